@@ -1,0 +1,149 @@
+// The "Gradient Plots" webview panel: one panel that shows the report of the active
+// .ode document (raw AD, corrected and reference gradient densities per layer).
+// Strict CSP, scripts by nonce, resources from dist/ only, typed messages only.
+import * as vscode from 'vscode';
+import { makeNonce, renderWebviewHtml } from '../webview/html';
+import { isWebviewToHost, type HostToWebview } from '../webview/messages';
+import type { CheckStatusParams, ReportParams } from '../server/protocol';
+import type { Report } from '../solver/report';
+
+export interface PlotPanelHost {
+  /** Asks the server for the document's latest report. */
+  getReport(uri: string): Promise<Report | null>;
+  /** Runs the check now (the Run button of the empty state). */
+  runCheck(uri: string): void;
+}
+
+export class PlotPanel implements vscode.Disposable {
+  static readonly viewType = 'odeLens.gradientPlots';
+  private static current: PlotPanel | undefined;
+
+  private readonly disposables: vscode.Disposable[] = [];
+  private ready = false;
+  private lastReport: HostToWebview | undefined;
+  private lastStatus: HostToWebview | undefined;
+
+  static createOrShow(extensionUri: vscode.Uri, host: PlotPanelHost, document: vscode.TextDocument): PlotPanel {
+    const column = vscode.ViewColumn.Beside;
+    if (PlotPanel.current) {
+      PlotPanel.current.panel.reveal(column, true);
+      PlotPanel.current.show(document);
+      return PlotPanel.current;
+    }
+    const dist = vscode.Uri.joinPath(extensionUri, 'dist');
+    const panel = vscode.window.createWebviewPanel(PlotPanel.viewType, 'Gradient Plots', { viewColumn: column, preserveFocus: true }, {
+      enableScripts: true,
+      enableForms: false,
+      enableCommandUris: false,
+      localResourceRoots: [dist],
+    });
+    PlotPanel.current = new PlotPanel(panel, dist, host, document);
+    return PlotPanel.current;
+  }
+
+  /** The open panel, if any. */
+  static get instance(): PlotPanel | undefined {
+    return PlotPanel.current;
+  }
+
+  private constructor(
+    private readonly panel: vscode.WebviewPanel,
+    private readonly dist: vscode.Uri,
+    private readonly host: PlotPanelHost,
+    private document: vscode.TextDocument,
+  ) {
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m)),
+      // Follow the active .ode editor.
+      vscode.window.onDidChangeActiveTextEditor((e) => {
+        if (e && e.document.languageId === 'ode' && e.document.uri.toString() !== this.uri) this.show(e.document);
+      }),
+    );
+    this.render();
+  }
+
+  get uri(): string {
+    return this.document.uri.toString();
+  }
+
+  private render(): void {
+    this.ready = false;
+    const webview = this.panel.webview;
+    webview.html = renderWebviewHtml({
+      cspSource: webview.cspSource,
+      nonce: makeNonce(),
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(this.dist, 'webview.js')).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(this.dist, 'webview.css')).toString(),
+    });
+    this.updateTitle();
+  }
+
+  private updateTitle(): void {
+    const name = this.document.uri.path.split('/').pop() ?? 'model';
+    this.panel.title = `Gradient Plots: ${name}`;
+  }
+
+  /** Switches the panel to a document and loads its report. */
+  show(document: vscode.TextDocument): void {
+    this.document = document;
+    this.lastReport = undefined;
+    this.lastStatus = undefined;
+    this.updateTitle();
+    void this.refresh();
+  }
+
+  /** Fetches the current report from the server and posts it. */
+  async refresh(): Promise<void> {
+    const uri = this.uri;
+    let report: Report | null = null;
+    try {
+      report = await this.host.getReport(uri);
+    } catch {
+      report = null;
+    }
+    if (uri !== this.uri) return; // switched meanwhile
+    // A report notification may have arrived while we waited; do not go back to null.
+    if (report === null && this.lastReport?.type === 'report' && this.lastReport.report) return;
+    this.post({ type: 'report', uri, fileName: this.document.uri.path.split('/').pop(), report });
+  }
+
+  /** A finished check (odeLens/report). */
+  onReport(params: ReportParams): void {
+    if (params.uri !== this.uri) return;
+    this.post({ type: 'report', uri: params.uri, fileName: this.document.uri.path.split('/').pop(), report: params.report });
+  }
+
+  /** Check progress (odeLens/checkStatus). */
+  onStatus(params: CheckStatusParams): void {
+    if (params.uri !== this.uri) return;
+    this.post({ type: 'status', uri: params.uri, state: params.state, message: params.message });
+  }
+
+  private post(message: HostToWebview): void {
+    if (message.type === 'report') this.lastReport = message;
+    else this.lastStatus = message;
+    if (this.ready) void this.panel.webview.postMessage(message);
+  }
+
+  private onMessage(m: unknown): void {
+    if (!isWebviewToHost(m)) return; // typed messages only
+    switch (m.type) {
+      case 'ready':
+        this.ready = true;
+        if (this.lastReport) void this.panel.webview.postMessage(this.lastReport);
+        else void this.refresh();
+        if (this.lastStatus) void this.panel.webview.postMessage(this.lastStatus);
+        break;
+      case 'runCheck':
+        if (m.uri === this.uri) this.host.runCheck(m.uri);
+        break;
+    }
+  }
+
+  dispose(): void {
+    if (PlotPanel.current === this) PlotPanel.current = undefined;
+    this.panel.dispose();
+    while (this.disposables.length) this.disposables.pop()?.dispose();
+  }
+}

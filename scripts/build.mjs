@@ -1,0 +1,72 @@
+// Bundles every entry point with esbuild into dist/ (shipped) and the tests into out/ (not shipped).
+import * as esbuild from 'esbuild';
+import { cpSync, mkdirSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+// tfjs-node is optional (its install downloads libtensorflow); it is required at run time when present.
+const nodeExternals = ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'playwright-core', 'electron'];
+
+const nodeCommon = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  minify: production,
+  external: nodeExternals,
+  logLevel: 'warning',
+  absWorkingDir: root,
+};
+
+const entries = [
+  { in: 'client/extension.ts', out: 'extension' },
+  { in: 'server/server.ts', out: 'server' },
+  { in: 'server/checkWorker.ts', out: 'checkWorker' },
+  { in: 'solver/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
+  { in: 'bench/bench.ts', out: 'bench' },
+].filter((e) => existsSync(join(root, e.in)));
+
+function listTests(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? listTests(p) : /\.test\.ts$/.test(f) ? [p] : [];
+  });
+}
+
+const builds = [
+  ...entries.map((e) => ({
+    ...nodeCommon,
+    entryPoints: { [e.out]: e.in },
+    outdir: 'dist',
+    banner: e.banner ? { js: e.banner } : undefined,
+  })),
+  existsSync(join(root, 'webview/main.ts')) && {
+    bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: true, minify: production,
+    entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist', absWorkingDir: root, logLevel: 'warning',
+  },
+  {
+    ...nodeCommon,
+    entryPoints: listTests(join(root, 'test')).map((p) => p.slice(root.length)),
+    outdir: 'out', outbase: '.',
+  },
+].filter(Boolean);
+
+mkdirSync(join(root, 'dist'), { recursive: true });
+// The wasm backend loads these at run time; setWasmPaths points at dist/.
+const wasmDir = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
+for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) cpSync(join(wasmDir, f), join(root, 'dist', f));
+if (existsSync(join(root, 'webview/style.css'))) cpSync(join(root, 'webview/style.css'), join(root, 'dist/webview.css'));
+
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+  console.log('esbuild: watching');
+} else {
+  const t0 = Date.now();
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  console.log(`esbuild: built ${builds.length} bundles in ${Date.now() - t0} ms`);
+}

@@ -1,0 +1,84 @@
+// The gradient-check worker thread: analyses the model text, runs the engine's
+// check and posts back the Report. One check at a time; a `cancel` aborts the
+// running check through its AbortSignal (the main thread terminates the worker
+// if the engine does not stop in time). Kept warm between checks.
+import { parentPort } from 'node:worker_threads';
+import { analyse } from '../solver/language/index';
+import { runCheck } from '../solver/check';
+import type { FromWorker, ToWorker } from './workerProtocol';
+
+const port = parentPort;
+if (!port) throw new Error('checkWorker.js must run in a worker thread');
+
+const post = (m: FromWorker) => port.postMessage(m);
+const running = new Map<number, AbortController>();
+
+const WARMUP_MODEL = [
+  'state x[2]',
+  'init x = [1, 0]',
+  'param W[2,2] = [[0, 1], [-1, 0]]',
+  "x' = W @ x",
+  'loss = 0.5 * sum(x(T)^2)',
+  '@ total=1, steps=16, meth=rk4, seed=1',
+  'done',
+  '',
+].join('\n');
+
+function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}
+
+async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
+  const controller = new AbortController();
+  running.set(msg.id, controller);
+  const t0 = performance.now();
+  try {
+    const analysis = analyse(msg.text);
+    const model = analysis.model;
+    if (!model || !model.loss) {
+      post({ type: 'skipped', id: msg.id, message: model ? 'the model has no loss' : 'the model has errors' });
+      return;
+    }
+    const report = await runCheck(model, { backend: msg.backend, signal: controller.signal, timeBudgetMs: msg.timeBudgetMs });
+    const ms = performance.now() - t0;
+    if (controller.signal.aborted) post({ type: 'cancelled', id: msg.id, ms });
+    else post({ type: 'result', id: msg.id, report, ms });
+  } catch (e) {
+    const ms = performance.now() - t0;
+    if (controller.signal.aborted) post({ type: 'cancelled', id: msg.id, ms });
+    else post({ type: 'error', id: msg.id, message: errorMessage(e), name: e instanceof Error ? e.name : undefined, ms });
+  } finally {
+    running.delete(msg.id);
+  }
+}
+
+async function warmup(backend: ToWorker & { type: 'warmup' }): Promise<void> {
+  const t0 = performance.now();
+  try {
+    const model = analyse(WARMUP_MODEL).model;
+    if (!model) throw new Error('warm-up model did not analyse');
+    const report = await runCheck(model, { backend: backend.backend, timeBudgetMs: 30_000 });
+    post({ type: 'warm', backend: report.backend, ms: performance.now() - t0 });
+  } catch (e) {
+    post({ type: 'warm', ms: performance.now() - t0, message: errorMessage(e) });
+  }
+}
+
+// Messages are handled strictly in order; a cancel must not wait behind a check.
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'cancel':
+      running.get(msg.id)?.abort();
+      break;
+    case 'check':
+      chain = chain.then(() => check(msg));
+      break;
+    case 'warmup':
+      chain = chain.then(() => warmup(msg));
+      break;
+  }
+});
+
+post({ type: 'ready' });

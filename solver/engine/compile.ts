@@ -1,0 +1,357 @@
+// Compiles the model's expression trees once into closures over TF.js ops.
+//
+// Internal layout: a logical vector [n] is held as a column [n, 1], so that
+// `W @ x` is one matMul kernel with no reshapes (kernel count dominates the cost
+// of small models). Scalars are [], matrices [m, n]. When a vector meets a
+// matrix in an elementwise op it is reshaped to a row [1, n], which gives
+// NumPy broadcasting on the logical shapes.
+import type { Expr, Model, Range, Shape } from '../model';
+import type { TF, Tensor } from './backend';
+
+export class CompileError extends Error {
+  constructor(message: string, readonly range: Range, readonly code = 'unsupported-expression') {
+    super(message);
+    this.name = 'CompileError';
+  }
+}
+
+export interface Env {
+  /** Current state values, in model.states order (internal layout). */
+  s: Tensor[];
+  /** Current parameter values, in model.params order (internal layout). */
+  p: Tensor[];
+  /** Time as a scalar tensor (only when the model uses `t`). */
+  t?: Tensor;
+}
+
+type Fn = (env: Env) => Tensor;
+interface Node { shape: Shape; fn: Fn; constant?: Tensor }
+
+export function internalShape(shape: Shape): number[] {
+  return shape.length === 1 ? [shape[0], 1] : shape.slice();
+}
+export function sizeOf(shape: Shape): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function broadcastShapes(a: Shape, b: Shape, range: Range): Shape {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) throw new CompileError(`shapes [${a}] and [${b}] do not broadcast`, range, 'shape-mismatch');
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}
+
+const UNARY: Record<string, (tf: TF, x: Tensor) => Tensor> = {
+  tanh: (tf, x) => tf.tanh(x),
+  sigmoid: (tf, x) => tf.sigmoid(x),
+  relu: (tf, x) => tf.relu(x),
+  sin: (tf, x) => tf.sin(x),
+  cos: (tf, x) => tf.cos(x),
+  tan: (tf, x) => tf.tan(x),
+  exp: (tf, x) => tf.exp(x),
+  log: (tf, x) => tf.log(x),
+  ln: (tf, x) => tf.log(x),
+  abs: (tf, x) => tf.abs(x),
+  sqrt: (tf, x) => tf.sqrt(x),
+  square: (tf, x) => tf.square(x),
+  sinh: (tf, x) => tf.sinh(x),
+  cosh: (tf, x) => tf.cosh(x),
+  asin: (tf, x) => tf.asin(x),
+  acos: (tf, x) => tf.acos(x),
+  atan: (tf, x) => tf.atan(x),
+  softplus: (tf, x) => tf.softplus(x),
+  elu: (tf, x) => tf.elu(x),
+  sign: (tf, x) => tf.sign(x),
+  floor: (tf, x) => tf.floor(x),
+  ceil: (tf, x) => tf.ceil(x),
+  heav: (tf, x) => tf.step(x, 0),
+};
+
+export interface CompiledModel {
+  readonly tf: TF;
+  /** Logical shapes. */
+  readonly stateShapes: Shape[];
+  readonly paramShapes: Shape[];
+  readonly usesTime: boolean;
+  /** Right-hand sides, one per state, in model.states order. */
+  rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
+  /** Scalar loss of the final states. */
+  loss(final: Tensor[]): Tensor;
+  /** Initial states (kept constants; do not dispose). */
+  readonly x0: Tensor[];
+  dispose(): void;
+}
+
+export interface CompileResult { compiled: CompiledModel; defaultLoss: boolean }
+
+export function compileModel(tf: TF, model: Model): CompileResult {
+  const kept: Tensor[] = [];
+  const keep = (t: Tensor): Tensor => {
+    tf.keep(t);
+    kept.push(t);
+    return t;
+  };
+  const stateIndex = new Map(model.states.map((s, i) => [s.name, i]));
+  const paramIndex = new Map(model.params.map((p, i) => [p.name, i]));
+  let usesTime = false;
+
+  function constNode(value: Tensor, shape: Shape): Node {
+    const c = keep(value);
+    return { shape, constant: c, fn: () => c };
+  }
+
+  /** Operand as it must enter an elementwise op against a partner of logical rank `other`. */
+  function asOperand(n: Node, other: Shape): Fn {
+    if (n.shape.length === 1 && other.length >= 2) {
+      const row = [1, n.shape[0]];
+      if (n.constant) {
+        const c = keep(tf.reshape(n.constant, row));
+        return () => c;
+      }
+      const f = n.fn;
+      return (e) => tf.reshape(f(e), row);
+    }
+    return n.fn;
+  }
+
+  function fold(n: Node, inputs: Node[]): Node {
+    if (inputs.length > 0 && inputs.every((i) => i.constant)) {
+      const v = tf.tidy(() => n.fn({ s: [], p: [] }));
+      return constNode(v, n.shape);
+    }
+    return n;
+  }
+
+  function elementwise(op: (a: Tensor, b: Tensor) => Tensor, l: Node, r: Node, range: Range): Node {
+    const shape = broadcastShapes(l.shape, r.shape, range);
+    const fa = asOperand(l, r.shape);
+    const fb = asOperand(r, l.shape);
+    return fold({ shape, fn: (e) => op(fa(e), fb(e)) }, [l, r]);
+  }
+
+  function matmul(l: Node, r: Node, range: Range): Node {
+    const a = l.shape, b = r.shape;
+    const fa = l.fn, fb = r.fn;
+    const bad = () => new CompileError(`cannot multiply [${a}] @ [${b}]`, range, 'shape-mismatch');
+    if (a.length === 0 || b.length === 0) throw bad();
+    const k1 = a[a.length - 1];
+    const k2 = b.length === 1 ? b[0] : b[b.length - 2];
+    if (k1 !== k2) throw bad();
+    let node: Node;
+    if (a.length === 2 && b.length <= 2) {
+      // [m,n]@[n] → column [m,1] directly; [m,n]@[n,k] → [m,k].
+      node = { shape: b.length === 1 ? [a[0]] : [a[0], b[1]], fn: (e) => tf.matMul(fa(e), fb(e)) };
+    } else if (a.length === 1 && b.length === 2) {
+      const out = [b[1], 1];
+      node = { shape: [b[1]], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), out) };
+    } else if (a.length === 1 && b.length === 1) {
+      node = { shape: [], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), []) };
+    } else {
+      throw bad();
+    }
+    return fold(node, [l, r]);
+  }
+
+  function compile(e: Expr, inLoss: boolean, final: boolean): Node {
+    switch (e.kind) {
+      case 'number':
+        return constNode(tf.scalar(e.value), []);
+      case 'name': {
+        const si = stateIndex.get(e.name);
+        if (si !== undefined) {
+          if (final) throw new CompileError(`initial values cannot depend on state ${e.name}`, e.range);
+          return { shape: model.states[si].shape, fn: (env) => env.s[si] };
+        }
+        const pi = paramIndex.get(e.name);
+        if (pi !== undefined) {
+          if (final) throw new CompileError(`initial values cannot depend on parameter ${e.name}`, e.range);
+          if (inLoss) throw new CompileError(`the loss cannot use parameter ${e.name}`, e.range);
+          return { shape: model.params[pi].shape, fn: (env) => env.p[pi] };
+        }
+        if (e.name === 't') {
+          if (final || inLoss) throw new CompileError('`t` is only available in equations', e.range);
+          usesTime = true;
+          return { shape: [], fn: (env) => env.t as Tensor };
+        }
+        if (e.name === 'pi') return constNode(tf.scalar(Math.PI), []);
+        throw new CompileError(`unknown name ${e.name}`, e.range, 'undefined-name');
+      }
+      case 'stateAtEnd': {
+        const si = stateIndex.get(e.state);
+        if (si === undefined) throw new CompileError(`unknown state ${e.state}`, e.range, 'undefined-name');
+        return { shape: model.states[si].shape, fn: (env) => env.s[si] };
+      }
+      case 'unary': {
+        const o = compile(e.operand, inLoss, final);
+        if (e.op === '+') return o;
+        const f = o.fn;
+        return fold({ shape: o.shape, fn: (env) => tf.neg(f(env)) }, [o]);
+      }
+      case 'binary': {
+        const l = compile(e.left, inLoss, final);
+        // x^2 and friends: cheaper kernels and gradients than pow.
+        if (e.op === '^' && e.right.kind === 'number') {
+          const k = e.right.value;
+          const f = l.fn;
+          const simple: Record<number, Fn> = {
+            1: f,
+            2: (env) => tf.square(f(env)),
+            0.5: (env) => tf.sqrt(f(env)),
+            [-1]: (env) => tf.reciprocal(f(env)),
+          };
+          if (simple[k]) return fold({ shape: l.shape, fn: simple[k] }, [l]);
+        }
+        const r = compile(e.right, inLoss, final);
+        switch (e.op) {
+          case '+': return elementwise((a, b) => tf.add(a, b), l, r, e.range);
+          case '-': return elementwise((a, b) => tf.sub(a, b), l, r, e.range);
+          case '*': return elementwise((a, b) => tf.mul(a, b), l, r, e.range);
+          case '/': return elementwise((a, b) => tf.div(a, b), l, r, e.range);
+          case '^': return elementwise((a, b) => tf.pow(a, b), l, r, e.range);
+          case '@': return matmul(l, r, e.opRange ?? e.range);
+        }
+        throw new CompileError(`unsupported operator`, (e as Expr).range);
+      }
+      case 'call': {
+        const args = e.args.map((a) => compile(a, inLoss, final));
+        const name = e.callee;
+        const arity = (n: number) => {
+          if (args.length !== n) throw new CompileError(`${name} takes ${n} argument${n === 1 ? '' : 's'}`, e.range, 'wrong-arity');
+        };
+        if (UNARY[name]) {
+          arity(1);
+          const f = args[0].fn, op = UNARY[name];
+          return fold({ shape: args[0].shape, fn: (env) => op(tf, f(env)) }, args);
+        }
+        if (name === 'sum' || name === 'mean' || ((name === 'max' || name === 'min') && args.length === 1)) {
+          arity(1);
+          const f = args[0].fn;
+          const red = name === 'sum' ? tf.sum : name === 'mean' ? tf.mean : name === 'max' ? tf.max : tf.min;
+          return fold({ shape: [], fn: (env) => red(f(env)) }, args);
+        }
+        if (name === 'max' || name === 'min' || name === 'pow' || name === 'atan2') {
+          arity(2);
+          const op =
+            name === 'max' ? (a: Tensor, b: Tensor) => tf.maximum(a, b)
+            : name === 'min' ? (a: Tensor, b: Tensor) => tf.minimum(a, b)
+            : name === 'pow' ? (a: Tensor, b: Tensor) => tf.pow(a, b)
+            : (a: Tensor, b: Tensor) => tf.atan2(a, b);
+          return elementwise(op, args[0], args[1], e.range);
+        }
+        if (name === 'norm') {
+          arity(1);
+          const f = args[0].fn;
+          return fold({ shape: [], fn: (env) => tf.sqrt(tf.sum(tf.square(f(env)))) }, args);
+        }
+        throw new CompileError(`function ${name} is not supported by the engine`, e.calleeRange ?? e.range, 'unsupported-function');
+      }
+      case 'vector': {
+        const els = e.elements.map((x) => compile(x, inLoss, final));
+        if (els.length === 0) throw new CompileError('empty vector', e.range, 'shape-mismatch');
+        const inner = els[0].shape;
+        for (const x of els) if (x.shape.join() !== inner.join()) throw new CompileError('vector elements differ in shape', e.range, 'shape-mismatch');
+        const shape = [els.length, ...inner];
+        if (inner.length === 0) {
+          const fs = els.map((x) => x.fn);
+          return fold({ shape, fn: (env) => tf.reshape(tf.stack(fs.map((f) => f(env))), [els.length, 1]) }, els);
+        }
+        if (inner.length === 1) {
+          // rows: each element is a column [n,1] internally → stack as rows of [m, n]
+          const fs = els.map((x) => x.fn);
+          const n = inner[0];
+          return fold({ shape, fn: (env) => tf.reshape(tf.stack(fs.map((f) => tf.reshape(f(env), [n]))), [els.length, n]) }, els);
+        }
+        throw new CompileError('tensors of rank above 2 are not supported', e.range, 'unsupported-expression');
+      }
+    }
+  }
+
+  function conform(n: Node, target: Shape, range: Range, what: string): Fn {
+    const same = n.shape.length === target.length && n.shape.every((d, i) => d === target[i]);
+    if (same) return n.fn;
+    const b = broadcastShapes(n.shape, target, range);
+    if (b.join() !== target.join()) throw new CompileError(`${what} has shape [${n.shape}], expected [${target}]`, range, 'shape-mismatch');
+    const tgt = internalShape(target);
+    const f = n.fn;
+    const fa = n.shape.length === 1 && target.length >= 2 ? (env: Env) => tf.reshape(f(env), [1, n.shape[0]]) : f;
+    if (n.constant) {
+      const c = keep(tf.tidy(() => tf.broadcastTo(fa({ s: [], p: [] }), tgt)));
+      return () => c;
+    }
+    return (env) => tf.broadcastTo(fa(env), tgt);
+  }
+
+  const cleanup = () => { for (const t of kept) t.dispose(); kept.length = 0; };
+  try {
+    const rhsFns: Fn[] = model.states.map((s) => {
+      const eq = model.equations.find((q) => q.state === s.name);
+      if (!eq) {
+        const z = keep(tf.zeros(internalShape(s.shape)));
+        return () => z;
+      }
+      return conform(compile(eq.rhs, false, false), s.shape, eq.range, `the right-hand side of ${s.name}'`);
+    });
+
+    let defaultLoss = false;
+    let lossFn: Fn;
+    if (model.loss) {
+      const ln = compile(model.loss.expr, true, false);
+      if (ln.shape.length !== 0) throw new CompileError(`the loss must be a scalar, not shape [${ln.shape}] (use sum(...))`, model.loss.range, 'shape-mismatch');
+      lossFn = ln.fn;
+    } else {
+      // No loss: ½‖x(T)‖² over all states, so that gradients can still be checked.
+      defaultLoss = true;
+      const half = keep(tf.scalar(0.5));
+      lossFn = (env) => tf.mul(half, tf.addN(env.s.map((x) => tf.sum(tf.square(x)))));
+      if (model.states.length === 1) lossFn = (env) => tf.mul(half, tf.sum(tf.square(env.s[0])));
+    }
+
+    const x0 = model.states.map((s) => {
+      if (!s.init) return keep(tf.zeros(internalShape(s.shape)));
+      const n = compile(s.init, false, true);
+      const f = conform(n, s.shape, s.init.range, `the initial value of ${s.name}`);
+      return keep(tf.tidy(() => tf.reshape(f({ s: [], p: [] }), internalShape(s.shape))));
+    });
+
+    const compiled: CompiledModel = {
+      tf,
+      stateShapes: model.states.map((s) => s.shape),
+      paramShapes: model.params.map((p) => p.shape),
+      usesTime,
+      x0,
+      rhs(s, p, t) {
+        const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+        return rhsFns.map((f) => f(env));
+      },
+      loss(final) {
+        return lossFn({ s: final, p: [] });
+      },
+      dispose: cleanup,
+    };
+    return { compiled, defaultLoss };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+/** Evaluates a constant expression (a parameter's `= value` initialiser) into internal layout, broadcast to `shape`. */
+export function evalConstant(tf: TF, expr: Expr, shape: Shape): Float32Array {
+  const fake: Model = {
+    states: [{ name: '__c', shape, init: expr, range: expr.range, nameRange: expr.range }],
+    params: [], equations: [], optionLines: [],
+    options: { t0: 0, total: 1, steps: 1, dt: 1, meth: 'euler', seed: 0, gradfix: 'none' },
+    loss: undefined,
+  };
+  const { compiled } = compileModel(tf, fake);
+  try {
+    return Float32Array.from(compiled.x0[0].dataSync());
+  } finally {
+    compiled.dispose();
+  }
+}

@@ -1,0 +1,38 @@
+// Deterministic pseudo-random numbers: mulberry32 with Box–Muller normals.
+
+export class Rng {
+  private state: number;
+  private spare: number | undefined;
+  constructor(seed: number) {
+    // Mix the seed so that small consecutive seeds give unrelated streams.
+    let s = Math.floor(Number.isFinite(seed) ? seed : 0) >>> 0;
+    s = Math.imul(s ^ (s >>> 16), 0x45d9f3b) >>> 0;
+    this.state = (s ^ 0x9e3779b9) >>> 0;
+  }
+  /** Uniform on [0, 1). */
+  uniform(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Standard normal (Box–Muller, both values used). */
+  normal(): number {
+    if (this.spare !== undefined) {
+      const s = this.spare;
+      this.spare = undefined;
+      return s;
+    }
+    let u = 0;
+    while (u <= 1e-300) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+  normals(n: number, mean = 0, std = 1): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = mean + std * this.normal();
+    return out;
+  }
+}

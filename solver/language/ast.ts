@@ -1,0 +1,71 @@
+// Syntax tree of a model file, before name resolution and shape checking.
+// Expressions already use the model's `Expr` type (calls such as `x(T)` are
+// rewritten by the checker); statements are specific to the front end.
+
+import type { Expr, OptionLine, Range, Shape } from '../model';
+
+export interface ShapeSpec { dims: Shape; range: Range }
+
+export interface StateStmt { kind: 'state'; name: string; nameRange: Range; shape?: ShapeSpec; range: Range }
+
+export interface InitItem { name: string; nameRange: Range; value: Expr; range: Range; form: 'init' | 'x(0)' }
+export interface InitStmt { kind: 'init'; items: InitItem[]; range: Range }
+
+export type ParamInitSyntax =
+  | { kind: 'normal'; mean: Expr; std: Expr; range: Range }
+  | { kind: 'value'; value: Expr; range: Range };
+
+export interface ParamItem {
+  name: string;
+  nameRange: Range;
+  shape?: ShapeSpec;
+  perStep: boolean;
+  init?: ParamInitSyntax;
+  /** The whole declaration (for a single declaration on its line: the whole line). */
+  range: Range;
+}
+export interface ParamStmt { kind: 'param'; keyword: string; items: ParamItem[]; range: Range }
+
+/** XPPAUT `number c=3`: a named constant. */
+export interface NumberItem { name: string; nameRange: Range; value: Expr; range: Range }
+export interface NumberStmt { kind: 'number'; items: NumberItem[]; range: Range }
+
+export interface EquationStmt { kind: 'equation'; state: string; stateRange: Range; rhs: Expr; range: Range }
+
+export interface LossStmt { kind: 'loss'; expr: Expr; range: Range; keywordRange: Range }
+
+/** XPPAUT fixed quantity `name = expr`. */
+export interface FixedStmt { kind: 'fixed'; name: string; nameRange: Range; expr: Expr; range: Range }
+
+/** XPPAUT user function `f(a, b) = expr`. */
+export interface FunctionStmt { kind: 'function'; name: string; nameRange: Range; params: string[]; paramRanges: Range[]; body: Expr; range: Range }
+
+export interface OptionsStmt { kind: 'options'; line: OptionLine }
+
+/** `aux name = expr`: an output column; parsed, not simulated. */
+export interface AuxStmt { kind: 'aux'; name: string; nameRange: Range; expr: Expr; range: Range }
+
+/** A recognised but unsupported construct that declares a name (`markov z 2`, `table f …`, `wiener w`). */
+export interface OpaqueStmt { kind: 'opaque'; keyword: string; name: string; nameRange: Range; range: Range }
+
+/**
+ * A line with a syntax error (already reported). It still records what the line
+ * was meant to declare, so that its names do not cause follow-on errors.
+ */
+export interface BrokenStmt {
+  kind: 'broken';
+  /** `state`, `param`, `number`, `fixed`, `function`, … */
+  declares?: { keyword: string; name: string; nameRange: Range };
+  /** The state whose equation this line was. */
+  equationFor?: string;
+  isLoss?: boolean;
+  range: Range;
+}
+
+export interface DoneStmt { kind: 'done'; range: Range }
+
+export type Statement =
+  | StateStmt | InitStmt | ParamStmt | NumberStmt | EquationStmt | LossStmt
+  | FixedStmt | FunctionStmt | OptionsStmt | AuxStmt | OpaqueStmt | BrokenStmt | DoneStmt;
+
+export interface Program { statements: Statement[] }

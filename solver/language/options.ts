@@ -1,0 +1,185 @@
+// `@` option lines: key normalisation, validation and defaults.
+
+import { closest, distance } from 'fastest-levenshtein';
+import {
+  GRADFIX_NAMES, SCHEME_NAMES,
+  type Diagnostic, type GradFix, type ModelOptions, type OptionLine, type OptionSetting, type SchemeName,
+} from '../model';
+import { diag } from './ranges';
+
+/** Option keys ODE Lens reads. */
+export const OPTION_KEYS = ['total', 'steps', 'dt', 't0', 'meth', 'seed', 'gradfix'] as const;
+
+/** Other spellings accepted for a key (XPPAUT). Keys are case-insensitive. */
+const KEY_ALIASES: Record<string, string> = { method: 'meth' };
+
+/** XPPAUT scheme names mapped to ours. */
+export const SCHEME_ALIASES: Record<string, SchemeName> = {
+  rungekutta: 'rk4',
+  runge: 'rk4',
+  modeuler: 'heun',
+};
+
+/** XPPAUT integrators this release cannot run. */
+const XPP_UNSUPPORTED_METHODS = new Set([
+  'discrete', 'adams', 'gear', 'volterra', 'backeul', 'qualrk', 'stiff', 'cvode', '5dp', '83dp', '2rb', 'ymp', 'rosen',
+]);
+
+/** XPPAUT options (plotting, numerics, AUTO) that ODE Lens reads but ignores. */
+const XPP_IGNORED_KEYS = new Set([
+  'xp', 'yp', 'zp', 'xplot', 'yplot', 'zplot', 'xlo', 'xhi', 'ylo', 'yhi', 'xmin', 'xmax', 'ymin', 'ymax', 'zmin', 'zmax',
+  'bound', 'dtmin', 'dtmax', 'transient', 'trans', 'maxstor', 'nout', 'njmp', 'output', 'logfile', 'colormap', 'nplot',
+  'back', 'small', 'big', 'axes', 'phi', 'theta', 'lt', 'smc', 'ns', 'toler', 'atoler', 'tol', 'atol', 'newt_tol',
+  'newt_iter', 'jac_eps', 'delay', 'maxdelay', 'bell', 'fold', 'poimap', 'poivar', 'poipln', 'poisgn', 'poistop',
+  'rangeover', 'rangestep', 'rangelow', 'rangehigh', 'rangereset', 'rangeoldic', 'range', 'xnc', 'ync', 'bandup',
+  'banddown', 'seedval', 'autoeval', 'autovar', 'autoxmax', 'autoxmin', 'autoymax', 'autoymin', 'ntst', 'nmax',
+  'npr', 'ds', 'dsmin', 'dsmax', 'parmin', 'parmax', 'normmin', 'normmax', 'epsl', 'epsu', 'epss', 'iad', 'ips',
+  'iid', 'jac', 'mxbf', 'nbc', 'ncol', 'nthreads', 'dfgrid', 'dfdraw', 'ncdraw', 'plotfmt', 'quiet', 'simplot',
+  'tor_per', 'vmaxpts', 'vmax', 'vmin', 'lwidth', 'noshow', 'mwcolor', 'dwcolor', 'forecolor', 'backcolor',
+  'smallfont', 'bigfont', 'bigfonts', 'smallfonts', 'button', 'but', 'xorfix', 'storage', 'maxstore',
+]);
+
+export function normalizeKey(raw: string): string {
+  const k = raw.toLowerCase();
+  return KEY_ALIASES[k] ?? k;
+}
+
+export const DEFAULT_OPTIONS: Readonly<ModelOptions> = {
+  t0: 0, total: 1, steps: 64, dt: 1 / 64, meth: 'rk4', seed: 1, gradfix: 'none',
+};
+
+/** Upper bound on `steps`: a gradient check of more steps would not finish in any useful time. */
+export const MAX_STEPS = 1_000_000;
+
+function parseNumber(raw: string): number | undefined {
+  // Plain decimal numbers only: no hex, no Infinity, no empty string.
+  let i = 0;
+  const n = raw.length;
+  if (raw[i] === '+' || raw[i] === '-') i++;
+  let digits = 0;
+  while (i < n && raw[i] >= '0' && raw[i] <= '9') { i++; digits++; }
+  if (raw[i] === '.') { i++; while (i < n && raw[i] >= '0' && raw[i] <= '9') { i++; digits++; } }
+  if (digits === 0) return undefined;
+  if (raw[i] === 'e' || raw[i] === 'E') {
+    i++;
+    if (raw[i] === '+' || raw[i] === '-') i++;
+    let ed = 0;
+    while (i < n && raw[i] >= '0' && raw[i] <= '9') { i++; ed++; }
+    if (ed === 0) return undefined;
+  }
+  if (i !== n) return undefined;
+  const v = Number(raw);
+  return Number.isFinite(v) ? v : undefined;
+}
+
+function suggest(word: string, names: readonly string[]): string {
+  const best = closest(word, names as string[]);
+  return best !== undefined && distance(word, best) <= Math.max(2, Math.floor(best.length / 3)) ? ` — did you mean '${best}'?` : '';
+}
+
+function listOf(names: readonly string[]): string { return names.join(', '); }
+
+/**
+ * Validates every setting on every option line (in order; the last setting of a key wins)
+ * and reconciles `dt` and `steps`.
+ */
+export function resolveOptions(lines: OptionLine[], out: Diagnostic[]): ModelOptions {
+  const o: ModelOptions = { ...DEFAULT_OPTIONS };
+  let steps: OptionSetting | undefined;
+  let dt: OptionSetting | undefined;
+  let stepsValue: number | undefined;
+  let dtValue: number | undefined;
+
+  const num = (s: OptionSetting, what: string): number | undefined => {
+    const v = parseNumber(s.value);
+    if (v === undefined) out.push(diag('invalid-option', 'error', `${s.key}=${s.value}: ${what} must be a number`, s.valueRange));
+    return v;
+  };
+
+  for (const line of lines) {
+    for (const s of line.settings) {
+      switch (s.key) {
+        case 'total': {
+          const v = num(s, 'the integration time');
+          if (v === undefined) break;
+          if (v <= 0) out.push(diag('invalid-option', 'error', `total=${s.value}: the integration time must be positive`, s.valueRange));
+          else o.total = v;
+          break;
+        }
+        case 't0': {
+          const v = num(s, 'the start time');
+          if (v !== undefined) o.t0 = v;
+          break;
+        }
+        case 'steps': {
+          const v = num(s, 'the number of steps');
+          if (v === undefined) break;
+          if (!Number.isInteger(v)) out.push(diag('invalid-option', 'error', `steps=${s.value}: the number of steps must be a whole number`, s.valueRange));
+          else if (v < 1) out.push(diag('invalid-option', 'error', `steps=${s.value}: the number of steps must be at least 1`, s.valueRange));
+          else if (v > MAX_STEPS) out.push(diag('invalid-option', 'error', `steps=${s.value}: at most ${MAX_STEPS} steps are supported`, s.valueRange));
+          else { steps = s; stepsValue = v; }
+          break;
+        }
+        case 'dt': {
+          const v = num(s, 'the step size');
+          if (v === undefined) break;
+          if (v <= 0) out.push(diag('invalid-option', 'error', `dt=${s.value}: the step size must be positive`, s.valueRange));
+          else { dt = s; dtValue = v; }
+          break;
+        }
+        case 'seed': {
+          const v = num(s, 'the seed');
+          if (v === undefined) break;
+          if (!Number.isInteger(v) || v < 0) out.push(diag('invalid-option', 'error', `seed=${s.value}: the seed must be a whole number ≥ 0`, s.valueRange));
+          else o.seed = v;
+          break;
+        }
+        case 'meth': {
+          const raw = s.value.toLowerCase();
+          if ((SCHEME_NAMES as readonly string[]).includes(raw)) o.meth = raw as SchemeName;
+          else if (SCHEME_ALIASES[raw]) o.meth = SCHEME_ALIASES[raw];
+          else if (XPP_UNSUPPORTED_METHODS.has(raw)) {
+            out.push(diag('unknown-scheme', 'error', `The XPPAUT integrator '${s.value}' is not supported; use one of ${listOf(SCHEME_NAMES)}`, s.valueRange));
+          } else {
+            out.push(diag('unknown-scheme', 'error', `Unknown scheme '${s.value}'${suggest(raw, SCHEME_NAMES)} (known schemes: ${listOf(SCHEME_NAMES)})`, s.valueRange));
+          }
+          break;
+        }
+        case 'gradfix': {
+          const raw = s.value.toLowerCase();
+          if ((GRADFIX_NAMES as readonly string[]).includes(raw)) o.gradfix = raw as GradFix;
+          else out.push(diag('invalid-option', 'error', `Unknown gradient correction '${s.value}'${suggest(raw, GRADFIX_NAMES)} (known: ${listOf(GRADFIX_NAMES)})`, s.valueRange));
+          break;
+        }
+        default: {
+          if (XPP_IGNORED_KEYS.has(s.key)) {
+            out.push(diag('ignored-option', 'hint', `The XPPAUT option '${s.key}' is ignored by ODE Lens`, s.range));
+          } else {
+            out.push(diag('unknown-option', 'warning', `Unknown option '${s.key}'${suggest(s.key, OPTION_KEYS)}; it is ignored (known options: ${listOf(OPTION_KEYS)})`, s.range));
+          }
+        }
+      }
+    }
+  }
+
+  if (stepsValue !== undefined) {
+    o.steps = stepsValue;
+    o.dt = o.total / stepsValue;
+    if (dt && dtValue !== undefined && Math.abs(dtValue - o.dt) > 1e-9 * Math.max(1, Math.abs(o.dt))) {
+      out.push(diag('ignored-option', 'warning', `dt=${dt.value} is ignored because steps=${steps?.value} is set (dt = total/steps = ${fmt(o.dt)})`, dt.range));
+    }
+  } else if (dtValue !== undefined && dt) {
+    const n = Math.round(o.total / dtValue);
+    if (n > MAX_STEPS) {
+      out.push(diag('invalid-option', 'error', `dt=${dt.value}: total/dt = ${fmt(o.total / dtValue)} steps; at most ${MAX_STEPS} are supported`, dt.valueRange));
+    } else {
+      o.steps = Math.max(1, n);
+      o.dt = o.total / o.steps;
+    }
+  } else {
+    o.dt = o.total / o.steps;
+  }
+  return o;
+}
+
+function fmt(v: number): string { return Number(v.toPrecision(6)).toString(); }

@@ -1,0 +1,590 @@
+// Recursive-descent parser with per-line error recovery.
+//
+// The language is line oriented: each logical line (physical lines joined by
+// `\`) is one statement. A syntax error aborts only its line: it is reported
+// once and parsing resumes at the next line, so ten independent mistakes give
+// ten diagnostics.
+
+import type { Diagnostic, Expr, OptionLine, OptionSetting, Range } from '../model';
+import type {
+  InitItem, NumberItem, ParamInitSyntax, ParamItem, Program, ShapeSpec, Statement,
+} from './ast';
+import { Lexer, type Token } from './lexer';
+import { normalizeKey } from './options';
+import { diag, span, tokenRange } from './ranges';
+
+/** Deepest expression nesting accepted (guards the recursion of every later pass). */
+export const MAX_NESTING = 200;
+/** Largest dimension accepted in a declared shape. */
+export const MAX_DIM = 1_000_000;
+
+class ParseError extends Error {
+  constructor(readonly diagnostic: Diagnostic) { super(diagnostic.message); }
+}
+
+const PARAM_KEYWORDS = new Set(['param', 'params', 'par', 'pars', 'p', 'parameter', 'parameters']);
+const INIT_KEYWORDS = new Set(['init', 'i']);
+const NUMBER_KEYWORDS = new Set(['number', 'num', 'n']);
+const AUX_KEYWORDS = new Set(['aux', 'a']);
+const DONE_KEYWORDS = new Set(['done', 'd']);
+
+/** Recognised constructs that this release does not support: keyword → [severity, message]. */
+const UNSUPPORTED: Record<string, ['error' | 'warning' | 'information', string]> = {
+  table: ['error', 'Tables (`table`) are not supported by ODE Lens yet'],
+  markov: ['error', 'Markov variables (`markov`) are not supported by ODE Lens; the model cannot be simulated'],
+  volterra: ['error', 'Volterra integrals are not supported by ODE Lens yet'],
+  special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
+  wiener: ['error', 'Wiener (noise) variables are not supported by ODE Lens: gradient checks need a deterministic model'],
+  global: ['error', 'Global flags (`global`, events) are not supported by ODE Lens yet'],
+  bdry: ['error', 'Boundary conditions (`bdry`) are not supported: ODE Lens solves initial value problems'],
+  set: ['information', 'Named parameter sets (`set`) are ignored by ODE Lens'],
+  solv: ['error', 'Algebraic conditions (`solv`) are not supported by ODE Lens yet'],
+  option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
+  options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
+  data: ['error', 'Data losses (`data`) are not supported in this release yet'],
+  scheme: ['error', 'User-defined schemes (`scheme`) are not supported in this release yet'],
+  export: ['error', '`export` is not supported by ODE Lens'],
+  import: ['error', '`import` is not supported by ODE Lens'],
+};
+
+/** Unsupported constructs whose second word is the name they declare. */
+const DECLARING_UNSUPPORTED = new Set(['markov', 'table', 'wiener', 'special']);
+
+export interface ParseResult { program: Program; diagnostics: Diagnostic[] }
+
+function describe(t: Token): string {
+  switch (t.kind) {
+    case 'newline': return 'end of line';
+    case 'eof': return 'end of file';
+    case 'string': return 'a string';
+    default: return `'${t.text}'`;
+  }
+}
+
+export function parse(text: string): ParseResult {
+  return new Parser(text).run();
+}
+
+class Parser {
+  private readonly lexer: Lexer;
+  /** Tokens of the current logical line, ending with a `newline` or `eof` token. */
+  private toks: Token[] = [];
+  private pos = 0;
+  private depth = 0;
+  private readonly diagnostics: Diagnostic[] = [];
+  private readonly statements: Statement[] = [];
+  /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
+  private inMarkov = false;
+
+  constructor(private readonly text: string) {
+    this.lexer = new Lexer(text);
+  }
+
+  run(): ParseResult {
+    for (;;) {
+      this.toks = this.lexer.nextLine();
+      this.pos = 0;
+      const last = this.toks[this.toks.length - 1];
+      if (this.toks.length === 1 && last.kind === 'eof') break;
+      let done = false;
+      try {
+        done = this.statement();
+      } catch (e) {
+        if (e instanceof ParseError) {
+          this.diagnostics.push(e.diagnostic);
+          this.recordBroken(0);
+        } else throw e;
+      }
+      if (done || last.kind === 'eof') break;
+    }
+    return { program: { statements: this.statements }, diagnostics: this.diagnostics };
+  }
+
+  // ---- token helpers -------------------------------------------------------
+
+  private peek(k = 0): Token {
+    const i = this.pos + k;
+    return i < this.toks.length ? this.toks[i] : this.toks[this.toks.length - 1];
+  }
+  private next(): Token {
+    const t = this.peek();
+    if (t.kind !== 'eof') this.pos++;
+    return t;
+  }
+  private isPunct(t: Token, s: string): boolean { return t.kind === 'punct' && t.text === s; }
+  private atLineEnd(): boolean { const k = this.peek().kind; return k === 'newline' || k === 'eof'; }
+  private fail(range: Range, message: string, code = 'syntax-error'): never {
+    throw new ParseError(diag(code, 'error', message, range));
+  }
+  private expectPunct(s: string, context: string): Token {
+    const t = this.peek();
+    if (!this.isPunct(t, s)) this.fail(tokenRange(t), `Expected '${s}' ${context}, found ${describe(t)}`);
+    return this.next();
+  }
+  private expectIdent(context: string): Token {
+    const t = this.peek();
+    if (t.kind !== 'ident') this.fail(tokenRange(t), `Expected a name ${context}, found ${describe(t)}`);
+    return this.next();
+  }
+  private expectLineEnd(context: string): void {
+    const t = this.peek();
+    if (t.kind === 'newline' || t.kind === 'eof') return;
+    this.fail(tokenRange(t), `Unexpected ${describe(t)} ${context}`);
+  }
+  /** Range from the first token of the current line up to the token before `pos`. */
+  private lineRangeFrom(first: Token): Range {
+    const last = this.toks[Math.max(this.pos - 1, 0)];
+    return span(tokenRange(first), tokenRange(last));
+  }
+  /** The whole logical line starting at `first` (without consuming it). */
+  private wholeLine(first: Token): Range {
+    let i = this.pos;
+    while (i < this.toks.length && this.toks[i].kind !== 'newline' && this.toks[i].kind !== 'eof') i++;
+    const last = this.toks[Math.max(i - 1, 0)];
+    return span(tokenRange(first), tokenRange(last.offset >= first.offset ? last : first));
+  }
+
+  // ---- statements ----------------------------------------------------------
+
+  /** Parses one logical line. Returns true at `done`. */
+  private statement(): boolean {
+    const first = this.peek();
+    if (first.kind === 'newline') return false;
+    const wasMarkov = this.inMarkov;
+    this.inMarkov = false;
+
+    if (first.kind === 'punct') {
+      switch (first.text) {
+        case '@': this.optionsLine(); return false;
+        case '{':
+          if (wasMarkov) { this.inMarkov = true; return false; } // transition rows of a `markov` line
+          break;
+        case '!':
+          this.unsupported(first, 'error', 'Derived parameters (`!name = …`) are not supported by ODE Lens yet');
+          return false;
+      }
+      this.fail(tokenRange(first), `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`);
+    }
+    if (first.kind === 'string') {
+      // XPPAUT action comments (`" …`): text for the XPPAUT GUI, ignored.
+      return false;
+    }
+    if (first.kind === 'number' && first.value === 0 && this.isPunct(this.peek(1), '=')) {
+      this.unsupported(first, 'error', 'Algebraic equations (`0 = …`, DAEs) are not supported by ODE Lens');
+      return false;
+    }
+    if (first.kind !== 'ident') {
+      this.fail(tokenRange(first), `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`);
+    }
+
+    const lw = first.text.toLowerCase();
+    const second = this.peek(1);
+
+    if (lw === 'loss' && this.isPunct(second, '=')) { this.loss(); return false; }
+    if (this.isPunct(second, "'")) { this.equation(); return false; }
+    if (this.isPunct(second, '/') && lw.length > 1 && lw[0] === 'd') {
+      const third = this.peek(2);
+      if (third.kind === 'ident' && third.text.toLowerCase() === 'dt') { this.equation(); return false; }
+    }
+    if (this.isPunct(second, '(')) { this.parenLine(); return false; }
+    if (this.isPunct(second, '=')) { this.fixed(); return false; }
+
+    if (lw === 'state') { this.stateDecl(); return false; }
+    if (PARAM_KEYWORDS.has(lw)) { this.paramDecl(); return false; }
+    if (INIT_KEYWORDS.has(lw)) { this.initDecl(); return false; }
+    if (NUMBER_KEYWORDS.has(lw)) { this.numberDecl(); return false; }
+    if (DONE_KEYWORDS.has(lw)) {
+      this.next();
+      this.statements.push({ kind: 'done', range: tokenRange(first) });
+      return true;
+    }
+    if (AUX_KEYWORDS.has(lw)) { this.aux(); return false; }
+    const u = UNSUPPORTED[lw];
+    if (u) {
+      this.unsupported(first, u[0], u[1]);
+      if (DECLARING_UNSUPPORTED.has(lw) && second.kind === 'ident') {
+        // The name it declares is known, so later uses are not reported again.
+        this.statements.push({ kind: 'opaque', keyword: lw, name: second.text, nameRange: tokenRange(second), range: this.wholeLine(first) });
+      }
+      if (lw === 'markov') this.inMarkov = true;
+      return false;
+    }
+    if (lw === 'loss') this.fail(tokenRange(second), `Expected '=' after 'loss', found ${describe(second)}`);
+    this.fail(tokenRange(first), `Unrecognised line starting with '${first.text}': expected a declaration (state, param, init, …), an equation such as ${first.text}' = …, or options @ …`);
+  }
+
+  /** After a syntax error: remember what the line declared (see BrokenStmt). */
+  private recordBroken(lineStart: number): void {
+    const t0 = this.toks[lineStart];
+    const t1 = this.toks[lineStart + 1];
+    const t2 = this.toks[lineStart + 2];
+    if (!t0 || t0.kind !== 'ident' || !t1) return;
+    const lw = t0.text.toLowerCase();
+    const range = tokenRange(t0);
+    if (lw === 'loss') { this.statements.push({ kind: 'broken', isLoss: true, range }); return; }
+    if (this.isPunct(t1, "'")) { this.statements.push({ kind: 'broken', equationFor: t0.text, range }); return; }
+    if (this.isPunct(t1, '/') && lw[0] === 'd' && t2?.kind === 'ident' && t2.text.toLowerCase() === 'dt') {
+      this.statements.push({ kind: 'broken', equationFor: t0.text.slice(1), range });
+      return;
+    }
+    if (this.isPunct(t1, '=')) {
+      this.statements.push({ kind: 'broken', declares: { keyword: 'fixed', name: t0.text, nameRange: range }, range });
+      return;
+    }
+    if (this.isPunct(t1, '(')) {
+      if (t2?.kind === 'number') return; // x(0) = …
+      this.statements.push({ kind: 'broken', declares: { keyword: 'function', name: t0.text, nameRange: range }, range });
+      return;
+    }
+    if (t1.kind === 'ident' && (lw === 'state' || PARAM_KEYWORDS.has(lw) || NUMBER_KEYWORDS.has(lw) || AUX_KEYWORDS.has(lw))) {
+      this.statements.push({ kind: 'broken', declares: { keyword: lw === 'state' ? 'state' : lw, name: t1.text, nameRange: tokenRange(t1) }, range });
+    }
+  }
+
+  private unsupported(first: Token, severity: 'error' | 'warning' | 'information', message: string): void {
+    this.diagnostics.push(diag('unsupported', severity, message, this.wholeLine(first)));
+  }
+
+  private stateDecl(): void {
+    const kw = this.next();
+    const firstIndex = this.statements.length;
+    for (;;) {
+      const name = this.expectIdent("after 'state'");
+      const shape = this.isPunct(this.peek(), '[') ? this.shapeSpec() : undefined;
+      this.statements.push({ kind: 'state', name: name.text, nameRange: tokenRange(name), shape, range: span(tokenRange(name), tokenRange(this.toks[this.pos - 1])) });
+      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.peek().kind === 'ident') continue;
+      break;
+    }
+    this.expectLineEnd('after the state declaration');
+    // A single declaration covers the whole line.
+    const last = this.statements[this.statements.length - 1];
+    if (last.kind === 'state' && this.statements.length === firstIndex + 1) last.range = this.lineRangeFrom(kw);
+  }
+
+  private shapeSpec(): ShapeSpec {
+    const open = this.next();
+    const dims: number[] = [];
+    for (;;) {
+      const t = this.peek();
+      if (t.kind !== 'number' || t.value === undefined) this.fail(tokenRange(t), `Expected a dimension (a whole number) in the shape, found ${describe(t)}`);
+      if (!Number.isInteger(t.value) || t.value < 1) this.fail(tokenRange(t), `A dimension must be a whole number ≥ 1, found '${t.text}'`, 'invalid-shape');
+      if (t.value > MAX_DIM) this.fail(tokenRange(t), `Dimension ${t.text} is too large (at most ${MAX_DIM})`, 'invalid-shape');
+      dims.push(t.value);
+      this.next();
+      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      break;
+    }
+    const close = this.expectPunct(']', 'to close the shape');
+    return { dims, range: span(tokenRange(open), tokenRange(close)) };
+  }
+
+  private paramDecl(): void {
+    const kw = this.next();
+    const items: ParamItem[] = [];
+    for (;;) {
+      const name = this.expectIdent(`after '${kw.text}'`);
+      const shape = this.isPunct(this.peek(), '[') ? this.shapeSpec() : undefined;
+      let perStep = false;
+      const t = this.peek();
+      if (t.kind === 'ident') {
+        const lw = t.text.toLowerCase();
+        if (lw === 'per' && this.isPunct(this.peek(1), '-') && !this.peek(1).spaceBefore
+          && this.peek(2).kind === 'ident' && this.peek(2).text.toLowerCase() === 'step' && !this.peek(2).spaceBefore) {
+          this.pos += 3;
+          perStep = true;
+        } else if (lw === 'per_step' || lw === 'perstep') {
+          this.pos++;
+          perStep = true;
+        } else if (lw === 'shared') {
+          this.pos++;
+        }
+      }
+      let init: ParamInitSyntax | undefined;
+      const op = this.peek();
+      if (this.isPunct(op, '~')) {
+        this.next();
+        const dist = this.expectIdent("after '~' (a distribution such as normal(0, 0.1))");
+        if (dist.text.toLowerCase() !== 'normal') this.fail(tokenRange(dist), `Unknown distribution '${dist.text}'; only normal(mean, std) is supported`);
+        this.expectPunct('(', "after 'normal'");
+        const mean = this.expr();
+        this.expectPunct(',', 'between the mean and the standard deviation');
+        const std = this.expr();
+        const close = this.expectPunct(')', 'to close normal(mean, std)');
+        init = { kind: 'normal', mean, std, range: span(tokenRange(op), tokenRange(close)) };
+      } else if (this.isPunct(op, '=')) {
+        this.next();
+        const value = this.expr();
+        init = { kind: 'value', value, range: span(tokenRange(op), value.range) };
+      } else {
+        this.fail(tokenRange(op), `Expected '~ normal(mean, std)' or '= value' after parameter '${name.text}', found ${describe(op)}`);
+      }
+      items.push({ name: name.text, nameRange: tokenRange(name), shape, perStep, init, range: span(tokenRange(name), tokenRange(this.toks[this.pos - 1])) });
+      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.peek().kind === 'ident') continue; // XPPAUT: `par a=1  b=2`
+      break;
+    }
+    this.expectLineEnd('after the parameter declaration');
+    const range = this.lineRangeFrom(kw);
+    if (items.length === 1) items[0].range = range;
+    this.statements.push({ kind: 'param', keyword: kw.text, items, range });
+  }
+
+  private initDecl(): void {
+    const kw = this.next();
+    const items: InitItem[] = [];
+    for (;;) {
+      const name = this.expectIdent(`after '${kw.text}'`);
+      if (this.isPunct(this.peek(), '(') && this.peek(1).kind === 'number' && this.peek(1).value === 0 && this.isPunct(this.peek(2), ')')) this.pos += 3;
+      this.expectPunct('=', `after '${name.text}' (init ${name.text} = value)`);
+      const value = this.expr();
+      items.push({ name: name.text, nameRange: tokenRange(name), value, range: span(tokenRange(name), value.range), form: 'init' });
+      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.peek().kind === 'ident') continue; // XPPAUT: `init v=20  n=0`
+      break;
+    }
+    this.expectLineEnd('after the initial values');
+    this.statements.push({ kind: 'init', items, range: this.lineRangeFrom(kw) });
+  }
+
+  private numberDecl(): void {
+    const kw = this.next();
+    const items: NumberItem[] = [];
+    for (;;) {
+      const name = this.expectIdent(`after '${kw.text}'`);
+      this.expectPunct('=', `after '${name.text}' (number ${name.text} = value)`);
+      const value = this.expr();
+      items.push({ name: name.text, nameRange: tokenRange(name), value, range: span(tokenRange(name), value.range) });
+      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.peek().kind === 'ident') continue;
+      break;
+    }
+    this.expectLineEnd('after the numbers');
+    this.statements.push({ kind: 'number', items, range: this.lineRangeFrom(kw) });
+  }
+
+  private aux(): void {
+    const kw = this.next();
+    const name = this.expectIdent(`after '${kw.text}'`);
+    this.expectPunct('=', `after '${name.text}' (aux ${name.text} = expression)`);
+    const expr = this.expr();
+    this.expectLineEnd('after the aux expression');
+    this.statements.push({ kind: 'aux', name: name.text, nameRange: tokenRange(name), expr, range: this.lineRangeFrom(kw) });
+  }
+
+  private equation(): void {
+    const first = this.next();
+    let state = first.text;
+    let stateRange = tokenRange(first);
+    if (this.isPunct(this.peek(), "'")) {
+      this.next();
+    } else {
+      // dx/dt
+      this.pos += 2;
+      state = first.text.slice(1);
+      stateRange = { start: { line: first.line, character: first.col + 1 }, end: { line: first.line, character: first.end } };
+    }
+    this.expectPunct('=', `in the equation for ${state} (it reads ${state}' = expression)`);
+    const rhs = this.expr();
+    this.expectLineEnd('after the equation; expected an operator');
+    this.statements.push({ kind: 'equation', state, stateRange, rhs, range: this.lineRangeFrom(first) });
+  }
+
+  private loss(): void {
+    const kw = this.next();
+    this.next(); // '='
+    const expr = this.expr();
+    this.expectLineEnd('after the loss; expected an operator');
+    this.statements.push({ kind: 'loss', expr, range: this.lineRangeFrom(kw), keywordRange: tokenRange(kw) });
+  }
+
+  private fixed(): void {
+    const name = this.next();
+    this.next(); // '='
+    const expr = this.expr();
+    this.expectLineEnd('after the expression; expected an operator');
+    this.statements.push({ kind: 'fixed', name: name.text, nameRange: tokenRange(name), expr, range: this.lineRangeFrom(name) });
+  }
+
+  /** `x(0) = …` (initial value) or `f(a, b) = …` (user function). */
+  private parenLine(): void {
+    const name = this.next();
+    const open = this.next();
+    const a = this.peek();
+    if (a.kind === 'number' && this.isPunct(this.peek(1), ')')) {
+      if (a.value !== 0) this.fail(tokenRange(a), `Expected ${name.text}(0) = value for an initial value, found ${name.text}(${a.text})`);
+      this.pos += 2;
+      this.expectPunct('=', `after ${name.text}(0)`);
+      const value = this.expr();
+      this.expectLineEnd('after the initial value');
+      const range = this.lineRangeFrom(name);
+      this.statements.push({ kind: 'init', items: [{ name: name.text, nameRange: tokenRange(name), value, range, form: 'x(0)' }], range });
+      return;
+    }
+    const params: string[] = [];
+    const paramRanges: Range[] = [];
+    if (!this.isPunct(a, ')')) {
+      for (;;) {
+        const p = this.expectIdent(`as an argument of ${name.text}(…)`);
+        params.push(p.text);
+        paramRanges.push(tokenRange(p));
+        if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+        break;
+      }
+    }
+    this.expectPunct(')', `to close the arguments of ${name.text}`);
+    if (!this.isPunct(this.peek(), '=')) this.fail(tokenRange(this.peek()), `Expected '=' after ${name.text}(…) to define a function, found ${describe(this.peek())}`);
+    this.next();
+    const body = this.expr();
+    this.expectLineEnd('after the function body; expected an operator');
+    void open;
+    this.statements.push({ kind: 'function', name: name.text, nameRange: tokenRange(name), params, paramRanges, body, range: this.lineRangeFrom(name) });
+  }
+
+  private optionsLine(): void {
+    const at = this.next();
+    const settings: OptionSetting[] = [];
+    const line: OptionLine = { range: tokenRange(at), settings };
+    this.statements.push({ kind: 'options', line });
+    {
+      while (!this.atLineEnd()) {
+        if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+        const key = this.peek();
+        if (key.kind !== 'ident') this.fail(tokenRange(key), `Expected an option name (key=value), found ${describe(key)}`);
+        this.next();
+        const eq = this.peek();
+        if (!this.isPunct(eq, '=')) this.fail(tokenRange(eq.kind === 'newline' || eq.kind === 'eof' ? key : eq), `Expected '=' after option '${key.text}' (${key.text}=value)`);
+        this.next();
+        const v0 = this.peek();
+        if (v0.kind === 'newline' || v0.kind === 'eof' || this.isPunct(v0, ',')) this.fail(tokenRange(eq), `Missing value for option '${key.text}'`);
+        let last = this.next();
+        while (!this.atLineEnd() && !this.isPunct(this.peek(), ',') && !this.peek().spaceBefore && this.peek().line === last.line) last = this.next();
+        const valueRange = span(tokenRange(v0), tokenRange(last));
+        const value = this.text.slice(v0.offset, last.offset + (last.end - last.col));
+        settings.push({ key: normalizeKey(key.text), value, range: span(tokenRange(key), valueRange), valueRange });
+        line.range = span(tokenRange(at), valueRange);
+      }
+    }
+    // On a syntax error the settings read so far are kept: they still apply,
+    // and quick fixes need the line.
+  }
+
+  // ---- expressions ---------------------------------------------------------
+
+  expr(): Expr {
+    if (++this.depth > MAX_NESTING) this.fail(tokenRange(this.peek()), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
+    try {
+      return this.additive();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private additive(): Expr {
+    let left = this.multiplicative();
+    for (;;) {
+      const t = this.peek();
+      if (t.kind !== 'punct' || (t.text !== '+' && t.text !== '-')) return left;
+      this.next();
+      const right = this.multiplicative();
+      left = { kind: 'binary', op: t.text, left, right, range: span(left.range, right.range), opRange: tokenRange(t) };
+    }
+  }
+
+  private multiplicative(): Expr {
+    let left = this.unary();
+    for (;;) {
+      const t = this.peek();
+      if (t.kind !== 'punct' || (t.text !== '*' && t.text !== '/' && t.text !== '@')) return left;
+      this.next();
+      const right = this.unary();
+      left = { kind: 'binary', op: t.text, left, right, range: span(left.range, right.range), opRange: tokenRange(t) };
+    }
+  }
+
+  private unary(): Expr {
+    const t = this.peek();
+    if (t.kind === 'punct' && (t.text === '-' || t.text === '+')) {
+      if (++this.depth > MAX_NESTING) this.fail(tokenRange(t), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
+      try {
+        this.next();
+        const operand = this.unary();
+        return { kind: 'unary', op: t.text, operand, range: span(tokenRange(t), operand.range) };
+      } finally {
+        this.depth--;
+      }
+    }
+    return this.power();
+  }
+
+  private power(): Expr {
+    const base = this.primary();
+    const t = this.peek();
+    if (this.isPunct(t, '^')) {
+      if (++this.depth > MAX_NESTING) this.fail(tokenRange(t), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
+      try {
+        this.next();
+        const exponent = this.unary(); // right associative; allows 2^-1
+        return { kind: 'binary', op: '^', left: base, right: exponent, range: span(base.range, exponent.range), opRange: tokenRange(t) };
+      } finally {
+        this.depth--;
+      }
+    }
+    return base;
+  }
+
+  private primary(): Expr {
+    const t = this.peek();
+    if (t.kind === 'number') {
+      this.next();
+      return { kind: 'number', value: t.value ?? NaN, range: tokenRange(t) };
+    }
+    if (t.kind === 'ident') {
+      this.next();
+      const range = tokenRange(t);
+      if (this.isPunct(this.peek(), '(')) {
+        this.next();
+        const args: Expr[] = [];
+        if (!this.isPunct(this.peek(), ')')) {
+          for (;;) {
+            args.push(this.expr());
+            if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+            break;
+          }
+        }
+        const close = this.expectPunct(')', `to close the call of ${t.text}`);
+        return { kind: 'call', callee: t.text, args, range: span(range, tokenRange(close)), calleeRange: range };
+      }
+      if (this.isPunct(this.peek(), '[') && !this.peek().spaceBefore) {
+        this.fail(tokenRange(this.peek()), `Indexing (${t.text}[…]) is not supported in this release`, 'unsupported');
+      }
+      return { kind: 'name', name: t.text, range };
+    }
+    if (this.isPunct(t, '(')) {
+      this.next();
+      const inner = this.expr();
+      const close = this.expectPunct(')', 'to close the parenthesis');
+      // Parentheses only group. Operator nodes widen to include them, so that
+      // `(a + b)^2` spans from '('; names and numbers keep their own range.
+      if (inner.kind === 'binary' || inner.kind === 'unary') inner.range = span(tokenRange(t), tokenRange(close));
+      return inner;
+    }
+    if (this.isPunct(t, '[')) {
+      this.next();
+      const elements: Expr[] = [];
+      if (!this.isPunct(this.peek(), ']')) {
+        for (;;) {
+          elements.push(this.expr());
+          if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+          break;
+        }
+      }
+      const close = this.expectPunct(']', 'to close the vector');
+      const range = span(tokenRange(t), tokenRange(close));
+      if (elements.length === 0) this.fail(range, 'An empty vector [] has no shape; write at least one element');
+      return { kind: 'vector', elements, range };
+    }
+    if (this.isPunct(t, '@')) this.fail(tokenRange(t), "Expected an operand before '@' (a matrix product needs two operands)");
+    this.fail(tokenRange(t), `Expected a number, a name, '(' or '[', found ${describe(t)}`);
+  }
+}

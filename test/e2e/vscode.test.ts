@@ -1,0 +1,346 @@
+// End to end in a real VS Code: code-server (VS Code in the browser) with the packaged
+// extension installed, driven by Playwright through Debian's Chromium.
+//   open examples/spiral.ode → warnings (oscillating-gradient, weakly-stable-scheme) on the
+//   `meth=leapfrog` value and the `param` lines → quick fix "Correct AD gradients with
+//   filter121" → save → the file gains `, gradfix=filter121` and nothing else → the warnings
+//   go → "ODE Lens: Show Gradient Plots" draws a chart (canvas pixels) → spiral-rk4.ode: no warning.
+// Prerequisites (scripts/setup-e2e.sh): code-server in $ODELENS_TOOLS, /usr/bin/chromium.
+// Missing ones skip the suite, or fail it with ODELENS_REQUIRE_E2E=1.
+// Everything it writes stays under .scratch/e2e-vscode-<pid>/ (screenshots included);
+// ODELENS_UPDATE_SCREENSHOT=1 also refreshes docs/screenshot.png; ODELENS_VSIX=path tests that
+// package instead of dist/ode-lens.vsix (re-packaged with `npm run package` when older than dist/).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
+import { findChromium, hasPlaywright, launchChromium, prerequisiteOrSkip } from '../support/browser';
+import { codeServerBin, freePort, killTree, makeScratch, repoRoot, spawnLogged, toolsDir, waitFor } from '../support/e2e';
+
+const ROOT = repoRoot();
+const FIX_TITLE = 'Correct AD gradients with filter121';
+const DIAG_TIMEOUT = 60_000;
+
+let codeServer: ChildProcess | undefined;
+let browser: BrowserContext | undefined;
+
+after(async () => {
+  await Promise.race([browser?.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  await killTree(codeServer);
+});
+
+/** dist/ode-lens.vsix, re-made with `npm run package` when older than the bundles it ships. */
+function extensionVsix(): string {
+  if (process.env.ODELENS_VSIX) return process.env.ODELENS_VSIX; // e.g. a released build
+  const vsix = join(ROOT, 'dist', 'ode-lens.vsix');
+  const bundles = ['extension.js', 'server.js', 'checkWorker.js', 'webview.js'].map((f) => join(ROOT, 'dist', f));
+  const newest = Math.max(...bundles.filter(existsSync).map((f) => statSync(f).mtimeMs));
+  if (existsSync(vsix) && statSync(vsix).mtimeMs >= newest) return vsix;
+  step('dist/ode-lens.vsix missing or older than dist/: npm run package');
+  const r = spawnSync('npm', ['run', '--silent', 'package'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
+  assert.equal(r.status, 0, `npm run package failed:\n${r.stdout}\n${r.stderr}`);
+  assert.ok(existsSync(vsix), 'npm run package did not produce dist/ode-lens.vsix');
+  return vsix;
+}
+
+function step(msg: string): void {
+  console.log(`# [vscode e2e ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+}
+
+async function quickOpen(page: Page, name: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(name);
+  // Enter before the list fills does nothing: wait for the row.
+  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`, { timeout: 20_000 });
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`.tab.active[aria-label*="${name}"], .tab.active [aria-label*="${name}"]`, { timeout: 20_000 }).catch(() => {});
+  await page.waitForTimeout(300);
+}
+
+async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(title);
+  const short = title.split(': ').pop()!;
+  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${short}"]`, { timeout: 20_000 });
+  await page.keyboard.press('Enter');
+}
+
+async function goToLine(page: Page, line: number, col: number): Promise<void> {
+  await page.keyboard.press('Control+G');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(`${line}:${col}`);
+  await page.waitForTimeout(200);
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(300);
+}
+
+/** Text of the Problems panel (opens it). */
+async function problemsText(page: Page, expectRows = true): Promise<string> {
+  await page.keyboard.press('Control+Shift+M');
+  await page.waitForSelector('.markers-panel', { timeout: 10_000 }).catch(() => {});
+  const rows = page.locator('.markers-panel .monaco-list-row');
+  if (expectRows) await rows.first().waitFor({ timeout: 10_000 }).catch(() => {});
+  await page.waitForTimeout(300);
+  const labels = await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('aria-label') ?? ''} | ${(e as HTMLElement).innerText}`));
+  return labels.join('\n');
+}
+
+/** Text of the extension's status bar item ("ODE Lens: cpu · 120 ms · 2 findings"), or undefined. */
+async function statusText(page: Page): Promise<string | undefined> {
+  const item = page.locator('.statusbar-item', { hasText: 'ODE Lens' }).first();
+  if ((await item.count()) === 0) return undefined;
+  return (await item.innerText().catch(() => undefined))?.trim();
+}
+
+/** For each canvas in the frame: size and how many pixels are drawn (non-transparent and not background). */
+async function canvasInk(frame: Frame): Promise<{ w: number; h: number; ink: number }[]> {
+  return frame.evaluate(() =>
+    Array.from(document.querySelectorAll('canvas')).map((c) => {
+      const ctx = (c as HTMLCanvasElement).getContext('2d');
+      if (!ctx || c.width === 0 || c.height === 0) return { w: c.width, h: c.height, ink: 0 };
+      const d = ctx.getImageData(0, 0, c.width, c.height).data;
+      const [r0, g0, b0, a0] = [d[0], d[1], d[2], d[3]];
+      let ink = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (d[i + 3] > 0 && (d[i] !== r0 || d[i + 1] !== g0 || d[i + 2] !== b0 || d[i + 3] !== a0)) ink++;
+      }
+      return { w: c.width, h: c.height, ink };
+    }),
+  );
+}
+
+test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean', { timeout: 300_000 }, async (t) => {
+  const cs = codeServerBin();
+  if (!prerequisiteOrSkip(t, !!cs, `code-server not installed in ${toolsDir()} (run scripts/setup-e2e.sh)`)) return;
+  if (!prerequisiteOrSkip(t, !!findChromium(), 'Chromium not found (apt-get install -y chromium)')) return;
+  if (!prerequisiteOrSkip(t, hasPlaywright(), 'playwright-core not installed (npm install)')) return;
+  const built = !!process.env.ODELENS_VSIX || ['extension.js', 'server.js'].every((f) => existsSync(join(ROOT, 'dist', f)));
+  if (!prerequisiteOrSkip(t, built, 'dist/extension.js or dist/server.js missing (npm run build)')) return;
+  const T0 = Date.now();
+
+  // ---- scratch root: workspace copy, user data, extensions, XDG dirs, TMPDIR, browser profile
+  const { root: S, env } = makeScratch('e2e-vscode');
+  const shots = join(S, 'screenshots');
+  const ws = join(S, 'workspace');
+  const userData = join(S, 'user-data');
+  const extDir = join(S, 'extensions');
+  for (const d of [shots, userData, extDir, join(userData, 'User')]) mkdirSync(d, { recursive: true });
+  cpSync(join(ROOT, 'examples'), ws, { recursive: true });
+  writeFileSync(
+    join(userData, 'User', 'settings.json'),
+    JSON.stringify(
+      {
+        'workbench.startupEditor': 'none',
+        'workbench.tips.enabled': false,
+        'workbench.welcomePage.walkthroughs.openOnInstall': false,
+        'workbench.enableExperiments': false,
+        'workbench.colorTheme': 'Default Dark Modern',
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
+        'extensions.ignoreRecommendations': true,
+        'extensions.autoUpdate': false,
+        'extensions.autoCheckUpdates': false,
+        'telemetry.telemetryLevel': 'off',
+        'update.mode': 'none',
+        'chat.disableAIFeatures': true,
+        'security.workspace.trust.enabled': false,
+        'git.enabled': false,
+        'files.autoSave': 'off',
+        'editor.minimap.enabled': false,
+        'editor.hover.delay': 200,
+        'window.restoreWindows': 'none',
+      },
+      null,
+      2,
+    ),
+  );
+  const original = readFileSync(join(ws, 'spiral.ode'), 'utf8');
+  const originalRk4 = readFileSync(join(ws, 'spiral-rk4.ode'), 'utf8');
+
+  // ---- install the packaged extension
+  const vsix = extensionVsix();
+  step(`installing ${vsix}`);
+  const inst = spawnSync(cs!, ['--user-data-dir', userData, '--extensions-dir', extDir, '--install-extension', vsix], {
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.equal(inst.status, 0, `code-server --install-extension failed:\n${inst.stdout}\n${inst.stderr}`);
+  assert.ok(existsSync(extDir) && readFileSync(join(extDir, 'extensions.json'), 'utf8').includes('odelens.ode-lens'), 'extension not in the extensions dir');
+
+  // ---- start code-server
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  codeServer = spawnLogged(
+    cs!,
+    [
+      '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+      '--disable-workspace-trust', '--disable-getting-started-override', '--user-data-dir', userData, '--extensions-dir', extDir, ws,
+    ],
+    join(S, 'code-server.log'),
+    { env, cwd: S },
+  );
+  await waitFor('code-server /healthz', async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok, 60_000, 250);
+  step(`code-server up on ${base} after ${Date.now() - T0} ms`);
+
+  browser = await launchChromium(join(S, 'chromium-profile'), { env, viewport: { width: 1400, height: 900 } });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  page.setDefaultTimeout(30_000);
+  const shot = async (name: string) => {
+    const p = join(shots, `${name}.png`);
+    await page.screenshot({ path: p }).catch((e) => console.log(`# screenshot ${name} failed: ${e}`));
+    return p;
+  };
+  try {
+    await page.goto(`${base}/?folder=${encodeURIComponent(ws)}`);
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: 30_000 }).catch(() => {});
+    await page.waitForTimeout(1000);
+    await shot('01-workbench');
+
+    // ---- spiral.ode → warnings
+    const tOpen = Date.now();
+    await quickOpen(page, 'spiral.ode');
+    await page.waitForSelector('.monaco-editor .view-lines', { state: 'visible' });
+    await page.waitForSelector('.monaco-editor .squiggly-warning', { timeout: DIAG_TIMEOUT });
+    const checkMs = Date.now() - tOpen;
+    step(`warnings on spiral.ode after ${checkMs} ms`);
+    await page.waitForTimeout(500);
+    const squiggles = await page.locator('.monaco-editor .squiggly-warning').count();
+    step(`status bar: ${await statusText(page)}`);
+    await shot('02-spiral-warnings');
+
+    const problems = await problemsText(page);
+    writeFileSync(join(S, 'problems-before.txt'), problems);
+    await shot('03-problems');
+    for (const code of ['oscillating-gradient', 'weakly-stable-scheme']) {
+      assert.ok(problems.includes(code), `Problems panel lacks ${code}:\n${problems}`);
+    }
+    // Warnings sit on the `@ … meth=leapfrog` line (12) and on the `param` lines (7–9).
+    assert.match(problems, /Ln 12\b|line 12\b/i, `no problem on line 12 (meth=leapfrog):\n${problems}`);
+    assert.match(problems, /(Ln|line) [789]\b/i, `no problem on the param lines 7–9:\n${problems}`);
+    assert.ok(squiggles >= 2, `expected squiggles on several ranges, saw ${squiggles}`);
+    await page.keyboard.press('Control+Shift+M'); // close the panel again
+    await page.keyboard.press('Escape');
+
+    // Hover on the meth=leapfrog squiggle: the picture for the README.
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await goToLine(page, 12, 30);
+    await page.keyboard.press('Control+K');
+    await page.keyboard.press('Control+I'); // editor.action.showHover
+    await page.waitForSelector('.monaco-hover:not(.hidden) .hover-contents, .monaco-hover .hover-row', { timeout: 10_000 }).catch(() => {});
+    await page.waitForTimeout(700);
+    await shot('04-hover');
+    await page.keyboard.press('Escape');
+
+    // ---- the fix is offered on a param line too (W1, line 7)
+    await goToLine(page, 7, 8);
+    await page.keyboard.press('Control+.');
+    await page.waitForSelector('.action-widget', { state: 'visible', timeout: 20_000 });
+    await page.locator('.action-widget .monaco-list-row', { hasText: FIX_TITLE }).first().waitFor({ timeout: 20_000 });
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('.action-widget', { state: 'hidden', timeout: 5_000 }).catch(() => {});
+
+    // ---- quick fix on the meth=leapfrog value
+    await goToLine(page, 12, 30);
+    await page.keyboard.press('Control+.');
+    await page.waitForSelector('.action-widget', { state: 'visible', timeout: 20_000 });
+    const fixRow = page.locator('.action-widget .monaco-list-row', { hasText: FIX_TITLE }).first();
+    await fixRow.waitFor({ timeout: 20_000 });
+    await shot('05-quick-fix-menu');
+    await fixRow.click();
+    await waitFor('the quick fix edit in the editor', async () =>
+      (await page.locator('.monaco-editor .view-lines').first().innerText()).includes('gradfix=filter121'), 10_000);
+    await page.keyboard.press('Control+S');
+    const fixed = await waitFor('the saved file', () => {
+      const s = readFileSync(join(ws, 'spiral.ode'), 'utf8');
+      return s.includes('gradfix=filter121') ? s : undefined;
+    }, 10_000);
+    step('quick fix applied and saved');
+    // Byte-identical apart from the added `, gradfix=filter121` on the `@` line.
+    assert.equal(fixed.replace(/, ?gradfix=filter121/, ''), original, 'the fix changed more than the @ line');
+    const atLine = fixed.split('\n').find((l) => l.startsWith('@'))!;
+    assert.match(atLine, /meth=leapfrog/);
+    assert.match(atLine, /gradfix=filter121/);
+
+    // ---- the warnings go
+    await waitFor('the warnings to disappear', async () => (await page.locator('.monaco-editor .squiggly-warning').count()) === 0, DIAG_TIMEOUT, 250);
+    // Gone for good: the re-check of the fixed file finishes with no finding (status bar), and
+    // no squiggle comes back.
+    if (await statusText(page)) {
+      await waitFor('the status bar to report 0 findings', async () => /\b0 findings\b/.test((await statusText(page)) ?? ''), DIAG_TIMEOUT, 250);
+    } else {
+      await page.waitForTimeout(Math.max(3_000, checkMs));
+    }
+    assert.equal(await page.locator('.monaco-editor .squiggly-warning').count(), 0, 'the warnings came back after the re-check');
+    step(`warnings gone after the fix; status bar: ${await statusText(page)}`);
+    await shot('06-fixed');
+
+    // ---- gradient plots webview
+    await runCommand(page, 'ODE Lens: Show Gradient Plots');
+    const ink = await waitFor('a drawn chart canvas in a webview frame', async () => {
+      for (const f of page.frames()) {
+        if (f === page.mainFrame()) continue;
+        const c = await canvasInk(f).catch(() => []);
+        if (c.some((x) => x.ink > 200)) return c;
+      }
+      return undefined;
+    }, 60_000, 500);
+    step(`chart canvases: ${JSON.stringify(ink)}`);
+    await page.waitForTimeout(800);
+    await shot('07-gradient-plots');
+    assert.ok(ink.some((c) => c.w > 50 && c.h > 50 && c.ink > 200), `no non-blank chart canvas: ${JSON.stringify(ink)}`);
+
+    // ---- spiral-rk4.ode: no warning once its check settles
+    const tRk4 = Date.now();
+    await quickOpen(page, 'spiral-rk4.ode');
+    await page.waitForSelector('.monaco-editor .view-lines', { state: 'visible' });
+    // Settled when the status bar item reports the finished check ("… · 0 findings");
+    // without that item, give it twice as long as spiral.ode's check took (at least 8 s).
+    const settle = Math.max(8_000, 2 * checkMs);
+    let status: string | undefined;
+    for (;;) {
+      const n = await page.locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-error').count();
+      assert.equal(n, 0, 'spiral-rk4.ode got a warning');
+      status = await statusText(page);
+      const elapsed = Date.now() - tRk4;
+      if (status && /\bfindings?\b/.test(status) && !/checking|queued/.test(status) && elapsed > 1500) break;
+      if (!status && elapsed > settle) break;
+      assert.ok(elapsed < DIAG_TIMEOUT, `spiral-rk4.ode check did not finish (status bar: ${status})`);
+      await page.waitForTimeout(250);
+    }
+    step(`spiral-rk4.ode settled after ${Date.now() - tRk4} ms; status bar: ${status ?? '(no ODE Lens item)'}`);
+    if (status) assert.match(status, /\b0 findings\b/, `status bar for spiral-rk4.ode: ${status}`);
+    assert.equal(await page.locator('.monaco-editor .squiggly-warning').count(), 0, 'spiral-rk4.ode got a warning');
+    await shot('08-rk4-clean');
+    const problemsAfter = await problemsText(page, false);
+    writeFileSync(join(S, 'problems-after.txt'), problemsAfter);
+    assert.ok(!/spiral-rk4/.test(problemsAfter) || !/warning/i.test(problemsAfter), `problems for spiral-rk4.ode:\n${problemsAfter}`);
+    assert.equal(readFileSync(join(ws, 'spiral-rk4.ode'), 'utf8'), originalRk4);
+
+    if (process.env.ODELENS_UPDATE_SCREENSHOT === '1') {
+      // The README picture: the original model with its warnings, the hover and the plots side by side.
+      writeFileSync(join(ws, 'spiral.ode'), original);
+      await page.keyboard.press('Escape');
+      if (await page.locator('.part.panel').isVisible().catch(() => false)) await page.keyboard.press('Control+J'); // hide the panel
+      await page.locator('.tabs-container .tab[aria-label^="spiral.ode"]').first().click();
+      await page.waitForSelector('.monaco-editor .squiggly-warning', { timeout: DIAG_TIMEOUT });
+      await page.keyboard.press('Control+B'); // hide the side bar
+      await runCommand(page, 'ODE Lens: Show Gradient Plots');
+      await page.waitForTimeout(2500);
+      await page.locator('.editor-group-container').first().locator('.view-lines').click();
+      await goToLine(page, 12, 30);
+      await page.keyboard.press('Control+K');
+      await page.keyboard.press('Control+I');
+      await page.waitForTimeout(1200);
+      copyFileSync(await shot('09-readme'), join(ROOT, 'docs', 'screenshot.png'));
+      step('docs/screenshot.png updated');
+    }
+    step(`done in ${Date.now() - T0} ms; screenshots in ${shots}`);
+  } catch (e) {
+    await shot('zz-failure');
+    throw e;
+  }
+});

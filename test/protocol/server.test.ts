@@ -1,0 +1,329 @@
+// Protocol test: the real language server (`node dist/server.js --stdio`) driven by a
+// real LSP client connection (vscode-jsonrpc over the child's stdio), as Neovim or
+// any other LSP client would: diagnostics, the quick fix, hover, custom messages,
+// the content-hash cache, and recovery from a syntax error.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import type { Report } from '../../solver/report';
+import {
+  CheckStatusNotification,
+  GetReportRequest,
+  GRADFIX_FIXABLE_CODES,
+  QUICK_FIX_TITLE,
+  ReportNotification,
+  RunCheckRequest,
+  type CheckStatusParams,
+  type ReportParams,
+} from '../../server/protocol';
+import { applyEdits, type SimpleTextEdit } from '../../server/quickfix';
+
+const root = join(__dirname, '..', '..', '..');
+const serverJs = join(root, 'dist', 'server.js');
+const CHECK_TIMEOUT = 120_000;
+
+interface Diag { range: SimpleTextEdit['range']; severity?: number; code?: string | number; source?: string; message: string }
+interface Published { uri: string; version?: number; diagnostics: Diag[] }
+
+class Client {
+  readonly conn: MessageConnection;
+  readonly published: Published[] = [];
+  readonly statuses: CheckStatusParams[] = [];
+  readonly reports: ReportParams[] = [];
+  readonly stderr: string[] = [];
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    this.conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+    child.stderr!.on('data', (d) => this.stderr.push(String(d)));
+    this.conn.onNotification('textDocument/publishDiagnostics', (p: Published) => this.push(() => this.published.push(p)));
+    this.conn.onNotification(CheckStatusNotification.type, (p) => this.push(() => this.statuses.push(p)));
+    this.conn.onNotification(ReportNotification.type, (p) => this.push(() => this.reports.push(p)));
+    this.conn.onNotification('window/logMessage', () => {});
+    this.conn.onRequest('window/workDoneProgress/create', () => null);
+    this.conn.onRequest('client/registerCapability', () => null);
+    this.conn.listen();
+  }
+
+  private push(f: () => void) {
+    f();
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+
+  /** Resolves when `pred` holds (checked on every incoming notification). */
+  async until<T>(what: string, pred: () => T | undefined | false, timeoutMs = CHECK_TIMEOUT): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = pred();
+      if (v) return v;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; stderr: ${this.stderr.join('').slice(-2000)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 1000));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  lastDiagnostics(uri: string, version?: number): Diag[] | undefined {
+    for (let i = this.published.length - 1; i >= 0; i--) {
+      const p = this.published[i];
+      if (p.uri === uri && (version === undefined || p.version === version)) return p.diagnostics;
+    }
+    return undefined;
+  }
+
+  reportFor(uri: string, version: number): Report | undefined {
+    return this.reports.find((r) => r.uri === uri && r.version === version)?.report;
+  }
+}
+
+const fixable = (d: Diag) => GRADFIX_FIXABLE_CODES.includes(String(d.code));
+
+describe('language server over --stdio', { timeout: 300_000 }, () => {
+  let child: ChildProcess;
+  let client: Client;
+  const spiralPath = join(root, 'examples', 'spiral.ode');
+  const uri = pathToFileURL(spiralPath).toString();
+  const original = readFileSync(spiralPath, 'utf8');
+  let fixed = '';
+
+  before(async () => {
+    assert.ok(existsSync(serverJs), `${serverJs} is missing: run node scripts/build.mjs first`);
+    child = spawn(process.execPath, [serverJs, '--stdio'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    client = new Client(child);
+    const init = await client.conn.sendRequest('initialize', {
+      processId: process.pid,
+      rootUri: pathToFileURL(root).toString(),
+      capabilities: {
+        textDocument: {
+          publishDiagnostics: { versionSupport: true, codeDescriptionSupport: true, dataSupport: true },
+          codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } }, isPreferredSupport: true },
+          hover: { contentFormat: ['markdown', 'plaintext'] },
+          synchronization: { didSave: false },
+        },
+        workspace: {},
+      },
+      // No workspace/configuration support here: settings come as initializationOptions.
+      initializationOptions: { settings: { check: { enabled: true, debounceMs: 50, timeBudgetMs: 100_000 }, backend: 'cpu' } },
+    });
+    const caps = (init as { capabilities: Record<string, unknown> }).capabilities;
+    assert.ok(caps.hoverProvider, 'hoverProvider');
+    assert.ok(caps.codeActionProvider, 'codeActionProvider');
+    await client.conn.sendNotification('initialized', {});
+  });
+
+  after(async () => {
+    if (!child) return;
+    try {
+      await Promise.race([client.conn.sendRequest('shutdown'), new Promise((r) => setTimeout(r, 5000).unref())]);
+      await client.conn.sendNotification('exit');
+    } catch {
+      /* already gone */
+    }
+    const exited = await new Promise<boolean>((resolve) => {
+      if (child.exitCode !== null) return resolve(true);
+      const t = setTimeout(() => resolve(false), 5000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+    if (!exited) child.kill('SIGKILL');
+    client.conn.dispose();
+  });
+
+  it('publishes oscillation warnings for spiral.ode (leapfrog, per-step)', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+    await client.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'ode', version: 1, text: original } });
+    // The fast path publishes analysis diagnostics at once, without waiting for the check.
+    const fast = await client.until('fast-path diagnostics', () => client.lastDiagnostics(uri, 1), 10_000);
+    assert.ok(!fast.some((d) => d.severity === 1), `no errors expected: ${JSON.stringify(fast)}`);
+    await client.until('running status', () => client.statuses.find((s) => s.uri === uri && (s.state === 'running' || s.state === 'done')));
+    const report = await client.until('report for version 1', () => client.reportFor(uri, 1));
+    const diags = client.lastDiagnostics(uri, 1)!;
+    const warnings = diags.filter(fixable);
+    assert.ok(warnings.length > 0, `expected oscillating-gradient / weakly-stable-scheme warnings, got ${JSON.stringify(diags)}`);
+    for (const w of warnings) {
+      assert.equal(w.severity, 2, 'warning severity');
+      assert.equal(w.source, 'ODE Lens');
+    }
+    assert.equal(report.scheme, 'leapfrog');
+    const done = client.statuses.filter((s) => s.uri === uri && s.state === 'done').pop()!;
+    assert.ok(done, 'a done status');
+    assert.equal(done.findings, report.findings.length);
+    assert.equal(typeof done.backend, 'string');
+    assert.equal(typeof done.ms, 'number');
+  });
+
+  it('answers odeLens/getReport with the report', async () => {
+    const report = await client.conn.sendRequest(GetReportRequest.type, { uri });
+    assert.ok(report, 'report');
+    assert.equal(report!.version, 1);
+    assert.ok(report!.parameters.some((p) => p.perStep), 'per-step parameters');
+    const none = await client.conn.sendRequest(GetReportRequest.type, { uri: 'file:///not/open.ode' });
+    assert.equal(none, null);
+  });
+
+  it('hover on meth shows raw and corrected errors', async () => {
+    const line = original.split('\n').findIndex((l) => l.startsWith('@'));
+    const character = original.split('\n')[line].indexOf('meth') + 1;
+    const hover = (await client.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character } })) as {
+      contents: { kind: string; value: string };
+    } | null;
+    assert.ok(hover, 'hover');
+    assert.equal(hover!.contents.kind, 'markdown');
+    assert.match(hover!.contents.value, /raw AD rel\. error/);
+    assert.match(hover!.contents.value, /corrected rel\. error/);
+    assert.match(hover!.contents.value, /leapfrog/);
+  });
+
+  it('quick fix "Correct AD gradients with filter121" edits only the @ line', async () => {
+    const diags = client.lastDiagnostics(uri, 1)!.filter(fixable);
+    const target = diags.find((d) => d.code === 'weakly-stable-scheme') ?? diags[0];
+    const actions = (await client.conn.sendRequest('textDocument/codeAction', {
+      textDocument: { uri },
+      range: target.range,
+      context: { diagnostics: [target], only: ['quickfix'] },
+    })) as { title: string; kind: string; isPreferred?: boolean; edit: { changes: Record<string, SimpleTextEdit[]> } }[];
+    assert.equal(actions.length, 1, JSON.stringify(actions));
+    const action = actions[0];
+    assert.equal(action.title, QUICK_FIX_TITLE);
+    assert.equal(action.kind, 'quickfix');
+    assert.equal(action.isPreferred, true);
+    const edits = action.edit.changes[uri];
+    assert.equal(edits.length, 1);
+    fixed = applyEdits(original, edits);
+    const before = original.split('\n');
+    const afterLines = fixed.split('\n');
+    assert.equal(afterLines.length, before.length, 'same number of lines');
+    const changed = before.map((l, i) => (l === afterLines[i] ? -1 : i)).filter((i) => i >= 0);
+    assert.equal(changed.length, 1, `exactly one line changed: ${changed}`);
+    assert.ok(before[changed[0]].startsWith('@'), 'the changed line is the @ line');
+    assert.match(afterLines[changed[0]], /gradfix=filter121/);
+    assert.ok(afterLines[changed[0]].startsWith(before[changed[0]]), 'the setting is appended, the rest of the line unchanged');
+  });
+
+  it('after the fix, the check finds no oscillation', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+    assert.ok(fixed, 'quick fix test ran');
+    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: fixed }] });
+    const report = await client.until('report for version 2', () => client.reportFor(uri, 2));
+    assert.equal(report.gradfix, 'filter121');
+    const diags = client.lastDiagnostics(uri, 2)!;
+    assert.deepEqual(diags.filter(fixable), [], `warnings remain: ${JSON.stringify(diags)}`);
+  });
+
+  it('hover on gradfix shows raw and corrected error for the corrected model', async () => {
+    const lines = fixed.split('\n');
+    const line = lines.findIndex((l) => l.includes('gradfix='));
+    const character = lines[line].indexOf('gradfix') + 2;
+    const hover = (await client.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character } })) as {
+      contents: { value: string };
+    } | null;
+    assert.ok(hover);
+    const md = hover!.contents.value;
+    assert.match(md, /raw AD rel\. error/);
+    assert.match(md, /corrected rel\. error \(filter121\)/);
+    assert.match(md, /\| `W1`[^|]*\| [0-9.e+−-]+ \| [0-9.e+−-]+ \|/, md);
+    assert.doesNotMatch(md, /earlier version/);
+  });
+
+  it('hover on a parameter shows its shape, per-step copies and metrics', async () => {
+    const lines = fixed.split('\n');
+    const line = lines.findIndex((l) => l.startsWith('param W1'));
+    const hover = (await client.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character: 7 } })) as {
+      contents: { value: string };
+    } | null;
+    assert.ok(hover);
+    assert.match(hover!.contents.value, /\[16, 2\]/);
+    assert.match(hover!.contents.value, /per-step: \d+ copies/);
+    assert.match(hover!.contents.value, /gradcheck/);
+  });
+
+  it('serves the original content again from the cache, with its warnings', async () => {
+    const t0 = Date.now();
+    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 3 }, contentChanges: [{ text: original }] });
+    await client.until('report for version 3', () => client.reportFor(uri, 3), 10_000);
+    const status = client.statuses.filter((s) => s.uri === uri && s.version === 3 && s.state === 'done').pop();
+    assert.equal(status?.cached, true, 'cached');
+    assert.ok(Date.now() - t0 < 5000);
+    assert.ok(client.lastDiagnostics(uri, 3)!.some(fixable));
+  });
+
+  it('cancels a superseded check: only the latest content gets a report', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+    const a = original.replace('seed=1', 'seed=2');
+    const b = original.replace('seed=1', 'seed=3');
+    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 4 }, contentChanges: [{ text: a }] });
+    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 5 }, contentChanges: [{ text: b }] });
+    await client.until('report for version 5', () => client.reportFor(uri, 5));
+    assert.equal(client.reportFor(uri, 4), undefined, 'no report for superseded content');
+  });
+
+  it('odeLens/runCheck runs a check now and returns the report', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+    const result = await client.conn.sendRequest(RunCheckRequest.type, { uri });
+    assert.equal(result.state, 'done', JSON.stringify(result).slice(0, 300));
+    assert.ok(result.report);
+  });
+
+  it('answers hovers within 50 ms while a check runs (the check is off the main loop)', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+    const heavy = original.replace('steps=64', 'steps=768');
+    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 6 }, contentChanges: [{ text: heavy }] });
+    await client.until('running status for version 6', () => client.statuses.find((s) => s.uri === uri && s.version === 6 && s.state === 'running'));
+    const lines = heavy.split('\n');
+    const line = lines.findIndex((l) => l.startsWith('param W1'));
+    const times: number[] = [];
+    for (let i = 0; i < 5 && !client.reportFor(uri, 6); i++) {
+      const t0 = performance.now();
+      const hover = await client.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character: 7 } });
+      times.push(performance.now() - t0);
+      assert.ok(hover);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(times.length > 0, 'the check finished before any hover was measured');
+    assert.ok(Math.max(...times) < 50, `hover latencies ${times.map((t) => t.toFixed(1)).join(', ')} ms`);
+    await client.until('report for version 6', () => client.reportFor(uri, 6));
+  });
+
+  it('a check over its time budget becomes a check-timeout diagnostic (settings via didChangeConfiguration)', { timeout: 60_000 }, async () => {
+    const slowUri = pathToFileURL(join(root, 'examples', 'slow.ode')).toString();
+    await client.conn.sendNotification('workspace/didChangeConfiguration', { settings: { odeLens: { check: { debounceMs: 50, timeBudgetMs: 100 }, backend: 'cpu' } } });
+    const slow = original.replace('steps=64', 'steps=1024').replace('seed=1', 'seed=7');
+    await client.conn.sendNotification('textDocument/didOpen', { textDocument: { uri: slowUri, languageId: 'ode', version: 1, text: slow } });
+    const failed = await client.until('failed status', () => client.statuses.find((s) => s.uri === slowUri && s.state === 'failed'), 30_000);
+    assert.match(failed.message ?? '', /time budget/);
+    const diags = client.lastDiagnostics(slowUri, 1)!;
+    const d = diags.find((x) => x.code === 'check-timeout');
+    assert.ok(d, JSON.stringify(diags));
+    assert.equal(d!.severity, 2);
+    assert.match(d!.message, /odeLens\.check\.timeBudgetMs/);
+    await client.conn.sendNotification('textDocument/didClose', { textDocument: { uri: slowUri } });
+    await client.conn.sendNotification('workspace/didChangeConfiguration', { settings: { odeLens: { check: { debounceMs: 50, timeBudgetMs: 100_000 }, backend: 'cpu' } } });
+  });
+
+  it('a syntax error gets an error diagnostic and the server keeps serving', { timeout: 30_000 }, async () => {
+    const bad = pathToFileURL(join(root, 'examples', 'broken-syntax.ode')).toString();
+    await client.conn.sendNotification('textDocument/didOpen', {
+      textDocument: { uri: bad, languageId: 'ode', version: 1, text: "state x\ninit x = 1\nx' = (1 + \nloss = x(T)^2\ndone\n" },
+    });
+    const diags = await client.until('diagnostics for the broken file', () => client.lastDiagnostics(bad, 1), 10_000);
+    const err = diags.find((d) => d.severity === 1);
+    assert.ok(err, `an error diagnostic: ${JSON.stringify(diags)}`);
+    assert.equal(err!.range.start.line, 2);
+    // No check for a model with errors, and no crash: other requests still work.
+    const hover = await client.conn.sendRequest('textDocument/hover', { textDocument: { uri: bad }, position: { line: 2, character: 0 } });
+    assert.equal(hover, null);
+    const report = await client.conn.sendRequest(GetReportRequest.type, { uri });
+    assert.ok(report, 'the spiral report is still served');
+    await client.conn.sendNotification('textDocument/didClose', { textDocument: { uri: bad } });
+    await client.until('diagnostics cleared on close', () => client.lastDiagnostics(bad)?.length === 0 || undefined, 10_000);
+    assert.equal(child.exitCode, null, 'server still running');
+  });
+});

@@ -1,0 +1,103 @@
+// The engine on real model files (front end + engine) and the odelens CLI.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { analyse } from '../../solver/language/index';
+import { runCheck, finiteDifferenceCheck, initialParameters } from '../../solver/check';
+import { initBackend } from '../../solver/engine/backend';
+import { compileModel } from '../../solver/engine/compile';
+import { schemeByName } from '../../solver/schemes/schemes';
+import { spiral } from './engineFixtures';
+
+function root(): string {
+  for (let d = __dirname, i = 0; i < 6; i++, d = resolve(d, '..')) if (existsSync(join(d, 'examples/spiral.ode'))) return d;
+  return process.cwd();
+}
+const ROOT = root();
+const read = (f: string) => readFileSync(join(ROOT, f), 'utf8');
+
+test('examples/spiral.ode: warnings on the parameters and on meth=leapfrog; quick fix silences them', async () => {
+  const text = read('examples/spiral.ode');
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  const r = await runCheck(a.model, { backend: 'cpu' });
+  const lines = text.split('\n');
+  const ws = r.findings.find((f) => f.code === 'weakly-stable-scheme');
+  assert.ok(ws);
+  const l = lines[ws.range.start.line];
+  assert.equal(l.slice(ws.range.start.character, ws.range.end.character), 'leapfrog');
+  assert.deepEqual(r.findings.filter((f) => f.code === 'oscillating-gradient').map((f) => f.parameter), ['W1', 'b1', 'W2']);
+  // The fix: gradfix=filter121 on the options line.
+  const fixed = text.replace(/(@ [^\n]*meth=leapfrog[^\n]*)/, '$1, gradfix=filter121');
+  const b = analyse(fixed);
+  assert.ok(b.model, JSON.stringify(b.diagnostics));
+  assert.equal(b.model.options.gradfix, 'filter121');
+  const r2 = await runCheck(b.model, { backend: 'cpu' });
+  assert.deepEqual(r2.findings, []);
+  for (const p of r2.parameters) assert.ok(p.metrics.correctedRelError < 0.05);
+});
+
+test('examples/spiral-rk4.ode: clean', async () => {
+  const a = analyse(read('examples/spiral-rk4.ode'));
+  assert.ok(a.model);
+  const r = await runCheck(a.model, { backend: 'cpu' });
+  assert.deepEqual(r.findings, []);
+});
+
+test('gradcheck catches a wrong gradient', async () => {
+  const { tf } = await initBackend('cpu');
+  const m = spiral({ steps: 32, meth: 'heun' });
+  const r = await runCheck(m, { backend: 'cpu' });
+  const G = r.parameters.map((p) => Float32Array.from(p.raw.flat().map((d) => d * m.options.dt)));
+  const { compiled } = compileModel(tf, m);
+  try {
+    const values = initialParameters(tf, m);
+    const ok = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, G);
+    assert.ok(ok.every((e) => e < 0.01), `${ok}`);
+    const wrong = G.map((g) => g.map((x, k) => (k % 7 === 0 ? -x : x)));
+    const bad = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, wrong);
+    assert.ok(bad.every((e) => e > 0.05), `${bad}`);
+  } finally {
+    compiled.dispose();
+  }
+});
+
+const cli = join(ROOT, 'dist/cli.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { cwd: ROOT, encoding: 'utf8' });
+
+test('odelens CLI', { skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)' }, () => {
+  const help = run('--help');
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /odelens check FILE/);
+
+  const lf = run('check', 'examples/spiral.ode');
+  assert.equal(lf.status, 1, lf.stderr);
+  assert.match(lf.stdout, /W1 .*OSCILLATES/);
+  assert.match(lf.stdout, /examples\/spiral.ode:12:\d+: warning: leapfrog is weakly stable/);
+  assert.match(lf.stdout, /ms total .* on (cpu|wasm|tensorflow)/);
+
+  const rk = run('check', 'examples/spiral-rk4.ode', '--json', '--backend', 'cpu');
+  assert.equal(rk.status, 0, rk.stderr);
+  const j = JSON.parse(rk.stdout);
+  assert.equal(j.file, 'examples/spiral-rk4.ode');
+  assert.deepEqual(j.diagnostics, []);
+  assert.equal(j.scheme, 'rk4');
+  assert.equal(j.backend, 'cpu');
+  assert.equal(j.parameters.length, 3);
+
+  const missing = run('check', 'examples/nope.ode');
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /cannot read/);
+
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-'));
+  const bad = join(dir, 'bad.ode');
+  writeFileSync(bad, "state x[2]\nx' = W @ x\nloss = sum(x(T))\ndone\n");
+  const fe = run('check', bad);
+  assert.equal(fe.status, 2);
+  assert.match(fe.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:\\d+: error: `));
+
+  assert.equal(run('check', 'examples/spiral.ode', '--backend', 'gpu').status, 2);
+});

@@ -1,0 +1,159 @@
+// The plot webview (dist/webview.js) in a real Chromium page, under the same strict CSP
+// the panel uses (webview/html.ts). NOTE: this test STUBS `acquireVsCodeApi` (an init
+// script records posted messages); the real VS Code webview host is exercised by the
+// end-to-end suite (test/e2e/vscode.test.ts). Skips with a printed reason when Chromium
+// or playwright-core is missing, unless ODELENS_REQUIRE_E2E=1 (then it fails).
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { Report } from '../../solver/report';
+import { renderWebviewHtml } from '../../webview/html';
+import { CHART_CANVAS_ID, DATASET_LABELS } from '../../webview/messages';
+import { findChromium, hasPlaywright, launchChromium, prerequisiteOrSkip } from '../support/browser';
+import { spiralReport } from './report';
+
+const root = join(__dirname, '..', '..', '..');
+const ORIGIN = 'https://odelens-webview.test';
+const URI = 'file:///work/examples/spiral.ode';
+
+const STUB = `
+  window.__posted = [];
+  window.__cspViolations = [];
+  let state;
+  // Stub of the VS Code webview API (the real host is covered by the e2e suite).
+  window.acquireVsCodeApi = () => ({
+    postMessage: (m) => window.__posted.push(m),
+    getState: () => state,
+    setState: (s) => { state = s; },
+  });
+  document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
+`;
+
+describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
+  let context: BrowserContext | undefined;
+  let page: Page;
+  let report: Report;
+  let skipReason: string | undefined;
+  const pageErrors: string[] = [];
+  let userDataDir = '';
+
+  before(async () => {
+    const webviewJs = join(root, 'dist', 'webview.js');
+    if (!existsSync(webviewJs)) throw new Error(`${webviewJs} missing: run node scripts/build.mjs`);
+    if (!findChromium()) skipReason = 'Chromium is not installed (apt-get install -y chromium)';
+    else if (!hasPlaywright()) skipReason = 'playwright-core is not installed';
+    if (skipReason) return;
+    const r = await spiralReport(root);
+    report = r.report;
+    console.log(`# webview test uses ${r.real ? 'a real Report (runCheck on examples/spiral.ode)' : 'a constructed Report'}`);
+    userDataDir = mkdtempSync(join(tmpdir(), 'odelens-webview-'));
+    context = await launchChromium(userDataDir, { viewport: { width: 1000, height: 800 } });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    await page.route(`${ORIGIN}/**`, (route) => {
+      const path = new URL(route.request().url()).pathname;
+      if (path === '/index.html')
+        return route.fulfill({
+          contentType: 'text/html',
+          body: renderWebviewHtml({ cspSource: ORIGIN, nonce: 'testnonce1234567890abcdefABCDEF0', scriptUri: `${ORIGIN}/dist/webview.js`, styleUri: `${ORIGIN}/dist/webview.css` }),
+        });
+      const file = join(root, path);
+      if (path.startsWith('/dist/') && existsSync(file))
+        return route.fulfill({ contentType: path.endsWith('.css') ? 'text/css' : 'text/javascript', body: readFileSync(file) });
+      return route.fulfill({ status: 404, body: '' });
+    });
+    await page.addInitScript(STUB);
+    await page.goto(`${ORIGIN}/index.html`);
+  });
+
+  after(async () => {
+    await context?.close();
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  it('posts ready at load and shows the empty state before any report', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    await page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'ready'));
+    assert.equal(await page.isVisible('#odelens-empty'), true);
+    assert.match(await page.textContent('#odelens-empty-text') ?? '', /No gradient check result yet/);
+  });
+
+  it('draws raw AD, corrected and reference series for a real report', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, fileName: 'spiral.ode', report: r }, '*'), [URI, report] as const);
+    await page.waitForFunction(() => !!(window as unknown as { odeLensPlot?: { chart?: unknown } }).odeLensPlot?.chart);
+    const info = await page.evaluate(() => {
+      const g = (window as unknown as { odeLensPlot: { chart: { data: { datasets: { label: string; data: unknown[] }[] } }; parameter: string; component: number } }).odeLensPlot;
+      return { labels: g.chart.data.datasets.map((d) => d.label), lengths: g.chart.data.datasets.map((d) => d.data.length), parameter: g.parameter, component: g.component };
+    });
+    assert.deepEqual(info.labels, [DATASET_LABELS.raw, DATASET_LABELS.corrected, DATASET_LABELS.reference]);
+    const perStep = report.parameters.filter((p) => p.perStep);
+    const p = perStep.find((q) => q.oscillating) ?? perStep[0];
+    assert.equal(info.parameter, p.name);
+    assert.deepEqual(info.lengths, [p.layerTimes.length, p.layerTimes.length, p.layerTimes.length]);
+    // Default component: the one with the largest reference norm.
+    const norms = p.reference[0].map((_, j) => Math.hypot(...p.reference.map((row) => row[j])));
+    assert.equal(info.component, norms.indexOf(Math.max(...norms)));
+    // The canvas has ink, including the raw series' colour.
+    const ink = await page.evaluate((id) => {
+      const c = document.getElementById(id) as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let drawn = 0;
+      let red = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (d[i + 3] > 0) drawn++;
+        if (d[i + 3] > 200 && d[i] > 200 && d[i + 1] < 120 && d[i + 2] < 120) red++;
+      }
+      return { w: c.width, h: c.height, drawn, red };
+    }, CHART_CANVAS_ID);
+    assert.ok(ink.w > 100 && ink.h > 100, JSON.stringify(ink));
+    assert.ok(ink.drawn > 1000, `blank canvas: ${JSON.stringify(ink)}`);
+    assert.ok(ink.red > 20, `raw series not drawn: ${JSON.stringify(ink)}`);
+    // Metrics table: one row per parameter.
+    assert.equal(await page.locator('#odelens-metrics tbody tr').count(), report.parameters.length);
+    assert.match(await page.textContent('#odelens-metrics') ?? '', /gradcheck/);
+    if (process.env.ODELENS_SCREENSHOT) await page.screenshot({ path: process.env.ODELENS_SCREENSHOT, fullPage: true });
+  });
+
+  it('switches parameter and component from the selects', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    const perStep = report.parameters.filter((p) => p.perStep);
+    const other = perStep[perStep.length - 1];
+    await page.selectOption('#odelens-parameter', other.name);
+    await page.waitForFunction((n) => (window as unknown as { odeLensPlot: { parameter: string } }).odeLensPlot.parameter === n, other.name);
+    await page.selectOption('#odelens-component', '0');
+    const sel = await page.evaluate(() => {
+      const g = (window as unknown as { odeLensPlot: { parameter: string; component: number; chart: { data: { datasets: { data: { y: number | null }[] }[] } } } }).odeLensPlot;
+      return { parameter: g.parameter, component: g.component, firstRaw: g.chart.data.datasets[0].data[0].y };
+    });
+    assert.equal(sel.parameter, other.name);
+    assert.equal(sel.component, 0);
+    const expected = other.raw[0][0];
+    assert.ok(sel.firstRaw === null ? !Number.isFinite(expected) : Math.abs(sel.firstRaw - expected) <= 1e-9 * Math.max(1, Math.abs(expected)));
+  });
+
+  it('shows a clear empty state when no parameter is per-step', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    const shared: Report = { ...report, parameters: report.parameters.map((p) => ({ ...p, perStep: false, layerTimes: [], raw: [p.raw[0]], corrected: [p.corrected[0]], reference: [p.reference[0]], oscillating: false })), findings: [] };
+    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, report: r }, '*'), [URI, shared] as const);
+    await page.waitForFunction(() => !(window as unknown as { odeLensPlot: { chart?: unknown } }).odeLensPlot.chart);
+    assert.match(await page.textContent('#odelens-empty-text') ?? '', /no per-step parameters/);
+    assert.equal(await page.isVisible(`#${CHART_CANVAS_ID}`), false);
+  });
+
+  it('runs under the strict CSP without violations or page errors, and ignores untyped messages', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    await page.evaluate(() => window.postMessage({ type: 'bogus', html: '<img src=x>' }, '*'));
+    await page.evaluate(() => window.postMessage('report', '*'));
+    await page.waitForTimeout(100);
+    const csp = await page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations);
+    assert.deepEqual(csp, []);
+    assert.deepEqual(pageErrors, []);
+    // Only typed messages were posted to the host.
+    const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string }[] }).__posted.map((m) => m.type));
+    assert.ok(posted.every((m) => m === 'ready' || m === 'runCheck'), JSON.stringify(posted));
+  });
+});
