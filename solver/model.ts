@@ -19,7 +19,10 @@ export interface Diagnostic {
 /** Static shape: [] is a scalar, [n] a vector, [m, n] a matrix. */
 export type Shape = number[];
 
-export type BinaryOperator = '+' | '-' | '*' | '/' | '^' | '@';
+export type BinaryOperator =
+  | '+' | '-' | '*' | '/' | '^' | '@'
+  /** Comparisons and logic give 1 or 0 (XPPAUT style), used with `if(c)then(a)else(b)` and `heav`. */
+  | '<' | '>' | '<=' | '>=' | '==' | '!=' | '&' | '|';
 
 export type Expr =
   | { kind: 'number'; value: number; range: Range; shape?: Shape }
@@ -32,7 +35,13 @@ export type Expr =
   /** `[a, b]`; nested vectors make matrices. */
   | { kind: 'vector'; elements: Expr[]; range: Range; shape?: Shape }
   /** `x(T)`: the state at the final time (only inside a loss). */
-  | { kind: 'stateAtEnd'; state: string; range: Range; shape?: Shape };
+  | { kind: 'stateAtEnd'; state: string; range: Range; shape?: Shape }
+  /** `x(obs)`: the state at every observation time of data set `obs` (only inside a loss); shape [K, ...state shape]. */
+  | { kind: 'stateAtData'; state: string; data: string; range: Range; shape?: Shape }
+  /** `v[i]`, `A[i, j]`: indices are integer constants checked against the static shape (0-based). */
+  | { kind: 'index'; target: Expr; indices: number[]; range: Range; shape?: Shape }
+  /** XPPAUT `if(c)then(a)else(b)`: c is nonzero → a, else b (elementwise, broadcast). */
+  | { kind: 'if'; cond: Expr; then: Expr; else: Expr; range: Range; shape?: Shape };
 
 export interface StateDecl {
   name: string;
@@ -60,13 +69,55 @@ export interface ParamDecl {
 
 export interface Equation { state: string; rhs: Expr; range: Range }
 
+/**
+ * `data obs = "file.csv"`: observations read from a CSV file inside the
+ * workspace. The column named `t` (else the first) holds the observation
+ * times; the other columns, in file order, are the values. In expressions,
+ * `obs` is the values matrix [K, m] and `x(obs)` the state at those times.
+ */
+export interface DataDecl {
+  name: string;
+  /** The path as written, relative to the model file. */
+  path: string;
+  /** Absolute path it resolved to, when it did. */
+  resolvedPath?: string;
+  /** Observation times, ascending (K of them). */
+  times: number[];
+  /** Column names other than the time column. */
+  columns: string[];
+  /** K rows of columns.length values. */
+  values: number[][];
+  range: Range;
+  nameRange: Range;
+  pathRange: Range;
+}
+
+/** A user-defined scheme: `scheme myrk rk a=[[0,0],[2/3,0]] b=[1/4,3/4] c=[0,2/3]` or `scheme mylmm lmm alpha=[…] beta=[…]`. */
+export type SchemeDecl =
+  | { kind: 'rk'; name: string; a: number[][]; b: number[]; c: number[]; range: Range; nameRange: Range }
+  /**
+   * Linear multistep Σ_{j=0..k} alpha_j x_{n+j} = h Σ_{j=0..k} beta_j f_{n+j},
+   * coefficients from j = 0 (oldest) to k (newest); explicit when beta_k = 0.
+   */
+  | { kind: 'lmm'; name: string; alpha: number[]; beta: number[]; range: Range; nameRange: Range };
+
 export interface Loss { expr: Expr; range: Range }
 
-export type SchemeName = 'euler' | 'heun' | 'midpoint' | 'rk4' | 'leapfrog';
-export const SCHEME_NAMES: readonly SchemeName[] = ['euler', 'heun', 'midpoint', 'rk4', 'leapfrog'];
+/** Built-in schemes. A model's `meth` is one of these or the name of a `scheme` it declares. */
+export type SchemeName = 'euler' | 'heun' | 'midpoint' | 'ralston' | 'rk4' | 'leapfrog' | 'ab2' | 'ab3' | 'milne';
+export const SCHEME_NAMES: readonly SchemeName[] = ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne'];
 
-export type GradFix = 'none' | 'filter121';
-export const GRADFIX_NAMES: readonly GradFix[] = ['none', 'filter121'];
+/** Post-processing of AD gradients (DESIGN 1.3). */
+export type GradFix = 'none' | 'average' | 'filter121' | 'adjoint121' | 'stagesum';
+export const GRADFIX_NAMES: readonly GradFix[] = ['none', 'average', 'filter121', 'adjoint121', 'stagesum'];
+
+/** How parameter gradients are computed: AD through the unrolled solve, or the continuous adjoint. */
+export type GradEngine = 'ad' | 'adjoint';
+export const GRAD_ENGINE_NAMES: readonly GradEngine[] = ['ad', 'adjoint'];
+
+/** Per-step parameters: one copy per step shared by its stages, or one copy per stage. */
+export type Tie = 'step' | 'stage';
+export const TIE_NAMES: readonly Tie[] = ['step', 'stage'];
 
 /** One `key=value` on an `@` line. */
 export interface OptionSetting {
@@ -87,9 +138,14 @@ export interface ModelOptions {
   total: number;
   steps: number;
   dt: number;
-  meth: SchemeName;
+  /** A built-in SchemeName or the name of a declared `scheme`. */
+  meth: string;
+  /** One-step scheme that starts a multistep method (default euler). */
+  start: SchemeName;
   seed: number;
   gradfix: GradFix;
+  grad: GradEngine;
+  tie: Tie;
 }
 
 export interface Model {
@@ -97,8 +153,20 @@ export interface Model {
   params: ParamDecl[];
   equations: Equation[];
   loss?: Loss;
+  data: DataDecl[];
+  schemes: SchemeDecl[];
   options: ModelOptions;
   optionLines: OptionLine[];
+}
+
+/** Where a model file lives, so `data` paths resolve (inside the workspace only). */
+export interface AnalysisContext {
+  /** Absolute path of the model file. */
+  documentPath?: string;
+  /** Absolute workspace folder; data files outside it are refused. Defaults to the model's folder. */
+  workspaceRoot?: string;
+  /** Reads a file (injected so the server can serve unsaved buffers and tests can fake files). Defaults to fs.readFileSync. */
+  readFile?: (absolutePath: string) => string;
 }
 
 /** What the front end returns: a model whenever there is no error. */

@@ -1,7 +1,7 @@
 // The one typed result of a gradient check. The CLI prints it, the server
 // turns it into diagnostics and hovers, the webview plots it; nobody
 // recomputes what is in here.
-import type { Diagnostic, GradFix, Range, SchemeName, Shape } from './model';
+import type { Diagnostic, GradFix, Range, Shape } from './model';
 
 /** Detector metrics of DESIGN 1.4, for one parameter tensor. */
 export interface ParameterMetrics {
@@ -50,7 +50,8 @@ export interface Finding extends Diagnostic {
 
 export interface Report {
   version: 1;
-  scheme: SchemeName;
+  /** The model's `meth` (a built-in or a user-declared scheme). */
+  scheme: string;
   steps: number;
   dt: number;
   t0: number;

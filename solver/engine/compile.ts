@@ -186,6 +186,8 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         if (si === undefined) throw new CompileError(`unknown state ${e.state}`, e.range, 'undefined-name');
         return { shape: model.states[si].shape, fn: (env) => env.s[si] };
       }
+      case 'stateAtData': case 'index': case 'if':
+        throw new CompileError(`'${e.kind}' expressions are not supported by the engine yet`, e.range, 'unsupported');
       case 'unary': {
         const o = compile(e.operand, inLoss, final);
         if (e.op === '+') return o;
@@ -344,8 +346,8 @@ export function compileModel(tf: TF, model: Model): CompileResult {
 export function evalConstant(tf: TF, expr: Expr, shape: Shape): Float32Array {
   const fake: Model = {
     states: [{ name: '__c', shape, init: expr, range: expr.range, nameRange: expr.range }],
-    params: [], equations: [], optionLines: [],
-    options: { t0: 0, total: 1, steps: 1, dt: 1, meth: 'euler', seed: 0, gradfix: 'none' },
+    params: [], equations: [], optionLines: [], data: [], schemes: [],
+    options: { t0: 0, total: 1, steps: 1, dt: 1, meth: 'euler', start: 'euler', seed: 0, gradfix: 'none', grad: 'ad', tie: 'step' },
     loss: undefined,
   };
   const { compiled } = compileModel(tf, fake);

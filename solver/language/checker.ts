@@ -247,7 +247,7 @@ class Checker {
     this.diagnostics.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
     const hasError = this.diagnostics.some((d) => d.severity === 'error');
     if (hasError) return { diagnostics: this.diagnostics };
-    const model: Model = { states, params, equations: eqList, options, optionLines };
+    const model: Model = { states, params, equations: eqList, data: [], schemes: [], options, optionLines };
     if (loss) model.loss = loss;
     return { model, diagnostics: this.diagnostics };
   }
@@ -383,6 +383,9 @@ class Checker {
       case 'name':
         return this.name(e.name, e.range, scope);
       case 'stateAtEnd':
+      case 'stateAtData':
+        return { ...e };
+      case 'index': case 'if':
         return { ...e };
       case 'unary': {
         const operand = this.expr(e.operand, scope);

@@ -45,7 +45,7 @@ export function normalizeKey(raw: string): string {
 }
 
 export const DEFAULT_OPTIONS: Readonly<ModelOptions> = {
-  t0: 0, total: 1, steps: 64, dt: 1 / 64, meth: 'rk4', seed: 1, gradfix: 'none',
+  t0: 0, total: 1, steps: 64, dt: 1 / 64, meth: 'rk4', start: 'euler', seed: 1, gradfix: 'none', grad: 'ad', tie: 'step',
 };
 
 /** Upper bound on `steps`: a gradient check of more steps would not finish in any useful time. */

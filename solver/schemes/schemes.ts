@@ -1,7 +1,6 @@
 // Time-stepping schemes. Explicit Runge–Kutta methods are Butcher tableaux
 // (a, b, c), so user-defined tableaux plug into the same integrator; leapfrog
 // is the one multistep method of this release (Euler start).
-import type { SchemeName } from '../model';
 
 export interface ButcherTableau {
   /** Strictly lower-triangular stage matrix (rows may be shorter than s). */
@@ -23,9 +22,10 @@ export const TABLEAUX: Record<'euler' | 'heun' | 'midpoint' | 'rk4', ButcherTabl
 
 const ORDERS = { euler: 1, heun: 2, midpoint: 2, rk4: 4 } as const;
 
-export function schemeByName(name: SchemeName): Scheme {
+export function schemeByName(name: string): Scheme {
   if (name === 'leapfrog') return { kind: 'leapfrog', name: 'leapfrog', order: 2 };
-  return { kind: 'rk', name, tableau: TABLEAUX[name], order: ORDERS[name] };
+  if (name in TABLEAUX) { const n = name as keyof typeof TABLEAUX; return { kind: 'rk', name: n, tableau: TABLEAUX[n], order: ORDERS[n] }; }
+  throw new Error(`The scheme '${name}' is not available in the engine yet`);
 }
 
 /** Checks a tableau is explicit and consistent; returns problems (empty when fine). */

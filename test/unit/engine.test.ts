@@ -9,7 +9,7 @@ import { compileModel } from '../../solver/engine/compile';
 import { solveDiscrete } from '../../solver/engine/integrate';
 import { detectOscillation, filter121 } from '../../solver/engine/detect';
 import { schemeByName, layerTimes, copyWeights, validateTableau, TABLEAUX } from '../../solver/schemes/schemes';
-import { SCHEME_NAMES, type SchemeName } from '../../solver/model';
+import { type SchemeName } from '../../solver/model';
 import { Rng } from '../../solver/engine/random';
 import { spiral, linear, bin, name, num, call } from './engineFixtures';
 
@@ -30,9 +30,11 @@ async function finalValue(meth: SchemeName, steps: number, a: number, total: num
   }
 }
 
-const EXPECTED_ORDER: Record<SchemeName, number> = { euler: 1, heun: 2, midpoint: 2, rk4: 4, leapfrog: 2 };
+const EXPECTED_ORDER: Partial<Record<SchemeName, number>> = { euler: 1, heun: 2, midpoint: 2, rk4: 4, leapfrog: 2 };
+/** The schemes the engine implements (SCHEME_NAMES is what the language accepts). */
+const ENGINE_SCHEMES = Object.keys(EXPECTED_ORDER) as SchemeName[];
 
-for (const meth of SCHEME_NAMES) {
+for (const meth of ENGINE_SCHEMES) {
   test(`${meth}: observed order against x' = a x`, async () => {
     const a = -1, total = 2;
     const exact = Math.exp(a * total);
@@ -40,7 +42,7 @@ for (const meth of SCHEME_NAMES) {
     const errs: number[] = [];
     for (const N of Ns) errs.push(Math.abs((await finalValue(meth, N, a, total)) - exact));
     const orders = errs.slice(1).map((e, i) => Math.log2(errs[i] / e));
-    for (const p of orders) assert.ok(Math.abs(p - EXPECTED_ORDER[meth]) < 0.35, `${meth}: orders ${orders.map((x) => x.toFixed(2))}, errors ${errs}`);
+    for (const p of orders) assert.ok(Math.abs(p - EXPECTED_ORDER[meth]!) < 0.35, `${meth}: orders ${orders.map((x) => x.toFixed(2))}, errors ${errs}`);
   });
 }
 
@@ -94,7 +96,7 @@ test('continuous reference of x\' = a x with per-step a is x0² e^{2aT} at every
   }
 });
 
-for (const meth of SCHEME_NAMES) {
+for (const meth of ENGINE_SCHEMES) {
   test(`${meth}: AD agrees with finite differences on the spiral`, async () => {
     const r = await runCheck(spiral({ meth }), { backend });
     for (const p of r.parameters) assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${p.metrics.gradcheckRelError}`);

@@ -14,7 +14,7 @@ export const end = (s: string): Expr => ({ kind: 'stateAtEnd', state: s, range: 
 export interface SpiralOptions { steps?: number; meth?: SchemeName; seed?: number; gradfix?: GradFix; width?: number; total?: number }
 
 function options(o: Partial<ModelOptions> & { steps: number; total: number }): ModelOptions {
-  return { t0: 0, meth: 'leapfrog', seed: 1, gradfix: 'none', dt: o.total / o.steps, ...o };
+  return { t0: 0, meth: 'leapfrog', start: 'euler', seed: 1, gradfix: 'none', grad: 'ad', tie: 'step', dt: o.total / o.steps, ...o } as ModelOptions;
 }
 
 /** examples/spiral.ode as a Model. */
@@ -34,6 +34,7 @@ export function spiral(o: SpiralOptions = {}): Model {
     equations: [{ state: 'x', rhs: bin('@', name('W2'), call('tanh', bin('+', bin('@', name('W1'), name('x')), name('b1')))), range: at(10) }],
     loss: { expr: bin('*', num(0.5), call('sum', bin('^', bin('-', end('x'), vec(0.5, -1.0)), num(2)))), range: at(11) },
     options: options({ steps, total, meth, seed: o.seed ?? 1, gradfix: o.gradfix ?? 'none' }),
+    data: [], schemes: [],
     optionLines: [{ range: at(12, 0, line.length), settings: [{ key: 'meth', value: meth, range: at(12, mi - 5, mi + meth.length), valueRange: at(12, mi, mi + meth.length) }] }],
   };
 }
@@ -47,6 +48,7 @@ export function linear(o: { steps: number; meth: SchemeName; a?: number; total?:
     equations: [{ state: 'x', rhs: bin('*', name('a'), name('x')), range: at(2) }],
     loss: { expr: bin('*', num(0.5), bin('^', end('x'), num(2))), range: at(3) },
     options: options({ steps: o.steps, total, meth: o.meth }),
+    data: [], schemes: [],
     optionLines: [],
   };
 }

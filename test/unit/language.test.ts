@@ -200,6 +200,7 @@ describe('syntax', () => {
       case 'call': return `${e.callee}(${e.args.map(show).join(', ')})`;
       case 'vector': return `[${e.elements.map(show).join(', ')}]`;
       case 'stateAtEnd': return `${e.state}(T)`;
+      default: return `<${e.kind}>`;
     }
   };
 
