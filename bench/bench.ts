@@ -1,10 +1,14 @@
 // npm run bench → dist/bench.js. Times the full gradient check (runCheck) on
 // examples/spiral.ode (N = 64, width 16) and on a generated N = 1024, width 128
-// model, and in the same process a plain hand-written TF.js forward+backward
-// of the same network (leapfrog, per-step copies, tf.grads) as the baseline.
-// Prints a table with the ratio check/baseline and writes
-// bench/results/latest.json.
-//   node dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 7] [--quick]
+// model (the issue's targets), then for every scheme on the spiral network and
+// over a grid of model sizes (state d, width, N): AD, reference and finite-
+// difference phases, the full check, peak tensor memory (tf.profile), and in
+// the same process a plain hand-written TF.js forward+backward of the same
+// network (tf.grads; leapfrog and explicit RK written out, multistep schemes
+// use the engine's own AD pass) as the baseline for the ratio. Also the front
+// end (bench/largeModel.ts) and the language service (bench/languageService.ts).
+// Prints tables and writes bench/results/latest.json.
+//   node dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 7] [--quick] [--no-grid]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { analyse, tokenize } from '../solver/language/index';
@@ -12,23 +16,31 @@ import { largeModelText } from './largeModel';
 import { runCheck } from '../solver/check';
 import { initBackend, type BackendPreference, type TF, type Tensor } from '../solver/engine/backend';
 import type { Model } from '../solver/model';
+import { TABLEAUX } from '../solver/schemes/schemes';
+import { benchLanguageService } from './languageService';
+import { adGradient, type TrainContext } from '../solver/train/gradients';
+import { compileModel } from '../solver/engine/compile';
+import { initialParameters } from '../solver/check';
+import { parameterCopies, schemeOf } from '../solver/schemes/schemes';
 
 function repoRoot(): string {
   for (const d of [resolve(__dirname, '..'), resolve(__dirname, '../..'), process.cwd()]) if (existsSync(join(d, 'examples/spiral.ode'))) return d;
   return process.cwd();
 }
 
-function generated(width: number, steps: number): string {
+function generated(width: number, steps: number, meth = 'leapfrog', d = 2): string {
+  const init = d === 2 ? '[2, 0]' : '0.5';
+  const target = d === 2 ? '[0.5, -1.0]' : '0.1';
   return [
-    `# generated benchmark model: per-step MLP, width ${width}, ${steps} leapfrog steps`,
-    'state x[2]',
-    'init x = [2, 0]',
-    `param W1[${width},2] per-step ~ normal(0, 0.3)`,
+    `# generated benchmark model: per-step MLP, state ${d}, width ${width}, ${steps} ${meth} steps`,
+    `state x[${d}]`,
+    `init x = ${init}`,
+    `param W1[${width},${d}] per-step ~ normal(0, ${(0.3 * Math.sqrt(2 / d)).toFixed(4)})`,
     `param b1[${width}]   per-step = 0`,
-    `param W2[2,${width}] per-step ~ normal(0, ${(0.3 * Math.sqrt(16 / width)).toFixed(4)})`,
+    `param W2[${d},${width}] per-step ~ normal(0, ${(0.3 * Math.sqrt(16 / width)).toFixed(4)})`,
     "x' = W2 @ tanh(W1 @ x + b1)",
-    'loss = 0.5 * sum((x(T) - [0.5, -1.0])^2)',
-    `@ total=1, steps=${steps}, meth=leapfrog, seed=1`,
+    `loss = 0.5 * sum((x(T) - ${target})^2)`,
+    `@ total=1, steps=${steps}, meth=${meth}, seed=1`,
     'done',
   ].join('\n');
 }
@@ -39,33 +51,63 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** The same network written directly in TF.js: leapfrog forward + tf.grads backward. */
-function baseline(tf: TF, width: number, steps: number): () => void {
+/**
+ * The same network written directly in TF.js: forward (leapfrog, or an
+ * explicit RK tableau with per-step copies tied across stages) + tf.grads.
+ */
+function baseline(tf: TF, width: number, steps: number, meth = 'leapfrog', d = 2): () => void {
   const h = 1 / steps;
   const mk = (shape: number[], std: number) => tf.randomNormal(shape, 0, std, 'float32', 1);
-  const W1 = Array.from({ length: steps }, () => mk([width, 2], 0.3));
+  const W1 = Array.from({ length: steps }, () => mk([width, d], 0.3));
   const b1 = Array.from({ length: steps }, () => tf.zeros([width, 1]));
-  const W2 = Array.from({ length: steps }, () => mk([2, width], 0.3));
-  const x0: Tensor = tf.tensor2d([[2], [0]]);
-  const target = tf.tensor2d([[0.5], [-1]]);
+  const W2 = Array.from({ length: steps }, () => mk([d, width], 0.3));
+  const x0: Tensor = d === 2 ? tf.tensor2d([[2], [0]]) : tf.fill([d, 1], 0.5);
+  const target = d === 2 ? tf.tensor2d([[0.5], [-1]]) : tf.fill([d, 1], 0.1);
   const hs = tf.scalar(h), h2 = tf.scalar(2 * h), half = tf.scalar(0.5);
   const all = [...W1, ...b1, ...W2];
+  const tableau = meth in TABLEAUX ? TABLEAUX[meth as keyof typeof TABLEAUX] : undefined;
   return () => {
     tf.tidy(() => {
       const g = tf.grads((...ps: Tensor[]) => {
         const f = (x: Tensor, n: number) => tf.matMul(ps[2 * steps + n], tf.tanh(tf.add(tf.matMul(ps[n], x), ps[steps + n])));
-        let prev = x0;
-        let x = tf.add(x0, tf.mul(f(x0, 0), hs));
-        for (let n = 1; n < steps; n++) {
-          const next = tf.add(prev, tf.mul(f(x, n), h2));
-          prev = x;
-          x = next;
+        let x: Tensor;
+        if (tableau) {
+          const a = tableau.a.map((row) => row.map((v) => tf.scalar(h * v))), b = tableau.b.map((v) => tf.scalar(h * v));
+          x = x0;
+          for (let n = 0; n < steps; n++) {
+            const ks: Tensor[] = [];
+            for (let i = 0; i < tableau.b.length; i++) {
+              let xi = x;
+              for (let j = 0; j < i; j++) if (tableau.a[i][j]) xi = tf.add(xi, tf.mul(ks[j], a[i][j]));
+              ks.push(f(xi, n));
+            }
+            x = tf.addN([x, ...ks.map((k, i) => tf.mul(k, b[i])).filter((_, i) => tableau.b[i] !== 0)]);
+          }
+        } else {
+          let prev = x0;
+          x = tf.add(x0, tf.mul(f(x0, 0), hs));
+          for (let n = 1; n < steps; n++) {
+            const next = tf.add(prev, tf.mul(f(x, n), h2));
+            prev = x;
+            x = next;
+          }
         }
         return tf.mul(half, tf.sum(tf.square(tf.sub(x, target))));
       })(all);
       for (const t of g) t.dataSync();
     });
   };
+}
+
+/** One AD pass of the engine's own unrolled solve (the baseline for multistep schemes). */
+function engineBaseline(tf: TF, model: Model): () => void {
+  const { compiled: cm } = compileModel(tf, model);
+  const scheme = schemeOf(model);
+  const N = model.options.steps;
+  const pc = parameterCopies(scheme, N, model.options.dt, model.options.t0);
+  const ctx: TrainContext = { tf, cm, model, scheme, N, h: model.options.dt, t0: model.options.t0, copies: pc.count, taus: pc.times, weights: pc.weights, sizes: model.params.map((p) => p.shape.reduce((a, b) => a * b, 1)) };
+  const values = initialParameters(tf, model);
+  return () => { adGradient(ctx, values); };
 }
 
 async function time(fn: () => unknown | Promise<unknown>, runs: number, warm = 2): Promise<number[]> {
@@ -96,48 +138,93 @@ function benchFrontEnd(runs: number) {
   return row;
 }
 
+interface Row {
+  case: string; backend: string; scheme: string; d: number; width: number; steps: number;
+  checkMs: number; baselineMs: number; ratio: number; targetMs?: number; baseline: 'hand-written' | 'engine AD';
+  phasesMs: { ad: number; reference: number; finiteDifferences: number };
+  peakTensorBytes: number; rssHighWaterMiB: number; referenceError: number; findings: string[];
+}
+
+async function measure(pref: BackendPreference, name: string, text: string, o: { meth: string; d: number; width: number; steps: number; runs: number; target?: number }): Promise<Row> {
+  const a = analyse(text);
+  if (!a.model) throw new Error(`${name}: ${a.diagnostics.map((x) => x.message).join('; ')}`);
+  const model: Model = a.model;
+  let last: Awaited<ReturnType<typeof runCheck>> | undefined;
+  const check = await time(async () => { last = await runCheck(model, { backend: pref }); }, o.runs, 1);
+  const { tf, backend } = await initBackend(last!.backend as BackendPreference); // the backend the check ran on
+  // Peak tensor memory of one check; tf.profile overflows the stack on the largest models (kernel log), then NaN.
+  let peakBytes = NaN;
+  try {
+    peakBytes = (await tf.profile(async () => { await runCheck(model, { backend: pref }); })).peakBytes;
+  } catch { /* see above */ }
+  const handWritten = o.meth === 'leapfrog' || o.meth in TABLEAUX;
+  const base = handWritten ? baseline(tf, o.width, o.steps, o.meth, o.d) : engineBaseline(tf, model);
+  const plain = await time(base, o.runs, 1);
+  const r = last!;
+  const row: Row = {
+    case: name, backend, scheme: o.meth, d: o.d, width: o.width, steps: o.steps,
+    checkMs: median(check), baselineMs: median(plain), ratio: median(check) / median(plain), targetMs: o.target,
+    baseline: handWritten ? 'hand-written' : 'engine AD',
+    phasesMs: { ad: r.timings.adMs, reference: r.timings.referenceMs, finiteDifferences: r.timings.finiteDifferenceMs },
+    peakTensorBytes: peakBytes, rssHighWaterMiB: process.resourceUsage().maxRSS / 1024, referenceError: r.referenceError, findings: r.findings.map((f) => f.code),
+  };
+  const mb = (b: number) => (b / 2 ** 20).toFixed(1);
+  console.log(`${name} [${backend}]: check ${row.checkMs.toFixed(1)} ms${o.target ? ` (target ≤ ${o.target})` : ''}, fwd+bwd ${row.baselineMs.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}; AD ${r.timings.adMs.toFixed(0)} / reference ${r.timings.referenceMs.toFixed(0)} / FD ${r.timings.finiteDifferenceMs.toFixed(0)} ms; peak tensors ${mb(peakBytes)} MiB, process RSS high-water ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; reference error ${r.referenceError.toExponential(1)}`);
+  return row;
+}
+
+function table(rows: Row[]): string {
+  const out = ['| case | backend | scheme | d | width | N | check ms | AD ms | reference ms | FD ms | fwd+bwd ms | ratio | peak MiB | ref. error |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    out.push(`| ${r.case} | ${r.backend} | ${r.scheme} | ${r.d} | ${r.width} | ${r.steps} | ${r.checkMs.toFixed(1)}${r.targetMs ? ` (≤ ${r.targetMs})` : ''} | ${r.phasesMs.ad.toFixed(1)} | ${r.phasesMs.reference.toFixed(1)} | ${r.phasesMs.finiteDifferences.toFixed(1)} | ${r.baselineMs.toFixed(1)}${r.baseline === 'engine AD' ? '*' : ''} | ${r.ratio.toFixed(2)} | ${(r.peakTensorBytes / 2 ** 20).toFixed(1)} | ${r.referenceError.toExponential(1)} |`);
+  }
+  return out.join('\n');
+}
+
 async function main() {
   const args = process.argv.slice(2);
   const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
   const backends = (arg('--backend') ?? 'auto').split(',') as BackendPreference[];
   const runs = Number(arg('--runs') ?? 7);
   const quick = args.includes('--quick');
+  const grid = !args.includes('--no-grid');
   const root = repoRoot();
-  const cases: { name: string; text: string; width: number; steps: number; target: number; runs: number }[] = [
-    { name: 'spiral.ode (N=64, width 16)', text: readFileSync(join(root, 'examples/spiral.ode'), 'utf8'), width: 16, steps: 64, target: 300, runs },
-    ...(quick ? [] : [{ name: 'generated (N=1024, width 128)', text: generated(128, 1024), width: 128, steps: 1024, target: 3000, runs: Math.max(3, Math.ceil(runs / 2)) }]),
-  ];
   const frontEnd = benchFrontEnd(quick ? 5 : 30);
-  const results: Record<string, unknown>[] = [];
+  let languageService: unknown;
+  try {
+    const ls = benchLanguageService(quick ? 5 : 21);
+    languageService = ls;
+    console.log(`language service, ${ls.lines}-line model: completion ${ls.completionWarmMs.toFixed(2)} ms warm / ${ls.completionColdMs.toFixed(1)} cold, hover ${ls.hoverWarmMs.toFixed(2)} warm / ${ls.hoverColdMs.toFixed(1)} cold (target ≤ 10)`);
+  } catch (e) {
+    languageService = { error: String((e as Error)?.message ?? e) };
+    console.log(`language service benchmark failed: ${(e as Error)?.message ?? e}`);
+  }
+  const targets: Row[] = [], schemes: Row[] = [], sizes: Row[] = [];
+  const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   for (const pref of backends) {
-    const { tf, backend } = await initBackend(pref);
-    for (const c of cases) {
-      const a = analyse(c.text);
-      if (!a.model) throw new Error(`${c.name}: ${a.diagnostics.map((d) => d.message).join('; ')}`);
-      const model: Model = a.model;
-      let last: Awaited<ReturnType<typeof runCheck>> | undefined;
-      const check = await time(async () => { last = await runCheck(model, { backend: pref }); }, c.runs);
-      const base = baseline(tf, c.width, c.steps);
-      const plain = await time(base, c.runs);
-      const r = last!;
-      const row = {
-        case: c.name, backend, steps: c.steps, width: c.width,
-        checkMs: median(check), baselineMs: median(plain), ratio: median(check) / median(plain), targetMs: c.target,
-        phasesMs: { ad: r.timings.adMs, reference: r.timings.referenceMs, finiteDifferences: r.timings.finiteDifferenceMs },
-        liveTensorsAfter: tf.memory().numTensors, // includes the baselines' own parameters
-        findings: r.findings.map((f) => f.code),
-        metrics: Object.fromEntries(r.parameters.map((p) => [p.name, p.metrics])),
-        referenceError: r.referenceError,
-      };
-      results.push(row);
-      console.log(`${c.name} [${backend}]: check ${row.checkMs.toFixed(1)} ms (target ≤ ${c.target}), baseline fwd+bwd ${row.baselineMs.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}; phases AD ${r.timings.adMs.toFixed(0)} / reference ${r.timings.referenceMs.toFixed(0)} / FD ${r.timings.finiteDifferenceMs.toFixed(0)} ms`);
+    targets.push(await measure(pref, 'spiral.ode', spiralText, { meth: 'leapfrog', d: 2, width: 16, steps: 64, runs, target: 300 }));
+    if (!quick) targets.push(await measure(pref, 'generated', generated(128, 1024), { meth: 'leapfrog', d: 2, width: 128, steps: 1024, runs: Math.max(3, Math.ceil(runs / 2)), target: 3000 }));
+    if (!grid) continue;
+    for (const meth of ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne']) {
+      try {
+        schemes.push(await measure(pref, 'spiral network', generated(16, 64, meth), { meth, d: 2, width: 16, steps: 64, runs: Math.max(3, Math.ceil(runs / 2)) }));
+      } catch (e) {
+        console.log(`${meth}: skipped (${(e as Error).message})`);
+      }
+    }
+    const grid3: [number, number, number][] = quick
+      ? [[2, 16, 64], [16, 64, 256]]
+      : [[2, 16, 64], [2, 16, 1024], [2, 256, 64], [8, 64, 256], [16, 128, 256], [32, 32, 512], [64, 16, 64], [64, 256, 64], [64, 64, 1024]];
+    for (const [d, width, steps] of grid3) {
+      sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs: steps >= 512 ? 3 : Math.max(3, Math.ceil(runs / 2)) }));
     }
   }
-  console.log('\n| case | backend | check ms (median) | baseline ms | ratio | target ms |\n|---|---|---|---|---|---|');
-  for (const r of results) console.log(`| ${r.case} | ${r.backend} | ${(r.checkMs as number).toFixed(1)} | ${(r.baselineMs as number).toFixed(1)} | ${(r.ratio as number).toFixed(2)} | ${r.targetMs} |`);
+  console.log('\nTargets (full check; ratio = full check / one plain TF.js forward+backward of the same network):\n' + table(targets));
+  if (schemes.length) console.log('\nSchemes (spiral network, N = 64, width 16; * = baseline is the engine\'s own AD pass):\n' + table(schemes));
+  if (sizes.length) console.log('\nModel sizes (leapfrog):\n' + table(sizes));
   const dir = join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const out = { date: new Date().toISOString(), node: process.version, runs, frontEnd, results };
+  const out = { date: new Date().toISOString(), node: process.version, runs, frontEnd, languageService, targets, schemes, sizes, results: targets };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`\nwrote ${join(dir, 'latest.json')}`);
 }

@@ -9,13 +9,15 @@
 import { Worker } from 'node:worker_threads';
 import type { Report } from '../solver/report';
 import type { BackendSetting } from './protocol';
-import type { FromWorker, ToWorker } from './workerProtocol';
+import type { DocumentPaths, FromWorker, ToWorker } from './workerProtocol';
 
 export interface CheckRequest {
   key: string;
   text: string;
   backend: BackendSetting;
   timeBudgetMs: number;
+  /** Where the model file lives, so its `data` files resolve (inside the workspace only). */
+  context?: DocumentPaths;
 }
 
 export type CheckOutcome =
@@ -272,7 +274,7 @@ export class CheckRunner {
       });
       this.pump();
     }, job.request.timeBudgetMs + this.opts.budgetGraceMs);
-    this.post({ type: 'check', id: job.id, text: job.request.text, backend: job.request.backend, timeBudgetMs: job.request.timeBudgetMs });
+    this.post({ type: 'check', id: job.id, text: job.request.text, backend: job.request.backend, timeBudgetMs: job.request.timeBudgetMs, context: job.request.context });
     this.opts.onStart?.(job.request);
   }
 }

@@ -34,7 +34,7 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
   running.set(msg.id, controller);
   const t0 = performance.now();
   try {
-    const analysis = analyse(msg.text);
+    const analysis = analyse(msg.text, msg.context);
     const model = analysis.model;
     if (!model || !model.loss) {
       post({ type: 'skipped', id: msg.id, message: model ? 'the model has no loss' : 'the model has errors' });

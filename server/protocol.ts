@@ -101,6 +101,6 @@ export function normaliseSettings(raw: unknown): OdeLensSettings {
 export const DIAGNOSTIC_SOURCE = 'ODE Lens';
 
 /** Finding codes the quick fix "Correct AD gradients with filter121" applies to. */
-export const GRADFIX_FIXABLE_CODES: readonly string[] = ['oscillating-gradient', 'weakly-stable-scheme'];
+export const GRADFIX_FIXABLE_CODES: readonly string[] = ['oscillating-gradient', 'weakly-stable-scheme', 'stage-imbalance'];
 
 export const QUICK_FIX_TITLE = 'Correct AD gradients with filter121';

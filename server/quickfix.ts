@@ -1,10 +1,16 @@
-// The quick fix "Correct AD gradients with filter121": one minimal text edit that
-// sets `gradfix=filter121`, leaving every other byte of the file unchanged.
-import { findOption, type Model, type Range } from '../solver/model';
+// The quick fix "Correct AD gradients with <correction>": one minimal text edit that
+// sets `gradfix=<correction>` (the report's recommended correction for the
+// scheme, filter121 by default), leaving every other byte of the file unchanged.
+import { findOption, type GradFix, type Model, type Range } from '../solver/model';
 
 export interface SimpleTextEdit { range: Range; newText: string }
 
-const FIX_VALUE = 'filter121';
+const DEFAULT_FIX: Exclude<GradFix, 'none'> = 'filter121';
+
+/** Title of the quick fix for a correction. */
+export function quickFixTitle(correction: Exclude<GradFix, 'none'> = DEFAULT_FIX): string {
+  return `Correct AD gradients with ${correction}`;
+}
 
 /** Splits like LSP does (\r\n, \r or \n end a line). */
 function lines(text: string): { text: string; eol: string }[] {
@@ -49,12 +55,13 @@ function scanOptionLines(text: string): OptionLineInfo[] {
 }
 
 /**
- * The edit that sets gradfix=filter121, or undefined when it is already set.
+ * The edit that sets gradfix=<correction> (default filter121), or undefined when it is already set.
  * - an existing `gradfix` setting: replace its value;
  * - else append `, gradfix=filter121` at the end of the `@` line holding `meth` (or the last `@` line);
  * - else insert an `@ gradfix=filter121` line before `done` (or at the end).
  */
-export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>): SimpleTextEdit | undefined {
+export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>, correction: Exclude<GradFix, 'none'> = DEFAULT_FIX): SimpleTextEdit | undefined {
+  const FIX_VALUE = correction;
   if (model) {
     const existing = findOption(model, 'gradfix');
     if (existing) {

@@ -9,7 +9,6 @@ import {
   CodeActionKind,
   createConnection,
   DidChangeConfigurationNotification,
-  MarkupKind,
   ProposedFeatures,
   TextDocuments,
   TextDocumentSyncKind,
@@ -24,7 +23,11 @@ import { findOption } from '../solver/model';
 import type { Report } from '../solver/report';
 import { CheckRunner, type CheckOutcome } from './checkRunner';
 import { dedupe, toLspDiagnostic } from './diagnostics';
-import { computeHover } from './hover';
+import { fileURLToPath } from 'node:url';
+import { sep } from 'node:path';
+import type { DocumentPaths } from './workerProtocol';
+import { withoutSuperseded } from '../solver/findings';
+import { LANGUAGE_FEATURE_CAPABILITIES, registerLanguageFeatures } from './languageFeatures';
 import {
   CheckStatusNotification,
   DEFAULT_SETTINGS,
@@ -40,7 +43,7 @@ import {
   type OdeLensSettings,
   type RunCheckResult,
 } from './protocol';
-import { gradfixEdit } from './quickfix';
+import { gradfixEdit, quickFixTitle } from './quickfix';
 
 const connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
@@ -147,9 +150,19 @@ function getRunner(): CheckRunner {
 
 // ---------------------------------------------------------------- diagnostics
 
-function safeAnalyse(text: string): Analysis {
+let workspaceRoots: string[] = [];
+
+/** The model file's path and its workspace folder, for `data` files; none for unsaved (untitled:) documents. */
+function documentPaths(uri: string): DocumentPaths | undefined {
+  if (!uri.startsWith('file:')) return undefined;
+  const documentPath = fileURLToPath(uri);
+  const workspaceRoot = workspaceRoots.find((root) => documentPath.startsWith(root.endsWith(sep) ? root : root + sep));
+  return { documentPath, workspaceRoot };
+}
+
+function safeAnalyse(text: string, paths: DocumentPaths | undefined): Analysis {
   try {
-    return analyse(text);
+    return analyse(text, paths);
   } catch (e) {
     log(`ODE Lens: analyse failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     return {
@@ -168,9 +181,10 @@ function safeAnalyse(text: string): Analysis {
 const MAX_DIAGNOSTICS = 1000;
 
 function publish(st: DocState): void {
-  const ds: LspDiagnostic[] = st.analysis.diagnostics.map((d) => toLspDiagnostic(d, false));
+  const findings = !st.checksDisabled && st.last && st.last.hash === st.hash ? st.last.report.findings : [];
+  const ds: LspDiagnostic[] = withoutSuperseded(st.analysis.diagnostics, findings).map((d) => toLspDiagnostic(d, false));
+  ds.push(...findings.map((f) => toLspDiagnostic(f, true)));
   if (!st.checksDisabled) {
-    if (st.last && st.last.hash === st.hash) ds.push(...st.last.report.findings.map((f) => toLspDiagnostic(f, true)));
     if (st.failure && st.failure.hash === st.hash) ds.push(st.failure.diagnostic);
   }
   // A mangled file can produce thousands of errors; the first ones are the useful ones.
@@ -250,7 +264,7 @@ async function scheduleCheck(st: DocState, force: boolean): Promise<RunCheckResu
         if (states.get(st.uri) !== st || st.hash !== hash) return resolve({ state: 'cancelled', report: null, message: 'the document changed' });
         const text = st.text;
         getRunner()
-          .run({ key: st.uri, text, backend: settings.backend, timeBudgetMs: settings.check.timeBudgetMs })
+          .run({ key: st.uri, text, backend: settings.backend, timeBudgetMs: settings.check.timeBudgetMs, context: documentPaths(st.uri) })
           .then((outcome) => resolve(onOutcome(st, hash, settings, outcome)))
           .catch((e) => {
             log(`ODE Lens: check scheduling failed: ${String(e)}`);
@@ -315,7 +329,7 @@ function update(doc: TextDocument): void {
     st.version = doc.version;
     return;
   }
-  const analysis = safeAnalyse(text);
+  const analysis = safeAnalyse(text, documentPaths(doc.uri));
   if (!st) {
     st = { uri: doc.uri, version: doc.version, text, hash, analysis };
     states.set(doc.uri, st);
@@ -333,6 +347,8 @@ function update(doc: TextDocument): void {
 
 connection.onInitialize((params: InitializeParams): InitializeResult => {
   const caps = params.capabilities;
+  const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : []);
+  workspaceRoots = folders.filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
   hasConfigurationCapability = !!caps.workspace?.configuration;
   // Clients without workspace/configuration (or tests) may pass settings as initializationOptions.
   const init = params.initializationOptions as { settings?: unknown } | undefined;
@@ -341,7 +357,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
       codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix], resolveProvider: false },
-      hoverProvider: true,
+      ...LANGUAGE_FEATURE_CAPABILITIES,
     },
     serverInfo: { name: 'ODE Lens', version: '0.1.0' },
   };
@@ -378,6 +394,7 @@ documents.onDidClose((e) => {
   const st = states.get(e.document.uri);
   if (st) cancelPending(st);
   states.delete(e.document.uri);
+  features.forget(e.document.uri);
   documentSettings.delete(e.document.uri);
   void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
 });
@@ -398,29 +415,33 @@ connection.onCodeAction((params) => {
       .filter((d) => !(d.range.end.line < r.start.line || d.range.start.line > r.end.line));
   }
   if (relevant.length === 0) return [];
-  const edit = gradfixEdit(st.text, st.analysis.model);
+  // The report's recommended correction for the scheme (stagesum for per-stage RK), else filter121.
+  const fixWith = st.last?.report.recommendedCorrection ?? 'filter121';
+  const edit = gradfixEdit(st.text, st.analysis.model, fixWith);
   if (!edit) return [];
-  const action = CodeAction.create(QUICK_FIX_TITLE, { changes: { [st.uri]: [edit] } }, CodeActionKind.QuickFix);
+  const action = CodeAction.create(fixWith === 'filter121' ? QUICK_FIX_TITLE : quickFixTitle(fixWith), { changes: { [st.uri]: [edit] } }, CodeActionKind.QuickFix);
   action.diagnostics = relevant;
   action.isPreferred = true;
   return [action];
 });
 
-connection.onHover((params) => {
-  const st = states.get(params.textDocument.uri);
-  if (!st) return null;
-  const pending = st.state === 'queued' || st.state === 'running' ? st.state : undefined;
-  const h = computeHover({
-    text: st.text,
-    position: params.position,
-    model: st.analysis.model,
-    report: st.last?.report,
-    reportIsCurrent: !!st.last && st.last.hash === st.hash,
-    pendingState: pending,
-  });
-  if (!h) return null;
-  return { contents: { kind: MarkupKind.Markdown, value: h.markdown }, range: h.range };
-});
+// Editor features (hover, completion, rename, …): the language service over the current text.
+const features = registerLanguageFeatures(
+  connection,
+  (uri) => {
+    const st = states.get(uri);
+    if (!st) return undefined;
+    return {
+      text: st.text,
+      version: st.version,
+      model: st.analysis.model,
+      report: st.last?.report,
+      reportIsCurrent: !!st.last && st.last.hash === st.hash,
+      pendingState: st.state === 'queued' || st.state === 'running' ? st.state : undefined,
+    };
+  },
+  log,
+);
 
 connection.onRequest(GetReportRequest.type, (params) => {
   const st = states.get(params.uri);

@@ -1,10 +1,14 @@
 // Messages between the language server's main thread and the check worker
 // (server/checkWorker.ts, bundled to dist/checkWorker.js). Plain structured-clone data.
 import type { Report } from '../solver/report';
+import type { AnalysisContext } from '../solver/model';
 import type { BackendSetting } from './protocol';
 
+/** The file-system part of the front end's AnalysisContext (functions do not cross to the worker). */
+export type DocumentPaths = Pick<AnalysisContext, 'documentPath' | 'workspaceRoot'>;
+
 export type ToWorker =
-  | { type: 'check'; id: number; text: string; backend: BackendSetting; timeBudgetMs: number }
+  | { type: 'check'; id: number; text: string; backend: BackendSetting; timeBudgetMs: number; context?: DocumentPaths }
   | { type: 'cancel'; id: number }
   /** Loads the engine and initialises the backend so the first real check runs warm. */
   | { type: 'warmup'; backend: BackendSetting };

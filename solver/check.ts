@@ -11,8 +11,13 @@ import { compileModel, CompileError, evalConstant, internalShape, sizeOf, type C
 import { Rng } from './engine/random';
 import { solveDiscrete } from './engine/integrate';
 import { continuousReference } from './engine/reference';
-import { detectOscillation, filter121, relError, rows } from './engine/detect';
-import { copyWeights, layerTimes, schemeByName, type Scheme } from './schemes/schemes';
+import { trajectoryLoss } from './engine/observe';
+import { DETECTOR, detectOscillation, relError, rows } from './engine/detect';
+import { adjoint121, type Edges } from './engine/corrections';
+import { analyseLayers, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
+import { stepAdjointProbe, type StepAdjointProbe } from './engine/stepAdjoint';
+import { verdictFor, overallVerdict } from './engine/verdict';
+import { copyCount, schemeOf, type Scheme } from './schemes/schemes';
 
 export interface CheckOptions {
   backend?: BackendPreference;
@@ -24,7 +29,22 @@ export interface CheckOptions {
    * per-step parameters (copy n at offset n·P), P for shared ones.
    */
   parameterValues?: Float32Array[];
+  /**
+   * Refinement study (DESIGN 1.4): re-solve the same θ(t) with 2N and 4N steps
+   * (true = up to 4N; a number = that many extra levels), each with AD, the
+   * correction and the continuous reference, giving observed orders. Levels
+   * beyond MAX_STUDY_STEPS steps or the element limit are skipped. Without
+   * it, flagged parameters still get α at 2N (refinedAlpha).
+   */
+  refinement?: boolean | number;
+  /** Skip the continuous reference (errors are then NaN); default true. */
+  reference?: boolean;
+  /** Skip the finite-difference gradcheck; default true. */
+  gradcheck?: boolean;
 }
+
+/** Largest step count of a refinement-study level. */
+export const MAX_STUDY_STEPS = 4096;
 
 /** Size limits of one check (per-step copies count N times; the reference keeps up to 4 interpolated copies). */
 export const MAX_CHECK_STEPS = 100_000;
@@ -41,10 +61,19 @@ function namedError(name: 'CheckCancelled' | 'CheckTimeout', message: string): E
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Initial parameter values in internal order: per-step N×P (all copies equal at init), shared P. */
+/** Copies of each per-step parameter: N, or N·s for per-stage (tie=stage) Runge–Kutta. */
+export function copiesPerParameter(model: Model): number {
+  try {
+    return copyCount(schemeOf(model), model.options.steps);
+  } catch {
+    return model.options.steps; // unknown scheme: runCheck reports it
+  }
+}
+
+/** Initial parameter values in internal order: per-step copies×P (all copies equal at init), shared P. */
 export function initialParameters(tf: TF, model: Model): Float32Array[] {
   const rng = new Rng(model.options.seed);
-  const N = model.options.steps;
+  const N = copiesPerParameter(model);
   return model.params.map((p) => {
     const P = sizeOf(p.shape);
     const one = p.init.kind === 'normal' ? rng.normals(P, p.init.mean, p.init.std) : evalConstant(tf, p.init.value, p.shape);
@@ -58,7 +87,7 @@ export function initialParameters(tf: TF, model: Model): Float32Array[] {
 interface ParamTensors { copies: Tensor[][]; flat: Tensor[] }
 
 function makeTensors(tf: TF, model: Model, values: Float32Array[]): ParamTensors {
-  const N = model.options.steps;
+  const N = copiesPerParameter(model);
   const copies = model.params.map((p, i) => {
     const shape = internalShape(p.shape);
     const P = sizeOf(p.shape);
@@ -68,16 +97,17 @@ function makeTensors(tf: TF, model: Model, values: Float32Array[]): ParamTensors
   return { copies, flat: copies.flat() };
 }
 
+/** Parameters for one copy (numbered as in schemes/copies.ts); shared parameters give their one tensor. */
 function paramsFor(model: Model, copies: Tensor[][]) {
   const per = model.params.map((p) => p.perStep);
-  return (n: number): Tensor[] => copies.map((c, i) => (per[i] ? c[n] : c[0]));
+  return (copy: number): Tensor[] => copies.map((c, j) => (per[j] ? c[copy] : c[0]));
 }
 
 function discreteLoss(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, copies: Tensor[][]): Tensor {
   const { steps: N, dt: h, t0 } = model.options;
   const at = paramsFor(model, copies);
-  const traj = solveDiscrete(tf, cm, scheme, N, h, t0, (n) => at(n));
-  return cm.loss(traj[traj.length - 1]);
+  const traj = solveDiscrete(tf, cm, scheme, N, h, t0, at);
+  return trajectoryLoss(tf, cm, traj, t0, h); // x(T) and data losses (engine/observe.ts)
 }
 
 /** First step whose state is not finite (re-solves without a tape; only on the failure path). */
@@ -85,7 +115,7 @@ function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, c
   return tf.tidy(() => {
     const { steps: N, dt: h, t0 } = model.options;
     const at = paramsFor(model, copies);
-    const traj = solveDiscrete(tf, cm, scheme, N, h, t0, (n) => at(n));
+    const traj = solveDiscrete(tf, cm, scheme, N, h, t0, at);
     const sums = tf.stack(traj.map((xs) => tf.stack(xs.map((x) => tf.sum(tf.abs(x)))))).dataSync();
     const S = cm.x0.length;
     for (let n = 0; n < traj.length; n++) for (let k = 0; k < S; k++) if (!Number.isFinite(sums[n * S + k])) return { step: n, state: k };
@@ -94,14 +124,27 @@ function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, c
 }
 
 /** Loss and AD gradients (per parameter, row-major over its copies) of the discrete solve. */
-function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, pt: ParamTensors, sizes: number[]): { loss: number; G: Float32Array[] } {
+function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, pt: ParamTensors, sizes: number[], probe?: StepAdjointProbe): { loss: number; G: Float32Array[]; nu?: Float32Array } {
   let loss = NaN;
+  let nu: Float32Array | undefined;
   // Results leave the tidy through the closure: returning the Float32Arrays
   // from tf.tidy would make it walk every element looking for tensors.
   const G: Float32Array[] = model.params.map((_p, i) => new Float32Array(pt.copies[i].length * sizes[i]));
   tf.tidy(() => {
-    const { value, grads } = tf.engine().gradients(() => discreteLoss(tf, cm, scheme, model, pt.copies), pt.flat, undefined, true);
+    const probes = probe ? probe.probes.flat() : [];
+    const { value, grads } = tf.engine().gradients(() => discreteLoss(tf, probe ? probe.cm : cm, scheme, model, pt.copies), [...pt.flat, ...probes], undefined, true);
     loss = value.dataSync()[0];
+    if (probe) {
+      // ν_n, copy-major: N rows of all state values.
+      const S = probe.probes[0]?.reduce((a, x) => a + x.size, 0) ?? 0;
+      nu = new Float32Array(probe.probes.length * S);
+      let o = 0;
+      for (let j = pt.flat.length; j < grads.length; j++) {
+        const g = grads[j];
+        if (g) nu.set(g.dataSync(), o);
+        o += probes[j - pt.flat.length].size;
+      }
+    }
     let k = 0;
     model.params.forEach((_p, i) => {
       const count = pt.copies[i].length, P = sizes[i];
@@ -111,7 +154,31 @@ function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, pt
       }
     });
   });
-  return { loss, G };
+  return { loss, G, nu };
+}
+
+/** The step-adjoint probe for adjoint121: copies identified by the first per-step parameter's tensors. */
+function probeFor(tf: TF, cm: CompiledModel, model: Model, pt: ParamTensors): StepAdjointProbe | undefined {
+  const first = model.params.findIndex((p) => p.perStep);
+  if (first < 0) return undefined;
+  const index = new Map(pt.copies[first].map((t, n) => [t, n]));
+  return stepAdjointProbe(tf, cm, pt.copies[first].length, (p) => index.get(p[first]));
+}
+
+/** adjoint121 values per per-step parameter (undefined for shared ones) from ν and the probe's per-layer vjps. */
+function adjointCorrections(model: Model, layout: CopyLayout, sizes: number[], probe: StepAdjointProbe, nu: Float32Array, edges: Edges): (Float32Array | undefined)[] {
+  const which = model.params.map((p, i) => (p.perStep ? i : -1)).filter((i) => i >= 0);
+  const count = layout.count;
+  const S = nu.length / count;
+  const m = new Float32Array(nu.length);
+  for (let j = 0; j < count; j++) {
+    const s = 1 / (layout.h * (layout.weights[j] || 1));
+    for (let k = 0; k < S; k++) m[j * S + k] = nu[j * S + k] * s;
+  }
+  const out = adjoint121(m, count, S, which.map((i) => sizes[i]), (n, cot) => probe.vjp(n, cot, which), edges);
+  const res: (Float32Array | undefined)[] = model.params.map(() => undefined);
+  which.forEach((i, j) => { res[i] = out[j]; });
+  return res;
 }
 
 /** Per-step copies re-sampled at other layer times by linear interpolation (linear extrapolation at the ends). */
@@ -131,6 +198,60 @@ function resample(values: Float32Array, P: number, from: number[], to: number[])
     }
   });
   return out;
+}
+
+/**
+ * Per-step copies re-sampled at other (uniformly spaced) times by cubic Hermite interpolation with
+ * centred slopes (Catmull–Rom: θ(t) is C¹, so a refinement study sees no kinks that the coarse
+ * level's knots would otherwise leave in g(t)); linear extrapolation beyond the first/last copy.
+ */
+function resampleSmooth(values: Float32Array, P: number, from: number[], to: number[]): Float32Array {
+  const N = from.length;
+  if (N < 3) return resample(values, P, from, to);
+  const out = new Float32Array(to.length * P);
+  const dt = from[1] - from[0];
+  const v = (n: number, k: number) => values[n * P + k];
+  const slope = (n: number, k: number) => (n === 0 ? v(1, k) - v(0, k) : n === N - 1 ? v(N - 1, k) - v(N - 2, k) : (v(n + 1, k) - v(n - 1, k)) / 2);
+  to.forEach((t, m) => {
+    const x = (t - from[0]) / dt;
+    if (x <= 0 || x >= N - 1) {
+      const i = x <= 0 ? 0 : N - 2;
+      const w = x - i;
+      for (let k = 0; k < P; k++) out[m * P + k] = (1 - w) * v(i, k) + w * v(i + 1, k);
+      return;
+    }
+    const i = Math.min(N - 2, Math.floor(x));
+    const u = x - i, u2 = u * u, u3 = u2 * u;
+    const h00 = 2 * u3 - 3 * u2 + 1, h10 = u3 - 2 * u2 + u, h01 = -2 * u3 + 3 * u2, h11 = u3 - u2;
+    for (let k = 0; k < P; k++) out[m * P + k] = h00 * v(i, k) + h10 * slope(i, k) + h01 * v(i + 1, k) + h11 * slope(i + 1, k);
+  });
+  return out;
+}
+
+/** Copies re-sampled to another step count, stage sequence by stage sequence (each has distinct, ascending times). */
+function resampleCopies(values: Float32Array, P: number, from: CopyLayout, to: CopyLayout): Float32Array {
+  if (from.stages === 1) return resampleSmooth(values, P, from.times, to.times);
+  const s = from.stages;
+  const out = new Float32Array(to.count * P);
+  for (let i = 0; i < s; i++) {
+    const pick = (l: CopyLayout, a: Float32Array) => {
+      const r = new Float32Array(l.steps * P);
+      for (let n = 0; n < l.steps; n++) r.set(a.subarray((n * s + i) * P, (n * s + i + 1) * P), n * P);
+      return r;
+    };
+    const times = (l: CopyLayout) => Array.from({ length: l.steps }, (_, n) => l.times[n * s + i]);
+    const r = resampleSmooth(pick(from, values), P, times(from), times(to));
+    for (let n = 0; n < to.steps; n++) out.set(r.subarray(n * P, (n + 1) * P), (n * s + i) * P);
+  }
+  return out;
+}
+
+/** The refinement study in one sentence, for finding messages ('' without a study). */
+function studyText(p: ParameterReport, correction: string): string {
+  const r = p.refinement;
+  if (!r || r.levels.length < 2) return '';
+  const a = r.levels[0], b = r.levels[r.levels.length - 1];
+  return ` Refinement ${a.steps} → ${b.steps} steps: raw error ${fmt(a.relError)} → ${fmt(b.relError)} (order ${fmt(r.rawOrder)}), ${correction} ${fmt(a.correctedRelError)} → ${fmt(b.correctedRelError)} (order ${fmt(r.correctedOrder)}).`;
 }
 
 /** Largest N for which a flagged oscillation is confirmed at 2N (an extra AD pass at 2N steps). */
@@ -165,17 +286,22 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const phase = async () => { await tick(); checkpoint(); };
 
   checkpoint();
-  const { tf, backend } = await initBackend(options.backend ?? 'auto');
+  const { tf, backend } = await initBackend(options.backend ?? 'auto', { elements: model.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1) * (p.perStep ? model.options.steps : 1), 0), steps: model.options.steps }); // auto: measured per size class
   const opt = model.options;
   const N = opt.steps, h = opt.dt, t0 = opt.t0;
-  const scheme = schemeByName(opt.meth);
-  const correction = 'filter121' as const;
+  const scheme = schemeOf(model);
+  const layout = copyLayout(scheme, N, h, t0);
+  const edges = correctionEdges(scheme);
+  const hasPerStep = model.params.some((p) => p.perStep);
+  const recommended = recommendedFor(layout, hasPerStep);
+  const { correction, note: correctionNote } = effectiveCorrection(opt.gradfix, layout, hasPerStep);
   const timings = { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 };
   const findings: Finding[] = [];
   const base = {
     version: 1 as const, scheme: opt.meth, steps: N, dt: h, t0, total: opt.total, gradfix: opt.gradfix, correction, backend,
+    ...(recommended ? { recommendedCorrection: recommended } : {}),
   };
-  const finish = (rest: Pick<Report, 'loss' | 'referenceError' | 'parameters'>): Report => {
+  const finish = (rest: Pick<Report, 'loss' | 'referenceError' | 'parameters' | 'verdict'>): Report => {
     timings.totalMs = performance.now() - started;
     return { ...base, ...rest, findings, timings };
   };
@@ -186,7 +312,8 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     return emptyReport(NaN);
   }
 
-  const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? N : 1), 0);
+  const copyTotal = copiesPerParameter(model);
+  const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copyTotal : 1), 0);
   if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
     findings.push({
       code: 'model-too-large', severity: 'error',
@@ -219,13 +346,12 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     }
     const values = options.parameterValues ?? initialParameters(tf, model);
     model.params.forEach((p, i) => {
-      const want = (p.perStep ? N : 1) * sizeOf(p.shape);
+      const want = (p.perStep ? copyTotal : 1) * sizeOf(p.shape);
       if (values[i]?.length !== want) throw new Error(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${want}`);
     });
     const pt = makeTensors(tf, model, values);
     tensors = pt;
     const sizes = model.params.map((p) => sizeOf(p.shape));
-    const taus = layerTimes(scheme, t0, h, N);
     if (model.params.length === 0) {
       // Nothing to differentiate: solve and report the loss only.
       let loss = NaN;
@@ -241,12 +367,20 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       }
       return emptyReport(loss);
     }
-    const weights = copyWeights(scheme, N);
-
     // ---- AD through the unrolled solve ----
     await phase();
     let t = performance.now();
-    const { loss, G } = adGradients(tf, cm, scheme, model, pt, sizes);
+    const probe = correction === 'adjoint121' ? probeFor(tf, cm, model, pt) : undefined;
+    let adjointValues: (Float32Array | undefined)[] = [];
+    let loss = NaN, G: Float32Array[] = [];
+    try {
+      const res = adGradients(tf, cm, scheme, model, pt, sizes, probe);
+      loss = res.loss;
+      G = res.G;
+      if (probe && res.nu && Number.isFinite(loss)) adjointValues = adjointCorrections(model, layout, sizes, probe, res.nu, edges);
+    } finally {
+      probe?.dispose();
+    }
     timings.adMs = performance.now() - t;
 
     const blowUp = (what: string): Report => {
@@ -273,109 +407,161 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       }
     }
 
-    // Densities d_n = G_n / (h w_n) (per-step) or the total gradient (shared).
-    const D = model.params.map((p, i) => {
-      if (!p.perStep) return G[i];
-      const P = sizes[i];
-      const d = new Float32Array(N * P);
-      for (let n = 0; n < N; n++) {
-        const s = 1 / (h * weights[n]);
-        for (let k = 0; k < P; k++) d[n * P + k] = G[i][n * P + k] * s;
-      }
-      return d;
-    });
-
     // ---- Continuous reference ----
     await phase();
     t = performance.now();
-    const ref = continuousReference(tf, cm, {
-      N, h, t0, layerTimes: taus,
+    const wantReference = options.reference !== false;
+    const ref = wantReference ? continuousReference(tf, cm, {
+      N, h, t0, layerTimes: layout.times,
       params: model.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizes[i] })),
-    }, checkpoint);
+    }, checkpoint) : undefined;
     timings.referenceMs = performance.now() - t;
 
     // ---- Finite differences (gradcheck) ----
     await phase();
     t = performance.now();
-    const gradcheck = finiteDifferenceCheck(tf, cm, scheme, model, values, G, pt.copies);
+    const gradcheck = options.gradcheck !== false ? finiteDifferenceCheck(tf, cm, scheme, model, values, G, pt.copies) : model.params.map(() => NaN);
     timings.finiteDifferenceMs = performance.now() - t;
     await phase();
 
-    // ---- Detector, correction, metrics, findings ----
+    // ---- Densities, correction, detector, metrics ----
+    const results: (LayerResult | undefined)[] = model.params.map((p, i) =>
+      p.perStep ? analyseLayers(G[i], sizes[i], layout, correction, opt.gradfix, ref?.g[i], adjointValues[i], edges) : undefined);
     const parameters: ParameterReport[] = model.params.map((p, i) => {
       const P = sizes[i];
       const metrics = zeroMetrics();
       metrics.gradcheckRelError = gradcheck[i];
-      if (!p.perStep) {
-        metrics.relError = relError(D[i], ref.g[i]);
+      const r = results[i];
+      if (!r) {
+        metrics.relError = ref ? relError(G[i], ref.g[i]) : NaN;
         metrics.correctedRelError = metrics.relError;
-        const row = [Array.from(D[i])];
-        return { name: p.name, shape: p.shape, perStep: false, range: p.range, metrics, layerTimes: [], raw: row, corrected: row, reference: [Array.from(ref.g[i])], oscillating: false };
+        const row = [Array.from(G[i])];
+        return { name: p.name, shape: p.shape, perStep: false, range: p.range, metrics, layerTimes: [], raw: row, corrected: row, reference: ref ? [Array.from(ref.g[i])] : [], oscillating: false };
       }
-      const corrected = filter121(D[i], N, P);
-      const det = detectOscillation(opt.gradfix === 'filter121' ? corrected : D[i], N, P);
-      metrics.alpha = det.alpha;
-      metrics.beta = det.beta;
-      metrics.relError = relError(D[i], ref.g[i]);
-      metrics.correctedRelError = relError(corrected, ref.g[i]);
+      metrics.alpha = r.alpha;
+      metrics.beta = r.beta;
+      if (r.kappa !== undefined) metrics.kappa = r.kappa;
+      metrics.relError = r.relError;
+      metrics.correctedRelError = r.correctedRelError;
+      const count = layout.count;
       return {
-        name: p.name, shape: p.shape, perStep: true, range: p.range, metrics, layerTimes: taus,
-        raw: rows(D[i], N, P), corrected: rows(corrected, N, P), reference: rows(ref.g[i], N, P), oscillating: det.oscillating,
+        name: p.name, shape: p.shape, perStep: true, range: p.range, metrics, layerTimes: layout.times,
+        raw: rows(r.d, count, P), corrected: rows(r.corrected, count, P), reference: ref ? rows(ref.g[i], count, P) : [],
+        oscillating: r.oscillating || r.stageImbalanced,
+        ...(r.correctedTimes ? { correctedTimes: r.correctedTimes } : {}),
+        ...(layout.perStage ? { stages: layout.stage } : {}),
       };
     });
 
-    const flagged = parameters.filter((p) => p.oscillating);
+    let flagged = parameters.filter((p) => p.oscillating);
+    // Borderline tensors (α above its threshold, β not): refinement decides (DESIGN 1.4).
+    const borderline = parameters.filter((p, i) => !p.oscillating && results[i] && p.metrics.alpha > DETECTOR.alpha);
+    const studyLevels = options.refinement === true ? 2 : typeof options.refinement === 'number' ? Math.max(0, Math.min(4, Math.floor(options.refinement))) : 0;
 
-    // Confirm by refinement (DESIGN 1.4): α at 2N. A constant α means the
+    // Refinement (DESIGN 1.4): the same θ(t) re-solved with 2N, 4N, … steps.
+    // Flagged parameters always get α at 2N: a constant α means the
     // oscillation does not vanish with h; a halving α means an O(h) effect.
-    if (flagged.length > 0 && N <= MAX_REFINEMENT_STEPS) {
+    const levels = Math.max(studyLevels, flagged.length + borderline.length > 0 && N <= MAX_REFINEMENT_STEPS ? 1 : 0);
+    const perStepElements = model.params.reduce((acc, p, i) => acc + (p.perStep ? sizes[i] * layout.count / N : 0), 0);
+    for (let level = 1; level <= levels; level++) {
+      const factor = 2 ** level;
+      const N2 = factor * N;
+      if (N2 > MAX_STUDY_STEPS || N2 * perStepElements > MAX_CHECK_ELEMENTS) break;
       await phase();
       t = performance.now();
-      const N2 = 2 * N;
-      const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h / 2 } };
-      const taus2 = layerTimes(scheme, t0, h / 2, N2);
-      const values2 = model.params.map((p, i) => (p.perStep ? resample(values[i], sizes[i], taus, taus2) : values[i]));
+      const full = level <= studyLevels; // with reference and errors, or α only
+      const h2 = h / factor;
+      const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h2 } };
+      const layout2 = copyLayout(scheme, N2, h2, t0);
+      const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2) : values[i]));
       const pt2 = makeTensors(tf, model2, values2);
+      const probe2 = full && correction === 'adjoint121' ? probeFor(tf, cm, model2, pt2) : undefined;
+      let res2: LayerResult[] = [];
+      let shared2: number[] = [];
       try {
-        const { G: G2 } = adGradients(tf, cm, scheme, model2, pt2, sizes);
-        const w2 = copyWeights(scheme, N2);
-        for (const p of flagged) {
-          const i = model.params.findIndex((q) => q.name === p.name);
-          const P = sizes[i];
-          const d2 = new Float32Array(N2 * P);
-          for (let n = 0; n < N2; n++) for (let k = 0; k < P; k++) d2[n * P + k] = G2[i][n * P + k] * (2 / (h * w2[n]));
-          const det2 = detectOscillation(opt.gradfix === 'filter121' ? filter121(d2, N2, P) : d2, N2, P);
-          p.metrics.refinedAlpha = det2.alpha;
-        }
+        const { G: G2, nu } = adGradients(tf, cm, scheme, model2, pt2, sizes, probe2);
+        const adj2 = probe2 && nu ? adjointCorrections(model2, layout2, sizes, probe2, nu, edges) : [];
+        timings.adMs += performance.now() - t;
+        t = performance.now();
+        const ref2 = full && wantReference ? continuousReference(tf, cm, {
+          N: N2, h: h2, t0, layerTimes: layout2.times,
+          params: model.params.map((p, i) => ({ perStep: p.perStep, values: values2[i], shape: internalShape(p.shape), size: sizes[i] })),
+        }, checkpoint) : undefined;
+        timings.referenceMs += performance.now() - t;
+        shared2 = model.params.map((p, i) => (!p.perStep && ref2 ? relError(G2[i], ref2.g[i]) : NaN));
+        res2 = model.params.map((p, i) => (p.perStep ? analyseLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, ref2?.g[i], adj2[i], edges) : undefined)) as LayerResult[];
       } finally {
+        probe2?.dispose();
         tf.dispose(pt2.flat);
       }
-      timings.adMs += performance.now() - t;
+      parameters.forEach((p, i) => {
+        const r2: Pick<LayerResult, 'relError' | 'correctedRelError' | 'alpha' | 'kappa'> | undefined = res2[i] ?? (full ? { relError: shared2[i], correctedRelError: shared2[i], alpha: 0 } : undefined);
+        if (!r2) return;
+        if (level === 1 && p.oscillating) p.metrics.refinedAlpha = r2.alpha;
+        if (level === 1 && borderline.includes(p) && res2[i]?.oscillating && r2.alpha >= 0.7 * p.metrics.alpha) {
+          // Confirmed: the alternating part keeps its size with half the step.
+          p.oscillating = true;
+          results[i]!.oscillating = true;
+          p.metrics.refinedAlpha = r2.alpha;
+        }
+        if (!full) return;
+        const r1 = results[i] ?? { relError: p.metrics.relError, correctedRelError: p.metrics.relError, alpha: 0, kappa: undefined };
+        const study = p.refinement ?? { levels: [{ steps: N, relError: r1.relError, correctedRelError: r1.correctedRelError, alpha: r1.alpha, ...(r1.kappa !== undefined ? { kappa: r1.kappa } : {}) }], rawOrders: [], correctedOrders: [], rawOrder: NaN, correctedOrder: NaN };
+        const prev = study.levels[study.levels.length - 1];
+        study.levels.push({ steps: N2, relError: r2.relError, correctedRelError: r2.correctedRelError, alpha: r2.alpha, ...(r2.kappa !== undefined ? { kappa: r2.kappa } : {}) });
+        study.rawOrders.push(observedOrder(prev.relError, r2.relError, 2));
+        study.correctedOrders.push(observedOrder(prev.correctedRelError, r2.correctedRelError, 2));
+        study.rawOrder = observedOrder(study.levels[0].relError, r2.relError, factor);
+        study.correctedOrder = observedOrder(study.levels[0].correctedRelError, r2.correctedRelError, factor);
+        p.refinement = study;
+      });
+    }
+    flagged = parameters.filter((p) => p.oscillating);
+    if (correctionNote && (opt.gradfix !== 'none')) {
+      findings.push({ code: 'correction-substituted', severity: 'information', message: correctionNote, range: findOption(model, 'gradfix')?.valueRange ?? optionsRange(model) ?? ORIGIN });
     }
     for (const p of flagged) {
       const m = p.metrics;
-      const fix = opt.gradfix === 'filter121'
-        ? `even after filter121 (corrected error ${fmt(m.correctedRelError)})`
-        : `filter121 would give ${fmt(m.correctedRelError)}`;
-      findings.push({
-        code: 'oscillating-gradient', severity: 'warning', parameter: p.name, metrics: m, range: p.range,
-        message: `AD gradient of ${p.name} oscillates from layer to layer (α=${fmt(m.alpha)}, β=${fmt(m.beta)}): relative error ${fmt(m.relError)} against the continuous gradient; ${fix}.` +
-          (m.refinedAlpha !== undefined ? ` With ${2 * N} steps α=${fmt(m.refinedAlpha)}.` : ''),
-      });
+      const i = model.params.findIndex((q) => q.name === p.name);
+      const r = results[i]!;
+      const shown = recommended ?? correction;
+      if (r.oscillating) {
+        const known = Number.isFinite(m.relError);
+        const fix = opt.gradfix !== 'none'
+          ? `even after ${correction}${known ? ` (corrected error ${fmt(m.correctedRelError)})` : ''}`
+          : `${correction} would ${known ? `give ${fmt(m.correctedRelError)}` : 'remove it'}`;
+        const decays = m.refinedAlpha !== undefined && m.refinedAlpha < 0.65 * m.alpha;
+        findings.push({
+          code: 'oscillating-gradient', severity: decays ? 'information' : 'warning', parameter: p.name, metrics: m, range: p.range,
+          message: `AD gradient of ${p.name} oscillates from layer to layer (α=${fmt(m.alpha)}, β=${fmt(m.beta)})${known ? `: relative error ${fmt(m.relError)} against the continuous gradient` : ''}; ${fix}.` +
+            (m.refinedAlpha !== undefined ? ` With ${2 * N} steps α=${fmt(m.refinedAlpha)}${decays ? ' (halves with h: an O(h) effect that vanishes)' : ' (does not vanish as h → 0)'}.` : '') + studyText(p, correction),
+        });
+      }
+      if (r.stageImbalanced) {
+        findings.push({
+          code: 'stage-imbalance', severity: 'warning', parameter: p.name, metrics: m, range: p.range,
+          message: `Per-stage AD gradients of ${p.name} do not follow the flow stage by stage (κ=${fmt(m.kappa ?? NaN)} > 0.3): relative error ${fmt(m.relError)}; ` +
+            (opt.gradfix === 'stagesum' ? 'stagesum is on.' : `${shown === 'stagesum' ? 'stagesum' : correction} would give ${fmt(m.correctedRelError)}, or tie the stages (tie=step).`) + studyText(p, correction),
+        });
+      }
     }
-    if (flagged.length > 0 && scheme.kind === 'leapfrog') {
-      const worst = flagged.reduce((a, b) => (b.metrics.relError > a.metrics.relError ? b : a));
+    const oscillatingFlagged = flagged.filter((p) => results[model.params.findIndex((q) => q.name === p.name)]?.oscillating);
+    if (oscillatingFlagged.length > 0 && layout.weaklyStable) {
+      const worst = oscillatingFlagged.reduce((a, b) => (b.metrics.relError > a.metrics.relError ? b : a));
       const m = worst.metrics;
+      const fixName = recommended ?? 'filter121';
       findings.push({
         code: 'weakly-stable-scheme', severity: 'warning', parameter: worst.name, metrics: m,
         range: optionsRange(model) ?? worst.range,
         message:
-          `leapfrog is weakly stable (parasitic root −1): AD adjoints oscillate with period 2 and this does not vanish as h → 0. ` +
-          `Measured on ${flagged.map((p) => p.name).join(', ')}: α=${fmt(m.alpha)}, β=${fmt(m.beta)}, relative error ${fmt(m.relError)} (${worst.name})` +
+          `${opt.meth} is weakly stable (${opt.meth === 'leapfrog' ? 'parasitic root −1' : 'a second root of ρ on the unit circle'}): AD adjoints oscillate with period 2 and this does not vanish as h → 0. ` +
+          `Measured on ${oscillatingFlagged.map((p) => p.name).join(', ')}: α=${fmt(m.alpha)}, β=${fmt(m.beta)}, relative error ${fmt(m.relError)} (${worst.name})` +
           (m.refinedAlpha !== undefined ? `; α=${fmt(m.refinedAlpha)} again with ${2 * N} steps. ` : '. ') +
-          (opt.gradfix === 'filter121' ? 'filter121 is already on and does not remove it.' : `Set gradfix=filter121 (error ${fmt(m.correctedRelError)}) or use a strongly stable scheme (heun, rk4).`),
+          (opt.gradfix !== 'none' ? `${correction} is already on and does not remove it.` : `Set gradfix=${fixName} (error ${fmt(m.correctedRelError)}) or use a strongly stable scheme (heun, rk4).`),
       });
     }
+    // Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict.
+    parameters.forEach((p, i) => { p.verdict = verdictFor(p, { gradfix: opt.gradfix, correction, recommended, scheme: opt.meth, zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0, stageImbalanced: results[i]?.stageImbalanced ?? false, oscillating: results[i]?.oscillating ?? false, hasReference: !!ref }); });
     parameters.forEach((p) => {
       if (p.metrics.gradcheckRelError > GRADCHECK_TOLERANCE) {
         findings.push({
@@ -384,10 +570,10 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         });
       }
     });
-    if (ref.nonFinite) {
+    if (ref?.nonFinite) {
       findings.push({ code: 'blow-up', severity: 'error', message: 'The accurate reference solve (RK4, step dt/2) blows up.', range: optionsRange(model) ?? ORIGIN });
     }
-    return finish({ loss, referenceError: ref.referenceError, parameters });
+    return finish({ loss, referenceError: ref?.referenceError ?? NaN, parameters, verdict: overallVerdict(parameters) });
   } finally {
     if (tensors) tf.dispose(tensors.flat);
     cm.dispose();
@@ -416,7 +602,7 @@ export function finiteDifferenceCheck(tf: TF, cm: CompiledModel, scheme: Scheme,
           if (j !== i && current) return current[j]; // unperturbed: reuse the live tensors
           const shape = internalShape(p.shape);
           const P = sizeOf(p.shape);
-          const count = p.perStep ? N : 1;
+          const count = p.perStep ? copiesPerParameter(model) : 1;
           const vals = j === i ? moved : values[j];
           return Array.from({ length: count }, (_, n) => tf.tensor(vals.subarray(n * P, (n + 1) * P), shape));
         });

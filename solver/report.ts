@@ -21,6 +21,55 @@ export interface ParameterMetrics {
    * when the oscillation does not vanish as h → 0 (DESIGN 1.4, refinement).
    */
   refinedAlpha?: number;
+  /**
+   * Stage imbalance of per-stage parameters (DESIGN 1.4):
+   * ‖d_{n,i} − stagesum interpolant‖ / ‖interpolant‖ on interior steps; > 0.3 is flagged.
+   */
+  kappa?: number;
+}
+
+/** One level of a refinement study: the same θ(t) re-solved with more steps. */
+export interface RefinementLevel {
+  steps: number;
+  /** Raw AD density against the continuous reference. */
+  relError: number;
+  /** After the report's correction. */
+  correctedRelError: number;
+  alpha: number;
+  kappa?: number;
+}
+
+/** Refinement study of one parameter tensor (levels N, 2N, 4N, as many as fit the size limit). */
+export interface Refinement {
+  levels: RefinementLevel[];
+  /** log2(e_N / e_2N) between successive levels; about 0 when the error does not shrink with h. */
+  rawOrders: number[];
+  correctedOrders: number[];
+  /** Observed order between the first and the last level (log base of the step ratio). */
+  rawOrder: number;
+  correctedOrder: number;
+}
+
+export type VerdictKind =
+  /** The raw AD density converges to g(t) as h → 0. */
+  | 'converges'
+  /** Period-2 oscillation across layers that does not vanish as h → 0 (weakly stable multistep). */
+  | 'oscillating'
+  /** Per-stage copies split the gradient unevenly between stages (zero or unequal RK weights). */
+  | 'stage-imbalance'
+  /** A copy with quadrature weight 0 gets no gradient at all. */
+  | 'zero-weight'
+  /** The model's correction is on and its density converges. */
+  | 'corrected'
+  /** AD disagrees with finite differences of the discrete loss. */
+  | 'gradcheck-mismatch'
+  /** Not enough steps or no reference to judge. */
+  | 'inconclusive';
+
+export interface Verdict {
+  kind: VerdictKind;
+  /** One or two plain-language sentences, e.g. "oscillating: does not converge as h → 0; filter121 converges at order 2". */
+  explanation: string;
 }
 
 export interface ParameterReport {
@@ -40,6 +89,13 @@ export interface ParameterReport {
   reference: number[][];
   /** True when the detector flags this tensor. */
   oscillating: boolean;
+  /** Times of the `corrected` rows when they differ from `layerTimes` (`average` sits at t_{n+½}). */
+  correctedTimes?: number[];
+  /** Per copy: stage index i of per-stage parameters (tie=stage); absent when copies are tied to steps. */
+  stages?: number[];
+  /** Refinement study, when run (CheckOptions.refinement, or automatically for flagged parameters). */
+  refinement?: Refinement;
+  verdict?: Verdict;
 }
 
 /** A finding is a Diagnostic the engine produced, with the parameter it concerns and its figures. */
@@ -60,6 +116,14 @@ export interface Report {
   gradfix: GradFix;
   /** The correction shown in `corrected` and `correctedRelError` (gradfix, or filter121 when gradfix is none). */
   correction: Exclude<GradFix, 'none'>;
+  /**
+   * The correction the scheme calls for with these parameters (filter121 for leapfrog/milne with per-step
+   * copies, stagesum for per-stage 2-stage RK), whatever gradfix says; absent when raw AD converges.
+   * Quick fixes and hovers offer this one.
+   */
+  recommendedCorrection?: Exclude<GradFix, 'none'>;
+  /** Overall verdict: the worst parameter's, in a sentence. */
+  verdict?: Verdict;
   /** TensorFlow.js backend that ran the check: tensorflow, wasm or cpu. */
   backend: string;
   loss: number;

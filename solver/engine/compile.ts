@@ -22,6 +22,8 @@ export interface Env {
   p: Tensor[];
   /** Time as a scalar tensor (only when the model uses `t`). */
   t?: Tensor;
+  /** `x(obs)`: state `si` at the observation times of data set `data`, [K, ...] internal layout (loss only). */
+  o?: (data: string, si: number) => Tensor;
 }
 
 type Fn = (env: Env) => Tensor;
@@ -68,8 +70,40 @@ const UNARY: Record<string, (tf: TF, x: Tensor) => Tensor> = {
   elu: (tf, x) => tf.elu(x),
   sign: (tf, x) => tf.sign(x),
   floor: (tf, x) => tf.floor(x),
+  flr: (tf, x) => tf.floor(x),
   ceil: (tf, x) => tf.ceil(x),
-  heav: (tf, x) => tf.step(x, 0),
+  round: (tf, x) => tf.round(x),
+  log10: (tf, x) => tf.mul(tf.log(x), 1 / Math.LN10),
+  erf: (tf, x) => tf.erf(x),
+  // XPPAUT: heav(x) = 1 for x >= 0, else 0 (tf.step gives 0 at 0, so step(-x) is flipped).
+  heav: (tf, x) => tf.sub(1, tf.step(tf.neg(x), 0)),
+};
+
+/**
+ * Comparisons and logic as float 1/0. Built from `step` (whose gradient is
+ * zero) instead of tf.less & co., which have no registered gradient and would
+ * make AD through the solve throw. a - b is 0 exactly when a == b in IEEE
+ * arithmetic (gradual underflow), so these are exact.
+ */
+const LOGIC: Record<string, (tf: TF, a: Tensor, b: Tensor) => Tensor> = {
+  '>': (tf, a, b) => tf.step(tf.sub(a, b), 0),
+  '<': (tf, a, b) => tf.step(tf.sub(b, a), 0),
+  '>=': (tf, a, b) => tf.sub(1, tf.step(tf.sub(b, a), 0)),
+  '<=': (tf, a, b) => tf.sub(1, tf.step(tf.sub(a, b), 0)),
+  '==': (tf, a, b) => tf.sub(1, tf.step(tf.abs(tf.sub(a, b)), 0)),
+  '!=': (tf, a, b) => tf.step(tf.abs(tf.sub(a, b)), 0),
+  '&': (tf, a, b) => tf.mul(tf.step(tf.abs(a), 0), tf.step(tf.abs(b), 0)),
+  '|': (tf, a, b) => tf.step(tf.add(tf.abs(a), tf.abs(b)), 0),
+};
+
+/** Two-argument elementwise functions (broadcast like the operators). */
+const BINARY_FN: Record<string, (tf: TF, a: Tensor, b: Tensor) => Tensor> = {
+  max: (tf, a, b) => tf.maximum(a, b),
+  min: (tf, a, b) => tf.minimum(a, b),
+  pow: (tf, a, b) => tf.pow(a, b),
+  atan2: (tf, a, b) => tf.atan2(a, b),
+  // XPPAUT mod: a - b*floor(a/b) (the sign of b), as tf.mod.
+  mod: (tf, a, b) => tf.sub(a, tf.mul(b, tf.floor(tf.div(a, b)))),
 };
 
 export interface CompiledModel {
@@ -81,7 +115,9 @@ export interface CompiledModel {
   /** Right-hand sides, one per state, in model.states order. */
   rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
   /** Scalar loss of the final states. */
-  loss(final: Tensor[]): Tensor;
+  loss(final: Tensor[], o?: Env['o']): Tensor;
+  /** Data sets whose observation times the loss reads through `x(obs)` (empty: the loss uses x(T) only). */
+  readonly observed: { name: string; times: number[] }[];
   /** Initial states (kept constants; do not dispose). */
   readonly x0: Tensor[];
   dispose(): void;
@@ -99,6 +135,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
   const stateIndex = new Map(model.states.map((s, i) => [s.name, i]));
   const paramIndex = new Map(model.params.map((p, i) => [p.name, i]));
   let usesTime = false;
+  const observed: { name: string; times: number[] }[] = [];
 
   function constNode(value: Tensor, shape: Shape): Node {
     const c = keep(value);
@@ -157,6 +194,46 @@ export function compileModel(tf: TF, model: Model): CompileResult {
     return fold(node, [l, r]);
   }
 
+  /** `v[i]`, `A[i, j]`, `A[i]` (a row) with constant 0-based indices; negative ones count from the end. */
+  function indexNode(target: Node, indices: number[], range: Range): Node {
+    const shape = target.shape;
+    if (indices.length === 0 || indices.length > shape.length) {
+      throw new CompileError(`cannot index shape [${shape}] with ${indices.length} indices`, range, 'shape-mismatch');
+    }
+    const at = indices.map((i, d) => {
+      const k = i < 0 ? shape[d] + i : i;
+      if (!Number.isInteger(k) || k < 0 || k >= shape[d]) throw new CompileError(`index ${i} is out of range for dimension ${d} of size ${shape[d]}`, range, 'index-out-of-range');
+      return k;
+    });
+    const f = target.fn;
+    let node: Node;
+    if (shape.length === 1) {
+      // Column [n,1] internally.
+      node = { shape: [], fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, 1]), []) };
+    } else if (at.length === 2) {
+      node = { shape: [], fn: (env) => tf.reshape(tf.slice(f(env), at, [1, 1]), []) };
+    } else {
+      // One index into a matrix: row i, a logical vector [n] → column [n,1].
+      const n = shape[1];
+      node = { shape: [n], fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, n]), [n, 1]) };
+    }
+    return fold(node, [target]);
+  }
+
+  /** XPPAUT if(c)then(a)else(b): elementwise, all three broadcast together; c nonzero → a. */
+  function select(c: Node, a: Node, b: Node, range: Range): Node {
+    const shape = broadcastShapes(broadcastShapes(c.shape, a.shape, range), b.shape, range);
+    const target = internalShape(shape);
+    const fc = asOperand(c, shape), fa = asOperand(a, shape), fb = asOperand(b, shape);
+    const full = (x: Tensor) => (x.shape.join() === target.join() ? x : tf.broadcastTo(x, target));
+    const fn: Fn = (env) => {
+      // The condition as bool through step and cast, both of which have gradients (zero), unlike notEqual.
+      const cond = tf.cast(tf.step(tf.abs(full(fc(env))), 0), 'bool');
+      return tf.where(cond, full(fa(env)), full(fb(env)));
+    };
+    return fold({ shape, fn }, [c, a, b]);
+  }
+
   function compile(e: Expr, inLoss: boolean, final: boolean): Node {
     switch (e.kind) {
       case 'number':
@@ -179,6 +256,13 @@ export function compileModel(tf: TF, model: Model): CompileResult {
           return { shape: [], fn: (env) => env.t as Tensor };
         }
         if (e.name === 'pi') return constNode(tf.scalar(Math.PI), []);
+        // A data set's name is its values matrix [K, m] (the observations the loss compares with).
+        const data = model.data.find((d) => d.name === e.name);
+        if (data) {
+          if (!inLoss) throw new CompileError(`the data set ${e.name} is only available in the loss`, e.range);
+          const m = data.columns.length;
+          return constNode(tf.tensor2d(data.values.flat(), [data.values.length, m]), [data.values.length, m]);
+        }
         throw new CompileError(`unknown name ${e.name}`, e.range, 'undefined-name');
       }
       case 'stateAtEnd': {
@@ -186,8 +270,32 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         if (si === undefined) throw new CompileError(`unknown state ${e.state}`, e.range, 'undefined-name');
         return { shape: model.states[si].shape, fn: (env) => env.s[si] };
       }
-      case 'stateAtData': case 'index': case 'if':
-        throw new CompileError(`'${e.kind}' expressions are not supported by the engine yet`, e.range, 'unsupported');
+      case 'stateAtData': {
+        // The solver supplies the states at the observation times (solver/engine/observe.ts).
+        const si = stateIndex.get(e.state);
+        if (si === undefined) throw new CompileError(`unknown state ${e.state}`, e.range, 'undefined-name');
+        const d = model.data.find((x) => x.name === e.data);
+        if (!d) throw new CompileError(`unknown data set ${e.data}`, e.range, 'undefined-name');
+        if (!inLoss || final) throw new CompileError(`${e.state}(${e.data}) is only available in the loss`, e.range);
+        const sh = model.states[si].shape;
+        if (sh.length > 1) throw new CompileError(`${e.state}(${e.data}) needs a scalar or vector state`, e.range, 'unsupported');
+        const { t0, total } = model.options, tol = 1e-9 * Math.max(1, Math.abs(t0) + Math.abs(total));
+        const bad = d.times.find((tk) => !(tk >= t0 - tol && tk <= t0 + total + tol));
+        if (bad !== undefined || d.times.length === 0) {
+          throw new CompileError(d.times.length === 0 ? `data set ${d.name} has no observations` : `data set ${d.name} has an observation at t = ${bad}, outside the solve [${t0}, ${t0 + total}]`, e.range, 'data-out-of-range');
+        }
+        if (!observed.some((o) => o.name === d.name)) observed.push({ name: d.name, times: d.times.slice() });
+        const data = d.name;
+        return { shape: [d.times.length, ...sh], fn: (env) => { if (!env.o) throw new Error(`${e.state}(${data}) needs the trajectory`); return env.o(data, si); } };
+      }
+      case 'index':
+        return indexNode(compile(e.target, inLoss, final), e.indices, e.range);
+      case 'if': {
+        const c = compile(e.cond, inLoss, final);
+        const a = compile(e.then, inLoss, final);
+        const b = compile(e.else, inLoss, final);
+        return select(c, a, b, e.range);
+      }
       case 'unary': {
         const o = compile(e.operand, inLoss, final);
         if (e.op === '+') return o;
@@ -217,6 +325,8 @@ export function compileModel(tf: TF, model: Model): CompileResult {
           case '^': return elementwise((a, b) => tf.pow(a, b), l, r, e.range);
           case '@': return matmul(l, r, e.opRange ?? e.range);
         }
+        const logic = LOGIC[e.op];
+        if (logic) return elementwise((a, b) => logic(tf, a, b), l, r, e.opRange ?? e.range);
         throw new CompileError(`unsupported operator`, (e as Expr).range);
       }
       case 'call': {
@@ -236,14 +346,10 @@ export function compileModel(tf: TF, model: Model): CompileResult {
           const red = name === 'sum' ? tf.sum : name === 'mean' ? tf.mean : name === 'max' ? tf.max : tf.min;
           return fold({ shape: [], fn: (env) => red(f(env)) }, args);
         }
-        if (name === 'max' || name === 'min' || name === 'pow' || name === 'atan2') {
+        if (BINARY_FN[name]) {
           arity(2);
-          const op =
-            name === 'max' ? (a: Tensor, b: Tensor) => tf.maximum(a, b)
-            : name === 'min' ? (a: Tensor, b: Tensor) => tf.minimum(a, b)
-            : name === 'pow' ? (a: Tensor, b: Tensor) => tf.pow(a, b)
-            : (a: Tensor, b: Tensor) => tf.atan2(a, b);
-          return elementwise(op, args[0], args[1], e.range);
+          const op = BINARY_FN[name];
+          return elementwise((a, b) => op(tf, a, b), args[0], args[1], e.range);
         }
         if (name === 'norm') {
           arity(1);
@@ -325,13 +431,14 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       stateShapes: model.states.map((s) => s.shape),
       paramShapes: model.params.map((p) => p.shape),
       usesTime,
+      observed,
       x0,
       rhs(s, p, t) {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
         return rhsFns.map((f) => f(env));
       },
-      loss(final) {
-        return lossFn({ s: final, p: [] });
+      loss(final, o) {
+        return lossFn({ s: final, p: [], o });
       },
       dispose: cleanup,
     };

@@ -1,11 +1,23 @@
 // Unrolled discrete solves (the network whose AD gradients are checked) and
 // the generic explicit-RK stepper reused by the continuous reference.
+//
+// Parameter copies are numbered as in schemes/copies.ts: RK tie=step copy n,
+// tie=stage copy n·s + i, multistep copy m at node t_m (t_N reuses N−1).
+// Kernels per step are what the scheme needs: one f evaluation per RK stage
+// or per multistep step (two for milne's PECE), one multiply per nonzero
+// coefficient other than ±1, and one add.
 import type { Tensor, TF } from './backend';
 import type { CompiledModel } from './compile';
-import type { ButcherTableau, Scheme } from '../schemes/schemes';
+import type { ButcherTableau, LinearMultistep, MultistepScheme, RKScheme, Scheme } from '../schemes/schemes';
+import { nodeCopy } from '../schemes/copies';
+import { startSteps } from '../schemes/schemes';
 
-/** Parameters for stage `i` of step `n` (per-step copies are tied across stages). */
-export type ParamsFor = (n: number, stage: number) => Tensor[];
+/**
+ * The parameters of every model parameter for one parameter copy (per-step
+ * parameters take copy `copy`; shared ones ignore it and must return the
+ * same tensor object for every copy, so blends skip them).
+ */
+export type ParamsFor = (copy: number) => Tensor[];
 
 /** Precomputed scalar coefficients of one tableau for step size h (create inside a tidy). */
 export interface RKCoefficients {
@@ -24,8 +36,8 @@ export function rkCoefficients(tf: TF, t: ButcherTableau, h: number): RKCoeffici
   };
 }
 
-/** One explicit RK step from x at time t. */
-export function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[], t: number, params: (stage: number) => Tensor[]): Tensor[] {
+/** One explicit RK step from x at time t; `k0`, when given, is f at the first stage (already evaluated). */
+export function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[], t: number, params: (stage: number) => Tensor[], k0?: Tensor[]): Tensor[] {
   const ks: Tensor[][] = [];
   const s = co.b.length;
   for (let i = 0; i < s; i++) {
@@ -41,7 +53,7 @@ export function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[
         return acc;
       });
     }
-    ks.push(cm.rhs(xi, params(i), t + co.c[i] * co.h));
+    ks.push(i === 0 && k0 ? k0 : cm.rhs(xi, params(i), t + co.c[i] * co.h));
   }
   return x.map((xk, k) => {
     const terms: Tensor[] = [xk];
@@ -49,7 +61,7 @@ export function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[
       const bi = co.b[i];
       if (bi) terms.push(tf.mul(ks[i][k], bi));
     }
-    return terms.length === 2 ? tf.add(terms[0], terms[1]) : tf.addN(terms);
+    return terms.length === 1 ? xk : terms.length === 2 ? tf.add(terms[0], terms[1]) : tf.addN(terms);
   });
 }
 
@@ -58,26 +70,93 @@ export function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[
  * x_0..x_N (x_0 = cm.x0). Call inside a tidy (or a gradient scope).
  */
 export function solveDiscrete(tf: TF, cm: CompiledModel, scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
+  return scheme.kind === 'rk' ? solveRungeKutta(tf, cm, scheme, N, h, t0, params) : solveMultistep(tf, cm, scheme, N, h, t0, params);
+}
+
+function solveRungeKutta(tf: TF, cm: CompiledModel, scheme: RKScheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
   const traj: Tensor[][] = [cm.x0];
-  if (scheme.kind === 'rk') {
-    const co = rkCoefficients(tf, scheme.tableau, h);
-    let x = cm.x0;
-    for (let n = 0; n < N; n++) {
-      x = rkStep(tf, cm, co, x, t0 + n * h, (i) => params(n, i));
-      traj.push(x);
-    }
-    return traj;
-  }
-  // Leapfrog with an Euler start: x1 = x0 + h f(x0, θ0); x_{n+1} = x_{n-1} + 2h f(x_n, θ_n).
-  const hs = tf.scalar(h);
-  const h2 = tf.scalar(2 * h);
-  if (N === 0) return traj;
-  const f0 = cm.rhs(cm.x0, params(0, 0), t0);
-  traj.push(cm.x0.map((x, k) => tf.add(x, tf.mul(f0[k], hs))));
-  for (let n = 1; n < N; n++) {
-    const fn = cm.rhs(traj[n], params(n, 0), t0 + n * h);
-    const prev = traj[n - 1];
-    traj.push(prev.map((x, k) => tf.add(x, tf.mul(fn[k], h2))));
+  const co = rkCoefficients(tf, scheme.tableau, h);
+  const s = scheme.tableau.b.length;
+  let x = cm.x0;
+  for (let n = 0; n < N; n++) {
+    let stageParams: (i: number) => Tensor[];
+    if (scheme.tie === 'stage') stageParams = (i) => params(n * s + i);
+    else { const p = params(n); stageParams = () => p; }
+    x = rkStep(tf, cm, co, x, t0 + n * h, stageParams);
+    traj.push(x);
   }
   return traj;
+}
+
+/** A linear combination Σ s_j v_j of state tensors with scalar coefficients (±1 need no multiply). */
+type Term = [Tensor, number];
+
+function combine(tf: TF, scalar: (v: number) => Tensor, terms: Term[]): Tensor {
+  const plus: Tensor[] = [];
+  const minus: Tensor[] = [];
+  for (const [v, s] of terms) {
+    if (s === 1) plus.push(v);
+    else if (s === -1) minus.push(v);
+    else plus.push(tf.mul(v, scalar(s)));
+  }
+  let acc = plus.length === 0 ? tf.neg(minus.shift()!) : plus.length === 1 ? plus[0] : plus.length === 2 ? tf.add(plus[0], plus[1]) : tf.addN(plus);
+  for (const v of minus) acc = tf.sub(acc, v);
+  return acc;
+}
+
+function solveMultistep(tf: TF, cm: CompiledModel, scheme: MultistepScheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
+  const X: Tensor[][] = [cm.x0];
+  if (N < 1) return X;
+  const scalars = new Map<number, Tensor>();
+  const scalar = (v: number): Tensor => {
+    let t = scalars.get(v);
+    if (!t) { t = tf.scalar(v); scalars.set(v, t); }
+    return t;
+  };
+  const time = (m: number) => t0 + m * h;
+  const F: Tensor[][] = [];
+  /** f at node m (the final E of PECE for milne), evaluated once when first needed. */
+  const fAt = (m: number): Tensor[] => (F[m] ??= cm.rhs(X[m], params(nodeCopy(m, N)), time(m)));
+
+  /** Parameters between nodes n and n+1: (1 − c) θ_n + c θ_{n+1}, for per-step parameters only. */
+  const blended = (n: number, c: number): Tensor[] => {
+    const pa = params(nodeCopy(n, N));
+    if (c === 0) return pa;
+    const pb = params(nodeCopy(n + 1, N));
+    if (c === 1) return pb;
+    return pa.map((a, i) => (a === pb[i] ? a : tf.add(tf.mul(a, scalar(1 - c)), tf.mul(pb[i], scalar(c)))));
+  };
+
+  /** x_m from an explicit linear multistep formula; `fNew` is f at t_m for a corrector. */
+  const lmmStep = (lmm: LinearMultistep, m: number, fNew?: Tensor[]): Tensor[] => {
+    const k = lmm.alpha.length - 1;
+    const ak = lmm.alpha[k];
+    const fs: [Tensor[], number][] = [];
+    const xs: [Tensor[], number][] = [];
+    for (let j = 0; j < k; j++) {
+      if (lmm.alpha[j] !== 0) xs.push([X[m - k + j], -lmm.alpha[j] / ak]);
+      if (lmm.beta[j] !== 0) fs.push([fAt(m - k + j), (h * lmm.beta[j]) / ak]);
+    }
+    if (fNew && lmm.beta[k] !== 0) fs.push([fNew, (h * lmm.beta[k]) / ak]);
+    return cm.x0.map((_x, q) => combine(tf, scalar, [...xs.map(([v, s]): Term => [v[q], s]), ...fs.map(([v, s]): Term => [v[q], s])]));
+  };
+
+  const s0 = Math.min(startSteps(scheme), N);
+  const start = rkCoefficients(tf, scheme.start.tableau, h);
+  const startFirstAtNode = scheme.start.tableau.c[0] === 0;
+  for (let m = 1; m <= N; m++) {
+    const ramp = m >= 2 ? scheme.ramp[m - 2] : undefined;
+    if (m <= s0 && ramp) X.push(lmmStep(ramp, m));
+    else if (m <= s0) {
+      const n = m - 1;
+      const c = scheme.start.tableau.c;
+      X.push(rkStep(tf, cm, start, X[n], time(n), (i) => blended(n, c[i]), startFirstAtNode ? fAt(n) : undefined));
+    } else if (scheme.predictor) {
+      // PECE: predict, evaluate at t_m with θ_m, correct once; f(x_m) is evaluated later, when needed.
+      const xp = lmmStep(scheme.predictor, m);
+      const fp = cm.rhs(xp, params(nodeCopy(m, N)), time(m));
+      X.push(lmmStep(scheme.method, m, fp));
+    } else X.push(lmmStep(scheme.method, m));
+  }
+  return X;
 }

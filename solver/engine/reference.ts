@@ -1,5 +1,7 @@
 // The continuous reference gradient (DESIGN 1.1):
-//   g(t) = p(t)ᵀ ∂θ f(x(t), θ(t), t),  p' = −(∂x f)ᵀ p,  p(T) = ∇ℓ(x(T)),
+//   g(t) = p(t)ᵀ ∂θ f(x(t), θ(t), t),  p' = −(∂x f)ᵀ p,  p(T) = ∂ℓ/∂x(T),
+// and, for data losses ℓ(x(t_1), …, x(t_K), x(T)), the jumps
+//   p(t_k⁻) = p(t_k⁺) + ∂ℓ/∂x(t_k)   at every observation time,
 // with θ(t) the piecewise-linear interpolant of the per-step copies through
 // their layer times (linear extrapolation beyond the first/last layer time,
 // constant for shared parameters).
@@ -7,12 +9,16 @@
 // Grid: uniform step H = h/2 (H = h when N ≥ 32, N even and every layer
 // time lies on the h-grid, as for leapfrog and Euler), so every layer time is
 // a grid node and θ(t) is linear between nodes.
-// Forward: classic RK4 with step H, storing x at the nodes; x at interval
-// midpoints by cubic Hermite interpolation from x and f at both ends (fourth
-// order, no extra f evaluations; f at the nodes is RK4's first stage).
+// Forward: classic RK4 with step H, storing x at the nodes; x anywhere else
+// (interval midpoints, observation times) by cubic Hermite interpolation from
+// x and f at both ends of its interval (fourth order, no extra f evaluations;
+// f at the nodes is RK4's first stage).
 // Backward: classic RK4 on the adjoint with step H (stages at the node, the
-// midpoint, the next node), vector–Jacobian products of f by AD of f only (no
-// AD through any solver). g is evaluated at every node.
+// midpoint, the next node); a step that contains an observation time is split
+// there and the jump applied. Vector–Jacobian products of f by AD of f only
+// (no AD through any solver). g is evaluated at every node; at an
+// observation node the right limit g(t⁺) is recorded (the copy at t acts on
+// (t, t + h), after the observation).
 // Error estimate: the backward solve repeated with step 2H (midpoints are
 // then nodes); referenceError = ‖g_2H − g_H‖ / ‖g_H‖ on the common nodes.
 import type { TF, Tensor } from './backend';
@@ -24,17 +30,17 @@ export interface ReferenceInput {
   t0: number;
   /** Per parameter: per-step flag, JS values (N×P for per-step, P for shared), internal shape. */
   params: { perStep: boolean; values: Float32Array; shape: number[]; size: number }[];
-  /** Layer times of the per-step copies. */
+  /** Layer times of the per-step copies (N of them, or N·s per-stage copies; any order-preserving spacing). */
   layerTimes: number[];
 }
 
 export interface ReferenceResult {
-  /** Per parameter: g at each layer time (N×P) for per-step, ∫g dt (P) for shared. */
+  /** Per parameter: g at each layer time (copies×P) for per-step, ∫g dt (P) for shared. */
   g: Float32Array[];
   referenceError: number;
   /** p(T) etc. are not returned; the loss of the accurate solve is. */
   lossAccurate: number;
-  /** Time and g on the h/2 grid, per parameter (for plots / diagnostics). */
+  /** Times of the reference grid nodes (step H). */
   gridTimes: number[];
   /** True when a non-finite value appeared. */
   nonFinite: boolean;
@@ -59,39 +65,151 @@ function interpWeights(tau: number[], t: number): [number, number, number] {
   return [i, i + 1, w];
 }
 
-export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInput, signalCheck?: () => void): ReferenceResult {
+/** The accurate forward solve: nodes, f at nodes, midpoints, and x / θ at any time. */
+interface Forward {
+  K: number;
+  H: number;
+  X: Tensor[][];
+  F: Tensor[][];
+  XM: Tensor[][];
+  /** x at time τ (node, midpoint, else Hermite; call inside a tidy for the latter). */
+  xAt(tau: number): Tensor[];
+  /** θ(τ): cached on the h/8 grid, computed directly elsewhere (call inside a tidy). */
+  thetaAtTime(tau: number): Tensor[];
+  /** Loss of the accurate solve, with x(obs) by Hermite interpolation. Call inside a tidy. */
+  observedStates(): Map<string, Tensor[]>;
+  lossOf(xT: Tensor[], obs: Map<string, Tensor[]>): Tensor;
+  dispose(): void;
+}
+
+function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput): Forward {
   const { N, h, t0 } = inp;
-  // θ grid: step h/8 (every node, midpoint and RK4 stage time of the reference grids)
-  const dt8 = h / 8;
+  const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
   const owned: Tensor[] = [];
   const track = <T extends Tensor>(t: T): T => { tf.keep(t); owned.push(t); return t; };
-
-  // θ on the h/8 grid, created lazily. Constant parameters share one tensor.
-  const constant: (Tensor | null)[] = inp.params.map((p) => {
-    if (!p.perStep) return track(tf.tensor(p.values, p.shape));
-    const P = p.size;
-    const first = p.values.subarray(0, P);
-    for (let n = 1; n < N; n++) {
-      const row = p.values.subarray(n * P, (n + 1) * P);
-      for (let k = 0; k < P; k++) if (row[k] !== first[k]) return null;
-    }
-    return track(tf.tensor(first, p.shape));
-  });
-  const cache: (Tensor | undefined)[][] = inp.params.map(() => []);
-  const thetaAt = (j: number): Tensor[] =>
-    inp.params.map((p, i) => {
-      const c = constant[i];
-      if (c) return c;
-      const hit = cache[i][j];
-      if (hit) return hit;
-      const [a, b, w] = interpWeights(inp.layerTimes, t0 + j * dt8);
+  try {
+    // Constant parameters (shared, or per-step with equal copies) share one tensor.
+    const constant: (Tensor | null)[] = inp.params.map((p) => {
+      if (!p.perStep) return track(tf.tensor(p.values, p.shape));
+      const P = p.size;
+      const first = p.values.subarray(0, P);
+      for (let n = 1; n < inp.layerTimes.length; n++) {
+        const row = p.values.subarray(n * P, (n + 1) * P);
+        for (let k = 0; k < P; k++) if (row[k] !== first[k]) return null;
+      }
+      return track(tf.tensor(first, p.shape));
+    });
+    const interpolated = (i: number, t: number): Float32Array => {
+      const p = inp.params[i];
+      const [a, b, w] = interpWeights(inp.layerTimes, t);
       const P = p.size;
       const out = new Float32Array(P);
       for (let k = 0; k < P; k++) out[k] = (1 - w) * p.values[a * P + k] + w * p.values[b * P + k];
-      const t = track(tf.tensor(out, p.shape));
-      cache[i][j] = t;
-      return t;
-    });
+      return out;
+    };
+    const cache: (Tensor | undefined)[][] = inp.params.map(() => []);
+    const thetaAt = (j: number): Tensor[] =>
+      inp.params.map((p, i) => {
+        const c = constant[i];
+        if (c) return c;
+        const hit = cache[i][j];
+        if (hit) return hit;
+        const t = track(tf.tensor(interpolated(i, t0 + j * dt8), p.shape));
+        cache[i][j] = t;
+        return t;
+      });
+    const thetaAtTime = (tau: number): Tensor[] => {
+      const j = (tau - t0) / dt8;
+      const r = Math.round(j);
+      if (Math.abs(j - r) < 1e-6 && r >= 0) return thetaAt(r);
+      return inp.params.map((p, i) => constant[i] ?? tf.tensor(interpolated(i, tau), p.shape));
+    };
+
+    const onHGrid = !inp.params.some((p) => p.perStep) || inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
+    const K = N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
+    const H = (N * h) / K;
+    const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2)), sSixth = track(tf.scalar(H / 6)), sEighth = track(tf.scalar(H / 8));
+    const sTwo = track(tf.scalar(2)), sMid = track(tf.scalar(0.5));
+    // X[k] at t0 + kH, F[k] = f(X[k]); XM[k] at the midpoint of [k, k+1].
+    const X: Tensor[][] = [cm.x0];
+    const F: Tensor[][] = [];
+    for (let k = 0; k < K; k++) {
+      const x = X[k];
+      const tk = t0 + k * H;
+      const res = tf.tidy(() => {
+        const th0 = thetaAtTime(tk), th1 = thetaAtTime(tk + H / 2), th2 = thetaAtTime(tk + H);
+        const k1 = cm.rhs(x, th0, tk);
+        const k2 = cm.rhs(x.map((xi, i) => tf.add(xi, tf.mul(k1[i], sHalf))), th1, tk + H / 2);
+        const k3 = cm.rhs(x.map((xi, i) => tf.add(xi, tf.mul(k2[i], sHalf))), th1, tk + H / 2);
+        const k4 = cm.rhs(x.map((xi, i) => tf.add(xi, tf.mul(k3[i], sH))), th2, tk + H);
+        const next = x.map((xi, i) => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth)));
+        return { next, k1 };
+      });
+      for (const t of [...res.next, ...res.k1]) owned.push(t);
+      X.push(res.next);
+      F.push(res.k1);
+    }
+    const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H));
+    for (const t of fEnd) owned.push(t);
+    F.push(fEnd);
+    const XM: Tensor[][] = [];
+    for (let k = 0; k < K; k++) {
+      const m = tf.tidy(() => X[k].map((xa, i) => tf.add(tf.mul(tf.add(xa, X[k + 1][i]), sMid), tf.mul(tf.sub(F[k][i], F[k + 1][i]), sEighth))));
+      for (const t of m) owned.push(t);
+      XM.push(m);
+    }
+    const xAt = (tau: number): Tensor[] => {
+      const u = (tau - t0) / H;
+      const k = Math.max(0, Math.min(K - 1, Math.floor(u + 1e-7)));
+      const s = u - k;
+      if (Math.abs(s) < 1e-7) return X[k];
+      if (Math.abs(s - 1) < 1e-7) return X[k + 1];
+      if (Math.abs(s - 0.5) < 1e-7) return XM[k];
+      // Cubic Hermite on [k, k+1].
+      const s2 = s * s, s3 = s2 * s;
+      const c = [2 * s3 - 3 * s2 + 1, (s3 - 2 * s2 + s) * H, -2 * s3 + 3 * s2, (s3 - s2) * H].map((v) => tf.scalar(v));
+      return X[k].map((xa, i) => tf.addN([tf.mul(xa, c[0]), tf.mul(F[k][i], c[1]), tf.mul(X[k + 1][i], c[2]), tf.mul(F[k + 1][i], c[3])]));
+    };
+    const observedStates = (): Map<string, Tensor[]> => {
+      const out = new Map<string, Tensor[]>();
+      for (const d of cm.observed) {
+        const per = d.times.map((tk) => xAt(tk));
+        out.set(d.name, cm.x0.map((_x, si) => (cm.stateShapes[si].length > 1 ? tf.zeros([1]) : tf.stack(per.map((xs) => tf.reshape(xs[si], [-1]))))));
+      }
+      return out;
+    };
+    const lossOf = (xT: Tensor[], obs: Map<string, Tensor[]>): Tensor =>
+      cm.observed.length === 0 ? cm.loss(xT) : cm.loss(xT, (data, si) => (obs.get(data) as Tensor[])[si]);
+    return { K, H, X, F, XM, xAt, thetaAtTime, observedStates, lossOf, dispose: () => tf.dispose(owned) };
+  } catch (e) {
+    tf.dispose(owned);
+    throw e;
+  }
+}
+
+/**
+ * The flow loss: the loss of the parameters interpolated in t, solved
+ * accurately (the reference's forward RK4 solve alone, no adjoint).
+ */
+export function accurateLoss(tf: TF, cm: CompiledModel, inp: ReferenceInput): number {
+  const fw = forwardSolve(tf, cm, inp);
+  try {
+    let v = NaN;
+    tf.tidy(() => { v = fw.lossOf(fw.X[fw.K], fw.observedStates()).dataSync()[0]; });
+    return v;
+  } finally {
+    fw.dispose();
+  }
+}
+
+interface Jump { t: number; lam: Tensor[] }
+/** g just after (plus) and just before (minus) a jump inside a reference step, per parameter. */
+interface InnerJump { t: number; plus: Float32Array[]; minus: Float32Array[] }
+
+export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInput, signalCheck?: () => void): ReferenceResult {
+  const { N, t0 } = inp;
+  const owned: Tensor[] = [];
+  const fw = forwardSolve(tf, cm, inp);
 
   const vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean): { vx: Tensor[]; vth: Tensor[] } => {
     const wrt = withTheta ? [...xs, ...th] : xs;
@@ -112,102 +230,137 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
   };
 
   try {
-    // Grid choice (see header).
-    const onHGrid = !inp.params.some((p) => p.perStep) || inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
-    const K = N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
-    const H = (N * h) / K;
-    const thetaIdx = (halfSteps: number) => halfSteps * (K === N ? 4 : 2); // θ grid is h/8 = H/8 or H/4 units
-    const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2)), sSixth = track(tf.scalar(H / 6)), sEighth = track(tf.scalar(H / 8));
-    const sTwo = track(tf.scalar(2)), sMid = track(tf.scalar(0.5));
-    // Forward: X[k] at t0 + kH, F[k] = f(X[k]); XM[k] at the midpoint of [k, k+1].
-    const X: Tensor[][] = [cm.x0];
-    const F: Tensor[][] = [];
-    for (let k = 0; k < K; k++) {
-      const x = X[k];
-      const tk = t0 + k * H;
-      const res = tf.tidy(() => {
-        const th0 = thetaAt(thetaIdx(2 * k)), th1 = thetaAt(thetaIdx(2 * k + 1)), th2 = thetaAt(thetaIdx(2 * k + 2));
-        const k1 = cm.rhs(x, th0, tk);
-        const k2 = cm.rhs(x.map((xi, i) => tf.add(xi, tf.mul(k1[i], sHalf))), th1, tk + H / 2);
-        const k3 = cm.rhs(x.map((xi, i) => tf.add(xi, tf.mul(k2[i], sHalf))), th1, tk + H / 2);
-        const k4 = cm.rhs(x.map((xi, i) => tf.add(xi, tf.mul(k3[i], sH))), th2, tk + H);
-        const next = x.map((xi, i) => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth)));
-        return { next, k1 };
-      });
-      for (const t of [...res.next, ...res.k1]) owned.push(t);
-      X.push(res.next);
-      F.push(res.k1);
-    }
-    const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAt(thetaIdx(2 * K)), t0 + K * H));
-    for (const t of fEnd) owned.push(t);
-    F.push(fEnd);
-    const XM: Tensor[][] = [];
-    for (let k = 0; k < K; k++) {
-      const m = tf.tidy(() => X[k].map((xa, i) => tf.add(tf.mul(tf.add(xa, X[k + 1][i]), sMid), tf.mul(tf.sub(F[k][i], F[k + 1][i]), sEighth))));
-      for (const t of m) owned.push(t);
-      XM.push(m);
-    }
     signalCheck?.();
+    const { K, H, X, xAt, thetaAtTime } = fw;
+    const T = t0 + K * H;
     const xT = X[K];
+    const tolT = 1e-6 * H;
     let lossAccurate = NaN;
+    // p(T) and the jumps ∂ℓ/∂x(t_k), from AD of the loss alone.
+    const jumps: Jump[] = [];
     const pT = tf.tidy(() => {
-      const { value, grads } = tf.engine().gradients(() => cm.loss(xT), xT, undefined, true);
+      const obs = fw.observedStates();
+      const obsList = cm.observed.flatMap((d) => (obs.get(d.name) as Tensor[]).map((t, si) => ({ d, si, t })));
+      const wrt = [...xT, ...obsList.map((o) => o.t)];
+      const { value, grads } = tf.engine().gradients(() => fw.lossOf(xT, obs), wrt, undefined, true);
       lossAccurate = value.dataSync()[0];
-      return grads.map((g, i) => g ?? tf.zerosLike(xT[i]));
+      const byTime = new Map<number, Tensor[]>();
+      obsList.forEach((o, j) => {
+        const gr = grads[xT.length + j];
+        if (!gr || cm.stateShapes[o.si].length > 1) return;
+        o.d.times.forEach((tk, k) => {
+          const key = Math.round((tk - t0) / tolT); // merge equal times of different data sets
+          let lam = byTime.get(key);
+          if (!lam) { lam = cm.x0.map((x) => tf.zerosLike(x)); byTime.set(key, lam); }
+          lam[o.si] = tf.add(lam[o.si], tf.reshape(tf.slice(gr, [k, 0], [1, -1]), cm.x0[o.si].shape));
+        });
+      });
+      for (const [key, lam] of byTime) {
+        const t = t0 + key * tolT;
+        if (t <= t0 + tolT) continue; // x(t0) does not depend on θ
+        for (const l of lam) tf.keep(l);
+        jumps.push({ t: Math.min(t, T), lam });
+      }
+      return grads.slice(0, xT.length).map((g, i) => g ?? tf.zerosLike(xT[i]));
     });
     for (const t of pT) owned.push(t);
+    for (const j of jumps) owned.push(...j.lam);
+    jumps.sort((a, b) => b.t - a.t);
+    const addJump = (p: Tensor[], j: Jump) => p.map((pk, k) => tf.add(pk, j.lam[k]));
+    const sTwo = tf.scalar(2);
+    owned.push(sTwo);
 
     /**
      * Backward RK4 on the adjoint with step u·H (u = 1 or 2) from T to t0.
-     * Returns g at the nodes t0 + j·uH, stacked per parameter [K/u + 1, ...].
+     * Returns g at the nodes t0 + j·uH (right limits), stacked per parameter
+     * [K/u + 1, ...], and the left limits at nodes with a jump.
      */
-    const backward = (u: 1 | 2): Tensor[] => {
+    const backward = (u: 1 | 2): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]> } => {
       const steps = K / u;
       const Hs = u * H;
       const gs: Tensor[][] = inp.params.map(() => []); // from T downwards
+      const left = new Map<number, Tensor[]>();
+      const inner = new Map<number, InnerJump[]>(); // step index → g limits at jumps inside it (u = 1 only: for ∫ g dt)
+      const scalarCache = new Map<number, Tensor[]>();
+      const coeffs = (sigma: number): Tensor[] => {
+        let c = scalarCache.get(sigma);
+        if (!c) { c = [sigma / 2, sigma, sigma / 6].map((v) => tf.keep(tf.scalar(v))); scalarCache.set(sigma, c); } // outlives the step's tidy
+        return c;
+      };
+      // One RK4 step of the adjoint from a down to b, given (∂x f)ᵀp at a.
+      const rk4 = (a: number, b: number, p: Tensor[], va: Tensor[]): Tensor[] => {
+        const [half, full, sixth] = coeffs(a - b);
+        const tm = (a + b) / 2;
+        const xm = xAt(tm), thm = thetaAtTime(tm);
+        const s2 = vjp(xm, thm, tm, p.map((pk, k) => tf.add(pk, tf.mul(va[k], half))), false);
+        const s3 = vjp(xm, thm, tm, p.map((pk, k) => tf.add(pk, tf.mul(s2.vx[k], half))), false);
+        const s4 = vjp(xAt(b), thetaAtTime(b), b, p.map((pk, k) => tf.add(pk, tf.mul(s3.vx[k], full))), false);
+        return p.map((pk, k) => tf.add(pk, tf.mul(tf.addN([va[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth)));
+      };
       let p = pT;
-      const halfH = tf.scalar(Hs / 2), fullH = tf.scalar(Hs), sixth = tf.scalar(Hs / 6);
-      const scalars = [halfH, fullH, sixth];
-      const xMid = (m: number): Tensor[] => (u === 1 ? XM[m - 1] : X[2 * m - 1]); // midpoint of step ending at node m (in step units)
       for (let m = steps; m > 0; m--) {
-        const kA = m * u, kB = (m - 1) * u; // X indices
         const pPrev = p;
         const out = tf.tidy(() => {
-          const tA = t0 + kA * H, tM = tA - Hs / 2, tB = tA - Hs;
-          const thA = thetaAt(thetaIdx(2 * kA)), thM = thetaAt(thetaIdx(kA + kB)), thB = thetaAt(thetaIdx(2 * kB));
-          const xm = xMid(m);
-          const s1 = vjp(X[kA], thA, tA, pPrev, true);
-          const p2 = pPrev.map((pk, k) => tf.add(pk, tf.mul(s1.vx[k], halfH)));
-          const s2 = vjp(xm, thM, tM, p2, false);
-          const p3 = pPrev.map((pk, k) => tf.add(pk, tf.mul(s2.vx[k], halfH)));
-          const s3 = vjp(xm, thM, tM, p3, false);
-          const p4 = pPrev.map((pk, k) => tf.add(pk, tf.mul(s3.vx[k], fullH)));
-          const s4 = vjp(X[kB], thB, tB, p4, false);
-          const pNew = pPrev.map((pk, k) =>
-            tf.add(pk, tf.mul(tf.addN([s1.vx[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth)));
-          return { pNew, g: s1.vth };
+          const tA = t0 + m * Hs, tB = tA - Hs;
+          const thA = thetaAtTime(tA);
+          const s1 = vjp(xAt(tA), thA, tA, pPrev, true);
+          let pc = pPrev;
+          let va = s1.vx;
+          let gLeft: Tensor[] | undefined;
+          const atNode = jumps.find((j) => Math.abs(j.t - tA) < tolT);
+          if (atNode) {
+            pc = addJump(pc, atNode);
+            const s1m = vjp(xAt(tA), thA, tA, pc, true);
+            va = s1m.vx;
+            gLeft = s1m.vth;
+          }
+          let a = tA;
+          const limits: { t: number; plus: Tensor[]; minus: Tensor[] }[] = [];
+          for (const j of jumps) {
+            if (!(j.t < tA - tolT && j.t > tB + tolT)) continue;
+            pc = rk4(a, j.t, pc, va);
+            const xj = xAt(j.t), thj = thetaAtTime(j.t);
+            const plus = u === 1 ? vjp(xj, thj, j.t, pc, true).vth : [];
+            pc = addJump(pc, j);
+            const sj = vjp(xj, thj, j.t, pc, u === 1);
+            va = sj.vx;
+            if (u === 1) limits.push({ t: j.t, plus, minus: sj.vth });
+            a = j.t;
+          }
+          const pNew = rk4(a, tB, pc, va);
+          return { pNew, g: s1.vth, gLeft, limits };
         });
         for (let i = 0; i < gs.length; i++) gs[i].push(out.g[i]);
+        if (out.gLeft) left.set(m * u, out.gLeft);
+        if (out.limits.length) {
+          inner.set(m - 1, out.limits.reverse().map((l) => ({ t: l.t, plus: l.plus.map((x) => x.dataSync() as Float32Array), minus: l.minus.map((x) => x.dataSync() as Float32Array) })));
+          for (const l of out.limits) tf.dispose([...l.plus, ...l.minus]);
+        }
         if (pPrev !== pT) tf.dispose(pPrev);
         p = out.pNew;
       }
-      const last = tf.tidy(() => vjp(X[0], thetaAt(0), t0, p, true).vth);
+      const last = tf.tidy(() => vjp(X[0], thetaAtTime(t0), t0, p, true).vth);
       for (let i = 0; i < gs.length; i++) gs[i].push(last[i]);
       if (p !== pT) tf.dispose(p);
-      tf.dispose(scalars);
+      for (const c of scalarCache.values()) tf.dispose(c);
       // Stack in increasing time: index j ↔ t0 + j·uH.
-      return gs.map((list) => {
+      const g = gs.map((list) => {
         const s = tf.tidy(() => tf.stack(list.slice().reverse()));
         tf.dispose(list);
         return s;
       });
+      return { g, left, inner };
     };
 
-    const fine = backward(1); // K+1 nodes
+    const fineOut = backward(1); // K+1 nodes
+    const fine = fineOut.g;
     for (const t of fine) owned.push(t);
+    for (const l of fineOut.left.values()) owned.push(...l);
     signalCheck?.();
-    const coarse = backward(2); // K/2+1 nodes
+    const coarseOut = backward(2); // K/2+1 nodes
+    const coarse = coarseOut.g;
     for (const t of coarse) owned.push(t);
+    for (const l of coarseOut.left.values()) owned.push(...l);
 
     const fineData = fine.map((t) => t.dataSync() as Float32Array);
     const coarseData = coarse.map((t) => t.dataSync() as Float32Array);
@@ -233,16 +386,34 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
       const P = p.size;
       const d = fineData[i];
       if (!p.perStep) {
-        // Composite Simpson on the nodes (K even).
+        // ∫ g dt per interval pair: Simpson, with left limits at jump nodes;
+        // trapezoid on a pair whose middle node (or inside) has a jump.
+        const leftAt = (j: number, k: number) => {
+          const l = fineOut.left.get(j);
+          return l ? l[i].dataSync()[k] : d[j * P + k];
+        };
+        // Trapezoid over step j, split at the jumps inside it.
+        const trapezoid = (j: number, k: number) => {
+          let a = t0 + j * H, ga = d[j * P + k], s = 0;
+          for (const e of fineOut.inner.get(j) ?? []) {
+            s += ((e.t - a) / 2) * (ga + e.minus[i][k]);
+            a = e.t;
+            ga = e.plus[i][k];
+          }
+          return s + ((t0 + (j + 1) * H - a) / 2) * (ga + leftAt(j + 1, k));
+        };
         const out = new Float32Array(P);
         for (let k = 0; k < P; k++) {
-          let s = d[k] + d[K * P + k];
-          for (let j = 1; j < K; j++) s += (j % 2 ? 4 : 2) * d[j * P + k];
-          out[k] = (s * H) / 3;
+          let s = 0;
+          for (let j = 0; j < K; j += 2) {
+            if (fineOut.left.has(j + 1) || fineOut.inner.has(j) || fineOut.inner.has(j + 1)) s += trapezoid(j, k) + trapezoid(j + 1, k);
+            else s += (H / 3) * (d[j * P + k] + 4 * d[(j + 1) * P + k] + leftAt(j + 2, k));
+          }
+          out[k] = s;
         }
         return out;
       }
-      const out = new Float32Array(N * P);
+      const out = new Float32Array(inp.layerTimes.length * P);
       inp.layerTimes.forEach((tn, n) => {
         const x = (tn - t0) / H;
         const j0 = Math.max(0, Math.min(K - 1, Math.floor(x + 1e-9)));
@@ -254,5 +425,6 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
     return { g, referenceError, lossAccurate, gridTimes, nonFinite };
   } finally {
     tf.dispose(owned);
+    fw.dispose();
   }
 }

@@ -64,8 +64,23 @@ export interface BrokenStmt {
 
 export interface DoneStmt { kind: 'done'; range: Range }
 
+/** `data obs = "file.csv"` (the file is read by the checker). */
+export interface DataStmt { kind: 'data'; name: string; nameRange: Range; path: string; pathRange: Range; range: Range }
+
+/** One `key=[…]` of a scheme line. */
+export interface SchemeCoeff { key: string; keyRange: Range; value: Expr; range: Range }
+/** `scheme NAME rk a=… b=… c=…` or `scheme NAME lmm alpha=… beta=…`. */
+export interface SchemeStmt {
+  kind: 'scheme';
+  name: string;
+  nameRange: Range;
+  family: 'rk' | 'lmm';
+  coeffs: SchemeCoeff[];
+  range: Range;
+}
+
 export type Statement =
   | StateStmt | InitStmt | ParamStmt | NumberStmt | EquationStmt | LossStmt
-  | FixedStmt | FunctionStmt | OptionsStmt | AuxStmt | OpaqueStmt | BrokenStmt | DoneStmt;
+  | FixedStmt | FunctionStmt | OptionsStmt | AuxStmt | OpaqueStmt | BrokenStmt | DoneStmt | DataStmt | SchemeStmt;
 
 export interface Program { statements: Statement[] }

@@ -8,13 +8,18 @@
 
 import { closest, distance } from 'fastest-levenshtein';
 import type {
-  Analysis, BinaryOperator, Diagnostic, Equation, Expr, Initialiser, Loss, Model, ParamDecl, Range, Shape, StateDecl,
+  Analysis, AnalysisContext, BinaryOperator, DataDecl, Diagnostic, Equation, Expr, Initialiser, Loss, Model, ParamDecl, Range,
+  SchemeDecl, Shape, StateDecl,
 } from '../model';
+import { SCHEME_NAMES } from '../model';
+import { schemeDiagnostics } from '../schemes/analysis';
 import type {
-  AuxStmt, BrokenStmt, EquationStmt, FixedStmt, FunctionStmt, InitItem, LossStmt, NumberItem, ParamItem, Program, StateStmt,
+  AuxStmt, BrokenStmt, DataStmt, EquationStmt, FixedStmt, FunctionStmt, InitItem, LossStmt, NumberItem, ParamItem, Program,
+  SchemeStmt, StateStmt,
 } from './ast';
-import { BUILTINS, BUILTIN_NAMES, LOWERED, XPP_UNSUPPORTED_FUNCTIONS, isBuiltin } from './builtins';
-import { resolveOptions } from './options';
+import { BUILTINS, BUILTIN_NAMES, CONSTANTS, LOWERED, XPP_UNSUPPORTED_FUNCTIONS, isBuiltin } from './builtins';
+import { readData } from './data';
+import { SCHEME_ALIASES, resolveOptions } from './options';
 import { diag, rangeKey } from './ranges';
 
 /** Largest number of elements of any declared or intermediate tensor. */
@@ -29,11 +34,20 @@ type Sym =
   | { kind: 'fixed'; name: string; stmt: FixedStmt; checked?: Expr; dynamic: boolean; status: 'todo' | 'busy' | 'done' }
   | { kind: 'function'; name: string; stmt: FunctionStmt; busy: boolean }
   | { kind: 'aux'; name: string; stmt: AuxStmt }
+  | { kind: 'data'; name: string; stmt: DataStmt; decl?: DataDecl }
   /** Declared by an unsupported construct (already reported): uses are silent errors. */
   | { kind: 'opaque'; name: string; keyword: string };
 
+/** How a kind of symbol is named in messages. */
+const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
+  state: 'state', param: 'parameter', number: 'number', fixed: 'fixed quantity', function: 'function', aux: 'aux', data: 'data set', opaque: 'name',
+};
+
 /** Keywords that cannot be declared as names (the one-letter XPPAUT abbreviations can). */
-const RESERVED = new Set(['state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared']);
+const RESERVED: ReadonlySet<string> = new Set([
+  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared',
+  'if', 'then', 'else', 'data', 'scheme',
+]);
 
 type Context = 'rhs' | 'loss' | 'const';
 
@@ -79,8 +93,8 @@ function describeShape(s: Shape): string {
   return s.length === 0 ? 'a scalar' : s.length === 1 ? `a vector ${formatShape(s)}` : `a matrix ${formatShape(s)}`;
 }
 
-export function check(program: Program, parseDiagnostics: Diagnostic[]): Analysis {
-  return new Checker(program, parseDiagnostics).run();
+export function check(program: Program, parseDiagnostics: Diagnostic[], context: AnalysisContext = {}): Analysis {
+  return new Checker(program, parseDiagnostics, context).run();
 }
 
 class Checker {
@@ -89,8 +103,12 @@ class Checker {
   private readonly symbols = new Map<string, Sym>();
   private expanded = 0;
   private expansionReported = false;
+  /** Symbols read somewhere (for the unused-name warning). */
+  private readonly used = new Set<Sym>();
+  /** Declared schemes by lower-case name. */
+  private readonly schemes = new Map<string, SchemeStmt>();
 
-  constructor(private readonly program: Program, parseDiagnostics: Diagnostic[]) {
+  constructor(private readonly program: Program, parseDiagnostics: Diagnostic[], private readonly context: AnalysisContext) {
     this.diagnostics = [];
     for (const d of parseDiagnostics) this.report(d);
   }
@@ -146,10 +164,22 @@ class Checker {
           this.declare({ kind: 'fixed', name: s.name, stmt: s, dynamic: false, status: 'todo' }, s.nameRange);
           break;
         case 'function':
-          if (isBuiltin(s.name.toLowerCase()) || LOWERED[s.name.toLowerCase()] !== undefined) {
+          if (isBuiltin(s.name.toLowerCase()) || LOWERED.has(s.name.toLowerCase())) {
             this.error('duplicate-declaration', `'${s.name}' is a built-in function and cannot be redefined`, s.nameRange);
           } else this.declare({ kind: 'function', name: s.name, stmt: s, busy: false }, s.nameRange);
           break;
+        case 'data':
+          this.declare({ kind: 'data', name: s.name, stmt: s }, s.nameRange);
+          break;
+        case 'scheme': {
+          const key = s.name.toLowerCase();
+          if ((SCHEME_NAMES as readonly string[]).includes(key) || SCHEME_ALIASES.has(key)) {
+            this.error('duplicate-declaration', `'${s.name}' is a built-in scheme; give your scheme another name`, s.nameRange);
+          } else if (this.schemes.has(key)) {
+            this.error('duplicate-declaration', `The scheme '${s.name}' is already declared`, s.nameRange);
+          } else this.schemes.set(key, s);
+          break;
+        }
         case 'aux':
           this.report(diag('unsupported', 'warning', `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`, s.range));
           this.declare({ kind: 'aux', name: s.name, stmt: s }, s.nameRange);
@@ -160,8 +190,29 @@ class Checker {
     // 2. Options.
     const optionLines = st.flatMap((s) => (s.kind === 'options' ? [s.line] : []));
     const optionDiags: Diagnostic[] = [];
-    const options = resolveOptions(optionLines, optionDiags);
+    const schemeNames = new Map<string, string>();
+    for (const [key, stmt] of this.schemes) schemeNames.set(key, stmt.name);
+    for (const b of broken) if (b.declares?.keyword === 'scheme') schemeNames.set(b.declares.name.toLowerCase(), b.declares.name);
+    const options = resolveOptions(optionLines, optionDiags, schemeNames);
     for (const d of optionDiags) this.report(d);
+    const schemes: SchemeDecl[] = [];
+    for (const stmt of this.schemes.values()) {
+      const decl = this.scheme(stmt);
+      if (decl) schemes.push(decl);
+      if (decl && stmt.name !== options.meth) this.report(diag('unused-name', 'warning', `The scheme '${stmt.name}' is never used; select it with @ meth=${stmt.name}`, stmt.nameRange));
+    }
+
+    // Data files (their times must lie in the solved interval, so after the options).
+    const data: DataDecl[] = [];
+    for (const sym of this.symbols.values()) {
+      if (sym.kind !== 'data') continue;
+      const out: Diagnostic[] = [];
+      sym.decl = readData(sym.stmt, this.context, [options.t0, options.t0 + options.total], out);
+      for (const d of out) this.report(d);
+      if (sym.decl) data.push(sym.decl);
+    }
+    // User-function arguments that hide a declared name.
+    for (const sym of this.symbols.values()) if (sym.kind === 'function') this.functionArgs(sym.stmt);
 
     // 3. Parameters.
     const params: ParamDecl[] = [];
@@ -191,10 +242,10 @@ class Checker {
     const eqByState = new Map<string, Equation>();
     const eqList: Equation[] = [];
     for (const e of equations) {
-      const sym = this.symbols.get(e.state.toLowerCase());
+      const sym = this.lookup(e.state, e.stateRange);
       if (sym?.kind === 'opaque') continue;
       if (!sym || sym.kind !== 'state') {
-        if (sym) this.error('unknown-state', `'${e.state}' is not a state (it is declared as a ${sym.kind}); declare it with 'state ${e.state}'`, e.stateRange);
+        if (sym) this.error('unknown-state', `'${e.state}' is not a state (it is declared as a ${KIND_WORD[sym.kind]}); declare it with 'state ${e.state}'`, e.stateRange);
         else this.error('unknown-state', `Equation for unknown state '${e.state}'; declare it first with 'state ${e.state}'${this.suggest(e.state, 'state')}`, e.stateRange);
         continue;
       }
@@ -244,12 +295,155 @@ class Checker {
       this.report(diag('missing-loss', 'warning', 'The model has no loss: gradient checks need a loss, e.g. loss = 0.5*sum(x(T)^2)', where));
     }
 
-    this.diagnostics.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
-    const hasError = this.diagnostics.some((d) => d.severity === 'error');
-    if (hasError) return { diagnostics: this.diagnostics };
-    const model: Model = { states, params, equations: eqList, data: [], schemes: [], options, optionLines };
+    // 8. Names never read. Aux lines are not checked, but the names they read count as used.
+    for (const s of st) if (s.kind === 'aux') this.markNamesUsed(s.expr);
+    for (const sym of this.symbols.values()) {
+      if (this.used.has(sym)) continue;
+      let range: Range | undefined;
+      switch (sym.kind) {
+        case 'param': range = sym.item.nameRange; break;
+        case 'number': range = sym.item.nameRange; break;
+        case 'fixed': range = sym.stmt.nameRange; break;
+        case 'function': range = sym.stmt.nameRange; break;
+        case 'data': range = sym.stmt.nameRange; break;
+        default: continue;
+      }
+      const word = KIND_WORD[sym.kind];
+      this.report(diag('unused-name', 'warning', `The ${word} '${sym.name}' is never used`, range));
+    }
+
+    const sortDiagnostics = (): void => {
+      this.diagnostics.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
+    };
+    const hasError = (): boolean => this.diagnostics.some((d) => d.severity === 'error');
+    if (hasError()) { sortDiagnostics(); return { diagnostics: this.diagnostics }; }
+    const model: Model = { states, params, equations: eqList, data, schemes, options, optionLines };
     if (loss) model.loss = loss;
+    // Static analysis of the scheme (per-step parameters at risk, weak stability…).
+    try {
+      for (const d of schemeDiagnostics(model)) this.report(d);
+    } catch (e) {
+      this.report(diag('internal-error', 'warning', `The scheme analysis failed (internal error: ${e instanceof Error ? e.message : String(e)})`, { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }));
+    }
+    sortDiagnostics();
+    if (hasError()) return { diagnostics: this.diagnostics };
     return { model, diagnostics: this.diagnostics };
+  }
+
+  // ---- names ---------------------------------------------------------------
+
+  /** Finds a declared name, marks it used, and hints when it is written with another case than declared. */
+  private lookup(written: string, range: Range): Sym | undefined {
+    const sym = this.symbols.get(written.toLowerCase());
+    if (!sym) return undefined;
+    this.used.add(sym);
+    if (sym.kind !== 'opaque' && sym.name !== written) {
+      this.report(diag('name-case', 'hint', `'${written}' refers to the ${KIND_WORD[sym.kind]} '${sym.name}': names are case-insensitive here, as in XPPAUT; a case-sensitive reading would see two different names`, range));
+    }
+    return sym;
+  }
+
+  private markNamesUsed(e: Expr): void {
+    switch (e.kind) {
+      case 'name': { const sym = this.symbols.get(e.name.toLowerCase()); if (sym) this.used.add(sym); break; }
+      case 'call': { const sym = this.symbols.get(e.callee.toLowerCase()); if (sym) this.used.add(sym); e.args.forEach((a) => this.markNamesUsed(a)); break; }
+      case 'unary': this.markNamesUsed(e.operand); break;
+      case 'binary': this.markNamesUsed(e.left); this.markNamesUsed(e.right); break;
+      case 'vector': e.elements.forEach((a) => this.markNamesUsed(a)); break;
+      case 'index': this.markNamesUsed(e.target); break;
+      case 'if': this.markNamesUsed(e.cond); this.markNamesUsed(e.then); this.markNamesUsed(e.else); break;
+      default: break;
+    }
+  }
+
+  /** Arguments of a user function: duplicates are errors; hiding a declared name or t, and never reading an argument, are warnings. */
+  private functionArgs(f: FunctionStmt): void {
+    const read = new Set<string>();
+    const collect = (e: Expr): void => {
+      switch (e.kind) {
+        case 'name': read.add(e.name.toLowerCase()); break;
+        case 'call': read.add(e.callee.toLowerCase()); e.args.forEach(collect); break;
+        case 'unary': collect(e.operand); break;
+        case 'binary': collect(e.left); collect(e.right); break;
+        case 'vector': e.elements.forEach(collect); break;
+        case 'index': collect(e.target); break;
+        case 'if': collect(e.cond); collect(e.then); collect(e.else); break;
+        default: break;
+      }
+    };
+    collect(f.body);
+    const seen = new Set<string>();
+    f.params.forEach((p, i) => {
+      const key = p.toLowerCase();
+      const range = f.paramRanges[i];
+      if (seen.has(key)) { this.error('duplicate-declaration', `The argument '${p}' appears twice in ${f.name}(…)`, range); return; }
+      seen.add(key);
+      const hidden = this.symbols.get(key);
+      if (key === 't') this.report(diag('shadowed-name', 'hint', `The argument 't' of ${f.name}(…) hides the time t inside the function`, range));
+      else if (hidden && hidden.kind !== 'opaque' && hidden.kind !== 'function') {
+        this.report(diag('shadowed-name', 'hint', `The argument '${p}' of ${f.name}(…) hides the ${KIND_WORD[hidden.kind]} '${hidden.name}' inside the function`, range));
+      }
+      if (!read.has(key)) this.report(diag('unused-name', 'warning', `The argument '${p}' of ${f.name}(…) is never used`, range));
+    });
+  }
+
+  // ---- schemes -------------------------------------------------------------
+
+  /** Checks a `scheme` line's coefficients and shapes. */
+  private scheme(stmt: SchemeStmt): SchemeDecl | undefined {
+    const allowed = stmt.family === 'rk' ? ['a', 'b', 'c'] : ['alpha', 'beta'];
+    const values = new Map<string, { value: number[] | number[][] | number; range: Range }>();
+    let ok = true;
+    for (const c of stmt.coeffs) {
+      if (!allowed.includes(c.key)) {
+        this.error('invalid-scheme', `Unknown coefficient '${c.key}' for a${stmt.family === 'rk' ? 'n rk' : 'n lmm'} scheme; expected ${allowed.map((k) => `${k}=`).join(', ')}`, c.keyRange);
+        ok = false;
+        continue;
+      }
+      if (values.has(c.key)) { this.error('invalid-scheme', `The coefficient '${c.key}' is given twice`, c.keyRange); ok = false; continue; }
+      const checked = this.expr(c.value, { ctx: 'const', dynamic: { value: false } });
+      if (!checked.shape) { ok = false; continue; }
+      const value = constTensor(checked);
+      if (value === undefined) { this.error('not-constant', `The coefficients '${c.key}' must be constant numbers`, c.value.range); ok = false; continue; }
+      values.set(c.key, { value, range: c.value.range });
+    }
+    const missing = allowed.filter((k) => !values.has(k) && !stmt.coeffs.some((c) => c.key === k));
+    if (missing.length > 0) {
+      this.error('invalid-scheme', `The scheme '${stmt.name}' needs ${missing.map((k) => `${k}=[…]`).join(' and ')}`, stmt.nameRange);
+      return undefined;
+    }
+    if (!ok) return undefined;
+    const shapeOf = (v: number[] | number[][] | number): Shape => (typeof v === 'number' ? [] : Array.isArray(v[0]) ? [v.length, (v[0] as number[]).length] : [v.length]);
+    if (stmt.family === 'rk') {
+      const a = values.get('a')!, b = values.get('b')!, c = values.get('c')!;
+      const sb = shapeOf(b.value);
+      if (sb.length !== 1) { this.error('invalid-scheme', `b must be a vector of stage weights, but it is ${describeShape(sb)}`, b.range); return undefined; }
+      const stages = sb[0];
+      const sa = shapeOf(a.value), sc = shapeOf(c.value);
+      if (sa.length !== 2 || sa[0] !== stages || sa[1] !== stages) {
+        this.error('invalid-scheme', `a must be a ${stages}×${stages} matrix for ${stages} stage${stages === 1 ? '' : 's'} (b has ${stages} entries), but it is ${describeShape(sa)}`, a.range);
+        return undefined;
+      }
+      if (sc.length !== 1 || sc[0] !== stages) { this.error('invalid-scheme', `c must be a vector of ${stages} stage times (b has ${stages} entries), but it is ${describeShape(sc)}`, c.range); return undefined; }
+      const am = a.value as number[][];
+      for (let i = 0; i < stages; i++) {
+        for (let j = i; j < stages; j++) {
+          if (am[i][j] !== 0) {
+            this.error('invalid-scheme', `Only explicit Runge–Kutta schemes are supported: a must be strictly lower triangular, but a[${i}, ${j}] = ${am[i][j]}`, a.range);
+            return undefined;
+          }
+        }
+      }
+      return { kind: 'rk', name: stmt.name, a: am, b: b.value as number[], c: c.value as number[], range: stmt.range, nameRange: stmt.nameRange };
+    }
+    const alpha = values.get('alpha')!, beta = values.get('beta')!;
+    const sa = shapeOf(alpha.value), sb = shapeOf(beta.value);
+    if (sa.length !== 1 || sa[0] < 2) { this.error('invalid-scheme', `alpha must be a vector of at least 2 coefficients (oldest first), but it is ${describeShape(sa)}`, alpha.range); return undefined; }
+    if (sb.length !== 1 || sb[0] !== sa[0]) { this.error('invalid-scheme', `beta must be a vector of ${sa[0]} coefficients, like alpha, but it is ${describeShape(sb)}`, beta.range); return undefined; }
+    const al = alpha.value as number[], be = beta.value as number[];
+    if (al[al.length - 1] === 0) { this.error('invalid-scheme', 'The last (newest) alpha coefficient must not be 0', alpha.range); return undefined; }
+    if (be[be.length - 1] !== 0) { this.error('invalid-scheme', `Only explicit multistep schemes are supported: the last (newest) beta coefficient must be 0, found ${be[be.length - 1]}`, beta.range); return undefined; }
+    return { kind: 'lmm', name: stmt.name, alpha: al, beta: be, range: stmt.range, nameRange: stmt.nameRange };
   }
 
   // ---- declarations --------------------------------------------------------
@@ -347,10 +541,10 @@ class Checker {
   }
 
   private init(item: InitItem, inits: Map<string, Expr>): void {
-    const sym = this.symbols.get(item.name.toLowerCase());
+    const sym = this.lookup(item.name, item.nameRange);
     if (sym?.kind === 'opaque') return;
     if (!sym || sym.kind !== 'state') {
-      const what = sym ? `'${item.name}' is a ${sym.kind}, not a state` : `Initial value for unknown state '${item.name}'${this.suggest(item.name, 'state')}`;
+      const what = sym ? `'${item.name}' is a ${KIND_WORD[sym.kind]}, not a state` : `Initial value for unknown state '${item.name}'${this.suggest(item.name, 'state')}`;
       this.error(sym ? 'unknown-state' : 'unknown-state', what, item.nameRange);
       return;
     }
@@ -385,8 +579,42 @@ class Checker {
       case 'stateAtEnd':
       case 'stateAtData':
         return { ...e };
-      case 'index': case 'if':
-        return { ...e };
+      case 'index': {
+        const target = this.expr(e.target, scope);
+        const node: Expr = { kind: 'index', target, indices: e.indices, range: e.range };
+        if (!target.shape) return node;
+        const s = target.shape;
+        if (e.indices.length > s.length) {
+          this.error('index-out-of-range', s.length === 0
+            ? `A scalar cannot be indexed (it has shape [])`
+            : `Too many indices: ${e.indices.length} given, but the shape ${formatShape(s)} has ${s.length} dimension${s.length === 1 ? '' : 's'}`, e.range);
+          return node;
+        }
+        for (let k = 0; k < e.indices.length; k++) {
+          if (e.indices[k] >= s[k]) {
+            this.error('index-out-of-range', `Index ${e.indices[k]} is out of range for shape ${formatShape(s)}: indices count from 0, so dimension ${k + 1} takes 0 to ${s[k] - 1}`, e.range);
+            return node;
+          }
+        }
+        node.shape = s.slice(e.indices.length);
+        return node;
+      }
+      case 'if': {
+        const cond = this.expr(e.cond, scope);
+        const then = this.expr(e.then, scope);
+        const otherwise = this.expr(e.else, scope);
+        const node: Expr = { kind: 'if', cond, then, else: otherwise, range: e.range };
+        if (!cond.shape || !then.shape || !otherwise.shape) return node;
+        const ab = broadcast(then.shape, otherwise.shape);
+        const all = ab && broadcast(cond.shape, ab);
+        const ifRange: Range = { start: e.range.start, end: { line: e.range.start.line, character: e.range.start.character + 2 } };
+        if (!all) {
+          this.error('shape-mismatch', `The parts of if(c)then(a)else(b) do not broadcast: condition ${formatShape(cond.shape)}, then ${formatShape(then.shape)}, else ${formatShape(otherwise.shape)}`, ifRange);
+          return node;
+        }
+        node.shape = all;
+        return node;
+      }
       case 'unary': {
         const operand = this.expr(e.operand, scope);
         return { kind: 'unary', op: e.op, operand, range: e.range, shape: operand.shape };
@@ -447,6 +675,10 @@ class Checker {
         this.error('shape-mismatch', `Shapes ${formatShape(a)} and ${formatShape(b)} do not broadcast for '${op}'`, opRange);
         return undefined;
       }
+      // [K] against [K, 1] silently becomes [K, K]: almost always a mistake (e.g. x(obs) - obs for a scalar state).
+      if (a.length > 0 && b.length > 0 && elements(out) > Math.max(elements(a), elements(b))) {
+        this.report(diag('broadcast-outer', 'warning', `Shapes ${formatShape(a)} and ${formatShape(b)} broadcast to ${formatShape(out)} for '${op}', larger than either; if you meant element by element, index one of them (e.g. obs[…]) so the shapes match`, opRange));
+      }
     }
     if (elements(out) > MAX_ELEMENTS) {
       this.error('too-large', `The result of '${op}' has shape ${formatShape(out)}, more than ${MAX_ELEMENTS} elements`, opRange);
@@ -459,6 +691,8 @@ class Checker {
     const key = written.toLowerCase();
     const bound = scope.bindings?.get(key);
     if (bound) return bound;
+    const constant = CONSTANTS.get(key);
+    if (constant !== undefined && !this.symbols.has(key)) return { kind: 'number', value: constant, range, shape: [] };
     if (key === 't') {
       if (scope.ctx === 'const') {
         this.error('not-constant', 'Initial values must be constant; the time t is not available here', range);
@@ -471,7 +705,7 @@ class Checker {
       scope.dynamic.value = true;
       return { kind: 'name', name: 't', range, shape: [] };
     }
-    const sym = this.symbols.get(key);
+    const sym = this.lookup(written, range);
     if (!sym) {
       this.error('undefined-name', `Undefined name '${written}'${this.suggest(written)}`, range);
       return { kind: 'name', name: written, range };
@@ -516,6 +750,14 @@ class Checker {
       case 'aux':
         this.error('undefined-name', `'${sym.name}' is an auxiliary output and cannot be used in expressions`, range);
         return { kind: 'name', name: sym.name, range };
+      case 'data': {
+        if (scope.ctx !== 'loss') {
+          this.error('data-outside-loss', `The data set '${sym.name}' can only be used in the loss`, range);
+          return { kind: 'name', name: sym.name, range };
+        }
+        if (!sym.decl) return { kind: 'name', name: sym.name, range }; // its file is already reported
+        return { kind: 'name', name: sym.name, range, shape: [sym.decl.times.length, sym.decl.columns.length] };
+      }
       case 'opaque':
         return { kind: 'name', name: sym.name, range };
     }
@@ -524,14 +766,26 @@ class Checker {
   private call(e: Extract<Expr, { kind: 'call' }>, scope: Scope): Expr {
     const key = e.callee.toLowerCase();
     const bad = (): Expr => ({ kind: 'call', callee: e.callee, args: e.args, range: e.range, calleeRange: e.calleeRange });
-    const sym = scope.bindings?.has(key) ? undefined : this.symbols.get(key);
+    const sym = scope.bindings?.has(key) ? undefined : this.lookup(e.callee, e.calleeRange);
 
-    // x(T): the state at the final time.
+    // x(T): the state at the final time; x(obs): at the observation times of a data set.
     if (sym?.kind === 'state') {
       const arg = e.args[0];
       const isT = e.args.length === 1 && arg.kind === 'name' && arg.name.toLowerCase() === 't';
+      const dataSym = e.args.length === 1 && arg.kind === 'name' && !isT ? this.symbols.get(arg.name.toLowerCase()) : undefined;
+      if (dataSym?.kind === 'data') {
+        this.lookup(arg.kind === 'name' ? arg.name : dataSym.name, arg.range);
+        if (scope.ctx !== 'loss') {
+          this.error('state-at-end-outside-loss', `${sym.name}(${dataSym.name}), the state at the observation times, is only allowed in the loss`, e.range);
+          return bad();
+        }
+        const node: Expr = { kind: 'stateAtData', state: sym.name, data: dataSym.name, range: e.range };
+        if (dataSym.decl) node.shape = [dataSym.decl.times.length, ...sym.shape];
+        return node;
+      }
+      if (dataSym?.kind === 'opaque') return bad(); // its declaration line is already reported
       if (!isT) {
-        this.error('syntax-error', `A state can only be read at the final time, as ${sym.name}(T) in the loss`, e.range);
+        this.error('syntax-error', `A state can only be read in the loss, at the final time as ${sym.name}(T) or at the times of a data set as ${sym.name}(obs)`, e.range);
         return bad();
       }
       if (scope.ctx !== 'loss') {
@@ -541,19 +795,27 @@ class Checker {
       return { kind: 'stateAtEnd', state: sym.name, range: e.range, shape: sym.shape };
     }
 
-    if (isBuiltin(key)) {
-      const info = BUILTINS[key];
+    const info = isBuiltin(key) ? BUILTINS.get(key) : undefined;
+    if (info) {
       if (e.args.length !== info.arity) {
         this.error('bad-arity', `${key}(…) takes ${info.arity} argument${info.arity === 1 ? '' : 's'}, found ${e.args.length}`, e.range);
         return bad();
       }
       const args = e.args.map((a) => this.expr(a, scope));
       const node: Expr = { kind: 'call', callee: key, args, range: e.range, calleeRange: e.calleeRange };
-      if (args[0].shape) node.shape = info.kind === 'reduce' ? [] : args[0].shape;
+      if (args.some((a) => !a.shape)) return node;
+      if (info.kind === 'reduce') { node.shape = []; return node; }
+      let shape: Shape | undefined = args[0].shape;
+      for (let i = 1; i < args.length && shape; i++) shape = broadcast(shape, args[i].shape as Shape);
+      if (!shape) {
+        this.error('shape-mismatch', `The arguments of ${key}(…) do not broadcast: ${args.map((a) => formatShape(a.shape as Shape)).join(' and ')}`, e.calleeRange);
+        return node;
+      }
+      node.shape = shape;
       return node;
     }
 
-    const lowered = LOWERED[key];
+    const lowered = LOWERED.get(key);
     if (lowered !== undefined && !sym) {
       if (e.args.length !== lowered) {
         this.error('bad-arity', `${key}(…) takes ${lowered} argument${lowered === 1 ? '' : 's'}, found ${e.args.length}`, e.range);
@@ -586,7 +848,7 @@ class Checker {
 
     if (sym?.kind === 'opaque') return bad();
     if (sym) {
-      this.error('undefined-name', `'${sym.name}' is a ${sym.kind}, not a function`, e.calleeRange);
+      this.error('undefined-name', `'${sym.name}' is a ${KIND_WORD[sym.kind]}, not a function`, e.calleeRange);
       return bad();
     }
     if (XPP_UNSUPPORTED_FUNCTIONS.has(key)) {
@@ -615,6 +877,8 @@ function lower(name: string, e: Extract<Expr, { kind: 'call' }>): Expr {
     case 'tan': return bin('/', call('sin', x), call('cos', x));
     case 'log10': return bin('/', call('log', x), num(Math.LN10));
     case 'pow': return bin('^', x, y);
+    case 'flr': return call('floor', x);
+    case 'ln': return call('log', x);
     default: return e;
   }
 }
@@ -637,13 +901,34 @@ export function evalConst(e: Expr): number | undefined {
         case '*': return a * b;
         case '/': return a / b;
         case '^': return a ** b;
+        case '<': return a < b ? 1 : 0;
+        case '>': return a > b ? 1 : 0;
+        case '<=': return a <= b ? 1 : 0;
+        case '>=': return a >= b ? 1 : 0;
+        case '==': return a === b ? 1 : 0;
+        case '!=': return a !== b ? 1 : 0;
+        case '&': return a !== 0 && b !== 0 ? 1 : 0;
+        case '|': return a !== 0 || b !== 0 ? 1 : 0;
         default: return undefined;
       }
     }
+    case 'if': {
+      const c = evalConst(e.cond);
+      return c === undefined ? undefined : evalConst(c !== 0 ? e.then : e.else);
+    }
+    case 'index': {
+      // An element of a literal: [1, 2][0], [[1, 2], [3, 4]][1, 0].
+      let x: Expr = e.target;
+      for (const i of e.indices) {
+        if (x.kind !== 'vector' || i >= x.elements.length) return undefined;
+        x = x.elements[i];
+      }
+      return x.shape && x.shape.length === 0 ? evalConst(x) : undefined;
+    }
     case 'call': {
-      if (e.args.length !== 1) return undefined;
-      const v = evalConst(e.args[0]);
-      if (v === undefined) return undefined;
+      const vs = e.args.map(evalConst);
+      if (vs.some((v) => v === undefined)) return undefined;
+      const [v, w] = vs as number[];
       switch (e.callee) {
         case 'tanh': return Math.tanh(v);
         case 'sin': return Math.sin(v);
@@ -655,6 +940,17 @@ export function evalConst(e: Expr): number | undefined {
         case 'abs': return Math.abs(v);
         case 'sqrt': return Math.sqrt(v);
         case 'sum': return v;
+        case 'heav': return v >= 0 ? 1 : 0;
+        case 'sign': return Math.sign(v);
+        case 'floor': return Math.floor(v);
+        case 'ceil': return Math.ceil(v);
+        case 'atan': return Math.atan(v);
+        case 'asin': return Math.asin(v);
+        case 'acos': return Math.acos(v);
+        case 'max': return Math.max(v, w);
+        case 'min': return Math.min(v, w);
+        case 'mod': return v - w * Math.floor(v / w);
+        case 'atan2': return Math.atan2(v, w);
         default: return undefined;
       }
     }
@@ -662,3 +958,16 @@ export function evalConst(e: Expr): number | undefined {
   }
 }
 
+/** Values of a checked constant scalar, vector or matrix (vector literals of constants), or undefined. */
+export function constTensor(e: Expr): number | number[] | number[][] | undefined {
+  if (e.kind === 'vector') {
+    const parts = e.elements.map(constTensor);
+    if (parts.some((p) => p === undefined)) return undefined;
+    if (parts.every((p) => typeof p === 'number')) return parts as number[];
+    if (parts.every((p) => Array.isArray(p) && p.every((x) => typeof x === 'number'))) return parts as number[][];
+    return undefined;
+  }
+  if (e.shape && e.shape.length > 0) return undefined;
+  const v = evalConst(e);
+  return v !== undefined && Number.isFinite(v) ? v : undefined;
+}

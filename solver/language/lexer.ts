@@ -11,7 +11,7 @@ export type TokenKind =
   | 'ident'
   | 'number'
   | 'string'
-  /** Operators and punctuation; `text` holds the symbol (`**` is reported as `^`). */
+  /** Operators and punctuation; `text` holds the symbol (`**` is reported as `^`; `<=` `>=` `==` `!=` are one token). */
   | 'punct'
   /** A character the language does not use. */
   | 'invalid'
@@ -39,6 +39,7 @@ export interface Token {
 
 const CH_TAB = 9, CH_LF = 10, CH_CR = 13, CH_SPACE = 32, CH_QUOTE = 34, CH_HASH = 35;
 const CH_STAR = 42, CH_DOT = 46, CH_0 = 48, CH_9 = 57, CH_BACKSLASH = 92, CH_UNDERSCORE = 95;
+const CH_LT = 60, CH_GT = 62, CH_EQ = 61, CH_BANG = 33;
 const CH_A = 65, CH_Z = 90, CH_a = 97, CH_z = 122, CH_E = 69, CH_e = 101, CH_PLUS = 43, CH_MINUS = 45;
 
 const PUNCT_CHARS = "+-*/^@()[]{},=~'<>!&|:;.%$?";
@@ -164,6 +165,12 @@ export class Lexer {
       }
       if (c === CH_STAR && text.charCodeAt(i + 1) === CH_STAR) {
         push('punct', i, i + 2, '^', undefined, undefined);
+        i += 2;
+        continue;
+      }
+      // Comparisons `<=`, `>=`, `==`, `!=` are one token each.
+      if ((c === CH_LT || c === CH_GT || c === CH_EQ || c === CH_BANG) && text.charCodeAt(i + 1) === CH_EQ) {
+        push('punct', i, i + 2, text.slice(i, i + 2), undefined, undefined);
         i += 2;
         continue;
       }

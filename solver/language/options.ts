@@ -2,31 +2,35 @@
 
 import { closest, distance } from 'fastest-levenshtein';
 import {
-  GRADFIX_NAMES, SCHEME_NAMES,
-  type Diagnostic, type GradFix, type ModelOptions, type OptionLine, type OptionSetting, type SchemeName,
+  GRADFIX_NAMES, GRAD_ENGINE_NAMES, SCHEME_NAMES, TIE_NAMES,
+  type Diagnostic, type GradEngine, type GradFix, type ModelOptions, type OptionLine, type OptionSetting, type SchemeName, type Tie,
 } from '../model';
 import { diag } from './ranges';
 
 /** Option keys ODE Lens reads. */
-export const OPTION_KEYS = ['total', 'steps', 'dt', 't0', 'meth', 'seed', 'gradfix'] as const;
+export const OPTION_KEYS = ['total', 'steps', 'dt', 't0', 'meth', 'start', 'seed', 'gradfix', 'grad', 'tie'] as const;
 
 /** Other spellings accepted for a key (XPPAUT). Keys are case-insensitive. */
-const KEY_ALIASES: Record<string, string> = { method: 'meth' };
+const KEY_ALIASES: ReadonlyMap<string, string> = new Map([['method', 'meth']]);
 
-/** XPPAUT scheme names mapped to ours. */
-export const SCHEME_ALIASES: Record<string, SchemeName> = {
-  rungekutta: 'rk4',
-  runge: 'rk4',
-  modeuler: 'heun',
-};
+/** XPPAUT scheme names mapped to ours (a note says where the mapping is not exact). */
+export const SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: string }> = new Map([
+  ['rungekutta', { scheme: 'rk4' }],
+  ['runge', { scheme: 'rk4' }],
+  ['modeuler', { scheme: 'heun' }],
+  ['adams', { scheme: 'ab3', note: "XPPAUT's adams is a 4th-order Adams–Bashforth–Moulton predictor-corrector; ODE Lens runs the explicit 3-step Adams–Bashforth method (ab3)" }],
+]);
+
+/** One-step built-in schemes (the only ones that can start a multistep method). */
+export const ONE_STEP_SCHEMES: readonly SchemeName[] = ['euler', 'heun', 'midpoint', 'ralston', 'rk4'];
 
 /** XPPAUT integrators this release cannot run. */
-const XPP_UNSUPPORTED_METHODS = new Set([
-  'discrete', 'adams', 'gear', 'volterra', 'backeul', 'qualrk', 'stiff', 'cvode', '5dp', '83dp', '2rb', 'ymp', 'rosen',
+const XPP_UNSUPPORTED_METHODS: ReadonlySet<string> = new Set([
+  'discrete', 'gear', 'volterra', 'backeul', 'qualrk', 'stiff', 'cvode', '5dp', '83dp', '2rb', 'ymp', 'rosen',
 ]);
 
 /** XPPAUT options (plotting, numerics, AUTO) that ODE Lens reads but ignores. */
-const XPP_IGNORED_KEYS = new Set([
+const XPP_IGNORED_KEYS: ReadonlySet<string> = new Set([
   'xp', 'yp', 'zp', 'xplot', 'yplot', 'zplot', 'xlo', 'xhi', 'ylo', 'yhi', 'xmin', 'xmax', 'ymin', 'ymax', 'zmin', 'zmax',
   'bound', 'dtmin', 'dtmax', 'transient', 'trans', 'maxstor', 'nout', 'njmp', 'output', 'logfile', 'colormap', 'nplot',
   'back', 'small', 'big', 'axes', 'phi', 'theta', 'lt', 'smc', 'ns', 'toler', 'atoler', 'tol', 'atol', 'newt_tol',
@@ -41,7 +45,7 @@ const XPP_IGNORED_KEYS = new Set([
 
 export function normalizeKey(raw: string): string {
   const k = raw.toLowerCase();
-  return KEY_ALIASES[k] ?? k;
+  return KEY_ALIASES.get(k) ?? k;
 }
 
 export const DEFAULT_OPTIONS: Readonly<ModelOptions> = {
@@ -83,7 +87,7 @@ function listOf(names: readonly string[]): string { return names.join(', '); }
  * Validates every setting on every option line (in order; the last setting of a key wins)
  * and reconciles `dt` and `steps`.
  */
-export function resolveOptions(lines: OptionLine[], out: Diagnostic[]): ModelOptions {
+export function resolveOptions(lines: OptionLine[], out: Diagnostic[], schemes: ReadonlyMap<string, string> = new Map()): ModelOptions {
   const o: ModelOptions = { ...DEFAULT_OPTIONS };
   let steps: OptionSetting | undefined;
   let dt: OptionSetting | undefined;
@@ -136,19 +140,44 @@ export function resolveOptions(lines: OptionLine[], out: Diagnostic[]): ModelOpt
         }
         case 'meth': {
           const raw = s.value.toLowerCase();
-          if ((SCHEME_NAMES as readonly string[]).includes(raw)) o.meth = raw as SchemeName;
-          else if (SCHEME_ALIASES[raw]) o.meth = SCHEME_ALIASES[raw];
-          else if (XPP_UNSUPPORTED_METHODS.has(raw)) {
-            out.push(diag('unknown-scheme', 'error', `The XPPAUT integrator '${s.value}' is not supported; use one of ${listOf(SCHEME_NAMES)}`, s.valueRange));
+          const alias = SCHEME_ALIASES.get(raw);
+          const declared = schemes.get(raw);
+          const known = [...SCHEME_NAMES, ...schemes.values()];
+          if (declared !== undefined) o.meth = declared;
+          else if ((SCHEME_NAMES as readonly string[]).includes(raw)) o.meth = raw;
+          else if (alias) {
+            o.meth = alias.scheme;
+            if (alias.note) out.push(diag('scheme-alias', 'information', `meth=${s.value}: ${alias.note}`, s.valueRange));
+          } else if (XPP_UNSUPPORTED_METHODS.has(raw)) {
+            out.push(diag('unknown-scheme', 'error', `The XPPAUT integrator '${s.value}' is not supported; use one of ${listOf(known)}`, s.valueRange));
           } else {
-            out.push(diag('unknown-scheme', 'error', `Unknown scheme '${s.value}'${suggest(raw, SCHEME_NAMES)} (known schemes: ${listOf(SCHEME_NAMES)})`, s.valueRange));
+            out.push(diag('unknown-scheme', 'error', `Unknown scheme '${s.value}'${suggest(raw, [...known, ...SCHEME_ALIASES.keys()])} (known schemes: ${listOf(known)})`, s.valueRange));
           }
+          break;
+        }
+        case 'start': {
+          const raw = s.value.toLowerCase();
+          const scheme = (ONE_STEP_SCHEMES as readonly string[]).includes(raw) ? raw as SchemeName : SCHEME_ALIASES.get(raw)?.scheme;
+          if (scheme !== undefined && ONE_STEP_SCHEMES.includes(scheme)) o.start = scheme;
+          else out.push(diag('invalid-option', 'error', `start=${s.value}: the start steps need a one-step built-in scheme${suggest(raw, ONE_STEP_SCHEMES)} (one of ${listOf(ONE_STEP_SCHEMES)})`, s.valueRange));
           break;
         }
         case 'gradfix': {
           const raw = s.value.toLowerCase();
           if ((GRADFIX_NAMES as readonly string[]).includes(raw)) o.gradfix = raw as GradFix;
           else out.push(diag('invalid-option', 'error', `Unknown gradient correction '${s.value}'${suggest(raw, GRADFIX_NAMES)} (known: ${listOf(GRADFIX_NAMES)})`, s.valueRange));
+          break;
+        }
+        case 'grad': {
+          const raw = s.value.toLowerCase();
+          if ((GRAD_ENGINE_NAMES as readonly string[]).includes(raw)) o.grad = raw as GradEngine;
+          else out.push(diag('invalid-option', 'error', `grad=${s.value}: unknown gradient engine${suggest(raw, GRAD_ENGINE_NAMES)} (ad: AD through the solver; adjoint: the continuous adjoint)`, s.valueRange));
+          break;
+        }
+        case 'tie': {
+          const raw = s.value.toLowerCase();
+          if ((TIE_NAMES as readonly string[]).includes(raw)) o.tie = raw as Tie;
+          else out.push(diag('invalid-option', 'error', `tie=${s.value}: per-step parameters are tied per step or per stage${suggest(raw, TIE_NAMES)} (one of ${listOf(TIE_NAMES)})`, s.valueRange));
           break;
         }
         default: {

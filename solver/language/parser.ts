@@ -5,9 +5,9 @@
 // once and parsing resumes at the next line, so ten independent mistakes give
 // ten diagnostics.
 
-import type { Diagnostic, Expr, OptionLine, OptionSetting, Range } from '../model';
+import type { BinaryOperator, Diagnostic, Expr, OptionLine, OptionSetting, Range } from '../model';
 import type {
-  InitItem, NumberItem, ParamInitSyntax, ParamItem, Program, ShapeSpec, Statement,
+  InitItem, NumberItem, ParamInitSyntax, ParamItem, Program, SchemeCoeff, ShapeSpec, Statement,
 } from './ast';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
@@ -28,8 +28,12 @@ const NUMBER_KEYWORDS = new Set(['number', 'num', 'n']);
 const AUX_KEYWORDS = new Set(['aux', 'a']);
 const DONE_KEYWORDS = new Set(['done', 'd']);
 
+const OR_OPS: ReadonlySet<string> = new Set(['|']);
+const AND_OPS: ReadonlySet<string> = new Set(['&']);
+const COMPARISON_OPS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==', '!=']);
+
 /** Recognised constructs that this release does not support: keyword → [severity, message]. */
-const UNSUPPORTED: Record<string, ['error' | 'warning' | 'information', string]> = {
+const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', string]> = new Map(Object.entries({
   table: ['error', 'Tables (`table`) are not supported by ODE Lens yet'],
   markov: ['error', 'Markov variables (`markov`) are not supported by ODE Lens; the model cannot be simulated'],
   volterra: ['error', 'Volterra integrals are not supported by ODE Lens yet'],
@@ -41,11 +45,9 @@ const UNSUPPORTED: Record<string, ['error' | 'warning' | 'information', string]>
   solv: ['error', 'Algebraic conditions (`solv`) are not supported by ODE Lens yet'],
   option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
   options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
-  data: ['error', 'Data losses (`data`) are not supported in this release yet'],
-  scheme: ['error', 'User-defined schemes (`scheme`) are not supported in this release yet'],
   export: ['error', '`export` is not supported by ODE Lens'],
   import: ['error', '`import` is not supported by ODE Lens'],
-};
+}) as [string, ['error' | 'warning' | 'information', string]][]);
 
 /** Unsupported constructs whose second word is the name they declare. */
 const DECLARING_UNSUPPORTED = new Set(['markov', 'table', 'wiener', 'special']);
@@ -199,7 +201,9 @@ class Parser {
       return true;
     }
     if (AUX_KEYWORDS.has(lw)) { this.aux(); return false; }
-    const u = UNSUPPORTED[lw];
+    if (lw === 'data') { this.dataDecl(); return false; }
+    if (lw === 'scheme') { this.schemeDecl(); return false; }
+    const u = UNSUPPORTED.get(lw);
     if (u) {
       this.unsupported(first, u[0], u[1]);
       if (DECLARING_UNSUPPORTED.has(lw) && second.kind === 'ident') {
@@ -236,7 +240,7 @@ class Parser {
       this.statements.push({ kind: 'broken', declares: { keyword: 'function', name: t0.text, nameRange: range }, range });
       return;
     }
-    if (t1.kind === 'ident' && (lw === 'state' || PARAM_KEYWORDS.has(lw) || NUMBER_KEYWORDS.has(lw) || AUX_KEYWORDS.has(lw))) {
+    if (t1.kind === 'ident' && (lw === 'state' || lw === 'data' || lw === 'scheme' || PARAM_KEYWORDS.has(lw) || NUMBER_KEYWORDS.has(lw) || AUX_KEYWORDS.has(lw))) {
       this.statements.push({ kind: 'broken', declares: { keyword: lw === 'state' ? 'state' : lw, name: t1.text, nameRange: tokenRange(t1) }, range });
     }
   }
@@ -372,6 +376,42 @@ class Parser {
     this.statements.push({ kind: 'aux', name: name.text, nameRange: tokenRange(name), expr, range: this.lineRangeFrom(kw) });
   }
 
+  /** `data obs = "file.csv"` */
+  private dataDecl(): void {
+    const kw = this.next();
+    const name = this.expectIdent("after 'data' (data NAME = \"file.csv\")");
+    this.expectPunct('=', `after '${name.text}' (data ${name.text} = "file.csv")`);
+    const p = this.peek();
+    if (p.kind !== 'string') this.fail(tokenRange(p), `Expected the data file as a quoted path, e.g. "observations.csv", found ${describe(p)}`);
+    if (!p.closed) this.fail(tokenRange(p), 'The file name is missing its closing quote "');
+    this.next();
+    this.expectLineEnd('after the data file name');
+    this.statements.push({
+      kind: 'data', name: name.text, nameRange: tokenRange(name), path: p.text.slice(1, -1), pathRange: tokenRange(p), range: this.lineRangeFrom(kw),
+    });
+  }
+
+  /** `scheme NAME rk a=[[…]] b=[…] c=[…]` or `scheme NAME lmm alpha=[…] beta=[…]` */
+  private schemeDecl(): void {
+    const kw = this.next();
+    const name = this.expectIdent("after 'scheme' (scheme NAME rk a=… b=… c=…, or scheme NAME lmm alpha=… beta=…)");
+    const fam = this.peek();
+    const family = fam.kind === 'ident' ? fam.text.toLowerCase() : '';
+    if (family !== 'rk' && family !== 'lmm') {
+      this.fail(tokenRange(fam), `Expected the kind of scheme after '${name.text}': rk (Runge–Kutta) or lmm (linear multistep), found ${describe(fam)}`);
+    }
+    this.next();
+    const coeffs: SchemeCoeff[] = [];
+    while (!this.atLineEnd()) {
+      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      const key = this.expectIdent(family === 'rk' ? 'of a coefficient (a=, b= or c=)' : 'of a coefficient (alpha= or beta=)');
+      this.expectPunct('=', `after '${key.text}'`);
+      const value = this.expr();
+      coeffs.push({ key: key.text.toLowerCase(), keyRange: tokenRange(key), value, range: span(tokenRange(key), value.range) });
+    }
+    this.statements.push({ kind: 'scheme', name: name.text, nameRange: tokenRange(name), family, coeffs, range: this.lineRangeFrom(kw) });
+  }
+
   private equation(): void {
     const first = this.next();
     let state = first.text;
@@ -474,9 +514,25 @@ class Parser {
   expr(): Expr {
     if (++this.depth > MAX_NESTING) this.fail(tokenRange(this.peek()), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
     try {
-      return this.additive();
+      return this.or();
     } finally {
       this.depth--;
+    }
+  }
+
+  // XPPAUT precedence, lowest first: `|`, `&`, comparisons, `+ -`, `* / @`, unary, `^`.
+  private or(): Expr { return this.leftAssoc(OR_OPS, () => this.and()); }
+  private and(): Expr { return this.leftAssoc(AND_OPS, () => this.comparison()); }
+  private comparison(): Expr { return this.leftAssoc(COMPARISON_OPS, () => this.additive()); }
+
+  private leftAssoc(ops: ReadonlySet<string>, operand: () => Expr): Expr {
+    let left = operand();
+    for (;;) {
+      const t = this.peek();
+      if (t.kind !== 'punct' || !ops.has(t.text)) return left;
+      this.next();
+      const right = operand();
+      left = { kind: 'binary', op: t.text as BinaryOperator, left, right, range: span(left.range, right.range), opRange: tokenRange(t) };
     }
   }
 
@@ -518,7 +574,7 @@ class Parser {
   }
 
   private power(): Expr {
-    const base = this.primary();
+    const base = this.postfix();
     const t = this.peek();
     if (this.isPunct(t, '^')) {
       if (++this.depth > MAX_NESTING) this.fail(tokenRange(t), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
@@ -533,8 +589,56 @@ class Parser {
     return base;
   }
 
+  /** `v[i]`, `A[i, j]`: indices are whole-number literals (checked against the shape later). */
+  private postfix(): Expr {
+    let e = this.primary();
+    while (this.isPunct(this.peek(), '[')) {
+      const open = this.next();
+      const indices: number[] = [];
+      for (;;) {
+        const t = this.peek();
+        if (this.isPunct(t, '-') && this.peek(1).kind === 'number') {
+          this.fail(span(tokenRange(t), tokenRange(this.peek(1))), 'Indices count from 0 and cannot be negative');
+        }
+        if (t.kind !== 'number' || t.value === undefined) this.fail(tokenRange(t), `Expected an index (a whole number from 0) in ${open.text}…], found ${describe(t)}`);
+        if (!Number.isInteger(t.value)) this.fail(tokenRange(t), `An index must be a whole number, found '${t.text}'`);
+        indices.push(t.value);
+        this.next();
+        if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+        break;
+      }
+      const close = this.expectPunct(']', 'to close the index');
+      e = { kind: 'index', target: e, indices, range: span(e.range, tokenRange(close)) };
+    }
+    return e;
+  }
+
+  /** `if(c)then(a)else(b)` after the `if` name. */
+  private conditional(ifTok: Token): Expr {
+    const part = (word: string): Expr => {
+      if (word) {
+        const w = this.peek();
+        if (w.kind !== 'ident' || w.text.toLowerCase() !== word) this.fail(tokenRange(w), `Expected '${word}' in if(c)then(a)else(b), found ${describe(w)}`);
+        this.next();
+      }
+      this.expectPunct('(', `in if(c)then(a)else(b)`);
+      const inner = this.expr();
+      this.expectPunct(')', `in if(c)then(a)else(b)`);
+      return inner;
+    };
+    const cond = part('');
+    const then = part('then');
+    const otherwise = part('else');
+    const last = this.toks[this.pos - 1];
+    return { kind: 'if', cond, then, else: otherwise, range: span(tokenRange(ifTok), tokenRange(last)) };
+  }
+
   private primary(): Expr {
     const t = this.peek();
+    if (t.kind === 'ident' && t.text.toLowerCase() === 'if' && this.isPunct(this.peek(1), '(')) {
+      this.next();
+      return this.conditional(t);
+    }
     if (t.kind === 'number') {
       this.next();
       return { kind: 'number', value: t.value ?? NaN, range: tokenRange(t) };
@@ -554,9 +658,6 @@ class Parser {
         }
         const close = this.expectPunct(')', `to close the call of ${t.text}`);
         return { kind: 'call', callee: t.text, args, range: span(range, tokenRange(close)), calleeRange: range };
-      }
-      if (this.isPunct(this.peek(), '[') && !this.peek().spaceBefore) {
-        this.fail(tokenRange(this.peek()), `Indexing (${t.text}[…]) is not supported in this release`, 'unsupported');
       }
       return { kind: 'name', name: t.text, range };
     }

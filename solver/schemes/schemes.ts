@@ -1,65 +1,140 @@
-// Time-stepping schemes. Explicit Runge–Kutta methods are Butcher tableaux
-// (a, b, c), so user-defined tableaux plug into the same integrator; leapfrog
-// is the one multistep method of this release (Euler start).
+// Time-stepping schemes as data. Explicit Runge–Kutta methods are Butcher
+// tableaux (a, b, c); multistep methods are linear multistep coefficients
+// (alpha, beta, oldest first) with a one-step start scheme. Built-in and
+// user-declared schemes take the same path through the integrator
+// (engine/integrate.ts) and the copy bookkeeping (copies.ts).
+//
+// Multistep conventions (documented for users in describeScheme):
+// - the first k−1 values come from the `start=` one-step scheme (default
+//   euler); ab3 ramps up instead: one start step, then one ab2 step;
+// - the start limits the overall order to (start order + 1): with the default
+//   euler start, ab3 and milne are second order; use start=heun or rk4;
+// - milne is Milne's predictor (4-step, order 4) with one Simpson corrector
+//   pass and a final evaluation (PECE), so it needs three start steps.
+import type { Model, SchemeDecl, SchemeName, Tie } from '../model';
+import { multistepOrder, rkOrder, validateMultistep, validateTableau, zeroStability, type ButcherTableau, type LinearMultistep } from './coefficients';
 
-export interface ButcherTableau {
-  /** Strictly lower-triangular stage matrix (rows may be shorter than s). */
-  a: number[][];
-  b: number[];
-  c: number[];
+export type { ButcherTableau, LinearMultistep } from './coefficients';
+export { validateTableau, validateMultistep } from './coefficients';
+
+export interface RKScheme {
+  kind: 'rk';
+  name: string;
+  tableau: ButcherTableau;
+  order: number;
+  /** Per-step parameters: one copy per step (shared by its stages) or one per stage. */
+  tie: Tie;
 }
 
-export type Scheme =
-  | { kind: 'rk'; name: string; tableau: ButcherTableau; order: number }
-  | { kind: 'leapfrog'; name: 'leapfrog'; order: 2 };
+export interface MultistepScheme {
+  kind: 'lmm';
+  name: string;
+  /** The method; for an implicit one (milne) its corrector. */
+  method: LinearMultistep;
+  /** Consistency order of the method (the start may limit the observed order). */
+  order: number;
+  /** ρ has a root on the unit circle besides 1: AD adjoints oscillate. */
+  weaklyStable: boolean;
+  /** One-step scheme for the first step(s). Its stages between nodes use parameter copies blended linearly in time. */
+  start: RKScheme;
+  /** Lower-order explicit methods for start steps 2, 3, … (ab3: [ab2]); missing entries use `start`. */
+  ramp: LinearMultistep[];
+  /** Implicit methods: the explicit predictor of one PECE pass. */
+  predictor?: LinearMultistep;
+}
 
-export const TABLEAUX: Record<'euler' | 'heun' | 'midpoint' | 'rk4', ButcherTableau> = {
+export type Scheme = RKScheme | MultistepScheme;
+
+export type OneStepName = 'euler' | 'heun' | 'midpoint' | 'ralston' | 'rk4';
+export type MultistepName = 'leapfrog' | 'ab2' | 'ab3' | 'milne';
+
+export const TABLEAUX: Record<OneStepName, ButcherTableau> = {
   euler: { a: [[]], b: [1], c: [0] },
   heun: { a: [[], [1]], b: [0.5, 0.5], c: [0, 1] },
   midpoint: { a: [[], [0.5]], b: [0, 1], c: [0, 0.5] },
+  ralston: { a: [[], [2 / 3]], b: [0.25, 0.75], c: [0, 2 / 3] },
   rk4: { a: [[], [0.5], [0, 0.5], [0, 0, 1]], b: [1 / 6, 1 / 3, 1 / 3, 1 / 6], c: [0, 0.5, 0.5, 1] },
 };
 
-const ORDERS = { euler: 1, heun: 2, midpoint: 2, rk4: 4 } as const;
+const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 
-export function schemeByName(name: string): Scheme {
-  if (name === 'leapfrog') return { kind: 'leapfrog', name: 'leapfrog', order: 2 };
-  if (name in TABLEAUX) { const n = name as keyof typeof TABLEAUX; return { kind: 'rk', name: n, tableau: TABLEAUX[n], order: ORDERS[n] }; }
-  throw new Error(`The scheme '${name}' is not available in the engine yet`);
+export interface MultistepDefinition { method: LinearMultistep; ramp: LinearMultistep[]; predictor?: LinearMultistep }
+
+export const MULTISTEP: Record<MultistepName, MultistepDefinition> = {
+  leapfrog: { method: { alpha: [-1, 0, 1], beta: [0, 2, 0] }, ramp: [] },
+  ab2: { method: AB2, ramp: [] },
+  ab3: { method: { alpha: [0, 0, -1, 1], beta: [5 / 12, -16 / 12, 23 / 12, 0] }, ramp: [AB2] },
+  milne: {
+    // Simpson's rule corrector x_{n+2} = x_n + h/3 (f_n + 4 f_{n+1} + f_{n+2})
+    method: { alpha: [-1, 0, 1], beta: [1 / 3, 4 / 3, 1 / 3] },
+    ramp: [],
+    // Milne's predictor x_{n+4} = x_n + 4h/3 (2 f_{n+1} − f_{n+2} + 2 f_{n+3})
+    predictor: { alpha: [-1, 0, 0, 0, 1], beta: [0, 8 / 3, -4 / 3, 8 / 3, 0] },
+  },
+};
+
+export function isOneStep(name: string): name is OneStepName { return Object.prototype.hasOwnProperty.call(TABLEAUX, name); }
+export function isMultistep(name: string): name is MultistepName { return Object.prototype.hasOwnProperty.call(MULTISTEP, name); }
+
+export interface SchemeSettings {
+  tie?: Tie;
+  /** One-step scheme that starts a multistep method (default euler). */
+  start?: SchemeName | string;
+  /** The model's declared schemes. */
+  declared?: readonly SchemeDecl[];
 }
 
-/** Checks a tableau is explicit and consistent; returns problems (empty when fine). */
-export function validateTableau(t: ButcherTableau): string[] {
-  const out: string[] = [];
-  const s = t.b.length;
-  if (t.c.length !== s || t.a.length !== s) out.push('a, b and c must have one entry per stage');
-  for (let i = 0; i < t.a.length; i++) {
-    if (t.a[i].length > i && t.a[i].slice(i).some((v) => v !== 0)) out.push(`a[${i}] is not strictly lower triangular (implicit schemes are not supported)`);
-    const rowSum = t.a[i].slice(0, i).reduce((x, y) => x + y, 0);
-    if (Math.abs(rowSum - (t.c[i] ?? 0)) > 1e-12) out.push(`c[${i}] should equal the row sum of a (${rowSum})`);
+function rkScheme(name: string, tableau: ButcherTableau, tie: Tie): RKScheme {
+  return { kind: 'rk', name, tableau, order: rkOrder(tableau).order, tie };
+}
+
+function multistepScheme(name: string, def: MultistepDefinition, start: RKScheme): MultistepScheme {
+  return {
+    kind: 'lmm', name, method: def.method, ramp: def.ramp, start,
+    order: multistepOrder(def.method).order,
+    weaklyStable: zeroStability(def.method.alpha).stability !== 'strong',
+    ...(def.predictor ? { predictor: def.predictor } : {}),
+  };
+}
+
+/**
+ * The runnable scheme for a built-in or declared name. Throws for unknown
+ * names and for declarations the engine cannot run (the front end reports
+ * those first, see analysis.ts).
+ */
+export function schemeByName(name: string, settings: SchemeSettings = {}): Scheme {
+  const tie = settings.tie ?? 'step';
+  const key = name.toLowerCase();
+  const decl = settings.declared?.find((d) => d.name.toLowerCase() === key);
+  const startName = (settings.start ?? 'euler').toLowerCase();
+  if (!decl && !isOneStep(key) && !isMultistep(key)) throw new Error(`The scheme '${name}' is not known to the engine`);
+  if (decl?.kind === 'rk' || (!decl && isOneStep(key))) {
+    const tableau = decl?.kind === 'rk' ? { a: decl.a, b: decl.b, c: decl.c } : TABLEAUX[key as OneStepName];
+    const problems = validateTableau(tableau).filter((p) => !p.startsWith('c['));
+    if (problems.length > 0) throw new Error(`The scheme '${name}' cannot run: ${problems.join('; ')}`);
+    return rkScheme(decl?.name ?? key, tableau, tie);
   }
-  const bs = t.b.reduce((x, y) => x + y, 0);
-  if (Math.abs(bs - 1) > 1e-12) out.push(`b sums to ${bs}, not 1 (inconsistent scheme)`);
-  return out;
+  if (!isOneStep(startName)) throw new Error(`start=${startName}: a multistep method needs a one-step built-in start scheme`);
+  const start = rkScheme(startName, TABLEAUX[startName], 'step');
+  if (decl?.kind === 'lmm') {
+    const problems = validateMultistep(decl);
+    if (problems.length > 0) throw new Error(`The scheme '${name}' cannot run: ${problems.join('; ')}`);
+    return multistepScheme(decl.name, { method: { alpha: decl.alpha, beta: decl.beta }, ramp: [] }, start);
+  }
+  return multistepScheme(key, MULTISTEP[key as MultistepName], start);
 }
 
-/**
- * Layer time of each per-step parameter copy: t0 + n h for leapfrog (and
- * Euler), t0 + h (n + Σ b_i c_i) for RK (tied stages: the copy's centre of mass).
- */
-export function layerTimes(scheme: Scheme, t0: number, h: number, N: number): number[] {
-  const off = scheme.kind === 'leapfrog' ? 0 : scheme.tableau.b.reduce((acc, b, i) => acc + b * scheme.tableau.c[i], 0);
-  return Array.from({ length: N }, (_, n) => t0 + h * (n + off));
+/** The scheme a checked model runs: its `meth`, `tie` and `start` options and its declared schemes. */
+export function schemeOf(model: Pick<Model, 'options' | 'schemes'>): Scheme {
+  return schemeByName(model.options.meth, { tie: model.options.tie, start: model.options.start, declared: model.schemes });
 }
 
-/**
- * Quadrature weight w_n of each copy: d_n = G_n / (h w_n). 1 for tied RK
- * copies (Σ b_i = 1); leapfrog: ½ for the Euler-start copy θ_0 (equivalently
- * 2G_0 in place of G_0), 1 elsewhere — the mean of the leapfrog adjoint is
- * right with weight h per layer, not 2h (DESIGN 1.2).
- */
-export function copyWeights(scheme: Scheme, N: number): number[] {
-  const w = new Array<number>(N).fill(1);
-  if (scheme.kind === 'leapfrog' && N > 0) w[0] = 0.5;
-  return w;
+/** Steps of a multistep method: k of its (corrector) method and of its predictor. */
+export function stepsBack(m: LinearMultistep): number { return m.alpha.length - 1; }
+
+/** Number of start steps before the method proper runs (k − 1, or k_predictor − 1 for PECE). */
+export function startSteps(s: MultistepScheme): number {
+  return Math.max(stepsBack(s.method), s.predictor ? stepsBack(s.predictor) : 0) - 1;
 }
+
+export { parameterCopies, copyCount, sequenceCopies, type ParameterCopies } from './copies';

@@ -147,7 +147,9 @@ local function main()
       vim.cmd('silent write')
       local t_fix = ms()
       local n_status = #R.statuses
-      R.cleared = vim.wait(60000, function() return #vim.diagnostic.get(bufnr) == 0 end, 50)
+      -- Warnings and errors must clear; an information note (the scheme is corrected) may stay.
+      local function warnings() return #vim.diagnostic.get(bufnr, { severity = { min = vim.diagnostic.severity.WARN } }) end
+      R.cleared = vim.wait(60000, function() return warnings() == 0 end, 50)
       R.clear_ms = ms() - t_fix
       -- The re-check of the fixed text must finish with no finding (when the server reports checks).
       vim.wait(60000, function()
@@ -157,7 +159,7 @@ local function main()
         return false
       end, 50)
       vim.wait(300, function() return false end, 50)
-      R.cleared = R.cleared and #vim.diagnostic.get(bufnr) == 0
+      R.cleared = R.cleared and warnings() == 0
       R.diagnostics_after_fix = diags(bufnr)
     end
   end)

@@ -205,6 +205,8 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
     await quickOpen(page, 'spiral.ode');
     await page.waitForSelector('.monaco-editor .view-lines', { state: 'visible' });
     await page.waitForSelector('.monaco-editor .squiggly-warning', { timeout: DIAG_TIMEOUT });
+    // The static scheme warning comes at once; the measured ones when the background check is done.
+    await waitFor('the gradient check to report findings', async () => /\b[1-9]\d* findings?\b/.test((await statusText(page)) ?? ''), DIAG_TIMEOUT, 250);
     const checkMs = Date.now() - tOpen;
     step(`warnings on spiral.ode after ${checkMs} ms`);
     await page.waitForTimeout(500);

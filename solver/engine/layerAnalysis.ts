@@ -1,0 +1,137 @@
+// Analysis of one per-step parameter tensor at one step count (DESIGN 1.3–1.4):
+// normalised densities d = G/(h w), the model's correction, the detector
+// (α, β per stage sequence), the stage imbalance κ and the errors against the
+// continuous reference. Pure arithmetic: check.ts supplies G, g and, for
+// adjoint121, the already corrected values.
+import type { GradFix } from '../model';
+import type { Scheme } from '../schemes/schemes';
+import { parameterCopies, type ParameterCopies } from '../schemes/copies';
+import { average, filter121, stagesum, stageImbalance, recommendedCorrection, ONE_ROW, type Correction, type Edges } from './corrections';
+import { startSteps, type Scheme as AnyScheme } from '../schemes/schemes';
+import { detectOscillation, relError, DETECTOR } from './detect';
+
+/** Where the copies of a per-step parameter sit and how they are weighted: the schemes' bookkeeping (schemes/copies.ts). */
+export type CopyLayout = ParameterCopies;
+
+export function copyLayout(scheme: Scheme, N: number, h: number, t0: number): CopyLayout {
+  return parameterCopies(scheme, N, h, t0);
+}
+
+/**
+ * End rows the across-layer corrections extrapolate: one at each end, except
+ * after several multistep start steps or a predictor–corrector end (milne),
+ * whose boundary layers are wider (DESIGN 1.3: 2–3 layers).
+ */
+export function correctionEdges(scheme: AnyScheme): Edges {
+  if (scheme.kind !== 'lmm') return ONE_ROW;
+  const s0 = startSteps(scheme);
+  return { first: s0 > 1 ? s0 + 2 : 1, last: scheme.predictor ? 2 : 1 };
+}
+
+export function recommendedFor(layout: CopyLayout, hasPerStep: boolean): Correction | undefined {
+  return recommendedCorrection({ kind: layout.multistep ? 'lmm' : 'rk', weaklyStable: layout.weaklyStable, stages: layout.stages, perStage: layout.perStage, hasPerStep });
+}
+
+/** The correction actually applied for a gradfix (or shown for gradfix=none), and a note when it had to differ. */
+export function effectiveCorrection(gradfix: GradFix, layout: CopyLayout, hasPerStep: boolean): { correction: Correction; note?: string } {
+  const shown: Correction = gradfix === 'none' ? recommendedFor(layout, hasPerStep) ?? (layout.perStage ? 'stagesum' : 'filter121') : gradfix;
+  if (layout.perStage && shown !== 'stagesum')
+    return { correction: 'stagesum', note: `gradfix=${shown} filters across steps; per-stage parameters are corrected with stagesum instead.` };
+  if (!layout.perStage && shown === 'stagesum' && layout.multistep)
+    return { correction: 'filter121', note: 'gradfix=stagesum applies to per-stage Runge–Kutta parameters; this multistep scheme is corrected with filter121 instead.' };
+  if (shown === 'adjoint121' && layout.steps < 4) return { correction: 'filter121', note: 'adjoint121 needs at least 4 steps; filter121 is used instead.' };
+  return { correction: shown };
+}
+
+export interface LayerResult {
+  d: Float32Array;
+  corrected: Float32Array;
+  correctedTimes?: number[];
+  alpha: number;
+  beta: number;
+  kappa?: number;
+  oscillating: boolean;
+  stageImbalanced: boolean;
+  relError: number;
+  correctedRelError: number;
+  zeroWeightCopies: number;
+}
+
+/** Rows of stage i (every s-th copy). */
+function stageRows(a: ArrayLike<number>, layout: CopyLayout, i: number, P: number): Float32Array {
+  const N = layout.steps, s = layout.stages;
+  const out = new Float32Array(N * P);
+  for (let n = 0; n < N; n++) for (let k = 0; k < P; k++) out[n * P + k] = a[(n * s + i) * P + k];
+  return out;
+}
+
+/** α, β of the worst stage sequence (by α among flagged ones, else overall). */
+function detect(a: Float32Array, layout: CopyLayout, P: number): { alpha: number; beta: number; oscillating: boolean } {
+  let best = { alpha: 0, beta: 0, oscillating: false };
+  for (let i = 0; i < layout.stages; i++) {
+    const r = detectOscillation(layout.stages === 1 ? a : stageRows(a, layout, i, P), layout.steps, P);
+    if ((r.oscillating && !best.oscillating) || (r.oscillating === best.oscillating && r.alpha > best.alpha)) best = r;
+  }
+  return best;
+}
+
+/** Linear interpolation of rows given at ascending, uniformly spaced times, at other times (extrapolating at the ends). */
+export function interpolateAt(values: ArrayLike<number>, times: number[], P: number, at: number[]): Float32Array {
+  const out = new Float32Array(at.length * P);
+  const M = times.length;
+  at.forEach((t, m) => {
+    if (M === 1) { for (let k = 0; k < P; k++) out[m * P + k] = values[k]; return; }
+    let i = Math.floor((t - times[0]) / (times[1] - times[0]));
+    i = Math.max(0, Math.min(M - 2, i));
+    const w = (t - times[i]) / (times[i + 1] - times[i]);
+    for (let k = 0; k < P; k++) out[m * P + k] = (1 - w) * values[i * P + k] + w * values[(i + 1) * P + k];
+  });
+  return out;
+}
+
+/**
+ * G: raw AD gradient (count rows of P); g: reference at the copy times (or
+ * undefined when none was computed); adjointCorrected: adjoint121's values
+ * when that is the correction.
+ */
+export function analyseLayers(G: Float32Array, P: number, layout: CopyLayout, correction: Correction, gradfix: GradFix, g: Float32Array | undefined, adjointCorrected?: Float32Array, edges: Edges = ONE_ROW): LayerResult {
+  const { h, count } = layout;
+  const d = new Float32Array(count * P);
+  let zeroWeightCopies = 0;
+  for (let j = 0; j < count; j++) {
+    const w = layout.weights[j];
+    if (w === 0) zeroWeightCopies++;
+    const s = 1 / (h * (w === 0 ? 1 : w)); // a zero-weight copy is shown as G/h: it has no density to speak of
+    for (let k = 0; k < P; k++) d[j * P + k] = G[j * P + k] * s;
+  }
+  let corrected: Float32Array;
+  let correctedTimes: number[] | undefined;
+  const interp = layout.perStage ? stagesum(G, layout, P) : undefined;
+  switch (correction) {
+    case 'filter121': corrected = filter121(d, count, P, 'linear', edges); break;
+    case 'average': {
+      const a = average(d, count, P, layout.times, { first: edges.first - 1, last: edges.last });
+      corrected = a.values;
+      correctedTimes = a.times;
+      break;
+    }
+    case 'adjoint121': corrected = adjointCorrected ?? filter121(d, count, P, 'linear', edges); break;
+    case 'stagesum': corrected = interp ?? d; break;
+  }
+  const applied = gradfix !== 'none';
+  const det = detect(applied ? corrected : d, correctedTimes ? { ...layout, stages: 1 } : layout, P);
+  const kappa = interp ? stageImbalance(d, interp, layout, P, DETECTOR.skip) : undefined;
+  const stageImbalanced = kappa !== undefined && layout.steps >= DETECTOR.minSteps && kappa > 0.3 && !(applied && correction === 'stagesum');
+  let relErr = NaN, corrErr = NaN;
+  if (g) {
+    relErr = relError(d, g);
+    corrErr = relError(corrected, correctedTimes ? interpolateAt(g, layout.times, P, correctedTimes) : g);
+  }
+  return { d, corrected, correctedTimes, alpha: det.alpha, beta: det.beta, kappa, oscillating: det.oscillating, stageImbalanced, relError: relErr, correctedRelError: corrErr, zeroWeightCopies };
+}
+
+/** Observed order log_ratio(e_coarse / e_fine); NaN when either error vanishes. */
+export function observedOrder(coarse: number, fine: number, ratio: number): number {
+  if (!(coarse > 0) || !(fine > 0)) return NaN;
+  return Math.log(coarse / fine) / Math.log(ratio);
+}

@@ -1,0 +1,66 @@
+// Plain-language verdicts per parameter tensor and for the whole check, from
+// the figures the check measured (DESIGN 1.2–1.4).
+import type { GradFix } from '../model';
+import type { ParameterReport, Verdict } from '../report';
+
+export interface VerdictContext {
+  gradfix: GradFix;
+  correction: Exclude<GradFix, 'none'>;
+  recommended?: Exclude<GradFix, 'none'>;
+  scheme: string;
+  zeroWeightCopies: number;
+  stageImbalanced: boolean;
+  oscillating: boolean;
+  hasReference: boolean;
+}
+
+const f2 = (x: number) => (Number.isFinite(x) ? String(Number(x.toPrecision(2))) : 'n/a');
+
+/** "filter121 converges at order 2" from a refinement study, else the corrected error. */
+function correctedClause(p: ParameterReport, correction: string): string {
+  const r = p.refinement;
+  if (r && Number.isFinite(r.correctedOrder)) return `${correction} converges at order ${f2(r.correctedOrder)} (error ${f2(p.metrics.correctedRelError)} at ${r.levels[0].steps} steps, ${f2(r.levels[r.levels.length - 1].correctedRelError)} at ${r.levels[r.levels.length - 1].steps})`;
+  return `${correction} gives error ${f2(p.metrics.correctedRelError)}`;
+}
+
+function rawClause(p: ParameterReport): string {
+  const r = p.refinement;
+  if (r && Number.isFinite(r.rawOrder)) return `raw error ${f2(r.levels[0].relError)} → ${f2(r.levels[r.levels.length - 1].relError)} from ${r.levels[0].steps} to ${r.levels[r.levels.length - 1].steps} steps (order ${f2(r.rawOrder)})`;
+  return `raw error ${f2(p.metrics.relError)}`;
+}
+
+export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
+  const m = p.metrics;
+  if (m.gradcheckRelError > 0.05) {
+    return { kind: 'gradcheck-mismatch', explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.` };
+  }
+  if (!p.perStep) {
+    return ctx.hasReference
+      ? { kind: 'converges', explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)}).` }
+      : { kind: 'inconclusive', explanation: 'shared parameter; no reference was computed.' };
+  }
+  const applied = ctx.gradfix !== 'none';
+  if (ctx.oscillating) {
+    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at N, ${f2(m.refinedAlpha)} at 2N` : ` α=${f2(m.alpha)}, β=${f2(m.beta)}`;
+    return { kind: 'oscillating', explanation: `oscillating: the AD density alternates from layer to layer (${alpha.trim()}) and does not converge as h → 0 (${rawClause(p)}); ${applied ? `${ctx.correction} is on and does not remove it` : correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
+  }
+  if (ctx.stageImbalanced) {
+    return { kind: 'stage-imbalance', explanation: `per-stage copies split the gradient unevenly (κ=${f2(m.kappa ?? NaN)}${ctx.zeroWeightCopies > 0 ? `; ${ctx.zeroWeightCopies} copies have weight 0 and get almost no gradient` : ''}): the per-stage densities do not converge (${rawClause(p)}); ${correctedClause(p, ctx.recommended ?? 'stagesum')}.` };
+  }
+  if (ctx.zeroWeightCopies > 0 && !applied) {
+    return { kind: 'zero-weight', explanation: `${ctx.zeroWeightCopies} copies have weight 0 under ${ctx.scheme} and get (almost) no gradient; ${correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
+  }
+  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: 'no continuous reference was computed.' };
+  if (applied) return { kind: 'corrected', explanation: `${correctedClause(p, ctx.correction)}; ${rawClause(p)}.` };
+  return { kind: 'converges', explanation: `the AD density follows g(t): ${rawClause(p)}.` };
+}
+
+const RANK: Record<Verdict['kind'], number> = { 'gradcheck-mismatch': 6, oscillating: 5, 'stage-imbalance': 4, 'zero-weight': 3, inconclusive: 2, corrected: 1, converges: 0 };
+
+export function overallVerdict(parameters: ParameterReport[]): Verdict | undefined {
+  const judged = parameters.filter((p) => p.verdict);
+  if (judged.length === 0) return undefined;
+  const worst = judged.reduce((a, b) => (RANK[b.verdict!.kind] > RANK[a.verdict!.kind] ? b : a));
+  const same = judged.filter((p) => p.verdict!.kind === worst.verdict!.kind).map((p) => p.name);
+  return { kind: worst.verdict!.kind, explanation: `${same.join(', ')}: ${worst.verdict!.explanation}` };
+}

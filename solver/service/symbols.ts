@@ -1,0 +1,308 @@
+// The symbol index of one document: every declaration and every reference,
+// with ranges. Declarations come from the parser's syntax tree (which also
+// records what broken lines meant to declare); references come from the
+// tokens, line by line, so a reference on a line with a syntax error is still
+// found. Names are case-insensitive, as in XPPAUT: a reference resolves to a
+// declaration by the lower-case name (`keyOf`).
+// Used by definition, references, highlight, rename, hover, completion and
+// semantic tokens.
+import type { Range, Shape } from '../model';
+import type { Statement } from '../language/ast';
+import type { Token } from '../language/lexer';
+import type { ServiceDocument } from './document';
+import { sameRange, tokenRange } from './ranges';
+import { isFunctionName, LINE_KEYWORDS, PARAM_KEYWORDS } from './vocabulary';
+
+export type DeclKind = 'state' | 'param' | 'number' | 'fixed' | 'function' | 'aux' | 'data' | 'scheme' | 'opaque' | 'argument';
+
+export interface Declaration {
+  name: string;
+  key: string;
+  kind: DeclKind;
+  nameRange: Range;
+  /** The declaring statement or item (its whole line for single declarations). */
+  range: Range;
+  shape?: Shape;
+  /** For an argument: the key of its user function. */
+  container?: string;
+  /** The statement it came from (absent for implicit declarations). */
+  stmt?: Statement;
+  /** The item of a multi-item statement (param, number). */
+  item?: unknown;
+  /** Declared by an equation `x' = …` without a `state` line (XPPAUT style). */
+  implicit?: boolean;
+}
+
+export type RefRole =
+  /** A declared name (or its declaration itself). */
+  | 'symbol'
+  /** A statement keyword, `per-step`, `normal`, `if`… */
+  | 'keyword'
+  /** A built-in function or `t` / `T`. */
+  | 'builtin'
+  /** An option key on an `@` line. */
+  | 'optionKey'
+  /** An option value on an `@` line (not a user scheme). */
+  | 'optionValue'
+  /** A name nothing declares. */
+  | 'unresolved';
+
+export interface Reference {
+  /** Lower-case name. */
+  key: string;
+  /** The text as written. */
+  text: string;
+  range: Range;
+  role: RefRole;
+  /** For role `symbol`: what it resolves to. */
+  decl?: Declaration;
+  isDeclaration: boolean;
+  /** For option keys/values: the normalised option key. */
+  option?: string;
+}
+
+export interface SymbolIndex {
+  declarations: Declaration[];
+  /** Lower-case name → global declarations (arguments excluded), in file order. */
+  byKey: Map<string, Declaration[]>;
+  /** Every classified identifier, in file order. */
+  refs: Reference[];
+  /** The identifier at a position (touching its start or end counts). */
+  at(line: number, character: number): Reference | undefined;
+  /** Every reference to a declaration (the same symbol: same key and scope). */
+  refsOf(decl: Declaration): Reference[];
+}
+
+export const keyOf = (name: string): string => name.toLowerCase();
+
+const KIND_OF_KEYWORD: Record<string, DeclKind> = {
+  state: 'state', fixed: 'fixed', function: 'function', number: 'number', num: 'number', n: 'number', aux: 'aux', a: 'aux',
+  data: 'data', scheme: 'scheme',
+};
+
+function declKindFromKeyword(kw: string): DeclKind {
+  const k = kw.toLowerCase();
+  if (PARAM_KEYWORDS.has(k)) return 'param';
+  return KIND_OF_KEYWORD[k] ?? 'opaque';
+}
+
+function isRange(r: unknown): r is Range {
+  return !!r && typeof r === 'object' && 'start' in (r as object) && 'end' in (r as object);
+}
+
+/** Declarations of the syntax tree, including what broken lines meant to declare. */
+function collectDeclarations(statements: Statement[]): Declaration[] {
+  const out: Declaration[] = [];
+  const add = (d: Omit<Declaration, 'key'>) => out.push({ ...d, key: keyOf(d.name) });
+  const equations: { name: string; range: Range; stmtRange: Range }[] = [];
+  for (const s of statements) {
+    switch (s.kind) {
+      case 'state': add({ name: s.name, kind: 'state', nameRange: s.nameRange, range: s.range, shape: s.shape?.dims ?? [], stmt: s }); break;
+      case 'param': for (const it of s.items) add({ name: it.name, kind: 'param', nameRange: it.nameRange, range: it.range, shape: it.shape?.dims ?? [], stmt: s, item: it }); break;
+      case 'number': for (const it of s.items) add({ name: it.name, kind: 'number', nameRange: it.nameRange, range: it.range, shape: [], stmt: s, item: it }); break;
+      case 'fixed': add({ name: s.name, kind: 'fixed', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      case 'aux': add({ name: s.name, kind: 'aux', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      case 'opaque': add({ name: s.name, kind: 'opaque', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      case 'function':
+        add({ name: s.name, kind: 'function', nameRange: s.nameRange, range: s.range, stmt: s });
+        s.params.forEach((p, i) => add({ name: p, kind: 'argument', nameRange: s.paramRanges[i], range: s.range, container: keyOf(s.name), stmt: s }));
+        break;
+      case 'equation': equations.push({ name: s.state, range: s.stateRange, stmtRange: s.range }); break;
+      case 'broken':
+        if (s.declares) add({ name: s.declares.name, kind: declKindFromKeyword(s.declares.keyword), nameRange: s.declares.nameRange, range: s.range, stmt: s });
+        else if (s.equationFor) {
+          // `dx/dt = …` records the `dx` token: the state is its tail.
+          const r = s.range;
+          const width = r.end.character - r.start.character;
+          const nameRange = r.start.line === r.end.line && width === s.equationFor.length + 1
+            ? { start: { line: r.start.line, character: r.start.character + 1 }, end: r.end } : r;
+          equations.push({ name: s.equationFor, range: nameRange, stmtRange: s.range });
+        }
+        break;
+      case 'data': add({ name: s.name, kind: 'data', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      case 'scheme': add({ name: s.name, kind: 'scheme', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      default: {
+        // Statements added by later grammar (data, scheme, …) that declare a name.
+        const g = s as unknown as { kind: string; name?: unknown; nameRange?: unknown; range: Range; shape?: { dims?: Shape } };
+        if (typeof g.name === 'string' && isRange(g.nameRange)) {
+          add({ name: g.name, kind: declKindFromKeyword(g.kind), nameRange: g.nameRange, range: g.range, shape: g.shape?.dims, stmt: s });
+        }
+      }
+    }
+  }
+  // XPPAUT declares a state by its equation when there is no `state` line.
+  const declared = new Set(out.filter((d) => d.kind !== 'argument').map((d) => d.key));
+  for (const e of equations) {
+    const key = keyOf(e.name);
+    if (declared.has(key)) continue;
+    declared.add(key);
+    out.push({ name: e.name, key, kind: 'state', nameRange: e.range, range: e.stmtRange, shape: [], implicit: true });
+  }
+  return out;
+}
+
+const isPunct = (t: Token | undefined, s: string) => !!t && t.kind === 'punct' && t.text === s;
+
+/** Statements whose second word is the name they declare and whose other words are not references. */
+const NAME_ONLY_LINES = new Set(['scheme', 'markov', 'table', 'wiener', 'special', 'global', 'set', 'bdry', 'solv', 'option', 'options', 'export', 'import']);
+
+export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
+  const declarations = collectDeclarations(doc.statements);
+  const byKey = new Map<string, Declaration[]>();
+  const declAt = new Map<string, Declaration>();
+  const functions = new Map<string, Declaration>();
+  const argsOf = new Map<string, Declaration[]>();
+  for (const d of declarations) {
+    declAt.set(`${d.nameRange.start.line}:${d.nameRange.start.character}`, d);
+    if (d.kind === 'argument') {
+      const list = argsOf.get(d.container!) ?? [];
+      list.push(d);
+      argsOf.set(d.container!, list);
+      continue;
+    }
+    const list = byKey.get(d.key);
+    if (list) list.push(d); else byKey.set(d.key, [d]);
+    if (d.kind === 'function') functions.set(`${d.nameRange.start.line}:${d.nameRange.start.character}`, d);
+  }
+
+  let refs: Reference[] = [];
+  const push = (t: Token, role: RefRole, decl?: Declaration, range = tokenRange(t), text = t.text, option?: string) => {
+    refs.push({
+      key: keyOf(text), text, range, role, decl, option,
+      isDeclaration: !!decl && sameRange(decl.nameRange, range),
+    });
+  };
+  const resolve = (text: string, locals?: Declaration[]): Declaration | undefined => {
+    const k = keyOf(text);
+    if (locals) for (const a of locals) if (a.key === k) return a;
+    const list = byKey.get(k);
+    return list?.[0];
+  };
+
+  // XPPAUT ignores everything after `done`.
+  const done = doc.statements.find((s) => s.kind === 'done');
+  const lastLine = done ? done.range.end.line : Infinity;
+
+  /** Classifies the identifiers of one logical line (lazily: a hover needs one line, rename all). */
+  const lineRefs = new Map<number, Reference[]>();
+  function refsOfLine(toks: Token[]): Reference[] {
+    const key = toks[0].line;
+    let out = lineRefs.get(key);
+    if (!out) {
+      refs = [];
+      if (key <= lastLine) classifyLine(toks);
+      out = refs;
+      lineRefs.set(key, out);
+    }
+    return out;
+  }
+
+  function classifyLine(toks: Token[]): void {
+    const first = toks[0];
+    if (isPunct(first, '@')) {
+      // Options: `key=value` pairs; a value may name a user scheme.
+      for (let i = 1; i < toks.length; i++) {
+        const t = toks[i];
+        if (t.kind !== 'ident') continue;
+        if (isPunct(toks[i + 1], '=')) { push(t, 'optionKey', undefined, undefined, undefined, keyOf(t.text) === 'method' ? 'meth' : keyOf(t.text)); continue; }
+        const prev = toks[i - 1];
+        const keyTok = isPunct(prev, '=') ? toks[i - 2] : undefined;
+        const option = keyTok?.kind === 'ident' ? (keyOf(keyTok.text) === 'method' ? 'meth' : keyOf(keyTok.text)) : undefined;
+        const d = resolve(t.text);
+        if (d && d.kind === 'scheme') push(t, 'symbol', d, undefined, undefined, option);
+        else push(t, 'optionValue', undefined, undefined, undefined, option);
+      }
+      return;
+    }
+    if (first.kind !== 'ident') {
+      toks.forEach((t, i) => { if (t.kind === 'ident') classify(t, toks, undefined, i); });
+      return;
+    }
+    const lw = keyOf(first.text);
+    const second = toks[1];
+    let start = 0;
+    let locals: Declaration[] | undefined;
+    const fn = functions.get(`${first.line}:${first.col}`);
+    if (fn) locals = argsOf.get(fn.key);
+    if (lw === 'loss' && isPunct(second, '=')) { push(first, 'keyword'); start = 1; }
+    else if (lw.length > 1 && lw[0] === 'd' && isPunct(second, '/') && toks[2]?.kind === 'ident' && keyOf(toks[2].text) === 'dt' && isPunct(toks[3], '=')) {
+      // dx/dt: the state is the tail of the first word.
+      const name = first.text.slice(1);
+      const range = { start: { line: first.line, character: first.col + 1 }, end: { line: first.line, character: first.end } };
+      const d = declAt.get(`${first.line}:${first.col + 1}`) ?? resolve(name);
+      push(first, d ? 'symbol' : 'unresolved', d, range, name);
+      push(toks[2], 'keyword');
+      start = 3;
+    } else if (!isPunct(second, "'") && !isPunct(second, '=') && !isPunct(second, '(') && LINE_KEYWORDS.has(lw)) {
+      push(first, 'keyword');
+      start = 1;
+      if (NAME_ONLY_LINES.has(lw)) {
+        if (second?.kind === 'ident') {
+          const d = declAt.get(`${second.line}:${second.col}`) ?? resolve(second.text);
+          push(second, d ? 'symbol' : 'unresolved', d);
+        }
+        for (let i = 2; i < toks.length; i++) {
+          const t = toks[i];
+          if (t.kind !== 'ident') continue;
+          // `scheme s rk a=[…]`: the form and the coefficient names are keywords here.
+          push(t, 'keyword');
+        }
+        return;
+      }
+    }
+    for (let i = start; i < toks.length; i++) {
+      const t = toks[i];
+      if (t.kind === 'ident') classify(t, toks, locals, i);
+    }
+  }
+
+  function classify(t: Token, toks: Token[], locals: Declaration[] | undefined, i: number): void {
+    const k = keyOf(t.text);
+    const prev = toks[i - 1];
+    const next = toks[i + 1];
+    // per-step / per_step / shared after a parameter's name.
+    const here = declAt.get(`${t.line}:${t.col}`);
+    if (here && here.nameRange.end.character === t.end) { push(t, 'symbol', here); return; }
+    if (k === 'per' && isPunct(next, '-') && toks[i + 2]?.kind === 'ident' && keyOf(toks[i + 2].text) === 'step') { push(t, 'keyword'); return; }
+    if (k === 'step' && isPunct(prev, '-') && toks[i - 2] && keyOf(toks[i - 2].text) === 'per') { push(t, 'keyword'); return; }
+    if (k === 'per_step' || k === 'perstep' || k === 'shared') { push(t, 'keyword'); return; }
+    if (k === 'normal' && isPunct(prev, '~')) { push(t, 'keyword'); return; }
+    const local = locals?.find((a) => a.key === k);
+    if (local) { push(t, 'symbol', local); return; }
+    const d = resolve(t.text);
+    if (d) { push(t, 'symbol', d); return; }
+    if ((k === 'if' || k === 'then' || k === 'else') && isPunct(next, '(')) { push(t, 'keyword'); return; }
+    if (k === 't' || k === 'pi' || (isFunctionName(k) && isPunct(next, '('))) { push(t, 'builtin'); return; }
+    push(t, 'unresolved');
+  }
+
+  let all: Reference[] | undefined;
+  return {
+    declarations,
+    byKey,
+    get refs() {
+      if (!all) {
+        all = [];
+        for (const toks of doc.tokenLines) {
+          if (toks[0].line > lastLine) break;
+          for (const r of refsOfLine(toks)) all.push(r);
+        }
+      }
+      return all;
+    },
+    at(line, character) {
+      const toks = doc.tokenLineAt(line);
+      if (!toks) return undefined;
+      let touching: Reference | undefined;
+      for (const r of refsOfLine(toks)) {
+        if (r.range.start.line !== line) continue;
+        if (character >= r.range.start.character && character < r.range.end.character) return r;
+        if (character === r.range.end.character) touching = r;
+      }
+      return touching;
+    },
+    refsOf(decl) {
+      return this.refs.filter((r) => r.decl === decl || (r.decl !== undefined && r.decl.kind !== 'argument' && decl.kind !== 'argument' && r.key === decl.key));
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// The words of the language the service knows by heart: statement keywords,
+// built-in functions with their signatures, `@` option keys and their values,
+// each with a short documentation text for completion and hover.
+import { GRAD_ENGINE_NAMES, GRADFIX_NAMES, SCHEME_NAMES, TIE_NAMES } from '../model';
+import { BUILTINS, LOWERED } from '../language/builtins';
+import { ONE_STEP_SCHEMES, OPTION_KEYS } from '../language/options';
+
+/** Entries of a table that may be a Map or a plain record. */
+function entriesOf<V>(table: unknown): [string, V][] {
+  if (table instanceof Map) return [...(table as Map<string, V>).entries()];
+  return Object.entries((table ?? {}) as Record<string, V>);
+}
+
+export const PARAM_KEYWORDS = new Set(['param', 'params', 'par', 'pars', 'p', 'parameter', 'parameters']);
+
+/** Words that start a statement (the XPPAUT one-letter abbreviations included). */
+export const LINE_KEYWORDS = new Set([
+  'state', ...PARAM_KEYWORDS, 'init', 'i', 'number', 'num', 'n', 'aux', 'a', 'done', 'd', 'data', 'scheme',
+  'table', 'markov', 'volterra', 'special', 'wiener', 'global', 'bdry', 'set', 'solv', 'option', 'options', 'export', 'import',
+]);
+
+/** Words that cannot be declared as names (the checker's list; XPPAUT's one-letter abbreviations can be names). */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared',
+  'if', 'then', 'else', 'data', 'scheme',
+]);
+
+/** Keywords offered at the start of a line, with what they do. */
+export const KEYWORD_DOCS: Record<string, { detail: string; doc: string; snippet?: string }> = {
+  state: { detail: 'state x[2]', doc: 'Declares a state variable, optionally a tensor with a static shape. XPPAUT files may omit it: an equation `x\' = …` declares a scalar state.', snippet: 'state ${1:x}' },
+  param: { detail: 'param W[16,2] per-step ~ normal(0, 0.3)', doc: 'Declares parameters: `= value` or `~ normal(mean, std)` (seeded by `@ seed=…`). `per-step` gives one copy per step (ResNet-like); the default is shared across time. XPPAUT spellings `par`, `p` are accepted.', snippet: 'param ${1:a} = ${2:1}' },
+  par: { detail: 'par a=1, b=2', doc: 'XPPAUT spelling of `param`.', snippet: 'par ${1:a}=${2:1}' },
+  init: { detail: 'init x = 1', doc: 'Initial value of a state (also written `x(0) = 1`). Without one a state starts at zero.', snippet: 'init ${1:x} = ${2:0}' },
+  number: { detail: 'number c = 3', doc: 'A named constant (XPPAUT `number`).', snippet: 'number ${1:c} = ${2:1}' },
+  aux: { detail: 'aux name = expr', doc: 'An output column (XPPAUT `aux`); parsed and checked, not simulated.', snippet: 'aux ${1:name} = ${2:x}' },
+  data: { detail: 'data obs = "file.csv"', doc: 'Observations from a CSV file in the workspace: the column `t` (else the first) holds the times, the others the values. In a loss, `x(obs)` is the state at the observation times.', snippet: 'data ${1:obs} = "${2:file.csv}"' },
+  scheme: { detail: 'scheme name rk a=[…] b=[…] c=[…]', doc: 'A user-defined scheme: a Runge–Kutta tableau (`rk a= b= c=`) or a linear multistep method (`lmm alpha= beta=`). Select it with `@ meth=name`.', snippet: 'scheme ${1:myrk} rk a=[[0,0],[2/3,0]] b=[1/4,3/4] c=[0,2/3]' },
+  loss: { detail: 'loss = expr', doc: 'The scalar loss whose gradients are checked: terminal (`x(T)`, the state at the final time) or over data (`x(obs)`).', snippet: 'loss = ${1:0.5 * sum((x(T) - 1)^2)}' },
+  done: { detail: 'done', doc: 'Ends the model; the rest of the file is ignored (XPPAUT).' },
+};
+
+/** Other keywords explained on hover. */
+export const OTHER_KEYWORD_DOCS: Record<string, string> = {
+  per: '`per-step`: one copy of the parameter per step (or per stage with `@ tie=stage`) — a ResNet read as an ODE. AD gradients of such copies can oscillate under weakly stable schemes.',
+  step: '`per-step`: one copy of the parameter per step (or per stage with `@ tie=stage`).',
+  per_step: '`per-step`: one copy of the parameter per step.',
+  shared: '`shared`: one copy of the parameter for the whole solve (the default).',
+  normal: '`normal(mean, std)`: random initialisation, deterministic for a given `@ seed=…`.',
+  if: '`if(c)then(a)else(b)`: `a` where `c` is nonzero, else `b` (elementwise).',
+  then: '`if(c)then(a)else(b)`: `a` where `c` is nonzero, else `b` (elementwise).',
+  else: '`if(c)then(a)else(b)`: `a` where `c` is nonzero, else `b` (elementwise).',
+  dt: '`dx/dt = …`: the equation of state `x`.',
+  rk: '`rk`: a Runge–Kutta scheme given by its Butcher tableau `a`, `b`, `c`.',
+  lmm: '`lmm`: a linear multistep scheme Σ alpha_j x_{n+j} = h Σ beta_j f_{n+j} (oldest first).',
+  t: '`t`: the time.',
+  pi: '`pi`: the constant π = 3.14159… (a declaration of the same name takes precedence).',
+  T: '`x(T)`: the state at the final time t0 + total (only in a loss).',
+};
+
+export interface FunctionDoc { name: string; params: string[]; doc: string }
+
+const PARAM_NAMES: Record<string, string[]> = { pow: ['x', 'y'], atan2: ['y', 'x'], max: ['a', 'b'], min: ['a', 'b'], mod: ['a', 'b'], heav: ['x'] };
+
+const EXTRA_DOCS: Record<string, string> = {
+  cosh: 'hyperbolic cosine, elementwise', sinh: 'hyperbolic sine, elementwise', tan: 'tangent, elementwise',
+  log10: 'base-10 logarithm, elementwise', pow: 'x raised to the power y (same as x^y)', flr: 'largest integer ≤ x (XPPAUT spelling of floor)',
+  ln: 'natural logarithm (same as log)',
+};
+
+/** Built-in functions (the engine's and those the checker rewrites into them). */
+export function builtinFunctions(): FunctionDoc[] {
+  const out: FunctionDoc[] = [];
+  for (const [name, info] of entriesOf<{ arity?: number; doc?: string; signature?: string }>(BUILTINS)) {
+    const arity = info.arity ?? 1;
+    out.push({ name, params: paramsFromSignature(info.signature) ?? PARAM_NAMES[name] ?? defaultParams(arity), doc: info.doc ?? '' });
+  }
+  for (const [name, arity] of entriesOf<number>(LOWERED)) {
+    if (out.some((f) => f.name === name)) continue;
+    out.push({ name, params: PARAM_NAMES[name] ?? defaultParams(arity), doc: EXTRA_DOCS[name] ?? '' });
+  }
+  return out;
+}
+
+function paramsFromSignature(sig: string | undefined): string[] | undefined {
+  const m = sig ? /\(([^)]*)\)/.exec(sig) : null;
+  return m ? m[1].split(',').map((x) => x.trim()).filter(Boolean) : undefined;
+}
+
+function defaultParams(arity: number): string[] {
+  return arity === 1 ? ['x'] : Array.from({ length: arity }, (_, i) => `x${i + 1}`);
+}
+
+let functionTable: Map<string, FunctionDoc> | undefined;
+export function builtinFunction(name: string): FunctionDoc | undefined {
+  if (!functionTable) functionTable = new Map(builtinFunctions().map((f) => [f.name, f]));
+  return functionTable.get(name.toLowerCase());
+}
+
+export function isFunctionName(lowerName: string): boolean { return builtinFunction(lowerName) !== undefined; }
+
+export function signatureLabel(f: { name: string; params: string[] }): string { return `${f.name}(${f.params.join(', ')})`; }
+
+/** `@` option keys with their documentation and the values they accept. */
+export interface OptionDoc { key: string; detail: string; doc: string; values?: readonly string[] }
+
+export const OPTION_DOCS: Record<string, OptionDoc> = {
+  total: { key: 'total', detail: 'total=1', doc: 'Length of the integration interval: the solve runs from t0 to t0 + total.' },
+  steps: { key: 'steps', detail: 'steps=64', doc: 'Number of steps N (h = total/N). Overrides `dt` when both are given. Per-step parameters get one copy per step.' },
+  dt: { key: 'dt', detail: 'dt=0.01', doc: 'Step size h (XPPAUT); rounded so that total/dt is a whole number of steps.' },
+  t0: { key: 't0', detail: 't0=0', doc: 'Start time.' },
+  meth: { key: 'meth', detail: 'meth=rk4', doc: 'The scheme that discretises the ODE: a built-in one or a declared `scheme`. Weakly stable schemes (leapfrog, milne) make AD gradients of per-step parameters oscillate.', values: SCHEME_NAMES },
+  start: { key: 'start', detail: 'start=euler', doc: 'The one-step scheme that computes the start values of a multistep scheme (ab2, ab3, leapfrog, milne).', values: ONE_STEP_SCHEMES },
+  seed: { key: 'seed', detail: 'seed=1', doc: 'Seed of the random initialisation of `~ normal(…)` parameters.' },
+  gradfix: { key: 'gradfix', detail: 'gradfix=filter121', doc: 'Post-processing of AD gradients of per-step parameters (DESIGN 1.3).', values: GRADFIX_NAMES },
+  grad: { key: 'grad', detail: 'grad=ad', doc: 'How parameter gradients are computed: `ad` (through the unrolled solve) or `adjoint` (the continuous adjoint).', values: GRAD_ENGINE_NAMES },
+  tie: { key: 'tie', detail: 'tie=step', doc: 'Per-step parameters: one copy per step shared by its stages (`step`) or one copy per stage (`stage`).', values: TIE_NAMES },
+};
+
+/** Every option key the front end reads (its own list, plus the ones documented here). */
+export function optionKeys(): string[] {
+  const keys = new Set<string>([...OPTION_KEYS, ...Object.keys(OPTION_DOCS)]);
+  return [...keys];
+}
+
+export const VALUE_DOCS: Record<string, string> = {
+  none: 'No correction: the raw AD gradients.',
+  average: 'Averages each per-step copy with its neighbours (a moving mean).',
+  filter121: 'The [1, 2, 1]/4 filter over neighbouring copies: removes the alternating (−1)^n component of leapfrog-type gradients.',
+  adjoint121: 'Applies the [1, 2, 1] filter to the discrete adjoint before forming gradients.',
+  stagesum: 'Sums the stage contributions of each step before forming gradients.',
+  ad: 'Gradients by automatic differentiation through the unrolled solve.',
+  adjoint: 'Gradients from the continuous adjoint equation, solved backwards.',
+  step: 'One copy per step, shared by its stages.',
+  stage: 'One copy per stage of every step.',
+};

@@ -1,0 +1,147 @@
+// The gradient engines training can use, all returning gradients in the
+// layout of the parameter values (per-step: N×P, copy n at offset n·P;
+// shared: P):
+//   ad         AD through the unrolled discrete solve (TF.js);
+//   filter121, average   AD post-processed by a correction (DESIGN 1.3):
+//              the densities d_n = G_n/(h w_n) are corrected and turned back
+//              into copy gradients h·w_n·c_n;
+//   adjoint    the continuous adjoint (engine/reference.ts): copy n gets
+//              h·w_n·g(t_n), the reference density at its layer time times
+//              the copy's quadrature weight — the same convention as the AD
+//              densities, so a convergent scheme's AD gradient and this one
+//              agree as h → 0; shared parameters get ∫ g dt.
+import type { Model } from '../model';
+import type { TF, Tensor } from '../engine/backend';
+import { internalShape, type CompiledModel } from '../engine/compile';
+import { solveDiscrete } from '../engine/integrate';
+import { trajectoryLoss } from '../engine/observe';
+import { continuousReference, accurateLoss, type ReferenceInput } from '../engine/reference';
+import { filter121, average } from '../engine/corrections';
+import type { Scheme } from '../schemes/schemes';
+
+export type TrainGradient = 'ad' | 'adjoint' | 'filter121' | 'average';
+export const TRAIN_GRADIENTS: readonly TrainGradient[] = ['ad', 'adjoint', 'filter121', 'average'];
+
+export interface TrainContext {
+  tf: TF;
+  cm: CompiledModel;
+  model: Model;
+  scheme: Scheme;
+  N: number;
+  h: number;
+  t0: number;
+  /** Copies of each per-step parameter (N, or N·s for tie=stage; schemes/copies.ts). */
+  copies: number;
+  /** Layer time and quadrature weight of each per-step copy. */
+  taus: number[];
+  weights: number[];
+  /** Values per copy of each parameter. */
+  sizes: number[];
+}
+
+function copiesOf(ctx: TrainContext, values: Float32Array[]): Tensor[][] {
+  const { tf, model } = ctx;
+  return model.params.map((p, i) => {
+    const P = ctx.sizes[i], shape = internalShape(p.shape);
+    return Array.from({ length: p.perStep ? ctx.copies : 1 }, (_, n) => tf.tensor(values[i].subarray(n * P, (n + 1) * P), shape));
+  });
+}
+
+function lossOf(ctx: TrainContext, copies: Tensor[][]): Tensor {
+  const { tf, cm, scheme, N, h, t0 } = ctx;
+  const perStep = ctx.model.params.map((p) => p.perStep);
+  const traj = solveDiscrete(tf, cm, scheme, N, h, t0, (copy) => copies.map((c, i) => (perStep[i] ? c[copy] : c[0])));
+  return trajectoryLoss(tf, cm, traj, t0, h);
+}
+
+/** Discrete loss only (no tape). */
+export function discreteLoss(ctx: TrainContext, values: Float32Array[]): number {
+  let v = NaN;
+  ctx.tf.tidy(() => { v = lossOf(ctx, copiesOf(ctx, values)).dataSync()[0]; });
+  return v;
+}
+
+/** Discrete loss and its AD gradient. */
+export function adGradient(ctx: TrainContext, values: Float32Array[]): { loss: number; G: Float32Array[] } {
+  const { tf } = ctx;
+  let loss = NaN;
+  const G = values.map((v) => new Float32Array(v.length));
+  tf.tidy(() => {
+    const copies = copiesOf(ctx, values);
+    const { value, grads } = tf.engine().gradients(() => lossOf(ctx, copies), copies.flat(), undefined, true);
+    loss = value.dataSync()[0];
+    let k = 0;
+    copies.forEach((c, i) => {
+      for (let n = 0; n < c.length; n++, k++) {
+        const g = grads[k];
+        if (g) G[i].set(g.dataSync(), n * ctx.sizes[i]);
+      }
+    });
+  });
+  return { loss, G };
+}
+
+/** AD copy gradients → densities → correction → copy gradients (per-step parameters only). */
+export function correctGradient(ctx: TrainContext, G: Float32Array[], kind: 'filter121' | 'average'): Float32Array[] {
+  const { h, weights, taus } = ctx;
+  const M = ctx.copies;
+  if (M !== ctx.N) throw new Error(`${kind} corrects one copy per step; this model has ${M} copies per parameter (tie=stage): use stagesum in a check, or train with ad or adjoint`);
+  return ctx.model.params.map((p, i) => {
+    if (!p.perStep) return G[i];
+    const P = ctx.sizes[i];
+    const d = new Float32Array(M * P);
+    // A copy with weight 0 gets no gradient (AB2's θ_0): density 0, left at 0.
+    for (let n = 0; n < M; n++) if (weights[n] > 0) for (let k = 0; k < P; k++) d[n * P + k] = G[i][n * P + k] / (h * weights[n]);
+    let c: Float32Array;
+    if (kind === 'filter121') c = filter121(d, M, P);
+    else {
+      // average sits at t_{n+½}: back to the layer times by linear interpolation.
+      const a = average(d, M, P, taus);
+      c = resample(a.values, P, a.times, taus);
+    }
+    const out = new Float32Array(M * P);
+    for (let n = 0; n < M; n++) for (let k = 0; k < P; k++) out[n * P + k] = c[n * P + k] * h * weights[n];
+    return out;
+  });
+}
+
+/** Rows at times `from` re-sampled at times `to` (linear, extrapolating at the ends). */
+export function resample(values: ArrayLike<number>, P: number, from: number[], to: number[]): Float32Array {
+  const N = from.length;
+  const out = new Float32Array(to.length * P);
+  to.forEach((t, m) => {
+    let i = 0;
+    while (i < N - 2 && from[i + 1] <= t) i++;
+    const w = N > 1 ? (t - from[i]) / (from[i + 1] - from[i]) : 0;
+    for (let k = 0; k < P; k++) {
+      const a = values[i * P + k], b = N > 1 ? values[(i + 1) * P + k] : a;
+      out[m * P + k] = (1 - w) * a + w * b;
+    }
+  });
+  return out;
+}
+
+export function referenceInput(ctx: TrainContext, values: Float32Array[]): ReferenceInput {
+  return {
+    N: ctx.N, h: ctx.h, t0: ctx.t0, layerTimes: ctx.taus,
+    params: ctx.model.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: ctx.sizes[i] })),
+  };
+}
+
+/** Gradient from the continuous adjoint, with the reference's own error estimate. */
+export function adjointGradient(ctx: TrainContext, values: Float32Array[], signalCheck?: () => void): { G: Float32Array[]; flowLoss: number; referenceError: number; nonFinite: boolean } {
+  const ref = continuousReference(ctx.tf, ctx.cm, referenceInput(ctx, values), signalCheck);
+  const G = ctx.model.params.map((p, i) => {
+    if (!p.perStep) return ref.g[i];
+    const P = ctx.sizes[i];
+    const out = new Float32Array(ctx.copies * P);
+    for (let n = 0; n < ctx.copies; n++) for (let k = 0; k < P; k++) out[n * P + k] = ref.g[i][n * P + k] * ctx.h * ctx.weights[n];
+    return out;
+  });
+  return { G, flowLoss: ref.lossAccurate, referenceError: ref.referenceError, nonFinite: ref.nonFinite };
+}
+
+/** The flow loss: copies interpolated in t, solved by the reference's RK4. */
+export function flowLoss(ctx: TrainContext, values: Float32Array[]): number {
+  return accurateLoss(ctx.tf, ctx.cm, referenceInput(ctx, values));
+}

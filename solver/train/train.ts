@@ -1,0 +1,197 @@
+// train(model, options): gradient descent (Adam or SGD) on the discrete loss
+// with a chosen gradient engine (raw AD, AD + a correction, or the continuous
+// adjoint). Deterministic: the start is the model's seeded initialisation and
+// nothing else is random. Each iteration records, at the parameters before
+// its update: the discrete loss, the flow loss (the same copies interpolated
+// in t and solved accurately by the reference's RK4) and the total variation
+// Σ_n ‖θ_{n+1} − θ_n‖₁ of each per-step parameter across layers (DESIGN 1.2:
+// raw AD on leapfrog makes it large; a flow has it small).
+import type { Model, Shape } from '../model';
+import { initBackend, type BackendPreference } from '../engine/backend';
+import { compileModel, CompileError, sizeOf } from '../engine/compile';
+import { copiesPerParameter, initialParameters, MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
+import { parameterCopies, schemeOf } from '../schemes/schemes';
+import { makeOptimizer, type OptimizerName } from './optimizers';
+import { adGradient, adjointGradient, correctGradient, discreteLoss, flowLoss, type TrainContext, type TrainGradient } from './gradients';
+
+export interface TrainOptions {
+  iterations?: number;
+  optimizer?: OptimizerName;
+  learningRate?: number;
+  /** Default: `adjoint` when the model says grad=adjoint, its gradfix when that is filter121/average, else raw `ad`. */
+  gradient?: TrainGradient;
+  backend?: BackendPreference;
+  signal?: AbortSignal;
+  timeBudgetMs?: number;
+  /** Compute the flow loss every k-th iteration (and at the end); default 1. */
+  flowEvery?: number;
+  onIteration?: (record: IterationRecord) => void;
+  /** Start from these values instead of the seeded initialisation (layout as CheckOptions.parameterValues). */
+  initial?: Float32Array[];
+}
+
+export interface IterationRecord {
+  iteration: number;
+  /** Discrete loss at the parameters before this iteration's update. */
+  loss: number;
+  /** Flow loss at the same parameters (NaN on iterations where it is skipped). */
+  flowLoss: number;
+  /** Per per-step parameter: Σ_n ‖θ_{n+1} − θ_n‖₁. */
+  totalVariation: Record<string, number>;
+  gradientNorm: number;
+  /** The continuous reference's own error estimate (gradient=adjoint only). */
+  referenceError?: number;
+}
+
+export interface LearnedParameter { name: string; shape: Shape; perStep: boolean; /** One row per copy (one row for shared). */ values: number[][] }
+
+export interface TrainResult {
+  stopped: 'completed' | 'cancelled' | 'timeout' | 'diverged';
+  message?: string;
+  backend: string;
+  gradient: TrainGradient;
+  optimizer: OptimizerName;
+  learningRate: number;
+  iterations: number;
+  history: IterationRecord[];
+  /** At the learned parameters. */
+  final: { loss: number; flowLoss: number; totalVariation: Record<string, number> };
+  parameters: LearnedParameter[];
+  /** The learned values in engine layout (for runCheck's parameterValues). */
+  values: Float32Array[];
+}
+
+/** Refused before anything is allocated, or the model cannot be compiled. */
+export class TrainError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'TrainError';
+  }
+}
+
+/** Σ over consecutive copies (layer order) of ‖θ_{n+1} − θ_n‖₁, per per-step parameter (`copies` per parameter). */
+export function totalVariation(model: Model, values: Float32Array[], copies: number): Record<string, number> {
+  const N = copies;
+  const out: Record<string, number> = {};
+  model.params.forEach((p, i) => {
+    if (!p.perStep) return;
+    const P = sizeOf(p.shape), v = values[i];
+    let s = 0;
+    for (let n = 0; n + 1 < N; n++) for (let k = 0; k < P; k++) s += Math.abs(v[(n + 1) * P + k] - v[n * P + k]);
+    out[p.name] = s;
+  });
+  return out;
+}
+
+export function defaultGradient(model: Model): TrainGradient {
+  if (model.options.grad === 'adjoint') return 'adjoint';
+  const fix = model.options.gradfix;
+  return fix === 'filter121' || fix === 'average' ? fix : 'ad';
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function train(model: Model, options: TrainOptions = {}): Promise<TrainResult> {
+  const started = performance.now();
+  const iterations = options.iterations ?? 100;
+  const optimizer = options.optimizer ?? 'adam';
+  const learningRate = options.learningRate ?? 1e-2;
+  const gradient = options.gradient ?? defaultGradient(model);
+  const flowEvery = Math.max(1, Math.floor(options.flowEvery ?? 1));
+  const { steps: N, dt: h, t0 } = model.options;
+  // Refuse before any allocation.
+  if (!(Number.isInteger(iterations) && iterations >= 0)) throw new TrainError(`iterations must be a whole number ≥ 0, not ${iterations}`, 'invalid-options');
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw new TrainError(`the learning rate must be positive, not ${learningRate}`, 'invalid-options');
+  if (!(N >= 1) || !(h > 0) || !Number.isFinite(h)) throw new TrainError(`cannot solve with steps=${N} and dt=${h}`, 'invalid-options');
+  const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copiesPerParameter(model) : 1), 0);
+  if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
+    throw new TrainError(`Too large to train: ${N} steps and ${elements} parameter values (limits ${MAX_CHECK_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`, 'model-too-large');
+  }
+  if (model.params.length === 0) throw new TrainError('the model has no parameters to train', 'no-parameters');
+  let scheme;
+  try {
+    scheme = schemeOf(model);
+  } catch (e) {
+    throw new TrainError((e as Error).message, 'unsupported-scheme');
+  }
+
+  const { tf, backend } = await initBackend(options.backend ?? 'auto', { stateSize: model.states.length, elements, steps: N });
+  let cm;
+  try {
+    cm = compileModel(tf, model).compiled;
+  } catch (e) {
+    if (e instanceof CompileError) throw new TrainError(e.message, e.code);
+    throw e;
+  }
+  const deadline = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : Infinity;
+  const stopReason = (): TrainResult['stopped'] | undefined =>
+    options.signal?.aborted ? 'cancelled' : performance.now() > deadline ? 'timeout' : undefined;
+  const interrupt = () => { const r = stopReason(); if (r) throw Object.assign(new Error(r), { name: 'TrainStopped', reason: r }); };
+
+  try {
+    const pc = parameterCopies(scheme, N, h, t0);
+    const ctx: TrainContext = {
+      tf, cm, model, scheme, N, h, t0,
+      copies: pc.count, taus: pc.times, weights: pc.weights, sizes: model.params.map((p) => sizeOf(p.shape)),
+    };
+    if (gradient !== 'ad' && gradient !== 'adjoint' && pc.count !== N) {
+      throw new TrainError(`${gradient} corrects one copy per step; with tie=stage train with ad or adjoint`, 'invalid-options');
+    }
+    const values = (options.initial ?? initialParameters(tf, model)).map((v) => Float32Array.from(v));
+    model.params.forEach((p, i) => {
+      const want = (p.perStep ? pc.count : 1) * ctx.sizes[i];
+      if (values[i]?.length !== want) throw new TrainError(`initial values of ${p.name}: ${values[i]?.length} values, expected ${want}`, 'invalid-options');
+    });
+    const opt = makeOptimizer(optimizer, learningRate);
+    const history: IterationRecord[] = [];
+    let stopped: TrainResult['stopped'] = 'completed';
+    let message: string | undefined;
+    for (let it = 0; it < iterations; it++) {
+      await tick();
+      const r = stopReason();
+      if (r) { stopped = r; break; }
+      let loss: number, G: Float32Array[], flow = NaN, referenceError: number | undefined;
+      try {
+        if (gradient === 'adjoint') {
+          const a = adjointGradient(ctx, values, interrupt);
+          G = a.G; flow = a.flowLoss; referenceError = a.referenceError;
+          loss = discreteLoss(ctx, values);
+        } else {
+          ({ loss, G } = adGradient(ctx, values));
+          if (gradient !== 'ad') G = correctGradient(ctx, G, gradient);
+          if (it % flowEvery === 0) flow = flowLoss(ctx, values);
+        }
+      } catch (e) {
+        if ((e as Error).name === 'TrainStopped') { stopped = (e as Error & { reason: TrainResult['stopped'] }).reason; break; }
+        throw e;
+      }
+      let sq = 0;
+      for (const g of G) for (let k = 0; k < g.length; k++) sq += g[k] * g[k];
+      const record: IterationRecord = { iteration: it, loss, flowLoss: flow, totalVariation: totalVariation(model, values, ctx.copies), gradientNorm: Math.sqrt(sq) };
+      if (referenceError !== undefined) record.referenceError = referenceError;
+      history.push(record);
+      options.onIteration?.(record);
+      if (!Number.isFinite(loss) || !Number.isFinite(record.gradientNorm)) {
+        stopped = 'diverged';
+        message = `training diverged at iteration ${it}: the ${Number.isFinite(loss) ? 'gradient' : 'loss'} is not finite (lower the learning rate)`;
+        break;
+      }
+      opt.step(values, G);
+    }
+    if (stopped === 'cancelled') message = 'training cancelled';
+    if (stopped === 'timeout') message = `training exceeded its time budget of ${options.timeBudgetMs} ms`;
+    const final = {
+      loss: discreteLoss(ctx, values),
+      flowLoss: flowLoss(ctx, values),
+      totalVariation: totalVariation(model, values, ctx.copies),
+    };
+    const parameters: LearnedParameter[] = model.params.map((p, i) => {
+      const P = ctx.sizes[i];
+      const count = p.perStep ? ctx.copies : 1;
+      return { name: p.name, shape: p.shape, perStep: p.perStep, values: Array.from({ length: count }, (_, n) => Array.from(values[i].subarray(n * P, (n + 1) * P))) };
+    });
+    return { stopped, message, backend, gradient, optimizer, learningRate, iterations: history.length, history, final, parameters, values };
+  } finally {
+    cm.dispose();
+  }
+}

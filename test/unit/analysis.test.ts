@@ -1,0 +1,169 @@
+// Analysis and corrections (DESIGN 1.3–1.4) on models written in the language:
+// the corrections' formulas on synthetic sequences, adjoint121 / average /
+// filter121 in a check, the refinement study, verdicts, κ, no tensor leaks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyse } from '../../solver/language/index';
+import { runCheck } from '../../solver/check';
+import { initBackend } from '../../solver/engine/backend';
+import { average, filter121, stagesum, stageImbalance, adjoint121 } from '../../solver/engine/corrections';
+import type { Model } from '../../solver/model';
+import { applyEdits, gradfixEdit, quickFixTitle } from '../../server/quickfix';
+import { parameterMetricsMarkdown, reportHoverMarkdown } from '../../solver/service/gradientHover';
+
+const backend = 'cpu' as const;
+
+export function mlpModel(o: { meth: string; steps: number; width?: number; seed?: number; total?: number; gradfix?: string; perStep?: boolean }): Model {
+  const w = o.width ?? 4, ps = o.perStep === false ? '' : ' per-step';
+  const text = `state x[2]
+init x = [1, 0]
+param W1[${w},2]${ps} ~ normal(0, 0.5)
+param W2[2,${w}]${ps} ~ normal(0, 0.5)
+x' = W2 @ tanh(W1 @ x)
+loss = 0.5 * sum((x(T) - [0.5, -1.0])^2)
+@ total=${o.total ?? 1}, steps=${o.steps}, meth=${o.meth}, seed=${o.seed ?? 1}${o.gradfix ? `, gradfix=${o.gradfix}` : ''}
+done
+`;
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  return a.model;
+}
+
+test('average sits at t_{n+½} and cancels an alternating part to first order', () => {
+  const N = 32, P = 1, h = 1 / N;
+  const times = Array.from({ length: N }, (_, n) => n * h);
+  const d = times.map((t, n) => Math.sin(3 * t) + (n % 2 ? 1 : -1) * Math.cos(t));
+  const a = average(d, N, P, times);
+  assert.equal(a.times[3], 3.5 * h);
+  // interior: (d_n + d_{n+1})/2 = mean of the smooth part ± O(h) from cos
+  for (let n = 2; n < N - 2; n++) assert.ok(Math.abs(a.values[n] - Math.sin(3 * a.times[n])) < 2 * h, `${n}: ${a.values[n]}`);
+  const f = filter121(d, N, P);
+  for (let n = 2; n < N - 2; n++) assert.ok(Math.abs(f[n] - Math.sin(3 * times[n])) < 4 * h * h, `${n}: ${f[n]}`);
+});
+
+test('stagesum puts Σ_i G_{n,i}/h at the stage centre and interpolates to the stage times; κ measures the split', () => {
+  // midpoint-like split: stage 1 gets nothing, stage 2 everything; the sum is the smooth g(t)·h.
+  const N = 40, s = 2, h = 1 / N, g = (t: number) => 1 + t * t;
+  const G = new Float32Array(N * s);
+  for (let n = 0; n < N; n++) G[n * s + 1] = h * g((n + 0.5) * h);
+  const out = stagesum(G, { steps: N, stages: s, h, t0: 0, c: [0, 0.5], b: [0, 1] }, 1);
+  for (let n = 2; n < N - 2; n++) {
+    assert.ok(Math.abs(out[n * s] - g(n * h)) < h * h, `stage 1 at ${n}: ${out[n * s]}`);
+    assert.ok(Math.abs(out[n * s + 1] - g((n + 0.5) * h)) < 1e-5, `stage 2 at ${n}`);
+  }
+  const d = Float32Array.from(G, (x) => x / h);
+  const kappa = stageImbalance(d, out, { steps: N, stages: s }, 1);
+  assert.ok(kappa > 0.5 && kappa < 1, `κ ${kappa}`);
+  assert.equal(stageImbalance(out, out, { steps: N, stages: s }, 1), 0);
+});
+
+test('adjoint121 filters the adjoint and keeps the layer\'s own Jacobian; ends extrapolated', () => {
+  const N = 10, S = 1, sizes = [1];
+  const m = Array.from({ length: N }, (_, n) => n + (n % 2 ? 1 : -1));
+  const J = (n: number) => 2 + n; // ∂θf_n
+  const [c] = adjoint121(m, N, S, sizes, (n, cot) => [[J(n) * cot[0]]]);
+  for (let n = 1; n < N - 1; n++) assert.ok(Math.abs(c[n] - J(n) * n) < 1e-5, `${n}: ${c[n]}`);
+  assert.ok(Math.abs(c[0] - (2 * c[1] - c[2])) < 1e-5);
+  assert.ok(Math.abs(c[N - 1] - (2 * c[N - 2] - c[N - 3])) < 1e-5);
+});
+
+test('leapfrog per-step: report recommends filter121; verdict says oscillating; gradfix selects the correction', async () => {
+  const r = await runCheck(mlpModel({ meth: 'leapfrog', steps: 64 }), { backend });
+  assert.equal(r.recommendedCorrection, 'filter121');
+  assert.equal(r.correction, 'filter121');
+  assert.equal(r.verdict?.kind, 'oscillating');
+  for (const p of r.parameters) {
+    assert.equal(p.verdict?.kind, 'oscillating', p.verdict?.explanation);
+    assert.match(p.verdict!.explanation, /does not converge as h → 0/);
+  }
+  for (const gradfix of ['average', 'filter121', 'adjoint121'] as const) {
+    const c = await runCheck(mlpModel({ meth: 'leapfrog', steps: 64, gradfix }), { backend });
+    assert.equal(c.correction, gradfix);
+    assert.equal(c.recommendedCorrection, 'filter121');
+    assert.deepEqual(c.findings.filter((f) => f.severity === 'warning'), [], `${gradfix}: ${c.findings.map((f) => f.message)}`);
+    for (const p of c.parameters) {
+      assert.equal(p.oscillating, false, `${gradfix} ${p.name} α=${p.metrics.alpha}`);
+      assert.ok(p.metrics.correctedRelError < (gradfix === 'average' ? 0.1 : 0.02), `${gradfix} ${p.name}: ${p.metrics.correctedRelError}`);
+      assert.equal(p.verdict?.kind, 'corrected');
+      if (gradfix === 'average') assert.equal(p.correctedTimes?.[0], 0.5 / 64);
+      else assert.equal(p.correctedTimes, undefined);
+    }
+  }
+});
+
+test('strongly stable tied schemes recommend no correction and converge', async () => {
+  for (const meth of ['euler', 'heun', 'midpoint', 'rk4']) {
+    const r = await runCheck(mlpModel({ meth, steps: 32 }), { backend });
+    assert.equal(r.recommendedCorrection, undefined, meth);
+    assert.equal(r.verdict?.kind, 'converges', `${meth}: ${r.verdict?.explanation}`);
+  }
+});
+
+test('refinement study: levels N, 2N, 4N with observed orders (leapfrog raw ≈ 0, filter121 ≥ 1.8)', async () => {
+  const r = await runCheck(mlpModel({ meth: 'leapfrog', steps: 32 }), { backend, refinement: true });
+  for (const p of r.parameters) {
+    const st = p.refinement!;
+    assert.deepEqual(st.levels.map((l) => l.steps), [32, 64, 128]);
+    assert.equal(st.rawOrders.length, 2);
+    assert.ok(Math.abs(st.rawOrder) < 0.3, `${p.name} raw order ${st.rawOrder}`);
+    assert.ok(st.correctedOrder > 1.8, `${p.name} corrected order ${st.correctedOrder}`);
+    for (const l of st.levels) assert.ok(l.alpha > 0.1, `α at ${l.steps}: ${l.alpha}`);
+    assert.match(p.verdict!.explanation, /filter121 converges at order/);
+  }
+});
+
+test('no tensors leak with adjoint121 and the refinement study', async () => {
+  const { tf } = await initBackend(backend);
+  const m = mlpModel({ meth: 'leapfrog', steps: 16, gradfix: 'adjoint121' });
+  await runCheck(m, { backend, refinement: 1 });
+  const before = tf.memory().numTensors;
+  await runCheck(m, { backend, refinement: 1 });
+  await runCheck(mlpModel({ meth: 'leapfrog', steps: 16, gradfix: 'average' }), { backend, refinement: true });
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('per-stage midpoint: κ flags the stage split, stagesum is recommended and offered by the quick fix', async () => {
+  const text = (gradfix: string) => `state x[2]
+init x = [1, 0]
+param W1[4,2] per-step ~ normal(0, 0.5)
+param W2[2,4] per-step ~ normal(0, 0.5)
+x' = W2 @ tanh(W1 @ x)
+@ total=1, steps=32, meth=midpoint, tie=stage, seed=3${gradfix}
+done
+`;
+  const a = analyse(text(''));
+  assert.ok(a.model);
+  const r = await runCheck(a.model, { backend });
+  assert.equal(r.recommendedCorrection, 'stagesum');
+  assert.equal(r.correction, 'stagesum');
+  for (const p of r.parameters) {
+    assert.equal(p.raw.length, 64);
+    assert.deepEqual(p.stages?.slice(0, 4), [0, 1, 0, 1]);
+    assert.ok((p.metrics.kappa ?? 0) > 0.3, `κ ${p.metrics.kappa}`);
+    assert.ok(p.metrics.relError > 0.3 && p.metrics.correctedRelError < 0.05, `${p.metrics.relError} ${p.metrics.correctedRelError}`);
+    assert.equal(p.verdict?.kind, 'stage-imbalance');
+  }
+  const f = r.findings.filter((x) => x.code === 'stage-imbalance');
+  assert.equal(f.length, 2);
+  assert.match(f[0].message, /κ=[\d.]+ > 0\.3/);
+  const edit = gradfixEdit(text(''), a.model, r.recommendedCorrection);
+  assert.equal(applyEdits(text(''), [edit!]), text(', gradfix=stagesum'));
+  assert.equal(quickFixTitle(r.recommendedCorrection), 'Correct AD gradients with stagesum');
+  const md = reportHoverMarkdown({ report: r, reportIsCurrent: true });
+  assert.match(md, /recommended: `gradfix=stagesum`/);
+  assert.match(md, / κ \|/);
+  assert.match(md, /\*\*Verdict:\*\* W1, W2: per-stage copies split the gradient unevenly/);
+
+  const fixed = analyse(text(', gradfix=stagesum'));
+  const c = await runCheck(fixed.model!, { backend });
+  assert.deepEqual(c.findings.filter((x) => x.severity === 'warning').map((x) => x.message), []);
+  for (const p of c.parameters) assert.equal(p.verdict?.kind, 'corrected');
+});
+
+test('the parameter hover shows the verdict and the refinement study', async () => {
+  const r = await runCheck(mlpModel({ meth: 'leapfrog', steps: 32 }), { backend, refinement: 1 });
+  const md = parameterMetricsMarkdown('W1', true, { report: r, reportIsCurrent: true });
+  assert.match(md, /⚠ \*\*oscillating:\*\* oscillating: the AD density alternates/);
+  assert.match(md, /\| 64 \| [\d.]+ \| [\d.e-]+ \| [\d.]+ \|/);
+  assert.match(md, /observed order raw -?[\d.e-]+, filter121 [\d.]+/);
+});

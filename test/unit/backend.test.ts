@@ -1,0 +1,50 @@
+// Backend selection: auto measures per size class and remembers the choice;
+// explicit cpu/wasm requests are honoured; tensorflow falls back with a reason
+// when @tensorflow/tfjs-node is not installed (it cannot install here).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initBackend, autoChoices, sizeClass } from '../../solver/engine/backend';
+
+let nativeAvailable = false;
+try { require.resolve('@tensorflow/tfjs-node'); nativeAvailable = true; } catch { /* not installed */ }
+
+test('auto returns a valid backend, measured once per size class and remembered', async () => {
+  const small = { elements: 64 * 100, steps: 64 };
+  const h = await initBackend('auto', small);
+  assert.ok(['tensorflow', 'wasm', 'cpu'].includes(h.backend));
+  assert.ok(h.reason && h.reason.startsWith('auto'), h.reason);
+  const x = h.tf.tensor1d([1, 2, 3]);
+  assert.equal(h.tf.sum(x).dataSync()[0], 6);
+  x.dispose();
+  if (!nativeAvailable) {
+    const cls = sizeClass(small);
+    const first = autoChoices().get(cls);
+    assert.ok(first, 'the choice is remembered');
+    assert.match(first.reason, /cpu .*wasm/);
+    const again = await initBackend('auto', { elements: 64 * 120, steps: 64 }); // same size class
+    assert.equal(sizeClass({ elements: 64 * 120, steps: 64 }), cls);
+    assert.equal(again.backend, first.backend);
+    assert.equal(autoChoices().get(cls), first, 'not measured again');
+    assert.notEqual(sizeClass({ elements: 64 * 100_000, steps: 64 }), cls);
+  }
+});
+
+test('explicit cpu and wasm requests are honoured', async () => {
+  const c = await initBackend('cpu');
+  assert.equal(c.backend, 'cpu');
+  assert.equal(c.tf.getBackend(), 'cpu');
+  const w = await initBackend('wasm');
+  assert.equal(w.backend, 'wasm', w.reason);
+  assert.equal(w.tf.getBackend(), 'wasm');
+  const y = w.tf.tidy(() => w.tf.sum(w.tf.mul(w.tf.tensor1d([1, 2]), 3)).dataSync()[0]);
+  assert.equal(y, 9);
+  const back = await initBackend('cpu');
+  assert.equal(back.tf.getBackend(), 'cpu');
+});
+
+test('tensorflow falls back with a clear reason when tfjs-node is absent', { skip: nativeAvailable ? 'tfjs-node is installed here' : false }, async () => {
+  const h = await initBackend('tensorflow');
+  assert.notEqual(h.backend, 'tensorflow');
+  assert.match(h.reason ?? '', /tensorflow requested but @tensorflow\/tfjs-node cannot be loaded/);
+  assert.match(h.reason ?? '', /using cpu/);
+});
