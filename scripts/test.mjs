@@ -12,6 +12,9 @@ const run = (cmd, args, env = {}) => {
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 
+// A fresh clone: install first, so `npm test` is one of the README's two setup commands.
+if (!existsSync(join(root, 'node_modules/.package-lock.json'))) run('npm', ['install', '--no-audit', '--no-fund']);
+
 const only = process.argv.slice(2); // optional folders or files under test/, e.g. `npm test -- unit`
 rmSync(join(root, 'out'), { recursive: true, force: true });
 run('npx', ['tsc', '--noEmit', '-p', '.']);

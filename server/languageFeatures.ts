@@ -10,6 +10,7 @@ import {
   type ServerCapabilities,
 } from 'vscode-languageserver/node';
 import type { Model } from '../solver/model';
+import type { ParseResult } from '../solver/language/index';
 import type { Report } from '../solver/report';
 import {
   completion,
@@ -35,6 +36,8 @@ export interface FeatureSource {
   text: string;
   version: number;
   model?: Model;
+  /** The syntax tree of `text` from the analysis the server already ran for this version (parsed once per version). */
+  syntax?: ParseResult;
   report?: Report;
   reportIsCurrent: boolean;
   pendingState?: string;
@@ -60,7 +63,7 @@ export function registerLanguageFeatures(connection: Connection, source: (uri: s
   const docOf = (uri: string): { doc: ServiceDocument; src: FeatureSource } | undefined => {
     const src = source(uri);
     if (!src) return undefined;
-    return { doc: cache.get(uri, src.text, src.version), src };
+    return { doc: cache.get(uri, src.text, src.version, src.syntax), src };
   };
   // A bug in one feature answers "nothing here" and is logged; it never takes the server down.
   const guard = <T>(what: string, fallback: T, f: () => T): T => {

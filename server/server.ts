@@ -17,8 +17,8 @@ import {
   type InitializeResult,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { analyse } from '../solver/language/index';
-import type { Analysis, Range } from '../solver/model';
+import { analyseDocument, type AnalysedDocument } from '../solver/language/index';
+import type { Range } from '../solver/model';
 import { findOption } from '../solver/model';
 import type { Report } from '../solver/report';
 import { CheckRunner, type CheckOutcome } from './checkRunner';
@@ -55,7 +55,8 @@ interface DocState {
   version: number;
   text: string;
   hash: string;
-  analysis: Analysis;
+  /** Diagnostics, model and the syntax tree (reused by the language features) of `text`. */
+  analysis: AnalysedDocument;
   /** A debounced check waiting to start, and who waits for its result. */
   timer?: { handle: NodeJS.Timeout; resolve: (r: RunCheckResult) => void };
   /** The latest report for this document (maybe for an earlier content). */
@@ -160,9 +161,9 @@ function documentPaths(uri: string): DocumentPaths | undefined {
   return { documentPath, workspaceRoot };
 }
 
-function safeAnalyse(text: string, paths: DocumentPaths | undefined): Analysis {
+function safeAnalyse(text: string, paths: DocumentPaths | undefined): AnalysedDocument {
   try {
-    return analyse(text, paths);
+    return analyseDocument(text, paths);
   } catch (e) {
     log(`ODE Lens: analyse failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     return {
@@ -435,6 +436,7 @@ const features = registerLanguageFeatures(
       text: st.text,
       version: st.version,
       model: st.analysis.model,
+      syntax: st.analysis.syntax,
       report: st.last?.report,
       reportIsCurrent: !!st.last && st.last.hash === st.hash,
       pendingState: st.state === 'queued' || st.state === 'running' ? st.state : undefined,

@@ -123,46 +123,68 @@ function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, c
   });
 }
 
-/** Loss and AD gradients (per parameter, row-major over its copies) of the discrete solve. */
-function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, pt: ParamTensors, sizes: number[], probe?: StepAdjointProbe): { loss: number; G: Float32Array[]; nu?: Float32Array } {
+/**
+ * Loss and AD gradients (per parameter, row-major over its copies) of the discrete solve.
+ * The sources are one stacked tensor per parameter [copies, ...shape], split inside the
+ * scope (one unstack kernel, one stack in the backward): TF.js's tape filter costs
+ * tape length × number of sources, which with one source per copy grew as N².
+ */
+function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], sizes: number[], probe?: CopyProbe): { loss: number; G: Float32Array[]; nu?: Float32Array } {
   let loss = NaN;
   let nu: Float32Array | undefined;
+  const count = copiesPerParameter(model);
   // Results leave the tidy through the closure: returning the Float32Arrays
   // from tf.tidy would make it walk every element looking for tensors.
-  const G: Float32Array[] = model.params.map((_p, i) => new Float32Array(pt.copies[i].length * sizes[i]));
+  const G: Float32Array[] = model.params.map((p, i) => new Float32Array((p.perStep ? count : 1) * sizes[i]));
   tf.tidy(() => {
-    const probes = probe ? probe.probes.flat() : [];
-    const { value, grads } = tf.engine().gradients(() => discreteLoss(tf, probe ? probe.cm : cm, scheme, model, pt.copies), [...pt.flat, ...probes], undefined, true);
+    const stacked = model.params.map((p, i) => {
+      const shape = internalShape(p.shape);
+      return tf.tensor(values[i], p.perStep ? [count, ...shape] : shape);
+    });
+    const probes = probe ? probe.probe.probes : [];
+    const { value, grads } = tf.engine().gradients(() => {
+      const copies = model.params.map((p, i) => (p.perStep ? tf.unstack(stacked[i]) : [stacked[i]]));
+      if (probe) {
+        const first = model.params.findIndex((p) => p.perStep);
+        probe.index.clear();
+        copies[first].forEach((t, n) => probe.index.set(t, n));
+        probe.probe.begin();
+      }
+      return discreteLoss(tf, probe ? probe.probe.cm : cm, scheme, model, copies);
+    }, [...stacked, ...probes], undefined, true);
     loss = value.dataSync()[0];
     if (probe) {
-      // ν_n, copy-major: N rows of all state values.
-      const S = probe.probes[0]?.reduce((a, x) => a + x.size, 0) ?? 0;
-      nu = new Float32Array(probe.probes.length * S);
+      // ν_n, copy-major: `count` rows of all state values.
+      const per = probes.map((e) => e.size / count);
+      const S = per.reduce((a, b) => a + b, 0);
+      nu = new Float32Array(count * S);
       let o = 0;
-      for (let j = pt.flat.length; j < grads.length; j++) {
-        const g = grads[j];
-        if (g) nu.set(g.dataSync(), o);
-        o += probes[j - pt.flat.length].size;
-      }
+      probes.forEach((_e, k) => {
+        const g = grads[stacked.length + k];
+        if (g) {
+          const d = g.dataSync();
+          for (let n = 0; n < count; n++) nu!.set(d.subarray(n * per[k], (n + 1) * per[k]), n * S + o);
+        }
+        o += per[k];
+      });
     }
-    let k = 0;
     model.params.forEach((_p, i) => {
-      const count = pt.copies[i].length, P = sizes[i];
-      for (let n = 0; n < count; n++, k++) {
-        const g = grads[k];
-        if (g) G[i].set(g.dataSync(), n * P);
-      }
+      const g = grads[i];
+      if (g) G[i].set(g.dataSync());
     });
   });
   return { loss, G, nu };
 }
 
+/** The step-adjoint probe and the copy index of the current solve's per-step tensors (by identity). */
+interface CopyProbe { probe: StepAdjointProbe; index: Map<Tensor, number> }
+
 /** The step-adjoint probe for adjoint121: copies identified by the first per-step parameter's tensors. */
-function probeFor(tf: TF, cm: CompiledModel, model: Model, pt: ParamTensors): StepAdjointProbe | undefined {
+function probeFor(tf: TF, cm: CompiledModel, model: Model): CopyProbe | undefined {
   const first = model.params.findIndex((p) => p.perStep);
   if (first < 0) return undefined;
-  const index = new Map(pt.copies[first].map((t, n) => [t, n]));
-  return stepAdjointProbe(tf, cm, pt.copies[first].length, (p) => index.get(p[first]));
+  const index = new Map<Tensor, number>();
+  return { probe: stepAdjointProbe(tf, cm, copiesPerParameter(model), (p) => index.get(p[first])), index };
 }
 
 /** adjoint121 values per per-step parameter (undefined for shared ones) from ν and the probe's per-layer vjps. */
@@ -370,16 +392,16 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     // ---- AD through the unrolled solve ----
     await phase();
     let t = performance.now();
-    const probe = correction === 'adjoint121' ? probeFor(tf, cm, model, pt) : undefined;
+    const probe = correction === 'adjoint121' ? probeFor(tf, cm, model) : undefined;
     let adjointValues: (Float32Array | undefined)[] = [];
     let loss = NaN, G: Float32Array[] = [];
     try {
-      const res = adGradients(tf, cm, scheme, model, pt, sizes, probe);
+      const res = adGradients(tf, cm, scheme, model, values, sizes, probe);
       loss = res.loss;
       G = res.G;
-      if (probe && res.nu && Number.isFinite(loss)) adjointValues = adjointCorrections(model, layout, sizes, probe, res.nu, edges);
+      if (probe && res.nu && Number.isFinite(loss)) adjointValues = adjointCorrections(model, layout, sizes, probe.probe, res.nu, edges);
     } finally {
-      probe?.dispose();
+      probe?.probe.dispose();
     }
     timings.adMs = performance.now() - t;
 
@@ -474,13 +496,12 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h2 } };
       const layout2 = copyLayout(scheme, N2, h2, t0);
       const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2) : values[i]));
-      const pt2 = makeTensors(tf, model2, values2);
-      const probe2 = full && correction === 'adjoint121' ? probeFor(tf, cm, model2, pt2) : undefined;
+      const probe2 = full && correction === 'adjoint121' ? probeFor(tf, cm, model2) : undefined;
       let res2: LayerResult[] = [];
       let shared2: number[] = [];
       try {
-        const { G: G2, nu } = adGradients(tf, cm, scheme, model2, pt2, sizes, probe2);
-        const adj2 = probe2 && nu ? adjointCorrections(model2, layout2, sizes, probe2, nu, edges) : [];
+        const { G: G2, nu } = adGradients(tf, cm, scheme, model2, values2, sizes, probe2);
+        const adj2 = probe2 && nu ? adjointCorrections(model2, layout2, sizes, probe2.probe, nu, edges) : [];
         timings.adMs += performance.now() - t;
         t = performance.now();
         const ref2 = full && wantReference ? continuousReference(tf, cm, {
@@ -491,8 +512,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         shared2 = model.params.map((p, i) => (!p.perStep && ref2 ? relError(G2[i], ref2.g[i]) : NaN));
         res2 = model.params.map((p, i) => (p.perStep ? analyseLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, ref2?.g[i], adj2[i], edges) : undefined)) as LayerResult[];
       } finally {
-        probe2?.dispose();
-        tf.dispose(pt2.flat);
+        probe2?.probe.dispose();
       }
       parameters.forEach((p, i) => {
         const r2: Pick<LayerResult, 'relError' | 'correctedRelError' | 'alpha' | 'kappa'> | undefined = res2[i] ?? (full ? { relError: shared2[i], correctedRelError: shared2[i], alpha: 0 } : undefined);

@@ -1,5 +1,5 @@
 // odelens — command-line gradient checks and training for ODE model files.
-//   odelens check FILE [--json] [--backend auto|cpu|wasm|tensorflow]
+//   odelens check FILE [--json] [--refine] [--backend auto|cpu|wasm|tensorflow]
 //   odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
 //                      [--gradient ad|adjoint|filter121|average] [--out params.json] [--json]
 // Exit codes: 0 clean, 1 a warning or error finding, 2 unreadable file,
@@ -15,7 +15,7 @@ import { train, TrainError, defaultGradient, type TrainResult } from './train/tr
 import { TRAIN_GRADIENTS, type TrainGradient } from './train/gradients';
 import { OPTIMIZER_NAMES, type OptimizerName } from './train/optimizers';
 
-const USAGE = `Usage: odelens check FILE [--json] [--backend auto|cpu|wasm|tensorflow]
+const USAGE = `Usage: odelens check FILE [--json] [--refine] [--backend auto|cpu|wasm|tensorflow]
        odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
                           [--gradient ad|adjoint|filter121|average] [--every K]
                           [--out params.json] [--json] [--backend NAME]
@@ -26,6 +26,10 @@ differences, and flags gradients that oscillate from layer to layer.
 
 Options:
   --json              print the full report as JSON on stdout
+  --refine            refinement study: re-solve with 2N and 4N steps and print,
+                      per parameter and level, the raw and corrected relative
+                      errors, alpha and the observed orders (about 0 when an
+                      error does not shrink with h)
   --backend NAME      TensorFlow.js backend: auto (default), cpu, wasm, tensorflow
   -h, --help          show this help
 
@@ -55,6 +59,32 @@ function num(x: number, digits = 3): string {
   return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : x.toPrecision(digits);
 }
 
+/** Columns padded to a common width; the first `left` columns left-aligned. */
+function columns(all: string[][], left: number): string {
+  const widths = all[0].map((_, c) => Math.max(...all.map((r) => r[c].length)));
+  return all.map((r) => r.map((cell, c) => (c < left ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
+}
+
+/** The refinement study of each parameter (computed by the engine): one row per level, then the order from N to the last level. */
+function refinementTable(report: Report): string | undefined {
+  const studied = report.parameters.filter((p) => p.refinement && p.refinement.levels.length > 0);
+  if (studied.length === 0) return undefined;
+  const c = report.correction;
+  const head = ['parameter', 'steps', 'raw relError', `${c} relError`, 'alpha', 'raw order', `${c} order`];
+  const rows: string[][] = [head];
+  for (const p of studied) {
+    const r = p.refinement!;
+    r.levels.forEach((l, k) => rows.push([
+      k === 0 ? p.name : '', String(l.steps), num(l.relError), num(l.correctedRelError), num(l.alpha),
+      k === 0 ? '-' : num(r.rawOrders[k - 1] ?? NaN), k === 0 ? '-' : num(r.correctedOrders[k - 1] ?? NaN),
+    ]));
+    if (r.levels.length > 1) {
+      rows.push(['', `${r.levels[0].steps}→${r.levels[r.levels.length - 1].steps}`, '', '', '', num(r.rawOrder), num(r.correctedOrder)]);
+    }
+  }
+  return columns(rows, 1);
+}
+
 function table(report: Report): string {
   const head = ['parameter', 'shape', 'kind', 'alpha', 'beta', 'relError', report.correction, 'gradcheck', ''];
   const rowsOut = report.parameters.map((p) => [
@@ -82,11 +112,13 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let json = false;
+  let refine = false;
   let backend: BackendName = 'auto';
   let file: string | undefined;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     if (a === '--json') json = true;
+    else if (a === '--refine') refine = true;
     else if (a === '--backend' || a.startsWith('--backend=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
       if (!BACKENDS.includes(v as BackendName)) {
@@ -121,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
     if (errors.length === 0) err(`${file}:1:1: error: the model could not be analysed`);
     return 2;
   }
-  const report = await runCheck(analysis.model, { backend });
+  const report = await runCheck(analysis.model, { backend, ...(refine ? { refinement: true } : {}) });
   const frontWarnings = withoutSuperseded(analysis.diagnostics, report.findings);
   const failing = hasWarnings(report.findings) || hasWarnings(frontWarnings);
   if (json) {
@@ -131,6 +163,9 @@ export async function main(argv: string[]): Promise<number> {
   for (const d of frontWarnings) err(loc(file, d));
   out(`${file}: ${report.scheme}, ${report.steps} steps of dt=${num(report.dt)}, gradfix=${report.gradfix}, loss ${num(report.loss, 5)}`);
   if (report.parameters.length) out('\n' + table(report) + '\n');
+  const study = refine ? refinementTable(report) : undefined;
+  if (study) out(`refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling):\n${study}\n`);
+  else if (refine) out('refinement study: no level fits the size limit\n');
   out(`continuous reference: adjoint by RK4, estimated relative error ${num(report.referenceError)} (from a 2x coarser solve)`);
   for (const f of report.findings) out(loc(file, f));
   if (report.findings.length === 0) out('no findings');

@@ -191,10 +191,10 @@ function fillComponentSelect(p: ParameterReport, norms: number[], selected: numb
 
 function draw(p: ParameterReport, component: number, r: Report): void {
   const c = colours();
-  const series = (rows: number[][]) => p.layerTimes.map((t, n) => ({ x: t, y: finiteOrNull(rows[n]?.[component]) }));
-  const dataset = (label: string, rows: number[][], colour: string, width: number, points: boolean): ChartDataset<'line', Point[]> => ({
+  const series = (rows: number[][], times: number[]) => times.map((t, n) => ({ x: t, y: finiteOrNull(rows[n]?.[component]) }));
+  const dataset = (label: string, rows: number[][], colour: string, width: number, points: boolean, times = p.layerTimes): ChartDataset<'line', Point[]> => ({
     label,
-    data: series(rows),
+    data: series(rows, times),
     borderColor: colour,
     backgroundColor: colour,
     borderWidth: width,
@@ -204,7 +204,8 @@ function draw(p: ParameterReport, component: number, r: Report): void {
   // Drawn in reverse order: the wide, translucent reference lies under the two AD series.
   const datasets = [
     dataset(DATASET_LABELS.raw, p.raw, c.raw, 1.5, true),
-    dataset(DATASET_LABELS.corrected, p.corrected, c.corrected, 1.5, true),
+    // `average` sits between layers (t_{n+½}): the engine says where.
+    dataset(DATASET_LABELS.corrected, p.corrected, c.corrected, 1.5, true, p.correctedTimes ?? p.layerTimes),
     dataset(DATASET_LABELS.reference, p.reference, withAlpha(c.reference, 0.55), 6, false),
   ];
   const titleText = `${componentLabel(p, component)}: gradient density per layer (corrected with ${r.correction})`;

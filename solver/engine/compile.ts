@@ -27,7 +27,15 @@ export interface Env {
 }
 
 type Fn = (env: Env) => Tensor;
-interface Node { shape: Shape; fn: Fn; constant?: Tensor }
+/**
+ * Hand-written reverse mode of a node, for the continuous reference's many small
+ * vector–Jacobian products (a TF.js gradient scope costs ~4 kernels of overhead
+ * each). `back` adds ∂(dy·y)/∂(state, parameter) into `acc`. Defined only for the
+ * subset below (no broadcasting beyond scalars, no reshapes); else AD is used.
+ */
+interface Acc { s: (Tensor | undefined)[]; p: (Tensor | undefined)[]; wantP: boolean }
+type Rev = (env: Env) => { y: Tensor; back: (dy: Tensor, acc: Acc) => void };
+interface Node { shape: Shape; fn: Fn; constant?: Tensor; rev?: Rev; usesS?: boolean; usesP?: boolean }
 
 export function internalShape(shape: Shape): number[] {
   return shape.length === 1 ? [shape[0], 1] : shape.slice();
@@ -114,6 +122,11 @@ export interface CompiledModel {
   readonly usesTime: boolean;
   /** Right-hand sides, one per state, in model.states order. */
   rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
+  /**
+   * (∂f/∂s)ᵀ·cot and, with `withParams`, (∂f/∂p)ᵀ·cot by hand-written reverse mode (no
+   * gradient tape); undefined when an expression is outside its subset.
+   */
+  rhsVjp?(s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean): { vx: Tensor[]; vp: Tensor[] };
   /** Scalar loss of the final states. */
   loss(final: Tensor[], o?: Env['o']): Tensor;
   /** Data sets whose observation times the loss reads through `x(obs)` (empty: the loss uses x(T) only). */
@@ -139,7 +152,54 @@ export function compileModel(tf: TF, model: Model): CompileResult {
 
   function constNode(value: Tensor, shape: Shape): Node {
     const c = keep(value);
-    return { shape, constant: c, fn: () => c };
+    return { shape, constant: c, fn: () => c, rev: () => ({ y: c, back: () => {} }) };
+  }
+
+  // ---- hand-written reverse mode (see Rev) ----
+  const add = (acc: (Tensor | undefined)[], i: number, g: Tensor) => { const a = acc[i]; acc[i] = a ? tf.add(a, g) : g; };
+  const wants = (n: Node, acc: Acc) => !n.constant && (n.usesS || (acc.wantP && n.usesP));
+  const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
+  /** Reverse mode of a binary elementwise op: equal shapes or a scalar against anything. */
+  function revBinary(kind: string, l: Node, r: Node): Partial<Node> {
+    const lr = l.rev, rr = r.rev;
+    const flags = { usesS: !!(l.usesS || r.usesS), usesP: !!(l.usesP || r.usesP) };
+    if (!lr || !rr || !['+', '-', '*', '/'].includes(kind)) return flags;
+    if (!sameShape(l.shape, r.shape) && l.shape.length !== 0 && r.shape.length !== 0) return flags;
+    const redL = (g: Tensor) => (l.shape.length === 0 && r.shape.length !== 0 ? tf.sum(g) : g);
+    const redR = (g: Tensor) => (r.shape.length === 0 && l.shape.length !== 0 ? tf.sum(g) : g);
+    const rev: Rev = (env) => {
+      const a = lr(env), b = rr(env);
+      const y = kind === '+' ? tf.add(a.y, b.y) : kind === '-' ? tf.sub(a.y, b.y) : kind === '*' ? tf.mul(a.y, b.y) : tf.div(a.y, b.y);
+      return {
+        y,
+        back: (dy, acc) => {
+          if (wants(l, acc)) a.back(redL(kind === '*' ? tf.mul(dy, b.y) : kind === '/' ? tf.div(dy, b.y) : dy), acc);
+          if (wants(r, acc)) b.back(redR(kind === '*' ? tf.mul(dy, a.y) : kind === '/' ? tf.neg(tf.div(tf.mul(dy, y), b.y)) : kind === '-' ? tf.neg(dy) : dy), acc);
+        },
+      };
+    };
+    return { ...flags, rev };
+  }
+  /** Reverse mode of a unary function: dx = dy·φ'(x), φ' from x or y. */
+  const UNARY_DERIV: Record<string, (x: Tensor, y: Tensor) => Tensor> = {
+    tanh: (_x, y) => tf.sub(1, tf.square(y)),
+    sigmoid: (_x, y) => tf.mul(y, tf.sub(1, y)),
+    sin: (x) => tf.cos(x),
+    cos: (x) => tf.neg(tf.sin(x)),
+    exp: (_x, y) => y,
+    square: (x) => tf.mul(x, 2),
+    neg: () => tf.scalar(-1),
+  };
+  function revUnary(name: string, o: Node, op: (x: Tensor) => Tensor): Partial<Node> {
+    const flags = { usesS: o.usesS, usesP: o.usesP };
+    const d = UNARY_DERIV[name], or = o.rev;
+    if (!d || !or) return flags;
+    const rev: Rev = (env) => {
+      const a = or(env);
+      const y = op(a.y);
+      return { y, back: (dy, acc) => { if (wants(o, acc)) a.back(name === 'neg' ? tf.neg(dy) : tf.mul(dy, d(a.y, y)), acc); } };
+    };
+    return { ...flags, rev };
   }
 
   /** Operand as it must enter an elementwise op against a partner of logical rank `other`. */
@@ -164,11 +224,15 @@ export function compileModel(tf: TF, model: Model): CompileResult {
     return n;
   }
 
-  function elementwise(op: (a: Tensor, b: Tensor) => Tensor, l: Node, r: Node, range: Range): Node {
+  function elementwise(op: (a: Tensor, b: Tensor) => Tensor, l: Node, r: Node, range: Range, kind = ''): Node {
     const shape = broadcastShapes(l.shape, r.shape, range);
     const fa = asOperand(l, r.shape);
     const fb = asOperand(r, l.shape);
-    return fold({ shape, fn: (e) => op(fa(e), fb(e)) }, [l, r]);
+    return fold({ shape, fn: (e) => op(fa(e), fb(e)), ...revBinary(kind, l, r) }, [l, r]);
+  }
+
+  function elementwiseK(kind: string, op: (a: Tensor, b: Tensor) => Tensor, l: Node, r: Node, range: Range): Node {
+    return elementwise(op, l, r, range, kind);
   }
 
   function matmul(l: Node, r: Node, range: Range): Node {
@@ -182,7 +246,19 @@ export function compileModel(tf: TF, model: Model): CompileResult {
     let node: Node;
     if (a.length === 2 && b.length <= 2) {
       // [m,n]@[n] → column [m,1] directly; [m,n]@[n,k] → [m,k].
-      node = { shape: b.length === 1 ? [a[0]] : [a[0], b[1]], fn: (e) => tf.matMul(fa(e), fb(e)) };
+      const lr = l.rev, rr = r.rev;
+      const rev: Rev | undefined = lr && rr ? (env) => {
+        const A = lr(env), B = rr(env);
+        const y = tf.matMul(A.y, B.y);
+        return {
+          y,
+          back: (dy, acc) => {
+            if (wants(l, acc)) A.back(tf.matMul(dy, B.y, false, true), acc);
+            if (wants(r, acc)) B.back(tf.matMul(A.y, dy, true, false), acc);
+          },
+        };
+      } : undefined;
+      node = { shape: b.length === 1 ? [a[0]] : [a[0], b[1]], fn: (e) => tf.matMul(fa(e), fb(e)), rev, usesS: !!(l.usesS || r.usesS), usesP: !!(l.usesP || r.usesP) };
     } else if (a.length === 1 && b.length === 2) {
       const out = [b[1], 1];
       node = { shape: [b[1]], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), out) };
@@ -242,18 +318,18 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         const si = stateIndex.get(e.name);
         if (si !== undefined) {
           if (final) throw new CompileError(`initial values cannot depend on state ${e.name}`, e.range);
-          return { shape: model.states[si].shape, fn: (env) => env.s[si] };
+          return { shape: model.states[si].shape, fn: (env) => env.s[si], usesS: true, rev: (env) => ({ y: env.s[si], back: (dy, acc) => add(acc.s, si, dy) }) };
         }
         const pi = paramIndex.get(e.name);
         if (pi !== undefined) {
           if (final) throw new CompileError(`initial values cannot depend on parameter ${e.name}`, e.range);
           if (inLoss) throw new CompileError(`the loss cannot use parameter ${e.name}`, e.range);
-          return { shape: model.params[pi].shape, fn: (env) => env.p[pi] };
+          return { shape: model.params[pi].shape, fn: (env) => env.p[pi], usesP: true, rev: (env) => ({ y: env.p[pi], back: (dy, acc) => { if (acc.wantP) add(acc.p, pi, dy); } }) };
         }
         if (e.name === 't') {
           if (final || inLoss) throw new CompileError('`t` is only available in equations', e.range);
           usesTime = true;
-          return { shape: [], fn: (env) => env.t as Tensor };
+          return { shape: [], fn: (env) => env.t as Tensor, rev: (env) => ({ y: env.t as Tensor, back: () => {} }) };
         }
         if (e.name === 'pi') return constNode(tf.scalar(Math.PI), []);
         // A data set's name is its values matrix [K, m] (the observations the loss compares with).
@@ -300,7 +376,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         const o = compile(e.operand, inLoss, final);
         if (e.op === '+') return o;
         const f = o.fn;
-        return fold({ shape: o.shape, fn: (env) => tf.neg(f(env)) }, [o]);
+        return fold({ shape: o.shape, fn: (env) => tf.neg(f(env)), ...revUnary('neg', o, (x) => tf.neg(x)) }, [o]);
       }
       case 'binary': {
         const l = compile(e.left, inLoss, final);
@@ -314,14 +390,14 @@ export function compileModel(tf: TF, model: Model): CompileResult {
             0.5: (env) => tf.sqrt(f(env)),
             [-1]: (env) => tf.reciprocal(f(env)),
           };
-          if (simple[k]) return fold({ shape: l.shape, fn: simple[k] }, [l]);
+          if (simple[k]) return fold({ shape: l.shape, fn: simple[k], ...(k === 2 ? revUnary('square', l, (x) => tf.square(x)) : k === 1 ? { rev: l.rev, usesS: l.usesS, usesP: l.usesP } : { usesS: l.usesS, usesP: l.usesP }) }, [l]);
         }
         const r = compile(e.right, inLoss, final);
         switch (e.op) {
-          case '+': return elementwise((a, b) => tf.add(a, b), l, r, e.range);
-          case '-': return elementwise((a, b) => tf.sub(a, b), l, r, e.range);
-          case '*': return elementwise((a, b) => tf.mul(a, b), l, r, e.range);
-          case '/': return elementwise((a, b) => tf.div(a, b), l, r, e.range);
+          case '+': return elementwiseK('+', (a, b) => tf.add(a, b), l, r, e.range);
+          case '-': return elementwiseK('-', (a, b) => tf.sub(a, b), l, r, e.range);
+          case '*': return elementwiseK('*', (a, b) => tf.mul(a, b), l, r, e.range);
+          case '/': return elementwiseK('/', (a, b) => tf.div(a, b), l, r, e.range);
           case '^': return elementwise((a, b) => tf.pow(a, b), l, r, e.range);
           case '@': return matmul(l, r, e.opRange ?? e.range);
         }
@@ -338,7 +414,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         if (UNARY[name]) {
           arity(1);
           const f = args[0].fn, op = UNARY[name];
-          return fold({ shape: args[0].shape, fn: (env) => op(tf, f(env)) }, args);
+          return fold({ shape: args[0].shape, fn: (env) => op(tf, f(env)), ...revUnary(name, args[0], (x) => op(tf, x)) }, args);
         }
         if (name === 'sum' || name === 'mean' || ((name === 'max' || name === 'min') && args.length === 1)) {
           arity(1);
@@ -396,14 +472,20 @@ export function compileModel(tf: TF, model: Model): CompileResult {
 
   const cleanup = () => { for (const t of kept) t.dispose(); kept.length = 0; };
   try {
+    // Reverse mode per right-hand side: null for a missing equation (f = 0), undefined when unsupported.
+    const rhsRevs: (Node | null | undefined)[] = [];
     const rhsFns: Fn[] = model.states.map((s) => {
       const eq = model.equations.find((q) => q.state === s.name);
       if (!eq) {
         const z = keep(tf.zeros(internalShape(s.shape)));
+        rhsRevs.push(null);
         return () => z;
       }
-      return conform(compile(eq.rhs, false, false), s.shape, eq.range, `the right-hand side of ${s.name}'`);
+      const n = compile(eq.rhs, false, false);
+      rhsRevs.push(n.rev && sameShape(n.shape, s.shape) ? n : undefined);
+      return conform(n, s.shape, eq.range, `the right-hand side of ${s.name}'`);
     });
+    const hasRhsVjp = rhsRevs.every((n) => n !== undefined);
 
     let defaultLoss = false;
     let lossFn: Fn;
@@ -437,6 +519,17 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
         return rhsFns.map((f) => f(env));
       },
+      rhsVjp: hasRhsVjp ? (s, p, t, cot, withParams) => {
+        const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+        const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams };
+        rhsRevs.forEach((n, k) => {
+          if (!n || !(n.usesS || (withParams && n.usesP))) return;
+          n.rev!(env).back(cot[k], acc);
+        });
+        // A result may be an input itself (f = x + c passes the cotangent through): callers own results, so copy those.
+        const own = (g: Tensor) => (cot.includes(g) || s.includes(g) || p.includes(g) ? tf.clone(g) : g);
+        return { vx: s.map((x, i) => own(acc.s[i] ?? tf.zerosLike(x))), vp: withParams ? p.map((x, i) => own(acc.p[i] ?? tf.zerosLike(x))) : [] };
+      } : undefined,
       loss(final, o) {
         return lossFn({ s: final, p: [], o });
       },

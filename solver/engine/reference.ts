@@ -212,6 +212,11 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
   const fw = forwardSolve(tf, cm, inp);
 
   const vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean): { vx: Tensor[]; vth: Tensor[] } => {
+    if (cm.rhsVjp) {
+      // Hand-written reverse mode (compile.ts): no gradient tape per stage.
+      const r = cm.rhsVjp(xs, th, t, ps, withTheta);
+      return { vx: r.vx, vth: r.vp };
+    }
     const wrt = withTheta ? [...xs, ...th] : xs;
     const single = xs.length === 1;
     const { value, grads } = tf.engine().gradients(

@@ -11,8 +11,14 @@ import type { CompiledModel } from './compile';
 export interface StepAdjointProbe {
   /** The model with e_n added to f's output for copy n (pass this to the solve). */
   cm: CompiledModel;
-  /** e_n per copy and state: differentiate the loss with respect to these too. */
-  probes: Tensor[][];
+  /**
+   * e_n stacked per state, [copies, ...state shape]: differentiate the loss with
+   * respect to these too (one tensor per state, not one per copy: TF.js's tape
+   * filter costs tape length × number of sources).
+   */
+  probes: Tensor[];
+  /** Splits the stacked probes into per-copy e_n; call inside the gradient scope, before the solve. */
+  begin(): void;
   /** ∂θf_nᵀ·cotangent at the state, parameters and time of copy n's first evaluation; one array per parameter index in `which`. */
   vjp(n: number, cotangent: Float32Array, which: number[]): Float32Array[];
   dispose(): void;
@@ -23,7 +29,8 @@ export interface StepAdjointProbe {
  * or undefined for evaluations that use no per-step copy.
  */
 export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copyOf: (p: Tensor[]) => number | undefined): StepAdjointProbe {
-  const probes = Array.from({ length: copies }, () => cm.x0.map((x) => tf.keep(tf.zerosLike(x))));
+  const probes = cm.x0.map((x) => tf.keep(tf.zeros([copies, ...x.shape])));
+  let perCopy: Tensor[][] = [];
   const seen: { x: Tensor[]; p: Tensor[]; t: number }[] = [];
   const wrapped: CompiledModel = {
     ...cm,
@@ -32,8 +39,8 @@ export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copy
       const n = copyOf(p);
       if (n === undefined) return f;
       // Record where copy n is first evaluated (kept out of the gradient scope's cleanup).
-      if (!seen[n]) seen[n] = { x: s.map((xk) => tf.keep(tf.clone(xk))), p, t };
-      return f.map((fk, k) => tf.add(fk, probes[n][k]));
+      if (!seen[n]) seen[n] = { x: s.map((xk) => tf.keep(tf.clone(xk))), p: p.map((pk) => tf.keep(tf.clone(pk))), t };
+      return f.map((fk, k) => tf.add(fk, perCopy[k][n]));
     },
     loss: (final) => cm.loss(final),
     dispose: () => cm.dispose(),
@@ -41,6 +48,7 @@ export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copy
   return {
     cm: wrapped,
     probes,
+    begin() { perCopy = probes.map((e) => tf.unstack(e)); },
     vjp(n, cotangent, which) {
       const at = seen[n];
       if (!at) return which.map(() => new Float32Array(0));
@@ -64,8 +72,8 @@ export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copy
       return out;
     },
     dispose() {
-      tf.dispose(probes.flat());
-      for (const s of seen) if (s) tf.dispose(s.x);
+      tf.dispose(probes);
+      for (const s of seen) if (s) tf.dispose([...s.x, ...s.p]);
     },
   };
 }

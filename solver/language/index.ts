@@ -5,20 +5,37 @@
 
 import type { Analysis, AnalysisContext } from '../model';
 import { check } from './checker';
-import { parse } from './parser';
+import { parse, type ParseResult } from './parser';
 
 export { BUILTINS, BUILTIN_NAMES, CONSTANTS, LOWERED, isBuiltin, type BuiltinName, type BuiltinInfo } from './builtins';
 export { broadcast, broadcastsTo, formatShape, evalConst, constTensor, MAX_ELEMENTS } from './checker';
 export { DEFAULT_OPTIONS, OPTION_KEYS, MAX_STEPS, ONE_STEP_SCHEMES, SCHEME_ALIASES } from './options';
 export { format, formatEdits, formatRange, type FormatOptions, type TextEdit } from './format';
 export { tokenize, type Token, type TokenKind } from './lexer';
-export { parse } from './parser';
+export { parse, type ParseResult } from './parser';
+
+/**
+ * An Analysis together with the syntax tree it was checked from, so the
+ * language service can answer requests on this version without parsing the
+ * text again. `syntax` is absent only when the parser itself failed.
+ */
+export interface AnalysedDocument extends Analysis {
+  syntax?: ParseResult;
+}
 
 /** `context` tells where the file lives, so `data` paths resolve (see AnalysisContext). */
 export function analyse(text: string, context: AnalysisContext = {}): Analysis {
+  const analysis = analyseDocument(text, context);
+  delete analysis.syntax; // callers that keep an Analysis need not keep the tree alive
+  return analysis;
+}
+
+/** Like analyse, and also returns the syntax tree (the checker does not modify it). */
+export function analyseDocument(text: string, context: AnalysisContext = {}): AnalysedDocument {
+  let syntax: ParseResult | undefined;
   try {
-    const { program, diagnostics } = parse(typeof text === 'string' ? text : String(text));
-    return check(program, diagnostics, context ?? {});
+    syntax = parse(typeof text === 'string' ? text : String(text));
+    return { ...check(syntax.program, syntax.diagnostics, context ?? {}), syntax };
   } catch (e) {
     // A bug in the front end must not take the server down: report it on line 0.
     const message = e instanceof Error ? e.message : String(e);
@@ -29,6 +46,7 @@ export function analyse(text: string, context: AnalysisContext = {}): Analysis {
         message: `ODE Lens could not analyse this file (internal error: ${message})`,
         range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
       }],
+      syntax,
     };
   }
 }

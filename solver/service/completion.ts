@@ -108,8 +108,11 @@ export function completion(doc: ServiceDocument, p: Position, input: CompletionI
 
   // Expressions: names in scope, then built-in functions.
   const seen = new Set<string>();
-  const firstLine = doc.tokenLineAt(doc.logicalLineStart(p.line));
-  const fnHere = firstLine && doc.symbols.declarations.find((d) => d.kind === 'function' && d.nameRange.start.line === firstLine[0].line && d.nameRange.start.character === firstLine[0].col);
+  // Inside a user function's definition, its arguments are in scope. Only the first word of the
+  // logical line matters, so do not lex the whole line (a continued equation can span hundreds of lines).
+  const startLine = doc.logicalLineStart(p.line);
+  const firstWord = /^[ \t]*[A-Za-z_]/.exec(doc.lineText(startLine));
+  const fnHere = firstWord && doc.symbols.declarations.find((d) => d.kind === 'function' && d.nameRange.start.line === startLine && d.nameRange.start.character === firstWord[0].length - 1);
   if (fnHere) {
     for (const a of doc.symbols.declarations) {
       if (a.kind === 'argument' && a.container === fnHere.key && !seen.has(a.key)) {

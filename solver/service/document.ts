@@ -4,7 +4,7 @@
 // Model, so every feature works on a file that does not check.
 import type { Diagnostic, Position, Range } from '../model';
 import type { Program, Statement } from '../language/ast';
-import { parse } from '../language/parser';
+import { parse, type ParseResult } from '../language/parser';
 import { tokenize, type Token } from '../language/lexer';
 import { buildSymbolIndex, type SymbolIndex } from './symbols';
 
@@ -13,11 +13,18 @@ export { contains, sameRange, tokenRange } from './ranges';
 export class ServiceDocument {
   private _lineStarts?: number[];
   private _lines?: string[];
-  private _parsed?: { program: Program; diagnostics: Diagnostic[] };
+  private _parsed?: ParseResult;
   private _tokenLines?: Token[][];
   private _symbols?: SymbolIndex;
 
-  constructor(readonly text: string, readonly version = 0) {}
+  /**
+   * `parsed`: the syntax tree of exactly this text when the caller already has
+   * it (the server's analyseDocument on didChange), so the service does not
+   * parse the same version twice. Without it the document parses itself.
+   */
+  constructor(readonly text: string, readonly version = 0, parsed?: ParseResult) {
+    this._parsed = parsed;
+  }
 
   /** Offsets of the first character of every physical line. */
   get lineStarts(): number[] {
@@ -44,7 +51,7 @@ export class ServiceDocument {
   get parseDiagnostics(): Diagnostic[] { return this.parsed.diagnostics; }
   get statements(): Statement[] { return this.parsed.program.statements; }
 
-  private get parsed(): { program: Program; diagnostics: Diagnostic[] } {
+  private get parsed(): ParseResult {
     if (!this._parsed) {
       try {
         this._parsed = parse(this.text);
@@ -106,7 +113,13 @@ export class ServiceDocument {
     let toks: Token[] = [];
     try { toks = tokenize(this.text.slice(from, to)); } catch { toks = []; }
     const out: Token[] = [];
-    for (const t of toks) if (t.kind !== 'newline' && t.kind !== 'eof') out.push({ ...t, line: t.line + start, offset: t.offset + from });
+    // The tokens are fresh, so shift them to document coordinates in place (no copy per token: a long continued line has thousands).
+    for (const t of toks) {
+      if (t.kind === 'newline' || t.kind === 'eof') continue;
+      t.line += start;
+      t.offset += from;
+      out.push(t);
+    }
     const result = out.length ? out : undefined; // a blank or comment-only line has no tokens
     this.lineTokenCache.set(start, result);
     return result;
@@ -127,10 +140,11 @@ export class ServiceDocument {
 export class DocumentCache {
   private readonly docs = new Map<string, ServiceDocument>();
 
-  get(uri: string, text: string, version = 0): ServiceDocument {
+  /** `parsed`, when given, must be the parse of `text` (see ServiceDocument). */
+  get(uri: string, text: string, version = 0, parsed?: ParseResult): ServiceDocument {
     const d = this.docs.get(uri);
     if (d && d.version === version && d.text === text) return d;
-    const fresh = new ServiceDocument(text, version);
+    const fresh = new ServiceDocument(text, version, parsed);
     this.docs.set(uri, fresh);
     return fresh;
   }

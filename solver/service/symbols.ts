@@ -93,7 +93,8 @@ function isRange(r: unknown): r is Range {
 /** Declarations of the syntax tree, including what broken lines meant to declare. */
 function collectDeclarations(statements: Statement[]): Declaration[] {
   const out: Declaration[] = [];
-  const add = (d: Omit<Declaration, 'key'>) => out.push({ ...d, key: keyOf(d.name) });
+  // Sets the key in place: a spread copy per declaration is a measurable share of the first request after an edit.
+  const add = (d: Omit<Declaration, 'key'>) => { (d as Declaration).key = keyOf(d.name); out.push(d as Declaration); };
   const equations: { name: string; range: Range; stmtRange: Range }[] = [];
   for (const s of statements) {
     switch (s.kind) {
@@ -146,14 +147,21 @@ const isPunct = (t: Token | undefined, s: string) => !!t && t.kind === 'punct' &
 /** Statements whose second word is the name they declare and whose other words are not references. */
 const NAME_ONLY_LINES = new Set(['scheme', 'markov', 'table', 'wiener', 'special', 'global', 'set', 'bdry', 'solv', 'option', 'options', 'export', 'import']);
 
+/** A logical line with more tokens than this is classified one physical line at a time by `at`. */
+const LONG_LINE_TOKENS = 256;
+
+/** One number for a (line, character) position; characters stay below 2^24 on any line an editor can show. */
+const posKey = (line: number, character: number): number => line * 16777216 + character;
+
 export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
   const declarations = collectDeclarations(doc.statements);
   const byKey = new Map<string, Declaration[]>();
-  const declAt = new Map<string, Declaration>();
-  const functions = new Map<string, Declaration>();
+  // Keyed by position as one number (no string per token looked up).
+  const declAt = new Map<number, Declaration>();
+  const functions = new Map<number, Declaration>();
   const argsOf = new Map<string, Declaration[]>();
   for (const d of declarations) {
-    declAt.set(`${d.nameRange.start.line}:${d.nameRange.start.character}`, d);
+    declAt.set(posKey(d.nameRange.start.line, d.nameRange.start.character), d);
     if (d.kind === 'argument') {
       const list = argsOf.get(d.container!) ?? [];
       list.push(d);
@@ -162,7 +170,7 @@ export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
     }
     const list = byKey.get(d.key);
     if (list) list.push(d); else byKey.set(d.key, [d]);
-    if (d.kind === 'function') functions.set(`${d.nameRange.start.line}:${d.nameRange.start.character}`, d);
+    if (d.kind === 'function') functions.set(posKey(d.nameRange.start.line, d.nameRange.start.character), d);
   }
 
   let refs: Reference[] = [];
@@ -197,7 +205,24 @@ export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
     return out;
   }
 
-  function classifyLine(toks: Token[]): void {
+  /**
+   * The references on one physical line of a long logical line: a hover on a
+   * continued equation of hundreds of lines classifies only its own line.
+   */
+  const physicalLineRefs = new Map<number, Reference[]>();
+  function refsOnPhysicalLine(toks: Token[], line: number): Reference[] {
+    let out = physicalLineRefs.get(line);
+    if (!out) {
+      refs = [];
+      if (toks[0].line <= lastLine) classifyLine(toks, line);
+      out = refs;
+      physicalLineRefs.set(line, out);
+    }
+    return out;
+  }
+
+  /** `onlyLine`: classify the free identifiers of that physical line only (the line's leading words always). */
+  function classifyLine(toks: Token[], onlyLine?: number): void {
     const first = toks[0];
     if (isPunct(first, '@')) {
       // Options: `key=value` pairs; a value may name a user scheme.
@@ -215,21 +240,21 @@ export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
       return;
     }
     if (first.kind !== 'ident') {
-      toks.forEach((t, i) => { if (t.kind === 'ident') classify(t, toks, undefined, i); });
+      toks.forEach((t, i) => { if (t.kind === 'ident' && (onlyLine === undefined || t.line === onlyLine)) classify(t, toks, undefined, i); });
       return;
     }
     const lw = keyOf(first.text);
     const second = toks[1];
     let start = 0;
     let locals: Declaration[] | undefined;
-    const fn = functions.get(`${first.line}:${first.col}`);
+    const fn = functions.get(posKey(first.line, first.col));
     if (fn) locals = argsOf.get(fn.key);
     if (lw === 'loss' && isPunct(second, '=')) { push(first, 'keyword'); start = 1; }
     else if (lw.length > 1 && lw[0] === 'd' && isPunct(second, '/') && toks[2]?.kind === 'ident' && keyOf(toks[2].text) === 'dt' && isPunct(toks[3], '=')) {
       // dx/dt: the state is the tail of the first word.
       const name = first.text.slice(1);
       const range = { start: { line: first.line, character: first.col + 1 }, end: { line: first.line, character: first.end } };
-      const d = declAt.get(`${first.line}:${first.col + 1}`) ?? resolve(name);
+      const d = declAt.get(posKey(first.line, first.col + 1)) ?? resolve(name);
       push(first, d ? 'symbol' : 'unresolved', d, range, name);
       push(toks[2], 'keyword');
       start = 3;
@@ -238,7 +263,7 @@ export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
       start = 1;
       if (NAME_ONLY_LINES.has(lw)) {
         if (second?.kind === 'ident') {
-          const d = declAt.get(`${second.line}:${second.col}`) ?? resolve(second.text);
+          const d = declAt.get(posKey(second.line, second.col)) ?? resolve(second.text);
           push(second, d ? 'symbol' : 'unresolved', d);
         }
         for (let i = 2; i < toks.length; i++) {
@@ -252,7 +277,7 @@ export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
     }
     for (let i = start; i < toks.length; i++) {
       const t = toks[i];
-      if (t.kind === 'ident') classify(t, toks, locals, i);
+      if (t.kind === 'ident' && (onlyLine === undefined || t.line === onlyLine)) classify(t, toks, locals, i);
     }
   }
 
@@ -261,7 +286,7 @@ export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
     const prev = toks[i - 1];
     const next = toks[i + 1];
     // per-step / per_step / shared after a parameter's name.
-    const here = declAt.get(`${t.line}:${t.col}`);
+    const here = declAt.get(posKey(t.line, t.col));
     if (here && here.nameRange.end.character === t.end) { push(t, 'symbol', here); return; }
     if (k === 'per' && isPunct(next, '-') && toks[i + 2]?.kind === 'ident' && keyOf(toks[i + 2].text) === 'step') { push(t, 'keyword'); return; }
     if (k === 'step' && isPunct(prev, '-') && toks[i - 2] && keyOf(toks[i - 2].text) === 'per') { push(t, 'keyword'); return; }
@@ -294,7 +319,8 @@ export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
       const toks = doc.tokenLineAt(line);
       if (!toks) return undefined;
       let touching: Reference | undefined;
-      for (const r of refsOfLine(toks)) {
+      const whole = toks.length <= LONG_LINE_TOKENS || lineRefs.has(toks[0].line);
+      for (const r of whole ? refsOfLine(toks) : refsOnPhysicalLine(toks, line)) {
         if (r.range.start.line !== line) continue;
         if (character >= r.range.start.character && character < r.range.end.character) return r;
         if (character === r.range.end.character) touching = r;

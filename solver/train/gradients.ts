@@ -61,22 +61,23 @@ export function discreteLoss(ctx: TrainContext, values: Float32Array[]): number 
   return v;
 }
 
-/** Discrete loss and its AD gradient. */
+/**
+ * Discrete loss and its AD gradient. Sources: one stacked tensor per parameter,
+ * split inside the scope (TF.js's tape filter costs tape length × sources).
+ */
 export function adGradient(ctx: TrainContext, values: Float32Array[]): { loss: number; G: Float32Array[] } {
-  const { tf } = ctx;
+  const { tf, model } = ctx;
   let loss = NaN;
   const G = values.map((v) => new Float32Array(v.length));
   tf.tidy(() => {
-    const copies = copiesOf(ctx, values);
-    const { value, grads } = tf.engine().gradients(() => lossOf(ctx, copies), copies.flat(), undefined, true);
-    loss = value.dataSync()[0];
-    let k = 0;
-    copies.forEach((c, i) => {
-      for (let n = 0; n < c.length; n++, k++) {
-        const g = grads[k];
-        if (g) G[i].set(g.dataSync(), n * ctx.sizes[i]);
-      }
+    const stacked = model.params.map((p, i) => {
+      const shape = internalShape(p.shape);
+      return tf.tensor(values[i], p.perStep ? [ctx.copies, ...shape] : shape);
     });
+    const f = () => lossOf(ctx, model.params.map((p, i) => (p.perStep ? tf.unstack(stacked[i]) : [stacked[i]])));
+    const { value, grads } = tf.engine().gradients(f, stacked, undefined, true);
+    loss = value.dataSync()[0];
+    grads.forEach((g, i) => { if (g) G[i].set(g.dataSync()); });
   });
   return { loss, G };
 }

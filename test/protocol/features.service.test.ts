@@ -11,6 +11,7 @@ import {
   semanticTokens, ServiceDocument, signatureHelp,
 } from '../../solver/service/index';
 import { largeModelText } from '../../bench/largeModel';
+import { analyse, analyseDocument } from '../../solver/language/index';
 import { describeScheme } from '../../solver/schemes/analysis';
 import { repoRoot } from '../support/lspClient';
 
@@ -108,5 +109,48 @@ describe('language service, called directly', () => {
         prevEnd = char + data[i + 2];
       }
     }
+  });
+
+  it('reuses the syntax tree of analyseDocument (one parse per version) and answers as if it had parsed itself', () => {
+    const fnText = `${spiral}\nf(u, v) = u*v + \\\n  tanh(u)\n`;
+    for (const text of [spiral, fnText, largeModelText(40), 'state x[2\nx\' = y +\n@ meth=']) {
+      const analysed = analyseDocument(text);
+      assert.ok(analysed.syntax, 'analyseDocument returns the syntax tree');
+      const reused = new ServiceDocument(text, 1, analysed.syntax);
+      const own = new ServiceDocument(text, 1);
+      assert.equal(reused.program, analysed.syntax.program, 'no second parse');
+      assert.deepEqual(reused.parseDiagnostics, own.parseDiagnostics);
+      assert.deepEqual(semanticTokens(reused), semanticTokens(own));
+      assert.deepEqual(documentSymbols(reused), documentSymbols(own));
+      const lines = text.split('\n');
+      for (let line = 0; line < lines.length; line += Math.max(1, lines.length >> 4)) {
+        for (const character of [0, 1, 4, 9]) {
+          const p = { line, character };
+          assert.deepEqual(completion(reused, p), completion(own, p));
+          assert.deepEqual(hover(reused, p), hover(own, p));
+          assert.deepEqual(references(reused, 'u', p, true), references(own, 'u', p, true));
+        }
+      }
+    }
+    // analyse itself still returns a plain Analysis (no syntax tree kept by other callers).
+    assert.equal('syntax' in analyse('state x'), false);
+  });
+
+  it('a hover on a long continued equation agrees with the whole-line classification used by references', () => {
+    const text = largeModelText(60); // one logical line of 60 physical lines, well over the per-line threshold
+    const lines = text.split('\n');
+    const line = lines.findIndex((l) => l.includes('tanh(W30 '));
+    const doc = new ServiceDocument(text);
+    const col = lines[line].indexOf('W30') + 1;
+    const h = hover(doc, { line, character: col });
+    assert.match(h?.markdown ?? '', /W30/);
+    // The same position through the whole-line path (references builds every line's references first).
+    const whole = new ServiceDocument(text);
+    const refs = references(whole, 'u', { line, character: col }, true);
+    assert.ok(refs && refs.some((r) => r.range.start.line === line), 'references find the use on the continued line');
+    assert.deepEqual(hover(whole, { line, character: col }), h);
+    // A name on the first physical line of the equation, and the function-argument scope of completion.
+    const first = lines.findIndex((l) => l.startsWith("x' ="));
+    assert.equal(hover(doc, { line: first, character: 0 })?.range.start.line, first);
   });
 });

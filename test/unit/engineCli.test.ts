@@ -101,3 +101,22 @@ test('odelens CLI', { skip: !existsSync(cli) && 'dist/cli.js not built (node scr
 
   assert.equal(run('check', 'examples/spiral.ode', '--backend', 'gpu').status, 2);
 });
+
+test('odelens check --refine: the per-level table from the engine\'s refinement study', { skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)' }, () => {
+  assert.match(run('--help').stdout, /--refine/);
+  const r = run('check', 'examples/spiral.ode', '--refine', '--backend', 'cpu');
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /refinement study/);
+  assert.match(r.stdout, /parameter\s+steps\s+raw relError\s+filter121 relError\s+alpha\s+raw order\s+filter121 order/);
+  // One row per level (N, 2N, 4N) under W1, then the order from N to 4N.
+  assert.match(r.stdout, /\nW1\s+64\s.*\n\s+128\s.*\n\s+256\s/);
+  const orders = [...r.stdout.matchAll(/^\s+64→256\s+(\S+)\s+(\S+)\s*$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+  assert.equal(orders.length, 3, r.stdout);
+  for (const [raw, corrected] of orders) {
+    // Leapfrog's raw AD density does not converge (order ≈ 0); filter121 restores about second order.
+    assert.ok(Math.abs(raw) < 0.2, `raw order ${raw}`);
+    assert.ok(corrected >= 1.5, `filter121 order ${corrected}`);
+  }
+  // Without --refine there is no study table.
+  assert.doesNotMatch(run('check', 'examples/spiral-rk4.ode', '--backend', 'cpu').stdout, /refinement study/);
+});
