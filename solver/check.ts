@@ -34,7 +34,7 @@ export interface CheckOptions {
    * (true = up to 4N; a number = that many extra levels), each with AD, the
    * correction and the continuous reference, giving observed orders. Levels
    * beyond MAX_STUDY_STEPS steps or the element limit are skipped. Without
-   * it, flagged parameters still get α at 2N (refinedAlpha).
+   * it, flagged parameters still get α at N/2 (N ≥ 32, even; else 2N) (refinedAlpha, refinedSteps).
    */
   refinement?: boolean | number;
   /** Skip the continuous reference (errors are then NaN); default true. */
@@ -276,8 +276,16 @@ function studyText(p: ParameterReport, correction: string): string {
   return ` Refinement ${a.steps} → ${b.steps} steps: raw error ${fmt(a.relError)} → ${fmt(b.relError)} (order ${fmt(r.rawOrder)}), ${correction} ${fmt(a.correctedRelError)} → ${fmt(b.correctedRelError)} (order ${fmt(r.correctedOrder)}).`;
 }
 
-/** Largest N for which a flagged oscillation is confirmed at 2N (an extra AD pass at 2N steps). */
+/** Largest N for which a flagged oscillation is confirmed by a second step count (N/2, or 2N below MIN_COARSE_CONFIRM_STEPS or for odd N). */
 export const MAX_REFINEMENT_STEPS = 512;
+
+/** From this N on (N even) a flagged oscillation is confirmed at N/2 instead of 2N when no study is requested. */
+export const MIN_COARSE_CONFIRM_STEPS = 32;
+
+/** α measured at N2 steps is what an O(h) effect gives (α·N/N2), not a constant α. */
+function alphaDecays(alpha: number, refined: number, N2: number, N: number): boolean {
+  return N2 > N ? refined < 0.65 * alpha : refined > alpha / 0.65;
+}
 
 function zeroMetrics(): ParameterMetrics {
   return { alpha: 0, beta: 0, relError: 0, correctedRelError: 0, gradcheckRelError: 0 };
@@ -481,10 +489,43 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     const studyLevels = options.refinement === true ? 2 : typeof options.refinement === 'number' ? Math.max(0, Math.min(4, Math.floor(options.refinement))) : 0;
 
     // Refinement (DESIGN 1.4): the same θ(t) re-solved with 2N, 4N, … steps.
-    // Flagged parameters always get α at 2N: a constant α means the
-    // oscillation does not vanish with h; a halving α means an O(h) effect.
-    const levels = Math.max(studyLevels, flagged.length + borderline.length > 0 && N <= MAX_REFINEMENT_STEPS ? 1 : 0);
+    // Flagged (and borderline) parameters always get α at a second step
+    // count: a constant α means the oscillation does not vanish with h; an α
+    // that scales with h means an O(h) effect. Without a study that second
+    // level is N/2 (N ≥ 32, even: half the cost of the base solve, and the
+    // same information: α across a halving of h); with a study, its 2N level.
+    const confirm = flagged.length + borderline.length > 0;
+    const coarseConfirm = confirm && studyLevels === 0 && N >= MIN_COARSE_CONFIRM_STEPS && N % 2 === 0 && N <= MAX_REFINEMENT_STEPS;
+    const levels = Math.max(studyLevels, confirm && !coarseConfirm && N <= MAX_REFINEMENT_STEPS ? 1 : 0);
     const perStepElements = model.params.reduce((acc, p, i) => acc + (p.perStep ? sizes[i] * layout.count / N : 0), 0);
+    /** Records α at N2 steps for flagged parameters and confirms borderline ones whose α keeps its size. */
+    const confirmWith = (N2: number, res2: (LayerResult | undefined)[]) => {
+      const ratio = N2 / N; // an O(h) effect scales α by 1/ratio
+      const keeps = (a: number, a2: number) => (ratio > 1 ? a2 >= 0.7 * a : a2 <= a / 0.7);
+      parameters.forEach((p, i) => {
+        const r2 = res2[i];
+        if (!r2) return;
+        if (p.oscillating) { p.metrics.refinedAlpha = r2.alpha; p.metrics.refinedSteps = N2; }
+        else if (borderline.includes(p) && r2.oscillating && keeps(p.metrics.alpha, r2.alpha)) {
+          // Confirmed: the alternating part keeps its size with the step halved (or doubled).
+          p.oscillating = true;
+          results[i]!.oscillating = true;
+          p.metrics.refinedAlpha = r2.alpha;
+          p.metrics.refinedSteps = N2;
+        }
+      });
+    };
+    if (coarseConfirm) {
+      await phase();
+      t = performance.now();
+      const N2 = N / 2, h2 = 2 * h;
+      const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h2 } };
+      const layout2 = copyLayout(scheme, N2, h2, t0);
+      const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2) : values[i]));
+      const { G: G2 } = adGradients(tf, cm, scheme, model2, values2, sizes);
+      confirmWith(N2, model.params.map((p, i) => (p.perStep && results[i] ? analyseLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, undefined, undefined, edges) : undefined)));
+      timings.adMs += performance.now() - t;
+    }
     for (let level = 1; level <= levels; level++) {
       const factor = 2 ** level;
       const N2 = factor * N;
@@ -514,16 +555,10 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       } finally {
         probe2?.probe.dispose();
       }
+      if (level === 1) confirmWith(N2, res2);
       parameters.forEach((p, i) => {
         const r2: Pick<LayerResult, 'relError' | 'correctedRelError' | 'alpha' | 'kappa'> | undefined = res2[i] ?? (full ? { relError: shared2[i], correctedRelError: shared2[i], alpha: 0 } : undefined);
         if (!r2) return;
-        if (level === 1 && p.oscillating) p.metrics.refinedAlpha = r2.alpha;
-        if (level === 1 && borderline.includes(p) && res2[i]?.oscillating && r2.alpha >= 0.7 * p.metrics.alpha) {
-          // Confirmed: the alternating part keeps its size with half the step.
-          p.oscillating = true;
-          results[i]!.oscillating = true;
-          p.metrics.refinedAlpha = r2.alpha;
-        }
         if (!full) return;
         const r1 = results[i] ?? { relError: p.metrics.relError, correctedRelError: p.metrics.relError, alpha: 0, kappa: undefined };
         const study = p.refinement ?? { levels: [{ steps: N, relError: r1.relError, correctedRelError: r1.correctedRelError, alpha: r1.alpha, ...(r1.kappa !== undefined ? { kappa: r1.kappa } : {}) }], rawOrders: [], correctedOrders: [], rawOrder: NaN, correctedOrder: NaN };
@@ -550,11 +585,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         const fix = opt.gradfix !== 'none'
           ? `even after ${correction}${known ? ` (corrected error ${fmt(m.correctedRelError)})` : ''}`
           : `${correction} would ${known ? `give ${fmt(m.correctedRelError)}` : 'remove it'}`;
-        const decays = m.refinedAlpha !== undefined && m.refinedAlpha < 0.65 * m.alpha;
+        const decays = m.refinedAlpha !== undefined && alphaDecays(m.alpha, m.refinedAlpha, m.refinedSteps ?? 2 * N, N);
         findings.push({
           code: 'oscillating-gradient', severity: decays ? 'information' : 'warning', parameter: p.name, metrics: m, range: p.range,
           message: `AD gradient of ${p.name} oscillates from layer to layer (α=${fmt(m.alpha)}, β=${fmt(m.beta)})${known ? `: relative error ${fmt(m.relError)} against the continuous gradient` : ''}; ${fix}.` +
-            (m.refinedAlpha !== undefined ? ` With ${2 * N} steps α=${fmt(m.refinedAlpha)}${decays ? ' (halves with h: an O(h) effect that vanishes)' : ' (does not vanish as h → 0)'}.` : '') + studyText(p, correction),
+            (m.refinedAlpha !== undefined ? ` With ${m.refinedSteps ?? 2 * N} steps α=${fmt(m.refinedAlpha)}${decays ? ' (scales with h: an O(h) effect that vanishes)' : ' (does not vanish as h → 0)'}.` : '') + studyText(p, correction),
         });
       }
       if (r.stageImbalanced) {
@@ -576,7 +611,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         message:
           `${opt.meth} is weakly stable (${opt.meth === 'leapfrog' ? 'parasitic root −1' : 'a second root of ρ on the unit circle'}): AD adjoints oscillate with period 2 and this does not vanish as h → 0. ` +
           `Measured on ${oscillatingFlagged.map((p) => p.name).join(', ')}: α=${fmt(m.alpha)}, β=${fmt(m.beta)}, relative error ${fmt(m.relError)} (${worst.name})` +
-          (m.refinedAlpha !== undefined ? `; α=${fmt(m.refinedAlpha)} again with ${2 * N} steps. ` : '. ') +
+          (m.refinedAlpha !== undefined ? `; α=${fmt(m.refinedAlpha)} again with ${m.refinedSteps ?? 2 * N} steps. ` : '. ') +
           (opt.gradfix !== 'none' ? `${correction} is already on and does not remove it.` : `Set gradfix=${fixName} (error ${fmt(m.correctedRelError)}) or use a strongly stable scheme (heun, rk4).`),
       });
     }

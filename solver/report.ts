@@ -16,11 +16,13 @@ export interface ParameterMetrics {
   /** ‖AD − finite differences‖ / ‖finite differences‖ along random directions (a classic gradcheck of the discrete model). */
   gradcheckRelError: number;
   /**
-   * α of the same parameter re-solved with 2N steps (copies interpolated in t),
-   * computed only for flagged parameters when N ≤ 512: about equal to `alpha`
+   * α of the same parameter re-solved with `refinedSteps` steps (copies interpolated in t),
+   * computed only for flagged parameters: about equal to `alpha`
    * when the oscillation does not vanish as h → 0 (DESIGN 1.4, refinement).
    */
   refinedAlpha?: number;
+  /** Step count of `refinedAlpha`: N/2 (N ≥ 32, even, no study), else 2N. */
+  refinedSteps?: number;
   /**
    * Stage imbalance of per-stage parameters (DESIGN 1.4):
    * ‖d_{n,i} − stagesum interpolant‖ / ‖interpolant‖ on interior steps; > 0.3 is flagged.

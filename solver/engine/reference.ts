@@ -19,8 +19,18 @@
 // (no AD through any solver). g is evaluated at every node; at an
 // observation node the right limit g(t⁺) is recorded (the copy at t acts on
 // (t, t + h), after the observation).
-// Error estimate: the backward solve repeated with step 2H (midpoints are
-// then nodes); referenceError = ‖g_2H − g_H‖ / ‖g_H‖ on the common nodes.
+// Error estimate (no second solve): each backward RK4 step's stages plus the
+// next step's first stage (FSAL: the vjp at the new node, computed anyway for
+// g) form an embedded third-order solution, Δ_m = σ/6·(s4 − s1_next) apart
+// from the RK4 one. Δ_m estimates the third-order step's local error, an
+// upper estimate of RK4's own (O(H⁵)); the global estimate carries their
+// running sum E_m to each node, and
+//   adjoint part = sqrt(Σ_m ‖E_m‖² / Σ_m ‖p_m‖²)
+// over the nodes: the relative error of the adjoint p, of which g = pᵀ∂θf is
+// linear. The forward RK4 solve gets the same FSAL estimate (k4 against f at
+// the next node, its running sum against x), and float32 rounding is
+// modelled as u·√K (u = 2⁻²⁴, K steps): referenceError is the sum of the three. (Replaced a second backward solve at 2H: a third of the reference's
+// cost, for an estimate of the coarse solve's error.)
 import type { TF, Tensor } from './backend';
 import type { CompiledModel } from './compile';
 
@@ -79,6 +89,8 @@ interface Forward {
   /** Loss of the accurate solve, with x(obs) by Hermite interpolation. Call inside a tidy. */
   observedStates(): Map<string, Tensor[]>;
   lossOf(xT: Tensor[], obs: Map<string, Tensor[]>): Tensor;
+  /** Relative error estimate of the forward solve (embedded FSAL estimate, running sum over the nodes). */
+  forwardError(): number;
   dispose(): void;
 }
 
@@ -87,6 +99,10 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput): Forward {
   const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
   const owned: Tensor[] = [];
   const track = <T extends Tensor>(t: T): T => { tf.keep(t); owned.push(t); return t; };
+  // f may hand back a tensor it does not own (`x' = y` returns the state y, `i' = 0` a
+  // compiled constant, at k = 0 the model's own x0): share its data under a handle of ours,
+  // so disposing what this solve owns never frees the compiled model's tensors.
+  const ownedCopy = (t: Tensor): Tensor => ((t as Tensor & { kept?: boolean }).kept ? tf.clone(t) : t);
   try {
     // Constant parameters (shared, or per-step with equal copies) share one tensor.
     const constant: (Tensor | null)[] = inp.params.map((p) => {
@@ -133,6 +149,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput): Forward {
     // X[k] at t0 + kH, F[k] = f(X[k]); XM[k] at the midpoint of [k, k+1].
     const X: Tensor[][] = [cm.x0];
     const F: Tensor[][] = [];
+    const K4: Tensor[][] = [];
     for (let k = 0; k < K; k++) {
       const x = X[k];
       const tk = t0 + k * H;
@@ -143,13 +160,14 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput): Forward {
         const k3 = cm.rhs(x.map((xi, i) => tf.add(xi, tf.mul(k2[i], sHalf))), th1, tk + H / 2);
         const k4 = cm.rhs(x.map((xi, i) => tf.add(xi, tf.mul(k3[i], sH))), th2, tk + H);
         const next = x.map((xi, i) => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth)));
-        return { next, k1 };
+        return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
       });
-      for (const t of [...res.next, ...res.k1]) owned.push(t);
+      for (const t of [...res.next, ...res.k1, ...res.k4]) owned.push(t);
       X.push(res.next);
       F.push(res.k1);
+      K4.push(res.k4);
     }
-    const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H));
+    const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H).map(ownedCopy));
     for (const t of fEnd) owned.push(t);
     F.push(fEnd);
     const XM: Tensor[][] = [];
@@ -180,7 +198,21 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput): Forward {
     };
     const lossOf = (xT: Tensor[], obs: Map<string, Tensor[]>): Tensor =>
       cm.observed.length === 0 ? cm.loss(xT) : cm.loss(xT, (data, si) => (obs.get(data) as Tensor[])[si]);
-    return { K, H, X, F, XM, xAt, thetaAtTime, observedStates, lossOf, dispose: () => tf.dispose(owned) };
+    const forwardError = (): number => {
+      // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (one read-back).
+      const sums = tf.tidy(() => {
+        const parts = cm.x0.map((_x, i) => {
+          const d = tf.mul(tf.sub(tf.stack(K4.map((k4) => k4[i])), tf.stack(F.slice(1).map((f) => f[i]))), sSixth);
+          const e = tf.cumsum(tf.reshape(d, [K, -1]), 0);
+          return [tf.sum(tf.square(e)), tf.sum(tf.square(tf.stack(X.slice(1).map((x) => x[i]))))];
+        });
+        return tf.stack([tf.addN(parts.map((q) => q[0])), tf.addN(parts.map((q) => q[1]))]);
+      });
+      const [num, den] = sums.dataSync();
+      sums.dispose();
+      return den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+    };
+    return { K, H, X, F, XM, xAt, thetaAtTime, observedStates, lossOf, forwardError, dispose: () => tf.dispose(owned) };
   } catch (e) {
     tf.dispose(owned);
     throw e;
@@ -280,7 +312,7 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
      * Returns g at the nodes t0 + j·uH (right limits), stacked per parameter
      * [K/u + 1, ...], and the left limits at nodes with a jump.
      */
-    const backward = (u: 1 | 2): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]> } => {
+    const backward = (u: 1 | 2): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number } => {
       const steps = K / u;
       const Hs = u * H;
       const gs: Tensor[][] = inp.params.map(() => []); // from T downwards
@@ -292,15 +324,40 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
         if (!c) { c = [sigma / 2, sigma, sigma / 6].map((v) => tf.keep(tf.scalar(v))); scalarCache.set(sigma, c); } // outlives the step's tidy
         return c;
       };
-      // One RK4 step of the adjoint from a down to b, given (∂x f)ᵀp at a.
-      const rk4 = (a: number, b: number, p: Tensor[], va: Tensor[]): Tensor[] => {
+      // One RK4 step of the adjoint from a down to b, given (∂x f)ᵀp at a; also its last stage (for the embedded estimate).
+      const rk4 = (a: number, b: number, p: Tensor[], va: Tensor[]): { p: Tensor[]; s4: Tensor[] } => {
         const [half, full, sixth] = coeffs(a - b);
         const tm = (a + b) / 2;
         const xm = xAt(tm), thm = thetaAtTime(tm);
         const s2 = vjp(xm, thm, tm, p.map((pk, k) => tf.add(pk, tf.mul(va[k], half))), false);
         const s3 = vjp(xm, thm, tm, p.map((pk, k) => tf.add(pk, tf.mul(s2.vx[k], half))), false);
         const s4 = vjp(xAt(b), thetaAtTime(b), b, p.map((pk, k) => tf.add(pk, tf.mul(s3.vx[k], full))), false);
-        return p.map((pk, k) => tf.add(pk, tf.mul(tf.addN([va[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth)));
+        return { p: p.map((pk, k) => tf.add(pk, tf.mul(tf.addN([va[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth))), s4: s4.vx };
+      };
+      // Embedded estimate state: the previous step's last stage and length, the running sum E, and E / p per node.
+      let s4Prev: Tensor[] | undefined;
+      let sigmaPrev = 0;
+      let E: Tensor[] | undefined;
+      const errAt: Tensor[][] = [], pAt: Tensor[][] = [];
+      let pending: Tensor[] | undefined; // estimates of sub-steps split at jumps, not yet in E
+      const estimate = (s1vx: Tensor[]): Tensor[] | undefined => {
+        if (!s4Prev) return undefined;
+        const sixth = coeffs(sigmaPrev)[2];
+        const add = pending;
+        pending = undefined;
+        const Enew = s1vx.map((v, k) => {
+          let d = tf.mul(tf.sub(s4Prev![k], v), sixth);
+          if (add) d = tf.add(d, add[k]);
+          return E ? tf.add(E[k], d) : d;
+        });
+        if (add) tf.dispose(add); // kept tensors: not freed by the tidy
+        return Enew;
+      };
+      const record = (Enew: Tensor[] | undefined, pNode: Tensor[], s4: Tensor[] | undefined, sigma: number) => {
+        if (Enew) { E = Enew; errAt.push(Enew); pAt.push(pNode); }
+        if (s4Prev) tf.dispose(s4Prev);
+        s4Prev = s4;
+        sigmaPrev = sigma;
       };
       let p = pT;
       for (let m = steps; m > 0; m--) {
@@ -323,30 +380,55 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
           const limits: { t: number; plus: Tensor[]; minus: Tensor[] }[] = [];
           for (const j of jumps) {
             if (!(j.t < tA - tolT && j.t > tB + tolT)) continue;
-            pc = rk4(a, j.t, pc, va);
+            const sub = rk4(a, j.t, pc, va);
+            pc = sub.p;
             const xj = xAt(j.t), thj = thetaAtTime(j.t);
-            const plus = u === 1 ? vjp(xj, thj, j.t, pc, true).vth : [];
+            const before = vjp(xj, thj, j.t, pc, u === 1);
+            const plus = u === 1 ? before.vth : [];
+            // The sub-step's embedded estimate (FSAL: the vjp just before the jump), added at the next node.
+            const sixth = coeffs(a - j.t)[2];
+            const d = before.vx.map((v, k) => tf.mul(tf.sub(sub.s4[k], v), sixth));
+            const old = pending;
+            pending = d.map((dk, k) => tf.keep(old ? tf.add(old[k], dk) : dk));
+            if (old) tf.dispose(old);
             pc = addJump(pc, j);
             const sj = vjp(xj, thj, j.t, pc, u === 1);
             va = sj.vx;
             if (u === 1) limits.push({ t: j.t, plus, minus: sj.vth });
             a = j.t;
           }
-          const pNew = rk4(a, tB, pc, va);
-          return { pNew, g: s1.vth, gLeft, limits };
+          const last = rk4(a, tB, pc, va);
+          return { pNew: last.p, s4: last.s4, sigma: a - tB, g: s1.vth, gLeft, limits, Enew: estimate(s1.vx) };
         });
+        record(out.Enew, pPrev, out.s4, out.sigma);
         for (let i = 0; i < gs.length; i++) gs[i].push(out.g[i]);
         if (out.gLeft) left.set(m * u, out.gLeft);
         if (out.limits.length) {
           inner.set(m - 1, out.limits.reverse().map((l) => ({ t: l.t, plus: l.plus.map((x) => x.dataSync() as Float32Array), minus: l.minus.map((x) => x.dataSync() as Float32Array) })));
           for (const l of out.limits) tf.dispose([...l.plus, ...l.minus]);
         }
-        if (pPrev !== pT) tf.dispose(pPrev);
+        if (pPrev !== pT && !out.Enew) tf.dispose(pPrev); // else kept in pAt
         p = out.pNew;
       }
-      const last = tf.tidy(() => vjp(X[0], thetaAtTime(t0), t0, p, true).vth);
+      const end = tf.tidy(() => { const s = vjp(X[0], thetaAtTime(t0), t0, p, true); return { g: s.vth, Enew: estimate(s.vx) }; });
+      const last = end.g;
+      record(end.Enew, p, undefined, 0);
       for (let i = 0; i < gs.length; i++) gs[i].push(last[i]);
-      if (p !== pT) tf.dispose(p);
+      if (p !== pT && !end.Enew) tf.dispose(p);
+      // Relative estimate over the nodes (one read-back).
+      let estimateError = 0;
+      if (errAt.length) {
+        const sums = tf.tidy(() => {
+          const sq = (list: Tensor[][]) => tf.addN(list[0].map((_x, k) => tf.sum(tf.square(tf.stack(list.map((v) => v[k]))))));
+          return tf.stack([sq(errAt), sq(pAt)]);
+        });
+        const [num, den] = sums.dataSync();
+        sums.dispose();
+        estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+      }
+      tf.dispose(errAt.flat());
+      if (pending) tf.dispose(pending);
+      tf.dispose(pAt.flat().filter((x) => !pT.includes(x)));
       for (const c of scalarCache.values()) tf.dispose(c);
       // Stack in increasing time: index j ↔ t0 + j·uH.
       const g = gs.map((list) => {
@@ -354,36 +436,18 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
         tf.dispose(list);
         return s;
       });
-      return { g, left, inner };
+      return { g, left, inner, estimateError };
     };
 
     const fineOut = backward(1); // K+1 nodes
     const fine = fineOut.g;
     for (const t of fine) owned.push(t);
     for (const l of fineOut.left.values()) owned.push(...l);
-    signalCheck?.();
-    const coarseOut = backward(2); // K/2+1 nodes
-    const coarse = coarseOut.g;
-    for (const t of coarse) owned.push(t);
-    for (const l of coarseOut.left.values()) owned.push(...l);
 
     const fineData = fine.map((t) => t.dataSync() as Float32Array);
-    const coarseData = coarse.map((t) => t.dataSync() as Float32Array);
     let nonFinite = !Number.isFinite(lossAccurate);
-
-    // Reference error on the h grid.
-    let num = 0, den = 0;
-    inp.params.forEach((p, i) => {
-      const P = p.size;
-      for (let j = 0; j <= K / 2; j++) {
-        for (let k = 0; k < P; k++) {
-          const f = fineData[i][2 * j * P + k], c = coarseData[i][j * P + k];
-          num += (f - c) ** 2;
-          den += f * f;
-        }
-      }
-    });
-    const referenceError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+    // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
+    const referenceError = fineOut.estimateError + fw.forwardError() + 2 ** -24 * Math.sqrt(K);
     if (!Number.isFinite(referenceError)) nonFinite = true;
 
     const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);

@@ -42,7 +42,7 @@ export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copy
       if (!seen[n]) seen[n] = { x: s.map((xk) => tf.keep(tf.clone(xk))), p: p.map((pk) => tf.keep(tf.clone(pk))), t };
       return f.map((fk, k) => tf.add(fk, perCopy[k][n]));
     },
-    loss: (final) => cm.loss(final),
+    loss: (final, o) => cm.loss(final, o), // data losses read x(obs) through o, as in the main solve
     dispose: () => cm.dispose(),
   };
   return {

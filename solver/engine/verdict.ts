@@ -41,7 +41,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
-    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at N, ${f2(m.refinedAlpha)} at 2N` : ` α=${f2(m.alpha)}, β=${f2(m.beta)}`;
+    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at N, ${f2(m.refinedAlpha)} at ${m.refinedSteps !== undefined ? `${m.refinedSteps} steps` : '2N'}` : ` α=${f2(m.alpha)}, β=${f2(m.beta)}`;
     return { kind: 'oscillating', explanation: `oscillating: the AD density alternates from layer to layer (${alpha.trim()}) and does not converge as h → 0 (${rawClause(p)}); ${applied ? `${ctx.correction} is on and does not remove it` : correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
   }
   if (ctx.stageImbalanced) {

@@ -206,9 +206,15 @@ export function resolveOptions(lines: OptionLine[], out: Diagnostic[], schemes: 
       o.dt = o.total / o.steps;
     }
   } else {
+    // Neither given: XPPAUT's default dt = 0.05, but never fewer than 64 steps, so that
+    // `@ total=200` means what it means in XPPAUT and `@ total=1` keeps 64 layers.
+    o.steps = Math.min(MAX_STEPS, Math.max(DEFAULT_OPTIONS.steps, Math.ceil(o.total / XPPAUT_DEFAULT_DT - 1e-9)));
     o.dt = o.total / o.steps;
   }
   return o;
 }
+
+/** XPPAUT's default step size. */
+const XPPAUT_DEFAULT_DT = 0.05;
 
 function fmt(v: number): string { return Number(v.toPrecision(6)).toString(); }

@@ -485,6 +485,15 @@ describe('options', () => {
     assert.deepEqual(m.optionLines, []);
   });
 
+  test('neither steps nor dt: XPPAUT\'s dt = 0.05, but at least 64 steps', () => {
+    const long = ok(withLines('@ total=200'));
+    assert.equal(long.options.steps, 4000);
+    assert.equal(long.options.dt, 0.05);
+    assert.equal(ok(withLines('@ total=40')).options.steps, 800);
+    assert.equal(ok(withLines('@ total=2')).options.steps, 64);
+    assert.equal(ok(withLines('@ total=3.3')).options.steps, 66);
+  });
+
   test('dt without steps gives steps = round(total/dt), dt = total/steps', () => {
     const m = ok(withLines('@ total=2 dt=0.03'));
     assert.equal(m.options.steps, 67);
