@@ -35,7 +35,15 @@ type Fn = (env: Env) => Tensor;
  */
 interface Acc { s: (Tensor | undefined)[]; p: (Tensor | undefined)[]; wantP: boolean }
 type Rev = (env: Env) => { y: Tensor; back: (dy: Tensor, acc: Acc) => void };
-interface Node { shape: Shape; fn: Fn; constant?: Tensor; rev?: Rev; usesS?: boolean; usesP?: boolean }
+/**
+ * `bfn`: the same value for a batch of independent solves (finite-difference
+ * directions). Batched layout: every value that depends on states or
+ * parameters is rank 3, [b, r, c] with b the batch (or 1): scalars [b,1,1],
+ * vectors [b,n,1], matrices [b,m,n]; constants (and values of `t` alone) keep
+ * the unbatched layout above and broadcast from the right. Undefined when the
+ * node cannot be batched (the caller then loops over solves).
+ */
+interface Node { shape: Shape; fn: Fn; bfn?: Fn; constant?: Tensor; rev?: Rev; usesS?: boolean; usesP?: boolean }
 
 export function internalShape(shape: Shape): number[] {
   return shape.length === 1 ? [shape[0], 1] : shape.slice();
@@ -129,6 +137,16 @@ export interface CompiledModel {
   rhsVjp?(s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean): { vx: Tensor[]; vp: Tensor[] };
   /** Scalar loss of the final states. */
   loss(final: Tensor[], o?: Env['o']): Tensor;
+  /**
+   * The same model for a batch of B independent solves (finite-difference
+   * directions): states and parameters carry a leading batch dimension in the
+   * rank-3 layout ([b,1,1] scalars, [b,n,1] vectors, [b,m,n] matrices; b = B or
+   * 1); `loss` gives the B losses. Undefined when an expression cannot be batched.
+   */
+  readonly batched?: {
+    rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
+    loss(final: Tensor[], B: number, o?: Env['o']): Tensor;
+  };
   /** Data sets whose observation times the loss reads through `x(obs)` (empty: the loss uses x(T) only). */
   readonly observed: { name: string; times: number[] }[];
   /** Initial states (kept constants; do not dispose). */
@@ -152,8 +170,15 @@ export function compileModel(tf: TF, model: Model): CompileResult {
 
   function constNode(value: Tensor, shape: Shape): Node {
     const c = keep(value);
-    return { shape, constant: c, fn: () => c, rev: () => ({ y: c, back: () => {} }) };
+    return { shape, constant: c, fn: () => c, bfn: () => c, rev: () => ({ y: c, back: () => {} }) };
   }
+
+  // ---- batched layout (see Node.bfn) ----
+  /** A value in the batched rank-3 layout (unbatched values get a batch of 1). */
+  const lift = (x: Tensor): Tensor => (x.rank === 3 ? x : tf.reshape(x, x.rank === 0 ? [1, 1, 1] : x.rank === 1 ? [1, x.shape[0], 1] : [1, ...x.shape]));
+  const allB = (ns: Node[]): boolean => ns.every((n) => n.bfn);
+  /** A logical vector as a row, to meet a matrix: [b,n,1] → [b,1,n] (unbatched [n,1] → [1,n]). */
+  const asRowB = (x: Tensor, n: number): Tensor => (x.rank === 3 ? tf.reshape(x, [x.shape[0], 1, n]) : tf.reshape(x, [1, n]));
 
   // ---- hand-written reverse mode (see Rev) ----
   const add = (acc: (Tensor | undefined)[], i: number, g: Tensor) => { const a = acc[i]; acc[i] = a ? tf.add(a, g) : g; };
@@ -216,6 +241,13 @@ export function compileModel(tf: TF, model: Model): CompileResult {
     return n.fn;
   }
 
+  function asOperandB(n: Node, other: Shape): Fn {
+    if (n.constant) return asOperand(n, other);
+    const f = n.bfn!;
+    if (n.shape.length === 1 && other.length >= 2) return (e) => asRowB(f(e), n.shape[0]);
+    return f;
+  }
+
   function fold(n: Node, inputs: Node[]): Node {
     if (inputs.length > 0 && inputs.every((i) => i.constant)) {
       const v = tf.tidy(() => n.fn({ s: [], p: [] }));
@@ -228,7 +260,12 @@ export function compileModel(tf: TF, model: Model): CompileResult {
     const shape = broadcastShapes(l.shape, r.shape, range);
     const fa = asOperand(l, r.shape);
     const fb = asOperand(r, l.shape);
-    return fold({ shape, fn: (e) => op(fa(e), fb(e)), ...revBinary(kind, l, r) }, [l, r]);
+    let bfn: Fn | undefined;
+    if (allB([l, r])) {
+      const ga = asOperandB(l, r.shape), gb = asOperandB(r, l.shape);
+      bfn = (e) => op(ga(e), gb(e));
+    }
+    return fold({ shape, fn: (e) => op(fa(e), fb(e)), bfn, ...revBinary(kind, l, r) }, [l, r]);
   }
 
   function elementwiseK(kind: string, op: (a: Tensor, b: Tensor) => Tensor, l: Node, r: Node, range: Range): Node {
@@ -238,6 +275,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
   function matmul(l: Node, r: Node, range: Range): Node {
     const a = l.shape, b = r.shape;
     const fa = l.fn, fb = r.fn;
+    const ga = l.bfn, gb = r.bfn;
     const bad = () => new CompileError(`cannot multiply [${a}] @ [${b}]`, range, 'shape-mismatch');
     if (a.length === 0 || b.length === 0) throw bad();
     const k1 = a[a.length - 1];
@@ -258,12 +296,16 @@ export function compileModel(tf: TF, model: Model): CompileResult {
           },
         };
       } : undefined;
-      node = { shape: b.length === 1 ? [a[0]] : [a[0], b[1]], fn: (e) => tf.matMul(fa(e), fb(e)), rev, usesS: !!(l.usesS || r.usesS), usesP: !!(l.usesP || r.usesP) };
+      // matMul broadcasts the batch dimension of rank-3 operands against rank-2 ones.
+      const bfn: Fn | undefined = ga && gb ? (e) => tf.matMul(ga(e), gb(e)) : undefined;
+      node = { shape: b.length === 1 ? [a[0]] : [a[0], b[1]], fn: (e) => tf.matMul(fa(e), fb(e)), bfn, rev, usesS: !!(l.usesS || r.usesS), usesP: !!(l.usesP || r.usesP) };
     } else if (a.length === 1 && b.length === 2) {
-      const out = [b[1], 1];
-      node = { shape: [b[1]], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), out) };
+      const out = [b[1], 1], k = b[1];
+      const bfn: Fn | undefined = ga && gb ? (e) => { const y = tf.matMul(lift(ga(e)), lift(gb(e)), true, false); return tf.reshape(y, [y.shape[0], k, 1]); } : undefined;
+      node = { shape: [b[1]], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), out), bfn };
     } else if (a.length === 1 && b.length === 1) {
-      node = { shape: [], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), []) };
+      const bfn: Fn | undefined = ga && gb ? (e) => tf.matMul(lift(ga(e)), lift(gb(e)), true, false) : undefined;
+      node = { shape: [], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), []), bfn };
     } else {
       throw bad();
     }
@@ -281,17 +323,20 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       if (!Number.isInteger(k) || k < 0 || k >= shape[d]) throw new CompileError(`index ${i} is out of range for dimension ${d} of size ${shape[d]}`, range, 'index-out-of-range');
       return k;
     });
-    const f = target.fn;
+    const f = target.fn, g = target.bfn;
     let node: Node;
     if (shape.length === 1) {
       // Column [n,1] internally.
-      node = { shape: [], fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, 1]), []) };
+      node = { shape: [], fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, 1]), []), bfn: g && ((env) => tf.slice(lift(g(env)), [0, at[0], 0], [-1, 1, 1])) };
     } else if (at.length === 2) {
-      node = { shape: [], fn: (env) => tf.reshape(tf.slice(f(env), at, [1, 1]), []) };
+      node = { shape: [], fn: (env) => tf.reshape(tf.slice(f(env), at, [1, 1]), []), bfn: g && ((env) => tf.slice(lift(g(env)), [0, at[0], at[1]], [-1, 1, 1])) };
     } else {
       // One index into a matrix: row i, a logical vector [n] → column [n,1].
       const n = shape[1];
-      node = { shape: [n], fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, n]), [n, 1]) };
+      node = {
+        shape: [n], fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, n]), [n, 1]),
+        bfn: g && ((env) => { const r = tf.slice(lift(g(env)), [0, at[0], 0], [-1, 1, n]); return tf.reshape(r, [r.shape[0], n, 1]); }),
+      };
     }
     return fold(node, [target]);
   }
@@ -307,7 +352,19 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       const cond = tf.cast(tf.step(tf.abs(full(fc(env))), 0), 'bool');
       return tf.where(cond, full(fa(env)), full(fb(env)));
     };
-    return fold({ shape, fn }, [c, a, b]);
+    let bfn: Fn | undefined;
+    if (allB([c, a, b])) {
+      const gc = asOperandB(c, shape), ga = asOperandB(a, shape), gb = asOperandB(b, shape);
+      // tf.where broadcasts its three operands.
+      bfn = (env) => tf.where(tf.cast(tf.step(tf.abs(gc(env)), 0), 'bool'), ga(env), gb(env));
+    }
+    return fold({ shape, fn, bfn }, [c, a, b]);
+  }
+
+  /** Concatenates [b,1,k] (or [b,r,1]) pieces along axis 1, broadcasting batches of 1 to the largest batch. */
+  function concatB(xs: Tensor[]): Tensor {
+    const B = Math.max(...xs.map((x) => x.shape[0]));
+    return tf.concat(xs.map((x) => (x.shape[0] === B ? x : tf.broadcastTo(x, [B, x.shape[1] as number, x.shape[2] as number]))), 1);
   }
 
   function compile(e: Expr, inLoss: boolean, final: boolean): Node {
@@ -318,18 +375,18 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         const si = stateIndex.get(e.name);
         if (si !== undefined) {
           if (final) throw new CompileError(`initial values cannot depend on state ${e.name}`, e.range);
-          return { shape: model.states[si].shape, fn: (env) => env.s[si], usesS: true, rev: (env) => ({ y: env.s[si], back: (dy, acc) => add(acc.s, si, dy) }) };
+          return { shape: model.states[si].shape, fn: (env) => env.s[si], bfn: (env) => env.s[si], usesS: true, rev: (env) => ({ y: env.s[si], back: (dy, acc) => add(acc.s, si, dy) }) };
         }
         const pi = paramIndex.get(e.name);
         if (pi !== undefined) {
           if (final) throw new CompileError(`initial values cannot depend on parameter ${e.name}`, e.range);
           if (inLoss) throw new CompileError(`the loss cannot use parameter ${e.name}`, e.range);
-          return { shape: model.params[pi].shape, fn: (env) => env.p[pi], usesP: true, rev: (env) => ({ y: env.p[pi], back: (dy, acc) => { if (acc.wantP) add(acc.p, pi, dy); } }) };
+          return { shape: model.params[pi].shape, fn: (env) => env.p[pi], bfn: (env) => env.p[pi], usesP: true, rev: (env) => ({ y: env.p[pi], back: (dy, acc) => { if (acc.wantP) add(acc.p, pi, dy); } }) };
         }
         if (e.name === 't') {
           if (final || inLoss) throw new CompileError('`t` is only available in equations', e.range);
           usesTime = true;
-          return { shape: [], fn: (env) => env.t as Tensor, rev: (env) => ({ y: env.t as Tensor, back: () => {} }) };
+          return { shape: [], fn: (env) => env.t as Tensor, bfn: (env) => env.t as Tensor, rev: (env) => ({ y: env.t as Tensor, back: () => {} }) };
         }
         if (e.name === 'pi') return constNode(tf.scalar(Math.PI), []);
         // A data set's name is its values matrix [K, m] (the observations the loss compares with).
@@ -344,7 +401,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       case 'stateAtEnd': {
         const si = stateIndex.get(e.state);
         if (si === undefined) throw new CompileError(`unknown state ${e.state}`, e.range, 'undefined-name');
-        return { shape: model.states[si].shape, fn: (env) => env.s[si] };
+        return { shape: model.states[si].shape, fn: (env) => env.s[si], bfn: (env) => env.s[si] };
       }
       case 'stateAtData': {
         // The solver supplies the states at the observation times (solver/engine/observe.ts).
@@ -362,7 +419,8 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         }
         if (!observed.some((o) => o.name === d.name)) observed.push({ name: d.name, times: d.times.slice() });
         const data = d.name;
-        return { shape: [d.times.length, ...sh], fn: (env) => { if (!env.o) throw new Error(`${e.state}(${data}) needs the trajectory`); return env.o(data, si); } };
+        const o = (env: Env) => { if (!env.o) throw new Error(`${e.state}(${data}) needs the trajectory`); return env.o(data, si); };
+        return { shape: [d.times.length, ...sh], fn: o, bfn: o };
       }
       case 'index':
         return indexNode(compile(e.target, inLoss, final), e.indices, e.range);
@@ -375,8 +433,8 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       case 'unary': {
         const o = compile(e.operand, inLoss, final);
         if (e.op === '+') return o;
-        const f = o.fn;
-        return fold({ shape: o.shape, fn: (env) => tf.neg(f(env)), ...revUnary('neg', o, (x) => tf.neg(x)) }, [o]);
+        const f = o.fn, g = o.bfn;
+        return fold({ shape: o.shape, fn: (env) => tf.neg(f(env)), bfn: g && ((env) => tf.neg(g(env))), ...revUnary('neg', o, (x) => tf.neg(x)) }, [o]);
       }
       case 'binary': {
         const l = compile(e.left, inLoss, final);
@@ -390,7 +448,14 @@ export function compileModel(tf: TF, model: Model): CompileResult {
             0.5: (env) => tf.sqrt(f(env)),
             [-1]: (env) => tf.reciprocal(f(env)),
           };
-          if (simple[k]) return fold({ shape: l.shape, fn: simple[k], ...(k === 2 ? revUnary('square', l, (x) => tf.square(x)) : k === 1 ? { rev: l.rev, usesS: l.usesS, usesP: l.usesP } : { usesS: l.usesS, usesP: l.usesP }) }, [l]);
+          const g = l.bfn;
+          const simpleB: Record<number, Fn> | undefined = g && {
+            1: g,
+            2: (env) => tf.square(g(env)),
+            0.5: (env) => tf.sqrt(g(env)),
+            [-1]: (env) => tf.reciprocal(g(env)),
+          };
+          if (simple[k]) return fold({ shape: l.shape, fn: simple[k], bfn: simpleB?.[k], ...(k === 2 ? revUnary('square', l, (x) => tf.square(x)) : k === 1 ? { rev: l.rev, usesS: l.usesS, usesP: l.usesP } : { usesS: l.usesS, usesP: l.usesP }) }, [l]);
         }
         const r = compile(e.right, inLoss, final);
         switch (e.op) {
@@ -414,13 +479,16 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         if (UNARY[name]) {
           arity(1);
           const f = args[0].fn, op = UNARY[name];
-          return fold({ shape: args[0].shape, fn: (env) => op(tf, f(env)), ...revUnary(name, args[0], (x) => op(tf, x)) }, args);
+          const g = args[0].bfn;
+          return fold({ shape: args[0].shape, fn: (env) => op(tf, f(env)), bfn: g && ((env) => op(tf, g(env))), ...revUnary(name, args[0], (x) => op(tf, x)) }, args);
         }
         if (name === 'sum' || name === 'mean' || ((name === 'max' || name === 'min') && args.length === 1)) {
           arity(1);
           const f = args[0].fn;
           const red = name === 'sum' ? tf.sum : name === 'mean' ? tf.mean : name === 'max' ? tf.max : tf.min;
-          return fold({ shape: [], fn: (env) => red(f(env)) }, args);
+          const g = args[0].bfn;
+          // Batched: reduce each batch element, keeping the scalar layout [b,1,1].
+          return fold({ shape: [], fn: (env) => red(f(env)), bfn: g && ((env) => red(lift(g(env)), [1, 2], true)) }, args);
         }
         if (BINARY_FN[name]) {
           arity(2);
@@ -430,7 +498,8 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         if (name === 'norm') {
           arity(1);
           const f = args[0].fn;
-          return fold({ shape: [], fn: (env) => tf.sqrt(tf.sum(tf.square(f(env)))) }, args);
+          const g = args[0].bfn;
+          return fold({ shape: [], fn: (env) => tf.sqrt(tf.sum(tf.square(f(env)))), bfn: g && ((env) => tf.sqrt(tf.sum(tf.square(lift(g(env))), [1, 2], true))) }, args);
         }
         throw new CompileError(`function ${name} is not supported by the engine`, e.calleeRange ?? e.range, 'unsupported-function');
       }
@@ -442,13 +511,18 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         const shape = [els.length, ...inner];
         if (inner.length === 0) {
           const fs = els.map((x) => x.fn);
-          return fold({ shape, fn: (env) => tf.reshape(tf.stack(fs.map((f) => f(env))), [els.length, 1]) }, els);
+          const gs = allB(els) ? els.map((x) => x.bfn!) : undefined;
+          return fold({ shape, fn: (env) => tf.reshape(tf.stack(fs.map((f) => f(env))), [els.length, 1]), bfn: gs && ((env) => concatB(gs.map((g) => lift(g(env))))) }, els);
         }
         if (inner.length === 1) {
           // rows: each element is a column [n,1] internally → stack as rows of [m, n]
           const fs = els.map((x) => x.fn);
           const n = inner[0];
-          return fold({ shape, fn: (env) => tf.reshape(tf.stack(fs.map((f) => tf.reshape(f(env), [n]))), [els.length, n]) }, els);
+          const gs = allB(els) ? els.map((x) => x.bfn!) : undefined;
+          return fold({
+            shape, fn: (env) => tf.reshape(tf.stack(fs.map((f) => tf.reshape(f(env), [n]))), [els.length, n]),
+            bfn: gs && ((env) => concatB(gs.map((g) => { const x = lift(g(env)); return tf.reshape(x, [x.shape[0], 1, n]); }))),
+          }, els);
         }
         throw new CompileError('tensors of rank above 2 are not supported', e.range, 'unsupported-expression');
       }
@@ -470,36 +544,56 @@ export function compileModel(tf: TF, model: Model): CompileResult {
     return (env) => tf.broadcastTo(fa(env), tgt);
   }
 
+  /** Batched counterpart of conform (call after conform, which validates the shapes). */
+  function conformB(n: Node, target: Shape): Fn | undefined {
+    const g = n.bfn;
+    if (!g) return undefined;
+    if (sameShape(n.shape, target)) return g;
+    const t = internalShape(target);
+    const tgt = t.length === 0 ? [1, 1] : t;
+    const fa = n.shape.length === 1 && target.length >= 2 ? (env: Env) => asRowB(g(env), n.shape[0]) : g;
+    return (env) => { const x = lift(fa(env)); return tf.broadcastTo(x, [x.shape[0], ...tgt]); };
+  }
+
   const cleanup = () => { for (const t of kept) t.dispose(); kept.length = 0; };
   try {
     // Reverse mode per right-hand side: null for a missing equation (f = 0), undefined when unsupported.
     const rhsRevs: (Node | null | undefined)[] = [];
+    const rhsBatched: (Fn | undefined)[] = [];
     const rhsFns: Fn[] = model.states.map((s) => {
       const eq = model.equations.find((q) => q.state === s.name);
       if (!eq) {
         const z = keep(tf.zeros(internalShape(s.shape)));
         rhsRevs.push(null);
+        rhsBatched.push(() => z);
         return () => z;
       }
       const n = compile(eq.rhs, false, false);
       rhsRevs.push(n.rev && sameShape(n.shape, s.shape) ? n : undefined);
-      return conform(n, s.shape, eq.range, `the right-hand side of ${s.name}'`);
+      const f = conform(n, s.shape, eq.range, `the right-hand side of ${s.name}'`);
+      rhsBatched.push(conformB(n, s.shape));
+      return f;
     });
     const hasRhsVjp = rhsRevs.every((n) => n !== undefined);
 
     let defaultLoss = false;
     let lossFn: Fn;
+    let lossBatched: Fn | undefined;
     if (model.loss) {
       const ln = compile(model.loss.expr, true, false);
       if (ln.shape.length !== 0) throw new CompileError(`the loss must be a scalar, not shape [${ln.shape}] (use sum(...))`, model.loss.range, 'shape-mismatch');
       lossFn = ln.fn;
+      lossBatched = ln.bfn;
     } else {
       // No loss: ½‖x(T)‖² over all states, so that gradients can still be checked.
       defaultLoss = true;
       const half = keep(tf.scalar(0.5));
       lossFn = (env) => tf.mul(half, tf.addN(env.s.map((x) => tf.sum(tf.square(x)))));
       if (model.states.length === 1) lossFn = (env) => tf.mul(half, tf.sum(tf.square(env.s[0])));
+      const sq = (x: Tensor) => tf.sum(tf.square(lift(x)), [1, 2], true);
+      lossBatched = (env) => tf.mul(half, env.s.length === 1 ? sq(env.s[0]) : tf.addN(env.s.map(sq)));
     }
+    const batchable = rhsBatched.every((f) => f) && !!lossBatched;
 
     const x0 = model.states.map((s) => {
       if (!s.init) return keep(tf.zeros(internalShape(s.shape)));
@@ -533,6 +627,20 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       loss(final, o) {
         return lossFn({ s: final, p: [], o });
       },
+      batched: batchable ? {
+        rhs(s, p, t) {
+          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+          // Each f as its state's full batched shape: the steppers' addN needs equal shapes (f = 0 or f(t) alone is not batched).
+          return rhsBatched.map((f, k) => {
+            const y = f!(env), want = s[k].shape;
+            return y.shape.length === want.length && y.shape.every((d, i) => d === want[i]) ? y : tf.broadcastTo(lift(y), want);
+          });
+        },
+        loss(final, B, o) {
+          const y = lift(lossBatched!({ s: final, p: [], o }));
+          return tf.reshape(y.shape[0] === B ? y : tf.broadcastTo(y, [B, 1, 1]), [B]);
+        },
+      } : undefined,
       dispose: cleanup,
     };
     return { compiled, defaultLoss };

@@ -67,3 +67,47 @@ export function trajectoryLoss(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: 
   };
   return cm.loss(final, o);
 }
+
+/**
+ * The B losses of a batch of discrete trajectories (cm.batched's layout: each
+ * state [B, r, c]), for batched finite differences. `x(obs)` becomes
+ * [B, K, 1] (scalar states) or [B, K, n] by the same interpolation.
+ */
+export function trajectoryLossBatched(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: number, h: number, B: number): Tensor {
+  const batched = cm.batched;
+  if (!batched) throw new Error('the model cannot be batched');
+  const final = traj[traj.length - 1];
+  if (cm.observed.length === 0) return batched.loss(final, B);
+  const N = traj.length - 1;
+  const stacked = new Map<number, Tensor>(); // per state: [B, N+1, n]
+  const flatOf = (si: number): Tensor => {
+    let s = stacked.get(si);
+    if (!s) {
+      s = tf.stack(traj.map((x) => tf.reshape(tf.broadcastTo(x[si], [B, ...x[si].shape.slice(-2)]), [B, -1])), 1);
+      stacked.set(si, s);
+    }
+    return s;
+  };
+  const memo = new Map<string, Tensor>();
+  const o = (data: string, si: number): Tensor => {
+    const key = `${data}\u0000${si}`;
+    const hit = memo.get(key);
+    if (hit) return hit;
+    const d = cm.observed.find((x) => x.name === data);
+    if (!d) throw new Error(`no observations for ${data}`);
+    const { index, weight } = observationWeights(d.times, t0, h, Math.max(1, N));
+    const X = flatOf(si);
+    const K = d.times.length;
+    let out: Tensor;
+    if (N === 0) out = tf.gather(X, index.map(() => 0), 1);
+    else {
+      const a = tf.gather(X, tf.tensor1d(index, 'int32'), 1);
+      const b = tf.gather(X, tf.tensor1d(index.map((n) => n + 1), 'int32'), 1);
+      const w = tf.tensor2d(weight, [K, 1]);
+      out = tf.add(a, tf.mul(tf.sub(b, a), w));
+    }
+    memo.set(key, out);
+    return out;
+  };
+  return batched.loss(final, B, o);
+}
