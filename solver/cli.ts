@@ -10,7 +10,7 @@ import { analyse } from './language/index';
 import { runCheck } from './check';
 import { hasWarnings, withoutSuperseded } from './findings';
 import type { Report } from './report';
-import type { Diagnostic } from './model';
+import type { Analysis, Diagnostic, Model } from './model';
 import { train, TrainError, defaultGradient, type TrainResult } from './train/train';
 import { TRAIN_GRADIENTS, type TrainGradient } from './train/gradients';
 import { OPTIMIZER_NAMES, type OptimizerName } from './train/optimizers';
@@ -139,20 +139,8 @@ export async function main(argv: string[]): Promise<number> {
     err(`odelens: missing FILE\n\n${USAGE}`);
     return 2;
   }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    err(`odelens: cannot read ${file}: ${(e as Error).message}`);
-    return 2;
-  }
-  const analysis = analyse(text, { documentPath: resolve(file) });
-  const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || !analysis.model) {
-    for (const d of errors) err(loc(file, d));
-    if (errors.length === 0) err(`${file}:1:1: error: the model could not be analysed`);
-    return 2;
-  }
+  const analysis = readModel(file, err);
+  if (!analysis) return 2;
   const report = await runCheck(analysis.model, { backend, ...(refine ? { refinement: true } : {}) });
   const frontWarnings = withoutSuperseded(analysis.diagnostics, report.findings);
   const failing = hasWarnings(report.findings) || hasWarnings(frontWarnings);
@@ -190,6 +178,25 @@ function trainTable(result: TrainResult, every: number): string {
   const all = [head, ...rows];
   const widths = head.map((_, c) => Math.max(...all.map((r) => r[c].length)));
   return all.map((r) => r.map((cell, c) => cell.padStart(widths[c])).join('  ')).join('\n');
+}
+
+/** Reads and analyses FILE; on failure prints why (stderr) and returns undefined (exit status 2). */
+function readModel(file: string, err: (s: string) => void): (Analysis & { model: Model }) | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    err(`odelens: cannot read ${file}: ${(e as Error).message}`);
+    return undefined;
+  }
+  const analysis = analyse(text, { documentPath: resolve(file) });
+  const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0 || !analysis.model) {
+    for (const d of errors) err(loc(file, d));
+    if (errors.length === 0) err(`${file}:1:1: error: the model could not be analysed`);
+    return undefined;
+  }
+  return analysis as Analysis & { model: Model };
 }
 
 async function trainCommand(rest: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -230,20 +237,8 @@ async function trainCommand(rest: string[], out: (s: string) => void, err: (s: s
     } else { err(`odelens: unknown option '${key}'\n\n${USAGE}`); return 2; }
   }
   if (!file) { err(`odelens: missing FILE\n\n${USAGE}`); return 2; }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    err(`odelens: cannot read ${file}: ${(e as Error).message}`);
-    return 2;
-  }
-  const analysis = analyse(text, { documentPath: resolve(file) });
-  const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || !analysis.model) {
-    for (const d of errors) err(loc(file, d));
-    if (errors.length === 0) err(`${file}:1:1: error: the model could not be analysed`);
-    return 2;
-  }
+  const analysis = readModel(file, err);
+  if (!analysis) return 2;
   const model = analysis.model;
   const controller = new AbortController();
   const onSigint = () => controller.abort();

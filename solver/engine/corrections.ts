@@ -4,6 +4,7 @@
 // plain arithmetic on numbers; the one TF.js part (the per-step adjoint that
 // adjoint121 needs) lives in engine/stepAdjoint.ts.
 import type { GradFix } from '../model';
+import type { ParameterCopies } from '../schemes/copies';
 
 export type Correction = Exclude<GradFix, 'none'>;
 
@@ -124,16 +125,7 @@ export function adjoint121(m: ArrayLike<number>, N: number, S: number, sizes: nu
 }
 
 /** Where the copies of a per-stage parameter sit: copy n·s + i is stage i of step n. */
-export interface StageLayout {
-  steps: number;
-  stages: number;
-  h: number;
-  t0: number;
-  /** Stage nodes c_i. */
-  c: number[];
-  /** Weights b_i. */
-  b: number[];
-}
+export type StageLayout = Pick<ParameterCopies, 'steps' | 'stages' | 'h' | 't0' | 'c' | 'b'>;
 
 /** Linear interpolation (extrapolation beyond the ends) of rows given at ascending times xs, at time t. */
 function interpolateRows(values: ArrayLike<number>, xs: number[], P: number, t: number, out: Float32Array, offset: number): void {

@@ -26,46 +26,48 @@ export function observationWeights(times: number[], t0: number, h: number, N: nu
 }
 
 /**
- * The loss of a discrete trajectory x_0..x_N (internal layout, one entry per
- * state). Call inside a tidy or a gradient scope.
+ * The states at the observation times, by the interpolation above: `o(data, si)`
+ * for the compiled loss. `rows(si)` stacks state si over the steps along `axis`
+ * (0 for one trajectory, 1 for a batch), one flattened state per step.
  */
-export function trajectoryLoss(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: number, h: number): Tensor {
-  const final = traj[traj.length - 1];
-  if (cm.observed.length === 0) return cm.loss(final);
-  const N = traj.length - 1;
-  const stacked = new Map<number, Tensor>(); // per state: [N+1, n] (scalar states: [N+1, 1])
-  const flatOf = (si: number): Tensor => {
-    let s = stacked.get(si);
-    if (!s) {
-      s = tf.stack(traj.map((x) => tf.reshape(x[si], [-1])));
-      stacked.set(si, s);
-    }
-    return s;
-  };
+function observer(tf: TF, cm: CompiledModel, N: number, t0: number, h: number, axis: 0 | 1, rows: (si: number) => Tensor) {
+  const stacked = new Map<number, Tensor>();
   const memo = new Map<string, Tensor>();
-  const o = (data: string, si: number): Tensor => {
+  return (data: string, si: number): Tensor => {
     const key = `${data}\u0000${si}`;
     const hit = memo.get(key);
     if (hit) return hit;
     const d = cm.observed.find((x) => x.name === data);
     if (!d) throw new Error(`no observations for ${data}`);
     const { index, weight } = observationWeights(d.times, t0, h, Math.max(1, N));
-    const X = flatOf(si);
+    let X = stacked.get(si);
+    if (!X) { X = rows(si); stacked.set(si, X); }
     const K = d.times.length;
     let out: Tensor;
-    if (N === 0) out = tf.gather(X, index.map(() => 0));
+    if (N === 0) out = tf.gather(X, index.map(() => 0), axis);
     else {
-      const a = tf.gather(X, tf.tensor1d(index, 'int32'));
-      const b = tf.gather(X, tf.tensor1d(index.map((n) => n + 1), 'int32'));
-      const w = tf.tensor2d(weight, [K, 1]);
-      out = tf.add(a, tf.mul(tf.sub(b, a), w));
+      const a = tf.gather(X, tf.tensor1d(index, 'int32'), axis);
+      const b = tf.gather(X, tf.tensor1d(index.map((n) => n + 1), 'int32'), axis);
+      out = tf.add(a, tf.mul(tf.sub(b, a), tf.tensor2d(weight, [K, 1])));
     }
-    // Internal layout of the logical [K] (scalar state) is the column [K, 1]; [K, n] stays.
-    const r = cm.stateShapes[si].length === 0 ? tf.reshape(out, [K, 1]) : out;
-    memo.set(key, r);
-    return r;
+    memo.set(key, out);
+    return out;
   };
-  return cm.loss(final, o);
+}
+
+/**
+ * The loss of a discrete trajectory x_0..x_N (internal layout, one entry per
+ * state). Call inside a tidy or a gradient scope.
+ */
+export function trajectoryLoss(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: number, h: number): Tensor {
+  const final = traj[traj.length - 1];
+  if (cm.observed.length === 0) return cm.loss(final);
+  const at = observer(tf, cm, traj.length - 1, t0, h, 0, (si) => tf.stack(traj.map((x) => tf.reshape(x[si], [-1]))));
+  // Internal layout of the logical [K] (scalar state) is the column [K, 1]; [K, n] stays.
+  return cm.loss(final, (data, si) => {
+    const out = at(data, si);
+    return cm.stateShapes[si].length === 0 ? tf.reshape(out, [out.shape[0], 1]) : out;
+  });
 }
 
 /**
@@ -78,36 +80,7 @@ export function trajectoryLossBatched(tf: TF, cm: CompiledModel, traj: Tensor[][
   if (!batched) throw new Error('the model cannot be batched');
   const final = traj[traj.length - 1];
   if (cm.observed.length === 0) return batched.loss(final, B);
-  const N = traj.length - 1;
-  const stacked = new Map<number, Tensor>(); // per state: [B, N+1, n]
-  const flatOf = (si: number): Tensor => {
-    let s = stacked.get(si);
-    if (!s) {
-      s = tf.stack(traj.map((x) => tf.reshape(tf.broadcastTo(x[si], [B, ...x[si].shape.slice(-2)]), [B, -1])), 1);
-      stacked.set(si, s);
-    }
-    return s;
-  };
-  const memo = new Map<string, Tensor>();
-  const o = (data: string, si: number): Tensor => {
-    const key = `${data}\u0000${si}`;
-    const hit = memo.get(key);
-    if (hit) return hit;
-    const d = cm.observed.find((x) => x.name === data);
-    if (!d) throw new Error(`no observations for ${data}`);
-    const { index, weight } = observationWeights(d.times, t0, h, Math.max(1, N));
-    const X = flatOf(si);
-    const K = d.times.length;
-    let out: Tensor;
-    if (N === 0) out = tf.gather(X, index.map(() => 0), 1);
-    else {
-      const a = tf.gather(X, tf.tensor1d(index, 'int32'), 1);
-      const b = tf.gather(X, tf.tensor1d(index.map((n) => n + 1), 'int32'), 1);
-      const w = tf.tensor2d(weight, [K, 1]);
-      out = tf.add(a, tf.mul(tf.sub(b, a), w));
-    }
-    memo.set(key, out);
-    return out;
-  };
-  return batched.loss(final, B, o);
+  const at = observer(tf, cm, traj.length - 1, t0, h, 1,
+    (si) => tf.stack(traj.map((x) => tf.reshape(tf.broadcastTo(x[si], [B, ...x[si].shape.slice(-2)]), [B, -1])), 1));
+  return batched.loss(final, B, at);
 }

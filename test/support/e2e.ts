@@ -6,23 +6,8 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { homedir } from 'node:os';
 
-/** The repository root: the nearest folder above this file with the ode-lens package.json. */
-export function repoRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if (JSON.parse(readFileSync(pj, 'utf8')).name === 'ode-lens') return dir;
-      } catch {
-        /* keep looking */
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
+export { repoRoot } from './repo';
+import { repoRoot } from './repo';
 
 /** Where scripts/setup-e2e.sh installs code-server and Node 24. */
 export function toolsDir(): string {

@@ -7,18 +7,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { analyse, format, formatEdits, formatRange, parse } from '../../solver/language/index';
+import { repoRoot } from '../support/repo';
 
-function findRoot(): string {
-  for (const start of [process.cwd(), __dirname]) {
-    let d = resolve(start);
-    for (let i = 0; i < 8; i++) {
-      if (existsSync(join(d, 'examples', 'spiral.ode')) && existsSync(join(d, 'package.json'))) return d;
-      d = dirname(d);
-    }
-  }
-  throw new Error('cannot find the repository root');
-}
-const root = findRoot();
+const root = repoRoot();
 
 /** Every .ode file of the repository's examples (recursively) and every ```ode block of the docs. */
 function corpus(): [string, string][] {

@@ -9,20 +9,11 @@ import { largeModelText } from '../../bench/largeModel';
 import type { Analysis, Diagnostic, Expr, Model, Range } from '../../solver/model';
 import { findOption } from '../../solver/model';
 import { schemeDiagnostics } from '../../solver/schemes/analysis';
+import { repoRoot } from '../support/repo';
 
 // ---- helpers ---------------------------------------------------------------
 
-function findRoot(): string {
-  for (const start of [process.cwd(), __dirname]) {
-    let d = resolve(start);
-    for (let i = 0; i < 8; i++) {
-      if (existsSync(join(d, 'examples', 'spiral.ode')) && existsSync(join(d, 'package.json'))) return d;
-      d = dirname(d);
-    }
-  }
-  throw new Error('cannot find the repository root (examples/spiral.ode)');
-}
-const root = findRoot();
+const root = repoRoot();
 const readExample = (name: string): string => readFileSync(join(root, 'examples', name), 'utf8');
 
 const r = (l1: number, c1: number, l2: number, c2: number): Range => ({ start: { line: l1, character: c1 }, end: { line: l2, character: c2 } });
