@@ -33,7 +33,7 @@ type Fn = (env: Env) => Tensor;
  * each). `back` adds ∂(dy·y)/∂(state, parameter) into `acc`. Defined only for the
  * subset below (no broadcasting beyond scalars, no reshapes); else AD is used.
  */
-interface Acc { s: (Tensor | undefined)[]; p: (Tensor | undefined)[]; wantP: boolean }
+interface Acc { s: (Tensor | undefined)[]; p: (Tensor | undefined)[]; wantP: boolean; wantS: boolean }
 type Rev = (env: Env) => { y: Tensor; back: (dy: Tensor, acc: Acc) => void };
 /**
  * `bfn`: the same value for a batch of independent solves (finite-difference
@@ -135,6 +135,12 @@ export interface CompiledModel {
    * gradient tape); undefined when an expression is outside its subset.
    */
   rhsVjp?(s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean): { vx: Tensor[]; vp: Tensor[] };
+  /**
+   * f's forward values at (s, p, t) once, then any number of rhsVjp-like products
+   * there (vx empty without `withState`). The linearisation and every `back` must
+   * run inside one tidy scope (φ' is cached on first use).
+   */
+  rhsLinearize?(s: Tensor[], p: Tensor[], t: number): { back(cot: Tensor[], withParams: boolean, withState?: boolean): { vx: Tensor[]; vp: Tensor[] } };
   /** Scalar loss of the final states. */
   loss(final: Tensor[], o?: Env['o']): Tensor;
   /**
@@ -182,7 +188,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
 
   // ---- hand-written reverse mode (see Rev) ----
   const add = (acc: (Tensor | undefined)[], i: number, g: Tensor) => { const a = acc[i]; acc[i] = a ? tf.add(a, g) : g; };
-  const wants = (n: Node, acc: Acc) => !n.constant && (n.usesS || (acc.wantP && n.usesP));
+  const wants = (n: Node, acc: Acc) => !n.constant && ((acc.wantS && n.usesS) || (acc.wantP && n.usesP));
   const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
   /** Reverse mode of a binary elementwise op: equal shapes or a scalar against anything. */
   function revBinary(kind: string, l: Node, r: Node): Partial<Node> {
@@ -222,7 +228,8 @@ export function compileModel(tf: TF, model: Model): CompileResult {
     const rev: Rev = (env) => {
       const a = or(env);
       const y = op(a.y);
-      return { y, back: (dy, acc) => { if (wants(o, acc)) a.back(name === 'neg' ? tf.neg(dy) : tf.mul(dy, d(a.y, y)), acc); } };
+      let der: Tensor | undefined; // φ' once per linearisation (rhsLinearize calls back several times)
+      return { y, back: (dy, acc) => { if (wants(o, acc)) a.back(name === 'neg' ? tf.neg(dy) : tf.mul(dy, (der ??= d(a.y, y))), acc); } };
     };
     return { ...flags, rev };
   }
@@ -375,7 +382,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         const si = stateIndex.get(e.name);
         if (si !== undefined) {
           if (final) throw new CompileError(`initial values cannot depend on state ${e.name}`, e.range);
-          return { shape: model.states[si].shape, fn: (env) => env.s[si], bfn: (env) => env.s[si], usesS: true, rev: (env) => ({ y: env.s[si], back: (dy, acc) => add(acc.s, si, dy) }) };
+          return { shape: model.states[si].shape, fn: (env) => env.s[si], bfn: (env) => env.s[si], usesS: true, rev: (env) => ({ y: env.s[si], back: (dy, acc) => { if (acc.wantS) add(acc.s, si, dy); } }) };
         }
         const pi = paramIndex.get(e.name);
         if (pi !== undefined) {
@@ -615,7 +622,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       },
       rhsVjp: hasRhsVjp ? (s, p, t, cot, withParams) => {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
-        const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams };
+        const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams, wantS: true };
         rhsRevs.forEach((n, k) => {
           if (!n || !(n.usesS || (withParams && n.usesP))) return;
           n.rev!(env).back(cot[k], acc);
@@ -623,6 +630,22 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         // A result may be an input itself (f = x + c passes the cotangent through): callers own results, so copy those.
         const own = (g: Tensor) => (cot.includes(g) || s.includes(g) || p.includes(g) ? tf.clone(g) : g);
         return { vx: s.map((x, i) => own(acc.s[i] ?? tf.zerosLike(x))), vp: withParams ? p.map((x, i) => own(acc.p[i] ?? tf.zerosLike(x))) : [] };
+      } : undefined,
+      rhsLinearize: hasRhsVjp ? (s, p, t) => {
+        const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+        const revs = rhsRevs.map((n) => n && n.rev!(env));
+        return {
+          back(cot, withParams, withState = true) {
+            const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams, wantS: withState };
+            revs.forEach((r, k) => {
+              const n = rhsRevs[k];
+              if (!r || !n || !((withState && n.usesS) || (withParams && n.usesP))) return;
+              r.back(cot[k], acc);
+            });
+            const own = (g: Tensor) => (cot.includes(g) || s.includes(g) || p.includes(g) ? tf.clone(g) : g);
+            return { vx: withState ? s.map((x, i) => own(acc.s[i] ?? tf.zerosLike(x))) : [], vp: withParams ? p.map((x, i) => own(acc.p[i] ?? tf.zerosLike(x))) : [] };
+          },
+        };
       } : undefined,
       loss(final, o) {
         return lossFn({ s: final, p: [], o });

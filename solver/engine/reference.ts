@@ -8,7 +8,12 @@
 //
 // Grid: uniform step H = h/2 (H = h when N ≥ 32, N even and every layer
 // time lies on the h-grid, as for leapfrog and Euler), so every layer time is
-// a grid node and θ(t) is linear between nodes.
+// a grid node and θ(t) is linear between nodes. Coarse grid H = 2h (about half
+// the kernels) when θ(t) is constant (tied copies, e.g. at initialisation:
+// no kinks inside a step), the layer times are on the h-grid, there are no
+// data losses and its own truncation estimate stays below 2⁻²⁴·√N; layer
+// times at odd h-nodes are then step midpoints, where g uses x by Hermite and
+// p by cubic Hermite with p' = −(∂x f)ᵀp at both ends (see referenceOn).
 // Forward: classic RK4 with step H, storing x at the nodes; x anywhere else
 // (interval midpoints, observation times) by cubic Hermite interpolation from
 // x and f at both ends of its interval (fourth order, no extra f evaluations;
@@ -94,7 +99,7 @@ interface Forward {
   dispose(): void;
 }
 
-function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput): Forward {
+function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, coarse = false): Forward {
   const { N, h, t0 } = inp;
   const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
   const owned: Tensor[] = [];
@@ -142,7 +147,8 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput): Forward {
     };
 
     const onHGrid = !inp.params.some((p) => p.perStep) || inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
-    const K = N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
+    // coarse (continuousReference decides): H = 2h, layer times at odd h-nodes fall on step midpoints.
+    const K = coarse ? N / 2 : N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
     const H = (N * h) / K;
     const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2)), sSixth = track(tf.scalar(H / 6)), sEighth = track(tf.scalar(H / 8));
     const sTwo = track(tf.scalar(2)), sMid = track(tf.scalar(0.5));
@@ -170,12 +176,14 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput): Forward {
     const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H).map(ownedCopy));
     for (const t of fEnd) owned.push(t);
     F.push(fEnd);
-    const XM: Tensor[][] = [];
-    for (let k = 0; k < K; k++) {
-      const m = tf.tidy(() => X[k].map((xa, i) => tf.add(tf.mul(tf.add(xa, X[k + 1][i]), sMid), tf.mul(tf.sub(F[k][i], F[k + 1][i]), sEighth))));
-      for (const t of m) owned.push(t);
-      XM.push(m);
-    }
+    // All midpoints at once (a handful of kernels instead of five per step).
+    const XM: Tensor[][] = Array.from({ length: K }, () => []);
+    tf.tidy(() => cm.x0.forEach((_x, i) => {
+      const Xs = tf.stack(X.map((x) => x[i])), Fs = tf.stack(F.map((f) => f[i]));
+      const lo = (a: Tensor) => tf.slice(a, 0, K), hi = (a: Tensor) => tf.slice(a, 1, K);
+      const m = tf.add(tf.mul(tf.add(lo(Xs), hi(Xs)), sMid), tf.mul(tf.sub(lo(Fs), hi(Fs)), sEighth));
+      tf.unstack(m).forEach((t, k) => { tf.keep(t); owned.push(t); XM[k].push(t); });
+    }));
     const xAt = (tau: number): Tensor[] => {
       const u = (tau - t0) / H;
       const k = Math.max(0, Math.min(K - 1, Math.floor(u + 1e-7)));
@@ -238,10 +246,43 @@ interface Jump { t: number; lam: Tensor[] }
 /** g just after (plus) and just before (minus) a jump inside a reference step, per parameter. */
 interface InnerJump { t: number; plus: Float32Array[]; minus: Float32Array[] }
 
+/** Every per-step parameter has equal copies (θ(t) constant, no kinks) and every layer time is on the h-grid. */
+function tiedOnHGrid(inp: ReferenceInput): boolean {
+  const { h, t0 } = inp;
+  if (!inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6)) return false;
+  return inp.params.every((p) => {
+    if (!p.perStep) return true;
+    const P = p.size;
+    for (let i = P; i < inp.layerTimes.length * P; i++) if (p.values[i] !== p.values[i % P]) return false;
+    return true;
+  });
+}
+
+/**
+ * The reference on step H = 2h when that is accurate enough, else on the usual grid.
+ * H = 2h only for a smooth θ(t) (tied copies, layer times on the h-grid) and no data
+ * losses (no adjoint jumps), and only when the coarse solve's own embedded truncation
+ * estimate stays below the fine solve's modelled float32 rounding 2⁻²⁴·√N; else the
+ * usual grid is solved instead (the coarse solve costs about half of it).
+ */
 export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInput, signalCheck?: () => void): ReferenceResult {
+  if (inp.N >= 32 && inp.N % 2 === 0 && cm.observed.length === 0 && cm.rhsVjp && tiedOnHGrid(inp)) {
+    const { truncation, ...r } = referenceOn(tf, cm, inp, true, signalCheck);
+    if (!r.nonFinite && truncation <= 2 ** -24 * Math.sqrt(inp.N)) return r;
+  }
+  const { truncation: _t, ...r } = referenceOn(tf, cm, inp, false, signalCheck);
+  return r;
+}
+
+/**
+ * One reference solve. coarse: step H = 2h; g at the step midpoints (the odd h-nodes)
+ * from x there by Hermite (forward) and p there by cubic Hermite with p' = −(∂x f)ᵀp at
+ * both ends (the node vjps, computed anyway), one vjp for ∂θfᵀp per midpoint.
+ */
+export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, coarse: boolean, signalCheck?: () => void): ReferenceResult & { truncation: number } {
   const { N, t0 } = inp;
   const owned: Tensor[] = [];
-  const fw = forwardSolve(tf, cm, inp);
+  const fw = forwardSolve(tf, cm, inp, coarse);
 
   const vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean): { vx: Tensor[]; vth: Tensor[] } => {
     if (cm.rhsVjp) {
@@ -439,7 +480,70 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
       return { g, left, inner, estimateError };
     };
 
-    const fineOut = backward(1); // K+1 nodes
+    /**
+     * The adjoint without jumps: backward RK4 with step H, f linearised once at each
+     * midpoint and node (stages 2, 3 share the midpoint; stage 4 and the next node's
+     * (∂x f)ᵀp, ∂θfᵀp share the node). g at the nodes and, with `mid` (the coarse
+     * solve), by cubic Hermite p (p' = −(∂x f)ᵀp at both ends) at the midpoints:
+     * stacked t0 + j·H/2 then.
+     */
+    const backwardSmooth = (mid: boolean): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number } => {
+      const lin = (t: number) => cm.rhsLinearize!(xAt(t), thetaAtTime(t), t);
+      const c = [H / 2, H, H / 6, 0.5, H / 8].map((v) => tf.scalar(v));
+      const [sHalf, sFull, sSixth, sMidP, sEighthP] = c;
+      const gNodes: Tensor[][] = inp.params.map(() => []), gMid: Tensor[][] = inp.params.map(() => []); // from T downwards
+      const s4At: Tensor[][] = [], vAt: Tensor[][] = [], pAt: Tensor[][] = []; // from T downwards, at the lower node of each step
+      let p = pT;
+      const top = tf.tidy(() => lin(T).back(p, true));
+      let v = top.vx; // (∂x f)ᵀp at the upper node of the next step
+      inp.params.forEach((_q, i) => gNodes[i].push(top.vp[i]));
+      const axpy = (a: Tensor[], b: Tensor[], s: Tensor) => a.map((ak, k) => tf.add(ak, tf.mul(b[k], s)));
+      for (let m = K; m > 0; m--) {
+        const tA = t0 + m * H, tB = tA - H, tm = tA - H / 2;
+        const pA = p, vA = v;
+        const out = tf.tidy(() => {
+          const Lm = lin(tm), LB = lin(tB);
+          const s2 = Lm.back(axpy(pA, vA, sHalf), false).vx;
+          const s3 = Lm.back(axpy(pA, s2, sHalf), false).vx;
+          const s4 = LB.back(axpy(pA, s3, sFull), false).vx;
+          const pB = pA.map((pk, k) => tf.add(pk, tf.mul(tf.addN([vA[k], tf.mul(tf.add(s2[k], s3[k]), sTwo), s4[k]]), sSixth)));
+          const sB = LB.back(pB, true);
+          if (!mid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
+          const pm = pA.map((pk, k) => tf.add(tf.mul(tf.add(pk, pB[k]), sMidP), tf.mul(tf.sub(vA[k], sB.vx[k]), sEighthP)));
+          const gm = Lm.back(pm, true, false).vp;
+          return { pB, vB: sB.vx, g: sB.vp, gm, s4 };
+        });
+        inp.params.forEach((_q, i) => { gNodes[i].push(out.g[i]); if (mid) gMid[i].push(out.gm[i]); });
+        s4At.push(out.s4);
+        vAt.push(out.vB);
+        pAt.push(out.pB);
+        p = out.pB;
+        v = out.vB;
+      }
+      // Embedded estimate (FSAL), as backward's: Δ_m = H/6·(s4 − (∂x f)ᵀp at the new node), E_m = Σ Δ against p there (one read-back).
+      const sums = tf.tidy(() => {
+        const parts = cm.x0.map((_x, k) => {
+          const d = tf.mul(tf.sub(tf.stack(s4At.map((q) => q[k])), tf.stack(vAt.map((q) => q[k]))), sSixth);
+          const e = tf.cumsum(tf.reshape(d, [K, -1]), 0);
+          return [tf.sum(tf.square(e)), tf.sum(tf.square(tf.stack(pAt.map((q) => q[k]))))];
+        });
+        return tf.stack([tf.addN(parts.map((q) => q[0])), tf.addN(parts.map((q) => q[1]))]);
+      });
+      const [num, den] = sums.dataSync();
+      sums.dispose();
+      const estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+      tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c]);
+      const g = gNodes.map((list, i) => {
+        const nodes = list.slice().reverse(), mids = gMid[i].slice().reverse();
+        const s = tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
+        tf.dispose([...list, ...mids]);
+        return s;
+      });
+      return { g, left: new Map(), inner: new Map(), estimateError };
+    };
+
+    // K+1 nodes (coarse: 2K+1 nodes and midpoints); the general loop only for adjoint jumps or without rhsLinearize.
+    const fineOut = coarse || (jumps.length === 0 && cm.rhsLinearize) ? backwardSmooth(coarse) : backward(1);
     const fine = fineOut.g;
     for (const t of fine) owned.push(t);
     for (const l of fineOut.left.values()) owned.push(...l);
@@ -447,10 +551,13 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
     const fineData = fine.map((t) => t.dataSync() as Float32Array);
     let nonFinite = !Number.isFinite(lossAccurate);
     // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
-    const referenceError = fineOut.estimateError + fw.forwardError() + 2 ** -24 * Math.sqrt(K);
+    const truncation = fineOut.estimateError + fw.forwardError();
+    const referenceError = truncation + 2 ** -24 * Math.sqrt(K);
     if (!Number.isFinite(referenceError)) nonFinite = true;
 
     const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
+    // The g grid: the nodes, and in a coarse solve the step midpoints too (step h either way).
+    const gK = coarse ? 2 * K : K, gH = coarse ? H / 2 : H;
     const g = inp.params.map((p, i) => {
       const P = p.size;
       const d = fineData[i];
@@ -463,20 +570,20 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
         };
         // Trapezoid over step j, split at the jumps inside it.
         const trapezoid = (j: number, k: number) => {
-          let a = t0 + j * H, ga = d[j * P + k], s = 0;
+          let a = t0 + j * gH, ga = d[j * P + k], s = 0;
           for (const e of fineOut.inner.get(j) ?? []) {
             s += ((e.t - a) / 2) * (ga + e.minus[i][k]);
             a = e.t;
             ga = e.plus[i][k];
           }
-          return s + ((t0 + (j + 1) * H - a) / 2) * (ga + leftAt(j + 1, k));
+          return s + ((t0 + (j + 1) * gH - a) / 2) * (ga + leftAt(j + 1, k));
         };
         const out = new Float32Array(P);
         for (let k = 0; k < P; k++) {
           let s = 0;
-          for (let j = 0; j < K; j += 2) {
+          for (let j = 0; j < gK; j += 2) {
             if (fineOut.left.has(j + 1) || fineOut.inner.has(j) || fineOut.inner.has(j + 1)) s += trapezoid(j, k) + trapezoid(j + 1, k);
-            else s += (H / 3) * (d[j * P + k] + 4 * d[(j + 1) * P + k] + leftAt(j + 2, k));
+            else s += (gH / 3) * (d[j * P + k] + 4 * d[(j + 1) * P + k] + leftAt(j + 2, k));
           }
           out[k] = s;
         }
@@ -484,14 +591,14 @@ export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInp
       }
       const out = new Float32Array(inp.layerTimes.length * P);
       inp.layerTimes.forEach((tn, n) => {
-        const x = (tn - t0) / H;
-        const j0 = Math.max(0, Math.min(K - 1, Math.floor(x + 1e-9)));
+        const x = (tn - t0) / gH;
+        const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
         const w = Math.min(1, Math.max(0, x - j0));
         for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
       });
       return out;
     });
-    return { g, referenceError, lossAccurate, gridTimes, nonFinite };
+    return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation };
   } finally {
     tf.dispose(owned);
     fw.dispose();
