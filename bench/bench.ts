@@ -110,17 +110,6 @@ function engineBaseline(tf: TF, model: Model): () => void {
   return () => { adGradient(ctx, values); };
 }
 
-async function time(fn: () => unknown | Promise<unknown>, runs: number, warm = 2): Promise<number[]> {
-  for (let i = 0; i < warm; i++) await fn();
-  const out: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fn();
-    out.push(performance.now() - t);
-  }
-  return out;
-}
-
 /** Parse + check of the generated 2,000-line model, against the lexer alone on the same text (baseline). */
 function benchFrontEnd(runs: number) {
   const text = largeModelText();
@@ -151,21 +140,30 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   const model: Model = a.model;
   let last: Awaited<ReturnType<typeof runCheck>> | undefined;
   const phases: { ad: number[]; reference: number[]; finiteDifferences: number[] } = { ad: [], reference: [], finiteDifferences: [] };
-  const check = await time(async () => {
-    last = await runCheck(model, { backend: pref });
-    phases.ad.push(last.timings.adMs); phases.reference.push(last.timings.referenceMs); phases.finiteDifferences.push(last.timings.finiteDifferenceMs);
-  }, o.runs, 1);
-  // Medians over the timed runs (the warm-up run is the first entry), not the last run's figures.
-  for (const k of ['ad', 'reference', 'finiteDifferences'] as const) phases[k] = phases[k].slice(1);
+  const runOnce = async () => { last = await runCheck(model, { backend: pref }); };
+  await runOnce(); // selects the backend the baseline must use
   const { tf, backend } = await initBackend(last!.backend as BackendPreference); // the backend the check ran on
+  const handWritten = o.meth === 'leapfrog' || o.meth in TABLEAUX;
+  const base = handWritten ? baseline(tf, o.width, o.steps, o.meth, o.d) : engineBaseline(tf, model);
+  // Both warm (the extension keeps a warm worker; fresh processes are 1.5–2.8× slower), then
+  // interleaved, so that the machine's noise falls on the check and the baseline alike.
+  const WARM = 4;
+  for (let i = 0; i < WARM; i++) { await runOnce(); base(); }
+  const check: number[] = [], plain: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    let t = performance.now();
+    await runOnce();
+    check.push(performance.now() - t);
+    phases.ad.push(last!.timings.adMs); phases.reference.push(last!.timings.referenceMs); phases.finiteDifferences.push(last!.timings.finiteDifferenceMs);
+    t = performance.now();
+    base();
+    plain.push(performance.now() - t);
+  }
   // Peak tensor memory of one check; tf.profile overflows the stack on the largest models (kernel log), then NaN.
   let peakBytes = NaN;
   try {
     peakBytes = (await tf.profile(async () => { await runCheck(model, { backend: pref }); })).peakBytes;
   } catch { /* see above */ }
-  const handWritten = o.meth === 'leapfrog' || o.meth in TABLEAUX;
-  const base = handWritten ? baseline(tf, o.width, o.steps, o.meth, o.d) : engineBaseline(tf, model);
-  const plain = await time(base, o.runs, 1);
   const r = last!;
   const row: Row = {
     case: name, backend, scheme: o.meth, d: o.d, width: o.width, steps: o.steps,
