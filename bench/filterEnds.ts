@@ -2,7 +2,8 @@
 //   npx esbuild bench/filterEnds.ts --bundle --platform=node --outfile=/tmp/ends.js --external:@tensorflow/tfjs-node && node /tmp/ends.js
 import { runCheck, initialParameters } from '../solver/check';
 import { initBackend } from '../solver/engine/backend';
-import { filter121, relError, type EndTreatment } from '../solver/engine/detect';
+import { relError } from '../solver/engine/detect';
+import { filter121, type EndTreatment } from '../solver/engine/corrections';
 import { spiral } from '../test/unit/engineFixtures';
 (async () => {
   const { tf } = await initBackend('cpu');

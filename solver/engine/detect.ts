@@ -36,9 +36,6 @@ export function detectOscillation(d: ArrayLike<number>, N: number, P: number): D
   return { alpha, beta, oscillating: alpha > DETECTOR.alpha && beta > DETECTOR.beta, applicable: true };
 }
 
-// filter121 moved to corrections.ts with the other corrections; re-exported for existing imports.
-export { filter121, type EndTreatment } from './corrections';
-
 /** ‖a − b‖ / ‖b‖ (finite; 0 when both vanish). */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0, den = 0;
