@@ -10,14 +10,15 @@ import { initBackend, type BackendPreference, type TF, type Tensor } from './eng
 import { compileModel, CompileError, evalConstant, internalShape, sizeOf, type CompiledModel } from './engine/compile';
 import { Rng } from './engine/random';
 import { solveDiscrete } from './engine/integrate';
+import { copiesPerParameter, discreteLoss, paramsFor } from './engine/discrete';
+import { finiteDifferenceCheck } from './engine/finiteDifferences';
 import { continuousReference } from './engine/reference';
-import { trajectoryLoss, trajectoryLossBatched } from './engine/observe';
 import { DETECTOR, detectOscillation, relError, rows } from './engine/detect';
 import { adjoint121, type Edges } from './engine/corrections';
 import { analyseLayers, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from './engine/stepAdjoint';
 import { verdictFor, overallVerdict } from './engine/verdict';
-import { copyCount, schemeOf, type Scheme } from './schemes/schemes';
+import { schemeOf, type Scheme } from './schemes/schemes';
 
 export interface CheckOptions {
   backend?: BackendPreference;
@@ -61,15 +62,6 @@ function namedError(name: 'CheckCancelled' | 'CheckTimeout', message: string): E
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Copies of each per-step parameter: N, or N·s for per-stage (tie=stage) Runge–Kutta. */
-export function copiesPerParameter(model: Model): number {
-  try {
-    return copyCount(schemeOf(model), model.options.steps);
-  } catch {
-    return model.options.steps; // unknown scheme: runCheck reports it
-  }
-}
-
 /** Initial parameter values in internal order: per-step copies×P (all copies equal at init), shared P. */
 export function initialParameters(tf: TF, model: Model): Float32Array[] {
   const rng = new Rng(model.options.seed);
@@ -95,19 +87,6 @@ function makeTensors(tf: TF, model: Model, values: Float32Array[]): ParamTensors
     return Array.from({ length: count }, (_, n) => tf.tensor(values[i].subarray(n * P, (n + 1) * P), shape));
   });
   return { copies, flat: copies.flat() };
-}
-
-/** Parameters for one copy (numbered as in schemes/copies.ts); shared parameters give their one tensor. */
-function paramsFor(model: Model, copies: Tensor[][]) {
-  const per = model.params.map((p) => p.perStep);
-  return (copy: number): Tensor[] => copies.map((c, j) => (per[j] ? c[copy] : c[0]));
-}
-
-function discreteLoss(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, copies: Tensor[][]): Tensor {
-  const { steps: N, dt: h, t0 } = model.options;
-  const at = paramsFor(model, copies);
-  const traj = solveDiscrete(tf, cm, scheme, N, h, t0, at);
-  return trajectoryLoss(tf, cm, traj, t0, h); // x(T) and data losses (engine/observe.ts)
 }
 
 /** First step whose state is not finite (re-solves without a tape; only on the failure path). */
@@ -379,8 +358,6 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const want = (p.perStep ? copyTotal : 1) * sizeOf(p.shape);
       if (values[i]?.length !== want) throw new Error(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${want}`);
     });
-    const pt = makeTensors(tf, model, values);
-    tensors = pt;
     const sizes = model.params.map((p) => sizeOf(p.shape));
     if (model.params.length === 0) {
       // Nothing to differentiate: solve and report the loss only.
@@ -414,7 +391,8 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     timings.adMs = performance.now() - t;
 
     const blowUp = (what: string): Report => {
-      const where = locateBlowUp(tf, cm, scheme, model, pt.copies);
+      tensors = makeTensors(tf, model, values); // only on the failure path
+      const where = locateBlowUp(tf, cm, scheme, model, tensors.copies);
       if (where) {
         const state = model.states[where.state];
         const eq = model.equations.find((e) => e.state === state.name);
@@ -450,7 +428,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     // ---- Finite differences (gradcheck) ----
     await phase();
     t = performance.now();
-    const gradcheck = options.gradcheck !== false ? finiteDifferenceCheck(tf, cm, scheme, model, values, G, pt.copies) : model.params.map(() => NaN);
+    const gradcheck = options.gradcheck !== false ? finiteDifferenceCheck(tf, cm, scheme, model, values, G, loss) : model.params.map(() => NaN);
     timings.finiteDifferenceMs = performance.now() - t;
     await phase();
 
@@ -632,155 +610,6 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   } finally {
     if (tensors) tf.dispose(tensors.flat);
     cm.dispose();
-  }
-}
-
-/**
- * Central differences of the discrete loss, one direction per parameter
- * tensor (all its copies): v = r + G/rms(G) with r a seeded standard normal,
- * so v tests both a random direction and the AD gradient's own direction
- * (where the float32 signal is largest). Step: ε = 1e-3·max(rms θ, 1) per
- * unit-rms component. Returns |fd − ⟨G, v⟩| / |fd| per tensor. The 2·P
- * perturbed solves run as one batched solve when the model allows it
- * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
- */
-export function finiteDifferenceCheck(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], G: Float32Array[], current?: Tensor[][], mode: FiniteDifferenceMode = 'auto'): number[] {
-  const { dirs, eps } = finiteDifferenceDirections(model, values, G);
-  const losses = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, current, mode);
-  return model.params.map((_p, i) => {
-    const g = G[i], v = dirs[i];
-    const [lp, lm] = losses[i];
-    const fd = (lp - lm) / (2 * eps[i]);
-    let ad = 0;
-    for (let k = 0; k < g.length; k++) ad += g[k] * v[k];
-    const num = (fd - ad) ** 2, den = fd * fd;
-    if (!Number.isFinite(num)) return 1e6;
-    return den > 0 ? Math.min(Math.sqrt(num / den), 1e6) : num > 0 ? 1 : 0;
-  });
-}
-
-export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
-
-const rmsOf = (a: ArrayLike<number>) => { let s = 0; for (let k = 0; k < a.length; k++) s += a[k] * a[k]; return Math.sqrt(s / Math.max(1, a.length)); };
-
-/** The direction v and step ε of each parameter tensor (seeded; drawn in parameter order). */
-export function finiteDifferenceDirections(model: Model, values: Float32Array[], G: Float32Array[]): { dirs: Float32Array[]; eps: number[] } {
-  const rng = new Rng((model.options.seed ^ 0x5eed1e55) >>> 0);
-  const dirs = G.map((g) => {
-    const gr = rmsOf(g);
-    const r = rng.normals(g.length);
-    return gr > 0 ? Float32Array.from(r, (x, k) => (x + g[k] / gr) / Math.SQRT2) : r;
-  });
-  return { dirs, eps: values.map((v) => 1e-3 * Math.max(rmsOf(v), 1)) };
-}
-
-/** θ_i ± ε_i v_i, rounded to float32 as the solve sees it. */
-function moved(base: Float32Array, v: Float32Array, step: number): Float32Array {
-  const out = new Float32Array(base.length);
-  for (let k = 0; k < out.length; k++) out[k] = base[k] + step * v[k];
-  return out;
-}
-
-/** Losses [L(θ + ε_i v_i), L(θ − ε_i v_i)] per parameter tensor i. */
-export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Float32Array[], eps: number[], current?: Tensor[][], mode: FiniteDifferenceMode = 'auto'): [number, number][] {
-  if (mode === 'batched' && !cm.batched) throw new Error('this model cannot be batched');
-  if (mode === 'loop' || !cm.batched) return model.params.map((_p, i) => loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i], current));
-  const out: [number, number][] = [];
-  try {
-    for (const chunk of batchChunks(model)) {
-      const ls = batchedLosses(tf, cm, scheme, model, values, dirs, eps, chunk);
-      chunk.forEach((i, k) => { out[i] = [ls[2 * k], ls[2 * k + 1]]; });
-    }
-  } catch (err) {
-    // 'auto': a batched solve that fails (a shape the batched layout missed) must not cost the user the check.
-    if (mode === 'batched') throw err;
-    return model.params.map((_p, i) => loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i], current));
-  }
-  return out;
-}
-
-/** One solve per sign (the fallback when an expression cannot be batched). */
-function loopLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], i: number, v: Float32Array, eps: number, current?: Tensor[][]): [number, number] {
-  const out: number[] = [];
-  for (const sgn of [1, -1]) {
-    const vals = moved(values[i], v, sgn * eps);
-    tf.tidy(() => {
-      const copies = model.params.map((p, j) => {
-        if (j !== i && current) return current[j]; // unperturbed: reuse the live tensors
-        const shape = internalShape(p.shape);
-        const P = sizeOf(p.shape);
-        const count = p.perStep ? copiesPerParameter(model) : 1;
-        const src = j === i ? vals : values[j];
-        return Array.from({ length: count }, (_, n) => tf.tensor(src.subarray(n * P, (n + 1) * P), shape));
-      });
-      out.push(discreteLoss(tf, cm, scheme, model, copies).dataSync()[0]);
-    });
-  }
-  return [out[0], out[1]];
-}
-
-/** Floats one batched solve may hold (parameters and kept states), ~64 MB. */
-const BATCH_FLOATS = 1 << 24;
-
-/** Parameter tensors grouped so that each group's batched solve stays under BATCH_FLOATS. */
-function batchChunks(model: Model): number[][] {
-  const count = copiesPerParameter(model);
-  const N = model.options.steps;
-  // Per batch element: the states at every step and a few stage values each (a rough bound).
-  const perSolve = 8 * (N + 1) * model.states.reduce((a, s) => a + sizeOf(s.shape), 0);
-  const chunks: number[][] = [];
-  let cur: number[] = [], elems = 0;
-  model.params.forEach((p, i) => {
-    const e = sizeOf(p.shape) * (p.perStep ? count : 1);
-    if (cur.length > 0 && 2 * (cur.length + 1) * (elems + e + perSolve) > BATCH_FLOATS) { chunks.push(cur); cur = []; elems = 0; }
-    cur.push(i);
-    elems += e;
-  });
-  if (cur.length > 0) chunks.push(cur);
-  return chunks;
-}
-
-/**
- * One solve for the 2·|which| perturbed parameter sets: batch element 2k is
- * θ + ε v along tensor which[k], 2k+1 is θ − ε v; tensors outside `which`
- * keep a batch of 1 and broadcast.
- */
-function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Float32Array[], eps: number[], which: number[]): Float32Array {
-  const batched = cm.batched!;
-  const B = 2 * which.length;
-  const count = copiesPerParameter(model);
-  const padded = (shape: number[]) => { const s = internalShape(shape); return s.length === 0 ? [1, 1] : s; };
-  const y = tf.tidy(() => {
-    const copies = model.params.map((p, j) => {
-      const P = sizeOf(p.shape);
-      const c = p.perStep ? count : 1;
-      const inner = padded(p.shape);
-      const slot = which.indexOf(j);
-      let stacked: Tensor;
-      if (slot < 0) stacked = tf.tensor(values[j], [c, 1, ...inner]);
-      else {
-        const data = new Float32Array(c * B * P);
-        const plus = moved(values[j], dirs[j], eps[j]), minus = moved(values[j], dirs[j], -eps[j]);
-        for (let n = 0; n < c; n++) {
-          for (let b = 0; b < B; b++) {
-            const src = b === 2 * slot ? plus : b === 2 * slot + 1 ? minus : values[j];
-            data.set(src.subarray(n * P, (n + 1) * P), (n * B + b) * P);
-          }
-        }
-        stacked = tf.tensor(data, [c, B, ...inner]);
-      }
-      return c === 1 ? [tf.reshape(stacked, stacked.shape.slice(1))] : tf.unstack(stacked);
-    });
-    const x0 = cm.x0.map((x, k) => tf.broadcastTo(tf.reshape(x, [1, ...padded(cm.stateShapes[k])]), [B, ...padded(cm.stateShapes[k])]));
-    const view: CompiledModel = { ...cm, x0, rhs: (s, p, t) => batched.rhs(s, p, t) };
-    const { steps: N, dt: h, t0 } = model.options;
-    const traj = solveDiscrete(tf, view, scheme, N, h, t0, paramsFor(model, copies));
-    return trajectoryLossBatched(tf, cm, traj, t0, h, B);
-  });
-  try {
-    return y.dataSync() as Float32Array;
-  } finally {
-    y.dispose();
   }
 }
 

@@ -99,7 +99,7 @@ interface Forward {
   dispose(): void;
 }
 
-function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, coarse = false): Forward {
+function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1): Forward {
   const { N, h, t0 } = inp;
   const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
   const owned: Tensor[] = [];
@@ -147,8 +147,8 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, coarse = f
     };
 
     const onHGrid = !inp.params.some((p) => p.perStep) || inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
-    // coarse (continuousReference decides): H = 2h, layer times at odd h-nodes fall on step midpoints.
-    const K = coarse ? N / 2 : N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
+    // coarse (factor > 1, continuousReference decides): H = factor·h, layer times inside the steps.
+    const K = factor > 1 ? N / factor : N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
     const H = (N * h) / K;
     const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2)), sSixth = track(tf.scalar(H / 6)), sEighth = track(tf.scalar(H / 8));
     const sTwo = track(tf.scalar(2)), sMid = track(tf.scalar(0.5));
@@ -246,16 +246,23 @@ interface Jump { t: number; lam: Tensor[] }
 /** g just after (plus) and just before (minus) a jump inside a reference step, per parameter. */
 interface InnerJump { t: number; plus: Float32Array[]; minus: Float32Array[] }
 
-/** Every per-step parameter has equal copies (θ(t) constant, no kinks) and every layer time is on the h-grid. */
-function tiedOnHGrid(inp: ReferenceInput): boolean {
+/**
+ * When every per-step parameter has equal copies (θ(t) constant, no kinks): the
+ * points per h of the finest uniform grid through every layer time (1: the h-grid,
+ * as for leapfrog and Euler; 2: the h/2-grid, as for step-tied Runge–Kutta copies at
+ * t_n + h/2). 0 when the copies differ or the layer times are on neither grid.
+ */
+function tiedGridDivisions(inp: ReferenceInput): 0 | 1 | 2 {
   const { h, t0 } = inp;
-  if (!inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6)) return false;
-  return inp.params.every((p) => {
+  const on = (r: number) => inp.layerTimes.every((tn) => Math.abs((r * (tn - t0)) / h - Math.round((r * (tn - t0)) / h)) < 1e-6);
+  const r = on(1) ? 1 : on(2) ? 2 : 0;
+  const tied = inp.params.every((p) => {
     if (!p.perStep) return true;
     const P = p.size;
     for (let i = P; i < inp.layerTimes.length * P; i++) if (p.values[i] !== p.values[i % P]) return false;
     return true;
   });
+  return tied ? r : 0;
 }
 
 /**
@@ -266,23 +273,90 @@ function tiedOnHGrid(inp: ReferenceInput): boolean {
  * usual grid is solved instead (the coarse solve costs about half of it).
  */
 export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInput, signalCheck?: () => void): ReferenceResult {
-  if (inp.N >= 32 && inp.N % 2 === 0 && cm.observed.length === 0 && cm.rhsVjp && tiedOnHGrid(inp)) {
-    const { truncation, ...r } = referenceOn(tf, cm, inp, true, signalCheck);
-    if (!r.nonFinite && truncation <= 2 ** -24 * Math.sqrt(inp.N)) return r;
+  const divisions = tiedGridDivisions(inp);
+  if (inp.N >= 32 && inp.N % 2 === 0 && cm.observed.length === 0 && cm.rhsVjp && divisions > 0) {
+    // H = 4h first when g can be taken at the layer times in one batched vjp; H = 2h without it needs them on the h-grid.
+    const tolerance = 2 ** -24 * Math.sqrt(inp.N);
+    const grid = gridGradientApplies(cm, inp, divisions);
+    const factors: (2 | 4)[] = grid ? (inp.N % 4 === 0 ? [4, 2] : [2]) : divisions === 1 ? [2] : [];
+    for (const factor of factors) {
+      const { truncation, ...r } = referenceOn(tf, cm, inp, factor, signalCheck);
+      if (!r.nonFinite && truncation <= tolerance) return r;
+      // Truncation scales as H⁴: when 4h misses by more than 2⁴, so will 2h.
+      if (r.nonFinite || truncation > 16 * tolerance) break;
+    }
   }
-  const { truncation: _t, ...r } = referenceOn(tf, cm, inp, false, signalCheck);
+  const { truncation: _t, ...r } = referenceOn(tf, cm, inp, 1, signalCheck);
   return r;
 }
 
+/** Floats the batched g on the h-grid may hold (states, adjoints and parameters at every h-node). */
+const GRID_GRADIENT_FLOATS = 1 << 23;
+
+/** g on the h/r-grid by one batched vjp: needs the batched model, no explicit t (one t for the batch) and a bounded size. */
+function gridGradientApplies(cm: CompiledModel, inp: ReferenceInput, divisions: number): boolean {
+  if (!cm.batched || cm.usesTime || divisions < 1) return false;
+  const per = inp.params.reduce((a, p) => a + p.size, 0) + 2 * cm.x0.reduce((a, x) => a + x.size, 0);
+  return (divisions * inp.N + 1) * per <= GRID_GRADIENT_FLOATS;
+}
+
 /**
- * One reference solve. coarse: step H = 2h; g at the step midpoints (the odd h-nodes)
- * from x there by Hermite (forward) and p there by cubic Hermite with p' = −(∂x f)ᵀp at
- * both ends (the node vjps, computed anyway), one vjp for ∂θfᵀp per midpoint.
+ * g = pᵀ ∂θ f at the m·K + 1 points t0 + j·H/m of a coarse solve with step H and K
+ * steps, θ constant (tied copies): x and p by cubic Hermite between the K + 1 reference
+ * nodes (x' = f, p' = −v with v = (∂x f)ᵀp), then one vjp of the batched model over
+ * all points. Returns per parameter [m·K + 1, …] (row j: g at t0 + j·H/m).
  */
-export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, coarse: boolean, signalCheck?: () => void): ReferenceResult & { truncation: number } {
+function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: number, m: number, X: Tensor[][], F: Tensor[][], P: Tensor[][], V: Tensor[][]): Tensor[] {
+  const K = X.length - 1, B = m * K + 1;
+  const padded = (shape: number[]) => (shape.length === 0 ? [1, 1] : shape.length === 1 ? [shape[0], 1] : shape);
+  // Hermite weights: row j (an h-node), columns the reference nodes; values and (H-scaled) slopes.
+  const wv = new Float32Array(B * (K + 1)), wd = new Float32Array(B * (K + 1));
+  for (let j = 0; j < B; j++) {
+    const k = Math.min(K - 1, Math.floor(j / m)), s = j / m - k, s2 = s * s, s3 = s2 * s;
+    wv[j * (K + 1) + k] = 2 * s3 - 3 * s2 + 1;
+    wv[j * (K + 1) + k + 1] = -2 * s3 + 3 * s2;
+    wd[j * (K + 1) + k] = (s3 - 2 * s2 + s) * H;
+    wd[j * (K + 1) + k + 1] = (s3 - s2) * H;
+  }
+  return tf.tidy(() => {
+    const Wv = tf.tensor2d(wv, [B, K + 1]), Wd = tf.tensor2d(wd, [B, K + 1]);
+    const hermite = (vals: Tensor[][], slopes: Tensor[][], i: number, sign: 1 | -1): Tensor => {
+      const a = tf.matMul(Wv, tf.reshape(tf.stack(vals.map((v) => v[i])), [K + 1, -1]));
+      const d = tf.matMul(Wd, tf.reshape(tf.stack(slopes.map((v) => v[i])), [K + 1, -1]));
+      return tf.reshape(sign > 0 ? tf.add(a, d) : tf.sub(a, d), [B, ...padded(cm.stateShapes[i])]);
+    };
+    const xs = cm.x0.map((_x, i) => hermite(X, F, i, 1));
+    const ps = cm.x0.map((_x, i) => hermite(P, V, i, -1));
+    // θ is constant: one copy per h-node, so that the vjp keeps them apart.
+    const thetas = inp.params.map((q) => {
+      const shape = padded(q.shape);
+      return tf.broadcastTo(tf.tensor(q.values.subarray(0, q.size), [1, ...shape]), [B, ...shape]);
+    });
+    const { value, grads } = tf.engine().gradients(() => {
+      const f = cm.batched!.rhs(xs, thetas, inp.t0);
+      return tf.addN(f.map((fk, k) => tf.sum(tf.mul(fk, ps[k]))));
+    }, thetas, undefined, true);
+    value.dispose();
+    return grads.map((g, i) => g ?? tf.zerosLike(thetas[i]));
+  });
+}
+
+/**
+ * One reference solve. factor 1: the usual grid. factor m > 1 (tied copies, no jumps):
+ * step H = m·h and g on the h-grid from x and p by cubic Hermite (p' = −(∂x f)ᵀp at
+ * both ends, from the node vjps computed anyway): in one batched vjp when the model
+ * allows (gradientOnHGrid; required for m = 4), else for m = 2 one vjp for ∂θfᵀp per
+ * step midpoint.
+ */
+export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1 | 2 | 4, signalCheck?: () => void): ReferenceResult & { truncation: number } {
   const { N, t0 } = inp;
+  const coarse = factor > 1;
+  // Points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes (batched g only).
+  const divisions = coarse ? tiedGridDivisions(inp) : 1;
+  const onGrid = coarse && gridGradientApplies(cm, inp, divisions);
+  if (coarse && !onGrid && (factor !== 2 || divisions !== 1)) throw new Error(`a reference on step ${factor}h needs tied copies, and g at the layer times in one batched vjp unless H = 2h with layer times on the h-grid`);
   const owned: Tensor[] = [];
-  const fw = forwardSolve(tf, cm, inp, coarse);
+  const fw = forwardSolve(tf, cm, inp, factor);
 
   const vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean): { vx: Tensor[]; vth: Tensor[] } => {
     if (cm.rhsVjp) {
@@ -487,16 +561,16 @@ export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, coar
      * solve), by cubic Hermite p (p' = −(∂x f)ᵀp at both ends) at the midpoints:
      * stacked t0 + j·H/2 then.
      */
-    const backwardSmooth = (mid: boolean): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number } => {
+    const backwardSmooth = (mid: boolean, grid: boolean): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number } => {
       const lin = (t: number) => cm.rhsLinearize!(xAt(t), thetaAtTime(t), t);
       const c = [H / 2, H, H / 6, 0.5, H / 8].map((v) => tf.scalar(v));
       const [sHalf, sFull, sSixth, sMidP, sEighthP] = c;
       const gNodes: Tensor[][] = inp.params.map(() => []), gMid: Tensor[][] = inp.params.map(() => []); // from T downwards
       const s4At: Tensor[][] = [], vAt: Tensor[][] = [], pAt: Tensor[][] = []; // from T downwards, at the lower node of each step
       let p = pT;
-      const top = tf.tidy(() => lin(T).back(p, true));
+      const top = tf.tidy(() => lin(T).back(p, !grid));
       let v = top.vx; // (∂x f)ᵀp at the upper node of the next step
-      inp.params.forEach((_q, i) => gNodes[i].push(top.vp[i]));
+      if (!grid) inp.params.forEach((_q, i) => gNodes[i].push(top.vp[i]));
       const axpy = (a: Tensor[], b: Tensor[], s: Tensor) => a.map((ak, k) => tf.add(ak, tf.mul(b[k], s)));
       for (let m = K; m > 0; m--) {
         const tA = t0 + m * H, tB = tA - H, tm = tA - H / 2;
@@ -507,13 +581,13 @@ export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, coar
           const s3 = Lm.back(axpy(pA, s2, sHalf), false).vx;
           const s4 = LB.back(axpy(pA, s3, sFull), false).vx;
           const pB = pA.map((pk, k) => tf.add(pk, tf.mul(tf.addN([vA[k], tf.mul(tf.add(s2[k], s3[k]), sTwo), s4[k]]), sSixth)));
-          const sB = LB.back(pB, true);
-          if (!mid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
+          const sB = LB.back(pB, !grid);
+          if (!mid || grid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
           const pm = pA.map((pk, k) => tf.add(tf.mul(tf.add(pk, pB[k]), sMidP), tf.mul(tf.sub(vA[k], sB.vx[k]), sEighthP)));
           const gm = Lm.back(pm, true, false).vp;
           return { pB, vB: sB.vx, g: sB.vp, gm, s4 };
         });
-        inp.params.forEach((_q, i) => { gNodes[i].push(out.g[i]); if (mid) gMid[i].push(out.gm[i]); });
+        if (!grid) inp.params.forEach((_q, i) => { gNodes[i].push(out.g[i]); if (mid) gMid[i].push(out.gm[i]); });
         s4At.push(out.s4);
         vAt.push(out.vB);
         pAt.push(out.pB);
@@ -532,7 +606,10 @@ export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, coar
       const [num, den] = sums.dataSync();
       sums.dispose();
       const estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+      // Nodes in increasing time: p and v at t0 … T.
+      const gridG = grid ? gradientOnGrid(tf, cm, inp, H, factor * divisions, fw.X, fw.F, [...pAt].reverse().concat([pT]), [...vAt].reverse().concat([top.vx])) : undefined;
       tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c]);
+      if (gridG) return { g: gridG, left: new Map(), inner: new Map(), estimateError };
       const g = gNodes.map((list, i) => {
         const nodes = list.slice().reverse(), mids = gMid[i].slice().reverse();
         const s = tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
@@ -542,8 +619,8 @@ export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, coar
       return { g, left: new Map(), inner: new Map(), estimateError };
     };
 
-    // K+1 nodes (coarse: 2K+1 nodes and midpoints); the general loop only for adjoint jumps or without rhsLinearize.
-    const fineOut = coarse || (jumps.length === 0 && cm.rhsLinearize) ? backwardSmooth(coarse) : backward(1);
+    // K+1 nodes (coarse: the m·K+1 h-nodes); the general loop only for adjoint jumps or without rhsLinearize.
+    const fineOut = coarse || (jumps.length === 0 && cm.rhsLinearize) ? backwardSmooth(coarse, onGrid) : backward(1);
     const fine = fineOut.g;
     for (const t of fine) owned.push(t);
     for (const l of fineOut.left.values()) owned.push(...l);
@@ -556,8 +633,8 @@ export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, coar
     if (!Number.isFinite(referenceError)) nonFinite = true;
 
     const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
-    // The g grid: the nodes, and in a coarse solve the step midpoints too (step h either way).
-    const gK = coarse ? 2 * K : K, gH = coarse ? H / 2 : H;
+    // The g grid: the nodes, or in a coarse solve the h- or h/2-nodes.
+    const gK = K * factor * divisions, gH = H / (factor * divisions);
     const g = inp.params.map((p, i) => {
       const P = p.size;
       const d = fineData[i];

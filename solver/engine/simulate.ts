@@ -5,7 +5,8 @@ import type { Model } from '../model';
 import { initBackend, type BackendPreference, type Tensor } from './backend';
 import { compileModel, internalShape, sizeOf } from './compile';
 import { solveDiscrete } from './integrate';
-import { copiesPerParameter, initialParameters } from '../check';
+import { initialParameters } from '../check';
+import { copiesPerParameter } from './discrete';
 import { schemeOf } from '../schemes/schemes';
 
 export interface SimulateOptions {

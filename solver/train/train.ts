@@ -9,7 +9,8 @@
 import type { Model, Shape } from '../model';
 import { initBackend, type BackendPreference } from '../engine/backend';
 import { compileModel, CompileError, sizeOf } from '../engine/compile';
-import { copiesPerParameter, initialParameters, MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
+import { initialParameters, MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
+import { copiesPerParameter } from '../engine/discrete';
 import { parameterCopies, schemeOf } from '../schemes/schemes';
 import { makeOptimizer, type OptimizerName } from './optimizers';
 import { adGradient, adjointGradient, correctGradient, discreteLoss, flowLoss, type TrainContext, type TrainGradient } from './gradients';

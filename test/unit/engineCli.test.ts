@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { analyse } from '../../solver/language/index';
-import { runCheck, finiteDifferenceCheck, initialParameters } from '../../solver/check';
+import { runCheck, initialParameters } from '../../solver/check';
+import { finiteDifferenceCheck } from '../../solver/engine/finiteDifferences';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
 import { schemeByName } from '../../solver/schemes/schemes';
@@ -55,10 +56,10 @@ test('gradcheck catches a wrong gradient', async () => {
   const { compiled } = compileModel(tf, m);
   try {
     const values = initialParameters(tf, m);
-    const ok = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, G);
+    const ok = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, G, r.loss);
     assert.ok(ok.every((e) => e < 0.01), `${ok}`);
     const wrong = G.map((g) => g.map((x, k) => (k % 7 === 0 ? -x : x)));
-    const bad = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, wrong);
+    const bad = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, wrong, r.loss);
     assert.ok(bad.every((e) => e > 0.05), `${bad}`);
   } finally {
     compiled.dispose();

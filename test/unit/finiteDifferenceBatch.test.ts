@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { analyse } from '../../solver/language/index';
-import { finiteDifferenceCheck, finiteDifferenceDirections, finiteDifferenceLosses, initialParameters, runCheck } from '../../solver/check';
+import { initialParameters, runCheck } from '../../solver/check';
+import { finiteDifferenceCheck, finiteDifferenceDirections, finiteDifferenceLosses } from '../../solver/engine/finiteDifferences';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
 import { schemeOf } from '../../solver/schemes/schemes';
@@ -95,10 +96,10 @@ for (const [name, make] of CASES) {
       const values = initialParameters(tf, m);
       // Any gradient-sized vectors give directions; the losses do not depend on G beyond v.
       const G = values.map((v, i) => Float32Array.from(v, (x, k) => Math.sin(1 + x + k + i)));
-      const { dirs, eps } = finiteDifferenceDirections(m, values, G);
+      const { dirs, eps } = finiteDifferenceDirections(m, values, G, 1);
       const scheme = schemeOf(m);
-      const loop = finiteDifferenceLosses(tf, compiled, scheme, m, values, dirs, eps, undefined, 'loop');
-      const batched = finiteDifferenceLosses(tf, compiled, scheme, m, values, dirs, eps, undefined, 'batched');
+      const loop = finiteDifferenceLosses(tf, compiled, scheme, m, values, dirs, eps, 'loop');
+      const batched = finiteDifferenceLosses(tf, compiled, scheme, m, values, dirs, eps, 'batched');
       assert.equal(batched.length, m.params.length);
       for (let i = 0; i < loop.length; i++) {
         for (let s = 0; s < 2; s++) {
@@ -109,8 +110,8 @@ for (const [name, make] of CASES) {
         const dl = (loop[i][0] - loop[i][1]) / (2 * eps[i]), db = (batched[i][0] - batched[i][1]) / (2 * eps[i]);
         assert.ok(Math.abs(dl - db) <= 1e-2 * Math.abs(dl) + 1e-4, `${m.params[i].name}: fd loop ${dl} batched ${db}`);
       }
-      const errLoop = finiteDifferenceCheck(tf, compiled, scheme, m, values, G, undefined, 'loop');
-      const errBatched = finiteDifferenceCheck(tf, compiled, scheme, m, values, G, undefined, 'batched');
+      const errLoop = finiteDifferenceCheck(tf, compiled, scheme, m, values, G, 1, 'loop');
+      const errBatched = finiteDifferenceCheck(tf, compiled, scheme, m, values, G, 1, 'batched');
       errLoop.forEach((e, i) => assert.ok(Math.abs(e - errBatched[i]) <= 1e-2 * e + 1e-4, `${m.params[i].name}: ${e} vs ${errBatched[i]}`));
     } finally {
       compiled.dispose();
@@ -132,11 +133,11 @@ test('a model outside the batched subset falls back to the loop', async () => {
   try {
     const plain = { ...compiled, batched: undefined };
     const values = initialParameters(tf, m);
-    const { dirs, eps } = finiteDifferenceDirections(m, values, values);
+    const { dirs, eps } = finiteDifferenceDirections(m, values, values, 1);
     const scheme = schemeOf(m);
-    assert.throws(() => finiteDifferenceLosses(tf, plain, scheme, m, values, dirs, eps, undefined, 'batched'));
+    assert.throws(() => finiteDifferenceLosses(tf, plain, scheme, m, values, dirs, eps, 'batched'));
     const auto = finiteDifferenceLosses(tf, plain, scheme, m, values, dirs, eps);
-    const loop = finiteDifferenceLosses(tf, compiled, scheme, m, values, dirs, eps, undefined, 'loop');
+    const loop = finiteDifferenceLosses(tf, compiled, scheme, m, values, dirs, eps, 'loop');
     assert.deepEqual(auto, loop);
   } finally {
     compiled.dispose();

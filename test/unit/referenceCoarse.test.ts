@@ -1,7 +1,8 @@
-// The continuous reference on step H = 2h (tied copies, no data losses) agrees
-// with the one on step h, for per-step densities at odd layer times (step
-// midpoints: Hermite x and p) and for ∫ g dt of shared parameters; untied
-// copies never take the coarse grid.
+// The continuous reference on step H = 2h and 4h (tied copies, no data losses)
+// agrees with the one on the usual grid, for per-step densities at layer times
+// inside the coarse steps (Hermite x and p; on the h-grid for leapfrog and
+// Euler, at t_n + h/2 for step-tied Runge–Kutta) and for ∫ g dt of shared
+// parameters; untied copies never take a coarse grid.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialParameters } from '../../solver/check';
@@ -32,7 +33,12 @@ async function compare(model: Model, N: number, untie = false) {
       N, h: 1 / N, t0: 0, layerTimes: copies,
       params: model.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizeOf(p.shape) })),
     };
-    const out = { auto: continuousReference(tf, cm, inp), coarse: referenceOn(tf, cm, inp, true), fine: referenceOn(tf, cm, inp, false) };
+    const out = {
+      auto: continuousReference(tf, cm, inp),
+      coarse: untie ? undefined : referenceOn(tf, cm, inp, 2),
+      coarse4: untie ? undefined : referenceOn(tf, cm, inp, 4),
+      fine: referenceOn(tf, cm, inp, 1),
+    };
     assert.equal(tf.memory().numTensors, before, 'the reference frees every tensor it made');
     return out;
   } finally {
@@ -40,18 +46,21 @@ async function compare(model: Model, N: number, untie = false) {
   }
 }
 
-test('coarse reference: per-step densities at nodes and midpoints match the fine grid (leapfrog, euler)', async () => {
-  for (const meth of ['leapfrog', 'euler'] as const) {
+test('coarse reference: per-step densities inside the coarse steps match the fine grid (leapfrog, euler, heun, rk4)', async () => {
+  for (const meth of ['leapfrog', 'euler', 'heun', 'rk4'] as const) {
     const N = 64;
-    const { auto, coarse, fine } = await compare(spiral({ steps: N, meth }), N);
-    assert.equal(auto.gridTimes.length, N / 2 + 1, `${meth}: tied copies take H = 2h`);
-    assert.equal(fine.gridTimes.length, N + 1);
-    for (let i = 0; i < fine.g.length; i++) {
-      const e = rel(coarse.g[i], fine.g[i]);
-      assert.ok(e < 1e-5, `${meth}: parameter ${i}: coarse vs fine ${e}`);
+    const { auto, coarse, coarse4, fine } = await compare(spiral({ steps: N, meth }), N);
+    assert.equal(auto.gridTimes.length, N / 4 + 1, `${meth}: tied copies take H = 4h`);
+    // Layer times at t_n + h/2 (step-tied Runge–Kutta) put the usual grid at h/2.
+    assert.equal(fine.gridTimes.length, (meth === 'heun' || meth === 'rk4' ? 2 * N : N) + 1);
+    for (const [name, r] of [['2h', coarse!], ['4h', coarse4!]] as const) {
+      for (let i = 0; i < fine.g.length; i++) {
+        const e = rel(r.g[i], fine.g[i]);
+        assert.ok(e < 1e-5, `${meth}: parameter ${i}: ${name} vs fine ${e}`);
+      }
+      assert.ok(Math.abs(r.lossAccurate - fine.lossAccurate) <= 1e-6 * Math.abs(fine.lossAccurate), `${name} loss ${r.lossAccurate} vs ${fine.lossAccurate}`);
     }
-    assert.ok(Math.abs(coarse.lossAccurate - fine.lossAccurate) <= 1e-6 * Math.abs(fine.lossAccurate), `loss ${coarse.lossAccurate} vs ${fine.lossAccurate}`);
-    assert.ok(auto.referenceError < 1e-5 && auto.referenceError >= 2 ** -24 * Math.sqrt(N / 2), `reference error ${auto.referenceError}`);
+    assert.ok(auto.referenceError < 1e-5 && auto.referenceError >= 2 ** -24 * Math.sqrt(N / 4), `reference error ${auto.referenceError}`);
   }
 });
 
@@ -59,10 +68,12 @@ test('coarse reference: ∫ g dt of shared parameters matches the fine grid', as
   const N = 32;
   const base = spiral({ steps: N, meth: 'rk4' });
   const model: Model = { ...base, params: base.params.map((p) => ({ ...p, perStep: false })) };
-  const { coarse, fine } = await compare(model, N);
+  const { coarse, coarse4, fine } = await compare(model, N);
   for (let i = 0; i < fine.g.length; i++) {
-    const e = rel(coarse.g[i], fine.g[i]);
-    assert.ok(e < 1e-5, `parameter ${i}: coarse vs fine ${e}`);
+    for (const [name, r] of [['2h', coarse!], ['4h', coarse4!]] as const) {
+      const e = rel(r.g[i], fine.g[i]);
+      assert.ok(e < 1e-5, `parameter ${i}: ${name} vs fine ${e}`);
+    }
   }
 });
 

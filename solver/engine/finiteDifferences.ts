@@ -1,0 +1,182 @@
+// The gradcheck: central differences of the discrete loss along one seeded
+// direction per parameter tensor, all perturbed solves batched into one.
+import type { Model } from '../model';
+import type { TF, Tensor } from './backend';
+import { internalShape, sizeOf, type CompiledModel } from './compile';
+import { Rng } from './random';
+import { solveDiscrete } from './integrate';
+import { trajectoryLossBatched } from './observe';
+import { copiesPerParameter, discreteLoss, paramsFor } from './discrete';
+import type { Scheme } from '../schemes/schemes';
+
+export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
+
+/**
+ * Central differences of the discrete loss, one direction per parameter
+ * tensor (all its copies): v = (r + G/rms(G))/√2 with r seeded uniform (unit variance, ⟨r, G⟩ ≥ 0),
+ * so v tests both a random direction and the AD gradient's own direction
+ * (where the float32 signal is largest). Step: float32-aware (see
+ * finiteDifferenceDirections), 1e-3 to 3e-2 × max(rms θ, 1) per unit-rms
+ * component. Returns |fd − ⟨G, v⟩| / |fd| per tensor. The 2·P
+ * perturbed solves run as one batched solve when the model allows it
+ * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
+ */
+export function finiteDifferenceCheck(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], G: Float32Array[], loss: number, mode: FiniteDifferenceMode = 'auto'): number[] {
+  const { dirs, eps } = finiteDifferenceDirections(model, values, G, loss);
+  const losses = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, mode);
+  return model.params.map((_p, i) => {
+    const g = G[i], v = dirs[i];
+    const [lp, lm] = losses[i];
+    const fd = (lp - lm) / (2 * eps[i]);
+    let ad = 0;
+    for (let k = 0; k < g.length; k++) ad += g[k] * v[k];
+    const num = (fd - ad) ** 2, den = fd * fd;
+    if (!Number.isFinite(num)) return 1e6;
+    return den > 0 ? Math.min(Math.sqrt(num / den), 1e6) : num > 0 ? 1 : 0;
+  });
+}
+
+const rmsOf = (a: ArrayLike<number>) => { let s = 0; for (let k = 0; k < a.length; k++) s += a[k] * a[k]; return Math.sqrt(s / Math.max(1, a.length)); };
+
+/** Bounds of the relative finite-difference step. */
+const EPS_MIN = 1e-3, EPS_MAX = 3e-2;
+
+/** The direction v and step ε of each parameter tensor (seeded; drawn in parameter order); `loss` is L(θ). */
+export function finiteDifferenceDirections(model: Model, values: Float32Array[], G: Float32Array[], loss: number): { dirs: Float32Array[]; eps: number[] } {
+  const rng = new Rng((model.options.seed ^ 0x5eed1e55) >>> 0);
+  const dirs = G.map((g) => {
+    const gr = rmsOf(g);
+    const scale = gr > 0 ? 1 / gr : 0, norm = gr > 0 ? Math.SQRT1_2 : 1;
+    // Uniform, unit variance: as good a probe as normals and far cheaper for millions of entries.
+    const r = new Float32Array(g.length);
+    let along = 0;
+    for (let k = 0; k < r.length; k++) { r[k] = (2 * rng.uniform() - 1) * Math.sqrt(3); along += r[k] * g[k]; }
+    // r on G's side, so that r and G/rms(G) never cancel (small tensors would lose the signal to float32 noise).
+    const sign = along < 0 ? -1 : 1;
+    for (let k = 0; k < r.length; k++) r[k] = (sign * r[k] + g[k] * scale) * norm;
+    return r;
+  });
+  // Float32-aware: the loss carries rounding ≈ 2⁻²⁴·√N·|L| (N steps); the smallest step whose predicted change
+  // ε·⟨G, v⟩ is 10³ times that keeps rounding at 0.1 % (central differences truncate as ε², so no larger).
+  const rounding = 2 ** -24 * Math.sqrt(Math.max(1, model.options.steps)) * Math.abs(loss);
+  const eps = values.map((v, i) => {
+    let predicted = 0;
+    for (let k = 0; k < v.length; k++) predicted += G[i][k] * dirs[i][k];
+    const step = Number.isFinite(rounding) && predicted !== 0 ? (1e3 * rounding) / Math.abs(predicted) : EPS_MIN;
+    return Math.min(EPS_MAX, Math.max(EPS_MIN, step)) * Math.max(rmsOf(v), 1);
+  });
+  return { dirs, eps };
+}
+
+/** θ_i ± ε_i v_i, rounded to float32 as the solve sees it. */
+function moved(base: Float32Array, v: Float32Array, step: number): Float32Array {
+  const out = new Float32Array(base.length);
+  for (let k = 0; k < out.length; k++) out[k] = base[k] + step * v[k];
+  return out;
+}
+
+/** Losses [L(θ + ε_i v_i), L(θ − ε_i v_i)] per parameter tensor i. */
+export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Float32Array[], eps: number[], mode: FiniteDifferenceMode = 'auto'): [number, number][] {
+  if (mode === 'batched' && !cm.batched) throw new Error('this model cannot be batched');
+  if (mode === 'loop' || !cm.batched) return model.params.map((_p, i) => loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]));
+  const out: [number, number][] = [];
+  try {
+    for (const chunk of batchChunks(model)) {
+      const ls = batchedLosses(tf, cm, scheme, model, values, dirs, eps, chunk);
+      chunk.forEach((i, k) => { out[i] = [ls[2 * k], ls[2 * k + 1]]; });
+    }
+  } catch (err) {
+    // 'auto': a batched solve that fails (a shape the batched layout missed) must not cost the user the check.
+    if (mode === 'batched') throw err;
+    return model.params.map((_p, i) => loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]));
+  }
+  return out;
+}
+
+/** One solve per sign (the fallback when an expression cannot be batched). */
+function loopLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], i: number, v: Float32Array, eps: number): [number, number] {
+  const out: number[] = [];
+  for (const sgn of [1, -1]) {
+    const vals = moved(values[i], v, sgn * eps);
+    tf.tidy(() => {
+      const copies = model.params.map((p, j) => {
+        const shape = internalShape(p.shape);
+        const P = sizeOf(p.shape);
+        const count = p.perStep ? copiesPerParameter(model) : 1;
+        const src = j === i ? vals : values[j];
+        return Array.from({ length: count }, (_, n) => tf.tensor(src.subarray(n * P, (n + 1) * P), shape));
+      });
+      out.push(discreteLoss(tf, cm, scheme, model, copies).dataSync()[0]);
+    });
+  }
+  return [out[0], out[1]];
+}
+
+/** Floats one batched solve may hold (parameters and kept states), ~64 MB. */
+const BATCH_FLOATS = 1 << 24;
+
+/** Parameter tensors grouped so that each group's batched solve stays under BATCH_FLOATS. */
+function batchChunks(model: Model): number[][] {
+  const count = copiesPerParameter(model);
+  const N = model.options.steps;
+  // Per batch element: the states at every step and a few stage values each (a rough bound).
+  const perSolve = 8 * (N + 1) * model.states.reduce((a, s) => a + sizeOf(s.shape), 0);
+  const chunks: number[][] = [];
+  let cur: number[] = [], elems = 0;
+  model.params.forEach((p, i) => {
+    const e = sizeOf(p.shape) * (p.perStep ? count : 1);
+    if (cur.length > 0 && 2 * (cur.length + 1) * (elems + e + perSolve) > BATCH_FLOATS) { chunks.push(cur); cur = []; elems = 0; }
+    cur.push(i);
+    elems += e;
+  });
+  if (cur.length > 0) chunks.push(cur);
+  return chunks;
+}
+
+/**
+ * One solve for the 2·|which| perturbed parameter sets: batch element 2k is
+ * θ + ε v along tensor which[k], 2k+1 is θ − ε v; tensors outside `which`
+ * keep a batch of 1 and broadcast. (Built here, not with broadcasting
+ * backend ops: tfjs-cpu's broadcast add/mul was 20× slower on wide models.)
+ */
+function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Float32Array[], eps: number[], which: number[]): Float32Array {
+  const batched = cm.batched!;
+  const B = 2 * which.length;
+  const count = copiesPerParameter(model);
+  const padded = (shape: number[]) => { const s = internalShape(shape); return s.length === 0 ? [1, 1] : s; };
+  const y = tf.tidy(() => {
+    const copies = model.params.map((p, j) => {
+      const c = p.perStep ? count : 1;
+      const inner = padded(p.shape);
+      const slot = which.indexOf(j);
+      let stacked: Tensor;
+      if (slot < 0) stacked = tf.tensor(values[j], [c, 1, ...inner]);
+      else {
+        const P = sizeOf(p.shape), base = values[j], v = dirs[j], e = eps[j];
+        const data = new Float32Array(c * B * P);
+        for (let n = 0; n < c; n++) {
+          const src = base.subarray(n * P, (n + 1) * P);
+          for (let b = 0; b < B; b++) {
+            const o = (n * B + b) * P;
+            if (b === 2 * slot || b === 2 * slot + 1) {
+              const s = b === 2 * slot ? e : -e;
+              for (let k = 0; k < P; k++) data[o + k] = src[k] + s * v[n * P + k];
+            } else data.set(src, o);
+          }
+        }
+        stacked = tf.tensor(data, [c, B, ...inner]);
+      }
+      return c === 1 ? [tf.reshape(stacked, stacked.shape.slice(1))] : tf.unstack(stacked);
+    });
+    const x0 = cm.x0.map((x, k) => tf.broadcastTo(tf.reshape(x, [1, ...padded(cm.stateShapes[k])]), [B, ...padded(cm.stateShapes[k])]));
+    const view: CompiledModel = { ...cm, x0, rhs: (s, p, t) => batched.rhs(s, p, t) };
+    const { steps: N, dt: h, t0 } = model.options;
+    const traj = solveDiscrete(tf, view, scheme, N, h, t0, paramsFor(model, copies));
+    return trajectoryLossBatched(tf, cm, traj, t0, h, B);
+  });
+  try {
+    return y.dataSync() as Float32Array;
+  } finally {
+    y.dispose();
+  }
+}
