@@ -5,7 +5,7 @@
 // typed Report (solver/report.ts).
 import type { Diagnostic, Model, ParamDecl, Range } from './model';
 import { findOption } from './model';
-import type { Finding, ParameterMetrics, ParameterReport, Report } from './report';
+import { MAX_REPORTED_COMPONENTS, type Finding, type ParameterMetrics, type ParameterReport, type Report } from './report';
 import { initBackend, type BackendPreference, type TF, type Tensor } from './engine/backend';
 import { compileModel, CompileError, evalConstant, internalShape, sizeOf, type CompiledModel } from './engine/compile';
 import { Rng } from './engine/random';
@@ -13,7 +13,7 @@ import { solveDiscrete } from './engine/integrate';
 import { copiesPerParameter, discreteLoss, paramsFor } from './engine/discrete';
 import { finiteDifferenceCheck } from './engine/finiteDifferences';
 import { continuousReference } from './engine/reference';
-import { DETECTOR, detectOscillation, relError, rows } from './engine/detect';
+import { DETECTOR, detectOscillation, largestColumns, relError, rows } from './engine/detect';
 import { adjoint121, type Edges } from './engine/corrections';
 import { analyseLayers, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from './engine/stepAdjoint';
@@ -211,20 +211,28 @@ function resampleSmooth(values: Float32Array, P: number, from: number[], to: num
   if (N < 3) return resample(values, P, from, to);
   const out = new Float32Array(to.length * P);
   const dt = from[1] - from[0];
-  const v = (n: number, k: number) => values[n * P + k];
-  const slope = (n: number, k: number) => (n === 0 ? v(1, k) - v(0, k) : n === N - 1 ? v(N - 1, k) - v(N - 2, k) : (v(n + 1, k) - v(n - 1, k)) / 2);
   to.forEach((t, m) => {
     const x = (t - from[0]) / dt;
+    const o = m * P;
     if (x <= 0 || x >= N - 1) {
       const i = x <= 0 ? 0 : N - 2;
       const w = x - i;
-      for (let k = 0; k < P; k++) out[m * P + k] = (1 - w) * v(i, k) + w * v(i + 1, k);
+      for (let k = 0; k < P; k++) out[o + k] = (1 - w) * values[i * P + k] + w * values[(i + 1) * P + k];
       return;
     }
     const i = Math.min(N - 2, Math.floor(x));
     const u = x - i, u2 = u * u, u3 = u2 * u;
     const h00 = 2 * u3 - 3 * u2 + 1, h10 = u3 - 2 * u2 + u, h01 = -2 * u3 + 3 * u2, h11 = u3 - u2;
-    for (let k = 0; k < P; k++) out[m * P + k] = h00 * v(i, k) + h10 * slope(i, k) + h01 * v(i + 1, k) + h11 * slope(i + 1, k);
+    // Centred slopes, one-sided at the first and last copy: coefficients of the rows i−1 … i+2.
+    const a0 = i === 0 ? 1 : 0.5, a1 = i === 0 ? 1 : 0; // slope at i = (v[i+1] − v[i−1])/2, or v[1] − v[0]
+    const b0 = i + 1 === N - 1 ? 1 : 0.5, b1 = i + 1 === N - 1 ? 1 : 0; // slope at i+1 = (v[i+2] − v[i])/2, or v[N−1] − v[N−2]
+    const rm = Math.max(0, i - 1) * P, r0 = i * P, r1 = (i + 1) * P, r2 = Math.min(N - 1, i + 2) * P;
+    for (let k = 0; k < P; k++) {
+      const vm = values[rm + k], v0 = values[r0 + k], v1 = values[r1 + k], v2 = values[r2 + k];
+      const s0 = a1 ? v1 - v0 : a0 * (v1 - vm);
+      const s1 = b1 ? v1 - v0 : b0 * (v2 - v0);
+      out[o + k] = h00 * v0 + h10 * s0 + h01 * v1 + h11 * s1;
+    }
   });
   return out;
 }
@@ -452,9 +460,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       metrics.relError = r.relError;
       metrics.correctedRelError = r.correctedRelError;
       const count = layout.count;
+      const columns = largestColumns(ref ? ref.g[i] : r.d, count, P, MAX_REPORTED_COMPONENTS);
       return {
         name: p.name, shape: p.shape, perStep: true, range: p.range, metrics, layerTimes: layout.times,
-        raw: rows(r.d, count, P), corrected: rows(r.corrected, count, P), reference: ref ? rows(ref.g[i], count, P) : [],
+        raw: rows(r.d, count, P, columns), corrected: rows(r.corrected, count, P, columns), reference: ref ? rows(ref.g[i], count, P, columns) : [],
+        ...(columns ? { components: columns } : {}),
         oscillating: r.oscillating || r.stageImbalanced,
         ...(r.correctedTimes ? { correctedTimes: r.correctedTimes } : {}),
         ...(layout.perStage ? { stages: layout.stage } : {}),

@@ -89,6 +89,13 @@ export interface ParameterReport {
   corrected: number[][];
   /** Per layer, the continuous gradient density g(t_n). Shared parameters: one row, ∫ g dt. */
   reference: number[][];
+  /**
+   * Per-step tensors with more than MAX_REPORTED_COMPONENTS components: the flat
+   * (row-major) indices of the components the rows hold, ascending — those with the
+   * largest continuous gradient (raw AD without a reference). Absent: every component.
+   * The metrics always cover every component.
+   */
+  components?: number[];
   /** True when the detector flags this tensor. */
   oscillating: boolean;
   /** Times of the `corrected` rows when they differ from `layerTimes` (`average` sits at t_{n+½}). */
@@ -99,6 +106,9 @@ export interface ParameterReport {
   refinement?: Refinement;
   verdict?: Verdict;
 }
+
+/** Components per layer a report carries for one per-step tensor (plots pick one at a time). */
+export const MAX_REPORTED_COMPONENTS = 256;
 
 /** A finding is a Diagnostic the engine produced, with the parameter it concerns and its figures. */
 export interface Finding extends Diagnostic {

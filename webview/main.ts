@@ -110,10 +110,12 @@ function withAlpha(colour: string, alpha: number): string {
 
 const perStepParameters = (r: Report | null): ParameterReport[] => (r ? r.parameters.filter((p) => p.perStep && p.layerTimes.length > 0) : []);
 
+/** The label of the component in column j of the rows (the report may carry only some components: `components`). */
 function componentLabel(p: ParameterReport, j: number): string {
-  if (p.shape.length <= 1) return `${p.name}[${j}]`;
+  const flat = p.components?.[j] ?? j;
+  if (p.shape.length <= 1) return `${p.name}[${flat}]`;
   const idx: number[] = [];
-  let rest = j;
+  let rest = flat;
   for (let k = p.shape.length - 1; k >= 0; k--) {
     idx.unshift(rest % p.shape[k]);
     rest = Math.floor(rest / p.shape[k]);
@@ -187,6 +189,8 @@ function fillComponentSelect(p: ParameterReport, norms: number[], selected: numb
   componentSelect.replaceChildren(
     ...indices.map((j) => el('option', { value: String(j), textContent: `${componentLabel(p, j)} · ‖ref‖ ${fmt(norms[j])}`, selected: j === selected })),
   );
+  const total = p.shape.reduce((a, b) => a * b, 1);
+  componentSelect.title = p.components ? `The ${p.components.length} of ${total} components with the largest continuous gradient (the metrics cover all ${total}).` : '';
 }
 
 function draw(p: ParameterReport, component: number, r: Report): void {

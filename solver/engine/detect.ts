@@ -48,12 +48,27 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return cap(Math.sqrt(num / den));
 }
 
-export function rows(a: Float32Array, N: number, P: number): number[][] {
+/** N rows of P values as arrays; with `columns`, only those components of each row. */
+export function rows(a: Float32Array, N: number, P: number, columns?: number[]): number[][] {
   const out: number[][] = [];
   for (let n = 0; n < N; n++) {
+    const o = n * P;
+    if (columns) {
+      out.push(columns.map((k) => a[o + k]));
+      continue;
+    }
     const row = new Array<number>(P);
-    for (let k = 0, o = n * P; k < P; k++) row[k] = a[o + k];
+    for (let k = 0; k < P; k++) row[k] = a[o + k];
     out.push(row);
   }
   return out;
+}
+
+/** The `limit` columns of N×P rows with the largest norms, ascending; undefined when P ≤ limit (all of them). */
+export function largestColumns(a: Float32Array, N: number, P: number, limit: number): number[] | undefined {
+  if (P <= limit) return undefined;
+  const norms = new Float64Array(P);
+  for (let n = 0; n < N; n++) for (let k = 0, o = n * P; k < P; k++) norms[k] += a[o + k] * a[o + k];
+  const order = Array.from({ length: P }, (_, k) => k).sort((x, y) => norms[y] - norms[x] || x - y);
+  return order.slice(0, limit).sort((x, y) => x - y);
 }

@@ -48,9 +48,9 @@ export function finiteDifferenceDirections(model: Model, values: Float32Array[],
     const gr = rmsOf(g);
     const scale = gr > 0 ? 1 / gr : 0, norm = gr > 0 ? Math.SQRT1_2 : 1;
     // Uniform, unit variance: as good a probe as normals and far cheaper for millions of entries.
-    const r = new Float32Array(g.length);
+    const r = rng.uniforms(g.length);
     let along = 0;
-    for (let k = 0; k < r.length; k++) { r[k] = (2 * rng.uniform() - 1) * Math.sqrt(3); along += r[k] * g[k]; }
+    for (let k = 0; k < r.length; k++) { r[k] = (2 * r[k] - 1) * Math.sqrt(3); along += r[k] * g[k]; }
     // r on G's side, so that r and G/rms(G) never cancel (small tensors would lose the signal to float32 noise).
     const sign = along < 0 ? -1 : 1;
     for (let k = 0; k < r.length; k++) r[k] = (sign * r[k] + g[k] * scale) * norm;

@@ -1,5 +1,12 @@
 // Deterministic pseudo-random numbers: mulberry32 with Box–Muller normals.
 
+/** mulberry32's output function of the counter state. */
+function mix(s: number): number {
+  let t = Math.imul(s ^ (s >>> 15), s | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
 export class Rng {
   private state: number;
   private spare: number | undefined;
@@ -11,10 +18,8 @@ export class Rng {
   }
   /** Uniform on [0, 1). */
   uniform(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    return mix(this.state);
   }
   /** Standard normal (Box–Muller, both values used). */
   normal(): number {
@@ -29,6 +34,17 @@ export class Rng {
     const r = Math.sqrt(-2 * Math.log(u));
     this.spare = r * Math.sin(2 * Math.PI * v);
     return r * Math.cos(2 * Math.PI * v);
+  }
+  /** n uniforms on [0, 1): the same stream as n calls of uniform(), in one tight loop. */
+  uniforms(n: number): Float32Array {
+    const out = new Float32Array(n);
+    let s = this.state;
+    for (let i = 0; i < n; i++) {
+      s = (s + 0x6d2b79f5) >>> 0;
+      out[i] = mix(s);
+    }
+    this.state = s;
+    return out;
   }
   normals(n: number, mean = 0, std = 1): Float32Array {
     const out = new Float32Array(n);

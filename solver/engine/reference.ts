@@ -8,12 +8,14 @@
 //
 // Grid: uniform step H = h/2 (H = h when N ≥ 32, N even and every layer
 // time lies on the h-grid, as for leapfrog and Euler), so every layer time is
-// a grid node and θ(t) is linear between nodes. Coarse grid H = 2h (about half
-// the kernels) when θ(t) is constant (tied copies, e.g. at initialisation:
-// no kinks inside a step), the layer times are on the h-grid, there are no
-// data losses and its own truncation estimate stays below 2⁻²⁴·√N; layer
-// times at odd h-nodes are then step midpoints, where g uses x by Hermite and
-// p by cubic Hermite with p' = −(∂x f)ᵀp at both ends (see referenceOn).
+// a grid node and θ(t) is linear between nodes. Coarse grids when θ(t) is
+// constant (tied copies, e.g. at initialisation: no kinks inside a step), the
+// layer times are on the h- or h/2-grid, there are no data losses and the
+// coarse solve's own truncation estimate stays below 2⁻²⁴·√N: H = 4h with g
+// at every layer time from x and p by cubic Hermite between the nodes and one
+// batched vjp (gradientOnGrid; a quarter of the kernels of H = h), else H = 2h
+// with the layer times at odd h-nodes as step midpoints, where g uses x by
+// Hermite and p by cubic Hermite with p' = −(∂x f)ᵀp at both ends.
 // Forward: classic RK4 with step H, storing x at the nodes; x anywhere else
 // (interval midpoints, observation times) by cubic Hermite interpolation from
 // x and f at both ends of its interval (fourth order, no extra f evaluations;
@@ -266,11 +268,11 @@ function tiedGridDivisions(inp: ReferenceInput): 0 | 1 | 2 {
 }
 
 /**
- * The reference on step H = 2h when that is accurate enough, else on the usual grid.
- * H = 2h only for a smooth θ(t) (tied copies, layer times on the h-grid) and no data
- * losses (no adjoint jumps), and only when the coarse solve's own embedded truncation
- * estimate stays below the fine solve's modelled float32 rounding 2⁻²⁴·√N; else the
- * usual grid is solved instead (the coarse solve costs about half of it).
+ * The reference on step H = 4h or 2h when that is accurate enough, else on the usual
+ * grid. Coarse only for a smooth θ(t) (tied copies, layer times on the h- or h/2-grid)
+ * and no data losses (no adjoint jumps), and only when the coarse solve's own embedded
+ * truncation estimate stays below the fine solve's modelled float32 rounding 2⁻²⁴·√N;
+ * else the next finer grid is solved instead.
  */
 export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInput, signalCheck?: () => void): ReferenceResult {
   const divisions = tiedGridDivisions(inp);
@@ -327,10 +329,11 @@ function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: numbe
     };
     const xs = cm.x0.map((_x, i) => hermite(X, F, i, 1));
     const ps = cm.x0.map((_x, i) => hermite(P, V, i, -1));
-    // θ is constant: one copy per h-node, so that the vjp keeps them apart.
+    // θ is constant: one copy per point, so that the vjp keeps them apart (repeated here: tfjs-cpu's tile is slow).
     const thetas = inp.params.map((q) => {
-      const shape = padded(q.shape);
-      return tf.broadcastTo(tf.tensor(q.values.subarray(0, q.size), [1, ...shape]), [B, ...shape]);
+      const one = q.values.subarray(0, q.size), all = new Float32Array(B * q.size);
+      for (let j = 0; j < B; j++) all.set(one, j * q.size);
+      return tf.tensor(all, [B, ...padded(q.shape)]);
     });
     const { value, grads } = tf.engine().gradients(() => {
       const f = cm.batched!.rhs(xs, thetas, inp.t0);

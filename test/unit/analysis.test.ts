@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
+import { MAX_REPORTED_COMPONENTS } from '../../solver/report';
 import { initBackend } from '../../solver/engine/backend';
 import { average, filter121, stagesum, stageImbalance, adjoint121 } from '../../solver/engine/corrections';
 import type { Model } from '../../solver/model';
@@ -166,4 +167,37 @@ test('the parameter hover shows the verdict and the refinement study', async () 
   assert.match(md, /⚠ \*\*oscillating:\*\* oscillating: the AD density alternates/);
   assert.match(md, /\| 64 \| [\d.]+ \| [\d.e-]+ \| [\d.]+ \|/);
   assert.match(md, /observed order raw -?[\d.e-]+, filter121 [\d.]+/);
+});
+
+test('wide per-step tensors: the report carries the components with the largest continuous gradient, the metrics all of them', async () => {
+  // W[32,16] acts on a constant u with zeros in its odd entries: only the 32·8 = 256
+  // components W[i, even j] get a gradient, exactly MAX_REPORTED_COMPONENTS of 512.
+  const u = Array.from({ length: 16 }, (_, j) => (j % 2 === 0 ? 1 + j / 16 : 0));
+  const text = `state u[16]
+state y[32]
+init u = [${u.join(', ')}]
+param W[32,16] per-step ~ normal(0, 0.3)
+u' = 0 * u
+y' = tanh(W @ u)
+loss = sum(y(T))
+@ total=1, steps=16, meth=heun, seed=2
+done
+`;
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  const r = await runCheck(a.model, { backend });
+  const p = r.parameters[0];
+  assert.equal(MAX_REPORTED_COMPONENTS, 256);
+  assert.ok(p.components, 'a 512-component tensor is cut to the reported components');
+  assert.deepEqual(p.components, Array.from({ length: 512 }, (_, k) => k).filter((k) => (k % 16) % 2 === 0));
+  for (const rowsOf of [p.raw, p.corrected, p.reference]) {
+    assert.equal(rowsOf.length, 16);
+    for (const row of rowsOf) assert.equal(row.length, 256);
+  }
+  assert.ok(p.reference.every((row) => row.every((v) => v !== 0)), 'the reported components are those with a gradient');
+  assert.ok(p.metrics.relError < 1e-3 && p.metrics.gradcheckRelError < 1e-2, JSON.stringify(p.metrics));
+  // A small tensor keeps every component and no index list.
+  const small = await runCheck(analyse(text.replace('W[32,16]', 'W[2,16]').replace('state y[32]', 'state y[2]')).model!, { backend });
+  assert.equal(small.parameters[0].components, undefined);
+  assert.equal(small.parameters[0].raw[0].length, 32);
 });

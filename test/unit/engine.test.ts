@@ -287,3 +287,11 @@ test('backends: wasm agrees with cpu; tensorflow falls back when tfjs-node is ab
   const back = await initBackend('cpu');
   assert.equal(back.backend, 'cpu');
 });
+
+test('Rng.uniforms is the stream of repeated uniform() calls, and the stream continues after it', () => {
+  const a = new Rng(42), b = new Rng(42);
+  const many = a.uniforms(1000);
+  for (let i = 0; i < 1000; i++) assert.equal(many[i], Math.fround(b.uniform()));
+  assert.equal(a.uniform(), b.uniform());
+  assert.ok(many.every((u) => u >= 0 && u < 1));
+});

@@ -135,6 +135,20 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     assert.ok(sel.firstRaw === null ? !Number.isFinite(expected) : Math.abs(sel.firstRaw - expected) <= 1e-9 * Math.max(1, Math.abs(expected)));
   });
 
+  it('labels components by their index in the tensor when the report carries only some of them', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    const p = report.parameters.find((q) => q.perStep && q.shape.length === 2)!;
+    const cols = [1, p.raw[0].length - 1]; // flat indices kept, as the engine's `components`
+    const cut = (rows: number[][]) => rows.map((row) => cols.map((k) => row[k]));
+    const partial: Report = { ...report, parameters: [{ ...p, raw: cut(p.raw), corrected: cut(p.corrected), reference: cut(p.reference), components: cols }] };
+    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, report: r }, '*'), [URI, partial] as const);
+    await page.waitForFunction(() => document.querySelectorAll('#odelens-component option').length === 2);
+    const labels = await page.$$eval('#odelens-component option', (os) => os.map((o) => o.textContent ?? ''));
+    const label = (flat: number) => `${p.name}[${Math.floor(flat / p.shape[1])},${flat % p.shape[1]}]`;
+    assert.ok(labels[0].startsWith(label(cols[0])) && labels[1].startsWith(label(cols[1])), JSON.stringify(labels));
+    assert.match(await page.getAttribute('#odelens-component', 'title') ?? '', new RegExp(`The 2 of ${p.shape[0] * p.shape[1]} components`));
+  });
+
   it('shows a clear empty state when no parameter is per-step', async (t) => {
     if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
     const shared: Report = { ...report, parameters: report.parameters.map((p) => ({ ...p, perStep: false, layerTimes: [], raw: [p.raw[0]], corrected: [p.corrected[0]], reference: [p.reference[0]], oscillating: false })), findings: [] };
