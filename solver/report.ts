@@ -139,7 +139,7 @@ export interface Report {
   /** TensorFlow.js backend that ran the check: tensorflow, wasm or cpu. */
   backend: string;
   loss: number;
-  /** Estimated relative error of the continuous reference itself (from a coarser solve). */
+  /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];
   parameters: ParameterReport[];

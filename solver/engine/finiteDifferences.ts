@@ -62,8 +62,9 @@ export function finiteDifferenceDirections(model: Model, values: Float32Array[],
   const eps = values.map((v, i) => {
     let predicted = 0;
     for (let k = 0; k < v.length; k++) predicted += G[i][k] * dirs[i][k];
-    const step = Number.isFinite(rounding) && predicted !== 0 ? (1e3 * rounding) / Math.abs(predicted) : EPS_MIN;
-    return Math.min(EPS_MAX, Math.max(EPS_MIN, step)) * Math.max(rmsOf(v), 1);
+    const scale = Math.max(rmsOf(v), 1);
+    const step = Number.isFinite(rounding) && predicted !== 0 ? (1e3 * rounding) / Math.abs(predicted) : 0;
+    return Math.min(EPS_MAX * scale, Math.max(EPS_MIN * scale, step));
   });
   return { dirs, eps };
 }
@@ -115,7 +116,15 @@ function loopLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, val
 /** Floats one batched solve may hold (parameters and kept states), ~64 MB. */
 const BATCH_FLOATS = 1 << 24;
 
-/** Parameter tensors grouped so that each group's batched solve stays under BATCH_FLOATS. */
+/** Values of one tensor (all copies) from which it is perturbed in a solve of its own (a batch of 2). */
+const OWN_SOLVE_FLOATS = 1 << 16;
+
+/**
+ * Parameter tensors grouped so that each group's batched solve stays under BATCH_FLOATS.
+ * Large tensors get a solve of their own: a batch of 2 instead of copying them into every
+ * slot of a shared batch (the solves cost the same arithmetic; small models share one
+ * solve because there the kernel count is what costs).
+ */
 function batchChunks(model: Model): number[][] {
   const count = copiesPerParameter(model);
   const N = model.options.steps;
@@ -125,6 +134,7 @@ function batchChunks(model: Model): number[][] {
   let cur: number[] = [], elems = 0;
   model.params.forEach((p, i) => {
     const e = sizeOf(p.shape) * (p.perStep ? count : 1);
+    if (e >= OWN_SOLVE_FLOATS) { chunks.push([i]); return; }
     if (cur.length > 0 && 2 * (cur.length + 1) * (elems + e + perSolve) > BATCH_FLOATS) { chunks.push(cur); cur = []; elems = 0; }
     cur.push(i);
     elems += e;

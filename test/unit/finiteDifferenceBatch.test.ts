@@ -143,3 +143,24 @@ test('a model outside the batched subset falls back to the loop', async () => {
     compiled.dispose();
   }
 });
+
+test('finite-difference steps are float32-aware: sized to the loss rounding, within 1e-3…3e-2 × max(rms θ, 1)', () => {
+  const m = spiral({ steps: 64, meth: 'leapfrog' });
+  const values = [new Float32Array(64).fill(4), new Float32Array(64).fill(0.1)]; // rms 4 and 0.1 (scale 4 and 1)
+  const G = [new Float32Array(64).fill(1e-3), new Float32Array(64).fill(1e-3)];
+  const two = { ...m, params: m.params.slice(0, 2) };
+  const step = (loss: number) => finiteDifferenceDirections(two, values, G, loss).eps;
+  // Tiny loss: rounding negligible, the lower bound.
+  assert.deepEqual(step(1e-9).map((e) => +e.toPrecision(6)), [4e-3, 1e-3]);
+  // Huge loss: the upper bound.
+  assert.deepEqual(step(1e9).map((e) => +e.toPrecision(6)), [0.12, 0.03]);
+  // In between: ε·⟨G, v⟩ = 10³ × the loss's rounding 2⁻²⁴·√N·|L|.
+  const loss = 1, { dirs, eps } = finiteDifferenceDirections(two, values, G, loss);
+  dirs.forEach((v, i) => {
+    let predicted = 0;
+    for (let k = 0; k < v.length; k++) predicted += G[i][k] * v[k];
+    const want = (1e3 * 2 ** -24 * Math.sqrt(64) * loss) / Math.abs(predicted);
+    assert.ok(want > 4e-3 && want < 3e-2, `the case lies between the bounds: ${want}`);
+    assert.ok(Math.abs(eps[i] - want) <= 1e-9 * want, `${eps[i]} vs ${want}`);
+  });
+});
