@@ -90,7 +90,7 @@ function table(report: Report): string {
   const rowsOut = report.parameters.map((p) => [
     p.name, `[${p.shape.join(',')}]`, p.perStep ? 'per-step' : 'shared',
     p.perStep ? num(p.metrics.alpha) : '-', p.perStep ? num(p.metrics.beta) : '-',
-    num(p.metrics.relError), p.perStep ? num(p.metrics.correctedRelError) : '-', num(p.metrics.gradcheckRelError),
+    num(p.metrics.relError), p.perStep ? num(p.metrics.correctedRelError) : '-', p.metrics.gradcheckUnresolved ? 'unresolved' : num(p.metrics.gradcheckRelError),
     p.oscillating ? 'OSCILLATES' : '',
   ]);
   const all = [head, ...rowsOut];

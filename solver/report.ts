@@ -15,6 +15,8 @@ export interface ParameterMetrics {
   correctedRelError: number;
   /** ‖AD − finite differences‖ / ‖finite differences‖ along random directions (a classic gradcheck of the discrete model). */
   gradcheckRelError: number;
+  /** Set when finite differences could not judge AD: at the step ε and ε/4 they disagree with each other (extreme sensitivity of the loss). */
+  gradcheckUnresolved?: boolean;
   /**
    * α of the same parameter re-solved with `refinedSteps` steps (copies interpolated in t),
    * computed only for flagged parameters: about equal to `alpha`

@@ -7,6 +7,7 @@
 // NumPy broadcasting on the logical shapes.
 import type { Expr, Model, Range, Shape } from '../model';
 import type { TF, Tensor } from './backend';
+import { compileScalarProgram, fusedRhs } from './scalarRhs';
 
 export class CompileError extends Error {
   constructor(message: string, readonly range: Range, readonly code = 'unsupported-expression') {
@@ -162,7 +163,12 @@ export interface CompiledModel {
 
 export interface CompileResult { compiled: CompiledModel; defaultLoss: boolean }
 
-export function compileModel(tf: TF, model: Model): CompileResult {
+export interface CompileOptions {
+  /** All-scalar models: one fused kernel per right-hand side evaluation (engine/scalarRhs.ts); default true. */
+  fuseScalars?: boolean;
+}
+
+export function compileModel(tf: TF, model: Model, options: CompileOptions = {}): CompileResult {
   const kept: Tensor[] = [];
   const keep = (t: Tensor): Tensor => {
     tf.keep(t);
@@ -600,7 +606,10 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       const sq = (x: Tensor) => tf.sum(tf.square(lift(x)), [1, 2], true);
       lossBatched = (env) => tf.mul(half, env.s.length === 1 ? sq(env.s[0]) : tf.addN(env.s.map(sq)));
     }
-    const batchable = rhsBatched.every((f) => f) && !!lossBatched;
+    // After the per-operation compile, which validates every expression and gives the loss.
+    const program = options.fuseScalars === false ? undefined : compileScalarProgram(model);
+    const fused = program ? fusedRhs(tf, program) : undefined;
+    const batchable = (!!fused || rhsBatched.every((f) => f)) && !!lossBatched;
 
     const x0 = model.states.map((s) => {
       if (!s.init) return keep(tf.zeros(internalShape(s.shape)));
@@ -616,11 +625,11 @@ export function compileModel(tf: TF, model: Model): CompileResult {
       usesTime,
       observed,
       x0,
-      rhs(s, p, t) {
+      rhs: fused ? fused.rhs : (s, p, t) => {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
         return rhsFns.map((f) => f(env));
       },
-      rhsVjp: hasRhsVjp ? (s, p, t, cot, withParams) => {
+      rhsVjp: fused ? fused.rhsVjp : hasRhsVjp ? (s, p, t, cot, withParams) => {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
         const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams, wantS: true };
         rhsRevs.forEach((n, k) => {
@@ -631,7 +640,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         const own = (g: Tensor) => (cot.includes(g) || s.includes(g) || p.includes(g) ? tf.clone(g) : g);
         return { vx: s.map((x, i) => own(acc.s[i] ?? tf.zerosLike(x))), vp: withParams ? p.map((x, i) => own(acc.p[i] ?? tf.zerosLike(x))) : [] };
       } : undefined,
-      rhsLinearize: hasRhsVjp ? (s, p, t) => {
+      rhsLinearize: fused ? fused.rhsLinearize : hasRhsVjp ? (s, p, t) => {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
         const revs = rhsRevs.map((n) => n && n.rev!(env));
         return {
@@ -651,7 +660,7 @@ export function compileModel(tf: TF, model: Model): CompileResult {
         return lossFn({ s: final, p: [], o });
       },
       batched: batchable ? {
-        rhs(s, p, t) {
+        rhs: fused ? fused.batchedRhs : (s, p, t) => {
           const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
           // Each f as its state's full batched shape: the steppers' addN needs equal shapes (f = 0 or f(t) alone is not batched).
           return rhsBatched.map((f, k) => {

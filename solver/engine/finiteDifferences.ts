@@ -21,20 +21,41 @@ export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
  * perturbed solves run as one batched solve when the model allows it
  * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
  */
-export function finiteDifferenceCheck(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], G: Float32Array[], loss: number, mode: FiniteDifferenceMode = 'auto'): number[] {
+export function finiteDifferenceCheck(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], G: Float32Array[], loss: number, mode: FiniteDifferenceMode = 'auto'): GradcheckResult[] {
   const { dirs, eps } = finiteDifferenceDirections(model, values, G, loss);
-  const losses = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, mode);
-  return model.params.map((_p, i) => {
-    const g = G[i], v = dirs[i];
-    const [lp, lm] = losses[i];
-    const fd = (lp - lm) / (2 * eps[i]);
-    let ad = 0;
-    for (let k = 0; k < g.length; k++) ad += g[k] * v[k];
+  const predicted = G.map((g, i) => { let s = 0; for (let k = 0; k < g.length; k++) s += g[k] * dirs[i][k]; return s; });
+  const derivative = (l: [number, number], step: number) => (l[0] - l[1]) / (2 * step);
+  const mismatch = (fd: number, ad: number) => {
     const num = (fd - ad) ** 2, den = fd * fd;
-    if (!Number.isFinite(num)) return 1e6;
-    return den > 0 ? Math.min(Math.sqrt(num / den), 1e6) : num > 0 ? 1 : 0;
-  });
+    return !Number.isFinite(num) ? 1e6 : den > 0 ? Math.min(Math.sqrt(num / den), 1e6) : num > 0 ? 1 : 0;
+  };
+  const losses = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, mode);
+  const results: GradcheckResult[] = model.params.map((_p, i) => ({ relError: mismatch(derivative(losses[i], eps[i]), predicted[i]), converged: true, step: eps[i] }));
+  // A mismatch counts only when FD has converged in the step: again at ε/4 for those tensors.
+  const failed = results.map((r, i) => (r.relError > GRADCHECK_TOLERANCE ? i : -1)).filter((i) => i >= 0);
+  if (failed.length === 0) return results;
+  const finer = eps.map((e) => e / 4);
+  const again = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, finer, mode, failed);
+  for (const i of failed) {
+    const fd1 = derivative(losses[i], eps[i]), fd2 = derivative(again[i], finer[i]);
+    const rel2 = mismatch(fd2, predicted[i]);
+    const agree = mismatch(fd1, fd2) <= GRADCHECK_TOLERANCE;
+    results[i] = rel2 <= GRADCHECK_TOLERANCE || agree
+      ? { relError: rel2, converged: true, step: finer[i] } // the finer step settles it: agreement, or a real mismatch
+      : { relError: Math.min(results[i].relError, rel2), converged: false, step: finer[i] };
+  }
+  return results;
 }
+
+/** Relative gradcheck mismatch above which AD and finite differences disagree. */
+export const GRADCHECK_TOLERANCE = 0.05;
+
+/**
+ * One tensor's gradcheck: the relative mismatch at the step used, and whether the
+ * finite difference had converged in the step (false: FD at ε and ε/4 disagree with
+ * each other, so FD cannot judge AD — extreme sensitivity of the loss).
+ */
+export interface GradcheckResult { relError: number; converged: boolean; step: number }
 
 const rmsOf = (a: ArrayLike<number>) => { let s = 0; for (let k = 0; k < a.length; k++) s += a[k] * a[k]; return Math.sqrt(s / Math.max(1, a.length)); };
 
@@ -77,19 +98,25 @@ function moved(base: Float32Array, v: Float32Array, step: number): Float32Array 
 }
 
 /** Losses [L(θ + ε_i v_i), L(θ − ε_i v_i)] per parameter tensor i. */
-export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Float32Array[], eps: number[], mode: FiniteDifferenceMode = 'auto'): [number, number][] {
+export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Float32Array[], eps: number[], mode: FiniteDifferenceMode = 'auto', only?: number[]): [number, number][] {
   if (mode === 'batched' && !cm.batched) throw new Error('this model cannot be batched');
-  if (mode === 'loop' || !cm.batched) return model.params.map((_p, i) => loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]));
+  const wanted = only ?? model.params.map((_p, i) => i);
+  const loop = () => {
+    const out: [number, number][] = [];
+    for (const i of wanted) out[i] = loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]);
+    return out;
+  };
+  if (mode === 'loop' || !cm.batched) return loop();
   const out: [number, number][] = [];
   try {
-    for (const chunk of batchChunks(model)) {
+    for (const chunk of batchChunks(model, wanted)) {
       const ls = batchedLosses(tf, cm, scheme, model, values, dirs, eps, chunk);
       chunk.forEach((i, k) => { out[i] = [ls[2 * k], ls[2 * k + 1]]; });
     }
   } catch (err) {
     // 'auto': a batched solve that fails (a shape the batched layout missed) must not cost the user the check.
     if (mode === 'batched') throw err;
-    return model.params.map((_p, i) => loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]));
+    return loop();
   }
   return out;
 }
@@ -125,20 +152,21 @@ const OWN_SOLVE_FLOATS = 1 << 16;
  * slot of a shared batch (the solves cost the same arithmetic; small models share one
  * solve because there the kernel count is what costs).
  */
-function batchChunks(model: Model): number[][] {
+function batchChunks(model: Model, wanted: number[]): number[][] {
   const count = copiesPerParameter(model);
   const N = model.options.steps;
   // Per batch element: the states at every step and a few stage values each (a rough bound).
   const perSolve = 8 * (N + 1) * model.states.reduce((a, s) => a + sizeOf(s.shape), 0);
   const chunks: number[][] = [];
   let cur: number[] = [], elems = 0;
-  model.params.forEach((p, i) => {
+  for (const i of wanted) {
+    const p = model.params[i];
     const e = sizeOf(p.shape) * (p.perStep ? count : 1);
-    if (e >= OWN_SOLVE_FLOATS) { chunks.push([i]); return; }
+    if (e >= OWN_SOLVE_FLOATS) { chunks.push([i]); continue; }
     if (cur.length > 0 && 2 * (cur.length + 1) * (elems + e + perSolve) > BATCH_FLOATS) { chunks.push(cur); cur = []; elems = 0; }
     cur.push(i);
     elems += e;
-  });
+  }
   if (cur.length > 0) chunks.push(cur);
   return chunks;
 }

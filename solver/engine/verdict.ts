@@ -2,6 +2,7 @@
 // the figures the check measured (DESIGN 1.2–1.4).
 import type { GradFix } from '../model';
 import type { ParameterReport, Verdict } from '../report';
+import { GRADCHECK_TOLERANCE } from './finiteDifferences';
 
 export interface VerdictContext {
   gradfix: GradFix;
@@ -31,7 +32,10 @@ function rawClause(p: ParameterReport): string {
 
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
-  if (m.gradcheckRelError > 0.05) {
+  if (m.gradcheckUnresolved) {
+    return { kind: 'inconclusive', explanation: `finite differences cannot judge the AD gradient here: finite differences at two steps disagree with each other (extreme sensitivity, e.g. chaotic dynamics over this horizon).` };
+  }
+  if (m.gradcheckRelError > GRADCHECK_TOLERANCE) {
     return { kind: 'gradcheck-mismatch', explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.` };
   }
   if (!p.perStep) {

@@ -57,10 +57,11 @@ test('gradcheck catches a wrong gradient', async () => {
   try {
     const values = initialParameters(tf, m);
     const ok = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, G, r.loss);
-    assert.ok(ok.every((e) => e < 0.01), `${ok}`);
+    assert.ok(ok.every((e) => e.relError < 0.01 && e.converged), JSON.stringify(ok));
     const wrong = G.map((g) => g.map((x, k) => (k % 7 === 0 ? -x : x)));
     const bad = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, wrong, r.loss);
-    assert.ok(bad.every((e) => e > 0.05), `${bad}`);
+    // A wrong gradient on a smooth loss: a mismatch, not an unresolvable step.
+    assert.ok(bad.every((e) => e.relError > 0.05 && e.converged), JSON.stringify(bad));
   } finally {
     compiled.dispose();
   }

@@ -1,0 +1,124 @@
+// The fused right-hand side of all-scalar models (engine/scalarRhs.ts) against
+// the per-operation compilation of the same model: values, AD gradients through
+// the unrolled solve, the hand-written vjps, the batched rhs and the full check.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyse } from '../../solver/language/index';
+import { initialParameters, runCheck } from '../../solver/check';
+import { initBackend, type Tensor } from '../../solver/engine/backend';
+import { compileModel } from '../../solver/engine/compile';
+import { compileScalarProgram } from '../../solver/engine/scalarRhs';
+import { parameterCopies, schemeOf } from '../../solver/schemes/schemes';
+import { adGradient, type TrainContext } from '../../solver/train/gradients';
+import type { Model } from '../../solver/model';
+
+function parse(text: string): Model {
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error')));
+  return a.model;
+}
+
+// Every unary and binary function, operators, comparisons, logic and if/then/else, `t`, `pi`.
+const EVERY_FUNCTION = `par a=0.7, b=-0.4, c=1.3
+param k per-step = 0.5
+init x=0.3, y=-0.2, z=0.8
+x' = tanh(a*x) + sigmoid(y) + relu(x - 0.1) + sin(t) * cos(y) + tan(0.3*x) + exp(-z) + log(2 + tanh(z)) + ln(2 + tanh(x)) + abs(y) - k*x
+y' = sqrt(2 + tanh(z)) + sinh(0.2*y) + cosh(0.1*x) + asin(0.3*tanh(y)) + acos(0.2*tanh(x)) + atan(y) + sign(y) * 0.1 + floor(3*z) * 0.01 + flr(z) + ceil(z) * 0.01 + log10(2 + tanh(z)) + heav(x) * 0.1 - b*y
+z' = max(x, y) - min(x, z) + pow(2 + tanh(z), c) + atan2(y, 2 + tanh(z)) + mod(5*x + 3, 2) * 0.1 + tanh(x)^3 - y^2 + (2 + tanh(z))^0.5 + (3 + tanh(z))^(-1) + if(x > 0.1 & y < 0) then(a) else(b) + (x >= y) * 0.1 + (x <= y) * 0.2 + (x == y) + (x != y) * 0.05 + (x | y) * 0.01 + pi * 0.01 - c*z
+loss = x(T)^2 + 0.5*y(T) + z(T)^2
+@ total=0.5, steps=32, meth=rk4, seed=1
+done
+`;
+
+const WILSON_COWAN = `f(u)=1/(1+exp(-u))
+par aee=10,aie=8,aei=12,aii=3,ze=.2,zi=4
+par tau=1
+i_e(t)=ie0+ie1*sin(w*t)
+par ie0=0.1,ie1=0.2,w=.25
+init u=.1,v=.05
+u'=-u+f(aee*u-aie*v-ze+i_e(t))
+v'=(-v+f(aei*u-aii*v-zi))/tau
+@ total=4,dt=0.05
+done
+`;
+
+function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  return d === 0 ? Math.sqrt(n) : Math.sqrt(n / d);
+}
+
+for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT Wilson–Cowan', WILSON_COWAN]] as const) {
+  test(`fused scalar rhs equals the per-operation compile: ${name}`, async () => {
+    const { tf } = await initBackend('cpu');
+    const m = parse(text);
+    assert.ok(compileScalarProgram(m), 'the model is in the fused subset');
+    const before = tf.memory().numTensors;
+    const fused = compileModel(tf, m).compiled, plain = compileModel(tf, m, { fuseScalars: false }).compiled;
+    try {
+      const values = initialParameters(tf, m);
+      tf.tidy(() => {
+        const s = [0.31, -0.17, 0.62].slice(0, m.states.length).map((v) => tf.scalar(v));
+        const p = values.map((v) => tf.scalar(v[0]));
+        const cot = m.states.map((_x, i) => tf.scalar(0.5 - 0.3 * i));
+        const a = fused.rhs(s, p, 0.37).map((x) => x.dataSync()[0]), b = plain.rhs(s, p, 0.37).map((x) => x.dataSync()[0]);
+        assert.ok(rel(a, b) < 1e-6, `rhs ${a} vs ${b}`);
+        const va = fused.rhsVjp!(s, p, 0.37, cot, true);
+        // The per-operation model's vjp by TF.js AD of its rhs.
+        const { grads } = tf.engine().gradients(() => tf.addN(plain.rhs(s, p, 0.37).map((f, k) => tf.mul(f, cot[k]))), [...s, ...p], undefined, true);
+        const vb = { vx: grads.slice(0, s.length), vp: grads.slice(s.length).map((g, j) => g ?? tf.zerosLike(p[j])) };
+        const flat = (r: { vx: Tensor[]; vp: Tensor[] }) => [...r.vx, ...r.vp].map((x) => x.dataSync()[0]);
+        assert.ok(rel(flat(va), flat(vb)) < 1e-5, `vjp ${flat(va)} vs ${flat(vb)}`);
+        const la = fused.rhsLinearize!(s, p, 0.37).back(cot, true);
+        assert.ok(rel(flat(la), flat(vb)) < 1e-5, 'linearised vjp');
+        // Batched: three batch elements, states batched, parameters of batch 1.
+        const sb = s.map((x, i) => tf.tensor3d([x.dataSync()[0], 0.1 * i, -0.05], [3, 1, 1]));
+        const pb = p.map((x) => tf.reshape(x, [1, 1, 1]));
+        const ba = fused.batched!.rhs(sb, pb, 0.37).map((x) => Array.from(x.dataSync()));
+        const bb = plain.batched!.rhs(sb, pb, 0.37).map((x) => Array.from(x.dataSync()));
+        assert.ok(rel(ba.flat(), bb.flat()) < 1e-6, `batched ${ba} vs ${bb}`);
+      });
+      // AD through the whole unrolled solve.
+      const scheme = schemeOf(m), N = m.options.steps;
+      const pc = parameterCopies(scheme, N, m.options.dt, m.options.t0);
+      const ctx = (cm: typeof fused): TrainContext => ({ tf, cm, model: m, scheme, N, h: m.options.dt, t0: m.options.t0, copies: pc.count, taus: pc.times, weights: pc.weights, sizes: m.params.map(() => 1) });
+      const ga = adGradient(ctx(fused), values), gb = adGradient(ctx(plain), values);
+      assert.ok(Math.abs(ga.loss - gb.loss) <= 1e-5 * Math.abs(gb.loss), `loss ${ga.loss} vs ${gb.loss}`);
+      ga.G.forEach((g, i) => assert.ok(rel(g, gb.G[i]) < 1e-4, `${m.params[i].name}: ${rel(g, gb.G[i])}`));
+    } finally {
+      fused.dispose();
+      plain.dispose();
+    }
+    assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+  });
+}
+
+test('the full check of a fused scalar model passes its gradcheck and matches its reference', async () => {
+  const r = await runCheck(parse(WILSON_COWAN), { backend: 'cpu' });
+  for (const p of r.parameters) {
+    assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name} gradcheck ${p.metrics.gradcheckRelError}`);
+    assert.ok(p.metrics.relError < 1e-3, `${p.name} reference ${p.metrics.relError}`);
+  }
+});
+
+test('models outside the scalar subset are not fused', () => {
+  assert.equal(compileScalarProgram(parse("state x[2]\ninit x = [1, 0]\nparam W[2,2] ~ normal(0, 1)\nx' = tanh(W @ x)\n@ total=1, steps=8\ndone\n")), undefined);
+  assert.ok(compileScalarProgram(parse("init x=1\nx' = -x\n@ total=1, steps=8\ndone\n")));
+});
+
+test('a chaotic solve: finite differences are reported as unable to judge AD, not as a mismatch', async () => {
+  // Lorenz over 40 time units: perturbations grow by ~e^36, so finite differences never settle.
+  const m = parse('par s=10, r=28, b=2.667\ninit x=1, y=1, z=1\nx\' = s*(y-x)\ny\' = x*(r-z) - y\nz\' = x*y - b*z\n@ total=40, dt=0.02\ndone\n');
+  const r = await runCheck(m, { backend: 'cpu', reference: false });
+  const codes = r.findings.map((f) => f.code);
+  assert.ok(!codes.includes('gradcheck-mismatch'), JSON.stringify(codes));
+  assert.equal(codes.filter((c) => c === 'gradcheck-unresolved').length, 3);
+  for (const p of r.parameters) {
+    assert.equal(p.metrics.gradcheckUnresolved, true);
+    assert.equal(p.verdict?.kind, 'inconclusive');
+  }
+  assert.match(r.findings.find((f) => f.code === 'gradcheck-unresolved')!.message, /do not converge in the step .* shorter total/);
+  // The same model over a short horizon is checkable.
+  const short = await runCheck(parse('par s=10, r=28, b=2.667\ninit x=1, y=1, z=1\nx\' = s*(y-x)\ny\' = x*(r-z) - y\nz\' = x*y - b*z\n@ total=0.5, dt=0.02\ndone\n'), { backend: 'cpu', reference: false });
+  for (const p of short.parameters) assert.ok(!p.metrics.gradcheckUnresolved && p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${JSON.stringify(p.metrics)}`);
+});
