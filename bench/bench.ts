@@ -211,7 +211,7 @@ async function main() {
     if (!grid) continue;
     for (const meth of ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne']) {
       try {
-        schemes.push(await measure(pref, 'spiral network', generated(16, 64, meth), { meth, d: 2, width: 16, steps: 64, runs: Math.max(3, Math.ceil(runs / 2)) }));
+        schemes.push(await measure(pref, 'spiral network', generated(16, 64, meth), { meth, d: 2, width: 16, steps: 64, runs }));
       } catch (e) {
         console.log(`${meth}: skipped (${(e as Error).message})`);
       }
@@ -220,7 +220,7 @@ async function main() {
       ? [[2, 16, 64], [16, 64, 256]]
       : [[2, 16, 64], [2, 16, 1024], [2, 256, 64], [8, 64, 256], [16, 128, 256], [32, 32, 512], [64, 16, 64], [64, 256, 64], [64, 64, 1024]];
     for (const [d, width, steps] of grid3) {
-      sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs: steps >= 512 ? 3 : Math.max(3, Math.ceil(runs / 2)) }));
+      sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs: steps >= 512 ? 3 : steps >= 256 ? Math.max(3, Math.ceil(runs / 2)) : runs }));
     }
   }
   console.log('\nTargets (full check; ratio = full check / one plain TF.js forward+backward of the same network):\n' + table(targets));

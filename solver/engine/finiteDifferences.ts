@@ -143,15 +143,7 @@ function loopLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, val
 /** Floats one batched solve may hold (parameters and kept states), ~64 MB. */
 const BATCH_FLOATS = 1 << 24;
 
-/** Values of one tensor (all copies) from which it is perturbed in a solve of its own (a batch of 2). */
-const OWN_SOLVE_FLOATS = 1 << 16;
-
-/**
- * Parameter tensors grouped so that each group's batched solve stays under BATCH_FLOATS.
- * Large tensors get a solve of their own: a batch of 2 instead of copying them into every
- * slot of a shared batch (the solves cost the same arithmetic; small models share one
- * solve because there the kernel count is what costs).
- */
+/** Parameter tensors grouped so that each group's batched solve stays under BATCH_FLOATS. */
 function batchChunks(model: Model, wanted: number[]): number[][] {
   const count = copiesPerParameter(model);
   const N = model.options.steps;
@@ -162,7 +154,6 @@ function batchChunks(model: Model, wanted: number[]): number[][] {
   for (const i of wanted) {
     const p = model.params[i];
     const e = sizeOf(p.shape) * (p.perStep ? count : 1);
-    if (e >= OWN_SOLVE_FLOATS) { chunks.push([i]); continue; }
     if (cur.length > 0 && 2 * (cur.length + 1) * (elems + e + perSolve) > BATCH_FLOATS) { chunks.push(cur); cur = []; elems = 0; }
     cur.push(i);
     elems += e;
