@@ -153,6 +153,11 @@ function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, va
   return { loss, G, nu };
 }
 
+function allFinite(a: Float32Array): boolean {
+  for (let k = 0; k < a.length; k++) if (!Number.isFinite(a[k])) return false;
+  return true;
+}
+
 /** The step-adjoint probe and the copy index of the current solve's per-step tensors (by identity). */
 interface CopyProbe { probe: StepAdjointProbe; index: Map<Tensor, number> }
 
@@ -415,7 +420,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     };
     if (!Number.isFinite(loss)) return blowUp('loss');
     for (let i = 0; i < G.length; i++) {
-      if (!G[i].every(Number.isFinite)) {
+      if (!allFinite(G[i])) {
         findings.push({ code: 'blow-up', severity: 'error', message: `The AD gradient of ${model.params[i].name} is not finite.`, range: model.params[i].range });
         return emptyReport(loss);
       }

@@ -178,24 +178,24 @@ function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, 
       const c = p.perStep ? count : 1;
       const inner = padded(p.shape);
       const slot = which.indexOf(j);
-      let stacked: Tensor;
-      if (slot < 0) stacked = tf.tensor(values[j], [c, 1, ...inner]);
-      else {
-        const P = sizeOf(p.shape), base = values[j], v = dirs[j], e = eps[j];
-        const data = new Float32Array(c * B * P);
-        for (let n = 0; n < c; n++) {
-          const src = base.subarray(n * P, (n + 1) * P);
-          for (let b = 0; b < B; b++) {
-            const o = (n * B + b) * P;
-            if (b === 2 * slot || b === 2 * slot + 1) {
-              const s = b === 2 * slot ? e : -e;
-              for (let k = 0; k < P; k++) data[o + k] = src[k] + s * v[n * P + k];
-            } else data.set(src, o);
-          }
+      const P = sizeOf(p.shape);
+      // One tensor per copy over a view of the data (no unstack: that would copy it all once more).
+      const perCopy = (data: Float32Array, batch: number) =>
+        Array.from({ length: c }, (_, n) => tf.tensor(data.subarray(n * batch * P, (n + 1) * batch * P), [batch, ...inner]));
+      if (slot < 0) return perCopy(values[j], 1);
+      const base = values[j], v = dirs[j], e = eps[j];
+      const data = new Float32Array(c * B * P);
+      for (let n = 0; n < c; n++) {
+        const src = base.subarray(n * P, (n + 1) * P);
+        for (let b = 0; b < B; b++) {
+          const o = (n * B + b) * P;
+          if (b === 2 * slot || b === 2 * slot + 1) {
+            const s = b === 2 * slot ? e : -e;
+            for (let k = 0; k < P; k++) data[o + k] = src[k] + s * v[n * P + k];
+          } else data.set(src, o);
         }
-        stacked = tf.tensor(data, [c, B, ...inner]);
       }
-      return c === 1 ? [tf.reshape(stacked, stacked.shape.slice(1))] : tf.unstack(stacked);
+      return perCopy(data, B);
     });
     const x0 = cm.x0.map((x, k) => tf.broadcastTo(tf.reshape(x, [1, ...padded(cm.stateShapes[k])]), [B, ...padded(cm.stateShapes[k])]));
     const view: CompiledModel = { ...cm, x0, rhs: (s, p, t) => batched.rhs(s, p, t) };

@@ -272,9 +272,22 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
     };
   });
   const stacked = (xs: Tensor[], n: number) => (n === 0 ? tf.zeros([1]) : tf.stack(xs));
+  // The same parameter tensors (shared ones, a step's stages) reuse one stacked vector while it lives:
+  // AD then accumulates their gradients with one add per use instead of one per parameter.
+  let lastP: Tensor[] = [], lastStacked: Tensor | undefined;
+  const stackedParams = (p: Tensor[]): Tensor => {
+    if (lastStacked && !lastStacked.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i])) return lastStacked;
+    lastP = p.slice();
+    lastStacked = stacked(p, Q);
+    return lastStacked;
+  };
   return {
+    /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
+    packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
+      return op(t)(x, stackedParams(p)) as Tensor;
+    },
     rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      const f = op(t)(stacked(s, S), stacked(p, Q)) as Tensor;
+      const f = op(t)(stacked(s, S), stackedParams(p)) as Tensor;
       // One single-output node per state: TF.js's unstack gradient fails when an output gets no gradient.
       return S === 1 ? [tf.reshape(f, [])] : Array.from({ length: S }, (_, i) => tf.reshape(tf.slice(f, [i], [1]), []));
     },
