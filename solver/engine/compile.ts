@@ -160,7 +160,13 @@ export interface CompiledModel {
    * operation instead of one per state. `owner` is the `rhs` it stands for: a view that replaces
    * `rhs` (finite differences, probes) is solved unpacked.
    */
-  readonly packed?: { owner: CompiledModel['rhs']; x0: Tensor; rhs(x: Tensor, p: Tensor[], t: number): Tensor };
+  readonly packed?: {
+    owner: CompiledModel['rhs'];
+    x0: Tensor;
+    rhs(x: Tensor, p: Tensor[], t: number): Tensor;
+    /** Batched (finite differences): x [B, S, 1], parameters [b,1,1] (b = B or 1); no gradient. */
+    batchedRhs(x: Tensor, p: Tensor[], t: number): Tensor;
+  };
   /** Data sets whose observation times the loss reads through `x(obs)` (empty: the loss uses x(T) only). */
   readonly observed: { name: string; times: number[] }[];
   /** Initial states (kept constants; do not dispose). */
@@ -632,7 +638,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       usesTime,
       observed,
       x0,
-      packed: fused && model.states.length > 1 ? { owner: fused.rhs, x0: keep(tf.stack(x0)), rhs: fused.packedRhs } : undefined,
+      packed: fused && model.states.length > 1 ? { owner: fused.rhs, x0: keep(tf.stack(x0)), rhs: fused.packedRhs, batchedRhs: fused.packedBatchedRhs } : undefined,
       rhs: fused ? fused.rhs : (s, p, t) => {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
         return rhsFns.map((f) => f(env));

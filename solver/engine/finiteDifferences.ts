@@ -4,7 +4,7 @@ import type { Model } from '../model';
 import type { TF, Tensor } from './backend';
 import { internalShape, sizeOf, type CompiledModel } from './compile';
 import { Rng } from './random';
-import { solveDiscrete } from './integrate';
+import { solveDiscrete, solvePackedState } from './integrate';
 import { trajectoryLossBatched } from './observe';
 import { copiesPerParameter, discreteLoss, paramsFor } from './discrete';
 import type { Scheme } from '../schemes/schemes';
@@ -197,10 +197,18 @@ function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, 
       }
       return perCopy(data, B);
     });
-    const x0 = cm.x0.map((x, k) => tf.broadcastTo(tf.reshape(x, [1, ...padded(cm.stateShapes[k])]), [B, ...padded(cm.stateShapes[k])]));
-    const view: CompiledModel = { ...cm, x0, rhs: (s, p, t) => batched.rhs(s, p, t) };
     const { steps: N, dt: h, t0 } = model.options;
-    const traj = solveDiscrete(tf, view, scheme, N, h, t0, paramsFor(model, copies));
+    let traj: Tensor[][];
+    if (cm.packed) {
+      // Scalar models: the B solves on packed states [B, S, 1], unpacked to each state's [B, 1, 1].
+      const S = cm.x0.length, packed = cm.packed;
+      const x0 = tf.broadcastTo(tf.reshape(packed.x0, [1, S, 1]), [B, S, 1]);
+      traj = solvePackedState(tf, cm, x0, (x, p, t) => packed.batchedRhs(x, p, t), (x, i) => tf.slice(x, [0, i, 0], [B, 1, 1]), scheme, N, h, t0, paramsFor(model, copies));
+    } else {
+      const x0 = cm.x0.map((x, k) => tf.broadcastTo(tf.reshape(x, [1, ...padded(cm.stateShapes[k])]), [B, ...padded(cm.stateShapes[k])]));
+      const view: CompiledModel = { ...cm, x0, rhs: (s, p, t) => batched.rhs(s, p, t) };
+      traj = solveDiscrete(tf, view, scheme, N, h, t0, paramsFor(model, copies));
+    }
     return trajectoryLossBatched(tf, cm, traj, t0, h, B);
   });
   try {

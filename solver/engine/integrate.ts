@@ -71,27 +71,25 @@ export function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[
  */
 export function solveDiscrete(tf: TF, cm: CompiledModel, scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
   const packed = cm.packed && cm.packed.owner === cm.rhs ? cm.packed : undefined;
-  if (packed) return solvePacked(tf, cm, packed, scheme, N, h, t0, params);
+  if (packed) return solvePackedState(tf, cm, packed.x0, packed.rhs, (x, i) => tf.reshape(tf.slice(x, [i], [1]), []), scheme, N, h, t0, params);
   return scheme.kind === 'rk' ? solveRungeKutta(tf, cm, scheme, N, h, t0, params) : solveMultistep(tf, cm, scheme, N, h, t0, params);
 }
 
 /**
- * The same solve on the states packed into one vector (CompiledModel.packed): the same float32
- * operations element by element, a fraction of the kernels. Each step's states are unpacked when
- * first read (call sites read them in the scope of the solve), so a loss on x(T) alone unpacks
- * one step and AD never meets a node with unused outputs.
+ * The same solve on the states packed into one tensor (CompiledModel.packed): the same float32
+ * operations element by element, a fraction of the kernels. `unpack(x, i)` gives state i of a
+ * packed state; each step's states are unpacked when first read (call sites read them in the
+ * scope of the solve), so a loss on x(T) alone unpacks one step and AD never meets a node with
+ * unused outputs.
  */
-function solvePacked(tf: TF, cm: CompiledModel, packed: NonNullable<CompiledModel['packed']>, scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
-  const view: CompiledModel = { ...cm, x0: [packed.x0], rhs: (s, p, t) => [packed.rhs(s[0], p, t)], packed: undefined };
+export function solvePackedState(tf: TF, cm: CompiledModel, x0: Tensor, rhs: (x: Tensor, p: Tensor[], t: number) => Tensor, unpack: (x: Tensor, i: number) => Tensor, scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
+  const view: CompiledModel = { ...cm, x0: [x0], rhs: (s, p, t) => [rhs(s[0], p, t)], packed: undefined };
   const inner = scheme.kind === 'rk' ? solveRungeKutta(tf, view, scheme, N, h, t0, params) : solveMultistep(tf, view, scheme, N, h, t0, params);
   const S = cm.x0.length;
   const out: Tensor[][] = new Array(inner.length);
   const cache: (Tensor[] | undefined)[] = new Array(inner.length);
   for (let n = 0; n < inner.length; n++) {
-    Object.defineProperty(out, n, {
-      enumerable: true,
-      get: () => (n === 0 ? cm.x0 : (cache[n] ??= Array.from({ length: S }, (_, i) => tf.reshape(tf.slice(inner[n][0], [i], [1]), [])))),
-    });
+    Object.defineProperty(out, n, { enumerable: true, get: () => (cache[n] ??= Array.from({ length: S }, (_, i) => unpack(inner[n][0], i))) });
   }
   return out;
 }

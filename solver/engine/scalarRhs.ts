@@ -286,6 +286,19 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
     packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
       return op(t)(x, stackedParams(p)) as Tensor;
     },
+    /** f of B packed states x [B, S, 1] with parameters [b,1,1] (b = B or 1), as [B, S, 1]; values only. */
+    packedBatchedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
+      const B = x.shape[0] as number;
+      const xd = x.dataSync(), pd = p.map((q) => q.dataSync());
+      const pb = new Float32Array(Q), vals = new Float64Array(prog.code.length);
+      const out = new Float32Array(B * S);
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < Q; j++) pb[j] = pd[j].length === 1 ? pd[j][0] : pd[j][b];
+        evaluate(prog, xd.subarray(b * S, (b + 1) * S), pb, t, vals);
+        for (let i = 0; i < S; i++) out[b * S + i] = prog.outputs[i] >= 0 ? vals[prog.outputs[i]] : 0;
+      }
+      return tf.tensor3d(out, [B, S, 1]);
+    },
     rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
       const f = op(t)(stacked(s, S), stackedParams(p)) as Tensor;
       // One single-output node per state: TF.js's unstack gradient fails when an output gets no gradient.
