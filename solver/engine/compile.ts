@@ -164,8 +164,13 @@ export interface CompiledModel {
     owner: CompiledModel['rhs'];
     x0: Tensor;
     rhs(x: Tensor, p: Tensor[], t: number): Tensor;
-    /** Batched (finite differences): x [B, S, 1], parameters [b,1,1] (b = B or 1); no gradient. */
+    /** Batched: x [B, S, 1], parameters [b,1,1] (b = B or 1); differentiable. */
     batchedRhs(x: Tensor, p: Tensor[], t: number): Tensor;
+    /**
+     * The whole model on the packed state (one state of shape [S]; the loss unpacks it), for
+     * solvers written over state lists such as the continuous reference. Not for data losses.
+     */
+    model(): CompiledModel;
   };
   /** Data sets whose observation times the loss reads through `x(obs)` (empty: the loss uses x(T) only). */
   readonly observed: { name: string; times: number[] }[];
@@ -638,7 +643,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       usesTime,
       observed,
       x0,
-      packed: fused && model.states.length > 1 ? { owner: fused.rhs, x0: keep(tf.stack(x0)), rhs: fused.packedRhs, batchedRhs: fused.packedBatchedRhs } : undefined,
+      packed: fused && model.states.length > 1 ? packedModel(fused, keep(tf.stack(x0))) : undefined,
       rhs: fused ? fused.rhs : (s, p, t) => {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
         return rhsFns.map((f) => f(env));
@@ -690,6 +695,28 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       dispose: cleanup,
     };
     return { compiled, defaultLoss };
+
+    /** CompiledModel.packed of a fused model; its model() view is made on first use. */
+    function packedModel(f: NonNullable<typeof fused>, px0: Tensor): NonNullable<CompiledModel['packed']> {
+      let view: CompiledModel | undefined;
+      const S = model.states.length;
+      const unpack = (x: Tensor) => Array.from({ length: S }, (_, i) => tf.reshape(tf.slice(x, [i], [1]), []));
+      return {
+        owner: f.rhs, x0: px0, rhs: f.packedRhs, batchedRhs: f.packedBatchedRhs,
+        model: () => (view ??= {
+          ...compiled,
+          stateShapes: [[S]],
+          x0: [px0],
+          rhs: (s, p, t) => [f.packedRhs(s[0], p, t)],
+          rhsVjp: (s, p, t, cot, withParams) => f.packedVjp(s[0], p, t, cot[0], withParams),
+          rhsLinearize: (s, p, t) => f.packedLinearize(s[0], p, t),
+          batched: compiled.batched && { rhs: (s, p, t) => [f.packedBatchedRhs(s[0], p, t)], loss: (final, B, o) => compiled.batched!.loss(Array.from({ length: S }, (_, i) => tf.slice(final[0], [0, i, 0], [B, 1, 1])), B, o) },
+          loss: (final, o) => compiled.loss(unpack(final[0]), o),
+          packed: undefined,
+          dispose: () => {},
+        }),
+      };
+    }
   } catch (err) {
     cleanup();
     throw err;

@@ -234,7 +234,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
  * accurately (the reference's forward RK4 solve alone, no adjoint).
  */
 export function accurateLoss(tf: TF, cm: CompiledModel, inp: ReferenceInput): number {
-  const fw = forwardSolve(tf, cm, inp);
+  const fw = forwardSolve(tf, referenceModel(cm), inp);
   try {
     let v = NaN;
     tf.tidy(() => { v = fw.lossOf(fw.X[fw.K], fw.observedStates()).dataSync()[0]; });
@@ -245,6 +245,14 @@ export function accurateLoss(tf: TF, cm: CompiledModel, inp: ReferenceInput): nu
 }
 
 interface Jump { t: number; lam: Tensor[] }
+/**
+ * Scalar models with several states solve the reference on their packed state (one kernel per
+ * operation instead of one per state; CompiledModel.packed); data losses keep the state list.
+ */
+function referenceModel(cm: CompiledModel): CompiledModel {
+  return cm.packed && cm.packed.owner === cm.rhs && cm.observed.length === 0 ? cm.packed.model() : cm;
+}
+
 /** g just after (plus) and just before (minus) a jump inside a reference step, per parameter. */
 interface InnerJump { t: number; plus: Float32Array[]; minus: Float32Array[] }
 
@@ -274,7 +282,8 @@ function tiedGridDivisions(inp: ReferenceInput): 0 | 1 | 2 {
  * truncation estimate stays below the fine solve's modelled float32 rounding 2⁻²⁴·√N;
  * else the next finer grid is solved instead.
  */
-export function continuousReference(tf: TF, cm: CompiledModel, inp: ReferenceInput, signalCheck?: () => void): ReferenceResult {
+export function continuousReference(tf: TF, model: CompiledModel, inp: ReferenceInput, signalCheck?: () => void): ReferenceResult {
+  const cm = referenceModel(model);
   const divisions = tiedGridDivisions(inp);
   if (inp.N >= 32 && inp.N % 2 === 0 && cm.observed.length === 0 && cm.rhsVjp && divisions > 0) {
     // H = 4h first when g can be taken at the layer times in one batched vjp; H = 2h without it needs them on the h-grid.
@@ -351,7 +360,8 @@ function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: numbe
  * allows (gradientOnHGrid; required for m = 4), else for m = 2 one vjp for ∂θfᵀp per
  * step midpoint.
  */
-export function referenceOn(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1 | 2 | 4, signalCheck?: () => void): ReferenceResult & { truncation: number } {
+export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, factor: 1 | 2 | 4, signalCheck?: () => void): ReferenceResult & { truncation: number } {
+  const cm = referenceModel(model);
   const { N, t0 } = inp;
   const coarse = factor > 1;
   // Points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes (batched g only).

@@ -281,23 +281,46 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
     lastStacked = stacked(p, Q);
     return lastStacked;
   };
+  /**
+   * f of B packed states x [B, S, 1] with parameters [b,1,1] (b = B or 1), as [B, S, 1];
+   * differentiable: reverse mode per batch element, parameters of batch 1 get the sum.
+   */
+  const packedBatchedRhs = (x: Tensor, p: Tensor[], t: number): Tensor => {
+    const B = x.shape[0] as number;
+    return tf.customGrad((...inputs) => {
+      const [xv, ...ps] = inputs.slice(0, 1 + Q) as Tensor[]; // customGrad appends its save function
+      const xd = xv.dataSync(), pd = ps.map((q) => q.dataSync());
+      const pb = new Float32Array(Q);
+      const tapes: Float64Array[] = [];
+      const out = new Float32Array(B * S);
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < Q; j++) pb[j] = pd[j].length === 1 ? pd[j][0] : pd[j][b];
+        const vals = evaluate(prog, xd.subarray(b * S, (b + 1) * S), pb, t);
+        tapes.push(vals);
+        for (let i = 0; i < S; i++) out[b * S + i] = prog.outputs[i] >= 0 ? vals[prog.outputs[i]] : 0;
+      }
+      return {
+        value: tf.tensor3d(out, [B, S, 1]),
+        gradFunc: (dy: Tensor) => {
+          const d = dy.dataSync();
+          const gx = new Float32Array(B * S), gp = ps.map((q) => new Float32Array(q.shape[0] as number));
+          const vs = new Float64Array(S), vp = new Float64Array(Q);
+          for (let b = 0; b < B; b++) {
+            vs.fill(0);
+            vp.fill(0);
+            reverse(prog, tapes[b], d.subarray(b * S, (b + 1) * S), vs, vp);
+            for (let i = 0; i < S; i++) gx[b * S + i] = vs[i];
+            for (let j = 0; j < Q; j++) gp[j][gp[j].length === 1 ? 0 : b] += vp[j];
+          }
+          return [tf.tensor3d(gx, [B, S, 1]), ...gp.map((g, j) => tf.tensor(g, ps[j].shape))];
+        },
+      };
+    })(x, ...p) as Tensor;
+  };
   return {
     /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
     packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
       return op(t)(x, stackedParams(p)) as Tensor;
-    },
-    /** f of B packed states x [B, S, 1] with parameters [b,1,1] (b = B or 1), as [B, S, 1]; values only. */
-    packedBatchedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
-      const B = x.shape[0] as number;
-      const xd = x.dataSync(), pd = p.map((q) => q.dataSync());
-      const pb = new Float32Array(Q), vals = new Float64Array(prog.code.length);
-      const out = new Float32Array(B * S);
-      for (let b = 0; b < B; b++) {
-        for (let j = 0; j < Q; j++) pb[j] = pd[j].length === 1 ? pd[j][0] : pd[j][b];
-        evaluate(prog, xd.subarray(b * S, (b + 1) * S), pb, t, vals);
-        for (let i = 0; i < S; i++) out[b * S + i] = prog.outputs[i] >= 0 ? vals[prog.outputs[i]] : 0;
-      }
-      return tf.tensor3d(out, [B, S, 1]);
     },
     rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
       const f = op(t)(stacked(s, S), stackedParams(p)) as Tensor;
@@ -320,45 +343,31 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
         },
       };
     },
-    /**
-     * Batched layout: states and parameters [b,1,1] with b = B or 1; outputs [B,1,1] per state.
-     * Differentiable too (the reference's g at many times is one vjp of it): inputs of batch 1
-     * get the sum over the batch.
-     */
+    packedBatchedRhs,
+    /** Batched layout: states and parameters [b,1,1] with b = B or 1; outputs [B,1,1] per state (through packedBatchedRhs). */
     batchedRhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
       const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
-      const f = tf.customGrad((...inputs) => {
-        const xs = inputs.slice(0, S + Q) as Tensor[]; // customGrad appends its save function
-        const data = xs.map((x) => x.dataSync());
-        const at = (i: number, b: number) => (data[i].length === 1 ? data[i][0] : data[i][b]);
-        const sb = new Float32Array(S), pb = new Float32Array(Q);
-        const tapes: Float64Array[] = [];
-        const out = new Float32Array(B * S);
-        for (let b = 0; b < B; b++) {
-          for (let i = 0; i < S; i++) sb[i] = at(i, b);
-          for (let j = 0; j < Q; j++) pb[j] = at(S + j, b);
-          const vals = evaluate(prog, sb, pb, t);
-          tapes.push(vals);
-          for (let i = 0; i < S; i++) out[b * S + i] = prog.outputs[i] >= 0 ? vals[prog.outputs[i]] : 0;
-        }
-        return {
-          value: tf.tensor2d(out, [B, S]),
-          gradFunc: (dy: Tensor) => {
-            const d = dy.dataSync();
-            const grads = xs.map((x) => new Float32Array(x.shape[0] as number));
-            const vs = new Float64Array(S), vp = new Float64Array(Q);
-            for (let b = 0; b < B; b++) {
-              vs.fill(0);
-              vp.fill(0);
-              reverse(prog, tapes[b], d.subarray(b * S, (b + 1) * S), vs, vp);
-              for (let i = 0; i < S; i++) grads[i][grads[i].length === 1 ? 0 : b] += vs[i];
-              for (let j = 0; j < Q; j++) grads[S + j][grads[S + j].length === 1 ? 0 : b] += vp[j];
-            }
-            return grads.map((g, i) => tf.tensor(g, xs[i].shape));
-          },
-        };
-      })(...s, ...p) as Tensor;
-      return Array.from({ length: S }, (_, i) => tf.reshape(tf.slice(f, [0, i], [B, 1]), [B, 1, 1]));
+      const full = s.map((x) => (x.shape[0] === B ? x : tf.broadcastTo(x, [B, 1, 1])));
+      const f = packedBatchedRhs(S === 1 ? full[0] : tf.concat(full, 1), p, t);
+      return S === 1 ? [f] : Array.from({ length: S }, (_, i) => tf.slice(f, [0, i, 0], [B, 1, 1]));
+    },
+    /** rhsVjp on the packed state: vx is one vector [S]. */
+    packedVjp(x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean): { vx: Tensor[]; vp: Tensor[] } {
+      const vals = evaluate(prog, x.dataSync(), read(p), t);
+      const vs = new Float64Array(S), vp = new Float64Array(Q);
+      reverse(prog, vals, cot.dataSync(), vs, vp);
+      return { vx: [tf.tensor1d(Float32Array.from(vs))], vp: withParams ? scalars(vp, Q) : [] };
+    },
+    /** rhsLinearize on the packed state. */
+    packedLinearize(x: Tensor, p: Tensor[], t: number) {
+      const vals = evaluate(prog, x.dataSync(), read(p), t);
+      return {
+        back(cot: Tensor[], withParams: boolean, withState = true): { vx: Tensor[]; vp: Tensor[] } {
+          const vs = new Float64Array(S), vp = new Float64Array(Q);
+          reverse(prog, vals, cot[0].dataSync(), vs, vp);
+          return { vx: withState ? [tf.tensor1d(Float32Array.from(vs))] : [], vp: withParams ? scalars(vp, Q) : [] };
+        },
+      };
     },
   };
 }

@@ -11,6 +11,7 @@ import { compileScalarProgram } from '../../solver/engine/scalarRhs';
 import { parameterCopies, schemeOf } from '../../solver/schemes/schemes';
 import { adGradient, type TrainContext } from '../../solver/train/gradients';
 import { solveDiscrete } from '../../solver/engine/integrate';
+import { continuousReference, type ReferenceInput } from '../../solver/engine/reference';
 import type { Model } from '../../solver/model';
 
 function parse(text: string): Model {
@@ -162,4 +163,38 @@ done
       }
     }
   }
+});
+
+test('the continuous reference of a packed scalar model equals the per-state one (tied and untied copies)', async () => {
+  const { tf } = await initBackend('cpu');
+  const m = parse(`par a=0.7, b=-0.4
+param k per-step = 0.5
+init x=0.3, y=-0.2, z=0.8
+x' = tanh(a*x) - k*y
+y' = sin(x) + b*y*z
+z' = -z + x*y
+loss = x(T)^2 + y(T) + z(T)^2
+@ total=1, steps=32, meth=leapfrog, seed=1
+done
+`);
+  const before = tf.memory().numTensors;
+  const { compiled: cm } = compileModel(tf, m);
+  try {
+    assert.ok(cm.packed);
+    const unpacked = { ...cm, rhs: (s: Tensor[], p: Tensor[], t: number) => cm.rhs(s, p, t) };
+    const N = m.options.steps;
+    const layerTimes = parameterCopies(schemeOf(m), N, m.options.dt, 0).times;
+    for (const untie of [false, true]) {
+      const values = initialParameters(tf, m);
+      if (untie) values[2].forEach((v, n) => { values[2][n] = v * (1 + 0.3 * Math.sin(n)); });
+      const inp: ReferenceInput = { N, h: m.options.dt, t0: 0, layerTimes, params: m.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: [], size: 1 })) };
+      const a = continuousReference(tf, cm, inp), b = continuousReference(tf, unpacked, inp);
+      assert.equal(a.gridTimes.length, b.gridTimes.length, 'the same grid');
+      a.g.forEach((g, i) => assert.ok(rel(g, b.g[i]) < 1e-5, `${untie ? 'untied' : 'tied'} ${m.params[i].name}: ${rel(g, b.g[i])}`));
+      assert.ok(Math.abs(a.lossAccurate - b.lossAccurate) <= 1e-6 * Math.abs(b.lossAccurate));
+    }
+  } finally {
+    cm.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak');
 });
