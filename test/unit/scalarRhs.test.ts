@@ -44,6 +44,18 @@ v'=(-v+f(aei*u-aii*v-zi))/tau
 done
 `;
 
+/** Three scalar states, shared and per-step parameters: packed solves and references. */
+const threeStates = (options: string) => `par a=0.7, b=-0.4
+param k per-step = 0.5
+init x=0.3, y=-0.2, z=0.8
+x' = tanh(a*x) - k*y
+y' = sin(x) + b*y*z
+z' = -z + x*y
+loss = x(T)^2 + y(T) + z(T)^2
+@ total=1, ${options}, seed=1
+done
+`;
+
 function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let n = 0, d = 0;
   for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
@@ -129,16 +141,7 @@ test('packed discrete solves of scalar models equal the per-state solve, values 
   const { tf } = await initBackend('cpu');
   for (const meth of ['rk4', 'heun', 'leapfrog', 'ab3', 'milne'] as const) {
     for (const tie of meth === 'heun' ? ['step', 'stage'] : ['step']) {
-      const m = parse(`par a=0.7, b=-0.4
-param k per-step = 0.5
-init x=0.3, y=-0.2, z=0.8
-x' = tanh(a*x) - k*y
-y' = sin(x) + b*y*z
-z' = -z + x*y
-loss = x(T)^2 + y(T) + z(T)^2
-@ total=1, steps=24, meth=${meth}, tie=${tie}, seed=1
-done
-`);
+      const m = parse(threeStates(`steps=24, meth=${meth}, tie=${tie}`));
       const { compiled: cm } = compileModel(tf, m);
       try {
         assert.ok(cm.packed, `${meth}: a several-state scalar model is packed`);
@@ -167,16 +170,7 @@ done
 
 test('the continuous reference of a packed scalar model equals the per-state one (tied and untied copies)', async () => {
   const { tf } = await initBackend('cpu');
-  const m = parse(`par a=0.7, b=-0.4
-param k per-step = 0.5
-init x=0.3, y=-0.2, z=0.8
-x' = tanh(a*x) - k*y
-y' = sin(x) + b*y*z
-z' = -z + x*y
-loss = x(T)^2 + y(T) + z(T)^2
-@ total=1, steps=32, meth=leapfrog, seed=1
-done
-`);
+  const m = parse(threeStates('steps=32, meth=leapfrog'));
   const before = tf.memory().numTensors;
   const { compiled: cm } = compileModel(tf, m);
   try {
