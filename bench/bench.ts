@@ -5,10 +5,11 @@
 // difference phases, the full check, peak tensor memory (tf.profile), and in
 // the same process a plain hand-written TF.js forward+backward of the same
 // network (tf.grads; leapfrog and explicit RK written out, multistep schemes
-// use the engine's own AD pass) as the baseline for the ratio. Also the front
+// use the engine's own AD pass) as the baseline for the ratio (the median of
+// check/baseline over interleaved pairs, robust to the machine's drift). Also the front
 // end (bench/largeModel.ts) and the language service (bench/languageService.ts).
 // Prints tables and writes bench/results/latest.json.
-//   node dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 7] [--quick] [--no-grid]
+//   node --expose-gc dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { analyse, tokenize } from '../solver/language/index';
@@ -135,6 +136,9 @@ interface Row {
 }
 
 async function measure(pref: BackendPreference, name: string, text: string, o: { meth: string; d: number; width: number; steps: number; runs: number; target?: number }): Promise<Row> {
+  // Each case starts from a collected heap (node --expose-gc, as `npm run bench` runs it): the
+  // garbage of earlier cases (a 2,226-line model's syntax trees) is not collected inside this one.
+  (globalThis as { gc?: () => void }).gc?.();
   const a = analyse(text);
   if (!a.model) throw new Error(`${name}: ${a.diagnostics.map((x) => x.message).join('; ')}`);
   const model: Model = a.model;
@@ -167,7 +171,7 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   const r = last!;
   const row: Row = {
     case: name, backend, scheme: o.meth, d: o.d, width: o.width, steps: o.steps,
-    checkMs: median(check), baselineMs: median(plain), ratio: median(check) / median(plain), targetMs: o.target,
+    checkMs: median(check), baselineMs: median(plain), ratio: median(check.map((c, i) => c / plain[i])), targetMs: o.target,
     baseline: handWritten ? 'hand-written' : 'engine AD',
     phasesMs: { ad: median(phases.ad), reference: median(phases.reference), finiteDifferences: median(phases.finiteDifferences) },
     peakTensorBytes: peakBytes, rssHighWaterMiB: process.resourceUsage().maxRSS / 1024, referenceError: r.referenceError, findings: r.findings.map((f) => f.code),
@@ -189,7 +193,7 @@ async function main() {
   const args = process.argv.slice(2);
   const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
   const backends = (arg('--backend') ?? 'auto').split(',') as BackendPreference[];
-  const runs = Number(arg('--runs') ?? 7);
+  const runs = Number(arg('--runs') ?? 11);
   const quick = args.includes('--quick');
   const grid = !args.includes('--no-grid');
   const root = repoRoot();
@@ -223,7 +227,7 @@ async function main() {
       sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs: steps >= 512 ? 3 : steps >= 256 ? Math.max(3, Math.ceil(runs / 2)) : runs }));
     }
   }
-  console.log('\nTargets (full check; ratio = full check / one plain TF.js forward+backward of the same network):\n' + table(targets));
+  console.log('\nTargets (full check; ratio = median over interleaved pairs of full check / one plain TF.js forward+backward of the same network):\n' + table(targets));
   if (schemes.length) console.log('\nSchemes (spiral network, N = 64, width 16; * = baseline is the engine\'s own AD pass):\n' + table(schemes));
   if (sizes.length) console.log('\nModel sizes (leapfrog):\n' + table(sizes));
   const dir = join(root, 'bench/results');
