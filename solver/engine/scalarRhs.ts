@@ -257,6 +257,20 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
     return out;
   };
   const scalars = (a: ArrayLike<number>, n: number): Tensor[] => Array.from({ length: n }, (_, i) => tf.scalar(a[i]));
+  /** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
+  const linearise = (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
+    const vals = evaluate(prog, s, p, t);
+    return (cot: ArrayLike<number>) => {
+      const vs = new Float64Array(S), vp = new Float64Array(Q);
+      reverse(prog, vals, cot, vs, vp);
+      return { vs, vp };
+    };
+  };
+  /** The products as CompiledModel's vjps return them: per-state scalars, or one packed vector [S]. */
+  const products = ({ vs, vp }: { vs: Float64Array; vp: Float64Array }, withParams: boolean, withState: boolean, packedState: boolean): { vx: Tensor[]; vp: Tensor[] } => ({
+    vx: withState ? (packedState ? [tf.tensor1d(Float32Array.from(vs))] : scalars(vs, S)) : [],
+    vp: withParams ? scalars(vp, Q) : [],
+  });
   // One differentiable op on the stacked states and parameters; its vjp is `reverse`.
   const op = (t: number) => tf.customGrad((...inputs) => {
     const [sv, pv] = inputs as Tensor[];
@@ -327,21 +341,10 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
       // One single-output node per state: TF.js's unstack gradient fails when an output gets no gradient.
       return S === 1 ? [tf.reshape(f, [])] : Array.from({ length: S }, (_, i) => tf.reshape(tf.slice(f, [i], [1]), []));
     },
-    rhsVjp(s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean): { vx: Tensor[]; vp: Tensor[] } {
-      const vals = evaluate(prog, read(s), read(p), t);
-      const vs = new Float64Array(S), vp = new Float64Array(Q);
-      reverse(prog, vals, read(cot), vs, vp);
-      return { vx: scalars(vs, S), vp: withParams ? scalars(vp, Q) : [] };
-    },
+    rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) => products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
     rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
-      const vals = evaluate(prog, read(s), read(p), t);
-      return {
-        back(cot: Tensor[], withParams: boolean, withState = true): { vx: Tensor[]; vp: Tensor[] } {
-          const vs = new Float64Array(S), vp = new Float64Array(Q);
-          reverse(prog, vals, read(cot), vs, vp);
-          return { vx: withState ? scalars(vs, S) : [], vp: withParams ? scalars(vp, Q) : [] };
-        },
-      };
+      const back = linearise(read(s), read(p), t);
+      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(read(cot)), withParams, withState, false) };
     },
     packedBatchedRhs,
     /** Batched layout: states and parameters [b,1,1] with b = B or 1; outputs [B,1,1] per state (through packedBatchedRhs). */
@@ -352,22 +355,11 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
       return S === 1 ? [f] : Array.from({ length: S }, (_, i) => tf.slice(f, [0, i, 0], [B, 1, 1]));
     },
     /** rhsVjp on the packed state: vx is one vector [S]. */
-    packedVjp(x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean): { vx: Tensor[]; vp: Tensor[] } {
-      const vals = evaluate(prog, x.dataSync(), read(p), t);
-      const vs = new Float64Array(S), vp = new Float64Array(Q);
-      reverse(prog, vals, cot.dataSync(), vs, vp);
-      return { vx: [tf.tensor1d(Float32Array.from(vs))], vp: withParams ? scalars(vp, Q) : [] };
-    },
+    packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) => products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
     /** rhsLinearize on the packed state. */
     packedLinearize(x: Tensor, p: Tensor[], t: number) {
-      const vals = evaluate(prog, x.dataSync(), read(p), t);
-      return {
-        back(cot: Tensor[], withParams: boolean, withState = true): { vx: Tensor[]; vp: Tensor[] } {
-          const vs = new Float64Array(S), vp = new Float64Array(Q);
-          reverse(prog, vals, cot[0].dataSync(), vs, vp);
-          return { vx: withState ? [tf.tensor1d(Float32Array.from(vs))] : [], vp: withParams ? scalars(vp, Q) : [] };
-        },
-      };
+      const back = linearise(x.dataSync(), read(p), t);
+      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(cot[0].dataSync()), withParams, withState, true) };
     },
   };
 }
