@@ -10,12 +10,12 @@ import { initBackend, type BackendPreference, type TF, type Tensor } from './eng
 import { compileModel, CompileError, evalConstant, internalShape, sizeOf, type CompiledModel } from './engine/compile';
 import { Rng } from './engine/random';
 import { solveDiscrete } from './engine/integrate';
-import { copiesPerParameter, discreteLoss, paramsFor } from './engine/discrete';
+import { copiesPerParameter, copyTensors, discreteGradients, discreteLoss, paramsFor } from './engine/discrete';
 import { finiteDifferenceCheck, GRADCHECK_TOLERANCE } from './engine/finiteDifferences';
 import { continuousReference } from './engine/reference';
-import { DETECTOR, detectOscillation, largestColumns, relError, rows } from './engine/detect';
+import { DETECTOR, largestColumns, relError, rows } from './engine/detect';
 import { adjoint121, type Edges } from './engine/corrections';
-import { analyseLayers, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
+import { analyseLayers, resample, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from './engine/stepAdjoint';
 import { verdictFor, overallVerdict } from './engine/verdict';
 import { schemeOf, type Scheme } from './schemes/schemes';
@@ -74,19 +74,6 @@ export function initialParameters(tf: TF, model: Model): Float32Array[] {
   });
 }
 
-interface ParamTensors { copies: Tensor[][]; flat: Tensor[] }
-
-function makeTensors(tf: TF, model: Model, values: Float32Array[]): ParamTensors {
-  const N = copiesPerParameter(model);
-  const copies = model.params.map((p, i) => {
-    const shape = internalShape(p.shape);
-    const P = sizeOf(p.shape);
-    const count = p.perStep ? N : 1;
-    return Array.from({ length: count }, (_, n) => tf.tensor(values[i].subarray(n * P, (n + 1) * P), shape));
-  });
-  return { copies, flat: copies.flat() };
-}
-
 /** First step whose state is not finite (re-solves without a tape; only on the failure path). */
 function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, copies: Tensor[][]): { step: number; state: number } | undefined {
   return tf.tidy(() => {
@@ -100,55 +87,27 @@ function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, c
   });
 }
 
-/**
- * Loss and AD gradients (per parameter, row-major over its copies) of the discrete solve.
- * The sources are one stacked tensor per parameter [copies, ...shape], split inside the
- * scope (one unstack kernel, one stack in the backward): TF.js's tape filter costs
- * tape length × number of sources, which with one source per copy grew as N².
- */
-function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], sizes: number[], probe?: CopyProbe): { loss: number; G: Float32Array[]; nu?: Float32Array } {
-  let loss = NaN;
-  let nu: Float32Array | undefined;
+/** AD gradients of the discrete solve (engine/discrete.ts); with the adjoint121 probe also ν, copy-major: `count` rows of all state values. */
+function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], probe?: CopyProbe): { loss: number; G: Float32Array[]; nu?: Float32Array } {
+  if (!probe) return discreteGradients(tf, cm, scheme, model, values);
+  const first = model.params.findIndex((p) => p.perStep);
+  const probes = probe.probe.probes;
+  const { loss, G, extraGrads } = discreteGradients(tf, probe.probe.cm, scheme, model, values, {
+    sources: probes,
+    begin: (copies) => {
+      probe.index.clear();
+      copies[first].forEach((t, n) => probe.index.set(t, n));
+      probe.probe.begin();
+    },
+  });
   const count = copiesPerParameter(model);
-  // Results leave the tidy through the closure: returning the Float32Arrays
-  // from tf.tidy would make it walk every element looking for tensors.
-  const G: Float32Array[] = model.params.map((p, i) => new Float32Array((p.perStep ? count : 1) * sizes[i]));
-  tf.tidy(() => {
-    const stacked = model.params.map((p, i) => {
-      const shape = internalShape(p.shape);
-      return tf.tensor(values[i], p.perStep ? [count, ...shape] : shape);
-    });
-    const probes = probe ? probe.probe.probes : [];
-    const { value, grads } = tf.engine().gradients(() => {
-      const copies = model.params.map((p, i) => (p.perStep ? tf.unstack(stacked[i]) : [stacked[i]]));
-      if (probe) {
-        const first = model.params.findIndex((p) => p.perStep);
-        probe.index.clear();
-        copies[first].forEach((t, n) => probe.index.set(t, n));
-        probe.probe.begin();
-      }
-      return discreteLoss(tf, probe ? probe.probe.cm : cm, scheme, model, copies);
-    }, [...stacked, ...probes], undefined, true);
-    loss = value.dataSync()[0];
-    if (probe) {
-      // ν_n, copy-major: `count` rows of all state values.
-      const per = probes.map((e) => e.size / count);
-      const S = per.reduce((a, b) => a + b, 0);
-      nu = new Float32Array(count * S);
-      let o = 0;
-      probes.forEach((_e, k) => {
-        const g = grads[stacked.length + k];
-        if (g) {
-          const d = g.dataSync();
-          for (let n = 0; n < count; n++) nu!.set(d.subarray(n * per[k], (n + 1) * per[k]), n * S + o);
-        }
-        o += per[k];
-      });
-    }
-    model.params.forEach((_p, i) => {
-      const g = grads[i];
-      if (g) G[i].set(g.dataSync());
-    });
+  const per = probes.map((e) => e.size / count);
+  const S = per.reduce((a, b) => a + b, 0);
+  const nu = new Float32Array(count * S);
+  let o = 0;
+  extraGrads.forEach((d, k) => {
+    if (d) for (let n = 0; n < count; n++) nu.set(d.subarray(n * per[k], (n + 1) * per[k]), n * S + o);
+    o += per[k];
   });
   return { loss, G, nu };
 }
@@ -183,25 +142,6 @@ function adjointCorrections(model: Model, layout: CopyLayout, sizes: number[], p
   const res: (Float32Array | undefined)[] = model.params.map(() => undefined);
   which.forEach((i, j) => { res[i] = out[j]; });
   return res;
-}
-
-/** Per-step copies re-sampled at other layer times by linear interpolation (linear extrapolation at the ends). */
-function resample(values: Float32Array, P: number, from: number[], to: number[]): Float32Array {
-  const N = from.length;
-  const out = new Float32Array(to.length * P);
-  to.forEach((t, m) => {
-    let i = 0;
-    if (N > 1) {
-      while (i < N - 2 && from[i + 1] <= t) i++;
-    }
-    const w = N > 1 ? (t - from[i]) / (from[i + 1] - from[i]) : 0;
-    for (let k = 0; k < P; k++) {
-      const a = values[i * P + k];
-      const b = N > 1 ? values[(i + 1) * P + k] : a;
-      out[m * P + k] = (1 - w) * a + w * b;
-    }
-  });
-  return out;
 }
 
 /**
@@ -355,7 +295,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     throw err;
   }
   const cm = compiled;
-  let tensors: ParamTensors | undefined;
+  let tensors: Tensor[][] | undefined;
   try {
     if (defaultLoss) {
       findings.push({
@@ -392,7 +332,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     let adjointValues: (Float32Array | undefined)[] = [];
     let loss = NaN, G: Float32Array[] = [];
     try {
-      const res = adGradients(tf, cm, scheme, model, values, sizes, probe);
+      const res = adGradients(tf, cm, scheme, model, values, probe);
       loss = res.loss;
       G = res.G;
       if (probe && res.nu && Number.isFinite(loss)) adjointValues = adjointCorrections(model, layout, sizes, probe.probe, res.nu, edges);
@@ -402,8 +342,8 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     timings.adMs = performance.now() - t;
 
     const blowUp = (what: string): Report => {
-      tensors = makeTensors(tf, model, values); // only on the failure path
-      const where = locateBlowUp(tf, cm, scheme, model, tensors.copies);
+      tensors = copyTensors(tf, model, values); // only on the failure path
+      const where = locateBlowUp(tf, cm, scheme, model, tensors);
       if (where) {
         const state = model.states[where.state];
         const eq = model.equations.find((e) => e.state === state.name);
@@ -514,7 +454,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h2 } };
       const layout2 = copyLayout(scheme, N2, h2, t0);
       const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2) : values[i]));
-      const { G: G2 } = adGradients(tf, cm, scheme, model2, values2, sizes);
+      const { G: G2 } = adGradients(tf, cm, scheme, model2, values2);
       confirmWith(N2, model.params.map((p, i) => (p.perStep && results[i] ? analyseLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, undefined, undefined, edges) : undefined)));
       timings.adMs += performance.now() - t;
     }
@@ -533,7 +473,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       let res2: LayerResult[] = [];
       let shared2: number[] = [];
       try {
-        const { G: G2, nu } = adGradients(tf, cm, scheme, model2, values2, sizes, probe2);
+        const { G: G2, nu } = adGradients(tf, cm, scheme, model2, values2, probe2);
         const adj2 = probe2 && nu ? adjointCorrections(model2, layout2, sizes, probe2.probe, nu, edges) : [];
         timings.adMs += performance.now() - t;
         t = performance.now();
@@ -629,7 +569,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     }
     return finish({ loss, referenceError: ref?.referenceError ?? NaN, parameters, verdict: overallVerdict(parameters) });
   } finally {
-    if (tensors) tf.dispose(tensors.flat);
+    if (tensors) tf.dispose(tensors.flat());
     cm.dispose();
   }
 }

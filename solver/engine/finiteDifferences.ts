@@ -6,7 +6,7 @@ import { internalShape, sizeOf, type CompiledModel } from './compile';
 import { Rng } from './random';
 import { solveDiscrete, solvePackedState } from './integrate';
 import { trajectoryLossBatched } from './observe';
-import { copiesPerParameter, discreteLoss, paramsFor } from './discrete';
+import { copiesPerParameter, copyTensors, discreteLoss, paramsFor } from './discrete';
 import type { Scheme } from '../schemes/schemes';
 
 export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
@@ -125,17 +125,8 @@ export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme
 function loopLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], i: number, v: Float32Array, eps: number): [number, number] {
   const out: number[] = [];
   for (const sgn of [1, -1]) {
-    const vals = moved(values[i], v, sgn * eps);
-    tf.tidy(() => {
-      const copies = model.params.map((p, j) => {
-        const shape = internalShape(p.shape);
-        const P = sizeOf(p.shape);
-        const count = p.perStep ? copiesPerParameter(model) : 1;
-        const src = j === i ? vals : values[j];
-        return Array.from({ length: count }, (_, n) => tf.tensor(src.subarray(n * P, (n + 1) * P), shape));
-      });
-      out.push(discreteLoss(tf, cm, scheme, model, copies).dataSync()[0]);
-    });
+    const vals = values.map((x, j) => (j === i ? moved(x, v, sgn * eps) : x));
+    tf.tidy(() => { out.push(discreteLoss(tf, cm, scheme, model, copyTensors(tf, model, vals)).dataSync()[0]); });
   }
   return [out[0], out[1]];
 }

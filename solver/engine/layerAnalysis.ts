@@ -75,16 +75,18 @@ function detect(a: Float32Array, layout: CopyLayout, P: number): { alpha: number
   return best;
 }
 
-/** Linear interpolation of rows given at ascending, uniformly spaced times, at other times (extrapolating at the ends). */
-export function interpolateAt(values: ArrayLike<number>, times: number[], P: number, at: number[]): Float32Array {
-  const out = new Float32Array(at.length * P);
-  const M = times.length;
-  at.forEach((t, m) => {
-    if (M === 1) { for (let k = 0; k < P; k++) out[m * P + k] = values[k]; return; }
-    let i = Math.floor((t - times[0]) / (times[1] - times[0]));
-    i = Math.max(0, Math.min(M - 2, i));
-    const w = (t - times[i]) / (times[i + 1] - times[i]);
-    for (let k = 0; k < P; k++) out[m * P + k] = (1 - w) * values[i * P + k] + w * values[(i + 1) * P + k];
+/** Rows given at ascending times `from`, re-sampled at times `to` by linear interpolation (linear extrapolation at the ends). */
+export function resample(values: ArrayLike<number>, P: number, from: number[], to: number[]): Float32Array {
+  const N = from.length;
+  const out = new Float32Array(to.length * P);
+  to.forEach((t, m) => {
+    let i = 0;
+    while (i < N - 2 && from[i + 1] <= t) i++;
+    const w = N > 1 ? (t - from[i]) / (from[i + 1] - from[i]) : 0;
+    for (let k = 0; k < P; k++) {
+      const a = values[i * P + k], b = N > 1 ? values[(i + 1) * P + k] : a;
+      out[m * P + k] = (1 - w) * a + w * b;
+    }
   });
   return out;
 }
@@ -125,7 +127,7 @@ export function analyseLayers(G: Float32Array, P: number, layout: CopyLayout, co
   let relErr = NaN, corrErr = NaN;
   if (g) {
     relErr = relError(d, g);
-    corrErr = relError(corrected, correctedTimes ? interpolateAt(g, layout.times, P, correctedTimes) : g);
+    corrErr = relError(corrected, correctedTimes ? resample(g, P, layout.times, correctedTimes) : g);
   }
   return { d, corrected, correctedTimes, alpha: det.alpha, beta: det.beta, kappa, oscillating: det.oscillating, stageImbalanced, relError: relErr, correctedRelError: corrErr, zeroWeightCopies };
 }

@@ -63,6 +63,13 @@ export interface ReferenceResult {
   nonFinite: boolean;
 }
 
+/** All `copies` copies of a per-step parameter are equal (θ(t) constant). */
+function equalCopies(p: ReferenceInput['params'][number], copies: number): boolean {
+  const P = p.size;
+  for (let i = P; i < copies * P; i++) if (p.values[i] !== p.values[i % P]) return false;
+  return true;
+}
+
 /** Piecewise-linear interpolation weights of copies (through times τ) at time t. */
 function interpWeights(tau: number[], t: number): [number, number, number] {
   const N = tau.length;
@@ -114,13 +121,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     // Constant parameters (shared, or per-step with equal copies) share one tensor.
     const constant: (Tensor | null)[] = inp.params.map((p) => {
       if (!p.perStep) return track(tf.tensor(p.values, p.shape));
-      const P = p.size;
-      const first = p.values.subarray(0, P);
-      for (let n = 1; n < inp.layerTimes.length; n++) {
-        const row = p.values.subarray(n * P, (n + 1) * P);
-        for (let k = 0; k < P; k++) if (row[k] !== first[k]) return null;
-      }
-      return track(tf.tensor(first, p.shape));
+      return equalCopies(p, inp.layerTimes.length) ? track(tf.tensor(p.values.subarray(0, p.size), p.shape)) : null;
     });
     const interpolated = (i: number, t: number): Float32Array => {
       const p = inp.params[i];
@@ -266,12 +267,7 @@ function tiedGridDivisions(inp: ReferenceInput): 0 | 1 | 2 {
   const { h, t0 } = inp;
   const on = (r: number) => inp.layerTimes.every((tn) => Math.abs((r * (tn - t0)) / h - Math.round((r * (tn - t0)) / h)) < 1e-6);
   const r = on(1) ? 1 : on(2) ? 2 : 0;
-  const tied = inp.params.every((p) => {
-    if (!p.perStep) return true;
-    const P = p.size;
-    for (let i = P; i < inp.layerTimes.length * P; i++) if (p.values[i] !== p.values[i % P]) return false;
-    return true;
-  });
+  const tied = inp.params.every((p) => !p.perStep || equalCopies(p, inp.layerTimes.length));
   return tied ? r : 0;
 }
 
@@ -291,13 +287,13 @@ export function continuousReference(tf: TF, model: CompiledModel, inp: Reference
     const grid = gridGradientApplies(cm, inp, divisions);
     const factors: (2 | 4)[] = grid ? (inp.N % 4 === 0 ? [4, 2] : [2]) : divisions === 1 ? [2] : [];
     for (const factor of factors) {
-      const { truncation, ...r } = referenceOn(tf, cm, inp, factor, signalCheck);
+      const { truncation, ...r } = referenceWith(tf, cm, inp, factor, divisions, signalCheck);
       if (!r.nonFinite && truncation <= tolerance) return r;
       // Truncation scales as H⁴: when 4h misses by more than 2⁴, so will 2h.
       if (r.nonFinite || truncation > 16 * tolerance) break;
     }
   }
-  const { truncation: _t, ...r } = referenceOn(tf, cm, inp, 1, signalCheck);
+  const { truncation: _t, ...r } = referenceWith(tf, cm, inp, 1, 1, signalCheck);
   return r;
 }
 
@@ -357,15 +353,17 @@ function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: numbe
  * One reference solve. factor 1: the usual grid. factor m > 1 (tied copies, no jumps):
  * step H = m·h and g on the h-grid from x and p by cubic Hermite (p' = −(∂x f)ᵀp at
  * both ends, from the node vjps computed anyway): in one batched vjp when the model
- * allows (gradientOnHGrid; required for m = 4), else for m = 2 one vjp for ∂θfᵀp per
+ * allows (gradientOnGrid; required for m = 4), else for m = 2 one vjp for ∂θfᵀp per
  * step midpoint.
  */
 export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, factor: 1 | 2 | 4, signalCheck?: () => void): ReferenceResult & { truncation: number } {
-  const cm = referenceModel(model);
-  const { N, t0 } = inp;
+  return referenceWith(tf, referenceModel(model), inp, factor, factor > 1 ? tiedGridDivisions(inp) : 1, signalCheck);
+}
+
+/** referenceOn with the model already chosen and `divisions` (points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes) already known. */
+function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1 | 2 | 4, divisions: number, signalCheck?: () => void): ReferenceResult & { truncation: number } {
+  const { t0 } = inp;
   const coarse = factor > 1;
-  // Points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes (batched g only).
-  const divisions = coarse ? tiedGridDivisions(inp) : 1;
   const onGrid = coarse && gridGradientApplies(cm, inp, divisions);
   if (coarse && !onGrid && (factor !== 2 || divisions !== 1)) throw new Error(`a reference on step ${factor}h needs tied copies, and g at the layer times in one batched vjp unless H = 2h with layer times on the h-grid`);
   const owned: Tensor[] = [];
@@ -436,16 +434,14 @@ export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, f
     owned.push(sTwo);
 
     /**
-     * Backward RK4 on the adjoint with step u·H (u = 1 or 2) from T to t0.
+     * Backward RK4 on the adjoint with step H from T to t0.
      * Returns g at the nodes t0 + j·uH (right limits), stacked per parameter
-     * [K/u + 1, ...], and the left limits at nodes with a jump.
+     * [K + 1, ...], and the left limits at nodes with a jump.
      */
-    const backward = (u: 1 | 2): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number } => {
-      const steps = K / u;
-      const Hs = u * H;
+    const backward = (): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number } => {
       const gs: Tensor[][] = inp.params.map(() => []); // from T downwards
       const left = new Map<number, Tensor[]>();
-      const inner = new Map<number, InnerJump[]>(); // step index → g limits at jumps inside it (u = 1 only: for ∫ g dt)
+      const inner = new Map<number, InnerJump[]>(); // step index → g limits at jumps inside it (for ∫ g dt)
       const scalarCache = new Map<number, Tensor[]>();
       const coeffs = (sigma: number): Tensor[] => {
         let c = scalarCache.get(sigma);
@@ -488,10 +484,10 @@ export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, f
         sigmaPrev = sigma;
       };
       let p = pT;
-      for (let m = steps; m > 0; m--) {
+      for (let m = K; m > 0; m--) {
         const pPrev = p;
         const out = tf.tidy(() => {
-          const tA = t0 + m * Hs, tB = tA - Hs;
+          const tA = t0 + m * H, tB = tA - H;
           const thA = thetaAtTime(tA);
           const s1 = vjp(xAt(tA), thA, tA, pPrev, true);
           let pc = pPrev;
@@ -511,8 +507,8 @@ export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, f
             const sub = rk4(a, j.t, pc, va);
             pc = sub.p;
             const xj = xAt(j.t), thj = thetaAtTime(j.t);
-            const before = vjp(xj, thj, j.t, pc, u === 1);
-            const plus = u === 1 ? before.vth : [];
+            const before = vjp(xj, thj, j.t, pc, true);
+            const plus = before.vth;
             // The sub-step's embedded estimate (FSAL: the vjp just before the jump), added at the next node.
             const sixth = coeffs(a - j.t)[2];
             const d = before.vx.map((v, k) => tf.mul(tf.sub(sub.s4[k], v), sixth));
@@ -520,9 +516,9 @@ export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, f
             pending = d.map((dk, k) => tf.keep(old ? tf.add(old[k], dk) : dk));
             if (old) tf.dispose(old);
             pc = addJump(pc, j);
-            const sj = vjp(xj, thj, j.t, pc, u === 1);
+            const sj = vjp(xj, thj, j.t, pc, true);
             va = sj.vx;
-            if (u === 1) limits.push({ t: j.t, plus, minus: sj.vth });
+            limits.push({ t: j.t, plus, minus: sj.vth });
             a = j.t;
           }
           const last = rk4(a, tB, pc, va);
@@ -530,7 +526,7 @@ export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, f
         });
         record(out.Enew, pPrev, out.s4, out.sigma);
         for (let i = 0; i < gs.length; i++) gs[i].push(out.g[i]);
-        if (out.gLeft) left.set(m * u, out.gLeft);
+        if (out.gLeft) left.set(m, out.gLeft);
         if (out.limits.length) {
           inner.set(m - 1, out.limits.reverse().map((l) => ({ t: l.t, plus: l.plus.map((x) => x.dataSync() as Float32Array), minus: l.minus.map((x) => x.dataSync() as Float32Array) })));
           for (const l of out.limits) tf.dispose([...l.plus, ...l.minus]);
@@ -633,7 +629,7 @@ export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, f
     };
 
     // K+1 nodes (coarse: the m·K+1 h-nodes); the general loop only for adjoint jumps or without rhsLinearize.
-    const fineOut = coarse || (jumps.length === 0 && cm.rhsLinearize) ? backwardSmooth(coarse, onGrid) : backward(1);
+    const fineOut = coarse || (jumps.length === 0 && cm.rhsLinearize) ? backwardSmooth(coarse, onGrid) : backward();
     const fine = fineOut.g;
     for (const t of fine) owned.push(t);
     for (const l of fineOut.left.values()) owned.push(...l);

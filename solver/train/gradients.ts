@@ -11,10 +11,10 @@
 //              densities, so a convergent scheme's AD gradient and this one
 //              agree as h → 0; shared parameters get ∫ g dt.
 import type { Model } from '../model';
-import type { TF, Tensor } from '../engine/backend';
+import type { TF } from '../engine/backend';
 import { internalShape, type CompiledModel } from '../engine/compile';
-import { solveDiscrete } from '../engine/integrate';
-import { trajectoryLoss } from '../engine/observe';
+import { copyTensors, discreteGradients, discreteLoss as engineDiscreteLoss } from '../engine/discrete';
+import { resample } from '../engine/layerAnalysis';
 import { continuousReference, accurateLoss, type ReferenceInput } from '../engine/reference';
 import { filter121, average } from '../engine/corrections';
 import type { Scheme } from '../schemes/schemes';
@@ -39,46 +39,17 @@ export interface TrainContext {
   sizes: number[];
 }
 
-function copiesOf(ctx: TrainContext, values: Float32Array[]): Tensor[][] {
-  const { tf, model } = ctx;
-  return model.params.map((p, i) => {
-    const P = ctx.sizes[i], shape = internalShape(p.shape);
-    return Array.from({ length: p.perStep ? ctx.copies : 1 }, (_, n) => tf.tensor(values[i].subarray(n * P, (n + 1) * P), shape));
-  });
-}
-
-function lossOf(ctx: TrainContext, copies: Tensor[][]): Tensor {
-  const { tf, cm, scheme, N, h, t0 } = ctx;
-  const perStep = ctx.model.params.map((p) => p.perStep);
-  const traj = solveDiscrete(tf, cm, scheme, N, h, t0, (copy) => copies.map((c, i) => (perStep[i] ? c[copy] : c[0])));
-  return trajectoryLoss(tf, cm, traj, t0, h);
-}
-
 /** Discrete loss only (no tape). */
 export function discreteLoss(ctx: TrainContext, values: Float32Array[]): number {
   let v = NaN;
-  ctx.tf.tidy(() => { v = lossOf(ctx, copiesOf(ctx, values)).dataSync()[0]; });
+  const { tf, cm, scheme, model } = ctx;
+  tf.tidy(() => { v = engineDiscreteLoss(tf, cm, scheme, model, copyTensors(tf, model, values)).dataSync()[0]; });
   return v;
 }
 
-/**
- * Discrete loss and its AD gradient. Sources: one stacked tensor per parameter,
- * split inside the scope (TF.js's tape filter costs tape length × sources).
- */
+/** Discrete loss and its AD gradient (engine/discrete.ts). */
 export function adGradient(ctx: TrainContext, values: Float32Array[]): { loss: number; G: Float32Array[] } {
-  const { tf, model } = ctx;
-  let loss = NaN;
-  const G = values.map((v) => new Float32Array(v.length));
-  tf.tidy(() => {
-    const stacked = model.params.map((p, i) => {
-      const shape = internalShape(p.shape);
-      return tf.tensor(values[i], p.perStep ? [ctx.copies, ...shape] : shape);
-    });
-    const f = () => lossOf(ctx, model.params.map((p, i) => (p.perStep ? tf.unstack(stacked[i]) : [stacked[i]])));
-    const { value, grads } = tf.engine().gradients(f, stacked, undefined, true);
-    loss = value.dataSync()[0];
-    grads.forEach((g, i) => { if (g) G[i].set(g.dataSync()); });
-  });
+  const { loss, G } = discreteGradients(ctx.tf, ctx.cm, ctx.scheme, ctx.model, values);
   return { loss, G };
 }
 
@@ -104,22 +75,6 @@ export function correctGradient(ctx: TrainContext, G: Float32Array[], kind: 'fil
     for (let n = 0; n < M; n++) for (let k = 0; k < P; k++) out[n * P + k] = c[n * P + k] * h * weights[n];
     return out;
   });
-}
-
-/** Rows at times `from` re-sampled at times `to` (linear, extrapolating at the ends). */
-export function resample(values: ArrayLike<number>, P: number, from: number[], to: number[]): Float32Array {
-  const N = from.length;
-  const out = new Float32Array(to.length * P);
-  to.forEach((t, m) => {
-    let i = 0;
-    while (i < N - 2 && from[i + 1] <= t) i++;
-    const w = N > 1 ? (t - from[i]) / (from[i + 1] - from[i]) : 0;
-    for (let k = 0; k < P; k++) {
-      const a = values[i * P + k], b = N > 1 ? values[(i + 1) * P + k] : a;
-      out[m * P + k] = (1 - w) * a + w * b;
-    }
-  });
-  return out;
 }
 
 export function referenceInput(ctx: TrainContext, values: Float32Array[]): ReferenceInput {

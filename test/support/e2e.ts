@@ -1,9 +1,9 @@
 // Helpers for the end-to-end suites: repo paths, a scratch root that keeps every
 // program's files inside .scratch/, free ports, child processes that are always killed.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, readFileSync, statSync, createWriteStream } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { homedir } from 'node:os';
 
 export { repoRoot } from './repo';

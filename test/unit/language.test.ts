@@ -2,7 +2,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { largeModelText } from '../../bench/largeModel';
