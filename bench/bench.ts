@@ -9,7 +9,10 @@
 // check/baseline over interleaved pairs, robust to the machine's drift). Also the front
 // end (bench/largeModel.ts) and the language service (bench/languageService.ts).
 // Prints tables and writes bench/results/latest.json.
-//   node --expose-gc dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid]
+// npm run bench runs node with --max-semi-space-size=64: the check worker's young generation
+// (server/checkRunner.ts, WORKER_YOUNG_GENERATION_MB), so the checks here run as in the editor.
+//   node --expose-gc --max-semi-space-size=64 dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid] [--size d,width,N]
+// (--size: only that row of the size grid, e.g. --size 64,256,64)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { analyse, tokenize } from '../solver/language/index';
@@ -196,6 +199,7 @@ async function main() {
   const runs = Number(arg('--runs') ?? 11);
   const quick = args.includes('--quick');
   const grid = !args.includes('--no-grid');
+  const only = arg('--size')?.split(',').map(Number) as [number, number, number] | undefined;
   const root = repoRoot();
   const frontEnd = benchFrontEnd(quick ? 5 : 30);
   let languageService: unknown;
@@ -210,6 +214,11 @@ async function main() {
   const targets: Row[] = [], schemes: Row[] = [], sizes: Row[] = [];
   const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   for (const pref of backends) {
+    if (only) {
+      const [d, width, steps] = only;
+      sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs }));
+      continue;
+    }
     targets.push(await measure(pref, 'spiral.ode', spiralText, { meth: 'leapfrog', d: 2, width: 16, steps: 64, runs, target: 300 }));
     if (!quick) targets.push(await measure(pref, 'generated', generated(128, 1024), { meth: 'leapfrog', d: 2, width: 128, steps: 1024, runs: Math.max(3, Math.ceil(runs / 2)), target: 3000 }));
     if (!grid) continue;

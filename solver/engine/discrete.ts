@@ -52,7 +52,7 @@ export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, mod
   const count = copiesPerParameter(model);
   // Results leave the tidy through the closure: returning the Float32Arrays
   // from tf.tidy would make it walk every element looking for tensors.
-  const G = values.map((v) => new Float32Array(v.length));
+  const G: Float32Array[] = [];
   const extraGrads: (Float32Array | undefined)[] = [];
   tf.tidy(() => {
     const stacked = model.params.map((p, i) => tf.tensor(values[i], p.perStep ? [count, ...internalShape(p.shape)] : internalShape(p.shape)));
@@ -62,7 +62,8 @@ export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, mod
       return discreteLoss(tf, cm, scheme, model, copies);
     }, [...stacked, ...(extra?.sources ?? [])], undefined, true);
     loss = value.dataSync()[0];
-    stacked.forEach((_s, i) => { const g = grads[i]; if (g) G[i].set(g.dataSync()); });
+    // The read-back is the caller's to keep (tfjs hands out the backend's buffer or a copy; a disposed tensor's stays valid).
+    stacked.forEach((_s, i) => { const g = grads[i]; G.push(g ? (g.dataSync() as Float32Array) : new Float32Array(values[i].length)); });
     extra?.sources.forEach((_s, k) => { const g = grads[stacked.length + k]; extraGrads.push(g ? Float32Array.from(g.dataSync()) : undefined); });
   });
   return { loss, G, extraGrads };

@@ -3,7 +3,7 @@
 import type { Model } from '../model';
 import type { TF, Tensor } from './backend';
 import { internalShape, sizeOf, type CompiledModel } from './compile';
-import { Rng } from './random';
+import { Rng, signAt } from './random';
 import { solveDiscrete, solvePackedState } from './integrate';
 import { trajectoryLossBatched } from './observe';
 import { copiesPerParameter, copyTensors, discreteLoss, paramsFor } from './discrete';
@@ -13,17 +13,16 @@ export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
 
 /**
  * Central differences of the discrete loss, one direction per parameter
- * tensor (all its copies): v = (r + G/rms(G))/√2 with r seeded uniform (unit variance, ⟨r, G⟩ ≥ 0),
- * so v tests both a random direction and the AD gradient's own direction
- * (where the float32 signal is largest). Step: float32-aware (see
- * finiteDifferenceDirections), 1e-3 to 3e-2 × max(rms θ, 1) per unit-rms
- * component. Returns |fd − ⟨G, v⟩| / |fd| per tensor. The 2·P
+ * tensor (all its copies): v = (r + G/rms(G))/√2 with r seeded random signs
+ * (unit variance, ⟨r, G⟩ ≥ 0), so v tests both a random direction and the
+ * AD gradient's own direction (where the float32 signal is largest). Step:
+ * float32-aware (see finiteDifferenceDirections), 1e-3 to 3e-2 × max(rms θ, 1)
+ * per unit-rms component. Returns |fd − ⟨G, v⟩| / |fd| per tensor. The 2·P
  * perturbed solves run as one batched solve when the model allows it
  * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
  */
 export function finiteDifferenceCheck(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], G: Float32Array[], loss: number, mode: FiniteDifferenceMode = 'auto'): GradcheckResult[] {
-  const { dirs, eps } = finiteDifferenceDirections(model, values, G, loss);
-  const predicted = G.map((g, i) => { let s = 0; for (let k = 0; k < g.length; k++) s += g[k] * dirs[i][k]; return s; });
+  const { dirs, eps, predicted } = finiteDifferenceDirections(model, values, G, loss);
   const derivative = (l: [number, number], step: number) => (l[0] - l[1]) / (2 * step);
   const mismatch = (fd: number, ad: number) => {
     const num = (fd - ad) ** 2, den = fd * fd;
@@ -62,32 +61,34 @@ const rmsOf = (a: ArrayLike<number>) => { let s = 0; for (let k = 0; k < a.lengt
 /** Bounds of the relative finite-difference step. */
 const EPS_MIN = 1e-3, EPS_MAX = 3e-2;
 
-/** The direction v and step ε of each parameter tensor (seeded; drawn in parameter order); `loss` is L(θ). */
-export function finiteDifferenceDirections(model: Model, values: Float32Array[], G: Float32Array[], loss: number): { dirs: Float32Array[]; eps: number[] } {
+/** The direction v, step ε and predicted ⟨G, v⟩ of each parameter tensor (seeded; drawn in parameter order); `loss` is L(θ). */
+export function finiteDifferenceDirections(model: Model, values: Float32Array[], G: Float32Array[], loss: number): { dirs: Float32Array[]; eps: number[]; predicted: number[] } {
   const rng = new Rng((model.options.seed ^ 0x5eed1e55) >>> 0);
+  const predicted: number[] = [];
   const dirs = G.map((g) => {
-    const gr = rmsOf(g);
+    // Random signs: as good a probe as normals, and cheap for millions of entries.
+    const r = rng.signs(g.length);
+    let along = 0, gg = 0;
+    for (let k = 0; k < g.length; k++) { along += signAt(r, k) * g[k]; gg += g[k] * g[k]; }
+    const gr = Math.sqrt(gg / Math.max(1, g.length));
     const scale = gr > 0 ? 1 / gr : 0, norm = gr > 0 ? Math.SQRT1_2 : 1;
-    // Uniform, unit variance: as good a probe as normals and far cheaper for millions of entries.
-    const r = rng.uniforms(g.length);
-    let along = 0;
-    for (let k = 0; k < r.length; k++) { r[k] = (2 * r[k] - 1) * Math.sqrt(3); along += r[k] * g[k]; }
     // r on G's side, so that r and G/rms(G) never cancel (small tensors would lose the signal to float32 noise).
     const sign = along < 0 ? -1 : 1;
-    for (let k = 0; k < r.length; k++) r[k] = (sign * r[k] + g[k] * scale) * norm;
-    return r;
+    const v = new Float32Array(g.length);
+    let dot = 0;
+    for (let k = 0; k < g.length; k++) { v[k] = (sign * signAt(r, k) + g[k] * scale) * norm; dot += g[k] * v[k]; }
+    predicted.push(dot);
+    return v;
   });
   // Float32-aware: the loss carries rounding ≈ 2⁻²⁴·√N·|L| (N steps); the smallest step whose predicted change
   // ε·⟨G, v⟩ is 10³ times that keeps rounding at 0.1 % (central differences truncate as ε², so no larger).
   const rounding = 2 ** -24 * Math.sqrt(Math.max(1, model.options.steps)) * Math.abs(loss);
   const eps = values.map((v, i) => {
-    let predicted = 0;
-    for (let k = 0; k < v.length; k++) predicted += G[i][k] * dirs[i][k];
     const scale = Math.max(rmsOf(v), 1);
-    const step = Number.isFinite(rounding) && predicted !== 0 ? (1e3 * rounding) / Math.abs(predicted) : 0;
+    const step = Number.isFinite(rounding) && predicted[i] !== 0 ? (1e3 * rounding) / Math.abs(predicted[i]) : 0;
     return Math.min(EPS_MAX * scale, Math.max(EPS_MIN * scale, step));
   });
-  return { dirs, eps };
+  return { dirs, eps, predicted };
 }
 
 /** θ_i ± ε_i v_i, rounded to float32 as the solve sees it. */

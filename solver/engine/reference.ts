@@ -11,9 +11,10 @@
 // a grid node and θ(t) is linear between nodes. Coarse grids when θ(t) is
 // constant (tied copies, e.g. at initialisation: no kinks inside a step), the
 // layer times are on the h- or h/2-grid, there are no data losses and the
-// coarse solve's own truncation estimate stays below 2⁻²⁴·√N: H = 4h with g
-// at every layer time from x and p by cubic Hermite between the nodes and one
-// batched vjp (gradientOnGrid; a quarter of the kernels of H = h), else H = 2h
+// coarse solve's own truncation estimate stays below 2⁻²⁴·√N: H = 8h or 4h
+// with g at every layer time from x and p by cubic Hermite between the nodes
+// and batched vjps (gradientOnGrid; an eighth or a quarter of the kernels of
+// H = h), else H = 2h
 // with the layer times at odd h-nodes as step midpoints, where g uses x by
 // Hermite and p by cubic Hermite with p' = −(∂x f)ᵀp at both ends.
 // Forward: classic RK4 with step H, storing x at the nodes; x anywhere else
@@ -103,7 +104,7 @@ interface Forward {
   /** Loss of the accurate solve, with x(obs) by Hermite interpolation. Call inside a tidy. */
   observedStates(): Map<string, Tensor[]>;
   lossOf(xT: Tensor[], obs: Map<string, Tensor[]>): Tensor;
-  /** Relative error estimate of the forward solve (embedded FSAL estimate, running sum over the nodes). */
+  /** Relative error estimate of the forward solve (embedded FSAL estimate, running sum over the nodes; computed once). */
   forwardError(): number;
   dispose(): void;
 }
@@ -209,7 +210,9 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     };
     const lossOf = (xT: Tensor[], obs: Map<string, Tensor[]>): Tensor =>
       cm.observed.length === 0 ? cm.loss(xT) : cm.loss(xT, (data, si) => (obs.get(data) as Tensor[])[si]);
-    const forwardError = (): number => {
+    let forwardEstimate: number | undefined;
+    const forwardError = (): number => (forwardEstimate ??= embeddedForwardError());
+    const embeddedForwardError = (): number => {
       // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (one read-back).
       const sums = tf.tidy(() => {
         const parts = cm.x0.map((_x, i) => {
@@ -271,47 +274,68 @@ function tiedGridDivisions(inp: ReferenceInput): 0 | 1 | 2 {
   return tied ? r : 0;
 }
 
+/** Coarse reference steps tried, coarsest first (H = factor·h). */
+const COARSE_FACTORS = [8, 4, 2] as const;
+type CoarseFactor = (typeof COARSE_FACTORS)[number];
 /**
- * The reference on step H = 4h or 2h when that is accurate enough, else on the usual
+ * Fewest steps a coarse grid may have. 8h only from 16 steps on: below that it saves
+ * little, and when its forward estimate misses (as for 64 states, N = 64), the wasted
+ * forward solve cost a quarter of the reference.
+ */
+const MIN_COARSE_STEPS: Record<CoarseFactor, number> = { 8: 16, 4: 8, 2: 8 };
+
+/**
+ * The reference on step H = 8h, 4h or 2h when that is accurate enough, else on the usual
  * grid. Coarse only for a smooth θ(t) (tied copies, layer times on the h- or h/2-grid)
  * and no data losses (no adjoint jumps), and only when the coarse solve's own embedded
- * truncation estimate stays below the fine solve's modelled float32 rounding 2⁻²⁴·√N;
- * else the next finer grid is solved instead.
+ * truncation estimate stays below the fine solve's modelled float32 rounding 2⁻²⁴·√N.
+ * The forward solve's estimate is read first: when it alone misses, the adjoint is not
+ * solved on that grid. A miss predicts the next grid's estimate by H⁴ scaling; grids
+ * predicted to miss are skipped. (The estimate is third order, O(H⁴) like the cubic
+ * Hermite interpolation of x and p between the nodes, so it bounds that error's size too.)
  */
 export function continuousReference(tf: TF, model: CompiledModel, inp: ReferenceInput, signalCheck?: () => void): ReferenceResult {
   const cm = referenceModel(model);
   const divisions = tiedGridDivisions(inp);
   if (inp.N >= 32 && inp.N % 2 === 0 && cm.observed.length === 0 && cm.rhsVjp && divisions > 0) {
-    // H = 4h first when g can be taken at the layer times in one batched vjp; H = 2h without it needs them on the h-grid.
     const tolerance = 2 ** -24 * Math.sqrt(inp.N);
-    const grid = gridGradientApplies(cm, inp, divisions);
-    const factors: (2 | 4)[] = grid ? (inp.N % 4 === 0 ? [4, 2] : [2]) : divisions === 1 ? [2] : [];
+    // g at the layer times in one batched vjp allows any factor; without it H = 2h needs them on the h-grid.
+    const grid = gridGradientApplies(cm, divisions);
+    const factors = COARSE_FACTORS.filter((f) => inp.N % f === 0 && inp.N / f >= MIN_COARSE_STEPS[f] && (grid || (f === 2 && divisions === 1)));
+    let missed: { factor: CoarseFactor; truncation: number } | undefined;
     for (const factor of factors) {
-      const { truncation, ...r } = referenceWith(tf, cm, inp, factor, divisions, signalCheck);
+      if (missed && !(missed.truncation * (factor / missed.factor) ** 4 <= tolerance)) continue;
+      const fw = forwardSolve(tf, cm, inp, factor);
+      const forward = fw.forwardError();
+      if (!(forward <= tolerance)) {
+        fw.dispose();
+        missed = { factor, truncation: forward };
+        continue;
+      }
+      const { truncation, ...r } = referenceWith(tf, cm, inp, factor, divisions, signalCheck, fw);
       if (!r.nonFinite && truncation <= tolerance) return r;
-      // Truncation scales as H⁴: when 4h misses by more than 2⁴, so will 2h.
-      if (r.nonFinite || truncation > 16 * tolerance) break;
+      if (r.nonFinite) break;
+      missed = { factor, truncation };
     }
   }
   const { truncation: _t, ...r } = referenceWith(tf, cm, inp, 1, 1, signalCheck);
   return r;
 }
 
-/** Floats the batched g on the h-grid may hold (states, adjoints and parameters at every h-node). */
-const GRID_GRADIENT_FLOATS = 1 << 23;
+/** Floats one batched vjp of gradientOnGrid may hold (states, adjoints and parameters at its points); more points go in chunks. */
+export const GRID_GRADIENT_FLOATS = 1 << 23;
 
-/** g on the h/r-grid by one batched vjp: needs the batched model, no explicit t (one t for the batch) and a bounded size. */
-function gridGradientApplies(cm: CompiledModel, inp: ReferenceInput, divisions: number): boolean {
-  if (!cm.batched || cm.usesTime || divisions < 1) return false;
-  const per = inp.params.reduce((a, p) => a + p.size, 0) + 2 * cm.x0.reduce((a, x) => a + x.size, 0);
-  return (divisions * inp.N + 1) * per <= GRID_GRADIENT_FLOATS;
+/** g on the h/r-grid by batched vjps: needs the batched model and no explicit t (one t for the batch). */
+function gridGradientApplies(cm: CompiledModel, divisions: number): boolean {
+  return !!cm.batched && !cm.usesTime && divisions >= 1;
 }
 
 /**
  * g = pᵀ ∂θ f at the m·K + 1 points t0 + j·H/m of a coarse solve with step H and K
  * steps, θ constant (tied copies): x and p by cubic Hermite between the K + 1 reference
- * nodes (x' = f, p' = −v with v = (∂x f)ᵀp), then one vjp of the batched model over
- * all points. Returns per parameter [m·K + 1, …] (row j: g at t0 + j·H/m).
+ * nodes (x' = f, p' = −v with v = (∂x f)ᵀp), then a vjp of the batched model over
+ * the points (in chunks of GRID_GRADIENT_FLOATS). Returns per parameter [m·K + 1, …]
+ * (row j: g at t0 + j·H/m).
  */
 function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: number, m: number, X: Tensor[][], F: Tensor[][], P: Tensor[][], V: Tensor[][]): Tensor[] {
   const K = X.length - 1, B = m * K + 1;
@@ -325,27 +349,37 @@ function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: numbe
     wd[j * (K + 1) + k] = (s3 - 2 * s2 + s) * H;
     wd[j * (K + 1) + k + 1] = (s3 - s2) * H;
   }
+  const perPoint = inp.params.reduce((a, q) => a + q.size, 0) + 2 * cm.x0.reduce((a, x) => a + x.size, 0);
+  const rows = Math.max(1, Math.floor(GRID_GRADIENT_FLOATS / perPoint));
   return tf.tidy(() => {
-    const Wv = tf.tensor2d(wv, [B, K + 1]), Wd = tf.tensor2d(wd, [B, K + 1]);
-    const hermite = (vals: Tensor[][], slopes: Tensor[][], i: number, sign: 1 | -1): Tensor => {
-      const a = tf.matMul(Wv, tf.reshape(tf.stack(vals.map((v) => v[i])), [K + 1, -1]));
-      const d = tf.matMul(Wd, tf.reshape(tf.stack(slopes.map((v) => v[i])), [K + 1, -1]));
-      return tf.reshape(sign > 0 ? tf.add(a, d) : tf.sub(a, d), [B, ...padded(cm.stateShapes[i])]);
-    };
-    const xs = cm.x0.map((_x, i) => hermite(X, F, i, 1));
-    const ps = cm.x0.map((_x, i) => hermite(P, V, i, -1));
-    // θ is constant: one copy per point, so that the vjp keeps them apart (repeated here: tfjs-cpu's tile is slow).
-    const thetas = inp.params.map((q) => {
-      const one = q.values.subarray(0, q.size), all = new Float32Array(B * q.size);
-      for (let j = 0; j < B; j++) all.set(one, j * q.size);
-      return tf.tensor(all, [B, ...padded(q.shape)]);
-    });
-    const { value, grads } = tf.engine().gradients(() => {
-      const f = cm.batched!.rhs(xs, thetas, inp.t0);
-      return tf.addN(f.map((fk, k) => tf.sum(tf.mul(fk, ps[k]))));
-    }, thetas, undefined, true);
-    value.dispose();
-    return grads.map((g, i) => g ?? tf.zerosLike(thetas[i]));
+    const nodes = (vals: Tensor[][]) => cm.x0.map((_x, i) => tf.reshape(tf.stack(vals.map((v) => v[i])), [K + 1, -1]));
+    const Xn = nodes(X), Fn = nodes(F), Pn = nodes(P), Vn = nodes(V);
+    const chunks: Tensor[][] = [];
+    for (let r0 = 0; r0 < B; r0 += rows) {
+      const b = Math.min(rows, B - r0);
+      chunks.push(tf.tidy(() => {
+        const Wv = tf.tensor2d(wv.subarray(r0 * (K + 1), (r0 + b) * (K + 1)), [b, K + 1]), Wd = tf.tensor2d(wd.subarray(r0 * (K + 1), (r0 + b) * (K + 1)), [b, K + 1]);
+        const hermite = (vals: Tensor[], slopes: Tensor[], i: number, sign: 1 | -1): Tensor => {
+          const a = tf.matMul(Wv, vals[i]), d = tf.matMul(Wd, slopes[i]);
+          return tf.reshape(sign > 0 ? tf.add(a, d) : tf.sub(a, d), [b, ...padded(cm.stateShapes[i])]);
+        };
+        const xs = cm.x0.map((_x, i) => hermite(Xn, Fn, i, 1));
+        const ps = cm.x0.map((_x, i) => hermite(Pn, Vn, i, -1));
+        // θ is constant: one copy per point, so that the vjp keeps them apart (repeated here: tfjs-cpu's tile is slow).
+        const thetas = inp.params.map((q) => {
+          const one = q.values.subarray(0, q.size), all = new Float32Array(b * q.size);
+          for (let j = 0; j < b; j++) all.set(one, j * q.size);
+          return tf.tensor(all, [b, ...padded(q.shape)]);
+        });
+        const { value, grads } = tf.engine().gradients(() => {
+          const f = cm.batched!.rhs(xs, thetas, inp.t0);
+          return tf.addN(f.map((fk, k) => tf.sum(tf.mul(fk, ps[k]))));
+        }, thetas, undefined, true);
+        value.dispose();
+        return grads.map((g, i) => g ?? tf.zerosLike(thetas[i]));
+      }));
+    }
+    return inp.params.map((_q, i) => (chunks.length === 1 ? chunks[0][i] : tf.concat(chunks.map((c) => c[i]), 0)));
   });
 }
 
@@ -353,21 +387,24 @@ function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: numbe
  * One reference solve. factor 1: the usual grid. factor m > 1 (tied copies, no jumps):
  * step H = m·h and g on the h-grid from x and p by cubic Hermite (p' = −(∂x f)ᵀp at
  * both ends, from the node vjps computed anyway): in one batched vjp when the model
- * allows (gradientOnGrid; required for m = 4), else for m = 2 one vjp for ∂θfᵀp per
- * step midpoint.
+ * allows (gradientOnGrid; required for m = 4 and 8), else for m = 2 one vjp for ∂θfᵀp
+ * per step midpoint. `forward`: the forward solve on that grid, already made (and then owned here).
  */
-export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, factor: 1 | 2 | 4, signalCheck?: () => void): ReferenceResult & { truncation: number } {
+export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, factor: 1 | CoarseFactor, signalCheck?: () => void): ReferenceResult & { truncation: number } {
   return referenceWith(tf, referenceModel(model), inp, factor, factor > 1 ? tiedGridDivisions(inp) : 1, signalCheck);
 }
 
-/** referenceOn with the model already chosen and `divisions` (points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes) already known. */
-function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1 | 2 | 4, divisions: number, signalCheck?: () => void): ReferenceResult & { truncation: number } {
+/** referenceOn with the model already chosen and `divisions` (points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes) already known; disposes `forward`. */
+function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1 | CoarseFactor, divisions: number, signalCheck?: () => void, forward?: Forward): ReferenceResult & { truncation: number } {
   const { t0 } = inp;
   const coarse = factor > 1;
-  const onGrid = coarse && gridGradientApplies(cm, inp, divisions);
-  if (coarse && !onGrid && (factor !== 2 || divisions !== 1)) throw new Error(`a reference on step ${factor}h needs tied copies, and g at the layer times in one batched vjp unless H = 2h with layer times on the h-grid`);
+  const onGrid = coarse && gridGradientApplies(cm, divisions);
+  if (coarse && !onGrid && (factor !== 2 || divisions !== 1)) {
+    forward?.dispose();
+    throw new Error(`a reference on step ${factor}h needs tied copies, and g at the layer times in batched vjps unless H = 2h with layer times on the h-grid`);
+  }
   const owned: Tensor[] = [];
-  const fw = forwardSolve(tf, cm, inp, factor);
+  const fw = forward ?? forwardSolve(tf, cm, inp, factor);
 
   const vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean): { vx: Tensor[]; vth: Tensor[] } => {
     if (cm.rhsVjp) {
@@ -675,11 +712,15 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
         }
         return out;
       }
-      const out = new Float32Array(inp.layerTimes.length * P);
-      inp.layerTimes.forEach((tn, n) => {
+      const at = inp.layerTimes.map((tn) => {
         const x = (tn - t0) / gH;
         const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
-        const w = Math.min(1, Math.max(0, x - j0));
+        return { j0, w: Math.min(1, Math.max(0, x - j0)) };
+      });
+      // Layer times on consecutive g-grid nodes (leapfrog, Euler): the rows themselves.
+      if (at.every((a, n) => a.j0 === at[0].j0 + n && a.w < 1e-9)) return d.subarray(at[0].j0 * P, (at[0].j0 + at.length) * P);
+      const out = new Float32Array(inp.layerTimes.length * P);
+      at.forEach(({ j0, w }, n) => {
         for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
       });
       return out;

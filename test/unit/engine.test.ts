@@ -11,7 +11,7 @@ import { detectOscillation } from '../../solver/engine/detect';
 import { filter121 } from '../../solver/engine/corrections';
 import { schemeByName, parameterCopies, validateTableau, TABLEAUX } from '../../solver/schemes/schemes';
 import { type SchemeName } from '../../solver/model';
-import { Rng } from '../../solver/engine/random';
+import { Rng, signAt } from '../../solver/engine/random';
 import { spiral, linear, bin, name, num, call } from './engineFixtures';
 
 const backend = 'cpu' as const;
@@ -288,10 +288,17 @@ test('backends: wasm agrees with cpu; tensorflow falls back when tfjs-node is ab
   assert.equal(back.backend, 'cpu');
 });
 
-test('Rng.uniforms is the stream of repeated uniform() calls, and the stream continues after it', () => {
-  const a = new Rng(42), b = new Rng(42);
-  const many = a.uniforms(1000);
-  for (let i = 0; i < 1000; i++) assert.equal(many[i], Math.fround(b.uniform()));
+test('Rng.signs: bit j of each draw gives sign j (32 per draw), balanced, and the stream continues after it', () => {
+  const a = new Rng(7), b = new Rng(7);
+  const many = a.signs(1000); // 32 draws: 31 full, one of 8 signs
+  assert.equal(many.length, 32);
+  for (let i = 0; i < 1000; i += 32) {
+    const bits = Math.floor(b.uniform() * 2 ** 32);
+    for (let j = 0; j < 32 && i + j < 1000; j++) assert.equal(signAt(many, i + j), (bits >>> j) & 1 ? 1 : -1, `sign ${i + j}`);
+  }
   assert.equal(a.uniform(), b.uniform());
-  assert.ok(many.every((u) => u >= 0 && u < 1));
+  const big = new Rng(3).signs(100_000);
+  let sum = 0;
+  for (let k = 0; k < 100_000; k++) sum += signAt(big, k);
+  assert.ok(Math.abs(sum) < 5 * Math.sqrt(100_000), `mean ${sum / 100_000}`);
 });

@@ -1,17 +1,18 @@
-// The continuous reference on step H = 2h and 4h (tied copies, no data losses)
+// The continuous reference on step H = 2h, 4h and 8h (tied copies, no data losses)
 // agrees with the one on the usual grid, for per-step densities at layer times
 // inside the coarse steps (Hermite x and p; on the h-grid for leapfrog and
 // Euler, at t_n + h/2 for step-tied Runge–Kutta) and for ∫ g dt of shared
-// parameters; untied copies never take a coarse grid.
+// parameters; the coarsest grid whose truncation estimate passes is taken, g at
+// many points comes in chunks, and untied copies never take a coarse grid.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialParameters } from '../../solver/check';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
-import { continuousReference, referenceOn, type ReferenceInput } from '../../solver/engine/reference';
+import { continuousReference, GRID_GRADIENT_FLOATS, referenceOn, type ReferenceInput } from '../../solver/engine/reference';
 import { parameterCopies, schemeByName } from '../../solver/schemes/schemes';
 import type { Model } from '../../solver/model';
-import { spiral } from './engineFixtures';
+import { bin, call, end, num, spiral } from './engineFixtures';
 
 const backend = 'cpu' as const;
 
@@ -21,22 +22,24 @@ function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num / den);
 }
 
-async function compare(model: Model, N: number, untie = false) {
+async function compare(model: Model, N: number, untie = false, factors: (2 | 4 | 8)[] = [2, 4, 8]) {
   const { tf } = await initBackend(backend);
   const values = initialParameters(tf, model);
-  const copies = parameterCopies(schemeByName(model.options.meth), N, 1 / N, 0).times;
+  const h = model.options.dt;
+  const copies = parameterCopies(schemeByName(model.options.meth), N, h, 0).times;
   if (untie) values.forEach((v, i) => { if (!model.params[i].perStep) return; const P = v.length / copies.length; for (let n = 0; n < copies.length; n++) for (let k = 0; k < P; k++) v[n * P + k] *= 1 + 0.2 * Math.sin(3 * n / copies.length + i); });
   const { compiled: cm } = compileModel(tf, model);
   const before = tf.memory().numTensors;
   try {
     const inp: ReferenceInput = {
-      N, h: 1 / N, t0: 0, layerTimes: copies,
+      N, h, t0: 0, layerTimes: copies,
       params: model.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizeOf(p.shape) })),
     };
     const out = {
       auto: continuousReference(tf, cm, inp),
-      coarse: untie ? undefined : referenceOn(tf, cm, inp, 2),
-      coarse4: untie ? undefined : referenceOn(tf, cm, inp, 4),
+      coarse: untie || !factors.includes(2) ? undefined : referenceOn(tf, cm, inp, 2),
+      coarse4: untie || !factors.includes(4) ? undefined : referenceOn(tf, cm, inp, 4),
+      coarse8: untie || N < 64 || !factors.includes(8) ? undefined : referenceOn(tf, cm, inp, 8),
       fine: referenceOn(tf, cm, inp, 1),
     };
     assert.equal(tf.memory().numTensors, before, 'the reference frees every tensor it made');
@@ -49,11 +52,12 @@ async function compare(model: Model, N: number, untie = false) {
 test('coarse reference: per-step densities inside the coarse steps match the fine grid (leapfrog, euler, heun, rk4)', async () => {
   for (const meth of ['leapfrog', 'euler', 'heun', 'rk4'] as const) {
     const N = 64;
-    const { auto, coarse, coarse4, fine } = await compare(spiral({ steps: N, meth }), N);
+    const { auto, coarse, coarse4, coarse8, fine } = await compare(spiral({ steps: N, meth }), N);
+    // 8h needs 16 steps: with N = 64 the coarsest grid tried is 4h, and it passes.
     assert.equal(auto.gridTimes.length, N / 4 + 1, `${meth}: tied copies take H = 4h`);
     // Layer times at t_n + h/2 (step-tied Runge–Kutta) put the usual grid at h/2.
     assert.equal(fine.gridTimes.length, (meth === 'heun' || meth === 'rk4' ? 2 * N : N) + 1);
-    for (const [name, r] of [['2h', coarse!], ['4h', coarse4!]] as const) {
+    for (const [name, r] of [['2h', coarse!], ['4h', coarse4!], ['8h', coarse8!]] as const) {
       for (let i = 0; i < fine.g.length; i++) {
         const e = rel(r.g[i], fine.g[i]);
         assert.ok(e < 1e-5, `${meth}: parameter ${i}: ${name} vs fine ${e}`);
@@ -75,6 +79,38 @@ test('coarse reference: ∫ g dt of shared parameters matches the fine grid', as
       assert.ok(e < 1e-5, `parameter ${i}: ${name} vs fine ${e}`);
     }
   }
+});
+
+test('coarse reference: the coarsest grid whose estimate passes; a stiffer network falls back from 8h, and stays accurate', async () => {
+  const N = 128;
+  const easy = await compare(spiral({ steps: N, meth: 'leapfrog' }), N, false, [8]);
+  assert.ok(easy.coarse8!.truncation <= 2 ** -24 * Math.sqrt(N), `spiral: 8h estimate ${easy.coarse8!.truncation}`);
+  assert.equal(easy.auto.gridTimes.length, N / 8 + 1, 'spiral: H = 8h');
+  // 64 states, width 16, over 2 time units: the 8h estimate misses the tolerance, 4h passes.
+  const d = 64, width = 16;
+  const base = spiral({ steps: N, meth: 'leapfrog', width, total: 2 });
+  const model: Model = {
+    ...base,
+    states: [{ ...base.states[0], shape: [d], init: num(0.5) }],
+    params: base.params.map((p) => ({ ...p, shape: p.name === 'W1' ? [width, d] : p.name === 'W2' ? [d, width] : p.shape, init: p.init.kind === 'normal' ? { ...p.init, std: p.name === 'W1' ? 0.3 * Math.sqrt(2 / d) : 0.3 } : p.init })),
+    loss: { ...base.loss!, expr: bin('*', num(0.5), call('sum', bin('^', bin('-', end('x'), num(0.1)), num(2)))) },
+  };
+  const { auto, coarse8, fine } = await compare(model, N, false, [8]);
+  const tolerance = 2 ** -24 * Math.sqrt(N);
+  assert.ok(coarse8!.truncation > tolerance, `8h estimate ${coarse8!.truncation} should miss ${tolerance}`);
+  assert.ok(auto.gridTimes.length > N / 8 + 1, 'not on 8h');
+  for (let i = 0; i < fine.g.length; i++) assert.ok(rel(auto.g[i], fine.g[i]) < 1e-5, `parameter ${i}: ${rel(auto.g[i], fine.g[i])}`);
+});
+
+test('coarse reference: g at more points than one batched vjp may hold comes in chunks, equal to the fine grid', async () => {
+  // Shared parameters of 5·4096 values at 513 h-nodes: just more than GRID_GRADIENT_FLOATS, so two chunks.
+  const N = 512, width = 4096;
+  const base = spiral({ steps: N, meth: 'leapfrog', width });
+  const model: Model = { ...base, params: base.params.map((p) => ({ ...p, perStep: false, init: p.init.kind === 'normal' ? { ...p.init, std: p.name === 'W2' ? 0.3 * Math.sqrt(16 / width) : 0.3 } : p.init })) };
+  assert.ok((N + 1) * (5 * width + 4) > GRID_GRADIENT_FLOATS, 'the case must need more than one chunk'); // W1, b1, W2 and x, p
+  const { auto, coarse8, fine } = await compare(model, N, false, [8]);
+  assert.equal(auto.gridTimes.length, N / 8 + 1, 'tied copies take H = 8h');
+  for (let i = 0; i < fine.g.length; i++) assert.ok(rel(coarse8!.g[i], fine.g[i]) < 1e-5, `parameter ${i}: ${rel(coarse8!.g[i], fine.g[i])}`);
 });
 
 test('coarse reference: untied copies (kinks of θ(t) inside a coarse step) keep step h', async () => {
