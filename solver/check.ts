@@ -11,7 +11,7 @@ import { compileModel, CompileError, evalConstant, internalShape, sizeOf, type C
 import { Rng } from './engine/random';
 import { solveDiscrete } from './engine/integrate';
 import { copiesPerParameter, copyTensors, discreteGradients, discreteLoss, paramsFor } from './engine/discrete';
-import { finiteDifferenceCheck, GRADCHECK_TOLERANCE } from './engine/finiteDifferences';
+import { finiteDifferenceCheck, GRADCHECK_TOLERANCE, MIN_RESOLUTION } from './engine/finiteDifferences';
 import { continuousReference } from './engine/reference';
 import { DETECTOR, largestColumns, relError, rows } from './engine/detect';
 import { adjoint121, type Edges } from './engine/corrections';
@@ -552,10 +552,14 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     parameters.forEach((p, i) => {
       if (p.metrics.gradcheckUnresolved && gradcheck) {
         const g = gradcheck[i];
+        const tooSmall = g.resolution < MIN_RESOLUTION;
         findings.push({
           code: 'gradcheck-unresolved', severity: 'information', parameter: p.name, metrics: p.metrics, range: p.range,
-          message: `Finite differences cannot check the AD gradient of ${p.name}: they do not converge in the step (at ${fmt(4 * g.step)} and ${fmt(g.step)} they disagree with each other, and AD differs by ${p.metrics.gradcheckRelError >= 1e6 ? 'more than 10⁶' : fmt(p.metrics.gradcheckRelError)} relative). ` +
-            `The loss is extremely sensitive to ${p.name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`,
+          message: tooSmall
+            ? `Finite differences cannot check the AD gradient of ${p.name}: along their probe direction the loss changes by only ${fmt(g.resolution)}× its float32 rounding at step ${fmt(g.step)}, too little to resolve. ` +
+              `The loss hardly depends on ${p.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`
+            : `Finite differences cannot check the AD gradient of ${p.name}: they do not converge in the step (at ${fmt(4 * g.step)} and ${fmt(g.step)} they disagree with each other, and AD differs by ${p.metrics.gradcheckRelError >= 1e6 ? 'more than 10⁶' : fmt(p.metrics.gradcheckRelError)} relative). ` +
+              `The loss is extremely sensitive to ${p.name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`,
         });
       } else if (p.metrics.gradcheckRelError > GRADCHECK_TOLERANCE) {
         findings.push({

@@ -164,3 +164,41 @@ test('finite-difference steps are float32-aware: sized to the loss rounding, wit
     assert.ok(Math.abs(eps[i] - want) <= 1e-9 * want, `${eps[i]} vs ${want}`);
   });
 });
+
+test('two coarse steps that agree with each other but not with AD do not make a mismatch: ε/16 settles it', async () => {
+  // L(a) = z(T): slope 1 at a = 0.1, 1.15 beyond a width R; central differences over steps ≫ R see ≈ 1.15.
+  // The step is ε = 1e-3 (the loss vanishes at θ, so the lower bound) along v = √2, so R = ε√2/16
+  // puts ε and ε/4 outside the bend (both ≥ 10 % off, within 5 % of each other) and ε/16 inside.
+  const R_BEND = (1e-3 * Math.SQRT2) / 16;
+  const m = parse(`z' = 1.15*(a - 0.1) - 0.15*${R_BEND}*tanh((a - 0.1)/${R_BEND})\nz(0) = 0\npar a = 0.1\nloss = z(T)\n@ total=1, steps=16`);
+  const { tf } = await initBackend('cpu');
+  const { compiled } = compileModel(tf, m);
+  try {
+    const values = initialParameters(tf, m);
+    const G = [new Float32Array([1])];
+    const { dirs, eps, predicted } = finiteDifferenceDirections(m, values, G, 0);
+    assert.equal(+eps[0].toPrecision(6), 1e-3);
+    const fdAt = (f: number) => { const L = finiteDifferenceLosses(tf, compiled, schemeOf(m), m, values, dirs, [eps[0] / f])[0]; return (L[0] - L[1]) / (2 * (eps[0] / f)) / predicted[0]; };
+    const [fd1, fd4, fd16] = [fdAt(1), fdAt(4), fdAt(16)];
+    assert.ok(fd1 > 1.1 && fd4 > 1.1 && Math.abs(fd1 - fd4) / fd4 < 0.05, `the case: ε ${fd1}, ε/4 ${fd4} (both off, close to each other)`);
+    assert.ok(Math.abs(fd16 - 1) < 0.05, `ε/16 ${fd16}`);
+    const [r] = finiteDifferenceCheck(tf, compiled, schemeOf(m), m, values, G, 0);
+    assert.ok(r.converged && r.relError < 0.05, JSON.stringify(r));
+    assert.equal(+r.step.toPrecision(6), +(eps[0] / 16).toPrecision(6));
+  } finally {
+    compiled.dispose();
+  }
+});
+
+test('a gradient too small for float32 finite differences is unresolved (too little to resolve), not a mismatch', async () => {
+  // a moves x(T) by ~1e-9·ε: below float32's resolution of x ≈ 0.4, so both finer steps give 0 and "agree".
+  const m = parse(`x' = -x + 1e-9*a\nx(0) = 1\npar a = 0.5, b = 1\ny' = -b*y\ny(0) = 1\nloss = x(T)^2 + y(T)^2\n@ total=1, steps=32`);
+  const r = await runCheck(m, { backend: 'cpu', reference: false });
+  const a = r.parameters.find((p) => p.name === 'a')!, b = r.parameters.find((p) => p.name === 'b')!;
+  assert.equal(a.metrics.gradcheckUnresolved, true);
+  assert.ok(!r.findings.some((f) => f.code === 'gradcheck-mismatch'), JSON.stringify(r.findings.map((f) => f.message)));
+  const note = r.findings.find((f) => f.code === 'gradcheck-unresolved' && f.parameter === 'a');
+  assert.match(note?.message ?? '', /too little to resolve/);
+  // The well-conditioned parameter next to it is checked as usual.
+  assert.ok(!b.metrics.gradcheckUnresolved && b.metrics.gradcheckRelError < 1e-2, JSON.stringify(b.metrics));
+});
