@@ -15,7 +15,7 @@ export interface ParameterMetrics {
   correctedRelError: number;
   /** ‖AD − finite differences‖ / ‖finite differences‖ along random directions (a classic gradcheck of the discrete model). */
   gradcheckRelError: number;
-  /** Set when finite differences could not judge AD: at their two finest steps (ε/4 and ε/16) they disagree with each other (extreme sensitivity of the loss), or the change they probe is below float32 rounding. */
+  /** Set when finite differences could not judge AD: at ε, ε/4 and ε/16 they do not agree with each other (extreme sensitivity of the loss), or the change they probe is below float32 rounding. */
   gradcheckUnresolved?: boolean;
   /**
    * α of the same parameter re-solved with `refinedSteps` steps (copies interpolated in t),
