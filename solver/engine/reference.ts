@@ -37,7 +37,12 @@
 // over the nodes: the relative error of the adjoint p, of which g = pᵀ∂θf is
 // linear. The forward RK4 solve gets the same FSAL estimate (k4 against f at
 // the next node, its running sum against x), and float32 rounding is
-// modelled as u·√K (u = 2⁻²⁴, K steps): referenceError is the sum of the three. (Replaced a second backward solve at 2H: a third of the reference's
+// modelled as u·√K (u = 2⁻²⁴, K steps), plus the rounding of x(T) carried into
+// ∂ℓ/∂x(T) (lossGradientRounding: large near the loss's minimum): referenceError
+// is their sum; for ∫ g dt of shared parameters it grows by the cancellation
+// ‖∫|g|‖/‖∫g‖, and Simpson's own error is added. When the truncation estimate
+// exceeds REFERENCE_TARGET on the usual grid, the step is halved once.
+// (Replaced a second backward solve at 2H: a third of the reference's
 // cost, for an estimate of the coarse solve's error.)
 import type { TF, Tensor } from './backend';
 import type { CompiledModel } from './compile';
@@ -109,7 +114,7 @@ interface Forward {
   dispose(): void;
 }
 
-function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1): Forward {
+function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1, subdivide = 1): Forward {
   const { N, h, t0 } = inp;
   const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
   const owned: Tensor[] = [];
@@ -151,8 +156,9 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     };
 
     const onHGrid = !inp.params.some((p) => p.perStep) || inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
-    // coarse (factor > 1, continuousReference decides): H = factor·h, layer times inside the steps.
-    const K = factor > 1 ? N / factor : N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
+    // coarse (factor > 1, continuousReference decides): H = factor·h, layer times inside the steps;
+    // else the usual grid, `subdivide` times finer when its error is too large.
+    const K = factor > 1 ? N / factor : subdivide * (N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N);
     const H = (N * h) / K;
     const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2)), sSixth = track(tf.scalar(H / 6)), sEighth = track(tf.scalar(H / 8));
     const sTwo = track(tf.scalar(2)), sMid = track(tf.scalar(0.5));
@@ -318,9 +324,23 @@ export function continuousReference(tf: TF, model: CompiledModel, inp: Reference
       missed = { factor, truncation };
     }
   }
-  const { truncation: _t, ...r } = referenceWith(tf, cm, inp, 1, 1, signalCheck);
+  // Error control on the usual grid: one more halving of the step when the estimate exceeds
+  // REFERENCE_TARGET. (The third-order estimate goes as H³ where RK4's error goes as H⁴: at 4e-4 it fell
+  // 3× short of the true error; each halving costs as much again as the solve before it, so only one.)
+  let fine = referenceWith(tf, cm, inp, 1, 1, signalCheck);
+  const perNode = inp.params.reduce((a, q) => a + q.size, 0) + 8 * cm.x0.reduce((a, x) => a + x.size, 0);
+  if (fine.truncation > REFERENCE_TARGET && (4 * inp.N + 1) * perNode <= SUBDIVIDE_FLOATS) {
+    const finer = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, 2);
+    if (!finer.nonFinite) fine = finer;
+  }
+  const { truncation: _t, ...r } = fine;
   return r;
 }
+
+/** Truncation estimate above which the usual grid is solved again on half the step. */
+export const REFERENCE_TARGET = 1e-4;
+/** Floats a refined reference may keep at its nodes (g for every parameter value, states and stages). */
+const SUBDIVIDE_FLOATS = 1 << 24;
 
 /** Floats one batched vjp of gradientOnGrid may hold (states, adjoints and parameters at its points); more points go in chunks. */
 export const GRID_GRADIENT_FLOATS = 1 << 23;
@@ -395,7 +415,7 @@ export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, f
 }
 
 /** referenceOn with the model already chosen and `divisions` (points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes) already known; disposes `forward`. */
-function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1 | CoarseFactor, divisions: number, signalCheck?: () => void, forward?: Forward): ReferenceResult & { truncation: number } {
+function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1 | CoarseFactor, divisions: number, signalCheck?: () => void, forward?: Forward, subdivide = 1): ReferenceResult & { truncation: number } {
   const { t0 } = inp;
   const coarse = factor > 1;
   const onGrid = coarse && gridGradientApplies(cm, divisions);
@@ -404,7 +424,7 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
     throw new Error(`a reference on step ${factor}h needs tied copies, and g at the layer times in batched vjps unless H = 2h with layer times on the h-grid`);
   }
   const owned: Tensor[] = [];
-  const fw = forward ?? forwardSolve(tf, cm, inp, factor);
+  const fw = forward ?? forwardSolve(tf, cm, inp, factor, subdivide);
 
   const vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean): { vx: Tensor[]; vth: Tensor[] } => {
     if (cm.rhsVjp) {
@@ -465,6 +485,7 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
     });
     for (const t of pT) owned.push(t);
     for (const j of jumps) owned.push(...j.lam);
+    const lossRounding = lossGradientRounding(tf, fw, xT, pT, K);
     jumps.sort((a, b) => b.t - a.t);
     const addJump = (p: Tensor[], j: Jump) => p.map((pk, k) => tf.add(pk, j.lam[k]));
     const sTwo = tf.scalar(2);
@@ -675,8 +696,7 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
     let nonFinite = !Number.isFinite(lossAccurate);
     // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
     const truncation = fineOut.estimateError + fw.forwardError();
-    const referenceError = truncation + 2 ** -24 * Math.sqrt(K);
-    if (!Number.isFinite(referenceError)) nonFinite = true;
+    const referenceModelError = truncation + 2 ** -24 * Math.sqrt(K) + lossRounding;
 
     const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
     // The g grid: the nodes, or in a coarse solve the h- or h/2-nodes.
@@ -725,9 +745,68 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
       });
       return out;
     });
+    // ∫ g dt of shared parameters: relative errors of g grow by the cancellation ∫|g| / |∫ g|, and Simpson's
+    // rule has an error of its own (Richardson against Simpson on 2·gH).
+    const q = quadratureError(inp, fineData, g, gK, gH, fineOut.left.size + fineOut.inner.size > 0);
+    const referenceError = referenceModelError * q.cancellation + q.simpson;
+    if (!Number.isFinite(referenceError)) nonFinite = true;
     return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation };
   } finally {
     tf.dispose(owned);
     fw.dispose();
   }
 }
+
+/**
+ * Relative change of p(T) = ∂ℓ/∂x(T) when x(T) moves by its float32 rounding 2⁻²⁴·√K·|x| (signs
+ * alternating over the components): every g moves with p(T). Large near the loss's minimum, where
+ * x(T) − target cancels (a loss of 1.5e-6 on x ≈ 0.3: 3e-5, where truncation and rounding said 9e-6).
+ * Observation states are left as they are (an estimate).
+ */
+function lossGradientRounding(tf: TF, fw: Forward, xT: Tensor[], pT: Tensor[], K: number): number {
+  const u = 2 ** -24 * Math.sqrt(K);
+  const [num, den] = tf.tidy(() => {
+    const moved = xT.map((x) => {
+      const signs = new Float32Array(x.size);
+      for (let k = 0; k < signs.length; k++) signs[k] = k % 2 ? -u : u;
+      return tf.add(x, tf.mul(tf.abs(x), tf.reshape(tf.tensor(signs), x.shape)));
+    });
+    const obs = fw.observedStates();
+    // A loss may ignore x(T) (data losses alone): no gradient then, as for p(T).
+    const { grads } = tf.engine().gradients(() => fw.lossOf(moved, obs), moved, undefined, true);
+    const diff = tf.addN(grads.map((g, i) => tf.sum(tf.square(g ? tf.sub(g, pT[i]) : pT[i]))));
+    const norm = tf.addN(pT.map((p) => tf.sum(tf.square(p))));
+    return tf.stack([diff, norm]).dataSync();
+  });
+  return den > 0 ? Math.sqrt(num / den) : 0;
+}
+
+/**
+ * For ∫ g dt over the shared parameters: the cancellation ‖∫|g| dt‖ / ‖∫ g dt‖ (≥ 1; 1 without shared
+ * parameters), and Simpson's relative error |S(gH) − S(2gH)| / 15 on the longest prefix of the grid
+ * that both rules cover (0 with adjoint jumps: their pairs use the trapezoid; not estimated).
+ */
+function quadratureError(inp: ReferenceInput, samples: Float32Array[], integrals: Float32Array[], gK: number, gH: number, jumps: boolean): { cancellation: number; simpson: number } {
+  const M = gK - (gK % 4);
+  let num = 0, den = 0, absolute = 0;
+  inp.params.forEach((p, i) => {
+    if (p.perStep) return;
+    const P = p.size, d = samples[i];
+    for (let k = 0; k < P; k++) {
+      let fine = 0, coarse = 0, abs = 0;
+      for (let j = 0; j < gK; j++) abs += (gH / 2) * (Math.abs(d[j * P + k]) + Math.abs(d[(j + 1) * P + k]));
+      if (!jumps && M >= 4) {
+        for (let j = 0; j < M; j += 2) fine += (gH / 3) * (d[j * P + k] + 4 * d[(j + 1) * P + k] + d[(j + 2) * P + k]);
+        for (let j = 0; j < M; j += 4) coarse += ((2 * gH) / 3) * (d[j * P + k] + 4 * d[(j + 2) * P + k] + d[(j + 4) * P + k]);
+      }
+      num += ((fine - coarse) / 15) ** 2;
+      den += integrals[i][k] ** 2;
+      absolute += abs * abs;
+    }
+  });
+  if (!(den > 0)) return { cancellation: absolute > 0 ? RATIO_LIMIT : 1, simpson: 0 };
+  return { cancellation: Math.min(RATIO_LIMIT, Math.max(1, Math.sqrt(absolute / den))), simpson: Math.sqrt(num / den) };
+}
+
+/** Caps the cancellation factor (an integral that vanishes exactly has no finite relative error). */
+const RATIO_LIMIT = 1e6;

@@ -1,0 +1,55 @@
+// The continuous reference reports its own error honestly: on networks where it is hard (a coarse step
+// over a long horizon; a loss near its minimum, where x(T) − target cancels in float32) the reported
+// error bounds the measured difference to a solve on an 8× finer grid (up to that one's own error).
+// Shared parameters: ∫ g dt does not depend on N, so the two solves are directly comparable.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyse } from '../../solver/language/index';
+import { initialParameters } from '../../solver/check';
+import { initBackend } from '../../solver/engine/backend';
+import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
+import { continuousReference, REFERENCE_TARGET, referenceOn, type ReferenceResult } from '../../solver/engine/reference';
+import { copyLayout } from '../../solver/engine/layerAnalysis';
+import { relError } from '../../solver/engine/detect';
+import { schemeOf } from '../../solver/schemes/schemes';
+
+interface Net { steps: number; width: number; seed: number; total: number; d: number; act: string; meth: string }
+
+async function reference(o: Net, N: number, usualGrid = false): Promise<ReferenceResult & { truncation?: number }> {
+  const text = `state x[${o.d}]\ninit x = 0.7\nparam W1[${o.width},${o.d}] ~ normal(0, 0.6)\nparam b[${o.width}] ~ normal(0, 0.3)\nparam W2[${o.d},${o.width}] ~ normal(0, 0.6)\n` +
+    `x' = W2 @ ${o.act}(W1 @ x + b)\nloss = 0.5 * sum((x(T) - 0.3)^2)\n@ total=${o.total}, steps=${N}, meth=${o.meth}, seed=${o.seed}\ndone`;
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  const m = a.model;
+  const { tf } = await initBackend('cpu');
+  const { compiled } = compileModel(tf, m);
+  try {
+    const values = initialParameters(tf, m);
+    const inp = { N, h: m.options.dt, t0: 0, layerTimes: copyLayout(schemeOf(m), N, m.options.dt, 0).times, params: m.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizeOf(p.shape) })) };
+    return usualGrid ? referenceOn(tf, compiled, inp, 1) : continuousReference(tf, compiled, inp);
+  } finally {
+    compiled.dispose();
+  }
+}
+
+async function measured(o: Net) {
+  const r = await reference(o, o.steps), fine = await reference(o, 8 * o.steps);
+  return { r, fine, actual: Math.max(...r.g.map((g, i) => relError(g, fine.g[i]))) };
+}
+
+test('a coarse step over a long horizon: the usual grid is halved once, and the reported error bounds the measured one', async () => {
+  const o: Net = { steps: 16, width: 8, seed: 613, total: 8, d: 2, act: 'tanh', meth: 'leapfrog' };
+  const usual = await reference(o, o.steps, true);
+  assert.ok(usual.truncation! > REFERENCE_TARGET, `the case: estimate ${usual.truncation} on the usual grid`);
+  const { r, fine, actual } = await measured(o);
+  assert.equal(r.gridTimes.length - 1, 2 * (usual.gridTimes.length - 1), 'solved again on half the step');
+  assert.ok(actual <= r.referenceError + fine.referenceError, `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`);
+});
+
+test('a loss near its minimum: float32 rounding of x(T) in ∂ℓ/∂x(T) is part of the reported error', async () => {
+  const o: Net = { steps: 128, width: 8, seed: 75, total: 2, d: 1, act: 'sin', meth: 'rk4' };
+  const { r, fine, actual } = await measured(o);
+  assert.ok(r.lossAccurate < 1e-5, `the case: loss ${r.lossAccurate}`);
+  assert.ok(actual > 1e-5, `the case: measured ${actual}`);
+  assert.ok(actual <= r.referenceError + fine.referenceError, `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`);
+});
