@@ -90,11 +90,16 @@ async function useCore(name: 'wasm' | 'cpu'): Promise<boolean> {
   }
 }
 
-/** Size class of a model: per-step parameter values in powers of 4 (≤ 256, ≤ 1k, ≤ 4k, …). */
+/** Size class of a model: per-step parameter values and steps, each in powers of 4 (one number: values·16 + steps). */
 export function sizeClass(hint: SizeHint): number {
   const perStep = Math.max(1, hint.elements / Math.max(1, hint.steps));
-  return Math.max(4, Math.ceil(Math.log(perStep) / Math.log(4)));
+  const values = Math.max(4, Math.ceil(Math.log(perStep) / Math.log(4)));
+  const steps = Math.min(15, Math.max(1, Math.ceil(Math.log(Math.max(1, hint.steps)) / Math.log(4))));
+  return values * 16 + steps;
 }
+
+/** auto picks wasm only when its probe takes less than this fraction of cpu's. */
+const WASM_MARGIN = 0.7;
 
 const autoChoice = new Map<number, { backend: 'cpu' | 'wasm'; reason: string }>();
 
@@ -103,15 +108,23 @@ export function autoChoices(): ReadonlyMap<number, { backend: 'cpu' | 'wasm'; re
   return autoChoice;
 }
 
-/** Median ms of a probe MLP forward+backward (width from the size class, 8 leapfrog-like steps) on the active backend. */
+/**
+ * Median ms of a probe forward+backward on the active backend, shaped like the engine's AD pass
+ * (engine/discrete.ts): an MLP over leapfrog-like steps with one parameter copy per step, stacked and
+ * split inside the tape, with the size class's values per step and steps (up to 128 steps and 64 K
+ * values in all). The split matters: wasm's unstack of [256, 128, 16] takes 314 ms against cpu's 2.6,
+ * and a probe without it (8 steps, no split) chose wasm for checks that then ran 2–14× slower.
+ */
 function probe(tf: TF, cls: number): number {
-  const width = Math.min(512, Math.max(8, Math.round(Math.sqrt(4 ** cls / 2))));
-  const W1 = tf.randomNormal([width, 2], 0, 0.3, 'float32', 1), W2 = tf.randomNormal([2, width], 0, 0.3, 'float32', 2);
+  const steps = Math.min(128, 4 ** (cls % 16));
+  const width = Math.max(8, Math.round(Math.min(4 ** Math.floor(cls / 16), 2 ** 16 / steps) / 4));
+  const W1 = tf.randomNormal([steps, width, 2], 0, 0.3, 'float32', 1), W2 = tf.randomNormal([steps, 2, width], 0, 0.3 / Math.sqrt(width), 'float32', 2);
   const x0 = tf.tensor2d([[1], [0]]);
   const run = () => tf.tidy(() => {
     const g = tf.grads((a: Tensor, b: Tensor) => {
+      const as = tf.unstack(a), bs = tf.unstack(b);
       let x = x0;
-      for (let n = 0; n < 8; n++) x = tf.add(x, tf.mul(tf.matMul(b, tf.tanh(tf.matMul(a, x))), 0.1));
+      for (let n = 0; n < steps; n++) x = tf.add(x, tf.mul(tf.matMul(bs[n], tf.tanh(tf.matMul(as[n], x))), 1 / steps));
       return tf.sum(tf.square(x));
     })([W1, W2]);
     for (const t of g) t.dataSync();
@@ -119,8 +132,8 @@ function probe(tf: TF, cls: number): number {
   try {
     run();
     const ms: number[] = [];
-    for (let i = 0; i < 5; i++) { const t = performance.now(); run(); ms.push(performance.now() - t); }
-    return ms.sort((a, b) => a - b)[2];
+    for (let i = 0; i < 3; i++) { const t = performance.now(); run(); ms.push(performance.now() - t); }
+    return ms.sort((a, b) => a - b)[1];
   } finally {
     tf.dispose([W1, W2, x0]);
   }
@@ -164,10 +177,15 @@ export async function initBackend(pref: BackendPreference = 'auto', size?: SizeH
       let choice = autoChoice.get(cls);
       if (!choice) {
         const times: Partial<Record<'cpu' | 'wasm', number>> = {};
-        for (const name of ['cpu', 'wasm'] as const) if (await useCore(name)) times[name] = probe(tfcore, cls);
-        const best = times.wasm !== undefined && (times.cpu === undefined || times.wasm < times.cpu) ? 'wasm' : 'cpu';
+        // Two interleaved rounds, the faster of each: the first probe of a process warms tfjs's JIT for both.
+        for (let round = 0; round < 2; round++) {
+          for (const name of ['cpu', 'wasm'] as const) if (await useCore(name)) times[name] = Math.min(times[name] ?? Infinity, probe(tfcore, cls));
+        }
+        // wasm only on a clear win: the probe is small beside a check, and in the bench's full checks cpu was
+        // never slower than wasm on these machines.
+        const best = times.wasm !== undefined && (times.cpu === undefined || times.wasm < WASM_MARGIN * times.cpu) ? 'wasm' : 'cpu';
         const fmt = (x?: number) => (x === undefined ? 'unavailable' : `${x.toFixed(2)} ms`);
-        choice = { backend: best, reason: `auto: measured for size class 4^${cls} values per step: cpu ${fmt(times.cpu)}, wasm ${fmt(times.wasm)}; tfjs-node not available (${nativeError || 'not installed'})` };
+        choice = { backend: best, reason: `auto: measured for size class 4^${Math.floor(cls / 16)} values per step, 4^${cls % 16} steps: cpu ${fmt(times.cpu)}, wasm ${fmt(times.wasm)}; tfjs-node not available (${nativeError || 'not installed'})` };
         autoChoice.set(cls, choice);
         current = undefined; // the probe switched backends
       }
