@@ -19,6 +19,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // A named import: a bare import is dropped by esbuild (the package's main file is not in its sideEffects list).
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { copiesPerSource } from './discrete';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
@@ -110,19 +111,21 @@ export function autoChoices(): ReadonlyMap<number, { backend: 'cpu' | 'wasm'; re
 
 /**
  * Median ms of a probe forward+backward on the active backend, shaped like the engine's AD pass
- * (engine/discrete.ts): an MLP over leapfrog-like steps with one parameter copy per step, stacked and
- * split inside the tape, with the size class's values per step and steps (up to 128 steps and 64 K
- * values in all). The split matters: wasm's unstack of [256, 128, 16] takes 314 ms against cpu's 2.6,
- * and a probe without it (8 steps, no split) chose wasm for checks that then ran 2–14× slower.
+ * (engine/discrete.ts): an MLP over leapfrog-like steps with one parameter copy per step, stacked in
+ * sources of copiesPerSource copies and split inside the tape, with the size class's values per step
+ * and steps (up to 128 steps and 64 K values in all). The split matters on wasm, whose unstack costs
+ * copies × stacked size: a probe without it (8 steps, no split) chose wasm for checks that then ran
+ * 2–14× slower.
  */
 function probe(tf: TF, cls: number): number {
-  const steps = Math.min(128, 4 ** (cls % 16));
+  const steps = Math.min(128, 4 ** (cls % 16)), per = copiesPerSource(steps);
   const width = Math.max(8, Math.round(Math.min(4 ** Math.floor(cls / 16), 2 ** 16 / steps) / 4));
   const W1 = tf.randomNormal([steps, width, 2], 0, 0.3, 'float32', 1), W2 = tf.randomNormal([steps, 2, width], 0, 0.3 / Math.sqrt(width), 'float32', 2);
   const x0 = tf.tensor2d([[1], [0]]);
   const run = () => tf.tidy(() => {
     const g = tf.grads((a: Tensor, b: Tensor) => {
-      const as = tf.unstack(a), bs = tf.unstack(b);
+      const split = (t: Tensor) => tf.split(t, Math.ceil(steps / per)).flatMap((c) => tf.unstack(c));
+      const as = split(a), bs = split(b);
       let x = x0;
       for (let n = 0; n < steps; n++) x = tf.add(x, tf.mul(tf.matMul(bs[n], tf.tanh(tf.matMul(as[n], x))), 1 / steps));
       return tf.sum(tf.square(x));

@@ -42,10 +42,18 @@ export function copyTensors(tf: TF, model: Model, values: Float32Array[]): Tenso
 export interface ExtraSources { sources: Tensor[]; begin(copies: Tensor[][]): void }
 
 /**
+ * Copies split from one stacked source: √N (at least 16). TF.js's tape filter costs tape length ×
+ * number of sources (one source per copy grew as N²), and tfjs-wasm's unstack costs copies × stacked
+ * size (256 copies of 128×16: 292 ms in one stack, 5.4 ms in stacks of 16; cpu 2.6 ms either way).
+ */
+export function copiesPerSource(count: number): number {
+  return Math.max(16, Math.ceil(Math.sqrt(count)));
+}
+
+/**
  * Loss and AD gradients (per parameter, in the values' layout) of the discrete solve.
- * The sources are one stacked tensor per parameter [copies, ...shape], split inside the
- * scope (one unstack kernel, one stack in the backward): TF.js's tape filter costs
- * tape length × number of sources, which with one source per copy grew as N².
+ * The sources are stacked tensors [≤ copiesPerSource copies, ...shape] per parameter, split
+ * inside the scope (unstack kernels, and stacks in the backward).
  */
 export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], extra?: ExtraSources): { loss: number; G: Float32Array[]; extraGrads: (Float32Array | undefined)[] } {
   let loss = NaN;
@@ -55,16 +63,33 @@ export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, mod
   const G: Float32Array[] = [];
   const extraGrads: (Float32Array | undefined)[] = [];
   tf.tidy(() => {
-    const stacked = model.params.map((p, i) => tf.tensor(values[i], p.perStep ? [count, ...internalShape(p.shape)] : internalShape(p.shape)));
+    // Per parameter: its sources (first copy index, tensor).
+    const sources = model.params.map((p, i) => {
+      const shape = internalShape(p.shape), P = sizeOf(p.shape);
+      if (!p.perStep) return [{ first: 0, copies: 1, tensor: tf.tensor(values[i], shape) }];
+      const per = copiesPerSource(count);
+      return Array.from({ length: Math.ceil(count / per) }, (_, c) => {
+        const first = c * per, copies = Math.min(per, count - first);
+        return { first, copies, tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]) };
+      });
+    });
+    const flat = sources.flat().map((s) => s.tensor);
     const { value, grads } = tf.engine().gradients(() => {
-      const copies = model.params.map((p, i) => (p.perStep ? tf.unstack(stacked[i]) : [stacked[i]]));
+      const copies = model.params.map((p, i) => (p.perStep ? sources[i].flatMap((s) => tf.unstack(s.tensor)) : [sources[i][0].tensor]));
       extra?.begin(copies);
       return discreteLoss(tf, cm, scheme, model, copies);
-    }, [...stacked, ...(extra?.sources ?? [])], undefined, true);
+    }, [...flat, ...(extra?.sources ?? [])], undefined, true);
     loss = value.dataSync()[0];
-    // The read-back is the caller's to keep (tfjs hands out the backend's buffer or a copy; a disposed tensor's stays valid).
-    stacked.forEach((_s, i) => { const g = grads[i]; G.push(g ? (g.dataSync() as Float32Array) : new Float32Array(values[i].length)); });
-    extra?.sources.forEach((_s, k) => { const g = grads[stacked.length + k]; extraGrads.push(g ? Float32Array.from(g.dataSync()) : undefined); });
+    let k = 0;
+    model.params.forEach((p, i) => {
+      const own = sources[i].map(() => grads[k++]);
+      // One source: the read-back is the caller's to keep (tfjs hands out the backend's buffer or a copy; a disposed tensor's stays valid).
+      if (own.length === 1) { G.push(own[0] ? (own[0].dataSync() as Float32Array) : new Float32Array(values[i].length)); return; }
+      const P = sizeOf(p.shape), out = new Float32Array(values[i].length);
+      own.forEach((g, c) => { if (g) out.set(g.dataSync(), sources[i][c].first * P); });
+      G.push(out);
+    });
+    extra?.sources.forEach((_s, j) => { const g = grads[flat.length + j]; extraGrads.push(g ? Float32Array.from(g.dataSync()) : undefined); });
   });
   return { loss, G, extraGrads };
 }
