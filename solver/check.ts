@@ -558,7 +558,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
           message: tooSmall
             ? `Finite differences cannot check the AD gradient of ${p.name}: along their probe direction the loss changes by only ${fmt(g.resolution)}× its float32 rounding at step ${fmt(g.step)}, too little to resolve. ` +
               `The loss hardly depends on ${p.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`
-            : `Finite differences cannot check the AD gradient of ${p.name}: they do not settle as the step shrinks from ${fmt(16 * g.step)} to ${fmt(g.step)}, and AD differs by ${p.metrics.gradcheckRelError >= 1e6 ? 'more than 10⁶' : fmt(p.metrics.gradcheckRelError)} relative). ` +
+            : `Finite differences cannot check the AD gradient of ${p.name}: they do not settle as the step shrinks from ${fmt(16 * g.step)} to ${fmt(g.step)}, and AD differs by ${p.metrics.gradcheckRelError >= 1e6 ? 'more than 10⁶' : fmt(p.metrics.gradcheckRelError)} relative. ` +
               `The loss is extremely sensitive to ${p.name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`,
         });
       } else if (p.metrics.gradcheckRelError > GRADCHECK_TOLERANCE) {
