@@ -455,7 +455,7 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
     const T = t0 + K * H;
     const xT = X[K];
     const tolT = 1e-6 * H;
-    let lossAccurate = NaN;
+    let lossAccurate = NaN, lossRounding = 0;
     // p(T) and the jumps ∂ℓ/∂x(t_k), from AD of the loss alone.
     const jumps: Jump[] = [];
     const pT = tf.tidy(() => {
@@ -481,11 +481,12 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
         for (const l of lam) tf.keep(l);
         jumps.push({ t: Math.min(t, T), lam });
       }
-      return grads.slice(0, xT.length).map((g, i) => g ?? tf.zerosLike(xT[i]));
+      const p = grads.slice(0, xT.length).map((g, i) => g ?? tf.zerosLike(xT[i]));
+      lossRounding = lossGradientRounding(tf, fw, xT, p, obs, K);
+      return p;
     });
     for (const t of pT) owned.push(t);
     for (const j of jumps) owned.push(...j.lam);
-    const lossRounding = lossGradientRounding(tf, fw, xT, pT, K);
     jumps.sort((a, b) => b.t - a.t);
     const addJump = (p: Tensor[], j: Jump) => p.map((pk, k) => tf.add(pk, j.lam[k]));
     const sTwo = tf.scalar(2);
@@ -761,9 +762,9 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
  * Relative change of p(T) = ∂ℓ/∂x(T) when x(T) moves by its float32 rounding 2⁻²⁴·√K·|x| (signs
  * alternating over the components): every g moves with p(T). Large near the loss's minimum, where
  * x(T) − target cancels (a loss of 1.5e-6 on x ≈ 0.3: 3e-5, where truncation and rounding said 9e-6).
- * Observation states are left as they are (an estimate).
+ * Observation states `obs` (those p(T) was taken with) are left as they are (an estimate).
  */
-function lossGradientRounding(tf: TF, fw: Forward, xT: Tensor[], pT: Tensor[], K: number): number {
+function lossGradientRounding(tf: TF, fw: Forward, xT: Tensor[], pT: Tensor[], obs: Map<string, Tensor[]>, K: number): number {
   const u = 2 ** -24 * Math.sqrt(K);
   const [num, den] = tf.tidy(() => {
     const moved = xT.map((x) => {
@@ -771,7 +772,6 @@ function lossGradientRounding(tf: TF, fw: Forward, xT: Tensor[], pT: Tensor[], K
       for (let k = 0; k < signs.length; k++) signs[k] = k % 2 ? -u : u;
       return tf.add(x, tf.mul(tf.abs(x), tf.reshape(tf.tensor(signs), x.shape)));
     });
-    const obs = fw.observedStates();
     // A loss may ignore x(T) (data losses alone): no gradient then, as for p(T).
     const { grads } = tf.engine().gradients(() => fw.lossOf(moved, obs), moved, undefined, true);
     const diff = tf.addN(grads.map((g, i) => tf.sum(tf.square(g ? tf.sub(g, pT[i]) : pT[i]))));
