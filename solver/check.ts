@@ -15,7 +15,7 @@ import { finiteDifferenceCheck, GRADCHECK_TOLERANCE, MIN_RESOLUTION } from './en
 import { continuousReference } from './engine/reference';
 import { DETECTOR, largestColumns, relError, rows } from './engine/detect';
 import { adjoint121, type Edges } from './engine/corrections';
-import { analyseLayers, resample, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
+import { analyseLayers, detectLayers, resample, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from './engine/stepAdjoint';
 import { verdictFor, overallVerdict } from './engine/verdict';
 import { schemeOf, type Scheme } from './schemes/schemes';
@@ -431,7 +431,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     const levels = Math.max(studyLevels, confirm && !coarseConfirm && N <= MAX_REFINEMENT_STEPS ? 1 : 0);
     const perStepElements = model.params.reduce((acc, p, i) => acc + (p.perStep ? sizes[i] * layout.count / N : 0), 0);
     /** Records α at N2 steps for flagged parameters and confirms borderline ones whose α keeps its size. */
-    const confirmWith = (N2: number, res2: (LayerResult | undefined)[]) => {
+    const confirmWith = (N2: number, res2: ({ alpha: number; oscillating: boolean } | undefined)[]) => {
       const ratio = N2 / N; // an O(h) effect scales α by 1/ratio
       const keeps = (a: number, a2: number) => (ratio > 1 ? a2 >= 0.7 * a : a2 <= a / 0.7);
       parameters.forEach((p, i) => {
@@ -455,7 +455,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const layout2 = copyLayout(scheme, N2, h2, t0);
       const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2) : values[i]));
       const { G: G2 } = adGradients(tf, cm, scheme, model2, values2);
-      confirmWith(N2, model.params.map((p, i) => (p.perStep && results[i] ? analyseLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, undefined, undefined, edges) : undefined)));
+      confirmWith(N2, model.params.map((p, i) => (p.perStep && results[i] ? detectLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, edges) : undefined)));
       timings.adMs += performance.now() - t;
     }
     for (let level = 1; level <= levels; level++) {

@@ -69,6 +69,12 @@ export function largestColumns(a: Float32Array, N: number, P: number, limit: num
   if (P <= limit) return undefined;
   const norms = new Float64Array(P);
   for (let n = 0; n < N; n++) for (let k = 0, o = n * P; k < P; k++) norms[k] += a[o + k] * a[o + k];
-  const order = Array.from({ length: P }, (_, k) => k).sort((x, y) => norms[y] - norms[x] || x - y);
-  return order.slice(0, limit).sort((x, y) => x - y);
+  for (let k = 0; k < P; k++) if (Number.isNaN(norms[k])) norms[k] = Infinity; // a non-finite column is worth showing
+  // The limit-th largest norm by a native sort (a comparator sort of indices cost 5 ms per 16 K columns);
+  // then the columns above it, and those equal to it in index order.
+  const cut = Float64Array.from(norms).sort()[P - limit];
+  const out: number[] = [];
+  for (let k = 0; k < P; k++) if (norms[k] > cut) out.push(k);
+  for (let k = 0; k < P && out.length < limit; k++) if (norms[k] === cut) out.push(k);
+  return out.sort((x, y) => x - y);
 }

@@ -91,45 +91,61 @@ export function resample(values: ArrayLike<number>, P: number, from: number[], t
   return out;
 }
 
-/**
- * G: raw AD gradient (count rows of P); g: reference at the copy times (or
- * undefined when none was computed); adjointCorrected: adjoint121's values
- * when that is the correction.
- */
-export function analyseLayers(G: Float32Array, P: number, layout: CopyLayout, correction: Correction, gradfix: GradFix, g: Float32Array | undefined, adjointCorrected?: Float32Array, edges: Edges = ONE_ROW): LayerResult {
+/** Normalised densities d = G/(h w) and the number of zero-weight copies (shown as G/h: they have no density to speak of). */
+function densities(G: Float32Array, P: number, layout: CopyLayout): { d: Float32Array; zeroWeightCopies: number } {
   const { h, count } = layout;
   const d = new Float32Array(count * P);
   let zeroWeightCopies = 0;
   for (let j = 0; j < count; j++) {
     const w = layout.weights[j];
     if (w === 0) zeroWeightCopies++;
-    const s = 1 / (h * (w === 0 ? 1 : w)); // a zero-weight copy is shown as G/h: it has no density to speak of
+    const s = 1 / (h * (w === 0 ? 1 : w));
     for (let k = 0; k < P; k++) d[j * P + k] = G[j * P + k] * s;
   }
-  let corrected: Float32Array;
-  let correctedTimes: number[] | undefined;
+  return { d, zeroWeightCopies };
+}
+
+/** The correction of d (and the stagesum interpolant of per-stage copies, which κ also needs). */
+function corrected(d: Float32Array, G: Float32Array, P: number, layout: CopyLayout, correction: Correction, adjointCorrected: Float32Array | undefined, edges: Edges): { values: Float32Array; times?: number[]; interp?: Float32Array } {
+  const { count } = layout;
   const interp = layout.perStage ? stagesum(G, layout, P) : undefined;
   switch (correction) {
-    case 'filter121': corrected = filter121(d, count, P, 'linear', edges); break;
+    case 'filter121': return { values: filter121(d, count, P, 'linear', edges), interp };
     case 'average': {
       const a = average(d, count, P, layout.times, { first: edges.first - 1, last: edges.last });
-      corrected = a.values;
-      correctedTimes = a.times;
-      break;
+      return { values: a.values, times: a.times, interp };
     }
-    case 'adjoint121': corrected = adjointCorrected ?? filter121(d, count, P, 'linear', edges); break;
-    case 'stagesum': corrected = interp ?? d; break;
+    case 'adjoint121': return { values: adjointCorrected ?? filter121(d, count, P, 'linear', edges), interp };
+    case 'stagesum': return { values: interp ?? d, interp };
   }
+}
+
+/** The detector alone (α, β, flag) on what the user's gradients are: d, or its correction when gradfix applies one. */
+export function detectLayers(G: Float32Array, P: number, layout: CopyLayout, correction: Correction, gradfix: GradFix, edges: Edges = ONE_ROW): { alpha: number; beta: number; oscillating: boolean } {
+  const { d } = densities(G, P, layout);
+  if (gradfix === 'none') return detect(d, layout, P);
+  const c = corrected(d, G, P, layout, correction, undefined, edges);
+  return detect(c.values, c.times ? { ...layout, stages: 1 } : layout, P);
+}
+
+/**
+ * G: raw AD gradient (count rows of P); g: reference at the copy times (or
+ * undefined when none was computed); adjointCorrected: adjoint121's values
+ * when that is the correction.
+ */
+export function analyseLayers(G: Float32Array, P: number, layout: CopyLayout, correction: Correction, gradfix: GradFix, g: Float32Array | undefined, adjointCorrected?: Float32Array, edges: Edges = ONE_ROW): LayerResult {
+  const { d, zeroWeightCopies } = densities(G, P, layout);
+  const c = corrected(d, G, P, layout, correction, adjointCorrected, edges);
   const applied = gradfix !== 'none';
-  const det = detect(applied ? corrected : d, correctedTimes ? { ...layout, stages: 1 } : layout, P);
-  const kappa = interp ? stageImbalance(d, interp, layout, P, DETECTOR.skip) : undefined;
+  const det = detect(applied ? c.values : d, c.times ? { ...layout, stages: 1 } : layout, P);
+  const kappa = c.interp ? stageImbalance(d, c.interp, layout, P, DETECTOR.skip) : undefined;
   const stageImbalanced = kappa !== undefined && layout.steps >= DETECTOR.minSteps && kappa > 0.3 && !(applied && correction === 'stagesum');
   let relErr = NaN, corrErr = NaN;
   if (g) {
     relErr = relError(d, g);
-    corrErr = relError(corrected, correctedTimes ? resample(g, P, layout.times, correctedTimes) : g);
+    corrErr = relError(c.values, c.times ? resample(g, P, layout.times, c.times) : g);
   }
-  return { d, corrected, correctedTimes, alpha: det.alpha, beta: det.beta, kappa, oscillating: det.oscillating, stageImbalanced, relError: relErr, correctedRelError: corrErr, zeroWeightCopies };
+  return { d, corrected: c.values, correctedTimes: c.times, alpha: det.alpha, beta: det.beta, kappa, oscillating: det.oscillating, stageImbalanced, relError: relErr, correctedRelError: corrErr, zeroWeightCopies };
 }
 
 /** Observed order log_ratio(e_coarse / e_fine); NaN when either error vanishes. */

@@ -72,7 +72,8 @@ export interface ReferenceResult {
 /** All `copies` copies of a per-step parameter are equal (θ(t) constant). */
 function equalCopies(p: ReferenceInput['params'][number], copies: number): boolean {
   const P = p.size;
-  for (let i = P; i < copies * P; i++) if (p.values[i] !== p.values[i % P]) return false;
+  const v = p.values;
+  for (let n = 1; n < copies; n++) for (let k = 0, o = n * P; k < P; k++) if (v[o + k] !== v[k]) return false;
   return true;
 }
 
