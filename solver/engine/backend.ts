@@ -112,7 +112,7 @@ export function autoChoices(): ReadonlyMap<number, { backend: 'cpu' | 'wasm'; re
 /**
  * Median ms of a probe forward+backward on the active backend, shaped like the engine's AD pass
  * (engine/discrete.ts): an MLP over leapfrog-like steps with one parameter copy per step, stacked in
- * sources of copiesPerSource copies and split inside the tape, with the size class's values per step
+ * sources of copiesPerSource copies unstacked inside the tape, with the size class's values per step
  * and steps (up to 128 steps and 64 K values in all). The split matters on wasm, whose unstack costs
  * copies × stacked size: a probe without it (8 steps, no split) chose wasm for checks that then ran
  * 2–14× slower.
@@ -120,16 +120,18 @@ export function autoChoices(): ReadonlyMap<number, { backend: 'cpu' | 'wasm'; re
 function probe(tf: TF, cls: number): number {
   const steps = Math.min(128, 4 ** (cls % 16)), per = copiesPerSource(steps);
   const width = Math.max(8, Math.round(Math.min(4 ** Math.floor(cls / 16), 2 ** 16 / steps) / 4));
-  const W1 = tf.randomNormal([steps, width, 2], 0, 0.3, 'float32', 1), W2 = tf.randomNormal([steps, 2, width], 0, 0.3 / Math.sqrt(width), 'float32', 2);
+  // One source per stack of copies, as discrete.ts makes them (a single tf.split into one part has no gradient).
+  const stacks = (shape: number[], std: number, seed: number) =>
+    Array.from({ length: Math.ceil(steps / per) }, (_, s) => tf.randomNormal([Math.min(per, steps - s * per), ...shape], 0, std, 'float32', seed + s));
+  const W1 = stacks([width, 2], 0.3, 1), W2 = stacks([2, width], 0.3 / Math.sqrt(width), 1001);
   const x0 = tf.tensor2d([[1], [0]]);
   const run = () => tf.tidy(() => {
-    const g = tf.grads((a: Tensor, b: Tensor) => {
-      const split = (t: Tensor) => tf.split(t, Math.ceil(steps / per)).flatMap((c) => tf.unstack(c));
-      const as = split(a), bs = split(b);
+    const g = tf.grads((...sources: Tensor[]) => {
+      const as = sources.slice(0, W1.length).flatMap((t) => tf.unstack(t)), bs = sources.slice(W1.length).flatMap((t) => tf.unstack(t));
       let x = x0;
       for (let n = 0; n < steps; n++) x = tf.add(x, tf.mul(tf.matMul(bs[n], tf.tanh(tf.matMul(as[n], x))), 1 / steps));
       return tf.sum(tf.square(x));
-    })([W1, W2]);
+    })([...W1, ...W2]);
     for (const t of g) t.dataSync();
   });
   try {
@@ -138,7 +140,7 @@ function probe(tf: TF, cls: number): number {
     for (let i = 0; i < 3; i++) { const t = performance.now(); run(); ms.push(performance.now() - t); }
     return ms.sort((a, b) => a - b)[1];
   } finally {
-    tf.dispose([W1, W2, x0]);
+    tf.dispose([...W1, ...W2, x0]);
   }
 }
 

@@ -29,6 +29,17 @@ test('auto returns a valid backend, measured once per size class and remembered'
   }
 });
 
+test('auto measures every step class, short solves included', { skip: nativeAvailable ? 'tfjs-node is installed here: auto takes it without a probe' : false }, async () => {
+  // The probe once split a single stack with tf.split, which has no gradient: every model of ≤ 16 steps
+  // failed its first check under auto.
+  for (const steps of [1, 4, 8, 16, 17, 64, 256]) {
+    const hint = { elements: 10 * steps, steps };
+    const h = await initBackend('auto', hint);
+    assert.ok(['wasm', 'cpu'].includes(h.backend), `${steps} steps: ${h.backend}`);
+    assert.ok(autoChoices().get(sizeClass(hint)), `${steps} steps: measured and remembered`);
+  }
+});
+
 test('explicit cpu and wasm requests are honoured', async () => {
   const c = await initBackend('cpu');
   assert.equal(c.backend, 'cpu');
