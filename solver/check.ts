@@ -548,7 +548,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       });
     }
     // Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict.
-    parameters.forEach((p, i) => { p.verdict = verdictFor(p, { gradfix: opt.gradfix, correction, recommended, scheme: opt.meth, zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0, stageImbalanced: results[i]?.stageImbalanced ?? false, oscillating: results[i]?.oscillating ?? false, hasReference: !!ref }); });
+    parameters.forEach((p, i) => { p.verdict = verdictFor(p, { gradfix: opt.gradfix, correction, recommended, scheme: opt.meth, zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0, stageImbalanced: results[i]?.stageImbalanced ?? false, oscillating: results[i]?.oscillating ?? false, hasReference: !!ref, referenceError: ref?.referenceError ?? NaN }); });
     parameters.forEach((p, i) => {
       if (p.metrics.gradcheckUnresolved && gradcheck) {
         const g = gradcheck[i];

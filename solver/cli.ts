@@ -154,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
   const study = refine ? refinementTable(report) : undefined;
   if (study) out(`refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling):\n${study}\n`);
   else if (refine) out('refinement study: no level fits the size limit\n');
-  out(`continuous reference: adjoint by RK4, estimated relative error ${num(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters)`);
+  out(`continuous reference: adjoint by RK4, estimated relative error ${num(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`);
   for (const f of report.findings) out(loc(file, f));
   if (report.findings.length === 0) out('no findings');
   const t = report.timings;

@@ -13,6 +13,15 @@ export interface VerdictContext {
   stageImbalanced: boolean;
   oscillating: boolean;
   hasReference: boolean;
+  /** The continuous reference's estimated relative error (NaN without one). */
+  referenceError: number;
+}
+
+/** Estimated relative error of the continuous reference above which errors measured against it judge nothing. */
+export const UNCERTAIN_REFERENCE = 0.05;
+
+function uncertainReference(ctx: VerdictContext): Verdict {
+  return { kind: 'inconclusive', explanation: `the continuous reference is uncertain itself (estimated relative error ${f2(ctx.referenceError)}: its solves on two step sizes differ by about that much: dynamics too fast for dt, or too sensitive over this horizon), so errors measured against it judge nothing; a smaller dt or a shorter total makes it checkable.` };
 }
 
 const f2 = (x: number) => (Number.isFinite(x) ? String(Number(x.toPrecision(2))) : 'n/a');
@@ -39,6 +48,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
     return { kind: 'gradcheck-mismatch', explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.` };
   }
   if (!p.perStep) {
+    if (ctx.hasReference && ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
     return ctx.hasReference
       ? { kind: 'converges', explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)}).` }
       : { kind: 'inconclusive', explanation: 'shared parameter; no reference was computed.' };
@@ -55,6 +65,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
     return { kind: 'zero-weight', explanation: `${ctx.zeroWeightCopies} copies have weight 0 under ${ctx.scheme} and get (almost) no gradient; ${correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
   }
   if (!ctx.hasReference) return { kind: 'inconclusive', explanation: 'no continuous reference was computed.' };
+  if (ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
   if (applied) return { kind: 'corrected', explanation: `${correctedClause(p, ctx.correction)}; ${rawClause(p)}.` };
   return { kind: 'converges', explanation: `the AD density follows g(t): ${rawClause(p)}.` };
 }

@@ -100,6 +100,19 @@ test('strongly stable tied schemes recommend no correction and converge', async 
   }
 });
 
+test('a reference that cannot resolve the dynamics makes the verdict inconclusive, not "converges"', async () => {
+  // ω·dt = 2.5: the reference's steps are tied to dt, and its solves on two steps differ by tens of per cent
+  // (the embedded estimate alone said 1 %, and the verdict read "converges … (error 1)").
+  const a = analyse(`state x\nstate v\ninit x = 1\ninit v = 0\nparam w = 20\nx' = v\nv' = -w*w*x\nloss = 0.5*x(T)^2\n@ total=1, steps=8, meth=rk4\ndone\n`);
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  const r = await runCheck(a.model, { backend });
+  assert.ok(r.referenceError > 0.05, `reference error ${r.referenceError}`);
+  const w = r.parameters[0];
+  assert.ok(w.metrics.gradcheckRelError < 0.05, 'AD itself is right (finite differences agree)');
+  assert.equal(w.verdict?.kind, 'inconclusive', w.verdict?.explanation);
+  assert.match(w.verdict!.explanation, /reference is uncertain itself/);
+});
+
 test('refinement study: levels N, 2N, 4N with observed orders (leapfrog raw ≈ 0, filter121 ≥ 1.8)', async () => {
   const r = await runCheck(mlpModel({ meth: 'leapfrog', steps: 32 }), { backend, refinement: true });
   for (const p of r.parameters) {
