@@ -19,7 +19,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // A named import: a bare import is dropped by esbuild (the package's main file is not in its sideEffects list).
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { copiesPerSource } from './discrete';
+import { copiesPerSource, unstackCopies } from './discrete';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
@@ -120,14 +120,14 @@ export function autoChoices(): ReadonlyMap<number, { backend: 'cpu' | 'wasm'; re
 function probe(tf: TF, cls: number): number {
   const steps = Math.min(128, 4 ** (cls % 16)), per = copiesPerSource(steps);
   const width = Math.max(8, Math.round(Math.min(4 ** Math.floor(cls / 16), 2 ** 16 / steps) / 4));
-  // One source per stack of copies, as discrete.ts makes them (a single tf.split into one part has no gradient).
+  // One source per stack of copies, as discrete.ts makes them.
   const stacks = (shape: number[], std: number, seed: number) =>
     Array.from({ length: Math.ceil(steps / per) }, (_, s) => tf.randomNormal([Math.min(per, steps - s * per), ...shape], 0, std, 'float32', seed + s));
   const W1 = stacks([width, 2], 0.3, 1), W2 = stacks([2, width], 0.3 / Math.sqrt(width), 1001);
   const x0 = tf.tensor2d([[1], [0]]);
   const run = () => tf.tidy(() => {
     const g = tf.grads((...sources: Tensor[]) => {
-      const as = sources.slice(0, W1.length).flatMap((t) => tf.unstack(t)), bs = sources.slice(W1.length).flatMap((t) => tf.unstack(t));
+      const as = sources.slice(0, W1.length).flatMap((t) => unstackCopies(tf, t)), bs = sources.slice(W1.length).flatMap((t) => unstackCopies(tf, t));
       let x = x0;
       for (let n = 0; n < steps; n++) x = tf.add(x, tf.mul(tf.matMul(bs[n], tf.tanh(tf.matMul(as[n], x))), 1 / steps));
       return tf.sum(tf.square(x));

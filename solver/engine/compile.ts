@@ -113,10 +113,17 @@ const LOGIC: Record<string, (tf: TF, a: Tensor, b: Tensor) => Tensor> = {
   '|': (tf, a, b) => tf.step(tf.add(tf.abs(a), tf.abs(b)), 0),
 };
 
+/** a and b broadcast to their common shape: TF.js's maximum/minimum gradients do not sum over broadcast dimensions. */
+function broadcastPair(tf: TF, a: Tensor, b: Tensor): [Tensor, Tensor] {
+  if (tf.util.arraysEqual(a.shape, b.shape)) return [a, b];
+  const shape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+  return [tf.broadcastTo(a, shape), tf.broadcastTo(b, shape)];
+}
+
 /** Two-argument elementwise functions (broadcast like the operators). */
 const BINARY_FN: Record<string, (tf: TF, a: Tensor, b: Tensor) => Tensor> = {
-  max: (tf, a, b) => tf.maximum(a, b),
-  min: (tf, a, b) => tf.minimum(a, b),
+  max: (tf, a, b) => tf.maximum(...broadcastPair(tf, a, b)),
+  min: (tf, a, b) => tf.minimum(...broadcastPair(tf, a, b)),
   pow: (tf, a, b) => tf.pow(a, b),
   atan2: (tf, a, b) => tf.atan2(a, b),
   // XPPAUT mod: a - b*floor(a/b) (the sign of b), as tf.mod.

@@ -50,6 +50,11 @@ export function copiesPerSource(count: number): number {
   return Math.max(16, Math.ceil(Math.sqrt(count)));
 }
 
+/** The copies of a stacked tensor, inside a gradient scope: TF.js hands a one-output unstack's gradient a lone dy where it stacks a list, so a stack of one copy is reshaped instead. */
+export function unstackCopies(tf: TF, stacked: Tensor): Tensor[] {
+  return stacked.shape[0] === 1 ? [tf.reshape(stacked, stacked.shape.slice(1))] : tf.unstack(stacked);
+}
+
 /**
  * Loss and AD gradients (per parameter, in the values' layout) of the discrete solve.
  * The sources are stacked tensors [≤ copiesPerSource copies, ...shape] per parameter, split
@@ -75,7 +80,7 @@ export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, mod
     });
     const flat = sources.flat().map((s) => s.tensor);
     const { value, grads } = tf.engine().gradients(() => {
-      const copies = model.params.map((p, i) => (p.perStep ? sources[i].flatMap((s) => tf.unstack(s.tensor)) : [sources[i][0].tensor]));
+      const copies = model.params.map((p, i) => (p.perStep ? sources[i].flatMap((s) => unstackCopies(tf, s.tensor)) : [sources[i][0].tensor]));
       extra?.begin(copies);
       return discreteLoss(tf, cm, scheme, model, copies);
     }, [...flat, ...(extra?.sources ?? [])], undefined, true);

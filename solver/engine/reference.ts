@@ -623,11 +623,8 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
       tf.dispose(pAt.flat().filter((x) => !pT.includes(x)));
       for (const c of scalarCache.values()) tf.dispose(c);
       // Stack in increasing time: index j ↔ t0 + j·uH.
-      const g = gs.map((list) => {
-        const s = tf.tidy(() => tf.stack(list.slice().reverse()));
-        tf.dispose(list);
-        return s;
-      });
+      const g = gs.map((list) => tf.tidy(() => tf.stack(list.slice().reverse())));
+      tf.dispose(gs.flat()); // after all stacks: two parameters' ∂θfᵀp can be one tensor
       return { g, left, inner, estimateError };
     };
 
@@ -684,15 +681,15 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
       sums.dispose();
       const estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
       // Nodes in increasing time: p and v at t0 … T.
-      const gridG = grid ? gradientOnGrid(tf, cm, inp, H, factor * divisions, fw.X, fw.F, [...pAt].reverse().concat([pT]), [...vAt].reverse().concat([top.vx])) : undefined;
-      tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c]);
-      if (gridG) return { g: gridG, left: new Map(), inner: new Map(), estimateError };
-      const g = gNodes.map((list, i) => {
-        const nodes = list.slice().reverse(), mids = gMid[i].slice().reverse();
-        const s = tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
-        tf.dispose([...list, ...mids]);
-        return s;
-      });
+      const g = grid
+        ? gradientOnGrid(tf, cm, inp, H, factor * divisions, fw.X, fw.F, [...pAt].reverse().concat([pT]), [...vAt].reverse().concat([top.vx]))
+        : gNodes.map((list, i) => {
+          const nodes = list.slice().reverse(), mids = gMid[i].slice().reverse();
+          return tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
+        });
+      // Freed only now: one product can hand out one tensor as both (∂x f)ᵀp and ∂θfᵀp (f = exp(a + u):
+      // ∂f/∂a = ∂f/∂u), or as ∂θfᵀp of two parameters.
+      tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c, ...gNodes.flat(), ...gMid.flat()]);
       return { g, left: new Map(), inner: new Map(), estimateError };
     };
 

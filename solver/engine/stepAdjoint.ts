@@ -7,6 +7,7 @@
 // ν_n = 2h μ_n with μ_n = λ_{n+1} (h μ_0 for the Euler start).
 import type { Tensor, TF } from './backend';
 import type { CompiledModel } from './compile';
+import { unstackCopies } from './discrete';
 
 export interface StepAdjointProbe {
   /** The model with e_n added to f's output for copy n (pass this to the solve). */
@@ -48,7 +49,7 @@ export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copy
   return {
     cm: wrapped,
     probes,
-    begin() { perCopy = probes.map((e) => tf.unstack(e)); },
+    begin() { perCopy = probes.map((e) => unstackCopies(tf, e)); },
     vjp(n, cotangent, which) {
       const at = seen[n];
       if (!at) return which.map(() => new Float32Array(0));
