@@ -5,7 +5,7 @@
 // Why interpolation and not "times must lie on the grid": observation times
 // come from a CSV file and the step count is edited freely; refusing every
 // step count that does not divide the data would make the check useless
-// while typing. Linear interpolation is differentiable (a gather and two
+// while typing. Linear interpolation is differentiable (two stacks and two
 // multiplies, so AD flows through it), exact at grid times, and its O(h²)
 // error is no larger than the discretisation error of the second-order
 // schemes the tool is about. Times outside [t0, T] are refused by the
@@ -27,11 +27,12 @@ export function observationWeights(times: number[], t0: number, h: number, N: nu
 
 /**
  * The states at the observation times, by the interpolation above: `o(data, si)`
- * for the compiled loss. `rows(si)` stacks state si over the steps along `axis`
- * (0 for one trajectory, 1 for a batch), one flattened state per step.
+ * for the compiled loss. `row(si, n)` is state si at step n, flattened (for a batch:
+ * [B, size]); the rows around each time are stacked along `axis` (0 for one
+ * trajectory, 1 for a batch). A stack, not a gather from all steps: gather's
+ * gradient needs UnsortedSegmentSum, which tfjs-wasm does not have.
  */
-function observer(tf: TF, cm: CompiledModel, N: number, t0: number, h: number, axis: 0 | 1, rows: (si: number) => Tensor) {
-  const stacked = new Map<number, Tensor>();
+function observer(tf: TF, cm: CompiledModel, N: number, t0: number, h: number, axis: 0 | 1, row: (si: number, n: number) => Tensor) {
   const memo = new Map<string, Tensor>();
   return (data: string, si: number): Tensor => {
     const key = `${data}\u0000${si}`;
@@ -40,14 +41,12 @@ function observer(tf: TF, cm: CompiledModel, N: number, t0: number, h: number, a
     const d = cm.observed.find((x) => x.name === data);
     if (!d) throw new Error(`no observations for ${data}`);
     const { index, weight } = observationWeights(d.times, t0, h, Math.max(1, N));
-    let X = stacked.get(si);
-    if (!X) { X = rows(si); stacked.set(si, X); }
     const K = d.times.length;
+    const rows = (steps: number[]) => tf.stack(steps.map((n) => row(si, n)), axis);
     let out: Tensor;
-    if (N === 0) out = tf.gather(X, index.map(() => 0), axis);
+    if (N === 0) out = rows(index.map(() => 0));
     else {
-      const a = tf.gather(X, tf.tensor1d(index, 'int32'), axis);
-      const b = tf.gather(X, tf.tensor1d(index.map((n) => n + 1), 'int32'), axis);
+      const a = rows(index), b = rows(index.map((n) => n + 1));
       out = tf.add(a, tf.mul(tf.sub(b, a), tf.tensor2d(weight, [K, 1])));
     }
     memo.set(key, out);
@@ -62,7 +61,7 @@ function observer(tf: TF, cm: CompiledModel, N: number, t0: number, h: number, a
 export function trajectoryLoss(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: number, h: number): Tensor {
   const final = traj[traj.length - 1];
   if (cm.observed.length === 0) return cm.loss(final);
-  const at = observer(tf, cm, traj.length - 1, t0, h, 0, (si) => tf.stack(traj.map((x) => tf.reshape(x[si], [-1]))));
+  const at = observer(tf, cm, traj.length - 1, t0, h, 0, (si, n) => tf.reshape(traj[n][si], [-1]));
   // Internal layout of the logical [K] (scalar state) is the column [K, 1]; [K, n] stays.
   return cm.loss(final, (data, si) => {
     const out = at(data, si);
@@ -81,6 +80,6 @@ export function trajectoryLossBatched(tf: TF, cm: CompiledModel, traj: Tensor[][
   const final = traj[traj.length - 1];
   if (cm.observed.length === 0) return batched.loss(final, B);
   const at = observer(tf, cm, traj.length - 1, t0, h, 1,
-    (si) => tf.stack(traj.map((x) => tf.reshape(tf.broadcastTo(x[si], [B, ...x[si].shape.slice(-2)]), [B, -1])), 1));
+    (si, n) => tf.reshape(tf.broadcastTo(traj[n][si], [B, ...traj[n][si].shape.slice(-2)]), [B, -1]));
   return batched.loss(final, B, at);
 }
