@@ -40,9 +40,9 @@
 // modelled as u·√K (u = 2⁻²⁴, K steps), plus the rounding of x(T) carried into
 // ∂ℓ/∂x(T) (lossGradientRounding: large near the loss's minimum): referenceError
 // is their sum; for ∫ g dt of shared parameters it grows by the cancellation
-// ‖∫|g|‖/‖∫g‖, and Simpson's own error is added. When the truncation estimate
-// exceeds REFERENCE_TARGET on the usual grid, the step is halved once, and
-// the reported error is at least a third of the two solves' difference.
+// ‖∫|g|‖/‖∫g‖, and Simpson's own error is added. When that error exceeds
+// REFERENCE_TARGET on the usual grid, the step is halved once, and the
+// reported error is at least a third of the two solves' difference.
 // (Replaced a second backward solve at 2H: a third of the reference's
 // cost, for an estimate of the coarse solve's error.)
 import type { TF, Tensor } from './backend';
@@ -327,7 +327,7 @@ export function continuousReference(tf: TF, model: CompiledModel, inp: Reference
       missed = { factor, truncation };
     }
   }
-  // Error control on the usual grid: one more halving of the step when the estimate exceeds
+  // Error control on the usual grid: one more halving of the step when the reported error exceeds
   // REFERENCE_TARGET. (The third-order estimate goes as H³ where RK4's error goes as H⁴: at 4e-4 it fell
   // 3× short of the true error; each halving costs as much again as the solve before it, so only one.)
   let fine = referenceWith(tf, cm, inp, 1, 1, signalCheck);
@@ -346,7 +346,7 @@ export function continuousReference(tf: TF, model: CompiledModel, inp: Reference
   return r;
 }
 
-/** Truncation estimate above which the usual grid is solved again on half the step. */
+/** Reported error above which the usual grid is solved again on half the step. */
 export const REFERENCE_TARGET = 1e-5;
 /** Floats a refined reference may keep at its nodes (g for every parameter value, states and stages). */
 const SUBDIVIDE_FLOATS = 1 << 24;
