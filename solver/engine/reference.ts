@@ -41,8 +41,9 @@
 // ∂ℓ/∂x(T) (lossGradientRounding: large near the loss's minimum): referenceError
 // is their sum; for ∫ g dt of shared parameters it grows by the cancellation
 // ‖∫|g|‖/‖∫g‖, and Simpson's own error is added. When that error exceeds
-// REFERENCE_TARGET on the usual grid, the step is halved once, and the
-// reported error is at least a third of the two solves' difference.
+// REFERENCE_TARGET on the usual grid, the step is halved (again while the
+// error stays above REFERENCE_USABLE and the halvings pay off), and the
+// reported error is at least a third of the last two solves' difference.
 // (Replaced a second backward solve at 2H: a third of the reference's
 // cost, for an estimate of the coarse solve's error.)
 import type { TF, Tensor } from './backend';
@@ -327,20 +328,26 @@ export function continuousReference(tf: TF, model: CompiledModel, inp: Reference
       missed = { factor, truncation };
     }
   }
-  // Error control on the usual grid: one more halving of the step when the reported error exceeds
-  // REFERENCE_TARGET. (The third-order estimate goes as H³ where RK4's error goes as H⁴: at 4e-4 it fell
-  // 3× short of the true error; each halving costs as much again as the solve before it, so only one.)
+  // Error control on the usual grid by halving the step: once when the reported error exceeds
+  // REFERENCE_TARGET, then while it stays above REFERENCE_USABLE, the solves' differences keep
+  // shrinking (chaotic sensitivity does not let them) and the grid stays within MAX_REFERENCE_STEPS.
+  // Each solve is checked against the one before: every part of the reference is at least second order
+  // in H, so the finer solve's error is at most a third of their difference (a fifteenth for RK4 proper);
+  // the embedded third-order estimate goes as H³ where RK4's error goes as H⁴, and before the asymptotic
+  // regime it falls short (at 4e-4 by 3×). Each halving costs as much again as the solve before it.
   let fine = referenceWith(tf, cm, inp, 1, 1, signalCheck);
   const perNode = inp.params.reduce((a, q) => a + q.size, 0) + 8 * cm.x0.reduce((a, x) => a + x.size, 0);
-  if (fine.referenceError > REFERENCE_TARGET && (4 * inp.N + 1) * perNode <= SUBDIVIDE_FLOATS) {
-    const finer = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, 2);
-    if (!finer.nonFinite) {
-      // The two solves' difference checks the finer one's estimate, which can still fall short before the
-      // asymptotic regime: every part of the reference is at least second order in H, so the finer
-      // solve's error is at most a third of the difference (a fifteenth for RK4 proper).
-      const apart = Math.max(...finer.g.map((g, i) => relError(g, fine.g[i])));
-      fine = { ...finer, referenceError: Math.max(finer.referenceError, apart / 3) };
-    }
+  let lastApart = Infinity;
+  for (let subdivide = 2; ; subdivide *= 2) {
+    const steps = 2 * (fine.gridTimes.length - 1);
+    const wanted = subdivide === 2 ? fine.referenceError > REFERENCE_TARGET : fine.referenceError > REFERENCE_USABLE && steps <= MAX_REFERENCE_STEPS;
+    if (!wanted || (steps + 1) * perNode > SUBDIVIDE_FLOATS) break;
+    const finer = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
+    if (finer.nonFinite) break;
+    const apart = Math.max(...finer.g.map((g, i) => relError(g, fine.g[i])));
+    fine = { ...finer, referenceError: Math.max(finer.referenceError, apart / 3) };
+    if (!(apart <= lastApart / 2)) break;
+    lastApart = apart;
   }
   const { truncation: _t, ...r } = fine;
   return r;
@@ -348,6 +355,10 @@ export function continuousReference(tf: TF, model: CompiledModel, inp: Reference
 
 /** Reported error above which the usual grid is solved again on half the step. */
 export const REFERENCE_TARGET = 1e-5;
+/** Reported error above which the step is halved again (while that pays off), up to MAX_REFERENCE_STEPS. */
+export const REFERENCE_USABLE = 1e-3;
+/** Most steps a further halving of the reference may take (the first halving is bounded by memory only). */
+const MAX_REFERENCE_STEPS = 8192;
 /** Floats a refined reference may keep at its nodes (g for every parameter value, states and stages). */
 const SUBDIVIDE_FLOATS = 1 << 24;
 

@@ -9,6 +9,10 @@ import { MAX_REPORTED_COMPONENTS } from '../../solver/report';
 import { initBackend } from '../../solver/engine/backend';
 import { average, filter121, stagesum, stageImbalance, adjoint121 } from '../../solver/engine/corrections';
 import type { Model } from '../../solver/model';
+import type { ParameterReport } from '../../solver/report';
+import { verdictFor, UNCERTAIN_REFERENCE } from '../../solver/engine/verdict';
+import { REFERENCE_USABLE } from '../../solver/engine/reference';
+import { relError } from '../../solver/engine/detect';
 import { applyEdits, gradfixEdit, quickFixTitle } from '../../server/quickfix';
 import { parameterMetricsMarkdown, reportHoverMarkdown } from '../../solver/service/gradientHover';
 
@@ -100,17 +104,37 @@ test('strongly stable tied schemes recommend no correction and converge', async 
   }
 });
 
-test('a reference that cannot resolve the dynamics makes the verdict inconclusive, not "converges"', async () => {
-  // ω·dt = 2.5: the reference's steps are tied to dt, and its solves on two steps differ by tens of per cent
-  // (the embedded estimate alone said 1 %, and the verdict read "converges … (error 1)").
-  const a = analyse(`state x\nstate v\ninit x = 1\ninit v = 0\nparam w = 20\nx' = v\nv' = -w*w*x\nloss = 0.5*x(T)^2\n@ total=1, steps=8, meth=rk4\ndone\n`);
-  assert.ok(a.model, JSON.stringify(a.diagnostics));
-  const r = await runCheck(a.model, { backend });
-  assert.ok(r.referenceError > 0.05, `reference error ${r.referenceError}`);
-  const w = r.parameters[0];
-  assert.ok(w.metrics.gradcheckRelError < 0.05, 'AD itself is right (finite differences agree)');
-  assert.equal(w.verdict?.kind, 'inconclusive', w.verdict?.explanation);
-  assert.match(w.verdict!.explanation, /reference is uncertain itself/);
+test('a reference that one halving cannot resolve is halved again, and its reported error holds', async () => {
+  // ω·dt = 2.5: the reference's steps start from dt. One halving left it 20 % off (the embedded estimate
+  // alone said 1 %); ∫ g dt of the shared w does not depend on the step count, so the same model on 64 steps
+  // (a reference 8× finer) measures it.
+  const text = (steps: number) => `state x\nstate v\ninit x = 1\ninit v = 0\nparam w = 20\nx' = v\nv' = -w*w*x\nloss = 0.5*x(T)^2\n@ total=1, steps=${steps}, meth=rk4\ndone\n`;
+  const check = async (steps: number) => {
+    const a = analyse(text(steps));
+    assert.ok(a.model, JSON.stringify(a.diagnostics));
+    return runCheck(a.model, { backend });
+  };
+  const r = await check(8), fine = await check(64);
+  assert.ok(r.referenceError < REFERENCE_USABLE, `reference error ${r.referenceError}`);
+  const actual = relError(Float32Array.from(r.parameters[0].reference[0]), Float32Array.from(fine.parameters[0].reference[0]));
+  assert.ok(actual <= r.referenceError + fine.referenceError, `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`);
+  assert.notEqual(r.parameters[0].verdict?.kind, 'inconclusive', r.parameters[0].verdict?.explanation);
+});
+
+test('verdicts that rest on an uncertain reference are inconclusive and say why', () => {
+  const shared = { name: 'w', shape: [], perStep: false, metrics: { relError: 0.01, correctedRelError: 0.01, gradcheckRelError: 1e-4 } } as unknown as ParameterReport;
+  const perStep = { ...shared, perStep: true } as ParameterReport;
+  const ctx = (referenceError: number, gradfix: 'none' | 'filter121' = 'none') => ({ gradfix, correction: 'filter121' as const, scheme: 'rk4', zeroWeightCopies: 0, stageImbalanced: false, oscillating: false, hasReference: true, referenceError });
+  for (const p of [shared, perStep]) {
+    for (const gradfix of ['none', 'filter121'] as const) {
+      assert.notEqual(verdictFor(p, ctx(UNCERTAIN_REFERENCE / 2, gradfix)).kind, 'inconclusive');
+      const v = verdictFor(p, ctx(2 * UNCERTAIN_REFERENCE, gradfix));
+      assert.equal(v.kind, 'inconclusive');
+      assert.match(v.explanation, /reference is uncertain itself \(estimated relative error 0\.1/);
+    }
+  }
+  // An oscillation needs no reference to be seen: it stays the verdict.
+  assert.equal(verdictFor(perStep, { ...ctx(0.5), oscillating: true }).kind, 'oscillating');
 });
 
 test('refinement study: levels N, 2N, 4N with observed orders (leapfrog raw ≈ 0, filter121 ≥ 1.8)', async () => {
