@@ -20,6 +20,13 @@ export interface VerdictContext {
 /** Estimated relative error of the continuous reference above which errors measured against it judge nothing. */
 export const UNCERTAIN_REFERENCE = 0.05;
 
+/** Relative error against the reference above which a convergent gradient is still far from the flow's at this dt. */
+const FAR_FROM_FLOW = 0.1;
+
+function farClause(error: number): string {
+  return error > FAR_FROM_FLOW ? `; at this dt it is still far from the flow's gradient, a smaller dt brings it closer` : '';
+}
+
 function uncertainReference(ctx: VerdictContext): Verdict {
   return { kind: 'inconclusive', explanation: `the continuous reference is uncertain itself (estimated relative error ${f2(ctx.referenceError)}: its solves on two step sizes differ by about that much: dynamics too fast for dt, or too sensitive over this horizon), so errors measured against it judge nothing; a smaller dt or a shorter total makes it checkable.` };
 }
@@ -50,7 +57,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   if (!p.perStep) {
     if (ctx.hasReference && ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
     return ctx.hasReference
-      ? { kind: 'converges', explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)}).` }
+      ? { kind: 'converges', explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.` }
       : { kind: 'inconclusive', explanation: 'shared parameter; no reference was computed.' };
   }
   const applied = ctx.gradfix !== 'none';
@@ -67,7 +74,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   if (!ctx.hasReference) return { kind: 'inconclusive', explanation: 'no continuous reference was computed.' };
   if (ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
   if (applied) return { kind: 'corrected', explanation: `${correctedClause(p, ctx.correction)}; ${rawClause(p)}.` };
-  return { kind: 'converges', explanation: `the AD density follows g(t): ${rawClause(p)}.` };
+  return { kind: 'converges', explanation: m.relError > FAR_FROM_FLOW ? `the AD density converges to g(t) as dt → 0: ${rawClause(p)}${farClause(m.relError)}.` : `the AD density follows g(t): ${rawClause(p)}.` };
 }
 
 const RANK: Record<Verdict['kind'], number> = { 'gradcheck-mismatch': 6, oscillating: 5, 'stage-imbalance': 4, 'zero-weight': 3, inconclusive: 2, corrected: 1, converges: 0 };

@@ -118,7 +118,11 @@ test('a reference that one halving cannot resolve is halved again, and its repor
   assert.ok(r.referenceError < REFERENCE_USABLE, `reference error ${r.referenceError}`);
   const actual = relError(Float32Array.from(r.parameters[0].reference[0]), Float32Array.from(fine.parameters[0].reference[0]));
   assert.ok(actual <= r.referenceError + fine.referenceError, `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`);
-  assert.notEqual(r.parameters[0].verdict?.kind, 'inconclusive', r.parameters[0].verdict?.explanation);
+  // AD is right for the discrete model (ω·dt = 2.5 leaves it far from the flow): the verdict says both.
+  const v = r.parameters[0].verdict!;
+  assert.equal(v.kind, 'converges', v.explanation);
+  assert.match(v.explanation, /still far from the flow's gradient, a smaller dt brings it closer/);
+  assert.doesNotMatch((await check(64)).parameters[0].verdict!.explanation, /still far/);
 });
 
 test('verdicts that rest on an uncertain reference are inconclusive and say why', () => {
