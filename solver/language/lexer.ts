@@ -180,8 +180,10 @@ export class Lexer {
         i++;
         continue;
       }
-      // Surrogate pairs and other non-ASCII characters are one invalid token each.
-      const w = c >= 0xd800 && c <= 0xdbff && i + 1 < n ? 2 : 1;
+      // Surrogate pairs and other non-ASCII characters are one invalid token each. Only a real pair
+      // takes two units: a lone high surrogate must not swallow the line break after it.
+      const lo = i + 1 < n ? text.charCodeAt(i + 1) : 0;
+      const w = c >= 0xd800 && c <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff ? 2 : 1;
       push('invalid', i, i + w, text.slice(i, i + w), undefined, undefined);
       i += w;
     }

@@ -50,7 +50,8 @@ function inCommentOrString(prefix: string): boolean {
   return inString;
 }
 
-export function completion(doc: ServiceDocument, p: Position, input: CompletionInput = {}): CompletionList {
+export function completion(doc: ServiceDocument, position: Position, input: CompletionInput = {}): CompletionList {
+  const p = doc.clamp(position); // the items' edit ranges must lie in the text
   const { text: prefix } = prefixOf(doc, p);
   const empty: CompletionList = { isIncomplete: false, items: [] };
   if (inCommentOrString(prefix)) return empty;

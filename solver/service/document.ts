@@ -47,6 +47,14 @@ export class ServiceDocument {
 
   lineText(line: number): string { return this.lines[line] ?? ''; }
 
+  /** p moved into the text, as the LSP asks of a position past a line's end (or past the last line). */
+  clamp(p: Position): Position {
+    const last = this.lines.length - 1;
+    if (p.line > last) return { line: last, character: this.lineText(last).length };
+    const line = Math.max(0, p.line);
+    return { line, character: Math.min(Math.max(0, p.character), this.lineText(line).length) };
+  }
+
   get program(): Program { return this.parsed.program; }
   get parseDiagnostics(): Diagnostic[] { return this.parsed.diagnostics; }
   get statements(): Statement[] { return this.parsed.program.statements; }

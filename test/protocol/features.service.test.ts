@@ -24,7 +24,14 @@ const PIECES = [
 
 function everyFeature(doc: ServiceDocument, line: number, character: number): void {
   const p = { line, character };
-  completion(doc, p);
+  // Edit ranges inside the text, even for a position past the end of its line or of the file.
+  for (const item of completion(doc, p).items) {
+    const edit = item.textEdit as { range: { start: { line: number; character: number }; end: { line: number; character: number } } } | undefined;
+    if (!edit) continue;
+    for (const q of [edit.range.start, edit.range.end]) {
+      assert.ok(q.line >= 0 && q.line < doc.lines.length && q.character >= 0 && q.character <= doc.lineText(q.line).length, `completion range ${JSON.stringify(edit.range)} outside the text at ${JSON.stringify(p)}`);
+    }
+  }
   hover(doc, p);
   signatureHelp(doc, p);
   definition(doc, 'u', p);

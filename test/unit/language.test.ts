@@ -64,12 +64,13 @@ function lineCount(text: string): number { return text.split(/\r\n|\r|\n/).lengt
 
 function assertWellFormed(text: string, a: Analysis): void {
   const lines = lineCount(text);
+  const lengths = text.split(/\r\n|\r|\n/).map((l) => l.length);
   for (const d of a.diagnostics) {
     assert.ok(typeof d.message === 'string' && d.message.length > 0);
     assert.ok(typeof d.code === 'string' && d.code.length > 0);
     for (const p of [d.range.start, d.range.end]) {
       assert.ok(Number.isInteger(p.line) && p.line >= 0 && p.line < lines, `line ${p.line} out of range in ${JSON.stringify(d)}`);
-      assert.ok(Number.isInteger(p.character) && p.character >= 0);
+      assert.ok(Number.isInteger(p.character) && p.character >= 0 && p.character <= lengths[p.line], `character ${p.character} past the end of line ${p.line} (${lengths[p.line]}) in ${JSON.stringify(d)}`);
     }
   }
   const hasError = a.diagnostics.some((d) => d.severity === 'error');
@@ -623,10 +624,21 @@ describe('XPPAUT core', () => {
 // ---- robustness and speed ---------------------------------------------------------------
 
 describe('robustness', () => {
+  test('half an emoji (a lone high surrogate) before a line break stays on its own line', () => {
+    for (const eol of ['\n', '\r\n', '\r']) {
+      const s = ['state x', '\ud83d', "x' = -x", 'init x = 1', 'loss = x(T)^2', '@ steps=4', 'done'].join(eol);
+      const a = analyse(s);
+      assertWellFormed(s, a);
+      const errors = a.diagnostics.filter((d) => d.severity === 'error');
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.deepEqual([errors[0].range.start.line, errors[0].range.end.line], [1, 1], JSON.stringify(errors[0]));
+    }
+  });
+
   const seeds = [readExample('spiral.ode'), readExample('spiral-rk4.ode'), withLines('@ total=2 dt=0.1'),
     "scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2] c=[0,1]\nstate v[2]\nv' = if(v[0] > 0 & t <= 1)then(-v)else(v) + max(v, 1)\nloss = sum(v(T))\n@ meth=s, tie=stage",
     "par a=1 b=2\nf(u)=u^2\ndx/dt = -a*f(x) \\\n + b\nx(0)=1\n@ meth=euler\ndone"];
-  const alphabet = [...'abcxyzWT0123456789.e+-*/^@()[],=~\'#\\" \n\t{}!<>', 'state ', 'param ', 'init ', 'loss ', 'per-step', 'normal', 'tanh(', 'sum(', 'x(T)', 'done\n', 'markov ', '\r\n', '\u00e9', '\ud83d\ude00',
+  const alphabet = [...'abcxyzWT0123456789.e+-*/^@()[],=~\'#\\" \n\t{}!<>', 'state ', 'param ', 'init ', 'loss ', 'per-step', 'normal', 'tanh(', 'sum(', 'x(T)', 'done\n', 'markov ', '\r\n', '\u00e9', '\ud83d\ude00', '\ud83d',
     '<=', '==', '!=', '&', '|', 'if(', ')then(', ')else(', '[0]', '[1, 2]', 'data obs = "o.csv"\n', 'x(obs)', 'scheme s rk a=[[0]] b=[1] c=[0]\n',
     'scheme q lmm alpha=[-1, 1] beta=[1, 0]\n', 'meth=s ', 'heav(', 'max(', '__proto__', 'constructor', 'toString'];
   const token = fc.constantFrom(...alphabet);
