@@ -10,13 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { Report } from '../../solver/report';
 import {
-  CheckStatusNotification,
   GetReportRequest,
   GRADFIX_FIXABLE_CODES,
   QUICK_FIX_TITLE,
   ReportNotification,
   RunCheckRequest,
-  type CheckStatusParams,
   type ReportParams,
 } from '../../server/protocol';
 import { applyEdits, type SimpleTextEdit } from '../../server/quickfix';
@@ -30,12 +28,10 @@ interface Diag { range: SimpleTextEdit['range']; severity?: number; code?: strin
 
 /** The shared LSP client, plus the ODE Lens check notifications. */
 class Client extends LspClient {
-  readonly statuses: CheckStatusParams[] = [];
   readonly reports: ReportParams[] = [];
 
   constructor(child: ChildProcess) {
     super(child, CHECK_TIMEOUT);
-    this.conn.onNotification(CheckStatusNotification.type, (p) => this.notify(() => this.statuses.push(p)));
     this.conn.onNotification(ReportNotification.type, (p) => this.notify(() => this.reports.push(p)));
   }
 

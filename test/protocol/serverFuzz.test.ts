@@ -16,7 +16,6 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
-import { CheckStatusNotification, type CheckStatusParams } from '../../server/protocol';
 import { LspClient, type Published } from '../support/lspClient';
 import { expressionModel, modelText } from '../support/modelGenerators';
 
@@ -39,12 +38,10 @@ interface Diag { range: Rng; severity?: number; code?: string | number; source?:
 
 /** The shared LSP client, plus check statuses and the server's log. */
 class Client extends LspClient {
-  readonly statuses: CheckStatusParams[] = [];
   readonly logs: string[] = [];
 
   constructor(child: ChildProcess) {
     super(child, SETTLE_MS);
-    this.conn.onNotification(CheckStatusNotification.type, (p) => this.notify(() => this.statuses.push(p)));
     this.conn.onNotification('window/logMessage', (p: { message: string }) => this.notify(() => this.logs.push(p.message)));
   }
 

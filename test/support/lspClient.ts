@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { CheckStatusNotification, type CheckStatusParams } from '../../server/protocol';
 
 /** The repository root, from the bundled test in out/test/<dir>/. */
 export const repoRoot = join(__dirname, '..', '..', '..');
@@ -17,6 +18,8 @@ export interface Published { uri: string; version?: number; diagnostics: { range
 export class LspClient {
   readonly conn: MessageConnection;
   readonly published: Published[] = [];
+  /** The ODE Lens check statuses (odeLens/checkStatus), in arrival order. */
+  readonly statuses: CheckStatusParams[] = [];
   readonly stderr: string[] = [];
   private waiters: (() => void)[] = [];
 
@@ -24,6 +27,7 @@ export class LspClient {
     this.conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     child.stderr!.on('data', (d) => this.stderr.push(String(d)));
     this.conn.onNotification('textDocument/publishDiagnostics', (p: Published) => this.notify(() => this.published.push(p)));
+    this.conn.onNotification(CheckStatusNotification.type, (p) => this.notify(() => this.statuses.push(p)));
     this.conn.onNotification(() => this.notify(() => {}));
     this.conn.onRequest('window/workDoneProgress/create', () => null);
     this.conn.onRequest('client/registerCapability', () => null);
