@@ -120,10 +120,19 @@ function broadcastPair(tf: TF, a: Tensor, b: Tensor): [Tensor, Tensor] {
   return [tf.broadcastTo(a, shape), tf.broadcastTo(b, shape)];
 }
 
+/**
+ * maximum or minimum with a NaN in either operand giving NaN on every backend, as Math.max does in
+ * scalarRhs (tfjs-wasm's keep the first operand when only the second is NaN).
+ */
+function nanPropagating(tf: TF, op: (a: Tensor, b: Tensor) => Tensor, a: Tensor, b: Tensor): Tensor {
+  const [x, y] = broadcastPair(tf, a, b);
+  return tf.where(tf.isNaN(y), y, op(x, y));
+}
+
 /** Two-argument elementwise functions (broadcast like the operators). */
 const BINARY_FN: Record<string, (tf: TF, a: Tensor, b: Tensor) => Tensor> = {
-  max: (tf, a, b) => tf.maximum(...broadcastPair(tf, a, b)),
-  min: (tf, a, b) => tf.minimum(...broadcastPair(tf, a, b)),
+  max: (tf, a, b) => nanPropagating(tf, tf.maximum, a, b),
+  min: (tf, a, b) => nanPropagating(tf, tf.minimum, a, b),
   pow: (tf, a, b) => tf.pow(a, b),
   atan2: (tf, a, b) => tf.atan2(a, b),
   // XPPAUT mod: a - b*floor(a/b) (the sign of b), as tf.mod.
@@ -379,22 +388,25 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
     return fold(node, [target]);
   }
 
+  /**
+   * |c| > 0 as bool, through step and greaterEqual, which have gradients (zero), unlike greater or
+   * notEqual; NaN → false on every backend, as in scalarRhs (a cast of NaN to bool is true on cpu,
+   * false on wasm).
+   */
+  const nonzero = (c: Tensor) => tf.greaterEqual(tf.step(tf.abs(c), 0), 0.5);
+
   /** XPPAUT if(c)then(a)else(b): elementwise, all three broadcast together; c nonzero → a. */
   function select(c: Node, a: Node, b: Node, range: Range): Node {
     const shape = broadcastShapes(broadcastShapes(c.shape, a.shape, range), b.shape, range);
     const target = internalShape(shape);
     const fc = asOperand(c, shape), fa = asOperand(a, shape), fb = asOperand(b, shape);
     const full = (x: Tensor) => (x.shape.join() === target.join() ? x : tf.broadcastTo(x, target));
-    const fn: Fn = (env) => {
-      // The condition as bool through step and cast, both of which have gradients (zero), unlike notEqual.
-      const cond = tf.cast(tf.step(tf.abs(full(fc(env))), 0), 'bool');
-      return tf.where(cond, full(fa(env)), full(fb(env)));
-    };
+    const fn: Fn = (env) => tf.where(nonzero(full(fc(env))), full(fa(env)), full(fb(env)));
     let bfn: Fn | undefined;
     if (allB([c, a, b])) {
       const gc = asOperandB(c, shape), ga = asOperandB(a, shape), gb = asOperandB(b, shape);
       // tf.where broadcasts its three operands.
-      bfn = (env) => tf.where(tf.cast(tf.step(tf.abs(gc(env)), 0), 'bool'), ga(env), gb(env));
+      bfn = (env) => tf.where(nonzero(gc(env)), ga(env), gb(env));
     }
     return fold({ shape, fn, bfn }, [c, a, b]);
   }

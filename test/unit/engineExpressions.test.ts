@@ -181,3 +181,28 @@ test('XPPAUT functions the checker lowers (cosh, pow, flr, …) evaluate like JS
     close(x0, ref(...args), `${fn}(${args})`);
   }
 });
+
+test('NaN follows one rule on every backend: max and min pass it on from either side, if(NaN) takes else', async () => {
+  // u/u is NaN in the first component at u = 0. tfjs-wasm's maximum kept the first operand when only the
+  // second was NaN, and its cast of NaN to bool is false where cpu's is true: the same model blew up on
+  // one backend and not on the other. The all-scalar path (scalarRhs) uses Math.max and |c| > 0.
+  const text = (rhs: string) => `state u[2]\ninit u = [0, 1]\nu' = ${rhs}\nloss = sum(u(T)^2)\n@ steps=4\ndone`;
+  const cases: [string, number[]][] = [
+    ['max(u/u, 2)', [NaN, 2]], ['max(2, u/u)', [NaN, 2]], ['min(u/u, 0)', [NaN, 0]], ['min(0, u/u)', [NaN, 0]],
+    ['max(u/u, [2, 0])', [NaN, 1]], ['if(u/u)then(3)else(4)', [4, 3]], ['if(u)then(3)else(4)', [4, 3]],
+  ];
+  for (const on of ['cpu', 'wasm'] as const) {
+    const { tf } = await initBackend(on);
+    for (const [rhs, want] of cases) {
+      const a = analyse(text(rhs));
+      assert.ok(a.model, `${rhs}: ${JSON.stringify(a.diagnostics)}`);
+      const { compiled } = compileModel(tf, a.model);
+      try {
+        const got = tf.tidy(() => Array.from(compiled.rhs(compiled.x0, [], 0)[0].dataSync()));
+        assert.deepEqual(got.map((x) => (Number.isNaN(x) ? 'NaN' : x)), want.map((x) => (Number.isNaN(x) ? 'NaN' : x)), `${rhs} on ${on}`);
+      } finally {
+        compiled.dispose();
+      }
+    }
+  }
+});
