@@ -19,7 +19,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // A named import: a bare import is dropped by esbuild (the package's main file is not in its sideEffects list).
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { copiesPerSource, unstackCopies } from './discrete';
+import { copyStacks, unstackCopies } from './discrete';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
@@ -113,16 +113,16 @@ export function autoChoices(): ReadonlyMap<number, { backend: 'cpu' | 'wasm'; re
  * Median ms of a probe forward+backward on the active backend, shaped like the engine's AD pass
  * (engine/discrete.ts): an MLP over leapfrog-like steps with one parameter copy per step, stacked in
  * sources of copiesPerSource copies unstacked inside the tape, with the size class's values per step
- * and steps (up to 128 steps and 64 K values in all). The split matters on wasm, whose unstack costs
+ * and steps (up to 128 steps and 64 K values in all). The stacks matter on wasm, whose unstack costs
  * copies × stacked size: a probe without it (8 steps, no split) chose wasm for checks that then ran
  * 2–14× slower.
  */
 function probe(tf: TF, cls: number): number {
-  const steps = Math.min(128, 4 ** (cls % 16)), per = copiesPerSource(steps);
+  const steps = Math.min(128, 4 ** (cls % 16));
   const width = Math.max(8, Math.round(Math.min(4 ** Math.floor(cls / 16), 2 ** 16 / steps) / 4));
   // One source per stack of copies, as discrete.ts makes them.
   const stacks = (shape: number[], std: number, seed: number) =>
-    Array.from({ length: Math.ceil(steps / per) }, (_, s) => tf.randomNormal([Math.min(per, steps - s * per), ...shape], 0, std, 'float32', seed + s));
+    copyStacks(steps).map(({ copies }, s) => tf.randomNormal([copies, ...shape], 0, std, 'float32', seed + s));
   const W1 = stacks([width, 2], 0.3, 1), W2 = stacks([2, width], 0.3 / Math.sqrt(width), 1001);
   const x0 = tf.tensor2d([[1], [0]]);
   const run = () => tf.tidy(() => {

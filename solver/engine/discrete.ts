@@ -46,8 +46,14 @@ export interface ExtraSources { sources: Tensor[]; begin(copies: Tensor[][]): vo
  * number of sources (one source per copy grew as N²), and tfjs-wasm's unstack costs copies × stacked
  * size (256 copies of 128×16: 292 ms in one stack, 5.4 ms in stacks of 16; cpu 2.6 ms either way).
  */
-export function copiesPerSource(count: number): number {
+function copiesPerSource(count: number): number {
   return Math.max(16, Math.ceil(Math.sqrt(count)));
+}
+
+/** How `count` copies are stacked into sources: the first copy and the number of copies of each stack. */
+export function copyStacks(count: number): { first: number; copies: number }[] {
+  const per = copiesPerSource(count);
+  return Array.from({ length: Math.ceil(count / per) }, (_, c) => ({ first: c * per, copies: Math.min(per, count - c * per) }));
 }
 
 /** The copies of a stacked tensor, inside a gradient scope: TF.js hands a one-output unstack's gradient a lone dy where it stacks a list, so a stack of one copy is reshaped instead. */
@@ -72,11 +78,7 @@ export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, mod
     const sources = model.params.map((p, i) => {
       const shape = internalShape(p.shape), P = sizeOf(p.shape);
       if (!p.perStep) return [{ first: 0, copies: 1, tensor: tf.tensor(values[i], shape) }];
-      const per = copiesPerSource(count);
-      return Array.from({ length: Math.ceil(count / per) }, (_, c) => {
-        const first = c * per, copies = Math.min(per, count - first);
-        return { first, copies, tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]) };
-      });
+      return copyStacks(count).map(({ first, copies }) => ({ first, copies, tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]) }));
     });
     const flat = sources.flat().map((s) => s.tensor);
     const { value, grads } = tf.engine().gradients(() => {
