@@ -198,7 +198,7 @@ export interface CompiledModel {
 export interface CompileResult { compiled: CompiledModel; defaultLoss: boolean }
 
 export interface CompileOptions {
-  /** All-scalar models: one fused kernel per right-hand side evaluation (engine/scalarRhs.ts); default true. */
+  /** Small models (scalars, or at most MAX_FUSED_ELEMENTS state and parameter elements): one fused kernel per right-hand side evaluation (engine/scalarRhs.ts); default true. */
   fuseScalars?: boolean;
 }
 
@@ -645,7 +645,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
     }
     // After the per-operation compile, which validates every expression and gives the loss.
     const program = options.fuseScalars === false ? undefined : compileScalarProgram(model);
-    const fused = program ? fusedRhs(tf, program) : undefined;
+    const fused = program ? fusedRhs(tf, program, model.states.map((s) => internalShape(s.shape)), model.params.map((p) => internalShape(p.shape))) : undefined;
     const batchable = (!!fused || rhsBatched.every((f) => f)) && !!lossBatched;
 
     const x0 = model.states.map((s) => {
@@ -662,7 +662,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       usesTime,
       observed,
       x0,
-      packed: fused && model.states.length > 1 ? packedModel(fused, keep(tf.stack(x0))) : undefined,
+      packed: fused && model.states.length > 1 && model.states.every((s) => s.shape.length === 0) ? packedModel(fused, keep(tf.stack(x0))) : undefined,
       rhs: fused ? fused.rhs : (s, p, t) => {
         const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
         return rhsFns.map((f) => f(env));

@@ -1,11 +1,11 @@
-// The fused right-hand side of an all-scalar model (XPPAUT style: every state
-// and parameter a scalar). One TF.js kernel per evaluation instead of one per
-// operation: the expressions run as a flat instruction list in JS (each result
-// rounded to float32, as TF.js computes), and reverse mode over the same list
-// gives the vector–Jacobian products — registered with tf.customGrad, so the
-// unrolled solve is still differentiated by TF.js's tape. Small scalar models
-// spend nearly all their time on per-kernel overhead (~5 µs each), so this is
-// where their checks get fast.
+// The fused right-hand side of a small model (XPPAUT style: scalars, or a few
+// small vectors and matrices). One TF.js kernel per evaluation instead of one
+// per operation: the expressions run element by element as a flat instruction
+// list in JS (each result rounded to float32, as TF.js computes), and reverse
+// mode over the same list gives the vector–Jacobian products — registered with
+// tf.customGrad, so the unrolled solve is still differentiated by TF.js's tape.
+// Small models spend nearly all their time on per-kernel overhead (~5 µs
+// each), so this is where their checks get fast.
 import type { Expr, Model } from '../model';
 import type { TF, Tensor } from './backend';
 
@@ -124,37 +124,129 @@ function binaryDerivatives(fn: Binary, a: number, b: number, y: number): [number
   }
 }
 
-/** The fused program: instructions and, per state, the instruction holding its f (−1: f = 0). */
-export interface ScalarProgram { code: Instr[]; outputs: number[]; states: number; params: number; usesTime: boolean }
+/**
+ * The fused program over element slots: states and parameters flattened in order (row-major),
+ * instructions, and per state element the instruction holding its f (−1: f = 0).
+ */
+export interface ScalarProgram {
+  code: Instr[];
+  outputs: number[];
+  /** State and parameter elements in all. */
+  states: number;
+  params: number;
+  /** Elements of each state and each parameter, in model order. */
+  stateSizes: number[];
+  paramSizes: number[];
+  usesTime: boolean;
+}
 
 /**
- * Compiles an all-scalar model's right-hand sides, or returns undefined (a
- * state or parameter that is not a scalar, or an expression outside the
- * scalar subset: the model then uses one kernel per operation).
+ * Most state and parameter elements a fused model may have: each is a scalar slot, and every
+ * operation on a tensor unrolls into one instruction per element, so only small models gain
+ * (the size of an XPPAUT system written with vectors; a per-step MLP stays with TF.js's kernels).
+ */
+export const MAX_FUSED_ELEMENTS = 32;
+
+/** A value during compilation: its shape in the language and its elements' instructions, row-major. */
+interface Val { shape: number[]; slots: number[] }
+
+const sizeOfShape = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Row-major index of each element of `out` (broadcast shape) in an operand of shape `shape` (trailing alignment, as NumPy). */
+function broadcastIndex(shape: number[], out: number[]): number[] | undefined {
+  if (shape.length > out.length) return undefined;
+  const lead = out.length - shape.length;
+  for (let d = 0; d < shape.length; d++) if (shape[d] !== 1 && shape[d] !== out[lead + d]) return undefined;
+  const idx: number[] = [];
+  const total = sizeOfShape(out);
+  for (let flat = 0; flat < total; flat++) {
+    let rem = flat, k = 0, stride = 1;
+    for (let d = out.length - 1; d >= 0; d--) {
+      const coord = rem % out[d];
+      rem = Math.floor(rem / out[d]);
+      if (d >= lead) {
+        const size = shape[d - lead];
+        k += (size === 1 ? 0 : coord) * stride;
+        stride *= size;
+      }
+    }
+    idx.push(k);
+  }
+  return idx;
+}
+
+function broadcastShape(shapes: number[][]): number[] | undefined {
+  const n = Math.max(...shapes.map((s) => s.length));
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let size = 1;
+    for (const s of shapes) {
+      const x = s[s.length - n + i] ?? 1;
+      if (x !== 1 && size !== 1 && x !== size) return undefined;
+      if (x !== 1) size = x;
+    }
+    out.push(size);
+  }
+  return out;
+}
+
+/**
+ * Compiles a small model's right-hand sides (scalars, or vectors and matrices of at most
+ * MAX_FUSED_ELEMENTS elements in all) element by element, or returns undefined (a larger
+ * model, or an expression outside the fused subset: the model then uses one kernel per operation).
  */
 export function compileScalarProgram(model: Model): ScalarProgram | undefined {
-  if (model.states.length === 0 || model.states.some((s) => s.shape.length > 0) || model.params.some((p) => p.shape.length > 0)) return undefined;
+  const stateSizes = model.states.map((s) => sizeOfShape(s.shape)), paramSizes = model.params.map((p) => sizeOfShape(p.shape));
+  const S = stateSizes.reduce((a, b) => a + b, 0), Q = paramSizes.reduce((a, b) => a + b, 0);
+  if (model.states.length === 0 || S + Q > MAX_FUSED_ELEMENTS || [...model.states, ...model.params].some((x) => x.shape.length > 2)) return undefined;
+  const offsets = (sizes: number[]) => sizes.map((_n, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+  const stateAt = offsets(stateSizes), paramAt = offsets(paramSizes);
   const states = new Map(model.states.map((s, i) => [s.name, i]));
   const params = new Map(model.params.map((p, i) => [p.name, i]));
   const code: Instr[] = [];
   let usesTime = false;
+  let operations = 0; // AST operations: about the kernels the per-operation compile launches per evaluation
   const emit = (ins: Instr) => { code.push(ins); return code.length - 1; };
-  const walk = (e: Expr): number | undefined => {
+  const scalar = (k: number): Val => ({ shape: [], slots: [k] });
+  const map = (a: Val, f: (k: number) => number): Val => ({ shape: a.shape, slots: a.slots.map(f) });
+  /** An elementwise operation on broadcast operands. */
+  const zip = (vals: Val[], f: (ks: number[]) => number): Val | undefined => {
+    const shape = broadcastShape(vals.map((v) => v.shape));
+    if (!shape) return undefined;
+    const idx = vals.map((v) => broadcastIndex(v.shape, shape)!);
+    return { shape, slots: idx[0].map((_k, e) => f(vals.map((v, j) => v.slots[idx[j][e]]))) };
+  };
+  const binaryOp = (fn: Binary, a: Val, b: Val) => zip([a, b], ([x, y]) => emit({ op: 'binary', fn, a: x, b: y }));
+  /** a₀ op a₁ op …, left to right (a scalar). */
+  const fold = (fn: Binary, ks: number[]) => ks.slice(1).reduce((acc, k) => emit({ op: 'binary', fn, a: acc, b: k }), ks[0]);
+  const dot = (as: number[], bs: number[]) => fold('+', as.map((a, i) => emit({ op: 'binary', fn: '*', a, b: bs[i] })));
+  /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
+  const matmul = (a: Val, b: Val): Val | undefined => {
+    if (a.shape.length === 0 || b.shape.length === 0) return undefined;
+    const [m, n] = a.shape.length === 2 ? a.shape : [1, a.shape[0]];
+    const k = b.shape.length === 2 ? b.shape[1] : 1;
+    if (b.shape[0] !== n) return undefined;
+    const slots: number[] = [];
+    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) slots.push(dot(a.slots.slice(i * n, (i + 1) * n), Array.from({ length: n }, (_x, r) => b.slots[r * k + j])));
+    return { shape: [...(a.shape.length === 2 ? [m] : []), ...(b.shape.length === 2 ? [k] : [])], slots };
+  };
+  const walk = (e: Expr): Val | undefined => {
+    if (e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+')) operations++;
     switch (e.kind) {
-      case 'number': return emit({ op: 'const', value: e.value });
+      case 'number': return scalar(emit({ op: 'const', value: e.value }));
       case 'name': {
         const si = states.get(e.name);
-        if (si !== undefined) return emit({ op: 'state', index: si });
+        if (si !== undefined) return { shape: model.states[si].shape.slice(), slots: Array.from({ length: stateSizes[si] }, (_x, k) => emit({ op: 'state', index: stateAt[si] + k })) };
         const pi = params.get(e.name);
-        if (pi !== undefined) return emit({ op: 'param', index: pi });
-        if (e.name === 't') { usesTime = true; return emit({ op: 't' }); }
-        if (e.name === 'pi') return emit({ op: 'const', value: Math.PI });
+        if (pi !== undefined) return { shape: model.params[pi].shape.slice(), slots: Array.from({ length: paramSizes[pi] }, (_x, k) => emit({ op: 'param', index: paramAt[pi] + k })) };
+        if (e.name === 't') { usesTime = true; return scalar(emit({ op: 't' })); }
+        if (e.name === 'pi') return scalar(emit({ op: 'const', value: Math.PI }));
         return undefined;
       }
       case 'unary': {
         const a = walk(e.operand);
         if (a === undefined) return undefined;
-        return e.op === '+' ? a : emit({ op: 'unary', fn: 'neg', a });
+        return e.op === '+' ? a : map(a, (k) => emit({ op: 'unary', fn: 'neg', a: k }));
       }
       case 'binary': {
         const a = walk(e.left);
@@ -163,42 +255,69 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
           // As the compiler: x^2, x^0.5, x^-1 by their own functions, else pow.
           if (e.right.kind === 'number' && e.right.value === 1) return a;
           const special: Record<number, Unary> = { 2: 'square', 0.5: 'sqrt', [-1]: 'recip' };
-          if (e.right.kind === 'number' && special[e.right.value]) return emit({ op: 'unary', fn: special[e.right.value], a });
+          if (e.right.kind === 'number' && special[e.right.value]) { const fn = special[e.right.value]; return map(a, (k) => emit({ op: 'unary', fn, a: k })); }
           const b = walk(e.right);
-          return b === undefined ? undefined : emit({ op: 'binary', fn: 'pow', a, b });
+          return b === undefined ? undefined : binaryOp('pow', a, b);
         }
-        if (!OPERATORS.has(e.op)) return undefined;
         const b = walk(e.right);
-        return b === undefined ? undefined : emit({ op: 'binary', fn: e.op as Binary, a, b });
+        if (b === undefined) return undefined;
+        if (e.op === '@') return matmul(a, b);
+        return OPERATORS.has(e.op) ? binaryOp(e.op as Binary, a, b) : undefined;
       }
       case 'call': {
-        const args: number[] = [];
+        const args: Val[] = [];
         for (const x of e.args) {
-          const k = walk(x);
-          if (k === undefined) return undefined;
-          args.push(k);
+          const v = walk(x);
+          if (v === undefined) return undefined;
+          args.push(v);
         }
-        if (UNARY_NAMES[e.callee] && args.length === 1) return emit({ op: 'unary', fn: UNARY_NAMES[e.callee], a: args[0] });
-        if (BINARY_NAMES[e.callee] && args.length === 2) return emit({ op: 'binary', fn: BINARY_NAMES[e.callee], a: args[0], b: args[1] });
-        return undefined;
+        const [a, b] = args;
+        if (UNARY_NAMES[e.callee] && args.length === 1) { const fn = UNARY_NAMES[e.callee]; return map(a, (k) => emit({ op: 'unary', fn, a: k })); }
+        if (BINARY_NAMES[e.callee] && args.length === 2) return binaryOp(BINARY_NAMES[e.callee], a, b);
+        return e.callee === 'sum' && args.length === 1 ? scalar(fold('+', a.slots)) : undefined;
+      }
+      case 'vector': {
+        const els: Val[] = [];
+        for (const x of e.elements) {
+          const v = walk(x);
+          if (v === undefined || v.shape.length > 1 || v.shape.join() !== (els[0] ?? v).shape.join()) return undefined;
+          els.push(v);
+        }
+        return els.length === 0 ? undefined : { shape: [els.length, ...els[0].shape], slots: els.flatMap((v) => v.slots) };
+      }
+      case 'index': {
+        const a = walk(e.target);
+        if (a === undefined || e.indices.length === 0 || e.indices.length > a.shape.length) return undefined;
+        const at = e.indices.map((i, d) => (i < 0 ? a.shape[d] + i : i));
+        if (at.some((k, d) => !Number.isInteger(k) || k < 0 || k >= a.shape[d])) return undefined;
+        if (a.shape.length === 1) return scalar(a.slots[at[0]]);
+        const n = a.shape[1];
+        return at.length === 2 ? scalar(a.slots[at[0] * n + at[1]]) : { shape: [n], slots: a.slots.slice(at[0] * n, (at[0] + 1) * n) };
       }
       case 'if': {
         const c = walk(e.cond), a = walk(e.then), b = walk(e.else);
-        return c === undefined || a === undefined || b === undefined ? undefined : emit({ op: 'select', c, a, b });
+        return c === undefined || a === undefined || b === undefined ? undefined : zip([c, a, b], ([x, y, z]) => emit({ op: 'select', c: x, a: y, b: z }));
       }
       default:
         return undefined;
     }
   };
   const outputs: number[] = [];
-  for (const s of model.states) {
+  for (const [i, s] of model.states.entries()) {
     const eq = model.equations.find((q) => q.state === s.name);
-    if (!eq) { outputs.push(-1); continue; }
-    const k = walk(eq.rhs);
-    if (k === undefined) return undefined;
-    outputs.push(k);
+    if (!eq) { for (let k = 0; k < stateSizes[i]; k++) outputs.push(-1); continue; }
+    const v = walk(eq.rhs);
+    // f broadcast to its state's shape, as the per-operation compile conforms it.
+    const idx = v && broadcastShape([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
+    if (!v || !idx) return undefined;
+    for (const k of idx) outputs.push(v.slots[k]);
   }
-  return { code, outputs, states: model.states.length, params: model.params.length, usesTime };
+  // A model with tensors fuses only when that saves kernels: flattening its parameters and states and
+  // splitting f cost about one kernel per tensor (A @ x + c is two kernels either way). All-scalar
+  // models always fuse: their states are packed into one vector (CompiledModel.packed).
+  const tensors = [...model.states, ...model.params].some((x) => x.shape.length > 0);
+  if (tensors && operations <= model.states.length + model.params.length + 1) return undefined;
+  return { code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime };
 }
 
 /** Forward pass: every instruction's value (float32-rounded) at (s, p, t). */
@@ -248,15 +367,34 @@ export function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<
 
 const outputsOf = (prog: ScalarProgram, vals: Float64Array): Float32Array => Float32Array.from(prog.outputs, (k) => (k >= 0 ? vals[k] : 0));
 
-/** The fused CompiledModel members: rhs (one differentiable kernel), rhsVjp, rhsLinearize and the batched rhs. */
-export function fusedRhs(tf: TF, prog: ScalarProgram) {
+/**
+ * The fused CompiledModel members: rhs (one differentiable kernel), rhsVjp, rhsLinearize and the
+ * batched rhs. `stateShapes` and `paramShapes` are the tensors' internal shapes (engine/compile.ts).
+ */
+export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], paramShapes: number[][]) {
   const S = prog.states, Q = prog.params;
+  /** The elements of several tensors, one after the other. */
   const read = (xs: Tensor[]): Float32Array => {
-    const out = new Float32Array(xs.length);
-    xs.forEach((x, i) => { out[i] = x.dataSync()[0]; });
+    const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
+    let at = 0;
+    for (const x of xs) { out.set(x.dataSync(), at); at += x.size; }
     return out;
   };
-  const scalars = (a: ArrayLike<number>, n: number): Tensor[] => Array.from({ length: n }, (_, i) => tf.scalar(a[i]));
+  /** Consecutive runs of `a` as tensors of the given shapes. */
+  const pieces = (a: ArrayLike<number>, shapes: number[][]): Tensor[] => {
+    let at = 0;
+    return shapes.map((shape) => {
+      const n = shape.reduce((x, y) => x * y, 1);
+      const t = tf.tensor(Float32Array.from({ length: n }, (_x, k) => a[at + k]), shape);
+      at += n;
+      return t;
+    });
+  };
+  /** The products as CompiledModel's vjps return them: one tensor per state, or one packed vector [S]. */
+  const products = ({ vs, vp }: { vs: Float64Array; vp: Float64Array }, withParams: boolean, withState: boolean, packedState: boolean): { vx: Tensor[]; vp: Tensor[] } => ({
+    vx: withState ? (packedState ? [tf.tensor1d(Float32Array.from(vs))] : pieces(vs, stateShapes)) : [],
+    vp: withParams ? pieces(vp, paramShapes) : [],
+  });
   /** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
   const linearise = (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
     const vals = evaluate(prog, s, p, t);
@@ -266,12 +404,7 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
       return { vs, vp };
     };
   };
-  /** The products as CompiledModel's vjps return them: per-state scalars, or one packed vector [S]. */
-  const products = ({ vs, vp }: { vs: Float64Array; vp: Float64Array }, withParams: boolean, withState: boolean, packedState: boolean): { vx: Tensor[]; vp: Tensor[] } => ({
-    vx: withState ? (packedState ? [tf.tensor1d(Float32Array.from(vs))] : scalars(vs, S)) : [],
-    vp: withParams ? scalars(vp, Q) : [],
-  });
-  // One differentiable op on the stacked states and parameters; its vjp is `reverse`.
+  // One differentiable op on the flattened states and parameters; its vjp is `reverse`.
   const op = (t: number) => tf.customGrad((...inputs) => {
     const [sv, pv] = inputs as Tensor[];
     const sd = sv.dataSync(), pd = pv.dataSync();
@@ -285,30 +418,51 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
       },
     };
   });
-  const stacked = (xs: Tensor[], n: number) => (n === 0 ? tf.zeros([1]) : tf.stack(xs));
-  // The same parameter tensors (shared ones, a step's stages) reuse one stacked vector while it lives:
+  /** Tensors as one vector of their elements (a reshape of one tensor, a stack of scalars, else a concat). */
+  const flat = (xs: Tensor[], n: number): Tensor => {
+    if (n === 0) return tf.zeros([1]);
+    if (xs.length === 1) return tf.reshape(xs[0], [n]);
+    return xs.every((x) => x.rank === 0) ? tf.stack(xs) : tf.concat(xs.map((x) => tf.reshape(x, [x.size])));
+  };
+  // The same parameter tensors (shared ones, a step's stages) reuse one flattened vector while it lives:
   // AD then accumulates their gradients with one add per use instead of one per parameter.
-  let lastP: Tensor[] = [], lastStacked: Tensor | undefined;
-  const stackedParams = (p: Tensor[]): Tensor => {
-    if (lastStacked && !lastStacked.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i])) return lastStacked;
+  let lastP: Tensor[] = [], lastFlat: Tensor | undefined;
+  const flatParams = (p: Tensor[]): Tensor => {
+    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i])) return lastFlat;
     lastP = p.slice();
-    lastStacked = stacked(p, Q);
-    return lastStacked;
+    lastFlat = flat(p, Q);
+    return lastFlat;
+  };
+  /** f split into one tensor per state; each a single-output node (TF.js's unstack gradient fails when an output gets no gradient). */
+  const perState = (f: Tensor, batch?: number): Tensor[] => {
+    const lead = batch === undefined ? [] : [batch];
+    const shaped = (x: Tensor, shape: number[]) => tf.reshape(x, [...lead, ...(batch === undefined || shape.length > 0 ? shape : [1, 1])]);
+    if (stateShapes.length === 1) return [shaped(f, stateShapes[0])];
+    let at = 0;
+    return stateShapes.map((shape, i) => {
+      const n = prog.stateSizes[i];
+      const piece = batch === undefined ? tf.slice(f, [at], [n]) : tf.slice(f, [0, at, 0], [batch, n, 1]);
+      at += n;
+      return shaped(piece, shape);
+    });
   };
   /**
-   * f of B packed states x [B, S, 1] with parameters [b,1,1] (b = B or 1), as [B, S, 1];
+   * f of B packed states x [B, S, 1] with parameters [b, ...shape] (b = B or 1), as [B, S, 1];
    * differentiable: reverse mode per batch element, parameters of batch 1 get the sum.
    */
   const packedBatchedRhs = (x: Tensor, p: Tensor[], t: number): Tensor => {
     const B = x.shape[0] as number;
     return tf.customGrad((...inputs) => {
-      const [xv, ...ps] = inputs.slice(0, 1 + Q) as Tensor[]; // customGrad appends its save function
+      const [xv, ...ps] = inputs.slice(0, 1 + p.length) as Tensor[]; // customGrad appends its save function
       const xd = xv.dataSync(), pd = ps.map((q) => q.dataSync());
+      const sizes = prog.paramSizes;
+      const one = pd.map((d, j) => d.length === sizes[j]); // a batch of 1: shared by every element
       const pb = new Float32Array(Q);
       const tapes: Float64Array[] = [];
       const out = new Float32Array(B * S);
       for (let b = 0; b < B; b++) {
-        for (let j = 0; j < Q; j++) pb[j] = pd[j].length === 1 ? pd[j][0] : pd[j][b];
+        let at = 0;
+        pd.forEach((d, j) => { pb.set(d.subarray(one[j] ? 0 : b * sizes[j], (one[j] ? 1 : b + 1) * sizes[j]), at); at += sizes[j]; });
         const vals = evaluate(prog, xd.subarray(b * S, (b + 1) * S), pb, t);
         tapes.push(vals);
         for (let i = 0; i < S; i++) out[b * S + i] = prog.outputs[i] >= 0 ? vals[prog.outputs[i]] : 0;
@@ -317,14 +471,15 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
         value: tf.tensor3d(out, [B, S, 1]),
         gradFunc: (dy: Tensor) => {
           const d = dy.dataSync();
-          const gx = new Float32Array(B * S), gp = ps.map((q) => new Float32Array(q.shape[0] as number));
+          const gx = new Float32Array(B * S), gp = ps.map((q) => new Float32Array(q.size));
           const vs = new Float64Array(S), vp = new Float64Array(Q);
           for (let b = 0; b < B; b++) {
             vs.fill(0);
             vp.fill(0);
             reverse(prog, tapes[b], d.subarray(b * S, (b + 1) * S), vs, vp);
             for (let i = 0; i < S; i++) gx[b * S + i] = vs[i];
-            for (let j = 0; j < Q; j++) gp[j][gp[j].length === 1 ? 0 : b] += vp[j];
+            let at = 0;
+            gp.forEach((g, j) => { const o = one[j] ? 0 : b * sizes[j]; for (let k = 0; k < sizes[j]; k++) g[o + k] += vp[at + k]; at += sizes[j]; });
           }
           return [tf.tensor3d(gx, [B, S, 1]), ...gp.map((g, j) => tf.tensor(g, ps[j].shape))];
         },
@@ -334,12 +489,10 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
   return {
     /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
     packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
-      return op(t)(x, stackedParams(p)) as Tensor;
+      return op(t)(x, flatParams(p)) as Tensor;
     },
     rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      const f = op(t)(stacked(s, S), stackedParams(p)) as Tensor;
-      // One single-output node per state: TF.js's unstack gradient fails when an output gets no gradient.
-      return S === 1 ? [tf.reshape(f, [])] : Array.from({ length: S }, (_, i) => tf.reshape(tf.slice(f, [i], [1]), []));
+      return perState(op(t)(flat(s, S), flatParams(p)) as Tensor);
     },
     rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) => products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
     rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
@@ -347,12 +500,11 @@ export function fusedRhs(tf: TF, prog: ScalarProgram) {
       return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(read(cot)), withParams, withState, false) };
     },
     packedBatchedRhs,
-    /** Batched layout: states and parameters [b,1,1] with b = B or 1; outputs [B,1,1] per state (through packedBatchedRhs). */
+    /** Batched layout: states [b, ...shape] and parameters [b, ...shape] with b = B or 1 (scalars [b,1,1]); outputs [B, ...shape] per state. */
     batchedRhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
       const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
-      const full = s.map((x) => (x.shape[0] === B ? x : tf.broadcastTo(x, [B, 1, 1])));
-      const f = packedBatchedRhs(S === 1 ? full[0] : tf.concat(full, 1), p, t);
-      return S === 1 ? [f] : Array.from({ length: S }, (_, i) => tf.slice(f, [0, i, 0], [B, 1, 1]));
+      const full = s.map((x, i) => tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]));
+      return perState(packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t), B);
     },
     /** rhsVjp on the packed state: vx is one vector [S]. */
     packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) => products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),

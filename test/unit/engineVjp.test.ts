@@ -18,7 +18,7 @@ for (const [label, src, supported] of MODELS) {
     const a = analyse(src);
     assert.ok(a.model, a.diagnostics.map((d) => d.message).join('; '));
     const m = a.model;
-    const { compiled: cm } = compileModel(tf, m);
+    const { compiled: cm } = compileModel(tf, m, { fuseScalars: false }); // the per-operation reverse mode (fused models: scalarRhs.test.ts)
     try {
       assert.equal(!!cm.rhsVjp, supported);
       if (!cm.rhsVjp) return;
@@ -51,7 +51,7 @@ test('rhsVjp results are new tensors even when f passes the cotangent through (x
   const { tf } = await initBackend('cpu');
   const a = analyse("state h[3]\ninit h = [1, 0, -1]\nparam c[3] per-step = 0\nh' = h + c\nloss = 0.5*sum(h(T)^2)\n@ total=1, steps=4, meth=euler\ndone");
   assert.ok(a.model);
-  const { compiled: cm } = compileModel(tf, a.model);
+  const { compiled: cm } = compileModel(tf, a.model, { fuseScalars: false });
   try {
     assert.ok(cm.rhsVjp);
     const s = [tf.ones([3, 1])], p = [tf.zeros([3, 1])], cot = [tf.fill([3, 1], 2)];

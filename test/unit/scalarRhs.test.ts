@@ -3,16 +3,18 @@
 // the unrolled solve, the hand-written vjps, the batched rhs and the full check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { initialParameters, runCheck } from '../../solver/check';
 import { initBackend, type Tensor } from '../../solver/engine/backend';
-import { compileModel } from '../../solver/engine/compile';
-import { compileScalarProgram } from '../../solver/engine/scalarRhs';
+import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
+import { compileScalarProgram, MAX_FUSED_ELEMENTS } from '../../solver/engine/scalarRhs';
 import { parameterCopies, schemeOf } from '../../solver/schemes/schemes';
 import { adGradient, type TrainContext } from '../../solver/train/gradients';
 import { solveDiscrete } from '../../solver/engine/integrate';
 import { continuousReference, type ReferenceInput } from '../../solver/engine/reference';
 import type { Model } from '../../solver/model';
+import { expressionModel, modelText } from '../support/modelGenerators';
 
 function parse(text: string): Model {
   const a = analyse(text);
@@ -44,6 +46,37 @@ v'=(-v+f(aei*u-aii*v-zi))/tau
 done
 `;
 
+// Vector states and parameters: indexing (an element, a matrix row), vector literals of scalars and
+// of vectors, broadcasting of scalars, vectors and matrices, @ in its four forms, sum, elementwise
+// if, comparisons and functions on vectors; a vector, a matrix and a scalar state.
+const SMALL_TENSORS = `state u[3]
+state M[2,2]
+state v
+param A[3,3] ~ normal(0, 0.5)
+param b[3] per-step = 0.1
+param c = 0.3
+param r[2,1] = 0.2
+init u = [0.2, -0.4, 0.7]
+init M = [[0.5, -0.1], [0.2, 0.3]]
+init v = 0.1
+u' = tanh(A @ u + b) - v*u + A[1] * c + [u[2], M[1, 0], sum(M)] + (M[0] @ [[1, 2, 3], [0, -1, 1]]) * 0.1 + if(u > 0) then(u) else(-0.5*u)
+M' = -M + [[sin(v), c], [u[0], u[2]^2]] @ M + max(M, 0.1) * [1, -1] + (M >= 0.2) * 0.01 + r * [1, -2] * 0.1
+v' = sum(u)/3 - sqrt(sum(u^2))*0.1 + max(u[0], u[1]) - min(M[0, 1], 0.2) + exp(-v) + [1, 2, 3] @ u * 0.01 + u @ u * 0.1
+loss = sum(u(T)^2) + sum(M(T)) + v(T)^2
+@ total=0.5, steps=32, meth=rk4, seed=1
+done
+`;
+
+/** Van der Pol written with a vector state, as examples/models/vanderpol.ode. */
+const VANDERPOL_VECTOR = `state z[2]
+par mu=1
+init z = [0.5, 0]
+z' = [z[1], mu*(1 - z[0]^2)*z[1] - z[0]]
+loss = (z(T)[0] - 1)^2
+@ total=2, dt=0.05, meth=rk4
+done
+`;
+
 /** Three scalar states, shared and per-step parameters: packed solves and references. */
 const threeStates = (options: string) => `par a=0.7, b=-0.4
 param k per-step = 0.5
@@ -62,8 +95,8 @@ function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d === 0 ? Math.sqrt(n) : Math.sqrt(n / d);
 }
 
-for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT Wilson–Cowan', WILSON_COWAN]] as const) {
-  test(`fused scalar rhs equals the per-operation compile: ${name}`, async () => {
+for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT Wilson–Cowan', WILSON_COWAN], ['small vectors and matrices', SMALL_TENSORS], ['Van der Pol on a vector state', VANDERPOL_VECTOR]] as const) {
+  test(`fused rhs equals the per-operation compile: ${name}`, async () => {
     const { tf } = await initBackend('cpu');
     const m = parse(text);
     assert.ok(compileScalarProgram(m), 'the model is in the fused subset');
@@ -71,34 +104,45 @@ for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT 
     const fused = compileModel(tf, m).compiled, plain = compileModel(tf, m, { fuseScalars: false }).compiled;
     try {
       const values = initialParameters(tf, m);
+      const sizes = m.params.map((p) => sizeOf(p.shape));
       tf.tidy(() => {
-        const s = [0.31, -0.17, 0.62].slice(0, m.states.length).map((v) => tf.scalar(v));
-        const p = values.map((v) => tf.scalar(v[0]));
-        const cot = m.states.map((_x, i) => tf.scalar(0.5 - 0.3 * i));
-        const a = fused.rhs(s, p, 0.37).map((x) => x.dataSync()[0]), b = plain.rhs(s, p, 0.37).map((x) => x.dataSync()[0]);
+        // Distinct values in every element (k counts them across states).
+        let k = 0;
+        const next = (n: number) => Float32Array.from({ length: n }, () => 0.31 * Math.sin(1.7 * ++k) + 0.05);
+        const s = m.states.map((x) => tf.tensor(next(sizeOf(x.shape)), internalShape(x.shape)));
+        const p = m.params.map((q, j) => tf.tensor(values[j].subarray(0, sizes[j]), internalShape(q.shape)));
+        const cot = m.states.map((x) => tf.tensor(next(sizeOf(x.shape)), internalShape(x.shape)));
+        const flat = (xs: Tensor[]) => xs.flatMap((x) => Array.from(x.dataSync()));
+        const a = flat(fused.rhs(s, p, 0.37)), b = flat(plain.rhs(s, p, 0.37));
         assert.ok(rel(a, b) < 1e-6, `rhs ${a} vs ${b}`);
+        fused.rhs(s, p, 0.37).forEach((f, i) => assert.deepEqual(f.shape, s[i].shape, 'f has the shape of its state'));
         const va = fused.rhsVjp!(s, p, 0.37, cot, true);
         // The per-operation model's vjp by TF.js AD of its rhs.
-        const { grads } = tf.engine().gradients(() => tf.addN(plain.rhs(s, p, 0.37).map((f, k) => tf.mul(f, cot[k]))), [...s, ...p], undefined, true);
+        const { grads } = tf.engine().gradients(() => tf.addN(plain.rhs(s, p, 0.37).map((f, i) => tf.sum(tf.mul(f, cot[i])))), [...s, ...p], undefined, true);
         const vb = { vx: grads.slice(0, s.length), vp: grads.slice(s.length).map((g, j) => g ?? tf.zerosLike(p[j])) };
-        const flat = (r: { vx: Tensor[]; vp: Tensor[] }) => [...r.vx, ...r.vp].map((x) => x.dataSync()[0]);
-        assert.ok(rel(flat(va), flat(vb)) < 1e-5, `vjp ${flat(va)} vs ${flat(vb)}`);
+        const both = (r: { vx: Tensor[]; vp: Tensor[] }) => flat([...r.vx, ...r.vp]);
+        assert.ok(rel(both(va), both(vb)) < 1e-5, `vjp ${both(va)} vs ${both(vb)}`);
         const la = fused.rhsLinearize!(s, p, 0.37).back(cot, true);
-        assert.ok(rel(flat(la), flat(vb)) < 1e-5, 'linearised vjp');
+        assert.ok(rel(both(la), both(vb)) < 1e-5, 'linearised vjp');
         // Batched: three batch elements, states batched, parameters of batch 1.
-        const sb = s.map((x, i) => tf.tensor3d([x.dataSync()[0], 0.1 * i, -0.05], [3, 1, 1]));
-        const pb = p.map((x) => tf.reshape(x, [1, 1, 1]));
-        const ba = fused.batched!.rhs(sb, pb, 0.37).map((x) => Array.from(x.dataSync()));
-        const bb = plain.batched!.rhs(sb, pb, 0.37).map((x) => Array.from(x.dataSync()));
-        assert.ok(rel(ba.flat(), bb.flat()) < 1e-6, `batched ${ba} vs ${bb}`);
+        const lead = (x: Tensor) => (x.rank === 0 ? [1, 1] : x.shape);
+        const sb = s.map((x) => tf.concat([tf.reshape(x, [1, ...lead(x)]), tf.fill([2, ...lead(x)], 0.1)], 0));
+        const pb = p.map((x) => tf.reshape(x, [1, ...lead(x)]));
+        const ba = fused.batched!.rhs(sb, pb, 0.37), bb = plain.batched!.rhs(sb, pb, 0.37);
+        ba.forEach((f, i) => assert.deepEqual(f.shape, bb[i].shape, 'batched f has the batched shape of its state'));
+        assert.ok(rel(flat(ba), flat(bb)) < 1e-6, `batched ${flat(ba)} vs ${flat(bb)}`);
       });
       // AD through the whole unrolled solve.
       const scheme = schemeOf(m), N = m.options.steps;
       const pc = parameterCopies(scheme, N, m.options.dt, m.options.t0);
-      const ctx = (cm: typeof fused): TrainContext => ({ tf, cm, model: m, scheme, N, h: m.options.dt, t0: m.options.t0, copies: pc.count, taus: pc.times, weights: pc.weights, sizes: m.params.map(() => 1) });
+      const ctx = (cm: typeof fused): TrainContext => ({ tf, cm, model: m, scheme, N, h: m.options.dt, t0: m.options.t0, copies: pc.count, taus: pc.times, weights: pc.weights, sizes });
       const ga = adGradient(ctx(fused), values), gb = adGradient(ctx(plain), values);
       assert.ok(Math.abs(ga.loss - gb.loss) <= 1e-5 * Math.abs(gb.loss), `loss ${ga.loss} vs ${gb.loss}`);
       ga.G.forEach((g, i) => assert.ok(rel(g, gb.G[i]) < 1e-4, `${m.params[i].name}: ${rel(g, gb.G[i])}`));
+      // The continuous reference on both.
+      const inp: ReferenceInput = { N, h: m.options.dt, t0: m.options.t0, layerTimes: pc.times, params: m.params.map((q, i) => ({ perStep: q.perStep, values: values[i], shape: internalShape(q.shape), size: sizes[i] })) };
+      const ra = continuousReference(tf, fused, inp), rb = continuousReference(tf, plain, inp);
+      ra.g.forEach((g, i) => assert.ok(rel(g, rb.g[i]) < 1e-4, `reference ${m.params[i].name}: ${rel(g, rb.g[i])}`));
     } finally {
       fused.dispose();
       plain.dispose();
@@ -106,6 +150,15 @@ for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT 
     assert.equal(tf.memory().numTensors, before, 'no tensors leak');
   });
 }
+
+test('the full check of a fused vector model passes its gradcheck and follows its reference', async () => {
+  const r = await runCheck(parse(SMALL_TENSORS), { backend: 'cpu' });
+  assert.deepEqual(r.findings.map((f) => f.code), []);
+  for (const p of r.parameters) {
+    assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name} gradcheck ${p.metrics.gradcheckRelError}`);
+    assert.ok(p.metrics.relError < 1e-2, `${p.name} reference ${p.metrics.relError}`);
+  }
+});
 
 test('the full check of a fused scalar model passes its gradcheck and matches its reference', async () => {
   const r = await runCheck(parse(WILSON_COWAN), { backend: 'cpu' });
@@ -115,8 +168,13 @@ test('the full check of a fused scalar model passes its gradcheck and matches it
   }
 });
 
-test('models outside the scalar subset are not fused', () => {
-  assert.equal(compileScalarProgram(parse("state x[2]\ninit x = [1, 0]\nparam W[2,2] ~ normal(0, 1)\nx' = tanh(W @ x)\n@ total=1, steps=8\ndone\n")), undefined);
+test('models outside the fused subset are not fused', () => {
+  // Larger than MAX_FUSED_ELEMENTS: a per-step MLP stays with TF.js's kernels.
+  assert.ok(8 + 64 > MAX_FUSED_ELEMENTS);
+  assert.equal(compileScalarProgram(parse("state x[8]\ninit x = 0.5\nparam W[8,8] per-step ~ normal(0, 1)\nx' = tanh(W @ x)\n@ total=1, steps=8\ndone\n")), undefined);
+  // Small, but as few kernels per operation as fused (flattening W and x, splitting f): not fused.
+  assert.equal(compileScalarProgram(parse("state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 1)\nparam c[2] per-step = 0\nx' = W @ x + c\n@ total=1, steps=8\ndone\n")), undefined);
+  assert.ok(compileScalarProgram(parse("state x[2]\ninit x = [1, 0]\nparam W[2,2] ~ normal(0, 1)\nx' = tanh(W @ x) - x^3 + [x[1], -x[0]]\n@ total=1, steps=8\ndone\n")));
   assert.ok(compileScalarProgram(parse("init x=1\nx' = -x\n@ total=1, steps=8\ndone\n")));
 });
 
@@ -191,4 +249,38 @@ test('the continuous reference of a packed scalar model equals the per-state one
     cm.dispose();
   }
   assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+});
+
+test('fused and per-operation compiles agree on random small models: loss and AD gradients through the solve', async () => {
+  const { tf } = await initBackend('cpu');
+  let fusedModels = 0;
+  const agree = async (text: string) => {
+    const a = analyse(text);
+    if (!a.model || !compileScalarProgram(a.model)) return;
+    const m = a.model;
+    fusedModels++;
+    const scheme = schemeOf(m), N = m.options.steps;
+    const pc = parameterCopies(scheme, N, m.options.dt, m.options.t0);
+    const values = initialParameters(tf, m);
+    const grads = (fuseScalars: boolean) => {
+      const { compiled: cm } = compileModel(tf, m, { fuseScalars });
+      try {
+        return adGradient({ tf, cm, model: m, scheme, N, h: m.options.dt, t0: m.options.t0, copies: pc.count, taus: pc.times, weights: pc.weights, sizes: m.params.map((p) => sizeOf(p.shape)) }, values);
+      } finally {
+        cm.dispose();
+      }
+    };
+    const f = grads(true), p = grads(false);
+    // Where the per-operation AD is finite, the fused one is too and equal to float32 rounding (amplified by at
+    // most 10³ along the solve). Not the converse: TF.js's where() gradient multiplies an untaken branch's
+    // infinite derivative (v/0) by a zero cotangent into NaN; the fused reverse mode skips zero cotangents.
+    const finite = (r: typeof f) => Number.isFinite(r.loss) && r.G.every((g) => g.every(Number.isFinite));
+    if (!finite(p)) return;
+    assert.ok(finite(f), `finite on the per-operation compile only\n${text}`);
+    assert.ok(Math.abs(f.loss - p.loss) <= 1e-4 * Math.max(1, Math.abs(p.loss)), `loss ${f.loss} vs ${p.loss}\n${text}`);
+    f.G.forEach((g, i) => assert.ok(rel(g, p.G[i]) < 1e-3, `${m.params[i].name}: ${rel(g, p.G[i])}\n${text}`));
+  };
+  await fc.assert(fc.asyncProperty(expressionModel, agree), { seed: 21, numRuns: 100 });
+  await fc.assert(fc.asyncProperty(modelText, agree), { seed: 22, numRuns: 60 });
+  assert.ok(fusedModels >= 60, `only ${fusedModels} generated models were fused`);
 });
