@@ -8,6 +8,7 @@
 import type { Expr, Model, Range, Shape } from '../model';
 import type { TF, Tensor } from './backend';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
+import { linearCombination, type Term } from './linearCombination';
 
 export class CompileError extends Error {
   constructor(message: string, readonly range: Range, readonly code = 'unsupported-expression') {
@@ -160,6 +161,11 @@ export interface CompiledModel {
   rhsLinearize?(s: Tensor[], p: Tensor[], t: number): { back(cot: Tensor[], withParams: boolean, withState?: boolean): { vx: Tensor[]; vp: Tensor[] } };
   /** Scalar loss of the final states. */
   loss(final: Tensor[], o?: Env['o']): Tensor;
+  /**
+   * Σ c_j v_j of equal-shape tensors in one kernel with TF.js's float32 results (engine/linearCombination.ts),
+   * for fused small models, whose solves are bound by per-kernel overhead; undefined: multiplies and adds.
+   */
+  readonly combine?: (terms: Term[]) => Tensor;
   /**
    * The same model for a batch of B independent solves (finite-difference
    * directions): states and parameters carry a leading batch dimension in the
@@ -697,6 +703,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       loss(final, o) {
         return lossFn({ s: final, p: [], o });
       },
+      combine: fused ? linearCombination(tf) : undefined,
       batched: batchable ? {
         rhs: fused ? fused.batchedRhs : (s, p, t) => {
           const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };

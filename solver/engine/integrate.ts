@@ -11,6 +11,7 @@ import type { CompiledModel } from './compile';
 import type { ButcherTableau, LinearMultistep, MultistepScheme, RKScheme, Scheme } from '../schemes/schemes';
 import { nodeCopy } from '../schemes/copies';
 import { startSteps } from '../schemes/schemes';
+import type { Term } from './linearCombination';
 
 /**
  * The parameters of every model parameter for one parameter copy (per-step
@@ -19,10 +20,12 @@ import { startSteps } from '../schemes/schemes';
  */
 export type ParamsFor = (copy: number) => Tensor[];
 
-/** Precomputed scalar coefficients of one tableau for step size h (create inside a tidy). */
+/** Precomputed scalar coefficients of one tableau for step size h (create inside a tidy): h·a_ij and h·b_i as scalars and numbers. */
 export interface RKCoefficients {
   a: (Tensor | null)[][];
   b: (Tensor | null)[];
+  ha: number[][];
+  hb: number[];
   c: number[];
   h: number;
 }
@@ -31,38 +34,38 @@ export function rkCoefficients(tf: TF, t: ButcherTableau, h: number): RKCoeffici
   return {
     a: t.a.map((row) => row.map((v) => (v === 0 ? null : tf.scalar(h * v)))),
     b: t.b.map((v) => (v === 0 ? null : tf.scalar(h * v))),
+    ha: t.a.map((row) => row.map((v) => h * v)),
+    hb: t.b.map((v) => h * v),
     c: t.c,
     h,
   };
 }
 
+/**
+ * x + Σ c_j v_j for the nonzero coefficients (scalar tensor and its number): one kernel through
+ * cm.combine when the model has it and the shapes agree, else a multiply per term and one add.
+ */
+function accumulate(tf: TF, cm: CompiledModel, x: Tensor, terms: [Tensor, Tensor, number][]): Tensor {
+  if (terms.length === 0) return x;
+  if (cm.combine && terms.every(([v]) => sameShape(v, x))) return cm.combine([[x, 1], ...terms.map(([v, , c]): Term => [v, c])]);
+  const products = terms.map(([v, c]) => tf.mul(v, c));
+  return products.length === 1 ? tf.add(x, products[0]) : tf.addN([x, ...products]);
+}
+
+const sameShape = (a: Tensor, b: Tensor) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+
 /** One explicit RK step from x at time t; `k0`, when given, is f at the first stage (already evaluated). */
 export function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[], t: number, params: (stage: number) => Tensor[], k0?: Tensor[]): Tensor[] {
   const ks: Tensor[][] = [];
   const s = co.b.length;
+  /** Terms c·k_j of the stages j < upTo with nonzero coefficients, for state k. */
+  const terms = (cs: (Tensor | null)[], hs: number[], upTo: number, k: number): [Tensor, Tensor, number][] =>
+    cs.slice(0, upTo).flatMap((c, j) => (c ? [[ks[j][k], c, hs[j]] as [Tensor, Tensor, number]] : []));
   for (let i = 0; i < s; i++) {
-    let xi = x;
-    const row = co.a[i] ?? [];
-    if (i > 0) {
-      xi = x.map((xk, k) => {
-        let acc = xk;
-        for (let j = 0; j < row.length && j < i; j++) {
-          const aij = row[j];
-          if (aij) acc = tf.add(acc, tf.mul(ks[j][k], aij));
-        }
-        return acc;
-      });
-    }
+    const xi = i === 0 ? x : x.map((xk, k) => accumulate(tf, cm, xk, terms(co.a[i] ?? [], co.ha[i] ?? [], i, k)));
     ks.push(i === 0 && k0 ? k0 : cm.rhs(xi, params(i), t + co.c[i] * co.h));
   }
-  return x.map((xk, k) => {
-    const terms: Tensor[] = [xk];
-    for (let i = 0; i < s; i++) {
-      const bi = co.b[i];
-      if (bi) terms.push(tf.mul(ks[i][k], bi));
-    }
-    return terms.length === 1 ? xk : terms.length === 2 ? tf.add(terms[0], terms[1]) : tf.addN(terms);
-  });
+  return x.map((xk, k) => accumulate(tf, cm, xk, terms(co.b, co.hb, s, k)));
 }
 
 /**
@@ -109,19 +112,16 @@ function solveRungeKutta(tf: TF, cm: CompiledModel, scheme: RKScheme, N: number,
   return traj;
 }
 
-/** A linear combination Σ s_j v_j of state tensors with scalar coefficients (±1 need no multiply). */
-type Term = [Tensor, number];
-
-function combine(tf: TF, scalar: (v: number) => Tensor, terms: Term[]): Tensor {
-  const plus: Tensor[] = [];
-  const minus: Tensor[] = [];
-  for (const [v, s] of terms) {
-    if (s === 1) plus.push(v);
-    else if (s === -1) minus.push(v);
-    else plus.push(tf.mul(v, scalar(s)));
-  }
-  let acc = plus.length === 0 ? tf.neg(minus.shift()!) : plus.length === 1 ? plus[0] : plus.length === 2 ? tf.add(plus[0], plus[1]) : tf.addN(plus);
-  for (const v of minus) acc = tf.sub(acc, v);
+/**
+ * A linear combination Σ s_j v_j of state tensors with scalar coefficients (±1 need no multiply):
+ * the +1 and scaled terms summed, then the −1 terms subtracted; one kernel through cm.combine.
+ */
+function combine(tf: TF, cm: CompiledModel, scalar: (v: number) => Tensor, terms: Term[]): Tensor {
+  const plus = terms.filter(([, s]) => s !== -1), minus = terms.filter(([, s]) => s === -1);
+  if (cm.combine && terms.length > 1 && terms.every(([v]) => sameShape(v, terms[0][0]))) return cm.combine([...plus, ...minus]);
+  const scaled = plus.map(([v, s]) => (s === 1 ? v : tf.mul(v, scalar(s))));
+  let acc = scaled.length === 0 ? tf.neg(minus.shift()![0]) : scaled.length === 1 ? scaled[0] : scaled.length === 2 ? tf.add(scaled[0], scaled[1]) : tf.addN(scaled);
+  for (const [v] of minus) acc = tf.sub(acc, v);
   return acc;
 }
 
@@ -145,7 +145,7 @@ function solveMultistep(tf: TF, cm: CompiledModel, scheme: MultistepScheme, N: n
     if (c === 0) return pa;
     const pb = params(nodeCopy(n + 1, N));
     if (c === 1) return pb;
-    return pa.map((a, i) => (a === pb[i] ? a : tf.add(tf.mul(a, scalar(1 - c)), tf.mul(pb[i], scalar(c)))));
+    return pa.map((a, i) => (a === pb[i] ? a : combine(tf, cm, scalar, [[a, 1 - c], [pb[i], c]])));
   };
 
   /** x_m from an explicit linear multistep formula; `fNew` is f at t_m for a corrector. */
@@ -159,7 +159,7 @@ function solveMultistep(tf: TF, cm: CompiledModel, scheme: MultistepScheme, N: n
       if (lmm.beta[j] !== 0) fs.push([fAt(m - k + j), (h * lmm.beta[j]) / ak]);
     }
     if (fNew && lmm.beta[k] !== 0) fs.push([fNew, (h * lmm.beta[k]) / ak]);
-    return cm.x0.map((_x, q) => combine(tf, scalar, [...xs.map(([v, s]): Term => [v[q], s]), ...fs.map(([v, s]): Term => [v[q], s])]));
+    return cm.x0.map((_x, q) => combine(tf, cm, scalar, [...xs.map(([v, s]): Term => [v[q], s]), ...fs.map(([v, s]): Term => [v[q], s])]));
   };
 
   const s0 = Math.min(startSteps(scheme), N);

@@ -404,17 +404,18 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
       return { vs, vp };
     };
   };
-  // One differentiable op on the flattened states and parameters; its vjp is `reverse`.
-  const op = (t: number) => tf.customGrad((...inputs) => {
+  // One differentiable op on the states (one tensor, or flattened) and the flattened parameters, giving f
+  // in `shape`; its vjp is `reverse`.
+  const op = (t: number, shape: number[]) => tf.customGrad((...inputs) => {
     const [sv, pv] = inputs as Tensor[];
     const sd = sv.dataSync(), pd = pv.dataSync();
     const vals = evaluate(prog, sd, pd, t);
     return {
-      value: tf.tensor1d(outputsOf(prog, vals)),
+      value: tf.tensor(outputsOf(prog, vals), shape),
       gradFunc: (dy: Tensor) => {
         const vs = new Float64Array(S), vp = new Float64Array(Q);
         reverse(prog, vals, dy.dataSync(), vs, vp);
-        return [tf.tensor1d(Float32Array.from(vs)), Q === 0 ? tf.zeros([1]) : tf.tensor1d(Float32Array.from(vp))];
+        return [tf.tensor(Float32Array.from(vs), sv.shape), Q === 0 ? tf.zeros([1]) : tf.tensor1d(Float32Array.from(vp))];
       },
     };
   });
@@ -433,15 +434,14 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     lastFlat = flat(p, Q);
     return lastFlat;
   };
-  /** f split into one tensor per state; each a single-output node (TF.js's unstack gradient fails when an output gets no gradient). */
-  const perState = (f: Tensor, batch?: number): Tensor[] => {
-    const lead = batch === undefined ? [] : [batch];
-    const shaped = (x: Tensor, shape: number[]) => tf.reshape(x, [...lead, ...(batch === undefined || shape.length > 0 ? shape : [1, 1])]);
+  /** Batched f [B, S, 1] split into one tensor [B, ...shape] per state (scalars [B,1,1]). */
+  const perState = (f: Tensor, B: number): Tensor[] => {
+    const shaped = (x: Tensor, shape: number[]) => tf.reshape(x, [B, ...(shape.length > 0 ? shape : [1, 1])]);
     if (stateShapes.length === 1) return [shaped(f, stateShapes[0])];
     let at = 0;
     return stateShapes.map((shape, i) => {
       const n = prog.stateSizes[i];
-      const piece = batch === undefined ? tf.slice(f, [at], [n]) : tf.slice(f, [0, at, 0], [batch, n, 1]);
+      const piece = tf.slice(f, [0, at, 0], [B, n, 1]);
       at += n;
       return shaped(piece, shape);
     });
@@ -489,10 +489,20 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
   return {
     /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
     packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
-      return op(t)(x, flatParams(p)) as Tensor;
+      return op(t, [S])(x, flatParams(p)) as Tensor;
     },
     rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      return perState(op(t)(flat(s, S), flatParams(p)) as Tensor);
+      // One state: f in its shape, no reshapes. Several: one single-output node per state (TF.js's
+      // unstack gradient fails when an output gets no gradient).
+      if (s.length === 1) return [op(t, stateShapes[0])(s[0], flatParams(p)) as Tensor];
+      const f = op(t, [S])(flat(s, S), flatParams(p)) as Tensor;
+      let at = 0;
+      return stateShapes.map((shape, i) => {
+        const n = prog.stateSizes[i];
+        const piece = tf.reshape(tf.slice(f, [at], [n]), shape);
+        at += n;
+        return piece;
+      });
     },
     rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) => products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
     rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
