@@ -320,15 +320,15 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   return { code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime };
 }
 
-/** Forward pass: every instruction's value (float32-rounded) at (s, p, t). */
-export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike<number>, t: number, vals = new Float64Array(prog.code.length)): Float64Array {
+/** Forward pass: every instruction's value (float32-rounded) at (s, p, t); the states from s[sAt] on (a batch element's, without a view). */
+export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike<number>, t: number, vals = new Float64Array(prog.code.length), sAt = 0): Float64Array {
   const code = prog.code;
   for (let k = 0; k < code.length; k++) {
     const c = code[k];
     let v: number;
     switch (c.op) {
       case 'const': v = c.value; break;
-      case 'state': v = s[c.index]; break;
+      case 'state': v = s[sAt + c.index]; break;
       case 'param': v = p[c.index]; break;
       case 't': v = t; break;
       case 'unary': v = unary(c.fn, vals[c.a]); break;
@@ -457,14 +457,20 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
       const xd = xv.dataSync(), pd = ps.map((q) => q.dataSync());
       const sizes = prog.paramSizes;
       const one = pd.map((d, j) => d.length === sizes[j]); // a batch of 1: shared by every element
-      const pb = new Float32Array(Q);
-      const tapes: Float64Array[] = [];
+      const pb = new Float32Array(Q), vals = new Float64Array(prog.code.length);
+      // Batch element b's forward values in `vals`. Element by element into one scratch array, no views
+      // or tapes kept: this runs once per element and stage (allocation and GC were a third of a check);
+      // the backward recomputes it (a microsecond) instead.
+      const forward = (b: number) => {
+        for (let j = 0, at = 0; j < pd.length; at += sizes[j], j++) {
+          const d = pd[j], from = one[j] ? 0 : b * sizes[j];
+          for (let k = 0; k < sizes[j]; k++) pb[at + k] = d[from + k];
+        }
+        return evaluate(prog, xd, pb, t, vals, b * S);
+      };
       const out = new Float32Array(B * S);
       for (let b = 0; b < B; b++) {
-        let at = 0;
-        pd.forEach((d, j) => { pb.set(d.subarray(one[j] ? 0 : b * sizes[j], (one[j] ? 1 : b + 1) * sizes[j]), at); at += sizes[j]; });
-        const vals = evaluate(prog, xd.subarray(b * S, (b + 1) * S), pb, t);
-        tapes.push(vals);
+        forward(b);
         for (let i = 0; i < S; i++) out[b * S + i] = prog.outputs[i] >= 0 ? vals[prog.outputs[i]] : 0;
       }
       return {
@@ -476,7 +482,7 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
           for (let b = 0; b < B; b++) {
             vs.fill(0);
             vp.fill(0);
-            reverse(prog, tapes[b], d.subarray(b * S, (b + 1) * S), vs, vp);
+            reverse(prog, forward(b), d.subarray(b * S, (b + 1) * S), vs, vp);
             for (let i = 0; i < S; i++) gx[b * S + i] = vs[i];
             let at = 0;
             gp.forEach((g, j) => { const o = one[j] ? 0 : b * sizes[j]; for (let k = 0; k < sizes[j]; k++) g[o + k] += vp[at + k]; at += sizes[j]; });

@@ -131,6 +131,11 @@ for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT 
         const ba = fused.batched!.rhs(sb, pb, 0.37), bb = plain.batched!.rhs(sb, pb, 0.37);
         ba.forEach((f, i) => assert.deepEqual(f.shape, bb[i].shape, 'batched f has the batched shape of its state'));
         assert.ok(rel(flat(ba), flat(bb)) < 1e-6, `batched ${flat(ba)} vs ${flat(bb)}`);
+        // Its vjps, as the reference's g on a grid takes them: one parameter copy per batch element.
+        const pb3 = p.map((x) => tf.concat([tf.reshape(x, [1, ...lead(x)]), tf.fill([2, ...lead(x)], 0.3)], 0));
+        const vjp = (cm: typeof fused) => tf.engine().gradients(() => tf.addN(cm.batched!.rhs(sb, pb3, 0.37).map((f, i) => tf.sum(tf.mul(f, tf.reshape(tf.tile(tf.reshape(cot[i], [1, -1]), [3, 1]), f.shape))))), [...sb, ...pb3], undefined, true).grads;
+        const [ga, gb] = [vjp(fused), vjp(plain)];
+        ga.forEach((g, i) => assert.ok(rel(g!.dataSync(), gb[i]!.dataSync()) < 1e-5, `batched vjp, source ${i}: ${g!.dataSync()} vs ${gb[i]!.dataSync()}`));
       });
       // AD through the whole unrolled solve.
       const scheme = schemeOf(m), N = m.options.steps;
