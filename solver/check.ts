@@ -6,7 +6,7 @@
 import type { Diagnostic, Model, ParamDecl, Range } from './model';
 import { findOption } from './model';
 import { MAX_REPORTED_COMPONENTS, type Finding, type ParameterMetrics, type ParameterReport, type Report } from './report';
-import { initBackend, type BackendPreference, type TF, type Tensor } from './engine/backend';
+import { initBackend, sizeHint, type BackendPreference, type TF, type Tensor } from './engine/backend';
 import { compileModel, CompileError, evalConstant, internalShape, sizeOf, type CompiledModel } from './engine/compile';
 import { Rng } from './engine/random';
 import { solveDiscrete } from './engine/integrate';
@@ -246,7 +246,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const phase = async () => { await tick(); checkpoint(); };
 
   checkpoint();
-  const { tf, backend } = await initBackend(options.backend ?? 'auto', { elements: model.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1) * (p.perStep ? model.options.steps : 1), 0), steps: model.options.steps }); // auto: measured per size class
+  const { tf, backend } = await initBackend(options.backend ?? 'auto', sizeHint(model)); // auto: measured per size class
   const opt = model.options;
   const N = opt.steps, h = opt.dt, t0 = opt.t0;
   const scheme = schemeOf(model);

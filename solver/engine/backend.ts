@@ -19,7 +19,9 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // A named import: a bare import is dropped by esbuild (the package's main file is not in its sideEffects list).
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { copyStacks, unstackCopies } from './discrete';
+import { copiesPerParameter, copyStacks, unstackCopies } from './discrete';
+import { compileScalarProgram } from './scalarRhs';
+import type { Model } from '../model';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
@@ -35,8 +37,17 @@ export interface BackendHandle {
   reason?: string;
 }
 
-/** What `auto` measures against: the model's size (per-step parameter values decide the width of the probe). */
-export interface SizeHint { elements: number; steps: number; stateSize?: number }
+/**
+ * What `auto` measures against: the model's size (per-step parameter values decide the width of the probe),
+ * and whether its right-hand side is fused (engine/scalarRhs.ts): then no measurement, cpu.
+ */
+export interface SizeHint { elements: number; steps: number; fused?: boolean }
+
+/** The size hint of a model: its parameter values (every copy) and steps; fused when its right-hand side is. */
+export function sizeHint(model: Model): SizeHint {
+  const elements = model.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1) * (p.perStep ? copiesPerParameter(model) : 1), 0);
+  return { elements, steps: model.options.steps, fused: !!compileScalarProgram(model) };
+}
 
 /** Versions of the bundled packages (also keeps the cpu backend's registration in the bundle). */
 export const BUNDLED_VERSIONS = { core: tfcore.version_core, cpu: version_cpu };
@@ -176,6 +187,11 @@ export async function initBackend(pref: BackendPreference = 'auto', size?: SizeH
       // No size to measure against: keep what runs (cpu the first time).
       if (current && current.tf === tfcore && tfcore.getBackend() === current.backend) return current;
       const c = await use('cpu', 'auto: default before any measurement');
+      if (c) return c;
+    } else if (size.fused) {
+      // A fused right-hand side runs in JS and reads its inputs back each evaluation: the probe's MLP says
+      // nothing about it, and cpu hands data over without a copy (cpu and wasm checks were within 10 %).
+      const c = await use('cpu', 'auto: cpu for a small model whose right-hand side runs fused in JS (no measurement needed)');
       if (c) return c;
     } else {
       const cls = sizeClass(size);

@@ -7,7 +7,7 @@
 // Σ_n ‖θ_{n+1} − θ_n‖₁ of each per-step parameter across layers (DESIGN 1.2:
 // raw AD on leapfrog makes it large; a flow has it small).
 import type { Model, Shape } from '../model';
-import { initBackend, type BackendPreference } from '../engine/backend';
+import { initBackend, sizeHint, type BackendPreference } from '../engine/backend';
 import { compileModel, CompileError, sizeOf } from '../engine/compile';
 import { initialParameters, MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
 import { copiesPerParameter } from '../engine/discrete';
@@ -116,7 +116,7 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
     throw new TrainError((e as Error).message, 'unsupported-scheme');
   }
 
-  const { tf, backend } = await initBackend(options.backend ?? 'auto', { stateSize: model.states.length, elements, steps: N });
+  const { tf, backend } = await initBackend(options.backend ?? 'auto', sizeHint(model));
   let cm;
   try {
     cm = compileModel(tf, model).compiled;

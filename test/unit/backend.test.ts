@@ -3,7 +3,8 @@
 // when @tensorflow/tfjs-node is not installed (it cannot install here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, autoChoices, sizeClass } from '../../solver/engine/backend';
+import { initBackend, autoChoices, sizeClass, sizeHint } from '../../solver/engine/backend';
+import { analyse } from '../../solver/language/index';
 
 let nativeAvailable = false;
 try { require.resolve('@tensorflow/tfjs-node'); nativeAvailable = true; } catch { /* not installed */ }
@@ -38,6 +39,20 @@ test('auto measures every step class, short solves included', { skip: nativeAvai
     assert.ok(['wasm', 'cpu'].includes(h.backend), `${steps} steps: ${h.backend}`);
     assert.ok(autoChoices().get(sizeClass(hint)), `${steps} steps: measured and remembered`);
   }
+});
+
+test('auto takes cpu without a probe for a model whose right-hand side is fused, and measures a network', { skip: nativeAvailable ? 'tfjs-node is installed here: auto takes it without a probe' : false }, async () => {
+  const xpp = analyse("par a=0.7\ninit u=0.5, v=0\nu' = v\nv' = -a*u - 0.1*v^3\n@ total=2, dt=0.004\ndone\n").model!;
+  const hint = sizeHint(xpp);
+  assert.equal(hint.fused, true);
+  const h = await initBackend('auto', hint);
+  assert.equal(h.backend, 'cpu');
+  assert.match(h.reason ?? '', /fused/);
+  assert.equal(autoChoices().get(sizeClass(hint)), undefined, 'nothing measured');
+  const net = analyse("state x[2]\ninit x = [1, 0]\nparam W[8,2] per-step ~ normal(0, 0.3)\nparam V[2,8] per-step ~ normal(0, 0.3)\nx' = V @ tanh(W @ x)\n@ total=1, steps=32, meth=leapfrog\ndone\n").model!;
+  assert.equal(sizeHint(net).fused, false);
+  await initBackend('auto', sizeHint(net));
+  assert.ok(autoChoices().get(sizeClass(sizeHint(net))), 'a network is measured');
 });
 
 test('explicit cpu and wasm requests are honoured', async () => {
