@@ -5,7 +5,8 @@
 // difference phases, the full check, peak tensor memory (tf.profile), and in
 // the same process a plain hand-written TF.js forward+backward of the same
 // network (tf.grads; leapfrog and explicit RK written out, multistep schemes
-// use the engine's own AD pass) as the baseline for the ratio (the median of
+// use the engine's own AD pass; small models whose right-hand side is fused, the same
+// model compiled one TF.js kernel per operation) as the baseline for the ratio (the median of
 // check/baseline over interleaved pairs, robust to the machine's drift). Also the front
 // end (bench/largeModel.ts) and the language service (bench/languageService.ts).
 // Prints tables and writes bench/results/latest.json.
@@ -103,9 +104,13 @@ function baseline(tf: TF, width: number, steps: number, meth = 'leapfrog', d = 2
   };
 }
 
-/** One AD pass of the engine's own unrolled solve (the baseline for multistep schemes). */
-function engineBaseline(tf: TF, model: Model): () => void {
-  const { compiled: cm } = compileModel(tf, model);
+/**
+ * One AD pass of the engine's own unrolled solve (the baseline for multistep schemes); with
+ * `perOperation`, compiled one kernel per operation (the baseline for fused small models: the same
+ * model as plain TF.js ops).
+ */
+function engineBaseline(tf: TF, model: Model, perOperation = false): () => void {
+  const { compiled: cm } = compileModel(tf, model, { fuseScalars: !perOperation });
   const scheme = schemeOf(model);
   const N = model.options.steps;
   const pc = parameterCopies(scheme, N, model.options.dt, model.options.t0);
@@ -133,16 +138,16 @@ function benchFrontEnd(runs: number) {
 
 interface Row {
   case: string; backend: string; scheme: string; d: number; width: number; steps: number;
-  checkMs: number; baselineMs: number; ratio: number; targetMs?: number; baseline: 'hand-written' | 'engine AD';
+  checkMs: number; baselineMs: number; ratio: number; targetMs?: number; baseline: 'hand-written' | 'engine AD' | 'per-operation AD';
   phasesMs: { ad: number; reference: number; finiteDifferences: number };
   peakTensorBytes: number; rssHighWaterMiB: number; referenceError: number; findings: string[];
 }
 
-async function measure(pref: BackendPreference, name: string, text: string, o: { meth: string; d: number; width: number; steps: number; runs: number; target?: number }): Promise<Row> {
+async function measure(pref: BackendPreference, name: string, text: string, o: { meth: string; d: number; width: number; steps: number; runs: number; target?: number; perOperation?: boolean }, context?: { documentPath: string }): Promise<Row> {
   // Each case starts from a collected heap (node --expose-gc, as `npm run bench` runs it): the
   // garbage of earlier cases (a 2,226-line model's syntax trees) is not collected inside this one.
   (globalThis as { gc?: () => void }).gc?.();
-  const a = analyse(text);
+  const a = analyse(text, context);
   if (!a.model) throw new Error(`${name}: ${a.diagnostics.map((x) => x.message).join('; ')}`);
   const model: Model = a.model;
   let last: Awaited<ReturnType<typeof runCheck>> | undefined;
@@ -150,8 +155,8 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   const runOnce = async () => { last = await runCheck(model, { backend: pref }); };
   await runOnce(); // selects the backend the baseline must use
   const { tf, backend } = await initBackend(last!.backend as BackendPreference); // the backend the check ran on
-  const handWritten = o.meth === 'leapfrog' || o.meth in TABLEAUX;
-  const base = handWritten ? baseline(tf, o.width, o.steps, o.meth, o.d) : engineBaseline(tf, model);
+  const handWritten = !o.perOperation && (o.meth === 'leapfrog' || o.meth in TABLEAUX);
+  const base = handWritten ? baseline(tf, o.width, o.steps, o.meth, o.d) : engineBaseline(tf, model, o.perOperation);
   // Both warm (the extension keeps a warm worker; fresh processes are 1.5–2.8× slower), then
   // interleaved, so that the machine's noise falls on the check and the baseline alike.
   const WARM = 4;
@@ -175,7 +180,7 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   const row: Row = {
     case: name, backend, scheme: o.meth, d: o.d, width: o.width, steps: o.steps,
     checkMs: median(check), baselineMs: median(plain), ratio: median(check.map((c, i) => c / plain[i])), targetMs: o.target,
-    baseline: handWritten ? 'hand-written' : 'engine AD',
+    baseline: handWritten ? 'hand-written' : o.perOperation ? 'per-operation AD' : 'engine AD',
     phasesMs: { ad: median(phases.ad), reference: median(phases.reference), finiteDifferences: median(phases.finiteDifferences) },
     peakTensorBytes: peakBytes, rssHighWaterMiB: process.resourceUsage().maxRSS / 1024, referenceError: r.referenceError, findings: r.findings.map((f) => f.code),
   };
@@ -187,7 +192,7 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
 function table(rows: Row[]): string {
   const out = ['| case | backend | scheme | d | width | N | check ms | AD ms | reference ms | FD ms | fwd+bwd ms | ratio | peak MiB | ref. error |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
-    out.push(`| ${r.case} | ${r.backend} | ${r.scheme} | ${r.d} | ${r.width} | ${r.steps} | ${r.checkMs.toFixed(1)}${r.targetMs ? ` (≤ ${r.targetMs})` : ''} | ${r.phasesMs.ad.toFixed(1)} | ${r.phasesMs.reference.toFixed(1)} | ${r.phasesMs.finiteDifferences.toFixed(1)} | ${r.baselineMs.toFixed(1)}${r.baseline === 'engine AD' ? '*' : ''} | ${r.ratio.toFixed(2)} | ${(r.peakTensorBytes / 2 ** 20).toFixed(1)} | ${r.referenceError.toExponential(1)} |`);
+    out.push(`| ${r.case} | ${r.backend} | ${r.scheme} | ${r.d} | ${r.width || '–'} | ${r.steps} | ${r.checkMs.toFixed(1)}${r.targetMs ? ` (≤ ${r.targetMs})` : ''} | ${r.phasesMs.ad.toFixed(1)} | ${r.phasesMs.reference.toFixed(1)} | ${r.phasesMs.finiteDifferences.toFixed(1)} | ${r.baselineMs.toFixed(1)}${r.baseline === 'engine AD' ? '*' : r.baseline === 'per-operation AD' ? '†' : ''} | ${r.ratio.toFixed(2)} | ${(r.peakTensorBytes / 2 ** 20).toFixed(1)} | ${r.referenceError.toExponential(1)} |`);
   }
   return out.join('\n');
 }
@@ -211,7 +216,7 @@ async function main() {
     languageService = { error: String((e as Error)?.message ?? e) };
     console.log(`language service benchmark failed: ${(e as Error)?.message ?? e}`);
   }
-  const targets: Row[] = [], schemes: Row[] = [], sizes: Row[] = [];
+  const targets: Row[] = [], schemes: Row[] = [], sizes: Row[] = [], small: Row[] = [];
   const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   for (const pref of backends) {
     if (only) {
@@ -229,6 +234,14 @@ async function main() {
         console.log(`${meth}: skipped (${(e as Error).message})`);
       }
     }
+    // Small models, whose right-hand side is fused (engine/scalarRhs.ts): against the same model as plain TF.js ops.
+    for (const name of quick ? ['vanderpol'] : ['vanderpol', 'lorenz', 'hodgkin-huxley', 'fitzhugh-nagumo']) {
+      const file = join(root, `examples/models/${name}.ode`);
+      const m = analyse(readFileSync(file, 'utf8'), { documentPath: file }).model;
+      if (!m) continue;
+      const d = m.states.reduce((acc, x) => acc + x.shape.reduce((u, v) => u * v, 1), 0);
+      small.push(await measure(pref, `${name}.ode`, readFileSync(file, 'utf8'), { meth: m.options.meth, d, width: 0, steps: m.options.steps, runs: Math.max(3, Math.ceil(runs / 2)), perOperation: true }, { documentPath: file }));
+    }
     const grid3: [number, number, number][] = quick
       ? [[2, 16, 64], [16, 64, 256]]
       : [[2, 16, 64], [2, 16, 1024], [2, 256, 64], [8, 64, 256], [16, 128, 256], [32, 32, 512], [64, 16, 64], [64, 256, 64], [64, 64, 1024]];
@@ -239,9 +252,10 @@ async function main() {
   console.log('\nTargets (full check; ratio = median over interleaved pairs of full check / one plain TF.js forward+backward of the same network):\n' + table(targets));
   if (schemes.length) console.log('\nSchemes (spiral network, N = 64, width 16; * = baseline is the engine\'s own AD pass):\n' + table(schemes));
   if (sizes.length) console.log('\nModel sizes (leapfrog):\n' + table(sizes));
+  if (small.length) console.log('\nSmall models (fused right-hand side; † = baseline is the same model compiled one TF.js kernel per operation, its AD pass):\n' + table(small));
   const dir = join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const out = { date: new Date().toISOString(), node: process.version, runs, frontEnd, languageService, targets, schemes, sizes, results: targets };
+  const out = { date: new Date().toISOString(), node: process.version, runs, frontEnd, languageService, targets, schemes, sizes, small, results: targets };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`\nwrote ${join(dir, 'latest.json')}`);
 }
