@@ -19,7 +19,9 @@ type Instr =
   | { op: 't' }
   | { op: 'unary'; fn: Unary; a: number }
   | { op: 'binary'; fn: Binary; a: number; b: number }
-  | { op: 'select'; c: number; a: number; b: number };
+  | { op: 'select'; c: number; a: number; b: number }
+  // Σ a_i·b_i (b omitted: Σ a_i) in double, rounded once, as TF.js's cpu matMul and sum accumulate.
+  | { op: 'dot'; a: number[]; b?: number[] };
 
 // The language's scalar built-ins (a call to anything else keeps the per-operation compile).
 const UNARY_NAMES: Record<string, Unary> = {
@@ -218,8 +220,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   };
   const binaryOp = (fn: Binary, a: Val, b: Val) => zip([a, b], ([x, y]) => emit({ op: 'binary', fn, a: x, b: y }));
   /** a₀ op a₁ op …, left to right (a scalar). */
-  const fold = (fn: Binary, ks: number[]) => ks.slice(1).reduce((acc, k) => emit({ op: 'binary', fn, a: acc, b: k }), ks[0]);
-  const dot = (as: number[], bs: number[]) => fold('+', as.map((a, i) => emit({ op: 'binary', fn: '*', a, b: bs[i] })));
+  const dot = (a: number[], b?: number[]) => emit({ op: 'dot', a, b });
   /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
   const matmul = (a: Val, b: Val): Val | undefined => {
     if (a.shape.length === 0 || b.shape.length === 0) return undefined;
@@ -274,7 +275,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
         const [a, b] = args;
         if (UNARY_NAMES[e.callee] && args.length === 1) { const fn = UNARY_NAMES[e.callee]; return map(a, (k) => emit({ op: 'unary', fn, a: k })); }
         if (BINARY_NAMES[e.callee] && args.length === 2) return binaryOp(BINARY_NAMES[e.callee], a, b);
-        return e.callee === 'sum' && args.length === 1 ? scalar(fold('+', a.slots)) : undefined;
+        return e.callee === 'sum' && args.length === 1 ? scalar(dot(a.slots)) : undefined;
       }
       case 'vector': {
         const els: Val[] = [];
@@ -334,6 +335,13 @@ export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike
       case 'unary': v = unary(c.fn, vals[c.a]); break;
       case 'binary': v = binary(c.fn, vals[c.a], vals[c.b]); break;
       case 'select': v = Math.abs(vals[c.c]) > 0 ? vals[c.a] : vals[c.b]; break; // as the compiler: |c| > 0 (NaN → else)
+      case 'dot': {
+        v = 0;
+        const { a, b } = c;
+        if (b) for (let i = 0; i < a.length; i++) v += vals[a[i]] * vals[b[i]];
+        else for (let i = 0; i < a.length; i++) v += vals[a[i]];
+        break;
+      }
     }
     vals[k] = f32(v);
   }
@@ -360,6 +368,12 @@ export function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<
         break;
       }
       case 'select': if (Math.abs(vals[c.c]) > 0) adj[c.a] += g; else adj[c.b] += g; break;
+      case 'dot': {
+        const { a, b } = c;
+        if (b) for (let i = 0; i < a.length; i++) { adj[a[i]] += g * vals[b[i]]; adj[b[i]] += g * vals[a[i]]; }
+        else for (let i = 0; i < a.length; i++) adj[a[i]] += g;
+        break;
+      }
       default: break;
     }
   }

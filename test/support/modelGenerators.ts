@@ -1,6 +1,7 @@
 // Generators of valid but unusual models in the language, for the fuzz tests of the engine
 // (test/unit/engineFuzz.test.ts) and of the language server (test/protocol).
 import fc from 'fast-check';
+import { Rng } from '../../solver/engine/random';
 
 const RK = ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'myrk'] as const;
 const LMM = ['leapfrog', 'ab2', 'ab3', 'milne', 'mylmm'] as const;
@@ -82,3 +83,65 @@ export const expressionModel = fc.record({
   });
 });
 
+
+/**
+ * Small models with vector and matrix states and parameters ([], [2], [3], [2,2], [2,3], [2,1]),
+ * right-hand sides built to their state's shape: broadcasting (scalars, rows against matrices),
+ * `@` in every form, indexing (elements, matrix rows), vector literals of scalars and of rows, sum,
+ * if, max/min, functions; every scheme kind, shared and per-step parameters. Drawn from a seed
+ * (shapes must agree, so the expression is grown top-down from the shape it must have).
+ */
+export const smallTensorModel = fc.nat().map((seed) => {
+  const rng = new Rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.uniform() * xs.length)];
+  type Shape = number[];
+  interface Leaf { name: string; shape: Shape }
+  const same = (a: Shape, b: Shape) => a.join() === b.join();
+  const index = (n: number) => Math.floor(rng.uniform() * n);
+  const grow = (want: Shape, depth: number, leaves: Leaf[]): string => {
+    const fits = leaves.filter((l) => same(l.shape, want));
+    if (depth <= 0 || rng.uniform() < 0.2) {
+      if (fits.length && rng.uniform() < 0.7) return pick(fits).name;
+      if (want.length === 0) return pick(['0.5', '2', '-1', ...leaves.filter((l) => l.shape.length === 0).map((l) => l.name)]);
+      return `[${Array.from({ length: want[0] }, () => grow(want.slice(1), 0, leaves)).join(', ')}]`;
+    }
+    const r = rng.uniform();
+    if (r < 0.3) {
+      const other: Shape = pick([want, [], ...(want.length === 2 ? [[want[1]]] : [])]);
+      const [a, b] = rng.uniform() < 0.5 ? [want, other] : [other, want];
+      return `(${grow(a, depth - 1, leaves)} ${pick(['+', '-', '*', '/'])} ${grow(b, depth - 1, leaves)})`;
+    }
+    if (r < 0.5) return `${pick(['tanh', 'sin', 'cos', 'sigmoid', 'abs', 'atan', 'exp'])}(${grow(want, depth - 1, leaves)})`;
+    if (r < 0.6) return `${pick(['max', 'min'])}(${grow(want, depth - 1, leaves)}, ${grow(pick([want, []]), depth - 1, leaves)})`;
+    if (r < 0.75) {
+      const k = pick([1, 2, 3]);
+      if (want.length === 0) return `(${grow([k], depth - 1, leaves)} @ ${grow([k], depth - 1, leaves)})`;
+      if (want.length === 1) return rng.uniform() < 0.5 ? `(${grow([want[0], k], depth - 1, leaves)} @ ${grow([k], depth - 1, leaves)})` : `(${grow([k], depth - 1, leaves)} @ ${grow([k, want[0]], depth - 1, leaves)})`;
+      return `(${grow([want[0], k], depth - 1, leaves)} @ ${grow([k, want[1]], depth - 1, leaves)})`;
+    }
+    if (r < 0.85 && want.length === 0) {
+      const big = leaves.filter((l) => l.shape.length > 0);
+      if (rng.uniform() < 0.5 || big.length === 0) return `sum(${grow(pick([[2], [3], [2, 2]]), depth - 1, leaves)})`;
+      const l = pick(big);
+      return `${l.name}[${l.shape.map(index).join(', ')}]`;
+    }
+    if (r < 0.85 && want.length === 1) {
+      const rows = leaves.filter((l) => l.shape.length === 2 && l.shape[1] === want[0]);
+      if (rows.length) { const l = pick(rows); return `${l.name}[${index(l.shape[0])}]`; }
+    }
+    if (r < 0.95) return `if(${grow(pick([want, []]), depth - 1, leaves)} > ${grow([], depth - 1, leaves)})then(${grow(want, depth - 1, leaves)})else(${grow(pick([want, []]), depth - 1, leaves)})`;
+    return `-${grow(want, depth - 1, leaves)}`;
+  };
+  const shapes: Shape[] = [[], [2], [3], [2, 2], [2, 3]];
+  const states: Leaf[] = ['u', 'v'].slice(0, pick([1, 2])).map((name) => ({ name, shape: pick(shapes) }));
+  const params: Leaf[] = ['a', 'b', 'c'].slice(0, pick([1, 2, 3])).map((name) => ({ name, shape: pick([...shapes, [2, 1]]) }));
+  const dims = (sh: Shape) => (sh.length ? `[${sh.join(',')}]` : '');
+  return [
+    ...states.flatMap((x) => [`state ${x.name}${dims(x.shape)}`, `init ${x.name} = 0.3`]),
+    ...params.map((p) => `param ${p.name}${dims(p.shape)}${rng.uniform() < 0.4 ? ' per-step' : ''} ~ normal(0.2, 0.4)`),
+    ...states.map((x) => `${x.name}' = ${grow(x.shape, 3, [...states, ...params])}`),
+    `loss = ${states.map((x) => (x.shape.length ? `sum(${x.name}(T)^2)` : `${x.name}(T)^2`)).join(' + ')}`,
+    `@ total=0.5, steps=${pick([8, 16, 33])}, meth=${pick(['rk4', 'heun', 'leapfrog', 'ab3', 'euler', 'milne'])}, seed=${index(99)}`,
+    'done',
+  ].join('\n');
+});

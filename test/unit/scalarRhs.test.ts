@@ -14,7 +14,7 @@ import { adGradient, type TrainContext } from '../../solver/train/gradients';
 import { solveDiscrete } from '../../solver/engine/integrate';
 import { continuousReference, type ReferenceInput } from '../../solver/engine/reference';
 import type { Model } from '../../solver/model';
-import { expressionModel, modelText } from '../support/modelGenerators';
+import { expressionModel, modelText, smallTensorModel } from '../support/modelGenerators';
 
 function parse(text: string): Model {
   const a = analyse(text);
@@ -283,9 +283,16 @@ test('fused and per-operation compiles agree on random small models: loss and AD
     if (!finite(p)) return;
     assert.ok(finite(f), `finite on the per-operation compile only\n${text}`);
     assert.ok(Math.abs(f.loss - p.loss) <= 1e-4 * Math.max(1, Math.abs(p.loss)), `loss ${f.loss} vs ${p.loss}\n${text}`);
-    f.G.forEach((g, i) => assert.ok(rel(g, p.G[i]) < 1e-3, `${m.params[i].name}: ${rel(g, p.G[i])}\n${text}`));
+    // Relative to the gradient, with a floor for gradients that vanish by cancellation (b/b, a·(1/a)): there
+    // each compile keeps its own float32 rounding noise.
+    const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((x, y) => x + y * y, 0));
+    f.G.forEach((g, i) => {
+      const diff = norm(g.map((x, k) => x - p.G[i][k]));
+      assert.ok(diff <= 1e-3 * norm(p.G[i]) + 1e-4 * (1 + Math.abs(p.loss)), `${m.params[i].name}: ${diff} against ${norm(p.G[i])}\n${text}`);
+    });
   };
   await fc.assert(fc.asyncProperty(expressionModel, agree), { seed: 21, numRuns: 100 });
   await fc.assert(fc.asyncProperty(modelText, agree), { seed: 22, numRuns: 60 });
-  assert.ok(fusedModels >= 60, `only ${fusedModels} generated models were fused`);
+  await fc.assert(fc.asyncProperty(smallTensorModel, agree), { seed: 23, numRuns: 150 });
+  assert.ok(fusedModels >= 150, `only ${fusedModels} generated models were fused`);
 });
