@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyse } from '../../solver/language/index';
 import type { AnalysisContext } from '../../solver/model';
-import { expressionModel, modelText } from '../support/modelGenerators';
+import { expressionModel, modelText, smallTensorModel } from '../support/modelGenerators';
 import { runCheck } from '../../solver/check';
 
 /** The backends a check can run on here: auto (measured per size class: wasm for some small models), and each by name. */
@@ -50,6 +50,12 @@ test('the check returns a report for random right-hand sides over every function
     ],
   });
   assert.ok(checked >= 100, `only ${checked} of 152 generated models pass the front end`);
+});
+
+test('the check returns a report for small vector and matrix models (fused right-hand sides), on every backend', async () => {
+  let checked = 0;
+  await fc.assert(fc.asyncProperty(smallTensorModel, backend, async (text, on) => { if (await checkReturns(text, on)) checked++; }), { seed: 8, numRuns: 80 });
+  assert.equal(checked, 80, 'the generator makes only valid models');
 });
 
 test('data losses: observation times on and off the grid, at t0 and T, on every backend', async () => {
