@@ -177,6 +177,7 @@ function broadcastIndex(shape: number[], out: number[]): number[] | undefined {
   return idx;
 }
 
+/** The NumPy broadcast of several shapes, or undefined when they do not broadcast. */
 function broadcastShape(shapes: number[][]): number[] | undefined {
   const n = Math.max(...shapes.map((s) => s.length));
   const out: number[] = [];
@@ -219,7 +220,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
     return { shape, slots: idx[0].map((_k, e) => f(vals.map((v, j) => v.slots[idx[j][e]]))) };
   };
   const binaryOp = (fn: Binary, a: Val, b: Val) => zip([a, b], ([x, y]) => emit({ op: 'binary', fn, a: x, b: y }));
-  /** a₀ op a₁ op …, left to right (a scalar). */
+  /** Σ a_i·b_i, or Σ a_i without b: one instruction (a scalar). */
   const dot = (a: number[], b?: number[]) => emit({ op: 'dot', a, b });
   /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
   const matmul = (a: Val, b: Val): Val | undefined => {
