@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { LspClient, type Published } from '../support/lspClient';
-import { expressionModel, modelText } from '../support/modelGenerators';
+import { expressionModel, modelText, smallTensorModel } from '../support/modelGenerators';
 
 const root = join(__dirname, '..', '..', '..');
 const serverJs = join(root, 'dist', 'server.js');
@@ -89,7 +89,7 @@ const request: fc.Arbitrary<Request> = fc.record({ kind: fc.constantFrom('hover'
 
 interface Step { model: string; mutation: Mutation; wait: 'settle' | 'none' | 'pause'; pauseMs: number; requests: Request[] }
 const step: fc.Arbitrary<Step> = fc.record({
-  model: fc.oneof({ weight: 3, arbitrary: modelText }, { weight: 1, arbitrary: expressionModel }),
+  model: fc.oneof({ weight: 3, arbitrary: modelText }, { weight: 1, arbitrary: expressionModel }, { weight: 1, arbitrary: smallTensorModel }),
   mutation,
   wait: fc.constantFrom('settle' as const, 'settle' as const, 'none' as const, 'pause' as const),
   pauseMs: fc.integer({ min: 0, max: 150 }),
