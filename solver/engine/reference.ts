@@ -51,7 +51,11 @@ import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
 
-/** Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for few kernels on wide tensors. */
+/**
+ * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
+ * few kernels on wide tensors. Callers put the state last: the increments are summed at their own scale
+ * and added to it once, as the wide formulas do (the state first rounds at its scale after every term).
+ */
 function linear(cm: CompiledModel, terms: Term[], wide: () => Tensor): Tensor {
   return cm.combine ? cm.combine(terms) : wide();
 }
@@ -182,10 +186,10 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       const res = tf.tidy(() => {
         const th0 = thetaAtTime(tk), th1 = thetaAtTime(tk + H / 2), th2 = thetaAtTime(tk + H);
         const k1 = cm.rhs(x, th0, tk);
-        const k2 = cm.rhs(x.map((xi, i) => linear(cm, [[xi, 1], [k1[i], H / 2]], () => tf.add(xi, tf.mul(k1[i], sHalf)))), th1, tk + H / 2);
-        const k3 = cm.rhs(x.map((xi, i) => linear(cm, [[xi, 1], [k2[i], H / 2]], () => tf.add(xi, tf.mul(k2[i], sHalf)))), th1, tk + H / 2);
-        const k4 = cm.rhs(x.map((xi, i) => linear(cm, [[xi, 1], [k3[i], H]], () => tf.add(xi, tf.mul(k3[i], sH)))), th2, tk + H);
-        const next = x.map((xi, i) => linear(cm, [[xi, 1], [k1[i], H / 6], [k2[i], H / 3], [k3[i], H / 3], [k4[i], H / 6]],
+        const k2 = cm.rhs(x.map((xi, i) => linear(cm, [[k1[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k1[i], sHalf)))), th1, tk + H / 2);
+        const k3 = cm.rhs(x.map((xi, i) => linear(cm, [[k2[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k2[i], sHalf)))), th1, tk + H / 2);
+        const k4 = cm.rhs(x.map((xi, i) => linear(cm, [[k3[i], H], [xi, 1]], () => tf.add(xi, tf.mul(k3[i], sH)))), th2, tk + H);
+        const next = x.map((xi, i) => linear(cm, [[k1[i], H / 6], [k2[i], H / 3], [k3[i], H / 3], [k4[i], H / 6], [xi, 1]],
           () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth))));
         return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
       });
@@ -539,10 +543,10 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
         const sigma = a - b, [half, full, sixth] = coeffs(sigma);
         const tm = (a + b) / 2;
         const xm = xAt(tm), thm = thetaAtTime(tm);
-        const s2 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[pk, 1], [va[k], sigma / 2]], () => tf.add(pk, tf.mul(va[k], half)))), false);
-        const s3 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[pk, 1], [s2.vx[k], sigma / 2]], () => tf.add(pk, tf.mul(s2.vx[k], half)))), false);
-        const s4 = vjp(xAt(b), thetaAtTime(b), b, p.map((pk, k) => linear(cm, [[pk, 1], [s3.vx[k], sigma]], () => tf.add(pk, tf.mul(s3.vx[k], full)))), false);
-        const next = p.map((pk, k) => linear(cm, [[pk, 1], [va[k], sigma / 6], [s2.vx[k], sigma / 3], [s3.vx[k], sigma / 3], [s4.vx[k], sigma / 6]],
+        const s2 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[va[k], sigma / 2], [pk, 1]], () => tf.add(pk, tf.mul(va[k], half)))), false);
+        const s3 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[s2.vx[k], sigma / 2], [pk, 1]], () => tf.add(pk, tf.mul(s2.vx[k], half)))), false);
+        const s4 = vjp(xAt(b), thetaAtTime(b), b, p.map((pk, k) => linear(cm, [[s3.vx[k], sigma], [pk, 1]], () => tf.add(pk, tf.mul(s3.vx[k], full)))), false);
+        const next = p.map((pk, k) => linear(cm, [[va[k], sigma / 6], [s2.vx[k], sigma / 3], [s3.vx[k], sigma / 3], [s4.vx[k], sigma / 6], [pk, 1]],
           () => tf.add(pk, tf.mul(tf.addN([va[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth))));
         return { p: next, s4: s4.vx };
       };
@@ -665,7 +669,7 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
       const top = tf.tidy(() => lin(T).back(p, !grid));
       let v = top.vx; // (∂x f)ᵀp at the upper node of the next step
       if (!grid) inp.params.forEach((_q, i) => gNodes[i].push(top.vp[i]));
-      const axpy = (a: Tensor[], b: Tensor[], s: Tensor, value: number) => a.map((ak, k) => linear(cm, [[ak, 1], [b[k], value]], () => tf.add(ak, tf.mul(b[k], s))));
+      const axpy = (a: Tensor[], b: Tensor[], s: Tensor, value: number) => a.map((ak, k) => linear(cm, [[b[k], value], [ak, 1]], () => tf.add(ak, tf.mul(b[k], s))));
       for (let m = K; m > 0; m--) {
         const tA = t0 + m * H, tB = tA - H, tm = tA - H / 2;
         const pA = p, vA = v;
@@ -674,7 +678,7 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
           const s2 = Lm.back(axpy(pA, vA, sHalf, H / 2), false).vx;
           const s3 = Lm.back(axpy(pA, s2, sHalf, H / 2), false).vx;
           const s4 = LB.back(axpy(pA, s3, sFull, H), false).vx;
-          const pB = pA.map((pk, k) => linear(cm, [[pk, 1], [vA[k], H / 6], [s2[k], H / 3], [s3[k], H / 3], [s4[k], H / 6]],
+          const pB = pA.map((pk, k) => linear(cm, [[vA[k], H / 6], [s2[k], H / 3], [s3[k], H / 3], [s4[k], H / 6], [pk, 1]],
             () => tf.add(pk, tf.mul(tf.addN([vA[k], tf.mul(tf.add(s2[k], s3[k]), sTwo), s4[k]]), sSixth))));
           const sB = LB.back(pB, !grid);
           if (!mid || grid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
