@@ -21,6 +21,7 @@ import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { copiesPerParameter, copyStacks, unstackCopies } from './discrete';
 import { compileScalarProgram } from './scalarRhs';
+import { matrixProduct } from './matrixProduct';
 import type { Model } from '../model';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -136,11 +137,12 @@ function probe(tf: TF, cls: number): number {
     copyStacks(steps).map(({ copies }, s) => tf.randomNormal([copies, ...shape], 0, std, 'float32', seed + s));
   const W1 = stacks([width, 2], 0.3, 1), W2 = stacks([2, width], 0.3 / Math.sqrt(width), 1001);
   const x0 = tf.tensor2d([[1], [0]]);
+  const matMul = matrixProduct(tf); // the engine's product (compile.ts)
   const run = () => tf.tidy(() => {
     const g = tf.grads((...sources: Tensor[]) => {
       const as = sources.slice(0, W1.length).flatMap((t) => unstackCopies(tf, t)), bs = sources.slice(W1.length).flatMap((t) => unstackCopies(tf, t));
       let x = x0;
-      for (let n = 0; n < steps; n++) x = tf.add(x, tf.mul(tf.matMul(bs[n], tf.tanh(tf.matMul(as[n], x))), 1 / steps));
+      for (let n = 0; n < steps; n++) x = tf.add(x, tf.mul(matMul(bs[n], tf.tanh(matMul(as[n], x))), 1 / steps));
       return tf.sum(tf.square(x));
     })([...W1, ...W2]);
     for (const t of g) t.dataSync();

@@ -9,6 +9,7 @@ import type { Expr, Model, Range, Shape } from '../model';
 import type { TF, Tensor } from './backend';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { linearCombination, type Term } from './linearCombination';
+import { matrixProduct } from './matrixProduct';
 
 export class CompileError extends Error {
   constructor(message: string, readonly range: Range, readonly code = 'unsupported-expression') {
@@ -227,6 +228,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
 
   // ---- batched layout (see Node.bfn) ----
   /** A value in the batched rank-3 layout (unbatched values get a batch of 1). */
+  const matMul = matrixProduct(tf);
   const lift = (x: Tensor): Tensor => (x.rank === 3 ? x : tf.reshape(x, x.rank === 0 ? [1, 1, 1] : x.rank === 1 ? [1, x.shape[0], 1] : [1, ...x.shape]));
   const allB = (ns: Node[]): boolean => ns.every((n) => n.bfn);
   /** A logical vector as a row, to meet a matrix: [b,n,1] → [b,1,n] (unbatched [n,1] → [1,n]). */
@@ -340,25 +342,25 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       const lr = l.rev, rr = r.rev;
       const rev: Rev | undefined = lr && rr ? (env) => {
         const A = lr(env), B = rr(env);
-        const y = tf.matMul(A.y, B.y);
+        const y = matMul(A.y, B.y);
         return {
           y,
           back: (dy, acc) => {
-            if (wants(l, acc)) A.back(tf.matMul(dy, B.y, false, true), acc);
-            if (wants(r, acc)) B.back(tf.matMul(A.y, dy, true, false), acc);
+            if (wants(l, acc)) A.back(matMul(dy, B.y, false, true), acc);
+            if (wants(r, acc)) B.back(matMul(A.y, dy, true, false), acc);
           },
         };
       } : undefined;
       // matMul broadcasts the batch dimension of rank-3 operands against rank-2 ones.
-      const bfn: Fn | undefined = ga && gb ? (e) => tf.matMul(ga(e), gb(e)) : undefined;
-      node = { shape: b.length === 1 ? [a[0]] : [a[0], b[1]], fn: (e) => tf.matMul(fa(e), fb(e)), bfn, rev, usesS: !!(l.usesS || r.usesS), usesP: !!(l.usesP || r.usesP) };
+      const bfn: Fn | undefined = ga && gb ? (e) => matMul(ga(e), gb(e)) : undefined;
+      node = { shape: b.length === 1 ? [a[0]] : [a[0], b[1]], fn: (e) => matMul(fa(e), fb(e)), bfn, rev, usesS: !!(l.usesS || r.usesS), usesP: !!(l.usesP || r.usesP) };
     } else if (a.length === 1 && b.length === 2) {
       const out = [b[1], 1], k = b[1];
-      const bfn: Fn | undefined = ga && gb ? (e) => { const y = tf.matMul(lift(ga(e)), lift(gb(e)), true, false); return tf.reshape(y, [y.shape[0], k, 1]); } : undefined;
-      node = { shape: [b[1]], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), out), bfn };
+      const bfn: Fn | undefined = ga && gb ? (e) => { const y = matMul(lift(ga(e)), lift(gb(e)), true, false); return tf.reshape(y, [y.shape[0], k, 1]); } : undefined;
+      node = { shape: [b[1]], fn: (e) => tf.reshape(matMul(fa(e), fb(e), true, false), out), bfn };
     } else if (a.length === 1 && b.length === 1) {
-      const bfn: Fn | undefined = ga && gb ? (e) => tf.matMul(lift(ga(e)), lift(gb(e)), true, false) : undefined;
-      node = { shape: [], fn: (e) => tf.reshape(tf.matMul(fa(e), fb(e), true, false), []), bfn };
+      const bfn: Fn | undefined = ga && gb ? (e) => matMul(lift(ga(e)), lift(gb(e)), true, false) : undefined;
+      node = { shape: [], fn: (e) => tf.reshape(matMul(fa(e), fb(e), true, false), []), bfn };
     } else {
       throw bad();
     }
