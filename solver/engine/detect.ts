@@ -17,32 +17,43 @@ function cap(x: number): number {
  */
 export function detectOscillation(d: ArrayLike<number>, N: number, P: number): DetectorResult {
   if (N < DETECTOR.minSteps || P === 0) return { alpha: 0, beta: 0, oscillating: false, applicable: false };
-  let a1 = 0, a2 = 0, dd = 0;
+  // Sums split by the parity of k: each chain of dependent adds is half as long (the loop's bound).
+  let a1 = 0, a2 = 0, dd = 0, b1 = 0, b2 = 0, ee = 0;
   for (let n = DETECTOR.skip; n < N - DETECTOR.skip; n++) {
-    for (let k = 0; k < P; k++) {
-      const c = d[n * P + k];
-      const l1 = d[(n - 1) * P + k], r1 = d[(n + 1) * P + k];
-      const l2 = d[(n - 2) * P + k], r2 = d[(n + 2) * P + k];
-      const x1 = (-l1 + 2 * c - r1) / 4;
-      const x2 = (-l2 + 2 * c - r2) / 4;
-      a1 += x1 * x1;
-      a2 += x2 * x2;
-      dd += c * c;
+    const o = n * P;
+    let k = 0;
+    for (; k + 1 < P; k += 2) {
+      const c = d[o + k], c2 = d[o + k + 1];
+      const x1 = (-d[o - P + k] + 2 * c - d[o + P + k]) / 4, y1 = (-d[o - P + k + 1] + 2 * c2 - d[o + P + k + 1]) / 4;
+      const x2 = (-d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k]) / 4, y2 = (-d[o - 2 * P + k + 1] + 2 * c2 - d[o + 2 * P + k + 1]) / 4;
+      a1 += x1 * x1; b1 += y1 * y1;
+      a2 += x2 * x2; b2 += y2 * y2;
+      dd += c * c; ee += c2 * c2;
+    }
+    if (k < P) {
+      const c = d[o + k];
+      const x1 = (-d[o - P + k] + 2 * c - d[o + P + k]) / 4, x2 = (-d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k]) / 4;
+      a1 += x1 * x1; a2 += x2 * x2; dd += c * c;
     }
   }
-  const n1 = Math.sqrt(a1), n2 = Math.sqrt(a2), nd = Math.sqrt(dd);
+  const n1 = Math.sqrt(a1 + b1), n2 = Math.sqrt(a2 + b2), nd = Math.sqrt(dd + ee);
   const alpha = nd > 0 ? cap(n1 / nd) : 0;
   const beta = n1 === 0 ? 0 : cap((4 * n1) / n2);
   return { alpha, beta, oscillating: alpha > DETECTOR.alpha && beta > DETECTOR.beta, applicable: true };
 }
 
-/** ‖a − b‖ / ‖b‖ (finite; 0 when both vanish). */
+/** ‖a − b‖ / ‖b‖ (finite; 0 when both vanish). Two partial sums of each: one chain of dependent adds is the loop's bound. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] * b[i];
+  let num0 = 0, num1 = 0, den0 = 0, den1 = 0;
+  const n = b.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const e0 = a[i] - b[i], e1 = a[i + 1] - b[i + 1], b0 = b[i], b1 = b[i + 1];
+    num0 += e0 * e0; num1 += e1 * e1;
+    den0 += b0 * b0; den1 += b1 * b1;
   }
+  if (i < n) { const e = a[i] - b[i]; num0 += e * e; den0 += b[i] * b[i]; }
+  const num = num0 + num1, den = den0 + den1;
   if (!Number.isFinite(num) || !Number.isFinite(den)) return RATIO_CAP;
   if (den === 0) return num === 0 ? 0 : RATIO_CAP;
   return cap(Math.sqrt(num / den));
