@@ -52,8 +52,19 @@ export function filter121(d: ArrayLike<number>, N: number, P: number, ends: EndT
     for (let i = 0; i < N * P; i++) c[i] = d[i];
     return c;
   }
-  for (let n = 1; n < N - 1; n++)
-    for (let k = 0; k < P; k++) c[n * P + k] = (d[(n - 1) * P + k] + 2 * d[n * P + k] + d[(n + 1) * P + k]) / 4;
+  for (let n = 1; n < N - 1; n++) {
+    const o = n * P;
+    for (let k = 0; k < P; k++) c[o + k] = (d[o - P + k] + 2 * d[o + k] + d[o + P + k]) / 4;
+  }
+  if (ends === 'linear') {
+    // endValue's 'linear' row by row (the default; a closure pair per column cost more than the filter).
+    const last = (N - 1) * P;
+    for (let k = 0; k < P; k++) {
+      c[k] = N >= 4 ? 2 * c[P + k] - c[2 * P + k] : c[P + k];
+      c[last + k] = N >= 4 ? 2 * c[last - P + k] - c[last - 2 * P + k] : c[last - P + k];
+    }
+    return c;
+  }
   for (let k = 0; k < P; k++) {
     const first = endValue(ends, 'first', (i) => c[i * P + k], (i) => d[i * P + k], N);
     const last = endValue(ends, 'last', (i) => c[i * P + k], (i) => d[i * P + k], N);
