@@ -12,7 +12,7 @@ import { Rng } from './engine/random';
 import { solveDiscrete } from './engine/integrate';
 import { copiesPerParameter, copyTensors, discreteGradients, discreteLoss, paramsFor } from './engine/discrete';
 import { finiteDifferenceCheck, GRADCHECK_TOLERANCE, MIN_RESOLUTION } from './engine/finiteDifferences';
-import { continuousReference } from './engine/reference';
+import { continuousReference, equalCopies } from './engine/reference';
 import { DETECTOR, largestColumns, relError, rows } from './engine/detect';
 import { adjoint121, type Edges } from './engine/corrections';
 import { analyseLayers, detectLayers, resample, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
@@ -178,8 +178,12 @@ function resampleSmooth(values: Float32Array, P: number, from: number[], to: num
   return out;
 }
 
-/** Copies re-sampled to another step count, stage sequence by stage sequence (each has distinct, ascending times). */
-function resampleCopies(values: Float32Array, P: number, from: CopyLayout, to: CopyLayout): Float32Array {
+/**
+ * Copies re-sampled to another step count, stage sequence by stage sequence (each has distinct, ascending times).
+ * Equal copies (a tied flow, as initialised) stay the same copies: a view when there are fewer.
+ */
+function resampleCopies(values: Float32Array, P: number, from: CopyLayout, to: CopyLayout, equal: boolean): Float32Array {
+  if (equal && to.count <= from.count) return values.subarray(0, to.count * P);
   if (from.stages === 1) return resampleSmooth(values, P, from.times, to.times);
   const s = from.stages;
   const out = new Float32Array(to.count * P);
@@ -308,6 +312,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       if (values[i]?.length !== want) throw new Error(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${want}`);
     });
     const sizes = model.params.map((p) => sizeOf(p.shape));
+    // Whether each per-step parameter's copies are all equal, scanned once: the reference's grid and the refinement's re-sampling ask.
+    const referenceParams = model.params.map((p, i) => {
+      const q = { perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizes[i] };
+      return { ...q, equalCopies: p.perStep && equalCopies(q, layout.count) };
+    });
     if (model.params.length === 0) {
       // Nothing to differentiate: solve and report the loss only.
       let loss = NaN;
@@ -368,10 +377,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     await phase();
     t = performance.now();
     const wantReference = options.reference !== false;
-    const ref = wantReference ? continuousReference(tf, cm, {
-      N, h, t0, layerTimes: layout.times,
-      params: model.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizes[i] })),
-    }, checkpoint) : undefined;
+    const ref = wantReference ? continuousReference(tf, cm, { N, h, t0, layerTimes: layout.times, params: referenceParams }, checkpoint) : undefined;
     timings.referenceMs = performance.now() - t;
 
     // ---- Finite differences (gradcheck) ----
@@ -451,7 +457,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const N2 = N / 2, h2 = 2 * h;
       const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h2 } };
       const layout2 = copyLayout(scheme, N2, h2, t0);
-      const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2) : values[i]));
+      const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2, !!referenceParams[i].equalCopies) : values[i]));
       const { G: G2 } = adGradients(tf, cm, scheme, model2, values2);
       confirmWith(N2, model.params.map((p, i) => (p.perStep && results[i] ? detectLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, edges) : undefined)));
       timings.adMs += performance.now() - t;
@@ -466,7 +472,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const h2 = h / factor;
       const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h2 } };
       const layout2 = copyLayout(scheme, N2, h2, t0);
-      const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2) : values[i]));
+      const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2, !!referenceParams[i].equalCopies) : values[i]));
       const probe2 = full && correction === 'adjoint121' ? probeFor(tf, cm, model2) : undefined;
       let res2: LayerResult[] = [];
       let shared2: number[] = [];

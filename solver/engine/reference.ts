@@ -83,7 +83,7 @@ export interface ReferenceResult {
 }
 
 /** All `copies` copies of a per-step parameter are equal (θ(t) constant); `p.equalCopies` when already known. */
-function equalCopies(p: ReferenceInput['params'][number], copies: number): boolean {
+export function equalCopies(p: ReferenceInput['params'][number], copies: number): boolean {
   if (p.equalCopies !== undefined) return p.equalCopies;
   const P = p.size;
   const v = p.values;
