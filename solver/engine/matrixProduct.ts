@@ -116,18 +116,24 @@ function blockedProduct(a: Float32Array, aBase: number, aI: number, aK: number, 
   }
 }
 
-/**
- * The product of rank-2 or rank-3 operands whose batch counts are equal or 1, as TF.js's cpu
- * BatchMatMul computes it; undefined for shapes it does not take (tf.matMul then).
- */
-export function productValues(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], transposeA: boolean, transposeB: boolean): { values: Float32Array; shape: number[] } | undefined {
+/** [batch of a, batch of b, m, K, n, batch] of a product the loops take: rank-2 or rank-3 operands whose batch counts are equal or 1. */
+function productDims(aShape: number[], bShape: number[], transposeA: boolean, transposeB: boolean): [number, number, number, number, number, number] | undefined {
   if (aShape.length < 2 || aShape.length > 3 || bShape.length < 2 || bShape.length > 3) return undefined;
   const [batchA, ar, ac] = split(aShape), [batchB, br, bc] = split(bShape);
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) return undefined;
   const m = transposeA ? ac : ar, K = transposeA ? ar : ac;
   const n = transposeB ? br : bc, K2 = transposeB ? bc : br;
-  if (K !== K2) return undefined;
-  const batch = Math.max(batchA, batchB);
+  return K === K2 ? [batchA, batchB, m, K, n, Math.max(batchA, batchB)] : undefined;
+}
+
+/**
+ * The product as TF.js's cpu BatchMatMul computes it; undefined for shapes the loops do not take
+ * (productDims; tf.matMul then).
+ */
+export function productValues(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], transposeA: boolean, transposeB: boolean): { values: Float32Array; shape: number[] } | undefined {
+  const dims = productDims(aShape, bShape, transposeA, transposeB);
+  if (!dims) return undefined;
+  const [batchA, batchB, m, K, n, batch] = dims;
   const out = new Float32Array(batch * m * n);
   const aI = transposeA ? 1 : K, aK = transposeA ? m : 1;
   const bK = transposeB ? 1 : n, bJ = transposeB ? K : 1;
@@ -149,12 +155,13 @@ export function productValues(a: Float32Array, aShape: number[], b: Float32Array
 export function matrixProduct(tf: TF): MatMul {
   const plain = (a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor => {
     const r = productValues(a.dataSync() as Float32Array, a.shape, b.dataSync() as Float32Array, b.shape, tA, tB);
-    return r ? tf.tensor(r.values, r.shape) : tf.matMul(a, b, tA, tB);
+    return r ? tf.tensor(r.values, r.shape) : tf.matMul(a, b, tA, tB); // the gradient's shapes are always taken; kept for safety
   };
   /** A gradient computed at the broadcast batch, summed back to the operand's shape. */
   const fit = (g: Tensor, like: Tensor) => (g.shape.length > like.shape.length ? tf.sum(g, 0) : like.shape.length === 3 && like.shape[0] === 1 && g.shape[0] !== 1 ? tf.sum(g, 0, true) : g);
   return (a, b, transposeA = false, transposeB = false) => {
-    if (!cpuProduct.enabled || tf.getBackend() !== 'cpu' || a.dtype !== 'float32' || b.dtype !== 'float32' || a.size * b.size < cpuProduct.minOperandProduct) return tf.matMul(a, b, transposeA, transposeB);
+    if (!cpuProduct.enabled || tf.getBackend() !== 'cpu' || a.dtype !== 'float32' || b.dtype !== 'float32' || a.size * b.size < cpuProduct.minOperandProduct ||
+      !productDims(a.shape, b.shape, transposeA, transposeB)) return tf.matMul(a, b, transposeA, transposeB);
     return tf.customGrad((x, y, save) => {
       (save as (ts: Tensor[]) => void)([x as Tensor, y as Tensor]); // kept for the gradient, as BatchMatMul keeps a and b
       return {
