@@ -111,8 +111,14 @@ export function sizeClass(hint: SizeHint): number {
   return values * 16 + steps;
 }
 
-/** auto picks wasm only when its probe takes less than this fraction of cpu's. */
-const WASM_MARGIN = 0.7;
+/**
+ * auto picks wasm only when its probe takes less than this fraction of cpu's. Full checks of the bench's
+ * networks (d 2–64, width 16–256, 64–1024 steps) ran 3–45 % faster on cpu than on wasm once the engine's
+ * cpu matrix product came in, while cold probes (cpu's JS loops warm up later than wasm's code) read
+ * wasm/cpu anywhere from 0.55 to 1.1 (at 0.7, d = 2 width 256 went to wasm, and d = 64 width 256 once:
+ * 220 ms a check against cpu's 165 ms). wasm still wins where its probe is more than 2.5 times as fast.
+ */
+const WASM_MARGIN = 0.4;
 
 const autoChoice = new Map<number, { backend: 'cpu' | 'wasm'; reason: string }>();
 
