@@ -155,7 +155,9 @@ export function productValues(a: Float32Array, aShape: number[], b: Float32Array
 export function matrixProduct(tf: TF): MatMul {
   const plain = (a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor => {
     const r = productValues(a.dataSync() as Float32Array, a.shape, b.dataSync() as Float32Array, b.shape, tA, tB);
-    return r ? tf.tensor(r.values, r.shape) : tf.matMul(a, b, tA, tB); // the gradient's shapes are always taken; kept for safety
+    // Only reached for shapes productDims took, and their gradients' shapes (dy has the output's batch).
+    if (!r) throw new Error(`matrixProduct: [${a.shape}] @ [${b.shape}] reached the loops`);
+    return tf.tensor(r.values, r.shape);
   };
   /** A gradient computed at the broadcast batch, summed back to the operand's shape. */
   const fit = (g: Tensor, like: Tensor) => (g.shape.length > like.shape.length ? tf.sum(g, 0) : like.shape.length === 3 && like.shape[0] === 1 && g.shape[0] !== 1 ? tf.sum(g, 0, true) : g);
