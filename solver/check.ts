@@ -312,10 +312,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       if (values[i]?.length !== want) throw new Error(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${want}`);
     });
     const sizes = model.params.map((p) => sizeOf(p.shape));
-    // Whether each per-step parameter's copies are all equal, scanned once: the reference's grid and the refinement's re-sampling ask.
+    // Whether each per-step parameter's copies are all equal (the reference's grid and the refinement's re-sampling ask):
+    // by construction for the seeded initialisation, else scanned once.
     const referenceParams = model.params.map((p, i) => {
       const q = { perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizes[i] };
-      return { ...q, equalCopies: p.perStep && equalCopies(q, layout.count) };
+      return { ...q, equalCopies: p.perStep && (!options.parameterValues || equalCopies(q, layout.count)) };
     });
     if (model.params.length === 0) {
       // Nothing to differentiate: solve and report the loss only.

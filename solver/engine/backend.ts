@@ -140,7 +140,7 @@ function probe(tf: TF, cls: number): number {
   const width = Math.max(8, Math.round(Math.min(4 ** Math.floor(cls / 16), 2 ** 16 / steps) / 4));
   // One source per stack of copies, as discrete.ts makes them.
   const stacks = (shape: number[], std: number, seed: number) =>
-    copyStacks(steps).map(({ copies }, s) => tf.randomNormal([copies, ...shape], 0, std, 'float32', seed + s));
+    copyStacks(steps, tf.getBackend()).map(({ copies }, s) => tf.randomNormal([copies, ...shape], 0, std, 'float32', seed + s));
   const W1 = stacks([width, 2], 0.3, 1), W2 = stacks([2, width], 0.3 / Math.sqrt(width), 1001);
   const x0 = tf.tensor2d([[1], [0]]);
   const matMul = matrixProduct(tf); // the engine's product (compile.ts)

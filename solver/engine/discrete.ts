@@ -42,17 +42,19 @@ export function copyTensors(tf: TF, model: Model, values: Float32Array[]): Tenso
 export interface ExtraSources { sources: Tensor[]; begin(copies: Tensor[][]): void }
 
 /**
- * Copies split from one stacked source: √N (at least 16). TF.js's tape filter costs tape length ×
- * number of sources (one source per copy grew as N²), and tfjs-wasm's unstack costs copies × stacked
- * size (256 copies of 128×16: 292 ms in one stack, 5.4 ms in stacks of 16; cpu 2.6 ms either way).
+ * Copies split from one stacked source. TF.js's tape filter costs tape length × number of sources
+ * (one source per copy grew as N²), so few sources; on cpu one per parameter (its unstack is a copy:
+ * d = 64, width 256, N = 64 took 10 % less AD time than in stacks of 16). tfjs-wasm's unstack costs
+ * copies × stacked size (256 copies of 128×16: 292 ms in one stack, 5.4 ms in stacks of 16), so
+ * there √N, at least 16.
  */
-function copiesPerSource(count: number): number {
-  return Math.max(16, Math.ceil(Math.sqrt(count)));
+function copiesPerSource(count: number, backend: string): number {
+  return backend === 'cpu' ? count : Math.max(16, Math.ceil(Math.sqrt(count)));
 }
 
-/** How `count` copies are stacked into sources: the first copy and the number of copies of each stack. */
-export function copyStacks(count: number): { first: number; copies: number }[] {
-  const per = copiesPerSource(count);
+/** How `count` copies are stacked into sources on a backend: the first copy and the number of copies of each stack. */
+export function copyStacks(count: number, backend: string): { first: number; copies: number }[] {
+  const per = Math.max(1, copiesPerSource(count, backend));
   return Array.from({ length: Math.ceil(count / per) }, (_, c) => ({ first: c * per, copies: Math.min(per, count - c * per) }));
 }
 
@@ -78,7 +80,7 @@ export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, mod
     const sources = model.params.map((p, i) => {
       const shape = internalShape(p.shape), P = sizeOf(p.shape);
       if (!p.perStep) return [{ first: 0, copies: 1, tensor: tf.tensor(values[i], shape) }];
-      return copyStacks(count).map(({ first, copies }) => ({ first, copies, tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]) }));
+      return copyStacks(count, tf.getBackend()).map(({ first, copies }) => ({ first, copies, tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]) }));
     });
     const flat = sources.flat().map((s) => s.tensor);
     const { value, grads } = tf.engine().gradients(() => {

@@ -85,27 +85,48 @@ export interface GradcheckResult {
   resolution: number;
 }
 
-const rmsOf = (a: ArrayLike<number>) => { let s = 0; for (let k = 0; k < a.length; k++) s += a[k] * a[k]; return Math.sqrt(s / Math.max(1, a.length)); };
-
 /** Bounds of the relative finite-difference step. */
 const EPS_MIN = 1e-3, EPS_MAX = 3e-2;
 
-/** The direction v, step ε and predicted ⟨G, v⟩ of each parameter tensor (seeded; drawn in parameter order); `loss` is L(θ). */
-export function finiteDifferenceDirections(model: Model, values: Float32Array[], G: Float32Array[], loss: number): { dirs: Float32Array[]; eps: number[]; predicted: number[]; rounding: number } {
+/**
+ * One tensor's probe direction v_k = fround((sign·r_k + g_k·scale)·norm), r_k the seeded random
+ * sign k. Evaluated where the perturbed values are written, never stored: on 2 million values a
+ * stored v cost a pass and 8 MB a check.
+ */
+export interface Direction { bits: Uint32Array; g: Float32Array; sign: number; scale: number; norm: number }
+
+/** Component k of a direction (the float32 value the solves are perturbed along). */
+export function directionAt(d: Direction, k: number): number {
+  return Math.fround((d.sign * signAt(d.bits, k) + d.g[k] * d.scale) * d.norm);
+}
+
+/** A direction's values in one array (tests and small tensors). */
+export function directionValues(d: Direction): Float32Array {
+  return Float32Array.from({ length: d.g.length }, (_, k) => directionAt(d, k));
+}
+
+/**
+ * The direction, step ε and predicted ⟨G, v⟩ of each parameter tensor (seeded; drawn in parameter order); `loss` is L(θ).
+ * ⟨G, v⟩ is that of the unrounded v, from the sums of one pass: v's float32 rounding moves it by ~1e-7 relative.
+ */
+export function finiteDifferenceDirections(model: Model, values: Float32Array[], G: Float32Array[], loss: number): { dirs: Direction[]; eps: number[]; predicted: number[]; rounding: number } {
   const rng = new Rng((model.options.seed ^ 0x5eed1e55) >>> 0);
   const predicted: number[] = [];
-  const dirs = G.map((g) => {
+  const scales: number[] = [];
+  const dirs = G.map((g, i) => {
     // Random signs: as good a probe as normals, and cheap for millions of entries.
-    const n = g.length, r = rng.signs(n);
-    // Two partial sums of each (a chain of dependent adds bounds the loop over millions of values).
-    let along0 = 0, along1 = 0, gg0 = 0, gg1 = 0, k = 0;
+    const n = g.length, r = rng.signs(n), theta = values[i];
+    // ⟨r, G⟩, ‖G‖² and ‖θ‖² (for the step's scale) in one pass, two partial sums of each (a chain of dependent adds bounds the loop).
+    let along0 = 0, along1 = 0, gg0 = 0, gg1 = 0, tt0 = 0, tt1 = 0, k = 0;
     for (; k + 1 < n; k += 2) {
-      const g0 = g[k], g1 = g[k + 1];
+      const g0 = g[k], g1 = g[k + 1], t0 = theta[k], t1 = theta[k + 1];
       along0 += signAt(r, k) * g0; along1 += signAt(r, k + 1) * g1;
       gg0 += g0 * g0; gg1 += g1 * g1;
+      tt0 += t0 * t0; tt1 += t1 * t1;
     }
-    if (k < n) { along0 += signAt(r, k) * g[k]; gg0 += g[k] * g[k]; }
-    const along = along0 + along1, gNorm = Math.sqrt(gg0 + gg1);
+    if (k < n) { along0 += signAt(r, k) * g[k]; gg0 += g[k] * g[k]; tt0 += theta[k] * theta[k]; }
+    const along = along0 + along1, gg = gg0 + gg1, gNorm = Math.sqrt(gg);
+    scales.push(Math.max(Math.sqrt((tt0 + tt1) / Math.max(1, n)), 1));
     // r on G's side, so that r and G/‖G‖ never cancel. The two parts weigh alike in ⟨G, v⟩ (‖G‖ against
     // |⟨r, G⟩| ≈ ‖G‖): with G/rms(G) instead, the G part outweighed r by √n and an AD gradient with half
     // its components zeroed went unnoticed in 58 of 100 random networks.
@@ -113,39 +134,35 @@ export function finiteDifferenceDirections(model: Model, values: Float32Array[],
     const scale = gNorm > 0 ? 1 / gNorm : 0;
     // Unit rms: ‖v‖² = n + 1 + 2|⟨r, G⟩|/‖G‖ before scaling.
     const norm = gNorm > 0 ? Math.sqrt(n / (n + 1 + 2 * Math.abs(along) * scale)) : 1;
-    const v = new Float32Array(n);
-    // ⟨G, v⟩ of the float32 v the solves are perturbed along (two partial sums, as above).
-    let dot0 = 0, dot1 = 0;
-    const f32 = Math.fround;
-    for (k = 0; k + 1 < n; k += 2) {
-      const v0 = f32((sign * signAt(r, k) + g[k] * scale) * norm), v1 = f32((sign * signAt(r, k + 1) + g[k + 1] * scale) * norm);
-      v[k] = v0; v[k + 1] = v1;
-      dot0 += g[k] * v0; dot1 += g[k + 1] * v1;
-    }
-    if (k < n) { v[k] = (sign * signAt(r, k) + g[k] * scale) * norm; dot0 += g[k] * v[k]; }
-    predicted.push(dot0 + dot1);
-    return v;
+    predicted.push(norm * (sign * along + scale * gg));
+    return { bits: r, g, sign, scale, norm };
   });
   // Float32-aware: the loss carries rounding ≈ 2⁻²⁴·√N·|L| (N steps); the smallest step whose predicted change
   // ε·⟨G, v⟩ is 10³ times that keeps rounding at 0.1 % (central differences truncate as ε², so no larger).
   const rounding = 2 ** -24 * Math.sqrt(Math.max(1, model.options.steps)) * Math.abs(loss);
-  const eps = values.map((v, i) => {
-    const scale = Math.max(rmsOf(v), 1);
+  const eps = scales.map((scale, i) => {
     const step = Number.isFinite(rounding) && predicted[i] !== 0 ? (1e3 * rounding) / Math.abs(predicted[i]) : 0;
     return Math.min(EPS_MAX * scale, Math.max(EPS_MIN * scale, step));
   });
   return { dirs, eps, predicted, rounding };
 }
 
-/** θ_i ± ε_i v_i, rounded to float32 as the solve sees it. */
-function moved(base: Float32Array, v: Float32Array, step: number): Float32Array {
-  const out = new Float32Array(base.length);
-  for (let k = 0; k < out.length; k++) out[k] = base[k] + step * v[k];
-  return out;
+/**
+ * θ + ε·v and θ − ε·v over `count` values from offset `from` of the tensor, rounded to float32 as the solve
+ * sees them, written from out[plus] and out[minus] on (v evaluated once for both).
+ */
+function writeMoved(base: Float32Array, d: Direction, step: number, from: number, count: number, out: Float32Array, plus: number, minus: number): void {
+  const { bits, g, sign, scale, norm } = d;
+  for (let k = 0; k < count; k++) {
+    const j = from + k;
+    const v = Math.fround((sign * signAt(bits, j) + g[j] * scale) * norm);
+    out[plus + k] = base[j] + step * v;
+    out[minus + k] = base[j] - step * v;
+  }
 }
 
 /** Losses [L(θ + ε_i v_i), L(θ − ε_i v_i)] per parameter tensor i. */
-export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Float32Array[], eps: number[], mode: FiniteDifferenceMode = 'auto', only?: number[]): [number, number][] {
+export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Direction[], eps: number[], mode: FiniteDifferenceMode = 'auto', only?: number[]): [number, number][] {
   if (mode === 'batched' && !cm.batched) throw new Error('this model cannot be batched');
   const wanted = only ?? model.params.map((_p, i) => i);
   const loop = () => {
@@ -169,10 +186,12 @@ export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme
 }
 
 /** One solve per sign (the fallback when an expression cannot be batched). */
-function loopLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], i: number, v: Float32Array, eps: number): [number, number] {
+function loopLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], i: number, v: Direction, eps: number): [number, number] {
+  const n = values[i].length, both = new Float32Array(2 * n);
+  writeMoved(values[i], v, eps, 0, n, both, 0, n);
   const out: number[] = [];
-  for (const sgn of [1, -1]) {
-    const vals = values.map((x, j) => (j === i ? moved(x, v, sgn * eps) : x));
+  for (const moved of [both.subarray(0, n), both.subarray(n)]) {
+    const vals = values.map((x, j) => (j === i ? moved : x));
     tf.tidy(() => { out.push(discreteLoss(tf, cm, scheme, model, copyTensors(tf, model, vals)).dataSync()[0]); });
   }
   return [out[0], out[1]];
@@ -217,7 +236,7 @@ function perturbedScratch(floats: number): Float32Array {
  * keep a batch of 1 and broadcast. (Built here, not with broadcasting
  * backend ops: tfjs-cpu's broadcast add/mul was 20× slower on wide models.)
  */
-function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Float32Array[], eps: number[], which: number[]): Float32Array {
+function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Direction[], eps: number[], which: number[]): Float32Array {
   const batched = cm.batched!;
   const B = 2 * which.length;
   const count = copiesPerParameter(model);
@@ -241,13 +260,8 @@ function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, 
       const data = scratch.subarray(offsets[j], offsets[j] + c * B * P);
       for (let n = 0; n < c; n++) {
         const src = base.subarray(n * P, (n + 1) * P);
-        for (let b = 0; b < B; b++) {
-          const o = (n * B + b) * P;
-          if (b === 2 * slot || b === 2 * slot + 1) {
-            const s = b === 2 * slot ? e : -e;
-            for (let k = 0; k < P; k++) data[o + k] = src[k] + s * v[n * P + k];
-          } else data.set(src, o);
-        }
+        for (let b = 0; b < B; b++) if (b !== 2 * slot && b !== 2 * slot + 1) data.set(src, (n * B + b) * P);
+        writeMoved(base, v, e, n * P, P, data, (n * B + 2 * slot) * P, (n * B + 2 * slot + 1) * P);
       }
       return perCopy(data, B);
     });

@@ -8,7 +8,7 @@ import type { Scheme } from '../schemes/schemes';
 import { parameterCopies, type ParameterCopies } from '../schemes/copies';
 import { average, filter121, stagesum, stageImbalance, recommendedCorrection, ONE_ROW, type Correction, type Edges } from './corrections';
 import { startSteps, type Scheme as AnyScheme } from '../schemes/schemes';
-import { detectOscillation, relError, DETECTOR } from './detect';
+import { detectOscillation, relError, relErrorPair, DETECTOR } from './detect';
 
 /** Where the copies of a per-step parameter sit and how they are weighted: the schemes' bookkeeping (schemes/copies.ts). */
 export type CopyLayout = ParameterCopies;
@@ -142,8 +142,10 @@ export function analyseLayers(G: Float32Array, P: number, layout: CopyLayout, co
   const stageImbalanced = kappa !== undefined && layout.steps >= DETECTOR.minSteps && kappa > 0.3 && !(applied && correction === 'stagesum');
   let relErr = NaN, corrErr = NaN;
   if (g) {
-    relErr = relError(d, g);
-    corrErr = relError(c.values, c.times ? resample(g, P, layout.times, c.times) : g);
+    if (c.times) {
+      relErr = relError(d, g);
+      corrErr = relError(c.values, resample(g, P, layout.times, c.times));
+    } else [relErr, corrErr] = relErrorPair(d, c.values, g);
   }
   return { d, corrected: c.values, correctedTimes: c.times, alpha: det.alpha, beta: det.beta, kappa, oscillating: det.oscillating, stageImbalanced, relError: relErr, correctedRelError: corrErr, zeroWeightCopies };
 }

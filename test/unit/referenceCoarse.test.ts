@@ -6,7 +6,7 @@
 // many points comes in chunks, and untied copies never take a coarse grid.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initialParameters } from '../../solver/check';
+import { initialParameters, runCheck } from '../../solver/check';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
 import { continuousReference, GRID_GRADIENT_FLOATS, referenceOn, type ReferenceInput } from '../../solver/engine/reference';
@@ -111,6 +111,20 @@ test('coarse reference: g at more points than one batched vjp may hold comes in 
   const { auto, coarse8, fine } = await compare(model, N, false, [8]);
   assert.equal(auto.gridTimes.length, N / 8 + 1, 'tied copies take H = 8h');
   for (let i = 0; i < fine.g.length; i++) assert.ok(rel(coarse8!.g[i], fine.g[i]) < 1e-5, `parameter ${i}: ${rel(coarse8!.g[i], fine.g[i])}`);
+});
+
+test('the seeded initialisation ties every per-step copy (runCheck takes its copies as equal without a scan)', async () => {
+  const { tf } = await initBackend(backend);
+  const model = spiral({ steps: 32 });
+  const values = initialParameters(tf, model);
+  model.params.forEach((p, i) => {
+    if (!p.perStep) return;
+    const P = values[i].length / 32;
+    for (let n = 1; n < 32; n++) assert.deepEqual(values[i].subarray(n * P, (n + 1) * P), values[i].subarray(0, P), `${p.name} copy ${n}`);
+  });
+  // The same values given explicitly are scanned: the reports agree (the coarse grid and the N/2 re-sampling alike).
+  const strip = ({ timings: _t, ...r }: Awaited<ReturnType<typeof runCheck>>) => r;
+  assert.deepEqual(strip(await runCheck(model, { backend })), strip(await runCheck(model, { backend, parameterValues: values })));
 });
 
 test('coarse reference: untied copies (kinks of θ(t) inside a coarse step) keep step h', async () => {
