@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { analyse } from '../../solver/language/index';
 import { initialParameters, runCheck } from '../../solver/check';
-import { directionValues, finiteDifferenceCheck, finiteDifferenceDirections, finiteDifferenceLosses } from '../../solver/engine/finiteDifferences';
+import { directionValues, finiteDifferenceCheck, finiteDifferenceDirections, finiteDifferenceLosses, writeMoved } from '../../solver/engine/finiteDifferences';
 import { discreteGradients } from '../../solver/engine/discrete';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
@@ -143,6 +143,23 @@ test('a model outside the batched subset falls back to the loop', async () => {
     assert.deepEqual(auto, loop);
   } finally {
     compiled.dispose();
+  }
+});
+
+test('perturbed values θ ± ε·v are written along the direction, in whole words of signs and singly alike', () => {
+  const m = spiral({ steps: 8, meth: 'heun' });
+  const n = 200;
+  const theta = Float32Array.from({ length: n }, (_, k) => Math.cos(k));
+  const G = Float32Array.from({ length: n }, (_, k) => Math.sin(3 * k));
+  const { dirs } = finiteDifferenceDirections({ ...m, params: m.params.slice(0, 1) }, [theta], [G], 1);
+  const v = directionValues(dirs[0]);
+  for (const [from, count] of [[0, 200], [32, 100], [7, 90], [64, 31]]) {
+    const out = new Float32Array(2 * count + 3);
+    writeMoved(theta, dirs[0], 0.01, from, count, out, 1, count + 3);
+    for (let k = 0; k < count; k++) {
+      assert.equal(out[1 + k], Math.fround(theta[from + k] + 0.01 * v[from + k]), `+ ${from}+${k}`);
+      assert.equal(out[count + 3 + k], Math.fround(theta[from + k] - 0.01 * v[from + k]), `− ${from}+${k}`);
+    }
   }
 });
 
