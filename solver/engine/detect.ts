@@ -36,7 +36,12 @@ export function detectOscillation(d: ArrayLike<number>, N: number, P: number): D
       a1 += x1 * x1; a2 += x2 * x2; dd += c * c;
     }
   }
-  const n1 = Math.sqrt(a1 + b1), n2 = Math.sqrt(a2 + b2), nd = Math.sqrt(dd + ee);
+  return detectorResult(a1 + b1, a2 + b2, dd + ee);
+}
+
+/** α, β and the flag from the sums ‖a¹‖², ‖a²‖², ‖d‖² over the interior rows. */
+export function detectorResult(a1: number, a2: number, dd: number): DetectorResult {
+  const n1 = Math.sqrt(a1), n2 = Math.sqrt(a2), nd = Math.sqrt(dd);
   const alpha = nd > 0 ? cap(n1 / nd) : 0;
   const beta = n1 === 0 ? 0 : cap((4 * n1) / n2);
   return { alpha, beta, oscillating: alpha > DETECTOR.alpha && beta > DETECTOR.beta, applicable: true };
@@ -66,7 +71,8 @@ export function relErrorPair(a: ArrayLike<number>, c: ArrayLike<number>, b: Arra
   return [errorRatio(na, den), errorRatio(nc, den)];
 }
 
-function errorRatio(num: number, den: number): number {
+/** √(num/den), capped; 0 when both vanish. */
+export function errorRatio(num: number, den: number): number {
   if (!Number.isFinite(num) || !Number.isFinite(den)) return RATIO_CAP;
   if (den === 0) return num === 0 ? 0 : RATIO_CAP;
   return cap(Math.sqrt(num / den));

@@ -9,6 +9,7 @@ import { parameterCopies, type ParameterCopies } from '../schemes/copies';
 import { average, filter121, stagesum, stageImbalance, recommendedCorrection, ONE_ROW, type Correction, type Edges } from './corrections';
 import { startSteps, type Scheme as AnyScheme } from '../schemes/schemes';
 import { detectOscillation, relError, relErrorPair, DETECTOR } from './detect';
+import { layerPass } from './layerPass';
 
 /** Where the copies of a per-step parameter sit and how they are weighted: the schemes' bookkeeping (schemes/copies.ts). */
 export type CopyLayout = ParameterCopies;
@@ -91,18 +92,30 @@ export function resample(values: ArrayLike<number>, P: number, from: number[], t
   return out;
 }
 
-/** Normalised densities d = G/(h w) and the number of zero-weight copies (shown as G/h: they have no density to speak of). */
+/** The factor 1/(h w) of each copy's density and the number of zero-weight copies (scaled by 1/h: they have no density to speak of). */
+function densityScales(layout: CopyLayout): { scale: number[]; zeroWeightCopies: number } {
+  const scale = layout.weights.slice(0, layout.count).map((w) => 1 / (layout.h * (w === 0 ? 1 : w)));
+  return { scale, zeroWeightCopies: layout.weights.slice(0, layout.count).filter((w) => w === 0).length };
+}
+
+/** Normalised densities d = G/(h w) and the number of zero-weight copies. */
 function densities(G: Float32Array, P: number, layout: CopyLayout): { d: Float32Array; zeroWeightCopies: number } {
-  const { h, count } = layout;
-  const d = new Float32Array(count * P);
-  let zeroWeightCopies = 0;
-  for (let j = 0; j < count; j++) {
-    const w = layout.weights[j];
-    if (w === 0) zeroWeightCopies++;
-    const s = 1 / (h * (w === 0 ? 1 : w));
+  const { scale, zeroWeightCopies } = densityScales(layout);
+  const d = new Float32Array(layout.count * P);
+  for (let j = 0; j < layout.count; j++) {
+    const s = scale[j];
     for (let k = 0; k < P; k++) d[j * P + k] = G[j * P + k] * s;
   }
   return { d, zeroWeightCopies };
+}
+
+/**
+ * Whether the one-pass analysis (engine/layerPass.ts) applies: one sequence of copies (no stages), the
+ * detector on d (gradfix none) and, when a correction is asked for, filter121 with one end row.
+ */
+function onePass(layout: CopyLayout, gradfix: GradFix, correction?: Correction, adjointCorrected?: Float32Array, edges: Edges = ONE_ROW): boolean {
+  const filter = correction === undefined || correction === 'filter121' || (correction === 'adjoint121' && !adjointCorrected);
+  return gradfix === 'none' && layout.stages === 1 && !layout.perStage && layout.count === layout.steps && layout.count >= 3 && filter && edges.first === 1 && edges.last === 1;
 }
 
 /** The correction of d (and the stagesum interpolant of per-stage copies, which κ also needs). */
@@ -122,6 +135,7 @@ function corrected(d: Float32Array, G: Float32Array, P: number, layout: CopyLayo
 
 /** The detector alone (α, β, flag) on what the user's gradients are: d, or its correction when gradfix applies one. */
 export function detectLayers(G: Float32Array, P: number, layout: CopyLayout, correction: Correction, gradfix: GradFix, edges: Edges = ONE_ROW): { alpha: number; beta: number; oscillating: boolean } {
+  if (onePass(layout, gradfix)) return layerPass(G, layout.count, P, densityScales(layout).scale, false).detector;
   const { d } = densities(G, P, layout);
   if (gradfix === 'none') return detect(d, layout, P);
   const c = corrected(d, G, P, layout, correction, undefined, edges);
@@ -134,6 +148,12 @@ export function detectLayers(G: Float32Array, P: number, layout: CopyLayout, cor
  * when that is the correction.
  */
 export function analyseLayers(G: Float32Array, P: number, layout: CopyLayout, correction: Correction, gradfix: GradFix, g: Float32Array | undefined, adjointCorrected?: Float32Array, edges: Edges = ONE_ROW): LayerResult {
+  if (onePass(layout, gradfix, correction, adjointCorrected, edges)) {
+    const { scale, zeroWeightCopies } = densityScales(layout);
+    const r = layerPass(G, layout.count, P, scale, true, g);
+    const { alpha, beta, oscillating } = r.detector;
+    return { d: r.d, corrected: r.c!, alpha, beta, oscillating, stageImbalanced: false, relError: r.relError, correctedRelError: r.correctedRelError, zeroWeightCopies };
+  }
   const { d, zeroWeightCopies } = densities(G, P, layout);
   const c = corrected(d, G, P, layout, correction, adjointCorrected, edges);
   const applied = gradfix !== 'none';
