@@ -4,8 +4,9 @@
 // Parameter copies are numbered as in schemes/copies.ts: RK tie=step copy n,
 // tie=stage copy n·s + i, multistep copy m at node t_m (t_N reuses N−1).
 // Kernels per step are what the scheme needs: one f evaluation per RK stage
-// or per multistep step (two for milne's PECE), one multiply per nonzero
-// coefficient other than ±1, and one add.
+// or per multistep step (two for milne's PECE) and one linear combination per
+// stage input and step (cm.combine; without it a multiply per nonzero
+// coefficient other than ±1 and one add).
 import type { Tensor, TF } from './backend';
 import type { CompiledModel } from './compile';
 import type { ButcherTableau, LinearMultistep, MultistepScheme, RKScheme, Scheme } from '../schemes/schemes';

@@ -1,7 +1,7 @@
-// A linear combination Σ c_j v_j of equal-shape tensors as one differentiable kernel, for small
-// (fused) models, whose solves are bound by per-kernel overhead: a stage input x + hΣa_ij k_j or a
-// step x + hΣb_i k_i costs one op instead of a multiply per coefficient and an add per term (TF.js
-// also copies each binary op's inputs for its gradient). The float32 numbers are TF.js's: each
+// A linear combination Σ c_j v_j of equal-shape tensors as one differentiable kernel, for the
+// steppers, whose solves are bound by per-kernel overhead: a stage input x + hΣa_ij k_j or a step
+// x + hΣb_i k_i costs one op instead of a multiply per coefficient and an add per term (TF.js also
+// copies each binary op's inputs for its gradient). The float32 numbers are TF.js's: each
 // product c·v rounded with c as a float32 scalar, then summed in order (add, addN and sub round
 // after every term; −1 gives sub's and neg's exact results), and the gradient of term j is c_j·dy
 // rounded, as mul's.
