@@ -172,8 +172,7 @@ export function writeMoved(base: Float32Array, d: Direction, step: number, from:
     }
   }
   for (; k < count; k++) {
-    const j = from + k;
-    const v = Math.fround((sign * signAt(bits, j) + g[j] * scale) * norm);
+    const j = from + k, v = directionAt(d, j);
     out[plus + k] = base[j] + step * v;
     out[minus + k] = base[j] - step * v;
   }
