@@ -94,8 +94,8 @@ export function resample(values: ArrayLike<number>, P: number, from: number[], t
 
 /** The factor 1/(h w) of each copy's density and the number of zero-weight copies (scaled by 1/h: they have no density to speak of). */
 function densityScales(layout: CopyLayout): { scale: number[]; zeroWeightCopies: number } {
-  const scale = layout.weights.slice(0, layout.count).map((w) => 1 / (layout.h * (w === 0 ? 1 : w)));
-  return { scale, zeroWeightCopies: layout.weights.slice(0, layout.count).filter((w) => w === 0).length };
+  const weights = layout.weights.slice(0, layout.count);
+  return { scale: weights.map((w) => 1 / (layout.h * (w === 0 ? 1 : w))), zeroWeightCopies: weights.filter((w) => w === 0).length };
 }
 
 /** Normalised densities d = G/(h w) and the number of zero-weight copies. */
