@@ -9,7 +9,7 @@ import {
   ReportNotification,
   RunCheckRequest,
   type RunCheckResult,
-} from '../server/protocol';
+} from '../shared/customMessages';
 import { PlotPanel, type PlotPanelHost } from './plotPanel';
 import { CheckStatusBar } from './statusBar';
 

@@ -1,7 +1,7 @@
 // The status bar item: backend and last check state of the active .ode document.
 // "ODE Lens: cpu · 120 ms · 2 findings"; a spinner while a check runs; click → plots.
 import * as vscode from 'vscode';
-import type { CheckStatusParams } from '../server/protocol';
+import type { CheckStatusParams } from '../shared/customMessages';
 
 export class CheckStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;

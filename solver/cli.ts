@@ -6,6 +6,7 @@
 // front-end errors or bad usage.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { analyse } from './language/index';
 import { runCheck } from './check';
 import { hasWarnings, withoutSuperseded } from './findings';
@@ -98,6 +99,91 @@ function table(report: Report): string {
   return all.map((r) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
 }
 
+// The flags are read by node:util parseArgs (`--flag value`, `--flag=value`), not strict:
+// the checks of values, and their messages, are the CLI's own, in command-line order.
+type ArgToken = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+
+function tokens(args: string[], options: ParseArgsConfig['options']): ArgToken[] {
+  return parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true }).tokens;
+}
+
+const CHECK_OPTIONS = { json: { type: 'boolean' }, refine: { type: 'boolean' }, backend: { type: 'string' } } as const;
+
+interface CheckArguments { file: string; json: boolean; refine: boolean; backend: BackendName }
+
+/** The arguments of `odelens check`, or the message that refuses them. */
+function checkArguments(args: string[]): CheckArguments | string {
+  let json = false;
+  let refine = false;
+  let backend: BackendName = 'auto';
+  let file: string | undefined;
+  for (const t of tokens(args, CHECK_OPTIONS)) {
+    if (t.kind === 'positional') {
+      if (file !== undefined) return `odelens: only one FILE can be checked at a time`;
+      file = t.value;
+    } else if (t.kind === 'option' && t.name === 'backend') {
+      if (!BACKENDS.includes(t.value as BackendName)) return `odelens: --backend must be one of ${BACKENDS.join(', ')}`;
+      backend = t.value as BackendName;
+    } else if (t.kind === 'option' && t.name === 'json' && t.value === undefined) json = true;
+    else if (t.kind === 'option' && t.name === 'refine' && t.value === undefined) refine = true;
+    else return `odelens: unknown option '${args[t.index]}'\n\n${USAGE}`;
+  }
+  if (!file) return `odelens: missing FILE\n\n${USAGE}`;
+  return { file, json, refine, backend };
+}
+
+const TRAIN_OPTIONS = {
+  json: { type: 'boolean' }, iterations: { type: 'string' }, lr: { type: 'string' }, every: { type: 'string' },
+  optimizer: { type: 'string' }, gradient: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' },
+} as const;
+
+interface TrainArguments {
+  file: string; outFile?: string; json: boolean; iterations: number; lr: number; every: number;
+  optimizer: OptimizerName; gradient?: TrainGradient; backend: BackendName;
+}
+
+/** The arguments of `odelens train`, or the message that refuses them. */
+function trainArguments(args: string[]): TrainArguments | string {
+  let file: string | undefined, outFile: string | undefined, json = false;
+  let iterations = 100, lr = 0.01, every = 0;
+  let optimizer: OptimizerName = 'adam';
+  let gradient: TrainGradient | undefined;
+  let backend: BackendName = 'auto';
+  for (const t of tokens(args, TRAIN_OPTIONS)) {
+    if (t.kind === 'positional') {
+      if (file !== undefined) return 'odelens: only one FILE can be trained at a time';
+      file = t.value;
+      continue;
+    }
+    if (t.kind === 'option' && t.name === 'json' && t.value === undefined) { json = true; continue; }
+    const key = t.kind === 'option' && Object.hasOwn(TRAIN_OPTIONS, t.name) && t.name !== 'json' ? t.rawName : undefined;
+    if (key === undefined) return `odelens: unknown option '${args[t.index].split('=')[0]}'\n\n${USAGE}`;
+    const value = t.kind === 'option' ? t.value : undefined;
+    if (value === undefined) return `odelens: ${key} needs a value`;
+    const positive = (what: string, integer: boolean): number | string => {
+      const v = Number(value);
+      if (!(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) return `odelens: ${what} must be a positive ${integer ? 'whole ' : ''}number, not '${value}'`;
+      return v;
+    };
+    if (key === '--iterations') { const v = positive('--iterations', true); if (typeof v === 'string') return v; iterations = v; }
+    else if (key === '--lr') { const v = positive('--lr', false); if (typeof v === 'string') return v; lr = v; }
+    else if (key === '--every') { const v = positive('--every', true); if (typeof v === 'string') return v; every = v; }
+    else if (key === '--optimizer') {
+      if (!OPTIMIZER_NAMES.includes(value as OptimizerName)) return `odelens: --optimizer must be one of ${OPTIMIZER_NAMES.join(', ')}`;
+      optimizer = value as OptimizerName;
+    } else if (key === '--gradient') {
+      if (!TRAIN_GRADIENTS.includes(value as TrainGradient)) return `odelens: --gradient must be one of ${TRAIN_GRADIENTS.join(', ')} (adjoint121 and stagesum are not available for training yet)`;
+      gradient = value as TrainGradient;
+    } else if (key === '--out') outFile = value;
+    else if (key === '--backend') {
+      if (!BACKENDS.includes(value as BackendName)) return `odelens: --backend must be one of ${BACKENDS.join(', ')}`;
+      backend = value as BackendName;
+    }
+  }
+  if (!file) return `odelens: missing FILE\n\n${USAGE}`;
+  return { file, outFile, json, iterations, lr, every, optimizer, gradient, backend };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => process.stdout.write(s + '\n');
   const err = (s: string) => process.stderr.write(s + '\n');
@@ -111,34 +197,12 @@ export async function main(argv: string[]): Promise<number> {
     err(`odelens: unknown command '${command}'\n\n${USAGE}`);
     return 2;
   }
-  let json = false;
-  let refine = false;
-  let backend: BackendName = 'auto';
-  let file: string | undefined;
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i];
-    if (a === '--json') json = true;
-    else if (a === '--refine') refine = true;
-    else if (a === '--backend' || a.startsWith('--backend=')) {
-      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
-      if (!BACKENDS.includes(v as BackendName)) {
-        err(`odelens: --backend must be one of ${BACKENDS.join(', ')}`);
-        return 2;
-      }
-      backend = v as BackendName;
-    } else if (a.startsWith('-')) {
-      err(`odelens: unknown option '${a}'\n\n${USAGE}`);
-      return 2;
-    } else if (file === undefined) file = a;
-    else {
-      err(`odelens: only one FILE can be checked at a time`);
-      return 2;
-    }
-  }
-  if (!file) {
-    err(`odelens: missing FILE\n\n${USAGE}`);
+  const parsed = checkArguments(rest);
+  if (typeof parsed === 'string') {
+    err(parsed);
     return 2;
   }
+  const { file, json, refine, backend } = parsed;
   const analysis = readModel(file, err);
   if (!analysis) return 2;
   const report = await runCheck(analysis.model, { backend, ...(refine ? { refinement: true } : {}) });
@@ -160,12 +224,6 @@ export async function main(argv: string[]): Promise<number> {
   const t = report.timings;
   out(`\n${num(t.totalMs, 4)} ms total (AD ${num(t.adMs, 3)}, reference ${num(t.referenceMs, 3)}, finite differences ${num(t.finiteDifferenceMs, 3)}) on ${report.backend}`);
   return failing ? 1 : 0;
-}
-
-function flag(rest: string[], i: number): [string, string | undefined, number] {
-  const a = rest[i];
-  const eq = a.indexOf('=');
-  return eq > 0 ? [a.slice(0, eq), a.slice(eq + 1), i] : [a, rest[i + 1], i + 1];
 }
 
 function trainTable(result: TrainResult, every: number): string {
@@ -200,43 +258,9 @@ function readModel(file: string, err: (s: string) => void): (Analysis & { model:
 }
 
 async function trainCommand(rest: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  let file: string | undefined, outFile: string | undefined, json = false;
-  let iterations = 100, lr = 0.01, every = 0;
-  let optimizer: OptimizerName = 'adam';
-  let gradient: TrainGradient | undefined;
-  let backend: BackendName = 'auto';
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i];
-    if (a === '--json') { json = true; continue; }
-    if (!a.startsWith('-')) {
-      if (file !== undefined) { err('odelens: only one FILE can be trained at a time'); return 2; }
-      file = a;
-      continue;
-    }
-    const [key, value, next] = flag(rest, i);
-    i = next;
-    if (value === undefined) { err(`odelens: ${key} needs a value`); return 2; }
-    const positive = (what: string, integer: boolean): number | undefined => {
-      const v = Number(value);
-      if (!(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) { err(`odelens: ${what} must be a positive ${integer ? 'whole ' : ''}number, not '${value}'`); return undefined; }
-      return v;
-    };
-    if (key === '--iterations') { const v = positive('--iterations', true); if (v === undefined) return 2; iterations = v; }
-    else if (key === '--lr') { const v = positive('--lr', false); if (v === undefined) return 2; lr = v; }
-    else if (key === '--every') { const v = positive('--every', true); if (v === undefined) return 2; every = v; }
-    else if (key === '--optimizer') {
-      if (!OPTIMIZER_NAMES.includes(value as OptimizerName)) { err(`odelens: --optimizer must be one of ${OPTIMIZER_NAMES.join(', ')}`); return 2; }
-      optimizer = value as OptimizerName;
-    } else if (key === '--gradient') {
-      if (!TRAIN_GRADIENTS.includes(value as TrainGradient)) { err(`odelens: --gradient must be one of ${TRAIN_GRADIENTS.join(', ')} (adjoint121 and stagesum are not available for training yet)`); return 2; }
-      gradient = value as TrainGradient;
-    } else if (key === '--out') outFile = value;
-    else if (key === '--backend') {
-      if (!BACKENDS.includes(value as BackendName)) { err(`odelens: --backend must be one of ${BACKENDS.join(', ')}`); return 2; }
-      backend = value as BackendName;
-    } else { err(`odelens: unknown option '${key}'\n\n${USAGE}`); return 2; }
-  }
-  if (!file) { err(`odelens: missing FILE\n\n${USAGE}`); return 2; }
+  const parsed = trainArguments(rest);
+  if (typeof parsed === 'string') { err(parsed); return 2; }
+  const { file, outFile, json, iterations, lr, every, optimizer, gradient, backend } = parsed;
   const analysis = readModel(file, err);
   if (!analysis) return 2;
   const model = analysis.model;

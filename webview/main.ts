@@ -3,8 +3,8 @@
 // component of its flattened tensor, the raw AD density d_n, the corrected density and
 // the continuous reference g(t_n) over the layer times. Posts { type: 'ready' } at load.
 import { Chart, Legend, LinearScale, LineController, LineElement, PointElement, Title, Tooltip, type ChartDataset } from 'chart.js';
-import type { ParameterReport, Report } from '../solver/report';
-import { CHART_CANVAS_ID, DATASET_LABELS, isHostToWebview, type HostToWebview, type OdeLensPlotGlobal, type WebviewToHost } from './messages';
+import type { ParameterReport, Report } from '../shared/report';
+import { CHART_CANVAS_ID, DATASET_LABELS, isHostToWebview, type HostToWebview, type OdeLensPlotGlobal, type WebviewToHost } from '../shared/webviewMessages';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip, Title);
 

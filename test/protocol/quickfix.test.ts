@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyse } from '../../solver/language/index';
-import { applyEdits, gradfixEdit } from '../../server/quickfix';
+import { codeActions, gradfixEdit } from '../../solver/service/codeActions';
+import { applyEdits } from '../support/textEdits';
 
 const BODY = "state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 0.3)\nx' = W @ x\nloss = 0.5 * sum(x(T)^2)\n";
 
@@ -56,3 +57,27 @@ for (const useModel of [true, false]) {
     });
   });
 }
+
+describe('code-action service', () => {
+  const text = `${BODY}@ total=1, steps=32, meth=rk4, tie=stage\ndone\n`;
+  const model = analyse(text).model;
+  const at = { start: { line: 5, character: 2 }, end: { line: 5, character: 5 } };
+  const oscillating = { code: 'oscillating-gradient', range: at, message: 'mine' };
+  const other = { code: 'undefined-name', range: at };
+
+  it('answers the fixable diagnostics with the recommended correction, as plain data', () => {
+    const actions = codeActions({ text, model, report: { recommendedCorrection: 'stagesum' } }, [other, oscillating]);
+    assert.equal(actions.length, 1);
+    const [a] = actions;
+    assert.equal(a.title, 'Correct AD gradients with stagesum');
+    assert.equal(a.kind, 'quickfix');
+    assert.equal(a.isPreferred, true);
+    assert.deepEqual(a.diagnostics, [oscillating], 'the caller\'s own diagnostic objects, only those it fixes');
+    assert.equal(applyEdits(text, a.edits), text.replace('tie=stage', 'tie=stage, gradfix=stagesum'));
+  });
+
+  it('offers filter121 without a report, and nothing for diagnostics it cannot fix', () => {
+    assert.equal(codeActions({ text, model }, [oscillating])[0].title, 'Correct AD gradients with filter121');
+    assert.deepEqual(codeActions({ text, model }, [other]), []);
+  });
+});

@@ -11,13 +11,12 @@ import { pathToFileURL } from 'node:url';
 import type { Report } from '../../solver/report';
 import {
   GetReportRequest,
-  GRADFIX_FIXABLE_CODES,
-  QUICK_FIX_TITLE,
   ReportNotification,
   RunCheckRequest,
   type ReportParams,
-} from '../../server/protocol';
-import { applyEdits, type SimpleTextEdit } from '../../server/quickfix';
+} from '../../shared/customMessages';
+import { GRADFIX_FIXABLE_CODES, QUICK_FIX_TITLE } from '../../solver/service/codeActions';
+import { applyEdits, type TextEdit as SimpleTextEdit } from '../support/textEdits';
 import { LspClient } from '../support/lspClient';
 
 const root = join(__dirname, '..', '..', '..');

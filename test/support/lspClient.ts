@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
-import { CheckStatusNotification, type CheckStatusParams } from '../../server/protocol';
+import { CheckStatusNotification, type CheckStatusParams } from '../../shared/customMessages';
 
 /** The repository root, from the bundled test in out/test/<dir>/. */
 export const repoRoot = join(__dirname, '..', '..', '..');

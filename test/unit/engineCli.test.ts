@@ -122,3 +122,13 @@ test('odelens check --refine: the per-level table from the engine\'s refinement 
   // Without --refine there is no study table.
   assert.doesNotMatch(run('check', 'examples/spiral-rk4.ode', '--backend', 'cpu').stdout, /refinement study/);
 });
+
+test('odelens check refuses bad flags by name, with exit 2', { skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)' }, () => {
+  const unknown = run('check', 'examples/spiral.ode', '--bogus');
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /^odelens: unknown option '--bogus'\n\nUsage: odelens check FILE/);
+  assert.match(run('check', 'examples/spiral.ode', '--json=yes').stderr, /^odelens: unknown option '--json=yes'\n/);
+  assert.equal(run('check', 'examples/spiral.ode', '--backend').stderr, 'odelens: --backend must be one of auto, cpu, wasm, tensorflow\n');
+  assert.equal(run('check', 'examples/spiral.ode', 'examples/spiral-rk4.ode').stderr, 'odelens: only one FILE can be checked at a time\n');
+  assert.match(run('check', '--json').stderr, /^odelens: missing FILE\n/);
+});

@@ -63,6 +63,14 @@ test('odelens train refuses bad usage with exit 2', { skip }, async () => {
     assert.equal(r.code, 2, argv.join(' '));
     assert.ok(r.stderr.length > 0);
   }
+  const messages: [string[], RegExp][] = [
+    [['train', file, '--bogus', '1'], /^odelens: unknown option '--bogus'\n\nUsage: /],
+    [['train', file, '--lr', '-1'], /^odelens: --lr must be a positive number, not '-1'\n$/],
+    [['train', file, '--iterations=2.5'], /^odelens: --iterations must be a positive whole number, not '2.5'\n$/],
+    [['train', file, '--every'], /^odelens: --every needs a value\n$/],
+    [['train', file, file], /^odelens: only one FILE can be trained at a time\n$/],
+  ];
+  for (const [argv, message] of messages) assert.match((await run(argv)).stderr, message, argv.join(' '));
   writeFileSync(file, MODEL.replace('steps=16', 'steps=200000'));
   const big = await run(['train', file, '--backend', 'cpu']);
   assert.equal(big.code, 2);

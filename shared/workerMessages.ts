@@ -1,8 +1,8 @@
 // Messages between the language server's main thread and the check worker
 // (server/checkWorker.ts, bundled to dist/checkWorker.js). Plain structured-clone data.
-import type { Report } from '../solver/report';
+import type { Report } from './report';
 import type { AnalysisContext } from '../solver/model';
-import type { BackendSetting } from './protocol';
+import type { BackendSetting } from './settings';
 
 /** The file-system part of the front end's AnalysisContext (functions do not cross to the worker). */
 export type DocumentPaths = Pick<AnalysisContext, 'documentPath' | 'workspaceRoot'>;

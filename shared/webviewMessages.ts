@@ -1,7 +1,7 @@
 // Typed messages between the extension host (client/plotPanel.ts) and the plot webview
 // (webview/main.ts), plus the stable ids/labels tests use to find the chart.
-import type { Report } from '../solver/report';
-import type { CheckState } from '../server/protocol';
+import type { Report } from './report';
+import type { CheckState } from './customMessages';
 
 /** Host → webview. */
 export type HostToWebview =

@@ -1,9 +1,8 @@
-// The quick fix "Correct AD gradients with <correction>": one minimal text edit that
-// sets `gradfix=<correction>` (the report's recommended correction for the
+// The edit of the quick fix "Correct AD gradients with <correction>": one minimal text
+// edit that sets `gradfix=<correction>` (the report's recommended correction for the
 // scheme, filter121 by default), leaving every other byte of the file unchanged.
-import { findOption, type GradFix, type Model, type Range } from '../solver/model';
-
-export interface SimpleTextEdit { range: Range; newText: string }
+import type { TextEdit } from 'vscode-languageserver-types';
+import { findOption, type GradFix, type Model } from '../model';
 
 const DEFAULT_FIX: Exclude<GradFix, 'none'> = 'filter121';
 
@@ -60,7 +59,7 @@ function scanOptionLines(text: string): OptionLineInfo[] {
  * - else append `, gradfix=filter121` at the end of the `@` line holding `meth` (or the last `@` line);
  * - else insert an `@ gradfix=filter121` line before `done` (or at the end).
  */
-export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>, correction: Exclude<GradFix, 'none'> = DEFAULT_FIX): SimpleTextEdit | undefined {
+export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>, correction: Exclude<GradFix, 'none'> = DEFAULT_FIX): TextEdit | undefined {
   const FIX_VALUE = correction;
   if (model) {
     const existing = findOption(model, 'gradfix');
@@ -100,23 +99,4 @@ export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>, co
   const pos = { line: lastLine, character: ls[lastLine].text.length };
   const lead = ls[lastLine].text.length > 0 ? eol : '';
   return { range: { start: pos, end: pos }, newText: `${lead}@ gradfix=${FIX_VALUE}${eol}` };
-}
-
-/** Applies edits (non-overlapping) to a text: used by tests and handy for clients without workspace edits. */
-export function applyEdits(text: string, edits: SimpleTextEdit[]): string {
-  const ls = lines(text);
-  const offsets: number[] = [];
-  let acc = 0;
-  for (const l of ls) {
-    offsets.push(acc);
-    acc += l.text.length + l.eol.length;
-  }
-  const offsetOf = (p: { line: number; character: number }) => {
-    if (p.line >= ls.length) return text.length;
-    return offsets[p.line] + Math.min(p.character, ls[p.line].text.length);
-  };
-  const sorted = edits.map((e) => ({ start: offsetOf(e.range.start), end: offsetOf(e.range.end), text: e.newText })).sort((a, b) => b.start - a.start);
-  let out = text;
-  for (const e of sorted) out = out.slice(0, e.start) + e.text + out.slice(e.end);
-  return out;
 }

@@ -1,0 +1,201 @@
+// When each open document's content gets its gradient check: debounced after an edit,
+// at once when asked; a pending or running check of content that changed is cancelled;
+// content seen before is answered from the report cache. The checks themselves run in
+// the worker (CheckRunner: one warm worker thread, time budget, crash recovery). Each
+// outcome is recorded on the document and handed to the listener, which publishes it.
+import type { Range } from '../solver/model';
+import { findOption } from '../solver/model';
+import type { Report } from '../solver/report';
+import type { CheckStatusParams, RunCheckResult } from '../shared/customMessages';
+import type { OdeLensSettings } from '../shared/settings';
+import type { CheckOutcome, CheckRunner, CheckRunnerOptions } from './checkRunner';
+import type { DocumentStore, OpenDocument } from './documentStore';
+import { hashOf, type ReportCache } from './reportCache';
+
+/** What the scheduler tells the rest of the server. */
+export interface CheckListener {
+  /** The document's diagnostics changed: a report or a failure arrived, or checks were switched off. */
+  publish(doc: OpenDocument): void;
+  /** The document's check state changed (doc.state is already set). */
+  status(doc: OpenDocument, params: Omit<CheckStatusParams, 'uri' | 'version'>): void;
+  /** A report for the document's current content. */
+  report(doc: OpenDocument, report: Report): void;
+}
+
+/** The part of CheckRunner the scheduler uses. */
+export type Runner = Pick<CheckRunner, 'start' | 'run' | 'cancel' | 'isActive' | 'dispose'>;
+
+export interface CheckSchedulerOptions {
+  store: DocumentStore;
+  cache: ReportCache;
+  settings: (uri: string) => Promise<OdeLensSettings>;
+  /** Makes the runner, on first use; the hooks keep the scheduler informed. */
+  createRunner: (hooks: Pick<CheckRunnerOptions, 'onStart' | 'onLateReport'>) => Runner;
+  listener: CheckListener;
+  log: (message: string) => void;
+}
+
+export class CheckScheduler {
+  private runner: Runner | undefined;
+  /** Per URI: a debounced check waiting to start, and who waits for its result. */
+  private readonly timers = new Map<string, { handle: NodeJS.Timeout; resolve: (r: RunCheckResult) => void }>();
+
+  constructor(private readonly o: CheckSchedulerOptions) {}
+
+  /** Starts the worker ahead of the first check so it is warm. */
+  start(): void {
+    this.getRunner().start();
+  }
+
+  /** The document's content changed (it is analysed and published): check it after the debounce. */
+  changed(st: OpenDocument): void {
+    const why = checkable(st);
+    if (why && (st.state === 'done' || st.state === 'failed')) this.sendStatus(st, { state: 'cancelled', message: why });
+    void this.schedule(st, false);
+  }
+
+  /** Schedules a check of the document's current content (debounced, or now when forced). */
+  async schedule(st: OpenDocument, force: boolean): Promise<RunCheckResult> {
+    const why = checkable(st);
+    if (why) return { state: 'cancelled', report: null, message: why };
+    const hash = st.hash;
+    const settings = await this.o.settings(st.uri);
+    if (!this.o.store.isCurrent(st, hash)) return { state: 'cancelled', report: null, message: 'the document changed' };
+    st.checksDisabled = !settings.check.enabled && !force;
+    if (st.checksDisabled) {
+      this.o.listener.publish(st);
+      return { state: 'cancelled', report: null, message: 'gradient checks are disabled (odeLens.check.enabled)' };
+    }
+    const hit = force ? undefined : this.o.cache.get(settings.backend, hash);
+    if (hit) {
+      this.clearTimer(st);
+      this.applyReport(st, hash, hit.report, hit.ms, true);
+      return { state: 'done', report: hit.report };
+    }
+    this.clearTimer(st);
+    this.sendStatus(st, { state: 'queued' });
+    return new Promise<RunCheckResult>((resolve) => {
+      const handle = setTimeout(
+        () => {
+          this.timers.delete(st.uri);
+          if (!this.o.store.isCurrent(st, hash)) return resolve({ state: 'cancelled', report: null, message: 'the document changed' });
+          const text = st.text;
+          this.getRunner()
+            .run({ key: st.uri, text, backend: settings.backend, timeBudgetMs: settings.check.timeBudgetMs, context: this.o.store.documentPaths(st.uri) })
+            .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome)))
+            .catch((e) => {
+              this.o.log(`ODE Lens: check scheduling failed: ${String(e)}`);
+              resolve({ state: 'failed', report: null, message: String(e) });
+            });
+        },
+        force ? 0 : settings.check.debounceMs,
+      );
+      this.timers.set(st.uri, { handle, resolve });
+    });
+  }
+
+  /** Cancels the document's waiting and running checks. */
+  cancel(st: OpenDocument): void {
+    this.clearTimer(st);
+    const active = this.runner?.isActive(st.uri) ?? false;
+    if (active) this.runner!.cancel(st.uri);
+    if (st.state === 'queued' || st.state === 'running') this.sendStatus(st, { state: 'cancelled' });
+  }
+
+  async dispose(): Promise<void> {
+    await this.runner?.dispose();
+    this.runner = undefined;
+  }
+
+  private getRunner(): Runner {
+    if (!this.runner) {
+      this.runner = this.o.createRunner({
+        onStart: (req) => {
+          const st = this.o.store.get(req.key);
+          if (st && st.hash === hashOf(req.text)) this.sendStatus(st, { state: 'running' });
+        },
+        onLateReport: (req, report, ms) => this.o.cache.set(req.backend, hashOf(req.text), { report, ms }),
+      });
+    }
+    return this.runner;
+  }
+
+  private sendStatus(st: OpenDocument, params: Omit<CheckStatusParams, 'uri' | 'version'>): void {
+    st.state = params.state;
+    this.o.listener.status(st, params);
+  }
+
+  private clearTimer(st: OpenDocument): void {
+    const t = this.timers.get(st.uri);
+    if (!t) return;
+    this.timers.delete(st.uri);
+    clearTimeout(t.handle);
+    t.resolve({ state: 'cancelled', report: null, message: 'superseded' });
+  }
+
+  private applyReport(st: OpenDocument, hash: string, report: Report, ms: number, cached: boolean): void {
+    st.last = { hash, version: st.version, report };
+    this.o.listener.publish(st);
+    this.sendStatus(st, { state: 'done', backend: report.backend, ms: Math.round(ms), findings: report.findings.length, cached, message: cached ? 'cached' : undefined });
+    this.o.listener.report(st, report);
+  }
+
+  private onOutcome(st: OpenDocument, hash: string, settings: OdeLensSettings, outcome: CheckOutcome): RunCheckResult {
+    const current = this.o.store.isCurrent(st, hash);
+    switch (outcome.kind) {
+      case 'done':
+        this.o.cache.set(settings.backend, hash, { report: outcome.report, ms: outcome.ms });
+        if (current) {
+          st.failure = undefined;
+          this.applyReport(st, hash, outcome.report, outcome.ms, false);
+        }
+        return { state: 'done', report: outcome.report };
+      case 'failed': {
+        const message =
+          outcome.reason === 'timeout'
+            ? `Gradient check stopped: ${outcome.message} (setting odeLens.check.timeBudgetMs).`
+            : outcome.reason === 'crash'
+              ? `Gradient check failed: ${outcome.message}. The worker was restarted.`
+              : `Gradient check failed: ${outcome.message}`;
+        if (current) {
+          st.failure = {
+            hash,
+            diagnostic: {
+              range: checkRange(st),
+              severity: 'warning',
+              code: outcome.reason === 'timeout' ? 'check-timeout' : outcome.reason === 'crash' ? 'check-crashed' : 'check-failed',
+              message,
+            },
+          };
+          this.o.listener.publish(st);
+          this.sendStatus(st, { state: 'failed', ms: Math.round(outcome.ms), message });
+        }
+        return { state: 'failed', report: null, message };
+      }
+      case 'skipped':
+        if (current) this.sendStatus(st, { state: 'cancelled', message: outcome.message });
+        return { state: 'cancelled', report: null, message: outcome.message };
+      case 'cancelled':
+        if (current && !this.timers.has(st.uri) && !this.runner?.isActive(st.uri) && (st.state === 'queued' || st.state === 'running'))
+          this.sendStatus(st, { state: 'cancelled' });
+        return { state: 'cancelled', report: null };
+    }
+  }
+}
+
+/** Why the document cannot be checked, or undefined when it can. */
+function checkable(st: OpenDocument): string | undefined {
+  const model = st.analysis.model;
+  if (!model) return 'the model has errors';
+  if (!model.loss) return 'the model has no loss';
+  return undefined;
+}
+
+/** Where a diagnostic about the check as a whole goes: the `meth` setting, else the first `@` line, else line 0. */
+function checkRange(st: OpenDocument): Range {
+  const model = st.analysis.model;
+  const meth = model && findOption(model, 'meth');
+  if (meth) return meth.range;
+  if (model?.optionLines.length) return model.optionLines[0].range;
+  return { start: { line: 0, character: 0 }, end: { line: 0, character: Math.max(0, st.text.split(/\r\n|\r|\n/)[0].length) } };
+}

@@ -1,0 +1,95 @@
+// The open documents as the server knows them: text, content hash, the analysis of
+// that text (diagnostics, model, syntax tree, reused by every feature) and the latest
+// gradient check result. Keyed by URI; a document keeps its identity across edits, so
+// whoever holds it can tell with isCurrent whether a result is still for its content.
+import { sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { analyseDocument, type AnalysedDocument } from '../solver/language/index';
+import type { Diagnostic } from '../solver/model';
+import type { Report } from '../solver/report';
+import type { CheckState } from '../shared/customMessages';
+import type { DocumentPaths } from '../shared/workerMessages';
+
+export interface OpenDocument {
+  uri: string;
+  version: number;
+  text: string;
+  hash: string;
+  /** Diagnostics, model and the syntax tree (reused by the language features) of `text`. */
+  analysis: AnalysedDocument;
+  /** The latest report for this document (maybe for an earlier content). */
+  last?: { hash: string; version: number; report: Report };
+  /** A failed check for some content (shown only for that exact content). */
+  failure?: { hash: string; diagnostic: Diagnostic };
+  /** Last status sent to the client. */
+  state?: CheckState;
+  checksDisabled?: boolean;
+}
+
+export class DocumentStore {
+  private readonly documents = new Map<string, OpenDocument>();
+  private workspaceRoots: string[] = [];
+
+  constructor(private readonly log: (message: string) => void) {}
+
+  /** The workspace folders (URIs): a model's `data` files must lie inside one. */
+  setWorkspaceFolders(uris: string[]): void {
+    this.workspaceRoots = uris.filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
+  }
+
+  /** The model file's path and its workspace folder, for `data` files; none for unsaved (untitled:) documents. */
+  documentPaths(uri: string): DocumentPaths | undefined {
+    if (!uri.startsWith('file:')) return undefined;
+    const documentPath = fileURLToPath(uri);
+    const workspaceRoot = this.workspaceRoots.find((root) => documentPath.startsWith(root.endsWith(sep) ? root : root + sep));
+    return { documentPath, workspaceRoot };
+  }
+
+  get(uri: string): OpenDocument | undefined {
+    return this.documents.get(uri);
+  }
+
+  values(): IterableIterator<OpenDocument> {
+    return this.documents.values();
+  }
+
+  delete(uri: string): void {
+    this.documents.delete(uri);
+  }
+
+  /** True while `doc` is the open document of its URI and its content is still `hash`. */
+  isCurrent(doc: OpenDocument, hash: string): boolean {
+    return this.documents.get(doc.uri) === doc && doc.hash === hash;
+  }
+
+  /** Records and analyses new content; an open document keeps its identity and its check results. */
+  setContent(uri: string, version: number, text: string, hash: string): OpenDocument {
+    const analysis = this.safeAnalyse(text, this.documentPaths(uri));
+    let st = this.documents.get(uri);
+    if (!st) {
+      st = { uri, version, text, hash, analysis };
+      this.documents.set(uri, st);
+    } else {
+      Object.assign(st, { version, text, hash, analysis });
+    }
+    return st;
+  }
+
+  private safeAnalyse(text: string, paths: DocumentPaths | undefined): AnalysedDocument {
+    try {
+      return analyseDocument(text, paths);
+    } catch (e) {
+      this.log(`ODE Lens: analyse failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      return {
+        diagnostics: [
+          {
+            code: 'internal-error',
+            severity: 'error',
+            message: `ODE Lens could not analyse this file (internal error: ${e instanceof Error ? e.message : String(e)})`,
+            range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+          },
+        ],
+      };
+    }
+  }
+}

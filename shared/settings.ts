@@ -1,0 +1,34 @@
+// The `odeLens` settings section (package.json `contributes.configuration`) as the
+// server reads it: from workspace/configuration, or from initializationOptions for
+// clients without it. Untrusted input: normaliseSettings validates and completes it.
+
+export type BackendSetting = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export const BACKEND_SETTINGS: readonly BackendSetting[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+/** The `odeLens` settings section as the server uses it (see package.json). */
+export interface OdeLensSettings {
+  check: { enabled: boolean; debounceMs: number; timeBudgetMs: number };
+  backend: BackendSetting;
+}
+
+export const DEFAULT_SETTINGS: OdeLensSettings = {
+  check: { enabled: true, debounceMs: 400, timeBudgetMs: 20000 },
+  backend: 'auto',
+};
+
+/** Validates and completes a (partial, untrusted) settings object. */
+export function normaliseSettings(raw: unknown): OdeLensSettings {
+  const r = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const check = (r.check && typeof r.check === 'object' ? r.check : {}) as Record<string, unknown>;
+  const num = (v: unknown, d: number, min: number, max: number) =>
+    typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : d;
+  const backend = BACKEND_SETTINGS.includes(r.backend as BackendSetting) ? (r.backend as BackendSetting) : DEFAULT_SETTINGS.backend;
+  return {
+    check: {
+      enabled: typeof check.enabled === 'boolean' ? check.enabled : DEFAULT_SETTINGS.check.enabled,
+      debounceMs: num(check.debounceMs, DEFAULT_SETTINGS.check.debounceMs, 0, 60_000),
+      timeBudgetMs: num(check.timeBudgetMs, DEFAULT_SETTINGS.check.timeBudgetMs, 100, 3_600_000),
+    },
+    backend,
+  };
+}
