@@ -9,13 +9,17 @@
 // model compiled one TF.js kernel per operation) as the baseline for the ratio (the median of
 // check/baseline over interleaved pairs, robust to the machine's drift). Also the front
 // end (bench/largeModel.ts) and the language service (bench/languageService.ts).
-// Prints tables and writes bench/results/latest.json.
+// Prints tables and writes the results as JSON: a full run to bench/results/<date>-<commit>.json (kept in
+// git: docs/performance.md's figures are generated from the newest, `npm run bench:doc`), a partial one
+// (--quick, --no-grid, --size) to bench/results/partial.json (not kept).
 // npm run bench runs node with --max-semi-space-size=64: the check worker's young generation
 // (server/checkRunner.ts, WORKER_YOUNG_GENERATION_MB), so the checks here run as in the editor.
 //   node --expose-gc --max-semi-space-size=64 dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid] [--size d,width,N]
 // (--size: only that row of the size grid, e.g. --size 64,256,64)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { analyse, tokenize } from '../solver/language/index';
 import { largeModelText } from './largeModel';
 import { runCheck } from '../solver/check';
@@ -27,6 +31,16 @@ import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
 import { initialParameters } from '../solver/check';
 import { parameterCopies, schemeOf } from '../solver/schemes/schemes';
+
+/** The commit the bench ran on, and whether the work tree had changes (then the figures are not that commit's alone). */
+function gitState(root: string): { commit: string; dirty: boolean } {
+  const git = (...a: string[]) => execFileSync('git', a, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: git('rev-parse', '--short=7', 'HEAD'), dirty: git('status', '--porcelain', '--untracked-files=no') !== '' };
+  } catch {
+    return { commit: 'unknown', dirty: true };
+  }
+}
 
 function repoRoot(): string {
   for (const d of [resolve(__dirname, '..'), resolve(__dirname, '../..'), process.cwd()]) if (existsSync(join(d, 'examples/spiral.ode'))) return d;
@@ -255,9 +269,13 @@ async function main() {
   if (small.length) console.log('\nSmall models (fused right-hand side; † = baseline is the same model compiled one TF.js kernel per operation, its AD pass):\n' + table(small));
   const dir = join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const out = { date: new Date().toISOString(), node: process.version, runs, frontEnd, languageService, targets, schemes, sizes, small, results: targets };
-  writeFileSync(join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
-  console.log(`\nwrote ${join(dir, 'latest.json')}`);
+  const date = new Date().toISOString();
+  const { commit, dirty } = gitState(root);
+  const full = !quick && grid && !only;
+  const out = { date, commit, dirty, full, args, node: process.version, cpus: cpus().length, runs, frontEnd, languageService, targets, schemes, sizes, small };
+  const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  console.log(`\nwrote ${file}`);
 }
 
 main().catch((e) => { console.error(e); process.exitCode = 1; });

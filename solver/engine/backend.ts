@@ -11,7 +11,7 @@
 // `auto` = tensorflow when installed; otherwise cpu or wasm, picked by a quick
 // measurement (a small MLP forward+backward at batch 1, sized like the model)
 // per model size class and remembered for the process (autoChoices()). At
-// batch 1 per-kernel overhead dominates, and cpu usually wins (notes/tfjs.md);
+// batch 1 per-kernel overhead dominates, and cpu usually wins (docs/design.md#decisions);
 // the measurement decides, not the name. Every handle carries a `reason`
 // saying why this backend runs (e.g. why tensorflow fell back).
 import * as tfcore from '@tensorflow/tfjs-core';

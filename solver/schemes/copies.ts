@@ -1,4 +1,4 @@
-// Parameter-copy bookkeeping (DESIGN 1.2–1.4): for a per-step parameter
+// Parameter-copy bookkeeping (docs/design.md#setting): for a per-step parameter
 // under a scheme with N steps, how many copies there are, which stage
 // sequence each belongs to, its layer time and its quadrature weight w, so
 // that d = G / (h w) approximates the continuous gradient density g(t).
@@ -18,7 +18,7 @@
 // For a weakly stable one the exact multipliers carry the parasitic mode
 // (leapfrog: 2, 0, 2, 0, …); there the smooth mode is used instead — every
 // multiplier of the method 1/ρ'(1), ended by the average of the last k
-// states that keeps it constant — giving leapfrog ½, 1, 1, … (DESIGN 1.2).
+// states that keeps it constant — giving leapfrog ½, 1, 1, … (docs/design.md#leapfrog).
 import type { MultistepScheme, Scheme } from './schemes';
 import { startSteps } from './schemes';
 

@@ -1,0 +1,95 @@
+// Tidy check: every reference to a repository file — in code, comments, user-facing strings and docs —
+// resolves, anchors included (GitHub's heading slugs). A reader who follows "see docs/design.md#leapfrog"
+// must land on that section; outside documents the repository does not hold are never cited.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import GithubSlugger from 'github-slugger';
+import { repoRoot } from '../support/repo';
+
+const root = repoRoot();
+const SCANNED = ['solver', 'server', 'client', 'webview', 'test', 'bench', 'scripts', 'docs', 'README.md', 'package.json'];
+const TEXT = /\.(ts|mjs|js|md|json|sh|css)$/;
+const SELF = 'test/unit/docsReferences.test.ts';
+
+/** A path from the repository root to a file, written in prose or code: starts at a top-level folder. */
+const REPO_PATH = /(?<![\w./-])((?:docs|solver|server|client|webview|test|bench|scripts|examples|syntaxes)\/[\w./-]*\w\.(?:md|ts|mjs|json|ode|sh|csv|css))(#[\w-]+)?/g;
+/** Documents that live outside the repository: never cited. */
+const FOREIGN = [/\bDESIGN\b/, /shared\/notes/, /\bnotes\/\w+\.md\b/];
+/** Markdown links and images with a relative target: `](path)`, `](path#anchor)`, `](#anchor)`. */
+const MD_LINK = /\]\((?!https?:|mailto:)([^)\s]*?)(#[^)\s]+)?\)/g;
+
+function files(path: string): string[] {
+  const abs = join(root, path);
+  if (!existsSync(abs)) return [];
+  if (!statSync(abs).isDirectory()) return TEXT.test(path) ? [path] : [];
+  return readdirSync(abs).flatMap((f) => (f === 'node_modules' || f === 'results' ? [] : files(join(path, f))));
+}
+
+const anchorCache = new Map<string, Set<string>>();
+/** GitHub's anchors of a markdown file: one slug per heading outside code fences, repeats numbered -1, -2, …. */
+export function anchorsOf(markdown: string): Set<string> {
+  const slugger = new GithubSlugger();
+  const out = new Set<string>();
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
+    const m = !fenced && /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (m) out.add(slugger.slug(m[1].replace(/`/g, '')));
+  }
+  return out;
+}
+
+/** Why `target` (a path from the root) with `anchor` ('#slug' or '') does not resolve, or undefined. */
+function unresolved(target: string, anchor: string): string | undefined {
+  const abs = join(root, target);
+  if (!existsSync(abs)) return `${target} does not exist`;
+  if (!anchor || !target.endsWith('.md')) return undefined;
+  let anchors = anchorCache.get(target);
+  if (!anchors) anchorCache.set(target, (anchors = anchorsOf(readFileSync(abs, 'utf8'))));
+  return anchors.has(anchor.slice(1).toLowerCase()) ? undefined : `${target} has no heading with anchor ${anchor}`;
+}
+
+/** Every broken reference of one file's text, as "file:line: why". */
+export function brokenReferences(file: string, text: string): string[] {
+  const problems: string[] = [];
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    const where = `${file}:${i + 1}`;
+    for (const p of FOREIGN) if (p.test(line)) problems.push(`${where}: cites a document outside the repository (${p.source}): ${line.trim()}`);
+    for (const m of line.matchAll(REPO_PATH)) {
+      const why = unresolved(m[1], m[2] ?? '');
+      if (why) problems.push(`${where}: ${why}`);
+    }
+    if (!file.endsWith('.md')) return;
+    for (const m of line.matchAll(MD_LINK)) {
+      const [, path, anchor = ''] = m;
+      const target = path ? relative(root, resolve(join(root, dirname(file)), path)) : file;
+      const why = unresolved(target, anchor);
+      if (why) problems.push(`${where}: link ${m[0]}: ${why}`);
+    }
+  });
+  return problems;
+}
+
+test('every reference to a repository file resolves, anchors included, and no outside document is cited', () => {
+  const scanned = SCANNED.flatMap(files).filter((f) => f !== SELF);
+  assert.ok(scanned.length > 100, `scanned only ${scanned.length} files from ${root}`);
+  const problems = scanned.flatMap((f) => brokenReferences(f, readFileSync(join(root, f), 'utf8')));
+  assert.deepEqual(problems, []);
+});
+
+test('the checker catches a missing file, a missing anchor and an outside document', () => {
+  assert.ok(anchorsOf('# Design\n## Adding a scheme\n```\n# not a heading\n```\n## `gradfix` values\n## Layers\n## Layers\n').has('layers-1'));
+  const planted = [
+    '// see docs/design.md#no-such-section',
+    '// see docs/nowhere.md',
+    '// DESIGN 1.3 says so',
+    '// measured in notes/tfjs.md',
+  ].join('\n');
+  const found = brokenReferences('solver/planted.ts', planted);
+  assert.equal(found.length, 4, found.join('\n'));
+  assert.deepEqual(brokenReferences('docs/planted.md', 'See [the layers](design.md#no-such-anchor) and [missing](nowhere.md).').length, 2);
+  assert.deepEqual(brokenReferences('docs/design.md', 'See [the engine](engine.md), [layers](#layers) and [a recipe](design.md#adding-a-scheme).'), []);
+});
