@@ -220,6 +220,7 @@ async function main() {
   const grid = !args.includes('--no-grid');
   const only = arg('--size')?.split(',').map(Number) as [number, number, number] | undefined;
   const root = repoRoot();
+  const { commit, dirty } = gitState(root); // at the start: the code that runs is the code built now
   const frontEnd = benchFrontEnd(quick ? 5 : 30);
   let languageService: unknown;
   try {
@@ -270,7 +271,6 @@ async function main() {
   const dir = join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const date = new Date().toISOString();
-  const { commit, dirty } = gitState(root);
   const full = !quick && grid && !only;
   const out = { date, commit, dirty, full, args, node: process.version, cpus: cpus().length, runs, frontEnd, languageService, targets, schemes, sizes, small };
   const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');
