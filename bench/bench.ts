@@ -27,6 +27,7 @@ import { initBackend, type BackendPreference, type TF, type Tensor } from '../so
 import type { Model } from '../solver/model';
 import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
+import { TABLE_TITLES, table, type Row } from './results';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
 import { initialParameters } from '../solver/check';
@@ -150,13 +151,6 @@ function benchFrontEnd(runs: number) {
   return row;
 }
 
-interface Row {
-  case: string; backend: string; scheme: string; d: number; width: number; steps: number;
-  checkMs: number; baselineMs: number; ratio: number; targetMs?: number; baseline: 'hand-written' | 'engine AD' | 'per-operation AD';
-  phasesMs: { ad: number; reference: number; finiteDifferences: number };
-  peakTensorBytes: number; rssHighWaterMiB: number; referenceError: number; findings: string[];
-}
-
 async function measure(pref: BackendPreference, name: string, text: string, o: { meth: string; d: number; width: number; steps: number; runs: number; target?: number; perOperation?: boolean }, context?: { documentPath: string }): Promise<Row> {
   // Each case starts from a collected heap (node --expose-gc, as `npm run bench` runs it): the
   // garbage of earlier cases (a 2,226-line model's syntax trees) is not collected inside this one.
@@ -201,14 +195,6 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   const mb = (b: number) => (b / 2 ** 20).toFixed(1);
   console.log(`${name} [${backend}]: check ${row.checkMs.toFixed(1)} ms${o.target ? ` (target ≤ ${o.target})` : ''}, fwd+bwd ${row.baselineMs.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}; median AD ${row.phasesMs.ad.toFixed(0)} / reference ${row.phasesMs.reference.toFixed(0)} / FD ${row.phasesMs.finiteDifferences.toFixed(0)} ms; peak tensors ${mb(peakBytes)} MiB, process RSS high-water ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; reference error ${r.referenceError.toExponential(1)}`);
   return row;
-}
-
-function table(rows: Row[]): string {
-  const out = ['| case | backend | scheme | d | width | N | check ms | AD ms | reference ms | FD ms | fwd+bwd ms | ratio | peak MiB | ref. error |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
-  for (const r of rows) {
-    out.push(`| ${r.case} | ${r.backend} | ${r.scheme} | ${r.d} | ${r.width || '–'} | ${r.steps} | ${r.checkMs.toFixed(1)}${r.targetMs ? ` (≤ ${r.targetMs})` : ''} | ${r.phasesMs.ad.toFixed(1)} | ${r.phasesMs.reference.toFixed(1)} | ${r.phasesMs.finiteDifferences.toFixed(1)} | ${r.baselineMs.toFixed(1)}${r.baseline === 'engine AD' ? '*' : r.baseline === 'per-operation AD' ? '†' : ''} | ${r.ratio.toFixed(2)} | ${(r.peakTensorBytes / 2 ** 20).toFixed(1)} | ${r.referenceError.toExponential(1)} |`);
-  }
-  return out.join('\n');
 }
 
 async function main() {
@@ -264,10 +250,8 @@ async function main() {
       sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs: steps >= 512 ? 3 : steps >= 256 ? Math.max(3, Math.ceil(runs / 2)) : runs }));
     }
   }
-  console.log('\nTargets (full check; ratio = median over interleaved pairs of full check / one plain TF.js forward+backward of the same network):\n' + table(targets));
-  if (schemes.length) console.log('\nSchemes (spiral network, N = 64, width 16; * = baseline is the engine\'s own AD pass):\n' + table(schemes));
-  if (sizes.length) console.log('\nModel sizes (leapfrog):\n' + table(sizes));
-  if (small.length) console.log('\nSmall models (fused right-hand side; † = baseline is the same model compiled one TF.js kernel per operation, its AD pass):\n' + table(small));
+  const tables = { targets, schemes, sizes, small };
+  for (const key of ['targets', 'schemes', 'sizes', 'small'] as const) if (key === 'targets' || tables[key].length) console.log(`\n${TABLE_TITLES[key]}:\n${table(tables[key])}`);
   const dir = join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const date = new Date().toISOString();
