@@ -474,7 +474,7 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
       const one = pd.map((d, j) => d.length === sizes[j]); // a batch of 1: shared by every element
       const pb = new Float32Array(Q), vals = new Float64Array(prog.code.length);
       // Batch element b's forward values in `vals`. Element by element into one scratch array, no views
-      // or tapes kept: this runs once per element and stage (allocation and GC were a third of a check);
+      // or tapes kept: this runs once per element and stage (allocation and GC would be a third of a check);
       // the backward recomputes it (a microsecond) instead.
       const forward = (b: number) => {
         for (let j = 0, at = 0; j < pd.length; at += sizes[j], j++) {
