@@ -15,7 +15,7 @@ export type { Report };
 export type CheckState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 export type BackendSetting = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_SETTINGS: readonly BackendSetting[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const BACKEND_SETTINGS: readonly BackendSetting[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
 export interface CheckStatusParams {
   uri: string;

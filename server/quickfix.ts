@@ -101,22 +101,3 @@ export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>, co
   const lead = ls[lastLine].text.length > 0 ? eol : '';
   return { range: { start: pos, end: pos }, newText: `${lead}@ gradfix=${FIX_VALUE}${eol}` };
 }
-
-/** Applies edits (non-overlapping) to a text: used by tests and handy for clients without workspace edits. */
-export function applyEdits(text: string, edits: SimpleTextEdit[]): string {
-  const ls = lines(text);
-  const offsets: number[] = [];
-  let acc = 0;
-  for (const l of ls) {
-    offsets.push(acc);
-    acc += l.text.length + l.eol.length;
-  }
-  const offsetOf = (p: { line: number; character: number }) => {
-    if (p.line >= ls.length) return text.length;
-    return offsets[p.line] + Math.min(p.character, ls[p.line].text.length);
-  };
-  const sorted = edits.map((e) => ({ start: offsetOf(e.range.start), end: offsetOf(e.range.end), text: e.newText })).sort((a, b) => b.start - a.start);
-  let out = text;
-  for (const e of sorted) out = out.slice(0, e.start) + e.text + out.slice(e.end);
-  return out;
-}

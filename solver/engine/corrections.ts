@@ -18,7 +18,7 @@ export interface Edges { first: number; last: number }
 export const ONE_ROW: Edges = { first: 1, last: 1 };
 
 /** Replaces `edges.first` leading and `edges.last` trailing rows by linear extrapolation (needs 2 interior rows). */
-export function extrapolateEdges(c: Float32Array, N: number, P: number, edges: Edges): Float32Array {
+function extrapolateEdges(c: Float32Array, N: number, P: number, edges: Edges): Float32Array {
   const f = edges.first, l = edges.last;
   if (N - f - l < 2) return c;
   for (let k = 0; k < P; k++) {

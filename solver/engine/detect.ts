@@ -2,7 +2,7 @@
 
 export const DETECTOR = { skip: 3, minSteps: 16, alpha: 0.1, beta: 10 } as const;
 /** Caps ratios so they stay finite (JSON has no Infinity). */
-export const RATIO_CAP = 1e6;
+const RATIO_CAP = 1e6;
 
 export interface DetectorResult { alpha: number; beta: number; oscillating: boolean; applicable: boolean }
 

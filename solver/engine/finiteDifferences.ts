@@ -96,7 +96,7 @@ const EPS_MIN = 1e-3, EPS_MAX = 3e-2;
 export interface Direction { bits: Uint32Array; g: Float32Array; sign: number; scale: number; norm: number }
 
 /** Component k of a direction (the float32 value the solves are perturbed along). */
-export function directionAt(d: Direction, k: number): number {
+function directionAt(d: Direction, k: number): number {
   return Math.fround((d.sign * signAt(d.bits, k) + d.g[k] * d.scale) * d.norm);
 }
 

@@ -96,7 +96,7 @@ export interface UnrolledEquation {
 export function nodeCopy(m: number, N: number): number { return Math.min(m, N - 1); }
 
 /** Equations m = 1..N of a multistep scheme with N steps, as the integrator runs them. */
-export function unrolledEquations(scheme: MultistepScheme, N: number): UnrolledEquation[] {
+function unrolledEquations(scheme: MultistepScheme, N: number): UnrolledEquation[] {
   const eqs: UnrolledEquation[] = [];
   const s0 = startSteps(scheme);
   for (let m = 1; m <= N; m++) {
@@ -130,7 +130,7 @@ export function unrolledEquations(scheme: MultistepScheme, N: number): UnrolledE
  * equations (see the file comment): a backward sweep for the multipliers λ
  * of Σ λ_m A[m][j] = c_j (j = 1..N), then w = Σ λ_m B[m][copy].
  */
-export function multistepWeights(scheme: MultistepScheme, N: number): number[] {
+function multistepWeights(scheme: MultistepScheme, N: number): number[] {
   const eqs = unrolledEquations(scheme, N);
   const terminal = new Float64Array(N + 1);
   const { alpha } = scheme.method;

@@ -77,7 +77,7 @@ export function correctGradient(ctx: TrainContext, G: Float32Array[], kind: 'fil
   });
 }
 
-export function referenceInput(ctx: TrainContext, values: Float32Array[]): ReferenceInput {
+function referenceInput(ctx: TrainContext, values: Float32Array[]): ReferenceInput {
   return {
     N: ctx.N, h: ctx.h, t0: ctx.t0, layerTimes: ctx.taus,
     params: ctx.model.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: ctx.sizes[i] })),

@@ -5,7 +5,8 @@
 // syntax errors. Gradient checks are off: these features do not need them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { applyEdits, type SimpleTextEdit } from '../../server/quickfix';
+import type { SimpleTextEdit } from '../../server/quickfix';
+import { applyEdits } from '../support/textEdits';
 import { describeScheme } from '../../solver/schemes/analysis';
 import { SCHEME_NAMES } from '../../solver/model';
 import { LspClient, startServer } from '../support/lspClient';

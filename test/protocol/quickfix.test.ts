@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyse } from '../../solver/language/index';
-import { applyEdits, gradfixEdit } from '../../server/quickfix';
+import { gradfixEdit } from '../../server/quickfix';
+import { applyEdits } from '../support/textEdits';
 
 const BODY = "state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 0.3)\nx' = W @ x\nloss = 0.5 * sum(x(T)^2)\n";
 

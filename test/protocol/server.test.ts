@@ -17,7 +17,8 @@ import {
   RunCheckRequest,
   type ReportParams,
 } from '../../server/protocol';
-import { applyEdits, type SimpleTextEdit } from '../../server/quickfix';
+import type { SimpleTextEdit } from '../../server/quickfix';
+import { applyEdits } from '../support/textEdits';
 import { LspClient } from '../support/lspClient';
 
 const root = join(__dirname, '..', '..', '..');

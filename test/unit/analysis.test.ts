@@ -13,7 +13,8 @@ import type { ParameterReport } from '../../solver/report';
 import { verdictFor, UNCERTAIN_REFERENCE } from '../../solver/engine/verdict';
 import { REFERENCE_USABLE } from '../../solver/engine/reference';
 import { relError } from '../../solver/engine/detect';
-import { applyEdits, gradfixEdit, quickFixTitle } from '../../server/quickfix';
+import { gradfixEdit, quickFixTitle } from '../../server/quickfix';
+import { applyEdits } from '../support/textEdits';
 import { parameterMetricsMarkdown, reportHoverMarkdown } from '../../solver/service/gradientHover';
 
 const backend = 'cpu' as const;
