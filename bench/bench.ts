@@ -17,7 +17,7 @@
 //   node --expose-gc --max-semi-space-size=64 dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid] [--size d,width,N]
 // (--size: only that row of the size grid, e.g. --size 64,256,64)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { analyse, tokenize } from '../solver/language/index';
@@ -207,6 +207,7 @@ async function main() {
   const only = arg('--size')?.split(',').map(Number) as [number, number, number] | undefined;
   const root = repoRoot();
   const { commit, dirty } = gitState(root); // at the start: the code that runs is the code built now
+  const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
   const frontEnd = benchFrontEnd(quick ? 5 : 30);
   let languageService: unknown;
   try {
@@ -256,7 +257,7 @@ async function main() {
   mkdirSync(dir, { recursive: true });
   const date = new Date().toISOString();
   const full = !quick && grid && !only;
-  const out = { date, commit, dirty, full, args, node: process.version, cpus: cpus().length, runs, frontEnd, languageService, targets, schemes, sizes, small };
+  const out = { date, commit, dirty, full, args, node: process.version, cpus: cpus().length, load: { start: loadAtStart, end: loadavg()[0] }, runs, frontEnd, languageService, targets, schemes, sizes, small };
   const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log(`\nwrote ${file}`);

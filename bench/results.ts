@@ -16,6 +16,8 @@ export interface FrontEndTimings { lines: number; analyseMs: number; lexMs: numb
 /** A results file. `full`: the whole bench (not --quick, --no-grid or --size). */
 export interface BenchResults {
   date: string; commit: string; dirty: boolean; full: boolean; args: string[]; node: string; cpus: number; runs: number;
+  /** One-minute load average of the machine when the run started and ended (absent in runs before 2026-12-04 21:00). */
+  load?: { start: number; end: number };
   frontEnd: FrontEndTimings; languageService: LanguageServiceTimings | { error: string };
   targets: Row[]; schemes: Row[]; sizes: Row[]; small: Row[];
 }

@@ -16,7 +16,7 @@ const SELF = 'test/unit/docsReferences.test.ts';
 /** A path from the repository root to a file, written in prose or code: starts at a top-level folder. */
 const REPO_PATH = /(?<![\w./-])((?:docs|solver|server|client|webview|test|bench|scripts|examples|syntaxes)\/[\w./-]*\w\.(?:md|ts|mjs|json|ode|sh|csv|css))(#[\w-]+)?/g;
 /** Documents that live outside the repository: never cited. */
-const FOREIGN = [/\bDESIGN\b/, /shared\/notes/, /\bnotes\/\w+\.md\b/];
+const FOREIGN = [/\bDESIGN\b/, /shared\/notes/, /(?<![\w/])notes\/\w+\.md\b/];
 /** Markdown links and images with a relative target: `](path)`, `](path#anchor)`, `](#anchor)`. */
 const MD_LINK = /\]\((?!https?:|mailto:)([^)\s]*?)(#[^)\s]+)?\)/g;
 
