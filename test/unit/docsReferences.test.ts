@@ -27,6 +27,10 @@ function files(path: string): string[] {
   return readdirSync(abs).flatMap((f) => (f === 'node_modules' || f === 'results' ? [] : files(join(path, f))));
 }
 
+/** Outputs (build folders, generated files) that git ignores: named in docs, never in the repository. */
+const IGNORED = readFileSync(join(root, '.gitignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const isOutput = (path: string) => IGNORED.some((g) => path === g || (g.endsWith('/') && path.startsWith(g)));
+
 const anchorCache = new Map<string, Set<string>>();
 /** GitHub's anchors of a markdown file: one slug per heading outside code fences, repeats numbered -1, -2, …. */
 export function anchorsOf(markdown: string): Set<string> {
@@ -44,7 +48,7 @@ export function anchorsOf(markdown: string): Set<string> {
 /** Why `target` (a path from the root) with `anchor` ('#slug' or '') does not resolve, or undefined. */
 function unresolved(target: string, anchor: string): string | undefined {
   const abs = join(root, target);
-  if (!existsSync(abs)) return `${target} does not exist`;
+  if (!existsSync(abs)) return isOutput(target) ? undefined : `${target} does not exist`;
   if (!anchor || !target.endsWith('.md')) return undefined;
   let anchors = anchorCache.get(target);
   if (!anchors) anchorCache.set(target, (anchors = anchorsOf(readFileSync(abs, 'utf8'))));
