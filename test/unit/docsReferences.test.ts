@@ -17,6 +17,10 @@ const SELF = 'test/unit/docsReferences.test.ts';
 const REPO_PATH = /(?<![\w./-])((?:docs|solver|server|client|webview|test|bench|scripts|examples|syntaxes)\/[\w./-]*\w\.(?:md|ts|mjs|json|ode|sh|csv|css))(#[\w-]+)?/g;
 /** Documents that live outside the repository: never cited. */
 const FOREIGN = [/\bDESIGN\b/, /shared\/notes/, /(?<![\w/])notes\/\w+\.md\b/];
+/** A file named in code spans of a markdown page, from the root, the page's folder or solver/ (`engine/compile.ts`). */
+const MD_CODE_PATH = /`([A-Za-z][\w./-]*\.(?:md|ts|mjs|json|ode|sh|csv))`/g;
+/** A test file followed by the names of tests in it: `test/unit/x.test.ts`: "name" and "name: …". */
+const TEST_NAMES = /`(test\/[\w/.-]+\.test\.ts)`:((?:[^`]|`[^`]*`(?!:))*)/g;
 /** Markdown links and images with a relative target: `](path)`, `](path#anchor)`, `](#anchor)`. */
 const MD_LINK = /\]\((?!https?:|mailto:)([^)\s]*?)(#[^)\s]+)?\)/g;
 
@@ -67,6 +71,19 @@ export function brokenReferences(file: string, text: string): string[] {
       if (why) problems.push(`${where}: ${why}`);
     }
     if (!file.endsWith('.md')) return;
+    for (const m of line.matchAll(MD_CODE_PATH)) {
+      const candidates = [m[1], join(dirname(file), m[1]), join('solver', m[1])];
+      if (!candidates.some((c) => existsSync(join(root, c)) || isOutput(c))) problems.push(`${where}: \`${m[1]}\` is not a file`);
+    }
+    for (const m of line.matchAll(TEST_NAMES)) {
+      const path = join(root, m[1]);
+      if (!existsSync(path)) continue; // reported above
+      const source = readFileSync(path, 'utf8');
+      for (const [, name] of m[2].matchAll(/"([^"]+)"/g)) {
+        const fixed = name.replace(/:? …$/, ''); // "name: …" stands for names built from a template
+        if (!source.includes(fixed)) problems.push(`${where}: ${m[1]} has no test named "${name}"`);
+      }
+    }
     for (const m of line.matchAll(MD_LINK)) {
       const [, path, anchor = ''] = m;
       const target = path ? relative(root, resolve(join(root, dirname(file)), path)) : file;
@@ -96,4 +113,6 @@ test('the checker catches a missing file, a missing anchor and an outside docume
   assert.equal(found.length, 4, found.join('\n'));
   assert.deepEqual(brokenReferences('docs/planted.md', 'See [the layers](design.md#no-such-anchor) and [missing](nowhere.md).').length, 2);
   assert.deepEqual(brokenReferences('docs/design.md', 'See [the engine](engine.md), [layers](#layers) and [a recipe](design.md#adding-a-scheme).'), []);
+  assert.deepEqual(brokenReferences('solver/engine/README.md', '`compile.ts`, `engine/detect.ts`, `test/unit/layerPass.test.ts`: "layerPass equals densities, filter121, detectOscillation and relErrorPair"'), []);
+  assert.equal(brokenReferences('solver/engine/README.md', '`fused.ts`; `test/unit/layerPass.test.ts`: "layerPass is fast"').length, 2);
 });
