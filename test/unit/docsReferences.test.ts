@@ -1,6 +1,7 @@
 // Tidy check: every reference to a repository file — in code, comments, user-facing strings and docs —
 // resolves, anchors included (GitHub's heading slugs). A reader who follows "see docs/design.md#leapfrog"
-// must land on that section; outside documents the repository does not hold are never cited.
+// must land on that section; outside documents the repository does not hold are never cited. In markdown
+// pages, files in code spans exist and tests named by file and title exist (the fast-path page's pins).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
