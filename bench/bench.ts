@@ -9,13 +9,17 @@
 // model compiled one TF.js kernel per operation) as the baseline for the ratio (the median of
 // check/baseline over interleaved pairs, robust to the machine's drift). Also the front
 // end (bench/largeModel.ts) and the language service (bench/languageService.ts).
-// Prints tables and writes bench/results/latest.json.
+// Prints tables and writes the results as JSON: a full run to bench/results/<date>-<commit>.json (kept in
+// git: docs/performance.md's figures are generated from the newest, `npm run bench:doc`), a partial one
+// (--quick, --no-grid, --size) to bench/results/partial.json (not kept).
 // npm run bench runs node with --max-semi-space-size=64: the check worker's young generation
 // (server/checkRunner.ts, WORKER_YOUNG_GENERATION_MB), so the checks here run as in the editor.
 //   node --expose-gc --max-semi-space-size=64 dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid] [--size d,width,N]
 // (--size: only that row of the size grid, e.g. --size 64,256,64)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { analyse, tokenize } from '../solver/language/index';
 import { largeModelText } from './largeModel';
 import { runCheck } from '../solver/check';
@@ -23,10 +27,21 @@ import { initBackend, type BackendPreference, type TF, type Tensor } from '../so
 import type { Model } from '../solver/model';
 import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
+import { TABLE_TITLES, table, type Row } from './results';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
 import { initialParameters } from '../solver/check';
 import { parameterCopies, schemeOf } from '../solver/schemes/schemes';
+
+/** The commit the bench ran on, and whether the work tree had changes (then the figures are not that commit's alone). */
+function gitState(root: string): { commit: string; dirty: boolean } {
+  const git = (...a: string[]) => execFileSync('git', a, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: git('rev-parse', '--short=7', 'HEAD'), dirty: git('status', '--porcelain', '--untracked-files=no') !== '' };
+  } catch {
+    return { commit: 'unknown', dirty: true };
+  }
+}
 
 function repoRoot(): string {
   for (const d of [resolve(__dirname, '..'), resolve(__dirname, '../..'), process.cwd()]) if (existsSync(join(d, 'examples/spiral.ode'))) return d;
@@ -136,13 +151,6 @@ function benchFrontEnd(runs: number) {
   return row;
 }
 
-interface Row {
-  case: string; backend: string; scheme: string; d: number; width: number; steps: number;
-  checkMs: number; baselineMs: number; ratio: number; targetMs?: number; baseline: 'hand-written' | 'engine AD' | 'per-operation AD';
-  phasesMs: { ad: number; reference: number; finiteDifferences: number };
-  peakTensorBytes: number; rssHighWaterMiB: number; referenceError: number; findings: string[];
-}
-
 async function measure(pref: BackendPreference, name: string, text: string, o: { meth: string; d: number; width: number; steps: number; runs: number; target?: number; perOperation?: boolean }, context?: { documentPath: string }): Promise<Row> {
   // Each case starts from a collected heap (node --expose-gc, as `npm run bench` runs it): the
   // garbage of earlier cases (a 2,226-line model's syntax trees) is not collected inside this one.
@@ -189,14 +197,6 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   return row;
 }
 
-function table(rows: Row[]): string {
-  const out = ['| case | backend | scheme | d | width | N | check ms | AD ms | reference ms | FD ms | fwd+bwd ms | ratio | peak MiB | ref. error |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
-  for (const r of rows) {
-    out.push(`| ${r.case} | ${r.backend} | ${r.scheme} | ${r.d} | ${r.width || '–'} | ${r.steps} | ${r.checkMs.toFixed(1)}${r.targetMs ? ` (≤ ${r.targetMs})` : ''} | ${r.phasesMs.ad.toFixed(1)} | ${r.phasesMs.reference.toFixed(1)} | ${r.phasesMs.finiteDifferences.toFixed(1)} | ${r.baselineMs.toFixed(1)}${r.baseline === 'engine AD' ? '*' : r.baseline === 'per-operation AD' ? '†' : ''} | ${r.ratio.toFixed(2)} | ${(r.peakTensorBytes / 2 ** 20).toFixed(1)} | ${r.referenceError.toExponential(1)} |`);
-  }
-  return out.join('\n');
-}
-
 async function main() {
   const args = process.argv.slice(2);
   const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
@@ -206,6 +206,8 @@ async function main() {
   const grid = !args.includes('--no-grid');
   const only = arg('--size')?.split(',').map(Number) as [number, number, number] | undefined;
   const root = repoRoot();
+  const { commit, dirty } = gitState(root); // at the start: the code that runs is the code built now
+  const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
   const frontEnd = benchFrontEnd(quick ? 5 : 30);
   let languageService: unknown;
   try {
@@ -249,15 +251,16 @@ async function main() {
       sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs: steps >= 512 ? 3 : steps >= 256 ? Math.max(3, Math.ceil(runs / 2)) : runs }));
     }
   }
-  console.log('\nTargets (full check; ratio = median over interleaved pairs of full check / one plain TF.js forward+backward of the same network):\n' + table(targets));
-  if (schemes.length) console.log('\nSchemes (spiral network, N = 64, width 16; * = baseline is the engine\'s own AD pass):\n' + table(schemes));
-  if (sizes.length) console.log('\nModel sizes (leapfrog):\n' + table(sizes));
-  if (small.length) console.log('\nSmall models (fused right-hand side; † = baseline is the same model compiled one TF.js kernel per operation, its AD pass):\n' + table(small));
+  const tables = { targets, schemes, sizes, small };
+  for (const key of ['targets', 'schemes', 'sizes', 'small'] as const) if (key === 'targets' || tables[key].length) console.log(`\n${TABLE_TITLES[key]}:\n${table(tables[key])}`);
   const dir = join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const out = { date: new Date().toISOString(), node: process.version, runs, frontEnd, languageService, targets, schemes, sizes, small, results: targets };
-  writeFileSync(join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
-  console.log(`\nwrote ${join(dir, 'latest.json')}`);
+  const date = new Date().toISOString();
+  const full = !quick && grid && !only;
+  const out = { date, commit, dirty, full, args, node: process.version, cpus: cpus().length, load: { start: loadAtStart, end: loadavg()[0] }, runs, frontEnd, languageService, targets, schemes, sizes, small };
+  const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  console.log(`\nwrote ${file}`);
 }
 
 main().catch((e) => { console.error(e); process.exitCode = 1; });

@@ -18,7 +18,7 @@ let client: LanguageClient | undefined;
 function createClient(context: vscode.ExtensionContext): LanguageClient {
   const serverModule = vscode.Uri.joinPath(context.extensionUri, 'dist', 'server.js').fsPath;
   // Each keystroke parses the whole model; a larger young generation keeps the syntax tree
-  // out of repeated scavenges (measured: parse of a 2,000-line model 15 → 3 ms).
+  // out of repeated scavenges (a 2,000-line model parses in 3 ms with it, 15 ms without).
   const execArgv = ['--max-semi-space-size=32'];
   const serverOptions: ServerOptions = {
     run: { module: serverModule, transport: TransportKind.ipc, options: { execArgv } },

@@ -27,7 +27,7 @@ export type CheckOutcome =
   | { kind: 'cancelled' };
 
 /** The check worker's young generation, MB (V8 makes it three semi-spaces: 64 MB each, as `node --max-semi-space-size=64`). */
-export const WORKER_YOUNG_GENERATION_MB = 192;
+const WORKER_YOUNG_GENERATION_MB = 192;
 
 export interface CheckRunnerOptions {
   cancelGraceMs?: number;

@@ -1,7 +1,7 @@
 // runCheck: the engine's one entry point. Solves the model's discrete network,
 // takes AD gradients through the unrolled solve, compares them with the
 // continuous reference and with finite differences, runs the oscillation
-// detector (DESIGN 1.4) and the filter121 correction (1.3), and returns the
+// detector (docs/design.md#detector) and the correction (docs/design.md#corrections), and returns the
 // typed Report (solver/report.ts).
 import type { Diagnostic, Model, ParamDecl, Range } from './model';
 import { findOption } from './model';
@@ -31,7 +31,7 @@ export interface CheckOptions {
    */
   parameterValues?: Float32Array[];
   /**
-   * Refinement study (DESIGN 1.4): re-solve the same θ(t) with 2N and 4N steps
+   * Refinement study (docs/design.md#detector): re-solve the same θ(t) with 2N and 4N steps
    * (true = up to 4N; a number = that many extra levels), each with AD, the
    * correction and the continuous reference, giving observed orders. Levels
    * beyond MAX_STUDY_STEPS steps or the element limit are skipped. Without
@@ -424,11 +424,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     });
 
     let flagged = parameters.filter((p) => p.oscillating);
-    // Borderline tensors (α above its threshold, β not): refinement decides (DESIGN 1.4).
+    // Borderline tensors (α above its threshold, β not): refinement decides (docs/design.md#detector).
     const borderline = parameters.filter((p, i) => !p.oscillating && results[i] && p.metrics.alpha > DETECTOR.alpha);
     const studyLevels = options.refinement === true ? 2 : typeof options.refinement === 'number' ? Math.max(0, Math.min(4, Math.floor(options.refinement))) : 0;
 
-    // Refinement (DESIGN 1.4): the same θ(t) re-solved with 2N, 4N, … steps.
+    // Refinement (docs/design.md#detector): the same θ(t) re-solved with 2N, 4N, … steps.
     // Flagged (and borderline) parameters always get α at a second step
     // count: a constant α means the oscillation does not vanish with h; an α
     // that scales with h means an O(h) effect. Without a study that second

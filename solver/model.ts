@@ -107,7 +107,7 @@ export interface Loss { expr: Expr; range: Range }
 export type SchemeName = 'euler' | 'heun' | 'midpoint' | 'ralston' | 'rk4' | 'leapfrog' | 'ab2' | 'ab3' | 'milne';
 export const SCHEME_NAMES: readonly SchemeName[] = ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne'];
 
-/** Post-processing of AD gradients (DESIGN 1.3). */
+/** Post-processing of AD gradients (docs/design.md#corrections). */
 export type GradFix = 'none' | 'average' | 'filter121' | 'adjoint121' | 'stagesum';
 export const GRADFIX_NAMES: readonly GradFix[] = ['none', 'average', 'filter121', 'adjoint121', 'stagesum'];
 

@@ -3,7 +3,7 @@
 // recomputes what is in here.
 import type { Diagnostic, GradFix, Range, Shape } from './model';
 
-/** Detector metrics of DESIGN 1.4, for one parameter tensor. */
+/** Detector metrics (docs/design.md#detector), for one parameter tensor. */
 export interface ParameterMetrics {
   /** ‖alternating part‖ / ‖d‖ on interior layers. */
   alpha: number;
@@ -20,13 +20,13 @@ export interface ParameterMetrics {
   /**
    * α of the same parameter re-solved with `refinedSteps` steps (copies interpolated in t),
    * computed only for flagged parameters: about equal to `alpha`
-   * when the oscillation does not vanish as h → 0 (DESIGN 1.4, refinement).
+   * when the oscillation does not vanish as h → 0 (docs/design.md#detector, confirmation by refinement).
    */
   refinedAlpha?: number;
   /** Step count of `refinedAlpha`: N/2 (N ≥ 32, even, no study), else 2N. */
   refinedSteps?: number;
   /**
-   * Stage imbalance of per-stage parameters (DESIGN 1.4):
+   * Stage imbalance of per-stage parameters (docs/design.md#detector):
    * ‖d_{n,i} − stagesum interpolant‖ / ‖interpolant‖ on interior steps; > 0.3 is flagged.
    */
   kappa?: number;

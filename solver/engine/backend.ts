@@ -11,7 +11,7 @@
 // `auto` = tensorflow when installed; otherwise cpu or wasm, picked by a quick
 // measurement (a small MLP forward+backward at batch 1, sized like the model)
 // per model size class and remembered for the process (autoChoices()). At
-// batch 1 per-kernel overhead dominates, and cpu usually wins (notes/tfjs.md);
+// batch 1 per-kernel overhead dominates, and cpu usually wins (docs/design.md#decisions);
 // the measurement decides, not the name. Every handle carries a `reason`
 // saying why this backend runs (e.g. why tensorflow fell back).
 import * as tfcore from '@tensorflow/tfjs-core';
@@ -113,10 +113,11 @@ export function sizeClass(hint: SizeHint): number {
 
 /**
  * auto picks wasm only when its probe takes less than this fraction of cpu's. Full checks of the bench's
- * networks (d 2–64, width 16–256, 64–1024 steps) ran 3–45 % faster on cpu than on wasm once the engine's
- * cpu matrix product came in, while cold probes (cpu's JS loops warm up later than wasm's code) read
- * wasm/cpu anywhere from 0.55 to 1.1 (at 0.7, d = 2 width 256 went to wasm, and d = 64 width 256 once:
- * 220 ms a check against cpu's 165 ms). wasm still wins where its probe is more than 2.5 times as fast.
+ * networks (d 2–64, width 16–256, 64–1024 steps) run 3–45 % faster on cpu than on wasm with the engine's
+ * cpu matrix product, while cold probes (cpu's JS loops warm up later than wasm's code) read wasm/cpu
+ * anywhere from 0.55 to 1.1: a margin of 0.7 sends d = 2 width 256 to wasm, at 220 ms a check against
+ * cpu's 165 ms (docs/performance.md#backend-choice). wasm still wins where its probe is more than 2.5
+ * times as fast.
  */
 const WASM_MARGIN = 0.4;
 
@@ -132,8 +133,8 @@ export function autoChoices(): ReadonlyMap<number, { backend: 'cpu' | 'wasm'; re
  * (engine/discrete.ts): an MLP over leapfrog-like steps with one parameter copy per step, stacked in
  * sources of copiesPerSource copies unstacked inside the tape, with the size class's values per step
  * and steps (up to 128 steps and 64 K values in all). The stacks matter on wasm, whose unstack costs
- * copies × stacked size: a probe without it (8 steps, no split) chose wasm for checks that then ran
- * 2–14× slower.
+ * copies × stacked size: a probe without it (8 steps, no split) chooses wasm for checks that run 2–14×
+ * slower there.
  */
 function probe(tf: TF, cls: number): number {
   const steps = Math.min(128, 4 ** (cls % 16));

@@ -1,4 +1,4 @@
-// Corrections of AD gradients (DESIGN 1.3): post-processing of the per-layer
+// Corrections of AD gradients (docs/design.md#corrections): post-processing of the per-layer
 // densities d_n = G_n / (h w_n) so that they approximate g(t) as h → 0.
 // Sequences are rows of P values, flattened row-major. Everything here is
 // plain arithmetic on numbers; the one TF.js part (the per-step adjoint that
@@ -10,7 +10,7 @@ export type Correction = Exclude<GradFix, 'none'>;
 
 /**
  * Rows at each end replaced by linear extrapolation from the two nearest
- * interior rows. One row for leapfrog (DESIGN 1.3); multistep schemes whose
+ * interior rows. One row for leapfrog (docs/design.md#corrections); multistep schemes whose
  * start steps or final corrector leave boundary layers need more (milne with
  * its 3 start steps: 5 at the start, 2 at the end, measured).
  */
@@ -18,7 +18,7 @@ export interface Edges { first: number; last: number }
 export const ONE_ROW: Edges = { first: 1, last: 1 };
 
 /** Replaces `edges.first` leading and `edges.last` trailing rows by linear extrapolation (needs 2 interior rows). */
-export function extrapolateEdges(c: Float32Array, N: number, P: number, edges: Edges): Float32Array {
+function extrapolateEdges(c: Float32Array, N: number, P: number, edges: Edges): Float32Array {
   const f = edges.first, l = edges.last;
   if (N - f - l < 2) return c;
   for (let k = 0; k < P; k++) {
@@ -155,7 +155,7 @@ function interpolateRows(values: ArrayLike<number>, xs: number[], P: number, t: 
  * stagesum: D_n = Σ_i G_{n,i} / h placed at t_n + h Σ b_i c_i, then linearly
  * interpolated in t to each stage time t_n + c_i h (linear extrapolation at
  * the ends). G is raw (not divided by weights), N·s rows of P values.
- * Second order for midpoint, Heun and Ralston (DESIGN 1.3).
+ * Second order for midpoint, Heun and Ralston (docs/design.md#corrections).
  */
 export function stagesum(G: ArrayLike<number>, layout: StageLayout, P: number): Float32Array {
   const { steps: N, stages: s, h, t0, c, b } = layout;

@@ -1,8 +1,8 @@
-// Oscillation detector (DESIGN 1.4) and the error norms. Sequences are N rows of P values, flattened row-major.
+// Oscillation detector (docs/design.md#detector) and the error norms. Sequences are N rows of P values, flattened row-major.
 
 export const DETECTOR = { skip: 3, minSteps: 16, alpha: 0.1, beta: 10 } as const;
 /** Caps ratios so they stay finite (JSON has no Infinity). */
-export const RATIO_CAP = 1e6;
+const RATIO_CAP = 1e6;
 
 export interface DetectorResult { alpha: number; beta: number; oscillating: boolean; applicable: boolean }
 

@@ -96,7 +96,7 @@ const EPS_MIN = 1e-3, EPS_MAX = 3e-2;
 export interface Direction { bits: Uint32Array; g: Float32Array; sign: number; scale: number; norm: number }
 
 /** Component k of a direction (the float32 value the solves are perturbed along). */
-export function directionAt(d: Direction, k: number): number {
+function directionAt(d: Direction, k: number): number {
   return Math.fround((d.sign * signAt(d.bits, k) + d.g[k] * d.scale) * d.norm);
 }
 
@@ -251,7 +251,7 @@ function perturbedScratch(floats: number): Float32Array {
  * One solve for the 2·|which| perturbed parameter sets: batch element 2k is
  * θ + ε v along tensor which[k], 2k+1 is θ − ε v; tensors outside `which`
  * keep a batch of 1 and broadcast. (Built here, not with broadcasting
- * backend ops: tfjs-cpu's broadcast add/mul was 20× slower on wide models.)
+ * backend ops: tfjs-cpu's broadcast add/mul is 20× slower on wide models.)
  */
 function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Direction[], eps: number[], which: number[]): Float32Array {
   const batched = cm.batched!;

@@ -31,7 +31,7 @@ export interface RKCoefficients {
   h: number;
 }
 
-export function rkCoefficients(tf: TF, t: ButcherTableau, h: number): RKCoefficients {
+function rkCoefficients(tf: TF, t: ButcherTableau, h: number): RKCoefficients {
   return {
     a: t.a.map((row) => row.map((v) => (v === 0 ? null : tf.scalar(h * v)))),
     b: t.b.map((v) => (v === 0 ? null : tf.scalar(h * v))),
@@ -56,7 +56,7 @@ function accumulate(tf: TF, cm: CompiledModel, x: Tensor, terms: [Tensor, Tensor
 const sameShape = (a: Tensor, b: Tensor) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
 /** One explicit RK step from x at time t; `k0`, when given, is f at the first stage (already evaluated). */
-export function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[], t: number, params: (stage: number) => Tensor[], k0?: Tensor[]): Tensor[] {
+function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[], t: number, params: (stage: number) => Tensor[], k0?: Tensor[]): Tensor[] {
   const ks: Tensor[][] = [];
   const s = co.b.length;
   /** Terms c·k_j of the stages j < upTo with nonzero coefficients, for state k. */

@@ -1,4 +1,4 @@
-// Analysis of one per-step parameter tensor at one step count (DESIGN 1.3–1.4):
+// Analysis of one per-step parameter tensor at one step count (docs/design.md#corrections, #detector):
 // normalised densities d = G/(h w), the model's correction, the detector
 // (α, β per stage sequence), the stage imbalance κ and the errors against the
 // continuous reference. Pure arithmetic: check.ts supplies G, g and, for
@@ -21,7 +21,7 @@ export function copyLayout(scheme: Scheme, N: number, h: number, t0: number): Co
 /**
  * End rows the across-layer corrections extrapolate: one at each end, except
  * after several multistep start steps or a predictor–corrector end (milne),
- * whose boundary layers are wider (DESIGN 1.3: 2–3 layers).
+ * whose boundary layers are wider (docs/design.md#corrections).
  */
 export function correctionEdges(scheme: AnyScheme): Edges {
   if (scheme.kind !== 'lmm') return ONE_ROW;

@@ -1,7 +1,7 @@
 // The common case of a layer analysis in one pass over the rows: densities,
 // filter121 with linear ends, the detector on the densities and both errors
 // against the reference. Separately these are four passes over millions of
-// values (d = 64, width 256: 17 → 11 ms); the results are theirs
+// values (docs/performance.md#layer-analysis); the results are theirs
 // (test/unit/layerPass.test.ts holds them to densities, filter121,
 // detectOscillation and relErrorPair).
 import { DETECTOR, detectorResult, errorRatio, type DetectorResult } from './detect';

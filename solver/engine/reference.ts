@@ -1,4 +1,4 @@
-// The continuous reference gradient (DESIGN 1.1):
+// The continuous reference gradient (docs/design.md#continuous-adjoint):
 //   g(t) = p(t)ᵀ ∂θ f(x(t), θ(t), t),  p' = −(∂x f)ᵀ p,  p(T) = ∂ℓ/∂x(T),
 // and, for data losses ℓ(x(t_1), …, x(t_K), x(T)), the jumps
 //   p(t_k⁻) = p(t_k⁺) + ∂ℓ/∂x(t_k)   at every observation time,

@@ -323,7 +323,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
 }
 
 /** Forward pass: every instruction's value (float32-rounded) at (s, p, t); the states from s[sAt] on (a batch element's, without a view). */
-export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike<number>, t: number, vals = new Float64Array(prog.code.length), sAt = 0): Float64Array {
+function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike<number>, t: number, vals = new Float64Array(prog.code.length), sAt = 0): Float64Array {
   const code = prog.code;
   for (let k = 0; k < code.length; k++) {
     const c = code[k];
@@ -350,7 +350,7 @@ export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike
 }
 
 /** Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp. */
-export function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<number>, vs: Float64Array, vp: Float64Array): void {
+function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<number>, vs: Float64Array, vp: Float64Array): void {
   const code = prog.code;
   const adj = new Float64Array(code.length);
   prog.outputs.forEach((k, i) => { if (k >= 0) adj[k] += cot[i]; });
@@ -474,7 +474,7 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
       const one = pd.map((d, j) => d.length === sizes[j]); // a batch of 1: shared by every element
       const pb = new Float32Array(Q), vals = new Float64Array(prog.code.length);
       // Batch element b's forward values in `vals`. Element by element into one scratch array, no views
-      // or tapes kept: this runs once per element and stage (allocation and GC were a third of a check);
+      // or tapes kept: this runs once per element and stage (allocation and GC would be a third of a check);
       // the backward recomputes it (a microsecond) instead.
       const forward = (b: number) => {
         for (let j = 0, at = 0; j < pd.length; at += sizes[j], j++) {

@@ -1,4 +1,4 @@
-// The per-step adjoint that adjoint121 (DESIGN 1.3) filters: ν_n = ∂L/∂f_n,
+// The per-step adjoint that adjoint121 (docs/design.md#corrections) filters: ν_n = ∂L/∂f_n,
 // the sensitivity of the loss to the vector-field output of step n, so that
 // G_n = ∂θf_nᵀ ν_n. It is taken by AD in the same pass as the parameter
 // gradients: the right-hand side of copy n gets a zero tensor e_n added to

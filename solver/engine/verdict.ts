@@ -1,5 +1,5 @@
 // Plain-language verdicts per parameter tensor and for the whole check, from
-// the figures the check measured (DESIGN 1.2–1.4).
+// the figures the check measured (docs/design.md#what-goes-wrong).
 import type { GradFix } from '../model';
 import type { ParameterReport, Verdict } from '../report';
 import { GRADCHECK_TOLERANCE } from './finiteDifferences';

@@ -23,9 +23,9 @@ import { SCHEME_ALIASES, resolveOptions } from './options';
 import { diag, rangeKey } from './ranges';
 
 /** Largest number of elements of any declared or intermediate tensor. */
-export const MAX_ELEMENTS = 10_000_000;
+const MAX_ELEMENTS = 10_000_000;
 /** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
-export const MAX_EXPANDED_NODES = 200_000;
+const MAX_EXPANDED_NODES = 200_000;
 
 type Sym =
   | { kind: 'state'; name: string; shape: Shape; range: Range; nameRange: Range; explicit: boolean }
@@ -59,7 +59,7 @@ interface Scope {
   dynamic: { value: boolean };
 }
 
-export function formatShape(s: Shape): string { return `[${s.join(', ')}]`; }
+function formatShape(s: Shape): string { return `[${s.join(', ')}]`; }
 
 function sameShape(a: Shape, b: Shape): boolean {
   if (a.length !== b.length) return false;
@@ -68,7 +68,7 @@ function sameShape(a: Shape, b: Shape): boolean {
 }
 
 /** NumPy broadcasting of two shapes; undefined when incompatible. */
-export function broadcast(a: Shape, b: Shape): Shape | undefined {
+function broadcast(a: Shape, b: Shape): Shape | undefined {
   const n = Math.max(a.length, b.length);
   const out: number[] = new Array(n);
   for (let i = 0; i < n; i++) {
@@ -82,7 +82,7 @@ export function broadcast(a: Shape, b: Shape): Shape | undefined {
 }
 
 /** True when `from` broadcasts to exactly `to` (e.g. a scalar to any shape). */
-export function broadcastsTo(from: Shape, to: Shape): boolean {
+function broadcastsTo(from: Shape, to: Shape): boolean {
   const b = broadcast(from, to);
   return b !== undefined && sameShape(b, to);
 }

@@ -10,7 +10,7 @@ import type { DataStmt } from './ast';
 import { diag } from './ranges';
 
 /** Largest data file read (bytes of text): a bigger one is refused with a diagnostic. */
-export const MAX_DATA_CHARS = 20_000_000;
+const MAX_DATA_CHARS = 20_000_000;
 
 function inside(root: string, p: string): boolean {
   const rel = relative(root, p);

@@ -7,9 +7,8 @@ import type { Analysis, AnalysisContext } from '../model';
 import { check } from './checker';
 import { parse, type ParseResult } from './parser';
 
-export { BUILTINS, BUILTIN_NAMES, CONSTANTS, LOWERED, isBuiltin, type BuiltinName, type BuiltinInfo } from './builtins';
-export { broadcast, broadcastsTo, formatShape, evalConst, constTensor, MAX_ELEMENTS } from './checker';
-export { DEFAULT_OPTIONS, OPTION_KEYS, MAX_STEPS, ONE_STEP_SCHEMES, SCHEME_ALIASES } from './options';
+export { BUILTIN_NAMES, LOWERED, type BuiltinName, type BuiltinInfo } from './builtins';
+export { evalConst } from './checker';
 export { format, formatEdits, formatRange, type FormatOptions, type TextEdit } from './format';
 export { tokenize, type Token, type TokenKind } from './lexer';
 export { parse, type ParseResult } from './parser';

@@ -53,7 +53,7 @@ export const DEFAULT_OPTIONS: Readonly<ModelOptions> = {
 };
 
 /** Upper bound on `steps`: a gradient check of more steps would not finish in any useful time. */
-export const MAX_STEPS = 1_000_000;
+const MAX_STEPS = 1_000_000;
 
 function parseNumber(raw: string): number | undefined {
   // Plain decimal numbers only: no hex, no Infinity, no empty string.

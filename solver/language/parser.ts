@@ -14,9 +14,9 @@ import { normalizeKey } from './options';
 import { diag, span, tokenRange } from './ranges';
 
 /** Deepest expression nesting accepted (guards the recursion of every later pass). */
-export const MAX_NESTING = 200;
+const MAX_NESTING = 200;
 /** Largest dimension accepted in a declared shape. */
-export const MAX_DIM = 1_000_000;
+const MAX_DIM = 1_000_000;
 
 class ParseError extends Error {
   constructor(readonly diagnostic: Diagnostic) { super(diagnostic.message); }

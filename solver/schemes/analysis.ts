@@ -1,4 +1,4 @@
-// Static analysis of schemes (DESIGN 1.4, "needs no run"): consistency order,
+// Static analysis of schemes (docs/design.md#static-analysis-of-schemes, no run needed): consistency order,
 // zero-stability from the roots of ρ, zero weights on parameter copies.
 // Used by the front end (diagnostics), the language service (hover,
 // completion details) and the engine.

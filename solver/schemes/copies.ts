@@ -1,4 +1,4 @@
-// Parameter-copy bookkeeping (DESIGN 1.2–1.4): for a per-step parameter
+// Parameter-copy bookkeeping (docs/design.md#setting): for a per-step parameter
 // under a scheme with N steps, how many copies there are, which stage
 // sequence each belongs to, its layer time and its quadrature weight w, so
 // that d = G / (h w) approximates the continuous gradient density g(t).
@@ -18,7 +18,7 @@
 // For a weakly stable one the exact multipliers carry the parasitic mode
 // (leapfrog: 2, 0, 2, 0, …); there the smooth mode is used instead — every
 // multiplier of the method 1/ρ'(1), ended by the average of the last k
-// states that keeps it constant — giving leapfrog ½, 1, 1, … (DESIGN 1.2).
+// states that keeps it constant — giving leapfrog ½, 1, 1, … (docs/design.md#leapfrog).
 import type { MultistepScheme, Scheme } from './schemes';
 import { startSteps } from './schemes';
 
@@ -96,7 +96,7 @@ export interface UnrolledEquation {
 export function nodeCopy(m: number, N: number): number { return Math.min(m, N - 1); }
 
 /** Equations m = 1..N of a multistep scheme with N steps, as the integrator runs them. */
-export function unrolledEquations(scheme: MultistepScheme, N: number): UnrolledEquation[] {
+function unrolledEquations(scheme: MultistepScheme, N: number): UnrolledEquation[] {
   const eqs: UnrolledEquation[] = [];
   const s0 = startSteps(scheme);
   for (let m = 1; m <= N; m++) {
@@ -130,7 +130,7 @@ export function unrolledEquations(scheme: MultistepScheme, N: number): UnrolledE
  * equations (see the file comment): a backward sweep for the multipliers λ
  * of Σ λ_m A[m][j] = c_j (j = 1..N), then w = Σ λ_m B[m][copy].
  */
-export function multistepWeights(scheme: MultistepScheme, N: number): number[] {
+function multistepWeights(scheme: MultistepScheme, N: number): number[] {
   const eqs = unrolledEquations(scheme, N);
   const terminal = new Float64Array(N + 1);
   const { alpha } = scheme.method;

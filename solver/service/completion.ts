@@ -149,7 +149,7 @@ export function completion(doc: ServiceDocument, position: Position, input: Comp
 }
 
 /** The values an option accepts: schemes (built-in and declared) with their order and stability, or an enumeration. */
-export function optionValues(doc: ServiceDocument, key: string, model?: Model): CompletionItem[] {
+function optionValues(doc: ServiceDocument, key: string, model?: Model): CompletionItem[] {
   const d = OPTION_DOCS[key];
   if (!d?.values) return [];
   const out: CompletionItem[] = [];

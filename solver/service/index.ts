@@ -3,7 +3,7 @@
 // server wires them to requests; tests and the benchmark call them directly.
 export { ServiceDocument, DocumentCache } from './document';
 export { buildSymbolIndex, keyOf, type Declaration, type DeclKind, type Reference, type SymbolIndex } from './symbols';
-export { completion, optionValues, type CompletionInput } from './completion';
+export { completion, type CompletionInput } from './completion';
 export { hover, type HoverInput, type HoverResult } from './hover';
 export { signatureHelp } from './signature';
 export { definition, references, documentHighlight, prepareRename, rename, type RenameCheck, type RenameResult } from './navigation';

@@ -7,7 +7,7 @@ import type { ServiceDocument } from './document';
 
 const cache = new WeakMap<ServiceDocument, ModelOptions>();
 
-export function optionLines(doc: ServiceDocument): OptionLine[] {
+function optionLines(doc: ServiceDocument): OptionLine[] {
   const out: OptionLine[] = [];
   for (const s of doc.statements) if (s.kind === 'options') out.push(s.line);
   return out;

@@ -7,7 +7,7 @@ import { constTensor } from '../language/checker';
 import type { ServiceDocument } from './document';
 import { describeScheme, type SchemeDescription, type Stability } from '../schemes/analysis';
 
-export function stabilityText(s: Stability): string {
+function stabilityText(s: Stability): string {
   return s === 'strong' ? 'strongly stable' : s === 'weak' ? 'weakly stable' : 'unstable';
 }
 
@@ -16,7 +16,7 @@ export function stabilityText(s: Stability): string {
  * coefficients only), so that its order and stability show even when the file
  * does not check.
  */
-export function schemeDeclFromSyntax(s: SchemeStmt): SchemeDecl | undefined {
+function schemeDeclFromSyntax(s: SchemeStmt): SchemeDecl | undefined {
   const get = (key: string) => {
     const c = s.coeffs.find((x) => x.key.toLowerCase() === key);
     return c ? constTensor(c.value) : undefined;

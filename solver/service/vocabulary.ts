@@ -111,7 +111,7 @@ export const OPTION_DOCS: Record<string, OptionDoc> = {
   meth: { key: 'meth', detail: 'meth=rk4', doc: 'The scheme that discretises the ODE: a built-in one or a declared `scheme`. Weakly stable schemes (leapfrog, milne) make AD gradients of per-step parameters oscillate.', values: SCHEME_NAMES },
   start: { key: 'start', detail: 'start=euler', doc: 'The one-step scheme that computes the start values of a multistep scheme (ab2, ab3, leapfrog, milne).', values: ONE_STEP_SCHEMES },
   seed: { key: 'seed', detail: 'seed=1', doc: 'Seed of the random initialisation of `~ normal(…)` parameters.' },
-  gradfix: { key: 'gradfix', detail: 'gradfix=filter121', doc: 'Post-processing of AD gradients of per-step parameters (DESIGN 1.3).', values: GRADFIX_NAMES },
+  gradfix: { key: 'gradfix', detail: 'gradfix=filter121', doc: 'Post-processing of AD gradients of per-step parameters: filter121 and adjoint121 remove the period-2 oscillation of leapfrog and milne, stagesum evens out per-stage RK copies, average is a first-order filter (docs/design.md#corrections).', values: GRADFIX_NAMES },
   grad: { key: 'grad', detail: 'grad=ad', doc: 'How parameter gradients are computed: `ad` (through the unrolled solve) or `adjoint` (the continuous adjoint).', values: GRAD_ENGINE_NAMES },
   tie: { key: 'tie', detail: 'tie=step', doc: 'Per-step parameters: one copy per step shared by its stages (`step`) or one copy per stage (`stage`).', values: TIE_NAMES },
 };

@@ -2,7 +2,7 @@
 // layout of the parameter values (per-step: N×P, copy n at offset n·P;
 // shared: P):
 //   ad         AD through the unrolled discrete solve (TF.js);
-//   filter121, average   AD post-processed by a correction (DESIGN 1.3):
+//   filter121, average   AD post-processed by a correction (docs/design.md#corrections):
 //              the densities d_n = G_n/(h w_n) are corrected and turned back
 //              into copy gradients h·w_n·c_n;
 //   adjoint    the continuous adjoint (engine/reference.ts): copy n gets
@@ -77,7 +77,7 @@ export function correctGradient(ctx: TrainContext, G: Float32Array[], kind: 'fil
   });
 }
 
-export function referenceInput(ctx: TrainContext, values: Float32Array[]): ReferenceInput {
+function referenceInput(ctx: TrainContext, values: Float32Array[]): ReferenceInput {
   return {
     N: ctx.N, h: ctx.h, t0: ctx.t0, layerTimes: ctx.taus,
     params: ctx.model.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: ctx.sizes[i] })),

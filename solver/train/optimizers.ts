@@ -9,7 +9,7 @@ export interface Optimizer {
   step(params: Float32Array[], grads: Float32Array[]): void;
 }
 
-export function sgd(lr: number): Optimizer {
+function sgd(lr: number): Optimizer {
   return {
     step(params, grads) {
       params.forEach((p, i) => { const g = grads[i]; for (let k = 0; k < p.length; k++) p[k] -= lr * g[k]; });
@@ -18,7 +18,7 @@ export function sgd(lr: number): Optimizer {
 }
 
 /** Adam (Kingma & Ba) with bias correction; moments in float64. */
-export function adam(lr: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): Optimizer {
+function adam(lr: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): Optimizer {
   let m: Float64Array[] | undefined, v: Float64Array[] | undefined;
   let t = 0;
   return {

@@ -4,7 +4,7 @@
 // nothing else is random. Each iteration records, at the parameters before
 // its update: the discrete loss, the flow loss (the same copies interpolated
 // in t and solved accurately by the reference's RK4) and the total variation
-// Σ_n ‖θ_{n+1} − θ_n‖₁ of each per-step parameter across layers (DESIGN 1.2:
+// Σ_n ‖θ_{n+1} − θ_n‖₁ of each per-step parameter across layers (docs/design.md#training-consequence:
 // raw AD on leapfrog makes it large; a flow has it small).
 import type { Model, Shape } from '../model';
 import { initBackend, sizeHint, type BackendPreference } from '../engine/backend';

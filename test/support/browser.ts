@@ -6,7 +6,7 @@ import type { TestContext } from 'node:test';
 import type { BrowserContext } from 'playwright-core';
 
 /** Flags that keep Chromium quiet and offline-friendly on a headless, sandboxless box. */
-export const CHROMIUM_ARGS = [
+const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',

@@ -11,7 +11,7 @@ import { CheckStatusNotification, type CheckStatusParams } from '../../shared/cu
 
 /** The repository root, from the bundled test in out/test/<dir>/. */
 export const repoRoot = join(__dirname, '..', '..', '..');
-export const serverJs = join(repoRoot, 'dist', 'server.js');
+const serverJs = join(repoRoot, 'dist', 'server.js');
 
 export interface Published { uri: string; version?: number; diagnostics: { range: unknown; severity?: number; code?: string | number; message: string }[] }
 

@@ -90,7 +90,7 @@ test('odelens CLI', { skip: !existsSync(cli) && 'dist/cli.js not built (node scr
   assert.equal(j.backend, 'cpu');
   assert.equal(j.parameters.length, 3);
 
-  const missing = run('check', 'examples/nope.ode');
+  const missing = run('check', join('examples', 'nope.ode'));
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /cannot read/);
 

@@ -8,7 +8,7 @@ export const num = (value: number): Expr => ({ kind: 'number', value, range: R }
 export const name = (n: string): Expr => ({ kind: 'name', name: n, range: R });
 export const bin = (op: '+' | '-' | '*' | '/' | '^' | '@', left: Expr, right: Expr): Expr => ({ kind: 'binary', op, left, right, range: R, opRange: R });
 export const call = (callee: string, ...args: Expr[]): Expr => ({ kind: 'call', callee, args, range: R, calleeRange: R });
-export const vec = (...xs: number[]): Expr => ({ kind: 'vector', elements: xs.map(num), range: R });
+const vec = (...xs: number[]): Expr => ({ kind: 'vector', elements: xs.map(num), range: R });
 export const end = (s: string): Expr => ({ kind: 'stateAtEnd', state: s, range: R });
 
 export interface SpiralOptions { steps?: number; meth?: SchemeName; seed?: number; gradfix?: GradFix; width?: number; total?: number }

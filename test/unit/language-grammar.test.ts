@@ -1,4 +1,4 @@
-// Unit tests of the full grammar (DESIGN 2): indexing, if/then/else,
+// Unit tests of the full grammar (docs/language.md#grammar): indexing, if/then/else,
 // comparisons, the added built-ins, data sets, user schemes, the new options,
 // unused / shadowed / case diagnostics, and names that are also JavaScript
 // prototype keys.

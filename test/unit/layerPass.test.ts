@@ -46,7 +46,7 @@ test('layerPass equals densities, filter121, detectOscillation and relErrorPair'
 });
 
 test('layerPass on an oscillating sequence flags it, and its filtered rows are smooth', () => {
-  // d_n = cos(t_n) + 0.5(−1)^n per column: the leapfrog pattern of DESIGN 1.2.
+  // d_n = cos(t_n) + 0.5(−1)^n per column: the leapfrog pattern of docs/design.md#leapfrog.
   const N = 64, P = 3;
   const G = Float32Array.from({ length: N * P }, (_, i) => { const n = Math.floor(i / P); return Math.cos(n / N + i % P) + 0.5 * (n % 2 ? -1 : 1); });
   const smooth = Float32Array.from({ length: N * P }, (_, i) => Math.cos(Math.floor(i / P) / N + i % P));

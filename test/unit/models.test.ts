@@ -15,7 +15,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Analysis, AnalysisContext, Model } from '../../solver/model';
 import { analyse } from '../../solver/language';
-import { simulate } from '../../solver/engine/simulate';
+import { simulate } from '../support/simulate';
 import { initBackend } from '../../solver/engine/backend';
 import { initialParameters, runCheck } from '../../solver/check';
 

@@ -1,4 +1,4 @@
-// DESIGN 1.2–1.4 reproduced on models written in the language (issue 4):
+// docs/design.md#what-goes-wrong and #detector reproduced on models written in the language (issue 4):
 // which schemes' AD densities converge under refinement, the observed orders
 // of the corrections, shared parameters, and the detector's calibration on
 // seeded random models. Each claim is checked at the seeded initialisation
@@ -78,7 +78,7 @@ for (const smooth of [false, true]) {
         for (const p of r.parameters) {
           const st = p.refinement!;
           assert.deepEqual(st.levels.map((l) => l.steps), [64, 128, 256]);
-          // O(1) and not shrinking (DESIGN 1.2: leapfrog 1.1–2.3, milne's interior ≈ 0.4; the whole sequence here)
+          // O(1) and not shrinking (docs/design.md#leapfrog: 1.1–2.3, milne's interior ≈ 0.4; the whole sequence here)
           for (const l of st.levels) assert.ok(l.relError > 0.15, `${p.name} raw error should stay O(1)\n${figures(r)}`);
           assert.ok(Math.abs(st.rawOrder) < 0.25, `${p.name} raw order ${st.rawOrder}\n${figures(r)}`);
           const want = gradfix === 'average' ? 0.9 : 1.8;

@@ -11,7 +11,7 @@ import { SCHEME_NAMES } from '../../solver/model';
 
 const close = (a: number[], b: number[], tol = 1e-12) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= tol);
 
-test('AB2 and AB3 weights started by heun are DESIGN 1.2\'s', () => {
+test('AB2 and AB3 weights started by heun are those of docs/design.md#adams-bashforth', () => {
   const N = 12;
   const ab2 = parameterCopies(schemeByName('ab2', { start: 'heun' }), N, 0.1, 0).weights;
   assert.ok(close(ab2, [0, 3 / 2, ...new Array(N - 3).fill(1), 3 / 2]), `ab2: ${ab2}`);

@@ -1,4 +1,4 @@
-// Training (solver/train): DESIGN 1.2's training finding on leapfrog N = 64,
+// Training (solver/train): the training finding of docs/design.md#training-consequence on leapfrog N = 64,
 // determinism, cancellation, the adjoint gradient engine, and refusal of
 // oversize models. Bounds are loose on purpose (the measured figures are in
 // the comments; see also `odelens train`).
@@ -10,7 +10,7 @@ import { spiral, linear } from './engineFixtures';
 const backend = 'cpu' as const;
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 
-test('training finding (DESIGN 1.2): raw AD zig-zags and loses the flow; filter121 stays smooth and close to the flow', async () => {
+test('training finding (docs/design.md#training-consequence): raw AD zig-zags and loses the flow; filter121 stays smooth and close to the flow', async () => {
   // SGD, lr 0.2, 200 iterations, leapfrog N = 64, spiral (measured: raw TV 213, discrete 5e-10, flow 0.37;
   // filter121 TV 4.3, discrete 9.9e-3, flow 1.2e-2).
   const opts = { iterations: 200, optimizer: 'sgd' as const, learningRate: 0.2, backend, flowEvery: 50 };

@@ -1,13 +1,13 @@
-// The trajectory of a model's discrete solve: what the network computes
+// For tests: the trajectory of a model's discrete solve: what the network computes
 // forward, with the model's own scheme and steps (or `steps` overridden). The
 // stepping is solveDiscrete's; this only sets up parameters and reads states.
-import type { Model } from '../model';
-import { initBackend, type BackendPreference, type Tensor } from './backend';
-import { compileModel, internalShape, sizeOf } from './compile';
-import { solveDiscrete } from './integrate';
-import { initialParameters } from '../check';
-import { copiesPerParameter } from './discrete';
-import { schemeOf } from '../schemes/schemes';
+import type { Model } from '../../solver/model';
+import { initBackend, type BackendPreference, type Tensor } from '../../solver/engine/backend';
+import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
+import { solveDiscrete } from '../../solver/engine/integrate';
+import { initialParameters } from '../../solver/check';
+import { copiesPerParameter } from '../../solver/engine/discrete';
+import { schemeOf } from '../../solver/schemes/schemes';
 
 export interface SimulateOptions {
   backend?: BackendPreference;
