@@ -19,14 +19,16 @@ import { join, resolve } from 'node:path';
 import { analyse, tokenize } from '../solver/language/index';
 import { largeModelText } from './largeModel';
 import { runCheck } from '../solver/check';
-import { initBackend, type BackendPreference, type TF, type Tensor } from '../solver/engine/backend';
+import { initBackend, type BackendPreference } from '../solver/engine/backend';
+import type { TF, Tensor } from '../solver/engine/tf';
 import type { Model } from '../solver/model';
 import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
-import { initialParameters } from '../solver/check';
-import { parameterCopies, schemeOf } from '../solver/schemes/schemes';
+import { initialParameters } from '../solver/engine/parameters';
+import { schemeOf } from '../solver/schemes/schemes';
+import { parameterCopies } from '../solver/schemes/copies';
 
 function repoRoot(): string {
   for (const d of [resolve(__dirname, '..'), resolve(__dirname, '../..'), process.cwd()]) if (existsSync(join(d, 'examples/spiral.ode'))) return d;

@@ -1,6 +1,7 @@
 // Experiment behind the filter121 end-layer choice (docs/engine.md):
 //   npx esbuild bench/filterEnds.ts --bundle --platform=node --outfile=/tmp/ends.js --external:@tensorflow/tfjs-node && node /tmp/ends.js
-import { runCheck, initialParameters } from '../solver/check';
+import { runCheck } from '../solver/check';
+import { initialParameters } from '../solver/engine/parameters';
 import { initBackend } from '../solver/engine/backend';
 import { relError } from '../solver/engine/detect';
 import { filter121, type EndTreatment } from '../solver/engine/corrections';

@@ -7,7 +7,7 @@
 // Small models spend nearly all their time on per-kernel overhead (~5 µs
 // each), so this is where their checks get fast.
 import type { Expr, Model } from '../model';
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 
 type Unary = 'neg' | 'tanh' | 'sigmoid' | 'relu' | 'sin' | 'cos' | 'tan' | 'exp' | 'log' | 'abs' | 'sqrt' | 'square' | 'sinh' | 'cosh' | 'asin' | 'acos' | 'atan' | 'sign' | 'floor' | 'ceil' | 'log10' | 'heav' | 'recip';
 type Binary = '+' | '-' | '*' | '/' | 'pow' | 'max' | 'min' | 'atan2' | 'mod' | '>' | '<' | '>=' | '<=' | '==' | '!=' | '&' | '|';

@@ -2,10 +2,11 @@
 // forward, with the model's own scheme and steps (or `steps` overridden). The
 // stepping is solveDiscrete's; this only sets up parameters and reads states.
 import type { Model } from '../model';
-import { initBackend, type BackendPreference, type Tensor } from './backend';
+import { initBackend, type BackendPreference } from './backend';
+import type { Tensor } from './tf';
 import { compileModel, internalShape, sizeOf } from './compile';
 import { solveDiscrete } from './integrate';
-import { initialParameters } from '../check';
+import { initialParameters } from './parameters';
 import { copiesPerParameter } from './discrete';
 import { schemeOf } from '../schemes/schemes';
 

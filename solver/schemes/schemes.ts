@@ -136,5 +136,3 @@ export function stepsBack(m: LinearMultistep): number { return m.alpha.length - 
 export function startSteps(s: MultistepScheme): number {
   return Math.max(stepsBack(s.method), s.predictor ? stepsBack(s.predictor) : 0) - 1;
 }
-
-export { parameterCopies, copyCount, sequenceCopies, type ParameterCopies } from './copies';
