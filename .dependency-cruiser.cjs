@@ -1,0 +1,136 @@
+// The layer rules of ODE Lens, checked by `npm run lint:deps` and `npm test`
+// (dependency-cruiser). The layers, bottom to top:
+//
+//   solver/   the model, the language, the engine, the language service, the CLI: no editor, no DOM
+//   server/   LSP glue over solver/ (vscode-languageserver), and the check worker
+//   client/   the VS Code extension (vscode, vscode-languageclient): talks to the server only through
+//             the protocol, and hosts the plot webview
+//   webview/  the plot page in the browser (chart.js): gets the report only as messages
+//
+// What the layers share, allowed explicitly below:
+//   server/protocol.ts     the client↔server messages (its types are also re-exported there)
+//   webview/messages.ts    the client↔webview messages
+//   webview/html.ts        the plot page's HTML and CSP, rendered by the client (plain strings, no DOM, no node)
+//   solver/report.ts, solver/report/   the typed report and its pure presentation (formatting, columns)
+//   solver/model.ts        the plain data types the report is made of
+//   shared/                modules every layer may import (message types, pure formatting); nothing in it may
+//                          import solver/ beyond the report, nor server/, client/, webview/ or any editor package
+//
+// Type-only imports count as imports here: a circle through types is still a circle, and a layer that names
+// another layer's types depends on it. The DOM and the editor's types are kept out of solver/ by its own tsconfig
+// (tsconfig.solver.json, lib ES2022 without DOM, types node only), so the compiler checks what this file cannot.
+
+// Packages are matched by their resolved path (node_modules/<name>/...); `vscode` resolves to its types (@types/vscode).
+const pkg = (names) => `(^|/)node_modules/(${names.join('|')})/`;
+/** The vscode API: it exists only in the extension host. */
+const VSCODE = pkg(['@types/vscode']);
+/** Packages of the editor or its protocol runtime: only client/ (vscode, the client) and server/ (the server) use them. */
+const EDITOR_PACKAGES = pkg(['@types/vscode', 'vscode-languageclient', 'vscode-languageserver', 'vscode-languageserver-protocol', 'vscode-languageserver-textdocument', 'vscode-jsonrpc']);
+/** Browser-only packages (the DOM, plotting, browser automation). */
+const BROWSER_PACKAGES = pkg(['chart\\.js', '@kurkle/color', 'jsdom', 'playwright-core', '@vscode/test-electron']);
+/** What every layer may import of the others (see above). */
+const REPORT = '^solver/(report\\.ts$|report/|model\\.ts$)';
+const SHARED = '^shared/';
+const PROTOCOL = '^server/protocol\\.ts$';
+const WEBVIEW_SHARED = '^webview/(messages|html)\\.ts$';
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'An import circle: move the shared part below both files (e.g. types into their own module).',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment: 'An import that does not resolve to a file or an installed package.',
+      from: {},
+      // @tensorflow/tfjs-node is an optional dependency, required (in a try) only when it is installed.
+      to: { couldNotResolve: true, pathNot: '^@tensorflow/tfjs-node$' },
+    },
+    {
+      name: 'solver-no-editor',
+      severity: 'error',
+      comment:
+        'solver/ runs without an editor (CLI, worker, tests): no vscode or LSP runtime packages. The language service ' +
+        '(solver/service/) may use vscode-languageserver-types, the LSP plain data types (no connection, no editor), ' +
+        'as yaml-language-server\'s language service does.',
+      from: { path: '^solver/' },
+      to: { path: [EDITOR_PACKAGES, BROWSER_PACKAGES, '^(server|client|webview|test|bench)/'] },
+    },
+    {
+      name: 'solver-lsp-types-only-in-service',
+      severity: 'error',
+      comment: 'Only the language service (solver/service/) speaks in LSP data types; the engine and the language do not.',
+      from: { path: '^solver/', pathNot: '^solver/service/' },
+      to: { path: pkg(['vscode-languageserver-types']) },
+    },
+    {
+      name: 'solver-declared-packages',
+      severity: 'error',
+      comment: 'solver/ imports only packages package.json declares (a package that is there only as another one\'s dependency can go away).',
+      from: { path: '^solver/' },
+      to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
+    },
+    {
+      name: 'shared-is-shared',
+      severity: 'error',
+      comment: 'shared/ is imported by every layer, so it imports none of them (except the report types) and no editor or browser package.',
+      from: { path: SHARED },
+      to: { path: ['^(server|client|webview|test|bench)/', '^solver/', EDITOR_PACKAGES, BROWSER_PACKAGES], pathNot: REPORT },
+    },
+    {
+      name: 'webview-only-messages',
+      severity: 'error',
+      comment:
+        'The plot page (webview/) gets everything as messages: it imports chart.js, the message types ' +
+        '(webview/messages.ts, server/protocol.ts), the report types and their pure presentation (solver/report, shared/) only.',
+      from: { path: '^webview/' },
+      to: {
+        dependencyTypes: ['local', 'npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown', 'core'],
+        pathNot: ['^webview/', pkg(['chart\\.js', '@kurkle/color']), PROTOCOL, REPORT, SHARED],
+      },
+    },
+    {
+      name: 'client-no-engine',
+      severity: 'error',
+      comment:
+        'The client (client/) talks to the server through the protocol: of the other layers it imports only the shared ' +
+        'message types (server/protocol.ts, webview/messages.ts), the plot page\'s HTML (webview/html.ts), the report ' +
+        'types (solver/report) and shared/, never the engine, the language or the server\'s code.',
+      from: { path: '^client/' },
+      to: { path: ['^solver/', '^server/', '^webview/', '^(test|bench)/'], pathNot: [PROTOCOL, WEBVIEW_SHARED, REPORT, SHARED] },
+    },
+    {
+      name: 'server-not-client',
+      severity: 'error',
+      comment: 'The server does not know the editor client or the plot page.',
+      from: { path: '^server/' },
+      to: { path: ['^(client|webview|test|bench)/', VSCODE, pkg(['vscode-languageclient']), BROWSER_PACKAGES] },
+    },
+    {
+      name: 'vscode-only-in-client',
+      severity: 'error',
+      comment: 'The vscode module exists only in the extension host: only client/ (and the editor tests) import it.',
+      from: { pathNot: '^(client|test)/' },
+      to: { path: VSCODE },
+    },
+  ],
+  options: {
+    // TypeScript 7 has no JavaScript compiler API for dependency-cruiser to parse with; swc parses the sources.
+    parser: 'swc',
+    tsConfig: { fileName: 'tsconfig.json' },
+    doNotFollow: { path: 'node_modules' },
+    // Run on '.': every source folder, including ones added later (shared/).
+    exclude: { path: ['^(out|dist|docs|examples|syntaxes)/', '^\\.'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
