@@ -39,7 +39,7 @@ function unary(fn: Unary, x: number): number {
     case 'neg': return -x;
     case 'tanh': return Math.tanh(x);
     case 'sigmoid': return 1 / (1 + Math.exp(-x));
-    case 'relu': return x > 0 ? x : 0;
+    case 'relu': return Math.max(0, x); // as TF.js's kernel: NaN stays NaN
     case 'sin': return Math.sin(x);
     case 'cos': return Math.cos(x);
     case 'tan': return Math.tan(x);
@@ -94,7 +94,7 @@ function binary(fn: Binary, a: number, b: number): number {
     case '-': return a - b;
     case '*': return a * b;
     case '/': return a / b;
-    case 'pow': return Math.pow(a, b);
+    case 'pow': return a ** b;
     case 'max': return Math.max(a, b);
     case 'min': return Math.min(a, b);
     case 'atan2': return Math.atan2(a, b);
@@ -117,7 +117,7 @@ function binaryDerivatives(fn: Binary, a: number, b: number, y: number): [number
     case '-': return [1, -1];
     case '*': return [b, a];
     case '/': return [1 / b, -a / (b * b)];
-    case 'pow': return [b * Math.pow(a, b - 1), a > 0 ? y * Math.log(a) : 0];
+    case 'pow': return [b * a ** (b - 1), a > 0 ? y * Math.log(a) : 0];
     case 'max': return a >= b ? [1, 0] : [0, 1];
     case 'min': return a <= b ? [1, 0] : [0, 1];
     case 'atan2': { const d = a * a + b * b; return [b / d, -a / d]; }

@@ -73,8 +73,8 @@ export const MULTISTEP: Record<MultistepName, MultistepDefinition> = {
   },
 };
 
-export function isOneStep(name: string): name is OneStepName { return Object.prototype.hasOwnProperty.call(TABLEAUX, name); }
-export function isMultistep(name: string): name is MultistepName { return Object.prototype.hasOwnProperty.call(MULTISTEP, name); }
+export function isOneStep(name: string): name is OneStepName { return Object.hasOwn(TABLEAUX, name); }
+export function isMultistep(name: string): name is MultistepName { return Object.hasOwn(MULTISTEP, name); }
 
 export interface SchemeSettings {
   tie?: Tie;

@@ -12,7 +12,7 @@ import { detectOscillation } from '../../solver/engine/detect';
 import { filter121 } from '../../solver/engine/corrections';
 import { schemeByName, validateTableau, TABLEAUX } from '../../solver/schemes/schemes';
 import { parameterCopies } from '../../solver/schemes/copies';
-import { type SchemeName } from '../../solver/model';
+import type { SchemeName } from '../../solver/model';
 import { Rng, signAt } from '../../solver/engine/random';
 import { spiral, linear, bin, name, num, call } from './engineFixtures';
 import { analyse } from '../../solver/language/index';
