@@ -8,13 +8,16 @@
 //   webview/  the plot page in the browser (chart.js): gets the report only as messages
 //
 // What the layers share, allowed explicitly below:
-//   server/protocol.ts     the client↔server messages (its types are also re-exported there)
-//   webview/messages.ts    the client↔webview messages
+//   shared/                the message types of client↔server, client↔webview and server↔worker, and anything else
+//                          every layer may import; it imports none of the layers (but the report's types) and no
+//                          editor runtime (the JSON-RPC message definitions of vscode-jsonrpc are allowed)
+//   server/protocol.ts     the client↔server messages, until they move to shared/
+//   webview/messages.ts    the client↔webview messages, until they move to shared/
 //   webview/html.ts        the plot page's HTML and CSP, rendered by the client (plain strings, no DOM, no node)
-//   solver/report.ts, solver/report/   the typed report and its pure presentation (formatting, columns)
+//   solver/report.ts, solver/report/, solver/presentation/
+//                          the typed report and its pure presentation (number formatting, metric columns, texts)
 //   solver/model.ts        the plain data types the report is made of
-//   shared/                modules every layer may import (message types, pure formatting); nothing in it may
-//                          import solver/ beyond the report, nor server/, client/, webview/ or any editor package
+// Whatever the plot page imports, directly or not, must run in a browser (webview-browser-safe).
 //
 // Type-only imports count as imports here: a circle through types is still a circle, and a layer that names
 // another layer's types depends on it. The DOM and the editor's types are kept out of solver/ by its own tsconfig
@@ -24,12 +27,21 @@
 const pkg = (names) => `(^|/)node_modules/(${names.join('|')})/`;
 /** The vscode API: it exists only in the extension host. */
 const VSCODE = pkg(['@types/vscode']);
-/** Packages of the editor or its protocol runtime: only client/ (vscode, the client) and server/ (the server) use them. */
-const EDITOR_PACKAGES = pkg(['@types/vscode', 'vscode-languageclient', 'vscode-languageserver', 'vscode-languageserver-protocol', 'vscode-languageserver-textdocument', 'vscode-jsonrpc']);
+/** The editor, the language client and the language server: client/ and server/ only. */
+const EDITOR_RUNTIME = pkg(['@types/vscode', 'vscode-languageclient', 'vscode-languageserver', 'vscode-languageserver-textdocument']);
+/** JSON-RPC and LSP message definitions: server/, client/ and shared/ (the message types), not solver/. */
+const PROTOCOL_RUNTIME = pkg(['vscode-jsonrpc', 'vscode-languageserver-protocol']);
+/** The LSP's plain data types (no connection, no editor). */
+const LSP_TYPES = pkg(['vscode-languageserver-types']);
 /** Browser-only packages (the DOM, plotting, browser automation). */
 const BROWSER_PACKAGES = pkg(['chart\\.js', '@kurkle/color', 'jsdom', 'playwright-core', '@vscode/test-electron']);
-/** What every layer may import of the others (see above). */
-const REPORT = '^solver/(report\\.ts$|report/|model\\.ts$)';
+/** TensorFlow.js (the optional tfjs-node does not resolve when it is not installed). */
+const TFJS = ['(^|/)node_modules/@tensorflow/', '^@tensorflow/'];
+/** Node's built-in modules (resolved to their bare names). */
+const NODE_BUILTINS =
+  '^(node:)?(assert|async_hooks|buffer|child_process|cluster|crypto|dgram|dns|events|fs|http|http2|https|inspector|module|net|os|path|perf_hooks|process|querystring|readline|repl|stream|string_decoder|test|timers|tls|tty|url|util|v8|vm|worker_threads|zlib)(/|$)';
+/** The report's types and its pure presentation, which every layer may import. */
+const REPORT = '^solver/(report\\.ts$|report/|presentation/|model\\.ts$)';
 const SHARED = '^shared/';
 const PROTOCOL = '^server/protocol\\.ts$';
 const WEBVIEW_SHARED = '^webview/(messages|html)\\.ts$';
@@ -59,14 +71,14 @@ module.exports = {
         '(solver/service/) may use vscode-languageserver-types, the LSP plain data types (no connection, no editor), ' +
         'as yaml-language-server\'s language service does.',
       from: { path: '^solver/' },
-      to: { path: [EDITOR_PACKAGES, BROWSER_PACKAGES, '^(server|client|webview|test|bench)/'] },
+      to: { path: [EDITOR_RUNTIME, PROTOCOL_RUNTIME, BROWSER_PACKAGES, '^(server|client|webview|shared|test|bench)/'] },
     },
     {
       name: 'solver-lsp-types-only-in-service',
       severity: 'error',
       comment: 'Only the language service (solver/service/) speaks in LSP data types; the engine and the language do not.',
       from: { path: '^solver/', pathNot: '^solver/service/' },
-      to: { path: pkg(['vscode-languageserver-types']) },
+      to: { path: LSP_TYPES },
     },
     {
       name: 'solver-declared-packages',
@@ -78,16 +90,19 @@ module.exports = {
     {
       name: 'shared-is-shared',
       severity: 'error',
-      comment: 'shared/ is imported by every layer, so it imports none of them (except the report types) and no editor or browser package.',
+      comment:
+        'shared/ is imported by every layer, so it imports none of them (except the report\'s types and presentation) ' +
+        'and no editor runtime or browser package (JSON-RPC message definitions are fine: they are the messages).',
       from: { path: SHARED },
-      to: { path: ['^(server|client|webview|test|bench)/', '^solver/', EDITOR_PACKAGES, BROWSER_PACKAGES], pathNot: REPORT },
+      to: { path: ['^(server|client|webview|test|bench)/', '^solver/', EDITOR_RUNTIME, BROWSER_PACKAGES], pathNot: REPORT },
     },
     {
       name: 'webview-only-messages',
       severity: 'error',
       comment:
-        'The plot page (webview/) gets everything as messages: it imports chart.js, the message types ' +
-        '(webview/messages.ts, server/protocol.ts), the report types and their pure presentation (solver/report, shared/) only.',
+        'The plot page (webview/) gets everything as messages: it imports chart.js, the message types (shared/, ' +
+        'webview/messages.ts, server/protocol.ts), the report\'s types and its pure presentation (solver/report, ' +
+        'solver/presentation/) only.',
       from: { path: '^webview/' },
       to: {
         dependencyTypes: ['local', 'npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown', 'core'],
@@ -95,12 +110,23 @@ module.exports = {
       },
     },
     {
+      name: 'webview-browser-safe',
+      severity: 'error',
+      comment:
+        'Everything the plot page reaches, directly or not, goes into its browser bundle: no node built-in, no ' +
+        'TensorFlow.js, no editor runtime. (A type-only import is dropped by the bundler, but cannot be told apart here: ' +
+        'import such types from a module that has no runtime imports of these.)',
+      from: { path: '^webview/' },
+      to: { reachable: true, path: [NODE_BUILTINS, ...TFJS, EDITOR_RUNTIME] },
+    },
+    {
       name: 'client-no-engine',
       severity: 'error',
       comment:
         'The client (client/) talks to the server through the protocol: of the other layers it imports only the shared ' +
-        'message types (server/protocol.ts, webview/messages.ts), the plot page\'s HTML (webview/html.ts), the report ' +
-        'types (solver/report) and shared/, never the engine, the language or the server\'s code.',
+        'message types (shared/, server/protocol.ts, webview/messages.ts), the plot page\'s HTML (webview/html.ts), the ' +
+        'report\'s types and presentation (solver/report, solver/presentation/), never the engine, the language or the ' +
+        'server\'s code.',
       from: { path: '^client/' },
       to: { path: ['^solver/', '^server/', '^webview/', '^(test|bench)/'], pathNot: [PROTOCOL, WEBVIEW_SHARED, REPORT, SHARED] },
     },
