@@ -146,9 +146,9 @@ module.exports = {
     },
   ],
   options: {
-    // TypeScript 7 has no JavaScript compiler API for dependency-cruiser to parse with; swc parses the sources.
+    // TypeScript 7 has no JavaScript compiler API for dependency-cruiser to parse with (nor to read tsconfig.json):
+    // swc parses the sources, and imports resolve as the bundler resolves them (no path aliases here).
     parser: 'swc',
-    tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
     // Run on '.': every source folder, including ones added later (shared/).
     exclude: { path: ['^(out|dist|docs|examples|syntaxes)/', '^\\.'] },
