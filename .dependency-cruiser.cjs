@@ -81,10 +81,10 @@ module.exports = {
       to: { path: LSP_TYPES },
     },
     {
-      name: 'solver-declared-packages',
+      name: 'declared-packages',
       severity: 'error',
-      comment: 'solver/ imports only packages package.json declares (a package that is there only as another one\'s dependency can go away).',
-      from: { path: '^solver/' },
+      comment: 'Only packages package.json declares (a package that is there only as another one\'s dependency can go away).',
+      from: {},
       to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
     },
     {
@@ -157,6 +157,5 @@ module.exports = {
       conditionNames: ['import', 'require', 'node', 'default', 'types'],
       mainFields: ['module', 'main', 'types', 'typings'],
     },
-    reporterOptions: { text: { highlightFocused: true } },
   },
 };
