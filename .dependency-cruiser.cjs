@@ -88,6 +88,29 @@ module.exports = {
       to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
     },
     {
+      name: 'solver-data-types-are-leaves',
+      severity: 'error',
+      comment: 'The model and the report are plain data every part of solver/ (and every layer) uses: they import only each other.',
+      from: { path: '^solver/(model|report|findings)\\.ts$' },
+      to: { path: '^solver/', pathNot: '^solver/(model|report)\\.ts$' },
+    },
+    {
+      name: 'solver-no-upward-imports',
+      severity: 'error',
+      comment:
+        'Inside solver/, bottom to top: model and report; schemes; language and engine; check.ts and the language ' +
+        'service; training; the CLI. The schemes, the language and the engine do not import what is built on them.',
+      from: { path: '^solver/(schemes|language|engine)/' },
+      to: { path: '^solver/((check|cli)\\.ts$|service/|train/)' },
+    },
+    {
+      name: 'solver-schemes-below-engine-and-language',
+      severity: 'error',
+      comment: 'Schemes are data (tableaux, multistep coefficients, copy weights): the engine and the language build on them.',
+      from: { path: '^solver/schemes/' },
+      to: { path: '^solver/(engine|language)/' },
+    },
+    {
       name: 'shared-is-shared',
       severity: 'error',
       comment:
