@@ -23,15 +23,17 @@ import { execFileSync } from 'node:child_process';
 import { analyse, tokenize } from '../solver/language/index';
 import { largeModelText } from './largeModel';
 import { runCheck } from '../solver/check';
-import { initBackend, type BackendPreference, type TF, type Tensor } from '../solver/engine/backend';
+import { initBackend, type BackendPreference } from '../solver/engine/backend';
+import type { TF, Tensor } from '../solver/engine/tf';
 import type { Model } from '../solver/model';
 import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
 import { TABLE_TITLES, table, type Row } from './results';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
-import { initialParameters } from '../solver/check';
-import { parameterCopies, schemeOf } from '../solver/schemes/schemes';
+import { initialParameters } from '../solver/engine/parameters';
+import { schemeOf } from '../solver/schemes/schemes';
+import { parameterCopies } from '../solver/schemes/copies';
 
 /** The commit the bench ran on, and whether the work tree had changes (then the figures are not that commit's alone). */
 function gitState(root: string): { commit: string; dirty: boolean } {

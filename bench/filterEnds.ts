@@ -1,6 +1,7 @@
 // Experiment behind the filter121 end-layer choice (docs/engine.md):
 //   npx esbuild bench/filterEnds.ts --bundle --platform=node --outfile=/tmp/ends.js --external:@tensorflow/tfjs-node && node /tmp/ends.js
-import { runCheck, initialParameters } from '../solver/check';
+import { runCheck } from '../solver/check';
+import { initialParameters } from '../solver/engine/parameters';
 import { initBackend } from '../solver/engine/backend';
 import { relError } from '../solver/engine/detect';
 import { filter121, type EndTreatment } from '../solver/engine/corrections';
@@ -13,7 +14,7 @@ import { spiral } from '../test/unit/engineFixtures';
     const vals = initialParameters(tf, m);
     if (varying) {
       // Copies follow a smooth function of t: θ_n = θ (1 + 0.5 sin(3 t_n)) + 0.1 cos(2 t_n)
-      m.params.forEach((p, i) => { const P = vals[i].length / N; for (let n = 0; n < N; n++) { const t = n / N; for (let k = 0; k < P; k++) vals[i][n*P+k] = vals[i][n*P+k] * (1 + 0.5*Math.sin(3*t)) + 0.1*Math.cos(2*t + k); } });
+      m.params.forEach((_p, i) => { const P = vals[i].length / N; for (let n = 0; n < N; n++) { const t = n / N; for (let k = 0; k < P; k++) vals[i][n*P+k] = vals[i][n*P+k] * (1 + 0.5*Math.sin(3*t)) + 0.1*Math.cos(2*t + k); } });
     }
     const r = await runCheck(m, { backend: 'cpu', parameterValues: vals });
     const line: string[] = [];

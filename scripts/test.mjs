@@ -17,7 +17,9 @@ if (!existsSync(join(root, 'node_modules/.package-lock.json'))) run('npm', ['ins
 
 const only = process.argv.slice(2); // optional folders or files under test/, e.g. `npm test -- unit`
 rmSync(join(root, 'out'), { recursive: true, force: true });
-run('npx', ['tsc', '--noEmit', '-p', '.']);
+run('npm', ['run', '--silent', 'typecheck']); // each layer's tsconfig, then the whole tree's
+run('npx', ['depcruise', '--config', '.dependency-cruiser.cjs', '.']); // the layer rules and no import circles
+run('npx', ['biome', 'lint', '.']); // once the tree is formatted (npx biome format --write .): 'lint' → 'ci', lint + format check
 run('node', ['scripts/build.mjs']);
 
 function list(dir) {

@@ -6,9 +6,10 @@
 import type { Diagnostic, Model, ParamDecl, Range } from './model';
 import { findOption } from './model';
 import { MAX_REPORTED_COMPONENTS, type Finding, type ParameterMetrics, type ParameterReport, type Report } from './report';
-import { initBackend, sizeHint, type BackendPreference, type TF, type Tensor } from './engine/backend';
-import { compileModel, CompileError, evalConstant, internalShape, sizeOf, type CompiledModel } from './engine/compile';
-import { Rng } from './engine/random';
+import { initBackend, sizeHint, type BackendPreference } from './engine/backend';
+import type { TF, Tensor } from './engine/tf';
+import { compileModel, CompileError, internalShape, sizeOf, type CompiledModel } from './engine/compile';
+import { initialParameters } from './engine/parameters';
 import { solveDiscrete } from './engine/integrate';
 import { copiesPerParameter, copyTensors, discreteGradients, discreteLoss, paramsFor } from './engine/discrete';
 import { finiteDifferenceCheck, GRADCHECK_TOLERANCE, MIN_RESOLUTION } from './engine/finiteDifferences';
@@ -59,20 +60,6 @@ function namedError(name: 'CheckCancelled' | 'CheckTimeout', message: string): E
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Initial parameter values in internal order: per-step copies×P (all copies equal at init), shared P. */
-export function initialParameters(tf: TF, model: Model): Float32Array[] {
-  const rng = new Rng(model.options.seed);
-  const N = copiesPerParameter(model);
-  return model.params.map((p) => {
-    const P = sizeOf(p.shape);
-    const one = p.init.kind === 'normal' ? rng.normals(P, p.init.mean, p.init.std) : evalConstant(tf, p.init.value, p.shape);
-    if (!p.perStep) return one;
-    const all = new Float32Array(N * P);
-    for (let n = 0; n < N; n++) all.set(one, n * P);
-    return all;
-  });
-}
 
 /** First step whose state is not finite (re-solves without a tape; only on the failure path). */
 function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, copies: Tensor[][]): { step: number; state: number } | undefined {

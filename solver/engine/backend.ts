@@ -19,6 +19,8 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // A named import: a bare import is dropped by esbuild (the package's main file is not in its sideEffects list).
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+// Above the compute modules: the auto probe runs them. They name the tf types from ./tf, never from here.
+import type { TF, Tensor } from './tf';
 import { copiesPerParameter, copyStacks, unstackCopies } from './discrete';
 import { compileScalarProgram } from './scalarRhs';
 import { matrixProduct } from './matrixProduct';
@@ -26,8 +28,6 @@ import type { Model } from '../model';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
-export type TF = typeof tfcore;
-export type Tensor = tfcore.Tensor;
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendHandle {

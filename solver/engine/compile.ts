@@ -6,7 +6,7 @@
 // matrix in an elementwise op it is reshaped to a row [1, n], which gives
 // NumPy broadcasting on the logical shapes.
 import type { Expr, Model, Range, Shape } from '../model';
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { linearCombination, type Term } from './linearCombination';
 import { matrixProduct } from './matrixProduct';

@@ -124,7 +124,7 @@ function kthSmallest(x: Float64Array, k: number): number {
     // Median of three as the pivot, then Hoare's partition.
     const mid = (lo + hi) >>> 1;
     const a = x[lo], b = x[mid], c = x[hi];
-    const pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+    const pivot = a < b ? (b < c ? b : Math.max(a, c)) : (a < c ? a : Math.max(b, c));
     let i = lo, j = hi;
     while (i <= j) {
       while (x[i] < pivot) i++;

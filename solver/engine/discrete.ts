@@ -1,11 +1,12 @@
 // The discrete network the checks differentiate: the model's solve with one
 // parameter tensor per copy, and the loss on its trajectory.
 import type { Model } from '../model';
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 import { internalShape, sizeOf, type CompiledModel } from './compile';
 import { solveDiscrete } from './integrate';
 import { trajectoryLoss } from './observe';
-import { copyCount, schemeOf, type Scheme } from '../schemes/schemes';
+import { schemeOf, type Scheme } from '../schemes/schemes';
+import { copyCount } from '../schemes/copies';
 
 /** Copies of each per-step parameter: N, or N·s for per-stage (tie=stage) Runge–Kutta. */
 export function copiesPerParameter(model: Model): number {

@@ -1,7 +1,7 @@
 // The gradcheck: central differences of the discrete loss along one seeded
 // direction per parameter tensor, all perturbed solves batched into one.
 import type { Model } from '../model';
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 import { internalShape, sizeOf, type CompiledModel } from './compile';
 import { Rng, signAt } from './random';
 import { solveDiscrete, solvePackedState } from './integrate';

@@ -7,7 +7,7 @@
 // or per multistep step (two for milne's PECE) and one linear combination per
 // stage input and step (cm.combine; without it a multiply per nonzero
 // coefficient other than ±1 and one add).
-import type { Tensor, TF } from './backend';
+import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
 import type { ButcherTableau, LinearMultistep, MultistepScheme, RKScheme, Scheme } from '../schemes/schemes';
 import { nodeCopy } from '../schemes/copies';

@@ -5,7 +5,7 @@
 // product c·v rounded with c as a float32 scalar, then summed in order (add, addN and sub round
 // after every term; −1 gives sub's and neg's exact results), and the gradient of term j is c_j·dy
 // rounded, as mul's.
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 
 /** Terms [v_j, c_j] of Σ c_j v_j, summed in this order. */
 export type Term = [Tensor, number];

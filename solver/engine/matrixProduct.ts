@@ -5,7 +5,7 @@
 // of 48 shared indices summed in double from 0 in index order, each block's sum added to the float32
 // result) in the loop order that reads memory contiguously, and the gradient is TF.js's
 // BatchMatMul gradient written with the same product. Other backends keep tf.matMul.
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 
 /**
  * Whether the cpu backend uses these loops (tests turn them off to compare with tf.matMul), and the

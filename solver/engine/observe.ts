@@ -10,7 +10,7 @@
 // error is no larger than the discretisation error of the second-order
 // schemes the tool is about. Times outside [t0, T] are refused by the
 // compiler (`data-out-of-range`).
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 
 /** Step index n and weight w of each observation time on the grid t0 + n h (n = 0..N). */

@@ -46,7 +46,7 @@
 // reported error is at least a third of the last two solves' difference.
 // (Replaced a second backward solve at 2H: a third of the reference's
 // cost, for an estimate of the coarse solve's error.)
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';

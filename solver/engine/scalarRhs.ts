@@ -7,7 +7,7 @@
 // Small models spend nearly all their time on per-kernel overhead (~5 µs
 // each), so this is where their checks get fast.
 import type { Expr, Model } from '../model';
-import type { TF, Tensor } from './backend';
+import type { TF, Tensor } from './tf';
 
 type Unary = 'neg' | 'tanh' | 'sigmoid' | 'relu' | 'sin' | 'cos' | 'tan' | 'exp' | 'log' | 'abs' | 'sqrt' | 'square' | 'sinh' | 'cosh' | 'asin' | 'acos' | 'atan' | 'sign' | 'floor' | 'ceil' | 'log10' | 'heav' | 'recip';
 type Binary = '+' | '-' | '*' | '/' | 'pow' | 'max' | 'min' | 'atan2' | 'mod' | '>' | '<' | '>=' | '<=' | '==' | '!=' | '&' | '|';
@@ -39,7 +39,7 @@ function unary(fn: Unary, x: number): number {
     case 'neg': return -x;
     case 'tanh': return Math.tanh(x);
     case 'sigmoid': return 1 / (1 + Math.exp(-x));
-    case 'relu': return x > 0 ? x : 0;
+    case 'relu': return Math.max(0, x); // as TF.js's kernel: NaN stays NaN
     case 'sin': return Math.sin(x);
     case 'cos': return Math.cos(x);
     case 'tan': return Math.tan(x);
@@ -94,7 +94,7 @@ function binary(fn: Binary, a: number, b: number): number {
     case '-': return a - b;
     case '*': return a * b;
     case '/': return a / b;
-    case 'pow': return Math.pow(a, b);
+    case 'pow': return a ** b;
     case 'max': return Math.max(a, b);
     case 'min': return Math.min(a, b);
     case 'atan2': return Math.atan2(a, b);
@@ -117,7 +117,7 @@ function binaryDerivatives(fn: Binary, a: number, b: number, y: number): [number
     case '-': return [1, -1];
     case '*': return [b, a];
     case '/': return [1 / b, -a / (b * b)];
-    case 'pow': return [b * Math.pow(a, b - 1), a > 0 ? y * Math.log(a) : 0];
+    case 'pow': return [b * a ** (b - 1), a > 0 ? y * Math.log(a) : 0];
     case 'max': return a >= b ? [1, 0] : [0, 1];
     case 'min': return a <= b ? [1, 0] : [0, 1];
     case 'atan2': { const d = a * a + b * b; return [b / d, -a / d]; }
@@ -323,7 +323,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
 }
 
 /** Forward pass: every instruction's value (float32-rounded) at (s, p, t); the states from s[sAt] on (a batch element's, without a view). */
-function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike<number>, t: number, vals = new Float64Array(prog.code.length), sAt = 0): Float64Array {
+export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike<number>, t: number, vals = new Float64Array(prog.code.length), sAt = 0): Float64Array {
   const code = prog.code;
   for (let k = 0; k < code.length; k++) {
     const c = code[k];

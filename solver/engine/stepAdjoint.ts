@@ -5,7 +5,7 @@
 // its output, and ∂L/∂e_n = ν_n (summed over every evaluation that uses copy
 // n, which is what G_n sums too). Scheme-agnostic: leapfrog gives
 // ν_n = 2h μ_n with μ_n = λ_{n+1} (h μ_0 for the Euler start).
-import type { Tensor, TF } from './backend';
+import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
 import { unstackCopies } from './discrete';
 

@@ -486,24 +486,22 @@ class Parser {
     const settings: OptionSetting[] = [];
     const line: OptionLine = { range: tokenRange(at), settings };
     this.statements.push({ kind: 'options', line });
-    {
-      while (!this.atLineEnd()) {
-        if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
-        const key = this.peek();
-        if (key.kind !== 'ident') this.fail(tokenRange(key), `Expected an option name (key=value), found ${describe(key)}`);
-        this.next();
-        const eq = this.peek();
-        if (!this.isPunct(eq, '=')) this.fail(tokenRange(eq.kind === 'newline' || eq.kind === 'eof' ? key : eq), `Expected '=' after option '${key.text}' (${key.text}=value)`);
-        this.next();
-        const v0 = this.peek();
-        if (v0.kind === 'newline' || v0.kind === 'eof' || this.isPunct(v0, ',')) this.fail(tokenRange(eq), `Missing value for option '${key.text}'`);
-        let last = this.next();
-        while (!this.atLineEnd() && !this.isPunct(this.peek(), ',') && !this.peek().spaceBefore && this.peek().line === last.line) last = this.next();
-        const valueRange = span(tokenRange(v0), tokenRange(last));
-        const value = this.text.slice(v0.offset, last.offset + (last.end - last.col));
-        settings.push({ key: normalizeKey(key.text), value, range: span(tokenRange(key), valueRange), valueRange });
-        line.range = span(tokenRange(at), valueRange);
-      }
+    while (!this.atLineEnd()) {
+      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      const key = this.peek();
+      if (key.kind !== 'ident') this.fail(tokenRange(key), `Expected an option name (key=value), found ${describe(key)}`);
+      this.next();
+      const eq = this.peek();
+      if (!this.isPunct(eq, '=')) this.fail(tokenRange(eq.kind === 'newline' || eq.kind === 'eof' ? key : eq), `Expected '=' after option '${key.text}' (${key.text}=value)`);
+      this.next();
+      const v0 = this.peek();
+      if (v0.kind === 'newline' || v0.kind === 'eof' || this.isPunct(v0, ',')) this.fail(tokenRange(eq), `Missing value for option '${key.text}'`);
+      let last = this.next();
+      while (!this.atLineEnd() && !this.isPunct(this.peek(), ',') && !this.peek().spaceBefore && this.peek().line === last.line) last = this.next();
+      const valueRange = span(tokenRange(v0), tokenRange(last));
+      const value = this.text.slice(v0.offset, last.offset + (last.end - last.col));
+      settings.push({ key: normalizeKey(key.text), value, range: span(tokenRange(key), valueRange), valueRange });
+      line.range = span(tokenRange(at), valueRange);
     }
     // On a syntax error the settings read so far are kept: they still apply,
     // and quick fixes need the line.

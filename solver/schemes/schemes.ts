@@ -73,8 +73,8 @@ export const MULTISTEP: Record<MultistepName, MultistepDefinition> = {
   },
 };
 
-export function isOneStep(name: string): name is OneStepName { return Object.prototype.hasOwnProperty.call(TABLEAUX, name); }
-export function isMultistep(name: string): name is MultistepName { return Object.prototype.hasOwnProperty.call(MULTISTEP, name); }
+export function isOneStep(name: string): name is OneStepName { return Object.hasOwn(TABLEAUX, name); }
+export function isMultistep(name: string): name is MultistepName { return Object.hasOwn(MULTISTEP, name); }
 
 export interface SchemeSettings {
   tie?: Tie;
@@ -136,5 +136,3 @@ export function stepsBack(m: LinearMultistep): number { return m.alpha.length - 
 export function startSteps(s: MultistepScheme): number {
   return Math.max(stepsBack(s.method), s.predictor ? stepsBack(s.predictor) : 0) - 1;
 }
-
-export { parameterCopies, copyCount, sequenceCopies, type ParameterCopies } from './copies';

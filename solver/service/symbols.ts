@@ -9,7 +9,6 @@
 import type { Range, Shape } from '../model';
 import type { Statement } from '../language/ast';
 import type { Token } from '../language/lexer';
-import type { ServiceDocument } from './document';
 import { sameRange, tokenRange } from './ranges';
 import { isFunctionName, LINE_KEYWORDS, PARAM_KEYWORDS } from './vocabulary';
 
@@ -153,7 +152,14 @@ const LONG_LINE_TOKENS = 256;
 /** One number for a (line, character) position; characters stay below 2^24 on any line an editor can show. */
 const posKey = (line: number, character: number): number => line * 16777216 + character;
 
-export function buildSymbolIndex(doc: ServiceDocument): SymbolIndex {
+/** What the index reads of a document (service/document.ts's ServiceDocument, which builds the index lazily). */
+export interface IndexedText {
+  readonly statements: Statement[];
+  readonly tokenLines: Token[][];
+  tokenLineAt(line: number): Token[] | undefined;
+}
+
+export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
   const declarations = collectDeclarations(doc.statements);
   const byKey = new Map<string, Declaration[]>();
   // Keyed by position as one number (no string per token looked up).

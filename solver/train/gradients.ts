@@ -11,7 +11,7 @@
 //              densities, so a convergent scheme's AD gradient and this one
 //              agree as h → 0; shared parameters get ∫ g dt.
 import type { Model } from '../model';
-import type { TF } from '../engine/backend';
+import type { TF } from '../engine/tf';
 import { internalShape, type CompiledModel } from '../engine/compile';
 import { copyTensors, discreteGradients, discreteLoss as engineDiscreteLoss } from '../engine/discrete';
 import { resample } from '../engine/layerAnalysis';

@@ -9,9 +9,11 @@
 import type { Model, Shape } from '../model';
 import { initBackend, sizeHint, type BackendPreference } from '../engine/backend';
 import { compileModel, CompileError, sizeOf } from '../engine/compile';
-import { initialParameters, MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
+import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
+import { initialParameters } from '../engine/parameters';
 import { copiesPerParameter } from '../engine/discrete';
-import { parameterCopies, schemeOf } from '../schemes/schemes';
+import { schemeOf } from '../schemes/schemes';
+import { parameterCopies } from '../schemes/copies';
 import { makeOptimizer, type OptimizerName } from './optimizers';
 import { adGradient, adjointGradient, correctGradient, discreteLoss, flowLoss, type TrainContext, type TrainGradient } from './gradients';
 

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { applyEdits, type TextEdit as SimpleTextEdit } from '../support/textEdits';
 import { describeScheme } from '../../solver/schemes/analysis';
 import { SCHEME_NAMES } from '../../solver/model';
-import { LspClient, startServer } from '../support/lspClient';
+import { type LspClient, startServer } from '../support/lspClient';
 
 interface Pos { line: number; character: number }
 interface Rng { start: Pos; end: Pos }

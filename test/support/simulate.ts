@@ -2,10 +2,11 @@
 // forward, with the model's own scheme and steps (or `steps` overridden). The
 // stepping is solveDiscrete's; this only sets up parameters and reads states.
 import type { Model } from '../../solver/model';
-import { initBackend, type BackendPreference, type Tensor } from '../../solver/engine/backend';
+import { initBackend, type BackendPreference } from '../../solver/engine/backend';
+import type { Tensor } from '../../solver/engine/tf';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
 import { solveDiscrete } from '../../solver/engine/integrate';
-import { initialParameters } from '../../solver/check';
+import { initialParameters } from '../../solver/engine/parameters';
 import { copiesPerParameter } from '../../solver/engine/discrete';
 import { schemeOf } from '../../solver/schemes/schemes';
 

@@ -3,13 +3,16 @@
 // at the observation times) agrees with AD of a fine RK4 solve.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCheck, initialParameters } from '../../solver/check';
-import { initBackend, type TF, type Tensor } from '../../solver/engine/backend';
+import { runCheck } from '../../solver/check';
+import { initialParameters } from '../../solver/engine/parameters';
+import { initBackend } from '../../solver/engine/backend';
+import type { TF, Tensor } from '../../solver/engine/tf';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
 import { solveDiscrete } from '../../solver/engine/integrate';
 import { trajectoryLoss, observationWeights } from '../../solver/engine/observe';
 import { continuousReference, accurateLoss } from '../../solver/engine/reference';
-import { parameterCopies, schemeByName } from '../../solver/schemes/schemes';
+import { schemeByName } from '../../solver/schemes/schemes';
+import { parameterCopies } from '../../solver/schemes/copies';
 
 const layerTimes = (meth: string, N: number) => parameterCopies(schemeByName(meth), N, 1 / N, 0).times;
 import type { Expr, Model, SchemeName } from '../../solver/model';

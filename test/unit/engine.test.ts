@@ -3,14 +3,16 @@
 // cancellation and tensor hygiene. Models are built by hand (engineFixtures).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCheck, initialParameters } from '../../solver/check';
+import { runCheck } from '../../solver/check';
+import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
 import { solveDiscrete } from '../../solver/engine/integrate';
 import { detectOscillation } from '../../solver/engine/detect';
 import { filter121 } from '../../solver/engine/corrections';
-import { schemeByName, parameterCopies, validateTableau, TABLEAUX } from '../../solver/schemes/schemes';
-import { type SchemeName } from '../../solver/model';
+import { schemeByName, validateTableau, TABLEAUX } from '../../solver/schemes/schemes';
+import { parameterCopies } from '../../solver/schemes/copies';
+import type { SchemeName } from '../../solver/model';
 import { Rng, signAt } from '../../solver/engine/random';
 import { spiral, linear, bin, name, num, call } from './engineFixtures';
 import { analyse } from '../../solver/language/index';

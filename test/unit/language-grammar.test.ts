@@ -232,7 +232,7 @@ describe('data sets', () => {
     workspaceRoot: '/w',
     readFile: (p) => {
       if (p === '/w/locked.csv') throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
-      const t = Object.prototype.hasOwnProperty.call(files, p) ? files[p] : undefined;
+      const t = Object.hasOwn(files, p) ? files[p] : undefined;
       if (t === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
       return t;
     },

@@ -5,13 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
-import { initialParameters } from '../../solver/check';
-import { initBackend, type Tensor } from '../../solver/engine/backend';
+import { initialParameters } from '../../solver/engine/parameters';
+import { initBackend } from '../../solver/engine/backend';
+import type { Tensor } from '../../solver/engine/tf';
 import { compileModel, type CompiledModel } from '../../solver/engine/compile';
 import { copyTensors, paramsFor } from '../../solver/engine/discrete';
 import { linearCombination, type Term } from '../../solver/engine/linearCombination';
 import { solveDiscrete } from '../../solver/engine/integrate';
-import { parameterCopies, schemeOf } from '../../solver/schemes/schemes';
+import { schemeOf } from '../../solver/schemes/schemes';
+import { parameterCopies } from '../../solver/schemes/copies';
 import { continuousReference } from '../../solver/engine/reference';
 
 /** Σ c_j v_j by TF.js kernels, in the order the op sums: each product, then adds left to right (±1 as add and sub). */

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { initBackend, type Tensor } from '../../solver/engine/backend';
+import { initBackend } from '../../solver/engine/backend';
+import type { Tensor } from '../../solver/engine/tf';
 import { cpuProduct, matrixProduct, productValues } from '../../solver/engine/matrixProduct';
 import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';

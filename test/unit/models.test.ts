@@ -17,7 +17,8 @@ import type { Analysis, AnalysisContext, Model } from '../../solver/model';
 import { analyse } from '../../solver/language';
 import { simulate } from '../support/simulate';
 import { initBackend } from '../../solver/engine/backend';
-import { initialParameters, runCheck } from '../../solver/check';
+import { runCheck } from '../../solver/check';
+import { initialParameters } from '../../solver/engine/parameters';
 
 const backend = 'cpu' as const;
 // The bundle runs from out/test/unit (or a temporary folder): look for examples/ above it, then in the working directory.

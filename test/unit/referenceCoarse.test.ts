@@ -6,11 +6,13 @@
 // many points comes in chunks, and untied copies never take a coarse grid.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initialParameters, runCheck } from '../../solver/check';
+import { runCheck } from '../../solver/check';
+import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
 import { continuousReference, GRID_GRADIENT_FLOATS, referenceOn, type ReferenceInput } from '../../solver/engine/reference';
-import { parameterCopies, schemeByName } from '../../solver/schemes/schemes';
+import { schemeByName } from '../../solver/schemes/schemes';
+import { parameterCopies } from '../../solver/schemes/copies';
 import type { Model } from '../../solver/model';
 import { bin, call, end, num, spiral } from './engineFixtures';
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
-import { initialParameters } from '../../solver/check';
+import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
 import { continuousReference, REFERENCE_TARGET, referenceOn, type ReferenceResult } from '../../solver/engine/reference';

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
-import { runCheck, initialParameters, type CheckOptions } from '../../solver/check';
+import { runCheck, type CheckOptions } from '../../solver/check';
+import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
 import { copyLayout } from '../../solver/engine/layerAnalysis';
 import { schemeOf } from '../../solver/schemes/schemes';

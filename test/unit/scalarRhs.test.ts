@@ -5,11 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
-import { initialParameters, runCheck } from '../../solver/check';
-import { initBackend, type Tensor } from '../../solver/engine/backend';
+import { runCheck } from '../../solver/check';
+import { initialParameters } from '../../solver/engine/parameters';
+import { initBackend } from '../../solver/engine/backend';
+import type { Tensor } from '../../solver/engine/tf';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
-import { compileScalarProgram, MAX_FUSED_ELEMENTS } from '../../solver/engine/scalarRhs';
-import { parameterCopies, schemeOf } from '../../solver/schemes/schemes';
+import { compileScalarProgram, evaluate, MAX_FUSED_ELEMENTS } from '../../solver/engine/scalarRhs';
+import { schemeOf } from '../../solver/schemes/schemes';
+import { parameterCopies } from '../../solver/schemes/copies';
 import { adGradient, type TrainContext } from '../../solver/train/gradients';
 import { solveDiscrete } from '../../solver/engine/integrate';
 import { continuousReference, type ReferenceInput } from '../../solver/engine/reference';
@@ -295,4 +298,16 @@ test('fused and per-operation compiles agree on random small models: loss and AD
   await fc.assert(fc.asyncProperty(modelText, agree), { seed: 22, numRuns: 60 });
   await fc.assert(fc.asyncProperty(smallTensorModel, agree), { seed: 23, numRuns: 150 });
   assert.ok(fusedModels >= 150, `only ${fusedModels} generated models were fused`);
+});
+
+test('relu on the fused path gives what TF.js\'s relu gives, NaN included (a blow-up stays visible)', async () => {
+  const { tf } = await initBackend('cpu');
+  const m = parse('state x\nparam k = 0.5\nx\' = relu(k*x)\ninit x = 1\nloss = x(T)^2\n@ steps=4\ndone\n');
+  const prog = compileScalarProgram(m);
+  assert.ok(prog, 'a scalar model runs fused');
+  for (const x of [Number.NaN, -2, 0, 3]) {
+    const fused = evaluate(prog, [x], [0.5], 0)[prog.outputs[0]];
+    const kernel = tf.tidy(() => tf.relu(tf.scalar(0.5 * x)).dataSync()[0]);
+    assert.ok(Object.is(fused, kernel) || (fused === 0 && kernel === 0), `relu(0.5·${x}): fused ${fused}, TF.js ${kernel}`);
+  }
 });

@@ -3,7 +3,8 @@
 // diagnostics on models written in the language.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parameterCopies, schemeByName, sequenceCopies, startSteps, TABLEAUX } from '../../solver/schemes/schemes';
+import { schemeByName, startSteps, TABLEAUX } from '../../solver/schemes/schemes';
+import { parameterCopies, sequenceCopies } from '../../solver/schemes/copies';
 import { multistepOrder, polynomialRoots, rkOrder, validateTableau, zeroStability } from '../../solver/schemes/coefficients';
 import { describeScheme } from '../../solver/schemes/analysis';
 import { analyse } from '../../solver/language';

@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language';
 import type { Model } from '../../solver/model';
 import { SCHEME_NAMES } from '../../solver/model';
-import { initBackend, type Tensor } from '../../solver/engine/backend';
+import { initBackend } from '../../solver/engine/backend';
+import type { Tensor } from '../../solver/engine/tf';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
 import { solveDiscrete } from '../../solver/engine/integrate';
 import { Rng } from '../../solver/engine/random';
-import { copyCount, parameterCopies, schemeOf } from '../../solver/schemes/schemes';
+import { schemeOf } from '../../solver/schemes/schemes';
+import { copyCount, parameterCopies } from '../../solver/schemes/copies';
 
 const backend = 'cpu' as const;
 
