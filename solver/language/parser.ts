@@ -40,7 +40,9 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
   special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
   wiener: ['error', 'Wiener (noise) variables are not supported by ODE Lens: gradient checks need a deterministic model'],
   global: ['error', 'Global flags (`global`, events) are not supported by ODE Lens yet'],
-  bdry: ['error', 'Boundary conditions (`bdry`) are not supported: ODE Lens solves initial value problems'],
+  // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
+  ...Object.fromEntries(['bdry', 'bndry', 'b'].map((k) => [k, ['information',
+    `Boundary conditions (\`${k}\`) are ignored: ODE Lens checks the initial-value problem from the initial values`]])),
   set: ['information', 'Named parameter sets (`set`) are ignored by ODE Lens'],
   solv: ['error', 'Algebraic conditions (`solv`) are not supported by ODE Lens yet'],
   option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],

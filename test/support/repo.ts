@@ -19,3 +19,12 @@ export function repoRoot(): string {
     dir = up;
   }
 }
+
+/**
+ * Real XPPAUT model files, when the machine has them: the corpus lives beside the repository
+ * (never copied into it). ODELENS_XPPAUT_SAMPLES names another folder.
+ */
+export function xppautSamplesDir(): string | undefined {
+  const candidates = [process.env.ODELENS_XPPAUT_SAMPLES, join(repoRoot(), '..', 'shared', 'xppaut-samples'), '/work/shared/xppaut-samples'];
+  return candidates.find((d): d is string => !!d && existsSync(d));
+}

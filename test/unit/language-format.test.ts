@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { analyse, format, formatEdits, formatRange, parse } from '../../solver/language/index';
-import { repoRoot } from '../support/repo';
+import { repoRoot, xppautSamplesDir } from '../support/repo';
 
 const root = repoRoot();
 
@@ -26,8 +26,8 @@ function corpus(): [string, string][] {
   const md = readFileSync(join(root, 'docs', 'language.md'), 'utf8');
   [...md.matchAll(/```ode\n([\s\S]*?)```/g)].forEach((b, i) => out.push([`docs/language.md block ${i + 1}`, b[1]]));
   // XPPAUT samples, when the machine has them (read only, never copied into the repository).
-  const samples = '/work/shared/xppaut-samples';
-  if (existsSync(samples)) for (const f of readdirSync(samples).filter((f) => f.endsWith('.ode'))) out.push([f, readFileSync(join(samples, f), 'utf8')]);
+  const samples = xppautSamplesDir();
+  if (samples) for (const f of readdirSync(samples).filter((f) => f.endsWith('.ode'))) out.push([f, readFileSync(join(samples, f), 'utf8')]);
   return out;
 }
 
