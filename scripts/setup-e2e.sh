@@ -36,6 +36,46 @@ log() { echo "[setup-e2e] $*"; }
 elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
 SUMMARY=()
 
+# Run from an npm script (`npm start`, `npm test`), the environment describes that outer npm:
+# npm_config_user_agent names its Node (code-server's postinstall reads the Node version from
+# it and refuses anything but 24), npm_config_local_prefix names this repository as the
+# project, npm_package_*/npm_lifecycle_* describe its package, and PATH starts with its
+# node_modules/.bin. The npm runs below must behave as if typed in a shell: keep only the
+# npm settings that say where packages come from and where they are cached.
+for v in $(compgen -e); do
+  case "$v" in
+    npm_config_registry|npm_config_*proxy|npm_config_cafile|npm_config_ca|npm_config_strict_ssl|\
+    npm_config_cache|npm_config_userconfig|npm_config_globalconfig|npm_config_fetch_*) ;;
+    npm_*|NPM_*|INIT_CWD|NODE) unset "$v" ;;
+  esac
+done
+PATH="$(printf '%s' "$PATH" | tr ':' '\n' | { grep -v -e '/node_modules/\.bin$' -e '/node-gyp-bin$' || true; } | paste -sd: -)"
+export PATH
+
+# apt_get [sudo] ARGS...: another apt (unattended-upgrades, a second setup) may hold the dpkg
+# or package-list lock: wait for it, up to 10 minutes, instead of failing. DPkg::Lock::Timeout
+# covers the dpkg lock; the retries cover the list lock of `apt-get update`.
+apt_get() {
+  local pre=()
+  [ "$1" = sudo ] && { pre=(sudo); shift; }
+  local deadline=$(( $(date +%s) + 600 )) out rc waited=0
+  out="$(mktemp)"
+  while :; do
+    rc=0
+    "${pre[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@" >"$out" 2>&1 || rc=$?
+    if [ "$rc" = 0 ]; then rm -f "$out"; return 0; fi
+    if grep -qi 'could not get lock\|unable to lock\|is another process using it' "$out" && [ "$(date +%s)" -lt "$deadline" ]; then
+      [ "$waited" = 1 ] || log "apt-get $1: another apt process holds the lock; waiting for it (up to 10 min)"
+      waited=1
+      sleep 5
+      continue
+    fi
+    cat "$out" >&2; rm -f "$out"
+    echo "setup-e2e: apt-get $* failed (exit $rc)" >&2
+    return "$rc"
+  done
+}
+
 # ---------------------------------------------------------------- Debian packages
 T=$(date +%s)
 missing=()
@@ -63,9 +103,8 @@ else
     fi
   fi
   log "apt-get update; apt-get install -y ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_get "${SUDO[@]}" update -qq
+  apt_get "${SUDO[@]}" install -y -qq "${missing[@]}"
   log "installed ${missing[*]} in $(elapsed "$T")"
   SUMMARY+=("apt: installed ${missing[*]} ($(elapsed "$T"))")
 fi
