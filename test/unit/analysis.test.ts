@@ -1,4 +1,4 @@
-// Analysis and corrections (DESIGN 1.3–1.4) on models written in the language:
+// Analysis and corrections (docs/design.md#corrections, #detector) on models written in the language:
 // the corrections' formulas on synthetic sequences, adjoint121 / average /
 // filter121 in a check, the refinement study, verdicts, κ, no tensor leaks.
 import { test } from 'node:test';
