@@ -17,8 +17,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
-import { findChromium, hasPlaywright, launchChromium, prerequisiteOrSkip } from '../support/browser';
-import { installVsix, startCodeServer, writeUserSettings } from '../support/codeServer';
+import { findChromium, hasPlaywright, prerequisiteOrSkip } from '../support/browser';
+import { installVsix, startCodeServer, workbenchBrowser, writeUserSettings } from '../support/codeServer';
 import { codeServerBin, freePort, killTree, makeScratch, onPath, repoRoot, toolsDir, waitFor } from '../support/e2e';
 
 const ROOT = repoRoot();
@@ -161,14 +161,9 @@ test('extension page: the packaged README renders with its screenshot, links and
   const server = await startCodeServer(dirs, ws, join(S, 'code-server.log'));
   codeServer = server.child;
   step(`code-server up on ${server.url} after ${Date.now() - T0} ms`);
-  browser = await launchChromium(join(S, 'chromium-profile'), { env, viewport: { width: 1400, height: 1000 }, args: ['--ignore-certificate-errors'] });
-  const page = browser.pages()[0] ?? (await browser.newPage());
-  page.setDefaultTimeout(30_000);
-  const shot = async (name: string) => {
-    const p = join(shots, `${name}.png`);
-    await page.screenshot({ path: p }).catch((e) => console.log(`# screenshot ${name} failed: ${e}`));
-    return p;
-  };
+  const opened = await workbenchBrowser(S, env, shots, { viewport: { width: 1400, height: 1000 }, args: ['--ignore-certificate-errors'] });
+  browser = opened.browser;
+  const { page, shot } = opened;
   try {
     await page.goto(`${server.url}/?folder=${encodeURIComponent(ws)}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });

@@ -1,8 +1,11 @@
 // code-server for the editor suites: quiet user settings, a .vsix installed into a private
-// extensions folder, and the server started on a free port with everything under one scratch root.
+// extensions folder, the server started on a free port, and the browser that drives it, with
+// everything under one scratch root.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser';
 import { freePort, spawnLogged, waitFor } from './e2e';
 
 /** Settings that keep the workbench free of tips, welcome pages, update checks and telemetry. */
@@ -64,8 +67,26 @@ export async function startCodeServer(dirs: CodeServerDirs, folder: string, logF
       '--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions, folder,
     ],
     logFile,
-    { env: dirs.env, cwd: folder },
+    { env: dirs.env, cwd: dirname(dirs.userData) }, // the scratch root, not the workspace
   );
   await waitFor('code-server /healthz', async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok, 60_000, 250);
   return { child, url };
+}
+
+/** Chromium with its profile under the scratch root, one page, and `shot(name)` saving shotsDir/name.png. */
+export async function workbenchBrowser(
+  scratchRoot: string,
+  env: NodeJS.ProcessEnv,
+  shotsDir: string,
+  options: { viewport?: { width: number; height: number }; args?: string[] } = {},
+): Promise<{ browser: BrowserContext; page: Page; shot: (name: string) => Promise<string> }> {
+  const browser = await launchChromium(join(scratchRoot, 'chromium-profile'), { env, viewport: options.viewport ?? { width: 1400, height: 900 }, args: options.args });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  page.setDefaultTimeout(30_000);
+  const shot = async (name: string) => {
+    const p = join(shotsDir, `${name}.png`);
+    await page.screenshot({ path: p }).catch((e) => console.log(`# screenshot ${name} failed: ${e}`));
+    return p;
+  };
+  return { browser, page, shot };
 }
