@@ -8,8 +8,8 @@
 // here: the test serves the repository's tracked files over https on 127.0.0.1 (self-signed
 // certificate from openssl, accepted by Chromium with --ignore-certificate-errors) and packages
 // with ODELENS_BASE_URL pointing there, as a release would point at its real host.
-// Prerequisites: code-server (scripts/setup-e2e.sh), Chromium, openssl, unzip. Missing ones skip
-// the test, or fail it with ODELENS_REQUIRE_E2E=1. Files stay under .scratch/e2e-extension-page-<pid>/.
+// Prerequisites: openssl and unzip (the package test); code-server (scripts/setup-e2e.sh), Chromium
+// and openssl (the page test). Missing ones skip a test, or fail it with ODELENS_REQUIRE_E2E=1. Files stay under .scratch/e2e-extension-page-<pid>/.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
@@ -110,36 +110,45 @@ async function readmeFrame(page: Page): Promise<Frame> {
   );
 }
 
-test('extension page: the packaged README renders with its screenshot, links and icon', { timeout: 300_000 }, async (t) => {
-  const cs = codeServerBin();
-  if (!prerequisiteOrSkip(t, !!cs, `code-server not installed in ${toolsDir()} (run scripts/setup-e2e.sh)`)) return;
-  if (!prerequisiteOrSkip(t, !!findChromium(), 'Chromium not found (apt-get install -y chromium)')) return;
-  if (!prerequisiteOrSkip(t, hasPlaywright(), 'playwright-core not installed (npm install)')) return;
+interface Packaged {
+  S: string;
+  env: NodeJS.ProcessEnv;
+  /** The stand-in host's URL for the repository's files (ODELENS_BASE_URL of the package). */
+  base: string;
+  vsix: string;
+  tracked: Set<string>;
+  /** Paths the host was asked for. */
+  requests: string[];
+}
+let packaged: Promise<Packaged> | undefined;
+
+/** Starts the stand-in host and runs scripts/package.mjs against it, once for both tests. */
+function packageOnce(): Promise<Packaged> {
+  packaged ??= (async () => {
+    const { root: S, env } = makeScratch('e2e-extension-page');
+    const requests: string[] = [];
+    const tracked = trackedFiles();
+    const base = await startHost(S, tracked, '/ode-lens/v0.1.0/', requests);
+    const vsix = join(S, 'ode-lens.vsix');
+    step(`npm run package with ODELENS_BASE_URL=${base}`);
+    const pack = spawnSync(process.execPath, [join(ROOT, 'scripts/package.mjs'), '--out', vsix], {
+      cwd: ROOT,
+      env: { ...process.env, ODELENS_BASE_URL: base },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    const packLog = `${pack.stdout}\n${pack.stderr}`;
+    assert.equal(pack.status, 0, `scripts/package.mjs failed:\n${packLog}`);
+    assert.doesNotMatch(packLog, /WARNING/, 'vsce printed a warning');
+    return { S, env, base, vsix, tracked, requests };
+  })();
+  return packaged;
+}
+
+test('package: the .vsix holds the intended files, minified bundles without source maps, no CLI', { timeout: 300_000 }, async (t) => {
   if (!prerequisiteOrSkip(t, !!onPath('openssl'), 'openssl not found (apt-get install -y openssl)')) return;
   if (!prerequisiteOrSkip(t, !!onPath('unzip'), 'unzip not found (apt-get install -y unzip)')) return;
-  const T0 = Date.now();
-  const { root: S, env } = makeScratch('e2e-extension-page');
-  const shots = join(S, 'screenshots');
-  const ws = join(S, 'workspace');
-  for (const d of [shots, ws]) mkdirSync(d, { recursive: true });
-
-  // ---- the stand-in public host, and the package pointing at it
-  const requests: string[] = [];
-  const tracked = trackedFiles();
-  const base = await startHost(S, tracked, '/ode-lens/v0.1.0/', requests);
-  const vsix = join(S, 'ode-lens.vsix');
-  step(`npm run package with ODELENS_BASE_URL=${base}`);
-  const pack = spawnSync(process.execPath, [join(ROOT, 'scripts/package.mjs'), '--out', vsix], {
-    cwd: ROOT,
-    env: { ...process.env, ODELENS_BASE_URL: base },
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
-  const packLog = `${pack.stdout}\n${pack.stderr}`;
-  assert.equal(pack.status, 0, `scripts/package.mjs failed:\n${packLog}`);
-  assert.doesNotMatch(packLog, /WARNING/, 'vsce printed a warning');
-
-  // ---- what the .vsix holds
+  const { base, vsix } = await packageOnce();
   const unzip = (...args: string[]) => spawnSync('unzip', args, { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
   assert.deepEqual(unzip('-Z1', vsix).split('\n').filter(Boolean).sort(), INTENDED, 'the .vsix holds other files than intended');
   for (const bundle of INTENDED.filter((f) => f.endsWith('.js'))) {
@@ -153,6 +162,19 @@ test('extension page: the packaged README renders with its screenshot, links and
   const readme = unzip('-p', vsix, 'extension/readme.md');
   assert.ok(readme.includes(`(${base}/docs/screenshot.png)`), 'the packaged README does not point its screenshot at the host');
   assert.doesNotMatch(readme + unzip('-p', vsix, 'extension/changelog.md'), /example\.invalid/);
+});
+
+test('extension page: the packaged README renders with its screenshot, links and icon', { timeout: 300_000 }, async (t) => {
+  const cs = codeServerBin();
+  if (!prerequisiteOrSkip(t, !!cs, `code-server not installed in ${toolsDir()} (run scripts/setup-e2e.sh)`)) return;
+  if (!prerequisiteOrSkip(t, !!findChromium(), 'Chromium not found (apt-get install -y chromium)')) return;
+  if (!prerequisiteOrSkip(t, hasPlaywright(), 'playwright-core not installed (npm install)')) return;
+  if (!prerequisiteOrSkip(t, !!onPath('openssl'), 'openssl not found (apt-get install -y openssl)')) return;
+  const T0 = Date.now();
+  const { S, env, base, vsix, tracked, requests } = await packageOnce();
+  const shots = join(S, 'screenshots');
+  const ws = join(S, 'workspace');
+  for (const d of [shots, ws]) mkdirSync(d, { recursive: true });
 
   // ---- install, start, open the extension's page
   const dirs = { bin: cs!, userData: join(S, 'user-data'), extensions: join(S, 'extensions'), env };
