@@ -41,7 +41,6 @@ const INTENDED = [
   'extension/dist/webview.css',
   'extension/dist/tfjs-backend-wasm.wasm',
   'extension/dist/tfjs-backend-wasm-simd.wasm',
-  'extension/dist/tfjs-backend-wasm-threaded-simd.wasm',
 ].sort();
 
 let codeServer: ChildProcess | undefined;
