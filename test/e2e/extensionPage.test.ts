@@ -9,7 +9,8 @@
 // certificate from openssl, accepted by Chromium with --ignore-certificate-errors) and packages
 // with ODELENS_BASE_URL pointing there, as a release would point at its real host.
 // Prerequisites: openssl and unzip (the package test); code-server (scripts/setup-e2e.sh), Chromium
-// and openssl (the page test). Missing ones skip a test, or fail it with ODELENS_REQUIRE_E2E=1. Files stay under .scratch/e2e-extension-page-<pid>/.
+// and openssl (the page test). Missing ones skip a test, or fail it with ODELENS_REQUIRE_E2E=1.
+// Files, screenshots included, stay under .scratch/e2e-extension-page-<pid>/.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
