@@ -1,11 +1,15 @@
-// Bundles every entry point with esbuild into dist/ (shipped) and the tests into out/ (not shipped).
+// Bundles every entry point with esbuild into dist/ and the tests into out/, with source maps.
+// `--production --outdir=DIR` (scripts/package.mjs) builds only what the extension runs, minified
+// and without source maps, into DIR: the .vsix ships no maps, so its bundles point at none.
 import * as esbuild from 'esbuild';
 import { cpSync, mkdirSync, readdirSync, statSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
+const outdirArg = process.argv.find((a) => a.startsWith('--outdir='));
+const distDir = outdirArg ? resolve(outdirArg.slice('--outdir='.length)) : join(root, 'dist');
 
 // tfjs-node is optional (its install downloads libtensorflow); it is required at run time when present.
 const nodeExternals = ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'playwright-core', 'electron'];
@@ -15,7 +19,7 @@ const nodeCommon = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  sourcemap: true,
+  sourcemap: !production,
   minify: production,
   external: nodeExternals,
   logLevel: 'warning',
@@ -26,9 +30,10 @@ const entries = [
   { in: 'client/extension.ts', out: 'extension' },
   { in: 'server/server.ts', out: 'server' },
   { in: 'server/checkWorker.ts', out: 'checkWorker' },
-  { in: 'solver/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
-  { in: 'bench/bench.ts', out: 'bench' },
-].filter((e) => existsSync(join(root, e.in)));
+  // The CLI (package.json `bin`) and the benchmark are not run by the installed extension.
+  { in: 'solver/cli.ts', out: 'cli', banner: '#!/usr/bin/env node', dev: true },
+  { in: 'bench/bench.ts', out: 'bench', dev: true },
+].filter((e) => existsSync(join(root, e.in)) && !(production && e.dev));
 
 function listTests(dir) {
   if (!existsSync(dir)) return [];
@@ -42,25 +47,25 @@ const builds = [
   ...entries.map((e) => ({
     ...nodeCommon,
     entryPoints: { [e.out]: e.in },
-    outdir: 'dist',
+    outdir: distDir,
     banner: e.banner ? { js: e.banner } : undefined,
   })),
   existsSync(join(root, 'webview/main.ts')) && {
-    bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: true, minify: production,
-    entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist', absWorkingDir: root, logLevel: 'warning',
+    bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
+    entryPoints: { webview: 'webview/main.ts' }, outdir: distDir, absWorkingDir: root, logLevel: 'warning',
   },
-  {
+  !production && {
     ...nodeCommon,
     entryPoints: listTests(join(root, 'test')).map((p) => p.slice(root.length)),
     outdir: 'out', outbase: '.',
   },
 ].filter(Boolean);
 
-mkdirSync(join(root, 'dist'), { recursive: true });
-// The wasm backend loads these at run time; setWasmPaths points at dist/.
+mkdirSync(distDir, { recursive: true });
+// The wasm backend loads these at run time; setWasmPaths points at the bundles' folder.
 const wasmDir = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
-for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) cpSync(join(wasmDir, f), join(root, 'dist', f));
-if (existsSync(join(root, 'webview/style.css'))) cpSync(join(root, 'webview/style.css'), join(root, 'dist/webview.css'));
+for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) cpSync(join(wasmDir, f), join(distDir, f));
+if (existsSync(join(root, 'webview/style.css'))) cpSync(join(root, 'webview/style.css'), join(distDir, 'webview.css'));
 
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();

@@ -82,6 +82,9 @@ missing=()
 if [ "$DO_TEST_TOOLS" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v nvim >/dev/null 2>&1 || missing+=(neovim)
+  # the extension-page test: a self-signed https host, and reading the .vsix
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v unzip >/dev/null 2>&1 || missing+=(unzip)
 fi
 if [ "$DO_CODE_SERVER" = 1 ]; then
   [ -f /usr/include/gssapi/gssapi.h ] || dpkg -s libkrb5-dev >/dev/null 2>&1 || missing+=(libkrb5-dev)

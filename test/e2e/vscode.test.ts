@@ -15,8 +15,9 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
-import { findChromium, hasPlaywright, launchChromium, prerequisiteOrSkip } from '../support/browser';
-import { codeServerBin, freePort, killTree, makeScratch, repoRoot, spawnLogged, toolsDir, waitFor } from '../support/e2e';
+import { findChromium, hasPlaywright, prerequisiteOrSkip } from '../support/browser';
+import { installVsix, startCodeServer, workbenchBrowser, writeUserSettings } from '../support/codeServer';
+import { codeServerBin, killTree, makeScratch, repoRoot, toolsDir, waitFor } from '../support/e2e';
 
 const ROOT = repoRoot();
 const FIX_TITLE = 'Correct AD gradients with filter121';
@@ -125,74 +126,27 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
   const { root: S, env } = makeScratch('e2e-vscode');
   const shots = join(S, 'screenshots');
   const ws = join(S, 'workspace');
-  const userData = join(S, 'user-data');
-  const extDir = join(S, 'extensions');
-  for (const d of [shots, userData, extDir, join(userData, 'User')]) mkdirSync(d, { recursive: true });
+  mkdirSync(shots, { recursive: true });
   cpSync(join(ROOT, 'examples'), ws, { recursive: true });
-  writeFileSync(
-    join(userData, 'User', 'settings.json'),
-    JSON.stringify(
-      {
-        'workbench.startupEditor': 'none',
-        'workbench.tips.enabled': false,
-        'workbench.welcomePage.walkthroughs.openOnInstall': false,
-        'workbench.enableExperiments': false,
-        'workbench.colorTheme': 'Default Dark Modern',
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-        'extensions.ignoreRecommendations': true,
-        'extensions.autoUpdate': false,
-        'extensions.autoCheckUpdates': false,
-        'telemetry.telemetryLevel': 'off',
-        'update.mode': 'none',
-        'chat.disableAIFeatures': true,
-        'security.workspace.trust.enabled': false,
-        'git.enabled': false,
-        'files.autoSave': 'off',
-        'editor.minimap.enabled': false,
-        'editor.hover.delay': 200,
-        'window.restoreWindows': 'none',
-      },
-      null,
-      2,
-    ),
-  );
+  const dirs = { bin: cs!, userData: join(S, 'user-data'), extensions: join(S, 'extensions'), env };
+  writeUserSettings(dirs, { 'files.autoSave': 'off', 'editor.minimap.enabled': false, 'editor.hover.delay': 200 });
   const original = readFileSync(join(ws, 'spiral.ode'), 'utf8');
   const originalRk4 = readFileSync(join(ws, 'spiral-rk4.ode'), 'utf8');
 
   // ---- install the packaged extension
   const vsix = extensionVsix();
   step(`installing ${vsix}`);
-  const inst = spawnSync(cs!, ['--user-data-dir', userData, '--extensions-dir', extDir, '--install-extension', vsix], {
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  assert.equal(inst.status, 0, `code-server --install-extension failed:\n${inst.stdout}\n${inst.stderr}`);
-  assert.ok(existsSync(extDir) && readFileSync(join(extDir, 'extensions.json'), 'utf8').includes('odelens.ode-lens'), 'extension not in the extensions dir');
+  installVsix(dirs, vsix);
 
   // ---- start code-server
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  codeServer = spawnLogged(
-    cs!,
-    [
-      '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-      '--disable-workspace-trust', '--disable-getting-started-override', '--user-data-dir', userData, '--extensions-dir', extDir, ws,
-    ],
-    join(S, 'code-server.log'),
-    { env, cwd: S },
-  );
-  await waitFor('code-server /healthz', async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok, 60_000, 250);
+  const server = await startCodeServer(dirs, ws, join(S, 'code-server.log'));
+  codeServer = server.child;
+  const base = server.url;
   step(`code-server up on ${base} after ${Date.now() - T0} ms`);
 
-  browser = await launchChromium(join(S, 'chromium-profile'), { env, viewport: { width: 1400, height: 900 } });
-  const page = browser.pages()[0] ?? (await browser.newPage());
-  page.setDefaultTimeout(30_000);
-  const shot = async (name: string) => {
-    const p = join(shots, `${name}.png`);
-    await page.screenshot({ path: p }).catch((e) => console.log(`# screenshot ${name} failed: ${e}`));
-    return p;
-  };
+  const opened = await workbenchBrowser(S, env, shots);
+  browser = opened.browser;
+  const { page, shot } = opened;
   try {
     await page.goto(`${base}/?folder=${encodeURIComponent(ws)}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });

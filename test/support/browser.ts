@@ -42,7 +42,7 @@ export function hasPlaywright(): boolean {
  */
 export async function launchChromium(
   userDataDir: string,
-  options: { viewport?: { width: number; height: number }; env?: NodeJS.ProcessEnv } = {},
+  options: { viewport?: { width: number; height: number }; env?: NodeJS.ProcessEnv; args?: string[] } = {},
 ): Promise<BrowserContext> {
   const executablePath = findChromium();
   if (!executablePath) throw new Error('Chromium not found (apt-get install -y chromium, or set ODELENS_CHROMIUM)');
@@ -51,7 +51,7 @@ export async function launchChromium(
   return chromium.launchPersistentContext(userDataDir, {
     executablePath,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
     viewport: options.viewport ?? { width: 1400, height: 900 },
     env: options.env,
   });
