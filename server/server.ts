@@ -22,11 +22,10 @@ import type { Range } from '../solver/model';
 import { findOption } from '../solver/model';
 import type { Report } from '../solver/report';
 import { CheckRunner, type CheckOutcome } from './checkRunner';
-import { dedupe, toLspDiagnostic } from './diagnostics';
+import { documentDiagnostics, toLspDiagnostic, warningCount } from './diagnostics';
 import { fileURLToPath } from 'node:url';
 import { sep } from 'node:path';
 import type { DocumentPaths } from './workerProtocol';
-import { withoutSuperseded } from '../solver/findings';
 import { LANGUAGE_FEATURE_CAPABILITIES, registerLanguageFeatures } from './languageFeatures';
 import {
   CheckStatusNotification,
@@ -179,17 +178,17 @@ function safeAnalyse(text: string, paths: DocumentPaths | undefined): AnalysedDo
   }
 }
 
-const MAX_DIAGNOSTICS = 1000;
-
-function publish(st: DocState): void {
+/** The document's diagnostics as published (the status bar counts the same list). */
+function diagnosticsOf(st: DocState): LspDiagnostic[] {
   const findings = !st.checksDisabled && st.last && st.last.hash === st.hash ? st.last.report.findings : [];
-  const ds: LspDiagnostic[] = withoutSuperseded(st.analysis.diagnostics, findings).map((d) => toLspDiagnostic(d, false));
-  ds.push(...findings.map((f) => toLspDiagnostic(f, true)));
-  if (!st.checksDisabled) {
-    if (st.failure && st.failure.hash === st.hash) ds.push(st.failure.diagnostic);
-  }
-  // A mangled file can produce thousands of errors; the first ones are the useful ones.
-  void connection.sendDiagnostics({ uri: st.uri, version: st.version, diagnostics: dedupe(ds).slice(0, MAX_DIAGNOSTICS) });
+  const failure = !st.checksDisabled && st.failure && st.failure.hash === st.hash ? st.failure.diagnostic : undefined;
+  return documentDiagnostics(st.analysis.diagnostics, findings, failure);
+}
+
+function publish(st: DocState): LspDiagnostic[] {
+  const diagnostics = diagnosticsOf(st);
+  void connection.sendDiagnostics({ uri: st.uri, version: st.version, diagnostics });
+  return diagnostics;
 }
 
 function sendStatus(st: DocState, params: Omit<CheckStatusParams, 'uri' | 'version'>): void {
@@ -211,7 +210,6 @@ function checkRange(st: DocState): Range {
 function checkable(st: DocState): string | undefined {
   const model = st.analysis.model;
   if (!model) return 'the model has errors';
-  if (!model.loss) return 'the model has no loss';
   return undefined;
 }
 
@@ -232,8 +230,8 @@ function cancelPending(st: DocState): void {
 
 function applyReport(st: DocState, hash: string, report: Report, ms: number, cached: boolean): void {
   st.last = { hash, version: st.version, report };
-  publish(st);
-  sendStatus(st, { state: 'done', backend: report.backend, ms: Math.round(ms), findings: report.findings.length, cached, message: cached ? 'cached' : undefined });
+  const published = publish(st);
+  sendStatus(st, { state: 'done', backend: report.backend, ms: Math.round(ms), findings: warningCount(published), cached, message: cached ? 'cached' : undefined });
   void connection.sendNotification(ReportNotification.type, { uri: st.uri, version: st.version, report });
 }
 
@@ -247,7 +245,9 @@ async function scheduleCheck(st: DocState, force: boolean): Promise<RunCheckResu
   st.checksDisabled = !settings.check.enabled && !force;
   if (st.checksDisabled) {
     publish(st);
-    return { state: 'cancelled', report: null, message: 'gradient checks are disabled (odeLens.check.enabled)' };
+    const message = 'gradient checks are disabled (odeLens.check.enabled)';
+    sendStatus(st, { state: 'cancelled', message });
+    return { state: 'cancelled', report: null, message };
   }
   const key = cacheKey(settings.backend, hash);
   const hit = force ? undefined : cacheGet(key);
@@ -339,8 +339,9 @@ function update(doc: TextDocument): void {
     Object.assign(st, { version: doc.version, text, hash, analysis });
   }
   publish(st);
+  // No check runs for this text: the status item says why (and not the figures of an earlier text).
   const why = checkable(st);
-  if (why && (st.state === 'done' || st.state === 'failed')) sendStatus(st, { state: 'cancelled', message: why });
+  if (why) sendStatus(st, { state: 'cancelled', message: why });
   void scheduleCheck(st, false);
 }
 

@@ -1,7 +1,8 @@
 // Plain-language verdicts per parameter tensor and for the whole check, from
 // the figures the check measured (DESIGN 1.2–1.4).
 import type { GradFix } from '../model';
-import type { ParameterReport, Verdict } from '../report';
+import type { ParameterReport, Refinement, Verdict } from '../report';
+import { formatNumber, namedRatio } from '../presentation/format';
 import { GRADCHECK_TOLERANCE } from './finiteDifferences';
 
 export interface VerdictContext {
@@ -15,6 +16,8 @@ export interface VerdictContext {
   hasReference: boolean;
   /** The continuous reference's estimated relative error (NaN without one). */
   referenceError: number;
+  /** The model's non-smooth operations (engine/kinks.ts). */
+  kinks: readonly string[];
 }
 
 /** Estimated relative error of the continuous reference above which errors measured against it judge nothing. */
@@ -31,25 +34,48 @@ function uncertainReference(ctx: VerdictContext): Verdict {
   return { kind: 'inconclusive', explanation: `the continuous reference is uncertain itself (estimated relative error ${f2(ctx.referenceError)}: its solves on two step sizes differ by about that much: dynamics too fast for dt, or too sensitive over this horizon), so errors measured against it judge nothing; a smaller dt or a shorter total makes it checkable.` };
 }
 
-const f2 = (x: number) => (Number.isFinite(x) ? String(Number(x.toPrecision(2))) : 'n/a');
+const f2 = (x: number | undefined) => formatNumber(x);
+const order = (x: number) => formatNumber(x, 2);
+
+/** How a study's errors reach float32 resolution, when they do before its last level ('' otherwise). */
+function floorClause(r: Refinement, error: (l: Refinement['levels'][number]) => number): string {
+  const k = r.levels.findIndex((l) => !(error(l) > r.errorFloor));
+  if (k < 0) return '';
+  const floor = `float32 resolution (≤ ${formatNumber(r.errorFloor, 2)})`;
+  return k === 0 ? `, at ${floor} at every step count, so no order is observed` : `; at ${floor} from ${r.levels[k].steps} steps on`;
+}
 
 /** "filter121 converges at order 2" from a refinement study, else the corrected error. */
 function correctedClause(p: ParameterReport, correction: string): string {
   const r = p.refinement;
-  if (r && Number.isFinite(r.correctedOrder)) return `${correction} converges at order ${f2(r.correctedOrder)} (error ${f2(p.metrics.correctedRelError)} at ${r.levels[0].steps} steps, ${f2(r.levels[r.levels.length - 1].correctedRelError)} at ${r.levels[r.levels.length - 1].steps})`;
+  if (r && r.levels.length > 1) {
+    const last = r.levels[r.levels.length - 1];
+    if (Number.isFinite(r.correctedOrder)) return `${correction} converges at order ${order(r.correctedOrder)} (error ${f2(p.metrics.correctedRelError)} at ${r.levels[0].steps} steps, ${f2(last.correctedRelError)} at ${last.steps}${floorClause(r, (l) => l.correctedRelError)})`;
+    return `${correction} gives error ${f2(p.metrics.correctedRelError)}${floorClause(r, (l) => l.correctedRelError)}`;
+  }
   return `${correction} gives error ${f2(p.metrics.correctedRelError)}`;
 }
 
 function rawClause(p: ParameterReport): string {
   const r = p.refinement;
-  if (r && Number.isFinite(r.rawOrder)) return `raw error ${f2(r.levels[0].relError)} → ${f2(r.levels[r.levels.length - 1].relError)} from ${r.levels[0].steps} to ${r.levels[r.levels.length - 1].steps} steps (order ${f2(r.rawOrder)})`;
+  if (r && r.levels.length > 1) {
+    const last = r.levels[r.levels.length - 1];
+    if (Number.isFinite(r.rawOrder)) return `raw error ${f2(r.levels[0].relError)} → ${f2(last.relError)} from ${r.levels[0].steps} to ${last.steps} steps (order ${order(r.rawOrder)}${floorClause(r, (l) => l.relError)})`;
+    return `raw error ${f2(r.levels[0].relError)} at ${r.levels[0].steps} steps${floorClause(r, (l) => l.relError)}`;
+  }
   return `raw error ${f2(p.metrics.relError)}`;
 }
 
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
+  if (m.vanishing) {
+    return { kind: 'vanishing', explanation: `the AD gradient is exactly zero in every component: this parameter gets no gradient and does not train${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.` };
+  }
   if (m.gradcheckUnresolved) {
-    return { kind: 'inconclusive', explanation: `finite differences cannot judge the AD gradient here: finite differences at two steps disagree with each other (extreme sensitivity, e.g. chaotic dynamics over this horizon).` };
+    const cause = ctx.kinks.length > 0
+      ? `the model is not smooth (${ctx.kinks.join(', ')}) and the finite-difference steps cross its kinks`
+      : 'extreme sensitivity, e.g. chaotic dynamics over this horizon';
+    return { kind: 'inconclusive', explanation: `finite differences cannot judge the AD gradient here: finite differences at different steps disagree with each other (${cause}).` };
   }
   if (m.gradcheckRelError > GRADCHECK_TOLERANCE) {
     return { kind: 'gradcheck-mismatch', explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.` };
@@ -62,7 +88,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
-    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at N, ${f2(m.refinedAlpha)} at ${m.refinedSteps !== undefined ? `${m.refinedSteps} steps` : '2N'}` : ` α=${f2(m.alpha)}, β=${f2(m.beta)}`;
+    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at N, ${f2(m.refinedAlpha)} at ${m.refinedSteps !== undefined ? `${m.refinedSteps} steps` : '2N'}` : ` ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}`;
     return { kind: 'oscillating', explanation: `oscillating: the AD density alternates from layer to layer (${alpha.trim()}) and does not converge as h → 0 (${rawClause(p)}); ${applied ? `${ctx.correction} is on and does not remove it` : correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
   }
   if (ctx.stageImbalanced) {
@@ -77,7 +103,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   return { kind: 'converges', explanation: m.relError > FAR_FROM_FLOW ? `the AD density converges to g(t) as dt → 0: ${rawClause(p)}${farClause(m.relError)}.` : `the AD density follows g(t): ${rawClause(p)}.` };
 }
 
-const RANK: Record<Verdict['kind'], number> = { 'gradcheck-mismatch': 6, oscillating: 5, 'stage-imbalance': 4, 'zero-weight': 3, inconclusive: 2, corrected: 1, converges: 0 };
+const RANK: Record<Verdict['kind'], number> = { 'gradcheck-mismatch': 7, vanishing: 6, oscillating: 5, 'stage-imbalance': 4, 'zero-weight': 3, inconclusive: 2, corrected: 1, converges: 0 };
 
 export function overallVerdict(parameters: ParameterReport[]): Verdict | undefined {
   const judged = parameters.filter((p) => p.verdict);

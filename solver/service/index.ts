@@ -10,4 +10,4 @@ export { definition, references, documentHighlight, prepareRename, rename, type 
 export { documentSymbols, foldingRanges } from './outline';
 export { semanticTokens, SEMANTIC_TOKENS_LEGEND } from './semanticTokens';
 export { formatDocument, formatRange } from './formatting';
-export { reportHoverMarkdown, parameterMetricsMarkdown, fmt, type GradientContext } from './gradientHover';
+export { reportHoverMarkdown, parameterMetricsMarkdown, type GradientContext } from './gradientHover';
