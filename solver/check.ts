@@ -455,8 +455,8 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       confirmWith(N2, model.params.map((p, i) => (p.perStep && results[i] ? detectLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, edges) : undefined)));
       timings.adMs += performance.now() - t;
     }
-    // Errors against the reference resolve nothing below float32 rounding or below the reference's own error.
-    const errorFloor = Math.max(FLOAT32_ERROR_FLOOR, 3 * (Number.isFinite(ref?.referenceError) ? ref!.referenceError : 0));
+    // Errors against the reference resolve nothing below float32 rounding or below the reference's own estimated error.
+    const errorFloor = Math.max(FLOAT32_ERROR_FLOOR, Number.isFinite(ref?.referenceError) ? ref!.referenceError : 0);
     for (let level = 1; level <= levels; level++) {
       const factor = 2 ** level;
       const N2 = factor * N;
@@ -537,7 +537,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     }
     // Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict.
     const kinks = nonSmoothOperations(model);
-    parameters.forEach((p, i) => { p.verdict = verdictFor(p, { gradfix: opt.gradfix, correction, recommended, scheme: opt.meth, zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0, stageImbalanced: results[i]?.stageImbalanced ?? false, oscillating: results[i]?.oscillating ?? false, hasReference: !!ref, referenceError: ref?.referenceError ?? NaN, kinks }); });
+    parameters.forEach((p, i) => { p.verdict = verdictFor(p, { gradfix: opt.gradfix, correction, recommended, scheme: opt.meth, zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0, stageImbalanced: results[i]?.stageImbalanced ?? false, oscillating: results[i]?.oscillating ?? false, hasReference: !!ref, referenceError: ref?.referenceError ?? NaN, kinks, steps: N }); });
     parameters.forEach((p, i) => {
       if (p.metrics.vanishing) {
         // Finite differences and the reference agree with a zero gradient: what matters is that there is none.

@@ -76,7 +76,7 @@ function refinementTable(report: Report): string | undefined {
 }
 
 /** One row per parameter: name, shape, kind, then the report's metric columns (presentation/columns.ts). */
-function table(report: Report): string {
+export function metricsTableText(report: Report): string {
   const cols = metricColumns(report);
   const head = ['parameter', 'shape', 'kind', ...cols.map((c) => c.label(report)), ''];
   const rowsOut = report.parameters.map((p) => [
@@ -137,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   for (const d of frontWarnings) err(loc(file, d));
   out(`${file}: ${report.scheme}, ${report.steps} steps of dt=${formatNumber(report.dt)}, gradfix=${report.gradfix}, loss ${formatNumber(report.loss, 5)}`);
-  if (report.parameters.length) out('\n' + table(report) + '\n');
+  if (report.parameters.length) out('\n' + metricsTableText(report) + '\n');
   const study = refine ? refinementTable(report) : undefined;
   if (study) out(`refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling, not observed where errors are at float32 resolution):\n${study}\n`);
   else if (refine) out('refinement study: no level fits the size limit\n');

@@ -1,7 +1,8 @@
 // Plain-language verdicts per parameter tensor and for the whole check, from
 // the figures the check measured (DESIGN 1.2–1.4).
 import type { GradFix } from '../model';
-import type { ParameterReport, Refinement, Verdict } from '../report';
+import type { ParameterReport, Verdict } from '../report';
+import { studyClause, studySpan } from '../presentation/findingText';
 import { formatNumber, namedRatio } from '../presentation/format';
 import { GRADCHECK_TOLERANCE } from './finiteDifferences';
 
@@ -18,6 +19,8 @@ export interface VerdictContext {
   referenceError: number;
   /** The model's non-smooth operations (engine/kinks.ts). */
   kinks: readonly string[];
+  /** Steps of the checked solve. */
+  steps: number;
 }
 
 /** Estimated relative error of the continuous reference above which errors measured against it judge nothing. */
@@ -35,35 +38,19 @@ function uncertainReference(ctx: VerdictContext): Verdict {
 }
 
 const f2 = (x: number | undefined) => formatNumber(x);
-const order = (x: number) => formatNumber(x, 2);
-
-/** How a study's errors reach float32 resolution, when they do before its last level ('' otherwise). */
-function floorClause(r: Refinement, error: (l: Refinement['levels'][number]) => number): string {
-  const k = r.levels.findIndex((l) => !(error(l) > r.errorFloor));
-  if (k < 0) return '';
-  const floor = `float32 resolution (≤ ${formatNumber(r.errorFloor, 2)})`;
-  return k === 0 ? `, at ${floor} at every step count, so no order is observed` : `; at ${floor} from ${r.levels[k].steps} steps on`;
-}
 
 /** "filter121 converges at order 2" from a refinement study, else the corrected error. */
 function correctedClause(p: ParameterReport, correction: string): string {
   const r = p.refinement;
-  if (r && r.levels.length > 1) {
-    const last = r.levels[r.levels.length - 1];
-    if (Number.isFinite(r.correctedOrder)) return `${correction} converges at order ${order(r.correctedOrder)} (error ${f2(p.metrics.correctedRelError)} at ${r.levels[0].steps} steps, ${f2(last.correctedRelError)} at ${last.steps}${floorClause(r, (l) => l.correctedRelError)})`;
-    return `${correction} gives error ${f2(p.metrics.correctedRelError)}${floorClause(r, (l) => l.correctedRelError)}`;
-  }
-  return `${correction} gives error ${f2(p.metrics.correctedRelError)}`;
+  if (!r || r.levels.length < 2) return `${correction} gives error ${f2(p.metrics.correctedRelError)}`;
+  const s = studySpan(r, (l) => l.correctedRelError, r.correctedOrder);
+  if (!Number.isFinite(s.order) || s.last === s.first) return `${correction} gives error ${f2(s.first.correctedRelError)} at ${s.first.steps} steps${s.words}`;
+  return `${correction} converges at order ${formatNumber(s.order, 2)} (error ${f2(s.first.correctedRelError)} at ${s.first.steps} steps, ${f2(s.last.correctedRelError)} at ${s.last.steps}${s.words})`;
 }
 
 function rawClause(p: ParameterReport): string {
   const r = p.refinement;
-  if (r && r.levels.length > 1) {
-    const last = r.levels[r.levels.length - 1];
-    if (Number.isFinite(r.rawOrder)) return `raw error ${f2(r.levels[0].relError)} → ${f2(last.relError)} from ${r.levels[0].steps} to ${last.steps} steps (order ${order(r.rawOrder)}${floorClause(r, (l) => l.relError)})`;
-    return `raw error ${f2(r.levels[0].relError)} at ${r.levels[0].steps} steps${floorClause(r, (l) => l.relError)}`;
-  }
-  return `raw error ${f2(p.metrics.relError)}`;
+  return r && r.levels.length > 1 ? studyClause(r, 'raw error', (l) => l.relError, r.rawOrder) : `raw error ${f2(p.metrics.relError)}`;
 }
 
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
@@ -88,7 +75,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
-    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at N, ${f2(m.refinedAlpha)} at ${m.refinedSteps !== undefined ? `${m.refinedSteps} steps` : '2N'}` : ` ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}`;
+    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at ${ctx.steps} steps, ${f2(m.refinedAlpha)} at ${m.refinedSteps ?? 2 * ctx.steps}` : ` ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}`;
     return { kind: 'oscillating', explanation: `oscillating: the AD density alternates from layer to layer (${alpha.trim()}) and does not converge as h → 0 (${rawClause(p)}); ${applied ? `${ctx.correction} is on and does not remove it` : correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
   }
   if (ctx.stageImbalanced) {

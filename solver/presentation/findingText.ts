@@ -3,7 +3,7 @@
 // The static diagnostics of the front end (schemes/analysis.ts) take their
 // remedies from here too, so a warning reads the same before and after a check.
 import type { GradEngine, GradFix } from '../model';
-import type { ParameterMetrics, ParameterReport } from '../report';
+import type { ParameterMetrics, ParameterReport, Refinement } from '../report';
 import { DETECTOR } from '../engine/detect';
 import { formatNumber as fmt, formatRatio, namedRatio } from './format';
 
@@ -31,14 +31,35 @@ export function weaklyStableRemedy(s: { gradfix: GradFix; grad: GradEngine; reco
 /** The front end's note on a model without a loss; the engine checks gradients of exactly this loss (engine/compile.ts). */
 export const DEFAULT_LOSS_MESSAGE = 'No loss declared: gradients are checked for ½‖x(T)‖² (half the sum of squares of every state at the final time). Add a `loss = …` line to check your own.';
 
+type Level = Refinement['levels'][number];
+
+/** What a refinement study shows for one error (raw or corrected): its first level, its last level above the float32 floor, the order between them. */
+export interface StudySpan { first: Level; last: Level; order: number; words: string }
+
+/**
+ * The span of a study for one error; `words` says where float32 resolution cuts it ('' when it does not):
+ * ", at float32 resolution (≤ 3e-6) at every step count, so no order is observed" or "; at float32 resolution (≤ 3e-6) from 256 steps on".
+ */
+export function studySpan(r: Refinement, error: (l: Level) => number, order: number): StudySpan {
+  const below = r.levels.findIndex((l) => !(error(l) > r.errorFloor));
+  const floor = `float32 resolution (≤ ${fmt(r.errorFloor, 2)})`;
+  const last = below < 0 ? r.levels[r.levels.length - 1] : r.levels[Math.max(0, below - 1)];
+  const words = below < 0 ? '' : below === 0 ? `, at ${floor} at every step count, so no order is observed` : `; at ${floor} from ${r.levels[below].steps} steps on`;
+  return { first: r.levels[0], last, order, words };
+}
+
+/** "raw error 1.24 → 1.24 from 64 to 256 steps (order 0.0017)", or the first level's error and where float32 resolution stops the study. */
+export function studyClause(r: Refinement, label: string, error: (l: Level) => number, order: number): string {
+  const s = studySpan(r, error, order);
+  if (!Number.isFinite(s.order) || s.last === s.first) return `${label} ${fmt(error(s.first))} at ${s.first.steps} steps${s.words}`;
+  return `${label} ${fmt(error(s.first))} → ${fmt(error(s.last))} from ${s.first.steps} to ${s.last.steps} steps (order ${fmt(s.order, 2)})${s.words}`;
+}
+
 /** The refinement study in one sentence, for finding messages ('' without a study of two levels). */
 export function studySentence(p: ParameterReport, correction: string): string {
   const r = p.refinement;
   if (!r || r.levels.length < 2) return '';
-  const a = r.levels[0], b = r.levels[r.levels.length - 1];
-  const order = (o: number) => (Number.isFinite(o) ? `order ${fmt(o, 2)}` : `at float32 resolution, no order observed`);
-  return ` Refinement ${a.steps} → ${b.steps} steps: raw error ${fmt(a.relError)} → ${fmt(b.relError)} (${order(r.rawOrder)}), ` +
-    `${correction} ${fmt(a.correctedRelError)} → ${fmt(b.correctedRelError)} (${order(r.correctedOrder)}).`;
+  return ` Refinement: ${studyClause(r, 'raw error', (l) => l.relError, r.rawOrder)}; ${studyClause(r, correction, (l) => l.correctedRelError, r.correctedOrder)}.`;
 }
 
 export interface OscillationText {

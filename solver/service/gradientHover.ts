@@ -2,7 +2,7 @@
 // hover): the report lives in the server, so the service takes it as an input.
 import type { ParameterReport, Refinement, Report } from '../report';
 import { formatNumber } from '../presentation/format';
-import { metricColumns, refinementColumns, refinementSummary, type MetricColumn } from '../presentation/columns';
+import { metricColumns, refinementColumns, refinementSummary, showsCorrection, type MetricColumn } from '../presentation/columns';
 
 export interface GradientContext {
   /** Last gradient-check report for this document. */
@@ -21,7 +21,7 @@ function reportHeader(report: Report): string {
     `**ODE Lens gradient check** · scheme \`${report.scheme}\` · ${report.steps} steps (h = ${fmt(report.dt)}) · backend \`${report.backend}\`` +
       (t !== undefined ? ` · check time ${Math.round(t)} ms` : ''),
     '',
-    `gradfix=\`${report.gradfix}\` · corrected with \`${report.correction}\`` +
+    `gradfix=\`${report.gradfix}\`${showsCorrection(report) ? ` · corrected with \`${report.correction}\`` : ''}` +
       (report.recommendedCorrection && report.gradfix === 'none' ? ` · recommended: \`gradfix=${report.recommendedCorrection}\`` : '') +
       ` · loss ${fmt(report.loss)} · reference error ${fmt(report.referenceError)}`,
     ...(report.verdict ? ['', `**Verdict:** ${report.verdict.explanation}`] : []),

@@ -128,7 +128,7 @@ test('a reference that one halving cannot resolve is halved again, and its repor
 test('verdicts that rest on an uncertain reference are inconclusive and say why', () => {
   const shared = { name: 'w', shape: [], perStep: false, metrics: { relError: 0.01, correctedRelError: 0.01, gradcheckRelError: 1e-4 } } as unknown as ParameterReport;
   const perStep = { ...shared, perStep: true } as ParameterReport;
-  const ctx = (referenceError: number, gradfix: 'none' | 'filter121' = 'none') => ({ gradfix, correction: 'filter121' as const, scheme: 'rk4', zeroWeightCopies: 0, stageImbalanced: false, oscillating: false, hasReference: true, referenceError, kinks: [] });
+  const ctx = (referenceError: number, gradfix: 'none' | 'filter121' = 'none') => ({ gradfix, correction: 'filter121' as const, scheme: 'rk4', zeroWeightCopies: 0, stageImbalanced: false, oscillating: false, hasReference: true, referenceError, kinks: [], steps: 64 });
   for (const p of [shared, perStep]) {
     for (const gradfix of ['none', 'filter121'] as const) {
       assert.notEqual(verdictFor(p, ctx(UNCERTAIN_REFERENCE / 2, gradfix)).kind, 'inconclusive');
