@@ -60,7 +60,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   }
   if (m.gradcheckUnresolved) {
     const cause = ctx.kinks.length > 0
-      ? `the model is not smooth (${ctx.kinks.join(', ')}) and the finite-difference steps cross its kinks`
+      ? `the finite-difference steps cross the kinks of ${ctx.kinks.join(', ')}`
       : 'extreme sensitivity, e.g. chaotic dynamics over this horizon';
     return { kind: 'inconclusive', explanation: `finite differences cannot judge the AD gradient here: finite differences at different steps disagree with each other (${cause}).` };
   }

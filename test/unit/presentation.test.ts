@@ -162,6 +162,16 @@ test('gradcheck-unresolved names the cause that applies: kinks, or sensitivity',
   assert.match(smooth, /\(chaotic or unstable dynamics\); a shorter total makes it checkable/);
 });
 
+test('a relu model whose finite differences do not settle: the kinks are named as the cause', async () => {
+  // relu(sin(2000·a·t)) at the stage times: the discrete loss has a kink every ~1e-4 in a, finer than the FD steps.
+  const report = await runCheck(model("state x\ninit x = 1\nparam a = 1\nx' = relu(sin(2000*a*t)) - x\nloss = x(T)^2\n@ total=1, steps=50, meth=rk4\ndone\n"), { backend });
+  const f = report.findings.find((x) => x.code === 'gradcheck-unresolved');
+  assert.ok(f, JSON.stringify(report.findings.map((x) => x.code)));
+  assert.match(f.message, /not smooth \(relu\)/);
+  assert.doesNotMatch(f.message, /shorter total|chaotic/);
+  assert.match(report.parameters[0].verdict!.explanation, /cross the kinks of relu/);
+});
+
 test('a model without a loss is valid: the default loss as information, checked for exactly that loss', async () => {
   const text = '# classic XPPAUT\ndx/dt = -a*x + y\ndy/dt = -y\npar a=1\ninit x=1, y=0.5\n@ total=2, dt=0.05, meth=rungekutta\ndone\n';
   const a = analyse(text);
