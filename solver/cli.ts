@@ -11,7 +11,8 @@ import { runCheck } from './check';
 import { hasWarnings, withoutSuperseded } from './findings';
 import type { Report } from './report';
 import { formatNumber } from './presentation/format';
-import { metricColumns, refinementColumns, refinementSummary } from './presentation/columns';
+import { refinementColumns, refinementSummary } from './presentation/columns';
+import { metricsTableText, textTable } from './presentation/textTable';
 import type { Analysis, Diagnostic, Model } from './model';
 import { train, TrainError, defaultGradient, type TrainResult } from './train/train';
 import { TRAIN_GRADIENTS, type TrainGradient } from './train/gradients';
@@ -54,12 +55,6 @@ function loc(file: string, d: Diagnostic): string {
   return `${file}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.severity}: ${d.message}${d.code ? ` [${d.code}]` : ''}`;
 }
 
-/** Columns padded to a common width; the first `left` columns left-aligned. */
-function columns(all: string[][], left: number): string {
-  const widths = all[0].map((_, c) => Math.max(...all.map((r) => r[c].length)));
-  return all.map((r) => r.map((cell, c) => (c < left ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
-}
-
 /** The refinement study of each parameter (computed by the engine): one row per level, then the orders from N to the last level. */
 function refinementTable(report: Report): string | undefined {
   const studied = report.parameters.filter((p) => p.refinement && p.refinement.levels.length > 0);
@@ -72,17 +67,7 @@ function refinementTable(report: Report): string | undefined {
     r.levels.forEach((_, k) => rows.push([k === 0 ? p.name : '', ...cols.map((c) => c.cell(r, k))]));
     if (r.levels.length > 1) notes.push(`${p.name}: ${r.levels[0].steps}→${r.levels[r.levels.length - 1].steps} steps, ${refinementSummary(r, report)}`);
   }
-  return `${columns(rows, 1)}\n${notes.join('\n')}`;
-}
-
-/** One row per parameter: name, shape, kind, then the report's metric columns (presentation/columns.ts). */
-export function metricsTableText(report: Report): string {
-  const cols = metricColumns(report);
-  const head = ['parameter', 'shape', 'kind', ...cols.map((c) => c.label(report)), ''];
-  const rowsOut = report.parameters.map((p) => [
-    p.name, `[${p.shape.join(',')}]`, p.perStep ? 'per-step' : 'shared', ...cols.map((c) => c.cell(p, report)), p.oscillating ? 'OSCILLATES' : '',
-  ]);
-  return columns([head, ...rowsOut], 3);
+  return `${textTable(rows, 1)}\n${notes.join('\n')}`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -164,7 +149,7 @@ function trainTable(result: TrainResult, every: number): string {
     .map((r) => [String(r.iteration), formatNumber(r.loss, 4), Number.isNaN(r.flowLoss) ? '-' : formatNumber(r.flowLoss, 4), formatNumber(Object.values(r.totalVariation).reduce((a, b) => a + b, 0), 4), formatNumber(r.gradientNorm)]);
   const f = result.final;
   rows.push(['final', formatNumber(f.loss, 4), formatNumber(f.flowLoss, 4), formatNumber(Object.values(f.totalVariation).reduce((a, b) => a + b, 0), 4), '']);
-  return columns([head, ...rows], 0);
+  return textTable([head, ...rows], 0);
 }
 
 /** Reads and analyses FILE; on failure prints why (stderr) and returns undefined (exit status 2). */

@@ -207,7 +207,7 @@ test('the parameter hover shows the verdict and the refinement study', async () 
   const md = parameterMetricsMarkdown('W1', true, { report: r, reportIsCurrent: true });
   assert.match(md, /⚠ \*\*oscillating:\*\* oscillating: the AD density alternates/);
   assert.match(md, /\| 64 \| [\d.]+ \| [\d.e-]+ \| [\d.]+ \|/);
-  assert.match(md, /observed order raw -?[\d.e-]+, filter121 [\d.]+/);
+  assert.match(md, /Refinement \(same θ\(t\), more steps\): raw order -?[\d.e-]+, filter121 order [\d.]+/);
 });
 
 test('wide per-step tensors: the report carries the components with the largest continuous gradient, the metrics all of them', async () => {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
-import { metricsTableText } from '../../solver/cli';
+import { metricsTableText } from '../../solver/presentation/textTable';
 import { formatNumber, formatRatio, namedRatio } from '../../solver/presentation/format';
 import { metricColumns, showsCorrection } from '../../solver/presentation/columns';
 import { gradcheckUnresolvedMessage, oscillatingGradientMessage, weaklyStableRemedy } from '../../solver/presentation/findingText';
