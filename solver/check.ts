@@ -20,9 +20,8 @@ import { stepAdjointProbe, type StepAdjointProbe } from './engine/stepAdjoint';
 import { verdictFor, overallVerdict } from './engine/verdict';
 import { schemeOf, type Scheme } from './schemes/schemes';
 import { nonSmoothOperations } from './engine/kinks';
-import { formatNumber as fmt } from './presentation/format';
 import {
-  gradcheckMismatchMessage, gradcheckUnresolvedMessage, oscillatingGradientMessage, stageImbalanceMessage, studySentence,
+  blowUpMessage, invalidOptionsMessage, nonFiniteMessage, REFERENCE_BLOW_UP_MESSAGE, tooLargeMessage, gradcheckMismatchMessage, gradcheckUnresolvedMessage, oscillatingGradientMessage, stageImbalanceMessage, studySentence,
   vanishingGradientMessage, weaklyStableSchemeMessage,
 } from './presentation/findingText';
 
@@ -268,7 +267,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const emptyReport = (loss: number) => finish({ loss, referenceError: 0, parameters: [] });
 
   if (!(N >= 1) || !(h > 0) || !Number.isFinite(h)) {
-    findings.push({ code: 'invalid-options', severity: 'error', message: `cannot solve with steps=${N} and dt=${h}`, range: optionsRange(model) ?? ORIGIN });
+    findings.push({ code: 'invalid-options', severity: 'error', message: invalidOptionsMessage(N, h), range: optionsRange(model) ?? ORIGIN });
     return emptyReport(NaN);
   }
 
@@ -277,7 +276,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
     findings.push({
       code: 'model-too-large', severity: 'error',
-      message: `Too large for a background gradient check: ${N} steps and ${elements} parameter values (limits ${MAX_CHECK_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`,
+      message: tooLargeMessage(N, elements, MAX_CHECK_STEPS, MAX_CHECK_ELEMENTS),
       range: optionsRange(model) ?? ORIGIN,
     });
     return emptyReport(NaN);
@@ -318,7 +317,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         const state = where ? model.states[where.state] : undefined;
         findings.push({
           code: 'blow-up', severity: 'error',
-          message: where && state ? `The solution blows up: ${state.name} is not finite at step ${where.step} (t = ${fmt(t0 + where.step * h)}) with ${opt.meth}, dt=${fmt(h)}.` : 'The loss is not finite.',
+          message: where && state ? blowUpMessage(state.name, where.step, t0 + where.step * h, opt.meth, h) : nonFiniteMessage('loss'),
           range: (state && model.equations.find((e) => e.state === state.name)?.range) ?? optionsRange(model) ?? ORIGIN,
         });
       }
@@ -349,18 +348,18 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         const time = t0 + where.step * h;
         findings.push({
           code: 'blow-up', severity: 'error',
-          message: `The solution blows up: ${state.name} is not finite at step ${where.step} (t = ${fmt(time)}) with ${opt.meth}, dt=${fmt(h)}. Reduce dt or check the model's scaling.`,
+          message: blowUpMessage(state.name, where.step, time, opt.meth, h),
           range: eq?.range ?? optionsRange(model) ?? ORIGIN,
         });
       } else {
-        findings.push({ code: 'blow-up', severity: 'error', message: `The ${what} is not finite (the states stay finite).`, range: model.loss?.range ?? optionsRange(model) ?? ORIGIN });
+        findings.push({ code: 'blow-up', severity: 'error', message: nonFiniteMessage(what), range: model.loss?.range ?? optionsRange(model) ?? ORIGIN });
       }
       return emptyReport(loss);
     };
     if (!Number.isFinite(loss)) return blowUp('loss');
     for (let i = 0; i < G.length; i++) {
       if (!allFinite(G[i])) {
-        findings.push({ code: 'blow-up', severity: 'error', message: `The AD gradient of ${model.params[i].name} is not finite.`, range: model.params[i].range });
+        findings.push({ code: 'blow-up', severity: 'error', message: nonFiniteMessage(`AD gradient of ${model.params[i].name}`), range: model.params[i].range });
         return emptyReport(loss);
       }
     }
@@ -559,7 +558,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       }
     });
     if (ref?.nonFinite) {
-      findings.push({ code: 'blow-up', severity: 'error', message: 'The accurate reference solve (RK4, step dt/2) blows up.', range: optionsRange(model) ?? ORIGIN });
+      findings.push({ code: 'blow-up', severity: 'error', message: REFERENCE_BLOW_UP_MESSAGE, range: optionsRange(model) ?? ORIGIN });
     }
     return finish({ loss, referenceError: ref?.referenceError ?? NaN, parameters, verdict: overallVerdict(parameters) });
   } finally {

@@ -141,3 +141,16 @@ export function vanishingGradientMessage(name: string, kinks: Kinks): string {
       : ' The loss does not move with it at these values (it may be at a stationary point, or not reach the loss).';
   return `The AD gradient of ${name} is exactly zero in every component: ${name} gets no gradient and does not train.${cause}`;
 }
+
+export const invalidOptionsMessage = (steps: number, dt: number) => `cannot solve with steps=${steps} and dt=${dt}`;
+
+export const tooLargeMessage = (steps: number, values: number, maxSteps: number, maxValues: number) =>
+  `Too large for a background gradient check: ${steps} steps and ${values} parameter values (limits ${maxSteps} steps, ${maxValues} values).`;
+
+export const blowUpMessage = (state: string, step: number, time: number, meth: string, dt: number) =>
+  `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}. Reduce dt or check the model's scaling.`;
+
+/** A value that is not finite while the states are, e.g. "The loss is not finite (the states stay finite)." */
+export const nonFiniteMessage = (what: string) => `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;
+
+export const REFERENCE_BLOW_UP_MESSAGE = 'The accurate reference solve (RK4, step dt/2) blows up.';
