@@ -1,5 +1,7 @@
 // The status bar item: backend and last check state of the active .ode document.
-// "ODE Lens: cpu · 120 ms · 2 findings"; a spinner while a check runs; click → plots.
+// "ODE Lens: cpu · 120 ms · 2 findings" (the server counts the errors and warnings it
+// published, so the number matches the Problems panel); "not checked: <why>" when no
+// check runs for the text; a spinner while a check runs; click → plots.
 import * as vscode from 'vscode';
 import type { CheckStatusParams } from '../shared/customMessages';
 
@@ -61,7 +63,7 @@ export class CheckStatusBar implements vscode.Disposable {
         if (s.ms !== undefined) parts.push(`${s.ms} ms`);
         parts.push(`${s.findings ?? 0} finding${s.findings === 1 ? '' : 's'}`);
         icon = s.findings ? '$(warning)' : '$(check)';
-        tooltip = `ODE Lens: gradient check done${s.cached ? ' (cached result)' : ''} on ${s.backend ?? 'unknown backend'}. Click to show gradient plots.`;
+        tooltip = `ODE Lens: gradient check done${s.cached ? ' (cached result)' : ''} on ${s.backend ?? 'unknown backend'}; findings: the errors and warnings in the Problems panel. Click to show gradient plots.`;
         break;
       case 'failed':
         icon = '$(error)';
@@ -70,7 +72,7 @@ export class CheckStatusBar implements vscode.Disposable {
         this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
         break;
       case 'cancelled':
-        parts.push(s.message ? 'not checked' : 'check cancelled');
+        parts.push(s.message ? `not checked: ${s.message}` : 'check cancelled');
         tooltip = `ODE Lens: gradient check cancelled${s.message ? `: ${s.message}` : ''}.`;
         break;
     }

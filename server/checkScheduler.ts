@@ -11,11 +11,13 @@ import type { OdeLensSettings } from '../shared/settings';
 import type { CheckOutcome, CheckRunner, CheckRunnerOptions } from './checkRunner';
 import type { DocumentStore, OpenDocument } from './documentStore';
 import { hashOf, type ReportCache } from './reportCache';
+import { warningCount } from './diagnostics';
+import type { Diagnostic as LspDiagnostic } from 'vscode-languageserver/node';
 
 /** What the scheduler tells the rest of the server. */
 export interface CheckListener {
-  /** The document's diagnostics changed: a report or a failure arrived, or checks were switched off. */
-  publish(doc: OpenDocument): void;
+  /** The document's diagnostics changed (a report or a failure arrived, or checks were switched off): returns them as published. */
+  publish(doc: OpenDocument): readonly LspDiagnostic[];
   /** The document's check state changed (doc.state is already set). */
   status(doc: OpenDocument, params: Omit<CheckStatusParams, 'uri' | 'version'>): void;
   /** A report for the document's current content. */
@@ -49,8 +51,9 @@ export class CheckScheduler {
 
   /** The document's content changed (it is analysed and published): check it after the debounce. */
   changed(st: OpenDocument): void {
+    // No check runs for this text: the status item says why (and not the figures of an earlier text).
     const why = checkable(st);
-    if (why && (st.state === 'done' || st.state === 'failed')) this.sendStatus(st, { state: 'cancelled', message: why });
+    if (why) this.sendStatus(st, { state: 'cancelled', message: why });
     void this.schedule(st, false);
   }
 
@@ -64,7 +67,9 @@ export class CheckScheduler {
     st.checksDisabled = !settings.check.enabled && !force;
     if (st.checksDisabled) {
       this.o.listener.publish(st);
-      return { state: 'cancelled', report: null, message: 'gradient checks are disabled (odeLens.check.enabled)' };
+      const message = 'gradient checks are disabled (odeLens.check.enabled)';
+      this.sendStatus(st, { state: 'cancelled', message });
+      return { state: 'cancelled', report: null, message };
     }
     const hit = force ? undefined : this.o.cache.get(settings.backend, hash);
     if (hit) {
@@ -135,8 +140,8 @@ export class CheckScheduler {
 
   private applyReport(st: OpenDocument, hash: string, report: Report, ms: number, cached: boolean): void {
     st.last = { hash, version: st.version, report };
-    this.o.listener.publish(st);
-    this.sendStatus(st, { state: 'done', backend: report.backend, ms: Math.round(ms), findings: report.findings.length, cached, message: cached ? 'cached' : undefined });
+    const published = this.o.listener.publish(st);
+    this.sendStatus(st, { state: 'done', backend: report.backend, ms: Math.round(ms), findings: warningCount(published), cached, message: cached ? 'cached' : undefined });
     this.o.listener.report(st, report);
   }
 
@@ -187,7 +192,6 @@ export class CheckScheduler {
 function checkable(st: OpenDocument): string | undefined {
   const model = st.analysis.model;
   if (!model) return 'the model has errors';
-  if (!model.loss) return 'the model has no loss';
   return undefined;
 }
 

@@ -36,8 +36,8 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
   try {
     const analysis = analyse(msg.text, msg.context);
     const model = analysis.model;
-    if (!model || !model.loss) {
-      post({ type: 'skipped', id: msg.id, message: model ? 'the model has no loss' : 'the model has errors' });
+    if (!model) {
+      post({ type: 'skipped', id: msg.id, message: 'the model has errors' });
       return;
     }
     const report = await runCheck(model, { backend: msg.backend, signal: controller.signal, timeBudgetMs: msg.timeBudgetMs });

@@ -2,6 +2,7 @@
 import { DiagnosticSeverity, type Diagnostic as LspDiagnostic } from 'vscode-languageserver/node';
 import type { Diagnostic, Range, Severity } from '../solver/model';
 import type { Finding } from '../solver/report';
+import { withoutSuperseded } from '../solver/findings';
 import { DIAGNOSTIC_SOURCE } from '../shared/customMessages';
 
 const SEVERITY: Record<Severity, DiagnosticSeverity> = {
@@ -43,4 +44,23 @@ export function dedupe(ds: LspDiagnostic[]): LspDiagnostic[] {
     seen.add(k);
     return true;
   });
+}
+
+/** A mangled file can produce thousands of errors; the first ones are the useful ones. */
+export const MAX_DIAGNOSTICS = 1000;
+
+/**
+ * The diagnostics of a document as published: the front end's (less those a finding supersedes), the check's
+ * findings, and a failed check's own diagnostic. The status bar's count is taken from this same list.
+ */
+export function documentDiagnostics(frontEnd: readonly Diagnostic[], findings: readonly Finding[], failure?: LspDiagnostic): LspDiagnostic[] {
+  const ds = withoutSuperseded(frontEnd, findings).map((d) => toLspDiagnostic(d, false));
+  ds.push(...findings.map((f) => toLspDiagnostic(f, true)));
+  if (failure) ds.push(failure);
+  return dedupe(ds).slice(0, MAX_DIAGNOSTICS);
+}
+
+/** What the status bar counts as findings: the published errors and warnings (information and hints are notes). */
+export function warningCount(ds: readonly LspDiagnostic[]): number {
+  return ds.filter((d) => d.severity === DiagnosticSeverity.Error || d.severity === DiagnosticSeverity.Warning).length;
 }

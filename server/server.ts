@@ -16,7 +16,6 @@ import {
   type InitializeResult,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { withoutSuperseded } from '../solver/findings';
 import {
   CheckStatusNotification,
   GetReportRequest,
@@ -27,7 +26,7 @@ import {
 import { CheckRunner } from './checkRunner';
 import { CheckScheduler } from './checkScheduler';
 import { onCodeAction } from './codeActionHandler';
-import { dedupe, toLspDiagnostic } from './diagnostics';
+import { documentDiagnostics, toLspDiagnostic } from './diagnostics';
 import { DocumentStore, type OpenDocument } from './documentStore';
 import { LANGUAGE_FEATURE_CAPABILITIES, registerLanguageFeatures } from './languageFeatures';
 import { hashOf, ReportCache } from './reportCache';
@@ -55,17 +54,14 @@ const scheduler = new CheckScheduler({
 
 // ---------------------------------------------------------------- diagnostics
 
-const MAX_DIAGNOSTICS = 1000;
-
-function publish(st: OpenDocument): void {
-  const findings = !st.checksDisabled && st.last && st.last.hash === st.hash ? st.last.report.findings : [];
-  const ds: LspDiagnostic[] = withoutSuperseded(st.analysis.diagnostics, findings).map((d) => toLspDiagnostic(d, false));
-  ds.push(...findings.map((f) => toLspDiagnostic(f, true)));
-  if (!st.checksDisabled) {
-    if (st.failure && st.failure.hash === st.hash) ds.push(toLspDiagnostic(st.failure.diagnostic, true));
-  }
-  // A mangled file can produce thousands of errors; the first ones are the useful ones.
-  void connection.sendDiagnostics({ uri: st.uri, version: st.version, diagnostics: dedupe(ds).slice(0, MAX_DIAGNOSTICS) });
+/** Publishes the document's diagnostics and returns them (the status item counts the same list). */
+function publish(st: OpenDocument): LspDiagnostic[] {
+  const checked = !st.checksDisabled;
+  const findings = checked && st.last && st.last.hash === st.hash ? st.last.report.findings : [];
+  const failure = checked && st.failure && st.failure.hash === st.hash ? toLspDiagnostic(st.failure.diagnostic, true) : undefined;
+  const diagnostics = documentDiagnostics(st.analysis.diagnostics, findings, failure);
+  void connection.sendDiagnostics({ uri: st.uri, version: st.version, diagnostics });
+  return diagnostics;
 }
 
 function update(doc: TextDocument): void {

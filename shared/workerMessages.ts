@@ -18,7 +18,7 @@ export type FromWorker =
   | { type: 'warm'; backend?: string; ms: number; message?: string }
   | { type: 'result'; id: number; report: Report; ms: number }
   | { type: 'cancelled'; id: number; ms: number }
-  /** The model has no loss or does not analyse: nothing to check. */
+  /** The model does not analyse: nothing to check. */
   | { type: 'skipped'; id: number; message: string }
   /** The engine threw; `name` is the error's name (the engine uses CheckTimeout for its own budget stop). */
   | { type: 'error'; id: number; message: string; name?: string; ms: number };

@@ -16,10 +16,15 @@ import { finiteDifferenceCheck, GRADCHECK_TOLERANCE, MIN_RESOLUTION } from './en
 import { continuousReference, equalCopies } from './engine/reference';
 import { DETECTOR, largestColumns, relError, rows } from './engine/detect';
 import { adjoint121, type Edges } from './engine/corrections';
-import { analyseLayers, detectLayers, resample, copyLayout, correctionEdges, effectiveCorrection, observedOrder, recommendedFor, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
+import { analyseLayers, detectLayers, resample, copyLayout, correctionEdges, effectiveCorrection, FLOAT32_ERROR_FLOOR, recommendedFor, studyOrders, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from './engine/stepAdjoint';
 import { verdictFor, overallVerdict } from './engine/verdict';
 import { schemeOf, type Scheme } from './schemes/schemes';
+import { nonSmoothOperations } from './engine/kinks';
+import {
+  blowUpMessage, invalidOptionsMessage, nonFiniteMessage, REFERENCE_BLOW_UP_MESSAGE, tooLargeMessage, gradcheckMismatchMessage, gradcheckUnresolvedMessage, oscillatingGradientMessage, stageImbalanceMessage, studySentence,
+  vanishingGradientMessage, weaklyStableSchemeMessage,
+} from './presentation/findingText';
 
 export interface CheckOptions {
   backend?: BackendPreference;
@@ -107,6 +112,12 @@ function allFinite(a: Float32Array): boolean {
   return s0 + s1 + s2 + s3 === 0;
 }
 
+/** Every value exactly zero (stops at the first that is not). */
+function allZero(a: Float32Array): boolean {
+  for (let k = 0; k < a.length; k++) if (a[k] !== 0) return false;
+  return true;
+}
+
 /** The step-adjoint probe and the copy index of the current solve's per-step tensors (by identity). */
 interface CopyProbe { probe: StepAdjointProbe; index: Map<Tensor, number> }
 
@@ -190,14 +201,6 @@ function resampleCopies(values: Float32Array, P: number, from: CopyLayout, to: C
   return out;
 }
 
-/** The refinement study in one sentence, for finding messages ('' without a study). */
-function studyText(p: ParameterReport, correction: string): string {
-  const r = p.refinement;
-  if (!r || r.levels.length < 2) return '';
-  const a = r.levels[0], b = r.levels[r.levels.length - 1];
-  return ` Refinement ${a.steps} → ${b.steps} steps: raw error ${fmt(a.relError)} → ${fmt(b.relError)} (order ${fmt(r.rawOrder)}), ${correction} ${fmt(a.correctedRelError)} → ${fmt(b.correctedRelError)} (order ${fmt(r.correctedOrder)}).`;
-}
-
 /** Largest N for which a flagged oscillation is confirmed by a second step count (N/2, or 2N below MIN_COARSE_CONFIRM_STEPS or for odd N). */
 export const MAX_REFINEMENT_STEPS = 512;
 
@@ -211,15 +214,6 @@ function alphaDecays(alpha: number, refined: number, N2: number, N: number): boo
 
 function zeroMetrics(): ParameterMetrics {
   return { alpha: 0, beta: 0, relError: 0, correctedRelError: 0, gradcheckRelError: 0 };
-}
-
-function fmt(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  const a = Math.abs(x);
-  if (a >= 100) return x.toFixed(0);
-  if (a >= 10) return x.toFixed(1);
-  if (a >= 0.01 || a === 0) return x.toFixed(2);
-  return x.toExponential(1);
 }
 
 function optionsRange(model: Model): Range | undefined {
@@ -260,7 +254,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const emptyReport = (loss: number) => finish({ loss, referenceError: 0, parameters: [] });
 
   if (!(N >= 1) || !(h > 0) || !Number.isFinite(h)) {
-    findings.push({ code: 'invalid-options', severity: 'error', message: `cannot solve with steps=${N} and dt=${h}`, range: optionsRange(model) ?? ORIGIN });
+    findings.push({ code: 'invalid-options', severity: 'error', message: invalidOptionsMessage(N, h), range: optionsRange(model) ?? ORIGIN });
     return emptyReport(NaN);
   }
 
@@ -269,16 +263,16 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
     findings.push({
       code: 'model-too-large', severity: 'error',
-      message: `Too large for a background gradient check: ${N} steps and ${elements} parameter values (limits ${MAX_CHECK_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`,
+      message: tooLargeMessage(N, elements, MAX_CHECK_STEPS, MAX_CHECK_ELEMENTS),
       range: optionsRange(model) ?? ORIGIN,
     });
     return emptyReport(NaN);
   }
 
+  // Without a loss the compiled model checks ½‖x(T)‖²; the front end says so (presentation/findingText.ts).
   let compiled: CompiledModel;
-  let defaultLoss: boolean;
   try {
-    ({ compiled, defaultLoss } = compileModel(tf, model));
+    ({ compiled } = compileModel(tf, model));
   } catch (err) {
     if (err instanceof CompileError) {
       findings.push({ code: err.code, severity: 'error', message: err.message, range: err.range });
@@ -289,13 +283,6 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const cm = compiled;
   let tensors: Tensor[][] | undefined;
   try {
-    if (defaultLoss) {
-      findings.push({
-        code: 'default-loss', severity: 'information',
-        message: 'No loss is declared: gradients are checked for ½‖x(T)‖².',
-        range: model.states[0]?.range ?? optionsRange(model) ?? ORIGIN,
-      });
-    }
     const values = options.parameterValues ?? initialParameters(tf, model);
     model.params.forEach((p, i) => {
       const want = (p.perStep ? copyTotal : 1) * sizeOf(p.shape);
@@ -317,7 +304,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         const state = where ? model.states[where.state] : undefined;
         findings.push({
           code: 'blow-up', severity: 'error',
-          message: where && state ? `The solution blows up: ${state.name} is not finite at step ${where.step} (t = ${fmt(t0 + where.step * h)}) with ${opt.meth}, dt=${fmt(h)}.` : 'The loss is not finite.',
+          message: where && state ? blowUpMessage(state.name, where.step, t0 + where.step * h, opt.meth, h) : nonFiniteMessage('loss'),
           range: (state && model.equations.find((e) => e.state === state.name)?.range) ?? optionsRange(model) ?? ORIGIN,
         });
       }
@@ -348,18 +335,18 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         const time = t0 + where.step * h;
         findings.push({
           code: 'blow-up', severity: 'error',
-          message: `The solution blows up: ${state.name} is not finite at step ${where.step} (t = ${fmt(time)}) with ${opt.meth}, dt=${fmt(h)}. Reduce dt or check the model's scaling.`,
+          message: blowUpMessage(state.name, where.step, time, opt.meth, h),
           range: eq?.range ?? optionsRange(model) ?? ORIGIN,
         });
       } else {
-        findings.push({ code: 'blow-up', severity: 'error', message: `The ${what} is not finite (the states stay finite).`, range: model.loss?.range ?? optionsRange(model) ?? ORIGIN });
+        findings.push({ code: 'blow-up', severity: 'error', message: nonFiniteMessage(what), range: model.loss?.range ?? optionsRange(model) ?? ORIGIN });
       }
       return emptyReport(loss);
     };
     if (!Number.isFinite(loss)) return blowUp('loss');
     for (let i = 0; i < G.length; i++) {
       if (!allFinite(G[i])) {
-        findings.push({ code: 'blow-up', severity: 'error', message: `The AD gradient of ${model.params[i].name} is not finite.`, range: model.params[i].range });
+        findings.push({ code: 'blow-up', severity: 'error', message: nonFiniteMessage(`AD gradient of ${model.params[i].name}`), range: model.params[i].range });
         return emptyReport(loss);
       }
     }
@@ -386,6 +373,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const metrics = zeroMetrics();
       metrics.gradcheckRelError = gradcheck ? gradcheck[i].relError : NaN;
       if (gradcheck && !gradcheck[i].converged) metrics.gradcheckUnresolved = true;
+      if (allZero(G[i])) metrics.vanishing = true;
       const r = results[i];
       if (!r) {
         metrics.relError = ref ? relError(G[i], ref.g[i]) : NaN;
@@ -453,6 +441,8 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       confirmWith(N2, model.params.map((p, i) => (p.perStep && results[i] ? detectLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, edges) : undefined)));
       timings.adMs += performance.now() - t;
     }
+    // Errors against the reference resolve nothing below float32 rounding or below the reference's own estimated error.
+    const errorFloor = Math.max(FLOAT32_ERROR_FLOOR, Number.isFinite(ref?.referenceError) ? ref!.referenceError : 0);
     for (let level = 1; level <= levels; level++) {
       const factor = 2 ** level;
       const N2 = factor * N;
@@ -488,13 +478,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         if (!r2) return;
         if (!full) return;
         const r1 = results[i] ?? { relError: p.metrics.relError, correctedRelError: p.metrics.relError, alpha: 0, kappa: undefined };
-        const study = p.refinement ?? { levels: [{ steps: N, relError: r1.relError, correctedRelError: r1.correctedRelError, alpha: r1.alpha, ...(r1.kappa !== undefined ? { kappa: r1.kappa } : {}) }], rawOrders: [], correctedOrders: [], rawOrder: NaN, correctedOrder: NaN };
-        const prev = study.levels[study.levels.length - 1];
+        const study = p.refinement ?? { levels: [{ steps: N, relError: r1.relError, correctedRelError: r1.correctedRelError, alpha: r1.alpha, ...(r1.kappa !== undefined ? { kappa: r1.kappa } : {}) }], rawOrders: [], correctedOrders: [], rawOrder: NaN, correctedOrder: NaN, errorFloor };
         study.levels.push({ steps: N2, relError: r2.relError, correctedRelError: r2.correctedRelError, alpha: r2.alpha, ...(r2.kappa !== undefined ? { kappa: r2.kappa } : {}) });
-        study.rawOrders.push(observedOrder(prev.relError, r2.relError, 2));
-        study.correctedOrders.push(observedOrder(prev.correctedRelError, r2.correctedRelError, 2));
-        study.rawOrder = observedOrder(study.levels[0].relError, r2.relError, factor);
-        study.correctedOrder = observedOrder(study.levels[0].correctedRelError, r2.correctedRelError, factor);
+        const raw = studyOrders(study.levels.map((l) => l.relError), errorFloor);
+        const corrected = studyOrders(study.levels.map((l) => l.correctedRelError), errorFloor);
+        Object.assign(study, { rawOrders: raw.orders, rawOrder: raw.order, correctedOrders: corrected.orders, correctedOrder: corrected.order });
         p.refinement = study;
       });
     }
@@ -506,65 +494,58 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const m = p.metrics;
       const i = model.params.findIndex((q) => q.name === p.name);
       const r = results[i]!;
-      const shown = recommended ?? correction;
+      const study = studySentence(p, correction);
       if (r.oscillating) {
-        const known = Number.isFinite(m.relError);
-        const fix = opt.gradfix !== 'none'
-          ? `even after ${correction}${known ? ` (corrected error ${fmt(m.correctedRelError)})` : ''}`
-          : `${correction} would ${known ? `give ${fmt(m.correctedRelError)}` : 'remove it'}`;
         const decays = m.refinedAlpha !== undefined && alphaDecays(m.alpha, m.refinedAlpha, m.refinedSteps ?? 2 * N, N);
         findings.push({
           code: 'oscillating-gradient', severity: decays ? 'information' : 'warning', parameter: p.name, metrics: m, range: p.range,
-          message: `AD gradient of ${p.name} oscillates from layer to layer (α=${fmt(m.alpha)}, β=${fmt(m.beta)})${known ? `: relative error ${fmt(m.relError)} against the continuous gradient` : ''}; ${fix}.` +
-            (m.refinedAlpha !== undefined ? ` With ${m.refinedSteps ?? 2 * N} steps α=${fmt(m.refinedAlpha)}${decays ? ' (scales with h: an O(h) effect that vanishes)' : ' (does not vanish as h → 0)'}.` : '') + studyText(p, correction),
+          message: oscillatingGradientMessage({ name: p.name, metrics: m, gradfix: opt.gradfix, correction, steps: N, decays, study }),
         });
       }
       if (r.stageImbalanced) {
         findings.push({
           code: 'stage-imbalance', severity: 'warning', parameter: p.name, metrics: m, range: p.range,
-          message: `Per-stage AD gradients of ${p.name} do not follow the flow stage by stage (κ=${fmt(m.kappa ?? NaN)} > 0.3): relative error ${fmt(m.relError)}; ` +
-            (opt.gradfix === 'stagesum' ? 'stagesum is on.' : `${shown === 'stagesum' ? 'stagesum' : correction} would give ${fmt(m.correctedRelError)}, or tie the stages (tie=step).`) + studyText(p, correction),
+          message: stageImbalanceMessage({ name: p.name, metrics: m, gradfix: opt.gradfix, correction, recommended: recommended ?? correction, study }),
         });
       }
     }
     const oscillatingFlagged = flagged.filter((p) => results[model.params.findIndex((q) => q.name === p.name)]?.oscillating);
     if (oscillatingFlagged.length > 0 && layout.weaklyStable) {
       const worst = oscillatingFlagged.reduce((a, b) => (b.metrics.relError > a.metrics.relError ? b : a));
-      const m = worst.metrics;
-      const fixName = recommended ?? 'filter121';
       findings.push({
-        code: 'weakly-stable-scheme', severity: 'warning', parameter: worst.name, metrics: m,
+        code: 'weakly-stable-scheme', severity: 'warning', parameter: worst.name, metrics: worst.metrics,
         range: optionsRange(model) ?? worst.range,
-        message:
-          `${opt.meth} is weakly stable (${opt.meth === 'leapfrog' ? 'parasitic root −1' : 'a second root of ρ on the unit circle'}): AD adjoints oscillate with period 2 and this does not vanish as h → 0. ` +
-          `Measured on ${oscillatingFlagged.map((p) => p.name).join(', ')}: α=${fmt(m.alpha)}, β=${fmt(m.beta)}, relative error ${fmt(m.relError)} (${worst.name})` +
-          (m.refinedAlpha !== undefined ? `; α=${fmt(m.refinedAlpha)} again with ${m.refinedSteps ?? 2 * N} steps. ` : '. ') +
-          (opt.gradfix !== 'none' ? `${correction} is already on and does not remove it.` : `Set gradfix=${fixName} (error ${fmt(m.correctedRelError)}) or use a strongly stable scheme (heun, rk4).`),
+        message: weaklyStableSchemeMessage({
+          meth: opt.meth, flagged: oscillatingFlagged.map((p) => p.name), worst: worst.name, metrics: worst.metrics, steps: N,
+          gradfix: opt.gradfix, grad: opt.grad, correction, recommended,
+        }),
       });
     }
     // Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict.
-    parameters.forEach((p, i) => { p.verdict = verdictFor(p, { gradfix: opt.gradfix, correction, recommended, scheme: opt.meth, zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0, stageImbalanced: results[i]?.stageImbalanced ?? false, oscillating: results[i]?.oscillating ?? false, hasReference: !!ref, referenceError: ref?.referenceError ?? NaN }); });
+    const kinks = nonSmoothOperations(model);
+    parameters.forEach((p, i) => { p.verdict = verdictFor(p, { gradfix: opt.gradfix, correction, recommended, scheme: opt.meth, zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0, stageImbalanced: results[i]?.stageImbalanced ?? false, oscillating: results[i]?.oscillating ?? false, hasReference: !!ref, referenceError: ref?.referenceError ?? NaN, kinks, steps: N }); });
     parameters.forEach((p, i) => {
-      if (p.metrics.gradcheckUnresolved && gradcheck) {
+      if (p.metrics.vanishing) {
+        // Finite differences and the reference agree with a zero gradient: what matters is that there is none.
+        findings.push({
+          code: 'vanishing-gradient', severity: kinks.length > 0 ? 'warning' : 'information', parameter: p.name, metrics: p.metrics, range: p.range,
+          message: vanishingGradientMessage(p.name, kinks),
+        });
+      } else if (p.metrics.gradcheckUnresolved && gradcheck) {
         const g = gradcheck[i];
-        const tooSmall = g.resolution < MIN_RESOLUTION;
         findings.push({
           code: 'gradcheck-unresolved', severity: 'information', parameter: p.name, metrics: p.metrics, range: p.range,
-          message: tooSmall
-            ? `Finite differences cannot check the AD gradient of ${p.name}: along their probe direction the loss changes by only ${fmt(g.resolution)}× its float32 rounding at step ${fmt(g.step)}, too little to resolve. ` +
-              `The loss hardly depends on ${p.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`
-            : `Finite differences cannot check the AD gradient of ${p.name}: they do not settle as the step shrinks from ${fmt(16 * g.step)} to ${fmt(g.step)}, and AD differs by ${p.metrics.gradcheckRelError >= 1e6 ? 'more than 10⁶' : fmt(p.metrics.gradcheckRelError)} relative. ` +
-              `The loss is extremely sensitive to ${p.name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`,
+          message: gradcheckUnresolvedMessage({ name: p.name, relError: p.metrics.gradcheckRelError, step: g.step, resolution: g.resolution, tooSmall: g.resolution < MIN_RESOLUTION, kinks }),
         });
       } else if (p.metrics.gradcheckRelError > GRADCHECK_TOLERANCE) {
         findings.push({
           code: 'gradcheck-mismatch', severity: 'warning', parameter: p.name, metrics: p.metrics, range: p.range,
-          message: `AD gradient of ${p.name} disagrees with finite differences of the discrete loss (relative difference ${fmt(p.metrics.gradcheckRelError)}).`,
+          message: gradcheckMismatchMessage(p.name, p.metrics.gradcheckRelError, kinks),
         });
       }
     });
     if (ref?.nonFinite) {
-      findings.push({ code: 'blow-up', severity: 'error', message: 'The accurate reference solve (RK4, step dt/2) blows up.', range: optionsRange(model) ?? ORIGIN });
+      findings.push({ code: 'blow-up', severity: 'error', message: REFERENCE_BLOW_UP_MESSAGE, range: optionsRange(model) ?? ORIGIN });
     }
     return finish({ loss, referenceError: ref?.referenceError ?? NaN, parameters, verdict: overallVerdict(parameters) });
   } finally {

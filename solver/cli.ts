@@ -11,6 +11,9 @@ import { analyse } from './language/index';
 import { runCheck } from './check';
 import { hasWarnings, withoutSuperseded } from './findings';
 import type { Report } from './report';
+import { formatNumber } from './presentation/format';
+import { refinementColumns, refinementSummary } from './presentation/columns';
+import { metricsTableText, textTable } from './presentation/textTable';
 import type { Analysis, Diagnostic, Model } from './model';
 import { train, TrainError, defaultGradient, type TrainResult } from './train/train';
 import { TRAIN_GRADIENTS, type TrainGradient } from './train/gradients';
@@ -53,50 +56,19 @@ function loc(file: string, d: Diagnostic): string {
   return `${file}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.severity}: ${d.message}${d.code ? ` [${d.code}]` : ''}`;
 }
 
-function num(x: number, digits = 3): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return '0';
-  const a = Math.abs(x);
-  return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : x.toPrecision(digits);
-}
-
-/** Columns padded to a common width; the first `left` columns left-aligned. */
-function columns(all: string[][], left: number): string {
-  const widths = all[0].map((_, c) => Math.max(...all.map((r) => r[c].length)));
-  return all.map((r) => r.map((cell, c) => (c < left ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
-}
-
-/** The refinement study of each parameter (computed by the engine): one row per level, then the order from N to the last level. */
+/** The refinement study of each parameter (computed by the engine): one row per level, then the orders from N to the last level. */
 function refinementTable(report: Report): string | undefined {
   const studied = report.parameters.filter((p) => p.refinement && p.refinement.levels.length > 0);
   if (studied.length === 0) return undefined;
-  const c = report.correction;
-  const head = ['parameter', 'steps', 'raw relError', `${c} relError`, 'alpha', 'raw order', `${c} order`];
-  const rows: string[][] = [head];
+  const cols = refinementColumns(report);
+  const rows: string[][] = [['parameter', ...cols.map((c) => c.label(report))]];
+  const notes: string[] = [];
   for (const p of studied) {
     const r = p.refinement!;
-    r.levels.forEach((l, k) => rows.push([
-      k === 0 ? p.name : '', String(l.steps), num(l.relError), num(l.correctedRelError), num(l.alpha),
-      k === 0 ? '-' : num(r.rawOrders[k - 1] ?? NaN), k === 0 ? '-' : num(r.correctedOrders[k - 1] ?? NaN),
-    ]));
-    if (r.levels.length > 1) {
-      rows.push(['', `${r.levels[0].steps}→${r.levels[r.levels.length - 1].steps}`, '', '', '', num(r.rawOrder), num(r.correctedOrder)]);
-    }
+    r.levels.forEach((_, k) => rows.push([k === 0 ? p.name : '', ...cols.map((c) => c.cell(r, k))]));
+    if (r.levels.length > 1) notes.push(`${p.name}: ${r.levels[0].steps}→${r.levels[r.levels.length - 1].steps} steps, ${refinementSummary(r, report)}`);
   }
-  return columns(rows, 1);
-}
-
-function table(report: Report): string {
-  const head = ['parameter', 'shape', 'kind', 'alpha', 'beta', 'relError', report.correction, 'gradcheck', ''];
-  const rowsOut = report.parameters.map((p) => [
-    p.name, `[${p.shape.join(',')}]`, p.perStep ? 'per-step' : 'shared',
-    p.perStep ? num(p.metrics.alpha) : '-', p.perStep ? num(p.metrics.beta) : '-',
-    num(p.metrics.relError), p.perStep ? num(p.metrics.correctedRelError) : '-', p.metrics.gradcheckUnresolved ? 'unresolved' : num(p.metrics.gradcheckRelError),
-    p.oscillating ? 'OSCILLATES' : '',
-  ]);
-  const all = [head, ...rowsOut];
-  const widths = head.map((_, c) => Math.max(...all.map((r) => r[c].length)));
-  return all.map((r) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
+  return `${textTable(rows, 1)}\n${notes.join('\n')}`;
 }
 
 // The flags are read by node:util parseArgs (`--flag value`, `--flag=value`), not strict:
@@ -213,16 +185,18 @@ export async function main(argv: string[]): Promise<number> {
     return failing ? 1 : 0;
   }
   for (const d of frontWarnings) err(loc(file, d));
-  out(`${file}: ${report.scheme}, ${report.steps} steps of dt=${num(report.dt)}, gradfix=${report.gradfix}, loss ${num(report.loss, 5)}`);
-  if (report.parameters.length) out('\n' + table(report) + '\n');
+  out(`${file}: ${report.scheme}, ${report.steps} steps of dt=${formatNumber(report.dt)}, gradfix=${report.gradfix}, loss ${formatNumber(report.loss, 5)}`);
+  if (report.parameters.length) out('\n' + metricsTableText(report) + '\n');
   const study = refine ? refinementTable(report) : undefined;
-  if (study) out(`refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling):\n${study}\n`);
+  if (study) out(`refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling, not observed where errors are at float32 resolution):\n${study}\n`);
   else if (refine) out('refinement study: no level fits the size limit\n');
-  out(`continuous reference: adjoint by RK4, estimated relative error ${num(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`);
+  out(`continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`);
+  if (report.verdict) out(`verdict: ${report.verdict.explanation}`);
   for (const f of report.findings) out(loc(file, f));
   if (report.findings.length === 0) out('no findings');
   const t = report.timings;
-  out(`\n${num(t.totalMs, 4)} ms total (AD ${num(t.adMs, 3)}, reference ${num(t.referenceMs, 3)}, finite differences ${num(t.finiteDifferenceMs, 3)}) on ${report.backend}`);
+  const ms = (x: number) => String(Math.round(x));
+  out(`\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}`);
   return failing ? 1 : 0;
 }
 
@@ -230,12 +204,10 @@ function trainTable(result: TrainResult, every: number): string {
   const head = ['iter', 'loss', 'flow loss', 'total variation', '|gradient|'];
   const rows = result.history
     .filter((r, i) => r.iteration % every === 0 || i === result.history.length - 1)
-    .map((r) => [String(r.iteration), num(r.loss, 4), Number.isNaN(r.flowLoss) ? '-' : num(r.flowLoss, 4), num(Object.values(r.totalVariation).reduce((a, b) => a + b, 0), 4), num(r.gradientNorm)]);
+    .map((r) => [String(r.iteration), formatNumber(r.loss, 4), Number.isNaN(r.flowLoss) ? '-' : formatNumber(r.flowLoss, 4), formatNumber(Object.values(r.totalVariation).reduce((a, b) => a + b, 0), 4), formatNumber(r.gradientNorm)]);
   const f = result.final;
-  rows.push(['final', num(f.loss, 4), num(f.flowLoss, 4), num(Object.values(f.totalVariation).reduce((a, b) => a + b, 0), 4), '']);
-  const all = [head, ...rows];
-  const widths = head.map((_, c) => Math.max(...all.map((r) => r[c].length)));
-  return all.map((r) => r.map((cell, c) => cell.padStart(widths[c])).join('  ')).join('\n');
+  rows.push(['final', formatNumber(f.loss, 4), formatNumber(f.flowLoss, 4), formatNumber(Object.values(f.totalVariation).reduce((a, b) => a + b, 0), 4), '']);
+  return textTable([head, ...rows], 0);
 }
 
 /** Reads and analyses FILE; on failure prints why (stderr) and returns undefined (exit status 2). */
@@ -280,7 +252,7 @@ async function trainCommand(rest: string[], out: (s: string) => void, err: (s: s
   if (outFile) writeFileSync(outFile, JSON.stringify(saved, null, 2) + '\n');
   if (json) out(JSON.stringify({ ...saved, backend: result.backend, message: result.message, history: result.history }, null, 2));
   else {
-    out(`${file}: training ${result.iterations} iterations of ${optimizer} (lr ${num(lr)}) with ${result.gradient} gradients; ${model.options.meth}, ${model.options.steps} steps; ${result.backend}`);
+    out(`${file}: training ${result.iterations} iterations of ${optimizer} (lr ${formatNumber(lr)}) with ${result.gradient} gradients; ${model.options.meth}, ${model.options.steps} steps; ${result.backend}`);
     out('\n' + trainTable(result, every || Math.max(1, Math.ceil(iterations / 20))) + '\n');
     if (outFile) out(`learned parameters written to ${outFile}`);
   }

@@ -3,6 +3,9 @@
 // recomputes what is in here.
 import type { Diagnostic, GradFix, Range, Shape } from './model';
 
+/** Ratios in the report (α, β, relative errors) are capped here so they stay finite (JSON has no Infinity): a value at the cap means "at least this". */
+export const RATIO_CAP = 1e6;
+
 /** Detector metrics (docs/design.md#detector), for one parameter tensor. */
 export interface ParameterMetrics {
   /** ‖alternating part‖ / ‖d‖ on interior layers. */
@@ -15,6 +18,8 @@ export interface ParameterMetrics {
   correctedRelError: number;
   /** ‖AD − finite differences‖ / ‖finite differences‖ along random directions (a classic gradcheck of the discrete model). */
   gradcheckRelError: number;
+  /** Set when the AD gradient is exactly zero in every component (the loss does not move with this parameter here, e.g. every relu unit it feeds is inactive). */
+  vanishing?: boolean;
   /** Set when finite differences could not judge AD: at ε, ε/4 and ε/16 they do not agree with each other (extreme sensitivity of the loss), or the change they probe is below float32 rounding. */
   gradcheckUnresolved?: boolean;
   /**
@@ -49,9 +54,14 @@ export interface Refinement {
   /** log2(e_N / e_2N) between successive levels; about 0 when the error does not shrink with h. */
   rawOrders: number[];
   correctedOrders: number[];
-  /** Observed order between the first and the last level (log base of the step ratio). */
+  /** Observed order between the first and the last level whose errors are above `errorFloor` (NaN with fewer than two). */
   rawOrder: number;
   correctedOrder: number;
+  /**
+   * Relative error at or below which float32 rounding, not truncation, sets the error (and the reference's own
+   * estimated error): no order is observed between levels at or below it (their entries in the orders are NaN).
+   */
+  errorFloor: number;
 }
 
 export type VerdictKind =
@@ -67,6 +77,8 @@ export type VerdictKind =
   | 'corrected'
   /** AD disagrees with finite differences of the discrete loss. */
   | 'gradcheck-mismatch'
+  /** The AD gradient is exactly zero: the parameter gets no gradient at all. */
+  | 'vanishing'
   /** Not enough steps or no reference to judge. */
   | 'inconclusive';
 

@@ -5,6 +5,8 @@
 import { Chart, Legend, LinearScale, LineController, LineElement, PointElement, Title, Tooltip, type ChartDataset } from 'chart.js';
 import type { ParameterReport, Report } from '../shared/report';
 import { CHART_CANVAS_ID, DATASET_LABELS, isHostToWebview, type HostToWebview, type OdeLensPlotGlobal, type WebviewToHost } from '../shared/webviewMessages';
+import { formatNumber as fmt } from '../solver/presentation/format';
+import { metricColumns } from '../solver/presentation/columns';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip, Title);
 
@@ -51,10 +53,12 @@ canvas.setAttribute('role', 'img');
 canvas.setAttribute('aria-label', 'Gradient density per layer: raw AD, corrected and continuous reference');
 const chartBox = el('div', { className: 'chart-container' }, [canvas]);
 const metricsTable = el('table', { id: 'odelens-metrics', className: 'metrics' });
+// The table scrolls sideways inside its own box when the panel is narrower than its columns (a split editor).
+const metricsBox = el('div', { id: 'odelens-metrics-box', className: 'metrics-box' }, [metricsTable]);
 const emptyText = el('p', { id: 'odelens-empty-text' });
 const runButton = el('button', { id: 'odelens-run', textContent: 'Run gradient check' });
 const empty = el('div', { id: 'odelens-empty', className: 'empty' }, [emptyText, runButton]);
-const plot = el('section', { id: 'odelens-plot' }, [controls, chartBox, el('h2', { textContent: 'Metrics' }), metricsTable]);
+const plot = el('section', { id: 'odelens-plot' }, [controls, chartBox, el('h2', { textContent: 'Metrics' }), metricsBox]);
 
 app.append(el('header', {}, [title, status]), summary, empty, plot);
 
@@ -72,14 +76,6 @@ function persist(): void {
 }
 
 // ---------------------------------------------------------------- helpers
-
-function fmt(x: number | undefined): string {
-  if (x === undefined || x === null || Number.isNaN(x)) return 'n/a';
-  if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
-  const a = Math.abs(x);
-  if (a !== 0 && (a < 1e-3 || a >= 1e4)) return x.toExponential(2);
-  return String(Number(x.toPrecision(3)));
-}
 
 function cssVar(name: string, fallback: string): string {
   const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -156,19 +152,26 @@ function showEmpty(message: string, canRun: boolean): void {
 }
 
 function renderSummary(r: Report): void {
-  summary.textContent = `scheme ${r.scheme} · ${r.steps} steps (h = ${fmt(r.dt)}) · backend ${r.backend} · check ${Math.round(r.timings.totalMs)} ms · gradfix=${r.gradfix}, corrected with ${r.correction} · ${r.findings.length} finding${r.findings.length === 1 ? '' : 's'}`;
+  // The finding count is the status bar's (it counts the editor's diagnostics too); the page gives the verdict.
+  const corrected = r.gradfix !== 'none' || r.recommendedCorrection ? `, corrected with ${r.correction}` : '';
+  summary.textContent = `scheme ${r.scheme} · ${r.steps} steps (h = ${fmt(r.dt)}) · backend ${r.backend} · check ${Math.round(r.timings.totalMs)} ms · gradfix=${r.gradfix}${corrected}` +
+    (r.verdict ? ` · verdict: ${r.verdict.explanation}` : '');
 }
 
+/** The report's metric columns (solver/presentation/columns.ts), as the CLI and the hovers show them. */
 function renderMetrics(r: Report, selected: string | undefined): void {
   metricsTable.replaceChildren();
-  const head = el('tr', {}, ['parameter', 'α', 'β', 'rel. error raw AD', `rel. error corrected (${r.correction})`, 'gradcheck'].map((h) => el('th', { textContent: h, scope: 'col' })));
+  const cols = metricColumns(r);
+  const head = el('tr', {}, [
+    el('th', { textContent: 'parameter', scope: 'col' }),
+    ...cols.map((c) => el('th', { textContent: c.label(r), title: c.description(r), scope: 'col' })),
+  ]);
   metricsTable.append(el('thead', {}, [head]));
   const body = el('tbody');
   for (const p of r.parameters) {
-    const m = p.metrics;
     const row = el('tr', { className: `${p.name === selected ? 'selected' : ''} ${p.oscillating ? 'oscillating' : ''}`.trim() }, [
       el('th', { scope: 'row', textContent: `${p.name}${p.perStep ? ' (per-step)' : ' (shared)'}${p.oscillating ? ' ⚠' : ''}` }),
-      ...[m.alpha, m.beta, m.relError, m.correctedRelError, m.gradcheckRelError].map((v) => el('td', { textContent: fmt(v) })),
+      ...cols.map((c) => el('td', { textContent: c.cell(p, r) })),
     ]);
     body.append(row);
   }

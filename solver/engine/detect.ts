@@ -1,8 +1,10 @@
 // Oscillation detector (docs/design.md#detector) and the error norms. Sequences are N rows of P values, flattened row-major.
+import { RATIO_CAP } from '../report';
 
-export const DETECTOR = { skip: 3, minSteps: 16, alpha: 0.1, beta: 10 } as const;
-/** Caps ratios so they stay finite (JSON has no Infinity). */
-const RATIO_CAP = 1e6;
+export { RATIO_CAP };
+
+/** Detector settings; `kappa` is the stage-imbalance threshold of per-stage copies. */
+export const DETECTOR = { skip: 3, minSteps: 16, alpha: 0.1, beta: 10, kappa: 0.3 } as const;
 
 export interface DetectorResult { alpha: number; beta: number; oscillating: boolean; applicable: boolean }
 

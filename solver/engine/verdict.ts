@@ -2,6 +2,8 @@
 // the figures the check measured (docs/design.md#what-goes-wrong).
 import type { GradFix } from '../model';
 import type { ParameterReport, Verdict } from '../report';
+import { studyClause, studySpan } from '../presentation/findingText';
+import { formatNumber, namedRatio } from '../presentation/format';
 import { GRADCHECK_TOLERANCE } from './finiteDifferences';
 
 export interface VerdictContext {
@@ -15,6 +17,10 @@ export interface VerdictContext {
   hasReference: boolean;
   /** The continuous reference's estimated relative error (NaN without one). */
   referenceError: number;
+  /** The model's non-smooth operations (engine/kinks.ts). */
+  kinks: readonly string[];
+  /** Steps of the checked solve. */
+  steps: number;
 }
 
 /** Estimated relative error of the continuous reference above which errors measured against it judge nothing. */
@@ -31,25 +37,32 @@ function uncertainReference(ctx: VerdictContext): Verdict {
   return { kind: 'inconclusive', explanation: `the continuous reference is uncertain itself (estimated relative error ${f2(ctx.referenceError)}: its solves on two step sizes differ by about that much: dynamics too fast for dt, or too sensitive over this horizon), so errors measured against it judge nothing; a smaller dt or a shorter total makes it checkable.` };
 }
 
-const f2 = (x: number) => (Number.isFinite(x) ? String(Number(x.toPrecision(2))) : 'n/a');
+const f2 = (x: number | undefined) => formatNumber(x);
 
 /** "filter121 converges at order 2" from a refinement study, else the corrected error. */
 function correctedClause(p: ParameterReport, correction: string): string {
   const r = p.refinement;
-  if (r && Number.isFinite(r.correctedOrder)) return `${correction} converges at order ${f2(r.correctedOrder)} (error ${f2(p.metrics.correctedRelError)} at ${r.levels[0].steps} steps, ${f2(r.levels[r.levels.length - 1].correctedRelError)} at ${r.levels[r.levels.length - 1].steps})`;
-  return `${correction} gives error ${f2(p.metrics.correctedRelError)}`;
+  if (!r || r.levels.length < 2) return `${correction} gives error ${f2(p.metrics.correctedRelError)}`;
+  const s = studySpan(r, (l) => l.correctedRelError, r.correctedOrder);
+  if (!Number.isFinite(s.order) || s.last === s.first) return `${correction} gives error ${f2(s.first.correctedRelError)} at ${s.first.steps} steps${s.words}`;
+  return `${correction} converges at order ${formatNumber(s.order, 2)} (error ${f2(s.first.correctedRelError)} at ${s.first.steps} steps, ${f2(s.last.correctedRelError)} at ${s.last.steps}${s.words})`;
 }
 
 function rawClause(p: ParameterReport): string {
   const r = p.refinement;
-  if (r && Number.isFinite(r.rawOrder)) return `raw error ${f2(r.levels[0].relError)} → ${f2(r.levels[r.levels.length - 1].relError)} from ${r.levels[0].steps} to ${r.levels[r.levels.length - 1].steps} steps (order ${f2(r.rawOrder)})`;
-  return `raw error ${f2(p.metrics.relError)}`;
+  return r && r.levels.length > 1 ? studyClause(r, 'raw error', (l) => l.relError, r.rawOrder) : `raw error ${f2(p.metrics.relError)}`;
 }
 
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
+  if (m.vanishing) {
+    return { kind: 'vanishing', explanation: `the AD gradient is exactly zero in every component: this parameter gets no gradient and does not train${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.` };
+  }
   if (m.gradcheckUnresolved) {
-    return { kind: 'inconclusive', explanation: `finite differences cannot judge the AD gradient here: finite differences at two steps disagree with each other (extreme sensitivity, e.g. chaotic dynamics over this horizon).` };
+    const cause = ctx.kinks.length > 0
+      ? `the finite-difference steps cross the kinks of ${ctx.kinks.join(', ')}`
+      : 'extreme sensitivity, e.g. chaotic dynamics over this horizon';
+    return { kind: 'inconclusive', explanation: `finite differences cannot judge the AD gradient here: finite differences at different steps disagree with each other (${cause}).` };
   }
   if (m.gradcheckRelError > GRADCHECK_TOLERANCE) {
     return { kind: 'gradcheck-mismatch', explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.` };
@@ -62,7 +75,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
-    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at N, ${f2(m.refinedAlpha)} at ${m.refinedSteps !== undefined ? `${m.refinedSteps} steps` : '2N'}` : ` α=${f2(m.alpha)}, β=${f2(m.beta)}`;
+    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at ${ctx.steps} steps, ${f2(m.refinedAlpha)} at ${m.refinedSteps ?? 2 * ctx.steps}` : ` ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}`;
     return { kind: 'oscillating', explanation: `oscillating: the AD density alternates from layer to layer (${alpha.trim()}) and does not converge as h → 0 (${rawClause(p)}); ${applied ? `${ctx.correction} is on and does not remove it` : correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
   }
   if (ctx.stageImbalanced) {
@@ -77,7 +90,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   return { kind: 'converges', explanation: m.relError > FAR_FROM_FLOW ? `the AD density converges to g(t) as dt → 0: ${rawClause(p)}${farClause(m.relError)}.` : `the AD density follows g(t): ${rawClause(p)}.` };
 }
 
-const RANK: Record<Verdict['kind'], number> = { 'gradcheck-mismatch': 6, oscillating: 5, 'stage-imbalance': 4, 'zero-weight': 3, inconclusive: 2, corrected: 1, converges: 0 };
+const RANK: Record<Verdict['kind'], number> = { 'gradcheck-mismatch': 7, vanishing: 6, oscillating: 5, 'stage-imbalance': 4, 'zero-weight': 3, inconclusive: 2, corrected: 1, converges: 0 };
 
 export function overallVerdict(parameters: ParameterReport[]): Verdict | undefined {
   const judged = parameters.filter((p) => p.verdict);

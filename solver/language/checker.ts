@@ -13,6 +13,7 @@ import type {
 } from '../model';
 import { SCHEME_NAMES } from '../model';
 import { schemeDiagnostics } from '../schemes/analysis';
+import { DEFAULT_LOSS_MESSAGE } from '../presentation/findingText';
 import type {
   AuxStmt, BrokenStmt, DataStmt, EquationStmt, FixedStmt, FunctionStmt, InitItem, LossStmt, NumberItem, ParamItem, Program,
   SchemeStmt, StateStmt,
@@ -292,7 +293,8 @@ class Checker {
     }
     if (losses.length === 0 && !broken.some((b) => b.isLoss)) {
       const where = states[0]?.nameRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
-      this.report(diag('missing-loss', 'warning', 'The model has no loss: gradient checks need a loss, e.g. loss = 0.5*sum(x(T)^2)', where));
+      // Valid (a classic XPPAUT model has none): the engine checks the default loss, and says which.
+      this.report(diag('default-loss', 'information', DEFAULT_LOSS_MESSAGE, where));
     }
 
     // 8. Names never read. Aux lines are not checked, but the names they read count as used.

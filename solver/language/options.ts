@@ -6,6 +6,7 @@ import {
   type Diagnostic, type GradEngine, type GradFix, type ModelOptions, type OptionLine, type OptionSetting, type SchemeName, type Tie,
 } from '../model';
 import { diag } from './ranges';
+import { formatNumber } from '../presentation/format';
 
 /** Option keys ODE Lens reads. */
 export const OPTION_KEYS = ['total', 'steps', 'dt', 't0', 'meth', 'start', 'seed', 'gradfix', 'grad', 'tie'] as const;
@@ -217,4 +218,5 @@ export function resolveOptions(lines: OptionLine[], out: Diagnostic[], schemes: 
 /** XPPAUT's default step size. */
 const XPPAUT_DEFAULT_DT = 0.05;
 
-function fmt(v: number): string { return Number(v.toPrecision(6)).toString(); }
+/** Option values echoed with 6 significant digits (the shared formatter of everything a user reads). */
+const fmt = (v: number) => formatNumber(v, 6);

@@ -10,6 +10,7 @@ import {
 } from './coefficients';
 import { isMultistep, isOneStep, MULTISTEP, schemeOf, TABLEAUX } from './schemes';
 import { parameterCopies } from './copies';
+import { STRONGLY_STABLE_SCHEMES, weaklyStableRemedy } from '../presentation/findingText';
 
 export type { Stability } from './coefficients';
 
@@ -91,7 +92,7 @@ function multistepDescription(name: string, m: LinearMultistep, declared: boolea
     doc.push(
       `**Weakly stable**: ρ has the root${zs.parasitic.length > 1 ? 's' : ''} ${zs.parasitic.map(fmtComplex).join(', ')} on the unit circle besides 1 (roots: ${roots}). ` +
       'The discrete adjoint (AD run backwards through the steps) starts from a terminal condition that excites this parasitic mode, so **AD gradients of per-step parameters oscillate from layer to layer and the oscillation does not shrink as h → 0**; sensitivities to intermediate states oscillate too. ' +
-      'Shared parameters are fine. Remedies: `gradfix=filter121` (or `adjoint121`), `grad=adjoint`, or a strongly stable scheme (heun, rk4, ab2).',
+      `Shared parameters are fine. Remedies: \`gradfix=filter121\` (or \`adjoint121\`), \`grad=adjoint\`, or a strongly stable scheme (${STRONGLY_STABLE_SCHEMES.join(', ')}).`,
     );
   } else {
     doc.push(`Strongly stable (roots of ρ: ${roots}). AD gradients of per-step parameters converge once each copy is divided by h·w, with w its quadrature weight; only the first and last copies have weights other than 1.`);
@@ -180,9 +181,7 @@ export function schemeDiagnostics(model: Model): Diagnostic[] {
     const zs = zeroStability(scheme.method.alpha);
     if (zs.stability === 'weak') {
       const root = zs.parasitic.map(fmtComplex).join(', ');
-      const remedy = corrected
-        ? (model.options.grad === 'adjoint' ? 'grad=adjoint computes gradients from the continuous adjoint instead.' : `gradfix=${model.options.gradfix} corrects this.`)
-        : 'Set gradfix=filter121, use grad=adjoint, or switch to a strongly stable scheme (heun, rk4, ab2).';
+      const remedy = weaklyStableRemedy({ gradfix: model.options.gradfix, grad: model.options.grad });
       out.push(diag('weakly-stable', corrected ? 'information' : 'warning',
         `${scheme.name} is weakly stable (its ρ has the root ${root} on the unit circle besides 1): AD gradients of the ${who} oscillate from layer to layer, and this does not shrink as dt → 0. ${remedy}`, methRange));
     }

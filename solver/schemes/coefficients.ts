@@ -1,6 +1,7 @@
 // The arithmetic of scheme coefficients, with no engine or editor
 // dependency: Runge–Kutta order conditions, linear multistep error constants,
 // and zero-stability from the roots of ρ(ζ) = Σ alpha_j ζ^j.
+import { formatNumber } from '../presentation/format';
 
 export interface ButcherTableau {
   /** Strictly lower-triangular stage matrix (rows may be shorter than s). */
@@ -230,10 +231,11 @@ export function zeroStability(alpha: number[]): ZeroStability {
   return { stability: parasitic.length > 0 ? 'weak' : 'strong', roots, parasitic };
 }
 
+/** A coefficient rounded to 1e-6 (so 1/6 reads 0.166667 and round-off reads 0), in the shared number format. */
 export function fmt(x: number): string {
   if (!Number.isFinite(x)) return String(x);
   const r = Math.round(x * 1e6) / 1e6;
-  return Object.is(r, -0) ? '0' : String(r);
+  return Object.is(r, -0) ? '0' : formatNumber(r, 7);
 }
 
 export function fmtComplex(z: Complex): string {

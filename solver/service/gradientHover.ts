@@ -1,6 +1,8 @@
 // The gradient-check figures shown in hovers (moved from the round-1 server
 // hover): the report lives in the server, so the service takes it as an input.
-import type { ParameterMetrics, ParameterReport, Refinement, Report } from '../report';
+import type { ParameterReport, Refinement, Report } from '../report';
+import { formatNumber } from '../presentation/format';
+import { metricColumns, refinementColumns, refinementSummary, showsCorrection, type MetricColumn } from '../presentation/columns';
 
 export interface GradientContext {
   /** Last gradient-check report for this document. */
@@ -11,13 +13,7 @@ export interface GradientContext {
   pendingState?: string;
 }
 
-export function fmt(x: number | undefined): string {
-  if (x === undefined || x === null || Number.isNaN(x)) return 'n/a';
-  if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
-  const a = Math.abs(x);
-  if (a !== 0 && (a < 1e-3 || a >= 1e4)) return x.toExponential(1);
-  return String(Number(x.toPrecision(3)));
-}
+const fmt = formatNumber;
 
 function reportHeader(report: Report): string {
   const t = report.timings?.totalMs;
@@ -25,7 +21,7 @@ function reportHeader(report: Report): string {
     `**ODE Lens gradient check** · scheme \`${report.scheme}\` · ${report.steps} steps (h = ${fmt(report.dt)}) · backend \`${report.backend}\`` +
       (t !== undefined ? ` · check time ${Math.round(t)} ms` : ''),
     '',
-    `gradfix=\`${report.gradfix}\` · corrected with \`${report.correction}\`` +
+    `gradfix=\`${report.gradfix}\`${showsCorrection(report) ? ` · corrected with \`${report.correction}\`` : ''}` +
       (report.recommendedCorrection && report.gradfix === 'none' ? ` · recommended: \`gradfix=${report.recommendedCorrection}\`` : '') +
       ` · loss ${fmt(report.loss)} · reference error ${fmt(report.referenceError)}`,
     ...(report.verdict ? ['', `**Verdict:** ${report.verdict.explanation}`] : []),
@@ -43,42 +39,42 @@ export function reportHoverMarkdown(ctx: GradientContext): string {
   if (!report) return `**ODE Lens gradient check**\n\nNo check result yet${ctx.pendingState ? ` (check ${ctx.pendingState})` : ''}.`;
   const perStep = report.parameters.filter((p) => p.perStep);
   const parts = [reportHeader(report), ''];
-  const hasKappa = perStep.some((p) => p.metrics.kappa !== undefined);
   if (perStep.length === 0) {
     parts.push('No per-step parameters: shared parameters get gradients that converge at the scheme\'s order.');
   } else {
+    const cols = metricColumns(report);
     parts.push(
-      `| per-step parameter | raw AD rel. error | corrected rel. error (${report.correction}) | α | β |${hasKappa ? ' κ |' : ''} gradcheck |`,
-      `|:--|--:|--:|--:|--:|${hasKappa ? '--:|' : ''}--:|`,
-      ...perStep.map(
-        (p) =>
-          `| \`${p.name}\`${p.oscillating ? ' ⚠' : ''} | ${fmt(p.metrics.relError)} | ${fmt(p.metrics.correctedRelError)} | ${fmt(p.metrics.alpha)} | ${fmt(p.metrics.beta)} |${hasKappa ? ` ${fmt(p.metrics.kappa)} |` : ''} ${fmt(p.metrics.gradcheckRelError)} |`,
-      ),
+      ...markdownTable(['per-step parameter', ...cols.map((c) => c.label(report))], perStep.map((p) => [`\`${p.name}\`${p.oscillating ? ' ⚠' : ''}`, ...cols.map((c) => c.cell(p, report))])),
       '',
-      'Relative errors against the continuous gradient density g(t); α, β: oscillation metrics (flag: α > 0.1 and β > 10)' +
-        (hasKappa ? '; κ: stage imbalance of per-stage copies (flag: κ > 0.3)' : '') + '; gradcheck: AD vs finite differences of the discrete loss.',
+      footnote(cols, report),
     );
   }
   return parts.join('\n') + staleNote(ctx);
 }
 
-function metricsTable(m: ParameterMetrics, correction: string): string {
-  const k = m.kappa !== undefined;
-  return [
-    `| raw AD rel. error | corrected (${correction}) | α | β |${k ? ' κ |' : ''} gradcheck |`,
-    `|--:|--:|--:|--:|${k ? '--:|' : ''}--:|`,
-    `| ${fmt(m.relError)} | ${fmt(m.correctedRelError)} | ${fmt(m.alpha)} | ${fmt(m.beta)} |${k ? ` ${fmt(m.kappa)} |` : ''} ${fmt(m.gradcheckRelError)} |`,
-  ].join('\n');
+/** A markdown table: the first column left-aligned, the figures right-aligned. */
+function markdownTable(head: string[], rows: string[][]): string[] {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), `|${head.map((_, i) => (i === 0 ? ':--' : '--:')).join('|')}|`, ...rows.map(line)];
+}
+
+function footnote(cols: MetricColumn[], report: Report): string {
+  return cols.map((c) => c.description(report)).join('; ') + '.';
+}
+
+/** The figures of one parameter: the report's metric columns (presentation/columns.ts). */
+function metricsTable(p: ParameterReport, report: Report): string {
+  const cols = metricColumns(report);
+  return markdownTable(cols.map((c) => c.label(report)), [cols.map((c) => c.cell(p, report))]).join('\n');
 }
 
 /** The refinement study: errors and α per step count, observed orders. */
-function refinementTable(r: Refinement, correction: string): string {
+function refinementTable(r: Refinement, report: Report): string {
+  const cols = refinementColumns(report);
   return [
-    `Refinement (same θ(t), more steps): observed order raw ${fmt(r.rawOrder)}, ${correction} ${fmt(r.correctedOrder)}`,
+    `Refinement (same θ(t), more steps): ${refinementSummary(r, report)}`,
     '',
-    `| steps | raw AD rel. error | corrected (${correction}) | α |`,
-    '|--:|--:|--:|--:|',
-    ...r.levels.map((l) => `| ${l.steps} | ${fmt(l.relError)} | ${fmt(l.correctedRelError)} | ${fmt(l.alpha)} |`),
+    ...markdownTable(cols.map((c) => c.label(report)), r.levels.map((_, k) => cols.map((c) => c.cell(r, k)))),
   ].join('\n');
 }
 
@@ -92,10 +88,10 @@ export function parameterMetricsMarkdown(name: string, perStep: boolean, ctx: Gr
   const rep = parameterReport(name, ctx);
   const parts: string[] = [];
   if (rep && ctx.report) {
-    parts.push('', metricsTable(rep.metrics, ctx.report.correction));
+    parts.push('', metricsTable(rep, ctx.report));
     if (rep.verdict) parts.push('', `${rep.oscillating ? '⚠ ' : ''}**${rep.verdict.kind}:** ${rep.verdict.explanation}`);
     else if (rep.oscillating) parts.push('', '⚠ The AD gradient of this parameter oscillates from layer to layer.');
-    if (rep.refinement) parts.push('', refinementTable(rep.refinement, ctx.report.correction));
+    if (rep.refinement) parts.push('', refinementTable(rep.refinement, ctx.report));
     parts.push('', `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${Math.round(ctx.report.timings?.totalMs ?? 0)} ms`);
     return parts.join('\n') + staleNote(ctx);
   }

@@ -10,5 +10,5 @@ export { definition, references, documentHighlight, prepareRename, rename, type 
 export { documentSymbols, foldingRanges } from './outline';
 export { semanticTokens, SEMANTIC_TOKENS_LEGEND } from './semanticTokens';
 export { formatDocument, formatRange } from './formatting';
-export { reportHoverMarkdown, parameterMetricsMarkdown, fmt, type GradientContext } from './gradientHover';
+export { reportHoverMarkdown, parameterMetricsMarkdown, type GradientContext } from './gradientHover';
 export { codeActions, gradfixEdit, quickFixTitle, GRADFIX_FIXABLE_CODES, QUICK_FIX_TITLE, type CodeActionData, type CodeActionDocument, type FixableDiagnostic } from './codeActions';

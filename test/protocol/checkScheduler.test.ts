@@ -64,7 +64,10 @@ function setup(settings: Partial<OdeLensSettings['check']> = {}) {
     settings: async () => ({ ...DEFAULT_SETTINGS, check: { ...DEFAULT_SETTINGS.check, debounceMs: DEBOUNCE_MS, ...settings } }),
     createRunner: (hooks) => (runner = new FakeRunner(hooks)),
     listener: {
-      publish: () => events.push('publish'),
+      publish: () => {
+        events.push('publish');
+        return [];
+      },
       status: (_, p) => events.push(`status ${p.state}${p.cached ? ' cached' : ''}${p.message && !p.cached ? `: ${p.message}` : ''}`),
       report: (st, r) => events.push(`report v${st.version} ${r.backend}`),
     },
@@ -147,11 +150,11 @@ describe('check scheduler', () => {
     assert.equal(line.slice(r.start.character, r.end.character), 'meth=leapfrog');
   });
 
-  it('does not check a model without a loss, or when checks are off (unless forced)', async () => {
+  it('does not check a model with errors, or when checks are off (unless forced)', async () => {
     const s = setup({ enabled: false });
-    const noLoss = MODEL('rk4').replace(/loss = .*\n/, '');
-    const st = s.edit(1, noLoss);
-    assert.deepEqual(await s.scheduler.schedule(st, true), { state: 'cancelled', report: null, message: 'the model has no loss' });
+    const broken = MODEL('rk4').replace("x' = W @ x", "x' = W @ nope");
+    const st = s.edit(1, broken);
+    assert.deepEqual(await s.scheduler.schedule(st, true), { state: 'cancelled', report: null, message: 'the model has errors' });
     s.edit(2, MODEL('rk4'));
     await wait(DEBOUNCE_MS * 2);
     assert.equal(s.runnerMade(), false, 'no worker while checks are off');

@@ -129,7 +129,7 @@ test('a reference that one halving cannot resolve is halved again, and its repor
 test('verdicts that rest on an uncertain reference are inconclusive and say why', () => {
   const shared = { name: 'w', shape: [], perStep: false, metrics: { relError: 0.01, correctedRelError: 0.01, gradcheckRelError: 1e-4 } } as unknown as ParameterReport;
   const perStep = { ...shared, perStep: true } as ParameterReport;
-  const ctx = (referenceError: number, gradfix: 'none' | 'filter121' = 'none') => ({ gradfix, correction: 'filter121' as const, scheme: 'rk4', zeroWeightCopies: 0, stageImbalanced: false, oscillating: false, hasReference: true, referenceError });
+  const ctx = (referenceError: number, gradfix: 'none' | 'filter121' = 'none') => ({ gradfix, correction: 'filter121' as const, scheme: 'rk4', zeroWeightCopies: 0, stageImbalanced: false, oscillating: false, hasReference: true, referenceError, kinks: [], steps: 64 });
   for (const p of [shared, perStep]) {
     for (const gradfix of ['none', 'filter121'] as const) {
       assert.notEqual(verdictFor(p, ctx(UNCERTAIN_REFERENCE / 2, gradfix)).kind, 'inconclusive');
@@ -208,7 +208,7 @@ test('the parameter hover shows the verdict and the refinement study', async () 
   const md = parameterMetricsMarkdown('W1', true, { report: r, reportIsCurrent: true });
   assert.match(md, /⚠ \*\*oscillating:\*\* oscillating: the AD density alternates/);
   assert.match(md, /\| 64 \| [\d.]+ \| [\d.e-]+ \| [\d.]+ \|/);
-  assert.match(md, /observed order raw -?[\d.e-]+, filter121 [\d.]+/);
+  assert.match(md, /Refinement \(same θ\(t\), more steps\): raw order -?[\d.e-]+, filter121 order [\d.]+/);
 });
 
 test('wide per-step tensors: the report carries the components with the largest continuous gradient, the metrics all of them', async () => {

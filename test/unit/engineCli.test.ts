@@ -103,6 +103,14 @@ test('odelens CLI', { skip: !existsSync(cli) && 'dist/cli.js not built (node scr
   assert.match(fe.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:\\d+: error: `));
 
   assert.equal(run('check', 'examples/spiral.ode', '--backend', 'gpu').status, 2);
+
+  // A classic XPPAUT model has no loss: valid, checked for the default loss, said as information, exit status 0.
+  const xpp = join(dir, 'decay.ode');
+  writeFileSync(xpp, '# classic XPPAUT\ndx/dt = -a*x + y\ndy/dt = -y\npar a=1\ninit x=1, y=0.5\n@ total=2, dt=0.05, meth=rungekutta\ndone\n');
+  const nl = run('check', xpp, '--backend', 'cpu');
+  assert.equal(nl.status, 0, nl.stdout + nl.stderr);
+  assert.match(nl.stderr, /decay\.ode:2:\d+: information: No loss declared: gradients are checked for ½‖x\(T\)‖²/);
+  assert.doesNotMatch(nl.stdout + nl.stderr, /warning/);
 });
 
 test('odelens check --refine: the per-level table from the engine\'s refinement study', { skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)' }, () => {
@@ -110,16 +118,24 @@ test('odelens check --refine: the per-level table from the engine\'s refinement 
   const r = run('check', 'examples/spiral.ode', '--refine', '--backend', 'cpu');
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /refinement study/);
-  assert.match(r.stdout, /parameter\s+steps\s+raw relError\s+filter121 relError\s+alpha\s+raw order\s+filter121 order/);
-  // One row per level (N, 2N, 4N) under W1, then the order from N to 4N.
+  assert.match(r.stdout, /parameter\s+steps\s+raw error\s+filter121 error\s+α\s+raw order\s+filter121 order/);
+  // One row per level (N, 2N, 4N) under W1, then the orders from N to the last level above the float32 floor.
   assert.match(r.stdout, /\nW1\s+64\s.*\n\s+128\s.*\n\s+256\s/);
-  const orders = [...r.stdout.matchAll(/^\s+64→256\s+(\S+)\s+(\S+)\s*$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+  const orders = [...r.stdout.matchAll(/^(\w+): 64→256 steps, raw order (\S+), filter121 order (\S+)$/gm)].map((m) => [Number(m[2]), Number(m[3])]);
   assert.equal(orders.length, 3, r.stdout);
   for (const [raw, corrected] of orders) {
     // Leapfrog's raw AD density does not converge (order ≈ 0); filter121 restores about second order.
     assert.ok(Math.abs(raw) < 0.2, `raw order ${raw}`);
     assert.ok(corrected >= 1.5, `filter121 order ${corrected}`);
   }
+  // rk4's raw errors are at float32 resolution at every level: no order is printed, and no correction column offers
+  // itself as a remedy for a gradient that is already right.
+  const rk4 = run('check', 'examples/spiral-rk4.ode', '--refine', '--backend', 'cpu');
+  assert.equal(rk4.status, 0, rk4.stderr);
+  assert.doesNotMatch(rk4.stdout, /filter121/, rk4.stdout);
+  assert.match(rk4.stdout, /raw order not observed \(errors at float32 resolution, ≤ 3e-6\)/);
+  assert.match(rk4.stdout, /verdict: .*at float32 resolution \(≤ 3e-6\) at every step count, so no order is observed/);
+  assert.doesNotMatch(rk4.stdout, /\(order -?[\d.]+\)|raw order -?\d/);
   // Without --refine there is no study table.
   assert.doesNotMatch(run('check', 'examples/spiral-rk4.ode', '--backend', 'cpu').stdout, /refinement study/);
 });

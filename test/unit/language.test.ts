@@ -1,7 +1,7 @@
 // Unit tests of the language front end (solver/language).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
@@ -408,11 +408,12 @@ describe('diagnostics', () => {
     assert.deepEqual(m.equations[0].rhs.shape, [2]);
   });
 
-  test('missing loss: a warning, and the model has no loss', () => {
+  test('no loss: valid (classic XPPAUT), an information naming the default loss, and the model has no loss', () => {
     const a = analyse("state x\nx' = -x");
-    const d = only(a, 'missing-loss');
-    assert.equal(d.severity, 'warning');
-    assert.match(d.message, /gradient checks need a loss/);
+    assert.ok(!a.diagnostics.some((d) => d.severity === 'warning' || d.severity === 'error'), JSON.stringify(a.diagnostics));
+    const d = only(a, 'default-loss');
+    assert.equal(d.severity, 'information');
+    assert.match(d.message, /^No loss declared: gradients are checked for ½‖x\(T\)‖²/);
     assert.ok(a.model);
     assert.equal(a.model.loss, undefined);
   });

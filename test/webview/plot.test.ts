@@ -14,6 +14,7 @@ import { renderWebviewHtml } from '../../webview/html';
 import { CHART_CANVAS_ID, DATASET_LABELS } from '../../shared/webviewMessages';
 import { findChromium, hasPlaywright, launchChromium, prerequisiteOrSkip } from '../support/browser';
 import { spiralReport } from './report';
+import { metricColumns } from '../../solver/presentation/columns';
 
 const root = join(__dirname, '..', '..', '..');
 const ORIGIN = 'https://odelens-webview.test';
@@ -116,6 +117,48 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     assert.equal(await page.locator('#odelens-metrics tbody tr').count(), report.parameters.length);
     assert.match(await page.textContent('#odelens-metrics') ?? '', /gradcheck/);
     if (process.env.ODELENS_SCREENSHOT) await page.screenshot({ path: process.env.ODELENS_SCREENSHOT, fullPage: true });
+  });
+
+  it('renders the report\'s metric columns, the same the CLI and the hovers show', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    const cols = metricColumns(report);
+    const head = await page.$$eval('#odelens-metrics thead th', (ths) => ths.map((th) => th.textContent ?? ''));
+    assert.deepEqual(head, ['parameter', ...cols.map((c) => c.label(report))]);
+    for (const p of report.parameters) {
+      const cells = await page.$$eval(`#odelens-metrics tbody tr`, (trs, name) => {
+        const tr = trs.find((r) => (r.querySelector('th')?.textContent ?? '').startsWith(`${name} `));
+        return tr ? [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '') : [];
+      }, p.name);
+      assert.deepEqual(cells, cols.map((c) => c.cell(p, report)), p.name);
+    }
+  });
+
+  it('keeps every metrics column reachable in a split editor (420 px wide)', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    await page.setViewportSize({ width: 420, height: 800 });
+    try {
+      await page.waitForFunction(() => window.innerWidth === 420);
+      const fit = await page.evaluate(() => {
+        const table = document.getElementById('odelens-metrics')!;
+        const last = table.querySelector('thead th:last-child')!;
+        // The table's own scrolling box, if it has one (not the page: a webview's body does not scroll sideways).
+        let box: HTMLElement | null = table.parentElement;
+        while (box && box !== document.body && !/(auto|scroll)/.test(getComputedStyle(box).overflowX)) box = box.parentElement;
+        if (box === document.body) box = null;
+        const viewport = document.documentElement.clientWidth;
+        const before = last.getBoundingClientRect().right;
+        if (box) box.scrollLeft = box.scrollWidth; // as far right as it goes
+        const right = box ? box.getBoundingClientRect().right : viewport;
+        return { viewport, before, box: box?.id ?? null, boxRight: right, after: last.getBoundingClientRect().right, pageScrollWidth: document.documentElement.scrollWidth };
+      });
+      console.log(`# metrics table at 420 px: ${JSON.stringify(fit)}`);
+      // Either the table fits the panel, or it scrolls inside its own box and its last column can be brought into view.
+      assert.ok(fit.boxRight <= fit.viewport + 0.5, JSON.stringify(fit));
+      assert.ok(fit.after <= fit.boxRight + 0.5, `last column cut off: ${JSON.stringify(fit)}`);
+      assert.ok(fit.pageScrollWidth <= fit.viewport + 0.5, `the page itself overflows: ${JSON.stringify(fit)}`);
+    } finally {
+      await page.setViewportSize({ width: 1000, height: 800 });
+    }
   });
 
   it('switches parameter and component from the selects', async (t) => {

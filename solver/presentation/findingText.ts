@@ -1,0 +1,156 @@
+// The English text of the gradient check's findings and their remedies. The
+// engine decides what it found and with which figures; this module says it.
+// The static diagnostics of the front end (schemes/analysis.ts) take their
+// remedies from here too, so a warning reads the same before and after a check.
+import type { GradEngine, GradFix } from '../model';
+import type { ParameterMetrics, ParameterReport, Refinement } from '../report';
+import { DETECTOR } from '../engine/detect';
+import { formatNumber as fmt, formatRatio, namedRatio } from './format';
+
+type Correction = Exclude<GradFix, 'none'>;
+
+/** Strongly stable schemes offered in place of a weakly stable one. */
+export const STRONGLY_STABLE_SCHEMES = ['heun', 'rk4', 'ab2'] as const;
+
+/** The corrections that remove the period-2 oscillation of a weakly stable scheme. */
+const OSCILLATION_CORRECTIONS: readonly GradFix[] = ['filter121', 'adjoint121', 'average'];
+
+/**
+ * What to do about a weakly stable scheme with per-step parameters, given the model's settings: the one remedy
+ * list of both the static `weakly-stable` diagnostic and the measured `weakly-stable-scheme` finding.
+ * `correctedError`: the recommended correction's measured error, when a check measured it.
+ */
+export function weaklyStableRemedy(s: { gradfix: GradFix; grad: GradEngine; recommended?: Correction; correctedError?: number }): string {
+  if (OSCILLATION_CORRECTIONS.includes(s.gradfix)) return `gradfix=${s.gradfix} corrects this.`;
+  if (s.grad === 'adjoint') return 'grad=adjoint computes gradients from the continuous adjoint instead.';
+  const fix = s.recommended ?? 'filter121';
+  const measured = s.correctedError !== undefined && Number.isFinite(s.correctedError) ? ` (error ${fmt(s.correctedError)})` : '';
+  return `Set gradfix=${fix}${measured}, use grad=adjoint, or switch to a strongly stable scheme (${STRONGLY_STABLE_SCHEMES.join(', ')}).`;
+}
+
+/** The front end's note on a model without a loss; the engine checks gradients of exactly this loss (engine/compile.ts). */
+export const DEFAULT_LOSS_MESSAGE = 'No loss declared: gradients are checked for ½‖x(T)‖² (half the sum of squares of every state at the final time). Add a `loss = …` line to check your own.';
+
+type Level = Refinement['levels'][number];
+
+/** What a refinement study shows for one error (raw or corrected): its first level, its last level above the float32 floor, the order between them. */
+export interface StudySpan { first: Level; last: Level; order: number; words: string }
+
+/**
+ * The span of a study for one error; `words` says where float32 resolution cuts it ('' when it does not):
+ * ", at float32 resolution (≤ 3e-6) at every step count, so no order is observed" or "; at float32 resolution (≤ 3e-6) from 256 steps on".
+ */
+export function studySpan(r: Refinement, error: (l: Level) => number, order: number): StudySpan {
+  const below = r.levels.findIndex((l) => !(error(l) > r.errorFloor));
+  const floor = `float32 resolution (≤ ${fmt(r.errorFloor, 2)})`;
+  const last = below < 0 ? r.levels[r.levels.length - 1] : r.levels[Math.max(0, below - 1)];
+  const words = below < 0 ? '' : below === 0 ? `, at ${floor} at every step count, so no order is observed` : `; at ${floor} from ${r.levels[below].steps} steps on`;
+  return { first: r.levels[0], last, order, words };
+}
+
+/** "raw error 1.24 → 1.24 from 64 to 256 steps (order 0.0017)", or the first level's error and where float32 resolution stops the study. */
+export function studyClause(r: Refinement, label: string, error: (l: Level) => number, order: number): string {
+  const s = studySpan(r, error, order);
+  if (!Number.isFinite(s.order) || s.last === s.first) return `${label} ${fmt(error(s.first))} at ${s.first.steps} steps${s.words}`;
+  return `${label} ${fmt(error(s.first))} → ${fmt(error(s.last))} from ${s.first.steps} to ${s.last.steps} steps (order ${fmt(s.order, 2)})${s.words}`;
+}
+
+/** The refinement study in one sentence, for finding messages ('' without a study of two levels). */
+export function studySentence(p: ParameterReport, correction: string): string {
+  const r = p.refinement;
+  if (!r || r.levels.length < 2) return '';
+  return ` Refinement: ${studyClause(r, 'raw error', (l) => l.relError, r.rawOrder)}; ${studyClause(r, correction, (l) => l.correctedRelError, r.correctedOrder)}.`;
+}
+
+export interface OscillationText {
+  name: string;
+  metrics: ParameterMetrics;
+  gradfix: GradFix;
+  correction: Correction;
+  /** Steps of the base solve (the default second level is 2N). */
+  steps: number;
+  /** α at the second step count shrinks like h: an O(h) effect. */
+  decays: boolean;
+  study: string;
+}
+
+export function oscillatingGradientMessage(o: OscillationText): string {
+  const m = o.metrics;
+  const known = Number.isFinite(m.relError);
+  const fix = o.gradfix !== 'none'
+    ? `even after ${o.correction}${known ? ` (corrected error ${fmt(m.correctedRelError)})` : ''}`
+    : `${o.correction} would ${known ? `give ${fmt(m.correctedRelError)}` : 'remove it'}`;
+  const refined = m.refinedAlpha !== undefined
+    ? ` With ${m.refinedSteps ?? 2 * o.steps} steps ${namedRatio('α', m.refinedAlpha)}${o.decays ? ' (scales with h: an O(h) effect that vanishes)' : ' (does not vanish as h → 0)'}.`
+    : '';
+  return `AD gradient of ${o.name} oscillates from layer to layer (${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)})` +
+    `${known ? `: relative error ${formatRatio(m.relError)} against the continuous gradient` : ''}; ${fix}.${refined}${o.study}`;
+}
+
+export function stageImbalanceMessage(s: { name: string; metrics: ParameterMetrics; gradfix: GradFix; correction: Correction; recommended?: Correction; study: string }): string {
+  const m = s.metrics;
+  const fix = s.gradfix === 'stagesum'
+    ? 'stagesum is on.'
+    : `${s.recommended === 'stagesum' ? 'stagesum' : s.correction} would give ${fmt(m.correctedRelError)}, or tie the stages (tie=step).`;
+  return `Per-stage AD gradients of ${s.name} do not follow the flow stage by stage (κ=${fmt(m.kappa)} > ${DETECTOR.kappa}): relative error ${formatRatio(m.relError)}; ${fix}${s.study}`;
+}
+
+export function weaklyStableSchemeMessage(s: {
+  meth: string; flagged: string[]; worst: string; metrics: ParameterMetrics; steps: number;
+  gradfix: GradFix; grad: GradEngine; correction: Correction; recommended?: Correction;
+}): string {
+  const m = s.metrics;
+  const root = s.meth === 'leapfrog' ? 'parasitic root −1' : 'a second root of ρ on the unit circle';
+  const again = m.refinedAlpha !== undefined ? `; ${namedRatio('α', m.refinedAlpha)} again with ${m.refinedSteps ?? 2 * s.steps} steps. ` : '. ';
+  const remedy = s.gradfix !== 'none'
+    ? `${s.correction} is already on and does not remove it.`
+    : weaklyStableRemedy({ gradfix: s.gradfix, grad: s.grad, recommended: s.recommended, correctedError: m.correctedRelError });
+  return `${s.meth} is weakly stable (${root}): AD adjoints oscillate with period 2 and this does not vanish as h → 0. ` +
+    `Measured on ${s.flagged.join(', ')}: ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}, relative error ${formatRatio(m.relError)} (${s.worst})${again}${remedy}`;
+}
+
+/** Names of the model's non-smooth operations (relu, abs, if/then/else, …): where finite differences cross kinks. */
+export type Kinks = readonly string[];
+
+const kinkList = (kinks: Kinks) => kinks.join(', ');
+
+export function gradcheckUnresolvedMessage(s: { name: string; relError: number; step: number; resolution: number; tooSmall: boolean; kinks: Kinks }): string {
+  const head = `Finite differences cannot check the AD gradient of ${s.name}`;
+  if (s.tooSmall) {
+    return `${head}: along their probe direction the loss changes by only ${fmt(s.resolution)}× its float32 rounding at step ${fmt(s.step)}, too little to resolve. ` +
+      `The loss hardly depends on ${s.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`;
+  }
+  const unsettled = `they do not settle as the step shrinks from ${fmt(16 * s.step)} to ${fmt(s.step)}, and AD differs by ${s.relError >= 1e6 ? 'more than 10⁶' : fmt(s.relError)} relative.`;
+  if (s.kinks.length > 0) {
+    return `${head}: ${unsettled} The model is not smooth (${kinkList(s.kinks)}): the finite-difference steps cross points where the loss has a kink or a jump, ` +
+      `so their slopes depend on the step, while AD takes the one-sided derivative at the current values. This is not a sign of a wrong gradient; a smooth activation (tanh, sigmoid) makes it checkable.`;
+  }
+  return `${head}: ${unsettled} The loss is extremely sensitive to ${s.name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`;
+}
+
+export function gradcheckMismatchMessage(name: string, relError: number, kinks: Kinks): string {
+  return `AD gradient of ${name} disagrees with finite differences of the discrete loss (relative difference ${formatRatio(relError)})` +
+    (kinks.length > 0 ? `; the model is not smooth (${kinkList(kinks)}), and finite differences that cross a kink differ from AD's one-sided derivative.` : '.');
+}
+
+export function vanishingGradientMessage(name: string, kinks: Kinks): string {
+  const cause = kinks.includes('relu')
+    ? ' Every relu unit it feeds may be inactive (its input below 0 throughout the solve: dead units); start the biases higher or use a smooth activation.'
+    : kinks.length > 0
+      ? ` The non-smooth operations of the model (${kinkList(kinks)}) have zero slope at these values.`
+      : ' The loss does not move with it at these values (it may be at a stationary point, or not reach the loss).';
+  return `The AD gradient of ${name} is exactly zero in every component: ${name} gets no gradient and does not train.${cause}`;
+}
+
+export const invalidOptionsMessage = (steps: number, dt: number) => `cannot solve with steps=${steps} and dt=${dt}`;
+
+export const tooLargeMessage = (steps: number, values: number, maxSteps: number, maxValues: number) =>
+  `Too large for a background gradient check: ${steps} steps and ${values} parameter values (limits ${maxSteps} steps, ${maxValues} values).`;
+
+export const blowUpMessage = (state: string, step: number, time: number, meth: string, dt: number) =>
+  `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}. Reduce dt or check the model's scaling.`;
+
+/** A value that is not finite while the states are, e.g. "The loss is not finite (the states stay finite)." */
+export const nonFiniteMessage = (what: string) => `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;
+
+export const REFERENCE_BLOW_UP_MESSAGE = 'The accurate reference solve (RK4, step dt/2) blows up.';
