@@ -8,123 +8,22 @@
 // each), so this is where their checks get fast.
 import type { Expr, Model } from '../model';
 import type { TF, Tensor } from './backend';
-
-type Unary = 'neg' | 'tanh' | 'sigmoid' | 'relu' | 'sin' | 'cos' | 'tan' | 'exp' | 'log' | 'abs' | 'sqrt' | 'square' | 'sinh' | 'cosh' | 'asin' | 'acos' | 'atan' | 'sign' | 'floor' | 'ceil' | 'log10' | 'heav' | 'recip';
-type Binary = '+' | '-' | '*' | '/' | 'pow' | 'max' | 'min' | 'atan2' | 'mod' | '>' | '<' | '>=' | '<=' | '==' | '!=' | '&' | '|';
+import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
+import { engineFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
 
 type Instr =
   | { op: 'const'; value: number }
   | { op: 'state'; index: number }
   | { op: 'param'; index: number }
   | { op: 't' }
-  | { op: 'unary'; fn: Unary; a: number }
-  | { op: 'binary'; fn: Binary; a: number; b: number }
+  // The operation table's entries (ops/table.ts): their float64 values and TF.js-defined derivatives.
+  | { op: 'unary'; fn: UnaryOp; a: number }
+  | { op: 'binary'; fn: BinaryOp; a: number; b: number }
   | { op: 'select'; c: number; a: number; b: number }
   // Σ a_i·b_i (b omitted: Σ a_i) in double, rounded once, as TF.js's cpu matMul and sum accumulate.
   | { op: 'dot'; a: number[]; b?: number[] };
 
-// The language's scalar built-ins (a call to anything else keeps the per-operation compile).
-const UNARY_NAMES: Record<string, Unary> = {
-  tanh: 'tanh', sigmoid: 'sigmoid', relu: 'relu', sin: 'sin', cos: 'cos', tan: 'tan', exp: 'exp', log: 'log', ln: 'log',
-  abs: 'abs', sqrt: 'sqrt', sinh: 'sinh', cosh: 'cosh', asin: 'asin', acos: 'acos', atan: 'atan',
-  sign: 'sign', floor: 'floor', flr: 'floor', ceil: 'ceil', log10: 'log10', heav: 'heav',
-};
-const BINARY_NAMES: Record<string, Binary> = { max: 'max', min: 'min', pow: 'pow', atan2: 'atan2', mod: 'mod' };
-const OPERATORS = new Set(['+', '-', '*', '/', '>', '<', '>=', '<=', '==', '!=', '&', '|']);
-
 const f32 = Math.fround;
-
-function unary(fn: Unary, x: number): number {
-  switch (fn) {
-    case 'neg': return -x;
-    case 'tanh': return Math.tanh(x);
-    case 'sigmoid': return 1 / (1 + Math.exp(-x));
-    case 'relu': return x > 0 ? x : 0;
-    case 'sin': return Math.sin(x);
-    case 'cos': return Math.cos(x);
-    case 'tan': return Math.tan(x);
-    case 'exp': return Math.exp(x);
-    case 'log': return Math.log(x);
-    case 'abs': return Math.abs(x);
-    case 'sqrt': return Math.sqrt(x);
-    case 'square': return x * x;
-    case 'sinh': return Math.sinh(x);
-    case 'cosh': return Math.cosh(x);
-    case 'asin': return Math.asin(x);
-    case 'acos': return Math.acos(x);
-    case 'atan': return Math.atan(x);
-    case 'sign': return x > 0 ? 1 : x < 0 ? -1 : 0;
-    case 'floor': return Math.floor(x);
-    case 'ceil': return Math.ceil(x);
-    case 'log10': return Math.log(x) / Math.LN10;
-    case 'heav': return x >= 0 ? 1 : 0;
-    case 'recip': return 1 / x;
-  }
-}
-
-/** d unary / dx at x (y = its value), as TF.js's gradients define it (0 for the piecewise-constant ones). */
-function unaryDerivative(fn: Unary, x: number, y: number): number {
-  switch (fn) {
-    case 'neg': return -1;
-    case 'tanh': return 1 - y * y;
-    case 'sigmoid': return y * (1 - y);
-    case 'relu': return x > 0 ? 1 : 0;
-    case 'sin': return Math.cos(x);
-    case 'cos': return -Math.sin(x);
-    case 'tan': return 1 / (Math.cos(x) * Math.cos(x));
-    case 'exp': return y;
-    case 'log': return 1 / x;
-    case 'abs': return x > 0 ? 1 : -1; // TF.js: step(x, −1)
-    case 'sqrt': return 1 / (2 * y);
-    case 'square': return 2 * x;
-    case 'sinh': return Math.cosh(x);
-    case 'cosh': return Math.sinh(x);
-    case 'asin': return 1 / Math.sqrt(1 - x * x);
-    case 'acos': return -1 / Math.sqrt(1 - x * x);
-    case 'atan': return 1 / (1 + x * x);
-    case 'log10': return 1 / (x * Math.LN10);
-    case 'recip': return -y * y;
-    case 'sign': case 'floor': case 'ceil': case 'heav': return 0;
-  }
-}
-
-function binary(fn: Binary, a: number, b: number): number {
-  switch (fn) {
-    case '+': return a + b;
-    case '-': return a - b;
-    case '*': return a * b;
-    case '/': return a / b;
-    case 'pow': return Math.pow(a, b);
-    case 'max': return Math.max(a, b);
-    case 'min': return Math.min(a, b);
-    case 'atan2': return Math.atan2(a, b);
-    case 'mod': return a - b * Math.floor(f32(a / b));
-    case '>': return a > b ? 1 : 0;
-    case '<': return a < b ? 1 : 0;
-    case '>=': return a >= b ? 1 : 0;
-    case '<=': return a <= b ? 1 : 0;
-    case '==': return a === b ? 1 : 0;
-    case '!=': return a !== b ? 1 : 0;
-    case '&': return a !== 0 && b !== 0 ? 1 : 0;
-    case '|': return a !== 0 || b !== 0 ? 1 : 0;
-  }
-}
-
-/** (∂/∂a, ∂/∂b) of a binary op at (a, b) with value y, as TF.js's gradients define them. */
-function binaryDerivatives(fn: Binary, a: number, b: number, y: number): [number, number] {
-  switch (fn) {
-    case '+': return [1, 1];
-    case '-': return [1, -1];
-    case '*': return [b, a];
-    case '/': return [1 / b, -a / (b * b)];
-    case 'pow': return [b * Math.pow(a, b - 1), a > 0 ? y * Math.log(a) : 0];
-    case 'max': return a >= b ? [1, 0] : [0, 1];
-    case 'min': return a <= b ? [1, 0] : [0, 1];
-    case 'atan2': { const d = a * a + b * b; return [b / d, -a / d]; }
-    case 'mod': return [1, -Math.floor(f32(a / b))];
-    default: return [0, 0]; // comparisons and logic: piecewise constant
-  }
-}
 
 /**
  * The fused program over element slots: states and parameters flattened in order (row-major),
@@ -152,54 +51,13 @@ export const MAX_FUSED_ELEMENTS = 32;
 /** A value during compilation: its shape in the language and its elements' instructions, row-major. */
 interface Val { shape: number[]; slots: number[] }
 
-const sizeOfShape = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** Row-major index of each element of `out` (broadcast shape) in an operand of shape `shape` (trailing alignment, as NumPy). */
-function broadcastIndex(shape: number[], out: number[]): number[] | undefined {
-  if (shape.length > out.length) return undefined;
-  const lead = out.length - shape.length;
-  for (let d = 0; d < shape.length; d++) if (shape[d] !== 1 && shape[d] !== out[lead + d]) return undefined;
-  const idx: number[] = [];
-  const total = sizeOfShape(out);
-  for (let flat = 0; flat < total; flat++) {
-    let rem = flat, k = 0, stride = 1;
-    for (let d = out.length - 1; d >= 0; d--) {
-      const coord = rem % out[d];
-      rem = Math.floor(rem / out[d]);
-      if (d >= lead) {
-        const size = shape[d - lead];
-        k += (size === 1 ? 0 : coord) * stride;
-        stride *= size;
-      }
-    }
-    idx.push(k);
-  }
-  return idx;
-}
-
-/** The NumPy broadcast of several shapes, or undefined when they do not broadcast. */
-function broadcastShape(shapes: number[][]): number[] | undefined {
-  const n = Math.max(...shapes.map((s) => s.length));
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let size = 1;
-    for (const s of shapes) {
-      const x = s[s.length - n + i] ?? 1;
-      if (x !== 1 && size !== 1 && x !== size) return undefined;
-      if (x !== 1) size = x;
-    }
-    out.push(size);
-  }
-  return out;
-}
-
 /**
  * Compiles a small model's right-hand sides (scalars, or vectors and matrices of at most
  * MAX_FUSED_ELEMENTS elements in all) element by element, or returns undefined (a larger
  * model, or an expression outside the fused subset: the model then uses one kernel per operation).
  */
 export function compileScalarProgram(model: Model): ScalarProgram | undefined {
-  const stateSizes = model.states.map((s) => sizeOfShape(s.shape)), paramSizes = model.params.map((p) => sizeOfShape(p.shape));
+  const stateSizes = model.states.map((s) => elementCount(s.shape)), paramSizes = model.params.map((p) => elementCount(p.shape));
   const S = stateSizes.reduce((a, b) => a + b, 0), Q = paramSizes.reduce((a, b) => a + b, 0);
   if (model.states.length === 0 || S + Q > MAX_FUSED_ELEMENTS || [...model.states, ...model.params].some((x) => x.shape.length > 2)) return undefined;
   const offsets = (sizes: number[]) => sizes.map((_n, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
@@ -214,12 +72,12 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   const map = (a: Val, f: (k: number) => number): Val => ({ shape: a.shape, slots: a.slots.map(f) });
   /** An elementwise operation on broadcast operands. */
   const zip = (vals: Val[], f: (ks: number[]) => number): Val | undefined => {
-    const shape = broadcastShape(vals.map((v) => v.shape));
+    const shape = broadcastAll(vals.map((v) => v.shape));
     if (!shape) return undefined;
     const idx = vals.map((v) => broadcastIndex(v.shape, shape)!);
     return { shape, slots: idx[0].map((_k, e) => f(vals.map((v, j) => v.slots[idx[j][e]]))) };
   };
-  const binaryOp = (fn: Binary, a: Val, b: Val) => zip([a, b], ([x, y]) => emit({ op: 'binary', fn, a: x, b: y }));
+  const binaryOp = (fn: BinaryOp, a: Val, b: Val) => zip([a, b], ([x, y]) => emit({ op: 'binary', fn, a: x, b: y }));
   /** Σ a_i·b_i, or Σ a_i without b: one instruction (a scalar). */
   const dot = (a: number[], b?: number[]) => emit({ op: 'dot', a, b });
   /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
@@ -248,23 +106,23 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
       case 'unary': {
         const a = walk(e.operand);
         if (a === undefined) return undefined;
-        return e.op === '+' ? a : map(a, (k) => emit({ op: 'unary', fn: 'neg', a: k }));
+        return e.op === '+' ? a : map(a, (k) => emit({ op: 'unary', fn: NEGATE, a: k }));
       }
       case 'binary': {
         const a = walk(e.left);
         if (a === undefined) return undefined;
         if (e.op === '^') {
-          // As the compiler: x^2, x^0.5, x^-1 by their own functions, else pow.
-          if (e.right.kind === 'number' && e.right.value === 1) return a;
-          const special: Record<number, Unary> = { 2: 'square', 0.5: 'sqrt', [-1]: 'recip' };
-          if (e.right.kind === 'number' && special[e.right.value]) { const fn = special[e.right.value]; return map(a, (k) => emit({ op: 'unary', fn, a: k })); }
+          // As the compiler: x^1, x^2, x^0.5, x^-1 by their own functions, else pow.
+          const form = e.right.kind === 'number' ? POWER_FORMS.get(e.right.value) : undefined;
+          if (form === 'identity') return a;
+          if (form) return map(a, (k) => emit({ op: 'unary', fn: form, a: k }));
           const b = walk(e.right);
-          return b === undefined ? undefined : binaryOp('pow', a, b);
+          return b === undefined ? undefined : binaryOp(OPERATORS['^'], a, b);
         }
         const b = walk(e.right);
         if (b === undefined) return undefined;
         if (e.op === '@') return matmul(a, b);
-        return OPERATORS.has(e.op) ? binaryOp(e.op as Binary, a, b) : undefined;
+        return Object.hasOwn(OPERATORS, e.op) ? binaryOp(OPERATORS[e.op], a, b) : undefined;
       }
       case 'call': {
         const args: Val[] = [];
@@ -274,9 +132,11 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
           args.push(v);
         }
         const [a, b] = args;
-        if (UNARY_NAMES[e.callee] && args.length === 1) { const fn = UNARY_NAMES[e.callee]; return map(a, (k) => emit({ op: 'unary', fn, a: k })); }
-        if (BINARY_NAMES[e.callee] && args.length === 2) return binaryOp(BINARY_NAMES[e.callee], a, b);
-        return e.callee === 'sum' && args.length === 1 ? scalar(dot(a.slots)) : undefined;
+        const fn = engineFunction(e.callee, args.length);
+        if (fn?.kind === 'reduce') return fn.fusedAsSum ? scalar(dot(a.slots)) : undefined;
+        if (fn?.arity === 1 && args.length === 1) return map(a, (k) => emit({ op: 'unary', fn, a: k }));
+        if (fn?.arity === 2 && args.length === 2) return binaryOp(fn, a, b);
+        return undefined;
       }
       case 'vector': {
         const els: Val[] = [];
@@ -310,7 +170,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
     if (!eq) { for (let k = 0; k < stateSizes[i]; k++) outputs.push(-1); continue; }
     const v = walk(eq.rhs);
     // f broadcast to its state's shape, as the per-operation compile conforms it.
-    const idx = v && broadcastShape([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
+    const idx = v && broadcastAll([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
     if (!v || !idx) return undefined;
     for (const k of idx) outputs.push(v.slots[k]);
   }
@@ -333,8 +193,8 @@ export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike
       case 'state': v = s[sAt + c.index]; break;
       case 'param': v = p[c.index]; break;
       case 't': v = t; break;
-      case 'unary': v = unary(c.fn, vals[c.a]); break;
-      case 'binary': v = binary(c.fn, vals[c.a], vals[c.b]); break;
+      case 'unary': v = c.fn.value(vals[c.a]); break;
+      case 'binary': v = c.fn.value(vals[c.a], vals[c.b]); break;
       case 'select': v = Math.abs(vals[c.c]) > 0 ? vals[c.a] : vals[c.b]; break; // as the compiler: |c| > 0 (NaN → else)
       case 'dot': {
         v = 0;
@@ -361,9 +221,10 @@ export function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<
     switch (c.op) {
       case 'state': vs[c.index] += g; break;
       case 'param': vp[c.index] += g; break;
-      case 'unary': adj[c.a] += g * unaryDerivative(c.fn, vals[c.a], vals[k]); break;
+      case 'unary': adj[c.a] += g * c.fn.derivative(vals[c.a], vals[k]); break;
       case 'binary': {
-        const [da, db] = binaryDerivatives(c.fn, vals[c.a], vals[c.b], vals[k]);
+        const x = vals[c.a], y = vals[c.b];
+        const da = c.fn.derivativeA(x, y, vals[k]), db = c.fn.derivativeB(x, y, vals[k]);
         adj[c.a] += g * da;
         adj[c.b] += g * db;
         break;

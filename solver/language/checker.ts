@@ -21,6 +21,8 @@ import { BUILTINS, BUILTIN_NAMES, CONSTANTS, LOWERED, XPP_UNSUPPORTED_FUNCTIONS,
 import { readData } from './data';
 import { SCHEME_ALIASES, resolveOptions } from './options';
 import { diag, rangeKey } from './ranges';
+import { broadcast, broadcastAll, broadcastsTo, elementCount as elements, sameShape } from '../ops/shapes';
+import { LOWERED_FUNCTIONS, OPERATORS, builtinFunction, lowerCall } from '../ops/table';
 
 /** Largest number of elements of any declared or intermediate tensor. */
 export const MAX_ELEMENTS = 10_000_000;
@@ -61,33 +63,7 @@ interface Scope {
 
 export function formatShape(s: Shape): string { return `[${s.join(', ')}]`; }
 
-function sameShape(a: Shape, b: Shape): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** NumPy broadcasting of two shapes; undefined when incompatible. */
-export function broadcast(a: Shape, b: Shape): Shape | undefined {
-  const n = Math.max(a.length, b.length);
-  const out: number[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const x = i < n - a.length ? 1 : a[i - (n - a.length)];
-    const y = i < n - b.length ? 1 : b[i - (n - b.length)];
-    if (x === y || y === 1) out[i] = x;
-    else if (x === 1) out[i] = y;
-    else return undefined;
-  }
-  return out;
-}
-
-/** True when `from` broadcasts to exactly `to` (e.g. a scalar to any shape). */
-export function broadcastsTo(from: Shape, to: Shape): boolean {
-  const b = broadcast(from, to);
-  return b !== undefined && sameShape(b, to);
-}
-
-function elements(s: Shape): number { let p = 1; for (const d of s) p *= d; return p; }
+export { broadcast, broadcastsTo };
 
 function describeShape(s: Shape): string {
   return s.length === 0 ? 'a scalar' : s.length === 1 ? `a vector ${formatShape(s)}` : `a matrix ${formatShape(s)}`;
@@ -805,8 +781,7 @@ class Checker {
       const node: Expr = { kind: 'call', callee: key, args, range: e.range, calleeRange: e.calleeRange };
       if (args.some((a) => !a.shape)) return node;
       if (info.kind === 'reduce') { node.shape = []; return node; }
-      let shape: Shape | undefined = args[0].shape;
-      for (let i = 1; i < args.length && shape; i++) shape = broadcast(shape, args[i].shape as Shape);
+      const shape = broadcastAll(args.map((a) => a.shape as Shape));
       if (!shape) {
         this.error('shape-mismatch', `The arguments of ${key}(…) do not broadcast: ${args.map((a) => formatShape(a.shape as Shape)).join(' and ')}`, e.calleeRange);
         return node;
@@ -815,13 +790,13 @@ class Checker {
       return node;
     }
 
-    const lowered = LOWERED.get(key);
+    const lowered = LOWERED_FUNCTIONS.get(key);
     if (lowered !== undefined && !sym) {
-      if (e.args.length !== lowered) {
-        this.error('bad-arity', `${key}(…) takes ${lowered} argument${lowered === 1 ? '' : 's'}, found ${e.args.length}`, e.range);
+      if (e.args.length !== lowered.arity) {
+        this.error('bad-arity', `${key}(…) takes ${lowered.arity} argument${lowered.arity === 1 ? '' : 's'}, found ${e.args.length}`, e.range);
         return bad();
       }
-      return this.expr(lower(key, e), scope);
+      return this.expr(lowerCall(lowered, e), scope);
     }
 
     if (sym?.kind === 'function') {
@@ -862,27 +837,6 @@ class Checker {
   }
 }
 
-/** Rewrites XPPAUT functions that have no built-in into built-ins (ranges point at the call). */
-function lower(name: string, e: Extract<Expr, { kind: 'call' }>): Expr {
-  const r = e.range;
-  const op = e.calleeRange;
-  const num = (value: number): Expr => ({ kind: 'number', value, range: r });
-  const call = (callee: string, arg: Expr): Expr => ({ kind: 'call', callee, args: [arg], range: r, calleeRange: op });
-  const bin = (o: '+' | '-' | '*' | '/' | '^', left: Expr, right: Expr): Expr => ({ kind: 'binary', op: o, left, right, range: r, opRange: op });
-  const neg = (x: Expr): Expr => ({ kind: 'unary', op: '-', operand: x, range: r });
-  const [x, y] = e.args;
-  switch (name) {
-    case 'cosh': return bin('/', bin('+', call('exp', x), call('exp', neg(x))), num(2));
-    case 'sinh': return bin('/', bin('-', call('exp', x), call('exp', neg(x))), num(2));
-    case 'tan': return bin('/', call('sin', x), call('cos', x));
-    case 'log10': return bin('/', call('log', x), num(Math.LN10));
-    case 'pow': return bin('^', x, y);
-    case 'flr': return call('floor', x);
-    case 'ln': return call('log', x);
-    default: return e;
-  }
-}
-
 /** Value of a checked scalar constant expression, or undefined. */
 export function evalConst(e: Expr): number | undefined {
   switch (e.kind) {
@@ -895,22 +849,7 @@ export function evalConst(e: Expr): number | undefined {
       const a = evalConst(e.left);
       const b = evalConst(e.right);
       if (a === undefined || b === undefined) return undefined;
-      switch (e.op) {
-        case '+': return a + b;
-        case '-': return a - b;
-        case '*': return a * b;
-        case '/': return a / b;
-        case '^': return a ** b;
-        case '<': return a < b ? 1 : 0;
-        case '>': return a > b ? 1 : 0;
-        case '<=': return a <= b ? 1 : 0;
-        case '>=': return a >= b ? 1 : 0;
-        case '==': return a === b ? 1 : 0;
-        case '!=': return a !== b ? 1 : 0;
-        case '&': return a !== 0 && b !== 0 ? 1 : 0;
-        case '|': return a !== 0 || b !== 0 ? 1 : 0;
-        default: return undefined;
-      }
+      return e.op === '@' ? undefined : OPERATORS[e.op].fold(a, b);
     }
     case 'if': {
       const c = evalConst(e.cond);
@@ -928,31 +867,10 @@ export function evalConst(e: Expr): number | undefined {
     case 'call': {
       const vs = e.args.map(evalConst);
       if (vs.some((v) => v === undefined)) return undefined;
+      const op = builtinFunction(e.callee);
       const [v, w] = vs as number[];
-      switch (e.callee) {
-        case 'tanh': return Math.tanh(v);
-        case 'sin': return Math.sin(v);
-        case 'cos': return Math.cos(v);
-        case 'exp': return Math.exp(v);
-        case 'log': return Math.log(v);
-        case 'sigmoid': return 1 / (1 + Math.exp(-v));
-        case 'relu': return Math.max(v, 0);
-        case 'abs': return Math.abs(v);
-        case 'sqrt': return Math.sqrt(v);
-        case 'sum': return v;
-        case 'heav': return v >= 0 ? 1 : 0;
-        case 'sign': return Math.sign(v);
-        case 'floor': return Math.floor(v);
-        case 'ceil': return Math.ceil(v);
-        case 'atan': return Math.atan(v);
-        case 'asin': return Math.asin(v);
-        case 'acos': return Math.acos(v);
-        case 'max': return Math.max(v, w);
-        case 'min': return Math.min(v, w);
-        case 'mod': return v - w * Math.floor(v / w);
-        case 'atan2': return Math.atan2(v, w);
-        default: return undefined;
-      }
+      if (!op || vs.length !== op.arity) return undefined;
+      return op.kind === 'reduce' ? op.fold([v]) : op.arity === 1 ? op.fold(v) : op.fold(v, w);
     }
     default: return undefined;
   }
