@@ -111,6 +111,8 @@ const ANY2: Smoothness['domain'] = [[-3, 3], [-3, 3]];
 /** Distance to the nearest integer (the kinks of floor, ceil, mod). */
 const fromInteger = (x: number) => Math.abs(x - Math.round(x));
 const piecewiseConstant = { derivative: () => 0 };
+/** Smallest distance between two elements (where max and min of all elements switch). */
+const closestPair = (...xs: number[]) => Math.min(Infinity, ...xs.flatMap((x, i) => xs.slice(i + 1).map((y) => Math.abs(x - y))));
 
 /** a and b broadcast to their common shape: TF.js's maximum/minimum gradients do not sum over broadcast dimensions. */
 function broadcastPair(tf: TF, a: Tensor, b: Tensor): [Tensor, Tensor] {
@@ -243,11 +245,11 @@ export const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map([
   })],
   ['max', reduction({
     doc: 'largest element', signature: 'max(x)', tensor: (tf, x, axes, keepDims) => tf.max(x, axes, keepDims),
-    value: (xs) => Math.max(...xs), derivative: (xs, i, y) => (xs[i] === y ? 1 : 0), fusedAsSum: false, smooth: { domain: ANY },
+    value: (xs) => Math.max(...xs), derivative: (xs, i, y) => (xs[i] === y ? 1 : 0), fusedAsSum: false, smooth: { domain: ANY, kink: closestPair },
   })],
   ['min', reduction({
     doc: 'smallest element', signature: 'min(x)', tensor: (tf, x, axes, keepDims) => tf.min(x, axes, keepDims),
-    value: (xs) => Math.min(...xs), derivative: (xs, i, y) => (xs[i] === y ? 1 : 0), fusedAsSum: false, smooth: { domain: ANY },
+    value: (xs) => Math.min(...xs), derivative: (xs, i, y) => (xs[i] === y ? 1 : 0), fusedAsSum: false, smooth: { domain: ANY, kink: closestPair },
   })],
 ]);
 
