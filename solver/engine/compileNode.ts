@@ -75,7 +75,6 @@ function concatB(tf: TF, xs: Tensor[]): Tensor {
 // ---- hand-written reverse mode (see Rev) ----
 const add = (tf: TF, acc: (Tensor | undefined)[], i: number, g: Tensor) => { const a = acc[i]; acc[i] = a ? tf.add(a, g) : g; };
 const wants = (n: Node, acc: Acc) => !n.constant && ((acc.wantS && n.usesS) || (acc.wantP && n.usesP));
-const usesOf = (...ns: Node[]) => ({ usesS: ns.some((n) => n.usesS), usesP: ns.some((n) => n.usesP) });
 
 /** Reverse mode of a binary elementwise op with a tensor VJP (ops/table.ts): equal shapes or a scalar against anything. */
 function revBinary(tf: TF, op: BinaryOp | undefined, l: Node, r: Node): Partial<Node> {
