@@ -131,97 +131,19 @@ interface Forward {
 
 function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1, subdivide = 1): Forward {
   const { N, h, t0 } = inp;
-  const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
   const owned: Tensor[] = [];
   const track = <T extends Tensor>(t: T): T => { tf.keep(t); owned.push(t); return t; };
-  // f may hand back a tensor it does not own (`x' = y` returns the state y, `i' = 0` a
-  // compiled constant, at k = 0 the model's own x0): share its data under a handle of ours,
-  // so disposing what this solve owns never frees the compiled model's tensors.
-  const ownedCopy = (t: Tensor): Tensor => ((t as Tensor & { kept?: boolean }).kept ? tf.clone(t) : t);
   try {
-    // Constant parameters (shared, or per-step with equal copies) share one tensor.
-    const constant: (Tensor | null)[] = inp.params.map((p) => {
-      if (!p.perStep) return track(tf.tensor(p.values, p.shape));
-      return equalCopies(p, inp.layerTimes.length) ? track(tf.tensor(p.values.subarray(0, p.size), p.shape)) : null;
-    });
-    const interpolated = (i: number, t: number): Float32Array => {
-      const p = inp.params[i];
-      const [a, b, w] = interpWeights(inp.layerTimes, t);
-      const P = p.size;
-      const out = new Float32Array(P);
-      for (let k = 0; k < P; k++) out[k] = (1 - w) * p.values[a * P + k] + w * p.values[b * P + k];
-      return out;
-    };
-    const cache: (Tensor | undefined)[][] = inp.params.map(() => []);
-    const thetaAt = (j: number): Tensor[] =>
-      inp.params.map((p, i) => {
-        const c = constant[i];
-        if (c) return c;
-        const hit = cache[i][j];
-        if (hit) return hit;
-        const t = track(tf.tensor(interpolated(i, t0 + j * dt8), p.shape));
-        cache[i][j] = t;
-        return t;
-      });
-    const thetaAtTime = (tau: number): Tensor[] => {
-      const j = (tau - t0) / dt8;
-      const r = Math.round(j);
-      if (Math.abs(j - r) < 1e-6 && r >= 0) return thetaAt(r);
-      return inp.params.map((p, i) => constant[i] ?? tf.tensor(interpolated(i, tau), p.shape));
-    };
-
+    const thetaAtTime = parameterPath(tf, inp, track);
     const onHGrid = !inp.params.some((p) => p.perStep) || inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
     // coarse (factor > 1, continuousReference decides): H = factor·h, layer times inside the steps;
     // else the usual grid, `subdivide` times finer when its error is too large.
     const K = factor > 1 ? N / factor : subdivide * (N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N);
     const H = (N * h) / K;
-    const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2)), sSixth = track(tf.scalar(H / 6)), sEighth = track(tf.scalar(H / 8));
-    const sTwo = track(tf.scalar(2)), sMid = track(tf.scalar(0.5));
-    // X[k] at t0 + kH, F[k] = f(X[k]); XM[k] at the midpoint of [k, k+1].
-    const X: Tensor[][] = [cm.x0];
-    const F: Tensor[][] = [];
-    const K4: Tensor[][] = [];
-    for (let k = 0; k < K; k++) {
-      const x = X[k];
-      const tk = t0 + k * H;
-      const res = tf.tidy(() => {
-        const th0 = thetaAtTime(tk), th1 = thetaAtTime(tk + H / 2), th2 = thetaAtTime(tk + H);
-        const k1 = cm.rhs(x, th0, tk);
-        const k2 = cm.rhs(x.map((xi, i) => linear(cm, [[k1[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k1[i], sHalf)))), th1, tk + H / 2);
-        const k3 = cm.rhs(x.map((xi, i) => linear(cm, [[k2[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k2[i], sHalf)))), th1, tk + H / 2);
-        const k4 = cm.rhs(x.map((xi, i) => linear(cm, [[k3[i], H], [xi, 1]], () => tf.add(xi, tf.mul(k3[i], sH)))), th2, tk + H);
-        const next = x.map((xi, i) => linear(cm, [[k1[i], H / 6], [k2[i], H / 3], [k3[i], H / 3], [k4[i], H / 6], [xi, 1]],
-          () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth))));
-        return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
-      });
-      for (const t of [...res.next, ...res.k1, ...res.k4]) owned.push(t);
-      X.push(res.next);
-      F.push(res.k1);
-      K4.push(res.k4);
-    }
-    const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H).map(ownedCopy));
-    for (const t of fEnd) owned.push(t);
-    F.push(fEnd);
-    // All midpoints at once (a handful of kernels instead of five per step).
-    const XM: Tensor[][] = Array.from({ length: K }, () => []);
-    tf.tidy(() => cm.x0.forEach((_x, i) => {
-      const Xs = tf.stack(X.map((x) => x[i])), Fs = tf.stack(F.map((f) => f[i]));
-      const lo = (a: Tensor) => tf.slice(a, 0, K), hi = (a: Tensor) => tf.slice(a, 1, K);
-      const m = tf.add(tf.mul(tf.add(lo(Xs), hi(Xs)), sMid), tf.mul(tf.sub(lo(Fs), hi(Fs)), sEighth));
-      tf.unstack(m).forEach((t, k) => { tf.keep(t); owned.push(t); XM[k].push(t); });
-    }));
-    const xAt = (tau: number): Tensor[] => {
-      const u = (tau - t0) / H;
-      const k = Math.max(0, Math.min(K - 1, Math.floor(u + 1e-7)));
-      const s = u - k;
-      if (Math.abs(s) < 1e-7) return X[k];
-      if (Math.abs(s - 1) < 1e-7) return X[k + 1];
-      if (Math.abs(s - 0.5) < 1e-7) return XM[k];
-      // Cubic Hermite on [k, k+1].
-      const s2 = s * s, s3 = s2 * s;
-      const c = [2 * s3 - 3 * s2 + 1, (s3 - 2 * s2 + s) * H, -2 * s3 + 3 * s2, (s3 - s2) * H].map((v) => tf.scalar(v));
-      return X[k].map((xa, i) => tf.addN([tf.mul(xa, c[0]), tf.mul(F[k][i], c[1]), tf.mul(X[k + 1][i], c[2]), tf.mul(F[k + 1][i], c[3])]));
-    };
+    const sSixth = track(tf.scalar(H / 6));
+    const { X, F, K4 } = forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
+    const XM = midpoints(tf, cm, X, F, K, H, track);
+    const xAt = (tau: number) => hermite(tf, X, F, XM, t0, K, H, tau);
     const observedStates = (): Map<string, Tensor[]> => {
       const out = new Map<string, Tensor[]>();
       for (const d of cm.observed) {
@@ -253,6 +175,107 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     tf.dispose(owned);
     throw e;
   }
+}
+
+/** θ(τ): the piecewise-linear interpolant of the per-step copies (constant ones share one tensor), cached on the h/8 grid. */
+function parameterPath(tf: TF, inp: ReferenceInput, track: <T extends Tensor>(t: T) => T): (tau: number) => Tensor[] {
+  const { h, t0 } = inp;
+  const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
+  // Constant parameters (shared, or per-step with equal copies) share one tensor.
+  const constant: (Tensor | null)[] = inp.params.map((p) => {
+    if (!p.perStep) return track(tf.tensor(p.values, p.shape));
+    return equalCopies(p, inp.layerTimes.length) ? track(tf.tensor(p.values.subarray(0, p.size), p.shape)) : null;
+  });
+  const interpolated = (i: number, t: number): Float32Array => {
+    const p = inp.params[i];
+    const [a, b, w] = interpWeights(inp.layerTimes, t);
+    const P = p.size;
+    const out = new Float32Array(P);
+    for (let k = 0; k < P; k++) out[k] = (1 - w) * p.values[a * P + k] + w * p.values[b * P + k];
+    return out;
+  };
+  const cache: (Tensor | undefined)[][] = inp.params.map(() => []);
+  const thetaAt = (j: number): Tensor[] =>
+    inp.params.map((p, i) => {
+      const c = constant[i];
+      if (c) return c;
+      const hit = cache[i][j];
+      if (hit) return hit;
+      const t = track(tf.tensor(interpolated(i, t0 + j * dt8), p.shape));
+      cache[i][j] = t;
+      return t;
+    });
+  const thetaAtTime = (tau: number): Tensor[] => {
+    const j = (tau - t0) / dt8;
+    const r = Math.round(j);
+    if (Math.abs(j - r) < 1e-6 && r >= 0) return thetaAt(r);
+    return inp.params.map((p, i) => constant[i] ?? tf.tensor(interpolated(i, tau), p.shape));
+  };
+  return thetaAtTime;
+}
+
+/** Classic RK4 with step H from x0: X[k] at t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k]. */
+function forwardRk4(tf: TF, cm: CompiledModel, t0: number, K: number, H: number, sSixth: Tensor, thetaAtTime: (tau: number) => Tensor[], track: <T extends Tensor>(t: T) => T, owned: Tensor[]) {
+  const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2));
+  const sTwo = track(tf.scalar(2));
+  // f may hand back a tensor it does not own (`x' = y` returns the state y, `i' = 0` a
+  // compiled constant, at k = 0 the model's own x0): share its data under a handle of ours,
+  // so disposing what this solve owns never frees the compiled model's tensors.
+  const ownedCopy = (t: Tensor): Tensor => ((t as Tensor & { kept?: boolean }).kept ? tf.clone(t) : t);
+  // X[k] at t0 + kH, F[k] = f(X[k]).
+  const X: Tensor[][] = [cm.x0];
+  const F: Tensor[][] = [];
+  const K4: Tensor[][] = [];
+  for (let k = 0; k < K; k++) {
+    const x = X[k];
+    const tk = t0 + k * H;
+    const res = tf.tidy(() => {
+      const th0 = thetaAtTime(tk), th1 = thetaAtTime(tk + H / 2), th2 = thetaAtTime(tk + H);
+      const k1 = cm.rhs(x, th0, tk);
+      const k2 = cm.rhs(x.map((xi, i) => linear(cm, [[k1[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k1[i], sHalf)))), th1, tk + H / 2);
+      const k3 = cm.rhs(x.map((xi, i) => linear(cm, [[k2[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k2[i], sHalf)))), th1, tk + H / 2);
+      const k4 = cm.rhs(x.map((xi, i) => linear(cm, [[k3[i], H], [xi, 1]], () => tf.add(xi, tf.mul(k3[i], sH)))), th2, tk + H);
+      const next = x.map((xi, i) => linear(cm, [[k1[i], H / 6], [k2[i], H / 3], [k3[i], H / 3], [k4[i], H / 6], [xi, 1]],
+        () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth))));
+      return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
+    });
+    for (const t of [...res.next, ...res.k1, ...res.k4]) owned.push(t);
+    X.push(res.next);
+    F.push(res.k1);
+    K4.push(res.k4);
+  }
+  const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H).map(ownedCopy));
+  for (const t of fEnd) owned.push(t);
+  F.push(fEnd);
+  return { X, F, K4 };
+}
+
+/** x at the midpoint of every step [k, k+1] by cubic Hermite. */
+function midpoints(tf: TF, cm: CompiledModel, X: Tensor[][], F: Tensor[][], K: number, H: number, track: <T extends Tensor>(t: T) => T): Tensor[][] {
+  const sEighth = track(tf.scalar(H / 8)), sMid = track(tf.scalar(0.5));
+  // All midpoints at once (a handful of kernels instead of five per step).
+  const XM: Tensor[][] = Array.from({ length: K }, () => []);
+  tf.tidy(() => cm.x0.forEach((_x, i) => {
+    const Xs = tf.stack(X.map((x) => x[i])), Fs = tf.stack(F.map((f) => f[i]));
+    const lo = (a: Tensor) => tf.slice(a, 0, K), hi = (a: Tensor) => tf.slice(a, 1, K);
+    const m = tf.add(tf.mul(tf.add(lo(Xs), hi(Xs)), sMid), tf.mul(tf.sub(lo(Fs), hi(Fs)), sEighth));
+    tf.unstack(m).forEach((t, k) => { XM[k].push(track(t)); });
+  }));
+  return XM;
+}
+
+/** x at time τ: a node, a midpoint, else cubic Hermite from x and f at both ends of its step (call inside a tidy for the latter). */
+function hermite(tf: TF, X: Tensor[][], F: Tensor[][], XM: Tensor[][], t0: number, K: number, H: number, tau: number): Tensor[] {
+  const u = (tau - t0) / H;
+  const k = Math.max(0, Math.min(K - 1, Math.floor(u + 1e-7)));
+  const s = u - k;
+  if (Math.abs(s) < 1e-7) return X[k];
+  if (Math.abs(s - 1) < 1e-7) return X[k + 1];
+  if (Math.abs(s - 0.5) < 1e-7) return XM[k];
+  // Cubic Hermite on [k, k+1].
+  const s2 = s * s, s3 = s2 * s;
+  const c = [2 * s3 - 3 * s2 + 1, (s3 - 2 * s2 + s) * H, -2 * s3 + 3 * s2, (s3 - s2) * H].map((v) => tf.scalar(v));
+  return X[k].map((xa, i) => tf.addN([tf.mul(xa, c[0]), tf.mul(F[k][i], c[1]), tf.mul(X[k + 1][i], c[2]), tf.mul(F[k + 1][i], c[3])]));
 }
 
 /**
