@@ -60,115 +60,12 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   const stateSizes = model.states.map((s) => elementCount(s.shape)), paramSizes = model.params.map((p) => elementCount(p.shape));
   const S = stateSizes.reduce((a, b) => a + b, 0), Q = paramSizes.reduce((a, b) => a + b, 0);
   if (model.states.length === 0 || S + Q > MAX_FUSED_ELEMENTS || [...model.states, ...model.params].some((x) => x.shape.length > 2)) return undefined;
-  const offsets = (sizes: number[]) => sizes.map((_n, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
-  const stateAt = offsets(stateSizes), paramAt = offsets(paramSizes);
-  const states = new Map(model.states.map((s, i) => [s.name, i]));
-  const params = new Map(model.params.map((p, i) => [p.name, i]));
-  const code: Instr[] = [];
-  let usesTime = false;
-  let operations = 0; // AST operations: about the kernels the per-operation compile launches per evaluation
-  const emit = (ins: Instr) => { code.push(ins); return code.length - 1; };
-  const scalar = (k: number): Val => ({ shape: [], slots: [k] });
-  const map = (a: Val, f: (k: number) => number): Val => ({ shape: a.shape, slots: a.slots.map(f) });
-  /** An elementwise operation on broadcast operands. */
-  const zip = (vals: Val[], f: (ks: number[]) => number): Val | undefined => {
-    const shape = broadcastAll(vals.map((v) => v.shape));
-    if (!shape) return undefined;
-    const idx = vals.map((v) => broadcastIndex(v.shape, shape)!);
-    return { shape, slots: idx[0].map((_k, e) => f(vals.map((v, j) => v.slots[idx[j][e]]))) };
-  };
-  const binaryOp = (fn: BinaryOp, a: Val, b: Val) => zip([a, b], ([x, y]) => emit({ op: 'binary', fn, a: x, b: y }));
-  /** Σ a_i·b_i, or Σ a_i without b: one instruction (a scalar). */
-  const dot = (a: number[], b?: number[]) => emit({ op: 'dot', a, b });
-  /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
-  const matmul = (a: Val, b: Val): Val | undefined => {
-    if (a.shape.length === 0 || b.shape.length === 0) return undefined;
-    const [m, n] = a.shape.length === 2 ? a.shape : [1, a.shape[0]];
-    const k = b.shape.length === 2 ? b.shape[1] : 1;
-    if (b.shape[0] !== n) return undefined;
-    const slots: number[] = [];
-    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) slots.push(dot(a.slots.slice(i * n, (i + 1) * n), Array.from({ length: n }, (_x, r) => b.slots[r * k + j])));
-    return { shape: [...(a.shape.length === 2 ? [m] : []), ...(b.shape.length === 2 ? [k] : [])], slots };
-  };
-  const walk = (e: Expr): Val | undefined => {
-    if (e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+')) operations++;
-    switch (e.kind) {
-      case 'number': return scalar(emit({ op: 'const', value: e.value }));
-      case 'name': {
-        const si = states.get(e.name);
-        if (si !== undefined) return { shape: model.states[si].shape.slice(), slots: Array.from({ length: stateSizes[si] }, (_x, k) => emit({ op: 'state', index: stateAt[si] + k })) };
-        const pi = params.get(e.name);
-        if (pi !== undefined) return { shape: model.params[pi].shape.slice(), slots: Array.from({ length: paramSizes[pi] }, (_x, k) => emit({ op: 'param', index: paramAt[pi] + k })) };
-        if (e.name === 't') { usesTime = true; return scalar(emit({ op: 't' })); }
-        if (e.name === 'pi') return scalar(emit({ op: 'const', value: Math.PI }));
-        return undefined;
-      }
-      case 'unary': {
-        const a = walk(e.operand);
-        if (a === undefined) return undefined;
-        return e.op === '+' ? a : map(a, (k) => emit({ op: 'unary', fn: NEGATE, a: k }));
-      }
-      case 'binary': {
-        const a = walk(e.left);
-        if (a === undefined) return undefined;
-        if (e.op === '^') {
-          // As the compiler: x^1, x^2, x^0.5, x^-1 by their own functions, else pow.
-          const form = e.right.kind === 'number' ? POWER_FORMS.get(e.right.value) : undefined;
-          if (form === 'identity') return a;
-          if (form) return map(a, (k) => emit({ op: 'unary', fn: form, a: k }));
-          const b = walk(e.right);
-          return b === undefined ? undefined : binaryOp(OPERATORS['^'], a, b);
-        }
-        const b = walk(e.right);
-        if (b === undefined) return undefined;
-        if (e.op === '@') return matmul(a, b);
-        return Object.hasOwn(OPERATORS, e.op) ? binaryOp(OPERATORS[e.op], a, b) : undefined;
-      }
-      case 'call': {
-        const args: Val[] = [];
-        for (const x of e.args) {
-          const v = walk(x);
-          if (v === undefined) return undefined;
-          args.push(v);
-        }
-        const [a, b] = args;
-        const fn = engineFunction(e.callee, args.length);
-        if (fn?.kind === 'reduce') return fn.fusedAsSum ? scalar(dot(a.slots)) : undefined;
-        if (fn?.arity === 1 && args.length === 1) return map(a, (k) => emit({ op: 'unary', fn, a: k }));
-        if (fn?.arity === 2 && args.length === 2) return binaryOp(fn, a, b);
-        return undefined;
-      }
-      case 'vector': {
-        const els: Val[] = [];
-        for (const x of e.elements) {
-          const v = walk(x);
-          if (v === undefined || v.shape.length > 1 || v.shape.join() !== (els[0] ?? v).shape.join()) return undefined;
-          els.push(v);
-        }
-        return els.length === 0 ? undefined : { shape: [els.length, ...els[0].shape], slots: els.flatMap((v) => v.slots) };
-      }
-      case 'index': {
-        const a = walk(e.target);
-        if (a === undefined || e.indices.length === 0 || e.indices.length > a.shape.length) return undefined;
-        const at = e.indices.map((i, d) => (i < 0 ? a.shape[d] + i : i));
-        if (at.some((k, d) => !Number.isInteger(k) || k < 0 || k >= a.shape[d])) return undefined;
-        if (a.shape.length === 1) return scalar(a.slots[at[0]]);
-        const n = a.shape[1];
-        return at.length === 2 ? scalar(a.slots[at[0] * n + at[1]]) : { shape: [n], slots: a.slots.slice(at[0] * n, (at[0] + 1) * n) };
-      }
-      case 'if': {
-        const c = walk(e.cond), a = walk(e.then), b = walk(e.else);
-        return c === undefined || a === undefined || b === undefined ? undefined : zip([c, a, b], ([x, y, z]) => emit({ op: 'select', c: x, a: y, b: z }));
-      }
-      default:
-        return undefined;
-    }
-  };
+  const program = new ProgramBuilder(model, stateSizes, paramSizes);
   const outputs: number[] = [];
   for (const [i, s] of model.states.entries()) {
     const eq = model.equations.find((q) => q.state === s.name);
     if (!eq) { for (let k = 0; k < stateSizes[i]; k++) outputs.push(-1); continue; }
-    const v = walk(eq.rhs);
+    const v = program.walk(eq.rhs);
     // f broadcast to its state's shape, as the per-operation compile conforms it.
     const idx = v && broadcastAll([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
     if (!v || !idx) return undefined;
@@ -178,8 +75,144 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   // splitting f cost about one kernel per tensor (A @ x + c is two kernels either way). All-scalar
   // models always fuse: their states are packed into one vector (CompiledModel.packed).
   const tensors = [...model.states, ...model.params].some((x) => x.shape.length > 0);
-  if (tensors && operations <= model.states.length + model.params.length + 1) return undefined;
-  return { code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime };
+  if (tensors && program.operations <= model.states.length + model.params.length + 1) return undefined;
+  return { code: program.code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime: program.usesTime };
+}
+
+/** Builds the instruction list of a model's expressions, one instruction per element and operation. */
+class ProgramBuilder {
+  readonly code: Instr[] = [];
+  usesTime = false;
+  /** AST operations: about the kernels the per-operation compile launches per evaluation. */
+  operations = 0;
+  private readonly stateAt: number[];
+  private readonly paramAt: number[];
+  private readonly states: Map<string, number>;
+  private readonly params: Map<string, number>;
+
+  constructor(private readonly model: Model, private readonly stateSizes: number[], private readonly paramSizes: number[]) {
+    const offsets = (sizes: number[]) => sizes.map((_n, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    this.stateAt = offsets(stateSizes);
+    this.paramAt = offsets(paramSizes);
+    this.states = new Map(model.states.map((s, i) => [s.name, i]));
+    this.params = new Map(model.params.map((p, i) => [p.name, i]));
+  }
+
+  private emit(ins: Instr): number { this.code.push(ins); return this.code.length - 1; }
+  private scalar(k: number): Val { return { shape: [], slots: [k] }; }
+  private map(a: Val, f: (k: number) => number): Val { return { shape: a.shape, slots: a.slots.map(f) }; }
+  private unary(fn: UnaryOp, a: Val): Val { return this.map(a, (k) => this.emit({ op: 'unary', fn, a: k })); }
+
+  /** An elementwise operation on broadcast operands. */
+  private zip(vals: Val[], f: (ks: number[]) => number): Val | undefined {
+    const shape = broadcastAll(vals.map((v) => v.shape));
+    if (!shape) return undefined;
+    const idx = vals.map((v) => broadcastIndex(v.shape, shape)!);
+    return { shape, slots: idx[0].map((_k, e) => f(vals.map((v, j) => v.slots[idx[j][e]]))) };
+  }
+
+  private binaryOp(fn: BinaryOp, a: Val, b: Val): Val | undefined {
+    return this.zip([a, b], ([x, y]) => this.emit({ op: 'binary', fn, a: x, b: y }));
+  }
+
+  /** Σ a_i·b_i, or Σ a_i without b: one instruction (a scalar). */
+  private dot(a: number[], b?: number[]): number { return this.emit({ op: 'dot', a, b }); }
+
+  /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
+  private matmul(a: Val, b: Val): Val | undefined {
+    if (a.shape.length === 0 || b.shape.length === 0) return undefined;
+    const [m, n] = a.shape.length === 2 ? a.shape : [1, a.shape[0]];
+    const k = b.shape.length === 2 ? b.shape[1] : 1;
+    if (b.shape[0] !== n) return undefined;
+    const slots: number[] = [];
+    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) slots.push(this.dot(a.slots.slice(i * n, (i + 1) * n), Array.from({ length: n }, (_x, r) => b.slots[r * k + j])));
+    return { shape: [...(a.shape.length === 2 ? [m] : []), ...(b.shape.length === 2 ? [k] : [])], slots };
+  }
+
+  /** The elements of an expression, or undefined outside the fused subset. */
+  walk(e: Expr): Val | undefined {
+    if (e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+')) this.operations++;
+    switch (e.kind) {
+      case 'number': return this.scalar(this.emit({ op: 'const', value: e.value }));
+      case 'name': return this.name(e.name);
+      case 'unary': {
+        const a = this.walk(e.operand);
+        if (a === undefined) return undefined;
+        return e.op === '+' ? a : this.unary(NEGATE, a);
+      }
+      case 'binary': return this.binary(e);
+      case 'call': return this.call(e);
+      case 'vector': {
+        const els: Val[] = [];
+        for (const x of e.elements) {
+          const v = this.walk(x);
+          if (v === undefined || v.shape.length > 1 || v.shape.join() !== (els[0] ?? v).shape.join()) return undefined;
+          els.push(v);
+        }
+        return els.length === 0 ? undefined : { shape: [els.length, ...els[0].shape], slots: els.flatMap((v) => v.slots) };
+      }
+      case 'index': return this.index(e);
+      case 'if': {
+        const c = this.walk(e.cond), a = this.walk(e.then), b = this.walk(e.else);
+        return c === undefined || a === undefined || b === undefined ? undefined : this.zip([c, a, b], ([x, y, z]) => this.emit({ op: 'select', c: x, a: y, b: z }));
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private name(name: string): Val | undefined {
+    const model = this.model;
+    const si = this.states.get(name);
+    if (si !== undefined) return { shape: model.states[si].shape.slice(), slots: Array.from({ length: this.stateSizes[si] }, (_x, k) => this.emit({ op: 'state', index: this.stateAt[si] + k })) };
+    const pi = this.params.get(name);
+    if (pi !== undefined) return { shape: model.params[pi].shape.slice(), slots: Array.from({ length: this.paramSizes[pi] }, (_x, k) => this.emit({ op: 'param', index: this.paramAt[pi] + k })) };
+    if (name === 't') { this.usesTime = true; return this.scalar(this.emit({ op: 't' })); }
+    if (name === 'pi') return this.scalar(this.emit({ op: 'const', value: Math.PI }));
+    return undefined;
+  }
+
+  private binary(e: Extract<Expr, { kind: 'binary' }>): Val | undefined {
+    const a = this.walk(e.left);
+    if (a === undefined) return undefined;
+    if (e.op === '^') {
+      // As the compiler: x^1, x^2, x^0.5, x^-1 by their own functions, else pow.
+      const form = e.right.kind === 'number' ? POWER_FORMS.get(e.right.value) : undefined;
+      if (form === 'identity') return a;
+      if (form) return this.unary(form, a);
+      const b = this.walk(e.right);
+      return b === undefined ? undefined : this.binaryOp(OPERATORS['^'], a, b);
+    }
+    const b = this.walk(e.right);
+    if (b === undefined) return undefined;
+    if (e.op === '@') return this.matmul(a, b);
+    return Object.hasOwn(OPERATORS, e.op) ? this.binaryOp(OPERATORS[e.op], a, b) : undefined;
+  }
+
+  private call(e: Extract<Expr, { kind: 'call' }>): Val | undefined {
+    const args: Val[] = [];
+    for (const x of e.args) {
+      const v = this.walk(x);
+      if (v === undefined) return undefined;
+      args.push(v);
+    }
+    const [a, b] = args;
+    const fn = engineFunction(e.callee, args.length);
+    if (fn?.kind === 'reduce') return fn.fusedAsSum ? this.scalar(this.dot(a.slots)) : undefined;
+    if (fn?.arity === 1 && args.length === 1) return this.unary(fn, a);
+    if (fn?.arity === 2 && args.length === 2) return this.binaryOp(fn, a, b);
+    return undefined;
+  }
+
+  private index(e: Extract<Expr, { kind: 'index' }>): Val | undefined {
+    const a = this.walk(e.target);
+    if (a === undefined || e.indices.length === 0 || e.indices.length > a.shape.length) return undefined;
+    const at = e.indices.map((i, d) => (i < 0 ? a.shape[d] + i : i));
+    if (at.some((k, d) => !Number.isInteger(k) || k < 0 || k >= a.shape[d])) return undefined;
+    if (a.shape.length === 1) return this.scalar(a.slots[at[0]]);
+    const n = a.shape[1];
+    return at.length === 2 ? this.scalar(a.slots[at[0] * n + at[1]]) : { shape: [n], slots: a.slots.slice(at[0] * n, (at[0] + 1) * n) };
+  }
 }
 
 /** Forward pass: every instruction's value (float32-rounded) at (s, p, t); the states from s[sAt] on (a batch element's, without a view). */
