@@ -8,11 +8,11 @@ import type { TF, Tensor } from './backend';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { linearCombination, type Term } from './linearCombination';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
-import { elementCount, sameShape } from '../ops/shapes';
+import { sameShape } from '../ops/shapes';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
-export const sizeOf = (shape: Shape): number => elementCount(shape);
+export { elementCount as sizeOf } from '../ops/shapes';
 
 export interface CompiledModel {
   readonly tf: TF;

@@ -9,8 +9,9 @@
 // derivative as TF.js's gradients define them. `smooth` tells the property test
 // (test/unit/operations.test.ts) where the derivatives must agree with finite
 // differences. TF.js parts take the `tf` handle, so the language layer runs
-// without TF.js. Adding a function is one entry here plus, when it has no JS
-// reference in the tests, one line there.
+// without TF.js. Adding a function is one entry here; the tests then ask for
+// its independent JS reference (test/unit/engineExpressions.test.ts) and its
+// mention in docs/language.md.
 //
 // Every lookup is by Map, so names such as `constructor` or `__proto__` are
 // ordinary unknown names.

@@ -14,6 +14,9 @@ import {
 } from '../../solver/ops/table';
 import { BUILTINS, BUILTIN_NAMES, LOWERED, analyse } from '../../solver/language/index';
 import { builtinFunction, builtinFunctions } from '../../solver/service/vocabulary';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../support/repo';
 
 /** Every entry, named as a reader finds it. */
 function entries(): [string, Operation][] {
@@ -154,4 +157,14 @@ test('every function name the checker, completion and hover know has one entry i
   assert.ok(unknown.diagnostics.some((d) => d.code === 'unknown-function'));
   assert.equal(engineFunction('constructor', 1), undefined);
   assert.equal(engineFunction('__proto__', 1), undefined);
+});
+
+test('the language reference lists every function of the table', () => {
+  const text = readFileSync(join(repoRoot(), 'docs/language.md'), 'utf8');
+  const start = text.indexOf('Built-in functions');
+  assert.ok(start >= 0, 'docs/language.md has a paragraph on built-in functions');
+  const paragraph = text.slice(start, text.indexOf('\n\n', start));
+  for (const name of [...FUNCTIONS.keys(), ...LOWERED_FUNCTIONS.keys()]) {
+    assert.match(paragraph, new RegExp(`[\`\\s(]${name}[\`\\s(]`), `docs/language.md does not list ${name}`);
+  }
 });
