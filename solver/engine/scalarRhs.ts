@@ -293,7 +293,7 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
   const pieces = (a: ArrayLike<number>, shapes: number[][]): Tensor[] => {
     let at = 0;
     return shapes.map((shape) => {
-      const n = shape.reduce((x, y) => x * y, 1);
+      const n = elementCount(shape);
       const t = tf.tensor(Float32Array.from({ length: n }, (_x, k) => a[at + k]), shape);
       at += n;
       return t;
