@@ -255,7 +255,7 @@ export const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map([
 ]);
 
 /** The built-in function of this (lower-case) name, or undefined. */
-export function builtinFunction(name: string): Operation | undefined {
+export function builtinOperation(name: string): Operation | undefined {
   return (FUNCTIONS as ReadonlyMap<string, Operation>).get(name);
 }
 
@@ -265,7 +265,7 @@ export function builtinFunction(name: string): Operation | undefined {
  * built-in, else the reduction of that name (whose arity the caller then reports).
  */
 export function engineFunction(name: string, args: number): Operation | undefined {
-  return (args === 1 ? REDUCTIONS.get(name) : undefined) ?? builtinFunction(name) ?? REDUCTIONS.get(name);
+  return (args === 1 ? REDUCTIONS.get(name) : undefined) ?? builtinOperation(name) ?? REDUCTIONS.get(name);
 }
 
 /** The language's operators except `@` (a matrix product, not elementwise): arithmetic, comparisons and logic. */

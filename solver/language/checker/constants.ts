@@ -2,7 +2,7 @@
 // initialisers and scheme coefficients. Functions and operators fold by their
 // entries in the operation table (ops/table.ts).
 import type { Expr } from '../../model';
-import { OPERATORS, builtinFunction } from '../../ops/table';
+import { OPERATORS, builtinOperation } from '../../ops/table';
 
 /** Value of a checked scalar constant expression, or undefined. */
 export function evalConst(e: Expr): number | undefined {
@@ -34,7 +34,7 @@ export function evalConst(e: Expr): number | undefined {
     case 'call': {
       const vs = e.args.map(evalConst);
       if (vs.some((v) => v === undefined)) return undefined;
-      const op = builtinFunction(e.callee);
+      const op = builtinOperation(e.callee);
       const [v, w] = vs as number[];
       if (!op || vs.length !== op.arity) return undefined;
       return op.kind === 'reduce' ? op.fold([v]) : op.arity === 1 ? op.fold(v) : op.fold(v, w);
