@@ -282,13 +282,84 @@ const outputsOf = (prog: ScalarProgram, vals: Float64Array): Float32Array => Flo
  */
 export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], paramShapes: number[][]) {
   const S = prog.states, Q = prog.params;
-  /** The elements of several tensors, one after the other. */
-  const read = (xs: Tensor[]): Float32Array => {
-    const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
-    let at = 0;
-    for (const x of xs) { out.set(x.dataSync(), at); at += x.size; }
-    return out;
+  const products = productsOf(tf, stateShapes, paramShapes);
+  const packedBatchedRhs = batchedProgram(tf, prog);
+  /** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
+  const linearise = (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
+    const vals = evaluate(prog, s, p, t);
+    return (cot: ArrayLike<number>) => {
+      const vs = new Float64Array(S), vp = new Float64Array(Q);
+      reverse(prog, vals, cot, vs, vp);
+      return { vs, vp };
+    };
   };
+  const op = fusedOp(tf, prog);
+  // The same parameter tensors (shared ones, a step's stages) reuse one flattened vector while it lives:
+  // AD then accumulates their gradients with one add per use instead of one per parameter.
+  let lastP: Tensor[] = [], lastFlat: Tensor | undefined;
+  const flatParams = (p: Tensor[]): Tensor => {
+    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i])) return lastFlat;
+    lastP = p.slice();
+    lastFlat = flatten(tf, p, Q);
+    return lastFlat;
+  };
+  return {
+    /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
+    packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
+      return op(t, [S])(x, flatParams(p)) as Tensor;
+    },
+    rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
+      // One state: f in its shape, no reshapes. Several: one single-output node per state (TF.js's
+      // unstack gradient fails when an output gets no gradient).
+      if (s.length === 1) return [op(t, stateShapes[0])(s[0], flatParams(p)) as Tensor];
+      const f = op(t, [S])(flatten(tf, s, S), flatParams(p)) as Tensor;
+      let at = 0;
+      return stateShapes.map((shape, i) => {
+        const n = prog.stateSizes[i];
+        const piece = tf.reshape(tf.slice(f, [at], [n]), shape);
+        at += n;
+        return piece;
+      });
+    },
+    rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) => products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
+    rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
+      const back = linearise(read(s), read(p), t);
+      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(read(cot)), withParams, withState, false) };
+    },
+    packedBatchedRhs,
+    /** Batched layout: states [b, ...shape] and parameters [b, ...shape] with b = B or 1 (scalars [b,1,1]); outputs [B, ...shape] per state. */
+    batchedRhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
+      const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
+      const full = s.map((x, i) => tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]));
+      return perState(tf, packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t), B, stateShapes, prog.stateSizes);
+    },
+    /** rhsVjp on the packed state: vx is one vector [S]. */
+    packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) => products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
+    /** rhsLinearize on the packed state. */
+    packedLinearize(x: Tensor, p: Tensor[], t: number) {
+      const back = linearise(x.dataSync(), read(p), t);
+      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(cot[0].dataSync()), withParams, withState, true) };
+    },
+  };
+}
+
+/** The elements of several tensors, one after the other. */
+function read(xs: Tensor[]): Float32Array {
+  const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
+  let at = 0;
+  for (const x of xs) { out.set(x.dataSync(), at); at += x.size; }
+  return out;
+}
+
+/** Tensors as one vector of their elements (a reshape of one tensor, a stack of scalars, else a concat). */
+function flatten(tf: TF, xs: Tensor[], n: number): Tensor {
+  if (n === 0) return tf.zeros([1]);
+  if (xs.length === 1) return tf.reshape(xs[0], [n]);
+  return xs.every((x) => x.rank === 0) ? tf.stack(xs) : tf.concat(xs.map((x) => tf.reshape(x, [x.size])));
+}
+
+/** The vjps' products as tensors of the states' and parameters' internal shapes, from flat element arrays. */
+function productsOf(tf: TF, stateShapes: number[][], paramShapes: number[][]) {
   /** Consecutive runs of `a` as tensors of the given shapes. */
   const pieces = (a: ArrayLike<number>, shapes: number[][]): Tensor[] => {
     let at = 0;
@@ -304,62 +375,16 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     vx: withState ? (packedState ? [tf.tensor1d(Float32Array.from(vs))] : pieces(vs, stateShapes)) : [],
     vp: withParams ? pieces(vp, paramShapes) : [],
   });
-  /** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
-  const linearise = (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
-    const vals = evaluate(prog, s, p, t);
-    return (cot: ArrayLike<number>) => {
-      const vs = new Float64Array(S), vp = new Float64Array(Q);
-      reverse(prog, vals, cot, vs, vp);
-      return { vs, vp };
-    };
-  };
-  // One differentiable op on the states (one tensor, or flattened) and the flattened parameters, giving f
-  // in `shape`; its vjp is `reverse`.
-  const op = (t: number, shape: number[]) => tf.customGrad((...inputs) => {
-    const [sv, pv] = inputs as Tensor[];
-    const sd = sv.dataSync(), pd = pv.dataSync();
-    const vals = evaluate(prog, sd, pd, t);
-    return {
-      value: tf.tensor(outputsOf(prog, vals), shape),
-      gradFunc: (dy: Tensor) => {
-        const vs = new Float64Array(S), vp = new Float64Array(Q);
-        reverse(prog, vals, dy.dataSync(), vs, vp);
-        return [tf.tensor(Float32Array.from(vs), sv.shape), Q === 0 ? tf.zeros([1]) : tf.tensor1d(Float32Array.from(vp))];
-      },
-    };
-  });
-  /** Tensors as one vector of their elements (a reshape of one tensor, a stack of scalars, else a concat). */
-  const flat = (xs: Tensor[], n: number): Tensor => {
-    if (n === 0) return tf.zeros([1]);
-    if (xs.length === 1) return tf.reshape(xs[0], [n]);
-    return xs.every((x) => x.rank === 0) ? tf.stack(xs) : tf.concat(xs.map((x) => tf.reshape(x, [x.size])));
-  };
-  // The same parameter tensors (shared ones, a step's stages) reuse one flattened vector while it lives:
-  // AD then accumulates their gradients with one add per use instead of one per parameter.
-  let lastP: Tensor[] = [], lastFlat: Tensor | undefined;
-  const flatParams = (p: Tensor[]): Tensor => {
-    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i])) return lastFlat;
-    lastP = p.slice();
-    lastFlat = flat(p, Q);
-    return lastFlat;
-  };
-  /** Batched f [B, S, 1] split into one tensor [B, ...shape] per state (scalars [B,1,1]). */
-  const perState = (f: Tensor, B: number): Tensor[] => {
-    const shaped = (x: Tensor, shape: number[]) => tf.reshape(x, [B, ...(shape.length > 0 ? shape : [1, 1])]);
-    if (stateShapes.length === 1) return [shaped(f, stateShapes[0])];
-    let at = 0;
-    return stateShapes.map((shape, i) => {
-      const n = prog.stateSizes[i];
-      const piece = tf.slice(f, [0, at, 0], [B, n, 1]);
-      at += n;
-      return shaped(piece, shape);
-    });
-  };
-  /**
-   * f of B packed states x [B, S, 1] with parameters [b, ...shape] (b = B or 1), as [B, S, 1];
-   * differentiable: reverse mode per batch element, parameters of batch 1 get the sum.
-   */
-  const packedBatchedRhs = (x: Tensor, p: Tensor[], t: number): Tensor => {
+  return products;
+}
+
+/**
+ * f of B packed states x [B, S, 1] with parameters [b, ...shape] (b = B or 1), as [B, S, 1];
+ * differentiable: reverse mode per batch element, parameters of batch 1 get the sum.
+ */
+function batchedProgram(tf: TF, prog: ScalarProgram): (x: Tensor, p: Tensor[], t: number) => Tensor {
+  const S = prog.states, Q = prog.params;
+  return (x: Tensor, p: Tensor[], t: number): Tensor => {
     const B = x.shape[0] as number;
     return tf.customGrad((...inputs) => {
       const [xv, ...ps] = inputs.slice(0, 1 + p.length) as Tensor[]; // customGrad appends its save function
@@ -401,42 +426,38 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
       };
     })(x, ...p) as Tensor;
   };
-  return {
-    /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
-    packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
-      return op(t, [S])(x, flatParams(p)) as Tensor;
-    },
-    rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      // One state: f in its shape, no reshapes. Several: one single-output node per state (TF.js's
-      // unstack gradient fails when an output gets no gradient).
-      if (s.length === 1) return [op(t, stateShapes[0])(s[0], flatParams(p)) as Tensor];
-      const f = op(t, [S])(flat(s, S), flatParams(p)) as Tensor;
-      let at = 0;
-      return stateShapes.map((shape, i) => {
-        const n = prog.stateSizes[i];
-        const piece = tf.reshape(tf.slice(f, [at], [n]), shape);
-        at += n;
-        return piece;
-      });
-    },
-    rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) => products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
-    rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
-      const back = linearise(read(s), read(p), t);
-      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(read(cot)), withParams, withState, false) };
-    },
-    packedBatchedRhs,
-    /** Batched layout: states [b, ...shape] and parameters [b, ...shape] with b = B or 1 (scalars [b,1,1]); outputs [B, ...shape] per state. */
-    batchedRhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
-      const full = s.map((x, i) => tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]));
-      return perState(packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t), B);
-    },
-    /** rhsVjp on the packed state: vx is one vector [S]. */
-    packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) => products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
-    /** rhsLinearize on the packed state. */
-    packedLinearize(x: Tensor, p: Tensor[], t: number) {
-      const back = linearise(x.dataSync(), read(p), t);
-      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(cot[0].dataSync()), withParams, withState, true) };
-    },
-  };
+}
+
+/**
+ * One differentiable op on the states (one tensor, or flattened) and the flattened parameters, giving f
+ * in `shape`; its vjp is `reverse`.
+ */
+function fusedOp(tf: TF, prog: ScalarProgram) {
+  const S = prog.states, Q = prog.params;
+  return (t: number, shape: number[]) => tf.customGrad((...inputs) => {
+    const [sv, pv] = inputs as Tensor[];
+    const sd = sv.dataSync(), pd = pv.dataSync();
+    const vals = evaluate(prog, sd, pd, t);
+    return {
+      value: tf.tensor(outputsOf(prog, vals), shape),
+      gradFunc: (dy: Tensor) => {
+        const vs = new Float64Array(S), vp = new Float64Array(Q);
+        reverse(prog, vals, dy.dataSync(), vs, vp);
+        return [tf.tensor(Float32Array.from(vs), sv.shape), Q === 0 ? tf.zeros([1]) : tf.tensor1d(Float32Array.from(vp))];
+      },
+    };
+  });
+}
+
+/** Batched f [B, S, 1] split into one tensor [B, ...shape] per state (scalars [B,1,1]). */
+function perState(tf: TF, f: Tensor, B: number, stateShapes: number[][], stateSizes: number[]): Tensor[] {
+  const shaped = (x: Tensor, shape: number[]) => tf.reshape(x, [B, ...(shape.length > 0 ? shape : [1, 1])]);
+  if (stateShapes.length === 1) return [shaped(f, stateShapes[0])];
+  let at = 0;
+  return stateShapes.map((shape, i) => {
+    const n = stateSizes[i];
+    const piece = tf.slice(f, [0, at, 0], [B, n, 1]);
+    at += n;
+    return shaped(piece, shape);
+  });
 }
