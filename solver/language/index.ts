@@ -5,6 +5,7 @@
 
 import type { Analysis, AnalysisContext } from '../model';
 import { check } from './checker';
+import { foldArrayDiagnostics } from './arrayDiagnostics';
 import { parse, type ParseResult } from './parser';
 
 export { BUILTIN_NAMES, LOWERED, type BuiltinName, type BuiltinInfo } from './builtins';
@@ -34,7 +35,9 @@ export function analyseDocument(text: string, context: AnalysisContext = {}): An
   let syntax: ParseResult | undefined;
   try {
     syntax = parse(typeof text === 'string' ? text : String(text));
-    return { ...check(syntax.program, syntax.diagnostics, context ?? {}), syntax };
+    const analysis = check(syntax.program, syntax.diagnostics, context ?? {});
+    if (syntax.arrayLines?.length) analysis.diagnostics = foldArrayDiagnostics(analysis.diagnostics, syntax.arrayLines);
+    return { ...analysis, syntax };
   } catch (e) {
     // A bug in the front end must not take the server down: report it on line 0.
     const message = e instanceof Error ? e.message : String(e);
