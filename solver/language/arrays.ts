@@ -73,11 +73,13 @@ function derived(base: Token, text: string, kind: 'ident' | 'number', last: Toke
 
 /**
  * The tokens of `toks` for element `j`: the index range (at `range.open`, if
- * any) and every `[j…]` replaced as XPPAUT does. Returns a problem when an
- * index expression is malformed or gives a name a negative index.
+ * any) and every `[j…]` replaced as XPPAUT does, with the first problem when an
+ * index expression is malformed or gives a name a negative index (the tokens
+ * then still tell what the line declares).
  */
-export function expandElement(toks: Token[], j: number, range: IndexRange | undefined): Token[] | ArrayProblem {
+export function expandElement(toks: Token[], j: number, range: IndexRange | undefined): { tokens: Token[]; problem?: ArrayProblem } {
   const out: Token[] = [];
+  let problem: ArrayProblem | undefined;
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i];
     let value: number;
@@ -93,7 +95,9 @@ export function expandElement(toks: Token[], j: number, range: IndexRange | unde
         if (!ok) {
           let k = i + 1;
           while (k < toks.length - 1 && !isPunct(toks[k], ']')) k++;
-          return { range: span(tokenRange(t), tokenRange(toks[k])), message: 'An XPPAUT index reads [j], [j+n], [j-n] or [j*n] with a whole number n' };
+          problem ??= { range: span(tokenRange(t), tokenRange(toks[k])), message: 'An XPPAUT index reads [j], [j+n], [j-n] or [j*n] with a whole number n' };
+          out.push(t);
+          continue;
         }
         const v = n.value as number;
         value = op.text === '+' ? j + v : op.text === '-' ? j - v : j * v;
@@ -108,7 +112,7 @@ export function expandElement(toks: Token[], j: number, range: IndexRange | unde
     if (prev?.kind === 'ident' && !t.spaceBefore) {
       // `u[j-1]` is the name u<j-1>.
       if (value < 0) {
-        return { range: span(tokenRange(prev), tokenRange(last)), message: `For j = ${j}, ${prev.text}[…] has the index ${value}; XPPAUT names count from 0` };
+        problem ??= { range: span(tokenRange(prev), tokenRange(last)), message: `For j = ${j}, ${prev.text}[…] has the index ${value}; XPPAUT names count from 0` };
       }
       out[out.length - 1] = derived(prev, `${prev.text}${value}`, 'ident', last);
     } else {
@@ -116,7 +120,7 @@ export function expandElement(toks: Token[], j: number, range: IndexRange | unde
     }
     i = close;
   }
-  return out;
+  return { tokens: out, problem };
 }
 
 export function isArrayProblem(x: unknown): x is ArrayProblem {

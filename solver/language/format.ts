@@ -84,7 +84,7 @@ function joinTokens(toks: Token[], source: string): string {
     else if (prev.kind === 'punct' && OPEN.has(prev.text)) sep = '';
     else if (t.kind === 'punct' && CLOSE.has(t.text)) sep = '';
     else if (isPunct(t, "'")) sep = '';
-    else if (isPunct(t, '..') || isPunct(prev, '..') || isPunct(t, '.') || isPunct(prev, '.')) sep = ''; // `[0..9]`, `aux P.E.`
+    else if (isPunct(t, '..') || isPunct(prev, '..') || isPunct(t, '.') || (isPunct(prev, '.') && isWord(t))) sep = ''; // `[0..9]`, `aux P.E.`
     else if (i === 1 && isPunct(prev, '!')) sep = ''; // XPPAUT derived parameter `!d = …`
     else if (isPunct(t, '^') || isPunct(prev, '^')) sep = '';
     else if (t.kind === 'punct' && OPEN.has(t.text)) sep = prev.kind === 'ident' || (prev.kind === 'punct' && CLOSE.has(prev.text) && t.text === '[') ? '' : ' ';

@@ -148,6 +148,13 @@ class Parser {
       return;
     }
     this.unsupported(first, 'error', construct);
+    this.declareRefused();
+  }
+
+  /** What a refused line declares stays known; an equation's state too, so its initial value is no error. */
+  private declareRefused(): void {
+    const first = this.toks[0];
+    const t1 = this.toks[1];
     if (first.kind === 'ident' && this.isPunct(t1, "'")) {
       this.statements.push({ kind: 'opaque', keyword: 'equation', name: first.text, nameRange: tokenRange(first), range: this.wholeLine(first) });
       return;
@@ -210,13 +217,16 @@ class Parser {
   private expandOne(toks: Token[], j: number, range: IndexRange | undefined, reported: Set<number>): boolean {
     const key = toks[0].offset;
     for (const t of toks) this.arrayLines.add(t.line);
-    const expanded = expandElement(toks, j, range);
+    const { tokens, problem } = expandElement(toks, j, range);
     const before = this.diagnostics.length;
     let done = false;
-    if (isArrayProblem(expanded)) {
-      this.diagnostics.push(diag('syntax-error', 'error', expanded.message, expanded.range));
+    if (problem) {
+      this.diagnostics.push(diag('syntax-error', 'error', problem.message, problem.range));
+      this.toks = tokens;
+      this.pos = 0;
+      this.declareRefused();
     } else {
-      done = this.parseLine(expanded);
+      done = this.parseLine(tokens);
     }
     if (this.diagnostics.length > before) {
       if (reported.has(key)) this.diagnostics.length = before;
