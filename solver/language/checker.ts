@@ -43,9 +43,9 @@ const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
   state: 'state', param: 'parameter', number: 'number', fixed: 'fixed quantity', function: 'function', aux: 'aux', data: 'data set', opaque: 'name',
 };
 
-/** Keywords that cannot be declared as names (the one-letter XPPAUT abbreviations can). */
+/** Keywords that cannot be declared as names (the one-letter XPPAUT abbreviations can, and so can the positional modifiers `per-step` and `shared`, as XPPAUT files do: `par per=6.67`). */
 const RESERVED: ReadonlySet<string> = new Set([
-  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared',
+  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss',
   'if', 'then', 'else', 'data', 'scheme',
 ]);
 
@@ -182,10 +182,12 @@ class Checker {
         }
         case 'aux':
           this.report(diag('unsupported', 'warning', `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`, s.range));
-          this.declare({ kind: 'aux', name: s.name, stmt: s }, s.nameRange);
           break;
       }
     }
+    // XPPAUT keeps output names apart from the names formulas read, so `ica = …` and
+    // `aux ica = ica` go together; an aux name only takes a name nothing else declares.
+    for (const s of st) if (s.kind === 'aux' && !this.symbols.has(s.name.toLowerCase())) this.declare({ kind: 'aux', name: s.name, stmt: s }, s.nameRange);
 
     // 2. Options.
     const optionLines = st.flatMap((s) => (s.kind === 'options' ? [s.line] : []));

@@ -510,7 +510,7 @@ class Parser {
         this.fail(tokenRange(op), `Expected '~ normal(mean, std)' or '= value' after parameter '${name.text}', found ${describe(op)}`);
       }
       items.push({ name: name.text, nameRange: tokenRange(name), shape, perStep, init, range: span(tokenRange(name), tokenRange(this.toks[this.pos - 1])) });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) { this.next(); if (this.atLineEnd()) break; continue; } // a trailing comma ends the list
       if (this.peek().kind === 'ident') continue; // XPPAUT: `par a=1  b=2`
       break;
     }
@@ -529,7 +529,7 @@ class Parser {
       this.expectPunct('=', `after '${name.text}' (init ${name.text} = value)`);
       const value = this.expr();
       items.push({ name: name.text, nameRange: tokenRange(name), value, range: span(tokenRange(name), value.range), form: 'init' });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) { this.next(); if (this.atLineEnd()) break; continue; } // a trailing comma ends the list
       if (this.peek().kind === 'ident') continue; // XPPAUT: `init v=20  n=0`
       break;
     }
@@ -545,7 +545,7 @@ class Parser {
       this.expectPunct('=', `after '${name.text}' (number ${name.text} = value)`);
       const value = this.expr();
       items.push({ name: name.text, nameRange: tokenRange(name), value, range: span(tokenRange(name), value.range) });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) { this.next(); if (this.atLineEnd()) break; continue; }
       if (this.peek().kind === 'ident') continue;
       break;
     }

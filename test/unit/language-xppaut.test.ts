@@ -227,3 +227,29 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
     assert.ok(a.model);
   });
 });
+
+describe('XPPAUT names and lists', () => {
+  test('per and shared are names where XPPAUT files use them (par per=6.67); per-step still modifies', () => {
+    const m = model(lines('par per=6.67, shared=2', "x' = -x/per + shared", "per2' = 0"));
+    assert.deepEqual(m.params.map((p) => [p.name, p.perStep]), [['per', false], ['shared', false]]);
+    const s = model(lines('param w per-step = 1', "x' = -w*x", 'loss = x(T)'));
+    assert.equal(s.params[0].perStep, true);
+  });
+
+  test('aux ica=ica: an output may share the name of the fixed quantity it shows', () => {
+    const a = analyse(lines('ica = 2*v', "v' = -ica", 'aux ica=ica', 'aux early=v', 'loss = v(T)'));
+    assert.deepEqual(a.diagnostics.map((d) => d.code), ['unsupported', 'unsupported']);
+    assert.ok(a.model);
+    // An aux name is still not a name formulas can read.
+    const b = analyse(lines("v' = -out", 'aux out=v'));
+    assert.ok(b.diagnostics.some((d) => d.code === 'undefined-name' && /auxiliary output/.test(d.message)));
+  });
+
+  test('par, init and number lists: commas, spaces, tabs, a trailing comma', () => {
+    for (const decl of ['par a=1,b=2', 'par a=1 b=2', 'p a=1\tb=2', 'par a=1 ,b=2', 'par a=1, b=2,']) {
+      const m = model(lines(decl, 'number c=1, k=3,', "x' = a + b - c*x", 'init x=1 , y=2,', "y' = -k*y"));
+      assert.deepEqual(m.params.map((p) => p.name), ['a', 'b'], decl);
+      assert.deepEqual(m.states.map((s) => s.name), ['x', 'y']);
+    }
+  });
+});
