@@ -299,6 +299,7 @@ class Checker {
 
     // 8. Names never read. Aux lines are not checked, but the names they read count as used.
     for (const s of st) if (s.kind === 'aux') this.markNamesUsed(s.expr);
+    for (const n of this.program.refusedReads ?? []) this.markUsed(this.symbols.get(n));
     for (const sym of this.symbols.values()) {
       if (this.used.has(sym)) continue;
       let range: Range | undefined;
@@ -345,10 +346,17 @@ class Checker {
     return sym;
   }
 
+  /** A symbol read outside the checked equations; a function's body reads its names too. */
+  private markUsed(sym: Sym | undefined): void {
+    if (!sym || this.used.has(sym)) return;
+    this.used.add(sym);
+    if (sym.kind === 'function') this.markNamesUsed(sym.stmt.body);
+  }
+
   private markNamesUsed(e: Expr): void {
     switch (e.kind) {
-      case 'name': { const sym = this.symbols.get(e.name.toLowerCase()); if (sym) this.used.add(sym); break; }
-      case 'call': { const sym = this.symbols.get(e.callee.toLowerCase()); if (sym) this.used.add(sym); e.args.forEach((a) => this.markNamesUsed(a)); break; }
+      case 'name': this.markUsed(this.symbols.get(e.name.toLowerCase())); break;
+      case 'call': this.markUsed(this.symbols.get(e.callee.toLowerCase())); e.args.forEach((a) => this.markNamesUsed(a)); break;
       case 'unary': this.markNamesUsed(e.operand); break;
       case 'binary': this.markNamesUsed(e.left); this.markNamesUsed(e.right); break;
       case 'vector': e.elements.forEach((a) => this.markNamesUsed(a)); break;

@@ -94,6 +94,7 @@ class Parser {
   private readonly diagnostics: Diagnostic[] = [];
   private readonly statements: Statement[] = [];
   private readonly arrayLines = new Set<number>();
+  private readonly refusedReads = new Set<string>();
   /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
   private inMarkov = false;
 
@@ -113,7 +114,7 @@ class Parser {
       if (done || last.kind === 'eof') break;
     }
     desugarIndexedNames(this.statements);
-    return { program: { statements: this.statements }, diagnostics: this.diagnostics, arrayLines: [...this.arrayLines] };
+    return { program: { statements: this.statements, refusedReads: [...this.refusedReads] }, diagnostics: this.diagnostics, arrayLines: [...this.arrayLines] };
   }
 
   /** Parses one logical line's tokens. Returns true at `done`. */
@@ -129,6 +130,7 @@ class Parser {
       if (e instanceof ParseError) {
         this.diagnostics.push(e.diagnostic);
         this.recordBroken(0);
+        this.recordReads();
         return false;
       }
       throw e;
@@ -403,6 +405,11 @@ class Parser {
       && this.isPunct(close, ')') && this.isPunct(eq, '=');
   }
 
+  /** The names on a refused or broken line, which count as read (Program.refusedReads). */
+  private recordReads(): void {
+    for (const t of this.toks) if (t.kind === 'ident') this.refusedReads.add(t.text.toLowerCase());
+  }
+
   /** After a syntax error: remember what the line declared (see BrokenStmt). */
   private recordBroken(lineStart: number): void {
     const t0 = this.toks[lineStart];
@@ -433,6 +440,7 @@ class Parser {
 
   private unsupported(first: Token, severity: 'error' | 'warning' | 'information', message: string): void {
     this.diagnostics.push(diag('unsupported', severity, message, this.wholeLine(first)));
+    this.recordReads();
   }
 
   private stateDecl(): void {

@@ -197,6 +197,13 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
     check(lines('par r=3.5', 'x(t+1) = r*x*(1-x)', 'init x=0.1', "y' = x - y"), [[1, 'error', /Difference equations \(`x\(t\+1\) = …`/]]);
   });
 
+  test('names read only by a refused line (or by a function it calls) are not reported as never used', () => {
+    const text = lines('f(u) = r*u*(1-u)', 'g(u) = f(u)', 'par r=3.5, s=1', 'x(t+1) = g(x)', 'init x=0.1', "y' = -y");
+    const a = analyse(text);
+    inRange(text, a);
+    assert.deepEqual(a.diagnostics.filter((d) => d.code === 'unused-name').map((d) => d.message), ["The parameter 's' is never used"]);
+  });
+
   test('DAEs: 0 = … and solve/solv are refused, the algebraic variable stays known', () => {
     check(lines("x' = -y", '0 = y + exp(y) - x', 'solve y=-0.5', 'init x=0'), [[1, 'error', /Algebraic equations/], [2, 'error', /Algebraic variables \(`solve`/]]);
     check(lines("x' = -y", '0 = y - x', 'solv y=0'), [[1, 'error', /Algebraic/], [2, 'error', /`solv`/]]);
