@@ -260,3 +260,15 @@ describe('XPPAUT names and lists', () => {
     }
   });
 });
+
+describe('XPPAUT methods for maps', () => {
+  test('meth=discrete says the equations become maps, on the option value', () => {
+    const text = lines("x' = 3.5*x*(1-x)", 'init x=0.1', '@ meth=discrete, total=100');
+    const a = analyse(text);
+    const d = a.diagnostics.filter((x) => x.severity === 'error');
+    assert.equal(d.length, 1, JSON.stringify(d));
+    assert.equal(d[0].code, 'unsupported');
+    assert.match(d[0].message, /map/);
+    assert.deepEqual([d[0].range.start.line, d[0].range.start.character], [2, 7]);
+  });
+});
