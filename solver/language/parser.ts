@@ -144,7 +144,6 @@ class Parser {
    */
   private refuseLine(construct: string): void {
     const first = this.toks[0];
-    const t1 = this.toks[1];
     if (first.kind === 'ident' && AUX_KEYWORDS.has(first.text.toLowerCase())) {
       this.unsupported(first, 'warning', `${construct}; the aux line is ignored`);
       return;
@@ -168,7 +167,7 @@ class Parser {
   private arrayLine(toks: Token[]): boolean {
     const range = findIndexRange(toks);
     if (range === undefined) return this.parseLine(toks);
-    if (isArrayProblem(range)) return this.arrayProblem(toks, range);
+    if (isArrayProblem(range)) return this.arrayProblem(range);
     return this.expandElements(toks, indexValues(range), range);
   }
 
@@ -181,7 +180,7 @@ class Parser {
         this.diagnostics.push(diag('syntax-error', 'error', "This '%' closes an XPPAUT array block, but none is open; a block starts with %[i1..i2]", tokenRange(open[0])));
         return false;
       }
-      return this.arrayProblem(open, isArrayProblem(range) ? range
+      return this.arrayProblem(isArrayProblem(range) ? range
         : { range: this.lineRangeOf(open), message: 'An XPPAUT array block starts with a line %[i1..i2] alone, e.g. %[1..10], and ends with a line %' });
     }
     const body: Token[][] = [];
@@ -237,7 +236,7 @@ class Parser {
     return done;
   }
 
-  private arrayProblem(toks: Token[], problem: ArrayProblem): boolean {
+  private arrayProblem(problem: ArrayProblem): boolean {
     this.diagnostics.push(diag('syntax-error', 'error', problem.message, problem.range));
     return false;
   }

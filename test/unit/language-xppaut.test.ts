@@ -33,12 +33,14 @@ function model(text: string): Model {
   return a.model;
 }
 
-function namesIn(e: Expr): string[] {
-  const out: string[] = [];
+/** The leaves `pick` returns something for, left to right. */
+function leaves<T>(e: Expr, pick: (x: Expr) => T | undefined): T[] {
+  const out: T[] = [];
   const stack = [e];
   while (stack.length > 0) {
     const x = stack.pop() as Expr;
-    if (x.kind === 'name') out.push(x.name);
+    const v = pick(x);
+    if (v !== undefined) out.push(v);
     else if (x.kind === 'binary') stack.push(x.right, x.left);
     else if (x.kind === 'unary') stack.push(x.operand);
     else if (x.kind === 'call') stack.push(...[...x.args].reverse());
@@ -46,19 +48,8 @@ function namesIn(e: Expr): string[] {
   }
   return out;
 }
-
-function numbersIn(e: Expr): number[] {
-  const out: number[] = [];
-  const stack = [e];
-  while (stack.length > 0) {
-    const x = stack.pop() as Expr;
-    if (x.kind === 'number') out.push(x.value);
-    else if (x.kind === 'binary') stack.push(x.right, x.left);
-    else if (x.kind === 'unary') stack.push(x.operand);
-    else if (x.kind === 'call') stack.push(...[...x.args].reverse());
-  }
-  return out;
-}
+const namesIn = (e: Expr): string[] => leaves(e, (x) => (x.kind === 'name' ? x.name : undefined));
+const numbersIn = (e: Expr): number[] => leaves(e, (x) => (x.kind === 'number' ? x.value : undefined));
 
 describe('XPPAUT arrays: parse', () => {
   test('`0..9` lexes as a number, `..`, a number (not 0. and .9)', () => {
