@@ -13,6 +13,7 @@ import {
   type ArrayProblem, expandElement, findIndexRange, type IndexRange, indexValues, isArrayProblem,
 } from './arrays';
 import { desugarIndexedNames } from './indexedNames';
+import type { ArrayOrigin } from './vectorize';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
 import { diag, span, tokenRange } from './ranges';
@@ -70,6 +71,8 @@ export interface ParseResult {
   diagnostics: Diagnostic[];
   /** Source lines expanded element by element (XPPAUT arrays): one diagnostic there can stand for many elements. */
   arrayLines?: number[];
+  /** For each statement an array line expanded: that line, the base name, and j (for vectorize.ts). */
+  arrayOrigins?: Map<Statement, ArrayOrigin>;
 }
 
 function describe(t: Token): string {
@@ -95,6 +98,7 @@ class Parser {
   private readonly statements: Statement[] = [];
   private readonly arrayLines = new Set<number>();
   private readonly refusedReads = new Set<string>();
+  private readonly arrayOrigins = new Map<Statement, ArrayOrigin>();
   /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
   private inMarkov = false;
 
@@ -114,7 +118,12 @@ class Parser {
       if (done || last.kind === 'eof') break;
     }
     desugarIndexedNames(this.statements);
-    return { program: { statements: this.statements, refusedReads: [...this.refusedReads] }, diagnostics: this.diagnostics, arrayLines: [...this.arrayLines] };
+    return {
+      program: { statements: this.statements, refusedReads: [...this.refusedReads] },
+      diagnostics: this.diagnostics,
+      arrayLines: [...this.arrayLines],
+      arrayOrigins: this.arrayOrigins,
+    };
   }
 
   /** Parses one logical line's tokens. Returns true at `done`. */
@@ -227,7 +236,10 @@ class Parser {
       this.pos = 0;
       this.declareRefused();
     } else {
+      const first = this.statements.length;
       done = this.parseLine(tokens);
+      const base = toks[0].kind === 'ident' && this.isPunct(toks[1], '[') ? toks[0].text : undefined;
+      for (let i = first; i < this.statements.length; i++) this.arrayOrigins.set(this.statements[i], { line: key, base, j });
     }
     if (this.diagnostics.length > before) {
       if (reported.has(key)) this.diagnostics.length = before;
