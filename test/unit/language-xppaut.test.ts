@@ -263,3 +263,68 @@ describe('XPPAUT methods for maps', () => {
     assert.deepEqual([d[0].range.start.line, d[0].range.start.character], [2, 7]);
   });
 });
+
+describe('XPPAUT arrays as tensor states', () => {
+  // A diffusion chain of N compartments with closed ends, a source [j]-dependent rate and
+  // an elementwise user function: N ≥ 33 scalar states, so the arrays become tensors.
+  const N = 40;
+  const chain = lines(
+    'par d=0.8, k=0.05',
+    'g(x) = x/(1+x^2)',
+    'rate[0..39] = k*[j]',
+    "u0' = d*(u1-u0) - rate0*u0",
+    "u[1..38]' = d*(u[j+1] - 2*u[j] + u[j-1]) - rate[j]*u[j] + g(u[j])/10",
+    "u39' = d*(u38-u39) - rate39*u39",
+    'init u[0..4]=1',
+    'loss = u5(T)^2 + u39(T)',
+    '@ total=2, dt=0.05, meth=rk4',
+  );
+  /** The same system by hand, in float64. */
+  const rhs = (u: number[]): number[] => u.map((x, j) => {
+    const r = 0.05 * j;
+    if (j === 0) return 0.8 * (u[1] - x) - r * x;
+    if (j === N - 1) return 0.8 * (u[N - 2] - x) - r * x;
+    return 0.8 * (u[j + 1] - 2 * x + u[j - 1]) - r * x + (x / (1 + x * x)) / 10;
+  });
+  const reference = (): number[] => {
+    let u: number[] = Array.from({ length: N }, (_, j) => (j <= 4 ? 1 : 0));
+    const h = 0.05;
+    for (let n = 0; n < 40; n++) {
+      const add = (a: number[], b: number[], c: number) => a.map((x, i) => x + c * b[i]);
+      const k1 = rhs(u), k2 = rhs(add(u, k1, h / 2)), k3 = rhs(add(u, k2, h / 2)), k4 = rhs(add(u, k3, h));
+      u = u.map((x, i) => x + (h / 6) * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i]));
+    }
+    return u;
+  };
+
+  test('a complete array family is one [N] state; the solve matches a float64 RK4 by hand', async () => {
+    const m = model(chain);
+    assert.deepEqual(m.states.map((s) => [s.name, s.shape]), [['u', [N]]]);
+    const traj = await simulate(m, { backend: 'cpu' });
+    const want = reference();
+    const got = traj.states.u[40];
+    for (let j = 0; j < N; j++) assert.ok(Math.abs(got[j] - want[j]) < 2e-6, `u${j}(2) = ${got[j]}, by hand ${want[j]}`);
+  });
+
+  test('what does not vectorise stays scalar, with the same meaning', async () => {
+    const cases = [
+      // sum() of a varying argument would reduce the vector: elementwise it is the element itself.
+      chain.replace('+ g(u[j])/10', '+ sum(g(u[j]))/10'),
+      // An incomplete family: u1 … u39 without u0.
+      lines("u[1..39]' = -u[j]", 'init u[1..39]=1', 'loss = u1(T)'),
+    ];
+    for (const text of cases) {
+      const a = analyse(text);
+      assert.ok(a.model, JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error')));
+      assert.ok(a.model.states.every((s) => s.shape.length === 0), 'scalar states');
+    }
+    const traj = await simulate((analyse(cases[0]).model as Model), { backend: 'cpu' });
+    const want = reference();
+    for (let j = 0; j < N; j++) assert.ok(Math.abs(traj.states[`u${j}`][40][0] - want[j]) < 2e-6, `u${j}`);
+  });
+
+  test('small array models stay scalar (the engine runs them fused)', () => {
+    const m = model(lines("x[0..9]' = -x[j]", 'init x[0..9]=1'));
+    assert.equal(m.states.length, 10);
+  });
+});
