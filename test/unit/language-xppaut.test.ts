@@ -4,6 +4,7 @@
 // derived parameters. Models are written for these tests in XPPAUT's words.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { analyse, format, tokenize } from '../../solver/language/index';
 import type { Analysis, Diagnostic, Expr, Model } from '../../solver/model';
 import { simulate } from '../support/simulate';
@@ -326,5 +327,20 @@ describe('XPPAUT arrays as tensor states', () => {
   test('small array models stay scalar (the engine runs them fused)', () => {
     const m = model(lines("x[0..9]' = -x[j]", 'init x[0..9]=1'));
     assert.equal(m.states.length, 10);
+  });
+});
+
+describe('XPPAUT arrays: robustness', () => {
+  const token = fc.constantFrom(
+    'u', 'v', 'x', 'a', '[0..3]', '[3..0]', '[0..39]', '[j]', '[j+1]', '[j-1]', '[j*2]', '[2]', '[j', '..', '%[1..2]\n', '%\n', '%',
+    "'", ' = ', '=', '+', '*', '(', ')', '(0)', 'init ', 'aux ', 'par ', '!', '.', '1', '0.5', ',', ' ', '\n', 'sum(', ')of(', "i'", 'int{', '}',
+    'u0', 'u39', "u0' = -u0\n", "u[1..39]' = u[j-1] - u[j]\n", 'loss = u1(T)\n',
+  );
+  test('random array text never throws; diagnostics stay inside the text; a model iff no error', () => {
+    fc.assert(fc.property(fc.array(token, { maxLength: 60 }), (ts) => {
+      const text = ts.join('');
+      inRange(text, analyse(text));
+      assert.equal(typeof format(text), 'string');
+    }), { seed: 7, numRuns: 800 });
   });
 });
