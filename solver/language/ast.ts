@@ -83,4 +83,11 @@ export type Statement =
   | StateStmt | InitStmt | ParamStmt | NumberStmt | EquationStmt | LossStmt
   | FixedStmt | FunctionStmt | OptionsStmt | AuxStmt | OpaqueStmt | BrokenStmt | DoneStmt | DataStmt | SchemeStmt;
 
-export interface Program { statements: Statement[] }
+export interface Program {
+  statements: Statement[];
+  /**
+   * Names (lower case) written on lines that were refused or could not be parsed: they are read
+   * there, so they are not reported as never used.
+   */
+  refusedReads?: string[];
+}

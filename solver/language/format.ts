@@ -84,6 +84,8 @@ function joinTokens(toks: Token[], source: string): string {
     else if (prev.kind === 'punct' && OPEN.has(prev.text)) sep = '';
     else if (t.kind === 'punct' && CLOSE.has(t.text)) sep = '';
     else if (isPunct(t, "'")) sep = '';
+    else if (isPunct(t, '..') || isPunct(prev, '..') || isPunct(t, '.') || (isPunct(prev, '.') && isWord(t))) sep = ''; // `[0..9]`, `aux P.E.`
+    else if (i === 1 && isPunct(prev, '!')) sep = ''; // XPPAUT derived parameter `!d = …`
     else if (isPunct(t, '^') || isPunct(prev, '^')) sep = '';
     else if (t.kind === 'punct' && OPEN.has(t.text)) sep = prev.kind === 'ident' || (prev.kind === 'punct' && CLOSE.has(prev.text) && t.text === '[') ? '' : ' ';
     else if (unary) sep = ' ';
@@ -121,7 +123,9 @@ function joinOptions(toks: Token[], source: string): string {
 function formatLines(text: string): { lines: PhysicalLine[]; next: (string | undefined)[] } {
   const lines = splitLines(text);
   const next: (string | undefined)[] = new Array(lines.length).fill(undefined);
-  const { program, diagnostics } = parse(text);
+  const { program, diagnostics, arrayLines: expanded } = parse(text);
+  // XPPAUT array lines are kept as written: `[j-1]` is text XPPAUT substitutes, not an expression.
+  const arrayLines = new Set(expanded);
 
   // Lines the formatter may rewrite: the first line of an accepted statement, with no diagnostic.
   const blocked = new Set<number>();
@@ -145,7 +149,7 @@ function formatLines(text: string): { lines: PhysicalLine[]; next: (string | und
       const first = body[0].line;
       for (let l = first; l <= end.line; l++) tokenLines.add(l);
       const single = body.every((t) => t.line === first) && end.line === first;
-      if (single && first <= doneLine && statementLines.has(first) && !blocked.has(first)) {
+      if (single && first <= doneLine && statementLines.has(first) && !blocked.has(first) && !arrayLines.has(first)) {
         const formatted = joinTokens(body, text);
         const lineText = lines[first].text;
         const last = body[body.length - 1];

@@ -5,7 +5,9 @@
 
 import type { Analysis, AnalysisContext } from '../model';
 import { check } from './checker';
+import { foldArrayDiagnostics } from './arrayDiagnostics';
 import { parse, type ParseResult } from './parser';
+import { vectorizeArrays } from './vectorize';
 
 export { BUILTIN_NAMES, LOWERED, type BuiltinName, type BuiltinInfo } from './builtins';
 export { evalConst } from './checker';
@@ -34,7 +36,16 @@ export function analyseDocument(text: string, context: AnalysisContext = {}): An
   let syntax: ParseResult | undefined;
   try {
     syntax = parse(typeof text === 'string' ? text : String(text));
-    return { ...check(syntax.program, syntax.diagnostics, context ?? {}), syntax };
+    const analysis = check(syntax.program, syntax.diagnostics, context ?? {});
+    if (syntax.arrayLines?.length) analysis.diagnostics = foldArrayDiagnostics(analysis.diagnostics, syntax.arrayLines);
+    // The diagnostics are those of the file as written (scalar elements); the model solves its
+    // complete arrays as tensor states when that form checks too (vectorize.ts).
+    if (analysis.model && syntax.arrayOrigins?.size) {
+      const vectorized = vectorizeArrays(syntax.program, syntax.arrayOrigins);
+      const tensor = vectorized && check(vectorized, [], context ?? {});
+      if (tensor?.model) analysis.model = tensor.model;
+    }
+    return { ...analysis, syntax };
   } catch (e) {
     // A bug in the front end must not take the server down: report it on line 0.
     const message = e instanceof Error ? e.message : String(e);

@@ -11,7 +11,7 @@ export type TokenKind =
   | 'ident'
   | 'number'
   | 'string'
-  /** Operators and punctuation; `text` holds the symbol (`**` is reported as `^`; `<=` `>=` `==` `!=` are one token). */
+  /** Operators and punctuation; `text` holds the symbol (`**` is reported as `^`; `<=` `>=` `==` `!=` `..` are one token). */
   | 'punct'
   /** A character the language does not use. */
   | 'invalid'
@@ -132,7 +132,8 @@ export class Lexer {
       if (isDigit(c) || (c === CH_DOT && i + 1 < n && isDigit(text.charCodeAt(i + 1)))) {
         const start = i;
         while (i < n && isDigit(text.charCodeAt(i))) i++;
-        if (i < n && text.charCodeAt(i) === CH_DOT) {
+        // `0..9` (an XPPAUT index range) is a number, `..`, a number.
+        if (i < n && text.charCodeAt(i) === CH_DOT && text.charCodeAt(i + 1) !== CH_DOT) {
           i++;
           while (i < n && isDigit(text.charCodeAt(i))) i++;
         }
@@ -171,6 +172,11 @@ export class Lexer {
       // Comparisons `<=`, `>=`, `==`, `!=` are one token each.
       if ((c === CH_LT || c === CH_GT || c === CH_EQ || c === CH_BANG) && text.charCodeAt(i + 1) === CH_EQ) {
         push('punct', i, i + 2, text.slice(i, i + 2), undefined, undefined);
+        i += 2;
+        continue;
+      }
+      if (c === CH_DOT && text.charCodeAt(i + 1) === CH_DOT) {
+        push('punct', i, i + 2, '..', undefined, undefined);
         i += 2;
         continue;
       }

@@ -149,6 +149,9 @@ export function resolveOptions(lines: OptionLine[], out: Diagnostic[], schemes: 
           else if (alias) {
             o.meth = alias.scheme;
             if (alias.note) out.push(diag('scheme-alias', 'information', `meth=${s.value}: ${alias.note}`, s.valueRange));
+          } else if (raw === 'discrete') {
+            // XPPAUT then iterates every equation as a map: x' = f means x(t+1) = f.
+            out.push(diag('unsupported', 'error', "meth=discrete makes every equation a map (x' = f is iterated as x(t+1) = f); ODE Lens checks the flow of differential equations, not maps", s.valueRange));
           } else if (XPP_UNSUPPORTED_METHODS.has(raw)) {
             out.push(diag('unknown-scheme', 'error', `The XPPAUT integrator '${s.value}' is not supported; use one of ${listOf(known)}`, s.valueRange));
           } else {

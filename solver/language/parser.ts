@@ -9,6 +9,11 @@ import type { BinaryOperator, Diagnostic, Expr, OptionLine, OptionSetting, Range
 import type {
   InitItem, NumberItem, ParamInitSyntax, ParamItem, Program, SchemeCoeff, ShapeSpec, Statement,
 } from './ast';
+import {
+  type ArrayProblem, expandElement, findIndexRange, type IndexRange, indexValues, isArrayProblem,
+} from './arrays';
+import { desugarIndexedNames } from './indexedNames';
+import type { ArrayOrigin } from './vectorize';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
 import { diag, span, tokenRange } from './ranges';
@@ -38,13 +43,18 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
   markov: ['error', 'Markov variables (`markov`) are not supported by ODE Lens; the model cannot be simulated'],
   volterra: ['error', 'Volterra integrals are not supported by ODE Lens yet'],
   special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
-  wiener: ['error', 'Wiener (noise) variables are not supported by ODE Lens: gradient checks need a deterministic model'],
+  // XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation.
+  ...Object.fromEntries(['wiener', 'w'].map((k) => [k, ['error',
+    `Wiener (noise) variables (\`${k}\`) are not supported by ODE Lens: gradient checks need a deterministic model`]])),
   global: ['error', 'Global flags (`global`, events) are not supported by ODE Lens yet'],
   // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
   ...Object.fromEntries(['bdry', 'bndry', 'b'].map((k) => [k, ['information',
     `Boundary conditions (\`${k}\`) are ignored: ODE Lens checks the initial-value problem from the initial values`]])),
   set: ['information', 'Named parameter sets (`set`) are ignored by ODE Lens'],
-  solv: ['error', 'Algebraic conditions (`solv`) are not supported by ODE Lens yet'],
+  // XPPAUT matches `solv`, `solve` (any word starting with `so`) for the algebraic variable of a DAE.
+  ...Object.fromEntries(['solv', 'solve'].map((k) => [k, ['error',
+    `Algebraic variables (\`${k}\`, with \`0 = …\`: a differential-algebraic system) are not supported by ODE Lens: it checks ordinary differential equations`]])),
+  only: ['information', 'Output selection (`only`) is ignored by ODE Lens'],
   option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
   options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
   export: ['error', '`export` is not supported by ODE Lens'],
@@ -52,9 +62,18 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
 }) as [string, ['error' | 'warning' | 'information', string]][]);
 
 /** Unsupported constructs whose second word is the name they declare. */
-const DECLARING_UNSUPPORTED = new Set(['markov', 'table', 'wiener', 'special']);
+const DECLARING_UNSUPPORTED = new Set(['markov', 'table', 'wiener', 'w', 'special', 'volterra', 'solv', 'solve']);
+/** Unsupported constructs that declare a list of names (`wiener w1, w2`). */
+const LIST_DECLARING = new Set(['wiener', 'w']);
 
-export interface ParseResult { program: Program; diagnostics: Diagnostic[] }
+export interface ParseResult {
+  program: Program;
+  diagnostics: Diagnostic[];
+  /** Source lines expanded element by element (XPPAUT arrays): one diagnostic there can stand for many elements. */
+  arrayLines?: number[];
+  /** For each statement an array line expanded: that line, the base name, and j (for vectorize.ts). */
+  arrayOrigins?: Map<Statement, ArrayOrigin>;
+}
 
 function describe(t: Token): string {
   switch (t.kind) {
@@ -77,6 +96,9 @@ class Parser {
   private depth = 0;
   private readonly diagnostics: Diagnostic[] = [];
   private readonly statements: Statement[] = [];
+  private readonly arrayLines = new Set<number>();
+  private readonly refusedReads = new Set<string>();
+  private readonly arrayOrigins = new Map<Statement, ArrayOrigin>();
   /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
   private inMarkov = false;
 
@@ -86,22 +108,175 @@ class Parser {
 
   run(): ParseResult {
     for (;;) {
-      this.toks = this.lexer.nextLine();
-      this.pos = 0;
-      const last = this.toks[this.toks.length - 1];
-      if (this.toks.length === 1 && last.kind === 'eof') break;
-      let done = false;
-      try {
-        done = this.statement();
-      } catch (e) {
-        if (e instanceof ParseError) {
-          this.diagnostics.push(e.diagnostic);
-          this.recordBroken(0);
-        } else throw e;
-      }
+      const toks = this.lexer.nextLine();
+      const last = toks[toks.length - 1];
+      if (toks.length === 1 && last.kind === 'eof') break;
+      let done: boolean;
+      if (this.isPunct(toks[0], '%')) done = this.arrayBlock(toks);
+      else if (this.isPunct(toks[0], '@')) done = this.parseLine(toks); // option values are kept verbatim
+      else done = this.arrayLine(toks);
       if (done || last.kind === 'eof') break;
     }
-    return { program: { statements: this.statements }, diagnostics: this.diagnostics };
+    desugarIndexedNames(this.statements);
+    return {
+      program: { statements: this.statements, refusedReads: [...this.refusedReads] },
+      diagnostics: this.diagnostics,
+      arrayLines: [...this.arrayLines],
+      arrayOrigins: this.arrayOrigins,
+    };
+  }
+
+  /** Parses one logical line's tokens. Returns true at `done`. */
+  private parseLine(toks: Token[]): boolean {
+    this.toks = toks;
+    this.pos = 0;
+    try {
+      const construct = this.unsupportedInside();
+      if (construct) this.refuseLine(construct);
+      else return this.statement();
+      return false;
+    } catch (e) {
+      if (e instanceof ParseError) {
+        this.diagnostics.push(e.diagnostic);
+        this.recordBroken(0);
+        this.recordReads();
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * One diagnostic for a line whose construct ODE Lens refuses. An aux line is
+   * only output, so refusing it costs nothing but the column (a warning); an
+   * equation's state stays declared, so its initial value and uses are not errors.
+   */
+  private refuseLine(construct: string): void {
+    const first = this.toks[0];
+    if (first.kind === 'ident' && AUX_KEYWORDS.has(first.text.toLowerCase())) {
+      this.unsupported(first, 'warning', `${construct}; the aux line is ignored`);
+      return;
+    }
+    this.unsupported(first, 'error', construct);
+    this.declareRefused();
+  }
+
+  /** What a refused line declares stays known; an equation's state too, so its initial value is no error. */
+  private declareRefused(): void {
+    const first = this.toks[0];
+    const t1 = this.toks[1];
+    if (first.kind === 'ident' && this.isPunct(t1, "'")) {
+      this.statements.push({ kind: 'opaque', keyword: 'equation', name: first.text, nameRange: tokenRange(first), range: this.wholeLine(first) });
+      return;
+    }
+    this.recordBroken(0);
+  }
+
+  /** A line that may hold an XPPAUT index range `[i1..i2]`: one statement per element. */
+  private arrayLine(toks: Token[]): boolean {
+    const range = findIndexRange(toks);
+    if (range === undefined) return this.parseLine(toks);
+    if (isArrayProblem(range)) return this.arrayProblem(range);
+    return this.expandElements(toks, indexValues(range), range);
+  }
+
+  /** `%[i1..i2]` … `%`: the lines between are repeated for each j. */
+  private arrayBlock(open: Token[]): boolean {
+    const range = findIndexRange(open);
+    const opensBlock = range !== undefined && !isArrayProblem(range) && range.open === 1 && open.length === 7;
+    if (!opensBlock) {
+      if (range === undefined && open.length === 2) {
+        this.diagnostics.push(diag('syntax-error', 'error', "This '%' closes an XPPAUT array block, but none is open; a block starts with %[i1..i2]", tokenRange(open[0])));
+        return false;
+      }
+      return this.arrayProblem(isArrayProblem(range) ? range
+        : { range: this.lineRangeOf(open), message: 'An XPPAUT array block starts with a line %[i1..i2] alone, e.g. %[1..10], and ends with a line %' });
+    }
+    const body: Token[][] = [];
+    let closed = false;
+    for (;;) {
+      const toks = this.lexer.nextLine();
+      if (toks.length === 1 && toks[0].kind === 'eof') break;
+      if (this.isPunct(toks[0], '%')) { closed = true; break; }
+      body.push(toks);
+    }
+    if (!closed) {
+      this.diagnostics.push(diag('syntax-error', 'error', 'This XPPAUT array block is not closed: end it with a line holding only %', this.lineRangeOf(open)));
+    }
+    const values = indexValues(range);
+    // Element by element, each line of the block in turn (XPPAUT's order).
+    const reported = new Set<number>();
+    for (const j of values) {
+      for (const toks of body) {
+        if (this.expandOne(toks, j, undefined, reported)) return true;
+      }
+    }
+    return false;
+  }
+
+  private expandElements(toks: Token[], values: number[], range: IndexRange): boolean {
+    const reported = new Set<number>();
+    for (const j of values) if (this.expandOne(toks, j, range, reported)) return true;
+    return false;
+  }
+
+  /**
+   * Parses element j of an array line. Only the first element with a problem
+   * reports it (the others repeat the same mistake); all still declare their names.
+   */
+  private expandOne(toks: Token[], j: number, range: IndexRange | undefined, reported: Set<number>): boolean {
+    const key = toks[0].offset;
+    for (const t of toks) this.arrayLines.add(t.line);
+    const { tokens, problem } = expandElement(toks, j, range);
+    const before = this.diagnostics.length;
+    let done = false;
+    if (problem) {
+      this.diagnostics.push(diag('syntax-error', 'error', problem.message, problem.range));
+      this.toks = tokens;
+      this.pos = 0;
+      this.declareRefused();
+    } else {
+      const first = this.statements.length;
+      done = this.parseLine(tokens);
+      const base = toks[0].kind === 'ident' && this.isPunct(toks[1], '[') ? toks[0].text : undefined;
+      for (let i = first; i < this.statements.length; i++) this.arrayOrigins.set(this.statements[i], { line: key, base, j });
+    }
+    if (this.diagnostics.length > before) {
+      if (reported.has(key)) this.diagnostics.length = before;
+      reported.add(key);
+    }
+    return done;
+  }
+
+  private arrayProblem(problem: ArrayProblem): boolean {
+    this.diagnostics.push(diag('syntax-error', 'error', problem.message, problem.range));
+    return false;
+  }
+
+  private lineRangeOf(toks: Token[]): Range {
+    const body = toks.filter((t) => t.kind !== 'newline' && t.kind !== 'eof');
+    return body.length === 0 ? tokenRange(toks[0]) : span(tokenRange(body[0]), tokenRange(body[body.length - 1]));
+  }
+
+  /**
+   * XPPAUT constructs inside an expression that ODE Lens refuses, found before
+   * parsing so the line gets one honest diagnostic rather than a syntax error.
+   */
+  private unsupportedInside(): string | undefined {
+    const toks = this.toks;
+    for (let i = 0; i < toks.length; i++) {
+      const t = toks[i];
+      if (t.kind !== 'ident') continue;
+      const lw = t.text.toLowerCase();
+      const next = toks[i + 1];
+      if (lw === 'int' && (this.isPunct(next, '{') || this.isPunct(next, '['))) {
+        return 'Volterra integrals (`int{…}`, `int[…]{…}`) are not supported by ODE Lens: it checks ordinary differential equations';
+      }
+      if (lw === 'of' && this.isPunct(next, '(') && i > 0 && this.isPunct(toks[i - 1], ')')) {
+        return "XPPAUT's indexed sum `sum(i1,i2)of(… i' …)` is not supported by ODE Lens yet";
+      }
+    }
+    return undefined;
   }
 
   // ---- token helpers -------------------------------------------------------
@@ -164,8 +339,14 @@ class Parser {
           if (wasMarkov) { this.inMarkov = true; return false; } // transition rows of a `markov` line
           break;
         case '!':
-          this.unsupported(first, 'error', 'Derived parameters (`!name = …`) are not supported by ODE Lens yet');
-          return false;
+          // XPPAUT derived parameter `!d = 1/(h*h)`: a quantity computed from the parameters, which is
+          // what a fixed quantity is for a fixed-step solve (constant in time, differentiable in them).
+          if (this.peek(1).kind === 'ident' && this.isPunct(this.peek(2), '=') ) {
+            this.next();
+            this.fixed();
+            return false;
+          }
+          this.fail(tokenRange(first), 'A derived parameter reads !name = formula, e.g. !d = 1/(h*h)');
       }
       this.fail(tokenRange(first), `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`);
     }
@@ -190,7 +371,15 @@ class Parser {
       const third = this.peek(2);
       if (third.kind === 'ident' && third.text.toLowerCase() === 'dt') { this.equation(); return false; }
     }
-    if (this.isPunct(second, '(')) { this.parenLine(); return false; }
+    if (this.isPunct(second, '(')) {
+      if (this.isMapLine()) {
+        this.unsupported(first, 'error', `Difference equations (\`${first.text}(t+1) = …\`, maps iterated with meth=discrete) are not supported by ODE Lens yet: it checks the flow of differential equations`);
+        this.statements.push({ kind: 'opaque', keyword: 'map', name: first.text, nameRange: tokenRange(first), range: this.wholeLine(first) });
+        return false;
+      }
+      this.parenLine();
+      return false;
+    }
     if (this.isPunct(second, '=')) { this.fixed(); return false; }
 
     if (lw === 'state') { this.stateDecl(); return false; }
@@ -209,14 +398,27 @@ class Parser {
     if (u) {
       this.unsupported(first, u[0], u[1]);
       if (DECLARING_UNSUPPORTED.has(lw) && second.kind === 'ident') {
-        // The name it declares is known, so later uses are not reported again.
-        this.statements.push({ kind: 'opaque', keyword: lw, name: second.text, nameRange: tokenRange(second), range: this.wholeLine(first) });
+        // The names it declares are known, so later uses are not reported again.
+        const declared = LIST_DECLARING.has(lw) ? this.toks.slice(1).filter((t) => t.kind === 'ident') : [second];
+        for (const d of declared) this.statements.push({ kind: 'opaque', keyword: lw, name: d.text, nameRange: tokenRange(d), range: this.wholeLine(first) });
       }
       if (lw === 'markov') this.inMarkov = true;
       return false;
     }
     if (lw === 'loss') this.fail(tokenRange(second), `Expected '=' after 'loss', found ${describe(second)}`);
     this.fail(tokenRange(first), `Unrecognised line starting with '${first.text}': expected a declaration (state, param, init, …), an equation such as ${first.text}' = …, or options @ …`);
+  }
+
+  /** `x(t+1) = …`: an XPPAUT map (difference equation). */
+  private isMapLine(): boolean {
+    const [t, plus, one, close, eq] = [this.peek(2), this.peek(3), this.peek(4), this.peek(5), this.peek(6)];
+    return t.kind === 'ident' && t.text.toLowerCase() === 't' && this.isPunct(plus, '+') && one.kind === 'number' && one.value === 1
+      && this.isPunct(close, ')') && this.isPunct(eq, '=');
+  }
+
+  /** The names on a refused or broken line, which count as read (Program.refusedReads). */
+  private recordReads(): void {
+    for (const t of this.toks) if (t.kind === 'ident') this.refusedReads.add(t.text.toLowerCase());
   }
 
   /** After a syntax error: remember what the line declared (see BrokenStmt). */
@@ -249,6 +451,7 @@ class Parser {
 
   private unsupported(first: Token, severity: 'error' | 'warning' | 'information', message: string): void {
     this.diagnostics.push(diag('unsupported', severity, message, this.wholeLine(first)));
+    this.recordReads();
   }
 
   private stateDecl(): void {
@@ -326,7 +529,7 @@ class Parser {
         this.fail(tokenRange(op), `Expected '~ normal(mean, std)' or '= value' after parameter '${name.text}', found ${describe(op)}`);
       }
       items.push({ name: name.text, nameRange: tokenRange(name), shape, perStep, init, range: span(tokenRange(name), tokenRange(this.toks[this.pos - 1])) });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) { this.next(); if (this.atLineEnd()) break; continue; } // a trailing comma ends the list
       if (this.peek().kind === 'ident') continue; // XPPAUT: `par a=1  b=2`
       break;
     }
@@ -345,7 +548,7 @@ class Parser {
       this.expectPunct('=', `after '${name.text}' (init ${name.text} = value)`);
       const value = this.expr();
       items.push({ name: name.text, nameRange: tokenRange(name), value, range: span(tokenRange(name), value.range), form: 'init' });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) { this.next(); if (this.atLineEnd()) break; continue; } // a trailing comma ends the list
       if (this.peek().kind === 'ident') continue; // XPPAUT: `init v=20  n=0`
       break;
     }
@@ -361,7 +564,7 @@ class Parser {
       this.expectPunct('=', `after '${name.text}' (number ${name.text} = value)`);
       const value = this.expr();
       items.push({ name: name.text, nameRange: tokenRange(name), value, range: span(tokenRange(name), value.range) });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) { this.next(); if (this.atLineEnd()) break; continue; }
       if (this.peek().kind === 'ident') continue;
       break;
     }
@@ -371,11 +574,17 @@ class Parser {
 
   private aux(): void {
     const kw = this.next();
-    const name = this.expectIdent(`after '${kw.text}'`);
-    this.expectPunct('=', `after '${name.text}' (aux ${name.text} = expression)`);
+    const first = this.expectIdent(`after '${kw.text}'`);
+    // XPPAUT aux names are output column labels and may hold dots (`aux P.E.=pe`).
+    let last = first;
+    while (!this.atLineEnd() && !this.isPunct(this.peek(), '=') && !this.peek().spaceBefore
+      && (this.isPunct(this.peek(), '.') || this.isPunct(this.peek(), '..') || this.peek().kind === 'ident' || this.peek().kind === 'number')) last = this.next();
+    const nameRange = span(tokenRange(first), tokenRange(last));
+    const name = last === first ? first.text : this.text.slice(first.offset, last.offset + (last.end - last.col));
+    this.expectPunct('=', `after '${name}' (aux ${name} = expression)`);
     const expr = this.expr();
     this.expectLineEnd('after the aux expression');
-    this.statements.push({ kind: 'aux', name: name.text, nameRange: tokenRange(name), expr, range: this.lineRangeFrom(kw) });
+    this.statements.push({ kind: 'aux', name, nameRange, expr, range: this.lineRangeFrom(kw) });
   }
 
   /** `data obs = "file.csv"` */
@@ -599,6 +808,9 @@ class Parser {
         const t = this.peek();
         if (this.isPunct(t, '-') && this.peek(1).kind === 'number') {
           this.fail(span(tokenRange(t), tokenRange(this.peek(1))), 'Indices count from 0 and cannot be negative');
+        }
+        if (t.kind === 'ident' && (t.text === 'j' || t.text === 'J')) {
+          this.fail(tokenRange(t), "XPPAUT's index [j] only has a value on an array line such as x[1..10]' = … or inside a %[1..10] … % block");
         }
         if (t.kind !== 'number' || t.value === undefined) this.fail(tokenRange(t), `Expected an index (a whole number from 0) in ${open.text}…], found ${describe(t)}`);
         if (!Number.isInteger(t.value)) this.fail(tokenRange(t), `An index must be a whole number, found '${t.text}'`);

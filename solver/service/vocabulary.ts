@@ -16,7 +16,7 @@ export const LINE_KEYWORDS = new Set([
 
 /** Words that cannot be declared as names (the checker's list; XPPAUT's one-letter abbreviations can be names). */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared',
+  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss',
   'if', 'then', 'else', 'data', 'scheme',
 ]);
 

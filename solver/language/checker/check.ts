@@ -32,7 +32,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const equations = checkEquations(ctx, exprs, st.filter((s): s is EquationStmt => s.kind === 'equation'));
   const states = collectStates(ctx, equations, broken, inits);
   const loss = checkLoss(ctx, exprs, st.filter((s): s is LossStmt => s.kind === 'loss'), broken, states);
-  reportUnused(ctx, st);
+  reportUnused(ctx, st, program.refusedReads);
   return finish(ctx, { ...options, states, params, equations: equations.list, data, loss });
 }
 

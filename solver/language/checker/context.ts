@@ -21,9 +21,9 @@ export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
   state: 'state', param: 'parameter', number: 'number', fixed: 'fixed quantity', function: 'function', aux: 'aux', data: 'data set', opaque: 'name',
 };
 
-/** Keywords that cannot be declared as names (the one-letter XPPAUT abbreviations can). */
+/** Keywords that cannot be declared as names (the one-letter XPPAUT abbreviations can, and so can the positional modifiers `per-step` and `shared`, as XPPAUT files do: `par per=6.67`). */
 const RESERVED: ReadonlySet<string> = new Set([
-  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared',
+  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss',
   'if', 'then', 'else', 'data', 'scheme',
 ]);
 
@@ -90,10 +90,17 @@ export class CheckContext {
     return distance(name.toLowerCase(), best.toLowerCase()) <= (best.length <= 2 ? 1 : Math.max(2, Math.floor(best.length / 3))) ? ` — did you mean '${best}'?` : '';
   }
 
+  /** A symbol read outside the checked equations; a function's body reads its names too. */
+  markUsed(sym: Sym | undefined): void {
+    if (!sym || this.used.has(sym)) return;
+    this.used.add(sym);
+    if (sym.kind === 'function') this.markNamesUsed(sym.stmt.body);
+  }
+
   markNamesUsed(e: Expr): void {
     switch (e.kind) {
-      case 'name': { const sym = this.symbols.get(e.name.toLowerCase()); if (sym) this.used.add(sym); break; }
-      case 'call': { const sym = this.symbols.get(e.callee.toLowerCase()); if (sym) this.used.add(sym); e.args.forEach((a) => this.markNamesUsed(a)); break; }
+      case 'name': this.markUsed(this.symbols.get(e.name.toLowerCase())); break;
+      case 'call': this.markUsed(this.symbols.get(e.callee.toLowerCase())); e.args.forEach((a) => this.markNamesUsed(a)); break;
       case 'unary': this.markNamesUsed(e.operand); break;
       case 'binary': this.markNamesUsed(e.left); this.markNamesUsed(e.right); break;
       case 'vector': e.elements.forEach((a) => this.markNamesUsed(a)); break;

@@ -77,10 +77,12 @@ export function declareNames(ctx: CheckContext, st: Statement[]): BrokenLines {
       }
       case 'aux':
         ctx.report(diag('unsupported', 'warning', `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`, s.range));
-        ctx.declare({ kind: 'aux', name: s.name, stmt: s }, s.nameRange);
         break;
     }
   }
+  // XPPAUT keeps output names apart from the names formulas read, so `ica = …` and
+  // `aux ica = ica` go together; an aux name only takes a name nothing else declares.
+  for (const s of st) if (s.kind === 'aux' && !ctx.symbols.has(s.name.toLowerCase())) ctx.declare({ kind: 'aux', name: s.name, stmt: s }, s.nameRange);
   return { broken, brokenEquations };
 }
 

@@ -82,8 +82,9 @@ export function checkLoss(ctx: CheckContext, exprs: ExpressionChecker, losses: L
 }
 
 /** Names never read. Aux lines are not checked, but the names they read count as used. */
-export function reportUnused(ctx: CheckContext, st: Statement[]): void {
+export function reportUnused(ctx: CheckContext, st: Statement[], refusedReads: readonly string[] = []): void {
   for (const s of st) if (s.kind === 'aux') ctx.markNamesUsed(s.expr);
+  for (const n of refusedReads) ctx.markUsed(ctx.symbols.get(n));
   for (const sym of ctx.symbols.values()) {
     if (ctx.used.has(sym)) continue;
     let range: Range | undefined;
