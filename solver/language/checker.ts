@@ -11,7 +11,8 @@ import type {
   Analysis, AnalysisContext, BinaryOperator, DataDecl, Diagnostic, Equation, Expr, Initialiser, Loss, Model, ParamDecl, Range,
   SchemeDecl, Shape, StateDecl,
 } from '../model';
-import { SCHEME_NAMES } from '../model';
+import type { DiagnosticCode } from '../registry/diagnosticCodes';
+import { SCHEME_NAMES } from '../schemes/registry';
 import { schemeDiagnostics } from '../schemes/analysis';
 import { DEFAULT_LOSS_MESSAGE } from '../presentation/findingText';
 import type {
@@ -120,7 +121,7 @@ class Checker {
     this.seen.add(key);
     this.diagnostics.push(d);
   }
-  private error(code: string, message: string, range: Range): void { this.report(diag(code, 'error', message, range)); }
+  private error(code: DiagnosticCode, message: string, range: Range): void { this.report(diag(code, 'error', message, range)); }
 
   run(): Analysis {
     const st = this.program.statements;

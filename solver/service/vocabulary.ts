@@ -1,7 +1,10 @@
 // The words of the language the service knows by heart: statement keywords,
 // built-in functions with their signatures, `@` option keys and their values,
 // each with a short documentation text for completion and hover.
-import { GRAD_ENGINE_NAMES, GRADFIX_NAMES, SCHEME_NAMES, TIE_NAMES } from '../model';
+import { TIE_NAMES } from '../model';
+import { CORRECTIONS, GRADFIX_NAMES } from '../registry/corrections';
+import { GRAD_ENGINE_NAMES, GRAD_ENGINES } from '../registry/gradEngines';
+import { SCHEME_NAMES } from '../schemes/registry';
 import { BUILTINS, LOWERED } from '../language/builtins';
 import { ONE_STEP_SCHEMES, OPTION_KEYS } from '../language/options';
 
@@ -122,14 +125,10 @@ export function optionKeys(): string[] {
   return [...keys];
 }
 
+/** What each option value means, for completion and hover: corrections and gradient engines from their registries. */
 export const VALUE_DOCS: Record<string, string> = {
-  none: 'No correction: the raw AD gradients.',
-  average: 'Averages each per-step copy with its neighbours (a moving mean).',
-  filter121: 'The [1, 2, 1]/4 filter over neighbouring copies: removes the alternating (−1)^n component of leapfrog-type gradients.',
-  adjoint121: 'Applies the [1, 2, 1] filter to the discrete adjoint before forming gradients.',
-  stagesum: 'Sums the stage contributions of each step before forming gradients.',
-  ad: 'Gradients by automatic differentiation through the unrolled solve.',
-  adjoint: 'Gradients from the continuous adjoint equation, solved backwards.',
+  ...Object.fromEntries(GRADFIX_NAMES.map((n) => [n, CORRECTIONS[n].doc])),
+  ...Object.fromEntries(GRAD_ENGINE_NAMES.map((n) => [n, GRAD_ENGINES[n].doc])),
   step: 'One copy per step, shared by its stages.',
   stage: 'One copy per stage of every step.',
 };
