@@ -44,8 +44,28 @@ const multistep = (e: Omit<MultistepEntry, 'kind'>): MultistepEntry => ({ kind: 
 
 const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 
+/** Why a registry entry cannot run as declared (empty when it can). */
+export function entryProblems(entry: SchemeEntry): string[] {
+  if (entry.kind === 'rk') return tableauProblems(entry.tableau, String);
+  const methods = [entry.method, ...entry.ramp, ...(entry.predictor ? [entry.predictor] : [])];
+  return methods.flatMap((m) => [
+    // An implicit corrector runs as one PECE pass of its explicit predictor.
+    ...multistepProblems(m, String).filter((p) => !(m === entry.method && entry.predictor && p.startsWith('the method is implicit'))),
+    ...multistepConsistencyProblems(m, String),
+  ]);
+}
+
+/** The schemes as given, once every entry has been checked; throws at load for a wrong entry. */
+export function validated<T extends Record<string, SchemeEntry>>(schemes: T): T {
+  for (const [name, entry] of Object.entries(schemes)) {
+    const problems = entryProblems(entry);
+    if (problems.length > 0) throw new Error(`The built-in scheme '${name}' in solver/schemes/registry.ts is wrong: ${problems.join('; ')}`);
+  }
+  return schemes;
+}
+
 /** The built-in schemes, in the order completion and messages list them. */
-export const SCHEMES = {
+export const SCHEMES = validated({
   euler: oneStep({
     tableau: { a: [[]], b: [1], c: [0] }, order: 1, stability: 'strong',
     description: 'Forward Euler: x_{n+1} = x_n + h f(x_n, θ_n).',
@@ -96,7 +116,7 @@ export const SCHEMES = {
       'f evaluated at the prediction with θ_{n+1}, one pass of the Simpson corrector x_{n+1} = x_{n−1} + h/3 (f_{n+1} + 4f_n + f_{n−1}), then f at the corrected value. ' +
       'Three `start=` steps come first. AD differentiates exactly this computation (predictor included), not an implicit solve; its adjoint is governed by the corrector’s ρ(ζ) = ζ² − 1.',
   }),
-} satisfies Record<string, SchemeEntry>;
+} satisfies Record<string, SchemeEntry>);
 
 type Schemes = typeof SCHEMES;
 /** Built-in schemes. A model's `meth` is one of these or the name of a `scheme` it declares. */
@@ -120,19 +140,3 @@ export const XPPAUT_SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; no
 
 /** The strongly stable schemes remedies offer instead of a weakly stable one. */
 export const STRONGLY_STABLE_REMEDIES: readonly SchemeName[] = SCHEME_NAMES.filter((n) => (SCHEMES[n] as SchemeEntry).remedy);
-
-/** Why a registry entry cannot run as declared (empty when it can). */
-export function entryProblems(entry: SchemeEntry): string[] {
-  if (entry.kind === 'rk') return tableauProblems(entry.tableau, String);
-  const methods = [entry.method, ...entry.ramp, ...(entry.predictor ? [entry.predictor] : [])];
-  return methods.flatMap((m) => [
-    // An implicit corrector runs as one PECE pass of its explicit predictor.
-    ...multistepProblems(m, String).filter((p) => !(m === entry.method && entry.predictor && p.startsWith('the method is implicit'))),
-    ...multistepConsistencyProblems(m, String),
-  ]);
-}
-
-for (const name of SCHEME_NAMES) {
-  const problems = entryProblems(SCHEMES[name]);
-  if (problems.length > 0) throw new Error(`The built-in scheme '${name}' in solver/schemes/registry.ts is wrong: ${problems.join('; ')}`);
-}
