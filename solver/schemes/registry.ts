@@ -5,7 +5,7 @@
 //
 // Every entry is checked when this module loads, as diffrax's ButcherTableau checks itself: the tableau is explicit,
 // c are the row sums of a and the weights b sum to 1; a multistep method is explicit (or has an explicit predictor)
-// and consistent. test/unit/schemeRegistry.test.ts checks the declared order and stability against the analysis.
+// and consistent. test/unit/registries.test.ts checks the declared order and stability against the analysis.
 // This file imports only tableau.ts, so the model types (solver/model.ts) can name its schemes.
 import { multistepConsistencyProblems, multistepProblems, tableauProblems, type ButcherTableau, type LinearMultistep } from './tableau';
 
