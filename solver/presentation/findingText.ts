@@ -5,7 +5,7 @@
 import type { GradEngine, GradFix } from '../model';
 import type { ParameterMetrics, ParameterReport, Refinement } from '../report';
 import { DETECTOR } from '../engine/detect';
-import { OSCILLATION_CORRECTIONS } from '../registry/corrections';
+import { OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION } from '../registry/corrections';
 import { STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
 import { formatNumber as fmt, formatRatio, namedRatio } from './format';
 
@@ -22,7 +22,7 @@ export const STRONGLY_STABLE_SCHEMES = STRONGLY_STABLE_REMEDIES;
 export function weaklyStableRemedy(s: { gradfix: GradFix; grad: GradEngine; recommended?: Correction; correctedError?: number }): string {
   if (OSCILLATION_CORRECTIONS.includes(s.gradfix)) return `gradfix=${s.gradfix} corrects this.`;
   if (s.grad === 'adjoint') return 'grad=adjoint computes gradients from the continuous adjoint instead.';
-  const fix = s.recommended ?? 'filter121';
+  const fix = s.recommended ?? RECOMMENDED_CORRECTION;
   const measured = s.correctedError !== undefined && Number.isFinite(s.correctedError) ? ` (error ${fmt(s.correctedError)})` : '';
   return `Set gradfix=${fix}${measured}, use grad=adjoint, or switch to a strongly stable scheme (${STRONGLY_STABLE_SCHEMES.join(', ')}).`;
 }

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BACKEND_NAMES, BACKENDS } from '../../solver/registry/backends';
-import { CORRECTIONS, GRADFIX_NAMES, OSCILLATION_CORRECTIONS, TRAINING_CORRECTIONS } from '../../solver/registry/corrections';
+import {
+  CORRECTIONS, GRADFIX_NAMES, OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION, TRAINING_CORRECTIONS,
+} from '../../solver/registry/corrections';
 import { GRAD_ENGINE_NAMES } from '../../solver/registry/gradEngines';
 import {
   entryProblems, isMultistep, isOneStep, ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, SCHEMES, STRONGLY_STABLE_REMEDIES, validated,
@@ -93,5 +95,7 @@ test('corrections and gradient engines: training gradients and remedies derive f
   assert.deepEqual(TRAIN_GRADIENTS, [...GRAD_ENGINE_NAMES, ...TRAINING_CORRECTIONS]);
   assert.deepEqual([...TRAINING_CORRECTIONS, ...CHECK_ONLY_CORRECTIONS, 'none'].sort(), [...GRADFIX_NAMES].sort());
   assert.ok(!OSCILLATION_CORRECTIONS.includes('none'));
+  assert.equal(GRADFIX_NAMES.filter((n) => 'recommended' in CORRECTIONS[n]).length, 1, 'exactly one recommended correction');
+  assert.ok(OSCILLATION_CORRECTIONS.includes(RECOMMENDED_CORRECTION) && TRAINING_CORRECTIONS[0] === RECOMMENDED_CORRECTION);
   for (const n of GRADFIX_NAMES) assert.ok(CORRECTIONS[n].doc.length > 0, n);
 });
