@@ -131,97 +131,19 @@ interface Forward {
 
 function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1, subdivide = 1): Forward {
   const { N, h, t0 } = inp;
-  const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
   const owned: Tensor[] = [];
   const track = <T extends Tensor>(t: T): T => { tf.keep(t); owned.push(t); return t; };
-  // f may hand back a tensor it does not own (`x' = y` returns the state y, `i' = 0` a
-  // compiled constant, at k = 0 the model's own x0): share its data under a handle of ours,
-  // so disposing what this solve owns never frees the compiled model's tensors.
-  const ownedCopy = (t: Tensor): Tensor => ((t as Tensor & { kept?: boolean }).kept ? tf.clone(t) : t);
   try {
-    // Constant parameters (shared, or per-step with equal copies) share one tensor.
-    const constant: (Tensor | null)[] = inp.params.map((p) => {
-      if (!p.perStep) return track(tf.tensor(p.values, p.shape));
-      return equalCopies(p, inp.layerTimes.length) ? track(tf.tensor(p.values.subarray(0, p.size), p.shape)) : null;
-    });
-    const interpolated = (i: number, t: number): Float32Array => {
-      const p = inp.params[i];
-      const [a, b, w] = interpWeights(inp.layerTimes, t);
-      const P = p.size;
-      const out = new Float32Array(P);
-      for (let k = 0; k < P; k++) out[k] = (1 - w) * p.values[a * P + k] + w * p.values[b * P + k];
-      return out;
-    };
-    const cache: (Tensor | undefined)[][] = inp.params.map(() => []);
-    const thetaAt = (j: number): Tensor[] =>
-      inp.params.map((p, i) => {
-        const c = constant[i];
-        if (c) return c;
-        const hit = cache[i][j];
-        if (hit) return hit;
-        const t = track(tf.tensor(interpolated(i, t0 + j * dt8), p.shape));
-        cache[i][j] = t;
-        return t;
-      });
-    const thetaAtTime = (tau: number): Tensor[] => {
-      const j = (tau - t0) / dt8;
-      const r = Math.round(j);
-      if (Math.abs(j - r) < 1e-6 && r >= 0) return thetaAt(r);
-      return inp.params.map((p, i) => constant[i] ?? tf.tensor(interpolated(i, tau), p.shape));
-    };
-
+    const thetaAtTime = parameterPath(tf, inp, track);
     const onHGrid = !inp.params.some((p) => p.perStep) || inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
     // coarse (factor > 1, continuousReference decides): H = factor·h, layer times inside the steps;
     // else the usual grid, `subdivide` times finer when its error is too large.
     const K = factor > 1 ? N / factor : subdivide * (N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N);
     const H = (N * h) / K;
-    const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2)), sSixth = track(tf.scalar(H / 6)), sEighth = track(tf.scalar(H / 8));
-    const sTwo = track(tf.scalar(2)), sMid = track(tf.scalar(0.5));
-    // X[k] at t0 + kH, F[k] = f(X[k]); XM[k] at the midpoint of [k, k+1].
-    const X: Tensor[][] = [cm.x0];
-    const F: Tensor[][] = [];
-    const K4: Tensor[][] = [];
-    for (let k = 0; k < K; k++) {
-      const x = X[k];
-      const tk = t0 + k * H;
-      const res = tf.tidy(() => {
-        const th0 = thetaAtTime(tk), th1 = thetaAtTime(tk + H / 2), th2 = thetaAtTime(tk + H);
-        const k1 = cm.rhs(x, th0, tk);
-        const k2 = cm.rhs(x.map((xi, i) => linear(cm, [[k1[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k1[i], sHalf)))), th1, tk + H / 2);
-        const k3 = cm.rhs(x.map((xi, i) => linear(cm, [[k2[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k2[i], sHalf)))), th1, tk + H / 2);
-        const k4 = cm.rhs(x.map((xi, i) => linear(cm, [[k3[i], H], [xi, 1]], () => tf.add(xi, tf.mul(k3[i], sH)))), th2, tk + H);
-        const next = x.map((xi, i) => linear(cm, [[k1[i], H / 6], [k2[i], H / 3], [k3[i], H / 3], [k4[i], H / 6], [xi, 1]],
-          () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth))));
-        return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
-      });
-      for (const t of [...res.next, ...res.k1, ...res.k4]) owned.push(t);
-      X.push(res.next);
-      F.push(res.k1);
-      K4.push(res.k4);
-    }
-    const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H).map(ownedCopy));
-    for (const t of fEnd) owned.push(t);
-    F.push(fEnd);
-    // All midpoints at once (a handful of kernels instead of five per step).
-    const XM: Tensor[][] = Array.from({ length: K }, () => []);
-    tf.tidy(() => cm.x0.forEach((_x, i) => {
-      const Xs = tf.stack(X.map((x) => x[i])), Fs = tf.stack(F.map((f) => f[i]));
-      const lo = (a: Tensor) => tf.slice(a, 0, K), hi = (a: Tensor) => tf.slice(a, 1, K);
-      const m = tf.add(tf.mul(tf.add(lo(Xs), hi(Xs)), sMid), tf.mul(tf.sub(lo(Fs), hi(Fs)), sEighth));
-      tf.unstack(m).forEach((t, k) => { tf.keep(t); owned.push(t); XM[k].push(t); });
-    }));
-    const xAt = (tau: number): Tensor[] => {
-      const u = (tau - t0) / H;
-      const k = Math.max(0, Math.min(K - 1, Math.floor(u + 1e-7)));
-      const s = u - k;
-      if (Math.abs(s) < 1e-7) return X[k];
-      if (Math.abs(s - 1) < 1e-7) return X[k + 1];
-      if (Math.abs(s - 0.5) < 1e-7) return XM[k];
-      // Cubic Hermite on [k, k+1].
-      const s2 = s * s, s3 = s2 * s;
-      const c = [2 * s3 - 3 * s2 + 1, (s3 - 2 * s2 + s) * H, -2 * s3 + 3 * s2, (s3 - s2) * H].map((v) => tf.scalar(v));
-      return X[k].map((xa, i) => tf.addN([tf.mul(xa, c[0]), tf.mul(F[k][i], c[1]), tf.mul(X[k + 1][i], c[2]), tf.mul(F[k + 1][i], c[3])]));
-    };
+    const sSixth = track(tf.scalar(H / 6));
+    const { X, F, K4 } = forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
+    const XM = midpoints(tf, cm, X, F, K, H, track);
+    const xAt = (tau: number) => hermite(tf, X, F, XM, t0, K, H, tau);
     const observedStates = (): Map<string, Tensor[]> => {
       const out = new Map<string, Tensor[]>();
       for (const d of cm.observed) {
@@ -253,6 +175,107 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     tf.dispose(owned);
     throw e;
   }
+}
+
+/** θ(τ): the piecewise-linear interpolant of the per-step copies (constant ones share one tensor), cached on the h/8 grid. */
+function parameterPath(tf: TF, inp: ReferenceInput, track: <T extends Tensor>(t: T) => T): (tau: number) => Tensor[] {
+  const { h, t0 } = inp;
+  const dt8 = h / 8; // θ cache grid: every node, midpoint and RK4 stage time of both reference grids
+  // Constant parameters (shared, or per-step with equal copies) share one tensor.
+  const constant: (Tensor | null)[] = inp.params.map((p) => {
+    if (!p.perStep) return track(tf.tensor(p.values, p.shape));
+    return equalCopies(p, inp.layerTimes.length) ? track(tf.tensor(p.values.subarray(0, p.size), p.shape)) : null;
+  });
+  const interpolated = (i: number, t: number): Float32Array => {
+    const p = inp.params[i];
+    const [a, b, w] = interpWeights(inp.layerTimes, t);
+    const P = p.size;
+    const out = new Float32Array(P);
+    for (let k = 0; k < P; k++) out[k] = (1 - w) * p.values[a * P + k] + w * p.values[b * P + k];
+    return out;
+  };
+  const cache: (Tensor | undefined)[][] = inp.params.map(() => []);
+  const thetaAt = (j: number): Tensor[] =>
+    inp.params.map((p, i) => {
+      const c = constant[i];
+      if (c) return c;
+      const hit = cache[i][j];
+      if (hit) return hit;
+      const t = track(tf.tensor(interpolated(i, t0 + j * dt8), p.shape));
+      cache[i][j] = t;
+      return t;
+    });
+  const thetaAtTime = (tau: number): Tensor[] => {
+    const j = (tau - t0) / dt8;
+    const r = Math.round(j);
+    if (Math.abs(j - r) < 1e-6 && r >= 0) return thetaAt(r);
+    return inp.params.map((p, i) => constant[i] ?? tf.tensor(interpolated(i, tau), p.shape));
+  };
+  return thetaAtTime;
+}
+
+/** Classic RK4 with step H from x0: X[k] at t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k]. */
+function forwardRk4(tf: TF, cm: CompiledModel, t0: number, K: number, H: number, sSixth: Tensor, thetaAtTime: (tau: number) => Tensor[], track: <T extends Tensor>(t: T) => T, owned: Tensor[]) {
+  const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2));
+  const sTwo = track(tf.scalar(2));
+  // f may hand back a tensor it does not own (`x' = y` returns the state y, `i' = 0` a
+  // compiled constant, at k = 0 the model's own x0): share its data under a handle of ours,
+  // so disposing what this solve owns never frees the compiled model's tensors.
+  const ownedCopy = (t: Tensor): Tensor => ((t as Tensor & { kept?: boolean }).kept ? tf.clone(t) : t);
+  // X[k] at t0 + kH, F[k] = f(X[k]).
+  const X: Tensor[][] = [cm.x0];
+  const F: Tensor[][] = [];
+  const K4: Tensor[][] = [];
+  for (let k = 0; k < K; k++) {
+    const x = X[k];
+    const tk = t0 + k * H;
+    const res = tf.tidy(() => {
+      const th0 = thetaAtTime(tk), th1 = thetaAtTime(tk + H / 2), th2 = thetaAtTime(tk + H);
+      const k1 = cm.rhs(x, th0, tk);
+      const k2 = cm.rhs(x.map((xi, i) => linear(cm, [[k1[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k1[i], sHalf)))), th1, tk + H / 2);
+      const k3 = cm.rhs(x.map((xi, i) => linear(cm, [[k2[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k2[i], sHalf)))), th1, tk + H / 2);
+      const k4 = cm.rhs(x.map((xi, i) => linear(cm, [[k3[i], H], [xi, 1]], () => tf.add(xi, tf.mul(k3[i], sH)))), th2, tk + H);
+      const next = x.map((xi, i) => linear(cm, [[k1[i], H / 6], [k2[i], H / 3], [k3[i], H / 3], [k4[i], H / 6], [xi, 1]],
+        () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth))));
+      return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
+    });
+    for (const t of [...res.next, ...res.k1, ...res.k4]) owned.push(t);
+    X.push(res.next);
+    F.push(res.k1);
+    K4.push(res.k4);
+  }
+  const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H).map(ownedCopy));
+  for (const t of fEnd) owned.push(t);
+  F.push(fEnd);
+  return { X, F, K4 };
+}
+
+/** x at the midpoint of every step [k, k+1] by cubic Hermite. */
+function midpoints(tf: TF, cm: CompiledModel, X: Tensor[][], F: Tensor[][], K: number, H: number, track: <T extends Tensor>(t: T) => T): Tensor[][] {
+  const sEighth = track(tf.scalar(H / 8)), sMid = track(tf.scalar(0.5));
+  // All midpoints at once (a handful of kernels instead of five per step).
+  const XM: Tensor[][] = Array.from({ length: K }, () => []);
+  tf.tidy(() => cm.x0.forEach((_x, i) => {
+    const Xs = tf.stack(X.map((x) => x[i])), Fs = tf.stack(F.map((f) => f[i]));
+    const lo = (a: Tensor) => tf.slice(a, 0, K), hi = (a: Tensor) => tf.slice(a, 1, K);
+    const m = tf.add(tf.mul(tf.add(lo(Xs), hi(Xs)), sMid), tf.mul(tf.sub(lo(Fs), hi(Fs)), sEighth));
+    tf.unstack(m).forEach((t, k) => { XM[k].push(track(t)); });
+  }));
+  return XM;
+}
+
+/** x at time τ: a node, a midpoint, else cubic Hermite from x and f at both ends of its step (call inside a tidy for the latter). */
+function hermite(tf: TF, X: Tensor[][], F: Tensor[][], XM: Tensor[][], t0: number, K: number, H: number, tau: number): Tensor[] {
+  const u = (tau - t0) / H;
+  const k = Math.max(0, Math.min(K - 1, Math.floor(u + 1e-7)));
+  const s = u - k;
+  if (Math.abs(s) < 1e-7) return X[k];
+  if (Math.abs(s - 1) < 1e-7) return X[k + 1];
+  if (Math.abs(s - 0.5) < 1e-7) return XM[k];
+  // Cubic Hermite on [k, k+1].
+  const s2 = s * s, s3 = s2 * s;
+  const c = [2 * s3 - 3 * s2 + 1, (s3 - 2 * s2 + s) * H, -2 * s3 + 3 * s2, (s3 - s2) * H].map((v) => tf.scalar(v));
+  return X[k].map((xa, i) => tf.addN([tf.mul(xa, c[0]), tf.mul(F[k][i], c[1]), tf.mul(X[k + 1][i], c[2]), tf.mul(F[k + 1][i], c[3])]));
 }
 
 /**
@@ -459,8 +482,50 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
   }
   const owned: Tensor[] = [];
   const fw = forward ?? forwardSolve(tf, cm, inp, factor, subdivide);
+  try {
+    signalCheck?.();
+    const { K, H } = fw;
+    const terminal = terminalAdjoint(tf, cm, inp, fw);
+    const { lossAccurate, lossRounding } = terminal;
+    for (const t of terminal.pT) owned.push(t);
+    for (const j of terminal.jumps) owned.push(...j.lam);
+    const sTwo = tf.scalar(2);
+    owned.push(sTwo);
+    const solve: AdjointSolve = { tf, cm, inp, fw, vjp: adjointVjp(tf, cm), terminal, sTwo, factor, divisions };
 
-  const vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean): { vx: Tensor[]; vth: Tensor[] } => {
+    // K+1 nodes (coarse: the m·K+1 h-nodes); the general loop only for adjoint jumps or without rhsLinearize.
+    const fineOut = coarse || (terminal.jumps.length === 0 && cm.rhsLinearize) ? backwardSmooth(solve, coarse, onGrid) : backwardWithJumps(solve);
+    const fine = fineOut.g;
+    for (const t of fine) owned.push(t);
+    for (const l of fineOut.left.values()) owned.push(...l);
+
+    const fineData = fine.map((t) => t.dataSync() as Float32Array);
+    let nonFinite = !Number.isFinite(lossAccurate);
+    // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
+    const truncation = fineOut.estimateError + fw.forwardError();
+    const referenceModelError = truncation + 2 ** -24 * Math.sqrt(K) + lossRounding;
+
+    const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
+    // The g grid: the nodes, or in a coarse solve the h- or h/2-nodes.
+    const gK = K * factor * divisions, gH = H / (factor * divisions);
+    const g = inp.params.map((p, i) => (p.perStep ? perStepGradient(inp, fineData[i], p.size, gK, gH) : sharedGradient(inp, fineData[i], fineOut, i, p.size, gK, gH)));
+    // ∫ g dt of shared parameters: relative errors of g grow by the cancellation ∫|g| / |∫ g|, and Simpson's
+    // rule has an error of its own (Richardson against Simpson on 2·gH).
+    const q = quadratureError(inp, fineData, g, gK, gH, fineOut.left.size + fineOut.inner.size > 0);
+    const referenceError = referenceModelError * q.cancellation + q.simpson;
+    if (!Number.isFinite(referenceError)) nonFinite = true;
+    return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation };
+  } finally {
+    tf.dispose(owned);
+    fw.dispose();
+  }
+}
+
+type Vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean) => { vx: Tensor[]; vth: Tensor[] };
+
+/** (∂x f)ᵀp and, with `withTheta`, (∂θ f)ᵀp at (x, θ, t): by the model's hand-written reverse mode, else by AD of f alone. */
+function adjointVjp(tf: TF, cm: CompiledModel): Vjp {
+  return (xs, th, t, ps, withTheta) => {
     if (cm.rhsVjp) {
       // Hand-written reverse mode (compile.ts): no gradient tape per stage.
       const r = cm.rhsVjp(xs, th, t, ps, withTheta);
@@ -482,314 +547,362 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
     const g = grads.map((gr, i) => gr ?? tf.zerosLike(wrt[i]));
     return { vx: g.slice(0, xs.length), vth: g.slice(xs.length) };
   };
+}
 
-  try {
-    signalCheck?.();
-    const { K, H, X, xAt, thetaAtTime } = fw;
-    const T = t0 + K * H;
-    const xT = X[K];
-    const tolT = 1e-6 * H;
-    let lossAccurate = NaN, lossRounding = 0;
-    // p(T) and the jumps ∂ℓ/∂x(t_k), from AD of the loss alone.
-    const jumps: Jump[] = [];
-    const pT = tf.tidy(() => {
-      const obs = fw.observedStates();
-      const obsList = cm.observed.flatMap((d) => (obs.get(d.name) as Tensor[]).map((t, si) => ({ d, si, t })));
-      const wrt = [...xT, ...obsList.map((o) => o.t)];
-      const { value, grads } = tf.engine().gradients(() => fw.lossOf(xT, obs), wrt, undefined, true);
-      lossAccurate = value.dataSync()[0];
-      const byTime = new Map<number, Tensor[]>();
-      obsList.forEach((o, j) => {
-        const gr = grads[xT.length + j];
-        if (!gr || cm.stateShapes[o.si].length > 1) return;
-        o.d.times.forEach((tk, k) => {
-          const key = Math.round((tk - t0) / tolT); // merge equal times of different data sets
-          let lam = byTime.get(key);
-          if (!lam) { lam = cm.x0.map((x) => tf.zerosLike(x)); byTime.set(key, lam); }
-          lam[o.si] = tf.add(lam[o.si], tf.reshape(tf.slice(gr, [k, 0], [1, -1]), cm.x0[o.si].shape));
-        });
+/** The adjoint at T, p(T) = ∂ℓ/∂x(T), and its jumps ∂ℓ/∂x(t_k) at observation times (latest first), from AD of the loss alone. */
+interface TerminalAdjoint { pT: Tensor[]; jumps: Jump[]; lossAccurate: number; lossRounding: number }
+
+function terminalAdjoint(tf: TF, cm: CompiledModel, inp: ReferenceInput, fw: Forward): TerminalAdjoint {
+  const { t0 } = inp;
+  const { K, H, X } = fw;
+  const T = t0 + K * H;
+  const xT = X[K];
+  const tolT = 1e-6 * H;
+  let lossAccurate = NaN, lossRounding = 0;
+  const jumps: Jump[] = [];
+  const pT = tf.tidy(() => {
+    const obs = fw.observedStates();
+    const obsList = cm.observed.flatMap((d) => (obs.get(d.name) as Tensor[]).map((t, si) => ({ d, si, t })));
+    const wrt = [...xT, ...obsList.map((o) => o.t)];
+    const { value, grads } = tf.engine().gradients(() => fw.lossOf(xT, obs), wrt, undefined, true);
+    lossAccurate = value.dataSync()[0];
+    const byTime = new Map<number, Tensor[]>();
+    obsList.forEach((o, j) => {
+      const gr = grads[xT.length + j];
+      if (!gr || cm.stateShapes[o.si].length > 1) return;
+      o.d.times.forEach((tk, k) => {
+        const key = Math.round((tk - t0) / tolT); // merge equal times of different data sets
+        let lam = byTime.get(key);
+        if (!lam) { lam = cm.x0.map((x) => tf.zerosLike(x)); byTime.set(key, lam); }
+        lam[o.si] = tf.add(lam[o.si], tf.reshape(tf.slice(gr, [k, 0], [1, -1]), cm.x0[o.si].shape));
       });
-      for (const [key, lam] of byTime) {
-        const t = t0 + key * tolT;
-        if (t <= t0 + tolT) continue; // x(t0) does not depend on θ
-        for (const l of lam) tf.keep(l);
-        jumps.push({ t: Math.min(t, T), lam });
-      }
-      const p = grads.slice(0, xT.length).map((g, i) => g ?? tf.zerosLike(xT[i]));
-      lossRounding = lossGradientRounding(tf, fw, xT, p, obs, K);
-      return p;
     });
-    for (const t of pT) owned.push(t);
-    for (const j of jumps) owned.push(...j.lam);
-    jumps.sort((a, b) => b.t - a.t);
-    const addJump = (p: Tensor[], j: Jump) => p.map((pk, k) => tf.add(pk, j.lam[k]));
-    const sTwo = tf.scalar(2);
-    owned.push(sTwo);
+    for (const [key, lam] of byTime) {
+      const t = t0 + key * tolT;
+      if (t <= t0 + tolT) continue; // x(t0) does not depend on θ
+      for (const l of lam) tf.keep(l);
+      jumps.push({ t: Math.min(t, T), lam });
+    }
+    const p = grads.slice(0, xT.length).map((g, i) => g ?? tf.zerosLike(xT[i]));
+    lossRounding = lossGradientRounding(tf, fw, xT, p, obs, K);
+    return p;
+  });
+  jumps.sort((a, b) => b.t - a.t);
+  return { pT, jumps, lossAccurate, lossRounding };
+}
 
-    /**
-     * Backward RK4 on the adjoint with step H from T to t0.
-     * Returns g at the nodes t0 + j·uH (right limits), stacked per parameter
-     * [K + 1, ...], and the left limits at nodes with a jump.
-     */
-    const backward = (): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number } => {
-      const gs: Tensor[][] = inp.params.map(() => []); // from T downwards
-      const left = new Map<number, Tensor[]>();
-      const inner = new Map<number, InnerJump[]>(); // step index → g limits at jumps inside it (for ∫ g dt)
-      const scalarCache = new Map<number, Tensor[]>();
-      const coeffs = (sigma: number): Tensor[] => {
-        let c = scalarCache.get(sigma);
-        if (!c) { c = [sigma / 2, sigma, sigma / 6].map((v) => tf.keep(tf.scalar(v))); scalarCache.set(sigma, c); } // outlives the step's tidy
-        return c;
-      };
-      // One RK4 step of the adjoint from a down to b, given (∂x f)ᵀp at a; also its last stage (for the embedded estimate).
-      const rk4 = (a: number, b: number, p: Tensor[], va: Tensor[]): { p: Tensor[]; s4: Tensor[] } => {
-        const sigma = a - b, [half, full, sixth] = coeffs(sigma);
-        const tm = (a + b) / 2;
-        const xm = xAt(tm), thm = thetaAtTime(tm);
-        const s2 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[va[k], sigma / 2], [pk, 1]], () => tf.add(pk, tf.mul(va[k], half)))), false);
-        const s3 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[s2.vx[k], sigma / 2], [pk, 1]], () => tf.add(pk, tf.mul(s2.vx[k], half)))), false);
-        const s4 = vjp(xAt(b), thetaAtTime(b), b, p.map((pk, k) => linear(cm, [[s3.vx[k], sigma], [pk, 1]], () => tf.add(pk, tf.mul(s3.vx[k], full)))), false);
-        const next = p.map((pk, k) => linear(cm, [[va[k], sigma / 6], [s2.vx[k], sigma / 3], [s3.vx[k], sigma / 3], [s4.vx[k], sigma / 6], [pk, 1]],
-          () => tf.add(pk, tf.mul(tf.addN([va[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth))));
-        return { p: next, s4: s4.vx };
-      };
-      // Embedded estimate state: the previous step's last stage and length, the running sum E, and E / p per node.
-      let s4Prev: Tensor[] | undefined;
-      let sigmaPrev = 0;
-      let E: Tensor[] | undefined;
-      const errAt: Tensor[][] = [], pAt: Tensor[][] = [];
-      let pending: Tensor[] | undefined; // estimates of sub-steps split at jumps, not yet in E
-      const estimate = (s1vx: Tensor[]): Tensor[] | undefined => {
-        if (!s4Prev) return undefined;
-        const sixth = coeffs(sigmaPrev)[2];
-        const add = pending;
-        pending = undefined;
-        const Enew = s1vx.map((v, k) => {
-          let d = tf.mul(tf.sub(s4Prev![k], v), sixth);
-          if (add) d = tf.add(d, add[k]);
-          return E ? tf.add(E[k], d) : d;
-        });
-        if (add) tf.dispose(add); // kept tensors: not freed by the tidy
-        return Enew;
-      };
-      const record = (Enew: Tensor[] | undefined, pNode: Tensor[], s4: Tensor[] | undefined, sigma: number) => {
-        if (Enew) { E = Enew; errAt.push(Enew); pAt.push(pNode); }
-        if (s4Prev) tf.dispose(s4Prev);
-        s4Prev = s4;
-        sigmaPrev = sigma;
-      };
-      let p = pT;
-      for (let m = K; m > 0; m--) {
-        const pPrev = p;
-        const out = tf.tidy(() => {
-          const tA = t0 + m * H, tB = tA - H;
-          const thA = thetaAtTime(tA);
-          const s1 = vjp(xAt(tA), thA, tA, pPrev, true);
-          let pc = pPrev;
-          let va = s1.vx;
-          let gLeft: Tensor[] | undefined;
-          const atNode = jumps.find((j) => Math.abs(j.t - tA) < tolT);
-          if (atNode) {
-            pc = addJump(pc, atNode);
-            const s1m = vjp(xAt(tA), thA, tA, pc, true);
-            va = s1m.vx;
-            gLeft = s1m.vth;
-          }
-          let a = tA;
-          const limits: { t: number; plus: Tensor[]; minus: Tensor[] }[] = [];
-          for (const j of jumps) {
-            if (!(j.t < tA - tolT && j.t > tB + tolT)) continue;
-            const sub = rk4(a, j.t, pc, va);
-            pc = sub.p;
-            const xj = xAt(j.t), thj = thetaAtTime(j.t);
-            const before = vjp(xj, thj, j.t, pc, true);
-            const plus = before.vth;
-            // The sub-step's embedded estimate (FSAL: the vjp just before the jump), added at the next node.
-            const sixth = coeffs(a - j.t)[2];
-            const d = before.vx.map((v, k) => tf.mul(tf.sub(sub.s4[k], v), sixth));
-            const old = pending;
-            pending = d.map((dk, k) => tf.keep(old ? tf.add(old[k], dk) : dk));
-            if (old) tf.dispose(old);
-            pc = addJump(pc, j);
-            const sj = vjp(xj, thj, j.t, pc, true);
-            va = sj.vx;
-            limits.push({ t: j.t, plus, minus: sj.vth });
-            a = j.t;
-          }
-          const last = rk4(a, tB, pc, va);
-          return { pNew: last.p, s4: last.s4, sigma: a - tB, g: s1.vth, gLeft, limits, Enew: estimate(s1.vx) };
-        });
-        record(out.Enew, pPrev, out.s4, out.sigma);
-        for (let i = 0; i < gs.length; i++) gs[i].push(out.g[i]);
-        if (out.gLeft) left.set(m, out.gLeft);
-        if (out.limits.length) {
-          inner.set(m - 1, out.limits.reverse().map((l) => ({ t: l.t, plus: l.plus.map((x) => x.dataSync() as Float32Array), minus: l.minus.map((x) => x.dataSync() as Float32Array) })));
-          for (const l of out.limits) tf.dispose([...l.plus, ...l.minus]);
-        }
-        if (pPrev !== pT && !out.Enew) tf.dispose(pPrev); // else kept in pAt
-        p = out.pNew;
-      }
-      const end = tf.tidy(() => { const s = vjp(X[0], thetaAtTime(t0), t0, p, true); return { g: s.vth, Enew: estimate(s.vx) }; });
-      const last = end.g;
-      record(end.Enew, p, undefined, 0);
-      for (let i = 0; i < gs.length; i++) gs[i].push(last[i]);
-      if (p !== pT && !end.Enew) tf.dispose(p);
-      // Relative estimate over the nodes (one read-back).
-      let estimateError = 0;
-      if (errAt.length) {
-        const sums = tf.tidy(() => {
-          const sq = (list: Tensor[][]) => tf.addN(list[0].map((_x, k) => tf.sum(tf.square(tf.stack(list.map((v) => v[k]))))));
-          return tf.stack([sq(errAt), sq(pAt)]);
-        });
-        const [num, den] = sums.dataSync();
-        sums.dispose();
-        estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
-      }
-      tf.dispose(errAt.flat());
-      if (pending) tf.dispose(pending);
-      tf.dispose(pAt.flat().filter((x) => !pT.includes(x)));
-      for (const c of scalarCache.values()) tf.dispose(c);
-      // Stack in increasing time: index j ↔ t0 + j·uH.
-      const g = gs.map((list) => tf.tidy(() => tf.stack(list.slice().reverse())));
-      tf.dispose(gs.flat()); // after all stacks: two parameters' ∂θfᵀp can be one tensor
-      return { g, left, inner, estimateError };
-    };
+/** What the backward solves share: the model, its forward solve, the vjp and the adjoint at T. */
+interface AdjointSolve {
+  tf: TF;
+  cm: CompiledModel;
+  inp: ReferenceInput;
+  fw: Forward;
+  vjp: Vjp;
+  terminal: TerminalAdjoint;
+  /** 2 as a scalar tensor (RK4's weights), owned by the caller. */
+  sTwo: Tensor;
+  factor: 1 | CoarseFactor;
+  divisions: number;
+}
 
-    /**
-     * The adjoint without jumps: backward RK4 with step H, f linearised once at each
-     * midpoint and node (stages 2, 3 share the midpoint; stage 4 and the next node's
-     * (∂x f)ᵀp, ∂θfᵀp share the node). g at the nodes and, with `mid` (the coarse
-     * solve), by cubic Hermite p (p' = −(∂x f)ᵀp at both ends) at the midpoints:
-     * stacked t0 + j·H/2 then.
-     */
-    const backwardSmooth = (mid: boolean, grid: boolean): { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number } => {
-      const lin = (t: number) => cm.rhsLinearize!(xAt(t), thetaAtTime(t), t);
-      const c = [H / 2, H, H / 6, 0.5, H / 8].map((v) => tf.scalar(v));
-      const [sHalf, sFull, sSixth, sMidP, sEighthP] = c;
-      const gNodes: Tensor[][] = inp.params.map(() => []), gMid: Tensor[][] = inp.params.map(() => []); // from T downwards
-      const s4At: Tensor[][] = [], vAt: Tensor[][] = [], pAt: Tensor[][] = []; // from T downwards, at the lower node of each step
-      let p = pT;
-      const top = tf.tidy(() => lin(T).back(p, !grid));
-      let v = top.vx; // (∂x f)ᵀp at the upper node of the next step
-      if (!grid) inp.params.forEach((_q, i) => gNodes[i].push(top.vp[i]));
-      const axpy = (a: Tensor[], b: Tensor[], s: Tensor, value: number) => a.map((ak, k) => linear(cm, [[b[k], value], [ak, 1]], () => tf.add(ak, tf.mul(b[k], s))));
-      for (let m = K; m > 0; m--) {
-        const tA = t0 + m * H, tB = tA - H, tm = tA - H / 2;
-        const pA = p, vA = v;
-        const out = tf.tidy(() => {
-          const Lm = lin(tm), LB = lin(tB);
-          const s2 = Lm.back(axpy(pA, vA, sHalf, H / 2), false).vx;
-          const s3 = Lm.back(axpy(pA, s2, sHalf, H / 2), false).vx;
-          const s4 = LB.back(axpy(pA, s3, sFull, H), false).vx;
-          const pB = pA.map((pk, k) => linear(cm, [[vA[k], H / 6], [s2[k], H / 3], [s3[k], H / 3], [s4[k], H / 6], [pk, 1]],
-            () => tf.add(pk, tf.mul(tf.addN([vA[k], tf.mul(tf.add(s2[k], s3[k]), sTwo), s4[k]]), sSixth))));
-          const sB = LB.back(pB, !grid);
-          if (!mid || grid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
-          const pm = pA.map((pk, k) => tf.add(tf.mul(tf.add(pk, pB[k]), sMidP), tf.mul(tf.sub(vA[k], sB.vx[k]), sEighthP)));
-          const gm = Lm.back(pm, true, false).vp;
-          return { pB, vB: sB.vx, g: sB.vp, gm, s4 };
-        });
-        if (!grid) inp.params.forEach((_q, i) => { gNodes[i].push(out.g[i]); if (mid) gMid[i].push(out.gm[i]); });
-        s4At.push(out.s4);
-        vAt.push(out.vB);
-        pAt.push(out.pB);
-        p = out.pB;
-        v = out.vB;
-      }
-      // Embedded estimate (FSAL), as backward's: Δ_m = H/6·(s4 − (∂x f)ᵀp at the new node), E_m = Σ Δ against p there (one read-back).
+/** g on the grid, stacked per parameter in increasing time, its left limits at jump nodes and inside steps, and the embedded error estimate. */
+interface AdjointGradient { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number }
+
+/** One RK4 step of the adjoint, with the step coefficients σ/2, σ, σ/6 as scalars kept per σ (they outlive the step's tidy). */
+class AdjointRk4 {
+  private readonly scalarCache = new Map<number, Tensor[]>();
+
+  constructor(private readonly a: AdjointSolve) {}
+
+  coeffs(sigma: number): Tensor[] {
+    const tf = this.a.tf;
+    let c = this.scalarCache.get(sigma);
+    if (!c) { c = [sigma / 2, sigma, sigma / 6].map((v) => tf.keep(tf.scalar(v))); this.scalarCache.set(sigma, c); } // outlives the step's tidy
+    return c;
+  }
+
+  /** One RK4 step of the adjoint from a down to b, given (∂x f)ᵀp at a; also its last stage (for the embedded estimate). */
+  step(a: number, b: number, p: Tensor[], va: Tensor[]): { p: Tensor[]; s4: Tensor[] } {
+    const { tf, cm, vjp, sTwo } = this.a;
+    const { xAt, thetaAtTime } = this.a.fw;
+    const sigma = a - b, [half, full, sixth] = this.coeffs(sigma);
+    const tm = (a + b) / 2;
+    const xm = xAt(tm), thm = thetaAtTime(tm);
+    const s2 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[va[k], sigma / 2], [pk, 1]], () => tf.add(pk, tf.mul(va[k], half)))), false);
+    const s3 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[s2.vx[k], sigma / 2], [pk, 1]], () => tf.add(pk, tf.mul(s2.vx[k], half)))), false);
+    const s4 = vjp(xAt(b), thetaAtTime(b), b, p.map((pk, k) => linear(cm, [[s3.vx[k], sigma], [pk, 1]], () => tf.add(pk, tf.mul(s3.vx[k], full)))), false);
+    const next = p.map((pk, k) => linear(cm, [[va[k], sigma / 6], [s2.vx[k], sigma / 3], [s3.vx[k], sigma / 3], [s4.vx[k], sigma / 6], [pk, 1]],
+      () => tf.add(pk, tf.mul(tf.addN([va[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth))));
+    return { p: next, s4: s4.vx };
+  }
+
+  dispose(): void {
+    for (const c of this.scalarCache.values()) this.a.tf.dispose(c);
+  }
+}
+
+/** Embedded estimate state: the previous step's last stage and length, the running sum E, and E / p per node. */
+class EmbeddedEstimate {
+  private s4Prev: Tensor[] | undefined;
+  private sigmaPrev = 0;
+  private E: Tensor[] | undefined;
+  private readonly errAt: Tensor[][] = [];
+  private readonly pAt: Tensor[][] = [];
+  private pending: Tensor[] | undefined; // estimates of sub-steps split at jumps, not yet in E
+
+  constructor(private readonly tf: TF, private readonly rk4: AdjointRk4) {}
+
+  /** E at the new node from its (∂x f)ᵀp (FSAL), or undefined before the first step. */
+  estimate(s1vx: Tensor[]): Tensor[] | undefined {
+    const tf = this.tf, s4Prev = this.s4Prev, E = this.E;
+    if (!s4Prev) return undefined;
+    const sixth = this.rk4.coeffs(this.sigmaPrev)[2];
+    const add = this.pending;
+    this.pending = undefined;
+    const Enew = s1vx.map((v, k) => {
+      let d = tf.mul(tf.sub(s4Prev[k], v), sixth);
+      if (add) d = tf.add(d, add[k]);
+      return E ? tf.add(E[k], d) : d;
+    });
+    if (add) tf.dispose(add); // kept tensors: not freed by the tidy
+    return Enew;
+  }
+
+  /** A sub-step's estimate (split at a jump), added at the next node. */
+  addPending(d: Tensor[]): void {
+    const tf = this.tf;
+    const old = this.pending;
+    this.pending = d.map((dk, k) => tf.keep(old ? tf.add(old[k], dk) : dk));
+    if (old) tf.dispose(old);
+  }
+
+  record(Enew: Tensor[] | undefined, pNode: Tensor[], s4: Tensor[] | undefined, sigma: number): void {
+    if (Enew) { this.E = Enew; this.errAt.push(Enew); this.pAt.push(pNode); }
+    if (this.s4Prev) this.tf.dispose(this.s4Prev);
+    this.s4Prev = s4;
+    this.sigmaPrev = sigma;
+  }
+
+  /** Relative estimate over the nodes (one read-back); frees what it holds but p(T). */
+  finish(pT: Tensor[]): number {
+    const tf = this.tf, errAt = this.errAt, pAt = this.pAt;
+    let estimateError = 0;
+    if (errAt.length) {
       const sums = tf.tidy(() => {
-        const parts = cm.x0.map((_x, k) => {
-          const d = tf.mul(tf.sub(tf.stack(s4At.map((q) => q[k])), tf.stack(vAt.map((q) => q[k]))), sSixth);
-          const e = tf.cumsum(tf.reshape(d, [K, -1]), 0);
-          return [tf.sum(tf.square(e)), tf.sum(tf.square(tf.stack(pAt.map((q) => q[k]))))];
-        });
-        return tf.stack([tf.addN(parts.map((q) => q[0])), tf.addN(parts.map((q) => q[1]))]);
+        const sq = (list: Tensor[][]) => tf.addN(list[0].map((_x, k) => tf.sum(tf.square(tf.stack(list.map((v) => v[k]))))));
+        return tf.stack([sq(errAt), sq(pAt)]);
       });
       const [num, den] = sums.dataSync();
       sums.dispose();
-      const estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
-      // Nodes in increasing time: p and v at t0 … T.
-      const g = grid
-        ? gradientOnGrid(tf, cm, inp, H, factor * divisions, fw.X, fw.F, [...pAt].reverse().concat([pT]), [...vAt].reverse().concat([top.vx]))
-        : gNodes.map((list, i) => {
-          const nodes = list.slice().reverse(), mids = gMid[i].slice().reverse();
-          return tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
-        });
-      // Freed only now: one product can hand out one tensor as both (∂x f)ᵀp and ∂θfᵀp (f = exp(a + u):
-      // ∂f/∂a = ∂f/∂u), or as ∂θfᵀp of two parameters.
-      tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c, ...gNodes.flat(), ...gMid.flat()]);
-      return { g, left: new Map(), inner: new Map(), estimateError };
-    };
-
-    // K+1 nodes (coarse: the m·K+1 h-nodes); the general loop only for adjoint jumps or without rhsLinearize.
-    const fineOut = coarse || (jumps.length === 0 && cm.rhsLinearize) ? backwardSmooth(coarse, onGrid) : backward();
-    const fine = fineOut.g;
-    for (const t of fine) owned.push(t);
-    for (const l of fineOut.left.values()) owned.push(...l);
-
-    const fineData = fine.map((t) => t.dataSync() as Float32Array);
-    let nonFinite = !Number.isFinite(lossAccurate);
-    // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
-    const truncation = fineOut.estimateError + fw.forwardError();
-    const referenceModelError = truncation + 2 ** -24 * Math.sqrt(K) + lossRounding;
-
-    const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
-    // The g grid: the nodes, or in a coarse solve the h- or h/2-nodes.
-    const gK = K * factor * divisions, gH = H / (factor * divisions);
-    const g = inp.params.map((p, i) => {
-      const P = p.size;
-      const d = fineData[i];
-      if (!p.perStep) {
-        // ∫ g dt per interval pair: Simpson, with left limits at jump nodes;
-        // trapezoid on a pair whose middle node (or inside) has a jump.
-        const leftAt = (j: number, k: number) => {
-          const l = fineOut.left.get(j);
-          return l ? l[i].dataSync()[k] : d[j * P + k];
-        };
-        // Trapezoid over step j, split at the jumps inside it.
-        const trapezoid = (j: number, k: number) => {
-          let a = t0 + j * gH, ga = d[j * P + k], s = 0;
-          for (const e of fineOut.inner.get(j) ?? []) {
-            s += ((e.t - a) / 2) * (ga + e.minus[i][k]);
-            a = e.t;
-            ga = e.plus[i][k];
-          }
-          return s + ((t0 + (j + 1) * gH - a) / 2) * (ga + leftAt(j + 1, k));
-        };
-        const out = new Float32Array(P);
-        for (let k = 0; k < P; k++) {
-          let s = 0;
-          for (let j = 0; j < gK; j += 2) {
-            if (fineOut.left.has(j + 1) || fineOut.inner.has(j) || fineOut.inner.has(j + 1)) s += trapezoid(j, k) + trapezoid(j + 1, k);
-            else s += (gH / 3) * (d[j * P + k] + 4 * d[(j + 1) * P + k] + leftAt(j + 2, k));
-          }
-          out[k] = s;
-        }
-        return out;
-      }
-      const at = inp.layerTimes.map((tn) => {
-        const x = (tn - t0) / gH;
-        const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
-        return { j0, w: Math.min(1, Math.max(0, x - j0)) };
-      });
-      // Layer times on consecutive g-grid nodes (leapfrog, Euler): the rows themselves.
-      if (at.every((a, n) => a.j0 === at[0].j0 + n && a.w < 1e-9)) return d.subarray(at[0].j0 * P, (at[0].j0 + at.length) * P);
-      const out = new Float32Array(inp.layerTimes.length * P);
-      at.forEach(({ j0, w }, n) => {
-        for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
-      });
-      return out;
-    });
-    // ∫ g dt of shared parameters: relative errors of g grow by the cancellation ∫|g| / |∫ g|, and Simpson's
-    // rule has an error of its own (Richardson against Simpson on 2·gH).
-    const q = quadratureError(inp, fineData, g, gK, gH, fineOut.left.size + fineOut.inner.size > 0);
-    const referenceError = referenceModelError * q.cancellation + q.simpson;
-    if (!Number.isFinite(referenceError)) nonFinite = true;
-    return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation };
-  } finally {
-    tf.dispose(owned);
-    fw.dispose();
+      estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+    }
+    tf.dispose(errAt.flat());
+    if (this.pending) tf.dispose(this.pending);
+    tf.dispose(pAt.flat().filter((x) => !pT.includes(x)));
+    return estimateError;
   }
+}
+
+/** One backward step m (from t0 + m·H down by H) of backwardWithJumps, split at the jumps inside it. Call inside a tidy. */
+function stepWithJumps(a: AdjointSolve, rk4: AdjointRk4, est: EmbeddedEstimate, m: number, pPrev: Tensor[]) {
+  const { tf, vjp, inp } = a;
+  const { jumps } = a.terminal;
+  const { H, xAt, thetaAtTime } = a.fw;
+  const { t0 } = inp;
+  const tolT = 1e-6 * H;
+  const addJump = (p: Tensor[], j: Jump) => p.map((pk, k) => tf.add(pk, j.lam[k]));
+  const tA = t0 + m * H, tB = tA - H;
+  const thA = thetaAtTime(tA);
+  const s1 = vjp(xAt(tA), thA, tA, pPrev, true);
+  let pc = pPrev;
+  let va = s1.vx;
+  let gLeft: Tensor[] | undefined;
+  const atNode = jumps.find((j) => Math.abs(j.t - tA) < tolT);
+  if (atNode) {
+    pc = addJump(pc, atNode);
+    const s1m = vjp(xAt(tA), thA, tA, pc, true);
+    va = s1m.vx;
+    gLeft = s1m.vth;
+  }
+  let at = tA;
+  const limits: { t: number; plus: Tensor[]; minus: Tensor[] }[] = [];
+  for (const j of jumps) {
+    if (!(j.t < tA - tolT && j.t > tB + tolT)) continue;
+    const sub = rk4.step(at, j.t, pc, va);
+    pc = sub.p;
+    const xj = xAt(j.t), thj = thetaAtTime(j.t);
+    const before = vjp(xj, thj, j.t, pc, true);
+    const plus = before.vth;
+    // The sub-step's embedded estimate (FSAL: the vjp just before the jump), added at the next node.
+    const sixth = rk4.coeffs(at - j.t)[2];
+    est.addPending(before.vx.map((v, k) => tf.mul(tf.sub(sub.s4[k], v), sixth)));
+    pc = addJump(pc, j);
+    const sj = vjp(xj, thj, j.t, pc, true);
+    va = sj.vx;
+    limits.push({ t: j.t, plus, minus: sj.vth });
+    at = j.t;
+  }
+  const last = rk4.step(at, tB, pc, va);
+  return { pNew: last.p, s4: last.s4, sigma: at - tB, g: s1.vth, gLeft, limits, Enew: est.estimate(s1.vx) };
+}
+
+/**
+ * Backward RK4 on the adjoint with step H from T to t0 (with jumps, or without rhsLinearize).
+ * Returns g at the nodes t0 + j·uH (right limits), stacked per parameter
+ * [K + 1, ...], and the left limits at nodes with a jump.
+ */
+function backwardWithJumps(a: AdjointSolve): AdjointGradient {
+  const { tf, vjp, inp } = a;
+  const { pT } = a.terminal;
+  const { K, X, thetaAtTime } = a.fw;
+  const { t0 } = inp;
+  const gs: Tensor[][] = inp.params.map(() => []); // from T downwards
+  const left = new Map<number, Tensor[]>();
+  const inner = new Map<number, InnerJump[]>(); // step index → g limits at jumps inside it (for ∫ g dt)
+  const rk4 = new AdjointRk4(a);
+  const est = new EmbeddedEstimate(tf, rk4);
+  let p = pT;
+  for (let m = K; m > 0; m--) {
+    const pPrev = p;
+    const out = tf.tidy(() => stepWithJumps(a, rk4, est, m, pPrev));
+    est.record(out.Enew, pPrev, out.s4, out.sigma);
+    for (let i = 0; i < gs.length; i++) gs[i].push(out.g[i]);
+    if (out.gLeft) left.set(m, out.gLeft);
+    if (out.limits.length) {
+      inner.set(m - 1, out.limits.reverse().map((l) => ({ t: l.t, plus: l.plus.map((x) => x.dataSync() as Float32Array), minus: l.minus.map((x) => x.dataSync() as Float32Array) })));
+      for (const l of out.limits) tf.dispose([...l.plus, ...l.minus]);
+    }
+    if (pPrev !== pT && !out.Enew) tf.dispose(pPrev); // else kept in pAt
+    p = out.pNew;
+  }
+  const end = tf.tidy(() => { const s = vjp(X[0], thetaAtTime(t0), t0, p, true); return { g: s.vth, Enew: est.estimate(s.vx) }; });
+  const last = end.g;
+  est.record(end.Enew, p, undefined, 0);
+  for (let i = 0; i < gs.length; i++) gs[i].push(last[i]);
+  if (p !== pT && !end.Enew) tf.dispose(p);
+  const estimateError = est.finish(pT);
+  rk4.dispose();
+  // Stack in increasing time: index j ↔ t0 + j·uH.
+  const g = gs.map((list) => tf.tidy(() => tf.stack(list.slice().reverse())));
+  tf.dispose(gs.flat()); // after all stacks: two parameters' ∂θfᵀp can be one tensor
+  return { g, left, inner, estimateError };
+}
+
+/**
+ * The adjoint without jumps: backward RK4 with step H, f linearised once at each
+ * midpoint and node (stages 2, 3 share the midpoint; stage 4 and the next node's
+ * (∂x f)ᵀp, ∂θfᵀp share the node). g at the nodes and, with `mid` (the coarse
+ * solve), by cubic Hermite p (p' = −(∂x f)ᵀp at both ends) at the midpoints:
+ * stacked t0 + j·H/2 then.
+ */
+function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGradient {
+  const { tf, cm, inp, fw, sTwo, factor, divisions } = a;
+  const { pT } = a.terminal;
+  const { K, H, xAt, thetaAtTime } = fw;
+  const { t0 } = inp;
+  const T = t0 + K * H;
+  const lin = (t: number) => cm.rhsLinearize!(xAt(t), thetaAtTime(t), t);
+  const c = [H / 2, H, H / 6, 0.5, H / 8].map((v) => tf.scalar(v));
+  const [sHalf, sFull, sSixth, sMidP, sEighthP] = c;
+  const gNodes: Tensor[][] = inp.params.map(() => []), gMid: Tensor[][] = inp.params.map(() => []); // from T downwards
+  const s4At: Tensor[][] = [], vAt: Tensor[][] = [], pAt: Tensor[][] = []; // from T downwards, at the lower node of each step
+  let p = pT;
+  const top = tf.tidy(() => lin(T).back(p, !grid));
+  let v = top.vx; // (∂x f)ᵀp at the upper node of the next step
+  if (!grid) inp.params.forEach((_q, i) => gNodes[i].push(top.vp[i]));
+  const axpy = (a: Tensor[], b: Tensor[], s: Tensor, value: number) => a.map((ak, k) => linear(cm, [[b[k], value], [ak, 1]], () => tf.add(ak, tf.mul(b[k], s))));
+  for (let m = K; m > 0; m--) {
+    const tA = t0 + m * H, tB = tA - H, tm = tA - H / 2;
+    const pA = p, vA = v;
+    const out = tf.tidy(() => {
+      const Lm = lin(tm), LB = lin(tB);
+      const s2 = Lm.back(axpy(pA, vA, sHalf, H / 2), false).vx;
+      const s3 = Lm.back(axpy(pA, s2, sHalf, H / 2), false).vx;
+      const s4 = LB.back(axpy(pA, s3, sFull, H), false).vx;
+      const pB = pA.map((pk, k) => linear(cm, [[vA[k], H / 6], [s2[k], H / 3], [s3[k], H / 3], [s4[k], H / 6], [pk, 1]],
+        () => tf.add(pk, tf.mul(tf.addN([vA[k], tf.mul(tf.add(s2[k], s3[k]), sTwo), s4[k]]), sSixth))));
+      const sB = LB.back(pB, !grid);
+      if (!mid || grid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
+      const pm = pA.map((pk, k) => tf.add(tf.mul(tf.add(pk, pB[k]), sMidP), tf.mul(tf.sub(vA[k], sB.vx[k]), sEighthP)));
+      const gm = Lm.back(pm, true, false).vp;
+      return { pB, vB: sB.vx, g: sB.vp, gm, s4 };
+    });
+    if (!grid) inp.params.forEach((_q, i) => { gNodes[i].push(out.g[i]); if (mid) gMid[i].push(out.gm[i]); });
+    s4At.push(out.s4);
+    vAt.push(out.vB);
+    pAt.push(out.pB);
+    p = out.pB;
+    v = out.vB;
+  }
+  // Embedded estimate (FSAL), as backward's: Δ_m = H/6·(s4 − (∂x f)ᵀp at the new node), E_m = Σ Δ against p there (one read-back).
+  const sums = tf.tidy(() => {
+    const parts = cm.x0.map((_x, k) => {
+      const d = tf.mul(tf.sub(tf.stack(s4At.map((q) => q[k])), tf.stack(vAt.map((q) => q[k]))), sSixth);
+      const e = tf.cumsum(tf.reshape(d, [K, -1]), 0);
+      return [tf.sum(tf.square(e)), tf.sum(tf.square(tf.stack(pAt.map((q) => q[k]))))];
+    });
+    return tf.stack([tf.addN(parts.map((q) => q[0])), tf.addN(parts.map((q) => q[1]))]);
+  });
+  const [num, den] = sums.dataSync();
+  sums.dispose();
+  const estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+  // Nodes in increasing time: p and v at t0 … T.
+  const g = grid
+    ? gradientOnGrid(tf, cm, inp, H, factor * divisions, fw.X, fw.F, [...pAt].reverse().concat([pT]), [...vAt].reverse().concat([top.vx]))
+    : gNodes.map((list, i) => {
+      const nodes = list.slice().reverse(), mids = gMid[i].slice().reverse();
+      return tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
+    });
+  // Freed only now: one product can hand out one tensor as both (∂x f)ᵀp and ∂θfᵀp (f = exp(a + u):
+  // ∂f/∂a = ∂f/∂u), or as ∂θfᵀp of two parameters.
+  tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c, ...gNodes.flat(), ...gMid.flat()]);
+  return { g, left: new Map(), inner: new Map(), estimateError };
+}
+
+/** ∫ g dt of a shared parameter from g on the grid (`d`, P elements per node): Simpson, with left limits at jump nodes; trapezoid on a pair whose middle node (or inside) has a jump. */
+function sharedGradient(inp: ReferenceInput, d: Float32Array, fineOut: AdjointGradient, i: number, P: number, gK: number, gH: number): Float32Array {
+  const { t0 } = inp;
+  const leftAt = (j: number, k: number) => {
+    const l = fineOut.left.get(j);
+    return l ? l[i].dataSync()[k] : d[j * P + k];
+  };
+  // Trapezoid over step j, split at the jumps inside it.
+  const trapezoid = (j: number, k: number) => {
+    let a = t0 + j * gH, ga = d[j * P + k], s = 0;
+    for (const e of fineOut.inner.get(j) ?? []) {
+      s += ((e.t - a) / 2) * (ga + e.minus[i][k]);
+      a = e.t;
+      ga = e.plus[i][k];
+    }
+    return s + ((t0 + (j + 1) * gH - a) / 2) * (ga + leftAt(j + 1, k));
+  };
+  const out = new Float32Array(P);
+  for (let k = 0; k < P; k++) {
+    let s = 0;
+    for (let j = 0; j < gK; j += 2) {
+      if (fineOut.left.has(j + 1) || fineOut.inner.has(j) || fineOut.inner.has(j + 1)) s += trapezoid(j, k) + trapezoid(j + 1, k);
+      else s += (gH / 3) * (d[j * P + k] + 4 * d[(j + 1) * P + k] + leftAt(j + 2, k));
+    }
+    out[k] = s;
+  }
+  return out;
+}
+
+/** g of a per-step parameter at its layer times, from g on the grid (`d`, P elements per node). */
+function perStepGradient(inp: ReferenceInput, d: Float32Array, P: number, gK: number, gH: number): Float32Array {
+  const { t0 } = inp;
+  const at = inp.layerTimes.map((tn) => {
+    const x = (tn - t0) / gH;
+    const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
+    return { j0, w: Math.min(1, Math.max(0, x - j0)) };
+  });
+  // Layer times on consecutive g-grid nodes (leapfrog, Euler): the rows themselves.
+  if (at.every((a, n) => a.j0 === at[0].j0 + n && a.w < 1e-9)) return d.subarray(at[0].j0 * P, (at[0].j0 + at.length) * P);
+  const out = new Float32Array(inp.layerTimes.length * P);
+  at.forEach(({ j0, w }, n) => {
+    for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
+  });
+  return out;
 }
 
 /**

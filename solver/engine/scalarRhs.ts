@@ -8,123 +8,22 @@
 // each), so this is where their checks get fast.
 import type { Expr, Model } from '../model';
 import type { TF, Tensor } from './tf';
-
-type Unary = 'neg' | 'tanh' | 'sigmoid' | 'relu' | 'sin' | 'cos' | 'tan' | 'exp' | 'log' | 'abs' | 'sqrt' | 'square' | 'sinh' | 'cosh' | 'asin' | 'acos' | 'atan' | 'sign' | 'floor' | 'ceil' | 'log10' | 'heav' | 'recip';
-type Binary = '+' | '-' | '*' | '/' | 'pow' | 'max' | 'min' | 'atan2' | 'mod' | '>' | '<' | '>=' | '<=' | '==' | '!=' | '&' | '|';
+import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
+import { engineFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
 
 type Instr =
   | { op: 'const'; value: number }
   | { op: 'state'; index: number }
   | { op: 'param'; index: number }
   | { op: 't' }
-  | { op: 'unary'; fn: Unary; a: number }
-  | { op: 'binary'; fn: Binary; a: number; b: number }
+  // The operation table's entries (ops/table.ts): their float64 values and TF.js-defined derivatives.
+  | { op: 'unary'; fn: UnaryOp; a: number }
+  | { op: 'binary'; fn: BinaryOp; a: number; b: number }
   | { op: 'select'; c: number; a: number; b: number }
   // Σ a_i·b_i (b omitted: Σ a_i) in double, rounded once, as TF.js's cpu matMul and sum accumulate.
   | { op: 'dot'; a: number[]; b?: number[] };
 
-// The language's scalar built-ins (a call to anything else keeps the per-operation compile).
-const UNARY_NAMES: Record<string, Unary> = {
-  tanh: 'tanh', sigmoid: 'sigmoid', relu: 'relu', sin: 'sin', cos: 'cos', tan: 'tan', exp: 'exp', log: 'log', ln: 'log',
-  abs: 'abs', sqrt: 'sqrt', sinh: 'sinh', cosh: 'cosh', asin: 'asin', acos: 'acos', atan: 'atan',
-  sign: 'sign', floor: 'floor', flr: 'floor', ceil: 'ceil', log10: 'log10', heav: 'heav',
-};
-const BINARY_NAMES: Record<string, Binary> = { max: 'max', min: 'min', pow: 'pow', atan2: 'atan2', mod: 'mod' };
-const OPERATORS = new Set(['+', '-', '*', '/', '>', '<', '>=', '<=', '==', '!=', '&', '|']);
-
 const f32 = Math.fround;
-
-function unary(fn: Unary, x: number): number {
-  switch (fn) {
-    case 'neg': return -x;
-    case 'tanh': return Math.tanh(x);
-    case 'sigmoid': return 1 / (1 + Math.exp(-x));
-    case 'relu': return Math.max(0, x); // as TF.js's kernel: NaN stays NaN
-    case 'sin': return Math.sin(x);
-    case 'cos': return Math.cos(x);
-    case 'tan': return Math.tan(x);
-    case 'exp': return Math.exp(x);
-    case 'log': return Math.log(x);
-    case 'abs': return Math.abs(x);
-    case 'sqrt': return Math.sqrt(x);
-    case 'square': return x * x;
-    case 'sinh': return Math.sinh(x);
-    case 'cosh': return Math.cosh(x);
-    case 'asin': return Math.asin(x);
-    case 'acos': return Math.acos(x);
-    case 'atan': return Math.atan(x);
-    case 'sign': return x > 0 ? 1 : x < 0 ? -1 : 0;
-    case 'floor': return Math.floor(x);
-    case 'ceil': return Math.ceil(x);
-    case 'log10': return Math.log(x) / Math.LN10;
-    case 'heav': return x >= 0 ? 1 : 0;
-    case 'recip': return 1 / x;
-  }
-}
-
-/** d unary / dx at x (y = its value), as TF.js's gradients define it (0 for the piecewise-constant ones). */
-function unaryDerivative(fn: Unary, x: number, y: number): number {
-  switch (fn) {
-    case 'neg': return -1;
-    case 'tanh': return 1 - y * y;
-    case 'sigmoid': return y * (1 - y);
-    case 'relu': return x > 0 ? 1 : 0;
-    case 'sin': return Math.cos(x);
-    case 'cos': return -Math.sin(x);
-    case 'tan': return 1 / (Math.cos(x) * Math.cos(x));
-    case 'exp': return y;
-    case 'log': return 1 / x;
-    case 'abs': return x > 0 ? 1 : -1; // TF.js: step(x, −1)
-    case 'sqrt': return 1 / (2 * y);
-    case 'square': return 2 * x;
-    case 'sinh': return Math.cosh(x);
-    case 'cosh': return Math.sinh(x);
-    case 'asin': return 1 / Math.sqrt(1 - x * x);
-    case 'acos': return -1 / Math.sqrt(1 - x * x);
-    case 'atan': return 1 / (1 + x * x);
-    case 'log10': return 1 / (x * Math.LN10);
-    case 'recip': return -y * y;
-    case 'sign': case 'floor': case 'ceil': case 'heav': return 0;
-  }
-}
-
-function binary(fn: Binary, a: number, b: number): number {
-  switch (fn) {
-    case '+': return a + b;
-    case '-': return a - b;
-    case '*': return a * b;
-    case '/': return a / b;
-    case 'pow': return a ** b;
-    case 'max': return Math.max(a, b);
-    case 'min': return Math.min(a, b);
-    case 'atan2': return Math.atan2(a, b);
-    case 'mod': return a - b * Math.floor(f32(a / b));
-    case '>': return a > b ? 1 : 0;
-    case '<': return a < b ? 1 : 0;
-    case '>=': return a >= b ? 1 : 0;
-    case '<=': return a <= b ? 1 : 0;
-    case '==': return a === b ? 1 : 0;
-    case '!=': return a !== b ? 1 : 0;
-    case '&': return a !== 0 && b !== 0 ? 1 : 0;
-    case '|': return a !== 0 || b !== 0 ? 1 : 0;
-  }
-}
-
-/** (∂/∂a, ∂/∂b) of a binary op at (a, b) with value y, as TF.js's gradients define them. */
-function binaryDerivatives(fn: Binary, a: number, b: number, y: number): [number, number] {
-  switch (fn) {
-    case '+': return [1, 1];
-    case '-': return [1, -1];
-    case '*': return [b, a];
-    case '/': return [1 / b, -a / (b * b)];
-    case 'pow': return [b * a ** (b - 1), a > 0 ? y * Math.log(a) : 0];
-    case 'max': return a >= b ? [1, 0] : [0, 1];
-    case 'min': return a <= b ? [1, 0] : [0, 1];
-    case 'atan2': { const d = a * a + b * b; return [b / d, -a / d]; }
-    case 'mod': return [1, -Math.floor(f32(a / b))];
-    default: return [0, 0]; // comparisons and logic: piecewise constant
-  }
-}
 
 /**
  * The fused program over element slots: states and parameters flattened in order (row-major),
@@ -152,165 +51,23 @@ export const MAX_FUSED_ELEMENTS = 32;
 /** A value during compilation: its shape in the language and its elements' instructions, row-major. */
 interface Val { shape: number[]; slots: number[] }
 
-const sizeOfShape = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** Row-major index of each element of `out` (broadcast shape) in an operand of shape `shape` (trailing alignment, as NumPy). */
-function broadcastIndex(shape: number[], out: number[]): number[] | undefined {
-  if (shape.length > out.length) return undefined;
-  const lead = out.length - shape.length;
-  for (let d = 0; d < shape.length; d++) if (shape[d] !== 1 && shape[d] !== out[lead + d]) return undefined;
-  const idx: number[] = [];
-  const total = sizeOfShape(out);
-  for (let flat = 0; flat < total; flat++) {
-    let rem = flat, k = 0, stride = 1;
-    for (let d = out.length - 1; d >= 0; d--) {
-      const coord = rem % out[d];
-      rem = Math.floor(rem / out[d]);
-      if (d >= lead) {
-        const size = shape[d - lead];
-        k += (size === 1 ? 0 : coord) * stride;
-        stride *= size;
-      }
-    }
-    idx.push(k);
-  }
-  return idx;
-}
-
-/** The NumPy broadcast of several shapes, or undefined when they do not broadcast. */
-function broadcastShape(shapes: number[][]): number[] | undefined {
-  const n = Math.max(...shapes.map((s) => s.length));
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let size = 1;
-    for (const s of shapes) {
-      const x = s[s.length - n + i] ?? 1;
-      if (x !== 1 && size !== 1 && x !== size) return undefined;
-      if (x !== 1) size = x;
-    }
-    out.push(size);
-  }
-  return out;
-}
-
 /**
  * Compiles a small model's right-hand sides (scalars, or vectors and matrices of at most
  * MAX_FUSED_ELEMENTS elements in all) element by element, or returns undefined (a larger
  * model, or an expression outside the fused subset: the model then uses one kernel per operation).
  */
 export function compileScalarProgram(model: Model): ScalarProgram | undefined {
-  const stateSizes = model.states.map((s) => sizeOfShape(s.shape)), paramSizes = model.params.map((p) => sizeOfShape(p.shape));
+  const stateSizes = model.states.map((s) => elementCount(s.shape)), paramSizes = model.params.map((p) => elementCount(p.shape));
   const S = stateSizes.reduce((a, b) => a + b, 0), Q = paramSizes.reduce((a, b) => a + b, 0);
   if (model.states.length === 0 || S + Q > MAX_FUSED_ELEMENTS || [...model.states, ...model.params].some((x) => x.shape.length > 2)) return undefined;
-  const offsets = (sizes: number[]) => sizes.map((_n, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
-  const stateAt = offsets(stateSizes), paramAt = offsets(paramSizes);
-  const states = new Map(model.states.map((s, i) => [s.name, i]));
-  const params = new Map(model.params.map((p, i) => [p.name, i]));
-  const code: Instr[] = [];
-  let usesTime = false;
-  let operations = 0; // AST operations: about the kernels the per-operation compile launches per evaluation
-  const emit = (ins: Instr) => { code.push(ins); return code.length - 1; };
-  const scalar = (k: number): Val => ({ shape: [], slots: [k] });
-  const map = (a: Val, f: (k: number) => number): Val => ({ shape: a.shape, slots: a.slots.map(f) });
-  /** An elementwise operation on broadcast operands. */
-  const zip = (vals: Val[], f: (ks: number[]) => number): Val | undefined => {
-    const shape = broadcastShape(vals.map((v) => v.shape));
-    if (!shape) return undefined;
-    const idx = vals.map((v) => broadcastIndex(v.shape, shape)!);
-    return { shape, slots: idx[0].map((_k, e) => f(vals.map((v, j) => v.slots[idx[j][e]]))) };
-  };
-  const binaryOp = (fn: Binary, a: Val, b: Val) => zip([a, b], ([x, y]) => emit({ op: 'binary', fn, a: x, b: y }));
-  /** Σ a_i·b_i, or Σ a_i without b: one instruction (a scalar). */
-  const dot = (a: number[], b?: number[]) => emit({ op: 'dot', a, b });
-  /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
-  const matmul = (a: Val, b: Val): Val | undefined => {
-    if (a.shape.length === 0 || b.shape.length === 0) return undefined;
-    const [m, n] = a.shape.length === 2 ? a.shape : [1, a.shape[0]];
-    const k = b.shape.length === 2 ? b.shape[1] : 1;
-    if (b.shape[0] !== n) return undefined;
-    const slots: number[] = [];
-    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) slots.push(dot(a.slots.slice(i * n, (i + 1) * n), Array.from({ length: n }, (_x, r) => b.slots[r * k + j])));
-    return { shape: [...(a.shape.length === 2 ? [m] : []), ...(b.shape.length === 2 ? [k] : [])], slots };
-  };
-  const walk = (e: Expr): Val | undefined => {
-    if (e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+')) operations++;
-    switch (e.kind) {
-      case 'number': return scalar(emit({ op: 'const', value: e.value }));
-      case 'name': {
-        const si = states.get(e.name);
-        if (si !== undefined) return { shape: model.states[si].shape.slice(), slots: Array.from({ length: stateSizes[si] }, (_x, k) => emit({ op: 'state', index: stateAt[si] + k })) };
-        const pi = params.get(e.name);
-        if (pi !== undefined) return { shape: model.params[pi].shape.slice(), slots: Array.from({ length: paramSizes[pi] }, (_x, k) => emit({ op: 'param', index: paramAt[pi] + k })) };
-        if (e.name === 't') { usesTime = true; return scalar(emit({ op: 't' })); }
-        if (e.name === 'pi') return scalar(emit({ op: 'const', value: Math.PI }));
-        return undefined;
-      }
-      case 'unary': {
-        const a = walk(e.operand);
-        if (a === undefined) return undefined;
-        return e.op === '+' ? a : map(a, (k) => emit({ op: 'unary', fn: 'neg', a: k }));
-      }
-      case 'binary': {
-        const a = walk(e.left);
-        if (a === undefined) return undefined;
-        if (e.op === '^') {
-          // As the compiler: x^2, x^0.5, x^-1 by their own functions, else pow.
-          if (e.right.kind === 'number' && e.right.value === 1) return a;
-          const special: Record<number, Unary> = { 2: 'square', 0.5: 'sqrt', [-1]: 'recip' };
-          if (e.right.kind === 'number' && special[e.right.value]) { const fn = special[e.right.value]; return map(a, (k) => emit({ op: 'unary', fn, a: k })); }
-          const b = walk(e.right);
-          return b === undefined ? undefined : binaryOp('pow', a, b);
-        }
-        const b = walk(e.right);
-        if (b === undefined) return undefined;
-        if (e.op === '@') return matmul(a, b);
-        return OPERATORS.has(e.op) ? binaryOp(e.op as Binary, a, b) : undefined;
-      }
-      case 'call': {
-        const args: Val[] = [];
-        for (const x of e.args) {
-          const v = walk(x);
-          if (v === undefined) return undefined;
-          args.push(v);
-        }
-        const [a, b] = args;
-        if (UNARY_NAMES[e.callee] && args.length === 1) { const fn = UNARY_NAMES[e.callee]; return map(a, (k) => emit({ op: 'unary', fn, a: k })); }
-        if (BINARY_NAMES[e.callee] && args.length === 2) return binaryOp(BINARY_NAMES[e.callee], a, b);
-        return e.callee === 'sum' && args.length === 1 ? scalar(dot(a.slots)) : undefined;
-      }
-      case 'vector': {
-        const els: Val[] = [];
-        for (const x of e.elements) {
-          const v = walk(x);
-          if (v === undefined || v.shape.length > 1 || v.shape.join() !== (els[0] ?? v).shape.join()) return undefined;
-          els.push(v);
-        }
-        return els.length === 0 ? undefined : { shape: [els.length, ...els[0].shape], slots: els.flatMap((v) => v.slots) };
-      }
-      case 'index': {
-        const a = walk(e.target);
-        if (a === undefined || e.indices.length === 0 || e.indices.length > a.shape.length) return undefined;
-        const at = e.indices.map((i, d) => (i < 0 ? a.shape[d] + i : i));
-        if (at.some((k, d) => !Number.isInteger(k) || k < 0 || k >= a.shape[d])) return undefined;
-        if (a.shape.length === 1) return scalar(a.slots[at[0]]);
-        const n = a.shape[1];
-        return at.length === 2 ? scalar(a.slots[at[0] * n + at[1]]) : { shape: [n], slots: a.slots.slice(at[0] * n, (at[0] + 1) * n) };
-      }
-      case 'if': {
-        const c = walk(e.cond), a = walk(e.then), b = walk(e.else);
-        return c === undefined || a === undefined || b === undefined ? undefined : zip([c, a, b], ([x, y, z]) => emit({ op: 'select', c: x, a: y, b: z }));
-      }
-      default:
-        return undefined;
-    }
-  };
+  const program = new ProgramBuilder(model, stateSizes, paramSizes);
   const outputs: number[] = [];
   for (const [i, s] of model.states.entries()) {
     const eq = model.equations.find((q) => q.state === s.name);
     if (!eq) { for (let k = 0; k < stateSizes[i]; k++) outputs.push(-1); continue; }
-    const v = walk(eq.rhs);
+    const v = program.walk(eq.rhs);
     // f broadcast to its state's shape, as the per-operation compile conforms it.
-    const idx = v && broadcastShape([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
+    const idx = v && broadcastAll([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
     if (!v || !idx) return undefined;
     for (const k of idx) outputs.push(v.slots[k]);
   }
@@ -318,8 +75,144 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   // splitting f cost about one kernel per tensor (A @ x + c is two kernels either way). All-scalar
   // models always fuse: their states are packed into one vector (CompiledModel.packed).
   const tensors = [...model.states, ...model.params].some((x) => x.shape.length > 0);
-  if (tensors && operations <= model.states.length + model.params.length + 1) return undefined;
-  return { code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime };
+  if (tensors && program.operations <= model.states.length + model.params.length + 1) return undefined;
+  return { code: program.code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime: program.usesTime };
+}
+
+/** Builds the instruction list of a model's expressions, one instruction per element and operation. */
+class ProgramBuilder {
+  readonly code: Instr[] = [];
+  usesTime = false;
+  /** AST operations: about the kernels the per-operation compile launches per evaluation. */
+  operations = 0;
+  private readonly stateAt: number[];
+  private readonly paramAt: number[];
+  private readonly states: Map<string, number>;
+  private readonly params: Map<string, number>;
+
+  constructor(private readonly model: Model, private readonly stateSizes: number[], private readonly paramSizes: number[]) {
+    const offsets = (sizes: number[]) => sizes.map((_n, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    this.stateAt = offsets(stateSizes);
+    this.paramAt = offsets(paramSizes);
+    this.states = new Map(model.states.map((s, i) => [s.name, i]));
+    this.params = new Map(model.params.map((p, i) => [p.name, i]));
+  }
+
+  private emit(ins: Instr): number { this.code.push(ins); return this.code.length - 1; }
+  private scalar(k: number): Val { return { shape: [], slots: [k] }; }
+  private map(a: Val, f: (k: number) => number): Val { return { shape: a.shape, slots: a.slots.map(f) }; }
+  private unary(fn: UnaryOp, a: Val): Val { return this.map(a, (k) => this.emit({ op: 'unary', fn, a: k })); }
+
+  /** An elementwise operation on broadcast operands. */
+  private zip(vals: Val[], f: (ks: number[]) => number): Val | undefined {
+    const shape = broadcastAll(vals.map((v) => v.shape));
+    if (!shape) return undefined;
+    const idx = vals.map((v) => broadcastIndex(v.shape, shape)!);
+    return { shape, slots: idx[0].map((_k, e) => f(vals.map((v, j) => v.slots[idx[j][e]]))) };
+  }
+
+  private binaryOp(fn: BinaryOp, a: Val, b: Val): Val | undefined {
+    return this.zip([a, b], ([x, y]) => this.emit({ op: 'binary', fn, a: x, b: y }));
+  }
+
+  /** Σ a_i·b_i, or Σ a_i without b: one instruction (a scalar). */
+  private dot(a: number[], b?: number[]): number { return this.emit({ op: 'dot', a, b }); }
+
+  /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
+  private matmul(a: Val, b: Val): Val | undefined {
+    if (a.shape.length === 0 || b.shape.length === 0) return undefined;
+    const [m, n] = a.shape.length === 2 ? a.shape : [1, a.shape[0]];
+    const k = b.shape.length === 2 ? b.shape[1] : 1;
+    if (b.shape[0] !== n) return undefined;
+    const slots: number[] = [];
+    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) slots.push(this.dot(a.slots.slice(i * n, (i + 1) * n), Array.from({ length: n }, (_x, r) => b.slots[r * k + j])));
+    return { shape: [...(a.shape.length === 2 ? [m] : []), ...(b.shape.length === 2 ? [k] : [])], slots };
+  }
+
+  /** The elements of an expression, or undefined outside the fused subset. */
+  walk(e: Expr): Val | undefined {
+    if (e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+')) this.operations++;
+    switch (e.kind) {
+      case 'number': return this.scalar(this.emit({ op: 'const', value: e.value }));
+      case 'name': return this.name(e.name);
+      case 'unary': {
+        const a = this.walk(e.operand);
+        if (a === undefined) return undefined;
+        return e.op === '+' ? a : this.unary(NEGATE, a);
+      }
+      case 'binary': return this.binary(e);
+      case 'call': return this.call(e);
+      case 'vector': {
+        const els: Val[] = [];
+        for (const x of e.elements) {
+          const v = this.walk(x);
+          if (v === undefined || v.shape.length > 1 || v.shape.join() !== (els[0] ?? v).shape.join()) return undefined;
+          els.push(v);
+        }
+        return els.length === 0 ? undefined : { shape: [els.length, ...els[0].shape], slots: els.flatMap((v) => v.slots) };
+      }
+      case 'index': return this.index(e);
+      case 'if': {
+        const c = this.walk(e.cond), a = this.walk(e.then), b = this.walk(e.else);
+        return c === undefined || a === undefined || b === undefined ? undefined : this.zip([c, a, b], ([x, y, z]) => this.emit({ op: 'select', c: x, a: y, b: z }));
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private name(name: string): Val | undefined {
+    const model = this.model;
+    const si = this.states.get(name);
+    if (si !== undefined) return { shape: model.states[si].shape.slice(), slots: Array.from({ length: this.stateSizes[si] }, (_x, k) => this.emit({ op: 'state', index: this.stateAt[si] + k })) };
+    const pi = this.params.get(name);
+    if (pi !== undefined) return { shape: model.params[pi].shape.slice(), slots: Array.from({ length: this.paramSizes[pi] }, (_x, k) => this.emit({ op: 'param', index: this.paramAt[pi] + k })) };
+    if (name === 't') { this.usesTime = true; return this.scalar(this.emit({ op: 't' })); }
+    if (name === 'pi') return this.scalar(this.emit({ op: 'const', value: Math.PI }));
+    return undefined;
+  }
+
+  private binary(e: Extract<Expr, { kind: 'binary' }>): Val | undefined {
+    const a = this.walk(e.left);
+    if (a === undefined) return undefined;
+    if (e.op === '^') {
+      // As the compiler: x^1, x^2, x^0.5, x^-1 by their own functions, else pow.
+      const form = e.right.kind === 'number' ? POWER_FORMS.get(e.right.value) : undefined;
+      if (form === 'identity') return a;
+      if (form) return this.unary(form, a);
+      const b = this.walk(e.right);
+      return b === undefined ? undefined : this.binaryOp(OPERATORS['^'], a, b);
+    }
+    const b = this.walk(e.right);
+    if (b === undefined) return undefined;
+    if (e.op === '@') return this.matmul(a, b);
+    return Object.hasOwn(OPERATORS, e.op) ? this.binaryOp(OPERATORS[e.op], a, b) : undefined;
+  }
+
+  private call(e: Extract<Expr, { kind: 'call' }>): Val | undefined {
+    const args: Val[] = [];
+    for (const x of e.args) {
+      const v = this.walk(x);
+      if (v === undefined) return undefined;
+      args.push(v);
+    }
+    const [a, b] = args;
+    const fn = engineFunction(e.callee, args.length);
+    if (fn?.kind === 'reduce') return fn.fusedAsSum ? this.scalar(this.dot(a.slots)) : undefined;
+    if (fn?.arity === 1 && args.length === 1) return this.unary(fn, a);
+    if (fn?.arity === 2 && args.length === 2) return this.binaryOp(fn, a, b);
+    return undefined;
+  }
+
+  private index(e: Extract<Expr, { kind: 'index' }>): Val | undefined {
+    const a = this.walk(e.target);
+    if (a === undefined || e.indices.length === 0 || e.indices.length > a.shape.length) return undefined;
+    const at = e.indices.map((i, d) => (i < 0 ? a.shape[d] + i : i));
+    if (at.some((k, d) => !Number.isInteger(k) || k < 0 || k >= a.shape[d])) return undefined;
+    if (a.shape.length === 1) return this.scalar(a.slots[at[0]]);
+    const n = a.shape[1];
+    return at.length === 2 ? this.scalar(a.slots[at[0] * n + at[1]]) : { shape: [n], slots: a.slots.slice(at[0] * n, (at[0] + 1) * n) };
+  }
 }
 
 /** Forward pass: every instruction's value (float32-rounded) at (s, p, t); the states from s[sAt] on (a batch element's, without a view). */
@@ -333,8 +226,8 @@ export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike
       case 'state': v = s[sAt + c.index]; break;
       case 'param': v = p[c.index]; break;
       case 't': v = t; break;
-      case 'unary': v = unary(c.fn, vals[c.a]); break;
-      case 'binary': v = binary(c.fn, vals[c.a], vals[c.b]); break;
+      case 'unary': v = c.fn.value(vals[c.a]); break;
+      case 'binary': v = c.fn.value(vals[c.a], vals[c.b]); break;
       case 'select': v = Math.abs(vals[c.c]) > 0 ? vals[c.a] : vals[c.b]; break; // as the compiler: |c| > 0 (NaN → else)
       case 'dot': {
         v = 0;
@@ -350,7 +243,7 @@ export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike
 }
 
 /** Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp. */
-function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<number>, vs: Float64Array, vp: Float64Array): void {
+export function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<number>, vs: Float64Array, vp: Float64Array): void {
   const code = prog.code;
   const adj = new Float64Array(code.length);
   prog.outputs.forEach((k, i) => { if (k >= 0) adj[k] += cot[i]; });
@@ -361,9 +254,10 @@ function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<number>
     switch (c.op) {
       case 'state': vs[c.index] += g; break;
       case 'param': vp[c.index] += g; break;
-      case 'unary': adj[c.a] += g * unaryDerivative(c.fn, vals[c.a], vals[k]); break;
+      case 'unary': adj[c.a] += g * c.fn.derivative(vals[c.a], vals[k]); break;
       case 'binary': {
-        const [da, db] = binaryDerivatives(c.fn, vals[c.a], vals[c.b], vals[k]);
+        const x = vals[c.a], y = vals[c.b];
+        const da = c.fn.derivativeA(x, y, vals[k]), db = c.fn.derivativeB(x, y, vals[k]);
         adj[c.a] += g * da;
         adj[c.b] += g * db;
         break;
@@ -388,18 +282,89 @@ const outputsOf = (prog: ScalarProgram, vals: Float64Array): Float32Array => Flo
  */
 export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], paramShapes: number[][]) {
   const S = prog.states, Q = prog.params;
-  /** The elements of several tensors, one after the other. */
-  const read = (xs: Tensor[]): Float32Array => {
-    const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
-    let at = 0;
-    for (const x of xs) { out.set(x.dataSync(), at); at += x.size; }
-    return out;
+  const products = productsOf(tf, stateShapes, paramShapes);
+  const packedBatchedRhs = batchedProgram(tf, prog);
+  /** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
+  const linearise = (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
+    const vals = evaluate(prog, s, p, t);
+    return (cot: ArrayLike<number>) => {
+      const vs = new Float64Array(S), vp = new Float64Array(Q);
+      reverse(prog, vals, cot, vs, vp);
+      return { vs, vp };
+    };
   };
+  const op = fusedOp(tf, prog);
+  // The same parameter tensors (shared ones, a step's stages) reuse one flattened vector while it lives:
+  // AD then accumulates their gradients with one add per use instead of one per parameter.
+  let lastP: Tensor[] = [], lastFlat: Tensor | undefined;
+  const flatParams = (p: Tensor[]): Tensor => {
+    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i])) return lastFlat;
+    lastP = p.slice();
+    lastFlat = flatten(tf, p, Q);
+    return lastFlat;
+  };
+  return {
+    /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
+    packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
+      return op(t, [S])(x, flatParams(p)) as Tensor;
+    },
+    rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
+      // One state: f in its shape, no reshapes. Several: one single-output node per state (TF.js's
+      // unstack gradient fails when an output gets no gradient).
+      if (s.length === 1) return [op(t, stateShapes[0])(s[0], flatParams(p)) as Tensor];
+      const f = op(t, [S])(flatten(tf, s, S), flatParams(p)) as Tensor;
+      let at = 0;
+      return stateShapes.map((shape, i) => {
+        const n = prog.stateSizes[i];
+        const piece = tf.reshape(tf.slice(f, [at], [n]), shape);
+        at += n;
+        return piece;
+      });
+    },
+    rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) => products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
+    rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
+      const back = linearise(read(s), read(p), t);
+      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(read(cot)), withParams, withState, false) };
+    },
+    packedBatchedRhs,
+    /** Batched layout: states [b, ...shape] and parameters [b, ...shape] with b = B or 1 (scalars [b,1,1]); outputs [B, ...shape] per state. */
+    batchedRhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
+      const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
+      const full = s.map((x, i) => tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]));
+      return perState(tf, packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t), B, stateShapes, prog.stateSizes);
+    },
+    /** rhsVjp on the packed state: vx is one vector [S]. */
+    packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) => products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
+    /** rhsLinearize on the packed state. */
+    packedLinearize(x: Tensor, p: Tensor[], t: number) {
+      const back = linearise(x.dataSync(), read(p), t);
+      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(cot[0].dataSync()), withParams, withState, true) };
+    },
+  };
+}
+
+/** The elements of several tensors, one after the other. */
+function read(xs: Tensor[]): Float32Array {
+  const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
+  let at = 0;
+  for (const x of xs) { out.set(x.dataSync(), at); at += x.size; }
+  return out;
+}
+
+/** Tensors as one vector of their elements (a reshape of one tensor, a stack of scalars, else a concat). */
+function flatten(tf: TF, xs: Tensor[], n: number): Tensor {
+  if (n === 0) return tf.zeros([1]);
+  if (xs.length === 1) return tf.reshape(xs[0], [n]);
+  return xs.every((x) => x.rank === 0) ? tf.stack(xs) : tf.concat(xs.map((x) => tf.reshape(x, [x.size])));
+}
+
+/** The vjps' products as tensors of the states' and parameters' internal shapes, from flat element arrays. */
+function productsOf(tf: TF, stateShapes: number[][], paramShapes: number[][]) {
   /** Consecutive runs of `a` as tensors of the given shapes. */
   const pieces = (a: ArrayLike<number>, shapes: number[][]): Tensor[] => {
     let at = 0;
     return shapes.map((shape) => {
-      const n = shape.reduce((x, y) => x * y, 1);
+      const n = elementCount(shape);
       const t = tf.tensor(Float32Array.from({ length: n }, (_x, k) => a[at + k]), shape);
       at += n;
       return t;
@@ -410,62 +375,16 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     vx: withState ? (packedState ? [tf.tensor1d(Float32Array.from(vs))] : pieces(vs, stateShapes)) : [],
     vp: withParams ? pieces(vp, paramShapes) : [],
   });
-  /** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
-  const linearise = (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
-    const vals = evaluate(prog, s, p, t);
-    return (cot: ArrayLike<number>) => {
-      const vs = new Float64Array(S), vp = new Float64Array(Q);
-      reverse(prog, vals, cot, vs, vp);
-      return { vs, vp };
-    };
-  };
-  // One differentiable op on the states (one tensor, or flattened) and the flattened parameters, giving f
-  // in `shape`; its vjp is `reverse`.
-  const op = (t: number, shape: number[]) => tf.customGrad((...inputs) => {
-    const [sv, pv] = inputs as Tensor[];
-    const sd = sv.dataSync(), pd = pv.dataSync();
-    const vals = evaluate(prog, sd, pd, t);
-    return {
-      value: tf.tensor(outputsOf(prog, vals), shape),
-      gradFunc: (dy: Tensor) => {
-        const vs = new Float64Array(S), vp = new Float64Array(Q);
-        reverse(prog, vals, dy.dataSync(), vs, vp);
-        return [tf.tensor(Float32Array.from(vs), sv.shape), Q === 0 ? tf.zeros([1]) : tf.tensor1d(Float32Array.from(vp))];
-      },
-    };
-  });
-  /** Tensors as one vector of their elements (a reshape of one tensor, a stack of scalars, else a concat). */
-  const flat = (xs: Tensor[], n: number): Tensor => {
-    if (n === 0) return tf.zeros([1]);
-    if (xs.length === 1) return tf.reshape(xs[0], [n]);
-    return xs.every((x) => x.rank === 0) ? tf.stack(xs) : tf.concat(xs.map((x) => tf.reshape(x, [x.size])));
-  };
-  // The same parameter tensors (shared ones, a step's stages) reuse one flattened vector while it lives:
-  // AD then accumulates their gradients with one add per use instead of one per parameter.
-  let lastP: Tensor[] = [], lastFlat: Tensor | undefined;
-  const flatParams = (p: Tensor[]): Tensor => {
-    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i])) return lastFlat;
-    lastP = p.slice();
-    lastFlat = flat(p, Q);
-    return lastFlat;
-  };
-  /** Batched f [B, S, 1] split into one tensor [B, ...shape] per state (scalars [B,1,1]). */
-  const perState = (f: Tensor, B: number): Tensor[] => {
-    const shaped = (x: Tensor, shape: number[]) => tf.reshape(x, [B, ...(shape.length > 0 ? shape : [1, 1])]);
-    if (stateShapes.length === 1) return [shaped(f, stateShapes[0])];
-    let at = 0;
-    return stateShapes.map((shape, i) => {
-      const n = prog.stateSizes[i];
-      const piece = tf.slice(f, [0, at, 0], [B, n, 1]);
-      at += n;
-      return shaped(piece, shape);
-    });
-  };
-  /**
-   * f of B packed states x [B, S, 1] with parameters [b, ...shape] (b = B or 1), as [B, S, 1];
-   * differentiable: reverse mode per batch element, parameters of batch 1 get the sum.
-   */
-  const packedBatchedRhs = (x: Tensor, p: Tensor[], t: number): Tensor => {
+  return products;
+}
+
+/**
+ * f of B packed states x [B, S, 1] with parameters [b, ...shape] (b = B or 1), as [B, S, 1];
+ * differentiable: reverse mode per batch element, parameters of batch 1 get the sum.
+ */
+function batchedProgram(tf: TF, prog: ScalarProgram): (x: Tensor, p: Tensor[], t: number) => Tensor {
+  const S = prog.states, Q = prog.params;
+  return (x: Tensor, p: Tensor[], t: number): Tensor => {
     const B = x.shape[0] as number;
     return tf.customGrad((...inputs) => {
       const [xv, ...ps] = inputs.slice(0, 1 + p.length) as Tensor[]; // customGrad appends its save function
@@ -507,42 +426,38 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
       };
     })(x, ...p) as Tensor;
   };
-  return {
-    /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
-    packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
-      return op(t, [S])(x, flatParams(p)) as Tensor;
-    },
-    rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      // One state: f in its shape, no reshapes. Several: one single-output node per state (TF.js's
-      // unstack gradient fails when an output gets no gradient).
-      if (s.length === 1) return [op(t, stateShapes[0])(s[0], flatParams(p)) as Tensor];
-      const f = op(t, [S])(flat(s, S), flatParams(p)) as Tensor;
-      let at = 0;
-      return stateShapes.map((shape, i) => {
-        const n = prog.stateSizes[i];
-        const piece = tf.reshape(tf.slice(f, [at], [n]), shape);
-        at += n;
-        return piece;
-      });
-    },
-    rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) => products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
-    rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
-      const back = linearise(read(s), read(p), t);
-      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(read(cot)), withParams, withState, false) };
-    },
-    packedBatchedRhs,
-    /** Batched layout: states [b, ...shape] and parameters [b, ...shape] with b = B or 1 (scalars [b,1,1]); outputs [B, ...shape] per state. */
-    batchedRhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
-      const full = s.map((x, i) => tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]));
-      return perState(packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t), B);
-    },
-    /** rhsVjp on the packed state: vx is one vector [S]. */
-    packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) => products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
-    /** rhsLinearize on the packed state. */
-    packedLinearize(x: Tensor, p: Tensor[], t: number) {
-      const back = linearise(x.dataSync(), read(p), t);
-      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(cot[0].dataSync()), withParams, withState, true) };
-    },
-  };
+}
+
+/**
+ * One differentiable op on the states (one tensor, or flattened) and the flattened parameters, giving f
+ * in `shape`; its vjp is `reverse`.
+ */
+function fusedOp(tf: TF, prog: ScalarProgram) {
+  const S = prog.states, Q = prog.params;
+  return (t: number, shape: number[]) => tf.customGrad((...inputs) => {
+    const [sv, pv] = inputs as Tensor[];
+    const sd = sv.dataSync(), pd = pv.dataSync();
+    const vals = evaluate(prog, sd, pd, t);
+    return {
+      value: tf.tensor(outputsOf(prog, vals), shape),
+      gradFunc: (dy: Tensor) => {
+        const vs = new Float64Array(S), vp = new Float64Array(Q);
+        reverse(prog, vals, dy.dataSync(), vs, vp);
+        return [tf.tensor(Float32Array.from(vs), sv.shape), Q === 0 ? tf.zeros([1]) : tf.tensor1d(Float32Array.from(vp))];
+      },
+    };
+  });
+}
+
+/** Batched f [B, S, 1] split into one tensor [B, ...shape] per state (scalars [B,1,1]). */
+function perState(tf: TF, f: Tensor, B: number, stateShapes: number[][], stateSizes: number[]): Tensor[] {
+  const shaped = (x: Tensor, shape: number[]) => tf.reshape(x, [B, ...(shape.length > 0 ? shape : [1, 1])]);
+  if (stateShapes.length === 1) return [shaped(f, stateShapes[0])];
+  let at = 0;
+  return stateShapes.map((shape, i) => {
+    const n = stateSizes[i];
+    const piece = tf.slice(f, [0, at, 0], [B, n, 1]);
+    at += n;
+    return shaped(piece, shape);
+  });
 }

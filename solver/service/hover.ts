@@ -8,6 +8,7 @@ import { reportHoverMarkdown, parameterMetricsMarkdown, parameterReport, type Gr
 import { effectiveOptions } from './modelOptions';
 import { schemeMarkdown, schemeSyntax } from './schemeInfo';
 import { keyOf, type Declaration } from './symbols';
+import { elementCount } from '../ops/shapes';
 import { builtinFunction, KEYWORD_DOCS, OPTION_DOCS, OTHER_KEYWORD_DOCS, signatureLabel, VALUE_DOCS } from './vocabulary';
 
 export interface HoverInput extends GradientContext {
@@ -26,7 +27,7 @@ function clip(s: string): string {
 
 function shapeText(shape: number[] | undefined): string {
   if (!shape || shape.length === 0) return 'scalar';
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = elementCount(shape);
   return `[${shape.join(', ')}] (${size} value${size === 1 ? '' : 's'})`;
 }
 

@@ -5,14 +5,9 @@ import { TIE_NAMES } from '../model';
 import { CORRECTIONS, GRADFIX_NAMES } from '../registry/corrections';
 import { GRAD_ENGINE_NAMES, GRAD_ENGINES } from '../registry/gradEngines';
 import { SCHEME_NAMES, SCHEMES } from '../schemes/registry';
-import { BUILTINS, LOWERED } from '../language/builtins';
+import { BUILTINS } from '../language/builtins';
+import { LOWERED_FUNCTIONS } from '../ops/table';
 import { ONE_STEP_SCHEMES, OPTION_KEYS } from '../language/options';
-
-/** Entries of a table that may be a Map or a plain record. */
-function entriesOf<V>(table: unknown): [string, V][] {
-  if (table instanceof Map) return [...(table as Map<string, V>).entries()];
-  return Object.entries((table ?? {}) as Record<string, V>);
-}
 
 export const PARAM_KEYWORDS = new Set(['param', 'params', 'par', 'pars', 'p', 'parameter', 'parameters']);
 
@@ -62,24 +57,12 @@ export const OTHER_KEYWORD_DOCS: Record<string, string> = {
 
 export interface FunctionDoc { name: string; params: string[]; doc: string }
 
-const PARAM_NAMES: Record<string, string[]> = { pow: ['x', 'y'], atan2: ['y', 'x'], max: ['a', 'b'], min: ['a', 'b'], mod: ['a', 'b'], heav: ['x'] };
-
-const EXTRA_DOCS: Record<string, string> = {
-  cosh: 'hyperbolic cosine, elementwise', sinh: 'hyperbolic sine, elementwise', tan: 'tangent, elementwise',
-  log10: 'base-10 logarithm, elementwise', pow: 'x raised to the power y (same as x^y)', flr: 'largest integer ≤ x (XPPAUT spelling of floor)',
-  ln: 'natural logarithm (same as log)',
-};
-
-/** Built-in functions (the engine's and those the checker rewrites into them). */
+/** Built-in functions (the engine's and those the checker rewrites into them), from the operation table. */
 export function builtinFunctions(): FunctionDoc[] {
   const out: FunctionDoc[] = [];
-  for (const [name, info] of entriesOf<{ arity?: number; doc?: string; signature?: string }>(BUILTINS)) {
-    const arity = info.arity ?? 1;
-    out.push({ name, params: paramsFromSignature(info.signature) ?? PARAM_NAMES[name] ?? defaultParams(arity), doc: info.doc ?? '' });
-  }
-  for (const [name, arity] of entriesOf<number>(LOWERED)) {
+  for (const [name, info] of [...BUILTINS, ...LOWERED_FUNCTIONS]) {
     if (out.some((f) => f.name === name)) continue;
-    out.push({ name, params: PARAM_NAMES[name] ?? defaultParams(arity), doc: EXTRA_DOCS[name] ?? '' });
+    out.push({ name, params: paramsFromSignature(info.signature) ?? defaultParams(info.arity), doc: info.doc });
   }
   return out;
 }

@@ -1,0 +1,105 @@
+// The checker's state shared by its phases: the diagnostics so far (deduplicated),
+// the declared names, which of them are read, and the declared schemes.
+import { closest, distance } from 'fastest-levenshtein';
+import type { AnalysisContext, DataDecl, Diagnostic, Expr, Range, Shape } from '../../model';
+import type { AuxStmt, DataStmt, FixedStmt, FunctionStmt, NumberItem, ParamItem, SchemeStmt } from '../ast';
+import { diag, rangeKey } from '../ranges';
+
+export type Sym =
+  | { kind: 'state'; name: string; shape: Shape; range: Range; nameRange: Range; explicit: boolean }
+  | { kind: 'param'; name: string; shape: Shape; item: ParamItem }
+  | { kind: 'number'; name: string; item: NumberItem; value?: number; status: 'todo' | 'busy' | 'done' }
+  | { kind: 'fixed'; name: string; stmt: FixedStmt; checked?: Expr; dynamic: boolean; status: 'todo' | 'busy' | 'done' }
+  | { kind: 'function'; name: string; stmt: FunctionStmt; busy: boolean }
+  | { kind: 'aux'; name: string; stmt: AuxStmt }
+  | { kind: 'data'; name: string; stmt: DataStmt; decl?: DataDecl }
+  /** Declared by an unsupported construct (already reported): uses are silent errors. */
+  | { kind: 'opaque'; name: string; keyword: string };
+
+/** How a kind of symbol is named in messages. */
+export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
+  state: 'state', param: 'parameter', number: 'number', fixed: 'fixed quantity', function: 'function', aux: 'aux', data: 'data set', opaque: 'name',
+};
+
+/** Keywords that cannot be declared as names (the one-letter XPPAUT abbreviations can). */
+const RESERVED: ReadonlySet<string> = new Set([
+  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared',
+  'if', 'then', 'else', 'data', 'scheme',
+]);
+
+export class CheckContext {
+  readonly diagnostics: Diagnostic[] = [];
+  private readonly seen = new Set<string>();
+  readonly symbols = new Map<string, Sym>();
+  /** Symbols read somewhere (for the unused-name warning). */
+  readonly used = new Set<Sym>();
+  /** Declared schemes by lower-case name. */
+  readonly schemes = new Map<string, SchemeStmt>();
+
+  constructor(readonly context: AnalysisContext, parseDiagnostics: Diagnostic[]) {
+    for (const d of parseDiagnostics) this.report(d);
+  }
+
+  report(d: Diagnostic): void {
+    const key = `${d.code}|${rangeKey(d.range)}|${d.message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.diagnostics.push(d);
+  }
+  error(code: Diagnostic['code'], message: string, range: Range): void { this.report(diag(code, 'error', message, range)); }
+
+  declare(sym: Sym, nameRange: Range, quiet = false): void {
+    const key = sym.name.toLowerCase();
+    if (quiet && (key === 't' || this.symbols.has(key))) return;
+    if (key === 't') {
+      this.error('reserved-name', `'${sym.name}' is the time variable and cannot be declared`, nameRange);
+      return;
+    }
+    if (RESERVED.has(key)) {
+      this.error('reserved-name', `'${sym.name}' is a keyword and cannot be used as a name`, nameRange);
+      return;
+    }
+    const prev = this.symbols.get(key);
+    if (prev && (prev.kind === 'opaque' || sym.kind === 'opaque')) return; // its line is already reported
+    if (prev) {
+      const caseNote = prev.name !== sym.name ? ` (names are case-insensitive, as in XPPAUT)` : '';
+      this.error('duplicate-declaration', `'${sym.name}' is already declared as a ${prev.kind} '${prev.name}'${caseNote}`, nameRange);
+      return;
+    }
+    this.symbols.set(key, sym);
+  }
+
+  /** Finds a declared name, marks it used, and hints when it is written with another case than declared. */
+  lookup(written: string, range: Range): Sym | undefined {
+    const sym = this.symbols.get(written.toLowerCase());
+    if (!sym) return undefined;
+    this.used.add(sym);
+    if (sym.kind !== 'opaque' && sym.name !== written) {
+      this.report(diag('name-case', 'hint', `'${written}' refers to the ${KIND_WORD[sym.kind]} '${sym.name}': names are case-insensitive here, as in XPPAUT; a case-sensitive reading would see two different names`, range));
+    }
+    return sym;
+  }
+
+  suggest(name: string, kind?: Sym['kind']): string {
+    const names: string[] = [];
+    for (const s of this.symbols.values()) if (!kind || s.kind === kind) names.push(s.name);
+    if (!kind) names.push('t');
+    if (names.length === 0) return '';
+    const best = closest(name, names);
+    if (best === undefined) return '';
+    return distance(name.toLowerCase(), best.toLowerCase()) <= (best.length <= 2 ? 1 : Math.max(2, Math.floor(best.length / 3))) ? ` — did you mean '${best}'?` : '';
+  }
+
+  markNamesUsed(e: Expr): void {
+    switch (e.kind) {
+      case 'name': { const sym = this.symbols.get(e.name.toLowerCase()); if (sym) this.used.add(sym); break; }
+      case 'call': { const sym = this.symbols.get(e.callee.toLowerCase()); if (sym) this.used.add(sym); e.args.forEach((a) => this.markNamesUsed(a)); break; }
+      case 'unary': this.markNamesUsed(e.operand); break;
+      case 'binary': this.markNamesUsed(e.left); this.markNamesUsed(e.right); break;
+      case 'vector': e.elements.forEach((a) => this.markNamesUsed(a)); break;
+      case 'index': this.markNamesUsed(e.target); break;
+      case 'if': this.markNamesUsed(e.cond); this.markNamesUsed(e.then); this.markNamesUsed(e.else); break;
+      default: break;
+    }
+  }
+}
