@@ -17,6 +17,9 @@
 //   solver/report.ts, solver/report/, solver/presentation/
 //                          the typed report and its pure presentation (number formatting, metric columns, texts)
 //   solver/model.ts        the plain data types the report is made of
+//   solver/registry/, solver/schemes/registry.ts (and the tableau checks it runs, solver/schemes/tableau.ts)
+//                          the registries of names (schemes, backends, corrections, gradient engines, diagnostic
+//                          codes): plain data that imports nothing else, so the model's types can name them
 // Whatever the plot page imports, directly or not, must run in a browser (webview-browser-safe).
 //
 // Type-only imports count as imports here: a circle through types is still a circle, and a layer that names
@@ -40,8 +43,10 @@ const TFJS = ['(^|/)node_modules/@tensorflow/', '^@tensorflow/'];
 /** Node's built-in modules (resolved to their bare names). */
 const NODE_BUILTINS =
   '^(node:)?(assert|async_hooks|buffer|child_process|cluster|crypto|dgram|dns|events|fs|http|http2|https|inspector|module|net|os|path|perf_hooks|process|querystring|readline|repl|stream|string_decoder|test|timers|tls|tty|url|util|v8|vm|worker_threads|zlib)(/|$)';
-/** The report's types and its pure presentation, which every layer may import. */
-const REPORT = '^solver/(report\\.ts$|report/|presentation/|model\\.ts$)';
+/** The registries of names: leaves below the model, which names their schemes, corrections and codes. */
+const REGISTRIES = '^solver/(registry/|schemes/(registry|tableau)\\.ts$)';
+/** The report's types, its pure presentation and the registries of names, which every layer may import. */
+const REPORT = ['^solver/(report\\.ts$|report/|presentation/|model\\.ts$)', REGISTRIES];
 const SHARED = '^shared/';
 const PROTOCOL = '^server/protocol\\.ts$';
 const WEBVIEW_SHARED = '^webview/(messages|html)\\.ts$';
@@ -90,9 +95,20 @@ module.exports = {
     {
       name: 'solver-data-types-are-leaves',
       severity: 'error',
-      comment: 'The model and the report are plain data every part of solver/ (and every layer) uses: they import only each other.',
+      comment:
+        'The model and the report are plain data every part of solver/ (and every layer) uses: they import only each ' +
+        'other and the registries of names.',
       from: { path: '^solver/(model|report|findings)\\.ts$' },
-      to: { path: '^solver/', pathNot: '^solver/(model|report)\\.ts$' },
+      to: { path: '^solver/', pathNot: ['^solver/(model|report)\\.ts$', REGISTRIES] },
+    },
+    {
+      name: 'registries-are-leaves',
+      severity: 'error',
+      comment:
+        'A registry of names (solver/registry/, solver/schemes/registry.ts) is plain data the model types name: it ' +
+        'imports only other registries (and the scheme registry the tableau checks it runs at load), no package.',
+      from: { path: REGISTRIES },
+      to: { pathNot: REGISTRIES },
     },
     {
       name: 'solver-no-upward-imports',
@@ -129,7 +145,7 @@ module.exports = {
       from: { path: '^webview/' },
       to: {
         dependencyTypes: ['local', 'npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown', 'core'],
-        pathNot: ['^webview/', pkg(['chart\\.js', '@kurkle/color']), PROTOCOL, REPORT, SHARED],
+        pathNot: ['^webview/', pkg(['chart\\.js', '@kurkle/color']), PROTOCOL, ...REPORT, SHARED],
       },
     },
     {
@@ -151,7 +167,7 @@ module.exports = {
         'report\'s types and presentation (solver/report, solver/presentation/), never the engine, the language or the ' +
         'server\'s code.',
       from: { path: '^client/' },
-      to: { path: ['^solver/', '^server/', '^webview/', '^(test|bench)/'], pathNot: [PROTOCOL, WEBVIEW_SHARED, REPORT, SHARED] },
+      to: { path: ['^solver/', '^server/', '^webview/', '^(test|bench)/'], pathNot: [PROTOCOL, WEBVIEW_SHARED, ...REPORT, SHARED] },
     },
     {
       name: 'server-not-client',

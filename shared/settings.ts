@@ -2,8 +2,11 @@
 // server reads it: from workspace/configuration, or from initializationOptions for
 // clients without it. Untrusted input: normaliseSettings validates and completes it.
 
-export type BackendSetting = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_SETTINGS: readonly BackendSetting[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+import { BACKEND_NAMES, isBackendName, type BackendName } from '../solver/registry/backends';
+
+/** The `odeLens.backend` setting: one of the backends of the registry (package.json's enum is checked against it). */
+export type BackendSetting = BackendName;
+export const BACKEND_SETTINGS: readonly BackendSetting[] = BACKEND_NAMES;
 
 /** The `odeLens` settings section as the server uses it (see package.json). */
 export interface OdeLensSettings {
@@ -22,7 +25,7 @@ export function normaliseSettings(raw: unknown): OdeLensSettings {
   const check = (r.check && typeof r.check === 'object' ? r.check : {}) as Record<string, unknown>;
   const num = (v: unknown, d: number, min: number, max: number) =>
     typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : d;
-  const backend = BACKEND_SETTINGS.includes(r.backend as BackendSetting) ? (r.backend as BackendSetting) : DEFAULT_SETTINGS.backend;
+  const backend = isBackendName(r.backend) ? r.backend : DEFAULT_SETTINGS.backend;
   return {
     check: {
       enabled: typeof check.enabled === 'boolean' ? check.enabled : DEFAULT_SETTINGS.check.enabled,

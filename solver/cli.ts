@@ -1,7 +1,8 @@
 // odelens — command-line gradient checks and training for ODE model files.
-//   odelens check FILE [--json] [--refine] [--backend auto|cpu|wasm|tensorflow]
+//   odelens check FILE [--json] [--refine] [--backend NAME]
 //   odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
-//                      [--gradient ad|adjoint|filter121|average] [--out params.json] [--json]
+//                      [--gradient NAME] [--out params.json] [--json]
+// The names of backends and training gradients come from their registries (see USAGE).
 // Exit codes: 0 clean, 1 a warning or error finding, 2 unreadable file,
 // front-end errors or bad usage.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,12 +17,13 @@ import { refinementColumns, refinementSummary } from './presentation/columns';
 import { metricsTableText, textTable } from './presentation/textTable';
 import type { Analysis, Diagnostic, Model } from './model';
 import { train, TrainError, defaultGradient, type TrainResult } from './train/train';
-import { TRAIN_GRADIENTS, type TrainGradient } from './train/gradients';
+import { CHECK_ONLY_CORRECTIONS, TRAIN_GRADIENTS, type TrainGradient } from './train/gradients';
+import { BACKEND_NAMES, isBackendName, type BackendName } from './registry/backends';
 import { OPTIMIZER_NAMES, type OptimizerName } from './train/optimizers';
 
-const USAGE = `Usage: odelens check FILE [--json] [--refine] [--backend auto|cpu|wasm|tensorflow]
+const USAGE = `Usage: odelens check FILE [--json] [--refine] [--backend ${BACKEND_NAMES.join('|')}]
        odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
-                          [--gradient ad|adjoint|filter121|average] [--every K]
+                          [--gradient ${TRAIN_GRADIENTS.join('|')}] [--every K]
                           [--out params.json] [--json] [--backend NAME]
 
 Checks the model in FILE: solves it, takes AD gradients through the unrolled
@@ -34,7 +36,7 @@ Options:
                       per parameter and level, the raw and corrected relative
                       errors, alpha and the observed orders (about 0 when an
                       error does not shrink with h)
-  --backend NAME      TensorFlow.js backend: auto (default), cpu, wasm, tensorflow
+  --backend NAME      TensorFlow.js backend: ${BACKEND_NAMES.map((n) => (n === 'auto' ? 'auto (default)' : n)).join(', ')}
   -h, --help          show this help
 
 train: gradient descent on the discrete loss for K iterations (default 100),
@@ -49,8 +51,6 @@ Exit status: 0 no findings (train: completed), 1 warnings or errors found
 (train: diverged or stopped early), 2 the file cannot be read or has errors in
 the model language.`;
 
-const BACKENDS = ['auto', 'cpu', 'wasm', 'tensorflow'] as const;
-type BackendName = (typeof BACKENDS)[number];
 
 function loc(file: string, d: Diagnostic): string {
   return `${file}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.severity}: ${d.message}${d.code ? ` [${d.code}]` : ''}`;
@@ -94,8 +94,8 @@ function checkArguments(args: string[]): CheckArguments | string {
       if (file !== undefined) return `odelens: only one FILE can be checked at a time`;
       file = t.value;
     } else if (t.kind === 'option' && t.name === 'backend') {
-      if (!BACKENDS.includes(t.value as BackendName)) return `odelens: --backend must be one of ${BACKENDS.join(', ')}`;
-      backend = t.value as BackendName;
+      if (!isBackendName(t.value)) return `odelens: --backend must be one of ${BACKEND_NAMES.join(', ')}`;
+      backend = t.value;
     } else if (t.kind === 'option' && t.name === 'json' && t.value === undefined) json = true;
     else if (t.kind === 'option' && t.name === 'refine' && t.value === undefined) refine = true;
     else return `odelens: unknown option '${args[t.index]}'\n\n${USAGE}`;
@@ -144,12 +144,12 @@ function trainArguments(args: string[]): TrainArguments | string {
       if (!OPTIMIZER_NAMES.includes(value as OptimizerName)) return `odelens: --optimizer must be one of ${OPTIMIZER_NAMES.join(', ')}`;
       optimizer = value as OptimizerName;
     } else if (key === '--gradient') {
-      if (!TRAIN_GRADIENTS.includes(value as TrainGradient)) return `odelens: --gradient must be one of ${TRAIN_GRADIENTS.join(', ')} (adjoint121 and stagesum are not available for training yet)`;
+      if (!TRAIN_GRADIENTS.includes(value as TrainGradient)) return `odelens: --gradient must be one of ${TRAIN_GRADIENTS.join(', ')} (${CHECK_ONLY_CORRECTIONS.join(' and ')} are not available for training yet)`;
       gradient = value as TrainGradient;
     } else if (key === '--out') outFile = value;
     else if (key === '--backend') {
-      if (!BACKENDS.includes(value as BackendName)) return `odelens: --backend must be one of ${BACKENDS.join(', ')}`;
-      backend = value as BackendName;
+      if (!isBackendName(value)) return `odelens: --backend must be one of ${BACKEND_NAMES.join(', ')}`;
+      backend = value;
     }
   }
   if (!file) return `odelens: missing FILE\n\n${USAGE}`;

@@ -2,10 +2,10 @@
 // combine, for every presenter (server, CLI): a finding that restates a
 // static diagnostic with measured figures replaces it, so a line never
 // carries the same warning twice.
-import type { Diagnostic, Range } from './model';
+import type { Diagnostic, DiagnosticCode, Range } from './model';
 
 /** Measured finding code → the static diagnostic code it replaces on the same range. */
-const SUPERSEDES: ReadonlyMap<string, string> = new Map([['weakly-stable-scheme', 'weakly-stable']]);
+const SUPERSEDES: ReadonlyMap<DiagnosticCode, DiagnosticCode> = new Map([['weakly-stable-scheme', 'weakly-stable']]);
 
 const sameRange = (a: Range, b: Range) =>
   a.start.line === b.start.line && a.start.character === b.start.character && a.end.line === b.end.line && a.end.character === b.end.character;

@@ -1,16 +1,22 @@
 // The checked model: what the language front end hands to the engine.
 // Positions are 0-based line/character, the same convention as LSP, so the
-// server maps them without conversion.
+// server maps them without conversion. The names of schemes, corrections,
+// gradient engines and diagnostic codes come from their registries (types only:
+// the registries import nothing from here).
+import type { DiagnosticCode, Severity } from './registry/diagnosticCodes';
+import type { GradEngine } from './registry/gradEngines';
+import type { GradFix } from './registry/corrections';
+import type { SchemeName } from './schemes/registry';
+
+export type { DiagnosticCode, Severity, GradEngine, GradFix, SchemeName };
 
 export interface Position { line: number; character: number }
 export interface Range { start: Position; end: Position }
 
-export type Severity = 'error' | 'warning' | 'information' | 'hint';
-
 /** A problem found in a model file, by the front end or by the engine. */
 export interface Diagnostic {
-  /** Stable identifier, e.g. `undefined-name`, `shape-mismatch`, `oscillating-gradient`. */
-  code: string;
+  /** Stable identifier, e.g. `undefined-name`, `shape-mismatch`, `oscillating-gradient` (solver/registry/diagnosticCodes.ts). */
+  code: DiagnosticCode;
   severity: Severity;
   message: string;
   range: Range;
@@ -102,18 +108,6 @@ export type SchemeDecl =
   | { kind: 'lmm'; name: string; alpha: number[]; beta: number[]; range: Range; nameRange: Range };
 
 export interface Loss { expr: Expr; range: Range }
-
-/** Built-in schemes. A model's `meth` is one of these or the name of a `scheme` it declares. */
-export type SchemeName = 'euler' | 'heun' | 'midpoint' | 'ralston' | 'rk4' | 'leapfrog' | 'ab2' | 'ab3' | 'milne';
-export const SCHEME_NAMES: readonly SchemeName[] = ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne'];
-
-/** Post-processing of AD gradients (docs/design.md#corrections). */
-export type GradFix = 'none' | 'average' | 'filter121' | 'adjoint121' | 'stagesum';
-export const GRADFIX_NAMES: readonly GradFix[] = ['none', 'average', 'filter121', 'adjoint121', 'stagesum'];
-
-/** How parameter gradients are computed: AD through the unrolled solve, or the continuous adjoint. */
-export type GradEngine = 'ad' | 'adjoint';
-export const GRAD_ENGINE_NAMES: readonly GradEngine[] = ['ad', 'adjoint'];
 
 /** Per-step parameters: one copy per step shared by its stages, or one copy per stage. */
 export type Tie = 'step' | 'stage';

@@ -25,15 +25,17 @@ import { copiesPerParameter, copyStacks, unstackCopies } from './discrete';
 import { compileScalarProgram } from './scalarRhs';
 import { matrixProduct } from './matrixProduct';
 import type { Model } from '../model';
+import type { BackendName } from '../registry/backends';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
-export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+/** The backend a user asks for (solver/registry/backends.ts). */
+export type BackendPreference = BackendName;
 
 export interface BackendHandle {
   tf: TF;
   /** The backend that actually runs: tensorflow, wasm or cpu. */
-  backend: 'tensorflow' | 'wasm' | 'cpu';
+  backend: Exclude<BackendName, 'auto'>;
   /** Why this backend (the measurement for auto, the fallback reason when the request could not be honoured). */
   reason?: string;
 }

@@ -6,14 +6,14 @@
 // of small models). Scalars are [], matrices [m, n]. When a vector meets a
 // matrix in an elementwise op it is reshaped to a row [1, n], which gives
 // NumPy broadcasting on the logical shapes.
-import type { Expr, Model, Range, Shape } from '../model';
+import type { DiagnosticCode, Expr, Model, Range, Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { matrixProduct } from './matrixProduct';
 import { broadcast, sameShape } from '../ops/shapes';
 import { engineFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type Reduction, type UnaryOp } from '../ops/table';
 
 export class CompileError extends Error {
-  constructor(message: string, readonly range: Range, readonly code = 'unsupported-expression') {
+  constructor(message: string, readonly range: Range, readonly code: DiagnosticCode = 'unsupported-expression') {
     super(message);
     this.name = 'CompileError';
   }

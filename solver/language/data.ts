@@ -28,7 +28,7 @@ function plainNumber(s: string): number | undefined {
  * Returns the declaration, or undefined after pushing a diagnostic.
  */
 export function readData(stmt: DataStmt, context: AnalysisContext, interval: [number, number], out: Diagnostic[]): DataDecl | undefined {
-  const fail = (message: string, code = 'data-file'): undefined => {
+  const fail = (message: string, code: Diagnostic['code'] = 'data-file'): undefined => {
     out.push(diag(code, 'error', `Data '${stmt.name}': ${message}`, stmt.pathRange));
     return undefined;
   };

@@ -1,10 +1,10 @@
 // `@` option lines: key normalisation, validation and defaults.
 
 import { closest, distance } from 'fastest-levenshtein';
-import {
-  GRADFIX_NAMES, GRAD_ENGINE_NAMES, SCHEME_NAMES, TIE_NAMES,
-  type Diagnostic, type GradEngine, type GradFix, type ModelOptions, type OptionLine, type OptionSetting, type SchemeName, type Tie,
-} from '../model';
+import { TIE_NAMES, type Diagnostic, type ModelOptions, type OptionLine, type OptionSetting, type SchemeName, type Tie } from '../model';
+import { GRADFIX_NAMES, type GradFix } from '../registry/corrections';
+import { GRAD_ENGINE_NAMES, type GradEngine } from '../registry/gradEngines';
+import { ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, XPPAUT_SCHEME_ALIASES } from '../schemes/registry';
 import { diag } from './ranges';
 import { formatNumber } from '../presentation/format';
 
@@ -14,16 +14,11 @@ export const OPTION_KEYS = ['total', 'steps', 'dt', 't0', 'meth', 'start', 'seed
 /** Other spellings accepted for a key (XPPAUT). Keys are case-insensitive. */
 const KEY_ALIASES: ReadonlyMap<string, string> = new Map([['method', 'meth']]);
 
-/** XPPAUT scheme names mapped to ours (a note says where the mapping is not exact). */
-export const SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: string }> = new Map([
-  ['rungekutta', { scheme: 'rk4' }],
-  ['runge', { scheme: 'rk4' }],
-  ['modeuler', { scheme: 'heun' }],
-  ['adams', { scheme: 'ab3', note: "XPPAUT's adams is a 4th-order Adams–Bashforth–Moulton predictor-corrector; ODE Lens runs the explicit 3-step Adams–Bashforth method (ab3)" }],
-]);
+/** XPPAUT scheme names mapped to ours (a note says where the mapping is not exact): the scheme registry's. */
+export const SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: string }> = XPPAUT_SCHEME_ALIASES;
 
 /** One-step built-in schemes (the only ones that can start a multistep method). */
-export const ONE_STEP_SCHEMES: readonly SchemeName[] = ['euler', 'heun', 'midpoint', 'ralston', 'rk4'];
+export const ONE_STEP_SCHEMES: readonly SchemeName[] = ONE_STEP_SCHEME_NAMES;
 
 /** XPPAUT integrators this release cannot run. */
 const XPP_UNSUPPORTED_METHODS: ReadonlySet<string> = new Set([

@@ -292,7 +292,7 @@ class Parser {
   }
   private isPunct(t: Token, s: string): boolean { return t.kind === 'punct' && t.text === s; }
   private atLineEnd(): boolean { const k = this.peek().kind; return k === 'newline' || k === 'eof'; }
-  private fail(range: Range, message: string, code = 'syntax-error'): never {
+  private fail(range: Range, message: string, code: Diagnostic['code'] = 'syntax-error'): never {
     throw new ParseError(diag(code, 'error', message, range));
   }
   private expectPunct(s: string, context: string): Token {

@@ -9,7 +9,7 @@ export function span(a: Range, b: Range): Range {
   return { start: a.start, end: b.end };
 }
 
-export function diag(code: string, severity: Severity, message: string, range: Range): Diagnostic {
+export function diag(code: Diagnostic['code'], severity: Severity, message: string, range: Range): Diagnostic {
   return { code, severity, message, range };
 }
 

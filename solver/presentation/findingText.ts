@@ -5,15 +5,14 @@
 import type { GradEngine, GradFix } from '../model';
 import type { ParameterMetrics, ParameterReport, Refinement } from '../report';
 import { DETECTOR } from '../engine/detect';
+import { OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION } from '../registry/corrections';
+import { STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
 import { formatNumber as fmt, formatRatio, namedRatio } from './format';
 
 type Correction = Exclude<GradFix, 'none'>;
 
-/** Strongly stable schemes offered in place of a weakly stable one. */
-export const STRONGLY_STABLE_SCHEMES = ['heun', 'rk4', 'ab2'] as const;
-
-/** The corrections that remove the period-2 oscillation of a weakly stable scheme. */
-const OSCILLATION_CORRECTIONS: readonly GradFix[] = ['filter121', 'adjoint121', 'average'];
+/** Strongly stable schemes offered in place of a weakly stable one (the scheme registry's `remedy` entries). */
+export const STRONGLY_STABLE_SCHEMES = STRONGLY_STABLE_REMEDIES;
 
 /**
  * What to do about a weakly stable scheme with per-step parameters, given the model's settings: the one remedy
@@ -23,7 +22,7 @@ const OSCILLATION_CORRECTIONS: readonly GradFix[] = ['filter121', 'adjoint121', 
 export function weaklyStableRemedy(s: { gradfix: GradFix; grad: GradEngine; recommended?: Correction; correctedError?: number }): string {
   if (OSCILLATION_CORRECTIONS.includes(s.gradfix)) return `gradfix=${s.gradfix} corrects this.`;
   if (s.grad === 'adjoint') return 'grad=adjoint computes gradients from the continuous adjoint instead.';
-  const fix = s.recommended ?? 'filter121';
+  const fix = s.recommended ?? RECOMMENDED_CORRECTION;
   const measured = s.correctedError !== undefined && Number.isFinite(s.correctedError) ? ` (error ${fmt(s.correctedError)})` : '';
   return `Set gradfix=${fix}${measured}, use grad=adjoint, or switch to a strongly stable scheme (${STRONGLY_STABLE_SCHEMES.join(', ')}).`;
 }

@@ -9,6 +9,8 @@ import {
   type ButcherTableau, type LinearMultistep, type Stability,
 } from './coefficients';
 import { isMultistep, isOneStep, MULTISTEP, schemeOf, TABLEAUX } from './schemes';
+import { SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
+import { OSCILLATION_CORRECTIONS } from '../registry/corrections';
 import { parameterCopies } from './copies';
 import { STRONGLY_STABLE_SCHEMES, weaklyStableRemedy } from '../presentation/findingText';
 
@@ -27,25 +29,10 @@ export interface SchemeDescription {
   documentation: string;
 }
 
-/** XPPAUT method names that map onto built-in schemes (the front end's mapping, solver/language/options.ts). */
-const XPP_NAMES: Record<string, string> = { rungekutta: 'rk4', runge: 'rk4', modeuler: 'heun', adams: 'ab3' };
-
 const STABILITY_TEXT: Record<Stability, string> = { strong: 'strongly stable', weak: 'weakly stable', unstable: 'not zero-stable' };
 
-const BUILTIN_NOTES: Record<string, string> = {
-  euler: 'Forward Euler: x_{n+1} = x_n + h f(x_n, θ_n).',
-  heun: "Heun's method (explicit trapezoid, XPPAUT `modeuler`): two stages at t_n and t_n + h, weights ½, ½.",
-  midpoint: 'Explicit midpoint: stages at t_n and t_n + h/2, weights b = (0, 1). The first stage only feeds the second.',
-  ralston: "Ralston's second-order method: stages at t_n and t_n + 2h/3, weights ¼, ¾ (the smallest error bound of the 2-stage family).",
-  rk4: 'The classical fourth-order Runge–Kutta method (XPPAUT `rungekutta`): stages at t_n, t_n + h/2 (twice) and t_n + h, weights 1/6, 1/3, 1/3, 1/6.',
-  leapfrog: 'Leapfrog (explicit midpoint rule over two steps): x_{n+1} = x_{n−1} + 2h f(x_n, θ_n), started by one `start=` step (euler or heun).',
-  ab2: 'Adams–Bashforth 2: x_{n+1} = x_n + h (3/2 f_n − 1/2 f_{n−1}), started by one `start=` step.',
-  ab3: 'Adams–Bashforth 3 (XPPAUT `adams` maps here; XPPAUT runs an Adams predictor–corrector): x_{n+1} = x_n + h (23 f_n − 16 f_{n−1} + 5 f_{n−2}) / 12, started by one `start=` step and one ab2 step.',
-  milne:
-    "Milne–Simpson, run as a predictor–corrector (PECE): Milne's 4-step predictor x_{n+1} = x_{n−3} + 4h/3 (2f_n − f_{n−1} + 2f_{n−2}), " +
-    'f evaluated at the prediction with θ_{n+1}, one pass of the Simpson corrector x_{n+1} = x_{n−1} + h/3 (f_{n+1} + 4f_n + f_{n−1}), then f at the corrected value. ' +
-    'Three `start=` steps come first. AD differentiates exactly this computation (predictor included), not an implicit solve; its adjoint is governed by the corrector’s ρ(ζ) = ζ² − 1.',
-};
+/** The registry's description of a built-in scheme. */
+const builtinNote = (name: string): string | undefined => (isOneStep(name) || isMultistep(name) ? SCHEMES[name].description : undefined);
 
 function rkDescription(name: string, t: ButcherTableau, declared: boolean): SchemeDescription {
   const problems = validateTableau(t);
@@ -55,7 +42,8 @@ function rkDescription(name: string, t: ButcherTableau, declared: boolean): Sche
   const repeated = t.c.some((c, i) => t.c.indexOf(c) !== i);
   const summary = `explicit Runge–Kutta, ${s} stage${s === 1 ? '' : 's'}, order ${order}, strongly stable`;
   const doc: string[] = [];
-  if (!declared && BUILTIN_NOTES[name]) doc.push(BUILTIN_NOTES[name]);
+  const note = declared ? undefined : builtinNote(name);
+  if (note) doc.push(note);
   if (declared) doc.push(`User-defined explicit Runge–Kutta tableau: c = [${t.c.map(fmt).join(', ')}], b = [${t.b.map(fmt).join(', ')}].`);
   doc.push(order === 0
     ? `**Inconsistent**: ${problems.join('; ') || failed}. The discrete solution does not converge to the ODE.`
@@ -80,7 +68,8 @@ function multistepDescription(name: string, m: LinearMultistep, declared: boolea
   const kindText = predictor ? 'predictor–corrector multistep' : `explicit ${k}-step`;
   const summary = `${kindText}, order ${order}, ${STABILITY_TEXT[zs.stability]}`;
   const doc: string[] = [];
-  if (!declared && BUILTIN_NOTES[name]) doc.push(BUILTIN_NOTES[name]);
+  const note = declared ? undefined : builtinNote(name);
+  if (note) doc.push(note);
   if (declared) doc.push(`User-defined linear multistep method Σ alpha_j x_{n+j} = h Σ beta_j f_{n+j} (j = 0 oldest … ${k} newest): alpha = [${m.alpha.map(fmt).join(', ')}], beta = [${m.beta.map(fmt).join(', ')}]. The first ${k - 1} step${k - 1 === 1 ? '' : 's'} come${k - 1 === 1 ? 's' : ''} from \`start=\`.`);
   if (problems.length > 0) doc.push(`**Cannot run**: ${problems.join('; ')}.`);
   else if (ord.order === 0) doc.push(`**Inconsistent**: ρ(1) = ${fmt(ord.rho1)}, ρ'(1) = ${fmt(ord.rhoPrime1)}, σ(1) = ${fmt(ord.sigma1)} (consistency needs ρ(1) = 0 and ρ'(1) = σ(1)).`);
@@ -108,7 +97,7 @@ export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescripti
       : multistepDescription(decl.name, { alpha: decl.alpha, beta: decl.beta }, true);
   }
   const raw = name.toLowerCase();
-  const key = XPP_NAMES[raw] ?? raw;
+  const key = XPPAUT_SCHEME_ALIASES.get(raw)?.scheme ?? raw;
   let d: SchemeDescription | undefined;
   if (isOneStep(key)) d = rkDescription(key, TABLEAUX[key], false);
   else if (isMultistep(key)) d = multistepDescription(key, MULTISTEP[key].method, false, MULTISTEP[key].predictor);
@@ -118,7 +107,7 @@ export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescripti
 
 // ---- diagnostics ------------------------------------------------------------
 
-function diag(code: string, severity: Diagnostic['severity'], message: string, range: Range): Diagnostic {
+function diag(code: Diagnostic['code'], severity: Diagnostic['severity'], message: string, range: Range): Diagnostic {
   return { code, severity, message, range };
 }
 
@@ -175,7 +164,7 @@ export function schemeDiagnostics(model: Model): Diagnostic[] {
   // The rest concerns per-step parameters: shared ones converge under every scheme here.
   if (perStep.length === 0) return out;
   const who = `per-step parameter${perStepNames.length === 1 ? '' : 's'} ${list(perStepNames)}`;
-  const corrected = model.options.grad === 'adjoint' || ['filter121', 'adjoint121', 'average'].includes(model.options.gradfix);
+  const corrected = model.options.grad === 'adjoint' || OSCILLATION_CORRECTIONS.includes(model.options.gradfix);
 
   if (scheme.kind === 'lmm') {
     const zs = zeroStability(scheme.method.alpha);

@@ -2,19 +2,9 @@
 // dependency: Runge–Kutta order conditions, linear multistep error constants,
 // and zero-stability from the roots of ρ(ζ) = Σ alpha_j ζ^j.
 import { formatNumber } from '../presentation/format';
+import { multistepProblems, tableauProblems, type ButcherTableau, type LinearMultistep } from './tableau';
 
-export interface ButcherTableau {
-  /** Strictly lower-triangular stage matrix (rows may be shorter than s). */
-  a: number[][];
-  b: number[];
-  c: number[];
-}
-
-/** Σ_{j=0..k} alpha_j x_{n+j} = h Σ_{j=0..k} beta_j f_{n+j}; index 0 is the oldest value, k the newest. */
-export interface LinearMultistep {
-  alpha: number[];
-  beta: number[];
-}
+export type { ButcherTableau, LinearMultistep } from './tableau';
 
 export type Stability = 'strong' | 'weak' | 'unstable';
 
@@ -22,22 +12,7 @@ const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
 const aij = (t: ButcherTableau, i: number, j: number) => (j < i ? t.a[i]?.[j] ?? 0 : 0);
 
 /** Checks a tableau is well formed, explicit and consistent; returns problems in plain words (empty when fine). */
-export function validateTableau(t: ButcherTableau): string[] {
-  const out: string[] = [];
-  const s = t.b.length;
-  if (s === 0) return ['the tableau has no stages'];
-  if (t.c.length !== s || t.a.length !== s) out.push('a, b and c must have one entry per stage');
-  const finite = [...t.b, ...t.c, ...t.a.flat()].every(Number.isFinite);
-  if (!finite) return [...out, 'every coefficient must be a finite number'];
-  for (let i = 0; i < t.a.length; i++) {
-    if (t.a[i].slice(i).some((v) => v !== 0)) out.push(`row ${i + 1} of a is not strictly lower triangular (implicit schemes are not supported)`);
-    const rowSum = sum(t.a[i].slice(0, i));
-    if (i < t.c.length && Math.abs(rowSum - t.c[i]) > 1e-12 * Math.max(1, Math.abs(rowSum))) out.push(`c[${i + 1}] = ${fmt(t.c[i])} differs from the row sum of a (${fmt(rowSum)}), so stage ${i + 1} evaluates f at a time that does not match its state`);
-  }
-  const bs = sum(t.b);
-  if (Math.abs(bs - 1) > 1e-12) out.push(`the weights b sum to ${fmt(bs)}, not 1 (the scheme is inconsistent)`);
-  return out;
-}
+export function validateTableau(t: ButcherTableau): string[] { return tableauProblems(t, fmt); }
 
 /** One Runge–Kutta order condition: Φ(b, a, c) must equal `value` for order `order`. */
 interface OrderCondition { order: number; text: string; value: number; phi: (t: ButcherTableau, c: number[]) => number }
@@ -87,16 +62,7 @@ export function rkOrder(t: ButcherTableau): RKOrder {
 }
 
 /** Problems with a multistep method's coefficients in plain words (empty when usable by the engine). */
-export function validateMultistep(m: LinearMultistep): string[] {
-  const out: string[] = [];
-  const k = m.alpha.length - 1;
-  if (k < 1) return ['alpha needs at least 2 coefficients (oldest first)'];
-  if (m.beta.length !== m.alpha.length) out.push(`beta must have ${m.alpha.length} coefficients, like alpha`);
-  if (![...m.alpha, ...m.beta].every(Number.isFinite)) out.push('every coefficient must be a finite number');
-  if (m.alpha[k] === 0) out.push('the newest alpha coefficient must not be 0');
-  if ((m.beta[k] ?? 0) !== 0) out.push(`the method is implicit (newest beta = ${fmt(m.beta[k])}); only explicit multistep methods can be declared`);
-  return out;
-}
+export function validateMultistep(m: LinearMultistep): string[] { return multistepProblems(m, fmt); }
 
 export interface MultistepOrder {
   /** Consistency order p (C_0 = … = C_p = 0); 0 when inconsistent. */

@@ -13,9 +13,11 @@
 //   pass and a final evaluation (PECE), so it needs three start steps.
 import type { Model, SchemeDecl, SchemeName, Tie } from '../model';
 import { multistepOrder, rkOrder, validateMultistep, validateTableau, zeroStability, type ButcherTableau, type LinearMultistep } from './coefficients';
+import { isMultistep, isOneStep, ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, SCHEMES, type MultistepName, type OneStepName } from './registry';
 
 export type { ButcherTableau, LinearMultistep } from './coefficients';
 export { validateTableau, validateMultistep } from './coefficients';
+export { isMultistep, isOneStep, type MultistepName, type OneStepName } from './registry';
 
 export interface RKScheme {
   kind: 'rk';
@@ -45,36 +47,17 @@ export interface MultistepScheme {
 
 export type Scheme = RKScheme | MultistepScheme;
 
-export type OneStepName = 'euler' | 'heun' | 'midpoint' | 'ralston' | 'rk4';
-export type MultistepName = 'leapfrog' | 'ab2' | 'ab3' | 'milne';
-
-export const TABLEAUX: Record<OneStepName, ButcherTableau> = {
-  euler: { a: [[]], b: [1], c: [0] },
-  heun: { a: [[], [1]], b: [0.5, 0.5], c: [0, 1] },
-  midpoint: { a: [[], [0.5]], b: [0, 1], c: [0, 0.5] },
-  ralston: { a: [[], [2 / 3]], b: [0.25, 0.75], c: [0, 2 / 3] },
-  rk4: { a: [[], [0.5], [0, 0.5], [0, 0, 1]], b: [1 / 6, 1 / 3, 1 / 3, 1 / 6], c: [0, 0.5, 0.5, 1] },
-};
-
-const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
+/** The Butcher tableau of each one-step built-in scheme (from the registry). */
+export const TABLEAUX = Object.fromEntries(
+  ONE_STEP_SCHEME_NAMES.map((n) => [n, SCHEMES[n].tableau]),
+) as Readonly<Record<OneStepName, ButcherTableau>>;
 
 export interface MultistepDefinition { method: LinearMultistep; ramp: LinearMultistep[]; predictor?: LinearMultistep }
 
-export const MULTISTEP: Record<MultistepName, MultistepDefinition> = {
-  leapfrog: { method: { alpha: [-1, 0, 1], beta: [0, 2, 0] }, ramp: [] },
-  ab2: { method: AB2, ramp: [] },
-  ab3: { method: { alpha: [0, 0, -1, 1], beta: [5 / 12, -16 / 12, 23 / 12, 0] }, ramp: [AB2] },
-  milne: {
-    // Simpson's rule corrector x_{n+2} = x_n + h/3 (f_n + 4 f_{n+1} + f_{n+2})
-    method: { alpha: [-1, 0, 1], beta: [1 / 3, 4 / 3, 1 / 3] },
-    ramp: [],
-    // Milne's predictor x_{n+4} = x_n + 4h/3 (2 f_{n+1} − f_{n+2} + 2 f_{n+3})
-    predictor: { alpha: [-1, 0, 0, 0, 1], beta: [0, 8 / 3, -4 / 3, 8 / 3, 0] },
-  },
-};
-
-export function isOneStep(name: string): name is OneStepName { return Object.hasOwn(TABLEAUX, name); }
-export function isMultistep(name: string): name is MultistepName { return Object.hasOwn(MULTISTEP, name); }
+/** The method, start ramp and predictor of each multistep built-in scheme (from the registry). */
+export const MULTISTEP = Object.fromEntries(
+  SCHEME_NAMES.filter(isMultistep).map((n) => [n, SCHEMES[n] as MultistepDefinition]),
+) as Readonly<Record<MultistepName, MultistepDefinition>>;
 
 export interface SchemeSettings {
   tie?: Tie;

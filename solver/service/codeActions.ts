@@ -3,7 +3,7 @@
 // No protocol here: the server turns each into an LSP CodeAction. Every quick fix
 // lives in QUICK_FIXES: one entry per fix, with the diagnostic codes it answers.
 import type { TextEdit } from 'vscode-languageserver-types';
-import type { Model, Range } from '../model';
+import type { DiagnosticCode, Model, Range } from '../model';
 import type { Report } from '../report';
 import { gradfixEdit, quickFixTitle } from './gradfixEdit';
 
@@ -37,7 +37,7 @@ export interface CodeActionData<D extends FixableDiagnostic> {
 
 interface QuickFix {
   /** Diagnostic codes the fix answers. */
-  codes: readonly string[];
+  codes: readonly DiagnosticCode[];
   /** The actions for `diagnostics` (all of them carry one of `codes`). */
   actions<D extends FixableDiagnostic>(doc: CodeActionDocument, diagnostics: D[]): CodeActionData<D>[];
 }
@@ -63,7 +63,7 @@ export const QUICK_FIX_TITLE = quickFixTitle('filter121');
 /** The actions that fix `diagnostics` (each fix gets the diagnostics with its codes). */
 export function codeActions<D extends FixableDiagnostic>(doc: CodeActionDocument, diagnostics: D[]): CodeActionData<D>[] {
   return QUICK_FIXES.flatMap((fix) => {
-    const fixed = diagnostics.filter((d) => fix.codes.includes(String(d.code)));
+    const fixed = diagnostics.filter((d) => (fix.codes as readonly string[]).includes(String(d.code)));
     return fixed.length > 0 ? fix.actions(doc, fixed) : [];
   });
 }

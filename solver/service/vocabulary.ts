@@ -1,7 +1,10 @@
 // The words of the language the service knows by heart: statement keywords,
 // built-in functions with their signatures, `@` option keys and their values,
 // each with a short documentation text for completion and hover.
-import { GRAD_ENGINE_NAMES, GRADFIX_NAMES, SCHEME_NAMES, TIE_NAMES } from '../model';
+import { TIE_NAMES } from '../model';
+import { CORRECTIONS, GRADFIX_NAMES } from '../registry/corrections';
+import { GRAD_ENGINE_NAMES, GRAD_ENGINES } from '../registry/gradEngines';
+import { SCHEME_NAMES, SCHEMES } from '../schemes/registry';
 import { BUILTINS } from '../language/builtins';
 import { LOWERED_FUNCTIONS } from '../ops/table';
 import { ONE_STEP_SCHEMES, OPTION_KEYS } from '../language/options';
@@ -83,6 +86,8 @@ export function isFunctionName(lowerName: string): boolean { return builtinFunct
 
 export function signatureLabel(f: { name: string; params: string[] }): string { return `${f.name}(${f.params.join(', ')})`; }
 
+const WEAKLY_STABLE = SCHEME_NAMES.filter((n) => SCHEMES[n].stability === 'weak');
+
 /** `@` option keys with their documentation and the values they accept. */
 export interface OptionDoc { key: string; detail: string; doc: string; values?: readonly string[] }
 
@@ -91,7 +96,7 @@ export const OPTION_DOCS: Record<string, OptionDoc> = {
   steps: { key: 'steps', detail: 'steps=64', doc: 'Number of steps N (h = total/N). Overrides `dt` when both are given. Per-step parameters get one copy per step.' },
   dt: { key: 'dt', detail: 'dt=0.01', doc: 'Step size h (XPPAUT); rounded so that total/dt is a whole number of steps.' },
   t0: { key: 't0', detail: 't0=0', doc: 'Start time.' },
-  meth: { key: 'meth', detail: 'meth=rk4', doc: 'The scheme that discretises the ODE: a built-in one or a declared `scheme`. Weakly stable schemes (leapfrog, milne) make AD gradients of per-step parameters oscillate.', values: SCHEME_NAMES },
+  meth: { key: 'meth', detail: 'meth=rk4', doc: `The scheme that discretises the ODE: a built-in one or a declared \`scheme\`. Weakly stable schemes (${WEAKLY_STABLE.join(', ')}) make AD gradients of per-step parameters oscillate.`, values: SCHEME_NAMES },
   start: { key: 'start', detail: 'start=euler', doc: 'The one-step scheme that computes the start values of a multistep scheme (ab2, ab3, leapfrog, milne).', values: ONE_STEP_SCHEMES },
   seed: { key: 'seed', detail: 'seed=1', doc: 'Seed of the random initialisation of `~ normal(…)` parameters.' },
   gradfix: { key: 'gradfix', detail: 'gradfix=filter121', doc: 'Post-processing of AD gradients of per-step parameters: filter121 and adjoint121 remove the period-2 oscillation of leapfrog and milne, stagesum evens out per-stage RK copies, average is a first-order filter (docs/design.md#corrections).', values: GRADFIX_NAMES },
@@ -105,14 +110,10 @@ export function optionKeys(): string[] {
   return [...keys];
 }
 
+/** What each option value means, for completion and hover: corrections and gradient engines from their registries. */
 export const VALUE_DOCS: Record<string, string> = {
-  none: 'No correction: the raw AD gradients.',
-  average: 'Averages each per-step copy with its neighbours (a moving mean).',
-  filter121: 'The [1, 2, 1]/4 filter over neighbouring copies: removes the alternating (−1)^n component of leapfrog-type gradients.',
-  adjoint121: 'Applies the [1, 2, 1] filter to the discrete adjoint before forming gradients.',
-  stagesum: 'Sums the stage contributions of each step before forming gradients.',
-  ad: 'Gradients by automatic differentiation through the unrolled solve.',
-  adjoint: 'Gradients from the continuous adjoint equation, solved backwards.',
+  ...Object.fromEntries(GRADFIX_NAMES.map((n) => [n, CORRECTIONS[n].doc])),
+  ...Object.fromEntries(GRAD_ENGINE_NAMES.map((n) => [n, GRAD_ENGINES[n].doc])),
   step: 'One copy per step, shared by its stages.',
   stage: 'One copy per stage of every step.',
 };

@@ -11,6 +11,8 @@
 //              densities, so a convergent scheme's AD gradient and this one
 //              agree as h → 0; shared parameters get ∫ g dt.
 import type { Model } from '../model';
+import { CORRECTIONS, GRADFIX_NAMES, TRAINING_CORRECTIONS, type GradFix, type TrainingCorrection } from '../registry/corrections';
+import { GRAD_ENGINE_NAMES, type GradEngine } from '../registry/gradEngines';
 import type { TF } from '../engine/tf';
 import { internalShape, type CompiledModel } from '../engine/compile';
 import { copyTensors, discreteGradients, discreteLoss as engineDiscreteLoss } from '../engine/discrete';
@@ -19,8 +21,11 @@ import { continuousReference, accurateLoss, type ReferenceInput } from '../engin
 import { filter121, average } from '../engine/corrections';
 import type { Scheme } from '../schemes/schemes';
 
-export type TrainGradient = 'ad' | 'adjoint' | 'filter121' | 'average';
-export const TRAIN_GRADIENTS: readonly TrainGradient[] = ['ad', 'adjoint', 'filter121', 'average'];
+/** The gradients training can use: every gradient engine, and the corrections training applies to AD. */
+export type TrainGradient = GradEngine | TrainingCorrection;
+export const TRAIN_GRADIENTS: readonly TrainGradient[] = [...GRAD_ENGINE_NAMES, ...TRAINING_CORRECTIONS];
+/** The corrections a check applies but training does not. */
+export const CHECK_ONLY_CORRECTIONS: readonly GradFix[] = GRADFIX_NAMES.filter((n) => n !== 'none' && !CORRECTIONS[n].training);
 
 export interface TrainContext {
   tf: TF;
@@ -54,7 +59,7 @@ export function adGradient(ctx: TrainContext, values: Float32Array[]): { loss: n
 }
 
 /** AD copy gradients → densities → correction → copy gradients (per-step parameters only). */
-export function correctGradient(ctx: TrainContext, G: Float32Array[], kind: 'filter121' | 'average'): Float32Array[] {
+export function correctGradient(ctx: TrainContext, G: Float32Array[], kind: TrainingCorrection): Float32Array[] {
   const { h, weights, taus } = ctx;
   const M = ctx.copies;
   if (M !== ctx.N) throw new Error(`${kind} corrects one copy per step; this model has ${M} copies per parameter (tie=stage): use stagesum in a check, or train with ad or adjoint`);

@@ -6,7 +6,8 @@
 // in t and solved accurately by the reference's RK4) and the total variation
 // Σ_n ‖θ_{n+1} − θ_n‖₁ of each per-step parameter across layers (docs/design.md#training-consequence:
 // raw AD on leapfrog makes it large; a flow has it small).
-import type { Model, Shape } from '../model';
+import type { DiagnosticCode, Model, Shape } from '../model';
+import { TRAINING_CORRECTIONS, type TrainingCorrection } from '../registry/corrections';
 import { initBackend, sizeHint, type BackendPreference } from '../engine/backend';
 import { compileModel, CompileError, sizeOf } from '../engine/compile';
 import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
@@ -66,7 +67,7 @@ export interface TrainResult {
 
 /** Refused before anything is allocated, or the model cannot be compiled. */
 export class TrainError extends Error {
-  constructor(message: string, readonly code: string) {
+  constructor(message: string, readonly code: DiagnosticCode) {
     super(message);
     this.name = 'TrainError';
   }
@@ -89,7 +90,7 @@ export function totalVariation(model: Model, values: Float32Array[], copies: num
 export function defaultGradient(model: Model): TrainGradient {
   if (model.options.grad === 'adjoint') return 'adjoint';
   const fix = model.options.gradfix;
-  return fix === 'filter121' || fix === 'average' ? fix : 'ad';
+  return (TRAINING_CORRECTIONS as readonly string[]).includes(fix) ? (fix as TrainingCorrection) : 'ad';
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));

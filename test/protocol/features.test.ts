@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { applyEdits, type TextEdit as SimpleTextEdit } from '../support/textEdits';
 import { describeScheme } from '../../solver/schemes/analysis';
-import { SCHEME_NAMES } from '../../solver/model';
+import { SCHEME_NAMES } from '../../solver/schemes/registry';
 import { type LspClient, startServer } from '../support/lspClient';
 
 interface Pos { line: number; character: number }

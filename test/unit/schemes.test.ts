@@ -8,7 +8,7 @@ import { parameterCopies, sequenceCopies } from '../../solver/schemes/copies';
 import { multistepOrder, polynomialRoots, rkOrder, validateTableau, zeroStability } from '../../solver/schemes/coefficients';
 import { describeScheme } from '../../solver/schemes/analysis';
 import { analyse } from '../../solver/language';
-import { SCHEME_NAMES } from '../../solver/model';
+import { SCHEME_NAMES } from '../../solver/schemes/registry';
 
 const close = (a: number[], b: number[], tol = 1e-12) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= tol);
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language';
 import type { Model } from '../../solver/model';
-import { SCHEME_NAMES } from '../../solver/model';
+import { SCHEME_NAMES } from '../../solver/schemes/registry';
 import { initBackend } from '../../solver/engine/backend';
 import type { Tensor } from '../../solver/engine/tf';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';

@@ -46,7 +46,7 @@ export class CheckContext {
     this.seen.add(key);
     this.diagnostics.push(d);
   }
-  error(code: string, message: string, range: Range): void { this.report(diag(code, 'error', message, range)); }
+  error(code: Diagnostic['code'], message: string, range: Range): void { this.report(diag(code, 'error', message, range)); }
 
   declare(sym: Sym, nameRange: Range, quiet = false): void {
     const key = sym.name.toLowerCase();

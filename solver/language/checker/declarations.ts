@@ -3,7 +3,7 @@
 // initialisers and the initial values of the states.
 import type { EquationStmt, BrokenStmt, FunctionStmt, InitItem, ParamItem, Program, StateStmt } from '../ast';
 import type { Expr, Initialiser, ParamDecl, Range, Shape } from '../../model';
-import { SCHEME_NAMES } from '../../model';
+import { SCHEME_NAMES } from '../../schemes/registry';
 import { isBuiltin, LOWERED } from '../builtins';
 import { SCHEME_ALIASES } from '../options';
 import { diag } from '../ranges';
