@@ -5,7 +5,13 @@
 // typed Report (solver/report.ts).
 import type { Diagnostic, Model, ParamDecl, Range } from './model';
 import { findOption } from './model';
-import { MAX_REPORTED_COMPONENTS, type Finding, type ParameterMetrics, type ParameterReport, type Report } from './report';
+import {
+  MAX_REPORTED_COMPONENTS,
+  type Finding,
+  type ParameterMetrics,
+  type ParameterReport,
+  type Report,
+} from './report';
 import { initBackend, sizeHint, type BackendPreference } from './engine/backend';
 import type { TF, Tensor } from './engine/tf';
 import { compileModel, CompileError, internalShape, sizeOf, type CompiledModel } from './engine/compile';
@@ -16,14 +22,36 @@ import { finiteDifferenceCheck, GRADCHECK_TOLERANCE, MIN_RESOLUTION } from './en
 import { continuousReference, equalCopies } from './engine/reference';
 import { DETECTOR, largestColumns, relError, rows } from './engine/detect';
 import { adjoint121, type Edges } from './engine/corrections';
-import { analyseLayers, detectLayers, resample, copyLayout, correctionEdges, effectiveCorrection, FLOAT32_ERROR_FLOOR, recommendedFor, studyOrders, type CopyLayout, type LayerResult } from './engine/layerAnalysis';
+import {
+  analyseLayers,
+  detectLayers,
+  resample,
+  copyLayout,
+  correctionEdges,
+  effectiveCorrection,
+  FLOAT32_ERROR_FLOOR,
+  recommendedFor,
+  studyOrders,
+  type CopyLayout,
+  type LayerResult,
+} from './engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from './engine/stepAdjoint';
 import { verdictFor, overallVerdict } from './engine/verdict';
 import { schemeOf, type Scheme } from './schemes/schemes';
 import { nonSmoothOperations } from './engine/kinks';
 import {
-  blowUpMessage, invalidOptionsMessage, nonFiniteMessage, REFERENCE_BLOW_UP_MESSAGE, tooLargeMessage, gradcheckMismatchMessage, gradcheckUnresolvedMessage, oscillatingGradientMessage, stageImbalanceMessage, studySentence,
-  vanishingGradientMessage, weaklyStableSchemeMessage,
+  blowUpMessage,
+  invalidOptionsMessage,
+  nonFiniteMessage,
+  REFERENCE_BLOW_UP_MESSAGE,
+  tooLargeMessage,
+  gradcheckMismatchMessage,
+  gradcheckUnresolvedMessage,
+  oscillatingGradientMessage,
+  stageImbalanceMessage,
+  studySentence,
+  vanishingGradientMessage,
+  weaklyStableSchemeMessage,
 } from './presentation/findingText';
 
 export interface CheckOptions {
@@ -57,7 +85,6 @@ export const MAX_STUDY_STEPS = 4096;
 export const MAX_CHECK_STEPS = 100_000;
 export const MAX_CHECK_ELEMENTS = 10_000_000;
 
-
 function namedError(name: 'CheckCancelled' | 'CheckTimeout', message: string): Error {
   const e = new Error(message);
   e.name = name;
@@ -67,20 +94,34 @@ function namedError(name: 'CheckCancelled' | 'CheckTimeout', message: string): E
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** First step whose state is not finite (re-solves without a tape; only on the failure path). */
-function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, copies: Tensor[][]): { step: number; state: number } | undefined {
+function locateBlowUp(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  copies: Tensor[][],
+): { step: number; state: number } | undefined {
   return tf.tidy(() => {
     const { steps: N, dt: h, t0 } = model.options;
     const at = paramsFor(model, copies);
     const traj = solveDiscrete(tf, cm, scheme, N, h, t0, at);
     const sums = tf.stack(traj.map((xs) => tf.stack(xs.map((x) => tf.sum(tf.abs(x)))))).dataSync();
     const S = cm.x0.length;
-    for (let n = 0; n < traj.length; n++) for (let k = 0; k < S; k++) if (!Number.isFinite(sums[n * S + k])) return { step: n, state: k };
+    for (let n = 0; n < traj.length; n++)
+      for (let k = 0; k < S; k++) if (!Number.isFinite(sums[n * S + k])) return { step: n, state: k };
     return undefined;
   });
 }
 
 /** AD gradients of the discrete solve (engine/discrete.ts); with the adjoint121 probe also ν, copy-major: `count` rows of all state values. */
-function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], probe?: CopyProbe): { loss: number; G: Float32Array[]; nu?: Float32Array } {
+function adGradients(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  probe?: CopyProbe,
+): { loss: number; G: Float32Array[]; nu?: Float32Array } {
   if (!probe) return discreteGradients(tf, cm, scheme, model, values);
   const first = model.params.findIndex((p) => p.perStep);
   const probes = probe.probe.probes;
@@ -106,8 +147,17 @@ function adGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, va
 
 /** Every value finite: Σ a_k·0 stays 0 exactly then (Inf·0 and NaN·0 are NaN); four sums, twice as fast as a test per value. */
 function allFinite(a: Float32Array): boolean {
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, k = 0;
-  for (; k + 4 <= a.length; k += 4) { s0 += a[k] * 0; s1 += a[k + 1] * 0; s2 += a[k + 2] * 0; s3 += a[k + 3] * 0; }
+  let s0 = 0,
+    s1 = 0,
+    s2 = 0,
+    s3 = 0,
+    k = 0;
+  for (; k + 4 <= a.length; k += 4) {
+    s0 += a[k] * 0;
+    s1 += a[k + 1] * 0;
+    s2 += a[k + 2] * 0;
+    s3 += a[k + 3] * 0;
+  }
   for (; k < a.length; k++) s0 += a[k] * 0;
   return s0 + s1 + s2 + s3 === 0;
 }
@@ -119,7 +169,10 @@ function allZero(a: Float32Array): boolean {
 }
 
 /** The step-adjoint probe and the copy index of the current solve's per-step tensors (by identity). */
-interface CopyProbe { probe: StepAdjointProbe; index: Map<Tensor, number> }
+interface CopyProbe {
+  probe: StepAdjointProbe;
+  index: Map<Tensor, number>;
+}
 
 /** The step-adjoint probe for adjoint121: copies identified by the first per-step parameter's tensors. */
 function probeFor(tf: TF, cm: CompiledModel, model: Model): CopyProbe | undefined {
@@ -130,7 +183,14 @@ function probeFor(tf: TF, cm: CompiledModel, model: Model): CopyProbe | undefine
 }
 
 /** adjoint121 values per per-step parameter (undefined for shared ones) from ν and the probe's per-layer vjps. */
-function adjointCorrections(model: Model, layout: CopyLayout, sizes: number[], probe: StepAdjointProbe, nu: Float32Array, edges: Edges): (Float32Array | undefined)[] {
+function adjointCorrections(
+  model: Model,
+  layout: CopyLayout,
+  sizes: number[],
+  probe: StepAdjointProbe,
+  nu: Float32Array,
+  edges: Edges,
+): (Float32Array | undefined)[] {
   const which = model.params.map((p, i) => (p.perStep ? i : -1)).filter((i) => i >= 0);
   const count = layout.count;
   const S = nu.length / count;
@@ -139,9 +199,18 @@ function adjointCorrections(model: Model, layout: CopyLayout, sizes: number[], p
     const s = 1 / (layout.h * (layout.weights[j] || 1));
     for (let k = 0; k < S; k++) m[j * S + k] = nu[j * S + k] * s;
   }
-  const out = adjoint121(m, count, S, which.map((i) => sizes[i]), (n, cot) => probe.vjp(n, cot, which), edges);
+  const out = adjoint121(
+    m,
+    count,
+    S,
+    which.map((i) => sizes[i]),
+    (n, cot) => probe.vjp(n, cot, which),
+    edges,
+  );
   const res: (Float32Array | undefined)[] = model.params.map(() => undefined);
-  which.forEach((i, j) => { res[i] = out[j]; });
+  which.forEach((i, j) => {
+    res[i] = out[j];
+  });
   return res;
 }
 
@@ -165,16 +234,27 @@ function resampleSmooth(values: Float32Array, P: number, from: number[], to: num
       return;
     }
     const i = Math.min(N - 2, Math.floor(x));
-    const u = x - i, u2 = u * u, u3 = u2 * u;
-    const h00 = 2 * u3 - 3 * u2 + 1, h10 = u3 - 2 * u2 + u, h01 = -2 * u3 + 3 * u2, h11 = u3 - u2;
+    const u = x - i,
+      u2 = u * u,
+      u3 = u2 * u;
+    const h00 = 2 * u3 - 3 * u2 + 1,
+      h10 = u3 - 2 * u2 + u,
+      h01 = -2 * u3 + 3 * u2,
+      h11 = u3 - u2;
     // Centred slopes, one-sided at the first and last copy: slope at i = (v[i+1] − v[i−1])/2, or v[1] − v[0];
     // at i+1 = (v[i+2] − v[i])/2, or v[N−1] − v[N−2]. Folded into one coefficient per row i−1 … i+2.
-    const firstRow = i === 0, lastRow = i + 1 === N - 1;
-    const cm = firstRow ? 0 : -0.5 * h10, c2 = lastRow ? 0 : 0.5 * h11;
+    const firstRow = i === 0,
+      lastRow = i + 1 === N - 1;
+    const cm = firstRow ? 0 : -0.5 * h10,
+      c2 = lastRow ? 0 : 0.5 * h11;
     const c0 = h00 - (firstRow ? h10 : 0) - (lastRow ? h11 : 0.5 * h11);
     const c1 = h01 + (firstRow ? h10 : 0.5 * h10) + (lastRow ? h11 : 0);
-    const rm = Math.max(0, i - 1) * P, r0 = i * P, r1 = (i + 1) * P, r2 = Math.min(N - 1, i + 2) * P;
-    for (let k = 0; k < P; k++) out[o + k] = cm * values[rm + k] + c0 * values[r0 + k] + c1 * values[r1 + k] + c2 * values[r2 + k];
+    const rm = Math.max(0, i - 1) * P,
+      r0 = i * P,
+      r1 = (i + 1) * P,
+      r2 = Math.min(N - 1, i + 2) * P;
+    for (let k = 0; k < P; k++)
+      out[o + k] = cm * values[rm + k] + c0 * values[r0 + k] + c1 * values[r1 + k] + c2 * values[r2 + k];
   });
   return out;
 }
@@ -183,7 +263,13 @@ function resampleSmooth(values: Float32Array, P: number, from: number[], to: num
  * Copies re-sampled to another step count, stage sequence by stage sequence (each has distinct, ascending times).
  * Equal copies (a tied flow, as initialised) stay the same copies: a view when there are fewer.
  */
-function resampleCopies(values: Float32Array, P: number, from: CopyLayout, to: CopyLayout, equal: boolean): Float32Array {
+function resampleCopies(
+  values: Float32Array,
+  P: number,
+  from: CopyLayout,
+  to: CopyLayout,
+  equal: boolean,
+): Float32Array {
   if (equal && to.count <= from.count) return values.subarray(0, to.count * P);
   if (from.stages === 1) return resampleSmooth(values, P, from.times, to.times);
   const s = from.stages;
@@ -217,7 +303,12 @@ function zeroMetrics(): ParameterMetrics {
 }
 
 function optionsRange(model: Model): Range | undefined {
-  return findOption(model, 'meth')?.valueRange ?? model.optionLines[0]?.range ?? model.params[0]?.range ?? model.states[0]?.range;
+  return (
+    findOption(model, 'meth')?.valueRange ??
+    model.optionLines[0]?.range ??
+    model.params[0]?.range ??
+    model.states[0]?.range
+  );
 }
 
 const ORIGIN: Range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
@@ -227,14 +318,20 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const deadline = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : Infinity;
   const checkpoint = () => {
     if (options.signal?.aborted) throw namedError('CheckCancelled', 'gradient check cancelled');
-    if (performance.now() > deadline) throw namedError('CheckTimeout', `gradient check exceeded its time budget of ${options.timeBudgetMs} ms`);
+    if (performance.now() > deadline)
+      throw namedError('CheckTimeout', `gradient check exceeded its time budget of ${options.timeBudgetMs} ms`);
   };
-  const phase = async () => { await tick(); checkpoint(); };
+  const phase = async () => {
+    await tick();
+    checkpoint();
+  };
 
   checkpoint();
   const { tf, backend } = await initBackend(options.backend ?? 'auto', sizeHint(model)); // auto: measured per size class
   const opt = model.options;
-  const N = opt.steps, h = opt.dt, t0 = opt.t0;
+  const N = opt.steps,
+    h = opt.dt,
+    t0 = opt.t0;
   const scheme = schemeOf(model);
   const layout = copyLayout(scheme, N, h, t0);
   const edges = correctionEdges(scheme);
@@ -244,7 +341,15 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const timings = { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 };
   const findings: Finding[] = [];
   const base = {
-    version: 1 as const, scheme: opt.meth, steps: N, dt: h, t0, total: opt.total, gradfix: opt.gradfix, correction, backend,
+    version: 1 as const,
+    scheme: opt.meth,
+    steps: N,
+    dt: h,
+    t0,
+    total: opt.total,
+    gradfix: opt.gradfix,
+    correction,
+    backend,
     ...(recommended ? { recommendedCorrection: recommended } : {}),
   };
   const finish = (rest: Pick<Report, 'loss' | 'referenceError' | 'parameters' | 'verdict'>): Report => {
@@ -254,7 +359,12 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const emptyReport = (loss: number) => finish({ loss, referenceError: 0, parameters: [] });
 
   if (!(N >= 1) || !(h > 0) || !Number.isFinite(h)) {
-    findings.push({ code: 'invalid-options', severity: 'error', message: invalidOptionsMessage(N, h), range: optionsRange(model) ?? ORIGIN });
+    findings.push({
+      code: 'invalid-options',
+      severity: 'error',
+      message: invalidOptionsMessage(N, h),
+      range: optionsRange(model) ?? ORIGIN,
+    });
     return emptyReport(NaN);
   }
 
@@ -262,7 +372,8 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copyTotal : 1), 0);
   if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
     findings.push({
-      code: 'model-too-large', severity: 'error',
+      code: 'model-too-large',
+      severity: 'error',
       message: tooLargeMessage(N, elements, MAX_CHECK_STEPS, MAX_CHECK_ELEMENTS),
       range: optionsRange(model) ?? ORIGIN,
     });
@@ -286,7 +397,8 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     const values = options.parameterValues ?? initialParameters(tf, model);
     model.params.forEach((p, i) => {
       const want = (p.perStep ? copyTotal : 1) * sizeOf(p.shape);
-      if (values[i]?.length !== want) throw new Error(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${want}`);
+      if (values[i]?.length !== want)
+        throw new Error(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${want}`);
     });
     const sizes = model.params.map((p) => sizeOf(p.shape));
     // Whether each per-step parameter's copies are all equal (the reference's grid and the refinement's re-sampling ask):
@@ -298,13 +410,19 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     if (model.params.length === 0) {
       // Nothing to differentiate: solve and report the loss only.
       let loss = NaN;
-      tf.tidy(() => { loss = discreteLoss(tf, cm, scheme, model, []).dataSync()[0]; });
+      tf.tidy(() => {
+        loss = discreteLoss(tf, cm, scheme, model, []).dataSync()[0];
+      });
       if (!Number.isFinite(loss)) {
         const where = locateBlowUp(tf, cm, scheme, model, []);
         const state = where ? model.states[where.state] : undefined;
         findings.push({
-          code: 'blow-up', severity: 'error',
-          message: where && state ? blowUpMessage(state.name, where.step, t0 + where.step * h, opt.meth, h) : nonFiniteMessage('loss'),
+          code: 'blow-up',
+          severity: 'error',
+          message:
+            where && state
+              ? blowUpMessage(state.name, where.step, t0 + where.step * h, opt.meth, h)
+              : nonFiniteMessage('loss'),
           range: (state && model.equations.find((e) => e.state === state.name)?.range) ?? optionsRange(model) ?? ORIGIN,
         });
       }
@@ -315,12 +433,14 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     let t = performance.now();
     const probe = correction === 'adjoint121' ? probeFor(tf, cm, model) : undefined;
     let adjointValues: (Float32Array | undefined)[] = [];
-    let loss = NaN, G: Float32Array[] = [];
+    let loss = NaN,
+      G: Float32Array[] = [];
     try {
       const res = adGradients(tf, cm, scheme, model, values, probe);
       loss = res.loss;
       G = res.G;
-      if (probe && res.nu && Number.isFinite(loss)) adjointValues = adjointCorrections(model, layout, sizes, probe.probe, res.nu, edges);
+      if (probe && res.nu && Number.isFinite(loss))
+        adjointValues = adjointCorrections(model, layout, sizes, probe.probe, res.nu, edges);
     } finally {
       probe?.probe.dispose();
     }
@@ -334,19 +454,30 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         const eq = model.equations.find((e) => e.state === state.name);
         const time = t0 + where.step * h;
         findings.push({
-          code: 'blow-up', severity: 'error',
+          code: 'blow-up',
+          severity: 'error',
           message: blowUpMessage(state.name, where.step, time, opt.meth, h),
           range: eq?.range ?? optionsRange(model) ?? ORIGIN,
         });
       } else {
-        findings.push({ code: 'blow-up', severity: 'error', message: nonFiniteMessage(what), range: model.loss?.range ?? optionsRange(model) ?? ORIGIN });
+        findings.push({
+          code: 'blow-up',
+          severity: 'error',
+          message: nonFiniteMessage(what),
+          range: model.loss?.range ?? optionsRange(model) ?? ORIGIN,
+        });
       }
       return emptyReport(loss);
     };
     if (!Number.isFinite(loss)) return blowUp('loss');
     for (let i = 0; i < G.length; i++) {
       if (!allFinite(G[i])) {
-        findings.push({ code: 'blow-up', severity: 'error', message: nonFiniteMessage(`AD gradient of ${model.params[i].name}`), range: model.params[i].range });
+        findings.push({
+          code: 'blow-up',
+          severity: 'error',
+          message: nonFiniteMessage(`AD gradient of ${model.params[i].name}`),
+          range: model.params[i].range,
+        });
         return emptyReport(loss);
       }
     }
@@ -355,19 +486,25 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     await phase();
     t = performance.now();
     const wantReference = options.reference !== false;
-    const ref = wantReference ? continuousReference(tf, cm, { N, h, t0, layerTimes: layout.times, params: referenceParams }, checkpoint) : undefined;
+    const ref = wantReference
+      ? continuousReference(tf, cm, { N, h, t0, layerTimes: layout.times, params: referenceParams }, checkpoint)
+      : undefined;
     timings.referenceMs = performance.now() - t;
 
     // ---- Finite differences (gradcheck) ----
     await phase();
     t = performance.now();
-    const gradcheck = options.gradcheck !== false ? finiteDifferenceCheck(tf, cm, scheme, model, values, G, loss) : undefined;
+    const gradcheck =
+      options.gradcheck !== false ? finiteDifferenceCheck(tf, cm, scheme, model, values, G, loss) : undefined;
     timings.finiteDifferenceMs = performance.now() - t;
     await phase();
 
     // ---- Densities, correction, detector, metrics ----
     const results: (LayerResult | undefined)[] = model.params.map((p, i) =>
-      p.perStep ? analyseLayers(G[i], sizes[i], layout, correction, opt.gradfix, ref?.g[i], adjointValues[i], edges) : undefined);
+      p.perStep
+        ? analyseLayers(G[i], sizes[i], layout, correction, opt.gradfix, ref?.g[i], adjointValues[i], edges)
+        : undefined,
+    );
     const parameters: ParameterReport[] = model.params.map((p, i) => {
       const P = sizes[i];
       const metrics = zeroMetrics();
@@ -379,7 +516,18 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         metrics.relError = ref ? relError(G[i], ref.g[i]) : NaN;
         metrics.correctedRelError = metrics.relError;
         const row = [Array.from(G[i])];
-        return { name: p.name, shape: p.shape, perStep: false, range: p.range, metrics, layerTimes: [], raw: row, corrected: row, reference: ref ? [Array.from(ref.g[i])] : [], oscillating: false };
+        return {
+          name: p.name,
+          shape: p.shape,
+          perStep: false,
+          range: p.range,
+          metrics,
+          layerTimes: [],
+          raw: row,
+          corrected: row,
+          reference: ref ? [Array.from(ref.g[i])] : [],
+          oscillating: false,
+        };
       }
       metrics.alpha = r.alpha;
       metrics.beta = r.beta;
@@ -389,8 +537,15 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const count = layout.count;
       const columns = largestColumns(ref ? ref.g[i] : r.d, count, P, MAX_REPORTED_COMPONENTS);
       return {
-        name: p.name, shape: p.shape, perStep: true, range: p.range, metrics, layerTimes: layout.times,
-        raw: rows(r.d, count, P, columns), corrected: rows(r.corrected, count, P, columns), reference: ref ? rows(ref.g[i], count, P, columns) : [],
+        name: p.name,
+        shape: p.shape,
+        perStep: true,
+        range: p.range,
+        metrics,
+        layerTimes: layout.times,
+        raw: rows(r.d, count, P, columns),
+        corrected: rows(r.corrected, count, P, columns),
+        reference: ref ? rows(ref.g[i], count, P, columns) : [],
         ...(columns ? { components: columns } : {}),
         oscillating: r.oscillating || r.stageImbalanced,
         ...(r.correctedTimes ? { correctedTimes: r.correctedTimes } : {}),
@@ -401,7 +556,12 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     let flagged = parameters.filter((p) => p.oscillating);
     // Borderline tensors (α above its threshold, β not): refinement decides (docs/design.md#detector).
     const borderline = parameters.filter((p, i) => !p.oscillating && results[i] && p.metrics.alpha > DETECTOR.alpha);
-    const studyLevels = options.refinement === true ? 2 : typeof options.refinement === 'number' ? Math.max(0, Math.min(4, Math.floor(options.refinement))) : 0;
+    const studyLevels =
+      options.refinement === true
+        ? 2
+        : typeof options.refinement === 'number'
+          ? Math.max(0, Math.min(4, Math.floor(options.refinement)))
+          : 0;
 
     // Refinement (docs/design.md#detector): the same θ(t) re-solved with 2N, 4N, … steps.
     // Flagged (and borderline) parameters always get α at a second step
@@ -410,9 +570,13 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     // level is N/2 (N ≥ 32, even: half the cost of the base solve, and the
     // same information: α across a halving of h); with a study, its 2N level.
     const confirm = flagged.length + borderline.length > 0;
-    const coarseConfirm = confirm && studyLevels === 0 && N >= MIN_COARSE_CONFIRM_STEPS && N % 2 === 0 && N <= MAX_REFINEMENT_STEPS;
+    const coarseConfirm =
+      confirm && studyLevels === 0 && N >= MIN_COARSE_CONFIRM_STEPS && N % 2 === 0 && N <= MAX_REFINEMENT_STEPS;
     const levels = Math.max(studyLevels, confirm && !coarseConfirm && N <= MAX_REFINEMENT_STEPS ? 1 : 0);
-    const perStepElements = model.params.reduce((acc, p, i) => acc + (p.perStep ? sizes[i] * layout.count / N : 0), 0);
+    const perStepElements = model.params.reduce(
+      (acc, p, i) => acc + (p.perStep ? (sizes[i] * layout.count) / N : 0),
+      0,
+    );
     /** Records α at N2 steps for flagged parameters and confirms borderline ones whose α keeps its size. */
     const confirmWith = (N2: number, res2: ({ alpha: number; oscillating: boolean } | undefined)[]) => {
       const ratio = N2 / N; // an O(h) effect scales α by 1/ratio
@@ -420,8 +584,10 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       parameters.forEach((p, i) => {
         const r2 = res2[i];
         if (!r2) return;
-        if (p.oscillating) { p.metrics.refinedAlpha = r2.alpha; p.metrics.refinedSteps = N2; }
-        else if (borderline.includes(p) && r2.oscillating && keeps(p.metrics.alpha, r2.alpha)) {
+        if (p.oscillating) {
+          p.metrics.refinedAlpha = r2.alpha;
+          p.metrics.refinedSteps = N2;
+        } else if (borderline.includes(p) && r2.oscillating && keeps(p.metrics.alpha, r2.alpha)) {
           // Confirmed: the alternating part keeps its size with the step halved (or doubled).
           p.oscillating = true;
           results[i]!.oscillating = true;
@@ -433,12 +599,20 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
     if (coarseConfirm) {
       await phase();
       t = performance.now();
-      const N2 = N / 2, h2 = 2 * h;
+      const N2 = N / 2,
+        h2 = 2 * h;
       const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h2 } };
       const layout2 = copyLayout(scheme, N2, h2, t0);
-      const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2, !!referenceParams[i].equalCopies) : values[i]));
+      const values2 = model.params.map((p, i) =>
+        p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2, !!referenceParams[i].equalCopies) : values[i],
+      );
       const { G: G2 } = adGradients(tf, cm, scheme, model2, values2);
-      confirmWith(N2, model.params.map((p, i) => (p.perStep && results[i] ? detectLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, edges) : undefined)));
+      confirmWith(
+        N2,
+        model.params.map((p, i) =>
+          p.perStep && results[i] ? detectLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, edges) : undefined,
+        ),
+      );
       timings.adMs += performance.now() - t;
     }
     // Errors against the reference resolve nothing below float32 rounding or below the reference's own estimated error.
@@ -453,7 +627,9 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       const h2 = h / factor;
       const model2: Model = { ...model, options: { ...opt, steps: N2, dt: h2 } };
       const layout2 = copyLayout(scheme, N2, h2, t0);
-      const values2 = model.params.map((p, i) => (p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2, !!referenceParams[i].equalCopies) : values[i]));
+      const values2 = model.params.map((p, i) =>
+        p.perStep ? resampleCopies(values[i], sizes[i], layout, layout2, !!referenceParams[i].equalCopies) : values[i],
+      );
       const probe2 = full && correction === 'adjoint121' ? probeFor(tf, cm, model2) : undefined;
       let res2: LayerResult[] = [];
       let shared2: number[] = [];
@@ -462,33 +638,96 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
         const adj2 = probe2 && nu ? adjointCorrections(model2, layout2, sizes, probe2.probe, nu, edges) : [];
         timings.adMs += performance.now() - t;
         t = performance.now();
-        const ref2 = full && wantReference ? continuousReference(tf, cm, {
-          N: N2, h: h2, t0, layerTimes: layout2.times,
-          params: model.params.map((p, i) => ({ perStep: p.perStep, values: values2[i], shape: internalShape(p.shape), size: sizes[i] })),
-        }, checkpoint) : undefined;
+        const ref2 =
+          full && wantReference
+            ? continuousReference(
+                tf,
+                cm,
+                {
+                  N: N2,
+                  h: h2,
+                  t0,
+                  layerTimes: layout2.times,
+                  params: model.params.map((p, i) => ({
+                    perStep: p.perStep,
+                    values: values2[i],
+                    shape: internalShape(p.shape),
+                    size: sizes[i],
+                  })),
+                },
+                checkpoint,
+              )
+            : undefined;
         timings.referenceMs += performance.now() - t;
         shared2 = model.params.map((p, i) => (!p.perStep && ref2 ? relError(G2[i], ref2.g[i]) : NaN));
-        res2 = model.params.map((p, i) => (p.perStep ? analyseLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, ref2?.g[i], adj2[i], edges) : undefined)) as LayerResult[];
+        res2 = model.params.map((p, i) =>
+          p.perStep
+            ? analyseLayers(G2[i], sizes[i], layout2, correction, opt.gradfix, ref2?.g[i], adj2[i], edges)
+            : undefined,
+        ) as LayerResult[];
       } finally {
         probe2?.probe.dispose();
       }
       if (level === 1) confirmWith(N2, res2);
       parameters.forEach((p, i) => {
-        const r2: Pick<LayerResult, 'relError' | 'correctedRelError' | 'alpha' | 'kappa'> | undefined = res2[i] ?? (full ? { relError: shared2[i], correctedRelError: shared2[i], alpha: 0 } : undefined);
+        const r2: Pick<LayerResult, 'relError' | 'correctedRelError' | 'alpha' | 'kappa'> | undefined =
+          res2[i] ?? (full ? { relError: shared2[i], correctedRelError: shared2[i], alpha: 0 } : undefined);
         if (!r2) return;
         if (!full) return;
-        const r1 = results[i] ?? { relError: p.metrics.relError, correctedRelError: p.metrics.relError, alpha: 0, kappa: undefined };
-        const study = p.refinement ?? { levels: [{ steps: N, relError: r1.relError, correctedRelError: r1.correctedRelError, alpha: r1.alpha, ...(r1.kappa !== undefined ? { kappa: r1.kappa } : {}) }], rawOrders: [], correctedOrders: [], rawOrder: NaN, correctedOrder: NaN, errorFloor };
-        study.levels.push({ steps: N2, relError: r2.relError, correctedRelError: r2.correctedRelError, alpha: r2.alpha, ...(r2.kappa !== undefined ? { kappa: r2.kappa } : {}) });
-        const raw = studyOrders(study.levels.map((l) => l.relError), errorFloor);
-        const corrected = studyOrders(study.levels.map((l) => l.correctedRelError), errorFloor);
-        Object.assign(study, { rawOrders: raw.orders, rawOrder: raw.order, correctedOrders: corrected.orders, correctedOrder: corrected.order });
+        const r1 = results[i] ?? {
+          relError: p.metrics.relError,
+          correctedRelError: p.metrics.relError,
+          alpha: 0,
+          kappa: undefined,
+        };
+        const study = p.refinement ?? {
+          levels: [
+            {
+              steps: N,
+              relError: r1.relError,
+              correctedRelError: r1.correctedRelError,
+              alpha: r1.alpha,
+              ...(r1.kappa !== undefined ? { kappa: r1.kappa } : {}),
+            },
+          ],
+          rawOrders: [],
+          correctedOrders: [],
+          rawOrder: NaN,
+          correctedOrder: NaN,
+          errorFloor,
+        };
+        study.levels.push({
+          steps: N2,
+          relError: r2.relError,
+          correctedRelError: r2.correctedRelError,
+          alpha: r2.alpha,
+          ...(r2.kappa !== undefined ? { kappa: r2.kappa } : {}),
+        });
+        const raw = studyOrders(
+          study.levels.map((l) => l.relError),
+          errorFloor,
+        );
+        const corrected = studyOrders(
+          study.levels.map((l) => l.correctedRelError),
+          errorFloor,
+        );
+        Object.assign(study, {
+          rawOrders: raw.orders,
+          rawOrder: raw.order,
+          correctedOrders: corrected.orders,
+          correctedOrder: corrected.order,
+        });
         p.refinement = study;
       });
     }
     flagged = parameters.filter((p) => p.oscillating);
-    if (correctionNote && (opt.gradfix !== 'none')) {
-      findings.push({ code: 'correction-substituted', severity: 'information', message: correctionNote, range: findOption(model, 'gradfix')?.valueRange ?? optionsRange(model) ?? ORIGIN });
+    if (correctionNote && opt.gradfix !== 'none') {
+      findings.push({
+        code: 'correction-substituted',
+        severity: 'information',
+        message: correctionNote,
+        range: findOption(model, 'gradfix')?.valueRange ?? optionsRange(model) ?? ORIGIN,
+      });
     }
     for (const p of flagged) {
       const m = p.metrics;
@@ -498,56 +737,134 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
       if (r.oscillating) {
         const decays = m.refinedAlpha !== undefined && alphaDecays(m.alpha, m.refinedAlpha, m.refinedSteps ?? 2 * N, N);
         findings.push({
-          code: 'oscillating-gradient', severity: decays ? 'information' : 'warning', parameter: p.name, metrics: m, range: p.range,
-          message: oscillatingGradientMessage({ name: p.name, metrics: m, gradfix: opt.gradfix, correction, steps: N, decays, study }),
+          code: 'oscillating-gradient',
+          severity: decays ? 'information' : 'warning',
+          parameter: p.name,
+          metrics: m,
+          range: p.range,
+          message: oscillatingGradientMessage({
+            name: p.name,
+            metrics: m,
+            gradfix: opt.gradfix,
+            correction,
+            steps: N,
+            decays,
+            study,
+          }),
         });
       }
       if (r.stageImbalanced) {
         findings.push({
-          code: 'stage-imbalance', severity: 'warning', parameter: p.name, metrics: m, range: p.range,
-          message: stageImbalanceMessage({ name: p.name, metrics: m, gradfix: opt.gradfix, correction, recommended: recommended ?? correction, study }),
+          code: 'stage-imbalance',
+          severity: 'warning',
+          parameter: p.name,
+          metrics: m,
+          range: p.range,
+          message: stageImbalanceMessage({
+            name: p.name,
+            metrics: m,
+            gradfix: opt.gradfix,
+            correction,
+            recommended: recommended ?? correction,
+            study,
+          }),
         });
       }
     }
-    const oscillatingFlagged = flagged.filter((p) => results[model.params.findIndex((q) => q.name === p.name)]?.oscillating);
+    const oscillatingFlagged = flagged.filter(
+      (p) => results[model.params.findIndex((q) => q.name === p.name)]?.oscillating,
+    );
     if (oscillatingFlagged.length > 0 && layout.weaklyStable) {
       const worst = oscillatingFlagged.reduce((a, b) => (b.metrics.relError > a.metrics.relError ? b : a));
       findings.push({
-        code: 'weakly-stable-scheme', severity: 'warning', parameter: worst.name, metrics: worst.metrics,
+        code: 'weakly-stable-scheme',
+        severity: 'warning',
+        parameter: worst.name,
+        metrics: worst.metrics,
         range: optionsRange(model) ?? worst.range,
         message: weaklyStableSchemeMessage({
-          meth: opt.meth, flagged: oscillatingFlagged.map((p) => p.name), worst: worst.name, metrics: worst.metrics, steps: N,
-          gradfix: opt.gradfix, grad: opt.grad, correction, recommended,
+          meth: opt.meth,
+          flagged: oscillatingFlagged.map((p) => p.name),
+          worst: worst.name,
+          metrics: worst.metrics,
+          steps: N,
+          gradfix: opt.gradfix,
+          grad: opt.grad,
+          correction,
+          recommended,
         }),
       });
     }
     // Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict.
     const kinks = nonSmoothOperations(model);
-    parameters.forEach((p, i) => { p.verdict = verdictFor(p, { gradfix: opt.gradfix, correction, recommended, scheme: opt.meth, zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0, stageImbalanced: results[i]?.stageImbalanced ?? false, oscillating: results[i]?.oscillating ?? false, hasReference: !!ref, referenceError: ref?.referenceError ?? NaN, kinks, steps: N }); });
+    parameters.forEach((p, i) => {
+      p.verdict = verdictFor(p, {
+        gradfix: opt.gradfix,
+        correction,
+        recommended,
+        scheme: opt.meth,
+        zeroWeightCopies: results[i]?.zeroWeightCopies ?? 0,
+        stageImbalanced: results[i]?.stageImbalanced ?? false,
+        oscillating: results[i]?.oscillating ?? false,
+        hasReference: !!ref,
+        referenceError: ref?.referenceError ?? NaN,
+        kinks,
+        steps: N,
+      });
+    });
     parameters.forEach((p, i) => {
       if (p.metrics.vanishing) {
         // Finite differences and the reference agree with a zero gradient: what matters is that there is none.
         findings.push({
-          code: 'vanishing-gradient', severity: kinks.length > 0 ? 'warning' : 'information', parameter: p.name, metrics: p.metrics, range: p.range,
+          code: 'vanishing-gradient',
+          severity: kinks.length > 0 ? 'warning' : 'information',
+          parameter: p.name,
+          metrics: p.metrics,
+          range: p.range,
           message: vanishingGradientMessage(p.name, kinks),
         });
       } else if (p.metrics.gradcheckUnresolved && gradcheck) {
         const g = gradcheck[i];
         findings.push({
-          code: 'gradcheck-unresolved', severity: 'information', parameter: p.name, metrics: p.metrics, range: p.range,
-          message: gradcheckUnresolvedMessage({ name: p.name, relError: p.metrics.gradcheckRelError, step: g.step, resolution: g.resolution, tooSmall: g.resolution < MIN_RESOLUTION, kinks }),
+          code: 'gradcheck-unresolved',
+          severity: 'information',
+          parameter: p.name,
+          metrics: p.metrics,
+          range: p.range,
+          message: gradcheckUnresolvedMessage({
+            name: p.name,
+            relError: p.metrics.gradcheckRelError,
+            step: g.step,
+            resolution: g.resolution,
+            tooSmall: g.resolution < MIN_RESOLUTION,
+            kinks,
+          }),
         });
       } else if (p.metrics.gradcheckRelError > GRADCHECK_TOLERANCE) {
         findings.push({
-          code: 'gradcheck-mismatch', severity: 'warning', parameter: p.name, metrics: p.metrics, range: p.range,
+          code: 'gradcheck-mismatch',
+          severity: 'warning',
+          parameter: p.name,
+          metrics: p.metrics,
+          range: p.range,
           message: gradcheckMismatchMessage(p.name, p.metrics.gradcheckRelError, kinks),
         });
       }
     });
     if (ref?.nonFinite) {
-      findings.push({ code: 'blow-up', severity: 'error', message: REFERENCE_BLOW_UP_MESSAGE, range: optionsRange(model) ?? ORIGIN });
+      findings.push({
+        code: 'blow-up',
+        severity: 'error',
+        message: REFERENCE_BLOW_UP_MESSAGE,
+        range: optionsRange(model) ?? ORIGIN,
+      });
     }
-    return finish({ loss, referenceError: ref?.referenceError ?? NaN, parameters, verdict: overallVerdict(parameters) });
+    return finish({
+      loss,
+      referenceError: ref?.referenceError ?? NaN,
+      parameters,
+      verdict: overallVerdict(parameters),
+    });
   } finally {
     if (tensors) tf.dispose(tensors.flat());
     cm.dispose();

@@ -10,8 +10,14 @@ import type { SchemeName } from './schemes/registry';
 
 export type { DiagnosticCode, Severity, GradEngine, GradFix, SchemeName };
 
-export interface Position { line: number; character: number }
-export interface Range { start: Position; end: Position }
+export interface Position {
+  line: number;
+  character: number;
+}
+export interface Range {
+  start: Position;
+  end: Position;
+}
 
 /** A problem found in a model file, by the front end or by the engine. */
 export interface Diagnostic {
@@ -26,9 +32,21 @@ export interface Diagnostic {
 export type Shape = number[];
 
 export type BinaryOperator =
-  | '+' | '-' | '*' | '/' | '^' | '@'
+  | '+'
+  | '-'
+  | '*'
+  | '/'
+  | '^'
+  | '@'
   /** Comparisons and logic give 1 or 0 (XPPAUT style), used with `if(c)then(a)else(b)` and `heav`. */
-  | '<' | '>' | '<=' | '>=' | '==' | '!=' | '&' | '|';
+  | '<'
+  | '>'
+  | '<='
+  | '>='
+  | '=='
+  | '!='
+  | '&'
+  | '|';
 
 export type Expr =
   | { kind: 'number'; value: number; range: Range; shape?: Shape }
@@ -73,7 +91,11 @@ export interface ParamDecl {
   nameRange: Range;
 }
 
-export interface Equation { state: string; rhs: Expr; range: Range }
+export interface Equation {
+  state: string;
+  rhs: Expr;
+  range: Range;
+}
 
 /**
  * `data obs = "file.csv"`: observations read from a CSV file inside the
@@ -107,7 +129,10 @@ export type SchemeDecl =
    */
   | { kind: 'lmm'; name: string; alpha: number[]; beta: number[]; range: Range; nameRange: Range };
 
-export interface Loss { expr: Expr; range: Range }
+export interface Loss {
+  expr: Expr;
+  range: Range;
+}
 
 /** Per-step parameters: one copy per step shared by its stages, or one copy per stage. */
 export type Tie = 'step' | 'stage';
@@ -124,7 +149,10 @@ export interface OptionSetting {
 }
 
 /** One `@ …` line. Quick fixes insert new settings at `range.end`. */
-export interface OptionLine { range: Range; settings: OptionSetting[] }
+export interface OptionLine {
+  range: Range;
+  settings: OptionSetting[];
+}
 
 /** Options after defaults and `dt`/`steps` reconciliation. */
 export interface ModelOptions {

@@ -24,10 +24,14 @@ export interface IndexRange {
 }
 
 /** A problem with the array syntax of a line: where and what. */
-export interface ArrayProblem { range: Range; message: string }
+export interface ArrayProblem {
+  range: Range;
+  message: string;
+}
 
 const isPunct = (t: Token | undefined, s: string): boolean => t !== undefined && t.kind === 'punct' && t.text === s;
-const isIndexWord = (t: Token | undefined): boolean => t !== undefined && t.kind === 'ident' && (t.text === 'j' || t.text === 'J');
+const isIndexWord = (t: Token | undefined): boolean =>
+  t !== undefined && t.kind === 'ident' && (t.text === 'j' || t.text === 'J');
 
 /** The line's index range `[i1..i2]`, undefined when it has none, or the problem with it. */
 export function findIndexRange(toks: Token[]): IndexRange | ArrayProblem | undefined {
@@ -38,17 +42,25 @@ export function findIndexRange(toks: Token[]): IndexRange | ArrayProblem | undef
     const a = toks[i - 1];
     const b = toks[i + 1];
     const close = toks[i + 2];
-    const whole = (t: Token | undefined): boolean => t?.kind === 'number' && t.value !== undefined && Number.isInteger(t.value) && t.value >= 0;
+    const whole = (t: Token | undefined): boolean =>
+      t?.kind === 'number' && t.value !== undefined && Number.isInteger(t.value) && t.value >= 0;
     if (!isPunct(open, '[') || !isPunct(close, ']') || !whole(a) || !whole(b)) {
       const from = isPunct(open, '[') ? open : toks[i];
-      return { range: span(tokenRange(from), tokenRange(isPunct(close, ']') ? close : toks[i])), message: 'An XPPAUT index range reads [i1..i2] with two whole numbers from 0, e.g. x[0..9]' };
+      return {
+        range: span(tokenRange(from), tokenRange(isPunct(close, ']') ? close : toks[i])),
+        message: 'An XPPAUT index range reads [i1..i2] with two whole numbers from 0, e.g. x[0..9]',
+      };
     }
     const range = span(tokenRange(open), tokenRange(close));
-    if (found) return { range, message: 'Only one index range [i1..i2] per line: XPPAUT runs one index j over the line' };
+    if (found)
+      return { range, message: 'Only one index range [i1..i2] per line: XPPAUT runs one index j over the line' };
     found = { open: i - 2, from: a.value as number, to: b.value as number, range };
   }
   if (found && Math.abs(found.to - found.from) + 1 > MAX_ARRAY_ELEMENTS) {
-    return { range: found.range, message: `This array has ${Math.abs(found.to - found.from) + 1} elements; at most ${MAX_ARRAY_ELEMENTS} per line are supported` };
+    return {
+      range: found.range,
+      message: `This array has ${Math.abs(found.to - found.from) + 1} elements; at most ${MAX_ARRAY_ELEMENTS} per line are supported`,
+    };
   }
   return found;
 }
@@ -66,8 +78,15 @@ export function indexValues(r: { from: number; to: number }): number[] {
 function derived(base: Token, text: string, kind: 'ident' | 'number', last: Token, value?: number): Token {
   const sameLine = last.line === base.line;
   return {
-    kind, text, line: base.line, col: base.col, end: sameLine ? last.end : base.end, offset: base.offset,
-    spaceBefore: base.spaceBefore, closed: undefined, value,
+    kind,
+    text,
+    line: base.line,
+    col: base.col,
+    end: sameLine ? last.end : base.end,
+    offset: base.offset,
+    spaceBefore: base.spaceBefore,
+    closed: undefined,
+    value,
   };
 }
 
@@ -77,7 +96,11 @@ function derived(base: Token, text: string, kind: 'ident' | 'number', last: Toke
  * index expression is malformed or gives a name a negative index (the tokens
  * then still tell what the line declares).
  */
-export function expandElement(toks: Token[], j: number, range: IndexRange | undefined): { tokens: Token[]; problem?: ArrayProblem } {
+export function expandElement(
+  toks: Token[],
+  j: number,
+  range: IndexRange | undefined,
+): { tokens: Token[]; problem?: ArrayProblem } {
   const out: Token[] = [];
   let problem: ArrayProblem | undefined;
   for (let i = 0; i < toks.length; i++) {
@@ -89,13 +112,23 @@ export function expandElement(toks: Token[], j: number, range: IndexRange | unde
       close = i + 4;
     } else if (isPunct(t, '[') && isIndexWord(toks[i + 1])) {
       const op = toks[i + 2];
-      if (isPunct(op, ']')) { value = j; close = i + 2; } else {
+      if (isPunct(op, ']')) {
+        value = j;
+        close = i + 2;
+      } else {
         const n = toks[i + 3];
-        const ok = (isPunct(op, '+') || isPunct(op, '-') || isPunct(op, '*')) && n?.kind === 'number' && Number.isInteger(n.value) && isPunct(toks[i + 4], ']');
+        const ok =
+          (isPunct(op, '+') || isPunct(op, '-') || isPunct(op, '*')) &&
+          n?.kind === 'number' &&
+          Number.isInteger(n.value) &&
+          isPunct(toks[i + 4], ']');
         if (!ok) {
           let k = i + 1;
           while (k < toks.length - 1 && !isPunct(toks[k], ']')) k++;
-          problem ??= { range: span(tokenRange(t), tokenRange(toks[k])), message: 'An XPPAUT index reads [j], [j+n], [j-n] or [j*n] with a whole number n' };
+          problem ??= {
+            range: span(tokenRange(t), tokenRange(toks[k])),
+            message: 'An XPPAUT index reads [j], [j+n], [j-n] or [j*n] with a whole number n',
+          };
           out.push(t);
           continue;
         }
@@ -112,7 +145,10 @@ export function expandElement(toks: Token[], j: number, range: IndexRange | unde
     if (prev?.kind === 'ident' && !t.spaceBefore) {
       // `u[j-1]` is the name u<j-1>.
       if (value < 0) {
-        problem ??= { range: span(tokenRange(prev), tokenRange(last)), message: `For j = ${j}, ${prev.text}[…] has the index ${value}; XPPAUT names count from 0` };
+        problem ??= {
+          range: span(tokenRange(prev), tokenRange(last)),
+          message: `For j = ${j}, ${prev.text}[…] has the index ${value}; XPPAUT names count from 0`,
+        };
       }
       out[out.length - 1] = derived(prev, `${prev.text}${value}`, 'ident', last);
     } else {

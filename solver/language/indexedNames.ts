@@ -9,12 +9,26 @@ import type { Statement } from './ast';
 /** Every name the statements declare, lower case (as the checker compares them). */
 function declaredNames(statements: Statement[]): Set<string> {
   const names = new Set<string>();
-  const add = (n: string): void => { names.add(n.toLowerCase()); };
+  const add = (n: string): void => {
+    names.add(n.toLowerCase());
+  };
   for (const s of statements) {
     switch (s.kind) {
-      case 'state': case 'fixed': case 'function': case 'aux': case 'opaque': case 'data': add(s.name); break;
-      case 'equation': add(s.state); break;
-      case 'param': case 'number': for (const item of s.items) add(item.name); break;
+      case 'state':
+      case 'fixed':
+      case 'function':
+      case 'aux':
+      case 'opaque':
+      case 'data':
+        add(s.name);
+        break;
+      case 'equation':
+        add(s.state);
+        break;
+      case 'param':
+      case 'number':
+        for (const item of s.items) add(item.name);
+        break;
       case 'broken':
         if (s.declares) add(s.declares.name);
         if (s.equationFor) add(s.equationFor);
@@ -26,13 +40,24 @@ function declaredNames(statements: Statement[]): Set<string> {
 
 function roots(s: Statement): Expr[] {
   switch (s.kind) {
-    case 'equation': return [s.rhs];
-    case 'fixed': case 'aux': case 'loss': return [s.expr];
-    case 'function': return [s.body];
-    case 'init': return s.items.map((i) => i.value);
-    case 'number': return s.items.map((i) => i.value);
-    case 'param': return s.items.flatMap((i) => (!i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std]));
-    default: return [];
+    case 'equation':
+      return [s.rhs];
+    case 'fixed':
+    case 'aux':
+    case 'loss':
+      return [s.expr];
+    case 'function':
+      return [s.body];
+    case 'init':
+      return s.items.map((i) => i.value);
+    case 'number':
+      return s.items.map((i) => i.value);
+    case 'param':
+      return s.items.flatMap((i) =>
+        !i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std],
+      );
+    default:
+      return [];
   }
 }
 
@@ -45,13 +70,26 @@ export function desugarIndexedNames(statements: Statement[]): void {
   while (stack.length > 0) {
     const e = stack.pop() as Expr;
     switch (e.kind) {
-      case 'unary': stack.push(e.operand); break;
-      case 'binary': stack.push(e.left, e.right); break;
-      case 'call': for (const a of e.args) stack.push(a); break;
-      case 'vector': for (const a of e.elements) stack.push(a); break;
-      case 'if': stack.push(e.cond, e.then, e.else); break;
+      case 'unary':
+        stack.push(e.operand);
+        break;
+      case 'binary':
+        stack.push(e.left, e.right);
+        break;
+      case 'call':
+        for (const a of e.args) stack.push(a);
+        break;
+      case 'vector':
+        for (const a of e.elements) stack.push(a);
+        break;
+      case 'if':
+        stack.push(e.cond, e.then, e.else);
+        break;
       case 'index': {
-        if (e.target.kind !== 'name' || e.indices.length !== 1) { stack.push(e.target); break; }
+        if (e.target.kind !== 'name' || e.indices.length !== 1) {
+          stack.push(e.target);
+          break;
+        }
         names ??= declaredNames(statements);
         const base = e.target.name;
         const joined = `${base}${e.indices[0]}`;

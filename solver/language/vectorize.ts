@@ -28,7 +28,11 @@ import type { EquationStmt, FixedStmt, InitItem, InitStmt, Program, StateStmt, S
 import { BUILTINS, LOWERED } from './builtins';
 
 /** Where an expanded statement came from: its array line, the base name its left side extends, and j. */
-export interface ArrayOrigin { line: number; base?: string; j: number }
+export interface ArrayOrigin {
+  line: number;
+  base?: string;
+  j: number;
+}
 
 /** Fewer scalar states than this stay scalar: the engine's fused scalar path runs small models faster. */
 export const VECTORIZE_FROM_STATES = 33;
@@ -48,7 +52,11 @@ interface Family {
 const nameOf = (s: Member): string => (s.kind === 'equation' ? s.state : s.name);
 const num = (value: number, range: Range): Expr => ({ kind: 'number', value, range });
 const vec = (elements: Expr[], range: Range): Expr => ({ kind: 'vector', elements, range });
-const numbers = (xs: number[], range: Range): Expr => vec(xs.map((x) => num(x, range)), range);
+const numbers = (xs: number[], range: Range): Expr =>
+  vec(
+    xs.map((x) => num(x, range)),
+    range,
+  );
 
 function depthAtMost(e: Expr, max: number): boolean {
   const stack: [Expr, number][] = [[e, 1]];
@@ -62,13 +70,20 @@ function depthAtMost(e: Expr, max: number): boolean {
 
 function children(e: Expr): Expr[] {
   switch (e.kind) {
-    case 'unary': return [e.operand];
-    case 'binary': return [e.left, e.right];
-    case 'call': return e.args;
-    case 'vector': return e.elements;
-    case 'index': return [e.target];
-    case 'if': return [e.cond, e.then, e.else];
-    default: return [];
+    case 'unary':
+      return [e.operand];
+    case 'binary':
+      return [e.left, e.right];
+    case 'call':
+      return e.args;
+    case 'vector':
+      return e.elements;
+    case 'index':
+      return [e.target];
+    case 'if':
+      return [e.cond, e.then, e.else];
+    default:
+      return [];
   }
 }
 
@@ -77,7 +92,10 @@ function children(e: Expr): Expr[] {
  * column against a row: rows + cols numbers rather than rows × cols (the engine folds it once).
  */
 function indicator(rows: number[], cols: number[], range: Range): Expr {
-  const column = vec(rows.map((r) => numbers([r], range)), range);
+  const column = vec(
+    rows.map((r) => numbers([r], range)),
+    range,
+  );
   return { kind: 'binary', op: '==', left: column, right: numbers(cols, range), range, opRange: range };
 }
 
@@ -85,17 +103,35 @@ function indicator(rows: number[], cols: number[], range: Range): Expr {
 function sum(terms: Expr[], range: Range): Expr {
   if (terms.length === 1) return terms[0];
   const mid = terms.length >> 1;
-  return { kind: 'binary', op: '+', left: sum(terms.slice(0, mid), range), right: sum(terms.slice(mid), range), range, opRange: range };
+  return {
+    kind: 'binary',
+    op: '+',
+    left: sum(terms.slice(0, mid), range),
+    right: sum(terms.slice(mid), range),
+    range,
+    opRange: range,
+  };
 }
 
 function exprsOf(s: Statement): Expr[] {
   switch (s.kind) {
-    case 'equation': return [s.rhs];
-    case 'fixed': case 'aux': case 'loss': return [s.expr];
-    case 'function': return [s.body];
-    case 'init': case 'number': return s.items.map((i) => i.value);
-    case 'param': return s.items.flatMap((i) => (!i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std]));
-    default: return [];
+    case 'equation':
+      return [s.rhs];
+    case 'fixed':
+    case 'aux':
+    case 'loss':
+      return [s.expr];
+    case 'function':
+      return [s.body];
+    case 'init':
+    case 'number':
+      return s.items.map((i) => i.value);
+    case 'param':
+      return s.items.flatMap((i) =>
+        !i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std],
+      );
+    default:
+      return [];
   }
 }
 
@@ -103,14 +139,19 @@ class Vectorizer {
   private readonly families = new Map<string, Family>();
   private readonly functions = new Map<string, { params: string[]; body: Expr }>();
 
-  constructor(private readonly program: Program, private readonly origins: ReadonlyMap<Statement, ArrayOrigin>) {}
+  constructor(
+    private readonly program: Program,
+    private readonly origins: ReadonlyMap<Statement, ArrayOrigin>,
+  ) {}
 
   run(): Program | undefined {
     const st = this.program.statements;
     if (st.some((s) => s.kind === 'state' || s.kind === 'broken' || s.kind === 'opaque')) return undefined;
     if (st.filter((s) => s.kind === 'equation').length < VECTORIZE_FROM_STATES) return undefined;
     for (const s of st) for (const e of exprsOf(s)) if (!depthAtMost(e, MAX_DEPTH)) return undefined;
-    for (const s of st) if (s.kind === 'function') this.functions.set(s.name.toLowerCase(), { params: s.params.map((p) => p.toLowerCase()), body: s.body });
+    for (const s of st)
+      if (s.kind === 'function')
+        this.functions.set(s.name.toLowerCase(), { params: s.params.map((p) => p.toLowerCase()), body: s.body });
     if (!this.findFamilies()) return undefined;
     if (this.families.size === 0) return undefined;
     try {
@@ -177,17 +218,28 @@ class Vectorizer {
         if (el) {
           if (emitted.has(el.family)) continue;
           emitted.add(el.family);
-          if (s.kind === 'equation') states.push({ kind: 'state', name: el.family.base, nameRange: s.stateRange, shape: { dims: [el.family.size], range: s.stateRange }, range: s.stateRange });
+          if (s.kind === 'equation')
+            states.push({
+              kind: 'state',
+              name: el.family.base,
+              nameRange: s.stateRange,
+              shape: { dims: [el.family.size], range: s.stateRange },
+              range: s.stateRange,
+            });
           out.push(this.familyStatement(el.family, s));
           continue;
         }
-        if (s.kind === 'equation') states.push({ kind: 'state', name: s.state, nameRange: s.stateRange, range: s.stateRange });
+        if (s.kind === 'equation')
+          states.push({ kind: 'state', name: s.state, nameRange: s.stateRange, range: s.stateRange });
       }
       if (s.kind === 'init') {
         const items: InitItem[] = [];
         for (const item of s.items) {
           const el = this.elementOf(item.name);
-          if (!el) { items.push({ ...item, value: this.rewrite(item.value) }); continue; }
+          if (!el) {
+            items.push({ ...item, value: this.rewrite(item.value) });
+            continue;
+          }
           let entry = inits.get(el.family);
           if (!entry) {
             entry = { values: new Array(el.family.size).fill(undefined), item };
@@ -201,8 +253,15 @@ class Vectorizer {
       out.push(this.rewriteStatement(s));
     }
     for (const [family, { values, item }] of inits) {
-      const value = vec(values.map((v) => v ?? num(0, item.range)), item.range);
-      const init: InitStmt = { kind: 'init', items: [{ name: family.base, nameRange: item.nameRange, value, range: item.range, form: 'init' }], range: item.range };
+      const value = vec(
+        values.map((v) => v ?? num(0, item.range)),
+        item.range,
+      );
+      const init: InitStmt = {
+        kind: 'init',
+        items: [{ name: family.base, nameRange: item.nameRange, value, range: item.range, form: 'init' }],
+        range: item.range,
+      };
       out.push(init);
     }
     return { ...this.program, statements: [...states, ...out] };
@@ -216,7 +275,10 @@ class Vectorizer {
       const o = this.origins.get(m);
       const key = o && o.base?.toLowerCase() === f.base.toLowerCase() ? o.line : m;
       let g = groups.get(key);
-      if (!g) { g = { ks: [], members: [] }; groups.set(key, g); }
+      if (!g) {
+        g = { ks: [], members: [] };
+        groups.set(key, g);
+      }
       g.ks.push(k);
       g.members.push(m);
     }
@@ -228,7 +290,8 @@ class Vectorizer {
       pieces.push(this.embed(z.e, z.varies, ks, f.size, range));
     }
     const whole = sum(pieces, range);
-    if (first.kind === 'equation') return { kind: 'equation', state: f.base, stateRange: first.stateRange, rhs: whole, range: first.range };
+    if (first.kind === 'equation')
+      return { kind: 'equation', state: f.base, stateRange: first.stateRange, rhs: whole, range: first.range };
     return { kind: 'fixed', name: f.base, nameRange: first.nameRange, expr: whole, range: first.range };
   }
 
@@ -236,20 +299,50 @@ class Vectorizer {
   private embed(piece: Expr, varies: boolean, ks: number[], n: number, range: Range): Expr {
     const identity = ks.length === n && ks.every((k, i) => k === i);
     if (!varies) {
-      if (identity) return { kind: 'binary', op: '*', left: numbers(new Array(n).fill(1), range), right: piece, range, opRange: range };
+      if (identity)
+        return {
+          kind: 'binary',
+          op: '*',
+          left: numbers(new Array(n).fill(1), range),
+          right: piece,
+          range,
+          opRange: range,
+        };
       const onehot = new Array(n).fill(0);
       for (const k of ks) onehot[k] = 1;
       return { kind: 'binary', op: '*', left: numbers(onehot, range), right: piece, range, opRange: range };
     }
     if (identity) return piece;
-    return { kind: 'binary', op: '@', left: indicator(Array.from({ length: n }, (_, r) => r), ks, range), right: piece, range, opRange: range };
+    return {
+      kind: 'binary',
+      op: '@',
+      left: indicator(
+        Array.from({ length: n }, (_, r) => r),
+        ks,
+        range,
+      ),
+      right: piece,
+      range,
+      opRange: range,
+    };
   }
 
   /** The elements `ks` of a family, as a vector: the family itself, or a selection `S @ u`. */
   private select(f: Family, ks: number[], range: Range): Expr {
     const name: Expr = { kind: 'name', name: f.base, range };
     if (ks.length === f.size && ks.every((k, i) => k === i)) return name;
-    return { kind: 'binary', op: '@', left: indicator(ks, Array.from({ length: f.size }, (_, c) => c), range), right: name, range, opRange: range };
+    return {
+      kind: 'binary',
+      op: '@',
+      left: indicator(
+        ks,
+        Array.from({ length: f.size }, (_, c) => c),
+        range,
+      ),
+      right: name,
+      range,
+      opRange: range,
+    };
   }
 
   /** The expressions of one array line's elements, side by side: one expression, a vector where they differ. */
@@ -268,7 +361,14 @@ class Vectorizer {
         const els = names.map((n) => this.elementOf(n));
         const f = els[0]?.family;
         if (!f || els.some((x) => x?.family !== f)) throw new NotVectorizable();
-        return { e: this.select(f, els.map((x) => x?.k as number), e0.range), varies: true };
+        return {
+          e: this.select(
+            f,
+            els.map((x) => x?.k as number),
+            e0.range,
+          ),
+          varies: true,
+        };
       }
       case 'unary': {
         if (es.some((e) => (e as typeof e0).op !== e0.op)) throw new NotVectorizable();
@@ -290,7 +390,12 @@ class Vectorizer {
       }
       case 'call': {
         const callee = e0.callee.toLowerCase();
-        if (es.some((e) => (e as typeof e0).callee.toLowerCase() !== callee || (e as typeof e0).args.length !== e0.args.length)) throw new NotVectorizable();
+        if (
+          es.some(
+            (e) => (e as typeof e0).callee.toLowerCase() !== callee || (e as typeof e0).args.length !== e0.args.length,
+          )
+        )
+          throw new NotVectorizable();
         const args = e0.args.map((_, i) => this.zip(es.map((e) => (e as typeof e0).args[i])));
         const varies = args.some((a) => a.varies);
         if (!varies) return { e: this.rewrite(e0), varies: false };
@@ -299,7 +404,8 @@ class Vectorizer {
       }
       default: {
         // Indexing, vector literals, x(T): only where every element reads the same.
-        if (es.some((e) => JSON.stringify(e, stripRanges) !== JSON.stringify(e0, stripRanges))) throw new NotVectorizable();
+        if (es.some((e) => JSON.stringify(e, stripRanges) !== JSON.stringify(e0, stripRanges)))
+          throw new NotVectorizable();
         return { e: this.rewrite(e0), varies: false };
       }
     }
@@ -317,7 +423,8 @@ class Vectorizer {
     while (stack.length > 0) {
       const e = stack.pop() as Expr;
       if (e.kind === 'binary' && e.op === '@') return false;
-      if (e.kind === 'index' || e.kind === 'vector' || e.kind === 'stateAtEnd' || e.kind === 'stateAtData') return false;
+      if (e.kind === 'index' || e.kind === 'vector' || e.kind === 'stateAtEnd' || e.kind === 'stateAtData')
+        return false;
       if (e.kind === 'call' && !this.elementwise(e.callee.toLowerCase(), e.args.length, visiting)) return false;
       stack.push(...children(e));
     }
@@ -330,35 +437,62 @@ class Vectorizer {
     switch (e.kind) {
       case 'name': {
         const el = this.elementOf(e.name);
-        return el ? { kind: 'index', target: { kind: 'name', name: el.family.base, range: e.range }, indices: [el.k], range: e.range } : e;
+        return el
+          ? {
+              kind: 'index',
+              target: { kind: 'name', name: el.family.base, range: e.range },
+              indices: [el.k],
+              range: e.range,
+            }
+          : e;
       }
       case 'call': {
         const args = e.args.map((a) => this.rewrite(a));
         const el = this.elementOf(e.callee);
-        if (el) return { kind: 'index', target: { ...e, callee: el.family.base, args }, indices: [el.k], range: e.range };
+        if (el)
+          return { kind: 'index', target: { ...e, callee: el.family.base, args }, indices: [el.k], range: e.range };
         return { ...e, args };
       }
-      case 'unary': return { ...e, operand: this.rewrite(e.operand) };
-      case 'binary': return { ...e, left: this.rewrite(e.left), right: this.rewrite(e.right) };
-      case 'vector': return { ...e, elements: e.elements.map((x) => this.rewrite(x)) };
-      case 'index': return { ...e, target: this.rewrite(e.target) };
-      case 'if': return { ...e, cond: this.rewrite(e.cond), then: this.rewrite(e.then), else: this.rewrite(e.else) };
-      default: return e;
+      case 'unary':
+        return { ...e, operand: this.rewrite(e.operand) };
+      case 'binary':
+        return { ...e, left: this.rewrite(e.left), right: this.rewrite(e.right) };
+      case 'vector':
+        return { ...e, elements: e.elements.map((x) => this.rewrite(x)) };
+      case 'index':
+        return { ...e, target: this.rewrite(e.target) };
+      case 'if':
+        return { ...e, cond: this.rewrite(e.cond), then: this.rewrite(e.then), else: this.rewrite(e.else) };
+      default:
+        return e;
     }
   }
 
   private rewriteStatement(s: Statement): Statement {
     switch (s.kind) {
-      case 'equation': return { ...s, rhs: this.rewrite(s.rhs) };
-      case 'fixed': case 'aux': case 'loss': return { ...s, expr: this.rewrite(s.expr) };
-      case 'function': return { ...s, body: this.rewrite(s.body) };
-      case 'number': return { ...s, items: s.items.map((i) => ({ ...i, value: this.rewrite(i.value) })) };
-      case 'param': return {
-        ...s,
-        items: s.items.map((i) => (!i.init ? i : i.init.kind === 'value' ? { ...i, init: { ...i.init, value: this.rewrite(i.init.value) } }
-          : { ...i, init: { ...i.init, mean: this.rewrite(i.init.mean), std: this.rewrite(i.init.std) } })),
-      };
-      default: return s;
+      case 'equation':
+        return { ...s, rhs: this.rewrite(s.rhs) };
+      case 'fixed':
+      case 'aux':
+      case 'loss':
+        return { ...s, expr: this.rewrite(s.expr) };
+      case 'function':
+        return { ...s, body: this.rewrite(s.body) };
+      case 'number':
+        return { ...s, items: s.items.map((i) => ({ ...i, value: this.rewrite(i.value) })) };
+      case 'param':
+        return {
+          ...s,
+          items: s.items.map((i) =>
+            !i.init
+              ? i
+              : i.init.kind === 'value'
+                ? { ...i, init: { ...i.init, value: this.rewrite(i.init.value) } }
+                : { ...i, init: { ...i.init, mean: this.rewrite(i.init.mean), std: this.rewrite(i.init.std) } },
+          ),
+        };
+      default:
+        return s;
     }
   }
 }

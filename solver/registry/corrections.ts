@@ -16,13 +16,27 @@ interface CorrectionFacts {
 /** The corrections, in the order messages and completion list them. */
 export const CORRECTIONS = {
   none: { doc: 'No correction: the raw AD gradients.', removesOscillation: false, training: false },
-  average: { doc: 'Averages each per-step copy with its neighbours (a moving mean).', removesOscillation: true, training: true },
+  average: {
+    doc: 'Averages each per-step copy with its neighbours (a moving mean).',
+    removesOscillation: true,
+    training: true,
+  },
   filter121: {
     doc: 'The [1, 2, 1]/4 filter over neighbouring copies: removes the alternating (−1)^n component of leapfrog-type gradients.',
-    removesOscillation: true, training: true, recommended: true,
+    removesOscillation: true,
+    training: true,
+    recommended: true,
   },
-  adjoint121: { doc: 'Applies the [1, 2, 1] filter to the discrete adjoint before forming gradients.', removesOscillation: true, training: false },
-  stagesum: { doc: 'Sums the stage contributions of each step before forming gradients.', removesOscillation: false, training: false },
+  adjoint121: {
+    doc: 'Applies the [1, 2, 1] filter to the discrete adjoint before forming gradients.',
+    removesOscillation: true,
+    training: false,
+  },
+  stagesum: {
+    doc: 'Sums the stage contributions of each step before forming gradients.',
+    removesOscillation: false,
+    training: false,
+  },
 } satisfies Record<string, CorrectionFacts>;
 
 /** Post-processing of AD gradients (docs/design.md#corrections). */
@@ -30,7 +44,9 @@ export type GradFix = keyof typeof CORRECTIONS;
 export const GRADFIX_NAMES = Object.keys(CORRECTIONS) as readonly GradFix[];
 
 /** The corrections that remove the period-2 oscillation of a weakly stable scheme. */
-export const OSCILLATION_CORRECTIONS: readonly GradFix[] = GRADFIX_NAMES.filter((n) => CORRECTIONS[n].removesOscillation);
+export const OSCILLATION_CORRECTIONS: readonly GradFix[] = GRADFIX_NAMES.filter(
+  (n) => CORRECTIONS[n].removesOscillation,
+);
 
 const isRecommended = (n: GradFix) => (CORRECTIONS[n] as CorrectionFacts).recommended === true;
 
@@ -38,7 +54,9 @@ const isRecommended = (n: GradFix) => (CORRECTIONS[n] as CorrectionFacts).recomm
 export const RECOMMENDED_CORRECTION = GRADFIX_NAMES.find(isRecommended) as Exclude<GradFix, 'none'>;
 
 /** The corrections training can apply (its other gradients are the gradient engines), the recommended one first. */
-export type TrainingCorrection = { [K in GradFix]: (typeof CORRECTIONS)[K]['training'] extends true ? K : never }[GradFix];
+export type TrainingCorrection = {
+  [K in GradFix]: (typeof CORRECTIONS)[K]['training'] extends true ? K : never;
+}[GradFix];
 export const TRAINING_CORRECTIONS = GRADFIX_NAMES.filter((n) => CORRECTIONS[n].training).sort(
   (a, b) => Number(isRecommended(b)) - Number(isRecommended(a)),
 ) as readonly TrainingCorrection[];

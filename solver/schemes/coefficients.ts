@@ -9,26 +9,53 @@ export type { ButcherTableau, LinearMultistep } from './tableau';
 export type Stability = 'strong' | 'weak' | 'unstable';
 
 const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
-const aij = (t: ButcherTableau, i: number, j: number) => (j < i ? t.a[i]?.[j] ?? 0 : 0);
+const aij = (t: ButcherTableau, i: number, j: number) => (j < i ? (t.a[i]?.[j] ?? 0) : 0);
 
 /** Checks a tableau is well formed, explicit and consistent; returns problems in plain words (empty when fine). */
-export function validateTableau(t: ButcherTableau): string[] { return tableauProblems(t, fmt); }
+export function validateTableau(t: ButcherTableau): string[] {
+  return tableauProblems(t, fmt);
+}
 
 /** One Runge–Kutta order condition: Φ(b, a, c) must equal `value` for order `order`. */
-interface OrderCondition { order: number; text: string; value: number; phi: (t: ButcherTableau, c: number[]) => number }
+interface OrderCondition {
+  order: number;
+  text: string;
+  value: number;
+  phi: (t: ButcherTableau, c: number[]) => number;
+}
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const RK_CONDITIONS: OrderCondition[] = [
   { order: 1, text: 'Σ b_i = 1', value: 1, phi: (t) => sum(t.b) },
   { order: 2, text: 'Σ b_i c_i = 1/2', value: 1 / 2, phi: (t, c) => sum(t.b.map((b, i) => b * c[i])) },
   { order: 3, text: 'Σ b_i c_i² = 1/3', value: 1 / 3, phi: (t, c) => sum(t.b.map((b, i) => b * c[i] ** 2)) },
-  { order: 3, text: 'Σ b_i a_ij c_j = 1/6', value: 1 / 6, phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * c[j])))) },
-  { order: 4, text: 'Σ b_i c_i³ = 1/4', value: 1 / 4, phi: (t, c) => sum(t.b.map((b, i) => b * c[i] ** 3)) },
-  { order: 4, text: 'Σ b_i c_i a_ij c_j = 1/8', value: 1 / 8, phi: (t, c) => sum(t.b.map((b, i) => b * c[i] * sum(range(i).map((j) => aij(t, i, j) * c[j])))) },
-  { order: 4, text: 'Σ b_i a_ij c_j² = 1/12', value: 1 / 12, phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * c[j] ** 2)))) },
   {
-    order: 4, text: 'Σ b_i a_ij a_jk c_k = 1/24', value: 1 / 24,
-    phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * sum(range(j).map((k) => aij(t, j, k) * c[k])))))),
+    order: 3,
+    text: 'Σ b_i a_ij c_j = 1/6',
+    value: 1 / 6,
+    phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * c[j])))),
+  },
+  { order: 4, text: 'Σ b_i c_i³ = 1/4', value: 1 / 4, phi: (t, c) => sum(t.b.map((b, i) => b * c[i] ** 3)) },
+  {
+    order: 4,
+    text: 'Σ b_i c_i a_ij c_j = 1/8',
+    value: 1 / 8,
+    phi: (t, c) => sum(t.b.map((b, i) => b * c[i] * sum(range(i).map((j) => aij(t, i, j) * c[j])))),
+  },
+  {
+    order: 4,
+    text: 'Σ b_i a_ij c_j² = 1/12',
+    value: 1 / 12,
+    phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * c[j] ** 2)))),
+  },
+  {
+    order: 4,
+    text: 'Σ b_i a_ij a_jk c_k = 1/24',
+    value: 1 / 24,
+    phi: (t, c) =>
+      sum(
+        t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * sum(range(j).map((k) => aij(t, j, k) * c[k]))))),
+      ),
   },
 ];
 
@@ -52,7 +79,10 @@ export function rkOrder(t: ButcherTableau): RKOrder {
   let failed: string | undefined;
   for (let p = 1; p <= 4 && !failed; p++) {
     for (const cond of RK_CONDITIONS.filter((x) => x.order === p)) {
-      if (Math.abs(cond.phi(t, rows) - cond.value) > 1e-10) { failed = `order ${p} needs ${cond.text}`; break; }
+      if (Math.abs(cond.phi(t, rows) - cond.value) > 1e-10) {
+        failed = `order ${p} needs ${cond.text}`;
+        break;
+      }
     }
     if (!failed) order = p;
   }
@@ -62,7 +92,9 @@ export function rkOrder(t: ButcherTableau): RKOrder {
 }
 
 /** Problems with a multistep method's coefficients in plain words (empty when usable by the engine). */
-export function validateMultistep(m: LinearMultistep): string[] { return multistepProblems(m, fmt); }
+export function validateMultistep(m: LinearMultistep): string[] {
+  return multistepProblems(m, fmt);
+}
 
 export interface MultistepOrder {
   /** Consistency order p (C_0 = … = C_p = 0); 0 when inconsistent. */
@@ -105,7 +137,10 @@ export function multistepOrder(m: LinearMultistep): MultistepOrder {
 
 // ---- roots of ρ -------------------------------------------------------------
 
-export interface Complex { re: number; im: number }
+export interface Complex {
+  re: number;
+  im: number;
+}
 
 const cmul = (a: Complex, b: Complex): Complex => ({ re: a.re * b.re - a.im * b.im, im: a.re * b.im + a.im * b.re });
 const cdiv = (a: Complex, b: Complex): Complex => {
@@ -117,7 +152,10 @@ const cabs = (a: Complex) => Math.hypot(a.re, a.im);
 /** p(z) for coefficients lowest power first. */
 function horner(coeffs: number[], z: Complex): Complex {
   let acc: Complex = { re: 0, im: 0 };
-  for (let j = coeffs.length - 1; j >= 0; j--) { const m = cmul(acc, z); acc = { re: m.re + coeffs[j], im: m.im }; }
+  for (let j = coeffs.length - 1; j >= 0; j--) {
+    const m = cmul(acc, z);
+    acc = { re: m.re + coeffs[j], im: m.im };
+  }
   return acc;
 }
 
@@ -131,14 +169,20 @@ export function polynomialRoots(coeffs: number[]): Complex[] {
   const c = [...coeffs];
   while (c.length > 0 && c[c.length - 1] === 0) c.pop();
   const zeros: Complex[] = [];
-  while (c.length > 1 && c[0] === 0) { c.shift(); zeros.push({ re: 0, im: 0 }); }
+  while (c.length > 1 && c[0] === 0) {
+    c.shift();
+    zeros.push({ re: 0, im: 0 });
+  }
   const n = c.length - 1;
   if (n < 1) return zeros;
   const monic = c.map((v) => v / c[n]);
   const seed: Complex = { re: 0.4, im: 0.9 };
   const z: Complex[] = [];
   let p: Complex = { re: 1, im: 0 };
-  for (let i = 0; i < n; i++) { z.push(p); p = cmul(p, seed); }
+  for (let i = 0; i < n; i++) {
+    z.push(p);
+    p = cmul(p, seed);
+  }
   for (let iter = 0; iter < 1000; iter++) {
     let moved = 0;
     for (let i = 0; i < n; i++) {
@@ -184,12 +228,23 @@ export interface ZeroStability {
 export function zeroStability(alpha: number[]): ZeroStability {
   const roots = polynomialRoots(alpha).sort((a, b) => cabs(b) - cabs(a));
   const outside = roots.filter((r) => cabs(r) > 1 + 1e-7);
-  if (outside.length > 0) return { stability: 'unstable', roots, parasitic: [], reason: `ρ has the root ${fmtComplex(outside[0])} outside the unit circle` };
+  if (outside.length > 0)
+    return {
+      stability: 'unstable',
+      roots,
+      parasitic: [],
+      reason: `ρ has the root ${fmtComplex(outside[0])} outside the unit circle`,
+    };
   const onCircle = roots.filter((r) => cabs(r) >= 1 - 1e-7);
   for (let i = 0; i < onCircle.length; i++) {
     for (let j = i + 1; j < onCircle.length; j++) {
       if (cabs({ re: onCircle[i].re - onCircle[j].re, im: onCircle[i].im - onCircle[j].im }) < 1e-4) {
-        return { stability: 'unstable', roots, parasitic: [], reason: `ρ has a repeated root ${fmtComplex(onCircle[i])} on the unit circle` };
+        return {
+          stability: 'unstable',
+          roots,
+          parasitic: [],
+          reason: `ρ has a repeated root ${fmtComplex(onCircle[i])} on the unit circle`,
+        };
       }
     }
   }
@@ -205,7 +260,8 @@ export function fmt(x: number): string {
 }
 
 export function fmtComplex(z: Complex): string {
-  const re = Math.abs(z.re) < 1e-9 ? 0 : z.re, im = Math.abs(z.im) < 1e-9 ? 0 : z.im;
+  const re = Math.abs(z.re) < 1e-9 ? 0 : z.re,
+    im = Math.abs(z.im) < 1e-9 ? 0 : z.im;
   if (im === 0) return fmt(re).replace(/^-/, '−');
   const sign = im < 0 ? '−' : '+';
   return `${fmt(re)} ${sign} ${fmt(Math.abs(im))}i`;

@@ -7,10 +7,19 @@
 // c are the row sums of a and the weights b sum to 1; a multistep method is explicit (or has an explicit predictor)
 // and consistent. test/unit/registries.test.ts checks the declared order and stability against the analysis.
 // This file imports only tableau.ts, so the model types (solver/model.ts) can name its schemes.
-import { multistepConsistencyProblems, multistepProblems, tableauProblems, type ButcherTableau, type LinearMultistep } from './tableau';
+import {
+  multistepConsistencyProblems,
+  multistepProblems,
+  tableauProblems,
+  type ButcherTableau,
+  type LinearMultistep,
+} from './tableau';
 
 /** An XPPAUT `meth=` name that runs as this scheme; `note` says where the mapping is not exact (an information diagnostic). */
-export interface XppautAlias { name: string; note?: string }
+export interface XppautAlias {
+  name: string;
+  note?: string;
+}
 
 interface SchemeFacts {
   /** Consistency order of the coefficients (a multistep start may limit the observed order). */
@@ -25,7 +34,10 @@ interface SchemeFacts {
   remedy?: true;
 }
 
-export interface OneStepEntry extends SchemeFacts { kind: 'rk'; tableau: ButcherTableau }
+export interface OneStepEntry extends SchemeFacts {
+  kind: 'rk';
+  tableau: ButcherTableau;
+}
 
 export interface MultistepEntry extends SchemeFacts {
   kind: 'lmm';
@@ -50,7 +62,9 @@ export function entryProblems(entry: SchemeEntry): string[] {
   const methods = [entry.method, ...entry.ramp, ...(entry.predictor ? [entry.predictor] : [])];
   return methods.flatMap((m) => [
     // An implicit corrector runs as one PECE pass of its explicit predictor.
-    ...multistepProblems(m, String).filter((p) => !(m === entry.method && entry.predictor && p.startsWith('the method is implicit'))),
+    ...multistepProblems(m, String).filter(
+      (p) => !(m === entry.method && entry.predictor && p.startsWith('the method is implicit')),
+    ),
     ...multistepConsistencyProblems(m, String),
   ]);
 }
@@ -59,7 +73,8 @@ export function entryProblems(entry: SchemeEntry): string[] {
 export function validated<T extends Record<string, SchemeEntry>>(schemes: T): T {
   for (const [name, entry] of Object.entries(schemes)) {
     const problems = entryProblems(entry);
-    if (problems.length > 0) throw new Error(`The built-in scheme '${name}' in solver/schemes/registry.ts is wrong: ${problems.join('; ')}`);
+    if (problems.length > 0)
+      throw new Error(`The built-in scheme '${name}' in solver/schemes/registry.ts is wrong: ${problems.join('; ')}`);
   }
   return schemes;
 }
@@ -67,42 +82,71 @@ export function validated<T extends Record<string, SchemeEntry>>(schemes: T): T 
 /** The built-in schemes, in the order completion and messages list them. */
 export const SCHEMES = validated({
   euler: oneStep({
-    tableau: { a: [[]], b: [1], c: [0] }, order: 1, stability: 'strong',
+    tableau: { a: [[]], b: [1], c: [0] },
+    order: 1,
+    stability: 'strong',
     description: 'Forward Euler: x_{n+1} = x_n + h f(x_n, θ_n).',
   }),
   heun: oneStep({
-    tableau: { a: [[], [1]], b: [0.5, 0.5], c: [0, 1] }, order: 2, stability: 'strong', remedy: true,
+    tableau: { a: [[], [1]], b: [0.5, 0.5], c: [0, 1] },
+    order: 2,
+    stability: 'strong',
+    remedy: true,
     xppaut: [{ name: 'modeuler' }],
     description: "Heun's method (explicit trapezoid, XPPAUT `modeuler`): two stages at t_n and t_n + h, weights ½, ½.",
   }),
   midpoint: oneStep({
-    tableau: { a: [[], [0.5]], b: [0, 1], c: [0, 0.5] }, order: 2, stability: 'strong',
-    description: 'Explicit midpoint: stages at t_n and t_n + h/2, weights b = (0, 1). The first stage only feeds the second.',
+    tableau: { a: [[], [0.5]], b: [0, 1], c: [0, 0.5] },
+    order: 2,
+    stability: 'strong',
+    description:
+      'Explicit midpoint: stages at t_n and t_n + h/2, weights b = (0, 1). The first stage only feeds the second.',
   }),
   ralston: oneStep({
-    tableau: { a: [[], [2 / 3]], b: [0.25, 0.75], c: [0, 2 / 3] }, order: 2, stability: 'strong',
-    description: "Ralston's second-order method: stages at t_n and t_n + 2h/3, weights ¼, ¾ (the smallest error bound of the 2-stage family).",
+    tableau: { a: [[], [2 / 3]], b: [0.25, 0.75], c: [0, 2 / 3] },
+    order: 2,
+    stability: 'strong',
+    description:
+      "Ralston's second-order method: stages at t_n and t_n + 2h/3, weights ¼, ¾ (the smallest error bound of the 2-stage family).",
   }),
   rk4: oneStep({
-    tableau: { a: [[], [0.5], [0, 0.5], [0, 0, 1]], b: [1 / 6, 1 / 3, 1 / 3, 1 / 6], c: [0, 0.5, 0.5, 1] }, order: 4, stability: 'strong',
-    remedy: true, xppaut: [{ name: 'rungekutta' }, { name: 'runge' }],
-    description: 'The classical fourth-order Runge–Kutta method (XPPAUT `rungekutta`): stages at t_n, t_n + h/2 (twice) and t_n + h, weights 1/6, 1/3, 1/3, 1/6.',
+    tableau: { a: [[], [0.5], [0, 0.5], [0, 0, 1]], b: [1 / 6, 1 / 3, 1 / 3, 1 / 6], c: [0, 0.5, 0.5, 1] },
+    order: 4,
+    stability: 'strong',
+    remedy: true,
+    xppaut: [{ name: 'rungekutta' }, { name: 'runge' }],
+    description:
+      'The classical fourth-order Runge–Kutta method (XPPAUT `rungekutta`): stages at t_n, t_n + h/2 (twice) and t_n + h, weights 1/6, 1/3, 1/3, 1/6.',
   }),
   leapfrog: multistep({
-    method: { alpha: [-1, 0, 1], beta: [0, 2, 0] }, ramp: [], order: 2, stability: 'weak',
-    description: 'Leapfrog (explicit midpoint rule over two steps): x_{n+1} = x_{n−1} + 2h f(x_n, θ_n), started by one `start=` step (euler or heun).',
+    method: { alpha: [-1, 0, 1], beta: [0, 2, 0] },
+    ramp: [],
+    order: 2,
+    stability: 'weak',
+    description:
+      'Leapfrog (explicit midpoint rule over two steps): x_{n+1} = x_{n−1} + 2h f(x_n, θ_n), started by one `start=` step (euler or heun).',
   }),
   ab2: multistep({
-    method: AB2, ramp: [], order: 2, stability: 'strong', remedy: true,
+    method: AB2,
+    ramp: [],
+    order: 2,
+    stability: 'strong',
+    remedy: true,
     description: 'Adams–Bashforth 2: x_{n+1} = x_n + h (3/2 f_n − 1/2 f_{n−1}), started by one `start=` step.',
   }),
   ab3: multistep({
-    method: { alpha: [0, 0, -1, 1], beta: [5 / 12, -16 / 12, 23 / 12, 0] }, ramp: [AB2], order: 3, stability: 'strong',
-    xppaut: [{
-      name: 'adams',
-      note: "XPPAUT's adams is a 4th-order Adams–Bashforth–Moulton predictor-corrector; ODE Lens runs the explicit 3-step Adams–Bashforth method (ab3)",
-    }],
-    description: 'Adams–Bashforth 3 (XPPAUT `adams` maps here; XPPAUT runs an Adams predictor–corrector): x_{n+1} = x_n + h (23 f_n − 16 f_{n−1} + 5 f_{n−2}) / 12, started by one `start=` step and one ab2 step.',
+    method: { alpha: [0, 0, -1, 1], beta: [5 / 12, -16 / 12, 23 / 12, 0] },
+    ramp: [AB2],
+    order: 3,
+    stability: 'strong',
+    xppaut: [
+      {
+        name: 'adams',
+        note: "XPPAUT's adams is a 4th-order Adams–Bashforth–Moulton predictor-corrector; ODE Lens runs the explicit 3-step Adams–Bashforth method (ab3)",
+      },
+    ],
+    description:
+      'Adams–Bashforth 3 (XPPAUT `adams` maps here; XPPAUT runs an Adams predictor–corrector): x_{n+1} = x_n + h (23 f_n − 16 f_{n−1} + 5 f_{n−2}) / 12, started by one `start=` step and one ab2 step.',
   }),
   milne: multistep({
     // Simpson's rule corrector x_{n+2} = x_n + h/3 (f_n + 4 f_{n+1} + f_{n+2})
@@ -110,7 +154,8 @@ export const SCHEMES = validated({
     ramp: [],
     // Milne's predictor x_{n+4} = x_n + 4h/3 (2 f_{n+1} − f_{n+2} + 2 f_{n+3})
     predictor: { alpha: [-1, 0, 0, 0, 1], beta: [0, 8 / 3, -4 / 3, 8 / 3, 0] },
-    order: 4, stability: 'weak',
+    order: 4,
+    stability: 'weak',
     description:
       "Milne–Simpson, run as a predictor–corrector (PECE): Milne's 4-step predictor x_{n+1} = x_{n−3} + 4h/3 (2f_n − f_{n−1} + 2f_{n−2}), " +
       'f evaluated at the prediction with θ_{n+1}, one pass of the Simpson corrector x_{n+1} = x_{n−1} + h/3 (f_{n+1} + 4f_n + f_{n−1}), then f at the corrected value. ' +
@@ -126,17 +171,28 @@ export type MultistepName = Exclude<SchemeName, OneStepName>;
 
 export const SCHEME_NAMES = Object.keys(SCHEMES) as readonly SchemeName[];
 
-export function isOneStep(name: string): name is OneStepName { return Object.hasOwn(SCHEMES, name) && SCHEMES[name as SchemeName].kind === 'rk'; }
-export function isMultistep(name: string): name is MultistepName { return Object.hasOwn(SCHEMES, name) && SCHEMES[name as SchemeName].kind === 'lmm'; }
+export function isOneStep(name: string): name is OneStepName {
+  return Object.hasOwn(SCHEMES, name) && SCHEMES[name as SchemeName].kind === 'rk';
+}
+export function isMultistep(name: string): name is MultistepName {
+  return Object.hasOwn(SCHEMES, name) && SCHEMES[name as SchemeName].kind === 'lmm';
+}
 
 /** One-step built-in schemes (the only ones that can start a multistep method: the values of `start=`). */
 export const ONE_STEP_SCHEME_NAMES: readonly OneStepName[] = SCHEME_NAMES.filter(isOneStep);
 
 /** XPPAUT method names mapped to built-in schemes (with a note where the mapping is not exact). */
 export const XPPAUT_SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: string }> = new Map(
-  SCHEME_NAMES.flatMap((scheme) => (SCHEMES[scheme] as SchemeEntry).xppaut?.map((a): [string, { scheme: SchemeName; note?: string }] =>
-    [a.name, a.note ? { scheme, note: a.note } : { scheme }]) ?? []),
+  SCHEME_NAMES.flatMap(
+    (scheme) =>
+      (SCHEMES[scheme] as SchemeEntry).xppaut?.map((a): [string, { scheme: SchemeName; note?: string }] => [
+        a.name,
+        a.note ? { scheme, note: a.note } : { scheme },
+      ]) ?? [],
+  ),
 );
 
 /** The strongly stable schemes remedies offer instead of a weakly stable one. */
-export const STRONGLY_STABLE_REMEDIES: readonly SchemeName[] = SCHEME_NAMES.filter((n) => (SCHEMES[n] as SchemeEntry).remedy);
+export const STRONGLY_STABLE_REMEDIES: readonly SchemeName[] = SCHEME_NAMES.filter(
+  (n) => (SCHEMES[n] as SchemeEntry).remedy,
+);

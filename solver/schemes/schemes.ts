@@ -12,8 +12,24 @@
 // - milne is Milne's predictor (4-step, order 4) with one Simpson corrector
 //   pass and a final evaluation (PECE), so it needs three start steps.
 import type { Model, SchemeDecl, SchemeName, Tie } from '../model';
-import { multistepOrder, rkOrder, validateMultistep, validateTableau, zeroStability, type ButcherTableau, type LinearMultistep } from './coefficients';
-import { isMultistep, isOneStep, ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, SCHEMES, type MultistepName, type OneStepName } from './registry';
+import {
+  multistepOrder,
+  rkOrder,
+  validateMultistep,
+  validateTableau,
+  zeroStability,
+  type ButcherTableau,
+  type LinearMultistep,
+} from './coefficients';
+import {
+  isMultistep,
+  isOneStep,
+  ONE_STEP_SCHEME_NAMES,
+  SCHEME_NAMES,
+  SCHEMES,
+  type MultistepName,
+  type OneStepName,
+} from './registry';
 
 export type { ButcherTableau, LinearMultistep } from './coefficients';
 export { validateTableau, validateMultistep } from './coefficients';
@@ -48,11 +64,15 @@ export interface MultistepScheme {
 export type Scheme = RKScheme | MultistepScheme;
 
 /** The Butcher tableau of each one-step built-in scheme (from the registry). */
-export const TABLEAUX = Object.fromEntries(
-  ONE_STEP_SCHEME_NAMES.map((n) => [n, SCHEMES[n].tableau]),
-) as Readonly<Record<OneStepName, ButcherTableau>>;
+export const TABLEAUX = Object.fromEntries(ONE_STEP_SCHEME_NAMES.map((n) => [n, SCHEMES[n].tableau])) as Readonly<
+  Record<OneStepName, ButcherTableau>
+>;
 
-export interface MultistepDefinition { method: LinearMultistep; ramp: LinearMultistep[]; predictor?: LinearMultistep }
+export interface MultistepDefinition {
+  method: LinearMultistep;
+  ramp: LinearMultistep[];
+  predictor?: LinearMultistep;
+}
 
 /** The method, start ramp and predictor of each multistep built-in scheme (from the registry). */
 export const MULTISTEP = Object.fromEntries(
@@ -73,7 +93,11 @@ function rkScheme(name: string, tableau: ButcherTableau, tie: Tie): RKScheme {
 
 function multistepScheme(name: string, def: MultistepDefinition, start: RKScheme): MultistepScheme {
   return {
-    kind: 'lmm', name, method: def.method, ramp: def.ramp, start,
+    kind: 'lmm',
+    name,
+    method: def.method,
+    ramp: def.ramp,
+    start,
     order: multistepOrder(def.method).order,
     weaklyStable: zeroStability(def.method.alpha).stability !== 'strong',
     ...(def.predictor ? { predictor: def.predictor } : {}),
@@ -97,7 +121,8 @@ export function schemeByName(name: string, settings: SchemeSettings = {}): Schem
     if (problems.length > 0) throw new Error(`The scheme '${name}' cannot run: ${problems.join('; ')}`);
     return rkScheme(decl?.name ?? key, tableau, tie);
   }
-  if (!isOneStep(startName)) throw new Error(`start=${startName}: a multistep method needs a one-step built-in start scheme`);
+  if (!isOneStep(startName))
+    throw new Error(`start=${startName}: a multistep method needs a one-step built-in start scheme`);
   const start = rkScheme(startName, TABLEAUX[startName], 'step');
   if (decl?.kind === 'lmm') {
     const problems = validateMultistep(decl);
@@ -109,11 +134,17 @@ export function schemeByName(name: string, settings: SchemeSettings = {}): Schem
 
 /** The scheme a checked model runs: its `meth`, `tie` and `start` options and its declared schemes. */
 export function schemeOf(model: Pick<Model, 'options' | 'schemes'>): Scheme {
-  return schemeByName(model.options.meth, { tie: model.options.tie, start: model.options.start, declared: model.schemes });
+  return schemeByName(model.options.meth, {
+    tie: model.options.tie,
+    start: model.options.start,
+    declared: model.schemes,
+  });
 }
 
 /** Steps of a multistep method: k of its (corrector) method and of its predictor. */
-export function stepsBack(m: LinearMultistep): number { return m.alpha.length - 1; }
+export function stepsBack(m: LinearMultistep): number {
+  return m.alpha.length - 1;
+}
 
 /** Number of start steps before the method proper runs (k − 1, or k_predictor − 1 for PECE). */
 export function startSteps(s: MultistepScheme): number {

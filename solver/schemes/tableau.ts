@@ -30,9 +30,13 @@ export function tableauProblems(t: ButcherTableau, fmt: Format): string[] {
   const finite = [...t.b, ...t.c, ...t.a.flat()].every(Number.isFinite);
   if (!finite) return [...out, 'every coefficient must be a finite number'];
   for (let i = 0; i < t.a.length; i++) {
-    if (t.a[i].slice(i).some((v) => v !== 0)) out.push(`row ${i + 1} of a is not strictly lower triangular (implicit schemes are not supported)`);
+    if (t.a[i].slice(i).some((v) => v !== 0))
+      out.push(`row ${i + 1} of a is not strictly lower triangular (implicit schemes are not supported)`);
     const rowSum = sum(t.a[i].slice(0, i));
-    if (i < t.c.length && Math.abs(rowSum - t.c[i]) > 1e-12 * Math.max(1, Math.abs(rowSum))) out.push(`c[${i + 1}] = ${fmt(t.c[i])} differs from the row sum of a (${fmt(rowSum)}), so stage ${i + 1} evaluates f at a time that does not match its state`);
+    if (i < t.c.length && Math.abs(rowSum - t.c[i]) > 1e-12 * Math.max(1, Math.abs(rowSum)))
+      out.push(
+        `c[${i + 1}] = ${fmt(t.c[i])} differs from the row sum of a (${fmt(rowSum)}), so stage ${i + 1} evaluates f at a time that does not match its state`,
+      );
   }
   const bs = sum(t.b);
   if (Math.abs(bs - 1) > 1e-12) out.push(`the weights b sum to ${fmt(bs)}, not 1 (the scheme is inconsistent)`);
@@ -47,7 +51,10 @@ export function multistepProblems(m: LinearMultistep, fmt: Format): string[] {
   if (m.beta.length !== m.alpha.length) out.push(`beta must have ${m.alpha.length} coefficients, like alpha`);
   if (![...m.alpha, ...m.beta].every(Number.isFinite)) out.push('every coefficient must be a finite number');
   if (m.alpha[k] === 0) out.push('the newest alpha coefficient must not be 0');
-  if ((m.beta[k] ?? 0) !== 0) out.push(`the method is implicit (newest beta = ${fmt(m.beta[k])}); only explicit multistep methods can be declared`);
+  if ((m.beta[k] ?? 0) !== 0)
+    out.push(
+      `the method is implicit (newest beta = ${fmt(m.beta[k])}); only explicit multistep methods can be declared`,
+    );
   return out;
 }
 

@@ -12,7 +12,17 @@ import type { Token } from '../language/lexer';
 import { sameRange, tokenRange } from './ranges';
 import { isFunctionName, LINE_KEYWORDS, PARAM_KEYWORDS } from './vocabulary';
 
-export type DeclKind = 'state' | 'param' | 'number' | 'fixed' | 'function' | 'aux' | 'data' | 'scheme' | 'opaque' | 'argument';
+export type DeclKind =
+  | 'state'
+  | 'param'
+  | 'number'
+  | 'fixed'
+  | 'function'
+  | 'aux'
+  | 'data'
+  | 'scheme'
+  | 'opaque'
+  | 'argument';
 
 export interface Declaration {
   name: string;
@@ -75,8 +85,16 @@ export interface SymbolIndex {
 export const keyOf = (name: string): string => name.toLowerCase();
 
 const KIND_OF_KEYWORD: Record<string, DeclKind> = {
-  state: 'state', fixed: 'fixed', function: 'function', number: 'number', num: 'number', n: 'number', aux: 'aux', a: 'aux',
-  data: 'data', scheme: 'scheme',
+  state: 'state',
+  fixed: 'fixed',
+  function: 'function',
+  number: 'number',
+  num: 'number',
+  n: 'number',
+  aux: 'aux',
+  a: 'aux',
+  data: 'data',
+  scheme: 'scheme',
 };
 
 function declKindFromKeyword(kw: string): DeclKind {
@@ -93,39 +111,116 @@ function isRange(r: unknown): r is Range {
 function collectDeclarations(statements: Statement[]): Declaration[] {
   const out: Declaration[] = [];
   // Sets the key in place: a spread copy per declaration is a measurable share of the first request after an edit.
-  const add = (d: Omit<Declaration, 'key'>) => { (d as Declaration).key = keyOf(d.name); out.push(d as Declaration); };
+  const add = (d: Omit<Declaration, 'key'>) => {
+    (d as Declaration).key = keyOf(d.name);
+    out.push(d as Declaration);
+  };
   const equations: { name: string; range: Range; stmtRange: Range }[] = [];
   for (const s of statements) {
     switch (s.kind) {
-      case 'state': add({ name: s.name, kind: 'state', nameRange: s.nameRange, range: s.range, shape: s.shape?.dims ?? [], stmt: s }); break;
-      case 'param': for (const it of s.items) add({ name: it.name, kind: 'param', nameRange: it.nameRange, range: it.range, shape: it.shape?.dims ?? [], stmt: s, item: it }); break;
-      case 'number': for (const it of s.items) add({ name: it.name, kind: 'number', nameRange: it.nameRange, range: it.range, shape: [], stmt: s, item: it }); break;
-      case 'fixed': add({ name: s.name, kind: 'fixed', nameRange: s.nameRange, range: s.range, stmt: s }); break;
-      case 'aux': add({ name: s.name, kind: 'aux', nameRange: s.nameRange, range: s.range, stmt: s }); break;
-      case 'opaque': add({ name: s.name, kind: 'opaque', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      case 'state':
+        add({
+          name: s.name,
+          kind: 'state',
+          nameRange: s.nameRange,
+          range: s.range,
+          shape: s.shape?.dims ?? [],
+          stmt: s,
+        });
+        break;
+      case 'param':
+        for (const it of s.items)
+          add({
+            name: it.name,
+            kind: 'param',
+            nameRange: it.nameRange,
+            range: it.range,
+            shape: it.shape?.dims ?? [],
+            stmt: s,
+            item: it,
+          });
+        break;
+      case 'number':
+        for (const it of s.items)
+          add({
+            name: it.name,
+            kind: 'number',
+            nameRange: it.nameRange,
+            range: it.range,
+            shape: [],
+            stmt: s,
+            item: it,
+          });
+        break;
+      case 'fixed':
+        add({ name: s.name, kind: 'fixed', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
+      case 'aux':
+        add({ name: s.name, kind: 'aux', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
+      case 'opaque':
+        add({ name: s.name, kind: 'opaque', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
       case 'function':
         add({ name: s.name, kind: 'function', nameRange: s.nameRange, range: s.range, stmt: s });
-        s.params.forEach((p, i) => add({ name: p, kind: 'argument', nameRange: s.paramRanges[i], range: s.range, container: keyOf(s.name), stmt: s }));
+        s.params.forEach((p, i) =>
+          add({
+            name: p,
+            kind: 'argument',
+            nameRange: s.paramRanges[i],
+            range: s.range,
+            container: keyOf(s.name),
+            stmt: s,
+          }),
+        );
         break;
-      case 'equation': equations.push({ name: s.state, range: s.stateRange, stmtRange: s.range }); break;
+      case 'equation':
+        equations.push({ name: s.state, range: s.stateRange, stmtRange: s.range });
+        break;
       case 'broken':
-        if (s.declares) add({ name: s.declares.name, kind: declKindFromKeyword(s.declares.keyword), nameRange: s.declares.nameRange, range: s.range, stmt: s });
+        if (s.declares)
+          add({
+            name: s.declares.name,
+            kind: declKindFromKeyword(s.declares.keyword),
+            nameRange: s.declares.nameRange,
+            range: s.range,
+            stmt: s,
+          });
         else if (s.equationFor) {
           // `dx/dt = …` records the `dx` token: the state is its tail.
           const r = s.range;
           const width = r.end.character - r.start.character;
-          const nameRange = r.start.line === r.end.line && width === s.equationFor.length + 1
-            ? { start: { line: r.start.line, character: r.start.character + 1 }, end: r.end } : r;
+          const nameRange =
+            r.start.line === r.end.line && width === s.equationFor.length + 1
+              ? { start: { line: r.start.line, character: r.start.character + 1 }, end: r.end }
+              : r;
           equations.push({ name: s.equationFor, range: nameRange, stmtRange: s.range });
         }
         break;
-      case 'data': add({ name: s.name, kind: 'data', nameRange: s.nameRange, range: s.range, stmt: s }); break;
-      case 'scheme': add({ name: s.name, kind: 'scheme', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      case 'data':
+        add({ name: s.name, kind: 'data', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
+      case 'scheme':
+        add({ name: s.name, kind: 'scheme', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
       default: {
         // Statements added by later grammar (data, scheme, …) that declare a name.
-        const g = s as unknown as { kind: string; name?: unknown; nameRange?: unknown; range: Range; shape?: { dims?: Shape } };
+        const g = s as unknown as {
+          kind: string;
+          name?: unknown;
+          nameRange?: unknown;
+          range: Range;
+          shape?: { dims?: Shape };
+        };
         if (typeof g.name === 'string' && isRange(g.nameRange)) {
-          add({ name: g.name, kind: declKindFromKeyword(g.kind), nameRange: g.nameRange, range: g.range, shape: g.shape?.dims, stmt: s });
+          add({
+            name: g.name,
+            kind: declKindFromKeyword(g.kind),
+            nameRange: g.nameRange,
+            range: g.range,
+            shape: g.shape?.dims,
+            stmt: s,
+          });
         }
       }
     }
@@ -144,7 +239,21 @@ function collectDeclarations(statements: Statement[]): Declaration[] {
 const isPunct = (t: Token | undefined, s: string) => !!t && t.kind === 'punct' && t.text === s;
 
 /** Statements whose second word is the name they declare and whose other words are not references. */
-const NAME_ONLY_LINES = new Set(['scheme', 'markov', 'table', 'wiener', 'special', 'global', 'set', 'bdry', 'solv', 'option', 'options', 'export', 'import']);
+const NAME_ONLY_LINES = new Set([
+  'scheme',
+  'markov',
+  'table',
+  'wiener',
+  'special',
+  'global',
+  'set',
+  'bdry',
+  'solv',
+  'option',
+  'options',
+  'export',
+  'import',
+]);
 
 /** A logical line with more tokens than this is classified one physical line at a time by `at`. */
 const LONG_LINE_TOKENS = 256;
@@ -175,14 +284,20 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
       continue;
     }
     const list = byKey.get(d.key);
-    if (list) list.push(d); else byKey.set(d.key, [d]);
+    if (list) list.push(d);
+    else byKey.set(d.key, [d]);
     if (d.kind === 'function') functions.set(posKey(d.nameRange.start.line, d.nameRange.start.character), d);
   }
 
   let refs: Reference[] = [];
   const push = (t: Token, role: RefRole, decl?: Declaration, range = tokenRange(t), text = t.text, option?: string) => {
     refs.push({
-      key: keyOf(text), text, range, role, decl, option,
+      key: keyOf(text),
+      text,
+      range,
+      role,
+      decl,
+      option,
       isDeclaration: !!decl && sameRange(decl.nameRange, range),
     });
   };
@@ -235,10 +350,14 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
       for (let i = 1; i < toks.length; i++) {
         const t = toks[i];
         if (t.kind !== 'ident') continue;
-        if (isPunct(toks[i + 1], '=')) { push(t, 'optionKey', undefined, undefined, undefined, keyOf(t.text) === 'method' ? 'meth' : keyOf(t.text)); continue; }
+        if (isPunct(toks[i + 1], '=')) {
+          push(t, 'optionKey', undefined, undefined, undefined, keyOf(t.text) === 'method' ? 'meth' : keyOf(t.text));
+          continue;
+        }
         const prev = toks[i - 1];
         const keyTok = isPunct(prev, '=') ? toks[i - 2] : undefined;
-        const option = keyTok?.kind === 'ident' ? (keyOf(keyTok.text) === 'method' ? 'meth' : keyOf(keyTok.text)) : undefined;
+        const option =
+          keyTok?.kind === 'ident' ? (keyOf(keyTok.text) === 'method' ? 'meth' : keyOf(keyTok.text)) : undefined;
         const d = resolve(t.text);
         if (d && d.kind === 'scheme') push(t, 'symbol', d, undefined, undefined, option);
         else push(t, 'optionValue', undefined, undefined, undefined, option);
@@ -246,7 +365,9 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
       return;
     }
     if (first.kind !== 'ident') {
-      toks.forEach((t, i) => { if (t.kind === 'ident' && (onlyLine === undefined || t.line === onlyLine)) classify(t, toks, undefined, i); });
+      toks.forEach((t, i) => {
+        if (t.kind === 'ident' && (onlyLine === undefined || t.line === onlyLine)) classify(t, toks, undefined, i);
+      });
       return;
     }
     const lw = keyOf(first.text);
@@ -255,11 +376,23 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
     let locals: Declaration[] | undefined;
     const fn = functions.get(posKey(first.line, first.col));
     if (fn) locals = argsOf.get(fn.key);
-    if (lw === 'loss' && isPunct(second, '=')) { push(first, 'keyword'); start = 1; }
-    else if (lw.length > 1 && lw[0] === 'd' && isPunct(second, '/') && toks[2]?.kind === 'ident' && keyOf(toks[2].text) === 'dt' && isPunct(toks[3], '=')) {
+    if (lw === 'loss' && isPunct(second, '=')) {
+      push(first, 'keyword');
+      start = 1;
+    } else if (
+      lw.length > 1 &&
+      lw[0] === 'd' &&
+      isPunct(second, '/') &&
+      toks[2]?.kind === 'ident' &&
+      keyOf(toks[2].text) === 'dt' &&
+      isPunct(toks[3], '=')
+    ) {
       // dx/dt: the state is the tail of the first word.
       const name = first.text.slice(1);
-      const range = { start: { line: first.line, character: first.col + 1 }, end: { line: first.line, character: first.end } };
+      const range = {
+        start: { line: first.line, character: first.col + 1 },
+        end: { line: first.line, character: first.end },
+      };
       const d = declAt.get(posKey(first.line, first.col + 1)) ?? resolve(name);
       push(first, d ? 'symbol' : 'unresolved', d, range, name);
       push(toks[2], 'keyword');
@@ -293,17 +426,44 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
     const next = toks[i + 1];
     // per-step / per_step / shared after a parameter's name.
     const here = declAt.get(posKey(t.line, t.col));
-    if (here && here.nameRange.end.character === t.end) { push(t, 'symbol', here); return; }
-    if (k === 'per' && isPunct(next, '-') && toks[i + 2]?.kind === 'ident' && keyOf(toks[i + 2].text) === 'step') { push(t, 'keyword'); return; }
-    if (k === 'step' && isPunct(prev, '-') && toks[i - 2] && keyOf(toks[i - 2].text) === 'per') { push(t, 'keyword'); return; }
-    if (k === 'per_step' || k === 'perstep' || k === 'shared') { push(t, 'keyword'); return; }
-    if (k === 'normal' && isPunct(prev, '~')) { push(t, 'keyword'); return; }
+    if (here && here.nameRange.end.character === t.end) {
+      push(t, 'symbol', here);
+      return;
+    }
+    if (k === 'per' && isPunct(next, '-') && toks[i + 2]?.kind === 'ident' && keyOf(toks[i + 2].text) === 'step') {
+      push(t, 'keyword');
+      return;
+    }
+    if (k === 'step' && isPunct(prev, '-') && toks[i - 2] && keyOf(toks[i - 2].text) === 'per') {
+      push(t, 'keyword');
+      return;
+    }
+    if (k === 'per_step' || k === 'perstep' || k === 'shared') {
+      push(t, 'keyword');
+      return;
+    }
+    if (k === 'normal' && isPunct(prev, '~')) {
+      push(t, 'keyword');
+      return;
+    }
     const local = locals?.find((a) => a.key === k);
-    if (local) { push(t, 'symbol', local); return; }
+    if (local) {
+      push(t, 'symbol', local);
+      return;
+    }
     const d = resolve(t.text);
-    if (d) { push(t, 'symbol', d); return; }
-    if ((k === 'if' || k === 'then' || k === 'else') && isPunct(next, '(')) { push(t, 'keyword'); return; }
-    if (k === 't' || k === 'pi' || (isFunctionName(k) && isPunct(next, '('))) { push(t, 'builtin'); return; }
+    if (d) {
+      push(t, 'symbol', d);
+      return;
+    }
+    if ((k === 'if' || k === 'then' || k === 'else') && isPunct(next, '(')) {
+      push(t, 'keyword');
+      return;
+    }
+    if (k === 't' || k === 'pi' || (isFunctionName(k) && isPunct(next, '('))) {
+      push(t, 'builtin');
+      return;
+    }
     push(t, 'unresolved');
   }
 
@@ -334,7 +494,11 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
       return touching;
     },
     refsOf(decl) {
-      return this.refs.filter((r) => r.decl === decl || (r.decl !== undefined && r.decl.kind !== 'argument' && decl.kind !== 'argument' && r.key === decl.key));
+      return this.refs.filter(
+        (r) =>
+          r.decl === decl ||
+          (r.decl !== undefined && r.decl.kind !== 'argument' && decl.kind !== 'argument' && r.key === decl.key),
+      );
     },
   };
 }

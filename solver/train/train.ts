@@ -16,7 +16,15 @@ import { copiesPerParameter } from '../engine/discrete';
 import { schemeOf } from '../schemes/schemes';
 import { parameterCopies } from '../schemes/copies';
 import { makeOptimizer, type OptimizerName } from './optimizers';
-import { adGradient, adjointGradient, correctGradient, discreteLoss, flowLoss, type TrainContext, type TrainGradient } from './gradients';
+import {
+  adGradient,
+  adjointGradient,
+  correctGradient,
+  discreteLoss,
+  flowLoss,
+  type TrainContext,
+  type TrainGradient,
+} from './gradients';
 
 export interface TrainOptions {
   iterations?: number;
@@ -47,7 +55,12 @@ export interface IterationRecord {
   referenceError?: number;
 }
 
-export interface LearnedParameter { name: string; shape: Shape; perStep: boolean; /** One row per copy (one row for shared). */ values: number[][] }
+export interface LearnedParameter {
+  name: string;
+  shape: Shape;
+  perStep: boolean /** One row per copy (one row for shared). */;
+  values: number[][];
+}
 
 export interface TrainResult {
   stopped: 'completed' | 'cancelled' | 'timeout' | 'diverged';
@@ -67,7 +80,10 @@ export interface TrainResult {
 
 /** Refused before anything is allocated, or the model cannot be compiled. */
 export class TrainError extends Error {
-  constructor(message: string, readonly code: DiagnosticCode) {
+  constructor(
+    message: string,
+    readonly code: DiagnosticCode,
+  ) {
     super(message);
     this.name = 'TrainError';
   }
@@ -79,7 +95,8 @@ export function totalVariation(model: Model, values: Float32Array[], copies: num
   const out: Record<string, number> = {};
   model.params.forEach((p, i) => {
     if (!p.perStep) return;
-    const P = sizeOf(p.shape), v = values[i];
+    const P = sizeOf(p.shape),
+      v = values[i];
     let s = 0;
     for (let n = 0; n + 1 < N; n++) for (let k = 0; k < P; k++) s += Math.abs(v[(n + 1) * P + k] - v[n * P + k]);
     out[p.name] = s;
@@ -104,12 +121,21 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
   const flowEvery = Math.max(1, Math.floor(options.flowEvery ?? 1));
   const { steps: N, dt: h, t0 } = model.options;
   // Refuse before any allocation.
-  if (!(Number.isInteger(iterations) && iterations >= 0)) throw new TrainError(`iterations must be a whole number ≥ 0, not ${iterations}`, 'invalid-options');
-  if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw new TrainError(`the learning rate must be positive, not ${learningRate}`, 'invalid-options');
-  if (!(N >= 1) || !(h > 0) || !Number.isFinite(h)) throw new TrainError(`cannot solve with steps=${N} and dt=${h}`, 'invalid-options');
-  const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copiesPerParameter(model) : 1), 0);
+  if (!(Number.isInteger(iterations) && iterations >= 0))
+    throw new TrainError(`iterations must be a whole number ≥ 0, not ${iterations}`, 'invalid-options');
+  if (!(learningRate > 0) || !Number.isFinite(learningRate))
+    throw new TrainError(`the learning rate must be positive, not ${learningRate}`, 'invalid-options');
+  if (!(N >= 1) || !(h > 0) || !Number.isFinite(h))
+    throw new TrainError(`cannot solve with steps=${N} and dt=${h}`, 'invalid-options');
+  const elements = model.params.reduce(
+    (acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copiesPerParameter(model) : 1),
+    0,
+  );
   if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
-    throw new TrainError(`Too large to train: ${N} steps and ${elements} parameter values (limits ${MAX_CHECK_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`, 'model-too-large');
+    throw new TrainError(
+      `Too large to train: ${N} steps and ${elements} parameter values (limits ${MAX_CHECK_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`,
+      'model-too-large',
+    );
   }
   if (model.params.length === 0) throw new TrainError('the model has no parameters to train', 'no-parameters');
   let scheme;
@@ -130,21 +156,40 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
   const deadline = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : Infinity;
   const stopReason = (): TrainResult['stopped'] | undefined =>
     options.signal?.aborted ? 'cancelled' : performance.now() > deadline ? 'timeout' : undefined;
-  const interrupt = () => { const r = stopReason(); if (r) throw Object.assign(new Error(r), { name: 'TrainStopped', reason: r }); };
+  const interrupt = () => {
+    const r = stopReason();
+    if (r) throw Object.assign(new Error(r), { name: 'TrainStopped', reason: r });
+  };
 
   try {
     const pc = parameterCopies(scheme, N, h, t0);
     const ctx: TrainContext = {
-      tf, cm, model, scheme, N, h, t0,
-      copies: pc.count, taus: pc.times, weights: pc.weights, sizes: model.params.map((p) => sizeOf(p.shape)),
+      tf,
+      cm,
+      model,
+      scheme,
+      N,
+      h,
+      t0,
+      copies: pc.count,
+      taus: pc.times,
+      weights: pc.weights,
+      sizes: model.params.map((p) => sizeOf(p.shape)),
     };
     if (gradient !== 'ad' && gradient !== 'adjoint' && pc.count !== N) {
-      throw new TrainError(`${gradient} corrects one copy per step; with tie=stage train with ad or adjoint`, 'invalid-options');
+      throw new TrainError(
+        `${gradient} corrects one copy per step; with tie=stage train with ad or adjoint`,
+        'invalid-options',
+      );
     }
     const values = (options.initial ?? initialParameters(tf, model)).map((v) => Float32Array.from(v));
     model.params.forEach((p, i) => {
       const want = (p.perStep ? pc.count : 1) * ctx.sizes[i];
-      if (values[i]?.length !== want) throw new TrainError(`initial values of ${p.name}: ${values[i]?.length} values, expected ${want}`, 'invalid-options');
+      if (values[i]?.length !== want)
+        throw new TrainError(
+          `initial values of ${p.name}: ${values[i]?.length} values, expected ${want}`,
+          'invalid-options',
+        );
     });
     const opt = makeOptimizer(optimizer, learningRate);
     const history: IterationRecord[] = [];
@@ -153,12 +198,20 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
     for (let it = 0; it < iterations; it++) {
       await tick();
       const r = stopReason();
-      if (r) { stopped = r; break; }
-      let loss: number, G: Float32Array[], flow = NaN, referenceError: number | undefined;
+      if (r) {
+        stopped = r;
+        break;
+      }
+      let loss: number,
+        G: Float32Array[],
+        flow = NaN,
+        referenceError: number | undefined;
       try {
         if (gradient === 'adjoint') {
           const a = adjointGradient(ctx, values, interrupt);
-          G = a.G; flow = a.flowLoss; referenceError = a.referenceError;
+          G = a.G;
+          flow = a.flowLoss;
+          referenceError = a.referenceError;
           loss = discreteLoss(ctx, values);
         } else {
           ({ loss, G } = adGradient(ctx, values));
@@ -166,12 +219,21 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
           if (it % flowEvery === 0) flow = flowLoss(ctx, values);
         }
       } catch (e) {
-        if ((e as Error).name === 'TrainStopped') { stopped = (e as Error & { reason: TrainResult['stopped'] }).reason; break; }
+        if ((e as Error).name === 'TrainStopped') {
+          stopped = (e as Error & { reason: TrainResult['stopped'] }).reason;
+          break;
+        }
         throw e;
       }
       let sq = 0;
       for (const g of G) for (let k = 0; k < g.length; k++) sq += g[k] * g[k];
-      const record: IterationRecord = { iteration: it, loss, flowLoss: flow, totalVariation: totalVariation(model, values, ctx.copies), gradientNorm: Math.sqrt(sq) };
+      const record: IterationRecord = {
+        iteration: it,
+        loss,
+        flowLoss: flow,
+        totalVariation: totalVariation(model, values, ctx.copies),
+        gradientNorm: Math.sqrt(sq),
+      };
       if (referenceError !== undefined) record.referenceError = referenceError;
       history.push(record);
       options.onIteration?.(record);
@@ -192,9 +254,26 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
     const parameters: LearnedParameter[] = model.params.map((p, i) => {
       const P = ctx.sizes[i];
       const count = p.perStep ? ctx.copies : 1;
-      return { name: p.name, shape: p.shape, perStep: p.perStep, values: Array.from({ length: count }, (_, n) => Array.from(values[i].subarray(n * P, (n + 1) * P))) };
+      return {
+        name: p.name,
+        shape: p.shape,
+        perStep: p.perStep,
+        values: Array.from({ length: count }, (_, n) => Array.from(values[i].subarray(n * P, (n + 1) * P))),
+      };
     });
-    return { stopped, message, backend, gradient, optimizer, learningRate, iterations: history.length, history, final, parameters, values };
+    return {
+      stopped,
+      message,
+      backend,
+      gradient,
+      optimizer,
+      learningRate,
+      iterations: history.length,
+      history,
+      final,
+      parameters,
+      values,
+    };
   } finally {
     cm.dispose();
   }

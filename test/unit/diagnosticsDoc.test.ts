@@ -7,7 +7,11 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DIAGNOSTIC_CODE_NAMES, DIAGNOSTIC_CODES, DIAGNOSTICS_PAGE, diagnosticDocs, type DiagnosticSource,
+  DIAGNOSTIC_CODE_NAMES,
+  DIAGNOSTIC_CODES,
+  DIAGNOSTICS_PAGE,
+  diagnosticDocs,
+  type DiagnosticSource,
 } from '../../solver/registry/diagnosticCodes';
 import GithubSlugger from 'github-slugger';
 import { repoRoot } from '../support/repo';
@@ -18,15 +22,18 @@ const root = repoRoot();
 const SECTIONS: Record<DiagnosticSource, { title: string; intro: string }> = {
   language: {
     title: 'Front end',
-    intro: 'Reported as you type, from the text alone: syntax, names, shapes, options ([the language page](language.md#diagnostics)).',
+    intro:
+      'Reported as you type, from the text alone: syntax, names, shapes, options ([the language page](language.md#diagnostics)).',
   },
   schemes: {
     title: 'Scheme analysis',
-    intro: 'Reported as you type, from the selected scheme\'s coefficients ([static analysis of schemes](design.md#static-analysis-of-schemes)).',
+    intro:
+      "Reported as you type, from the selected scheme's coefficients ([static analysis of schemes](design.md#static-analysis-of-schemes)).",
   },
   check: {
     title: 'Gradient check',
-    intro: 'Measured by a gradient check in the background, or by `odelens check` ([the engine\'s phases](engine.md#phases)).',
+    intro:
+      "Measured by a gradient check in the background, or by `odelens check` ([the engine's phases](engine.md#phases)).",
   },
   train: {
     title: 'Training',
@@ -48,7 +55,10 @@ export function diagnosticsPage(): string {
     'Every diagnostic and finding ODE Lens reports has a stable code, listed here with its usual severity and when it',
     'is reported. The editor, `odelens check` and the JSON report show the same codes.',
   ];
-  for (const [source, section] of Object.entries(SECTIONS) as [DiagnosticSource, (typeof SECTIONS)[DiagnosticSource]][]) {
+  for (const [source, section] of Object.entries(SECTIONS) as [
+    DiagnosticSource,
+    (typeof SECTIONS)[DiagnosticSource],
+  ][]) {
     out.push('', `## ${section.title}`, '', section.intro);
     for (const code of DIAGNOSTIC_CODE_NAMES.filter((c) => DIAGNOSTIC_CODES[c].source === source)) {
       const info = DIAGNOSTIC_CODES[code];
@@ -62,11 +72,17 @@ test('docs/diagnostics.md is generated from the diagnostic code registry', () =>
   const path = join(root, DIAGNOSTICS_PAGE);
   const expected = diagnosticsPage();
   if (process.env.UPDATE_DOCS === '1') writeFileSync(path, expected);
-  assert.equal(readFileSync(path, 'utf8'), expected, `${DIAGNOSTICS_PAGE} differs from the registry: UPDATE_DOCS=1 npm test -- unit/diagnosticsDoc`);
+  assert.equal(
+    readFileSync(path, 'utf8'),
+    expected,
+    `${DIAGNOSTICS_PAGE} differs from the registry: UPDATE_DOCS=1 npm test -- unit/diagnosticsDoc`,
+  );
 });
 
-test('every code\'s docs anchor is a heading of docs/diagnostics.md', () => {
-  const headings = readFileSync(join(root, DIAGNOSTICS_PAGE), 'utf8').split('\n').filter((l) => l.startsWith('### '));
+test("every code's docs anchor is a heading of docs/diagnostics.md", () => {
+  const headings = readFileSync(join(root, DIAGNOSTICS_PAGE), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('### '));
   // GitHub's anchors of the page's code headings (docs/diagnostics.md has no other headings that could collide).
   const slugger = new GithubSlugger();
   const anchors = new Set(headings.map((h) => slugger.slug(h.slice(4))));
@@ -93,9 +109,12 @@ test('every registered code is reported somewhere (no stale codes)', () => {
   assert.deepEqual(unused, []);
 });
 
-test('the language page\'s table of diagnostics names registered codes only', () => {
+test("the language page's table of diagnostics names registered codes only", () => {
   const page = readFileSync(join(root, 'docs/language.md'), 'utf8');
-  const table = page.slice(page.indexOf('## Diagnostics')).split('\n').filter((l) => l.startsWith('| `'));
+  const table = page
+    .slice(page.indexOf('## Diagnostics'))
+    .split('\n')
+    .filter((l) => l.startsWith('| `'));
   const named = table.flatMap((l) => [...l.split('|')[1].matchAll(/`([a-z0-9-]+)`/g)].map((m) => m[1]));
   assert.ok(named.length > 20, `${named.length} codes in the table`);
   for (const code of named) assert.ok((DIAGNOSTIC_CODE_NAMES as readonly string[]).includes(code), code);

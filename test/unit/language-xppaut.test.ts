@@ -15,10 +15,17 @@ function inRange(text: string, a: Analysis): void {
   const lengths = text.split(/\r\n|\r|\n/).map((l) => l.length);
   for (const d of a.diagnostics) {
     for (const p of [d.range.start, d.range.end]) {
-      assert.ok(p.line >= 0 && p.line < lengths.length && p.character >= 0 && p.character <= lengths[p.line], `range outside the text: ${JSON.stringify(d)}`);
+      assert.ok(
+        p.line >= 0 && p.line < lengths.length && p.character >= 0 && p.character <= lengths[p.line],
+        `range outside the text: ${JSON.stringify(d)}`,
+      );
     }
   }
-  assert.equal(a.model === undefined, a.diagnostics.some((d) => d.severity === 'error'), 'a model iff no error');
+  assert.equal(
+    a.model === undefined,
+    a.diagnostics.some((d) => d.severity === 'error'),
+    'a model iff no error',
+  );
 }
 
 /** Diagnostics other than the advice every small test model gets (no loss, plot options). */
@@ -54,37 +61,84 @@ const numbersIn = (e: Expr): number[] => leaves(e, (x) => (x.kind === 'number' ?
 
 describe('XPPAUT arrays: parse', () => {
   test('`0..9` lexes as a number, `..`, a number (not 0. and .9)', () => {
-    assert.deepEqual(tokenize('x[0..9]').map((t) => t.text).slice(0, 6), ['x', '[', '0', '..', '9', ']']);
-    assert.deepEqual(tokenize('a=0.5').map((t) => t.text).slice(0, 3), ['a', '=', '0.5']);
+    assert.deepEqual(
+      tokenize('x[0..9]')
+        .map((t) => t.text)
+        .slice(0, 6),
+      ['x', '[', '0', '..', '9', ']'],
+    );
+    assert.deepEqual(
+      tokenize('a=0.5')
+        .map((t) => t.text)
+        .slice(0, 3),
+      ['a', '=', '0.5'],
+    );
   });
 
   test("x[1..4]' = -x[j] + [j] is four equations x1' = -x1 + 1, …", () => {
     const m = model(lines("x[1..4]' = -x[j] + [j]", 'init x[1..4]=0'));
-    assert.deepEqual(m.states.map((s) => [s.name, s.shape]), [['x1', []], ['x2', []], ['x3', []], ['x4', []]]);
-    assert.deepEqual(m.equations.map((e) => [e.state, namesIn(e.rhs), numbersIn(e.rhs)]), [
-      ['x1', ['x1'], [1]], ['x2', ['x2'], [2]], ['x3', ['x3'], [3]], ['x4', ['x4'], [4]],
-    ]);
+    assert.deepEqual(
+      m.states.map((s) => [s.name, s.shape]),
+      [
+        ['x1', []],
+        ['x2', []],
+        ['x3', []],
+        ['x4', []],
+      ],
+    );
+    assert.deepEqual(
+      m.equations.map((e) => [e.state, namesIn(e.rhs), numbersIn(e.rhs)]),
+      [
+        ['x1', ['x1'], [1]],
+        ['x2', ['x2'], [2]],
+        ['x3', ['x3'], [3]],
+        ['x4', ['x4'], [4]],
+      ],
+    );
   });
 
   test('[j+n], [j-n], [j*n] in names and as numbers; a descending range runs downwards', () => {
     const m = model(lines("u[3..1]' = u[j-1] + u[j+1] - 2*u[j] + [j*2]", "u0' = 0", "u4' = 0"));
-    assert.deepEqual(m.equations.slice(0, 3).map((e) => [e.state, namesIn(e.rhs), numbersIn(e.rhs)]), [
-      ['u3', ['u2', 'u4', 'u3'], [2, 6]], ['u2', ['u1', 'u3', 'u2'], [2, 4]], ['u1', ['u0', 'u2', 'u1'], [2, 2]],
-    ]);
+    assert.deepEqual(
+      m.equations.slice(0, 3).map((e) => [e.state, namesIn(e.rhs), numbersIn(e.rhs)]),
+      [
+        ['u3', ['u2', 'u4', 'u3'], [2, 6]],
+        ['u2', ['u1', 'u3', 'u2'], [2, 4]],
+        ['u1', ['u0', 'u2', 'u1'], [2, 2]],
+      ],
+    );
   });
 
   test('%[1..2] … % repeats the block element by element, in XPPAUT order', () => {
     const m = model(lines("x0' = -x0", '%[1..2]', "x[j]' = x[j-1] - x[j]", "y[j]' = x[j]", '%'));
-    assert.deepEqual(m.equations.map((e) => e.state), ['x0', 'x1', 'y1', 'x2', 'y2']);
+    assert.deepEqual(
+      m.equations.map((e) => e.state),
+      ['x0', 'x1', 'y1', 'x2', 'y2'],
+    );
   });
 
   test('array fixed quantities, aux, par and x[..](0) initial values', () => {
-    const text = lines('par k[0..1]=2, c[j]=[j]', 'r[0..1]=k[j]*x[j] + c[j]', "x[0..1]' = -r[j]", 'x[0..1](0)=[j]+1', 'aux e[0..1]=x[j]^2');
+    const text = lines(
+      'par k[0..1]=2, c[j]=[j]',
+      'r[0..1]=k[j]*x[j] + c[j]',
+      "x[0..1]' = -r[j]",
+      'x[0..1](0)=[j]+1',
+      'aux e[0..1]=x[j]^2',
+    );
     const a = analyse(text);
     inRange(text, a);
     assert.ok(a.model);
-    assert.deepEqual(a.model.params.map((p) => p.name), ['k0', 'c0', 'k1', 'c1']);
-    assert.deepEqual(a.model.states.map((s) => [s.name, s.init && numbersIn(s.init)]), [['x0', [0, 1]], ['x1', [1, 1]]]);
+    assert.deepEqual(
+      a.model.params.map((p) => p.name),
+      ['k0', 'c0', 'k1', 'c1'],
+    );
+    assert.deepEqual(
+      a.model.states.map((s) => [s.name, s.init && numbersIn(s.init)]),
+      [
+        ['x0', [0, 1]],
+        ['x1', [1, 1]],
+      ],
+    );
     // The aux line is one warning, not one per element.
     const aux = a.diagnostics.filter((d) => d.code === 'unsupported');
     assert.equal(aux.length, 1, JSON.stringify(aux));
@@ -110,16 +164,26 @@ describe('XPPAUT arrays: parse', () => {
 });
 
 describe('XPPAUT arrays: diagnostics', () => {
-  const only = (text: string): Diagnostic[] => { const a = analyse(text); inRange(text, a); return problems(a); };
+  const only = (text: string): Diagnostic[] => {
+    const a = analyse(text);
+    inRange(text, a);
+    return problems(a);
+  };
 
   test('a problem shared by every element is reported once on the array line', () => {
     const ds = only(lines("x[0..9]' = -k*x[j]", 'init x[0..9]=1'));
-    assert.deepEqual(ds.map((d) => [d.code, d.range.start.line, d.range.start.character]), [['undefined-name', 0, 12]]);
+    assert.deepEqual(
+      ds.map((d) => [d.code, d.range.start.line, d.range.start.character]),
+      [['undefined-name', 0, 12]],
+    );
   });
 
   test('a problem of some elements names the first and counts the rest', () => {
     const ds = only(lines("x[0..3]' = x[j+2] - x[j]"));
-    assert.deepEqual(ds.map((d) => d.code), ['undefined-name']);
+    assert.deepEqual(
+      ds.map((d) => d.code),
+      ['undefined-name'],
+    );
     assert.match(ds[0].message, /'x4'.*1 more element/);
   });
 
@@ -151,26 +215,51 @@ describe('XPPAUT arrays: diagnostics', () => {
 
 describe('XPPAUT arrays and derived parameters: simulation', () => {
   test("x[0..2]' = -a*x[j] + [j]: x_j(t) = j/a + (x_j(0) - j/a) e^(-a t)", async () => {
-    const m = model(lines('par a=2', "x[0..2]' = -a*x[j] + [j]", 'init x[0..2]=1', 'loss = x0(T)', '@ total=1, dt=0.01, meth=rk4'));
+    const m = model(
+      lines('par a=2', "x[0..2]' = -a*x[j] + [j]", 'init x[0..2]=1', 'loss = x0(T)', '@ total=1, dt=0.01, meth=rk4'),
+    );
     const traj = await simulate(m, { backend: 'cpu' });
     for (const j of [0, 1, 2]) {
       const exact = j / 2 + (1 - j / 2) * Math.exp(-2);
-      assert.ok(Math.abs(traj.states[`x${j}`][100][0] - exact) < 1e-5, `x${j}(1) = ${traj.states[`x${j}`][100][0]}, exact ${exact}`);
+      assert.ok(
+        Math.abs(traj.states[`x${j}`][100][0] - exact) < 1e-5,
+        `x${j}(1) = ${traj.states[`x${j}`][100][0]}, exact ${exact}`,
+      );
     }
   });
 
-  test('a %[..] chain x_j\' = x_(j-1) - x_j from x0 = e^-t gives x_j = t^j e^-t / j!', async () => {
-    const m = model(lines("x0' = -x0", '%[1..3]', "x[j]' = x[j-1] - x[j]", 'init x[j]=0', '%', 'init x0=1', 'loss = x3(T)', '@ total=2, dt=0.01, meth=rk4'));
+  test("a %[..] chain x_j' = x_(j-1) - x_j from x0 = e^-t gives x_j = t^j e^-t / j!", async () => {
+    const m = model(
+      lines(
+        "x0' = -x0",
+        '%[1..3]',
+        "x[j]' = x[j-1] - x[j]",
+        'init x[j]=0',
+        '%',
+        'init x0=1',
+        'loss = x3(T)',
+        '@ total=2, dt=0.01, meth=rk4',
+      ),
+    );
     const traj = await simulate(m, { backend: 'cpu' });
     const t = 2;
-    for (const [j, fact] of [[1, 1], [2, 2], [3, 6]]) {
+    for (const [j, fact] of [
+      [1, 1],
+      [2, 2],
+      [3, 6],
+    ]) {
       const exact = (t ** j * Math.exp(-t)) / fact;
-      assert.ok(Math.abs(traj.states[`x${j}`][200][0] - exact) < 1e-5, `x${j}(2) = ${traj.states[`x${j}`][200][0]}, exact ${exact}`);
+      assert.ok(
+        Math.abs(traj.states[`x${j}`][200][0] - exact) < 1e-5,
+        `x${j}(2) = ${traj.states[`x${j}`][200][0]}, exact ${exact}`,
+      );
     }
   });
 
-  test('!d = 1/(h*h) is a quantity of the parameters: x\' = -d*x decays as e^(-t/h²)', async () => {
-    const m = model(lines('par h=2', '!d=1/(h*h)', "x' = -d*x", 'init x=1', 'loss = x(T)', '@ total=2, dt=0.02, meth=rk4'));
+  test("!d = 1/(h*h) is a quantity of the parameters: x' = -d*x decays as e^(-t/h²)", async () => {
+    const m = model(
+      lines('par h=2', '!d=1/(h*h)', "x' = -d*x", 'init x=1', 'loss = x(T)', '@ total=2, dt=0.02, meth=rk4'),
+    );
     const traj = await simulate(m, { backend: 'cpu' });
     assert.ok(Math.abs(traj.states.x[100][0] - Math.exp(-0.5)) < 1e-5, String(traj.states.x[100][0]));
   });
@@ -181,24 +270,39 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
     const a = analyse(text);
     inRange(text, a);
     const ds = problems(a).filter((d) => d.code !== 'unused-name');
-    assert.deepEqual(ds.map((d) => [d.range.start.line, d.code, d.severity]), expected.map(([l, , ]) => [l, 'unsupported', expected.find((e) => e[0] === l)?.[1]]), JSON.stringify(ds));
+    assert.deepEqual(
+      ds.map((d) => [d.range.start.line, d.code, d.severity]),
+      expected.map(([l, ,]) => [l, 'unsupported', expected.find((e) => e[0] === l)?.[1]]),
+      JSON.stringify(ds),
+    );
     ds.forEach((d, i) => assert.match(d.message, expected[i][2]));
   };
 
   test('maps x(t+1) = …: the map is refused, its name stays known', () => {
-    check(lines('par r=3.5', 'x(t+1) = r*x*(1-x)', 'init x=0.1', "y' = x - y"), [[1, 'error', /Difference equations \(`x\(t\+1\) = …`/]]);
+    check(lines('par r=3.5', 'x(t+1) = r*x*(1-x)', 'init x=0.1', "y' = x - y"), [
+      [1, 'error', /Difference equations \(`x\(t\+1\) = …`/],
+    ]);
   });
 
   test('names read only by a refused line (or by a function it calls) are not reported as never used', () => {
     const text = lines('f(u) = r*u*(1-u)', 'g(u) = f(u)', 'par r=3.5, s=1', 'x(t+1) = g(x)', 'init x=0.1', "y' = -y");
     const a = analyse(text);
     inRange(text, a);
-    assert.deepEqual(a.diagnostics.filter((d) => d.code === 'unused-name').map((d) => d.message), ["The parameter 's' is never used"]);
+    assert.deepEqual(
+      a.diagnostics.filter((d) => d.code === 'unused-name').map((d) => d.message),
+      ["The parameter 's' is never used"],
+    );
   });
 
   test('DAEs: 0 = … and solve/solv are refused, the algebraic variable stays known', () => {
-    check(lines("x' = -y", '0 = y + exp(y) - x', 'solve y=-0.5', 'init x=0'), [[1, 'error', /Algebraic equations/], [2, 'error', /Algebraic variables \(`solve`/]]);
-    check(lines("x' = -y", '0 = y - x', 'solv y=0'), [[1, 'error', /Algebraic/], [2, 'error', /`solv`/]]);
+    check(lines("x' = -y", '0 = y + exp(y) - x', 'solve y=-0.5', 'init x=0'), [
+      [1, 'error', /Algebraic equations/],
+      [2, 'error', /Algebraic variables \(`solve`/],
+    ]);
+    check(lines("x' = -y", '0 = y - x', 'solv y=0'), [
+      [1, 'error', /Algebraic/],
+      [2, 'error', /`solv`/],
+    ]);
   });
 
   test('noise: w and wiener declare their names', () => {
@@ -214,14 +318,23 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
   test("sum(i1,i2)of(…i'…): an error in an equation (its state stays known), a warning on an aux line", () => {
     check(lines("x[0..3]' = -x[j] + sum(0,3)of(shift(x0,i'))", 'x[0..3](0)=1'), [[0, 'error', /indexed sum/]]);
     const a = analyse(lines("x' = -x", "aux s = sum(0,3)of(i')", 'loss = x(T)'));
-    assert.deepEqual(a.diagnostics.map((d) => [d.code, d.severity]), [['unsupported', 'warning']]);
+    assert.deepEqual(
+      a.diagnostics.map((d) => [d.code, d.severity]),
+      [['unsupported', 'warning']],
+    );
     assert.match(a.diagnostics[0].message, /aux line is ignored/);
     assert.ok(a.model, 'the ODE still checks');
   });
 
   test('aux names may hold dots (aux P.E.=…): one aux note, nothing else', () => {
     const a = analyse(lines("x' = -x", 'aux P.E.=x^2', 'aux T.E=x', 'loss = x(T)'));
-    assert.deepEqual(a.diagnostics.map((d) => [d.range.start.line, d.code]), [[1, 'unsupported'], [2, 'unsupported']]);
+    assert.deepEqual(
+      a.diagnostics.map((d) => [d.range.start.line, d.code]),
+      [
+        [1, 'unsupported'],
+        [2, 'unsupported'],
+      ],
+    );
     assert.match(a.diagnostics[0].message, /'P\.E\.'/);
     assert.ok(a.model);
   });
@@ -230,14 +343,23 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
 describe('XPPAUT names and lists', () => {
   test('per and shared are names where XPPAUT files use them (par per=6.67); per-step still modifies', () => {
     const m = model(lines('par per=6.67, shared=2', "x' = -x/per + shared", "per2' = 0"));
-    assert.deepEqual(m.params.map((p) => [p.name, p.perStep]), [['per', false], ['shared', false]]);
+    assert.deepEqual(
+      m.params.map((p) => [p.name, p.perStep]),
+      [
+        ['per', false],
+        ['shared', false],
+      ],
+    );
     const s = model(lines('param w per-step = 1', "x' = -w*x", 'loss = x(T)'));
     assert.equal(s.params[0].perStep, true);
   });
 
   test('aux ica=ica: an output may share the name of the fixed quantity it shows', () => {
     const a = analyse(lines('ica = 2*v', "v' = -ica", 'aux ica=ica', 'aux early=v', 'loss = v(T)'));
-    assert.deepEqual(a.diagnostics.map((d) => d.code), ['unsupported', 'unsupported']);
+    assert.deepEqual(
+      a.diagnostics.map((d) => d.code),
+      ['unsupported', 'unsupported'],
+    );
     assert.ok(a.model);
     // An aux name is still not a name formulas can read.
     const b = analyse(lines("v' = -out", 'aux out=v'));
@@ -247,8 +369,15 @@ describe('XPPAUT names and lists', () => {
   test('par, init and number lists: commas, spaces, tabs, a trailing comma', () => {
     for (const decl of ['par a=1,b=2', 'par a=1 b=2', 'p a=1\tb=2', 'par a=1 ,b=2', 'par a=1, b=2,']) {
       const m = model(lines(decl, 'number c=1, k=3,', "x' = a + b - c*x", 'init x=1 , y=2,', "y' = -k*y"));
-      assert.deepEqual(m.params.map((p) => p.name), ['a', 'b'], decl);
-      assert.deepEqual(m.states.map((s) => s.name), ['x', 'y']);
+      assert.deepEqual(
+        m.params.map((p) => p.name),
+        ['a', 'b'],
+        decl,
+      );
+      assert.deepEqual(
+        m.states.map((s) => s.name),
+        ['x', 'y'],
+      );
     }
   });
 });
@@ -281,18 +410,22 @@ describe('XPPAUT arrays as tensor states', () => {
     '@ total=2, dt=0.05, meth=rk4',
   );
   /** The same system by hand, in float64. */
-  const rhs = (u: number[]): number[] => u.map((x, j) => {
-    const r = 0.05 * j;
-    if (j === 0) return 0.8 * (u[1] - x) - r * x;
-    if (j === N - 1) return 0.8 * (u[N - 2] - x) - r * x;
-    return 0.8 * (u[j + 1] - 2 * x + u[j - 1]) - r * x + (x / (1 + x * x)) / 10;
-  });
+  const rhs = (u: number[]): number[] =>
+    u.map((x, j) => {
+      const r = 0.05 * j;
+      if (j === 0) return 0.8 * (u[1] - x) - r * x;
+      if (j === N - 1) return 0.8 * (u[N - 2] - x) - r * x;
+      return 0.8 * (u[j + 1] - 2 * x + u[j - 1]) - r * x + x / (1 + x * x) / 10;
+    });
   const reference = (): number[] => {
     let u: number[] = Array.from({ length: N }, (_, j) => (j <= 4 ? 1 : 0));
     const h = 0.05;
     for (let n = 0; n < 40; n++) {
       const add = (a: number[], b: number[], c: number) => a.map((x, i) => x + c * b[i]);
-      const k1 = rhs(u), k2 = rhs(add(u, k1, h / 2)), k3 = rhs(add(u, k2, h / 2)), k4 = rhs(add(u, k3, h));
+      const k1 = rhs(u),
+        k2 = rhs(add(u, k1, h / 2)),
+        k3 = rhs(add(u, k2, h / 2)),
+        k4 = rhs(add(u, k3, h));
       u = u.map((x, i) => x + (h / 6) * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i]));
     }
     return u;
@@ -300,11 +433,15 @@ describe('XPPAUT arrays as tensor states', () => {
 
   test('a complete array family is one [N] state; the solve matches a float64 RK4 by hand', async () => {
     const m = model(chain);
-    assert.deepEqual(m.states.map((s) => [s.name, s.shape]), [['u', [N]]]);
+    assert.deepEqual(
+      m.states.map((s) => [s.name, s.shape]),
+      [['u', [N]]],
+    );
     const traj = await simulate(m, { backend: 'cpu' });
     const want = reference();
     const got = traj.states.u[40];
-    for (let j = 0; j < N; j++) assert.ok(Math.abs(got[j] - want[j]) < 2e-6, `u${j}(2) = ${got[j]}, by hand ${want[j]}`);
+    for (let j = 0; j < N; j++)
+      assert.ok(Math.abs(got[j] - want[j]) < 2e-6, `u${j}(2) = ${got[j]}, by hand ${want[j]}`);
   });
 
   test('what does not vectorise stays scalar, with the same meaning', async () => {
@@ -317,9 +454,12 @@ describe('XPPAUT arrays as tensor states', () => {
     for (const text of cases) {
       const a = analyse(text);
       assert.ok(a.model, JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error')));
-      assert.ok(a.model.states.every((s) => s.shape.length === 0), 'scalar states');
+      assert.ok(
+        a.model.states.every((s) => s.shape.length === 0),
+        'scalar states',
+      );
     }
-    const traj = await simulate((analyse(cases[0]).model as Model), { backend: 'cpu' });
+    const traj = await simulate(analyse(cases[0]).model as Model, { backend: 'cpu' });
     const want = reference();
     for (let j = 0; j < N; j++) assert.ok(Math.abs(traj.states[`u${j}`][40][0] - want[j]) < 2e-6, `u${j}`);
   });
@@ -332,15 +472,60 @@ describe('XPPAUT arrays as tensor states', () => {
 
 describe('XPPAUT arrays: robustness', () => {
   const token = fc.constantFrom(
-    'u', 'v', 'x', 'a', '[0..3]', '[3..0]', '[0..39]', '[j]', '[j+1]', '[j-1]', '[j*2]', '[2]', '[j', '..', '%[1..2]\n', '%\n', '%',
-    "'", ' = ', '=', '+', '*', '(', ')', '(0)', 'init ', 'aux ', 'par ', '!', '.', '1', '0.5', ',', ' ', '\n', 'sum(', ')of(', "i'", 'int{', '}',
-    'u0', 'u39', "u0' = -u0\n", "u[1..39]' = u[j-1] - u[j]\n", 'loss = u1(T)\n',
+    'u',
+    'v',
+    'x',
+    'a',
+    '[0..3]',
+    '[3..0]',
+    '[0..39]',
+    '[j]',
+    '[j+1]',
+    '[j-1]',
+    '[j*2]',
+    '[2]',
+    '[j',
+    '..',
+    '%[1..2]\n',
+    '%\n',
+    '%',
+    "'",
+    ' = ',
+    '=',
+    '+',
+    '*',
+    '(',
+    ')',
+    '(0)',
+    'init ',
+    'aux ',
+    'par ',
+    '!',
+    '.',
+    '1',
+    '0.5',
+    ',',
+    ' ',
+    '\n',
+    'sum(',
+    ')of(',
+    "i'",
+    'int{',
+    '}',
+    'u0',
+    'u39',
+    "u0' = -u0\n",
+    "u[1..39]' = u[j-1] - u[j]\n",
+    'loss = u1(T)\n',
   );
   test('random array text never throws; diagnostics stay inside the text; a model iff no error', () => {
-    fc.assert(fc.property(fc.array(token, { maxLength: 60 }), (ts) => {
-      const text = ts.join('');
-      inRange(text, analyse(text));
-      assert.equal(typeof format(text), 'string');
-    }), { seed: 7, numRuns: 800 });
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 60 }), (ts) => {
+        const text = ts.join('');
+        inRange(text, analyse(text));
+        assert.equal(typeof format(text), 'string');
+      }),
+      { seed: 7, numRuns: 800 },
+    );
   });
 });

@@ -7,12 +7,26 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BACKEND_NAMES, BACKENDS } from '../../solver/registry/backends';
 import {
-  CORRECTIONS, GRADFIX_NAMES, OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION, TRAINING_CORRECTIONS,
+  CORRECTIONS,
+  GRADFIX_NAMES,
+  OSCILLATION_CORRECTIONS,
+  RECOMMENDED_CORRECTION,
+  TRAINING_CORRECTIONS,
 } from '../../solver/registry/corrections';
 import { GRAD_ENGINE_NAMES } from '../../solver/registry/gradEngines';
 import {
-  entryProblems, isMultistep, isOneStep, ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, SCHEMES, STRONGLY_STABLE_REMEDIES, validated,
-  XPPAUT_SCHEME_ALIASES, type OneStepEntry, type OneStepName, type SchemeEntry,
+  entryProblems,
+  isMultistep,
+  isOneStep,
+  ONE_STEP_SCHEME_NAMES,
+  SCHEME_NAMES,
+  SCHEMES,
+  STRONGLY_STABLE_REMEDIES,
+  validated,
+  XPPAUT_SCHEME_ALIASES,
+  type OneStepEntry,
+  type OneStepName,
+  type SchemeEntry,
 } from '../../solver/schemes/registry';
 import { multistepOrder, rkOrder, zeroStability } from '../../solver/schemes/coefficients';
 import { schemeByName } from '../../solver/schemes/schemes';
@@ -20,14 +34,22 @@ import { CHECK_ONLY_CORRECTIONS, TRAIN_GRADIENTS } from '../../solver/train/grad
 import { BACKEND_SETTINGS, DEFAULT_SETTINGS, normaliseSettings } from '../../shared/settings';
 import { repoRoot } from '../support/repo';
 
-interface SettingSchema { enum: string[]; enumDescriptions: string[]; default: string }
+interface SettingSchema {
+  enum: string[];
+  enumDescriptions: string[];
+  default: string;
+}
 
 test('package.json: the odeLens.backend enum and its descriptions are the backend registry', () => {
   const pkg = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8'));
   const setting: SettingSchema = pkg.contributes.configuration.properties['odeLens.backend'];
   assert.deepEqual([...setting.enum].sort(), [...BACKEND_NAMES].sort(), 'the same names');
   setting.enum.forEach((name, i) => {
-    assert.equal(setting.enumDescriptions[i], BACKENDS[name as keyof typeof BACKENDS].description, `description of ${name}`);
+    assert.equal(
+      setting.enumDescriptions[i],
+      BACKENDS[name as keyof typeof BACKENDS].description,
+      `description of ${name}`,
+    );
   });
   assert.equal(setting.default, DEFAULT_SETTINGS.backend);
   assert.deepEqual(BACKEND_SETTINGS, BACKEND_NAMES);
@@ -57,7 +79,13 @@ test('scheme registry: declared order and stability are what the coefficients gi
 });
 
 test('scheme registry: a tableau with the wrong stage times or weights is refused at load', () => {
-  const good: OneStepEntry = { kind: 'rk', tableau: { a: [[], [0.5]], b: [0, 1], c: [0, 0.5] }, order: 2, stability: 'strong', description: '' };
+  const good: OneStepEntry = {
+    kind: 'rk',
+    tableau: { a: [[], [0.5]], b: [0, 1], c: [0, 0.5] },
+    order: 2,
+    stability: 'strong',
+    description: '',
+  };
   assert.deepEqual(entryProblems(good), []);
   const wrongC: OneStepEntry = { ...good, tableau: { a: [[], [0.5]], b: [0, 1], c: [0, 0.3] } };
   assert.match(entryProblems(wrongC).join(), /c\[2\] = 0\.3 differs from the row sum of a \(0\.5\)/);
@@ -65,14 +93,23 @@ test('scheme registry: a tableau with the wrong stage times or weights is refuse
   assert.match(entryProblems(wrongB).join(), /the weights b sum to 0\.9, not 1/);
   const implicit: OneStepEntry = { ...good, tableau: { a: [[0.5], [0.5]], b: [0, 1], c: [0.5, 0.5] } };
   assert.match(entryProblems(implicit).join(), /row 1 of a is not strictly lower triangular/);
-  assert.throws(() => validated({ bad: wrongC }), /The built-in scheme 'bad' in solver\/schemes\/registry\.ts is wrong: c\[2\]/);
+  assert.throws(
+    () => validated({ bad: wrongC }),
+    /The built-in scheme 'bad' in solver\/schemes\/registry\.ts is wrong: c\[2\]/,
+  );
   assert.doesNotThrow(() => validated({ good }));
 });
 
 test('scheme registry: an inconsistent or implicit multistep method is refused; an implicit corrector needs its predictor', () => {
   const ab2 = SCHEMES.ab2;
-  assert.match(entryProblems({ ...ab2, method: { alpha: [0, -1, 1], beta: [0, 2, 0] } }).join(), /ρ'\(1\) = 1 differs from σ\(1\) = 2/);
-  assert.match(entryProblems({ ...ab2, method: { alpha: [0, -2, 1], beta: [-1 / 2, 3 / 2, 0] } }).join(), /ρ\(1\) = Σ alpha_j = -1, not 0/);
+  assert.match(
+    entryProblems({ ...ab2, method: { alpha: [0, -1, 1], beta: [0, 2, 0] } }).join(),
+    /ρ'\(1\) = 1 differs from σ\(1\) = 2/,
+  );
+  assert.match(
+    entryProblems({ ...ab2, method: { alpha: [0, -2, 1], beta: [-1 / 2, 3 / 2, 0] } }).join(),
+    /ρ\(1\) = Σ alpha_j = -1, not 0/,
+  );
   const { predictor: _, ...milneWithoutPredictor } = SCHEMES.milne;
   assert.match(entryProblems(milneWithoutPredictor).join(), /the method is implicit/);
   assert.deepEqual(entryProblems(SCHEMES.milne), []);
@@ -80,9 +117,15 @@ test('scheme registry: an inconsistent or implicit multistep method is refused; 
 
 test('scheme registry: the derived lists (one-step names, XPPAUT names, remedies)', () => {
   const oneStep: readonly OneStepName[] = ONE_STEP_SCHEME_NAMES;
-  assert.deepEqual(oneStep, SCHEME_NAMES.filter((n) => SCHEMES[n].kind === 'rk'));
+  assert.deepEqual(
+    oneStep,
+    SCHEME_NAMES.filter((n) => SCHEMES[n].kind === 'rk'),
+  );
   assert.ok(oneStep.every(isOneStep) && !oneStep.some(isMultistep));
-  assert.deepEqual(SCHEME_NAMES.filter(isMultistep), SCHEME_NAMES.filter((n) => SCHEMES[n].kind === 'lmm'));
+  assert.deepEqual(
+    SCHEME_NAMES.filter(isMultistep),
+    SCHEME_NAMES.filter((n) => SCHEMES[n].kind === 'lmm'),
+  );
   for (const [alias, { scheme }] of XPPAUT_SCHEME_ALIASES) {
     assert.ok(SCHEME_NAMES.includes(scheme), `${alias} → ${scheme}`);
     assert.ok(!SCHEME_NAMES.includes(alias as never), `${alias} is not also a built-in name`);
@@ -95,7 +138,13 @@ test('corrections and gradient engines: training gradients and remedies derive f
   assert.deepEqual(TRAIN_GRADIENTS, [...GRAD_ENGINE_NAMES, ...TRAINING_CORRECTIONS]);
   assert.deepEqual([...TRAINING_CORRECTIONS, ...CHECK_ONLY_CORRECTIONS, 'none'].sort(), [...GRADFIX_NAMES].sort());
   assert.ok(!OSCILLATION_CORRECTIONS.includes('none'));
-  assert.equal(GRADFIX_NAMES.filter((n) => 'recommended' in CORRECTIONS[n]).length, 1, 'exactly one recommended correction');
-  assert.ok(OSCILLATION_CORRECTIONS.includes(RECOMMENDED_CORRECTION) && TRAINING_CORRECTIONS[0] === RECOMMENDED_CORRECTION);
+  assert.equal(
+    GRADFIX_NAMES.filter((n) => 'recommended' in CORRECTIONS[n]).length,
+    1,
+    'exactly one recommended correction',
+  );
+  assert.ok(
+    OSCILLATION_CORRECTIONS.includes(RECOMMENDED_CORRECTION) && TRAINING_CORRECTIONS[0] === RECOMMENDED_CORRECTION,
+  );
   for (const n of GRADFIX_NAMES) assert.ok(CORRECTIONS[n].doc.length > 0, n);
 });
