@@ -174,6 +174,11 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     await page.setViewportSize({ width: 420, height: 800 });
     try {
       await page.waitForFunction(() => window.innerWidth === 420);
+      // chart.js resizes its canvas from a ResizeObserver, a frame or more after the viewport changes: give the
+      // page time to settle; if it never fits, the measurement below fails with the figures.
+      await page
+        .waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth + 0.5, undefined, { timeout: 5000 })
+        .catch(() => undefined);
       const fit = await page.evaluate(() => {
         const table = document.getElementById('odelens-metrics')!;
         const last = table.querySelector('thead th:last-child')!;
