@@ -177,7 +177,9 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
       // chart.js resizes its canvas from a ResizeObserver, a frame or more after the viewport changes: give the
       // page time to settle; if it never fits, the measurement below fails with the figures.
       await page
-        .waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth + 0.5, undefined, { timeout: 5000 })
+        .waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth + 0.5, undefined, {
+          timeout: 5000,
+        })
         .catch(() => undefined);
       const fit = await page.evaluate(() => {
         const table = document.getElementById('odelens-metrics')!;
