@@ -16,7 +16,7 @@ import { referencePhase } from './check/reference';
 import { gradcheckPhase } from './check/finiteDifferences';
 import { analysisPhase } from './check/layers';
 import { confirmationPhase } from './check/confirmation';
-import { assignVerdicts, findingsPhase } from './check/findings';
+import { assignVerdicts, findingsPhase, type Measurements } from './check/findings';
 import type { CompiledModel } from './engine/compile';
 
 export {
@@ -57,7 +57,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   const gradcheck = gradcheckPhase(run, cm, inputs, ad);
   await run.phase();
   const analysis = await confirmationPhase(run, cm, inputs, analysisPhase(run, inputs, ad, ref, gradcheck), ref);
-  const measurements = { analysis, gradcheck, ref, kinks: nonSmoothOperations(model) };
+  const measurements: Measurements = { analysis, gradcheck, ref, kinks: nonSmoothOperations(model) };
   assignVerdicts(run, measurements);
   const findings = findingsPhase(run, measurements);
   const { parameters } = analysis;

@@ -7,7 +7,7 @@ import { invalidOptionsMessage, tooLargeMessage } from '../presentation/findingT
 import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from './options';
 import { optionsRange, type CheckRun } from './run';
 
-export type Compiled = { cm: CompiledModel } | { refused: Finding };
+type Compiled = { cm: CompiledModel } | { refused: Finding };
 
 /** The compiled model, or the finding that says why there is none. The caller disposes `cm`. */
 export function compilePhase(run: CheckRun): Compiled {

@@ -131,7 +131,7 @@ function allFinite(a: Float32Array): boolean {
 }
 
 /** The step-adjoint probe and the copy index of the current solve's per-step tensors (by identity). */
-export interface CopyProbe { probe: StepAdjointProbe; index: Map<Tensor, number> }
+interface CopyProbe { probe: StepAdjointProbe; index: Map<Tensor, number> }
 
 /** The step-adjoint probe for adjoint121: copies identified by the first per-step parameter's tensors. */
 export function probeFor(tf: TF, cm: CompiledModel, model: Model): CopyProbe | undefined {

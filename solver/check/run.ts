@@ -11,7 +11,7 @@ import { schemeOf, type Scheme } from '../schemes/schemes';
 import type { CheckOptions } from './options';
 
 /** Between phases: throws CheckCancelled when the caller aborted, CheckTimeout past the time budget. */
-export interface Pacing {
+interface Pacing {
   checkpoint: () => void;
   /** Yields to the event loop (so an abort can arrive), then checkpoints. */
   phase: () => Promise<void>;
