@@ -2,7 +2,6 @@
 // the model into TF.js functions (engine/compile.ts). Each refusal is a finding, not an exception.
 import type { Finding } from '../report';
 import { compileModel, CompileError, sizeOf, type CompiledModel } from '../engine/compile';
-import { copiesPerParameter } from '../engine/discrete';
 import { invalidOptionsMessage, tooLargeMessage } from '../presentation/findingText';
 import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from './options';
 import { optionsRange, type CheckRun } from './run';
@@ -16,8 +15,7 @@ export function compilePhase(run: CheckRun): Compiled {
   if (!(N >= 1) || !(h > 0) || !Number.isFinite(h)) {
     return { refused: { code: 'invalid-options', severity: 'error', message: invalidOptionsMessage(N, h), range: optionsRange(model) } };
   }
-  const copyTotal = copiesPerParameter(model);
-  const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copyTotal : 1), 0);
+  const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? run.copies : 1), 0);
   if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
     return {
       refused: {

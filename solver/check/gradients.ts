@@ -28,10 +28,9 @@ export interface ParameterInputs {
 /** The given (or seeded) values, checked against the model's shapes and copy count. */
 export function parameterInputs(run: CheckRun): ParameterInputs {
   const { tf, model, options, layout } = run;
-  const copyTotal = copiesPerParameter(model);
   const values = options.parameterValues ?? initialParameters(tf, model);
   model.params.forEach((p, i) => {
-    const want = (p.perStep ? copyTotal : 1) * sizeOf(p.shape);
+    const want = (p.perStep ? run.copies : 1) * sizeOf(p.shape);
     if (values[i]?.length !== want) throw new Error(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${want}`);
   });
   const sizes = model.params.map((p) => sizeOf(p.shape));

@@ -5,6 +5,7 @@ import { findOption } from '../model';
 import type { Finding, Report } from '../report';
 import type { BackendHandle } from '../engine/backend';
 import type { TF } from '../engine/tf';
+import { copiesPerParameter } from '../engine/discrete';
 import type { Correction, Edges } from '../engine/corrections';
 import { copyLayout, correctionEdges, effectiveCorrection, recommendedFor, type CopyLayout } from '../engine/layerAnalysis';
 import { schemeOf, type Scheme } from '../schemes/schemes';
@@ -42,6 +43,8 @@ export interface CheckRun extends Pacing {
   options: CheckOptions;
   started: number;
   scheme: Scheme;
+  /** Copies of each per-step parameter (engine/discrete.ts: copiesPerParameter). */
+  copies: number;
   layout: CopyLayout;
   edges: Edges;
   /** The correction applied (gradfix, or the one substituted for it, with its note). */
@@ -58,7 +61,8 @@ export function checkRun(handle: Pick<BackendHandle, 'tf' | 'backend'>, model: M
   const hasPerStep = model.params.some((p) => p.perStep);
   const { correction, note } = effectiveCorrection(gradfix, layout, hasPerStep);
   return {
-    ...pace, tf: handle.tf, backend: handle.backend, model, options, started, scheme, layout, edges: correctionEdges(scheme),
+    ...pace, tf: handle.tf, backend: handle.backend, model, options, started, scheme, copies: copiesPerParameter(model), layout,
+    edges: correctionEdges(scheme),
     correction, correctionNote: note, recommended: recommendedFor(layout, hasPerStep),
     timings: { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 },
   };
