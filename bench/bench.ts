@@ -37,16 +37,21 @@ import { parameterCopies } from '../solver/schemes/copies';
 
 /** The commit the bench ran on, and whether the work tree had changes (then the figures are not that commit's alone). */
 function gitState(root: string): { commit: string; dirty: boolean } {
-  const git = (...a: string[]) => execFileSync('git', a, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  const git = (...a: string[]) =>
+    execFileSync('git', a, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
-    return { commit: git('rev-parse', '--short=7', 'HEAD'), dirty: git('status', '--porcelain', '--untracked-files=no') !== '' };
+    return {
+      commit: git('rev-parse', '--short=7', 'HEAD'),
+      dirty: git('status', '--porcelain', '--untracked-files=no') !== '',
+    };
   } catch {
     return { commit: 'unknown', dirty: true };
   }
 }
 
 function repoRoot(): string {
-  for (const d of [resolve(__dirname, '..'), resolve(__dirname, '../..'), process.cwd()]) if (existsSync(join(d, 'examples/spiral.ode'))) return d;
+  for (const d of [resolve(__dirname, '..'), resolve(__dirname, '../..'), process.cwd()])
+    if (existsSync(join(d, 'examples/spiral.ode'))) return d;
   return process.cwd();
 }
 
@@ -85,16 +90,20 @@ function baseline(tf: TF, width: number, steps: number, meth = 'leapfrog', d = 2
   const W2 = Array.from({ length: steps }, () => mk([d, width], 0.3));
   const x0: Tensor = d === 2 ? tf.tensor2d([[2], [0]]) : tf.fill([d, 1], 0.5);
   const target = d === 2 ? tf.tensor2d([[0.5], [-1]]) : tf.fill([d, 1], 0.1);
-  const hs = tf.scalar(h), h2 = tf.scalar(2 * h), half = tf.scalar(0.5);
+  const hs = tf.scalar(h),
+    h2 = tf.scalar(2 * h),
+    half = tf.scalar(0.5);
   const all = [...W1, ...b1, ...W2];
   const tableau = meth in TABLEAUX ? TABLEAUX[meth as keyof typeof TABLEAUX] : undefined;
   return () => {
     tf.tidy(() => {
       const g = tf.grads((...ps: Tensor[]) => {
-        const f = (x: Tensor, n: number) => tf.matMul(ps[2 * steps + n], tf.tanh(tf.add(tf.matMul(ps[n], x), ps[steps + n])));
+        const f = (x: Tensor, n: number) =>
+          tf.matMul(ps[2 * steps + n], tf.tanh(tf.add(tf.matMul(ps[n], x), ps[steps + n])));
         let x: Tensor;
         if (tableau) {
-          const a = tableau.a.map((row) => row.map((v) => tf.scalar(h * v))), b = tableau.b.map((v) => tf.scalar(h * v));
+          const a = tableau.a.map((row) => row.map((v) => tf.scalar(h * v))),
+            b = tableau.b.map((v) => tf.scalar(h * v));
           x = x0;
           for (let n = 0; n < steps; n++) {
             const ks: Tensor[] = [];
@@ -131,9 +140,23 @@ function engineBaseline(tf: TF, model: Model, perOperation = false): () => void 
   const scheme = schemeOf(model);
   const N = model.options.steps;
   const pc = parameterCopies(scheme, N, model.options.dt, model.options.t0);
-  const ctx: TrainContext = { tf, cm, model, scheme, N, h: model.options.dt, t0: model.options.t0, copies: pc.count, taus: pc.times, weights: pc.weights, sizes: model.params.map((p) => p.shape.reduce((a, b) => a * b, 1)) };
+  const ctx: TrainContext = {
+    tf,
+    cm,
+    model,
+    scheme,
+    N,
+    h: model.options.dt,
+    t0: model.options.t0,
+    copies: pc.count,
+    taus: pc.times,
+    weights: pc.weights,
+    sizes: model.params.map((p) => p.shape.reduce((a, b) => a * b, 1)),
+  };
   const values = initialParameters(tf, model);
-  return () => { adGradient(ctx, values); };
+  return () => {
+    adGradient(ctx, values);
+  };
 }
 
 /** Parse + check of the generated 2,000-line model, against the lexer alone on the same text (baseline). */
@@ -143,17 +166,29 @@ function benchFrontEnd(runs: number) {
   const sample = (fn: () => unknown) => {
     for (let i = 0; i < 3; i++) fn();
     const ms: number[] = [];
-    for (let i = 0; i < runs; i++) { const t = performance.now(); fn(); ms.push(performance.now() - t); }
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      fn();
+      ms.push(performance.now() - t);
+    }
     return median(ms);
   };
   const analyseMs = sample(() => analyse(text));
   const lexMs = sample(() => tokenize(text));
   const row = { lines, analyseMs, lexMs, ratio: analyseMs / lexMs, targetMs: 20 };
-  console.log(`front end, ${lines}-line model: parse+check ${analyseMs.toFixed(1)} ms median (target ≤ 20), lexer alone ${lexMs.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}`);
+  console.log(
+    `front end, ${lines}-line model: parse+check ${analyseMs.toFixed(1)} ms median (target ≤ 20), lexer alone ${lexMs.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}`,
+  );
   return row;
 }
 
-async function measure(pref: BackendPreference, name: string, text: string, o: { meth: string; d: number; width: number; steps: number; runs: number; target?: number; perOperation?: boolean }, context?: { documentPath: string }): Promise<Row> {
+async function measure(
+  pref: BackendPreference,
+  name: string,
+  text: string,
+  o: { meth: string; d: number; width: number; steps: number; runs: number; target?: number; perOperation?: boolean },
+  context?: { documentPath: string },
+): Promise<Row> {
   // Each case starts from a collected heap (node --expose-gc, as `npm run bench` runs it): the
   // garbage of earlier cases (a 2,226-line model's syntax trees) is not collected inside this one.
   (globalThis as { gc?: () => void }).gc?.();
@@ -161,8 +196,14 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   if (!a.model) throw new Error(`${name}: ${a.diagnostics.map((x) => x.message).join('; ')}`);
   const model: Model = a.model;
   let last: Awaited<ReturnType<typeof runCheck>> | undefined;
-  const phases: { ad: number[]; reference: number[]; finiteDifferences: number[] } = { ad: [], reference: [], finiteDifferences: [] };
-  const runOnce = async () => { last = await runCheck(model, { backend: pref }); };
+  const phases: { ad: number[]; reference: number[]; finiteDifferences: number[] } = {
+    ad: [],
+    reference: [],
+    finiteDifferences: [],
+  };
+  const runOnce = async () => {
+    last = await runCheck(model, { backend: pref });
+  };
   await runOnce(); // selects the backend the baseline must use
   const { tf, backend } = await initBackend(last!.backend as BackendPreference); // the backend the check ran on
   const handWritten = !o.perOperation && (o.meth === 'leapfrog' || o.meth in TABLEAUX);
@@ -170,13 +211,19 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   // Both warm (the extension keeps a warm worker; fresh processes are 1.5–2.8× slower), then
   // interleaved, so that the machine's noise falls on the check and the baseline alike.
   const WARM = 4;
-  for (let i = 0; i < WARM; i++) { await runOnce(); base(); }
-  const check: number[] = [], plain: number[] = [];
+  for (let i = 0; i < WARM; i++) {
+    await runOnce();
+    base();
+  }
+  const check: number[] = [],
+    plain: number[] = [];
   for (let i = 0; i < o.runs; i++) {
     let t = performance.now();
     await runOnce();
     check.push(performance.now() - t);
-    phases.ad.push(last!.timings.adMs); phases.reference.push(last!.timings.referenceMs); phases.finiteDifferences.push(last!.timings.finiteDifferenceMs);
+    phases.ad.push(last!.timings.adMs);
+    phases.reference.push(last!.timings.referenceMs);
+    phases.finiteDifferences.push(last!.timings.finiteDifferenceMs);
     t = performance.now();
     base();
     plain.push(performance.now() - t);
@@ -184,24 +231,50 @@ async function measure(pref: BackendPreference, name: string, text: string, o: {
   // Peak tensor memory of one check; tf.profile overflows the stack on the largest models (kernel log), then NaN.
   let peakBytes = NaN;
   try {
-    peakBytes = (await tf.profile(async () => { await runCheck(model, { backend: pref }); })).peakBytes;
-  } catch { /* see above */ }
+    peakBytes = (
+      await tf.profile(async () => {
+        await runCheck(model, { backend: pref });
+      })
+    ).peakBytes;
+  } catch {
+    /* see above */
+  }
   const r = last!;
   const row: Row = {
-    case: name, backend, scheme: o.meth, d: o.d, width: o.width, steps: o.steps,
-    checkMs: median(check), baselineMs: median(plain), ratio: median(check.map((c, i) => c / plain[i])), targetMs: o.target,
+    case: name,
+    backend,
+    scheme: o.meth,
+    d: o.d,
+    width: o.width,
+    steps: o.steps,
+    checkMs: median(check),
+    baselineMs: median(plain),
+    ratio: median(check.map((c, i) => c / plain[i])),
+    targetMs: o.target,
     baseline: handWritten ? 'hand-written' : o.perOperation ? 'per-operation AD' : 'engine AD',
-    phasesMs: { ad: median(phases.ad), reference: median(phases.reference), finiteDifferences: median(phases.finiteDifferences) },
-    peakTensorBytes: peakBytes, rssHighWaterMiB: process.resourceUsage().maxRSS / 1024, referenceError: r.referenceError, findings: r.findings.map((f) => f.code),
+    phasesMs: {
+      ad: median(phases.ad),
+      reference: median(phases.reference),
+      finiteDifferences: median(phases.finiteDifferences),
+    },
+    peakTensorBytes: peakBytes,
+    rssHighWaterMiB: process.resourceUsage().maxRSS / 1024,
+    referenceError: r.referenceError,
+    findings: r.findings.map((f) => f.code),
   };
   const mb = (b: number) => (b / 2 ** 20).toFixed(1);
-  console.log(`${name} [${backend}]: check ${row.checkMs.toFixed(1)} ms${o.target ? ` (target ≤ ${o.target})` : ''}, fwd+bwd ${row.baselineMs.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}; median AD ${row.phasesMs.ad.toFixed(0)} / reference ${row.phasesMs.reference.toFixed(0)} / FD ${row.phasesMs.finiteDifferences.toFixed(0)} ms; peak tensors ${mb(peakBytes)} MiB, process RSS high-water ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; reference error ${r.referenceError.toExponential(1)}`);
+  console.log(
+    `${name} [${backend}]: check ${row.checkMs.toFixed(1)} ms${o.target ? ` (target ≤ ${o.target})` : ''}, fwd+bwd ${row.baselineMs.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}; median AD ${row.phasesMs.ad.toFixed(0)} / reference ${row.phasesMs.reference.toFixed(0)} / FD ${row.phasesMs.finiteDifferences.toFixed(0)} ms; peak tensors ${mb(peakBytes)} MiB, process RSS high-water ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; reference error ${r.referenceError.toExponential(1)}`,
+  );
   return row;
 }
 
 async function main() {
   const args = process.argv.slice(2);
-  const arg = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
+  const arg = (k: string) => {
+    const i = args.indexOf(k);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
   const backends = (arg('--backend') ?? 'auto').split(',') as BackendPreference[];
   const runs = Number(arg('--runs') ?? 11);
   const quick = args.includes('--quick');
@@ -215,25 +288,59 @@ async function main() {
   try {
     const ls = benchLanguageService(quick ? 5 : 21);
     languageService = ls;
-    console.log(`language service, ${ls.lines}-line model (target ≤ 10 ms): after an edit (didChange's analyse ${ls.analyseMs.toFixed(1)} ms excluded) completion ${ls.completionAfterEditMs.toFixed(1)} / hover ${ls.hoverAfterEditMs.toFixed(1)} ms; already parsed completion ${ls.completionWarmMs.toFixed(2)} / hover ${ls.hoverWarmMs.toFixed(2)} ms; standalone service on a new version (its own parse) completion ${ls.completionColdMs.toFixed(1)} / hover ${ls.hoverColdMs.toFixed(1)} ms`);
+    console.log(
+      `language service, ${ls.lines}-line model (target ≤ 10 ms): after an edit (didChange's analyse ${ls.analyseMs.toFixed(1)} ms excluded) completion ${ls.completionAfterEditMs.toFixed(1)} / hover ${ls.hoverAfterEditMs.toFixed(1)} ms; already parsed completion ${ls.completionWarmMs.toFixed(2)} / hover ${ls.hoverWarmMs.toFixed(2)} ms; standalone service on a new version (its own parse) completion ${ls.completionColdMs.toFixed(1)} / hover ${ls.hoverColdMs.toFixed(1)} ms`,
+    );
   } catch (e) {
     languageService = { error: String((e as Error)?.message ?? e) };
     console.log(`language service benchmark failed: ${(e as Error)?.message ?? e}`);
   }
-  const targets: Row[] = [], schemes: Row[] = [], sizes: Row[] = [], small: Row[] = [];
+  const targets: Row[] = [],
+    schemes: Row[] = [],
+    sizes: Row[] = [],
+    small: Row[] = [];
   const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   for (const pref of backends) {
     if (only) {
       const [d, width, steps] = only;
-      sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs }));
+      sizes.push(
+        await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), {
+          meth: 'leapfrog',
+          d,
+          width,
+          steps,
+          runs,
+        }),
+      );
       continue;
     }
-    targets.push(await measure(pref, 'spiral.ode', spiralText, { meth: 'leapfrog', d: 2, width: 16, steps: 64, runs, target: 300 }));
-    if (!quick) targets.push(await measure(pref, 'generated', generated(128, 1024), { meth: 'leapfrog', d: 2, width: 128, steps: 1024, runs: Math.max(3, Math.ceil(runs / 2)), target: 3000 }));
+    targets.push(
+      await measure(pref, 'spiral.ode', spiralText, {
+        meth: 'leapfrog',
+        d: 2,
+        width: 16,
+        steps: 64,
+        runs,
+        target: 300,
+      }),
+    );
+    if (!quick)
+      targets.push(
+        await measure(pref, 'generated', generated(128, 1024), {
+          meth: 'leapfrog',
+          d: 2,
+          width: 128,
+          steps: 1024,
+          runs: Math.max(3, Math.ceil(runs / 2)),
+          target: 3000,
+        }),
+      );
     if (!grid) continue;
     for (const meth of ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne']) {
       try {
-        schemes.push(await measure(pref, 'spiral network', generated(16, 64, meth), { meth, d: 2, width: 16, steps: 64, runs }));
+        schemes.push(
+          await measure(pref, 'spiral network', generated(16, 64, meth), { meth, d: 2, width: 16, steps: 64, runs }),
+        );
       } catch (e) {
         console.log(`${meth}: skipped (${(e as Error).message})`);
       }
@@ -244,25 +351,81 @@ async function main() {
       const m = analyse(readFileSync(file, 'utf8'), { documentPath: file }).model;
       if (!m) continue;
       const d = m.states.reduce((acc, x) => acc + x.shape.reduce((u, v) => u * v, 1), 0);
-      small.push(await measure(pref, `${name}.ode`, readFileSync(file, 'utf8'), { meth: m.options.meth, d, width: 0, steps: m.options.steps, runs: Math.max(3, Math.ceil(runs / 2)), perOperation: true }, { documentPath: file }));
+      small.push(
+        await measure(
+          pref,
+          `${name}.ode`,
+          readFileSync(file, 'utf8'),
+          {
+            meth: m.options.meth,
+            d,
+            width: 0,
+            steps: m.options.steps,
+            runs: Math.max(3, Math.ceil(runs / 2)),
+            perOperation: true,
+          },
+          { documentPath: file },
+        ),
+      );
     }
     const grid3: [number, number, number][] = quick
-      ? [[2, 16, 64], [16, 64, 256]]
-      : [[2, 16, 64], [2, 16, 1024], [2, 256, 64], [8, 64, 256], [16, 128, 256], [32, 32, 512], [64, 16, 64], [64, 256, 64], [64, 64, 1024]];
+      ? [
+          [2, 16, 64],
+          [16, 64, 256],
+        ]
+      : [
+          [2, 16, 64],
+          [2, 16, 1024],
+          [2, 256, 64],
+          [8, 64, 256],
+          [16, 128, 256],
+          [32, 32, 512],
+          [64, 16, 64],
+          [64, 256, 64],
+          [64, 64, 1024],
+        ];
     for (const [d, width, steps] of grid3) {
-      sizes.push(await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), { meth: 'leapfrog', d, width, steps, runs: steps >= 512 ? 3 : steps >= 256 ? Math.max(3, Math.ceil(runs / 2)) : runs }));
+      sizes.push(
+        await measure(pref, 'size grid', generated(width, steps, 'leapfrog', d), {
+          meth: 'leapfrog',
+          d,
+          width,
+          steps,
+          runs: steps >= 512 ? 3 : steps >= 256 ? Math.max(3, Math.ceil(runs / 2)) : runs,
+        }),
+      );
     }
   }
   const tables = { targets, schemes, sizes, small };
-  for (const key of ['targets', 'schemes', 'sizes', 'small'] as const) if (key === 'targets' || tables[key].length) console.log(`\n${TABLE_TITLES[key]}:\n${table(tables[key])}`);
+  for (const key of ['targets', 'schemes', 'sizes', 'small'] as const)
+    if (key === 'targets' || tables[key].length) console.log(`\n${TABLE_TITLES[key]}:\n${table(tables[key])}`);
   const dir = join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const date = new Date().toISOString();
   const full = !quick && grid && !only;
-  const out = { date, commit, dirty, full, args, node: process.version, cpus: cpus().length, load: { start: loadAtStart, end: loadavg()[0] }, runs, frontEnd, languageService, targets, schemes, sizes, small };
+  const out = {
+    date,
+    commit,
+    dirty,
+    full,
+    args,
+    node: process.version,
+    cpus: cpus().length,
+    load: { start: loadAtStart, end: loadavg()[0] },
+    runs,
+    frontEnd,
+    languageService,
+    targets,
+    schemes,
+    sizes,
+    small,
+  };
   const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
 }
 
-main().catch((e) => { console.error(e); process.exitCode = 1; });
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -56,20 +56,27 @@ export function benchLanguageService(runs = 21): LanguageServiceTimings {
   // Each path in its own loop, so one path's garbage is not collected during another's timing.
   const warmDoc = new ServiceDocument(text, 1);
   check(warmDoc);
-  const completionWarm: number[] = [], hoverWarm: number[] = [];
+  const completionWarm: number[] = [],
+    hoverWarm: number[] = [];
   for (let i = 0; i < runs; i++) {
     completionWarm.push(timeMs(() => completion(warmDoc, completeAt)));
     hoverWarm.push(timeMs(() => hover(warmDoc, hoverAt)));
   }
   // The server: an edit makes a new version, didChange analyses it (timed on its own), then a request
   // arrives and reuses that syntax tree. One edit before the completion, another before the hover.
-  const completionAfterEdit: number[] = [], hoverAfterEdit: number[] = [], analyseTimes: number[] = [];
+  const completionAfterEdit: number[] = [],
+    hoverAfterEdit: number[] = [],
+    analyseTimes: number[] = [];
   let version = 2;
   const edit = (): { doc: () => ServiceDocument } => {
     const edited = `${text}\n# edit ${version}`;
     const v = version++;
     let analysed: ReturnType<typeof analyseDocument> | undefined;
-    analyseTimes.push(timeMs(() => { analysed = analyseDocument(edited); }));
+    analyseTimes.push(
+      timeMs(() => {
+        analysed = analyseDocument(edited);
+      }),
+    );
     const syntax = analysed?.syntax;
     if (!syntax) throw new Error('analyseDocument returned no syntax tree');
     return { doc: () => new ServiceDocument(edited, v, syntax) };
@@ -81,7 +88,8 @@ export function benchLanguageService(runs = 21): LanguageServiceTimings {
     hoverAfterEdit.push(timeMs(() => hover(h.doc(), hoverAt)));
   }
   // The service used standalone on a new version: its own parse, nothing cached.
-  const completionCold: number[] = [], hoverCold: number[] = [];
+  const completionCold: number[] = [],
+    hoverCold: number[] = [];
   for (let i = 0; i < runs; i++) {
     const edited = `${text}\n# edit ${version}`;
     const v = version++;

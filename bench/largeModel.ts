@@ -6,7 +6,8 @@ export function largeModelText(layers = 600): string {
   for (let i = 0; i < layers; i++) lines.push(`param W${i}[8,8] per-step ~ normal(0, 0.1)`, `param b${i}[8] = 0`);
   for (let i = 0; i < 210; i++) lines.push(`# comment ${i}`, '');
   lines.push("x' = -x \\");
-  for (let i = 0; i < layers; i++) lines.push(`  + tanh(W${i} @ x + b${i}) * 0.01 + 0.001 * sum(W${i} @ x - b${i}) * x \\`);
+  for (let i = 0; i < layers; i++)
+    lines.push(`  + tanh(W${i} @ x + b${i}) * 0.01 + 0.001 * sum(W${i} @ x - b${i}) * x \\`);
   lines.push('  + 0');
   lines.push('loss = 0.5 * sum((x(T) - 1)^2)', '@ total=1, steps=64, meth=rk4, seed=1');
   return lines.join('\n');

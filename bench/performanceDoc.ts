@@ -17,7 +17,10 @@ export function newestFullRun(root: string): { file: string; results: BenchResul
     return undefined;
   }
   const runs = names
-    .map((f) => ({ file: `bench/results/${f}`, results: JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchResults }))
+    .map((f) => ({
+      file: `bench/results/${f}`,
+      results: JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchResults,
+    }))
     .filter((r) => r.results.full);
   runs.sort((a, b) => a.results.date.localeCompare(b.results.date));
   return runs[runs.length - 1];
@@ -49,7 +52,8 @@ export function latestRunSection(file: string, r: BenchResults): string {
 
 /** The page with its generated section replaced (the markers must be there once each). */
 export function withLatestRun(page: string, section: string): string {
-  const a = page.indexOf(BEGIN), b = page.indexOf(END);
+  const a = page.indexOf(BEGIN),
+    b = page.indexOf(END);
   if (a < 0 || b < a) throw new Error('docs/performance.md lacks the latest-run markers');
   return page.slice(0, a) + section + page.slice(b + END.length);
 }

@@ -4,42 +4,79 @@ import type { LanguageServiceTimings } from './languageService';
 
 /** One timed case: the full check against a plain TF.js forward+backward of the same network, interleaved. */
 export interface Row {
-  case: string; backend: string; scheme: string; d: number; width: number; steps: number;
-  checkMs: number; baselineMs: number; ratio: number; targetMs?: number; baseline: 'hand-written' | 'engine AD' | 'per-operation AD';
+  case: string;
+  backend: string;
+  scheme: string;
+  d: number;
+  width: number;
+  steps: number;
+  checkMs: number;
+  baselineMs: number;
+  ratio: number;
+  targetMs?: number;
+  baseline: 'hand-written' | 'engine AD' | 'per-operation AD';
   phasesMs: { ad: number; reference: number; finiteDifferences: number };
   /** NaN in the bench (null once written as JSON) when tf.profile could not measure it. */
-  peakTensorBytes: number | null; rssHighWaterMiB: number; referenceError: number | null; findings: string[];
+  peakTensorBytes: number | null;
+  rssHighWaterMiB: number;
+  referenceError: number | null;
+  findings: string[];
 }
 
-export interface FrontEndTimings { lines: number; analyseMs: number; lexMs: number; ratio: number; targetMs: number }
+export interface FrontEndTimings {
+  lines: number;
+  analyseMs: number;
+  lexMs: number;
+  ratio: number;
+  targetMs: number;
+}
 
 /** A results file. `full`: the whole bench (not --quick, --no-grid or --size). */
 export interface BenchResults {
-  date: string; commit: string; dirty: boolean; full: boolean; args: string[]; node: string; cpus: number; runs: number;
+  date: string;
+  commit: string;
+  dirty: boolean;
+  full: boolean;
+  args: string[];
+  node: string;
+  cpus: number;
+  runs: number;
   /** One-minute load average of the machine when the run started and ended (absent in runs before 2026-12-04 21:00). */
   load?: { start: number; end: number };
-  frontEnd: FrontEndTimings; languageService: LanguageServiceTimings | { error: string };
-  targets: Row[]; schemes: Row[]; sizes: Row[]; small: Row[];
+  frontEnd: FrontEndTimings;
+  languageService: LanguageServiceTimings | { error: string };
+  targets: Row[];
+  schemes: Row[];
+  sizes: Row[];
+  small: Row[];
 }
 
-const fixed = (x: number | null | undefined, digits: number) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '–');
+const fixed = (x: number | null | undefined, digits: number) =>
+  typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '–';
 const exp = (x: number | null | undefined) => (typeof x === 'number' && Number.isFinite(x) ? x.toExponential(1) : '–');
 
 /** Markdown table of rows; * marks the engine's own AD pass as the baseline, † the per-operation compile's. */
 export function table(rows: readonly Row[]): string {
-  const out = ['| case | backend | scheme | d | width | N | check ms | AD ms | reference ms | FD ms | fwd+bwd ms | ratio | peak MiB | ref. error |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  const out = [
+    '| case | backend | scheme | d | width | N | check ms | AD ms | reference ms | FD ms | fwd+bwd ms | ratio | peak MiB | ref. error |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
     const mark = r.baseline === 'engine AD' ? '*' : r.baseline === 'per-operation AD' ? '†' : '';
     const peak = typeof r.peakTensorBytes === 'number' ? r.peakTensorBytes / 2 ** 20 : null;
-    out.push(`| ${r.case} | ${r.backend} | ${r.scheme} | ${r.d} | ${r.width || '–'} | ${r.steps} | ${fixed(r.checkMs, 1)}${r.targetMs ? ` (≤ ${r.targetMs})` : ''} | ${fixed(r.phasesMs.ad, 1)} | ${fixed(r.phasesMs.reference, 1)} | ${fixed(r.phasesMs.finiteDifferences, 1)} | ${fixed(r.baselineMs, 1)}${mark} | ${fixed(r.ratio, 2)} | ${fixed(peak, 1)} | ${exp(r.referenceError)} |`);
+    out.push(
+      `| ${r.case} | ${r.backend} | ${r.scheme} | ${r.d} | ${r.width || '–'} | ${r.steps} | ${fixed(r.checkMs, 1)}${r.targetMs ? ` (≤ ${r.targetMs})` : ''} | ${fixed(r.phasesMs.ad, 1)} | ${fixed(r.phasesMs.reference, 1)} | ${fixed(r.phasesMs.finiteDifferences, 1)} | ${fixed(r.baselineMs, 1)}${mark} | ${fixed(r.ratio, 2)} | ${fixed(peak, 1)} | ${exp(r.referenceError)} |`,
+    );
   }
   return out.join('\n');
 }
 
 /** The titles of the bench's four tables, as printed and as in docs/performance.md. */
 export const TABLE_TITLES = {
-  targets: 'Targets (full check; ratio = median over interleaved pairs of full check / one plain TF.js forward+backward of the same network)',
-  schemes: 'Schemes (spiral network, N = 64, width 16; * = baseline is the engine\'s own AD pass)',
+  targets:
+    'Targets (full check; ratio = median over interleaved pairs of full check / one plain TF.js forward+backward of the same network)',
+  schemes: "Schemes (spiral network, N = 64, width 16; * = baseline is the engine's own AD pass)",
   sizes: 'Model sizes (leapfrog)',
-  small: 'Small models (fused right-hand side; † = baseline is the same model compiled one TF.js kernel per operation, its AD pass)',
+  small:
+    'Small models (fused right-hand side; † = baseline is the same model compiled one TF.js kernel per operation, its AD pass)',
 } as const;

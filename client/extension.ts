@@ -2,7 +2,12 @@
 // check status in the status bar, and hosts the gradient plots webview. Thin by design:
 // everything that knows about models lives in the server and the engine.
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import {
+  LanguageClient,
+  TransportKind,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
 import {
   CheckStatusNotification,
   GetReportRequest,
@@ -22,7 +27,11 @@ function createClient(context: vscode.ExtensionContext): LanguageClient {
   const execArgv = ['--max-semi-space-size=32'];
   const serverOptions: ServerOptions = {
     run: { module: serverModule, transport: TransportKind.ipc, options: { execArgv } },
-    debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: [...execArgv, '--nolazy', '--inspect=6019'] } },
+    debug: {
+      module: serverModule,
+      transport: TransportKind.ipc,
+      options: { execArgv: [...execArgv, '--nolazy', '--inspect=6019'] },
+    },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
@@ -58,7 +67,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       { location: vscode.ProgressLocation.Window, title: 'ODE Lens: gradient check' },
       () => client!.sendRequest(RunCheckRequest.type, { uri }),
     );
-    if (result.state === 'failed') void vscode.window.showWarningMessage(`ODE Lens: ${result.message ?? 'the gradient check failed'}`);
+    if (result.state === 'failed')
+      void vscode.window.showWarningMessage(`ODE Lens: ${result.message ?? 'the gradient check failed'}`);
     else if (result.state === 'cancelled' && result.message && result.message !== 'superseded')
       void vscode.window.showInformationMessage(`ODE Lens: no gradient check: ${result.message}.`);
     return result;
@@ -105,7 +115,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   try {
     await client.start();
   } catch (e) {
-    void vscode.window.showErrorMessage(`ODE Lens: the language server did not start: ${e instanceof Error ? e.message : String(e)}`);
+    void vscode.window.showErrorMessage(
+      `ODE Lens: the language server did not start: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
 }
 

@@ -31,12 +31,17 @@ export class PlotPanel implements vscode.Disposable {
       return PlotPanel.current;
     }
     const dist = vscode.Uri.joinPath(extensionUri, 'dist');
-    const panel = vscode.window.createWebviewPanel(PlotPanel.viewType, 'Gradient Plots', { viewColumn: column, preserveFocus: true }, {
-      enableScripts: true,
-      enableForms: false,
-      enableCommandUris: false,
-      localResourceRoots: [dist],
-    });
+    const panel = vscode.window.createWebviewPanel(
+      PlotPanel.viewType,
+      'Gradient Plots',
+      { viewColumn: column, preserveFocus: true },
+      {
+        enableScripts: true,
+        enableForms: false,
+        enableCommandUris: false,
+        localResourceRoots: [dist],
+      },
+    );
     PlotPanel.current = new PlotPanel(panel, dist, host, document);
     return PlotPanel.current;
   }
@@ -111,7 +116,12 @@ export class PlotPanel implements vscode.Disposable {
   /** A finished check (odeLens/report). */
   onReport(params: ReportParams): void {
     if (params.uri !== this.uri) return;
-    this.post({ type: 'report', uri: params.uri, fileName: this.document.uri.path.split('/').pop(), report: params.report });
+    this.post({
+      type: 'report',
+      uri: params.uri,
+      fileName: this.document.uri.path.split('/').pop(),
+      report: params.report,
+    });
   }
 
   /** Check progress (odeLens/checkStatus). */

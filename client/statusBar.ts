@@ -41,7 +41,8 @@ export class CheckStatusBar implements vscode.Disposable {
 
   private render(): void {
     // With the plots panel (or another non-editor view) focused, follow a visible .ode editor.
-    const editor = vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors.find((e) => e.document.languageId === 'ode');
+    const editor =
+      vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors.find((e) => e.document.languageId === 'ode');
     if (!editor || editor.document.languageId !== 'ode') {
       this.item.hide();
       return;

@@ -51,13 +51,22 @@ const builds = [
     banner: e.banner ? { js: e.banner } : undefined,
   })),
   existsSync(join(root, 'webview/main.ts')) && {
-    bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
-    entryPoints: { webview: 'webview/main.ts' }, outdir: distDir, absWorkingDir: root, logLevel: 'warning',
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: !production,
+    minify: production,
+    entryPoints: { webview: 'webview/main.ts' },
+    outdir: distDir,
+    absWorkingDir: root,
+    logLevel: 'warning',
   },
   !production && {
     ...nodeCommon,
     entryPoints: listTests(join(root, 'test')).map((p) => p.slice(root.length)),
-    outdir: 'out', outbase: '.',
+    outdir: 'out',
+    outbase: '.',
   },
 ].filter(Boolean);
 

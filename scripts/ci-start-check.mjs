@@ -11,7 +11,16 @@
 // not answer, the warning does not appear, or a process outlives the stop.
 // Usage: node scripts/ci-start-check.mjs   (ODELENS_KEEP=1 keeps the scratch folder)
 import { execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,8 +29,16 @@ import { join } from 'node:path';
 const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const READY_TIMEOUT_MS = 30 * 60_000; // npm install + code-server's native build on 2 cores
 const WARNING_TIMEOUT_MS = 120_000;
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 
 const T0 = Date.now();
 const say = (msg) => console.log(`[ci-start ${Math.round((Date.now() - T0) / 1000)}s] ${msg}`);
@@ -40,9 +57,19 @@ function userEnv(port) {
     if (/^(npm_|NPM_|XDG_)/.test(k) || k === 'INIT_CWD' || k === 'NODE') continue;
     env[k] = v;
   }
-  env.PATH = (env.PATH ?? '').split(':').filter((p) => !p.endsWith('/node_modules/.bin') && !p.endsWith('/node-gyp-bin')).join(':');
+  env.PATH = (env.PATH ?? '')
+    .split(':')
+    .filter((p) => !p.endsWith('/node_modules/.bin') && !p.endsWith('/node-gyp-bin'))
+    .join(':');
   // Desktop VS Code on PATH would be used instead of code-server: this check needs the server.
-  return { ...env, HOME: home, ODELENS_TOOLS: tools, PORT: String(port), HOST: '127.0.0.1', ODELENS_USE_CODE_SERVER: '1' };
+  return {
+    ...env,
+    HOME: home,
+    ODELENS_TOOLS: tools,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ODELENS_USE_CODE_SERVER: '1',
+  };
 }
 
 function freePort() {
@@ -71,7 +98,13 @@ function npmStart(env, logFile) {
       for (const l of lines) console.log(`  | ${l}`);
     });
   }
-  run.exited = new Promise((r) => child.on('exit', (code, signal) => { run.exit = { code, signal }; log.end(); r(run.exit); }));
+  run.exited = new Promise((r) =>
+    child.on('exit', (code, signal) => {
+      run.exit = { code, signal };
+      log.end();
+      r(run.exit);
+    }),
+  );
   return run;
 }
 
@@ -83,11 +116,20 @@ async function waitReady(run, port, label) {
   const t = Date.now();
   const url = `http://127.0.0.1:${port}/`;
   for (;;) {
-    if (run.exit) throw new Error(`${label} exited early (${JSON.stringify(run.exit)}) before the editor answered; its log ends:\n${tail(run)}`);
-    const ok = await fetch(`${url}healthz`).then((r) => r.ok, () => false);
+    if (run.exit)
+      throw new Error(
+        `${label} exited early (${JSON.stringify(run.exit)}) before the editor answered; its log ends:\n${tail(run)}`,
+      );
+    const ok = await fetch(`${url}healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     // Ready = answering, and npm start has said the URL (its last line).
     if (ok && run.text.includes('ODE Lens in VS Code')) return Date.now() - t;
-    if (Date.now() - t > READY_TIMEOUT_MS) throw new Error(`${label}: no answer on ${url}healthz within ${READY_TIMEOUT_MS / 60_000} min; its log ends:\n${tail(run)}`);
+    if (Date.now() - t > READY_TIMEOUT_MS)
+      throw new Error(
+        `${label}: no answer on ${url}healthz within ${READY_TIMEOUT_MS / 60_000} min; its log ends:\n${tail(run)}`,
+      );
     await sleep(500);
   }
 }
@@ -100,9 +142,15 @@ function leftovers() {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
       let cwd = '';
-      try { cwd = readlinkSync(`/proc/${pid}/cwd`); } catch { /* not ours to read */ }
+      try {
+        cwd = readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        /* not ours to read */
+      }
       if (cmd.includes(base) || cwd.startsWith(base)) found.push({ pid: Number(pid), cmd: cmd.slice(0, 160) });
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return found;
 }
@@ -110,7 +158,13 @@ function leftovers() {
 /** SIGTERM the whole process group of npm start (SIGKILL after 15 s); fail if anything is left. */
 async function stop(run, label) {
   const pgid = run.child.pid;
-  const signal = (s) => { try { process.kill(-pgid, s); } catch { /* group gone */ } };
+  const signal = (s) => {
+    try {
+      process.kill(-pgid, s);
+    } catch {
+      /* group gone */
+    }
+  };
   signal('SIGTERM');
   if (!(await Promise.race([run.exited.then(() => true), sleep(15_000).then(() => false)]))) {
     say(`${label}: still running 15 s after SIGTERM; SIGKILL`);
@@ -118,10 +172,21 @@ async function stop(run, label) {
     await run.exited;
   }
   let left = leftovers();
-  for (let i = 0; i < 20 && left.length; i++) { await sleep(500); left = leftovers(); }
+  for (let i = 0; i < 20 && left.length; i++) {
+    await sleep(500);
+    left = leftovers();
+  }
   if (left.length) {
-    for (const p of left) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
-    throw new Error(`${label}: processes left after stopping npm start's process group:\n${left.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`);
+    for (const p of left) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    throw new Error(
+      `${label}: processes left after stopping npm start's process group:\n${left.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`,
+    );
   }
   say(`${label}: stopped; no process left`);
 }
@@ -131,8 +196,14 @@ async function seeLeapfrogWarning(url) {
   const require = createRequire(join(ROOT, 'package.json'));
   const { chromium } = require('playwright-core');
   const executablePath = process.env.ODELENS_CHROMIUM || '/usr/bin/chromium';
-  if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath} (apt-get install -y chromium)`);
-  const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, env: { ...process.env, HOME: home } });
+  if (!existsSync(executablePath))
+    throw new Error(`Chromium not found at ${executablePath} (apt-get install -y chromium)`);
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    env: { ...process.env, HOME: home },
+  });
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.setDefaultTimeout(60_000);
   try {
@@ -148,33 +219,47 @@ async function seeLeapfrogWarning(url) {
     await page.keyboard.press('Enter');
     await page.waitForSelector('.monaco-editor .view-lines', { state: 'visible' });
     // A squiggle is drawn in an overlay at the height of its line: match it with the text line.
-    const onLeapfrog = () => page.evaluate(() => {
-      const line = Array.from(document.querySelectorAll('.monaco-editor .view-line')).find((l) => l.textContent.includes('meth=leapfrog'));
-      if (!line) return false;
-      const r = line.getBoundingClientRect();
-      return Array.from(document.querySelectorAll('.monaco-editor .squiggly-warning')).some((s) => {
-        const q = s.getBoundingClientRect();
-        return q.top >= r.top - 1 && q.bottom <= r.bottom + 1 && q.width > 0;
+    const onLeapfrog = () =>
+      page.evaluate(() => {
+        const line = Array.from(document.querySelectorAll('.monaco-editor .view-line')).find((l) =>
+          l.textContent.includes('meth=leapfrog'),
+        );
+        if (!line) return false;
+        const r = line.getBoundingClientRect();
+        return Array.from(document.querySelectorAll('.monaco-editor .squiggly-warning')).some((s) => {
+          const q = s.getBoundingClientRect();
+          return q.top >= r.top - 1 && q.bottom <= r.bottom + 1 && q.width > 0;
+        });
       });
-    });
     const deadline = Date.now() + WARNING_TIMEOUT_MS;
     while (!(await onLeapfrog())) {
       if (Date.now() > deadline) {
         const shot = join(base, 'no-warning.png');
         await page.screenshot({ path: shot }).catch(() => {});
         const n = await page.locator('.monaco-editor .squiggly-warning').count();
-        throw new Error(`no warning squiggle on the meth=leapfrog line of spiral.ode within ${WARNING_TIMEOUT_MS / 1000} s (${n} warning squiggles in all; screenshot ${shot})`);
+        throw new Error(
+          `no warning squiggle on the meth=leapfrog line of spiral.ode within ${WARNING_TIMEOUT_MS / 1000} s (${n} warning squiggles in all; screenshot ${shot})`,
+        );
       }
       await sleep(250);
     }
-    say(`spiral.ode: warning on the meth=leapfrog line, ${((Date.now() - t) / 1000).toFixed(1)} s after opening the editor page`);
+    say(
+      `spiral.ode: warning on the meth=leapfrog line, ${((Date.now() - t) / 1000).toFixed(1)} s after opening the editor page`,
+    );
   } finally {
     await browser.close().catch(() => {});
   }
 }
 
 let current;
-process.on('exit', () => { if (current && !current.exit) try { process.kill(-current.child.pid, 'SIGKILL'); } catch { /* gone */ } });
+process.on('exit', () => {
+  if (current && !current.exit)
+    try {
+      process.kill(-current.child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+});
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
 
 async function main() {
@@ -191,7 +276,8 @@ async function main() {
   say(`npm start #1: editor ready in ${(ready1 / 1000).toFixed(0)} s (fresh HOME, empty tools dir)`);
   const url = current.text.match(/ODE Lens in VS Code[^\n]*?(http:\/\/\S+)/)?.[1];
   if (!url) throw new Error(`npm start #1 printed no URL; its log ends:\n${tail(current)}`);
-  if (!current.text.trimEnd().endsWith(url)) throw new Error(`npm start #1 printed something after the URL:\n${tail(current, 10)}`);
+  if (!current.text.trimEnd().endsWith(url))
+    throw new Error(`npm start #1 printed something after the URL:\n${tail(current, 10)}`);
   await seeLeapfrogWarning(url);
   await stop(current, 'npm start #1');
 
@@ -200,7 +286,8 @@ async function main() {
   const ready2 = await waitReady(current, port, 'npm start #2');
   const repackaged = /npm run package/.test(current.text) || !/ode-lens\.vsix: up to date/.test(current.text);
   await stop(current, 'npm start #2');
-  if (repackaged) throw new Error(`npm start #2 re-packaged the .vsix although nothing changed; its log:\n${tail(current)}`);
+  if (repackaged)
+    throw new Error(`npm start #2 re-packaged the .vsix although nothing changed; its log:\n${tail(current)}`);
   say(`npm start #2: editor ready in ${(ready2 / 1000).toFixed(0)} s, without re-packaging`);
   say(`time to ready: first npm start ${(ready1 / 1000).toFixed(0)} s, second ${(ready2 / 1000).toFixed(0)} s`);
 }

@@ -42,7 +42,9 @@ const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${SIZE}" height="${S
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const executablePath = [process.env.ODELENS_CHROMIUM, '/usr/bin/chromium', '/usr/bin/google-chrome'].find((p) => p && existsSync(p));
+const executablePath = [process.env.ODELENS_CHROMIUM, '/usr/bin/chromium', '/usr/bin/google-chrome'].find(
+  (p) => p && existsSync(p),
+);
 if (!executablePath) throw new Error('Chromium not found (apt-get install -y chromium)');
 const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
 try {

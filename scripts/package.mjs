@@ -33,7 +33,8 @@ function vsceArgs(manifest) {
   const args = ['package', '--no-dependencies', '--out', out];
   const base = process.env.ODELENS_BASE_URL;
   if (base) {
-    if (!/^https:\/\//.test(base)) throw new Error(`ODELENS_BASE_URL must be an https URL (VS Code shows no other images): ${base}`);
+    if (!/^https:\/\//.test(base))
+      throw new Error(`ODELENS_BASE_URL must be an https URL (VS Code shows no other images): ${base}`);
     args.push('--baseContentUrl', base, '--baseImagesUrl', base);
   } else if (!manifest.repository) {
     args.push('--no-rewrite-relative-links');

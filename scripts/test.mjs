@@ -20,7 +20,8 @@ const runOrExit = (cmd, args) => {
 };
 
 // A fresh clone: install first, so `npm test` is one of the README's two setup commands.
-if (!existsSync(join(root, 'node_modules/.package-lock.json'))) runOrExit('npm', ['install', '--no-audit', '--no-fund']);
+if (!existsSync(join(root, 'node_modules/.package-lock.json')))
+  runOrExit('npm', ['install', '--no-audit', '--no-fund']);
 
 const only = process.argv.slice(2); // optional folders or files under test/, e.g. `npm test -- unit`
 rmSync(join(root, 'out'), { recursive: true, force: true });
@@ -36,7 +37,9 @@ function list(dir) {
     return statSync(p).isDirectory() ? list(p) : f.endsWith('.test.js') ? [p] : [];
   });
 }
-let files = list(join(root, 'out/test')).map((p) => p.slice(root.length)).sort();
+let files = list(join(root, 'out/test'))
+  .map((p) => p.slice(root.length))
+  .sort();
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 
 // The suites whose prerequisites scripts/setup-e2e.sh installs (code-server: without --no-code-server).
@@ -46,11 +49,14 @@ const E2E = [
   { suite: 'out/test/e2e/vscode', codeServer: true },
 ];
 const e2eSelected = E2E.filter((e) => files.some((f) => f.startsWith(e.suite)));
-const canInstall = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
+const canInstall =
+  process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
 if (e2eSelected.length && canInstall && process.env.ODELENS_NO_SETUP !== '1') {
   const args = ['scripts/setup-e2e.sh', ...(e2eSelected.some((e) => e.codeServer) ? [] : ['--no-code-server'])];
   if (run('bash', args) !== 0) {
-    console.log(`\n# ${SETUP} failed: the suites whose prerequisites are missing will ${process.env.ODELENS_REQUIRE_E2E === '1' ? 'fail' : 'skip'}`);
+    console.log(
+      `\n# ${SETUP} failed: the suites whose prerequisites are missing will ${process.env.ODELENS_REQUIRE_E2E === '1' ? 'fail' : 'skip'}`,
+    );
   }
 }
 
@@ -59,13 +65,19 @@ if (e2eSelected.length && canInstall && process.env.ODELENS_NO_SETUP !== '1') {
 mkdirSync(join(root, '.scratch'), { recursive: true });
 const skipsFile = join(root, '.scratch', `test-skips-${process.pid}.jsonl`);
 const status = run('node', [
-  '--test', '--test-concurrency=1',
-  '--test-reporter=spec', '--test-reporter-destination=stdout',
-  `--test-reporter=${join(root, 'scripts/skip-reporter.mjs')}`, `--test-reporter-destination=${skipsFile}`,
+  '--test',
+  '--test-concurrency=1',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${join(root, 'scripts/skip-reporter.mjs')}`,
+  `--test-reporter-destination=${skipsFile}`,
   ...files,
 ]);
 const skipped = existsSync(skipsFile)
-  ? readFileSync(skipsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+  ? readFileSync(skipsFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
   : [];
 rmSync(skipsFile, { force: true });
 
@@ -83,7 +95,9 @@ if (skipped.length) {
     for (const [reason, n] of reasons) console.log(`#   ${file}: ${n} skipped: ${reason}`);
   }
   if ([...byFile.keys()].some((f) => E2E.some((e) => f.startsWith(e.suite)))) {
-    console.log(`# to run the browser and editor suites: ${SETUP}   (installs Chromium, Neovim, code-server; root or sudo for apt), then npm test`);
+    console.log(
+      `# to run the browser and editor suites: ${SETUP}   (installs Chromium, Neovim, code-server; root or sudo for apt), then npm test`,
+    );
   }
 } else {
   console.log('\n# no test skipped');

@@ -64,11 +64,15 @@ export class CheckRunner {
   private crashes: number[] = [];
   private restartDelayTimer: NodeJS.Timeout | undefined;
   private disposed = false;
-  private readonly opts: Required<Omit<CheckRunnerOptions, 'warmupBackend' | 'onStart' | 'onLateReport'>> & CheckRunnerOptions;
+  private readonly opts: Required<Omit<CheckRunnerOptions, 'warmupBackend' | 'onStart' | 'onLateReport'>> &
+    CheckRunnerOptions;
   /** Counters, for tests and the server log. */
   readonly stats = { workersStarted: 0, workersTerminated: 0, crashes: 0, jobs: 0 };
 
-  constructor(private readonly workerPath: string, options: CheckRunnerOptions = {}) {
+  constructor(
+    private readonly workerPath: string,
+    options: CheckRunnerOptions = {},
+  ) {
     this.opts = {
       cancelGraceMs: 1000,
       budgetGraceMs: 2000,
@@ -96,7 +100,8 @@ export class CheckRunner {
 
   /** Cancels the queued and running checks of `key` (all keys when undefined). */
   cancel(key?: string): void {
-    for (const job of this.queue.filter((j) => key === undefined || j.request.key === key)) this.settle(job, { kind: 'cancelled' });
+    for (const job of this.queue.filter((j) => key === undefined || j.request.key === key))
+      this.settle(job, { kind: 'cancelled' });
     this.queue = this.queue.filter((j) => !j.settled);
     const busy = this.busy;
     if (busy && !busy.cancelledAt && (key === undefined || busy.request.key === key)) {
@@ -109,7 +114,10 @@ export class CheckRunner {
 
   /** True while a check (not a warm-up) is queued or running for `key`. */
   isActive(key: string): boolean {
-    return (!!this.busy && !this.busy.settled && this.busy.request.key === key) || this.queue.some((j) => j.request.key === key);
+    return (
+      (!!this.busy && !this.busy.settled && this.busy.request.key === key) ||
+      this.queue.some((j) => j.request.key === key)
+    );
   }
 
   async dispose(): Promise<void> {
@@ -153,7 +161,10 @@ export class CheckRunner {
     const worker = new Worker(this.workerPath, {
       // A young generation of 192 MB (semi-spaces of 64 MB, as `npm run bench` runs): the unrolled solve's
       // tape keeps every step's objects alive, and with the default each AD pass spent ~20 % in scavenges.
-      resourceLimits: { maxOldGenerationSizeMb: this.opts.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      resourceLimits: {
+        maxOldGenerationSizeMb: this.opts.maxOldGenerationSizeMb,
+        maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB,
+      },
       // Never inherit stdout: over --stdio it is the LSP channel. Worker output goes to the log.
       stdout: true,
       stderr: true,
@@ -211,7 +222,8 @@ export class CheckRunner {
     this.stats.crashes++;
     const busy = this.busy;
     this.terminate(worker);
-    if (busy) this.settle(busy, { kind: 'failed', reason: 'crash', message, ms: Date.now() - (busy.startedAt ?? Date.now()) });
+    if (busy)
+      this.settle(busy, { kind: 'failed', reason: 'crash', message, ms: Date.now() - (busy.startedAt ?? Date.now()) });
     this.pump();
   }
 
@@ -221,7 +233,9 @@ export class CheckRunner {
     if (m.type === 'warm') {
       this.warming = false;
       clearTimeout(this.warmTimer);
-      this.opts.log(`ODE Lens: check worker warm in ${Math.round(m.ms)} ms${m.backend ? ` (backend ${m.backend})` : ''}${m.message ? `: ${m.message}` : ''}`);
+      this.opts.log(
+        `ODE Lens: check worker warm in ${Math.round(m.ms)} ms${m.backend ? ` (backend ${m.backend})` : ''}${m.message ? `: ${m.message}` : ''}`,
+      );
       this.pump();
       return;
     }
@@ -233,7 +247,12 @@ export class CheckRunner {
       if (job.settled) this.opts.onLateReport?.(job.request, m.report, m.ms);
       this.settle(job, { kind: 'done', report: m.report, ms: m.ms });
     } else if (m.type === 'error') {
-      this.settle(job, { kind: 'failed', reason: m.name === 'CheckTimeout' ? 'timeout' : 'error', message: m.message, ms: m.ms });
+      this.settle(job, {
+        kind: 'failed',
+        reason: m.name === 'CheckTimeout' ? 'timeout' : 'error',
+        message: m.message,
+        ms: m.ms,
+      });
     } else if (m.type === 'skipped') {
       this.settle(job, { kind: 'skipped', message: m.message });
     } else {
@@ -269,7 +288,9 @@ export class CheckRunner {
     const worker = this.worker;
     job.budgetTimer = setTimeout(() => {
       if (this.busy !== job) return;
-      this.opts.log(`ODE Lens: a check exceeded its time budget (${job.request.timeBudgetMs} ms); restarting the check worker`);
+      this.opts.log(
+        `ODE Lens: a check exceeded its time budget (${job.request.timeBudgetMs} ms); restarting the check worker`,
+      );
       this.terminate(worker);
       this.settle(job, {
         kind: 'failed',
@@ -279,7 +300,14 @@ export class CheckRunner {
       });
       this.pump();
     }, job.request.timeBudgetMs + this.opts.budgetGraceMs);
-    this.post({ type: 'check', id: job.id, text: job.request.text, backend: job.request.backend, timeBudgetMs: job.request.timeBudgetMs, context: job.request.context });
+    this.post({
+      type: 'check',
+      id: job.id,
+      text: job.request.text,
+      backend: job.request.backend,
+      timeBudgetMs: job.request.timeBudgetMs,
+      context: job.request.context,
+    });
     this.opts.onStart?.(job.request);
   }
 }

@@ -83,10 +83,17 @@ export class CheckScheduler {
       const handle = setTimeout(
         () => {
           this.timers.delete(st.uri);
-          if (!this.o.store.isCurrent(st, hash)) return resolve({ state: 'cancelled', report: null, message: 'the document changed' });
+          if (!this.o.store.isCurrent(st, hash))
+            return resolve({ state: 'cancelled', report: null, message: 'the document changed' });
           const text = st.text;
           this.getRunner()
-            .run({ key: st.uri, text, backend: settings.backend, timeBudgetMs: settings.check.timeBudgetMs, context: this.o.store.documentPaths(st.uri) })
+            .run({
+              key: st.uri,
+              text,
+              backend: settings.backend,
+              timeBudgetMs: settings.check.timeBudgetMs,
+              context: this.o.store.documentPaths(st.uri),
+            })
             .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome)))
             .catch((e) => {
               this.o.log(`ODE Lens: check scheduling failed: ${String(e)}`);
@@ -141,7 +148,14 @@ export class CheckScheduler {
   private applyReport(st: OpenDocument, hash: string, report: Report, ms: number, cached: boolean): void {
     st.last = { hash, version: st.version, report };
     const published = this.o.listener.publish(st);
-    this.sendStatus(st, { state: 'done', backend: report.backend, ms: Math.round(ms), findings: warningCount(published), cached, message: cached ? 'cached' : undefined });
+    this.sendStatus(st, {
+      state: 'done',
+      backend: report.backend,
+      ms: Math.round(ms),
+      findings: warningCount(published),
+      cached,
+      message: cached ? 'cached' : undefined,
+    });
     this.o.listener.report(st, report);
   }
 
@@ -168,7 +182,12 @@ export class CheckScheduler {
             diagnostic: {
               range: checkRange(st),
               severity: 'warning',
-              code: outcome.reason === 'timeout' ? 'check-timeout' : outcome.reason === 'crash' ? 'check-crashed' : 'check-failed',
+              code:
+                outcome.reason === 'timeout'
+                  ? 'check-timeout'
+                  : outcome.reason === 'crash'
+                    ? 'check-crashed'
+                    : 'check-failed',
               message,
             },
           };
@@ -181,7 +200,12 @@ export class CheckScheduler {
         if (current) this.sendStatus(st, { state: 'cancelled', message: outcome.message });
         return { state: 'cancelled', report: null, message: outcome.message };
       case 'cancelled':
-        if (current && !this.timers.has(st.uri) && !this.runner?.isActive(st.uri) && (st.state === 'queued' || st.state === 'running'))
+        if (
+          current &&
+          !this.timers.has(st.uri) &&
+          !this.runner?.isActive(st.uri) &&
+          (st.state === 'queued' || st.state === 'running')
+        )
           this.sendStatus(st, { state: 'cancelled' });
         return { state: 'cancelled', report: null };
     }
@@ -201,5 +225,8 @@ function checkRange(st: OpenDocument): Range {
   const meth = model && findOption(model, 'meth');
   if (meth) return meth.range;
   if (model?.optionLines.length) return model.optionLines[0].range;
-  return { start: { line: 0, character: 0 }, end: { line: 0, character: Math.max(0, st.text.split(/\r\n|\r|\n/)[0].length) } };
+  return {
+    start: { line: 0, character: 0 },
+    end: { line: 0, character: Math.max(0, st.text.split(/\r\n|\r|\n/)[0].length) },
+  };
 }

@@ -40,14 +40,19 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
       post({ type: 'skipped', id: msg.id, message: 'the model has errors' });
       return;
     }
-    const report = await runCheck(model, { backend: msg.backend, signal: controller.signal, timeBudgetMs: msg.timeBudgetMs });
+    const report = await runCheck(model, {
+      backend: msg.backend,
+      signal: controller.signal,
+      timeBudgetMs: msg.timeBudgetMs,
+    });
     const ms = performance.now() - t0;
     if (controller.signal.aborted) post({ type: 'cancelled', id: msg.id, ms });
     else post({ type: 'result', id: msg.id, report, ms });
   } catch (e) {
     const ms = performance.now() - t0;
     if (controller.signal.aborted) post({ type: 'cancelled', id: msg.id, ms });
-    else post({ type: 'error', id: msg.id, message: errorMessage(e), name: e instanceof Error ? e.name : undefined, ms });
+    else
+      post({ type: 'error', id: msg.id, message: errorMessage(e), name: e instanceof Error ? e.name : undefined, ms });
   } finally {
     running.delete(msg.id);
   }

@@ -1,7 +1,12 @@
 // LSP glue for code actions: picks the diagnostics a request is about, asks the
 // code-action service (solver/service/codeActions.ts) and turns its plain data into
 // LSP CodeActions. Every quick fix itself lives in the service.
-import { CodeAction, CodeActionKind, type CodeActionParams, type Diagnostic as LspDiagnostic } from 'vscode-languageserver/node';
+import {
+  CodeAction,
+  CodeActionKind,
+  type CodeActionParams,
+  type Diagnostic as LspDiagnostic,
+} from 'vscode-languageserver/node';
 import { codeActions, type CodeActionData } from '../solver/service/index';
 import { DIAGNOSTIC_SOURCE } from '../shared/customMessages';
 import { toLspDiagnostic } from './diagnostics';

@@ -20,7 +20,10 @@ function safeRange(r: Range | undefined): Range {
 }
 
 /** Extra data carried on published diagnostics (LSP `data`). */
-export interface DiagnosticData { parameter?: string; fromCheck?: boolean }
+export interface DiagnosticData {
+  parameter?: string;
+  fromCheck?: boolean;
+}
 
 export function toLspDiagnostic(d: Diagnostic | Finding, fromCheck: boolean): LspDiagnostic {
   const data: DiagnosticData = { fromCheck };
@@ -53,7 +56,11 @@ export const MAX_DIAGNOSTICS = 1000;
  * The diagnostics of a document as published: the front end's (less those a finding supersedes), the check's
  * findings, and a failed check's own diagnostic. The status bar's count is taken from this same list.
  */
-export function documentDiagnostics(frontEnd: readonly Diagnostic[], findings: readonly Finding[], failure?: LspDiagnostic): LspDiagnostic[] {
+export function documentDiagnostics(
+  frontEnd: readonly Diagnostic[],
+  findings: readonly Finding[],
+  failure?: LspDiagnostic,
+): LspDiagnostic[] {
   const ds = withoutSuperseded(frontEnd, findings).map((d) => toLspDiagnostic(d, false));
   ds.push(...findings.map((f) => toLspDiagnostic(f, true)));
   if (failure) ds.push(failure);

@@ -41,7 +41,9 @@ export class DocumentStore {
   documentPaths(uri: string): DocumentPaths | undefined {
     if (!uri.startsWith('file:')) return undefined;
     const documentPath = fileURLToPath(uri);
-    const workspaceRoot = this.workspaceRoots.find((root) => documentPath.startsWith(root.endsWith(sep) ? root : root + sep));
+    const workspaceRoot = this.workspaceRoots.find((root) =>
+      documentPath.startsWith(root.endsWith(sep) ? root : root + sep),
+    );
     return { documentPath, workspaceRoot };
   }
 
@@ -79,7 +81,7 @@ export class DocumentStore {
     try {
       return analyseDocument(text, paths);
     } catch (e) {
-      this.log(`ODE Lens: analyse failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      this.log(`ODE Lens: analyse failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       return {
         diagnostics: [
           {

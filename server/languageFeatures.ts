@@ -58,7 +58,11 @@ export const LANGUAGE_FEATURE_CAPABILITIES: ServerCapabilities = {
   documentRangeFormattingProvider: true,
 };
 
-export function registerLanguageFeatures(connection: Connection, source: (uri: string) => FeatureSource | undefined, log: (m: string) => void): { forget(uri: string): void } {
+export function registerLanguageFeatures(
+  connection: Connection,
+  source: (uri: string) => FeatureSource | undefined,
+  log: (m: string) => void,
+): { forget(uri: string): void } {
   const cache = new DocumentCache();
   const docOf = (uri: string): { doc: ServiceDocument; src: FeatureSource } | undefined => {
     const src = source(uri);
@@ -71,70 +75,101 @@ export function registerLanguageFeatures(connection: Connection, source: (uri: s
       return f();
     } catch (e) {
       if (e instanceof ResponseError) throw e;
-      log(`ODE Lens: ${what} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      log(`ODE Lens: ${what} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       return fallback;
     }
   };
 
-  connection.onHover((p) => guard('hover', null, () => {
-    const d = docOf(p.textDocument.uri);
-    if (!d) return null;
-    const h = hover(d.doc, p.position, { model: d.src.model, report: d.src.report, reportIsCurrent: d.src.reportIsCurrent, pendingState: d.src.pendingState });
-    return h ? { contents: { kind: MarkupKind.Markdown, value: h.markdown }, range: h.range } : null;
-  }));
-  connection.onCompletion((p) => guard('completion', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? completion(d.doc, p.position, { model: d.src.model }) : null;
-  }));
-  connection.onSignatureHelp((p) => guard('signature help', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return (d && signatureHelp(d.doc, p.position)) ?? null;
-  }));
-  connection.onDefinition((p) => guard('definition', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? definition(d.doc, p.textDocument.uri, p.position) : null;
-  }));
-  connection.onReferences((p) => guard('references', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? references(d.doc, p.textDocument.uri, p.position, p.context.includeDeclaration) : null;
-  }));
-  connection.onDocumentHighlight((p) => guard('highlight', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? documentHighlight(d.doc, p.position) : null;
-  }));
-  connection.onPrepareRename((p) => guard('prepare rename', null, () => {
-    const d = docOf(p.textDocument.uri);
-    if (!d) return null;
-    const r = prepareRename(d.doc, p.position);
-    if ('error' in r) throw new ResponseError(LSPErrorCodes.RequestFailed, r.error);
-    return r;
-  }));
-  connection.onRenameRequest((p) => guard('rename', null, () => {
-    const d = docOf(p.textDocument.uri);
-    if (!d) return null;
-    const r = rename(d.doc, p.textDocument.uri, p.position, p.newName);
-    if ('error' in r) throw new ResponseError(LSPErrorCodes.RequestFailed, r.error);
-    return r.edit;
-  }));
-  connection.onDocumentSymbol((p) => guard('document symbols', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? documentSymbols(d.doc) : null;
-  }));
-  connection.languages.semanticTokens.on((p) => guard('semantic tokens', { data: [] }, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? semanticTokens(d.doc) : { data: [] };
-  }));
-  connection.onFoldingRanges((p) => guard('folding', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? foldingRanges(d.doc) : null;
-  }));
-  connection.onDocumentFormatting((p) => guard('formatting', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? formatDocument(d.doc) : null;
-  }));
-  connection.onDocumentRangeFormatting((p) => guard('range formatting', null, () => {
-    const d = docOf(p.textDocument.uri);
-    return d ? formatRange(d.doc, p.range) : null;
-  }));
+  connection.onHover((p) =>
+    guard('hover', null, () => {
+      const d = docOf(p.textDocument.uri);
+      if (!d) return null;
+      const h = hover(d.doc, p.position, {
+        model: d.src.model,
+        report: d.src.report,
+        reportIsCurrent: d.src.reportIsCurrent,
+        pendingState: d.src.pendingState,
+      });
+      return h ? { contents: { kind: MarkupKind.Markdown, value: h.markdown }, range: h.range } : null;
+    }),
+  );
+  connection.onCompletion((p) =>
+    guard('completion', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? completion(d.doc, p.position, { model: d.src.model }) : null;
+    }),
+  );
+  connection.onSignatureHelp((p) =>
+    guard('signature help', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return (d && signatureHelp(d.doc, p.position)) ?? null;
+    }),
+  );
+  connection.onDefinition((p) =>
+    guard('definition', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? definition(d.doc, p.textDocument.uri, p.position) : null;
+    }),
+  );
+  connection.onReferences((p) =>
+    guard('references', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? references(d.doc, p.textDocument.uri, p.position, p.context.includeDeclaration) : null;
+    }),
+  );
+  connection.onDocumentHighlight((p) =>
+    guard('highlight', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? documentHighlight(d.doc, p.position) : null;
+    }),
+  );
+  connection.onPrepareRename((p) =>
+    guard('prepare rename', null, () => {
+      const d = docOf(p.textDocument.uri);
+      if (!d) return null;
+      const r = prepareRename(d.doc, p.position);
+      if ('error' in r) throw new ResponseError(LSPErrorCodes.RequestFailed, r.error);
+      return r;
+    }),
+  );
+  connection.onRenameRequest((p) =>
+    guard('rename', null, () => {
+      const d = docOf(p.textDocument.uri);
+      if (!d) return null;
+      const r = rename(d.doc, p.textDocument.uri, p.position, p.newName);
+      if ('error' in r) throw new ResponseError(LSPErrorCodes.RequestFailed, r.error);
+      return r.edit;
+    }),
+  );
+  connection.onDocumentSymbol((p) =>
+    guard('document symbols', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? documentSymbols(d.doc) : null;
+    }),
+  );
+  connection.languages.semanticTokens.on((p) =>
+    guard('semantic tokens', { data: [] }, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? semanticTokens(d.doc) : { data: [] };
+    }),
+  );
+  connection.onFoldingRanges((p) =>
+    guard('folding', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? foldingRanges(d.doc) : null;
+    }),
+  );
+  connection.onDocumentFormatting((p) =>
+    guard('formatting', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? formatDocument(d.doc) : null;
+    }),
+  );
+  connection.onDocumentRangeFormatting((p) =>
+    guard('range formatting', null, () => {
+      const d = docOf(p.textDocument.uri);
+      return d ? formatRange(d.doc, p.range) : null;
+    }),
+  );
   return { forget: (uri) => cache.delete(uri) };
 }

@@ -26,7 +26,8 @@ export const hashOf = (text: string) => createHash('sha1').update(text).digest('
 /** The floats a report holds (its per-layer gradient rows). */
 export function reportValues(r: Report): number {
   let n = 0;
-  for (const p of r.parameters) for (const rows of [p.raw, p.corrected, p.reference]) for (const row of rows) n += row.length;
+  for (const p of r.parameters)
+    for (const rows of [p.raw, p.corrected, p.reference]) for (const row of rows) n += row.length;
   return n;
 }
 

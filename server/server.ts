@@ -43,11 +43,14 @@ const scheduler = new CheckScheduler({
   store,
   cache: new ReportCache(),
   settings: (uri) => settings.forDocument(uri),
-  createRunner: (hooks) => new CheckRunner(join(__dirname, 'checkWorker.js'), { warmupBackend: settings.global.backend, log, ...hooks }),
+  createRunner: (hooks) =>
+    new CheckRunner(join(__dirname, 'checkWorker.js'), { warmupBackend: settings.global.backend, log, ...hooks }),
   listener: {
     publish,
-    status: (st, params) => void connection.sendNotification(CheckStatusNotification.type, { uri: st.uri, version: st.version, ...params }),
-    report: (st, report) => void connection.sendNotification(ReportNotification.type, { uri: st.uri, version: st.version, report }),
+    status: (st, params) =>
+      void connection.sendNotification(CheckStatusNotification.type, { uri: st.uri, version: st.version, ...params }),
+    report: (st, report) =>
+      void connection.sendNotification(ReportNotification.type, { uri: st.uri, version: st.version, report }),
   },
   log,
 });
@@ -58,7 +61,8 @@ const scheduler = new CheckScheduler({
 function publish(st: OpenDocument): LspDiagnostic[] {
   const checked = !st.checksDisabled;
   const findings = checked && st.last && st.last.hash === st.hash ? st.last.report.findings : [];
-  const failure = checked && st.failure && st.failure.hash === st.hash ? toLspDiagnostic(st.failure.diagnostic, true) : undefined;
+  const failure =
+    checked && st.failure && st.failure.hash === st.hash ? toLspDiagnostic(st.failure.diagnostic, true) : undefined;
   const diagnostics = documentDiagnostics(st.analysis.diagnostics, findings, failure);
   void connection.sendDiagnostics({ uri: st.uri, version: st.version, diagnostics });
   return diagnostics;

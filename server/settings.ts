@@ -20,12 +20,15 @@ export class SettingsSource {
     this.hasConfigurationCapability = !!params.capabilities.workspace?.configuration;
     // Clients without workspace/configuration (or tests) may pass settings as initializationOptions.
     const init = params.initializationOptions as { settings?: unknown } | undefined;
-    if (init && typeof init === 'object') this.globalSettings = normaliseSettings((init as { settings?: unknown }).settings ?? init);
+    if (init && typeof init === 'object')
+      this.globalSettings = normaliseSettings((init as { settings?: unknown }).settings ?? init);
   }
 
   async initialized(): Promise<void> {
     if (!this.hasConfigurationCapability) return;
-    void this.connection.client.register(DidChangeConfigurationNotification.type, { section: 'odeLens' }).catch(() => {});
+    void this.connection.client
+      .register(DidChangeConfigurationNotification.type, { section: 'odeLens' })
+      .catch(() => {});
     try {
       const raw = await this.connection.workspace.getConfiguration('odeLens');
       if (raw != null) this.globalSettings = normaliseSettings(raw);
@@ -47,9 +50,10 @@ export class SettingsSource {
     if (!this.hasConfigurationCapability) return Promise.resolve(this.globalSettings);
     let s = this.documentSettings.get(uri);
     if (!s) {
-      s = this.connection.workspace
-        .getConfiguration({ scopeUri: uri, section: 'odeLens' })
-        .then((raw) => (raw == null ? this.globalSettings : normaliseSettings(raw)), () => this.globalSettings);
+      s = this.connection.workspace.getConfiguration({ scopeUri: uri, section: 'odeLens' }).then(
+        (raw) => (raw == null ? this.globalSettings : normaliseSettings(raw)),
+        () => this.globalSettings,
+      );
       this.documentSettings.set(uri, s);
     }
     return s;

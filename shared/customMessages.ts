@@ -46,7 +46,9 @@ export interface ReportParams {
   report: Report;
 }
 
-export interface UriParams { uri: string }
+export interface UriParams {
+  uri: string;
+}
 
 export interface RunCheckResult {
   state: CheckState;

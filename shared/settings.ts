@@ -22,7 +22,9 @@ export function normaliseSettings(raw: unknown): OdeLensSettings {
   const check = (r.check && typeof r.check === 'object' ? r.check : {}) as Record<string, unknown>;
   const num = (v: unknown, d: number, min: number, max: number) =>
     typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : d;
-  const backend = BACKEND_SETTINGS.includes(r.backend as BackendSetting) ? (r.backend as BackendSetting) : DEFAULT_SETTINGS.backend;
+  const backend = BACKEND_SETTINGS.includes(r.backend as BackendSetting)
+    ? (r.backend as BackendSetting)
+    : DEFAULT_SETTINGS.backend;
   return {
     check: {
       enabled: typeof check.enabled === 'boolean' ? check.enabled : DEFAULT_SETTINGS.check.enabled,

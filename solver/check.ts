@@ -20,7 +20,12 @@ import { assignVerdicts, findingsPhase, type Measurements } from './check/findin
 import type { CompiledModel } from './engine/compile';
 
 export {
-  type CheckOptions, MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS, MAX_REFINEMENT_STEPS, MAX_STUDY_STEPS, MIN_COARSE_CONFIRM_STEPS,
+  type CheckOptions,
+  MAX_CHECK_ELEMENTS,
+  MAX_CHECK_STEPS,
+  MAX_REFINEMENT_STEPS,
+  MAX_STUDY_STEPS,
+  MIN_COARSE_CONFIRM_STEPS,
 } from './check/options';
 
 export async function runCheck(model: Model, options: CheckOptions = {}): Promise<Report> {
@@ -61,7 +66,11 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   assignVerdicts(run, measurements);
   const findings = findingsPhase(run, measurements);
   const { parameters } = analysis;
-  return finishReport(run, { loss: ad.loss, referenceError: ref?.referenceError ?? NaN, parameters, verdict: overallVerdict(parameters) }, findings);
+  return finishReport(
+    run,
+    { loss: ad.loss, referenceError: ref?.referenceError ?? NaN, parameters, verdict: overallVerdict(parameters) },
+    findings,
+  );
 }
 
 export type { Diagnostic, ParamDecl };

@@ -66,7 +66,10 @@ function refinementTable(report: Report): string | undefined {
   for (const p of studied) {
     const r = p.refinement!;
     r.levels.forEach((_, k) => rows.push([k === 0 ? p.name : '', ...cols.map((c) => c.cell(r, k))]));
-    if (r.levels.length > 1) notes.push(`${p.name}: ${r.levels[0].steps}→${r.levels[r.levels.length - 1].steps} steps, ${refinementSummary(r, report)}`);
+    if (r.levels.length > 1)
+      notes.push(
+        `${p.name}: ${r.levels[0].steps}→${r.levels[r.levels.length - 1].steps} steps, ${refinementSummary(r, report)}`,
+      );
   }
   return `${textTable(rows, 1)}\n${notes.join('\n')}`;
 }
@@ -81,7 +84,12 @@ function tokens(args: string[], options: ParseArgsConfig['options']): ArgToken[]
 
 const CHECK_OPTIONS = { json: { type: 'boolean' }, refine: { type: 'boolean' }, backend: { type: 'string' } } as const;
 
-interface CheckArguments { file: string; json: boolean; refine: boolean; backend: BackendName }
+interface CheckArguments {
+  file: string;
+  json: boolean;
+  refine: boolean;
+  backend: BackendName;
+}
 
 /** The arguments of `odelens check`, or the message that refuses them. */
 function checkArguments(args: string[]): CheckArguments | string {
@@ -105,19 +113,36 @@ function checkArguments(args: string[]): CheckArguments | string {
 }
 
 const TRAIN_OPTIONS = {
-  json: { type: 'boolean' }, iterations: { type: 'string' }, lr: { type: 'string' }, every: { type: 'string' },
-  optimizer: { type: 'string' }, gradient: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' },
+  json: { type: 'boolean' },
+  iterations: { type: 'string' },
+  lr: { type: 'string' },
+  every: { type: 'string' },
+  optimizer: { type: 'string' },
+  gradient: { type: 'string' },
+  out: { type: 'string' },
+  backend: { type: 'string' },
 } as const;
 
 interface TrainArguments {
-  file: string; outFile?: string; json: boolean; iterations: number; lr: number; every: number;
-  optimizer: OptimizerName; gradient?: TrainGradient; backend: BackendName;
+  file: string;
+  outFile?: string;
+  json: boolean;
+  iterations: number;
+  lr: number;
+  every: number;
+  optimizer: OptimizerName;
+  gradient?: TrainGradient;
+  backend: BackendName;
 }
 
 /** The arguments of `odelens train`, or the message that refuses them. */
 function trainArguments(args: string[]): TrainArguments | string {
-  let file: string | undefined, outFile: string | undefined, json = false;
-  let iterations = 100, lr = 0.01, every = 0;
+  let file: string | undefined,
+    outFile: string | undefined,
+    json = false;
+  let iterations = 100,
+    lr = 0.01,
+    every = 0;
   let optimizer: OptimizerName = 'adam';
   let gradient: TrainGradient | undefined;
   let backend: BackendName = 'auto';
@@ -127,24 +152,40 @@ function trainArguments(args: string[]): TrainArguments | string {
       file = t.value;
       continue;
     }
-    if (t.kind === 'option' && t.name === 'json' && t.value === undefined) { json = true; continue; }
-    const key = t.kind === 'option' && Object.hasOwn(TRAIN_OPTIONS, t.name) && t.name !== 'json' ? t.rawName : undefined;
+    if (t.kind === 'option' && t.name === 'json' && t.value === undefined) {
+      json = true;
+      continue;
+    }
+    const key =
+      t.kind === 'option' && Object.hasOwn(TRAIN_OPTIONS, t.name) && t.name !== 'json' ? t.rawName : undefined;
     if (key === undefined) return `odelens: unknown option '${args[t.index].split('=')[0]}'\n\n${USAGE}`;
     const value = t.kind === 'option' ? t.value : undefined;
     if (value === undefined) return `odelens: ${key} needs a value`;
     const positive = (what: string, integer: boolean): number | string => {
       const v = Number(value);
-      if (!(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) return `odelens: ${what} must be a positive ${integer ? 'whole ' : ''}number, not '${value}'`;
+      if (!(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v)))
+        return `odelens: ${what} must be a positive ${integer ? 'whole ' : ''}number, not '${value}'`;
       return v;
     };
-    if (key === '--iterations') { const v = positive('--iterations', true); if (typeof v === 'string') return v; iterations = v; }
-    else if (key === '--lr') { const v = positive('--lr', false); if (typeof v === 'string') return v; lr = v; }
-    else if (key === '--every') { const v = positive('--every', true); if (typeof v === 'string') return v; every = v; }
-    else if (key === '--optimizer') {
-      if (!OPTIMIZER_NAMES.includes(value as OptimizerName)) return `odelens: --optimizer must be one of ${OPTIMIZER_NAMES.join(', ')}`;
+    if (key === '--iterations') {
+      const v = positive('--iterations', true);
+      if (typeof v === 'string') return v;
+      iterations = v;
+    } else if (key === '--lr') {
+      const v = positive('--lr', false);
+      if (typeof v === 'string') return v;
+      lr = v;
+    } else if (key === '--every') {
+      const v = positive('--every', true);
+      if (typeof v === 'string') return v;
+      every = v;
+    } else if (key === '--optimizer') {
+      if (!OPTIMIZER_NAMES.includes(value as OptimizerName))
+        return `odelens: --optimizer must be one of ${OPTIMIZER_NAMES.join(', ')}`;
       optimizer = value as OptimizerName;
     } else if (key === '--gradient') {
-      if (!TRAIN_GRADIENTS.includes(value as TrainGradient)) return `odelens: --gradient must be one of ${TRAIN_GRADIENTS.join(', ')} (adjoint121 and stagesum are not available for training yet)`;
+      if (!TRAIN_GRADIENTS.includes(value as TrainGradient))
+        return `odelens: --gradient must be one of ${TRAIN_GRADIENTS.join(', ')} (adjoint121 and stagesum are not available for training yet)`;
       gradient = value as TrainGradient;
     } else if (key === '--out') outFile = value;
     else if (key === '--backend') {
@@ -185,18 +226,27 @@ export async function main(argv: string[]): Promise<number> {
     return failing ? 1 : 0;
   }
   for (const d of frontWarnings) err(loc(file, d));
-  out(`${file}: ${report.scheme}, ${report.steps} steps of dt=${formatNumber(report.dt)}, gradfix=${report.gradfix}, loss ${formatNumber(report.loss, 5)}`);
+  out(
+    `${file}: ${report.scheme}, ${report.steps} steps of dt=${formatNumber(report.dt)}, gradfix=${report.gradfix}, loss ${formatNumber(report.loss, 5)}`,
+  );
   if (report.parameters.length) out('\n' + metricsTableText(report) + '\n');
   const study = refine ? refinementTable(report) : undefined;
-  if (study) out(`refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling, not observed where errors are at float32 resolution):\n${study}\n`);
+  if (study)
+    out(
+      `refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling, not observed where errors are at float32 resolution):\n${study}\n`,
+    );
   else if (refine) out('refinement study: no level fits the size limit\n');
-  out(`continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`);
+  out(
+    `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`,
+  );
   if (report.verdict) out(`verdict: ${report.verdict.explanation}`);
   for (const f of report.findings) out(loc(file, f));
   if (report.findings.length === 0) out('no findings');
   const t = report.timings;
   const ms = (x: number) => String(Math.round(x));
-  out(`\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}`);
+  out(
+    `\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}`,
+  );
   return failing ? 1 : 0;
 }
 
@@ -204,9 +254,27 @@ function trainTable(result: TrainResult, every: number): string {
   const head = ['iter', 'loss', 'flow loss', 'total variation', '|gradient|'];
   const rows = result.history
     .filter((r, i) => r.iteration % every === 0 || i === result.history.length - 1)
-    .map((r) => [String(r.iteration), formatNumber(r.loss, 4), Number.isNaN(r.flowLoss) ? '-' : formatNumber(r.flowLoss, 4), formatNumber(Object.values(r.totalVariation).reduce((a, b) => a + b, 0), 4), formatNumber(r.gradientNorm)]);
+    .map((r) => [
+      String(r.iteration),
+      formatNumber(r.loss, 4),
+      Number.isNaN(r.flowLoss) ? '-' : formatNumber(r.flowLoss, 4),
+      formatNumber(
+        Object.values(r.totalVariation).reduce((a, b) => a + b, 0),
+        4,
+      ),
+      formatNumber(r.gradientNorm),
+    ]);
   const f = result.final;
-  rows.push(['final', formatNumber(f.loss, 4), formatNumber(f.flowLoss, 4), formatNumber(Object.values(f.totalVariation).reduce((a, b) => a + b, 0), 4), '']);
+  rows.push([
+    'final',
+    formatNumber(f.loss, 4),
+    formatNumber(f.flowLoss, 4),
+    formatNumber(
+      Object.values(f.totalVariation).reduce((a, b) => a + b, 0),
+      4,
+    ),
+    '',
+  ]);
   return textTable([head, ...rows], 0);
 }
 
@@ -231,7 +299,10 @@ function readModel(file: string, err: (s: string) => void): (Analysis & { model:
 
 async function trainCommand(rest: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const parsed = trainArguments(rest);
-  if (typeof parsed === 'string') { err(parsed); return 2; }
+  if (typeof parsed === 'string') {
+    err(parsed);
+    return 2;
+  }
   const { file, outFile, json, iterations, lr, every, optimizer, gradient, backend } = parsed;
   const analysis = readModel(file, err);
   if (!analysis) return 2;
@@ -241,18 +312,44 @@ async function trainCommand(rest: string[], out: (s: string) => void, err: (s: s
   process.once('SIGINT', onSigint);
   let result: TrainResult;
   try {
-    result = await train(model, { iterations, optimizer, learningRate: lr, gradient: gradient ?? defaultGradient(model), backend, signal: controller.signal });
+    result = await train(model, {
+      iterations,
+      optimizer,
+      learningRate: lr,
+      gradient: gradient ?? defaultGradient(model),
+      backend,
+      signal: controller.signal,
+    });
   } catch (e) {
-    if (e instanceof TrainError) { err(`${file}: error: ${e.message} [${e.code}]`); return 2; }
+    if (e instanceof TrainError) {
+      err(`${file}: error: ${e.message} [${e.code}]`);
+      return 2;
+    }
     throw e;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
-  const saved = { file, scheme: model.options.meth, steps: model.options.steps, gradient: result.gradient, optimizer, learningRate: lr, iterations: result.iterations, stopped: result.stopped, final: result.final, parameters: result.parameters };
+  const saved = {
+    file,
+    scheme: model.options.meth,
+    steps: model.options.steps,
+    gradient: result.gradient,
+    optimizer,
+    learningRate: lr,
+    iterations: result.iterations,
+    stopped: result.stopped,
+    final: result.final,
+    parameters: result.parameters,
+  };
   if (outFile) writeFileSync(outFile, JSON.stringify(saved, null, 2) + '\n');
-  if (json) out(JSON.stringify({ ...saved, backend: result.backend, message: result.message, history: result.history }, null, 2));
+  if (json)
+    out(
+      JSON.stringify({ ...saved, backend: result.backend, message: result.message, history: result.history }, null, 2),
+    );
   else {
-    out(`${file}: training ${result.iterations} iterations of ${optimizer} (lr ${formatNumber(lr)}) with ${result.gradient} gradients; ${model.options.meth}, ${model.options.steps} steps; ${result.backend}`);
+    out(
+      `${file}: training ${result.iterations} iterations of ${optimizer} (lr ${formatNumber(lr)}) with ${result.gradient} gradients; ${model.options.meth}, ${model.options.steps} steps; ${result.backend}`,
+    );
     out('\n' + trainTable(result, every || Math.max(1, Math.ceil(iterations / 20))) + '\n');
     if (outFile) out(`learned parameters written to ${outFile}`);
   }
@@ -262,9 +359,17 @@ async function trainCommand(rest: string[], out: (s: string) => void, err: (s: s
 
 if (require.main === module) {
   // `odelens check f --json | head` closes the pipe early: that is not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw e; });
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    else throw e;
+  });
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
-    (e) => { process.stderr.write(`odelens: ${(e as Error)?.stack ?? e}\n`); process.exitCode = 2; },
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`odelens: ${(e as Error)?.stack ?? e}\n`);
+      process.exitCode = 2;
+    },
   );
 }

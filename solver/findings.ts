@@ -8,7 +8,10 @@ import type { Diagnostic, Range } from './model';
 const SUPERSEDES: ReadonlyMap<string, string> = new Map([['weakly-stable-scheme', 'weakly-stable']]);
 
 const sameRange = (a: Range, b: Range) =>
-  a.start.line === b.start.line && a.start.character === b.start.character && a.end.line === b.end.line && a.end.character === b.end.character;
+  a.start.line === b.start.line &&
+  a.start.character === b.start.character &&
+  a.end.line === b.end.line &&
+  a.end.character === b.end.character;
 
 /** The front-end diagnostics that no finding of the current check supersedes. */
 export function withoutSuperseded<D extends Diagnostic>(frontEnd: readonly D[], findings: readonly Diagnostic[]): D[] {
@@ -21,4 +24,5 @@ export function withoutSuperseded<D extends Diagnostic>(frontEnd: readonly D[], 
 }
 
 /** True when any diagnostic is a warning or an error (the CLI's exit status 1). */
-export const hasWarnings = (ds: readonly Diagnostic[]) => ds.some((d) => d.severity === 'warning' || d.severity === 'error');
+export const hasWarnings = (ds: readonly Diagnostic[]) =>
+  ds.some((d) => d.severity === 'warning' || d.severity === 'error');

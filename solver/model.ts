@@ -2,8 +2,14 @@
 // Positions are 0-based line/character, the same convention as LSP, so the
 // server maps them without conversion.
 
-export interface Position { line: number; character: number }
-export interface Range { start: Position; end: Position }
+export interface Position {
+  line: number;
+  character: number;
+}
+export interface Range {
+  start: Position;
+  end: Position;
+}
 
 export type Severity = 'error' | 'warning' | 'information' | 'hint';
 
@@ -20,9 +26,21 @@ export interface Diagnostic {
 export type Shape = number[];
 
 export type BinaryOperator =
-  | '+' | '-' | '*' | '/' | '^' | '@'
+  | '+'
+  | '-'
+  | '*'
+  | '/'
+  | '^'
+  | '@'
   /** Comparisons and logic give 1 or 0 (XPPAUT style), used with `if(c)then(a)else(b)` and `heav`. */
-  | '<' | '>' | '<=' | '>=' | '==' | '!=' | '&' | '|';
+  | '<'
+  | '>'
+  | '<='
+  | '>='
+  | '=='
+  | '!='
+  | '&'
+  | '|';
 
 export type Expr =
   | { kind: 'number'; value: number; range: Range; shape?: Shape }
@@ -67,7 +85,11 @@ export interface ParamDecl {
   nameRange: Range;
 }
 
-export interface Equation { state: string; rhs: Expr; range: Range }
+export interface Equation {
+  state: string;
+  rhs: Expr;
+  range: Range;
+}
 
 /**
  * `data obs = "file.csv"`: observations read from a CSV file inside the
@@ -101,11 +123,24 @@ export type SchemeDecl =
    */
   | { kind: 'lmm'; name: string; alpha: number[]; beta: number[]; range: Range; nameRange: Range };
 
-export interface Loss { expr: Expr; range: Range }
+export interface Loss {
+  expr: Expr;
+  range: Range;
+}
 
 /** Built-in schemes. A model's `meth` is one of these or the name of a `scheme` it declares. */
 export type SchemeName = 'euler' | 'heun' | 'midpoint' | 'ralston' | 'rk4' | 'leapfrog' | 'ab2' | 'ab3' | 'milne';
-export const SCHEME_NAMES: readonly SchemeName[] = ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne'];
+export const SCHEME_NAMES: readonly SchemeName[] = [
+  'euler',
+  'heun',
+  'midpoint',
+  'ralston',
+  'rk4',
+  'leapfrog',
+  'ab2',
+  'ab3',
+  'milne',
+];
 
 /** Post-processing of AD gradients (docs/design.md#corrections). */
 export type GradFix = 'none' | 'average' | 'filter121' | 'adjoint121' | 'stagesum';
@@ -130,7 +165,10 @@ export interface OptionSetting {
 }
 
 /** One `@ …` line. Quick fixes insert new settings at `range.end`. */
-export interface OptionLine { range: Range; settings: OptionSetting[] }
+export interface OptionLine {
+  range: Range;
+  settings: OptionSetting[];
+}
 
 /** Options after defaults and `dt`/`steps` reconciliation. */
 export interface ModelOptions {

@@ -2,9 +2,26 @@
 // Receives { type: 'report' } messages and draws, for one per-step parameter and one
 // component of its flattened tensor, the raw AD density d_n, the corrected density and
 // the continuous reference g(t_n) over the layer times. Posts { type: 'ready' } at load.
-import { Chart, Legend, LinearScale, LineController, LineElement, PointElement, Title, Tooltip, type ChartDataset } from 'chart.js';
+import {
+  Chart,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Title,
+  Tooltip,
+  type ChartDataset,
+} from 'chart.js';
 import type { ParameterReport, Report } from '../shared/report';
-import { CHART_CANVAS_ID, DATASET_LABELS, isHostToWebview, type HostToWebview, type OdeLensPlotGlobal, type WebviewToHost } from '../shared/webviewMessages';
+import {
+  CHART_CANVAS_ID,
+  DATASET_LABELS,
+  isHostToWebview,
+  type HostToWebview,
+  type OdeLensPlotGlobal,
+  type WebviewToHost,
+} from '../shared/webviewMessages';
 import { formatNumber as fmt } from '../solver/presentation/format';
 import { metricColumns } from '../solver/presentation/columns';
 
@@ -17,10 +34,16 @@ interface VsCodeApi {
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 declare global {
-  interface Window { odeLensPlot?: OdeLensPlotGlobal }
+  interface Window {
+    odeLensPlot?: OdeLensPlotGlobal;
+  }
 }
 
-interface SavedState { uri?: string; parameter?: string; component?: number }
+interface SavedState {
+  uri?: string;
+  parameter?: string;
+  component?: number;
+}
 
 const vscode = acquireVsCodeApi();
 const saved: SavedState = (vscode.getState() as SavedState | undefined) ?? {};
@@ -29,7 +52,11 @@ const MAX_COMPONENTS_LISTED = 1024;
 
 // ---------------------------------------------------------------- DOM
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, children: (Node | string)[] = []): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  children: (Node | string)[] = [],
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   Object.assign(e, props);
   for (const c of children) e.append(c);
@@ -58,7 +85,12 @@ const metricsBox = el('div', { id: 'odelens-metrics-box', className: 'metrics-bo
 const emptyText = el('p', { id: 'odelens-empty-text' });
 const runButton = el('button', { id: 'odelens-run', textContent: 'Run gradient check' });
 const empty = el('div', { id: 'odelens-empty', className: 'empty' }, [emptyText, runButton]);
-const plot = el('section', { id: 'odelens-plot' }, [controls, chartBox, el('h2', { textContent: 'Metrics' }), metricsBox]);
+const plot = el('section', { id: 'odelens-plot' }, [
+  controls,
+  chartBox,
+  el('h2', { textContent: 'Metrics' }),
+  metricsBox,
+]);
 
 app.append(el('header', {}, [title, status]), summary, empty, plot);
 
@@ -72,7 +104,11 @@ const globalState: OdeLensPlotGlobal = { chart: undefined, parameter: undefined,
 window.odeLensPlot = globalState;
 
 function persist(): void {
-  vscode.setState({ uri: currentUri, parameter: globalState.parameter, component: globalState.component } satisfies SavedState);
+  vscode.setState({
+    uri: currentUri,
+    parameter: globalState.parameter,
+    component: globalState.component,
+  } satisfies SavedState);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -104,7 +140,8 @@ function withAlpha(colour: string, alpha: number): string {
   return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
 }
 
-const perStepParameters = (r: Report | null): ParameterReport[] => (r ? r.parameters.filter((p) => p.perStep && p.layerTimes.length > 0) : []);
+const perStepParameters = (r: Report | null): ParameterReport[] =>
+  r ? r.parameters.filter((p) => p.perStep && p.layerTimes.length > 0) : [];
 
 /** The label of the component in column j of the rows (the report may carry only some components: `components`). */
 function componentLabel(p: ParameterReport, j: number): string {
@@ -122,10 +159,11 @@ function componentLabel(p: ParameterReport, j: number): string {
 function componentNorms(p: ParameterReport): number[] {
   const width = p.reference[0]?.length ?? p.raw[0]?.length ?? 0;
   const norms = new Array<number>(width).fill(0);
-  for (const row of p.reference) for (let j = 0; j < width; j++) {
-    const v = row[j];
-    if (Number.isFinite(v)) norms[j] += v * v;
-  }
+  for (const row of p.reference)
+    for (let j = 0; j < width; j++) {
+      const v = row[j];
+      if (Number.isFinite(v)) norms[j] += v * v;
+    }
   return norms.map(Math.sqrt);
 }
 
@@ -154,7 +192,8 @@ function showEmpty(message: string, canRun: boolean): void {
 function renderSummary(r: Report): void {
   // The finding count is the status bar's (it counts the editor's diagnostics too); the page gives the verdict.
   const corrected = r.gradfix !== 'none' || r.recommendedCorrection ? `, corrected with ${r.correction}` : '';
-  summary.textContent = `scheme ${r.scheme} · ${r.steps} steps (h = ${fmt(r.dt)}) · backend ${r.backend} · check ${Math.round(r.timings.totalMs)} ms · gradfix=${r.gradfix}${corrected}` +
+  summary.textContent =
+    `scheme ${r.scheme} · ${r.steps} steps (h = ${fmt(r.dt)}) · backend ${r.backend} · check ${Math.round(r.timings.totalMs)} ms · gradfix=${r.gradfix}${corrected}` +
     (r.verdict ? ` · verdict: ${r.verdict.explanation}` : '');
 }
 
@@ -169,17 +208,32 @@ function renderMetrics(r: Report, selected: string | undefined): void {
   metricsTable.append(el('thead', {}, [head]));
   const body = el('tbody');
   for (const p of r.parameters) {
-    const row = el('tr', { className: `${p.name === selected ? 'selected' : ''} ${p.oscillating ? 'oscillating' : ''}`.trim() }, [
-      el('th', { scope: 'row', textContent: `${p.name}${p.perStep ? ' (per-step)' : ' (shared)'}${p.oscillating ? ' ⚠' : ''}` }),
-      ...cols.map((c) => el('td', { textContent: c.cell(p, r) })),
-    ]);
+    const row = el(
+      'tr',
+      { className: `${p.name === selected ? 'selected' : ''} ${p.oscillating ? 'oscillating' : ''}`.trim() },
+      [
+        el('th', {
+          scope: 'row',
+          textContent: `${p.name}${p.perStep ? ' (per-step)' : ' (shared)'}${p.oscillating ? ' ⚠' : ''}`,
+        }),
+        ...cols.map((c) => el('td', { textContent: c.cell(p, r) })),
+      ],
+    );
     body.append(row);
   }
   metricsTable.append(body);
 }
 
 function fillParameterSelect(params: ParameterReport[], selected: string): void {
-  paramSelect.replaceChildren(...params.map((p) => el('option', { value: p.name, textContent: `${p.name} [${p.shape.join('×')}]${p.oscillating ? ' ⚠ oscillating' : ''}`, selected: p.name === selected })));
+  paramSelect.replaceChildren(
+    ...params.map((p) =>
+      el('option', {
+        value: p.name,
+        textContent: `${p.name} [${p.shape.join('×')}]${p.oscillating ? ' ⚠ oscillating' : ''}`,
+        selected: p.name === selected,
+      }),
+    ),
+  );
 }
 
 function fillComponentSelect(p: ParameterReport, norms: number[], selected: number): void {
@@ -190,16 +244,32 @@ function fillComponentSelect(p: ParameterReport, norms: number[], selected: numb
     indices.sort((a, b) => a - b);
   }
   componentSelect.replaceChildren(
-    ...indices.map((j) => el('option', { value: String(j), textContent: `${componentLabel(p, j)} · ‖ref‖ ${fmt(norms[j])}`, selected: j === selected })),
+    ...indices.map((j) =>
+      el('option', {
+        value: String(j),
+        textContent: `${componentLabel(p, j)} · ‖ref‖ ${fmt(norms[j])}`,
+        selected: j === selected,
+      }),
+    ),
   );
   const total = p.shape.reduce((a, b) => a * b, 1);
-  componentSelect.title = p.components ? `The ${p.components.length} of ${total} components with the largest continuous gradient (the metrics cover all ${total}).` : '';
+  componentSelect.title = p.components
+    ? `The ${p.components.length} of ${total} components with the largest continuous gradient (the metrics cover all ${total}).`
+    : '';
 }
 
 function draw(p: ParameterReport, component: number, r: Report): void {
   const c = colours();
-  const series = (rows: number[][], times: number[]) => times.map((t, n) => ({ x: t, y: finiteOrNull(rows[n]?.[component]) }));
-  const dataset = (label: string, rows: number[][], colour: string, width: number, points: boolean, times = p.layerTimes): ChartDataset<'line', Point[]> => ({
+  const series = (rows: number[][], times: number[]) =>
+    times.map((t, n) => ({ x: t, y: finiteOrNull(rows[n]?.[component]) }));
+  const dataset = (
+    label: string,
+    rows: number[][],
+    colour: string,
+    width: number,
+    points: boolean,
+    times = p.layerTimes,
+  ): ChartDataset<'line', Point[]> => ({
     label,
     data: series(rows, times),
     borderColor: colour,
@@ -232,8 +302,18 @@ function draw(p: ParameterReport, component: number, r: Report): void {
         normalized: true,
         interaction: { mode: 'nearest', axis: 'x', intersect: false },
         scales: {
-          x: { type: 'linear', title: { display: true, text: 'layer time t_n', color: c.text }, ticks: { color: c.text }, grid: { color: c.grid } },
-          y: { type: 'linear', title: { display: true, text: 'dL/dθ density', color: c.text }, ticks: { color: c.text }, grid: { color: c.grid } },
+          x: {
+            type: 'linear',
+            title: { display: true, text: 'layer time t_n', color: c.text },
+            ticks: { color: c.text },
+            grid: { color: c.grid },
+          },
+          y: {
+            type: 'linear',
+            title: { display: true, text: 'dL/dθ density', color: c.text },
+            ticks: { color: c.text },
+            grid: { color: c.grid },
+          },
         },
         plugins: {
           legend: { labels: { color: c.text } },
@@ -250,14 +330,20 @@ function render(preferParameter?: string, preferComponent?: number): void {
   const r = report;
   if (!r) {
     summary.textContent = '';
-    showEmpty('No gradient check result yet for this model. Checks run in the background when the file changes.', !!currentUri);
+    showEmpty(
+      'No gradient check result yet for this model. Checks run in the background when the file changes.',
+      !!currentUri,
+    );
     return;
   }
   renderSummary(r);
   const params = perStepParameters(r);
   if (params.length === 0) {
     renderMetrics(r, undefined);
-    showEmpty('This model has no per-step parameters: there is no per-layer gradient to plot. Shared parameters get gradients that converge at the scheme\'s order; their metrics are below.', false);
+    showEmpty(
+      "This model has no per-step parameters: there is no per-layer gradient to plot. Shared parameters get gradients that converge at the scheme's order; their metrics are below.",
+      false,
+    );
     plot.hidden = false;
     controls.hidden = true;
     chartBox.hidden = true;
@@ -267,10 +353,15 @@ function render(preferParameter?: string, preferComponent?: number): void {
   chartBox.hidden = false;
   empty.hidden = true;
   plot.hidden = false;
-  const p =
-    params.find((q) => q.name === preferParameter) ?? params.find((q) => q.oscillating) ?? params[0];
+  const p = params.find((q) => q.name === preferParameter) ?? params.find((q) => q.oscillating) ?? params[0];
   const norms = componentNorms(p);
-  const component = p.name === preferParameter && preferComponent !== undefined && preferComponent >= 0 && preferComponent < norms.length ? preferComponent : largest(norms);
+  const component =
+    p.name === preferParameter &&
+    preferComponent !== undefined &&
+    preferComponent >= 0 &&
+    preferComponent < norms.length
+      ? preferComponent
+      : largest(norms);
   fillParameterSelect(params, p.name);
   fillComponentSelect(p, norms, component);
   renderMetrics(r, p.name);
@@ -288,18 +379,25 @@ runButton.addEventListener('click', () => {
   if (currentUri) vscode.postMessage({ type: 'runCheck', uri: currentUri });
 });
 
-const STATUS_TEXT: Record<string, string> = { queued: 'check queued…', running: 'checking…', done: '', failed: 'check failed', cancelled: '' };
+const STATUS_TEXT: Record<string, string> = {
+  queued: 'check queued…',
+  running: 'checking…',
+  done: '',
+  failed: 'check failed',
+  cancelled: '',
+};
 
 function onMessage(m: HostToWebview): void {
   if (m.type === 'status') {
     if (m.uri !== currentUri) return;
-    status.textContent = m.state === 'failed' && m.message ? `check failed: ${m.message}` : STATUS_TEXT[m.state] ?? '';
+    status.textContent =
+      m.state === 'failed' && m.message ? `check failed: ${m.message}` : (STATUS_TEXT[m.state] ?? '');
     status.className = `status ${m.state}`;
     return;
   }
   const sameDocument = m.uri === currentUri;
-  const keepParameter = sameDocument ? globalState.parameter ?? saved.parameter : undefined;
-  const keepComponent = sameDocument ? globalState.component ?? saved.component : undefined;
+  const keepParameter = sameDocument ? (globalState.parameter ?? saved.parameter) : undefined;
+  const keepComponent = sameDocument ? (globalState.component ?? saved.component) : undefined;
   if (!sameDocument) status.textContent = '';
   currentUri = m.uri;
   title.textContent = `Gradient plots${m.fileName ? `: ${m.fileName}` : ''}`;

@@ -13,13 +13,21 @@ export function compilePhase(run: CheckRun): Compiled {
   const { model } = run;
   const { steps: N, dt: h } = model.options;
   if (!(N >= 1) || !(h > 0) || !Number.isFinite(h)) {
-    return { refused: { code: 'invalid-options', severity: 'error', message: invalidOptionsMessage(N, h), range: optionsRange(model) } };
+    return {
+      refused: {
+        code: 'invalid-options',
+        severity: 'error',
+        message: invalidOptionsMessage(N, h),
+        range: optionsRange(model),
+      },
+    };
   }
   const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? run.copies : 1), 0);
   if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
     return {
       refused: {
-        code: 'model-too-large', severity: 'error',
+        code: 'model-too-large',
+        severity: 'error',
         message: tooLargeMessage(N, elements, MAX_CHECK_STEPS, MAX_CHECK_ELEMENTS),
         range: optionsRange(model),
       },
@@ -29,7 +37,8 @@ export function compilePhase(run: CheckRun): Compiled {
   try {
     return { cm: compileModel(run.tf, model).compiled };
   } catch (err) {
-    if (err instanceof CompileError) return { refused: { code: err.code, severity: 'error', message: err.message, range: err.range } };
+    if (err instanceof CompileError)
+      return { refused: { code: err.code, severity: 'error', message: err.message, range: err.range } };
     throw err;
   }
 }

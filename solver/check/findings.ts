@@ -7,8 +7,14 @@ import type { ReferenceResult } from '../engine/reference';
 import { GRADCHECK_TOLERANCE, MIN_RESOLUTION, type GradcheckResult } from '../engine/finiteDifferences';
 import { verdictFor } from '../engine/verdict';
 import {
-  gradcheckMismatchMessage, gradcheckUnresolvedMessage, oscillatingGradientMessage, REFERENCE_BLOW_UP_MESSAGE, stageImbalanceMessage,
-  studySentence, vanishingGradientMessage, weaklyStableSchemeMessage,
+  gradcheckMismatchMessage,
+  gradcheckUnresolvedMessage,
+  oscillatingGradientMessage,
+  REFERENCE_BLOW_UP_MESSAGE,
+  stageImbalanceMessage,
+  studySentence,
+  vanishingGradientMessage,
+  weaklyStableSchemeMessage,
 } from '../presentation/findingText';
 import type { LayerAnalysis } from './layers';
 import { optionsRange, type CheckRun } from './run';
@@ -28,9 +34,17 @@ export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurem
   analysis.parameters.forEach((p, i) => {
     const r = analysis.results[i];
     p.verdict = verdictFor(p, {
-      gradfix, correction: run.correction, recommended: run.recommended, scheme: meth,
-      zeroWeightCopies: r?.zeroWeightCopies ?? 0, stageImbalanced: r?.stageImbalanced ?? false, oscillating: r?.oscillating ?? false,
-      hasReference: !!ref, referenceError: ref?.referenceError ?? NaN, kinks, steps,
+      gradfix,
+      correction: run.correction,
+      recommended: run.recommended,
+      scheme: meth,
+      zeroWeightCopies: r?.zeroWeightCopies ?? 0,
+      stageImbalanced: r?.stageImbalanced ?? false,
+      oscillating: r?.oscillating ?? false,
+      hasReference: !!ref,
+      referenceError: ref?.referenceError ?? NaN,
+      kinks,
+      steps,
     });
   });
 }
@@ -40,7 +54,12 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   const findings: Finding[] = [];
   const { model, correctionNote } = run;
   if (correctionNote && model.options.gradfix !== 'none') {
-    findings.push({ code: 'correction-substituted', severity: 'information', message: correctionNote, range: findOption(model, 'gradfix')?.valueRange ?? optionsRange(model) });
+    findings.push({
+      code: 'correction-substituted',
+      severity: 'information',
+      message: correctionNote,
+      range: findOption(model, 'gradfix')?.valueRange ?? optionsRange(model),
+    });
   }
   findings.push(...oscillationFindings(run, m.analysis));
   const weaklyStable = weaklyStableFinding(run, m.analysis);
@@ -49,7 +68,13 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
     const f = gradientFinding(p, m.gradcheck?.[i], m.kinks);
     if (f) findings.push(f);
   });
-  if (m.ref?.nonFinite) findings.push({ code: 'blow-up', severity: 'error', message: REFERENCE_BLOW_UP_MESSAGE, range: optionsRange(model) });
+  if (m.ref?.nonFinite)
+    findings.push({
+      code: 'blow-up',
+      severity: 'error',
+      message: REFERENCE_BLOW_UP_MESSAGE,
+      range: optionsRange(model),
+    });
   return findings;
 }
 
@@ -75,14 +100,29 @@ function oscillationFindings(run: CheckRun, analysis: LayerAnalysis): Finding[] 
     if (r.oscillating) {
       const decays = m.refinedAlpha !== undefined && alphaDecays(m.alpha, m.refinedAlpha, m.refinedSteps ?? 2 * N, N);
       findings.push({
-        code: 'oscillating-gradient', severity: decays ? 'information' : 'warning', parameter: p.name, metrics: m, range: p.range,
+        code: 'oscillating-gradient',
+        severity: decays ? 'information' : 'warning',
+        parameter: p.name,
+        metrics: m,
+        range: p.range,
         message: oscillatingGradientMessage({ name: p.name, metrics: m, gradfix, correction, steps: N, decays, study }),
       });
     }
     if (r.stageImbalanced) {
       findings.push({
-        code: 'stage-imbalance', severity: 'warning', parameter: p.name, metrics: m, range: p.range,
-        message: stageImbalanceMessage({ name: p.name, metrics: m, gradfix, correction, recommended: recommended ?? correction, study }),
+        code: 'stage-imbalance',
+        severity: 'warning',
+        parameter: p.name,
+        metrics: m,
+        range: p.range,
+        message: stageImbalanceMessage({
+          name: p.name,
+          metrics: m,
+          gradfix,
+          correction,
+          recommended: recommended ?? correction,
+          study,
+        }),
       });
     }
   }
@@ -97,11 +137,21 @@ function weaklyStableFinding(run: CheckRun, analysis: LayerAnalysis): Finding | 
   if (oscillating.length === 0 || !run.layout.weaklyStable) return undefined;
   const worst = oscillating.reduce((a, b) => (b.metrics.relError > a.metrics.relError ? b : a));
   return {
-    code: 'weakly-stable-scheme', severity: 'warning', parameter: worst.name, metrics: worst.metrics,
+    code: 'weakly-stable-scheme',
+    severity: 'warning',
+    parameter: worst.name,
+    metrics: worst.metrics,
     range: optionsRange(model, worst.range),
     message: weaklyStableSchemeMessage({
-      meth: opt.meth, flagged: oscillating.map((p) => p.name), worst: worst.name, metrics: worst.metrics, steps: opt.steps,
-      gradfix: opt.gradfix, grad: opt.grad, correction, recommended,
+      meth: opt.meth,
+      flagged: oscillating.map((p) => p.name),
+      worst: worst.name,
+      metrics: worst.metrics,
+      steps: opt.steps,
+      gradfix: opt.gradfix,
+      grad: opt.grad,
+      correction,
+      recommended,
     }),
   };
 }
@@ -112,19 +162,38 @@ function gradientFinding(p: ParameterReport, g: GradcheckResult | undefined, kin
   if (metrics.vanishing) {
     // Finite differences and the reference agree with a zero gradient: what matters is that there is none.
     return {
-      code: 'vanishing-gradient', severity: kinks.length > 0 ? 'warning' : 'information', parameter: name, metrics, range,
+      code: 'vanishing-gradient',
+      severity: kinks.length > 0 ? 'warning' : 'information',
+      parameter: name,
+      metrics,
+      range,
       message: vanishingGradientMessage(name, kinks),
     };
   }
   if (metrics.gradcheckUnresolved && g) {
     return {
-      code: 'gradcheck-unresolved', severity: 'information', parameter: name, metrics, range,
-      message: gradcheckUnresolvedMessage({ name, relError: metrics.gradcheckRelError, step: g.step, resolution: g.resolution, tooSmall: g.resolution < MIN_RESOLUTION, kinks }),
+      code: 'gradcheck-unresolved',
+      severity: 'information',
+      parameter: name,
+      metrics,
+      range,
+      message: gradcheckUnresolvedMessage({
+        name,
+        relError: metrics.gradcheckRelError,
+        step: g.step,
+        resolution: g.resolution,
+        tooSmall: g.resolution < MIN_RESOLUTION,
+        kinks,
+      }),
     };
   }
   if (metrics.gradcheckRelError > GRADCHECK_TOLERANCE) {
     return {
-      code: 'gradcheck-mismatch', severity: 'warning', parameter: name, metrics, range,
+      code: 'gradcheck-mismatch',
+      severity: 'warning',
+      parameter: name,
+      metrics,
+      range,
       message: gradcheckMismatchMessage(name, metrics.gradcheckRelError, kinks),
     };
   }

@@ -5,11 +5,17 @@ import { finiteDifferenceCheck, type GradcheckResult } from '../engine/finiteDif
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
 
-export function gradcheckPhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInputs, ad: AdGradients): GradcheckResult[] | undefined {
+export function gradcheckPhase(
+  run: CheckRun,
+  cm: CompiledModel,
+  inputs: ParameterInputs,
+  ad: AdGradients,
+): GradcheckResult[] | undefined {
   const t = performance.now();
-  const gradcheck = run.options.gradcheck !== false
-    ? finiteDifferenceCheck(run.tf, cm, run.scheme, run.model, inputs.values, ad.G, ad.loss)
-    : undefined;
+  const gradcheck =
+    run.options.gradcheck !== false
+      ? finiteDifferenceCheck(run.tf, cm, run.scheme, run.model, inputs.values, ad.G, ad.loss)
+      : undefined;
   run.timings.finiteDifferenceMs = performance.now() - t;
   return gradcheck;
 }

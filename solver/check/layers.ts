@@ -15,11 +15,29 @@ export interface LayerAnalysis {
   parameters: ParameterReport[];
 }
 
-export function analysisPhase(run: CheckRun, inputs: ParameterInputs, ad: AdGradients, ref: ReferenceResult | undefined, gradcheck: GradcheckResult[] | undefined): LayerAnalysis {
+export function analysisPhase(
+  run: CheckRun,
+  inputs: ParameterInputs,
+  ad: AdGradients,
+  ref: ReferenceResult | undefined,
+  gradcheck: GradcheckResult[] | undefined,
+): LayerAnalysis {
   const { model, layout, correction, edges } = run;
   const { G } = ad;
   const results: (LayerResult | undefined)[] = model.params.map((p, i) =>
-    p.perStep ? analyseLayers(G[i], inputs.sizes[i], layout, correction, model.options.gradfix, ref?.g[i], ad.adjointValues[i], edges) : undefined);
+    p.perStep
+      ? analyseLayers(
+          G[i],
+          inputs.sizes[i],
+          layout,
+          correction,
+          model.options.gradfix,
+          ref?.g[i],
+          ad.adjointValues[i],
+          edges,
+        )
+      : undefined,
+  );
   const parameters = model.params.map((p, i) => {
     const metrics: ParameterMetrics = { alpha: 0, beta: 0, relError: 0, correctedRelError: 0, gradcheckRelError: 0 };
     metrics.gradcheckRelError = gradcheck ? gradcheck[i].relError : NaN;
@@ -34,15 +52,38 @@ export function analysisPhase(run: CheckRun, inputs: ParameterInputs, ad: AdGrad
 }
 
 /** A shared parameter: one row, its error against the reference's ∫g dt (no correction applies). */
-function sharedReport(p: ParamDecl, metrics: ParameterMetrics, G: Float32Array, g: Float32Array | undefined): ParameterReport {
+function sharedReport(
+  p: ParamDecl,
+  metrics: ParameterMetrics,
+  G: Float32Array,
+  g: Float32Array | undefined,
+): ParameterReport {
   metrics.relError = g ? relError(G, g) : NaN;
   metrics.correctedRelError = metrics.relError;
   const row = [Array.from(G)];
-  return { name: p.name, shape: p.shape, perStep: false, range: p.range, metrics, layerTimes: [], raw: row, corrected: row, reference: g ? [Array.from(g)] : [], oscillating: false };
+  return {
+    name: p.name,
+    shape: p.shape,
+    perStep: false,
+    range: p.range,
+    metrics,
+    layerTimes: [],
+    raw: row,
+    corrected: row,
+    reference: g ? [Array.from(g)] : [],
+    oscillating: false,
+  };
 }
 
 /** A per-step parameter: the detector's figures and a row per copy (at most MAX_REPORTED_COMPONENTS components). */
-function perStepReport(p: ParamDecl, metrics: ParameterMetrics, r: LayerResult, P: number, layout: CopyLayout, g: Float32Array | undefined): ParameterReport {
+function perStepReport(
+  p: ParamDecl,
+  metrics: ParameterMetrics,
+  r: LayerResult,
+  P: number,
+  layout: CopyLayout,
+  g: Float32Array | undefined,
+): ParameterReport {
   metrics.alpha = r.alpha;
   metrics.beta = r.beta;
   if (r.kappa !== undefined) metrics.kappa = r.kappa;
@@ -51,8 +92,15 @@ function perStepReport(p: ParamDecl, metrics: ParameterMetrics, r: LayerResult, 
   const count = layout.count;
   const columns = largestColumns(g ? g : r.d, count, P, MAX_REPORTED_COMPONENTS);
   return {
-    name: p.name, shape: p.shape, perStep: true, range: p.range, metrics, layerTimes: layout.times,
-    raw: rows(r.d, count, P, columns), corrected: rows(r.corrected, count, P, columns), reference: g ? rows(g, count, P, columns) : [],
+    name: p.name,
+    shape: p.shape,
+    perStep: true,
+    range: p.range,
+    metrics,
+    layerTimes: layout.times,
+    raw: rows(r.d, count, P, columns),
+    corrected: rows(r.corrected, count, P, columns),
+    reference: g ? rows(g, count, P, columns) : [],
     ...(columns ? { components: columns } : {}),
     oscillating: r.oscillating || r.stageImbalanced,
     ...(r.correctedTimes ? { correctedTimes: r.correctedTimes } : {}),

@@ -8,9 +8,15 @@ import type { CheckRun } from './run';
 export function referencePhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInputs): ReferenceResult | undefined {
   const t = performance.now();
   const { steps: N, dt: h, t0 } = run.model.options;
-  const ref = run.options.reference !== false
-    ? continuousReference(run.tf, cm, { N, h, t0, layerTimes: run.layout.times, params: inputs.referenceParams }, run.checkpoint)
-    : undefined;
+  const ref =
+    run.options.reference !== false
+      ? continuousReference(
+          run.tf,
+          cm,
+          { N, h, t0, layerTimes: run.layout.times, params: inputs.referenceParams },
+          run.checkpoint,
+        )
+      : undefined;
   run.timings.referenceMs = performance.now() - t;
   return ref;
 }

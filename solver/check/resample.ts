@@ -22,16 +22,27 @@ function resampleSmooth(values: Float32Array, P: number, from: number[], to: num
       return;
     }
     const i = Math.min(N - 2, Math.floor(x));
-    const u = x - i, u2 = u * u, u3 = u2 * u;
-    const h00 = 2 * u3 - 3 * u2 + 1, h10 = u3 - 2 * u2 + u, h01 = -2 * u3 + 3 * u2, h11 = u3 - u2;
+    const u = x - i,
+      u2 = u * u,
+      u3 = u2 * u;
+    const h00 = 2 * u3 - 3 * u2 + 1,
+      h10 = u3 - 2 * u2 + u,
+      h01 = -2 * u3 + 3 * u2,
+      h11 = u3 - u2;
     // Centred slopes, one-sided at the first and last copy: slope at i = (v[i+1] − v[i−1])/2, or v[1] − v[0];
     // at i+1 = (v[i+2] − v[i])/2, or v[N−1] − v[N−2]. Folded into one coefficient per row i−1 … i+2.
-    const firstRow = i === 0, lastRow = i + 1 === N - 1;
-    const cm = firstRow ? 0 : -0.5 * h10, c2 = lastRow ? 0 : 0.5 * h11;
+    const firstRow = i === 0,
+      lastRow = i + 1 === N - 1;
+    const cm = firstRow ? 0 : -0.5 * h10,
+      c2 = lastRow ? 0 : 0.5 * h11;
     const c0 = h00 - (firstRow ? h10 : 0) - (lastRow ? h11 : 0.5 * h11);
     const c1 = h01 + (firstRow ? h10 : 0.5 * h10) + (lastRow ? h11 : 0);
-    const rm = Math.max(0, i - 1) * P, r0 = i * P, r1 = (i + 1) * P, r2 = Math.min(N - 1, i + 2) * P;
-    for (let k = 0; k < P; k++) out[o + k] = cm * values[rm + k] + c0 * values[r0 + k] + c1 * values[r1 + k] + c2 * values[r2 + k];
+    const rm = Math.max(0, i - 1) * P,
+      r0 = i * P,
+      r1 = (i + 1) * P,
+      r2 = Math.min(N - 1, i + 2) * P;
+    for (let k = 0; k < P; k++)
+      out[o + k] = cm * values[rm + k] + c0 * values[r0 + k] + c1 * values[r1 + k] + c2 * values[r2 + k];
   });
   return out;
 }
@@ -40,7 +51,13 @@ function resampleSmooth(values: Float32Array, P: number, from: number[], to: num
  * Copies re-sampled to another step count, stage sequence by stage sequence (each has distinct, ascending times).
  * Equal copies (a tied flow, as initialised) stay the same copies: a view when there are fewer.
  */
-export function resampleCopies(values: Float32Array, P: number, from: CopyLayout, to: CopyLayout, equal: boolean): Float32Array {
+export function resampleCopies(
+  values: Float32Array,
+  P: number,
+  from: CopyLayout,
+  to: CopyLayout,
+  equal: boolean,
+): Float32Array {
   if (equal && to.count <= from.count) return values.subarray(0, to.count * P);
   if (from.stages === 1) return resampleSmooth(values, P, from.times, to.times);
   const s = from.stages;

@@ -7,7 +7,13 @@ import type { BackendHandle } from '../engine/backend';
 import type { TF } from '../engine/tf';
 import { copiesPerParameter } from '../engine/discrete';
 import type { Correction, Edges } from '../engine/corrections';
-import { copyLayout, correctionEdges, effectiveCorrection, recommendedFor, type CopyLayout } from '../engine/layerAnalysis';
+import {
+  copyLayout,
+  correctionEdges,
+  effectiveCorrection,
+  recommendedFor,
+  type CopyLayout,
+} from '../engine/layerAnalysis';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import type { CheckOptions } from './options';
 
@@ -30,9 +36,16 @@ export function pacing(options: CheckOptions, started: number): Pacing {
   const deadline = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : Infinity;
   const checkpoint = () => {
     if (options.signal?.aborted) throw namedError('CheckCancelled', 'gradient check cancelled');
-    if (performance.now() > deadline) throw namedError('CheckTimeout', `gradient check exceeded its time budget of ${options.timeBudgetMs} ms`);
+    if (performance.now() > deadline)
+      throw namedError('CheckTimeout', `gradient check exceeded its time budget of ${options.timeBudgetMs} ms`);
   };
-  return { checkpoint, phase: async () => { await tick(); checkpoint(); } };
+  return {
+    checkpoint,
+    phase: async () => {
+      await tick();
+      checkpoint();
+    },
+  };
 }
 
 /** One check in progress: what every phase reads, and the timings the phases add to. */
@@ -54,29 +67,58 @@ export interface CheckRun extends Pacing {
   timings: Report['timings'];
 }
 
-export function checkRun(handle: Pick<BackendHandle, 'tf' | 'backend'>, model: Model, options: CheckOptions, started: number, pace: Pacing): CheckRun {
+export function checkRun(
+  handle: Pick<BackendHandle, 'tf' | 'backend'>,
+  model: Model,
+  options: CheckOptions,
+  started: number,
+  pace: Pacing,
+): CheckRun {
   const { steps: N, dt: h, t0, gradfix } = model.options;
   const scheme = schemeOf(model);
   const layout = copyLayout(scheme, N, h, t0);
   const hasPerStep = model.params.some((p) => p.perStep);
   const { correction, note } = effectiveCorrection(gradfix, layout, hasPerStep);
   return {
-    ...pace, tf: handle.tf, backend: handle.backend, model, options, started, scheme, copies: copiesPerParameter(model), layout,
+    ...pace,
+    tf: handle.tf,
+    backend: handle.backend,
+    model,
+    options,
+    started,
+    scheme,
+    copies: copiesPerParameter(model),
+    layout,
     edges: correctionEdges(scheme),
-    correction, correctionNote: note, recommended: recommendedFor(layout, hasPerStep),
+    correction,
+    correctionNote: note,
+    recommended: recommendedFor(layout, hasPerStep),
     timings: { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 },
   };
 }
 
 /** The report of a finished (or refused) check; its total time runs until now. */
-export function finishReport(run: CheckRun, rest: Pick<Report, 'loss' | 'referenceError' | 'parameters' | 'verdict'>, findings: Finding[]): Report {
+export function finishReport(
+  run: CheckRun,
+  rest: Pick<Report, 'loss' | 'referenceError' | 'parameters' | 'verdict'>,
+  findings: Finding[],
+): Report {
   const opt = run.model.options;
   run.timings.totalMs = performance.now() - run.started;
   return {
-    version: 1, scheme: opt.meth, steps: opt.steps, dt: opt.dt, t0: opt.t0, total: opt.total, gradfix: opt.gradfix,
-    correction: run.correction, backend: run.backend,
+    version: 1,
+    scheme: opt.meth,
+    steps: opt.steps,
+    dt: opt.dt,
+    t0: opt.t0,
+    total: opt.total,
+    gradfix: opt.gradfix,
+    correction: run.correction,
+    backend: run.backend,
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
-    ...rest, findings, timings: run.timings,
+    ...rest,
+    findings,
+    timings: run.timings,
   };
 }
 
@@ -89,5 +131,11 @@ const ORIGIN: Range = { start: { line: 0, character: 0 }, end: { line: 0, charac
 
 /** Where a finding about the model's options goes: the method's value, else the first option line, parameter or state. */
 export function optionsRange(model: Model, fallback: Range = ORIGIN): Range {
-  return findOption(model, 'meth')?.valueRange ?? model.optionLines[0]?.range ?? model.params[0]?.range ?? model.states[0]?.range ?? fallback;
+  return (
+    findOption(model, 'meth')?.valueRange ??
+    model.optionLines[0]?.range ??
+    model.params[0]?.range ??
+    model.states[0]?.range ??
+    fallback
+  );
 }

@@ -42,11 +42,18 @@ export interface BackendHandle {
  * What `auto` measures against: the model's size (per-step parameter values decide the width of the probe),
  * and whether its right-hand side is fused (engine/scalarRhs.ts): then no measurement, cpu.
  */
-export interface SizeHint { elements: number; steps: number; fused?: boolean }
+export interface SizeHint {
+  elements: number;
+  steps: number;
+  fused?: boolean;
+}
 
 /** The size hint of a model: its parameter values (every copy) and steps; fused when its right-hand side is. */
 export function sizeHint(model: Model): SizeHint {
-  const elements = model.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1) * (p.perStep ? copiesPerParameter(model) : 1), 0);
+  const elements = model.params.reduce(
+    (a, p) => a + p.shape.reduce((x, y) => x * y, 1) * (p.perStep ? copiesPerParameter(model) : 1),
+    0,
+  );
   return { elements, steps: model.options.steps, fused: !!compileScalarProgram(model) };
 }
 
@@ -141,23 +148,32 @@ function probe(tf: TF, cls: number): number {
   const width = Math.max(8, Math.round(Math.min(4 ** Math.floor(cls / 16), 2 ** 16 / steps) / 4));
   // One source per stack of copies, as discrete.ts makes them.
   const stacks = (shape: number[], std: number, seed: number) =>
-    copyStacks(steps, tf.getBackend()).map(({ copies }, s) => tf.randomNormal([copies, ...shape], 0, std, 'float32', seed + s));
-  const W1 = stacks([width, 2], 0.3, 1), W2 = stacks([2, width], 0.3 / Math.sqrt(width), 1001);
+    copyStacks(steps, tf.getBackend()).map(({ copies }, s) =>
+      tf.randomNormal([copies, ...shape], 0, std, 'float32', seed + s),
+    );
+  const W1 = stacks([width, 2], 0.3, 1),
+    W2 = stacks([2, width], 0.3 / Math.sqrt(width), 1001);
   const x0 = tf.tensor2d([[1], [0]]);
   const matMul = matrixProduct(tf); // the engine's product (compile.ts)
-  const run = () => tf.tidy(() => {
-    const g = tf.grads((...sources: Tensor[]) => {
-      const as = sources.slice(0, W1.length).flatMap((t) => unstackCopies(tf, t)), bs = sources.slice(W1.length).flatMap((t) => unstackCopies(tf, t));
-      let x = x0;
-      for (let n = 0; n < steps; n++) x = tf.add(x, tf.mul(matMul(bs[n], tf.tanh(matMul(as[n], x))), 1 / steps));
-      return tf.sum(tf.square(x));
-    })([...W1, ...W2]);
-    for (const t of g) t.dataSync();
-  });
+  const run = () =>
+    tf.tidy(() => {
+      const g = tf.grads((...sources: Tensor[]) => {
+        const as = sources.slice(0, W1.length).flatMap((t) => unstackCopies(tf, t)),
+          bs = sources.slice(W1.length).flatMap((t) => unstackCopies(tf, t));
+        let x = x0;
+        for (let n = 0; n < steps; n++) x = tf.add(x, tf.mul(matMul(bs[n], tf.tanh(matMul(as[n], x))), 1 / steps));
+        return tf.sum(tf.square(x));
+      })([...W1, ...W2]);
+      for (const t of g) t.dataSync();
+    });
   try {
     run();
     const ms: number[] = [];
-    for (let i = 0; i < 3; i++) { const t = performance.now(); run(); ms.push(performance.now() - t); }
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      run();
+      ms.push(performance.now() - t);
+    }
     return ms.sort((a, b) => a - b)[1];
   } finally {
     tf.dispose([...W1, ...W2, x0]);
@@ -173,18 +189,29 @@ export async function initBackend(pref: BackendPreference = 'auto', size?: SizeH
     const native = loadNative();
     if (native) {
       if (current?.backend !== 'tensorflow') await native.setBackend('tensorflow');
-      return (current = { tf: native, backend: 'tensorflow', reason: pref === 'auto' ? 'auto: native TensorFlow (@tensorflow/tfjs-node) loads' : 'requested' });
+      return (current = {
+        tf: native,
+        backend: 'tensorflow',
+        reason: pref === 'auto' ? 'auto: native TensorFlow (@tensorflow/tfjs-node) loads' : 'requested',
+      });
     }
   }
-  const fallback = pref === 'tensorflow' ? `tensorflow requested but @tensorflow/tfjs-node cannot be loaded (${nativeError || 'not installed'}); ` : '';
+  const fallback =
+    pref === 'tensorflow'
+      ? `tensorflow requested but @tensorflow/tfjs-node cannot be loaded (${nativeError || 'not installed'}); `
+      : '';
   const use = async (name: 'wasm' | 'cpu', reason: string): Promise<BackendHandle | undefined> => {
-    if (current?.tf === tfcore && current.backend === name && tfcore.getBackend() === name) return (current = { ...current, reason });
+    if (current?.tf === tfcore && current.backend === name && tfcore.getBackend() === name)
+      return (current = { ...current, reason });
     return (await useCore(name)) ? (current = { tf: tfcore, backend: name, reason }) : undefined;
   };
   if (pref === 'wasm') {
     const h = await use('wasm', 'requested');
     if (h) return h;
-    const c = await use('cpu', 'wasm requested but the WebAssembly backend could not be initialised (.wasm files not found); using cpu');
+    const c = await use(
+      'cpu',
+      'wasm requested but the WebAssembly backend could not be initialised (.wasm files not found); using cpu',
+    );
     if (c) return c;
   }
   if (pref === 'cpu' || pref === 'tensorflow') {
@@ -200,7 +227,10 @@ export async function initBackend(pref: BackendPreference = 'auto', size?: SizeH
     } else if (size.fused) {
       // A fused right-hand side runs in JS and reads its inputs back each evaluation: the probe's MLP says
       // nothing about it, and cpu hands data over without a copy (cpu and wasm checks were within 10 %).
-      const c = await use('cpu', 'auto: cpu for a small model whose right-hand side runs fused in JS (no measurement needed)');
+      const c = await use(
+        'cpu',
+        'auto: cpu for a small model whose right-hand side runs fused in JS (no measurement needed)',
+      );
       if (c) return c;
     } else {
       const cls = sizeClass(size);
@@ -209,13 +239,20 @@ export async function initBackend(pref: BackendPreference = 'auto', size?: SizeH
         const times: Partial<Record<'cpu' | 'wasm', number>> = {};
         // Two interleaved rounds, the faster of each: the first probe of a process warms tfjs's JIT for both.
         for (let round = 0; round < 2; round++) {
-          for (const name of ['cpu', 'wasm'] as const) if (await useCore(name)) times[name] = Math.min(times[name] ?? Infinity, probe(tfcore, cls));
+          for (const name of ['cpu', 'wasm'] as const)
+            if (await useCore(name)) times[name] = Math.min(times[name] ?? Infinity, probe(tfcore, cls));
         }
         // wasm only on a clear win: the probe is small beside a check, and in the bench's full checks cpu was
         // never slower than wasm on these machines.
-        const best = times.wasm !== undefined && (times.cpu === undefined || times.wasm < WASM_MARGIN * times.cpu) ? 'wasm' : 'cpu';
+        const best =
+          times.wasm !== undefined && (times.cpu === undefined || times.wasm < WASM_MARGIN * times.cpu)
+            ? 'wasm'
+            : 'cpu';
         const fmt = (x?: number) => (x === undefined ? 'unavailable' : `${x.toFixed(2)} ms`);
-        choice = { backend: best, reason: `auto: measured for size class 4^${Math.floor(cls / 16)} values per step, 4^${cls % 16} steps: cpu ${fmt(times.cpu)}, wasm ${fmt(times.wasm)}; tfjs-node not available (${nativeError || 'not installed'})` };
+        choice = {
+          backend: best,
+          reason: `auto: measured for size class 4^${Math.floor(cls / 16)} values per step, 4^${cls % 16} steps: cpu ${fmt(times.cpu)}, wasm ${fmt(times.wasm)}; tfjs-node not available (${nativeError || 'not installed'})`,
+        };
         autoChoice.set(cls, choice);
         current = undefined; // the probe switched backends
       }

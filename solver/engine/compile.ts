@@ -32,7 +32,11 @@ export interface CompiledModel {
    * there (vx empty without `withState`). The linearisation and every `back` must
    * run inside one tidy scope (φ' is cached on first use).
    */
-  rhsLinearize?(s: Tensor[], p: Tensor[], t: number): { back(cot: Tensor[], withParams: boolean, withState?: boolean): { vx: Tensor[]; vp: Tensor[] } };
+  rhsLinearize?(
+    s: Tensor[],
+    p: Tensor[],
+    t: number,
+  ): { back(cot: Tensor[], withParams: boolean, withState?: boolean): { vx: Tensor[]; vp: Tensor[] } };
   /** Scalar loss of the final states. */
   loss(final: Tensor[], o?: Env['o']): Tensor;
   /**
@@ -76,7 +80,10 @@ export interface CompiledModel {
   dispose(): void;
 }
 
-export interface CompileResult { compiled: CompiledModel; defaultLoss: boolean }
+export interface CompileResult {
+  compiled: CompiledModel;
+  defaultLoss: boolean;
+}
 
 export interface CompileOptions {
   /** Small models (scalars, or at most MAX_FUSED_ELEMENTS state and parameter elements): one fused kernel per right-hand side evaluation (engine/scalarRhs.ts); default true. */
@@ -90,7 +97,14 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
     const loss = compileLoss(nodes, model);
     // After the per-operation compile, which validates every expression and gives the loss.
     const program = options.fuseScalars === false ? undefined : compileScalarProgram(model);
-    const fused = program ? fusedRhs(tf, program, model.states.map((s) => internalShape(s.shape)), model.params.map((p) => internalShape(p.shape))) : undefined;
+    const fused = program
+      ? fusedRhs(
+          tf,
+          program,
+          model.states.map((s) => internalShape(s.shape)),
+          model.params.map((p) => internalShape(p.shape)),
+        )
+      : undefined;
     const x0 = initialStates(nodes, model);
     return { compiled: assemble(nodes, model, { rhs, loss, fused, x0 }), defaultLoss: loss.defaultLoss };
   } catch (err) {
@@ -129,13 +143,22 @@ function compileRightHandSides(nodes: NodeCompiler, model: Model): RightHandSide
   return { fns, batched, revs };
 }
 
-interface CompiledLoss { fn: Fn; batched: Fn | undefined; defaultLoss: boolean }
+interface CompiledLoss {
+  fn: Fn;
+  batched: Fn | undefined;
+  defaultLoss: boolean;
+}
 
 function compileLoss(nodes: NodeCompiler, model: Model): CompiledLoss {
   const tf = nodes.tf;
   if (model.loss) {
     const ln = nodes.compile(model.loss.expr, true, false);
-    if (ln.shape.length !== 0) throw new CompileError(`the loss must be a scalar, not shape [${ln.shape}] (use sum(...))`, model.loss.range, 'shape-mismatch');
+    if (ln.shape.length !== 0)
+      throw new CompileError(
+        `the loss must be a scalar, not shape [${ln.shape}] (use sum(...))`,
+        model.loss.range,
+        'shape-mismatch',
+      );
     return { fn: ln.fn, batched: ln.bfn, defaultLoss: false };
   }
   // No loss: ½‖x(T)‖² over all states, so that gradients can still be checked.
@@ -158,10 +181,17 @@ function initialStates(nodes: NodeCompiler, model: Model): Tensor[] {
 }
 
 type Fused = ReturnType<typeof fusedRhs>;
-interface ModelParts { rhs: RightHandSides; loss: CompiledLoss; fused: Fused | undefined; x0: Tensor[] }
+interface ModelParts {
+  rhs: RightHandSides;
+  loss: CompiledLoss;
+  fused: Fused | undefined;
+  x0: Tensor[];
+}
 
 function assemble(nodes: NodeCompiler, model: Model, { rhs, loss, fused, x0 }: ModelParts): CompiledModel {
-  const tf = nodes.tf, usesTime = nodes.usesTime, lossFn = loss.fn;
+  const tf = nodes.tf,
+    usesTime = nodes.usesTime,
+    lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
   const batchable = (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
@@ -172,7 +202,10 @@ function assemble(nodes: NodeCompiler, model: Model, { rhs, loss, fused, x0 }: M
     usesTime,
     observed: nodes.observed,
     x0,
-    packed: fused && scalarStates ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0))) : undefined,
+    packed:
+      fused && scalarStates
+        ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))
+        : undefined,
     rhs: fused ? fused.rhs : perOperation!.rhs,
     rhsVjp: fused ? fused.rhsVjp : perOperation!.rhsVjp,
     rhsLinearize: fused ? fused.rhsLinearize : perOperation!.rhsLinearize,
@@ -188,56 +221,83 @@ function assemble(nodes: NodeCompiler, model: Model, { rhs, loss, fused, x0 }: M
 }
 
 /** The per-operation rhs and its hand-written vector–Jacobian products (undefined when an expression is outside them). */
-function perOperationRhs(tf: TF, { fns, revs }: RightHandSides, usesTime: boolean): Pick<CompiledModel, 'rhs' | 'rhsVjp' | 'rhsLinearize'> {
+function perOperationRhs(
+  tf: TF,
+  { fns, revs }: RightHandSides,
+  usesTime: boolean,
+): Pick<CompiledModel, 'rhs' | 'rhsVjp' | 'rhsLinearize'> {
   const hasRhsVjp = revs.every((n) => n !== undefined);
   /** The accumulated products, zeros where nothing reached; a result may be an input itself (f = x + c passes the cotangent through): callers own results, so copy those. */
   const products = (acc: Acc, s: Tensor[], p: Tensor[], cot: Tensor[], withState: boolean, withParams: boolean) => {
     const own = (g: Tensor) => (cot.includes(g) || s.includes(g) || p.includes(g) ? tf.clone(g) : g);
-    return { vx: withState ? s.map((x, i) => own(acc.s[i] ?? tf.zerosLike(x))) : [], vp: withParams ? p.map((x, i) => own(acc.p[i] ?? tf.zerosLike(x))) : [] };
+    return {
+      vx: withState ? s.map((x, i) => own(acc.s[i] ?? tf.zerosLike(x))) : [],
+      vp: withParams ? p.map((x, i) => own(acc.p[i] ?? tf.zerosLike(x))) : [],
+    };
   };
   return {
     rhs: (s, p, t) => {
       const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
       return fns.map((f) => f(env));
     },
-    rhsVjp: hasRhsVjp ? (s, p, t, cot, withParams) => {
-      const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
-      const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams, wantS: true };
-      revs.forEach((n, k) => {
-        if (!n || !(n.usesS || (withParams && n.usesP))) return;
-        n.rev!(env).back(cot[k], acc);
-      });
-      return products(acc, s, p, cot, true, withParams);
-    } : undefined,
-    rhsLinearize: hasRhsVjp ? (s, p, t) => {
-      const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
-      const linear = revs.map((n) => n && n.rev!(env));
-      return {
-        back(cot, withParams, withState = true) {
-          const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams, wantS: withState };
-          linear.forEach((r, k) => {
-            const n = revs[k];
-            if (!r || !n || !((withState && n.usesS) || (withParams && n.usesP))) return;
-            r.back(cot[k], acc);
+    rhsVjp: hasRhsVjp
+      ? (s, p, t, cot, withParams) => {
+          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+          const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams, wantS: true };
+          revs.forEach((n, k) => {
+            if (!n || !(n.usesS || (withParams && n.usesP))) return;
+            n.rev!(env).back(cot[k], acc);
           });
-          return products(acc, s, p, cot, withState, withParams);
-        },
-      };
-    } : undefined,
+          return products(acc, s, p, cot, true, withParams);
+        }
+      : undefined,
+    rhsLinearize: hasRhsVjp
+      ? (s, p, t) => {
+          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+          const linear = revs.map((n) => n && n.rev!(env));
+          return {
+            back(cot, withParams, withState = true) {
+              const acc: Acc = {
+                s: s.map(() => undefined),
+                p: p.map(() => undefined),
+                wantP: withParams,
+                wantS: withState,
+              };
+              linear.forEach((r, k) => {
+                const n = revs[k];
+                if (!r || !n || !((withState && n.usesS) || (withParams && n.usesP))) return;
+                r.back(cot[k], acc);
+              });
+              return products(acc, s, p, cot, withState, withParams);
+            },
+          };
+        }
+      : undefined,
   };
 }
 
 /** CompiledModel.batched: the fused batched rhs, or the per-operation batched closures. */
-function batchedModel(tf: TF, rhs: RightHandSides, lossBatched: Fn, usesTime: boolean, fused: Fused | undefined): NonNullable<CompiledModel['batched']> {
+function batchedModel(
+  tf: TF,
+  rhs: RightHandSides,
+  lossBatched: Fn,
+  usesTime: boolean,
+  fused: Fused | undefined,
+): NonNullable<CompiledModel['batched']> {
   return {
-    rhs: fused ? fused.batchedRhs : (s, p, t) => {
-      const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
-      // Each f as its state's full batched shape: the steppers' addN needs equal shapes (f = 0 or f(t) alone is not batched).
-      return rhs.batched.map((f, k) => {
-        const y = f!(env), want = s[k].shape;
-        return y.shape.length === want.length && y.shape.every((d, i) => d === want[i]) ? y : tf.broadcastTo(lift(tf, y), want);
-      });
-    },
+    rhs: fused
+      ? fused.batchedRhs
+      : (s, p, t) => {
+          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+          // Each f as its state's full batched shape: the steppers' addN needs equal shapes (f = 0 or f(t) alone is not batched).
+          return rhs.batched.map((f, k) => {
+            const y = f!(env),
+              want = s[k].shape;
+            return y.shape.length === want.length && y.shape.every((d, i) => d === want[i])
+              ? y
+              : tf.broadcastTo(lift(tf, y), want);
+          });
+        },
     loss(final, B, o) {
       const y = lift(tf, lossBatched({ s: final, p: [], o }));
       return tf.reshape(y.shape[0] === B ? y : tf.broadcastTo(y, [B, 1, 1]), [B]);
@@ -246,11 +306,20 @@ function batchedModel(tf: TF, rhs: RightHandSides, lossBatched: Fn, usesTime: bo
 }
 
 /** CompiledModel.packed of a fused model with S scalar states; its model() view is made on first use. */
-function packedModel(tf: TF, S: number, owner: () => CompiledModel, f: Fused, px0: Tensor): NonNullable<CompiledModel['packed']> {
+function packedModel(
+  tf: TF,
+  S: number,
+  owner: () => CompiledModel,
+  f: Fused,
+  px0: Tensor,
+): NonNullable<CompiledModel['packed']> {
   let view: CompiledModel | undefined;
   const unpack = (x: Tensor) => Array.from({ length: S }, (_, i) => tf.reshape(tf.slice(x, [i], [1]), []));
   return {
-    owner: f.rhs, x0: px0, rhs: f.packedRhs, batchedRhs: f.packedBatchedRhs,
+    owner: f.rhs,
+    x0: px0,
+    rhs: f.packedRhs,
+    batchedRhs: f.packedBatchedRhs,
     model: () => {
       const compiled = owner();
       return (view ??= {
@@ -260,7 +329,15 @@ function packedModel(tf: TF, S: number, owner: () => CompiledModel, f: Fused, px
         rhs: (s, p, t) => [f.packedRhs(s[0], p, t)],
         rhsVjp: (s, p, t, cot, withParams) => f.packedVjp(s[0], p, t, cot[0], withParams),
         rhsLinearize: (s, p, t) => f.packedLinearize(s[0], p, t),
-        batched: compiled.batched && { rhs: (s, p, t) => [f.packedBatchedRhs(s[0], p, t)], loss: (final, B, o) => compiled.batched!.loss(Array.from({ length: S }, (_, i) => tf.slice(final[0], [0, i, 0], [B, 1, 1])), B, o) },
+        batched: compiled.batched && {
+          rhs: (s, p, t) => [f.packedBatchedRhs(s[0], p, t)],
+          loss: (final, B, o) =>
+            compiled.batched!.loss(
+              Array.from({ length: S }, (_, i) => tf.slice(final[0], [0, i, 0], [B, 1, 1])),
+              B,
+              o,
+            ),
+        },
         loss: (final, o) => compiled.loss(unpack(final[0]), o),
         packed: undefined,
         dispose: () => {},
@@ -273,8 +350,23 @@ function packedModel(tf: TF, S: number, owner: () => CompiledModel, f: Fused, px
 export function evalConstant(tf: TF, expr: Expr, shape: Shape): Float32Array {
   const fake: Model = {
     states: [{ name: '__c', shape, init: expr, range: expr.range, nameRange: expr.range }],
-    params: [], equations: [], optionLines: [], data: [], schemes: [],
-    options: { t0: 0, total: 1, steps: 1, dt: 1, meth: 'euler', start: 'euler', seed: 0, gradfix: 'none', grad: 'ad', tie: 'step' },
+    params: [],
+    equations: [],
+    optionLines: [],
+    data: [],
+    schemes: [],
+    options: {
+      t0: 0,
+      total: 1,
+      steps: 1,
+      dt: 1,
+      meth: 'euler',
+      start: 'euler',
+      seed: 0,
+      gradfix: 'none',
+      grad: 'ad',
+      tie: 'step',
+    },
     loss: undefined,
   };
   const { compiled } = compileModel(tf, fake);

@@ -10,10 +10,22 @@ import type { Expr, Model, Range, Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { matrixProduct } from './matrixProduct';
 import { broadcast, sameShape } from '../ops/shapes';
-import { engineFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type Reduction, type UnaryOp } from '../ops/table';
+import {
+  engineFunction,
+  NEGATE,
+  OPERATORS,
+  POWER_FORMS,
+  type BinaryOp,
+  type Reduction,
+  type UnaryOp,
+} from '../ops/table';
 
 export class CompileError extends Error {
-  constructor(message: string, readonly range: Range, readonly code = 'unsupported-expression') {
+  constructor(
+    message: string,
+    readonly range: Range,
+    readonly code = 'unsupported-expression',
+  ) {
     super(message);
     this.name = 'CompileError';
   }
@@ -37,7 +49,12 @@ export type Fn = (env: Env) => Tensor;
  * each). `back` adds ∂(dy·y)/∂(state, parameter) into `acc`. Defined only for the
  * subset below (no broadcasting beyond scalars, no reshapes); else AD is used.
  */
-export interface Acc { s: (Tensor | undefined)[]; p: (Tensor | undefined)[]; wantP: boolean; wantS: boolean }
+export interface Acc {
+  s: (Tensor | undefined)[];
+  p: (Tensor | undefined)[];
+  wantP: boolean;
+  wantS: boolean;
+}
 export type Rev = (env: Env) => { y: Tensor; back: (dy: Tensor, acc: Acc) => void };
 /**
  * `bfn`: the same value for a batch of independent solves (finite-difference
@@ -47,7 +64,15 @@ export type Rev = (env: Env) => { y: Tensor; back: (dy: Tensor, acc: Acc) => voi
  * the unbatched layout above and broadcast from the right. Undefined when the
  * node cannot be batched (the caller then loops over solves).
  */
-export interface Node { shape: Shape; fn: Fn; bfn?: Fn; constant?: Tensor; rev?: Rev; usesS?: boolean; usesP?: boolean }
+export interface Node {
+  shape: Shape;
+  fn: Fn;
+  bfn?: Fn;
+  constant?: Tensor;
+  rev?: Rev;
+  usesS?: boolean;
+  usesP?: boolean;
+}
 
 export function internalShape(shape: Shape): number[] {
   return shape.length === 1 ? [shape[0], 1] : shape.slice();
@@ -61,24 +86,33 @@ function broadcastShapes(a: Shape, b: Shape, range: Range): Shape {
 
 // ---- batched layout (see Node.bfn) ----
 /** A value in the batched rank-3 layout (unbatched values get a batch of 1). */
-export const lift = (tf: TF, x: Tensor): Tensor => (x.rank === 3 ? x : tf.reshape(x, x.rank === 0 ? [1, 1, 1] : x.rank === 1 ? [1, x.shape[0], 1] : [1, ...x.shape]));
+export const lift = (tf: TF, x: Tensor): Tensor =>
+  x.rank === 3 ? x : tf.reshape(x, x.rank === 0 ? [1, 1, 1] : x.rank === 1 ? [1, x.shape[0], 1] : [1, ...x.shape]);
 const allB = (ns: Node[]): boolean => ns.every((n) => n.bfn);
 /** A logical vector as a row, to meet a matrix: [b,n,1] → [b,1,n] (unbatched [n,1] → [1,n]). */
-const asRowB = (tf: TF, x: Tensor, n: number): Tensor => (x.rank === 3 ? tf.reshape(x, [x.shape[0], 1, n]) : tf.reshape(x, [1, n]));
+const asRowB = (tf: TF, x: Tensor, n: number): Tensor =>
+  x.rank === 3 ? tf.reshape(x, [x.shape[0], 1, n]) : tf.reshape(x, [1, n]);
 
 /** Concatenates [b,1,k] (or [b,r,1]) pieces along axis 1, broadcasting batches of 1 to the largest batch. */
 function concatB(tf: TF, xs: Tensor[]): Tensor {
   const B = Math.max(...xs.map((x) => x.shape[0]));
-  return tf.concat(xs.map((x) => (x.shape[0] === B ? x : tf.broadcastTo(x, [B, x.shape[1] as number, x.shape[2] as number]))), 1);
+  return tf.concat(
+    xs.map((x) => (x.shape[0] === B ? x : tf.broadcastTo(x, [B, x.shape[1] as number, x.shape[2] as number]))),
+    1,
+  );
 }
 
 // ---- hand-written reverse mode (see Rev) ----
-const add = (tf: TF, acc: (Tensor | undefined)[], i: number, g: Tensor) => { const a = acc[i]; acc[i] = a ? tf.add(a, g) : g; };
+const add = (tf: TF, acc: (Tensor | undefined)[], i: number, g: Tensor) => {
+  const a = acc[i];
+  acc[i] = a ? tf.add(a, g) : g;
+};
 const wants = (n: Node, acc: Acc) => !n.constant && ((acc.wantS && n.usesS) || (acc.wantP && n.usesP));
 
 /** Reverse mode of a binary elementwise op with a tensor VJP (ops/table.ts): equal shapes or a scalar against anything. */
 function revBinary(tf: TF, op: BinaryOp | undefined, l: Node, r: Node): Partial<Node> {
-  const lr = l.rev, rr = r.rev;
+  const lr = l.rev,
+    rr = r.rev;
   const flags = { usesS: !!(l.usesS || r.usesS), usesP: !!(l.usesP || r.usesP) };
   const vjp = op?.tensorVjp;
   if (!lr || !rr || !op || !vjp) return flags;
@@ -86,7 +120,8 @@ function revBinary(tf: TF, op: BinaryOp | undefined, l: Node, r: Node): Partial<
   const redL = (g: Tensor) => (l.shape.length === 0 && r.shape.length !== 0 ? tf.sum(g) : g);
   const redR = (g: Tensor) => (r.shape.length === 0 && l.shape.length !== 0 ? tf.sum(g) : g);
   const rev: Rev = (env) => {
-    const a = lr(env), b = rr(env);
+    const a = lr(env),
+      b = rr(env);
     const y = op.tensor(tf, a.y, b.y);
     return {
       y,
@@ -102,14 +137,20 @@ function revBinary(tf: TF, op: BinaryOp | undefined, l: Node, r: Node): Partial<
 /** Reverse mode of a unary function: dx = dy·φ'(x), φ' from x or y (−dy for the negation). */
 function revUnary(tf: TF, fn: UnaryOp, o: Node): Partial<Node> {
   const flags = { usesS: o.usesS, usesP: o.usesP };
-  const d = fn.tensorDerivative, or = o.rev;
+  const d = fn.tensorDerivative,
+    or = o.rev;
   const negate = fn === NEGATE;
   if ((!d && !negate) || !or) return flags;
   const rev: Rev = (env) => {
     const a = or(env);
     const y = fn.tensor(tf, a.y);
     let der: Tensor | undefined; // φ' once per linearisation (rhsLinearize calls back several times)
-    return { y, back: (dy, acc) => { if (wants(o, acc)) a.back(negate ? tf.neg(dy) : tf.mul(dy, (der ??= d!(tf, a.y, y))), acc); } };
+    return {
+      y,
+      back: (dy, acc) => {
+        if (wants(o, acc)) a.back(negate ? tf.neg(dy) : tf.mul(dy, (der ??= d!(tf, a.y, y))), acc);
+      },
+    };
   };
   return { ...flags, rev };
 }
@@ -133,7 +174,10 @@ export class NodeCompiler {
   usesTime = false;
   readonly observed: { name: string; times: number[] }[] = [];
 
-  constructor(readonly tf: TF, private readonly model: Model) {
+  constructor(
+    readonly tf: TF,
+    private readonly model: Model,
+  ) {
     this.stateIndex = new Map(model.states.map((s, i) => [s.name, i]));
     this.paramIndex = new Map(model.params.map((p, i) => [p.name, i]));
     this.matMul = matrixProduct(tf);
@@ -188,13 +232,15 @@ export class NodeCompiler {
 
   /** A binary elementwise operation (an operator or a two-argument function of ops/table.ts). */
   private elementwise(op: BinaryOp, l: Node, r: Node, range: Range): Node {
-    const tf = this.tf, apply = op.tensor;
+    const tf = this.tf,
+      apply = op.tensor;
     const shape = broadcastShapes(l.shape, r.shape, range);
     const fa = this.asOperand(l, r.shape);
     const fb = this.asOperand(r, l.shape);
     let bfn: Fn | undefined;
     if (allB([l, r])) {
-      const ga = this.asOperandB(l, r.shape), gb = this.asOperandB(r, l.shape);
+      const ga = this.asOperandB(l, r.shape),
+        gb = this.asOperandB(r, l.shape);
       bfn = (e) => apply(tf, ga(e), gb(e));
     }
     return this.fold({ shape, fn: (e) => apply(tf, fa(e), fb(e)), bfn, ...revBinary(tf, op, l, r) }, [l, r]);
@@ -202,23 +248,42 @@ export class NodeCompiler {
 
   /** A unary elementwise function of ops/table.ts. */
   private unary(fn: UnaryOp, o: Node): Node {
-    const tf = this.tf, apply = fn.tensor;
-    const f = o.fn, g = o.bfn;
-    return this.fold({ shape: o.shape, fn: (env) => apply(tf, f(env)), bfn: g && ((env) => apply(tf, g(env))), ...revUnary(tf, fn, o) }, [o]);
+    const tf = this.tf,
+      apply = fn.tensor;
+    const f = o.fn,
+      g = o.bfn;
+    return this.fold(
+      {
+        shape: o.shape,
+        fn: (env) => apply(tf, f(env)),
+        bfn: g && ((env) => apply(tf, g(env))),
+        ...revUnary(tf, fn, o),
+      },
+      [o],
+    );
   }
 
   /** A reduction to a scalar; batched: each batch element reduced, keeping the scalar layout [b,1,1]. */
   private reduce(red: Reduction, o: Node): Node {
-    const tf = this.tf, apply = red.tensor;
-    const f = o.fn, g = o.bfn;
-    return this.fold({ shape: [], fn: (env) => apply(tf, f(env)), bfn: g && ((env) => apply(tf, lift(tf, g(env)), [1, 2], true)) }, [o]);
+    const tf = this.tf,
+      apply = red.tensor;
+    const f = o.fn,
+      g = o.bfn;
+    return this.fold(
+      { shape: [], fn: (env) => apply(tf, f(env)), bfn: g && ((env) => apply(tf, lift(tf, g(env)), [1, 2], true)) },
+      [o],
+    );
   }
 
   private matmul(l: Node, r: Node, range: Range): Node {
-    const tf = this.tf, matMul = this.matMul;
-    const a = l.shape, b = r.shape;
-    const fa = l.fn, fb = r.fn;
-    const ga = l.bfn, gb = r.bfn;
+    const tf = this.tf,
+      matMul = this.matMul;
+    const a = l.shape,
+      b = r.shape;
+    const fa = l.fn,
+      fb = r.fn;
+    const ga = l.bfn,
+      gb = r.bfn;
     const bad = () => new CompileError(`cannot multiply [${a}] @ [${b}]`, range, 'shape-mismatch');
     if (a.length === 0 || b.length === 0) throw bad();
     const k1 = a[a.length - 1];
@@ -227,24 +292,43 @@ export class NodeCompiler {
     let node: Node;
     if (a.length === 2 && b.length <= 2) {
       // [m,n]@[n] → column [m,1] directly; [m,n]@[n,k] → [m,k].
-      const lr = l.rev, rr = r.rev;
-      const rev: Rev | undefined = lr && rr ? (env) => {
-        const A = lr(env), B = rr(env);
-        const y = matMul(A.y, B.y);
-        return {
-          y,
-          back: (dy, acc) => {
-            if (wants(l, acc)) A.back(matMul(dy, B.y, false, true), acc);
-            if (wants(r, acc)) B.back(matMul(A.y, dy, true, false), acc);
-          },
-        };
-      } : undefined;
+      const lr = l.rev,
+        rr = r.rev;
+      const rev: Rev | undefined =
+        lr && rr
+          ? (env) => {
+              const A = lr(env),
+                B = rr(env);
+              const y = matMul(A.y, B.y);
+              return {
+                y,
+                back: (dy, acc) => {
+                  if (wants(l, acc)) A.back(matMul(dy, B.y, false, true), acc);
+                  if (wants(r, acc)) B.back(matMul(A.y, dy, true, false), acc);
+                },
+              };
+            }
+          : undefined;
       // matMul broadcasts the batch dimension of rank-3 operands against rank-2 ones.
       const bfn: Fn | undefined = ga && gb ? (e) => matMul(ga(e), gb(e)) : undefined;
-      node = { shape: b.length === 1 ? [a[0]] : [a[0], b[1]], fn: (e) => matMul(fa(e), fb(e)), bfn, rev, usesS: !!(l.usesS || r.usesS), usesP: !!(l.usesP || r.usesP) };
+      node = {
+        shape: b.length === 1 ? [a[0]] : [a[0], b[1]],
+        fn: (e) => matMul(fa(e), fb(e)),
+        bfn,
+        rev,
+        usesS: !!(l.usesS || r.usesS),
+        usesP: !!(l.usesP || r.usesP),
+      };
     } else if (a.length === 1 && b.length === 2) {
-      const out = [b[1], 1], k = b[1];
-      const bfn: Fn | undefined = ga && gb ? (e) => { const y = matMul(lift(tf, ga(e)), lift(tf, gb(e)), true, false); return tf.reshape(y, [y.shape[0], k, 1]); } : undefined;
+      const out = [b[1], 1],
+        k = b[1];
+      const bfn: Fn | undefined =
+        ga && gb
+          ? (e) => {
+              const y = matMul(lift(tf, ga(e)), lift(tf, gb(e)), true, false);
+              return tf.reshape(y, [y.shape[0], k, 1]);
+            }
+          : undefined;
       node = { shape: [b[1]], fn: (e) => tf.reshape(matMul(fa(e), fb(e), true, false), out), bfn };
     } else if (a.length === 1 && b.length === 1) {
       const bfn: Fn | undefined = ga && gb ? (e) => matMul(lift(tf, ga(e)), lift(tf, gb(e)), true, false) : undefined;
@@ -264,22 +348,42 @@ export class NodeCompiler {
     }
     const at = indices.map((i, d) => {
       const k = i < 0 ? shape[d] + i : i;
-      if (!Number.isInteger(k) || k < 0 || k >= shape[d]) throw new CompileError(`index ${i} is out of range for dimension ${d} of size ${shape[d]}`, range, 'index-out-of-range');
+      if (!Number.isInteger(k) || k < 0 || k >= shape[d])
+        throw new CompileError(
+          `index ${i} is out of range for dimension ${d} of size ${shape[d]}`,
+          range,
+          'index-out-of-range',
+        );
       return k;
     });
-    const f = target.fn, g = target.bfn;
+    const f = target.fn,
+      g = target.bfn;
     let node: Node;
     if (shape.length === 1) {
       // Column [n,1] internally.
-      node = { shape: [], fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, 1]), []), bfn: g && ((env) => tf.slice(lift(tf, g(env)), [0, at[0], 0], [-1, 1, 1])) };
+      node = {
+        shape: [],
+        fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, 1]), []),
+        bfn: g && ((env) => tf.slice(lift(tf, g(env)), [0, at[0], 0], [-1, 1, 1])),
+      };
     } else if (at.length === 2) {
-      node = { shape: [], fn: (env) => tf.reshape(tf.slice(f(env), at, [1, 1]), []), bfn: g && ((env) => tf.slice(lift(tf, g(env)), [0, at[0], at[1]], [-1, 1, 1])) };
+      node = {
+        shape: [],
+        fn: (env) => tf.reshape(tf.slice(f(env), at, [1, 1]), []),
+        bfn: g && ((env) => tf.slice(lift(tf, g(env)), [0, at[0], at[1]], [-1, 1, 1])),
+      };
     } else {
       // One index into a matrix: row i, a logical vector [n] → column [n,1].
       const n = shape[1];
       node = {
-        shape: [n], fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, n]), [n, 1]),
-        bfn: g && ((env) => { const r = tf.slice(lift(tf, g(env)), [0, at[0], 0], [-1, 1, n]); return tf.reshape(r, [r.shape[0], n, 1]); }),
+        shape: [n],
+        fn: (env) => tf.reshape(tf.slice(f(env), [at[0], 0], [1, n]), [n, 1]),
+        bfn:
+          g &&
+          ((env) => {
+            const r = tf.slice(lift(tf, g(env)), [0, at[0], 0], [-1, 1, n]);
+            return tf.reshape(r, [r.shape[0], n, 1]);
+          }),
       };
     }
     return this.fold(node, [target]);
@@ -290,12 +394,16 @@ export class NodeCompiler {
     const tf = this.tf;
     const shape = broadcastShapes(broadcastShapes(c.shape, a.shape, range), b.shape, range);
     const target = internalShape(shape);
-    const fc = this.asOperand(c, shape), fa = this.asOperand(a, shape), fb = this.asOperand(b, shape);
+    const fc = this.asOperand(c, shape),
+      fa = this.asOperand(a, shape),
+      fb = this.asOperand(b, shape);
     const full = (x: Tensor) => (x.shape.join() === target.join() ? x : tf.broadcastTo(x, target));
     const fn: Fn = (env) => tf.where(nonzero(tf, full(fc(env))), full(fa(env)), full(fb(env)));
     let bfn: Fn | undefined;
     if (allB([c, a, b])) {
-      const gc = this.asOperandB(c, shape), ga = this.asOperandB(a, shape), gb = this.asOperandB(b, shape);
+      const gc = this.asOperandB(c, shape),
+        ga = this.asOperandB(a, shape),
+        gb = this.asOperandB(b, shape);
       // tf.where broadcasts its three operands.
       bfn = (env) => tf.where(nonzero(tf, gc(env)), ga(env), gb(env));
     }
@@ -308,44 +416,100 @@ export class NodeCompiler {
     const els = e.elements.map((x) => this.compile(x, inLoss, final));
     if (els.length === 0) throw new CompileError('empty vector', e.range, 'shape-mismatch');
     const inner = els[0].shape;
-    for (const x of els) if (x.shape.join() !== inner.join()) throw new CompileError('vector elements differ in shape', e.range, 'shape-mismatch');
+    for (const x of els)
+      if (x.shape.join() !== inner.join())
+        throw new CompileError('vector elements differ in shape', e.range, 'shape-mismatch');
     const shape = [els.length, ...inner];
     if (inner.length === 0) {
       const fs = els.map((x) => x.fn);
       const gs = allB(els) ? els.map((x) => x.bfn!) : undefined;
-      return this.fold({ shape, fn: (env) => tf.reshape(tf.stack(fs.map((f) => f(env))), [els.length, 1]), bfn: gs && ((env) => concatB(tf, gs.map((g) => lift(tf, g(env))))) }, els);
+      return this.fold(
+        {
+          shape,
+          fn: (env) => tf.reshape(tf.stack(fs.map((f) => f(env))), [els.length, 1]),
+          bfn:
+            gs &&
+            ((env) =>
+              concatB(
+                tf,
+                gs.map((g) => lift(tf, g(env))),
+              )),
+        },
+        els,
+      );
     }
     if (inner.length === 1) {
       // rows: each element is a column [n,1] internally → stack as rows of [m, n]
       const fs = els.map((x) => x.fn);
       const n = inner[0];
       const gs = allB(els) ? els.map((x) => x.bfn!) : undefined;
-      return this.fold({
-        shape, fn: (env) => tf.reshape(tf.stack(fs.map((f) => tf.reshape(f(env), [n]))), [els.length, n]),
-        bfn: gs && ((env) => concatB(tf, gs.map((g) => { const x = lift(tf, g(env)); return tf.reshape(x, [x.shape[0], 1, n]); }))),
-      }, els);
+      return this.fold(
+        {
+          shape,
+          fn: (env) => tf.reshape(tf.stack(fs.map((f) => tf.reshape(f(env), [n]))), [els.length, n]),
+          bfn:
+            gs &&
+            ((env) =>
+              concatB(
+                tf,
+                gs.map((g) => {
+                  const x = lift(tf, g(env));
+                  return tf.reshape(x, [x.shape[0], 1, n]);
+                }),
+              )),
+        },
+        els,
+      );
     }
     throw new CompileError('tensors of rank above 2 are not supported', e.range, 'unsupported-expression');
   }
 
   /** A state, a parameter, `t`, `pi` or a data set's values. */
   private name(e: Extract<Expr, { kind: 'name' }>, inLoss: boolean, final: boolean): Node {
-    const tf = this.tf, model = this.model;
+    const tf = this.tf,
+      model = this.model;
     const si = this.stateIndex.get(e.name);
     if (si !== undefined) {
       if (final) throw new CompileError(`initial values cannot depend on state ${e.name}`, e.range);
-      return { shape: model.states[si].shape, fn: (env) => env.s[si], bfn: (env) => env.s[si], usesS: true, rev: (env) => ({ y: env.s[si], back: (dy, acc) => { if (acc.wantS) add(tf, acc.s, si, dy); } }) };
+      return {
+        shape: model.states[si].shape,
+        fn: (env) => env.s[si],
+        bfn: (env) => env.s[si],
+        usesS: true,
+        rev: (env) => ({
+          y: env.s[si],
+          back: (dy, acc) => {
+            if (acc.wantS) add(tf, acc.s, si, dy);
+          },
+        }),
+      };
     }
     const pi = this.paramIndex.get(e.name);
     if (pi !== undefined) {
       if (final) throw new CompileError(`initial values cannot depend on parameter ${e.name}`, e.range);
       if (inLoss) throw new CompileError(`the loss cannot use parameter ${e.name}`, e.range);
-      return { shape: model.params[pi].shape, fn: (env) => env.p[pi], bfn: (env) => env.p[pi], usesP: true, rev: (env) => ({ y: env.p[pi], back: (dy, acc) => { if (acc.wantP) add(tf, acc.p, pi, dy); } }) };
+      return {
+        shape: model.params[pi].shape,
+        fn: (env) => env.p[pi],
+        bfn: (env) => env.p[pi],
+        usesP: true,
+        rev: (env) => ({
+          y: env.p[pi],
+          back: (dy, acc) => {
+            if (acc.wantP) add(tf, acc.p, pi, dy);
+          },
+        }),
+      };
     }
     if (e.name === 't') {
       if (final || inLoss) throw new CompileError('`t` is only available in equations', e.range);
       this.usesTime = true;
-      return { shape: [], fn: (env) => env.t as Tensor, bfn: (env) => env.t as Tensor, rev: (env) => ({ y: env.t as Tensor, back: () => {} }) };
+      return {
+        shape: [],
+        fn: (env) => env.t as Tensor,
+        bfn: (env) => env.t as Tensor,
+        rev: (env) => ({ y: env.t as Tensor, back: () => {} }),
+      };
     }
     if (e.name === 'pi') return this.constNode(tf.scalar(Math.PI), []);
     // A data set's name is its values matrix [K, m] (the observations the loss compares with).
@@ -367,15 +531,26 @@ export class NodeCompiler {
     if (!d) throw new CompileError(`unknown data set ${e.data}`, e.range, 'undefined-name');
     if (!inLoss || final) throw new CompileError(`${e.state}(${e.data}) is only available in the loss`, e.range);
     const sh = model.states[si].shape;
-    if (sh.length > 1) throw new CompileError(`${e.state}(${e.data}) needs a scalar or vector state`, e.range, 'unsupported');
-    const { t0, total } = model.options, tol = 1e-9 * Math.max(1, Math.abs(t0) + Math.abs(total));
+    if (sh.length > 1)
+      throw new CompileError(`${e.state}(${e.data}) needs a scalar or vector state`, e.range, 'unsupported');
+    const { t0, total } = model.options,
+      tol = 1e-9 * Math.max(1, Math.abs(t0) + Math.abs(total));
     const bad = d.times.find((tk) => !(tk >= t0 - tol && tk <= t0 + total + tol));
     if (bad !== undefined || d.times.length === 0) {
-      throw new CompileError(d.times.length === 0 ? `data set ${d.name} has no observations` : `data set ${d.name} has an observation at t = ${bad}, outside the solve [${t0}, ${t0 + total}]`, e.range, 'data-out-of-range');
+      throw new CompileError(
+        d.times.length === 0
+          ? `data set ${d.name} has no observations`
+          : `data set ${d.name} has an observation at t = ${bad}, outside the solve [${t0}, ${t0 + total}]`,
+        e.range,
+        'data-out-of-range',
+      );
     }
     if (!this.observed.some((o) => o.name === d.name)) this.observed.push({ name: d.name, times: d.times.slice() });
     const data = d.name;
-    const o = (env: Env) => { if (!env.o) throw new Error(`${e.state}(${data}) needs the trajectory`); return env.o(data, si); };
+    const o = (env: Env) => {
+      if (!env.o) throw new Error(`${e.state}(${data}) needs the trajectory`);
+      return env.o(data, si);
+    };
     return { shape: [d.times.length, ...sh], fn: o, bfn: o };
   }
 
@@ -384,7 +559,8 @@ export class NodeCompiler {
     // x^2 and friends: cheaper kernels and gradients than pow.
     if (e.op === '^' && e.right.kind === 'number') {
       const form = POWER_FORMS.get(e.right.value);
-      if (form === 'identity') return this.fold({ shape: l.shape, fn: l.fn, bfn: l.bfn, rev: l.rev, usesS: l.usesS, usesP: l.usesP }, [l]);
+      if (form === 'identity')
+        return this.fold({ shape: l.shape, fn: l.fn, bfn: l.bfn, rev: l.rev, usesS: l.usesS, usesP: l.usesP }, [l]);
       if (form) return this.unary(form, l);
     }
     const r = this.compile(e.right, inLoss, final);
@@ -393,15 +569,21 @@ export class NodeCompiler {
     if (!op) throw new CompileError(`unsupported operator`, (e as Expr).range);
     // Comparisons and logic report at the operator.
     const arithmetic = e.op === '+' || e.op === '-' || e.op === '*' || e.op === '/' || e.op === '^';
-    return this.elementwise(op, l, r, arithmetic ? e.range : e.opRange ?? e.range);
+    return this.elementwise(op, l, r, arithmetic ? e.range : (e.opRange ?? e.range));
   }
 
   private call(e: Extract<Expr, { kind: 'call' }>, inLoss: boolean, final: boolean): Node {
     const args = e.args.map((a) => this.compile(a, inLoss, final));
     const name = e.callee;
     const op = engineFunction(name, args.length);
-    if (!op) throw new CompileError(`function ${name} is not supported by the engine`, e.calleeRange ?? e.range, 'unsupported-function');
-    if (args.length !== op.arity) throw new CompileError(`${name} takes ${op.arity} argument${op.arity === 1 ? '' : 's'}`, e.range, 'wrong-arity');
+    if (!op)
+      throw new CompileError(
+        `function ${name} is not supported by the engine`,
+        e.calleeRange ?? e.range,
+        'unsupported-function',
+      );
+    if (args.length !== op.arity)
+      throw new CompileError(`${name} takes ${op.arity} argument${op.arity === 1 ? '' : 's'}`, e.range, 'wrong-arity');
     if (op.kind === 'reduce') return this.reduce(op, args[0]);
     return op.arity === 1 ? this.unary(op, args[0]) : this.elementwise(op, args[0], args[1], e.range);
   }
@@ -446,7 +628,8 @@ export class NodeCompiler {
     const same = n.shape.length === target.length && n.shape.every((d, i) => d === target[i]);
     if (same) return n.fn;
     const b = broadcastShapes(n.shape, target, range);
-    if (b.join() !== target.join()) throw new CompileError(`${what} has shape [${n.shape}], expected [${target}]`, range, 'shape-mismatch');
+    if (b.join() !== target.join())
+      throw new CompileError(`${what} has shape [${n.shape}], expected [${target}]`, range, 'shape-mismatch');
     const tgt = internalShape(target);
     const f = n.fn;
     const fa = n.shape.length === 1 && target.length >= 2 ? (env: Env) => tf.reshape(f(env), [1, n.shape[0]]) : f;
@@ -466,6 +649,9 @@ export class NodeCompiler {
     const t = internalShape(target);
     const tgt = t.length === 0 ? [1, 1] : t;
     const fa = n.shape.length === 1 && target.length >= 2 ? (env: Env) => asRowB(tf, g(env), n.shape[0]) : g;
-    return (env) => { const x = lift(tf, fa(env)); return tf.broadcastTo(x, [x.shape[0], ...tgt]); };
+    return (env) => {
+      const x = lift(tf, fa(env));
+      return tf.broadcastTo(x, [x.shape[0], ...tgt]);
+    };
   }
 }

@@ -14,17 +14,23 @@ export type Correction = Exclude<GradFix, 'none'>;
  * start steps or final corrector leave boundary layers need more (milne with
  * its 3 start steps: 5 at the start, 2 at the end, measured).
  */
-export interface Edges { first: number; last: number }
+export interface Edges {
+  first: number;
+  last: number;
+}
 export const ONE_ROW: Edges = { first: 1, last: 1 };
 
 /** Replaces `edges.first` leading and `edges.last` trailing rows by linear extrapolation (needs 2 interior rows). */
 function extrapolateEdges(c: Float32Array, N: number, P: number, edges: Edges): Float32Array {
-  const f = edges.first, l = edges.last;
+  const f = edges.first,
+    l = edges.last;
   if (N - f - l < 2) return c;
   for (let k = 0; k < P; k++) {
-    const a = c[f * P + k], b = c[(f + 1) * P + k];
+    const a = c[f * P + k],
+      b = c[(f + 1) * P + k];
     for (let n = 0; n < f; n++) c[n * P + k] = a + (n - f) * (b - a);
-    const y = c[(N - 1 - l) * P + k], x = c[(N - 2 - l) * P + k];
+    const y = c[(N - 1 - l) * P + k],
+      x = c[(N - 2 - l) * P + k];
     for (let n = N - l; n < N; n++) c[n * P + k] = y + (n - (N - 1 - l)) * (y - x);
   }
   return c;
@@ -33,7 +39,10 @@ function extrapolateEdges(c: Float32Array, N: number, P: number, edges: Edges): 
 export type EndTreatment = 'linear' | 'quadratic' | 'zero-pad' | 'pair-average' | 'copy';
 
 /** A corrected sequence and the times its rows sit at (the layer times, except for `average`). */
-export interface Corrected { values: Float32Array; times: number[] }
+export interface Corrected {
+  values: Float32Array;
+  times: number[];
+}
 
 /**
  * filter121: c_n = (d_{n−1} + 2d_n + d_{n+1})/4 on 1 ≤ n ≤ N−2 (d_n already
@@ -42,7 +51,13 @@ export interface Corrected { values: Float32Array; times: number[] }
  * layers, c_0 = 2c_1 − c_2 and c_{N−1} = 2c_{N−2} − c_{N−3} (chosen by
  * measurement, see test/unit/engine.test.ts and the engine notes).
  */
-export function filter121(d: ArrayLike<number>, N: number, P: number, ends: EndTreatment = 'linear', edges: Edges = ONE_ROW): Float32Array {
+export function filter121(
+  d: ArrayLike<number>,
+  N: number,
+  P: number,
+  ends: EndTreatment = 'linear',
+  edges: Edges = ONE_ROW,
+): Float32Array {
   const c = new Float32Array(N * P);
   if (edges.first > 1 || edges.last > 1) {
     const inner = filter121(d, N, P, ends);
@@ -66,15 +81,33 @@ export function filter121(d: ArrayLike<number>, N: number, P: number, ends: EndT
     return c;
   }
   for (let k = 0; k < P; k++) {
-    const first = endValue(ends, 'first', (i) => c[i * P + k], (i) => d[i * P + k], N);
-    const last = endValue(ends, 'last', (i) => c[i * P + k], (i) => d[i * P + k], N);
+    const first = endValue(
+      ends,
+      'first',
+      (i) => c[i * P + k],
+      (i) => d[i * P + k],
+      N,
+    );
+    const last = endValue(
+      ends,
+      'last',
+      (i) => c[i * P + k],
+      (i) => d[i * P + k],
+      N,
+    );
     c[k] = first;
     c[(N - 1) * P + k] = last;
   }
   return c;
 }
 
-function endValue(kind: EndTreatment, side: 'first' | 'last', c: (i: number) => number, d: (i: number) => number, N: number): number {
+function endValue(
+  kind: EndTreatment,
+  side: 'first' | 'last',
+  c: (i: number) => number,
+  d: (i: number) => number,
+  N: number,
+): number {
   // Index helpers mirrored for the last layer.
   const C = side === 'first' ? c : (i: number) => c(N - 1 - i);
   const D = side === 'first' ? d : (i: number) => d(N - 1 - i);
@@ -98,7 +131,13 @@ function endValue(kind: EndTreatment, side: 'first' | 'last', c: (i: number) => 
  * need G_N := 0, which is an end effect, not a density: it is extrapolated
  * linearly from the two rows before it instead.
  */
-export function average(d: ArrayLike<number>, N: number, P: number, times: number[], edges: Edges = { first: 0, last: 1 }): Corrected {
+export function average(
+  d: ArrayLike<number>,
+  N: number,
+  P: number,
+  times: number[],
+  edges: Edges = { first: 0, last: 1 },
+): Corrected {
   const values = new Float32Array(N * P);
   const at = new Array<number>(N);
   for (let n = 0; n < N - 1; n++) {
@@ -123,7 +162,14 @@ export function average(d: ArrayLike<number>, N: number, P: number, times: numbe
  * m: N rows of S adjoint values; `vjp(n, cotangent)` returns ∂θf_nᵀ·cotangent
  * for every corrected parameter (sizes[j] values each), called for 1 ≤ n ≤ N−2.
  */
-export function adjoint121(m: ArrayLike<number>, N: number, S: number, sizes: number[], vjp: (n: number, cotangent: Float32Array) => ArrayLike<number>[], edges: Edges = ONE_ROW): Float32Array[] {
+export function adjoint121(
+  m: ArrayLike<number>,
+  N: number,
+  S: number,
+  sizes: number[],
+  vjp: (n: number, cotangent: Float32Array) => ArrayLike<number>[],
+  edges: Edges = ONE_ROW,
+): Float32Array[] {
   const out = sizes.map((P) => new Float32Array(N * P));
   if (N < 4) throw new Error('adjoint121 needs at least 4 steps');
   const cot = new Float32Array(S);
@@ -139,7 +185,14 @@ export function adjoint121(m: ArrayLike<number>, N: number, S: number, sizes: nu
 export type StageLayout = Pick<ParameterCopies, 'steps' | 'stages' | 'h' | 't0' | 'c' | 'b'>;
 
 /** Linear interpolation (extrapolation beyond the ends) of rows given at ascending times xs, at time t. */
-function interpolateRows(values: ArrayLike<number>, xs: number[], P: number, t: number, out: Float32Array, offset: number): void {
+function interpolateRows(
+  values: ArrayLike<number>,
+  xs: number[],
+  P: number,
+  t: number,
+  out: Float32Array,
+  offset: number,
+): void {
   const M = xs.length;
   if (M === 1) {
     for (let k = 0; k < P; k++) out[offset + k] = values[k];
@@ -167,7 +220,8 @@ export function stagesum(G: ArrayLike<number>, layout: StageLayout, P: number): 
     for (let i = 0; i < s; i++) for (let k = 0; k < P; k++) D[n * P + k] += G[(n * s + i) * P + k] / h;
   }
   const out = new Float32Array(N * s * P);
-  for (let n = 0; n < N; n++) for (let i = 0; i < s; i++) interpolateRows(D, xs, P, t0 + h * (n + c[i]), out, (n * s + i) * P);
+  for (let n = 0; n < N; n++)
+    for (let i = 0; i < s; i++) interpolateRows(D, xs, P, t0 + h * (n + c[i]), out, (n * s + i) * P);
   return out;
 }
 
@@ -175,11 +229,18 @@ export function stagesum(G: ArrayLike<number>, layout: StageLayout, P: number): 
  * κ = ‖d_{n,i} − stagesum interpolant‖ / ‖interpolant‖ over interior steps
  * (skip `skip` steps at each end), d_{n,i} the per-stage densities.
  */
-export function stageImbalance(d: ArrayLike<number>, interpolant: ArrayLike<number>, layout: Pick<StageLayout, 'steps' | 'stages'>, P: number, skip = 3): number {
+export function stageImbalance(
+  d: ArrayLike<number>,
+  interpolant: ArrayLike<number>,
+  layout: Pick<StageLayout, 'steps' | 'stages'>,
+  P: number,
+  skip = 3,
+): number {
   const { steps: N, stages: s } = layout;
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let n = skip; n < N - skip; n++) {
-    for (let j = (n * s) * P; j < (n + 1) * s * P; j++) {
+    for (let j = n * s * P; j < (n + 1) * s * P; j++) {
       num += (d[j] - interpolant[j]) ** 2;
       den += interpolant[j] ** 2;
     }
@@ -195,7 +256,13 @@ export function stageImbalance(d: ArrayLike<number>, interpolant: ArrayLike<numb
  * multistep schemes (leapfrog, milne, and any user LMM with a second root on
  * the unit circle), stagesum for per-stage explicit RK with 2 stages.
  */
-export function recommendedCorrection(info: { kind: 'rk' | 'lmm' | 'leapfrog' | string; weaklyStable: boolean; stages: number; perStage: boolean; hasPerStep: boolean }): Correction | undefined {
+export function recommendedCorrection(info: {
+  kind: 'rk' | 'lmm' | 'leapfrog' | string;
+  weaklyStable: boolean;
+  stages: number;
+  perStage: boolean;
+  hasPerStep: boolean;
+}): Correction | undefined {
   if (!info.hasPerStep) return undefined;
   if (info.weaklyStable) return 'filter121';
   if (info.perStage && info.stages === 2) return 'stagesum';

@@ -6,7 +6,12 @@ export { RATIO_CAP };
 /** Detector settings; `kappa` is the stage-imbalance threshold of per-stage copies. */
 export const DETECTOR = { skip: 3, minSteps: 16, alpha: 0.1, beta: 10, kappa: 0.3 } as const;
 
-export interface DetectorResult { alpha: number; beta: number; oscillating: boolean; applicable: boolean }
+export interface DetectorResult {
+  alpha: number;
+  beta: number;
+  oscillating: boolean;
+  applicable: boolean;
+}
 
 function cap(x: number): number {
   return Number.isFinite(x) ? Math.min(x, RATIO_CAP) : RATIO_CAP;
@@ -20,22 +25,36 @@ function cap(x: number): number {
 export function detectOscillation(d: ArrayLike<number>, N: number, P: number): DetectorResult {
   if (N < DETECTOR.minSteps || P === 0) return { alpha: 0, beta: 0, oscillating: false, applicable: false };
   // Sums split by the parity of k: each chain of dependent adds is half as long (the loop's bound).
-  let a1 = 0, a2 = 0, dd = 0, b1 = 0, b2 = 0, ee = 0;
+  let a1 = 0,
+    a2 = 0,
+    dd = 0,
+    b1 = 0,
+    b2 = 0,
+    ee = 0;
   for (let n = DETECTOR.skip; n < N - DETECTOR.skip; n++) {
     const o = n * P;
     let k = 0;
     for (; k + 1 < P; k += 2) {
-      const c = d[o + k], c2 = d[o + k + 1];
-      const x1 = (-d[o - P + k] + 2 * c - d[o + P + k]) / 4, y1 = (-d[o - P + k + 1] + 2 * c2 - d[o + P + k + 1]) / 4;
-      const x2 = (-d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k]) / 4, y2 = (-d[o - 2 * P + k + 1] + 2 * c2 - d[o + 2 * P + k + 1]) / 4;
-      a1 += x1 * x1; b1 += y1 * y1;
-      a2 += x2 * x2; b2 += y2 * y2;
-      dd += c * c; ee += c2 * c2;
+      const c = d[o + k],
+        c2 = d[o + k + 1];
+      const x1 = (-d[o - P + k] + 2 * c - d[o + P + k]) / 4,
+        y1 = (-d[o - P + k + 1] + 2 * c2 - d[o + P + k + 1]) / 4;
+      const x2 = (-d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k]) / 4,
+        y2 = (-d[o - 2 * P + k + 1] + 2 * c2 - d[o + 2 * P + k + 1]) / 4;
+      a1 += x1 * x1;
+      b1 += y1 * y1;
+      a2 += x2 * x2;
+      b2 += y2 * y2;
+      dd += c * c;
+      ee += c2 * c2;
     }
     if (k < P) {
       const c = d[o + k];
-      const x1 = (-d[o - P + k] + 2 * c - d[o + P + k]) / 4, x2 = (-d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k]) / 4;
-      a1 += x1 * x1; a2 += x2 * x2; dd += c * c;
+      const x1 = (-d[o - P + k] + 2 * c - d[o + P + k]) / 4,
+        x2 = (-d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k]) / 4;
+      a1 += x1 * x1;
+      a2 += x2 * x2;
+      dd += c * c;
     }
   }
   return detectorResult(a1 + b1, a2 + b2, dd + ee);
@@ -43,7 +62,9 @@ export function detectOscillation(d: ArrayLike<number>, N: number, P: number): D
 
 /** α, β and the flag from the sums ‖a¹‖², ‖a²‖², ‖d‖² over the interior rows. */
 export function detectorResult(a1: number, a2: number, dd: number): DetectorResult {
-  const n1 = Math.sqrt(a1), n2 = Math.sqrt(a2), nd = Math.sqrt(dd);
+  const n1 = Math.sqrt(a1),
+    n2 = Math.sqrt(a2),
+    nd = Math.sqrt(dd);
   const alpha = nd > 0 ? cap(n1 / nd) : 0;
   const beta = n1 === 0 ? 0 : cap((4 * n1) / n2);
   return { alpha, beta, oscillating: alpha > DETECTOR.alpha && beta > DETECTOR.beta, applicable: true };
@@ -51,24 +72,42 @@ export function detectorResult(a1: number, a2: number, dd: number): DetectorResu
 
 /** ‖a − b‖ / ‖b‖ (finite; 0 when both vanish). Two partial sums of each: one chain of dependent adds is the loop's bound. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num0 = 0, num1 = 0, den0 = 0, den1 = 0;
+  let num0 = 0,
+    num1 = 0,
+    den0 = 0,
+    den1 = 0;
   const n = b.length;
   let i = 0;
   for (; i + 1 < n; i += 2) {
-    const e0 = a[i] - b[i], e1 = a[i + 1] - b[i + 1], b0 = b[i], b1 = b[i + 1];
-    num0 += e0 * e0; num1 += e1 * e1;
-    den0 += b0 * b0; den1 += b1 * b1;
+    const e0 = a[i] - b[i],
+      e1 = a[i + 1] - b[i + 1],
+      b0 = b[i],
+      b1 = b[i + 1];
+    num0 += e0 * e0;
+    num1 += e1 * e1;
+    den0 += b0 * b0;
+    den1 += b1 * b1;
   }
-  if (i < n) { const e = a[i] - b[i]; num0 += e * e; den0 += b[i] * b[i]; }
+  if (i < n) {
+    const e = a[i] - b[i];
+    num0 += e * e;
+    den0 += b[i] * b[i];
+  }
   return errorRatio(num0 + num1, den0 + den1);
 }
 
 /** relError(a, b) and relError(c, b) in one pass over b. */
 export function relErrorPair(a: ArrayLike<number>, c: ArrayLike<number>, b: ArrayLike<number>): [number, number] {
-  let na = 0, nc = 0, den = 0;
+  let na = 0,
+    nc = 0,
+    den = 0;
   for (let i = 0; i < b.length; i++) {
-    const bi = b[i], ea = a[i] - bi, ec = c[i] - bi;
-    na += ea * ea; nc += ec * ec; den += bi * bi;
+    const bi = b[i],
+      ea = a[i] - bi,
+      ec = c[i] - bi;
+    na += ea * ea;
+    nc += ec * ec;
+    den += bi * bi;
   }
   return [errorRatio(na, den), errorRatio(nc, den)];
 }
@@ -103,9 +142,15 @@ export function largestColumns(a: Float32Array, N: number, P: number, limit: num
   // Four rows per update of a column's sum: the read–modify–write of norms[k], not the squares, bounds the loop.
   let n = 0;
   for (; n + 4 <= N; n += 4) {
-    const o0 = n * P, o1 = o0 + P, o2 = o1 + P, o3 = o2 + P;
+    const o0 = n * P,
+      o1 = o0 + P,
+      o2 = o1 + P,
+      o3 = o2 + P;
     for (let k = 0; k < P; k++) {
-      const x0 = a[o0 + k], x1 = a[o1 + k], x2 = a[o2 + k], x3 = a[o3 + k];
+      const x0 = a[o0 + k],
+        x1 = a[o1 + k],
+        x2 = a[o2 + k],
+        x3 = a[o3 + k];
       norms[k] += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
     }
   }
@@ -121,17 +166,27 @@ export function largestColumns(a: Float32Array, N: number, P: number, limit: num
 
 /** The k-th smallest value (0-based) of x, which it reorders (quickselect: a full sort of 16 K norms cost 1.4 ms). No NaN. */
 function kthSmallest(x: Float64Array, k: number): number {
-  let lo = 0, hi = x.length - 1;
+  let lo = 0,
+    hi = x.length - 1;
   while (lo < hi) {
     // Median of three as the pivot, then Hoare's partition.
     const mid = (lo + hi) >>> 1;
-    const a = x[lo], b = x[mid], c = x[hi];
-    const pivot = a < b ? (b < c ? b : Math.max(a, c)) : (a < c ? a : Math.max(b, c));
-    let i = lo, j = hi;
+    const a = x[lo],
+      b = x[mid],
+      c = x[hi];
+    const pivot = a < b ? (b < c ? b : Math.max(a, c)) : a < c ? a : Math.max(b, c);
+    let i = lo,
+      j = hi;
     while (i <= j) {
       while (x[i] < pivot) i++;
       while (x[j] > pivot) j--;
-      if (i <= j) { const t = x[i]; x[i] = x[j]; x[j] = t; i++; j--; }
+      if (i <= j) {
+        const t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+        i++;
+        j--;
+      }
     }
     if (k <= j) hi = j;
     else if (k >= i) lo = i;

@@ -34,13 +34,19 @@ export function discreteLoss(tf: TF, cm: CompiledModel, scheme: Scheme, model: M
 export function copyTensors(tf: TF, model: Model, values: Float32Array[]): Tensor[][] {
   const count = copiesPerParameter(model);
   return model.params.map((p, i) => {
-    const P = sizeOf(p.shape), shape = internalShape(p.shape);
-    return Array.from({ length: p.perStep ? count : 1 }, (_, n) => tf.tensor(values[i].subarray(n * P, (n + 1) * P), shape));
+    const P = sizeOf(p.shape),
+      shape = internalShape(p.shape);
+    return Array.from({ length: p.perStep ? count : 1 }, (_, n) =>
+      tf.tensor(values[i].subarray(n * P, (n + 1) * P), shape),
+    );
   });
 }
 
 /** Extra sources of one AD pass (their gradients are returned too) and a hook that sees the copies before the solve. */
-export interface ExtraSources { sources: Tensor[]; begin(copies: Tensor[][]): void }
+export interface ExtraSources {
+  sources: Tensor[];
+  begin(copies: Tensor[][]): void;
+}
 
 /**
  * Copies split from one stacked source. TF.js's tape filter costs tape length × number of sources
@@ -56,7 +62,10 @@ function copiesPerSource(count: number, backend: string): number {
 /** How `count` copies are stacked into sources on a backend: the first copy and the number of copies of each stack. */
 export function copyStacks(count: number, backend: string): { first: number; copies: number }[] {
   const per = Math.max(1, copiesPerSource(count, backend));
-  return Array.from({ length: Math.ceil(count / per) }, (_, c) => ({ first: c * per, copies: Math.min(per, count - c * per) }));
+  return Array.from({ length: Math.ceil(count / per) }, (_, c) => ({
+    first: c * per,
+    copies: Math.min(per, count - c * per),
+  }));
 }
 
 /** The copies of a stacked tensor, inside a gradient scope: TF.js hands a one-output unstack's gradient a lone dy where it stacks a list, so a stack of one copy is reshaped instead. */
@@ -69,7 +78,14 @@ export function unstackCopies(tf: TF, stacked: Tensor): Tensor[] {
  * The sources are stacked tensors [≤ copiesPerSource copies, ...shape] per parameter, split
  * inside the scope (unstack kernels, and stacks in the backward).
  */
-export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], extra?: ExtraSources): { loss: number; G: Float32Array[]; extraGrads: (Float32Array | undefined)[] } {
+export function discreteGradients(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  extra?: ExtraSources,
+): { loss: number; G: Float32Array[]; extraGrads: (Float32Array | undefined)[] } {
   let loss = NaN;
   const count = copiesPerParameter(model);
   // Results leave the tidy through the closure: returning the Float32Arrays
@@ -79,27 +95,48 @@ export function discreteGradients(tf: TF, cm: CompiledModel, scheme: Scheme, mod
   tf.tidy(() => {
     // Per parameter: its sources (first copy index, tensor).
     const sources = model.params.map((p, i) => {
-      const shape = internalShape(p.shape), P = sizeOf(p.shape);
+      const shape = internalShape(p.shape),
+        P = sizeOf(p.shape);
       if (!p.perStep) return [{ first: 0, copies: 1, tensor: tf.tensor(values[i], shape) }];
-      return copyStacks(count, tf.getBackend()).map(({ first, copies }) => ({ first, copies, tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]) }));
+      return copyStacks(count, tf.getBackend()).map(({ first, copies }) => ({
+        first,
+        copies,
+        tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]),
+      }));
     });
     const flat = sources.flat().map((s) => s.tensor);
-    const { value, grads } = tf.engine().gradients(() => {
-      const copies = model.params.map((p, i) => (p.perStep ? sources[i].flatMap((s) => unstackCopies(tf, s.tensor)) : [sources[i][0].tensor]));
-      extra?.begin(copies);
-      return discreteLoss(tf, cm, scheme, model, copies);
-    }, [...flat, ...(extra?.sources ?? [])], undefined, true);
+    const { value, grads } = tf.engine().gradients(
+      () => {
+        const copies = model.params.map((p, i) =>
+          p.perStep ? sources[i].flatMap((s) => unstackCopies(tf, s.tensor)) : [sources[i][0].tensor],
+        );
+        extra?.begin(copies);
+        return discreteLoss(tf, cm, scheme, model, copies);
+      },
+      [...flat, ...(extra?.sources ?? [])],
+      undefined,
+      true,
+    );
     loss = value.dataSync()[0];
     let k = 0;
     model.params.forEach((p, i) => {
       const own = sources[i].map(() => grads[k++]);
       // One source: the read-back is the caller's to keep (tfjs hands out the backend's buffer or a copy; a disposed tensor's stays valid).
-      if (own.length === 1) { G.push(own[0] ? (own[0].dataSync() as Float32Array) : new Float32Array(values[i].length)); return; }
-      const P = sizeOf(p.shape), out = new Float32Array(values[i].length);
-      own.forEach((g, c) => { if (g) out.set(g.dataSync(), sources[i][c].first * P); });
+      if (own.length === 1) {
+        G.push(own[0] ? (own[0].dataSync() as Float32Array) : new Float32Array(values[i].length));
+        return;
+      }
+      const P = sizeOf(p.shape),
+        out = new Float32Array(values[i].length);
+      own.forEach((g, c) => {
+        if (g) out.set(g.dataSync(), sources[i][c].first * P);
+      });
       G.push(out);
     });
-    extra?.sources.forEach((_s, j) => { const g = grads[flat.length + j]; extraGrads.push(g ? Float32Array.from(g.dataSync()) : undefined); });
+    extra?.sources.forEach((_s, j) => {
+      const g = grads[flat.length + j];
+      extraGrads.push(g ? Float32Array.from(g.dataSync()) : undefined);
+    });
   });
   return { loss, G, extraGrads };
 }

@@ -22,18 +22,33 @@ export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
  * perturbed solves run as one batched solve when the model allows it
  * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
  */
-export function finiteDifferenceCheck(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], G: Float32Array[], loss: number, mode: FiniteDifferenceMode = 'auto'): GradcheckResult[] {
+export function finiteDifferenceCheck(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  G: Float32Array[],
+  loss: number,
+  mode: FiniteDifferenceMode = 'auto',
+): GradcheckResult[] {
   const { dirs, eps, predicted, rounding } = finiteDifferenceDirections(model, values, G, loss);
   // The predicted change ε·|⟨G, v⟩| in units of the loss's float32 rounding.
   const resolution = (i: number, step: number) => (rounding > 0 ? Math.abs(step * predicted[i]) / rounding : Infinity);
   const derivative = (l: [number, number], step: number) => (l[0] - l[1]) / (2 * step);
   const mismatch = (fd: number, ad: number) => {
-    const num = (fd - ad) ** 2, den = fd * fd;
+    const num = (fd - ad) ** 2,
+      den = fd * fd;
     return !Number.isFinite(num) ? 1e6 : den > 0 ? Math.min(Math.sqrt(num / den), 1e6) : num > 0 ? 1 : 0;
   };
   const losses = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, mode);
   const fd = model.params.map((_p, i) => derivative(losses[i], eps[i]));
-  const results: GradcheckResult[] = fd.map((d, i) => ({ relError: mismatch(d, predicted[i]), converged: true, step: eps[i], resolution: resolution(i, eps[i]) }));
+  const results: GradcheckResult[] = fd.map((d, i) => ({
+    relError: mismatch(d, predicted[i]),
+    converged: true,
+    step: eps[i],
+    resolution: resolution(i, eps[i]),
+  }));
   // A mismatch counts only when FD has converged in the step: those tensors again at ε/4, then ε/16. Agreement
   // with AD at any step settles it; a mismatch stands only when all three steps agree with each other (a strongly
   // nonlinear loss can keep two coarse steps close and both off — v3 of the Morris–Lecar sample: 6.9 % and 5.6 %
@@ -49,9 +64,15 @@ export function finiteDifferenceCheck(tf: TF, cm: CompiledModel, scheme: Scheme,
       const rel = mismatch(d, predicted[i]);
       // Agreement of two steps proves nothing when rounding alone could move them (both 0, say).
       stable[i] &&= mismatch(fd[i], d) <= GRADCHECK_TOLERANCE && resolution(i, finer[i]) >= MIN_RESOLUTION;
-      results[i] = rel <= GRADCHECK_TOLERANCE || stable[i]
-        ? { relError: rel, converged: true, step: finer[i], resolution: resolution(i, finer[i]) }
-        : { relError: Math.min(results[i].relError, rel), converged: false, step: finer[i], resolution: resolution(i, finer[i]) };
+      results[i] =
+        rel <= GRADCHECK_TOLERANCE || stable[i]
+          ? { relError: rel, converged: true, step: finer[i], resolution: resolution(i, finer[i]) }
+          : {
+              relError: Math.min(results[i].relError, rel),
+              converged: false,
+              step: finer[i],
+              resolution: resolution(i, finer[i]),
+            };
       fd[i] = d;
     }
     failed = failed.filter((i) => results[i].relError > GRADCHECK_TOLERANCE);
@@ -86,14 +107,21 @@ export interface GradcheckResult {
 }
 
 /** Bounds of the relative finite-difference step. */
-const EPS_MIN = 1e-3, EPS_MAX = 3e-2;
+const EPS_MIN = 1e-3,
+  EPS_MAX = 3e-2;
 
 /**
  * One tensor's probe direction v_k = fround((sign·r_k + g_k·scale)·norm), r_k the seeded random
  * sign k. Evaluated where the perturbed values are written, never stored: on 2 million values a
  * stored v cost a pass and 8 MB a check.
  */
-export interface Direction { bits: Uint32Array; g: Float32Array; sign: number; scale: number; norm: number }
+export interface Direction {
+  bits: Uint32Array;
+  g: Float32Array;
+  sign: number;
+  scale: number;
+  norm: number;
+}
 
 /** Component k of a direction (the float32 value the solves are perturbed along). */
 function directionAt(d: Direction, k: number): number {
@@ -109,28 +137,53 @@ export function directionValues(d: Direction): Float32Array {
  * The direction, step ε and predicted ⟨G, v⟩ of each parameter tensor (seeded; drawn in parameter order); `loss` is L(θ).
  * ⟨G, v⟩ is that of the unrounded v, from the sums of one pass: v's float32 rounding moves it by ~1e-7 relative.
  */
-export function finiteDifferenceDirections(model: Model, values: Float32Array[], G: Float32Array[], loss: number): { dirs: Direction[]; eps: number[]; predicted: number[]; rounding: number } {
+export function finiteDifferenceDirections(
+  model: Model,
+  values: Float32Array[],
+  G: Float32Array[],
+  loss: number,
+): { dirs: Direction[]; eps: number[]; predicted: number[]; rounding: number } {
   const rng = new Rng((model.options.seed ^ 0x5eed1e55) >>> 0);
   const predicted: number[] = [];
   const scales: number[] = [];
   const dirs = G.map((g, i) => {
     // Random signs: as good a probe as normals, and cheap for millions of entries.
-    const n = g.length, r = rng.signs(n), theta = values[i];
+    const n = g.length,
+      r = rng.signs(n),
+      theta = values[i];
     // ⟨r, G⟩, ‖G‖² and ‖θ‖² (for the step's scale) in one pass, 32 signs a word, two partial sums of each
     // (a chain of dependent adds bounds the loop).
-    let along0 = 0, along1 = 0, gg0 = 0, gg1 = 0, tt0 = 0, tt1 = 0;
+    let along0 = 0,
+      along1 = 0,
+      gg0 = 0,
+      gg1 = 0,
+      tt0 = 0,
+      tt1 = 0;
     const words = n >>> 5;
     for (let w = 0; w < words; w++) {
-      const word = r[w], o = w << 5;
+      const word = r[w],
+        o = w << 5;
       for (let b = 0; b < 32; b += 2) {
-        const g0 = g[o + b], g1 = g[o + b + 1], t0 = theta[o + b], t1 = theta[o + b + 1];
-        along0 += ((((word >>> b) & 1) << 1) - 1) * g0; along1 += ((((word >>> (b + 1)) & 1) << 1) - 1) * g1;
-        gg0 += g0 * g0; gg1 += g1 * g1;
-        tt0 += t0 * t0; tt1 += t1 * t1;
+        const g0 = g[o + b],
+          g1 = g[o + b + 1],
+          t0 = theta[o + b],
+          t1 = theta[o + b + 1];
+        along0 += ((((word >>> b) & 1) << 1) - 1) * g0;
+        along1 += ((((word >>> (b + 1)) & 1) << 1) - 1) * g1;
+        gg0 += g0 * g0;
+        gg1 += g1 * g1;
+        tt0 += t0 * t0;
+        tt1 += t1 * t1;
       }
     }
-    for (let k = words << 5; k < n; k++) { along0 += signAt(r, k) * g[k]; gg0 += g[k] * g[k]; tt0 += theta[k] * theta[k]; }
-    const along = along0 + along1, gg = gg0 + gg1, gNorm = Math.sqrt(gg);
+    for (let k = words << 5; k < n; k++) {
+      along0 += signAt(r, k) * g[k];
+      gg0 += g[k] * g[k];
+      tt0 += theta[k] * theta[k];
+    }
+    const along = along0 + along1,
+      gg = gg0 + gg1,
+      gNorm = Math.sqrt(gg);
     scales.push(Math.max(Math.sqrt((tt0 + tt1) / Math.max(1, n)), 1));
     // r on G's side, so that r and G/‖G‖ never cancel. The two parts weigh alike in ⟨G, v⟩ (‖G‖ against
     // |⟨r, G⟩| ≈ ‖G‖): with G/rms(G) instead, the G part outweighed r by √n and an AD gradient with half
@@ -156,13 +209,25 @@ export function finiteDifferenceDirections(model: Model, values: Float32Array[],
  * θ + ε·v and θ − ε·v over `count` values from offset `from` of the tensor, rounded to float32 as the solve
  * sees them, written from out[plus] and out[minus] on (v evaluated once for both).
  */
-export function writeMoved(base: Float32Array, d: Direction, step: number, from: number, count: number, out: Float32Array, plus: number, minus: number): void {
+export function writeMoved(
+  base: Float32Array,
+  d: Direction,
+  step: number,
+  from: number,
+  count: number,
+  out: Float32Array,
+  plus: number,
+  minus: number,
+): void {
   const { bits, g, sign, scale, norm } = d;
   let k = 0;
   // Whole words of 32 signs when aligned (signAt's arithmetic, the word read once): a quarter faster.
   if ((from & 31) === 0) {
     for (; k + 32 <= count; k += 32) {
-      const word = bits[(from + k) >>> 5], j0 = from + k, p0 = plus + k, m0 = minus + k;
+      const word = bits[(from + k) >>> 5],
+        j0 = from + k,
+        p0 = plus + k,
+        m0 = minus + k;
       for (let b = 0; b < 32; b++) {
         const v = Math.fround((sign * ((((word >>> b) & 1) << 1) - 1) + g[j0 + b] * scale) * norm);
         const x = base[j0 + b];
@@ -172,14 +237,25 @@ export function writeMoved(base: Float32Array, d: Direction, step: number, from:
     }
   }
   for (; k < count; k++) {
-    const j = from + k, v = directionAt(d, j);
+    const j = from + k,
+      v = directionAt(d, j);
     out[plus + k] = base[j] + step * v;
     out[minus + k] = base[j] - step * v;
   }
 }
 
 /** Losses [L(θ + ε_i v_i), L(θ − ε_i v_i)] per parameter tensor i. */
-export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Direction[], eps: number[], mode: FiniteDifferenceMode = 'auto', only?: number[]): [number, number][] {
+export function finiteDifferenceLosses(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  dirs: Direction[],
+  eps: number[],
+  mode: FiniteDifferenceMode = 'auto',
+  only?: number[],
+): [number, number][] {
   if (mode === 'batched' && !cm.batched) throw new Error('this model cannot be batched');
   const wanted = only ?? model.params.map((_p, i) => i);
   const loop = () => {
@@ -192,7 +268,9 @@ export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme
   try {
     for (const chunk of batchChunks(model, wanted)) {
       const ls = batchedLosses(tf, cm, scheme, model, values, dirs, eps, chunk);
-      chunk.forEach((i, k) => { out[i] = [ls[2 * k], ls[2 * k + 1]]; });
+      chunk.forEach((i, k) => {
+        out[i] = [ls[2 * k], ls[2 * k + 1]];
+      });
     }
   } catch (err) {
     // 'auto': a batched solve that fails (a shape the batched layout missed) must not cost the user the check.
@@ -203,13 +281,25 @@ export function finiteDifferenceLosses(tf: TF, cm: CompiledModel, scheme: Scheme
 }
 
 /** One solve per sign (the fallback when an expression cannot be batched). */
-function loopLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], i: number, v: Direction, eps: number): [number, number] {
-  const n = values[i].length, both = new Float32Array(2 * n);
+function loopLosses(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  i: number,
+  v: Direction,
+  eps: number,
+): [number, number] {
+  const n = values[i].length,
+    both = new Float32Array(2 * n);
   writeMoved(values[i], v, eps, 0, n, both, 0, n);
   const out: number[] = [];
   for (const moved of [both.subarray(0, n), both.subarray(n)]) {
     const vals = values.map((x, j) => (j === i ? moved : x));
-    tf.tidy(() => { out.push(discreteLoss(tf, cm, scheme, model, copyTensors(tf, model, vals)).dataSync()[0]); });
+    tf.tidy(() => {
+      out.push(discreteLoss(tf, cm, scheme, model, copyTensors(tf, model, vals)).dataSync()[0]);
+    });
   }
   return [out[0], out[1]];
 }
@@ -224,11 +314,16 @@ function batchChunks(model: Model, wanted: number[]): number[][] {
   // Per batch element: the states at every step and a few stage values each (a rough bound).
   const perSolve = 8 * (N + 1) * model.states.reduce((a, s) => a + sizeOf(s.shape), 0);
   const chunks: number[][] = [];
-  let cur: number[] = [], elems = 0;
+  let cur: number[] = [],
+    elems = 0;
   for (const i of wanted) {
     const p = model.params[i];
     const e = sizeOf(p.shape) * (p.perStep ? count : 1);
-    if (cur.length > 0 && 2 * (cur.length + 1) * (elems + e + perSolve) > BATCH_FLOATS) { chunks.push(cur); cur = []; elems = 0; }
+    if (cur.length > 0 && 2 * (cur.length + 1) * (elems + e + perSolve) > BATCH_FLOATS) {
+      chunks.push(cur);
+      cur = [];
+      elems = 0;
+    }
     cur.push(i);
     elems += e;
   }
@@ -253,15 +348,30 @@ function perturbedScratch(floats: number): Float32Array {
  * keep a batch of 1 and broadcast. (Built here, not with broadcasting
  * backend ops: tfjs-cpu's broadcast add/mul is 20× slower on wide models.)
  */
-function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[], dirs: Direction[], eps: number[], which: number[]): Float32Array {
+function batchedLosses(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  dirs: Direction[],
+  eps: number[],
+  which: number[],
+): Float32Array {
   const batched = cm.batched!;
   const B = 2 * which.length;
   const count = copiesPerParameter(model);
-  const padded = (shape: number[]) => { const s = internalShape(shape); return s.length === 0 ? [1, 1] : s; };
+  const padded = (shape: number[]) => {
+    const s = internalShape(shape);
+    return s.length === 0 ? [1, 1] : s;
+  };
   // Each perturbed tensor's B·copies values, side by side in the reused scratch.
   const offsets: number[] = [];
   let floats = 0;
-  model.params.forEach((p, j) => { offsets[j] = floats; if (which.includes(j)) floats += (p.perStep ? count : 1) * B * sizeOf(p.shape); });
+  model.params.forEach((p, j) => {
+    offsets[j] = floats;
+    if (which.includes(j)) floats += (p.perStep ? count : 1) * B * sizeOf(p.shape);
+  });
   const scratch = perturbedScratch(floats);
   const y = tf.tidy(() => {
     const copies = model.params.map((p, j) => {
@@ -271,9 +381,13 @@ function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, 
       const P = sizeOf(p.shape);
       // One tensor per copy over a view of the data (no unstack: that would copy it all once more).
       const perCopy = (data: Float32Array, batch: number) =>
-        Array.from({ length: c }, (_, n) => tf.tensor(data.subarray(n * batch * P, (n + 1) * batch * P), [batch, ...inner]));
+        Array.from({ length: c }, (_, n) =>
+          tf.tensor(data.subarray(n * batch * P, (n + 1) * batch * P), [batch, ...inner]),
+        );
       if (slot < 0) return perCopy(values[j], 1);
-      const base = values[j], v = dirs[j], e = eps[j];
+      const base = values[j],
+        v = dirs[j],
+        e = eps[j];
       const data = scratch.subarray(offsets[j], offsets[j] + c * B * P);
       for (let n = 0; n < c; n++) {
         const src = base.subarray(n * P, (n + 1) * P);
@@ -286,11 +400,25 @@ function batchedLosses(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, 
     let traj: Tensor[][];
     if (cm.packed) {
       // Scalar models: the B solves on packed states [B, S, 1], unpacked to each state's [B, 1, 1].
-      const S = cm.x0.length, packed = cm.packed;
+      const S = cm.x0.length,
+        packed = cm.packed;
       const x0 = tf.broadcastTo(tf.reshape(packed.x0, [1, S, 1]), [B, S, 1]);
-      traj = solvePackedState(tf, cm, x0, (x, p, t) => packed.batchedRhs(x, p, t), (x, i) => tf.slice(x, [0, i, 0], [B, 1, 1]), scheme, N, h, t0, paramsFor(model, copies));
+      traj = solvePackedState(
+        tf,
+        cm,
+        x0,
+        (x, p, t) => packed.batchedRhs(x, p, t),
+        (x, i) => tf.slice(x, [0, i, 0], [B, 1, 1]),
+        scheme,
+        N,
+        h,
+        t0,
+        paramsFor(model, copies),
+      );
     } else {
-      const x0 = cm.x0.map((x, k) => tf.broadcastTo(tf.reshape(x, [1, ...padded(cm.stateShapes[k])]), [B, ...padded(cm.stateShapes[k])]));
+      const x0 = cm.x0.map((x, k) =>
+        tf.broadcastTo(tf.reshape(x, [1, ...padded(cm.stateShapes[k])]), [B, ...padded(cm.stateShapes[k])]),
+      );
       const view: CompiledModel = { ...cm, x0, rhs: (s, p, t) => batched.rhs(s, p, t) };
       traj = solveDiscrete(tf, view, scheme, N, h, t0, paramsFor(model, copies));
     }

@@ -48,15 +48,25 @@ function rkCoefficients(tf: TF, t: ButcherTableau, h: number): RKCoefficients {
  */
 function accumulate(tf: TF, cm: CompiledModel, x: Tensor, terms: [Tensor, Tensor, number][]): Tensor {
   if (terms.length === 0) return x;
-  if (cm.combine && terms.every(([v]) => sameShape(v, x))) return cm.combine([[x, 1], ...terms.map(([v, , c]): Term => [v, c])]);
+  if (cm.combine && terms.every(([v]) => sameShape(v, x)))
+    return cm.combine([[x, 1], ...terms.map(([v, , c]): Term => [v, c])]);
   const products = terms.map(([v, c]) => tf.mul(v, c));
   return products.length === 1 ? tf.add(x, products[0]) : tf.addN([x, ...products]);
 }
 
-const sameShape = (a: Tensor, b: Tensor) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+const sameShape = (a: Tensor, b: Tensor) =>
+  a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
 /** One explicit RK step from x at time t; `k0`, when given, is f at the first stage (already evaluated). */
-function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[], t: number, params: (stage: number) => Tensor[], k0?: Tensor[]): Tensor[] {
+function rkStep(
+  tf: TF,
+  cm: CompiledModel,
+  co: RKCoefficients,
+  x: Tensor[],
+  t: number,
+  params: (stage: number) => Tensor[],
+  k0?: Tensor[],
+): Tensor[] {
   const ks: Tensor[][] = [];
   const s = co.b.length;
   /** Terms c·k_j of the stages j < upTo with nonzero coefficients, for state k. */
@@ -73,10 +83,32 @@ function rkStep(tf: TF, cm: CompiledModel, co: RKCoefficients, x: Tensor[], t: n
  * Solves the discrete model over N steps of size h and returns the states
  * x_0..x_N (x_0 = cm.x0). Call inside a tidy (or a gradient scope).
  */
-export function solveDiscrete(tf: TF, cm: CompiledModel, scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
+export function solveDiscrete(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  N: number,
+  h: number,
+  t0: number,
+  params: ParamsFor,
+): Tensor[][] {
   const packed = cm.packed && cm.packed.owner === cm.rhs ? cm.packed : undefined;
-  if (packed) return solvePackedState(tf, cm, packed.x0, packed.rhs, (x, i) => tf.reshape(tf.slice(x, [i], [1]), []), scheme, N, h, t0, params);
-  return scheme.kind === 'rk' ? solveRungeKutta(tf, cm, scheme, N, h, t0, params) : solveMultistep(tf, cm, scheme, N, h, t0, params);
+  if (packed)
+    return solvePackedState(
+      tf,
+      cm,
+      packed.x0,
+      packed.rhs,
+      (x, i) => tf.reshape(tf.slice(x, [i], [1]), []),
+      scheme,
+      N,
+      h,
+      t0,
+      params,
+    );
+  return scheme.kind === 'rk'
+    ? solveRungeKutta(tf, cm, scheme, N, h, t0, params)
+    : solveMultistep(tf, cm, scheme, N, h, t0, params);
 }
 
 /**
@@ -86,19 +118,44 @@ export function solveDiscrete(tf: TF, cm: CompiledModel, scheme: Scheme, N: numb
  * scope of the solve), so a loss on x(T) alone unpacks one step and AD never meets a node with
  * unused outputs.
  */
-export function solvePackedState(tf: TF, cm: CompiledModel, x0: Tensor, rhs: (x: Tensor, p: Tensor[], t: number) => Tensor, unpack: (x: Tensor, i: number) => Tensor, scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
+export function solvePackedState(
+  tf: TF,
+  cm: CompiledModel,
+  x0: Tensor,
+  rhs: (x: Tensor, p: Tensor[], t: number) => Tensor,
+  unpack: (x: Tensor, i: number) => Tensor,
+  scheme: Scheme,
+  N: number,
+  h: number,
+  t0: number,
+  params: ParamsFor,
+): Tensor[][] {
   const view: CompiledModel = { ...cm, x0: [x0], rhs: (s, p, t) => [rhs(s[0], p, t)], packed: undefined };
-  const inner = scheme.kind === 'rk' ? solveRungeKutta(tf, view, scheme, N, h, t0, params) : solveMultistep(tf, view, scheme, N, h, t0, params);
+  const inner =
+    scheme.kind === 'rk'
+      ? solveRungeKutta(tf, view, scheme, N, h, t0, params)
+      : solveMultistep(tf, view, scheme, N, h, t0, params);
   const S = cm.x0.length;
   const out: Tensor[][] = new Array(inner.length);
   const cache: (Tensor[] | undefined)[] = new Array(inner.length);
   for (let n = 0; n < inner.length; n++) {
-    Object.defineProperty(out, n, { enumerable: true, get: () => (cache[n] ??= Array.from({ length: S }, (_, i) => unpack(inner[n][0], i))) });
+    Object.defineProperty(out, n, {
+      enumerable: true,
+      get: () => (cache[n] ??= Array.from({ length: S }, (_, i) => unpack(inner[n][0], i))),
+    });
   }
   return out;
 }
 
-function solveRungeKutta(tf: TF, cm: CompiledModel, scheme: RKScheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
+function solveRungeKutta(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: RKScheme,
+  N: number,
+  h: number,
+  t0: number,
+  params: ParamsFor,
+): Tensor[][] {
   const traj: Tensor[][] = [cm.x0];
   const co = rkCoefficients(tf, scheme.tableau, h);
   const s = scheme.tableau.b.length;
@@ -106,7 +163,10 @@ function solveRungeKutta(tf: TF, cm: CompiledModel, scheme: RKScheme, N: number,
   for (let n = 0; n < N; n++) {
     let stageParams: (i: number) => Tensor[];
     if (scheme.tie === 'stage') stageParams = (i) => params(n * s + i);
-    else { const p = params(n); stageParams = () => p; }
+    else {
+      const p = params(n);
+      stageParams = () => p;
+    }
     x = rkStep(tf, cm, co, x, t0 + n * h, stageParams);
     traj.push(x);
   }
@@ -118,21 +178,41 @@ function solveRungeKutta(tf: TF, cm: CompiledModel, scheme: RKScheme, N: number,
  * the +1 and scaled terms summed, then the −1 terms subtracted; one kernel through cm.combine.
  */
 function combine(tf: TF, cm: CompiledModel, scalar: (v: number) => Tensor, terms: Term[]): Tensor {
-  const plus = terms.filter(([, s]) => s !== -1), minus = terms.filter(([, s]) => s === -1);
-  if (cm.combine && terms.length > 1 && terms.every(([v]) => sameShape(v, terms[0][0]))) return cm.combine([...plus, ...minus]);
+  const plus = terms.filter(([, s]) => s !== -1),
+    minus = terms.filter(([, s]) => s === -1);
+  if (cm.combine && terms.length > 1 && terms.every(([v]) => sameShape(v, terms[0][0])))
+    return cm.combine([...plus, ...minus]);
   const scaled = plus.map(([v, s]) => (s === 1 ? v : tf.mul(v, scalar(s))));
-  let acc = scaled.length === 0 ? tf.neg(minus.shift()![0]) : scaled.length === 1 ? scaled[0] : scaled.length === 2 ? tf.add(scaled[0], scaled[1]) : tf.addN(scaled);
+  let acc =
+    scaled.length === 0
+      ? tf.neg(minus.shift()![0])
+      : scaled.length === 1
+        ? scaled[0]
+        : scaled.length === 2
+          ? tf.add(scaled[0], scaled[1])
+          : tf.addN(scaled);
   for (const [v] of minus) acc = tf.sub(acc, v);
   return acc;
 }
 
-function solveMultistep(tf: TF, cm: CompiledModel, scheme: MultistepScheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][] {
+function solveMultistep(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: MultistepScheme,
+  N: number,
+  h: number,
+  t0: number,
+  params: ParamsFor,
+): Tensor[][] {
   const X: Tensor[][] = [cm.x0];
   if (N < 1) return X;
   const scalars = new Map<number, Tensor>();
   const scalar = (v: number): Tensor => {
     let t = scalars.get(v);
-    if (!t) { t = tf.scalar(v); scalars.set(v, t); }
+    if (!t) {
+      t = tf.scalar(v);
+      scalars.set(v, t);
+    }
     return t;
   };
   const time = (m: number) => t0 + m * h;
@@ -146,7 +226,14 @@ function solveMultistep(tf: TF, cm: CompiledModel, scheme: MultistepScheme, N: n
     if (c === 0) return pa;
     const pb = params(nodeCopy(n + 1, N));
     if (c === 1) return pb;
-    return pa.map((a, i) => (a === pb[i] ? a : combine(tf, cm, scalar, [[a, 1 - c], [pb[i], c]])));
+    return pa.map((a, i) =>
+      a === pb[i]
+        ? a
+        : combine(tf, cm, scalar, [
+            [a, 1 - c],
+            [pb[i], c],
+          ]),
+    );
   };
 
   /** x_m from an explicit linear multistep formula; `fNew` is f at t_m for a corrector. */
@@ -160,7 +247,9 @@ function solveMultistep(tf: TF, cm: CompiledModel, scheme: MultistepScheme, N: n
       if (lmm.beta[j] !== 0) fs.push([fAt(m - k + j), (h * lmm.beta[j]) / ak]);
     }
     if (fNew && lmm.beta[k] !== 0) fs.push([fNew, (h * lmm.beta[k]) / ak]);
-    return cm.x0.map((_x, q) => combine(tf, cm, scalar, [...xs.map(([v, s]): Term => [v[q], s]), ...fs.map(([v, s]): Term => [v[q], s])]));
+    return cm.x0.map((_x, q) =>
+      combine(tf, cm, scalar, [...xs.map(([v, s]): Term => [v[q], s]), ...fs.map(([v, s]): Term => [v[q], s])]),
+    );
   };
 
   const s0 = Math.min(startSteps(scheme), N);

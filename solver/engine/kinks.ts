@@ -4,7 +4,17 @@
 import type { Expr, Model } from '../model';
 
 /** Built-ins whose derivative jumps (kinks) or that jump themselves. */
-const NON_SMOOTH_CALLS: ReadonlySet<string> = new Set(['relu', 'abs', 'heav', 'sign', 'floor', 'ceil', 'max', 'min', 'mod']);
+const NON_SMOOTH_CALLS: ReadonlySet<string> = new Set([
+  'relu',
+  'abs',
+  'heav',
+  'sign',
+  'floor',
+  'ceil',
+  'max',
+  'min',
+  'mod',
+]);
 const COMPARISONS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==', '!=', '&', '|']);
 
 /** The model's non-smooth operations by name, in first-use order (e.g. ["relu", "if/then/else"]). */
@@ -18,16 +28,26 @@ export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss'>): s
         return;
       case 'if':
         found.add('if/then/else');
-        walk(e.cond); walk(e.then); walk(e.else);
+        walk(e.cond);
+        walk(e.then);
+        walk(e.else);
         return;
       case 'binary':
         if (COMPARISONS.has(e.op)) found.add(`'${e.op}'`);
-        walk(e.left); walk(e.right);
+        walk(e.left);
+        walk(e.right);
         return;
-      case 'unary': walk(e.operand); return;
-      case 'vector': e.elements.forEach(walk); return;
-      case 'index': walk(e.target); return;
-      default: return;
+      case 'unary':
+        walk(e.operand);
+        return;
+      case 'vector':
+        e.elements.forEach(walk);
+        return;
+      case 'index':
+        walk(e.target);
+        return;
+      default:
+        return;
     }
   };
   for (const eq of model.equations) walk(eq.rhs);

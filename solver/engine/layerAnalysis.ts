@@ -6,7 +6,16 @@
 import type { GradFix } from '../model';
 import type { Scheme } from '../schemes/schemes';
 import { parameterCopies, type ParameterCopies } from '../schemes/copies';
-import { average, filter121, stagesum, stageImbalance, recommendedCorrection, ONE_ROW, type Correction, type Edges } from './corrections';
+import {
+  average,
+  filter121,
+  stagesum,
+  stageImbalance,
+  recommendedCorrection,
+  ONE_ROW,
+  type Correction,
+  type Edges,
+} from './corrections';
 import { startSteps, type Scheme as AnyScheme } from '../schemes/schemes';
 import { detectOscillation, relError, relErrorPair, DETECTOR } from './detect';
 import { layerPass } from './layerPass';
@@ -30,17 +39,35 @@ export function correctionEdges(scheme: AnyScheme): Edges {
 }
 
 export function recommendedFor(layout: CopyLayout, hasPerStep: boolean): Correction | undefined {
-  return recommendedCorrection({ kind: layout.multistep ? 'lmm' : 'rk', weaklyStable: layout.weaklyStable, stages: layout.stages, perStage: layout.perStage, hasPerStep });
+  return recommendedCorrection({
+    kind: layout.multistep ? 'lmm' : 'rk',
+    weaklyStable: layout.weaklyStable,
+    stages: layout.stages,
+    perStage: layout.perStage,
+    hasPerStep,
+  });
 }
 
 /** The correction actually applied for a gradfix (or shown for gradfix=none), and a note when it had to differ. */
-export function effectiveCorrection(gradfix: GradFix, layout: CopyLayout, hasPerStep: boolean): { correction: Correction; note?: string } {
-  const shown: Correction = gradfix === 'none' ? recommendedFor(layout, hasPerStep) ?? (layout.perStage ? 'stagesum' : 'filter121') : gradfix;
+export function effectiveCorrection(
+  gradfix: GradFix,
+  layout: CopyLayout,
+  hasPerStep: boolean,
+): { correction: Correction; note?: string } {
+  const shown: Correction =
+    gradfix === 'none' ? (recommendedFor(layout, hasPerStep) ?? (layout.perStage ? 'stagesum' : 'filter121')) : gradfix;
   if (layout.perStage && shown !== 'stagesum')
-    return { correction: 'stagesum', note: `gradfix=${shown} filters across steps; per-stage parameters are corrected with stagesum instead.` };
+    return {
+      correction: 'stagesum',
+      note: `gradfix=${shown} filters across steps; per-stage parameters are corrected with stagesum instead.`,
+    };
   if (!layout.perStage && shown === 'stagesum' && layout.multistep)
-    return { correction: 'filter121', note: 'gradfix=stagesum applies to per-stage Runge–Kutta parameters; this multistep scheme is corrected with filter121 instead.' };
-  if (shown === 'adjoint121' && layout.steps < 4) return { correction: 'filter121', note: 'adjoint121 needs at least 4 steps; filter121 is used instead.' };
+    return {
+      correction: 'filter121',
+      note: 'gradfix=stagesum applies to per-stage Runge–Kutta parameters; this multistep scheme is corrected with filter121 instead.',
+    };
+  if (shown === 'adjoint121' && layout.steps < 4)
+    return { correction: 'filter121', note: 'adjoint121 needs at least 4 steps; filter121 is used instead.' };
   return { correction: shown };
 }
 
@@ -60,7 +87,8 @@ export interface LayerResult {
 
 /** Rows of stage i (every s-th copy). */
 function stageRows(a: ArrayLike<number>, layout: CopyLayout, i: number, P: number): Float32Array {
-  const N = layout.steps, s = layout.stages;
+  const N = layout.steps,
+    s = layout.stages;
   const out = new Float32Array(N * P);
   for (let n = 0; n < N; n++) for (let k = 0; k < P; k++) out[n * P + k] = a[(n * s + i) * P + k];
   return out;
@@ -85,7 +113,8 @@ export function resample(values: ArrayLike<number>, P: number, from: number[], t
     while (i < N - 2 && from[i + 1] <= t) i++;
     const w = N > 1 ? (t - from[i]) / (from[i + 1] - from[i]) : 0;
     for (let k = 0; k < P; k++) {
-      const a = values[i * P + k], b = N > 1 ? values[(i + 1) * P + k] : a;
+      const a = values[i * P + k],
+        b = N > 1 ? values[(i + 1) * P + k] : a;
       out[m * P + k] = (1 - w) * a + w * b;
     }
   });
@@ -95,7 +124,10 @@ export function resample(values: ArrayLike<number>, P: number, from: number[], t
 /** The factor 1/(h w) of each copy's density and the number of zero-weight copies (scaled by 1/h: they have no density to speak of). */
 function densityScales(layout: CopyLayout): { scale: number[]; zeroWeightCopies: number } {
   const weights = layout.weights.slice(0, layout.count);
-  return { scale: weights.map((w) => 1 / (layout.h * (w === 0 ? 1 : w))), zeroWeightCopies: weights.filter((w) => w === 0).length };
+  return {
+    scale: weights.map((w) => 1 / (layout.h * (w === 0 ? 1 : w))),
+    zeroWeightCopies: weights.filter((w) => w === 0).length,
+  };
 }
 
 /** Normalised densities d = G/(h w) and the number of zero-weight copies. */
@@ -113,28 +145,62 @@ function densities(G: Float32Array, P: number, layout: CopyLayout): { d: Float32
  * Whether the one-pass analysis (engine/layerPass.ts) applies: one sequence of copies (no stages), the
  * detector on d (gradfix none) and, when a correction is asked for, filter121 with one end row.
  */
-function onePass(layout: CopyLayout, gradfix: GradFix, correction?: Correction, adjointCorrected?: Float32Array, edges: Edges = ONE_ROW): boolean {
-  const filter = correction === undefined || correction === 'filter121' || (correction === 'adjoint121' && !adjointCorrected);
-  return gradfix === 'none' && layout.stages === 1 && !layout.perStage && layout.count === layout.steps && layout.count >= 3 && filter && edges.first === 1 && edges.last === 1;
+function onePass(
+  layout: CopyLayout,
+  gradfix: GradFix,
+  correction?: Correction,
+  adjointCorrected?: Float32Array,
+  edges: Edges = ONE_ROW,
+): boolean {
+  const filter =
+    correction === undefined || correction === 'filter121' || (correction === 'adjoint121' && !adjointCorrected);
+  return (
+    gradfix === 'none' &&
+    layout.stages === 1 &&
+    !layout.perStage &&
+    layout.count === layout.steps &&
+    layout.count >= 3 &&
+    filter &&
+    edges.first === 1 &&
+    edges.last === 1
+  );
 }
 
 /** The correction of d (and the stagesum interpolant of per-stage copies, which κ also needs). */
-function corrected(d: Float32Array, G: Float32Array, P: number, layout: CopyLayout, correction: Correction, adjointCorrected: Float32Array | undefined, edges: Edges): { values: Float32Array; times?: number[]; interp?: Float32Array } {
+function corrected(
+  d: Float32Array,
+  G: Float32Array,
+  P: number,
+  layout: CopyLayout,
+  correction: Correction,
+  adjointCorrected: Float32Array | undefined,
+  edges: Edges,
+): { values: Float32Array; times?: number[]; interp?: Float32Array } {
   const { count } = layout;
   const interp = layout.perStage ? stagesum(G, layout, P) : undefined;
   switch (correction) {
-    case 'filter121': return { values: filter121(d, count, P, 'linear', edges), interp };
+    case 'filter121':
+      return { values: filter121(d, count, P, 'linear', edges), interp };
     case 'average': {
       const a = average(d, count, P, layout.times, { first: edges.first - 1, last: edges.last });
       return { values: a.values, times: a.times, interp };
     }
-    case 'adjoint121': return { values: adjointCorrected ?? filter121(d, count, P, 'linear', edges), interp };
-    case 'stagesum': return { values: interp ?? d, interp };
+    case 'adjoint121':
+      return { values: adjointCorrected ?? filter121(d, count, P, 'linear', edges), interp };
+    case 'stagesum':
+      return { values: interp ?? d, interp };
   }
 }
 
 /** The detector alone (α, β, flag) on what the user's gradients are: d, or its correction when gradfix applies one. */
-export function detectLayers(G: Float32Array, P: number, layout: CopyLayout, correction: Correction, gradfix: GradFix, edges: Edges = ONE_ROW): { alpha: number; beta: number; oscillating: boolean } {
+export function detectLayers(
+  G: Float32Array,
+  P: number,
+  layout: CopyLayout,
+  correction: Correction,
+  gradfix: GradFix,
+  edges: Edges = ONE_ROW,
+): { alpha: number; beta: number; oscillating: boolean } {
   if (onePass(layout, gradfix)) return layerPass(G, layout.count, P, densityScales(layout).scale, false).detector;
   const { d } = densities(G, P, layout);
   if (gradfix === 'none') return detect(d, layout, P);
@@ -147,27 +213,63 @@ export function detectLayers(G: Float32Array, P: number, layout: CopyLayout, cor
  * undefined when none was computed); adjointCorrected: adjoint121's values
  * when that is the correction.
  */
-export function analyseLayers(G: Float32Array, P: number, layout: CopyLayout, correction: Correction, gradfix: GradFix, g: Float32Array | undefined, adjointCorrected?: Float32Array, edges: Edges = ONE_ROW): LayerResult {
+export function analyseLayers(
+  G: Float32Array,
+  P: number,
+  layout: CopyLayout,
+  correction: Correction,
+  gradfix: GradFix,
+  g: Float32Array | undefined,
+  adjointCorrected?: Float32Array,
+  edges: Edges = ONE_ROW,
+): LayerResult {
   if (onePass(layout, gradfix, correction, adjointCorrected, edges)) {
     const { scale, zeroWeightCopies } = densityScales(layout);
     const r = layerPass(G, layout.count, P, scale, true, g);
     const { alpha, beta, oscillating } = r.detector;
-    return { d: r.d, corrected: r.c!, alpha, beta, oscillating, stageImbalanced: false, relError: r.relError, correctedRelError: r.correctedRelError, zeroWeightCopies };
+    return {
+      d: r.d,
+      corrected: r.c!,
+      alpha,
+      beta,
+      oscillating,
+      stageImbalanced: false,
+      relError: r.relError,
+      correctedRelError: r.correctedRelError,
+      zeroWeightCopies,
+    };
   }
   const { d, zeroWeightCopies } = densities(G, P, layout);
   const c = corrected(d, G, P, layout, correction, adjointCorrected, edges);
   const applied = gradfix !== 'none';
   const det = detect(applied ? c.values : d, c.times ? { ...layout, stages: 1 } : layout, P);
   const kappa = c.interp ? stageImbalance(d, c.interp, layout, P, DETECTOR.skip) : undefined;
-  const stageImbalanced = kappa !== undefined && layout.steps >= DETECTOR.minSteps && kappa > DETECTOR.kappa && !(applied && correction === 'stagesum');
-  let relErr = NaN, corrErr = NaN;
+  const stageImbalanced =
+    kappa !== undefined &&
+    layout.steps >= DETECTOR.minSteps &&
+    kappa > DETECTOR.kappa &&
+    !(applied && correction === 'stagesum');
+  let relErr = NaN,
+    corrErr = NaN;
   if (g) {
     if (c.times) {
       relErr = relError(d, g);
       corrErr = relError(c.values, resample(g, P, layout.times, c.times));
     } else [relErr, corrErr] = relErrorPair(d, c.values, g);
   }
-  return { d, corrected: c.values, correctedTimes: c.times, alpha: det.alpha, beta: det.beta, kappa, oscillating: det.oscillating, stageImbalanced, relError: relErr, correctedRelError: corrErr, zeroWeightCopies };
+  return {
+    d,
+    corrected: c.values,
+    correctedTimes: c.times,
+    alpha: det.alpha,
+    beta: det.beta,
+    kappa,
+    oscillating: det.oscillating,
+    stageImbalanced,
+    relError: relErr,
+    correctedRelError: corrErr,
+    zeroWeightCopies,
+  };
 }
 
 /** Observed order log_ratio(e_coarse / e_fine); NaN when either error vanishes. */
@@ -181,7 +283,9 @@ export const FLOAT32_ERROR_FLOOR = 3e-6;
 /** Observed orders of a study whose level k has 2^k·N steps: between successive levels, and from the first to the last level above `floor` (NaN where a level is at or below it). */
 export function studyOrders(errors: number[], floor: number): { orders: number[]; order: number } {
   const resolved = (e: number) => e > floor;
-  const orders = errors.slice(1).map((e, k) => (resolved(errors[k]) && resolved(e) ? observedOrder(errors[k], e, 2) : NaN));
+  const orders = errors
+    .slice(1)
+    .map((e, k) => (resolved(errors[k]) && resolved(e) ? observedOrder(errors[k], e, 2) : NaN));
   let last = errors.length - 1;
   while (last > 0 && !resolved(errors[last])) last--;
   const order = last > 0 && resolved(errors[0]) ? observedOrder(errors[0], errors[last], 2 ** last) : NaN;

@@ -20,46 +20,85 @@ export interface LayerPass {
  * d_n = G_n·scale_n for N rows of P values; with `filtered`, c = filter121(d) (linear ends, one row)
  * and, given g, the errors of d and c against it; the detector (α, β) on d. The filter needs N ≥ 3.
  */
-export function layerPass(G: Float32Array, N: number, P: number, scale: ArrayLike<number>, filtered: boolean, g?: Float32Array): LayerPass {
+export function layerPass(
+  G: Float32Array,
+  N: number,
+  P: number,
+  scale: ArrayLike<number>,
+  filtered: boolean,
+  g?: Float32Array,
+): LayerPass {
   if (filtered && N < 3) throw new RangeError('filter121 in one pass needs at least 3 rows');
   const d = new Float32Array(N * P);
   const c = filtered ? new Float32Array(N * P) : undefined;
   const { skip, minSteps } = DETECTOR;
   const detecting = N >= minSteps && P > 0;
-  let a1 = 0, a2 = 0, dd = 0, na = 0, nc = 0, den = 0;
+  let a1 = 0,
+    a2 = 0,
+    dd = 0,
+    na = 0,
+    nc = 0,
+    den = 0;
   // Row n: d_n; c_{n−1} (needs d_{n−2…n}); the detector's row n−2 (needs d_{n−4…n}); the errors of row n−1.
   for (let n = 0; n < N; n++) {
-    const o = n * P, s = scale[n];
-    const m = n - 2, detect = detecting && m >= skip && m < N - skip;
+    const o = n * P,
+      s = scale[n];
+    const m = n - 2,
+      detect = detecting && m >= skip && m < N - skip;
     const f = c !== undefined && n >= 2; // c_{n−1} is an interior row (1 ≤ n − 1 ≤ N − 2)
     if (detect && f && g) {
       // The bulk of the rows: everything at once.
-      const o1 = o - P, o2 = o1 - P, o3 = o2 - P, o4 = o3 - P;
+      const o1 = o - P,
+        o2 = o1 - P,
+        o3 = o2 - P,
+        o4 = o3 - P;
       for (let k = 0; k < P; k++) {
         const dn = Math.fround(G[o + k] * s);
         d[o + k] = dn;
-        const d1 = d[o1 + k], d2 = d[o2 + k], d3 = d[o3 + k], d4 = d[o4 + k];
+        const d1 = d[o1 + k],
+          d2 = d[o2 + k],
+          d3 = d[o3 + k],
+          d4 = d[o4 + k];
         const cm = Math.fround((d2 + 2 * d1 + dn) / 4);
         c[o1 + k] = cm;
-        const x1 = (-d3 + 2 * d2 - d1) / 4, x2 = (-d4 + 2 * d2 - dn) / 4;
-        a1 += x1 * x1; a2 += x2 * x2; dd += d2 * d2;
-        const r = g[o1 + k], ea = d1 - r, ec = cm - r;
-        na += ea * ea; nc += ec * ec; den += r * r;
+        const x1 = (-d3 + 2 * d2 - d1) / 4,
+          x2 = (-d4 + 2 * d2 - dn) / 4;
+        a1 += x1 * x1;
+        a2 += x2 * x2;
+        dd += d2 * d2;
+        const r = g[o1 + k],
+          ea = d1 - r,
+          ec = cm - r;
+        na += ea * ea;
+        nc += ec * ec;
+        den += r * r;
       }
       continue;
     }
     for (let k = 0; k < P; k++) d[o + k] = Math.fround(G[o + k] * s);
     if (f) {
-      const o1 = o - P, o2 = o1 - P;
+      const o1 = o - P,
+        o2 = o1 - P;
       for (let k = 0; k < P; k++) c[o1 + k] = (d[o2 + k] + 2 * d[o1 + k] + d[o + k]) / 4;
-      if (g) for (let k = 0; k < P; k++) { const r = g[o1 + k], ea = d[o1 + k] - r, ec = c[o1 + k] - r; na += ea * ea; nc += ec * ec; den += r * r; }
+      if (g)
+        for (let k = 0; k < P; k++) {
+          const r = g[o1 + k],
+            ea = d[o1 + k] - r,
+            ec = c[o1 + k] - r;
+          na += ea * ea;
+          nc += ec * ec;
+          den += r * r;
+        }
     }
     if (detect) {
       const om = m * P;
       for (let k = 0; k < P; k++) {
         const x = d[om + k];
-        const x1 = (-d[om - P + k] + 2 * x - d[om + P + k]) / 4, x2 = (-d[om - 2 * P + k] + 2 * x - d[om + 2 * P + k]) / 4;
-        a1 += x1 * x1; a2 += x2 * x2; dd += x * x;
+        const x1 = (-d[om - P + k] + 2 * x - d[om + P + k]) / 4,
+          x2 = (-d[om - 2 * P + k] + 2 * x - d[om + 2 * P + k]) / 4;
+        a1 += x1 * x1;
+        a2 += x2 * x2;
+        dd += x * x;
       }
     }
   }
@@ -74,14 +113,19 @@ export function layerPass(G: Float32Array, N: number, P: number, scale: ArrayLik
   if (g && c) {
     for (const n of [0, N - 1]) {
       for (let k = 0, o = n * P; k < P; k++) {
-        const r = g[o + k], ea = d[o + k] - r, ec = c[o + k] - r;
-        na += ea * ea; nc += ec * ec; den += r * r;
+        const r = g[o + k],
+          ea = d[o + k] - r,
+          ec = c[o + k] - r;
+        na += ea * ea;
+        nc += ec * ec;
+        den += r * r;
       }
     }
   }
   const errors = g && c;
   return {
-    d, c,
+    d,
+    c,
     detector: detecting ? detectorResult(a1, a2, dd) : { alpha: 0, beta: 0, oscillating: false, applicable: false },
     relError: errors ? errorRatio(na, den) : NaN,
     correctedRelError: errors ? errorRatio(nc, den) : NaN,

@@ -27,7 +27,12 @@ export function linearCombination(tf: TF): (terms: Term[]) => Tensor {
         value: tf.tensor(out, shape),
         gradFunc: (dy: Tensor) => {
           const d = dy.dataSync();
-          return coefs.map((c) => tf.tensor(Float32Array.from(d, (x) => x * c), shape));
+          return coefs.map((c) =>
+            tf.tensor(
+              Float32Array.from(d, (x) => x * c),
+              shape,
+            ),
+          );
         },
       };
     })(...terms.map(([v]) => v)) as Tensor;

@@ -14,8 +14,14 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 
 /** Step index n and weight w of each observation time on the grid t0 + n h (n = 0..N). */
-export function observationWeights(times: number[], t0: number, h: number, N: number): { index: number[]; weight: number[] } {
-  const index: number[] = [], weight: number[] = [];
+export function observationWeights(
+  times: number[],
+  t0: number,
+  h: number,
+  N: number,
+): { index: number[]; weight: number[] } {
+  const index: number[] = [],
+    weight: number[] = [];
   for (const t of times) {
     const x = (t - t0) / h;
     const n = Math.max(0, Math.min(N - 1, Math.floor(x + 1e-9)));
@@ -32,7 +38,15 @@ export function observationWeights(times: number[], t0: number, h: number, N: nu
  * trajectory, 1 for a batch). A stack, not a gather from all steps: gather's
  * gradient needs UnsortedSegmentSum, which tfjs-wasm does not have.
  */
-function observer(tf: TF, cm: CompiledModel, N: number, t0: number, h: number, axis: 0 | 1, row: (si: number, n: number) => Tensor) {
+function observer(
+  tf: TF,
+  cm: CompiledModel,
+  N: number,
+  t0: number,
+  h: number,
+  axis: 0 | 1,
+  row: (si: number, n: number) => Tensor,
+) {
   const memo = new Map<string, Tensor>();
   return (data: string, si: number): Tensor => {
     const key = `${data}\u0000${si}`;
@@ -42,11 +56,16 @@ function observer(tf: TF, cm: CompiledModel, N: number, t0: number, h: number, a
     if (!d) throw new Error(`no observations for ${data}`);
     const { index, weight } = observationWeights(d.times, t0, h, Math.max(1, N));
     const K = d.times.length;
-    const rows = (steps: number[]) => tf.stack(steps.map((n) => row(si, n)), axis);
+    const rows = (steps: number[]) =>
+      tf.stack(
+        steps.map((n) => row(si, n)),
+        axis,
+      );
     let out: Tensor;
     if (N === 0) out = rows(index.map(() => 0));
     else {
-      const a = rows(index), b = rows(index.map((n) => n + 1));
+      const a = rows(index),
+        b = rows(index.map((n) => n + 1));
       out = tf.add(a, tf.mul(tf.sub(b, a), tf.tensor2d(weight, [K, 1])));
     }
     memo.set(key, out);
@@ -74,12 +93,20 @@ export function trajectoryLoss(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: 
  * state [B, r, c]), for batched finite differences. `x(obs)` becomes
  * [B, K, 1] (scalar states) or [B, K, n] by the same interpolation.
  */
-export function trajectoryLossBatched(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: number, h: number, B: number): Tensor {
+export function trajectoryLossBatched(
+  tf: TF,
+  cm: CompiledModel,
+  traj: Tensor[][],
+  t0: number,
+  h: number,
+  B: number,
+): Tensor {
   const batched = cm.batched;
   if (!batched) throw new Error('the model cannot be batched');
   const final = traj[traj.length - 1];
   if (cm.observed.length === 0) return batched.loss(final, B);
-  const at = observer(tf, cm, traj.length - 1, t0, h, 1,
-    (si, n) => tf.reshape(tf.broadcastTo(traj[n][si], [B, ...traj[n][si].shape.slice(-2)]), [B, -1]));
+  const at = observer(tf, cm, traj.length - 1, t0, h, 1, (si, n) =>
+    tf.reshape(tf.broadcastTo(traj[n][si], [B, ...traj[n][si].shape.slice(-2)]), [B, -1]),
+  );
   return batched.loss(final, B, at);
 }

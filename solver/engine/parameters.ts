@@ -12,7 +12,8 @@ export function initialParameters(tf: TF, model: Model): Float32Array[] {
   const N = copiesPerParameter(model);
   return model.params.map((p) => {
     const P = sizeOf(p.shape);
-    const one = p.init.kind === 'normal' ? rng.normals(P, p.init.mean, p.init.std) : evalConstant(tf, p.init.value, p.shape);
+    const one =
+      p.init.kind === 'normal' ? rng.normals(P, p.init.mean, p.init.std) : evalConstant(tf, p.init.value, p.shape);
     if (!p.perStep) return one;
     const all = new Float32Array(N * P);
     for (let n = 0; n < N; n++) all.set(one, n * P);

@@ -99,10 +99,12 @@ function interpWeights(tau: number[], t: number): [number, number, number] {
   if (t <= tau[0]) i = 0;
   else if (t >= tau[N - 1]) i = N - 2;
   else {
-    let lo = 0, hi = N - 1;
+    let lo = 0,
+      hi = N - 1;
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (tau[mid] <= t) lo = mid; else hi = mid;
+      if (tau[mid] <= t) lo = mid;
+      else hi = mid;
     }
     i = lo;
   }
@@ -132,10 +134,16 @@ interface Forward {
 function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1, subdivide = 1): Forward {
   const { N, h, t0 } = inp;
   const owned: Tensor[] = [];
-  const track = <T extends Tensor>(t: T): T => { tf.keep(t); owned.push(t); return t; };
+  const track = <T extends Tensor>(t: T): T => {
+    tf.keep(t);
+    owned.push(t);
+    return t;
+  };
   try {
     const thetaAtTime = parameterPath(tf, inp, track);
-    const onHGrid = !inp.params.some((p) => p.perStep) || inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
+    const onHGrid =
+      !inp.params.some((p) => p.perStep) ||
+      inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
     // coarse (factor > 1, continuousReference decides): H = factor·h, layer times inside the steps;
     // else the usual grid, `subdivide` times finer when its error is too large.
     const K = factor > 1 ? N / factor : subdivide * (N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N);
@@ -148,7 +156,12 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       const out = new Map<string, Tensor[]>();
       for (const d of cm.observed) {
         const per = d.times.map((tk) => xAt(tk));
-        out.set(d.name, cm.x0.map((_x, si) => (cm.stateShapes[si].length > 1 ? tf.zeros([1]) : tf.stack(per.map((xs) => tf.reshape(xs[si], [-1]))))));
+        out.set(
+          d.name,
+          cm.x0.map((_x, si) =>
+            cm.stateShapes[si].length > 1 ? tf.zeros([1]) : tf.stack(per.map((xs) => tf.reshape(xs[si], [-1]))),
+          ),
+        );
       }
       return out;
     };
@@ -215,8 +228,19 @@ function parameterPath(tf: TF, inp: ReferenceInput, track: <T extends Tensor>(t:
 }
 
 /** Classic RK4 with step H from x0: X[k] at t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k]. */
-function forwardRk4(tf: TF, cm: CompiledModel, t0: number, K: number, H: number, sSixth: Tensor, thetaAtTime: (tau: number) => Tensor[], track: <T extends Tensor>(t: T) => T, owned: Tensor[]) {
-  const sH = track(tf.scalar(H)), sHalf = track(tf.scalar(H / 2));
+function forwardRk4(
+  tf: TF,
+  cm: CompiledModel,
+  t0: number,
+  K: number,
+  H: number,
+  sSixth: Tensor,
+  thetaAtTime: (tau: number) => Tensor[],
+  track: <T extends Tensor>(t: T) => T,
+  owned: Tensor[],
+) {
+  const sH = track(tf.scalar(H)),
+    sHalf = track(tf.scalar(H / 2));
   const sTwo = track(tf.scalar(2));
   // f may hand back a tensor it does not own (`x' = y` returns the state y, `i' = 0` a
   // compiled constant, at k = 0 the model's own x0): share its data under a handle of ours,
@@ -230,13 +254,65 @@ function forwardRk4(tf: TF, cm: CompiledModel, t0: number, K: number, H: number,
     const x = X[k];
     const tk = t0 + k * H;
     const res = tf.tidy(() => {
-      const th0 = thetaAtTime(tk), th1 = thetaAtTime(tk + H / 2), th2 = thetaAtTime(tk + H);
+      const th0 = thetaAtTime(tk),
+        th1 = thetaAtTime(tk + H / 2),
+        th2 = thetaAtTime(tk + H);
       const k1 = cm.rhs(x, th0, tk);
-      const k2 = cm.rhs(x.map((xi, i) => linear(cm, [[k1[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k1[i], sHalf)))), th1, tk + H / 2);
-      const k3 = cm.rhs(x.map((xi, i) => linear(cm, [[k2[i], H / 2], [xi, 1]], () => tf.add(xi, tf.mul(k2[i], sHalf)))), th1, tk + H / 2);
-      const k4 = cm.rhs(x.map((xi, i) => linear(cm, [[k3[i], H], [xi, 1]], () => tf.add(xi, tf.mul(k3[i], sH)))), th2, tk + H);
-      const next = x.map((xi, i) => linear(cm, [[k1[i], H / 6], [k2[i], H / 3], [k3[i], H / 3], [k4[i], H / 6], [xi, 1]],
-        () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth))));
+      const k2 = cm.rhs(
+        x.map((xi, i) =>
+          linear(
+            cm,
+            [
+              [k1[i], H / 2],
+              [xi, 1],
+            ],
+            () => tf.add(xi, tf.mul(k1[i], sHalf)),
+          ),
+        ),
+        th1,
+        tk + H / 2,
+      );
+      const k3 = cm.rhs(
+        x.map((xi, i) =>
+          linear(
+            cm,
+            [
+              [k2[i], H / 2],
+              [xi, 1],
+            ],
+            () => tf.add(xi, tf.mul(k2[i], sHalf)),
+          ),
+        ),
+        th1,
+        tk + H / 2,
+      );
+      const k4 = cm.rhs(
+        x.map((xi, i) =>
+          linear(
+            cm,
+            [
+              [k3[i], H],
+              [xi, 1],
+            ],
+            () => tf.add(xi, tf.mul(k3[i], sH)),
+          ),
+        ),
+        th2,
+        tk + H,
+      );
+      const next = x.map((xi, i) =>
+        linear(
+          cm,
+          [
+            [k1[i], H / 6],
+            [k2[i], H / 3],
+            [k3[i], H / 3],
+            [k4[i], H / 6],
+            [xi, 1],
+          ],
+          () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth)),
+        ),
+      );
       return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
     });
     for (const t of [...res.next, ...res.k1, ...res.k4]) owned.push(t);
@@ -251,21 +327,45 @@ function forwardRk4(tf: TF, cm: CompiledModel, t0: number, K: number, H: number,
 }
 
 /** x at the midpoint of every step [k, k+1] by cubic Hermite. */
-function midpoints(tf: TF, cm: CompiledModel, X: Tensor[][], F: Tensor[][], K: number, H: number, track: <T extends Tensor>(t: T) => T): Tensor[][] {
-  const sEighth = track(tf.scalar(H / 8)), sMid = track(tf.scalar(0.5));
+function midpoints(
+  tf: TF,
+  cm: CompiledModel,
+  X: Tensor[][],
+  F: Tensor[][],
+  K: number,
+  H: number,
+  track: <T extends Tensor>(t: T) => T,
+): Tensor[][] {
+  const sEighth = track(tf.scalar(H / 8)),
+    sMid = track(tf.scalar(0.5));
   // All midpoints at once (a handful of kernels instead of five per step).
   const XM: Tensor[][] = Array.from({ length: K }, () => []);
-  tf.tidy(() => cm.x0.forEach((_x, i) => {
-    const Xs = tf.stack(X.map((x) => x[i])), Fs = tf.stack(F.map((f) => f[i]));
-    const lo = (a: Tensor) => tf.slice(a, 0, K), hi = (a: Tensor) => tf.slice(a, 1, K);
-    const m = tf.add(tf.mul(tf.add(lo(Xs), hi(Xs)), sMid), tf.mul(tf.sub(lo(Fs), hi(Fs)), sEighth));
-    tf.unstack(m).forEach((t, k) => { XM[k].push(track(t)); });
-  }));
+  tf.tidy(() =>
+    cm.x0.forEach((_x, i) => {
+      const Xs = tf.stack(X.map((x) => x[i])),
+        Fs = tf.stack(F.map((f) => f[i]));
+      const lo = (a: Tensor) => tf.slice(a, 0, K),
+        hi = (a: Tensor) => tf.slice(a, 1, K);
+      const m = tf.add(tf.mul(tf.add(lo(Xs), hi(Xs)), sMid), tf.mul(tf.sub(lo(Fs), hi(Fs)), sEighth));
+      tf.unstack(m).forEach((t, k) => {
+        XM[k].push(track(t));
+      });
+    }),
+  );
   return XM;
 }
 
 /** x at time τ: a node, a midpoint, else cubic Hermite from x and f at both ends of its step (call inside a tidy for the latter). */
-function hermite(tf: TF, X: Tensor[][], F: Tensor[][], XM: Tensor[][], t0: number, K: number, H: number, tau: number): Tensor[] {
+function hermite(
+  tf: TF,
+  X: Tensor[][],
+  F: Tensor[][],
+  XM: Tensor[][],
+  t0: number,
+  K: number,
+  H: number,
+  tau: number,
+): Tensor[] {
   const u = (tau - t0) / H;
   const k = Math.max(0, Math.min(K - 1, Math.floor(u + 1e-7)));
   const s = u - k;
@@ -273,9 +373,12 @@ function hermite(tf: TF, X: Tensor[][], F: Tensor[][], XM: Tensor[][], t0: numbe
   if (Math.abs(s - 1) < 1e-7) return X[k + 1];
   if (Math.abs(s - 0.5) < 1e-7) return XM[k];
   // Cubic Hermite on [k, k+1].
-  const s2 = s * s, s3 = s2 * s;
+  const s2 = s * s,
+    s3 = s2 * s;
   const c = [2 * s3 - 3 * s2 + 1, (s3 - 2 * s2 + s) * H, -2 * s3 + 3 * s2, (s3 - s2) * H].map((v) => tf.scalar(v));
-  return X[k].map((xa, i) => tf.addN([tf.mul(xa, c[0]), tf.mul(F[k][i], c[1]), tf.mul(X[k + 1][i], c[2]), tf.mul(F[k + 1][i], c[3])]));
+  return X[k].map((xa, i) =>
+    tf.addN([tf.mul(xa, c[0]), tf.mul(F[k][i], c[1]), tf.mul(X[k + 1][i], c[2]), tf.mul(F[k + 1][i], c[3])]),
+  );
 }
 
 /**
@@ -286,14 +389,19 @@ export function accurateLoss(tf: TF, cm: CompiledModel, inp: ReferenceInput): nu
   const fw = forwardSolve(tf, referenceModel(cm), inp);
   try {
     let v = NaN;
-    tf.tidy(() => { v = fw.lossOf(fw.X[fw.K], fw.observedStates()).dataSync()[0]; });
+    tf.tidy(() => {
+      v = fw.lossOf(fw.X[fw.K], fw.observedStates()).dataSync()[0];
+    });
     return v;
   } finally {
     fw.dispose();
   }
 }
 
-interface Jump { t: number; lam: Tensor[] }
+interface Jump {
+  t: number;
+  lam: Tensor[];
+}
 /**
  * Scalar models with several states solve the reference on their packed state (one kernel per
  * operation instead of one per state; CompiledModel.packed); data losses keep the state list.
@@ -303,7 +411,11 @@ function referenceModel(cm: CompiledModel): CompiledModel {
 }
 
 /** g just after (plus) and just before (minus) a jump inside a reference step, per parameter. */
-interface InnerJump { t: number; plus: Float32Array[]; minus: Float32Array[] }
+interface InnerJump {
+  t: number;
+  plus: Float32Array[];
+  minus: Float32Array[];
+}
 
 /**
  * When every per-step parameter has equal copies (θ(t) constant, no kinks): the
@@ -313,7 +425,8 @@ interface InnerJump { t: number; plus: Float32Array[]; minus: Float32Array[] }
  */
 function tiedGridDivisions(inp: ReferenceInput): 0 | 1 | 2 {
   const { h, t0 } = inp;
-  const on = (r: number) => inp.layerTimes.every((tn) => Math.abs((r * (tn - t0)) / h - Math.round((r * (tn - t0)) / h)) < 1e-6);
+  const on = (r: number) =>
+    inp.layerTimes.every((tn) => Math.abs((r * (tn - t0)) / h - Math.round((r * (tn - t0)) / h)) < 1e-6);
   const r = on(1) ? 1 : on(2) ? 2 : 0;
   const tied = inp.params.every((p) => !p.perStep || equalCopies(p, inp.layerTimes.length));
   return tied ? r : 0;
@@ -339,16 +452,26 @@ const MIN_COARSE_STEPS: Record<CoarseFactor, number> = { 8: 16, 4: 8, 2: 8 };
  * predicted to miss are skipped. (The estimate is third order, O(H⁴) like the cubic
  * Hermite interpolation of x and p between the nodes, so it bounds that error's size too.)
  */
-export function continuousReference(tf: TF, model: CompiledModel, given: ReferenceInput, signalCheck?: () => void): ReferenceResult {
+export function continuousReference(
+  tf: TF,
+  model: CompiledModel,
+  given: ReferenceInput,
+  signalCheck?: () => void,
+): ReferenceResult {
   const cm = referenceModel(model);
   // Scanned once here: the grid choice and every forward solve below ask (4.6 ms a check on 2 million values).
-  const inp: ReferenceInput = { ...given, params: given.params.map((p) => ({ ...p, equalCopies: p.perStep && equalCopies(p, given.layerTimes.length) })) };
+  const inp: ReferenceInput = {
+    ...given,
+    params: given.params.map((p) => ({ ...p, equalCopies: p.perStep && equalCopies(p, given.layerTimes.length) })),
+  };
   const divisions = tiedGridDivisions(inp);
   if (inp.N >= 32 && inp.N % 2 === 0 && cm.observed.length === 0 && cm.rhsVjp && divisions > 0) {
     const tolerance = 2 ** -24 * Math.sqrt(inp.N);
     // g at the layer times in one batched vjp allows any factor; without it H = 2h needs them on the h-grid.
     const grid = gridGradientApplies(cm, divisions);
-    const factors = COARSE_FACTORS.filter((f) => inp.N % f === 0 && inp.N / f >= MIN_COARSE_STEPS[f] && (grid || (f === 2 && divisions === 1)));
+    const factors = COARSE_FACTORS.filter(
+      (f) => inp.N % f === 0 && inp.N / f >= MIN_COARSE_STEPS[f] && (grid || (f === 2 && divisions === 1)),
+    );
     let missed: { factor: CoarseFactor; truncation: number } | undefined;
     for (const factor of factors) {
       if (missed && !(missed.truncation * (factor / missed.factor) ** 4 <= tolerance)) continue;
@@ -377,7 +500,10 @@ export function continuousReference(tf: TF, model: CompiledModel, given: Referen
   let lastApart = Infinity;
   for (let subdivide = 2; ; subdivide *= 2) {
     const steps = 2 * (fine.gridTimes.length - 1);
-    const wanted = subdivide === 2 ? fine.referenceError > REFERENCE_TARGET : fine.referenceError > REFERENCE_USABLE && steps <= MAX_REFERENCE_STEPS;
+    const wanted =
+      subdivide === 2
+        ? fine.referenceError > REFERENCE_TARGET
+        : fine.referenceError > REFERENCE_USABLE && steps <= MAX_REFERENCE_STEPS;
     if (!wanted || (steps + 1) * perNode > SUBDIVIDE_FLOATS) break;
     const finer = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
     if (finer.nonFinite) break;
@@ -414,13 +540,28 @@ function gridGradientApplies(cm: CompiledModel, divisions: number): boolean {
  * the points (in chunks of GRID_GRADIENT_FLOATS). Returns per parameter [m·K + 1, …]
  * (row j: g at t0 + j·H/m).
  */
-function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: number, m: number, X: Tensor[][], F: Tensor[][], P: Tensor[][], V: Tensor[][]): Tensor[] {
-  const K = X.length - 1, B = m * K + 1;
+function gradientOnGrid(
+  tf: TF,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  H: number,
+  m: number,
+  X: Tensor[][],
+  F: Tensor[][],
+  P: Tensor[][],
+  V: Tensor[][],
+): Tensor[] {
+  const K = X.length - 1,
+    B = m * K + 1;
   const padded = (shape: number[]) => (shape.length === 0 ? [1, 1] : shape.length === 1 ? [shape[0], 1] : shape);
   // Hermite weights: row j (an h-node), columns the reference nodes; values and (H-scaled) slopes.
-  const wv = new Float32Array(B * (K + 1)), wd = new Float32Array(B * (K + 1));
+  const wv = new Float32Array(B * (K + 1)),
+    wd = new Float32Array(B * (K + 1));
   for (let j = 0; j < B; j++) {
-    const k = Math.min(K - 1, Math.floor(j / m)), s = j / m - k, s2 = s * s, s3 = s2 * s;
+    const k = Math.min(K - 1, Math.floor(j / m)),
+      s = j / m - k,
+      s2 = s * s,
+      s3 = s2 * s;
     wv[j * (K + 1) + k] = 2 * s3 - 3 * s2 + 1;
     wv[j * (K + 1) + k + 1] = -2 * s3 + 3 * s2;
     wd[j * (K + 1) + k] = (s3 - 2 * s2 + s) * H;
@@ -430,33 +571,53 @@ function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: numbe
   const rows = Math.max(1, Math.floor(GRID_GRADIENT_FLOATS / perPoint));
   return tf.tidy(() => {
     const nodes = (vals: Tensor[][]) => cm.x0.map((_x, i) => tf.reshape(tf.stack(vals.map((v) => v[i])), [K + 1, -1]));
-    const Xn = nodes(X), Fn = nodes(F), Pn = nodes(P), Vn = nodes(V);
+    const Xn = nodes(X),
+      Fn = nodes(F),
+      Pn = nodes(P),
+      Vn = nodes(V);
     const chunks: Tensor[][] = [];
     for (let r0 = 0; r0 < B; r0 += rows) {
       const b = Math.min(rows, B - r0);
-      chunks.push(tf.tidy(() => {
-        const Wv = tf.tensor2d(wv.subarray(r0 * (K + 1), (r0 + b) * (K + 1)), [b, K + 1]), Wd = tf.tensor2d(wd.subarray(r0 * (K + 1), (r0 + b) * (K + 1)), [b, K + 1]);
-        const hermite = (vals: Tensor[], slopes: Tensor[], i: number, sign: 1 | -1): Tensor => {
-          const a = tf.matMul(Wv, vals[i]), d = tf.matMul(Wd, slopes[i]);
-          return tf.reshape(sign > 0 ? tf.add(a, d) : tf.sub(a, d), [b, ...padded(cm.stateShapes[i])]);
-        };
-        const xs = cm.x0.map((_x, i) => hermite(Xn, Fn, i, 1));
-        const ps = cm.x0.map((_x, i) => hermite(Pn, Vn, i, -1));
-        // θ is constant: one copy per point, so that the vjp keeps them apart (repeated here: tfjs-cpu's tile is slow).
-        const thetas = inp.params.map((q) => {
-          const one = q.values.subarray(0, q.size), all = new Float32Array(b * q.size);
-          for (let j = 0; j < b; j++) all.set(one, j * q.size);
-          return tf.tensor(all, [b, ...padded(q.shape)]);
-        });
-        const { value, grads } = tf.engine().gradients(() => {
-          const f = cm.batched!.rhs(xs, thetas, inp.t0);
-          return tf.addN(f.map((fk, k) => tf.sum(tf.mul(fk, ps[k]))));
-        }, thetas, undefined, true);
-        value.dispose();
-        return grads.map((g, i) => g ?? tf.zerosLike(thetas[i]));
-      }));
+      chunks.push(
+        tf.tidy(() => {
+          const Wv = tf.tensor2d(wv.subarray(r0 * (K + 1), (r0 + b) * (K + 1)), [b, K + 1]),
+            Wd = tf.tensor2d(wd.subarray(r0 * (K + 1), (r0 + b) * (K + 1)), [b, K + 1]);
+          const hermite = (vals: Tensor[], slopes: Tensor[], i: number, sign: 1 | -1): Tensor => {
+            const a = tf.matMul(Wv, vals[i]),
+              d = tf.matMul(Wd, slopes[i]);
+            return tf.reshape(sign > 0 ? tf.add(a, d) : tf.sub(a, d), [b, ...padded(cm.stateShapes[i])]);
+          };
+          const xs = cm.x0.map((_x, i) => hermite(Xn, Fn, i, 1));
+          const ps = cm.x0.map((_x, i) => hermite(Pn, Vn, i, -1));
+          // θ is constant: one copy per point, so that the vjp keeps them apart (repeated here: tfjs-cpu's tile is slow).
+          const thetas = inp.params.map((q) => {
+            const one = q.values.subarray(0, q.size),
+              all = new Float32Array(b * q.size);
+            for (let j = 0; j < b; j++) all.set(one, j * q.size);
+            return tf.tensor(all, [b, ...padded(q.shape)]);
+          });
+          const { value, grads } = tf.engine().gradients(
+            () => {
+              const f = cm.batched!.rhs(xs, thetas, inp.t0);
+              return tf.addN(f.map((fk, k) => tf.sum(tf.mul(fk, ps[k]))));
+            },
+            thetas,
+            undefined,
+            true,
+          );
+          value.dispose();
+          return grads.map((g, i) => g ?? tf.zerosLike(thetas[i]));
+        }),
+      );
     }
-    return inp.params.map((_q, i) => (chunks.length === 1 ? chunks[0][i] : tf.concat(chunks.map((c) => c[i]), 0)));
+    return inp.params.map((_q, i) =>
+      chunks.length === 1
+        ? chunks[0][i]
+        : tf.concat(
+            chunks.map((c) => c[i]),
+            0,
+          ),
+    );
   });
 }
 
@@ -467,18 +628,35 @@ function gradientOnGrid(tf: TF, cm: CompiledModel, inp: ReferenceInput, H: numbe
  * allows (gradientOnGrid; required for m = 4 and 8), else for m = 2 one vjp for ∂θfᵀp
  * per step midpoint. `forward`: the forward solve on that grid, already made (and then owned here).
  */
-export function referenceOn(tf: TF, model: CompiledModel, inp: ReferenceInput, factor: 1 | CoarseFactor, signalCheck?: () => void): ReferenceResult & { truncation: number } {
+export function referenceOn(
+  tf: TF,
+  model: CompiledModel,
+  inp: ReferenceInput,
+  factor: 1 | CoarseFactor,
+  signalCheck?: () => void,
+): ReferenceResult & { truncation: number } {
   return referenceWith(tf, referenceModel(model), inp, factor, factor > 1 ? tiedGridDivisions(inp) : 1, signalCheck);
 }
 
 /** referenceOn with the model already chosen and `divisions` (points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes) already known; disposes `forward`. */
-function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1 | CoarseFactor, divisions: number, signalCheck?: () => void, forward?: Forward, subdivide = 1): ReferenceResult & { truncation: number } {
+function referenceWith(
+  tf: TF,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  factor: 1 | CoarseFactor,
+  divisions: number,
+  signalCheck?: () => void,
+  forward?: Forward,
+  subdivide = 1,
+): ReferenceResult & { truncation: number } {
   const { t0 } = inp;
   const coarse = factor > 1;
   const onGrid = coarse && gridGradientApplies(cm, divisions);
   if (coarse && !onGrid && (factor !== 2 || divisions !== 1)) {
     forward?.dispose();
-    throw new Error(`a reference on step ${factor}h needs tied copies, and g at the layer times in batched vjps unless H = 2h with layer times on the h-grid`);
+    throw new Error(
+      `a reference on step ${factor}h needs tied copies, and g at the layer times in batched vjps unless H = 2h with layer times on the h-grid`,
+    );
   }
   const owned: Tensor[] = [];
   const fw = forward ?? forwardSolve(tf, cm, inp, factor, subdivide);
@@ -494,7 +672,10 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
     const solve: AdjointSolve = { tf, cm, inp, fw, vjp: adjointVjp(tf, cm), terminal, sTwo, factor, divisions };
 
     // K+1 nodes (coarse: the m·K+1 h-nodes); the general loop only for adjoint jumps or without rhsLinearize.
-    const fineOut = coarse || (terminal.jumps.length === 0 && cm.rhsLinearize) ? backwardSmooth(solve, coarse, onGrid) : backwardWithJumps(solve);
+    const fineOut =
+      coarse || (terminal.jumps.length === 0 && cm.rhsLinearize)
+        ? backwardSmooth(solve, coarse, onGrid)
+        : backwardWithJumps(solve);
     const fine = fineOut.g;
     for (const t of fine) owned.push(t);
     for (const l of fineOut.left.values()) owned.push(...l);
@@ -507,8 +688,13 @@ function referenceWith(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor: 1
 
     const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
     // The g grid: the nodes, or in a coarse solve the h- or h/2-nodes.
-    const gK = K * factor * divisions, gH = H / (factor * divisions);
-    const g = inp.params.map((p, i) => (p.perStep ? perStepGradient(inp, fineData[i], p.size, gK, gH) : sharedGradient(inp, fineData[i], fineOut, i, p.size, gK, gH)));
+    const gK = K * factor * divisions,
+      gH = H / (factor * divisions);
+    const g = inp.params.map((p, i) =>
+      p.perStep
+        ? perStepGradient(inp, fineData[i], p.size, gK, gH)
+        : sharedGradient(inp, fineData[i], fineOut, i, p.size, gK, gH),
+    );
     // ∫ g dt of shared parameters: relative errors of g grow by the cancellation ∫|g| / |∫ g|, and Simpson's
     // rule has an error of its own (Richardson against Simpson on 2·gH).
     const q = quadratureError(inp, fineData, g, gK, gH, fineOut.left.size + fineOut.inner.size > 0);
@@ -550,7 +736,12 @@ function adjointVjp(tf: TF, cm: CompiledModel): Vjp {
 }
 
 /** The adjoint at T, p(T) = ∂ℓ/∂x(T), and its jumps ∂ℓ/∂x(t_k) at observation times (latest first), from AD of the loss alone. */
-interface TerminalAdjoint { pT: Tensor[]; jumps: Jump[]; lossAccurate: number; lossRounding: number }
+interface TerminalAdjoint {
+  pT: Tensor[];
+  jumps: Jump[];
+  lossAccurate: number;
+  lossRounding: number;
+}
 
 function terminalAdjoint(tf: TF, cm: CompiledModel, inp: ReferenceInput, fw: Forward): TerminalAdjoint {
   const { t0 } = inp;
@@ -558,7 +749,8 @@ function terminalAdjoint(tf: TF, cm: CompiledModel, inp: ReferenceInput, fw: For
   const T = t0 + K * H;
   const xT = X[K];
   const tolT = 1e-6 * H;
-  let lossAccurate = NaN, lossRounding = 0;
+  let lossAccurate = NaN,
+    lossRounding = 0;
   const jumps: Jump[] = [];
   const pT = tf.tidy(() => {
     const obs = fw.observedStates();
@@ -573,7 +765,10 @@ function terminalAdjoint(tf: TF, cm: CompiledModel, inp: ReferenceInput, fw: For
       o.d.times.forEach((tk, k) => {
         const key = Math.round((tk - t0) / tolT); // merge equal times of different data sets
         let lam = byTime.get(key);
-        if (!lam) { lam = cm.x0.map((x) => tf.zerosLike(x)); byTime.set(key, lam); }
+        if (!lam) {
+          lam = cm.x0.map((x) => tf.zerosLike(x));
+          byTime.set(key, lam);
+        }
         lam[o.si] = tf.add(lam[o.si], tf.reshape(tf.slice(gr, [k, 0], [1, -1]), cm.x0[o.si].shape));
       });
     });
@@ -606,7 +801,12 @@ interface AdjointSolve {
 }
 
 /** g on the grid, stacked per parameter in increasing time, its left limits at jump nodes and inside steps, and the embedded error estimate. */
-interface AdjointGradient { g: Tensor[]; left: Map<number, Tensor[]>; inner: Map<number, InnerJump[]>; estimateError: number }
+interface AdjointGradient {
+  g: Tensor[];
+  left: Map<number, Tensor[]>;
+  inner: Map<number, InnerJump[]>;
+  estimateError: number;
+}
 
 /** One RK4 step of the adjoint, with the step coefficients σ/2, σ, σ/6 as scalars kept per σ (they outlive the step's tidy). */
 class AdjointRk4 {
@@ -617,7 +817,10 @@ class AdjointRk4 {
   coeffs(sigma: number): Tensor[] {
     const tf = this.a.tf;
     let c = this.scalarCache.get(sigma);
-    if (!c) { c = [sigma / 2, sigma, sigma / 6].map((v) => tf.keep(tf.scalar(v))); this.scalarCache.set(sigma, c); } // outlives the step's tidy
+    if (!c) {
+      c = [sigma / 2, sigma, sigma / 6].map((v) => tf.keep(tf.scalar(v)));
+      this.scalarCache.set(sigma, c);
+    } // outlives the step's tidy
     return c;
   }
 
@@ -625,14 +828,72 @@ class AdjointRk4 {
   step(a: number, b: number, p: Tensor[], va: Tensor[]): { p: Tensor[]; s4: Tensor[] } {
     const { tf, cm, vjp, sTwo } = this.a;
     const { xAt, thetaAtTime } = this.a.fw;
-    const sigma = a - b, [half, full, sixth] = this.coeffs(sigma);
+    const sigma = a - b,
+      [half, full, sixth] = this.coeffs(sigma);
     const tm = (a + b) / 2;
-    const xm = xAt(tm), thm = thetaAtTime(tm);
-    const s2 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[va[k], sigma / 2], [pk, 1]], () => tf.add(pk, tf.mul(va[k], half)))), false);
-    const s3 = vjp(xm, thm, tm, p.map((pk, k) => linear(cm, [[s2.vx[k], sigma / 2], [pk, 1]], () => tf.add(pk, tf.mul(s2.vx[k], half)))), false);
-    const s4 = vjp(xAt(b), thetaAtTime(b), b, p.map((pk, k) => linear(cm, [[s3.vx[k], sigma], [pk, 1]], () => tf.add(pk, tf.mul(s3.vx[k], full)))), false);
-    const next = p.map((pk, k) => linear(cm, [[va[k], sigma / 6], [s2.vx[k], sigma / 3], [s3.vx[k], sigma / 3], [s4.vx[k], sigma / 6], [pk, 1]],
-      () => tf.add(pk, tf.mul(tf.addN([va[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth))));
+    const xm = xAt(tm),
+      thm = thetaAtTime(tm);
+    const s2 = vjp(
+      xm,
+      thm,
+      tm,
+      p.map((pk, k) =>
+        linear(
+          cm,
+          [
+            [va[k], sigma / 2],
+            [pk, 1],
+          ],
+          () => tf.add(pk, tf.mul(va[k], half)),
+        ),
+      ),
+      false,
+    );
+    const s3 = vjp(
+      xm,
+      thm,
+      tm,
+      p.map((pk, k) =>
+        linear(
+          cm,
+          [
+            [s2.vx[k], sigma / 2],
+            [pk, 1],
+          ],
+          () => tf.add(pk, tf.mul(s2.vx[k], half)),
+        ),
+      ),
+      false,
+    );
+    const s4 = vjp(
+      xAt(b),
+      thetaAtTime(b),
+      b,
+      p.map((pk, k) =>
+        linear(
+          cm,
+          [
+            [s3.vx[k], sigma],
+            [pk, 1],
+          ],
+          () => tf.add(pk, tf.mul(s3.vx[k], full)),
+        ),
+      ),
+      false,
+    );
+    const next = p.map((pk, k) =>
+      linear(
+        cm,
+        [
+          [va[k], sigma / 6],
+          [s2.vx[k], sigma / 3],
+          [s3.vx[k], sigma / 3],
+          [s4.vx[k], sigma / 6],
+          [pk, 1],
+        ],
+        () => tf.add(pk, tf.mul(tf.addN([va[k], tf.mul(tf.add(s2.vx[k], s3.vx[k]), sTwo), s4.vx[k]]), sixth)),
+      ),
+    );
     return { p: next, s4: s4.vx };
   }
 
@@ -650,11 +911,16 @@ class EmbeddedEstimate {
   private readonly pAt: Tensor[][] = [];
   private pending: Tensor[] | undefined; // estimates of sub-steps split at jumps, not yet in E
 
-  constructor(private readonly tf: TF, private readonly rk4: AdjointRk4) {}
+  constructor(
+    private readonly tf: TF,
+    private readonly rk4: AdjointRk4,
+  ) {}
 
   /** E at the new node from its (∂x f)ᵀp (FSAL), or undefined before the first step. */
   estimate(s1vx: Tensor[]): Tensor[] | undefined {
-    const tf = this.tf, s4Prev = this.s4Prev, E = this.E;
+    const tf = this.tf,
+      s4Prev = this.s4Prev,
+      E = this.E;
     if (!s4Prev) return undefined;
     const sixth = this.rk4.coeffs(this.sigmaPrev)[2];
     const add = this.pending;
@@ -677,7 +943,11 @@ class EmbeddedEstimate {
   }
 
   record(Enew: Tensor[] | undefined, pNode: Tensor[], s4: Tensor[] | undefined, sigma: number): void {
-    if (Enew) { this.E = Enew; this.errAt.push(Enew); this.pAt.push(pNode); }
+    if (Enew) {
+      this.E = Enew;
+      this.errAt.push(Enew);
+      this.pAt.push(pNode);
+    }
     if (this.s4Prev) this.tf.dispose(this.s4Prev);
     this.s4Prev = s4;
     this.sigmaPrev = sigma;
@@ -685,11 +955,14 @@ class EmbeddedEstimate {
 
   /** Relative estimate over the nodes (one read-back); frees what it holds but p(T). */
   finish(pT: Tensor[]): number {
-    const tf = this.tf, errAt = this.errAt, pAt = this.pAt;
+    const tf = this.tf,
+      errAt = this.errAt,
+      pAt = this.pAt;
     let estimateError = 0;
     if (errAt.length) {
       const sums = tf.tidy(() => {
-        const sq = (list: Tensor[][]) => tf.addN(list[0].map((_x, k) => tf.sum(tf.square(tf.stack(list.map((v) => v[k]))))));
+        const sq = (list: Tensor[][]) =>
+          tf.addN(list[0].map((_x, k) => tf.sum(tf.square(tf.stack(list.map((v) => v[k]))))));
         return tf.stack([sq(errAt), sq(pAt)]);
       });
       const [num, den] = sums.dataSync();
@@ -711,7 +984,8 @@ function stepWithJumps(a: AdjointSolve, rk4: AdjointRk4, est: EmbeddedEstimate, 
   const { t0 } = inp;
   const tolT = 1e-6 * H;
   const addJump = (p: Tensor[], j: Jump) => p.map((pk, k) => tf.add(pk, j.lam[k]));
-  const tA = t0 + m * H, tB = tA - H;
+  const tA = t0 + m * H,
+    tB = tA - H;
   const thA = thetaAtTime(tA);
   const s1 = vjp(xAt(tA), thA, tA, pPrev, true);
   let pc = pPrev;
@@ -730,7 +1004,8 @@ function stepWithJumps(a: AdjointSolve, rk4: AdjointRk4, est: EmbeddedEstimate, 
     if (!(j.t < tA - tolT && j.t > tB + tolT)) continue;
     const sub = rk4.step(at, j.t, pc, va);
     pc = sub.p;
-    const xj = xAt(j.t), thj = thetaAtTime(j.t);
+    const xj = xAt(j.t),
+      thj = thetaAtTime(j.t);
     const before = vjp(xj, thj, j.t, pc, true);
     const plus = before.vth;
     // The sub-step's embedded estimate (FSAL: the vjp just before the jump), added at the next node.
@@ -769,13 +1044,23 @@ function backwardWithJumps(a: AdjointSolve): AdjointGradient {
     for (let i = 0; i < gs.length; i++) gs[i].push(out.g[i]);
     if (out.gLeft) left.set(m, out.gLeft);
     if (out.limits.length) {
-      inner.set(m - 1, out.limits.reverse().map((l) => ({ t: l.t, plus: l.plus.map((x) => x.dataSync() as Float32Array), minus: l.minus.map((x) => x.dataSync() as Float32Array) })));
+      inner.set(
+        m - 1,
+        out.limits.reverse().map((l) => ({
+          t: l.t,
+          plus: l.plus.map((x) => x.dataSync() as Float32Array),
+          minus: l.minus.map((x) => x.dataSync() as Float32Array),
+        })),
+      );
       for (const l of out.limits) tf.dispose([...l.plus, ...l.minus]);
     }
     if (pPrev !== pT && !out.Enew) tf.dispose(pPrev); // else kept in pAt
     p = out.pNew;
   }
-  const end = tf.tidy(() => { const s = vjp(X[0], thetaAtTime(t0), t0, p, true); return { g: s.vth, Enew: est.estimate(s.vx) }; });
+  const end = tf.tidy(() => {
+    const s = vjp(X[0], thetaAtTime(t0), t0, p, true);
+    return { g: s.vth, Enew: est.estimate(s.vx) };
+  });
   const last = end.g;
   est.record(end.Enew, p, undefined, 0);
   for (let i = 0; i < gs.length; i++) gs[i].push(last[i]);
@@ -804,30 +1089,62 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
   const lin = (t: number) => cm.rhsLinearize!(xAt(t), thetaAtTime(t), t);
   const c = [H / 2, H, H / 6, 0.5, H / 8].map((v) => tf.scalar(v));
   const [sHalf, sFull, sSixth, sMidP, sEighthP] = c;
-  const gNodes: Tensor[][] = inp.params.map(() => []), gMid: Tensor[][] = inp.params.map(() => []); // from T downwards
-  const s4At: Tensor[][] = [], vAt: Tensor[][] = [], pAt: Tensor[][] = []; // from T downwards, at the lower node of each step
+  const gNodes: Tensor[][] = inp.params.map(() => []),
+    gMid: Tensor[][] = inp.params.map(() => []); // from T downwards
+  const s4At: Tensor[][] = [],
+    vAt: Tensor[][] = [],
+    pAt: Tensor[][] = []; // from T downwards, at the lower node of each step
   let p = pT;
   const top = tf.tidy(() => lin(T).back(p, !grid));
   let v = top.vx; // (∂x f)ᵀp at the upper node of the next step
   if (!grid) inp.params.forEach((_q, i) => gNodes[i].push(top.vp[i]));
-  const axpy = (a: Tensor[], b: Tensor[], s: Tensor, value: number) => a.map((ak, k) => linear(cm, [[b[k], value], [ak, 1]], () => tf.add(ak, tf.mul(b[k], s))));
+  const axpy = (a: Tensor[], b: Tensor[], s: Tensor, value: number) =>
+    a.map((ak, k) =>
+      linear(
+        cm,
+        [
+          [b[k], value],
+          [ak, 1],
+        ],
+        () => tf.add(ak, tf.mul(b[k], s)),
+      ),
+    );
   for (let m = K; m > 0; m--) {
-    const tA = t0 + m * H, tB = tA - H, tm = tA - H / 2;
-    const pA = p, vA = v;
+    const tA = t0 + m * H,
+      tB = tA - H,
+      tm = tA - H / 2;
+    const pA = p,
+      vA = v;
     const out = tf.tidy(() => {
-      const Lm = lin(tm), LB = lin(tB);
+      const Lm = lin(tm),
+        LB = lin(tB);
       const s2 = Lm.back(axpy(pA, vA, sHalf, H / 2), false).vx;
       const s3 = Lm.back(axpy(pA, s2, sHalf, H / 2), false).vx;
       const s4 = LB.back(axpy(pA, s3, sFull, H), false).vx;
-      const pB = pA.map((pk, k) => linear(cm, [[vA[k], H / 6], [s2[k], H / 3], [s3[k], H / 3], [s4[k], H / 6], [pk, 1]],
-        () => tf.add(pk, tf.mul(tf.addN([vA[k], tf.mul(tf.add(s2[k], s3[k]), sTwo), s4[k]]), sSixth))));
+      const pB = pA.map((pk, k) =>
+        linear(
+          cm,
+          [
+            [vA[k], H / 6],
+            [s2[k], H / 3],
+            [s3[k], H / 3],
+            [s4[k], H / 6],
+            [pk, 1],
+          ],
+          () => tf.add(pk, tf.mul(tf.addN([vA[k], tf.mul(tf.add(s2[k], s3[k]), sTwo), s4[k]]), sSixth)),
+        ),
+      );
       const sB = LB.back(pB, !grid);
       if (!mid || grid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
       const pm = pA.map((pk, k) => tf.add(tf.mul(tf.add(pk, pB[k]), sMidP), tf.mul(tf.sub(vA[k], sB.vx[k]), sEighthP)));
       const gm = Lm.back(pm, true, false).vp;
       return { pB, vB: sB.vx, g: sB.vp, gm, s4 };
     });
-    if (!grid) inp.params.forEach((_q, i) => { gNodes[i].push(out.g[i]); if (mid) gMid[i].push(out.gm[i]); });
+    if (!grid)
+      inp.params.forEach((_q, i) => {
+        gNodes[i].push(out.g[i]);
+        if (mid) gMid[i].push(out.gm[i]);
+      });
     s4At.push(out.s4);
     vAt.push(out.vB);
     pAt.push(out.pB);
@@ -848,11 +1165,22 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
   const estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
   // Nodes in increasing time: p and v at t0 … T.
   const g = grid
-    ? gradientOnGrid(tf, cm, inp, H, factor * divisions, fw.X, fw.F, [...pAt].reverse().concat([pT]), [...vAt].reverse().concat([top.vx]))
+    ? gradientOnGrid(
+        tf,
+        cm,
+        inp,
+        H,
+        factor * divisions,
+        fw.X,
+        fw.F,
+        [...pAt].reverse().concat([pT]),
+        [...vAt].reverse().concat([top.vx]),
+      )
     : gNodes.map((list, i) => {
-      const nodes = list.slice().reverse(), mids = gMid[i].slice().reverse();
-      return tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
-    });
+        const nodes = list.slice().reverse(),
+          mids = gMid[i].slice().reverse();
+        return tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
+      });
   // Freed only now: one product can hand out one tensor as both (∂x f)ᵀp and ∂θfᵀp (f = exp(a + u):
   // ∂f/∂a = ∂f/∂u), or as ∂θfᵀp of two parameters.
   tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c, ...gNodes.flat(), ...gMid.flat()]);
@@ -860,7 +1188,15 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
 }
 
 /** ∫ g dt of a shared parameter from g on the grid (`d`, P elements per node): Simpson, with left limits at jump nodes; trapezoid on a pair whose middle node (or inside) has a jump. */
-function sharedGradient(inp: ReferenceInput, d: Float32Array, fineOut: AdjointGradient, i: number, P: number, gK: number, gH: number): Float32Array {
+function sharedGradient(
+  inp: ReferenceInput,
+  d: Float32Array,
+  fineOut: AdjointGradient,
+  i: number,
+  P: number,
+  gK: number,
+  gH: number,
+): Float32Array {
   const { t0 } = inp;
   const leftAt = (j: number, k: number) => {
     const l = fineOut.left.get(j);
@@ -868,7 +1204,9 @@ function sharedGradient(inp: ReferenceInput, d: Float32Array, fineOut: AdjointGr
   };
   // Trapezoid over step j, split at the jumps inside it.
   const trapezoid = (j: number, k: number) => {
-    let a = t0 + j * gH, ga = d[j * P + k], s = 0;
+    let a = t0 + j * gH,
+      ga = d[j * P + k],
+      s = 0;
     for (const e of fineOut.inner.get(j) ?? []) {
       s += ((e.t - a) / 2) * (ga + e.minus[i][k]);
       a = e.t;
@@ -880,7 +1218,8 @@ function sharedGradient(inp: ReferenceInput, d: Float32Array, fineOut: AdjointGr
   for (let k = 0; k < P; k++) {
     let s = 0;
     for (let j = 0; j < gK; j += 2) {
-      if (fineOut.left.has(j + 1) || fineOut.inner.has(j) || fineOut.inner.has(j + 1)) s += trapezoid(j, k) + trapezoid(j + 1, k);
+      if (fineOut.left.has(j + 1) || fineOut.inner.has(j) || fineOut.inner.has(j + 1))
+        s += trapezoid(j, k) + trapezoid(j + 1, k);
       else s += (gH / 3) * (d[j * P + k] + 4 * d[(j + 1) * P + k] + leftAt(j + 2, k));
     }
     out[k] = s;
@@ -897,7 +1236,8 @@ function perStepGradient(inp: ReferenceInput, d: Float32Array, P: number, gK: nu
     return { j0, w: Math.min(1, Math.max(0, x - j0)) };
   });
   // Layer times on consecutive g-grid nodes (leapfrog, Euler): the rows themselves.
-  if (at.every((a, n) => a.j0 === at[0].j0 + n && a.w < 1e-9)) return d.subarray(at[0].j0 * P, (at[0].j0 + at.length) * P);
+  if (at.every((a, n) => a.j0 === at[0].j0 + n && a.w < 1e-9))
+    return d.subarray(at[0].j0 * P, (at[0].j0 + at.length) * P);
   const out = new Float32Array(inp.layerTimes.length * P);
   at.forEach(({ j0, w }, n) => {
     for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
@@ -911,7 +1251,14 @@ function perStepGradient(inp: ReferenceInput, d: Float32Array, P: number, gK: nu
  * x(T) − target cancels (a loss of 1.5e-6 on x ≈ 0.3: 3e-5, where truncation and rounding said 9e-6).
  * Observation states `obs` (those p(T) was taken with) are left as they are (an estimate).
  */
-function lossGradientRounding(tf: TF, fw: Forward, xT: Tensor[], pT: Tensor[], obs: Map<string, Tensor[]>, K: number): number {
+function lossGradientRounding(
+  tf: TF,
+  fw: Forward,
+  xT: Tensor[],
+  pT: Tensor[],
+  obs: Map<string, Tensor[]>,
+  K: number,
+): number {
   const u = 2 ** -24 * Math.sqrt(K);
   const [num, den] = tf.tidy(() => {
     const moved = xT.map((x) => {
@@ -933,18 +1280,31 @@ function lossGradientRounding(tf: TF, fw: Forward, xT: Tensor[], pT: Tensor[], o
  * parameters), and Simpson's relative error |S(gH) − S(2gH)| / 15 on the longest prefix of the grid
  * that both rules cover (0 with adjoint jumps: their pairs use the trapezoid; not estimated).
  */
-function quadratureError(inp: ReferenceInput, samples: Float32Array[], integrals: Float32Array[], gK: number, gH: number, jumps: boolean): { cancellation: number; simpson: number } {
+function quadratureError(
+  inp: ReferenceInput,
+  samples: Float32Array[],
+  integrals: Float32Array[],
+  gK: number,
+  gH: number,
+  jumps: boolean,
+): { cancellation: number; simpson: number } {
   const M = gK - (gK % 4);
-  let num = 0, den = 0, absolute = 0;
+  let num = 0,
+    den = 0,
+    absolute = 0;
   inp.params.forEach((p, i) => {
     if (p.perStep) return;
-    const P = p.size, d = samples[i];
+    const P = p.size,
+      d = samples[i];
     for (let k = 0; k < P; k++) {
-      let fine = 0, coarse = 0, abs = 0;
+      let fine = 0,
+        coarse = 0,
+        abs = 0;
       for (let j = 0; j < gK; j++) abs += (gH / 2) * (Math.abs(d[j * P + k]) + Math.abs(d[(j + 1) * P + k]));
       if (!jumps && M >= 4) {
         for (let j = 0; j < M; j += 2) fine += (gH / 3) * (d[j * P + k] + 4 * d[(j + 1) * P + k] + d[(j + 2) * P + k]);
-        for (let j = 0; j < M; j += 4) coarse += ((2 * gH) / 3) * (d[j * P + k] + 4 * d[(j + 2) * P + k] + d[(j + 4) * P + k]);
+        for (let j = 0; j < M; j += 4)
+          coarse += ((2 * gH) / 3) * (d[j * P + k] + 4 * d[(j + 2) * P + k] + d[(j + 4) * P + k]);
       }
       num += ((fine - coarse) / 15) ** 2;
       den += integrals[i][k] ** 2;

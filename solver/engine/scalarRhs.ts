@@ -49,7 +49,10 @@ export interface ScalarProgram {
 export const MAX_FUSED_ELEMENTS = 32;
 
 /** A value during compilation: its shape in the language and its elements' instructions, row-major. */
-interface Val { shape: number[]; slots: number[] }
+interface Val {
+  shape: number[];
+  slots: number[];
+}
 
 /**
  * Compiles a small model's right-hand sides (scalars, or vectors and matrices of at most
@@ -57,17 +60,28 @@ interface Val { shape: number[]; slots: number[] }
  * model, or an expression outside the fused subset: the model then uses one kernel per operation).
  */
 export function compileScalarProgram(model: Model): ScalarProgram | undefined {
-  const stateSizes = model.states.map((s) => elementCount(s.shape)), paramSizes = model.params.map((p) => elementCount(p.shape));
-  const S = stateSizes.reduce((a, b) => a + b, 0), Q = paramSizes.reduce((a, b) => a + b, 0);
-  if (model.states.length === 0 || S + Q > MAX_FUSED_ELEMENTS || [...model.states, ...model.params].some((x) => x.shape.length > 2)) return undefined;
+  const stateSizes = model.states.map((s) => elementCount(s.shape)),
+    paramSizes = model.params.map((p) => elementCount(p.shape));
+  const S = stateSizes.reduce((a, b) => a + b, 0),
+    Q = paramSizes.reduce((a, b) => a + b, 0);
+  if (
+    model.states.length === 0 ||
+    S + Q > MAX_FUSED_ELEMENTS ||
+    [...model.states, ...model.params].some((x) => x.shape.length > 2)
+  )
+    return undefined;
   const program = new ProgramBuilder(model, stateSizes, paramSizes);
   const outputs: number[] = [];
   for (const [i, s] of model.states.entries()) {
     const eq = model.equations.find((q) => q.state === s.name);
-    if (!eq) { for (let k = 0; k < stateSizes[i]; k++) outputs.push(-1); continue; }
+    if (!eq) {
+      for (let k = 0; k < stateSizes[i]; k++) outputs.push(-1);
+      continue;
+    }
     const v = program.walk(eq.rhs);
     // f broadcast to its state's shape, as the per-operation compile conforms it.
-    const idx = v && broadcastAll([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
+    const idx =
+      v && broadcastAll([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
     if (!v || !idx) return undefined;
     for (const k of idx) outputs.push(v.slots[k]);
   }
@@ -90,7 +104,11 @@ class ProgramBuilder {
   private readonly states: Map<string, number>;
   private readonly params: Map<string, number>;
 
-  constructor(private readonly model: Model, private readonly stateSizes: number[], private readonly paramSizes: number[]) {
+  constructor(
+    private readonly model: Model,
+    private readonly stateSizes: number[],
+    private readonly paramSizes: number[],
+  ) {
     const offsets = (sizes: number[]) => sizes.map((_n, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     this.stateAt = offsets(stateSizes);
     this.paramAt = offsets(paramSizes);
@@ -98,10 +116,19 @@ class ProgramBuilder {
     this.params = new Map(model.params.map((p, i) => [p.name, i]));
   }
 
-  private emit(ins: Instr): number { this.code.push(ins); return this.code.length - 1; }
-  private scalar(k: number): Val { return { shape: [], slots: [k] }; }
-  private map(a: Val, f: (k: number) => number): Val { return { shape: a.shape, slots: a.slots.map(f) }; }
-  private unary(fn: UnaryOp, a: Val): Val { return this.map(a, (k) => this.emit({ op: 'unary', fn, a: k })); }
+  private emit(ins: Instr): number {
+    this.code.push(ins);
+    return this.code.length - 1;
+  }
+  private scalar(k: number): Val {
+    return { shape: [], slots: [k] };
+  }
+  private map(a: Val, f: (k: number) => number): Val {
+    return { shape: a.shape, slots: a.slots.map(f) };
+  }
+  private unary(fn: UnaryOp, a: Val): Val {
+    return this.map(a, (k) => this.emit({ op: 'unary', fn, a: k }));
+  }
 
   /** An elementwise operation on broadcast operands. */
   private zip(vals: Val[], f: (ks: number[]) => number): Val | undefined {
@@ -116,7 +143,9 @@ class ProgramBuilder {
   }
 
   /** Σ a_i·b_i, or Σ a_i without b: one instruction (a scalar). */
-  private dot(a: number[], b?: number[]): number { return this.emit({ op: 'dot', a, b }); }
+  private dot(a: number[], b?: number[]): number {
+    return this.emit({ op: 'dot', a, b });
+  }
 
   /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
   private matmul(a: Val, b: Val): Val | undefined {
@@ -125,7 +154,14 @@ class ProgramBuilder {
     const k = b.shape.length === 2 ? b.shape[1] : 1;
     if (b.shape[0] !== n) return undefined;
     const slots: number[] = [];
-    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) slots.push(this.dot(a.slots.slice(i * n, (i + 1) * n), Array.from({ length: n }, (_x, r) => b.slots[r * k + j])));
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < k; j++)
+        slots.push(
+          this.dot(
+            a.slots.slice(i * n, (i + 1) * n),
+            Array.from({ length: n }, (_x, r) => b.slots[r * k + j]),
+          ),
+        );
     return { shape: [...(a.shape.length === 2 ? [m] : []), ...(b.shape.length === 2 ? [k] : [])], slots };
   }
 
@@ -133,15 +169,19 @@ class ProgramBuilder {
   walk(e: Expr): Val | undefined {
     if (e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+')) this.operations++;
     switch (e.kind) {
-      case 'number': return this.scalar(this.emit({ op: 'const', value: e.value }));
-      case 'name': return this.name(e.name);
+      case 'number':
+        return this.scalar(this.emit({ op: 'const', value: e.value }));
+      case 'name':
+        return this.name(e.name);
       case 'unary': {
         const a = this.walk(e.operand);
         if (a === undefined) return undefined;
         return e.op === '+' ? a : this.unary(NEGATE, a);
       }
-      case 'binary': return this.binary(e);
-      case 'call': return this.call(e);
+      case 'binary':
+        return this.binary(e);
+      case 'call':
+        return this.call(e);
       case 'vector': {
         const els: Val[] = [];
         for (const x of e.elements) {
@@ -149,12 +189,19 @@ class ProgramBuilder {
           if (v === undefined || v.shape.length > 1 || v.shape.join() !== (els[0] ?? v).shape.join()) return undefined;
           els.push(v);
         }
-        return els.length === 0 ? undefined : { shape: [els.length, ...els[0].shape], slots: els.flatMap((v) => v.slots) };
+        return els.length === 0
+          ? undefined
+          : { shape: [els.length, ...els[0].shape], slots: els.flatMap((v) => v.slots) };
       }
-      case 'index': return this.index(e);
+      case 'index':
+        return this.index(e);
       case 'if': {
-        const c = this.walk(e.cond), a = this.walk(e.then), b = this.walk(e.else);
-        return c === undefined || a === undefined || b === undefined ? undefined : this.zip([c, a, b], ([x, y, z]) => this.emit({ op: 'select', c: x, a: y, b: z }));
+        const c = this.walk(e.cond),
+          a = this.walk(e.then),
+          b = this.walk(e.else);
+        return c === undefined || a === undefined || b === undefined
+          ? undefined
+          : this.zip([c, a, b], ([x, y, z]) => this.emit({ op: 'select', c: x, a: y, b: z }));
       }
       default:
         return undefined;
@@ -164,10 +211,25 @@ class ProgramBuilder {
   private name(name: string): Val | undefined {
     const model = this.model;
     const si = this.states.get(name);
-    if (si !== undefined) return { shape: model.states[si].shape.slice(), slots: Array.from({ length: this.stateSizes[si] }, (_x, k) => this.emit({ op: 'state', index: this.stateAt[si] + k })) };
+    if (si !== undefined)
+      return {
+        shape: model.states[si].shape.slice(),
+        slots: Array.from({ length: this.stateSizes[si] }, (_x, k) =>
+          this.emit({ op: 'state', index: this.stateAt[si] + k }),
+        ),
+      };
     const pi = this.params.get(name);
-    if (pi !== undefined) return { shape: model.params[pi].shape.slice(), slots: Array.from({ length: this.paramSizes[pi] }, (_x, k) => this.emit({ op: 'param', index: this.paramAt[pi] + k })) };
-    if (name === 't') { this.usesTime = true; return this.scalar(this.emit({ op: 't' })); }
+    if (pi !== undefined)
+      return {
+        shape: model.params[pi].shape.slice(),
+        slots: Array.from({ length: this.paramSizes[pi] }, (_x, k) =>
+          this.emit({ op: 'param', index: this.paramAt[pi] + k }),
+        ),
+      };
+    if (name === 't') {
+      this.usesTime = true;
+      return this.scalar(this.emit({ op: 't' }));
+    }
     if (name === 'pi') return this.scalar(this.emit({ op: 'const', value: Math.PI }));
     return undefined;
   }
@@ -211,24 +273,47 @@ class ProgramBuilder {
     if (at.some((k, d) => !Number.isInteger(k) || k < 0 || k >= a.shape[d])) return undefined;
     if (a.shape.length === 1) return this.scalar(a.slots[at[0]]);
     const n = a.shape[1];
-    return at.length === 2 ? this.scalar(a.slots[at[0] * n + at[1]]) : { shape: [n], slots: a.slots.slice(at[0] * n, (at[0] + 1) * n) };
+    return at.length === 2
+      ? this.scalar(a.slots[at[0] * n + at[1]])
+      : { shape: [n], slots: a.slots.slice(at[0] * n, (at[0] + 1) * n) };
   }
 }
 
 /** Forward pass: every instruction's value (float32-rounded) at (s, p, t); the states from s[sAt] on (a batch element's, without a view). */
-export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike<number>, t: number, vals = new Float64Array(prog.code.length), sAt = 0): Float64Array {
+export function evaluate(
+  prog: ScalarProgram,
+  s: ArrayLike<number>,
+  p: ArrayLike<number>,
+  t: number,
+  vals = new Float64Array(prog.code.length),
+  sAt = 0,
+): Float64Array {
   const code = prog.code;
   for (let k = 0; k < code.length; k++) {
     const c = code[k];
     let v: number;
     switch (c.op) {
-      case 'const': v = c.value; break;
-      case 'state': v = s[sAt + c.index]; break;
-      case 'param': v = p[c.index]; break;
-      case 't': v = t; break;
-      case 'unary': v = c.fn.value(vals[c.a]); break;
-      case 'binary': v = c.fn.value(vals[c.a], vals[c.b]); break;
-      case 'select': v = Math.abs(vals[c.c]) > 0 ? vals[c.a] : vals[c.b]; break; // as the compiler: |c| > 0 (NaN → else)
+      case 'const':
+        v = c.value;
+        break;
+      case 'state':
+        v = s[sAt + c.index];
+        break;
+      case 'param':
+        v = p[c.index];
+        break;
+      case 't':
+        v = t;
+        break;
+      case 'unary':
+        v = c.fn.value(vals[c.a]);
+        break;
+      case 'binary':
+        v = c.fn.value(vals[c.a], vals[c.b]);
+        break;
+      case 'select':
+        v = Math.abs(vals[c.c]) > 0 ? vals[c.a] : vals[c.b];
+        break; // as the compiler: |c| > 0 (NaN → else)
       case 'dot': {
         v = 0;
         const { a, b } = c;
@@ -243,52 +328,79 @@ export function evaluate(prog: ScalarProgram, s: ArrayLike<number>, p: ArrayLike
 }
 
 /** Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp. */
-export function reverse(prog: ScalarProgram, vals: Float64Array, cot: ArrayLike<number>, vs: Float64Array, vp: Float64Array): void {
+export function reverse(
+  prog: ScalarProgram,
+  vals: Float64Array,
+  cot: ArrayLike<number>,
+  vs: Float64Array,
+  vp: Float64Array,
+): void {
   const code = prog.code;
   const adj = new Float64Array(code.length);
-  prog.outputs.forEach((k, i) => { if (k >= 0) adj[k] += cot[i]; });
+  prog.outputs.forEach((k, i) => {
+    if (k >= 0) adj[k] += cot[i];
+  });
   for (let k = code.length - 1; k >= 0; k--) {
     const g = adj[k];
     if (g === 0) continue;
     const c = code[k];
     switch (c.op) {
-      case 'state': vs[c.index] += g; break;
-      case 'param': vp[c.index] += g; break;
-      case 'unary': adj[c.a] += g * c.fn.derivative(vals[c.a], vals[k]); break;
+      case 'state':
+        vs[c.index] += g;
+        break;
+      case 'param':
+        vp[c.index] += g;
+        break;
+      case 'unary':
+        adj[c.a] += g * c.fn.derivative(vals[c.a], vals[k]);
+        break;
       case 'binary': {
-        const x = vals[c.a], y = vals[c.b];
-        const da = c.fn.derivativeA(x, y, vals[k]), db = c.fn.derivativeB(x, y, vals[k]);
+        const x = vals[c.a],
+          y = vals[c.b];
+        const da = c.fn.derivativeA(x, y, vals[k]),
+          db = c.fn.derivativeB(x, y, vals[k]);
         adj[c.a] += g * da;
         adj[c.b] += g * db;
         break;
       }
-      case 'select': if (Math.abs(vals[c.c]) > 0) adj[c.a] += g; else adj[c.b] += g; break;
+      case 'select':
+        if (Math.abs(vals[c.c]) > 0) adj[c.a] += g;
+        else adj[c.b] += g;
+        break;
       case 'dot': {
         const { a, b } = c;
-        if (b) for (let i = 0; i < a.length; i++) { adj[a[i]] += g * vals[b[i]]; adj[b[i]] += g * vals[a[i]]; }
+        if (b)
+          for (let i = 0; i < a.length; i++) {
+            adj[a[i]] += g * vals[b[i]];
+            adj[b[i]] += g * vals[a[i]];
+          }
         else for (let i = 0; i < a.length; i++) adj[a[i]] += g;
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 }
 
-const outputsOf = (prog: ScalarProgram, vals: Float64Array): Float32Array => Float32Array.from(prog.outputs, (k) => (k >= 0 ? vals[k] : 0));
+const outputsOf = (prog: ScalarProgram, vals: Float64Array): Float32Array =>
+  Float32Array.from(prog.outputs, (k) => (k >= 0 ? vals[k] : 0));
 
 /**
  * The fused CompiledModel members: rhs (one differentiable kernel), rhsVjp, rhsLinearize and the
  * batched rhs. `stateShapes` and `paramShapes` are the tensors' internal shapes (engine/compile.ts).
  */
 export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], paramShapes: number[][]) {
-  const S = prog.states, Q = prog.params;
+  const S = prog.states,
+    Q = prog.params;
   const products = productsOf(tf, stateShapes, paramShapes);
   const packedBatchedRhs = batchedProgram(tf, prog);
   /** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
   const linearise = (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
     const vals = evaluate(prog, s, p, t);
     return (cot: ArrayLike<number>) => {
-      const vs = new Float64Array(S), vp = new Float64Array(Q);
+      const vs = new Float64Array(S),
+        vp = new Float64Array(Q);
       reverse(prog, vals, cot, vs, vp);
       return { vs, vp };
     };
@@ -296,9 +408,11 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
   const op = fusedOp(tf, prog);
   // The same parameter tensors (shared ones, a step's stages) reuse one flattened vector while it lives:
   // AD then accumulates their gradients with one add per use instead of one per parameter.
-  let lastP: Tensor[] = [], lastFlat: Tensor | undefined;
+  let lastP: Tensor[] = [],
+    lastFlat: Tensor | undefined;
   const flatParams = (p: Tensor[]): Tensor => {
-    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i])) return lastFlat;
+    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i]))
+      return lastFlat;
     lastP = p.slice();
     lastFlat = flatten(tf, p, Q);
     return lastFlat;
@@ -321,24 +435,40 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
         return piece;
       });
     },
-    rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) => products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
+    rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) =>
+      products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
     rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
       const back = linearise(read(s), read(p), t);
-      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(read(cot)), withParams, withState, false) };
+      return {
+        back: (cot: Tensor[], withParams: boolean, withState = true) =>
+          products(back(read(cot)), withParams, withState, false),
+      };
     },
     packedBatchedRhs,
     /** Batched layout: states [b, ...shape] and parameters [b, ...shape] with b = B or 1 (scalars [b,1,1]); outputs [B, ...shape] per state. */
     batchedRhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
       const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
-      const full = s.map((x, i) => tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]));
-      return perState(tf, packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t), B, stateShapes, prog.stateSizes);
+      const full = s.map((x, i) =>
+        tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]),
+      );
+      return perState(
+        tf,
+        packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t),
+        B,
+        stateShapes,
+        prog.stateSizes,
+      );
     },
     /** rhsVjp on the packed state: vx is one vector [S]. */
-    packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) => products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
+    packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) =>
+      products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
     /** rhsLinearize on the packed state. */
     packedLinearize(x: Tensor, p: Tensor[], t: number) {
       const back = linearise(x.dataSync(), read(p), t);
-      return { back: (cot: Tensor[], withParams: boolean, withState = true) => products(back(cot[0].dataSync()), withParams, withState, true) };
+      return {
+        back: (cot: Tensor[], withParams: boolean, withState = true) =>
+          products(back(cot[0].dataSync()), withParams, withState, true),
+      };
     },
   };
 }
@@ -347,7 +477,10 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
 function read(xs: Tensor[]): Float32Array {
   const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
   let at = 0;
-  for (const x of xs) { out.set(x.dataSync(), at); at += x.size; }
+  for (const x of xs) {
+    out.set(x.dataSync(), at);
+    at += x.size;
+  }
   return out;
 }
 
@@ -365,13 +498,21 @@ function productsOf(tf: TF, stateShapes: number[][], paramShapes: number[][]) {
     let at = 0;
     return shapes.map((shape) => {
       const n = elementCount(shape);
-      const t = tf.tensor(Float32Array.from({ length: n }, (_x, k) => a[at + k]), shape);
+      const t = tf.tensor(
+        Float32Array.from({ length: n }, (_x, k) => a[at + k]),
+        shape,
+      );
       at += n;
       return t;
     });
   };
   /** The products as CompiledModel's vjps return them: one tensor per state, or one packed vector [S]. */
-  const products = ({ vs, vp }: { vs: Float64Array; vp: Float64Array }, withParams: boolean, withState: boolean, packedState: boolean): { vx: Tensor[]; vp: Tensor[] } => ({
+  const products = (
+    { vs, vp }: { vs: Float64Array; vp: Float64Array },
+    withParams: boolean,
+    withState: boolean,
+    packedState: boolean,
+  ): { vx: Tensor[]; vp: Tensor[] } => ({
     vx: withState ? (packedState ? [tf.tensor1d(Float32Array.from(vs))] : pieces(vs, stateShapes)) : [],
     vp: withParams ? pieces(vp, paramShapes) : [],
   });
@@ -383,21 +524,25 @@ function productsOf(tf: TF, stateShapes: number[][], paramShapes: number[][]) {
  * differentiable: reverse mode per batch element, parameters of batch 1 get the sum.
  */
 function batchedProgram(tf: TF, prog: ScalarProgram): (x: Tensor, p: Tensor[], t: number) => Tensor {
-  const S = prog.states, Q = prog.params;
+  const S = prog.states,
+    Q = prog.params;
   return (x: Tensor, p: Tensor[], t: number): Tensor => {
     const B = x.shape[0] as number;
     return tf.customGrad((...inputs) => {
       const [xv, ...ps] = inputs.slice(0, 1 + p.length) as Tensor[]; // customGrad appends its save function
-      const xd = xv.dataSync(), pd = ps.map((q) => q.dataSync());
+      const xd = xv.dataSync(),
+        pd = ps.map((q) => q.dataSync());
       const sizes = prog.paramSizes;
       const one = pd.map((d, j) => d.length === sizes[j]); // a batch of 1: shared by every element
-      const pb = new Float32Array(Q), vals = new Float64Array(prog.code.length);
+      const pb = new Float32Array(Q),
+        vals = new Float64Array(prog.code.length);
       // Batch element b's forward values in `vals`. Element by element into one scratch array, no views
       // or tapes kept: this runs once per element and stage (allocation and GC would be a third of a check);
       // the backward recomputes it (a microsecond) instead.
       const forward = (b: number) => {
         for (let j = 0, at = 0; j < pd.length; at += sizes[j], j++) {
-          const d = pd[j], from = one[j] ? 0 : b * sizes[j];
+          const d = pd[j],
+            from = one[j] ? 0 : b * sizes[j];
           for (let k = 0; k < sizes[j]; k++) pb[at + k] = d[from + k];
         }
         return evaluate(prog, xd, pb, t, vals, b * S);
@@ -411,15 +556,21 @@ function batchedProgram(tf: TF, prog: ScalarProgram): (x: Tensor, p: Tensor[], t
         value: tf.tensor3d(out, [B, S, 1]),
         gradFunc: (dy: Tensor) => {
           const d = dy.dataSync();
-          const gx = new Float32Array(B * S), gp = ps.map((q) => new Float32Array(q.size));
-          const vs = new Float64Array(S), vp = new Float64Array(Q);
+          const gx = new Float32Array(B * S),
+            gp = ps.map((q) => new Float32Array(q.size));
+          const vs = new Float64Array(S),
+            vp = new Float64Array(Q);
           for (let b = 0; b < B; b++) {
             vs.fill(0);
             vp.fill(0);
             reverse(prog, forward(b), d.subarray(b * S, (b + 1) * S), vs, vp);
             for (let i = 0; i < S; i++) gx[b * S + i] = vs[i];
             let at = 0;
-            gp.forEach((g, j) => { const o = one[j] ? 0 : b * sizes[j]; for (let k = 0; k < sizes[j]; k++) g[o + k] += vp[at + k]; at += sizes[j]; });
+            gp.forEach((g, j) => {
+              const o = one[j] ? 0 : b * sizes[j];
+              for (let k = 0; k < sizes[j]; k++) g[o + k] += vp[at + k];
+              at += sizes[j];
+            });
           }
           return [tf.tensor3d(gx, [B, S, 1]), ...gp.map((g, j) => tf.tensor(g, ps[j].shape))];
         },
@@ -433,20 +584,27 @@ function batchedProgram(tf: TF, prog: ScalarProgram): (x: Tensor, p: Tensor[], t
  * in `shape`; its vjp is `reverse`.
  */
 function fusedOp(tf: TF, prog: ScalarProgram) {
-  const S = prog.states, Q = prog.params;
-  return (t: number, shape: number[]) => tf.customGrad((...inputs) => {
-    const [sv, pv] = inputs as Tensor[];
-    const sd = sv.dataSync(), pd = pv.dataSync();
-    const vals = evaluate(prog, sd, pd, t);
-    return {
-      value: tf.tensor(outputsOf(prog, vals), shape),
-      gradFunc: (dy: Tensor) => {
-        const vs = new Float64Array(S), vp = new Float64Array(Q);
-        reverse(prog, vals, dy.dataSync(), vs, vp);
-        return [tf.tensor(Float32Array.from(vs), sv.shape), Q === 0 ? tf.zeros([1]) : tf.tensor1d(Float32Array.from(vp))];
-      },
-    };
-  });
+  const S = prog.states,
+    Q = prog.params;
+  return (t: number, shape: number[]) =>
+    tf.customGrad((...inputs) => {
+      const [sv, pv] = inputs as Tensor[];
+      const sd = sv.dataSync(),
+        pd = pv.dataSync();
+      const vals = evaluate(prog, sd, pd, t);
+      return {
+        value: tf.tensor(outputsOf(prog, vals), shape),
+        gradFunc: (dy: Tensor) => {
+          const vs = new Float64Array(S),
+            vp = new Float64Array(Q);
+          reverse(prog, vals, dy.dataSync(), vs, vp);
+          return [
+            tf.tensor(Float32Array.from(vs), sv.shape),
+            Q === 0 ? tf.zeros([1]) : tf.tensor1d(Float32Array.from(vp)),
+          ];
+        },
+      };
+    });
 }
 
 /** Batched f [B, S, 1] split into one tensor [B, ...shape] per state (scalars [B,1,1]). */

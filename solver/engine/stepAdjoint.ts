@@ -29,7 +29,12 @@ export interface StepAdjointProbe {
  * `copyOf(p)` names the copy a parameter list belongs to (by tensor identity),
  * or undefined for evaluations that use no per-step copy.
  */
-export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copyOf: (p: Tensor[]) => number | undefined): StepAdjointProbe {
+export function stepAdjointProbe(
+  tf: TF,
+  cm: CompiledModel,
+  copies: number,
+  copyOf: (p: Tensor[]) => number | undefined,
+): StepAdjointProbe {
   const probes = cm.x0.map((x) => tf.keep(tf.zeros([copies, ...x.shape])));
   let perCopy: Tensor[][] = [];
   const seen: { x: Tensor[]; p: Tensor[]; t: number }[] = [];
@@ -49,7 +54,9 @@ export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copy
   return {
     cm: wrapped,
     probes,
-    begin() { perCopy = probes.map((e) => unstackCopies(tf, e)); },
+    begin() {
+      perCopy = probes.map((e) => unstackCopies(tf, e));
+    },
     vjp(n, cotangent, which) {
       const at = seen[n];
       if (!at) return which.map(() => new Float32Array(0));
@@ -63,10 +70,14 @@ export function stepAdjointProbe(tf: TF, cm: CompiledModel, copies: number, copy
           return c;
         });
         const wrt = which.map((j) => at.p[j]);
-        const { value, grads } = tf.engine().gradients(
-          () => tf.addN(cm.rhs(at.x, at.p, at.t).map((fk, k) => tf.sum(tf.mul(fk, cots[k])))),
-          wrt, undefined, true,
-        );
+        const { value, grads } = tf
+          .engine()
+          .gradients(
+            () => tf.addN(cm.rhs(at.x, at.p, at.t).map((fk, k) => tf.sum(tf.mul(fk, cots[k])))),
+            wrt,
+            undefined,
+            true,
+          );
         value.dispose();
         grads.forEach((g, i) => out.push(g ? Float32Array.from(g.dataSync()) : new Float32Array(wrt[i].size)));
       });

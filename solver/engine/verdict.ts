@@ -30,11 +30,16 @@ export const UNCERTAIN_REFERENCE = 0.05;
 const FAR_FROM_FLOW = 0.1;
 
 function farClause(error: number): string {
-  return error > FAR_FROM_FLOW ? `; at this dt it is still far from the flow's gradient, a smaller dt brings it closer` : '';
+  return error > FAR_FROM_FLOW
+    ? `; at this dt it is still far from the flow's gradient, a smaller dt brings it closer`
+    : '';
 }
 
 function uncertainReference(ctx: VerdictContext): Verdict {
-  return { kind: 'inconclusive', explanation: `the continuous reference is uncertain itself (estimated relative error ${f2(ctx.referenceError)}: its solves on two step sizes differ by about that much: dynamics too fast for dt, or too sensitive over this horizon), so errors measured against it judge nothing; a smaller dt or a shorter total makes it checkable.` };
+  return {
+    kind: 'inconclusive',
+    explanation: `the continuous reference is uncertain itself (estimated relative error ${f2(ctx.referenceError)}: its solves on two step sizes differ by about that much: dynamics too fast for dt, or too sensitive over this horizon), so errors measured against it judge nothing; a smaller dt or a shorter total makes it checkable.`,
+  };
 }
 
 const f2 = (x: number | undefined) => formatNumber(x);
@@ -44,53 +49,96 @@ function correctedClause(p: ParameterReport, correction: string): string {
   const r = p.refinement;
   if (!r || r.levels.length < 2) return `${correction} gives error ${f2(p.metrics.correctedRelError)}`;
   const s = studySpan(r, (l) => l.correctedRelError, r.correctedOrder);
-  if (!Number.isFinite(s.order) || s.last === s.first) return `${correction} gives error ${f2(s.first.correctedRelError)} at ${s.first.steps} steps${s.words}`;
+  if (!Number.isFinite(s.order) || s.last === s.first)
+    return `${correction} gives error ${f2(s.first.correctedRelError)} at ${s.first.steps} steps${s.words}`;
   return `${correction} converges at order ${formatNumber(s.order, 2)} (error ${f2(s.first.correctedRelError)} at ${s.first.steps} steps, ${f2(s.last.correctedRelError)} at ${s.last.steps}${s.words})`;
 }
 
 function rawClause(p: ParameterReport): string {
   const r = p.refinement;
-  return r && r.levels.length > 1 ? studyClause(r, 'raw error', (l) => l.relError, r.rawOrder) : `raw error ${f2(p.metrics.relError)}`;
+  return r && r.levels.length > 1
+    ? studyClause(r, 'raw error', (l) => l.relError, r.rawOrder)
+    : `raw error ${f2(p.metrics.relError)}`;
 }
 
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
   if (m.vanishing) {
-    return { kind: 'vanishing', explanation: `the AD gradient is exactly zero in every component: this parameter gets no gradient and does not train${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.` };
+    return {
+      kind: 'vanishing',
+      explanation: `the AD gradient is exactly zero in every component: this parameter gets no gradient and does not train${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.`,
+    };
   }
   if (m.gradcheckUnresolved) {
-    const cause = ctx.kinks.length > 0
-      ? `the finite-difference steps cross the kinks of ${ctx.kinks.join(', ')}`
-      : 'extreme sensitivity, e.g. chaotic dynamics over this horizon';
-    return { kind: 'inconclusive', explanation: `finite differences cannot judge the AD gradient here: finite differences at different steps disagree with each other (${cause}).` };
+    const cause =
+      ctx.kinks.length > 0
+        ? `the finite-difference steps cross the kinks of ${ctx.kinks.join(', ')}`
+        : 'extreme sensitivity, e.g. chaotic dynamics over this horizon';
+    return {
+      kind: 'inconclusive',
+      explanation: `finite differences cannot judge the AD gradient here: finite differences at different steps disagree with each other (${cause}).`,
+    };
   }
   if (m.gradcheckRelError > GRADCHECK_TOLERANCE) {
-    return { kind: 'gradcheck-mismatch', explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.` };
+    return {
+      kind: 'gradcheck-mismatch',
+      explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.`,
+    };
   }
   if (!p.perStep) {
     if (ctx.hasReference && ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
     return ctx.hasReference
-      ? { kind: 'converges', explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.` }
+      ? {
+          kind: 'converges',
+          explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
+        }
       : { kind: 'inconclusive', explanation: 'shared parameter; no reference was computed.' };
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
-    const alpha = m.refinedAlpha !== undefined ? ` α=${f2(m.alpha)} at ${ctx.steps} steps, ${f2(m.refinedAlpha)} at ${m.refinedSteps ?? 2 * ctx.steps}` : ` ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}`;
-    return { kind: 'oscillating', explanation: `oscillating: the AD density alternates from layer to layer (${alpha.trim()}) and does not converge as h → 0 (${rawClause(p)}); ${applied ? `${ctx.correction} is on and does not remove it` : correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
+    const alpha =
+      m.refinedAlpha !== undefined
+        ? ` α=${f2(m.alpha)} at ${ctx.steps} steps, ${f2(m.refinedAlpha)} at ${m.refinedSteps ?? 2 * ctx.steps}`
+        : ` ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}`;
+    return {
+      kind: 'oscillating',
+      explanation: `oscillating: the AD density alternates from layer to layer (${alpha.trim()}) and does not converge as h → 0 (${rawClause(p)}); ${applied ? `${ctx.correction} is on and does not remove it` : correctedClause(p, ctx.recommended ?? ctx.correction)}.`,
+    };
   }
   if (ctx.stageImbalanced) {
-    return { kind: 'stage-imbalance', explanation: `per-stage copies split the gradient unevenly (κ=${f2(m.kappa ?? NaN)}${ctx.zeroWeightCopies > 0 ? `; ${ctx.zeroWeightCopies} copies have weight 0 and get almost no gradient` : ''}): the per-stage densities do not converge (${rawClause(p)}); ${correctedClause(p, ctx.recommended ?? 'stagesum')}.` };
+    return {
+      kind: 'stage-imbalance',
+      explanation: `per-stage copies split the gradient unevenly (κ=${f2(m.kappa ?? NaN)}${ctx.zeroWeightCopies > 0 ? `; ${ctx.zeroWeightCopies} copies have weight 0 and get almost no gradient` : ''}): the per-stage densities do not converge (${rawClause(p)}); ${correctedClause(p, ctx.recommended ?? 'stagesum')}.`,
+    };
   }
   if (ctx.zeroWeightCopies > 0 && !applied) {
-    return { kind: 'zero-weight', explanation: `${ctx.zeroWeightCopies} copies have weight 0 under ${ctx.scheme} and get (almost) no gradient; ${correctedClause(p, ctx.recommended ?? ctx.correction)}.` };
+    return {
+      kind: 'zero-weight',
+      explanation: `${ctx.zeroWeightCopies} copies have weight 0 under ${ctx.scheme} and get (almost) no gradient; ${correctedClause(p, ctx.recommended ?? ctx.correction)}.`,
+    };
   }
   if (!ctx.hasReference) return { kind: 'inconclusive', explanation: 'no continuous reference was computed.' };
   if (ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
   if (applied) return { kind: 'corrected', explanation: `${correctedClause(p, ctx.correction)}; ${rawClause(p)}.` };
-  return { kind: 'converges', explanation: m.relError > FAR_FROM_FLOW ? `the AD density converges to g(t) as dt → 0: ${rawClause(p)}${farClause(m.relError)}.` : `the AD density follows g(t): ${rawClause(p)}.` };
+  return {
+    kind: 'converges',
+    explanation:
+      m.relError > FAR_FROM_FLOW
+        ? `the AD density converges to g(t) as dt → 0: ${rawClause(p)}${farClause(m.relError)}.`
+        : `the AD density follows g(t): ${rawClause(p)}.`,
+  };
 }
 
-const RANK: Record<Verdict['kind'], number> = { 'gradcheck-mismatch': 7, vanishing: 6, oscillating: 5, 'stage-imbalance': 4, 'zero-weight': 3, inconclusive: 2, corrected: 1, converges: 0 };
+const RANK: Record<Verdict['kind'], number> = {
+  'gradcheck-mismatch': 7,
+  vanishing: 6,
+  oscillating: 5,
+  'stage-imbalance': 4,
+  'zero-weight': 3,
+  inconclusive: 2,
+  corrected: 1,
+  converges: 0,
+};
 
 export function overallVerdict(parameters: ParameterReport[]): Verdict | undefined {
   const judged = parameters.filter((p) => p.verdict);

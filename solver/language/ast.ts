@@ -4,12 +4,31 @@
 
 import type { Expr, OptionLine, Range, Shape } from '../model';
 
-export interface ShapeSpec { dims: Shape; range: Range }
+export interface ShapeSpec {
+  dims: Shape;
+  range: Range;
+}
 
-export interface StateStmt { kind: 'state'; name: string; nameRange: Range; shape?: ShapeSpec; range: Range }
+export interface StateStmt {
+  kind: 'state';
+  name: string;
+  nameRange: Range;
+  shape?: ShapeSpec;
+  range: Range;
+}
 
-export interface InitItem { name: string; nameRange: Range; value: Expr; range: Range; form: 'init' | 'x(0)' }
-export interface InitStmt { kind: 'init'; items: InitItem[]; range: Range }
+export interface InitItem {
+  name: string;
+  nameRange: Range;
+  value: Expr;
+  range: Range;
+  form: 'init' | 'x(0)';
+}
+export interface InitStmt {
+  kind: 'init';
+  items: InitItem[];
+  range: Range;
+}
 
 export type ParamInitSyntax =
   | { kind: 'normal'; mean: Expr; std: Expr; range: Range }
@@ -24,29 +43,83 @@ export interface ParamItem {
   /** The whole declaration (for a single declaration on its line: the whole line). */
   range: Range;
 }
-export interface ParamStmt { kind: 'param'; keyword: string; items: ParamItem[]; range: Range }
+export interface ParamStmt {
+  kind: 'param';
+  keyword: string;
+  items: ParamItem[];
+  range: Range;
+}
 
 /** XPPAUT `number c=3`: a named constant. */
-export interface NumberItem { name: string; nameRange: Range; value: Expr; range: Range }
-export interface NumberStmt { kind: 'number'; items: NumberItem[]; range: Range }
+export interface NumberItem {
+  name: string;
+  nameRange: Range;
+  value: Expr;
+  range: Range;
+}
+export interface NumberStmt {
+  kind: 'number';
+  items: NumberItem[];
+  range: Range;
+}
 
-export interface EquationStmt { kind: 'equation'; state: string; stateRange: Range; rhs: Expr; range: Range }
+export interface EquationStmt {
+  kind: 'equation';
+  state: string;
+  stateRange: Range;
+  rhs: Expr;
+  range: Range;
+}
 
-export interface LossStmt { kind: 'loss'; expr: Expr; range: Range; keywordRange: Range }
+export interface LossStmt {
+  kind: 'loss';
+  expr: Expr;
+  range: Range;
+  keywordRange: Range;
+}
 
 /** XPPAUT fixed quantity `name = expr`. */
-export interface FixedStmt { kind: 'fixed'; name: string; nameRange: Range; expr: Expr; range: Range }
+export interface FixedStmt {
+  kind: 'fixed';
+  name: string;
+  nameRange: Range;
+  expr: Expr;
+  range: Range;
+}
 
 /** XPPAUT user function `f(a, b) = expr`. */
-export interface FunctionStmt { kind: 'function'; name: string; nameRange: Range; params: string[]; paramRanges: Range[]; body: Expr; range: Range }
+export interface FunctionStmt {
+  kind: 'function';
+  name: string;
+  nameRange: Range;
+  params: string[];
+  paramRanges: Range[];
+  body: Expr;
+  range: Range;
+}
 
-export interface OptionsStmt { kind: 'options'; line: OptionLine }
+export interface OptionsStmt {
+  kind: 'options';
+  line: OptionLine;
+}
 
 /** `aux name = expr`: an output column; parsed, not simulated. */
-export interface AuxStmt { kind: 'aux'; name: string; nameRange: Range; expr: Expr; range: Range }
+export interface AuxStmt {
+  kind: 'aux';
+  name: string;
+  nameRange: Range;
+  expr: Expr;
+  range: Range;
+}
 
 /** A recognised but unsupported construct that declares a name (`markov z 2`, `table f …`, `wiener w`). */
-export interface OpaqueStmt { kind: 'opaque'; keyword: string; name: string; nameRange: Range; range: Range }
+export interface OpaqueStmt {
+  kind: 'opaque';
+  keyword: string;
+  name: string;
+  nameRange: Range;
+  range: Range;
+}
 
 /**
  * A line with a syntax error (already reported). It still records what the line
@@ -62,13 +135,28 @@ export interface BrokenStmt {
   range: Range;
 }
 
-export interface DoneStmt { kind: 'done'; range: Range }
+export interface DoneStmt {
+  kind: 'done';
+  range: Range;
+}
 
 /** `data obs = "file.csv"` (the file is read by the checker). */
-export interface DataStmt { kind: 'data'; name: string; nameRange: Range; path: string; pathRange: Range; range: Range }
+export interface DataStmt {
+  kind: 'data';
+  name: string;
+  nameRange: Range;
+  path: string;
+  pathRange: Range;
+  range: Range;
+}
 
 /** One `key=[…]` of a scheme line. */
-export interface SchemeCoeff { key: string; keyRange: Range; value: Expr; range: Range }
+export interface SchemeCoeff {
+  key: string;
+  keyRange: Range;
+  value: Expr;
+  range: Range;
+}
 /** `scheme NAME rk a=… b=… c=…` or `scheme NAME lmm alpha=… beta=…`. */
 export interface SchemeStmt {
   kind: 'scheme';
@@ -80,7 +168,22 @@ export interface SchemeStmt {
 }
 
 export type Statement =
-  | StateStmt | InitStmt | ParamStmt | NumberStmt | EquationStmt | LossStmt
-  | FixedStmt | FunctionStmt | OptionsStmt | AuxStmt | OpaqueStmt | BrokenStmt | DoneStmt | DataStmt | SchemeStmt;
+  | StateStmt
+  | InitStmt
+  | ParamStmt
+  | NumberStmt
+  | EquationStmt
+  | LossStmt
+  | FixedStmt
+  | FunctionStmt
+  | OptionsStmt
+  | AuxStmt
+  | OpaqueStmt
+  | BrokenStmt
+  | DoneStmt
+  | DataStmt
+  | SchemeStmt;
 
-export interface Program { statements: Statement[] }
+export interface Program {
+  statements: Statement[];
+}

@@ -33,7 +33,20 @@ export const LOWERED: ReadonlyMap<string, number> = new Map([...LOWERED_FUNCTION
 
 /** XPPAUT functions that this release cannot express. */
 export const XPP_UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
-  'delay', 'ran', 'normal', 'erf', 'erfc', 'besselj', 'bessely', 'besseli', 'lgamma', 'hom_bcs', 'shift', 'del_shft', 'int', 'not',
+  'delay',
+  'ran',
+  'normal',
+  'erf',
+  'erfc',
+  'besselj',
+  'bessely',
+  'besseli',
+  'lgamma',
+  'hom_bcs',
+  'shift',
+  'del_shft',
+  'int',
+  'not',
 ]);
 
 /** Named constants (XPPAUT has `pi`). A declaration of the same name takes precedence. */

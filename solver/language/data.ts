@@ -27,7 +27,12 @@ function plainNumber(s: string): number | undefined {
  * Reads one data set. `interval` is [t0, t0 + total]: observation times must lie in it.
  * Returns the declaration, or undefined after pushing a diagnostic.
  */
-export function readData(stmt: DataStmt, context: AnalysisContext, interval: [number, number], out: Diagnostic[]): DataDecl | undefined {
+export function readData(
+  stmt: DataStmt,
+  context: AnalysisContext,
+  interval: [number, number],
+  out: Diagnostic[],
+): DataDecl | undefined {
   const fail = (message: string, code = 'data-file'): undefined => {
     out.push(diag(code, 'error', `Data '${stmt.name}': ${message}`, stmt.pathRange));
     return undefined;
@@ -36,7 +41,11 @@ export function readData(stmt: DataStmt, context: AnalysisContext, interval: [nu
   const base = context.documentPath ? dirname(context.documentPath) : (context.workspaceRoot ?? process.cwd());
   const root = context.workspaceRoot ?? base;
   const resolved = resolve(base, stmt.path);
-  if (!inside(resolve(root), resolved)) return fail(`"${stmt.path}" is outside the workspace (${root}); data files must be inside it`, 'data-outside-workspace');
+  if (!inside(resolve(root), resolved))
+    return fail(
+      `"${stmt.path}" is outside the workspace (${root}); data files must be inside it`,
+      'data-outside-workspace',
+    );
 
   let text: string;
   try {
@@ -44,7 +53,11 @@ export function readData(stmt: DataStmt, context: AnalysisContext, interval: [nu
     else {
       // Follow links before the workspace check, so a link cannot lead outside.
       const real = realpathSync(resolved);
-      if (!inside(realpathSync(resolve(root)), real)) return fail(`"${stmt.path}" leads outside the workspace (${root}); data files must be inside it`, 'data-outside-workspace');
+      if (!inside(realpathSync(resolve(root)), real))
+        return fail(
+          `"${stmt.path}" leads outside the workspace (${root}); data files must be inside it`,
+          'data-outside-workspace',
+        );
       text = readFileSync(real, 'utf8');
     }
   } catch (e) {
@@ -58,9 +71,18 @@ export function readData(stmt: DataStmt, context: AnalysisContext, interval: [nu
 
   let rows: string[][];
   try {
-    rows = parseCsv(text, { skip_empty_lines: true, trim: true, comment: '#', bom: true, relax_column_count: false }) as string[][];
+    rows = parseCsv(text, {
+      skip_empty_lines: true,
+      trim: true,
+      comment: '#',
+      bom: true,
+      relax_column_count: false,
+    }) as string[][];
   } catch (e) {
-    return fail(`"${stmt.path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}`, 'data-malformed');
+    return fail(
+      `"${stmt.path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}`,
+      'data-malformed',
+    );
   }
   if (rows.length === 0) return fail(`"${stmt.path}" is empty`, 'data-malformed');
 
@@ -68,7 +90,8 @@ export function readData(stmt: DataStmt, context: AnalysisContext, interval: [nu
   const hasHeader = rows[0].some((cell) => plainNumber(cell) === undefined);
   const header = hasHeader ? rows[0] : rows[0].map((_, i) => (i === 0 ? 't' : `v${i}`));
   const body = hasHeader ? rows.slice(1) : rows;
-  if (header.length < 2) return fail(`"${stmt.path}" needs a time column and at least one value column`, 'data-malformed');
+  if (header.length < 2)
+    return fail(`"${stmt.path}" needs a time column and at least one value column`, 'data-malformed');
   if (body.length === 0) return fail(`"${stmt.path}" has no observations (only a header)`, 'data-malformed');
   let timeCol = header.findIndex((h) => h.toLowerCase() === 't');
   if (timeCol < 0) timeCol = 0;
@@ -81,15 +104,22 @@ export function readData(stmt: DataStmt, context: AnalysisContext, interval: [nu
     const nums: number[] = [];
     for (let c = 0; c < row.length; c++) {
       const v = plainNumber(row[c]);
-      if (v === undefined) return fail(`row ${line}, column '${header[c]}': '${row[c]}' is not a finite number`, 'data-malformed');
+      if (v === undefined)
+        return fail(`row ${line}, column '${header[c]}': '${row[c]}' is not a finite number`, 'data-malformed');
       nums.push(v);
     }
     const time = nums[timeCol];
     if (times.length > 0 && time <= times[times.length - 1]) {
-      return fail(`row ${line}: the times must increase (t = ${time} after t = ${times[times.length - 1]})`, 'data-malformed');
+      return fail(
+        `row ${line}: the times must increase (t = ${time} after t = ${times[times.length - 1]})`,
+        'data-malformed',
+      );
     }
     if (time < interval[0] - 1e-12 || time > interval[1] + 1e-9 * Math.max(1, Math.abs(interval[1]))) {
-      return fail(`row ${line}: time ${time} is outside the solved interval [${interval[0]}, ${interval[1]}] (set @ t0= and total=)`, 'data-malformed');
+      return fail(
+        `row ${line}: time ${time} is outside the solved interval [${interval[0]}, ${interval[1]}] (set @ t0= and total=)`,
+        'data-malformed',
+      );
     }
     times.push(time);
     values.push(nums.filter((_, c) => c !== timeCol));

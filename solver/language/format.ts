@@ -20,13 +20,19 @@ import { parse } from './parser';
 export type FormatOptions = Record<string, never>;
 
 /** An LSP-style edit: replace `range` (0-based lines/characters) by `newText`. */
-export interface TextEdit { range: Range; newText: string }
+export interface TextEdit {
+  range: Range;
+  newText: string;
+}
 
 const BINARY = new Set(['+', '-', '*', '/', '@', '<', '>', '<=', '>=', '==', '!=', '&', '|', '=', '~']);
 const OPEN = new Set(['(', '[']);
 const CLOSE = new Set([')', ']']);
 
-interface PhysicalLine { text: string; eol: string }
+interface PhysicalLine {
+  text: string;
+  eol: string;
+}
 
 function splitLines(text: string): PhysicalLine[] {
   const out: PhysicalLine[] = [];
@@ -44,11 +50,17 @@ function splitLines(text: string): PhysicalLine[] {
   return out;
 }
 
-function isWord(t: Token): boolean { return t.kind === 'ident' || t.kind === 'number' || t.kind === 'string'; }
-function isPunct(t: Token | undefined, s: string): boolean { return t !== undefined && t.kind === 'punct' && t.text === s; }
+function isWord(t: Token): boolean {
+  return t.kind === 'ident' || t.kind === 'number' || t.kind === 'string';
+}
+function isPunct(t: Token | undefined, s: string): boolean {
+  return t !== undefined && t.kind === 'punct' && t.text === s;
+}
 
 /** Source text of a token (the lexer reports `**` as `^`; both mean the same). */
-function tokenText(t: Token): string { return t.text; }
+function tokenText(t: Token): string {
+  return t.text;
+}
 
 /** Joins the tokens of one statement with normalised spacing. */
 function joinTokens(toks: Token[], source: string): string {
@@ -59,23 +71,38 @@ function joinTokens(toks: Token[], source: string): string {
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i];
     // `dx/dt` at the start of an equation and `per-step` stay glued.
-    if (i === 0 && t.kind === 'ident' && isPunct(toks[1], '/') && toks[2]?.kind === 'ident' && toks[2].text.toLowerCase() === 'dt'
-      && isPunct(toks[3], '=')) {
+    if (
+      i === 0 &&
+      t.kind === 'ident' &&
+      isPunct(toks[1], '/') &&
+      toks[2]?.kind === 'ident' &&
+      toks[2].text.toLowerCase() === 'dt' &&
+      isPunct(toks[3], '=')
+    ) {
       out += `${t.text}/${toks[2].text}`;
       prev = toks[2];
       i = 2;
       continue;
     }
-    if (t.kind === 'ident' && t.text.toLowerCase() === 'per' && isPunct(toks[i + 1], '-') && !toks[i + 1].spaceBefore
-      && toks[i + 2]?.kind === 'ident' && toks[i + 2].text.toLowerCase() === 'step' && !toks[i + 2].spaceBefore) {
+    if (
+      t.kind === 'ident' &&
+      t.text.toLowerCase() === 'per' &&
+      isPunct(toks[i + 1], '-') &&
+      !toks[i + 1].spaceBefore &&
+      toks[i + 2]?.kind === 'ident' &&
+      toks[i + 2].text.toLowerCase() === 'step' &&
+      !toks[i + 2].spaceBefore
+    ) {
       out += (prev ? ' ' : '') + `${t.text}-${toks[i + 2].text}`;
       prev = toks[i + 2];
       i += 2;
       continue;
     }
     const text = tokenText(t);
-    const unary = (t.text === '-' || t.text === '+') && t.kind === 'punct'
-      && (prev === undefined || (prev.kind === 'punct' && !CLOSE.has(prev.text) && prev.text !== "'"));
+    const unary =
+      (t.text === '-' || t.text === '+') &&
+      t.kind === 'punct' &&
+      (prev === undefined || (prev.kind === 'punct' && !CLOSE.has(prev.text) && prev.text !== "'"));
     let sep: string;
     if (prev === undefined) sep = '';
     else if (afterUnary) sep = '';
@@ -85,11 +112,13 @@ function joinTokens(toks: Token[], source: string): string {
     else if (t.kind === 'punct' && CLOSE.has(t.text)) sep = '';
     else if (isPunct(t, "'")) sep = '';
     else if (isPunct(t, '^') || isPunct(prev, '^')) sep = '';
-    else if (t.kind === 'punct' && OPEN.has(t.text)) sep = prev.kind === 'ident' || (prev.kind === 'punct' && CLOSE.has(prev.text) && t.text === '[') ? '' : ' ';
+    else if (t.kind === 'punct' && OPEN.has(t.text))
+      sep = prev.kind === 'ident' || (prev.kind === 'punct' && CLOSE.has(prev.text) && t.text === '[') ? '' : ' ';
     else if (unary) sep = ' ';
     else if (t.kind === 'punct' && BINARY.has(t.text)) sep = ' ';
     else if (prev.kind === 'punct' && BINARY.has(prev.text)) sep = ' ';
-    else if (isWord(t) && (isWord(prev) || (prev.kind === 'punct' && (CLOSE.has(prev.text) || prev.text === "'")))) sep = ' ';
+    else if (isWord(t) && (isWord(prev) || (prev.kind === 'punct' && (CLOSE.has(prev.text) || prev.text === "'"))))
+      sep = ' ';
     else sep = ' ';
     // A unary sign directly after `^` or an opening bracket needs no space either.
     if (unary && prev !== undefined && (isPunct(prev, '^') || OPEN.has(prev.text) || afterUnary)) sep = '';
@@ -105,7 +134,10 @@ function joinOptions(toks: Token[], source: string): string {
   const parts: string[] = [];
   let i = 1;
   while (i < toks.length) {
-    if (isPunct(toks[i], ',')) { i++; continue; }
+    if (isPunct(toks[i], ',')) {
+      i++;
+      continue;
+    }
     const key = toks[i];
     const v0 = toks[i + 2];
     if (!isPunct(toks[i + 1], '=') || v0 === undefined) return '';
@@ -129,7 +161,10 @@ function formatLines(text: string): { lines: PhysicalLine[]; next: (string | und
   const statementLines = new Set<number>();
   let doneLine = Infinity;
   for (const s of program.statements) {
-    if (s.kind === 'broken' || s.kind === 'opaque') { blocked.add(s.range.start.line); continue; }
+    if (s.kind === 'broken' || s.kind === 'opaque') {
+      blocked.add(s.range.start.line);
+      continue;
+    }
     const line = s.kind === 'options' ? s.line.range.start.line : s.range.start.line;
     statementLines.add(line);
     if (s.kind === 'done') doneLine = Math.min(doneLine, line);
@@ -190,7 +225,10 @@ export function formatRange(text: string, startLine: number, endLine: number, op
   for (let l = from; l <= to; l++) {
     const n = next[l];
     if (n === undefined || n === lines[l].text) continue;
-    edits.push({ range: { start: { line: l, character: 0 }, end: { line: l, character: lines[l].text.length } }, newText: n });
+    edits.push({
+      range: { start: { line: l, character: 0 }, end: { line: l, character: lines[l].text.length } },
+      newText: n,
+    });
   }
   return edits;
 }

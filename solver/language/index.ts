@@ -39,12 +39,14 @@ export function analyseDocument(text: string, context: AnalysisContext = {}): An
     // A bug in the front end must not take the server down: report it on line 0.
     const message = e instanceof Error ? e.message : String(e);
     return {
-      diagnostics: [{
-        code: 'internal-error',
-        severity: 'error',
-        message: `ODE Lens could not analyse this file (internal error: ${message})`,
-        range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
-      }],
+      diagnostics: [
+        {
+          code: 'internal-error',
+          severity: 'error',
+          message: `ODE Lens could not analyse this file (internal error: ${message})`,
+          range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+        },
+      ],
       syntax,
     };
   }

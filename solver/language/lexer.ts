@@ -37,19 +37,45 @@ export interface Token {
   value: number | undefined;
 }
 
-const CH_TAB = 9, CH_LF = 10, CH_CR = 13, CH_SPACE = 32, CH_QUOTE = 34, CH_HASH = 35;
-const CH_STAR = 42, CH_DOT = 46, CH_0 = 48, CH_9 = 57, CH_BACKSLASH = 92, CH_UNDERSCORE = 95;
-const CH_LT = 60, CH_GT = 62, CH_EQ = 61, CH_BANG = 33;
-const CH_A = 65, CH_Z = 90, CH_a = 97, CH_z = 122, CH_E = 69, CH_e = 101, CH_PLUS = 43, CH_MINUS = 45;
+const CH_TAB = 9,
+  CH_LF = 10,
+  CH_CR = 13,
+  CH_SPACE = 32,
+  CH_QUOTE = 34,
+  CH_HASH = 35;
+const CH_STAR = 42,
+  CH_DOT = 46,
+  CH_0 = 48,
+  CH_9 = 57,
+  CH_BACKSLASH = 92,
+  CH_UNDERSCORE = 95;
+const CH_LT = 60,
+  CH_GT = 62,
+  CH_EQ = 61,
+  CH_BANG = 33;
+const CH_A = 65,
+  CH_Z = 90,
+  CH_a = 97,
+  CH_z = 122,
+  CH_E = 69,
+  CH_e = 101,
+  CH_PLUS = 43,
+  CH_MINUS = 45;
 
 const PUNCT_CHARS = "+-*/^@()[]{},=~'<>!&|:;.%$?";
 /** Single-character punctuation, indexed by char code; the value is the interned one-character string. */
 const PUNCT: (string | undefined)[] = new Array(128);
 for (const ch of PUNCT_CHARS) PUNCT[ch.charCodeAt(0)] = ch;
 
-function isDigit(c: number): boolean { return c >= CH_0 && c <= CH_9; }
-function isIdentStart(c: number): boolean { return (c >= CH_a && c <= CH_z) || (c >= CH_A && c <= CH_Z) || c === CH_UNDERSCORE; }
-function isIdentPart(c: number): boolean { return isIdentStart(c) || isDigit(c); }
+function isDigit(c: number): boolean {
+  return c >= CH_0 && c <= CH_9;
+}
+function isIdentStart(c: number): boolean {
+  return (c >= CH_a && c <= CH_z) || (c >= CH_A && c <= CH_Z) || c === CH_UNDERSCORE;
+}
+function isIdentPart(c: number): boolean {
+  return isIdentStart(c) || isDigit(c);
+}
 
 /**
  * Produces the tokens of one logical line at a time, so that tokens die young
@@ -77,20 +103,51 @@ export class Lexer {
     let lineHasTokens = false;
 
     // Every token has the same set of fields (one hidden class).
-    const push = (kind: TokenKind, start: number, end: number, tokText: string, value: number | undefined, closed: boolean | undefined): void => {
-      tokens.push({ kind, text: tokText, line, col: start - lineStart, end: end - lineStart, offset: start, spaceBefore: space, closed, value });
+    const push = (
+      kind: TokenKind,
+      start: number,
+      end: number,
+      tokText: string,
+      value: number | undefined,
+      closed: boolean | undefined,
+    ): void => {
+      tokens.push({
+        kind,
+        text: tokText,
+        line,
+        col: start - lineStart,
+        end: end - lineStart,
+        offset: start,
+        spaceBefore: space,
+        closed,
+        value,
+      });
       space = false;
       lineHasTokens = true;
     };
 
     while (i < n) {
       const c = text.charCodeAt(i);
-      if (c === CH_SPACE || c === CH_TAB) { i++; space = true; continue; }
+      if (c === CH_SPACE || c === CH_TAB) {
+        i++;
+        space = true;
+        continue;
+      }
       if (c === CH_LF || c === CH_CR) {
         const start = i;
         i += c === CH_CR && text.charCodeAt(i + 1) === CH_LF ? 2 : 1;
         if (lineHasTokens) {
-          tokens.push({ kind: 'newline', text: '\n', line, col: start - lineStart, end: start - lineStart, offset: start, spaceBefore: space, closed: undefined, value: undefined });
+          tokens.push({
+            kind: 'newline',
+            text: '\n',
+            line,
+            col: start - lineStart,
+            end: start - lineStart,
+            offset: start,
+            spaceBefore: space,
+            closed: undefined,
+            value: undefined,
+          });
           this.i = i;
           this.line = line + 1;
           this.lineStart = i;
@@ -102,7 +159,11 @@ export class Lexer {
         continue;
       }
       if (c === CH_HASH) {
-        while (i < n) { const d = text.charCodeAt(i); if (d === CH_LF || d === CH_CR) break; i++; }
+        while (i < n) {
+          const d = text.charCodeAt(i);
+          if (d === CH_LF || d === CH_CR) break;
+          i++;
+        }
         continue;
       }
       if (c === CH_BACKSLASH) {
@@ -110,7 +171,11 @@ export class Lexer {
         let j = i + 1;
         while (j < n && (text.charCodeAt(j) === CH_SPACE || text.charCodeAt(j) === CH_TAB)) j++;
         const d = j < n ? text.charCodeAt(j) : CH_LF;
-        if (j >= n) { i = n; space = true; continue; } // `\` at the end of the file
+        if (j >= n) {
+          i = n;
+          space = true;
+          continue;
+        } // `\` at the end of the file
         if (d === CH_LF || d === CH_CR) {
           i = j + (d === CH_CR && text.charCodeAt(j + 1) === CH_LF ? 2 : 1);
           line++;
@@ -158,7 +223,10 @@ export class Lexer {
           const d = text.charCodeAt(i);
           if (d === CH_LF || d === CH_CR) break;
           i++;
-          if (d === CH_QUOTE) { closed = true; break; }
+          if (d === CH_QUOTE) {
+            closed = true;
+            break;
+          }
         }
         push('string', start, i, text.slice(start, i), undefined, closed);
         continue;
@@ -191,10 +259,30 @@ export class Lexer {
     this.line = line;
     this.lineStart = lineStart;
     if (lineHasTokens) {
-      tokens.push({ kind: 'newline', text: '\n', line, col: n - lineStart, end: n - lineStart, offset: n, spaceBefore: space, closed: undefined, value: undefined });
+      tokens.push({
+        kind: 'newline',
+        text: '\n',
+        line,
+        col: n - lineStart,
+        end: n - lineStart,
+        offset: n,
+        spaceBefore: space,
+        closed: undefined,
+        value: undefined,
+      });
       return tokens;
     }
-    tokens.push({ kind: 'eof', text: '', line, col: n - lineStart, end: n - lineStart, offset: n, spaceBefore: true, closed: undefined, value: undefined });
+    tokens.push({
+      kind: 'eof',
+      text: '',
+      line,
+      col: n - lineStart,
+      end: n - lineStart,
+      offset: n,
+      spaceBefore: true,
+      closed: undefined,
+      value: undefined,
+    });
     return tokens;
   }
 }

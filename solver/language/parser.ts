@@ -7,7 +7,14 @@
 
 import type { BinaryOperator, Diagnostic, Expr, OptionLine, OptionSetting, Range } from '../model';
 import type {
-  InitItem, NumberItem, ParamInitSyntax, ParamItem, Program, SchemeCoeff, ShapeSpec, Statement,
+  InitItem,
+  NumberItem,
+  ParamInitSyntax,
+  ParamItem,
+  Program,
+  SchemeCoeff,
+  ShapeSpec,
+  Statement,
 } from './ast';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
@@ -19,7 +26,9 @@ const MAX_NESTING = 200;
 const MAX_DIM = 1_000_000;
 
 class ParseError extends Error {
-  constructor(readonly diagnostic: Diagnostic) { super(diagnostic.message); }
+  constructor(readonly diagnostic: Diagnostic) {
+    super(diagnostic.message);
+  }
 }
 
 const PARAM_KEYWORDS = new Set(['param', 'params', 'par', 'pars', 'p', 'parameter', 'parameters']);
@@ -33,35 +42,54 @@ const AND_OPS: ReadonlySet<string> = new Set(['&']);
 const COMPARISON_OPS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==', '!=']);
 
 /** Recognised constructs that this release does not support: keyword → [severity, message]. */
-const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', string]> = new Map(Object.entries({
-  table: ['error', 'Tables (`table`) are not supported by ODE Lens yet'],
-  markov: ['error', 'Markov variables (`markov`) are not supported by ODE Lens; the model cannot be simulated'],
-  volterra: ['error', 'Volterra integrals are not supported by ODE Lens yet'],
-  special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
-  wiener: ['error', 'Wiener (noise) variables are not supported by ODE Lens: gradient checks need a deterministic model'],
-  global: ['error', 'Global flags (`global`, events) are not supported by ODE Lens yet'],
-  // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
-  ...Object.fromEntries(['bdry', 'bndry', 'b'].map((k) => [k, ['information',
-    `Boundary conditions (\`${k}\`) are ignored: ODE Lens checks the initial-value problem from the initial values`]])),
-  set: ['information', 'Named parameter sets (`set`) are ignored by ODE Lens'],
-  solv: ['error', 'Algebraic conditions (`solv`) are not supported by ODE Lens yet'],
-  option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
-  options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
-  export: ['error', '`export` is not supported by ODE Lens'],
-  import: ['error', '`import` is not supported by ODE Lens'],
-}) as [string, ['error' | 'warning' | 'information', string]][]);
+const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', string]> = new Map(
+  Object.entries({
+    table: ['error', 'Tables (`table`) are not supported by ODE Lens yet'],
+    markov: ['error', 'Markov variables (`markov`) are not supported by ODE Lens; the model cannot be simulated'],
+    volterra: ['error', 'Volterra integrals are not supported by ODE Lens yet'],
+    special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
+    wiener: [
+      'error',
+      'Wiener (noise) variables are not supported by ODE Lens: gradient checks need a deterministic model',
+    ],
+    global: ['error', 'Global flags (`global`, events) are not supported by ODE Lens yet'],
+    // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
+    ...Object.fromEntries(
+      ['bdry', 'bndry', 'b'].map((k) => [
+        k,
+        [
+          'information',
+          `Boundary conditions (\`${k}\`) are ignored: ODE Lens checks the initial-value problem from the initial values`,
+        ],
+      ]),
+    ),
+    set: ['information', 'Named parameter sets (`set`) are ignored by ODE Lens'],
+    solv: ['error', 'Algebraic conditions (`solv`) are not supported by ODE Lens yet'],
+    option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
+    options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
+    export: ['error', '`export` is not supported by ODE Lens'],
+    import: ['error', '`import` is not supported by ODE Lens'],
+  }) as [string, ['error' | 'warning' | 'information', string]][],
+);
 
 /** Unsupported constructs whose second word is the name they declare. */
 const DECLARING_UNSUPPORTED = new Set(['markov', 'table', 'wiener', 'special']);
 
-export interface ParseResult { program: Program; diagnostics: Diagnostic[] }
+export interface ParseResult {
+  program: Program;
+  diagnostics: Diagnostic[];
+}
 
 function describe(t: Token): string {
   switch (t.kind) {
-    case 'newline': return 'end of line';
-    case 'eof': return 'end of file';
-    case 'string': return 'a string';
-    default: return `'${t.text}'`;
+    case 'newline':
+      return 'end of line';
+    case 'eof':
+      return 'end of file';
+    case 'string':
+      return 'a string';
+    default:
+      return `'${t.text}'`;
   }
 }
 
@@ -115,8 +143,13 @@ class Parser {
     if (t.kind !== 'eof') this.pos++;
     return t;
   }
-  private isPunct(t: Token, s: string): boolean { return t.kind === 'punct' && t.text === s; }
-  private atLineEnd(): boolean { const k = this.peek().kind; return k === 'newline' || k === 'eof'; }
+  private isPunct(t: Token, s: string): boolean {
+    return t.kind === 'punct' && t.text === s;
+  }
+  private atLineEnd(): boolean {
+    const k = this.peek().kind;
+    return k === 'newline' || k === 'eof';
+  }
   private fail(range: Range, message: string, code = 'syntax-error'): never {
     throw new ParseError(diag(code, 'error', message, range));
   }
@@ -159,15 +192,23 @@ class Parser {
 
     if (first.kind === 'punct') {
       switch (first.text) {
-        case '@': this.optionsLine(); return false;
+        case '@':
+          this.optionsLine();
+          return false;
         case '{':
-          if (wasMarkov) { this.inMarkov = true; return false; } // transition rows of a `markov` line
+          if (wasMarkov) {
+            this.inMarkov = true;
+            return false;
+          } // transition rows of a `markov` line
           break;
         case '!':
           this.unsupported(first, 'error', 'Derived parameters (`!name = …`) are not supported by ODE Lens yet');
           return false;
       }
-      this.fail(tokenRange(first), `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`);
+      this.fail(
+        tokenRange(first),
+        `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`,
+      );
     }
     if (first.kind === 'string') {
       // XPPAUT action comments (`" …`): text for the XPPAUT GUI, ignored.
@@ -178,45 +219,93 @@ class Parser {
       return false;
     }
     if (first.kind !== 'ident') {
-      this.fail(tokenRange(first), `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`);
+      this.fail(
+        tokenRange(first),
+        `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`,
+      );
     }
 
     const lw = first.text.toLowerCase();
     const second = this.peek(1);
 
-    if (lw === 'loss' && this.isPunct(second, '=')) { this.loss(); return false; }
-    if (this.isPunct(second, "'")) { this.equation(); return false; }
+    if (lw === 'loss' && this.isPunct(second, '=')) {
+      this.loss();
+      return false;
+    }
+    if (this.isPunct(second, "'")) {
+      this.equation();
+      return false;
+    }
     if (this.isPunct(second, '/') && lw.length > 1 && lw[0] === 'd') {
       const third = this.peek(2);
-      if (third.kind === 'ident' && third.text.toLowerCase() === 'dt') { this.equation(); return false; }
+      if (third.kind === 'ident' && third.text.toLowerCase() === 'dt') {
+        this.equation();
+        return false;
+      }
     }
-    if (this.isPunct(second, '(')) { this.parenLine(); return false; }
-    if (this.isPunct(second, '=')) { this.fixed(); return false; }
+    if (this.isPunct(second, '(')) {
+      this.parenLine();
+      return false;
+    }
+    if (this.isPunct(second, '=')) {
+      this.fixed();
+      return false;
+    }
 
-    if (lw === 'state') { this.stateDecl(); return false; }
-    if (PARAM_KEYWORDS.has(lw)) { this.paramDecl(); return false; }
-    if (INIT_KEYWORDS.has(lw)) { this.initDecl(); return false; }
-    if (NUMBER_KEYWORDS.has(lw)) { this.numberDecl(); return false; }
+    if (lw === 'state') {
+      this.stateDecl();
+      return false;
+    }
+    if (PARAM_KEYWORDS.has(lw)) {
+      this.paramDecl();
+      return false;
+    }
+    if (INIT_KEYWORDS.has(lw)) {
+      this.initDecl();
+      return false;
+    }
+    if (NUMBER_KEYWORDS.has(lw)) {
+      this.numberDecl();
+      return false;
+    }
     if (DONE_KEYWORDS.has(lw)) {
       this.next();
       this.statements.push({ kind: 'done', range: tokenRange(first) });
       return true;
     }
-    if (AUX_KEYWORDS.has(lw)) { this.aux(); return false; }
-    if (lw === 'data') { this.dataDecl(); return false; }
-    if (lw === 'scheme') { this.schemeDecl(); return false; }
+    if (AUX_KEYWORDS.has(lw)) {
+      this.aux();
+      return false;
+    }
+    if (lw === 'data') {
+      this.dataDecl();
+      return false;
+    }
+    if (lw === 'scheme') {
+      this.schemeDecl();
+      return false;
+    }
     const u = UNSUPPORTED.get(lw);
     if (u) {
       this.unsupported(first, u[0], u[1]);
       if (DECLARING_UNSUPPORTED.has(lw) && second.kind === 'ident') {
         // The name it declares is known, so later uses are not reported again.
-        this.statements.push({ kind: 'opaque', keyword: lw, name: second.text, nameRange: tokenRange(second), range: this.wholeLine(first) });
+        this.statements.push({
+          kind: 'opaque',
+          keyword: lw,
+          name: second.text,
+          nameRange: tokenRange(second),
+          range: this.wholeLine(first),
+        });
       }
       if (lw === 'markov') this.inMarkov = true;
       return false;
     }
     if (lw === 'loss') this.fail(tokenRange(second), `Expected '=' after 'loss', found ${describe(second)}`);
-    this.fail(tokenRange(first), `Unrecognised line starting with '${first.text}': expected a declaration (state, param, init, …), an equation such as ${first.text}' = …, or options @ …`);
+    this.fail(
+      tokenRange(first),
+      `Unrecognised line starting with '${first.text}': expected a declaration (state, param, init, …), an equation such as ${first.text}' = …, or options @ …`,
+    );
   }
 
   /** After a syntax error: remember what the line declared (see BrokenStmt). */
@@ -227,8 +316,14 @@ class Parser {
     if (!t0 || t0.kind !== 'ident' || !t1) return;
     const lw = t0.text.toLowerCase();
     const range = tokenRange(t0);
-    if (lw === 'loss') { this.statements.push({ kind: 'broken', isLoss: true, range }); return; }
-    if (this.isPunct(t1, "'")) { this.statements.push({ kind: 'broken', equationFor: t0.text, range }); return; }
+    if (lw === 'loss') {
+      this.statements.push({ kind: 'broken', isLoss: true, range });
+      return;
+    }
+    if (this.isPunct(t1, "'")) {
+      this.statements.push({ kind: 'broken', equationFor: t0.text, range });
+      return;
+    }
     if (this.isPunct(t1, '/') && lw[0] === 'd' && t2?.kind === 'ident' && t2.text.toLowerCase() === 'dt') {
       this.statements.push({ kind: 'broken', equationFor: t0.text.slice(1), range });
       return;
@@ -239,11 +334,27 @@ class Parser {
     }
     if (this.isPunct(t1, '(')) {
       if (t2?.kind === 'number') return; // x(0) = …
-      this.statements.push({ kind: 'broken', declares: { keyword: 'function', name: t0.text, nameRange: range }, range });
+      this.statements.push({
+        kind: 'broken',
+        declares: { keyword: 'function', name: t0.text, nameRange: range },
+        range,
+      });
       return;
     }
-    if (t1.kind === 'ident' && (lw === 'state' || lw === 'data' || lw === 'scheme' || PARAM_KEYWORDS.has(lw) || NUMBER_KEYWORDS.has(lw) || AUX_KEYWORDS.has(lw))) {
-      this.statements.push({ kind: 'broken', declares: { keyword: lw === 'state' ? 'state' : lw, name: t1.text, nameRange: tokenRange(t1) }, range });
+    if (
+      t1.kind === 'ident' &&
+      (lw === 'state' ||
+        lw === 'data' ||
+        lw === 'scheme' ||
+        PARAM_KEYWORDS.has(lw) ||
+        NUMBER_KEYWORDS.has(lw) ||
+        AUX_KEYWORDS.has(lw))
+    ) {
+      this.statements.push({
+        kind: 'broken',
+        declares: { keyword: lw === 'state' ? 'state' : lw, name: t1.text, nameRange: tokenRange(t1) },
+        range,
+      });
     }
   }
 
@@ -257,8 +368,17 @@ class Parser {
     for (;;) {
       const name = this.expectIdent("after 'state'");
       const shape = this.isPunct(this.peek(), '[') ? this.shapeSpec() : undefined;
-      this.statements.push({ kind: 'state', name: name.text, nameRange: tokenRange(name), shape, range: span(tokenRange(name), tokenRange(this.toks[this.pos - 1])) });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      this.statements.push({
+        kind: 'state',
+        name: name.text,
+        nameRange: tokenRange(name),
+        shape,
+        range: span(tokenRange(name), tokenRange(this.toks[this.pos - 1])),
+      });
+      if (this.isPunct(this.peek(), ',')) {
+        this.next();
+        continue;
+      }
       if (this.peek().kind === 'ident') continue;
       break;
     }
@@ -273,12 +393,18 @@ class Parser {
     const dims: number[] = [];
     for (;;) {
       const t = this.peek();
-      if (t.kind !== 'number' || t.value === undefined) this.fail(tokenRange(t), `Expected a dimension (a whole number) in the shape, found ${describe(t)}`);
-      if (!Number.isInteger(t.value) || t.value < 1) this.fail(tokenRange(t), `A dimension must be a whole number ≥ 1, found '${t.text}'`, 'invalid-shape');
-      if (t.value > MAX_DIM) this.fail(tokenRange(t), `Dimension ${t.text} is too large (at most ${MAX_DIM})`, 'invalid-shape');
+      if (t.kind !== 'number' || t.value === undefined)
+        this.fail(tokenRange(t), `Expected a dimension (a whole number) in the shape, found ${describe(t)}`);
+      if (!Number.isInteger(t.value) || t.value < 1)
+        this.fail(tokenRange(t), `A dimension must be a whole number ≥ 1, found '${t.text}'`, 'invalid-shape');
+      if (t.value > MAX_DIM)
+        this.fail(tokenRange(t), `Dimension ${t.text} is too large (at most ${MAX_DIM})`, 'invalid-shape');
       dims.push(t.value);
       this.next();
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) {
+        this.next();
+        continue;
+      }
       break;
     }
     const close = this.expectPunct(']', 'to close the shape');
@@ -295,8 +421,14 @@ class Parser {
       const t = this.peek();
       if (t.kind === 'ident') {
         const lw = t.text.toLowerCase();
-        if (lw === 'per' && this.isPunct(this.peek(1), '-') && !this.peek(1).spaceBefore
-          && this.peek(2).kind === 'ident' && this.peek(2).text.toLowerCase() === 'step' && !this.peek(2).spaceBefore) {
+        if (
+          lw === 'per' &&
+          this.isPunct(this.peek(1), '-') &&
+          !this.peek(1).spaceBefore &&
+          this.peek(2).kind === 'ident' &&
+          this.peek(2).text.toLowerCase() === 'step' &&
+          !this.peek(2).spaceBefore
+        ) {
           this.pos += 3;
           perStep = true;
         } else if (lw === 'per_step' || lw === 'perstep') {
@@ -311,7 +443,8 @@ class Parser {
       if (this.isPunct(op, '~')) {
         this.next();
         const dist = this.expectIdent("after '~' (a distribution such as normal(0, 0.1))");
-        if (dist.text.toLowerCase() !== 'normal') this.fail(tokenRange(dist), `Unknown distribution '${dist.text}'; only normal(mean, std) is supported`);
+        if (dist.text.toLowerCase() !== 'normal')
+          this.fail(tokenRange(dist), `Unknown distribution '${dist.text}'; only normal(mean, std) is supported`);
         this.expectPunct('(', "after 'normal'");
         const mean = this.expr();
         this.expectPunct(',', 'between the mean and the standard deviation');
@@ -323,10 +456,23 @@ class Parser {
         const value = this.expr();
         init = { kind: 'value', value, range: span(tokenRange(op), value.range) };
       } else {
-        this.fail(tokenRange(op), `Expected '~ normal(mean, std)' or '= value' after parameter '${name.text}', found ${describe(op)}`);
+        this.fail(
+          tokenRange(op),
+          `Expected '~ normal(mean, std)' or '= value' after parameter '${name.text}', found ${describe(op)}`,
+        );
       }
-      items.push({ name: name.text, nameRange: tokenRange(name), shape, perStep, init, range: span(tokenRange(name), tokenRange(this.toks[this.pos - 1])) });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      items.push({
+        name: name.text,
+        nameRange: tokenRange(name),
+        shape,
+        perStep,
+        init,
+        range: span(tokenRange(name), tokenRange(this.toks[this.pos - 1])),
+      });
+      if (this.isPunct(this.peek(), ',')) {
+        this.next();
+        continue;
+      }
       if (this.peek().kind === 'ident') continue; // XPPAUT: `par a=1  b=2`
       break;
     }
@@ -341,11 +487,26 @@ class Parser {
     const items: InitItem[] = [];
     for (;;) {
       const name = this.expectIdent(`after '${kw.text}'`);
-      if (this.isPunct(this.peek(), '(') && this.peek(1).kind === 'number' && this.peek(1).value === 0 && this.isPunct(this.peek(2), ')')) this.pos += 3;
+      if (
+        this.isPunct(this.peek(), '(') &&
+        this.peek(1).kind === 'number' &&
+        this.peek(1).value === 0 &&
+        this.isPunct(this.peek(2), ')')
+      )
+        this.pos += 3;
       this.expectPunct('=', `after '${name.text}' (init ${name.text} = value)`);
       const value = this.expr();
-      items.push({ name: name.text, nameRange: tokenRange(name), value, range: span(tokenRange(name), value.range), form: 'init' });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      items.push({
+        name: name.text,
+        nameRange: tokenRange(name),
+        value,
+        range: span(tokenRange(name), value.range),
+        form: 'init',
+      });
+      if (this.isPunct(this.peek(), ',')) {
+        this.next();
+        continue;
+      }
       if (this.peek().kind === 'ident') continue; // XPPAUT: `init v=20  n=0`
       break;
     }
@@ -361,7 +522,10 @@ class Parser {
       this.expectPunct('=', `after '${name.text}' (number ${name.text} = value)`);
       const value = this.expr();
       items.push({ name: name.text, nameRange: tokenRange(name), value, range: span(tokenRange(name), value.range) });
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) {
+        this.next();
+        continue;
+      }
       if (this.peek().kind === 'ident') continue;
       break;
     }
@@ -375,21 +539,36 @@ class Parser {
     this.expectPunct('=', `after '${name.text}' (aux ${name.text} = expression)`);
     const expr = this.expr();
     this.expectLineEnd('after the aux expression');
-    this.statements.push({ kind: 'aux', name: name.text, nameRange: tokenRange(name), expr, range: this.lineRangeFrom(kw) });
+    this.statements.push({
+      kind: 'aux',
+      name: name.text,
+      nameRange: tokenRange(name),
+      expr,
+      range: this.lineRangeFrom(kw),
+    });
   }
 
   /** `data obs = "file.csv"` */
   private dataDecl(): void {
     const kw = this.next();
-    const name = this.expectIdent("after 'data' (data NAME = \"file.csv\")");
+    const name = this.expectIdent('after \'data\' (data NAME = "file.csv")');
     this.expectPunct('=', `after '${name.text}' (data ${name.text} = "file.csv")`);
     const p = this.peek();
-    if (p.kind !== 'string') this.fail(tokenRange(p), `Expected the data file as a quoted path, e.g. "observations.csv", found ${describe(p)}`);
+    if (p.kind !== 'string')
+      this.fail(
+        tokenRange(p),
+        `Expected the data file as a quoted path, e.g. "observations.csv", found ${describe(p)}`,
+      );
     if (!p.closed) this.fail(tokenRange(p), 'The file name is missing its closing quote "');
     this.next();
     this.expectLineEnd('after the data file name');
     this.statements.push({
-      kind: 'data', name: name.text, nameRange: tokenRange(name), path: p.text.slice(1, -1), pathRange: tokenRange(p), range: this.lineRangeFrom(kw),
+      kind: 'data',
+      name: name.text,
+      nameRange: tokenRange(name),
+      path: p.text.slice(1, -1),
+      pathRange: tokenRange(p),
+      range: this.lineRangeFrom(kw),
     });
   }
 
@@ -400,18 +579,38 @@ class Parser {
     const fam = this.peek();
     const family = fam.kind === 'ident' ? fam.text.toLowerCase() : '';
     if (family !== 'rk' && family !== 'lmm') {
-      this.fail(tokenRange(fam), `Expected the kind of scheme after '${name.text}': rk (Runge–Kutta) or lmm (linear multistep), found ${describe(fam)}`);
+      this.fail(
+        tokenRange(fam),
+        `Expected the kind of scheme after '${name.text}': rk (Runge–Kutta) or lmm (linear multistep), found ${describe(fam)}`,
+      );
     }
     this.next();
     const coeffs: SchemeCoeff[] = [];
     while (!this.atLineEnd()) {
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
-      const key = this.expectIdent(family === 'rk' ? 'of a coefficient (a=, b= or c=)' : 'of a coefficient (alpha= or beta=)');
+      if (this.isPunct(this.peek(), ',')) {
+        this.next();
+        continue;
+      }
+      const key = this.expectIdent(
+        family === 'rk' ? 'of a coefficient (a=, b= or c=)' : 'of a coefficient (alpha= or beta=)',
+      );
       this.expectPunct('=', `after '${key.text}'`);
       const value = this.expr();
-      coeffs.push({ key: key.text.toLowerCase(), keyRange: tokenRange(key), value, range: span(tokenRange(key), value.range) });
+      coeffs.push({
+        key: key.text.toLowerCase(),
+        keyRange: tokenRange(key),
+        value,
+        range: span(tokenRange(key), value.range),
+      });
     }
-    this.statements.push({ kind: 'scheme', name: name.text, nameRange: tokenRange(name), family, coeffs, range: this.lineRangeFrom(kw) });
+    this.statements.push({
+      kind: 'scheme',
+      name: name.text,
+      nameRange: tokenRange(name),
+      family,
+      coeffs,
+      range: this.lineRangeFrom(kw),
+    });
   }
 
   private equation(): void {
@@ -424,7 +623,10 @@ class Parser {
       // dx/dt
       this.pos += 2;
       state = first.text.slice(1);
-      stateRange = { start: { line: first.line, character: first.col + 1 }, end: { line: first.line, character: first.end } };
+      stateRange = {
+        start: { line: first.line, character: first.col + 1 },
+        end: { line: first.line, character: first.end },
+      };
     }
     this.expectPunct('=', `in the equation for ${state} (it reads ${state}' = expression)`);
     const rhs = this.expr();
@@ -445,7 +647,13 @@ class Parser {
     this.next(); // '='
     const expr = this.expr();
     this.expectLineEnd('after the expression; expected an operator');
-    this.statements.push({ kind: 'fixed', name: name.text, nameRange: tokenRange(name), expr, range: this.lineRangeFrom(name) });
+    this.statements.push({
+      kind: 'fixed',
+      name: name.text,
+      nameRange: tokenRange(name),
+      expr,
+      range: this.lineRangeFrom(name),
+    });
   }
 
   /** `x(0) = …` (initial value) or `f(a, b) = …` (user function). */
@@ -454,13 +662,21 @@ class Parser {
     const open = this.next();
     const a = this.peek();
     if (a.kind === 'number' && this.isPunct(this.peek(1), ')')) {
-      if (a.value !== 0) this.fail(tokenRange(a), `Expected ${name.text}(0) = value for an initial value, found ${name.text}(${a.text})`);
+      if (a.value !== 0)
+        this.fail(
+          tokenRange(a),
+          `Expected ${name.text}(0) = value for an initial value, found ${name.text}(${a.text})`,
+        );
       this.pos += 2;
       this.expectPunct('=', `after ${name.text}(0)`);
       const value = this.expr();
       this.expectLineEnd('after the initial value');
       const range = this.lineRangeFrom(name);
-      this.statements.push({ kind: 'init', items: [{ name: name.text, nameRange: tokenRange(name), value, range, form: 'x(0)' }], range });
+      this.statements.push({
+        kind: 'init',
+        items: [{ name: name.text, nameRange: tokenRange(name), value, range, form: 'x(0)' }],
+        range,
+      });
       return;
     }
     const params: string[] = [];
@@ -470,17 +686,32 @@ class Parser {
         const p = this.expectIdent(`as an argument of ${name.text}(…)`);
         params.push(p.text);
         paramRanges.push(tokenRange(p));
-        if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+        if (this.isPunct(this.peek(), ',')) {
+          this.next();
+          continue;
+        }
         break;
       }
     }
     this.expectPunct(')', `to close the arguments of ${name.text}`);
-    if (!this.isPunct(this.peek(), '=')) this.fail(tokenRange(this.peek()), `Expected '=' after ${name.text}(…) to define a function, found ${describe(this.peek())}`);
+    if (!this.isPunct(this.peek(), '='))
+      this.fail(
+        tokenRange(this.peek()),
+        `Expected '=' after ${name.text}(…) to define a function, found ${describe(this.peek())}`,
+      );
     this.next();
     const body = this.expr();
     this.expectLineEnd('after the function body; expected an operator');
     void open;
-    this.statements.push({ kind: 'function', name: name.text, nameRange: tokenRange(name), params, paramRanges, body, range: this.lineRangeFrom(name) });
+    this.statements.push({
+      kind: 'function',
+      name: name.text,
+      nameRange: tokenRange(name),
+      params,
+      paramRanges,
+      body,
+      range: this.lineRangeFrom(name),
+    });
   }
 
   private optionsLine(): void {
@@ -489,17 +720,32 @@ class Parser {
     const line: OptionLine = { range: tokenRange(at), settings };
     this.statements.push({ kind: 'options', line });
     while (!this.atLineEnd()) {
-      if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+      if (this.isPunct(this.peek(), ',')) {
+        this.next();
+        continue;
+      }
       const key = this.peek();
-      if (key.kind !== 'ident') this.fail(tokenRange(key), `Expected an option name (key=value), found ${describe(key)}`);
+      if (key.kind !== 'ident')
+        this.fail(tokenRange(key), `Expected an option name (key=value), found ${describe(key)}`);
       this.next();
       const eq = this.peek();
-      if (!this.isPunct(eq, '=')) this.fail(tokenRange(eq.kind === 'newline' || eq.kind === 'eof' ? key : eq), `Expected '=' after option '${key.text}' (${key.text}=value)`);
+      if (!this.isPunct(eq, '='))
+        this.fail(
+          tokenRange(eq.kind === 'newline' || eq.kind === 'eof' ? key : eq),
+          `Expected '=' after option '${key.text}' (${key.text}=value)`,
+        );
       this.next();
       const v0 = this.peek();
-      if (v0.kind === 'newline' || v0.kind === 'eof' || this.isPunct(v0, ',')) this.fail(tokenRange(eq), `Missing value for option '${key.text}'`);
+      if (v0.kind === 'newline' || v0.kind === 'eof' || this.isPunct(v0, ','))
+        this.fail(tokenRange(eq), `Missing value for option '${key.text}'`);
       let last = this.next();
-      while (!this.atLineEnd() && !this.isPunct(this.peek(), ',') && !this.peek().spaceBefore && this.peek().line === last.line) last = this.next();
+      while (
+        !this.atLineEnd() &&
+        !this.isPunct(this.peek(), ',') &&
+        !this.peek().spaceBefore &&
+        this.peek().line === last.line
+      )
+        last = this.next();
       const valueRange = span(tokenRange(v0), tokenRange(last));
       const value = this.text.slice(v0.offset, last.offset + (last.end - last.col));
       settings.push({ key: normalizeKey(key.text), value, range: span(tokenRange(key), valueRange), valueRange });
@@ -512,7 +758,8 @@ class Parser {
   // ---- expressions ---------------------------------------------------------
 
   expr(): Expr {
-    if (++this.depth > MAX_NESTING) this.fail(tokenRange(this.peek()), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
+    if (++this.depth > MAX_NESTING)
+      this.fail(tokenRange(this.peek()), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
     try {
       return this.or();
     } finally {
@@ -521,9 +768,15 @@ class Parser {
   }
 
   // XPPAUT precedence, lowest first: `|`, `&`, comparisons, `+ -`, `* / @`, unary, `^`.
-  private or(): Expr { return this.leftAssoc(OR_OPS, () => this.and()); }
-  private and(): Expr { return this.leftAssoc(AND_OPS, () => this.comparison()); }
-  private comparison(): Expr { return this.leftAssoc(COMPARISON_OPS, () => this.additive()); }
+  private or(): Expr {
+    return this.leftAssoc(OR_OPS, () => this.and());
+  }
+  private and(): Expr {
+    return this.leftAssoc(AND_OPS, () => this.comparison());
+  }
+  private comparison(): Expr {
+    return this.leftAssoc(COMPARISON_OPS, () => this.additive());
+  }
 
   private leftAssoc(ops: ReadonlySet<string>, operand: () => Expr): Expr {
     let left = operand();
@@ -532,7 +785,14 @@ class Parser {
       if (t.kind !== 'punct' || !ops.has(t.text)) return left;
       this.next();
       const right = operand();
-      left = { kind: 'binary', op: t.text as BinaryOperator, left, right, range: span(left.range, right.range), opRange: tokenRange(t) };
+      left = {
+        kind: 'binary',
+        op: t.text as BinaryOperator,
+        left,
+        right,
+        range: span(left.range, right.range),
+        opRange: tokenRange(t),
+      };
     }
   }
 
@@ -561,7 +821,8 @@ class Parser {
   private unary(): Expr {
     const t = this.peek();
     if (t.kind === 'punct' && (t.text === '-' || t.text === '+')) {
-      if (++this.depth > MAX_NESTING) this.fail(tokenRange(t), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
+      if (++this.depth > MAX_NESTING)
+        this.fail(tokenRange(t), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
       try {
         this.next();
         const operand = this.unary();
@@ -577,11 +838,19 @@ class Parser {
     const base = this.postfix();
     const t = this.peek();
     if (this.isPunct(t, '^')) {
-      if (++this.depth > MAX_NESTING) this.fail(tokenRange(t), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
+      if (++this.depth > MAX_NESTING)
+        this.fail(tokenRange(t), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
       try {
         this.next();
         const exponent = this.unary(); // right associative; allows 2^-1
-        return { kind: 'binary', op: '^', left: base, right: exponent, range: span(base.range, exponent.range), opRange: tokenRange(t) };
+        return {
+          kind: 'binary',
+          op: '^',
+          left: base,
+          right: exponent,
+          range: span(base.range, exponent.range),
+          opRange: tokenRange(t),
+        };
       } finally {
         this.depth--;
       }
@@ -600,11 +869,15 @@ class Parser {
         if (this.isPunct(t, '-') && this.peek(1).kind === 'number') {
           this.fail(span(tokenRange(t), tokenRange(this.peek(1))), 'Indices count from 0 and cannot be negative');
         }
-        if (t.kind !== 'number' || t.value === undefined) this.fail(tokenRange(t), `Expected an index (a whole number from 0) in ${open.text}…], found ${describe(t)}`);
+        if (t.kind !== 'number' || t.value === undefined)
+          this.fail(tokenRange(t), `Expected an index (a whole number from 0) in ${open.text}…], found ${describe(t)}`);
         if (!Number.isInteger(t.value)) this.fail(tokenRange(t), `An index must be a whole number, found '${t.text}'`);
         indices.push(t.value);
         this.next();
-        if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+        if (this.isPunct(this.peek(), ',')) {
+          this.next();
+          continue;
+        }
         break;
       }
       const close = this.expectPunct(']', 'to close the index');
@@ -618,7 +891,8 @@ class Parser {
     const part = (word: string): Expr => {
       if (word) {
         const w = this.peek();
-        if (w.kind !== 'ident' || w.text.toLowerCase() !== word) this.fail(tokenRange(w), `Expected '${word}' in if(c)then(a)else(b), found ${describe(w)}`);
+        if (w.kind !== 'ident' || w.text.toLowerCase() !== word)
+          this.fail(tokenRange(w), `Expected '${word}' in if(c)then(a)else(b), found ${describe(w)}`);
         this.next();
       }
       this.expectPunct('(', `in if(c)then(a)else(b)`);
@@ -652,7 +926,10 @@ class Parser {
         if (!this.isPunct(this.peek(), ')')) {
           for (;;) {
             args.push(this.expr());
-            if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+            if (this.isPunct(this.peek(), ',')) {
+              this.next();
+              continue;
+            }
             break;
           }
         }
@@ -676,7 +953,10 @@ class Parser {
       if (!this.isPunct(this.peek(), ']')) {
         for (;;) {
           elements.push(this.expr());
-          if (this.isPunct(this.peek(), ',')) { this.next(); continue; }
+          if (this.isPunct(this.peek(), ',')) {
+            this.next();
+            continue;
+          }
           break;
         }
       }
@@ -685,7 +965,8 @@ class Parser {
       if (elements.length === 0) this.fail(range, 'An empty vector [] has no shape; write at least one element');
       return { kind: 'vector', elements, range };
     }
-    if (this.isPunct(t, '@')) this.fail(tokenRange(t), "Expected an operand before '@' (a matrix product needs two operands)");
+    if (this.isPunct(t, '@'))
+      this.fail(tokenRange(t), "Expected an operand before '@' (a matrix product needs two operands)");
     this.fail(tokenRange(t), `Expected a number, a name, '(' or '[', found ${describe(t)}`);
   }
 }

@@ -50,7 +50,9 @@ export function broadcastIndex(shape: number[], out: number[]): number[] | undef
   const idx: number[] = [];
   const total = elementCount(out);
   for (let flat = 0; flat < total; flat++) {
-    let rem = flat, k = 0, stride = 1;
+    let rem = flat,
+      k = 0,
+      stride = 1;
     for (let d = out.length - 1; d >= 0; d--) {
       const coord = rem % out[d];
       rem = Math.floor(rem / out[d]);

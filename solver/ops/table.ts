@@ -57,7 +57,12 @@ export interface BinaryOp extends Described {
   readonly kind: 'elementwise';
   tensor: (tf: TF, a: Tensor, b: Tensor) => Tensor;
   /** dy·∂φ/∂a and dy·∂φ/∂b as tensors for the hand-written reverse mode (equal shapes or a scalar operand); undefined: the tape. */
-  tensorVjp: { a: (tf: TF, dy: Tensor, a: Tensor, b: Tensor, y: Tensor) => Tensor; b: (tf: TF, dy: Tensor, a: Tensor, b: Tensor, y: Tensor) => Tensor } | undefined;
+  tensorVjp:
+    | {
+        a: (tf: TF, dy: Tensor, a: Tensor, b: Tensor, y: Tensor) => Tensor;
+        b: (tf: TF, dy: Tensor, a: Tensor, b: Tensor, y: Tensor) => Tensor;
+      }
+    | undefined;
   value: (a: number, b: number) => number;
   /** ∂φ/∂a and ∂φ/∂b at (a, b) with value y, as TF.js's gradients define them. */
   derivativeA: (a: number, b: number, y: number) => number;
@@ -85,35 +90,65 @@ export type Operation = UnaryOp | BinaryOp | Reduction;
 
 // Entries are built by these so that every entry of a kind has the same fields in the same order
 // (one hidden class: the fused interpreter's calls through them stay fast).
-type Spec<T> = Omit<T, 'arity' | 'kind' | 'fold' | 'tensorDerivative' | 'tensorVjp'> & Partial<Pick<T, Extract<keyof T, 'fold' | 'tensorDerivative' | 'tensorVjp'>>>;
+type Spec<T> = Omit<T, 'arity' | 'kind' | 'fold' | 'tensorDerivative' | 'tensorVjp'> &
+  Partial<Pick<T, Extract<keyof T, 'fold' | 'tensorDerivative' | 'tensorVjp'>>>;
 
 function unary(s: Spec<UnaryOp>): UnaryOp {
   return {
-    arity: 1, kind: 'elementwise', doc: s.doc, signature: s.signature, tensor: s.tensor, tensorDerivative: s.tensorDerivative,
-    value: s.value, derivative: s.derivative, fold: s.fold ?? s.value, smooth: s.smooth,
+    arity: 1,
+    kind: 'elementwise',
+    doc: s.doc,
+    signature: s.signature,
+    tensor: s.tensor,
+    tensorDerivative: s.tensorDerivative,
+    value: s.value,
+    derivative: s.derivative,
+    fold: s.fold ?? s.value,
+    smooth: s.smooth,
   };
 }
 function binary(s: Spec<BinaryOp>): BinaryOp {
   return {
-    arity: 2, kind: 'elementwise', doc: s.doc, signature: s.signature, tensor: s.tensor, tensorVjp: s.tensorVjp, value: s.value,
-    derivativeA: s.derivativeA, derivativeB: s.derivativeB, fold: s.fold ?? s.value, smooth: s.smooth,
+    arity: 2,
+    kind: 'elementwise',
+    doc: s.doc,
+    signature: s.signature,
+    tensor: s.tensor,
+    tensorVjp: s.tensorVjp,
+    value: s.value,
+    derivativeA: s.derivativeA,
+    derivativeB: s.derivativeB,
+    fold: s.fold ?? s.value,
+    smooth: s.smooth,
   };
 }
 function reduction(s: Spec<Reduction>): Reduction {
   return {
-    arity: 1, kind: 'reduce', doc: s.doc, signature: s.signature, tensor: s.tensor, value: s.value, derivative: s.derivative,
-    fold: s.fold ?? s.value, fusedAsSum: s.fusedAsSum, smooth: s.smooth,
+    arity: 1,
+    kind: 'reduce',
+    doc: s.doc,
+    signature: s.signature,
+    tensor: s.tensor,
+    value: s.value,
+    derivative: s.derivative,
+    fold: s.fold ?? s.value,
+    fusedAsSum: s.fusedAsSum,
+    smooth: s.smooth,
   };
 }
 
 const f32 = Math.fround;
 const ANY: Smoothness['domain'] = [[-3, 3]];
-const ANY2: Smoothness['domain'] = [[-3, 3], [-3, 3]];
+const ANY2: Smoothness['domain'] = [
+  [-3, 3],
+  [-3, 3],
+];
 /** Distance to the nearest integer (the kinks of floor, ceil, mod). */
 const fromInteger = (x: number) => Math.abs(x - Math.round(x));
 const piecewiseConstant = { derivative: () => 0 };
 /** Smallest distance between two elements (where max and min of all elements switch). */
-const closestPair = (...xs: number[]) => Math.min(Infinity, ...xs.flatMap((x, i) => xs.slice(i + 1).map((y) => Math.abs(x - y))));
+const closestPair = (...xs: number[]) =>
+  Math.min(Infinity, ...xs.flatMap((x, i) => xs.slice(i + 1).map((y) => Math.abs(x - y))));
 
 /** a and b broadcast to their common shape: TF.js's maximum/minimum gradients do not sum over broadcast dimensions. */
 function broadcastPair(tf: TF, a: Tensor, b: Tensor): [Tensor, Tensor] {
@@ -134,93 +169,192 @@ function nanPropagating(tf: TF, op: (a: Tensor, b: Tensor) => Tensor, a: Tensor,
 /** The built-in functions of the language, in the order the docs and messages list them. */
 const FUNCTION_TABLE = {
   tanh: unary({
-    doc: 'hyperbolic tangent, elementwise', signature: 'tanh(x)', tensor: (tf, x) => tf.tanh(x),
-    tensorDerivative: (tf, _x, y) => tf.sub(1, tf.square(y)), value: Math.tanh, derivative: (_x, y) => 1 - y * y, smooth: { domain: ANY },
+    doc: 'hyperbolic tangent, elementwise',
+    signature: 'tanh(x)',
+    tensor: (tf, x) => tf.tanh(x),
+    tensorDerivative: (tf, _x, y) => tf.sub(1, tf.square(y)),
+    value: Math.tanh,
+    derivative: (_x, y) => 1 - y * y,
+    smooth: { domain: ANY },
   }),
   sin: unary({
-    doc: 'sine, elementwise', signature: 'sin(x)', tensor: (tf, x) => tf.sin(x),
-    tensorDerivative: (tf, x) => tf.cos(x), value: Math.sin, derivative: (x) => Math.cos(x), smooth: { domain: ANY },
+    doc: 'sine, elementwise',
+    signature: 'sin(x)',
+    tensor: (tf, x) => tf.sin(x),
+    tensorDerivative: (tf, x) => tf.cos(x),
+    value: Math.sin,
+    derivative: (x) => Math.cos(x),
+    smooth: { domain: ANY },
   }),
   cos: unary({
-    doc: 'cosine, elementwise', signature: 'cos(x)', tensor: (tf, x) => tf.cos(x),
-    tensorDerivative: (tf, x) => tf.neg(tf.sin(x)), value: Math.cos, derivative: (x) => -Math.sin(x), smooth: { domain: ANY },
+    doc: 'cosine, elementwise',
+    signature: 'cos(x)',
+    tensor: (tf, x) => tf.cos(x),
+    tensorDerivative: (tf, x) => tf.neg(tf.sin(x)),
+    value: Math.cos,
+    derivative: (x) => -Math.sin(x),
+    smooth: { domain: ANY },
   }),
   exp: unary({
-    doc: 'exponential, elementwise', signature: 'exp(x)', tensor: (tf, x) => tf.exp(x),
-    tensorDerivative: (_tf, _x, y) => y, value: Math.exp, derivative: (_x, y) => y, smooth: { domain: ANY },
+    doc: 'exponential, elementwise',
+    signature: 'exp(x)',
+    tensor: (tf, x) => tf.exp(x),
+    tensorDerivative: (_tf, _x, y) => y,
+    value: Math.exp,
+    derivative: (_x, y) => y,
+    smooth: { domain: ANY },
   }),
   log: unary({
-    doc: 'natural logarithm, elementwise', signature: 'log(x)', tensor: (tf, x) => tf.log(x),
-    value: Math.log, derivative: (x) => 1 / x, smooth: { domain: [[0.05, 5]] },
+    doc: 'natural logarithm, elementwise',
+    signature: 'log(x)',
+    tensor: (tf, x) => tf.log(x),
+    value: Math.log,
+    derivative: (x) => 1 / x,
+    smooth: { domain: [[0.05, 5]] },
   }),
   sigmoid: unary({
-    doc: 'logistic function 1/(1+exp(-x)), elementwise', signature: 'sigmoid(x)', tensor: (tf, x) => tf.sigmoid(x),
-    tensorDerivative: (tf, _x, y) => tf.mul(y, tf.sub(1, y)), value: (x) => 1 / (1 + Math.exp(-x)), derivative: (_x, y) => y * (1 - y), smooth: { domain: ANY },
+    doc: 'logistic function 1/(1+exp(-x)), elementwise',
+    signature: 'sigmoid(x)',
+    tensor: (tf, x) => tf.sigmoid(x),
+    tensorDerivative: (tf, _x, y) => tf.mul(y, tf.sub(1, y)),
+    value: (x) => 1 / (1 + Math.exp(-x)),
+    derivative: (_x, y) => y * (1 - y),
+    smooth: { domain: ANY },
   }),
   relu: unary({
-    doc: 'max(x, 0), elementwise', signature: 'relu(x)', tensor: (tf, x) => tf.relu(x),
-    value: (x) => Math.max(0, x) /* as TF.js's kernel: NaN stays NaN */, derivative: (x) => (x > 0 ? 1 : 0), fold: (x) => Math.max(x, 0), smooth: { domain: ANY, kink: Math.abs },
+    doc: 'max(x, 0), elementwise',
+    signature: 'relu(x)',
+    tensor: (tf, x) => tf.relu(x),
+    value: (x) => Math.max(0, x) /* as TF.js's kernel: NaN stays NaN */,
+    derivative: (x) => (x > 0 ? 1 : 0),
+    fold: (x) => Math.max(x, 0),
+    smooth: { domain: ANY, kink: Math.abs },
   }),
   sum: reduction({
-    doc: 'sum of all elements (a scalar)', signature: 'sum(x)', tensor: (tf, x, axes, keepDims) => tf.sum(x, axes, keepDims),
-    value: (xs) => xs.reduce((a, b) => a + b, 0), derivative: () => 1, fusedAsSum: true, smooth: { domain: ANY },
+    doc: 'sum of all elements (a scalar)',
+    signature: 'sum(x)',
+    tensor: (tf, x, axes, keepDims) => tf.sum(x, axes, keepDims),
+    value: (xs) => xs.reduce((a, b) => a + b, 0),
+    derivative: () => 1,
+    fusedAsSum: true,
+    smooth: { domain: ANY },
   }),
   abs: unary({
-    doc: 'absolute value, elementwise', signature: 'abs(x)', tensor: (tf, x) => tf.abs(x),
-    value: Math.abs, derivative: (x) => (x > 0 ? 1 : -1), smooth: { domain: ANY, kink: Math.abs }, // TF.js: step(x, −1)
+    doc: 'absolute value, elementwise',
+    signature: 'abs(x)',
+    tensor: (tf, x) => tf.abs(x),
+    value: Math.abs,
+    derivative: (x) => (x > 0 ? 1 : -1),
+    smooth: { domain: ANY, kink: Math.abs }, // TF.js: step(x, −1)
   }),
   sqrt: unary({
-    doc: 'square root, elementwise', signature: 'sqrt(x)', tensor: (tf, x) => tf.sqrt(x),
-    value: Math.sqrt, derivative: (_x, y) => 1 / (2 * y), smooth: { domain: [[0.05, 5]] },
+    doc: 'square root, elementwise',
+    signature: 'sqrt(x)',
+    tensor: (tf, x) => tf.sqrt(x),
+    value: Math.sqrt,
+    derivative: (_x, y) => 1 / (2 * y),
+    smooth: { domain: [[0.05, 5]] },
   }),
   heav: unary({
-    doc: 'Heaviside step: 1 where x ≥ 0, else 0 (XPPAUT); its gradient is 0', signature: 'heav(x)',
+    doc: 'Heaviside step: 1 where x ≥ 0, else 0 (XPPAUT); its gradient is 0',
+    signature: 'heav(x)',
     // XPPAUT: heav(x) = 1 for x >= 0, else 0 (tf.step gives 0 at 0, so step(-x) is flipped).
-    tensor: (tf, x) => tf.sub(1, tf.step(tf.neg(x), 0)), value: (x) => (x >= 0 ? 1 : 0), ...piecewiseConstant, smooth: { domain: ANY, kink: Math.abs },
+    tensor: (tf, x) => tf.sub(1, tf.step(tf.neg(x), 0)),
+    value: (x) => (x >= 0 ? 1 : 0),
+    ...piecewiseConstant,
+    smooth: { domain: ANY, kink: Math.abs },
   }),
   sign: unary({
-    doc: 'sign of x: -1, 0 or 1, elementwise; its gradient is 0', signature: 'sign(x)', tensor: (tf, x) => tf.sign(x),
-    value: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0), ...piecewiseConstant, fold: Math.sign, smooth: { domain: ANY, kink: Math.abs },
+    doc: 'sign of x: -1, 0 or 1, elementwise; its gradient is 0',
+    signature: 'sign(x)',
+    tensor: (tf, x) => tf.sign(x),
+    value: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
+    ...piecewiseConstant,
+    fold: Math.sign,
+    smooth: { domain: ANY, kink: Math.abs },
   }),
   floor: unary({
-    doc: 'largest integer ≤ x, elementwise (XPPAUT flr); its gradient is 0', signature: 'floor(x)', tensor: (tf, x) => tf.floor(x),
-    value: Math.floor, ...piecewiseConstant, smooth: { domain: ANY, kink: fromInteger },
+    doc: 'largest integer ≤ x, elementwise (XPPAUT flr); its gradient is 0',
+    signature: 'floor(x)',
+    tensor: (tf, x) => tf.floor(x),
+    value: Math.floor,
+    ...piecewiseConstant,
+    smooth: { domain: ANY, kink: fromInteger },
   }),
   ceil: unary({
-    doc: 'smallest integer ≥ x, elementwise; its gradient is 0', signature: 'ceil(x)', tensor: (tf, x) => tf.ceil(x),
-    value: Math.ceil, ...piecewiseConstant, smooth: { domain: ANY, kink: fromInteger },
+    doc: 'smallest integer ≥ x, elementwise; its gradient is 0',
+    signature: 'ceil(x)',
+    tensor: (tf, x) => tf.ceil(x),
+    value: Math.ceil,
+    ...piecewiseConstant,
+    smooth: { domain: ANY, kink: fromInteger },
   }),
   atan: unary({
-    doc: 'arc tangent, elementwise', signature: 'atan(x)', tensor: (tf, x) => tf.atan(x),
-    value: Math.atan, derivative: (x) => 1 / (1 + x * x), smooth: { domain: ANY },
+    doc: 'arc tangent, elementwise',
+    signature: 'atan(x)',
+    tensor: (tf, x) => tf.atan(x),
+    value: Math.atan,
+    derivative: (x) => 1 / (1 + x * x),
+    smooth: { domain: ANY },
   }),
   asin: unary({
-    doc: 'arc sine, elementwise', signature: 'asin(x)', tensor: (tf, x) => tf.asin(x),
-    value: Math.asin, derivative: (x) => 1 / Math.sqrt(1 - x * x), smooth: { domain: [[-0.9, 0.9]] },
+    doc: 'arc sine, elementwise',
+    signature: 'asin(x)',
+    tensor: (tf, x) => tf.asin(x),
+    value: Math.asin,
+    derivative: (x) => 1 / Math.sqrt(1 - x * x),
+    smooth: { domain: [[-0.9, 0.9]] },
   }),
   acos: unary({
-    doc: 'arc cosine, elementwise', signature: 'acos(x)', tensor: (tf, x) => tf.acos(x),
-    value: Math.acos, derivative: (x) => -1 / Math.sqrt(1 - x * x), smooth: { domain: [[-0.9, 0.9]] },
+    doc: 'arc cosine, elementwise',
+    signature: 'acos(x)',
+    tensor: (tf, x) => tf.acos(x),
+    value: Math.acos,
+    derivative: (x) => -1 / Math.sqrt(1 - x * x),
+    smooth: { domain: [[-0.9, 0.9]] },
   }),
   max: binary({
-    doc: 'larger of a and b, elementwise with broadcasting', signature: 'max(a, b)', tensor: (tf, a, b) => nanPropagating(tf, tf.maximum, a, b),
-    value: Math.max, derivativeA: (a, b) => (a >= b ? 1 : 0), derivativeB: (a, b) => (a >= b ? 0 : 1), smooth: { domain: ANY2, kink: (a, b) => Math.abs(a - b) },
+    doc: 'larger of a and b, elementwise with broadcasting',
+    signature: 'max(a, b)',
+    tensor: (tf, a, b) => nanPropagating(tf, tf.maximum, a, b),
+    value: Math.max,
+    derivativeA: (a, b) => (a >= b ? 1 : 0),
+    derivativeB: (a, b) => (a >= b ? 0 : 1),
+    smooth: { domain: ANY2, kink: (a, b) => Math.abs(a - b) },
   }),
   min: binary({
-    doc: 'smaller of a and b, elementwise with broadcasting', signature: 'min(a, b)', tensor: (tf, a, b) => nanPropagating(tf, tf.minimum, a, b),
-    value: Math.min, derivativeA: (a, b) => (a <= b ? 1 : 0), derivativeB: (a, b) => (a <= b ? 0 : 1), smooth: { domain: ANY2, kink: (a, b) => Math.abs(a - b) },
+    doc: 'smaller of a and b, elementwise with broadcasting',
+    signature: 'min(a, b)',
+    tensor: (tf, a, b) => nanPropagating(tf, tf.minimum, a, b),
+    value: Math.min,
+    derivativeA: (a, b) => (a <= b ? 1 : 0),
+    derivativeB: (a, b) => (a <= b ? 0 : 1),
+    smooth: { domain: ANY2, kink: (a, b) => Math.abs(a - b) },
   }),
   mod: binary({
-    doc: 'a modulo b, with the sign of b (a - b*floor(a/b)), elementwise', signature: 'mod(a, b)',
+    doc: 'a modulo b, with the sign of b (a - b*floor(a/b)), elementwise',
+    signature: 'mod(a, b)',
     // XPPAUT mod: a - b*floor(a/b) (the sign of b), as tf.mod; a/b rounded to float32 as TF.js divides.
     tensor: (tf, a, b) => tf.sub(a, tf.mul(b, tf.floor(tf.div(a, b)))),
-    value: (a, b) => a - b * Math.floor(f32(a / b)), derivativeA: () => 1, derivativeB: (a, b) => -Math.floor(f32(a / b)),
+    value: (a, b) => a - b * Math.floor(f32(a / b)),
+    derivativeA: () => 1,
+    derivativeB: (a, b) => -Math.floor(f32(a / b)),
     fold: (a, b) => a - b * Math.floor(a / b),
-    smooth: { domain: [[-3, 3], [0.5, 2]], kink: (a, b) => fromInteger(a / b) * Math.abs(b) },
+    smooth: {
+      domain: [
+        [-3, 3],
+        [0.5, 2],
+      ],
+      kink: (a, b) => fromInteger(a / b) * Math.abs(b),
+    },
   }),
   atan2: binary({
-    doc: 'angle of the point (b, a): atan2(y, x), elementwise', signature: 'atan2(y, x)', tensor: (tf, a, b) => tf.atan2(a, b),
-    value: Math.atan2, derivativeA: (a, b) => b / (a * a + b * b), derivativeB: (a, b) => -a / (a * a + b * b),
+    doc: 'angle of the point (b, a): atan2(y, x), elementwise',
+    signature: 'atan2(y, x)',
+    tensor: (tf, a, b) => tf.atan2(a, b),
+    value: Math.atan2,
+    derivativeA: (a, b) => b / (a * a + b * b),
+    derivativeB: (a, b) => -a / (a * a + b * b),
     // The branch cut along the negative x axis, and the origin.
     smooth: { domain: ANY2, kink: (a, b) => Math.min(Math.hypot(a, b), b < 0 ? Math.abs(a) : Infinity) },
   }),
@@ -228,7 +362,9 @@ const FUNCTION_TABLE = {
 
 /** The built-in functions of the language. */
 export type BuiltinName = keyof typeof FUNCTION_TABLE;
-export const FUNCTIONS: ReadonlyMap<BuiltinName, Operation> = new Map(Object.entries(FUNCTION_TABLE) as [BuiltinName, Operation][]);
+export const FUNCTIONS: ReadonlyMap<BuiltinName, Operation> = new Map(
+  Object.entries(FUNCTION_TABLE) as [BuiltinName, Operation][],
+);
 
 /**
  * Reductions the engine compiles: the language's sum, and those the language does not spell (the
@@ -236,22 +372,54 @@ export const FUNCTIONS: ReadonlyMap<BuiltinName, Operation> = new Map(Object.ent
  */
 export const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map([
   ['sum', FUNCTION_TABLE.sum],
-  ['mean', reduction({
-    doc: 'mean of all elements', signature: 'mean(x)', tensor: (tf, x, axes, keepDims) => tf.mean(x, axes, keepDims),
-    value: (xs) => xs.reduce((a, b) => a + b, 0) / xs.length, derivative: (xs) => 1 / xs.length, fusedAsSum: false, smooth: { domain: ANY },
-  })],
-  ['norm', reduction({
-    doc: 'Euclidean norm of all elements', signature: 'norm(x)', tensor: (tf, x, axes, keepDims) => tf.sqrt(tf.sum(tf.square(x), axes, keepDims)),
-    value: (xs) => Math.sqrt(xs.reduce((a, b) => a + b * b, 0)), derivative: (xs, i, y) => xs[i] / y, fusedAsSum: false, smooth: { domain: [[0.1, 3]] },
-  })],
-  ['max', reduction({
-    doc: 'largest element', signature: 'max(x)', tensor: (tf, x, axes, keepDims) => tf.max(x, axes, keepDims),
-    value: (xs) => Math.max(...xs), derivative: (xs, i, y) => (xs[i] === y ? 1 : 0), fusedAsSum: false, smooth: { domain: ANY, kink: closestPair },
-  })],
-  ['min', reduction({
-    doc: 'smallest element', signature: 'min(x)', tensor: (tf, x, axes, keepDims) => tf.min(x, axes, keepDims),
-    value: (xs) => Math.min(...xs), derivative: (xs, i, y) => (xs[i] === y ? 1 : 0), fusedAsSum: false, smooth: { domain: ANY, kink: closestPair },
-  })],
+  [
+    'mean',
+    reduction({
+      doc: 'mean of all elements',
+      signature: 'mean(x)',
+      tensor: (tf, x, axes, keepDims) => tf.mean(x, axes, keepDims),
+      value: (xs) => xs.reduce((a, b) => a + b, 0) / xs.length,
+      derivative: (xs) => 1 / xs.length,
+      fusedAsSum: false,
+      smooth: { domain: ANY },
+    }),
+  ],
+  [
+    'norm',
+    reduction({
+      doc: 'Euclidean norm of all elements',
+      signature: 'norm(x)',
+      tensor: (tf, x, axes, keepDims) => tf.sqrt(tf.sum(tf.square(x), axes, keepDims)),
+      value: (xs) => Math.sqrt(xs.reduce((a, b) => a + b * b, 0)),
+      derivative: (xs, i, y) => xs[i] / y,
+      fusedAsSum: false,
+      smooth: { domain: [[0.1, 3]] },
+    }),
+  ],
+  [
+    'max',
+    reduction({
+      doc: 'largest element',
+      signature: 'max(x)',
+      tensor: (tf, x, axes, keepDims) => tf.max(x, axes, keepDims),
+      value: (xs) => Math.max(...xs),
+      derivative: (xs, i, y) => (xs[i] === y ? 1 : 0),
+      fusedAsSum: false,
+      smooth: { domain: ANY, kink: closestPair },
+    }),
+  ],
+  [
+    'min',
+    reduction({
+      doc: 'smallest element',
+      signature: 'min(x)',
+      tensor: (tf, x, axes, keepDims) => tf.min(x, axes, keepDims),
+      value: (xs) => Math.min(...xs),
+      derivative: (xs, i, y) => (xs[i] === y ? 1 : 0),
+      fusedAsSum: false,
+      smooth: { domain: ANY, kink: closestPair },
+    }),
+  ],
 ]);
 
 /** The built-in function of this (lower-case) name, or undefined. */
@@ -272,9 +440,16 @@ export function engineFunction(name: string, args: number): Operation | undefine
 export type ElementwiseOperator = Exclude<BinaryOperator, '@'>;
 
 const step = (tf: TF, x: Tensor) => tf.step(x, 0);
-const comparison = (doc: string, tensor: BinaryOp['tensor'], value: BinaryOp['value']): BinaryOp => binary({
-  doc, signature: doc, tensor, value, derivativeA: () => 0, derivativeB: () => 0, smooth: { domain: ANY2, kink: (a, b) => Math.abs(a - b) },
-});
+const comparison = (doc: string, tensor: BinaryOp['tensor'], value: BinaryOp['value']): BinaryOp =>
+  binary({
+    doc,
+    signature: doc,
+    tensor,
+    value,
+    derivativeA: () => 0,
+    derivativeB: () => 0,
+    smooth: { domain: ANY2, kink: (a, b) => Math.abs(a - b) },
+  });
 /** Distance of either operand from 0 (where `&` and `|` jump). */
 const fromZero = (a: number, b: number) => Math.min(Math.abs(a), Math.abs(b));
 
@@ -285,43 +460,123 @@ const fromZero = (a: number, b: number) => Math.min(Math.abs(a), Math.abs(b));
  */
 export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
   '+': binary({
-    doc: 'a + b', signature: 'a + b', tensor: (tf, a, b) => tf.add(a, b), value: (a, b) => a + b, derivativeA: () => 1, derivativeB: () => 1,
-    tensorVjp: { a: (_tf, dy) => dy, b: (_tf, dy) => dy }, smooth: { domain: ANY2 },
+    doc: 'a + b',
+    signature: 'a + b',
+    tensor: (tf, a, b) => tf.add(a, b),
+    value: (a, b) => a + b,
+    derivativeA: () => 1,
+    derivativeB: () => 1,
+    tensorVjp: { a: (_tf, dy) => dy, b: (_tf, dy) => dy },
+    smooth: { domain: ANY2 },
   }),
   '-': binary({
-    doc: 'a - b', signature: 'a - b', tensor: (tf, a, b) => tf.sub(a, b), value: (a, b) => a - b, derivativeA: () => 1, derivativeB: () => -1,
-    tensorVjp: { a: (_tf, dy) => dy, b: (tf, dy) => tf.neg(dy) }, smooth: { domain: ANY2 },
+    doc: 'a - b',
+    signature: 'a - b',
+    tensor: (tf, a, b) => tf.sub(a, b),
+    value: (a, b) => a - b,
+    derivativeA: () => 1,
+    derivativeB: () => -1,
+    tensorVjp: { a: (_tf, dy) => dy, b: (tf, dy) => tf.neg(dy) },
+    smooth: { domain: ANY2 },
   }),
   '*': binary({
-    doc: 'a * b', signature: 'a * b', tensor: (tf, a, b) => tf.mul(a, b), value: (a, b) => a * b, derivativeA: (_a, b) => b, derivativeB: (a) => a,
-    tensorVjp: { a: (tf, dy, _a, b) => tf.mul(dy, b), b: (tf, dy, a) => tf.mul(dy, a) }, smooth: { domain: ANY2 },
+    doc: 'a * b',
+    signature: 'a * b',
+    tensor: (tf, a, b) => tf.mul(a, b),
+    value: (a, b) => a * b,
+    derivativeA: (_a, b) => b,
+    derivativeB: (a) => a,
+    tensorVjp: { a: (tf, dy, _a, b) => tf.mul(dy, b), b: (tf, dy, a) => tf.mul(dy, a) },
+    smooth: { domain: ANY2 },
   }),
   '/': binary({
-    doc: 'a / b', signature: 'a / b', tensor: (tf, a, b) => tf.div(a, b), value: (a, b) => a / b, derivativeA: (_a, b) => 1 / b, derivativeB: (a, b) => -a / (b * b),
-    tensorVjp: { a: (tf, dy, _a, b) => tf.div(dy, b), b: (tf, dy, _a, b, y) => tf.neg(tf.div(tf.mul(dy, y), b)) }, smooth: { domain: [[-3, 3], [0.3, 3]] },
+    doc: 'a / b',
+    signature: 'a / b',
+    tensor: (tf, a, b) => tf.div(a, b),
+    value: (a, b) => a / b,
+    derivativeA: (_a, b) => 1 / b,
+    derivativeB: (a, b) => -a / (b * b),
+    tensorVjp: { a: (tf, dy, _a, b) => tf.div(dy, b), b: (tf, dy, _a, b, y) => tf.neg(tf.div(tf.mul(dy, y), b)) },
+    smooth: {
+      domain: [
+        [-3, 3],
+        [0.3, 3],
+      ],
+    },
   }),
   '^': binary({
-    doc: 'a ^ b', signature: 'a ^ b', tensor: (tf, a, b) => tf.pow(a, b), value: (a, b) => a ** b,
-    derivativeA: (a, b) => b * a ** (b - 1), derivativeB: (a, _b, y) => (a > 0 ? y * Math.log(a) : 0), smooth: { domain: [[0.2, 3], [-2, 2]] },
+    doc: 'a ^ b',
+    signature: 'a ^ b',
+    tensor: (tf, a, b) => tf.pow(a, b),
+    value: (a, b) => a ** b,
+    derivativeA: (a, b) => b * a ** (b - 1),
+    derivativeB: (a, _b, y) => (a > 0 ? y * Math.log(a) : 0),
+    smooth: {
+      domain: [
+        [0.2, 3],
+        [-2, 2],
+      ],
+    },
   }),
-  '>': comparison('a > b', (tf, a, b) => step(tf, tf.sub(a, b)), (a, b) => (a > b ? 1 : 0)),
-  '<': comparison('a < b', (tf, a, b) => step(tf, tf.sub(b, a)), (a, b) => (a < b ? 1 : 0)),
-  '>=': comparison('a >= b', (tf, a, b) => tf.sub(1, step(tf, tf.sub(b, a))), (a, b) => (a >= b ? 1 : 0)),
-  '<=': comparison('a <= b', (tf, a, b) => tf.sub(1, step(tf, tf.sub(a, b))), (a, b) => (a <= b ? 1 : 0)),
-  '==': comparison('a == b', (tf, a, b) => tf.sub(1, step(tf, tf.abs(tf.sub(a, b)))), (a, b) => (a === b ? 1 : 0)),
-  '!=': comparison('a != b', (tf, a, b) => step(tf, tf.abs(tf.sub(a, b))), (a, b) => (a !== b ? 1 : 0)),
+  '>': comparison(
+    'a > b',
+    (tf, a, b) => step(tf, tf.sub(a, b)),
+    (a, b) => (a > b ? 1 : 0),
+  ),
+  '<': comparison(
+    'a < b',
+    (tf, a, b) => step(tf, tf.sub(b, a)),
+    (a, b) => (a < b ? 1 : 0),
+  ),
+  '>=': comparison(
+    'a >= b',
+    (tf, a, b) => tf.sub(1, step(tf, tf.sub(b, a))),
+    (a, b) => (a >= b ? 1 : 0),
+  ),
+  '<=': comparison(
+    'a <= b',
+    (tf, a, b) => tf.sub(1, step(tf, tf.sub(a, b))),
+    (a, b) => (a <= b ? 1 : 0),
+  ),
+  '==': comparison(
+    'a == b',
+    (tf, a, b) => tf.sub(1, step(tf, tf.abs(tf.sub(a, b)))),
+    (a, b) => (a === b ? 1 : 0),
+  ),
+  '!=': comparison(
+    'a != b',
+    (tf, a, b) => step(tf, tf.abs(tf.sub(a, b))),
+    (a, b) => (a !== b ? 1 : 0),
+  ),
   '&': binary({
-    doc: 'a & b', signature: 'a & b', tensor: (tf, a, b) => tf.mul(step(tf, tf.abs(a)), step(tf, tf.abs(b))), value: (a, b) => (a !== 0 && b !== 0 ? 1 : 0),
-    derivativeA: () => 0, derivativeB: () => 0, smooth: { domain: ANY2, kink: fromZero },
+    doc: 'a & b',
+    signature: 'a & b',
+    tensor: (tf, a, b) => tf.mul(step(tf, tf.abs(a)), step(tf, tf.abs(b))),
+    value: (a, b) => (a !== 0 && b !== 0 ? 1 : 0),
+    derivativeA: () => 0,
+    derivativeB: () => 0,
+    smooth: { domain: ANY2, kink: fromZero },
   }),
   '|': binary({
-    doc: 'a | b', signature: 'a | b', tensor: (tf, a, b) => step(tf, tf.add(tf.abs(a), tf.abs(b))), value: (a, b) => (a !== 0 || b !== 0 ? 1 : 0),
-    derivativeA: () => 0, derivativeB: () => 0, smooth: { domain: ANY2, kink: fromZero },
+    doc: 'a | b',
+    signature: 'a | b',
+    tensor: (tf, a, b) => step(tf, tf.add(tf.abs(a), tf.abs(b))),
+    value: (a, b) => (a !== 0 || b !== 0 ? 1 : 0),
+    derivativeA: () => 0,
+    derivativeB: () => 0,
+    smooth: { domain: ANY2, kink: fromZero },
   }),
 };
 
 /** Unary minus. */
-export const NEGATE: UnaryOp = unary({ doc: '-x', signature: '-x', tensor: (tf, x) => tf.neg(x), value: (x) => -x, derivative: () => -1, smooth: { domain: ANY } });
+export const NEGATE: UnaryOp = unary({
+  doc: '-x',
+  signature: '-x',
+  tensor: (tf, x) => tf.neg(x),
+  value: (x) => -x,
+  derivative: () => -1,
+  smooth: { domain: ANY },
+});
 
 /**
  * x^k with these constant k as their own functions, in both engine paths: cheaper kernels and
@@ -329,14 +584,30 @@ export const NEGATE: UnaryOp = unary({ doc: '-x', signature: '-x', tensor: (tf, 
  */
 export const POWER_FORMS: ReadonlyMap<number, UnaryOp | 'identity'> = new Map<number, UnaryOp | 'identity'>([
   [1, 'identity'],
-  [2, unary({
-    doc: 'x^2', signature: 'x^2', tensor: (tf, x) => tf.square(x), tensorDerivative: (tf, x) => tf.mul(x, 2),
-    value: (x) => x * x, derivative: (x) => 2 * x, smooth: { domain: ANY },
-  })],
+  [
+    2,
+    unary({
+      doc: 'x^2',
+      signature: 'x^2',
+      tensor: (tf, x) => tf.square(x),
+      tensorDerivative: (tf, x) => tf.mul(x, 2),
+      value: (x) => x * x,
+      derivative: (x) => 2 * x,
+      smooth: { domain: ANY },
+    }),
+  ],
   [0.5, FUNCTION_TABLE.sqrt],
-  [-1, unary({
-    doc: 'x^-1', signature: 'x^-1', tensor: (tf, x) => tf.reciprocal(x), value: (x) => 1 / x, derivative: (_x, y) => -y * y, smooth: { domain: [[0.2, 3]] },
-  })],
+  [
+    -1,
+    unary({
+      doc: 'x^-1',
+      signature: 'x^-1',
+      tensor: (tf, x) => tf.reciprocal(x),
+      value: (x) => 1 / x,
+      derivative: (_x, y) => -y * y,
+      smooth: { domain: [[0.2, 3]] },
+    }),
+  ],
 ]);
 
 /** Builds the checked-model nodes of a lowered call (ranges point at the call). */
@@ -355,13 +626,64 @@ export interface LoweredFunction extends Described {
 
 /** XPPAUT functions that have no built-in, by their rewrite into built-ins. */
 export const LOWERED_FUNCTIONS: ReadonlyMap<string, LoweredFunction> = new Map<string, LoweredFunction>([
-  ['cosh', { arity: 1, doc: 'hyperbolic cosine, elementwise', signature: 'cosh(x)', lower: ([x], { bin, call, neg, num }) => bin('/', bin('+', call('exp', x), call('exp', neg(x))), num(2)) }],
-  ['sinh', { arity: 1, doc: 'hyperbolic sine, elementwise', signature: 'sinh(x)', lower: ([x], { bin, call, neg, num }) => bin('/', bin('-', call('exp', x), call('exp', neg(x))), num(2)) }],
-  ['tan', { arity: 1, doc: 'tangent, elementwise', signature: 'tan(x)', lower: ([x], { bin, call }) => bin('/', call('sin', x), call('cos', x)) }],
-  ['log10', { arity: 1, doc: 'base-10 logarithm, elementwise', signature: 'log10(x)', lower: ([x], { bin, call, num }) => bin('/', call('log', x), num(Math.LN10)) }],
-  ['pow', { arity: 2, doc: 'x raised to the power y (same as x^y)', signature: 'pow(x, y)', lower: ([x, y], { bin }) => bin('^', x, y) }],
-  ['flr', { arity: 1, doc: 'largest integer ≤ x (XPPAUT spelling of floor)', signature: 'flr(x)', lower: ([x], { call }) => call('floor', x) }],
-  ['ln', { arity: 1, doc: 'natural logarithm (same as log)', signature: 'ln(x)', lower: ([x], { call }) => call('log', x) }],
+  [
+    'cosh',
+    {
+      arity: 1,
+      doc: 'hyperbolic cosine, elementwise',
+      signature: 'cosh(x)',
+      lower: ([x], { bin, call, neg, num }) => bin('/', bin('+', call('exp', x), call('exp', neg(x))), num(2)),
+    },
+  ],
+  [
+    'sinh',
+    {
+      arity: 1,
+      doc: 'hyperbolic sine, elementwise',
+      signature: 'sinh(x)',
+      lower: ([x], { bin, call, neg, num }) => bin('/', bin('-', call('exp', x), call('exp', neg(x))), num(2)),
+    },
+  ],
+  [
+    'tan',
+    {
+      arity: 1,
+      doc: 'tangent, elementwise',
+      signature: 'tan(x)',
+      lower: ([x], { bin, call }) => bin('/', call('sin', x), call('cos', x)),
+    },
+  ],
+  [
+    'log10',
+    {
+      arity: 1,
+      doc: 'base-10 logarithm, elementwise',
+      signature: 'log10(x)',
+      lower: ([x], { bin, call, num }) => bin('/', call('log', x), num(Math.LN10)),
+    },
+  ],
+  [
+    'pow',
+    {
+      arity: 2,
+      doc: 'x raised to the power y (same as x^y)',
+      signature: 'pow(x, y)',
+      lower: ([x, y], { bin }) => bin('^', x, y),
+    },
+  ],
+  [
+    'flr',
+    {
+      arity: 1,
+      doc: 'largest integer ≤ x (XPPAUT spelling of floor)',
+      signature: 'flr(x)',
+      lower: ([x], { call }) => call('floor', x),
+    },
+  ],
+  [
+    'ln',
+    { arity: 1, doc: 'natural logarithm (same as log)', signature: 'ln(x)', lower: ([x], { call }) => call('log', x) },
+  ],
 ]);
 
 /** A lowered call's rewrite into built-ins, with every node's range at the call. */

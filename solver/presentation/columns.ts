@@ -31,33 +31,48 @@ const perStepOnly = (p: ParameterReport, text: () => string) => (p.perStep ? tex
 
 export const METRIC_COLUMNS: readonly MetricColumn[] = [
   {
-    id: 'alpha', label: () => 'α', shown: (r) => r.parameters.some((p) => p.perStep),
-    description: () => `α: size of the layer-to-layer alternation relative to the gradient (flagged above ${FLAGS.alpha} with β)`,
+    id: 'alpha',
+    label: () => 'α',
+    shown: (r) => r.parameters.some((p) => p.perStep),
+    description: () =>
+      `α: size of the layer-to-layer alternation relative to the gradient (flagged above ${FLAGS.alpha} with β)`,
     cell: (p) => perStepOnly(p, () => formatRatio(p.metrics.alpha)),
   },
   {
-    id: 'beta', label: () => 'β', shown: (r) => r.parameters.some((p) => p.perStep),
+    id: 'beta',
+    label: () => 'β',
+    shown: (r) => r.parameters.some((p) => p.perStep),
     description: () => `β: alternation against smooth curvature (flagged above ${FLAGS.beta} with α)`,
     cell: (p) => perStepOnly(p, () => formatRatio(p.metrics.beta)),
   },
   {
-    id: 'kappa', label: () => 'κ', shown: (r) => r.parameters.some((p) => p.metrics.kappa !== undefined),
+    id: 'kappa',
+    label: () => 'κ',
+    shown: (r) => r.parameters.some((p) => p.metrics.kappa !== undefined),
     description: () => `κ: stage imbalance of per-stage copies (flagged above ${FLAGS.kappa})`,
     cell: (p) => (p.metrics.kappa !== undefined ? formatNumber(p.metrics.kappa) : '-'),
   },
   {
-    id: 'raw', label: () => 'raw error', shown: () => true,
+    id: 'raw',
+    label: () => 'raw error',
+    shown: () => true,
     description: () => 'raw error: relative error of the AD gradient (density) against the continuous gradient g(t)',
     cell: (p) => (p.metrics.vanishing ? 'vanishing' : formatRatio(p.metrics.relError)),
   },
   {
-    id: 'corrected', label: (r) => `${r.correction} error`, shown: showsCorrection,
-    description: (r) => `${r.correction} error: the same after the ${r.gradfix === 'none' ? 'recommended' : 'applied'} correction ${r.correction}`,
+    id: 'corrected',
+    label: (r) => `${r.correction} error`,
+    shown: showsCorrection,
+    description: (r) =>
+      `${r.correction} error: the same after the ${r.gradfix === 'none' ? 'recommended' : 'applied'} correction ${r.correction}`,
     cell: (p) => perStepOnly(p, () => formatRatio(p.metrics.correctedRelError)),
   },
   {
-    id: 'gradcheck', label: () => 'gradcheck', shown: () => true,
-    description: () => 'gradcheck: relative difference of AD and finite differences of the discrete loss ("unresolved": finite differences cannot judge it)',
+    id: 'gradcheck',
+    label: () => 'gradcheck',
+    shown: () => true,
+    description: () =>
+      'gradcheck: relative difference of AD and finite differences of the discrete loss ("unresolved": finite differences cannot judge it)',
     cell: (p) => (p.metrics.gradcheckUnresolved ? 'unresolved' : formatRatio(p.metrics.gradcheckRelError)),
   },
 ];
@@ -89,10 +104,20 @@ function orderCell(orders: number[], k: number): string {
 export const REFINEMENT_COLUMNS: readonly RefinementColumn[] = [
   { id: 'steps', label: () => 'steps', shown: () => true, cell: (r, k) => String(r.levels[k].steps) },
   { id: 'raw', label: () => 'raw error', shown: () => true, cell: (r, k) => formatRatio(r.levels[k].relError) },
-  { id: 'corrected', label: (rep) => `${rep.correction} error`, shown: showsCorrection, cell: (r, k) => formatRatio(r.levels[k].correctedRelError) },
+  {
+    id: 'corrected',
+    label: (rep) => `${rep.correction} error`,
+    shown: showsCorrection,
+    cell: (r, k) => formatRatio(r.levels[k].correctedRelError),
+  },
   { id: 'alpha', label: () => 'α', shown: () => true, cell: (r, k) => formatRatio(r.levels[k].alpha) },
   { id: 'rawOrder', label: () => 'raw order', shown: () => true, cell: (r, k) => orderCell(r.rawOrders, k) },
-  { id: 'correctedOrder', label: (rep) => `${rep.correction} order`, shown: showsCorrection, cell: (r, k) => orderCell(r.correctedOrders, k) },
+  {
+    id: 'correctedOrder',
+    label: (rep) => `${rep.correction} order`,
+    shown: showsCorrection,
+    cell: (r, k) => orderCell(r.correctedOrders, k),
+  },
 ];
 
 export function refinementColumns(report: Report): RefinementColumn[] {
@@ -101,7 +126,10 @@ export function refinementColumns(report: Report): RefinementColumn[] {
 
 /** The study's overall orders in words, e.g. "raw order 0.0017, filter121 order 1.95", with the float32 floor when it hides one. */
 export function refinementSummary(r: Refinement, report: Report): string {
-  const order = (o: number) => (Number.isFinite(o) ? formatNumber(o, 2) : `not observed (errors at float32 resolution, ≤ ${formatNumber(r.errorFloor, 2)})`);
+  const order = (o: number) =>
+    Number.isFinite(o)
+      ? formatNumber(o, 2)
+      : `not observed (errors at float32 resolution, ≤ ${formatNumber(r.errorFloor, 2)})`;
   const parts = [`raw order ${order(r.rawOrder)}`];
   if (showsCorrection(report)) parts.push(`${report.correction} order ${order(r.correctedOrder)}`);
   return parts.join(', ');

@@ -20,21 +20,33 @@ const OSCILLATION_CORRECTIONS: readonly GradFix[] = ['filter121', 'adjoint121', 
  * list of both the static `weakly-stable` diagnostic and the measured `weakly-stable-scheme` finding.
  * `correctedError`: the recommended correction's measured error, when a check measured it.
  */
-export function weaklyStableRemedy(s: { gradfix: GradFix; grad: GradEngine; recommended?: Correction; correctedError?: number }): string {
+export function weaklyStableRemedy(s: {
+  gradfix: GradFix;
+  grad: GradEngine;
+  recommended?: Correction;
+  correctedError?: number;
+}): string {
   if (OSCILLATION_CORRECTIONS.includes(s.gradfix)) return `gradfix=${s.gradfix} corrects this.`;
   if (s.grad === 'adjoint') return 'grad=adjoint computes gradients from the continuous adjoint instead.';
   const fix = s.recommended ?? 'filter121';
-  const measured = s.correctedError !== undefined && Number.isFinite(s.correctedError) ? ` (error ${fmt(s.correctedError)})` : '';
+  const measured =
+    s.correctedError !== undefined && Number.isFinite(s.correctedError) ? ` (error ${fmt(s.correctedError)})` : '';
   return `Set gradfix=${fix}${measured}, use grad=adjoint, or switch to a strongly stable scheme (${STRONGLY_STABLE_SCHEMES.join(', ')}).`;
 }
 
 /** The front end's note on a model without a loss; the engine checks gradients of exactly this loss (engine/compile.ts). */
-export const DEFAULT_LOSS_MESSAGE = 'No loss declared: gradients are checked for ½‖x(T)‖² (half the sum of squares of every state at the final time). Add a `loss = …` line to check your own.';
+export const DEFAULT_LOSS_MESSAGE =
+  'No loss declared: gradients are checked for ½‖x(T)‖² (half the sum of squares of every state at the final time). Add a `loss = …` line to check your own.';
 
 type Level = Refinement['levels'][number];
 
 /** What a refinement study shows for one error (raw or corrected): its first level, its last level above the float32 floor, the order between them. */
-export interface StudySpan { first: Level; last: Level; order: number; words: string }
+export interface StudySpan {
+  first: Level;
+  last: Level;
+  order: number;
+  words: string;
+}
 
 /**
  * The span of a study for one error; `words` says where float32 resolution cuts it ('' when it does not):
@@ -44,14 +56,20 @@ export function studySpan(r: Refinement, error: (l: Level) => number, order: num
   const below = r.levels.findIndex((l) => !(error(l) > r.errorFloor));
   const floor = `float32 resolution (≤ ${fmt(r.errorFloor, 2)})`;
   const last = below < 0 ? r.levels[r.levels.length - 1] : r.levels[Math.max(0, below - 1)];
-  const words = below < 0 ? '' : below === 0 ? `, at ${floor} at every step count, so no order is observed` : `; at ${floor} from ${r.levels[below].steps} steps on`;
+  const words =
+    below < 0
+      ? ''
+      : below === 0
+        ? `, at ${floor} at every step count, so no order is observed`
+        : `; at ${floor} from ${r.levels[below].steps} steps on`;
   return { first: r.levels[0], last, order, words };
 }
 
 /** "raw error 1.24 → 1.24 from 64 to 256 steps (order 0.0017)", or the first level's error and where float32 resolution stops the study. */
 export function studyClause(r: Refinement, label: string, error: (l: Level) => number, order: number): string {
   const s = studySpan(r, error, order);
-  if (!Number.isFinite(s.order) || s.last === s.first) return `${label} ${fmt(error(s.first))} at ${s.first.steps} steps${s.words}`;
+  if (!Number.isFinite(s.order) || s.last === s.first)
+    return `${label} ${fmt(error(s.first))} at ${s.first.steps} steps${s.words}`;
   return `${label} ${fmt(error(s.first))} → ${fmt(error(s.last))} from ${s.first.steps} to ${s.last.steps} steps (order ${fmt(s.order, 2)})${s.words}`;
 }
 
@@ -77,36 +95,66 @@ export interface OscillationText {
 export function oscillatingGradientMessage(o: OscillationText): string {
   const m = o.metrics;
   const known = Number.isFinite(m.relError);
-  const fix = o.gradfix !== 'none'
-    ? `even after ${o.correction}${known ? ` (corrected error ${fmt(m.correctedRelError)})` : ''}`
-    : `${o.correction} would ${known ? `give ${fmt(m.correctedRelError)}` : 'remove it'}`;
-  const refined = m.refinedAlpha !== undefined
-    ? ` With ${m.refinedSteps ?? 2 * o.steps} steps ${namedRatio('α', m.refinedAlpha)}${o.decays ? ' (scales with h: an O(h) effect that vanishes)' : ' (does not vanish as h → 0)'}.`
-    : '';
-  return `AD gradient of ${o.name} oscillates from layer to layer (${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)})` +
-    `${known ? `: relative error ${formatRatio(m.relError)} against the continuous gradient` : ''}; ${fix}.${refined}${o.study}`;
+  const fix =
+    o.gradfix !== 'none'
+      ? `even after ${o.correction}${known ? ` (corrected error ${fmt(m.correctedRelError)})` : ''}`
+      : `${o.correction} would ${known ? `give ${fmt(m.correctedRelError)}` : 'remove it'}`;
+  const refined =
+    m.refinedAlpha !== undefined
+      ? ` With ${m.refinedSteps ?? 2 * o.steps} steps ${namedRatio('α', m.refinedAlpha)}${o.decays ? ' (scales with h: an O(h) effect that vanishes)' : ' (does not vanish as h → 0)'}.`
+      : '';
+  return (
+    `AD gradient of ${o.name} oscillates from layer to layer (${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)})` +
+    `${known ? `: relative error ${formatRatio(m.relError)} against the continuous gradient` : ''}; ${fix}.${refined}${o.study}`
+  );
 }
 
-export function stageImbalanceMessage(s: { name: string; metrics: ParameterMetrics; gradfix: GradFix; correction: Correction; recommended?: Correction; study: string }): string {
+export function stageImbalanceMessage(s: {
+  name: string;
+  metrics: ParameterMetrics;
+  gradfix: GradFix;
+  correction: Correction;
+  recommended?: Correction;
+  study: string;
+}): string {
   const m = s.metrics;
-  const fix = s.gradfix === 'stagesum'
-    ? 'stagesum is on.'
-    : `${s.recommended === 'stagesum' ? 'stagesum' : s.correction} would give ${fmt(m.correctedRelError)}, or tie the stages (tie=step).`;
+  const fix =
+    s.gradfix === 'stagesum'
+      ? 'stagesum is on.'
+      : `${s.recommended === 'stagesum' ? 'stagesum' : s.correction} would give ${fmt(m.correctedRelError)}, or tie the stages (tie=step).`;
   return `Per-stage AD gradients of ${s.name} do not follow the flow stage by stage (κ=${fmt(m.kappa)} > ${DETECTOR.kappa}): relative error ${formatRatio(m.relError)}; ${fix}${s.study}`;
 }
 
 export function weaklyStableSchemeMessage(s: {
-  meth: string; flagged: string[]; worst: string; metrics: ParameterMetrics; steps: number;
-  gradfix: GradFix; grad: GradEngine; correction: Correction; recommended?: Correction;
+  meth: string;
+  flagged: string[];
+  worst: string;
+  metrics: ParameterMetrics;
+  steps: number;
+  gradfix: GradFix;
+  grad: GradEngine;
+  correction: Correction;
+  recommended?: Correction;
 }): string {
   const m = s.metrics;
   const root = s.meth === 'leapfrog' ? 'parasitic root −1' : 'a second root of ρ on the unit circle';
-  const again = m.refinedAlpha !== undefined ? `; ${namedRatio('α', m.refinedAlpha)} again with ${m.refinedSteps ?? 2 * s.steps} steps. ` : '. ';
-  const remedy = s.gradfix !== 'none'
-    ? `${s.correction} is already on and does not remove it.`
-    : weaklyStableRemedy({ gradfix: s.gradfix, grad: s.grad, recommended: s.recommended, correctedError: m.correctedRelError });
-  return `${s.meth} is weakly stable (${root}): AD adjoints oscillate with period 2 and this does not vanish as h → 0. ` +
-    `Measured on ${s.flagged.join(', ')}: ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}, relative error ${formatRatio(m.relError)} (${s.worst})${again}${remedy}`;
+  const again =
+    m.refinedAlpha !== undefined
+      ? `; ${namedRatio('α', m.refinedAlpha)} again with ${m.refinedSteps ?? 2 * s.steps} steps. `
+      : '. ';
+  const remedy =
+    s.gradfix !== 'none'
+      ? `${s.correction} is already on and does not remove it.`
+      : weaklyStableRemedy({
+          gradfix: s.gradfix,
+          grad: s.grad,
+          recommended: s.recommended,
+          correctedError: m.correctedRelError,
+        });
+  return (
+    `${s.meth} is weakly stable (${root}): AD adjoints oscillate with period 2 and this does not vanish as h → 0. ` +
+    `Measured on ${s.flagged.join(', ')}: ${namedRatio('α', m.alpha)}, ${namedRatio('β', m.beta)}, relative error ${formatRatio(m.relError)} (${s.worst})${again}${remedy}`
+  );
 }
 
 /** Names of the model's non-smooth operations (relu, abs, if/then/else, …): where finite differences cross kinks. */
@@ -114,23 +162,38 @@ export type Kinks = readonly string[];
 
 const kinkList = (kinks: Kinks) => kinks.join(', ');
 
-export function gradcheckUnresolvedMessage(s: { name: string; relError: number; step: number; resolution: number; tooSmall: boolean; kinks: Kinks }): string {
+export function gradcheckUnresolvedMessage(s: {
+  name: string;
+  relError: number;
+  step: number;
+  resolution: number;
+  tooSmall: boolean;
+  kinks: Kinks;
+}): string {
   const head = `Finite differences cannot check the AD gradient of ${s.name}`;
   if (s.tooSmall) {
-    return `${head}: along their probe direction the loss changes by only ${fmt(s.resolution)}× its float32 rounding at step ${fmt(s.step)}, too little to resolve. ` +
-      `The loss hardly depends on ${s.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`;
+    return (
+      `${head}: along their probe direction the loss changes by only ${fmt(s.resolution)}× its float32 rounding at step ${fmt(s.step)}, too little to resolve. ` +
+      `The loss hardly depends on ${s.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`
+    );
   }
   const unsettled = `they do not settle as the step shrinks from ${fmt(16 * s.step)} to ${fmt(s.step)}, and AD differs by ${s.relError >= 1e6 ? 'more than 10⁶' : fmt(s.relError)} relative.`;
   if (s.kinks.length > 0) {
-    return `${head}: ${unsettled} The model is not smooth (${kinkList(s.kinks)}): the finite-difference steps cross points where the loss has a kink or a jump, ` +
-      `so their slopes depend on the step, while AD takes the one-sided derivative at the current values. This is not a sign of a wrong gradient; a smooth activation (tanh, sigmoid) makes it checkable.`;
+    return (
+      `${head}: ${unsettled} The model is not smooth (${kinkList(s.kinks)}): the finite-difference steps cross points where the loss has a kink or a jump, ` +
+      `so their slopes depend on the step, while AD takes the one-sided derivative at the current values. This is not a sign of a wrong gradient; a smooth activation (tanh, sigmoid) makes it checkable.`
+    );
   }
   return `${head}: ${unsettled} The loss is extremely sensitive to ${s.name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`;
 }
 
 export function gradcheckMismatchMessage(name: string, relError: number, kinks: Kinks): string {
-  return `AD gradient of ${name} disagrees with finite differences of the discrete loss (relative difference ${formatRatio(relError)})` +
-    (kinks.length > 0 ? `; the model is not smooth (${kinkList(kinks)}), and finite differences that cross a kink differ from AD's one-sided derivative.` : '.');
+  return (
+    `AD gradient of ${name} disagrees with finite differences of the discrete loss (relative difference ${formatRatio(relError)})` +
+    (kinks.length > 0
+      ? `; the model is not smooth (${kinkList(kinks)}), and finite differences that cross a kink differ from AD's one-sided derivative.`
+      : '.')
+  );
 }
 
 export function vanishingGradientMessage(name: string, kinks: Kinks): string {
@@ -151,6 +214,7 @@ export const blowUpMessage = (state: string, step: number, time: number, meth: s
   `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}. Reduce dt or check the model's scaling.`;
 
 /** A value that is not finite while the states are, e.g. "The loss is not finite (the states stay finite)." */
-export const nonFiniteMessage = (what: string) => `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;
+export const nonFiniteMessage = (what: string) =>
+  `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;
 
 export const REFERENCE_BLOW_UP_MESSAGE = 'The accurate reference solve (RK4, step dt/2) blows up.';

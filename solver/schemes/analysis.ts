@@ -5,8 +5,16 @@
 import type { Diagnostic, Model, Range, SchemeDecl } from '../model';
 import { findOption } from '../model';
 import {
-  fmt, fmtComplex, multistepOrder, rkOrder, validateMultistep, validateTableau, zeroStability,
-  type ButcherTableau, type LinearMultistep, type Stability,
+  fmt,
+  fmtComplex,
+  multistepOrder,
+  rkOrder,
+  validateMultistep,
+  validateTableau,
+  zeroStability,
+  type ButcherTableau,
+  type LinearMultistep,
+  type Stability,
 } from './coefficients';
 import { isMultistep, isOneStep, MULTISTEP, schemeOf, TABLEAUX } from './schemes';
 import { parameterCopies } from './copies';
@@ -30,15 +38,22 @@ export interface SchemeDescription {
 /** XPPAUT method names that map onto built-in schemes (the front end's mapping, solver/language/options.ts). */
 const XPP_NAMES: Record<string, string> = { rungekutta: 'rk4', runge: 'rk4', modeuler: 'heun', adams: 'ab3' };
 
-const STABILITY_TEXT: Record<Stability, string> = { strong: 'strongly stable', weak: 'weakly stable', unstable: 'not zero-stable' };
+const STABILITY_TEXT: Record<Stability, string> = {
+  strong: 'strongly stable',
+  weak: 'weakly stable',
+  unstable: 'not zero-stable',
+};
 
 const BUILTIN_NOTES: Record<string, string> = {
   euler: 'Forward Euler: x_{n+1} = x_n + h f(x_n, θ_n).',
   heun: "Heun's method (explicit trapezoid, XPPAUT `modeuler`): two stages at t_n and t_n + h, weights ½, ½.",
-  midpoint: 'Explicit midpoint: stages at t_n and t_n + h/2, weights b = (0, 1). The first stage only feeds the second.',
-  ralston: "Ralston's second-order method: stages at t_n and t_n + 2h/3, weights ¼, ¾ (the smallest error bound of the 2-stage family).",
+  midpoint:
+    'Explicit midpoint: stages at t_n and t_n + h/2, weights b = (0, 1). The first stage only feeds the second.',
+  ralston:
+    "Ralston's second-order method: stages at t_n and t_n + 2h/3, weights ¼, ¾ (the smallest error bound of the 2-stage family).",
   rk4: 'The classical fourth-order Runge–Kutta method (XPPAUT `rungekutta`): stages at t_n, t_n + h/2 (twice) and t_n + h, weights 1/6, 1/3, 1/3, 1/6.',
-  leapfrog: 'Leapfrog (explicit midpoint rule over two steps): x_{n+1} = x_{n−1} + 2h f(x_n, θ_n), started by one `start=` step (euler or heun).',
+  leapfrog:
+    'Leapfrog (explicit midpoint rule over two steps): x_{n+1} = x_{n−1} + 2h f(x_n, θ_n), started by one `start=` step (euler or heun).',
   ab2: 'Adams–Bashforth 2: x_{n+1} = x_n + h (3/2 f_n − 1/2 f_{n−1}), started by one `start=` step.',
   ab3: 'Adams–Bashforth 3 (XPPAUT `adams` maps here; XPPAUT runs an Adams predictor–corrector): x_{n+1} = x_n + h (23 f_n − 16 f_{n−1} + 5 f_{n−2}) / 12, started by one `start=` step and one ab2 step.',
   milne:
@@ -56,22 +71,42 @@ function rkDescription(name: string, t: ButcherTableau, declared: boolean): Sche
   const summary = `explicit Runge–Kutta, ${s} stage${s === 1 ? '' : 's'}, order ${order}, strongly stable`;
   const doc: string[] = [];
   if (!declared && BUILTIN_NOTES[name]) doc.push(BUILTIN_NOTES[name]);
-  if (declared) doc.push(`User-defined explicit Runge–Kutta tableau: c = [${t.c.map(fmt).join(', ')}], b = [${t.b.map(fmt).join(', ')}].`);
-  doc.push(order === 0
-    ? `**Inconsistent**: ${problems.join('; ') || failed}. The discrete solution does not converge to the ODE.`
-    : `Consistency order ${order}${failed ? ` (${failed}, which fails)` : ' (conditions checked up to 4)'}. One-step, so zero-stable.`);
+  if (declared)
+    doc.push(
+      `User-defined explicit Runge–Kutta tableau: c = [${t.c.map(fmt).join(', ')}], b = [${t.b.map(fmt).join(', ')}].`,
+    );
+  doc.push(
+    order === 0
+      ? `**Inconsistent**: ${problems.join('; ') || failed}. The discrete solution does not converge to the ODE.`
+      : `Consistency order ${order}${failed ? ` (${failed}, which fails)` : ' (conditions checked up to 4)'}. One-step, so zero-stable.`,
+  );
   if (problems.length > 0 && order > 0) doc.push(`Note: ${problems.join('; ')}.`);
-  doc.push('AD gradients of **shared** parameters converge at the scheme\'s order. **Per-step** parameters tied to the step (`tie=step`, default): G_n / h converges to g(t_n + h Σ b_i c_i).');
+  doc.push(
+    "AD gradients of **shared** parameters converge at the scheme's order. **Per-step** parameters tied to the step (`tie=step`, default): G_n / h converges to g(t_n + h Σ b_i c_i).",
+  );
   if (zeroB.length > 0) {
-    doc.push(`With \`tie=stage\`, stage ${zeroB.join(', ')} has weight b = 0: its parameter copies get almost no gradient (O(h²)) and the per-stage gradients are off by 100% at every step size. Use \`tie=step\` or \`gradfix=stagesum\`.`);
+    doc.push(
+      `With \`tie=stage\`, stage ${zeroB.join(', ')} has weight b = 0: its parameter copies get almost no gradient (O(h²)) and the per-stage gradients are off by 100% at every step size. Use \`tie=step\` or \`gradfix=stagesum\`.`,
+    );
   } else if (s > 1) {
-    doc.push('With `tie=stage`, each stage sequence converges once divided by h·b_i' + (s === 2 ? '; `gradfix=stagesum` gives second order.' : '.'));
+    doc.push(
+      'With `tie=stage`, each stage sequence converges once divided by h·b_i' +
+        (s === 2 ? '; `gradfix=stagesum` gives second order.' : '.'),
+    );
   }
-  if (repeated) doc.push('Two stages share a time c_i: with `tie=stage` their copies describe the same instant and only their b-weighted sum is fixed by the flow.');
+  if (repeated)
+    doc.push(
+      'Two stages share a time c_i: with `tie=stage` their copies describe the same instant and only their b-weighted sum is fixed by the flow.',
+    );
   return { name, kind: 'rk', order, stability: 'strong', summary, documentation: doc.join('\n\n') };
 }
 
-function multistepDescription(name: string, m: LinearMultistep, declared: boolean, predictor?: LinearMultistep): SchemeDescription {
+function multistepDescription(
+  name: string,
+  m: LinearMultistep,
+  declared: boolean,
+  predictor?: LinearMultistep,
+): SchemeDescription {
   const problems = validateMultistep(m).filter((p) => !(predictor && p.startsWith('the method is implicit')));
   const ord = multistepOrder(m);
   const zs = zeroStability(m.alpha);
@@ -81,21 +116,34 @@ function multistepDescription(name: string, m: LinearMultistep, declared: boolea
   const summary = `${kindText}, order ${order}, ${STABILITY_TEXT[zs.stability]}`;
   const doc: string[] = [];
   if (!declared && BUILTIN_NOTES[name]) doc.push(BUILTIN_NOTES[name]);
-  if (declared) doc.push(`User-defined linear multistep method Σ alpha_j x_{n+j} = h Σ beta_j f_{n+j} (j = 0 oldest … ${k} newest): alpha = [${m.alpha.map(fmt).join(', ')}], beta = [${m.beta.map(fmt).join(', ')}]. The first ${k - 1} step${k - 1 === 1 ? '' : 's'} come${k - 1 === 1 ? 's' : ''} from \`start=\`.`);
+  if (declared)
+    doc.push(
+      `User-defined linear multistep method Σ alpha_j x_{n+j} = h Σ beta_j f_{n+j} (j = 0 oldest … ${k} newest): alpha = [${m.alpha.map(fmt).join(', ')}], beta = [${m.beta.map(fmt).join(', ')}]. The first ${k - 1} step${k - 1 === 1 ? '' : 's'} come${k - 1 === 1 ? 's' : ''} from \`start=\`.`,
+    );
   if (problems.length > 0) doc.push(`**Cannot run**: ${problems.join('; ')}.`);
-  else if (ord.order === 0) doc.push(`**Inconsistent**: ρ(1) = ${fmt(ord.rho1)}, ρ'(1) = ${fmt(ord.rhoPrime1)}, σ(1) = ${fmt(ord.sigma1)} (consistency needs ρ(1) = 0 and ρ'(1) = σ(1)).`);
-  else doc.push(`Consistency order ${ord.order} (error constant ${fmt(ord.errorConstant)}). The start steps limit the observed order to (start order + 1): the default \`start=euler\` gives at most 2; use \`start=heun\` or \`start=rk4\` for more.`);
+  else if (ord.order === 0)
+    doc.push(
+      `**Inconsistent**: ρ(1) = ${fmt(ord.rho1)}, ρ'(1) = ${fmt(ord.rhoPrime1)}, σ(1) = ${fmt(ord.sigma1)} (consistency needs ρ(1) = 0 and ρ'(1) = σ(1)).`,
+    );
+  else
+    doc.push(
+      `Consistency order ${ord.order} (error constant ${fmt(ord.errorConstant)}). The start steps limit the observed order to (start order + 1): the default \`start=euler\` gives at most 2; use \`start=heun\` or \`start=rk4\` for more.`,
+    );
   const roots = zs.roots.map(fmtComplex).join(', ');
   if (zs.stability === 'unstable') {
-    doc.push(`**Not zero-stable**: ${zs.reason} (roots of ρ: ${roots}). Errors grow without bound as h → 0; the method cannot be used.`);
+    doc.push(
+      `**Not zero-stable**: ${zs.reason} (roots of ρ: ${roots}). Errors grow without bound as h → 0; the method cannot be used.`,
+    );
   } else if (zs.stability === 'weak') {
     doc.push(
       `**Weakly stable**: ρ has the root${zs.parasitic.length > 1 ? 's' : ''} ${zs.parasitic.map(fmtComplex).join(', ')} on the unit circle besides 1 (roots: ${roots}). ` +
-      'The discrete adjoint (AD run backwards through the steps) starts from a terminal condition that excites this parasitic mode, so **AD gradients of per-step parameters oscillate from layer to layer and the oscillation does not shrink as h → 0**; sensitivities to intermediate states oscillate too. ' +
-      `Shared parameters are fine. Remedies: \`gradfix=filter121\` (or \`adjoint121\`), \`grad=adjoint\`, or a strongly stable scheme (${STRONGLY_STABLE_SCHEMES.join(', ')}).`,
+        'The discrete adjoint (AD run backwards through the steps) starts from a terminal condition that excites this parasitic mode, so **AD gradients of per-step parameters oscillate from layer to layer and the oscillation does not shrink as h → 0**; sensitivities to intermediate states oscillate too. ' +
+        `Shared parameters are fine. Remedies: \`gradfix=filter121\` (or \`adjoint121\`), \`grad=adjoint\`, or a strongly stable scheme (${STRONGLY_STABLE_SCHEMES.join(', ')}).`,
     );
   } else {
-    doc.push(`Strongly stable (roots of ρ: ${roots}). AD gradients of per-step parameters converge once each copy is divided by h·w, with w its quadrature weight; only the first and last copies have weights other than 1.`);
+    doc.push(
+      `Strongly stable (roots of ρ: ${roots}). AD gradients of per-step parameters converge once each copy is divided by h·w, with w its quadrature weight; only the first and last copies have weights other than 1.`,
+    );
   }
   return { name, kind: 'lmm', order, stability: zs.stability, summary, documentation: doc.join('\n\n') };
 }
@@ -122,7 +170,8 @@ function diag(code: string, severity: Diagnostic['severity'], message: string, r
   return { code, severity, message, range };
 }
 
-const list = (names: string[]) => (names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`);
+const list = (names: string[]) =>
+  names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
 const ordinal = (i: number) => `${i}${i === 1 ? 'st' : i === 2 ? 'nd' : i === 3 ? 'rd' : 'th'}`;
 
 /** Static diagnostics for a checked model: weakly stable / unstable schemes, zero weights, per-step parameters at risk. */
@@ -133,7 +182,8 @@ export function schemeDiagnostics(model: Model): Diagnostic[] {
   const tieSetting = findOption(model, 'tie');
   const perStep = model.params.filter((p) => p.perStep);
   const perStepNames = perStep.map((p) => p.name);
-  const fallback: Range = perStep[0]?.range ?? model.optionLines[0]?.range ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  const fallback: Range = perStep[0]?.range ??
+    model.optionLines[0]?.range ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   const methRange = methSetting?.valueRange ?? fallback;
 
   // Declared schemes: consistency and zero-stability, wherever they are used.
@@ -145,56 +195,123 @@ export function schemeDiagnostics(model: Model): Diagnostic[] {
       const t = { a: decl.a, b: decl.b, c: decl.c };
       const problems = validateTableau(t);
       const structural = problems.filter((p) => !p.startsWith('c['));
-      if (structural.length > 0) { out.push(diag('scheme-invalid', severity, `The scheme '${decl.name}' cannot be used: ${structural.join('; ')}.`, decl.range)); if (used) usable = false; continue; }
+      if (structural.length > 0) {
+        out.push(
+          diag(
+            'scheme-invalid',
+            severity,
+            `The scheme '${decl.name}' cannot be used: ${structural.join('; ')}.`,
+            decl.range,
+          ),
+        );
+        if (used) usable = false;
+        continue;
+      }
       const cProblems = problems.filter((p) => p.startsWith('c['));
-      if (cProblems.length > 0) out.push(diag('scheme-stage-times', 'warning', `In '${decl.name}', ${cProblems.join('; ')}; its order drops to ${rkOrder(t).order} for time-dependent right-hand sides.`, decl.range));
+      if (cProblems.length > 0)
+        out.push(
+          diag(
+            'scheme-stage-times',
+            'warning',
+            `In '${decl.name}', ${cProblems.join('; ')}; its order drops to ${rkOrder(t).order} for time-dependent right-hand sides.`,
+            decl.range,
+          ),
+        );
       continue;
     }
     const m = { alpha: decl.alpha, beta: decl.beta };
     const problems = validateMultistep(m);
     if (problems.length > 0) {
-      out.push(diag('scheme-unsupported', severity, `The scheme '${decl.name}' cannot be used: ${problems.join('; ')}.`, decl.range));
+      out.push(
+        diag(
+          'scheme-unsupported',
+          severity,
+          `The scheme '${decl.name}' cannot be used: ${problems.join('; ')}.`,
+          decl.range,
+        ),
+      );
       if (used) usable = false;
       continue;
     }
     const ord = multistepOrder(m);
     const zs = zeroStability(m.alpha);
     if (ord.order === 0) {
-      out.push(diag('scheme-inconsistent', severity, `The scheme '${decl.name}' is inconsistent (ρ(1) = ${fmt(ord.rho1)}, ρ'(1) = ${fmt(ord.rhoPrime1)}, σ(1) = ${fmt(ord.sigma1)}; it needs ρ(1) = 0 and ρ'(1) = σ(1)), so its solution does not approach the ODE's as dt → 0.`, decl.range));
+      out.push(
+        diag(
+          'scheme-inconsistent',
+          severity,
+          `The scheme '${decl.name}' is inconsistent (ρ(1) = ${fmt(ord.rho1)}, ρ'(1) = ${fmt(ord.rhoPrime1)}, σ(1) = ${fmt(ord.sigma1)}; it needs ρ(1) = 0 and ρ'(1) = σ(1)), so its solution does not approach the ODE's as dt → 0.`,
+          decl.range,
+        ),
+      );
       if (used) usable = false;
     } else if (zs.stability === 'unstable') {
-      out.push(diag('scheme-unstable', severity, `The scheme '${decl.name}' is not zero-stable: ${zs.reason}, so errors grow without bound as dt → 0. Choose coefficients whose ρ has all roots in the unit disc (those on the circle simple).`, decl.range));
+      out.push(
+        diag(
+          'scheme-unstable',
+          severity,
+          `The scheme '${decl.name}' is not zero-stable: ${zs.reason}, so errors grow without bound as dt → 0. Choose coefficients whose ρ has all roots in the unit disc (those on the circle simple).`,
+          decl.range,
+        ),
+      );
       if (used) usable = false;
     }
   }
   if (!usable) return out;
 
   let scheme;
-  try { scheme = schemeOf(model); } catch { return out; }
+  try {
+    scheme = schemeOf(model);
+  } catch {
+    return out;
+  }
 
   // The rest concerns per-step parameters: shared ones converge under every scheme here.
   if (perStep.length === 0) return out;
   const who = `per-step parameter${perStepNames.length === 1 ? '' : 's'} ${list(perStepNames)}`;
-  const corrected = model.options.grad === 'adjoint' || ['filter121', 'adjoint121', 'average'].includes(model.options.gradfix);
+  const corrected =
+    model.options.grad === 'adjoint' || ['filter121', 'adjoint121', 'average'].includes(model.options.gradfix);
 
   if (scheme.kind === 'lmm') {
     const zs = zeroStability(scheme.method.alpha);
     if (zs.stability === 'weak') {
       const root = zs.parasitic.map(fmtComplex).join(', ');
       const remedy = weaklyStableRemedy({ gradfix: model.options.gradfix, grad: model.options.grad });
-      out.push(diag('weakly-stable', corrected ? 'information' : 'warning',
-        `${scheme.name} is weakly stable (its ρ has the root ${root} on the unit circle besides 1): AD gradients of the ${who} oscillate from layer to layer, and this does not shrink as dt → 0. ${remedy}`, methRange));
+      out.push(
+        diag(
+          'weakly-stable',
+          corrected ? 'information' : 'warning',
+          `${scheme.name} is weakly stable (its ρ has the root ${root} on the unit circle besides 1): AD gradients of the ${who} oscillate from layer to layer, and this does not shrink as dt → 0. ${remedy}`,
+          methRange,
+        ),
+      );
     }
     if (model.options.tie === 'stage' && tieSetting) {
-      out.push(diag('tie-ignored', 'information', `tie=stage has no effect with the multistep scheme ${scheme.name}: it evaluates f once per step, with one parameter copy per step.`, tieSetting.valueRange));
+      out.push(
+        diag(
+          'tie-ignored',
+          'information',
+          `tie=stage has no effect with the multistep scheme ${scheme.name}: it evaluates f once per step, with one parameter copy per step.`,
+          tieSetting.valueRange,
+        ),
+      );
     }
     const N = model.options.steps;
     const pc = parameterCopies(scheme, N, model.options.dt, model.options.t0);
     const zero = pc.weights.map((w, n) => (w === 0 ? n : -1)).filter((n) => n >= 0);
     if (zero.length > 0) {
-      const where = zero.slice(0, 3).map((n) => `t = ${fmt(pc.times[n])}`).join(', ');
-      out.push(diag('zero-copy-weight', 'warning',
-        `With ${scheme.name} started by ${scheme.start.name}, the copies of ${list(perStepNames)} at ${where} get no gradient at all (their total weight in the scheme is 0), so they never train. Use another start= (e.g. euler) or shared parameters.`, methRange));
+      const where = zero
+        .slice(0, 3)
+        .map((n) => `t = ${fmt(pc.times[n])}`)
+        .join(', ');
+      out.push(
+        diag(
+          'zero-copy-weight',
+          'warning',
+          `With ${scheme.name} started by ${scheme.start.name}, the copies of ${list(perStepNames)} at ${where} get no gradient at all (their total weight in the scheme is 0), so they never train. Use another start= (e.g. euler) or shared parameters.`,
+          methRange,
+        ),
+      );
     }
     return out;
   }
@@ -204,15 +321,27 @@ export function schemeDiagnostics(model: Model): Diagnostic[] {
   const { b, c } = scheme.tableau;
   const zeroStages = b.map((bi, i) => (bi === 0 ? i + 1 : 0)).filter((i) => i > 0);
   if (zeroStages.length > 0) {
-    out.push(diag('zero-stage-weight', 'warning',
-      `${scheme.name} gives its ${zeroStages.map(ordinal).join(' and ')} stage the weight b = 0: with tie=stage, those copies of ${list(perStepNames)} get almost no gradient and the per-stage gradients are off by 100% at every dt. Use tie=step${b.length === 2 ? ' or gradfix=stagesum' : ''}.`, tieRange));
+    out.push(
+      diag(
+        'zero-stage-weight',
+        'warning',
+        `${scheme.name} gives its ${zeroStages.map(ordinal).join(' and ')} stage the weight b = 0: with tie=stage, those copies of ${list(perStepNames)} get almost no gradient and the per-stage gradients are off by 100% at every dt. Use tie=step${b.length === 2 ? ' or gradfix=stagesum' : ''}.`,
+        tieRange,
+      ),
+    );
   }
   const seen = new Map<number, number>();
   c.forEach((ci, i) => {
     const j = seen.get(ci);
     if (j !== undefined && b[i] !== 0 && b[j] !== 0) {
-      out.push(diag('repeated-stage-time', 'warning',
-        `Stages ${j + 1} and ${i + 1} of ${scheme.name} both sit at t_n + ${fmt(ci)}·dt: with tie=stage their copies of ${list(perStepNames)} describe the same instant, only their weighted sum is fixed by the flow, and training can pull them apart. Consider tie=step.`, tieRange));
+      out.push(
+        diag(
+          'repeated-stage-time',
+          'warning',
+          `Stages ${j + 1} and ${i + 1} of ${scheme.name} both sit at t_n + ${fmt(ci)}·dt: with tie=stage their copies of ${list(perStepNames)} describe the same instant, only their weighted sum is fixed by the flow, and training can pull them apart. Consider tie=step.`,
+          tieRange,
+        ),
+      );
     } else if (j === undefined) seen.set(ci, i);
   });
   return out;

@@ -19,7 +19,7 @@ export interface LinearMultistep {
 export type Stability = 'strong' | 'weak' | 'unstable';
 
 const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
-const aij = (t: ButcherTableau, i: number, j: number) => (j < i ? t.a[i]?.[j] ?? 0 : 0);
+const aij = (t: ButcherTableau, i: number, j: number) => (j < i ? (t.a[i]?.[j] ?? 0) : 0);
 
 /** Checks a tableau is well formed, explicit and consistent; returns problems in plain words (empty when fine). */
 export function validateTableau(t: ButcherTableau): string[] {
@@ -30,9 +30,13 @@ export function validateTableau(t: ButcherTableau): string[] {
   const finite = [...t.b, ...t.c, ...t.a.flat()].every(Number.isFinite);
   if (!finite) return [...out, 'every coefficient must be a finite number'];
   for (let i = 0; i < t.a.length; i++) {
-    if (t.a[i].slice(i).some((v) => v !== 0)) out.push(`row ${i + 1} of a is not strictly lower triangular (implicit schemes are not supported)`);
+    if (t.a[i].slice(i).some((v) => v !== 0))
+      out.push(`row ${i + 1} of a is not strictly lower triangular (implicit schemes are not supported)`);
     const rowSum = sum(t.a[i].slice(0, i));
-    if (i < t.c.length && Math.abs(rowSum - t.c[i]) > 1e-12 * Math.max(1, Math.abs(rowSum))) out.push(`c[${i + 1}] = ${fmt(t.c[i])} differs from the row sum of a (${fmt(rowSum)}), so stage ${i + 1} evaluates f at a time that does not match its state`);
+    if (i < t.c.length && Math.abs(rowSum - t.c[i]) > 1e-12 * Math.max(1, Math.abs(rowSum)))
+      out.push(
+        `c[${i + 1}] = ${fmt(t.c[i])} differs from the row sum of a (${fmt(rowSum)}), so stage ${i + 1} evaluates f at a time that does not match its state`,
+      );
   }
   const bs = sum(t.b);
   if (Math.abs(bs - 1) > 1e-12) out.push(`the weights b sum to ${fmt(bs)}, not 1 (the scheme is inconsistent)`);
@@ -40,20 +44,45 @@ export function validateTableau(t: ButcherTableau): string[] {
 }
 
 /** One Runge–Kutta order condition: Φ(b, a, c) must equal `value` for order `order`. */
-interface OrderCondition { order: number; text: string; value: number; phi: (t: ButcherTableau, c: number[]) => number }
+interface OrderCondition {
+  order: number;
+  text: string;
+  value: number;
+  phi: (t: ButcherTableau, c: number[]) => number;
+}
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const RK_CONDITIONS: OrderCondition[] = [
   { order: 1, text: 'Σ b_i = 1', value: 1, phi: (t) => sum(t.b) },
   { order: 2, text: 'Σ b_i c_i = 1/2', value: 1 / 2, phi: (t, c) => sum(t.b.map((b, i) => b * c[i])) },
   { order: 3, text: 'Σ b_i c_i² = 1/3', value: 1 / 3, phi: (t, c) => sum(t.b.map((b, i) => b * c[i] ** 2)) },
-  { order: 3, text: 'Σ b_i a_ij c_j = 1/6', value: 1 / 6, phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * c[j])))) },
-  { order: 4, text: 'Σ b_i c_i³ = 1/4', value: 1 / 4, phi: (t, c) => sum(t.b.map((b, i) => b * c[i] ** 3)) },
-  { order: 4, text: 'Σ b_i c_i a_ij c_j = 1/8', value: 1 / 8, phi: (t, c) => sum(t.b.map((b, i) => b * c[i] * sum(range(i).map((j) => aij(t, i, j) * c[j])))) },
-  { order: 4, text: 'Σ b_i a_ij c_j² = 1/12', value: 1 / 12, phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * c[j] ** 2)))) },
   {
-    order: 4, text: 'Σ b_i a_ij a_jk c_k = 1/24', value: 1 / 24,
-    phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * sum(range(j).map((k) => aij(t, j, k) * c[k])))))),
+    order: 3,
+    text: 'Σ b_i a_ij c_j = 1/6',
+    value: 1 / 6,
+    phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * c[j])))),
+  },
+  { order: 4, text: 'Σ b_i c_i³ = 1/4', value: 1 / 4, phi: (t, c) => sum(t.b.map((b, i) => b * c[i] ** 3)) },
+  {
+    order: 4,
+    text: 'Σ b_i c_i a_ij c_j = 1/8',
+    value: 1 / 8,
+    phi: (t, c) => sum(t.b.map((b, i) => b * c[i] * sum(range(i).map((j) => aij(t, i, j) * c[j])))),
+  },
+  {
+    order: 4,
+    text: 'Σ b_i a_ij c_j² = 1/12',
+    value: 1 / 12,
+    phi: (t, c) => sum(t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * c[j] ** 2)))),
+  },
+  {
+    order: 4,
+    text: 'Σ b_i a_ij a_jk c_k = 1/24',
+    value: 1 / 24,
+    phi: (t, c) =>
+      sum(
+        t.b.map((b, i) => b * sum(range(i).map((j) => aij(t, i, j) * sum(range(j).map((k) => aij(t, j, k) * c[k]))))),
+      ),
   },
 ];
 
@@ -77,7 +106,10 @@ export function rkOrder(t: ButcherTableau): RKOrder {
   let failed: string | undefined;
   for (let p = 1; p <= 4 && !failed; p++) {
     for (const cond of RK_CONDITIONS.filter((x) => x.order === p)) {
-      if (Math.abs(cond.phi(t, rows) - cond.value) > 1e-10) { failed = `order ${p} needs ${cond.text}`; break; }
+      if (Math.abs(cond.phi(t, rows) - cond.value) > 1e-10) {
+        failed = `order ${p} needs ${cond.text}`;
+        break;
+      }
     }
     if (!failed) order = p;
   }
@@ -94,7 +126,10 @@ export function validateMultistep(m: LinearMultistep): string[] {
   if (m.beta.length !== m.alpha.length) out.push(`beta must have ${m.alpha.length} coefficients, like alpha`);
   if (![...m.alpha, ...m.beta].every(Number.isFinite)) out.push('every coefficient must be a finite number');
   if (m.alpha[k] === 0) out.push('the newest alpha coefficient must not be 0');
-  if ((m.beta[k] ?? 0) !== 0) out.push(`the method is implicit (newest beta = ${fmt(m.beta[k])}); only explicit multistep methods can be declared`);
+  if ((m.beta[k] ?? 0) !== 0)
+    out.push(
+      `the method is implicit (newest beta = ${fmt(m.beta[k])}); only explicit multistep methods can be declared`,
+    );
   return out;
 }
 
@@ -139,7 +174,10 @@ export function multistepOrder(m: LinearMultistep): MultistepOrder {
 
 // ---- roots of ρ -------------------------------------------------------------
 
-export interface Complex { re: number; im: number }
+export interface Complex {
+  re: number;
+  im: number;
+}
 
 const cmul = (a: Complex, b: Complex): Complex => ({ re: a.re * b.re - a.im * b.im, im: a.re * b.im + a.im * b.re });
 const cdiv = (a: Complex, b: Complex): Complex => {
@@ -151,7 +189,10 @@ const cabs = (a: Complex) => Math.hypot(a.re, a.im);
 /** p(z) for coefficients lowest power first. */
 function horner(coeffs: number[], z: Complex): Complex {
   let acc: Complex = { re: 0, im: 0 };
-  for (let j = coeffs.length - 1; j >= 0; j--) { const m = cmul(acc, z); acc = { re: m.re + coeffs[j], im: m.im }; }
+  for (let j = coeffs.length - 1; j >= 0; j--) {
+    const m = cmul(acc, z);
+    acc = { re: m.re + coeffs[j], im: m.im };
+  }
   return acc;
 }
 
@@ -165,14 +206,20 @@ export function polynomialRoots(coeffs: number[]): Complex[] {
   const c = [...coeffs];
   while (c.length > 0 && c[c.length - 1] === 0) c.pop();
   const zeros: Complex[] = [];
-  while (c.length > 1 && c[0] === 0) { c.shift(); zeros.push({ re: 0, im: 0 }); }
+  while (c.length > 1 && c[0] === 0) {
+    c.shift();
+    zeros.push({ re: 0, im: 0 });
+  }
   const n = c.length - 1;
   if (n < 1) return zeros;
   const monic = c.map((v) => v / c[n]);
   const seed: Complex = { re: 0.4, im: 0.9 };
   const z: Complex[] = [];
   let p: Complex = { re: 1, im: 0 };
-  for (let i = 0; i < n; i++) { z.push(p); p = cmul(p, seed); }
+  for (let i = 0; i < n; i++) {
+    z.push(p);
+    p = cmul(p, seed);
+  }
   for (let iter = 0; iter < 1000; iter++) {
     let moved = 0;
     for (let i = 0; i < n; i++) {
@@ -218,12 +265,23 @@ export interface ZeroStability {
 export function zeroStability(alpha: number[]): ZeroStability {
   const roots = polynomialRoots(alpha).sort((a, b) => cabs(b) - cabs(a));
   const outside = roots.filter((r) => cabs(r) > 1 + 1e-7);
-  if (outside.length > 0) return { stability: 'unstable', roots, parasitic: [], reason: `ρ has the root ${fmtComplex(outside[0])} outside the unit circle` };
+  if (outside.length > 0)
+    return {
+      stability: 'unstable',
+      roots,
+      parasitic: [],
+      reason: `ρ has the root ${fmtComplex(outside[0])} outside the unit circle`,
+    };
   const onCircle = roots.filter((r) => cabs(r) >= 1 - 1e-7);
   for (let i = 0; i < onCircle.length; i++) {
     for (let j = i + 1; j < onCircle.length; j++) {
       if (cabs({ re: onCircle[i].re - onCircle[j].re, im: onCircle[i].im - onCircle[j].im }) < 1e-4) {
-        return { stability: 'unstable', roots, parasitic: [], reason: `ρ has a repeated root ${fmtComplex(onCircle[i])} on the unit circle` };
+        return {
+          stability: 'unstable',
+          roots,
+          parasitic: [],
+          reason: `ρ has a repeated root ${fmtComplex(onCircle[i])} on the unit circle`,
+        };
       }
     }
   }
@@ -239,7 +297,8 @@ export function fmt(x: number): string {
 }
 
 export function fmtComplex(z: Complex): string {
-  const re = Math.abs(z.re) < 1e-9 ? 0 : z.re, im = Math.abs(z.im) < 1e-9 ? 0 : z.im;
+  const re = Math.abs(z.re) < 1e-9 ? 0 : z.re,
+    im = Math.abs(z.im) < 1e-9 ? 0 : z.im;
   if (im === 0) return fmt(re).replace(/^-/, '−');
   const sign = im < 0 ? '−' : '+';
   return `${fmt(re)} ${sign} ${fmt(Math.abs(im))}i`;

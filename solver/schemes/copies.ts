@@ -63,23 +63,53 @@ export function parameterCopies(scheme: Scheme, N: number, h: number, t0: number
     if (scheme.tie === 'stage') {
       const idx = Array.from({ length: N * s }, (_, j) => j);
       return {
-        steps: N, stages: s, h, t0, c: [...c], b: [...b], count: N * s, perStage: true,
-        weights: idx.map((j) => b[j % s]), times: idx.map((j) => t0 + h * (Math.floor(j / s) + c[j % s])), stage: idx.map((j) => j % s),
-        weaklyStable: false, multistep: false,
+        steps: N,
+        stages: s,
+        h,
+        t0,
+        c: [...c],
+        b: [...b],
+        count: N * s,
+        perStage: true,
+        weights: idx.map((j) => b[j % s]),
+        times: idx.map((j) => t0 + h * (Math.floor(j / s) + c[j % s])),
+        stage: idx.map((j) => j % s),
+        weaklyStable: false,
+        multistep: false,
       };
     }
     const total = b.reduce((x, y) => x + y, 0);
     const centre = b.reduce((acc, bi, i) => acc + bi * c[i], 0);
     return {
-      steps: N, stages: 1, h, t0, c: [centre], b: [1], count: N, perStage: false,
-      weights: new Array<number>(N).fill(total), times: Array.from({ length: N }, (_, n) => t0 + h * (n + centre)), stage: new Array<number>(N).fill(0),
-      weaklyStable: false, multistep: false,
+      steps: N,
+      stages: 1,
+      h,
+      t0,
+      c: [centre],
+      b: [1],
+      count: N,
+      perStage: false,
+      weights: new Array<number>(N).fill(total),
+      times: Array.from({ length: N }, (_, n) => t0 + h * (n + centre)),
+      stage: new Array<number>(N).fill(0),
+      weaklyStable: false,
+      multistep: false,
     };
   }
   return {
-    steps: N, stages: 1, h, t0, c: [0], b: [1], count: N, perStage: false,
-    weights: multistepWeights(scheme, N), times: Array.from({ length: N }, (_, m) => t0 + m * h), stage: new Array<number>(N).fill(0),
-    weaklyStable: scheme.weaklyStable, multistep: true,
+    steps: N,
+    stages: 1,
+    h,
+    t0,
+    c: [0],
+    b: [1],
+    count: N,
+    perStage: false,
+    weights: multistepWeights(scheme, N),
+    times: Array.from({ length: N }, (_, m) => t0 + m * h),
+    stage: new Array<number>(N).fill(0),
+    weaklyStable: scheme.weaklyStable,
+    multistep: true,
   };
 }
 
@@ -93,7 +123,9 @@ export interface UnrolledEquation {
 }
 
 /** The node copy of t_m (t_N reuses copy N−1). */
-export function nodeCopy(m: number, N: number): number { return Math.min(m, N - 1); }
+export function nodeCopy(m: number, N: number): number {
+  return Math.min(m, N - 1);
+}
 
 /** Equations m = 1..N of a multistep scheme with N steps, as the integrator runs them. */
 function unrolledEquations(scheme: MultistepScheme, N: number): UnrolledEquation[] {
@@ -109,7 +141,14 @@ function unrolledEquations(scheme: MultistepScheme, N: number): UnrolledEquation
         if (c[i] !== 1) f.push([nodeCopy(m - 1, N), bi * (1 - c[i])]);
         if (c[i] !== 0) f.push([nodeCopy(m, N), bi * c[i]]);
       });
-      eqs.push({ produces: m, x: [[m, 1], [m - 1, -1]], f });
+      eqs.push({
+        produces: m,
+        x: [
+          [m, 1],
+          [m - 1, -1],
+        ],
+        f,
+      });
       continue;
     }
     const lmm = ramp ?? scheme.method;
@@ -139,7 +178,10 @@ function multistepWeights(scheme: MultistepScheme, N: number): number[] {
   if (scheme.weaklyStable && N - k + 1 > startSteps(scheme) && rhoPrime1 !== 0) {
     // Smooth mode: c_{N−i} = (α_k + … + α_{k−i}) / ρ'(1) keeps every multiplier at 1/ρ'(1).
     let partial = 0;
-    for (let i = 0; i < k; i++) { partial += alpha[k - i]; terminal[N - i] = partial / rhoPrime1; }
+    for (let i = 0; i < k; i++) {
+      partial += alpha[k - i];
+      terminal[N - i] = partial / rhoPrime1;
+    }
   } else {
     terminal[N] = 1;
   }

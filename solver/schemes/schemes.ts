@@ -12,7 +12,15 @@
 // - milne is Milne's predictor (4-step, order 4) with one Simpson corrector
 //   pass and a final evaluation (PECE), so it needs three start steps.
 import type { Model, SchemeDecl, SchemeName, Tie } from '../model';
-import { multistepOrder, rkOrder, validateMultistep, validateTableau, zeroStability, type ButcherTableau, type LinearMultistep } from './coefficients';
+import {
+  multistepOrder,
+  rkOrder,
+  validateMultistep,
+  validateTableau,
+  zeroStability,
+  type ButcherTableau,
+  type LinearMultistep,
+} from './coefficients';
 
 export type { ButcherTableau, LinearMultistep } from './coefficients';
 export { validateTableau, validateMultistep } from './coefficients';
@@ -58,7 +66,11 @@ export const TABLEAUX: Record<OneStepName, ButcherTableau> = {
 
 const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 
-export interface MultistepDefinition { method: LinearMultistep; ramp: LinearMultistep[]; predictor?: LinearMultistep }
+export interface MultistepDefinition {
+  method: LinearMultistep;
+  ramp: LinearMultistep[];
+  predictor?: LinearMultistep;
+}
 
 export const MULTISTEP: Record<MultistepName, MultistepDefinition> = {
   leapfrog: { method: { alpha: [-1, 0, 1], beta: [0, 2, 0] }, ramp: [] },
@@ -73,8 +85,12 @@ export const MULTISTEP: Record<MultistepName, MultistepDefinition> = {
   },
 };
 
-export function isOneStep(name: string): name is OneStepName { return Object.hasOwn(TABLEAUX, name); }
-export function isMultistep(name: string): name is MultistepName { return Object.hasOwn(MULTISTEP, name); }
+export function isOneStep(name: string): name is OneStepName {
+  return Object.hasOwn(TABLEAUX, name);
+}
+export function isMultistep(name: string): name is MultistepName {
+  return Object.hasOwn(MULTISTEP, name);
+}
 
 export interface SchemeSettings {
   tie?: Tie;
@@ -90,7 +106,11 @@ function rkScheme(name: string, tableau: ButcherTableau, tie: Tie): RKScheme {
 
 function multistepScheme(name: string, def: MultistepDefinition, start: RKScheme): MultistepScheme {
   return {
-    kind: 'lmm', name, method: def.method, ramp: def.ramp, start,
+    kind: 'lmm',
+    name,
+    method: def.method,
+    ramp: def.ramp,
+    start,
     order: multistepOrder(def.method).order,
     weaklyStable: zeroStability(def.method.alpha).stability !== 'strong',
     ...(def.predictor ? { predictor: def.predictor } : {}),
@@ -114,7 +134,8 @@ export function schemeByName(name: string, settings: SchemeSettings = {}): Schem
     if (problems.length > 0) throw new Error(`The scheme '${name}' cannot run: ${problems.join('; ')}`);
     return rkScheme(decl?.name ?? key, tableau, tie);
   }
-  if (!isOneStep(startName)) throw new Error(`start=${startName}: a multistep method needs a one-step built-in start scheme`);
+  if (!isOneStep(startName))
+    throw new Error(`start=${startName}: a multistep method needs a one-step built-in start scheme`);
   const start = rkScheme(startName, TABLEAUX[startName], 'step');
   if (decl?.kind === 'lmm') {
     const problems = validateMultistep(decl);
@@ -126,11 +147,17 @@ export function schemeByName(name: string, settings: SchemeSettings = {}): Schem
 
 /** The scheme a checked model runs: its `meth`, `tie` and `start` options and its declared schemes. */
 export function schemeOf(model: Pick<Model, 'options' | 'schemes'>): Scheme {
-  return schemeByName(model.options.meth, { tie: model.options.tie, start: model.options.start, declared: model.schemes });
+  return schemeByName(model.options.meth, {
+    tie: model.options.tie,
+    start: model.options.start,
+    declared: model.schemes,
+  });
 }
 
 /** Steps of a multistep method: k of its (corrector) method and of its predictor. */
-export function stepsBack(m: LinearMultistep): number { return m.alpha.length - 1; }
+export function stepsBack(m: LinearMultistep): number {
+  return m.alpha.length - 1;
+}
 
 /** Number of start steps before the method proper runs (k − 1, or k_predictor − 1 for PECE). */
 export function startSteps(s: MultistepScheme): number {

@@ -61,7 +61,10 @@ export const GRADFIX_FIXABLE_CODES: readonly string[] = correctGradients.codes;
 export const QUICK_FIX_TITLE = quickFixTitle('filter121');
 
 /** The actions that fix `diagnostics` (each fix gets the diagnostics with its codes). */
-export function codeActions<D extends FixableDiagnostic>(doc: CodeActionDocument, diagnostics: D[]): CodeActionData<D>[] {
+export function codeActions<D extends FixableDiagnostic>(
+  doc: CodeActionDocument,
+  diagnostics: D[],
+): CodeActionData<D>[] {
   return QUICK_FIXES.flatMap((fix) => {
     const fixed = diagnostics.filter((d) => fix.codes.includes(String(d.code)));
     return fixed.length > 0 ? fix.actions(doc, fixed) : [];

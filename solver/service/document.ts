@@ -22,7 +22,11 @@ export class ServiceDocument {
    * it (the server's analyseDocument on didChange), so the service does not
    * parse the same version twice. Without it the document parses itself.
    */
-  constructor(readonly text: string, readonly version = 0, parsed?: ParseResult) {
+  constructor(
+    readonly text: string,
+    readonly version = 0,
+    parsed?: ParseResult,
+  ) {
     this._parsed = parsed;
   }
 
@@ -33,7 +37,10 @@ export class ServiceDocument {
       const t = this.text;
       for (let i = 0; i < t.length; i++) {
         const c = t.charCodeAt(i);
-        if (c === 13) { if (t.charCodeAt(i + 1) === 10) i++; starts.push(i + 1); } else if (c === 10) starts.push(i + 1);
+        if (c === 13) {
+          if (t.charCodeAt(i + 1) === 10) i++;
+          starts.push(i + 1);
+        } else if (c === 10) starts.push(i + 1);
       }
       this._lineStarts = starts;
     }
@@ -45,7 +52,9 @@ export class ServiceDocument {
     return this._lines;
   }
 
-  lineText(line: number): string { return this.lines[line] ?? ''; }
+  lineText(line: number): string {
+    return this.lines[line] ?? '';
+  }
 
   /** p moved into the text, as the LSP asks of a position past a line's end (or past the last line). */
   clamp(p: Position): Position {
@@ -55,9 +64,15 @@ export class ServiceDocument {
     return { line, character: Math.min(Math.max(0, p.character), this.lineText(line).length) };
   }
 
-  get program(): Program { return this.parsed.program; }
-  get parseDiagnostics(): Diagnostic[] { return this.parsed.diagnostics; }
-  get statements(): Statement[] { return this.parsed.program.statements; }
+  get program(): Program {
+    return this.parsed.program;
+  }
+  get parseDiagnostics(): Diagnostic[] {
+    return this.parsed.diagnostics;
+  }
+  get statements(): Statement[] {
+    return this.parsed.program.statements;
+  }
 
   private get parsed(): ParseResult {
     if (!this._parsed) {
@@ -77,9 +92,16 @@ export class ServiceDocument {
       const out: Token[][] = [];
       let cur: Token[] = [];
       let all: Token[];
-      try { all = tokenize(this.text); } catch { all = []; }
+      try {
+        all = tokenize(this.text);
+      } catch {
+        all = [];
+      }
       for (const t of all) {
-        if (t.kind === 'newline' || t.kind === 'eof') { if (cur.length) out.push(cur); cur = []; } else cur.push(t);
+        if (t.kind === 'newline' || t.kind === 'eof') {
+          if (cur.length) out.push(cur);
+          cur = [];
+        } else cur.push(t);
       }
       if (cur.length) out.push(cur);
       this._tokenLines = out;
@@ -95,7 +117,10 @@ export class ServiceDocument {
   offsetAt(p: Position): number {
     const starts = this.lineStarts;
     if (p.line >= starts.length) return this.text.length;
-    return Math.min(starts[Math.max(0, p.line)] + Math.max(0, p.character), p.line + 1 < starts.length ? starts[p.line + 1] : this.text.length);
+    return Math.min(
+      starts[Math.max(0, p.line)] + Math.max(0, p.character),
+      p.line + 1 < starts.length ? starts[p.line + 1] : this.text.length,
+    );
   }
 
   /** Source text of a range, with `\` continuations and their line breaks read as one space. */
@@ -119,7 +144,11 @@ export class ServiceDocument {
     const from = starts[start] ?? this.text.length;
     const to = end + 1 < starts.length ? starts[end + 1] : this.text.length;
     let toks: Token[] = [];
-    try { toks = tokenize(this.text.slice(from, to)); } catch { toks = []; }
+    try {
+      toks = tokenize(this.text.slice(from, to));
+    } catch {
+      toks = [];
+    }
     const out: Token[] = [];
     // The tokens are fresh, so shift them to document coordinates in place (no copy per token: a long continued line has thousands).
     for (const t of toks) {
@@ -157,5 +186,7 @@ export class DocumentCache {
     return fresh;
   }
 
-  delete(uri: string): void { this.docs.delete(uri); }
+  delete(uri: string): void {
+    this.docs.delete(uri);
+  }
 }

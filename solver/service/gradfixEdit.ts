@@ -30,7 +30,13 @@ function preferredEol(text: string): string {
   return m ? m[0] : '\n';
 }
 
-interface OptionLineInfo { line: number; end: number; hasSettings: boolean; meth: boolean; gradfix?: { start: number; end: number; value: string } }
+interface OptionLineInfo {
+  line: number;
+  end: number;
+  hasSettings: boolean;
+  meth: boolean;
+  gradfix?: { start: number; end: number; value: string };
+}
 
 /** Text-only reading of `@` lines, for when the model is unavailable (e.g. the file has errors elsewhere). */
 function scanOptionLines(text: string): OptionLineInfo[] {
@@ -59,7 +65,11 @@ function scanOptionLines(text: string): OptionLineInfo[] {
  * - else append `, gradfix=filter121` at the end of the `@` line holding `meth` (or the last `@` line);
  * - else insert an `@ gradfix=filter121` line before `done` (or at the end).
  */
-export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>, correction: Exclude<GradFix, 'none'> = DEFAULT_FIX): TextEdit | undefined {
+export function gradfixEdit(
+  text: string,
+  model?: Pick<Model, 'optionLines'>,
+  correction: Exclude<GradFix, 'none'> = DEFAULT_FIX,
+): TextEdit | undefined {
   const FIX_VALUE = correction;
   if (model) {
     const existing = findOption(model, 'gradfix');
@@ -69,7 +79,9 @@ export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>, co
     }
     if (model.optionLines.length > 0) {
       const meth = findOption(model, 'meth');
-      const target = (meth && [...model.optionLines].reverse().find((l) => l.settings.includes(meth))) || model.optionLines[model.optionLines.length - 1];
+      const target =
+        (meth && [...model.optionLines].reverse().find((l) => l.settings.includes(meth))) ||
+        model.optionLines[model.optionLines.length - 1];
       const sep = target.settings.length > 0 ? ', ' : ' ';
       return { range: { start: target.range.end, end: target.range.end }, newText: `${sep}gradfix=${FIX_VALUE}` };
     }
@@ -79,7 +91,10 @@ export function gradfixEdit(text: string, model?: Pick<Model, 'optionLines'>, co
     if (withFix?.gradfix) {
       if (withFix.gradfix.value === FIX_VALUE) return undefined;
       const { line, gradfix } = withFix;
-      return { range: { start: { line, character: gradfix.start }, end: { line, character: gradfix.end } }, newText: FIX_VALUE };
+      return {
+        range: { start: { line, character: gradfix.start }, end: { line, character: gradfix.end } },
+        newText: FIX_VALUE,
+      };
     }
     if (scanned.length > 0) {
       const target = [...scanned].reverse().find((l) => l.meth) ?? scanned[scanned.length - 1];

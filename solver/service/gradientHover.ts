@@ -2,7 +2,13 @@
 // hover): the report lives in the server, so the service takes it as an input.
 import type { ParameterReport, Refinement, Report } from '../report';
 import { formatNumber } from '../presentation/format';
-import { metricColumns, refinementColumns, refinementSummary, showsCorrection, type MetricColumn } from '../presentation/columns';
+import {
+  metricColumns,
+  refinementColumns,
+  refinementSummary,
+  showsCorrection,
+  type MetricColumn,
+} from '../presentation/columns';
 
 export interface GradientContext {
   /** Last gradient-check report for this document. */
@@ -22,7 +28,9 @@ function reportHeader(report: Report): string {
       (t !== undefined ? ` · check time ${Math.round(t)} ms` : ''),
     '',
     `gradfix=\`${report.gradfix}\`${showsCorrection(report) ? ` · corrected with \`${report.correction}\`` : ''}` +
-      (report.recommendedCorrection && report.gradfix === 'none' ? ` · recommended: \`gradfix=${report.recommendedCorrection}\`` : '') +
+      (report.recommendedCorrection && report.gradfix === 'none'
+        ? ` · recommended: \`gradfix=${report.recommendedCorrection}\``
+        : '') +
       ` · loss ${fmt(report.loss)} · reference error ${fmt(report.referenceError)}`,
     ...(report.verdict ? ['', `**Verdict:** ${report.verdict.explanation}`] : []),
   ].join('\n');
@@ -36,15 +44,19 @@ export function staleNote(ctx: GradientContext): string {
 /** Markdown for the gradfix/meth hover: raw vs corrected relative error per per-step parameter. */
 export function reportHoverMarkdown(ctx: GradientContext): string {
   const report = ctx.report;
-  if (!report) return `**ODE Lens gradient check**\n\nNo check result yet${ctx.pendingState ? ` (check ${ctx.pendingState})` : ''}.`;
+  if (!report)
+    return `**ODE Lens gradient check**\n\nNo check result yet${ctx.pendingState ? ` (check ${ctx.pendingState})` : ''}.`;
   const perStep = report.parameters.filter((p) => p.perStep);
   const parts = [reportHeader(report), ''];
   if (perStep.length === 0) {
-    parts.push('No per-step parameters: shared parameters get gradients that converge at the scheme\'s order.');
+    parts.push("No per-step parameters: shared parameters get gradients that converge at the scheme's order.");
   } else {
     const cols = metricColumns(report);
     parts.push(
-      ...markdownTable(['per-step parameter', ...cols.map((c) => c.label(report))], perStep.map((p) => [`\`${p.name}\`${p.oscillating ? ' ⚠' : ''}`, ...cols.map((c) => c.cell(p, report))])),
+      ...markdownTable(
+        ['per-step parameter', ...cols.map((c) => c.label(report))],
+        perStep.map((p) => [`\`${p.name}\`${p.oscillating ? ' ⚠' : ''}`, ...cols.map((c) => c.cell(p, report))]),
+      ),
       '',
       footnote(cols, report),
     );
@@ -65,7 +77,10 @@ function footnote(cols: MetricColumn[], report: Report): string {
 /** The figures of one parameter: the report's metric columns (presentation/columns.ts). */
 function metricsTable(p: ParameterReport, report: Report): string {
   const cols = metricColumns(report);
-  return markdownTable(cols.map((c) => c.label(report)), [cols.map((c) => c.cell(p, report))]).join('\n');
+  return markdownTable(
+    cols.map((c) => c.label(report)),
+    [cols.map((c) => c.cell(p, report))],
+  ).join('\n');
 }
 
 /** The refinement study: errors and α per step count, observed orders. */
@@ -74,7 +89,10 @@ function refinementTable(r: Refinement, report: Report): string {
   return [
     `Refinement (same θ(t), more steps): ${refinementSummary(r, report)}`,
     '',
-    ...markdownTable(cols.map((c) => c.label(report)), r.levels.map((_, k) => cols.map((c) => c.cell(r, k)))),
+    ...markdownTable(
+      cols.map((c) => c.label(report)),
+      r.levels.map((_, k) => cols.map((c) => c.cell(r, k))),
+    ),
   ].join('\n');
 }
 
@@ -89,12 +107,17 @@ export function parameterMetricsMarkdown(name: string, perStep: boolean, ctx: Gr
   const parts: string[] = [];
   if (rep && ctx.report) {
     parts.push('', metricsTable(rep, ctx.report));
-    if (rep.verdict) parts.push('', `${rep.oscillating ? '⚠ ' : ''}**${rep.verdict.kind}:** ${rep.verdict.explanation}`);
+    if (rep.verdict)
+      parts.push('', `${rep.oscillating ? '⚠ ' : ''}**${rep.verdict.kind}:** ${rep.verdict.explanation}`);
     else if (rep.oscillating) parts.push('', '⚠ The AD gradient of this parameter oscillates from layer to layer.');
     if (rep.refinement) parts.push('', refinementTable(rep.refinement, ctx.report));
-    parts.push('', `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${Math.round(ctx.report.timings?.totalMs ?? 0)} ms`);
+    parts.push(
+      '',
+      `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${Math.round(ctx.report.timings?.totalMs ?? 0)} ms`,
+    );
     return parts.join('\n') + staleNote(ctx);
   }
-  if (perStep) parts.push('', ctx.pendingState ? `Gradient check ${ctx.pendingState}.` : 'No gradient check result yet.');
+  if (perStep)
+    parts.push('', ctx.pendingState ? `Gradient check ${ctx.pendingState}.` : 'No gradient check result yet.');
   return parts.join('\n');
 }

@@ -9,14 +9,24 @@ import { effectiveOptions } from './modelOptions';
 import { schemeMarkdown, schemeSyntax } from './schemeInfo';
 import { keyOf, type Declaration } from './symbols';
 import { elementCount } from '../ops/shapes';
-import { builtinFunction, KEYWORD_DOCS, OPTION_DOCS, OTHER_KEYWORD_DOCS, signatureLabel, VALUE_DOCS } from './vocabulary';
+import {
+  builtinFunction,
+  KEYWORD_DOCS,
+  OPTION_DOCS,
+  OTHER_KEYWORD_DOCS,
+  signatureLabel,
+  VALUE_DOCS,
+} from './vocabulary';
 
 export interface HoverInput extends GradientContext {
   /** The checked model, when the file checks (adds facts only the checker knows, e.g. declared schemes' tableaux). */
   model?: Model;
 }
 
-export interface HoverResult { markdown: string; range: Range }
+export interface HoverResult {
+  markdown: string;
+  range: Range;
+}
 
 const MAX_EXPR_CHARS = 240;
 
@@ -43,11 +53,17 @@ function optionHover(doc: ServiceDocument, o: OptionSetting, p: Position, input:
   const key = o.key;
   const onValue = contains(o.valueRange, p);
   const parts: string[] = [];
-  if (onValue && (key === 'meth' || key === 'start')) parts.push(schemeMarkdown(o.value, input.model, schemeFallback(doc, o.value), schemeSyntax(doc, o.value)));
-  else if (onValue && VALUE_DOCS[o.value.toLowerCase()]) parts.push(`**${key}=\`${o.value}\`**\n\n${VALUE_DOCS[o.value.toLowerCase()]}`);
+  if (onValue && (key === 'meth' || key === 'start'))
+    parts.push(schemeMarkdown(o.value, input.model, schemeFallback(doc, o.value), schemeSyntax(doc, o.value)));
+  else if (onValue && VALUE_DOCS[o.value.toLowerCase()])
+    parts.push(`**${key}=\`${o.value}\`**\n\n${VALUE_DOCS[o.value.toLowerCase()]}`);
   else {
     const d = OPTION_DOCS[key];
-    parts.push(d ? `**@ ${key}** · \`${d.detail}\`\n\n${d.doc}${d.values ? `\n\nValues: ${d.values.map((v) => `\`${v}\``).join(', ')}` : ''}` : `**@ ${key}**`);
+    parts.push(
+      d
+        ? `**@ ${key}** · \`${d.detail}\`\n\n${d.doc}${d.values ? `\n\nValues: ${d.values.map((v) => `\`${v}\``).join(', ')}` : ''}`
+        : `**@ ${key}**`,
+    );
   }
   // Round-1 behaviour: meth and gradfix show the last check's raw vs corrected errors.
   if (key === 'meth' || key === 'gradfix') parts.push('', '---', '', reportHoverMarkdown(input));
@@ -79,7 +95,9 @@ function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: b
   const where = onDeclaration ? '' : `\n\nDeclared on line ${d.nameRange.start.line + 1}.`;
   switch (d.kind) {
     case 'state': {
-      lines.push(`**state \`${d.name}\`** · shape ${shapeText(d.shape)}${d.implicit ? ' · declared by its equation' : ''}`);
+      lines.push(
+        `**state \`${d.name}\`** · shape ${shapeText(d.shape)}${d.implicit ? ' · declared by its equation' : ''}`,
+      );
       const init = initOf(doc, d.key);
       lines.push('', init !== undefined ? `init \`${clip(init)}\`` : 'init: zeros (no initial value given)');
       const eq = equationOf(doc, d.key);
@@ -94,7 +112,11 @@ function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: b
         const copies = parameterReport(d.name, input)?.raw.length ?? o.steps;
         head += ` · per-step: ${copies} cop${copies === 1 ? 'y' : 'ies'} (one per ${o.tie === 'stage' ? 'stage of each of the ' + o.steps + ' steps' : 'step'})`;
       } else head += ' · shared across time';
-      if (item?.init) head += item.init.kind === 'normal' ? ` · init \`${clip(doc.textOf(item.init.range))}\`` : ` · init \`${clip(doc.textOf(item.init.value.range))}\``;
+      if (item?.init)
+        head +=
+          item.init.kind === 'normal'
+            ? ` · init \`${clip(doc.textOf(item.init.range))}\``
+            : ` · init \`${clip(doc.textOf(item.init.value.range))}\``;
       lines.push(head, parameterMetricsMarkdown(d.name, !!item?.perStep, input));
       break;
     }
@@ -103,7 +125,8 @@ function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: b
       lines.push(`**number \`${d.name}\`** · constant${v ? ` = \`${clip(doc.textOf(v.range))}\`` : ''}`);
       break;
     }
-    case 'fixed': case 'aux': {
+    case 'fixed':
+    case 'aux': {
       const e = d.stmt && 'expr' in d.stmt ? (d.stmt as { expr: { range: Range } }).expr : undefined;
       const what = d.kind === 'fixed' ? 'fixed quantity' : 'aux (output column, not simulated)';
       lines.push(`**${what} \`${d.name}\`**${e ? ` = \`${clip(doc.textOf(e.range))}\`` : ''}`);
@@ -117,14 +140,29 @@ function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: b
     }
     case 'argument': {
       const s = d.stmt?.kind === 'function' ? d.stmt : undefined;
-      lines.push(`**argument \`${d.name}\`**${s ? ` of \`${signatureLabel({ name: s.name, params: s.params })}\`` : ''}`);
+      lines.push(
+        `**argument \`${d.name}\`**${s ? ` of \`${signatureLabel({ name: s.name, params: s.params })}\`` : ''}`,
+      );
       break;
     }
     case 'data':
-      lines.push(`**data \`${d.name}\`** · observations`, '', `\`${clip(doc.textOf(d.range))}\``, '', 'In a loss, `x(' + d.name + ')` is the state at the observation times.');
+      lines.push(
+        `**data \`${d.name}\`** · observations`,
+        '',
+        `\`${clip(doc.textOf(d.range))}\``,
+        '',
+        'In a loss, `x(' + d.name + ')` is the state at the observation times.',
+      );
       break;
     case 'scheme':
-      lines.push(schemeMarkdown(d.name, input.model, `\`${clip(doc.textOf(d.range))}\``, d.stmt?.kind === 'scheme' ? d.stmt : undefined));
+      lines.push(
+        schemeMarkdown(
+          d.name,
+          input.model,
+          `\`${clip(doc.textOf(d.range))}\``,
+          d.stmt?.kind === 'scheme' ? d.stmt : undefined,
+        ),
+      );
       break;
     case 'opaque':
       lines.push(`**\`${d.name}\`** · declared by an unsupported construct`);
@@ -154,7 +192,8 @@ export function hover(doc: ServiceDocument, p: Position, input: HoverInput = {})
       const o = OTHER_KEYWORD_DOCS[ref.key];
       return o ? { markdown: o, range } : undefined;
     }
-    case 'optionKey': case 'optionValue': {
+    case 'optionKey':
+    case 'optionValue': {
       const d = OPTION_DOCS[ref.key];
       return d ? { markdown: `**@ ${d.key}** · \`${d.detail}\`\n\n${d.doc}`, range } : undefined;
     }

@@ -6,9 +6,26 @@ export { buildSymbolIndex, keyOf, type Declaration, type DeclKind, type Referenc
 export { completion, type CompletionInput } from './completion';
 export { hover, type HoverInput, type HoverResult } from './hover';
 export { signatureHelp } from './signature';
-export { definition, references, documentHighlight, prepareRename, rename, type RenameCheck, type RenameResult } from './navigation';
+export {
+  definition,
+  references,
+  documentHighlight,
+  prepareRename,
+  rename,
+  type RenameCheck,
+  type RenameResult,
+} from './navigation';
 export { documentSymbols, foldingRanges } from './outline';
 export { semanticTokens, SEMANTIC_TOKENS_LEGEND } from './semanticTokens';
 export { formatDocument, formatRange } from './formatting';
 export { reportHoverMarkdown, parameterMetricsMarkdown, type GradientContext } from './gradientHover';
-export { codeActions, gradfixEdit, quickFixTitle, GRADFIX_FIXABLE_CODES, QUICK_FIX_TITLE, type CodeActionData, type CodeActionDocument, type FixableDiagnostic } from './codeActions';
+export {
+  codeActions,
+  gradfixEdit,
+  quickFixTitle,
+  GRADFIX_FIXABLE_CODES,
+  QUICK_FIX_TITLE,
+  type CodeActionData,
+  type CodeActionDocument,
+  type FixableDiagnostic,
+} from './codeActions';

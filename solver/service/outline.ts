@@ -26,8 +26,12 @@ function clip(s: string, n = 80): string {
 
 /** A range that contains `inner` (LSP requires selectionRange ⊆ range). */
 function around(outer: Range, inner: Range): Range {
-  const before = (a: Range['start'], b: Range['start']) => a.line < b.line || (a.line === b.line && a.character <= b.character);
-  return { start: before(outer.start, inner.start) ? outer.start : inner.start, end: before(inner.end, outer.end) ? outer.end : inner.end };
+  const before = (a: Range['start'], b: Range['start']) =>
+    a.line < b.line || (a.line === b.line && a.character <= b.character);
+  return {
+    start: before(outer.start, inner.start) ? outer.start : inner.start,
+    end: before(inner.end, outer.end) ? outer.end : inner.end,
+  };
 }
 
 export function documentSymbols(doc: ServiceDocument): DocumentSymbol[] {
@@ -52,16 +56,42 @@ export function documentSymbols(doc: ServiceDocument): DocumentSymbol[] {
   }
   for (const s of doc.statements) {
     if (s.kind === 'equation') {
-      out.push({ name: `${s.state}'`, detail: clip(doc.textOf(s.rhs.range)), kind: SymbolKind.Method, range: around(s.range, s.stateRange), selectionRange: s.stateRange });
+      out.push({
+        name: `${s.state}'`,
+        detail: clip(doc.textOf(s.rhs.range)),
+        kind: SymbolKind.Method,
+        range: around(s.range, s.stateRange),
+        selectionRange: s.stateRange,
+      });
     } else if (s.kind === 'loss') {
-      out.push({ name: 'loss', detail: clip(doc.textOf(s.expr.range)), kind: SymbolKind.Event, range: around(s.range, s.keywordRange), selectionRange: s.keywordRange });
+      out.push({
+        name: 'loss',
+        detail: clip(doc.textOf(s.expr.range)),
+        kind: SymbolKind.Event,
+        range: around(s.range, s.keywordRange),
+        selectionRange: s.keywordRange,
+      });
     } else if (s.kind === 'options') {
       const line = s.line;
       const children: DocumentSymbol[] = line.settings.map((o) => ({
-        name: o.key, detail: o.value, kind: SymbolKind.Key, range: o.range, selectionRange: o.range,
+        name: o.key,
+        detail: o.value,
+        kind: SymbolKind.Key,
+        range: o.range,
+        selectionRange: o.range,
       }));
-      const at = { start: line.range.start, end: { line: line.range.start.line, character: line.range.start.character + 1 } };
-      out.push({ name: '@ options', detail: clip(line.settings.map((o) => `${o.key}=${o.value}`).join(', ')), kind: SymbolKind.Namespace, range: around(line.range, at), selectionRange: at, children });
+      const at = {
+        start: line.range.start,
+        end: { line: line.range.start.line, character: line.range.start.character + 1 },
+      };
+      out.push({
+        name: '@ options',
+        detail: clip(line.settings.map((o) => `${o.key}=${o.value}`).join(', ')),
+        kind: SymbolKind.Namespace,
+        range: around(line.range, at),
+        selectionRange: at,
+        children,
+      });
     }
   }
   // In file order, as an outline reads.

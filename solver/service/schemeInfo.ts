@@ -25,11 +25,16 @@ function schemeDeclFromSyntax(s: SchemeStmt): SchemeDecl | undefined {
   const mat = (v: unknown): v is number[][] => Array.isArray(v) && v.every(vec);
   try {
     if (s.family === 'rk') {
-      const a = get('a'), b = get('b'), c = get('c');
-      if (mat(a) && vec(b) && vec(c)) return { kind: 'rk', name: s.name, a, b, c, range: s.range, nameRange: s.nameRange };
+      const a = get('a'),
+        b = get('b'),
+        c = get('c');
+      if (mat(a) && vec(b) && vec(c))
+        return { kind: 'rk', name: s.name, a, b, c, range: s.range, nameRange: s.nameRange };
     } else {
-      const alpha = get('alpha'), beta = get('beta');
-      if (vec(alpha) && vec(beta)) return { kind: 'lmm', name: s.name, alpha, beta, range: s.range, nameRange: s.nameRange };
+      const alpha = get('alpha'),
+        beta = get('beta');
+      if (vec(alpha) && vec(beta))
+        return { kind: 'lmm', name: s.name, alpha, beta, range: s.range, nameRange: s.nameRange };
     }
   } catch {
     /* not constant */
@@ -45,7 +50,8 @@ export function schemeSyntax(doc: ServiceDocument, name: string): SchemeStmt | u
 
 export function schemeDescription(name: string, model?: Model, syntax?: SchemeStmt): SchemeDescription | undefined {
   const k = name.toLowerCase();
-  const decl: SchemeDecl | undefined = model?.schemes?.find((s) => s.name.toLowerCase() === k) ?? (syntax ? schemeDeclFromSyntax(syntax) : undefined);
+  const decl: SchemeDecl | undefined =
+    model?.schemes?.find((s) => s.name.toLowerCase() === k) ?? (syntax ? schemeDeclFromSyntax(syntax) : undefined);
   try {
     return describeScheme(decl ? decl.name : k, decl);
   } catch {
@@ -63,5 +69,12 @@ export function schemeDetail(name: string, model?: Model, fallback = 'built-in s
 export function schemeMarkdown(name: string, model?: Model, fallback?: string, syntax?: SchemeStmt): string {
   const d = schemeDescription(name, model, syntax);
   if (!d) return `**scheme \`${name}\`**${fallback ? `\n\n${fallback}` : ''}`;
-  return [`**scheme \`${d.name}\`** · ${schemeDetail(name, model, undefined, syntax)}`, '', d.summary, '', d.documentation, ...(fallback ? ['', fallback] : [])].join('\n');
+  return [
+    `**scheme \`${d.name}\`** · ${schemeDetail(name, model, undefined, syntax)}`,
+    '',
+    d.summary,
+    '',
+    d.documentation,
+    ...(fallback ? ['', fallback] : []),
+  ].join('\n');
 }

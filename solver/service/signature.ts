@@ -42,7 +42,11 @@ export function signatureHelp(doc: ServiceDocument, p: Position): SignatureHelp 
       if (i === stack.length - 1) return undefined;
       continue;
     }
-    return { signatures: [sig], activeSignature: 0, activeParameter: Math.min(frame.commas, Math.max(0, (sig.parameters?.length ?? 1) - 1)) };
+    return {
+      signatures: [sig],
+      activeSignature: 0,
+      activeParameter: Math.min(frame.commas, Math.max(0, (sig.parameters?.length ?? 1) - 1)),
+    };
   }
   return undefined;
 }
@@ -55,8 +59,14 @@ function signatureOf(doc: ServiceDocument, callee: string): SignatureInformation
     return info(s.name, s.params, `\`${doc.textOf(s.range).slice(0, 300)}\``);
   }
   const state = doc.symbols.byKey.get(k)?.find((d) => d.kind === 'state');
-  if (state) return info(state.name, ['T'], `\`${state.name}(T)\`: the state at the final time; \`${state.name}(obs)\`: at the times of data set \`obs\` (in a loss).`);
-  if (k === 'normal') return info('normal', ['mean', 'std'], 'Random initialisation, deterministic for a given `@ seed=…`.');
+  if (state)
+    return info(
+      state.name,
+      ['T'],
+      `\`${state.name}(T)\`: the state at the final time; \`${state.name}(obs)\`: at the times of data set \`obs\` (in a loss).`,
+    );
+  if (k === 'normal')
+    return info('normal', ['mean', 'std'], 'Random initialisation, deterministic for a given `@ seed=…`.');
   if (k === 'if') return info('if', ['condition'], '`if(c)then(a)else(b)`: `a` where `c` is nonzero, else `b`.');
   const f = builtinFunction(k);
   return f ? info(f.name, f.params, f.doc) : undefined;

@@ -12,7 +12,17 @@ import type { Token } from '../language/lexer';
 import { sameRange, tokenRange } from './ranges';
 import { isFunctionName, LINE_KEYWORDS, PARAM_KEYWORDS } from './vocabulary';
 
-export type DeclKind = 'state' | 'param' | 'number' | 'fixed' | 'function' | 'aux' | 'data' | 'scheme' | 'opaque' | 'argument';
+export type DeclKind =
+  | 'state'
+  | 'param'
+  | 'number'
+  | 'fixed'
+  | 'function'
+  | 'aux'
+  | 'data'
+  | 'scheme'
+  | 'opaque'
+  | 'argument';
 
 export interface Declaration {
   name: string;
@@ -75,8 +85,16 @@ export interface SymbolIndex {
 export const keyOf = (name: string): string => name.toLowerCase();
 
 const KIND_OF_KEYWORD: Record<string, DeclKind> = {
-  state: 'state', fixed: 'fixed', function: 'function', number: 'number', num: 'number', n: 'number', aux: 'aux', a: 'aux',
-  data: 'data', scheme: 'scheme',
+  state: 'state',
+  fixed: 'fixed',
+  function: 'function',
+  number: 'number',
+  num: 'number',
+  n: 'number',
+  aux: 'aux',
+  a: 'aux',
+  data: 'data',
+  scheme: 'scheme',
 };
 
 function declKindFromKeyword(kw: string): DeclKind {
@@ -93,39 +111,116 @@ function isRange(r: unknown): r is Range {
 function collectDeclarations(statements: Statement[]): Declaration[] {
   const out: Declaration[] = [];
   // Sets the key in place: a spread copy per declaration is a measurable share of the first request after an edit.
-  const add = (d: Omit<Declaration, 'key'>) => { (d as Declaration).key = keyOf(d.name); out.push(d as Declaration); };
+  const add = (d: Omit<Declaration, 'key'>) => {
+    (d as Declaration).key = keyOf(d.name);
+    out.push(d as Declaration);
+  };
   const equations: { name: string; range: Range; stmtRange: Range }[] = [];
   for (const s of statements) {
     switch (s.kind) {
-      case 'state': add({ name: s.name, kind: 'state', nameRange: s.nameRange, range: s.range, shape: s.shape?.dims ?? [], stmt: s }); break;
-      case 'param': for (const it of s.items) add({ name: it.name, kind: 'param', nameRange: it.nameRange, range: it.range, shape: it.shape?.dims ?? [], stmt: s, item: it }); break;
-      case 'number': for (const it of s.items) add({ name: it.name, kind: 'number', nameRange: it.nameRange, range: it.range, shape: [], stmt: s, item: it }); break;
-      case 'fixed': add({ name: s.name, kind: 'fixed', nameRange: s.nameRange, range: s.range, stmt: s }); break;
-      case 'aux': add({ name: s.name, kind: 'aux', nameRange: s.nameRange, range: s.range, stmt: s }); break;
-      case 'opaque': add({ name: s.name, kind: 'opaque', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      case 'state':
+        add({
+          name: s.name,
+          kind: 'state',
+          nameRange: s.nameRange,
+          range: s.range,
+          shape: s.shape?.dims ?? [],
+          stmt: s,
+        });
+        break;
+      case 'param':
+        for (const it of s.items)
+          add({
+            name: it.name,
+            kind: 'param',
+            nameRange: it.nameRange,
+            range: it.range,
+            shape: it.shape?.dims ?? [],
+            stmt: s,
+            item: it,
+          });
+        break;
+      case 'number':
+        for (const it of s.items)
+          add({
+            name: it.name,
+            kind: 'number',
+            nameRange: it.nameRange,
+            range: it.range,
+            shape: [],
+            stmt: s,
+            item: it,
+          });
+        break;
+      case 'fixed':
+        add({ name: s.name, kind: 'fixed', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
+      case 'aux':
+        add({ name: s.name, kind: 'aux', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
+      case 'opaque':
+        add({ name: s.name, kind: 'opaque', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
       case 'function':
         add({ name: s.name, kind: 'function', nameRange: s.nameRange, range: s.range, stmt: s });
-        s.params.forEach((p, i) => add({ name: p, kind: 'argument', nameRange: s.paramRanges[i], range: s.range, container: keyOf(s.name), stmt: s }));
+        s.params.forEach((p, i) =>
+          add({
+            name: p,
+            kind: 'argument',
+            nameRange: s.paramRanges[i],
+            range: s.range,
+            container: keyOf(s.name),
+            stmt: s,
+          }),
+        );
         break;
-      case 'equation': equations.push({ name: s.state, range: s.stateRange, stmtRange: s.range }); break;
+      case 'equation':
+        equations.push({ name: s.state, range: s.stateRange, stmtRange: s.range });
+        break;
       case 'broken':
-        if (s.declares) add({ name: s.declares.name, kind: declKindFromKeyword(s.declares.keyword), nameRange: s.declares.nameRange, range: s.range, stmt: s });
+        if (s.declares)
+          add({
+            name: s.declares.name,
+            kind: declKindFromKeyword(s.declares.keyword),
+            nameRange: s.declares.nameRange,
+            range: s.range,
+            stmt: s,
+          });
         else if (s.equationFor) {
           // `dx/dt = …` records the `dx` token: the state is its tail.
           const r = s.range;
           const width = r.end.character - r.start.character;
-          const nameRange = r.start.line === r.end.line && width === s.equationFor.length + 1
-            ? { start: { line: r.start.line, character: r.start.character + 1 }, end: r.end } : r;
+          const nameRange =
+            r.start.line === r.end.line && width === s.equationFor.length + 1
+              ? { start: { line: r.start.line, character: r.start.character + 1 }, end: r.end }
+              : r;
           equations.push({ name: s.equationFor, range: nameRange, stmtRange: s.range });
         }
         break;
-      case 'data': add({ name: s.name, kind: 'data', nameRange: s.nameRange, range: s.range, stmt: s }); break;
-      case 'scheme': add({ name: s.name, kind: 'scheme', nameRange: s.nameRange, range: s.range, stmt: s }); break;
+      case 'data':
+        add({ name: s.name, kind: 'data', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
+      case 'scheme':
+        add({ name: s.name, kind: 'scheme', nameRange: s.nameRange, range: s.range, stmt: s });
+        break;
       default: {
         // Statements added by later grammar (data, scheme, …) that declare a name.
-        const g = s as unknown as { kind: string; name?: unknown; nameRange?: unknown; range: Range; shape?: { dims?: Shape } };
+        const g = s as unknown as {
+          kind: string;
+          name?: unknown;
+          nameRange?: unknown;
+          range: Range;
+          shape?: { dims?: Shape };
+        };
         if (typeof g.name === 'string' && isRange(g.nameRange)) {
-          add({ name: g.name, kind: declKindFromKeyword(g.kind), nameRange: g.nameRange, range: g.range, shape: g.shape?.dims, stmt: s });
+          add({
+            name: g.name,
+            kind: declKindFromKeyword(g.kind),
+            nameRange: g.nameRange,
+            range: g.range,
+            shape: g.shape?.dims,
+            stmt: s,
+          });
         }
       }
     }
@@ -144,7 +239,21 @@ function collectDeclarations(statements: Statement[]): Declaration[] {
 const isPunct = (t: Token | undefined, s: string) => !!t && t.kind === 'punct' && t.text === s;
 
 /** Statements whose second word is the name they declare and whose other words are not references. */
-const NAME_ONLY_LINES = new Set(['scheme', 'markov', 'table', 'wiener', 'special', 'global', 'set', 'bdry', 'solv', 'option', 'options', 'export', 'import']);
+const NAME_ONLY_LINES = new Set([
+  'scheme',
+  'markov',
+  'table',
+  'wiener',
+  'special',
+  'global',
+  'set',
+  'bdry',
+  'solv',
+  'option',
+  'options',
+  'export',
+  'import',
+]);
 
 /** A logical line with more tokens than this is classified one physical line at a time by `at`. */
 const LONG_LINE_TOKENS = 256;
@@ -183,7 +292,8 @@ function declarationTables(declarations: Declaration[]): DeclarationTables {
       continue;
     }
     const list = tables.byKey.get(d.key);
-    if (list) list.push(d); else tables.byKey.set(d.key, [d]);
+    if (list) list.push(d);
+    else tables.byKey.set(d.key, [d]);
     if (d.kind === 'function') tables.functions.set(at, d);
   }
   return tables;
@@ -212,9 +322,21 @@ class LineClassifier {
     return this.out;
   }
 
-  private push(t: Token, role: RefRole, decl?: Declaration, range = tokenRange(t), text = t.text, option?: string): void {
+  private push(
+    t: Token,
+    role: RefRole,
+    decl?: Declaration,
+    range = tokenRange(t),
+    text = t.text,
+    option?: string,
+  ): void {
     this.out.push({
-      key: keyOf(text), text, range, role, decl, option,
+      key: keyOf(text),
+      text,
+      range,
+      role,
+      decl,
+      option,
       isDeclaration: !!decl && sameRange(decl.nameRange, range),
     });
   }
@@ -233,7 +355,10 @@ class LineClassifier {
     for (let i = 1; i < toks.length; i++) {
       const t = toks[i];
       if (t.kind !== 'ident') continue;
-      if (isPunct(toks[i + 1], '=')) { this.push(t, 'optionKey', undefined, undefined, undefined, optionKey(t.text)); continue; }
+      if (isPunct(toks[i + 1], '=')) {
+        this.push(t, 'optionKey', undefined, undefined, undefined, optionKey(t.text));
+        continue;
+      }
       const keyTok = isPunct(toks[i - 1], '=') ? toks[i - 2] : undefined;
       const option = keyTok?.kind === 'ident' ? optionKey(keyTok.text) : undefined;
       const d = this.resolve(t.text);
@@ -249,11 +374,24 @@ class LineClassifier {
   private leadingWords(toks: Token[]): number | undefined {
     const [first, second] = toks;
     const lw = keyOf(first.text);
-    if (lw === 'loss' && isPunct(second, '=')) { this.push(first, 'keyword'); return 1; }
-    if (lw.length > 1 && lw[0] === 'd' && isPunct(second, '/') && toks[2]?.kind === 'ident' && keyOf(toks[2].text) === 'dt' && isPunct(toks[3], '=')) {
+    if (lw === 'loss' && isPunct(second, '=')) {
+      this.push(first, 'keyword');
+      return 1;
+    }
+    if (
+      lw.length > 1 &&
+      lw[0] === 'd' &&
+      isPunct(second, '/') &&
+      toks[2]?.kind === 'ident' &&
+      keyOf(toks[2].text) === 'dt' &&
+      isPunct(toks[3], '=')
+    ) {
       // dx/dt: the state is the tail of the first word.
       const name = first.text.slice(1);
-      const range = { start: { line: first.line, character: first.col + 1 }, end: { line: first.line, character: first.end } };
+      const range = {
+        start: { line: first.line, character: first.col + 1 },
+        end: { line: first.line, character: first.end },
+      };
       const d = this.declared(first, name, first.col + 1);
       this.push(first, d ? 'symbol' : 'unresolved', d, range, name);
       this.push(toks[2], 'keyword');
@@ -283,16 +421,40 @@ class LineClassifier {
     const prev = toks[i - 1];
     const next = toks[i + 1];
     const here = this.tables.declAt.get(posKey(t.line, t.col));
-    if (here && here.nameRange.end.character === t.end) { this.push(t, 'symbol', here); return; }
+    if (here && here.nameRange.end.character === t.end) {
+      this.push(t, 'symbol', here);
+      return;
+    }
     // per-step / per_step / shared after a parameter's name.
-    if (k === 'per' && isPunct(next, '-') && toks[i + 2]?.kind === 'ident' && keyOf(toks[i + 2].text) === 'step') { this.push(t, 'keyword'); return; }
-    if (k === 'step' && isPunct(prev, '-') && toks[i - 2] && keyOf(toks[i - 2].text) === 'per') { this.push(t, 'keyword'); return; }
-    if (k === 'per_step' || k === 'perstep' || k === 'shared') { this.push(t, 'keyword'); return; }
-    if (k === 'normal' && isPunct(prev, '~')) { this.push(t, 'keyword'); return; }
+    if (k === 'per' && isPunct(next, '-') && toks[i + 2]?.kind === 'ident' && keyOf(toks[i + 2].text) === 'step') {
+      this.push(t, 'keyword');
+      return;
+    }
+    if (k === 'step' && isPunct(prev, '-') && toks[i - 2] && keyOf(toks[i - 2].text) === 'per') {
+      this.push(t, 'keyword');
+      return;
+    }
+    if (k === 'per_step' || k === 'perstep' || k === 'shared') {
+      this.push(t, 'keyword');
+      return;
+    }
+    if (k === 'normal' && isPunct(prev, '~')) {
+      this.push(t, 'keyword');
+      return;
+    }
     const d = locals?.find((a) => a.key === k) ?? this.resolve(t.text);
-    if (d) { this.push(t, 'symbol', d); return; }
-    if ((k === 'if' || k === 'then' || k === 'else') && isPunct(next, '(')) { this.push(t, 'keyword'); return; }
-    if (k === 't' || k === 'pi' || (isFunctionName(k) && isPunct(next, '('))) { this.push(t, 'builtin'); return; }
+    if (d) {
+      this.push(t, 'symbol', d);
+      return;
+    }
+    if ((k === 'if' || k === 'then' || k === 'else') && isPunct(next, '(')) {
+      this.push(t, 'keyword');
+      return;
+    }
+    if (k === 't' || k === 'pi' || (isFunctionName(k) && isPunct(next, '('))) {
+      this.push(t, 'builtin');
+      return;
+    }
     this.push(t, 'unresolved');
   }
 }
@@ -349,7 +511,11 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
       return touching;
     },
     refsOf(decl) {
-      return this.refs.filter((r) => r.decl === decl || (r.decl !== undefined && r.decl.kind !== 'argument' && decl.kind !== 'argument' && r.key === decl.key));
+      return this.refs.filter(
+        (r) =>
+          r.decl === decl ||
+          (r.decl !== undefined && r.decl.kind !== 'argument' && decl.kind !== 'argument' && r.key === decl.key),
+      );
     },
   };
 }

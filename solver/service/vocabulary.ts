@@ -10,27 +10,97 @@ export const PARAM_KEYWORDS = new Set(['param', 'params', 'par', 'pars', 'p', 'p
 
 /** Words that start a statement (the XPPAUT one-letter abbreviations included). */
 export const LINE_KEYWORDS = new Set([
-  'state', ...PARAM_KEYWORDS, 'init', 'i', 'number', 'num', 'n', 'aux', 'a', 'done', 'd', 'data', 'scheme',
-  'table', 'markov', 'volterra', 'special', 'wiener', 'global', 'bdry', 'set', 'solv', 'option', 'options', 'export', 'import',
+  'state',
+  ...PARAM_KEYWORDS,
+  'init',
+  'i',
+  'number',
+  'num',
+  'n',
+  'aux',
+  'a',
+  'done',
+  'd',
+  'data',
+  'scheme',
+  'table',
+  'markov',
+  'volterra',
+  'special',
+  'wiener',
+  'global',
+  'bdry',
+  'set',
+  'solv',
+  'option',
+  'options',
+  'export',
+  'import',
 ]);
 
 /** Words that cannot be declared as names (the checker's list; XPPAUT's one-letter abbreviations can be names). */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared',
-  'if', 'then', 'else', 'data', 'scheme',
+  'state',
+  'param',
+  'params',
+  'par',
+  'pars',
+  'parameter',
+  'parameters',
+  'init',
+  'number',
+  'num',
+  'aux',
+  'done',
+  'loss',
+  'per',
+  'shared',
+  'if',
+  'then',
+  'else',
+  'data',
+  'scheme',
 ]);
 
 /** Keywords offered at the start of a line, with what they do. */
 export const KEYWORD_DOCS: Record<string, { detail: string; doc: string; snippet?: string }> = {
-  state: { detail: 'state x[2]', doc: 'Declares a state variable, optionally a tensor with a static shape. XPPAUT files may omit it: an equation `x\' = …` declares a scalar state.', snippet: 'state ${1:x}' },
-  param: { detail: 'param W[16,2] per-step ~ normal(0, 0.3)', doc: 'Declares parameters: `= value` or `~ normal(mean, std)` (seeded by `@ seed=…`). `per-step` gives one copy per step (ResNet-like); the default is shared across time. XPPAUT spellings `par`, `p` are accepted.', snippet: 'param ${1:a} = ${2:1}' },
+  state: {
+    detail: 'state x[2]',
+    doc: "Declares a state variable, optionally a tensor with a static shape. XPPAUT files may omit it: an equation `x' = …` declares a scalar state.",
+    snippet: 'state ${1:x}',
+  },
+  param: {
+    detail: 'param W[16,2] per-step ~ normal(0, 0.3)',
+    doc: 'Declares parameters: `= value` or `~ normal(mean, std)` (seeded by `@ seed=…`). `per-step` gives one copy per step (ResNet-like); the default is shared across time. XPPAUT spellings `par`, `p` are accepted.',
+    snippet: 'param ${1:a} = ${2:1}',
+  },
   par: { detail: 'par a=1, b=2', doc: 'XPPAUT spelling of `param`.', snippet: 'par ${1:a}=${2:1}' },
-  init: { detail: 'init x = 1', doc: 'Initial value of a state (also written `x(0) = 1`). Without one a state starts at zero.', snippet: 'init ${1:x} = ${2:0}' },
+  init: {
+    detail: 'init x = 1',
+    doc: 'Initial value of a state (also written `x(0) = 1`). Without one a state starts at zero.',
+    snippet: 'init ${1:x} = ${2:0}',
+  },
   number: { detail: 'number c = 3', doc: 'A named constant (XPPAUT `number`).', snippet: 'number ${1:c} = ${2:1}' },
-  aux: { detail: 'aux name = expr', doc: 'An output column (XPPAUT `aux`); parsed and checked, not simulated.', snippet: 'aux ${1:name} = ${2:x}' },
-  data: { detail: 'data obs = "file.csv"', doc: 'Observations from a CSV file in the workspace: the column `t` (else the first) holds the times, the others the values. In a loss, `x(obs)` is the state at the observation times.', snippet: 'data ${1:obs} = "${2:file.csv}"' },
-  scheme: { detail: 'scheme name rk a=[…] b=[…] c=[…]', doc: 'A user-defined scheme: a Runge–Kutta tableau (`rk a= b= c=`) or a linear multistep method (`lmm alpha= beta=`). Select it with `@ meth=name`.', snippet: 'scheme ${1:myrk} rk a=[[0,0],[2/3,0]] b=[1/4,3/4] c=[0,2/3]' },
-  loss: { detail: 'loss = expr', doc: 'The scalar loss whose gradients are checked: terminal (`x(T)`, the state at the final time) or over data (`x(obs)`).', snippet: 'loss = ${1:0.5 * sum((x(T) - 1)^2)}' },
+  aux: {
+    detail: 'aux name = expr',
+    doc: 'An output column (XPPAUT `aux`); parsed and checked, not simulated.',
+    snippet: 'aux ${1:name} = ${2:x}',
+  },
+  data: {
+    detail: 'data obs = "file.csv"',
+    doc: 'Observations from a CSV file in the workspace: the column `t` (else the first) holds the times, the others the values. In a loss, `x(obs)` is the state at the observation times.',
+    snippet: 'data ${1:obs} = "${2:file.csv}"',
+  },
+  scheme: {
+    detail: 'scheme name rk a=[…] b=[…] c=[…]',
+    doc: 'A user-defined scheme: a Runge–Kutta tableau (`rk a= b= c=`) or a linear multistep method (`lmm alpha= beta=`). Select it with `@ meth=name`.',
+    snippet: 'scheme ${1:myrk} rk a=[[0,0],[2/3,0]] b=[1/4,3/4] c=[0,2/3]',
+  },
+  loss: {
+    detail: 'loss = expr',
+    doc: 'The scalar loss whose gradients are checked: terminal (`x(T)`, the state at the final time) or over data (`x(obs)`).',
+    snippet: 'loss = ${1:0.5 * sum((x(T) - 1)^2)}',
+  },
   done: { detail: 'done', doc: 'Ends the model; the rest of the file is ignored (XPPAUT).' },
 };
 
@@ -52,7 +122,11 @@ export const OTHER_KEYWORD_DOCS: Record<string, string> = {
   T: '`x(T)`: the state at the final time t0 + total (only in a loss).',
 };
 
-export interface FunctionDoc { name: string; params: string[]; doc: string }
+export interface FunctionDoc {
+  name: string;
+  params: string[];
+  doc: string;
+}
 
 /** Built-in functions (the engine's and those the checker rewrites into them), from the operation table. */
 export function builtinFunctions(): FunctionDoc[] {
@@ -66,7 +140,12 @@ export function builtinFunctions(): FunctionDoc[] {
 
 function paramsFromSignature(sig: string | undefined): string[] | undefined {
   const m = sig ? /\(([^)]*)\)/.exec(sig) : null;
-  return m ? m[1].split(',').map((x) => x.trim()).filter(Boolean) : undefined;
+  return m
+    ? m[1]
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : undefined;
 }
 
 function defaultParams(arity: number): string[] {
@@ -79,24 +158,70 @@ export function builtinFunction(name: string): FunctionDoc | undefined {
   return functionTable.get(name.toLowerCase());
 }
 
-export function isFunctionName(lowerName: string): boolean { return builtinFunction(lowerName) !== undefined; }
+export function isFunctionName(lowerName: string): boolean {
+  return builtinFunction(lowerName) !== undefined;
+}
 
-export function signatureLabel(f: { name: string; params: string[] }): string { return `${f.name}(${f.params.join(', ')})`; }
+export function signatureLabel(f: { name: string; params: string[] }): string {
+  return `${f.name}(${f.params.join(', ')})`;
+}
 
 /** `@` option keys with their documentation and the values they accept. */
-export interface OptionDoc { key: string; detail: string; doc: string; values?: readonly string[] }
+export interface OptionDoc {
+  key: string;
+  detail: string;
+  doc: string;
+  values?: readonly string[];
+}
 
 export const OPTION_DOCS: Record<string, OptionDoc> = {
-  total: { key: 'total', detail: 'total=1', doc: 'Length of the integration interval: the solve runs from t0 to t0 + total.' },
-  steps: { key: 'steps', detail: 'steps=64', doc: 'Number of steps N (h = total/N). Overrides `dt` when both are given. Per-step parameters get one copy per step.' },
-  dt: { key: 'dt', detail: 'dt=0.01', doc: 'Step size h (XPPAUT); rounded so that total/dt is a whole number of steps.' },
+  total: {
+    key: 'total',
+    detail: 'total=1',
+    doc: 'Length of the integration interval: the solve runs from t0 to t0 + total.',
+  },
+  steps: {
+    key: 'steps',
+    detail: 'steps=64',
+    doc: 'Number of steps N (h = total/N). Overrides `dt` when both are given. Per-step parameters get one copy per step.',
+  },
+  dt: {
+    key: 'dt',
+    detail: 'dt=0.01',
+    doc: 'Step size h (XPPAUT); rounded so that total/dt is a whole number of steps.',
+  },
   t0: { key: 't0', detail: 't0=0', doc: 'Start time.' },
-  meth: { key: 'meth', detail: 'meth=rk4', doc: 'The scheme that discretises the ODE: a built-in one or a declared `scheme`. Weakly stable schemes (leapfrog, milne) make AD gradients of per-step parameters oscillate.', values: SCHEME_NAMES },
-  start: { key: 'start', detail: 'start=euler', doc: 'The one-step scheme that computes the start values of a multistep scheme (ab2, ab3, leapfrog, milne).', values: ONE_STEP_SCHEMES },
+  meth: {
+    key: 'meth',
+    detail: 'meth=rk4',
+    doc: 'The scheme that discretises the ODE: a built-in one or a declared `scheme`. Weakly stable schemes (leapfrog, milne) make AD gradients of per-step parameters oscillate.',
+    values: SCHEME_NAMES,
+  },
+  start: {
+    key: 'start',
+    detail: 'start=euler',
+    doc: 'The one-step scheme that computes the start values of a multistep scheme (ab2, ab3, leapfrog, milne).',
+    values: ONE_STEP_SCHEMES,
+  },
   seed: { key: 'seed', detail: 'seed=1', doc: 'Seed of the random initialisation of `~ normal(…)` parameters.' },
-  gradfix: { key: 'gradfix', detail: 'gradfix=filter121', doc: 'Post-processing of AD gradients of per-step parameters: filter121 and adjoint121 remove the period-2 oscillation of leapfrog and milne, stagesum evens out per-stage RK copies, average is a first-order filter (docs/design.md#corrections).', values: GRADFIX_NAMES },
-  grad: { key: 'grad', detail: 'grad=ad', doc: 'How parameter gradients are computed: `ad` (through the unrolled solve) or `adjoint` (the continuous adjoint).', values: GRAD_ENGINE_NAMES },
-  tie: { key: 'tie', detail: 'tie=step', doc: 'Per-step parameters: one copy per step shared by its stages (`step`) or one copy per stage (`stage`).', values: TIE_NAMES },
+  gradfix: {
+    key: 'gradfix',
+    detail: 'gradfix=filter121',
+    doc: 'Post-processing of AD gradients of per-step parameters: filter121 and adjoint121 remove the period-2 oscillation of leapfrog and milne, stagesum evens out per-stage RK copies, average is a first-order filter (docs/design.md#corrections).',
+    values: GRADFIX_NAMES,
+  },
+  grad: {
+    key: 'grad',
+    detail: 'grad=ad',
+    doc: 'How parameter gradients are computed: `ad` (through the unrolled solve) or `adjoint` (the continuous adjoint).',
+    values: GRAD_ENGINE_NAMES,
+  },
+  tie: {
+    key: 'tie',
+    detail: 'tie=step',
+    doc: 'Per-step parameters: one copy per step shared by its stages (`step`) or one copy per stage (`stage`).',
+    values: TIE_NAMES,
+  },
 };
 
 /** Every option key the front end reads (its own list, plus the ones documented here). */
@@ -108,7 +233,8 @@ export function optionKeys(): string[] {
 export const VALUE_DOCS: Record<string, string> = {
   none: 'No correction: the raw AD gradients.',
   average: 'Averages each per-step copy with its neighbours (a moving mean).',
-  filter121: 'The [1, 2, 1]/4 filter over neighbouring copies: removes the alternating (−1)^n component of leapfrog-type gradients.',
+  filter121:
+    'The [1, 2, 1]/4 filter over neighbouring copies: removes the alternating (−1)^n component of leapfrog-type gradients.',
   adjoint121: 'Applies the [1, 2, 1] filter to the discrete adjoint before forming gradients.',
   stagesum: 'Sums the stage contributions of each step before forming gradients.',
   ad: 'Gradients by automatic differentiation through the unrolled solve.',

@@ -43,7 +43,9 @@ export interface TrainContext {
 export function discreteLoss(ctx: TrainContext, values: Float32Array[]): number {
   let v = NaN;
   const { tf, cm, scheme, model } = ctx;
-  tf.tidy(() => { v = engineDiscreteLoss(tf, cm, scheme, model, copyTensors(tf, model, values)).dataSync()[0]; });
+  tf.tidy(() => {
+    v = engineDiscreteLoss(tf, cm, scheme, model, copyTensors(tf, model, values)).dataSync()[0];
+  });
   return v;
 }
 
@@ -57,13 +59,17 @@ export function adGradient(ctx: TrainContext, values: Float32Array[]): { loss: n
 export function correctGradient(ctx: TrainContext, G: Float32Array[], kind: 'filter121' | 'average'): Float32Array[] {
   const { h, weights, taus } = ctx;
   const M = ctx.copies;
-  if (M !== ctx.N) throw new Error(`${kind} corrects one copy per step; this model has ${M} copies per parameter (tie=stage): use stagesum in a check, or train with ad or adjoint`);
+  if (M !== ctx.N)
+    throw new Error(
+      `${kind} corrects one copy per step; this model has ${M} copies per parameter (tie=stage): use stagesum in a check, or train with ad or adjoint`,
+    );
   return ctx.model.params.map((p, i) => {
     if (!p.perStep) return G[i];
     const P = ctx.sizes[i];
     const d = new Float32Array(M * P);
     // A copy with weight 0 gets no gradient (AB2's θ_0): density 0, left at 0.
-    for (let n = 0; n < M; n++) if (weights[n] > 0) for (let k = 0; k < P; k++) d[n * P + k] = G[i][n * P + k] / (h * weights[n]);
+    for (let n = 0; n < M; n++)
+      if (weights[n] > 0) for (let k = 0; k < P; k++) d[n * P + k] = G[i][n * P + k] / (h * weights[n]);
     let c: Float32Array;
     if (kind === 'filter121') c = filter121(d, M, P);
     else {
@@ -79,19 +85,32 @@ export function correctGradient(ctx: TrainContext, G: Float32Array[], kind: 'fil
 
 function referenceInput(ctx: TrainContext, values: Float32Array[]): ReferenceInput {
   return {
-    N: ctx.N, h: ctx.h, t0: ctx.t0, layerTimes: ctx.taus,
-    params: ctx.model.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: ctx.sizes[i] })),
+    N: ctx.N,
+    h: ctx.h,
+    t0: ctx.t0,
+    layerTimes: ctx.taus,
+    params: ctx.model.params.map((p, i) => ({
+      perStep: p.perStep,
+      values: values[i],
+      shape: internalShape(p.shape),
+      size: ctx.sizes[i],
+    })),
   };
 }
 
 /** Gradient from the continuous adjoint, with the reference's own error estimate. */
-export function adjointGradient(ctx: TrainContext, values: Float32Array[], signalCheck?: () => void): { G: Float32Array[]; flowLoss: number; referenceError: number; nonFinite: boolean } {
+export function adjointGradient(
+  ctx: TrainContext,
+  values: Float32Array[],
+  signalCheck?: () => void,
+): { G: Float32Array[]; flowLoss: number; referenceError: number; nonFinite: boolean } {
   const ref = continuousReference(ctx.tf, ctx.cm, referenceInput(ctx, values), signalCheck);
   const G = ctx.model.params.map((p, i) => {
     if (!p.perStep) return ref.g[i];
     const P = ctx.sizes[i];
     const out = new Float32Array(ctx.copies * P);
-    for (let n = 0; n < ctx.copies; n++) for (let k = 0; k < P; k++) out[n * P + k] = ref.g[i][n * P + k] * ctx.h * ctx.weights[n];
+    for (let n = 0; n < ctx.copies; n++)
+      for (let k = 0; k < P; k++) out[n * P + k] = ref.g[i][n * P + k] * ctx.h * ctx.weights[n];
     return out;
   });
   return { G, flowLoss: ref.lossAccurate, referenceError: ref.referenceError, nonFinite: ref.nonFinite };

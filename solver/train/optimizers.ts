@@ -12,7 +12,10 @@ export interface Optimizer {
 function sgd(lr: number): Optimizer {
   return {
     step(params, grads) {
-      params.forEach((p, i) => { const g = grads[i]; for (let k = 0; k < p.length; k++) p[k] -= lr * g[k]; });
+      params.forEach((p, i) => {
+        const g = grads[i];
+        for (let k = 0; k < p.length; k++) p[k] -= lr * g[k];
+      });
     },
   };
 }
@@ -26,9 +29,12 @@ function adam(lr: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): Optimizer {
       m ??= params.map((p) => new Float64Array(p.length));
       v ??= params.map((p) => new Float64Array(p.length));
       t++;
-      const c1 = 1 - beta1 ** t, c2 = 1 - beta2 ** t;
+      const c1 = 1 - beta1 ** t,
+        c2 = 1 - beta2 ** t;
       params.forEach((p, i) => {
-        const g = grads[i], mi = (m as Float64Array[])[i], vi = (v as Float64Array[])[i];
+        const g = grads[i],
+          mi = (m as Float64Array[])[i],
+          vi = (v as Float64Array[])[i];
         for (let k = 0; k < p.length; k++) {
           mi[k] = beta1 * mi[k] + (1 - beta1) * g[k];
           vi[k] = beta2 * vi[k] + (1 - beta2) * g[k] * g[k];

@@ -16,7 +16,15 @@ import { copiesPerParameter } from '../engine/discrete';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import { parameterCopies } from '../schemes/copies';
 import { makeOptimizer, type OptimizerName } from './optimizers';
-import { adGradient, adjointGradient, correctGradient, discreteLoss, flowLoss, type TrainContext, type TrainGradient } from './gradients';
+import {
+  adGradient,
+  adjointGradient,
+  correctGradient,
+  discreteLoss,
+  flowLoss,
+  type TrainContext,
+  type TrainGradient,
+} from './gradients';
 
 export interface TrainOptions {
   iterations?: number;
@@ -47,7 +55,12 @@ export interface IterationRecord {
   referenceError?: number;
 }
 
-export interface LearnedParameter { name: string; shape: Shape; perStep: boolean; /** One row per copy (one row for shared). */ values: number[][] }
+export interface LearnedParameter {
+  name: string;
+  shape: Shape;
+  perStep: boolean /** One row per copy (one row for shared). */;
+  values: number[][];
+}
 
 export interface TrainResult {
   stopped: 'completed' | 'cancelled' | 'timeout' | 'diverged';
@@ -67,7 +80,10 @@ export interface TrainResult {
 
 /** Refused before anything is allocated, or the model cannot be compiled. */
 export class TrainError extends Error {
-  constructor(message: string, readonly code: string) {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
     super(message);
     this.name = 'TrainError';
   }
@@ -79,7 +95,8 @@ export function totalVariation(model: Model, values: Float32Array[], copies: num
   const out: Record<string, number> = {};
   model.params.forEach((p, i) => {
     if (!p.perStep) return;
-    const P = sizeOf(p.shape), v = values[i];
+    const P = sizeOf(p.shape),
+      v = values[i];
     let s = 0;
     for (let n = 0; n + 1 < N; n++) for (let k = 0; k < P; k++) s += Math.abs(v[(n + 1) * P + k] - v[n * P + k]);
     out[p.name] = s;
@@ -96,7 +113,9 @@ export function defaultGradient(model: Model): TrainGradient {
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The options with their defaults. */
-type TrainSettings = Required<Pick<TrainOptions, 'iterations' | 'optimizer' | 'learningRate' | 'gradient' | 'flowEvery'>>;
+type TrainSettings = Required<
+  Pick<TrainOptions, 'iterations' | 'optimizer' | 'learningRate' | 'gradient' | 'flowEvery'>
+>;
 
 function trainSettings(model: Model, options: TrainOptions): TrainSettings {
   return {
@@ -111,12 +130,21 @@ function trainSettings(model: Model, options: TrainOptions): TrainSettings {
 /** Refuses, before any allocation, what cannot be trained; returns the model's scheme. */
 function refuseUntrainable(model: Model, { iterations, learningRate }: TrainSettings): Scheme {
   const { steps: N, dt: h } = model.options;
-  if (!(Number.isInteger(iterations) && iterations >= 0)) throw new TrainError(`iterations must be a whole number ≥ 0, not ${iterations}`, 'invalid-options');
-  if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw new TrainError(`the learning rate must be positive, not ${learningRate}`, 'invalid-options');
-  if (!(N >= 1) || !(h > 0) || !Number.isFinite(h)) throw new TrainError(`cannot solve with steps=${N} and dt=${h}`, 'invalid-options');
-  const elements = model.params.reduce((acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copiesPerParameter(model) : 1), 0);
+  if (!(Number.isInteger(iterations) && iterations >= 0))
+    throw new TrainError(`iterations must be a whole number ≥ 0, not ${iterations}`, 'invalid-options');
+  if (!(learningRate > 0) || !Number.isFinite(learningRate))
+    throw new TrainError(`the learning rate must be positive, not ${learningRate}`, 'invalid-options');
+  if (!(N >= 1) || !(h > 0) || !Number.isFinite(h))
+    throw new TrainError(`cannot solve with steps=${N} and dt=${h}`, 'invalid-options');
+  const elements = model.params.reduce(
+    (acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copiesPerParameter(model) : 1),
+    0,
+  );
   if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
-    throw new TrainError(`Too large to train: ${N} steps and ${elements} parameter values (limits ${MAX_CHECK_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`, 'model-too-large');
+    throw new TrainError(
+      `Too large to train: ${N} steps and ${elements} parameter values (limits ${MAX_CHECK_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`,
+      'model-too-large',
+    );
   }
   if (model.params.length === 0) throw new TrainError('the model has no parameters to train', 'no-parameters');
   try {
@@ -136,28 +164,62 @@ function compileForTraining(tf: TF, model: Model): CompiledModel {
 }
 
 /** The context of the gradient engines, and the starting values (a copy: training updates them in place). */
-function trainingStart(tf: TF, cm: CompiledModel, model: Model, scheme: Scheme, gradient: TrainGradient, initial?: Float32Array[]): { ctx: TrainContext; values: Float32Array[] } {
+function trainingStart(
+  tf: TF,
+  cm: CompiledModel,
+  model: Model,
+  scheme: Scheme,
+  gradient: TrainGradient,
+  initial?: Float32Array[],
+): { ctx: TrainContext; values: Float32Array[] } {
   const { steps: N, dt: h, t0 } = model.options;
   const pc = parameterCopies(scheme, N, h, t0);
   const ctx: TrainContext = {
-    tf, cm, model, scheme, N, h, t0,
-    copies: pc.count, taus: pc.times, weights: pc.weights, sizes: model.params.map((p) => sizeOf(p.shape)),
+    tf,
+    cm,
+    model,
+    scheme,
+    N,
+    h,
+    t0,
+    copies: pc.count,
+    taus: pc.times,
+    weights: pc.weights,
+    sizes: model.params.map((p) => sizeOf(p.shape)),
   };
   if (gradient !== 'ad' && gradient !== 'adjoint' && pc.count !== N) {
-    throw new TrainError(`${gradient} corrects one copy per step; with tie=stage train with ad or adjoint`, 'invalid-options');
+    throw new TrainError(
+      `${gradient} corrects one copy per step; with tie=stage train with ad or adjoint`,
+      'invalid-options',
+    );
   }
   const values = (initial ?? initialParameters(tf, model)).map((v) => Float32Array.from(v));
   model.params.forEach((p, i) => {
     const want = (p.perStep ? pc.count : 1) * ctx.sizes[i];
-    if (values[i]?.length !== want) throw new TrainError(`initial values of ${p.name}: ${values[i]?.length} values, expected ${want}`, 'invalid-options');
+    if (values[i]?.length !== want)
+      throw new TrainError(
+        `initial values of ${p.name}: ${values[i]?.length} values, expected ${want}`,
+        'invalid-options',
+      );
   });
   return { ctx, values };
 }
 
 /** What one iteration measures at the current values: the loss, the gradient the optimiser steps along, the flow loss (or NaN). */
-interface Measured { loss: number; G: Float32Array[]; flow: number; referenceError?: number }
+interface Measured {
+  loss: number;
+  G: Float32Array[];
+  flow: number;
+  referenceError?: number;
+}
 
-function measure(ctx: TrainContext, values: Float32Array[], settings: TrainSettings, it: number, interrupt: () => void): Measured {
+function measure(
+  ctx: TrainContext,
+  values: Float32Array[],
+  settings: TrainSettings,
+  it: number,
+  interrupt: () => void,
+): Measured {
   const { gradient } = settings;
   if (gradient === 'adjoint') {
     const a = adjointGradient(ctx, values, interrupt);
@@ -174,7 +236,13 @@ function measure(ctx: TrainContext, values: Float32Array[], settings: TrainSetti
 function iterationRecord(ctx: TrainContext, values: Float32Array[], it: number, m: Measured): IterationRecord {
   let sq = 0;
   for (const g of m.G) for (let k = 0; k < g.length; k++) sq += g[k] * g[k];
-  const record: IterationRecord = { iteration: it, loss: m.loss, flowLoss: m.flow, totalVariation: totalVariation(ctx.model, values, ctx.copies), gradientNorm: Math.sqrt(sq) };
+  const record: IterationRecord = {
+    iteration: it,
+    loss: m.loss,
+    flowLoss: m.flow,
+    totalVariation: totalVariation(ctx.model, values, ctx.copies),
+    gradientNorm: Math.sqrt(sq),
+  };
   if (m.referenceError !== undefined) record.referenceError = m.referenceError;
   return record;
 }
@@ -184,7 +252,12 @@ function learnedParameters(ctx: TrainContext, values: Float32Array[]): LearnedPa
   return ctx.model.params.map((p, i) => {
     const P = ctx.sizes[i];
     const count = p.perStep ? ctx.copies : 1;
-    return { name: p.name, shape: p.shape, perStep: p.perStep, values: Array.from({ length: count }, (_, n) => Array.from(values[i].subarray(n * P, (n + 1) * P))) };
+    return {
+      name: p.name,
+      shape: p.shape,
+      perStep: p.perStep,
+      values: Array.from({ length: count }, (_, n) => Array.from(values[i].subarray(n * P, (n + 1) * P))),
+    };
   });
 }
 
@@ -198,7 +271,10 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
   const deadline = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : Infinity;
   const stopReason = (): TrainResult['stopped'] | undefined =>
     options.signal?.aborted ? 'cancelled' : performance.now() > deadline ? 'timeout' : undefined;
-  const interrupt = () => { const r = stopReason(); if (r) throw Object.assign(new Error(r), { name: 'TrainStopped', reason: r }); };
+  const interrupt = () => {
+    const r = stopReason();
+    if (r) throw Object.assign(new Error(r), { name: 'TrainStopped', reason: r });
+  };
 
   try {
     const { ctx, values } = trainingStart(tf, cm, model, scheme, gradient, options.initial);
@@ -209,12 +285,18 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
     for (let it = 0; it < iterations; it++) {
       await tick();
       const r = stopReason();
-      if (r) { stopped = r; break; }
+      if (r) {
+        stopped = r;
+        break;
+      }
       let m: Measured;
       try {
         m = measure(ctx, values, settings, it, interrupt);
       } catch (e) {
-        if ((e as Error).name === 'TrainStopped') { stopped = (e as Error & { reason: TrainResult['stopped'] }).reason; break; }
+        if ((e as Error).name === 'TrainStopped') {
+          stopped = (e as Error & { reason: TrainResult['stopped'] }).reason;
+          break;
+        }
         throw e;
       }
       const record = iterationRecord(ctx, values, it, m);
@@ -234,7 +316,19 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
       flowLoss: flowLoss(ctx, values),
       totalVariation: totalVariation(model, values, ctx.copies),
     };
-    return { stopped, message, backend, gradient, optimizer, learningRate, iterations: history.length, history, final, parameters: learnedParameters(ctx, values), values };
+    return {
+      stopped,
+      message,
+      backend,
+      gradient,
+      optimizer,
+      learningRate,
+      iterations: history.length,
+      history,
+      final,
+      parameters: learnedParameters(ctx, values),
+      values,
+    };
   } finally {
     cm.dispose();
   }

@@ -69,10 +69,27 @@ function trackedFiles(): Set<string> {
 async function startHost(dir: string, files: Set<string>, prefix: string, requests: string[]): Promise<string> {
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
-  const r = spawnSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
-  ], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, `openssl failed: ${r.stderr}`);
   const port = await freePort();
   host = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
@@ -101,7 +118,10 @@ async function readmeFrame(page: Page): Promise<Frame> {
     'the README webview',
     async () => {
       for (const f of page.frames()) {
-        if (await f.evaluate((alt) => !!document.querySelector(`img[alt^="${alt}"]`), SCREENSHOT_ALT).catch(() => false)) return f;
+        if (
+          await f.evaluate((alt) => !!document.querySelector(`img[alt^="${alt}"]`), SCREENSHOT_ALT).catch(() => false)
+        )
+          return f;
       }
       return undefined;
     },
@@ -145,12 +165,18 @@ function packageOnce(): Promise<Packaged> {
   return packaged;
 }
 
-test('package: the .vsix holds the intended files, minified bundles without source maps, no CLI', { timeout: 300_000 }, async (t) => {
+test('package: the .vsix holds the intended files, minified bundles without source maps, no CLI', {
+  timeout: 300_000,
+}, async (t) => {
   if (!prerequisiteOrSkip(t, !!onPath('openssl'), 'openssl not found (apt-get install -y openssl)')) return;
   if (!prerequisiteOrSkip(t, !!onPath('unzip'), 'unzip not found (apt-get install -y unzip)')) return;
   const { base, vsix } = await packageOnce();
   const unzip = (...args: string[]) => spawnSync('unzip', args, { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
-  assert.deepEqual(unzip('-Z1', vsix).split('\n').filter(Boolean).sort(), INTENDED, 'the .vsix holds other files than intended');
+  assert.deepEqual(
+    unzip('-Z1', vsix).split('\n').filter(Boolean).sort(),
+    INTENDED,
+    'the .vsix holds other files than intended',
+  );
   for (const bundle of INTENDED.filter((f) => f.endsWith('.js'))) {
     const js = unzip('-p', vsix, bundle);
     assert.doesNotMatch(js, /sourceMappingURL/, `${bundle} points at a source map the .vsix does not ship`);
@@ -160,11 +186,16 @@ test('package: the .vsix holds the intended files, minified bundles without sour
   assert.equal(manifest.bin, undefined, 'package.json in the .vsix names the CLI, which it does not ship');
   assert.equal(manifest.icon, 'images/icon.png');
   const readme = unzip('-p', vsix, 'extension/readme.md');
-  assert.ok(readme.includes(`(${base}/docs/screenshot.png)`), 'the packaged README does not point its screenshot at the host');
+  assert.ok(
+    readme.includes(`(${base}/docs/screenshot.png)`),
+    'the packaged README does not point its screenshot at the host',
+  );
   assert.doesNotMatch(readme + unzip('-p', vsix, 'extension/changelog.md'), /example\.invalid/);
 });
 
-test('extension page: the packaged README renders with its screenshot, links and icon', { timeout: 300_000 }, async (t) => {
+test('extension page: the packaged README renders with its screenshot, links and icon', {
+  timeout: 300_000,
+}, async (t) => {
   const cs = codeServerBin();
   if (!prerequisiteOrSkip(t, !!cs, `code-server not installed in ${toolsDir()} (run scripts/setup-e2e.sh)`)) return;
   if (!prerequisiteOrSkip(t, !!findChromium(), 'Chromium not found (apt-get install -y chromium)')) return;
@@ -183,7 +214,10 @@ test('extension page: the packaged README renders with its screenshot, links and
   const server = await startCodeServer(dirs, ws, join(S, 'code-server.log'));
   codeServer = server.child;
   step(`code-server up on ${server.url} after ${Date.now() - T0} ms`);
-  const opened = await workbenchBrowser(S, env, shots, { viewport: { width: 1400, height: 1000 }, args: ['--ignore-certificate-errors'] });
+  const opened = await workbenchBrowser(S, env, shots, {
+    viewport: { width: 1400, height: 1000 },
+    args: ['--ignore-certificate-errors'],
+  });
   browser = opened.browser;
   const { page, shot } = opened;
   try {
@@ -193,7 +227,9 @@ test('extension page: the packaged README renders with its screenshot, links and
     await page.keyboard.press('F1');
     await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
     await page.keyboard.type('Extensions: Show Installed Extensions');
-    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="Show Installed Extensions"]', { timeout: 20_000 });
+    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="Show Installed Extensions"]', {
+      timeout: 20_000,
+    });
     await page.keyboard.press('Enter');
     const row = page.locator('.extensions-viewlet .monaco-list-row', { hasText: 'ODE Lens' }).first();
     await row.waitFor({ timeout: 30_000 });
@@ -204,10 +240,11 @@ test('extension page: the packaged README renders with its screenshot, links and
     // The icon comes from the installed extension's folder.
     const icon = await waitFor(
       'the extension icon',
-      () => page.evaluate(() => {
-        const img = document.querySelector<HTMLImageElement>('.extension-editor .header img.icon');
-        return img && img.complete && img.naturalWidth > 0 ? { src: img.src, width: img.naturalWidth } : undefined;
-      }),
+      () =>
+        page.evaluate(() => {
+          const img = document.querySelector<HTMLImageElement>('.extension-editor .header img.icon');
+          return img && img.complete && img.naturalWidth > 0 ? { src: img.src, width: img.naturalWidth } : undefined;
+        }),
       30_000,
     );
     assert.match(icon.src, /icon\.png/);
@@ -221,7 +258,14 @@ test('extension page: the packaged README renders with its screenshot, links and
       async () => {
         last = await frame.evaluate((alt) => {
           const img = document.querySelector<HTMLImageElement>(`img[alt^="${alt}"]`);
-          return img ? { src: img.getAttribute('src'), complete: img.complete, width: img.naturalWidth, height: img.naturalHeight } : undefined;
+          return img
+            ? {
+                src: img.getAttribute('src'),
+                complete: img.complete,
+                width: img.naturalWidth,
+                height: img.naturalHeight,
+              }
+            : undefined;
         }, SCREENSHOT_ALT);
         return last && last.width > 0 ? last : undefined;
       },
@@ -232,24 +276,44 @@ test('extension page: the packaged README renders with its screenshot, links and
     });
     await shot('extension-page');
     assert.equal(image.src, `${base}/docs/screenshot.png`);
-    assert.equal(image.width, pngWidth(join(ROOT, 'docs/screenshot.png')), 'the loaded image is not docs/screenshot.png');
-    assert.ok(requests.includes('/ode-lens/v0.1.0/docs/screenshot.png'), `the host served no screenshot: ${requests.join(', ')}`);
+    assert.equal(
+      image.width,
+      pngWidth(join(ROOT, 'docs/screenshot.png')),
+      'the loaded image is not docs/screenshot.png',
+    );
+    assert.ok(
+      requests.includes('/ode-lens/v0.1.0/docs/screenshot.png'),
+      `the host served no screenshot: ${requests.join(', ')}`,
+    );
 
     // Links: none dropped by the view (relative ones would be), and each one on the host is a file it serves.
-    const links = await frame.evaluate(() => Array.from(document.querySelectorAll('a')).map((a) => ({ text: a.textContent ?? '', href: a.getAttribute('href') })));
+    const links = await frame.evaluate(() =>
+      Array.from(document.querySelectorAll('a')).map((a) => ({
+        text: a.textContent ?? '',
+        href: a.getAttribute('href'),
+      })),
+    );
     const dropped = links.filter((l) => !l.href);
     assert.deepEqual(dropped, [], 'links the extension view dropped (relative links are not shown)');
     const onHost = links.map((l) => l.href!).filter((h) => h.startsWith(`${base}/`));
-    for (const doc of ['docs/language.md', 'docs/engine.md', 'LICENSE']) assert.ok(onHost.includes(`${base}/${doc}`), `no link to ${doc}: ${onHost.join(', ')}`);
+    for (const doc of ['docs/language.md', 'docs/engine.md', 'LICENSE'])
+      assert.ok(onHost.includes(`${base}/${doc}`), `no link to ${doc}: ${onHost.join(', ')}`);
     const dead = onHost.filter((h) => !tracked.has(h.slice(base.length + 1).split('#')[0]));
     assert.deepEqual(dead, [], 'README links to files the repository does not hold');
-    const imgs = await frame.evaluate(() => Array.from(document.querySelectorAll('img')).map((i) => i.getAttribute('src')));
+    const imgs = await frame.evaluate(() =>
+      Array.from(document.querySelectorAll('img')).map((i) => i.getAttribute('src')),
+    );
     assert.ok(imgs.every(Boolean), `an image lost its source: ${JSON.stringify(imgs)}`);
 
     // The page a user sees, scrolled to the screenshot, for a person to look at.
-    await frame.evaluate((alt) => document.querySelector(`img[alt^="${alt}"]`)?.scrollIntoView({ block: 'center' }), SCREENSHOT_ALT);
+    await frame.evaluate(
+      (alt) => document.querySelector(`img[alt^="${alt}"]`)?.scrollIntoView({ block: 'center' }),
+      SCREENSHOT_ALT,
+    );
     await page.waitForTimeout(300);
-    step(`README screenshot ${image.width}×${image.height} from ${image.src}; ${onHost.length} links on the host; done in ${Date.now() - T0} ms; screenshots ${await shot('extension-page-screenshot')}`);
+    step(
+      `README screenshot ${image.width}×${image.height} from ${image.src}; ${onHost.length} links on the host; done in ${Date.now() - T0} ms; screenshots ${await shot('extension-page-screenshot')}`,
+    );
   } catch (e) {
     await shot('failure');
     console.log(`# screenshots in ${shots}; code-server log ${join(S, 'code-server.log')}`);

@@ -175,7 +175,16 @@ interface NvimResult {
   error?: string;
   log: string[];
   publishes: { t: number; n: number }[];
-  diagnostics: { lnum: number; col: number; end_lnum: number; end_col: number; severity: number; code?: string | number; source?: string; message: string }[];
+  diagnostics: {
+    lnum: number;
+    col: number;
+    end_lnum: number;
+    end_col: number;
+    severity: number;
+    code?: string | number;
+    source?: string;
+    message: string;
+  }[];
   check_ms?: number;
   statuses: { t: number; state: string; findings?: number; backend?: string; check_ms?: number; message?: string }[];
   finished?: { state: string; findings?: number };
@@ -190,14 +199,27 @@ interface NvimResult {
   diagnostics_after_fix?: unknown[];
 }
 
-function runNvim(dir: string, file: string, mode: 'fix' | 'clean', env: NodeJS.ProcessEnv, settleMs = 5000): Promise<NvimResult> {
+function runNvim(
+  dir: string,
+  file: string,
+  mode: 'fix' | 'clean',
+  env: NodeJS.ProcessEnv,
+  settleMs = 5000,
+): Promise<NvimResult> {
   const out = join(dir, `nvim-${mode}.json`);
   const init = join(dir, 'init.lua');
   writeFileSync(init, INIT_LUA);
   return new Promise((resolve, reject) => {
     const child = spawn('nvim', ['--headless', '--clean', '-u', init, file], {
       cwd: dir,
-      env: { ...env, ODELENS_OUT: out, ODELENS_MODE: mode, ODELENS_SERVER: SERVER_JS, ODELENS_SETTLE_MS: String(settleMs), ODELENS_EXPECT_CODES: 'oscillating-gradient,weakly-stable-scheme' },
+      env: {
+        ...env,
+        ODELENS_OUT: out,
+        ODELENS_MODE: mode,
+        ODELENS_SERVER: SERVER_JS,
+        ODELENS_SETTLE_MS: String(settleMs),
+        ODELENS_EXPECT_CODES: 'oscillating-gradient,weakly-stable-scheme',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -234,25 +256,40 @@ test('Neovim as LSP client: spiral.ode diagnostics, code action, fix clears them
   const show = JSON.stringify(r, null, 2);
   assert.equal(r.error, undefined, `error inside nvim: ${show}`);
   assert.ok(r.diagnostics.length > 0, `no diagnostics: ${show}`);
-  console.log(`# neovim: ${r.diagnostics.length} diagnostics after ${r.check_ms} ms: ${r.diagnostics.map((d) => `${d.lnum + 1}:${d.col + 1} ${d.code}`).join(', ')}`);
+  console.log(
+    `# neovim: ${r.diagnostics.length} diagnostics after ${r.check_ms} ms: ${r.diagnostics.map((d) => `${d.lnum + 1}:${d.col + 1} ${d.code}`).join(', ')}`,
+  );
 
   const codes = new Set(r.diagnostics.map((d) => String(d.code)));
-  for (const c of ['oscillating-gradient', 'weakly-stable-scheme']) assert.ok(codes.has(c), `missing code ${c}: ${show}`);
+  for (const c of ['oscillating-gradient', 'weakly-stable-scheme'])
+    assert.ok(codes.has(c), `missing code ${c}: ${show}`);
   for (const d of r.diagnostics) assert.equal(d.severity, 2, `not a warning: ${JSON.stringify(d)}`); // 2 = WARN
   // On the meth=leapfrog value (line 12)…
   const atLine = original.split('\n')[11];
   const leap = atLine.indexOf('leapfrog');
   assert.ok(
-    r.diagnostics.some((d) => d.lnum === 11 && d.col <= leap && (d.end_lnum > 11 || d.end_col >= leap + 'leapfrog'.length)),
+    r.diagnostics.some(
+      (d) => d.lnum === 11 && d.col <= leap && (d.end_lnum > 11 || d.end_col >= leap + 'leapfrog'.length),
+    ),
     `no diagnostic covering meth=leapfrog on line 12: ${show}`,
   );
   // …and on the param lines (7–9).
-  assert.ok(r.diagnostics.some((d) => d.lnum >= 6 && d.lnum <= 8), `no diagnostic on the param lines: ${show}`);
+  assert.ok(
+    r.diagnostics.some((d) => d.lnum >= 6 && d.lnum <= 8),
+    `no diagnostic on the param lines: ${show}`,
+  );
 
   assert.equal(r.code_action_error, undefined, `codeAction error: ${show}`);
-  assert.ok(r.actions?.some((a) => a.title === FIX_TITLE), `no "${FIX_TITLE}" action: ${JSON.stringify(r.actions)}`);
+  assert.ok(
+    r.actions?.some((a) => a.title === FIX_TITLE),
+    `no "${FIX_TITLE}" action: ${JSON.stringify(r.actions)}`,
+  );
   assert.ok(r.fixed_text, `the fix has no edit: ${show}`);
-  assert.equal(r.fixed_text!.replace(/, ?gradfix=filter121/, ''), original, `the fix changed more than the @ line:\n${r.fixed_text}`);
+  assert.equal(
+    r.fixed_text!.replace(/, ?gradfix=filter121/, ''),
+    original,
+    `the fix changed more than the @ line:\n${r.fixed_text}`,
+  );
   assert.match(r.fixed_text!.split('\n')[11], /meth=leapfrog.*gradfix=filter121|gradfix=filter121.*meth=leapfrog/);
   assert.equal(readFileSync(file, 'utf8'), r.fixed_text, 'the written file differs from the buffer');
   assert.equal(r.cleared, true, `the warnings did not clear after the fix: ${show}`);
@@ -275,7 +312,12 @@ test('Neovim as LSP client: spiral-rk4.ode has no warning', { timeout: 180_000 }
   assert.ok(r.publishes.length > 0, `the server never published diagnostics for spiral-rk4.ode: ${show}`);
   assert.equal(r.finished?.state, 'done', `no finished check (odeLens/checkStatus done) for spiral-rk4.ode: ${show}`);
   assert.equal(r.finished?.findings ?? 0, 0, `findings on spiral-rk4.ode: ${show}`);
-  console.log(`# neovim: spiral-rk4.ode check done in ${r.statuses.find((s) => s.state === 'done')?.check_ms} ms, no diagnostics`);
+  console.log(
+    `# neovim: spiral-rk4.ode check done in ${r.statuses.find((s) => s.state === 'done')?.check_ms} ms, no diagnostics`,
+  );
   assert.deepEqual(r.diagnostics, [], `warnings on spiral-rk4.ode: ${show}`);
-  assert.ok(r.publishes.every((p) => p.n === 0), `a publish with diagnostics: ${show}`);
+  assert.ok(
+    r.publishes.every((p) => p.n === 0),
+    `a publish with diagnostics: ${show}`,
+  );
 });

@@ -39,7 +39,12 @@ function extensionVsix(): string {
   const newest = Math.max(...bundles.filter(existsSync).map((f) => statSync(f).mtimeMs));
   if (existsSync(vsix) && statSync(vsix).mtimeMs >= newest) return vsix;
   step('dist/ode-lens.vsix missing or older than dist/: npm run package');
-  const r = spawnSync('npm', ['run', '--silent', 'package'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
+  const r = spawnSync('npm', ['run', '--silent', 'package'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 180_000,
+  });
   assert.equal(r.status, 0, `npm run package failed:\n${r.stdout}\n${r.stderr}`);
   assert.ok(existsSync(vsix), 'npm run package did not produce dist/ode-lens.vsix');
   return vsix;
@@ -56,7 +61,9 @@ async function quickOpen(page: Page, name: string): Promise<void> {
   // Enter before the list fills does nothing: wait for the row.
   await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`, { timeout: 20_000 });
   await page.keyboard.press('Enter');
-  await page.waitForSelector(`.tab.active[aria-label*="${name}"], .tab.active [aria-label*="${name}"]`, { timeout: 20_000 }).catch(() => {});
+  await page
+    .waitForSelector(`.tab.active[aria-label*="${name}"], .tab.active [aria-label*="${name}"]`, { timeout: 20_000 })
+    .catch(() => {});
   await page.waitForTimeout(300);
 }
 
@@ -83,9 +90,15 @@ async function problemsText(page: Page, expectRows = true): Promise<string> {
   await page.keyboard.press('Control+Shift+M');
   await page.waitForSelector('.markers-panel', { timeout: 10_000 }).catch(() => {});
   const rows = page.locator('.markers-panel .monaco-list-row');
-  if (expectRows) await rows.first().waitFor({ timeout: 10_000 }).catch(() => {});
+  if (expectRows)
+    await rows
+      .first()
+      .waitFor({ timeout: 10_000 })
+      .catch(() => {});
   await page.waitForTimeout(300);
-  const labels = await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('aria-label') ?? ''} | ${(e as HTMLElement).innerText}`));
+  const labels = await rows.evaluateAll((els) =>
+    els.map((e) => `${e.getAttribute('aria-label') ?? ''} | ${(e as HTMLElement).innerText}`),
+  );
   return labels.join('\n');
 }
 
@@ -118,7 +131,8 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
   if (!prerequisiteOrSkip(t, !!cs, `code-server not installed in ${toolsDir()} (run scripts/setup-e2e.sh)`)) return;
   if (!prerequisiteOrSkip(t, !!findChromium(), 'Chromium not found (apt-get install -y chromium)')) return;
   if (!prerequisiteOrSkip(t, hasPlaywright(), 'playwright-core not installed (npm install)')) return;
-  const built = !!process.env.ODELENS_VSIX || ['extension.js', 'server.js'].every((f) => existsSync(join(ROOT, 'dist', f)));
+  const built =
+    !!process.env.ODELENS_VSIX || ['extension.js', 'server.js'].every((f) => existsSync(join(ROOT, 'dist', f)));
   if (!prerequisiteOrSkip(t, built, 'dist/extension.js or dist/server.js missing (npm run build)')) return;
   const T0 = Date.now();
 
@@ -160,7 +174,12 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
     await page.waitForSelector('.monaco-editor .view-lines', { state: 'visible' });
     await page.waitForSelector('.monaco-editor .squiggly-warning', { timeout: DIAG_TIMEOUT });
     // The static scheme warning comes at once; the measured ones when the background check is done.
-    await waitFor('the gradient check to report findings', async () => /\b[1-9]\d* findings?\b/.test((await statusText(page)) ?? ''), DIAG_TIMEOUT, 250);
+    await waitFor(
+      'the gradient check to report findings',
+      async () => /\b[1-9]\d* findings?\b/.test((await statusText(page)) ?? ''),
+      DIAG_TIMEOUT,
+      250,
+    );
     const checkMs = Date.now() - tOpen;
     step(`warnings on spiral.ode after ${checkMs} ms`);
     await page.waitForTimeout(500);
@@ -186,7 +205,9 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
     await goToLine(page, 12, 30);
     await page.keyboard.press('Control+K');
     await page.keyboard.press('Control+I'); // editor.action.showHover
-    await page.waitForSelector('.monaco-hover:not(.hidden) .hover-contents, .monaco-hover .hover-row', { timeout: 10_000 }).catch(() => {});
+    await page
+      .waitForSelector('.monaco-hover:not(.hidden) .hover-contents, .monaco-hover .hover-row', { timeout: 10_000 })
+      .catch(() => {});
     await page.waitForTimeout(700);
     await shot('04-hover');
     await page.keyboard.press('Escape');
@@ -207,13 +228,20 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
     await fixRow.waitFor({ timeout: 20_000 });
     await shot('05-quick-fix-menu');
     await fixRow.click();
-    await waitFor('the quick fix edit in the editor', async () =>
-      (await page.locator('.monaco-editor .view-lines').first().innerText()).includes('gradfix=filter121'), 10_000);
+    await waitFor(
+      'the quick fix edit in the editor',
+      async () => (await page.locator('.monaco-editor .view-lines').first().innerText()).includes('gradfix=filter121'),
+      10_000,
+    );
     await page.keyboard.press('Control+S');
-    const fixed = await waitFor('the saved file', () => {
-      const s = readFileSync(join(ws, 'spiral.ode'), 'utf8');
-      return s.includes('gradfix=filter121') ? s : undefined;
-    }, 10_000);
+    const fixed = await waitFor(
+      'the saved file',
+      () => {
+        const s = readFileSync(join(ws, 'spiral.ode'), 'utf8');
+        return s.includes('gradfix=filter121') ? s : undefined;
+      },
+      10_000,
+    );
     step('quick fix applied and saved');
     // Byte-identical apart from the added `, gradfix=filter121` on the `@` line.
     assert.equal(fixed.replace(/, ?gradfix=filter121/, ''), original, 'the fix changed more than the @ line');
@@ -222,32 +250,54 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
     assert.match(atLine, /gradfix=filter121/);
 
     // ---- the warnings go
-    await waitFor('the warnings to disappear', async () => (await page.locator('.monaco-editor .squiggly-warning').count()) === 0, DIAG_TIMEOUT, 250);
+    await waitFor(
+      'the warnings to disappear',
+      async () => (await page.locator('.monaco-editor .squiggly-warning').count()) === 0,
+      DIAG_TIMEOUT,
+      250,
+    );
     // Gone for good: the re-check of the fixed file finishes with no finding (status bar), and
     // no squiggle comes back.
     if (await statusText(page)) {
-      await waitFor('the status bar to report 0 findings', async () => /\b0 findings\b/.test((await statusText(page)) ?? ''), DIAG_TIMEOUT, 250);
+      await waitFor(
+        'the status bar to report 0 findings',
+        async () => /\b0 findings\b/.test((await statusText(page)) ?? ''),
+        DIAG_TIMEOUT,
+        250,
+      );
     } else {
       await page.waitForTimeout(Math.max(3_000, checkMs));
     }
-    assert.equal(await page.locator('.monaco-editor .squiggly-warning').count(), 0, 'the warnings came back after the re-check');
+    assert.equal(
+      await page.locator('.monaco-editor .squiggly-warning').count(),
+      0,
+      'the warnings came back after the re-check',
+    );
     step(`warnings gone after the fix; status bar: ${await statusText(page)}`);
     await shot('06-fixed');
 
     // ---- gradient plots webview
     await runCommand(page, 'ODE Lens: Show Gradient Plots');
-    const ink = await waitFor('a drawn chart canvas in a webview frame', async () => {
-      for (const f of page.frames()) {
-        if (f === page.mainFrame()) continue;
-        const c = await canvasInk(f).catch(() => []);
-        if (c.some((x) => x.ink > 200)) return c;
-      }
-      return undefined;
-    }, 60_000, 500);
+    const ink = await waitFor(
+      'a drawn chart canvas in a webview frame',
+      async () => {
+        for (const f of page.frames()) {
+          if (f === page.mainFrame()) continue;
+          const c = await canvasInk(f).catch(() => []);
+          if (c.some((x) => x.ink > 200)) return c;
+        }
+        return undefined;
+      },
+      60_000,
+      500,
+    );
     step(`chart canvases: ${JSON.stringify(ink)}`);
     await page.waitForTimeout(800);
     await shot('07-gradient-plots');
-    assert.ok(ink.some((c) => c.w > 50 && c.h > 50 && c.ink > 200), `no non-blank chart canvas: ${JSON.stringify(ink)}`);
+    assert.ok(
+      ink.some((c) => c.w > 50 && c.h > 50 && c.ink > 200),
+      `no non-blank chart canvas: ${JSON.stringify(ink)}`,
+    );
 
     // ---- spiral-rk4.ode: no warning once its check settles
     const tRk4 = Date.now();
@@ -273,14 +323,23 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
     await shot('08-rk4-clean');
     const problemsAfter = await problemsText(page, false);
     writeFileSync(join(S, 'problems-after.txt'), problemsAfter);
-    assert.ok(!/spiral-rk4/.test(problemsAfter) || !/warning/i.test(problemsAfter), `problems for spiral-rk4.ode:\n${problemsAfter}`);
+    assert.ok(
+      !/spiral-rk4/.test(problemsAfter) || !/warning/i.test(problemsAfter),
+      `problems for spiral-rk4.ode:\n${problemsAfter}`,
+    );
     assert.equal(readFileSync(join(ws, 'spiral-rk4.ode'), 'utf8'), originalRk4);
 
     if (process.env.ODELENS_UPDATE_SCREENSHOT === '1') {
       // The README picture: the original model with its warnings, the hover and the plots side by side.
       writeFileSync(join(ws, 'spiral.ode'), original);
       await page.keyboard.press('Escape');
-      if (await page.locator('.part.panel').isVisible().catch(() => false)) await page.keyboard.press('Control+J'); // hide the panel
+      if (
+        await page
+          .locator('.part.panel')
+          .isVisible()
+          .catch(() => false)
+      )
+        await page.keyboard.press('Control+J'); // hide the panel
       await page.locator('.tabs-container .tab[aria-label^="spiral.ode"]').first().click();
       await page.waitForSelector('.monaco-editor .squiggly-warning', { timeout: DIAG_TIMEOUT });
       await page.keyboard.press('Control+B'); // hide the side bar

@@ -18,7 +18,12 @@ function log(msg: string): void {
 }
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -61,10 +66,15 @@ async function checkNow(uri: vscode.Uri): Promise<RunCheckResult> {
     last = await vscode.commands.executeCommand<RunCheckResult | undefined>('odeLens.runCheck', uri.toString());
     if (last?.state === 'done') return last;
   }
-  assert.fail(`odeLens.runCheck did not finish a check of ${uri.fsPath}: ${JSON.stringify(last && { state: last.state, message: last.message })}`);
+  assert.fail(
+    `odeLens.runCheck did not finish a check of ${uri.fsPath}: ${JSON.stringify(last && { state: last.state, message: last.message })}`,
+  );
 }
 
-interface Step { name: string; fn: () => Promise<void> }
+interface Step {
+  name: string;
+  fn: () => Promise<void>;
+}
 
 async function runSteps(steps: Step[]): Promise<void> {
   log(`1..${steps.length}`);
@@ -76,7 +86,8 @@ async function runSteps(steps: Step[]): Promise<void> {
     } catch (e) {
       console.log(`not ok ${i + 1} - ${s.name} (${Date.now() - t0} ms)`);
       console.log(e instanceof Error ? (e.stack ?? e.message) : String(e));
-      for (const [j, rest] of steps.slice(i + 1).entries()) console.log(`not ok ${i + 2 + j} - ${rest.name} # SKIP an earlier step failed`);
+      for (const [j, rest] of steps.slice(i + 1).entries())
+        console.log(`not ok ${i + 2 + j} - ${rest.name} # SKIP an earlier step failed`);
       throw new Error(`electron suite: step ${i + 1} failed: ${s.name}`);
     }
   }
@@ -120,10 +131,16 @@ export async function run(): Promise<void> {
             return codes.has('oscillating-gradient') && codes.has('weakly-stable-scheme') ? w : undefined;
           },
           DIAG_TIMEOUT,
-        ).catch((e: Error) => assert.fail(`${e.message}; diagnostics now:\n${show(vscode.languages.getDiagnostics(spiral))}`));
+        ).catch((e: Error) =>
+          assert.fail(`${e.message}; diagnostics now:\n${show(vscode.languages.getDiagnostics(spiral))}`),
+        );
         log(`warnings on spiral.ode:\n${show(ws)}`);
         scheme = ws.find((d) => codeOf(d) === 'weakly-stable-scheme');
-        assert.match(original.split(/\r?\n/)[scheme!.range.start.line] ?? '', /meth=leapfrog/, 'weakly-stable-scheme is not on the meth=leapfrog line');
+        assert.match(
+          original.split(/\r?\n/)[scheme!.range.start.line] ?? '',
+          /meth=leapfrog/,
+          'weakly-stable-scheme is not on the meth=leapfrog line',
+        );
       },
     },
     {
@@ -136,7 +153,10 @@ export async function run(): Promise<void> {
         );
         const titles = (actions ?? []).map((a) => a.title);
         fix = (actions ?? []).filter(isCodeAction).find((a) => a.title.startsWith(FIX_PREFIX));
-        assert.ok(fix, `no "${FIX_PREFIX} …" code action on the meth=leapfrog warning; offered: ${JSON.stringify(titles)}`);
+        assert.ok(
+          fix,
+          `no "${FIX_PREFIX} …" code action on the meth=leapfrog warning; offered: ${JSON.stringify(titles)}`,
+        );
         assert.equal(fix.title, FIX_TITLE);
         assert.ok(fix.edit, 'the quick fix carries no edit');
       },
@@ -163,7 +183,11 @@ export async function run(): Promise<void> {
         // Gone for good: a finished check of the fixed file reports no warning either.
         const result = await checkNow(spiral);
         const left = (result.report?.findings ?? []).filter((f) => f.severity === 'warning' || f.severity === 'error');
-        assert.deepEqual(left.map((f) => f.code), [], 'the re-check of the fixed file still finds problems');
+        assert.deepEqual(
+          left.map((f) => f.code),
+          [],
+          'the re-check of the fixed file still finds problems',
+        );
         assert.deepEqual(warnings(spiral).map(codeOf), [], 'warnings came back after the re-check');
       },
     },
@@ -171,8 +195,13 @@ export async function run(): Promise<void> {
       name: 'ODE Lens: Show Gradient Plots opens the plots webview',
       fn: async () => {
         await vscode.commands.executeCommand('odeLens.showGradientPlots', spiral.toString());
-        const isPlots = (t: vscode.Tab) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('odeLens.gradientPlots');
-        await waitFor('the Gradient Plots webview tab', () => vscode.window.tabGroups.all.some((g) => g.tabs.some(isPlots)), 10_000);
+        const isPlots = (t: vscode.Tab) =>
+          t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('odeLens.gradientPlots');
+        await waitFor(
+          'the Gradient Plots webview tab',
+          () => vscode.window.tabGroups.all.some((g) => g.tabs.some(isPlots)),
+          10_000,
+        );
       },
     },
     {
@@ -184,7 +213,11 @@ export async function run(): Promise<void> {
         const result = await checkNow(rk4);
         assert.ok(result.report, 'no report for spiral-rk4.ode');
         const found = result.report.findings.filter((f) => f.severity === 'warning' || f.severity === 'error');
-        assert.deepEqual(found.map((f) => f.code), [], 'the check of spiral-rk4.ode found problems');
+        assert.deepEqual(
+          found.map((f) => f.code),
+          [],
+          'the check of spiral-rk4.ode found problems',
+        );
         assert.deepEqual(warnings(rk4).map(codeOf), [], `spiral-rk4.ode has warnings:\n${show(warnings(rk4))}`);
         assert.equal(await readBytes(rk4), originalRk4, 'spiral-rk4.ode changed on disk');
       },

@@ -53,7 +53,12 @@ function track(t: TestContext, runner: CheckRunner): CheckRunner {
   return runner;
 }
 
-const req = (key: string, text: string, timeBudgetMs = 10_000) => ({ key, text, backend: 'cpu' as const, timeBudgetMs });
+const req = (key: string, text: string, timeBudgetMs = 10_000) => ({
+  key,
+  text,
+  backend: 'cpu' as const,
+  timeBudgetMs,
+});
 const textOf = (r: Report) => (r as unknown as { text: string }).text;
 
 describe('CheckRunner', { timeout: 60_000 }, () => {
@@ -91,7 +96,10 @@ describe('CheckRunner', { timeout: 60_000 }, () => {
     assert.equal(out.kind, 'done');
     assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
     assert.equal(runner.stats.workersStarted, 2);
-    assert.ok(lines.some((l) => /did not stop in time/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /did not stop in time/.test(l)),
+      lines.join('\n'),
+    );
   });
 
   it('stops a check that exceeds its time budget', async (t) => {
@@ -121,7 +129,10 @@ describe('CheckRunner', { timeout: 60_000 }, () => {
     const out = await runner.run(req('doc', 'print'));
     assert.deepEqual(out, { kind: 'failed', reason: 'error', message: 'engine said no', ms: 1 });
     await new Promise((r) => setTimeout(r, 50));
-    assert.ok(lines.some((l) => l.includes('noise on stdout')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('noise on stdout')),
+      lines.join('\n'),
+    );
   });
 
   it('hands a late result of a cancelled check to onLateReport (for the cache)', async (t) => {

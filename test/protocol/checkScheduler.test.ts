@@ -17,9 +17,17 @@ const URI = 'untitled:model.ode';
 const DEBOUNCE_MS = 30;
 
 const fakeReport = (backend: string, findings = 0): Report =>
-  ({ backend, parameters: [], findings: Array.from({ length: findings }, () => ({ code: 'oscillating-gradient' })) }) as unknown as Report;
+  ({
+    backend,
+    parameters: [],
+    findings: Array.from({ length: findings }, () => ({ code: 'oscillating-gradient' })),
+  }) as unknown as Report;
 
-interface Job { request: CheckRequest; resolve: (o: CheckOutcome) => void; done: boolean }
+interface Job {
+  request: CheckRequest;
+  resolve: (o: CheckOutcome) => void;
+  done: boolean;
+}
 
 /** A runner whose checks finish when the test calls `finish`. */
 class FakeRunner implements Runner {
@@ -36,7 +44,8 @@ class FakeRunner implements Runner {
     });
   }
   cancel(key?: string): void {
-    for (const j of this.jobs) if (!j.done && (key === undefined || j.request.key === key)) this.settle(j, { kind: 'cancelled' });
+    for (const j of this.jobs)
+      if (!j.done && (key === undefined || j.request.key === key)) this.settle(j, { kind: 'cancelled' });
   }
   isActive(key: string): boolean {
     return this.jobs.some((j) => !j.done && j.request.key === key);
@@ -61,14 +70,18 @@ function setup(settings: Partial<OdeLensSettings['check']> = {}) {
   const scheduler = new CheckScheduler({
     store,
     cache,
-    settings: async () => ({ ...DEFAULT_SETTINGS, check: { ...DEFAULT_SETTINGS.check, debounceMs: DEBOUNCE_MS, ...settings } }),
+    settings: async () => ({
+      ...DEFAULT_SETTINGS,
+      check: { ...DEFAULT_SETTINGS.check, debounceMs: DEBOUNCE_MS, ...settings },
+    }),
     createRunner: (hooks) => (runner = new FakeRunner(hooks)),
     listener: {
       publish: () => {
         events.push('publish');
         return [];
       },
-      status: (_, p) => events.push(`status ${p.state}${p.cached ? ' cached' : ''}${p.message && !p.cached ? `: ${p.message}` : ''}`),
+      status: (_, p) =>
+        events.push(`status ${p.state}${p.cached ? ' cached' : ''}${p.message && !p.cached ? `: ${p.message}` : ''}`),
       report: (st, r) => events.push(`report v${st.version} ${r.backend}`),
     },
     log: () => {},
@@ -98,7 +111,15 @@ describe('check scheduler', () => {
     assert.equal(jobs[0].request.text, MODEL('leapfrog'));
     s.runner().finish(jobs[0], { kind: 'done', report: fakeReport('cpu', 2), ms: 12.4 });
     await wait(0);
-    assert.deepEqual(s.events, ['status queued', 'status cancelled', 'status queued', 'status running', 'publish', 'status done', 'report v2 cpu']);
+    assert.deepEqual(s.events, [
+      'status queued',
+      'status cancelled',
+      'status queued',
+      'status running',
+      'publish',
+      'status done',
+      'report v2 cpu',
+    ]);
     assert.equal(st.state, 'done');
     assert.equal(st.last?.hash, hashOf(MODEL('leapfrog')));
   });
@@ -144,7 +165,10 @@ describe('check scheduler', () => {
     await wait(0);
     assert.equal(st.state, 'failed');
     assert.equal(st.failure?.diagnostic.code, 'check-timeout');
-    assert.equal(st.failure?.diagnostic.message, 'Gradient check stopped: too slow (setting odeLens.check.timeBudgetMs).');
+    assert.equal(
+      st.failure?.diagnostic.message,
+      'Gradient check stopped: too slow (setting odeLens.check.timeBudgetMs).',
+    );
     const line = MODEL('leapfrog').split('\n')[st.failure!.diagnostic.range.start.line];
     const r = st.failure!.diagnostic.range;
     assert.equal(line.slice(r.start.character, r.end.character), 'meth=leapfrog');
@@ -154,7 +178,11 @@ describe('check scheduler', () => {
     const s = setup({ enabled: false });
     const broken = MODEL('rk4').replace("x' = W @ x", "x' = W @ nope");
     const st = s.edit(1, broken);
-    assert.deepEqual(await s.scheduler.schedule(st, true), { state: 'cancelled', report: null, message: 'the model has errors' });
+    assert.deepEqual(await s.scheduler.schedule(st, true), {
+      state: 'cancelled',
+      report: null,
+      message: 'the model has errors',
+    });
     s.edit(2, MODEL('rk4'));
     await wait(DEBOUNCE_MS * 2);
     assert.equal(s.runnerMade(), false, 'no worker while checks are off');
@@ -170,7 +198,11 @@ describe('check scheduler', () => {
 
 describe('report cache', () => {
   const withValues = (n: number): Report =>
-    ({ backend: 'cpu', findings: [], parameters: [{ raw: [new Array(n).fill(0)], corrected: [], reference: [] }] }) as unknown as Report;
+    ({
+      backend: 'cpu',
+      findings: [],
+      parameters: [{ raw: [new Array(n).fill(0)], corrected: [], reference: [] }],
+    }) as unknown as Report;
 
   it('forgets the least recently used report beyond its count', () => {
     const cache = new ReportCache({ maxEntries: 2, maxValues: 1000 });

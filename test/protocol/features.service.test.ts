@@ -7,8 +7,18 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
-  completion, definition, documentHighlight, documentSymbols, foldingRanges, hover, prepareRename, references, rename,
-  semanticTokens, ServiceDocument, signatureHelp,
+  completion,
+  definition,
+  documentHighlight,
+  documentSymbols,
+  foldingRanges,
+  hover,
+  prepareRename,
+  references,
+  rename,
+  semanticTokens,
+  ServiceDocument,
+  signatureHelp,
 } from '../../solver/service/index';
 import { largeModelText } from '../../bench/largeModel';
 import { analyse, analyseDocument } from '../../solver/language/index';
@@ -17,19 +27,46 @@ import { repoRoot } from '../support/lspClient';
 
 const spiral = readFileSync(join(repoRoot, 'examples', 'spiral.ode'), 'utf8');
 const PIECES = [
-  'state x[2]', 'init x = [1, 0]', 'par a=1, b=2', "x' = -a*x + b", 'dy/dt = x', 'f(u, v) = u*v', 'loss = sum(x(T)^2)',
-  '@ total=1, steps=8, meth=rk4', '@ meth=', 'param W[2,2] per-step ~ normal(0, 0.1)', 'data obs = "o.csv"',
-  'scheme s rk a=[[0]] b=[1] c=[0]', 'done', '# comment', '\\', '(', ')', '[', '=', "'", '@', ',', 'x(', 'tanh(', '"',
+  'state x[2]',
+  'init x = [1, 0]',
+  'par a=1, b=2',
+  "x' = -a*x + b",
+  'dy/dt = x',
+  'f(u, v) = u*v',
+  'loss = sum(x(T)^2)',
+  '@ total=1, steps=8, meth=rk4',
+  '@ meth=',
+  'param W[2,2] per-step ~ normal(0, 0.1)',
+  'data obs = "o.csv"',
+  'scheme s rk a=[[0]] b=[1] c=[0]',
+  'done',
+  '# comment',
+  '\\',
+  '(',
+  ')',
+  '[',
+  '=',
+  "'",
+  '@',
+  ',',
+  'x(',
+  'tanh(',
+  '"',
 ];
 
 function everyFeature(doc: ServiceDocument, line: number, character: number): void {
   const p = { line, character };
   // Edit ranges inside the text, even for a position past the end of its line or of the file.
   for (const item of completion(doc, p).items) {
-    const edit = item.textEdit as { range: { start: { line: number; character: number }; end: { line: number; character: number } } } | undefined;
+    const edit = item.textEdit as
+      | { range: { start: { line: number; character: number }; end: { line: number; character: number } } }
+      | undefined;
     if (!edit) continue;
     for (const q of [edit.range.start, edit.range.end]) {
-      assert.ok(q.line >= 0 && q.line < doc.lines.length && q.character >= 0 && q.character <= doc.lineText(q.line).length, `completion range ${JSON.stringify(edit.range)} outside the text at ${JSON.stringify(p)}`);
+      assert.ok(
+        q.line >= 0 && q.line < doc.lines.length && q.character >= 0 && q.character <= doc.lineText(q.line).length,
+        `completion range ${JSON.stringify(edit.range)} outside the text at ${JSON.stringify(p)}`,
+      );
     }
   }
   hover(doc, p);
@@ -44,16 +81,21 @@ function everyFeature(doc: ServiceDocument, line: number, character: number): vo
 describe('language service, called directly', () => {
   it('never throws on random lines, at any position', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ maxLength: 12 })), { maxLength: 12 }), fc.nat(), fc.nat(), (parts, l, c) => {
-        const text = parts.join('\n');
-        const doc = new ServiceDocument(text);
-        const lines = text.split('\n');
-        const line = l % (lines.length + 1);
-        everyFeature(doc, line, c % ((lines[line]?.length ?? 0) + 2));
-        documentSymbols(doc);
-        semanticTokens(doc);
-        foldingRanges(doc);
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ maxLength: 12 })), { maxLength: 12 }),
+        fc.nat(),
+        fc.nat(),
+        (parts, l, c) => {
+          const text = parts.join('\n');
+          const doc = new ServiceDocument(text);
+          const lines = text.split('\n');
+          const line = l % (lines.length + 1);
+          everyFeature(doc, line, c % ((lines[line]?.length ?? 0) + 2));
+          documentSymbols(doc);
+          semanticTokens(doc);
+          foldingRanges(doc);
+        },
+      ),
       { seed: 42, numRuns: 300 },
     );
   });
@@ -64,7 +106,8 @@ describe('language service, called directly', () => {
         const text = spiral.slice(0, at) + insert + spiral.slice(Math.min(spiral.length, at + (len % 6)));
         const doc = new ServiceDocument(text);
         const lines = text.split('\n');
-        for (let line = 0; line < lines.length; line += 3) everyFeature(doc, line, (at + line) % (lines[line].length + 1));
+        for (let line = 0; line < lines.length; line += 3)
+          everyFeature(doc, line, (at + line) % (lines[line].length + 1));
         semanticTokens(doc);
       }),
       { seed: 42, numRuns: 200 },
@@ -77,7 +120,10 @@ describe('language service, called directly', () => {
     assert.ok(idx.declarations.length > 1000);
     for (const d of idx.declarations.slice(0, 50)) {
       const refs = idx.refsOf(d);
-      assert.ok(refs.some((r) => r.isDeclaration), `${d.name} has its declaration among its references`);
+      assert.ok(
+        refs.some((r) => r.isDeclaration),
+        `${d.name} has its declaration among its references`,
+      );
       for (const r of refs) {
         const back = idx.at(r.range.start.line, r.range.start.character);
         assert.equal(back?.decl?.key, d.key, `${d.name} at ${r.range.start.line}:${r.range.start.character}`);
@@ -95,18 +141,35 @@ describe('language service, called directly', () => {
     assert.ok(item, 'the declared scheme is offered');
     assert.match(item.detail!, /^declared/);
     const R = { start: { line: 2, character: 0 }, end: { line: 2, character: 0 } };
-    const d = describeScheme('myrk', { kind: 'rk', name: 'myrk', a: [[0, 0], [2 / 3, 0]], b: [1 / 4, 3 / 4], c: [0, 2 / 3], range: R, nameRange: R });
+    const d = describeScheme('myrk', {
+      kind: 'rk',
+      name: 'myrk',
+      a: [
+        [0, 0],
+        [2 / 3, 0],
+      ],
+      b: [1 / 4, 3 / 4],
+      c: [0, 2 / 3],
+      range: R,
+      nameRange: R,
+    });
     if (d) assert.match(item.detail!, new RegExp(`order ${d.order}`));
     const h = hover(doc, { line: 3, character: 18 });
     assert.match(h!.markdown, /scheme `myrk`/);
     const def = definition(doc, 'u', { line: 3, character: 18 });
-    assert.deepEqual(def.map((l) => l.range.start), [{ line: 2, character: 7 }]);
+    assert.deepEqual(
+      def.map((l) => l.range.start),
+      [{ line: 2, character: 7 }],
+    );
   });
 
   it('semantic tokens are sorted and do not overlap', () => {
     for (const text of [spiral, largeModelText(40)]) {
       const { data } = semanticTokens(new ServiceDocument(text));
-      let line = 0, char = 0, prevEnd = -1, prevLine = -1;
+      let line = 0,
+        char = 0,
+        prevEnd = -1,
+        prevLine = -1;
       for (let i = 0; i < data.length; i += 5) {
         assert.ok(data[i] >= 0 && (data[i] > 0 || data[i + 1] >= 0), 'relative positions never go back');
         line += data[i];
@@ -120,7 +183,7 @@ describe('language service, called directly', () => {
 
   it('reuses the syntax tree of analyseDocument (one parse per version) and answers as if it had parsed itself', () => {
     const fnText = `${spiral}\nf(u, v) = u*v + \\\n  tanh(u)\n`;
-    for (const text of [spiral, fnText, largeModelText(40), 'state x[2\nx\' = y +\n@ meth=']) {
+    for (const text of [spiral, fnText, largeModelText(40), "state x[2\nx' = y +\n@ meth="]) {
       const analysed = analyseDocument(text);
       assert.ok(analysed.syntax, 'analyseDocument returns the syntax tree');
       const reused = new ServiceDocument(text, 1, analysed.syntax);

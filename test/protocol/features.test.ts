@@ -10,10 +10,24 @@ import { describeScheme } from '../../solver/schemes/analysis';
 import { SCHEME_NAMES } from '../../solver/model';
 import { type LspClient, startServer } from '../support/lspClient';
 
-interface Pos { line: number; character: number }
-interface Rng { start: Pos; end: Pos }
-interface Item { label: string; detail?: string; documentation?: { value: string } | string; textEdit?: { newText: string } }
-interface HoverReply { contents: { kind: string; value: string }; range: Rng }
+interface Pos {
+  line: number;
+  character: number;
+}
+interface Rng {
+  start: Pos;
+  end: Pos;
+}
+interface Item {
+  label: string;
+  detail?: string;
+  documentation?: { value: string } | string;
+  textEdit?: { newText: string };
+}
+interface HoverReply {
+  contents: { kind: string; value: string };
+  range: Rng;
+}
 
 const MODEL = [
   '# Feature test model', //                                  0
@@ -40,7 +54,10 @@ function at(line: number, word: string, offset = 0, nth = 0): Pos {
   assert.ok(i >= 0, `'${word}' on line ${line}`);
   return { line, character: i + offset };
 }
-const rng = (line: number, start: number, end: number): Rng => ({ start: { line, character: start }, end: { line, character: end } });
+const rng = (line: number, start: number, end: number): Rng => ({
+  start: { line, character: start },
+  end: { line, character: end },
+});
 
 // Five independent mistakes; the features must still work around them.
 const BROKEN = [
@@ -56,7 +73,7 @@ const BROKEN = [
 const uri = 'file:///features/model.ode';
 const brokenUri = 'file:///features/broken.ode';
 
-const docText = (d: Item['documentation']) => (typeof d === 'string' ? d : d?.value ?? '');
+const docText = (d: Item['documentation']) => (typeof d === 'string' ? d : (d?.value ?? ''));
 
 describe('editor features over a real LSP connection', { timeout: 120_000 }, () => {
   let client: LspClient;
@@ -67,9 +84,12 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
     await client.open(uri, MODEL);
     await client.open(brokenUri, BROKEN);
   });
-  after(async () => { await client?.stop(); });
+  after(async () => {
+    await client?.stop();
+  });
 
-  const req = <R>(method: string, params: Record<string, unknown>, u = uri) => client.request<R>(method, { textDocument: { uri: u }, ...params });
+  const req = <R>(method: string, params: Record<string, unknown>, u = uri) =>
+    client.request<R>(method, { textDocument: { uri: u }, ...params });
   const labels = (items: Item[]) => items.map((i) => i.label);
   const complete = async (p: Pos, u = uri): Promise<Item[]> => {
     const r = await req<{ items: Item[] } | Item[]>('textDocument/completion', { position: p }, u);
@@ -77,8 +97,19 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
   };
 
   it('announces every feature', () => {
-    for (const k of ['hoverProvider', 'completionProvider', 'signatureHelpProvider', 'definitionProvider', 'referencesProvider', 'renameProvider',
-      'documentSymbolProvider', 'semanticTokensProvider', 'foldingRangeProvider', 'documentFormattingProvider', 'documentRangeFormattingProvider']) {
+    for (const k of [
+      'hoverProvider',
+      'completionProvider',
+      'signatureHelpProvider',
+      'definitionProvider',
+      'referencesProvider',
+      'renameProvider',
+      'documentSymbolProvider',
+      'semanticTokensProvider',
+      'foldingRangeProvider',
+      'documentFormattingProvider',
+      'documentRangeFormattingProvider',
+    ]) {
       assert.ok(caps[k], k);
     }
   });
@@ -86,7 +117,8 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
   it('completes names in scope and built-in functions (with signature and docs) in an expression', async () => {
     const items = await complete(at(9, 'W'));
     const ls = labels(items);
-    for (const n of ['x', 'W', 'b', 'sigma', 'rho', 'beta', 'f', 'tanh', 'sum', 't']) assert.ok(ls.includes(n), `${n} in ${ls.join(' ')}`);
+    for (const n of ['x', 'W', 'b', 'sigma', 'rho', 'beta', 'f', 'tanh', 'sum', 't'])
+      assert.ok(ls.includes(n), `${n} in ${ls.join(' ')}`);
     for (const n of ['state', 'param', 'total']) assert.ok(!ls.includes(n), `${n} is not offered in an expression`);
     const tanh = items.find((i) => i.label === 'tanh')!;
     assert.equal(tanh.detail, 'tanh(x)');
@@ -104,13 +136,15 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
 
   it('completes keywords at the start of a line', async () => {
     const ls = labels(await complete({ line: 14, character: 0 }));
-    for (const k of ['state', 'param', 'init', 'number', 'data', 'scheme', 'loss', 'done', "x'"]) assert.ok(ls.includes(k), `${k} in ${ls.join(' ')}`);
+    for (const k of ['state', 'param', 'init', 'number', 'data', 'scheme', 'loss', 'done', "x'"])
+      assert.ok(ls.includes(k), `${k} in ${ls.join(' ')}`);
   });
 
   it('completes option keys after @', async () => {
     const items = await complete({ line: 12, character: 2 });
     const ls = labels(items);
-    for (const k of ['total', 'steps', 'dt', 't0', 'meth', 'start', 'seed', 'gradfix', 'grad', 'tie']) assert.ok(ls.includes(k), `${k} in ${ls.join(' ')}`);
+    for (const k of ['total', 'steps', 'dt', 't0', 'meth', 'start', 'seed', 'gradfix', 'grad', 'tie'])
+      assert.ok(ls.includes(k), `${k} in ${ls.join(' ')}`);
     assert.match(docText(items.find((i) => i.label === 'steps')!.documentation), /Number of steps/);
   });
 
@@ -175,10 +209,15 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
   });
 
   it('gives signature help for user and built-in functions with the active argument', async () => {
-    const user = await req<{ signatures: { label: string }[]; activeParameter: number }>('textDocument/signatureHelp', { position: at(9, 'Sigma') });
+    const user = await req<{ signatures: { label: string }[]; activeParameter: number }>('textDocument/signatureHelp', {
+      position: at(9, 'Sigma'),
+    });
     assert.equal(user.signatures[0].label, 'f(a, c)');
     assert.equal(user.activeParameter, 1);
-    const builtin = await req<{ signatures: { label: string }[]; activeParameter: number }>('textDocument/signatureHelp', { position: at(8, 'tanh(', 5) });
+    const builtin = await req<{ signatures: { label: string }[]; activeParameter: number }>(
+      'textDocument/signatureHelp',
+      { position: at(8, 'tanh(', 5) },
+    );
     assert.equal(builtin.signatures[0].label, 'tanh(x)');
     assert.equal(builtin.activeParameter, 0);
   });
@@ -191,16 +230,28 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
   });
 
   it('finds every reference (across a continued line and in another case)', async () => {
-    const refs = await req<{ range: Rng }[]>('textDocument/references', { position: at(2, 'x'), context: { includeDeclaration: true } });
+    const refs = await req<{ range: Rng }[]>('textDocument/references', {
+      position: at(2, 'x'),
+      context: { includeDeclaration: true },
+    });
     const got = refs.map((r) => r.range);
     const want = [rng(2, 6, 7), rng(3, 5, 6), rng(9, 0, 1), rng(9, 11, 12), rng(10, 11, 12), rng(11, 18, 19)];
     assert.deepEqual(got, want);
-    const noDecl = await req<{ range: Rng }[]>('textDocument/references', { position: at(9, 'Sigma'), context: { includeDeclaration: false } });
-    assert.deepEqual(noDecl.map((r) => r.range), [rng(9, 14, 19)]);
+    const noDecl = await req<{ range: Rng }[]>('textDocument/references', {
+      position: at(9, 'Sigma'),
+      context: { includeDeclaration: false },
+    });
+    assert.deepEqual(
+      noDecl.map((r) => r.range),
+      [rng(9, 14, 19)],
+    );
   });
 
   it('renames every reference of a name', async () => {
-    const edit = await req<{ changes: Record<string, SimpleTextEdit[]> }>('textDocument/rename', { position: at(4, 'sigma'), newName: 'gain' });
+    const edit = await req<{ changes: Record<string, SimpleTextEdit[]> }>('textDocument/rename', {
+      position: at(4, 'sigma'),
+      newName: 'gain',
+    });
     const edits = edit.changes[uri];
     assert.equal(edits.length, 2);
     const out = applyEdits(MODEL, edits);
@@ -212,21 +263,41 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
   it('prepares a rename on a declared name and refuses one on a built-in', async () => {
     const ok = await req<{ range: Rng; placeholder: string }>('textDocument/prepareRename', { position: at(6, 'W') });
     assert.deepEqual(ok, { range: rng(6, 6, 7), placeholder: 'W' });
-    await assert.rejects(req('textDocument/prepareRename', { position: at(8, 'tanh', 1) }), /cannot be renamed: it is a built-in/);
+    await assert.rejects(
+      req('textDocument/prepareRename', { position: at(8, 'tanh', 1) }),
+      /cannot be renamed: it is a built-in/,
+    );
   });
 
   it('refuses to rename into a clash, a keyword or a built-in, with a clear error', async () => {
-    await assert.rejects(req('textDocument/rename', { position: at(4, 'sigma'), newName: 'beta' }), /clash with the number 'beta' \(line 6\)/);
-    await assert.rejects(req('textDocument/rename', { position: at(4, 'sigma'), newName: 'BETA' }), /clash.*case-insensitive/);
-    await assert.rejects(req('textDocument/rename', { position: at(4, 'sigma'), newName: 'tanh' }), /'tanh' is a built-in function/);
-    await assert.rejects(req('textDocument/rename', { position: at(4, 'sigma'), newName: 'state' }), /'state' is a keyword/);
+    await assert.rejects(
+      req('textDocument/rename', { position: at(4, 'sigma'), newName: 'beta' }),
+      /clash with the number 'beta' \(line 6\)/,
+    );
+    await assert.rejects(
+      req('textDocument/rename', { position: at(4, 'sigma'), newName: 'BETA' }),
+      /clash.*case-insensitive/,
+    );
+    await assert.rejects(
+      req('textDocument/rename', { position: at(4, 'sigma'), newName: 'tanh' }),
+      /'tanh' is a built-in function/,
+    );
+    await assert.rejects(
+      req('textDocument/rename', { position: at(4, 'sigma'), newName: 'state' }),
+      /'state' is a keyword/,
+    );
     await assert.rejects(req('textDocument/rename', { position: at(4, 'sigma'), newName: '2x' }), /not a valid name/);
     // Renaming a name to an argument of a function whose body uses it would capture it.
-    await assert.rejects(req('textDocument/rename', { position: at(4, 'rho'), newName: 'a' }), /clash with an argument of function 'f'/);
+    await assert.rejects(
+      req('textDocument/rename', { position: at(4, 'rho'), newName: 'a' }),
+      /clash with an argument of function 'f'/,
+    );
   });
 
   it('lists document symbols: states, params, functions, equations, loss, options', async () => {
-    const syms = await req<{ name: string; kind: number; detail?: string; selectionRange: Rng; range: Rng; children?: { name: string }[] }[]>('textDocument/documentSymbol', {});
+    const syms = await req<
+      { name: string; kind: number; detail?: string; selectionRange: Rng; range: Rng; children?: { name: string }[] }[]
+    >('textDocument/documentSymbol', {});
     const names = syms.map((s) => s.name);
     assert.deepEqual(names, ['x', 'sigma', 'rho', 'beta', 'W', 'b', 'f', "x'", 'loss', '@ options', '@ options']);
     const w = syms.find((s) => s.name === 'W')!;
@@ -235,19 +306,30 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
     const eq = syms.find((s) => s.name === "x'")!;
     assert.equal(eq.range.start.line, 9);
     assert.equal(eq.range.end.line, 10, 'the equation spans its continued line');
-    assert.deepEqual(syms.find((s) => s.name === '@ options')!.children!.map((c) => c.name), ['total', 'steps', 'meth', 'seed']);
+    assert.deepEqual(
+      syms.find((s) => s.name === '@ options')!.children!.map((c) => c.name),
+      ['total', 'steps', 'meth', 'seed'],
+    );
   });
 
   it('returns semantic tokens with the declared legend', async () => {
-    const legend = (caps.semanticTokensProvider as { legend: { tokenTypes: string[]; tokenModifiers: string[] } }).legend;
+    const legend = (caps.semanticTokensProvider as { legend: { tokenTypes: string[]; tokenModifiers: string[] } })
+      .legend;
     const { data } = await req<{ data: number[] }>('textDocument/semanticTokens/full', {});
     assert.equal(data.length % 5, 0);
     const toks: { line: number; char: number; len: number; type: string; mods: string[] }[] = [];
-    let line = 0, char = 0;
+    let line = 0,
+      char = 0;
     for (let i = 0; i < data.length; i += 5) {
       line += data[i];
       char = data[i] === 0 ? char + data[i + 1] : data[i + 1];
-      toks.push({ line, char, len: data[i + 2], type: legend.tokenTypes[data[i + 3]], mods: legend.tokenModifiers.filter((_, b) => data[i + 4] & (1 << b)) });
+      toks.push({
+        line,
+        char,
+        len: data[i + 2],
+        type: legend.tokenTypes[data[i + 3]],
+        mods: legend.tokenModifiers.filter((_, b) => data[i + 4] & (1 << b)),
+      });
     }
     const tokAt = (p: Pos) => toks.find((t) => t.line === p.line && t.char === p.character);
     assert.equal(tokAt(at(2, 'state'))?.type, 'keyword');
@@ -277,14 +359,29 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
     const messyUri = 'file:///features/messy.ode';
     const messy = "state x\ninit x=1\npar a=2\nx'=-a*x\nloss=x(T)^2\n@ total=1\ndone\n";
     await client.open(messyUri, messy);
-    const all = await req<SimpleTextEdit[]>('textDocument/formatting', { options: { tabSize: 2, insertSpaces: true } }, messyUri);
+    const all = await req<SimpleTextEdit[]>(
+      'textDocument/formatting',
+      { options: { tabSize: 2, insertSpaces: true } },
+      messyUri,
+    );
     assert.ok(all.length > 0, 'messy spacing is formatted');
     const formatted = applyEdits(messy, all);
     assert.match(formatted, /^x' = -a \* x$/m);
-    const again = await (async () => { await client.change(messyUri, formatted, 2); return req<SimpleTextEdit[]>('textDocument/formatting', { options: { tabSize: 2, insertSpaces: true } }, messyUri); })();
+    const again = await (async () => {
+      await client.change(messyUri, formatted, 2);
+      return req<SimpleTextEdit[]>(
+        'textDocument/formatting',
+        { options: { tabSize: 2, insertSpaces: true } },
+        messyUri,
+      );
+    })();
     assert.deepEqual(again, [], 'formatting is idempotent');
     await client.change(messyUri, messy, 3);
-    const part = await req<SimpleTextEdit[]>('textDocument/rangeFormatting', { range: rng(3, 0, 7), options: { tabSize: 2, insertSpaces: true } }, messyUri);
+    const part = await req<SimpleTextEdit[]>(
+      'textDocument/rangeFormatting',
+      { range: rng(3, 0, 7), options: { tabSize: 2, insertSpaces: true } },
+      messyUri,
+    );
     assert.ok(part.length > 0);
     for (const e of part) assert.equal(e.range.start.line, 3, 'only the selected line changes');
   });
@@ -295,24 +392,55 @@ describe('editor features over a real LSP connection', { timeout: 120_000 }, () 
       assert.ok(diags.filter((d) => d.severity === 1).length >= 3, JSON.stringify(diags));
       const h = await req<HoverReply>('textDocument/hover', { position: { line: 2, character: 0 } }, brokenUri);
       assert.match(h.contents.value, /state `x`/);
-      const def = await req<{ range: Rng }[]>('textDocument/definition', { position: { line: 4, character: 5 } }, brokenUri);
-      assert.deepEqual(def.map((d) => d.range), [rng(3, 4, 5)], 'k is declared by the broken par line');
+      const def = await req<{ range: Rng }[]>(
+        'textDocument/definition',
+        { position: { line: 4, character: 5 } },
+        brokenUri,
+      );
+      assert.deepEqual(
+        def.map((d) => d.range),
+        [rng(3, 4, 5)],
+        'k is declared by the broken par line',
+      );
       const ls = labels(await complete({ line: 4, character: 5 }, brokenUri));
       for (const n of ['x', 'k', 'y', 'tanh']) assert.ok(ls.includes(n), `${n} in ${ls.join(' ')}`);
-      const refs = await req<{ range: Rng }[]>('textDocument/references', { position: { line: 0, character: 6 }, context: { includeDeclaration: true } }, brokenUri);
-      assert.deepEqual(refs.map((r) => r.range), [rng(0, 6, 7), rng(1, 5, 6), rng(2, 0, 1), rng(4, 7, 8), rng(5, 7, 8)]);
+      const refs = await req<{ range: Rng }[]>(
+        'textDocument/references',
+        { position: { line: 0, character: 6 }, context: { includeDeclaration: true } },
+        brokenUri,
+      );
+      assert.deepEqual(
+        refs.map((r) => r.range),
+        [rng(0, 6, 7), rng(1, 5, 6), rng(2, 0, 1), rng(4, 7, 8), rng(5, 7, 8)],
+      );
     });
 
     it('still renames, lists symbols, folds and colours', async () => {
-      const edit = await req<{ changes: Record<string, SimpleTextEdit[]> }>('textDocument/rename', { position: { line: 3, character: 4 }, newName: 'kappa' }, brokenUri);
+      const edit = await req<{ changes: Record<string, SimpleTextEdit[]> }>(
+        'textDocument/rename',
+        { position: { line: 3, character: 4 }, newName: 'kappa' },
+        brokenUri,
+      );
       assert.equal(applyEdits(BROKEN, edit.changes[brokenUri]).split('\n')[4], "y' = kappa*x - ");
       const syms = await req<{ name: string }[]>('textDocument/documentSymbol', {}, brokenUri);
-      for (const n of ['x', 'k']) assert.ok(syms.some((s) => s.name === n), n);
+      for (const n of ['x', 'k'])
+        assert.ok(
+          syms.some((s) => s.name === n),
+          n,
+        );
       const { data } = await req<{ data: number[] }>('textDocument/semanticTokens/full', {}, brokenUri);
       assert.ok(data.length > 0);
-      const folds = await req<{ startLine: number; endLine: number; kind?: string }[]>('textDocument/foldingRange', {}, brokenUri);
+      const folds = await req<{ startLine: number; endLine: number; kind?: string }[]>(
+        'textDocument/foldingRange',
+        {},
+        brokenUri,
+      );
       assert.deepEqual(folds, [{ startLine: 0, endLine: 6, kind: 'region' }]);
-      const sig = await req<{ signatures: { label: string }[] }>('textDocument/signatureHelp', { position: { line: 5, character: 18 } }, brokenUri);
+      const sig = await req<{ signatures: { label: string }[] }>(
+        'textDocument/signatureHelp',
+        { position: { line: 5, character: 18 } },
+        brokenUri,
+      );
       assert.equal(sig.signatures[0].label, 'y(T)');
     });
   });

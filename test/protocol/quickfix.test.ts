@@ -6,7 +6,8 @@ import { analyse } from '../../solver/language/index';
 import { codeActions, gradfixEdit } from '../../solver/service/codeActions';
 import { applyEdits } from '../support/textEdits';
 
-const BODY = "state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 0.3)\nx' = W @ x\nloss = 0.5 * sum(x(T)^2)\n";
+const BODY =
+  "state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 0.3)\nx' = W @ x\nloss = 0.5 * sum(x(T)^2)\n";
 
 function fix(text: string, useModel: boolean): string | undefined {
   const model = useModel ? analyse(text).model : undefined;
@@ -53,7 +54,10 @@ for (const useModel of [true, false]) {
     it('keeps CRLF line endings and a trailing comment intact', () => {
       const text = `${BODY}@ total=1, meth=leapfrog  # the scheme\ndone\n`.replace(/\n/g, '\r\n');
       const out = fix(text, useModel)!;
-      assert.equal(out, `${BODY}@ total=1, meth=leapfrog, gradfix=filter121  # the scheme\ndone\n`.replace(/\n/g, '\r\n'));
+      assert.equal(
+        out,
+        `${BODY}@ total=1, meth=leapfrog, gradfix=filter121  # the scheme\ndone\n`.replace(/\n/g, '\r\n'),
+      );
     });
   });
 }
@@ -72,7 +76,7 @@ describe('code-action service', () => {
     assert.equal(a.title, 'Correct AD gradients with stagesum');
     assert.equal(a.kind, 'quickfix');
     assert.equal(a.isPreferred, true);
-    assert.deepEqual(a.diagnostics, [oscillating], 'the caller\'s own diagnostic objects, only those it fixes');
+    assert.deepEqual(a.diagnostics, [oscillating], "the caller's own diagnostic objects, only those it fixes");
     assert.equal(applyEdits(text, a.edits), text.replace('tie=stage', 'tie=stage, gradfix=stagesum'));
   });
 

@@ -9,12 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { Report } from '../../solver/report';
-import {
-  GetReportRequest,
-  ReportNotification,
-  RunCheckRequest,
-  type ReportParams,
-} from '../../shared/customMessages';
+import { GetReportRequest, ReportNotification, RunCheckRequest, type ReportParams } from '../../shared/customMessages';
 import { GRADFIX_FIXABLE_CODES, QUICK_FIX_TITLE } from '../../solver/service/codeActions';
 import { applyEdits, type TextEdit as SimpleTextEdit } from '../support/textEdits';
 import { LspClient } from '../support/lspClient';
@@ -23,7 +18,13 @@ const root = join(__dirname, '..', '..', '..');
 const serverJs = join(root, 'dist', 'server.js');
 const CHECK_TIMEOUT = 120_000;
 
-interface Diag { range: SimpleTextEdit['range']; severity?: number; code?: string | number; source?: string; message: string }
+interface Diag {
+  range: SimpleTextEdit['range'];
+  severity?: number;
+  code?: string | number;
+  source?: string;
+  message: string;
+}
 
 /** The shared LSP client, plus the ODE Lens check notifications. */
 class Client extends LspClient {
@@ -63,14 +64,19 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
       capabilities: {
         textDocument: {
           publishDiagnostics: { versionSupport: true, codeDescriptionSupport: true, dataSupport: true },
-          codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } }, isPreferredSupport: true },
+          codeAction: {
+            codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } },
+            isPreferredSupport: true,
+          },
           hover: { contentFormat: ['markdown', 'plaintext'] },
           synchronization: { didSave: false },
         },
         workspace: {},
       },
       // No workspace/configuration support here: settings come as initializationOptions.
-      initializationOptions: { settings: { check: { enabled: true, debounceMs: 50, timeBudgetMs: 100_000 }, backend: 'cpu' } },
+      initializationOptions: {
+        settings: { check: { enabled: true, debounceMs: 50, timeBudgetMs: 100_000 }, backend: 'cpu' },
+      },
     });
     const caps = (init as { capabilities: Record<string, unknown> }).capabilities;
     assert.ok(caps.hoverProvider, 'hoverProvider');
@@ -98,16 +104,25 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     client.conn.dispose();
   });
 
-  it('publishes oscillation warnings for spiral.ode (leapfrog, per-step)', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
-    await client.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'ode', version: 1, text: original } });
+  it('publishes oscillation warnings for spiral.ode (leapfrog, per-step)', {
+    timeout: CHECK_TIMEOUT + 10_000,
+  }, async () => {
+    await client.conn.sendNotification('textDocument/didOpen', {
+      textDocument: { uri, languageId: 'ode', version: 1, text: original },
+    });
     // The fast path publishes analysis diagnostics at once, without waiting for the check.
     const fast = await client.until('fast-path diagnostics', () => client.lastDiagnostics(uri, 1), 10_000);
     assert.ok(!fast.some((d) => d.severity === 1), `no errors expected: ${JSON.stringify(fast)}`);
-    await client.until('running status', () => client.statuses.find((s) => s.uri === uri && (s.state === 'running' || s.state === 'done')));
+    await client.until('running status', () =>
+      client.statuses.find((s) => s.uri === uri && (s.state === 'running' || s.state === 'done')),
+    );
     const report = await client.until('report for version 1', () => client.reportFor(uri, 1));
     const diags = client.lastDiagnostics(uri, 1)!;
     const warnings = diags.filter(fixable);
-    assert.ok(warnings.length > 0, `expected oscillating-gradient / weakly-stable-scheme warnings, got ${JSON.stringify(diags)}`);
+    assert.ok(
+      warnings.length > 0,
+      `expected oscillating-gradient / weakly-stable-scheme warnings, got ${JSON.stringify(diags)}`,
+    );
     for (const w of warnings) {
       assert.equal(w.severity, 2, 'warning severity');
       assert.equal(w.source, 'ODE Lens');
@@ -125,7 +140,10 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     const report = await client.conn.sendRequest(GetReportRequest.type, { uri });
     assert.ok(report, 'report');
     assert.equal(report!.version, 1);
-    assert.ok(report!.parameters.some((p) => p.perStep), 'per-step parameters');
+    assert.ok(
+      report!.parameters.some((p) => p.perStep),
+      'per-step parameters',
+    );
     const none = await client.conn.sendRequest(GetReportRequest.type, { uri: 'file:///not/open.ode' });
     assert.equal(none, null);
   });
@@ -133,7 +151,10 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
   it('hover on meth shows raw and corrected errors', async () => {
     const line = original.split('\n').findIndex((l) => l.startsWith('@'));
     const character = original.split('\n')[line].indexOf('meth') + 1;
-    const hover = (await client.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character } })) as {
+    const hover = (await client.conn.sendRequest('textDocument/hover', {
+      textDocument: { uri },
+      position: { line, character },
+    })) as {
       contents: { kind: string; value: string };
     } | null;
     assert.ok(hover, 'hover');
@@ -150,7 +171,12 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
       textDocument: { uri },
       range: target.range,
       context: { diagnostics: [target], only: ['quickfix'] },
-    })) as { title: string; kind: string; isPreferred?: boolean; edit: { changes: Record<string, SimpleTextEdit[]> } }[];
+    })) as {
+      title: string;
+      kind: string;
+      isPreferred?: boolean;
+      edit: { changes: Record<string, SimpleTextEdit[]> };
+    }[];
     assert.equal(actions.length, 1, JSON.stringify(actions));
     const action = actions[0];
     assert.equal(action.title, QUICK_FIX_TITLE);
@@ -166,12 +192,18 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     assert.equal(changed.length, 1, `exactly one line changed: ${changed}`);
     assert.ok(before[changed[0]].startsWith('@'), 'the changed line is the @ line');
     assert.match(afterLines[changed[0]], /gradfix=filter121/);
-    assert.ok(afterLines[changed[0]].startsWith(before[changed[0]]), 'the setting is appended, the rest of the line unchanged');
+    assert.ok(
+      afterLines[changed[0]].startsWith(before[changed[0]]),
+      'the setting is appended, the rest of the line unchanged',
+    );
   });
 
   it('after the fix, the check finds no oscillation', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
     assert.ok(fixed, 'quick fix test ran');
-    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: fixed }] });
+    await client.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: 2 },
+      contentChanges: [{ text: fixed }],
+    });
     const report = await client.until('report for version 2', () => client.reportFor(uri, 2));
     assert.equal(report.gradfix, 'filter121');
     const diags = client.lastDiagnostics(uri, 2)!;
@@ -182,7 +214,10 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     const lines = fixed.split('\n');
     const line = lines.findIndex((l) => l.includes('gradfix='));
     const character = lines[line].indexOf('gradfix') + 2;
-    const hover = (await client.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character } })) as {
+    const hover = (await client.conn.sendRequest('textDocument/hover', {
+      textDocument: { uri },
+      position: { line, character },
+    })) as {
       contents: { value: string };
     } | null;
     assert.ok(hover);
@@ -196,7 +231,10 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
   it('hover on a parameter shows its shape, per-step copies and metrics', async () => {
     const lines = fixed.split('\n');
     const line = lines.findIndex((l) => l.startsWith('param W1'));
-    const hover = (await client.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character: 7 } })) as {
+    const hover = (await client.conn.sendRequest('textDocument/hover', {
+      textDocument: { uri },
+      position: { line, character: 7 },
+    })) as {
       contents: { value: string };
     } | null;
     assert.ok(hover);
@@ -207,7 +245,10 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
 
   it('serves the original content again from the cache, with its warnings', async () => {
     const t0 = Date.now();
-    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 3 }, contentChanges: [{ text: original }] });
+    await client.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: 3 },
+      contentChanges: [{ text: original }],
+    });
     await client.until('report for version 3', () => client.reportFor(uri, 3), 10_000);
     const status = client.statuses.filter((s) => s.uri === uri && s.version === 3 && s.state === 'done').pop();
     assert.equal(status?.cached, true, 'cached');
@@ -215,11 +256,19 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     assert.ok(client.lastDiagnostics(uri, 3)!.some(fixable));
   });
 
-  it('cancels a superseded check: only the latest content gets a report', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+  it('cancels a superseded check: only the latest content gets a report', {
+    timeout: CHECK_TIMEOUT + 10_000,
+  }, async () => {
     const a = original.replace('seed=1', 'seed=2');
     const b = original.replace('seed=1', 'seed=3');
-    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 4 }, contentChanges: [{ text: a }] });
-    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 5 }, contentChanges: [{ text: b }] });
+    await client.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: 4 },
+      contentChanges: [{ text: a }],
+    });
+    await client.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: 5 },
+      contentChanges: [{ text: b }],
+    });
     await client.until('report for version 5', () => client.reportFor(uri, 5));
     assert.equal(client.reportFor(uri, 4), undefined, 'no report for superseded content');
   });
@@ -232,16 +281,26 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
 
   // Speed is measured by `npm run bench`; here the proof is ordering: a check on the main
   // loop would hold every hover until the report was out.
-  it('answers hovers while a check runs (the check is off the main loop)', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+  it('answers hovers while a check runs (the check is off the main loop)', {
+    timeout: CHECK_TIMEOUT + 10_000,
+  }, async () => {
     const heavy = original.replace('steps=64', 'steps=768');
-    await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 6 }, contentChanges: [{ text: heavy }] });
-    await client.until('running status for version 6', () => client.statuses.find((s) => s.uri === uri && s.version === 6 && s.state === 'running'));
+    await client.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: 6 },
+      contentChanges: [{ text: heavy }],
+    });
+    await client.until('running status for version 6', () =>
+      client.statuses.find((s) => s.uri === uri && s.version === 6 && s.state === 'running'),
+    );
     const lines = heavy.split('\n');
     const line = lines.findIndex((l) => l.startsWith('param W1'));
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
-      const hover = await client.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character: 7 } });
+      const hover = await client.conn.sendRequest('textDocument/hover', {
+        textDocument: { uri },
+        position: { line, character: 7 },
+      });
       times.push(performance.now() - t0);
       assert.ok(hover);
       assert.ok(!client.reportFor(uri, 6), `hover ${i + 1} was answered only after the check finished`);
@@ -250,12 +309,22 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     await client.until('report for version 6', () => client.reportFor(uri, 6));
   });
 
-  it('a check over its time budget becomes a check-timeout diagnostic (settings via didChangeConfiguration)', { timeout: 60_000 }, async () => {
+  it('a check over its time budget becomes a check-timeout diagnostic (settings via didChangeConfiguration)', {
+    timeout: 60_000,
+  }, async () => {
     const slowUri = pathToFileURL(join(root, 'examples', 'slow.ode')).toString();
-    await client.conn.sendNotification('workspace/didChangeConfiguration', { settings: { odeLens: { check: { debounceMs: 50, timeBudgetMs: 100 }, backend: 'cpu' } } });
+    await client.conn.sendNotification('workspace/didChangeConfiguration', {
+      settings: { odeLens: { check: { debounceMs: 50, timeBudgetMs: 100 }, backend: 'cpu' } },
+    });
     const slow = original.replace('steps=64', 'steps=1024').replace('seed=1', 'seed=7');
-    await client.conn.sendNotification('textDocument/didOpen', { textDocument: { uri: slowUri, languageId: 'ode', version: 1, text: slow } });
-    const failed = await client.until('failed status', () => client.statuses.find((s) => s.uri === slowUri && s.state === 'failed'), 30_000);
+    await client.conn.sendNotification('textDocument/didOpen', {
+      textDocument: { uri: slowUri, languageId: 'ode', version: 1, text: slow },
+    });
+    const failed = await client.until(
+      'failed status',
+      () => client.statuses.find((s) => s.uri === slowUri && s.state === 'failed'),
+      30_000,
+    );
     assert.match(failed.message ?? '', /time budget/);
     const diags = client.lastDiagnostics(slowUri, 1)!;
     const d = diags.find((x) => x.code === 'check-timeout');
@@ -263,13 +332,20 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     assert.equal(d!.severity, 2);
     assert.match(d!.message, /odeLens\.check\.timeBudgetMs/);
     await client.conn.sendNotification('textDocument/didClose', { textDocument: { uri: slowUri } });
-    await client.conn.sendNotification('workspace/didChangeConfiguration', { settings: { odeLens: { check: { debounceMs: 50, timeBudgetMs: 100_000 }, backend: 'cpu' } } });
+    await client.conn.sendNotification('workspace/didChangeConfiguration', {
+      settings: { odeLens: { check: { debounceMs: 50, timeBudgetMs: 100_000 }, backend: 'cpu' } },
+    });
   });
 
   it('a syntax error gets an error diagnostic and the server keeps serving', { timeout: 30_000 }, async () => {
     const bad = pathToFileURL(join(root, 'examples', 'broken-syntax.ode')).toString();
     await client.conn.sendNotification('textDocument/didOpen', {
-      textDocument: { uri: bad, languageId: 'ode', version: 1, text: "state x\ninit x = 1\nx' = (1 + \nloss = x(T)^2\ndone\n" },
+      textDocument: {
+        uri: bad,
+        languageId: 'ode',
+        version: 1,
+        text: "state x\ninit x = 1\nx' = (1 + \nloss = x(T)^2\ndone\n",
+      },
     });
     const diags = await client.until('diagnostics for the broken file', () => client.lastDiagnostics(bad, 1), 10_000);
     const err = diags.find((d) => d.severity === 1);
@@ -277,12 +353,19 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     assert.equal(err!.range.start.line, 2);
     // No check for a model with errors, and no crash: other requests still work,
     // and the editor features answer from the syntax tree (the state x of the broken equation).
-    const hover = (await client.conn.sendRequest('textDocument/hover', { textDocument: { uri: bad }, position: { line: 2, character: 0 } })) as { contents: { value: string } } | null;
+    const hover = (await client.conn.sendRequest('textDocument/hover', {
+      textDocument: { uri: bad },
+      position: { line: 2, character: 0 },
+    })) as { contents: { value: string } } | null;
     assert.match(hover?.contents.value ?? '', /state `x`/);
     const report = await client.conn.sendRequest(GetReportRequest.type, { uri });
     assert.ok(report, 'the spiral report is still served');
     await client.conn.sendNotification('textDocument/didClose', { textDocument: { uri: bad } });
-    await client.until('diagnostics cleared on close', () => client.lastDiagnostics(bad)?.length === 0 || undefined, 10_000);
+    await client.until(
+      'diagnostics cleared on close',
+      () => client.lastDiagnostics(bad)?.length === 0 || undefined,
+      10_000,
+    );
     assert.equal(child.exitCode, null, 'server still running');
   });
 });

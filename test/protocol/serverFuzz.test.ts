@@ -31,10 +31,26 @@ const HANG_MS = 5_000;
 const SETTLE_MS = 60_000;
 const SETTINGS = { check: { enabled: true, debounceMs: 30, timeBudgetMs: 20_000 }, backend: 'auto' };
 
-interface Pos { line: number; character: number }
-interface Rng { start: Pos; end: Pos }
-interface Item { label: string; textEdit?: { range?: Rng; insert?: Rng; replace?: Rng }; additionalTextEdits?: { range: Rng }[] }
-interface Diag { range: Rng; severity?: number; code?: string | number; source?: string; message: string }
+interface Pos {
+  line: number;
+  character: number;
+}
+interface Rng {
+  start: Pos;
+  end: Pos;
+}
+interface Item {
+  label: string;
+  textEdit?: { range?: Rng; insert?: Rng; replace?: Rng };
+  additionalTextEdits?: { range: Rng }[];
+}
+interface Diag {
+  range: Rng;
+  severity?: number;
+  code?: string | number;
+  source?: string;
+  message: string;
+}
 
 /** The shared LSP client, plus check statuses and the server's log. */
 class Client extends LspClient {
@@ -42,7 +58,9 @@ class Client extends LspClient {
 
   constructor(child: ChildProcess) {
     super(child, SETTLE_MS);
-    this.conn.onNotification('window/logMessage', (p: { message: string }) => this.notify(() => this.logs.push(p.message)));
+    this.conn.onNotification('window/logMessage', (p: { message: string }) =>
+      this.notify(() => this.logs.push(p.message)),
+    );
   }
 
   override lastDiagnostics(uri: string, version?: number): Diag[] | undefined {
@@ -52,13 +70,87 @@ class Client extends LspClient {
 
 // ---------------------------------------------------------------- what is sent (fixed seed)
 
-const TOKENS = ['[', ']', '(', ')', '@', '=', ',', '~', '^', '**', "'", '"', '#', '\\', '\\\n', '\n', '\r\n', '\r', '\t', ' ', '-', '+', '/', '*',
-  'per-step', 'shared', 'state', 'param', 'init', 'loss', 'done', 'd', 'scheme', 'rk', 'lmm', 'x(T)', 'x(0)', 'if(', 'then(', 'else(', 'normal(',
-  'steps=', 'meth=', 'gradfix=', '1e309', '1e-400', '-0', '.', '1.', '9'.repeat(40),
+const TOKENS = [
+  '[',
+  ']',
+  '(',
+  ')',
+  '@',
+  '=',
+  ',',
+  '~',
+  '^',
+  '**',
+  "'",
+  '"',
+  '#',
+  '\\',
+  '\\\n',
+  '\n',
+  '\r\n',
+  '\r',
+  '\t',
+  ' ',
+  '-',
+  '+',
+  '/',
+  '*',
+  'per-step',
+  'shared',
+  'state',
+  'param',
+  'init',
+  'loss',
+  'done',
+  'd',
+  'scheme',
+  'rk',
+  'lmm',
+  'x(T)',
+  'x(0)',
+  'if(',
+  'then(',
+  'else(',
+  'normal(',
+  'steps=',
+  'meth=',
+  'gradfix=',
+  '1e309',
+  '1e-400',
+  '-0',
+  '.',
+  '1.',
+  '9'.repeat(40),
   // Non-ASCII: a NUL, an accent, an emoji (two UTF-16 units), zero-width and BOM characters, and half an emoji (a lone surrogate) alone and before a line break.
-  '\u0000', '\u00e9', '\u{1F600}', '\u200b', '\ufeff', '\ud83d', '\ude00', '\ud83d\n', '\ud83d\r\n'];
-const NUMBERS = ['steps=1e9', 'steps=1000000', 'steps=100000', 'steps=20000', 'steps=2000', 'steps=0', 'steps=-3', 'steps=2.5', 'steps=1e3', 'total=1e308', 'total=1e-300',
-  'total=0', 'dt=1e-12', 'dt=1e300', 'seed=99999999999999999999', 't0=-1e308', 'steps=64, dt=0.5'];
+  '\u0000',
+  '\u00e9',
+  '\u{1F600}',
+  '\u200b',
+  '\ufeff',
+  '\ud83d',
+  '\ude00',
+  '\ud83d\n',
+  '\ud83d\r\n',
+];
+const NUMBERS = [
+  'steps=1e9',
+  'steps=1000000',
+  'steps=100000',
+  'steps=20000',
+  'steps=2000',
+  'steps=0',
+  'steps=-3',
+  'steps=2.5',
+  'steps=1e3',
+  'total=1e308',
+  'total=1e-300',
+  'total=0',
+  'dt=1e-12',
+  'dt=1e300',
+  'seed=99999999999999999999',
+  't0=-1e308',
+  'steps=64, dt=0.5',
+];
 
 type Mutation =
   | { kind: 'none' }
@@ -74,22 +166,70 @@ type Mutation =
 const at = fc.nat({ max: 100_000 });
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 7, arbitrary: fc.constant({ kind: 'none' as const }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('insert' as const), at, text: fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }), fc.array(fc.constantFrom(...TOKENS), { minLength: 1, maxLength: 4 }).map((t) => t.join(''))) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('delete' as const), at, len: fc.integer({ min: 1, max: 40 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      at,
+      text: fc.oneof(
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }),
+        fc.array(fc.constantFrom(...TOKENS), { minLength: 1, maxLength: 4 }).map((t) => t.join('')),
+      ),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('delete' as const), at, len: fc.integer({ min: 1, max: 40 }) }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('garbage' as const), text: fc.oneof(fc.string({ unit: 'binary', maxLength: 400 }), fc.array(fc.constantFrom(...TOKENS, 'x', 'W1', '1', '0.5'), { maxLength: 120 }).map((t) => t.join(' '))) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('garbage' as const),
+      text: fc.oneof(
+        fc.string({ unit: 'binary', maxLength: 400 }),
+        fc.array(fc.constantFrom(...TOKENS, 'x', 'W1', '1', '0.5'), { maxLength: 120 }).map((t) => t.join(' ')),
+      ),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'empty' as const }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('number' as const), setting: fc.constantFrom(...NUMBERS) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('lines' as const), op: fc.constantFrom('swap' as const, 'duplicate' as const, 'drop' as const), a: at, b: at }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('lines' as const),
+      op: fc.constantFrom('swap' as const, 'duplicate' as const, 'drop' as const),
+      a: at,
+      b: at,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('repeat' as const), times: fc.integer({ min: 2, max: 60 }) }) },
 );
 
-interface Request { kind: 'hover' | 'codeAction' | 'completion'; line: number; character: number }
-const request: fc.Arbitrary<Request> = fc.record({ kind: fc.constantFrom('hover' as const, 'codeAction' as const, 'completion' as const), line: at, character: at });
+interface Request {
+  kind: 'hover' | 'codeAction' | 'completion';
+  line: number;
+  character: number;
+}
+const request: fc.Arbitrary<Request> = fc.record({
+  kind: fc.constantFrom('hover' as const, 'codeAction' as const, 'completion' as const),
+  line: at,
+  character: at,
+});
 
-interface Step { model: string; mutation: Mutation; wait: 'settle' | 'none' | 'pause'; pauseMs: number; requests: Request[] }
+interface Step {
+  model: string;
+  mutation: Mutation;
+  wait: 'settle' | 'none' | 'pause';
+  pauseMs: number;
+  requests: Request[];
+}
 const step: fc.Arbitrary<Step> = fc.record({
-  model: fc.oneof({ weight: 3, arbitrary: modelText }, { weight: 1, arbitrary: expressionModel }, { weight: 1, arbitrary: smallTensorModel }),
+  model: fc.oneof(
+    { weight: 3, arbitrary: modelText },
+    { weight: 1, arbitrary: expressionModel },
+    { weight: 1, arbitrary: smallTensorModel },
+  ),
   mutation,
   wait: fc.constantFrom('settle' as const, 'settle' as const, 'none' as const, 'pause' as const),
   pauseMs: fc.integer({ min: 0, max: 150 }),
@@ -99,12 +239,18 @@ const step: fc.Arbitrary<Step> = fc.record({
 function mutate(text: string, m: Mutation): string {
   const pos = (n: number) => n % (text.length + 1);
   switch (m.kind) {
-    case 'none': return text;
-    case 'insert': return text.slice(0, pos(m.at)) + m.text + text.slice(pos(m.at));
-    case 'delete': return text.slice(0, pos(m.at)) + text.slice(pos(m.at) + m.len);
-    case 'truncate': return text.slice(0, pos(m.at));
-    case 'garbage': return m.text;
-    case 'empty': return '';
+    case 'none':
+      return text;
+    case 'insert':
+      return text.slice(0, pos(m.at)) + m.text + text.slice(pos(m.at));
+    case 'delete':
+      return text.slice(0, pos(m.at)) + text.slice(pos(m.at) + m.len);
+    case 'truncate':
+      return text.slice(0, pos(m.at));
+    case 'garbage':
+      return m.text;
+    case 'empty':
+      return '';
     case 'number': {
       const key = m.setting.split('=')[0];
       const re = new RegExp(`\\b${key}=[^,\\s]*`);
@@ -119,7 +265,8 @@ function mutate(text: string, m: Mutation): string {
       else lines.splice(a, 1);
       return lines.join('\n');
     }
-    case 'repeat': return Array.from({ length: m.times }, () => text).join('\n');
+    case 'repeat':
+      return Array.from({ length: m.times }, () => text).join('\n');
   }
 }
 
@@ -132,10 +279,16 @@ function checkRange(text: string, range: Rng, what: string): void {
   const where = `${what}\n--- text (${lines.length} lines) ---\n${text}`;
   for (const p of [range.start, range.end]) {
     assert.ok(Number.isInteger(p.line) && p.line >= 0 && p.line < lines.length, `line out of range: ${where}`);
-    assert.ok(Number.isInteger(p.character) && p.character >= 0 && p.character <= lines[p.line].length, `character out of range (line length ${lines[p.line].length}): ${where}`);
+    assert.ok(
+      Number.isInteger(p.character) && p.character >= 0 && p.character <= lines[p.line].length,
+      `character out of range (line length ${lines[p.line].length}): ${where}`,
+    );
   }
   const { start, end } = range;
-  assert.ok(start.line < end.line || (start.line === end.line && start.character <= end.character), `range ends before it starts: ${where}`);
+  assert.ok(
+    start.line < end.line || (start.line === end.line && start.character <= end.character),
+    `range ends before it starts: ${where}`,
+  );
 }
 
 function positionIn(text: string, r: Request): Pos {
@@ -149,7 +302,10 @@ function positionIn(text: string, r: Request): Pos {
 async function answered<T>(what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} got no answer within ${HANG_MS} ms: the server's main loop is blocked`)), HANG_MS);
+    timer = setTimeout(
+      () => reject(new Error(`${what} got no answer within ${HANG_MS} ms: the server's main loop is blocked`)),
+      HANG_MS,
+    );
   });
   try {
     return await Promise.race([p, hang]);
@@ -175,7 +331,10 @@ describe('language server fuzz: random edits, cancelled checks and requests over
       capabilities: {
         textDocument: {
           publishDiagnostics: { versionSupport: true },
-          codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } }, isPreferredSupport: true },
+          codeAction: {
+            codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } },
+            isPreferredSupport: true,
+          },
           hover: { contentFormat: ['markdown', 'plaintext'] },
           completion: { completionItem: { snippetSupport: true, documentationFormat: ['markdown'] } },
           synchronization: { didSave: false },
@@ -208,7 +367,10 @@ describe('language server fuzz: random edits, cancelled checks and requests over
       version++;
       text = next;
       texts.set(version, text);
-      await client.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ text }] });
+      await client.conn.sendNotification('textDocument/didChange', {
+        textDocument: { uri, version },
+        contentChanges: [{ text }],
+      });
     };
 
     /** Waits for the fast-path diagnostics of `v`, and when its text can be checked, for a final status of its check. */
@@ -216,9 +378,20 @@ describe('language server fuzz: random edits, cancelled checks and requests over
       await client.until(`diagnostics for v${v}`, () => client.lastDiagnostics(uri, v), SETTLE_MS);
       const model = analyse(texts.get(v)!).model;
       if (!model?.loss) return; // errors or no loss: no check, the fast-path diagnostics are all
-      const final = await client.until(`final check status for v${v}`, () => client.statuses.find((s) => s.uri === uri && s.version === v && ['done', 'failed', 'cancelled'].includes(s.state)), SETTLE_MS);
+      const final = await client.until(
+        `final check status for v${v}`,
+        () =>
+          client.statuses.find(
+            (s) => s.uri === uri && s.version === v && ['done', 'failed', 'cancelled'].includes(s.state),
+          ),
+        SETTLE_MS,
+      );
       // Nothing superseded this version: its check ran to the end.
-      assert.notEqual(final.state, 'cancelled', `the check of v${v} was cancelled though nothing superseded it: ${JSON.stringify(final)}\n--- text ---\n${texts.get(v)}`);
+      assert.notEqual(
+        final.state,
+        'cancelled',
+        `the check of v${v} was cancelled though nothing superseded it: ${JSON.stringify(final)}\n--- text ---\n${texts.get(v)}`,
+      );
     };
 
     /** Hover, completion or code action at a random position; the answer's ranges must lie in the text the request was made on. */
@@ -231,20 +404,42 @@ describe('language server fuzz: random edits, cancelled checks and requests over
       // Positions past the end are sent too (they must not hang or fail); the server may echo them back, so ranges are checked only for positions inside.
       const lines = linesOf(asked);
       const inside = position.line < lines.length && position.character <= lines[position.line].length;
-      const inText = (range: Rng | undefined, from: string) => { if (range && inside) checkRange(asked, range, `${what}: ${from} ${JSON.stringify(range)}`); };
+      const inText = (range: Rng | undefined, from: string) => {
+        if (range && inside) checkRange(asked, range, `${what}: ${from} ${JSON.stringify(range)}`);
+      };
       if (r.kind === 'hover') {
-        const h = await answered(what, client.request<{ range?: Rng } | null>('textDocument/hover', { textDocument, position }));
+        const h = await answered(
+          what,
+          client.request<{ range?: Rng } | null>('textDocument/hover', { textDocument, position }),
+        );
         inText(h?.range, 'hover range');
       } else if (r.kind === 'completion') {
-        const c = await answered(what, client.request<{ items: Item[] } | Item[] | null>('textDocument/completion', { textDocument, position }));
+        const c = await answered(
+          what,
+          client.request<{ items: Item[] } | Item[] | null>('textDocument/completion', { textDocument, position }),
+        );
         for (const item of (Array.isArray(c) ? c : c?.items) ?? []) {
-          for (const rg of [item.textEdit?.range, item.textEdit?.insert, item.textEdit?.replace, ...(item.additionalTextEdits ?? []).map((e) => e.range)]) inText(rg, `completion '${item.label}'`);
+          for (const rg of [
+            item.textEdit?.range,
+            item.textEdit?.insert,
+            item.textEdit?.replace,
+            ...(item.additionalTextEdits ?? []).map((e) => e.range),
+          ])
+            inText(rg, `completion '${item.label}'`);
         }
       } else {
         // With the diagnostics published for this line (the quick fix path), or none (clients that send none).
-        const diagnostics = (client.lastDiagnostics(uri) ?? []).filter((d) => d.range.start.line <= position.line && position.line <= d.range.end.line);
+        const diagnostics = (client.lastDiagnostics(uri) ?? []).filter(
+          (d) => d.range.start.line <= position.line && position.line <= d.range.end.line,
+        );
         const range = { start: position, end: position };
-        const actions = await answered(what, client.request<{ edit?: { changes?: Record<string, { range: Rng }[]> } }[] | null>('textDocument/codeAction', { textDocument, range, context: { diagnostics, only: ['quickfix'] } }));
+        const actions = await answered(
+          what,
+          client.request<{ edit?: { changes?: Record<string, { range: Rng }[]> } }[] | null>(
+            'textDocument/codeAction',
+            { textDocument, range, context: { diagnostics, only: ['quickfix'] } },
+          ),
+        );
         for (const a of actions ?? []) for (const e of a.edit?.changes?.[uri] ?? []) inText(e.range, 'quick fix edit');
       }
     };
@@ -286,7 +481,10 @@ describe('language server fuzz: random edits, cancelled checks and requests over
         assert.ok(d.severity !== undefined && d.severity >= 1 && d.severity <= 4, `severity: ${where(d)}`);
         assert.notEqual(d.code, 'internal-error', `the front end threw: ${where(d)}`);
         if (valid.has(p.version!))
-          assert.ok(d.code !== 'check-failed' && d.code !== 'check-crashed', `the check of a valid model failed: ${where(d)}`);
+          assert.ok(
+            d.code !== 'check-failed' && d.code !== 'check-crashed',
+            `the check of a valid model failed: ${where(d)}`,
+          );
       }
     }
 
@@ -295,20 +493,32 @@ describe('language server fuzz: random edits, cancelled checks and requests over
       assert.ok(['queued', 'running', 'done', 'failed', 'cancelled'].includes(st.state), JSON.stringify(st));
       assert.ok(texts.has(st.version!), `status for a version never sent: ${JSON.stringify(st)}`);
       if (st.state === 'failed' && valid.has(st.version!))
-        assert.match(st.message ?? '', /time budget/, `the check of a valid model failed: ${JSON.stringify(st)}\n--- text ---\n${texts.get(st.version!)}`);
+        assert.match(
+          st.message ?? '',
+          /time budget/,
+          `the check of a valid model failed: ${JSON.stringify(st)}\n--- text ---\n${texts.get(st.version!)}`,
+        );
     }
 
     // ---- the server is alive, answers, and nothing went wrong inside it
     assert.equal(child.exitCode, null, `the server exited; stderr: ${client.stderr.join('')}`);
-    const hover = await answered('the final hover', client.request('textDocument/hover', { textDocument: { uri }, position: { line: 0, character: 1 } }));
+    const hover = await answered(
+      'the final hover',
+      client.request('textDocument/hover', { textDocument: { uri }, position: { line: 0, character: 1 } }),
+    );
     assert.ok(hover === null || typeof hover === 'object');
     const stderr = client.stderr.join('');
-    for (const uncaught of [/uncaught|unhandled/i, /\b[A-Z]\w*Error\b/, /^\s+at \S/m]) assert.doesNotMatch(stderr, uncaught, `stderr: ${stderr.slice(-4000)}`);
-    const internal = client.logs.filter((m) => /ODE Lens: [\w ]+ failed:|check worker crashed|check worker exited/.test(m));
+    for (const uncaught of [/uncaught|unhandled/i, /\b[A-Z]\w*Error\b/, /^\s+at \S/m])
+      assert.doesNotMatch(stderr, uncaught, `stderr: ${stderr.slice(-4000)}`);
+    const internal = client.logs.filter((m) =>
+      /ODE Lens: [\w ]+ failed:|check worker crashed|check worker exited/.test(m),
+    );
     assert.deepEqual(internal, [], 'internal errors in the server log');
 
     const failed = client.statuses.filter((x) => x.uri === uri && x.state === 'failed').length;
-    console.log(`# ${STEPS} edits (${counts.checkable} checkable, ${valid.size} valid), ${counts.settled} settled, ${counts.superseded} superseded, ` +
-      `${counts.requests} requests, ${failed} failed checks, ${Math.round((Date.now() - t0) / 1000)} s`);
+    console.log(
+      `# ${STEPS} edits (${counts.checkable} checkable, ${valid.size} valid), ${counts.settled} settled, ${counts.superseded} superseded, ` +
+        `${counts.requests} requests, ${failed} failed checks, ${Math.round((Date.now() - t0) / 1000)} s`,
+    );
   });
 });

@@ -33,26 +33,42 @@ describe('check status vs published diagnostics', { timeout: 300_000 }, () => {
   let client: LspClient;
 
   before(async () => {
-    ({ client } = await startServer({ check: { enabled: true, debounceMs: 50, timeBudgetMs: 100_000 }, backend: 'cpu' }));
+    ({ client } = await startServer({
+      check: { enabled: true, debounceMs: 50, timeBudgetMs: 100_000 },
+      backend: 'cpu',
+    }));
   });
   after(async () => client?.stop());
 
   const done = (uri: string, version: number) =>
-    client.until(`done status for ${uri} v${version}`, () => client.statuses.find((s) => s.uri === uri && s.version === version && s.state === 'done'), CHECK_TIMEOUT);
+    client.until(
+      `done status for ${uri} v${version}`,
+      () => client.statuses.find((s) => s.uri === uri && s.version === version && s.state === 'done'),
+      CHECK_TIMEOUT,
+    );
 
-  it('counts the errors and warnings it published (per-stage midpoint: static and measured warnings)', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+  it('counts the errors and warnings it published (per-stage midpoint: static and measured warnings)', {
+    timeout: CHECK_TIMEOUT + 10_000,
+  }, async () => {
     const uri = 'untitled:midpoint-per-stage.ode';
     await client.open(uri, MIDPOINT_PER_STAGE);
     const status = await done(uri, 1);
     // The diagnostics of the checked text: published with the report, before the done status.
     const diags = client.lastDiagnostics(uri, 1)!;
-    const warnings = diags.filter((d) => d.severity === DiagnosticSeverity.Error || d.severity === DiagnosticSeverity.Warning);
+    const warnings = diags.filter(
+      (d) => d.severity === DiagnosticSeverity.Error || d.severity === DiagnosticSeverity.Warning,
+    );
     const codes = warnings.map((d) => String(d.code)).sort();
-    assert.ok(codes.includes('zero-stage-weight') && codes.filter((c) => c === 'stage-imbalance').length === 2, JSON.stringify(codes));
+    assert.ok(
+      codes.includes('zero-stage-weight') && codes.filter((c) => c === 'stage-imbalance').length === 2,
+      JSON.stringify(codes),
+    );
     assert.equal(status.findings, warnings.length, `status ${status.findings} vs Problems ${JSON.stringify(codes)}`);
   });
 
-  it('checks a model without a loss, with the default loss as information and no warning', { timeout: CHECK_TIMEOUT + 10_000 }, async () => {
+  it('checks a model without a loss, with the default loss as information and no warning', {
+    timeout: CHECK_TIMEOUT + 10_000,
+  }, async () => {
     const uri = 'untitled:xppaut-no-loss.ode';
     await client.open(uri, XPPAUT_NO_LOSS);
     const status = await done(uri, 1);
@@ -61,14 +77,21 @@ describe('check status vs published diagnostics', { timeout: 300_000 }, () => {
     assert.ok(note, JSON.stringify(diags));
     assert.equal(note.severity, DiagnosticSeverity.Information);
     assert.match(note.message, /^No loss declared: gradients are checked for ½‖x\(T\)‖²/);
-    assert.ok(!diags.some((d) => d.severity === DiagnosticSeverity.Warning || d.severity === DiagnosticSeverity.Error), JSON.stringify(diags));
+    assert.ok(
+      !diags.some((d) => d.severity === DiagnosticSeverity.Warning || d.severity === DiagnosticSeverity.Error),
+      JSON.stringify(diags),
+    );
     assert.equal(status.findings, 0);
   });
 
   it('says why no check runs for a model with errors, from the first version on', async () => {
     const uri = 'untitled:broken.ode';
     await client.open(uri, "state x\nx' = (1 +\ndone\n");
-    const status = await client.until('a status for the broken model', () => client.statuses.find((s) => s.uri === uri && s.version === 1), 10_000);
+    const status = await client.until(
+      'a status for the broken model',
+      () => client.statuses.find((s) => s.uri === uri && s.version === 1),
+      10_000,
+    );
     assert.equal(status.state, 'cancelled');
     assert.equal(status.message, 'the model has errors');
   });

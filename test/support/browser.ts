@@ -17,7 +17,12 @@ const CHROMIUM_ARGS = [
   '--disable-dev-shm-usage',
 ];
 
-const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+const CANDIDATES = [
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/usr/bin/google-chrome',
+  '/usr/bin/google-chrome-stable',
+];
 
 /** Path of a Chromium binary (ODELENS_CHROMIUM overrides), or undefined when none is installed. */
 export function findChromium(): string | undefined {

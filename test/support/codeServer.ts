@@ -45,31 +45,54 @@ export function writeUserSettings(dirs: CodeServerDirs, extra: Record<string, un
 /** `code-server --install-extension vsix`; throws with its output when it fails. */
 export function installVsix(dirs: CodeServerDirs, vsix: string, id = 'odelens.ode-lens'): void {
   mkdirSync(dirs.extensions, { recursive: true });
-  const r = spawnSync(dirs.bin, ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions, '--install-extension', vsix], {
-    env: dirs.env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const r = spawnSync(
+    dirs.bin,
+    ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions, '--install-extension', vsix],
+    {
+      env: dirs.env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
   if (r.status !== 0) throw new Error(`code-server --install-extension failed:\n${r.stdout}\n${r.stderr}`);
   const list = join(dirs.extensions, 'extensions.json');
   if (!existsSync(list) || !readFileSync(list, 'utf8').includes(id)) throw new Error(`${id} not in ${dirs.extensions}`);
 }
 
 /** Starts code-server on a free port, serving `folder`; resolves when /healthz answers. */
-export async function startCodeServer(dirs: CodeServerDirs, folder: string, logFile: string): Promise<{ child: ChildProcess; url: string }> {
+export async function startCodeServer(
+  dirs: CodeServerDirs,
+  folder: string,
+  logFile: string,
+): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawnLogged(
     dirs.bin,
     [
-      '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-      '--disable-workspace-trust', '--disable-getting-started-override',
-      '--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions, folder,
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--user-data-dir',
+      dirs.userData,
+      '--extensions-dir',
+      dirs.extensions,
+      folder,
     ],
     logFile,
     { env: dirs.env, cwd: dirname(dirs.userData) }, // the scratch root, not the workspace
   );
-  await waitFor('code-server /healthz', async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok, 60_000, 250);
+  await waitFor(
+    'code-server /healthz',
+    async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok,
+    60_000,
+    250,
+  );
   return { child, url };
 }
 
@@ -80,7 +103,11 @@ export async function workbenchBrowser(
   shotsDir: string,
   options: { viewport?: { width: number; height: number }; args?: string[] } = {},
 ): Promise<{ browser: BrowserContext; page: Page; shot: (name: string) => Promise<string> }> {
-  const browser = await launchChromium(join(scratchRoot, 'chromium-profile'), { env, viewport: options.viewport ?? { width: 1400, height: 900 }, args: options.args });
+  const browser = await launchChromium(join(scratchRoot, 'chromium-profile'), {
+    env,
+    viewport: options.viewport ?? { width: 1400, height: 900 },
+    args: options.args,
+  });
   const page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(30_000);
   const shot = async (name: string) => {

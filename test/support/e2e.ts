@@ -57,7 +57,8 @@ export function makeScratch(name: string): Scratch {
   mkdirSync(base, { recursive: true });
   for (const f of readdirSync(base)) {
     const m = f.startsWith(`${name}-`) ? /^(\d+)$/.exec(f.slice(name.length + 1)) : null;
-    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(base, f), { recursive: true, force: true });
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1])))
+      rmSync(join(base, f), { recursive: true, force: true });
   }
   const root = join(base, `${name}-${process.pid}`);
   rmSync(root, { recursive: true, force: true });
@@ -127,7 +128,12 @@ export async function killTree(child: ChildProcess | undefined, graceMs = 3000):
 }
 
 /** Poll `fn` until it returns a truthy value or timeoutMs passes (then throws with `what`). */
-export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs: number, everyMs = 200): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T> | T,
+  timeoutMs: number,
+  everyMs = 200,
+): Promise<NonNullable<T>> {
   const t0 = Date.now();
   let lastErr: unknown;
   for (;;) {

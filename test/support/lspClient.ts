@@ -6,14 +6,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  createMessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
 import { CheckStatusNotification, type CheckStatusParams } from '../../shared/customMessages';
 
 /** The repository root, from the bundled test in out/test/<dir>/. */
 export const repoRoot = join(__dirname, '..', '..', '..');
 const serverJs = join(repoRoot, 'dist', 'server.js');
 
-export interface Published { uri: string; version?: number; diagnostics: { range: unknown; severity?: number; code?: string | number; message: string }[] }
+export interface Published {
+  uri: string;
+  version?: number;
+  diagnostics: { range: unknown; severity?: number; code?: string | number; message: string }[];
+}
 
 export class LspClient {
   readonly conn: MessageConnection;
@@ -23,10 +32,15 @@ export class LspClient {
   readonly stderr: string[] = [];
   private waiters: (() => void)[] = [];
 
-  constructor(readonly child: ChildProcess, private readonly defaultTimeoutMs = 30_000) {
+  constructor(
+    readonly child: ChildProcess,
+    private readonly defaultTimeoutMs = 30_000,
+  ) {
     this.conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     child.stderr!.on('data', (d) => this.stderr.push(String(d)));
-    this.conn.onNotification('textDocument/publishDiagnostics', (p: Published) => this.notify(() => this.published.push(p)));
+    this.conn.onNotification('textDocument/publishDiagnostics', (p: Published) =>
+      this.notify(() => this.published.push(p)),
+    );
     this.conn.onNotification(CheckStatusNotification.type, (p) => this.notify(() => this.statuses.push(p)));
     this.conn.onNotification(() => this.notify(() => {}));
     this.conn.onRequest('window/workDoneProgress/create', () => null);
@@ -74,12 +88,17 @@ export class LspClient {
 
   /** Opens a document and waits for its first diagnostics (the server has analysed it). */
   async open(uri: string, text: string, version = 1): Promise<void> {
-    await this.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'ode', version, text } });
+    await this.conn.sendNotification('textDocument/didOpen', {
+      textDocument: { uri, languageId: 'ode', version, text },
+    });
     await this.until(`diagnostics for ${uri}`, () => this.lastDiagnostics(uri, version), 15_000);
   }
 
   async change(uri: string, text: string, version: number): Promise<void> {
-    await this.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ text }] });
+    await this.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version },
+      contentChanges: [{ text }],
+    });
     await this.until(`diagnostics for ${uri} v${version}`, () => this.lastDiagnostics(uri, version), 15_000);
   }
 
@@ -108,7 +127,9 @@ export class LspClient {
  * Starts the built server over --stdio and initialises it. `settings` go in
  * initializationOptions (the client does not offer workspace/configuration).
  */
-export async function startServer(settings: unknown = { check: { enabled: false } }): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
+export async function startServer(
+  settings: unknown = { check: { enabled: false } },
+): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
   assert.ok(existsSync(serverJs), `${serverJs} is missing: run node scripts/build.mjs first`);
   const child = spawn(process.execPath, [serverJs, '--stdio'], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
   const client = new LspClient(child);

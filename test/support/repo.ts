@@ -25,6 +25,10 @@ export function repoRoot(): string {
  * (never copied into it). ODELENS_XPPAUT_SAMPLES names another folder.
  */
 export function xppautSamplesDir(): string | undefined {
-  const candidates = [process.env.ODELENS_XPPAUT_SAMPLES, join(repoRoot(), '..', 'shared', 'xppaut-samples'), '/work/shared/xppaut-samples'];
+  const candidates = [
+    process.env.ODELENS_XPPAUT_SAMPLES,
+    join(repoRoot(), '..', 'shared', 'xppaut-samples'),
+    '/work/shared/xppaut-samples',
+  ];
   return candidates.find((d): d is string => !!d && existsSync(d));
 }

@@ -30,7 +30,10 @@ export async function simulate(model: Model, options: SimulateOptions = {}): Pro
   const { tf } = await initBackend(options.backend ?? 'auto');
   const steps = options.steps ?? model.options.steps;
   if (!(Number.isInteger(steps) && steps >= 1)) throw new RangeError(`steps must be a whole number ≥ 1, not ${steps}`);
-  const m: Model = steps === model.options.steps ? model : { ...model, options: { ...model.options, steps, dt: model.options.total / steps } };
+  const m: Model =
+    steps === model.options.steps
+      ? model
+      : { ...model, options: { ...model.options, steps, dt: model.options.total / steps } };
   const { t0, dt: h } = m.options;
   const scheme = schemeOf(m);
   const count = copiesPerParameter(m);
@@ -39,9 +42,13 @@ export async function simulate(model: Model, options: SimulateOptions = {}): Pro
   const copies: Tensor[][] = [];
   try {
     m.params.forEach((p, i) => {
-      const P = sizeOf(p.shape), k = p.perStep ? count : 1;
-      if (values[i]?.length !== k * P) throw new RangeError(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${k * P}`);
-      copies.push(Array.from({ length: k }, (_, n) => tf.tensor(values[i].subarray(n * P, (n + 1) * P), internalShape(p.shape))));
+      const P = sizeOf(p.shape),
+        k = p.perStep ? count : 1;
+      if (values[i]?.length !== k * P)
+        throw new RangeError(`parameterValues[${i}] (${p.name}) has ${values[i]?.length} values, expected ${k * P}`);
+      copies.push(
+        Array.from({ length: k }, (_, n) => tf.tensor(values[i].subarray(n * P, (n + 1) * P), internalShape(p.shape))),
+      );
     });
     // Copy numbering is the scheme's (schemes/copies.ts); shared parameters give their one tensor.
     const at = (copy: number) => copies.map((c, i) => (m.params[i].perStep ? c[copy] : c[0]));
@@ -55,7 +62,9 @@ export async function simulate(model: Model, options: SimulateOptions = {}): Pro
     const sizes = m.states.map((s) => sizeOf(s.shape));
     const stride = sizes.reduce((a, b) => a + b, 0);
     const states: Record<string, number[][]> = {};
-    m.states.forEach((s) => { states[s.name] = []; });
+    m.states.forEach((s) => {
+      states[s.name] = [];
+    });
     for (let n = 0; n <= steps; n++) {
       let off = n * stride;
       m.states.forEach((s, k) => {

@@ -19,8 +19,17 @@ import { parameterMetricsMarkdown, reportHoverMarkdown } from '../../solver/serv
 
 const backend = 'cpu' as const;
 
-export function mlpModel(o: { meth: string; steps: number; width?: number; seed?: number; total?: number; gradfix?: string; perStep?: boolean }): Model {
-  const w = o.width ?? 4, ps = o.perStep === false ? '' : ' per-step';
+export function mlpModel(o: {
+  meth: string;
+  steps: number;
+  width?: number;
+  seed?: number;
+  total?: number;
+  gradfix?: string;
+  perStep?: boolean;
+}): Model {
+  const w = o.width ?? 4,
+    ps = o.perStep === false ? '' : ' per-step';
   const text = `state x[2]
 init x = [1, 0]
 param W1[${w},2]${ps} ~ normal(0, 0.5)
@@ -36,20 +45,26 @@ done
 }
 
 test('average sits at t_{n+½} and cancels an alternating part to first order', () => {
-  const N = 32, P = 1, h = 1 / N;
+  const N = 32,
+    P = 1,
+    h = 1 / N;
   const times = Array.from({ length: N }, (_, n) => n * h);
   const d = times.map((t, n) => Math.sin(3 * t) + (n % 2 ? 1 : -1) * Math.cos(t));
   const a = average(d, N, P, times);
   assert.equal(a.times[3], 3.5 * h);
   // interior: (d_n + d_{n+1})/2 = mean of the smooth part ± O(h) from cos
-  for (let n = 2; n < N - 2; n++) assert.ok(Math.abs(a.values[n] - Math.sin(3 * a.times[n])) < 2 * h, `${n}: ${a.values[n]}`);
+  for (let n = 2; n < N - 2; n++)
+    assert.ok(Math.abs(a.values[n] - Math.sin(3 * a.times[n])) < 2 * h, `${n}: ${a.values[n]}`);
   const f = filter121(d, N, P);
   for (let n = 2; n < N - 2; n++) assert.ok(Math.abs(f[n] - Math.sin(3 * times[n])) < 4 * h * h, `${n}: ${f[n]}`);
 });
 
 test('stagesum puts Σ_i G_{n,i}/h at the stage centre and interpolates to the stage times; κ measures the split', () => {
   // midpoint-like split: stage 1 gets nothing, stage 2 everything; the sum is the smooth g(t)·h.
-  const N = 40, s = 2, h = 1 / N, g = (t: number) => 1 + t * t;
+  const N = 40,
+    s = 2,
+    h = 1 / N,
+    g = (t: number) => 1 + t * t;
   const G = new Float32Array(N * s);
   for (let n = 0; n < N; n++) G[n * s + 1] = h * g((n + 0.5) * h);
   const out = stagesum(G, { steps: N, stages: s, h, t0: 0, c: [0, 0.5], b: [0, 1] }, 1);
@@ -63,8 +78,10 @@ test('stagesum puts Σ_i G_{n,i}/h at the stage centre and interpolates to the s
   assert.equal(stageImbalance(out, out, { steps: N, stages: s }, 1), 0);
 });
 
-test('adjoint121 filters the adjoint and keeps the layer\'s own Jacobian; ends extrapolated', () => {
-  const N = 10, S = 1, sizes = [1];
+test("adjoint121 filters the adjoint and keeps the layer's own Jacobian; ends extrapolated", () => {
+  const N = 10,
+    S = 1,
+    sizes = [1];
   const m = Array.from({ length: N }, (_, n) => n + (n % 2 ? 1 : -1));
   const J = (n: number) => 2 + n; // ∂θf_n
   const [c] = adjoint121(m, N, S, sizes, (n, cot) => [[J(n) * cot[0]]]);
@@ -86,10 +103,17 @@ test('leapfrog per-step: report recommends filter121; verdict says oscillating; 
     const c = await runCheck(mlpModel({ meth: 'leapfrog', steps: 64, gradfix }), { backend });
     assert.equal(c.correction, gradfix);
     assert.equal(c.recommendedCorrection, 'filter121');
-    assert.deepEqual(c.findings.filter((f) => f.severity === 'warning'), [], `${gradfix}: ${c.findings.map((f) => f.message)}`);
+    assert.deepEqual(
+      c.findings.filter((f) => f.severity === 'warning'),
+      [],
+      `${gradfix}: ${c.findings.map((f) => f.message)}`,
+    );
     for (const p of c.parameters) {
       assert.equal(p.oscillating, false, `${gradfix} ${p.name} α=${p.metrics.alpha}`);
-      assert.ok(p.metrics.correctedRelError < (gradfix === 'average' ? 0.1 : 0.02), `${gradfix} ${p.name}: ${p.metrics.correctedRelError}`);
+      assert.ok(
+        p.metrics.correctedRelError < (gradfix === 'average' ? 0.1 : 0.02),
+        `${gradfix} ${p.name}: ${p.metrics.correctedRelError}`,
+      );
       assert.equal(p.verdict?.kind, 'corrected');
       if (gradfix === 'average') assert.equal(p.correctedTimes?.[0], 0.5 / 64);
       else assert.equal(p.correctedTimes, undefined);
@@ -109,16 +133,24 @@ test('a reference that one halving cannot resolve is halved again, and its repor
   // ω·dt = 2.5: the reference's steps start from dt. One halving left it 20 % off (the embedded estimate
   // alone said 1 %); ∫ g dt of the shared w does not depend on the step count, so the same model on 64 steps
   // (a reference 8× finer) measures it.
-  const text = (steps: number) => `state x\nstate v\ninit x = 1\ninit v = 0\nparam w = 20\nx' = v\nv' = -w*w*x\nloss = 0.5*x(T)^2\n@ total=1, steps=${steps}, meth=rk4\ndone\n`;
+  const text = (steps: number) =>
+    `state x\nstate v\ninit x = 1\ninit v = 0\nparam w = 20\nx' = v\nv' = -w*w*x\nloss = 0.5*x(T)^2\n@ total=1, steps=${steps}, meth=rk4\ndone\n`;
   const check = async (steps: number) => {
     const a = analyse(text(steps));
     assert.ok(a.model, JSON.stringify(a.diagnostics));
     return runCheck(a.model, { backend });
   };
-  const r = await check(8), fine = await check(64);
+  const r = await check(8),
+    fine = await check(64);
   assert.ok(r.referenceError < REFERENCE_USABLE, `reference error ${r.referenceError}`);
-  const actual = relError(Float32Array.from(r.parameters[0].reference[0]), Float32Array.from(fine.parameters[0].reference[0]));
-  assert.ok(actual <= r.referenceError + fine.referenceError, `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`);
+  const actual = relError(
+    Float32Array.from(r.parameters[0].reference[0]),
+    Float32Array.from(fine.parameters[0].reference[0]),
+  );
+  assert.ok(
+    actual <= r.referenceError + fine.referenceError,
+    `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`,
+  );
   // AD is right for the discrete model (ω·dt = 2.5 leaves it far from the flow): the verdict says both.
   const v = r.parameters[0].verdict!;
   assert.equal(v.kind, 'converges', v.explanation);
@@ -127,9 +159,25 @@ test('a reference that one halving cannot resolve is halved again, and its repor
 });
 
 test('verdicts that rest on an uncertain reference are inconclusive and say why', () => {
-  const shared = { name: 'w', shape: [], perStep: false, metrics: { relError: 0.01, correctedRelError: 0.01, gradcheckRelError: 1e-4 } } as unknown as ParameterReport;
+  const shared = {
+    name: 'w',
+    shape: [],
+    perStep: false,
+    metrics: { relError: 0.01, correctedRelError: 0.01, gradcheckRelError: 1e-4 },
+  } as unknown as ParameterReport;
   const perStep = { ...shared, perStep: true } as ParameterReport;
-  const ctx = (referenceError: number, gradfix: 'none' | 'filter121' = 'none') => ({ gradfix, correction: 'filter121' as const, scheme: 'rk4', zeroWeightCopies: 0, stageImbalanced: false, oscillating: false, hasReference: true, referenceError, kinks: [], steps: 64 });
+  const ctx = (referenceError: number, gradfix: 'none' | 'filter121' = 'none') => ({
+    gradfix,
+    correction: 'filter121' as const,
+    scheme: 'rk4',
+    zeroWeightCopies: 0,
+    stageImbalanced: false,
+    oscillating: false,
+    hasReference: true,
+    referenceError,
+    kinks: [],
+    steps: 64,
+  });
   for (const p of [shared, perStep]) {
     for (const gradfix of ['none', 'filter121'] as const) {
       assert.notEqual(verdictFor(p, ctx(UNCERTAIN_REFERENCE / 2, gradfix)).kind, 'inconclusive');
@@ -146,7 +194,10 @@ test('refinement study: levels N, 2N, 4N with observed orders (leapfrog raw ≈ 
   const r = await runCheck(mlpModel({ meth: 'leapfrog', steps: 32 }), { backend, refinement: true });
   for (const p of r.parameters) {
     const st = p.refinement!;
-    assert.deepEqual(st.levels.map((l) => l.steps), [32, 64, 128]);
+    assert.deepEqual(
+      st.levels.map((l) => l.steps),
+      [32, 64, 128],
+    );
     assert.equal(st.rawOrders.length, 2);
     assert.ok(Math.abs(st.rawOrder) < 0.3, `${p.name} raw order ${st.rawOrder}`);
     assert.ok(st.correctedOrder > 1.8, `${p.name} corrected order ${st.correctedOrder}`);
@@ -183,7 +234,10 @@ done
     assert.equal(p.raw.length, 64);
     assert.deepEqual(p.stages?.slice(0, 4), [0, 1, 0, 1]);
     assert.ok((p.metrics.kappa ?? 0) > 0.3, `κ ${p.metrics.kappa}`);
-    assert.ok(p.metrics.relError > 0.3 && p.metrics.correctedRelError < 0.05, `${p.metrics.relError} ${p.metrics.correctedRelError}`);
+    assert.ok(
+      p.metrics.relError > 0.3 && p.metrics.correctedRelError < 0.05,
+      `${p.metrics.relError} ${p.metrics.correctedRelError}`,
+    );
     assert.equal(p.verdict?.kind, 'stage-imbalance');
   }
   const f = r.findings.filter((x) => x.code === 'stage-imbalance');
@@ -199,7 +253,10 @@ done
 
   const fixed = analyse(text(', gradfix=stagesum'));
   const c = await runCheck(fixed.model!, { backend });
-  assert.deepEqual(c.findings.filter((x) => x.severity === 'warning').map((x) => x.message), []);
+  assert.deepEqual(
+    c.findings.filter((x) => x.severity === 'warning').map((x) => x.message),
+    [],
+  );
   for (const p of c.parameters) assert.equal(p.verdict?.kind, 'corrected');
 });
 
@@ -231,15 +288,24 @@ done
   const p = r.parameters[0];
   assert.equal(MAX_REPORTED_COMPONENTS, 256);
   assert.ok(p.components, 'a 512-component tensor is cut to the reported components');
-  assert.deepEqual(p.components, Array.from({ length: 512 }, (_, k) => k).filter((k) => (k % 16) % 2 === 0));
+  assert.deepEqual(
+    p.components,
+    Array.from({ length: 512 }, (_, k) => k).filter((k) => (k % 16) % 2 === 0),
+  );
   for (const rowsOf of [p.raw, p.corrected, p.reference]) {
     assert.equal(rowsOf.length, 16);
     for (const row of rowsOf) assert.equal(row.length, 256);
   }
-  assert.ok(p.reference.every((row) => row.every((v) => v !== 0)), 'the reported components are those with a gradient');
+  assert.ok(
+    p.reference.every((row) => row.every((v) => v !== 0)),
+    'the reported components are those with a gradient',
+  );
   assert.ok(p.metrics.relError < 1e-3 && p.metrics.gradcheckRelError < 1e-2, JSON.stringify(p.metrics));
   // A small tensor keeps every component and no index list.
-  const small = await runCheck(analyse(text.replace('W[32,16]', 'W[2,16]').replace('state y[32]', 'state y[2]')).model!, { backend });
+  const small = await runCheck(
+    analyse(text.replace('W[32,16]', 'W[2,16]').replace('state y[32]', 'state y[2]')).model!,
+    { backend },
+  );
   assert.equal(small.parameters[0].components, undefined);
   assert.equal(small.parameters[0].raw[0].length, 32);
 });

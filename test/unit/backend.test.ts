@@ -7,7 +7,12 @@ import { initBackend, autoChoices, sizeClass, sizeHint } from '../../solver/engi
 import { analyse } from '../../solver/language/index';
 
 let nativeAvailable = false;
-try { require.resolve('@tensorflow/tfjs-node'); nativeAvailable = true; } catch { /* not installed */ }
+try {
+  require.resolve('@tensorflow/tfjs-node');
+  nativeAvailable = true;
+} catch {
+  /* not installed */
+}
 
 test('auto returns a valid backend, measured once per size class and remembered', async () => {
   const small = { elements: 64 * 100, steps: 64 };
@@ -30,7 +35,9 @@ test('auto returns a valid backend, measured once per size class and remembered'
   }
 });
 
-test('auto measures every step class, short solves included', { skip: nativeAvailable ? 'tfjs-node is installed here: auto takes it without a probe' : false }, async () => {
+test('auto measures every step class, short solves included', {
+  skip: nativeAvailable ? 'tfjs-node is installed here: auto takes it without a probe' : false,
+}, async () => {
   // The probe once split a single stack with tf.split, which has no gradient: every model of ≤ 16 steps
   // failed its first check under auto.
   for (const steps of [1, 4, 8, 16, 17, 64, 256]) {
@@ -41,7 +48,9 @@ test('auto measures every step class, short solves included', { skip: nativeAvai
   }
 });
 
-test('auto takes cpu without a probe for a model whose right-hand side is fused, and measures a network', { skip: nativeAvailable ? 'tfjs-node is installed here: auto takes it without a probe' : false }, async () => {
+test('auto takes cpu without a probe for a model whose right-hand side is fused, and measures a network', {
+  skip: nativeAvailable ? 'tfjs-node is installed here: auto takes it without a probe' : false,
+}, async () => {
   const xpp = analyse("par a=0.7\ninit u=0.5, v=0\nu' = v\nv' = -a*u - 0.1*v^3\n@ total=2, dt=0.004\ndone\n").model!;
   const hint = sizeHint(xpp);
   assert.equal(hint.fused, true);
@@ -50,7 +59,9 @@ test('auto takes cpu without a probe for a model whose right-hand side is fused,
   assert.match(h.reason ?? '', /fused/);
   assert.equal(autoChoices().get(sizeClass(hint)), undefined, 'nothing measured');
   // A per-step network of a size class no other test here measures (4^5 values per step).
-  const net = analyse("state x[2]\ninit x = [1, 0]\nparam W[256,2] per-step ~ normal(0, 0.3)\nparam V[2,256] per-step ~ normal(0, 0.3)\nx' = V @ tanh(W @ x)\n@ total=1, steps=32, meth=leapfrog\ndone\n").model!;
+  const net = analyse(
+    "state x[2]\ninit x = [1, 0]\nparam W[256,2] per-step ~ normal(0, 0.3)\nparam V[2,256] per-step ~ normal(0, 0.3)\nx' = V @ tanh(W @ x)\n@ total=1, steps=32, meth=leapfrog\ndone\n",
+  ).model!;
   const netHint = sizeHint(net);
   assert.equal(netHint.fused, false);
   assert.equal(autoChoices().get(sizeClass(netHint)), undefined, 'not measured yet');
@@ -71,7 +82,9 @@ test('explicit cpu and wasm requests are honoured', async () => {
   assert.equal(back.tf.getBackend(), 'cpu');
 });
 
-test('tensorflow falls back with a clear reason when tfjs-node is absent', { skip: nativeAvailable ? 'tfjs-node is installed here' : false }, async () => {
+test('tensorflow falls back with a clear reason when tfjs-node is absent', {
+  skip: nativeAvailable ? 'tfjs-node is installed here' : false,
+}, async () => {
   const h = await initBackend('tensorflow');
   assert.notEqual(h.backend, 'tensorflow');
   assert.match(h.reason ?? '', /tensorflow requested but @tensorflow\/tfjs-node cannot be loaded/);

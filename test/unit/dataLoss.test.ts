@@ -20,7 +20,11 @@ import { spiral, bin, call, num, R } from './engineFixtures';
 
 const backend = 'cpu' as const;
 
-const matrix = (rows: number[][]): Expr => ({ kind: 'vector', range: R, elements: rows.map((r) => ({ kind: 'vector', range: R, elements: r.map(num) })) });
+const matrix = (rows: number[][]): Expr => ({
+  kind: 'vector',
+  range: R,
+  elements: rows.map((r) => ({ kind: 'vector', range: R, elements: r.map(num) })),
+});
 const atData = (state: string, data: string): Expr => ({ kind: 'stateAtData', state, data, range: R });
 
 /** The spiral network (shared or per-step) with a loss on observations at `times`. */
@@ -28,8 +32,22 @@ function dataModel(o: { times: number[]; perStep: boolean; steps: number; meth: 
   const m = spiral({ steps: o.steps, meth: o.meth, width: 8 });
   const targets = o.times.map((t) => [Math.cos(3 * t), Math.sin(2 * t) - 0.5]);
   m.params = m.params.map((p) => ({ ...p, perStep: o.perStep }));
-  m.data = [{ name: 'obs', path: 'obs.csv', times: o.times, columns: ['a', 'b'], values: targets, range: R, nameRange: R, pathRange: R }];
-  m.loss = { expr: bin('*', num(0.5), call('sum', bin('^', bin('-', atData('x', 'obs'), matrix(targets)), num(2)))), range: R };
+  m.data = [
+    {
+      name: 'obs',
+      path: 'obs.csv',
+      times: o.times,
+      columns: ['a', 'b'],
+      values: targets,
+      range: R,
+      nameRange: R,
+      pathRange: R,
+    },
+  ];
+  m.loss = {
+    expr: bin('*', num(0.5), call('sum', bin('^', bin('-', atData('x', 'obs'), matrix(targets)), num(2)))),
+    range: R,
+  };
   return m;
 }
 
@@ -44,13 +62,20 @@ function adOf(tf: TF, model: Model, values: Float32Array[]): { loss: number; G: 
     tf.tidy(() => {
       const copies = model.params.map((p, i) => {
         const P = sizeOf(p.shape);
-        return Array.from({ length: p.perStep ? N : 1 }, (_, n) => tf.tensor(values[i].subarray(n * P, (n + 1) * P), internalShape(p.shape)));
+        return Array.from({ length: p.perStep ? N : 1 }, (_, n) =>
+          tf.tensor(values[i].subarray(n * P, (n + 1) * P), internalShape(p.shape)),
+        );
       });
       const flat = copies.flat();
-      const { value, grads } = tf.engine().gradients(() => {
-        const traj = solveDiscrete(tf, cm, scheme, N, h, t0, (n) => copies.map((c) => c[Math.min(n, c.length - 1)]));
-        return trajectoryLoss(tf, cm, traj, t0, h);
-      }, flat, undefined, true);
+      const { value, grads } = tf.engine().gradients(
+        () => {
+          const traj = solveDiscrete(tf, cm, scheme, N, h, t0, (n) => copies.map((c) => c[Math.min(n, c.length - 1)]));
+          return trajectoryLoss(tf, cm, traj, t0, h);
+        },
+        flat,
+        undefined,
+        true,
+      );
       loss = value.dataSync()[0];
       let k = 0;
       for (const c of copies) {
@@ -67,8 +92,12 @@ function adOf(tf: TF, model: Model, values: Float32Array[]): { loss: number; G: 
 }
 
 function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let k = 0; k < a.length; k++) { num += (a[k] - b[k]) ** 2; den += b[k] ** 2; }
+  let num = 0,
+    den = 0;
+  for (let k = 0; k < a.length; k++) {
+    num += (a[k] - b[k]) ** 2;
+    den += b[k] ** 2;
+  }
   return Math.sqrt(num / den);
 }
 
@@ -95,12 +124,16 @@ test('data loss: AD through the interpolated states matches finite differences (
   // The engine's own gradcheck on the same model agrees.
   const report = await runCheck(model, { backend });
   assert.ok(report.parameters.length === 3);
-  for (const p of report.parameters) assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${p.metrics.gradcheckRelError}`);
+  for (const p of report.parameters)
+    assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${p.metrics.gradcheckRelError}`);
 });
 
 test('data loss: the continuous reference (adjoint jumps) matches AD of a fine RK4 solve', async () => {
   const { tf } = await initBackend(backend);
-  for (const times of [[0.25, 0.5, 0.75, 1], [0.1, 0.3, 0.55, 0.8]]) {
+  for (const times of [
+    [0.25, 0.5, 0.75, 1],
+    [0.1, 0.3, 0.55, 0.8],
+  ]) {
     // Shared parameters: ∫ g dt against the summed AD gradient of RK4 with 512 steps.
     const coarse = dataModel({ times, perStep: false, steps: 32, meth: 'rk4' });
     const values = initialParameters(tf, coarse);
@@ -109,8 +142,16 @@ test('data loss: the continuous reference (adjoint jumps) matches AD of a fine R
     let flow: number;
     try {
       const inp = {
-        N: 32, h: 1 / 32, t0: 0, layerTimes: layerTimes('rk4', 32),
-        params: coarse.params.map((p, i) => ({ perStep: false, values: values[i], shape: internalShape(p.shape), size: sizeOf(p.shape) })),
+        N: 32,
+        h: 1 / 32,
+        t0: 0,
+        layerTimes: layerTimes('rk4', 32),
+        params: coarse.params.map((p, i) => ({
+          perStep: false,
+          values: values[i],
+          shape: internalShape(p.shape),
+          size: sizeOf(p.shape),
+        })),
       };
       ref = continuousReference(tf, cm, inp);
       flow = accurateLoss(tf, cm, inp);
@@ -135,25 +176,40 @@ test('data loss: per-step reference densities match fine Euler AD densities at t
   const model = dataModel({ times, perStep: true, steps: N, meth: 'euler' });
   const values = initialParameters(tf, model);
   // Make copies differ smoothly in t so θ(t) is not constant.
-  values.forEach((v, i) => { const P = v.length / N; for (let n = 0; n < N; n++) for (let k = 0; k < P; k++) v[n * P + k] *= 1 + 0.3 * Math.sin(2 * n / N + i); });
+  values.forEach((v, i) => {
+    const P = v.length / N;
+    for (let n = 0; n < N; n++) for (let k = 0; k < P; k++) v[n * P + k] *= 1 + 0.3 * Math.sin((2 * n) / N + i);
+  });
   const { compiled: cm } = compileModel(tf, model);
   const taus = layerTimes('euler', N);
   let ref;
   try {
     ref = continuousReference(tf, cm, {
-      N, h: 1 / N, t0: 0, layerTimes: taus,
-      params: model.params.map((p, i) => ({ perStep: true, values: values[i], shape: internalShape(p.shape), size: sizeOf(p.shape) })),
+      N,
+      h: 1 / N,
+      t0: 0,
+      layerTimes: taus,
+      params: model.params.map((p, i) => ({
+        perStep: true,
+        values: values[i],
+        shape: internalShape(p.shape),
+        size: sizeOf(p.shape),
+      })),
     });
   } finally {
     cm.dispose();
   }
   // Fine Euler, 64× more copies: θ resampled linearly; density G_m / h_f at the coarse layer times t_n (right limits).
-  const M = 64 * N, hf = 1 / M;
+  const M = 64 * N,
+    hf = 1 / M;
   const fineValues = values.map((v) => {
     const P = v.length / N;
     const out = new Float32Array(M * P);
     for (let m = 0; m < M; m++) {
-      const t = m * hf, x = t * N, n = Math.min(N - 2, Math.floor(x)), w = x - n;
+      const t = m * hf,
+        x = t * N,
+        n = Math.min(N - 2, Math.floor(x)),
+        w = x - n;
       for (let k = 0; k < P; k++) out[m * P + k] = (1 - w) * v[n * P + k] + w * v[(n + 1) * P + k];
     }
     return out;
@@ -171,5 +227,8 @@ test('data loss: per-step reference densities match fine Euler AD densities at t
 test('data loss: observations outside the solve are refused with a diagnostic', async () => {
   const model = dataModel({ times: [0.5, 1.5], perStep: false, steps: 16, meth: 'rk4' });
   const report = await runCheck(model, { backend });
-  assert.ok(report.findings.some((f) => f.code === 'data-out-of-range' && f.severity === 'error'), JSON.stringify(report.findings.map((f) => f.code)));
+  assert.ok(
+    report.findings.some((f) => f.code === 'data-out-of-range' && f.severity === 'error'),
+    JSON.stringify(report.findings.map((f) => f.code)),
+  );
 });

@@ -10,12 +10,24 @@ import GithubSlugger from 'github-slugger';
 import { repoRoot } from '../support/repo';
 
 const root = repoRoot();
-const SCANNED = ['solver', 'server', 'client', 'webview', 'test', 'bench', 'scripts', 'docs', 'README.md', 'package.json'];
+const SCANNED = [
+  'solver',
+  'server',
+  'client',
+  'webview',
+  'test',
+  'bench',
+  'scripts',
+  'docs',
+  'README.md',
+  'package.json',
+];
 const TEXT = /\.(ts|mjs|js|md|json|sh|css)$/;
 const SELF = 'test/unit/docsReferences.test.ts';
 
 /** A path from the repository root to a file, written in prose or code: starts at a top-level folder. */
-const REPO_PATH = /(?<![\w./-])((?:docs|solver|server|client|webview|test|bench|scripts|examples|syntaxes)\/[\w./-]*\w\.(?:md|ts|mjs|json|ode|sh|csv|css))(#[\w-]+)?/g;
+const REPO_PATH =
+  /(?<![\w./-])((?:docs|solver|server|client|webview|test|bench|scripts|examples|syntaxes)\/[\w./-]*\w\.(?:md|ts|mjs|json|ode|sh|csv|css))(#[\w-]+)?/g;
 /** Documents that live outside the repository: never cited. */
 const FOREIGN = [/\bDESIGN\b/, /shared\/notes/, /(?<![\w/])notes\/\w+\.md\b/];
 /** A file named in code spans of a markdown page, from the root, the page's folder or solver/ (`engine/compile.ts`). */
@@ -33,7 +45,10 @@ function files(path: string): string[] {
 }
 
 /** Outputs (build folders, generated files) that git ignores: named in docs, never in the repository. */
-const IGNORED = readFileSync(join(root, '.gitignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const IGNORED = readFileSync(join(root, '.gitignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 const isOutput = (path: string) => IGNORED.some((g) => path === g || (g.endsWith('/') && path.startsWith(g)));
 
 const anchorCache = new Map<string, Set<string>>();
@@ -66,7 +81,9 @@ export function brokenReferences(file: string, text: string): string[] {
   const lines = text.split('\n');
   lines.forEach((line, i) => {
     const where = `${file}:${i + 1}`;
-    for (const p of FOREIGN) if (p.test(line)) problems.push(`${where}: cites a document outside the repository (${p.source}): ${line.trim()}`);
+    for (const p of FOREIGN)
+      if (p.test(line))
+        problems.push(`${where}: cites a document outside the repository (${p.source}): ${line.trim()}`);
     for (const m of line.matchAll(REPO_PATH)) {
       const why = unresolved(m[1], m[2] ?? '');
       if (why) problems.push(`${where}: ${why}`);
@@ -74,7 +91,8 @@ export function brokenReferences(file: string, text: string): string[] {
     if (!file.endsWith('.md')) return;
     for (const m of line.matchAll(MD_CODE_PATH)) {
       const candidates = [m[1], join(dirname(file), m[1]), join('solver', m[1])];
-      if (!candidates.some((c) => existsSync(join(root, c)) || isOutput(c))) problems.push(`${where}: \`${m[1]}\` is not a file`);
+      if (!candidates.some((c) => existsSync(join(root, c)) || isOutput(c)))
+        problems.push(`${where}: \`${m[1]}\` is not a file`);
     }
     for (const m of line.matchAll(TEST_NAMES)) {
       const path = join(root, m[1]);
@@ -103,7 +121,11 @@ test('every reference to a repository file resolves, anchors included, and no ou
 });
 
 test('the checker catches a missing file, a missing anchor and an outside document', () => {
-  assert.ok(anchorsOf('# Design\n## Adding a scheme\n```\n# not a heading\n```\n## `gradfix` values\n## Layers\n## Layers\n').has('layers-1'));
+  assert.ok(
+    anchorsOf(
+      '# Design\n## Adding a scheme\n```\n# not a heading\n```\n## `gradfix` values\n## Layers\n## Layers\n',
+    ).has('layers-1'),
+  );
   const planted = [
     '// see docs/design.md#no-such-section',
     '// see docs/nowhere.md',
@@ -112,8 +134,27 @@ test('the checker catches a missing file, a missing anchor and an outside docume
   ].join('\n');
   const found = brokenReferences('solver/planted.ts', planted);
   assert.equal(found.length, 4, found.join('\n'));
-  assert.deepEqual(brokenReferences('docs/planted.md', 'See [the layers](design.md#no-such-anchor) and [missing](nowhere.md).').length, 2);
-  assert.deepEqual(brokenReferences('docs/design.md', 'See [the engine](engine.md), [layers](#layers) and [a recipe](design.md#adding-a-scheme).'), []);
-  assert.deepEqual(brokenReferences('solver/engine/README.md', '`compile.ts`, `engine/detect.ts`, `test/unit/layerPass.test.ts`: "layerPass equals densities, filter121, detectOscillation and relErrorPair"'), []);
-  assert.equal(brokenReferences('solver/engine/README.md', '`fused.ts`; `test/unit/layerPass.test.ts`: "layerPass is fast"').length, 2);
+  assert.deepEqual(
+    brokenReferences('docs/planted.md', 'See [the layers](design.md#no-such-anchor) and [missing](nowhere.md).').length,
+    2,
+  );
+  assert.deepEqual(
+    brokenReferences(
+      'docs/design.md',
+      'See [the engine](engine.md), [layers](#layers) and [a recipe](design.md#adding-a-scheme).',
+    ),
+    [],
+  );
+  assert.deepEqual(
+    brokenReferences(
+      'solver/engine/README.md',
+      '`compile.ts`, `engine/detect.ts`, `test/unit/layerPass.test.ts`: "layerPass equals densities, filter121, detectOscillation and relErrorPair"',
+    ),
+    [],
+  );
+  assert.equal(
+    brokenReferences('solver/engine/README.md', '`fused.ts`; `test/unit/layerPass.test.ts`: "layerPass is fast"')
+      .length,
+    2,
+  );
 });

@@ -26,7 +26,12 @@ async function finalValue(meth: SchemeName, steps: number, a: number, total: num
   const { compiled } = compileModel(tf, model);
   try {
     const aT = tf.scalar(a);
-    const v = tf.tidy(() => solveDiscrete(tf, compiled, schemeByName(meth), steps, total / steps, 0, () => [aT]).at(-1)![0].dataSync()[0]);
+    const v = tf.tidy(
+      () =>
+        solveDiscrete(tf, compiled, schemeByName(meth), steps, total / steps, 0, () => [aT])
+          .at(-1)![0]
+          .dataSync()[0],
+    );
     aT.dispose();
     return v;
   } finally {
@@ -40,19 +45,25 @@ const ENGINE_SCHEMES = Object.keys(EXPECTED_ORDER) as SchemeName[];
 
 for (const meth of ENGINE_SCHEMES) {
   test(`${meth}: observed order against x' = a x`, async () => {
-    const a = -1, total = 2;
+    const a = -1,
+      total = 2;
     const exact = Math.exp(a * total);
     const Ns = meth === 'rk4' ? [4, 8, 16] : [8, 16, 32];
     const errs: number[] = [];
     for (const N of Ns) errs.push(Math.abs((await finalValue(meth, N, a, total)) - exact));
     const orders = errs.slice(1).map((e, i) => Math.log2(errs[i] / e));
-    for (const p of orders) assert.ok(Math.abs(p - EXPECTED_ORDER[meth]!) < 0.35, `${meth}: orders ${orders.map((x) => x.toFixed(2))}, errors ${errs}`);
+    for (const p of orders)
+      assert.ok(
+        Math.abs(p - EXPECTED_ORDER[meth]!) < 0.35,
+        `${meth}: orders ${orders.map((x) => x.toFixed(2))}, errors ${errs}`,
+      );
   });
 }
 
 test('tableaux are explicit and consistent; layer times and weights', () => {
   for (const t of Object.values(TABLEAUX)) assert.deepEqual(validateTableau(t), []);
-  const close = (a: number[], b: number[]) => assert.ok(a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) < 1e-12), `${a} vs ${b}`);
+  const close = (a: number[], b: number[]) =>
+    assert.ok(a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) < 1e-12), `${a} vs ${b}`);
   close(parameterCopies(schemeByName('rk4'), 2, 0.5, 0).times, [0.25, 0.75]);
   close(parameterCopies(schemeByName('midpoint'), 2, 0.5, 1).times, [1.25, 1.75]);
   close(parameterCopies(schemeByName('euler'), 2, 0.5, 0).times, [0, 0.5]);
@@ -79,7 +90,9 @@ test('seeded initialisation is deterministic; per-step copies start tied', async
 });
 
 test('AD of the discrete solve matches the closed form (euler, shared a)', async () => {
-  const N = 16, a = -0.7, h = 1 / N;
+  const N = 16,
+    a = -0.7,
+    h = 1 / N;
   const r = await runCheck(linear({ steps: N, meth: 'euler', a }), { backend });
   const xN = (1 + h * a) ** N;
   const exact = xN * N * h * (1 + h * a) ** (N - 1); // d/da ½ x_N²
@@ -87,11 +100,14 @@ test('AD of the discrete solve matches the closed form (euler, shared a)', async
   assert.ok(Math.abs(ad - exact) / Math.abs(exact) < 1e-5, `${ad} vs ${exact}`);
   // continuous: dL/da = T x0² e^{2aT}
   const cont = Math.exp(2 * a);
-  assert.ok(Math.abs(r.parameters[0].reference[0][0] - cont) / cont < 1e-5, `${r.parameters[0].reference[0][0]} vs ${cont}`);
+  assert.ok(
+    Math.abs(r.parameters[0].reference[0][0] - cont) / cont < 1e-5,
+    `${r.parameters[0].reference[0][0]} vs ${cont}`,
+  );
   assert.ok(Math.abs(r.loss - 0.5 * xN * xN) < 1e-6);
 });
 
-test('continuous reference of x\' = a x with per-step a is x0² e^{2aT} at every layer', async () => {
+test("continuous reference of x' = a x with per-step a is x0² e^{2aT} at every layer", async () => {
   const a = -0.5;
   for (const meth of ['rk4', 'leapfrog'] as const) {
     const r = await runCheck(linear({ steps: 32, meth, a, perStep: true }), { backend });
@@ -104,7 +120,8 @@ test('continuous reference of x\' = a x with per-step a is x0² e^{2aT} at every
 for (const meth of ENGINE_SCHEMES) {
   test(`${meth}: AD agrees with finite differences on the spiral`, async () => {
     const r = await runCheck(spiral({ meth }), { backend });
-    for (const p of r.parameters) assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${p.metrics.gradcheckRelError}`);
+    for (const p of r.parameters)
+      assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${p.metrics.gradcheckRelError}`);
     assert.ok(!r.findings.some((f) => f.code === 'gradcheck-mismatch'));
   });
 }
@@ -119,7 +136,10 @@ for (const seed of [1, 2, 3]) {
       assert.ok(p.metrics.relError > 0.5, `${p.name} raw ${p.metrics.relError}`);
       assert.ok(p.metrics.correctedRelError < 0.05, `${p.name} corrected ${p.metrics.correctedRelError}`);
       // refinement: α does not shrink at 2N
-      assert.ok(p.metrics.refinedAlpha !== undefined && Math.abs(p.metrics.refinedAlpha - p.metrics.alpha) < 0.1, `${p.name} α ${p.metrics.alpha} → ${p.metrics.refinedAlpha}`);
+      assert.ok(
+        p.metrics.refinedAlpha !== undefined && Math.abs(p.metrics.refinedAlpha - p.metrics.alpha) < 0.1,
+        `${p.name} α ${p.metrics.alpha} → ${p.metrics.refinedAlpha}`,
+      );
     }
     const codes = lf.findings.map((f) => f.code);
     assert.equal(codes.filter((c) => c === 'oscillating-gradient').length, 3);
@@ -129,7 +149,10 @@ for (const seed of [1, 2, 3]) {
     assert.match(ws.message, /parasitic root −1/);
     assert.match(ws.message, /filter121/);
     const w1 = lf.findings.find((f) => f.parameter === 'W1' && f.code === 'oscillating-gradient')!;
-    assert.match(w1.message, /^AD gradient of W1 oscillates from layer to layer \(α=[\d.]+, β(=[\d.e]+| > 1e6)\): relative error [\d.]+ against the continuous gradient; filter121 would give /);
+    assert.match(
+      w1.message,
+      /^AD gradient of W1 oscillates from layer to layer \(α=[\d.]+, β(=[\d.e]+| > 1e6)\): relative error [\d.]+ against the continuous gradient; filter121 would give /,
+    );
     assert.equal(w1.range.start.line, 7);
 
     for (const meth of ['euler', 'heun', 'midpoint', 'rk4'] as const) {
@@ -147,7 +170,10 @@ test('gradfix=filter121 removes the oscillation and every warning', async () => 
   const r = await runCheck(spiral({ meth: 'leapfrog', gradfix: 'filter121' }), { backend });
   assert.equal(r.gradfix, 'filter121');
   assert.equal(r.correction, 'filter121');
-  assert.deepEqual(r.findings.filter((f) => f.severity !== 'information'), []);
+  assert.deepEqual(
+    r.findings.filter((f) => f.severity !== 'information'),
+    [],
+  );
   for (const p of r.parameters) {
     assert.equal(p.oscillating, false);
     assert.ok(p.metrics.relError > 0.5);
@@ -156,26 +182,34 @@ test('gradfix=filter121 removes the oscillation and every warning', async () => 
 });
 
 test('leapfrog oscillation does not vanish as h → 0; filter121 error does', async () => {
-  const raw: number[] = [], cor: number[] = [], alpha: number[] = [];
+  const raw: number[] = [],
+    cor: number[] = [],
+    alpha: number[] = [];
   for (const steps of [32, 128]) {
     const r = await runCheck(spiral({ steps }), { backend });
     raw.push(r.parameters[0].metrics.relError);
     cor.push(r.parameters[0].metrics.correctedRelError);
     alpha.push(r.parameters[0].metrics.alpha);
   }
-  assert.ok(raw.every((e) => e > 0.5), `raw ${raw}`);
+  assert.ok(
+    raw.every((e) => e > 0.5),
+    `raw ${raw}`,
+  );
   assert.ok(Math.abs(alpha[1] - alpha[0]) < 0.1, `α ${alpha}`);
   assert.ok(cor[1] < cor[0] / 4, `corrected ${cor}`);
 });
 
 test('detector on synthetic sequences', () => {
-  const N = 64, P = 2;
-  const smooth = new Float32Array(N * P), osc = new Float32Array(N * P);
-  for (let n = 0; n < N; n++) for (let k = 0; k < P; k++) {
-    const g = Math.sin(n / N * 3 + k);
-    smooth[n * P + k] = g;
-    osc[n * P + k] = g + (n % 2 ? 0.5 : -0.5);
-  }
+  const N = 64,
+    P = 2;
+  const smooth = new Float32Array(N * P),
+    osc = new Float32Array(N * P);
+  for (let n = 0; n < N; n++)
+    for (let k = 0; k < P; k++) {
+      const g = Math.sin((n / N) * 3 + k);
+      smooth[n * P + k] = g;
+      osc[n * P + k] = g + (n % 2 ? 0.5 : -0.5);
+    }
   assert.equal(detectOscillation(smooth, N, P).oscillating, false);
   assert.equal(detectOscillation(osc, N, P).oscillating, true);
   assert.equal(detectOscillation(osc, 12, P).applicable, false);
@@ -196,7 +230,10 @@ test('blow-up is an error naming the step and time', async () => {
 
 test('a non-finite AD gradient under a finite loss is an error on its parameter, in any component', async () => {
   // d/da √a is infinite at a = 0: the loss x(T)² = 0 stays finite, its gradient does not (0·∞).
-  for (const [decl, bad] of [['param a[40] per-step = 0', 'a'], ['param a[40] per-step = 1\nparam c = 0', 'c']]) {
+  for (const [decl, bad] of [
+    ['param a[40] per-step = 0', 'a'],
+    ['param a[40] per-step = 1\nparam c = 0', 'c'],
+  ]) {
     const text = `state x\ninit x = 0\n${decl}\nx' = ${bad === 'a' ? 'sqrt(a[7])' : 'sum(a) * 0.001 + sqrt(c)'}\nloss = x(T)^2\n@ total=1, steps=8, meth=euler\ndone`;
     const m = analyse(text).model!;
     const r = await runCheck(m, { backend, reference: false });
@@ -218,15 +255,31 @@ test('time dependence, shared matrices and vector @ matrix compile and check', a
   const m = spiral({ meth: 'rk4', steps: 32 });
   m.params[1].perStep = false; // b1 shared
   // x' = W2 @ tanh(W1 @ x + b1 * sin(t)) + 0.1 * (x @ [[0,1],[-1,0]]) (a rotation written as vector @ matrix)
-  const rot = { kind: 'vector' as const, elements: [{ kind: 'vector' as const, elements: [num(0), num(1)], range: m.loss!.range }, { kind: 'vector' as const, elements: [num(-1), num(0)], range: m.loss!.range }], range: m.loss!.range };
-  m.equations[0].rhs = bin('+', bin('@', name('W2'), call('tanh', bin('+', bin('@', name('W1'), name('x')), bin('*', name('b1'), call('sin', name('t')))))), bin('*', num(0.1), bin('@', name('x'), rot)));
+  const rot = {
+    kind: 'vector' as const,
+    elements: [
+      { kind: 'vector' as const, elements: [num(0), num(1)], range: m.loss!.range },
+      { kind: 'vector' as const, elements: [num(-1), num(0)], range: m.loss!.range },
+    ],
+    range: m.loss!.range,
+  };
+  m.equations[0].rhs = bin(
+    '+',
+    bin(
+      '@',
+      name('W2'),
+      call('tanh', bin('+', bin('@', name('W1'), name('x')), bin('*', name('b1'), call('sin', name('t'))))),
+    ),
+    bin('*', num(0.1), bin('@', name('x'), rot)),
+  );
   const r = await runCheck(m, { backend });
   assert.deepEqual(r.findings, []);
   const b1 = r.parameters[1];
   assert.equal(b1.perStep, false);
   assert.equal(b1.raw.length, 1);
   assert.ok(b1.metrics.relError < 1e-3, `${b1.metrics.relError}`);
-  for (const p of r.parameters) assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name} ${p.metrics.gradcheckRelError}`);
+  for (const p of r.parameters)
+    assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name} ${p.metrics.gradcheckRelError}`);
 });
 
 test('cancellation and time budget', async () => {
@@ -237,7 +290,10 @@ test('cancellation and time budget', async () => {
   const p = runCheck(spiral({ steps: 256 }), { backend, signal: ac2.signal });
   setImmediate(() => ac2.abort());
   await assert.rejects(p, (e: Error) => e.name === 'CheckCancelled');
-  await assert.rejects(runCheck(spiral({ steps: 256 }), { backend, timeBudgetMs: 1 }), (e: Error) => e.name === 'CheckTimeout');
+  await assert.rejects(
+    runCheck(spiral({ steps: 256 }), { backend, timeBudgetMs: 1 }),
+    (e: Error) => e.name === 'CheckTimeout',
+  );
 });
 
 test('no tensors leak across repeated checks (including cancelled ones)', async () => {
@@ -271,8 +327,16 @@ test('several scalar states with shared parameters (Lotka–Volterra)', async ()
   m.params.push({ ...m.params[0], name: 'b', init: { kind: 'value', value: num(0.5), range: m.params[0].range } });
   m.params[0].init = { kind: 'value', value: num(1.2), range: m.params[0].range };
   m.equations = [
-    { state: 'x', rhs: bin('-', bin('*', name('a'), name('x')), bin('*', bin('*', name('b'), name('x')), name('y'))), range: m.equations[0].range },
-    { state: 'y', rhs: bin('+', bin('*', num(-1), name('y')), bin('*', name('x'), name('y'))), range: m.equations[0].range },
+    {
+      state: 'x',
+      rhs: bin('-', bin('*', name('a'), name('x')), bin('*', bin('*', name('b'), name('x')), name('y'))),
+      range: m.equations[0].range,
+    },
+    {
+      state: 'y',
+      rhs: bin('+', bin('*', num(-1), name('y')), bin('*', name('x'), name('y'))),
+      range: m.equations[0].range,
+    },
   ];
   const r = await runCheck(m, { backend });
   assert.equal(r.parameters.length, 2);
@@ -304,12 +368,14 @@ test('backends: wasm agrees with cpu; tensorflow falls back when tfjs-node is ab
 });
 
 test('Rng.signs: bit j of each draw gives sign j (32 per draw), balanced, and the stream continues after it', () => {
-  const a = new Rng(7), b = new Rng(7);
+  const a = new Rng(7),
+    b = new Rng(7);
   const many = a.signs(1000); // 32 draws: 31 full, one of 8 signs
   assert.equal(many.length, 32);
   for (let i = 0; i < 1000; i += 32) {
     const bits = Math.floor(b.uniform() * 2 ** 32);
-    for (let j = 0; j < 32 && i + j < 1000; j++) assert.equal(signAt(many, i + j), (bits >>> j) & 1 ? 1 : -1, `sign ${i + j}`);
+    for (let j = 0; j < 32 && i + j < 1000; j++)
+      assert.equal(signAt(many, i + j), (bits >>> j) & 1 ? 1 : -1, `sign ${i + j}`);
   }
   assert.equal(a.uniform(), b.uniform());
   const big = new Rng(3).signs(100_000);

@@ -15,7 +15,8 @@ import { schemeByName } from '../../solver/schemes/schemes';
 import { spiral } from './engineFixtures';
 
 function root(): string {
-  for (let d = __dirname, i = 0; i < 6; i++, d = resolve(d, '..')) if (existsSync(join(d, 'examples/spiral.ode'))) return d;
+  for (let d = __dirname, i = 0; i < 6; i++, d = resolve(d, '..'))
+    if (existsSync(join(d, 'examples/spiral.ode'))) return d;
   return process.cwd();
 }
 const ROOT = root();
@@ -31,7 +32,10 @@ test('examples/spiral.ode: warnings on the parameters and on meth=leapfrog; quic
   assert.ok(ws);
   const l = lines[ws.range.start.line];
   assert.equal(l.slice(ws.range.start.character, ws.range.end.character), 'leapfrog');
-  assert.deepEqual(r.findings.filter((f) => f.code === 'oscillating-gradient').map((f) => f.parameter), ['W1', 'b1', 'W2']);
+  assert.deepEqual(
+    r.findings.filter((f) => f.code === 'oscillating-gradient').map((f) => f.parameter),
+    ['W1', 'b1', 'W2'],
+  );
   // The fix: gradfix=filter121 on the options line.
   const fixed = text.replace(/(@ [^\n]*meth=leapfrog[^\n]*)/, '$1, gradfix=filter121');
   const b = analyse(fixed);
@@ -58,11 +62,17 @@ test('gradcheck catches a wrong gradient', async () => {
   try {
     const values = initialParameters(tf, m);
     const ok = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, G, r.loss);
-    assert.ok(ok.every((e) => e.relError < 0.01 && e.converged), JSON.stringify(ok));
+    assert.ok(
+      ok.every((e) => e.relError < 0.01 && e.converged),
+      JSON.stringify(ok),
+    );
     const wrong = G.map((g) => g.map((x, k) => (k % 7 === 0 ? -x : x)));
     const bad = finiteDifferenceCheck(tf, compiled, schemeByName('heun'), m, values, wrong, r.loss);
     // A wrong gradient on a smooth loss: a mismatch, not an unresolvable step.
-    assert.ok(bad.every((e) => e.relError > 0.05 && e.converged), JSON.stringify(bad));
+    assert.ok(
+      bad.every((e) => e.relError > 0.05 && e.converged),
+      JSON.stringify(bad),
+    );
   } finally {
     compiled.dispose();
   }
@@ -106,14 +116,19 @@ test('odelens CLI', { skip: !existsSync(cli) && 'dist/cli.js not built (node scr
 
   // A classic XPPAUT model has no loss: valid, checked for the default loss, said as information, exit status 0.
   const xpp = join(dir, 'decay.ode');
-  writeFileSync(xpp, '# classic XPPAUT\ndx/dt = -a*x + y\ndy/dt = -y\npar a=1\ninit x=1, y=0.5\n@ total=2, dt=0.05, meth=rungekutta\ndone\n');
+  writeFileSync(
+    xpp,
+    '# classic XPPAUT\ndx/dt = -a*x + y\ndy/dt = -y\npar a=1\ninit x=1, y=0.5\n@ total=2, dt=0.05, meth=rungekutta\ndone\n',
+  );
   const nl = run('check', xpp, '--backend', 'cpu');
   assert.equal(nl.status, 0, nl.stdout + nl.stderr);
   assert.match(nl.stderr, /decay\.ode:2:\d+: information: No loss declared: gradients are checked for ½‖x\(T\)‖²/);
   assert.doesNotMatch(nl.stdout + nl.stderr, /warning/);
 });
 
-test('odelens check --refine: the per-level table from the engine\'s refinement study', { skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)' }, () => {
+test("odelens check --refine: the per-level table from the engine's refinement study", {
+  skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
+}, () => {
   assert.match(run('--help').stdout, /--refine/);
   const r = run('check', 'examples/spiral.ode', '--refine', '--backend', 'cpu');
   assert.equal(r.status, 1, r.stderr);
@@ -121,7 +136,10 @@ test('odelens check --refine: the per-level table from the engine\'s refinement 
   assert.match(r.stdout, /parameter\s+steps\s+raw error\s+filter121 error\s+α\s+raw order\s+filter121 order/);
   // One row per level (N, 2N, 4N) under W1, then the orders from N to the last level above the float32 floor.
   assert.match(r.stdout, /\nW1\s+64\s.*\n\s+128\s.*\n\s+256\s/);
-  const orders = [...r.stdout.matchAll(/^(\w+): 64→256 steps, raw order (\S+), filter121 order (\S+)$/gm)].map((m) => [Number(m[2]), Number(m[3])]);
+  const orders = [...r.stdout.matchAll(/^(\w+): 64→256 steps, raw order (\S+), filter121 order (\S+)$/gm)].map((m) => [
+    Number(m[2]),
+    Number(m[3]),
+  ]);
   assert.equal(orders.length, 3, r.stdout);
   for (const [raw, corrected] of orders) {
     // Leapfrog's raw AD density does not converge (order ≈ 0); filter121 restores about second order.
@@ -140,12 +158,20 @@ test('odelens check --refine: the per-level table from the engine\'s refinement 
   assert.doesNotMatch(run('check', 'examples/spiral-rk4.ode', '--backend', 'cpu').stdout, /refinement study/);
 });
 
-test('odelens check refuses bad flags by name, with exit 2', { skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)' }, () => {
+test('odelens check refuses bad flags by name, with exit 2', {
+  skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
+}, () => {
   const unknown = run('check', 'examples/spiral.ode', '--bogus');
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /^odelens: unknown option '--bogus'\n\nUsage: odelens check FILE/);
   assert.match(run('check', 'examples/spiral.ode', '--json=yes').stderr, /^odelens: unknown option '--json=yes'\n/);
-  assert.equal(run('check', 'examples/spiral.ode', '--backend').stderr, 'odelens: --backend must be one of auto, cpu, wasm, tensorflow\n');
-  assert.equal(run('check', 'examples/spiral.ode', 'examples/spiral-rk4.ode').stderr, 'odelens: only one FILE can be checked at a time\n');
+  assert.equal(
+    run('check', 'examples/spiral.ode', '--backend').stderr,
+    'odelens: --backend must be one of auto, cpu, wasm, tensorflow\n',
+  );
+  assert.equal(
+    run('check', 'examples/spiral.ode', 'examples/spiral-rk4.ode').stderr,
+    'odelens: only one FILE can be checked at a time\n',
+  );
   assert.match(run('check', '--json').stderr, /^odelens: missing FILE\n/);
 });

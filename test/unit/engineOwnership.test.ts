@@ -10,7 +10,8 @@ import { runCheck } from '../../solver/check';
 const models: Record<string, string> = {
   'state passed through': "x' = y\ny' = -x + w\npar w = 1\nx(0) = 1\nloss = x(T)^2\n@ total=1, steps=16",
   'constant right-hand side': "v' = -v + i + a\ni' = 0\npar a = 0.5\nv(0) = 1\nloss = v(T)^2\n@ total=1, steps=16",
-  'time-dependent forcing': "x' = y\ny' = -sin(x) - f*y + a*cos(w*t)\npar f=.1, w=1, a=1\nx(0) = 0.5\nloss = x(T)^2\n@ total=2, steps=32",
+  'time-dependent forcing':
+    "x' = y\ny' = -sin(x) - f*y + a*cos(w*t)\npar f=.1, w=1, a=1\nx(0) = 0.5\nloss = x(T)^2\n@ total=2, steps=32",
 };
 
 for (const [name, text] of Object.entries(models)) {
@@ -19,7 +20,10 @@ for (const [name, text] of Object.entries(models)) {
     assert.ok(a.model, JSON.stringify(a.diagnostics));
     const r = await runCheck(a.model, { backend: 'cpu' });
     assert.ok(Number.isFinite(r.loss));
-    assert.deepEqual(r.findings.filter((f) => f.severity === 'error').map((f) => f.message), []);
+    assert.deepEqual(
+      r.findings.filter((f) => f.severity === 'error').map((f) => f.message),
+      [],
+    );
     for (const p of r.parameters) {
       assert.ok(p.metrics.gradcheckRelError < 0.05, `${p.name}: gradcheck ${p.metrics.gradcheckRelError}`);
       assert.ok(p.metrics.relError < 0.05, `${p.name}: error against the reference ${p.metrics.relError}`);

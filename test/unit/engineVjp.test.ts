@@ -7,9 +7,21 @@ import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
 
 const MODELS: [string, string, boolean][] = [
-  ['per-step MLP', "state x[2]\ninit x = [2, 0]\nparam W1[16,2] per-step ~ normal(0, 0.3)\nparam b1[16] per-step = 0.1\nparam W2[2,16] per-step ~ normal(0, 0.3)\nx' = W2 @ tanh(W1 @ x + b1)\nloss = 0.5 * sum((x(T) - [0.5, -1.0])^2)\n@ total=1, steps=8, meth=leapfrog\ndone", true],
-  ['scalar states, every supported op', "state x\nstate y\ninit x = 1\nparam a = 0.5\nx' = a*y - sin(x)/2 + t - cos(a*x)\ny' = -x*x - exp(y*a) / (1 + sigmoid(x)) + (x - y)^2\nloss = x(T)^2 + y(T)\n@ total=1, steps=8, meth=rk4\ndone", true],
-  ['unsupported (sum in the right-hand side): falls back to AD', "state x[2]\ninit x = [1, 2]\nparam a = 0.5\nx' = a * x - sum(x)\nloss = sum(x(T))\n@ total=1, steps=8, meth=rk4\ndone", false],
+  [
+    'per-step MLP',
+    "state x[2]\ninit x = [2, 0]\nparam W1[16,2] per-step ~ normal(0, 0.3)\nparam b1[16] per-step = 0.1\nparam W2[2,16] per-step ~ normal(0, 0.3)\nx' = W2 @ tanh(W1 @ x + b1)\nloss = 0.5 * sum((x(T) - [0.5, -1.0])^2)\n@ total=1, steps=8, meth=leapfrog\ndone",
+    true,
+  ],
+  [
+    'scalar states, every supported op',
+    "state x\nstate y\ninit x = 1\nparam a = 0.5\nx' = a*y - sin(x)/2 + t - cos(a*x)\ny' = -x*x - exp(y*a) / (1 + sigmoid(x)) + (x - y)^2\nloss = x(T)^2 + y(T)\n@ total=1, steps=8, meth=rk4\ndone",
+    true,
+  ],
+  [
+    'unsupported (sum in the right-hand side): falls back to AD',
+    "state x[2]\ninit x = [1, 2]\nparam a = 0.5\nx' = a * x - sum(x)\nloss = sum(x(T))\n@ total=1, steps=8, meth=rk4\ndone",
+    false,
+  ],
 ];
 
 for (const [label, src, supported] of MODELS) {
@@ -24,12 +36,16 @@ for (const [label, src, supported] of MODELS) {
       if (!cm.rhsVjp) return;
       tf.tidy(() => {
         const s = cm.x0.map((x, i) => tf.randomNormal(x.shape, 0, 1, 'float32', 3 + i));
-        const p = m.params.map((q, i) => tf.randomNormal(q.shape.length === 1 ? [q.shape[0], 1] : q.shape, 0, 1, 'float32', 11 + i));
+        const p = m.params.map((q, i) =>
+          tf.randomNormal(q.shape.length === 1 ? [q.shape[0], 1] : q.shape, 0, 1, 'float32', 11 + i),
+        );
         const cot = cm.x0.map((x, i) => tf.randomNormal(x.shape, 0, 1, 'float32', 23 + i));
         for (const withParams of [false, true]) {
           const r = cm.rhsVjp!(s, p, 0.3, cot, withParams);
           const wrt = withParams ? [...s, ...p] : s;
-          const { grads } = tf.engine().gradients(() => tf.addN(cm.rhs(s, p, 0.3).map((f, k) => tf.sum(tf.mul(f, cot[k])))), wrt, undefined, true);
+          const { grads } = tf
+            .engine()
+            .gradients(() => tf.addN(cm.rhs(s, p, 0.3).map((f, k) => tf.sum(tf.mul(f, cot[k])))), wrt, undefined, true);
           const mine = withParams ? [...r.vx, ...r.vp] : r.vx;
           assert.equal(mine.length, wrt.length);
           mine.forEach((v, i) => {
@@ -47,14 +63,18 @@ for (const [label, src, supported] of MODELS) {
   });
 }
 
-test('rhsVjp results are new tensors even when f passes the cotangent through (x\' = x + c)', async () => {
+test("rhsVjp results are new tensors even when f passes the cotangent through (x' = x + c)", async () => {
   const { tf } = await initBackend('cpu');
-  const a = analyse("state h[3]\ninit h = [1, 0, -1]\nparam c[3] per-step = 0\nh' = h + c\nloss = 0.5*sum(h(T)^2)\n@ total=1, steps=4, meth=euler\ndone");
+  const a = analyse(
+    "state h[3]\ninit h = [1, 0, -1]\nparam c[3] per-step = 0\nh' = h + c\nloss = 0.5*sum(h(T)^2)\n@ total=1, steps=4, meth=euler\ndone",
+  );
   assert.ok(a.model);
   const { compiled: cm } = compileModel(tf, a.model, { fuseScalars: false });
   try {
     assert.ok(cm.rhsVjp);
-    const s = [tf.ones([3, 1])], p = [tf.zeros([3, 1])], cot = [tf.fill([3, 1], 2)];
+    const s = [tf.ones([3, 1])],
+      p = [tf.zeros([3, 1])],
+      cot = [tf.fill([3, 1], 2)];
     const r = cm.rhsVjp(s, p, 0, cot, true);
     for (const g of [...r.vx, ...r.vp]) assert.ok(![...s, ...p, ...cot].includes(g));
     tf.dispose([...s, ...p, ...cot]);

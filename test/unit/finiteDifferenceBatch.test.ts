@@ -8,7 +8,13 @@ import { join, resolve } from 'node:path';
 import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
 import { initialParameters } from '../../solver/engine/parameters';
-import { directionValues, finiteDifferenceCheck, finiteDifferenceDirections, finiteDifferenceLosses, writeMoved } from '../../solver/engine/finiteDifferences';
+import {
+  directionValues,
+  finiteDifferenceCheck,
+  finiteDifferenceDirections,
+  finiteDifferenceLosses,
+  writeMoved,
+} from '../../solver/engine/finiteDifferences';
 import { discreteGradients } from '../../solver/engine/discrete';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
@@ -17,7 +23,10 @@ import type { Expr, Model } from '../../solver/model';
 import { spiral, bin, call, name, num, R } from './engineFixtures';
 import { Rng } from '../../solver/engine/random';
 
-const ROOT = [resolve(__dirname, '../..'), resolve(__dirname, '../../..'), process.cwd()].find((d) => existsSync(join(d, 'examples/spiral.ode'))) ?? process.cwd();
+const ROOT =
+  [resolve(__dirname, '../..'), resolve(__dirname, '../../..'), process.cwd()].find((d) =>
+    existsSync(join(d, 'examples/spiral.ode')),
+  ) ?? process.cwd();
 
 function parse(text: string): Model {
   const a = analyse(text);
@@ -60,12 +69,20 @@ done
 function withReductions(m: Model): Model {
   const eq = m.equations.find((e) => e.state === 'u')!;
   const x = name('x');
-  const extra = bin('+', bin('*', num(0.1), call('mean', x)), bin('+', bin('*', num(0.05), call('norm', x)), bin('-', call('max', x), call('min', x))));
+  const extra = bin(
+    '+',
+    bin('*', num(0.1), call('mean', x)),
+    bin('+', bin('*', num(0.05), call('norm', x)), bin('-', call('max', x), call('min', x))),
+  );
   eq.rhs = bin('+', eq.rhs, bin('*', num(0.1), extra));
   return m;
 }
 
-const matrix = (rows: number[][]): Expr => ({ kind: 'vector', range: R, elements: rows.map((r) => ({ kind: 'vector', range: R, elements: r.map(num) })) });
+const matrix = (rows: number[][]): Expr => ({
+  kind: 'vector',
+  range: R,
+  elements: rows.map((r) => ({ kind: 'vector', range: R, elements: r.map(num) })),
+});
 
 /** The spiral network, shared weights, with a loss on observations at three times. */
 function dataModel(): Model {
@@ -73,8 +90,20 @@ function dataModel(): Model {
   const times = [0.2, 0.55, 1];
   const targets = times.map((t) => [Math.cos(3 * t), Math.sin(2 * t) - 0.5]);
   m.params = m.params.map((p) => ({ ...p, perStep: false }));
-  m.data = [{ name: 'obs', path: 'obs.csv', times, columns: ['a', 'b'], values: targets, range: R, nameRange: R, pathRange: R }];
-  m.loss = { expr: bin('*', num(0.5), call('sum', bin('^', bin('-', { kind: 'stateAtData', state: 'x', data: 'obs', range: R }, matrix(targets)), num(2)))), range: R };
+  m.data = [
+    { name: 'obs', path: 'obs.csv', times, columns: ['a', 'b'], values: targets, range: R, nameRange: R, pathRange: R },
+  ];
+  m.loss = {
+    expr: bin(
+      '*',
+      num(0.5),
+      call(
+        'sum',
+        bin('^', bin('-', { kind: 'stateAtData', state: 'x', data: 'obs', range: R }, matrix(targets)), num(2)),
+      ),
+    ),
+    range: R,
+  };
   return m;
 }
 
@@ -86,7 +115,13 @@ const CASES: [string, () => Model][] = [
   ['morris-lecar', () => parse(readFileSync(join(ROOT, 'examples/models/morris-lecar.ode'), 'utf8'))],
   ['expression kinds', () => withReductions(parse(EXPRESSIONS))],
   ['data loss', dataModel],
-  ['constant and time-only right-hand sides', () => parse("v' = -v + i + a*sin(t)\ni' = 0\nz' = cos(t)\npar a = 0.5\nv(0) = 1\nloss = v(T)^2 + z(T)\n@ total=1, steps=16")],
+  [
+    'constant and time-only right-hand sides',
+    () =>
+      parse(
+        "v' = -v + i + a*sin(t)\ni' = 0\nz' = cos(t)\npar a = 0.5\nv(0) = 1\nloss = v(T)^2 + z(T)\n@ total=1, steps=16",
+      ),
+  ],
 ];
 
 for (const [name, make] of CASES) {
@@ -106,16 +141,26 @@ for (const [name, make] of CASES) {
       assert.equal(batched.length, m.params.length);
       for (let i = 0; i < loop.length; i++) {
         for (let s = 0; s < 2; s++) {
-          const a = loop[i][s], b = batched[i][s];
-          assert.ok(Number.isFinite(a) && Math.abs(a - b) <= 4e-6 * Math.max(Math.abs(a), 1e-3), `${m.params[i].name} ${s ? '−' : '+'}: loop ${a} batched ${b}`);
+          const a = loop[i][s],
+            b = batched[i][s];
+          assert.ok(
+            Number.isFinite(a) && Math.abs(a - b) <= 4e-6 * Math.max(Math.abs(a), 1e-3),
+            `${m.params[i].name} ${s ? '−' : '+'}: loop ${a} batched ${b}`,
+          );
         }
         // The central difference itself (the gradcheck's signal) agrees too.
-        const dl = (loop[i][0] - loop[i][1]) / (2 * eps[i]), db = (batched[i][0] - batched[i][1]) / (2 * eps[i]);
+        const dl = (loop[i][0] - loop[i][1]) / (2 * eps[i]),
+          db = (batched[i][0] - batched[i][1]) / (2 * eps[i]);
         assert.ok(Math.abs(dl - db) <= 1e-2 * Math.abs(dl) + 1e-4, `${m.params[i].name}: fd loop ${dl} batched ${db}`);
       }
       const errLoop = finiteDifferenceCheck(tf, compiled, scheme, m, values, G, 1, 'loop');
       const errBatched = finiteDifferenceCheck(tf, compiled, scheme, m, values, G, 1, 'batched');
-      errLoop.forEach((e, i) => assert.ok(Math.abs(e.relError - errBatched[i].relError) <= 1e-2 * e.relError + 1e-4, `${m.params[i].name}: ${e.relError} vs ${errBatched[i].relError}`));
+      errLoop.forEach((e, i) =>
+        assert.ok(
+          Math.abs(e.relError - errBatched[i].relError) <= 1e-2 * e.relError + 1e-4,
+          `${m.params[i].name}: ${e.relError} vs ${errBatched[i].relError}`,
+        ),
+      );
     } finally {
       compiled.dispose();
     }
@@ -126,7 +171,8 @@ test('the full check on an XPPAUT model passes its gradcheck with batched finite
   const m = parse(WILSON_COWAN);
   const r = await runCheck(m, { backend: 'cpu', reference: false });
   assert.equal(r.parameters.length, 12);
-  for (const p of r.parameters) assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${p.metrics.gradcheckRelError}`);
+  for (const p of r.parameters)
+    assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${p.metrics.gradcheckRelError}`);
 });
 
 test('a model outside the batched subset falls back to the loop', async () => {
@@ -154,7 +200,12 @@ test('perturbed values θ ± ε·v are written along the direction, in whole wor
   const G = Float32Array.from({ length: n }, (_, k) => Math.sin(3 * k));
   const { dirs } = finiteDifferenceDirections({ ...m, params: m.params.slice(0, 1) }, [theta], [G], 1);
   const v = directionValues(dirs[0]);
-  for (const [from, count] of [[0, 200], [32, 100], [7, 90], [64, 31]]) {
+  for (const [from, count] of [
+    [0, 200],
+    [32, 100],
+    [7, 90],
+    [64, 31],
+  ]) {
     const out = new Float32Array(2 * count + 3);
     writeMoved(theta, dirs[0], 0.01, from, count, out, 1, count + 3);
     for (let k = 0; k < count; k++) {
@@ -171,11 +222,18 @@ test('finite-difference steps are float32-aware: sized to the loss rounding, wit
   const two = { ...m, params: m.params.slice(0, 2) };
   const step = (loss: number) => finiteDifferenceDirections(two, values, G, loss).eps;
   // Tiny loss: rounding negligible, the lower bound.
-  assert.deepEqual(step(1e-9).map((e) => +e.toPrecision(6)), [4e-3, 1e-3]);
+  assert.deepEqual(
+    step(1e-9).map((e) => +e.toPrecision(6)),
+    [4e-3, 1e-3],
+  );
   // Huge loss: the upper bound.
-  assert.deepEqual(step(1e9).map((e) => +e.toPrecision(6)), [0.12, 0.03]);
+  assert.deepEqual(
+    step(1e9).map((e) => +e.toPrecision(6)),
+    [0.12, 0.03],
+  );
   // In between: ε·⟨G, v⟩ = 10³ × the loss's rounding 2⁻²⁴·√N·|L|.
-  const loss = 1, { dirs, eps } = finiteDifferenceDirections(two, values, G, loss);
+  const loss = 1,
+    { dirs, eps } = finiteDifferenceDirections(two, values, G, loss);
   dirs.forEach((d, i) => {
     // ⟨G, v⟩ of the float32 directions the solves move along (the engine sums it for the unrounded v: ~1e-7 apart).
     const v = directionValues(d);
@@ -191,8 +249,13 @@ test('two coarse steps that agree with each other but not with AD do not make a 
   // L(a) = z(T): slope 1 at a = 0.1, 1.15 beyond a width R; central differences over steps ≫ R see ≈ 1.15.
   // The step is ε = 1e-3 (the loss vanishes at θ, so the lower bound) along v = ±|v|, so R = ε|v|/16
   // puts ε and ε/4 outside the bend (both ≥ 10 % off, within 5 % of each other) and ε/16 inside.
-  const text = (r: number) => `z' = 1.15*(a - 0.1) - 0.15*${r}*tanh((a - 0.1)/${r})\nz(0) = 0\npar a = 0.1\nloss = z(T)\n@ total=1, steps=16`;
-  const unit = Math.abs(directionValues(finiteDifferenceDirections(parse(text(1)), [Float32Array.of(0.1)], [Float32Array.of(1)], 0).dirs[0])[0]);
+  const text = (r: number) =>
+    `z' = 1.15*(a - 0.1) - 0.15*${r}*tanh((a - 0.1)/${r})\nz(0) = 0\npar a = 0.1\nloss = z(T)\n@ total=1, steps=16`;
+  const unit = Math.abs(
+    directionValues(
+      finiteDifferenceDirections(parse(text(1)), [Float32Array.of(0.1)], [Float32Array.of(1)], 0).dirs[0],
+    )[0],
+  );
   const R_BEND = (1e-3 * unit) / 16;
   const m = parse(text(R_BEND));
   const { tf } = await initBackend('cpu');
@@ -202,9 +265,15 @@ test('two coarse steps that agree with each other but not with AD do not make a 
     const G = [new Float32Array([1])];
     const { dirs, eps, predicted } = finiteDifferenceDirections(m, values, G, 0);
     assert.equal(+eps[0].toPrecision(6), 1e-3);
-    const fdAt = (f: number) => { const L = finiteDifferenceLosses(tf, compiled, schemeOf(m), m, values, dirs, [eps[0] / f])[0]; return (L[0] - L[1]) / (2 * (eps[0] / f)) / predicted[0]; };
+    const fdAt = (f: number) => {
+      const L = finiteDifferenceLosses(tf, compiled, schemeOf(m), m, values, dirs, [eps[0] / f])[0];
+      return (L[0] - L[1]) / (2 * (eps[0] / f)) / predicted[0];
+    };
     const [fd1, fd4, fd16] = [fdAt(1), fdAt(4), fdAt(16)];
-    assert.ok(fd1 > 1.1 && fd4 > 1.1 && Math.abs(fd1 - fd4) / fd4 < 0.05, `the case: ε ${fd1}, ε/4 ${fd4} (both off, close to each other)`);
+    assert.ok(
+      fd1 > 1.1 && fd4 > 1.1 && Math.abs(fd1 - fd4) / fd4 < 0.05,
+      `the case: ε ${fd1}, ε/4 ${fd4} (both off, close to each other)`,
+    );
     assert.ok(Math.abs(fd16 - 1) < 0.05, `ε/16 ${fd16}`);
     const [r] = finiteDifferenceCheck(tf, compiled, schemeOf(m), m, values, G, 0);
     assert.ok(r.converged && r.relError < 0.05, JSON.stringify(r));
@@ -216,9 +285,12 @@ test('two coarse steps that agree with each other but not with AD do not make a 
 
 test('a gradient too small for float32 finite differences is unresolved (too little to resolve), not a mismatch', async () => {
   // a moves x(T) by ~1e-9·ε: below float32's resolution of x ≈ 0.4, so both finer steps give 0 and "agree".
-  const m = parse(`x' = -x + 1e-9*a\nx(0) = 1\npar a = 0.5, b = 1\ny' = -b*y\ny(0) = 1\nloss = x(T)^2 + y(T)^2\n@ total=1, steps=32`);
+  const m = parse(
+    `x' = -x + 1e-9*a\nx(0) = 1\npar a = 0.5, b = 1\ny' = -b*y\ny(0) = 1\nloss = x(T)^2 + y(T)^2\n@ total=1, steps=32`,
+  );
   const r = await runCheck(m, { backend: 'cpu', reference: false });
-  const a = r.parameters.find((p) => p.name === 'a')!, b = r.parameters.find((p) => p.name === 'b')!;
+  const a = r.parameters.find((p) => p.name === 'a')!,
+    b = r.parameters.find((p) => p.name === 'b')!;
   assert.equal(a.metrics.gradcheckUnresolved, true);
   assert.ok(!r.findings.some((f) => f.code === 'gradcheck-mismatch'), JSON.stringify(r.findings.map((f) => f.message)));
   const note = r.findings.find((f) => f.code === 'gradcheck-unresolved' && f.parameter === 'a');
@@ -232,11 +304,23 @@ function* randomNetworks(seed: number, count: number): Generator<{ m: Model; spe
   const rng = new Rng(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(rng.uniform() * xs.length)];
   for (let k = 0; k < count; k++) {
-    const o = { meth: pick(['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne']), steps: pick([8, 16, 32, 64, 100]), width: pick([2, 4, 8, 16, 32]), seed: 1 + Math.floor(rng.uniform() * 1000), total: pick([0.5, 1, 2, 4, 8]), perStep: rng.uniform() < 0.6, d: pick([1, 2, 3, 5]), act: pick(['tanh', 'sin', 'sigmoid']) };
-    const tie = ['heun', 'midpoint', 'ralston', 'rk4'].includes(o.meth) && o.perStep && rng.uniform() < 0.5 ? ', tie=stage' : '';
+    const o = {
+      meth: pick(['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'leapfrog', 'ab2', 'ab3', 'milne']),
+      steps: pick([8, 16, 32, 64, 100]),
+      width: pick([2, 4, 8, 16, 32]),
+      seed: 1 + Math.floor(rng.uniform() * 1000),
+      total: pick([0.5, 1, 2, 4, 8]),
+      perStep: rng.uniform() < 0.6,
+      d: pick([1, 2, 3, 5]),
+      act: pick(['tanh', 'sin', 'sigmoid']),
+    };
+    const tie =
+      ['heun', 'midpoint', 'ralston', 'rk4'].includes(o.meth) && o.perStep && rng.uniform() < 0.5 ? ', tie=stage' : '';
     const ps = o.perStep ? ' per-step' : '';
-    const m = parse(`state x[${o.d}]\ninit x = 0.7\nparam W1[${o.width},${o.d}]${ps} ~ normal(0, 0.6)\nparam b[${o.width}]${ps} ~ normal(0, 0.3)\nparam W2[${o.d},${o.width}]${ps} ~ normal(0, 0.6)\n` +
-      `x' = W2 @ ${o.act}(W1 @ x + b)\nloss = 0.5 * sum((x(T) - 0.3)^2)\n@ total=${o.total}, steps=${o.steps}, meth=${o.meth}, seed=${o.seed}${tie}\ndone`);
+    const m = parse(
+      `state x[${o.d}]\ninit x = 0.7\nparam W1[${o.width},${o.d}]${ps} ~ normal(0, 0.6)\nparam b[${o.width}]${ps} ~ normal(0, 0.3)\nparam W2[${o.d},${o.width}]${ps} ~ normal(0, 0.6)\n` +
+        `x' = W2 @ ${o.act}(W1 @ x + b)\nloss = 0.5 * sum((x(T) - 0.3)^2)\n@ total=${o.total}, steps=${o.steps}, meth=${o.meth}, seed=${o.seed}${tie}\ndone`,
+    );
     yield { m, spec: `model ${k}: ${JSON.stringify(o)}${tie}` };
   }
 }
@@ -247,7 +331,11 @@ test('no gradcheck mismatch on 100 random networks whose AD is correct (seeded; 
   for (const { m, spec } of randomNetworks(2, 100)) {
     const r = await runCheck(m, { backend: 'cpu', reference: false });
     const wrong = r.findings.filter((f) => f.code === 'gradcheck-mismatch');
-    assert.deepEqual(wrong.map((f) => f.message), [], spec);
+    assert.deepEqual(
+      wrong.map((f) => f.message),
+      [],
+      spec,
+    );
     if (r.findings.some((f) => f.code === 'gradcheck-unresolved')) unresolved++;
   }
   console.log(`gradcheck: 0 mismatches on 100 random networks, ${unresolved} unresolved (chaotic or flat)`);
@@ -261,14 +349,23 @@ test('the gradcheck catches wrong AD gradients on random networks: a scaled tens
     ['b × 1.2', 1, (g) => g.map((v) => v * 1.2)],
     ['W2 with its second half zeroed', 2, (g) => g.map((v, j) => (j >= g.length / 2 ? 0 : v))],
   ];
-  const caught = bugs.map(() => 0), judged = bugs.map(() => 0);
+  const caught = bugs.map(() => 0),
+    judged = bugs.map(() => 0);
   for (const { m } of randomNetworks(5, 60)) {
     const { compiled } = compileModel(tf, m);
     try {
       const values = initialParameters(tf, m);
       const { G, loss } = discreteGradients(tf, compiled, schemeOf(m), m, values);
       bugs.forEach(([, i, bug], b) => {
-        const r = finiteDifferenceCheck(tf, compiled, schemeOf(m), m, values, G.map((g, j) => (j === i ? bug(g) : g)), loss)[i];
+        const r = finiteDifferenceCheck(
+          tf,
+          compiled,
+          schemeOf(m),
+          m,
+          values,
+          G.map((g, j) => (j === i ? bug(g) : g)),
+          loss,
+        )[i];
         if (!r.converged) return; // inconclusive (chaotic), not a pass
         judged[b]++;
         if (r.relError > 0.05) caught[b]++;
@@ -277,8 +374,13 @@ test('the gradcheck catches wrong AD gradients on random networks: a scaled tens
       compiled.dispose();
     }
   }
-  bugs.forEach(([name], b) => console.log(`gradcheck caught "${name}" in ${caught[b]} of ${judged[b]} judged networks`));
-  assert.ok(judged.every((j) => j >= 50), `judged ${judged}`);
+  bugs.forEach(([name], b) =>
+    console.log(`gradcheck caught "${name}" in ${caught[b]} of ${judged[b]} judged networks`),
+  );
+  assert.ok(
+    judged.every((j) => j >= 50),
+    `judged ${judged}`,
+  );
   assert.ok(caught[0] >= 0.95 * judged[0], `scaled: ${caught[0]} of ${judged[0]}`);
   assert.ok(caught[1] >= 0.75 * judged[1], `half zeroed: ${caught[1]} of ${judged[1]}`);
 });

@@ -27,7 +27,9 @@ function corpus(): [string, string][] {
   [...md.matchAll(/```ode\n([\s\S]*?)```/g)].forEach((b, i) => out.push([`docs/language.md block ${i + 1}`, b[1]]));
   // XPPAUT samples, when the machine has them (read only, never copied into the repository).
   const samples = xppautSamplesDir();
-  if (samples) for (const f of readdirSync(samples).filter((f) => f.endsWith('.ode'))) out.push([f, readFileSync(join(samples, f), 'utf8')]);
+  if (samples)
+    for (const f of readdirSync(samples).filter((f) => f.endsWith('.ode')))
+      out.push([f, readFileSync(join(samples, f), 'utf8')]);
   return out;
 }
 
@@ -38,12 +40,16 @@ function shapeOfParse(text: string): unknown {
     if (Array.isArray(v)) return v.map(strip);
     if (v && typeof v === 'object') {
       const o: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) if (k !== 'range' && !k.endsWith('Range') && k !== 'ranges' && !k.endsWith('Ranges')) o[k] = strip(x);
+      for (const [k, x] of Object.entries(v))
+        if (k !== 'range' && !k.endsWith('Range') && k !== 'ranges' && !k.endsWith('Ranges')) o[k] = strip(x);
       return o;
     }
     return v;
   };
-  return { statements: strip(program.statements), diagnostics: diagnostics.map((d) => [d.code, d.severity, d.message]) };
+  return {
+    statements: strip(program.statements),
+    diagnostics: diagnostics.map((d) => [d.code, d.severity, d.message]),
+  };
 }
 
 function checkFormat(src: string, name = 'input'): string {
@@ -51,7 +57,8 @@ function checkFormat(src: string, name = 'input'): string {
   assert.equal(format(once), once, `${name}: format is not idempotent`);
   assert.deepEqual(shapeOfParse(once), shapeOfParse(src), `${name}: formatting changed the parse`);
   // Every comment survives (same text, same order).
-  const comments = (t: string): string[] => t.split(/\r\n|\r|\n/).flatMap((l) => (l.includes('#') ? [l.slice(l.indexOf('#')).trimEnd()] : []));
+  const comments = (t: string): string[] =>
+    t.split(/\r\n|\r|\n/).flatMap((l) => (l.includes('#') ? [l.slice(l.indexOf('#')).trimEnd()] : []));
   assert.deepEqual(comments(once), comments(src), `${name}: comments changed`);
   return once;
 }
@@ -79,7 +86,10 @@ describe('format: each construct', () => {
     ["x'=A[0,1]+v[2]+x(T)[0]", "x' = A[0, 1] + v[2] + x(T)[0]"],
     ['loss=0.5*sum((x(T)-[0.5,-1])^2)', 'loss = 0.5 * sum((x(T) - [0.5, -1])^2)'],
     ['data  obs="a b.csv"', 'data obs = "a b.csv"'],
-    ['scheme s rk a=[[0,0],[2/3,0]] b=[1/4,3/4] c=[0,2/3]', 'scheme s rk a = [[0, 0], [2 / 3, 0]] b = [1 / 4, 3 / 4] c = [0, 2 / 3]'],
+    [
+      'scheme s rk a=[[0,0],[2/3,0]] b=[1/4,3/4] c=[0,2/3]',
+      'scheme s rk a = [[0, 0], [2 / 3, 0]] b = [1 / 4, 3 / 4] c = [0, 2 / 3]',
+    ],
     ['@ total = 1 steps=10,meth=rk4  t0=-1', '@ total=1, steps=10, meth=rk4, t0=-1'],
     ["x'=x   # a comment  ", "x' = x # a comment"],
     ['   # indented comment   ', '# indented comment'],
@@ -122,7 +132,10 @@ describe('format: edits for LSP', () => {
     ]);
   });
   test('formatRange touches only lines in the range', () => {
-    assert.deepEqual(formatRange(src, 1, 3).map((e) => e.range.start.line), [2]);
+    assert.deepEqual(
+      formatRange(src, 1, 3).map((e) => e.range.start.line),
+      [2],
+    );
     assert.deepEqual(formatRange(src, 3, 3), []);
     assert.deepEqual(formatRange(src, -5, 100), formatEdits(src));
   });
@@ -134,7 +147,8 @@ describe('format: properties', () => {
     assert.ok(files.length >= 6);
     for (const [name, text] of files) {
       const once = checkFormat(text, name);
-      const codes = (t: string): string[] => analyse(t).diagnostics.map((d) => `${d.code}:${d.severity}:${d.range.start.line}`);
+      const codes = (t: string): string[] =>
+        analyse(t).diagnostics.map((d) => `${d.code}:${d.severity}:${d.range.start.line}`);
       assert.deepEqual(codes(once), codes(text), name);
     }
   });
@@ -146,8 +160,17 @@ describe('format: properties', () => {
   const expr: fc.Arbitrary<string> = fc.letrec((tie) => ({
     e: fc.oneof(
       { depthSize: 'small', withCrossShrink: true },
-      name, num,
-      fc.tuple(sp, fc.constantFrom('+', '-', '*', '/', '<', '>', '<=', '>=', '==', '!=', '&', '|'), sp, tie('e'), tie('e')).map(([s1, op, s2, l, r]) => `${l}${s1}${op}${s2}${r}`),
+      name,
+      num,
+      fc
+        .tuple(
+          sp,
+          fc.constantFrom('+', '-', '*', '/', '<', '>', '<=', '>=', '==', '!=', '&', '|'),
+          sp,
+          tie('e'),
+          tie('e'),
+        )
+        .map(([s1, op, s2, l, r]) => `${l}${s1}${op}${s2}${r}`),
       fc.tuple(sp, tie('e'), tie('e')).map(([s, l, r]) => `(${l})${s}^${s}(${r})`),
       fc.tuple(sp, tie('e')).map(([s, x]) => `-${s}${x}`),
       fc.tuple(sp, tie('e')).map(([s, x]) => `(${s}${x}${s})`),
@@ -156,24 +179,51 @@ describe('format: properties', () => {
       fc.tuple(sp, tie('e'), tie('e'), tie('e')).map(([s, c, x, y]) => `if(${c})${s}then${s}(${x})${s}else(${y})`),
     ),
   })).e;
-  const model = fc.tuple(sp, sp, expr, expr, fc.constantFrom('', ' # note', '#x')).map(([s1, s2, e1, e2, c]) => [
-    `# generated${c}`,
-    `${s1}par${s2}a=1,${s1}b${s2}=${s1}2${c}`,
-    `x'${s1}=${s2}${e1}`,
-    `dy/dt${s2}=${s1}${e2}${c}`,
-    `init x=1${s1}y=${s2}-2`,
-    `loss${s1}=${s2}x(T)^2${s1}+${s2}y(T)`,
-    `@${s1}total=1${s2}steps=8,${s1}meth=heun`,
-    'done',
-  ].join('\n'));
+  const model = fc
+    .tuple(sp, sp, expr, expr, fc.constantFrom('', ' # note', '#x'))
+    .map(([s1, s2, e1, e2, c]) =>
+      [
+        `# generated${c}`,
+        `${s1}par${s2}a=1,${s1}b${s2}=${s1}2${c}`,
+        `x'${s1}=${s2}${e1}`,
+        `dy/dt${s2}=${s1}${e2}${c}`,
+        `init x=1${s1}y=${s2}-2`,
+        `loss${s1}=${s2}x(T)^2${s1}+${s2}y(T)`,
+        `@${s1}total=1${s2}steps=8,${s1}meth=heun`,
+        'done',
+      ].join('\n'),
+    );
 
   test('generated models: idempotent and the same parse', () => {
-    fc.assert(fc.property(model, (src) => { checkFormat(src); }), { seed: 42, numRuns: 300 });
+    fc.assert(
+      fc.property(model, (src) => {
+        checkFormat(src);
+      }),
+      { seed: 42, numRuns: 300 },
+    );
   });
 
   test('random and mutated text: never throws, idempotent, the same parse', () => {
-    const alphabet = [...'abcxyzWT0123456789.e+-*/^@()[],=~\'#\\" \n\t<>!&|', 'state ', 'param ', 'init ', 'loss ', 'per-step', 'if(', 'then', 'else', 'data ', 'scheme ', '\r\n'];
+    const alphabet = [
+      ...'abcxyzWT0123456789.e+-*/^@()[],=~\'#\\" \n\t<>!&|',
+      'state ',
+      'param ',
+      'init ',
+      'loss ',
+      'per-step',
+      'if(',
+      'then',
+      'else',
+      'data ',
+      'scheme ',
+      '\r\n',
+    ];
     const text = fc.array(fc.constantFrom(...alphabet), { maxLength: 120 }).map((ts) => ts.join(''));
-    fc.assert(fc.property(text, (src) => { checkFormat(src); }), { seed: 42, numRuns: 1000 });
+    fc.assert(
+      fc.property(text, (src) => {
+        checkFormat(src);
+      }),
+      { seed: 42, numRuns: 1000 },
+    );
   });
 });

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { analyse, BUILTIN_NAMES, LOWERED, evalConst } from '../../solver/language/index';
 import type { Analysis, AnalysisContext, Diagnostic, Expr, Model, Range } from '../../solver/model';
 
-const r = (l1: number, c1: number, l2: number, c2: number): Range => ({ start: { line: l1, character: c1 }, end: { line: l2, character: c2 } });
+const r = (l1: number, c1: number, l2: number, c2: number): Range => ({
+  start: { line: l1, character: c1 },
+  end: { line: l2, character: c2 },
+});
 const errors = (a: Analysis): Diagnostic[] => a.diagnostics.filter((d) => d.severity === 'error');
 
 function only(a: Analysis, code: string): Diagnostic {
@@ -45,7 +48,16 @@ function rhsOf(expr: string): Expr {
 // ---- prototype keys ----------------------------------------------------------
 
 describe('JavaScript prototype names are ordinary names', () => {
-  const NAMES = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty', 'prototype', '__defineGetter__', 'isPrototypeOf'];
+  const NAMES = [
+    '__proto__',
+    'constructor',
+    'toString',
+    'valueOf',
+    'hasOwnProperty',
+    'prototype',
+    '__defineGetter__',
+    'isPrototypeOf',
+  ];
   for (const w of NAMES) {
     test(`'${w}' in every position`, () => {
       // At the start of a line: an unrecognised line, with a real message.
@@ -75,9 +87,27 @@ describe('JavaScript prototype names are ordinary names', () => {
       // As a data name, a state, a function argument read in the loss.
       const md = ok(`state ${w}\n${w}' = -${w}\nloss = ${w}(T)`);
       assert.equal(md.states[0].name, w);
-      for (const text of [w, `@ ${w}=1`, `x' = ${w}(1)`, `@ meth=${w}`, `x' = ${w}\nloss = x(T)`, `${w}(0) = 1`, `data ${w} = "${w}"`, `scheme ${w} ${w} ${w}=[1]`,
-        `state x[2]\nx' = x[${w}]`, `init ${w}=1`, `${w}' = 1`]) {
-        wellFormed(text, analyse(text, { readFile: () => { throw new Error('no files'); } }));
+      for (const text of [
+        w,
+        `@ ${w}=1`,
+        `x' = ${w}(1)`,
+        `@ meth=${w}`,
+        `x' = ${w}\nloss = x(T)`,
+        `${w}(0) = 1`,
+        `data ${w} = "${w}"`,
+        `scheme ${w} ${w} ${w}=[1]`,
+        `state x[2]\nx' = x[${w}]`,
+        `init ${w}=1`,
+        `${w}' = 1`,
+      ]) {
+        wellFormed(
+          text,
+          analyse(text, {
+            readFile: () => {
+              throw new Error('no files');
+            },
+          }),
+        );
       }
     });
   }
@@ -90,11 +120,21 @@ describe('indexing', () => {
     const e = rhsOf('x[2] + A[1, 0] + A[0]');
     assert.equal(e.kind, 'binary');
     const parts: Expr[] = [];
-    const flat = (x: Expr): void => { if (x.kind === 'binary') { flat(x.left); flat(x.right); } else parts.push(x); };
+    const flat = (x: Expr): void => {
+      if (x.kind === 'binary') {
+        flat(x.left);
+        flat(x.right);
+      } else parts.push(x);
+    };
     flat(e);
-    assert.deepEqual(parts.map((p) => [p.kind, p.kind === 'index' ? p.indices : [], p.shape]), [
-      ['index', [2], []], ['index', [1, 0], []], ['index', [0], [3]],
-    ]);
+    assert.deepEqual(
+      parts.map((p) => [p.kind, p.kind === 'index' ? p.indices : [], p.shape]),
+      [
+        ['index', [2], []],
+        ['index', [1, 0], []],
+        ['index', [0], [3]],
+      ],
+    );
     assert.deepEqual(e.shape, [3]);
     const first = parts[0] as Extract<Expr, { kind: 'index' }>;
     assert.deepEqual(first.range, r(2, 5, 2, 9));
@@ -102,7 +142,7 @@ describe('indexing', () => {
   });
 
   test('chained and on calls: A[1][2], x(T)[0]', () => {
-    const m = ok('state x[3]\nparam A[2,3] = 1\nx\' = A[1][2] * x\nloss = x(T)[0]');
+    const m = ok("state x[3]\nparam A[2,3] = 1\nx' = A[1][2] * x\nloss = x(T)[0]");
     const lossExpr = m.loss?.expr;
     assert.equal(lossExpr?.kind, 'index');
     assert.deepEqual(lossExpr?.shape, []);
@@ -176,24 +216,45 @@ describe('if/then/else, comparisons and logic', () => {
     const m = ok("number k = if(2 > 1 & 0 | 1)then(max(3, mod(-1, 4)))else(0)\nx' = -k*x\nloss = x(T)");
     const rhs = m.equations[0].rhs;
     const vals: number[] = [];
-    const find = (e: Expr): void => { if (e.kind === 'number') vals.push(e.value); if (e.kind === 'binary') { find(e.left); find(e.right); } if (e.kind === 'unary') find(e.operand); };
+    const find = (e: Expr): void => {
+      if (e.kind === 'number') vals.push(e.value);
+      if (e.kind === 'binary') {
+        find(e.left);
+        find(e.right);
+      }
+      if (e.kind === 'unary') find(e.operand);
+    };
     find(rhs);
     assert.ok(vals.includes(3), JSON.stringify(vals));
-    assert.equal(evalConst({ kind: 'call', callee: 'heav', args: [{ kind: 'number', value: 0, range: r(0, 0, 0, 0) }], range: r(0, 0, 0, 0), calleeRange: r(0, 0, 0, 0) }), 1);
+    assert.equal(
+      evalConst({
+        kind: 'call',
+        callee: 'heav',
+        args: [{ kind: 'number', value: 0, range: r(0, 0, 0, 0) }],
+        range: r(0, 0, 0, 0),
+        calleeRange: r(0, 0, 0, 0),
+      }),
+      1,
+    );
   });
 });
 
 describe('built-ins', () => {
   test('every built-in checks with its arity; two-argument ones broadcast', () => {
     assert.ok(BUILTIN_NAMES.length >= 21);
-    for (const name of ['heav', 'max', 'min', 'mod', 'floor', 'abs', 'sign', 'ceil', 'atan', 'atan2']) assert.ok(BUILTIN_NAMES.includes(name as never), name);
+    for (const name of ['heav', 'max', 'min', 'mod', 'floor', 'abs', 'sign', 'ceil', 'atan', 'atan2'])
+      assert.ok(BUILTIN_NAMES.includes(name as never), name);
     const two = new Set(['max', 'min', 'mod', 'atan2']);
     for (const name of BUILTIN_NAMES) {
       const args = two.has(name) ? 'x, 2' : 'x';
       const e = rhsOf(name === 'sum' ? `x + ${name}(${args})` : `${name}(${args})`);
       assert.deepEqual(e.shape, [3], name);
       const bad = analyse(`state x[3]\nx' = x + ${name}(${two.has(name) ? 'x' : 'x, x'})\nloss = sum(x(T))`);
-      assert.match(only(bad, 'bad-arity').message, new RegExp(`^${name}\\(…\\) takes ${two.has(name) ? 2 : 1} argument`), name);
+      assert.match(
+        only(bad, 'bad-arity').message,
+        new RegExp(`^${name}\\(…\\) takes ${two.has(name) ? 2 : 1} argument`),
+        name,
+      );
     }
     const mm = analyse("state x[3]\nx' = max(x, [1, 2])\nloss = sum(x(T))");
     assert.equal(only(mm, 'shape-mismatch').message, 'The arguments of max(…) do not broadcast: [3] and [2]');
@@ -205,8 +266,14 @@ describe('built-ins', () => {
     const callees: string[] = [];
     const nums: number[] = [];
     const walk = (x: Expr): void => {
-      if (x.kind === 'call') { callees.push(x.callee); x.args.forEach(walk); }
-      if (x.kind === 'binary') { walk(x.left); walk(x.right); }
+      if (x.kind === 'call') {
+        callees.push(x.callee);
+        x.args.forEach(walk);
+      }
+      if (x.kind === 'binary') {
+        walk(x.left);
+        walk(x.right);
+      }
       if (x.kind === 'number') nums.push(x.value);
     };
     walk(e);
@@ -237,13 +304,28 @@ describe('data sets', () => {
       return t;
     },
   };
-  const model = (path: string, loss = 'sum((x(obs) - obs)^2)'): string => `data obs = "${path}"\nstate x[2]\nx' = -x\nloss = ${loss}`;
+  const model = (path: string, loss = 'sum((x(obs) - obs)^2)'): string =>
+    `data obs = "${path}"\nstate x[2]\nx' = -x\nloss = ${loss}`;
 
   test('a CSV with a header: times, columns, values; x(obs) is [K, 2], obs is [K, 2]', () => {
     const m = ok(model('obs.csv'), context);
     assert.equal(m.data.length, 1);
     const d = m.data[0];
-    assert.deepEqual([d.name, d.path, d.resolvedPath, d.times, d.columns, d.values], ['obs', 'obs.csv', '/w/obs.csv', [0.25, 0.5, 1], ['a', 'b'], [[1, 2], [3, 4], [5, 6]]]);
+    assert.deepEqual(
+      [d.name, d.path, d.resolvedPath, d.times, d.columns, d.values],
+      [
+        'obs',
+        'obs.csv',
+        '/w/obs.csv',
+        [0.25, 0.5, 1],
+        ['a', 'b'],
+        [
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ],
+      ],
+    );
     assert.deepEqual(d.pathRange, r(0, 11, 0, 20));
     const loss = m.loss?.expr;
     assert.ok(loss?.kind === 'call');
@@ -300,10 +382,16 @@ describe('data sets', () => {
   }
 
   test('syntax: a quoted path is required; data is only read in the loss', () => {
-    assert.equal(only(analyse('data obs = obs.csv'), 'syntax-error').message, 'Expected the data file as a quoted path, e.g. "observations.csv", found \'obs\'');
-    assert.equal(only(analyse('data obs = "obs.csv'), 'syntax-error').message, 'The file name is missing its closing quote "');
+    assert.equal(
+      only(analyse('data obs = obs.csv'), 'syntax-error').message,
+      'Expected the data file as a quoted path, e.g. "observations.csv", found \'obs\'',
+    );
+    assert.equal(
+      only(analyse('data obs = "obs.csv'), 'syntax-error').message,
+      'The file name is missing its closing quote "',
+    );
     // A broken data line declares its name: its uses are not reported again.
-    const broken = analyse('data obs = obs.csv\nstate x[2]\nx\' = -x\nloss = sum(x(obs) - obs)');
+    const broken = analyse("data obs = obs.csv\nstate x[2]\nx' = -x\nloss = sum(x(obs) - obs)");
     assert.equal(errors(broken).length, 1, JSON.stringify(broken.diagnostics));
     const a = analyse(`data obs = "obs.csv"\nstate x[2]\nx' = -x + obs[0]\nloss = sum(x(obs) - obs)`, context);
     assert.equal(only(a, 'data-outside-loss').message, "The data set 'obs' can only be used in the loss");
@@ -314,8 +402,13 @@ describe('data sets', () => {
 
   test('real files: read through the file system, inside the workspace only', () => {
     // The repository's own package.json is not a valid data file: a malformed-data diagnostic, not a crash.
-    const a = analyse(`data obs = "package.json"\nstate x\nx' = -x\nloss = sum(x(obs) - obs)`, { workspaceRoot: process.cwd() });
-    assert.ok(a.diagnostics.some((d) => d.code === 'data-malformed' || d.code === 'data-file'), JSON.stringify(a.diagnostics));
+    const a = analyse(`data obs = "package.json"\nstate x\nx' = -x\nloss = sum(x(obs) - obs)`, {
+      workspaceRoot: process.cwd(),
+    });
+    assert.ok(
+      a.diagnostics.some((d) => d.code === 'data-malformed' || d.code === 'data-file'),
+      JSON.stringify(a.diagnostics),
+    );
   });
 });
 
@@ -323,23 +416,75 @@ describe('data sets', () => {
 
 describe('user-defined schemes', () => {
   test('rk and lmm schemes with expression coefficients; meth selects one', () => {
-    const m = ok("scheme Ralston2 rk a=[[0, 0], [2/3, 0]] b=[1/4, 3/4] c=[0, 2/3]\nscheme myab lmm alpha=[0, -1, 1] beta=[-1/2, 3/2, 0]\nx' = -x\nloss = x(T)\n@ meth=ralston2");
+    const m = ok(
+      "scheme Ralston2 rk a=[[0, 0], [2/3, 0]] b=[1/4, 3/4] c=[0, 2/3]\nscheme myab lmm alpha=[0, -1, 1] beta=[-1/2, 3/2, 0]\nx' = -x\nloss = x(T)\n@ meth=ralston2",
+    );
     assert.equal(m.options.meth, 'Ralston2');
-    assert.deepEqual(m.schemes[0], { kind: 'rk', name: 'Ralston2', a: [[0, 0], [2 / 3, 0]], b: [0.25, 0.75], c: [0, 2 / 3], range: r(0, 0, 0, 63), nameRange: r(0, 7, 0, 15) });
-    assert.deepEqual(m.schemes[1], { kind: 'lmm', name: 'myab', alpha: [0, -1, 1], beta: [-0.5, 1.5, 0], range: r(1, 0, 1, 52), nameRange: r(1, 7, 1, 11) });
+    assert.deepEqual(m.schemes[0], {
+      kind: 'rk',
+      name: 'Ralston2',
+      a: [
+        [0, 0],
+        [2 / 3, 0],
+      ],
+      b: [0.25, 0.75],
+      c: [0, 2 / 3],
+      range: r(0, 0, 0, 63),
+      nameRange: r(0, 7, 0, 15),
+    });
+    assert.deepEqual(m.schemes[1], {
+      kind: 'lmm',
+      name: 'myab',
+      alpha: [0, -1, 1],
+      beta: [-0.5, 1.5, 0],
+      range: r(1, 0, 1, 52),
+      nameRange: r(1, 7, 1, 11),
+    });
   });
 
   const bad: [string, string, string][] = [
-    ['scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2,0] c=[0,1]', 'a must be a 3×3 matrix for 3 stages (b has 3 entries), but it is a matrix [2, 2]', '[[0,0],[1,0]]'],
-    ['scheme s rk a=[[0,0],[1,0]] b=[[1/2,1/2]] c=[0,1]', 'b must be a vector of stage weights, but it is a matrix [1, 2]', '[[1/2,1/2]]'],
-    ['scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2] c=[0]', 'c must be a vector of 2 stage times (b has 2 entries), but it is a vector [1]', 'c=|[0]'],
-    ['scheme s rk a=[[0,1],[1,0]] b=[1/2,1/2] c=[0,1]', 'Only explicit Runge–Kutta schemes are supported: a must be strictly lower triangular, but a[0, 1] = 1', '[[0,1],[1,0]]'],
+    [
+      'scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2,0] c=[0,1]',
+      'a must be a 3×3 matrix for 3 stages (b has 3 entries), but it is a matrix [2, 2]',
+      '[[0,0],[1,0]]',
+    ],
+    [
+      'scheme s rk a=[[0,0],[1,0]] b=[[1/2,1/2]] c=[0,1]',
+      'b must be a vector of stage weights, but it is a matrix [1, 2]',
+      '[[1/2,1/2]]',
+    ],
+    [
+      'scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2] c=[0]',
+      'c must be a vector of 2 stage times (b has 2 entries), but it is a vector [1]',
+      'c=|[0]',
+    ],
+    [
+      'scheme s rk a=[[0,1],[1,0]] b=[1/2,1/2] c=[0,1]',
+      'Only explicit Runge–Kutta schemes are supported: a must be strictly lower triangular, but a[0, 1] = 1',
+      '[[0,1],[1,0]]',
+    ],
     ['scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2]', "The scheme 's' needs c=[…]", 'scheme |s'],
-    ['scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2] c=[0,1] d=[1]', "Unknown coefficient 'd' for an rk scheme; expected a=, b=, c=", '1] |d'],
+    [
+      'scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2] c=[0,1] d=[1]',
+      "Unknown coefficient 'd' for an rk scheme; expected a=, b=, c=",
+      '1] |d',
+    ],
     ['scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2] b=[0,1] c=[0,1]', "The coefficient 'b' is given twice", '1/2] |b'],
-    ['scheme s lmm alpha=[1] beta=[0]', 'alpha must be a vector of at least 2 coefficients (oldest first), but it is a vector [1]', 'alpha=|[1]'],
-    ['scheme s lmm alpha=[-1,1] beta=[1]', 'beta must be a vector of 2 coefficients, like alpha, but it is a vector [1]', 'beta=|[1]'],
-    ['scheme s lmm alpha=[-1,1] beta=[1/2,1/2]', 'Only explicit multistep schemes are supported: the last (newest) beta coefficient must be 0, found 0.5', 'beta=|[1/2,1/2]'],
+    [
+      'scheme s lmm alpha=[1] beta=[0]',
+      'alpha must be a vector of at least 2 coefficients (oldest first), but it is a vector [1]',
+      'alpha=|[1]',
+    ],
+    [
+      'scheme s lmm alpha=[-1,1] beta=[1]',
+      'beta must be a vector of 2 coefficients, like alpha, but it is a vector [1]',
+      'beta=|[1]',
+    ],
+    [
+      'scheme s lmm alpha=[-1,1] beta=[1/2,1/2]',
+      'Only explicit multistep schemes are supported: the last (newest) beta coefficient must be 0, found 0.5',
+      'beta=|[1/2,1/2]',
+    ],
     ['scheme s lmm alpha=[-1,0] beta=[1,0]', 'The last (newest) alpha coefficient must not be 0', 'alpha=|[-1,0]'],
     ['scheme rk4 rk a=[[0]] b=[1] c=[0]', "'rk4' is a built-in scheme; give your scheme another name", 'scheme |rk4'],
   ];
@@ -362,7 +507,10 @@ describe('user-defined schemes', () => {
   test('syntax errors: the kind of scheme; a broken scheme line does not make meth= fail again', () => {
     const a = analyse("scheme s xyz a=[1]\nx' = -x\nloss = x(T)\n@ meth=s");
     assert.equal(errors(a).length, 1);
-    assert.equal(errors(a)[0].message, "Expected the kind of scheme after 's': rk (Runge–Kutta) or lmm (linear multistep), found 'xyz'");
+    assert.equal(
+      errors(a)[0].message,
+      "Expected the kind of scheme after 's': rk (Runge–Kutta) or lmm (linear multistep), found 'xyz'",
+    );
     assert.deepEqual(errors(a)[0].range, r(0, 9, 0, 12));
   });
 
@@ -378,18 +526,46 @@ describe('options start, grad, tie, gradfix, meth', () => {
   const base = "x' = -x\nloss = x(T)\n";
   test('valid values', () => {
     const m = ok(`${base}@ meth=ab2, start=RK4, grad=adjoint, tie=stage, gradfix=stagesum`);
-    assert.deepEqual([m.options.meth, m.options.start, m.options.grad, m.options.tie, m.options.gradfix], ['ab2', 'rk4', 'adjoint', 'stage', 'stagesum']);
-    for (const g of ['none', 'average', 'filter121', 'adjoint121', 'stagesum']) assert.equal(ok(`${base}@ gradfix=${g}`).options.gradfix, g);
+    assert.deepEqual(
+      [m.options.meth, m.options.start, m.options.grad, m.options.tie, m.options.gradfix],
+      ['ab2', 'rk4', 'adjoint', 'stage', 'stagesum'],
+    );
+    for (const g of ['none', 'average', 'filter121', 'adjoint121', 'stagesum'])
+      assert.equal(ok(`${base}@ gradfix=${g}`).options.gradfix, g);
     assert.equal(ok(`${base}@ start=rungekutta`).options.start, 'rk4');
   });
 
   const bad: [string, string, string][] = [
-    ['start=leapfrog', 'invalid-option', 'start=leapfrog: the start steps need a one-step built-in scheme (one of euler, heun, midpoint, ralston, rk4)'],
-    ['start=eulr', 'invalid-option', "start=eulr: the start steps need a one-step built-in scheme — did you mean 'euler'? (one of euler, heun, midpoint, ralston, rk4)"],
-    ['grad=adjont', 'invalid-option', "grad=adjont: unknown gradient engine — did you mean 'adjoint'? (ad: AD through the solver; adjoint: the continuous adjoint)"],
-    ['tie=stages', 'invalid-option', "tie=stages: per-step parameters are tied per step or per stage — did you mean 'stage'? (one of step, stage)"],
-    ['meth=rungekuta', 'unknown-scheme', "Unknown scheme 'rungekuta' — did you mean 'rungekutta'? (known schemes: euler, heun, midpoint, ralston, rk4, leapfrog, ab2, ab3, milne)"],
-    ['meth=gear', 'unknown-scheme', "The XPPAUT integrator 'gear' is not supported; use one of euler, heun, midpoint, ralston, rk4, leapfrog, ab2, ab3, milne"],
+    [
+      'start=leapfrog',
+      'invalid-option',
+      'start=leapfrog: the start steps need a one-step built-in scheme (one of euler, heun, midpoint, ralston, rk4)',
+    ],
+    [
+      'start=eulr',
+      'invalid-option',
+      "start=eulr: the start steps need a one-step built-in scheme — did you mean 'euler'? (one of euler, heun, midpoint, ralston, rk4)",
+    ],
+    [
+      'grad=adjont',
+      'invalid-option',
+      "grad=adjont: unknown gradient engine — did you mean 'adjoint'? (ad: AD through the solver; adjoint: the continuous adjoint)",
+    ],
+    [
+      'tie=stages',
+      'invalid-option',
+      "tie=stages: per-step parameters are tied per step or per stage — did you mean 'stage'? (one of step, stage)",
+    ],
+    [
+      'meth=rungekuta',
+      'unknown-scheme',
+      "Unknown scheme 'rungekuta' — did you mean 'rungekutta'? (known schemes: euler, heun, midpoint, ralston, rk4, leapfrog, ab2, ab3, milne)",
+    ],
+    [
+      'meth=gear',
+      'unknown-scheme',
+      "The XPPAUT integrator 'gear' is not supported; use one of euler, heun, midpoint, ralston, rk4, leapfrog, ab2, ab3, milne",
+    ],
   ];
   for (const [setting, code, message] of bad) {
     test(`@ ${setting}`, () => {
@@ -415,12 +591,15 @@ describe('unused, shadowed and case-differing names', () => {
   test('unused parameter, number, fixed quantity, function: a warning on the name', () => {
     const a = analyse("par a=1, b=2\nnumber c=3\nk = 2*a\ng(u) = u\nx' = -a*x\nloss = x(T)");
     const ds = a.diagnostics.filter((d) => d.code === 'unused-name');
-    assert.deepEqual(ds.map((d) => [d.severity, d.message, d.range]), [
-      ['warning', "The parameter 'b' is never used", r(0, 9, 0, 10)],
-      ['warning', "The number 'c' is never used", r(1, 7, 1, 8)],
-      ['warning', "The fixed quantity 'k' is never used", r(2, 0, 2, 1)],
-      ['warning', "The function 'g' is never used", r(3, 0, 3, 1)],
-    ]);
+    assert.deepEqual(
+      ds.map((d) => [d.severity, d.message, d.range]),
+      [
+        ['warning', "The parameter 'b' is never used", r(0, 9, 0, 10)],
+        ['warning', "The number 'c' is never used", r(1, 7, 1, 8)],
+        ['warning', "The fixed quantity 'k' is never used", r(2, 0, 2, 1)],
+        ['warning', "The function 'g' is never used", r(3, 0, 3, 1)],
+      ],
+    );
     assert.ok(a.model, 'warnings keep the model');
   });
 
@@ -432,20 +611,35 @@ describe('unused, shadowed and case-differing names', () => {
   test('a function argument hiding a state, a parameter or t; an argument never read', () => {
     const a = analyse("par k=1\nf(x, k, t, z) = x*k*t\nx' = f(x, k, 1, 2)\nloss = x(T)");
     const sh = a.diagnostics.filter((d) => d.code === 'shadowed-name');
-    assert.deepEqual(sh.map((d) => [d.severity, d.message, d.range]), [
-      ['hint', "The argument 'x' of f(…) hides the state 'x' inside the function", r(1, 2, 1, 3)],
-      ['hint', "The argument 'k' of f(…) hides the parameter 'k' inside the function", r(1, 5, 1, 6)],
-      ['hint', "The argument 't' of f(…) hides the time t inside the function", r(1, 8, 1, 9)],
-    ]);
+    assert.deepEqual(
+      sh.map((d) => [d.severity, d.message, d.range]),
+      [
+        ['hint', "The argument 'x' of f(…) hides the state 'x' inside the function", r(1, 2, 1, 3)],
+        ['hint', "The argument 'k' of f(…) hides the parameter 'k' inside the function", r(1, 5, 1, 6)],
+        ['hint', "The argument 't' of f(…) hides the time t inside the function", r(1, 8, 1, 9)],
+      ],
+    );
     assert.equal(only(a, 'unused-name').message, "The argument 'z' of f(…) is never used");
-    assert.equal(only(analyse("f(u, u) = u\nx' = f(x, x)\nloss = x(T)"), 'duplicate-declaration').message, "The argument 'u' appears twice in f(…)");
+    assert.equal(
+      only(analyse("f(u, u) = u\nx' = f(x, x)\nloss = x(T)"), 'duplicate-declaration').message,
+      "The argument 'u' appears twice in f(…)",
+    );
   });
 
   test('a name used with another case than declared: a hint on the use', () => {
     const a = analyse("par Alpha=1\nx' = -ALPHA*X\nloss = x(T)");
     const ds = a.diagnostics.filter((d) => d.code === 'name-case');
-    assert.deepEqual(ds.map((d) => [d.severity, d.range]), [['hint', r(1, 6, 1, 11)], ['hint', r(1, 12, 1, 13)]]);
-    assert.equal(ds[0].message, "'ALPHA' refers to the parameter 'Alpha': names are case-insensitive here, as in XPPAUT; a case-sensitive reading would see two different names");
+    assert.deepEqual(
+      ds.map((d) => [d.severity, d.range]),
+      [
+        ['hint', r(1, 6, 1, 11)],
+        ['hint', r(1, 12, 1, 13)],
+      ],
+    );
+    assert.equal(
+      ds[0].message,
+      "'ALPHA' refers to the parameter 'Alpha': names are case-insensitive here, as in XPPAUT; a case-sensitive reading would see two different names",
+    );
     assert.ok(a.model);
   });
 });
@@ -453,9 +647,17 @@ describe('unused, shadowed and case-differing names', () => {
 // ---- the TextMate grammar agrees with the parser ------------------------------------
 
 describe('TextMate grammar', () => {
-  interface Rule { match?: string; begin?: string; name?: string; patterns?: Rule[]; include?: string }
+  interface Rule {
+    match?: string;
+    begin?: string;
+    name?: string;
+    patterns?: Rule[];
+    include?: string;
+  }
   // Resolve the repository root from the test's working directory (npm test runs at the root).
-  const grammar = JSON.parse(readFileSync(join(process.cwd(), 'syntaxes', 'ode.tmLanguage.json'), 'utf8')) as { repository: Record<string, Rule> };
+  const grammar = JSON.parse(readFileSync(join(process.cwd(), 'syntaxes', 'ode.tmLanguage.json'), 'utf8')) as {
+    repository: Record<string, Rule>;
+  };
   /** Oniguruma's `(?i:…)` as a JavaScript regex: drop the modifier and match case-insensitively. */
   const js = (src: string): RegExp => new RegExp(src.replace(/\(\?i:/g, '(?:'), 'i');
   const repo = grammar.repository;
@@ -481,13 +683,17 @@ describe('TextMate grammar', () => {
 
   test('if/then/else, comparisons and logic operators', () => {
     const pats = repo.expression.patterns ?? [];
-    const named = (name: string): RegExp => js(pats.find((p) => p.name === name || JSON.stringify(p).includes(name))?.match ?? '(?!)');
-    const cond = pats.filter((p) => JSON.stringify(p).includes('keyword.control.conditional.ode')).map((p) => js(p.match ?? ''));
+    const named = (name: string): RegExp =>
+      js(pats.find((p) => p.name === name || JSON.stringify(p).includes(name))?.match ?? '(?!)');
+    const cond = pats
+      .filter((p) => JSON.stringify(p).includes('keyword.control.conditional.ode'))
+      .map((p) => js(p.match ?? ''));
     const line = 'if(x > 1)then(a)else(b)';
     assert.ok(cond.some((re) => re.exec(line)?.[1] === 'if'));
     assert.ok(cond.some((re) => re.exec(line.slice(8))?.[1] === 'then'));
     assert.ok(cond.some((re) => re.exec(line.slice(15))?.[1] === 'else'));
-    for (const op of ['<=', '>=', '==', '!=', '<', '>']) assert.equal(named('keyword.operator.comparison.ode').exec(`a ${op} b`)?.[0], op);
+    for (const op of ['<=', '>=', '==', '!=', '<', '>'])
+      assert.equal(named('keyword.operator.comparison.ode').exec(`a ${op} b`)?.[0], op);
     for (const op of ['&', '|']) assert.equal(named('keyword.operator.logical.ode').exec(`a ${op} b`)?.[0], op);
   });
 });
@@ -497,6 +703,7 @@ describe('constants through indexing', () => {
     const m = ok("number k = [[1, 2], [3, 4]][1, 0]\nx' = -k*x\nloss = x(T)");
     const rhs = m.equations[0].rhs;
     assert.ok(rhs.kind === 'binary' && rhs.left.kind === 'unary' && rhs.left.operand.kind === 'number');
-    if (rhs.kind === 'binary' && rhs.left.kind === 'unary') assert.deepEqual(rhs.left.operand.kind === 'number' && rhs.left.operand.value, 3);
+    if (rhs.kind === 'binary' && rhs.left.kind === 'unary')
+      assert.deepEqual(rhs.left.operand.kind === 'number' && rhs.left.operand.value, 3);
   });
 });

@@ -16,9 +16,14 @@ import { repoRoot, xppautSamplesDir } from '../support/repo';
 const root = repoRoot();
 const readExample = (name: string): string => readFileSync(join(root, 'examples', name), 'utf8');
 
-const r = (l1: number, c1: number, l2: number, c2: number): Range => ({ start: { line: l1, character: c1 }, end: { line: l2, character: c2 } });
+const r = (l1: number, c1: number, l2: number, c2: number): Range => ({
+  start: { line: l1, character: c1 },
+  end: { line: l2, character: c2 },
+});
 
-function errors(a: Analysis): Diagnostic[] { return a.diagnostics.filter((d) => d.severity === 'error'); }
+function errors(a: Analysis): Diagnostic[] {
+  return a.diagnostics.filter((d) => d.severity === 'error');
+}
 
 function only(a: Analysis, code: string): Diagnostic {
   const ds = a.diagnostics.filter((d) => d.code === code);
@@ -41,26 +46,47 @@ function withLines(...extra: string[]): string {
 function walk(e: Expr, f: (e: Expr) => void): void {
   f(e);
   switch (e.kind) {
-    case 'unary': walk(e.operand, f); break;
-    case 'binary': walk(e.left, f); walk(e.right, f); break;
-    case 'call': e.args.forEach((a) => walk(a, f)); break;
-    case 'vector': e.elements.forEach((a) => walk(a, f)); break;
-    case 'index': walk(e.target, f); break;
-    case 'if': walk(e.cond, f); walk(e.then, f); walk(e.else, f); break;
+    case 'unary':
+      walk(e.operand, f);
+      break;
+    case 'binary':
+      walk(e.left, f);
+      walk(e.right, f);
+      break;
+    case 'call':
+      e.args.forEach((a) => walk(a, f));
+      break;
+    case 'vector':
+      e.elements.forEach((a) => walk(a, f));
+      break;
+    case 'index':
+      walk(e.target, f);
+      break;
+    case 'if':
+      walk(e.cond, f);
+      walk(e.then, f);
+      walk(e.else, f);
+      break;
   }
 }
 
 function allExprs(m: Model): Expr[] {
   const out: Expr[] = [];
-  const add = (e: Expr | undefined): void => { if (e) walk(e, (x) => out.push(x)); };
+  const add = (e: Expr | undefined): void => {
+    if (e) walk(e, (x) => out.push(x));
+  };
   m.states.forEach((s) => add(s.init));
-  m.params.forEach((p) => { if (p.init.kind === 'value') add(p.init.value); });
+  m.params.forEach((p) => {
+    if (p.init.kind === 'value') add(p.init.value);
+  });
   m.equations.forEach((e) => add(e.rhs));
   add(m.loss?.expr);
   return out;
 }
 
-function lineCount(text: string): number { return text.split(/\r\n|\r|\n/).length; }
+function lineCount(text: string): number {
+  return text.split(/\r\n|\r|\n/).length;
+}
 
 function assertWellFormed(text: string, a: Analysis): void {
   const lines = lineCount(text);
@@ -69,8 +95,14 @@ function assertWellFormed(text: string, a: Analysis): void {
     assert.ok(typeof d.message === 'string' && d.message.length > 0);
     assert.ok(typeof d.code === 'string' && d.code.length > 0);
     for (const p of [d.range.start, d.range.end]) {
-      assert.ok(Number.isInteger(p.line) && p.line >= 0 && p.line < lines, `line ${p.line} out of range in ${JSON.stringify(d)}`);
-      assert.ok(Number.isInteger(p.character) && p.character >= 0 && p.character <= lengths[p.line], `character ${p.character} past the end of line ${p.line} (${lengths[p.line]}) in ${JSON.stringify(d)}`);
+      assert.ok(
+        Number.isInteger(p.line) && p.line >= 0 && p.line < lines,
+        `line ${p.line} out of range in ${JSON.stringify(d)}`,
+      );
+      assert.ok(
+        Number.isInteger(p.character) && p.character >= 0 && p.character <= lengths[p.line],
+        `character ${p.character} past the end of line ${p.line} (${lengths[p.line]}) in ${JSON.stringify(d)}`,
+      );
     }
   }
   const hasError = a.diagnostics.some((d) => d.severity === 'error');
@@ -81,7 +113,10 @@ function assertWellFormed(text: string, a: Analysis): void {
 // ---- the examples ------------------------------------------------------------
 
 describe('examples', () => {
-  for (const [file, meth] of [['spiral.ode', 'leapfrog'], ['spiral-rk4.ode', 'rk4']] as const) {
+  for (const [file, meth] of [
+    ['spiral.ode', 'leapfrog'],
+    ['spiral-rk4.ode', 'rk4'],
+  ] as const) {
     test(`${file} checks and gives the expected model`, () => {
       const text = readExample(file);
       const a = analyse(text);
@@ -99,11 +134,14 @@ describe('examples', () => {
       assert.equal(x.init?.kind, 'vector');
       assert.deepEqual(x.init?.shape, [2]);
 
-      assert.deepEqual(m.params.map((p) => [p.name, p.shape, p.perStep, p.init.kind]), [
-        ['W1', [16, 2], true, 'normal'],
-        ['b1', [16], true, 'value'],
-        ['W2', [2, 16], true, 'normal'],
-      ]);
+      assert.deepEqual(
+        m.params.map((p) => [p.name, p.shape, p.perStep, p.init.kind]),
+        [
+          ['W1', [16, 2], true, 'normal'],
+          ['b1', [16], true, 'value'],
+          ['W2', [2, 16], true, 'normal'],
+        ],
+      );
       const w1 = m.params[0];
       assert.ok(w1.init.kind === 'normal');
       assert.equal(w1.init.mean, 0);
@@ -131,15 +169,36 @@ describe('examples', () => {
       assert.deepEqual(m.loss.expr.shape, []);
       assert.deepEqual(m.loss.range, r(10, 0, 10, 40));
       const ends: Expr[] = [];
-      walk(m.loss.expr, (e) => { if (e.kind === 'stateAtEnd') ends.push(e); });
+      walk(m.loss.expr, (e) => {
+        if (e.kind === 'stateAtEnd') ends.push(e);
+      });
       assert.deepEqual(ends, [{ kind: 'stateAtEnd', state: 'x', range: r(10, 18, 10, 22), shape: [2] }]);
 
-      assert.deepEqual(m.options, { t0: 0, total: 1, steps: 64, dt: 1 / 64, meth, start: 'euler', seed: 1, gradfix: 'none', grad: 'ad', tie: 'step' });
+      assert.deepEqual(m.options, {
+        t0: 0,
+        total: 1,
+        steps: 64,
+        dt: 1 / 64,
+        meth,
+        start: 'euler',
+        seed: 1,
+        gradfix: 'none',
+        grad: 'ad',
+        tie: 'step',
+      });
       assert.equal(m.optionLines.length, 1);
       const line = m.optionLines[0];
       const end = 36 + 'seed=1'.length + (meth === 'rk4' ? -5 : 0);
       assert.deepEqual(line.range, r(11, 0, 11, end));
-      assert.deepEqual(line.settings.map((s) => [s.key, s.value]), [['total', '1'], ['steps', '64'], ['meth', meth], ['seed', '1']]);
+      assert.deepEqual(
+        line.settings.map((s) => [s.key, s.value]),
+        [
+          ['total', '1'],
+          ['steps', '64'],
+          ['meth', meth],
+          ['seed', '1'],
+        ],
+      );
       const methSetting = findOption(m, 'meth');
       assert.ok(methSetting);
       assert.deepEqual(methSetting.range, r(11, 21, 11, 26 + meth.length));
@@ -154,7 +213,8 @@ describe('examples', () => {
     const m = ok(text);
     const lines = text.split('\n');
     const end = m.optionLines[0].range.end;
-    lines[end.line] = lines[end.line].slice(0, end.character) + ', gradfix=filter121' + lines[end.line].slice(end.character);
+    lines[end.line] =
+      lines[end.line].slice(0, end.character) + ', gradfix=filter121' + lines[end.line].slice(end.character);
     const fixed = lines.join('\n');
     const m2 = ok(fixed);
     assert.equal(m2.options.gradfix, 'filter121');
@@ -201,14 +261,22 @@ describe('syntax', () => {
   };
   const show = (e: Expr): string => {
     switch (e.kind) {
-      case 'number': return String(e.value);
-      case 'name': return e.name;
-      case 'unary': return `(${e.op}${show(e.operand)})`;
-      case 'binary': return `(${show(e.left)} ${e.op} ${show(e.right)})`;
-      case 'call': return `${e.callee}(${e.args.map(show).join(', ')})`;
-      case 'vector': return `[${e.elements.map(show).join(', ')}]`;
-      case 'stateAtEnd': return `${e.state}(T)`;
-      default: return `<${e.kind}>`;
+      case 'number':
+        return String(e.value);
+      case 'name':
+        return e.name;
+      case 'unary':
+        return `(${e.op}${show(e.operand)})`;
+      case 'binary':
+        return `(${show(e.left)} ${e.op} ${show(e.right)})`;
+      case 'call':
+        return `${e.callee}(${e.args.map(show).join(', ')})`;
+      case 'vector':
+        return `[${e.elements.map(show).join(', ')}]`;
+      case 'stateAtEnd':
+        return `${e.state}(T)`;
+      default:
+        return `<${e.kind}>`;
     }
   };
 
@@ -245,24 +313,35 @@ describe('syntax', () => {
     assert.deepEqual(e.right.range, r(2, 7, 2, 14));
   });
 
-  test("dx/dt, x(0)=…, init lists, comments, blank lines, continuation, done", () => {
-    const m = ok([
-      '# header comment',
-      '',
-      'state x, y   # two scalars',
-      'x(0) = 1',
-      'init y = 2',
-      'dx/dt = -x + \\',
-      '   y',
-      "y' = -y",
-      'loss = x(T) + \\',
-      '  y(T)',
-      'done',
-      'this is ignored ) (',
-    ].join('\n'));
-    assert.deepEqual(m.states.map((s) => [s.name, s.shape]), [['x', []], ['y', []]]);
+  test('dx/dt, x(0)=…, init lists, comments, blank lines, continuation, done', () => {
+    const m = ok(
+      [
+        '# header comment',
+        '',
+        'state x, y   # two scalars',
+        'x(0) = 1',
+        'init y = 2',
+        'dx/dt = -x + \\',
+        '   y',
+        "y' = -y",
+        'loss = x(T) + \\',
+        '  y(T)',
+        'done',
+        'this is ignored ) (',
+      ].join('\n'),
+    );
+    assert.deepEqual(
+      m.states.map((s) => [s.name, s.shape]),
+      [
+        ['x', []],
+        ['y', []],
+      ],
+    );
     assert.equal(m.states[0].init?.kind, 'number');
-    assert.deepEqual(m.equations.map((e) => e.state), ['x', 'y']);
+    assert.deepEqual(
+      m.equations.map((e) => e.state),
+      ['x', 'y'],
+    );
     const plus = m.equations[0].rhs;
     assert.ok(plus.kind === 'binary');
     assert.deepEqual(plus.right.range, r(6, 3, 6, 4));
@@ -270,13 +349,24 @@ describe('syntax', () => {
   });
 
   test('parameters: shapes, per-step, normal and value initialisers', () => {
-    const m = ok(withLines(
-      'param A[2,2] = [[1, 0], [0, 1]]',
-      'param s per-step = 0.5',
-      'param v[2] shared ~ normal(-1, 2*0.5)',
-      'param k',
-    ).replace('param k', 'param k = 1, q = 2'));
-    assert.deepEqual(m.params.map((p) => [p.name, p.shape, p.perStep]), [['A', [2, 2], false], ['s', [], true], ['v', [2], false], ['k', [], false], ['q', [], false]]);
+    const m = ok(
+      withLines(
+        'param A[2,2] = [[1, 0], [0, 1]]',
+        'param s per-step = 0.5',
+        'param v[2] shared ~ normal(-1, 2*0.5)',
+        'param k',
+      ).replace('param k', 'param k = 1, q = 2'),
+    );
+    assert.deepEqual(
+      m.params.map((p) => [p.name, p.shape, p.perStep]),
+      [
+        ['A', [2, 2], false],
+        ['s', [], true],
+        ['v', [2], false],
+        ['k', [], false],
+        ['q', [], false],
+      ],
+    );
     const v = m.params[2].init;
     assert.ok(v.kind === 'normal');
     assert.equal(v.mean, -1);
@@ -312,7 +402,10 @@ describe('syntax', () => {
     const text = ['state x', ...bad, 'loss = x(T)'].join('\n');
     const a = analyse(text);
     assert.equal(a.diagnostics.length, 10, JSON.stringify(a.diagnostics, null, 1));
-    assert.deepEqual(a.diagnostics.map((d) => d.range.start.line), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      a.diagnostics.map((d) => d.range.start.line),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
     assert.ok(a.diagnostics.every((d) => d.severity === 'error'));
     assert.equal(a.model, undefined);
   });
@@ -322,7 +415,10 @@ describe('syntax', () => {
     assert.equal(a.diagnostics.length, 1);
     assert.equal(a.diagnostics[0].code, 'syntax-error');
     const b = analyse("state x\nx' = (x\nloss = x(T)");
-    assert.deepEqual(b.diagnostics.map((d) => d.code), ['syntax-error']);
+    assert.deepEqual(
+      b.diagnostics.map((d) => d.code),
+      ['syntax-error'],
+    );
   });
 });
 
@@ -357,7 +453,9 @@ describe('diagnostics', () => {
     const m = ok("state Xa\nparam K = 2\nxa' = -k*XA\nloss = xA(T)");
     assert.equal(m.equations[0].state, 'Xa');
     const names: string[] = [];
-    walk(m.equations[0].rhs, (e) => { if (e.kind === 'name') names.push(e.name); });
+    walk(m.equations[0].rhs, (e) => {
+      if (e.kind === 'name') names.push(e.name);
+    });
     assert.deepEqual(names, ['K', 'Xa']);
   });
 
@@ -404,13 +502,18 @@ describe('diagnostics', () => {
     const s = only(analyse("state x[2]\nx' = 2 @ x\nloss = sum(x(T))"), 'matmul-shape');
     assert.match(s.message, /use '\*'/);
     // The valid forms.
-    const m = ok("state x[2]\nparam A[2,3] = 0\nparam B[3,2] = 0\nparam v[3] = 1\nx' = (A @ B) @ x + (v @ B) + (v @ v) + A @ v\nloss = sum(x(T))");
+    const m = ok(
+      "state x[2]\nparam A[2,3] = 0\nparam B[3,2] = 0\nparam v[3] = 1\nx' = (A @ B) @ x + (v @ B) + (v @ v) + A @ v\nloss = sum(x(T))",
+    );
     assert.deepEqual(m.equations[0].rhs.shape, [2]);
   });
 
   test('no loss: valid (classic XPPAUT), an information naming the default loss, and the model has no loss', () => {
     const a = analyse("state x\nx' = -x");
-    assert.ok(!a.diagnostics.some((d) => d.severity === 'warning' || d.severity === 'error'), JSON.stringify(a.diagnostics));
+    assert.ok(
+      !a.diagnostics.some((d) => d.severity === 'warning' || d.severity === 'error'),
+      JSON.stringify(a.diagnostics),
+    );
     const d = only(a, 'default-loss');
     assert.equal(d.severity, 'information');
     assert.match(d.message, /^No loss declared: gradients are checked for ½‖x\(T\)‖²/);
@@ -452,7 +555,9 @@ describe('diagnostics', () => {
   });
 
   test('sum reduces to a scalar; element-wise functions keep the shape', () => {
-    const m = ok("state x[3]\nx' = tanh(x) + sin(x) + cos(x) + exp(x) + log(x) + sigmoid(x) + relu(x) + abs(x) + sqrt(x) + sum(x)\nloss = sum(x(T))");
+    const m = ok(
+      "state x[3]\nx' = tanh(x) + sin(x) + cos(x) + exp(x) + log(x) + sigmoid(x) + relu(x) + abs(x) + sqrt(x) + sum(x)\nloss = sum(x(T))",
+    );
     assert.deepEqual(m.equations[0].rhs.shape, [3]);
   });
 
@@ -474,11 +579,22 @@ describe('diagnostics', () => {
 describe('options', () => {
   test('defaults', () => {
     const m = ok(withLines());
-    assert.deepEqual(m.options, { t0: 0, total: 1, steps: 64, dt: 1 / 64, meth: 'rk4', start: 'euler', seed: 1, gradfix: 'none', grad: 'ad', tie: 'step' });
+    assert.deepEqual(m.options, {
+      t0: 0,
+      total: 1,
+      steps: 64,
+      dt: 1 / 64,
+      meth: 'rk4',
+      start: 'euler',
+      seed: 1,
+      gradfix: 'none',
+      grad: 'ad',
+      tie: 'step',
+    });
     assert.deepEqual(m.optionLines, []);
   });
 
-  test('neither steps nor dt: XPPAUT\'s dt = 0.05, but at least 64 steps', () => {
+  test("neither steps nor dt: XPPAUT's dt = 0.05, but at least 64 steps", () => {
     const long = ok(withLines('@ total=200'));
     assert.equal(long.options.steps, 4000);
     assert.equal(long.options.dt, 0.05);
@@ -495,7 +611,18 @@ describe('options', () => {
 
   test('space or comma separated, several lines, last wins, case-insensitive keys, XPPAUT names', () => {
     const m = ok(withLines('@ total=3 steps=10, meth=euler', '@ METH=heun, seed=5 t0=-1', '@ method=rungekutta'));
-    assert.deepEqual(m.options, { t0: -1, total: 3, steps: 10, dt: 0.3, meth: 'rk4', start: 'euler', seed: 5, gradfix: 'none', grad: 'ad', tie: 'step' });
+    assert.deepEqual(m.options, {
+      t0: -1,
+      total: 3,
+      steps: 10,
+      dt: 0.3,
+      meth: 'rk4',
+      start: 'euler',
+      seed: 5,
+      gradfix: 'none',
+      grad: 'ad',
+      tie: 'step',
+    });
     assert.equal(m.optionLines.length, 3);
     assert.equal(m.optionLines[1].settings[0].key, 'meth');
     assert.equal(m.optionLines[2].settings[0].key, 'meth');
@@ -561,25 +688,39 @@ describe('options', () => {
 
 describe('XPPAUT core', () => {
   test('par lists, number, user functions and fixed quantities expand inline', () => {
-    const m = ok([
-      '# classic style: no state lines',
-      'par a=0.7, b=0.8 eps=0.08',
-      'number I0=0.5',
-      'f(v) = v - v^3/3',
-      'cur = I0 + 0*a',
-      'dv/dt = f(V) - w + cur',
-      "w' = eps*(v + a - b*w)",
-      'init v=-1, w=1',
-      'loss = v(T)^2',
-      '@ total=10, dt=0.1, meth=rungekutta',
-      'done',
-    ].join('\n'));
-    assert.deepEqual(m.states.map((s) => [s.name, s.shape]), [['v', []], ['w', []]]);
-    assert.deepEqual(m.params.map((p) => p.name), ['a', 'b', 'eps']);
+    const m = ok(
+      [
+        '# classic style: no state lines',
+        'par a=0.7, b=0.8 eps=0.08',
+        'number I0=0.5',
+        'f(v) = v - v^3/3',
+        'cur = I0 + 0*a',
+        'dv/dt = f(V) - w + cur',
+        "w' = eps*(v + a - b*w)",
+        'init v=-1, w=1',
+        'loss = v(T)^2',
+        '@ total=10, dt=0.1, meth=rungekutta',
+        'done',
+      ].join('\n'),
+    );
+    assert.deepEqual(
+      m.states.map((s) => [s.name, s.shape]),
+      [
+        ['v', []],
+        ['w', []],
+      ],
+    );
+    assert.deepEqual(
+      m.params.map((p) => p.name),
+      ['a', 'b', 'eps'],
+    );
     assert.deepEqual(m.options.steps, 100);
     assert.equal(m.options.meth, 'rk4');
     const calls: string[] = [];
-    walk(m.equations[0].rhs, (e) => { if (e.kind === 'call') calls.push(e.callee); if (e.kind === 'name') calls.push(e.name); });
+    walk(m.equations[0].rhs, (e) => {
+      if (e.kind === 'call') calls.push(e.callee);
+      if (e.kind === 'name') calls.push(e.name);
+    });
     assert.deepEqual(calls, ['v', 'v', 'w', 'a']); // f inlined, I0 a number, V → v
   });
 
@@ -599,38 +740,60 @@ describe('XPPAUT core', () => {
     ].join('\n');
     const a = analyse(text);
     assertWellFormed(text, a);
-    assert.deepEqual(a.diagnostics.map((d) => [d.range.start.line, d.code, d.severity]), [
-      [1, 'unsupported', 'error'],
-      [4, 'unsupported', 'error'],
-      [5, 'unsupported', 'error'],
-      [6, 'unsupported', 'information'],
-      [8, 'unsupported', 'warning'],
-    ]);
+    assert.deepEqual(
+      a.diagnostics.map((d) => [d.range.start.line, d.code, d.severity]),
+      [
+        [1, 'unsupported', 'error'],
+        [4, 'unsupported', 'error'],
+        [5, 'unsupported', 'error'],
+        [6, 'unsupported', 'information'],
+        [8, 'unsupported', 'warning'],
+      ],
+    );
     assert.match(a.diagnostics[0].message, /Markov/);
     assert.deepEqual(a.diagnostics[0].range, r(1, 0, 1, 10));
   });
 
   test('boundary conditions (bdry, bndry, b) are information on their line; the model still checks', () => {
-    const text = ['par v0=1', "v' = w", "w' = v", 'init v=1, w=0', 'bdry v-v0', 'bndry w', 'b v', 'loss = (v(T) - v0)^2', '@ total=1, dt=0.1'].join('\n');
+    const text = [
+      'par v0=1',
+      "v' = w",
+      "w' = v",
+      'init v=1, w=0',
+      'bdry v-v0',
+      'bndry w',
+      'b v',
+      'loss = (v(T) - v0)^2',
+      '@ total=1, dt=0.1',
+    ].join('\n');
     const a = analyse(text);
     assertWellFormed(text, a);
-    assert.deepEqual(a.diagnostics.map((d) => [d.range.start.line, d.code, d.severity]), [
-      [4, 'unsupported', 'information'],
-      [5, 'unsupported', 'information'],
-      [6, 'unsupported', 'information'],
-    ]);
+    assert.deepEqual(
+      a.diagnostics.map((d) => [d.range.start.line, d.code, d.severity]),
+      [
+        [4, 'unsupported', 'information'],
+        [5, 'unsupported', 'information'],
+        [6, 'unsupported', 'information'],
+      ],
+    );
     assert.match(a.diagnostics[2].message, /`b`.*initial-value problem/);
     assert.ok(a.model, 'the initial-value problem is still a model');
   });
 
   test('the XPPAUT sample files analyse without throwing and with sensible diagnostics', (t) => {
     const dir = xppautSamplesDir();
-    if (!dir) { t.skip('no XPPAUT samples here (set ODELENS_XPPAUT_SAMPLES to a folder of .ode files)'); return; }
+    if (!dir) {
+      t.skip('no XPPAUT samples here (set ODELENS_XPPAUT_SAMPLES to a folder of .ode files)');
+      return;
+    }
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.ode'))) {
       const text = readFileSync(join(dir, f), 'utf8');
       const a = analyse(text);
       assertWellFormed(text, a);
-      assert.ok(!a.diagnostics.some((d) => d.code === 'internal-error' || d.code === 'syntax-error'), `${f}: ${JSON.stringify(a.diagnostics)}`);
+      assert.ok(
+        !a.diagnostics.some((d) => d.code === 'internal-error' || d.code === 'syntax-error'),
+        `${f}: ${JSON.stringify(a.diagnostics)}`,
+      );
     }
   });
 });
@@ -649,12 +812,51 @@ describe('robustness', () => {
     }
   });
 
-  const seeds = [readExample('spiral.ode'), readExample('spiral-rk4.ode'), withLines('@ total=2 dt=0.1'),
+  const seeds = [
+    readExample('spiral.ode'),
+    readExample('spiral-rk4.ode'),
+    withLines('@ total=2 dt=0.1'),
     "scheme s rk a=[[0,0],[1,0]] b=[1/2,1/2] c=[0,1]\nstate v[2]\nv' = if(v[0] > 0 & t <= 1)then(-v)else(v) + max(v, 1)\nloss = sum(v(T))\n@ meth=s, tie=stage",
-    "par a=1 b=2\nf(u)=u^2\ndx/dt = -a*f(x) \\\n + b\nx(0)=1\n@ meth=euler\ndone"];
-  const alphabet = [...'abcxyzWT0123456789.e+-*/^@()[],=~\'#\\" \n\t{}!<>', 'state ', 'param ', 'init ', 'loss ', 'per-step', 'normal', 'tanh(', 'sum(', 'x(T)', 'done\n', 'markov ', '\r\n', '\u00e9', '\ud83d\ude00', '\ud83d',
-    '<=', '==', '!=', '&', '|', 'if(', ')then(', ')else(', '[0]', '[1, 2]', 'data obs = "o.csv"\n', 'x(obs)', 'scheme s rk a=[[0]] b=[1] c=[0]\n',
-    'scheme q lmm alpha=[-1, 1] beta=[1, 0]\n', 'meth=s ', 'heav(', 'max(', '__proto__', 'constructor', 'toString'];
+    'par a=1 b=2\nf(u)=u^2\ndx/dt = -a*f(x) \\\n + b\nx(0)=1\n@ meth=euler\ndone',
+  ];
+  const alphabet = [
+    ...'abcxyzWT0123456789.e+-*/^@()[],=~\'#\\" \n\t{}!<>',
+    'state ',
+    'param ',
+    'init ',
+    'loss ',
+    'per-step',
+    'normal',
+    'tanh(',
+    'sum(',
+    'x(T)',
+    'done\n',
+    'markov ',
+    '\r\n',
+    '\u00e9',
+    '\ud83d\ude00',
+    '\ud83d',
+    '<=',
+    '==',
+    '!=',
+    '&',
+    '|',
+    'if(',
+    ')then(',
+    ')else(',
+    '[0]',
+    '[1, 2]',
+    'data obs = "o.csv"\n',
+    'x(obs)',
+    'scheme s rk a=[[0]] b=[1] c=[0]\n',
+    'scheme q lmm alpha=[-1, 1] beta=[1, 0]\n',
+    'meth=s ',
+    'heav(',
+    'max(',
+    '__proto__',
+    'constructor',
+    'toString',
+  ];
   const token = fc.constantFrom(...alphabet);
 
   // A hang guard, not a speed measurement (that is `npm run bench`): an input of a few
@@ -669,20 +871,34 @@ describe('robustness', () => {
   };
 
   test('random strings never throw and always return', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => { assertWellFormed(s, analyseBounded(s)); }), { seed: 42, numRuns: 500 });
-    fc.assert(fc.property(fc.array(token, { maxLength: 200 }), (ts) => { const s = ts.join(''); assertWellFormed(s, analyseBounded(s)); }), { seed: 42, numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => {
+        assertWellFormed(s, analyseBounded(s));
+      }),
+      { seed: 42, numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 200 }), (ts) => {
+        const s = ts.join('');
+        assertWellFormed(s, analyseBounded(s));
+      }),
+      { seed: 42, numRuns: 1000 },
+    );
   });
 
   test('mutated copies of the examples never throw and always return', () => {
     const mutation = fc.tuple(fc.nat(), fc.nat({ max: 20 }), fc.array(token, { maxLength: 5 }));
-    fc.assert(fc.property(fc.constantFrom(...seeds), fc.array(mutation, { minLength: 1, maxLength: 6 }), (seed, ms) => {
-      let s = seed;
-      for (const [pos, del, ins] of ms) {
-        const p = pos % (s.length + 1);
-        s = s.slice(0, p) + ins.join('') + s.slice(p + del);
-      }
-      assertWellFormed(s, analyseBounded(s));
-    }), { seed: 42, numRuns: 1500 });
+    fc.assert(
+      fc.property(fc.constantFrom(...seeds), fc.array(mutation, { minLength: 1, maxLength: 6 }), (seed, ms) => {
+        let s = seed;
+        for (const [pos, del, ins] of ms) {
+          const p = pos % (s.length + 1);
+          s = s.slice(0, p) + ins.join('') + s.slice(p + del);
+        }
+        assertWellFormed(s, analyseBounded(s));
+      }),
+      { seed: 42, numRuns: 1500 },
+    );
   });
 
   test('pathological inputs', () => {
@@ -695,7 +911,12 @@ describe('robustness', () => {
     const long = `state x\nx' = x${' + x'.repeat(50000)}\nloss = x(T)`;
     assertWellFormed(long, analyse(long));
     // Exponential expansion of nested user functions is cut off with a diagnostic.
-    const fns = ['f0(u) = u + u', ...Array.from({ length: 40 }, (_, i) => `f${i + 1}(u) = f${i}(u) + f${i}(u)`), "x' = f40(x)", 'loss = x(T)'].join('\n');
+    const fns = [
+      'f0(u) = u + u',
+      ...Array.from({ length: 40 }, (_, i) => `f${i + 1}(u) = f${i}(u) + f${i}(u)`),
+      "x' = f40(x)",
+      'loss = x(T)',
+    ].join('\n');
     const a = analyse(fns);
     assertWellFormed(fns, a);
     assert.ok(a.diagnostics.some((d) => d.code === 'too-large'));
@@ -703,7 +924,22 @@ describe('robustness', () => {
     assert.ok(analyse(rec).diagnostics.some((d) => d.code === 'recursive-definition'));
     const huge = "state x[1000000]\nparam A[1000000, 1] = 0\nx' = sum(A + x) + x\nloss = sum(x(T))";
     assert.ok(analyse(huge).diagnostics.some((d) => d.code === 'too-large'));
-    for (const s of ['', '\n\n\n', '@', '@@@', 'done', '\\', 'state x\\', "x'", "x' =", 'loss', '[', '"', '\u0000\u0001', '\r\r\r']) {
+    for (const s of [
+      '',
+      '\n\n\n',
+      '@',
+      '@@@',
+      'done',
+      '\\',
+      'state x\\',
+      "x'",
+      "x' =",
+      'loss',
+      '[',
+      '"',
+      '\u0000\u0001',
+      '\r\r\r',
+    ]) {
       assertWellFormed(s, analyse(s));
     }
   });

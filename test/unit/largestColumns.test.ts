@@ -15,12 +15,24 @@ function byDefinition(a: Float32Array, N: number, P: number, limit: number): num
 
 test('largestColumns picks the columns with the largest norms, ties by index', () => {
   // Values from a small set, so that equal norms (ties at the cut) are common.
-  const rowsAndColumns = fc.record({ N: fc.integer({ min: 1, max: 5 }), P: fc.integer({ min: 1, max: 40 }), limit: fc.integer({ min: 1, max: 30 }) });
-  fc.assert(fc.property(rowsAndColumns.chain(({ N, P, limit }) =>
-    fc.array(fc.constantFrom(0, 1, -1, 2, 0.5), { minLength: N * P, maxLength: N * P }).map((xs) => ({ N, P, limit, a: Float32Array.from(xs) }))),
-  ({ N, P, limit, a }) => {
-    assert.deepEqual(largestColumns(a, N, P, limit), byDefinition(a, N, P, limit));
-  }), { seed: 7, numRuns: 500 });
+  const rowsAndColumns = fc.record({
+    N: fc.integer({ min: 1, max: 5 }),
+    P: fc.integer({ min: 1, max: 40 }),
+    limit: fc.integer({ min: 1, max: 30 }),
+  });
+  fc.assert(
+    fc.property(
+      rowsAndColumns.chain(({ N, P, limit }) =>
+        fc
+          .array(fc.constantFrom(0, 1, -1, 2, 0.5), { minLength: N * P, maxLength: N * P })
+          .map((xs) => ({ N, P, limit, a: Float32Array.from(xs) })),
+      ),
+      ({ N, P, limit, a }) => {
+        assert.deepEqual(largestColumns(a, N, P, limit), byDefinition(a, N, P, limit));
+      },
+    ),
+    { seed: 7, numRuns: 500 },
+  );
 });
 
 test('largestColumns shows a non-finite column first', () => {

@@ -12,44 +12,66 @@ const close = (a: number, b: number, what: string) =>
   assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
 
 const value = fc.float({ min: -100, max: 100, noNaN: true });
-const cases = fc.record({ N: fc.integer({ min: 3, max: 40 }), P: fc.integer({ min: 1, max: 9 }), filtered: fc.boolean(), withReference: fc.boolean() })
-  .chain(({ N, P, filtered, withReference }) => fc.record({
-    N: fc.constant(N), P: fc.constant(P), filtered: fc.constant(filtered),
-    G: fc.array(value, { minLength: N * P, maxLength: N * P }),
-    g: withReference ? fc.array(value, { minLength: N * P, maxLength: N * P }) : fc.constant(undefined),
-    scale: fc.array(fc.double({ min: 0.01, max: 1e3, noNaN: true }), { minLength: N, maxLength: N }),
-  }));
+const cases = fc
+  .record({
+    N: fc.integer({ min: 3, max: 40 }),
+    P: fc.integer({ min: 1, max: 9 }),
+    filtered: fc.boolean(),
+    withReference: fc.boolean(),
+  })
+  .chain(({ N, P, filtered, withReference }) =>
+    fc.record({
+      N: fc.constant(N),
+      P: fc.constant(P),
+      filtered: fc.constant(filtered),
+      G: fc.array(value, { minLength: N * P, maxLength: N * P }),
+      g: withReference ? fc.array(value, { minLength: N * P, maxLength: N * P }) : fc.constant(undefined),
+      scale: fc.array(fc.double({ min: 0.01, max: 1e3, noNaN: true }), { minLength: N, maxLength: N }),
+    }),
+  );
 
 test('layerPass equals densities, filter121, detectOscillation and relErrorPair', () => {
-  fc.assert(fc.property(cases, ({ N, P, filtered, G, g, scale }) => {
-    const Gf = Float32Array.from(G), gf = g ? Float32Array.from(g) : undefined;
-    const r = layerPass(Gf, N, P, scale, filtered, gf);
-    const d = Float32Array.from(Gf, (x, i) => x * scale[Math.floor(i / P)]);
-    assert.deepEqual(r.d, d);
-    const det = detectOscillation(d, N, P);
-    assert.equal(r.detector.applicable, det.applicable);
-    close(r.detector.alpha, det.alpha, 'α');
-    close(r.detector.beta, det.beta, 'β');
-    if (Math.abs(det.alpha - 0.1) > 1e-9 && Math.abs(det.beta - 10) > 1e-9) assert.equal(r.detector.oscillating, det.oscillating);
-    if (!filtered) {
-      assert.equal(r.c, undefined);
-      assert.ok(Number.isNaN(r.relError) && Number.isNaN(r.correctedRelError));
-      return;
-    }
-    const c = filter121(d, N, P);
-    assert.deepEqual(r.c, c);
-    if (!gf) { assert.ok(Number.isNaN(r.relError)); return; }
-    const [e, ec] = relErrorPair(d, c, gf);
-    close(r.relError, e, 'error of d');
-    close(r.correctedRelError, ec, 'error of c');
-  }), { seed: 11, numRuns: 400 });
+  fc.assert(
+    fc.property(cases, ({ N, P, filtered, G, g, scale }) => {
+      const Gf = Float32Array.from(G),
+        gf = g ? Float32Array.from(g) : undefined;
+      const r = layerPass(Gf, N, P, scale, filtered, gf);
+      const d = Float32Array.from(Gf, (x, i) => x * scale[Math.floor(i / P)]);
+      assert.deepEqual(r.d, d);
+      const det = detectOscillation(d, N, P);
+      assert.equal(r.detector.applicable, det.applicable);
+      close(r.detector.alpha, det.alpha, 'α');
+      close(r.detector.beta, det.beta, 'β');
+      if (Math.abs(det.alpha - 0.1) > 1e-9 && Math.abs(det.beta - 10) > 1e-9)
+        assert.equal(r.detector.oscillating, det.oscillating);
+      if (!filtered) {
+        assert.equal(r.c, undefined);
+        assert.ok(Number.isNaN(r.relError) && Number.isNaN(r.correctedRelError));
+        return;
+      }
+      const c = filter121(d, N, P);
+      assert.deepEqual(r.c, c);
+      if (!gf) {
+        assert.ok(Number.isNaN(r.relError));
+        return;
+      }
+      const [e, ec] = relErrorPair(d, c, gf);
+      close(r.relError, e, 'error of d');
+      close(r.correctedRelError, ec, 'error of c');
+    }),
+    { seed: 11, numRuns: 400 },
+  );
 });
 
 test('layerPass on an oscillating sequence flags it, and its filtered rows are smooth', () => {
   // d_n = cos(t_n) + 0.5(−1)^n per column: the leapfrog pattern of docs/design.md#leapfrog.
-  const N = 64, P = 3;
-  const G = Float32Array.from({ length: N * P }, (_, i) => { const n = Math.floor(i / P); return Math.cos(n / N + i % P) + 0.5 * (n % 2 ? -1 : 1); });
-  const smooth = Float32Array.from({ length: N * P }, (_, i) => Math.cos(Math.floor(i / P) / N + i % P));
+  const N = 64,
+    P = 3;
+  const G = Float32Array.from({ length: N * P }, (_, i) => {
+    const n = Math.floor(i / P);
+    return Math.cos(n / N + (i % P)) + 0.5 * (n % 2 ? -1 : 1);
+  });
+  const smooth = Float32Array.from({ length: N * P }, (_, i) => Math.cos(Math.floor(i / P) / N + (i % P)));
   const r = layerPass(G, N, P, new Array(N).fill(1), true, smooth);
   assert.ok(r.detector.oscillating && r.detector.alpha > 0.3, JSON.stringify(r.detector));
   assert.ok(r.relError > 0.3 && r.correctedRelError < 0.01, `${r.relError} → ${r.correctedRelError}`);

@@ -23,6 +23,9 @@ test('docs/performance.md shows the newest full bench run', (t) => {
 
 test('the generated section replaces only what lies between its markers', () => {
   const page = `# Performance\n\nintro\n\n${BEGIN}\nold figures\n${END}\n\n## History\n`;
-  assert.equal(withLatestRun(page, `${BEGIN}\nnew\n${END}`), `# Performance\n\nintro\n\n${BEGIN}\nnew\n${END}\n\n## History\n`);
+  assert.equal(
+    withLatestRun(page, `${BEGIN}\nnew\n${END}`),
+    `# Performance\n\nintro\n\n${BEGIN}\nnew\n${END}\n\n## History\n`,
+  );
   assert.throws(() => withLatestRun('# no markers', 'x'), /markers/);
 });

@@ -11,7 +11,11 @@ import { runCheck } from '../../solver/check';
 import { metricsTableText } from '../../solver/presentation/textTable';
 import { formatNumber, formatRatio, namedRatio } from '../../solver/presentation/format';
 import { metricColumns, showsCorrection } from '../../solver/presentation/columns';
-import { gradcheckUnresolvedMessage, oscillatingGradientMessage, weaklyStableRemedy } from '../../solver/presentation/findingText';
+import {
+  gradcheckUnresolvedMessage,
+  oscillatingGradientMessage,
+  weaklyStableRemedy,
+} from '../../solver/presentation/findingText';
 import { nonSmoothOperations } from '../../solver/engine/kinks';
 import { FLOAT32_ERROR_FLOOR, studyOrders } from '../../solver/engine/layerAnalysis';
 import { reportHoverMarkdown } from '../../solver/service/gradientHover';
@@ -53,8 +57,13 @@ test('one number formatter: 3 significant digits, exponents outside [1e-3, 1e4),
   assert.equal(namedRatio('β', RATIO_CAP), 'β > 1e6');
   assert.equal(namedRatio('β', 65421), 'β=6.54e4');
   const capped = oscillatingGradientMessage({
-    name: 'W1', metrics: { alpha: 0.76, beta: RATIO_CAP, relError: 1.16, correctedRelError: 4.5e-7, gradcheckRelError: 1e-4 },
-    gradfix: 'none', correction: 'filter121', steps: 1024, decays: false, study: '',
+    name: 'W1',
+    metrics: { alpha: 0.76, beta: RATIO_CAP, relError: 1.16, correctedRelError: 4.5e-7, gradcheckRelError: 1e-4 },
+    gradfix: 'none',
+    correction: 'filter121',
+    steps: 1024,
+    decays: false,
+    study: '',
   });
   assert.match(capped, /\(α=0\.76, β > 1e6\)/);
   assert.doesNotMatch(capped, /1000000/);
@@ -64,13 +73,25 @@ test('the CLI table, the hover and the metric columns show the same columns and 
   const report = await runCheck(model(example('spiral.ode')), { backend });
   const cols = metricColumns(report);
   // The CLI table: name, shape, kind, then exactly the metric columns.
-  const cli = metricsTableText(report).split('\n').map((l) => l.trim().split(/\s{2,}/));
-  assert.deepEqual(cli[0].slice(3), cols.map((c) => c.label(report)));
+  const cli = metricsTableText(report)
+    .split('\n')
+    .map((l) => l.trim().split(/\s{2,}/));
+  assert.deepEqual(
+    cli[0].slice(3),
+    cols.map((c) => c.label(report)),
+  );
   // The hover's per-step table: the same labels and cells.
   const md = reportHoverMarkdown({ report, reportIsCurrent: true }).split('\n');
-  const cells = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
+  const cells = (line: string) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
   const head = md.find((l) => l.startsWith('| per-step parameter'))!;
-  assert.deepEqual(cells(head).slice(1), cols.map((c) => c.label(report)));
+  assert.deepEqual(
+    cells(head).slice(1),
+    cols.map((c) => c.label(report)),
+  );
   for (const p of report.parameters) {
     const expected = cols.map((c) => c.cell(p, report));
     assert.deepEqual(cli.find((r) => r[0] === p.name)!.slice(3, 3 + cols.length), expected, p.name);
@@ -91,8 +112,21 @@ test('a weakly stable scheme gets the same remedies before and after the check',
   const staticDiagnostic = a.diagnostics.find((d) => d.code === 'weakly-stable')!;
   const report = await runCheck(a.model!, { backend });
   const measured = report.findings.find((f) => f.code === 'weakly-stable-scheme')!;
-  assert.ok(staticDiagnostic.message.endsWith(weaklyStableRemedy({ gradfix: 'none', grad: 'ad' })), staticDiagnostic.message);
-  assert.ok(measured.message.endsWith(weaklyStableRemedy({ gradfix: 'none', grad: 'ad', recommended: report.recommendedCorrection, correctedError: measured.metrics!.correctedRelError })), measured.message);
+  assert.ok(
+    staticDiagnostic.message.endsWith(weaklyStableRemedy({ gradfix: 'none', grad: 'ad' })),
+    staticDiagnostic.message,
+  );
+  assert.ok(
+    measured.message.endsWith(
+      weaklyStableRemedy({
+        gradfix: 'none',
+        grad: 'ad',
+        recommended: report.recommendedCorrection,
+        correctedError: measured.metrics!.correctedRelError,
+      }),
+    ),
+    measured.message,
+  );
   for (const message of [staticDiagnostic.message, measured.message]) {
     assert.match(message, /gradfix=filter121/);
     assert.match(message, /grad=adjoint/);
@@ -121,9 +155,15 @@ test('spiral-rk4 study: no observed order and no correction offered where raw AD
   assert.ok(!metricColumns(report).some((c) => c.id === 'corrected'));
   for (const p of report.parameters) {
     const r = p.refinement!;
-    assert.ok(r.levels.every((l) => l.relError <= r.errorFloor), `${p.name}: ${JSON.stringify(r.levels)}`);
+    assert.ok(
+      r.levels.every((l) => l.relError <= r.errorFloor),
+      `${p.name}: ${JSON.stringify(r.levels)}`,
+    );
     assert.ok(Number.isNaN(r.rawOrder) && r.rawOrders.every((o) => Number.isNaN(o)), JSON.stringify(r));
-    assert.match(p.verdict!.explanation, /at float32 resolution \(≤ 3e-6\) at every step count, so no order is observed/);
+    assert.match(
+      p.verdict!.explanation,
+      /at float32 resolution \(≤ 3e-6\) at every step count, so no order is observed/,
+    );
     assert.doesNotMatch(p.verdict!.explanation, /\(order /);
   }
   assert.doesNotMatch(reportHoverMarkdown({ report, reportIsCurrent: true }), /filter121/);
@@ -135,7 +175,12 @@ test('every relu unit dead: a vanishing gradient, not "raw error 0"', async () =
     assert.equal(p.metrics.vanishing, true, p.name);
     assert.equal(p.verdict?.kind, 'vanishing');
     assert.doesNotMatch(p.verdict!.explanation, /raw error/);
-    assert.equal(metricColumns(report).find((c) => c.id === 'raw')!.cell(p, report), 'vanishing');
+    assert.equal(
+      metricColumns(report)
+        .find((c) => c.id === 'raw')!
+        .cell(p, report),
+      'vanishing',
+    );
   }
   const v = report.findings.filter((f) => f.code === 'vanishing-gradient');
   assert.equal(v.length, 3);
@@ -145,13 +190,18 @@ test('every relu unit dead: a vanishing gradient, not "raw error 0"', async () =
   assert.equal(report.verdict?.kind, 'vanishing');
   // Live units: no such finding.
   const live = await runCheck(model(mlp('relu', '0')), { backend });
-  assert.ok(!live.findings.some((f) => f.code === 'vanishing-gradient'), JSON.stringify(live.findings.map((f) => f.message)));
+  assert.ok(
+    !live.findings.some((f) => f.code === 'vanishing-gradient'),
+    JSON.stringify(live.findings.map((f) => f.message)),
+  );
 });
 
 test('gradcheck-unresolved names the cause that applies: kinks, or sensitivity', () => {
   assert.deepEqual(nonSmoothOperations(model(mlp('relu', '0'))), ['relu']);
   assert.deepEqual(nonSmoothOperations(model(mlp('tanh', '0'))), []);
-  const xpp = model("state x\ninit x = 1\npar a = 1\nx' = if(x > a) then(-x) else(abs(x) - max(x, 0))\nloss = x(T)^2\ndone\n");
+  const xpp = model(
+    "state x\ninit x = 1\npar a = 1\nx' = if(x > a) then(-x) else(abs(x) - max(x, 0))\nloss = x(T)^2\ndone\n",
+  );
   assert.deepEqual(nonSmoothOperations(xpp), ['if/then/else', "'>'", 'abs', 'max']);
   const base = { name: 'W1', relError: 0.4, step: 1e-3, resolution: 1e4, tooSmall: false };
   const kinked = gradcheckUnresolvedMessage({ ...base, kinks: ['relu'] });
@@ -164,7 +214,12 @@ test('gradcheck-unresolved names the cause that applies: kinks, or sensitivity',
 
 test('a relu model whose finite differences do not settle: the kinks are named as the cause', async () => {
   // relu(sin(2000·a·t)) at the stage times: the discrete loss has a kink every ~1e-4 in a, finer than the FD steps.
-  const report = await runCheck(model("state x\ninit x = 1\nparam a = 1\nx' = relu(sin(2000*a*t)) - x\nloss = x(T)^2\n@ total=1, steps=50, meth=rk4\ndone\n"), { backend });
+  const report = await runCheck(
+    model(
+      "state x\ninit x = 1\nparam a = 1\nx' = relu(sin(2000*a*t)) - x\nloss = x(T)^2\n@ total=1, steps=50, meth=rk4\ndone\n",
+    ),
+    { backend },
+  );
   const f = report.findings.find((x) => x.code === 'gradcheck-unresolved');
   assert.ok(f, JSON.stringify(report.findings.map((x) => x.code)));
   assert.match(f.message, /not smooth \(relu\)/);
@@ -173,10 +228,14 @@ test('a relu model whose finite differences do not settle: the kinks are named a
 });
 
 test('a model without a loss is valid: the default loss as information, checked for exactly that loss', async () => {
-  const text = '# classic XPPAUT\ndx/dt = -a*x + y\ndy/dt = -y\npar a=1\ninit x=1, y=0.5\n@ total=2, dt=0.05, meth=rungekutta\ndone\n';
+  const text =
+    '# classic XPPAUT\ndx/dt = -a*x + y\ndy/dt = -y\npar a=1\ninit x=1, y=0.5\n@ total=2, dt=0.05, meth=rungekutta\ndone\n';
   const a = analyse(text);
   assert.ok(a.model);
-  assert.deepEqual(a.diagnostics.map((d) => [d.code, d.severity]), [['default-loss', 'information']]);
+  assert.deepEqual(
+    a.diagnostics.map((d) => [d.code, d.severity]),
+    [['default-loss', 'information']],
+  );
   assert.match(a.diagnostics[0].message, /^No loss declared: gradients are checked for ½‖x\(T\)‖²/);
   const report = await runCheck(a.model, { backend });
   assert.deepEqual(report.findings, []);
@@ -187,5 +246,8 @@ test('a model without a loss is valid: the default loss as information, checked 
 
 test('a report without metrics still renders every column cell', () => {
   const report = { parameters: [], gradfix: 'none', correction: 'filter121' } as unknown as Report;
-  assert.deepEqual(metricColumns(report).map((c) => c.id), ['raw', 'gradcheck']);
+  assert.deepEqual(
+    metricColumns(report).map((c) => c.id),
+    ['raw', 'gradcheck'],
+  );
 });

@@ -8,15 +8,29 @@ import { analyse } from '../../solver/language/index';
 import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
-import { continuousReference, REFERENCE_TARGET, referenceOn, type ReferenceResult } from '../../solver/engine/reference';
+import {
+  continuousReference,
+  REFERENCE_TARGET,
+  referenceOn,
+  type ReferenceResult,
+} from '../../solver/engine/reference';
 import { copyLayout } from '../../solver/engine/layerAnalysis';
 import { relError } from '../../solver/engine/detect';
 import { schemeOf } from '../../solver/schemes/schemes';
 
-interface Net { steps: number; width: number; seed: number; total: number; d: number; act: string; meth: string }
+interface Net {
+  steps: number;
+  width: number;
+  seed: number;
+  total: number;
+  d: number;
+  act: string;
+  meth: string;
+}
 
 async function reference(o: Net, N: number, usualGrid = false): Promise<ReferenceResult & { truncation?: number }> {
-  const text = `state x[${o.d}]\ninit x = 0.7\nparam W1[${o.width},${o.d}] ~ normal(0, 0.6)\nparam b[${o.width}] ~ normal(0, 0.3)\nparam W2[${o.d},${o.width}] ~ normal(0, 0.6)\n` +
+  const text =
+    `state x[${o.d}]\ninit x = 0.7\nparam W1[${o.width},${o.d}] ~ normal(0, 0.6)\nparam b[${o.width}] ~ normal(0, 0.3)\nparam W2[${o.d},${o.width}] ~ normal(0, 0.6)\n` +
     `x' = W2 @ ${o.act}(W1 @ x + b)\nloss = 0.5 * sum((x(T) - 0.3)^2)\n@ total=${o.total}, steps=${N}, meth=${o.meth}, seed=${o.seed}\ndone`;
   const a = analyse(text);
   assert.ok(a.model, JSON.stringify(a.diagnostics));
@@ -25,7 +39,18 @@ async function reference(o: Net, N: number, usualGrid = false): Promise<Referenc
   const { compiled } = compileModel(tf, m);
   try {
     const values = initialParameters(tf, m);
-    const inp = { N, h: m.options.dt, t0: 0, layerTimes: copyLayout(schemeOf(m), N, m.options.dt, 0).times, params: m.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizeOf(p.shape) })) };
+    const inp = {
+      N,
+      h: m.options.dt,
+      t0: 0,
+      layerTimes: copyLayout(schemeOf(m), N, m.options.dt, 0).times,
+      params: m.params.map((p, i) => ({
+        perStep: p.perStep,
+        values: values[i],
+        shape: internalShape(p.shape),
+        size: sizeOf(p.shape),
+      })),
+    };
     return usualGrid ? referenceOn(tf, compiled, inp, 1) : continuousReference(tf, compiled, inp);
   } finally {
     compiled.dispose();
@@ -33,7 +58,8 @@ async function reference(o: Net, N: number, usualGrid = false): Promise<Referenc
 }
 
 async function measured(o: Net, usualGrid = false) {
-  const r = await reference(o, o.steps, usualGrid), fine = await reference(o, 8 * o.steps);
+  const r = await reference(o, o.steps, usualGrid),
+    fine = await reference(o, 8 * o.steps);
   return { r, fine, actual: Math.max(...r.g.map((g, i) => relError(g, fine.g[i]))) };
 }
 
@@ -43,7 +69,10 @@ test('a coarse step over a long horizon: the usual grid is halved once, and the 
   assert.ok(usual.truncation! > REFERENCE_TARGET, `the case: estimate ${usual.truncation} on the usual grid`);
   const { r, fine, actual } = await measured(o);
   assert.equal(r.gridTimes.length - 1, 2 * (usual.gridTimes.length - 1), 'solved again on half the step');
-  assert.ok(actual <= r.referenceError + fine.referenceError, `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`);
+  assert.ok(
+    actual <= r.referenceError + fine.referenceError,
+    `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`,
+  );
 });
 
 test('a loss near its minimum: float32 rounding of x(T) in ∂ℓ/∂x(T) is part of the reported error', async () => {
@@ -53,7 +82,10 @@ test('a loss near its minimum: float32 rounding of x(T) in ∂ℓ/∂x(T) is par
   const { r, fine, actual } = await measured(o, true);
   assert.ok(r.lossAccurate < 1e-5, `the case: loss ${r.lossAccurate}`);
   assert.ok(actual > 1e-5, `the case: measured ${actual}`);
-  assert.ok(actual <= r.referenceError + fine.referenceError, `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`);
+  assert.ok(
+    actual <= r.referenceError + fine.referenceError,
+    `measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`,
+  );
 });
 
 test('where the embedded estimate falls short, the difference to a solve on half the step carries the reported error', async () => {
@@ -68,6 +100,9 @@ test('where the embedded estimate falls short, the difference to a solve on half
     assert.ok(usual.referenceError > REFERENCE_TARGET, `the case: reported ${usual.referenceError} on the usual grid`);
     const { r, fine, actual } = await measured(o);
     assert.equal(r.gridTimes.length - 1, 2 * (usual.gridTimes.length - 1), 'solved again on half the step');
-    assert.ok(actual <= r.referenceError + fine.referenceError, `${JSON.stringify(o)}: measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`);
+    assert.ok(
+      actual <= r.referenceError + fine.referenceError,
+      `${JSON.stringify(o)}: measured ${actual}, reported ${r.referenceError} (+ ${fine.referenceError})`,
+    );
   }
 });

@@ -19,7 +19,16 @@ import type { Report } from '../../solver/report';
 
 const backend = 'cpu' as const;
 
-interface Spec { meth: string; steps: number; width?: number; seed?: number; total?: number; gradfix?: string; perStep?: boolean; tie?: 'step' | 'stage' }
+interface Spec {
+  meth: string;
+  steps: number;
+  width?: number;
+  seed?: number;
+  total?: number;
+  gradfix?: string;
+  perStep?: boolean;
+  tie?: 'step' | 'stage';
+}
 
 function model(o: Spec): Model {
   const a = analyse(modelText(o));
@@ -28,7 +37,8 @@ function model(o: Spec): Model {
 }
 
 function modelText(o: Spec): string {
-  const w = o.width ?? 4, ps = o.perStep === false ? '' : ' per-step';
+  const w = o.width ?? 4,
+    ps = o.perStep === false ? '' : ' per-step';
   const extra = (o.gradfix ? `, gradfix=${o.gradfix}` : '') + (o.tie ? `, tie=${o.tie}` : '');
   const text = `# x' = W2 tanh(W1 x + b), a small MLP vector field
 state x[2]
@@ -64,10 +74,21 @@ async function smoothValues(m: Model): Promise<Float32Array[]> {
 
 async function study(o: Spec, smooth: boolean, extra: CheckOptions = {}): Promise<Report> {
   const m = model(o);
-  return runCheck(m, { backend, refinement: true, ...(smooth ? { parameterValues: await smoothValues(m) } : {}), ...extra });
+  return runCheck(m, {
+    backend,
+    refinement: true,
+    ...(smooth ? { parameterValues: await smoothValues(m) } : {}),
+    ...extra,
+  });
 }
 
-const figures = (r: Report) => r.parameters.map((p) => `${p.name}: ${p.refinement?.levels.map((l) => `N=${l.steps} raw ${l.relError.toPrecision(3)} corr ${l.correctedRelError.toPrecision(3)} α ${l.alpha.toPrecision(2)}`).join('; ')}`).join('\n');
+const figures = (r: Report) =>
+  r.parameters
+    .map(
+      (p) =>
+        `${p.name}: ${p.refinement?.levels.map((l) => `N=${l.steps} raw ${l.relError.toPrecision(3)} corr ${l.correctedRelError.toPrecision(3)} α ${l.alpha.toPrecision(2)}`).join('; ')}`,
+    )
+    .join('\n');
 
 for (const smooth of [false, true]) {
   const label = smooth ? 'smoothly varying copies' : 'equal copies at initialisation';
@@ -78,12 +99,19 @@ for (const smooth of [false, true]) {
         const r = await study({ meth, steps: 64, gradfix }, smooth);
         for (const p of r.parameters) {
           const st = p.refinement!;
-          assert.deepEqual(st.levels.map((l) => l.steps), [64, 128, 256]);
+          assert.deepEqual(
+            st.levels.map((l) => l.steps),
+            [64, 128, 256],
+          );
           // O(1) and not shrinking (docs/design.md#leapfrog: 1.1–2.3, milne's interior ≈ 0.4; the whole sequence here)
-          for (const l of st.levels) assert.ok(l.relError > 0.15, `${p.name} raw error should stay O(1)\n${figures(r)}`);
+          for (const l of st.levels)
+            assert.ok(l.relError > 0.15, `${p.name} raw error should stay O(1)\n${figures(r)}`);
           assert.ok(Math.abs(st.rawOrder) < 0.25, `${p.name} raw order ${st.rawOrder}\n${figures(r)}`);
           const want = gradfix === 'average' ? 0.9 : 1.8;
-          assert.ok(st.correctedOrder >= want, `${gradfix} ${p.name} order ${st.correctedOrder} < ${want}\n${figures(r)}`);
+          assert.ok(
+            st.correctedOrder >= want,
+            `${gradfix} ${p.name} order ${st.correctedOrder} < ${want}\n${figures(r)}`,
+          );
         }
       }
     });
@@ -104,7 +132,15 @@ for (const smooth of [false, true]) {
   // from N = 16 on a longer horizon so that the discretisation error stands
   // above float32 round-off (≈ 1e-6) at the finest level.
   // ab2/ab3 start with an euler step (start=euler), which leaves an O(h) boundary layer of a few rows: order ≈ 1.5 in the 2-norm.
-  const CONVERGING: [string, number][] = [['euler', 0.9], ['heun', 1.6], ['midpoint', 1.6], ['ralston', 1.6], ['rk4', 1.6], ['ab2', 1.2], ['ab3', 1.2]];
+  const CONVERGING: [string, number][] = [
+    ['euler', 0.9],
+    ['heun', 1.6],
+    ['midpoint', 1.6],
+    ['ralston', 1.6],
+    ['rk4', 1.6],
+    ['ab2', 1.2],
+    ['ab3', 1.2],
+  ];
   for (const [meth, order] of CONVERGING) {
     test(`${meth} (${label}): raw AD density converges under refinement`, async () => {
       const r = await study({ meth, steps: 16, total: 2 }, smooth);
@@ -113,7 +149,10 @@ for (const smooth of [false, true]) {
         const st = p.refinement!;
         const last = st.levels[st.levels.length - 1];
         // Either the observed order is there, or the error is already at float32 round-off.
-        assert.ok(st.rawOrder >= order || last.relError < 1e-4, `${meth} ${p.name}: order ${st.rawOrder}\n${figures(r)}`);
+        assert.ok(
+          st.rawOrder >= order || last.relError < 1e-4,
+          `${meth} ${p.name}: order ${st.rawOrder}\n${figures(r)}`,
+        );
         assert.ok(last.relError < st.levels[0].relError || last.relError < 1e-4, `${meth} ${p.name}\n${figures(r)}`);
         assert.ok(last.relError < 0.05, `${meth} ${p.name}\n${figures(r)}`);
         assert.equal(p.oscillating, false);
@@ -142,9 +181,20 @@ test('the detector raises no finding on 200 random clean models (seeded)', async
   const clean = ['euler', 'heun', 'midpoint', 'ralston', 'rk4', 'ab2', 'ab3'];
   const pick = <T>(xs: T[]) => xs[Math.floor(rng.uniform() * xs.length)];
   for (let k = 0; k < 200; k++) {
-    const spec: Spec = { meth: pick(clean), steps: pick([16, 24, 32, 48, 64]), width: 2 + Math.floor(rng.uniform() * 7), seed: 1 + Math.floor(rng.uniform() * 1000), total: 0.5 + 2.5 * rng.uniform() };
+    const spec: Spec = {
+      meth: pick(clean),
+      steps: pick([16, 24, 32, 48, 64]),
+      width: 2 + Math.floor(rng.uniform() * 7),
+      seed: 1 + Math.floor(rng.uniform() * 1000),
+      total: 0.5 + 2.5 * rng.uniform(),
+    };
     const m = model(spec);
-    const r = await runCheck(m, { backend, reference: false, gradcheck: false, ...(k % 2 ? { parameterValues: await smoothValues(m) } : {}) });
+    const r = await runCheck(m, {
+      backend,
+      reference: false,
+      gradcheck: false,
+      ...(k % 2 ? { parameterValues: await smoothValues(m) } : {}),
+    });
     const found = r.findings.filter((f) => DETECTOR_CODES.includes(f.code));
     assert.deepEqual(found, [], `${JSON.stringify(spec)}: ${found.map((f) => f.message)}`);
   }
@@ -155,21 +205,43 @@ test('every random leapfrog / milne per-step model is flagged; the filtered one 
   const weak = ['leapfrog', 'milne'];
   let measured = 0;
   for (let k = 0; k < 40; k++) {
-    const spec: Spec = { meth: weak[k % weak.length], steps: [16, 32, 64][k % 3], width: 2 + Math.floor(rng.uniform() * 7), seed: 1 + Math.floor(rng.uniform() * 1000), total: 0.5 + 2.5 * rng.uniform() };
+    const spec: Spec = {
+      meth: weak[k % weak.length],
+      steps: [16, 32, 64][k % 3],
+      width: 2 + Math.floor(rng.uniform() * 7),
+      seed: 1 + Math.floor(rng.uniform() * 1000),
+      total: 0.5 + 2.5 * rng.uniform(),
+    };
     const m = model(spec);
     const values = k % 2 ? { parameterValues: await smoothValues(m) } : {};
     // Static flag (front end, no run) on every one.
     const text = analyse(modelText(spec));
-    assert.ok(text.diagnostics.some((d) => d.code === 'weakly-stable' && d.severity === 'warning'), `${JSON.stringify(spec)}: ${text.diagnostics.map((d) => d.code)}`);
+    assert.ok(
+      text.diagnostics.some((d) => d.code === 'weakly-stable' && d.severity === 'warning'),
+      `${JSON.stringify(spec)}: ${text.diagnostics.map((d) => d.code)}`,
+    );
     const r = await runCheck(m, { backend, reference: false, gradcheck: false, ...values });
     const flagged = r.findings.some((f) => f.code === 'weakly-stable-scheme');
-    if (spec.meth === 'leapfrog') assert.ok(flagged, `${JSON.stringify(spec)}: ${r.parameters.map((p) => `${p.name} α=${p.metrics.alpha} β=${p.metrics.beta}`)}`);
+    if (spec.meth === 'leapfrog')
+      assert.ok(
+        flagged,
+        `${JSON.stringify(spec)}: ${r.parameters.map((p) => `${p.name} α=${p.metrics.alpha} β=${p.metrics.beta}`)}`,
+      );
     if (flagged) measured++;
     // The corrected model is not flagged by the measurement (h ≤ 0.1: at coarser steps the
     // filter's O(h²) residue of the parasitic mode can itself exceed α's threshold).
     if (spec.total! / spec.steps <= 0.1) {
-      const c = await runCheck(model({ ...spec, gradfix: 'filter121' }), { backend, reference: false, gradcheck: false, ...values });
-      assert.deepEqual(c.findings.filter((f) => DETECTOR_CODES.includes(f.code)).map((f) => f.message), [], JSON.stringify(spec));
+      const c = await runCheck(model({ ...spec, gradfix: 'filter121' }), {
+        backend,
+        reference: false,
+        gradcheck: false,
+        ...values,
+      });
+      assert.deepEqual(
+        c.findings.filter((f) => DETECTOR_CODES.includes(f.code)).map((f) => f.message),
+        [],
+        JSON.stringify(spec),
+      );
     }
   }
   console.log(`measured detector flagged ${measured} of 40 leapfrog/milne models`);

@@ -93,18 +93,28 @@ done
 `;
 
 function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let n = 0, d = 0;
-  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  let n = 0,
+    d = 0;
+  for (let i = 0; i < a.length; i++) {
+    n += (a[i] - b[i]) ** 2;
+    d += b[i] ** 2;
+  }
   return d === 0 ? Math.sqrt(n) : Math.sqrt(n / d);
 }
 
-for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT Wilson–Cowan', WILSON_COWAN], ['small vectors and matrices', SMALL_TENSORS], ['Van der Pol on a vector state', VANDERPOL_VECTOR]] as const) {
+for (const [name, text] of [
+  ['every scalar function', EVERY_FUNCTION],
+  ['XPPAUT Wilson–Cowan', WILSON_COWAN],
+  ['small vectors and matrices', SMALL_TENSORS],
+  ['Van der Pol on a vector state', VANDERPOL_VECTOR],
+] as const) {
   test(`fused rhs equals the per-operation compile: ${name}`, async () => {
     const { tf } = await initBackend('cpu');
     const m = parse(text);
     assert.ok(compileScalarProgram(m), 'the model is in the fused subset');
     const before = tf.memory().numTensors;
-    const fused = compileModel(tf, m).compiled, plain = compileModel(tf, m, { fuseScalars: false }).compiled;
+    const fused = compileModel(tf, m).compiled,
+      plain = compileModel(tf, m, { fuseScalars: false }).compiled;
     try {
       const values = initialParameters(tf, m);
       const sizes = m.params.map((p) => sizeOf(p.shape));
@@ -116,12 +126,20 @@ for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT 
         const p = m.params.map((q, j) => tf.tensor(values[j].subarray(0, sizes[j]), internalShape(q.shape)));
         const cot = m.states.map((x) => tf.tensor(next(sizeOf(x.shape)), internalShape(x.shape)));
         const flat = (xs: Tensor[]) => xs.flatMap((x) => Array.from(x.dataSync()));
-        const a = flat(fused.rhs(s, p, 0.37)), b = flat(plain.rhs(s, p, 0.37));
+        const a = flat(fused.rhs(s, p, 0.37)),
+          b = flat(plain.rhs(s, p, 0.37));
         assert.ok(rel(a, b) < 1e-6, `rhs ${a} vs ${b}`);
         fused.rhs(s, p, 0.37).forEach((f, i) => assert.deepEqual(f.shape, s[i].shape, 'f has the shape of its state'));
         const va = fused.rhsVjp!(s, p, 0.37, cot, true);
         // The per-operation model's vjp by TF.js AD of its rhs.
-        const { grads } = tf.engine().gradients(() => tf.addN(plain.rhs(s, p, 0.37).map((f, i) => tf.sum(tf.mul(f, cot[i])))), [...s, ...p], undefined, true);
+        const { grads } = tf
+          .engine()
+          .gradients(
+            () => tf.addN(plain.rhs(s, p, 0.37).map((f, i) => tf.sum(tf.mul(f, cot[i])))),
+            [...s, ...p],
+            undefined,
+            true,
+          );
         const vb = { vx: grads.slice(0, s.length), vp: grads.slice(s.length).map((g, j) => g ?? tf.zerosLike(p[j])) };
         const both = (r: { vx: Tensor[]; vp: Tensor[] }) => flat([...r.vx, ...r.vp]);
         assert.ok(rel(both(va), both(vb)) < 1e-5, `vjp ${both(va)} vs ${both(vb)}`);
@@ -131,25 +149,72 @@ for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT 
         const lead = (x: Tensor) => (x.rank === 0 ? [1, 1] : x.shape);
         const sb = s.map((x) => tf.concat([tf.reshape(x, [1, ...lead(x)]), tf.fill([2, ...lead(x)], 0.1)], 0));
         const pb = p.map((x) => tf.reshape(x, [1, ...lead(x)]));
-        const ba = fused.batched!.rhs(sb, pb, 0.37), bb = plain.batched!.rhs(sb, pb, 0.37);
+        const ba = fused.batched!.rhs(sb, pb, 0.37),
+          bb = plain.batched!.rhs(sb, pb, 0.37);
         ba.forEach((f, i) => assert.deepEqual(f.shape, bb[i].shape, 'batched f has the batched shape of its state'));
         assert.ok(rel(flat(ba), flat(bb)) < 1e-6, `batched ${flat(ba)} vs ${flat(bb)}`);
         // Its vjps, as the reference's g on a grid takes them: one parameter copy per batch element.
         const pb3 = p.map((x) => tf.concat([tf.reshape(x, [1, ...lead(x)]), tf.fill([2, ...lead(x)], 0.3)], 0));
-        const vjp = (cm: typeof fused) => tf.engine().gradients(() => tf.addN(cm.batched!.rhs(sb, pb3, 0.37).map((f, i) => tf.sum(tf.mul(f, tf.reshape(tf.tile(tf.reshape(cot[i], [1, -1]), [3, 1]), f.shape))))), [...sb, ...pb3], undefined, true).grads;
+        const vjp = (cm: typeof fused) =>
+          tf
+            .engine()
+            .gradients(
+              () =>
+                tf.addN(
+                  cm
+                    .batched!.rhs(sb, pb3, 0.37)
+                    .map((f, i) =>
+                      tf.sum(tf.mul(f, tf.reshape(tf.tile(tf.reshape(cot[i], [1, -1]), [3, 1]), f.shape))),
+                    ),
+                ),
+              [...sb, ...pb3],
+              undefined,
+              true,
+            ).grads;
         const [ga, gb] = [vjp(fused), vjp(plain)];
-        ga.forEach((g, i) => assert.ok(rel(g!.dataSync(), gb[i]!.dataSync()) < 1e-5, `batched vjp, source ${i}: ${g!.dataSync()} vs ${gb[i]!.dataSync()}`));
+        ga.forEach((g, i) =>
+          assert.ok(
+            rel(g!.dataSync(), gb[i]!.dataSync()) < 1e-5,
+            `batched vjp, source ${i}: ${g!.dataSync()} vs ${gb[i]!.dataSync()}`,
+          ),
+        );
       });
       // AD through the whole unrolled solve.
-      const scheme = schemeOf(m), N = m.options.steps;
+      const scheme = schemeOf(m),
+        N = m.options.steps;
       const pc = parameterCopies(scheme, N, m.options.dt, m.options.t0);
-      const ctx = (cm: typeof fused): TrainContext => ({ tf, cm, model: m, scheme, N, h: m.options.dt, t0: m.options.t0, copies: pc.count, taus: pc.times, weights: pc.weights, sizes });
-      const ga = adGradient(ctx(fused), values), gb = adGradient(ctx(plain), values);
+      const ctx = (cm: typeof fused): TrainContext => ({
+        tf,
+        cm,
+        model: m,
+        scheme,
+        N,
+        h: m.options.dt,
+        t0: m.options.t0,
+        copies: pc.count,
+        taus: pc.times,
+        weights: pc.weights,
+        sizes,
+      });
+      const ga = adGradient(ctx(fused), values),
+        gb = adGradient(ctx(plain), values);
       assert.ok(Math.abs(ga.loss - gb.loss) <= 1e-5 * Math.abs(gb.loss), `loss ${ga.loss} vs ${gb.loss}`);
       ga.G.forEach((g, i) => assert.ok(rel(g, gb.G[i]) < 1e-4, `${m.params[i].name}: ${rel(g, gb.G[i])}`));
       // The continuous reference on both.
-      const inp: ReferenceInput = { N, h: m.options.dt, t0: m.options.t0, layerTimes: pc.times, params: m.params.map((q, i) => ({ perStep: q.perStep, values: values[i], shape: internalShape(q.shape), size: sizes[i] })) };
-      const ra = continuousReference(tf, fused, inp), rb = continuousReference(tf, plain, inp);
+      const inp: ReferenceInput = {
+        N,
+        h: m.options.dt,
+        t0: m.options.t0,
+        layerTimes: pc.times,
+        params: m.params.map((q, i) => ({
+          perStep: q.perStep,
+          values: values[i],
+          shape: internalShape(q.shape),
+          size: sizes[i],
+        })),
+      };
+      const ra = continuousReference(tf, fused, inp),
+        rb = continuousReference(tf, plain, inp);
       ra.g.forEach((g, i) => assert.ok(rel(g, rb.g[i]) < 1e-4, `reference ${m.params[i].name}: ${rel(g, rb.g[i])}`));
     } finally {
       fused.dispose();
@@ -161,7 +226,10 @@ for (const [name, text] of [['every scalar function', EVERY_FUNCTION], ['XPPAUT 
 
 test('the full check of a fused vector model passes its gradcheck and follows its reference', async () => {
   const r = await runCheck(parse(SMALL_TENSORS), { backend: 'cpu' });
-  assert.deepEqual(r.findings.map((f) => f.code), []);
+  assert.deepEqual(
+    r.findings.map((f) => f.code),
+    [],
+  );
   for (const p of r.parameters) {
     assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name} gradcheck ${p.metrics.gradcheckRelError}`);
     assert.ok(p.metrics.relError < 1e-2, `${p.name} reference ${p.metrics.relError}`);
@@ -179,16 +247,38 @@ test('the full check of a fused scalar model passes its gradcheck and matches it
 test('models outside the fused subset are not fused', () => {
   // Larger than MAX_FUSED_ELEMENTS: a per-step MLP stays with TF.js's kernels.
   assert.ok(8 + 64 > MAX_FUSED_ELEMENTS);
-  assert.equal(compileScalarProgram(parse("state x[8]\ninit x = 0.5\nparam W[8,8] per-step ~ normal(0, 1)\nx' = tanh(W @ x)\n@ total=1, steps=8\ndone\n")), undefined);
+  assert.equal(
+    compileScalarProgram(
+      parse(
+        "state x[8]\ninit x = 0.5\nparam W[8,8] per-step ~ normal(0, 1)\nx' = tanh(W @ x)\n@ total=1, steps=8\ndone\n",
+      ),
+    ),
+    undefined,
+  );
   // Small, but as few kernels per operation as fused (flattening W and x, splitting f): not fused.
-  assert.equal(compileScalarProgram(parse("state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 1)\nparam c[2] per-step = 0\nx' = W @ x + c\n@ total=1, steps=8\ndone\n")), undefined);
-  assert.ok(compileScalarProgram(parse("state x[2]\ninit x = [1, 0]\nparam W[2,2] ~ normal(0, 1)\nx' = tanh(W @ x) - x^3 + [x[1], -x[0]]\n@ total=1, steps=8\ndone\n")));
+  assert.equal(
+    compileScalarProgram(
+      parse(
+        "state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 1)\nparam c[2] per-step = 0\nx' = W @ x + c\n@ total=1, steps=8\ndone\n",
+      ),
+    ),
+    undefined,
+  );
+  assert.ok(
+    compileScalarProgram(
+      parse(
+        "state x[2]\ninit x = [1, 0]\nparam W[2,2] ~ normal(0, 1)\nx' = tanh(W @ x) - x^3 + [x[1], -x[0]]\n@ total=1, steps=8\ndone\n",
+      ),
+    ),
+  );
   assert.ok(compileScalarProgram(parse("init x=1\nx' = -x\n@ total=1, steps=8\ndone\n")));
 });
 
 test('a chaotic solve: finite differences are reported as unable to judge AD, not as a mismatch', async () => {
   // Lorenz over 40 time units: perturbations grow by ~e^36, so finite differences never settle.
-  const m = parse('par s=10, r=28, b=2.667\ninit x=1, y=1, z=1\nx\' = s*(y-x)\ny\' = x*(r-z) - y\nz\' = x*y - b*z\n@ total=40, dt=0.02\ndone\n');
+  const m = parse(
+    "par s=10, r=28, b=2.667\ninit x=1, y=1, z=1\nx' = s*(y-x)\ny' = x*(r-z) - y\nz' = x*y - b*z\n@ total=40, dt=0.02\ndone\n",
+  );
   const r = await runCheck(m, { backend: 'cpu', reference: false });
   const codes = r.findings.map((f) => f.code);
   assert.ok(!codes.includes('gradcheck-mismatch'), JSON.stringify(codes));
@@ -197,10 +287,22 @@ test('a chaotic solve: finite differences are reported as unable to judge AD, no
     assert.equal(p.metrics.gradcheckUnresolved, true);
     assert.equal(p.verdict?.kind, 'inconclusive');
   }
-  assert.match(r.findings.find((f) => f.code === 'gradcheck-unresolved')!.message, /do not settle as the step shrinks .* shorter total/);
+  assert.match(
+    r.findings.find((f) => f.code === 'gradcheck-unresolved')!.message,
+    /do not settle as the step shrinks .* shorter total/,
+  );
   // The same model over a short horizon is checkable.
-  const short = await runCheck(parse('par s=10, r=28, b=2.667\ninit x=1, y=1, z=1\nx\' = s*(y-x)\ny\' = x*(r-z) - y\nz\' = x*y - b*z\n@ total=0.5, dt=0.02\ndone\n'), { backend: 'cpu', reference: false });
-  for (const p of short.parameters) assert.ok(!p.metrics.gradcheckUnresolved && p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${JSON.stringify(p.metrics)}`);
+  const short = await runCheck(
+    parse(
+      "par s=10, r=28, b=2.667\ninit x=1, y=1, z=1\nx' = s*(y-x)\ny' = x*(r-z) - y\nz' = x*y - b*z\n@ total=0.5, dt=0.02\ndone\n",
+    ),
+    { backend: 'cpu', reference: false },
+  );
+  for (const p of short.parameters)
+    assert.ok(
+      !p.metrics.gradcheckUnresolved && p.metrics.gradcheckRelError < 1e-2,
+      `${p.name}: ${JSON.stringify(p.metrics)}`,
+    );
 });
 
 test('packed discrete solves of scalar models equal the per-state solve, values and AD, for every scheme kind', async () => {
@@ -212,19 +314,29 @@ test('packed discrete solves of scalar models equal the per-state solve, values 
       try {
         assert.ok(cm.packed, `${meth}: a several-state scalar model is packed`);
         const unpacked = { ...cm, rhs: (s: Tensor[], p: Tensor[], t: number) => cm.rhs(s, p, t) }; // a view: solved per state
-        const scheme = schemeOf(m), N = m.options.steps;
+        const scheme = schemeOf(m),
+          N = m.options.steps;
         const values = initialParameters(tf, m);
-        const copies = values.map((v, i) => (m.params[i].perStep ? Array.from(v, (x) => tf.scalar(x)) : [tf.scalar(v[0])]));
+        const copies = values.map((v, i) =>
+          m.params[i].perStep ? Array.from(v, (x) => tf.scalar(x)) : [tf.scalar(v[0])],
+        );
         const at = (c: number) => copies.map((cs, i) => (m.params[i].perStep ? cs[c] : cs[0]));
-        const run = (model: typeof cm) => tf.tidy(() => {
-          const flat = copies.flat();
-          const { value, grads } = tf.engine().gradients(() => {
-            const traj = solveDiscrete(tf, model, scheme, N, m.options.dt, 0, at);
-            return tf.addN([model.loss(traj[N]), tf.mul(0.1, tf.sum(tf.stack(traj.map((xs) => xs[1]))))]); // every step read
-          }, flat, undefined, true);
-          return [value.dataSync()[0], ...grads.map((g) => (g ? g.dataSync()[0] : 0))];
-        });
-        const a = run(cm), b = run(unpacked);
+        const run = (model: typeof cm) =>
+          tf.tidy(() => {
+            const flat = copies.flat();
+            const { value, grads } = tf.engine().gradients(
+              () => {
+                const traj = solveDiscrete(tf, model, scheme, N, m.options.dt, 0, at);
+                return tf.addN([model.loss(traj[N]), tf.mul(0.1, tf.sum(tf.stack(traj.map((xs) => xs[1]))))]); // every step read
+              },
+              flat,
+              undefined,
+              true,
+            );
+            return [value.dataSync()[0], ...grads.map((g) => (g ? g.dataSync()[0] : 0))];
+          });
+        const a = run(cm),
+          b = run(unpacked);
         assert.deepEqual(a, b, `${meth} tie=${tie}: packed and per-state solves give the same float32 numbers`);
         tf.dispose(copies.flat());
       } finally {
@@ -246,11 +358,23 @@ test('the continuous reference of a packed scalar model equals the per-state one
     const layerTimes = parameterCopies(schemeOf(m), N, m.options.dt, 0).times;
     for (const untie of [false, true]) {
       const values = initialParameters(tf, m);
-      if (untie) values[2].forEach((v, n) => { values[2][n] = v * (1 + 0.3 * Math.sin(n)); });
-      const inp: ReferenceInput = { N, h: m.options.dt, t0: 0, layerTimes, params: m.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: [], size: 1 })) };
-      const a = continuousReference(tf, cm, inp), b = continuousReference(tf, unpacked, inp);
+      if (untie)
+        values[2].forEach((v, n) => {
+          values[2][n] = v * (1 + 0.3 * Math.sin(n));
+        });
+      const inp: ReferenceInput = {
+        N,
+        h: m.options.dt,
+        t0: 0,
+        layerTimes,
+        params: m.params.map((p, i) => ({ perStep: p.perStep, values: values[i], shape: [], size: 1 })),
+      };
+      const a = continuousReference(tf, cm, inp),
+        b = continuousReference(tf, unpacked, inp);
       assert.equal(a.gridTimes.length, b.gridTimes.length, 'the same grid');
-      a.g.forEach((g, i) => assert.ok(rel(g, b.g[i]) < 1e-5, `${untie ? 'untied' : 'tied'} ${m.params[i].name}: ${rel(g, b.g[i])}`));
+      a.g.forEach((g, i) =>
+        assert.ok(rel(g, b.g[i]) < 1e-5, `${untie ? 'untied' : 'tied'} ${m.params[i].name}: ${rel(g, b.g[i])}`),
+      );
       assert.ok(Math.abs(a.lossAccurate - b.lossAccurate) <= 1e-6 * Math.abs(b.lossAccurate));
     }
   } finally {
@@ -267,31 +391,54 @@ test('fused and per-operation compiles agree on random small models: loss and AD
     if (!a.model || !compileScalarProgram(a.model)) return;
     const m = a.model;
     fusedModels++;
-    const scheme = schemeOf(m), N = m.options.steps;
+    const scheme = schemeOf(m),
+      N = m.options.steps;
     const pc = parameterCopies(scheme, N, m.options.dt, m.options.t0);
     const values = initialParameters(tf, m);
     const grads = (fuseScalars: boolean) => {
       const { compiled: cm } = compileModel(tf, m, { fuseScalars });
       try {
-        return adGradient({ tf, cm, model: m, scheme, N, h: m.options.dt, t0: m.options.t0, copies: pc.count, taus: pc.times, weights: pc.weights, sizes: m.params.map((p) => sizeOf(p.shape)) }, values);
+        return adGradient(
+          {
+            tf,
+            cm,
+            model: m,
+            scheme,
+            N,
+            h: m.options.dt,
+            t0: m.options.t0,
+            copies: pc.count,
+            taus: pc.times,
+            weights: pc.weights,
+            sizes: m.params.map((p) => sizeOf(p.shape)),
+          },
+          values,
+        );
       } finally {
         cm.dispose();
       }
     };
-    const f = grads(true), p = grads(false);
+    const f = grads(true),
+      p = grads(false);
     // Where the per-operation AD is finite, the fused one is too and equal to float32 rounding (amplified by at
     // most 10³ along the solve). Not the converse: TF.js's where() gradient multiplies an untaken branch's
     // infinite derivative (v/0) by a zero cotangent into NaN; the fused reverse mode skips zero cotangents.
     const finite = (r: typeof f) => Number.isFinite(r.loss) && r.G.every((g) => g.every(Number.isFinite));
     if (!finite(p)) return;
     assert.ok(finite(f), `finite on the per-operation compile only\n${text}`);
-    assert.ok(Math.abs(f.loss - p.loss) <= 1e-4 * Math.max(1, Math.abs(p.loss)), `loss ${f.loss} vs ${p.loss}\n${text}`);
+    assert.ok(
+      Math.abs(f.loss - p.loss) <= 1e-4 * Math.max(1, Math.abs(p.loss)),
+      `loss ${f.loss} vs ${p.loss}\n${text}`,
+    );
     // Relative to the gradient, with a floor for gradients that vanish by cancellation (b/b, a·(1/a)): there
     // each compile keeps its own float32 rounding noise.
     const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((x, y) => x + y * y, 0));
     f.G.forEach((g, i) => {
       const diff = norm(g.map((x, k) => x - p.G[i][k]));
-      assert.ok(diff <= 1e-3 * norm(p.G[i]) + 1e-4 * (1 + Math.abs(p.loss)), `${m.params[i].name}: ${diff} against ${norm(p.G[i])}\n${text}`);
+      assert.ok(
+        diff <= 1e-3 * norm(p.G[i]) + 1e-4 * (1 + Math.abs(p.loss)),
+        `${m.params[i].name}: ${diff} against ${norm(p.G[i])}\n${text}`,
+      );
     });
   };
   await fc.assert(fc.asyncProperty(expressionModel, agree), { seed: 21, numRuns: 100 });
@@ -300,14 +447,17 @@ test('fused and per-operation compiles agree on random small models: loss and AD
   assert.ok(fusedModels >= 150, `only ${fusedModels} generated models were fused`);
 });
 
-test('relu on the fused path gives what TF.js\'s relu gives, NaN included (a blow-up stays visible)', async () => {
+test("relu on the fused path gives what TF.js's relu gives, NaN included (a blow-up stays visible)", async () => {
   const { tf } = await initBackend('cpu');
-  const m = parse('state x\nparam k = 0.5\nx\' = relu(k*x)\ninit x = 1\nloss = x(T)^2\n@ steps=4\ndone\n');
+  const m = parse("state x\nparam k = 0.5\nx' = relu(k*x)\ninit x = 1\nloss = x(T)^2\n@ steps=4\ndone\n");
   const prog = compileScalarProgram(m);
   assert.ok(prog, 'a scalar model runs fused');
   for (const x of [Number.NaN, -2, 0, 3]) {
     const fused = evaluate(prog, [x], [0.5], 0)[prog.outputs[0]];
     const kernel = tf.tidy(() => tf.relu(tf.scalar(0.5 * x)).dataSync()[0]);
-    assert.ok(Object.is(fused, kernel) || (fused === 0 && kernel === 0), `relu(0.5·${x}): fused ${fused}, TF.js ${kernel}`);
+    assert.ok(
+      Object.is(fused, kernel) || (fused === 0 && kernel === 0),
+      `relu(0.5·${x}): fused ${fused}, TF.js ${kernel}`,
+    );
   }
 });

@@ -5,12 +5,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { schemeByName, startSteps, TABLEAUX } from '../../solver/schemes/schemes';
 import { parameterCopies, sequenceCopies } from '../../solver/schemes/copies';
-import { multistepOrder, polynomialRoots, rkOrder, validateTableau, zeroStability } from '../../solver/schemes/coefficients';
+import {
+  multistepOrder,
+  polynomialRoots,
+  rkOrder,
+  validateTableau,
+  zeroStability,
+} from '../../solver/schemes/coefficients';
 import { describeScheme } from '../../solver/schemes/analysis';
 import { analyse } from '../../solver/language';
 import { SCHEME_NAMES } from '../../solver/model';
 
-const close = (a: number[], b: number[], tol = 1e-12) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= tol);
+const close = (a: number[], b: number[], tol = 1e-12) =>
+  a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= tol);
 
 test('AB2 and AB3 weights started by heun are those of docs/design.md#adams-bashforth', () => {
   const N = 12;
@@ -26,7 +33,14 @@ test('leapfrog weights: ½ on the Euler-start copy, 1 elsewhere (the mean of the
 });
 
 test('weights of strongly stable schemes sum to N (Σ h w = T − t0); weakly stable ones to the centre of their smooth end', () => {
-  const user = { kind: 'lmm' as const, name: 'mylmm', alpha: [-0.5, -0.5, 1], beta: [-0.25, 1.75, 0], range: R, nameRange: R };
+  const user = {
+    kind: 'lmm' as const,
+    name: 'mylmm',
+    alpha: [-0.5, -0.5, 1],
+    beta: [-0.25, 1.75, 0],
+    range: R,
+    nameRange: R,
+  };
   for (const N of [1, 2, 3, 5, 17, 64]) {
     for (const start of ['euler', 'heun', 'midpoint', 'ralston', 'rk4']) {
       for (const name of [...SCHEME_NAMES, 'mylmm']) {
@@ -39,7 +53,10 @@ test('weights of strongly stable schemes sum to N (Σ h w = T − t0); weakly st
           const total = pc.weights.reduce((a, b) => a + b, 0) * h;
           // Weakly stable: every multiplier is 1/ρ'(1) up to the average of the last k states (leapfrog, milne: centred at T − h/2).
           const expected = s.kind === 'lmm' && s.weaklyStable && N - 1 > startSteps(s) ? 2 - h / 2 : 2;
-          assert.ok(Math.abs(total - expected) < 1e-9, `${name} start=${start} tie=${tie} N=${N}: Σ h w = ${total}, expected ${expected}`);
+          assert.ok(
+            Math.abs(total - expected) < 1e-9,
+            `${name} start=${start} tie=${tie} N=${N}: Σ h w = ${total}, expected ${expected}`,
+          );
         }
       }
     }
@@ -91,7 +108,9 @@ test('multistep order from the error constants', () => {
 });
 
 test('polynomial roots and the root condition', () => {
-  const r = polynomialRoots([-6, 11, -6, 1]).map((z) => z.re).sort();
+  const r = polynomialRoots([-6, 11, -6, 1])
+    .map((z) => z.re)
+    .sort();
   assert.ok(close(r, [1, 2, 3], 1e-9), `${r}`);
   const complexRoots = polynomialRoots([1, 0, 1]);
   assert.ok(complexRoots.every((z) => Math.abs(Math.hypot(z.re, z.im) - 1) < 1e-12 && Math.abs(z.re) < 1e-12));
@@ -106,8 +125,15 @@ test('polynomial roots and the root condition', () => {
 
 test('describeScheme: every built-in, XPPAUT names, and declared schemes', () => {
   const want: Record<string, [number, string]> = {
-    euler: [1, 'strong'], heun: [2, 'strong'], midpoint: [2, 'strong'], ralston: [2, 'strong'], rk4: [4, 'strong'],
-    leapfrog: [2, 'weak'], ab2: [2, 'strong'], ab3: [3, 'strong'], milne: [4, 'weak'],
+    euler: [1, 'strong'],
+    heun: [2, 'strong'],
+    midpoint: [2, 'strong'],
+    ralston: [2, 'strong'],
+    rk4: [4, 'strong'],
+    leapfrog: [2, 'weak'],
+    ab2: [2, 'strong'],
+    ab3: [3, 'strong'],
+    milne: [4, 'weak'],
   };
   for (const name of SCHEME_NAMES) {
     const d = describeScheme(name);
@@ -121,9 +147,28 @@ test('describeScheme: every built-in, XPPAUT names, and declared schemes', () =>
   assert.equal(describeScheme('gear'), undefined);
   assert.match(describeScheme('leapfrog')!.documentation, /oscillate/);
   assert.match(describeScheme('midpoint')!.documentation, /b = 0/);
-  const bad = describeScheme('bad', { kind: 'lmm', name: 'bad', alpha: [-5, 4, 1], beta: [2, 4, 0], range: R, nameRange: R })!;
+  const bad = describeScheme('bad', {
+    kind: 'lmm',
+    name: 'bad',
+    alpha: [-5, 4, 1],
+    beta: [2, 4, 0],
+    range: R,
+    nameRange: R,
+  })!;
   assert.deepEqual([bad.order, bad.stability], [3, 'unstable']);
-  const kutta = describeScheme('k', { kind: 'rk', name: 'k', a: [[0, 0, 0], [0.5, 0, 0], [-1, 2, 0]], b: [1 / 4, 1 / 2, 1 / 4], c: [0, 0.5, 1], range: R, nameRange: R })!;
+  const kutta = describeScheme('k', {
+    kind: 'rk',
+    name: 'k',
+    a: [
+      [0, 0, 0],
+      [0.5, 0, 0],
+      [-1, 2, 0],
+    ],
+    b: [1 / 4, 1 / 2, 1 / 4],
+    c: [0, 0.5, 1],
+    range: R,
+    nameRange: R,
+  })!;
   assert.equal(kutta.order, 2);
   assert.match(kutta.documentation, /order 3 needs/);
 });
@@ -157,7 +202,8 @@ test('diagnostics: weak stability warned only with per-step parameters, on the m
     assert.ok(!codes(model(`meth=${meth}`, '', false)).some((c) => c.startsWith('weakly-stable')));
     assert.ok(codes(model(`meth=${meth}, gradfix=filter121`)).includes('weakly-stable:information'));
   }
-  for (const meth of ['ab2', 'ab3', 'rk4', 'heun', 'euler']) assert.ok(!codes(model(`meth=${meth}`)).some((c) => c.startsWith('weakly-stable')), meth);
+  for (const meth of ['ab2', 'ab3', 'rk4', 'heun', 'euler'])
+    assert.ok(!codes(model(`meth=${meth}`)).some((c) => c.startsWith('weakly-stable')), meth);
 });
 
 test('diagnostics: zero stage weight with tie=stage, zero copy weight for ab2 started by heun, repeated stage times', () => {
@@ -179,7 +225,9 @@ test('diagnostics: declared schemes that are unstable or inconsistent are errors
   assert.match(e.message, /not zero-stable/);
   assert.equal(analyse(model('meth=bad', unstable)).model, undefined);
   assert.ok(codes(model('meth=rk4', unstable)).includes('scheme-unstable:warning'));
-  assert.ok(codes(model('meth=inc', 'scheme inc lmm alpha=[-1, 1] beta=[0.5, 0]')).includes('scheme-inconsistent:error'));
+  assert.ok(
+    codes(model('meth=inc', 'scheme inc lmm alpha=[-1, 1] beta=[0.5, 0]')).includes('scheme-inconsistent:error'),
+  );
   // A good user LMM and a user RK: no scheme diagnostics.
   const good = codes(model('meth=mylmm', 'scheme mylmm lmm alpha=[-0.5, -0.5, 1] beta=[-0.25, 1.75, 0]'));
   assert.ok(!good.some((c) => c.startsWith('scheme-') || c.startsWith('weakly')), `${good}`);

@@ -34,10 +34,17 @@ const exact = (t: number) => Math.exp((t * t) / 2);
 
 async function finalState(meth: string, start: string, steps: number): Promise<number> {
   const { tf } = await initBackend(backend);
-  const m = modelOf(`state x\ninit x = 1\n${USER}\nx' = t*x\n@ total=2, steps=${steps}, meth=${meth}, start=${start}\ndone\n`);
+  const m = modelOf(
+    `state x\ninit x = 1\n${USER}\nx' = t*x\n@ total=2, steps=${steps}, meth=${meth}, start=${start}\ndone\n`,
+  );
   const { compiled } = compileModel(tf, m);
   try {
-    return tf.tidy(() => solveDiscrete(tf, compiled, schemeOf(m), steps, m.options.dt, 0, () => []).at(-1)![0].dataSync()[0]);
+    return tf.tidy(
+      () =>
+        solveDiscrete(tf, compiled, schemeOf(m), steps, m.options.dt, 0, () => [])
+          .at(-1)![0]
+          .dataSync()[0],
+    );
   } finally {
     compiled.dispose();
   }
@@ -67,7 +74,11 @@ for (const [meth, start, p, Ns] of ORDER_CASES) {
     const errs: number[] = [];
     for (const N of Ns) errs.push(Math.abs((await finalState(meth, start, N)) - exact(2)));
     const orders = errs.slice(1).map((e, i) => Math.log2(errs[i] / e));
-    for (const q of orders) assert.ok(Math.abs(q - p) < 0.4, `${meth}: orders ${orders.map((x) => x.toFixed(2))}, errors ${errs.map((e) => e.toExponential(2))}`);
+    for (const q of orders)
+      assert.ok(
+        Math.abs(q - p) < 0.4,
+        `${meth}: orders ${orders.map((x) => x.toFixed(2))}, errors ${errs.map((e) => e.toExponential(2))}`,
+      );
   });
 }
 
@@ -76,14 +87,23 @@ function makeCopies(tf: Awaited<ReturnType<typeof initBackend>>['tf'], m: Model,
   const rng = new Rng(seed);
   return m.params.map((p) => {
     const P = sizeOf(p.shape);
-    return Array.from({ length: p.perStep ? count : 1 }, () => tf.tensor(rng.normals(P, 0, 0.5), internalShape(p.shape)));
+    return Array.from({ length: p.perStep ? count : 1 }, () =>
+      tf.tensor(rng.normals(P, 0, 0.5), internalShape(p.shape)),
+    );
   });
 }
 
 const CONFIGS: [string, string, string][] = [
   ...SCHEME_NAMES.map((s): [string, string, string] => [s, 'euler', 'step']),
-  ['heun', 'euler', 'stage'], ['rk4', 'euler', 'stage'], ['midpoint', 'euler', 'stage'], ['kutta3', 'euler', 'stage'],
-  ['ab2', 'heun', 'step'], ['ab3', 'heun', 'step'], ['leapfrog', 'heun', 'step'], ['milne', 'rk4', 'step'], ['ab3', 'ralston', 'step'],
+  ['heun', 'euler', 'stage'],
+  ['rk4', 'euler', 'stage'],
+  ['midpoint', 'euler', 'stage'],
+  ['kutta3', 'euler', 'stage'],
+  ['ab2', 'heun', 'step'],
+  ['ab3', 'heun', 'step'],
+  ['leapfrog', 'heun', 'step'],
+  ['milne', 'rk4', 'step'],
+  ['ab3', 'ralston', 'step'],
   ['mylmm', 'rk4', 'step'],
 ];
 
@@ -91,8 +111,10 @@ for (const [meth, start, tie] of CONFIGS) {
   test(`${meth} (start=${start}, tie=${tie}): AD through the unrolled solve matches finite differences`, async () => {
     const { tf } = await initBackend(backend);
     const N = 12;
-    const m = modelOf(`state x[2]\ninit x = [1, -0.5]\n${USER}\nparam W[2,2] per-step ~ normal(0, 0.5)\nparam b[2] ~ normal(0, 0.5)\n` +
-      `x' = tanh(W @ x + b) + 0.3*sin(3*t)\nloss = 0.5*sum((x(T) - [0.2, 0.1])^2)\n@ total=1.5, steps=${N}, meth=${meth}, start=${start}, tie=${tie}\ndone\n`);
+    const m = modelOf(
+      `state x[2]\ninit x = [1, -0.5]\n${USER}\nparam W[2,2] per-step ~ normal(0, 0.5)\nparam b[2] ~ normal(0, 0.5)\n` +
+        `x' = tanh(W @ x + b) + 0.3*sin(3*t)\nloss = 0.5*sum((x(T) - [0.2, 0.1])^2)\n@ total=1.5, steps=${N}, meth=${meth}, start=${start}, tie=${tie}\ndone\n`,
+    );
     const scheme = schemeOf(m);
     const count = copyCount(scheme, N);
     const { compiled } = compileModel(tf, m);
@@ -103,20 +125,32 @@ for (const [meth, start, tie] of CONFIGS) {
         const at = (c: number) => cs.map((ps, i) => (m.params[i].perStep ? ps[c] : ps[0]));
         return compiled.loss(solveDiscrete(tf, compiled, scheme, N, m.options.dt, 0, at).at(-1)!);
       };
-      const grads = tf.tidy(() => tf.grads((...xs: Tensor[]) => {
-        let k = 0;
-        return lossOf(copies.map((ps) => ps.map(() => xs[k++])));
-      })(flat).map((g) => g.dataSync()));
+      const grads = tf.tidy(() =>
+        tf
+          .grads((...xs: Tensor[]) => {
+            let k = 0;
+            return lossOf(copies.map((ps) => ps.map(() => xs[k++])));
+          })(flat)
+          .map((g) => g.dataSync()),
+      );
       const rng = new Rng(42);
       const dirs = flat.map((t) => rng.normals(t.size));
       let ad = 0;
-      grads.forEach((g, j) => { for (let q = 0; q < g.length; q++) ad += g[q] * dirs[j][q]; });
-      const eps = 1e-2;
-      const moved = (sgn: number) => tf.tidy(() => {
-        let k = 0;
-        const cs = copies.map((ps) => ps.map((t) => { const j = k++; return tf.add(t, tf.mul(tf.tensor(dirs[j], t.shape), sgn * eps)); }));
-        return lossOf(cs).dataSync()[0];
+      grads.forEach((g, j) => {
+        for (let q = 0; q < g.length; q++) ad += g[q] * dirs[j][q];
       });
+      const eps = 1e-2;
+      const moved = (sgn: number) =>
+        tf.tidy(() => {
+          let k = 0;
+          const cs = copies.map((ps) =>
+            ps.map((t) => {
+              const j = k++;
+              return tf.add(t, tf.mul(tf.tensor(dirs[j], t.shape), sgn * eps));
+            }),
+          );
+          return lossOf(cs).dataSync()[0];
+        });
       const fd = (moved(1) - moved(-1)) / (2 * eps);
       assert.ok(Math.abs(fd - ad) <= 2e-2 * Math.abs(fd) + 1e-5, `AD ${ad} vs FD ${fd}`);
       // Every copy the scheme uses gets a gradient; copies with zero weight may not.
@@ -135,9 +169,12 @@ for (const [meth, start, tie] of CONFIGS) {
 for (const [meth, start, tie] of CONFIGS) {
   test(`${meth} (start=${start}, tie=${tie}): AD of a pure quadrature gives h·w for every copy`, async () => {
     const { tf } = await initBackend(backend);
-    const N = 11, h = 2 / N;
+    const N = 11,
+      h = 2 / N;
     // f independent of x: x_N (strongly stable) or the smooth end average (weakly stable) is x_0 + h Σ w_c θ_c.
-    const m = modelOf(`state x\n${USER}\nparam th per-step = 1\nx' = th\n@ total=2, steps=${N}, meth=${meth}, start=${start}, tie=${tie}\ndone\n`);
+    const m = modelOf(
+      `state x\n${USER}\nparam th per-step = 1\nx' = th\n@ total=2, steps=${N}, meth=${meth}, start=${start}, tie=${tie}\ndone\n`,
+    );
     const scheme = schemeOf(m);
     const count = copyCount(scheme, N);
     const pc = parameterCopies(scheme, N, h, 0);
@@ -145,12 +182,27 @@ for (const [meth, start, tie] of CONFIGS) {
     const copies = Array.from({ length: count }, () => tf.scalar(1));
     try {
       // allowNoGradients: copies with weight 0 (midpoint's first stage here) are not connected to the loss at all.
-      const G = tf.tidy(() => tf.engine().gradients(() => {
-        const traj = solveDiscrete(tf, compiled, scheme, N, h, 0, (c) => [copies[c]]);
-        if (scheme.kind === 'lmm' && scheme.weaklyStable) return tf.mul(tf.add(traj[N][0], traj[N - 1][0]), 0.5); // leapfrog, milne: c = (½, ½)
-        return tf.sum(traj[N][0]);
-      }, copies, undefined, true).grads.map((g) => (g ? g.dataSync()[0] : 0)));
-      G.forEach((g, c) => assert.ok(Math.abs(g - h * pc.weights[c]) < 1e-5, `copy ${c}: G = ${g}, h·w = ${h * pc.weights[c]} (w = ${pc.weights})`));
+      const G = tf.tidy(() =>
+        tf
+          .engine()
+          .gradients(
+            () => {
+              const traj = solveDiscrete(tf, compiled, scheme, N, h, 0, (c) => [copies[c]]);
+              if (scheme.kind === 'lmm' && scheme.weaklyStable) return tf.mul(tf.add(traj[N][0], traj[N - 1][0]), 0.5); // leapfrog, milne: c = (½, ½)
+              return tf.sum(traj[N][0]);
+            },
+            copies,
+            undefined,
+            true,
+          )
+          .grads.map((g) => (g ? g.dataSync()[0] : 0)),
+      );
+      G.forEach((g, c) =>
+        assert.ok(
+          Math.abs(g - h * pc.weights[c]) < 1e-5,
+          `copy ${c}: G = ${g}, h·w = ${h * pc.weights[c]} (w = ${pc.weights})`,
+        ),
+      );
     } finally {
       tf.dispose(copies);
       compiled.dispose();

@@ -18,14 +18,21 @@ test('training finding (docs/design.md#training-consequence): raw AD zig-zags an
   const fixed = await train(spiral({ steps: 64 }), { ...opts, gradient: 'filter121' });
   assert.equal(raw.stopped, 'completed');
   assert.equal(fixed.stopped, 'completed');
-  const tvRaw = sum(raw.final.totalVariation), tvFixed = sum(fixed.final.totalVariation);
+  const tvRaw = sum(raw.final.totalVariation),
+    tvFixed = sum(fixed.final.totalVariation);
   assert.ok(tvRaw > 10 * tvFixed, `TV raw ${tvRaw} vs filter121 ${tvFixed}`);
   // Raw AD: the discrete loss is driven down by the parasitic mode, the flow loss is not.
   assert.ok(raw.final.flowLoss > 10 * raw.final.loss, `raw: flow ${raw.final.flowLoss} vs discrete ${raw.final.loss}`);
   assert.ok(raw.final.flowLoss > 0.1 * raw.history[0].loss, `raw flow loss ${raw.final.flowLoss} should stay poor`);
   // filter121: the learned copies describe a flow.
-  assert.ok(Math.abs(fixed.final.flowLoss - fixed.final.loss) <= 0.5 * fixed.final.loss + 1e-3, `filter121: flow ${fixed.final.flowLoss} vs discrete ${fixed.final.loss}`);
-  assert.ok(fixed.final.flowLoss < 0.1 * raw.final.flowLoss, `flow loss filter121 ${fixed.final.flowLoss} vs raw ${raw.final.flowLoss}`);
+  assert.ok(
+    Math.abs(fixed.final.flowLoss - fixed.final.loss) <= 0.5 * fixed.final.loss + 1e-3,
+    `filter121: flow ${fixed.final.flowLoss} vs discrete ${fixed.final.loss}`,
+  );
+  assert.ok(
+    fixed.final.flowLoss < 0.1 * raw.final.flowLoss,
+    `flow loss filter121 ${fixed.final.flowLoss} vs raw ${raw.final.flowLoss}`,
+  );
   // Per-iteration records are there and the flow loss is sampled every 50th.
   assert.equal(raw.history.length, 200);
   assert.ok(Number.isFinite(raw.history[50].flowLoss) && Number.isNaN(raw.history[51].flowLoss));
@@ -35,7 +42,10 @@ test('training is deterministic under the model seed and returns learned paramet
   const a = await train(spiral({ steps: 16, width: 8 }), { iterations: 5, backend, gradient: 'ad' });
   const b = await train(spiral({ steps: 16, width: 8 }), { iterations: 5, backend, gradient: 'ad' });
   assert.deepEqual(a.parameters, b.parameters);
-  assert.deepEqual(a.history.map((r) => r.loss), b.history.map((r) => r.loss));
+  assert.deepEqual(
+    a.history.map((r) => r.loss),
+    b.history.map((r) => r.loss),
+  );
   const c = await train(spiral({ steps: 16, width: 8, seed: 2 }), { iterations: 5, backend, gradient: 'ad' });
   assert.notDeepEqual(a.parameters, c.parameters);
   assert.equal(a.parameters.length, 3);
@@ -47,15 +57,24 @@ test('training is deterministic under the model seed and returns learned paramet
 test('training stops cleanly on cancellation and on its time budget', async () => {
   const controller = new AbortController();
   const r = await train(spiral({ steps: 16, width: 8 }), {
-    iterations: 50, backend, signal: controller.signal,
-    onIteration: (rec) => { if (rec.iteration === 3) controller.abort(); },
+    iterations: 50,
+    backend,
+    signal: controller.signal,
+    onIteration: (rec) => {
+      if (rec.iteration === 3) controller.abort();
+    },
   });
   assert.equal(r.stopped, 'cancelled');
   assert.equal(r.history.length, 4);
   assert.ok(Number.isFinite(r.final.loss));
   const adj = new AbortController();
   adj.abort();
-  const r2 = await train(spiral({ steps: 16, width: 8 }), { iterations: 5, backend, signal: adj.signal, gradient: 'adjoint' });
+  const r2 = await train(spiral({ steps: 16, width: 8 }), {
+    iterations: 5,
+    backend,
+    signal: adj.signal,
+    gradient: 'adjoint',
+  });
   assert.equal(r2.stopped, 'cancelled');
   assert.equal(r2.history.length, 0);
   const r3 = await train(spiral({ steps: 16, width: 8 }), { iterations: 5, backend, timeBudgetMs: 0 });
@@ -86,6 +105,12 @@ test('adjoint gradient of a shared parameter matches AD on a convergent scheme',
 });
 
 test('oversize models and bad options are refused before anything is allocated', async () => {
-  await assert.rejects(train(spiral({ steps: 200_000 }), { iterations: 1, backend }), (e: unknown) => e instanceof TrainError && e.code === 'model-too-large' && /Too large/.test(e.message));
-  await assert.rejects(train(spiral({ steps: 16 }), { iterations: 1, learningRate: -1, backend }), (e: unknown) => e instanceof TrainError && e.code === 'invalid-options');
+  await assert.rejects(
+    train(spiral({ steps: 200_000 }), { iterations: 1, backend }),
+    (e: unknown) => e instanceof TrainError && e.code === 'model-too-large' && /Too large/.test(e.message),
+  );
+  await assert.rejects(
+    train(spiral({ steps: 16 }), { iterations: 1, learningRate: -1, backend }),
+    (e: unknown) => e instanceof TrainError && e.code === 'invalid-options',
+  );
 });

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 function root(): string {
-  for (let d = __dirname, i = 0; i < 6; i++, d = resolve(d, '..')) if (existsSync(join(d, 'examples/spiral.ode'))) return d;
+  for (let d = __dirname, i = 0; i < 6; i++, d = resolve(d, '..'))
+    if (existsSync(join(d, 'examples/spiral.ode'))) return d;
   return process.cwd();
 }
 // The built CLI (npm test builds it first); ODELENS_CLI overrides for a single-file run.
@@ -32,17 +33,41 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
 
 test('odelens train prints every k-th iteration and writes the learned parameters', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'odelens-train-'));
-  const file = join(dir, 'm.ode'), out = join(dir, 'params.json');
+  const file = join(dir, 'm.ode'),
+    out = join(dir, 'params.json');
   writeFileSync(file, MODEL);
-  const r = await run(['train', file, '--iterations', '10', '--every', '5', '--lr', '0.05', '--optimizer', 'sgd', '--gradient', 'filter121', '--out', out, '--backend', 'cpu']);
+  const r = await run([
+    'train',
+    file,
+    '--iterations',
+    '10',
+    '--every',
+    '5',
+    '--lr',
+    '0.05',
+    '--optimizer',
+    'sgd',
+    '--gradient',
+    'filter121',
+    '--out',
+    out,
+    '--backend',
+    'cpu',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /training 10 iterations of sgd .* with filter121 gradients/);
-  const rows = r.stdout.split('\n').filter((l) => /^\s*(\d+|final)\s/.test(l)).map((l) => l.trim().split(/\s+/)[0]);
+  const rows = r.stdout
+    .split('\n')
+    .filter((l) => /^\s*(\d+|final)\s/.test(l))
+    .map((l) => l.trim().split(/\s+/)[0]);
   assert.deepEqual(rows, ['0', '5', '9', 'final']);
   const saved = JSON.parse(readFileSync(out, 'utf8'));
   assert.equal(saved.iterations, 10);
   assert.equal(saved.gradient, 'filter121');
-  assert.deepEqual(saved.parameters.map((p: { name: string }) => p.name), ['W1', 'W2']);
+  assert.deepEqual(
+    saved.parameters.map((p: { name: string }) => p.name),
+    ['W1', 'W2'],
+  );
   assert.equal(saved.parameters[0].values.length, 16);
   assert.equal(saved.parameters[0].values[0].length, 16);
   assert.ok(saved.final.loss < 10);
@@ -58,7 +83,13 @@ test('odelens train refuses bad usage with exit 2', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'odelens-train-'));
   const file = join(dir, 'm.ode');
   writeFileSync(file, MODEL);
-  for (const argv of [['train'], ['train', file, '--lr', '-1'], ['train', file, '--gradient', 'magic'], ['train', file, '--optimizer', 'lbfgs'], ['train', join(dir, 'missing.ode')]]) {
+  for (const argv of [
+    ['train'],
+    ['train', file, '--lr', '-1'],
+    ['train', file, '--gradient', 'magic'],
+    ['train', file, '--optimizer', 'lbfgs'],
+    ['train', join(dir, 'missing.ode')],
+  ]) {
     const r = await run(argv);
     assert.equal(r.code, 2, argv.join(' '));
     assert.ok(r.stderr.length > 0);

@@ -49,7 +49,9 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     if (skipReason) return;
     const r = await spiralReport(root);
     report = r.report;
-    console.log(`# webview test uses ${r.real ? 'a real Report (runCheck on examples/spiral.ode)' : 'a constructed Report'}`);
+    console.log(
+      `# webview test uses ${r.real ? 'a real Report (runCheck on examples/spiral.ode)' : 'a constructed Report'}`,
+    );
     userDataDir = mkdtempSync(join(tmpdir(), 'odelens-webview-'));
     context = await launchChromium(userDataDir, { viewport: { width: 1000, height: 800 } });
     page = context.pages()[0] ?? (await context.newPage());
@@ -59,11 +61,19 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
       if (path === '/index.html')
         return route.fulfill({
           contentType: 'text/html',
-          body: renderWebviewHtml({ cspSource: ORIGIN, nonce: 'testnonce1234567890abcdefABCDEF0', scriptUri: `${ORIGIN}/dist/webview.js`, styleUri: `${ORIGIN}/dist/webview.css` }),
+          body: renderWebviewHtml({
+            cspSource: ORIGIN,
+            nonce: 'testnonce1234567890abcdefABCDEF0',
+            scriptUri: `${ORIGIN}/dist/webview.js`,
+            styleUri: `${ORIGIN}/dist/webview.css`,
+          }),
         });
       const file = join(root, path);
       if (path.startsWith('/dist/') && existsSync(file))
-        return route.fulfill({ contentType: path.endsWith('.css') ? 'text/css' : 'text/javascript', body: readFileSync(file) });
+        return route.fulfill({
+          contentType: path.endsWith('.css') ? 'text/css' : 'text/javascript',
+          body: readFileSync(file),
+        });
       return route.fulfill({ status: 404, body: '' });
     });
     await page.addInitScript(STUB);
@@ -77,18 +87,36 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
 
   it('posts ready at load and shows the empty state before any report', async (t) => {
     if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
-    await page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'ready'));
+    await page.waitForFunction(() =>
+      (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'ready'),
+    );
     assert.equal(await page.isVisible('#odelens-empty'), true);
-    assert.match(await page.textContent('#odelens-empty-text') ?? '', /No gradient check result yet/);
+    assert.match((await page.textContent('#odelens-empty-text')) ?? '', /No gradient check result yet/);
   });
 
   it('draws raw AD, corrected and reference series for a real report', async (t) => {
     if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
-    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, fileName: 'spiral.ode', report: r }, '*'), [URI, report] as const);
+    await page.evaluate(
+      ([uri, r]) => window.postMessage({ type: 'report', uri, fileName: 'spiral.ode', report: r }, '*'),
+      [URI, report] as const,
+    );
     await page.waitForFunction(() => !!(window as unknown as { odeLensPlot?: { chart?: unknown } }).odeLensPlot?.chart);
     const info = await page.evaluate(() => {
-      const g = (window as unknown as { odeLensPlot: { chart: { data: { datasets: { label: string; data: unknown[] }[] } }; parameter: string; component: number } }).odeLensPlot;
-      return { labels: g.chart.data.datasets.map((d) => d.label), lengths: g.chart.data.datasets.map((d) => d.data.length), parameter: g.parameter, component: g.component };
+      const g = (
+        window as unknown as {
+          odeLensPlot: {
+            chart: { data: { datasets: { label: string; data: unknown[] }[] } };
+            parameter: string;
+            component: number;
+          };
+        }
+      ).odeLensPlot;
+      return {
+        labels: g.chart.data.datasets.map((d) => d.label),
+        lengths: g.chart.data.datasets.map((d) => d.data.length),
+        parameter: g.parameter,
+        component: g.component,
+      };
     });
     assert.deepEqual(info.labels, [DATASET_LABELS.raw, DATASET_LABELS.corrected, DATASET_LABELS.reference]);
     const perStep = report.parameters.filter((p) => p.perStep);
@@ -115,21 +143,29 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     assert.ok(ink.red > 20, `raw series not drawn: ${JSON.stringify(ink)}`);
     // Metrics table: one row per parameter.
     assert.equal(await page.locator('#odelens-metrics tbody tr').count(), report.parameters.length);
-    assert.match(await page.textContent('#odelens-metrics') ?? '', /gradcheck/);
+    assert.match((await page.textContent('#odelens-metrics')) ?? '', /gradcheck/);
     if (process.env.ODELENS_SCREENSHOT) await page.screenshot({ path: process.env.ODELENS_SCREENSHOT, fullPage: true });
   });
 
-  it('renders the report\'s metric columns, the same the CLI and the hovers show', async (t) => {
+  it("renders the report's metric columns, the same the CLI and the hovers show", async (t) => {
     if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
     const cols = metricColumns(report);
     const head = await page.$$eval('#odelens-metrics thead th', (ths) => ths.map((th) => th.textContent ?? ''));
     assert.deepEqual(head, ['parameter', ...cols.map((c) => c.label(report))]);
     for (const p of report.parameters) {
-      const cells = await page.$$eval(`#odelens-metrics tbody tr`, (trs, name) => {
-        const tr = trs.find((r) => (r.querySelector('th')?.textContent ?? '').startsWith(`${name} `));
-        return tr ? [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '') : [];
-      }, p.name);
-      assert.deepEqual(cells, cols.map((c) => c.cell(p, report)), p.name);
+      const cells = await page.$$eval(
+        `#odelens-metrics tbody tr`,
+        (trs, name) => {
+          const tr = trs.find((r) => (r.querySelector('th')?.textContent ?? '').startsWith(`${name} `));
+          return tr ? [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '') : [];
+        },
+        p.name,
+      );
+      assert.deepEqual(
+        cells,
+        cols.map((c) => c.cell(p, report)),
+        p.name,
+      );
     }
   });
 
@@ -143,13 +179,21 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
         const last = table.querySelector('thead th:last-child')!;
         // The table's own scrolling box, if it has one (not the page: a webview's body does not scroll sideways).
         let box: HTMLElement | null = table.parentElement;
-        while (box && box !== document.body && !/(auto|scroll)/.test(getComputedStyle(box).overflowX)) box = box.parentElement;
+        while (box && box !== document.body && !/(auto|scroll)/.test(getComputedStyle(box).overflowX))
+          box = box.parentElement;
         if (box === document.body) box = null;
         const viewport = document.documentElement.clientWidth;
         const before = last.getBoundingClientRect().right;
         if (box) box.scrollLeft = box.scrollWidth; // as far right as it goes
         const right = box ? box.getBoundingClientRect().right : viewport;
-        return { viewport, before, box: box?.id ?? null, boxRight: right, after: last.getBoundingClientRect().right, pageScrollWidth: document.documentElement.scrollWidth };
+        return {
+          viewport,
+          before,
+          box: box?.id ?? null,
+          boxRight: right,
+          after: last.getBoundingClientRect().right,
+          pageScrollWidth: document.documentElement.scrollWidth,
+        };
       });
       console.log(`# metrics table at 420 px: ${JSON.stringify(fit)}`);
       // Either the table fits the panel, or it scrolls inside its own box and its last column can be brought into view.
@@ -166,16 +210,31 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     const perStep = report.parameters.filter((p) => p.perStep);
     const other = perStep[perStep.length - 1];
     await page.selectOption('#odelens-parameter', other.name);
-    await page.waitForFunction((n) => (window as unknown as { odeLensPlot: { parameter: string } }).odeLensPlot.parameter === n, other.name);
+    await page.waitForFunction(
+      (n) => (window as unknown as { odeLensPlot: { parameter: string } }).odeLensPlot.parameter === n,
+      other.name,
+    );
     await page.selectOption('#odelens-component', '0');
     const sel = await page.evaluate(() => {
-      const g = (window as unknown as { odeLensPlot: { parameter: string; component: number; chart: { data: { datasets: { data: { y: number | null }[] }[] } } } }).odeLensPlot;
+      const g = (
+        window as unknown as {
+          odeLensPlot: {
+            parameter: string;
+            component: number;
+            chart: { data: { datasets: { data: { y: number | null }[] }[] } };
+          };
+        }
+      ).odeLensPlot;
       return { parameter: g.parameter, component: g.component, firstRaw: g.chart.data.datasets[0].data[0].y };
     });
     assert.equal(sel.parameter, other.name);
     assert.equal(sel.component, 0);
     const expected = other.raw[0][0];
-    assert.ok(sel.firstRaw === null ? !Number.isFinite(expected) : Math.abs(sel.firstRaw - expected) <= 1e-9 * Math.max(1, Math.abs(expected)));
+    assert.ok(
+      sel.firstRaw === null
+        ? !Number.isFinite(expected)
+        : Math.abs(sel.firstRaw - expected) <= 1e-9 * Math.max(1, Math.abs(expected)),
+    );
   });
 
   it('labels components by their index in the tensor when the report carries only some of them', async (t) => {
@@ -183,21 +242,47 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     const p = report.parameters.find((q) => q.perStep && q.shape.length === 2)!;
     const cols = [1, p.raw[0].length - 1]; // flat indices kept, as the engine's `components`
     const cut = (rows: number[][]) => rows.map((row) => cols.map((k) => row[k]));
-    const partial: Report = { ...report, parameters: [{ ...p, raw: cut(p.raw), corrected: cut(p.corrected), reference: cut(p.reference), components: cols }] };
-    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, report: r }, '*'), [URI, partial] as const);
+    const partial: Report = {
+      ...report,
+      parameters: [
+        { ...p, raw: cut(p.raw), corrected: cut(p.corrected), reference: cut(p.reference), components: cols },
+      ],
+    };
+    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, report: r }, '*'), [
+      URI,
+      partial,
+    ] as const);
     await page.waitForFunction(() => document.querySelectorAll('#odelens-component option').length === 2);
     const labels = await page.$$eval('#odelens-component option', (os) => os.map((o) => o.textContent ?? ''));
     const label = (flat: number) => `${p.name}[${Math.floor(flat / p.shape[1])},${flat % p.shape[1]}]`;
     assert.ok(labels[0].startsWith(label(cols[0])) && labels[1].startsWith(label(cols[1])), JSON.stringify(labels));
-    assert.match(await page.getAttribute('#odelens-component', 'title') ?? '', new RegExp(`The 2 of ${p.shape[0] * p.shape[1]} components`));
+    assert.match(
+      (await page.getAttribute('#odelens-component', 'title')) ?? '',
+      new RegExp(`The 2 of ${p.shape[0] * p.shape[1]} components`),
+    );
   });
 
   it('shows a clear empty state when no parameter is per-step', async (t) => {
     if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
-    const shared: Report = { ...report, parameters: report.parameters.map((p) => ({ ...p, perStep: false, layerTimes: [], raw: [p.raw[0]], corrected: [p.corrected[0]], reference: [p.reference[0]], oscillating: false })), findings: [] };
-    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, report: r }, '*'), [URI, shared] as const);
+    const shared: Report = {
+      ...report,
+      parameters: report.parameters.map((p) => ({
+        ...p,
+        perStep: false,
+        layerTimes: [],
+        raw: [p.raw[0]],
+        corrected: [p.corrected[0]],
+        reference: [p.reference[0]],
+        oscillating: false,
+      })),
+      findings: [],
+    };
+    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, report: r }, '*'), [
+      URI,
+      shared,
+    ] as const);
     await page.waitForFunction(() => !(window as unknown as { odeLensPlot: { chart?: unknown } }).odeLensPlot.chart);
-    assert.match(await page.textContent('#odelens-empty-text') ?? '', /no per-step parameters/);
+    assert.match((await page.textContent('#odelens-empty-text')) ?? '', /no per-step parameters/);
     assert.equal(await page.isVisible(`#${CHART_CANVAS_ID}`), false);
   });
 
@@ -210,7 +295,12 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     assert.deepEqual(csp, []);
     assert.deepEqual(pageErrors, []);
     // Only typed messages were posted to the host.
-    const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string }[] }).__posted.map((m) => m.type));
-    assert.ok(posted.every((m) => m === 'ready' || m === 'runCheck'), JSON.stringify(posted));
+    const posted = await page.evaluate(() =>
+      (window as unknown as { __posted: { type: string }[] }).__posted.map((m) => m.type),
+    );
+    assert.ok(
+      posted.every((m) => m === 'ready' || m === 'runCheck'),
+      JSON.stringify(posted),
+    );
   });
 });

@@ -24,17 +24,38 @@ function constructedReport(model: Model): Report {
   const parameters: ParameterReport[] = model.params.map((p, k) => {
     const size = p.shape.reduce((a, b) => a * b, 1);
     const times = Array.from({ length: N }, (_, n) => t0 + n * h);
-    const reference = times.map((t) => Array.from({ length: size }, (_, j) => Math.sin(2 * t + j + k) * (1 + j / size)));
+    const reference = times.map((t) =>
+      Array.from({ length: size }, (_, j) => Math.sin(2 * t + j + k) * (1 + j / size)),
+    );
     const raw = reference.map((row, n) => row.map((v) => v + (n % 2 ? 0.6 : -0.6) * Math.abs(v)));
     const corrected = reference.map((row) => row.map((v) => v * 1.002));
     return {
-      name: p.name, shape: p.shape, perStep: p.perStep, range: p.range, layerTimes: times, raw, corrected, reference, oscillating: true,
+      name: p.name,
+      shape: p.shape,
+      perStep: p.perStep,
+      range: p.range,
+      layerTimes: times,
+      raw,
+      corrected,
+      reference,
+      oscillating: true,
       metrics: { alpha: 0.55, beta: 60, relError: 1.4, correctedRelError: 0.004, gradcheckRelError: 3e-4 },
     };
   });
   return {
-    version: 1, scheme: model.options.meth, steps: N, dt: h, t0, total: model.options.total, gradfix: model.options.gradfix, correction: 'filter121',
-    backend: 'cpu', loss: 0.42, referenceError: 1e-5, findings: [], parameters,
+    version: 1,
+    scheme: model.options.meth,
+    steps: N,
+    dt: h,
+    t0,
+    total: model.options.total,
+    gradfix: model.options.gradfix,
+    correction: 'filter121',
+    backend: 'cpu',
+    loss: 0.42,
+    referenceError: 1e-5,
+    findings: [],
+    parameters,
     timings: { totalMs: 120, adMs: 40, referenceMs: 50, finiteDifferenceMs: 30 },
   };
 }

@@ -8,7 +8,17 @@
 //
 // check() is the pipeline of the phases below, in this order (each reports into
 // the shared CheckContext; the order fixes which of two diagnostics comes first).
-import type { Analysis, AnalysisContext, DataDecl, Diagnostic, Equation, Loss, Model, ParamDecl, StateDecl } from '../../model';
+import type {
+  Analysis,
+  AnalysisContext,
+  DataDecl,
+  Diagnostic,
+  Equation,
+  Loss,
+  Model,
+  ParamDecl,
+  StateDecl,
+} from '../../model';
 import { schemeDiagnostics } from '../../schemes/analysis';
 import type { EquationStmt, LossStmt, Program } from '../ast';
 import { diag } from '../ranges';
@@ -29,29 +39,60 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   for (const sym of ctx.symbols.values()) if (sym.kind === 'function') functionArgs(ctx, sym.stmt);
   const params = checkParams(ctx, exprs, st);
   const inits = checkInits(ctx, exprs, st);
-  const equations = checkEquations(ctx, exprs, st.filter((s): s is EquationStmt => s.kind === 'equation'));
+  const equations = checkEquations(
+    ctx,
+    exprs,
+    st.filter((s): s is EquationStmt => s.kind === 'equation'),
+  );
   const states = collectStates(ctx, equations, broken, inits);
-  const loss = checkLoss(ctx, exprs, st.filter((s): s is LossStmt => s.kind === 'loss'), broken, states);
+  const loss = checkLoss(
+    ctx,
+    exprs,
+    st.filter((s): s is LossStmt => s.kind === 'loss'),
+    broken,
+    states,
+  );
   reportUnused(ctx, st);
   return finish(ctx, { ...options, states, params, equations: equations.list, data, loss });
 }
 
-interface CheckedParts extends CheckedOptions { states: StateDecl[]; params: ParamDecl[]; equations: Equation[]; data: DataDecl[]; loss: Loss | undefined }
+interface CheckedParts extends CheckedOptions {
+  states: StateDecl[];
+  params: ParamDecl[];
+  equations: Equation[];
+  data: DataDecl[];
+  loss: Loss | undefined;
+}
 
 /** The model when nothing is an error, after the scheme analysis; the diagnostics in text order. */
-function finish(ctx: CheckContext, { states, params, equations: eqList, data, schemes, options, optionLines, loss }: CheckedParts): Analysis {
+function finish(
+  ctx: CheckContext,
+  { states, params, equations: eqList, data, schemes, options, optionLines, loss }: CheckedParts,
+): Analysis {
   const sortDiagnostics = (): void => {
-    ctx.diagnostics.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
+    ctx.diagnostics.sort(
+      (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character,
+    );
   };
   const hasError = (): boolean => ctx.diagnostics.some((d) => d.severity === 'error');
-  if (hasError()) { sortDiagnostics(); return { diagnostics: ctx.diagnostics }; }
+  if (hasError()) {
+    sortDiagnostics();
+    return { diagnostics: ctx.diagnostics };
+  }
   const model: Model = { states, params, equations: eqList, data, schemes, options, optionLines };
   if (loss) model.loss = loss;
   // Static analysis of the scheme (per-step parameters at risk, weak stability…).
   try {
     for (const d of schemeDiagnostics(model)) ctx.report(d);
   } catch (e) {
-    ctx.report(diag('internal-error', 'warning', `The scheme analysis failed (internal error: ${e instanceof Error ? e.message : String(e)})`, { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }));
+    ctx.report(
+      diag(
+        'internal-error',
+        'warning',
+        `The scheme analysis failed (internal error: ${e instanceof Error ? e.message : String(e)})`,
+        { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+      ),
+    );
   }
   sortDiagnostics();
   if (hasError()) return { diagnostics: ctx.diagnostics };

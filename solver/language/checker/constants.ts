@@ -7,7 +7,8 @@ import { OPERATORS, builtinOperation } from '../../ops/table';
 /** Value of a checked scalar constant expression, or undefined. */
 export function evalConst(e: Expr): number | undefined {
   switch (e.kind) {
-    case 'number': return e.value;
+    case 'number':
+      return e.value;
     case 'unary': {
       const v = evalConst(e.operand);
       return v === undefined ? undefined : e.op === '-' ? -v : v;
@@ -39,7 +40,8 @@ export function evalConst(e: Expr): number | undefined {
       if (!op || vs.length !== op.arity) return undefined;
       return op.kind === 'reduce' ? op.fold([v]) : op.arity === 1 ? op.fold(v) : op.fold(v, w);
     }
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 

@@ -18,13 +18,38 @@ export type Sym =
 
 /** How a kind of symbol is named in messages. */
 export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
-  state: 'state', param: 'parameter', number: 'number', fixed: 'fixed quantity', function: 'function', aux: 'aux', data: 'data set', opaque: 'name',
+  state: 'state',
+  param: 'parameter',
+  number: 'number',
+  fixed: 'fixed quantity',
+  function: 'function',
+  aux: 'aux',
+  data: 'data set',
+  opaque: 'name',
 };
 
 /** Keywords that cannot be declared as names (the one-letter XPPAUT abbreviations can). */
 const RESERVED: ReadonlySet<string> = new Set([
-  'state', 'param', 'params', 'par', 'pars', 'parameter', 'parameters', 'init', 'number', 'num', 'aux', 'done', 'loss', 'per', 'shared',
-  'if', 'then', 'else', 'data', 'scheme',
+  'state',
+  'param',
+  'params',
+  'par',
+  'pars',
+  'parameter',
+  'parameters',
+  'init',
+  'number',
+  'num',
+  'aux',
+  'done',
+  'loss',
+  'per',
+  'shared',
+  'if',
+  'then',
+  'else',
+  'data',
+  'scheme',
 ]);
 
 export class CheckContext {
@@ -36,7 +61,10 @@ export class CheckContext {
   /** Declared schemes by lower-case name. */
   readonly schemes = new Map<string, SchemeStmt>();
 
-  constructor(readonly context: AnalysisContext, parseDiagnostics: Diagnostic[]) {
+  constructor(
+    readonly context: AnalysisContext,
+    parseDiagnostics: Diagnostic[],
+  ) {
     for (const d of parseDiagnostics) this.report(d);
   }
 
@@ -46,7 +74,9 @@ export class CheckContext {
     this.seen.add(key);
     this.diagnostics.push(d);
   }
-  error(code: string, message: string, range: Range): void { this.report(diag(code, 'error', message, range)); }
+  error(code: string, message: string, range: Range): void {
+    this.report(diag(code, 'error', message, range));
+  }
 
   declare(sym: Sym, nameRange: Range, quiet = false): void {
     const key = sym.name.toLowerCase();
@@ -63,7 +93,11 @@ export class CheckContext {
     if (prev && (prev.kind === 'opaque' || sym.kind === 'opaque')) return; // its line is already reported
     if (prev) {
       const caseNote = prev.name !== sym.name ? ` (names are case-insensitive, as in XPPAUT)` : '';
-      this.error('duplicate-declaration', `'${sym.name}' is already declared as a ${prev.kind} '${prev.name}'${caseNote}`, nameRange);
+      this.error(
+        'duplicate-declaration',
+        `'${sym.name}' is already declared as a ${prev.kind} '${prev.name}'${caseNote}`,
+        nameRange,
+      );
       return;
     }
     this.symbols.set(key, sym);
@@ -75,7 +109,14 @@ export class CheckContext {
     if (!sym) return undefined;
     this.used.add(sym);
     if (sym.kind !== 'opaque' && sym.name !== written) {
-      this.report(diag('name-case', 'hint', `'${written}' refers to the ${KIND_WORD[sym.kind]} '${sym.name}': names are case-insensitive here, as in XPPAUT; a case-sensitive reading would see two different names`, range));
+      this.report(
+        diag(
+          'name-case',
+          'hint',
+          `'${written}' refers to the ${KIND_WORD[sym.kind]} '${sym.name}': names are case-insensitive here, as in XPPAUT; a case-sensitive reading would see two different names`,
+          range,
+        ),
+      );
     }
     return sym;
   }
@@ -87,19 +128,45 @@ export class CheckContext {
     if (names.length === 0) return '';
     const best = closest(name, names);
     if (best === undefined) return '';
-    return distance(name.toLowerCase(), best.toLowerCase()) <= (best.length <= 2 ? 1 : Math.max(2, Math.floor(best.length / 3))) ? ` — did you mean '${best}'?` : '';
+    return distance(name.toLowerCase(), best.toLowerCase()) <=
+      (best.length <= 2 ? 1 : Math.max(2, Math.floor(best.length / 3)))
+      ? ` — did you mean '${best}'?`
+      : '';
   }
 
   markNamesUsed(e: Expr): void {
     switch (e.kind) {
-      case 'name': { const sym = this.symbols.get(e.name.toLowerCase()); if (sym) this.used.add(sym); break; }
-      case 'call': { const sym = this.symbols.get(e.callee.toLowerCase()); if (sym) this.used.add(sym); e.args.forEach((a) => this.markNamesUsed(a)); break; }
-      case 'unary': this.markNamesUsed(e.operand); break;
-      case 'binary': this.markNamesUsed(e.left); this.markNamesUsed(e.right); break;
-      case 'vector': e.elements.forEach((a) => this.markNamesUsed(a)); break;
-      case 'index': this.markNamesUsed(e.target); break;
-      case 'if': this.markNamesUsed(e.cond); this.markNamesUsed(e.then); this.markNamesUsed(e.else); break;
-      default: break;
+      case 'name': {
+        const sym = this.symbols.get(e.name.toLowerCase());
+        if (sym) this.used.add(sym);
+        break;
+      }
+      case 'call': {
+        const sym = this.symbols.get(e.callee.toLowerCase());
+        if (sym) this.used.add(sym);
+        e.args.forEach((a) => this.markNamesUsed(a));
+        break;
+      }
+      case 'unary':
+        this.markNamesUsed(e.operand);
+        break;
+      case 'binary':
+        this.markNamesUsed(e.left);
+        this.markNamesUsed(e.right);
+        break;
+      case 'vector':
+        e.elements.forEach((a) => this.markNamesUsed(a));
+        break;
+      case 'index':
+        this.markNamesUsed(e.target);
+        break;
+      case 'if':
+        this.markNamesUsed(e.cond);
+        this.markNamesUsed(e.then);
+        this.markNamesUsed(e.else);
+        break;
+      default:
+        break;
     }
   }
 }

@@ -15,7 +15,10 @@ import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 type Statement = Program['statements'][number];
 
 /** Lines with syntax errors, and the states whose equation is on one of them (not reported as missing). */
-export interface BrokenLines { broken: BrokenStmt[]; brokenEquations: Set<string> }
+export interface BrokenLines {
+  broken: BrokenStmt[];
+  brokenEquations: Set<string>;
+}
 
 /**
  * Declares every name. Without any `state` line the file is XPPAUT style:
@@ -30,18 +33,25 @@ export function declareNames(ctx: CheckContext, st: Statement[]): BrokenLines {
   const brokenEquations = new Set(broken.flatMap((b) => (b.equationFor ? [b.equationFor.toLowerCase()] : [])));
   for (const s of st) {
     if (s.kind === 'opaque') ctx.declare({ kind: 'opaque', name: s.name, keyword: s.keyword }, s.nameRange);
-    else if (s.kind === 'broken' && s.declares) ctx.declare({ kind: 'opaque', name: s.declares.name, keyword: s.declares.keyword }, s.declares.nameRange, true);
+    else if (s.kind === 'broken' && s.declares)
+      ctx.declare({ kind: 'opaque', name: s.declares.name, keyword: s.declares.keyword }, s.declares.nameRange, true);
   }
   const implicitStates = stateStmts.length === 0 && !broken.some((b) => b.declares?.keyword === 'state');
   for (const s of stateStmts) {
     const shape = s.shape ? declShape(ctx, s.shape.dims, s.shape.range) : [];
-    ctx.declare({ kind: 'state', name: s.name, shape, range: s.range, nameRange: s.nameRange, explicit: true }, s.nameRange);
+    ctx.declare(
+      { kind: 'state', name: s.name, shape, range: s.range, nameRange: s.nameRange, explicit: true },
+      s.nameRange,
+    );
   }
   if (implicitStates) {
     for (const e of equations) {
       const existing = ctx.symbols.get(e.state.toLowerCase());
       if (existing) continue; // duplicate equations are reported below
-      ctx.declare({ kind: 'state', name: e.state, shape: [], range: e.stateRange, nameRange: e.stateRange, explicit: false }, e.stateRange);
+      ctx.declare(
+        { kind: 'state', name: e.state, shape: [], range: e.stateRange, nameRange: e.stateRange, explicit: false },
+        e.stateRange,
+      );
     }
   }
   for (const s of st) {
@@ -53,7 +63,8 @@ export function declareNames(ctx: CheckContext, st: Statement[]): BrokenLines {
         }
         break;
       case 'number':
-        for (const item of s.items) ctx.declare({ kind: 'number', name: item.name, item, status: 'todo' }, item.nameRange);
+        for (const item of s.items)
+          ctx.declare({ kind: 'number', name: item.name, item, status: 'todo' }, item.nameRange);
         break;
       case 'fixed':
         ctx.declare({ kind: 'fixed', name: s.name, stmt: s, dynamic: false, status: 'todo' }, s.nameRange);
@@ -69,14 +80,25 @@ export function declareNames(ctx: CheckContext, st: Statement[]): BrokenLines {
       case 'scheme': {
         const key = s.name.toLowerCase();
         if ((SCHEME_NAMES as readonly string[]).includes(key) || SCHEME_ALIASES.has(key)) {
-          ctx.error('duplicate-declaration', `'${s.name}' is a built-in scheme; give your scheme another name`, s.nameRange);
+          ctx.error(
+            'duplicate-declaration',
+            `'${s.name}' is a built-in scheme; give your scheme another name`,
+            s.nameRange,
+          );
         } else if (ctx.schemes.has(key)) {
           ctx.error('duplicate-declaration', `The scheme '${s.name}' is already declared`, s.nameRange);
         } else ctx.schemes.set(key, s);
         break;
       }
       case 'aux':
-        ctx.report(diag('unsupported', 'warning', `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`, s.range));
+        ctx.report(
+          diag(
+            'unsupported',
+            'warning',
+            `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`,
+            s.range,
+          ),
+        );
         ctx.declare({ kind: 'aux', name: s.name, stmt: s }, s.nameRange);
         break;
     }
@@ -85,8 +107,18 @@ export function declareNames(ctx: CheckContext, st: Statement[]): BrokenLines {
 }
 
 export function declShape(ctx: CheckContext, dims: Shape, range: Range): Shape {
-  if (dims.length > 2) ctx.error('invalid-shape', `Shape ${formatShape(dims)} has ${dims.length} dimensions; only scalars, vectors and matrices are supported`, range);
-  else if (elements(dims) > MAX_ELEMENTS) ctx.error('invalid-shape', `Shape ${formatShape(dims)} has ${elements(dims)} elements; at most ${MAX_ELEMENTS} are supported`, range);
+  if (dims.length > 2)
+    ctx.error(
+      'invalid-shape',
+      `Shape ${formatShape(dims)} has ${dims.length} dimensions; only scalars, vectors and matrices are supported`,
+      range,
+    );
+  else if (elements(dims) > MAX_ELEMENTS)
+    ctx.error(
+      'invalid-shape',
+      `Shape ${formatShape(dims)} has ${elements(dims)} elements; at most ${MAX_ELEMENTS} are supported`,
+      range,
+    );
   return dims;
 }
 
@@ -95,14 +127,33 @@ export function functionArgs(ctx: CheckContext, f: FunctionStmt): void {
   const read = new Set<string>();
   const collect = (e: Expr): void => {
     switch (e.kind) {
-      case 'name': read.add(e.name.toLowerCase()); break;
-      case 'call': read.add(e.callee.toLowerCase()); e.args.forEach(collect); break;
-      case 'unary': collect(e.operand); break;
-      case 'binary': collect(e.left); collect(e.right); break;
-      case 'vector': e.elements.forEach(collect); break;
-      case 'index': collect(e.target); break;
-      case 'if': collect(e.cond); collect(e.then); collect(e.else); break;
-      default: break;
+      case 'name':
+        read.add(e.name.toLowerCase());
+        break;
+      case 'call':
+        read.add(e.callee.toLowerCase());
+        e.args.forEach(collect);
+        break;
+      case 'unary':
+        collect(e.operand);
+        break;
+      case 'binary':
+        collect(e.left);
+        collect(e.right);
+        break;
+      case 'vector':
+        e.elements.forEach(collect);
+        break;
+      case 'index':
+        collect(e.target);
+        break;
+      case 'if':
+        collect(e.cond);
+        collect(e.then);
+        collect(e.else);
+        break;
+      default:
+        break;
     }
   };
   collect(f.body);
@@ -110,14 +161,28 @@ export function functionArgs(ctx: CheckContext, f: FunctionStmt): void {
   f.params.forEach((p, i) => {
     const key = p.toLowerCase();
     const range = f.paramRanges[i];
-    if (seen.has(key)) { ctx.error('duplicate-declaration', `The argument '${p}' appears twice in ${f.name}(…)`, range); return; }
+    if (seen.has(key)) {
+      ctx.error('duplicate-declaration', `The argument '${p}' appears twice in ${f.name}(…)`, range);
+      return;
+    }
     seen.add(key);
     const hidden = ctx.symbols.get(key);
-    if (key === 't') ctx.report(diag('shadowed-name', 'hint', `The argument 't' of ${f.name}(…) hides the time t inside the function`, range));
+    if (key === 't')
+      ctx.report(
+        diag('shadowed-name', 'hint', `The argument 't' of ${f.name}(…) hides the time t inside the function`, range),
+      );
     else if (hidden && hidden.kind !== 'opaque' && hidden.kind !== 'function') {
-      ctx.report(diag('shadowed-name', 'hint', `The argument '${p}' of ${f.name}(…) hides the ${KIND_WORD[hidden.kind]} '${hidden.name}' inside the function`, range));
+      ctx.report(
+        diag(
+          'shadowed-name',
+          'hint',
+          `The argument '${p}' of ${f.name}(…) hides the ${KIND_WORD[hidden.kind]} '${hidden.name}' inside the function`,
+          range,
+        ),
+      );
     }
-    if (!read.has(key)) ctx.report(diag('unused-name', 'warning', `The argument '${p}' of ${f.name}(…) is never used`, range));
+    if (!read.has(key))
+      ctx.report(diag('unused-name', 'warning', `The argument '${p}' of ${f.name}(…) is never used`, range));
   });
 }
 
@@ -130,7 +195,15 @@ export function checkParams(ctx: CheckContext, exprs: ExpressionChecker, st: Sta
       const sym = ctx.symbols.get(item.name.toLowerCase());
       if (!sym || sym.kind !== 'param' || sym.item !== item) continue;
       const init = paramInit(ctx, exprs, item, sym.shape);
-      if (init) params.push({ name: item.name, shape: sym.shape, perStep: item.perStep, init, range: item.range, nameRange: item.nameRange });
+      if (init)
+        params.push({
+          name: item.name,
+          shape: sym.shape,
+          perStep: item.perStep,
+          init,
+          range: item.range,
+          nameRange: item.nameRange,
+        });
     }
   }
   // Numbers and fixed quantities are checked even when unused.
@@ -141,19 +214,29 @@ export function checkParams(ctx: CheckContext, exprs: ExpressionChecker, st: Sta
   return params;
 }
 
-export function paramInit(ctx: CheckContext, exprs: ExpressionChecker, item: ParamItem, shape: Shape): Initialiser | undefined {
+export function paramInit(
+  ctx: CheckContext,
+  exprs: ExpressionChecker,
+  item: ParamItem,
+  shape: Shape,
+): Initialiser | undefined {
   const init = item.init;
   if (!init) return undefined;
   if (init.kind === 'normal') {
     const mean = exprs.constNumber(init.mean, 'The mean');
     const std = exprs.constNumber(init.std, 'The standard deviation');
-    if (std !== undefined && std < 0) ctx.error('invalid-initialiser', `The standard deviation must be ≥ 0, found ${std}`, init.std.range);
+    if (std !== undefined && std < 0)
+      ctx.error('invalid-initialiser', `The standard deviation must be ≥ 0, found ${std}`, init.std.range);
     if (mean === undefined || std === undefined) return undefined;
     return { kind: 'normal', mean, std, range: init.range };
   }
   const value = exprs.expr(init.value, { ctx: 'const', dynamic: { value: false } });
   if (value.shape && !broadcastsTo(value.shape, shape)) {
-    ctx.error('init-shape', `The initial value of '${item.name}' is ${describeShape(value.shape)}, which does not fit its shape ${formatShape(shape)}`, init.value.range);
+    ctx.error(
+      'init-shape',
+      `The initial value of '${item.name}' is ${describeShape(value.shape)}, which does not fit its shape ${formatShape(shape)}`,
+      init.value.range,
+    );
   }
   return { kind: 'value', value, range: init.range };
 }
@@ -172,7 +255,9 @@ export function init(ctx: CheckContext, exprs: ExpressionChecker, item: InitItem
   const sym = ctx.lookup(item.name, item.nameRange);
   if (sym?.kind === 'opaque') return;
   if (!sym || sym.kind !== 'state') {
-    const what = sym ? `'${item.name}' is a ${KIND_WORD[sym.kind]}, not a state` : `Initial value for unknown state '${item.name}'${ctx.suggest(item.name, 'state')}`;
+    const what = sym
+      ? `'${item.name}' is a ${KIND_WORD[sym.kind]}, not a state`
+      : `Initial value for unknown state '${item.name}'${ctx.suggest(item.name, 'state')}`;
     ctx.error(sym ? 'unknown-state' : 'unknown-state', what, item.nameRange);
     return;
   }
@@ -183,7 +268,11 @@ export function init(ctx: CheckContext, exprs: ExpressionChecker, item: InitItem
     return;
   }
   if (value.shape && !broadcastsTo(value.shape, sym.shape)) {
-    ctx.error('init-shape', `The initial value of '${sym.name}' is ${describeShape(value.shape)}, but '${sym.name}' is ${describeShape(sym.shape)}`, item.value.range);
+    ctx.error(
+      'init-shape',
+      `The initial value of '${sym.name}' is ${describeShape(value.shape)}, but '${sym.name}' is ${describeShape(sym.shape)}`,
+      item.value.range,
+    );
   }
   inits.set(key, value);
 }

@@ -12,7 +12,10 @@ import { describeShape } from './shapes';
 
 type Statement = Program['statements'][number];
 
-export interface Equations { byState: Map<string, Equation>; list: Equation[] }
+export interface Equations {
+  byState: Map<string, Equation>;
+  list: Equation[];
+}
 
 /** Each equation's right-hand side, which must fit its state's shape. */
 export function checkEquations(ctx: CheckContext, exprs: ExpressionChecker, equations: EquationStmt[]): Equations {
@@ -22,18 +25,36 @@ export function checkEquations(ctx: CheckContext, exprs: ExpressionChecker, equa
     const sym = ctx.lookup(e.state, e.stateRange);
     if (sym?.kind === 'opaque') continue;
     if (!sym || sym.kind !== 'state') {
-      if (sym) ctx.error('unknown-state', `'${e.state}' is not a state (it is declared as a ${KIND_WORD[sym.kind]}); declare it with 'state ${e.state}'`, e.stateRange);
-      else ctx.error('unknown-state', `Equation for unknown state '${e.state}'; declare it first with 'state ${e.state}'${ctx.suggest(e.state, 'state')}`, e.stateRange);
+      if (sym)
+        ctx.error(
+          'unknown-state',
+          `'${e.state}' is not a state (it is declared as a ${KIND_WORD[sym.kind]}); declare it with 'state ${e.state}'`,
+          e.stateRange,
+        );
+      else
+        ctx.error(
+          'unknown-state',
+          `Equation for unknown state '${e.state}'; declare it first with 'state ${e.state}'${ctx.suggest(e.state, 'state')}`,
+          e.stateRange,
+        );
       continue;
     }
     const key = sym.name.toLowerCase();
     const rhs = exprs.expr(e.rhs, { ctx: 'rhs', dynamic: { value: false } });
     if (eqByState.has(key)) {
-      ctx.error('duplicate-equation', `State '${sym.name}' already has an equation; each state has exactly one`, e.stateRange);
+      ctx.error(
+        'duplicate-equation',
+        `State '${sym.name}' already has an equation; each state has exactly one`,
+        e.stateRange,
+      );
       continue;
     }
     if (rhs.shape && !broadcastsTo(rhs.shape, sym.shape)) {
-      ctx.error('shape-mismatch', `The right-hand side of ${sym.name}' is ${describeShape(rhs.shape)}, but state '${sym.name}' is ${describeShape(sym.shape)}`, e.rhs.range);
+      ctx.error(
+        'shape-mismatch',
+        `The right-hand side of ${sym.name}' is ${describeShape(rhs.shape)}, but state '${sym.name}' is ${describeShape(sym.shape)}`,
+        e.rhs.range,
+      );
     }
     const eq: Equation = { state: sym.name, rhs, range: e.range };
     eqByState.set(key, eq);
@@ -43,7 +64,12 @@ export function checkEquations(ctx: CheckContext, exprs: ExpressionChecker, equa
 }
 
 /** The states in declaration order with their initial values; a state without an equation is an error. */
-export function collectStates(ctx: CheckContext, { byState: eqByState }: Equations, { brokenEquations }: BrokenLines, inits: Map<string, Expr>): StateDecl[] {
+export function collectStates(
+  ctx: CheckContext,
+  { byState: eqByState }: Equations,
+  { brokenEquations }: BrokenLines,
+  inits: Map<string, Expr>,
+): StateDecl[] {
   const states: StateDecl[] = [];
   for (const sym of ctx.symbols.values()) {
     if (sym.kind !== 'state') continue;
@@ -60,7 +86,13 @@ export function collectStates(ctx: CheckContext, { byState: eqByState }: Equatio
 }
 
 /** The loss (at most one, a scalar); a model without one gets a warning. */
-export function checkLoss(ctx: CheckContext, exprs: ExpressionChecker, losses: LossStmt[], { broken }: BrokenLines, states: StateDecl[]): Loss | undefined {
+export function checkLoss(
+  ctx: CheckContext,
+  exprs: ExpressionChecker,
+  losses: LossStmt[],
+  { broken }: BrokenLines,
+  states: StateDecl[],
+): Loss | undefined {
   let loss: Loss | undefined;
   for (const l of losses) {
     if (loss) {
@@ -69,7 +101,11 @@ export function checkLoss(ctx: CheckContext, exprs: ExpressionChecker, losses: L
     }
     const expr = exprs.expr(l.expr, { ctx: 'loss', dynamic: { value: false } });
     if (expr.shape && expr.shape.length !== 0) {
-      ctx.error('shape-mismatch', `The loss must be a scalar, but it is ${describeShape(expr.shape)}; reduce it, e.g. with sum(…)`, l.expr.range);
+      ctx.error(
+        'shape-mismatch',
+        `The loss must be a scalar, but it is ${describeShape(expr.shape)}; reduce it, e.g. with sum(…)`,
+        l.expr.range,
+      );
     }
     loss = { expr, range: l.range };
   }
@@ -88,12 +124,23 @@ export function reportUnused(ctx: CheckContext, st: Statement[]): void {
     if (ctx.used.has(sym)) continue;
     let range: Range | undefined;
     switch (sym.kind) {
-      case 'param': range = sym.item.nameRange; break;
-      case 'number': range = sym.item.nameRange; break;
-      case 'fixed': range = sym.stmt.nameRange; break;
-      case 'function': range = sym.stmt.nameRange; break;
-      case 'data': range = sym.stmt.nameRange; break;
-      default: continue;
+      case 'param':
+        range = sym.item.nameRange;
+        break;
+      case 'number':
+        range = sym.item.nameRange;
+        break;
+      case 'fixed':
+        range = sym.stmt.nameRange;
+        break;
+      case 'function':
+        range = sym.stmt.nameRange;
+        break;
+      case 'data':
+        range = sym.stmt.nameRange;
+        break;
+      default:
+        continue;
     }
     const word = KIND_WORD[sym.kind];
     ctx.report(diag('unused-name', 'warning', `The ${word} '${sym.name}' is never used`, range));

@@ -3,7 +3,14 @@
 // node is new: the parse tree is never mutated.
 import { closest, distance } from 'fastest-levenshtein';
 import type { BinaryOperator, Expr, Range, Shape } from '../../model';
-import { BUILTINS, BUILTIN_NAMES, CONSTANTS, XPP_UNSUPPORTED_FUNCTIONS, isBuiltin, type BuiltinInfo } from '../builtins';
+import {
+  BUILTINS,
+  BUILTIN_NAMES,
+  CONSTANTS,
+  XPP_UNSUPPORTED_FUNCTIONS,
+  isBuiltin,
+  type BuiltinInfo,
+} from '../builtins';
 import { diag } from '../ranges';
 import { broadcast, broadcastAll, elementCount as elements, sameShape } from '../../ops/shapes';
 import { LOWERED_FUNCTIONS, lowerCall } from '../../ops/table';
@@ -36,7 +43,11 @@ export class ExpressionChecker {
     if (++this.expanded > MAX_EXPANDED_NODES) {
       if (!this.expansionReported) {
         this.expansionReported = true;
-        this.ctx.error('too-large', `The model is too large after expanding functions and fixed quantities (more than ${MAX_EXPANDED_NODES} expression nodes)`, e.range);
+        this.ctx.error(
+          'too-large',
+          `The model is too large after expanding functions and fixed quantities (more than ${MAX_EXPANDED_NODES} expression nodes)`,
+          e.range,
+        );
       }
       return { kind: 'number', value: 0, range: e.range };
     }
@@ -74,33 +85,60 @@ export class ExpressionChecker {
     let out: Shape | undefined;
     if (op === '@') {
       if (a.length === 0 || b.length === 0) {
-        this.ctx.error('matmul-shape', `'@' is a matrix product and needs vectors or matrices, but got ${describeShape(a)} @ ${describeShape(b)}; use '*' to multiply by a scalar`, opRange);
+        this.ctx.error(
+          'matmul-shape',
+          `'@' is a matrix product and needs vectors or matrices, but got ${describeShape(a)} @ ${describeShape(b)}; use '*' to multiply by a scalar`,
+          opRange,
+        );
         return undefined;
       }
       if (a.length > 2 || b.length > 2) {
-        this.ctx.error('matmul-shape', `'@' supports vectors and matrices only, got ${formatShape(a)} @ ${formatShape(b)}`, opRange);
+        this.ctx.error(
+          'matmul-shape',
+          `'@' supports vectors and matrices only, got ${formatShape(a)} @ ${formatShape(b)}`,
+          opRange,
+        );
         return undefined;
       }
       const inner = a[a.length - 1];
       const other = b[0];
       if (inner !== other) {
-        this.ctx.error('matmul-shape', `'@' needs matching inner dimensions: ${formatShape(a)} @ ${formatShape(b)} (${inner} ≠ ${other}); '@' takes [m,n]@[n], [m,n]@[n,p], [n]@[n] or [n]@[n,p]`, opRange);
+        this.ctx.error(
+          'matmul-shape',
+          `'@' needs matching inner dimensions: ${formatShape(a)} @ ${formatShape(b)} (${inner} ≠ ${other}); '@' takes [m,n]@[n], [m,n]@[n,p], [n]@[n] or [n]@[n,p]`,
+          opRange,
+        );
         return undefined;
       }
       out = [...a.slice(0, a.length - 1), ...b.slice(1)];
     } else {
       out = broadcast(a, b);
       if (!out) {
-        this.ctx.error('shape-mismatch', `Shapes ${formatShape(a)} and ${formatShape(b)} do not broadcast for '${op}'`, opRange);
+        this.ctx.error(
+          'shape-mismatch',
+          `Shapes ${formatShape(a)} and ${formatShape(b)} do not broadcast for '${op}'`,
+          opRange,
+        );
         return undefined;
       }
       // [K] against [K, 1] silently becomes [K, K]: almost always a mistake (e.g. x(obs) - obs for a scalar state).
       if (a.length > 0 && b.length > 0 && elements(out) > Math.max(elements(a), elements(b))) {
-        this.ctx.report(diag('broadcast-outer', 'warning', `Shapes ${formatShape(a)} and ${formatShape(b)} broadcast to ${formatShape(out)} for '${op}', larger than either; if you meant element by element, index one of them (e.g. obs[…]) so the shapes match`, opRange));
+        this.ctx.report(
+          diag(
+            'broadcast-outer',
+            'warning',
+            `Shapes ${formatShape(a)} and ${formatShape(b)} broadcast to ${formatShape(out)} for '${op}', larger than either; if you meant element by element, index one of them (e.g. obs[…]) so the shapes match`,
+            opRange,
+          ),
+        );
       }
     }
     if (elements(out) > MAX_ELEMENTS) {
-      this.ctx.error('too-large', `The result of '${op}' has shape ${formatShape(out)}, more than ${MAX_ELEMENTS} elements`, opRange);
+      this.ctx.error(
+        'too-large',
+        `The result of '${op}' has shape ${formatShape(out)}, more than ${MAX_ELEMENTS} elements`,
+        opRange,
+      );
       return undefined;
     }
     return out;
@@ -111,14 +149,19 @@ export class ExpressionChecker {
     const bound = scope.bindings?.get(key);
     if (bound) return bound;
     const constant = CONSTANTS.get(key);
-    if (constant !== undefined && !this.ctx.symbols.has(key)) return { kind: 'number', value: constant, range, shape: [] };
+    if (constant !== undefined && !this.ctx.symbols.has(key))
+      return { kind: 'number', value: constant, range, shape: [] };
     if (key === 't') {
       if (scope.ctx === 'const') {
         this.ctx.error('not-constant', 'Initial values must be constant; the time t is not available here', range);
         return { kind: 'name', name: 't', range };
       }
       if (scope.ctx === 'loss') {
-        this.ctx.error('undefined-name', "The time t is not available in the loss; the loss reads the final state, e.g. x(T)", range);
+        this.ctx.error(
+          'undefined-name',
+          'The time t is not available in the loss; the loss reads the final state, e.g. x(T)',
+          range,
+        );
         return { kind: 'name', name: 't', range };
       }
       scope.dynamic.value = true;
@@ -136,7 +179,11 @@ export class ExpressionChecker {
           return { kind: 'name', name: sym.name, range };
         }
         if (scope.ctx === 'loss') {
-          this.ctx.error('state-in-loss', `The loss reads states at the final time: write ${sym.name}(T) instead of ${written}`, range);
+          this.ctx.error(
+            'state-in-loss',
+            `The loss reads states at the final time: write ${sym.name}(T) instead of ${written}`,
+            range,
+          );
           return { kind: 'name', name: sym.name, range };
         }
         scope.dynamic.value = true;
@@ -155,9 +202,13 @@ export class ExpressionChecker {
         const e = this.fixedExpr(sym);
         if (!e) return { kind: 'name', name: sym.name, range };
         if (sym.dynamic && scope.ctx !== 'rhs') {
-          this.ctx.error('not-constant', scope.ctx === 'loss'
-            ? `'${sym.name}' depends on the state or on t; the loss reads states only as x(T)`
-            : `Initial values must be constant; '${sym.name}' depends on the state or on t`, range);
+          this.ctx.error(
+            'not-constant',
+            scope.ctx === 'loss'
+              ? `'${sym.name}' depends on the state or on t; the loss reads states only as x(T)`
+              : `Initial values must be constant; '${sym.name}' depends on the state or on t`,
+            range,
+          );
           return { kind: 'name', name: sym.name, range };
         }
         if (sym.dynamic) scope.dynamic.value = true;
@@ -167,7 +218,11 @@ export class ExpressionChecker {
         this.ctx.error('undefined-name', `'${sym.name}' is a function; call it as ${sym.name}(…)`, range);
         return { kind: 'name', name: sym.name, range };
       case 'aux':
-        this.ctx.error('undefined-name', `'${sym.name}' is an auxiliary output and cannot be used in expressions`, range);
+        this.ctx.error(
+          'undefined-name',
+          `'${sym.name}' is an auxiliary output and cannot be used in expressions`,
+          range,
+        );
         return { kind: 'name', name: sym.name, range };
       case 'data': {
         if (scope.ctx !== 'loss') {
@@ -181,8 +236,6 @@ export class ExpressionChecker {
         return { kind: 'name', name: sym.name, range };
     }
   }
-
-
 
   constNumber(e: Expr, what: string): number | undefined {
     const checked = this.expr(e, { ctx: 'const', dynamic: { value: false } });
@@ -229,14 +282,22 @@ export class ExpressionChecker {
     if (!target.shape) return node;
     const s = target.shape;
     if (e.indices.length > s.length) {
-      this.ctx.error('index-out-of-range', s.length === 0
-        ? `A scalar cannot be indexed (it has shape [])`
-        : `Too many indices: ${e.indices.length} given, but the shape ${formatShape(s)} has ${s.length} dimension${s.length === 1 ? '' : 's'}`, e.range);
+      this.ctx.error(
+        'index-out-of-range',
+        s.length === 0
+          ? `A scalar cannot be indexed (it has shape [])`
+          : `Too many indices: ${e.indices.length} given, but the shape ${formatShape(s)} has ${s.length} dimension${s.length === 1 ? '' : 's'}`,
+        e.range,
+      );
       return node;
     }
     for (let k = 0; k < e.indices.length; k++) {
       if (e.indices[k] >= s[k]) {
-        this.ctx.error('index-out-of-range', `Index ${e.indices[k]} is out of range for shape ${formatShape(s)}: indices count from 0, so dimension ${k + 1} takes 0 to ${s[k] - 1}`, e.range);
+        this.ctx.error(
+          'index-out-of-range',
+          `Index ${e.indices[k]} is out of range for shape ${formatShape(s)}: indices count from 0, so dimension ${k + 1} takes 0 to ${s[k] - 1}`,
+          e.range,
+        );
         return node;
       }
     }
@@ -253,9 +314,16 @@ export class ExpressionChecker {
     if (!cond.shape || !then.shape || !otherwise.shape) return node;
     const ab = broadcast(then.shape, otherwise.shape);
     const all = ab && broadcast(cond.shape, ab);
-    const ifRange: Range = { start: e.range.start, end: { line: e.range.start.line, character: e.range.start.character + 2 } };
+    const ifRange: Range = {
+      start: e.range.start,
+      end: { line: e.range.start.line, character: e.range.start.character + 2 },
+    };
     if (!all) {
-      this.ctx.error('shape-mismatch', `The parts of if(c)then(a)else(b) do not broadcast: condition ${formatShape(cond.shape)}, then ${formatShape(then.shape)}, else ${formatShape(otherwise.shape)}`, ifRange);
+      this.ctx.error(
+        'shape-mismatch',
+        `The parts of if(c)then(a)else(b) do not broadcast: condition ${formatShape(cond.shape)}, then ${formatShape(then.shape)}, else ${formatShape(otherwise.shape)}`,
+        ifRange,
+      );
       return node;
     }
     node.shape = all;
@@ -271,13 +339,21 @@ export class ExpressionChecker {
     for (let i = 1; i < els.length; i++) {
       const s = els[i].shape as Shape;
       if (!sameShape(s, first)) {
-        this.ctx.error('shape-mismatch', `All elements of a vector must have the same shape: element 1 is ${describeShape(first)}, element ${i + 1} is ${describeShape(s)}`, els[i].range);
+        this.ctx.error(
+          'shape-mismatch',
+          `All elements of a vector must have the same shape: element 1 is ${describeShape(first)}, element ${i + 1} is ${describeShape(s)}`,
+          els[i].range,
+        );
         return node;
       }
     }
     const shape = [els.length, ...first];
     if (shape.length > 2) {
-      this.ctx.error('invalid-shape', `Literal of shape ${formatShape(shape)}: only vectors and matrices are supported`, e.range);
+      this.ctx.error(
+        'invalid-shape',
+        `Literal of shape ${formatShape(shape)}: only vectors and matrices are supported`,
+        e.range,
+      );
       return node;
     }
     node.shape = shape;
@@ -286,7 +362,13 @@ export class ExpressionChecker {
 
   private call(e: Extract<Expr, { kind: 'call' }>, scope: Scope): Expr {
     const key = e.callee.toLowerCase();
-    const bad = (): Expr => ({ kind: 'call', callee: e.callee, args: e.args, range: e.range, calleeRange: e.calleeRange });
+    const bad = (): Expr => ({
+      kind: 'call',
+      callee: e.callee,
+      args: e.args,
+      range: e.range,
+      calleeRange: e.calleeRange,
+    });
     const sym = scope.bindings?.has(key) ? undefined : this.ctx.lookup(e.callee, e.calleeRange);
 
     // x(T): the state at the final time; x(obs): at the observation times of a data set.
@@ -296,7 +378,11 @@ export class ExpressionChecker {
     const lowered = LOWERED_FUNCTIONS.get(key);
     if (lowered !== undefined && !sym) {
       if (e.args.length !== lowered.arity) {
-        this.ctx.error('bad-arity', `${key}(…) takes ${lowered.arity} argument${lowered.arity === 1 ? '' : 's'}, found ${e.args.length}`, e.range);
+        this.ctx.error(
+          'bad-arity',
+          `${key}(…) takes ${lowered.arity} argument${lowered.arity === 1 ? '' : 's'}, found ${e.args.length}`,
+          e.range,
+        );
         return bad();
       }
       return this.expr(lowerCall(lowered, e), scope);
@@ -315,18 +401,32 @@ export class ExpressionChecker {
     }
     const best = closest(key, BUILTIN_NAMES);
     const hint = best && distance(key, best) <= 2 ? ` — did you mean '${best}'?` : '';
-    this.ctx.error('unknown-function', `Unknown function '${e.callee}'${hint} (built-ins: ${BUILTIN_NAMES.join(', ')})`, e.calleeRange);
+    this.ctx.error(
+      'unknown-function',
+      `Unknown function '${e.callee}'${hint} (built-ins: ${BUILTIN_NAMES.join(', ')})`,
+      e.calleeRange,
+    );
     return bad();
   }
   /** `x(T)`, the state at the final time, or `x(obs)`, at the observation times of a data set (in a loss only). */
-  private stateCall(e: Extract<Expr, { kind: 'call' }>, sym: Extract<Sym, { kind: 'state' }>, scope: Scope, bad: () => Expr): Expr {
+  private stateCall(
+    e: Extract<Expr, { kind: 'call' }>,
+    sym: Extract<Sym, { kind: 'state' }>,
+    scope: Scope,
+    bad: () => Expr,
+  ): Expr {
     const arg = e.args[0];
     const isT = e.args.length === 1 && arg.kind === 'name' && arg.name.toLowerCase() === 't';
-    const dataSym = e.args.length === 1 && arg.kind === 'name' && !isT ? this.ctx.symbols.get(arg.name.toLowerCase()) : undefined;
+    const dataSym =
+      e.args.length === 1 && arg.kind === 'name' && !isT ? this.ctx.symbols.get(arg.name.toLowerCase()) : undefined;
     if (dataSym?.kind === 'data') {
       this.ctx.lookup(arg.kind === 'name' ? arg.name : dataSym.name, arg.range);
       if (scope.ctx !== 'loss') {
-        this.ctx.error('state-at-end-outside-loss', `${sym.name}(${dataSym.name}), the state at the observation times, is only allowed in the loss`, e.range);
+        this.ctx.error(
+          'state-at-end-outside-loss',
+          `${sym.name}(${dataSym.name}), the state at the observation times, is only allowed in the loss`,
+          e.range,
+        );
         return bad();
       }
       const node: Expr = { kind: 'stateAtData', state: sym.name, data: dataSym.name, range: e.range };
@@ -335,29 +435,54 @@ export class ExpressionChecker {
     }
     if (dataSym?.kind === 'opaque') return bad(); // its declaration line is already reported
     if (!isT) {
-      this.ctx.error('syntax-error', `A state can only be read in the loss, at the final time as ${sym.name}(T) or at the times of a data set as ${sym.name}(obs)`, e.range);
+      this.ctx.error(
+        'syntax-error',
+        `A state can only be read in the loss, at the final time as ${sym.name}(T) or at the times of a data set as ${sym.name}(obs)`,
+        e.range,
+      );
       return bad();
     }
     if (scope.ctx !== 'loss') {
-      this.ctx.error('state-at-end-outside-loss', `${sym.name}(T), the state at the final time, is only allowed in the loss`, e.range);
+      this.ctx.error(
+        'state-at-end-outside-loss',
+        `${sym.name}(T), the state at the final time, is only allowed in the loss`,
+        e.range,
+      );
       return bad();
     }
     return { kind: 'stateAtEnd', state: sym.name, range: e.range, shape: sym.shape };
   }
 
   /** A built-in: its arity, then the broadcast shape of its arguments (a scalar for a reduction). */
-  private builtinCall(e: Extract<Expr, { kind: 'call' }>, key: string, info: BuiltinInfo, scope: Scope, bad: () => Expr): Expr {
+  private builtinCall(
+    e: Extract<Expr, { kind: 'call' }>,
+    key: string,
+    info: BuiltinInfo,
+    scope: Scope,
+    bad: () => Expr,
+  ): Expr {
     if (e.args.length !== info.arity) {
-      this.ctx.error('bad-arity', `${key}(…) takes ${info.arity} argument${info.arity === 1 ? '' : 's'}, found ${e.args.length}`, e.range);
+      this.ctx.error(
+        'bad-arity',
+        `${key}(…) takes ${info.arity} argument${info.arity === 1 ? '' : 's'}, found ${e.args.length}`,
+        e.range,
+      );
       return bad();
     }
     const args = e.args.map((a) => this.expr(a, scope));
     const node: Expr = { kind: 'call', callee: key, args, range: e.range, calleeRange: e.calleeRange };
     if (args.some((a) => !a.shape)) return node;
-    if (info.kind === 'reduce') { node.shape = []; return node; }
+    if (info.kind === 'reduce') {
+      node.shape = [];
+      return node;
+    }
     const shape = broadcastAll(args.map((a) => a.shape as Shape));
     if (!shape) {
-      this.ctx.error('shape-mismatch', `The arguments of ${key}(…) do not broadcast: ${args.map((a) => formatShape(a.shape as Shape)).join(' and ')}`, e.calleeRange);
+      this.ctx.error(
+        'shape-mismatch',
+        `The arguments of ${key}(…) do not broadcast: ${args.map((a) => formatShape(a.shape as Shape)).join(' and ')}`,
+        e.calleeRange,
+      );
       return node;
     }
     node.shape = shape;
@@ -365,14 +490,27 @@ export class ExpressionChecker {
   }
 
   /** A user function (XPPAUT `f(x) = …`), expanded inline with its checked arguments bound. */
-  private userCall(e: Extract<Expr, { kind: 'call' }>, sym: Extract<Sym, { kind: 'function' }>, scope: Scope, bad: () => Expr): Expr {
+  private userCall(
+    e: Extract<Expr, { kind: 'call' }>,
+    sym: Extract<Sym, { kind: 'function' }>,
+    scope: Scope,
+    bad: () => Expr,
+  ): Expr {
     const f = sym.stmt;
     if (e.args.length !== f.params.length) {
-      this.ctx.error('bad-arity', `${sym.name}(…) takes ${f.params.length} argument${f.params.length === 1 ? '' : 's'}, found ${e.args.length}`, e.range);
+      this.ctx.error(
+        'bad-arity',
+        `${sym.name}(…) takes ${f.params.length} argument${f.params.length === 1 ? '' : 's'}, found ${e.args.length}`,
+        e.range,
+      );
       return bad();
     }
     if (sym.busy) {
-      this.ctx.error('recursive-definition', `Function '${sym.name}' calls itself; recursion is not supported`, e.calleeRange);
+      this.ctx.error(
+        'recursive-definition',
+        `Function '${sym.name}' calls itself; recursion is not supported`,
+        e.calleeRange,
+      );
       return bad();
     }
     const args = e.args.map((a) => this.expr(a, scope));

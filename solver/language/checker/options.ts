@@ -11,22 +11,40 @@ import { checkScheme } from './schemes';
 
 type Statement = Program['statements'][number];
 
-export interface CheckedOptions { options: ModelOptions; optionLines: OptionsStmt['line'][]; schemes: SchemeDecl[] }
+export interface CheckedOptions {
+  options: ModelOptions;
+  optionLines: OptionsStmt['line'][];
+  schemes: SchemeDecl[];
+}
 
 /** The options, then the declared schemes (an unused one is a warning). */
-export function checkOptions(ctx: CheckContext, exprs: ExpressionChecker, st: Statement[], broken: BrokenStmt[]): CheckedOptions {
+export function checkOptions(
+  ctx: CheckContext,
+  exprs: ExpressionChecker,
+  st: Statement[],
+  broken: BrokenStmt[],
+): CheckedOptions {
   const optionLines = st.flatMap((s) => (s.kind === 'options' ? [s.line] : []));
   const optionDiags: Diagnostic[] = [];
   const schemeNames = new Map<string, string>();
   for (const [key, stmt] of ctx.schemes) schemeNames.set(key, stmt.name);
-  for (const b of broken) if (b.declares?.keyword === 'scheme') schemeNames.set(b.declares.name.toLowerCase(), b.declares.name);
+  for (const b of broken)
+    if (b.declares?.keyword === 'scheme') schemeNames.set(b.declares.name.toLowerCase(), b.declares.name);
   const options = resolveOptions(optionLines, optionDiags, schemeNames);
   for (const d of optionDiags) ctx.report(d);
   const schemes: SchemeDecl[] = [];
   for (const stmt of ctx.schemes.values()) {
     const decl = checkScheme(ctx, exprs, stmt);
     if (decl) schemes.push(decl);
-    if (decl && stmt.name !== options.meth) ctx.report(diag('unused-name', 'warning', `The scheme '${stmt.name}' is never used; select it with @ meth=${stmt.name}`, stmt.nameRange));
+    if (decl && stmt.name !== options.meth)
+      ctx.report(
+        diag(
+          'unused-name',
+          'warning',
+          `The scheme '${stmt.name}' is never used; select it with @ meth=${stmt.name}`,
+          stmt.nameRange,
+        ),
+      );
   }
   return { options, optionLines, schemes };
 }
