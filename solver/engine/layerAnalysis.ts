@@ -1,7 +1,7 @@
 // Analysis of one per-step parameter tensor at one step count (docs/design.md#corrections, #detector):
 // normalised densities d = G/(h w), the model's correction, the detector
 // (α, β per stage sequence), the stage imbalance κ and the errors against the
-// continuous reference. Pure arithmetic: check.ts supplies G, g and, for
+// continuous reference. Pure arithmetic: the check (solver/check/layers.ts) supplies G, g and, for
 // adjoint121, the already corrected values.
 import type { GradFix } from '../model';
 import type { Scheme } from '../schemes/schemes';

@@ -268,30 +268,69 @@ export interface IndexedText {
   tokenLineAt(line: number): Token[] | undefined;
 }
 
-export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
-  const declarations = collectDeclarations(doc.statements);
-  const byKey = new Map<string, Declaration[]>();
-  // Keyed by position as one number (no string per token looked up).
-  const declAt = new Map<number, Declaration>();
-  const functions = new Map<number, Declaration>();
-  const argsOf = new Map<string, Declaration[]>();
+/** The declarations as the classifier looks them up (positions as one number: no string per token looked up). */
+interface DeclarationTables {
+  /** Lower-case name → global declarations (arguments excluded), in file order. */
+  byKey: Map<string, Declaration[]>;
+  /** Declarations by the start of their name. */
+  declAt: Map<number, Declaration>;
+  /** User functions by the start of their name (their line's arguments are local). */
+  functions: Map<number, Declaration>;
+  /** Function key → its arguments. */
+  argsOf: Map<string, Declaration[]>;
+}
+
+function declarationTables(declarations: Declaration[]): DeclarationTables {
+  const tables: DeclarationTables = { byKey: new Map(), declAt: new Map(), functions: new Map(), argsOf: new Map() };
   for (const d of declarations) {
-    declAt.set(posKey(d.nameRange.start.line, d.nameRange.start.character), d);
+    const at = posKey(d.nameRange.start.line, d.nameRange.start.character);
+    tables.declAt.set(at, d);
     if (d.kind === 'argument') {
-      const list = argsOf.get(d.container!) ?? [];
+      const list = tables.argsOf.get(d.container!) ?? [];
       list.push(d);
-      argsOf.set(d.container!, list);
+      tables.argsOf.set(d.container!, list);
       continue;
     }
-    const list = byKey.get(d.key);
+    const list = tables.byKey.get(d.key);
     if (list) list.push(d);
-    else byKey.set(d.key, [d]);
-    if (d.kind === 'function') functions.set(posKey(d.nameRange.start.line, d.nameRange.start.character), d);
+    else tables.byKey.set(d.key, [d]);
+    if (d.kind === 'function') tables.functions.set(at, d);
+  }
+  return tables;
+}
+
+/** The option key a word names (`method` is `meth`). */
+const optionKey = (word: string): string => (keyOf(word) === 'method' ? 'meth' : keyOf(word));
+
+/** Classifies the identifiers of one logical line at a time into references to the document's declarations. */
+class LineClassifier {
+  private out: Reference[] = [];
+
+  constructor(private readonly tables: DeclarationTables) {}
+
+  /** The references of a logical line; `onlyLine`: the free identifiers of that physical line only (the line's leading words always). */
+  line(toks: Token[], onlyLine?: number): Reference[] {
+    this.out = [];
+    const first = toks[0];
+    if (isPunct(first, '@')) this.optionLine(toks);
+    else if (first.kind !== 'ident') this.words(toks, 0, undefined, onlyLine);
+    else {
+      const start = this.leadingWords(toks);
+      const fn = this.tables.functions.get(posKey(first.line, first.col));
+      if (start !== undefined) this.words(toks, start, fn && this.tables.argsOf.get(fn.key), onlyLine);
+    }
+    return this.out;
   }
 
-  let refs: Reference[] = [];
-  const push = (t: Token, role: RefRole, decl?: Declaration, range = tokenRange(t), text = t.text, option?: string) => {
-    refs.push({
+  private push(
+    t: Token,
+    role: RefRole,
+    decl?: Declaration,
+    range = tokenRange(t),
+    text = t.text,
+    option?: string,
+  ): void {
+    this.out.push({
       key: keyOf(text),
       text,
       range,
@@ -300,86 +339,46 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
       option,
       isDeclaration: !!decl && sameRange(decl.nameRange, range),
     });
-  };
-  const resolve = (text: string, locals?: Declaration[]): Declaration | undefined => {
-    const k = keyOf(text);
-    if (locals) for (const a of locals) if (a.key === k) return a;
-    const list = byKey.get(k);
-    return list?.[0];
-  };
+  }
 
-  // XPPAUT ignores everything after `done`.
-  const done = doc.statements.find((s) => s.kind === 'done');
-  const lastLine = done ? done.range.end.line : Infinity;
+  private resolve(text: string): Declaration | undefined {
+    return this.tables.byKey.get(keyOf(text))?.[0];
+  }
 
-  /** Classifies the identifiers of one logical line (lazily: a hover needs one line, rename all). */
-  const lineRefs = new Map<number, Reference[]>();
-  function refsOfLine(toks: Token[]): Reference[] {
-    const key = toks[0].line;
-    let out = lineRefs.get(key);
-    if (!out) {
-      refs = [];
-      if (key <= lastLine) classifyLine(toks);
-      out = refs;
-      lineRefs.set(key, out);
+  /** The declaration whose name starts at t, else the one t's text resolves to. */
+  private declared(t: Token, text = t.text, character = t.col): Declaration | undefined {
+    return this.tables.declAt.get(posKey(t.line, character)) ?? this.resolve(text);
+  }
+
+  /** Options: `key=value` pairs; a value may name a user scheme. */
+  private optionLine(toks: Token[]): void {
+    for (let i = 1; i < toks.length; i++) {
+      const t = toks[i];
+      if (t.kind !== 'ident') continue;
+      if (isPunct(toks[i + 1], '=')) {
+        this.push(t, 'optionKey', undefined, undefined, undefined, optionKey(t.text));
+        continue;
+      }
+      const keyTok = isPunct(toks[i - 1], '=') ? toks[i - 2] : undefined;
+      const option = keyTok?.kind === 'ident' ? optionKey(keyTok.text) : undefined;
+      const d = this.resolve(t.text);
+      if (d && d.kind === 'scheme') this.push(t, 'symbol', d, undefined, undefined, option);
+      else this.push(t, 'optionValue', undefined, undefined, undefined, option);
     }
-    return out;
   }
 
   /**
-   * The references on one physical line of a long logical line: a hover on a
-   * continued equation of hundreds of lines classifies only its own line.
+   * The line's leading words (`loss =`, `dx/dt =`, a statement keyword): classified here. Returns where the free
+   * identifiers start, or undefined when the line has none (its other words are keywords, e.g. `scheme s rk a=[…]`).
    */
-  const physicalLineRefs = new Map<number, Reference[]>();
-  function refsOnPhysicalLine(toks: Token[], line: number): Reference[] {
-    let out = physicalLineRefs.get(line);
-    if (!out) {
-      refs = [];
-      if (toks[0].line <= lastLine) classifyLine(toks, line);
-      out = refs;
-      physicalLineRefs.set(line, out);
-    }
-    return out;
-  }
-
-  /** `onlyLine`: classify the free identifiers of that physical line only (the line's leading words always). */
-  function classifyLine(toks: Token[], onlyLine?: number): void {
-    const first = toks[0];
-    if (isPunct(first, '@')) {
-      // Options: `key=value` pairs; a value may name a user scheme.
-      for (let i = 1; i < toks.length; i++) {
-        const t = toks[i];
-        if (t.kind !== 'ident') continue;
-        if (isPunct(toks[i + 1], '=')) {
-          push(t, 'optionKey', undefined, undefined, undefined, keyOf(t.text) === 'method' ? 'meth' : keyOf(t.text));
-          continue;
-        }
-        const prev = toks[i - 1];
-        const keyTok = isPunct(prev, '=') ? toks[i - 2] : undefined;
-        const option =
-          keyTok?.kind === 'ident' ? (keyOf(keyTok.text) === 'method' ? 'meth' : keyOf(keyTok.text)) : undefined;
-        const d = resolve(t.text);
-        if (d && d.kind === 'scheme') push(t, 'symbol', d, undefined, undefined, option);
-        else push(t, 'optionValue', undefined, undefined, undefined, option);
-      }
-      return;
-    }
-    if (first.kind !== 'ident') {
-      toks.forEach((t, i) => {
-        if (t.kind === 'ident' && (onlyLine === undefined || t.line === onlyLine)) classify(t, toks, undefined, i);
-      });
-      return;
-    }
+  private leadingWords(toks: Token[]): number | undefined {
+    const [first, second] = toks;
     const lw = keyOf(first.text);
-    const second = toks[1];
-    let start = 0;
-    let locals: Declaration[] | undefined;
-    const fn = functions.get(posKey(first.line, first.col));
-    if (fn) locals = argsOf.get(fn.key);
     if (lw === 'loss' && isPunct(second, '=')) {
-      push(first, 'keyword');
-      start = 1;
-    } else if (
+      this.push(first, 'keyword');
+      return 1;
+    }
+    if (
       lw.length > 1 &&
       lw[0] === 'd' &&
       isPunct(second, '/') &&
@@ -393,84 +392,102 @@ export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
         start: { line: first.line, character: first.col + 1 },
         end: { line: first.line, character: first.end },
       };
-      const d = declAt.get(posKey(first.line, first.col + 1)) ?? resolve(name);
-      push(first, d ? 'symbol' : 'unresolved', d, range, name);
-      push(toks[2], 'keyword');
-      start = 3;
-    } else if (!isPunct(second, "'") && !isPunct(second, '=') && !isPunct(second, '(') && LINE_KEYWORDS.has(lw)) {
-      push(first, 'keyword');
-      start = 1;
-      if (NAME_ONLY_LINES.has(lw)) {
-        if (second?.kind === 'ident') {
-          const d = declAt.get(posKey(second.line, second.col)) ?? resolve(second.text);
-          push(second, d ? 'symbol' : 'unresolved', d);
-        }
-        for (let i = 2; i < toks.length; i++) {
-          const t = toks[i];
-          if (t.kind !== 'ident') continue;
-          // `scheme s rk a=[…]`: the form and the coefficient names are keywords here.
-          push(t, 'keyword');
-        }
-        return;
-      }
+      const d = this.declared(first, name, first.col + 1);
+      this.push(first, d ? 'symbol' : 'unresolved', d, range, name);
+      this.push(toks[2], 'keyword');
+      return 3;
     }
+    if (isPunct(second, "'") || isPunct(second, '=') || isPunct(second, '(') || !LINE_KEYWORDS.has(lw)) return 0;
+    this.push(first, 'keyword');
+    if (!NAME_ONLY_LINES.has(lw)) return 1;
+    if (second?.kind === 'ident') {
+      const d = this.declared(second);
+      this.push(second, d ? 'symbol' : 'unresolved', d);
+    }
+    // `scheme s rk a=[…]`: the form and the coefficient names are keywords here.
+    for (let i = 2; i < toks.length; i++) if (toks[i].kind === 'ident') this.push(toks[i], 'keyword');
+    return undefined;
+  }
+
+  private words(toks: Token[], start: number, locals: Declaration[] | undefined, onlyLine: number | undefined): void {
     for (let i = start; i < toks.length; i++) {
       const t = toks[i];
-      if (t.kind === 'ident' && (onlyLine === undefined || t.line === onlyLine)) classify(t, toks, locals, i);
+      if (t.kind === 'ident' && (onlyLine === undefined || t.line === onlyLine)) this.word(t, toks, locals, i);
     }
   }
 
-  function classify(t: Token, toks: Token[], locals: Declaration[] | undefined, i: number): void {
+  private word(t: Token, toks: Token[], locals: Declaration[] | undefined, i: number): void {
     const k = keyOf(t.text);
     const prev = toks[i - 1];
     const next = toks[i + 1];
-    // per-step / per_step / shared after a parameter's name.
-    const here = declAt.get(posKey(t.line, t.col));
+    const here = this.tables.declAt.get(posKey(t.line, t.col));
     if (here && here.nameRange.end.character === t.end) {
-      push(t, 'symbol', here);
+      this.push(t, 'symbol', here);
       return;
     }
+    // per-step / per_step / shared after a parameter's name.
     if (k === 'per' && isPunct(next, '-') && toks[i + 2]?.kind === 'ident' && keyOf(toks[i + 2].text) === 'step') {
-      push(t, 'keyword');
+      this.push(t, 'keyword');
       return;
     }
     if (k === 'step' && isPunct(prev, '-') && toks[i - 2] && keyOf(toks[i - 2].text) === 'per') {
-      push(t, 'keyword');
+      this.push(t, 'keyword');
       return;
     }
     if (k === 'per_step' || k === 'perstep' || k === 'shared') {
-      push(t, 'keyword');
+      this.push(t, 'keyword');
       return;
     }
     if (k === 'normal' && isPunct(prev, '~')) {
-      push(t, 'keyword');
+      this.push(t, 'keyword');
       return;
     }
-    const local = locals?.find((a) => a.key === k);
-    if (local) {
-      push(t, 'symbol', local);
-      return;
-    }
-    const d = resolve(t.text);
+    const d = locals?.find((a) => a.key === k) ?? this.resolve(t.text);
     if (d) {
-      push(t, 'symbol', d);
+      this.push(t, 'symbol', d);
       return;
     }
     if ((k === 'if' || k === 'then' || k === 'else') && isPunct(next, '(')) {
-      push(t, 'keyword');
+      this.push(t, 'keyword');
       return;
     }
     if (k === 't' || k === 'pi' || (isFunctionName(k) && isPunct(next, '('))) {
-      push(t, 'builtin');
+      this.push(t, 'builtin');
       return;
     }
-    push(t, 'unresolved');
+    this.push(t, 'unresolved');
   }
+}
+
+export function buildSymbolIndex(doc: IndexedText): SymbolIndex {
+  const declarations = collectDeclarations(doc.statements);
+  const tables = declarationTables(declarations);
+  const classifier = new LineClassifier(tables);
+  // XPPAUT ignores everything after `done`.
+  const done = doc.statements.find((s) => s.kind === 'done');
+  const lastLine = done ? done.range.end.line : Infinity;
+
+  // Lines are classified lazily (a hover needs one line, rename all) and once.
+  const lineRefs = new Map<number, Reference[]>();
+  const refsOfLine = (toks: Token[]): Reference[] => {
+    const key = toks[0].line;
+    let out = lineRefs.get(key);
+    if (!out) lineRefs.set(key, (out = key <= lastLine ? classifier.line(toks) : []));
+    return out;
+  };
+  // The references on one physical line of a long logical line: a hover on a continued equation of hundreds of
+  // lines classifies only its own line.
+  const physicalLineRefs = new Map<number, Reference[]>();
+  const refsOnPhysicalLine = (toks: Token[], line: number): Reference[] => {
+    let out = physicalLineRefs.get(line);
+    if (!out) physicalLineRefs.set(line, (out = toks[0].line <= lastLine ? classifier.line(toks, line) : []));
+    return out;
+  };
 
   let all: Reference[] | undefined;
   return {
     declarations,
-    byKey,
+    byKey: tables.byKey,
     get refs() {
       if (!all) {
         all = [];

@@ -9,11 +9,12 @@
 import type { DiagnosticCode, Model, Shape } from '../model';
 import { TRAINING_CORRECTIONS, type TrainingCorrection } from '../registry/corrections';
 import { initBackend, sizeHint, type BackendPreference } from '../engine/backend';
-import { compileModel, CompileError, sizeOf } from '../engine/compile';
+import { compileModel, CompileError, sizeOf, type CompiledModel } from '../engine/compile';
+import type { TF } from '../engine/tf';
 import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
 import { initialParameters } from '../engine/parameters';
 import { copiesPerParameter } from '../engine/discrete';
-import { schemeOf } from '../schemes/schemes';
+import { schemeOf, type Scheme } from '../schemes/schemes';
 import { parameterCopies } from '../schemes/copies';
 import { makeOptimizer, type OptimizerName } from './optimizers';
 import {
@@ -112,15 +113,24 @@ export function defaultGradient(model: Model): TrainGradient {
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function train(model: Model, options: TrainOptions = {}): Promise<TrainResult> {
-  const started = performance.now();
-  const iterations = options.iterations ?? 100;
-  const optimizer = options.optimizer ?? 'adam';
-  const learningRate = options.learningRate ?? 1e-2;
-  const gradient = options.gradient ?? defaultGradient(model);
-  const flowEvery = Math.max(1, Math.floor(options.flowEvery ?? 1));
-  const { steps: N, dt: h, t0 } = model.options;
-  // Refuse before any allocation.
+/** The options with their defaults. */
+type TrainSettings = Required<
+  Pick<TrainOptions, 'iterations' | 'optimizer' | 'learningRate' | 'gradient' | 'flowEvery'>
+>;
+
+function trainSettings(model: Model, options: TrainOptions): TrainSettings {
+  return {
+    iterations: options.iterations ?? 100,
+    optimizer: options.optimizer ?? 'adam',
+    learningRate: options.learningRate ?? 1e-2,
+    gradient: options.gradient ?? defaultGradient(model),
+    flowEvery: Math.max(1, Math.floor(options.flowEvery ?? 1)),
+  };
+}
+
+/** Refuses, before any allocation, what cannot be trained; returns the model's scheme. */
+function refuseUntrainable(model: Model, { iterations, learningRate }: TrainSettings): Scheme {
+  const { steps: N, dt: h } = model.options;
   if (!(Number.isInteger(iterations) && iterations >= 0))
     throw new TrainError(`iterations must be a whole number ≥ 0, not ${iterations}`, 'invalid-options');
   if (!(learningRate > 0) || !Number.isFinite(learningRate))
@@ -138,21 +148,127 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
     );
   }
   if (model.params.length === 0) throw new TrainError('the model has no parameters to train', 'no-parameters');
-  let scheme;
   try {
-    scheme = schemeOf(model);
+    return schemeOf(model);
   } catch (e) {
     throw new TrainError((e as Error).message, 'unsupported-scheme');
   }
+}
 
-  const { tf, backend } = await initBackend(options.backend ?? 'auto', sizeHint(model));
-  let cm;
+function compileForTraining(tf: TF, model: Model): CompiledModel {
   try {
-    cm = compileModel(tf, model).compiled;
+    return compileModel(tf, model).compiled;
   } catch (e) {
     if (e instanceof CompileError) throw new TrainError(e.message, e.code);
     throw e;
   }
+}
+
+/** The context of the gradient engines, and the starting values (a copy: training updates them in place). */
+function trainingStart(
+  tf: TF,
+  cm: CompiledModel,
+  model: Model,
+  scheme: Scheme,
+  gradient: TrainGradient,
+  initial?: Float32Array[],
+): { ctx: TrainContext; values: Float32Array[] } {
+  const { steps: N, dt: h, t0 } = model.options;
+  const pc = parameterCopies(scheme, N, h, t0);
+  const ctx: TrainContext = {
+    tf,
+    cm,
+    model,
+    scheme,
+    N,
+    h,
+    t0,
+    copies: pc.count,
+    taus: pc.times,
+    weights: pc.weights,
+    sizes: model.params.map((p) => sizeOf(p.shape)),
+  };
+  if (gradient !== 'ad' && gradient !== 'adjoint' && pc.count !== N) {
+    throw new TrainError(
+      `${gradient} corrects one copy per step; with tie=stage train with ad or adjoint`,
+      'invalid-options',
+    );
+  }
+  const values = (initial ?? initialParameters(tf, model)).map((v) => Float32Array.from(v));
+  model.params.forEach((p, i) => {
+    const want = (p.perStep ? pc.count : 1) * ctx.sizes[i];
+    if (values[i]?.length !== want)
+      throw new TrainError(
+        `initial values of ${p.name}: ${values[i]?.length} values, expected ${want}`,
+        'invalid-options',
+      );
+  });
+  return { ctx, values };
+}
+
+/** What one iteration measures at the current values: the loss, the gradient the optimiser steps along, the flow loss (or NaN). */
+interface Measured {
+  loss: number;
+  G: Float32Array[];
+  flow: number;
+  referenceError?: number;
+}
+
+function measure(
+  ctx: TrainContext,
+  values: Float32Array[],
+  settings: TrainSettings,
+  it: number,
+  interrupt: () => void,
+): Measured {
+  const { gradient } = settings;
+  if (gradient === 'adjoint') {
+    const a = adjointGradient(ctx, values, interrupt);
+    return { G: a.G, flow: a.flowLoss, referenceError: a.referenceError, loss: discreteLoss(ctx, values) };
+  }
+  const { loss, G } = adGradient(ctx, values);
+  return {
+    loss,
+    G: gradient !== 'ad' ? correctGradient(ctx, G, gradient) : G,
+    flow: it % settings.flowEvery === 0 ? flowLoss(ctx, values) : NaN,
+  };
+}
+
+function iterationRecord(ctx: TrainContext, values: Float32Array[], it: number, m: Measured): IterationRecord {
+  let sq = 0;
+  for (const g of m.G) for (let k = 0; k < g.length; k++) sq += g[k] * g[k];
+  const record: IterationRecord = {
+    iteration: it,
+    loss: m.loss,
+    flowLoss: m.flow,
+    totalVariation: totalVariation(ctx.model, values, ctx.copies),
+    gradientNorm: Math.sqrt(sq),
+  };
+  if (m.referenceError !== undefined) record.referenceError = m.referenceError;
+  return record;
+}
+
+/** The learned values, one row per copy (one row for shared parameters). */
+function learnedParameters(ctx: TrainContext, values: Float32Array[]): LearnedParameter[] {
+  return ctx.model.params.map((p, i) => {
+    const P = ctx.sizes[i];
+    const count = p.perStep ? ctx.copies : 1;
+    return {
+      name: p.name,
+      shape: p.shape,
+      perStep: p.perStep,
+      values: Array.from({ length: count }, (_, n) => Array.from(values[i].subarray(n * P, (n + 1) * P))),
+    };
+  });
+}
+
+export async function train(model: Model, options: TrainOptions = {}): Promise<TrainResult> {
+  const started = performance.now();
+  const settings = trainSettings(model, options);
+  const { iterations, optimizer, learningRate, gradient } = settings;
+  const scheme = refuseUntrainable(model, settings);
+  const { tf, backend } = await initBackend(options.backend ?? 'auto', sizeHint(model));
+  const cm = compileForTraining(tf, model);
   const deadline = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : Infinity;
   const stopReason = (): TrainResult['stopped'] | undefined =>
     options.signal?.aborted ? 'cancelled' : performance.now() > deadline ? 'timeout' : undefined;
@@ -162,35 +278,7 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
   };
 
   try {
-    const pc = parameterCopies(scheme, N, h, t0);
-    const ctx: TrainContext = {
-      tf,
-      cm,
-      model,
-      scheme,
-      N,
-      h,
-      t0,
-      copies: pc.count,
-      taus: pc.times,
-      weights: pc.weights,
-      sizes: model.params.map((p) => sizeOf(p.shape)),
-    };
-    if (gradient !== 'ad' && gradient !== 'adjoint' && pc.count !== N) {
-      throw new TrainError(
-        `${gradient} corrects one copy per step; with tie=stage train with ad or adjoint`,
-        'invalid-options',
-      );
-    }
-    const values = (options.initial ?? initialParameters(tf, model)).map((v) => Float32Array.from(v));
-    model.params.forEach((p, i) => {
-      const want = (p.perStep ? pc.count : 1) * ctx.sizes[i];
-      if (values[i]?.length !== want)
-        throw new TrainError(
-          `initial values of ${p.name}: ${values[i]?.length} values, expected ${want}`,
-          'invalid-options',
-        );
-    });
+    const { ctx, values } = trainingStart(tf, cm, model, scheme, gradient, options.initial);
     const opt = makeOptimizer(optimizer, learningRate);
     const history: IterationRecord[] = [];
     let stopped: TrainResult['stopped'] = 'completed';
@@ -202,22 +290,9 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
         stopped = r;
         break;
       }
-      let loss: number,
-        G: Float32Array[],
-        flow = NaN,
-        referenceError: number | undefined;
+      let m: Measured;
       try {
-        if (gradient === 'adjoint') {
-          const a = adjointGradient(ctx, values, interrupt);
-          G = a.G;
-          flow = a.flowLoss;
-          referenceError = a.referenceError;
-          loss = discreteLoss(ctx, values);
-        } else {
-          ({ loss, G } = adGradient(ctx, values));
-          if (gradient !== 'ad') G = correctGradient(ctx, G, gradient);
-          if (it % flowEvery === 0) flow = flowLoss(ctx, values);
-        }
+        m = measure(ctx, values, settings, it, interrupt);
       } catch (e) {
         if ((e as Error).name === 'TrainStopped') {
           stopped = (e as Error & { reason: TrainResult['stopped'] }).reason;
@@ -225,24 +300,15 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
         }
         throw e;
       }
-      let sq = 0;
-      for (const g of G) for (let k = 0; k < g.length; k++) sq += g[k] * g[k];
-      const record: IterationRecord = {
-        iteration: it,
-        loss,
-        flowLoss: flow,
-        totalVariation: totalVariation(model, values, ctx.copies),
-        gradientNorm: Math.sqrt(sq),
-      };
-      if (referenceError !== undefined) record.referenceError = referenceError;
+      const record = iterationRecord(ctx, values, it, m);
       history.push(record);
       options.onIteration?.(record);
-      if (!Number.isFinite(loss) || !Number.isFinite(record.gradientNorm)) {
+      if (!Number.isFinite(m.loss) || !Number.isFinite(record.gradientNorm)) {
         stopped = 'diverged';
-        message = `training diverged at iteration ${it}: the ${Number.isFinite(loss) ? 'gradient' : 'loss'} is not finite (lower the learning rate)`;
+        message = `training diverged at iteration ${it}: the ${Number.isFinite(m.loss) ? 'gradient' : 'loss'} is not finite (lower the learning rate)`;
         break;
       }
-      opt.step(values, G);
+      opt.step(values, m.G);
     }
     if (stopped === 'cancelled') message = 'training cancelled';
     if (stopped === 'timeout') message = `training exceeded its time budget of ${options.timeBudgetMs} ms`;
@@ -251,16 +317,6 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
       flowLoss: flowLoss(ctx, values),
       totalVariation: totalVariation(model, values, ctx.copies),
     };
-    const parameters: LearnedParameter[] = model.params.map((p, i) => {
-      const P = ctx.sizes[i];
-      const count = p.perStep ? ctx.copies : 1;
-      return {
-        name: p.name,
-        shape: p.shape,
-        perStep: p.perStep,
-        values: Array.from({ length: count }, (_, n) => Array.from(values[i].subarray(n * P, (n + 1) * P))),
-      };
-    });
     return {
       stopped,
       message,
@@ -271,7 +327,7 @@ export async function train(model: Model, options: TrainOptions = {}): Promise<T
       iterations: history.length,
       history,
       final,
-      parameters,
+      parameters: learnedParameters(ctx, values),
       values,
     };
   } finally {

@@ -1,0 +1,201 @@
+// Phase 7, findings: what the measurements mean for each parameter (its verdict, engine/verdict.ts) and the
+// findings the check reports, in the words of presentation/findingText.ts. To add a measured finding, add it
+// here (its code, severity, range and the parameter and metrics it concerns) and its text there.
+import { findOption } from '../model';
+import type { Finding, ParameterReport } from '../report';
+import type { ReferenceResult } from '../engine/reference';
+import { GRADCHECK_TOLERANCE, MIN_RESOLUTION, type GradcheckResult } from '../engine/finiteDifferences';
+import { verdictFor } from '../engine/verdict';
+import {
+  gradcheckMismatchMessage,
+  gradcheckUnresolvedMessage,
+  oscillatingGradientMessage,
+  REFERENCE_BLOW_UP_MESSAGE,
+  stageImbalanceMessage,
+  studySentence,
+  vanishingGradientMessage,
+  weaklyStableSchemeMessage,
+} from '../presentation/findingText';
+import type { LayerAnalysis } from './layers';
+import { optionsRange, type CheckRun } from './run';
+
+/** What the findings phase reads: the analysed (and confirmed) parameters, the gradcheck, the reference. */
+export interface Measurements {
+  analysis: LayerAnalysis;
+  gradcheck: GradcheckResult[] | undefined;
+  ref: ReferenceResult | undefined;
+  /** The model's non-smooth operations (engine/kinks.ts). */
+  kinks: string[];
+}
+
+/** Sets each parameter's verdict. Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict. */
+export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurements): void {
+  const { gradfix, meth, steps } = run.model.options;
+  analysis.parameters.forEach((p, i) => {
+    const r = analysis.results[i];
+    p.verdict = verdictFor(p, {
+      gradfix,
+      correction: run.correction,
+      recommended: run.recommended,
+      scheme: meth,
+      zeroWeightCopies: r?.zeroWeightCopies ?? 0,
+      stageImbalanced: r?.stageImbalanced ?? false,
+      oscillating: r?.oscillating ?? false,
+      hasReference: !!ref,
+      referenceError: ref?.referenceError ?? NaN,
+      kinks,
+      steps,
+    });
+  });
+}
+
+/** The findings of a finished check, in the order they are reported. */
+export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
+  const findings: Finding[] = [];
+  const { model, correctionNote } = run;
+  if (correctionNote && model.options.gradfix !== 'none') {
+    findings.push({
+      code: 'correction-substituted',
+      severity: 'information',
+      message: correctionNote,
+      range: findOption(model, 'gradfix')?.valueRange ?? optionsRange(model),
+    });
+  }
+  findings.push(...oscillationFindings(run, m.analysis));
+  const weaklyStable = weaklyStableFinding(run, m.analysis);
+  if (weaklyStable) findings.push(weaklyStable);
+  m.analysis.parameters.forEach((p, i) => {
+    const f = gradientFinding(p, m.gradcheck?.[i], m.kinks);
+    if (f) findings.push(f);
+  });
+  if (m.ref?.nonFinite)
+    findings.push({
+      code: 'blow-up',
+      severity: 'error',
+      message: REFERENCE_BLOW_UP_MESSAGE,
+      range: optionsRange(model),
+    });
+  return findings;
+}
+
+/** α measured at N2 steps is what an O(h) effect gives (α·N/N2), not a constant α. */
+function alphaDecays(alpha: number, refined: number, N2: number, N: number): boolean {
+  return N2 > N ? refined < 0.65 * alpha : refined > alpha / 0.65;
+}
+
+/** The layer analysis of a flagged parameter (by name: the report's entry and the model's declaration agree). */
+function resultOf(run: CheckRun, analysis: LayerAnalysis, p: ParameterReport) {
+  return analysis.results[run.model.params.findIndex((q) => q.name === p.name)];
+}
+
+/** Per flagged parameter: its oscillating-gradient and stage-imbalance findings. */
+function oscillationFindings(run: CheckRun, analysis: LayerAnalysis): Finding[] {
+  const { correction, recommended } = run;
+  const { gradfix, steps: N } = run.model.options;
+  const findings: Finding[] = [];
+  for (const p of analysis.parameters.filter((q) => q.oscillating)) {
+    const m = p.metrics;
+    const r = resultOf(run, analysis, p)!;
+    const study = studySentence(p, correction);
+    if (r.oscillating) {
+      const decays = m.refinedAlpha !== undefined && alphaDecays(m.alpha, m.refinedAlpha, m.refinedSteps ?? 2 * N, N);
+      findings.push({
+        code: 'oscillating-gradient',
+        severity: decays ? 'information' : 'warning',
+        parameter: p.name,
+        metrics: m,
+        range: p.range,
+        message: oscillatingGradientMessage({ name: p.name, metrics: m, gradfix, correction, steps: N, decays, study }),
+      });
+    }
+    if (r.stageImbalanced) {
+      findings.push({
+        code: 'stage-imbalance',
+        severity: 'warning',
+        parameter: p.name,
+        metrics: m,
+        range: p.range,
+        message: stageImbalanceMessage({
+          name: p.name,
+          metrics: m,
+          gradfix,
+          correction,
+          recommended: recommended ?? correction,
+          study,
+        }),
+      });
+    }
+  }
+  return findings;
+}
+
+/** A weakly stable scheme with oscillating parameters: one finding, on the options, with the worst parameter's figures. */
+function weaklyStableFinding(run: CheckRun, analysis: LayerAnalysis): Finding | undefined {
+  const { model, correction, recommended } = run;
+  const opt = model.options;
+  const oscillating = analysis.parameters.filter((p) => p.oscillating && resultOf(run, analysis, p)?.oscillating);
+  if (oscillating.length === 0 || !run.layout.weaklyStable) return undefined;
+  const worst = oscillating.reduce((a, b) => (b.metrics.relError > a.metrics.relError ? b : a));
+  return {
+    code: 'weakly-stable-scheme',
+    severity: 'warning',
+    parameter: worst.name,
+    metrics: worst.metrics,
+    range: optionsRange(model, worst.range),
+    message: weaklyStableSchemeMessage({
+      meth: opt.meth,
+      flagged: oscillating.map((p) => p.name),
+      worst: worst.name,
+      metrics: worst.metrics,
+      steps: opt.steps,
+      gradfix: opt.gradfix,
+      grad: opt.grad,
+      correction,
+      recommended,
+    }),
+  };
+}
+
+/** A vanishing gradient, or else a gradcheck that cannot judge or disagrees with AD. */
+function gradientFinding(p: ParameterReport, g: GradcheckResult | undefined, kinks: string[]): Finding | undefined {
+  const { name, metrics, range } = p;
+  if (metrics.vanishing) {
+    // Finite differences and the reference agree with a zero gradient: what matters is that there is none.
+    return {
+      code: 'vanishing-gradient',
+      severity: kinks.length > 0 ? 'warning' : 'information',
+      parameter: name,
+      metrics,
+      range,
+      message: vanishingGradientMessage(name, kinks),
+    };
+  }
+  if (metrics.gradcheckUnresolved && g) {
+    return {
+      code: 'gradcheck-unresolved',
+      severity: 'information',
+      parameter: name,
+      metrics,
+      range,
+      message: gradcheckUnresolvedMessage({
+        name,
+        relError: metrics.gradcheckRelError,
+        step: g.step,
+        resolution: g.resolution,
+        tooSmall: g.resolution < MIN_RESOLUTION,
+        kinks,
+      }),
+    };
+  }
+  if (metrics.gradcheckRelError > GRADCHECK_TOLERANCE) {
+    return {
+      code: 'gradcheck-mismatch',
+      severity: 'warning',
+      parameter: name,
+      metrics,
+      range,
+      message: gradcheckMismatchMessage(name, metrics.gradcheckRelError, kinks),
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,115 @@
+// Phase 5, layer analysis: per per-step parameter the densities, the correction, the detector and the errors
+// against the reference (engine/layerAnalysis.ts); per parameter its metrics and the rows the report carries.
+import type { ParamDecl } from '../model';
+import { MAX_REPORTED_COMPONENTS, type ParameterMetrics, type ParameterReport } from '../report';
+import type { ReferenceResult } from '../engine/reference';
+import type { GradcheckResult } from '../engine/finiteDifferences';
+import { largestColumns, relError, rows } from '../engine/detect';
+import { analyseLayers, type CopyLayout, type LayerResult } from '../engine/layerAnalysis';
+import type { AdGradients, ParameterInputs } from './gradients';
+import type { CheckRun } from './run';
+
+/** Per parameter (model.params order): the layer analysis (per-step parameters only) and the report's entry. */
+export interface LayerAnalysis {
+  results: (LayerResult | undefined)[];
+  parameters: ParameterReport[];
+}
+
+export function analysisPhase(
+  run: CheckRun,
+  inputs: ParameterInputs,
+  ad: AdGradients,
+  ref: ReferenceResult | undefined,
+  gradcheck: GradcheckResult[] | undefined,
+): LayerAnalysis {
+  const { model, layout, correction, edges } = run;
+  const { G } = ad;
+  const results: (LayerResult | undefined)[] = model.params.map((p, i) =>
+    p.perStep
+      ? analyseLayers(
+          G[i],
+          inputs.sizes[i],
+          layout,
+          correction,
+          model.options.gradfix,
+          ref?.g[i],
+          ad.adjointValues[i],
+          edges,
+        )
+      : undefined,
+  );
+  const parameters = model.params.map((p, i) => {
+    const metrics: ParameterMetrics = { alpha: 0, beta: 0, relError: 0, correctedRelError: 0, gradcheckRelError: 0 };
+    metrics.gradcheckRelError = gradcheck ? gradcheck[i].relError : NaN;
+    if (gradcheck && !gradcheck[i].converged) metrics.gradcheckUnresolved = true;
+    if (allZero(G[i])) metrics.vanishing = true;
+    const r = results[i];
+    return r
+      ? perStepReport(p, metrics, r, inputs.sizes[i], layout, ref?.g[i])
+      : sharedReport(p, metrics, G[i], ref?.g[i]);
+  });
+  return { results, parameters };
+}
+
+/** A shared parameter: one row, its error against the reference's ∫g dt (no correction applies). */
+function sharedReport(
+  p: ParamDecl,
+  metrics: ParameterMetrics,
+  G: Float32Array,
+  g: Float32Array | undefined,
+): ParameterReport {
+  metrics.relError = g ? relError(G, g) : NaN;
+  metrics.correctedRelError = metrics.relError;
+  const row = [Array.from(G)];
+  return {
+    name: p.name,
+    shape: p.shape,
+    perStep: false,
+    range: p.range,
+    metrics,
+    layerTimes: [],
+    raw: row,
+    corrected: row,
+    reference: g ? [Array.from(g)] : [],
+    oscillating: false,
+  };
+}
+
+/** A per-step parameter: the detector's figures and a row per copy (at most MAX_REPORTED_COMPONENTS components). */
+function perStepReport(
+  p: ParamDecl,
+  metrics: ParameterMetrics,
+  r: LayerResult,
+  P: number,
+  layout: CopyLayout,
+  g: Float32Array | undefined,
+): ParameterReport {
+  metrics.alpha = r.alpha;
+  metrics.beta = r.beta;
+  if (r.kappa !== undefined) metrics.kappa = r.kappa;
+  metrics.relError = r.relError;
+  metrics.correctedRelError = r.correctedRelError;
+  const count = layout.count;
+  const columns = largestColumns(g ? g : r.d, count, P, MAX_REPORTED_COMPONENTS);
+  return {
+    name: p.name,
+    shape: p.shape,
+    perStep: true,
+    range: p.range,
+    metrics,
+    layerTimes: layout.times,
+    raw: rows(r.d, count, P, columns),
+    corrected: rows(r.corrected, count, P, columns),
+    reference: g ? rows(g, count, P, columns) : [],
+    ...(columns ? { components: columns } : {}),
+    oscillating: r.oscillating || r.stageImbalanced,
+    ...(r.correctedTimes ? { correctedTimes: r.correctedTimes } : {}),
+    ...(layout.perStage ? { stages: layout.stage } : {}),
+  };
+}
+
+/** Every value exactly zero (stops at the first that is not). */
+function allZero(a: Float32Array): boolean {
+  for (let k = 0; k < a.length; k++) if (a[k] !== 0) return false;
+  return true;
+}

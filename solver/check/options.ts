@@ -1,0 +1,39 @@
+// What a caller may ask of one gradient check, and the size limits every phase respects.
+import type { BackendPreference } from '../engine/backend';
+
+export interface CheckOptions {
+  backend?: BackendPreference;
+  signal?: AbortSignal;
+  timeBudgetMs?: number;
+  /**
+   * Parameter values to check instead of the seeded initialisation (e.g. after
+   * training): one Float32Array per model.params entry, row-major, N×P for
+   * per-step parameters (copy n at offset n·P), P for shared ones.
+   */
+  parameterValues?: Float32Array[];
+  /**
+   * Refinement study (docs/design.md#detector): re-solve the same θ(t) with 2N and 4N steps
+   * (true = up to 4N; a number = that many extra levels), each with AD, the
+   * correction and the continuous reference, giving observed orders. Levels
+   * beyond MAX_STUDY_STEPS steps or the element limit are skipped. Without
+   * it, flagged parameters still get α at N/2 (N ≥ 32, even; else 2N) (refinedAlpha, refinedSteps).
+   */
+  refinement?: boolean | number;
+  /** Skip the continuous reference (errors are then NaN); default true. */
+  reference?: boolean;
+  /** Skip the finite-difference gradcheck; default true. */
+  gradcheck?: boolean;
+}
+
+/** Largest step count of a refinement-study level. */
+export const MAX_STUDY_STEPS = 4096;
+
+/** Size limits of one check (per-step copies count N times; the reference keeps up to 4 interpolated copies). */
+export const MAX_CHECK_STEPS = 100_000;
+export const MAX_CHECK_ELEMENTS = 10_000_000;
+
+/** Largest N for which a flagged oscillation is confirmed by a second step count (N/2, or 2N below MIN_COARSE_CONFIRM_STEPS or for odd N). */
+export const MAX_REFINEMENT_STEPS = 512;
+
+/** From this N on (N even) a flagged oscillation is confirmed at N/2 instead of 2N when no study is requested. */
+export const MIN_COARSE_CONFIRM_STEPS = 32;

@@ -1,0 +1,22 @@
+// Phase 3, the continuous reference: the gradient of the ODE flow the discrete gradients are compared with
+// (engine/reference.ts), unless the caller skipped it.
+import type { CompiledModel } from '../engine/compile';
+import { continuousReference, type ReferenceResult } from '../engine/reference';
+import type { ParameterInputs } from './gradients';
+import type { CheckRun } from './run';
+
+export function referencePhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInputs): ReferenceResult | undefined {
+  const t = performance.now();
+  const { steps: N, dt: h, t0 } = run.model.options;
+  const ref =
+    run.options.reference !== false
+      ? continuousReference(
+          run.tf,
+          cm,
+          { N, h, t0, layerTimes: run.layout.times, params: inputs.referenceParams },
+          run.checkpoint,
+        )
+      : undefined;
+  run.timings.referenceMs = performance.now() - t;
+  return ref;
+}
