@@ -8,10 +8,9 @@ import {
   type OptionLine,
   type OptionSetting,
   type SchemeName,
-  type Tie,
 } from '../model';
-import { GRADFIX_NAMES, type GradFix } from '../registry/corrections';
-import { GRAD_ENGINE_NAMES, type GradEngine } from '../registry/gradEngines';
+import { GRADFIX_NAMES } from '../registry/corrections';
+import { GRAD_ENGINE_NAMES } from '../registry/gradEngines';
 import { ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, XPPAUT_SCHEME_ALIASES } from '../schemes/registry';
 import { diag } from './ranges';
 import { formatNumber } from '../presentation/format';
@@ -342,37 +341,49 @@ function setStart(state: OptionState, s: OptionSetting): void {
     );
 }
 
-function setGradfix(state: OptionState, s: OptionSetting): void {
+/** A value that is one of `names` (any case): that name, or undefined after reporting `unknown(raw)`. */
+function choice<T extends string>(
+  state: OptionState,
+  s: OptionSetting,
+  names: readonly T[],
+  unknown: (raw: string) => string,
+): T | undefined {
   const raw = s.value.toLowerCase();
-  if ((GRADFIX_NAMES as readonly string[]).includes(raw)) state.options.gradfix = raw as GradFix;
-  else
-    invalid(
-      state,
-      s,
-      `Unknown gradient correction '${s.value}'${suggest(raw, GRADFIX_NAMES)} (known: ${listOf(GRADFIX_NAMES)})`,
-    );
+  if ((names as readonly string[]).includes(raw)) return raw as T;
+  invalid(state, s, unknown(raw));
+  return undefined;
+}
+
+function setGradfix(state: OptionState, s: OptionSetting): void {
+  const v = choice(
+    state,
+    s,
+    GRADFIX_NAMES,
+    (raw) => `Unknown gradient correction '${s.value}'${suggest(raw, GRADFIX_NAMES)} (known: ${listOf(GRADFIX_NAMES)})`,
+  );
+  if (v !== undefined) state.options.gradfix = v;
 }
 
 function setGrad(state: OptionState, s: OptionSetting): void {
-  const raw = s.value.toLowerCase();
-  if ((GRAD_ENGINE_NAMES as readonly string[]).includes(raw)) state.options.grad = raw as GradEngine;
-  else
-    invalid(
-      state,
-      s,
+  const v = choice(
+    state,
+    s,
+    GRAD_ENGINE_NAMES,
+    (raw) =>
       `grad=${s.value}: unknown gradient engine${suggest(raw, GRAD_ENGINE_NAMES)} (ad: AD through the solver; adjoint: the continuous adjoint)`,
-    );
+  );
+  if (v !== undefined) state.options.grad = v;
 }
 
 function setTie(state: OptionState, s: OptionSetting): void {
-  const raw = s.value.toLowerCase();
-  if ((TIE_NAMES as readonly string[]).includes(raw)) state.options.tie = raw as Tie;
-  else
-    invalid(
-      state,
-      s,
+  const v = choice(
+    state,
+    s,
+    TIE_NAMES,
+    (raw) =>
       `tie=${s.value}: per-step parameters are tied per step or per stage${suggest(raw, TIE_NAMES)} (one of ${listOf(TIE_NAMES)})`,
-    );
+  );
+  if (v !== undefined) state.options.tie = v;
 }
 
 /** A key ODE Lens does not read: an XPPAUT option it ignores, or an unknown one. */
