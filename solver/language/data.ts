@@ -23,6 +23,27 @@ function plainNumber(s: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
+/** Why a data set cannot be read: the message (after "Data 'NAME': ") and its code. */
+interface DataFailure {
+  readonly failure: string;
+  readonly code: Diagnostic['code'];
+}
+
+function failure(message: string, code: Diagnostic['code'] = 'data-file'): DataFailure {
+  return { failure: message, code };
+}
+
+function failed<T extends object>(result: T | DataFailure): result is DataFailure {
+  return 'failure' in result;
+}
+
+/** The observations of a data set: times, and the other columns' names and values. */
+interface Observations {
+  readonly times: number[];
+  readonly columns: string[];
+  readonly values: number[][];
+}
+
 /**
  * Reads one data set. `interval` is [t0, t0 + total]: observation times must lie in it.
  * Returns the declaration, or undefined after pushing a diagnostic.
@@ -33,20 +54,51 @@ export function readData(
   interval: [number, number],
   out: Diagnostic[],
 ): DataDecl | undefined {
-  const fail = (message: string, code: Diagnostic['code'] = 'data-file'): undefined => {
-    out.push(diag(code, 'error', `Data '${stmt.name}': ${message}`, stmt.pathRange));
+  const fail = (f: DataFailure): undefined => {
+    out.push(diag(f.code, 'error', `Data '${stmt.name}': ${f.failure}`, stmt.pathRange));
     return undefined;
   };
-  if (stmt.path.trim() === '') return fail('the file name is empty');
+  const located = locate(stmt, context);
+  if (failed(located)) return fail(located);
+  const text = readText(stmt.path, context, located);
+  if (typeof text !== 'string') return fail(text);
+  const rows = parseRows(stmt.path, text);
+  if (!Array.isArray(rows)) return fail(rows);
+  const observed = observations(stmt.path, rows, interval);
+  if (failed(observed)) return fail(observed);
+  return {
+    name: stmt.name,
+    path: stmt.path,
+    resolvedPath: located.resolved,
+    times: observed.times,
+    columns: observed.columns,
+    values: observed.values,
+    range: stmt.range,
+    nameRange: stmt.nameRange,
+    pathRange: stmt.pathRange,
+  };
+}
+
+/** Where the file is: the path resolved against the document's folder, which must be inside the workspace. */
+function locate(stmt: DataStmt, context: AnalysisContext): { resolved: string; root: string } | DataFailure {
+  if (stmt.path.trim() === '') return failure('the file name is empty');
   const base = context.documentPath ? dirname(context.documentPath) : (context.workspaceRoot ?? process.cwd());
   const root = context.workspaceRoot ?? base;
   const resolved = resolve(base, stmt.path);
   if (!inside(resolve(root), resolved))
-    return fail(
+    return failure(
       `"${stmt.path}" is outside the workspace (${root}); data files must be inside it`,
       'data-outside-workspace',
     );
+  return { resolved, root };
+}
 
+/** The file's text, through the context's reader or from the disk (following links, which must stay in the workspace). */
+function readText(
+  path: string,
+  context: AnalysisContext,
+  { resolved, root }: { resolved: string; root: string },
+): string | DataFailure {
   let text: string;
   try {
     if (context.readFile) text = context.readFile(resolved);
@@ -54,21 +106,25 @@ export function readData(
       // Follow links before the workspace check, so a link cannot lead outside.
       const real = realpathSync(resolved);
       if (!inside(realpathSync(resolve(root)), real))
-        return fail(
-          `"${stmt.path}" leads outside the workspace (${root}); data files must be inside it`,
+        return failure(
+          `"${path}" leads outside the workspace (${root}); data files must be inside it`,
           'data-outside-workspace',
         );
       text = readFileSync(real, 'utf8');
     }
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === 'ENOENT') return fail(`file "${stmt.path}" not found (looked for ${resolved})`);
-    if (code === 'EISDIR') return fail(`"${stmt.path}" is a folder, not a CSV file`);
-    return fail(`cannot read "${stmt.path}" (${e instanceof Error ? e.message : String(e)})`);
+    if (code === 'ENOENT') return failure(`file "${path}" not found (looked for ${resolved})`);
+    if (code === 'EISDIR') return failure(`"${path}" is a folder, not a CSV file`);
+    return failure(`cannot read "${path}" (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (typeof text !== 'string') return fail(`cannot read "${stmt.path}"`);
-  if (text.length > MAX_DATA_CHARS) return fail(`"${stmt.path}" is too large (more than ${MAX_DATA_CHARS} characters)`);
+  if (typeof text !== 'string') return failure(`cannot read "${path}"`);
+  if (text.length > MAX_DATA_CHARS) return failure(`"${path}" is too large (more than ${MAX_DATA_CHARS} characters)`);
+  return text;
+}
 
+/** The CSV rows (trimmed cells, no empty lines or `#` comments); at least one. */
+function parseRows(path: string, text: string): string[][] | DataFailure {
   let rows: string[][];
   try {
     rows = parseCsv(text, {
@@ -79,20 +135,26 @@ export function readData(
       relax_column_count: false,
     }) as string[][];
   } catch (e) {
-    return fail(
-      `"${stmt.path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}`,
+    return failure(
+      `"${path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}`,
       'data-malformed',
     );
   }
-  if (rows.length === 0) return fail(`"${stmt.path}" is empty`, 'data-malformed');
+  if (rows.length === 0) return failure(`"${path}" is empty`, 'data-malformed');
+  return rows;
+}
 
-  // A first row that is not all numbers is the header.
+/**
+ * The observations in the rows: an optional header (a first row that is not all numbers), the
+ * time column (`t`, else the first), finite numbers, increasing times inside `interval`.
+ */
+function observations(path: string, rows: string[][], interval: [number, number]): Observations | DataFailure {
   const hasHeader = rows[0].some((cell) => plainNumber(cell) === undefined);
   const header = hasHeader ? rows[0] : rows[0].map((_, i) => (i === 0 ? 't' : `v${i}`));
   const body = hasHeader ? rows.slice(1) : rows;
   if (header.length < 2)
-    return fail(`"${stmt.path}" needs a time column and at least one value column`, 'data-malformed');
-  if (body.length === 0) return fail(`"${stmt.path}" has no observations (only a header)`, 'data-malformed');
+    return failure(`"${path}" needs a time column and at least one value column`, 'data-malformed');
+  if (body.length === 0) return failure(`"${path}" has no observations (only a header)`, 'data-malformed');
   let timeCol = header.findIndex((h) => h.toLowerCase() === 't');
   if (timeCol < 0) timeCol = 0;
 
@@ -105,18 +167,18 @@ export function readData(
     for (let c = 0; c < row.length; c++) {
       const v = plainNumber(row[c]);
       if (v === undefined)
-        return fail(`row ${line}, column '${header[c]}': '${row[c]}' is not a finite number`, 'data-malformed');
+        return failure(`row ${line}, column '${header[c]}': '${row[c]}' is not a finite number`, 'data-malformed');
       nums.push(v);
     }
     const time = nums[timeCol];
     if (times.length > 0 && time <= times[times.length - 1]) {
-      return fail(
+      return failure(
         `row ${line}: the times must increase (t = ${time} after t = ${times[times.length - 1]})`,
         'data-malformed',
       );
     }
     if (time < interval[0] - 1e-12 || time > interval[1] + 1e-9 * Math.max(1, Math.abs(interval[1]))) {
-      return fail(
+      return failure(
         `row ${line}: time ${time} is outside the solved interval [${interval[0]}, ${interval[1]}] (set @ t0= and total=)`,
         'data-malformed',
       );
@@ -124,16 +186,5 @@ export function readData(
     times.push(time);
     values.push(nums.filter((_, c) => c !== timeCol));
   }
-  const decl: DataDecl = {
-    name: stmt.name,
-    path: stmt.path,
-    resolvedPath: resolved,
-    times,
-    columns: header.filter((_, c) => c !== timeCol),
-    values,
-    range: stmt.range,
-    nameRange: stmt.nameRange,
-    pathRange: stmt.pathRange,
-  };
-  return decl;
+  return { times, columns: header.filter((_, c) => c !== timeCol), values };
 }

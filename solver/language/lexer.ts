@@ -77,6 +77,122 @@ function isIdentPart(c: number): boolean {
   return isIdentStart(c) || isDigit(c);
 }
 
+// The scanners below take the index of a construct's first character and return the index
+// after it: numbers only, so that lexing allocates nothing per character.
+
+/** Width of the line break at `i` (`c` is CR or LF): 2 for CR LF. */
+function lineBreakWidth(text: string, i: number, c: number): number {
+  return c === CH_CR && text.charCodeAt(i + 1) === CH_LF ? 2 : 1;
+}
+
+/** A `#` comment runs to the end of the physical line. */
+function commentEnd(text: string, n: number, i: number): number {
+  while (i < n) {
+    const d = text.charCodeAt(i);
+    if (d === CH_LF || d === CH_CR) break;
+    i++;
+  }
+  return i;
+}
+
+/**
+ * A `\` at `i` continues the line when only spaces follow it up to the end of the line: the
+ * index of that line break (`n` at the end of the text), or -1 when it is not a continuation.
+ */
+function continuationBreak(text: string, n: number, i: number): number {
+  let j = i + 1;
+  while (j < n && (text.charCodeAt(j) === CH_SPACE || text.charCodeAt(j) === CH_TAB)) j++;
+  if (j >= n) return n;
+  const d = text.charCodeAt(j);
+  return d === CH_LF || d === CH_CR ? j : -1;
+}
+
+function identEnd(text: string, n: number, i: number): number {
+  i++;
+  while (i < n && isIdentPart(text.charCodeAt(i))) i++;
+  return i;
+}
+
+function isNumberStart(text: string, n: number, i: number, c: number): boolean {
+  return isDigit(c) || (c === CH_DOT && i + 1 < n && isDigit(text.charCodeAt(i + 1)));
+}
+
+/** Digits, an optional fraction and an optional exponent (only when digits follow the `e`). */
+function numberEnd(text: string, n: number, i: number): number {
+  while (i < n && isDigit(text.charCodeAt(i))) i++;
+  // `0..9` (an XPPAUT index range) is a number, `..`, a number.
+  if (i < n && text.charCodeAt(i) === CH_DOT && text.charCodeAt(i + 1) !== CH_DOT) {
+    i++;
+    while (i < n && isDigit(text.charCodeAt(i))) i++;
+  }
+  const e = i < n ? text.charCodeAt(i) : 0;
+  if (e === CH_E || e === CH_e) {
+    let j = i + 1;
+    const s = j < n ? text.charCodeAt(j) : 0;
+    if (s === CH_PLUS || s === CH_MINUS) j++;
+    if (j < n && isDigit(text.charCodeAt(j))) {
+      while (j < n && isDigit(text.charCodeAt(j))) j++;
+      i = j;
+    }
+  }
+  return i;
+}
+
+/** A string ends after its closing quote, or unclosed at the end of its line. */
+function stringEnd(text: string, n: number, i: number): number {
+  i++;
+  while (i < n) {
+    const d = text.charCodeAt(i);
+    if (d === CH_LF || d === CH_CR) break;
+    i++;
+    if (d === CH_QUOTE) break;
+  }
+  return i;
+}
+
+/** Two-character punctuation at `i`: `**` (read as `^`), `<=`, `>=`, `==`, `!=` and `..`; else undefined. */
+function twoCharPunct(text: string, i: number, c: number): string | undefined {
+  const d = text.charCodeAt(i + 1);
+  if (c === CH_STAR && d === CH_STAR) return '^';
+  if ((c === CH_LT || c === CH_GT || c === CH_EQ || c === CH_BANG) && d === CH_EQ) return text.slice(i, i + 2);
+  if (c === CH_DOT && d === CH_DOT) return '..';
+  return undefined;
+}
+
+/**
+ * Surrogate pairs and other non-ASCII characters are one invalid token each. Only a real pair
+ * takes two units: a lone high surrogate must not swallow the line break after it.
+ */
+function invalidWidth(text: string, n: number, i: number, c: number): number {
+  const lo = i + 1 < n ? text.charCodeAt(i + 1) : 0;
+  return c >= 0xd800 && c <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff ? 2 : 1;
+}
+
+/** A token from `start` to `end` on the line starting at offset `lineStart`. Every token has the same set of fields (one hidden class). */
+function token(
+  kind: TokenKind,
+  text: string,
+  line: number,
+  lineStart: number,
+  start: number,
+  end: number,
+  spaceBefore: boolean,
+  value: number | undefined,
+  closed: boolean | undefined,
+): Token {
+  return {
+    kind,
+    text,
+    line,
+    col: start - lineStart,
+    end: end - lineStart,
+    offset: start,
+    spaceBefore,
+    closed,
+    value,
+  };
+}
+
 /**
  * Produces the tokens of one logical line at a time, so that tokens die young
  * (the parser keeps only the syntax tree): `nextLine()` returns the tokens of
@@ -100,196 +216,87 @@ export class Lexer {
     let line = this.line;
     let lineStart = this.lineStart;
     let space = true;
-    let lineHasTokens = false;
-
-    // Every token has the same set of fields (one hidden class).
-    const push = (
-      kind: TokenKind,
-      start: number,
-      end: number,
-      tokText: string,
-      value: number | undefined,
-      closed: boolean | undefined,
-    ): void => {
-      tokens.push({
-        kind,
-        text: tokText,
-        line,
-        col: start - lineStart,
-        end: end - lineStart,
-        offset: start,
-        spaceBefore: space,
-        closed,
-        value,
-      });
-      space = false;
-      lineHasTokens = true;
-    };
 
     while (i < n) {
       const c = text.charCodeAt(i);
       if (c === CH_SPACE || c === CH_TAB) {
         i++;
         space = true;
-        continue;
-      }
-      if (c === CH_LF || c === CH_CR) {
-        const start = i;
-        i += c === CH_CR && text.charCodeAt(i + 1) === CH_LF ? 2 : 1;
-        if (lineHasTokens) {
-          tokens.push({
-            kind: 'newline',
-            text: '\n',
-            line,
-            col: start - lineStart,
-            end: start - lineStart,
-            offset: start,
-            spaceBefore: space,
-            closed: undefined,
-            value: undefined,
-          });
-          this.i = i;
+      } else if (c === CH_LF || c === CH_CR) {
+        const next = i + lineBreakWidth(text, i, c);
+        if (tokens.length > 0) {
+          tokens.push(token('newline', '\n', line, lineStart, i, i, space, undefined, undefined));
+          this.i = next;
           this.line = line + 1;
-          this.lineStart = i;
+          this.lineStart = next;
           return tokens;
         }
+        i = next;
         line++;
         lineStart = i;
         space = true;
-        continue;
-      }
-      if (c === CH_HASH) {
-        while (i < n) {
-          const d = text.charCodeAt(i);
-          if (d === CH_LF || d === CH_CR) break;
-          i++;
-        }
-        continue;
-      }
-      if (c === CH_BACKSLASH) {
-        // Continuation: `\` followed only by spaces/comment up to the end of the line.
-        let j = i + 1;
-        while (j < n && (text.charCodeAt(j) === CH_SPACE || text.charCodeAt(j) === CH_TAB)) j++;
-        const d = j < n ? text.charCodeAt(j) : CH_LF;
-        if (j >= n) {
-          i = n;
-          space = true;
+      } else if (c === CH_HASH) {
+        i = commentEnd(text, n, i);
+      } else {
+        const j = c === CH_BACKSLASH ? continuationBreak(text, n, i) : -1;
+        if (j < 0) {
+          i = this.scanToken(tokens, c, i, line, lineStart, space);
+          space = false;
           continue;
-        } // `\` at the end of the file
-        if (d === CH_LF || d === CH_CR) {
-          i = j + (d === CH_CR && text.charCodeAt(j + 1) === CH_LF ? 2 : 1);
+        }
+        // A continuation: `\` at the end of the text ends it; otherwise the next physical line joins this one.
+        space = true;
+        if (j >= n) i = n;
+        else {
+          i = j + lineBreakWidth(text, j, text.charCodeAt(j));
           line++;
           lineStart = i;
-          space = true;
-          continue;
         }
-        push('invalid', i, i + 1, '\\', undefined, undefined);
-        i++;
-        continue;
       }
-      if (isIdentStart(c)) {
-        const start = i;
-        i++;
-        while (i < n && isIdentPart(text.charCodeAt(i))) i++;
-        push('ident', start, i, text.slice(start, i), undefined, undefined);
-        continue;
-      }
-      if (isDigit(c) || (c === CH_DOT && i + 1 < n && isDigit(text.charCodeAt(i + 1)))) {
-        const start = i;
-        while (i < n && isDigit(text.charCodeAt(i))) i++;
-        // `0..9` (an XPPAUT index range) is a number, `..`, a number.
-        if (i < n && text.charCodeAt(i) === CH_DOT && text.charCodeAt(i + 1) !== CH_DOT) {
-          i++;
-          while (i < n && isDigit(text.charCodeAt(i))) i++;
-        }
-        const e = i < n ? text.charCodeAt(i) : 0;
-        if (e === CH_E || e === CH_e) {
-          let j = i + 1;
-          const s = j < n ? text.charCodeAt(j) : 0;
-          if (s === CH_PLUS || s === CH_MINUS) j++;
-          if (j < n && isDigit(text.charCodeAt(j))) {
-            while (j < n && isDigit(text.charCodeAt(j))) j++;
-            i = j;
-          }
-        }
-        const raw = text.slice(start, i);
-        push('number', start, i, raw, Number(raw), undefined);
-        continue;
-      }
-      if (c === CH_QUOTE) {
-        const start = i;
-        i++;
-        let closed = false;
-        while (i < n) {
-          const d = text.charCodeAt(i);
-          if (d === CH_LF || d === CH_CR) break;
-          i++;
-          if (d === CH_QUOTE) {
-            closed = true;
-            break;
-          }
-        }
-        push('string', start, i, text.slice(start, i), undefined, closed);
-        continue;
-      }
-      if (c === CH_STAR && text.charCodeAt(i + 1) === CH_STAR) {
-        push('punct', i, i + 2, '^', undefined, undefined);
-        i += 2;
-        continue;
-      }
-      // Comparisons `<=`, `>=`, `==`, `!=` are one token each.
-      if ((c === CH_LT || c === CH_GT || c === CH_EQ || c === CH_BANG) && text.charCodeAt(i + 1) === CH_EQ) {
-        push('punct', i, i + 2, text.slice(i, i + 2), undefined, undefined);
-        i += 2;
-        continue;
-      }
-      if (c === CH_DOT && text.charCodeAt(i + 1) === CH_DOT) {
-        push('punct', i, i + 2, '..', undefined, undefined);
-        i += 2;
-        continue;
-      }
-      const p = c < 128 ? PUNCT[c] : undefined;
-      if (p !== undefined) {
-        push('punct', i, i + 1, p, undefined, undefined);
-        i++;
-        continue;
-      }
-      // Surrogate pairs and other non-ASCII characters are one invalid token each. Only a real pair
-      // takes two units: a lone high surrogate must not swallow the line break after it.
-      const lo = i + 1 < n ? text.charCodeAt(i + 1) : 0;
-      const w = c >= 0xd800 && c <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff ? 2 : 1;
-      push('invalid', i, i + w, text.slice(i, i + w), undefined, undefined);
-      i += w;
     }
     this.i = n;
     this.line = line;
     this.lineStart = lineStart;
-    if (lineHasTokens) {
-      tokens.push({
-        kind: 'newline',
-        text: '\n',
-        line,
-        col: n - lineStart,
-        end: n - lineStart,
-        offset: n,
-        spaceBefore: space,
-        closed: undefined,
-        value: undefined,
-      });
-      return tokens;
-    }
-    tokens.push({
-      kind: 'eof',
-      text: '',
-      line,
-      col: n - lineStart,
-      end: n - lineStart,
-      offset: n,
-      spaceBefore: true,
-      closed: undefined,
-      value: undefined,
-    });
+    if (tokens.length > 0) tokens.push(token('newline', '\n', line, lineStart, n, n, space, undefined, undefined));
+    else tokens.push(token('eof', '', line, lineStart, n, n, true, undefined, undefined));
     return tokens;
+  }
+
+  /** Appends the token starting at `start` (its first character `c`); returns the index after it. */
+  private scanToken(
+    tokens: Token[],
+    c: number,
+    start: number,
+    line: number,
+    lineStart: number,
+    space: boolean,
+  ): number {
+    const text = this.text;
+    const n = this.n;
+    let end: number;
+    if (isIdentStart(c)) {
+      end = identEnd(text, n, start);
+      tokens.push(token('ident', text.slice(start, end), line, lineStart, start, end, space, undefined, undefined));
+    } else if (isNumberStart(text, n, start, c)) {
+      end = numberEnd(text, n, start);
+      const raw = text.slice(start, end);
+      tokens.push(token('number', raw, line, lineStart, start, end, space, Number(raw), undefined));
+    } else if (c === CH_QUOTE) {
+      end = stringEnd(text, n, start);
+      const closed = end - start >= 2 && text.charCodeAt(end - 1) === CH_QUOTE;
+      tokens.push(token('string', text.slice(start, end), line, lineStart, start, end, space, undefined, closed));
+    } else {
+      const two = twoCharPunct(text, start, c);
+      const one = c < 128 ? PUNCT[c] : undefined;
+      if (two !== undefined) end = start + 2;
+      else if (one !== undefined) end = start + 1;
+      else end = start + invalidWidth(text, n, start, c);
+      const kind = two !== undefined || one !== undefined ? 'punct' : 'invalid';
+      tokens.push(
+        token(kind, two ?? one ?? text.slice(start, end), line, lineStart, start, end, space, undefined, undefined),
+      );
+    }
+    return end;
   }
 }
 

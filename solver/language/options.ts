@@ -8,10 +8,9 @@ import {
   type OptionLine,
   type OptionSetting,
   type SchemeName,
-  type Tie,
 } from '../model';
-import { GRADFIX_NAMES, type GradFix } from '../registry/corrections';
-import { GRAD_ENGINE_NAMES, type GradEngine } from '../registry/gradEngines';
+import { GRADFIX_NAMES } from '../registry/corrections';
+import { GRAD_ENGINE_NAMES } from '../registry/gradEngines';
 import { ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, XPPAUT_SCHEME_ALIASES } from '../schemes/registry';
 import { diag } from './ranges';
 import { formatNumber } from '../presentation/format';
@@ -230,239 +229,222 @@ function listOf(names: readonly string[]): string {
   return names.join(', ');
 }
 
-/**
- * Validates every setting on every option line (in order; the last setting of a key wins)
- * and reconciles `dt` and `steps`.
- */
-export function resolveOptions(
-  lines: OptionLine[],
-  out: Diagnostic[],
-  schemes: ReadonlyMap<string, string> = new Map(),
-): ModelOptions {
-  const o: ModelOptions = { ...DEFAULT_OPTIONS };
-  let steps: OptionSetting | undefined;
-  let dt: OptionSetting | undefined;
-  let stepsValue: number | undefined;
-  let dtValue: number | undefined;
+/** What the option lines have set so far: the options, and the `steps`/`dt` settings reconciled at the end. */
+interface OptionState {
+  readonly options: ModelOptions;
+  readonly out: Diagnostic[];
+  /** Scheme names declared in the file (lower-case name → declared name). */
+  readonly schemes: ReadonlyMap<string, string>;
+  steps?: { setting: OptionSetting; value: number };
+  dt?: { setting: OptionSetting; value: number };
+}
 
-  const num = (s: OptionSetting, what: string): number | undefined => {
-    const v = parseNumber(s.value);
-    if (v === undefined)
-      out.push(diag('invalid-option', 'error', `${s.key}=${s.value}: ${what} must be a number`, s.valueRange));
-    return v;
+function invalid(state: OptionState, s: OptionSetting, message: string): void {
+  state.out.push(diag('invalid-option', 'error', message, s.valueRange));
+}
+
+/** The setting's value as a number, or undefined after reporting that `what` must be one. */
+function numberValue(state: OptionState, s: OptionSetting, what: string): number | undefined {
+  const v = parseNumber(s.value);
+  if (v === undefined) invalid(state, s, `${s.key}=${s.value}: ${what} must be a number`);
+  return v;
+}
+
+function setTotal(state: OptionState, s: OptionSetting): void {
+  const v = numberValue(state, s, 'the integration time');
+  if (v === undefined) return;
+  if (v <= 0) invalid(state, s, `total=${s.value}: the integration time must be positive`);
+  else state.options.total = v;
+}
+
+function setT0(state: OptionState, s: OptionSetting): void {
+  const v = numberValue(state, s, 'the start time');
+  if (v !== undefined) state.options.t0 = v;
+}
+
+function setSteps(state: OptionState, s: OptionSetting): void {
+  const v = numberValue(state, s, 'the number of steps');
+  if (v === undefined) return;
+  if (!Number.isInteger(v)) invalid(state, s, `steps=${s.value}: the number of steps must be a whole number`);
+  else if (v < 1) invalid(state, s, `steps=${s.value}: the number of steps must be at least 1`);
+  else if (v > MAX_STEPS) invalid(state, s, `steps=${s.value}: at most ${MAX_STEPS} steps are supported`);
+  else state.steps = { setting: s, value: v };
+}
+
+function setDt(state: OptionState, s: OptionSetting): void {
+  const v = numberValue(state, s, 'the step size');
+  if (v === undefined) return;
+  if (v <= 0) invalid(state, s, `dt=${s.value}: the step size must be positive`);
+  else state.dt = { setting: s, value: v };
+}
+
+function setSeed(state: OptionState, s: OptionSetting): void {
+  const v = numberValue(state, s, 'the seed');
+  if (v === undefined) return;
+  if (!Number.isInteger(v) || v < 0) invalid(state, s, `seed=${s.value}: the seed must be a whole number ≥ 0`);
+  else state.options.seed = v;
+}
+
+function setMeth(state: OptionState, s: OptionSetting): void {
+  const { options, out, schemes } = state;
+  const raw = s.value.toLowerCase();
+  const alias = SCHEME_ALIASES.get(raw);
+  const declared = schemes.get(raw);
+  const known = [...SCHEME_NAMES, ...schemes.values()];
+  if (declared !== undefined) options.meth = declared;
+  else if ((SCHEME_NAMES as readonly string[]).includes(raw)) options.meth = raw;
+  else if (alias) {
+    options.meth = alias.scheme;
+    if (alias.note) out.push(diag('scheme-alias', 'information', `meth=${s.value}: ${alias.note}`, s.valueRange));
+  } else if (raw === 'discrete') {
+    // XPPAUT then iterates every equation as a map: x' = f means x(t+1) = f.
+    out.push(
+      diag(
+        'unsupported',
+        'error',
+        "meth=discrete makes every equation a map (x' = f is iterated as x(t+1) = f); ODE Lens checks the flow of differential equations, not maps",
+        s.valueRange,
+      ),
+    );
+  } else if (XPP_UNSUPPORTED_METHODS.has(raw)) {
+    out.push(
+      diag(
+        'unknown-scheme',
+        'error',
+        `The XPPAUT integrator '${s.value}' is not supported; use one of ${listOf(known)}`,
+        s.valueRange,
+      ),
+    );
+  } else {
+    out.push(
+      diag(
+        'unknown-scheme',
+        'error',
+        `Unknown scheme '${s.value}'${suggest(raw, [...known, ...SCHEME_ALIASES.keys()])} (known schemes: ${listOf(known)})`,
+        s.valueRange,
+      ),
+    );
+  }
+}
+
+function setStart(state: OptionState, s: OptionSetting): void {
+  const raw = s.value.toLowerCase();
+  const scheme = (ONE_STEP_SCHEMES as readonly string[]).includes(raw)
+    ? (raw as SchemeName)
+    : SCHEME_ALIASES.get(raw)?.scheme;
+  if (scheme !== undefined && ONE_STEP_SCHEMES.includes(scheme)) state.options.start = scheme;
+  else
+    invalid(
+      state,
+      s,
+      `start=${s.value}: the start steps need a one-step built-in scheme${suggest(raw, ONE_STEP_SCHEMES)} (one of ${listOf(ONE_STEP_SCHEMES)})`,
+    );
+}
+
+/** A value that is one of `names` (any case): that name, or undefined after reporting `unknown(raw)`. */
+function choice<T extends string>(
+  state: OptionState,
+  s: OptionSetting,
+  names: readonly T[],
+  unknown: (raw: string) => string,
+): T | undefined {
+  const raw = s.value.toLowerCase();
+  if ((names as readonly string[]).includes(raw)) return raw as T;
+  invalid(state, s, unknown(raw));
+  return undefined;
+}
+
+function setGradfix(state: OptionState, s: OptionSetting): void {
+  const v = choice(
+    state,
+    s,
+    GRADFIX_NAMES,
+    (raw) => `Unknown gradient correction '${s.value}'${suggest(raw, GRADFIX_NAMES)} (known: ${listOf(GRADFIX_NAMES)})`,
+  );
+  if (v !== undefined) state.options.gradfix = v;
+}
+
+function setGrad(state: OptionState, s: OptionSetting): void {
+  const v = choice(
+    state,
+    s,
+    GRAD_ENGINE_NAMES,
+    (raw) =>
+      `grad=${s.value}: unknown gradient engine${suggest(raw, GRAD_ENGINE_NAMES)} (ad: AD through the solver; adjoint: the continuous adjoint)`,
+  );
+  if (v !== undefined) state.options.grad = v;
+}
+
+function setTie(state: OptionState, s: OptionSetting): void {
+  const v = choice(
+    state,
+    s,
+    TIE_NAMES,
+    (raw) =>
+      `tie=${s.value}: per-step parameters are tied per step or per stage${suggest(raw, TIE_NAMES)} (one of ${listOf(TIE_NAMES)})`,
+  );
+  if (v !== undefined) state.options.tie = v;
+}
+
+/** A key ODE Lens does not read: an XPPAUT option it ignores, or an unknown one. */
+function otherKey(state: OptionState, s: OptionSetting): void {
+  if (XPP_IGNORED_KEYS.has(s.key)) {
+    state.out.push(diag('ignored-option', 'hint', `The XPPAUT option '${s.key}' is ignored by ODE Lens`, s.range));
+  } else {
+    state.out.push(
+      diag(
+        'unknown-option',
+        'warning',
+        `Unknown option '${s.key}'${suggest(s.key, OPTION_KEYS)}; it is ignored (known options: ${listOf(OPTION_KEYS)})`,
+        s.range,
+      ),
+    );
+  }
+}
+
+/** The handler of each option key: validates one setting and records it. */
+const OPTION_HANDLERS: Readonly<Record<(typeof OPTION_KEYS)[number], (state: OptionState, s: OptionSetting) => void>> =
+  {
+    total: setTotal,
+    steps: setSteps,
+    dt: setDt,
+    t0: setT0,
+    meth: setMeth,
+    start: setStart,
+    seed: setSeed,
+    gradfix: setGradfix,
+    grad: setGrad,
+    tie: setTie,
   };
 
-  for (const line of lines) {
-    for (const s of line.settings) {
-      switch (s.key) {
-        case 'total': {
-          const v = num(s, 'the integration time');
-          if (v === undefined) break;
-          if (v <= 0)
-            out.push(
-              diag('invalid-option', 'error', `total=${s.value}: the integration time must be positive`, s.valueRange),
-            );
-          else o.total = v;
-          break;
-        }
-        case 't0': {
-          const v = num(s, 'the start time');
-          if (v !== undefined) o.t0 = v;
-          break;
-        }
-        case 'steps': {
-          const v = num(s, 'the number of steps');
-          if (v === undefined) break;
-          if (!Number.isInteger(v))
-            out.push(
-              diag(
-                'invalid-option',
-                'error',
-                `steps=${s.value}: the number of steps must be a whole number`,
-                s.valueRange,
-              ),
-            );
-          else if (v < 1)
-            out.push(
-              diag('invalid-option', 'error', `steps=${s.value}: the number of steps must be at least 1`, s.valueRange),
-            );
-          else if (v > MAX_STEPS)
-            out.push(
-              diag(
-                'invalid-option',
-                'error',
-                `steps=${s.value}: at most ${MAX_STEPS} steps are supported`,
-                s.valueRange,
-              ),
-            );
-          else {
-            steps = s;
-            stepsValue = v;
-          }
-          break;
-        }
-        case 'dt': {
-          const v = num(s, 'the step size');
-          if (v === undefined) break;
-          if (v <= 0)
-            out.push(diag('invalid-option', 'error', `dt=${s.value}: the step size must be positive`, s.valueRange));
-          else {
-            dt = s;
-            dtValue = v;
-          }
-          break;
-        }
-        case 'seed': {
-          const v = num(s, 'the seed');
-          if (v === undefined) break;
-          if (!Number.isInteger(v) || v < 0)
-            out.push(
-              diag('invalid-option', 'error', `seed=${s.value}: the seed must be a whole number ≥ 0`, s.valueRange),
-            );
-          else o.seed = v;
-          break;
-        }
-        case 'meth': {
-          const raw = s.value.toLowerCase();
-          const alias = SCHEME_ALIASES.get(raw);
-          const declared = schemes.get(raw);
-          const known = [...SCHEME_NAMES, ...schemes.values()];
-          if (declared !== undefined) o.meth = declared;
-          else if ((SCHEME_NAMES as readonly string[]).includes(raw)) o.meth = raw;
-          else if (alias) {
-            o.meth = alias.scheme;
-            if (alias.note)
-              out.push(diag('scheme-alias', 'information', `meth=${s.value}: ${alias.note}`, s.valueRange));
-          } else if (raw === 'discrete') {
-            // XPPAUT then iterates every equation as a map: x' = f means x(t+1) = f.
-            out.push(
-              diag(
-                'unsupported',
-                'error',
-                "meth=discrete makes every equation a map (x' = f is iterated as x(t+1) = f); ODE Lens checks the flow of differential equations, not maps",
-                s.valueRange,
-              ),
-            );
-          } else if (XPP_UNSUPPORTED_METHODS.has(raw)) {
-            out.push(
-              diag(
-                'unknown-scheme',
-                'error',
-                `The XPPAUT integrator '${s.value}' is not supported; use one of ${listOf(known)}`,
-                s.valueRange,
-              ),
-            );
-          } else {
-            out.push(
-              diag(
-                'unknown-scheme',
-                'error',
-                `Unknown scheme '${s.value}'${suggest(raw, [...known, ...SCHEME_ALIASES.keys()])} (known schemes: ${listOf(known)})`,
-                s.valueRange,
-              ),
-            );
-          }
-          break;
-        }
-        case 'start': {
-          const raw = s.value.toLowerCase();
-          const scheme = (ONE_STEP_SCHEMES as readonly string[]).includes(raw)
-            ? (raw as SchemeName)
-            : SCHEME_ALIASES.get(raw)?.scheme;
-          if (scheme !== undefined && ONE_STEP_SCHEMES.includes(scheme)) o.start = scheme;
-          else
-            out.push(
-              diag(
-                'invalid-option',
-                'error',
-                `start=${s.value}: the start steps need a one-step built-in scheme${suggest(raw, ONE_STEP_SCHEMES)} (one of ${listOf(ONE_STEP_SCHEMES)})`,
-                s.valueRange,
-              ),
-            );
-          break;
-        }
-        case 'gradfix': {
-          const raw = s.value.toLowerCase();
-          if ((GRADFIX_NAMES as readonly string[]).includes(raw)) o.gradfix = raw as GradFix;
-          else
-            out.push(
-              diag(
-                'invalid-option',
-                'error',
-                `Unknown gradient correction '${s.value}'${suggest(raw, GRADFIX_NAMES)} (known: ${listOf(GRADFIX_NAMES)})`,
-                s.valueRange,
-              ),
-            );
-          break;
-        }
-        case 'grad': {
-          const raw = s.value.toLowerCase();
-          if ((GRAD_ENGINE_NAMES as readonly string[]).includes(raw)) o.grad = raw as GradEngine;
-          else
-            out.push(
-              diag(
-                'invalid-option',
-                'error',
-                `grad=${s.value}: unknown gradient engine${suggest(raw, GRAD_ENGINE_NAMES)} (ad: AD through the solver; adjoint: the continuous adjoint)`,
-                s.valueRange,
-              ),
-            );
-          break;
-        }
-        case 'tie': {
-          const raw = s.value.toLowerCase();
-          if ((TIE_NAMES as readonly string[]).includes(raw)) o.tie = raw as Tie;
-          else
-            out.push(
-              diag(
-                'invalid-option',
-                'error',
-                `tie=${s.value}: per-step parameters are tied per step or per stage${suggest(raw, TIE_NAMES)} (one of ${listOf(TIE_NAMES)})`,
-                s.valueRange,
-              ),
-            );
-          break;
-        }
-        default: {
-          if (XPP_IGNORED_KEYS.has(s.key)) {
-            out.push(diag('ignored-option', 'hint', `The XPPAUT option '${s.key}' is ignored by ODE Lens`, s.range));
-          } else {
-            out.push(
-              diag(
-                'unknown-option',
-                'warning',
-                `Unknown option '${s.key}'${suggest(s.key, OPTION_KEYS)}; it is ignored (known options: ${listOf(OPTION_KEYS)})`,
-                s.range,
-              ),
-            );
-          }
-        }
-      }
-    }
-  }
-
-  if (stepsValue !== undefined) {
-    o.steps = stepsValue;
-    o.dt = o.total / stepsValue;
-    if (dt && dtValue !== undefined && Math.abs(dtValue - o.dt) > 1e-9 * Math.max(1, Math.abs(o.dt))) {
+/**
+ * `steps` wins over `dt` (a `dt` that disagrees is reported); `dt` alone is rounded to a whole
+ * number of steps; neither gives XPPAUT's default step size.
+ */
+function reconcileSteps(state: OptionState): void {
+  const { options: o, out, steps, dt } = state;
+  if (steps !== undefined) {
+    o.steps = steps.value;
+    o.dt = o.total / steps.value;
+    if (dt && Math.abs(dt.value - o.dt) > 1e-9 * Math.max(1, Math.abs(o.dt))) {
       out.push(
         diag(
           'ignored-option',
           'warning',
-          `dt=${dt.value} is ignored because steps=${steps?.value} is set (dt = total/steps = ${fmt(o.dt)})`,
-          dt.range,
+          `dt=${dt.setting.value} is ignored because steps=${steps.setting.value} is set (dt = total/steps = ${fmt(o.dt)})`,
+          dt.setting.range,
         ),
       );
     }
-  } else if (dtValue !== undefined && dt) {
-    const n = Math.round(o.total / dtValue);
+  } else if (dt !== undefined) {
+    const n = Math.round(o.total / dt.value);
     if (n > MAX_STEPS) {
       out.push(
         diag(
           'invalid-option',
           'error',
-          `dt=${dt.value}: total/dt = ${fmt(o.total / dtValue)} steps; at most ${MAX_STEPS} are supported`,
-          dt.valueRange,
+          `dt=${dt.setting.value}: total/dt = ${fmt(o.total / dt.value)} steps; at most ${MAX_STEPS} are supported`,
+          dt.setting.valueRange,
         ),
       );
     } else {
@@ -475,7 +457,28 @@ export function resolveOptions(
     o.steps = Math.min(MAX_STEPS, Math.max(DEFAULT_OPTIONS.steps, Math.ceil(o.total / XPPAUT_DEFAULT_DT - 1e-9)));
     o.dt = o.total / o.steps;
   }
-  return o;
+}
+
+/**
+ * Validates every setting on every option line (in order; the last setting of a key wins)
+ * and reconciles `dt` and `steps`.
+ */
+export function resolveOptions(
+  lines: OptionLine[],
+  out: Diagnostic[],
+  schemes: ReadonlyMap<string, string> = new Map(),
+): ModelOptions {
+  const state: OptionState = { options: { ...DEFAULT_OPTIONS }, out, schemes };
+  for (const line of lines) {
+    for (const s of line.settings) {
+      const handler = Object.hasOwn(OPTION_HANDLERS, s.key)
+        ? OPTION_HANDLERS[s.key as keyof typeof OPTION_HANDLERS]
+        : otherKey;
+      handler(state, s);
+    }
+  }
+  reconcileSteps(state);
+  return state.options;
 }
 
 /** XPPAUT's default step size. */

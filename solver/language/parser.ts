@@ -411,30 +411,8 @@ class Parser {
     this.inMarkov = false;
 
     if (first.kind === 'punct') {
-      switch (first.text) {
-        case '@':
-          this.optionsLine();
-          return false;
-        case '{':
-          if (wasMarkov) {
-            this.inMarkov = true;
-            return false;
-          } // transition rows of a `markov` line
-          break;
-        case '!':
-          // XPPAUT derived parameter `!d = 1/(h*h)`: a quantity computed from the parameters, which is
-          // what a fixed quantity is for a fixed-step solve (constant in time, differentiable in them).
-          if (this.peek(1).kind === 'ident' && this.isPunct(this.peek(2), '=')) {
-            this.next();
-            this.fixed();
-            return false;
-          }
-          this.fail(tokenRange(first), 'A derived parameter reads !name = formula, e.g. !d = 1/(h*h)');
-      }
-      this.fail(
-        tokenRange(first),
-        `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`,
-      );
+      this.punctuationLine(first, wasMarkov);
+      return false;
     }
     if (first.kind === 'string') {
       // XPPAUT action comments (`" …`): text for the XPPAUT GUI, ignored.
@@ -444,111 +422,126 @@ class Parser {
       this.unsupported(first, 'error', 'Algebraic equations (`0 = …`, DAEs) are not supported by ODE Lens');
       return false;
     }
-    if (first.kind !== 'ident') {
-      this.fail(
-        tokenRange(first),
-        `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`,
-      );
-    }
+    if (first.kind !== 'ident') this.unexpectedLineStart(first);
+    if (this.formulaLine(first)) return false;
+    return this.keywordLine(first);
+  }
 
+  private unexpectedLineStart(first: Token): never {
+    this.fail(
+      tokenRange(first),
+      `Unexpected ${describe(first)} at the start of a line; expected a declaration, an equation such as x' = …, or options @ …`,
+    );
+  }
+
+  /** A line starting with punctuation: options `@ …`, a `markov` line's transition rows, a derived parameter `!d = …`. */
+  private punctuationLine(first: Token, wasMarkov: boolean): void {
+    switch (first.text) {
+      case '@':
+        this.optionsLine();
+        return;
+      case '{':
+        if (wasMarkov) {
+          this.inMarkov = true;
+          return;
+        } // transition rows of a `markov` line
+        break;
+      case '!':
+        // XPPAUT derived parameter `!d = 1/(h*h)`: a quantity computed from the parameters, which is
+        // what a fixed quantity is for a fixed-step solve (constant in time, differentiable in them).
+        if (this.peek(1).kind === 'ident' && this.isPunct(this.peek(2), '=')) {
+          this.next();
+          this.fixed();
+          return;
+        }
+        this.fail(tokenRange(first), 'A derived parameter reads !name = formula, e.g. !d = 1/(h*h)');
+    }
+    this.unexpectedLineStart(first);
+  }
+
+  /**
+   * A line told by the token after its first name: `loss = …`, an equation (`x' = …`, `dx/dt = …`),
+   * a `name(…)` line, a fixed quantity `name = …`. False when it is none of these.
+   */
+  private formulaLine(first: Token): boolean {
     const lw = first.text.toLowerCase();
     const second = this.peek(1);
-
-    if (lw === 'loss' && this.isPunct(second, '=')) {
-      this.loss();
-      return false;
-    }
-    if (this.isPunct(second, "'")) {
+    if (lw === 'loss' && this.isPunct(second, '=')) this.loss();
+    else if (this.isPunct(second, "'")) this.equation();
+    else if (this.isPunct(second, '/') && lw.length > 1 && lw[0] === 'd' && this.isIdent(this.peek(2), 'dt'))
       this.equation();
-      return false;
-    }
-    if (this.isPunct(second, '/') && lw.length > 1 && lw[0] === 'd') {
-      const third = this.peek(2);
-      if (third.kind === 'ident' && third.text.toLowerCase() === 'dt') {
-        this.equation();
-        return false;
-      }
-    }
-    if (this.isPunct(second, '(')) {
-      if (this.isMapLine()) {
-        this.unsupported(
-          first,
-          'error',
-          `Difference equations (\`${first.text}(t+1) = …\`, maps iterated with meth=discrete) are not supported by ODE Lens yet: it checks the flow of differential equations`,
-        );
-        this.statements.push({
-          kind: 'opaque',
-          keyword: 'map',
-          name: first.text,
-          nameRange: tokenRange(first),
-          range: this.wholeLine(first),
-        });
-        return false;
-      }
-      this.parenLine();
-      return false;
-    }
-    if (this.isPunct(second, '=')) {
-      this.fixed();
-      return false;
-    }
+    else if (this.isPunct(second, '(')) {
+      if (this.isMapLine()) this.mapLine(first);
+      else this.parenLine();
+    } else if (this.isPunct(second, '=')) this.fixed();
+    else return false;
+    return true;
+  }
 
-    if (lw === 'state') {
-      this.stateDecl();
-      return false;
-    }
-    if (PARAM_KEYWORDS.has(lw)) {
-      this.paramDecl();
-      return false;
-    }
-    if (INIT_KEYWORDS.has(lw)) {
-      this.initDecl();
-      return false;
-    }
-    if (NUMBER_KEYWORDS.has(lw)) {
-      this.numberDecl();
-      return false;
-    }
-    if (DONE_KEYWORDS.has(lw)) {
+  private isIdent(t: Token, lowerCase: string): boolean {
+    return t.kind === 'ident' && t.text.toLowerCase() === lowerCase;
+  }
+
+  /** `x(t+1) = …`: reported, and its name declared (opaque) so that its uses are not reported again. */
+  private mapLine(first: Token): void {
+    this.unsupported(
+      first,
+      'error',
+      `Difference equations (\`${first.text}(t+1) = …\`, maps iterated with meth=discrete) are not supported by ODE Lens yet: it checks the flow of differential equations`,
+    );
+    this.statements.push({
+      kind: 'opaque',
+      keyword: 'map',
+      name: first.text,
+      nameRange: tokenRange(first),
+      range: this.wholeLine(first),
+    });
+  }
+
+  /** A line starting with a keyword (`state`, `par`, `init`, `done`, …). Returns true at `done`. */
+  private keywordLine(first: Token): boolean {
+    const lw = first.text.toLowerCase();
+    if (lw === 'state') this.stateDecl();
+    else if (PARAM_KEYWORDS.has(lw)) this.paramDecl();
+    else if (INIT_KEYWORDS.has(lw)) this.initDecl();
+    else if (NUMBER_KEYWORDS.has(lw)) this.numberDecl();
+    else if (DONE_KEYWORDS.has(lw)) {
       this.next();
       this.statements.push({ kind: 'done', range: tokenRange(first) });
       return true;
+    } else if (AUX_KEYWORDS.has(lw)) this.aux();
+    else if (lw === 'data') this.dataDecl();
+    else if (lw === 'scheme') this.schemeDecl();
+    else if (UNSUPPORTED.has(lw)) this.unsupportedLine(first, lw);
+    else {
+      const second = this.peek(1);
+      if (lw === 'loss') this.fail(tokenRange(second), `Expected '=' after 'loss', found ${describe(second)}`);
+      this.fail(
+        tokenRange(first),
+        `Unrecognised line starting with '${first.text}': expected a declaration (state, param, init, …), an equation such as ${first.text}' = …, or options @ …`,
+      );
     }
-    if (AUX_KEYWORDS.has(lw)) {
-      this.aux();
-      return false;
+    return false;
+  }
+
+  /** An XPPAUT construct ODE Lens does not run: reported; the names it declares become opaque names. */
+  private unsupportedLine(first: Token, lw: string): void {
+    const [severity, message] = UNSUPPORTED.get(lw)!;
+    const second = this.peek(1);
+    this.unsupported(first, severity, message);
+    if (DECLARING_UNSUPPORTED.has(lw) && second.kind === 'ident') {
+      // The names it declares are known, so later uses are not reported again.
+      const declared = LIST_DECLARING.has(lw) ? this.toks.slice(1).filter((t) => t.kind === 'ident') : [second];
+      for (const d of declared)
+        this.statements.push({
+          kind: 'opaque',
+          keyword: lw,
+          name: d.text,
+          nameRange: tokenRange(d),
+          range: this.wholeLine(first),
+        });
     }
-    if (lw === 'data') {
-      this.dataDecl();
-      return false;
-    }
-    if (lw === 'scheme') {
-      this.schemeDecl();
-      return false;
-    }
-    const u = UNSUPPORTED.get(lw);
-    if (u) {
-      this.unsupported(first, u[0], u[1]);
-      if (DECLARING_UNSUPPORTED.has(lw) && second.kind === 'ident') {
-        // The names it declares are known, so later uses are not reported again.
-        const declared = LIST_DECLARING.has(lw) ? this.toks.slice(1).filter((t) => t.kind === 'ident') : [second];
-        for (const d of declared)
-          this.statements.push({
-            kind: 'opaque',
-            keyword: lw,
-            name: d.text,
-            nameRange: tokenRange(d),
-            range: this.wholeLine(first),
-          });
-      }
-      if (lw === 'markov') this.inMarkov = true;
-      return false;
-    }
-    if (lw === 'loss') this.fail(tokenRange(second), `Expected '=' after 'loss', found ${describe(second)}`);
-    this.fail(
-      tokenRange(first),
-      `Unrecognised line starting with '${first.text}': expected a declaration (state, param, init, …), an equation such as ${first.text}' = …, or options @ …`,
-    );
+    if (lw === 'markov') this.inMarkov = true;
   }
 
   /** `x(t+1) = …`: an XPPAUT map (difference equation). */

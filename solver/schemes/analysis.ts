@@ -2,7 +2,7 @@
 // zero-stability from the roots of ρ, zero weights on parameter copies.
 // Used by the front end (diagnostics), the language service (hover,
 // completion details) and the engine.
-import type { Diagnostic, Model, Range, SchemeDecl } from '../model';
+import type { Diagnostic, Model, OptionSetting, Range, SchemeDecl } from '../model';
 import { findOption } from '../model';
 import {
   fmt,
@@ -16,7 +16,16 @@ import {
   type LinearMultistep,
   type Stability,
 } from './coefficients';
-import { isMultistep, isOneStep, MULTISTEP, schemeOf, TABLEAUX } from './schemes';
+import {
+  isMultistep,
+  isOneStep,
+  MULTISTEP,
+  schemeOf,
+  TABLEAUX,
+  type MultistepScheme,
+  type RKScheme,
+  type Scheme,
+} from './schemes';
 import { SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
 import { OSCILLATION_CORRECTIONS } from '../registry/corrections';
 import { parameterCopies } from './copies';
@@ -165,88 +174,20 @@ const ordinal = (i: number) => `${i}${i === 1 ? 'st' : i === 2 ? 'nd' : i === 3 
 export function schemeDiagnostics(model: Model): Diagnostic[] {
   const out: Diagnostic[] = [];
   const meth = model.options.meth.toLowerCase();
-  const methSetting = findOption(model, 'meth');
-  const tieSetting = findOption(model, 'tie');
   const perStep = model.params.filter((p) => p.perStep);
-  const perStepNames = perStep.map((p) => p.name);
   const fallback: Range = perStep[0]?.range ??
     model.optionLines[0]?.range ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
-  const methRange = methSetting?.valueRange ?? fallback;
 
   // Declared schemes: consistency and zero-stability, wherever they are used.
   let usable = true;
   for (const decl of model.schemes) {
     const used = decl.name.toLowerCase() === meth;
-    const severity = used ? 'error' : 'warning';
-    if (decl.kind === 'rk') {
-      const t = { a: decl.a, b: decl.b, c: decl.c };
-      const problems = validateTableau(t);
-      const structural = problems.filter((p) => !p.startsWith('c['));
-      if (structural.length > 0) {
-        out.push(
-          diag(
-            'scheme-invalid',
-            severity,
-            `The scheme '${decl.name}' cannot be used: ${structural.join('; ')}.`,
-            decl.range,
-          ),
-        );
-        if (used) usable = false;
-        continue;
-      }
-      const cProblems = problems.filter((p) => p.startsWith('c['));
-      if (cProblems.length > 0)
-        out.push(
-          diag(
-            'scheme-stage-times',
-            'warning',
-            `In '${decl.name}', ${cProblems.join('; ')}; its order drops to ${rkOrder(t).order} for time-dependent right-hand sides.`,
-            decl.range,
-          ),
-        );
-      continue;
-    }
-    const m = { alpha: decl.alpha, beta: decl.beta };
-    const problems = validateMultistep(m);
-    if (problems.length > 0) {
-      out.push(
-        diag(
-          'scheme-unsupported',
-          severity,
-          `The scheme '${decl.name}' cannot be used: ${problems.join('; ')}.`,
-          decl.range,
-        ),
-      );
-      if (used) usable = false;
-      continue;
-    }
-    const ord = multistepOrder(m);
-    const zs = zeroStability(m.alpha);
-    if (ord.order === 0) {
-      out.push(
-        diag(
-          'scheme-inconsistent',
-          severity,
-          `The scheme '${decl.name}' is inconsistent (ρ(1) = ${fmt(ord.rho1)}, ρ'(1) = ${fmt(ord.rhoPrime1)}, σ(1) = ${fmt(ord.sigma1)}; it needs ρ(1) = 0 and ρ'(1) = σ(1)), so its solution does not approach the ODE's as dt → 0.`,
-          decl.range,
-        ),
-      );
-      if (used) usable = false;
-    } else if (zs.stability === 'unstable') {
-      out.push(
-        diag(
-          'scheme-unstable',
-          severity,
-          `The scheme '${decl.name}' is not zero-stable: ${zs.reason}, so errors grow without bound as dt → 0. Choose coefficients whose ρ has all roots in the unit disc (those on the circle simple).`,
-          decl.range,
-        ),
-      );
-      if (used) usable = false;
-    }
+    const ok = decl.kind === 'rk' ? checkDeclaredTableau(decl, used, out) : checkDeclaredMultistep(decl, used, out);
+    if (used && !ok) usable = false;
   }
   if (!usable) return out;
 
-  let scheme;
+  let scheme: Scheme;
   try {
     scheme = schemeOf(model);
   } catch {
@@ -255,55 +196,152 @@ export function schemeDiagnostics(model: Model): Diagnostic[] {
 
   // The rest concerns per-step parameters: shared ones converge under every scheme here.
   if (perStep.length === 0) return out;
-  const who = `per-step parameter${perStepNames.length === 1 ? '' : 's'} ${list(perStepNames)}`;
-  const corrected = model.options.grad === 'adjoint' || OSCILLATION_CORRECTIONS.includes(model.options.gradfix);
+  const at: PerStepContext = {
+    model,
+    names: perStep.map((p) => p.name),
+    methRange: findOption(model, 'meth')?.valueRange ?? fallback,
+    tieSetting: findOption(model, 'tie'),
+  };
+  if (scheme.kind === 'lmm') out.push(...multistepPerStepDiagnostics(at, scheme));
+  else if (scheme.tie === 'stage') out.push(...stageTiedDiagnostics(at, scheme));
+  return out;
+}
 
-  if (scheme.kind === 'lmm') {
-    const zs = zeroStability(scheme.method.alpha);
-    if (zs.stability === 'weak') {
-      const root = zs.parasitic.map(fmtComplex).join(', ');
-      const remedy = weaklyStableRemedy({ gradfix: model.options.gradfix, grad: model.options.grad });
-      out.push(
-        diag(
-          'weakly-stable',
-          corrected ? 'information' : 'warning',
-          `${scheme.name} is weakly stable (its ρ has the root ${root} on the unit circle besides 1): AD gradients of the ${who} oscillate from layer to layer, and this does not shrink as dt → 0. ${remedy}`,
-          methRange,
-        ),
-      );
-    }
-    if (model.options.tie === 'stage' && tieSetting) {
-      out.push(
-        diag(
-          'tie-ignored',
-          'information',
-          `tie=stage has no effect with the multistep scheme ${scheme.name}: it evaluates f once per step, with one parameter copy per step.`,
-          tieSetting.valueRange,
-        ),
-      );
-    }
-    const N = model.options.steps;
-    const pc = parameterCopies(scheme, N, model.options.dt, model.options.t0);
-    const zero = pc.weights.map((w, n) => (w === 0 ? n : -1)).filter((n) => n >= 0);
-    if (zero.length > 0) {
-      const where = zero
-        .slice(0, 3)
-        .map((n) => `t = ${fmt(pc.times[n])}`)
-        .join(', ');
-      out.push(
-        diag(
-          'zero-copy-weight',
-          'warning',
-          `With ${scheme.name} started by ${scheme.start.name}, the copies of ${list(perStepNames)} at ${where} get no gradient at all (their total weight in the scheme is 0), so they never train. Use another start= (e.g. euler) or shared parameters.`,
-          methRange,
-        ),
-      );
-    }
-    return out;
+/** A declared Runge–Kutta scheme's tableau; false when it cannot be used (reported: an error when `used`). */
+function checkDeclaredTableau(decl: Extract<SchemeDecl, { kind: 'rk' }>, used: boolean, out: Diagnostic[]): boolean {
+  const t = { a: decl.a, b: decl.b, c: decl.c };
+  const problems = validateTableau(t);
+  const structural = problems.filter((p) => !p.startsWith('c['));
+  if (structural.length > 0) {
+    out.push(
+      diag(
+        'scheme-invalid',
+        used ? 'error' : 'warning',
+        `The scheme '${decl.name}' cannot be used: ${structural.join('; ')}.`,
+        decl.range,
+      ),
+    );
+    return false;
   }
+  const cProblems = problems.filter((p) => p.startsWith('c['));
+  if (cProblems.length > 0)
+    out.push(
+      diag(
+        'scheme-stage-times',
+        'warning',
+        `In '${decl.name}', ${cProblems.join('; ')}; its order drops to ${rkOrder(t).order} for time-dependent right-hand sides.`,
+        decl.range,
+      ),
+    );
+  return true;
+}
 
-  if (scheme.tie !== 'stage') return out;
-  const tieRange = tieSetting?.valueRange ?? methRange;
+/** A declared multistep scheme: supported, consistent, zero-stable; false when it cannot be used (reported: an error when `used`). */
+function checkDeclaredMultistep(decl: Extract<SchemeDecl, { kind: 'lmm' }>, used: boolean, out: Diagnostic[]): boolean {
+  const severity = used ? 'error' : 'warning';
+  const m = { alpha: decl.alpha, beta: decl.beta };
+  const problems = validateMultistep(m);
+  if (problems.length > 0) {
+    out.push(
+      diag(
+        'scheme-unsupported',
+        severity,
+        `The scheme '${decl.name}' cannot be used: ${problems.join('; ')}.`,
+        decl.range,
+      ),
+    );
+    return false;
+  }
+  const ord = multistepOrder(m);
+  const zs = zeroStability(m.alpha);
+  if (ord.order === 0) {
+    out.push(
+      diag(
+        'scheme-inconsistent',
+        severity,
+        `The scheme '${decl.name}' is inconsistent (ρ(1) = ${fmt(ord.rho1)}, ρ'(1) = ${fmt(ord.rhoPrime1)}, σ(1) = ${fmt(ord.sigma1)}; it needs ρ(1) = 0 and ρ'(1) = σ(1)), so its solution does not approach the ODE's as dt → 0.`,
+        decl.range,
+      ),
+    );
+    return false;
+  }
+  if (zs.stability === 'unstable') {
+    out.push(
+      diag(
+        'scheme-unstable',
+        severity,
+        `The scheme '${decl.name}' is not zero-stable: ${zs.reason}, so errors grow without bound as dt → 0. Choose coefficients whose ρ has all roots in the unit disc (those on the circle simple).`,
+        decl.range,
+      ),
+    );
+    return false;
+  }
+  return true;
+}
+
+/** What the per-step diagnostics name and where they point. */
+interface PerStepContext {
+  readonly model: Model;
+  /** The per-step parameters' names. */
+  readonly names: string[];
+  /** The `meth=` value, or a fallback range when the default scheme is used. */
+  readonly methRange: Range;
+  readonly tieSetting: OptionSetting | undefined;
+}
+
+/** Per-step parameters under a multistep scheme: weak stability, an ignored tie=stage, copies of weight 0. */
+function multistepPerStepDiagnostics(at: PerStepContext, scheme: MultistepScheme): Diagnostic[] {
+  const { model, names, methRange, tieSetting } = at;
+  const out: Diagnostic[] = [];
+  const zs = zeroStability(scheme.method.alpha);
+  if (zs.stability === 'weak') {
+    const who = `per-step parameter${names.length === 1 ? '' : 's'} ${list(names)}`;
+    const corrected = model.options.grad === 'adjoint' || OSCILLATION_CORRECTIONS.includes(model.options.gradfix);
+    const root = zs.parasitic.map(fmtComplex).join(', ');
+    const remedy = weaklyStableRemedy({ gradfix: model.options.gradfix, grad: model.options.grad });
+    out.push(
+      diag(
+        'weakly-stable',
+        corrected ? 'information' : 'warning',
+        `${scheme.name} is weakly stable (its ρ has the root ${root} on the unit circle besides 1): AD gradients of the ${who} oscillate from layer to layer, and this does not shrink as dt → 0. ${remedy}`,
+        methRange,
+      ),
+    );
+  }
+  if (model.options.tie === 'stage' && tieSetting) {
+    out.push(
+      diag(
+        'tie-ignored',
+        'information',
+        `tie=stage has no effect with the multistep scheme ${scheme.name}: it evaluates f once per step, with one parameter copy per step.`,
+        tieSetting.valueRange,
+      ),
+    );
+  }
+  const pc = parameterCopies(scheme, model.options.steps, model.options.dt, model.options.t0);
+  const zero = pc.weights.map((w, n) => (w === 0 ? n : -1)).filter((n) => n >= 0);
+  if (zero.length > 0) {
+    const where = zero
+      .slice(0, 3)
+      .map((n) => `t = ${fmt(pc.times[n])}`)
+      .join(', ');
+    out.push(
+      diag(
+        'zero-copy-weight',
+        'warning',
+        `With ${scheme.name} started by ${scheme.start.name}, the copies of ${list(names)} at ${where} get no gradient at all (their total weight in the scheme is 0), so they never train. Use another start= (e.g. euler) or shared parameters.`,
+        methRange,
+      ),
+    );
+  }
+  return out;
+}
+
+/** Per-stage parameter copies (tie=stage) under a Runge–Kutta scheme: stages of weight 0, stages at one instant. */
+function stageTiedDiagnostics(at: PerStepContext, scheme: RKScheme): Diagnostic[] {
+  const { names } = at;
+  const out: Diagnostic[] = [];
+  const tieRange = at.tieSetting?.valueRange ?? at.methRange;
   const { b, c } = scheme.tableau;
   const zeroStages = b.map((bi, i) => (bi === 0 ? i + 1 : 0)).filter((i) => i > 0);
   if (zeroStages.length > 0) {
@@ -311,7 +349,7 @@ export function schemeDiagnostics(model: Model): Diagnostic[] {
       diag(
         'zero-stage-weight',
         'warning',
-        `${scheme.name} gives its ${zeroStages.map(ordinal).join(' and ')} stage the weight b = 0: with tie=stage, those copies of ${list(perStepNames)} get almost no gradient and the per-stage gradients are off by 100% at every dt. Use tie=step${b.length === 2 ? ' or gradfix=stagesum' : ''}.`,
+        `${scheme.name} gives its ${zeroStages.map(ordinal).join(' and ')} stage the weight b = 0: with tie=stage, those copies of ${list(names)} get almost no gradient and the per-stage gradients are off by 100% at every dt. Use tie=step${b.length === 2 ? ' or gradfix=stagesum' : ''}.`,
         tieRange,
       ),
     );
@@ -324,7 +362,7 @@ export function schemeDiagnostics(model: Model): Diagnostic[] {
         diag(
           'repeated-stage-time',
           'warning',
-          `Stages ${j + 1} and ${i + 1} of ${scheme.name} both sit at t_n + ${fmt(ci)}·dt: with tie=stage their copies of ${list(perStepNames)} describe the same instant, only their weighted sum is fixed by the flow, and training can pull them apart. Consider tie=step.`,
+          `Stages ${j + 1} and ${i + 1} of ${scheme.name} both sit at t_n + ${fmt(ci)}·dt: with tie=stage their copies of ${list(names)} describe the same instant, only their weighted sum is fixed by the flow, and training can pull them apart. Consider tie=step.`,
           tieRange,
         ),
       );

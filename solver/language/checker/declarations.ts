@@ -1,7 +1,7 @@
 // Declarations: every name a model declares (states, parameters, numbers, fixed
 // quantities, functions, data sets, schemes, aux lines), then the parameters'
 // initialisers and the initial values of the states.
-import type { EquationStmt, BrokenStmt, FunctionStmt, InitItem, ParamItem, Program, StateStmt } from '../ast';
+import type { BrokenStmt, SchemeStmt, FunctionStmt, InitItem, ParamItem, Program, StateStmt } from '../ast';
 import type { Expr, Initialiser, ParamDecl, Range, Shape } from '../../model';
 import { SCHEME_NAMES } from '../../schemes/registry';
 import { isBuiltin, LOWERED } from '../builtins';
@@ -27,15 +27,27 @@ export interface BrokenLines {
  * opaque names, so they cause no follow-on errors.
  */
 export function declareNames(ctx: CheckContext, st: Statement[]): BrokenLines {
-  const stateStmts = st.filter((s): s is StateStmt => s.kind === 'state');
-  const equations = st.filter((s): s is EquationStmt => s.kind === 'equation');
   const broken = st.filter((s): s is BrokenStmt => s.kind === 'broken');
   const brokenEquations = new Set(broken.flatMap((b) => (b.equationFor ? [b.equationFor.toLowerCase()] : [])));
+  declareOpaqueNames(ctx, st);
+  declareStates(ctx, st, broken);
+  for (const s of st) declareStatement(ctx, s);
+  declareAuxNames(ctx, st);
+  return { broken, brokenEquations };
+}
+
+/** Names of unsupported constructs and of lines with syntax errors: opaque, so that reading them reports nothing more. */
+function declareOpaqueNames(ctx: CheckContext, st: Statement[]): void {
   for (const s of st) {
     if (s.kind === 'opaque') ctx.declare({ kind: 'opaque', name: s.name, keyword: s.keyword }, s.nameRange);
     else if (s.kind === 'broken' && s.declares)
       ctx.declare({ kind: 'opaque', name: s.declares.name, keyword: s.declares.keyword }, s.declares.nameRange, true);
   }
+}
+
+/** The `state` lines' states; without any (XPPAUT style), one scalar state per equation. */
+function declareStates(ctx: CheckContext, st: Statement[], broken: BrokenStmt[]): void {
+  const stateStmts = st.filter((s): s is StateStmt => s.kind === 'state');
   const implicitStates = stateStmts.length === 0 && !broken.some((b) => b.declares?.keyword === 'state');
   for (const s of stateStmts) {
     const shape = s.shape ? declShape(ctx, s.shape.dims, s.shape.range) : [];
@@ -44,70 +56,76 @@ export function declareNames(ctx: CheckContext, st: Statement[]): BrokenLines {
       s.nameRange,
     );
   }
-  if (implicitStates) {
-    for (const e of equations) {
-      const existing = ctx.symbols.get(e.state.toLowerCase());
-      if (existing) continue; // duplicate equations are reported below
-      ctx.declare(
-        { kind: 'state', name: e.state, shape: [], range: e.stateRange, nameRange: e.stateRange, explicit: false },
-        e.stateRange,
-      );
-    }
+  if (!implicitStates) return;
+  for (const e of st) {
+    if (e.kind !== 'equation') continue;
+    const existing = ctx.symbols.get(e.state.toLowerCase());
+    if (existing) continue; // duplicate equations are reported below
+    ctx.declare(
+      { kind: 'state', name: e.state, shape: [], range: e.stateRange, nameRange: e.stateRange, explicit: false },
+      e.stateRange,
+    );
   }
-  for (const s of st) {
-    switch (s.kind) {
-      case 'param':
-        for (const item of s.items) {
-          const shape = item.shape ? declShape(ctx, item.shape.dims, item.shape.range) : [];
-          ctx.declare({ kind: 'param', name: item.name, shape, item }, item.nameRange);
-        }
-        break;
-      case 'number':
-        for (const item of s.items)
-          ctx.declare({ kind: 'number', name: item.name, item, status: 'todo' }, item.nameRange);
-        break;
-      case 'fixed':
-        ctx.declare({ kind: 'fixed', name: s.name, stmt: s, dynamic: false, status: 'todo' }, s.nameRange);
-        break;
-      case 'function':
-        if (isBuiltin(s.name.toLowerCase()) || LOWERED.has(s.name.toLowerCase())) {
-          ctx.error('duplicate-declaration', `'${s.name}' is a built-in function and cannot be redefined`, s.nameRange);
-        } else ctx.declare({ kind: 'function', name: s.name, stmt: s, busy: false }, s.nameRange);
-        break;
-      case 'data':
-        ctx.declare({ kind: 'data', name: s.name, stmt: s }, s.nameRange);
-        break;
-      case 'scheme': {
-        const key = s.name.toLowerCase();
-        if ((SCHEME_NAMES as readonly string[]).includes(key) || SCHEME_ALIASES.has(key)) {
-          ctx.error(
-            'duplicate-declaration',
-            `'${s.name}' is a built-in scheme; give your scheme another name`,
-            s.nameRange,
-          );
-        } else if (ctx.schemes.has(key)) {
-          ctx.error('duplicate-declaration', `The scheme '${s.name}' is already declared`, s.nameRange);
-        } else ctx.schemes.set(key, s);
-        break;
+}
+
+/** The names one line declares (states and aux names apart). */
+function declareStatement(ctx: CheckContext, s: Statement): void {
+  switch (s.kind) {
+    case 'param':
+      for (const item of s.items) {
+        const shape = item.shape ? declShape(ctx, item.shape.dims, item.shape.range) : [];
+        ctx.declare({ kind: 'param', name: item.name, shape, item }, item.nameRange);
       }
-      case 'aux':
-        ctx.report(
-          diag(
-            'unsupported',
-            'warning',
-            `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`,
-            s.range,
-          ),
-        );
-        break;
-    }
+      break;
+    case 'number':
+      for (const item of s.items)
+        ctx.declare({ kind: 'number', name: item.name, item, status: 'todo' }, item.nameRange);
+      break;
+    case 'fixed':
+      ctx.declare({ kind: 'fixed', name: s.name, stmt: s, dynamic: false, status: 'todo' }, s.nameRange);
+      break;
+    case 'function':
+      if (isBuiltin(s.name.toLowerCase()) || LOWERED.has(s.name.toLowerCase())) {
+        ctx.error('duplicate-declaration', `'${s.name}' is a built-in function and cannot be redefined`, s.nameRange);
+      } else ctx.declare({ kind: 'function', name: s.name, stmt: s, busy: false }, s.nameRange);
+      break;
+    case 'data':
+      ctx.declare({ kind: 'data', name: s.name, stmt: s }, s.nameRange);
+      break;
+    case 'scheme':
+      declareScheme(ctx, s);
+      break;
+    case 'aux':
+      ctx.report(
+        diag(
+          'unsupported',
+          'warning',
+          `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`,
+          s.range,
+        ),
+      );
+      break;
   }
-  // XPPAUT keeps output names apart from the names formulas read, so `ica = …` and
-  // `aux ica = ica` go together; an aux name only takes a name nothing else declares.
+}
+
+/** A user scheme's name: not a built-in scheme's, not declared twice. */
+function declareScheme(ctx: CheckContext, s: SchemeStmt): void {
+  const key = s.name.toLowerCase();
+  if ((SCHEME_NAMES as readonly string[]).includes(key) || SCHEME_ALIASES.has(key)) {
+    ctx.error('duplicate-declaration', `'${s.name}' is a built-in scheme; give your scheme another name`, s.nameRange);
+  } else if (ctx.schemes.has(key)) {
+    ctx.error('duplicate-declaration', `The scheme '${s.name}' is already declared`, s.nameRange);
+  } else ctx.schemes.set(key, s);
+}
+
+/**
+ * XPPAUT keeps output names apart from the names formulas read, so `ica = …` and
+ * `aux ica = ica` go together; an aux name only takes a name nothing else declares.
+ */
+function declareAuxNames(ctx: CheckContext, st: Statement[]): void {
   for (const s of st)
     if (s.kind === 'aux' && !ctx.symbols.has(s.name.toLowerCase()))
       ctx.declare({ kind: 'aux', name: s.name, stmt: s }, s.nameRange);
-  return { broken, brokenEquations };
 }
 
 export function declShape(ctx: CheckContext, dims: Shape, range: Range): Shape {

@@ -151,43 +151,38 @@ export class ExpressionChecker {
     const constant = CONSTANTS.get(key);
     if (constant !== undefined && !this.ctx.symbols.has(key))
       return { kind: 'number', value: constant, range, shape: [] };
-    if (key === 't') {
-      if (scope.ctx === 'const') {
-        this.ctx.error('not-constant', 'Initial values must be constant; the time t is not available here', range);
-        return { kind: 'name', name: 't', range };
-      }
-      if (scope.ctx === 'loss') {
-        this.ctx.error(
-          'undefined-name',
-          'The time t is not available in the loss; the loss reads the final state, e.g. x(T)',
-          range,
-        );
-        return { kind: 'name', name: 't', range };
-      }
-      scope.dynamic.value = true;
-      return { kind: 'name', name: 't', range, shape: [] };
-    }
+    if (key === 't') return this.time(range, scope);
     const sym = this.ctx.lookup(written, range);
     if (!sym) {
       this.ctx.error('undefined-name', `Undefined name '${written}'${this.ctx.suggest(written)}`, range);
       return { kind: 'name', name: written, range };
     }
+    return this.symbolName(sym, written, range, scope);
+  }
+
+  /** The time `t`: read by right-hand sides only. */
+  private time(range: Range, scope: Scope): Expr {
+    if (scope.ctx === 'const') {
+      this.ctx.error('not-constant', 'Initial values must be constant; the time t is not available here', range);
+      return { kind: 'name', name: 't', range };
+    }
+    if (scope.ctx === 'loss') {
+      this.ctx.error(
+        'undefined-name',
+        'The time t is not available in the loss; the loss reads the final state, e.g. x(T)',
+        range,
+      );
+      return { kind: 'name', name: 't', range };
+    }
+    scope.dynamic.value = true;
+    return { kind: 'name', name: 't', range, shape: [] };
+  }
+
+  /** A declared name read in an expression; a name without a shape when it cannot be read here (reported). */
+  private symbolName(sym: Sym, written: string, range: Range, scope: Scope): Expr {
     switch (sym.kind) {
       case 'state':
-        if (scope.ctx === 'const') {
-          this.ctx.error('not-constant', `Initial values must be constant; '${sym.name}' is a state`, range);
-          return { kind: 'name', name: sym.name, range };
-        }
-        if (scope.ctx === 'loss') {
-          this.ctx.error(
-            'state-in-loss',
-            `The loss reads states at the final time: write ${sym.name}(T) instead of ${written}`,
-            range,
-          );
-          return { kind: 'name', name: sym.name, range };
-        }
-        scope.dynamic.value = true;
-        return { kind: 'name', name: sym.name, range, shape: sym.shape };
+        return this.stateName(sym, written, range, scope);
       case 'param':
         if (scope.ctx === 'const') {
           this.ctx.error('not-constant', `Initial values must be constant; '${sym.name}' is a parameter`, range);
@@ -198,22 +193,8 @@ export class ExpressionChecker {
         const v = this.numberValue(sym);
         return v === undefined ? { kind: 'number', value: 0, range } : { kind: 'number', value: v, range, shape: [] };
       }
-      case 'fixed': {
-        const e = this.fixedExpr(sym);
-        if (!e) return { kind: 'name', name: sym.name, range };
-        if (sym.dynamic && scope.ctx !== 'rhs') {
-          this.ctx.error(
-            'not-constant',
-            scope.ctx === 'loss'
-              ? `'${sym.name}' depends on the state or on t; the loss reads states only as x(T)`
-              : `Initial values must be constant; '${sym.name}' depends on the state or on t`,
-            range,
-          );
-          return { kind: 'name', name: sym.name, range };
-        }
-        if (sym.dynamic) scope.dynamic.value = true;
-        return e;
-      }
+      case 'fixed':
+        return this.fixedName(sym, range, scope);
       case 'function':
         this.ctx.error('undefined-name', `'${sym.name}' is a function; call it as ${sym.name}(…)`, range);
         return { kind: 'name', name: sym.name, range };
@@ -235,6 +216,42 @@ export class ExpressionChecker {
       case 'opaque':
         return { kind: 'name', name: sym.name, range };
     }
+  }
+
+  /** A state: read by right-hand sides; the loss reads it at the final time, x(T). */
+  private stateName(sym: Extract<Sym, { kind: 'state' }>, written: string, range: Range, scope: Scope): Expr {
+    if (scope.ctx === 'const') {
+      this.ctx.error('not-constant', `Initial values must be constant; '${sym.name}' is a state`, range);
+      return { kind: 'name', name: sym.name, range };
+    }
+    if (scope.ctx === 'loss') {
+      this.ctx.error(
+        'state-in-loss',
+        `The loss reads states at the final time: write ${sym.name}(T) instead of ${written}`,
+        range,
+      );
+      return { kind: 'name', name: sym.name, range };
+    }
+    scope.dynamic.value = true;
+    return { kind: 'name', name: sym.name, range, shape: sym.shape };
+  }
+
+  /** A fixed quantity, expanded; one that depends on the state or t is read by right-hand sides only. */
+  private fixedName(sym: Extract<Sym, { kind: 'fixed' }>, range: Range, scope: Scope): Expr {
+    const e = this.fixedExpr(sym);
+    if (!e) return { kind: 'name', name: sym.name, range };
+    if (sym.dynamic && scope.ctx !== 'rhs') {
+      this.ctx.error(
+        'not-constant',
+        scope.ctx === 'loss'
+          ? `'${sym.name}' depends on the state or on t; the loss reads states only as x(T)`
+          : `Initial values must be constant; '${sym.name}' depends on the state or on t`,
+        range,
+      );
+      return { kind: 'name', name: sym.name, range };
+    }
+    if (sym.dynamic) scope.dynamic.value = true;
+    return e;
   }
 
   constNumber(e: Expr, what: string): number | undefined {

@@ -7,10 +7,43 @@ import type { CheckContext } from './context';
 import type { ExpressionChecker } from './expressions';
 import { describeShape } from './shapes';
 
+/** A coefficient's constant value: a number, a vector or a matrix. */
+type CoefficientValue = number[] | number[][] | number;
+
+/** A checked coefficient and where it was written. */
+interface Coefficient {
+  readonly value: CoefficientValue;
+  readonly range: Range;
+}
+
 /** Checks a `scheme` line's coefficients and shapes. */
 export function checkScheme(ctx: CheckContext, exprs: ExpressionChecker, stmt: SchemeStmt): SchemeDecl | undefined {
   const allowed = stmt.family === 'rk' ? ['a', 'b', 'c'] : ['alpha', 'beta'];
-  const values = new Map<string, { value: number[] | number[][] | number; range: Range }>();
+  const values = coefficientValues(ctx, exprs, stmt, allowed);
+  const missing = allowed.filter((k) => !stmt.coeffs.some((c) => c.key === k));
+  if (missing.length > 0) {
+    ctx.error(
+      'invalid-scheme',
+      `The scheme '${stmt.name}' needs ${missing.map((k) => `${k}=[…]`).join(' and ')}`,
+      stmt.nameRange,
+    );
+    return undefined;
+  }
+  if (values === undefined) return undefined;
+  return stmt.family === 'rk' ? rungeKuttaScheme(ctx, stmt, values) : multistepScheme(ctx, stmt, values);
+}
+
+/**
+ * Each coefficient's constant value by key; undefined when any is unknown, repeated or not
+ * constant (each reported; the present ones are still all checked).
+ */
+function coefficientValues(
+  ctx: CheckContext,
+  exprs: ExpressionChecker,
+  stmt: SchemeStmt,
+  allowed: readonly string[],
+): Map<string, Coefficient> | undefined {
+  const values = new Map<string, Coefficient>();
   let ok = true;
   for (const c of stmt.coeffs) {
     if (!allowed.includes(c.key)) {
@@ -40,69 +73,81 @@ export function checkScheme(ctx: CheckContext, exprs: ExpressionChecker, stmt: S
     }
     values.set(c.key, { value, range: c.value.range });
   }
-  const missing = allowed.filter((k) => !values.has(k) && !stmt.coeffs.some((c) => c.key === k));
-  if (missing.length > 0) {
+  return ok ? values : undefined;
+}
+
+const shapeOf = (v: CoefficientValue): Shape =>
+  typeof v === 'number' ? [] : Array.isArray(v[0]) ? [v.length, (v[0] as number[]).length] : [v.length];
+
+/** An explicit Runge–Kutta tableau: b a vector, a a strictly lower triangular square, c one time per stage. */
+function rungeKuttaScheme(
+  ctx: CheckContext,
+  stmt: SchemeStmt,
+  values: ReadonlyMap<string, Coefficient>,
+): SchemeDecl | undefined {
+  const a = values.get('a')!,
+    b = values.get('b')!,
+    c = values.get('c')!;
+  const sb = shapeOf(b.value);
+  if (sb.length !== 1) {
+    ctx.error('invalid-scheme', `b must be a vector of stage weights, but it is ${describeShape(sb)}`, b.range);
+    return undefined;
+  }
+  const stages = sb[0];
+  const sa = shapeOf(a.value),
+    sc = shapeOf(c.value);
+  if (sa.length !== 2 || sa[0] !== stages || sa[1] !== stages) {
     ctx.error(
       'invalid-scheme',
-      `The scheme '${stmt.name}' needs ${missing.map((k) => `${k}=[…]`).join(' and ')}`,
-      stmt.nameRange,
+      `a must be a ${stages}×${stages} matrix for ${stages} stage${stages === 1 ? '' : 's'} (b has ${stages} entries), but it is ${describeShape(sa)}`,
+      a.range,
     );
     return undefined;
   }
-  if (!ok) return undefined;
-  const shapeOf = (v: number[] | number[][] | number): Shape =>
-    typeof v === 'number' ? [] : Array.isArray(v[0]) ? [v.length, (v[0] as number[]).length] : [v.length];
-  if (stmt.family === 'rk') {
-    const a = values.get('a')!,
-      b = values.get('b')!,
-      c = values.get('c')!;
-    const sb = shapeOf(b.value);
-    if (sb.length !== 1) {
-      ctx.error('invalid-scheme', `b must be a vector of stage weights, but it is ${describeShape(sb)}`, b.range);
-      return undefined;
-    }
-    const stages = sb[0];
-    const sa = shapeOf(a.value),
-      sc = shapeOf(c.value);
-    if (sa.length !== 2 || sa[0] !== stages || sa[1] !== stages) {
-      ctx.error(
-        'invalid-scheme',
-        `a must be a ${stages}×${stages} matrix for ${stages} stage${stages === 1 ? '' : 's'} (b has ${stages} entries), but it is ${describeShape(sa)}`,
-        a.range,
-      );
-      return undefined;
-    }
-    if (sc.length !== 1 || sc[0] !== stages) {
-      ctx.error(
-        'invalid-scheme',
-        `c must be a vector of ${stages} stage times (b has ${stages} entries), but it is ${describeShape(sc)}`,
-        c.range,
-      );
-      return undefined;
-    }
-    const am = a.value as number[][];
-    for (let i = 0; i < stages; i++) {
-      for (let j = i; j < stages; j++) {
-        if (am[i][j] !== 0) {
-          ctx.error(
-            'invalid-scheme',
-            `Only explicit Runge–Kutta schemes are supported: a must be strictly lower triangular, but a[${i}, ${j}] = ${am[i][j]}`,
-            a.range,
-          );
-          return undefined;
-        }
+  if (sc.length !== 1 || sc[0] !== stages) {
+    ctx.error(
+      'invalid-scheme',
+      `c must be a vector of ${stages} stage times (b has ${stages} entries), but it is ${describeShape(sc)}`,
+      c.range,
+    );
+    return undefined;
+  }
+  const am = a.value as number[][];
+  if (!strictlyLowerTriangular(ctx, am, a.range)) return undefined;
+  return {
+    kind: 'rk',
+    name: stmt.name,
+    a: am,
+    b: b.value as number[],
+    c: c.value as number[],
+    range: stmt.range,
+    nameRange: stmt.nameRange,
+  };
+}
+
+/** Whether the square matrix `a` is strictly lower triangular (an explicit scheme); reports the first entry that is not. */
+function strictlyLowerTriangular(ctx: CheckContext, a: number[][], range: Range): boolean {
+  for (let i = 0; i < a.length; i++) {
+    for (let j = i; j < a.length; j++) {
+      if (a[i][j] !== 0) {
+        ctx.error(
+          'invalid-scheme',
+          `Only explicit Runge–Kutta schemes are supported: a must be strictly lower triangular, but a[${i}, ${j}] = ${a[i][j]}`,
+          range,
+        );
+        return false;
       }
     }
-    return {
-      kind: 'rk',
-      name: stmt.name,
-      a: am,
-      b: b.value as number[],
-      c: c.value as number[],
-      range: stmt.range,
-      nameRange: stmt.nameRange,
-    };
   }
+  return true;
+}
+
+/** An explicit linear multistep scheme: alpha and beta vectors of one length ≥ 2, the newest alpha nonzero and beta zero. */
+function multistepScheme(
+  ctx: CheckContext,
+  stmt: SchemeStmt,
+  values: ReadonlyMap<string, Coefficient>,
+): SchemeDecl | undefined {
   const alpha = values.get('alpha')!,
     beta = values.get('beta')!;
   const sa = shapeOf(alpha.value),
