@@ -192,3 +192,27 @@ export interface Program {
    */
   refusedReads?: string[];
 }
+
+/** The expressions a statement holds at its top level (right-hand sides, initial values, parameter initialisers). */
+export function statementExpressions(s: Statement): Expr[] {
+  switch (s.kind) {
+    case 'equation':
+      return [s.rhs];
+    case 'fixed':
+    case 'aux':
+    case 'loss':
+      return [s.expr];
+    case 'function':
+      return [s.body];
+    case 'init':
+      return s.items.map((i) => i.value);
+    case 'number':
+      return s.items.map((i) => i.value);
+    case 'param':
+      return s.items.flatMap((i) =>
+        !i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std],
+      );
+    default:
+      return [];
+  }
+}

@@ -4,7 +4,7 @@
 // parsing, `u[n]` becomes the name `un` when no `u` is declared and `un` is.
 
 import type { Expr } from '../model';
-import type { Statement } from './ast';
+import { statementExpressions, type Statement } from './ast';
 
 /** Every name the statements declare, lower case (as the checker compares them). */
 function declaredNames(statements: Statement[]): Set<string> {
@@ -38,35 +38,12 @@ function declaredNames(statements: Statement[]): Set<string> {
   return names;
 }
 
-function roots(s: Statement): Expr[] {
-  switch (s.kind) {
-    case 'equation':
-      return [s.rhs];
-    case 'fixed':
-    case 'aux':
-    case 'loss':
-      return [s.expr];
-    case 'function':
-      return [s.body];
-    case 'init':
-      return s.items.map((i) => i.value);
-    case 'number':
-      return s.items.map((i) => i.value);
-    case 'param':
-      return s.items.flatMap((i) =>
-        !i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std],
-      );
-    default:
-      return [];
-  }
-}
-
 /** Rewrites `u[n]` to the name `un` where XPPAUT's reading is the only one that makes sense. */
 export function desugarIndexedNames(statements: Statement[]): void {
   let names: Set<string> | undefined;
   // An explicit stack: operator chains can be far deeper than the call stack.
   const stack: Expr[] = [];
-  for (const s of statements) for (const e of roots(s)) stack.push(e);
+  for (const s of statements) for (const e of statementExpressions(s)) stack.push(e);
   while (stack.length > 0) {
     const e = stack.pop() as Expr;
     switch (e.kind) {

@@ -24,7 +24,16 @@
 // without error.
 
 import type { Expr, Range } from '../model';
-import type { EquationStmt, FixedStmt, InitItem, InitStmt, Program, StateStmt, Statement } from './ast';
+import {
+  statementExpressions,
+  type EquationStmt,
+  type FixedStmt,
+  type InitItem,
+  type InitStmt,
+  type Program,
+  type StateStmt,
+  type Statement,
+} from './ast';
 import { BUILTINS, LOWERED } from './builtins';
 
 /** Where an expanded statement came from: its array line, the base name its left side extends, and j. */
@@ -113,28 +122,6 @@ function sum(terms: Expr[], range: Range): Expr {
   };
 }
 
-function exprsOf(s: Statement): Expr[] {
-  switch (s.kind) {
-    case 'equation':
-      return [s.rhs];
-    case 'fixed':
-    case 'aux':
-    case 'loss':
-      return [s.expr];
-    case 'function':
-      return [s.body];
-    case 'init':
-    case 'number':
-      return s.items.map((i) => i.value);
-    case 'param':
-      return s.items.flatMap((i) =>
-        !i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std],
-      );
-    default:
-      return [];
-  }
-}
-
 class Vectorizer {
   private readonly families = new Map<string, Family>();
   private readonly functions = new Map<string, { params: string[]; body: Expr }>();
@@ -148,7 +135,7 @@ class Vectorizer {
     const st = this.program.statements;
     if (st.some((s) => s.kind === 'state' || s.kind === 'broken' || s.kind === 'opaque')) return undefined;
     if (st.filter((s) => s.kind === 'equation').length < VECTORIZE_FROM_STATES) return undefined;
-    for (const s of st) for (const e of exprsOf(s)) if (!depthAtMost(e, MAX_DEPTH)) return undefined;
+    for (const s of st) for (const e of statementExpressions(s)) if (!depthAtMost(e, MAX_DEPTH)) return undefined;
     for (const s of st)
       if (s.kind === 'function')
         this.functions.set(s.name.toLowerCase(), { params: s.params.map((p) => p.toLowerCase()), body: s.body });

@@ -41,27 +41,8 @@ export const LINE_KEYWORDS = new Set([
   'import',
 ]);
 
-/** Words that cannot be declared as names (the checker's list; XPPAUT's one-letter abbreviations can be names). */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  'state',
-  'param',
-  'params',
-  'par',
-  'pars',
-  'parameter',
-  'parameters',
-  'init',
-  'number',
-  'num',
-  'aux',
-  'done',
-  'loss',
-  'if',
-  'then',
-  'else',
-  'data',
-  'scheme',
-]);
+/** Words that cannot be declared as names: the checker's own list. */
+export { RESERVED_NAMES } from '../language/checker/context';
 
 /** Keywords offered at the start of a line, with what they do. */
 export const KEYWORD_DOCS: Record<string, { detail: string; doc: string; snippet?: string }> = {

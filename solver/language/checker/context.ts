@@ -29,7 +29,7 @@ export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
 };
 
 /** Keywords that cannot be declared as names (the one-letter XPPAUT abbreviations can, and so can the positional modifiers `per-step` and `shared`, as XPPAUT files do: `par per=6.67`). */
-const RESERVED: ReadonlySet<string> = new Set([
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'state',
   'param',
   'params',
@@ -83,7 +83,7 @@ export class CheckContext {
       this.error('reserved-name', `'${sym.name}' is the time variable and cannot be declared`, nameRange);
       return;
     }
-    if (RESERVED.has(key)) {
+    if (RESERVED_NAMES.has(key)) {
       this.error('reserved-name', `'${sym.name}' is a keyword and cannot be used as a name`, nameRange);
       return;
     }
