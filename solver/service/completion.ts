@@ -60,20 +60,29 @@ function inCommentOrString(prefix: string): boolean {
   return inString;
 }
 
-export function completion(doc: ServiceDocument, position: Position, input: CompletionInput = {}): CompletionList {
-  const p = doc.clamp(position); // the items' edit ranges must lie in the text
-  const { text: prefix } = prefixOf(doc, p);
-  const empty: CompletionList = { isIncomplete: false, items: [] };
-  if (inCommentOrString(prefix)) return empty;
-  const word = /[A-Za-z_][A-Za-z0-9_]*$/.exec(prefix)?.[0] ?? '';
-  const range: Range = { start: { line: p.line, character: p.character - word.length }, end: p };
-  const item = (
-    label: string,
-    kind: CompletionItemKind,
-    detail?: string,
-    doc?: string,
-    extra: Partial<CompletionItem> = {},
-  ): CompletionItem => ({
+/** Makes an item that replaces the word before the cursor. */
+type ItemMaker = (
+  label: string,
+  kind: CompletionItemKind,
+  detail?: string,
+  doc?: string,
+  extra?: Partial<CompletionItem>,
+) => CompletionItem;
+
+/** Where completion was asked: the logical line up to the cursor and the word being typed. */
+interface CompletionContext {
+  doc: ServiceDocument;
+  /** The cursor, inside the text. */
+  p: Position;
+  prefix: string;
+  /** The word before the cursor, which the items replace. */
+  range: Range;
+  item: ItemMaker;
+  model?: Model;
+}
+
+function itemMaker(range: Range): ItemMaker {
+  return (label, kind, detail, doc, extra = {}) => ({
     label,
     kind,
     detail,
@@ -81,151 +90,185 @@ export function completion(doc: ServiceDocument, position: Position, input: Comp
     textEdit: { range, newText: label },
     ...extra,
   });
+}
 
-  // `@` lines: keys, then values after `key=`.
-  const at = /^\s*@/.exec(prefix);
-  if (at) {
-    const value = /([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([A-Za-z0-9_.+-]*)$/.exec(prefix);
-    if (value) {
-      const key = value[1].toLowerCase() === 'method' ? 'meth' : value[1].toLowerCase();
-      const partial = value[2];
-      const vrange: Range = { start: { line: p.line, character: p.character - partial.length }, end: p };
-      return {
-        isIncomplete: false,
-        items: optionValues(doc, key, input.model).map((it) => ({
-          ...it,
-          textEdit: { range: vrange, newText: it.label },
-        })),
-      };
-    }
-    const items = optionKeys().map((k) => {
-      const d = OPTION_DOCS[k];
-      return item(k, CompletionItemKind.Property, d?.detail, d?.doc, {
-        insertText: `${k}=`,
-        textEdit: { range, newText: `${k}=` },
-        command: d?.values ? { title: 'Suggest values', command: 'editor.action.triggerSuggest' } : undefined,
-      });
-    });
-    return { isIncomplete: false, items };
-  }
+export function completion(doc: ServiceDocument, position: Position, input: CompletionInput = {}): CompletionList {
+  const p = doc.clamp(position); // the items' edit ranges must lie in the text
+  const { text: prefix } = prefixOf(doc, p);
+  if (inCommentOrString(prefix)) return { isIncomplete: false, items: [] };
+  const word = /[A-Za-z_][A-Za-z0-9_]*$/.exec(prefix)?.[0] ?? '';
+  const range: Range = { start: { line: p.line, character: p.character - word.length }, end: p };
+  const context: CompletionContext = { doc, p, prefix, range, item: itemMaker(range), model: input.model };
+  return { isIncomplete: false, items: itemsFor(context) };
+}
 
-  const items: CompletionItem[] = [];
-  const atLineStart = /^\s*[A-Za-z_]*$/.test(prefix);
-  if (atLineStart) {
-    for (const [k, d] of Object.entries(KEYWORD_DOCS)) {
-      items.push(
-        item(
-          k,
-          CompletionItemKind.Keyword,
-          d.detail,
-          d.doc,
-          d.snippet ? { insertTextFormat: InsertTextFormat.Snippet, textEdit: { range, newText: d.snippet } } : {},
-        ),
-      );
-    }
-    // Equations of the declared states.
-    for (const d of doc.symbols.declarations) {
-      if (d.kind === 'state' && !d.implicit)
-        items.push(
-          item(`${d.name}'`, CompletionItemKind.Snippet, `equation of ${declDetail(d)}`, undefined, {
-            textEdit: { range, newText: `${d.name}' = ` },
-            sortText: `1${d.name}`,
-          }),
-        );
-    }
-    return { isIncomplete: false, items };
-  }
+const PARAM_NAME_THEN_WORD =
+  /^\s*(param|params|par|pars|p|parameter|parameters)\s+[A-Za-z_]\w*\s*(\[[^\]]*\])?\s+[A-Za-z_]*$/i;
 
+/** Which completion the prefix asks for. */
+function itemsFor(c: CompletionContext): CompletionItem[] {
+  if (/^\s*@/.test(c.prefix)) return optionItems(c);
+  if (/^\s*[A-Za-z_]*$/.test(c.prefix)) return [...keywordItems(c), ...equationItems(c)];
   // After a parameter's name: per-step / shared / the initialiser.
-  if (/^\s*(param|params|par|pars|p|parameter|parameters)\s+[A-Za-z_]\w*\s*(\[[^\]]*\])?\s+[A-Za-z_]*$/i.test(prefix)) {
-    items.push(
-      item(
-        'per-step',
-        CompletionItemKind.Keyword,
-        'one copy per step',
-        'One copy of the parameter per step (ResNet-like). Gradients of per-step copies can oscillate under weakly stable schemes.',
-      ),
-    );
-    items.push(item('shared', CompletionItemKind.Keyword, 'one copy for the whole solve (default)'));
-    return { isIncomplete: false, items };
-  }
-  if (/~\s*[A-Za-z_]*$/.test(prefix)) {
-    items.push(
-      item(
-        'normal',
-        CompletionItemKind.Function,
-        'normal(mean, std)',
-        'Random initialisation, deterministic for a given `@ seed=…`.',
-        { insertTextFormat: InsertTextFormat.Snippet, textEdit: { range, newText: 'normal(${1:0}, ${2:0.1})' } },
-      ),
-    );
-    return { isIncomplete: false, items };
-  }
+  if (PARAM_NAME_THEN_WORD.test(c.prefix)) return paramModifierItems(c);
+  if (/~\s*[A-Za-z_]*$/.test(c.prefix)) return initialiserItems(c);
+  return expressionItems(c);
+}
 
-  // Expressions: names in scope, then built-in functions.
-  const seen = new Set<string>();
-  // Inside a user function's definition, its arguments are in scope. Only the first word of the
-  // logical line matters, so do not lex the whole line (a continued equation can span hundreds of lines).
-  const startLine = doc.logicalLineStart(p.line);
-  const firstWord = /^[ \t]*[A-Za-z_]/.exec(doc.lineText(startLine));
-  const fnHere =
-    firstWord &&
-    doc.symbols.declarations.find(
-      (d) =>
-        d.kind === 'function' &&
-        d.nameRange.start.line === startLine &&
-        d.nameRange.start.character === firstWord[0].length - 1,
-    );
-  if (fnHere) {
-    for (const a of doc.symbols.declarations) {
-      if (a.kind === 'argument' && a.container === fnHere.key && !seen.has(a.key)) {
-        seen.add(a.key);
-        items.push(
-          item(a.name, CompletionItemKind.Variable, `argument of ${fnHere.name}`, undefined, {
-            sortText: `0${a.name}`,
-          }),
-        );
-      }
-    }
+/** `@` lines: keys, then values after `key=`. */
+function optionItems(c: CompletionContext): CompletionItem[] {
+  const value = /([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([A-Za-z0-9_.+-]*)$/.exec(c.prefix);
+  if (value) {
+    const key = value[1].toLowerCase() === 'method' ? 'meth' : value[1].toLowerCase();
+    const partial = value[2];
+    const vrange: Range = { start: { line: c.p.line, character: c.p.character - partial.length }, end: c.p };
+    return optionValues(c.doc, key, c.model).map((it) => ({
+      ...it,
+      textEdit: { range: vrange, newText: it.label },
+    }));
   }
-  for (const d of doc.symbols.declarations) {
-    if (d.kind === 'argument' || d.kind === 'aux' || d.kind === 'scheme' || seen.has(d.key)) continue;
-    seen.add(d.key);
-    if (d.kind === 'function') {
-      const s = d.stmt?.kind === 'function' ? d.stmt : undefined;
-      const sig = s ? signatureLabel({ name: s.name, params: s.params }) : `${d.name}()`;
-      items.push(
-        item(
-          d.name,
-          CompletionItemKind.Function,
-          `function ${sig}`,
-          s ? `\`${doc.textOf(s.range).slice(0, 200)}\`` : undefined,
-          { sortText: `1${d.name}` },
-        ),
-      );
-    } else {
-      items.push(item(d.name, KIND[d.kind], declDetail(d), undefined, { sortText: `1${d.name}` }));
-    }
-  }
-  if (!seen.has('t')) items.push(item('t', CompletionItemKind.Variable, 'time', 'The time.', { sortText: '2t' }));
-  for (const f of builtinFunctions()) {
-    if (seen.has(f.name)) continue;
-    items.push(
-      item(f.name, CompletionItemKind.Function, signatureLabel(f), f.doc, {
-        sortText: `3${f.name}`,
-        insertTextFormat: InsertTextFormat.Snippet,
-        textEdit: { range, newText: `${f.name}(${f.params.map((x, i) => `\${${i + 1}:${x}}`).join(', ')})` },
+  return optionKeys().map((k) => {
+    const d = OPTION_DOCS[k];
+    return c.item(k, CompletionItemKind.Property, d?.detail, d?.doc, {
+      insertText: `${k}=`,
+      textEdit: { range: c.range, newText: `${k}=` },
+      command: d?.values ? { title: 'Suggest values', command: 'editor.action.triggerSuggest' } : undefined,
+    });
+  });
+}
+
+/** Statement keywords, at the start of a line. */
+function keywordItems(c: CompletionContext): CompletionItem[] {
+  return Object.entries(KEYWORD_DOCS).map(([k, d]) =>
+    c.item(
+      k,
+      CompletionItemKind.Keyword,
+      d.detail,
+      d.doc,
+      d.snippet ? { insertTextFormat: InsertTextFormat.Snippet, textEdit: { range: c.range, newText: d.snippet } } : {},
+    ),
+  );
+}
+
+/** Equations of the declared states, at the start of a line. */
+function equationItems(c: CompletionContext): CompletionItem[] {
+  return c.doc.symbols.declarations
+    .filter((d) => d.kind === 'state' && !d.implicit)
+    .map((d) =>
+      c.item(`${d.name}'`, CompletionItemKind.Snippet, `equation of ${declDetail(d)}`, undefined, {
+        textEdit: { range: c.range, newText: `${d.name}' = ` },
+        sortText: `1${d.name}`,
       }),
     );
-  }
+}
+
+function paramModifierItems(c: CompletionContext): CompletionItem[] {
+  return [
+    c.item(
+      'per-step',
+      CompletionItemKind.Keyword,
+      'one copy per step',
+      'One copy of the parameter per step (ResNet-like). Gradients of per-step copies can oscillate under weakly stable schemes.',
+    ),
+    c.item('shared', CompletionItemKind.Keyword, 'one copy for the whole solve (default)'),
+  ];
+}
+
+/** After `~`: the random initialiser. */
+function initialiserItems(c: CompletionContext): CompletionItem[] {
+  return [
+    c.item(
+      'normal',
+      CompletionItemKind.Function,
+      'normal(mean, std)',
+      'Random initialisation, deterministic for a given `@ seed=…`.',
+      { insertTextFormat: InsertTextFormat.Snippet, textEdit: { range: c.range, newText: 'normal(${1:0}, ${2:0.1})' } },
+    ),
+  ];
+}
+
+/** Expressions: names in scope, then built-in functions. */
+function expressionItems(c: CompletionContext): CompletionItem[] {
+  const seen = new Set<string>();
+  const items = [...argumentItems(c, seen), ...declarationItems(c, seen)];
+  if (!seen.has('t')) items.push(c.item('t', CompletionItemKind.Variable, 'time', 'The time.', { sortText: '2t' }));
+  items.push(...builtinItems(c, seen));
   items.push(
-    item('if', CompletionItemKind.Keyword, 'if(c)then(a)else(b)', 'XPPAUT conditional, elementwise.', {
+    c.item('if', CompletionItemKind.Keyword, 'if(c)then(a)else(b)', 'XPPAUT conditional, elementwise.', {
       sortText: '4if',
       insertTextFormat: InsertTextFormat.Snippet,
-      textEdit: { range, newText: 'if(${1:c})then(${2:a})else(${3:b})' },
+      textEdit: { range: c.range, newText: 'if(${1:c})then(${2:a})else(${3:b})' },
     }),
   );
-  return { isIncomplete: false, items };
+  return items;
+}
+
+/**
+ * The user function whose definition the cursor's logical line is. Only the first word of the
+ * logical line matters, so do not lex the whole line (a continued equation can span hundreds of lines).
+ */
+function enclosingFunction(doc: ServiceDocument, p: Position): Declaration | undefined {
+  const startLine = doc.logicalLineStart(p.line);
+  const firstWord = /^[ \t]*[A-Za-z_]/.exec(doc.lineText(startLine));
+  if (!firstWord) return undefined;
+  return doc.symbols.declarations.find(
+    (d) =>
+      d.kind === 'function' &&
+      d.nameRange.start.line === startLine &&
+      d.nameRange.start.character === firstWord[0].length - 1,
+  );
+}
+
+/** Inside a user function's definition, its arguments are in scope (added to `seen`). */
+function argumentItems(c: CompletionContext, seen: Set<string>): CompletionItem[] {
+  const fn = enclosingFunction(c.doc, c.p);
+  if (!fn) return [];
+  const items: CompletionItem[] = [];
+  for (const a of c.doc.symbols.declarations) {
+    if (a.kind !== 'argument' || a.container !== fn.key || seen.has(a.key)) continue;
+    seen.add(a.key);
+    items.push(
+      c.item(a.name, CompletionItemKind.Variable, `argument of ${fn.name}`, undefined, { sortText: `0${a.name}` }),
+    );
+  }
+  return items;
+}
+
+/** The declared names usable in an expression (added to `seen`). */
+function declarationItems(c: CompletionContext, seen: Set<string>): CompletionItem[] {
+  const items: CompletionItem[] = [];
+  for (const d of c.doc.symbols.declarations) {
+    if (d.kind === 'argument' || d.kind === 'aux' || d.kind === 'scheme' || seen.has(d.key)) continue;
+    seen.add(d.key);
+    if (d.kind === 'function') items.push(userFunctionItem(c, d));
+    else items.push(c.item(d.name, KIND[d.kind], declDetail(d), undefined, { sortText: `1${d.name}` }));
+  }
+  return items;
+}
+
+function userFunctionItem(c: CompletionContext, d: Declaration): CompletionItem {
+  const s = d.stmt?.kind === 'function' ? d.stmt : undefined;
+  const sig = s ? signatureLabel({ name: s.name, params: s.params }) : `${d.name}()`;
+  return c.item(
+    d.name,
+    CompletionItemKind.Function,
+    `function ${sig}`,
+    s ? `\`${c.doc.textOf(s.range).slice(0, 200)}\`` : undefined,
+    { sortText: `1${d.name}` },
+  );
+}
+
+/** The built-in functions no declaration shadows, as snippets with their parameters. */
+function builtinItems(c: CompletionContext, seen: Set<string>): CompletionItem[] {
+  return builtinFunctions()
+    .filter((f) => !seen.has(f.name))
+    .map((f) =>
+      c.item(f.name, CompletionItemKind.Function, signatureLabel(f), f.doc, {
+        sortText: `3${f.name}`,
+        insertTextFormat: InsertTextFormat.Snippet,
+        textEdit: { range: c.range, newText: `${f.name}(${f.params.map((x, i) => `\${${i + 1}:${x}}`).join(', ')})` },
+      }),
+    );
 }
 
 /** The values an option accepts: schemes (built-in and declared) with their order and stability, or an enumeration. */

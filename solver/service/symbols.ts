@@ -7,7 +7,7 @@
 // Used by definition, references, highlight, rename, hover, completion and
 // semantic tokens.
 import type { Range, Shape } from '../model';
-import type { Statement } from '../language/ast';
+import type { FunctionStmt, Statement } from '../language/ast';
 import type { Token } from '../language/lexer';
 import { sameRange, tokenRange } from './ranges';
 import { isFunctionName, LINE_KEYWORDS, PARAM_KEYWORDS } from './vocabulary';
@@ -107,125 +107,128 @@ function isRange(r: unknown): r is Range {
   return !!r && typeof r === 'object' && 'start' in (r as object) && 'end' in (r as object);
 }
 
+/** Records a declaration (its key is set by the collector). */
+type Declare = (d: Omit<Declaration, 'key'>) => void;
+
+/** Where an equation names its state, for states declared by their equation alone. */
+interface EquationSite {
+  name: string;
+  range: Range;
+  stmtRange: Range;
+}
+
 /** Declarations of the syntax tree, including what broken lines meant to declare. */
 function collectDeclarations(statements: Statement[]): Declaration[] {
   const out: Declaration[] = [];
   // Sets the key in place: a spread copy per declaration is a measurable share of the first request after an edit.
-  const add = (d: Omit<Declaration, 'key'>) => {
+  const add: Declare = (d) => {
     (d as Declaration).key = keyOf(d.name);
     out.push(d as Declaration);
   };
-  const equations: { name: string; range: Range; stmtRange: Range }[] = [];
+  const equations: EquationSite[] = [];
   for (const s of statements) {
-    switch (s.kind) {
-      case 'state':
+    declareFrom(s, add);
+    const e = equationSite(s);
+    if (e) equations.push(e);
+  }
+  addImplicitStates(out, equations);
+  return out;
+}
+
+/** The names one statement declares. */
+function declareFrom(s: Statement, add: Declare): void {
+  switch (s.kind) {
+    case 'state':
+      add({ name: s.name, kind: 'state', nameRange: s.nameRange, range: s.range, shape: s.shape?.dims ?? [], stmt: s });
+      break;
+    case 'param':
+      for (const it of s.items)
         add({
-          name: s.name,
-          kind: 'state',
-          nameRange: s.nameRange,
+          name: it.name,
+          kind: 'param',
+          nameRange: it.nameRange,
+          range: it.range,
+          shape: it.shape?.dims ?? [],
+          stmt: s,
+          item: it,
+        });
+      break;
+    case 'number':
+      for (const it of s.items)
+        add({ name: it.name, kind: 'number', nameRange: it.nameRange, range: it.range, shape: [], stmt: s, item: it });
+      break;
+    case 'fixed':
+    case 'aux':
+    case 'opaque':
+    case 'data':
+    case 'scheme':
+      add({ name: s.name, kind: s.kind, nameRange: s.nameRange, range: s.range, stmt: s });
+      break;
+    case 'function':
+      declareFunction(s, add);
+      break;
+    case 'broken':
+      if (s.declares)
+        add({
+          name: s.declares.name,
+          kind: declKindFromKeyword(s.declares.keyword),
+          nameRange: s.declares.nameRange,
           range: s.range,
-          shape: s.shape?.dims ?? [],
           stmt: s,
         });
-        break;
-      case 'param':
-        for (const it of s.items)
-          add({
-            name: it.name,
-            kind: 'param',
-            nameRange: it.nameRange,
-            range: it.range,
-            shape: it.shape?.dims ?? [],
-            stmt: s,
-            item: it,
-          });
-        break;
-      case 'number':
-        for (const it of s.items)
-          add({
-            name: it.name,
-            kind: 'number',
-            nameRange: it.nameRange,
-            range: it.range,
-            shape: [],
-            stmt: s,
-            item: it,
-          });
-        break;
-      case 'fixed':
-        add({ name: s.name, kind: 'fixed', nameRange: s.nameRange, range: s.range, stmt: s });
-        break;
-      case 'aux':
-        add({ name: s.name, kind: 'aux', nameRange: s.nameRange, range: s.range, stmt: s });
-        break;
-      case 'opaque':
-        add({ name: s.name, kind: 'opaque', nameRange: s.nameRange, range: s.range, stmt: s });
-        break;
-      case 'function':
-        add({ name: s.name, kind: 'function', nameRange: s.nameRange, range: s.range, stmt: s });
-        s.params.forEach((p, i) =>
-          add({
-            name: p,
-            kind: 'argument',
-            nameRange: s.paramRanges[i],
-            range: s.range,
-            container: keyOf(s.name),
-            stmt: s,
-          }),
-        );
-        break;
-      case 'equation':
-        equations.push({ name: s.state, range: s.stateRange, stmtRange: s.range });
-        break;
-      case 'broken':
-        if (s.declares)
-          add({
-            name: s.declares.name,
-            kind: declKindFromKeyword(s.declares.keyword),
-            nameRange: s.declares.nameRange,
-            range: s.range,
-            stmt: s,
-          });
-        else if (s.equationFor) {
-          // `dx/dt = …` records the `dx` token: the state is its tail.
-          const r = s.range;
-          const width = r.end.character - r.start.character;
-          const nameRange =
-            r.start.line === r.end.line && width === s.equationFor.length + 1
-              ? { start: { line: r.start.line, character: r.start.character + 1 }, end: r.end }
-              : r;
-          equations.push({ name: s.equationFor, range: nameRange, stmtRange: s.range });
-        }
-        break;
-      case 'data':
-        add({ name: s.name, kind: 'data', nameRange: s.nameRange, range: s.range, stmt: s });
-        break;
-      case 'scheme':
-        add({ name: s.name, kind: 'scheme', nameRange: s.nameRange, range: s.range, stmt: s });
-        break;
-      default: {
-        // Statements added by later grammar (data, scheme, …) that declare a name.
-        const g = s as unknown as {
-          kind: string;
-          name?: unknown;
-          nameRange?: unknown;
-          range: Range;
-          shape?: { dims?: Shape };
-        };
-        if (typeof g.name === 'string' && isRange(g.nameRange)) {
-          add({
-            name: g.name,
-            kind: declKindFromKeyword(g.kind),
-            nameRange: g.nameRange,
-            range: g.range,
-            shape: g.shape?.dims,
-            stmt: s,
-          });
-        }
-      }
-    }
+      break;
+    case 'equation':
+      break;
+    default:
+      declareLaterGrammar(s, add);
   }
-  // XPPAUT declares a state by its equation when there is no `state` line.
+}
+
+/** A user function and its arguments (scoped to it by `container`). */
+function declareFunction(s: FunctionStmt, add: Declare): void {
+  add({ name: s.name, kind: 'function', nameRange: s.nameRange, range: s.range, stmt: s });
+  s.params.forEach((p, i) =>
+    add({ name: p, kind: 'argument', nameRange: s.paramRanges[i], range: s.range, container: keyOf(s.name), stmt: s }),
+  );
+}
+
+/** Statements added by later grammar (data, scheme, …) that declare a name. */
+function declareLaterGrammar(s: Statement, add: Declare): void {
+  const g = s as unknown as {
+    kind: string;
+    name?: unknown;
+    nameRange?: unknown;
+    range: Range;
+    shape?: { dims?: Shape };
+  };
+  if (typeof g.name === 'string' && isRange(g.nameRange)) {
+    add({
+      name: g.name,
+      kind: declKindFromKeyword(g.kind),
+      nameRange: g.nameRange,
+      range: g.range,
+      shape: g.shape?.dims,
+      stmt: s,
+    });
+  }
+}
+
+/** The state an equation (or a broken line meant as one) names. */
+function equationSite(s: Statement): EquationSite | undefined {
+  if (s.kind === 'equation') return { name: s.state, range: s.stateRange, stmtRange: s.range };
+  if (s.kind !== 'broken' || s.declares || !s.equationFor) return undefined;
+  // `dx/dt = …` records the `dx` token: the state is its tail.
+  const r = s.range;
+  const width = r.end.character - r.start.character;
+  const nameRange =
+    r.start.line === r.end.line && width === s.equationFor.length + 1
+      ? { start: { line: r.start.line, character: r.start.character + 1 }, end: r.end }
+      : r;
+  return { name: s.equationFor, range: nameRange, stmtRange: s.range };
+}
+
+/** XPPAUT declares a state by its equation when there is no `state` line. */
+function addImplicitStates(out: Declaration[], equations: EquationSite[]): void {
   const declared = new Set(out.filter((d) => d.kind !== 'argument').map((d) => d.key));
   for (const e of equations) {
     const key = keyOf(e.name);
@@ -233,7 +236,6 @@ function collectDeclarations(statements: Statement[]): Declaration[] {
     declared.add(key);
     out.push({ name: e.name, key, kind: 'state', nameRange: e.range, range: e.stmtRange, shape: [], implicit: true });
   }
-  return out;
 }
 
 const isPunct = (t: Token | undefined, s: string) => !!t && t.kind === 'punct' && t.text === s;
