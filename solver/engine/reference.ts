@@ -79,12 +79,14 @@ function rk4Combine(
   tf: TF,
   cm: CompiledModel,
   x: Tensor[],
-  k: [Tensor[], Tensor[], Tensor[], Tensor[]],
+  k1: Tensor[],
+  k2: Tensor[],
+  k3: Tensor[],
+  k4: Tensor[],
   H: number,
   sTwo: Tensor,
   sSixth: Tensor,
 ): Tensor[] {
-  const [k1, k2, k3, k4] = k;
   return x.map((xi, i) =>
     linear(
       cm,
@@ -291,7 +293,7 @@ function forwardStep(r: Rk4Stepper, x: Tensor[], tk: number): { next: Tensor[]; 
     const k2 = cm.rhs(plusScaled(tf, cm, x, k1, H / 2, sHalf), th1, tk + H / 2);
     const k3 = cm.rhs(plusScaled(tf, cm, x, k2, H / 2, sHalf), th1, tk + H / 2);
     const k4 = cm.rhs(plusScaled(tf, cm, x, k3, H, sH), th2, tk + H);
-    const next = rk4Combine(tf, cm, x, [k1, k2, k3, k4], H, sTwo, sSixth);
+    const next = rk4Combine(tf, cm, x, k1, k2, k3, k4, H, sTwo, sSixth);
     return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
   });
 }
@@ -1175,7 +1177,7 @@ function smoothStep(
     const s2 = Lm.back(plusScaled(tf, cm, pA, vA, H / 2, sHalf), false).vx;
     const s3 = Lm.back(plusScaled(tf, cm, pA, s2, H / 2, sHalf), false).vx;
     const s4 = LB.back(plusScaled(tf, cm, pA, s3, H, sFull), false).vx;
-    const pB = rk4Combine(tf, cm, pA, [vA, s2, s3, s4], H, sTwo, sSixth);
+    const pB = rk4Combine(tf, cm, pA, vA, s2, s3, s4, H, sTwo, sSixth);
     const sB = LB.back(pB, !grid);
     if (!mid || grid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
     const pm = pA.map((pk, k) => tf.add(tf.mul(tf.add(pk, pB[k]), sMidP), tf.mul(tf.sub(vA[k], sB.vx[k]), sEighthP)));
