@@ -342,6 +342,95 @@ function perturbedScratch(floats: number): Float32Array {
   return scratchBuffer;
 }
 
+/** A tensor's internal shape with scalars as [1, 1] (the batched rank-3 layout's trailing dimensions). */
+function paddedShape(shape: number[]): number[] {
+  const s = internalShape(shape);
+  return s.length === 0 ? [1, 1] : s;
+}
+
+/**
+ * Per parameter, one tensor per copy: batch B for the tensors in `which` (element 2k is θ + ε v
+ * along which[k], 2k+1 is θ − ε v), batch 1 for the rest. The perturbed values live in the
+ * reused scratch; call inside a tidy.
+ */
+function perturbedCopies(
+  tf: TF,
+  model: Model,
+  values: Float32Array[],
+  dirs: Direction[],
+  eps: number[],
+  which: number[],
+  B: number,
+): Tensor[][] {
+  const count = copiesPerParameter(model);
+  // Each perturbed tensor's B·copies values, side by side in the reused scratch.
+  const offsets: number[] = [];
+  let floats = 0;
+  model.params.forEach((p, j) => {
+    offsets[j] = floats;
+    if (which.includes(j)) floats += (p.perStep ? count : 1) * B * sizeOf(p.shape);
+  });
+  const scratch = perturbedScratch(floats);
+  return model.params.map((p, j) => {
+    const c = p.perStep ? count : 1;
+    const inner = paddedShape(p.shape);
+    const slot = which.indexOf(j);
+    const P = sizeOf(p.shape);
+    // One tensor per copy over a view of the data (no unstack: that would copy it all once more).
+    const perCopy = (data: Float32Array, batch: number) =>
+      Array.from({ length: c }, (_, n) =>
+        tf.tensor(data.subarray(n * batch * P, (n + 1) * batch * P), [batch, ...inner]),
+      );
+    if (slot < 0) return perCopy(values[j], 1);
+    const base = values[j],
+      v = dirs[j],
+      e = eps[j];
+    const data = scratch.subarray(offsets[j], offsets[j] + c * B * P);
+    for (let n = 0; n < c; n++) {
+      const src = base.subarray(n * P, (n + 1) * P);
+      for (let b = 0; b < B; b++) if (b !== 2 * slot && b !== 2 * slot + 1) data.set(src, (n * B + b) * P);
+      writeMoved(base, v, e, n * P, P, data, (n * B + 2 * slot) * P, (n * B + 2 * slot + 1) * P);
+    }
+    return perCopy(data, B);
+  });
+}
+
+/** The B solves' trajectories from the per-copy parameters (packed states for scalar models). Call inside a tidy. */
+function batchedTrajectory(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  copies: Tensor[][],
+  B: number,
+): Tensor[][] {
+  const batched = cm.batched!;
+  const { steps: N, dt: h, t0 } = model.options;
+  if (cm.packed) {
+    // Scalar models: the B solves on packed states [B, S, 1], unpacked to each state's [B, 1, 1].
+    const S = cm.x0.length,
+      packed = cm.packed;
+    const x0 = tf.broadcastTo(tf.reshape(packed.x0, [1, S, 1]), [B, S, 1]);
+    return solvePackedState(
+      tf,
+      cm,
+      x0,
+      (x, p, t) => packed.batchedRhs(x, p, t),
+      (x, i) => tf.slice(x, [0, i, 0], [B, 1, 1]),
+      scheme,
+      N,
+      h,
+      t0,
+      paramsFor(model, copies),
+    );
+  }
+  const x0 = cm.x0.map((x, k) =>
+    tf.broadcastTo(tf.reshape(x, [1, ...paddedShape(cm.stateShapes[k])]), [B, ...paddedShape(cm.stateShapes[k])]),
+  );
+  const view: CompiledModel = { ...cm, x0, rhs: (s, p, t) => batched.rhs(s, p, t) };
+  return solveDiscrete(tf, view, scheme, N, h, t0, paramsFor(model, copies));
+}
+
 /**
  * One solve for the 2·|which| perturbed parameter sets: batch element 2k is
  * θ + ε v along tensor which[k], 2k+1 is θ − ε v; tensors outside `which`
@@ -358,71 +447,11 @@ function batchedLosses(
   eps: number[],
   which: number[],
 ): Float32Array {
-  const batched = cm.batched!;
   const B = 2 * which.length;
-  const count = copiesPerParameter(model);
-  const padded = (shape: number[]) => {
-    const s = internalShape(shape);
-    return s.length === 0 ? [1, 1] : s;
-  };
-  // Each perturbed tensor's B·copies values, side by side in the reused scratch.
-  const offsets: number[] = [];
-  let floats = 0;
-  model.params.forEach((p, j) => {
-    offsets[j] = floats;
-    if (which.includes(j)) floats += (p.perStep ? count : 1) * B * sizeOf(p.shape);
-  });
-  const scratch = perturbedScratch(floats);
   const y = tf.tidy(() => {
-    const copies = model.params.map((p, j) => {
-      const c = p.perStep ? count : 1;
-      const inner = padded(p.shape);
-      const slot = which.indexOf(j);
-      const P = sizeOf(p.shape);
-      // One tensor per copy over a view of the data (no unstack: that would copy it all once more).
-      const perCopy = (data: Float32Array, batch: number) =>
-        Array.from({ length: c }, (_, n) =>
-          tf.tensor(data.subarray(n * batch * P, (n + 1) * batch * P), [batch, ...inner]),
-        );
-      if (slot < 0) return perCopy(values[j], 1);
-      const base = values[j],
-        v = dirs[j],
-        e = eps[j];
-      const data = scratch.subarray(offsets[j], offsets[j] + c * B * P);
-      for (let n = 0; n < c; n++) {
-        const src = base.subarray(n * P, (n + 1) * P);
-        for (let b = 0; b < B; b++) if (b !== 2 * slot && b !== 2 * slot + 1) data.set(src, (n * B + b) * P);
-        writeMoved(base, v, e, n * P, P, data, (n * B + 2 * slot) * P, (n * B + 2 * slot + 1) * P);
-      }
-      return perCopy(data, B);
-    });
-    const { steps: N, dt: h, t0 } = model.options;
-    let traj: Tensor[][];
-    if (cm.packed) {
-      // Scalar models: the B solves on packed states [B, S, 1], unpacked to each state's [B, 1, 1].
-      const S = cm.x0.length,
-        packed = cm.packed;
-      const x0 = tf.broadcastTo(tf.reshape(packed.x0, [1, S, 1]), [B, S, 1]);
-      traj = solvePackedState(
-        tf,
-        cm,
-        x0,
-        (x, p, t) => packed.batchedRhs(x, p, t),
-        (x, i) => tf.slice(x, [0, i, 0], [B, 1, 1]),
-        scheme,
-        N,
-        h,
-        t0,
-        paramsFor(model, copies),
-      );
-    } else {
-      const x0 = cm.x0.map((x, k) =>
-        tf.broadcastTo(tf.reshape(x, [1, ...padded(cm.stateShapes[k])]), [B, ...padded(cm.stateShapes[k])]),
-      );
-      const view: CompiledModel = { ...cm, x0, rhs: (s, p, t) => batched.rhs(s, p, t) };
-      traj = solveDiscrete(tf, view, scheme, N, h, t0, paramsFor(model, copies));
-    }
-    return trajectoryLossBatched(tf, cm, traj, t0, h, B);
+    const copies = perturbedCopies(tf, model, values, dirs, eps, which, B);
+    const traj = batchedTrajectory(tf, cm, scheme, model, copies, B);
+    return trajectoryLossBatched(tf, cm, traj, model.options.t0, model.options.dt, B);
   });
   try {
     return y.dataSync() as Float32Array;

@@ -60,6 +60,48 @@ function linear(cm: CompiledModel, terms: Term[], wide: () => Tensor): Tensor {
   return cm.combine ? cm.combine(terms) : wide();
 }
 
+/** x + h·d per state (an RK4 stage's input); `sh` is h as a scalar tensor. */
+function plusScaled(tf: TF, cm: CompiledModel, x: Tensor[], d: Tensor[], h: number, sh: Tensor): Tensor[] {
+  return x.map((xi, i) =>
+    linear(
+      cm,
+      [
+        [d[i], h],
+        [xi, 1],
+      ],
+      () => tf.add(xi, tf.mul(d[i], sh)),
+    ),
+  );
+}
+
+/** RK4's step x + H/6·(k1 + 2(k2 + k3) + k4) per state; `sTwo`, `sSixth` are 2 and H/6 as scalar tensors. */
+function rk4Combine(
+  tf: TF,
+  cm: CompiledModel,
+  x: Tensor[],
+  k1: Tensor[],
+  k2: Tensor[],
+  k3: Tensor[],
+  k4: Tensor[],
+  H: number,
+  sTwo: Tensor,
+  sSixth: Tensor,
+): Tensor[] {
+  return x.map((xi, i) =>
+    linear(
+      cm,
+      [
+        [k1[i], H / 6],
+        [k2[i], H / 3],
+        [k3[i], H / 3],
+        [k4[i], H / 6],
+        [xi, 1],
+      ],
+      () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth)),
+    ),
+  );
+}
+
 export interface ReferenceInput {
   N: number;
   h: number;
@@ -227,6 +269,35 @@ function parameterPath(tf: TF, inp: ReferenceInput, track: <T extends Tensor>(t:
   return thetaAtTime;
 }
 
+/** RK4's constants and f for one forward solve (created once per solve). */
+interface Rk4Stepper {
+  tf: TF;
+  cm: CompiledModel;
+  H: number;
+  sH: Tensor;
+  sHalf: Tensor;
+  sTwo: Tensor;
+  sSixth: Tensor;
+  thetaAtTime: (tau: number) => Tensor[];
+  ownedCopy: (t: Tensor) => Tensor;
+}
+
+/** One RK4 step from x at tk: the next state and the stages k1 = f(x), k4 (as tensors this solve owns). Inside its own tidy. */
+function forwardStep(r: Rk4Stepper, x: Tensor[], tk: number): { next: Tensor[]; k1: Tensor[]; k4: Tensor[] } {
+  const { tf, cm, H, sH, sHalf, sTwo, sSixth, thetaAtTime, ownedCopy } = r;
+  return tf.tidy(() => {
+    const th0 = thetaAtTime(tk),
+      th1 = thetaAtTime(tk + H / 2),
+      th2 = thetaAtTime(tk + H);
+    const k1 = cm.rhs(x, th0, tk);
+    const k2 = cm.rhs(plusScaled(tf, cm, x, k1, H / 2, sHalf), th1, tk + H / 2);
+    const k3 = cm.rhs(plusScaled(tf, cm, x, k2, H / 2, sHalf), th1, tk + H / 2);
+    const k4 = cm.rhs(plusScaled(tf, cm, x, k3, H, sH), th2, tk + H);
+    const next = rk4Combine(tf, cm, x, k1, k2, k3, k4, H, sTwo, sSixth);
+    return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
+  });
+}
+
 /** Classic RK4 with step H from x0: X[k] at t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k]. */
 function forwardRk4(
   tf: TF,
@@ -246,75 +317,13 @@ function forwardRk4(
   // compiled constant, at k = 0 the model's own x0): share its data under a handle of ours,
   // so disposing what this solve owns never frees the compiled model's tensors.
   const ownedCopy = (t: Tensor): Tensor => ((t as Tensor & { kept?: boolean }).kept ? tf.clone(t) : t);
+  const stepper: Rk4Stepper = { tf, cm, H, sH, sHalf, sTwo, sSixth, thetaAtTime, ownedCopy };
   // X[k] at t0 + kH, F[k] = f(X[k]).
   const X: Tensor[][] = [cm.x0];
   const F: Tensor[][] = [];
   const K4: Tensor[][] = [];
   for (let k = 0; k < K; k++) {
-    const x = X[k];
-    const tk = t0 + k * H;
-    const res = tf.tidy(() => {
-      const th0 = thetaAtTime(tk),
-        th1 = thetaAtTime(tk + H / 2),
-        th2 = thetaAtTime(tk + H);
-      const k1 = cm.rhs(x, th0, tk);
-      const k2 = cm.rhs(
-        x.map((xi, i) =>
-          linear(
-            cm,
-            [
-              [k1[i], H / 2],
-              [xi, 1],
-            ],
-            () => tf.add(xi, tf.mul(k1[i], sHalf)),
-          ),
-        ),
-        th1,
-        tk + H / 2,
-      );
-      const k3 = cm.rhs(
-        x.map((xi, i) =>
-          linear(
-            cm,
-            [
-              [k2[i], H / 2],
-              [xi, 1],
-            ],
-            () => tf.add(xi, tf.mul(k2[i], sHalf)),
-          ),
-        ),
-        th1,
-        tk + H / 2,
-      );
-      const k4 = cm.rhs(
-        x.map((xi, i) =>
-          linear(
-            cm,
-            [
-              [k3[i], H],
-              [xi, 1],
-            ],
-            () => tf.add(xi, tf.mul(k3[i], sH)),
-          ),
-        ),
-        th2,
-        tk + H,
-      );
-      const next = x.map((xi, i) =>
-        linear(
-          cm,
-          [
-            [k1[i], H / 6],
-            [k2[i], H / 3],
-            [k3[i], H / 3],
-            [k4[i], H / 6],
-            [xi, 1],
-          ],
-          () => tf.add(xi, tf.mul(tf.addN([k1[i], tf.mul(tf.add(k2[i], k3[i]), sTwo), k4[i]]), sSixth)),
-        ),
-      );
-      return { next, k1: k1.map(ownedCopy), k4: k4.map(ownedCopy) };
-    });
+    const res = forwardStep(stepper, X[k], t0 + k * H);
     for (const t of [...res.next, ...res.k1, ...res.k4]) owned.push(t);
     X.push(res.next);
     F.push(res.k1);
@@ -1081,7 +1090,7 @@ function backwardWithJumps(a: AdjointSolve): AdjointGradient {
  * stacked t0 + j·H/2 then.
  */
 function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGradient {
-  const { tf, cm, inp, fw, sTwo, factor, divisions } = a;
+  const { tf, cm, inp, fw, factor, divisions } = a;
   const { pT } = a.terminal;
   const { K, H, xAt, thetaAtTime } = fw;
   const { t0 } = inp;
@@ -1089,6 +1098,7 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
   const lin = (t: number) => cm.rhsLinearize!(xAt(t), thetaAtTime(t), t);
   const c = [H / 2, H, H / 6, 0.5, H / 8].map((v) => tf.scalar(v));
   const [sHalf, sFull, sSixth, sMidP, sEighthP] = c;
+  const ctx: SmoothBackward = { a, mid, grid, lin, sHalf, sFull, sSixth, sMidP, sEighthP };
   const gNodes: Tensor[][] = inp.params.map(() => []),
     gMid: Tensor[][] = inp.params.map(() => []); // from T downwards
   const s4At: Tensor[][] = [],
@@ -1098,48 +1108,8 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
   const top = tf.tidy(() => lin(T).back(p, !grid));
   let v = top.vx; // (∂x f)ᵀp at the upper node of the next step
   if (!grid) inp.params.forEach((_q, i) => gNodes[i].push(top.vp[i]));
-  const axpy = (a: Tensor[], b: Tensor[], s: Tensor, value: number) =>
-    a.map((ak, k) =>
-      linear(
-        cm,
-        [
-          [b[k], value],
-          [ak, 1],
-        ],
-        () => tf.add(ak, tf.mul(b[k], s)),
-      ),
-    );
   for (let m = K; m > 0; m--) {
-    const tA = t0 + m * H,
-      tB = tA - H,
-      tm = tA - H / 2;
-    const pA = p,
-      vA = v;
-    const out = tf.tidy(() => {
-      const Lm = lin(tm),
-        LB = lin(tB);
-      const s2 = Lm.back(axpy(pA, vA, sHalf, H / 2), false).vx;
-      const s3 = Lm.back(axpy(pA, s2, sHalf, H / 2), false).vx;
-      const s4 = LB.back(axpy(pA, s3, sFull, H), false).vx;
-      const pB = pA.map((pk, k) =>
-        linear(
-          cm,
-          [
-            [vA[k], H / 6],
-            [s2[k], H / 3],
-            [s3[k], H / 3],
-            [s4[k], H / 6],
-            [pk, 1],
-          ],
-          () => tf.add(pk, tf.mul(tf.addN([vA[k], tf.mul(tf.add(s2[k], s3[k]), sTwo), s4[k]]), sSixth)),
-        ),
-      );
-      const sB = LB.back(pB, !grid);
-      if (!mid || grid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
-      const pm = pA.map((pk, k) => tf.add(tf.mul(tf.add(pk, pB[k]), sMidP), tf.mul(tf.sub(vA[k], sB.vx[k]), sEighthP)));
-      const gm = Lm.back(pm, true, false).vp;
-      return { pB, vB: sB.vx, g: sB.vp, gm, s4 };
-    });
+    const out = smoothStep(ctx, m, p, v);
     if (!grid)
       inp.params.forEach((_q, i) => {
         gNodes[i].push(out.g[i]);
@@ -1151,18 +1121,7 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
     p = out.pB;
     v = out.vB;
   }
-  // Embedded estimate (FSAL), as backward's: Δ_m = H/6·(s4 − (∂x f)ᵀp at the new node), E_m = Σ Δ against p there (one read-back).
-  const sums = tf.tidy(() => {
-    const parts = cm.x0.map((_x, k) => {
-      const d = tf.mul(tf.sub(tf.stack(s4At.map((q) => q[k])), tf.stack(vAt.map((q) => q[k]))), sSixth);
-      const e = tf.cumsum(tf.reshape(d, [K, -1]), 0);
-      return [tf.sum(tf.square(e)), tf.sum(tf.square(tf.stack(pAt.map((q) => q[k]))))];
-    });
-    return tf.stack([tf.addN(parts.map((q) => q[0])), tf.addN(parts.map((q) => q[1]))]);
-  });
-  const [num, den] = sums.dataSync();
-  sums.dispose();
-  const estimateError = den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+  const estimateError = smoothEstimate(tf, cm, K, sSixth, s4At, vAt, pAt);
   // Nodes in increasing time: p and v at t0 … T.
   const g = grid
     ? gradientOnGrid(
@@ -1176,15 +1135,90 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
         [...pAt].reverse().concat([pT]),
         [...vAt].reverse().concat([top.vx]),
       )
-    : gNodes.map((list, i) => {
-        const nodes = list.slice().reverse(),
-          mids = gMid[i].slice().reverse();
-        return tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
-      });
+    : interleaveNodesAndMidpoints(tf, gNodes, gMid);
   // Freed only now: one product can hand out one tensor as both (∂x f)ᵀp and ∂θfᵀp (f = exp(a + u):
   // ∂f/∂a = ∂f/∂u), or as ∂θfᵀp of two parameters.
   tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c, ...gNodes.flat(), ...gMid.flat()]);
   return { g, left: new Map(), inner: new Map(), estimateError };
+}
+
+/** What every step of backwardSmooth shares (created once per solve): f linearised at a time, and the scalars H/2, H, H/6, 1/2, H/8. */
+interface SmoothBackward {
+  a: AdjointSolve;
+  mid: boolean;
+  grid: boolean;
+  lin: (t: number) => ReturnType<NonNullable<CompiledModel['rhsLinearize']>>;
+  sHalf: Tensor;
+  sFull: Tensor;
+  sSixth: Tensor;
+  sMidP: Tensor;
+  sEighthP: Tensor;
+}
+
+/**
+ * One backward RK4 step from the upper node m (p = pA, (∂x f)ᵀp = vA there) to node m − 1: p, (∂x f)ᵀp
+ * and ∂θfᵀp at the lower node, ∂θfᵀp at the midpoint (with `mid`, off the grid), and the last stage s4.
+ */
+function smoothStep(
+  ctx: SmoothBackward,
+  m: number,
+  pA: Tensor[],
+  vA: Tensor[],
+): { pB: Tensor[]; vB: Tensor[]; g: Tensor[]; gm: Tensor[]; s4: Tensor[] } {
+  const { a, mid, grid, lin, sHalf, sFull, sSixth, sMidP, sEighthP } = ctx;
+  const { tf, cm, sTwo } = a;
+  const { H } = a.fw;
+  const tA = a.inp.t0 + m * H,
+    tB = tA - H,
+    tm = tA - H / 2;
+  return tf.tidy(() => {
+    const Lm = lin(tm),
+      LB = lin(tB);
+    const s2 = Lm.back(plusScaled(tf, cm, pA, vA, H / 2, sHalf), false).vx;
+    const s3 = Lm.back(plusScaled(tf, cm, pA, s2, H / 2, sHalf), false).vx;
+    const s4 = LB.back(plusScaled(tf, cm, pA, s3, H, sFull), false).vx;
+    const pB = rk4Combine(tf, cm, pA, vA, s2, s3, s4, H, sTwo, sSixth);
+    const sB = LB.back(pB, !grid);
+    if (!mid || grid) return { pB, vB: sB.vx, g: sB.vp, gm: [], s4 };
+    const pm = pA.map((pk, k) => tf.add(tf.mul(tf.add(pk, pB[k]), sMidP), tf.mul(tf.sub(vA[k], sB.vx[k]), sEighthP)));
+    const gm = Lm.back(pm, true, false).vp;
+    return { pB, vB: sB.vx, g: sB.vp, gm, s4 };
+  });
+}
+
+/**
+ * Embedded estimate (FSAL), as backward's: Δ_m = H/6·(s4 − (∂x f)ᵀp at the new node), E_m = Σ Δ
+ * against p there (one read-back). The lists run from T downwards; `sSixth` is H/6.
+ */
+function smoothEstimate(
+  tf: TF,
+  cm: CompiledModel,
+  K: number,
+  sSixth: Tensor,
+  s4At: Tensor[][],
+  vAt: Tensor[][],
+  pAt: Tensor[][],
+): number {
+  const sums = tf.tidy(() => {
+    const parts = cm.x0.map((_x, k) => {
+      const d = tf.mul(tf.sub(tf.stack(s4At.map((q) => q[k])), tf.stack(vAt.map((q) => q[k]))), sSixth);
+      const e = tf.cumsum(tf.reshape(d, [K, -1]), 0);
+      return [tf.sum(tf.square(e)), tf.sum(tf.square(tf.stack(pAt.map((q) => q[k]))))];
+    });
+    return tf.stack([tf.addN(parts.map((q) => q[0])), tf.addN(parts.map((q) => q[1]))]);
+  });
+  const [num, den] = sums.dataSync();
+  sums.dispose();
+  return den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+}
+
+/** Per parameter, g at the nodes and midpoints (each listed from T downwards) stacked in increasing time: t0, t0 + H/2, … */
+function interleaveNodesAndMidpoints(tf: TF, gNodes: Tensor[][], gMid: Tensor[][]): Tensor[] {
+  return gNodes.map((list, i) => {
+    const nodes = list.slice().reverse(),
+      mids = gMid[i].slice().reverse();
+    return tf.tidy(() => tf.stack(nodes.flatMap((x, j) => (j < mids.length ? [x, mids[j]] : [x]))));
+  });
 }
 
 /** ∫ g dt of a shared parameter from g on the grid (`d`, P elements per node): Simpson, with left limits at jump nodes; trapezoid on a pair whose middle node (or inside) has a jump. */

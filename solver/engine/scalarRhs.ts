@@ -395,46 +395,15 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     Q = prog.params;
   const products = productsOf(tf, stateShapes, paramShapes);
   const packedBatchedRhs = batchedProgram(tf, prog);
-  /** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
-  const linearise = (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
-    const vals = evaluate(prog, s, p, t);
-    return (cot: ArrayLike<number>) => {
-      const vs = new Float64Array(S),
-        vp = new Float64Array(Q);
-      reverse(prog, vals, cot, vs, vp);
-      return { vs, vp };
-    };
-  };
+  const linearise = linearisation(prog);
   const op = fusedOp(tf, prog);
-  // The same parameter tensors (shared ones, a step's stages) reuse one flattened vector while it lives:
-  // AD then accumulates their gradients with one add per use instead of one per parameter.
-  let lastP: Tensor[] = [],
-    lastFlat: Tensor | undefined;
-  const flatParams = (p: Tensor[]): Tensor => {
-    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i]))
-      return lastFlat;
-    lastP = p.slice();
-    lastFlat = flatten(tf, p, Q);
-    return lastFlat;
-  };
+  const flatParams = reusedFlatParams(tf, Q);
   return {
     /** f on the states packed into one vector [S] (a discrete solve on the packed state). */
     packedRhs(x: Tensor, p: Tensor[], t: number): Tensor {
       return op(t, [S])(x, flatParams(p)) as Tensor;
     },
-    rhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      // One state: f in its shape, no reshapes. Several: one single-output node per state (TF.js's
-      // unstack gradient fails when an output gets no gradient).
-      if (s.length === 1) return [op(t, stateShapes[0])(s[0], flatParams(p)) as Tensor];
-      const f = op(t, [S])(flatten(tf, s, S), flatParams(p)) as Tensor;
-      let at = 0;
-      return stateShapes.map((shape, i) => {
-        const n = prog.stateSizes[i];
-        const piece = tf.reshape(tf.slice(f, [at], [n]), shape);
-        at += n;
-        return piece;
-      });
-    },
+    rhs: stateRhs(tf, prog, stateShapes, op, flatParams),
     rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) =>
       products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
     rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
@@ -446,19 +415,7 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     },
     packedBatchedRhs,
     /** Batched layout: states [b, ...shape] and parameters [b, ...shape] with b = B or 1 (scalars [b,1,1]); outputs [B, ...shape] per state. */
-    batchedRhs(s: Tensor[], p: Tensor[], t: number): Tensor[] {
-      const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
-      const full = s.map((x, i) =>
-        tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]),
-      );
-      return perState(
-        tf,
-        packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t),
-        B,
-        stateShapes,
-        prog.stateSizes,
-      );
-    },
+    batchedRhs: batchedStateRhs(tf, prog, stateShapes, packedBatchedRhs),
     /** rhsVjp on the packed state: vx is one vector [S]. */
     packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) =>
       products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
@@ -470,6 +427,84 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
           products(back(cot[0].dataSync()), withParams, withState, true),
       };
     },
+  };
+}
+
+/** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
+function linearisation(prog: ScalarProgram) {
+  const S = prog.states,
+    Q = prog.params;
+  return (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
+    const vals = evaluate(prog, s, p, t);
+    return (cot: ArrayLike<number>) => {
+      const vs = new Float64Array(S),
+        vp = new Float64Array(Q);
+      reverse(prog, vals, cot, vs, vp);
+      return { vs, vp };
+    };
+  };
+}
+
+/**
+ * The parameters flattened into one vector [Q]. The same parameter tensors (shared ones, a step's stages)
+ * reuse one flattened vector while it lives: AD then accumulates their gradients with one add per use
+ * instead of one per parameter.
+ */
+function reusedFlatParams(tf: TF, Q: number): (p: Tensor[]) => Tensor {
+  let lastP: Tensor[] = [],
+    lastFlat: Tensor | undefined;
+  return (p: Tensor[]): Tensor => {
+    if (lastFlat && !lastFlat.isDisposed && p.length === lastP.length && p.every((x, i) => x === lastP[i]))
+      return lastFlat;
+    lastP = p.slice();
+    lastFlat = flatten(tf, p, Q);
+    return lastFlat;
+  };
+}
+
+/** f per state in each state's own shape, through the fused kernel `op`. */
+function stateRhs(
+  tf: TF,
+  prog: ScalarProgram,
+  stateShapes: number[][],
+  op: ReturnType<typeof fusedOp>,
+  flatParams: (p: Tensor[]) => Tensor,
+): (s: Tensor[], p: Tensor[], t: number) => Tensor[] {
+  const S = prog.states;
+  return (s, p, t) => {
+    // One state: f in its shape, no reshapes. Several: one single-output node per state (TF.js's
+    // unstack gradient fails when an output gets no gradient).
+    if (s.length === 1) return [op(t, stateShapes[0])(s[0], flatParams(p)) as Tensor];
+    const f = op(t, [S])(flatten(tf, s, S), flatParams(p)) as Tensor;
+    let at = 0;
+    return stateShapes.map((shape, i) => {
+      const n = prog.stateSizes[i];
+      const piece = tf.reshape(tf.slice(f, [at], [n]), shape);
+      at += n;
+      return piece;
+    });
+  };
+}
+
+/** Batched layout: states [b, ...shape] and parameters [b, ...shape] with b = B or 1 (scalars [b,1,1]); outputs [B, ...shape] per state. */
+function batchedStateRhs(
+  tf: TF,
+  prog: ScalarProgram,
+  stateShapes: number[][],
+  packedBatchedRhs: ReturnType<typeof batchedProgram>,
+): (s: Tensor[], p: Tensor[], t: number) => Tensor[] {
+  return (s, p, t) => {
+    const B = Math.max(1, ...s.map((x) => x.shape[0] as number), ...p.map((x) => x.shape[0] as number));
+    const full = s.map((x, i) =>
+      tf.reshape(x.shape[0] === B ? x : tf.broadcastTo(x, [B, ...x.shape.slice(1)]), [B, prog.stateSizes[i], 1]),
+    );
+    return perState(
+      tf,
+      packedBatchedRhs(full.length === 1 ? full[0] : tf.concat(full, 1), p, t),
+      B,
+      stateShapes,
+      prog.stateSizes,
+    );
   };
 }
 
