@@ -8,11 +8,9 @@
 //   webview/  the plot page in the browser (chart.js): gets the report only as messages
 //
 // What the layers share, allowed explicitly below:
-//   shared/                the message types of client↔server, client↔webview and server↔worker, and anything else
+//   protocol/              the message types of client↔server, client↔webview and server↔worker, and anything else
 //                          every layer may import; it imports none of the layers (but the report's types) and no
 //                          editor runtime (the JSON-RPC message definitions of vscode-jsonrpc are allowed)
-//   server/protocol.ts     the client↔server messages, until they move to shared/
-//   webview/messages.ts    the client↔webview messages, until they move to shared/
 //   webview/html.ts        the plot page's HTML and CSP, rendered by the client (plain strings, no DOM, no node)
 //   solver/report.ts, solver/report/, solver/presentation/
 //                          the typed report and its pure presentation (number formatting, metric columns, texts)
@@ -32,7 +30,7 @@ const pkg = (names) => `(^|/)node_modules/(${names.join('|')})/`;
 const VSCODE = pkg(['@types/vscode']);
 /** The editor, the language client and the language server: client/ and server/ only. */
 const EDITOR_RUNTIME = pkg(['@types/vscode', 'vscode-languageclient', 'vscode-languageserver', 'vscode-languageserver-textdocument']);
-/** JSON-RPC and LSP message definitions: server/, client/ and shared/ (the message types), not solver/. */
+/** JSON-RPC and LSP message definitions: server/, client/ and protocol/ (the message types), not solver/. */
 const PROTOCOL_RUNTIME = pkg(['vscode-jsonrpc', 'vscode-languageserver-protocol']);
 /** The LSP's plain data types (no connection, no editor). */
 const LSP_TYPES = pkg(['vscode-languageserver-types']);
@@ -47,7 +45,7 @@ const NODE_BUILTINS =
 const REGISTRIES = '^solver/(registry/|schemes/(registry|tableau)\\.ts$)';
 /** The report's types, its pure presentation and the registries of names, which every layer may import. */
 const REPORT = ['^solver/(report\\.ts$|report/|presentation/|model\\.ts$)', REGISTRIES];
-const SHARED = '^shared/';
+const SHARED = '^protocol/';
 const PROTOCOL = '^server/protocol\\.ts$';
 const WEBVIEW_SHARED = '^webview/(messages|html)\\.ts$';
 
@@ -76,7 +74,7 @@ module.exports = {
         '(solver/service/) may use vscode-languageserver-types, the LSP plain data types (no connection, no editor), ' +
         'as yaml-language-server\'s language service does.',
       from: { path: '^solver/' },
-      to: { path: [EDITOR_RUNTIME, PROTOCOL_RUNTIME, BROWSER_PACKAGES, '^(server|client|webview|shared|test|bench)/'] },
+      to: { path: [EDITOR_RUNTIME, PROTOCOL_RUNTIME, BROWSER_PACKAGES, '^(server|client|webview|protocol|test|bench)/'] },
     },
     {
       name: 'solver-lsp-types-only-in-service',
@@ -127,10 +125,10 @@ module.exports = {
       to: { path: '^solver/(engine|language)/' },
     },
     {
-      name: 'shared-is-shared',
+      name: 'protocol-is-shared',
       severity: 'error',
       comment:
-        'shared/ is imported by every layer, so it imports none of them (except the report\'s types and presentation) ' +
+        'protocol/ is imported by every layer, so it imports none of them (except the report\'s types and presentation) ' +
         'and no editor runtime or browser package (JSON-RPC message definitions are fine: they are the messages).',
       from: { path: SHARED },
       to: { path: ['^(server|client|webview|test|bench)/', '^solver/', EDITOR_RUNTIME, BROWSER_PACKAGES], pathNot: REPORT },
@@ -139,7 +137,7 @@ module.exports = {
       name: 'webview-only-messages',
       severity: 'error',
       comment:
-        'The plot page (webview/) gets everything as messages: it imports chart.js, the message types (shared/, ' +
+        'The plot page (webview/) gets everything as messages: it imports chart.js, the message types (protocol/, ' +
         'webview/messages.ts, server/protocol.ts), the report\'s types and its pure presentation (solver/report, ' +
         'solver/presentation/) only.',
       from: { path: '^webview/' },
@@ -163,7 +161,7 @@ module.exports = {
       severity: 'error',
       comment:
         'The client (client/) talks to the server through the protocol: of the other layers it imports only the shared ' +
-        'message types (shared/, server/protocol.ts, webview/messages.ts), the plot page\'s HTML (webview/html.ts), the ' +
+        'message types (protocol/), the plot page\'s HTML (webview/html.ts), the ' +
         'report\'s types and presentation (solver/report, solver/presentation/), never the engine, the language or the ' +
         'server\'s code.',
       from: { path: '^client/' },
@@ -189,7 +187,7 @@ module.exports = {
     // swc parses the sources, and imports resolve as the bundler resolves them (no path aliases here).
     parser: 'swc',
     doNotFollow: { path: 'node_modules' },
-    // Run on '.': every source folder, including ones added later (shared/).
+    // Run on '.': every source folder, including ones added later.
     exclude: { path: ['^(out|dist|docs|examples|syntaxes)/', '^\\.'] },
     enhancedResolveOptions: {
       exportsFields: ['exports'],

@@ -14,7 +14,7 @@ import {
   ReportNotification,
   RunCheckRequest,
   type RunCheckResult,
-} from '../shared/customMessages';
+} from '../protocol/customMessages';
 import { PlotPanel, type PlotPanelHost } from './plotPanel';
 import { CheckStatusBar } from './statusBar';
 

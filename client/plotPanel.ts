@@ -3,9 +3,9 @@
 // Strict CSP, scripts by nonce, resources from dist/ only, typed messages only.
 import * as vscode from 'vscode';
 import { makeNonce, renderWebviewHtml } from '../webview/html';
-import { isWebviewToHost, type HostToWebview } from '../shared/webviewMessages';
-import type { CheckStatusParams, ReportParams } from '../shared/customMessages';
-import type { Report } from '../shared/report';
+import { isWebviewToHost, type HostToWebview } from '../protocol/webviewMessages';
+import type { CheckStatusParams, ReportParams } from '../protocol/customMessages';
+import type { Report } from '../protocol/report';
 
 export interface PlotPanelHost {
   /** Asks the server for the document's latest report. */

@@ -3,7 +3,7 @@
 // published, so the number matches the Problems panel); "not checked: <why>" when no
 // check runs for the text; a spinner while a check runs; click → plots.
 import * as vscode from 'vscode';
-import type { CheckStatusParams } from '../shared/customMessages';
+import type { CheckStatusParams } from '../protocol/customMessages';
 
 export class CheckStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;

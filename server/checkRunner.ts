@@ -8,8 +8,8 @@
 // - a crashed worker (uncaught error, out of memory, exit) fails its job and is restarted.
 import { Worker } from 'node:worker_threads';
 import type { Report } from '../solver/report';
-import type { BackendSetting } from '../shared/settings';
-import type { DocumentPaths, FromWorker, ToWorker } from '../shared/workerMessages';
+import type { BackendSetting } from '../protocol/settings';
+import type { DocumentPaths, FromWorker, ToWorker } from '../protocol/workerMessages';
 
 export interface CheckRequest {
   key: string;

@@ -6,8 +6,8 @@
 import type { Range } from '../solver/model';
 import { findOption } from '../solver/model';
 import type { Report } from '../solver/report';
-import type { CheckStatusParams, RunCheckResult } from '../shared/customMessages';
-import type { OdeLensSettings } from '../shared/settings';
+import type { CheckStatusParams, RunCheckResult } from '../protocol/customMessages';
+import type { OdeLensSettings } from '../protocol/settings';
 import type { CheckOutcome, CheckRunner, CheckRunnerOptions } from './checkRunner';
 import type { DocumentStore, OpenDocument } from './documentStore';
 import { hashOf, type ReportCache } from './reportCache';

@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { analyse } from '../solver/language/index';
 import { runCheck } from '../solver/check';
-import type { FromWorker, ToWorker } from '../shared/workerMessages';
+import type { FromWorker, ToWorker } from '../protocol/workerMessages';
 
 const port = parentPort;
 if (!port) throw new Error('checkWorker.js must run in a worker thread');

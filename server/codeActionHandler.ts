@@ -8,7 +8,7 @@ import {
   type Diagnostic as LspDiagnostic,
 } from 'vscode-languageserver/node';
 import { codeActions, type CodeActionData } from '../solver/service/index';
-import { DIAGNOSTIC_SOURCE } from '../shared/customMessages';
+import { DIAGNOSTIC_SOURCE } from '../protocol/customMessages';
 import { toLspDiagnostic } from './diagnostics';
 import type { OpenDocument } from './documentStore';
 

@@ -3,7 +3,7 @@ import { DiagnosticSeverity, type Diagnostic as LspDiagnostic } from 'vscode-lan
 import type { Diagnostic, Range, Severity } from '../solver/model';
 import type { Finding } from '../solver/report';
 import { withoutSuperseded } from '../solver/findings';
-import { DIAGNOSTIC_SOURCE } from '../shared/customMessages';
+import { DIAGNOSTIC_SOURCE } from '../protocol/customMessages';
 
 const SEVERITY: Record<Severity, DiagnosticSeverity> = {
   error: DiagnosticSeverity.Error,

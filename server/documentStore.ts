@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { analyseDocument, type AnalysedDocument } from '../solver/language/index';
 import type { Diagnostic } from '../solver/model';
 import type { Report } from '../solver/report';
-import type { CheckState } from '../shared/customMessages';
-import type { DocumentPaths } from '../shared/workerMessages';
+import type { CheckState } from '../protocol/customMessages';
+import type { DocumentPaths } from '../protocol/workerMessages';
 
 export interface OpenDocument {
   uri: string;

@@ -22,7 +22,7 @@ import {
   ReportNotification,
   RunCheckRequest,
   type RunCheckResult,
-} from '../shared/customMessages';
+} from '../protocol/customMessages';
 import { CheckRunner } from './checkRunner';
 import { CheckScheduler } from './checkScheduler';
 import { onCodeAction } from './codeActionHandler';

@@ -2,7 +2,7 @@
 // once per document and kept until the configuration changes; clients without it
 // (and tests) send them as initializationOptions or with didChangeConfiguration.
 import { DidChangeConfigurationNotification, type Connection, type InitializeParams } from 'vscode-languageserver/node';
-import { DEFAULT_SETTINGS, normaliseSettings, type OdeLensSettings } from '../shared/settings';
+import { DEFAULT_SETTINGS, normaliseSettings, type OdeLensSettings } from '../protocol/settings';
 
 export class SettingsSource {
   private hasConfigurationCapability = false;

@@ -13,7 +13,7 @@ import {
   Tooltip,
   type ChartDataset,
 } from 'chart.js';
-import type { ParameterReport, Report } from '../shared/report';
+import type { ParameterReport, Report } from '../protocol/report';
 import {
   CHART_CANVAS_ID,
   DATASET_LABELS,
@@ -21,7 +21,7 @@ import {
   type HostToWebview,
   type OdeLensPlotGlobal,
   type WebviewToHost,
-} from '../shared/webviewMessages';
+} from '../protocol/webviewMessages';
 import { formatNumber as fmt } from '../solver/presentation/format';
 import { metricColumns } from '../solver/presentation/columns';
 

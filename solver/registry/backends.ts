@@ -1,5 +1,5 @@
 // The TensorFlow.js backends a user can choose (the `odeLens.backend` setting, `odelens --backend`): the one list
-// of their names. The engine's BackendPreference, the settings (shared/settings.ts), the CLI's flag and the
+// of their names. The engine's BackendPreference, the settings (protocol/settings.ts), the CLI's flag and the
 // `odeLens.backend` enum of package.json (checked by test/unit/registries.test.ts) derive from it. How each is
 // loaded, and what `auto` picks, is solver/engine/backend.ts.
 

@@ -6,7 +6,7 @@
 // Steps run in order and share state; the first failure stops the rest (they depend on it).
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { RunCheckResult } from '../../shared/customMessages';
+import type { RunCheckResult } from '../../protocol/customMessages';
 
 const EXTENSION_ID = 'odelens.ode-lens';
 const FIX_PREFIX = 'Correct AD gradients with';

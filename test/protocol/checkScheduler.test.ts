@@ -3,8 +3,8 @@
 // scheduler tells the listener is what the server sends the client.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RunCheckResult } from '../../shared/customMessages';
-import { DEFAULT_SETTINGS, type OdeLensSettings } from '../../shared/settings';
+import type { RunCheckResult } from '../../protocol/customMessages';
+import { DEFAULT_SETTINGS, type OdeLensSettings } from '../../protocol/settings';
 import type { Report } from '../../solver/report';
 import type { CheckOutcome, CheckRequest, CheckRunnerOptions } from '../../server/checkRunner';
 import { CheckScheduler, type Runner } from '../../server/checkScheduler';

@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { Report } from '../../solver/report';
-import { GetReportRequest, ReportNotification, RunCheckRequest, type ReportParams } from '../../shared/customMessages';
+import {
+  GetReportRequest,
+  ReportNotification,
+  RunCheckRequest,
+  type ReportParams,
+} from '../../protocol/customMessages';
 import { GRADFIX_FIXABLE_CODES, QUICK_FIX_TITLE } from '../../solver/service/codeActions';
 import { applyEdits, type TextEdit as SimpleTextEdit } from '../support/textEdits';
 import { LspClient } from '../support/lspClient';

@@ -12,7 +12,7 @@ import {
   StreamMessageWriter,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
-import { CheckStatusNotification, type CheckStatusParams } from '../../shared/customMessages';
+import { CheckStatusNotification, type CheckStatusParams } from '../../protocol/customMessages';
 
 /** The repository root, from the bundled test in out/test/<dir>/. */
 export const repoRoot = join(__dirname, '..', '..', '..');

@@ -31,7 +31,7 @@ import {
 import { multistepOrder, rkOrder, zeroStability } from '../../solver/schemes/coefficients';
 import { schemeByName } from '../../solver/schemes/schemes';
 import { CHECK_ONLY_CORRECTIONS, TRAIN_GRADIENTS } from '../../solver/train/gradients';
-import { BACKEND_SETTINGS, DEFAULT_SETTINGS, normaliseSettings } from '../../shared/settings';
+import { BACKEND_SETTINGS, DEFAULT_SETTINGS, normaliseSettings } from '../../protocol/settings';
 import { repoRoot } from '../support/repo';
 
 interface SettingSchema {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Report } from '../../solver/report';
 import { renderWebviewHtml } from '../../webview/html';
-import { CHART_CANVAS_ID, DATASET_LABELS } from '../../shared/webviewMessages';
+import { CHART_CANVAS_ID, DATASET_LABELS } from '../../protocol/webviewMessages';
 import { findChromium, hasPlaywright, launchChromium, prerequisiteOrSkip } from '../support/browser';
 import { spiralReport } from './report';
 import { metricColumns } from '../../solver/presentation/columns';

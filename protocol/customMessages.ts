@@ -1,4 +1,4 @@
-// shared/ holds every message type that crosses a process or thread boundary, and
+// protocol/ holds every message type that crosses a process or thread boundary, and
 // nothing else: each side imports it from here, so a message has one definition.
 //   customMessages.ts   server ↔ client: the LSP extension below
 //   settings.ts         client → server: the `odeLens` settings section

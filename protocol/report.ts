@@ -1,3 +1,3 @@
 // The engine's report as it crosses to the client and the webview: re-exported
-// here (types only) so that client/ and webview/ import shared/, never solver/.
+// here (types only) so that client/ and webview/ import protocol/, never solver/.
 export type { Finding, ParameterReport, Report } from '../solver/report';
