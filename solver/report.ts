@@ -2,6 +2,7 @@
 // turns it into diagnostics and hovers, the webview plots it; nobody
 // recomputes what is in here.
 import type { Diagnostic, GradFix, Range, Shape } from './model';
+import type { RowTableInfo } from './rows';
 
 /** Ratios in the report (α, β, relative errors) are capped here so they stay finite (JSON has no Infinity): a value at the cap means "at least this". */
 export const RATIO_CAP = 1e6;
@@ -88,13 +89,28 @@ export interface Verdict {
   explanation: string;
 }
 
-export interface ParameterReport {
+/**
+ * What presenters need of one parameter tensor (diagnostics, hovers, the status, the CLI's table, the plot
+ * page's selectors): everything but the per-layer rows. A ParameterReport is one; `summarise` makes one
+ * from it (solver/summary.ts).
+ */
+export interface ParameterSummary {
   name: string;
   shape: Shape;
   perStep: boolean;
   /** Declaration range, for diagnostics. */
   range: Range;
   metrics: ParameterMetrics;
+  /** True when the detector flags this tensor. */
+  oscillating: boolean;
+  /** Refinement study, when run (CheckOptions.refinement, or automatically for flagged parameters). */
+  refinement?: Refinement;
+  verdict?: Verdict;
+  /** Per-step parameters in a summary: the number of copies (rows of its per-layer table); a full report has `raw.length`. */
+  copies?: number;
+}
+
+export interface ParameterReport extends ParameterSummary {
   /** Time of each layer t_n (per-step parameters), or [] for shared ones. */
   layerTimes: number[];
   /** Per layer, the flattened density d_n = G_n / (h w_n) from AD. Shared parameters: one row, the total gradient. */
@@ -110,15 +126,10 @@ export interface ParameterReport {
    * The metrics always cover every component.
    */
   components?: number[];
-  /** True when the detector flags this tensor. */
-  oscillating: boolean;
   /** Times of the `corrected` rows when they differ from `layerTimes` (`average` sits at t_{n+½}). */
   correctedTimes?: number[];
   /** Per copy: stage index i of per-stage parameters (tie=stage); absent when copies are tied to steps. */
   stages?: number[];
-  /** Refinement study, when run (CheckOptions.refinement, or automatically for flagged parameters). */
-  refinement?: Refinement;
-  verdict?: Verdict;
 }
 
 /** Components per layer a report carries for one per-step tensor (plots pick one at a time). */
@@ -128,6 +139,16 @@ export const MAX_REPORTED_COMPONENTS = 256;
 export interface Finding extends Diagnostic {
   parameter?: string;
   metrics?: ParameterMetrics;
+}
+
+/**
+ * A report without its rows: what diagnostics, hovers, the status and the CLI's table present, and what the
+ * server sends after a check (its rows stay in the server, solver/rows.ts). A Report is one.
+ */
+export interface ReportSummary extends Omit<Report, 'parameters'> {
+  parameters: ParameterSummary[];
+  /** The tables of rows the report holds and a client may ask for (set by `summarise`). */
+  rowTables?: RowTableInfo[];
 }
 
 export interface Report {
