@@ -2,7 +2,6 @@
 // turns it into diagnostics and hovers, the webview plots it; nobody
 // recomputes what is in here.
 import type { Diagnostic, GradFix, Range, Shape } from './model';
-import type { RowTableInfo } from './rows';
 
 /** Ratios in the report (α, β, relative errors) are capped here so they stay finite (JSON has no Infinity): a value at the cap means "at least this". */
 export const RATIO_CAP = 1e6;
@@ -179,4 +178,81 @@ export interface Report {
   findings: Finding[];
   parameters: ParameterReport[];
   timings: { totalMs: number; adMs: number; referenceMs: number; finiteDifferenceMs: number };
+}
+
+// ---------------------------------------------------------------- rows (solver/rows.ts packs and answers them)
+
+/**
+ * The views a check's rows serve. `layers`: a per-step parameter's densities per layer (x = layer time;
+ * series raw, corrected, reference; one column per component). `sensitivities`: a shared parameter's
+ * gradient (x = the component's flat index; series raw AD, corrected, reference; one column).
+ * `trajectory` x(t) and `adjoint` p(t) (x = t, one column per state component) are named for the views
+ * that draw them: a report holds no such table until the engine records them.
+ */
+export type RowView = 'layers' | 'sensitivities' | 'trajectory' | 'adjoint';
+
+/** What a report holds of one table of rows (in its summary), so a client knows what it may ask for. */
+export interface RowTableInfo {
+  view: RowView;
+  /** The parameter (layers, sensitivities) or the state (trajectory, adjoint) the table belongs to. */
+  target: string;
+  /** Points along x. */
+  rows: number;
+  /** Values per point and series. */
+  columns: number;
+  /** The flat (row-major) index in the tensor of each column; absent: column j is component j. */
+  componentIndices?: number[];
+  /** Per column, the 2-norm of its finite reference values (raw AD where there is no reference): what a view picks by. */
+  columnNorms: number[];
+  /** The series, in drawing order. */
+  series: string[];
+  /** What x is. */
+  x: 'layer time' | 'component' | 't';
+}
+
+/** One series of a table: its x values (ascending) and its values, x.length × columns, row-major. */
+export interface RowSeriesData {
+  name: string;
+  x: Float64Array;
+  values: Float64Array;
+}
+
+export interface RowTable {
+  info: RowTableInfo;
+  series: RowSeriesData[];
+}
+
+/** A request for rows: which table, which columns and series, over which x range, at what resolution. */
+export interface RowQuery {
+  view: RowView;
+  target: string;
+  /** Column positions in the table (not flat component indices); at most MAX_QUERY_COLUMNS. */
+  columns: number[];
+  /** Series to return; absent: all of the table's. */
+  series?: string[];
+  /** x range (inclusive); absent ends: the table's. */
+  from?: number;
+  to?: number;
+  /** Horizontal resolution, e.g. the chart's width in pixels: each series keeps at most its min and max per bucket. */
+  buckets: number;
+}
+
+/** One column of one series, as drawn: y is null where the value is not finite (a gap in the line). */
+export interface RowSeries {
+  series: string;
+  column: number;
+  x: number[];
+  y: (number | null)[];
+}
+
+export interface RowsAnswer {
+  view: RowView;
+  target: string;
+  /** Points of the table inside the x range (per series, before downsampling). */
+  rows: number;
+  /** The buckets used (the request's, lowered to keep the answer within MAX_ANSWER_POINTS). */
+  buckets: number;
+  /** True when some series had more points in range than 2 per bucket and were reduced to their min and max per bucket. */
+  downsampled: boolean;
+  series: RowSeries[];
 }
