@@ -261,7 +261,7 @@ export async function main(argv: string[]): Promise<number> {
   const t = report.timings;
   const ms = (x: number) => String(Math.round(x));
   out(
-    `\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}`,
+    `\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}`,
   );
   return failing ? 1 : 0;
 }

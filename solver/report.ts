@@ -172,6 +172,8 @@ export interface Report {
   verdict?: Verdict;
   /** TensorFlow.js backend that ran the check: tensorflow, wasm or cpu. */
   backend: string;
+  /** Why that backend: requested, auto's rule, its decision for this size class (measured now or remembered), or a fallback. */
+  backendReason?: string;
   loss: number;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
