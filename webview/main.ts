@@ -106,7 +106,7 @@ let reportKey: string | undefined;
 /** The latest rows request; older answers are dropped. */
 let rowsRequest: { id: number; table: RowTableInfo; component: number } | undefined;
 let nextRequestId = 1;
-/** The chart width (device pixels) the latest rows were asked for at. */
+/** The chart width (CSS pixels) the latest rows were asked for at. */
 let drawnWidth = 0;
 type Point = { x: number; y: number | null };
 let chart: Chart<'line', Point[]> | undefined;
@@ -267,8 +267,8 @@ function fillComponentSelect(p: ParameterSummary, table: RowTableInfo, selected:
     : '';
 }
 
-/** The chart's drawing width in device pixels: the resolution rows are asked for at. */
-const chartPixels = () => Math.max(64, Math.round((chartBox.clientWidth || 600) * (window.devicePixelRatio || 1)));
+/** The chart's width in CSS pixels: the resolution rows are asked for at (a min and a max per pixel column). */
+const chartPixels = () => Math.max(64, Math.round(chartBox.clientWidth || 600));
 
 /** Asks the host for one component's rows of a per-layer table; `draw` runs when they arrive. */
 function requestRows(table: RowTableInfo, component: number): void {
