@@ -109,25 +109,13 @@ export function rowValues(tables: readonly RowTable[]): number {
 
 // ---------------------------------------------------------------- answering
 
-/** First index with x[i] >= v in an ascending array (x.length when none). */
-function lowerBound(x: Float64Array, v: number): number {
+/** In an ascending array, the first index with x[i] > v (`after`) or x[i] >= v; x.length when none. */
+function firstIndex(x: Float64Array, v: number, after: boolean): number {
   let lo = 0,
     hi = x.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (x[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** First index with x[i] > v. */
-function upperBound(x: Float64Array, v: number): number {
-  let lo = 0,
-    hi = x.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (x[mid] <= v) lo = mid + 1;
+    if (x[mid] < v || (after && x[mid] === v)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -201,8 +189,8 @@ export function answerRows(tables: readonly RowTable[], q: RowQuery): RowsAnswer
   const buckets = Math.max(1, Math.min(requested, Math.floor(MAX_ANSWER_POINTS / perBucket)));
   const answer: RowsAnswer = { view: info.view, target: info.target, rows: 0, buckets, downsampled: false, series: [] };
   for (const s of series) {
-    const first = lowerBound(s.x, from),
-      end = upperBound(s.x, to);
+    const first = firstIndex(s.x, from, false),
+      end = firstIndex(s.x, to, true);
     answer.rows = Math.max(answer.rows, Math.max(0, end - first));
     for (const j of columns) {
       const c = column(s, info.columns, j, first, end, from, to, buckets);
