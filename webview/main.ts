@@ -203,6 +203,7 @@ function renderSummary(r: ReportSummary): void {
   summary.textContent =
     `scheme ${r.scheme} · ${r.steps} steps (h = ${fmt(r.dt)}) · backend ${r.backend} · check ${Math.round(r.timings.totalMs)} ms · gradfix=${r.gradfix}${corrected}` +
     (r.verdict ? ` · verdict: ${r.verdict.explanation}` : '');
+  summary.title = r.backendReason ? `backend ${r.backend}: ${r.backendReason}` : '';
 }
 
 /** The report's metric columns (solver/presentation/columns.ts), as the CLI and the hovers show them. */
