@@ -10,7 +10,16 @@ export function rowsOf(st: OpenDocument | undefined, params: RowsParams): RowsRe
   if (!last) return { message: 'no gradient check result yet for this document' };
   if (params.key !== undefined && params.key !== last.hash)
     return { key: last.hash, stale: true, message: 'the report was replaced by a newer check' };
-  if (!params.query || typeof params.query !== 'object') return { key: last.hash, message: 'no query' };
+  const q = params.query as Partial<RowsParams['query']> | undefined;
+  // Any LSP client may ask: a malformed query gets a message, never an exception.
+  if (
+    !q ||
+    typeof q !== 'object' ||
+    typeof q.view !== 'string' ||
+    typeof q.target !== 'string' ||
+    !Array.isArray(q.columns)
+  )
+    return { key: last.hash, message: 'a rows query names a view, a target and its columns' };
   const rows = answerRows(last.tables, params.query);
   return typeof rows === 'string' ? { key: last.hash, message: rows } : { key: last.hash, rows };
 }

@@ -107,6 +107,11 @@ describe('report summary and rows over LSP', { timeout: 300_000 }, () => {
       query: { view: 'layers', target: 'nothing', columns: [0], buckets: 100 },
     });
     assert.match('message' in unknown ? unknown.message : '', /no layers rows for nothing/);
+    const malformed = await client.conn.sendRequest(RowsRequest.type, {
+      uri,
+      query: { view: 'layers', target: 'W1', columns: 'all' } as never,
+    });
+    assert.match('message' in malformed ? malformed.message : '', /names a view, a target and its columns/);
     const none = await client.conn.sendRequest(RowsRequest.type, {
       uri: 'file:///not/open.ode',
       query: { view: 'layers', target: 'W1', columns: [0], buckets: 100 },
