@@ -15,19 +15,23 @@
 // npm run bench runs node with --max-semi-space-size=64: the check worker's young generation
 // (server/checkRunner.ts, WORKER_YOUNG_GENERATION_MB), so the checks here run as in the editor.
 //   node --expose-gc --max-semi-space-size=64 dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid] [--size d,width,N]
-// (--size: only that row of the size grid, e.g. --size 64,256,64)
+//   [--lsp [--server PATH]]
+// (--size: only that row of the size grid, e.g. --size 64,256,64; --lsp: only the editor latency over LSP
+// (bench/lspLatency.ts), against dist/server.js or another build's server)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { analyse, tokenize } from '../solver/language/index';
 import { largeModelText } from './largeModel';
+import { generated } from './generatedModel';
 import { runCheck } from '../solver/check';
 import { initBackend, type BackendPreference } from '../solver/engine/backend';
 import type { TF, Tensor } from '../solver/engine/tf';
 import type { Model } from '../solver/model';
 import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
+import { benchLspLatency, lspLatencyTable, type LspLatencyRow } from './lspLatency';
 import { TABLE_TITLES, table, type Row } from './results';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
@@ -53,23 +57,6 @@ function repoRoot(): string {
   for (const d of [resolve(__dirname, '..'), resolve(__dirname, '../..'), process.cwd()])
     if (existsSync(join(d, 'examples/spiral.ode'))) return d;
   return process.cwd();
-}
-
-function generated(width: number, steps: number, meth = 'leapfrog', d = 2): string {
-  const init = d === 2 ? '[2, 0]' : '0.5';
-  const target = d === 2 ? '[0.5, -1.0]' : '0.1';
-  return [
-    `# generated benchmark model: per-step MLP, state ${d}, width ${width}, ${steps} ${meth} steps`,
-    `state x[${d}]`,
-    `init x = ${init}`,
-    `param W1[${width},${d}] per-step ~ normal(0, ${(0.3 * Math.sqrt(2 / d)).toFixed(4)})`,
-    `param b1[${width}]   per-step = 0`,
-    `param W2[${d},${width}] per-step ~ normal(0, ${(0.3 * Math.sqrt(16 / width)).toFixed(4)})`,
-    "x' = W2 @ tanh(W1 @ x + b1)",
-    `loss = 0.5 * sum((x(T) - ${target})^2)`,
-    `@ total=1, steps=${steps}, meth=${meth}, seed=1`,
-    'done',
-  ].join('\n');
 }
 
 function median(xs: number[]): number {
@@ -283,6 +270,27 @@ async function main() {
   const root = repoRoot();
   const { commit, dirty } = gitState(root); // at the start: the code that runs is the code built now
   const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
+  // Editor latency over LSP while checks of N = 1024 … 8192, width 128 finish (first: it starts its own server processes).
+  let lspLatency: LspLatencyRow[] | { error: string } | undefined;
+  if (!quick || args.includes('--lsp'))
+    try {
+      lspLatency = await benchLspLatency(arg('--server') ?? join(root, 'dist/server.js'), quick ? [1024] : undefined);
+      console.log(
+        `\nEditor latency over LSP (completion and hover while a check finishes):\n${lspLatencyTable(lspLatency)}`,
+      );
+    } catch (e) {
+      lspLatency = { error: String((e as Error)?.message ?? e) };
+      console.log(`LSP latency benchmark failed: ${(e as Error)?.message ?? e}`);
+    }
+  if (args.includes('--lsp')) {
+    const file = join(root, 'bench/results/partial.json');
+    writeFileSync(
+      file,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency }, null, 2)}\n`,
+    );
+    console.log(`\nwrote ${file}`);
+    return;
+  }
   const frontEnd = benchFrontEnd(quick ? 5 : 30);
   let languageService: unknown;
   try {
@@ -415,6 +423,7 @@ async function main() {
     runs,
     frontEnd,
     languageService,
+    lspLatency,
     targets,
     schemes,
     sizes,

@@ -1,6 +1,7 @@
 // What a bench run writes (bench/results/*.json) and its tables: printed by the bench, and rendered into
 // docs/performance.md from the newest full run (bench/performanceDoc.ts).
 import type { LanguageServiceTimings } from './languageService';
+import type { LspLatencyRow } from './lspLatency';
 
 /** One timed case: the full check against a plain TF.js forward+backward of the same network, interleaved. */
 export interface Row {
@@ -45,6 +46,8 @@ export interface BenchResults {
   load?: { start: number; end: number };
   frontEnd: FrontEndTimings;
   languageService: LanguageServiceTimings | { error: string };
+  /** Completion and hover over LSP while checks finish (absent in runs before 2026-12-05). */
+  lspLatency?: LspLatencyRow[] | { error: string };
   targets: Row[];
   schemes: Row[];
   sizes: Row[];

@@ -12,6 +12,7 @@ import {
   CheckStatusNotification,
   GetReportRequest,
   ReportNotification,
+  RowsRequest,
   RunCheckRequest,
   type RunCheckResult,
 } from '../protocol/customMessages';
@@ -76,6 +77,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const host: PlotPanelHost = {
     getReport: async (uri) => (client ? client.sendRequest(GetReportRequest.type, { uri }) : null),
+    getRows: async (params) =>
+      client ? client.sendRequest(RowsRequest.type, params) : { message: 'the language server is not running' },
     runCheck: (uri) => void runCheck(uri),
   };
 

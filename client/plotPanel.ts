@@ -1,15 +1,19 @@
 // The "Gradient Plots" webview panel: one panel that shows the report of the active
 // .ode document (raw AD, corrected and reference gradient densities per layer).
+// It passes the report's summary to the page and forwards the page's requests for
+// rows to the server (odeLens/rows): the page never holds more than it draws.
 // Strict CSP, scripts by nonce, resources from dist/ only, typed messages only.
 import * as vscode from 'vscode';
 import { makeNonce, renderWebviewHtml } from '../webview/html';
 import { isWebviewToHost, type HostToWebview } from '../protocol/webviewMessages';
-import type { CheckStatusParams, ReportParams } from '../protocol/customMessages';
-import type { Report } from '../protocol/report';
+import type { CheckStatusParams, ReportParams, RowsParams, RowsResult } from '../protocol/customMessages';
+import type { ReportSummary } from '../protocol/report';
 
 export interface PlotPanelHost {
-  /** Asks the server for the document's latest report. */
-  getReport(uri: string): Promise<Report | null>;
+  /** Asks the server for the document's latest report (its summary). */
+  getReport(uri: string): Promise<ReportSummary | null>;
+  /** Asks the server for some rows of the document's latest report. */
+  getRows(params: RowsParams): Promise<RowsResult>;
   /** Runs the check now (the Run button of the empty state). */
   runCheck(uri: string): void;
 }
@@ -101,7 +105,7 @@ export class PlotPanel implements vscode.Disposable {
   /** Fetches the current report from the server and posts it. */
   async refresh(): Promise<void> {
     const uri = this.uri;
-    let report: Report | null = null;
+    let report: ReportSummary | null = null;
     try {
       report = await this.host.getReport(uri);
     } catch {
@@ -120,6 +124,7 @@ export class PlotPanel implements vscode.Disposable {
       type: 'report',
       uri: params.uri,
       fileName: this.document.uri.path.split('/').pop(),
+      key: params.key,
       report: params.report,
     });
   }
@@ -148,7 +153,22 @@ export class PlotPanel implements vscode.Disposable {
       case 'runCheck':
         if (m.uri === this.uri) this.host.runCheck(m.uri);
         break;
+      case 'rows':
+        if (m.uri === this.uri) void this.forwardRows(m.uri, m.requestId, { uri: m.uri, key: m.key, query: m.query });
+        break;
     }
+  }
+
+  /** Answers the page's request for rows with the server's answer (never stored: the page asks again when it needs to). */
+  private async forwardRows(uri: string, requestId: number, params: RowsParams): Promise<void> {
+    let result: RowsResult;
+    try {
+      result = await this.host.getRows(params);
+    } catch (e) {
+      result = { message: `the rows could not be fetched: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    const answer: HostToWebview = { type: 'rows', uri, requestId, result };
+    if (this.ready && uri === this.uri) void this.panel.webview.postMessage(answer);
   }
 
   dispose(): void {

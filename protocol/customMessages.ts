@@ -11,13 +11,16 @@
 // server, on top of LSP; any LSP client can use it too (the method names are plain strings).
 //
 //   server → client  notification  odeLens/checkStatus  CheckStatusParams
-//   server → client  notification  odeLens/report       ReportParams
-//   client → server  request       odeLens/getReport    { uri }  → Report | null
+//   server → client  notification  odeLens/report       ReportParams     (the summary: no rows)
+//   client → server  request       odeLens/getReport    { uri }  → ReportSummary | null
 //   client → server  request       odeLens/runCheck     { uri }  → RunCheckResult
+//   client → server  request       odeLens/rows         RowsParams → RowsResult (the rows a view draws)
+// A finished check sends only its summary (a few kB at any size); the rows stay in the server
+// and a plot asks for what it shows: some components of one table, downsampled to its width.
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
-import type { Report } from './report';
+import type { ReportSummary, RowQuery, RowsAnswer } from './report';
 
-export type { Report };
+export type { ReportSummary };
 
 /** Life cycle of one background gradient check. */
 export type CheckState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -43,8 +46,23 @@ export interface ReportParams {
   uri: string;
   /** Document version whose exact content the report describes. */
   version?: number;
-  report: Report;
+  /** Names this report's rows: a rows request carries it, so rows of another report are never drawn under it. */
+  key?: string;
+  report: ReportSummary;
 }
+
+/** A request for some rows of the document's latest report (its `rowTables` say what there is). */
+export interface RowsParams {
+  uri: string;
+  /** The report's key (ReportParams.key); rows of a later report are refused as stale. Absent: the latest. */
+  key?: string;
+  query: RowQuery;
+}
+
+export type RowsResult =
+  | { key: string; rows: RowsAnswer }
+  /** No rows: no report yet, a stale key, or a query the report cannot answer (the message says which). */
+  | { key?: string; message: string; stale?: boolean };
 
 export interface UriParams {
   uri: string;
@@ -52,7 +70,7 @@ export interface UriParams {
 
 export interface RunCheckResult {
   state: CheckState;
-  report: Report | null;
+  report: ReportSummary | null;
   message?: string;
 }
 
@@ -68,7 +86,12 @@ export namespace ReportNotification {
 
 export namespace GetReportRequest {
   export const method = 'odeLens/getReport';
-  export const type = new RequestType<UriParams, Report | null, void>(method);
+  export const type = new RequestType<UriParams, ReportSummary | null, void>(method);
+}
+
+export namespace RowsRequest {
+  export const method = 'odeLens/rows';
+  export const type = new RequestType<RowsParams, RowsResult, void>(method);
 }
 
 export namespace RunCheckRequest {

@@ -1,21 +1,27 @@
 // Typed messages between the extension host (client/plotPanel.ts) and the plot webview
-// (webview/main.ts), plus the stable ids/labels tests use to find the chart.
-import type { Report } from './report';
-import type { CheckState } from './customMessages';
+// (webview/main.ts), plus the stable ids/labels tests use to find the chart. The page gets
+// the report's summary, then asks for the rows each chart shows (`rows`, answered by the
+// server's odeLens/rows: some components of one table, downsampled to the chart's width).
+import type { ReportSummary, RowQuery } from './report';
+import type { CheckState, RowsResult } from './customMessages';
 
 /** Host → webview. */
 export type HostToWebview =
-  /** The latest report for the document (null: no check result yet). */
-  | { type: 'report'; uri: string; fileName?: string; report: Report | null }
+  /** The latest report's summary for the document (null: no check result yet); `key` names its rows. */
+  | { type: 'report'; uri: string; fileName?: string; key?: string; report: ReportSummary | null }
   /** Progress of the document's check, for the page header. */
-  | { type: 'status'; uri: string; state: CheckState; message?: string };
+  | { type: 'status'; uri: string; state: CheckState; message?: string }
+  /** The answer to the page's `rows` request of the same id. */
+  | { type: 'rows'; uri: string; requestId: number; result: RowsResult };
 
 /** Webview → host. */
 export type WebviewToHost =
   /** Sent once when the page has loaded and listens for messages. */
   | { type: 'ready' }
   /** The "Run gradient check" button of the empty state. */
-  | { type: 'runCheck'; uri: string };
+  | { type: 'runCheck'; uri: string }
+  /** Rows for a chart: forwarded to the server as odeLens/rows; the answer comes back as `rows` with this id. */
+  | { type: 'rows'; uri: string; requestId: number; key?: string; query: RowQuery };
 
 /** Id of the chart's canvas. */
 export const CHART_CANVAS_ID = 'odelens-gradient-chart';
@@ -29,23 +35,36 @@ export const DATASET_LABELS = {
 
 /**
  * The only global the page defines (for tests and debugging):
- * `window.odeLensPlot = { chart, parameter, component }` — the chart.js instance
- * (undefined in the empty state) and the current selection.
+ * `window.odeLensPlot = { chart, parameter, component, rows }` — the chart.js instance
+ * (undefined in the empty state), the parameter and component it draws, and what its
+ * rows were: the points in range, whether they were reduced to min and max per bucket, the buckets.
  */
 export interface OdeLensPlotGlobal {
   chart: unknown;
   parameter: string | undefined;
   component: number | undefined;
+  rows?: { rows: number; downsampled: boolean; buckets: number };
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object';
+
 export function isHostToWebview(m: unknown): m is HostToWebview {
-  if (!m || typeof m !== 'object') return false;
-  const t = (m as { type?: unknown }).type;
-  return (t === 'report' || t === 'status') && typeof (m as { uri?: unknown }).uri === 'string';
+  if (!isObject(m) || typeof m.uri !== 'string') return false;
+  if (m.type === 'rows') return typeof m.requestId === 'number' && isObject(m.result);
+  return m.type === 'report' || m.type === 'status';
 }
 
 export function isWebviewToHost(m: unknown): m is WebviewToHost {
-  if (!m || typeof m !== 'object') return false;
-  const t = (m as { type?: unknown; uri?: unknown }).type;
-  return t === 'ready' || (t === 'runCheck' && typeof (m as { uri?: unknown }).uri === 'string');
+  if (!isObject(m)) return false;
+  if (m.type === 'ready') return true;
+  if (typeof m.uri !== 'string') return false;
+  if (m.type === 'rows')
+    return (
+      typeof m.requestId === 'number' &&
+      isObject(m.query) &&
+      typeof m.query.view === 'string' &&
+      typeof m.query.target === 'string' &&
+      Array.isArray(m.query.columns)
+    );
+  return m.type === 'runCheck';
 }

@@ -1,6 +1,6 @@
 // Messages between the language server's main thread and the check worker
 // (server/checkWorker.ts, bundled to dist/checkWorker.js). Plain structured-clone data.
-import type { Report } from './report';
+import type { ReportSummary, RowTable } from './report';
 import type { AnalysisContext } from '../solver/model';
 import type { BackendSetting } from './settings';
 
@@ -16,7 +16,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'warm'; backend?: string; ms: number; message?: string }
-  | { type: 'result'; id: number; report: Report; ms: number }
+  /** The report's summary, and its rows packed (their buffers are transferred, not copied: the main thread never parses rows). */
+  | { type: 'result'; id: number; summary: ReportSummary; tables: RowTable[]; ms: number }
   | { type: 'cancelled'; id: number; ms: number }
   /** The model does not analyse: nothing to check. */
   | { type: 'skipped'; id: number; message: string }

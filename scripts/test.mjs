@@ -12,7 +12,9 @@ const root = new URL('..', import.meta.url).pathname;
 const SETUP = 'bash scripts/setup-e2e.sh';
 const run = (cmd, args, env = {}) => {
   console.log(`\n$ ${cmd} ${args.join(' ')}`);
-  return spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
+  // auto's backend decisions (solver/engine/backendChoice.ts) go to the work tree's scratch folder, not the user's cache.
+  const cache = { ODELENS_CACHE_DIR: process.env.ODELENS_CACHE_DIR ?? join(root, '.scratch/odelens-cache') };
+  return spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...cache, ...env } }).status ?? 1;
 };
 const runOrExit = (cmd, args) => {
   const status = run(cmd, args);

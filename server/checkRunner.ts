@@ -7,7 +7,7 @@
 //   terminating the worker (the engine normally stops itself at the budget);
 // - a crashed worker (uncaught error, out of memory, exit) fails its job and is restarted.
 import { Worker } from 'node:worker_threads';
-import type { Report } from '../solver/report';
+import type { CheckResult } from './reportCache';
 import type { BackendSetting } from '../protocol/settings';
 import type { DocumentPaths, FromWorker, ToWorker } from '../protocol/workerMessages';
 
@@ -21,7 +21,7 @@ export interface CheckRequest {
 }
 
 export type CheckOutcome =
-  | { kind: 'done'; report: Report; ms: number }
+  | { kind: 'done'; result: CheckResult; ms: number }
   | { kind: 'failed'; reason: 'error' | 'timeout' | 'crash'; message: string; ms: number }
   | { kind: 'skipped'; message: string }
   | { kind: 'cancelled' };
@@ -40,7 +40,7 @@ export interface CheckRunnerOptions {
   /** A job started running in the worker. */
   onStart?: (request: CheckRequest) => void;
   /** A job that had been cancelled still finished: its report is valid for its text (cache it). */
-  onLateReport?: (request: CheckRequest, report: Report, ms: number) => void;
+  onLateReport?: (request: CheckRequest, result: CheckResult, ms: number) => void;
 }
 
 interface Job {
@@ -244,8 +244,9 @@ export class CheckRunner {
     clearTimeout(job.budgetTimer);
     this.busy = undefined;
     if (m.type === 'result') {
-      if (job.settled) this.opts.onLateReport?.(job.request, m.report, m.ms);
-      this.settle(job, { kind: 'done', report: m.report, ms: m.ms });
+      const result = { summary: m.summary, tables: m.tables };
+      if (job.settled) this.opts.onLateReport?.(job.request, result, m.ms);
+      this.settle(job, { kind: 'done', result, ms: m.ms });
     } else if (m.type === 'error') {
       this.settle(job, {
         kind: 'failed',

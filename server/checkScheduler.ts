@@ -5,12 +5,11 @@
 // outcome is recorded on the document and handed to the listener, which publishes it.
 import type { Range } from '../solver/model';
 import { findOption } from '../solver/model';
-import type { Report } from '../solver/report';
 import type { CheckStatusParams, RunCheckResult } from '../protocol/customMessages';
 import type { OdeLensSettings } from '../protocol/settings';
 import type { CheckOutcome, CheckRunner, CheckRunnerOptions } from './checkRunner';
 import type { DocumentStore, OpenDocument } from './documentStore';
-import { hashOf, type ReportCache } from './reportCache';
+import { hashOf, type CheckResult, type ReportCache } from './reportCache';
 import { warningCount } from './diagnostics';
 import type { Diagnostic as LspDiagnostic } from 'vscode-languageserver/node';
 
@@ -20,8 +19,8 @@ export interface CheckListener {
   publish(doc: OpenDocument): readonly LspDiagnostic[];
   /** The document's check state changed (doc.state is already set). */
   status(doc: OpenDocument, params: Omit<CheckStatusParams, 'uri' | 'version'>): void;
-  /** A report for the document's current content. */
-  report(doc: OpenDocument, report: Report): void;
+  /** A report for the document's current content (its summary is what goes to the client). */
+  report(doc: OpenDocument, result: CheckResult): void;
 }
 
 /** The part of CheckRunner the scheduler uses. */
@@ -74,8 +73,8 @@ export class CheckScheduler {
     const hit = force ? undefined : this.o.cache.get(settings.backend, hash);
     if (hit) {
       this.clearTimer(st);
-      this.applyReport(st, hash, hit.report, hit.ms, true);
-      return { state: 'done', report: hit.report };
+      this.applyReport(st, hash, hit, hit.ms, true);
+      return { state: 'done', report: hit.summary };
     }
     this.clearTimer(st);
     this.sendStatus(st, { state: 'queued' });
@@ -126,7 +125,7 @@ export class CheckScheduler {
           const st = this.o.store.get(req.key);
           if (st && st.hash === hashOf(req.text)) this.sendStatus(st, { state: 'running' });
         },
-        onLateReport: (req, report, ms) => this.o.cache.set(req.backend, hashOf(req.text), { report, ms }),
+        onLateReport: (req, result, ms) => this.o.cache.set(req.backend, hashOf(req.text), { ...result, ms }),
       });
     }
     return this.runner;
@@ -145,8 +144,9 @@ export class CheckScheduler {
     t.resolve({ state: 'cancelled', report: null, message: 'superseded' });
   }
 
-  private applyReport(st: OpenDocument, hash: string, report: Report, ms: number, cached: boolean): void {
-    st.last = { hash, version: st.version, report };
+  private applyReport(st: OpenDocument, hash: string, result: CheckResult, ms: number, cached: boolean): void {
+    const report = result.summary;
+    st.last = { hash, version: st.version, report, tables: result.tables };
     const published = this.o.listener.publish(st);
     this.sendStatus(st, {
       state: 'done',
@@ -156,19 +156,19 @@ export class CheckScheduler {
       cached,
       message: cached ? 'cached' : undefined,
     });
-    this.o.listener.report(st, report);
+    this.o.listener.report(st, result);
   }
 
   private onOutcome(st: OpenDocument, hash: string, settings: OdeLensSettings, outcome: CheckOutcome): RunCheckResult {
     const current = this.o.store.isCurrent(st, hash);
     switch (outcome.kind) {
       case 'done':
-        this.o.cache.set(settings.backend, hash, { report: outcome.report, ms: outcome.ms });
+        this.o.cache.set(settings.backend, hash, { ...outcome.result, ms: outcome.ms });
         if (current) {
           st.failure = undefined;
-          this.applyReport(st, hash, outcome.report, outcome.ms, false);
+          this.applyReport(st, hash, outcome.result, outcome.ms, false);
         }
-        return { state: 'done', report: outcome.report };
+        return { state: 'done', report: outcome.result.summary };
       case 'failed': {
         const message =
           outcome.reason === 'timeout'

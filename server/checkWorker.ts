@@ -1,16 +1,19 @@
 // The gradient-check worker thread: analyses the model text, runs the engine's
-// check and posts back the Report. One check at a time; a `cancel` aborts the
+// check and posts back the report's summary and its rows packed in typed arrays, whose buffers
+// are transferred: the server's main thread receives them without parsing millions of numbers. One check at a time; a `cancel` aborts the
 // running check through its AbortSignal (the main thread terminates the worker
 // if the engine does not stop in time). Kept warm between checks.
 import { parentPort } from 'node:worker_threads';
 import { analyse } from '../solver/language/index';
 import { runCheck } from '../solver/check';
+import { splitReport } from '../solver/summary';
+import { rowBuffers } from '../solver/rows';
 import type { FromWorker, ToWorker } from '../protocol/workerMessages';
 
 const port = parentPort;
 if (!port) throw new Error('checkWorker.js must run in a worker thread');
 
-const post = (m: FromWorker) => port.postMessage(m);
+const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 const running = new Map<number, AbortController>();
 
 const WARMUP_MODEL = [
@@ -47,7 +50,10 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
     });
     const ms = performance.now() - t0;
     if (controller.signal.aborted) post({ type: 'cancelled', id: msg.id, ms });
-    else post({ type: 'result', id: msg.id, report, ms });
+    else {
+      const { summary, tables } = splitReport(report);
+      post({ type: 'result', id: msg.id, summary, tables, ms }, rowBuffers(tables));
+    }
   } catch (e) {
     const ms = performance.now() - t0;
     if (controller.signal.aborted) post({ type: 'cancelled', id: msg.id, ms });

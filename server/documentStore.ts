@@ -6,7 +6,8 @@ import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyseDocument, type AnalysedDocument } from '../solver/language/index';
 import type { Diagnostic } from '../solver/model';
-import type { Report } from '../solver/report';
+import type { ReportSummary } from '../solver/report';
+import type { RowTable } from '../solver/rows';
 import type { CheckState } from '../protocol/customMessages';
 import type { DocumentPaths } from '../protocol/workerMessages';
 
@@ -17,8 +18,8 @@ export interface OpenDocument {
   hash: string;
   /** Diagnostics, model and the syntax tree (reused by the language features) of `text`. */
   analysis: AnalysedDocument;
-  /** The latest report for this document (maybe for an earlier content). */
-  last?: { hash: string; version: number; report: Report };
+  /** The latest report for this document (maybe for an earlier content): its summary, and its rows for the plots. */
+  last?: { hash: string; version: number; report: ReportSummary; tables: RowTable[] };
   /** A failed check for some content (shown only for that exact content). */
   failure?: { hash: string; diagnostic: Diagnostic };
   /** Last status sent to the client. */

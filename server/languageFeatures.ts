@@ -11,7 +11,7 @@ import {
 } from 'vscode-languageserver/node';
 import type { Model } from '../solver/model';
 import type { ParseResult } from '../solver/language/index';
-import type { Report } from '../solver/report';
+import type { ReportSummary } from '../solver/report';
 import {
   completion,
   definition,
@@ -38,7 +38,7 @@ export interface FeatureSource {
   model?: Model;
   /** The syntax tree of `text` from the analysis the server already ran for this version (parsed once per version). */
   syntax?: ParseResult;
-  report?: Report;
+  report?: ReportSummary;
   reportIsCurrent: boolean;
   pendingState?: string;
 }

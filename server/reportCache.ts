@@ -1,13 +1,21 @@
-// Reports by content: a check's report depends only on the model text and the
+// Check results by content: a check's report depends only on the model text and the
 // backend setting, so a text seen before (an undo, a reopened file) gets its report
-// at once. Least recently used, bounded by count and by the number of floats the
-// reports hold (a width-128, N=1024 model's report holds millions).
+// at once. A result is the report's summary (what diagnostics, hovers and the status
+// present) and its rows packed in typed arrays (what the plots ask for, solver/rows.ts).
+// Least recently used, bounded by count and by the number of values the rows hold
+// (a width-128, N=1024 model's report holds millions).
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Report } from '../solver/report';
+import type { ReportSummary } from '../solver/report';
+import { rowValues, type RowTable } from '../solver/rows';
 
-export interface CachedReport {
-  report: Report;
+/** A finished check as the server keeps it. */
+export interface CheckResult {
+  summary: ReportSummary;
+  tables: RowTable[];
+}
+
+export interface CachedReport extends CheckResult {
   /** How long the check took, for the status shown with a cached result. */
   ms: number;
 }
@@ -23,14 +31,6 @@ export const DEFAULT_CACHE_LIMITS: ReportCacheLimits = { maxEntries: 64, maxValu
 /** The content key of a document's text. */
 export const hashOf = (text: string) => createHash('sha1').update(text).digest('hex');
 
-/** The floats a report holds (its per-layer gradient rows). */
-export function reportValues(r: Report): number {
-  let n = 0;
-  for (const p of r.parameters)
-    for (const rows of [p.raw, p.corrected, p.reference]) for (const row of rows) n += row.length;
-  return n;
-}
-
 export class ReportCache {
   private readonly lru: LRUCache<string, CachedReport>;
 
@@ -39,7 +39,7 @@ export class ReportCache {
       max: limits.maxEntries,
       maxSize: limits.maxValues,
       // lru-cache needs a positive size; a report without gradient rows counts as one value.
-      sizeCalculation: (v) => Math.max(1, reportValues(v.report)),
+      sizeCalculation: (v) => Math.max(1, rowValues(v.tables)),
     });
   }
 

@@ -20,6 +20,7 @@ import {
   CheckStatusNotification,
   GetReportRequest,
   ReportNotification,
+  RowsRequest,
   RunCheckRequest,
   type RunCheckResult,
 } from '../protocol/customMessages';
@@ -30,6 +31,7 @@ import { documentDiagnostics, toLspDiagnostic } from './diagnostics';
 import { DocumentStore, type OpenDocument } from './documentStore';
 import { LANGUAGE_FEATURE_CAPABILITIES, registerLanguageFeatures } from './languageFeatures';
 import { hashOf, ReportCache } from './reportCache';
+import { rowsOf } from './rows';
 import { SettingsSource } from './settings';
 
 const connection = createConnection(ProposedFeatures.all);
@@ -49,8 +51,14 @@ const scheduler = new CheckScheduler({
     publish,
     status: (st, params) =>
       void connection.sendNotification(CheckStatusNotification.type, { uri: st.uri, version: st.version, ...params }),
-    report: (st, report) =>
-      void connection.sendNotification(ReportNotification.type, { uri: st.uri, version: st.version, report }),
+    // The summary only (a few kB at any size): the rows stay here until a plot asks (RowsRequest).
+    report: (st, result) =>
+      void connection.sendNotification(ReportNotification.type, {
+        uri: st.uri,
+        version: st.version,
+        key: st.last?.hash,
+        report: result.summary,
+      }),
   },
   log,
 });
@@ -147,6 +155,8 @@ connection.onRequest(GetReportRequest.type, (params) => {
   const st = store.get(params.uri);
   return st?.last?.report ?? null;
 });
+
+connection.onRequest(RowsRequest.type, (params) => rowsOf(store.get(params.uri), params));
 
 connection.onRequest(RunCheckRequest.type, async (params): Promise<RunCheckResult> => {
   const st = store.get(params.uri);

@@ -35,9 +35,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const handle = await initBackend(options.backend ?? 'auto', sizeHint(model)); // auto: measured per size class
   const run = checkRun(handle, model, options, started, pace);
   const compiled = compilePhase(run);
-  if ('refused' in compiled) return emptyReport(run, NaN, [compiled.refused]);
+  // The report says why its backend runs (a rule, a remembered or a fresh measurement, a fallback).
+  const reason = handle.reason ? { backendReason: handle.reason } : {};
+  if ('refused' in compiled) return { ...emptyReport(run, NaN, [compiled.refused]), ...reason };
   try {
-    return await measure(run, compiled.cm);
+    return { ...(await measure(run, compiled.cm)), ...reason };
   } finally {
     compiled.cm.dispose();
   }

@@ -1,5 +1,5 @@
 // odelens — command-line gradient checks and training for ODE model files.
-//   odelens check FILE [--json] [--refine] [--backend NAME]
+//   odelens check FILE [--json [--rows all]] [--refine] [--backend NAME]
 //   odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
 //                      [--gradient NAME] [--out params.json] [--json]
 // The names of backends and training gradients come from their registries (see USAGE).
@@ -12,6 +12,8 @@ import { analyse } from './language/index';
 import { runCheck } from './check';
 import { hasWarnings, withoutSuperseded } from './findings';
 import type { Report } from './report';
+import { summarise } from './summary';
+import { writeJson } from './jsonStream';
 import { formatNumber } from './presentation/format';
 import { refinementColumns, refinementSummary } from './presentation/columns';
 import { metricsTableText, textTable } from './presentation/textTable';
@@ -21,7 +23,7 @@ import { CHECK_ONLY_CORRECTIONS, TRAIN_GRADIENTS, type TrainGradient } from './t
 import { BACKEND_NAMES, isBackendName, type BackendName } from './registry/backends';
 import { OPTIMIZER_NAMES, type OptimizerName } from './train/optimizers';
 
-const USAGE = `Usage: odelens check FILE [--json] [--refine] [--backend ${BACKEND_NAMES.join('|')}]
+const USAGE = `Usage: odelens check FILE [--json [--rows all]] [--refine] [--backend ${BACKEND_NAMES.join('|')}]
        odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
                           [--gradient ${TRAIN_GRADIENTS.join('|')}] [--every K]
                           [--out params.json] [--json] [--backend NAME]
@@ -31,7 +33,10 @@ solve, compares them with the continuous adjoint gradient and with finite
 differences, and flags gradients that oscillate from layer to layer.
 
 Options:
-  --json              print the full report as JSON on stdout
+  --json              print the report as JSON on stdout: per parameter its metrics
+                      and verdict, the findings, and the tables of rows it holds
+  --rows all          with --json: the per-layer rows too (raw, corrected and
+                      reference densities; large for long, wide models)
   --refine            refinement study: re-solve with 2N and 4N steps and print,
                       per parameter and level, the raw and corrected relative
                       errors, alpha and the observed orders (about 0 when an
@@ -81,11 +86,18 @@ function tokens(args: string[], options: ParseArgsConfig['options']): ArgToken[]
   return parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true }).tokens;
 }
 
-const CHECK_OPTIONS = { json: { type: 'boolean' }, refine: { type: 'boolean' }, backend: { type: 'string' } } as const;
+const CHECK_OPTIONS = {
+  json: { type: 'boolean' },
+  refine: { type: 'boolean' },
+  backend: { type: 'string' },
+  rows: { type: 'string' },
+} as const;
 
 interface CheckArguments {
   file: string;
   json: boolean;
+  /** --rows all: the JSON carries the per-layer rows. */
+  rows: boolean;
   refine: boolean;
   backend: BackendName;
 }
@@ -93,6 +105,7 @@ interface CheckArguments {
 /** The arguments of `odelens check`, or the message that refuses them. */
 function checkArguments(args: string[]): CheckArguments | string {
   let json = false;
+  let rows = false;
   let refine = false;
   let backend: BackendName = 'auto';
   let file: string | undefined;
@@ -103,12 +116,16 @@ function checkArguments(args: string[]): CheckArguments | string {
     } else if (t.kind === 'option' && t.name === 'backend') {
       if (!isBackendName(t.value)) return `odelens: --backend must be one of ${BACKEND_NAMES.join(', ')}`;
       backend = t.value;
+    } else if (t.kind === 'option' && t.name === 'rows') {
+      if (t.value !== 'all' && t.value !== 'none') return `odelens: --rows must be 'all' or 'none'`;
+      rows = t.value === 'all';
     } else if (t.kind === 'option' && t.name === 'json' && t.value === undefined) json = true;
     else if (t.kind === 'option' && t.name === 'refine' && t.value === undefined) refine = true;
     else return `odelens: unknown option '${args[t.index]}'\n\n${USAGE}`;
   }
   if (!file) return `odelens: missing FILE\n\n${USAGE}`;
-  return { file, json, refine, backend };
+  if (rows && !json) return 'odelens: --rows all needs --json';
+  return { file, json, rows, refine, backend };
 }
 
 const TRAIN_OPTIONS = {
@@ -214,14 +231,14 @@ export async function main(argv: string[]): Promise<number> {
     err(parsed);
     return 2;
   }
-  const { file, json, refine, backend } = parsed;
+  const { file, json, rows, refine, backend } = parsed;
   const analysis = readModel(file, err);
   if (!analysis) return 2;
   const report = await runCheck(analysis.model, { backend, ...(refine ? { refinement: true } : {}) });
   const frontWarnings = withoutSuperseded(analysis.diagnostics, report.findings);
   const failing = hasWarnings(report.findings) || hasWarnings(frontWarnings);
   if (json) {
-    out(JSON.stringify({ file, diagnostics: frontWarnings, ...report }, null, 2));
+    await writeJson(process.stdout, { file, diagnostics: frontWarnings, ...(rows ? report : summarise(report)) });
     return failing ? 1 : 0;
   }
   for (const d of frontWarnings) err(loc(file, d));
@@ -244,7 +261,7 @@ export async function main(argv: string[]): Promise<number> {
   const t = report.timings;
   const ms = (x: number) => String(Math.round(x));
   out(
-    `\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}`,
+    `\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}`,
   );
   return failing ? 1 : 0;
 }

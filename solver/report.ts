@@ -88,13 +88,28 @@ export interface Verdict {
   explanation: string;
 }
 
-export interface ParameterReport {
+/**
+ * What presenters need of one parameter tensor (diagnostics, hovers, the status, the CLI's table, the plot
+ * page's selectors): everything but the per-layer rows. A ParameterReport is one; `summarise` makes one
+ * from it (solver/summary.ts).
+ */
+export interface ParameterSummary {
   name: string;
   shape: Shape;
   perStep: boolean;
   /** Declaration range, for diagnostics. */
   range: Range;
   metrics: ParameterMetrics;
+  /** True when the detector flags this tensor. */
+  oscillating: boolean;
+  /** Refinement study, when run (CheckOptions.refinement, or automatically for flagged parameters). */
+  refinement?: Refinement;
+  verdict?: Verdict;
+  /** Per-step parameters in a summary: the number of copies (rows of its per-layer table); a full report has `raw.length`. */
+  copies?: number;
+}
+
+export interface ParameterReport extends ParameterSummary {
   /** Time of each layer t_n (per-step parameters), or [] for shared ones. */
   layerTimes: number[];
   /** Per layer, the flattened density d_n = G_n / (h w_n) from AD. Shared parameters: one row, the total gradient. */
@@ -110,15 +125,10 @@ export interface ParameterReport {
    * The metrics always cover every component.
    */
   components?: number[];
-  /** True when the detector flags this tensor. */
-  oscillating: boolean;
   /** Times of the `corrected` rows when they differ from `layerTimes` (`average` sits at t_{n+½}). */
   correctedTimes?: number[];
   /** Per copy: stage index i of per-stage parameters (tie=stage); absent when copies are tied to steps. */
   stages?: number[];
-  /** Refinement study, when run (CheckOptions.refinement, or automatically for flagged parameters). */
-  refinement?: Refinement;
-  verdict?: Verdict;
 }
 
 /** Components per layer a report carries for one per-step tensor (plots pick one at a time). */
@@ -128,6 +138,16 @@ export const MAX_REPORTED_COMPONENTS = 256;
 export interface Finding extends Diagnostic {
   parameter?: string;
   metrics?: ParameterMetrics;
+}
+
+/**
+ * A report without its rows: what diagnostics, hovers, the status and the CLI's table present, and what the
+ * server sends after a check (its rows stay in the server, solver/rows.ts). A Report is one.
+ */
+export interface ReportSummary extends Omit<Report, 'parameters'> {
+  parameters: ParameterSummary[];
+  /** The tables of rows the report holds and a client may ask for (set by `summarise`). */
+  rowTables?: RowTableInfo[];
 }
 
 export interface Report {
@@ -152,10 +172,89 @@ export interface Report {
   verdict?: Verdict;
   /** TensorFlow.js backend that ran the check: tensorflow, wasm or cpu. */
   backend: string;
+  /** Why that backend: requested, auto's rule, its decision for this size class (measured now or remembered), or a fallback. */
+  backendReason?: string;
   loss: number;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];
   parameters: ParameterReport[];
   timings: { totalMs: number; adMs: number; referenceMs: number; finiteDifferenceMs: number };
+}
+
+// ---------------------------------------------------------------- rows (solver/rows.ts packs and answers them)
+
+/**
+ * The views a check's rows serve. `layers`: a per-step parameter's densities per layer (x = layer time;
+ * series raw, corrected, reference; one column per component). `sensitivities`: a shared parameter's
+ * gradient (x = the component's flat index; series raw AD, corrected, reference; one column).
+ * `trajectory` x(t) and `adjoint` p(t) (x = t, one column per state component) are named for the views
+ * that draw them: a report holds no such table until the engine records them.
+ */
+export type RowView = 'layers' | 'sensitivities' | 'trajectory' | 'adjoint';
+
+/** What a report holds of one table of rows (in its summary), so a client knows what it may ask for. */
+export interface RowTableInfo {
+  view: RowView;
+  /** The parameter (layers, sensitivities) or the state (trajectory, adjoint) the table belongs to. */
+  target: string;
+  /** Points along x. */
+  rows: number;
+  /** Values per point and series. */
+  columns: number;
+  /** The flat (row-major) index in the tensor of each column; absent: column j is component j. */
+  componentIndices?: number[];
+  /** Per column, the 2-norm of its finite reference values (raw AD where there is no reference): what a view picks by. */
+  columnNorms: number[];
+  /** The series, in drawing order. */
+  series: string[];
+  /** What x is. */
+  x: 'layer time' | 'component' | 't';
+}
+
+/** One series of a table: its x values (ascending) and its values, x.length × columns, row-major. */
+export interface RowSeriesData {
+  name: string;
+  x: Float64Array;
+  values: Float64Array;
+}
+
+export interface RowTable {
+  info: RowTableInfo;
+  series: RowSeriesData[];
+}
+
+/** A request for rows: which table, which columns and series, over which x range, at what resolution. */
+export interface RowQuery {
+  view: RowView;
+  target: string;
+  /** Column positions in the table (not flat component indices); at most MAX_QUERY_COLUMNS. */
+  columns: number[];
+  /** Series to return; absent: all of the table's. */
+  series?: string[];
+  /** x range (inclusive); absent ends: the table's. */
+  from?: number;
+  to?: number;
+  /** Horizontal resolution, e.g. the chart's width in pixels: each series keeps at most its min and max per bucket. */
+  buckets: number;
+}
+
+/** One column of one series, as drawn: y is null where the value is not finite (a gap in the line). */
+export interface RowSeries {
+  series: string;
+  column: number;
+  x: number[];
+  y: (number | null)[];
+}
+
+export interface RowsAnswer {
+  view: RowView;
+  target: string;
+  /** Points of the table inside the x range (per series, before downsampling). */
+  rows: number;
+  /** The buckets used (the request's, lowered to keep the answer within MAX_ANSWER_POINTS). */
+  buckets: number;
+  /** True when some series had more points in range than 2 per bucket and were reduced to their min and max per bucket. */
+  downsampled: boolean;
+  series: RowSeries[];
 }

@@ -1,7 +1,10 @@
 // The gradient plots page (runs inside the VS Code webview, bundled to dist/webview.js).
-// Receives { type: 'report' } messages and draws, for one per-step parameter and one
-// component of its flattened tensor, the raw AD density d_n, the corrected density and
-// the continuous reference g(t_n) over the layer times. Posts { type: 'ready' } at load.
+// Receives { type: 'report' } messages (the report's summary: metrics, verdicts, and the
+// tables of rows it holds) and draws, for one per-step parameter and one component of its
+// flattened tensor, the raw AD density d_n, the corrected density and the continuous
+// reference g(t_n) over the layer times. It asks for those rows ({ type: 'rows' }) at the
+// chart's width: a long run arrives as each pixel's min and max, so an oscillation from
+// layer to layer still shows, and a resize asks again. Posts { type: 'ready' } at load.
 import {
   Chart,
   Legend,
@@ -13,7 +16,7 @@ import {
   Tooltip,
   type ChartDataset,
 } from 'chart.js';
-import type { ParameterReport, Report } from '../protocol/report';
+import type { ParameterSummary, ReportSummary, RowsAnswer, RowTableInfo } from '../protocol/report';
 import {
   CHART_CANVAS_ID,
   DATASET_LABELS,
@@ -97,17 +100,27 @@ app.append(el('header', {}, [title, status]), summary, empty, plot);
 // ---------------------------------------------------------------- state
 
 let currentUri: string | undefined = saved.uri;
-let report: Report | null = null;
+let report: ReportSummary | null = null;
+/** Names the rows of `report` (ReportParams.key). */
+let reportKey: string | undefined;
+/** The latest rows request; older answers are dropped. */
+let rowsRequest: { id: number; table: RowTableInfo; component: number } | undefined;
+let nextRequestId = 1;
+/** The chart width (CSS pixels) the latest rows were asked for at. */
+let drawnWidth = 0;
 type Point = { x: number; y: number | null };
 let chart: Chart<'line', Point[]> | undefined;
 const globalState: OdeLensPlotGlobal = { chart: undefined, parameter: undefined, component: undefined };
 window.odeLensPlot = globalState;
 
+/** The parameter and component on show (or asked for: the chart follows when its rows arrive). */
+let selection: { parameter?: string; component?: number } = {};
+
 function persist(): void {
   vscode.setState({
     uri: currentUri,
-    parameter: globalState.parameter,
-    component: globalState.component,
+    parameter: selection.parameter,
+    component: selection.component,
   } satisfies SavedState);
 }
 
@@ -140,12 +153,18 @@ function withAlpha(colour: string, alpha: number): string {
   return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
 }
 
-const perStepParameters = (r: Report | null): ParameterReport[] =>
-  r ? r.parameters.filter((p) => p.perStep && p.layerTimes.length > 0) : [];
+/** The per-layer tables of the report's per-step parameters, with the parameter each belongs to. */
+function layerTables(r: ReportSummary | null): { p: ParameterSummary; table: RowTableInfo }[] {
+  if (!r) return [];
+  return (r.rowTables ?? []).flatMap((table) => {
+    const p = r.parameters.find((q) => q.name === table.target);
+    return table.view === 'layers' && table.rows > 0 && p ? [{ p, table }] : [];
+  });
+}
 
-/** The label of the component in column j of the rows (the report may carry only some components: `components`). */
-function componentLabel(p: ParameterReport, j: number): string {
-  const flat = p.components?.[j] ?? j;
+/** The label of the component in column j of the rows (the report may carry only some components: `componentIndices`). */
+function componentLabel(p: ParameterSummary, table: RowTableInfo, j: number): string {
+  const flat = table.componentIndices?.[j] ?? j;
   if (p.shape.length <= 1) return `${p.name}[${flat}]`;
   const idx: number[] = [];
   let rest = flat;
@@ -156,24 +175,11 @@ function componentLabel(p: ParameterReport, j: number): string {
   return `${p.name}[${idx.join(',')}]`;
 }
 
-function componentNorms(p: ParameterReport): number[] {
-  const width = p.reference[0]?.length ?? p.raw[0]?.length ?? 0;
-  const norms = new Array<number>(width).fill(0);
-  for (const row of p.reference)
-    for (let j = 0; j < width; j++) {
-      const v = row[j];
-      if (Number.isFinite(v)) norms[j] += v * v;
-    }
-  return norms.map(Math.sqrt);
-}
-
 function largest(norms: number[]): number {
   let best = 0;
   for (let j = 1; j < norms.length; j++) if (norms[j] > norms[best]) best = j;
   return best;
 }
-
-const finiteOrNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
 // ---------------------------------------------------------------- rendering
 
@@ -187,18 +193,21 @@ function showEmpty(message: string, canRun: boolean): void {
   globalState.chart = undefined;
   globalState.parameter = undefined;
   globalState.component = undefined;
+  globalState.rows = undefined;
+  rowsRequest = undefined;
 }
 
-function renderSummary(r: Report): void {
+function renderSummary(r: ReportSummary): void {
   // The finding count is the status bar's (it counts the editor's diagnostics too); the page gives the verdict.
   const corrected = r.gradfix !== 'none' || r.recommendedCorrection ? `, corrected with ${r.correction}` : '';
   summary.textContent =
     `scheme ${r.scheme} · ${r.steps} steps (h = ${fmt(r.dt)}) · backend ${r.backend} · check ${Math.round(r.timings.totalMs)} ms · gradfix=${r.gradfix}${corrected}` +
     (r.verdict ? ` · verdict: ${r.verdict.explanation}` : '');
+  summary.title = r.backendReason ? `backend ${r.backend}: ${r.backendReason}` : '';
 }
 
 /** The report's metric columns (solver/presentation/columns.ts), as the CLI and the hovers show them. */
-function renderMetrics(r: Report, selected: string | undefined): void {
+function renderMetrics(r: ReportSummary, selected: string | undefined): void {
   metricsTable.replaceChildren();
   const cols = metricColumns(r);
   const head = el('tr', {}, [
@@ -224,7 +233,7 @@ function renderMetrics(r: Report, selected: string | undefined): void {
   metricsTable.append(body);
 }
 
-function fillParameterSelect(params: ParameterReport[], selected: string): void {
+function fillParameterSelect(params: ParameterSummary[], selected: string): void {
   paramSelect.replaceChildren(
     ...params.map((p) =>
       el('option', {
@@ -236,7 +245,8 @@ function fillParameterSelect(params: ParameterReport[], selected: string): void 
   );
 }
 
-function fillComponentSelect(p: ParameterReport, norms: number[], selected: number): void {
+function fillComponentSelect(p: ParameterSummary, table: RowTableInfo, selected: number): void {
+  const norms = table.columnNorms;
   let indices = norms.map((_, j) => j);
   if (indices.length > MAX_COMPONENTS_LISTED) {
     indices = indices.sort((a, b) => norms[b] - norms[a]).slice(0, MAX_COMPONENTS_LISTED);
@@ -247,45 +257,61 @@ function fillComponentSelect(p: ParameterReport, norms: number[], selected: numb
     ...indices.map((j) =>
       el('option', {
         value: String(j),
-        textContent: `${componentLabel(p, j)} · ‖ref‖ ${fmt(norms[j])}`,
+        textContent: `${componentLabel(p, table, j)} · ‖ref‖ ${fmt(norms[j])}`,
         selected: j === selected,
       }),
     ),
   );
   const total = p.shape.reduce((a, b) => a * b, 1);
-  componentSelect.title = p.components
-    ? `The ${p.components.length} of ${total} components with the largest continuous gradient (the metrics cover all ${total}).`
+  componentSelect.title = table.componentIndices
+    ? `The ${table.componentIndices.length} of ${total} components with the largest continuous gradient (the metrics cover all ${total}).`
     : '';
 }
 
-function draw(p: ParameterReport, component: number, r: Report): void {
-  const c = colours();
-  const series = (rows: number[][], times: number[]) =>
-    times.map((t, n) => ({ x: t, y: finiteOrNull(rows[n]?.[component]) }));
-  const dataset = (
-    label: string,
-    rows: number[][],
-    colour: string,
-    width: number,
-    points: boolean,
-    times = p.layerTimes,
-  ): ChartDataset<'line', Point[]> => ({
-    label,
-    data: series(rows, times),
-    borderColor: colour,
-    backgroundColor: colour,
-    borderWidth: width,
-    pointRadius: points && p.layerTimes.length <= 128 ? 1.5 : 0,
-    spanGaps: false,
+/** The chart's width in CSS pixels: the resolution rows are asked for at (a min and a max per pixel column). */
+const chartPixels = () => Math.max(64, Math.round(chartBox.clientWidth || 600));
+
+/** Asks the host for one component's rows of a per-layer table; `draw` runs when they arrive. */
+function requestRows(table: RowTableInfo, component: number): void {
+  if (!currentUri) return;
+  const id = nextRequestId++;
+  rowsRequest = { id, table, component };
+  drawnWidth = chartPixels();
+  vscode.postMessage({
+    type: 'rows',
+    uri: currentUri,
+    requestId: id,
+    key: reportKey,
+    query: { view: 'layers', target: table.target, columns: [component], buckets: chartPixels() },
   });
+}
+
+const DATASET_STYLE = {
+  raw: { label: DATASET_LABELS.raw, width: 1.5, points: true },
+  // `average` sits between layers (t_{n+½}): the rows carry the corrected series' own times.
+  corrected: { label: DATASET_LABELS.corrected, width: 1.5, points: true },
+  reference: { label: DATASET_LABELS.reference, width: 6, points: false },
+} as const;
+
+function draw(p: ParameterSummary, table: RowTableInfo, component: number, rows: RowsAnswer, r: ReportSummary): void {
+  const c = colours();
+  const colour = { raw: c.raw, corrected: c.corrected, reference: withAlpha(c.reference, 0.55) };
   // Drawn in reverse order: the wide, translucent reference lies under the two AD series.
-  const datasets = [
-    dataset(DATASET_LABELS.raw, p.raw, c.raw, 1.5, true),
-    // `average` sits between layers (t_{n+½}): the engine says where.
-    dataset(DATASET_LABELS.corrected, p.corrected, c.corrected, 1.5, true, p.correctedTimes ?? p.layerTimes),
-    dataset(DATASET_LABELS.reference, p.reference, withAlpha(c.reference, 0.55), 6, false),
-  ];
-  const titleText = `${componentLabel(p, component)}: gradient density per layer (corrected with ${r.correction})`;
+  const datasets = (['raw', 'corrected', 'reference'] as const).map((name): ChartDataset<'line', Point[]> => {
+    const s = rows.series.find((q) => q.series === name && q.column === component);
+    const style = DATASET_STYLE[name];
+    return {
+      label: style.label,
+      data: s ? s.x.map((x, n) => ({ x, y: s.y[n] })) : [],
+      borderColor: colour[name],
+      backgroundColor: colour[name],
+      borderWidth: style.width,
+      pointRadius: style.points && !rows.downsampled && rows.rows <= 128 ? 1.5 : 0,
+      spanGaps: false,
+    };
+  });
+  const span = rows.downsampled ? ` · ${rows.rows} layers, min and max per pixel` : '';
+  const titleText = `${componentLabel(p, table, component)}: gradient density per layer (corrected with ${r.correction})${span}`;
   if (chart) {
     chart.data.datasets = datasets;
     if (chart.options.plugins?.title) chart.options.plugins.title.text = titleText;
@@ -324,6 +350,9 @@ function draw(p: ParameterReport, component: number, r: Report): void {
     });
   }
   globalState.chart = chart;
+  globalState.parameter = p.name;
+  globalState.component = component;
+  globalState.rows = { rows: rows.rows, downsampled: rows.downsampled, buckets: rows.buckets };
 }
 
 function render(preferParameter?: string, preferComponent?: number): void {
@@ -337,8 +366,8 @@ function render(preferParameter?: string, preferComponent?: number): void {
     return;
   }
   renderSummary(r);
-  const params = perStepParameters(r);
-  if (params.length === 0) {
+  const tables = layerTables(r);
+  if (tables.length === 0) {
     renderMetrics(r, undefined);
     showEmpty(
       "This model has no per-step parameters: there is no per-layer gradient to plot. Shared parameters get gradients that converge at the scheme's order; their metrics are below.",
@@ -353,28 +382,44 @@ function render(preferParameter?: string, preferComponent?: number): void {
   chartBox.hidden = false;
   empty.hidden = true;
   plot.hidden = false;
-  const p = params.find((q) => q.name === preferParameter) ?? params.find((q) => q.oscillating) ?? params[0];
-  const norms = componentNorms(p);
+  const { p, table } =
+    tables.find((t) => t.p.name === preferParameter) ?? tables.find((t) => t.p.oscillating) ?? tables[0];
   const component =
     p.name === preferParameter &&
     preferComponent !== undefined &&
     preferComponent >= 0 &&
-    preferComponent < norms.length
+    preferComponent < table.columns
       ? preferComponent
-      : largest(norms);
-  fillParameterSelect(params, p.name);
-  fillComponentSelect(p, norms, component);
+      : largest(table.columnNorms);
+  fillParameterSelect(
+    tables.map((t) => t.p),
+    p.name,
+  );
+  fillComponentSelect(p, table, component);
   renderMetrics(r, p.name);
-  draw(p, component, r);
-  globalState.parameter = p.name;
-  globalState.component = component;
+  requestRows(table, component);
+  selection = { parameter: p.name, component };
   persist();
+}
+
+/** Rows arrived: draw them if they answer the latest request for the report on show. */
+function onRows(m: Extract<HostToWebview, { type: 'rows' }>): void {
+  const request = rowsRequest;
+  if (m.uri !== currentUri || !request || m.requestId !== request.id || !report) return;
+  const result = m.result;
+  if (!('rows' in result)) {
+    // A newer report replaced the one on show: its summary is on its way, and asks again.
+    if (!result.stale) status.textContent = `no rows: ${result.message}`;
+    return;
+  }
+  const p = report.parameters.find((q) => q.name === request.table.target);
+  if (p) draw(p, request.table, request.component, result.rows, report);
 }
 
 // ---------------------------------------------------------------- events
 
 paramSelect.addEventListener('change', () => render(paramSelect.value, undefined));
-componentSelect.addEventListener('change', () => render(globalState.parameter, Number(componentSelect.value)));
+componentSelect.addEventListener('change', () => render(selection.parameter, Number(componentSelect.value)));
 runButton.addEventListener('click', () => {
   if (currentUri) vscode.postMessage({ type: 'runCheck', uri: currentUri });
 });
@@ -388,6 +433,10 @@ const STATUS_TEXT: Record<string, string> = {
 };
 
 function onMessage(m: HostToWebview): void {
+  if (m.type === 'rows') {
+    onRows(m);
+    return;
+  }
   if (m.type === 'status') {
     if (m.uri !== currentUri) return;
     status.textContent =
@@ -396,12 +445,13 @@ function onMessage(m: HostToWebview): void {
     return;
   }
   const sameDocument = m.uri === currentUri;
-  const keepParameter = sameDocument ? (globalState.parameter ?? saved.parameter) : undefined;
-  const keepComponent = sameDocument ? (globalState.component ?? saved.component) : undefined;
+  const keepParameter = sameDocument ? (selection.parameter ?? saved.parameter) : undefined;
+  const keepComponent = sameDocument ? (selection.component ?? saved.component) : undefined;
   if (!sameDocument) status.textContent = '';
   currentUri = m.uri;
   title.textContent = `Gradient plots${m.fileName ? `: ${m.fileName}` : ''}`;
   report = m.report;
+  reportKey = m.key;
   render(keepParameter, keepComponent);
 }
 
@@ -414,8 +464,20 @@ new MutationObserver(() => {
   if (!report || !chart) return;
   chart.destroy();
   chart = undefined;
-  render(globalState.parameter, globalState.component);
+  render(selection.parameter, selection.component);
 }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+
+// A wider (or narrower) chart asks for its rows again at its new resolution, once the resize settles.
+let resizeTimer: ReturnType<typeof setTimeout> | undefined;
+new ResizeObserver(() => {
+  const width = chartPixels();
+  if (!rowsRequest || !globalState.rows?.downsampled || Math.abs(width - drawnWidth) < 32) return;
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    drawnWidth = width;
+    if (rowsRequest) requestRows(rowsRequest.table, rowsRequest.component);
+  }, 200);
+}).observe(chartBox);
 
 render();
 vscode.postMessage({ type: 'ready' });

@@ -8,12 +8,14 @@
 //               them into dist/), else in node_modules.
 //   cpu         @tensorflow/tfjs-backend-cpu on tfjs-core.
 //
-// `auto` = tensorflow when installed; otherwise cpu or wasm, picked by a quick
-// measurement (a small MLP forward+backward at batch 1, sized like the model)
-// per model size class and remembered for the process (autoChoices()). At
-// batch 1 per-kernel overhead dominates, and cpu usually wins (docs/design.md#decisions);
-// the measurement decides, not the name. Every handle carries a `reason`
-// saying why this backend runs (e.g. why tensorflow fell back).
+// `auto` = tensorflow when installed; otherwise cpu or wasm: cpu by rule for models
+// with at most 256 parameter values per step (per-kernel overhead decides there, and
+// cpu's is the smaller: docs/performance.md#backend-choice), else by a quick measurement
+// (a small MLP forward+backward at batch 1, sized like the model) made once per machine
+// and model size class and remembered in the user's cache directory (backendChoice.ts),
+// so a check pays nothing for it and identical runs take the same backend. Every handle
+// carries a `reason` saying why this backend runs (rule, remembered or measured decision,
+// or why tensorflow fell back).
 import * as tfcore from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // A named import: a bare import is dropped by esbuild (the package's main file is not in its sideEffects list).
@@ -26,6 +28,7 @@ import { compileScalarProgram } from './scalarRhs';
 import { matrixProduct } from './matrixProduct';
 import type { Model } from '../model';
 import type { BackendName } from '../registry/backends';
+import { decisionFile, decisionKey, rememberDecision, rememberedDecision, type BackendDecision } from './backendChoice';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 
@@ -111,6 +114,14 @@ async function useCore(name: 'wasm' | 'cpu'): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Size classes whose models have at most this many parameter values per step (4^4) take cpu by rule, without a
+ * measurement: their checks are dominated by per-kernel overhead, which is smaller on cpu (full checks of the
+ * spiral network, d = 2 width 16: cpu 81 ms, wasm 97 ms; d = 64 width 16: 110 against 250 ms).
+ */
+const CPU_RULE_VALUES_PER_STEP = 4 ** 4;
+const CPU_RULE_CLASS = 4; // log4 of the above: sizeClass's values part
 
 /** Size class of a model: per-step parameter values and steps, each in powers of 4 (one number: values·16 + steps). */
 export function sizeClass(hint: SizeHint): number {
@@ -234,9 +245,21 @@ export async function initBackend(pref: BackendPreference = 'auto', size?: SizeH
         'auto: cpu for a small model whose right-hand side runs fused in JS (no measurement needed)',
       );
       if (c) return c;
+    } else if (Math.floor(sizeClass(size) / 16) <= CPU_RULE_CLASS) {
+      const c = await use(
+        'cpu',
+        `auto: cpu by rule for models with at most ${CPU_RULE_VALUES_PER_STEP} parameter values per step (per-kernel overhead decides; no measurement)`,
+      );
+      if (c) return c;
     } else {
       const cls = sizeClass(size);
+      const key = decisionKey(tfcore.version_core);
       let choice = autoChoice.get(cls);
+      const remembered = choice ? undefined : rememberedDecision(key, cls);
+      if (remembered) {
+        choice = { backend: remembered.backend, reason: decisionReason(cls, remembered, 'remembered') };
+        autoChoice.set(cls, choice);
+      }
       if (!choice) {
         const times: Partial<Record<'cpu' | 'wasm', number>> = {};
         // Two interleaved rounds, the faster of each: the first probe of a process warms tfjs's JIT for both.
@@ -250,11 +273,14 @@ export async function initBackend(pref: BackendPreference = 'auto', size?: SizeH
           times.wasm !== undefined && (times.cpu === undefined || times.wasm < WASM_MARGIN * times.cpu)
             ? 'wasm'
             : 'cpu';
-        const fmt = (x?: number) => (x === undefined ? 'unavailable' : `${x.toFixed(2)} ms`);
-        choice = {
+        const decision: BackendDecision = {
           backend: best,
-          reason: `auto: measured for size class 4^${Math.floor(cls / 16)} values per step, 4^${cls % 16} steps: cpu ${fmt(times.cpu)}, wasm ${fmt(times.wasm)}; tfjs-node not available (${nativeError || 'not installed'})`,
+          ...(times.cpu !== undefined ? { cpuMs: Number(times.cpu.toFixed(3)) } : {}),
+          ...(times.wasm !== undefined ? { wasmMs: Number(times.wasm.toFixed(3)) } : {}),
+          date: new Date().toISOString(),
         };
+        rememberDecision(key, cls, decision);
+        choice = { backend: best, reason: decisionReason(cls, decision, 'measured') };
         autoChoice.set(cls, choice);
         current = undefined; // the probe switched backends
       }
@@ -264,4 +290,12 @@ export async function initBackend(pref: BackendPreference = 'auto', size?: SizeH
   }
   if (await useCore('cpu')) return (current = { tf: tfcore, backend: 'cpu', reason: 'fallback' });
   throw new Error('No TensorFlow.js backend could be initialised');
+}
+
+/** Why auto runs a measured backend: the size class, the probe's times, and whether this run measured or remembered them. */
+function decisionReason(cls: number, d: BackendDecision, how: 'measured' | 'remembered'): string {
+  const fmt = (x?: number) => (x === undefined ? 'unavailable' : `${x.toFixed(2)} ms`);
+  const when =
+    how === 'measured' ? 'measured now' : `measured on ${d.date.slice(0, 10)}, remembered in ${decisionFile()}`;
+  return `auto: ${d.backend} for size class 4^${Math.floor(cls / 16)} values per step, 4^${cls % 16} steps (${when}: cpu ${fmt(d.cpuMs)}, wasm ${fmt(d.wasmMs)}); tfjs-node not available (${nativeError || 'not installed'})`;
 }

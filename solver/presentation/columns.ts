@@ -1,7 +1,7 @@
 // The metric columns of a report, declared once: the CLI table, the hovers and
 // the plots page render these, so they show the same columns with the same
 // labels and the same numbers.
-import type { ParameterReport, Refinement, Report } from '../report';
+import type { ParameterSummary, Refinement, ReportSummary } from '../report';
 import { DETECTOR as FLAGS } from '../engine/detect';
 import { formatNumber, formatRatio } from './format';
 
@@ -9,13 +9,13 @@ export interface MetricColumn {
   /** Stable id (tests, styling). */
   id: 'alpha' | 'beta' | 'kappa' | 'raw' | 'corrected' | 'gradcheck';
   /** Header, e.g. "α" or "filter121 error". */
-  label(report: Report): string;
+  label(report: ReportSummary): string;
   /** One line on what the column measures (hover footnote, header tooltip). */
-  description(report: Report): string;
+  description(report: ReportSummary): string;
   /** Whether the column belongs in this report's table. */
-  shown(report: Report): boolean;
+  shown(report: ReportSummary): boolean;
   /** The cell of one parameter ("-" where the metric does not apply). */
-  cell(p: ParameterReport, report: Report): string;
+  cell(p: ParameterSummary, report: ReportSummary): string;
 }
 
 /**
@@ -23,11 +23,11 @@ export interface MetricColumn {
  * otherwise a corrected column reads as advice where the raw gradient is already right (rk4: filter121 turns an
  * error of 2.6e-6 into 2.0e-5).
  */
-export function showsCorrection(report: Report): boolean {
+export function showsCorrection(report: ReportSummary): boolean {
   return report.gradfix !== 'none' || report.recommendedCorrection !== undefined;
 }
 
-const perStepOnly = (p: ParameterReport, text: () => string) => (p.perStep ? text() : '-');
+const perStepOnly = (p: ParameterSummary, text: () => string) => (p.perStep ? text() : '-');
 
 export const METRIC_COLUMNS: readonly MetricColumn[] = [
   {
@@ -78,7 +78,7 @@ export const METRIC_COLUMNS: readonly MetricColumn[] = [
 ];
 
 /** The columns of this report's table, in order. */
-export function metricColumns(report: Report): MetricColumn[] {
+export function metricColumns(report: ReportSummary): MetricColumn[] {
   return METRIC_COLUMNS.filter((c) => c.shown(report));
 }
 
@@ -87,8 +87,8 @@ export const BELOW_FLOAT32 = 'below float32';
 
 export interface RefinementColumn {
   id: 'steps' | 'raw' | 'corrected' | 'alpha' | 'rawOrder' | 'correctedOrder';
-  label(report: Report): string;
-  shown(report: Report): boolean;
+  label(report: ReportSummary): string;
+  shown(report: ReportSummary): boolean;
   /** The cell of level k of the study. */
   cell(r: Refinement, k: number): string;
 }
@@ -120,12 +120,12 @@ export const REFINEMENT_COLUMNS: readonly RefinementColumn[] = [
   },
 ];
 
-export function refinementColumns(report: Report): RefinementColumn[] {
+export function refinementColumns(report: ReportSummary): RefinementColumn[] {
   return REFINEMENT_COLUMNS.filter((c) => c.shown(report));
 }
 
 /** The study's overall orders in words, e.g. "raw order 0.0017, filter121 order 1.95", with the float32 floor when it hides one. */
-export function refinementSummary(r: Refinement, report: Report): string {
+export function refinementSummary(r: Refinement, report: ReportSummary): string {
   const order = (o: number) =>
     Number.isFinite(o)
       ? formatNumber(o, 2)

@@ -3,7 +3,7 @@
 // The static diagnostics of the front end (schemes/analysis.ts) take their
 // remedies from here too, so a warning reads the same before and after a check.
 import type { GradEngine, GradFix } from '../model';
-import type { ParameterMetrics, ParameterReport, Refinement } from '../report';
+import type { ParameterMetrics, ParameterSummary, Refinement } from '../report';
 import { DETECTOR } from '../engine/detect';
 import { OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION } from '../registry/corrections';
 import { STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
@@ -73,7 +73,7 @@ export function studyClause(r: Refinement, label: string, error: (l: Level) => n
 }
 
 /** The refinement study in one sentence, for finding messages ('' without a study of two levels). */
-export function studySentence(p: ParameterReport, correction: string): string {
+export function studySentence(p: ParameterSummary, correction: string): string {
   const r = p.refinement;
   if (!r || r.levels.length < 2) return '';
   return ` Refinement: ${studyClause(r, 'raw error', (l) => l.relError, r.rawOrder)}; ${studyClause(r, correction, (l) => l.correctedRelError, r.correctedOrder)}.`;

@@ -1,5 +1,5 @@
 // Plain-text tables for the terminal (the CLI): the report's metric columns, padded.
-import type { Report } from '../report';
+import type { ReportSummary } from '../report';
 import { metricColumns } from './columns';
 
 /** Columns padded to a common width; the first `left` columns left-aligned, the rest right-aligned. */
@@ -16,7 +16,7 @@ export function textTable(rows: string[][], left: number): string {
 }
 
 /** One row per parameter: name, shape, kind, then the report's metric columns (columns.ts). */
-export function metricsTableText(report: Report): string {
+export function metricsTableText(report: ReportSummary): string {
   const cols = metricColumns(report);
   const head = ['parameter', 'shape', 'kind', ...cols.map((c) => c.label(report)), ''];
   const rows = report.parameters.map((p) => [

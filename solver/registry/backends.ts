@@ -5,7 +5,10 @@
 
 /** The backends, in the order the CLI lists them; `description` is the setting's enumDescription in package.json. */
 export const BACKENDS = {
-  auto: { description: 'Native TensorFlow when @tensorflow/tfjs-node loads, else WebAssembly, else plain JavaScript.' },
+  auto: {
+    description:
+      'Native TensorFlow when @tensorflow/tfjs-node loads; else plain JavaScript (cpu) or WebAssembly, decided once per machine and model size (cpu for small models) and remembered.',
+  },
   cpu: { description: 'TensorFlow.js plain JavaScript backend.' },
   wasm: { description: 'TensorFlow.js WebAssembly backend.' },
   tensorflow: { description: 'Native TensorFlow (@tensorflow/tfjs-node); falls back when it is not installed.' },

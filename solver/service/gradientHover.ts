@@ -1,6 +1,6 @@
 // The gradient-check figures shown in hovers (moved from the round-1 server
 // hover): the report lives in the server, so the service takes it as an input.
-import type { ParameterReport, Refinement, Report } from '../report';
+import type { ParameterSummary, Refinement, ReportSummary } from '../report';
 import { formatNumber } from '../presentation/format';
 import {
   metricColumns,
@@ -12,7 +12,7 @@ import {
 
 export interface GradientContext {
   /** Last gradient-check report for this document. */
-  report?: Report;
+  report?: ReportSummary;
   /** True when `report` describes exactly the current text. */
   reportIsCurrent?: boolean;
   /** Human-readable state of a pending/running check, if any. */
@@ -21,7 +21,7 @@ export interface GradientContext {
 
 const fmt = formatNumber;
 
-function reportHeader(report: Report): string {
+function reportHeader(report: ReportSummary): string {
   const t = report.timings?.totalMs;
   return [
     `**ODE Lens gradient check** · scheme \`${report.scheme}\` · ${report.steps} steps (h = ${fmt(report.dt)}) · backend \`${report.backend}\`` +
@@ -70,12 +70,12 @@ function markdownTable(head: string[], rows: string[][]): string[] {
   return [line(head), `|${head.map((_, i) => (i === 0 ? ':--' : '--:')).join('|')}|`, ...rows.map(line)];
 }
 
-function footnote(cols: MetricColumn[], report: Report): string {
+function footnote(cols: MetricColumn[], report: ReportSummary): string {
   return cols.map((c) => c.description(report)).join('; ') + '.';
 }
 
 /** The figures of one parameter: the report's metric columns (presentation/columns.ts). */
-function metricsTable(p: ParameterReport, report: Report): string {
+function metricsTable(p: ParameterSummary, report: ReportSummary): string {
   const cols = metricColumns(report);
   return markdownTable(
     cols.map((c) => c.label(report)),
@@ -84,7 +84,7 @@ function metricsTable(p: ParameterReport, report: Report): string {
 }
 
 /** The refinement study: errors and α per step count, observed orders. */
-function refinementTable(r: Refinement, report: Report): string {
+function refinementTable(r: Refinement, report: ReportSummary): string {
   const cols = refinementColumns(report);
   return [
     `Refinement (same θ(t), more steps): ${refinementSummary(r, report)}`,
@@ -96,7 +96,7 @@ function refinementTable(r: Refinement, report: Report): string {
   ].join('\n');
 }
 
-export function parameterReport(name: string, ctx: GradientContext): ParameterReport | undefined {
+export function parameterReport(name: string, ctx: GradientContext): ParameterSummary | undefined {
   const k = name.toLowerCase();
   return ctx.report?.parameters.find((p) => p.name.toLowerCase() === k);
 }

@@ -6,6 +6,7 @@ import type { EquationStmt, InitStmt, ParamItem } from '../language/ast';
 import { contains, type ServiceDocument } from './document';
 import { reportHoverMarkdown, parameterMetricsMarkdown, parameterReport, type GradientContext } from './gradientHover';
 import { effectiveOptions } from './modelOptions';
+import { copyCount } from '../summary';
 import { schemeMarkdown, schemeSyntax } from './schemeInfo';
 import { keyOf, type Declaration } from './symbols';
 import { elementCount } from '../ops/shapes';
@@ -109,7 +110,8 @@ function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: b
       const o = effectiveOptions(doc, input.model);
       let head = `**param \`${d.name}\`** · shape ${shapeText(d.shape)}`;
       if (item?.perStep) {
-        const copies = parameterReport(d.name, input)?.raw.length ?? o.steps;
+        const reported = parameterReport(d.name, input);
+        const copies = (reported && copyCount(reported)) ?? o.steps;
         head += ` · per-step: ${copies} cop${copies === 1 ? 'y' : 'ies'} (one per ${o.tie === 'stage' ? 'stage of each of the ' + o.steps + ' steps' : 'step'})`;
       } else head += ' · shared across time';
       if (item?.init)

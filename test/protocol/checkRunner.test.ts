@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { CheckRunner } from '../../server/checkRunner';
-import type { Report } from '../../solver/report';
+import type { ReportSummary } from '../../solver/report';
 
 const dir = mkdtempSync(join(tmpdir(), 'odelens-runner-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,12 +27,12 @@ parentPort.on('message', (m) => {
   if (kind === 'ok') {
     timers.set(m.id, setTimeout(() => {
       timers.delete(m.id);
-      parentPort.postMessage({ type: 'result', id: m.id, ms: Number(arg), report: { version: 1, text: m.text, backend: m.backend } });
+      parentPort.postMessage({ type: 'result', id: m.id, ms: Number(arg), summary: { version: 1, text: m.text, backend: m.backend }, tables: [] });
     }, Number(arg)));
   } else if (kind === 'spin') {
     const end = Date.now() + Number(arg);
     while (Date.now() < end) {} // ignores cancel and the budget
-    parentPort.postMessage({ type: 'result', id: m.id, ms: Number(arg), report: { version: 1, text: m.text } });
+    parentPort.postMessage({ type: 'result', id: m.id, ms: Number(arg), summary: { version: 1, text: m.text }, tables: [] });
   } else if (kind === 'crash') {
     throw new Error('boom');
   } else if (kind === 'exit') {
@@ -59,7 +59,7 @@ const req = (key: string, text: string, timeBudgetMs = 10_000) => ({
   backend: 'cpu' as const,
   timeBudgetMs,
 });
-const textOf = (r: Report) => (r as unknown as { text: string }).text;
+const textOf = (r: ReportSummary) => (r as unknown as { text: string }).text;
 
 describe('CheckRunner', { timeout: 60_000 }, () => {
   it('runs checks in a warm worker and reuses it', async (t) => {
@@ -80,7 +80,7 @@ describe('CheckRunner', { timeout: 60_000 }, () => {
     assert.deepEqual(await first, { kind: 'cancelled' });
     const out = await second;
     assert.equal(out.kind, 'done');
-    if (out.kind === 'done') assert.equal(textOf(out.report), 'ok:10');
+    if (out.kind === 'done') assert.equal(textOf(out.result.summary), 'ok:10');
     assert.equal(runner.stats.workersStarted, 1, 'a cooperative cancel keeps the warm worker');
   });
 

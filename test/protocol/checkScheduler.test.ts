@@ -5,23 +5,25 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RunCheckResult } from '../../protocol/customMessages';
 import { DEFAULT_SETTINGS, type OdeLensSettings } from '../../protocol/settings';
-import type { Report } from '../../solver/report';
+import type { ReportSummary } from '../../solver/report';
 import type { CheckOutcome, CheckRequest, CheckRunnerOptions } from '../../server/checkRunner';
 import { CheckScheduler, type Runner } from '../../server/checkScheduler';
 import { DocumentStore, type OpenDocument } from '../../server/documentStore';
-import { hashOf, ReportCache } from '../../server/reportCache';
+import { hashOf, ReportCache, type CheckResult } from '../../server/reportCache';
 
 const MODEL = (meth: string) =>
   `state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 0.3)\nx' = W @ x\nloss = 0.5 * sum(x(T)^2)\n@ total=1, steps=8, meth=${meth}\ndone\n`;
 const URI = 'untitled:model.ode';
 const DEBOUNCE_MS = 30;
 
-const fakeReport = (backend: string, findings = 0): Report =>
-  ({
+const fakeResult = (backend: string, findings = 0): CheckResult => ({
+  summary: {
     backend,
     parameters: [],
     findings: Array.from({ length: findings }, () => ({ code: 'oscillating-gradient' })),
-  }) as unknown as Report;
+  } as unknown as ReportSummary,
+  tables: [],
+});
 
 interface Job {
   request: CheckRequest;
@@ -52,7 +54,7 @@ class FakeRunner implements Runner {
   }
   async dispose(): Promise<void> {}
   finish(job: Job, outcome: CheckOutcome): void {
-    if (job.done && outcome.kind === 'done') this.hooks.onLateReport?.(job.request, outcome.report, outcome.ms);
+    if (job.done && outcome.kind === 'done') this.hooks.onLateReport?.(job.request, outcome.result, outcome.ms);
     this.settle(job, outcome);
   }
   private settle(job: Job, outcome: CheckOutcome): void {
@@ -82,7 +84,7 @@ function setup(settings: Partial<OdeLensSettings['check']> = {}) {
       },
       status: (_, p) =>
         events.push(`status ${p.state}${p.cached ? ' cached' : ''}${p.message && !p.cached ? `: ${p.message}` : ''}`),
-      report: (st, r) => events.push(`report v${st.version} ${r.backend}`),
+      report: (st, r) => events.push(`report v${st.version} ${r.summary.backend}`),
     },
     log: () => {},
   });
@@ -109,7 +111,7 @@ describe('check scheduler', () => {
     const jobs = s.runner().jobs;
     assert.equal(jobs.length, 1);
     assert.equal(jobs[0].request.text, MODEL('leapfrog'));
-    s.runner().finish(jobs[0], { kind: 'done', report: fakeReport('cpu', 2), ms: 12.4 });
+    s.runner().finish(jobs[0], { kind: 'done', result: fakeResult('cpu', 2), ms: 12.4 });
     await wait(0);
     assert.deepEqual(s.events, [
       'status queued',
@@ -128,7 +130,7 @@ describe('check scheduler', () => {
     const s = setup();
     const first = s.edit(1, MODEL('leapfrog'));
     await wait(DEBOUNCE_MS * 2);
-    s.runner().finish(s.runner().jobs[0], { kind: 'done', report: fakeReport('cpu'), ms: 5 });
+    s.runner().finish(s.runner().jobs[0], { kind: 'done', result: fakeResult('cpu'), ms: 5 });
     await wait(0);
     s.edit(2, MODEL('rk4'));
     s.edit(3, MODEL('leapfrog'));
@@ -140,7 +142,7 @@ describe('check scheduler', () => {
     const forced = s.scheduler.schedule(first, true);
     await wait(5);
     assert.equal(s.runner().jobs.length, 2);
-    s.runner().finish(s.runner().jobs[1], { kind: 'done', report: fakeReport('wasm'), ms: 5 });
+    s.runner().finish(s.runner().jobs[1], { kind: 'done', result: fakeResult('wasm'), ms: 5 });
     assert.equal(((await forced) as RunCheckResult).report?.backend, 'wasm');
   });
 
@@ -152,9 +154,9 @@ describe('check scheduler', () => {
     s.edit(2, MODEL('heun'));
     assert.ok(old.done, 'the running check was cancelled');
     assert.ok(s.events.includes('status cancelled'));
-    s.runner().finish(old, { kind: 'done', report: fakeReport('late'), ms: 5 });
+    s.runner().finish(old, { kind: 'done', result: fakeResult('late'), ms: 5 });
     assert.equal(st.last, undefined, 'a report of old content does not become the current one');
-    assert.equal(s.cache.get('auto', hashOf(MODEL('leapfrog')))?.report.backend, 'late');
+    assert.equal(s.cache.get('auto', hashOf(MODEL('leapfrog')))?.summary.backend, 'late');
   });
 
   it('a failed check leaves one diagnostic on the scheme, for that content only', async () => {
@@ -197,19 +199,17 @@ describe('check scheduler', () => {
 });
 
 describe('report cache', () => {
-  const withValues = (n: number): Report =>
-    ({
-      backend: 'cpu',
-      findings: [],
-      parameters: [{ raw: [new Array(n).fill(0)], corrected: [], reference: [] }],
-    }) as unknown as Report;
+  const withValues = (n: number): CheckResult => ({
+    summary: { backend: 'cpu', findings: [], parameters: [] } as unknown as ReportSummary,
+    tables: [{ info: {} as never, series: [{ name: 'raw', x: new Float64Array(n), values: new Float64Array(n) }] }],
+  });
 
   it('forgets the least recently used report beyond its count', () => {
     const cache = new ReportCache({ maxEntries: 2, maxValues: 1000 });
-    cache.set('cpu', 'a', { report: withValues(1), ms: 1 });
-    cache.set('cpu', 'b', { report: withValues(1), ms: 1 });
+    cache.set('cpu', 'a', { ...withValues(1), ms: 1 });
+    cache.set('cpu', 'b', { ...withValues(1), ms: 1 });
     assert.ok(cache.get('cpu', 'a')); // a is now the most recent
-    cache.set('cpu', 'c', { report: withValues(1), ms: 1 });
+    cache.set('cpu', 'c', { ...withValues(1), ms: 1 });
     assert.ok(cache.get('cpu', 'a'));
     assert.equal(cache.get('cpu', 'b'), undefined);
     assert.equal(cache.get('wasm', 'a'), undefined, 'keyed by backend too');
@@ -217,11 +217,11 @@ describe('report cache', () => {
 
   it('is bounded by the floats the reports hold; a report larger than the bound is not kept', () => {
     const cache = new ReportCache({ maxEntries: 10, maxValues: 100 });
-    cache.set('cpu', 'a', { report: withValues(60), ms: 1 });
-    cache.set('cpu', 'b', { report: withValues(60), ms: 1 });
+    cache.set('cpu', 'a', { ...withValues(60), ms: 1 });
+    cache.set('cpu', 'b', { ...withValues(60), ms: 1 });
     assert.equal(cache.get('cpu', 'a'), undefined);
     assert.ok(cache.get('cpu', 'b'));
-    cache.set('cpu', 'b', { report: withValues(101), ms: 1 });
+    cache.set('cpu', 'b', { ...withValues(101), ms: 1 });
     assert.equal(cache.get('cpu', 'b'), undefined, 'the larger report replaced nothing and the old one is gone');
     assert.equal(cache.size, 0);
   });

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import type { Report } from '../../solver/report';
+import type { ReportSummary } from '../../solver/report';
 import {
   GetReportRequest,
   ReportNotification,
@@ -44,7 +44,7 @@ class Client extends LspClient {
     return super.lastDiagnostics(uri, version) as Diag[] | undefined;
   }
 
-  reportFor(uri: string, version: number): Report | undefined {
+  reportFor(uri: string, version: number): ReportSummary | undefined {
     return this.reports.find((r) => r.uri === uri && r.version === version)?.report;
   }
 }

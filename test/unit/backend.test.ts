@@ -1,10 +1,16 @@
-// Backend selection: auto measures per size class and remembers the choice;
-// explicit cpu/wasm requests are honoured; tensorflow falls back with a reason
-// when @tensorflow/tfjs-node is not installed (it cannot install here).
+// Backend selection: auto takes cpu by rule for small models, measures larger ones per size class and
+// remembers the choice (in a cache directory of its own here); explicit cpu/wasm requests are honoured;
+// tensorflow falls back with a reason when @tensorflow/tfjs-node is not installed (it cannot install here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { initBackend, autoChoices, sizeClass, sizeHint } from '../../solver/engine/backend';
 import { analyse } from '../../solver/language/index';
+
+// Decisions this file measures go to a directory of its own, not the user's cache.
+process.env.ODELENS_CACHE_DIR = mkdtempSync(join(tmpdir(), 'odelens-backend-'));
 
 let nativeAvailable = false;
 try {
@@ -14,8 +20,23 @@ try {
   /* not installed */
 }
 
+test('auto takes cpu by rule, without a measurement, for models of at most 256 values per step', {
+  skip: nativeAvailable ? 'tfjs-node is installed here: auto takes it without a probe' : false,
+}, async () => {
+  for (const hint of [
+    { elements: 64 * 80, steps: 64 }, // the spiral example
+    { elements: 4, steps: 200 }, // the harmonic oscillator: one shared 2×2 matrix
+    { elements: 256 * 1024, steps: 1024 },
+  ]) {
+    const h = await initBackend('auto', hint);
+    assert.equal(h.backend, 'cpu');
+    assert.match(h.reason ?? '', /by rule/);
+    assert.equal(autoChoices().get(sizeClass(hint)), undefined, 'nothing measured');
+  }
+});
+
 test('auto returns a valid backend, measured once per size class and remembered', async () => {
-  const small = { elements: 64 * 100, steps: 64 };
+  const small = { elements: 64 * 10_000, steps: 64 }; // 4^7 values per step
   const h = await initBackend('auto', small);
   assert.ok(['tensorflow', 'wasm', 'cpu'].includes(h.backend));
   assert.ok(h.reason && h.reason.startsWith('auto'), h.reason);
@@ -27,8 +48,8 @@ test('auto returns a valid backend, measured once per size class and remembered'
     const first = autoChoices().get(cls);
     assert.ok(first, 'the choice is remembered');
     assert.match(first.reason, /cpu .*wasm/);
-    const again = await initBackend('auto', { elements: 64 * 120, steps: 64 }); // same size class
-    assert.equal(sizeClass({ elements: 64 * 120, steps: 64 }), cls);
+    const again = await initBackend('auto', { elements: 64 * 10_200, steps: 64 }); // same size class
+    assert.equal(sizeClass({ elements: 64 * 10_200, steps: 64 }), cls);
     assert.equal(again.backend, first.backend);
     assert.equal(autoChoices().get(cls), first, 'not measured again');
     assert.notEqual(sizeClass({ elements: 64 * 100_000, steps: 64 }), cls);
@@ -41,7 +62,7 @@ test('auto measures every step class, short solves included', {
   // The probe once split a single stack with tf.split, which has no gradient: every model of ≤ 16 steps
   // failed its first check under auto.
   for (const steps of [1, 4, 8, 16, 17, 64, 256]) {
-    const hint = { elements: 10 * steps, steps };
+    const hint = { elements: 3000 * steps, steps }; // 4^6 values per step: a class no other test here measures
     const h = await initBackend('auto', hint);
     assert.ok(['wasm', 'cpu'].includes(h.backend), `${steps} steps: ${h.backend}`);
     assert.ok(autoChoices().get(sizeClass(hint)), `${steps} steps: measured and remembered`);

@@ -1,7 +1,8 @@
 // The plot webview (dist/webview.js) in a real Chromium page, under the same strict CSP
 // the panel uses (webview/html.ts). NOTE: this test STUBS `acquireVsCodeApi` (an init
-// script records posted messages); the real VS Code webview host is exercised by the
-// end-to-end suite (test/e2e/vscode.test.ts). Skips with a printed reason when Chromium
+// script records posted messages) and plays the host: it posts a report's summary and
+// answers the page's rows requests as the server does (solver/rows.ts on the packed
+// rows); the real VS Code webview host is exercised by the end-to-end suite (test/e2e/vscode.test.ts). Skips with a printed reason when Chromium
 // or playwright-core is missing, unless ODELENS_REQUIRE_E2E=1 (then it fails).
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,6 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Report } from '../../solver/report';
+import type { RowQuery, RowTable } from '../../solver/rows';
+import { answerRows } from '../../solver/rows';
+import { splitReport } from '../../solver/summary';
 import { renderWebviewHtml } from '../../webview/html';
 import { CHART_CANVAS_ID, DATASET_LABELS } from '../../protocol/webviewMessages';
 import { findChromium, hasPlaywright, launchChromium, prerequisiteOrSkip } from '../support/browser';
@@ -26,17 +30,41 @@ const STUB = `
   let state;
   // Stub of the VS Code webview API (the real host is covered by the e2e suite).
   window.acquireVsCodeApi = () => ({
-    postMessage: (m) => window.__posted.push(m),
+    postMessage: (m) => { window.__posted.push(m); window.__odeLensHost?.(m); },
     getState: () => state,
     setState: (s) => { state = s; },
   });
   document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
 `;
 
+interface RowsMessage {
+  type: 'rows';
+  uri: string;
+  requestId: number;
+  key?: string;
+  query: RowQuery;
+}
+
 describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
   let context: BrowserContext | undefined;
   let page: Page;
   let report: Report;
+  /** The rows of the report on show, as the server holds them, and the rows requests the page made. */
+  let shown: { key: string; tables: RowTable[] } | undefined;
+  const rowRequests: RowsMessage[] = [];
+  let nextKey = 1;
+  /** Posts a report as the panel does: its summary, under a fresh key; the host answers rows from its tables. */
+  const postReport = async (r: Report, fileName?: string) => {
+    const { summary, tables } = splitReport(r);
+    shown = { key: `k${nextKey++}`, tables };
+    await page.evaluate((m) => window.postMessage(m, '*'), {
+      type: 'report',
+      uri: URI,
+      ...(fileName ? { fileName } : {}),
+      key: shown.key,
+      report: summary,
+    });
+  };
   let skipReason: string | undefined;
   const pageErrors: string[] = [];
   let userDataDir = '';
@@ -76,6 +104,25 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
         });
       return route.fulfill({ status: 404, body: '' });
     });
+    // The host: answers rows requests from the packed rows of the report on show, as server/rows.ts does.
+    await page.exposeFunction('__odeLensHost', async (m: { type: string }) => {
+      if (m.type !== 'rows' || !shown) return;
+      const q = m as RowsMessage;
+      rowRequests.push(q);
+      const answer = answerRows(shown.tables, q.query);
+      const result =
+        q.key !== shown.key
+          ? { key: shown.key, stale: true, message: 'stale' }
+          : typeof answer === 'string'
+            ? { key: shown.key, message: answer }
+            : { key: shown.key, rows: answer };
+      await page.evaluate((a) => window.postMessage(a, '*'), {
+        type: 'rows',
+        uri: q.uri,
+        requestId: q.requestId,
+        result,
+      });
+    });
     await page.addInitScript(STUB);
     await page.goto(`${ORIGIN}/index.html`);
   });
@@ -96,10 +143,7 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
 
   it('draws raw AD, corrected and reference series for a real report', async (t) => {
     if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
-    await page.evaluate(
-      ([uri, r]) => window.postMessage({ type: 'report', uri, fileName: 'spiral.ode', report: r }, '*'),
-      [URI, report] as const,
-    );
+    await postReport(report, 'spiral.ode');
     await page.waitForFunction(() => !!(window as unknown as { odeLensPlot?: { chart?: unknown } }).odeLensPlot?.chart);
     const info = await page.evaluate(() => {
       const g = (
@@ -222,6 +266,11 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
       other.name,
     );
     await page.selectOption('#odelens-component', '0');
+    // The chart follows when the component's rows arrive.
+    await page.waitForFunction((n) => {
+      const g = (window as unknown as { odeLensPlot: { parameter: string; component: number } }).odeLensPlot;
+      return g.parameter === n && g.component === 0;
+    }, other.name);
     const sel = await page.evaluate(() => {
       const g = (
         window as unknown as {
@@ -255,10 +304,7 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
         { ...p, raw: cut(p.raw), corrected: cut(p.corrected), reference: cut(p.reference), components: cols },
       ],
     };
-    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, report: r }, '*'), [
-      URI,
-      partial,
-    ] as const);
+    await postReport(partial);
     await page.waitForFunction(() => document.querySelectorAll('#odelens-component option').length === 2);
     const labels = await page.$$eval('#odelens-component option', (os) => os.map((o) => o.textContent ?? ''));
     const label = (flat: number) => `${p.name}[${Math.floor(flat / p.shape[1])},${flat % p.shape[1]}]`;
@@ -267,6 +313,60 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
       (await page.getAttribute('#odelens-component', 'title')) ?? '',
       new RegExp(`The 2 of ${p.shape[0] * p.shape[1]} components`),
     );
+  });
+
+  it('asks for one component at the width it draws: a long run arrives as min and max per pixel, the oscillation intact', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    const p = report.parameters.find((q) => q.perStep)!;
+    const N = 8192,
+      width = 16;
+    const layerTimes = Array.from({ length: N }, (_, n) => n / N);
+    // A smooth density with a period-2 oscillation on top, as leapfrog's raw AD has.
+    const reference = layerTimes.map((tn) => Array.from({ length: width }, (_, j) => Math.sin(3 * tn + j)));
+    const raw = reference.map((row, n) => row.map((v) => v + (n % 2 ? 0.5 : -0.5)));
+    const long: Report = {
+      ...report,
+      steps: N,
+      parameters: [{ ...p, layerTimes, raw, corrected: reference, reference, components: undefined }],
+    };
+    const before = rowRequests.length;
+    await postReport(long);
+    await page.waitForFunction((n) => {
+      const g = (window as unknown as { odeLensPlot: { parameter: string; rows?: { rows: number } } }).odeLensPlot;
+      return g.parameter === n && g.rows?.rows === 8192;
+    }, p.name);
+    const asked = rowRequests.slice(before);
+    assert.ok(asked.length >= 1, 'the page asked for rows');
+    const q = asked.at(-1)!.query;
+    assert.deepEqual([q.view, q.target, q.columns.length], ['layers', p.name, 1]);
+    const drawn = await page.evaluate(() => {
+      const g = (
+        window as unknown as {
+          odeLensPlot: {
+            component: number;
+            rows: { downsampled: boolean; buckets: number };
+            chart: { data: { datasets: { data: { y: number | null }[] }[] } };
+          };
+        }
+      ).odeLensPlot;
+      const ys = g.chart.data.datasets[0].data.map((d) => d.y ?? Number.NaN);
+      return {
+        component: g.component,
+        rows: g.rows,
+        lengths: g.chart.data.datasets.map((d) => d.data.length),
+        min: Math.min(...ys),
+        max: Math.max(...ys),
+        pixels: document.getElementById('odelens-gradient-chart')!.getBoundingClientRect().width * devicePixelRatio,
+      };
+    });
+    console.log(`# 8192 layers drawn as ${JSON.stringify(drawn)}`);
+    assert.equal(drawn.rows.downsampled, true);
+    assert.ok(drawn.rows.buckets <= q.buckets && q.buckets <= drawn.pixels + 64, JSON.stringify({ q, drawn }));
+    for (const n of drawn.lengths) assert.ok(n <= 3 * drawn.rows.buckets && n < N, `${n} points drawn`);
+    // The envelope of the raw series is the column's own: nothing of the oscillation is lost.
+    const column = raw.map((row) => row[drawn.component]);
+    assert.equal(drawn.min, Math.min(...column));
+    assert.equal(drawn.max, Math.max(...column));
   });
 
   it('shows a clear empty state when no parameter is per-step', async (t) => {
@@ -284,10 +384,7 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
       })),
       findings: [],
     };
-    await page.evaluate(([uri, r]) => window.postMessage({ type: 'report', uri, report: r }, '*'), [
-      URI,
-      shared,
-    ] as const);
+    await postReport(shared);
     await page.waitForFunction(() => !(window as unknown as { odeLensPlot: { chart?: unknown } }).odeLensPlot.chart);
     assert.match((await page.textContent('#odelens-empty-text')) ?? '', /no per-step parameters/);
     assert.equal(await page.isVisible(`#${CHART_CANVAS_ID}`), false);
@@ -306,7 +403,7 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
       (window as unknown as { __posted: { type: string }[] }).__posted.map((m) => m.type),
     );
     assert.ok(
-      posted.every((m) => m === 'ready' || m === 'runCheck'),
+      posted.every((m) => m === 'ready' || m === 'runCheck' || m === 'rows'),
       JSON.stringify(posted),
     );
   });
