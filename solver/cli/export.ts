@@ -68,7 +68,14 @@ export async function exportCommand(args: string[], { out, err }: Output): Promi
     text = exportPyTorch(model, { source: parsed.file, values, valuesFrom, version: VERSION });
   } catch (e) {
     if (e instanceof ExportError) {
-      err(loc(parsed.file, { code: 'unsupported-expression', severity: 'error', message: `cannot export to PyTorch: ${e.message}`, range: e.range }));
+      err(
+        loc(parsed.file, {
+          code: 'unsupported-expression',
+          severity: 'error',
+          message: `cannot export to PyTorch: ${e.message}`,
+          range: e.range,
+        }),
+      );
       return 2;
     }
     throw e;

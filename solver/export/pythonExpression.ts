@@ -49,12 +49,14 @@ export function pythonExpression(e: Expr, scope: ExpressionScope): string {
       if (pi >= 0 && scope.states === 'rhs') return `p[${pi}]`;
       if (e.name === 't' && scope.states === 'rhs') return 't';
       if (e.name === 'pi') return '_k(math.pi)';
-      if (scope.states === 'loss' && model.data.some((d) => d.name === e.name)) return `_data(${JSON.stringify(e.name)})`;
+      if (scope.states === 'loss' && model.data.some((d) => d.name === e.name))
+        return `_data(${JSON.stringify(e.name)})`;
       throw new ExportError(`the name ${e.name} cannot be used here`, e.range);
     }
     case 'stateAtEnd': {
       const si = model.states.findIndex((s) => s.name === e.state);
-      if (si < 0 || scope.states !== 'loss') throw new ExportError(`${e.state}(T) is only available in the loss`, e.range);
+      if (si < 0 || scope.states !== 'loss')
+        throw new ExportError(`${e.state}(T) is only available in the loss`, e.range);
       return `xT[${si}]`;
     }
     case 'stateAtData': {

@@ -58,6 +58,9 @@ function flowSteps(model: Model, layerTimes: number[]): number {
   return N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
 }
 
+/** Text for the module's docstring: one line, no closing quotes, no escapes. */
+const docLine = (s: string) => s.split('\n')[0].replace(/\\/g, '/').replace(/"""/g, "'''");
+
 /** Refuses what the generated module cannot run, naming the construct. */
 function refuseUnsupported(model: Model): void {
   for (const s of model.states)
@@ -99,10 +102,10 @@ export function exportPyTorch(model: Model, options: ExportOptions): string {
   const data = Object.fromEntries(model.data.map((d) => [d.name, { times: d.times, values: d.values }]));
   const lines = [
     `"""`,
-    `${options.source}: the discrete network of an ODE model, exported by ODE Lens ${options.version}.`,
+    `${docLine(options.source)}: the discrete network of an ODE model, exported by ODE Lens ${options.version}.`,
     ``,
     `Scheme ${model.options.meth} (${scheme.kind === 'lmm' ? `started by ${startSteps(scheme)} start step(s) of ${scheme.start.name}` : `tie=${scheme.tie}`}), ${N} steps of h=${h} from t0=${t0};`,
-    `${layout.count} copies per per-step parameter; parameters from ${options.valuesFrom}.`,
+    `${layout.count} copies per per-step parameter; parameters from ${docLine(options.valuesFrom)}.`,
     `Needs PyTorch only. gradfix=${gradfix}: correct_gradients(model) applies ${applied ?? 'no correction'}`,
     `to the per-step parameters' gradients; call it after loss.backward() and before optimiser.step():`,
     ``,

@@ -236,7 +236,8 @@ def _sum_terms(terms):
 
 
 def _needs_probe():
-    return CORRECTION == "adjoint121" or REPORT_CORRECTION == "adjoint121"
+    per_step = any(per for _name, _shape, per in PARAMS)
+    return per_step and (CORRECTION == "adjoint121" or REPORT_CORRECTION == "adjoint121")
 
 
 # --- corrections (rows are copies; the values of one copy are flattened) ---
@@ -413,7 +414,8 @@ def gradients(model=None):
     model = model or ODEModel()
     model.zero_grad()
     loss = model()
-    loss.backward()
+    if loss.requires_grad:  # else the loss does not depend on any parameter: every gradient is zero
+        loss.backward()
     scale = _density_scale()
     grads = {name: model.theta[name].grad if model.theta[name].grad is not None else torch.zeros_like(model.theta[name])
              for name, _shape, _per in PARAMS}
@@ -547,6 +549,17 @@ def train(iterations=200, lr=0.2, correction=None, every=20, log=print):
     return model, final
 
 
+def json_safe(v):
+    """NaN and infinities as null, as JSON (and odelens check --json) writes them."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [json_safe(x) for x in v]
+    return v
+
+
 def _main(argv):
     import argparse
     parser = argparse.ArgumentParser(description="The discrete network of " + SOURCE + ", exported by ODE Lens.")
@@ -559,7 +572,7 @@ def _main(argv):
     parser.add_argument("--out", help="write the trained parameters here (odelens train --out format)")
     args = parser.parse_args(argv)
     if args.gradients:
-        print(json.dumps(gradients()))
+        print(json.dumps(json_safe(gradients())))
     elif args.train:
         model, _final = train(args.train, args.lr, False if args.raw else args.correction)
         if args.out:

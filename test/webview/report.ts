@@ -43,7 +43,7 @@ function constructedReport(model: Model): Report {
     };
   });
   return {
-    version: 1,
+    version: 2,
     scheme: model.options.meth,
     steps: N,
     dt: h,
@@ -53,6 +53,7 @@ function constructedReport(model: Model): Report {
     correction: 'filter121',
     backend: 'cpu',
     loss: 0.42,
+    checkedParameters: { kind: 'seeded', source: `seed=${model.options.seed}`, names: model.params.map((p) => p.name) },
     referenceError: 1e-5,
     findings: [],
     parameters,
