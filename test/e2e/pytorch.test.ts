@@ -19,7 +19,7 @@ import { exportPyTorch } from '../../solver/export/pytorch';
 import type { Model } from '../../solver/model';
 import type { Report } from '../../solver/report';
 import { prerequisiteOrSkip } from '../support/browser';
-import { makeScratch, repoRoot } from '../support/e2e';
+import { freePort, makeScratch, repoRoot } from '../support/e2e';
 import { expressionModel, modelText, smallTensorModel } from '../support/modelGenerators';
 import { GRADIENTS_DRIVER, torchPython } from '../support/python';
 
@@ -194,4 +194,183 @@ test('exported PyTorch modules match the check on generated models: every scheme
   const covered = await checkAgainstExports(python, 'generated', models, 1e-4);
   for (const c of ['leapfrog', 'ab3', 'milne', 'rk4', 'average', 'filter121', 'adjoint121', 'stagesum', 'tie=stage'])
     assert.ok(covered.has(c), `no generated model covers ${c}: ${[...covered].join(' ')}`);
+});
+
+const hasCli = existsSync(CLI);
+
+test('odelens export writes the module; python3 model.py --gradients prints what odelens check --json reports', async (t) => {
+  const python = needTorch(t);
+  if (!python || !prerequisiteOrSkip(t, hasCli, 'dist/cli.js missing (npm run build)')) return;
+  const { root } = makeScratch('pytorch-cli');
+  const module = join(root, 'spiral.py');
+  const ex = spawnSync(process.execPath, [CLI, 'export', 'examples/spiral.ode', '--to', 'pytorch', '-o', module], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  assert.equal(ex.status, 0, ex.stderr);
+  const text = readFileSync(module, 'utf8');
+  // Self-contained: it imports the standard library and PyTorch only.
+  const imports = [...text.matchAll(/^\s*(?:import|from)\s+([\w.]+)/gm)].map((m) => m[1].split('.')[0]);
+  assert.deepEqual([...new Set(imports)].sort(), ['argparse', 'json', 'math', 'sys', 'torch']);
+  const g = spawnSync(python, [module, '--gradients'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  assert.equal(g.status, 0, g.stderr);
+  const got = JSON.parse(g.stdout) as Exported;
+  const check = spawnSync(process.execPath, [CLI, 'check', 'examples/spiral.ode', '--json', '--backend', 'cpu'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  assert.equal(check.status, 1, check.stderr);
+  const report = JSON.parse(check.stdout) as Report;
+  compare('examples/spiral.ode', got, report, 1e-4);
+  // Bad targets and unknown options are refused by name.
+  const bad = spawnSync(process.execPath, [CLI, 'export', 'examples/spiral.ode', '--to', 'jax'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--to must be one of pytorch, not 'jax'/);
+});
+
+/** The final figures of a run of train() in the exported module (loss, flow loss, total variation). */
+function torchTraining(python: string, module: string, args: string[]): Record<string, number> {
+  const r = spawnSync(python, [module, '--train', '200', '--lr', '0.2', ...args], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const last = r.stdout.trim().split('\n').pop() as string;
+  return JSON.parse(last).final;
+}
+
+test('200 SGD steps in PyTorch with the exported correction give the figures of odelens train; raw AD the zig-zag', async (t) => {
+  const python = needTorch(t);
+  if (!python || !prerequisiteOrSkip(t, hasCli, 'dist/cli.js missing (npm run build)')) return;
+  const { root } = makeScratch('pytorch-train');
+  const module = join(root, 'spiral.py');
+  const ex = spawnSync(process.execPath, [CLI, 'export', 'examples/spiral.ode', '--to', 'pytorch', '-o', module], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  assert.equal(ex.status, 0, ex.stderr);
+  for (const [gradient, args] of [
+    ['filter121', ['--correction', 'filter121']],
+    ['ad', ['--raw']],
+  ] as const) {
+    const ode = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'train',
+        'examples/spiral.ode',
+        '--optimizer',
+        'sgd',
+        '--lr',
+        '0.2',
+        '--iterations',
+        '200',
+        '--gradient',
+        gradient,
+        '--backend',
+        'cpu',
+        '--json',
+      ],
+      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 26 },
+    );
+    assert.equal(ode.status, 0, ode.stderr);
+    const want = JSON.parse(ode.stdout).final as {
+      loss: number;
+      flowLoss: number;
+      totalVariation: Record<string, number>;
+    };
+    const wantTv = Object.values(want.totalVariation).reduce((a, b) => a + b, 0);
+    const got = torchTraining(python, module, [...args]);
+    console.log(
+      `# ${gradient}: odelens train loss ${want.loss}, flow loss ${want.flowLoss}, total variation ${wantTv}; PyTorch ${got.loss}, ${got.flowLoss}, ${got.totalVariation}`,
+    );
+    const close = (a: number, b: number, what: string) =>
+      assert.ok(Math.abs(a - b) <= 1e-3 * Math.abs(b) + 1e-7, `${gradient} ${what}: PyTorch ${a}, odelens ${b}`);
+    close(got.loss, want.loss, 'loss');
+    close(got.flowLoss, want.flowLoss, 'flow loss');
+    close(got.totalVariation, wantTv, 'total variation');
+  }
+});
+
+/** Two processes (gloo on 127.0.0.1) each take half of a batch of initial conditions. */
+const DISTRIBUTED = String.raw`
+import importlib.util, json, os, sys
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+path, port, out = sys.argv[1], sys.argv[2], sys.argv[3]
+spec = importlib.util.spec_from_file_location("exported", path)
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+BATCH = [[torch.tensor([2.0, 0.0])], [torch.tensor([1.5, 0.5])], [torch.tensor([-1.0, 1.0])], [torch.tensor([0.5, -2.0])]]
+
+
+def gradients(model):
+    return {name: model.theta[name].grad.reshape(-1).tolist() for name, _s, _p in m.PARAMS}
+
+
+def worker(rank, world):
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = port
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    model = m.ODEModel()
+    ddp = DDP(model)
+    ddp(BATCH[rank * 2:(rank + 1) * 2]).backward()  # DDP averages the two processes' gradients
+    m.correct_gradients(model)
+    if rank == 0:
+        with open(out + ".rank0", "w") as f:
+            json.dump(gradients(model), f)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    single = m.ODEModel()
+    single(BATCH).backward()
+    m.correct_gradients(single)
+    mp.spawn(worker, args=(2,), nprocs=2, join=True)
+    with open(out + ".rank0") as f:
+        distributed = json.load(f)
+    with open(out, "w") as f:
+        json.dump({"single": gradients(single), "distributed": distributed}, f)
+`;
+
+test('torch.distributed (gloo, two processes on 127.0.0.1 splitting a batch): the corrected gradients equal one process’s', async (t) => {
+  const python = needTorch(t);
+  if (!python || !prerequisiteOrSkip(t, hasCli, 'dist/cli.js missing (npm run build)')) return;
+  const { root } = makeScratch('pytorch-distributed');
+  const model = join(root, 'spiral.ode');
+  writeFileSync(
+    model,
+    readFileSync(join(ROOT, 'examples/spiral.ode'), 'utf8').replace(
+      /(@ [^\n]*meth=leapfrog[^\n]*)/,
+      '$1, gradfix=filter121',
+    ),
+  );
+  const module = join(root, 'spiral.py');
+  const ex = spawnSync(process.execPath, [CLI, 'export', model, '--to', 'pytorch', '-o', module], { encoding: 'utf8' });
+  assert.equal(ex.status, 0, ex.stderr);
+  const script = join(root, 'distributed.py');
+  writeFileSync(script, DISTRIBUTED);
+  const out = join(root, 'distributed.json');
+  const r = spawnSync(python, [script, module, String(await freePort()), out], {
+    encoding: 'utf8',
+    timeout: 600_000,
+    env: { ...process.env, OMP_NUM_THREADS: '1' },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const { single, distributed } = JSON.parse(readFileSync(out, 'utf8')) as Record<string, Record<string, number[]>>;
+  for (const name of ['W1', 'b1', 'W2']) {
+    const d = relativeError([distributed[name]], [single[name]]);
+    assert.ok(d <= 1e-5, `${name}: distributed and single-process corrected gradients differ by ${d}`);
+    assert.ok(
+      single[name].some((v) => v !== 0),
+      `${name}: a zero gradient proves nothing`,
+    );
+  }
 });
