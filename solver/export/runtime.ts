@@ -4,8 +4,8 @@
 // schemes/copies.ts), the loss of engine/observe.ts, the densities and corrections of
 // engine/corrections.ts and engine/layerAnalysis.ts, and the flow loss of engine/reference.ts
 // (RK4 with θ(t) interpolated through the layer times). Python source: no backquotes or
-// dollar-brace sequences in it, since it lives in a template literal.
-export const PYTHON_RUNTIME = String.raw`
+// dollar-brace sequences or backslashes in it, since it lives in a template literal.
+export const PYTHON_RUNTIME = `
 # ---------------------------------------------------------------------------
 # The solver and the corrections (the same in every exported model).
 # ---------------------------------------------------------------------------

@@ -297,7 +297,7 @@ test('200 SGD steps in PyTorch with the exported correction give the figures of 
 });
 
 /** Two processes (gloo on 127.0.0.1) each take half of a batch of initial conditions. */
-const DISTRIBUTED = String.raw`
+const DISTRIBUTED = `
 import importlib.util, json, os, sys
 import torch
 import torch.distributed as dist

@@ -23,7 +23,7 @@ export function torchPython(): { python?: string; tried: string[] } {
  * Runs exported modules in one interpreter (PyTorch is imported once): for each path, the
  * module's gradients() (what `python3 model.py --gradients` prints) or its error.
  */
-export const GRADIENTS_DRIVER = String.raw`
+export const GRADIENTS_DRIVER = `
 import importlib.util, json, sys, traceback
 for i, path in enumerate(sys.argv[1:]):
     try:
