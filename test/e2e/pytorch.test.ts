@@ -198,16 +198,21 @@ test('exported PyTorch modules match the check on generated models: every scheme
 
 const hasCli = existsSync(CLI);
 
-test('odelens export writes the module; python3 model.py --gradients prints what odelens check --json reports', async (t) => {
-  const python = needTorch(t);
-  if (!python || !prerequisiteOrSkip(t, hasCli, 'dist/cli.js missing (npm run build)')) return;
-  const { root } = makeScratch('pytorch-cli');
-  const module = join(root, 'spiral.py');
-  const ex = spawnSync(process.execPath, [CLI, 'export', 'examples/spiral.ode', '--to', 'pytorch', '-o', module], {
+/** `odelens export MODEL --to pytorch -o <scratch>/spiral.py`; returns the module's path. */
+function exportWithCli(scratch: string, model = 'examples/spiral.ode'): string {
+  const module = join(makeScratch(scratch).root, 'spiral.py');
+  const ex = spawnSync(process.execPath, [CLI, 'export', model, '--to', 'pytorch', '-o', module], {
     cwd: ROOT,
     encoding: 'utf8',
   });
   assert.equal(ex.status, 0, ex.stderr);
+  return module;
+}
+
+test('odelens export writes the module; python3 model.py --gradients prints what odelens check --json reports', async (t) => {
+  const python = needTorch(t);
+  if (!python || !prerequisiteOrSkip(t, hasCli, 'dist/cli.js missing (npm run build)')) return;
+  const module = exportWithCli('pytorch-cli');
   const text = readFileSync(module, 'utf8');
   // Self-contained: it imports the standard library and PyTorch only.
   const imports = [...text.matchAll(/^\s*(?:import|from)\s+([\w.]+)/gm)].map((m) => m[1].split('.')[0]);
@@ -246,13 +251,7 @@ function torchTraining(python: string, module: string, args: string[]): Record<s
 test('200 SGD steps in PyTorch with the exported correction give the figures of odelens train; raw AD the zig-zag', async (t) => {
   const python = needTorch(t);
   if (!python || !prerequisiteOrSkip(t, hasCli, 'dist/cli.js missing (npm run build)')) return;
-  const { root } = makeScratch('pytorch-train');
-  const module = join(root, 'spiral.py');
-  const ex = spawnSync(process.execPath, [CLI, 'export', 'examples/spiral.ode', '--to', 'pytorch', '-o', module], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  assert.equal(ex.status, 0, ex.stderr);
+  const module = exportWithCli('pytorch-train');
   for (const [gradient, args] of [
     ['filter121', ['--correction', 'filter121']],
     ['ad', ['--raw']],

@@ -44,6 +44,14 @@ function sarifValidator() {
 type Validator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
 const validates = (v: Validator, data: unknown): boolean => v(data);
 
+/** A scratch folder with bad.ode, a model with an undeclared name (exit status 2). */
+function withBadModel(): { dir: string; bad: string } {
+  const dir = scratch();
+  const bad = join(dir, 'bad.ode');
+  writeFileSync(bad, "state x[2]\nx' = W @ x\ndone\n");
+  return { dir, bad };
+}
+
 const scratch = () => mkdtempSync(join(tmpdir(), 'odelens-cli-'));
 
 test('odelens --version prints the package version', { skip }, () => {
@@ -55,9 +63,7 @@ test('odelens --version prints the package version', { skip }, () => {
 test('odelens check with several files and globs: a summary line per file, a total, the worst exit status', {
   skip,
 }, () => {
-  const dir = scratch();
-  const bad = join(dir, 'bad.ode');
-  writeFileSync(bad, "state x[2]\nx' = W @ x\ndone\n");
+  const { dir, bad } = withBadModel();
   const r = run('check', 'examples/*.ode', bad, join(dir, 'none-*.ode'), '--backend', 'cpu');
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stdout, /^examples\/spiral-rk4\.ode: \d+ errors?, \d+ warnings?.*; exit 0$/m);
@@ -83,9 +89,7 @@ test('odelens check --format json: real reports (every example, a refused file) 
   skip,
 }, () => {
   const validate = reportValidator();
-  const dir = scratch();
-  const bad = join(dir, 'bad.ode');
-  writeFileSync(bad, "state x[2]\nx' = W @ x\ndone\n");
+  const { bad } = withBadModel();
   const all = run('check', 'examples/**/*.ode', bad, '--format', 'json', '--backend', 'cpu');
   assert.equal(all.status, 2, all.stderr);
   const reports = JSON.parse(all.stdout);
@@ -106,9 +110,7 @@ test('odelens check --format sarif: a SARIF 2.1.0 log that validates, with a rul
   skip,
 }, () => {
   const validate = sarifValidator();
-  const dir = scratch();
-  const bad = join(dir, 'bad.ode');
-  writeFileSync(bad, "state x[2]\nx' = W @ x\ndone\n");
+  const { dir, bad } = withBadModel();
   const r = run('check', 'examples/**/*.ode', bad, join(dir, 'missing.ode'), '--format', 'sarif', '--backend', 'cpu');
   assert.equal(r.status, 2, r.stderr);
   const log = JSON.parse(r.stdout);
