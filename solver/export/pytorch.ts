@@ -96,7 +96,9 @@ export function exportPyTorch(model: Model, options: ExportOptions): string {
       const rows = Array.from({ length: p.perStep ? layout.count : 1 }, (_, n) =>
         Array.from(options.values[i].subarray(n * P, (n + 1) * P)),
       );
-      return [p.name, p.perStep ? rows : rows[0]];
+      // The seeded copies are equal: one row and a count keep the module small.
+      const equal = rows.every((r) => r.every((v, k) => v === rows[0][k]));
+      return [p.name, p.perStep ? (equal ? { repeat: rows.length, row: rows[0] } : rows) : rows[0]];
     }),
   );
   const data = Object.fromEntries(model.data.map((d) => [d.name, { times: d.times, values: d.values }]));
@@ -106,6 +108,11 @@ export function exportPyTorch(model: Model, options: ExportOptions): string {
     ``,
     `Scheme ${model.options.meth} (${scheme.kind === 'lmm' ? `started by ${startSteps(scheme)} start step(s) of ${scheme.start.name}` : `tie=${scheme.tie}`}), ${N} steps of h=${h} from t0=${t0};`,
     `${layout.count} copies per per-step parameter; parameters from ${docLine(options.valuesFrom)}.`,
+    ...(model.options.grad === 'adjoint'
+      ? [
+          'grad=adjoint: this module takes AD gradients of the discrete network (the continuous adjoint stays in ODE Lens).',
+        ]
+      : []),
     `Needs PyTorch only. gradfix=${gradfix}: correct_gradients(model) applies ${applied ?? 'no correction'}`,
     `to the per-step parameters' gradients; call it after loss.backward() and before optimiser.step():`,
     ``,
@@ -152,6 +159,7 @@ export function exportPyTorch(model: Model, options: ExportOptions): string {
     `STATES = ${py(model.states.map((s) => [s.name, s.shape]))}`,
     `# (name, shape, per-step)`,
     `PARAMS = ${py(model.params.map((p) => [p.name, p.shape, p.perStep]))}`,
+    `# Per parameter: its values (per-step: one row per copy, or {"repeat": copies, "row": values}).`,
     `INITIAL = ${py(initial)}`,
     `DATA = ${py(data)}`,
     ``,

@@ -94,7 +94,11 @@ class ODEModel(nn.Module):
         values = values or INITIAL
         self.theta = nn.ParameterDict()
         for name, shape, per_step in PARAMS:
-            v = torch.tensor(values[name], dtype=_F32)
+            given = values[name]
+            if isinstance(given, dict):
+                v = torch.tensor(given["row"], dtype=_F32).repeat(given["repeat"], 1)
+            else:
+                v = torch.tensor(given, dtype=_F32)
             self.theta[name] = nn.Parameter(v.reshape([COPIES] + shape if per_step else shape))
         self.probes = []
 
@@ -364,8 +368,26 @@ def _adjoint121(model, which):
     return {name: _extrapolate_edges(v, *EDGES) for name, v in out.items()}
 
 
+CORRECTIONS = ("filter121", "average", "adjoint121", "stagesum")
+
+
+def effective_correction(correction):
+    """The correction that applies to this model's copies, as odelens check substitutes it."""
+    if correction not in CORRECTIONS:
+        raise ValueError("unknown correction %r: one of %s" % (correction, ", ".join(CORRECTIONS)))
+    per_stage = SCHEME["kind"] == "rk" and SCHEME["tie"] == "stage"
+    if per_stage:
+        return "stagesum"
+    if correction == "stagesum" and SCHEME["kind"] == "lmm":
+        return "filter121"
+    if correction == "adjoint121" and COPIES < 4:
+        return "filter121"
+    return correction
+
+
 def corrected_densities(model, grads, correction):
     """Per per-step parameter: the corrected densities (rows per copy) of AD copy gradients grads."""
+    correction = effective_correction(correction)
     scale = _density_scale()
     per_step = [(name, shape) for name, shape, per in PARAMS if per]
     if correction == "adjoint121":
@@ -395,6 +417,7 @@ def correct_gradients(model, correction=None):
     correction = correction or CORRECTION
     if correction is None:
         return
+    correction = effective_correction(correction)
     grads = {name: model.theta[name].grad for name, _shape, per in PARAMS if per and model.theta[name].grad is not None}
     if correction == "average":
         dens = {}
@@ -568,7 +591,8 @@ def _main(argv):
     parser.add_argument("--train", type=int, metavar="K", help="train K iterations of SGD (the train() example)")
     parser.add_argument("--lr", type=float, default=0.2, help="learning rate of --train (default 0.2)")
     parser.add_argument("--raw", action="store_true", help="--train with raw AD gradients (no correction)")
-    parser.add_argument("--correction", help="--train with this correction instead of the model's gradfix")
+    parser.add_argument("--correction", choices=CORRECTIONS,
+                        help="--train with this correction instead of the model's gradfix")
     parser.add_argument("--out", help="write the trained parameters here (odelens train --out format)")
     args = parser.parse_args(argv)
     if args.gradients:

@@ -11,7 +11,8 @@
 // differences. TF.js parts take the `tf` handle, so the language layer runs
 // without TF.js. Adding a function is one entry here; the tests then ask for
 // its independent JS reference (test/unit/engineExpressions.test.ts) and its
-// mention in docs/language.md.
+// mention in docs/language.md; `torch` is its PyTorch spelling for
+// `odelens export` (solver/export/; test/unit/exportPytorch.test.ts asks for it).
 //
 // Every lookup is by Map, so names such as `constructor` or `__proto__` are
 // ordinary unknown names.

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
@@ -228,6 +228,49 @@ test('odelens export writes the module; python3 model.py --gradients prints what
   assert.equal(check.status, 1, check.stderr);
   const report = JSON.parse(check.stdout) as Report;
   compare('examples/spiral.ode', got, report, 1e-4);
+  // At trained values: export --params and check --params agree too.
+  const params = join(dirname(module), 'params.json');
+  const tr = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'train',
+      'examples/spiral.ode',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '0.2',
+      '--iterations',
+      '10',
+      '--out',
+      params,
+      '--backend',
+      'cpu',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  assert.equal(tr.status, 0, tr.stderr);
+  const trainedModule = join(dirname(module), 'trained.py');
+  const ex = spawnSync(
+    process.execPath,
+    [CLI, 'export', 'examples/spiral.ode', '--to', 'pytorch', '--params', params, '-o', trainedModule],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(ex.status, 0, ex.stderr);
+  const trained = spawnSync(python, [trainedModule, '--gradients'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  assert.equal(trained.status, 0, trained.stderr);
+  const checkTrained = spawnSync(
+    process.execPath,
+    [CLI, 'check', 'examples/spiral.ode', '--json', '--params', params, '--backend', 'cpu'],
+    { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
+  const trainedReport = JSON.parse(checkTrained.stdout) as Report;
+  assert.equal(trainedReport.checkedParameters.kind, 'given');
+  assert.ok(trainedReport.loss < report.loss);
+  compare('examples/spiral.ode at trained values', JSON.parse(trained.stdout) as Exported, trainedReport, 1e-4);
   // Bad targets and unknown options are refused by name.
   const bad = spawnSync(process.execPath, [CLI, 'export', 'examples/spiral.ode', '--to', 'jax'], {
     cwd: ROOT,
