@@ -198,6 +198,26 @@ test('exported PyTorch modules match the check on generated models: every scheme
 
 const hasCli = existsSync(CLI);
 
+/** `odelens train examples/spiral.ode` with SGD at learning rate 0.2 for `iterations` steps, and more flags. */
+function odelensTrain(iterations: number, flags: string[]) {
+  return spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'train',
+      'examples/spiral.ode',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '0.2',
+      '--iterations',
+      String(iterations),
+      ...flags,
+    ],
+    { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
+}
+
 /** `odelens export MODEL --to pytorch -o <scratch>/spiral.py`; returns the module's path. */
 function exportWithCli(scratch: string, model = 'examples/spiral.ode'): string {
   const module = join(makeScratch(scratch).root, 'spiral.py');
@@ -230,25 +250,7 @@ test('odelens export writes the module; python3 model.py --gradients prints what
   compare('examples/spiral.ode', got, report, 1e-4);
   // At trained values: export --params and check --params agree too.
   const params = join(dirname(module), 'params.json');
-  const tr = spawnSync(
-    process.execPath,
-    [
-      CLI,
-      'train',
-      'examples/spiral.ode',
-      '--optimizer',
-      'sgd',
-      '--lr',
-      '0.2',
-      '--iterations',
-      '10',
-      '--out',
-      params,
-      '--backend',
-      'cpu',
-    ],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
+  const tr = odelensTrain(10, ['--out', params, '--backend', 'cpu']);
   assert.equal(tr.status, 0, tr.stderr);
   const trainedModule = join(dirname(module), 'trained.py');
   const ex = spawnSync(
@@ -299,26 +301,7 @@ test('200 SGD steps in PyTorch with the exported correction give the figures of 
     ['filter121', ['--correction', 'filter121']],
     ['ad', ['--raw']],
   ] as const) {
-    const ode = spawnSync(
-      process.execPath,
-      [
-        CLI,
-        'train',
-        'examples/spiral.ode',
-        '--optimizer',
-        'sgd',
-        '--lr',
-        '0.2',
-        '--iterations',
-        '200',
-        '--gradient',
-        gradient,
-        '--backend',
-        'cpu',
-        '--json',
-      ],
-      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 26 },
-    );
+    const ode = odelensTrain(200, ['--gradient', gradient, '--backend', 'cpu', '--json']);
     assert.equal(ode.status, 0, ode.stderr);
     const want = JSON.parse(ode.stdout).final as {
       loss: number;
