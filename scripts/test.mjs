@@ -48,6 +48,8 @@ if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 const E2E = [
   { suite: 'out/test/webview/', codeServer: false },
   { suite: 'out/test/e2e/neovim', codeServer: false },
+  { suite: 'out/test/e2e/pytorch', codeServer: false },
+  { suite: 'out/test/e2e/precommit', codeServer: false },
   { suite: 'out/test/e2e/vscode', codeServer: true },
 ];
 const e2eSelected = E2E.filter((e) => files.some((f) => f.startsWith(e.suite)));

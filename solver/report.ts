@@ -150,8 +150,20 @@ export interface ReportSummary extends Omit<Report, 'parameters'> {
   rowTables?: RowTableInfo[];
 }
 
+/** The report format's version: raised whenever a field is added, removed or changes meaning (docs/report.schema.json). */
+export const REPORT_VERSION = 3;
+
+/** The parameter values a check measured: the model's seeded initialisation, or values given (odelens check --params). */
+export interface CheckedParameters {
+  kind: 'seeded' | 'given';
+  /** `seed=N`, or the file the values came from. */
+  source: string;
+  /** The parameters, in model order. */
+  names: string[];
+}
+
 export interface Report {
-  version: 1;
+  version: typeof REPORT_VERSION;
   /** The model's `meth` (a built-in or a user-declared scheme). */
   scheme: string;
   steps: number;
@@ -175,6 +187,8 @@ export interface Report {
   /** Why that backend: requested, auto's rule, its decision for this size class (measured now or remembered), or a fallback. */
   backendReason?: string;
   loss: number;
+  /** Which parameter values were checked. */
+  checkedParameters: CheckedParameters;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];

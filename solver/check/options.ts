@@ -11,6 +11,8 @@ export interface CheckOptions {
    * per-step parameters (copy n at offset n·P), P for shared ones.
    */
   parameterValues?: Float32Array[];
+  /** Where parameterValues came from (a file name), for the report's checkedParameters. */
+  parameterSource?: string;
   /**
    * Refinement study (docs/design.md#detector): re-solve the same θ(t) with 2N and 4N steps
    * (true = up to 4N; a number = that many extra levels), each with AD, the

@@ -2,7 +2,7 @@
 // backend, the timings, and the pacing between phases (cancellation and the time budget).
 import type { Model, Range } from '../model';
 import { findOption } from '../model';
-import type { Finding, Report } from '../report';
+import { REPORT_VERSION, type Finding, type Report } from '../report';
 import type { BackendHandle } from '../engine/backend';
 import type { TF } from '../engine/tf';
 import { copiesPerParameter } from '../engine/discrete';
@@ -106,7 +106,7 @@ export function finishReport(
   const opt = run.model.options;
   run.timings.totalMs = performance.now() - run.started;
   return {
-    version: 1,
+    version: REPORT_VERSION,
     scheme: opt.meth,
     steps: opt.steps,
     dt: opt.dt,
@@ -114,6 +114,11 @@ export function finishReport(
     total: opt.total,
     gradfix: opt.gradfix,
     correction: run.correction,
+    checkedParameters: {
+      kind: run.options.parameterValues ? 'given' : 'seeded',
+      source: run.options.parameterValues ? (run.options.parameterSource ?? 'given values') : `seed=${opt.seed}`,
+      names: run.model.params.map((p) => p.name),
+    },
     backend: run.backend,
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
     ...rest,

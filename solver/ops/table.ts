@@ -11,7 +11,8 @@
 // differences. TF.js parts take the `tf` handle, so the language layer runs
 // without TF.js. Adding a function is one entry here; the tests then ask for
 // its independent JS reference (test/unit/engineExpressions.test.ts) and its
-// mention in docs/language.md.
+// mention in docs/language.md; `torch` is its PyTorch spelling for
+// `odelens export` (solver/export/; test/unit/exportPytorch.test.ts asks for it).
 //
 // Every lookup is by Map, so names such as `constructor` or `__proto__` are
 // ordinary unknown names.
@@ -30,6 +31,12 @@ interface Described {
   doc: string;
   /** Signature for signature help, e.g. `max(a, b)`. */
   signature: string;
+  /**
+   * Its PyTorch spelling for the exporter (solver/export/): the Python expression of the operation on
+   * its arguments' Python expressions (tensors or numbers; helpers `_a`, `_f` of the exported runtime).
+   * Absent: `odelens export --to pytorch` refuses models that use it, naming it.
+   */
+  torch?: (...args: string[]) => string;
 }
 
 /** An elementwise function of one argument. */
@@ -99,6 +106,7 @@ function unary(s: Spec<UnaryOp>): UnaryOp {
     kind: 'elementwise',
     doc: s.doc,
     signature: s.signature,
+    torch: s.torch,
     tensor: s.tensor,
     tensorDerivative: s.tensorDerivative,
     value: s.value,
@@ -113,6 +121,7 @@ function binary(s: Spec<BinaryOp>): BinaryOp {
     kind: 'elementwise',
     doc: s.doc,
     signature: s.signature,
+    torch: s.torch,
     tensor: s.tensor,
     tensorVjp: s.tensorVjp,
     value: s.value,
@@ -128,6 +137,7 @@ function reduction(s: Spec<Reduction>): Reduction {
     kind: 'reduce',
     doc: s.doc,
     signature: s.signature,
+    torch: s.torch,
     tensor: s.tensor,
     value: s.value,
     derivative: s.derivative,
@@ -171,6 +181,7 @@ const FUNCTION_TABLE = {
   tanh: unary({
     doc: 'hyperbolic tangent, elementwise',
     signature: 'tanh(x)',
+    torch: (x) => `torch.tanh(${x})`,
     tensor: (tf, x) => tf.tanh(x),
     tensorDerivative: (tf, _x, y) => tf.sub(1, tf.square(y)),
     value: Math.tanh,
@@ -180,6 +191,7 @@ const FUNCTION_TABLE = {
   sin: unary({
     doc: 'sine, elementwise',
     signature: 'sin(x)',
+    torch: (x) => `torch.sin(${x})`,
     tensor: (tf, x) => tf.sin(x),
     tensorDerivative: (tf, x) => tf.cos(x),
     value: Math.sin,
@@ -189,6 +201,7 @@ const FUNCTION_TABLE = {
   cos: unary({
     doc: 'cosine, elementwise',
     signature: 'cos(x)',
+    torch: (x) => `torch.cos(${x})`,
     tensor: (tf, x) => tf.cos(x),
     tensorDerivative: (tf, x) => tf.neg(tf.sin(x)),
     value: Math.cos,
@@ -198,6 +211,7 @@ const FUNCTION_TABLE = {
   exp: unary({
     doc: 'exponential, elementwise',
     signature: 'exp(x)',
+    torch: (x) => `torch.exp(${x})`,
     tensor: (tf, x) => tf.exp(x),
     tensorDerivative: (_tf, _x, y) => y,
     value: Math.exp,
@@ -207,6 +221,7 @@ const FUNCTION_TABLE = {
   log: unary({
     doc: 'natural logarithm, elementwise',
     signature: 'log(x)',
+    torch: (x) => `torch.log(${x})`,
     tensor: (tf, x) => tf.log(x),
     value: Math.log,
     derivative: (x) => 1 / x,
@@ -215,6 +230,7 @@ const FUNCTION_TABLE = {
   sigmoid: unary({
     doc: 'logistic function 1/(1+exp(-x)), elementwise',
     signature: 'sigmoid(x)',
+    torch: (x) => `torch.sigmoid(${x})`,
     tensor: (tf, x) => tf.sigmoid(x),
     tensorDerivative: (tf, _x, y) => tf.mul(y, tf.sub(1, y)),
     value: (x) => 1 / (1 + Math.exp(-x)),
@@ -224,6 +240,7 @@ const FUNCTION_TABLE = {
   relu: unary({
     doc: 'max(x, 0), elementwise',
     signature: 'relu(x)',
+    torch: (x) => `torch.relu(${x})`,
     tensor: (tf, x) => tf.relu(x),
     value: (x) => Math.max(0, x) /* as TF.js's kernel: NaN stays NaN */,
     derivative: (x) => (x > 0 ? 1 : 0),
@@ -233,6 +250,7 @@ const FUNCTION_TABLE = {
   sum: reduction({
     doc: 'sum of all elements (a scalar)',
     signature: 'sum(x)',
+    torch: (x) => `torch.sum(${x})`,
     tensor: (tf, x, axes, keepDims) => tf.sum(x, axes, keepDims),
     value: (xs) => xs.reduce((a, b) => a + b, 0),
     derivative: () => 1,
@@ -242,6 +260,7 @@ const FUNCTION_TABLE = {
   abs: unary({
     doc: 'absolute value, elementwise',
     signature: 'abs(x)',
+    torch: (x) => `torch.abs(${x})`,
     tensor: (tf, x) => tf.abs(x),
     value: Math.abs,
     derivative: (x) => (x > 0 ? 1 : -1),
@@ -250,6 +269,7 @@ const FUNCTION_TABLE = {
   sqrt: unary({
     doc: 'square root, elementwise',
     signature: 'sqrt(x)',
+    torch: (x) => `torch.sqrt(${x})`,
     tensor: (tf, x) => tf.sqrt(x),
     value: Math.sqrt,
     derivative: (_x, y) => 1 / (2 * y),
@@ -258,6 +278,7 @@ const FUNCTION_TABLE = {
   heav: unary({
     doc: 'Heaviside step: 1 where x ≥ 0, else 0 (XPPAUT); its gradient is 0',
     signature: 'heav(x)',
+    torch: (x) => `_f(${x} >= 0)`,
     // XPPAUT: heav(x) = 1 for x >= 0, else 0 (tf.step gives 0 at 0, so step(-x) is flipped).
     tensor: (tf, x) => tf.sub(1, tf.step(tf.neg(x), 0)),
     value: (x) => (x >= 0 ? 1 : 0),
@@ -267,6 +288,7 @@ const FUNCTION_TABLE = {
   sign: unary({
     doc: 'sign of x: -1, 0 or 1, elementwise; its gradient is 0',
     signature: 'sign(x)',
+    torch: (x) => `torch.sign(${x})`,
     tensor: (tf, x) => tf.sign(x),
     value: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
     ...piecewiseConstant,
@@ -276,6 +298,7 @@ const FUNCTION_TABLE = {
   floor: unary({
     doc: 'largest integer ≤ x, elementwise (XPPAUT flr); its gradient is 0',
     signature: 'floor(x)',
+    torch: (x) => `torch.floor(${x})`,
     tensor: (tf, x) => tf.floor(x),
     value: Math.floor,
     ...piecewiseConstant,
@@ -284,6 +307,7 @@ const FUNCTION_TABLE = {
   ceil: unary({
     doc: 'smallest integer ≥ x, elementwise; its gradient is 0',
     signature: 'ceil(x)',
+    torch: (x) => `torch.ceil(${x})`,
     tensor: (tf, x) => tf.ceil(x),
     value: Math.ceil,
     ...piecewiseConstant,
@@ -292,6 +316,7 @@ const FUNCTION_TABLE = {
   atan: unary({
     doc: 'arc tangent, elementwise',
     signature: 'atan(x)',
+    torch: (x) => `torch.atan(${x})`,
     tensor: (tf, x) => tf.atan(x),
     value: Math.atan,
     derivative: (x) => 1 / (1 + x * x),
@@ -300,6 +325,7 @@ const FUNCTION_TABLE = {
   asin: unary({
     doc: 'arc sine, elementwise',
     signature: 'asin(x)',
+    torch: (x) => `torch.asin(${x})`,
     tensor: (tf, x) => tf.asin(x),
     value: Math.asin,
     derivative: (x) => 1 / Math.sqrt(1 - x * x),
@@ -308,6 +334,7 @@ const FUNCTION_TABLE = {
   acos: unary({
     doc: 'arc cosine, elementwise',
     signature: 'acos(x)',
+    torch: (x) => `torch.acos(${x})`,
     tensor: (tf, x) => tf.acos(x),
     value: Math.acos,
     derivative: (x) => -1 / Math.sqrt(1 - x * x),
@@ -316,6 +343,7 @@ const FUNCTION_TABLE = {
   max: binary({
     doc: 'larger of a and b, elementwise with broadcasting',
     signature: 'max(a, b)',
+    torch: (a, b) => `torch.maximum(${a}, ${b})`,
     tensor: (tf, a, b) => nanPropagating(tf, tf.maximum, a, b),
     value: Math.max,
     derivativeA: (a, b) => (a >= b ? 1 : 0),
@@ -325,6 +353,7 @@ const FUNCTION_TABLE = {
   min: binary({
     doc: 'smaller of a and b, elementwise with broadcasting',
     signature: 'min(a, b)',
+    torch: (a, b) => `torch.minimum(${a}, ${b})`,
     tensor: (tf, a, b) => nanPropagating(tf, tf.minimum, a, b),
     value: Math.min,
     derivativeA: (a, b) => (a <= b ? 1 : 0),
@@ -334,6 +363,7 @@ const FUNCTION_TABLE = {
   mod: binary({
     doc: 'a modulo b, with the sign of b (a - b*floor(a/b)), elementwise',
     signature: 'mod(a, b)',
+    torch: (a, b) => `(${a} - ${b} * torch.floor(${a} / ${b}))`,
     // XPPAUT mod: a - b*floor(a/b) (the sign of b), as tf.mod; a/b rounded to float32 as TF.js divides.
     tensor: (tf, a, b) => tf.sub(a, tf.mul(b, tf.floor(tf.div(a, b)))),
     value: (a, b) => a - b * Math.floor(f32(a / b)),
@@ -351,6 +381,7 @@ const FUNCTION_TABLE = {
   atan2: binary({
     doc: 'angle of the point (b, a): atan2(y, x), elementwise',
     signature: 'atan2(y, x)',
+    torch: (a, b) => `torch.atan2(${a}, ${b})`,
     tensor: (tf, a, b) => tf.atan2(a, b),
     value: Math.atan2,
     derivativeA: (a, b) => b / (a * a + b * b),
@@ -377,6 +408,7 @@ export const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map([
     reduction({
       doc: 'mean of all elements',
       signature: 'mean(x)',
+      torch: (x) => `torch.mean(${x})`,
       tensor: (tf, x, axes, keepDims) => tf.mean(x, axes, keepDims),
       value: (xs) => xs.reduce((a, b) => a + b, 0) / xs.length,
       derivative: (xs) => 1 / xs.length,
@@ -389,6 +421,7 @@ export const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map([
     reduction({
       doc: 'Euclidean norm of all elements',
       signature: 'norm(x)',
+      torch: (x) => `torch.sqrt(torch.sum(torch.square(${x})))`,
       tensor: (tf, x, axes, keepDims) => tf.sqrt(tf.sum(tf.square(x), axes, keepDims)),
       value: (xs) => Math.sqrt(xs.reduce((a, b) => a + b * b, 0)),
       derivative: (xs, i, y) => xs[i] / y,
@@ -401,6 +434,7 @@ export const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map([
     reduction({
       doc: 'largest element',
       signature: 'max(x)',
+      torch: (x) => `torch.max(${x})`,
       tensor: (tf, x, axes, keepDims) => tf.max(x, axes, keepDims),
       value: (xs) => Math.max(...xs),
       derivative: (xs, i, y) => (xs[i] === y ? 1 : 0),
@@ -413,6 +447,7 @@ export const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map([
     reduction({
       doc: 'smallest element',
       signature: 'min(x)',
+      torch: (x) => `torch.min(${x})`,
       tensor: (tf, x, axes, keepDims) => tf.min(x, axes, keepDims),
       value: (xs) => Math.min(...xs),
       derivative: (xs, i, y) => (xs[i] === y ? 1 : 0),
@@ -444,6 +479,8 @@ const comparison = (doc: string, tensor: BinaryOp['tensor'], value: BinaryOp['va
   binary({
     doc,
     signature: doc,
+    // `a > b` in Python: the operator between the operands, as a float tensor (its gradient is zero).
+    torch: (a, b) => `_f(${a} ${doc.split(' ')[1]} ${b})`,
     tensor,
     value,
     derivativeA: () => 0,
@@ -462,6 +499,7 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
   '+': binary({
     doc: 'a + b',
     signature: 'a + b',
+    torch: (a, b) => `(${a} + ${b})`,
     tensor: (tf, a, b) => tf.add(a, b),
     value: (a, b) => a + b,
     derivativeA: () => 1,
@@ -472,6 +510,7 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
   '-': binary({
     doc: 'a - b',
     signature: 'a - b',
+    torch: (a, b) => `(${a} - ${b})`,
     tensor: (tf, a, b) => tf.sub(a, b),
     value: (a, b) => a - b,
     derivativeA: () => 1,
@@ -482,6 +521,7 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
   '*': binary({
     doc: 'a * b',
     signature: 'a * b',
+    torch: (a, b) => `(${a} * ${b})`,
     tensor: (tf, a, b) => tf.mul(a, b),
     value: (a, b) => a * b,
     derivativeA: (_a, b) => b,
@@ -492,6 +532,7 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
   '/': binary({
     doc: 'a / b',
     signature: 'a / b',
+    torch: (a, b) => `(${a} / ${b})`,
     tensor: (tf, a, b) => tf.div(a, b),
     value: (a, b) => a / b,
     derivativeA: (_a, b) => 1 / b,
@@ -507,6 +548,7 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
   '^': binary({
     doc: 'a ^ b',
     signature: 'a ^ b',
+    torch: (a, b) => `torch.pow(${a}, ${b})`,
     tensor: (tf, a, b) => tf.pow(a, b),
     value: (a, b) => a ** b,
     derivativeA: (a, b) => b * a ** (b - 1),
@@ -551,6 +593,7 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
   '&': binary({
     doc: 'a & b',
     signature: 'a & b',
+    torch: (a, b) => `_f((${a} != 0) & (${b} != 0))`,
     tensor: (tf, a, b) => tf.mul(step(tf, tf.abs(a)), step(tf, tf.abs(b))),
     value: (a, b) => (a !== 0 && b !== 0 ? 1 : 0),
     derivativeA: () => 0,
@@ -560,6 +603,7 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
   '|': binary({
     doc: 'a | b',
     signature: 'a | b',
+    torch: (a, b) => `_f((${a} != 0) | (${b} != 0))`,
     tensor: (tf, a, b) => step(tf, tf.add(tf.abs(a), tf.abs(b))),
     value: (a, b) => (a !== 0 || b !== 0 ? 1 : 0),
     derivativeA: () => 0,
@@ -572,6 +616,7 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
 export const NEGATE: UnaryOp = unary({
   doc: '-x',
   signature: '-x',
+  torch: (x) => `(-${x})`,
   tensor: (tf, x) => tf.neg(x),
   value: (x) => -x,
   derivative: () => -1,
@@ -589,6 +634,7 @@ export const POWER_FORMS: ReadonlyMap<number, UnaryOp | 'identity'> = new Map<nu
     unary({
       doc: 'x^2',
       signature: 'x^2',
+      torch: (x) => `torch.square(${x})`,
       tensor: (tf, x) => tf.square(x),
       tensorDerivative: (tf, x) => tf.mul(x, 2),
       value: (x) => x * x,
@@ -602,6 +648,7 @@ export const POWER_FORMS: ReadonlyMap<number, UnaryOp | 'identity'> = new Map<nu
     unary({
       doc: 'x^-1',
       signature: 'x^-1',
+      torch: (x) => `torch.reciprocal(${x})`,
       tensor: (tf, x) => tf.reciprocal(x),
       value: (x) => 1 / x,
       derivative: (_x, y) => -y * y,

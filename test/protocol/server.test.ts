@@ -144,7 +144,7 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
   it('answers odeLens/getReport with the report', async () => {
     const report = await client.conn.sendRequest(GetReportRequest.type, { uri });
     assert.ok(report, 'report');
-    assert.equal(report!.version, 1);
+    assert.equal(report!.version, 3);
     assert.ok(
       report!.parameters.some((p) => p.perStep),
       'per-step parameters',

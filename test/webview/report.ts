@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runCheck } from '../../solver/check';
 import { analyse } from '../../solver/language/index';
 import type { Model } from '../../solver/model';
-import type { ParameterReport, Report } from '../../solver/report';
+import { REPORT_VERSION, type ParameterReport, type Report } from '../../solver/report';
 
 export async function spiralReport(root: string): Promise<{ report: Report; real: boolean }> {
   const model = analyse(readFileSync(join(root, 'examples', 'spiral.ode'), 'utf8')).model;
@@ -43,7 +43,7 @@ function constructedReport(model: Model): Report {
     };
   });
   return {
-    version: 1,
+    version: REPORT_VERSION,
     scheme: model.options.meth,
     steps: N,
     dt: h,
@@ -53,6 +53,7 @@ function constructedReport(model: Model): Report {
     correction: 'filter121',
     backend: 'cpu',
     loss: 0.42,
+    checkedParameters: { kind: 'seeded', source: `seed=${model.options.seed}`, names: model.params.map((p) => p.name) },
     referenceError: 1e-5,
     findings: [],
     parameters,
