@@ -15,6 +15,7 @@ import type { Report } from './report';
 import { formatNumber } from './presentation/format';
 import { refinementColumns, refinementSummary } from './presentation/columns';
 import { metricsTableText, textTable } from './presentation/textTable';
+import { referenceLine } from './presentation/referenceText';
 import type { Analysis, Diagnostic, Model } from './model';
 import { train, TrainError, defaultGradient, type TrainResult } from './train/train';
 import { CHECK_ONLY_CORRECTIONS, TRAIN_GRADIENTS, type TrainGradient } from './train/gradients';
@@ -235,9 +236,7 @@ export async function main(argv: string[]): Promise<number> {
       `refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling, not observed where errors are at float32 resolution):\n${study}\n`,
     );
   else if (refine) out('refinement study: no level fits the size limit\n');
-  out(
-    `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`,
-  );
+  out(referenceLine(report));
   if (report.verdict) out(`verdict: ${report.verdict.explanation}`);
   for (const f of report.findings) out(loc(file, f));
   if (report.findings.length === 0) out('no findings');

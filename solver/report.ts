@@ -153,6 +153,8 @@ export interface Report {
   /** TensorFlow.js backend that ran the check: tensorflow, wasm or cpu. */
   backend: string;
   loss: number;
+  /** Why the check has no continuous reference at all (a map has no flow); its errors are then NaN ("n/a"). */
+  referenceUnavailable?: string;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];

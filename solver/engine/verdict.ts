@@ -15,6 +15,8 @@ export interface VerdictContext {
   stageImbalanced: boolean;
   oscillating: boolean;
   hasReference: boolean;
+  /** Why the model has no continuous reference at all (a map), for the verdicts that would compare with one. */
+  noReference?: string;
   /** The continuous reference's estimated relative error (NaN without one). */
   referenceError: number;
   /** The model's non-smooth operations (engine/kinks.ts). */
@@ -61,6 +63,15 @@ function rawClause(p: ParameterReport): string {
     : `raw error ${f2(p.metrics.relError)}`;
 }
 
+/** Why no continuous reference judges the gradient, with the finite-difference check that was made. */
+function noReferenceClause(ctx: VerdictContext, m: ParameterReport['metrics'], otherwise: string): string {
+  if (!ctx.noReference) return otherwise;
+  const fd = Number.isFinite(m.gradcheckRelError)
+    ? ` (AD agrees with them: relative error ${f2(m.gradcheckRelError)})`
+    : '';
+  return `${ctx.noReference}${fd}.`;
+}
+
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
   if (m.vanishing) {
@@ -92,7 +103,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
           kind: 'converges',
           explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
         }
-      : { kind: 'inconclusive', explanation: 'shared parameter; no reference was computed.' };
+      : { kind: 'inconclusive', explanation: `shared parameter; ${noReferenceClause(ctx, m, 'no reference was computed.')}` };
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
@@ -117,7 +128,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation: `${ctx.zeroWeightCopies} copies have weight 0 under ${ctx.scheme} and get (almost) no gradient; ${correctedClause(p, ctx.recommended ?? ctx.correction)}.`,
     };
   }
-  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: 'no continuous reference was computed.' };
+  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: noReferenceClause(ctx, m, 'no continuous reference was computed.') };
   if (ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
   if (applied) return { kind: 'corrected', explanation: `${correctedClause(p, ctx.correction)}; ${rawClause(p)}.` };
   return {

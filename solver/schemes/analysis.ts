@@ -26,7 +26,7 @@ import {
   type RKScheme,
   type Scheme,
 } from './schemes';
-import { SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
+import { isMapScheme, SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
 import { OSCILLATION_CORRECTIONS } from '../registry/corrections';
 import { parameterCopies } from './copies';
 import { STRONGLY_STABLE_SCHEMES, weaklyStableRemedy } from '../presentation/findingText';
@@ -144,6 +144,21 @@ function multistepDescription(
   return { name, kind: 'lmm', order, stability: zs.stability, summary, documentation: doc.join('\n\n') };
 }
 
+/** The map iteration (XPPAUT `discrete`): no flow, so no order or stability of a discretisation. */
+function mapDescription(name: string): SchemeDescription {
+  return {
+    name,
+    kind: 'rk',
+    order: 1,
+    stability: 'strong',
+    summary: 'map iteration x(t+1) = F(x(t)), t advancing by 1; no continuous reference',
+    documentation: [
+      builtinNote(name),
+      'Per-step parameters get one copy per iteration, at t_n. AD differentiates exactly the iterations, and finite differences check it; there is no flow whose gradient the iterations approximate.',
+    ].join('\n\n'),
+  };
+}
+
 /** Describes a built-in scheme by name (XPPAUT names included), or a declared one. Undefined for unknown names. */
 export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescription | undefined {
   if (decl) {
@@ -154,7 +169,8 @@ export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescripti
   const raw = name.toLowerCase();
   const key = XPPAUT_SCHEME_ALIASES.get(raw)?.scheme ?? raw;
   let d: SchemeDescription | undefined;
-  if (isOneStep(key)) d = rkDescription(key, TABLEAUX[key], false);
+  if (isMapScheme(key)) d = mapDescription(key);
+  else if (isOneStep(key)) d = rkDescription(key, TABLEAUX[key], false);
   else if (isMultistep(key)) d = multistepDescription(key, MULTISTEP[key].method, false, MULTISTEP[key].predictor);
   if (d && key !== raw) d = { ...d, summary: `XPPAUT \`${raw}\` → ${key}: ${d.summary}` };
   return d;

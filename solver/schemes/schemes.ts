@@ -64,7 +64,7 @@ export interface MultistepScheme {
 export type Scheme = RKScheme | MultistepScheme;
 
 /** The Butcher tableau of each one-step built-in scheme (from the registry). */
-export const TABLEAUX = Object.fromEntries(ONE_STEP_SCHEME_NAMES.map((n) => [n, SCHEMES[n].tableau])) as Readonly<
+export const TABLEAUX = Object.fromEntries(SCHEME_NAMES.filter(isOneStep).map((n) => [n, SCHEMES[n].tableau])) as Readonly<
   Record<OneStepName, ButcherTableau>
 >;
 
@@ -121,7 +121,7 @@ export function schemeByName(name: string, settings: SchemeSettings = {}): Schem
     if (problems.length > 0) throw new Error(`The scheme '${name}' cannot run: ${problems.join('; ')}`);
     return rkScheme(decl?.name ?? key, tableau, tie);
   }
-  if (!isOneStep(startName))
+  if (!isOneStep(startName) || !ONE_STEP_SCHEME_NAMES.includes(startName))
     throw new Error(`start=${startName}: a multistep method needs a one-step built-in start scheme`);
   const start = rkScheme(startName, TABLEAUX[startName], 'step');
   if (decl?.kind === 'lmm') {
