@@ -64,12 +64,11 @@ function rawClause(p: ParameterReport): string {
 }
 
 /** Why no continuous reference judges the gradient, with the finite-difference check that was made. */
-function noReferenceClause(ctx: VerdictContext, m: ParameterReport['metrics'], otherwise: string): string {
-  if (!ctx.noReference) return otherwise;
+function noReferenceClause(noReference: string, m: ParameterReport['metrics']): string {
   const fd = Number.isFinite(m.gradcheckRelError)
     ? ` (AD agrees with them: relative error ${f2(m.gradcheckRelError)})`
     : '';
-  return `${ctx.noReference}${fd}.`;
+  return `${noReference}${fd}.`;
 }
 
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
@@ -96,6 +95,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.`,
     };
   }
+  if (ctx.noReference) return { kind: 'inconclusive', explanation: noReferenceClause(ctx.noReference, m) };
   if (!p.perStep) {
     if (ctx.hasReference && ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
     return ctx.hasReference
@@ -103,7 +103,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
           kind: 'converges',
           explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
         }
-      : { kind: 'inconclusive', explanation: `shared parameter; ${noReferenceClause(ctx, m, 'no reference was computed.')}` };
+      : { kind: 'inconclusive', explanation: 'shared parameter; no reference was computed.' };
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
@@ -128,7 +128,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation: `${ctx.zeroWeightCopies} copies have weight 0 under ${ctx.scheme} and get (almost) no gradient; ${correctedClause(p, ctx.recommended ?? ctx.correction)}.`,
     };
   }
-  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: noReferenceClause(ctx, m, 'no continuous reference was computed.') };
+  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: 'no continuous reference was computed.' };
   if (ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
   if (applied) return { kind: 'corrected', explanation: `${correctedClause(p, ctx.correction)}; ${rawClause(p)}.` };
   return {

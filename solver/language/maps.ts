@@ -14,7 +14,6 @@ import { MAP_NO_REFERENCE } from '../presentation/referenceText';
 /** Largest number of iterations of a map (as for `steps`). */
 const MAX_ITERATIONS = 1_000_000;
 
-
 /**
  * Makes the options those of a map when the model is one (meth=discrete, dt = 1, steps = round(total)), with the
  * model's one `map-model` information diagnostic. Returns whether the model is a map.

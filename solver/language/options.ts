@@ -158,7 +158,8 @@ const XPPAUT_KEY_PREFIXES = ['seed', 'meth', 'total', 'dt', 't0'] as const;
 export function normalizeKey(raw: string): string {
   const k = raw.toLowerCase();
   const alias = KEY_ALIASES.get(k);
-  if (alias !== undefined || (OPTION_KEYS as readonly string[]).includes(k) || XPP_IGNORED_KEYS.has(k)) return alias ?? k;
+  if (alias !== undefined || (OPTION_KEYS as readonly string[]).includes(k) || XPP_IGNORED_KEYS.has(k))
+    return alias ?? k;
   return XPPAUT_KEY_PREFIXES.find((p) => k.startsWith(p)) ?? k;
 }
 

@@ -27,6 +27,9 @@ import {
   type Scheme,
 } from './schemes';
 import { isMapScheme, SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
+import { spelledXppautMethod, xppautMethodScheme } from './xppautMethods';
+
+const xppautScheme = (name: string) => XPPAUT_SCHEME_ALIASES.get(name)?.scheme;
 import { OSCILLATION_CORRECTIONS } from '../registry/corrections';
 import { parameterCopies } from './copies';
 import { STRONGLY_STABLE_SCHEMES, weaklyStableRemedy } from '../presentation/findingText';
@@ -35,7 +38,8 @@ export type { Stability } from './coefficients';
 
 export interface SchemeDescription {
   name: string;
-  kind: 'rk' | 'lmm';
+  /** `map`: the map iteration (XPPAUT discrete), which discretises no flow. */
+  kind: 'rk' | 'lmm' | 'map';
   /** Consistency order from the coefficients (0 when inconsistent). */
   order: number;
   /** Zero-stability: strong (only root 1 on the unit circle), weak (another root on it), unstable (a root outside). */
@@ -148,7 +152,7 @@ function multistepDescription(
 function mapDescription(name: string): SchemeDescription {
   return {
     name,
-    kind: 'rk',
+    kind: 'map',
     order: 1,
     stability: 'strong',
     summary: 'map iteration x(t+1) = F(x(t)), t advancing by 1; no continuous reference',
@@ -167,7 +171,9 @@ export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescripti
       : multistepDescription(decl.name, { alpha: decl.alpha, beta: decl.beta }, true);
   }
   const raw = name.toLowerCase();
-  const key = XPPAUT_SCHEME_ALIASES.get(raw)?.scheme ?? raw;
+  const spelled = spelledXppautMethod(raw);
+  const key =
+    isOneStep(raw) || isMultistep(raw) ? raw : (xppautScheme(raw) ?? (spelled && xppautMethodScheme(spelled)?.scheme) ?? raw);
   let d: SchemeDescription | undefined;
   if (isMapScheme(key)) d = mapDescription(key);
   else if (isOneStep(key)) d = rkDescription(key, TABLEAUX[key], false);

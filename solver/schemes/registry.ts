@@ -136,7 +136,7 @@ export const SCHEMES = validated({
     xppaut: [
       { name: 'rungekutta' },
       { name: 'runge' },
-      { name: 'qualrk', note: adaptive("qualrk is an adaptive, error-controlled Runge–Kutta method") },
+      { name: 'qualrk', note: adaptive('qualrk is an adaptive, error-controlled Runge–Kutta method') },
       { name: '5dp', note: adaptive('5dp is the adaptive Dormand–Prince 5(4) method') },
       { name: '83dp', note: adaptive('83dp is the adaptive Dormand–Prince 8(5,3) method') },
       {
@@ -145,7 +145,10 @@ export const SCHEMES = validated({
       },
       { name: 'gear', note: stiff('gear is a variable-order backward differentiation (Gear) method') },
       { name: 'stiff', note: stiff('stiff is an adaptive Rosenbrock method') },
-      { name: 'cvode', note: stiff('cvode is CVODE, a variable-order backward differentiation method with Newton iterations') },
+      {
+        name: 'cvode',
+        note: stiff('cvode is CVODE, a variable-order backward differentiation method with Newton iterations'),
+      },
       { name: '2rb', note: stiff('2rb is an adaptive Rosenbrock 2(3) method') },
     ],
     description:

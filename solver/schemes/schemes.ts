@@ -64,9 +64,9 @@ export interface MultistepScheme {
 export type Scheme = RKScheme | MultistepScheme;
 
 /** The Butcher tableau of each one-step built-in scheme (from the registry). */
-export const TABLEAUX = Object.fromEntries(SCHEME_NAMES.filter(isOneStep).map((n) => [n, SCHEMES[n].tableau])) as Readonly<
-  Record<OneStepName, ButcherTableau>
->;
+export const TABLEAUX = Object.fromEntries(
+  SCHEME_NAMES.filter(isOneStep).map((n) => [n, SCHEMES[n].tableau]),
+) as Readonly<Record<OneStepName, ButcherTableau>>;
 
 export interface MultistepDefinition {
   method: LinearMultistep;
