@@ -173,7 +173,9 @@ export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescripti
   const raw = name.toLowerCase();
   const spelled = spelledXppautMethod(raw);
   const key =
-    isOneStep(raw) || isMultistep(raw) ? raw : (xppautScheme(raw) ?? (spelled && xppautMethodScheme(spelled)?.scheme) ?? raw);
+    isOneStep(raw) || isMultistep(raw)
+      ? raw
+      : (xppautScheme(raw) ?? (spelled && xppautMethodScheme(spelled)?.scheme) ?? raw);
   let d: SchemeDescription | undefined;
   if (isMapScheme(key)) d = mapDescription(key);
   else if (isOneStep(key)) d = rkDescription(key, TABLEAUX[key], false);
