@@ -26,7 +26,7 @@ import {
   type RKScheme,
   type Scheme,
 } from './schemes';
-import { isMapScheme, SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
+import { isImplicitScheme, isMapScheme, SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
 import { spelledXppautMethod, xppautMethodScheme } from './xppautMethods';
 
 const xppautScheme = (name: string) => XPPAUT_SCHEME_ALIASES.get(name)?.scheme;
@@ -163,6 +163,21 @@ function mapDescription(name: string): SchemeDescription {
   };
 }
 
+/** Backward Euler: implicit, A-stable and L-stable, one-step (so strongly stable). */
+function implicitDescription(name: string): SchemeDescription {
+  return {
+    name,
+    kind: 'rk',
+    order: SCHEMES[name as 'backeul'].order,
+    stability: 'strong',
+    summary: 'implicit Runge–Kutta, 1 stage, order 1, A-stable and L-stable, strongly stable',
+    documentation: [
+      builtinNote(name),
+      "Consistency order 1. One-step, so zero-stable with no parasitic root: AD gradients of per-step parameters have no period-2 artefact. Its amplification factor 1/(1 − hλ) lies inside the unit disc for every Re λ < 0 (A-stable) and goes to 0 for stiff modes (L-stable), so a stiff model's gradients do not blow up at large dt. **Per-step** parameters: G_n / h converges to g(t_{n+1}).",
+    ].join('\n\n'),
+  };
+}
+
 /** Describes a built-in scheme by name (XPPAUT names included), or a declared one. Undefined for unknown names. */
 export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescription | undefined {
   if (decl) {
@@ -178,6 +193,7 @@ export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescripti
       : (xppautScheme(raw) ?? (spelled && xppautMethodScheme(spelled)?.scheme) ?? raw);
   let d: SchemeDescription | undefined;
   if (isMapScheme(key)) d = mapDescription(key);
+  else if (isImplicitScheme(key)) d = implicitDescription(key);
   else if (isOneStep(key)) d = rkDescription(key, TABLEAUX[key], false);
   else if (isMultistep(key)) d = multistepDescription(key, MULTISTEP[key].method, false, MULTISTEP[key].predictor);
   if (d && key !== raw) d = { ...d, summary: `XPPAUT \`${raw}\` → ${key}: ${d.summary}` };

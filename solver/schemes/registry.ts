@@ -43,6 +43,8 @@ interface SchemeFacts {
 export interface OneStepEntry extends SchemeFacts {
   kind: 'rk';
   tableau: ButcherTableau;
+  /** A diagonally implicit tableau, solved by Newton's method per step (engine/implicitStep.ts: backward Euler only). */
+  implicit?: true;
 }
 
 export interface MultistepEntry extends SchemeFacts {
@@ -71,7 +73,7 @@ const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 
 /** Why a registry entry cannot run as declared (empty when it can). */
 export function entryProblems(entry: SchemeEntry): string[] {
-  if (entry.kind === 'rk') return tableauProblems(entry.tableau, String);
+  if (entry.kind === 'rk') return tableauProblems(entry.tableau, String, entry.implicit);
   const methods = [entry.method, ...entry.ramp, ...(entry.predictor ? [entry.predictor] : [])];
   return methods.flatMap((m) => [
     // An implicit corrector runs as one PECE pass of its explicit predictor.
@@ -197,6 +199,17 @@ export const SCHEMES = validated({
       'f evaluated at the prediction with θ_{n+1}, one pass of the Simpson corrector x_{n+1} = x_{n−1} + h/3 (f_{n+1} + 4f_n + f_{n−1}), then f at the corrected value. ' +
       'Three `start=` steps come first. AD differentiates exactly this computation (predictor included), not an implicit solve; its adjoint is governed by the corrector’s ρ(ζ) = ζ² − 1.',
   }),
+  backeul: oneStep({
+    tableau: { a: [[1]], b: [1], c: [1] },
+    implicit: true,
+    order: 1,
+    stability: 'strong',
+    remedy: true,
+    description:
+      "Backward (implicit) Euler, XPPAUT's `backeul`: x_{n+1} = x_n + h f(x_{n+1}, θ_n, t_{n+1}), solved by Newton's method at every step. " +
+      'A-stable and L-stable: every decaying mode is damped (the amplification 1/(1 − hλ) goes to 0 for stiff modes), and as a one-step method it has no parasitic root, so no period-2 artefact in AD gradients. ' +
+      'AD differentiates the solution by the implicit-function theorem (an adjoint solve with (I − h ∂f/∂x)ᵀ per step), not the Newton iterations; per-step parameters sit at t_{n+1}.',
+  }),
   discrete: oneStep({
     tableau: { a: [[]], b: [1], c: [0] },
     order: 1,
@@ -222,10 +235,15 @@ export function isMultistep(name: string): name is MultistepName {
   return Object.hasOwn(SCHEMES, name) && SCHEMES[name as SchemeName].kind === 'lmm';
 }
 
-/** One-step built-in schemes that integrate a flow (the only ones that can start a multistep method: the values of `start=`). */
+/** Explicit one-step built-in schemes that integrate a flow (the only ones that can start a multistep method: the values of `start=`). */
 export const ONE_STEP_SCHEME_NAMES: readonly OneStepName[] = SCHEME_NAMES.filter(
-  (n): n is OneStepName => isOneStep(n) && !(SCHEMES[n] as SchemeEntry).map,
+  (n): n is OneStepName => isOneStep(n) && !(SCHEMES[n] as SchemeEntry).map && !(SCHEMES[n] as OneStepEntry).implicit,
 );
+
+/** True for an implicit built-in scheme (backeul). */
+export function isImplicitScheme(name: string): boolean {
+  return isOneStep(name) && (SCHEMES[name] as OneStepEntry).implicit === true;
+}
 
 /** True for the scheme that iterates maps (XPPAUT's `discrete`). */
 export function isMapScheme(name: string): boolean {
