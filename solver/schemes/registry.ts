@@ -67,7 +67,7 @@ const adaptive = (what: string) =>
   `XPPAUT's ${what}; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (its AD gradients are those of the steps taken, and an adaptive solver's step choice is not differentiated)`;
 /** The note of a stiff XPPAUT method checked as a fixed-step scheme. */
 const stiff = (what: string) =>
-  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (a stiff model needs a dt small enough for an explicit method)`;
+  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (a stiff model needs a dt small enough for an explicit method; meth=backeul checks the implicit backward Euler instead, at a higher cost)`;
 
 const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 

@@ -27,6 +27,7 @@ describe('XPPAUT meth= values', () => {
     adams: ['ab3', 'note'],
     gear: ['rk4', 'note'],
     volterra: ['heun', 'note'],
+    backeul: ['backeul', 'exact'],
     qualrk: ['rk4', 'note'],
     stiff: ['rk4', 'note'],
     cvode: ['rk4', 'note'],
@@ -41,7 +42,7 @@ describe('XPPAUT meth= values', () => {
     assert.equal(new Set(XPPAUT_METHODS.map((m) => m[0])).size, 15);
     assert.deepEqual(
       XPPAUT_METHODS.filter((m) => !(m in runs)),
-      ['backeul'],
+      [],
     );
   });
 
@@ -116,10 +117,12 @@ describe('XPPAUT meth= values', () => {
     assert.doesNotMatch(only(`${base}@ meth=lepfrog`, 'unknown-scheme').message, /XPPAUT/);
   });
 
-  test('backeul is named as XPPAUT’s and refused until it runs', () => {
-    const d = only(`${base}@ meth=backeul`, 'unknown-scheme');
-    assert.match(d.message, /^meth=backeul: XPPAUT's backeul method is not supported/);
-    assert.match(only(`${base}@ meth=b`, 'unknown-scheme').message, /backeul/);
+  test('b and backeul select backward Euler; the stiff notes point to it', () => {
+    assert.equal(analyse(`${base}@ meth=b`).model?.options.meth, 'backeul');
+    assert.match(
+      only(`${base}@ meth=cvode`, 'scheme-alias').message,
+      /meth=backeul checks the implicit backward Euler/,
+    );
   });
 
   test('option keys XPPAUT reads by their beginning: method=, methods=, totaltime=; dtmin is not dt', () => {
@@ -141,7 +144,7 @@ describe('XPPAUT method names in the editor', () => {
     const labels = items.map((i) => i.label);
     for (const name of ['rk4', 'discrete', 'qualrk', 'cvode', 'gear', '5dp', '83dp', '2rb', 'ymp', 'rungekutta'])
       assert.ok(labels.includes(name), `${name} in ${labels}`);
-    assert.ok(!labels.includes('backeul'));
+    assert.ok(labels.includes('backeul'));
     const qualrk = items.find((i) => i.label === 'qualrk')!;
     assert.match(String(qualrk.detail), /Runge–Kutta · order 4/);
     const discrete = items.find((i) => i.label === 'discrete')!;
