@@ -204,7 +204,6 @@ export const SCHEMES = validated({
     implicit: true,
     order: 1,
     stability: 'strong',
-    remedy: true,
     description:
       "Backward (implicit) Euler, XPPAUT's `backeul`: x_{n+1} = x_n + h f(x_{n+1}, θ_n, t_{n+1}), solved by Newton's method at every step. " +
       'A-stable and L-stable: every decaying mode is damped (the amplification 1/(1 − hλ) goes to 0 for stiff modes), and as a one-step method it has no parasitic root, so no period-2 artefact in AD gradients. ' +
