@@ -41,6 +41,19 @@ export function mapOptions(
     ? `x(t+1) = … makes this model a map, iterated with meth=discrete${overridden}`
     : 'meth=discrete iterates every equation as a map x(t+1) = F';
   const dtNote = dt && Number(dt.value) !== 1 ? ` (dt=${dt.value} is not used)` : '';
+  // The continuous adjoint and the corrections restore a flow's gradient; a map has none.
+  for (const key of ['grad', 'gradfix'] as const) {
+    const setting = findOption({ optionLines }, key);
+    if (setting && (key === 'grad' ? options.grad === 'adjoint' : options.gradfix !== 'none'))
+      out.push(
+        diag(
+          'invalid-option',
+          'error',
+          `${key}=${setting.value}: a map has no continuous flow, so no ${key === 'grad' ? 'continuous adjoint' : 'flow gradient for a correction to restore'}; its AD gradient is exact for the map`,
+          setting.valueRange,
+        ),
+      );
+  }
   out.push(
     diag(
       'map-model',

@@ -114,6 +114,16 @@ describe('maps: the language', () => {
     assert.match(note.message, /dt=0\.1 is not used/);
   });
 
+  test('grad=adjoint and a gradfix are errors on a map: it has no flow', () => {
+    const a = analyse('x(t+1) = 0.5*x\ninit x=1\n@ total=5, grad=adjoint, gradfix=filter121');
+    assert.equal(a.model, undefined);
+    const errs = a.diagnostics.filter((d) => d.code === 'invalid-option');
+    assert.deepEqual(
+      errs.map((d) => d.message.split(':')[0]),
+      ['grad=adjoint', 'gradfix=filter121'],
+    );
+  });
+
   test('a map line with a syntax error is reported like a broken equation', () => {
     const codes = (text: string) => analyse(text).diagnostics.map((d) => [d.code, d.range.start.line]);
     assert.deepEqual(codes('x(t+1) = 0.5*x +\ny(t+1) = x\n'), codes("x' = 0.5*x +\ny(t+1) = x\n"));
