@@ -12,8 +12,10 @@ import type { CompiledModel } from './compile';
 
 /** Newton iterations per step at most; a well-posed step converges in two or three. */
 const MAX_NEWTON_ITERATIONS = 10;
-/** Stop when the residual is below this, relative to the state (float32 evaluation of f sets the floor). */
-const NEWTON_TOLERANCE = 1e-6;
+/** Stop when the residual is below this, relative to the states (float32 evaluation of f sets the floor). */
+const NEWTON_TOLERANCE = 1e-5;
+/** After the last iteration, a residual above this (relative) means the step has no solution near x_n: NaN. */
+const NEWTON_FAILURE = 1e-3;
 
 /** The flat float64 values of a list of tensors. */
 function flatValues(ts: Tensor[]): Float64Array {
@@ -74,7 +76,7 @@ function jacobian(tf: TF, cm: CompiledModel, y: Tensor[], p: Tensor[], t: number
   return J;
 }
 
-/** M = I − h J, inverted by Gauss–Jordan elimination with partial pivoting (D is the model's state size). */
+/** M = I − h J, inverted by Gauss–Jordan elimination with partial pivoting (D is the model's state size); NaN when singular. */
 function inverseOfStepMatrix(J: Float64Array, h: number, D: number): Float64Array {
   const a = new Float64Array(D * D);
   const inv = new Float64Array(D * D);
@@ -85,7 +87,8 @@ function inverseOfStepMatrix(J: Float64Array, h: number, D: number): Float64Arra
   for (let c = 0; c < D; c++) {
     let piv = c;
     for (let r = c + 1; r < D; r++) if (Math.abs(a[r * D + c]) > Math.abs(a[piv * D + c])) piv = r;
-    if (a[piv * D + c] === 0) throw new Error('backward Euler: I − h ∂f/∂x is singular at this step');
+    // Singular (or not finite): NaN, so that the step fails as a blow-up instead of throwing.
+    if (!(Math.abs(a[piv * D + c]) > 0)) return inv.fill(NaN);
     if (piv !== c)
       for (let j = 0; j < D; j++) {
         [a[c * D + j], a[piv * D + j]] = [a[piv * D + j], a[c * D + j]];
@@ -123,7 +126,11 @@ function residual(
   return y.map((v, i) => v - x[i] - h * f[i]);
 }
 
-/** y* by Newton's method from y = x, and M⁻¹ there. */
+/**
+ * y* by Newton's method from y = x, and M⁻¹ there when `withInverse` (the AD path needs it). The iterations keep the
+ * Jacobian of their first point while the residual falls fast (the chord method: one Jacobian per step on a linear
+ * or mildly nonlinear f), take a new one when it does not, and halve a step that does not reduce the residual.
+ */
 export function newtonSolve(
   tf: TF,
   cm: CompiledModel,
@@ -132,26 +139,51 @@ export function newtonSolve(
   t: number,
   h: number,
   shapes: number[][],
-): { y: Float64Array; inverse: Float64Array; iterations: number } {
+  withInverse = true,
+): { y: Float64Array; inverse?: Float64Array; iterations: number } {
   const D = x.length;
+  if (!x.every(Number.isFinite)) return { y: new Float64Array(D).fill(NaN), iterations: 0 }; // an earlier step failed
+  const inverseAt = (y: Float64Array) =>
+    inverseOfStepMatrix(
+      tidyValues(tf, () => jacobian(tf, cm, tensorsOf(tf, y, shapes), p, t, D)),
+      h,
+      D,
+    );
+  const norm = (r: Float64Array) => r.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   let y: Float64Array = Float64Array.from(x);
-  let inverse: Float64Array = new Float64Array(0);
+  let r = residual(tf, cm, y, x, p, t, h, shapes);
+  let inverse = inverseAt(y);
   let iterations = 0;
-  for (; iterations <= MAX_NEWTON_ITERATIONS; iterations++) {
-    const r = residual(tf, cm, y, x, p, t, h, shapes);
-    const scale = 1 + y.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const J = tidyValues(tf, () => jacobian(tf, cm, tensorsOf(tf, y, shapes), p, t, D));
-    inverse = inverseOfStepMatrix(J, h, D);
-    if (r.every((v) => Math.abs(v) <= NEWTON_TOLERANCE * scale) || iterations === MAX_NEWTON_ITERATIONS) break;
-    const next = new Float64Array(D);
+  const scale = (z: Float64Array) => 1 + norm(z) + norm(x);
+  for (; iterations < MAX_NEWTON_ITERATIONS; iterations++) {
+    const size = norm(r);
+    if (size <= NEWTON_TOLERANCE * scale(y)) break;
+    const delta = new Float64Array(D);
     for (let i = 0; i < D; i++) {
       let s = 0;
       for (let j = 0; j < D; j++) s += inverse[i * D + j] * r[j];
-      next[i] = y[i] - s;
+      delta[i] = s;
     }
+    // Damped: halve the step while the residual does not fall (or is not finite), at most a few times.
+    let lambda = 1;
+    let next = y.map((v, i) => v - delta[i]);
+    let rNext = residual(tf, cm, next, x, p, t, h, shapes);
+    for (let k = 0; k < 4 && !(norm(rNext) < size); k++) {
+      lambda /= 2;
+      next = y.map((v, i) => v - lambda * delta[i]);
+      rNext = residual(tf, cm, next, x, p, t, h, shapes);
+    }
+    // While the residual falls tenfold per iteration the Jacobian is kept (the chord method); else a new one here.
+    if (!(norm(rNext) <= 0.1 * size)) inverse = inverseAt(next);
     y = next;
+    r = rNext;
   }
-  return { y, inverse, iterations };
+  // No solution near x_n (dt too large for the implicit equation, e.g. hλ > 1 on a growing mode): the step fails
+  // the way an exploding explicit step does, with states that are not finite, so the check reports a blow-up.
+  if (!(norm(r) <= NEWTON_FAILURE * scale(y))) return { y: new Float64Array(D).fill(NaN), iterations };
+  // The implicit-function VJP needs M at the solution itself.
+  if (withInverse && iterations > 0) inverse = inverseAt(y);
+  return withInverse ? { y, inverse, iterations } : { y, iterations };
 }
 
 /**
@@ -168,8 +200,11 @@ export function backwardEulerStep(
 ): Tensor[] {
   const shapes = x.map((v) => v.shape);
   const D = shapes.reduce((acc, s) => acc + s.reduce((a, b) => a * b, 1), 0);
-  const { y, inverse } = newtonSolve(tf, cm, flatValues(x), p, t1, h, shapes);
+  // Without a gradient tape (finite differences, the reference's probes) the solution alone is the step.
+  const taping = tf.engine().isTapeOn();
+  const { y, inverse } = newtonSolve(tf, cm, flatValues(x), p, t1, h, shapes, taping);
   const yStar = tensorsOf(tf, y, shapes);
+  if (!inverse) return yStar;
   const f = cm.rhs(yStar, p, t1);
   const flat = (ts: Tensor[]) => tf.concat(ts.map((v) => tf.reshape(v, [-1])));
   const r = tf.sub(tf.sub(flat(yStar), flat(x)), tf.mul(flat(f), tf.scalar(h)));

@@ -156,3 +156,13 @@ describe('backward Euler: language and editor', () => {
     assert.match(h!.markdown, /L-stable/);
   });
 });
+
+test('a step whose implicit equation has no solution near x_n is reported as a blow-up that names Newton', async () => {
+  // x' = x^2 from x = 1 with h = 0.5: y − 0.5 y² = 1 has no real root.
+  const r = await runCheck(model("par a=1\nx' = a*x^2\ninit x=1\nloss = x(T)\n@ total=1, steps=2, meth=backeul\n"), {
+    backend: 'cpu',
+  });
+  const f = r.findings.find((x) => x.code === 'blow-up');
+  assert.ok(f, JSON.stringify(r.findings));
+  assert.match(f.message, /at step 1 .*Newton's method found no solution of the implicit step/);
+});
