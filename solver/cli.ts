@@ -235,7 +235,10 @@ export async function main(argv: string[]): Promise<number> {
     out(
       `refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling, not observed where errors are at float32 resolution):\n${study}\n`,
     );
-  else if (refine) out('refinement study: no level fits the size limit\n');
+  else if (refine)
+    out(
+      `refinement study: ${report.referenceUnavailable ? 'none — a map has no step to refine' : 'no level fits the size limit'}\n`,
+    );
   out(referenceLine(report));
   if (report.verdict) out(`verdict: ${report.verdict.explanation}`);
   for (const f of report.findings) out(loc(file, f));

@@ -190,6 +190,10 @@ describe('maps: the check', () => {
     assert.match(report.referenceUnavailable, /no continuous reference/);
     assert.equal(report.referenceError, null); // NaN in JSON
     assert.ok(report.diagnostics.some((d: { code: string }) => d.code === 'map-model'));
+    const refine = spawnSync(process.execPath, [cli, 'check', file, '--refine', '--backend', 'cpu'], {
+      encoding: 'utf8',
+    });
+    assert.match(refine.stdout, /^refinement study: none — a map has no step to refine$/m);
   });
 });
 
