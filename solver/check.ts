@@ -14,7 +14,8 @@ import { compilePhase } from './check/compile';
 import { adPhase, blowUpFinding, lossOnly, parameterInputs } from './check/gradients';
 import { referencePhase } from './check/reference';
 import { gradcheckPhase } from './check/finiteDifferences';
-import { analysisPhase } from './check/layers';
+import { analysisPhase, mapAnalysis } from './check/layers';
+import { isMapScheme } from './schemes/registry';
 import { confirmationPhase } from './check/confirmation';
 import { assignVerdicts, findingsPhase, type Measurements } from './check/findings';
 import type { CompiledModel } from './engine/compile';
@@ -63,7 +64,10 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   await run.phase();
   const gradcheck = gradcheckPhase(run, cm, inputs, ad);
   await run.phase();
-  const analysis = await confirmationPhase(run, cm, inputs, analysisPhase(run, inputs, ad, ref, gradcheck), ref);
+  const layers = analysisPhase(run, inputs, ad, ref, gradcheck);
+  const analysis = isMapScheme(model.options.meth)
+    ? mapAnalysis(layers)
+    : await confirmationPhase(run, cm, inputs, layers, ref);
   const measurements: Measurements = { analysis, gradcheck, ref, kinks: nonSmoothOperations(model) };
   assignVerdicts(run, measurements);
   const findings = findingsPhase(run, measurements);

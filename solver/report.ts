@@ -189,6 +189,8 @@ export interface Report {
   loss: number;
   /** Which parameter values were checked. */
   checkedParameters: CheckedParameters;
+  /** Why the check has no continuous reference at all (a map has no flow); its errors are then NaN ("n/a"). */
+  referenceUnavailable?: string;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];

@@ -18,6 +18,8 @@ import {
 } from '../presentation/findingText';
 import type { LayerAnalysis } from './layers';
 import { optionsRange, type CheckRun } from './run';
+import { isMapScheme } from '../schemes/registry';
+import { MAP_NO_REFERENCE } from '../presentation/referenceText';
 
 /** What the findings phase reads: the analysed (and confirmed) parameters, the gradcheck, the reference. */
 export interface Measurements {
@@ -42,6 +44,7 @@ export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurem
       stageImbalanced: r?.stageImbalanced ?? false,
       oscillating: r?.oscillating ?? false,
       hasReference: !!ref,
+      ...(isMapScheme(meth) ? { noReference: MAP_NO_REFERENCE } : {}),
       referenceError: ref?.referenceError ?? NaN,
       kinks,
       steps,

@@ -113,3 +113,17 @@ function allZero(a: Float32Array): boolean {
   for (let k = 0; k < a.length; k++) if (a[k] !== 0) return false;
   return true;
 }
+
+/**
+ * A map's layer analysis: its per-iteration gradients are exact for the map, and a sign that alternates from one
+ * iteration to the next is the map's own (x(t+1) = −0.9 x), not a parasitic mode of a discretisation, so nothing is
+ * flagged, the detector's α and β are not given, and no step refinement is tried (a map has no step to refine).
+ */
+export function mapAnalysis(analysis: LayerAnalysis): LayerAnalysis {
+  for (const r of analysis.results) if (r) Object.assign(r, { oscillating: false, stageImbalanced: false });
+  for (const p of analysis.parameters) {
+    p.oscillating = false;
+    if (p.perStep) Object.assign(p.metrics, { alpha: NaN, beta: NaN });
+  }
+  return analysis;
+}

@@ -1,15 +1,16 @@
 // Phase 3, the continuous reference: the gradient of the ODE flow the discrete gradients are compared with
-// (engine/reference.ts), unless the caller skipped it.
+// (engine/reference.ts), unless the caller skipped it or the model is a map (which has no flow).
 import type { CompiledModel } from '../engine/compile';
 import { continuousReference, type ReferenceResult } from '../engine/reference';
 import type { ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
+import { isMapScheme } from '../schemes/registry';
 
 export function referencePhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInputs): ReferenceResult | undefined {
   const t = performance.now();
   const { steps: N, dt: h, t0 } = run.model.options;
   const ref =
-    run.options.reference !== false
+    run.options.reference !== false && !isMapScheme(run.model.options.meth)
       ? continuousReference(
           run.tf,
           cm,

@@ -16,6 +16,8 @@ import {
 } from '../engine/layerAnalysis';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import type { CheckOptions } from './options';
+import { isMapScheme } from '../schemes/registry';
+import { MAP_NO_REFERENCE } from '../presentation/referenceText';
 
 /** Between phases: throws CheckCancelled when the caller aborted, CheckTimeout past the time budget. */
 interface Pacing {
@@ -121,6 +123,7 @@ export function finishReport(
     },
     backend: run.backend,
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
+    ...(isMapScheme(opt.meth) ? { referenceUnavailable: MAP_NO_REFERENCE } : {}),
     ...rest,
     findings,
     timings: run.timings,

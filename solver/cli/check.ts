@@ -10,6 +10,7 @@ import { summarise } from '../summary';
 import { writeJson } from '../jsonStream';
 import { refinementColumns, refinementSummary } from '../presentation/columns';
 import { metricsTableText, textTable } from '../presentation/textTable';
+import { referenceLine } from '../presentation/referenceText';
 import { BACKEND_NAMES, isBackendName, type BackendName } from '../registry/backends';
 import { analyseFile, loc, printRefusal, tokens, type Output } from './common';
 import { expandFiles } from './files';
@@ -101,10 +102,11 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
     out(
       `refinement study (the same θ(t) with more steps; order = log2 of the error ratio per doubling, not observed where errors are at float32 resolution):\n${study}\n`,
     );
-  else if (refine) out('refinement study: no level fits the size limit\n');
-  out(
-    `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`,
-  );
+  else if (refine)
+    out(
+      `refinement study: ${report.referenceUnavailable ? 'none — a map has no step to refine' : 'no level fits the size limit'}\n`,
+    );
+  out(referenceLine(report));
   if (report.verdict) out(`verdict: ${report.verdict.explanation}`);
   for (const f of report.findings) out(loc(file, f));
   if (report.findings.length === 0) out('no findings');

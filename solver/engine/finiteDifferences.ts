@@ -263,7 +263,8 @@ export function finiteDifferenceLosses(
     for (const i of wanted) out[i] = loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]);
     return out;
   };
-  if (mode === 'loop' || !cm.batched) return loop();
+  // The implicit step (backeul) solves one system per step, not a batch of them.
+  if (mode === 'loop' || !cm.batched || (scheme.kind === 'rk' && scheme.implicit)) return loop();
   const out: [number, number][] = [];
   try {
     for (const chunk of batchChunks(model, wanted)) {

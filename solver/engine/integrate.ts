@@ -13,6 +13,7 @@ import type { ButcherTableau, LinearMultistep, MultistepScheme, RKScheme, Scheme
 import { nodeCopy } from '../schemes/copies';
 import { startSteps } from '../schemes/schemes';
 import type { Term } from './linearCombination';
+import { backwardEulerStep } from './implicitStep';
 
 /**
  * The parameters of every model parameter for one parameter copy (per-step
@@ -92,7 +93,9 @@ export function solveDiscrete(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
-  const packed = cm.packed && cm.packed.owner === cm.rhs ? cm.packed : undefined;
+  // The implicit step solves the unpacked states (its Jacobian comes from the model's own reverse mode).
+  const packed =
+    cm.packed && cm.packed.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) ? cm.packed : undefined;
   if (packed)
     return solvePackedState(
       tf,
@@ -167,7 +170,9 @@ function solveRungeKutta(
       const p = params(n);
       stageParams = () => p;
     }
-    x = rkStep(tf, cm, co, x, t0 + n * h, stageParams);
+    x = scheme.implicit
+      ? backwardEulerStep(tf, cm, x, stageParams(0), t0 + (n + 1) * h, h)
+      : rkStep(tf, cm, co, x, t0 + n * h, stageParams);
     traj.push(x);
   }
   return traj;

@@ -15,6 +15,8 @@ export interface VerdictContext {
   stageImbalanced: boolean;
   oscillating: boolean;
   hasReference: boolean;
+  /** Why the model has no continuous reference at all (a map), for the verdicts that would compare with one. */
+  noReference?: string;
   /** The continuous reference's estimated relative error (NaN without one). */
   referenceError: number;
   /** The model's non-smooth operations (engine/kinks.ts). */
@@ -61,6 +63,14 @@ function rawClause(p: ParameterReport): string {
     : `raw error ${f2(p.metrics.relError)}`;
 }
 
+/** Why no continuous reference judges the gradient, with the finite-difference check that was made. */
+function noReferenceClause(noReference: string, m: ParameterReport['metrics']): string {
+  const fd = Number.isFinite(m.gradcheckRelError)
+    ? ` (AD agrees with them: relative error ${f2(m.gradcheckRelError)})`
+    : '';
+  return `${noReference}${fd}.`;
+}
+
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
   if (m.vanishing) {
@@ -85,6 +95,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.`,
     };
   }
+  if (ctx.noReference) return { kind: 'inconclusive', explanation: noReferenceClause(ctx.noReference, m) };
   if (!p.perStep) {
     if (ctx.hasReference && ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
     return ctx.hasReference

@@ -69,6 +69,8 @@ export interface EquationStmt {
   stateRange: Range;
   rhs: Expr;
   range: Range;
+  /** `x(t+1) = …`: the equation of a map (XPPAUT difference equation). */
+  map?: true;
 }
 
 export interface LossStmt {

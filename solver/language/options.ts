@@ -12,6 +12,7 @@ import {
 import { GRADFIX_NAMES } from '../registry/corrections';
 import { GRAD_ENGINE_NAMES } from '../registry/gradEngines';
 import { ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, XPPAUT_SCHEME_ALIASES } from '../schemes/registry';
+import { spelledXppautMethod, xppautMethodOf, xppautMethodScheme } from '../schemes/xppautMethods';
 import { diag } from './ranges';
 import { formatNumber } from '../presentation/format';
 
@@ -26,22 +27,6 @@ export const SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: st
 
 /** One-step built-in schemes (the only ones that can start a multistep method). */
 export const ONE_STEP_SCHEMES: readonly SchemeName[] = ONE_STEP_SCHEME_NAMES;
-
-/** XPPAUT integrators this release cannot run. */
-const XPP_UNSUPPORTED_METHODS: ReadonlySet<string> = new Set([
-  'discrete',
-  'gear',
-  'volterra',
-  'backeul',
-  'qualrk',
-  'stiff',
-  'cvode',
-  '5dp',
-  '83dp',
-  '2rb',
-  'ymp',
-  'rosen',
-]);
 
 /** XPPAUT options (plotting, numerics, AUTO) that ODE Lens reads but ignores. */
 const XPP_IGNORED_KEYS: ReadonlySet<string> = new Set([
@@ -164,9 +149,18 @@ const XPP_IGNORED_KEYS: ReadonlySet<string> = new Set([
   'maxstore',
 ]);
 
+/**
+ * XPPAUT's keys that ODE Lens reads, in XPPAUT's order of comparison: XPPAUT takes a key that begins with one of its
+ * option names as that option (load_eqn.c), so `methods=` is `meth=` and `totaltime=` is `total=`.
+ */
+const XPPAUT_KEY_PREFIXES = ['seed', 'meth', 'total', 'dt', 't0'] as const;
+
 export function normalizeKey(raw: string): string {
   const k = raw.toLowerCase();
-  return KEY_ALIASES.get(k) ?? k;
+  const alias = KEY_ALIASES.get(k);
+  if (alias !== undefined || (OPTION_KEYS as readonly string[]).includes(k) || XPP_IGNORED_KEYS.has(k))
+    return alias ?? k;
+  return XPPAUT_KEY_PREFIXES.find((p) => k.startsWith(p)) ?? k;
 }
 
 export const DEFAULT_OPTIONS: Readonly<ModelOptions> = {
@@ -288,39 +282,32 @@ function setSeed(state: OptionState, s: OptionSetting): void {
 function setMeth(state: OptionState, s: OptionSetting): void {
   const { options, out, schemes } = state;
   const raw = s.value.toLowerCase();
-  const alias = SCHEME_ALIASES.get(raw);
   const declared = schemes.get(raw);
   const known = [...SCHEME_NAMES, ...schemes.values()];
+  const xpp = spelledXppautMethod(raw);
+  const run = (SCHEME_NAMES as readonly string[]).includes(raw)
+    ? { scheme: raw as SchemeName }
+    : (SCHEME_ALIASES.get(raw) ?? (xpp ? xppautMethodScheme(xpp) : undefined));
   if (declared !== undefined) options.meth = declared;
-  else if ((SCHEME_NAMES as readonly string[]).includes(raw)) options.meth = raw;
-  else if (alias) {
-    options.meth = alias.scheme;
-    if (alias.note) out.push(diag('scheme-alias', 'information', `meth=${s.value}: ${alias.note}`, s.valueRange));
-  } else if (raw === 'discrete') {
-    // XPPAUT then iterates every equation as a map: x' = f means x(t+1) = f.
-    out.push(
-      diag(
-        'unsupported',
-        'error',
-        "meth=discrete makes every equation a map (x' = f is iterated as x(t+1) = f); ODE Lens checks the flow of differential equations, not maps",
-        s.valueRange,
-      ),
-    );
-  } else if (XPP_UNSUPPORTED_METHODS.has(raw)) {
+  else if (run) {
+    options.meth = run.scheme;
+    if (run.note) out.push(diag('scheme-alias', 'information', `meth=${s.value}: ${run.note}`, s.valueRange));
+  } else if (xpp) {
     out.push(
       diag(
         'unknown-scheme',
         'error',
-        `The XPPAUT integrator '${s.value}' is not supported; use one of ${listOf(known)}`,
+        `meth=${s.value}: XPPAUT's ${xpp} method is not supported by ODE Lens yet; use one of ${listOf(known)}`,
         s.valueRange,
       ),
     );
   } else {
+    const firstLetter = xppautMethodOf(raw);
     out.push(
       diag(
         'unknown-scheme',
         'error',
-        `Unknown scheme '${s.value}'${suggest(raw, [...known, ...SCHEME_ALIASES.keys()])} (known schemes: ${listOf(known)})`,
+        `Unknown scheme '${s.value}'${suggest(raw, [...known, ...SCHEME_ALIASES.keys()])} (known schemes: ${listOf(known)})${firstLetter ? `; XPPAUT would read only its first character, which selects ${firstLetter}` : ''}`,
         s.valueRange,
       ),
     );

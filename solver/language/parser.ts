@@ -482,19 +482,19 @@ class Parser {
     return t.kind === 'ident' && t.text.toLowerCase() === lowerCase;
   }
 
-  /** `x(t+1) = …`: reported, and its name declared (opaque) so that its uses are not reported again. */
+  /** `x(t+1) = …`: an equation of a map (difference equation); it makes the model a map (solver/language/maps.ts). */
   private mapLine(first: Token): void {
-    this.unsupported(
-      first,
-      'error',
-      `Difference equations (\`${first.text}(t+1) = …\`, maps iterated with meth=discrete) are not supported by ODE Lens yet: it checks the flow of differential equations`,
-    );
+    this.pos += 6; // x ( t + 1 )
+    this.expectPunct('=', `in the map for ${first.text} (it reads ${first.text}(t+1) = expression)`);
+    const rhs = this.expr();
+    this.expectLineEnd('after the map; expected an operator');
     this.statements.push({
-      kind: 'opaque',
-      keyword: 'map',
-      name: first.text,
-      nameRange: tokenRange(first),
-      range: this.wholeLine(first),
+      kind: 'equation',
+      state: first.text,
+      stateRange: tokenRange(first),
+      rhs,
+      range: this.lineRangeFrom(first),
+      map: true,
     });
   }
 
@@ -589,6 +589,11 @@ class Parser {
     }
     if (this.isPunct(t1, '(')) {
       if (t2?.kind === 'number') return; // x(0) = …
+      const t3 = this.toks[lineStart + 3];
+      if (t2 && this.isIdent(t2, 't') && t3 && this.isPunct(t3, '+')) {
+        this.statements.push({ kind: 'broken', equationFor: t0.text, range }); // x(t+1) = …
+        return;
+      }
       this.statements.push({
         kind: 'broken',
         declares: { keyword: 'function', name: t0.text, nameRange: range },

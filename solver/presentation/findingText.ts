@@ -210,7 +210,7 @@ export const tooLargeMessage = (steps: number, values: number, maxSteps: number,
   `Too large for a background gradient check: ${steps} steps and ${values} parameter values (limits ${maxSteps} steps, ${maxValues} values).`;
 
 export const blowUpMessage = (state: string, step: number, time: number, meth: string, dt: number) =>
-  `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}. Reduce dt or check the model's scaling.`;
+  `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}${meth === 'backeul' ? " (for backeul: Newton's method found no solution of the implicit step near the previous state)" : ''}. Reduce dt or check the model's scaling.`;
 
 /** A value that is not finite while the states are, e.g. "The loss is not finite (the states stay finite)." */
 export const nonFiniteMessage = (what: string) =>

@@ -76,7 +76,14 @@ export const DIAGNOSTIC_CODES = {
     'error',
     '`meth=` names no built-in or declared scheme, or an XPPAUT integrator ODE Lens cannot run.',
   ),
-  'scheme-alias': language('information', 'An XPPAUT method mapped to a close but different built-in scheme.'),
+  'scheme-alias': language(
+    'information',
+    'An XPPAUT method checked as a close but different built-in scheme (adaptive and stiff methods as a fixed-step one).',
+  ),
+  'map-model': language(
+    'information',
+    'The model is a map (`x(t+1) = …` or `meth=discrete`): iterated `total` times with t advancing by 1; it has AD and finite-difference gradients but no continuous reference.',
+  ),
   'unknown-option': language('warning', 'An unknown `@` option key; it is ignored.'),
   'ignored-option': language(
     'hint',

@@ -26,7 +26,10 @@ import {
   type RKScheme,
   type Scheme,
 } from './schemes';
-import { SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
+import { isImplicitScheme, isMapScheme, SCHEMES, XPPAUT_SCHEME_ALIASES } from './registry';
+import { spelledXppautMethod, xppautMethodScheme } from './xppautMethods';
+
+const xppautScheme = (name: string) => XPPAUT_SCHEME_ALIASES.get(name)?.scheme;
 import { OSCILLATION_CORRECTIONS } from '../registry/corrections';
 import { parameterCopies } from './copies';
 import { STRONGLY_STABLE_SCHEMES, weaklyStableRemedy } from '../presentation/findingText';
@@ -35,7 +38,8 @@ export type { Stability } from './coefficients';
 
 export interface SchemeDescription {
   name: string;
-  kind: 'rk' | 'lmm';
+  /** `map`: the map iteration (XPPAUT discrete), which discretises no flow. */
+  kind: 'rk' | 'lmm' | 'map';
   /** Consistency order from the coefficients (0 when inconsistent). */
   order: number;
   /** Zero-stability: strong (only root 1 on the unit circle), weak (another root on it), unstable (a root outside). */
@@ -144,6 +148,36 @@ function multistepDescription(
   return { name, kind: 'lmm', order, stability: zs.stability, summary, documentation: doc.join('\n\n') };
 }
 
+/** The map iteration (XPPAUT `discrete`): no flow, so no order or stability of a discretisation. */
+function mapDescription(name: string): SchemeDescription {
+  return {
+    name,
+    kind: 'map',
+    order: 1,
+    stability: 'strong',
+    summary: 'map iteration x(t+1) = F(x(t)), t advancing by 1; no continuous reference',
+    documentation: [
+      builtinNote(name),
+      'Per-step parameters get one copy per iteration, at t_n. AD differentiates exactly the iterations, and finite differences check it; there is no flow whose gradient the iterations approximate.',
+    ].join('\n\n'),
+  };
+}
+
+/** Backward Euler: implicit, A-stable and L-stable, one-step (so strongly stable). */
+function implicitDescription(name: string): SchemeDescription {
+  return {
+    name,
+    kind: 'rk',
+    order: SCHEMES[name as 'backeul'].order,
+    stability: 'strong',
+    summary: 'implicit Runge–Kutta, 1 stage, order 1, A-stable and L-stable, strongly stable',
+    documentation: [
+      builtinNote(name),
+      "Consistency order 1. One-step, so zero-stable with no parasitic root: AD gradients of per-step parameters have no period-2 artefact. Its amplification factor 1/(1 − hλ) lies inside the unit disc for every Re λ < 0 (A-stable) and goes to 0 for stiff modes (L-stable), so a stiff model's gradients do not blow up at large dt. **Per-step** parameters: G_n / h converges to g(t_{n+1}).",
+    ].join('\n\n'),
+  };
+}
+
 /** Describes a built-in scheme by name (XPPAUT names included), or a declared one. Undefined for unknown names. */
 export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescription | undefined {
   if (decl) {
@@ -152,9 +186,15 @@ export function describeScheme(name: string, decl?: SchemeDecl): SchemeDescripti
       : multistepDescription(decl.name, { alpha: decl.alpha, beta: decl.beta }, true);
   }
   const raw = name.toLowerCase();
-  const key = XPPAUT_SCHEME_ALIASES.get(raw)?.scheme ?? raw;
+  const spelled = spelledXppautMethod(raw);
+  const key =
+    isOneStep(raw) || isMultistep(raw)
+      ? raw
+      : (xppautScheme(raw) ?? (spelled && xppautMethodScheme(spelled)?.scheme) ?? raw);
   let d: SchemeDescription | undefined;
-  if (isOneStep(key)) d = rkDescription(key, TABLEAUX[key], false);
+  if (isMapScheme(key)) d = mapDescription(key);
+  else if (isImplicitScheme(key)) d = implicitDescription(key);
+  else if (isOneStep(key)) d = rkDescription(key, TABLEAUX[key], false);
   else if (isMultistep(key)) d = multistepDescription(key, MULTISTEP[key].method, false, MULTISTEP[key].predictor);
   if (d && key !== raw) d = { ...d, summary: `XPPAUT \`${raw}\` → ${key}: ${d.summary}` };
   return d;

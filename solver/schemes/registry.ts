@@ -32,11 +32,19 @@ interface SchemeFacts {
   xppaut?: readonly XppautAlias[];
   /** Offered as a strongly stable alternative in the remedies of weak-stability findings. */
   remedy?: true;
+  /**
+   * XPPAUT's `discrete`: every equation is a map x(t+1) = F(x(t)), not a flow. It runs as forward Euler with h = 1
+   * on F(x) − x (the front end rewrites the equations, solver/language/maps.ts), has no continuous reference, and
+   * cannot start a multistep method.
+   */
+  map?: true;
 }
 
 export interface OneStepEntry extends SchemeFacts {
   kind: 'rk';
   tableau: ButcherTableau;
+  /** A diagonally implicit tableau, solved by Newton's method per step (engine/implicitStep.ts: backward Euler only). */
+  implicit?: true;
 }
 
 export interface MultistepEntry extends SchemeFacts {
@@ -54,11 +62,18 @@ export type SchemeEntry = OneStepEntry | MultistepEntry;
 const oneStep = (e: Omit<OneStepEntry, 'kind'>): OneStepEntry => ({ kind: 'rk', ...e });
 const multistep = (e: Omit<MultistepEntry, 'kind'>): MultistepEntry => ({ kind: 'lmm', ...e });
 
+/** The note of an adaptive XPPAUT method checked as a fixed-step scheme. */
+const adaptive = (what: string) =>
+  `XPPAUT's ${what}; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (its AD gradients are those of the steps taken, and an adaptive solver's step choice is not differentiated)`;
+/** The note of a stiff XPPAUT method checked as a fixed-step scheme. */
+const stiff = (what: string) =>
+  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (a stiff model needs a dt small enough for an explicit method; meth=backeul checks the implicit backward Euler instead, at a higher cost)`;
+
 const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 
 /** Why a registry entry cannot run as declared (empty when it can). */
 export function entryProblems(entry: SchemeEntry): string[] {
-  if (entry.kind === 'rk') return tableauProblems(entry.tableau, String);
+  if (entry.kind === 'rk') return tableauProblems(entry.tableau, String, entry.implicit);
   const methods = [entry.method, ...entry.ramp, ...(entry.predictor ? [entry.predictor] : [])];
   return methods.flatMap((m) => [
     // An implicit corrector runs as one PECE pass of its explicit predictor.
@@ -92,7 +107,13 @@ export const SCHEMES = validated({
     order: 2,
     stability: 'strong',
     remedy: true,
-    xppaut: [{ name: 'modeuler' }],
+    xppaut: [
+      { name: 'modeuler' },
+      {
+        name: 'volterra',
+        note: "XPPAUT's volterra is an implicit trapezoid-rule method made for Volterra integral equations; on differential equations ODE Lens checks the explicit trapezoid rule, heun, at the same dt",
+      },
+    ],
     description: "Heun's method (explicit trapezoid, XPPAUT `modeuler`): two stages at t_n and t_n + h, weights ½, ½.",
   }),
   midpoint: oneStep({
@@ -114,7 +135,24 @@ export const SCHEMES = validated({
     order: 4,
     stability: 'strong',
     remedy: true,
-    xppaut: [{ name: 'rungekutta' }, { name: 'runge' }],
+    xppaut: [
+      { name: 'rungekutta' },
+      { name: 'runge' },
+      { name: 'qualrk', note: adaptive('qualrk is an adaptive, error-controlled Runge–Kutta method') },
+      { name: '5dp', note: adaptive('5dp is the adaptive Dormand–Prince 5(4) method') },
+      { name: '83dp', note: adaptive('83dp is the adaptive Dormand–Prince 8(5,3) method') },
+      {
+        name: 'ymp',
+        note: "XPPAUT's ymp is a third-order symplectic splitting for x' = v, v' = F(x) systems; ODE Lens checks the fixed-step classical RK4 at dt (a one-step method too, so without a parasitic root)",
+      },
+      { name: 'gear', note: stiff('gear is a variable-order backward differentiation (Gear) method') },
+      { name: 'stiff', note: stiff('stiff is an adaptive Rosenbrock method') },
+      {
+        name: 'cvode',
+        note: stiff('cvode is CVODE, a variable-order backward differentiation method with Newton iterations'),
+      },
+      { name: '2rb', note: stiff('2rb is an adaptive Rosenbrock 2(3) method') },
+    ],
     description:
       'The classical fourth-order Runge–Kutta method (XPPAUT `rungekutta`): stages at t_n, t_n + h/2 (twice) and t_n + h, weights 1/6, 1/3, 1/3, 1/6.',
   }),
@@ -161,6 +199,24 @@ export const SCHEMES = validated({
       'f evaluated at the prediction with θ_{n+1}, one pass of the Simpson corrector x_{n+1} = x_{n−1} + h/3 (f_{n+1} + 4f_n + f_{n−1}), then f at the corrected value. ' +
       'Three `start=` steps come first. AD differentiates exactly this computation (predictor included), not an implicit solve; its adjoint is governed by the corrector’s ρ(ζ) = ζ² − 1.',
   }),
+  backeul: oneStep({
+    tableau: { a: [[1]], b: [1], c: [1] },
+    implicit: true,
+    order: 1,
+    stability: 'strong',
+    description:
+      "Backward (implicit) Euler, XPPAUT's `backeul`: x_{n+1} = x_n + h f(x_{n+1}, θ_n, t_{n+1}), solved by Newton's method at every step. " +
+      'A-stable and L-stable: every decaying mode is damped (the amplification 1/(1 − hλ) goes to 0 for stiff modes), and as a one-step method it has no parasitic root, so no period-2 artefact in AD gradients. ' +
+      'AD differentiates the solution by the implicit-function theorem (an adjoint solve with (I − h ∂f/∂x)ᵀ per step), not the Newton iterations; per-step parameters sit at t_{n+1}.',
+  }),
+  discrete: oneStep({
+    tableau: { a: [[]], b: [1], c: [0] },
+    order: 1,
+    stability: 'strong',
+    map: true,
+    description:
+      "XPPAUT's discrete method: every equation is a map x(t+1) = F(x(t), θ_n), iterated `total` times while t advances by 1 (dt is 1). A map has AD and finite-difference gradients but no continuous flow, so no continuous reference.",
+  }),
 } satisfies Record<string, SchemeEntry>);
 
 type Schemes = typeof SCHEMES;
@@ -178,8 +234,20 @@ export function isMultistep(name: string): name is MultistepName {
   return Object.hasOwn(SCHEMES, name) && SCHEMES[name as SchemeName].kind === 'lmm';
 }
 
-/** One-step built-in schemes (the only ones that can start a multistep method: the values of `start=`). */
-export const ONE_STEP_SCHEME_NAMES: readonly OneStepName[] = SCHEME_NAMES.filter(isOneStep);
+/** Explicit one-step built-in schemes that integrate a flow (the only ones that can start a multistep method: the values of `start=`). */
+export const ONE_STEP_SCHEME_NAMES: readonly OneStepName[] = SCHEME_NAMES.filter(
+  (n): n is OneStepName => isOneStep(n) && !(SCHEMES[n] as SchemeEntry).map && !(SCHEMES[n] as OneStepEntry).implicit,
+);
+
+/** True for an implicit built-in scheme (backeul). */
+export function isImplicitScheme(name: string): boolean {
+  return isOneStep(name) && (SCHEMES[name] as OneStepEntry).implicit === true;
+}
+
+/** True for the scheme that iterates maps (XPPAUT's `discrete`). */
+export function isMapScheme(name: string): boolean {
+  return Object.hasOwn(SCHEMES, name) && (SCHEMES[name as SchemeName] as SchemeEntry).map === true;
+}
 
 /** XPPAUT method names mapped to built-in schemes (with a note where the mapping is not exact). */
 export const XPPAUT_SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: string }> = new Map(

@@ -22,6 +22,7 @@ import {
   type LinearMultistep,
 } from './coefficients';
 import {
+  isImplicitScheme,
   isMultistep,
   isOneStep,
   ONE_STEP_SCHEME_NAMES,
@@ -42,6 +43,8 @@ export interface RKScheme {
   order: number;
   /** Per-step parameters: one copy per step (shared by its stages) or one per stage. */
   tie: Tie;
+  /** Backward Euler (the only implicit tableau): Newton's method per step (engine/implicitStep.ts). */
+  implicit?: true;
 }
 
 export interface MultistepScheme {
@@ -64,9 +67,9 @@ export interface MultistepScheme {
 export type Scheme = RKScheme | MultistepScheme;
 
 /** The Butcher tableau of each one-step built-in scheme (from the registry). */
-export const TABLEAUX = Object.fromEntries(ONE_STEP_SCHEME_NAMES.map((n) => [n, SCHEMES[n].tableau])) as Readonly<
-  Record<OneStepName, ButcherTableau>
->;
+export const TABLEAUX = Object.fromEntries(
+  SCHEME_NAMES.filter(isOneStep).map((n) => [n, SCHEMES[n].tableau]),
+) as Readonly<Record<OneStepName, ButcherTableau>>;
 
 export interface MultistepDefinition {
   method: LinearMultistep;
@@ -117,11 +120,13 @@ export function schemeByName(name: string, settings: SchemeSettings = {}): Schem
   if (!decl && !isOneStep(key) && !isMultistep(key)) throw new Error(`The scheme '${name}' is not known to the engine`);
   if (decl?.kind === 'rk' || (!decl && isOneStep(key))) {
     const tableau = decl?.kind === 'rk' ? { a: decl.a, b: decl.b, c: decl.c } : TABLEAUX[key as OneStepName];
-    const problems = validateTableau(tableau).filter((p) => !p.startsWith('c['));
+    const implicit = !decl && isImplicitScheme(key);
+    const problems = implicit ? [] : validateTableau(tableau).filter((p) => !p.startsWith('c['));
     if (problems.length > 0) throw new Error(`The scheme '${name}' cannot run: ${problems.join('; ')}`);
-    return rkScheme(decl?.name ?? key, tableau, tie);
+    const scheme = rkScheme(decl?.name ?? key, tableau, tie);
+    return implicit ? { ...scheme, implicit: true, order: SCHEMES[key as OneStepName].order } : scheme;
   }
-  if (!isOneStep(startName))
+  if (!isOneStep(startName) || !ONE_STEP_SCHEME_NAMES.includes(startName))
     throw new Error(`start=${startName}: a multistep method needs a one-step built-in start scheme`);
   const start = rkScheme(startName, TABLEAUX[startName], 'step');
   if (decl?.kind === 'lmm') {

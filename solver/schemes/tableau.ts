@@ -21,8 +21,12 @@ type Format = (x: number) => string;
 
 const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
 
-/** A tableau's problems in plain words (empty when fine): shapes, explicitness, c = row sums of a, Σ b = 1. */
-export function tableauProblems(t: ButcherTableau, fmt: Format): string[] {
+/**
+ * A tableau's problems in plain words (empty when fine): shapes, explicitness, c = row sums of a, Σ b = 1. With
+ * `diagonallyImplicit` (a built-in implicit scheme, backeul) the diagonal of a may be nonzero and counts in the row sums.
+ */
+export function tableauProblems(t: ButcherTableau, fmt: Format, diagonallyImplicit = false): string[] {
+  const upper = diagonallyImplicit ? 1 : 0;
   const out: string[] = [];
   const s = t.b.length;
   if (s === 0) return ['the tableau has no stages'];
@@ -30,9 +34,9 @@ export function tableauProblems(t: ButcherTableau, fmt: Format): string[] {
   const finite = [...t.b, ...t.c, ...t.a.flat()].every(Number.isFinite);
   if (!finite) return [...out, 'every coefficient must be a finite number'];
   for (let i = 0; i < t.a.length; i++) {
-    if (t.a[i].slice(i).some((v) => v !== 0))
+    if (t.a[i].slice(i + upper).some((v) => v !== 0))
       out.push(`row ${i + 1} of a is not strictly lower triangular (implicit schemes are not supported)`);
-    const rowSum = sum(t.a[i].slice(0, i));
+    const rowSum = sum(t.a[i].slice(0, i + upper));
     if (i < t.c.length && Math.abs(rowSum - t.c[i]) > 1e-12 * Math.max(1, Math.abs(rowSum)))
       out.push(
         `c[${i + 1}] = ${fmt(t.c[i])} differs from the row sum of a (${fmt(rowSum)}), so stage ${i + 1} evaluates f at a time that does not match its state`,

@@ -13,6 +13,7 @@ import type { ServiceDocument } from './document';
 import { schemeDescription, schemeDetail } from './schemeInfo';
 import type { Declaration, DeclKind } from './symbols';
 import { builtinFunctions, KEYWORD_DOCS, OPTION_DOCS, optionKeys, signatureLabel, VALUE_DOCS } from './vocabulary';
+import { normalizeKey } from '../language/options';
 
 export interface CompletionInput {
   model?: Model;
@@ -119,7 +120,7 @@ function itemsFor(c: CompletionContext): CompletionItem[] {
 function optionItems(c: CompletionContext): CompletionItem[] {
   const value = /([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([A-Za-z0-9_.+-]*)$/.exec(c.prefix);
   if (value) {
-    const key = value[1].toLowerCase() === 'method' ? 'meth' : value[1].toLowerCase();
+    const key = normalizeKey(value[1]);
     const partial = value[2];
     const vrange: Range = { start: { line: c.p.line, character: c.p.character - partial.length }, end: c.p };
     return optionValues(c.doc, key, c.model).map((it) => ({

@@ -9,6 +9,7 @@ import {
   showsCorrection,
   type MetricColumn,
 } from '../presentation/columns';
+import { referenceClause } from '../presentation/referenceText';
 
 export interface GradientContext {
   /** Last gradient-check report for this document. */
@@ -31,7 +32,7 @@ function reportHeader(report: ReportSummary): string {
       (report.recommendedCorrection && report.gradfix === 'none'
         ? ` · recommended: \`gradfix=${report.recommendedCorrection}\``
         : '') +
-      ` · loss ${fmt(report.loss)} · reference error ${fmt(report.referenceError)}`,
+      ` · loss ${fmt(report.loss)} · ${referenceClause(report)}`,
     ...(report.verdict ? ['', `**Verdict:** ${report.verdict.explanation}`] : []),
   ].join('\n');
 }

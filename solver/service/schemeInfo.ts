@@ -63,6 +63,7 @@ export function schemeDescription(name: string, model?: Model, syntax?: SchemeSt
 export function schemeDetail(name: string, model?: Model, fallback = 'built-in scheme', syntax?: SchemeStmt): string {
   const d = schemeDescription(name, model, syntax);
   if (!d) return fallback;
+  if (d.kind === 'map') return 'map iteration · no continuous reference';
   return `${d.kind === 'rk' ? 'Runge–Kutta' : 'multistep'} · order ${d.order} · ${stabilityText(d.stability)}`;
 }
 

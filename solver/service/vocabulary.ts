@@ -5,6 +5,9 @@ import { TIE_NAMES } from '../model';
 import { CORRECTIONS, GRADFIX_NAMES } from '../registry/corrections';
 import { GRAD_ENGINE_NAMES, GRAD_ENGINES } from '../registry/gradEngines';
 import { SCHEME_NAMES, SCHEMES } from '../schemes/registry';
+import { XPPAUT_METHODS, xppautMethodScheme } from '../schemes/xppautMethods';
+
+const isSchemeName = (m: string) => (SCHEME_NAMES as readonly string[]).includes(m);
 import { BUILTINS } from '../language/builtins';
 import { LOWERED_FUNCTIONS } from '../ops/table';
 import { ONE_STEP_SCHEMES, OPTION_KEYS } from '../language/options';
@@ -179,7 +182,8 @@ export const OPTION_DOCS: Record<string, OptionDoc> = {
     key: 'meth',
     detail: 'meth=rk4',
     doc: `The scheme that discretises the ODE: a built-in one or a declared \`scheme\`. Weakly stable schemes (${WEAKLY_STABLE.join(', ')}) make AD gradients of per-step parameters oscillate.`,
-    values: SCHEME_NAMES,
+    // The built-in schemes, then XPPAUT's own method names (each checked as the scheme its hover names).
+    values: [...SCHEME_NAMES, ...XPPAUT_METHODS.filter((m) => !isSchemeName(m) && xppautMethodScheme(m))],
   },
   start: {
     key: 'start',

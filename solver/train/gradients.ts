@@ -26,6 +26,7 @@ import { resample } from '../engine/layerAnalysis';
 import { continuousReference, accurateLoss, type ReferenceInput } from '../engine/reference';
 import { filter121, average } from '../engine/corrections';
 import type { Scheme } from '../schemes/schemes';
+import { isMapScheme } from '../schemes/registry';
 
 /** The gradients training can use: every gradient engine, and the corrections training applies to AD. */
 export type TrainGradient = GradEngine | TrainingCorrection;
@@ -131,5 +132,6 @@ export function adjointGradient(
 
 /** The flow loss: copies interpolated in t, solved by the reference's RK4. */
 export function flowLoss(ctx: TrainContext, values: Float32Array[]): number {
+  if (isMapScheme(ctx.model.options.meth)) return NaN; // a map has no flow
   return accurateLoss(ctx.tf, ctx.cm, referenceInput(ctx, values));
 }

@@ -39,7 +39,14 @@ async function finalValue(meth: SchemeName, steps: number, a: number, total: num
   }
 }
 
-const EXPECTED_ORDER: Partial<Record<SchemeName, number>> = { euler: 1, heun: 2, midpoint: 2, rk4: 4, leapfrog: 2 };
+const EXPECTED_ORDER: Partial<Record<SchemeName, number>> = {
+  euler: 1,
+  heun: 2,
+  midpoint: 2,
+  rk4: 4,
+  leapfrog: 2,
+  backeul: 1,
+};
 /** The schemes the engine implements (SCHEME_NAMES is what the language accepts). */
 const ENGINE_SCHEMES = Object.keys(EXPECTED_ORDER) as SchemeName[];
 
@@ -61,7 +68,7 @@ for (const meth of ENGINE_SCHEMES) {
 }
 
 test('tableaux are explicit and consistent; layer times and weights', () => {
-  for (const t of Object.values(TABLEAUX)) assert.deepEqual(validateTableau(t), []);
+  for (const [name, t] of Object.entries(TABLEAUX)) if (name !== 'backeul') assert.deepEqual(validateTableau(t), []); // backeul's diagonal is its implicitness
   const close = (a: number[], b: number[]) =>
     assert.ok(a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) < 1e-12), `${a} vs ${b}`);
   close(parameterCopies(schemeByName('rk4'), 2, 0.5, 0).times, [0.25, 0.75]);

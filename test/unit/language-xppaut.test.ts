@@ -278,12 +278,6 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
     ds.forEach((d, i) => assert.match(d.message, expected[i][2]));
   };
 
-  test('maps x(t+1) = …: the map is refused, its name stays known', () => {
-    check(lines('par r=3.5', 'x(t+1) = r*x*(1-x)', 'init x=0.1', "y' = x - y"), [
-      [1, 'error', /Difference equations \(`x\(t\+1\) = …`/],
-    ]);
-  });
-
   test('names read only by a refused line (or by a function it calls) are not reported as never used', () => {
     const text = lines('f(u) = r*u*(1-u)', 'g(u) = f(u)', 'par r=3.5, s=1', 'x(t+1) = g(x)', 'init x=0.1', "y' = -y");
     const a = analyse(text);
@@ -379,18 +373,6 @@ describe('XPPAUT names and lists', () => {
         ['x', 'y'],
       );
     }
-  });
-});
-
-describe('XPPAUT methods for maps', () => {
-  test('meth=discrete says the equations become maps, on the option value', () => {
-    const text = lines("x' = 3.5*x*(1-x)", 'init x=0.1', '@ meth=discrete, total=100');
-    const a = analyse(text);
-    const d = a.diagnostics.filter((x) => x.severity === 'error');
-    assert.equal(d.length, 1, JSON.stringify(d));
-    assert.equal(d[0].code, 'unsupported');
-    assert.match(d[0].message, /map/);
-    assert.deepEqual([d[0].range.start.line, d[0].range.start.character], [2, 7]);
   });
 });
 

@@ -24,12 +24,14 @@ import {
   STRONGLY_STABLE_REMEDIES,
   validated,
   XPPAUT_SCHEME_ALIASES,
+  isMapScheme,
   type OneStepEntry,
   type OneStepName,
   type SchemeEntry,
 } from '../../solver/schemes/registry';
 import { multistepOrder, rkOrder, zeroStability } from '../../solver/schemes/coefficients';
 import { schemeByName } from '../../solver/schemes/schemes';
+import { XPPAUT_METHODS, xppautMethodScheme } from '../../solver/schemes/xppautMethods';
 import { CHECK_ONLY_CORRECTIONS, TRAIN_GRADIENTS } from '../../solver/train/gradients';
 import { BACKEND_SETTINGS, DEFAULT_SETTINGS, normaliseSettings } from '../../protocol/settings';
 import { repoRoot } from '../support/repo';
@@ -119,8 +121,10 @@ test('scheme registry: the derived lists (one-step names, XPPAUT names, remedies
   const oneStep: readonly OneStepName[] = ONE_STEP_SCHEME_NAMES;
   assert.deepEqual(
     oneStep,
-    SCHEME_NAMES.filter((n) => SCHEMES[n].kind === 'rk'),
+    SCHEME_NAMES.filter((n) => SCHEMES[n].kind === 'rk' && n !== 'discrete' && n !== 'backeul'),
   );
+  // The map iteration cannot start a multistep method.
+  assert.ok(isMapScheme('discrete') && !SCHEME_NAMES.some((n) => n !== 'discrete' && isMapScheme(n)));
   assert.ok(oneStep.every(isOneStep) && !oneStep.some(isMultistep));
   assert.deepEqual(
     SCHEME_NAMES.filter(isMultistep),
@@ -130,7 +134,11 @@ test('scheme registry: the derived lists (one-step names, XPPAUT names, remedies
     assert.ok(SCHEME_NAMES.includes(scheme), `${alias} → ${scheme}`);
     assert.ok(!SCHEME_NAMES.includes(alias as never), `${alias} is not also a built-in name`);
   }
-  assert.deepEqual([...XPPAUT_SCHEME_ALIASES.keys()].sort(), ['adams', 'modeuler', 'runge', 'rungekutta']);
+  // Every documented XPPAUT method runs as a built-in scheme.
+  assert.deepEqual(
+    XPPAUT_METHODS.filter((m) => !xppautMethodScheme(m)),
+    [],
+  );
   for (const name of STRONGLY_STABLE_REMEDIES) assert.equal(SCHEMES[name].stability, 'strong', name);
 });
 

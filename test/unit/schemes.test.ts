@@ -79,9 +79,17 @@ test('tie=stage: copy n·s+i at t_n + c_i h with weight b_i, one sequence per st
 });
 
 test('RK order conditions: built-ins, and a user tableau that fails one', () => {
-  const expected: Record<string, number> = { euler: 1, heun: 2, midpoint: 2, ralston: 2, rk4: 4 };
+  const expected: Record<string, number> = {
+    euler: 1,
+    heun: 2,
+    midpoint: 2,
+    ralston: 2,
+    rk4: 4,
+    discrete: 1,
+    backeul: 1,
+  };
   for (const [name, t] of Object.entries(TABLEAUX)) {
-    assert.deepEqual(validateTableau(t), []);
+    if (name !== 'backeul') assert.deepEqual(validateTableau(t), []); // backeul's diagonal is its implicitness
     assert.equal(rkOrder(t).order, expected[name], name);
   }
   // Kutta's third-order method, and the same with b perturbed so Σ b_i c_i² ≠ 1/3.
@@ -134,6 +142,8 @@ test('describeScheme: every built-in, XPPAUT names, and declared schemes', () =>
     ab2: [2, 'strong'],
     ab3: [3, 'strong'],
     milne: [4, 'weak'],
+    discrete: [1, 'strong'],
+    backeul: [1, 'strong'],
   };
   for (const name of SCHEME_NAMES) {
     const d = describeScheme(name);
@@ -144,7 +154,14 @@ test('describeScheme: every built-in, XPPAUT names, and declared schemes', () =>
   assert.equal(describeScheme('rungekutta')?.name, 'rk4');
   assert.equal(describeScheme('modeuler')?.name, 'heun');
   assert.equal(describeScheme('adams')?.name, 'ab3');
-  assert.equal(describeScheme('gear'), undefined);
+  // Adaptive and stiff XPPAUT methods, and the spellings XPPAUT reads by their first character.
+  assert.equal(describeScheme('gear')?.name, 'rk4');
+  assert.match(describeScheme('gear')!.summary, /^XPPAUT `gear` → rk4/);
+  assert.equal(describeScheme('8')?.name, 'rk4');
+  assert.equal(describeScheme('qualrk4')?.name, 'rk4');
+  assert.equal(describeScheme('disc')?.name, 'discrete');
+  assert.match(describeScheme('discrete')!.summary, /no continuous reference/);
+  assert.equal(describeScheme('zzz'), undefined);
   assert.match(describeScheme('leapfrog')!.documentation, /oscillate/);
   assert.match(describeScheme('midpoint')!.documentation, /b = 0/);
   const bad = describeScheme('bad', {

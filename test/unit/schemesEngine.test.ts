@@ -166,7 +166,8 @@ for (const [meth, start, tie] of CONFIGS) {
   });
 }
 
-for (const [meth, start, tie] of CONFIGS) {
+// A map (discrete) iterates x(t+1) = F: with F = θ it is no quadrature of θ, so it has no such weights.
+for (const [meth, start, tie] of CONFIGS.filter(([m]) => m !== 'discrete')) {
   test(`${meth} (start=${start}, tie=${tie}): AD of a pure quadrature gives h·w for every copy`, async () => {
     const { tf } = await initBackend(backend);
     const N = 11,

@@ -27,6 +27,7 @@ import { checkInits, checkParams, declareNames, functionArgs } from './declarati
 import { checkEquations, checkLoss, collectStates, reportUnused } from './equations';
 import { ExpressionChecker } from './expressions';
 import { checkOptions, readDataSets, type CheckedOptions } from './options';
+import { mapEquations, mapOptions } from '../maps';
 
 export function check(program: Program, parseDiagnostics: Diagnostic[], context: AnalysisContext = {}): Analysis {
   const ctx = new CheckContext(context, parseDiagnostics);
@@ -34,16 +35,16 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const st = program.statements;
   const broken = declareNames(ctx, st);
   const options = checkOptions(ctx, exprs, st, broken.broken);
+  const equationStmts = st.filter((s): s is EquationStmt => s.kind === 'equation');
+  const mapDiagnostics: Diagnostic[] = [];
+  const isMap = mapOptions(options.options, options.optionLines, equationStmts, mapDiagnostics);
+  for (const d of mapDiagnostics) ctx.report(d);
   const data = readDataSets(ctx, options.options);
   // User-function arguments that hide a declared name.
   for (const sym of ctx.symbols.values()) if (sym.kind === 'function') functionArgs(ctx, sym.stmt);
   const params = checkParams(ctx, exprs, st);
   const inits = checkInits(ctx, exprs, st);
-  const equations = checkEquations(
-    ctx,
-    exprs,
-    st.filter((s): s is EquationStmt => s.kind === 'equation'),
-  );
+  const equations = checkEquations(ctx, exprs, equationStmts);
   const states = collectStates(ctx, equations, broken, inits);
   const loss = checkLoss(
     ctx,
@@ -53,7 +54,8 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
     states,
   );
   reportUnused(ctx, st, program.refusedReads);
-  return finish(ctx, { ...options, states, params, equations: equations.list, data, loss });
+  const list = isMap ? mapEquations(equations.list, states) : equations.list;
+  return finish(ctx, { ...options, states, params, equations: list, data, loss });
 }
 
 interface CheckedParts extends CheckedOptions {

@@ -1,0 +1,20 @@
+// What every surface says about the continuous reference of a report: its estimated error, or why there is none.
+import type { ReportSummary } from '../report';
+import { formatNumber } from './format';
+
+/** Why a map has no continuous reference (the map-model diagnostic, the report and the verdicts say it alike). */
+export const MAP_NO_REFERENCE =
+  'a map has AD and finite-difference gradients but no continuous flow, so no continuous reference: its gradients are checked against finite differences only';
+
+/** The CLI's line about the reference. */
+export function referenceLine(report: ReportSummary): string {
+  if (report.referenceUnavailable) return `continuous reference: none — ${report.referenceUnavailable}`;
+  return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
+}
+
+/** The hover header's clause about the reference. */
+export function referenceClause(report: ReportSummary): string {
+  return report.referenceUnavailable
+    ? 'no continuous reference (a map)'
+    : `reference error ${formatNumber(report.referenceError)}`;
+}

@@ -1,0 +1,210 @@
+// Maps (XPPAUT difference equations, solver/language/maps.ts): `x(t+1) = …` and `meth=discrete` parse, get one
+// information diagnostic that says there is no continuous reference, iterate `total` times with t advancing by 1
+// (against a float64 re-implementation here), have AD gradients equal to the exact discrete gradient and to finite
+// differences, flag nothing for a gradient whose sign alternates, and say "no reference" on every surface.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyse } from '../../solver/language/index';
+import { parse } from '../../solver/language/parser';
+import { runCheck } from '../../solver/check';
+import type { Model } from '../../solver/model';
+import { GRADCHECK_TOLERANCE } from '../../solver/engine/finiteDifferences';
+import { completion, documentSymbols, hover, ServiceDocument } from '../../solver/service/index';
+import { reportHoverMarkdown } from '../../solver/service/gradientHover';
+import { repoRoot } from '../support/repo';
+
+const A = 0.9,
+  B = -0.8,
+  C = 0.05,
+  T0 = 2,
+  N = 12;
+
+/** A linear map with a t-dependent forcing, a shared and a per-step parameter; b < 0 makes y's gradient alternate. */
+const MAP = [
+  `par a=${A}, b=${B}`,
+  `param c per-step = ${C}`,
+  'x(t+1) = a*x + 0.1*y + 0.01*t',
+  'y(t+1) = -0.2*x + b*y + c',
+  'init x=1, y=0.5',
+  'loss = 0.5*(x(T)^2 + y(T)^2)',
+  `@ total=${N}, t0=${T0}`,
+  'done',
+].join('\n');
+
+/** The same map in XPPAUT's other spelling: x' = F under meth=discrete. */
+const DISCRETE = MAP.replace('x(t+1) =', "x' =")
+  .replace('y(t+1) =', "y' =")
+  .replace(`@ total=${N}`, `@ meth=discrete, total=${N}`);
+
+/** Float64: the iterates, the loss and its exact gradient by the discrete adjoint λ_n = Jᵀ λ_{n+1}. */
+function reference() {
+  const xs = [1],
+    ys = [0.5];
+  for (let n = 0; n < N; n++) {
+    const t = T0 + n;
+    xs.push(A * xs[n] + 0.1 * ys[n] + 0.01 * t);
+    ys.push(-0.2 * xs[n] + B * ys[n] + C);
+  }
+  const loss = 0.5 * (xs[N] ** 2 + ys[N] ** 2);
+  let lx = xs[N],
+    ly = ys[N];
+  let da = 0,
+    db = 0;
+  const dc = new Array<number>(N).fill(0);
+  for (let n = N - 1; n >= 0; n--) {
+    da += lx * xs[n];
+    db += ly * ys[n];
+    dc[n] = ly;
+    [lx, ly] = [A * lx - 0.2 * ly, 0.1 * lx + B * ly];
+  }
+  return { xs, ys, loss, da, db, dc };
+}
+
+function model(text: string): Model {
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  return a.model;
+}
+
+const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(1e-12, Math.abs(b));
+
+describe('maps: the language', () => {
+  test('x(t+1) = … parses as the equation of a map', () => {
+    const { program, diagnostics } = parse('x(t+1) = 3.5*x*(1-x)\n');
+    assert.deepEqual(diagnostics, []);
+    const eq = program.statements.find((s) => s.kind === 'equation');
+    assert.ok(eq?.kind === 'equation' && eq.map === true && eq.state === 'x');
+  });
+
+  test('a map file: meth=discrete, total iterations, dt 1, one information diagnostic on the map line', () => {
+    const a = analyse(MAP);
+    assert.ok(a.model);
+    assert.deepEqual([a.model.options.meth, a.model.options.steps, a.model.options.dt], ['discrete', N, 1]);
+    const notes = a.diagnostics.filter((d) => d.code === 'map-model');
+    assert.equal(notes.length, 1);
+    assert.equal(notes[0].severity, 'information');
+    assert.equal(notes[0].range.start.line, 2);
+    assert.match(notes[0].message, /12 iterations \(total\), t advancing by 1 from t0/);
+    assert.match(notes[0].message, /no continuous reference/);
+    assert.deepEqual(
+      a.diagnostics.filter((d) => d.severity === 'error' || d.severity === 'warning'),
+      [],
+    );
+  });
+
+  test("meth=discrete makes x' = F a map; the note sits on the option value", () => {
+    const a = analyse(DISCRETE);
+    assert.equal(a.model?.options.meth, 'discrete');
+    const note = a.diagnostics.find((d) => d.code === 'map-model')!;
+    assert.equal(note.range.start.line, 6);
+    assert.equal(DISCRETE.split('\n')[6].slice(note.range.start.character, note.range.end.character), 'discrete');
+    assert.match(note.message, /^meth=discrete iterates every equation as a map/);
+  });
+
+  test('x(t+1) overrides another meth as XPPAUT does, and a dt is said to be unused', () => {
+    const a = analyse('x(t+1) = 0.5*x\ninit x=1\n@ meth=rk4, total=5, dt=0.1');
+    assert.equal(a.model?.options.meth, 'discrete');
+    assert.equal(a.model?.options.steps, 5);
+    const note = a.diagnostics.find((d) => d.code === 'map-model')!;
+    assert.match(note.message, /meth=rk4 is not used/);
+    assert.match(note.message, /dt=0\.1 is not used/);
+  });
+
+  test('grad=adjoint and a gradfix are errors on a map: it has no flow', () => {
+    const a = analyse('x(t+1) = 0.5*x\ninit x=1\n@ total=5, grad=adjoint, gradfix=filter121');
+    assert.equal(a.model, undefined);
+    const errs = a.diagnostics.filter((d) => d.code === 'invalid-option');
+    assert.deepEqual(
+      errs.map((d) => d.message.split(':')[0]),
+      ['grad=adjoint', 'gradfix=filter121'],
+    );
+  });
+
+  test('a map line with a syntax error is reported like a broken equation', () => {
+    const codes = (text: string) => analyse(text).diagnostics.map((d) => [d.code, d.range.start.line]);
+    assert.deepEqual(codes('x(t+1) = 0.5*x +\ny(t+1) = x\n'), codes("x' = 0.5*x +\ny(t+1) = x\n"));
+    assert.equal(analyse('x(t+1) = 0.5*x +\n').diagnostics.filter((d) => d.code === 'syntax-error').length, 1);
+  });
+});
+
+describe('maps: the check', () => {
+  test('iterates against a float64 re-implementation; AD equals the exact discrete gradient and finite differences', async () => {
+    const ref = reference();
+    for (const text of [MAP, DISCRETE]) {
+      const r = await runCheck(model(text), { backend: 'cpu' });
+      assert.equal(r.scheme, 'discrete');
+      assert.ok(rel(r.loss, ref.loss) < 1e-5, `loss ${r.loss} vs ${ref.loss}`);
+      const byName = new Map(r.parameters.map((p) => [p.name, p]));
+      assert.ok(rel(byName.get('a')!.raw[0][0], ref.da) < 1e-4, `a: ${byName.get('a')!.raw[0][0]} vs ${ref.da}`);
+      assert.ok(rel(byName.get('b')!.raw[0][0], ref.db) < 1e-4);
+      const c = byName.get('c')!;
+      assert.deepEqual(
+        c.layerTimes,
+        Array.from({ length: N }, (_, n) => T0 + n),
+      );
+      c.raw.forEach((row, n) => assert.ok(rel(row[0], ref.dc[n]) < 1e-4, `c_${n}: ${row[0]} vs ${ref.dc[n]}`));
+      // The gradient of c alternates in sign (b < 0): the map's own, nothing is flagged.
+      assert.ok(ref.dc.some((g, n) => n > 0 && Math.sign(g) !== Math.sign(ref.dc[n - 1])));
+      assert.deepEqual(
+        r.findings.filter((f) => f.severity === 'warning' || f.severity === 'error'),
+        [],
+      );
+      for (const p of r.parameters) {
+        assert.ok(p.metrics.gradcheckRelError < GRADCHECK_TOLERANCE, `${p.name}: ${p.metrics.gradcheckRelError}`);
+        assert.ok(Number.isNaN(p.metrics.relError), 'no reference: no error against one');
+        assert.deepEqual(p.reference, []);
+        assert.equal(p.oscillating, false);
+      }
+    }
+  });
+
+  test('the report, the verdict and the hover say that there is no continuous reference', async () => {
+    const r = await runCheck(model(MAP), { backend: 'cpu' });
+    assert.match(r.referenceUnavailable ?? '', /no continuous reference/);
+    assert.ok(Number.isNaN(r.referenceError));
+    assert.equal(r.verdict?.kind, 'inconclusive');
+    assert.match(r.verdict!.explanation, /finite differences only \(AD agrees with them: relative error/);
+    const md = reportHoverMarkdown({ report: r, reportIsCurrent: true });
+    assert.match(md, /no continuous reference \(a map\)/);
+    assert.doesNotMatch(md, /reference error/);
+  });
+
+  const cli = join(repoRoot(), 'dist/cli.js');
+  test('the CLI prints n/a and says why, text and JSON', { skip: !existsSync(cli) && 'dist/cli.js not built' }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'odelens-map-'));
+    const file = join(dir, 'map.ode');
+    writeFileSync(file, MAP);
+    const text = spawnSync(process.execPath, [cli, 'check', file, '--backend', 'cpu'], { encoding: 'utf8' });
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^continuous reference: none — a map has/m);
+    // α, β and the error against a reference are n/a for every parameter: nothing to compare with.
+    for (const p of ['a', 'b', 'c'])
+      assert.match(text.stdout, new RegExp(`^${p} +\\[\\] +(shared +- +-|per-step +n/a +n/a) +n/a `, 'm'));
+    assert.match(text.stderr, /information: x\(t\+1\) = … makes this model a map.*\[map-model\]/);
+    const json = spawnSync(process.execPath, [cli, 'check', file, '--json', '--backend', 'cpu'], { encoding: 'utf8' });
+    const report = JSON.parse(json.stdout);
+    assert.match(report.referenceUnavailable, /no continuous reference/);
+    assert.equal(report.referenceError, null); // NaN in JSON
+    assert.ok(report.diagnostics.some((d: { code: string }) => d.code === 'map-model'));
+    const refine = spawnSync(process.execPath, [cli, 'check', file, '--refine', '--backend', 'cpu'], {
+      encoding: 'utf8',
+    });
+    assert.match(refine.stdout, /^refinement study: none — a map has no step to refine$/m);
+  });
+});
+
+describe('maps: the editor', () => {
+  test('hover on the state of a map line, the outline, completion of meth=discrete', () => {
+    const doc = new ServiceDocument(MAP);
+    const h = hover(doc, { line: 2, character: 0 });
+    assert.match(h!.markdown, /state `x`/);
+    const names = documentSymbols(doc).map((s) => s.name);
+    assert.ok(names.includes('x(t+1)') && names.includes('y(t+1)'), JSON.stringify(names));
+    const items = completion(new ServiceDocument('x(t+1) = x\n@ meth=di'), { line: 1, character: 9 }).items;
+    assert.ok(items.some((i) => i.label === 'discrete'));
+  });
+});
