@@ -14,6 +14,7 @@
 //   server → client  notification  odeLens/report       ReportParams
 //   client → server  request       odeLens/getReport    { uri }  → Report | null
 //   client → server  request       odeLens/runCheck     { uri }  → RunCheckResult
+//   client → server  request       odeLens/cancelCheck  { uri }  → { cancelled }
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { Report } from './report';
 
@@ -37,6 +38,10 @@ export interface CheckStatusParams {
   findings?: number;
   /** True when the result came from the content-hash cache. */
   cached?: boolean;
+  /** The phase a running check is in (solve, reference, finite differences, analysis). */
+  phase?: string;
+  /** Restricted Mode: the workspace is not trusted, so no check runs. */
+  restricted?: boolean;
 }
 
 export interface ReportParams {
@@ -74,6 +79,12 @@ export namespace GetReportRequest {
 export namespace RunCheckRequest {
   export const method = 'odeLens/runCheck';
   export const type = new RequestType<UriParams, RunCheckResult, void>(method);
+}
+
+/** Cancels the document's queued or running check; its last findings stay, marked as of an earlier version. */
+export namespace CancelCheckRequest {
+  export const method = 'odeLens/cancelCheck';
+  export const type = new RequestType<UriParams, { cancelled: boolean }, void>(method);
 }
 
 /** Diagnostic source of everything the server publishes. */

@@ -17,6 +17,8 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'warm'; backend?: string; ms: number; message?: string }
   | { type: 'result'; id: number; report: Report; ms: number }
+  /** The running check entered a phase (solve, reference, finite differences, analysis). */
+  | { type: 'progress'; id: number; phase: string }
   | { type: 'cancelled'; id: number; ms: number }
   /** The model does not analyse: nothing to check. */
   | { type: 'skipped'; id: number; message: string }

@@ -44,6 +44,7 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
       backend: msg.backend,
       signal: controller.signal,
       timeBudgetMs: msg.timeBudgetMs,
+      onPhase: (phase) => post({ type: 'progress', id: msg.id, phase }),
     });
     const ms = performance.now() - t0;
     if (controller.signal.aborted) post({ type: 'cancelled', id: msg.id, ms });

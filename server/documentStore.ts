@@ -24,11 +24,17 @@ export interface OpenDocument {
   /** Last status sent to the client. */
   state?: CheckState;
   checksDisabled?: boolean;
+  /** The content whose check the user cancelled: the last report's findings stay shown, marked as of an earlier version. */
+  cancelledHash?: string;
+  /** Restricted Mode (an untrusted workspace): no checks run and no data files are read. */
+  restricted?: boolean;
 }
 
 export class DocumentStore {
   private readonly documents = new Map<string, OpenDocument>();
   private workspaceRoots: string[] = [];
+  /** Restricted Mode (the client's workspace is not trusted): analysis reads no files, and no check runs. */
+  restricted = false;
 
   constructor(private readonly log: (message: string) => void) {}
 
@@ -39,7 +45,7 @@ export class DocumentStore {
 
   /** The model file's path and its workspace folder, for `data` files; none for unsaved (untitled:) documents. */
   documentPaths(uri: string): DocumentPaths | undefined {
-    if (!uri.startsWith('file:')) return undefined;
+    if (!uri.startsWith('file:') || this.restricted) return undefined;
     const documentPath = fileURLToPath(uri);
     const workspaceRoot = this.workspaceRoots.find((root) =>
       documentPath.startsWith(root.endsWith(sep) ? root : root + sep),
@@ -69,10 +75,10 @@ export class DocumentStore {
     const analysis = this.safeAnalyse(text, this.documentPaths(uri));
     let st = this.documents.get(uri);
     if (!st) {
-      st = { uri, version, text, hash, analysis };
+      st = { uri, version, text, hash, analysis, restricted: this.restricted };
       this.documents.set(uri, st);
     } else {
-      Object.assign(st, { version, text, hash, analysis });
+      Object.assign(st, { version, text, hash, analysis, restricted: this.restricted });
     }
     return st;
   }

@@ -20,13 +20,14 @@ import {
   CheckStatusNotification,
   GetReportRequest,
   ReportNotification,
+  CancelCheckRequest,
   RunCheckRequest,
   type RunCheckResult,
 } from '../protocol/customMessages';
 import { CheckRunner } from './checkRunner';
 import { CheckScheduler } from './checkScheduler';
-import { onCodeAction } from './codeActionHandler';
-import { documentDiagnostics, toLspDiagnostic } from './diagnostics';
+import { CODE_ACTION_KINDS, onCodeAction } from './codeActionHandler';
+import { diagnosticsOf } from './diagnostics';
 import { DocumentStore, type OpenDocument } from './documentStore';
 import { LANGUAGE_FEATURE_CAPABILITIES, registerLanguageFeatures } from './languageFeatures';
 import { hashOf, ReportCache } from './reportCache';
@@ -59,11 +60,7 @@ const scheduler = new CheckScheduler({
 
 /** Publishes the document's diagnostics and returns them (the status item counts the same list). */
 function publish(st: OpenDocument): LspDiagnostic[] {
-  const checked = !st.checksDisabled;
-  const findings = checked && st.last && st.last.hash === st.hash ? st.last.report.findings : [];
-  const failure =
-    checked && st.failure && st.failure.hash === st.hash ? toLspDiagnostic(st.failure.diagnostic, true) : undefined;
-  const diagnostics = documentDiagnostics(st.analysis.diagnostics, findings, failure);
+  const diagnostics = diagnosticsOf(st);
   void connection.sendDiagnostics({ uri: st.uri, version: st.version, diagnostics });
   return diagnostics;
 }
@@ -87,11 +84,13 @@ function update(doc: TextDocument): void {
 connection.onInitialize((params: InitializeParams): InitializeResult => {
   const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : []);
   store.setWorkspaceFolders(folders);
+  // Restricted Mode (the client says the workspace is not trusted): language features only.
+  store.restricted = (params.initializationOptions as { restricted?: unknown } | undefined)?.restricted === true;
   settings.initialize(params);
   return {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
-      codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix], resolveProvider: false },
+      codeActionProvider: { codeActionKinds: CODE_ACTION_KINDS, resolveProvider: false },
       ...LANGUAGE_FEATURE_CAPABILITIES,
     },
     serverInfo: { name: 'ODE Lens', version: '0.1.0' },
@@ -100,7 +99,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
 
 connection.onInitialized(async () => {
   await settings.initialized();
-  if (settings.global.check.enabled) scheduler.start();
+  if (settings.global.check.enabled && !store.restricted) scheduler.start();
 });
 
 connection.onDidChangeConfiguration((change) => {
@@ -152,6 +151,15 @@ connection.onRequest(RunCheckRequest.type, async (params): Promise<RunCheckResul
   const st = store.get(params.uri);
   if (!st) return { state: 'cancelled', report: null, message: 'the document is not open' };
   return scheduler.schedule(st, true);
+});
+
+connection.onRequest(CancelCheckRequest.type, (params) => {
+  const st = store.get(params.uri);
+  if (!st || (st.state !== 'queued' && st.state !== 'running')) return { cancelled: false };
+  st.cancelledHash = st.hash;
+  scheduler.cancel(st);
+  publish(st);
+  return { cancelled: true };
 });
 
 connection.onShutdown(() => scheduler.dispose());

@@ -88,7 +88,12 @@ function rawFigure(c: FixContext): string {
 
 function correctionTitle(correction: Correction, c: FixContext): string {
   const m = c.metrics;
-  if (m && c.doc.report?.correction === correction && Number.isFinite(m.correctedRelError) && Number.isFinite(m.relError))
+  if (
+    m &&
+    c.doc.report?.correction === correction &&
+    Number.isFinite(m.correctedRelError) &&
+    Number.isFinite(m.relError)
+  )
     return `${quickFixTitle(correction)} — error ${fmt(m.correctedRelError)} instead of ${fmt(m.relError)}`;
   return `${quickFixTitle(correction)}${rawFigure(c)}`;
 }
@@ -108,7 +113,11 @@ const correctionFix = (
 export const QUICK_FIXES: readonly QuickFix[] = [
   ...OSCILLATION_CORRECTIONS.map((g) => correctionFix(g as Correction, OSCILLATION_CODES, () => true)),
   // Sums the stage contributions: the per-stage remedy of 2-stage Runge–Kutta schemes.
-  correctionFix('stagesum', STAGE_CODES, (c) => c.doc.report?.recommendedCorrection === 'stagesum' || rkStages(c) === 2),
+  correctionFix(
+    'stagesum',
+    STAGE_CODES,
+    (c) => c.doc.report?.recommendedCorrection === 'stagesum' || rkStages(c) === 2,
+  ),
   ...STRONGLY_STABLE_REMEDIES.map(
     (s): QuickFix => ({
       setting: ['meth', s],
@@ -211,7 +220,13 @@ export function fixAllAction<D extends FixableDiagnostic>(
   const edits = optionEdits(doc.text, doc.model, [...settings]);
   if (edits.length === 0) return undefined;
   const what = [...settings].map(([k, v]) => `${k}=${v}`).join(', ');
-  return { title: `Fix all ODE Lens findings (${what})`, kind: FIX_ALL_KIND, isPreferred: false, edits, diagnostics: fixed };
+  return {
+    title: `Fix all ODE Lens findings (${what})`,
+    kind: FIX_ALL_KIND,
+    isPreferred: false,
+    edits,
+    diagnostics: fixed,
+  };
 }
 
 /** Finding codes some quick fix answers. */

@@ -97,7 +97,10 @@ export function optionEdits(
       if (found) {
         const { line, s } = found;
         if (s.value !== value)
-          edits.push({ range: { start: { line, character: s.start }, end: { line, character: s.end } }, newText: value });
+          edits.push({
+            range: { start: { line, character: s.start }, end: { line, character: s.end } },
+            newText: value,
+          });
         continue;
       }
     }
@@ -115,7 +118,8 @@ export function optionEdits(
     return edits;
   }
   if (scanned && scanned.length > 0) {
-    const target = [...scanned].reverse().find((l) => l.settings.some((s) => s.key === 'meth')) ?? scanned[scanned.length - 1];
+    const target =
+      [...scanned].reverse().find((l) => l.settings.some((s) => s.key === 'meth')) ?? scanned[scanned.length - 1];
     const pos = { line: target.line, character: target.end };
     edits.push({ range: { start: pos, end: pos }, newText: `${target.hasSettings ? ', ' : ' '}${added}` });
     return edits;
