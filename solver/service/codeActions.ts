@@ -7,7 +7,7 @@ import type { TextEdit } from 'vscode-languageserver-types';
 import type { DiagnosticCode, GradFix, Model, Range } from '../model';
 import type { Finding, ParameterMetrics, Report } from '../report';
 import { OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION } from '../registry/corrections';
-import { STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
+import { SCHEMES, STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
 import { schemeOf } from '../schemes/schemes';
 import { formatNumber as fmt } from '../presentation/format';
 import { gradfixEdit, optionEdits, quickFixTitle } from './gradfixEdit';
@@ -118,7 +118,8 @@ export const QUICK_FIXES: readonly QuickFix[] = [
     STAGE_CODES,
     (c) => c.doc.report?.recommendedCorrection === 'stagesum' || rkStages(c) === 2,
   ),
-  ...STRONGLY_STABLE_REMEDIES.map(
+  // One-step schemes only: a multistep remedy (ab2) has start steps whose copies can get weight 0.
+  ...STRONGLY_STABLE_REMEDIES.filter((s) => SCHEMES[s].kind === 'rk').map(
     (s): QuickFix => ({
       setting: ['meth', s],
       codes: OSCILLATION_CODES,
