@@ -1,6 +1,8 @@
 // ODE Lens VS Code client: starts the language server (dist/server.js over IPC), shows the
-// check status in the status bar, and hosts the gradient plots webview. Thin by design:
-// everything that knows about models lives in the server and the engine.
+// check status (status bar, language status, progress with cancel), hosts the gradient plots
+// webview and the explanations of diagnostic codes, and runs the CodeLens commands. Thin by
+// design: everything that knows about models lives in the server and the engine. In Restricted
+// Mode (an untrusted workspace) the server runs the language features only.
 import * as vscode from 'vscode';
 import {
   LanguageClient,
@@ -12,9 +14,14 @@ import {
   CheckStatusNotification,
   GetReportRequest,
   ReportNotification,
+  CancelCheckRequest,
   RunCheckRequest,
   type RunCheckResult,
 } from '../protocol/customMessages';
+import { CheckProgress } from './checkProgress';
+import { EXPLAIN_COMMAND, linkExplanations, showExplanation } from './explainDiagnostic';
+import { CheckLanguageStatus } from './languageStatus';
+import { Training } from './training';
 import { PlotPanel, type PlotPanelHost } from './plotPanel';
 import { CheckStatusBar } from './statusBar';
 
@@ -39,6 +46,12 @@ function createClient(context: vscode.ExtensionContext): LanguageClient {
       { scheme: 'untitled', language: 'ode' },
     ],
     outputChannelName: 'ODE Lens',
+    // Read at every (re)start: a workspace trusted later restarts the server with checks on.
+    initializationOptions: () => ({ restricted: !vscode.workspace.isTrusted }),
+    middleware: {
+      // The server links each code to the shipped page; open it inside VS Code instead.
+      handleDiagnostics: (uri, diagnostics, next) => next(uri, linkExplanations(diagnostics)),
+    },
     // The server pulls `odeLens.*` with workspace/configuration; `odeLens.trace.server` is handled by the client.
   };
   return new LanguageClient('odeLens', 'ODE Lens', serverOptions, clientOptions);
@@ -59,13 +72,21 @@ function targetDocument(arg?: unknown): vscode.TextDocument | undefined {
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const statusBar = new CheckStatusBar();
-  context.subscriptions.push(statusBar);
+  const languageStatus = new CheckLanguageStatus(!vscode.workspace.isTrusted);
+  const progress = new CheckProgress();
+  context.subscriptions.push(statusBar, languageStatus, progress);
 
-  const runCheck = async (uri: string): Promise<RunCheckResult | undefined> => {
+  const cancelCheck = async (uri: string) => {
+    if (client) await client.sendRequest(CancelCheckRequest.type, { uri });
+  };
+
+  const runCheck = async (uri: string, refine = false): Promise<RunCheckResult | undefined> => {
     if (!client) return undefined;
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Window, title: 'ODE Lens: gradient check' },
-      () => client!.sendRequest(RunCheckRequest.type, { uri }),
+    const result = await progress.foreground(
+      refine ? 'ODE Lens: refinement study' : 'ODE Lens: gradient check',
+      uri,
+      client.sendRequest(RunCheckRequest.type, { uri, refine }),
+      () => void cancelCheck(uri),
     );
     if (result.state === 'failed')
       void vscode.window.showWarningMessage(`ODE Lens: ${result.message ?? 'the gradient check failed'}`);
@@ -80,9 +101,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
 
   client = createClient(context);
+  const training = new Training(client);
+  context.subscriptions.push(training);
   // Handlers registered before start() survive restarts of the client.
   client.onNotification(CheckStatusNotification.type, (params) => {
     statusBar.update(params);
+    languageStatus.update(params);
+    progress.update(params);
     PlotPanel.instance?.onStatus(params);
   });
   client.onNotification(ReportNotification.type, (params) => PlotPanel.instance?.onReport(params));
@@ -103,6 +128,33 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         return undefined;
       }
       return runCheck(doc.uri.toString());
+    }),
+    vscode.commands.registerCommand('odeLens.refine', async (arg?: unknown) => {
+      const doc = targetDocument(arg);
+      if (!doc) return undefined;
+      const result = await runCheck(doc.uri.toString(), true);
+      if (result?.state === 'done') PlotPanel.createOrShow(context.extensionUri, host, doc);
+      return result;
+    }),
+    vscode.commands.registerCommand('odeLens.cancelCheck', async (arg?: unknown) => {
+      const doc = targetDocument(arg);
+      if (doc) await cancelCheck(doc.uri.toString());
+    }),
+    vscode.commands.registerCommand('odeLens.train', async (arg?: unknown) => {
+      const doc = targetDocument(arg);
+      if (!doc || !client) {
+        void vscode.window.showInformationMessage('ODE Lens: open an .ode model to train it.');
+        return undefined;
+      }
+      return training.run(client, doc);
+    }),
+    vscode.commands.registerCommand(EXPLAIN_COMMAND, (code?: unknown) => showExplanation(context.extensionUri, code)),
+    vscode.workspace.onDidGrantWorkspaceTrust(async () => {
+      // Trusted now: restart the server with checks and data files on.
+      if (!client) return;
+      statusBar.reset();
+      languageStatus.update({ uri: '', state: 'cancelled', message: 'workspace trusted: checking' });
+      await client.restart();
     }),
     vscode.commands.registerCommand('odeLens.restartServer', async () => {
       if (!client) return;

@@ -55,6 +55,11 @@ export interface UriParams {
   uri: string;
 }
 
+export interface RunCheckParams extends UriParams {
+  /** Run the refinement study (N, 2N, 4N steps with observed orders) as well. */
+  refine?: boolean;
+}
+
 export interface RunCheckResult {
   state: CheckState;
   report: Report | null;
@@ -78,7 +83,36 @@ export namespace GetReportRequest {
 
 export namespace RunCheckRequest {
   export const method = 'odeLens/runCheck';
-  export const type = new RequestType<UriParams, RunCheckResult, void>(method);
+  export const type = new RequestType<RunCheckParams, RunCheckResult, void>(method);
+}
+
+export interface TrainParams extends UriParams {
+  iterations?: number;
+}
+
+export interface TrainSummary {
+  /** One line per gradient: raw AD, then the recommended correction. */
+  lines: string[];
+  error?: string;
+  cancelled?: boolean;
+}
+
+/** Trains the model with raw and with corrected gradients (a worker of its own); cancel the request to stop. */
+export namespace TrainRequest {
+  export const method = 'odeLens/train';
+  export const type = new RequestType<TrainParams, TrainSummary, void>(method);
+}
+
+export interface TrainProgressParams {
+  uri: string;
+  gradient: string;
+  iteration: number;
+  iterations: number;
+}
+
+export namespace TrainProgressNotification {
+  export const method = 'odeLens/trainProgress';
+  export const type = new NotificationType<TrainProgressParams>(method);
 }
 
 /** Cancels the document's queued or running check; its last findings stay, marked as of an earlier version. */

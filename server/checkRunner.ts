@@ -18,6 +18,8 @@ export interface CheckRequest {
   timeBudgetMs: number;
   /** Where the model file lives, so its `data` files resolve (inside the workspace only). */
   context?: DocumentPaths;
+  /** Run the refinement study too. */
+  refine?: boolean;
 }
 
 export type CheckOutcome =
@@ -315,6 +317,7 @@ export class CheckRunner {
       backend: job.request.backend,
       timeBudgetMs: job.request.timeBudgetMs,
       context: job.request.context,
+      refine: job.request.refine,
     });
     this.opts.onStart?.(job.request);
   }

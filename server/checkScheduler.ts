@@ -58,7 +58,7 @@ export class CheckScheduler {
   }
 
   /** Schedules a check of the document's current content (debounced, or now when forced). */
-  async schedule(st: OpenDocument, force: boolean): Promise<RunCheckResult> {
+  async schedule(st: OpenDocument, force: boolean, refine = false): Promise<RunCheckResult> {
     const why = checkable(st);
     if (why) return { state: 'cancelled', report: null, message: why };
     const hash = st.hash;
@@ -93,6 +93,7 @@ export class CheckScheduler {
               backend: settings.backend,
               timeBudgetMs: settings.check.timeBudgetMs,
               context: this.o.store.documentPaths(st.uri),
+              refine,
             })
             .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome)))
             .catch((e) => {

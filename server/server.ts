@@ -6,7 +6,7 @@
 // language service (solver/service). Works over IPC (VS Code) and --stdio.
 import { join } from 'node:path';
 import {
-  CodeActionKind,
+  CodeLensRefreshRequest,
   createConnection,
   ProposedFeatures,
   TextDocuments,
@@ -23,7 +23,14 @@ import {
   CancelCheckRequest,
   RunCheckRequest,
   type RunCheckResult,
+  TrainProgressNotification,
+  TrainRequest,
+  type TrainSummary,
 } from '../protocol/customMessages';
+import { TRAINING_CORRECTIONS } from '../solver/registry/corrections';
+import { RESTRICTED_MESSAGE } from './checkScheduler';
+import { codeLenses } from './codeLenses';
+import { runTraining } from './trainRunner';
 import { CheckRunner } from './checkRunner';
 import { CheckScheduler } from './checkScheduler';
 import { CODE_ACTION_KINDS, onCodeAction } from './codeActionHandler';
@@ -48,8 +55,11 @@ const scheduler = new CheckScheduler({
     new CheckRunner(join(__dirname, 'checkWorker.js'), { warmupBackend: settings.global.backend, log, ...hooks }),
   listener: {
     publish,
-    status: (st, params) =>
-      void connection.sendNotification(CheckStatusNotification.type, { uri: st.uri, version: st.version, ...params }),
+    status: (st, params) => {
+      void connection.sendNotification(CheckStatusNotification.type, { uri: st.uri, version: st.version, ...params });
+      // The lens shows the check's state and verdict.
+      if (codeLensRefresh) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
+    },
     report: (st, report) =>
       void connection.sendNotification(ReportNotification.type, { uri: st.uri, version: st.version, report }),
   },
@@ -81,7 +91,11 @@ function update(doc: TextDocument): void {
 
 // ---------------------------------------------------------------- LSP handlers
 
+/** The client re-asks for CodeLenses when told (LSP 3.16 workspace/codeLens/refresh). */
+let codeLensRefresh = false;
+
 connection.onInitialize((params: InitializeParams): InitializeResult => {
+  codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
   const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : []);
   store.setWorkspaceFolders(folders);
   // Restricted Mode (the client says the workspace is not trusted): language features only.
@@ -91,6 +105,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
       codeActionProvider: { codeActionKinds: CODE_ACTION_KINDS, resolveProvider: false },
+      codeLensProvider: { resolveProvider: false },
       ...LANGUAGE_FEATURE_CAPABILITIES,
     },
     serverInfo: { name: 'ODE Lens', version: '0.1.0' },
@@ -150,7 +165,7 @@ connection.onRequest(GetReportRequest.type, (params) => {
 connection.onRequest(RunCheckRequest.type, async (params): Promise<RunCheckResult> => {
   const st = store.get(params.uri);
   if (!st) return { state: 'cancelled', report: null, message: 'the document is not open' };
-  return scheduler.schedule(st, true);
+  return scheduler.schedule(st, true, params.refine === true);
 });
 
 connection.onRequest(CancelCheckRequest.type, (params) => {
@@ -160,6 +175,36 @@ connection.onRequest(CancelCheckRequest.type, (params) => {
   scheduler.cancel(st);
   publish(st);
   return { cancelled: true };
+});
+
+connection.onCodeLens((params) => codeLenses(store.get(params.textDocument.uri)));
+
+connection.onRequest(TrainRequest.type, async (params, token): Promise<TrainSummary> => {
+  const st = store.get(params.uri);
+  if (!st?.analysis.model) return { lines: [], error: 'the model has errors or is not open' };
+  if (st.restricted) return { lines: [], error: RESTRICTED_MESSAGE };
+  const recommended = st.last?.report.recommendedCorrection;
+  const corrected = TRAINING_CORRECTIONS.find((c) => c === recommended) ?? TRAINING_CORRECTIONS[0];
+  const iterations = Math.max(1, Math.min(10_000, Math.round(params.iterations ?? 100)));
+  const settingsNow = await settings.forDocument(st.uri);
+  return runTraining(
+    join(__dirname, 'checkWorker.js'),
+    {
+      text: st.text,
+      backend: settingsNow.backend,
+      context: store.documentPaths(st.uri),
+      gradients: ['ad', corrected],
+      iterations,
+      onProgress: (gradient, iteration) =>
+        void connection.sendNotification(TrainProgressNotification.type, {
+          uri: st.uri,
+          gradient,
+          iteration,
+          iterations,
+        }),
+    },
+    token,
+  );
 });
 
 connection.onShutdown(() => scheduler.dispose());
