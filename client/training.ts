@@ -4,7 +4,8 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { TrainProgressNotification, TrainRequest, type TrainSummary } from '../protocol/customMessages';
 
-const ITERATIONS = 100;
+/** Enough iterations for the zig-zag of raw AD to show in the total variation, short enough to wait for. */
+const ITERATIONS = 50;
 
 export class Training implements vscode.Disposable {
   private readonly output = vscode.window.createOutputChannel('ODE Lens Training');

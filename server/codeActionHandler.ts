@@ -8,6 +8,7 @@ import {
   CodeAction,
   CodeActionKind,
   type CodeActionParams,
+  DiagnosticSeverity,
   type Diagnostic as LspDiagnostic,
   type Range,
 } from 'vscode-languageserver/node';
@@ -43,7 +44,11 @@ export function onCodeAction(st: OpenDocument | undefined, params: CodeActionPar
   }
   // Fix-all only when asked for by kind (on save, or the Source Action menu): never in the light bulb.
   if (only && kindRequested(only, FIX_ALL_KIND)) {
-    const all = fixAllAction(doc, published);
+    // Warnings and errors only: a note (e.g. a corrected scheme's) asks for nothing.
+    const all = fixAllAction(
+      doc,
+      published.filter((d) => (d.severity ?? DiagnosticSeverity.Error) <= DiagnosticSeverity.Warning),
+    );
     if (all) out.push(all);
   }
   return out.map((a) => toLspCodeAction(st.uri, a));

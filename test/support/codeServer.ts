@@ -64,6 +64,8 @@ export async function startCodeServer(
   dirs: CodeServerDirs,
   folder: string,
   logFile: string,
+  /** Keep Workspace Trust on (Restricted Mode suites); otherwise it is disabled. */
+  options: { workspaceTrust?: boolean } = {},
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -76,7 +78,7 @@ export async function startCodeServer(
       'none',
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(options.workspaceTrust ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       '--user-data-dir',
       dirs.userData,
