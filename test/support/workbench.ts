@@ -57,4 +57,3 @@ export async function statusText(page: Page): Promise<string | undefined> {
   if ((await item.count()) === 0) return undefined;
   return (await item.innerText().catch(() => undefined))?.trim();
 }
-
