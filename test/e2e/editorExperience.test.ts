@@ -101,7 +101,6 @@ async function closeEditor(e: Editor | undefined): Promise<void> {
   await killTree(e.child);
 }
 
-
 /** Waits for the status bar item to report a finished check with `n` findings (any n ≥ 1 when n is 'some'). */
 async function findings(page: Page, n: number | 'some', timeout = CHECK_TIMEOUT): Promise<string> {
   const re = n === 'some' ? /\b[1-9]\d* findings?\b/ : new RegExp(`\\b${n} findings?\\b`);
