@@ -101,6 +101,14 @@ async function closeEditor(e: Editor | undefined): Promise<void> {
   await killTree(e.child);
 }
 
+/** Brings `name` to the front: its tab when it is open (Quick Open can miss after the panel had focus), else Quick Open. */
+async function openFile(page: Page, name: string): Promise<void> {
+  const tab = page.locator(`.tabs-container .tab[aria-label^="${name}"]`).first();
+  if ((await tab.count()) > 0) await tab.click();
+  else await quickOpen(page, name);
+  await page.waitForSelector(`.tab.active[aria-label^="${name}"]`, { timeout: 20_000 });
+}
+
 /** Waits for the status bar item to report a finished check with `n` findings (any n ≥ 1 when n is 'some'). */
 async function findings(page: Page, n: number | 'some', timeout = CHECK_TIMEOUT): Promise<string> {
   const re = n === 'some' ? /\b[1-9]\d* findings?\b/ : new RegExp(`\\b${n} findings?\\b`);
@@ -148,7 +156,7 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
   it('applies every remedy from the @ line; each re-check has no finding', async (t) => {
     const { page, ws } = ed!;
     try {
-      await quickOpen(page, 'spiral.ode');
+      await openFile(page, 'spiral.ode');
       await findings(page, 'some');
       const remedies: [title: string, setting: RegExp][] = [
         ['with filter121', /meth=leapfrog, seed=1, gradfix=filter121$/m],
@@ -196,7 +204,7 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
   it('the static zero-stage-weight warning offers tie=step and gradfix=stagesum; stagesum clears it', async (t) => {
     const { page, ws } = ed!;
     try {
-      await quickOpen(page, 'midpoint.ode');
+      await openFile(page, 'midpoint.ode');
       await page.waitForSelector('.monaco-editor .squiggly-warning', { timeout: CHECK_TIMEOUT });
       const titles = await applyQuickFix(page, 7, 42, 'with stagesum');
       assert.ok(
@@ -225,7 +233,7 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
         join(ws, '.vscode', 'settings.json'),
         JSON.stringify({ 'editor.codeActionsOnSave': { 'source.fixAll.odelens': 'explicit' } }),
       );
-      await quickOpen(page, 'spiral.ode');
+      await openFile(page, 'spiral.ode');
       await findings(page, 'some');
       // An edit elsewhere, then save: the fix-all runs on save.
       await page.locator('.monaco-editor .view-lines').first().click();
@@ -287,7 +295,7 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
   it('the CodeLens row runs Check now and Train raw vs corrected, and shows the verdict', async (t) => {
     const { page } = ed!;
     try {
-      await quickOpen(page, 'spiral.ode');
+      await openFile(page, 'spiral.ode');
       await findings(page, 'some');
       const lens = (title: string) => page.locator('.codelens-decoration a', { hasText: title }).first();
       for (const title of ['Check now', 'Plots', 'Refine', 'Train raw vs corrected', 'Last check'])
@@ -318,7 +326,7 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
   it('a check is cancelled from the status bar item and from the progress notification', async (t) => {
     const { page } = ed!;
     try {
-      await quickOpen(page, 'spiral.ode');
+      await openFile(page, 'spiral.ode');
       await findings(page, 'some');
       // steps=64 → steps=6400: a check long enough to cancel.
       await page.locator('.monaco-editor .view-lines').first().click();
@@ -365,9 +373,9 @@ describe('Restricted Mode (Workspace Trust on, folder not trusted)', { skip: ski
         true,
       );
       const { page } = ed;
-      await quickOpen(page, 'bad.ode');
+      await openFile(page, 'bad.ode');
       await page.waitForSelector('.monaco-editor .squiggly-error', { timeout: 60_000 });
-      await quickOpen(page, 'spiral.ode');
+      await openFile(page, 'spiral.ode');
       const status = await waitFor(
         'the status bar to say Restricted Mode',
         async () => {
