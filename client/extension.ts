@@ -19,7 +19,7 @@ import {
   type RunCheckResult,
 } from '../protocol/customMessages';
 import { CheckProgress } from './checkProgress';
-import { EXPLAIN_COMMAND, linkExplanations, showExplanation } from './explainDiagnostic';
+import { DOCS_SCHEME, EXPLAIN_COMMAND, ExplanationPages, linkExplanations, showExplanation } from './explainDiagnostic';
 import { CheckLanguageStatus } from './languageStatus';
 import { Training } from './training';
 import { PlotPanel, type PlotPanelHost } from './plotPanel';
@@ -148,7 +148,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
       return training.run(client, doc);
     }),
-    vscode.commands.registerCommand(EXPLAIN_COMMAND, (code?: unknown) => showExplanation(context.extensionUri, code)),
+    vscode.workspace.registerTextDocumentContentProvider(DOCS_SCHEME, new ExplanationPages(context.extensionUri)),
+    vscode.commands.registerCommand(EXPLAIN_COMMAND, (code?: unknown) => showExplanation(code)),
     vscode.workspace.onDidGrantWorkspaceTrust(async () => {
       // Trusted now: restart the server with checks and data files on.
       if (!client) return;
