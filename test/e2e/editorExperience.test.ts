@@ -16,7 +16,13 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { findChromium, hasPlaywright } from '../support/browser';
-import { installVsix, startCodeServer, workbenchBrowser, writeUserSettings } from '../support/codeServer';
+import {
+  extensionVsix,
+  installVsix,
+  startCodeServer,
+  workbenchBrowser,
+  writeUserSettings,
+} from '../support/codeServer';
 import { codeServerBin, killTree, makeScratch, repoRoot, toolsDir, waitFor } from '../support/e2e';
 import { goToLine, problemsText, quickOpen, runCommand, statusText } from '../support/workbench';
 
@@ -47,8 +53,8 @@ function missingPrerequisite(): string | undefined {
   if (!codeServerBin()) return `code-server not installed in ${toolsDir()} (run scripts/setup-e2e.sh)`;
   if (!findChromium()) return 'Chromium not found (apt-get install -y chromium)';
   if (!hasPlaywright()) return 'playwright-core not installed (npm install)';
-  if (!existsSync(join(ROOT, 'dist', 'ode-lens.vsix')) && !process.env.ODELENS_VSIX)
-    return 'dist/ode-lens.vsix missing (npm run package; test/e2e/vscode.test.ts makes it)';
+  if (!existsSync(join(ROOT, 'dist', 'extension.js')) && !process.env.ODELENS_VSIX)
+    return 'dist/extension.js missing (npm run build)';
   return undefined;
 }
 
@@ -86,7 +92,7 @@ async function openEditor(
     'editor.hover.delay': 200,
     ...settings,
   });
-  installVsix(dirs, process.env.ODELENS_VSIX ?? join(ROOT, 'dist', 'ode-lens.vsix'));
+  installVsix(dirs, extensionVsix(ROOT, step));
   const server = await startCodeServer(dirs, ws, join(S, 'code-server.log'), { workspaceTrust: trust });
   const shots = join(S, 'screenshots');
   mkdirSync(shots, { recursive: true });

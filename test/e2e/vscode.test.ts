@@ -16,7 +16,13 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, wr
 import { join } from 'node:path';
 import type { BrowserContext, Frame } from 'playwright-core';
 import { findChromium, hasPlaywright, prerequisiteOrSkip } from '../support/browser';
-import { installVsix, startCodeServer, workbenchBrowser, writeUserSettings } from '../support/codeServer';
+import {
+  extensionVsix,
+  installVsix,
+  startCodeServer,
+  workbenchBrowser,
+  writeUserSettings,
+} from '../support/codeServer';
 import { codeServerBin, killTree, makeScratch, repoRoot, toolsDir, waitFor } from '../support/e2e';
 import { goToLine, problemsText, quickOpen, runCommand, statusText } from '../support/workbench';
 
@@ -31,25 +37,6 @@ after(async () => {
   await Promise.race([browser?.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
   await killTree(codeServer);
 });
-
-/** dist/ode-lens.vsix, re-made with `npm run package` when older than the bundles it ships. */
-function extensionVsix(): string {
-  if (process.env.ODELENS_VSIX) return process.env.ODELENS_VSIX; // e.g. a released build
-  const vsix = join(ROOT, 'dist', 'ode-lens.vsix');
-  const bundles = ['extension.js', 'server.js', 'checkWorker.js', 'webview.js'].map((f) => join(ROOT, 'dist', f));
-  const newest = Math.max(...bundles.filter(existsSync).map((f) => statSync(f).mtimeMs));
-  if (existsSync(vsix) && statSync(vsix).mtimeMs >= newest) return vsix;
-  step('dist/ode-lens.vsix missing or older than dist/: npm run package');
-  const r = spawnSync('npm', ['run', '--silent', 'package'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 180_000,
-  });
-  assert.equal(r.status, 0, `npm run package failed:\n${r.stdout}\n${r.stderr}`);
-  assert.ok(existsSync(vsix), 'npm run package did not produce dist/ode-lens.vsix');
-  return vsix;
-}
 
 function step(msg: string): void {
   console.log(`# [vscode e2e ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -94,7 +81,7 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
   const originalRk4 = readFileSync(join(ws, 'spiral-rk4.ode'), 'utf8');
 
   // ---- install the packaged extension
-  const vsix = extensionVsix();
+  const vsix = extensionVsix(ROOT, step);
   step(`installing ${vsix}`);
   installVsix(dirs, vsix);
 
