@@ -335,6 +335,29 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
     }
   });
 
+  it('installing the native backend says why it failed, and checks go on without it', async (t) => {
+    const { page } = ed!;
+    try {
+      await runCommand(page, 'ODE Lens: Install Native TensorFlow Backend');
+      const outcome = page
+        .locator('.notifications-toasts .notification-toast', {
+          hasText: /native TensorFlow backend|tfjs-node installed/,
+        })
+        .last();
+      await outcome.waitFor({ timeout: 300_000 });
+      const text = (await outcome.innerText()).replace(/\s+/g, ' ');
+      step(`native backend: ${text}`);
+      if (/could not install/.test(text)) {
+        assert.match(text, /Checks continue on the WebAssembly or JavaScript backend/);
+        await openFile(page, 'spiral.ode');
+        await runCommand(page, 'ODE Lens: Run Gradient Check Now');
+        assert.match(await findings(page, 'some'), /ODE Lens: (cpu|wasm)/);
+      } else t.diagnostic('tfjs-node installed here (its binary download worked): nothing to fall back from');
+    } catch (e) {
+      await fail(t, e);
+    }
+  });
+
   it('a check is cancelled from the status bar item and from the progress notification', async (t) => {
     const { page } = ed!;
     try {

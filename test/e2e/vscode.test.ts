@@ -11,8 +11,8 @@
 // package instead of dist/ode-lens.vsix (re-packaged with `npm run package` when older than dist/).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Frame } from 'playwright-core';
 import { findChromium, hasPlaywright, prerequisiteOrSkip } from '../support/browser';
