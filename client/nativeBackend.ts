@@ -21,13 +21,23 @@ export function nativeNodePath(context: vscode.ExtensionContext): string | undef
   return existsSync(join(modules, '@tensorflow', 'tfjs-node', 'package.json')) ? modules : undefined;
 }
 
-/** The last lines of npm's output that say what went wrong. */
-function why(output: string): string {
+/**
+ * What went wrong, from npm's output: the failing download and its error, e.g. "downloading
+ * https://storage.googleapis.com/…/libtensorflow-cpu-linux-x86_64-2.9.1.tar.gz failed (Error: getaddrinfo
+ * ENOTFOUND storage.googleapis.com)"; else npm's last lines.
+ */
+export function installFailure(output: string): string {
   const lines = output
     .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /err|fail|cannot|denied|ENOTFOUND|ECONN|ETIMEDOUT|404|403/i.test(l));
-  return lines.slice(-3).join(' ') || output.trim().split('\n').slice(-2).join(' ');
+    .map((l) => l.replace(/^npm (error|ERR!)\s*/, '').trim())
+    .filter(Boolean);
+  const cause = lines.find((l) => /^Error: |\bE[A-Z]{4,}\b/.test(l));
+  const url = lines.find((l) => /^https?:\/\/\S+$/.test(l));
+  if (cause) return url ? `downloading ${url} failed (${cause})` : cause;
+  return lines
+    .filter((l) => !/complete log of this run|^Node\.js v/.test(l))
+    .slice(-2)
+    .join(' ');
 }
 
 /** Runs npm install into the prefix with progress; resolves true when the package is installed. */
@@ -47,6 +57,8 @@ export async function installNativeBackend(context: vscode.ExtensionContext): Pr
       const child = spawn(npm, ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, PACKAGE], {
         cwd: prefix,
         shell: process.platform === 'win32',
+        // npm's cache and logs stay with the install (one folder to remove).
+        env: { ...process.env, npm_config_cache: join(prefix, '.npm-cache') },
       });
       token.onCancellationRequested(() => child.kill());
       const collect = (b: Buffer) => {
@@ -73,7 +85,7 @@ export async function installNativeBackend(context: vscode.ExtensionContext): Pr
     return true;
   }
   void vscode.window.showErrorMessage(
-    `ODE Lens could not install the native TensorFlow backend: ${why(result.output)}. Its install downloads a native library from the internet, which must be reachable. Checks continue on the WebAssembly or JavaScript backend.`,
+    `ODE Lens could not install the native TensorFlow backend: ${installFailure(result.output)}. Its install downloads a native library from the internet, which must be reachable. Checks continue on the WebAssembly or JavaScript backend.`,
   );
   return false;
 }
