@@ -24,7 +24,9 @@ const overlaps = (a: Range, b: Range) => !(a.end.line < b.start.line || a.start.
 
 export function onCodeAction(st: OpenDocument | undefined, params: CodeActionParams): CodeAction[] {
   if (!st) return [];
-  const ours = (d: LspDiagnostic) => !d.source || d.source === DIAGNOSTIC_SOURCE;
+  // A client's diagnostics come back as it stored them: ours, and with a range (Neovim 0.7 can send neither).
+  const ours = (d: LspDiagnostic) =>
+    !!d?.range?.start && !!d.range.end && (!d.source || d.source === DIAGNOSTIC_SOURCE);
   const published = diagnosticsOf(st);
   const doc = { text: st.text, model: st.analysis.model, report: st.last?.report };
   const only = params.context.only;
