@@ -23,7 +23,10 @@ export function verdictLine(st: OpenDocument): string {
   const earlier = last.hash === st.hash ? '' : ' (an earlier version)';
   const r = last.report;
   const verdict = r.verdict?.explanation ?? (r.findings.length === 0 ? 'no finding' : `${r.findings.length} findings`);
-  return `Last check${earlier}: ${verdict.split(/(?<=\.)\s/)[0]} · ${r.backend}, ${fmt(r.timings.totalMs / 1000, 2)} s`;
+  // One line: the verdict's first clause (the figures of the rest are in the hover and the plots).
+  const clause = verdict.split(/;\s|(?<=\.)\s/)[0].replace(/\.$/, '');
+  const line = clause.length > 140 ? `${clause.slice(0, 139)}…` : clause;
+  return `Last check${earlier}: ${line} · ${r.backend}, ${fmt(r.timings.totalMs / 1000, 2)} s`;
 }
 
 export function codeLenses(st: OpenDocument | undefined): CodeLens[] {
