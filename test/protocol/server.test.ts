@@ -190,6 +190,20 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     assert.match(rel.message, /meth=leapfrog/);
   });
 
+  it('the CodeLens row on the @ line: the commands with the URI, and the verdict', async () => {
+    const lenses = (await client.conn.sendRequest('textDocument/codeLens', { textDocument: { uri } })) as {
+      range: { start: { line: number } };
+      command: { title: string; command: string; arguments?: unknown[] };
+    }[];
+    const at = original.split('\n').findIndex((l) => l.startsWith('@'));
+    assert.ok(lenses.every((l) => l.range.start.line === at));
+    assert.deepEqual(
+      lenses.slice(0, 4).map((l) => [l.command.command, l.command.arguments]),
+      ['odeLens.runCheck', 'odeLens.showGradientPlots', 'odeLens.refine', 'odeLens.train'].map((c) => [c, [uri]]),
+    );
+    assert.match(lenses[4].command.title, /^Last check: .*oscillat.* · \w+, [\d.]+ s$/);
+  });
+
   it('on the @ line the remedies of every finding are offered; fix-all sets the recommended one', async () => {
     const at = original.split('\n').findIndex((l) => l.startsWith('@'));
     const range = { start: { line: at, character: 0 }, end: { line: at, character: 0 } };
