@@ -5,7 +5,7 @@
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyseDocument, type AnalysedDocument } from '../solver/language/index';
-import type { Diagnostic } from '../solver/model';
+import type { AnalysisContext, Diagnostic } from '../solver/model';
 import type { Report } from '../solver/report';
 import type { CheckState } from '../protocol/customMessages';
 import type { DocumentPaths } from '../protocol/workerMessages';
@@ -28,6 +28,10 @@ export interface OpenDocument {
   cancelledHash?: string;
   /** Restricted Mode (an untrusted workspace): no checks run and no data files are read. */
   restricted?: boolean;
+}
+
+function refuseInRestrictedMode(): string {
+  throw new Error('Restricted Mode: data files are read only in a trusted workspace');
 }
 
 export class DocumentStore {
@@ -72,7 +76,11 @@ export class DocumentStore {
 
   /** Records and analyses new content; an open document keeps its identity and its check results. */
   setContent(uri: string, version: number, text: string, hash: string): OpenDocument {
-    const analysis = this.safeAnalyse(text, this.documentPaths(uri));
+    // Restricted Mode: data files are not read (the data line gets a diagnostic that says why).
+    const context: AnalysisContext | undefined = this.restricted
+      ? { readFile: refuseInRestrictedMode }
+      : this.documentPaths(uri);
+    const analysis = this.safeAnalyse(text, context);
     let st = this.documents.get(uri);
     if (!st) {
       st = { uri, version, text, hash, analysis, restricted: this.restricted };
@@ -83,7 +91,7 @@ export class DocumentStore {
     return st;
   }
 
-  private safeAnalyse(text: string, paths: DocumentPaths | undefined): AnalysedDocument {
+  private safeAnalyse(text: string, paths: AnalysisContext | undefined): AnalysedDocument {
     try {
       return analyseDocument(text, paths);
     } catch (e) {
