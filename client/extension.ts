@@ -1,6 +1,9 @@
 // ODE Lens VS Code client: starts the language server (dist/server.js over IPC), shows the
-// check status in the status bar, and hosts the gradient plots webview. Thin by design:
-// everything that knows about models lives in the server and the engine.
+// check status (status bar, language status, progress with cancel), hosts the gradient plots
+// webview and the explanations of diagnostic codes, and runs the CodeLens commands. Thin by
+// design: everything that knows about models lives in the server and the engine. In Restricted
+// Mode (an untrusted workspace) the server runs the language features only.
+import { delimiter } from 'node:path';
 import * as vscode from 'vscode';
 import {
   LanguageClient,
@@ -13,9 +16,15 @@ import {
   GetReportRequest,
   ReportNotification,
   RowsRequest,
+  CancelCheckRequest,
   RunCheckRequest,
   type RunCheckResult,
 } from '../protocol/customMessages';
+import { CheckProgress } from './checkProgress';
+import { DOCS_SCHEME, EXPLAIN_COMMAND, ExplanationPages, linkExplanations, showExplanation } from './explainDiagnostic';
+import { CheckLanguageStatus } from './languageStatus';
+import { installNativeBackend, nativeNodePath } from './nativeBackend';
+import { Training } from './training';
 import { PlotPanel, type PlotPanelHost } from './plotPanel';
 import { CheckStatusBar } from './statusBar';
 
@@ -26,12 +35,17 @@ function createClient(context: vscode.ExtensionContext): LanguageClient {
   // Each keystroke parses the whole model; a larger young generation keeps the syntax tree
   // out of repeated scavenges (a 2,000-line model parses in 3 ms with it, 15 ms without).
   const execArgv = ['--max-semi-space-size=32'];
+  // The native backend installed on demand (nativeBackend.ts) resolves through NODE_PATH.
+  const nodePath = nativeNodePath(context);
+  const env = nodePath
+    ? { ...process.env, NODE_PATH: [nodePath, process.env.NODE_PATH].filter(Boolean).join(delimiter) }
+    : undefined;
   const serverOptions: ServerOptions = {
-    run: { module: serverModule, transport: TransportKind.ipc, options: { execArgv } },
+    run: { module: serverModule, transport: TransportKind.ipc, options: { execArgv, env } },
     debug: {
       module: serverModule,
       transport: TransportKind.ipc,
-      options: { execArgv: [...execArgv, '--nolazy', '--inspect=6019'] },
+      options: { execArgv: [...execArgv, '--nolazy', '--inspect=6019'], env },
     },
   };
   const clientOptions: LanguageClientOptions = {
@@ -40,6 +54,12 @@ function createClient(context: vscode.ExtensionContext): LanguageClient {
       { scheme: 'untitled', language: 'ode' },
     ],
     outputChannelName: 'ODE Lens',
+    // Read at every (re)start: a workspace trusted later restarts the server with checks on.
+    initializationOptions: () => ({ restricted: !vscode.workspace.isTrusted }),
+    middleware: {
+      // The server links each code to the shipped page; open it inside VS Code instead.
+      handleDiagnostics: (uri, diagnostics, next) => next(uri, linkExplanations(diagnostics)),
+    },
     // The server pulls `odeLens.*` with workspace/configuration; `odeLens.trace.server` is handled by the client.
   };
   return new LanguageClient('odeLens', 'ODE Lens', serverOptions, clientOptions);
@@ -60,13 +80,21 @@ function targetDocument(arg?: unknown): vscode.TextDocument | undefined {
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const statusBar = new CheckStatusBar();
-  context.subscriptions.push(statusBar);
+  const languageStatus = new CheckLanguageStatus(!vscode.workspace.isTrusted);
+  const progress = new CheckProgress();
+  context.subscriptions.push(statusBar, languageStatus, progress);
 
-  const runCheck = async (uri: string): Promise<RunCheckResult | undefined> => {
+  const cancelCheck = async (uri: string) => {
+    if (client) await client.sendRequest(CancelCheckRequest.type, { uri });
+  };
+
+  const runCheck = async (uri: string, refine = false): Promise<RunCheckResult | undefined> => {
     if (!client) return undefined;
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Window, title: 'ODE Lens: gradient check' },
-      () => client!.sendRequest(RunCheckRequest.type, { uri }),
+    const result = await progress.foreground(
+      refine ? 'ODE Lens: refinement study' : 'ODE Lens: gradient check',
+      uri,
+      client.sendRequest(RunCheckRequest.type, { uri, refine }),
+      () => void cancelCheck(uri),
     );
     if (result.state === 'failed')
       void vscode.window.showWarningMessage(`ODE Lens: ${result.message ?? 'the gradient check failed'}`);
@@ -83,9 +111,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
 
   client = createClient(context);
+  const training = new Training(client);
+  context.subscriptions.push(training);
   // Handlers registered before start() survive restarts of the client.
   client.onNotification(CheckStatusNotification.type, (params) => {
     statusBar.update(params);
+    languageStatus.update(params);
+    progress.update(params);
     PlotPanel.instance?.onStatus(params);
   });
   client.onNotification(ReportNotification.type, (params) => PlotPanel.instance?.onReport(params));
@@ -107,6 +139,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
       return runCheck(doc.uri.toString());
     }),
+    vscode.commands.registerCommand('odeLens.refine', async (arg?: unknown) => {
+      const doc = targetDocument(arg);
+      if (!doc) return undefined;
+      const result = await runCheck(doc.uri.toString(), true);
+      if (result?.state === 'done') PlotPanel.createOrShow(context.extensionUri, host, doc);
+      return result;
+    }),
+    vscode.commands.registerCommand('odeLens.cancelCheck', async (arg?: unknown) => {
+      const doc = targetDocument(arg);
+      if (doc) await cancelCheck(doc.uri.toString());
+    }),
+    vscode.commands.registerCommand('odeLens.train', async (arg?: unknown) => {
+      const doc = targetDocument(arg);
+      if (!doc || !client) {
+        void vscode.window.showInformationMessage('ODE Lens: open an .ode model to train it.');
+        return undefined;
+      }
+      return training.run(client, doc);
+    }),
+    vscode.workspace.registerTextDocumentContentProvider(DOCS_SCHEME, new ExplanationPages(context.extensionUri)),
+    vscode.commands.registerCommand(EXPLAIN_COMMAND, (code?: unknown) => showExplanation(code)),
+    vscode.workspace.onDidGrantWorkspaceTrust(async () => {
+      // Trusted now: restart the server with checks and data files on.
+      if (!client) return;
+      statusBar.reset();
+      languageStatus.update({ uri: '', state: 'cancelled', message: 'workspace trusted: checking' });
+      await client.restart();
+    }),
+    vscode.commands.registerCommand('odeLens.installNativeBackend', () => installNativeBackend(context)),
     vscode.commands.registerCommand('odeLens.restartServer', async () => {
       if (!client) return;
       statusBar.reset();

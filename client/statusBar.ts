@@ -1,7 +1,8 @@
 // The status bar item: backend and last check state of the active .ode document.
 // "ODE Lens: cpu · 120 ms · 2 findings" (the server counts the errors and warnings it
 // published, so the number matches the Problems panel); "not checked: <why>" when no
-// check runs for the text; a spinner while a check runs; click → plots.
+// check runs for the text; a spinner and the phase while a check runs (click → cancel it);
+// otherwise click → plots.
 import * as vscode from 'vscode';
 import type { CheckStatusParams } from '../protocol/customMessages';
 
@@ -53,12 +54,18 @@ export class CheckStatusBar implements vscode.Disposable {
     let icon = '$(pulse)';
     let tooltip = 'ODE Lens: no gradient check yet. Click to show gradient plots.';
     this.item.backgroundColor = undefined;
+    this.item.command = 'odeLens.showGradientPlots';
     switch (s?.state) {
       case 'queued':
       case 'running':
         icon = '$(sync~spin)';
-        parts.push(s.state === 'queued' ? 'queued' : 'checking…');
-        tooltip = `ODE Lens: gradient check ${s.state}.`;
+        parts.push(s.state === 'queued' ? 'queued' : `checking${s.phase ? `: ${s.phase}` : ''}…`);
+        tooltip = `ODE Lens: gradient check ${s.state}. Click to cancel it.`;
+        this.item.command = {
+          title: 'Cancel the gradient check',
+          command: 'odeLens.cancelCheck',
+          arguments: [editor.document.uri],
+        };
         break;
       case 'done':
         if (s.ms !== undefined) parts.push(`${s.ms} ms`);

@@ -17,6 +17,7 @@
 //   client → server  request       odeLens/rows         RowsParams → RowsResult (the rows a view draws)
 // A finished check sends only its summary (a few kB at any size); the rows stay in the server
 // and a plot asks for what it shows: some components of one table, downsampled to its width.
+//   client → server  request       odeLens/cancelCheck  { uri }  → { cancelled }
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { ReportSummary, RowQuery, RowsAnswer } from './report';
 
@@ -40,6 +41,10 @@ export interface CheckStatusParams {
   findings?: number;
   /** True when the result came from the content-hash cache. */
   cached?: boolean;
+  /** The phase a running check is in (solve, reference, finite differences, analysis). */
+  phase?: string;
+  /** Restricted Mode: the workspace is not trusted, so no check runs. */
+  restricted?: boolean;
 }
 
 export interface ReportParams {
@@ -66,6 +71,11 @@ export type RowsResult =
 
 export interface UriParams {
   uri: string;
+}
+
+export interface RunCheckParams extends UriParams {
+  /** Run the refinement study (N, 2N, 4N steps with observed orders) as well. */
+  refine?: boolean;
 }
 
 export interface RunCheckResult {
@@ -96,7 +106,42 @@ export namespace RowsRequest {
 
 export namespace RunCheckRequest {
   export const method = 'odeLens/runCheck';
-  export const type = new RequestType<UriParams, RunCheckResult, void>(method);
+  export const type = new RequestType<RunCheckParams, RunCheckResult, void>(method);
+}
+
+export interface TrainParams extends UriParams {
+  iterations?: number;
+}
+
+export interface TrainSummary {
+  /** One line per gradient: raw AD, then the recommended correction. */
+  lines: string[];
+  error?: string;
+  cancelled?: boolean;
+}
+
+/** Trains the model with raw and with corrected gradients (a worker of its own); cancel the request to stop. */
+export namespace TrainRequest {
+  export const method = 'odeLens/train';
+  export const type = new RequestType<TrainParams, TrainSummary, void>(method);
+}
+
+export interface TrainProgressParams {
+  uri: string;
+  gradient: string;
+  iteration: number;
+  iterations: number;
+}
+
+export namespace TrainProgressNotification {
+  export const method = 'odeLens/trainProgress';
+  export const type = new NotificationType<TrainProgressParams>(method);
+}
+
+/** Cancels the document's queued or running check; its last findings stay, marked as of an earlier version. */
+export namespace CancelCheckRequest {
+  export const method = 'odeLens/cancelCheck';
+  export const type = new RequestType<UriParams, { cancelled: boolean }, void>(method);
 }
 
 /** Diagnostic source of everything the server publishes. */

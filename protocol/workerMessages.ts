@@ -8,8 +8,27 @@ import type { BackendSetting } from './settings';
 export type DocumentPaths = Pick<AnalysisContext, 'documentPath' | 'workspaceRoot'>;
 
 export type ToWorker =
-  | { type: 'check'; id: number; text: string; backend: BackendSetting; timeBudgetMs: number; context?: DocumentPaths }
+  | {
+      type: 'check';
+      id: number;
+      text: string;
+      backend: BackendSetting;
+      timeBudgetMs: number;
+      context?: DocumentPaths;
+      /** Run the refinement study too. */
+      refine?: boolean;
+    }
   | { type: 'cancel'; id: number }
+  /** Trains the model with each gradient in turn (a worker of its own, so checks go on). */
+  | {
+      type: 'train';
+      id: number;
+      text: string;
+      backend: BackendSetting;
+      context?: DocumentPaths;
+      gradients: string[];
+      iterations: number;
+    }
   /** Loads the engine and initialises the backend so the first real check runs warm. */
   | { type: 'warmup'; backend: BackendSetting };
 
@@ -18,7 +37,12 @@ export type FromWorker =
   | { type: 'warm'; backend?: string; ms: number; message?: string }
   /** The report's summary, and its rows packed (their buffers are transferred, not copied: the main thread never parses rows). */
   | { type: 'result'; id: number; summary: ReportSummary; tables: RowTable[]; ms: number }
+  /** The running check entered a phase (solve, reference, finite differences, analysis). */
+  | { type: 'progress'; id: number; phase: string }
   | { type: 'cancelled'; id: number; ms: number }
+  | { type: 'trainProgress'; id: number; gradient: string; iteration: number }
+  /** One summary line per gradient (or why training could not run). */
+  | { type: 'trained'; id: number; lines: string[]; error?: string }
   /** The model does not analyse: nothing to check. */
   | { type: 'skipped'; id: number; message: string }
   /** The engine threw; `name` is the error's name (the engine uses CheckTimeout for its own budget stop). */

@@ -18,6 +18,8 @@ export interface CheckRequest {
   timeBudgetMs: number;
   /** Where the model file lives, so its `data` files resolve (inside the workspace only). */
   context?: DocumentPaths;
+  /** Run the refinement study too. */
+  refine?: boolean;
 }
 
 export type CheckOutcome =
@@ -39,6 +41,8 @@ export interface CheckRunnerOptions {
   log?: (message: string) => void;
   /** A job started running in the worker. */
   onStart?: (request: CheckRequest) => void;
+  /** A running job entered a phase of the check. */
+  onProgress?: (request: CheckRequest, phase: string) => void;
   /** A job that had been cancelled still finished: its report is valid for its text (cache it). */
   onLateReport?: (request: CheckRequest, result: CheckResult, ms: number) => void;
 }
@@ -64,7 +68,9 @@ export class CheckRunner {
   private crashes: number[] = [];
   private restartDelayTimer: NodeJS.Timeout | undefined;
   private disposed = false;
-  private readonly opts: Required<Omit<CheckRunnerOptions, 'warmupBackend' | 'onStart' | 'onLateReport'>> &
+  private readonly opts: Required<
+    Omit<CheckRunnerOptions, 'warmupBackend' | 'onStart' | 'onProgress' | 'onLateReport'>
+  > &
     CheckRunnerOptions;
   /** Counters, for tests and the server log. */
   readonly stats = { workersStarted: 0, workersTerminated: 0, crashes: 0, jobs: 0 };
@@ -241,6 +247,10 @@ export class CheckRunner {
     }
     const job = this.busy;
     if (!job || job.id !== m.id) return;
+    if (m.type === 'progress') {
+      if (!job.settled) this.opts.onProgress?.(job.request, m.phase);
+      return;
+    }
     clearTimeout(job.budgetTimer);
     this.busy = undefined;
     if (m.type === 'result') {
@@ -308,6 +318,7 @@ export class CheckRunner {
       backend: job.request.backend,
       timeBudgetMs: job.request.timeBudgetMs,
       context: job.request.context,
+      refine: job.request.refine,
     });
     this.opts.onStart?.(job.request);
   }

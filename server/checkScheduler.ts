@@ -31,7 +31,7 @@ export interface CheckSchedulerOptions {
   cache: ReportCache;
   settings: (uri: string) => Promise<OdeLensSettings>;
   /** Makes the runner, on first use; the hooks keep the scheduler informed. */
-  createRunner: (hooks: Pick<CheckRunnerOptions, 'onStart' | 'onLateReport'>) => Runner;
+  createRunner: (hooks: Pick<CheckRunnerOptions, 'onStart' | 'onProgress' | 'onLateReport'>) => Runner;
   listener: CheckListener;
   log: (message: string) => void;
 }
@@ -52,12 +52,12 @@ export class CheckScheduler {
   changed(st: OpenDocument): void {
     // No check runs for this text: the status item says why (and not the figures of an earlier text).
     const why = checkable(st);
-    if (why) this.sendStatus(st, { state: 'cancelled', message: why });
+    if (why) this.sendStatus(st, { state: 'cancelled', message: why, ...(st.restricted ? { restricted: true } : {}) });
     void this.schedule(st, false);
   }
 
   /** Schedules a check of the document's current content (debounced, or now when forced). */
-  async schedule(st: OpenDocument, force: boolean): Promise<RunCheckResult> {
+  async schedule(st: OpenDocument, force: boolean, refine = false): Promise<RunCheckResult> {
     const why = checkable(st);
     if (why) return { state: 'cancelled', report: null, message: why };
     const hash = st.hash;
@@ -92,6 +92,7 @@ export class CheckScheduler {
               backend: settings.backend,
               timeBudgetMs: settings.check.timeBudgetMs,
               context: this.o.store.documentPaths(st.uri),
+              refine,
             })
             .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome)))
             .catch((e) => {
@@ -124,6 +125,10 @@ export class CheckScheduler {
         onStart: (req) => {
           const st = this.o.store.get(req.key);
           if (st && st.hash === hashOf(req.text)) this.sendStatus(st, { state: 'running' });
+        },
+        onProgress: (req, phase) => {
+          const st = this.o.store.get(req.key);
+          if (st && st.hash === hashOf(req.text)) this.sendStatus(st, { state: 'running', phase });
         },
         onLateReport: (req, result, ms) => this.o.cache.set(req.backend, hashOf(req.text), { ...result, ms }),
       });
@@ -212,8 +217,12 @@ export class CheckScheduler {
   }
 }
 
+/** Why nothing is checked in an untrusted workspace (the status items show it). */
+export const RESTRICTED_MESSAGE = 'Restricted Mode: gradient checks and data files need a trusted workspace';
+
 /** Why the document cannot be checked, or undefined when it can. */
 function checkable(st: OpenDocument): string | undefined {
+  if (st.restricted) return RESTRICTED_MESSAGE;
   const model = st.analysis.model;
   if (!model) return 'the model has errors';
   return undefined;

@@ -9,6 +9,9 @@ import { runCheck } from '../solver/check';
 import { splitReport } from '../solver/summary';
 import { rowBuffers } from '../solver/rows';
 import type { FromWorker, ToWorker } from '../protocol/workerMessages';
+import { train } from '../solver/train/train';
+import type { TrainGradient } from '../solver/train/gradients';
+import { trainSummaryLine } from '../solver/presentation/trainSummary';
 
 const port = parentPort;
 if (!port) throw new Error('checkWorker.js must run in a worker thread');
@@ -47,6 +50,8 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
       backend: msg.backend,
       signal: controller.signal,
       timeBudgetMs: msg.timeBudgetMs,
+      onPhase: (phase) => post({ type: 'progress', id: msg.id, phase }),
+      ...(msg.refine ? { refinement: true } : {}),
     });
     const ms = performance.now() - t0;
     if (controller.signal.aborted) post({ type: 'cancelled', id: msg.id, ms });
@@ -61,6 +66,27 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
       post({ type: 'error', id: msg.id, message: errorMessage(e), name: e instanceof Error ? e.name : undefined, ms });
   } finally {
     running.delete(msg.id);
+  }
+}
+
+async function trainBoth(msg: Extract<ToWorker, { type: 'train' }>): Promise<void> {
+  const model = analyse(msg.text, msg.context).model;
+  if (!model) return post({ type: 'trained', id: msg.id, lines: [], error: 'the model has errors' });
+  const lines: string[] = [];
+  try {
+    for (const gradient of msg.gradients) {
+      const result = await train(model, {
+        backend: msg.backend,
+        iterations: msg.iterations,
+        gradient: gradient as TrainGradient,
+        flowEvery: Math.max(1, Math.ceil(msg.iterations / 10)),
+        onIteration: (r) => post({ type: 'trainProgress', id: msg.id, gradient, iteration: r.iteration }),
+      });
+      lines.push(trainSummaryLine(result));
+    }
+    post({ type: 'trained', id: msg.id, lines });
+  } catch (e) {
+    post({ type: 'trained', id: msg.id, lines, error: errorMessage(e) });
   }
 }
 
@@ -85,6 +111,9 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'check':
       chain = chain.then(() => check(msg));
+      break;
+    case 'train':
+      chain = chain.then(() => trainBoth(msg));
       break;
     case 'warmup':
       chain = chain.then(() => warmup(msg));

@@ -5,7 +5,7 @@
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyseDocument, type AnalysedDocument } from '../solver/language/index';
-import type { Diagnostic } from '../solver/model';
+import type { AnalysisContext, Diagnostic } from '../solver/model';
 import type { ReportSummary } from '../solver/report';
 import type { RowTable } from '../solver/rows';
 import type { CheckState } from '../protocol/customMessages';
@@ -25,11 +25,21 @@ export interface OpenDocument {
   /** Last status sent to the client. */
   state?: CheckState;
   checksDisabled?: boolean;
+  /** The content whose check the user cancelled: the last report's findings stay shown, marked as of an earlier version. */
+  cancelledHash?: string;
+  /** Restricted Mode (an untrusted workspace): no checks run and no data files are read. */
+  restricted?: boolean;
+}
+
+function refuseInRestrictedMode(): string {
+  throw new Error('Restricted Mode: data files are read only in a trusted workspace');
 }
 
 export class DocumentStore {
   private readonly documents = new Map<string, OpenDocument>();
   private workspaceRoots: string[] = [];
+  /** Restricted Mode (the client's workspace is not trusted): analysis reads no files, and no check runs. */
+  restricted = false;
 
   constructor(private readonly log: (message: string) => void) {}
 
@@ -40,7 +50,7 @@ export class DocumentStore {
 
   /** The model file's path and its workspace folder, for `data` files; none for unsaved (untitled:) documents. */
   documentPaths(uri: string): DocumentPaths | undefined {
-    if (!uri.startsWith('file:')) return undefined;
+    if (!uri.startsWith('file:') || this.restricted) return undefined;
     const documentPath = fileURLToPath(uri);
     const workspaceRoot = this.workspaceRoots.find((root) =>
       documentPath.startsWith(root.endsWith(sep) ? root : root + sep),
@@ -67,18 +77,22 @@ export class DocumentStore {
 
   /** Records and analyses new content; an open document keeps its identity and its check results. */
   setContent(uri: string, version: number, text: string, hash: string): OpenDocument {
-    const analysis = this.safeAnalyse(text, this.documentPaths(uri));
+    // Restricted Mode: data files are not read (the data line gets a diagnostic that says why).
+    const context: AnalysisContext | undefined = this.restricted
+      ? { readFile: refuseInRestrictedMode }
+      : this.documentPaths(uri);
+    const analysis = this.safeAnalyse(text, context);
     let st = this.documents.get(uri);
     if (!st) {
-      st = { uri, version, text, hash, analysis };
+      st = { uri, version, text, hash, analysis, restricted: this.restricted };
       this.documents.set(uri, st);
     } else {
-      Object.assign(st, { version, text, hash, analysis });
+      Object.assign(st, { version, text, hash, analysis, restricted: this.restricted });
     }
     return st;
   }
 
-  private safeAnalyse(text: string, paths: DocumentPaths | undefined): AnalysedDocument {
+  private safeAnalyse(text: string, paths: AnalysisContext | undefined): AnalysedDocument {
     try {
       return analyseDocument(text, paths);
     } catch (e) {

@@ -6,7 +6,7 @@
 // language service (solver/service). Works over IPC (VS Code) and --stdio.
 import { join } from 'node:path';
 import {
-  CodeActionKind,
+  CodeLensRefreshRequest,
   createConnection,
   ProposedFeatures,
   TextDocuments,
@@ -21,13 +21,21 @@ import {
   GetReportRequest,
   ReportNotification,
   RowsRequest,
+  CancelCheckRequest,
   RunCheckRequest,
   type RunCheckResult,
+  TrainProgressNotification,
+  TrainRequest,
+  type TrainSummary,
 } from '../protocol/customMessages';
+import { TRAINING_CORRECTIONS } from '../solver/registry/corrections';
+import { RESTRICTED_MESSAGE } from './checkScheduler';
+import { codeLenses } from './codeLenses';
+import { runTraining } from './trainRunner';
 import { CheckRunner } from './checkRunner';
 import { CheckScheduler } from './checkScheduler';
-import { onCodeAction } from './codeActionHandler';
-import { documentDiagnostics, toLspDiagnostic } from './diagnostics';
+import { CODE_ACTION_KINDS, onCodeAction } from './codeActionHandler';
+import { diagnosticsOf } from './diagnostics';
 import { DocumentStore, type OpenDocument } from './documentStore';
 import { LANGUAGE_FEATURE_CAPABILITIES, registerLanguageFeatures } from './languageFeatures';
 import { hashOf, ReportCache } from './reportCache';
@@ -49,8 +57,11 @@ const scheduler = new CheckScheduler({
     new CheckRunner(join(__dirname, 'checkWorker.js'), { warmupBackend: settings.global.backend, log, ...hooks }),
   listener: {
     publish,
-    status: (st, params) =>
-      void connection.sendNotification(CheckStatusNotification.type, { uri: st.uri, version: st.version, ...params }),
+    status: (st, params) => {
+      void connection.sendNotification(CheckStatusNotification.type, { uri: st.uri, version: st.version, ...params });
+      // The lens shows the check's state and verdict.
+      if (codeLensRefresh) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
+    },
     // The summary only (a few kB at any size): the rows stay here until a plot asks (RowsRequest).
     report: (st, result) =>
       void connection.sendNotification(ReportNotification.type, {
@@ -67,11 +78,7 @@ const scheduler = new CheckScheduler({
 
 /** Publishes the document's diagnostics and returns them (the status item counts the same list). */
 function publish(st: OpenDocument): LspDiagnostic[] {
-  const checked = !st.checksDisabled;
-  const findings = checked && st.last && st.last.hash === st.hash ? st.last.report.findings : [];
-  const failure =
-    checked && st.failure && st.failure.hash === st.hash ? toLspDiagnostic(st.failure.diagnostic, true) : undefined;
-  const diagnostics = documentDiagnostics(st.analysis.diagnostics, findings, failure);
+  const diagnostics = diagnosticsOf(st);
   void connection.sendDiagnostics({ uri: st.uri, version: st.version, diagnostics });
   return diagnostics;
 }
@@ -92,14 +99,21 @@ function update(doc: TextDocument): void {
 
 // ---------------------------------------------------------------- LSP handlers
 
+/** The client re-asks for CodeLenses when told (LSP 3.16 workspace/codeLens/refresh). */
+let codeLensRefresh = false;
+
 connection.onInitialize((params: InitializeParams): InitializeResult => {
+  codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
   const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : []);
   store.setWorkspaceFolders(folders);
+  // Restricted Mode (the client says the workspace is not trusted): language features only.
+  store.restricted = (params.initializationOptions as { restricted?: unknown } | undefined)?.restricted === true;
   settings.initialize(params);
   return {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
-      codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix], resolveProvider: false },
+      codeActionProvider: { codeActionKinds: CODE_ACTION_KINDS, resolveProvider: false },
+      codeLensProvider: { resolveProvider: false },
       ...LANGUAGE_FEATURE_CAPABILITIES,
     },
     serverInfo: { name: 'ODE Lens', version: '0.1.0' },
@@ -108,7 +122,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
 
 connection.onInitialized(async () => {
   await settings.initialized();
-  if (settings.global.check.enabled) scheduler.start();
+  if (settings.global.check.enabled && !store.restricted) scheduler.start();
 });
 
 connection.onDidChangeConfiguration((change) => {
@@ -161,7 +175,46 @@ connection.onRequest(RowsRequest.type, (params) => rowsOf(store.get(params.uri),
 connection.onRequest(RunCheckRequest.type, async (params): Promise<RunCheckResult> => {
   const st = store.get(params.uri);
   if (!st) return { state: 'cancelled', report: null, message: 'the document is not open' };
-  return scheduler.schedule(st, true);
+  return scheduler.schedule(st, true, params.refine === true);
+});
+
+connection.onRequest(CancelCheckRequest.type, (params) => {
+  const st = store.get(params.uri);
+  if (!st || (st.state !== 'queued' && st.state !== 'running')) return { cancelled: false };
+  st.cancelledHash = st.hash;
+  scheduler.cancel(st);
+  publish(st);
+  return { cancelled: true };
+});
+
+connection.onCodeLens((params) => codeLenses(store.get(params.textDocument.uri)));
+
+connection.onRequest(TrainRequest.type, async (params, token): Promise<TrainSummary> => {
+  const st = store.get(params.uri);
+  if (!st?.analysis.model) return { lines: [], error: 'the model has errors or is not open' };
+  if (st.restricted) return { lines: [], error: RESTRICTED_MESSAGE };
+  const recommended = st.last?.report.recommendedCorrection;
+  const corrected = TRAINING_CORRECTIONS.find((c) => c === recommended) ?? TRAINING_CORRECTIONS[0];
+  const iterations = Math.max(1, Math.min(10_000, Math.round(params.iterations ?? 100)));
+  const settingsNow = await settings.forDocument(st.uri);
+  return runTraining(
+    join(__dirname, 'checkWorker.js'),
+    {
+      text: st.text,
+      backend: settingsNow.backend,
+      context: store.documentPaths(st.uri),
+      gradients: ['ad', corrected],
+      iterations,
+      onProgress: (gradient, iteration) =>
+        void connection.sendNotification(TrainProgressNotification.type, {
+          uri: st.uri,
+          gradient,
+          iteration,
+          iterations,
+        }),
+    },
+    token,
+  );
 });
 
 connection.onShutdown(() => scheduler.dispose());

@@ -22,6 +22,7 @@ import type { CompiledModel } from './engine/compile';
 
 export {
   type CheckOptions,
+  type CheckPhase,
   MAX_CHECK_ELEMENTS,
   MAX_CHECK_STEPS,
   MAX_REFINEMENT_STEPS,
@@ -55,14 +56,19 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
     const { loss, findings } = lossOnly(run, cm);
     return emptyReport(run, loss, findings);
   }
+  const phase = run.options.onPhase ?? (() => {});
+  phase('solve');
   await run.phase();
   const ad = adPhase(run, cm, inputs);
   const blowUp = blowUpFinding(run, cm, inputs, ad);
   if (blowUp) return emptyReport(run, ad.loss, [blowUp]);
+  phase('reference');
   await run.phase();
   const ref = referencePhase(run, cm, inputs);
+  phase('finite differences');
   await run.phase();
   const gradcheck = gradcheckPhase(run, cm, inputs, ad);
+  phase('analysis');
   await run.phase();
   const layers = analysisPhase(run, inputs, ad, ref, gradcheck);
   const analysis = isMapScheme(model.options.meth)

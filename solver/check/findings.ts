@@ -102,13 +102,17 @@ function oscillationFindings(run: CheckRun, analysis: LayerAnalysis): Finding[] 
     const study = studySentence(p, correction);
     if (r.oscillating) {
       const decays = m.refinedAlpha !== undefined && alphaDecays(m.alpha, m.refinedAlpha, m.refinedSteps ?? 2 * N, N);
+      // grad=adjoint trains with the continuous adjoint: the AD oscillation is then a note, as the static one is.
+      const adjoint = run.model.options.grad === 'adjoint';
       findings.push({
         code: 'oscillating-gradient',
-        severity: decays ? 'information' : 'warning',
+        severity: decays || adjoint ? 'information' : 'warning',
         parameter: p.name,
         metrics: m,
         range: p.range,
-        message: oscillatingGradientMessage({ name: p.name, metrics: m, gradfix, correction, steps: N, decays, study }),
+        message:
+          oscillatingGradientMessage({ name: p.name, metrics: m, gradfix, correction, steps: N, decays, study }) +
+          (adjoint ? ' grad=adjoint takes the gradients from the continuous adjoint instead.' : ''),
       });
     }
     if (r.stageImbalanced) {
@@ -141,7 +145,7 @@ function weaklyStableFinding(run: CheckRun, analysis: LayerAnalysis): Finding | 
   const worst = oscillating.reduce((a, b) => (b.metrics.relError > a.metrics.relError ? b : a));
   return {
     code: 'weakly-stable-scheme',
-    severity: 'warning',
+    severity: opt.grad === 'adjoint' ? 'information' : 'warning',
     parameter: worst.name,
     metrics: worst.metrics,
     range: optionsRange(model, worst.range),

@@ -1,9 +1,14 @@
 // What a caller may ask of one gradient check, and the size limits every phase respects.
 import type { BackendPreference } from '../engine/backend';
 
+/** The phases of a check a progress display names, in order. */
+export type CheckPhase = 'solve' | 'reference' | 'finite differences' | 'analysis';
+
 export interface CheckOptions {
   backend?: BackendPreference;
   signal?: AbortSignal;
+  /** Called as each phase starts (progress displays). */
+  onPhase?: (phase: CheckPhase) => void;
   timeBudgetMs?: number;
   /**
    * Parameter values to check instead of the seeded initialisation (e.g. after

@@ -10,12 +10,28 @@ export type Severity = 'error' | 'warning' | 'information' | 'hint';
 /** Who reports a code: the front end, the scheme analysis, a gradient check, training, or the language server. */
 export type DiagnosticSource = 'language' | 'schemes' | 'check' | 'train' | 'server';
 
+/** A way to make a diagnostic go away, and what it costs. */
+export interface Remedy {
+  /** The `@` setting or the change, e.g. "`gradfix=filter121`". */
+  fix: string;
+  tradeOff: string;
+}
+
+/** The longer explanation of a code, for its page: what it means, the figure behind it, its remedies. */
+export interface Explanation {
+  meaning: string;
+  /** The measured or computed figure the message quotes, and how to read it. */
+  figure?: string;
+  remedies?: readonly Remedy[];
+}
+
 export interface DiagnosticCodeInfo {
   /** The usual severity; where a code is reported at another one, the summary says when. */
   severity: Severity;
   /** One line: when the code is reported. */
   summary: string;
   source: DiagnosticSource;
+  explanation?: Explanation;
 }
 
 const language = (severity: Severity, summary: string): DiagnosticCodeInfo => ({
@@ -27,6 +43,49 @@ const schemes = (severity: Severity, summary: string): DiagnosticCodeInfo => ({ 
 const check = (severity: Severity, summary: string): DiagnosticCodeInfo => ({ severity, summary, source: 'check' });
 const train = (severity: Severity, summary: string): DiagnosticCodeInfo => ({ severity, summary, source: 'train' });
 const server = (severity: Severity, summary: string): DiagnosticCodeInfo => ({ severity, summary, source: 'server' });
+
+/** The remedies of a period-2 oscillation of AD gradients (weakly stable scheme with per-step copies). */
+const OSCILLATION_REMEDIES: readonly Remedy[] = [
+  {
+    fix: '`gradfix=filter121`',
+    tradeOff:
+      'Recommended: second order, corrects the gradients after AD at the cost of one pass over the layers; the discrete model and its loss are unchanged, so the gradient is no longer the exact gradient of the discrete loss.',
+  },
+  {
+    fix: '`gradfix=average`',
+    tradeOff: 'The simplest two-point correction; first order only, and its rows sit at the half steps t_{n+½}.',
+  },
+  {
+    fix: '`gradfix=adjoint121`',
+    tradeOff:
+      'Filters the discrete adjoint instead of the gradients (second order); needs the per-step adjoint, one more backward sweep per check and step of training.',
+  },
+  {
+    fix: '`meth=heun` or `meth=rk4` (steps unchanged)',
+    tradeOff:
+      'A strongly stable scheme has no parasitic root: raw AD converges. It changes the model (two or four evaluations of the right-hand side per step) and its trained parameters.',
+  },
+  {
+    fix: '`grad=adjoint`',
+    tradeOff:
+      'Gradients from the continuous adjoint solved accurately backwards: they describe the flow, but not the discrete loss exactly, and cost an extra accurate solve.',
+  },
+];
+
+const STAGE_REMEDIES: readonly Remedy[] = [
+  {
+    fix: '`gradfix=stagesum` (2-stage schemes)',
+    tradeOff:
+      'Sums the stage contributions of each step and interpolates them to the stage times: second order for midpoint, Heun and Ralston; keeps the per-stage parameters.',
+  },
+  {
+    fix: '`tie=step`',
+    tradeOff:
+      'One parameter copy per step shared by its stages: gradients converge, but the model has fewer parameters.',
+  },
+];
+
+const explain = (info: DiagnosticCodeInfo, explanation: Explanation): DiagnosticCodeInfo => ({ ...info, explanation });
 
 /** The codes, grouped by who reports them (docs/diagnostics.md keeps this order). */
 export const DIAGNOSTIC_CODES = {
@@ -102,17 +161,42 @@ export const DIAGNOSTIC_CODES = {
     'The file could not be analysed because of a bug in ODE Lens (the message has the details).',
   ),
 
-  'weakly-stable': schemes(
-    'warning',
-    'The selected scheme is weakly stable and the model has per-step parameters: AD gradients oscillate (information when a correction is set).',
+  'weakly-stable': explain(
+    schemes(
+      'warning',
+      'The selected scheme is weakly stable and the model has per-step parameters: AD gradients oscillate (information when a correction is set).',
+    ),
+    {
+      meaning:
+        "A weakly stable multistep scheme (leapfrog, Milne) has a second root of its characteristic polynomial ρ on the unit circle. Run backwards by automatic differentiation, that root excites a period-2 mode in the adjoint: each layer's gradient alternates around the gradient of the ODE flow, by as much as the gradient itself, and this does not shrink as the step shrinks. Reported from the scheme's coefficients alone, before any check runs.",
+      figure:
+        'The parasitic root (e.g. −1 for leapfrog); a check then measures the oscillation (`weakly-stable-scheme`).',
+      remedies: OSCILLATION_REMEDIES,
+    },
   ),
   'zero-copy-weight': schemes('warning', 'A per-step parameter copy has quadrature weight 0: it gets no gradient.'),
-  'zero-stage-weight': schemes('warning', 'With `tie=stage`, a stage of weight b = 0 gets almost no gradient.'),
-  'repeated-stage-time': schemes(
-    'warning',
-    'With `tie=stage`, two stages share a time: only the sum of their copies is fixed by the flow.',
+  'zero-stage-weight': explain(
+    schemes('warning', 'With `tie=stage`, a stage of weight b = 0 gets almost no gradient.'),
+    {
+      meaning:
+        'With one parameter copy per Runge–Kutta stage (`tie=stage`), a stage whose weight b_i is 0 (the first stage of the explicit midpoint method) only feeds the later stages: its copy gets an O(h²) gradient and the other stage gets everything, so the per-stage gradients are off by 100 % at every step size.',
+      figure: 'The stages with b = 0, from the tableau (no run needed).',
+      remedies: STAGE_REMEDIES,
+    },
   ),
-  'tie-ignored': schemes('information', '`tie=stage` has no effect with a multistep scheme.'),
+  'repeated-stage-time': explain(
+    schemes('warning', 'With `tie=stage`, two stages share a time: only the sum of their copies is fixed by the flow.'),
+    {
+      meaning:
+        'Two stages evaluated at the same instant (RK4 has two at t_n + h/2) have one copy each with `tie=stage`; the flow fixes only their weighted sum, so training can pull the two copies apart without changing the loss.',
+      remedies: [STAGE_REMEDIES[1]],
+    },
+  ),
+  'tie-ignored': explain(schemes('information', '`tie=stage` has no effect with a multistep scheme.'), {
+    meaning:
+      'A multistep scheme evaluates the right-hand side once per step, so there is one copy per step whatever `tie` says.',
+    remedies: [{ fix: 'remove `tie=stage`', tradeOff: 'None: the setting has no effect (the editor shows it faded).' }],
+  }),
   'scheme-invalid': schemes(
     'error',
     'A declared scheme cannot be used: its coefficients are not well formed (warning when it is not selected).',
@@ -131,15 +215,35 @@ export const DIAGNOSTIC_CODES = {
     'A declared multistep scheme is not zero-stable (warning when it is not selected).',
   ),
 
-  'oscillating-gradient': check(
-    'warning',
-    'The AD gradient of a per-step parameter oscillates from layer to layer (on its declaration).',
+  'oscillating-gradient': explain(
+    check('warning', 'The AD gradient of a per-step parameter oscillates from layer to layer (on its declaration).'),
+    {
+      meaning:
+        "The gradient automatic differentiation gives each layer's copy of this parameter alternates in sign around the gradient of the ODE flow. An optimiser that follows it trains the zig-zag, not the flow: the learned parameters describe no ODE. The related location is the scheme option that causes it.",
+      figure:
+        'α = ‖alternating part‖ / ‖gradient‖ (flagged above 0.1) and β = alternating part against smooth curvature (above 10), then the relative error of the raw gradient against the continuous reference and the error the correction would leave. The quick fixes carry these figures in their titles.',
+      remedies: OSCILLATION_REMEDIES,
+    },
   ),
-  'weakly-stable-scheme': check(
-    'warning',
-    "The selected scheme is weakly stable, measured (on the `meth` value; replaces the static 'weakly-stable').",
+  'weakly-stable-scheme': explain(
+    check(
+      'warning',
+      "The selected scheme is weakly stable, measured (on the `meth` value; replaces the static 'weakly-stable').",
+    ),
+    {
+      meaning:
+        'The static `weakly-stable` warning, confirmed by a run: the parameters it names oscillate, and re-solved with another step count they oscillate as much (the effect does not vanish as h → 0).',
+      figure: 'α and β of the worst parameter, its relative error, and α again at the second step count.',
+      remedies: OSCILLATION_REMEDIES,
+    },
   ),
-  'stage-imbalance': check('warning', 'Per-stage parameter copies are out of balance (κ > 0.3).'),
+  'stage-imbalance': explain(check('warning', 'Per-stage parameter copies are out of balance (κ > 0.3).'), {
+    meaning:
+      "The per-stage copies of a parameter (`tie=stage`) do not each follow the flow's gradient at their stage time: the gradient is split unevenly between stages.",
+    figure:
+      'κ = distance of the per-stage gradients from their step sum, relative (flagged above 0.3), and the relative error.',
+    remedies: STAGE_REMEDIES,
+  }),
   'correction-substituted': check(
     'information',
     'The selected correction does not apply to this model; another one is shown instead.',

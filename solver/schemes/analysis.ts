@@ -384,7 +384,9 @@ function stageTiedDiagnostics(at: PerStepContext, scheme: RKScheme): Diagnostic[
   const tieRange = at.tieSetting?.valueRange ?? at.methRange;
   const { b, c } = scheme.tableau;
   const zeroStages = b.map((bi, i) => (bi === 0 ? i + 1 : 0)).filter((i) => i > 0);
-  if (zeroStages.length > 0) {
+  // gradfix=stagesum sums a 2-stage step's copies before forming gradients: the remedy this warning names.
+  const summed = b.length === 2 && at.model.options.gradfix === 'stagesum';
+  if (zeroStages.length > 0 && !summed) {
     out.push(
       diag(
         'zero-stage-weight',

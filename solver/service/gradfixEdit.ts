@@ -1,6 +1,6 @@
-// The edit of the quick fix "Correct AD gradients with <correction>": one minimal text
-// edit that sets `gradfix=<correction>` (the report's recommended correction for the
-// scheme, filter121 by default), leaving every other byte of the file unchanged.
+// The edits of the quick fixes that set `@` options (`gradfix=`, `meth=`, `tie=`, `grad=`): minimal text
+// edits that set each key to its value, leaving every other byte of the file unchanged. An existing setting
+// gets its value replaced; new settings are appended together to one `@` line.
 import type { TextEdit } from 'vscode-languageserver-types';
 import { findOption, type GradFix, type Model } from '../model';
 
@@ -30,12 +30,18 @@ function preferredEol(text: string): string {
   return m ? m[0] : '\n';
 }
 
+interface ScannedSetting {
+  key: string;
+  start: number;
+  end: number;
+  value: string;
+}
+
 interface OptionLineInfo {
   line: number;
   end: number;
   hasSettings: boolean;
-  meth: boolean;
-  gradfix?: { start: number; end: number; value: string };
+  settings: ScannedSetting[];
 }
 
 /** Text-only reading of `@` lines, for when the model is unavailable (e.g. the file has errors elsewhere). */
@@ -48,59 +54,75 @@ function scanOptionLines(text: string): OptionLineInfo[] {
     const content = hash >= 0 ? l.text.slice(0, hash) : l.text;
     const end = content.replace(/\s+$/, '').length;
     const body = content.slice(m[0].length);
-    const info: OptionLineInfo = { line: i, end, hasSettings: /\S/.test(body), meth: /(^|[\s,])meth\s*=/i.test(body) };
-    const g = /(^|[\s,])gradfix\s*=\s*([^\s,#]*)/i.exec(body);
-    if (g) {
-      const valueStart = m[0].length + g.index + g[0].length - g[2].length;
-      info.gradfix = { start: valueStart, end: valueStart + g[2].length, value: g[2] };
+    const settings: ScannedSetting[] = [];
+    for (const g of body.matchAll(/(^|[\s,])([A-Za-z_]\w*)\s*=\s*([^\s,#]*)/g)) {
+      const start = m[0].length + (g.index ?? 0) + g[0].length - g[3].length;
+      settings.push({ key: g[2].toLowerCase(), start, end: start + g[3].length, value: g[3] });
     }
-    out.push(info);
+    out.push({ line: i, end, hasSettings: /\S/.test(body), settings });
   });
   return out;
 }
 
+/** The last setting of `key` in the scanned lines, with its line. */
+function scannedSetting(scanned: OptionLineInfo[], key: string): { line: number; s: ScannedSetting } | undefined {
+  let found: { line: number; s: ScannedSetting } | undefined;
+  for (const l of scanned) for (const s of l.settings) if (s.key === key) found = { line: l.line, s };
+  return found;
+}
+
 /**
- * The edit that sets gradfix=<correction> (default filter121), or undefined when it is already set.
- * - an existing `gradfix` setting: replace its value;
- * - else append `, gradfix=filter121` at the end of the `@` line holding `meth` (or the last `@` line);
- * - else insert an `@ gradfix=filter121` line before `done` (or at the end).
+ * The edits that set each `key=value` of `settings` (in order), none for a key already at its value:
+ * - an existing setting: its value replaced;
+ * - the others appended together (`, k=v, k2=v2`) at the end of the `@` line holding `meth` (or the last `@` line);
+ * - with no `@` line: an `@ k=v` line inserted before `done` (or at the end).
  */
-export function gradfixEdit(
+export function optionEdits(
   text: string,
-  model?: Pick<Model, 'optionLines'>,
-  correction: Exclude<GradFix, 'none'> = DEFAULT_FIX,
-): TextEdit | undefined {
-  const FIX_VALUE = correction;
-  if (model) {
-    const existing = findOption(model, 'gradfix');
-    if (existing) {
-      if (existing.value.trim() === FIX_VALUE) return undefined;
-      return { range: existing.valueRange, newText: FIX_VALUE };
+  model: Pick<Model, 'optionLines'> | undefined,
+  settings: readonly (readonly [key: string, value: string])[],
+): TextEdit[] {
+  const edits: TextEdit[] = [];
+  const missing: string[] = [];
+  const scanned = model ? undefined : scanOptionLines(text);
+  for (const [key, value] of settings) {
+    if (model) {
+      const existing = findOption(model, key);
+      if (existing) {
+        if (existing.value.trim() !== value) edits.push({ range: existing.valueRange, newText: value });
+        continue;
+      }
+    } else {
+      const found = scannedSetting(scanned!, key);
+      if (found) {
+        const { line, s } = found;
+        if (s.value !== value)
+          edits.push({
+            range: { start: { line, character: s.start }, end: { line, character: s.end } },
+            newText: value,
+          });
+        continue;
+      }
     }
-    if (model.optionLines.length > 0) {
-      const meth = findOption(model, 'meth');
-      const target =
-        (meth && [...model.optionLines].reverse().find((l) => l.settings.includes(meth))) ||
-        model.optionLines[model.optionLines.length - 1];
-      const sep = target.settings.length > 0 ? ', ' : ' ';
-      return { range: { start: target.range.end, end: target.range.end }, newText: `${sep}gradfix=${FIX_VALUE}` };
-    }
-  } else {
-    const scanned = scanOptionLines(text);
-    const withFix = [...scanned].reverse().find((l) => l.gradfix);
-    if (withFix?.gradfix) {
-      if (withFix.gradfix.value === FIX_VALUE) return undefined;
-      const { line, gradfix } = withFix;
-      return {
-        range: { start: { line, character: gradfix.start }, end: { line, character: gradfix.end } },
-        newText: FIX_VALUE,
-      };
-    }
-    if (scanned.length > 0) {
-      const target = [...scanned].reverse().find((l) => l.meth) ?? scanned[scanned.length - 1];
-      const pos = { line: target.line, character: target.end };
-      return { range: { start: pos, end: pos }, newText: `${target.hasSettings ? ', ' : ' '}gradfix=${FIX_VALUE}` };
-    }
+    missing.push(`${key}=${value}`);
+  }
+  if (missing.length === 0) return edits;
+  const added = missing.join(', ');
+  if (model && model.optionLines.length > 0) {
+    const meth = findOption(model, 'meth');
+    const target =
+      (meth && [...model.optionLines].reverse().find((l) => l.settings.includes(meth))) ||
+      model.optionLines[model.optionLines.length - 1];
+    const sep = target.settings.length > 0 ? ', ' : ' ';
+    edits.push({ range: { start: target.range.end, end: target.range.end }, newText: `${sep}${added}` });
+    return edits;
+  }
+  if (scanned && scanned.length > 0) {
+    const target =
+      [...scanned].reverse().find((l) => l.settings.some((s) => s.key === 'meth')) ?? scanned[scanned.length - 1];
+    const pos = { line: target.line, character: target.end };
+    edits.push({ range: { start: pos, end: pos }, newText: `${target.hasSettings ? ', ' : ' '}${added}` });
+    return edits;
   }
   // No `@` line at all.
   const ls = lines(text);
@@ -108,10 +130,21 @@ export function gradfixEdit(
   const done = ls.findIndex((l) => /^\s*done\s*(#.*)?$/i.test(l.text));
   if (done >= 0) {
     const pos = { line: done, character: 0 };
-    return { range: { start: pos, end: pos }, newText: `@ gradfix=${FIX_VALUE}${eol}` };
+    edits.push({ range: { start: pos, end: pos }, newText: `@ ${added}${eol}` });
+    return edits;
   }
   const lastLine = ls.length - 1;
   const pos = { line: lastLine, character: ls[lastLine].text.length };
   const lead = ls[lastLine].text.length > 0 ? eol : '';
-  return { range: { start: pos, end: pos }, newText: `${lead}@ gradfix=${FIX_VALUE}${eol}` };
+  edits.push({ range: { start: pos, end: pos }, newText: `${lead}@ ${added}${eol}` });
+  return edits;
+}
+
+/** The edit that sets gradfix=<correction> (default filter121), or undefined when it is already set. */
+export function gradfixEdit(
+  text: string,
+  model?: Pick<Model, 'optionLines'>,
+  correction: Exclude<GradFix, 'none'> = DEFAULT_FIX,
+): TextEdit | undefined {
+  return optionEdits(text, model, [['gradfix', correction]])[0];
 }

@@ -21,6 +21,10 @@ export { formatDocument, formatRange } from './formatting';
 export { reportHoverMarkdown, parameterMetricsMarkdown, type GradientContext } from './gradientHover';
 export {
   codeActions,
+  fixAllAction,
+  optionEdits,
+  FIX_ALL_KIND,
+  FIXABLE_CODES,
   gradfixEdit,
   quickFixTitle,
   GRADFIX_FIXABLE_CODES,

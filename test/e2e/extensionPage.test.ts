@@ -35,6 +35,8 @@ const INTENDED = [
   'extension/language-configuration.json',
   'extension/syntaxes/ode.tmLanguage.json',
   'extension/images/icon.png',
+  // The explanation of every diagnostic code, each diagnostic's code link opens its section.
+  'extension/docs/diagnostics.md',
   'extension/dist/extension.js',
   'extension/dist/server.js',
   'extension/dist/checkWorker.js',

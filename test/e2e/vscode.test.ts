@@ -11,13 +11,20 @@
 // package instead of dist/ode-lens.vsix (re-packaged with `npm run package` when older than dist/).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Frame, Page } from 'playwright-core';
+import type { BrowserContext, Frame } from 'playwright-core';
 import { findChromium, hasPlaywright, prerequisiteOrSkip } from '../support/browser';
-import { installVsix, startCodeServer, workbenchBrowser, writeUserSettings } from '../support/codeServer';
+import {
+  extensionVsix,
+  installVsix,
+  startCodeServer,
+  workbenchBrowser,
+  writeUserSettings,
+} from '../support/codeServer';
 import { codeServerBin, killTree, makeScratch, repoRoot, toolsDir, waitFor } from '../support/e2e';
+import { goToLine, problemsText, quickOpen, runCommand, statusText } from '../support/workbench';
 
 const ROOT = repoRoot();
 const FIX_TITLE = 'Correct AD gradients with filter121';
@@ -31,82 +38,8 @@ after(async () => {
   await killTree(codeServer);
 });
 
-/** dist/ode-lens.vsix, re-made with `npm run package` when older than the bundles it ships. */
-function extensionVsix(): string {
-  if (process.env.ODELENS_VSIX) return process.env.ODELENS_VSIX; // e.g. a released build
-  const vsix = join(ROOT, 'dist', 'ode-lens.vsix');
-  const bundles = ['extension.js', 'server.js', 'checkWorker.js', 'webview.js'].map((f) => join(ROOT, 'dist', f));
-  const newest = Math.max(...bundles.filter(existsSync).map((f) => statSync(f).mtimeMs));
-  if (existsSync(vsix) && statSync(vsix).mtimeMs >= newest) return vsix;
-  step('dist/ode-lens.vsix missing or older than dist/: npm run package');
-  const r = spawnSync('npm', ['run', '--silent', 'package'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 180_000,
-  });
-  assert.equal(r.status, 0, `npm run package failed:\n${r.stdout}\n${r.stderr}`);
-  assert.ok(existsSync(vsix), 'npm run package did not produce dist/ode-lens.vsix');
-  return vsix;
-}
-
 function step(msg: string): void {
   console.log(`# [vscode e2e ${new Date().toISOString().slice(11, 19)}] ${msg}`);
-}
-
-async function quickOpen(page: Page, name: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
-  await page.keyboard.type(name);
-  // Enter before the list fills does nothing: wait for the row.
-  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`, { timeout: 20_000 });
-  await page.keyboard.press('Enter');
-  await page
-    .waitForSelector(`.tab.active[aria-label*="${name}"], .tab.active [aria-label*="${name}"]`, { timeout: 20_000 })
-    .catch(() => {});
-  await page.waitForTimeout(300);
-}
-
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
-  await page.keyboard.type(title);
-  const short = title.split(': ').pop()!;
-  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${short}"]`, { timeout: 20_000 });
-  await page.keyboard.press('Enter');
-}
-
-async function goToLine(page: Page, line: number, col: number): Promise<void> {
-  await page.keyboard.press('Control+G');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
-  await page.keyboard.type(`${line}:${col}`);
-  await page.waitForTimeout(200);
-  await page.keyboard.press('Enter');
-  await page.waitForTimeout(300);
-}
-
-/** Text of the Problems panel (opens it). */
-async function problemsText(page: Page, expectRows = true): Promise<string> {
-  await page.keyboard.press('Control+Shift+M');
-  await page.waitForSelector('.markers-panel', { timeout: 10_000 }).catch(() => {});
-  const rows = page.locator('.markers-panel .monaco-list-row');
-  if (expectRows)
-    await rows
-      .first()
-      .waitFor({ timeout: 10_000 })
-      .catch(() => {});
-  await page.waitForTimeout(300);
-  const labels = await rows.evaluateAll((els) =>
-    els.map((e) => `${e.getAttribute('aria-label') ?? ''} | ${(e as HTMLElement).innerText}`),
-  );
-  return labels.join('\n');
-}
-
-/** Text of the extension's status bar item ("ODE Lens: cpu · 120 ms · 2 findings"), or undefined. */
-async function statusText(page: Page): Promise<string | undefined> {
-  const item = page.locator('.statusbar-item', { hasText: 'ODE Lens' }).first();
-  if ((await item.count()) === 0) return undefined;
-  return (await item.innerText().catch(() => undefined))?.trim();
 }
 
 /** For each canvas in the frame: size and how many pixels are drawn (non-transparent and not background). */
@@ -148,7 +81,7 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
   const originalRk4 = readFileSync(join(ws, 'spiral-rk4.ode'), 'utf8');
 
   // ---- install the packaged extension
-  const vsix = extensionVsix();
+  const vsix = extensionVsix(ROOT, step);
   step(`installing ${vsix}`);
   installVsix(dirs, vsix);
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyse } from '../../solver/language/index';
-import { codeActions, gradfixEdit } from '../../solver/service/codeActions';
+import { codeActions, fixAllAction, gradfixEdit } from '../../solver/service/codeActions';
 import { applyEdits } from '../support/textEdits';
 
 const BODY =
@@ -69,19 +69,82 @@ describe('code-action service', () => {
   const oscillating = { code: 'oscillating-gradient', range: at, message: 'mine' };
   const other = { code: 'undefined-name', range: at };
 
-  it('answers the fixable diagnostics with the recommended correction, as plain data', () => {
+  it('answers the fixable diagnostics with every remedy, the recommended correction preferred, as plain data', () => {
     const actions = codeActions({ text, model, report: { recommendedCorrection: 'stagesum' } }, [other, oscillating]);
-    assert.equal(actions.length, 1);
-    const [a] = actions;
-    assert.equal(a.title, 'Correct AD gradients with stagesum');
+    const preferred = actions.filter((a) => a.isPreferred);
+    assert.equal(preferred.length, 1, actions.map((a) => a.title).join('\n'));
+    const [a] = preferred;
+    assert.equal(a.title, 'Correct AD gradients with filter121', 'stagesum does not answer an oscillation');
     assert.equal(a.kind, 'quickfix');
-    assert.equal(a.isPreferred, true);
     assert.deepEqual(a.diagnostics, [oscillating], "the caller's own diagnostic objects, only those it fixes");
-    assert.equal(applyEdits(text, a.edits), text.replace('tie=stage', 'tie=stage, gradfix=stagesum'));
+    const settings = actions.map((x) => applyEdits(text, x.edits).split('\n')[5]);
+    for (const s of ['gradfix=average', 'gradfix=adjoint121', 'meth=heun', 'meth=rk4', 'grad=adjoint'])
+      assert.ok(
+        settings.some((l) => l.includes(s)),
+        `${s}: ${settings.join(' | ')}`,
+      );
+    assert.ok(
+      settings.every((l) => !l.includes('meth=ab2')),
+      'no multistep scheme offered (its start copies can get weight 0)',
+    );
+  });
+
+  it('answers stage findings with stagesum (preferred for 2-stage schemes) and tie=step', () => {
+    const midpoint = `${BODY}@ total=1, steps=32, meth=midpoint, tie=stage\ndone\n`;
+    const m = analyse(midpoint).model;
+    const zero = { code: 'zero-stage-weight', range: at };
+    const actions = codeActions({ text: midpoint, model: m }, [zero]);
+    const byTitle = Object.fromEntries(actions.map((x) => [x.title, x]));
+    assert.ok(byTitle['Correct AD gradients with stagesum']?.isPreferred, Object.keys(byTitle).join(', '));
+    const tie = actions.find((x) => x.title.includes('tie=step'));
+    assert.ok(tie && !tie.isPreferred);
+    assert.equal(applyEdits(midpoint, tie.edits), midpoint.replace('tie=stage', 'tie=step'));
+  });
+
+  it('titles carry the measured figures of the finding, formatted like every other number', () => {
+    const metrics = { alpha: 0.78, beta: 6.5e4, relError: 1.2437, correctedRelError: 2.19e-5, gradcheckRelError: 1e-6 };
+    const finding = { ...oscillating, code: 'oscillating-gradient' as const, severity: 'warning' as const, metrics };
+    const report = {
+      recommendedCorrection: 'filter121' as const,
+      correction: 'filter121' as const,
+      findings: [finding],
+    };
+    const actions = codeActions({ text, model, report }, [oscillating]);
+    const titles = actions.map((x) => x.title);
+    assert.ok(
+      titles.includes('Correct AD gradients with filter121 — error 2.19e-5 instead of 1.24'),
+      titles.join('\n'),
+    );
+    assert.ok(titles.includes('Correct AD gradients with average — raw error 1.24 now'), titles.join('\n'));
+  });
+
+  it("fix-all sets every finding's recommended fix in one edit", () => {
+    const midpoint = `${BODY}@ total=1, steps=32, meth=midpoint, tie=stage\ndone\n`;
+    const m = analyse(midpoint).model;
+    const all = fixAllAction({ text: midpoint, model: m }, [{ code: 'zero-stage-weight', range: at }, other]);
+    assert.ok(all);
+    assert.equal(all.kind, 'source.fixAll.odelens');
+    assert.equal(all.diagnostics.length, 1);
+    assert.equal(applyEdits(midpoint, all.edits), midpoint.replace('tie=stage', 'tie=stage, gradfix=stagesum'));
+    const leapfrog = `${BODY}@ total=1, steps=32, meth=leapfrog\ndone\n`;
+    const two = fixAllAction({ text: leapfrog, model: analyse(leapfrog).model }, [oscillating, { ...oscillating }]);
+    assert.equal(applyEdits(leapfrog, two!.edits), leapfrog.replace('leapfrog', 'leapfrog, gradfix=filter121'));
   });
 
   it('offers filter121 without a report, and nothing for diagnostics it cannot fix', () => {
-    assert.equal(codeActions({ text, model }, [oscillating])[0].title, 'Correct AD gradients with filter121');
+    const titles = codeActions({ text, model }, [oscillating])
+      .filter((a) => a.isPreferred)
+      .map((a) => a.title);
+    assert.deepEqual(titles, ['Correct AD gradients with filter121']);
     assert.deepEqual(codeActions({ text, model }, [other]), []);
+  });
+
+  it('applying gradfix=stagesum clears the zero-stage-weight warning that recommends it', () => {
+    const midpoint = `${BODY}@ total=1, steps=32, meth=midpoint, tie=stage\ndone\n`;
+    const codes = (t: string) => analyse(t).diagnostics.map((d) => d.code);
+    assert.ok(codes(midpoint).includes('zero-stage-weight'));
+    const zero = analyse(midpoint).diagnostics.find((d) => d.code === 'zero-stage-weight')!;
+    const fix = codeActions({ text: midpoint, model: analyse(midpoint).model }, [zero]).find((a) => a.isPreferred)!;
+    assert.ok(!codes(applyEdits(midpoint, fix.edits)).includes('zero-stage-weight'));
   });
 });

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ReportSummary } from '../../solver/report';
 import {
   GetReportRequest,
@@ -49,7 +49,8 @@ class Client extends LspClient {
   }
 }
 
-const fixable = (d: Diag) => GRADFIX_FIXABLE_CODES.includes(String(d.code));
+/** A warning (or error) the gradfix quick fix answers; a corrected scheme keeps an information note. */
+const fixable = (d: Diag) => GRADFIX_FIXABLE_CODES.includes(String(d.code)) && (d.severity ?? 1) <= 2;
 
 describe('language server over --stdio', { timeout: 300_000 }, () => {
   let child: ChildProcess;
@@ -169,6 +170,65 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     assert.match(hover!.contents.value, /leapfrog/);
   });
 
+  it('each diagnostic links its explanation, and a gradient finding the scheme option that causes it', () => {
+    const diags = client.lastDiagnostics(uri, 1)!;
+    const page = readFileSync(join(root, 'docs', 'diagnostics.md'), 'utf8');
+    for (const d of diags) {
+      const href = (d as { codeDescription?: { href: string } }).codeDescription?.href ?? '';
+      const [file, anchor] = href.split('#');
+      assert.ok(file.startsWith('file://') && existsSync(fileURLToPath(file)), `${d.code}: ${href}`);
+      assert.equal(anchor, d.code);
+      assert.ok(page.includes(`### ${d.code}\n`), `${d.code} has its section`);
+    }
+    const osc = diags.find((d) => d.code === 'oscillating-gradient') as
+      | { relatedInformation?: { location: { uri: string; range: { start: { line: number } } }; message: string }[] }
+      | undefined;
+    assert.ok(osc?.relatedInformation?.length, 'related information');
+    const rel = osc!.relatedInformation![0];
+    assert.equal(rel.location.uri, uri);
+    assert.match(original.split('\n')[rel.location.range.start.line], /meth=leapfrog/);
+    assert.match(rel.message, /meth=leapfrog/);
+  });
+
+  it('the CodeLens row on the @ line: the commands with the URI, and the verdict', async () => {
+    const lenses = (await client.conn.sendRequest('textDocument/codeLens', { textDocument: { uri } })) as {
+      range: { start: { line: number } };
+      command: { title: string; command: string; arguments?: unknown[] };
+    }[];
+    const at = original.split('\n').findIndex((l) => l.startsWith('@'));
+    assert.ok(lenses.every((l) => l.range.start.line === at));
+    assert.deepEqual(
+      lenses.slice(0, 4).map((l) => [l.command.command, l.command.arguments]),
+      ['odeLens.runCheck', 'odeLens.showGradientPlots', 'odeLens.refine', 'odeLens.train'].map((c) => [c, [uri]]),
+    );
+    assert.match(lenses[4].command.title, /^Last check: .*oscillat.* · \w+, [\d.]+ s$/);
+  });
+
+  it('on the @ line the remedies of every finding are offered; fix-all sets the recommended one', async () => {
+    const at = original.split('\n').findIndex((l) => l.startsWith('@'));
+    const range = { start: { line: at, character: 0 }, end: { line: at, character: 0 } };
+    const actions = (await client.conn.sendRequest('textDocument/codeAction', {
+      textDocument: { uri },
+      range,
+      // A client may send back diagnostics without a range (Neovim 0.7 does): ignored, not a crash.
+      context: { diagnostics: [{ message: 'stored by the client', code: 'oscillating-gradient' }] },
+    })) as { title: string; kind: string; diagnostics?: { code: string }[] }[];
+    const answered = new Set(actions.flatMap((a) => (a.diagnostics ?? []).map((d) => d.code)));
+    assert.ok(answered.has('oscillating-gradient') && answered.has('weakly-stable-scheme'), [...answered].join());
+    assert.ok(!actions.some((a) => a.kind.startsWith('source')), 'fix-all only when asked for');
+    const all = (await client.conn.sendRequest('textDocument/codeAction', {
+      textDocument: { uri },
+      range,
+      context: { diagnostics: [], only: ['source.fixAll'] },
+    })) as { kind: string; edit: { changes: Record<string, SimpleTextEdit[]> } }[];
+    assert.equal(all.length, 1);
+    assert.equal(all[0].kind, 'source.fixAll.odelens');
+    assert.equal(
+      applyEdits(original, all[0].edit.changes[uri]),
+      original.replace('meth=leapfrog, seed=1', 'meth=leapfrog, seed=1, gradfix=filter121'),
+    );
+  });
+
   it('quick fix "Correct AD gradients with filter121" edits only the @ line', async () => {
     const diags = client.lastDiagnostics(uri, 1)!.filter(fixable);
     const target = diags.find((d) => d.code === 'weakly-stable-scheme') ?? diags[0];
@@ -182,9 +242,20 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
       isPreferred?: boolean;
       edit: { changes: Record<string, SimpleTextEdit[]> };
     }[];
-    assert.equal(actions.length, 1, JSON.stringify(actions));
-    const action = actions[0];
-    assert.equal(action.title, QUICK_FIX_TITLE);
+    // Every remedy of a weakly stable scheme, the recommended one preferred and titled with its measured figures.
+    const titles = actions.map((a) => a.title).join('\n');
+    for (const setting of ['gradfix=average', 'gradfix=adjoint121', 'meth=heun', 'meth=rk4', 'grad=adjoint'])
+      assert.ok(
+        actions.some((a) =>
+          a.edit.changes[uri].some((e) => setting.endsWith(e.newText.replace(/^, /, '').split('=').pop()!)),
+        ),
+        `${setting} missing:\n${titles}`,
+      );
+    const preferred = actions.filter((a) => a.isPreferred);
+    assert.equal(preferred.length, 1, titles);
+    const action = preferred[0];
+    assert.ok(action.title.startsWith(QUICK_FIX_TITLE), action.title);
+    assert.match(action.title, /— error \S+ instead of \S+$/);
     assert.equal(action.kind, 'quickfix');
     assert.equal(action.isPreferred, true);
     const edits = action.edit.changes[uri];

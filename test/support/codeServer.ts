@@ -2,7 +2,7 @@
 // extensions folder, the server started on a free port, and the browser that drives it, with
 // everything under one scratch root.
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './browser';
@@ -64,6 +64,8 @@ export async function startCodeServer(
   dirs: CodeServerDirs,
   folder: string,
   logFile: string,
+  /** Keep Workspace Trust on (Restricted Mode suites); otherwise it is disabled. */
+  options: { workspaceTrust?: boolean } = {},
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -76,7 +78,7 @@ export async function startCodeServer(
       'none',
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(options.workspaceTrust ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       '--user-data-dir',
       dirs.userData,
@@ -116,4 +118,26 @@ export async function workbenchBrowser(
     return p;
   };
   return { browser, page, shot };
+}
+
+/** dist/ode-lens.vsix (or $ODELENS_VSIX), re-made with `npm run package` when older than the files it ships. */
+export function extensionVsix(root: string, log: (msg: string) => void): string {
+  if (process.env.ODELENS_VSIX) return process.env.ODELENS_VSIX; // e.g. a released build
+  const vsix = join(root, 'dist', 'ode-lens.vsix');
+  const shipped = [
+    ...['extension.js', 'server.js', 'checkWorker.js', 'webview.js'].map((f) => join(root, 'dist', f)),
+    join(root, 'docs', 'diagnostics.md'),
+    join(root, 'package.json'),
+  ];
+  const newest = Math.max(...shipped.filter(existsSync).map((f) => statSync(f).mtimeMs));
+  if (existsSync(vsix) && statSync(vsix).mtimeMs >= newest) return vsix;
+  log('dist/ode-lens.vsix missing or older than what it ships: npm run package');
+  const r = spawnSync('npm', ['run', '--silent', 'package'], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 180_000,
+  });
+  if (r.status !== 0 || !existsSync(vsix)) throw new Error(`npm run package failed:\n${r.stdout}\n${r.stderr}`);
+  return vsix;
 }

@@ -11,6 +11,7 @@ import {
   DIAGNOSTIC_CODES,
   DIAGNOSTICS_PAGE,
   diagnosticDocs,
+  type DiagnosticCodeInfo,
   type DiagnosticSource,
 } from '../../solver/registry/diagnosticCodes';
 import GithubSlugger from 'github-slugger';
@@ -63,6 +64,14 @@ export function diagnosticsPage(): string {
     for (const code of DIAGNOSTIC_CODE_NAMES.filter((c) => DIAGNOSTIC_CODES[c].source === source)) {
       const info = DIAGNOSTIC_CODES[code];
       out.push('', `### ${code}`, '', `Severity: ${info.severity}. ${info.summary}`);
+      const e = (info as DiagnosticCodeInfo).explanation;
+      if (!e) continue;
+      out.push('', e.meaning);
+      if (e.figure) out.push('', `The figure: ${e.figure}`);
+      if (e.remedies?.length) {
+        out.push('', 'Remedies:', '');
+        for (const r of e.remedies) out.push(`- ${r.fix}: ${r.tradeOff}`);
+      }
     }
   }
   return `${out.join('\n')}\n`;

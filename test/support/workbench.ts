@@ -1,0 +1,59 @@
+// Driving the VS Code workbench (code-server in Chromium) the way a user does: Quick Open, the command
+// palette, Go to Line, the Problems panel and the extension's status bar item. Selectors measured on
+// code-server 4.139 (see the e2e suites).
+import type { Page } from 'playwright-core';
+
+export async function quickOpen(page: Page, name: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(name);
+  // Enter before the list fills does nothing: wait for the row.
+  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`, { timeout: 20_000 });
+  await page.keyboard.press('Enter');
+  await page
+    .waitForSelector(`.tab.active[aria-label*="${name}"], .tab.active [aria-label*="${name}"]`, { timeout: 20_000 })
+    .catch(() => {});
+  await page.waitForTimeout(300);
+}
+
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(title);
+  const short = title.split(': ').pop()!;
+  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${short}"]`, { timeout: 20_000 });
+  await page.keyboard.press('Enter');
+}
+
+export async function goToLine(page: Page, line: number, col: number): Promise<void> {
+  await page.keyboard.press('Control+G');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(`${line}:${col}`);
+  await page.waitForTimeout(200);
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(300);
+}
+
+/** Text of the Problems panel (opens it). */
+export async function problemsText(page: Page, expectRows = true): Promise<string> {
+  await page.keyboard.press('Control+Shift+M');
+  await page.waitForSelector('.markers-panel', { timeout: 10_000 }).catch(() => {});
+  const rows = page.locator('.markers-panel .monaco-list-row');
+  if (expectRows)
+    await rows
+      .first()
+      .waitFor({ timeout: 10_000 })
+      .catch(() => {});
+  await page.waitForTimeout(300);
+  const labels = await rows.evaluateAll((els) =>
+    els.map((e) => `${e.getAttribute('aria-label') ?? ''} | ${(e as HTMLElement).innerText}`),
+  );
+  return labels.join('\n');
+}
+
+/** Text of the extension's status bar item ("ODE Lens: cpu · 120 ms · 2 findings"), or undefined. */
+export async function statusText(page: Page): Promise<string | undefined> {
+  const item = page.locator('.statusbar-item', { hasText: 'ODE Lens' }).first();
+  if ((await item.count()) === 0) return undefined;
+  return (await item.innerText().catch(() => undefined))?.trim();
+}
