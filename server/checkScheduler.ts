@@ -10,7 +10,9 @@ import type { CheckStatusParams, RunCheckResult } from '../protocol/customMessag
 import type { OdeLensSettings } from '../protocol/settings';
 import type { CheckOutcome, CheckRunner, CheckRunnerOptions } from './checkRunner';
 import type { DocumentStore, OpenDocument } from './documentStore';
-import { hashOf, type ReportCache } from './reportCache';
+import type { ReportCache } from './reportCache';
+import { contentKey } from './modelFiles';
+import { modelErrorsMessage } from '../solver/language/index';
 import { warningCount } from './diagnostics';
 import type { Diagnostic as LspDiagnostic } from 'vscode-languageserver/node';
 
@@ -92,7 +94,7 @@ export class CheckScheduler {
               text,
               backend: settings.backend,
               timeBudgetMs: settings.check.timeBudgetMs,
-              context: this.o.store.documentPaths(st.uri),
+              context: this.o.store.checkContext(st),
             })
             .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome)))
             .catch((e) => {
@@ -124,9 +126,10 @@ export class CheckScheduler {
       this.runner = this.o.createRunner({
         onStart: (req) => {
           const st = this.o.store.get(req.key);
-          if (st && st.hash === hashOf(req.text)) this.sendStatus(st, { state: 'running' });
+          if (st && st.hash === contentKey(req.text, req.context?.files)) this.sendStatus(st, { state: 'running' });
         },
-        onLateReport: (req, report, ms) => this.o.cache.set(req.backend, hashOf(req.text), { report, ms }),
+        onLateReport: (req, report, ms) =>
+          this.o.cache.set(req.backend, contentKey(req.text, req.context?.files), { report, ms }),
       });
     }
     return this.runner;
@@ -214,8 +217,8 @@ export class CheckScheduler {
 
 /** Why the document cannot be checked, or undefined when it can. */
 function checkable(st: OpenDocument): string | undefined {
-  const model = st.analysis.model;
-  if (!model) return 'the model has errors';
+  if (st.filesPending) return 'reading the files the model names';
+  if (!st.analysis.model) return modelErrorsMessage(st.analysis.diagnostics);
   return undefined;
 }
 

@@ -2,19 +2,27 @@
 // that text (diagnostics, model, syntax tree, reused by every feature) and the latest
 // gradient check result. Keyed by URI; a document keeps its identity across edits, so
 // whoever holds it can tell with isCurrent whether a result is still for its content.
+// The files a model names are read ahead (ModelFiles) and take part in that content:
+// the hash covers the text and the identity of every file its analysis read.
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyseDocument, type AnalysedDocument } from '../solver/language/index';
-import type { Diagnostic } from '../solver/model';
+import type { AnalysisContext, Diagnostic } from '../solver/model';
 import type { Report } from '../solver/report';
 import type { CheckState } from '../protocol/customMessages';
 import type { DocumentPaths } from '../protocol/workerMessages';
+import { contentKey, ModelFiles, type FileRequest } from './modelFiles';
 
 export interface OpenDocument {
   uri: string;
   version: number;
   text: string;
+  /** The content key: the text's hash, and the identity of the files its analysis read. */
   hash: string;
+  /** The files the analysis of `text` read (data, tables). */
+  files: FileRequest[];
+  /** Some of `files` were not read yet: this analysis is provisional (not published). */
+  filesPending: boolean;
   /** Diagnostics, model and the syntax tree (reused by the language features) of `text`. */
   analysis: AnalysedDocument;
   /** The latest report for this document (maybe for an earlier content). */
@@ -29,8 +37,14 @@ export interface OpenDocument {
 export class DocumentStore {
   private readonly documents = new Map<string, OpenDocument>();
   private workspaceRoots: string[] = [];
+  /** The files the open models name, read ahead. */
+  readonly files = new ModelFiles();
 
-  constructor(private readonly log: (message: string) => void) {}
+  constructor(
+    private readonly log: (message: string) => void,
+    /** The size limit of a file a model names, bytes (a setting). */
+    private readonly maxFileBytes: () => number = () => Number.POSITIVE_INFINITY,
+  ) {}
 
   /** The workspace folders (URIs): a model's `data` files must lie inside one. */
   setWorkspaceFolders(uris: string[]): void {
@@ -65,19 +79,57 @@ export class DocumentStore {
   }
 
   /** Records and analyses new content; an open document keeps its identity and its check results. */
-  setContent(uri: string, version: number, text: string, hash: string): OpenDocument {
-    const analysis = this.safeAnalyse(text, this.documentPaths(uri));
+  setContent(uri: string, version: number, text: string): OpenDocument {
+    const analysed = this.analyse(uri, text);
     let st = this.documents.get(uri);
     if (!st) {
-      st = { uri, version, text, hash, analysis };
+      st = { uri, version, text, ...analysed };
       this.documents.set(uri, st);
     } else {
-      Object.assign(st, { version, text, hash, analysis });
+      Object.assign(st, { version, text, ...analysed });
     }
     return st;
   }
 
-  private safeAnalyse(text: string, paths: DocumentPaths | undefined): AnalysedDocument {
+  /** Where a check of the document finds its files: its paths and the files its analysis read. */
+  checkContext(st: OpenDocument): DocumentPaths | undefined {
+    const paths = this.documentPaths(st.uri);
+    return paths && { ...paths, files: this.files.snapshot(st.files.map((f) => f.resolved)) };
+  }
+
+  /**
+   * Reads the document's files that are new or changed on disk (off the main thread), and
+   * analyses it again when any was: true then (the caller publishes and schedules a check).
+   */
+  async refreshFiles(st: OpenDocument): Promise<boolean> {
+    if (st.files.length === 0) return false;
+    const text = st.text;
+    const changed = await this.files.refresh(st.files, this.maxFileBytes());
+    if (this.documents.get(st.uri) !== st || st.text !== text || !(changed || st.filesPending)) return false;
+    Object.assign(st, this.analyse(st.uri, text));
+    return true;
+  }
+
+  /** The analysis of `text` with the files read so far, its content key and the files it read. */
+  private analyse(uri: string, text: string): Pick<OpenDocument, 'analysis' | 'hash' | 'files' | 'filesPending'> {
+    const paths = this.documentPaths(uri);
+    const files: FileRequest[] = [];
+    const context: AnalysisContext | undefined = paths && {
+      ...paths,
+      files: this.files.view(),
+      onFileRead: (f) => void files.push(f),
+    };
+    const analysis = this.safeAnalyse(text, context);
+    const read = this.files.snapshot(files.map((f) => f.resolved));
+    return {
+      analysis,
+      files,
+      filesPending: files.some((f) => !(f.resolved in read)),
+      hash: contentKey(text, paths && read),
+    };
+  }
+
+  private safeAnalyse(text: string, paths: AnalysisContext | undefined): AnalysedDocument {
     try {
       return analyseDocument(text, paths);
     } catch (e) {

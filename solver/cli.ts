@@ -21,10 +21,10 @@ import { CHECK_ONLY_CORRECTIONS, TRAIN_GRADIENTS, type TrainGradient } from './t
 import { BACKEND_NAMES, isBackendName, type BackendName } from './registry/backends';
 import { OPTIMIZER_NAMES, type OptimizerName } from './train/optimizers';
 
-const USAGE = `Usage: odelens check FILE [--json] [--refine] [--backend ${BACKEND_NAMES.join('|')}]
+const USAGE = `Usage: odelens check FILE [--json] [--refine] [--backend ${BACKEND_NAMES.join('|')}] [--workspace DIR]
        odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
                           [--gradient ${TRAIN_GRADIENTS.join('|')}] [--every K]
-                          [--out params.json] [--json] [--backend NAME]
+                          [--out params.json] [--json] [--backend NAME] [--workspace DIR]
 
 Checks the model in FILE: solves it, takes AD gradients through the unrolled
 solve, compares them with the continuous adjoint gradient and with finite
@@ -37,6 +37,8 @@ Options:
                       errors, alpha and the observed orders (about 0 when an
                       error does not shrink with h)
   --backend NAME      TensorFlow.js backend: ${BACKEND_NAMES.map((n) => (n === 'auto' ? 'auto (default)' : n)).join(', ')}
+  --workspace DIR     the folder the model's data files must lie in, as the
+                      editor's workspace folder (default: the model's folder)
   -h, --help          show this help
 
 train: gradient descent on the discrete loss for K iterations (default 100),
@@ -81,13 +83,19 @@ function tokens(args: string[], options: ParseArgsConfig['options']): ArgToken[]
   return parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true }).tokens;
 }
 
-const CHECK_OPTIONS = { json: { type: 'boolean' }, refine: { type: 'boolean' }, backend: { type: 'string' } } as const;
+const CHECK_OPTIONS = {
+  json: { type: 'boolean' },
+  refine: { type: 'boolean' },
+  backend: { type: 'string' },
+  workspace: { type: 'string' },
+} as const;
 
 interface CheckArguments {
   file: string;
   json: boolean;
   refine: boolean;
   backend: BackendName;
+  workspace?: string;
 }
 
 /** The arguments of `odelens check`, or the message that refuses them. */
@@ -96,6 +104,7 @@ function checkArguments(args: string[]): CheckArguments | string {
   let refine = false;
   let backend: BackendName = 'auto';
   let file: string | undefined;
+  let workspace: string | undefined;
   for (const t of tokens(args, CHECK_OPTIONS)) {
     if (t.kind === 'positional') {
       if (file !== undefined) return `odelens: only one FILE can be checked at a time`;
@@ -103,12 +112,15 @@ function checkArguments(args: string[]): CheckArguments | string {
     } else if (t.kind === 'option' && t.name === 'backend') {
       if (!isBackendName(t.value)) return `odelens: --backend must be one of ${BACKEND_NAMES.join(', ')}`;
       backend = t.value;
+    } else if (t.kind === 'option' && t.name === 'workspace') {
+      if (!t.value) return 'odelens: --workspace needs a folder';
+      workspace = t.value;
     } else if (t.kind === 'option' && t.name === 'json' && t.value === undefined) json = true;
     else if (t.kind === 'option' && t.name === 'refine' && t.value === undefined) refine = true;
     else return `odelens: unknown option '${args[t.index]}'\n\n${USAGE}`;
   }
   if (!file) return `odelens: missing FILE\n\n${USAGE}`;
-  return { file, json, refine, backend };
+  return { file, json, refine, backend, workspace };
 }
 
 const TRAIN_OPTIONS = {
@@ -120,6 +132,7 @@ const TRAIN_OPTIONS = {
   gradient: { type: 'string' },
   out: { type: 'string' },
   backend: { type: 'string' },
+  workspace: { type: 'string' },
 } as const;
 
 interface TrainArguments {
@@ -132,12 +145,14 @@ interface TrainArguments {
   optimizer: OptimizerName;
   gradient?: TrainGradient;
   backend: BackendName;
+  workspace?: string;
 }
 
 /** The arguments of `odelens train`, or the message that refuses them. */
 function trainArguments(args: string[]): TrainArguments | string {
   let file: string | undefined,
     outFile: string | undefined,
+    workspace: string | undefined,
     json = false;
   let iterations = 100,
     lr = 0.01,
@@ -187,13 +202,14 @@ function trainArguments(args: string[]): TrainArguments | string {
         return `odelens: --gradient must be one of ${TRAIN_GRADIENTS.join(', ')} (${CHECK_ONLY_CORRECTIONS.join(' and ')} are not available for training yet)`;
       gradient = value as TrainGradient;
     } else if (key === '--out') outFile = value;
+    else if (key === '--workspace') workspace = value;
     else if (key === '--backend') {
       if (!isBackendName(value)) return `odelens: --backend must be one of ${BACKEND_NAMES.join(', ')}`;
       backend = value;
     }
   }
   if (!file) return `odelens: missing FILE\n\n${USAGE}`;
-  return { file, outFile, json, iterations, lr, every, optimizer, gradient, backend };
+  return { file, outFile, json, iterations, lr, every, optimizer, gradient, backend, workspace };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -214,8 +230,8 @@ export async function main(argv: string[]): Promise<number> {
     err(parsed);
     return 2;
   }
-  const { file, json, refine, backend } = parsed;
-  const analysis = readModel(file, err);
+  const { file, json, refine, backend, workspace } = parsed;
+  const analysis = readModel(file, err, workspace);
   if (!analysis) return 2;
   const report = await runCheck(analysis.model, { backend, ...(refine ? { refinement: true } : {}) });
   const frontWarnings = withoutSuperseded(analysis.diagnostics, report.findings);
@@ -278,15 +294,19 @@ function trainTable(result: TrainResult, every: number): string {
 }
 
 /** Reads and analyses FILE; on failure prints why (stderr) and returns undefined (exit status 2). */
-function readModel(file: string, err: (s: string) => void): (Analysis & { model: Model }) | undefined {
+function readModel(
+  file: string,
+  err: (s: string) => void,
+  workspace?: string,
+): (Analysis & { model: Model }) | undefined {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file, 'utf8').replace(/^\uFEFF/, ''); // columns as editors count them
   } catch (e) {
     err(`odelens: cannot read ${file}: ${(e as Error).message}`);
     return undefined;
   }
-  const analysis = analyse(text, { documentPath: resolve(file) });
+  const analysis = analyse(text, { documentPath: resolve(file), workspaceRoot: workspace && resolve(workspace) });
   const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0 || !analysis.model) {
     for (const d of errors) err(loc(file, d));
@@ -302,8 +322,8 @@ async function trainCommand(rest: string[], out: (s: string) => void, err: (s: s
     err(parsed);
     return 2;
   }
-  const { file, outFile, json, iterations, lr, every, optimizer, gradient, backend } = parsed;
-  const analysis = readModel(file, err);
+  const { file, outFile, json, iterations, lr, every, optimizer, gradient, backend, workspace } = parsed;
+  const analysis = readModel(file, err, workspace);
   if (!analysis) return 2;
   const model = analysis.model;
   const controller = new AbortController();

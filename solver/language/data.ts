@@ -1,21 +1,12 @@
-// `data NAME = "file.csv"`: resolves the path inside the workspace, reads the
-// file and parses it with csv-parse. Every failure becomes one diagnostic on
-// the path's range; nothing here throws.
+// `data NAME = "file.csv"`: the file is read through workspaceFiles (inside the
+// workspace, regular files only, a size limit, cached while unchanged) and parsed with
+// csv-parse. Every failure becomes one diagnostic on the path's range; nothing here throws.
 
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { AnalysisContext, DataDecl, Diagnostic } from '../model';
 import type { DataStmt } from './ast';
 import { diag } from './ranges';
-
-/** Largest data file read (bytes of text): a bigger one is refused with a diagnostic. */
-const MAX_DATA_CHARS = 20_000_000;
-
-function inside(root: string, p: string): boolean {
-  const rel = relative(root, p);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
+import { readWorkspaceFile, type FileFormat } from './workspaceFiles';
 
 function plainNumber(s: string): number | undefined {
   if (s.trim() === '') return undefined;
@@ -58,18 +49,25 @@ export function readData(
     out.push(diag(f.code, 'error', `Data '${stmt.name}': ${f.failure}`, stmt.pathRange));
     return undefined;
   };
-  const located = locate(stmt, context);
-  if (failed(located)) return fail(located);
-  const text = readText(stmt.path, context, located);
-  if (typeof text !== 'string') return fail(text);
-  const rows = parseRows(stmt.path, text);
-  if (!Array.isArray(rows)) return fail(rows);
-  const observed = observations(stmt.path, rows, interval);
+  const read = readWorkspaceFile(stmt.path, context, CSV_ROWS);
+  if (!read.ok)
+    return fail(
+      failure(
+        read.message,
+        read.refusal === 'outside-workspace'
+          ? 'data-outside-workspace'
+          : read.refusal === 'malformed'
+            ? 'data-malformed'
+            : 'data-file',
+      ),
+    );
+  const rows = read.value;
+  const observed = observationsOnce(stmt.path, rows, interval);
   if (failed(observed)) return fail(observed);
   return {
     name: stmt.name,
     path: stmt.path,
-    resolvedPath: located.resolved,
+    resolvedPath: read.resolvedPath,
     times: observed.times,
     columns: observed.columns,
     values: observed.values,
@@ -79,69 +77,37 @@ export function readData(
   };
 }
 
-/** Where the file is: the path resolved against the document's folder, which must be inside the workspace. */
-function locate(stmt: DataStmt, context: AnalysisContext): { resolved: string; root: string } | DataFailure {
-  if (stmt.path.trim() === '') return failure('the file name is empty');
-  const base = context.documentPath ? dirname(context.documentPath) : (context.workspaceRoot ?? process.cwd());
-  const root = context.workspaceRoot ?? base;
-  const resolved = resolve(base, stmt.path);
-  if (!inside(resolve(root), resolved))
-    return failure(
-      `"${stmt.path}" is outside the workspace (${root}); data files must be inside it`,
-      'data-outside-workspace',
-    );
-  return { resolved, root };
-}
-
-/** The file's text, through the context's reader or from the disk (following links, which must stay in the workspace). */
-function readText(
-  path: string,
-  context: AnalysisContext,
-  { resolved, root }: { resolved: string; root: string },
-): string | DataFailure {
-  let text: string;
-  try {
-    if (context.readFile) text = context.readFile(resolved);
-    else {
-      // Follow links before the workspace check, so a link cannot lead outside.
-      const real = realpathSync(resolved);
-      if (!inside(realpathSync(resolve(root)), real))
-        return failure(
-          `"${path}" leads outside the workspace (${root}); data files must be inside it`,
-          'data-outside-workspace',
-        );
-      text = readFileSync(real, 'utf8');
+/** A CSV file as rows of trimmed cells (no empty lines or `#` comments); at least one row. */
+export const CSV_ROWS: FileFormat<string[][]> = {
+  name: 'csv-rows',
+  parse(text, path) {
+    let rows: string[][];
+    try {
+      rows = parseCsv(text, {
+        skip_empty_lines: true,
+        trim: true,
+        comment: '#',
+        bom: true,
+        relax_column_count: false,
+      }) as string[][];
+    } catch (e) {
+      return { malformed: `"${path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}` };
     }
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT') return failure(`file "${path}" not found (looked for ${resolved})`);
-    if (code === 'EISDIR') return failure(`"${path}" is a folder, not a CSV file`);
-    return failure(`cannot read "${path}" (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (typeof text !== 'string') return failure(`cannot read "${path}"`);
-  if (text.length > MAX_DATA_CHARS) return failure(`"${path}" is too large (more than ${MAX_DATA_CHARS} characters)`);
-  return text;
-}
+    if (rows.length === 0) return { malformed: `"${path}" is empty` };
+    return rows;
+  },
+};
 
-/** The CSV rows (trimmed cells, no empty lines or `#` comments); at least one. */
-function parseRows(path: string, text: string): string[][] | DataFailure {
-  let rows: string[][];
-  try {
-    rows = parseCsv(text, {
-      skip_empty_lines: true,
-      trim: true,
-      comment: '#',
-      bom: true,
-      relax_column_count: false,
-    }) as string[][];
-  } catch (e) {
-    return failure(
-      `"${path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}`,
-      'data-malformed',
-    );
-  }
-  if (rows.length === 0) return failure(`"${path}" is empty`, 'data-malformed');
-  return rows;
+/** The observations of the rows parsed last (an edit of the model does not convert its data again). */
+const converted = new WeakMap<string[][], { key: string; result: Observations | DataFailure }>();
+
+function observationsOnce(path: string, rows: string[][], interval: [number, number]): Observations | DataFailure {
+  const key = `${path}\0${interval[0]}\0${interval[1]}`;
+  const hit = converted.get(rows);
+  if (hit?.key === key) return hit.result;
+  const result = observations(path, rows, interval);
+  converted.set(rows, { key, result });
+  return result;
 }
 
 /**
