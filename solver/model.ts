@@ -89,6 +89,8 @@ export interface ParamDecl {
   /** The whole declaration line. */
   range: Range;
   nameRange: Range;
+  /** Read only on lines ODE Lens ignores (their keyword: `bdry`, `aux`, …): nothing checked depends on it. */
+  readOnlyBy?: string;
 }
 
 export interface Equation {
@@ -181,7 +183,6 @@ export interface Model {
   optionLines: OptionLine[];
 }
 
-/** Where a model file lives, so `data` paths resolve (inside the workspace only). */
 /** Why a file a model names was not read (solver/language/workspaceFiles.ts reads them). */
 export type FileRefusal =
   | 'untitled'
@@ -199,6 +200,7 @@ export type PreparedFile =
   | { readonly text: string; readonly signature?: string }
   | { readonly refusal: FileRefusal; readonly message: string };
 
+/** Where a model file lives, so `data` paths resolve (inside the workspace only). */
 export interface AnalysisContext {
   /** Absolute path of the model file. */
   documentPath?: string;

@@ -139,6 +139,8 @@ class Parser {
   private readonly statements: Statement[] = [];
   private readonly arrayLines = new Set<number>();
   private readonly refusedReads = new Set<string>();
+  /** Names on ignored (information) lines → the keyword of the first such line. */
+  private readonly ignoredReads = new Map<string, string>();
   private readonly arrayOrigins = new Map<Statement, ArrayOrigin>();
   /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
   private inMarkov = false;
@@ -161,7 +163,11 @@ class Parser {
     }
     desugarIndexedNames(this.statements);
     return {
-      program: { statements: this.statements, refusedReads: [...this.refusedReads] },
+      program: {
+        statements: this.statements,
+        refusedReads: [...this.refusedReads],
+        ignoredReads: [...this.ignoredReads],
+      },
       diagnostics: this.diagnostics,
       arrayLines: [...this.arrayLines],
       arrayOrigins: this.arrayOrigins,
@@ -190,13 +196,17 @@ class Parser {
 
   /**
    * One diagnostic for a line whose construct ODE Lens refuses. An aux line is
-   * only output, so refusing it costs nothing but the column (a warning); an
+   * only output, so refusing it costs nothing but the column (information); an
    * equation's state stays declared, so its initial value and uses are not errors.
    */
   private refuseLine(construct: string): void {
     const first = this.toks[0];
     if (first.kind === 'ident' && AUX_KEYWORDS.has(first.text.toLowerCase())) {
-      this.unsupported(first, 'warning', `${construct}; the aux line is ignored`);
+      this.unsupported(
+        first,
+        'information',
+        `${construct}; the aux line is ignored (an output only: the check does not need it)`,
+      );
       return;
     }
     this.unsupported(first, 'error', construct);
@@ -616,6 +626,10 @@ class Parser {
   private unsupported(first: Token, severity: 'error' | 'warning' | 'information', message: string): void {
     this.diagnostics.push(diag('unsupported', severity, message, this.wholeLine(first)));
     this.recordReads();
+    if (severity === 'information' && first.kind === 'ident')
+      for (const t of this.toks.slice(1))
+        if (t.kind === 'ident' && !this.ignoredReads.has(t.text.toLowerCase()))
+          this.ignoredReads.set(t.text.toLowerCase(), first.text.toLowerCase());
   }
 
   private stateDecl(): void {

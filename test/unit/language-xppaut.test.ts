@@ -315,12 +315,12 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
     check(lines("y' = -y + a int{exp(-(t-t'))*y}", 'par a=1', 'init y=1'), [[0, 'error', /Volterra integrals/]]);
   });
 
-  test("sum(i1,i2)of(…i'…): an error in an equation (its state stays known), a warning on an aux line", () => {
+  test("sum(i1,i2)of(…i'…): an error in an equation (its state stays known), information on an aux line", () => {
     check(lines("x[0..3]' = -x[j] + sum(0,3)of(shift(x0,i'))", 'x[0..3](0)=1'), [[0, 'error', /indexed sum/]]);
     const a = analyse(lines("x' = -x", "aux s = sum(0,3)of(i')", 'loss = x(T)'));
     assert.deepEqual(
       a.diagnostics.map((d) => [d.code, d.severity]),
-      [['unsupported', 'warning']],
+      [['unsupported', 'information']],
     );
     assert.match(a.diagnostics[0].message, /aux line is ignored/);
     assert.ok(a.model, 'the ODE still checks');

@@ -52,7 +52,11 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
     broken,
     states,
   );
-  reportUnused(ctx, st, program.refusedReads);
+  const readOnlyBy = reportUnused(ctx, st, program.refusedReads, program.ignoredReads);
+  for (const p of params) {
+    const keyword = readOnlyBy.get(p.name.toLowerCase());
+    if (keyword) p.readOnlyBy = keyword;
+  }
   return finish(ctx, { ...options, states, params, equations: equations.list, data, loss });
 }
 

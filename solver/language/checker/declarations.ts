@@ -99,8 +99,8 @@ function declareStatement(ctx: CheckContext, s: Statement): void {
       ctx.report(
         diag(
           'unsupported',
-          'warning',
-          `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`,
+          'information',
+          `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored (an output only: the check does not need it)`,
           s.range,
         ),
       );
