@@ -743,7 +743,7 @@ describe('XPPAUT core', () => {
     assert.deepEqual(
       a.diagnostics.map((d) => [d.range.start.line, d.code, d.severity]),
       [
-        [1, 'unsupported', 'error'],
+        [1, 'unsupported-markov', 'error'],
         [4, 'unsupported', 'error'],
         [5, 'unsupported', 'error'],
         [6, 'unsupported', 'information'],
