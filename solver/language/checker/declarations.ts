@@ -203,8 +203,9 @@ export function functionArgs(ctx: CheckContext, f: FunctionStmt): void {
         ),
       );
     }
+    // A hint: an argument the body does not read is harmless (XPPAUT files give related functions one argument list).
     if (!read.has(key))
-      ctx.report(diag('unused-name', 'warning', `The argument '${p}' of ${f.name}(…) is never used`, range));
+      ctx.report(diag('unused-name', 'hint', `The argument '${p}' of ${f.name}(…) is never used`, range));
   });
 }
 
