@@ -5,12 +5,23 @@
 // takes the workspace folder (--workspace DIR).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { analyse } from '../../solver/language/index';
+import { DEFAULT_SETTINGS, normaliseSettings } from '../../protocol/settings';
 import {
+  DEFAULT_MAX_FILE_MB,
   loadWorkspaceFile,
   locateWorkspaceFile,
   readWorkspaceFile,
@@ -118,7 +129,17 @@ describe('reading a file a model names', () => {
 });
 
 /** The repository root, from the bundled test in out/test/unit/. */
-const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
+const repo = join(__dirname, '..', '..', '..');
+const cli = join(repo, 'dist', 'cli.js');
+
+it('the size limit has one default: the setting in package.json, the server and the CLI agree', () => {
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+  const setting = pkg.contributes.configuration.properties['odeLens.data.maxFileSizeMB'];
+  assert.equal(setting.default, DEFAULT_MAX_FILE_MB);
+  assert.equal(DEFAULT_SETTINGS.data.maxFileSizeMB, DEFAULT_MAX_FILE_MB);
+  assert.match(setting.description, /Largest file a model names/);
+  assert.equal(normaliseSettings({ data: { maxFileSizeMB: 'big' } }).data.maxFileSizeMB, DEFAULT_MAX_FILE_MB);
+});
 
 describe('odelens CLI and data files', () => {
   it('--workspace DIR lets a model read ../data/obs.csv; without it the file is outside', {
