@@ -2,10 +2,11 @@
 // the analysis on the main thread then reads nothing from the disk (it gets the
 // files as AnalysisContext.files). Each file is read once per content: an async stat
 // per refresh compares modification time, size and inode with what was read, so
-// an edit of the model costs one stat per file, and a changed file is read again.
+// an edit of the model costs one stat per file, and a changed file is read again
+// and parsed ahead in slices (parseAhead), so the analysis finds it parsed.
 import { stat } from 'node:fs/promises';
 import type { AnalysisContext, FileRefusal, PreparedFile } from '../solver/model';
-import { loadWorkspaceFile, signatureOf } from '../solver/language/workspaceFiles';
+import { loadWorkspaceFile, parseAhead, signatureOf } from '../solver/language/workspaceFiles';
 import { hashOf } from './reportCache';
 
 /** One file a model reads: as written, resolved, and the workspace folder it must stay in. */
@@ -64,6 +65,7 @@ export class ModelFiles {
       if ('refusal' in k ? !RETRY.has(k.refusal) : await sameContent(r.resolved, k.signature)) return false;
     }
     const prepared = await loadWorkspaceFile(r.written, r.resolved, r.root, limit);
+    await parseAhead(r.format, r.written, r.resolved, prepared);
     this.entries.set(r.resolved, { prepared, limit });
     this.record[r.resolved] = prepared;
     return !known || !samePrepared(known.prepared, prepared);

@@ -211,7 +211,7 @@ export interface AnalysisContext {
   /** Files read ahead by resolved path (the server reads them off its main thread); when given, no disk is touched. */
   files?: Readonly<Record<string, PreparedFile>>;
   /** Told every file the analysis reads: as written, resolved, and its workspace folder (the server watches and reads ahead those). */
-  onFileRead?: (file: { written: string; resolved: string; root: string }) => void;
+  onFileRead?: (file: { written: string; resolved: string; root: string; format: string }) => void;
   /** Largest file read, in bytes (default: DEFAULT_MAX_FILE_MB). */
   maxFileBytes?: number;
 }

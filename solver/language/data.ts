@@ -2,6 +2,7 @@
 // workspace, regular files only, a size limit, cached while unchanged) and parsed with
 // csv-parse. Every failure becomes one diagnostic on the path's range; nothing here throws.
 
+import { parse as parseCsvStream } from 'csv-parse';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { AnalysisContext, DataDecl, Diagnostic } from '../model';
 import type { DataStmt } from './ast';
@@ -77,24 +78,58 @@ export function readData(
   };
 }
 
+/** csv-parse's options for a data file: trimmed cells, no empty lines, `#` comments. */
+const CSV_OPTIONS = { skip_empty_lines: true, trim: true, comment: '#', bom: true, relax_column_count: false } as const;
+
+const invalidCsv = (path: string, e: unknown) => ({
+  malformed: `"${path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}`,
+});
+const someRows = (path: string, rows: string[][]) => (rows.length === 0 ? { malformed: `"${path}" is empty` } : rows);
+
+/** The characters fed to the streaming parser at a time, between which the event loop runs. */
+const SLICE = 1 << 16;
+
 /** A CSV file as rows of trimmed cells (no empty lines or `#` comments); at least one row. */
 export const CSV_ROWS: FileFormat<string[][]> = {
   name: 'csv-rows',
   parse(text, path) {
-    let rows: string[][];
     try {
-      rows = parseCsv(text, {
-        skip_empty_lines: true,
-        trim: true,
-        comment: '#',
-        bom: true,
-        relax_column_count: false,
-      }) as string[][];
+      return someRows(path, parseCsv(text, CSV_OPTIONS) as string[][]);
     } catch (e) {
-      return { malformed: `"${path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}` };
+      return invalidCsv(path, e);
     }
-    if (rows.length === 0) return { malformed: `"${path}" is empty` };
-    return rows;
+  },
+  async parseAsync(text, path) {
+    const rows: string[][] = [];
+    try {
+      await new Promise<void>((done, fail) => {
+        const parser = parseCsvStream(CSV_OPTIONS);
+        let failed = false;
+        parser.on('readable', () => {
+          for (let r = parser.read(); r !== null; r = parser.read()) rows.push(r as string[]);
+        });
+        parser.on('error', (e) => {
+          failed = true;
+          fail(e);
+        });
+        parser.on('end', () => done());
+        let i = 0;
+        const feed = () => {
+          if (failed) return;
+          if (i >= text.length) return void parser.end();
+          // Never split a surrogate pair between two slices.
+          let j = Math.min(text.length, i + SLICE);
+          if (j < text.length && (text.charCodeAt(j - 1) & 0xfc00) === 0xd800) j++;
+          parser.write(text.slice(i, j));
+          i = j;
+          setImmediate(feed);
+        };
+        feed();
+      });
+    } catch (e) {
+      return invalidCsv(path, e);
+    }
+    return someRows(path, rows);
   },
 };
 

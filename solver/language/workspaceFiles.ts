@@ -26,11 +26,16 @@ export type WorkspaceRead<T> =
   | { readonly ok: true; readonly value: T; readonly resolvedPath: string }
   | { readonly ok: false; readonly refusal: FileRefusal | 'malformed'; readonly message: string };
 
-/** How a kind of file is parsed: `name` keys the cache; a string result is why the text is malformed. */
+/** How a kind of file is parsed: `name` keys the cache; `{ malformed }` says why the text is not of this kind. */
 export interface FileFormat<T> {
   readonly name: string;
   parse(text: string, written: string): T | { readonly malformed: string };
+  /** The same parse in slices that yield to the event loop (the server parses ahead with it). */
+  parseAsync?(text: string, written: string): Promise<T | { readonly malformed: string }>;
 }
+
+/** The formats the analysis has read files as, by name (the server parses ahead in them). */
+const formats = new Map<string, FileFormat<unknown>>();
 
 function inside(root: string, p: string): boolean {
   const rel = relative(root, p);
@@ -157,22 +162,39 @@ export async function loadWorkspaceFile(
 /** Parsed files by format, path and signature (a changed file has a new signature). */
 const parsed = new LRUCache<string, { value: unknown } | { malformed: string }>({ max: 64 });
 
+const parsedKey = (format: string, at: string, signature: string) => `${format}\0${at}\0${signature}`;
+
+function parseEntry<T>(result: T | { readonly malformed: string }): { value: T } | { malformed: string } {
+  return typeof result === 'object' && result !== null && 'malformed' in result
+    ? { malformed: (result as { malformed: string }).malformed }
+    : { value: result as T };
+}
+
 function parseCached<T>(
   format: FileFormat<T>,
   written: string,
   file: { text: string; signature?: string },
   at: string,
 ) {
-  const key = file.signature === undefined ? undefined : `${format.name}\0${at}\0${file.signature}`;
+  const key = file.signature === undefined ? undefined : parsedKey(format.name, at, file.signature);
   const hit = key === undefined ? undefined : parsed.get(key);
   if (hit) return hit as { value: T } | { malformed: string };
-  const result = format.parse(file.text, written);
-  const entry =
-    typeof result === 'object' && result !== null && 'malformed' in result
-      ? { malformed: (result as { malformed: string }).malformed }
-      : { value: result as T };
+  const entry = parseEntry(format.parse(file.text, written));
   if (key !== undefined) parsed.set(key, entry);
   return entry;
+}
+
+/**
+ * Parses a file read ahead in its format, in slices that yield to the event loop, so that the
+ * analysis on the server's main thread finds it parsed. Nothing to do for a format without
+ * an asynchronous parse, a refused file, or one parsed already.
+ */
+export async function parseAhead(format: string, written: string, resolved: string, file: PreparedFile): Promise<void> {
+  const f = formats.get(format);
+  if (!f?.parseAsync || 'refusal' in file || file.signature === undefined) return;
+  const key = parsedKey(format, resolved, file.signature);
+  if (parsed.has(key)) return;
+  parsed.set(key, parseEntry(await f.parseAsync(file.text, written)));
 }
 
 /**
@@ -188,7 +210,8 @@ export function readWorkspaceFile<T>(
   const located = locateWorkspaceFile(written, context);
   if ('refusal' in located) return { ok: false, refusal: located.refusal, message: located.message };
   const { resolved, root } = located;
-  context.onFileRead?.({ written, resolved, root });
+  formats.set(format.name, format as FileFormat<unknown>);
+  context.onFileRead?.({ written, resolved, root, format: format.name });
   let file: PreparedFile;
   if (context.files) {
     file = context.files[resolved] ?? refused('pending', `"${written}" is being read`);
