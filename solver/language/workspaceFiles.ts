@@ -75,7 +75,11 @@ const stripBom = (text: string) => (text.charCodeAt(0) === 0xfeff ? text.slice(1
 export const signatureOf = (s: Pick<Stats, 'mtimeMs' | 'size' | 'ino'>) => `${s.mtimeMs}:${s.size}:${s.ino}`;
 
 const sizeText = (bytes: number) =>
-  bytes >= MB ? `${Number((bytes / MB).toPrecision(3))} MB` : `${Math.round(bytes)} bytes`;
+  bytes >= 100 * MB
+    ? `${Math.round(bytes / MB)} MB`
+    : bytes >= MB
+      ? `${Number((bytes / MB).toPrecision(3))} MB`
+      : `${Math.round(bytes)} bytes`;
 
 function describeKind(s: Stats): string {
   if (s.isFIFO()) return 'a named pipe (FIFO)';

@@ -20,7 +20,7 @@ import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { analyse } from '../../solver/language/index';
 import { DEFAULT_SETTINGS, normaliseSettings } from '../../protocol/settings';
-import { CSV_ROWS } from '../../solver/language/data';
+import { CSV_OBSERVATIONS } from '../../solver/language/data';
 import {
   DEFAULT_MAX_FILE_MB,
   loadWorkspaceFile,
@@ -135,30 +135,42 @@ const repo = join(__dirname, '..', '..', '..');
 const cli = join(repo, 'dist', 'cli.js');
 
 describe('parsing a data file ahead, in slices', () => {
-  const csv = `t,x,y\n${Array.from({ length: 30000 }, (_, i) => `${i * 1e-4},${Math.sin(i)},é${i}`).join('\n')}\n`;
+  const csv = `t,x,é🙂\n${Array.from({ length: 30000 }, (_, i) => `${i * 1e-4},${Math.sin(i)},${i}`).join('\n')}\n`;
 
   it('gives the rows of the synchronous parse, and the same message for a malformed file', async () => {
-    assert.deepEqual(await CSV_ROWS.parseAsync!(csv, 'a.csv'), CSV_ROWS.parse(csv, 'a.csv'));
+    const rows = CSV_OBSERVATIONS.parse(csv, 'a.csv');
+    assert.ok(!('malformed' in rows) && rows.times.length === 30000 && rows.columns[1] === 'é🙂');
+    assert.deepEqual(await CSV_OBSERVATIONS.parseAsync!(csv, 'a.csv'), rows);
     const bad = 't,x\n1,2\n3\n';
-    const sync = CSV_ROWS.parse(bad, 'b.csv');
+    const sync = CSV_OBSERVATIONS.parse(bad, 'b.csv');
     assert.ok('malformed' in sync);
-    assert.deepEqual(await CSV_ROWS.parseAsync!(bad, 'b.csv'), sync);
-    assert.deepEqual(await CSV_ROWS.parseAsync!('# only a comment\n', 'c.csv'), { malformed: '"c.csv" is empty' });
+    assert.deepEqual(await CSV_OBSERVATIONS.parseAsync!(bad, 'b.csv'), sync);
+    const notANumber = `t,x\n0.1,1\n0.2,oops\n${'0.3,2\n'.repeat(20000)}`;
+    assert.deepEqual(await CSV_OBSERVATIONS.parseAsync!(notANumber, 'n.csv'), {
+      malformed: "row 3, column 'x': 'oops' is not a finite number",
+    });
+    assert.deepEqual(
+      CSV_OBSERVATIONS.parse(notANumber, 'n.csv'),
+      await CSV_OBSERVATIONS.parseAsync!(notANumber, 'n.csv'),
+    );
+    assert.deepEqual(await CSV_OBSERVATIONS.parseAsync!('# only a comment\n', 'c.csv'), {
+      malformed: '"c.csv" is empty',
+    });
   });
 
   it('lets the event loop run while it parses, and leaves the file parsed for the analysis', async () => {
     const resolved = resolve(dir, 'ahead-parsed.csv');
     const file = { text: csv, signature: 'sig-1' };
     // The analysis names the format once (as the server's first analysis does).
-    readWorkspaceFile('ahead-parsed.csv', { documentPath, files: {} }, CSV_ROWS);
+    readWorkspaceFile('ahead-parsed.csv', { documentPath, files: {} }, CSV_OBSERVATIONS);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 0);
-    await parseAhead(CSV_ROWS.name, 'ahead-parsed.csv', resolved, file);
+    await parseAhead(CSV_OBSERVATIONS.name, 'ahead-parsed.csv', resolved, file);
     clearInterval(timer);
     assert.ok(ticks > 0, 'timers ran during the parse');
-    const counting = { ...CSV_ROWS, parse: () => assert.fail('parsed again on the main thread') };
+    const counting = { ...CSV_OBSERVATIONS, parse: () => assert.fail('parsed again on the main thread') };
     const r = readWorkspaceFile('ahead-parsed.csv', { documentPath, files: { [resolved]: file } }, counting);
-    assert.ok(r.ok && r.value.length === 30001);
+    assert.ok(r.ok && r.value.times.length === 30000);
   });
 });
 
