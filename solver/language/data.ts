@@ -148,7 +148,6 @@ class ObservationsBuilder {
   private header: string[] | undefined;
   private hasHeader = false;
   private timeCol = 0;
-  private rows = 0;
   private malformed: string | undefined;
   private readonly times: number[] = [];
   private readonly values: number[][] = [];
@@ -158,7 +157,6 @@ class ObservationsBuilder {
   /** Takes one row; false once the file is malformed (the rest is not read). */
   add(row: string[]): boolean {
     if (this.malformed !== undefined) return false;
-    this.rows++;
     if (!this.header) {
       this.hasHeader = row.some((cell) => plainNumber(cell) === undefined);
       this.header = this.hasHeader ? row : row.map((_, i) => (i === 0 ? 't' : `v${i}`));
