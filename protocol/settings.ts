@@ -12,17 +12,21 @@ export const BACKEND_SETTINGS: readonly BackendSetting[] = BACKEND_NAMES;
 export interface OdeLensSettings {
   check: { enabled: boolean; debounceMs: number; timeBudgetMs: number };
   backend: BackendSetting;
+  /** Files a model names (`data`, `table`): the largest read, in MB. */
+  data: { maxFileSizeMB: number };
 }
 
 export const DEFAULT_SETTINGS: OdeLensSettings = {
   check: { enabled: true, debounceMs: 400, timeBudgetMs: 20000 },
   backend: 'auto',
+  data: { maxFileSizeMB: 10 },
 };
 
 /** Validates and completes a (partial, untrusted) settings object. */
 export function normaliseSettings(raw: unknown): OdeLensSettings {
   const r = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
   const check = (r.check && typeof r.check === 'object' ? r.check : {}) as Record<string, unknown>;
+  const data = (r.data && typeof r.data === 'object' ? r.data : {}) as Record<string, unknown>;
   const num = (v: unknown, d: number, min: number, max: number) =>
     typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : d;
   const backend = isBackendName(r.backend) ? r.backend : DEFAULT_SETTINGS.backend;
@@ -33,5 +37,6 @@ export function normaliseSettings(raw: unknown): OdeLensSettings {
       timeBudgetMs: num(check.timeBudgetMs, DEFAULT_SETTINGS.check.timeBudgetMs, 100, 3_600_000),
     },
     backend,
+    data: { maxFileSizeMB: num(data.maxFileSizeMB, DEFAULT_SETTINGS.data.maxFileSizeMB, 0.001, 100_000) },
   };
 }

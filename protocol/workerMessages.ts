@@ -4,8 +4,8 @@ import type { ReportSummary, RowTable } from './report';
 import type { AnalysisContext } from '../solver/model';
 import type { BackendSetting } from './settings';
 
-/** The file-system part of the front end's AnalysisContext (functions do not cross to the worker). */
-export type DocumentPaths = Pick<AnalysisContext, 'documentPath' | 'workspaceRoot'>;
+/** The file-system part of the front end's AnalysisContext, with the files read ahead (functions do not cross to the worker). */
+export type DocumentPaths = Pick<AnalysisContext, 'documentPath' | 'workspaceRoot' | 'files' | 'maxFileBytes'>;
 
 export type ToWorker =
   | {

@@ -9,7 +9,9 @@ import type { CheckStatusParams, RunCheckResult } from '../protocol/customMessag
 import type { OdeLensSettings } from '../protocol/settings';
 import type { CheckOutcome, CheckRunner, CheckRunnerOptions } from './checkRunner';
 import type { DocumentStore, OpenDocument } from './documentStore';
-import { hashOf, type CheckResult, type ReportCache } from './reportCache';
+import type { CheckResult, ReportCache } from './reportCache';
+import { contentKey } from './modelFiles';
+import { modelErrorsMessage } from '../solver/language/index';
 import { warningCount } from './diagnostics';
 import type { Diagnostic as LspDiagnostic } from 'vscode-languageserver/node';
 
@@ -91,7 +93,7 @@ export class CheckScheduler {
               text,
               backend: settings.backend,
               timeBudgetMs: settings.check.timeBudgetMs,
-              context: this.o.store.documentPaths(st.uri),
+              context: this.o.store.checkContext(st),
               refine,
             })
             .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome)))
@@ -124,13 +126,15 @@ export class CheckScheduler {
       this.runner = this.o.createRunner({
         onStart: (req) => {
           const st = this.o.store.get(req.key);
-          if (st && st.hash === hashOf(req.text)) this.sendStatus(st, { state: 'running' });
+          if (st && st.hash === contentKey(req.text, req.context?.files)) this.sendStatus(st, { state: 'running' });
         },
         onProgress: (req, phase) => {
           const st = this.o.store.get(req.key);
-          if (st && st.hash === hashOf(req.text)) this.sendStatus(st, { state: 'running', phase });
+          if (st && st.hash === contentKey(req.text, req.context?.files))
+            this.sendStatus(st, { state: 'running', phase });
         },
-        onLateReport: (req, result, ms) => this.o.cache.set(req.backend, hashOf(req.text), { ...result, ms }),
+        onLateReport: (req, result, ms) =>
+          this.o.cache.set(req.backend, contentKey(req.text, req.context?.files), { ...result, ms }),
       });
     }
     return this.runner;
@@ -223,8 +227,8 @@ export const RESTRICTED_MESSAGE = 'Restricted Mode: gradient checks and data fil
 /** Why the document cannot be checked, or undefined when it can. */
 function checkable(st: OpenDocument): string | undefined {
   if (st.restricted) return RESTRICTED_MESSAGE;
-  const model = st.analysis.model;
-  if (!model) return 'the model has errors';
+  if (st.filesPending) return 'reading the files the model names';
+  if (!st.analysis.model) return modelErrorsMessage(st.analysis.diagnostics);
   return undefined;
 }
 

@@ -4,7 +4,7 @@
 // running check through its AbortSignal (the main thread terminates the worker
 // if the engine does not stop in time). Kept warm between checks.
 import { parentPort } from 'node:worker_threads';
-import { analyse } from '../solver/language/index';
+import { analyse, modelErrorsMessage } from '../solver/language/index';
 import { runCheck } from '../solver/check';
 import { splitReport } from '../solver/summary';
 import { rowBuffers } from '../solver/rows';
@@ -43,7 +43,7 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
     const analysis = analyse(msg.text, msg.context);
     const model = analysis.model;
     if (!model) {
-      post({ type: 'skipped', id: msg.id, message: 'the model has errors' });
+      post({ type: 'skipped', id: msg.id, message: modelErrorsMessage(analysis.diagnostics) });
       return;
     }
     const report = await runCheck(model, {

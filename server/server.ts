@@ -5,6 +5,7 @@
 // are merged in for that exact content. Code actions and editor features come from the
 // language service (solver/service). Works over IPC (VS Code) and --stdio.
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   CodeLensRefreshRequest,
   createConnection,
@@ -37,8 +38,9 @@ import { CheckScheduler } from './checkScheduler';
 import { CODE_ACTION_KINDS, onCodeAction } from './codeActionHandler';
 import { diagnosticsOf } from './diagnostics';
 import { DocumentStore, type OpenDocument } from './documentStore';
+import { FileWatcher } from './fileWatcher';
 import { LANGUAGE_FEATURE_CAPABILITIES, registerLanguageFeatures } from './languageFeatures';
-import { hashOf, ReportCache } from './reportCache';
+import { ReportCache } from './reportCache';
 import { rowsOf } from './rows';
 import { SettingsSource } from './settings';
 
@@ -48,7 +50,8 @@ const documents = new TextDocuments(TextDocument);
 const log = (m: string) => connection.console.log(m);
 
 const settings = new SettingsSource(connection);
-const store = new DocumentStore(log);
+const store = new DocumentStore(log, () => settings.global.data.maxFileSizeMB * 1024 * 1024);
+const watcher = new FileWatcher(connection, log);
 const scheduler = new CheckScheduler({
   store,
   cache: new ReportCache(),
@@ -85,16 +88,39 @@ function publish(st: OpenDocument): LspDiagnostic[] {
 
 function update(doc: TextDocument): void {
   const text = doc.getText();
-  const hash = hashOf(text);
   const known = store.get(doc.uri);
-  if (known && known.hash === hash) {
+  if (known && known.text === text) {
     known.version = doc.version;
     return;
   }
   if (known) scheduler.cancel(known);
-  const st = store.setContent(doc.uri, doc.version, text, hash);
+  const st = store.setContent(doc.uri, doc.version, text);
+  analysed(st);
+  void refreshFiles(st);
+}
+
+/** Publishes a document's new analysis and schedules its check (not while its files are being read). */
+function analysed(st: OpenDocument): void {
+  if (st.filesPending) return;
   publish(st);
   scheduler.changed(st);
+}
+
+/** Reads the document's files that are new or changed (off the main thread); analyses it again if any was. */
+async function refreshFiles(st: OpenDocument): Promise<void> {
+  const before = st.hash;
+  if ((await store.refreshFiles(st)) && st.hash !== before) {
+    scheduler.cancel(st);
+    analysed(st);
+  }
+  watchOpenFiles();
+}
+
+/** Watches the files the open models read (and forgets the others). */
+function watchOpenFiles(): void {
+  const paths = new Set([...store.values()].flatMap((d) => d.files.map((f) => f.resolved)));
+  store.files.retain(paths);
+  watcher.watch(paths);
 }
 
 // ---------------------------------------------------------------- LSP handlers
@@ -109,6 +135,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
   // Restricted Mode (the client says the workspace is not trusted): language features only.
   store.restricted = (params.initializationOptions as { restricted?: unknown } | undefined)?.restricted === true;
   settings.initialize(params);
+  watcher.initialize(params);
   return {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -127,6 +154,7 @@ connection.onInitialized(async () => {
 
 connection.onDidChangeConfiguration((change) => {
   settings.changed(change.settings);
+  for (const st of store.values()) void refreshFiles(st); // the size limit may have changed
   for (const st of store.values()) {
     scheduler.cancel(st);
     void scheduler.schedule(st, false).then(() => publish(st));
@@ -135,10 +163,18 @@ connection.onDidChangeConfiguration((change) => {
 
 documents.onDidChangeContent((e) => update(e.document));
 
+// A file a model names changed on disk: read it again and re-check the models that read it.
+connection.onDidChangeWatchedFiles(({ changes }) => {
+  const paths = new Set(changes.filter((c) => c.uri.startsWith('file:')).map((c) => fileURLToPath(c.uri)));
+  for (const p of paths) store.files.forget(p);
+  for (const st of store.values()) if (st.files.some((f) => paths.has(f.resolved))) void refreshFiles(st);
+});
+
 documents.onDidClose((e) => {
   const st = store.get(e.document.uri);
   if (st) scheduler.cancel(st);
   store.delete(e.document.uri);
+  watchOpenFiles();
   features.forget(e.document.uri);
   settings.forget(e.document.uri);
   void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });

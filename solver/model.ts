@@ -89,6 +89,8 @@ export interface ParamDecl {
   /** The whole declaration line. */
   range: Range;
   nameRange: Range;
+  /** Read only on lines ODE Lens ignores (their keyword: `bdry`, `aux`, …): nothing checked depends on it. */
+  readOnlyBy?: string;
 }
 
 export interface Equation {
@@ -181,14 +183,37 @@ export interface Model {
   optionLines: OptionLine[];
 }
 
+/** Why a file a model names was not read (solver/language/workspaceFiles.ts reads them). */
+export type FileRefusal =
+  | 'untitled'
+  | 'empty-name'
+  | 'outside-workspace'
+  | 'not-found'
+  | 'not-regular'
+  | 'too-large'
+  | 'unreadable'
+  /** The server has not read it yet (context.files lacks it): it reads it and analyses again. */
+  | 'pending';
+
+/** A file read ahead, by resolved path: its text and identity (modification time, size), or why it was not read. */
+export type PreparedFile =
+  | { readonly text: string; readonly signature?: string }
+  | { readonly refusal: FileRefusal; readonly message: string };
+
 /** Where a model file lives, so `data` paths resolve (inside the workspace only). */
 export interface AnalysisContext {
   /** Absolute path of the model file. */
   documentPath?: string;
   /** Absolute workspace folder; data files outside it are refused. Defaults to the model's folder. */
   workspaceRoot?: string;
-  /** Reads a file (injected so the server can serve unsaved buffers and tests can fake files). Defaults to fs.readFileSync. */
+  /** Reads a file (tests fake files with it). Without it and without `files`, files are read from the disk. */
   readFile?: (absolutePath: string) => string;
+  /** Files read ahead by resolved path (the server reads them off its main thread); when given, no disk is touched. */
+  files?: Readonly<Record<string, PreparedFile>>;
+  /** Told every file the analysis reads: as written, resolved, and its workspace folder (the server watches and reads ahead those). */
+  onFileRead?: (file: { written: string; resolved: string; root: string; format: string }) => void;
+  /** Largest file read, in bytes (default: DEFAULT_MAX_FILE_MB). */
+  maxFileBytes?: number;
 }
 
 /** What the front end returns: a model whenever there is no error. */

@@ -68,7 +68,13 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   const weaklyStable = weaklyStableFinding(run, m.analysis);
   if (weaklyStable) findings.push(weaklyStable);
   m.analysis.parameters.forEach((p, i) => {
-    const f = gradientFinding(p, m.gradcheck?.[i], m.kinks);
+    const f = gradientFinding(
+      p,
+      m.gradcheck?.[i],
+      m.kinks,
+      model.params.find((q) => q.name === p.name)?.readOnlyBy,
+      !model.loss,
+    );
     if (f) findings.push(f);
   });
   if (m.ref?.nonFinite)
@@ -164,17 +170,25 @@ function weaklyStableFinding(run: CheckRun, analysis: LayerAnalysis): Finding | 
 }
 
 /** A vanishing gradient, or else a gradcheck that cannot judge or disagrees with AD. */
-function gradientFinding(p: ParameterReport, g: GradcheckResult | undefined, kinks: string[]): Finding | undefined {
+function gradientFinding(
+  p: ParameterReport,
+  g: GradcheckResult | undefined,
+  kinks: string[],
+  readOnlyBy: string | undefined,
+  defaultLoss: boolean,
+): Finding | undefined {
   const { name, metrics, range } = p;
   if (metrics.vanishing) {
     // Finite differences and the reference agree with a zero gradient: what matters is that there is none.
+    // A warning only when the model's own loss is at stake and nothing explains it away: a model
+    // without a loss (a classic simulation) is checked for ODE Lens's default loss, not for training.
     return {
       code: 'vanishing-gradient',
-      severity: kinks.length > 0 ? 'warning' : 'information',
+      severity: kinks.length > 0 && !readOnlyBy && !defaultLoss ? 'warning' : 'information',
       parameter: name,
       metrics,
       range,
-      message: vanishingGradientMessage(name, kinks),
+      message: vanishingGradientMessage(name, kinks, readOnlyBy),
     };
   }
   if (metrics.gradcheckUnresolved && g) {

@@ -45,6 +45,7 @@ const CHECK_OPTIONS = {
   format: { type: 'string' },
   params: { type: 'string' },
   rows: { type: 'string' },
+  workspace: { type: 'string' },
 } as const;
 
 interface CheckArguments {
@@ -55,6 +56,8 @@ interface CheckArguments {
   refine: boolean;
   backend: BackendName;
   paramsFile?: string;
+  /** The folder data files must lie in (the editor's workspace folder). */
+  workspace?: string;
 }
 
 /** The arguments of `odelens check`, or the message that refuses them. */
@@ -64,6 +67,7 @@ function checkArguments(args: string[]): CheckArguments | string {
   let refine = false;
   let backend: BackendName = 'auto';
   let paramsFile: string | undefined;
+  let workspace: string | undefined;
   const patterns: string[] = [];
   for (const t of tokens(args, CHECK_OPTIONS)) {
     if (t.kind === 'positional') patterns.push(t.value);
@@ -76,6 +80,9 @@ function checkArguments(args: string[]): CheckArguments | string {
     } else if (t.kind === 'option' && t.name === 'params') {
       if (t.value === undefined) return 'odelens: --params needs a file (the format of odelens train --out)';
       paramsFile = t.value;
+    } else if (t.kind === 'option' && t.name === 'workspace') {
+      if (!t.value) return 'odelens: --workspace needs a folder';
+      workspace = t.value;
     } else if (t.kind === 'option' && t.name === 'rows') {
       if (t.value !== 'all' && t.value !== 'none') return `odelens: --rows must be 'all' or 'none'`;
       rows = t.value === 'all';
@@ -85,7 +92,7 @@ function checkArguments(args: string[]): CheckArguments | string {
   }
   if (patterns.length === 0) return `odelens: missing FILE\n\n${USAGE}`;
   if (rows && format !== 'json') return 'odelens: --rows all needs --json (or --format json)';
-  return { patterns, format, rows, refine, backend, paramsFile };
+  return { patterns, format, rows, refine, backend, paramsFile, workspace };
 }
 
 /** The findings and tables of one checked file, as `odelens check` has always printed them. */
@@ -119,7 +126,7 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
 
 /** Checks one file; prints text as it goes (format text) and returns what the other formats need. */
 async function checkFile(file: string, a: CheckArguments, io: Output): Promise<CheckedFile> {
-  const read = analyseFile(file);
+  const read = analyseFile(file, a.workspace);
   if (!read.ok) {
     if (a.format !== 'sarif') printRefusal(file, read, io.err);
     return { file, status: 2, refusal: read };

@@ -30,22 +30,27 @@ export type ReadResult =
   | { ok: false; message?: string; errors: Diagnostic[] };
 
 /** Reads and analyses FILE without printing. */
-export function analyseFile(file: string): ReadResult {
+/** Reads and analyses FILE; `workspace` is the folder its data files must lie in (default: the model's folder). */
+export function analyseFile(file: string, workspace?: string): ReadResult {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file, 'utf8').replace(/^\uFEFF/, ''); // columns as editors count them
   } catch (e) {
     return { ok: false, message: `odelens: cannot read ${file}: ${(e as Error).message}`, errors: [] };
   }
-  const analysis = analyse(text, { documentPath: resolve(file) });
+  const analysis = analyse(text, { documentPath: resolve(file), workspaceRoot: workspace && resolve(workspace) });
   const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0 || !analysis.model) return { ok: false, errors };
   return { ok: true, text, analysis: analysis as Analysis & { model: Model } };
 }
 
 /** Reads and analyses FILE; on failure prints why (stderr) and returns undefined (exit status 2). */
-export function readModel(file: string, err: (s: string) => void): (Analysis & { model: Model }) | undefined {
-  const r = analyseFile(file);
+export function readModel(
+  file: string,
+  err: (s: string) => void,
+  workspace?: string,
+): (Analysis & { model: Model }) | undefined {
+  const r = analyseFile(file, workspace);
   if (r.ok) return r.analysis;
   printRefusal(file, r, err);
   return undefined;

@@ -8,19 +8,26 @@ import { loadParameters } from './params';
 import { loc, readModel, tokens, type Output } from './common';
 import { VERSION } from './version';
 
-export const EXPORT_USAGE = 'odelens export FILE --to pytorch [-o model.py] [--params params.json]';
+export const EXPORT_USAGE = 'odelens export FILE --to pytorch [-o model.py] [--params params.json] [--workspace DIR]';
 export const EXPORT_TARGETS = ['pytorch'] as const;
 
-const OPTIONS = { to: { type: 'string' }, out: { type: 'string', short: 'o' }, params: { type: 'string' } } as const;
+const OPTIONS = {
+  to: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  params: { type: 'string' },
+  workspace: { type: 'string' },
+} as const;
 
 interface ExportArguments {
   file: string;
   outFile?: string;
   paramsFile?: string;
+  workspace?: string;
 }
 
 function exportArguments(args: string[]): ExportArguments | string {
   let file: string | undefined, outFile: string | undefined, paramsFile: string | undefined, to: string | undefined;
+  let workspace: string | undefined;
   for (const t of tokens(args, OPTIONS)) {
     if (t.kind === 'positional') {
       if (file !== undefined) return 'odelens: export takes one FILE';
@@ -31,13 +38,14 @@ function exportArguments(args: string[]): ExportArguments | string {
     if (t.value === undefined) return `odelens: ${t.rawName} needs a value`;
     if (t.name === 'to') to = t.value;
     else if (t.name === 'out') outFile = t.value;
+    else if (t.name === 'workspace') workspace = t.value;
     else paramsFile = t.value;
   }
   if (!file) return `odelens: missing FILE\n\nUsage: ${EXPORT_USAGE}`;
   if (to === undefined) return `odelens: export needs --to (one of ${EXPORT_TARGETS.join(', ')})`;
   if (!(EXPORT_TARGETS as readonly string[]).includes(to))
     return `odelens: --to must be one of ${EXPORT_TARGETS.join(', ')}, not '${to}'`;
-  return { file, outFile, paramsFile };
+  return { file, outFile, paramsFile, workspace };
 }
 
 export async function exportCommand(args: string[], { out, err }: Output): Promise<number> {
@@ -46,7 +54,7 @@ export async function exportCommand(args: string[], { out, err }: Output): Promi
     err(parsed);
     return 2;
   }
-  const analysis = readModel(parsed.file, err);
+  const analysis = readModel(parsed.file, err, parsed.workspace);
   if (!analysis) return 2;
   const model = analysis.model;
   let values: Float32Array[];

@@ -19,6 +19,7 @@ const TRAIN_OPTIONS = {
   gradient: { type: 'string' },
   out: { type: 'string' },
   backend: { type: 'string' },
+  workspace: { type: 'string' },
 } as const;
 
 interface TrainArguments {
@@ -31,12 +32,14 @@ interface TrainArguments {
   optimizer: OptimizerName;
   gradient?: TrainGradient;
   backend: BackendName;
+  workspace?: string;
 }
 
 /** The arguments of `odelens train`, or the message that refuses them. */
 function trainArguments(args: string[]): TrainArguments | string {
   let file: string | undefined,
     outFile: string | undefined,
+    workspace: string | undefined,
     json = false;
   let iterations = 100,
     lr = 0.01,
@@ -86,13 +89,14 @@ function trainArguments(args: string[]): TrainArguments | string {
         return `odelens: --gradient must be one of ${TRAIN_GRADIENTS.join(', ')} (${CHECK_ONLY_CORRECTIONS.join(' and ')} are not available for training yet)`;
       gradient = value as TrainGradient;
     } else if (key === '--out') outFile = value;
+    else if (key === '--workspace') workspace = value;
     else if (key === '--backend') {
       if (!isBackendName(value)) return `odelens: --backend must be one of ${BACKEND_NAMES.join(', ')}`;
       backend = value;
     }
   }
   if (!file) return `odelens: missing FILE\n\n${USAGE}`;
-  return { file, outFile, json, iterations, lr, every, optimizer, gradient, backend };
+  return { file, outFile, json, iterations, lr, every, optimizer, gradient, backend, workspace };
 }
 
 function trainTable(result: TrainResult, every: number): string {
@@ -129,8 +133,8 @@ export async function trainCommand(rest: string[], { out, err }: Output): Promis
     err(parsed);
     return 2;
   }
-  const { file, outFile, json, iterations, lr, every, optimizer, gradient, backend } = parsed;
-  const analysis = readModel(file, err);
+  const { file, outFile, json, iterations, lr, every, optimizer, gradient, backend, workspace } = parsed;
+  const analysis = readModel(file, err, workspace);
   if (!analysis) return 2;
   const model = analysis.model;
   const controller = new AbortController();

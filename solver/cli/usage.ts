@@ -6,9 +6,10 @@ import { FORMATS } from './formats';
 
 export const USAGE = `Usage: odelens check FILE|GLOB... [--format ${FORMATS.join('|')}] [--json [--rows all]] [--refine]
                           [--params params.json] [--backend ${BACKEND_NAMES.join('|')}]
+                          [--workspace DIR]
        odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
                           [--gradient ${TRAIN_GRADIENTS.join('|')}] [--every K]
-                          [--out params.json] [--json] [--backend NAME]
+                          [--out params.json] [--json] [--backend NAME] [--workspace DIR]
        ${EXPORT_USAGE}
        odelens --version | --help
 
@@ -33,6 +34,8 @@ Options of check:
                       error does not shrink with h)
   --params FILE       check at these parameter values (the format of
                       train --out) instead of the seeded initialisation
+  --workspace DIR     the folder the model's data files must lie in, as the
+                      editor's workspace folder (default: the model's folder)
   --backend NAME      TensorFlow.js backend: ${BACKEND_NAMES.map((n) => (n === 'auto' ? 'auto (default)' : n)).join(', ')}
   --version           print the version
   -h, --help          show this help

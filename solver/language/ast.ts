@@ -193,6 +193,8 @@ export interface Program {
    * there, so they are not reported as never used.
    */
   refusedReads?: string[];
+  /** Names (lower case) read on lines ODE Lens ignores (`bdry`, `set`, `only`, …), with the first such line's keyword. */
+  ignoredReads?: [string, string][];
 }
 
 /** The expressions a statement holds at its top level (right-hand sides, initial values, parameter initialisers). */

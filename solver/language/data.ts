@@ -1,21 +1,15 @@
-// `data NAME = "file.csv"`: resolves the path inside the workspace, reads the
-// file and parses it with csv-parse. Every failure becomes one diagnostic on
-// the path's range; nothing here throws.
+// `data NAME = "file.csv"`: the file is read through workspaceFiles (inside the
+// workspace, regular files only, a size limit, cached while unchanged) and parsed with
+// csv-parse into numbers once per content: the server parses it ahead in slices, and
+// what the analysis keeps is numbers, not the CSV's strings. Every failure becomes one
+// diagnostic on the path's range; nothing here throws.
 
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { parse as parseCsvStream } from 'csv-parse';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { AnalysisContext, DataDecl, Diagnostic } from '../model';
 import type { DataStmt } from './ast';
 import { diag } from './ranges';
-
-/** Largest data file read (bytes of text): a bigger one is refused with a diagnostic. */
-const MAX_DATA_CHARS = 20_000_000;
-
-function inside(root: string, p: string): boolean {
-  const rel = relative(root, p);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
+import { readWorkspaceFile, type FileFormat } from './workspaceFiles';
 
 function plainNumber(s: string): number | undefined {
   if (s.trim() === '') return undefined;
@@ -23,26 +17,16 @@ function plainNumber(s: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-/** Why a data set cannot be read: the message (after "Data 'NAME': ") and its code. */
-interface DataFailure {
-  readonly failure: string;
-  readonly code: Diagnostic['code'];
-}
-
-function failure(message: string, code: Diagnostic['code'] = 'data-file'): DataFailure {
-  return { failure: message, code };
-}
-
-function failed<T extends object>(result: T | DataFailure): result is DataFailure {
-  return 'failure' in result;
-}
-
-/** The observations of a data set: times, and the other columns' names and values. */
-interface Observations {
+/** The observations of a data file: increasing times, and the other columns' names and values. */
+export interface Observations {
   readonly times: number[];
   readonly columns: string[];
   readonly values: number[][];
+  /** The row number (as the messages count rows) of the first observation. */
+  readonly firstRow: number;
 }
+
+type Malformed = { readonly malformed: string };
 
 /**
  * Reads one data set. `interval` is [t0, t0 + total]: observation times must lie in it.
@@ -54,137 +38,173 @@ export function readData(
   interval: [number, number],
   out: Diagnostic[],
 ): DataDecl | undefined {
-  const fail = (f: DataFailure): undefined => {
-    out.push(diag(f.code, 'error', `Data '${stmt.name}': ${f.failure}`, stmt.pathRange));
+  const fail = (message: string, code: Diagnostic['code']): undefined => {
+    out.push(diag(code, 'error', `Data '${stmt.name}': ${message}`, stmt.pathRange));
     return undefined;
   };
-  const located = locate(stmt, context);
-  if (failed(located)) return fail(located);
-  const text = readText(stmt.path, context, located);
-  if (typeof text !== 'string') return fail(text);
-  const rows = parseRows(stmt.path, text);
-  if (!Array.isArray(rows)) return fail(rows);
-  const observed = observations(stmt.path, rows, interval);
-  if (failed(observed)) return fail(observed);
+  const read = readWorkspaceFile(stmt.path, context, CSV_OBSERVATIONS);
+  if (!read.ok)
+    return fail(
+      read.message,
+      read.refusal === 'outside-workspace'
+        ? 'data-outside-workspace'
+        : read.refusal === 'malformed'
+          ? 'data-malformed'
+          : 'data-file',
+    );
+  const { times, columns, values, firstRow } = read.value;
+  const k = times.findIndex(
+    (time) => time < interval[0] - 1e-12 || time > interval[1] + 1e-9 * Math.max(1, Math.abs(interval[1])),
+  );
+  if (k >= 0)
+    return fail(
+      `row ${firstRow + k}: time ${times[k]} is outside the solved interval [${interval[0]}, ${interval[1]}] (set @ t0= and total=)`,
+      'data-malformed',
+    );
   return {
     name: stmt.name,
     path: stmt.path,
-    resolvedPath: located.resolved,
-    times: observed.times,
-    columns: observed.columns,
-    values: observed.values,
+    resolvedPath: read.resolvedPath,
+    times,
+    columns,
+    values,
     range: stmt.range,
     nameRange: stmt.nameRange,
     pathRange: stmt.pathRange,
   };
 }
 
-/** Where the file is: the path resolved against the document's folder, which must be inside the workspace. */
-function locate(stmt: DataStmt, context: AnalysisContext): { resolved: string; root: string } | DataFailure {
-  if (stmt.path.trim() === '') return failure('the file name is empty');
-  const base = context.documentPath ? dirname(context.documentPath) : (context.workspaceRoot ?? process.cwd());
-  const root = context.workspaceRoot ?? base;
-  const resolved = resolve(base, stmt.path);
-  if (!inside(resolve(root), resolved))
-    return failure(
-      `"${stmt.path}" is outside the workspace (${root}); data files must be inside it`,
-      'data-outside-workspace',
-    );
-  return { resolved, root };
-}
+/** csv-parse's options for a data file: trimmed cells, no empty lines, `#` comments. */
+const CSV_OPTIONS = { skip_empty_lines: true, trim: true, comment: '#', bom: true, relax_column_count: false } as const;
 
-/** The file's text, through the context's reader or from the disk (following links, which must stay in the workspace). */
-function readText(
-  path: string,
-  context: AnalysisContext,
-  { resolved, root }: { resolved: string; root: string },
-): string | DataFailure {
-  let text: string;
-  try {
-    if (context.readFile) text = context.readFile(resolved);
-    else {
-      // Follow links before the workspace check, so a link cannot lead outside.
-      const real = realpathSync(resolved);
-      if (!inside(realpathSync(resolve(root)), real))
-        return failure(
-          `"${path}" leads outside the workspace (${root}); data files must be inside it`,
-          'data-outside-workspace',
-        );
-      text = readFileSync(real, 'utf8');
+const invalidCsv = (path: string, e: unknown): Malformed => ({
+  malformed: `"${path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}`,
+});
+
+/** The characters fed to the streaming parser at a time, between which the event loop runs. */
+const SLICE = 1 << 16;
+
+/** A data file's observations, parsed once per content (see FileFormat). */
+export const CSV_OBSERVATIONS: FileFormat<Observations> = {
+  name: 'csv-observations',
+  parse(text, path) {
+    let rows: string[][];
+    try {
+      rows = parseCsv(text, CSV_OPTIONS) as string[][];
+    } catch (e) {
+      return invalidCsv(path, e);
     }
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT') return failure(`file "${path}" not found (looked for ${resolved})`);
-    if (code === 'EISDIR') return failure(`"${path}" is a folder, not a CSV file`);
-    return failure(`cannot read "${path}" (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (typeof text !== 'string') return failure(`cannot read "${path}"`);
-  if (text.length > MAX_DATA_CHARS) return failure(`"${path}" is too large (more than ${MAX_DATA_CHARS} characters)`);
-  return text;
-}
-
-/** The CSV rows (trimmed cells, no empty lines or `#` comments); at least one. */
-function parseRows(path: string, text: string): string[][] | DataFailure {
-  let rows: string[][];
-  try {
-    rows = parseCsv(text, {
-      skip_empty_lines: true,
-      trim: true,
-      comment: '#',
-      bom: true,
-      relax_column_count: false,
-    }) as string[][];
-  } catch (e) {
-    return failure(
-      `"${path}" is not a valid CSV file: ${e instanceof Error ? e.message : String(e)}`,
-      'data-malformed',
-    );
-  }
-  if (rows.length === 0) return failure(`"${path}" is empty`, 'data-malformed');
-  return rows;
-}
+    const b = new ObservationsBuilder(path);
+    for (const row of rows) if (!b.add(row)) break;
+    return b.finish();
+  },
+  async parseAsync(text, path) {
+    // Each record is converted as it comes, so the CSV's strings do not pile up.
+    const b = new ObservationsBuilder(path);
+    try {
+      await new Promise<void>((done, fail) => {
+        const parser = parseCsvStream(CSV_OPTIONS);
+        // Once the file is malformed (or csv-parse gives up) the rest is not read.
+        let stopped = false;
+        const stop = () => {
+          stopped = true;
+          parser.destroy();
+          done();
+        };
+        parser.on('readable', () => {
+          for (let r = parser.read(); r !== null && !stopped; r = parser.read()) if (!b.add(r as string[])) stop();
+        });
+        parser.on('error', (e) => {
+          if (stopped) return;
+          stopped = true;
+          fail(e);
+        });
+        parser.on('end', () => done());
+        let i = 0;
+        const feed = () => {
+          if (stopped) return;
+          if (i >= text.length) return void parser.end();
+          // Never split a surrogate pair between two slices.
+          let j = Math.min(text.length, i + SLICE);
+          if (j < text.length && (text.charCodeAt(j - 1) & 0xfc00) === 0xd800) j++;
+          parser.write(text.slice(i, j));
+          i = j;
+          setImmediate(feed);
+        };
+        feed();
+      });
+    } catch (e) {
+      return invalidCsv(path, e);
+    }
+    return b.finish();
+  },
+};
 
 /**
- * The observations in the rows: an optional header (a first row that is not all numbers), the
- * time column (`t`, else the first), finite numbers, increasing times inside `interval`.
+ * The observations in CSV rows, one row at a time: an optional header (a first row that is
+ * not all numbers), the time column (`t`, else the first), finite numbers, increasing times.
  */
-function observations(path: string, rows: string[][], interval: [number, number]): Observations | DataFailure {
-  const hasHeader = rows[0].some((cell) => plainNumber(cell) === undefined);
-  const header = hasHeader ? rows[0] : rows[0].map((_, i) => (i === 0 ? 't' : `v${i}`));
-  const body = hasHeader ? rows.slice(1) : rows;
-  if (header.length < 2)
-    return failure(`"${path}" needs a time column and at least one value column`, 'data-malformed');
-  if (body.length === 0) return failure(`"${path}" has no observations (only a header)`, 'data-malformed');
-  let timeCol = header.findIndex((h) => h.toLowerCase() === 't');
-  if (timeCol < 0) timeCol = 0;
+class ObservationsBuilder {
+  private header: string[] | undefined;
+  private hasHeader = false;
+  private timeCol = 0;
+  private malformed: string | undefined;
+  private readonly times: number[] = [];
+  private readonly values: number[][] = [];
 
-  const times: number[] = [];
-  const values: number[][] = [];
-  for (let r = 0; r < body.length; r++) {
-    const row = body[r];
-    const line = r + (hasHeader ? 2 : 1);
+  constructor(private readonly path: string) {}
+
+  /** Takes one row; false once the file is malformed (the rest is not read). */
+  add(row: string[]): boolean {
+    if (this.malformed !== undefined) return false;
+    if (!this.header) {
+      this.hasHeader = row.some((cell) => plainNumber(cell) === undefined);
+      this.header = this.hasHeader ? row : row.map((_, i) => (i === 0 ? 't' : `v${i}`));
+      if (this.header.length < 2) {
+        this.malformed = `"${this.path}" needs a time column and at least one value column`;
+        return false;
+      }
+      this.timeCol = Math.max(
+        0,
+        this.header.findIndex((h) => h.toLowerCase() === 't'),
+      );
+      if (this.hasHeader) return true;
+    }
+    const line = this.times.length + this.firstRow;
     const nums: number[] = [];
     for (let c = 0; c < row.length; c++) {
       const v = plainNumber(row[c]);
-      if (v === undefined)
-        return failure(`row ${line}, column '${header[c]}': '${row[c]}' is not a finite number`, 'data-malformed');
-      nums.push(v);
+      if (v === undefined) {
+        this.malformed = `row ${line}, column '${this.header[c]}': '${row[c]}' is not a finite number`;
+        return false;
+      }
+      if (c !== this.timeCol) nums.push(v);
     }
-    const time = nums[timeCol];
-    if (times.length > 0 && time <= times[times.length - 1]) {
-      return failure(
-        `row ${line}: the times must increase (t = ${time} after t = ${times[times.length - 1]})`,
-        'data-malformed',
-      );
+    const time = plainNumber(row[this.timeCol]) as number;
+    const last = this.times[this.times.length - 1];
+    if (this.times.length > 0 && time <= last) {
+      this.malformed = `row ${line}: the times must increase (t = ${time} after t = ${last})`;
+      return false;
     }
-    if (time < interval[0] - 1e-12 || time > interval[1] + 1e-9 * Math.max(1, Math.abs(interval[1]))) {
-      return failure(
-        `row ${line}: time ${time} is outside the solved interval [${interval[0]}, ${interval[1]}] (set @ t0= and total=)`,
-        'data-malformed',
-      );
-    }
-    times.push(time);
-    values.push(nums.filter((_, c) => c !== timeCol));
+    this.times.push(time);
+    this.values.push(nums);
+    return true;
   }
-  return { times, columns: header.filter((_, c) => c !== timeCol), values };
+
+  private get firstRow(): number {
+    return this.hasHeader ? 2 : 1;
+  }
+
+  finish(): Observations | Malformed {
+    if (this.malformed !== undefined) return { malformed: this.malformed };
+    if (!this.header) return { malformed: `"${this.path}" is empty` };
+    if (this.times.length === 0) return { malformed: `"${this.path}" has no observations (only a header)` };
+    const timeCol = this.timeCol;
+    return {
+      times: this.times,
+      columns: this.header.filter((_, c) => c !== timeCol),
+      values: this.values,
+      firstRow: this.firstRow,
+    };
+  }
 }

@@ -3,7 +3,7 @@
 //   analyse(text) never throws. It returns a model iff there is no
 //   error-severity diagnostic.
 
-import type { Analysis, AnalysisContext } from '../model';
+import type { Analysis, AnalysisContext, Diagnostic } from '../model';
 import { check } from './checker';
 import { foldArrayDiagnostics } from './arrayDiagnostics';
 import { parse, type ParseResult } from './parser';
@@ -22,6 +22,20 @@ export { parse, type ParseResult } from './parser';
  */
 export interface AnalysedDocument extends Analysis {
   syntax?: ParseResult;
+}
+
+/** Why a model that has errors is not checked: the first error, with its line (and how many more). */
+export function modelErrorsMessage(diagnostics: readonly Diagnostic[]): string {
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length === 0) return 'the model could not be analysed';
+  const first = errors.reduce((a, b) =>
+    b.range.start.line < a.range.start.line ||
+    (b.range.start.line === a.range.start.line && b.range.start.character < a.range.start.character)
+      ? b
+      : a,
+  );
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : '';
+  return `the model has errors: line ${first.range.start.line + 1}: ${first.message}${more}`;
 }
 
 /** `context` tells where the file lives, so `data` paths resolve (see AnalysisContext). */

@@ -206,6 +206,8 @@ export class Lexer {
 
   constructor(private readonly text: string) {
     this.n = text.length;
+    // A UTF-8 byte order mark (kept by fs.readFileSync) is not part of the first line.
+    if (text.charCodeAt(0) === 0xfeff) this.i = 1;
   }
 
   nextLine(): Token[] {

@@ -13,6 +13,7 @@ import { GRADFIX_NAMES } from '../registry/corrections';
 import { GRAD_ENGINE_NAMES } from '../registry/gradEngines';
 import { ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, XPPAUT_SCHEME_ALIASES } from '../schemes/registry';
 import { spelledXppautMethod, xppautMethodOf, xppautMethodScheme } from '../schemes/xppautMethods';
+import { isXppautOption } from './xppautOptions';
 import { diag } from './ranges';
 import { formatNumber } from '../presentation/format';
 
@@ -28,127 +29,6 @@ export const SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: st
 /** One-step built-in schemes (the only ones that can start a multistep method). */
 export const ONE_STEP_SCHEMES: readonly SchemeName[] = ONE_STEP_SCHEME_NAMES;
 
-/** XPPAUT options (plotting, numerics, AUTO) that ODE Lens reads but ignores. */
-const XPP_IGNORED_KEYS: ReadonlySet<string> = new Set([
-  'xp',
-  'yp',
-  'zp',
-  'xplot',
-  'yplot',
-  'zplot',
-  'xlo',
-  'xhi',
-  'ylo',
-  'yhi',
-  'xmin',
-  'xmax',
-  'ymin',
-  'ymax',
-  'zmin',
-  'zmax',
-  'bound',
-  'dtmin',
-  'dtmax',
-  'transient',
-  'trans',
-  'maxstor',
-  'nout',
-  'njmp',
-  'output',
-  'logfile',
-  'colormap',
-  'nplot',
-  'back',
-  'small',
-  'big',
-  'axes',
-  'phi',
-  'theta',
-  'lt',
-  'smc',
-  'ns',
-  'toler',
-  'atoler',
-  'tol',
-  'atol',
-  'newt_tol',
-  'newt_iter',
-  'jac_eps',
-  'delay',
-  'maxdelay',
-  'bell',
-  'fold',
-  'poimap',
-  'poivar',
-  'poipln',
-  'poisgn',
-  'poistop',
-  'rangeover',
-  'rangestep',
-  'rangelow',
-  'rangehigh',
-  'rangereset',
-  'rangeoldic',
-  'range',
-  'xnc',
-  'ync',
-  'bandup',
-  'banddown',
-  'seedval',
-  'autoeval',
-  'autovar',
-  'autoxmax',
-  'autoxmin',
-  'autoymax',
-  'autoymin',
-  'ntst',
-  'nmax',
-  'npr',
-  'ds',
-  'dsmin',
-  'dsmax',
-  'parmin',
-  'parmax',
-  'normmin',
-  'normmax',
-  'epsl',
-  'epsu',
-  'epss',
-  'iad',
-  'ips',
-  'iid',
-  'jac',
-  'mxbf',
-  'nbc',
-  'ncol',
-  'nthreads',
-  'dfgrid',
-  'dfdraw',
-  'ncdraw',
-  'plotfmt',
-  'quiet',
-  'simplot',
-  'tor_per',
-  'vmaxpts',
-  'vmax',
-  'vmin',
-  'lwidth',
-  'noshow',
-  'mwcolor',
-  'dwcolor',
-  'forecolor',
-  'backcolor',
-  'smallfont',
-  'bigfont',
-  'bigfonts',
-  'smallfonts',
-  'button',
-  'but',
-  'xorfix',
-  'storage',
-  'maxstore',
-]);
-
 /**
  * XPPAUT's keys that ODE Lens reads, in XPPAUT's order of comparison: XPPAUT takes a key that begins with one of its
  * option names as that option (load_eqn.c), so `methods=` is `meth=` and `totaltime=` is `total=`.
@@ -158,8 +38,7 @@ const XPPAUT_KEY_PREFIXES = ['seed', 'meth', 'total', 'dt', 't0'] as const;
 export function normalizeKey(raw: string): string {
   const k = raw.toLowerCase();
   const alias = KEY_ALIASES.get(k);
-  if (alias !== undefined || (OPTION_KEYS as readonly string[]).includes(k) || XPP_IGNORED_KEYS.has(k))
-    return alias ?? k;
+  if (alias !== undefined || (OPTION_KEYS as readonly string[]).includes(k) || isXppautOption(k)) return alias ?? k;
   return XPPAUT_KEY_PREFIXES.find((p) => k.startsWith(p)) ?? k;
 }
 
@@ -231,6 +110,8 @@ interface OptionState {
   readonly schemes: ReadonlyMap<string, string>;
   steps?: { setting: OptionSetting; value: number };
   dt?: { setting: OptionSetting; value: number };
+  /** The XPPAUT options of the current `@` line that ODE Lens ignores (one hint per line). */
+  ignored: OptionSetting[];
 }
 
 function invalid(state: OptionState, s: OptionSetting, message: string): void {
@@ -373,10 +254,10 @@ function setTie(state: OptionState, s: OptionSetting): void {
   if (v !== undefined) state.options.tie = v;
 }
 
-/** A key ODE Lens does not read: an XPPAUT option it ignores, or an unknown one. */
+/** A key ODE Lens does not read: an XPPAUT option it ignores (noted once per line), or an unknown one. */
 function otherKey(state: OptionState, s: OptionSetting): void {
-  if (XPP_IGNORED_KEYS.has(s.key)) {
-    state.out.push(diag('ignored-option', 'hint', `The XPPAUT option '${s.key}' is ignored by ODE Lens`, s.range));
+  if (isXppautOption(s.key)) {
+    state.ignored.push(s);
   } else {
     state.out.push(
       diag(
@@ -455,7 +336,7 @@ export function resolveOptions(
   out: Diagnostic[],
   schemes: ReadonlyMap<string, string> = new Map(),
 ): ModelOptions {
-  const state: OptionState = { options: { ...DEFAULT_OPTIONS }, out, schemes };
+  const state: OptionState = { options: { ...DEFAULT_OPTIONS }, out, schemes, ignored: [] };
   for (const line of lines) {
     for (const s of line.settings) {
       const handler = Object.hasOwn(OPTION_HANDLERS, s.key)
@@ -463,6 +344,7 @@ export function resolveOptions(
         : otherKey;
       handler(state, s);
     }
+    noteIgnored(state);
   }
   reconcileSteps(state);
   return state.options;
@@ -470,6 +352,23 @@ export function resolveOptions(
 
 /** XPPAUT's default step size. */
 const XPPAUT_DEFAULT_DT = 0.05;
+
+/** One hint for the XPPAUT options of a line that ODE Lens ignores, from the first to the last of them. */
+function noteIgnored(state: OptionState): void {
+  const ignored = state.ignored.splice(0);
+  if (ignored.length === 0) return;
+  const keys = ignored.map((s) => s.key);
+  const message =
+    ignored.length === 1
+      ? `The XPPAUT option '${keys[0]}' is ignored by ODE Lens (it sets XPPAUT's plots, numerics or AUTO, not the checked solve)`
+      : `The XPPAUT options ${listOf(keys.map((k) => `'${k}'`))} are ignored by ODE Lens (they set XPPAUT's plots, numerics or AUTO, not the checked solve)`;
+  state.out.push(
+    diag('ignored-option', 'hint', message, {
+      start: ignored[0].range.start,
+      end: ignored[ignored.length - 1].range.end,
+    }),
+  );
+}
 
 /** Option values echoed with 6 significant digits (the shared formatter of everything a user reads). */
 const fmt = (v: number) => formatNumber(v, 6);

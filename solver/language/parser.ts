@@ -29,6 +29,14 @@ import type { ArrayOrigin } from './vectorize';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
 import { diag, span, tokenRange } from './ranges';
+import {
+  DAE_REFUSAL,
+  EXPORT_REFUSAL,
+  includeDirectives,
+  REFUSAL_CODES,
+  VOLTERRA_REFUSAL,
+  xppautCommand,
+} from './xppautCommands';
 
 /** Deepest expression nesting accepted (guards the recursion of every later pass). */
 const MAX_NESTING = 200;
@@ -55,8 +63,11 @@ const COMPARISON_OPS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==',
 const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', string]> = new Map(
   Object.entries({
     table: ['error', 'Tables (`table`) are not supported by ODE Lens yet'],
-    markov: ['error', 'Markov variables (`markov`) are not supported by ODE Lens; the model cannot be simulated'],
-    volterra: ['error', 'Volterra integrals are not supported by ODE Lens yet'],
+    markov: [
+      'error',
+      'Markov variables (`markov`: random jumps between discrete states) are not supported by ODE Lens: a jump process has no gradient to check',
+    ],
+    volterra: ['error', VOLTERRA_REFUSAL],
     special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
     // XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation.
     ...Object.fromEntries(
@@ -93,10 +104,26 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
     only: ['information', 'Output selection (`only`) is ignored by ODE Lens'],
     option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
     options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
-    export: ['error', '`export` is not supported by ODE Lens'],
+    export: ['error', EXPORT_REFUSAL],
     import: ['error', '`import` is not supported by ODE Lens'],
   }) as [string, ['error' | 'warning' | 'information', string]][],
 );
+
+/** A keyword the parser reads at the start of a line. */
+function isKeyword(w: string): boolean {
+  return (
+    w === 'state' ||
+    w === 'data' ||
+    w === 'scheme' ||
+    w === 'loss' ||
+    PARAM_KEYWORDS.has(w) ||
+    INIT_KEYWORDS.has(w) ||
+    NUMBER_KEYWORDS.has(w) ||
+    DONE_KEYWORDS.has(w) ||
+    AUX_KEYWORDS.has(w) ||
+    UNSUPPORTED.has(w)
+  );
+}
 
 /** Unsupported constructs whose second word is the name they declare. */
 const DECLARING_UNSUPPORTED = new Set(['markov', 'table', 'wiener', 'w', 'special', 'volterra', 'solv', 'solve']);
@@ -126,7 +153,9 @@ function describe(t: Token): string {
 }
 
 export function parse(text: string): ParseResult {
-  return new Parser(text).run();
+  const result = new Parser(text).run();
+  if (text.includes('#include')) result.diagnostics.push(...includeDirectives(text));
+  return result;
 }
 
 class Parser {
@@ -139,6 +168,8 @@ class Parser {
   private readonly statements: Statement[] = [];
   private readonly arrayLines = new Set<number>();
   private readonly refusedReads = new Set<string>();
+  /** Names on ignored (information) lines → the keyword of the first such line. */
+  private readonly ignoredReads = new Map<string, string>();
   private readonly arrayOrigins = new Map<Statement, ArrayOrigin>();
   /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
   private inMarkov = false;
@@ -161,7 +192,11 @@ class Parser {
     }
     desugarIndexedNames(this.statements);
     return {
-      program: { statements: this.statements, refusedReads: [...this.refusedReads] },
+      program: {
+        statements: this.statements,
+        refusedReads: [...this.refusedReads],
+        ignoredReads: [...this.ignoredReads],
+      },
       diagnostics: this.diagnostics,
       arrayLines: [...this.arrayLines],
       arrayOrigins: this.arrayOrigins,
@@ -190,16 +225,20 @@ class Parser {
 
   /**
    * One diagnostic for a line whose construct ODE Lens refuses. An aux line is
-   * only output, so refusing it costs nothing but the column (a warning); an
+   * only output, so refusing it costs nothing but the column (information); an
    * equation's state stays declared, so its initial value and uses are not errors.
    */
   private refuseLine(construct: string): void {
     const first = this.toks[0];
     if (first.kind === 'ident' && AUX_KEYWORDS.has(first.text.toLowerCase())) {
-      this.unsupported(first, 'warning', `${construct}; the aux line is ignored`);
+      this.unsupported(
+        first,
+        'information',
+        `${construct}; the aux line is ignored (an output only: the check does not need it)`,
+      );
       return;
     }
-    this.unsupported(first, 'error', construct);
+    this.unsupported(first, 'error', construct, construct === VOLTERRA_REFUSAL ? 'unsupported-volterra' : undefined);
     this.declareRefused();
   }
 
@@ -343,7 +382,7 @@ class Parser {
       const lw = t.text.toLowerCase();
       const next = toks[i + 1];
       if (lw === 'int' && (this.isPunct(next, '{') || this.isPunct(next, '['))) {
-        return 'Volterra integrals (`int{…}`, `int[…]{…}`) are not supported by ODE Lens: it checks ordinary differential equations';
+        return VOLTERRA_REFUSAL;
       }
       if (lw === 'of' && this.isPunct(next, '(') && i > 0 && this.isPunct(toks[i - 1], ')')) {
         return "XPPAUT's indexed sum `sum(i1,i2)of(… i' …)` is not supported by ODE Lens yet";
@@ -419,7 +458,7 @@ class Parser {
       return false;
     }
     if (first.kind === 'number' && first.value === 0 && this.isPunct(this.peek(1), '=')) {
-      this.unsupported(first, 'error', 'Algebraic equations (`0 = …`, DAEs) are not supported by ODE Lens');
+      this.unsupported(first, 'error', DAE_REFUSAL, 'unsupported-dae');
       return false;
     }
     if (first.kind !== 'ident') this.unexpectedLineStart(first);
@@ -500,7 +539,7 @@ class Parser {
 
   /** A line starting with a keyword (`state`, `par`, `init`, `done`, …). Returns true at `done`. */
   private keywordLine(first: Token): boolean {
-    const lw = first.text.toLowerCase();
+    const lw = xppautCommand(first.text, this.peek(1), isKeyword) ?? first.text.toLowerCase();
     if (lw === 'state') this.stateDecl();
     else if (PARAM_KEYWORDS.has(lw)) this.paramDecl();
     else if (INIT_KEYWORDS.has(lw)) this.initDecl();
@@ -528,7 +567,7 @@ class Parser {
   private unsupportedLine(first: Token, lw: string): void {
     const [severity, message] = UNSUPPORTED.get(lw)!;
     const second = this.peek(1);
-    this.unsupported(first, severity, message);
+    this.unsupported(first, severity, message, REFUSAL_CODES.get(lw));
     if (DECLARING_UNSUPPORTED.has(lw) && second.kind === 'ident') {
       // The names it declares are known, so later uses are not reported again.
       const declared = LIST_DECLARING.has(lw) ? this.toks.slice(1).filter((t) => t.kind === 'ident') : [second];
@@ -618,9 +657,18 @@ class Parser {
     }
   }
 
-  private unsupported(first: Token, severity: 'error' | 'warning' | 'information', message: string): void {
-    this.diagnostics.push(diag('unsupported', severity, message, this.wholeLine(first)));
+  private unsupported(
+    first: Token,
+    severity: 'error' | 'warning' | 'information',
+    message: string,
+    code: Diagnostic['code'] = 'unsupported',
+  ): void {
+    this.diagnostics.push(diag(code, severity, message, this.wholeLine(first)));
     this.recordReads();
+    if (severity === 'information' && first.kind === 'ident')
+      for (const t of this.toks.slice(1))
+        if (t.kind === 'ident' && !this.ignoredReads.has(t.text.toLowerCase()))
+          this.ignoredReads.set(t.text.toLowerCase(), first.text.toLowerCase());
   }
 
   private stateDecl(): void {

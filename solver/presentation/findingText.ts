@@ -195,12 +195,25 @@ export function gradcheckMismatchMessage(name: string, relError: number, kinks: 
   );
 }
 
-export function vanishingGradientMessage(name: string, kinks: Kinks): string {
-  const cause = kinks.includes('relu')
-    ? ' Every relu unit it feeds may be inactive (its input below 0 throughout the solve: dead units); start the biases higher or use a smooth activation.'
-    : kinks.length > 0
-      ? ` The non-smooth operations of the model (${kinkList(kinks)}) have zero slope at these values.`
-      : ' The loss does not move with it at these values (it may be at a stationary point, or not reach the loss).';
+/** `readOnlyBy`: the keyword of the ignored lines that alone read the parameter (`bdry`, `aux`, …). */
+/** Why an ignored line does not enter the checked solve, by its keyword. */
+const IGNORED_BECAUSE: Readonly<Record<string, string>> = {
+  bdry: 'it checks the initial-value problem',
+  bndry: 'it checks the initial-value problem',
+  b: 'it checks the initial-value problem',
+  aux: 'an auxiliary output is not part of the solve',
+  a: 'an auxiliary output is not part of the solve',
+  set: 'a named set is applied by XPPAUT on request',
+};
+
+export function vanishingGradientMessage(name: string, kinks: Kinks, readOnlyBy?: string): string {
+  const cause = readOnlyBy
+    ? ` It is read only on \`${readOnlyBy}\` lines, which ODE Lens ignores (${IGNORED_BECAUSE[readOnlyBy] ?? 'they do not enter the checked solve'}), so the solve and the loss do not depend on it.`
+    : kinks.includes('relu')
+      ? ' Every relu unit it feeds may be inactive (its input below 0 throughout the solve: dead units); start the biases higher or use a smooth activation.'
+      : kinks.length > 0
+        ? ` The non-smooth operations of the model (${kinkList(kinks)}) have zero slope at these values.`
+        : ' The loss does not move with it at these values (it may be at a stationary point, or not reach the loss).';
   return `The AD gradient of ${name} is exactly zero in every component: ${name} gets no gradient and does not train.${cause}`;
 }
 

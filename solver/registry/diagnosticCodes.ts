@@ -123,7 +123,10 @@ export const DIAGNOSTIC_CODES = {
   'state-in-loss': language('error', 'A state read in the loss without `(T)` or `(obs)`.'),
   'state-at-end-outside-loss': language('error', '`x(T)` or `x(obs)` outside the loss.'),
   'data-outside-loss': language('error', 'A data set read outside the loss.'),
-  'data-file': language('error', 'A data file is missing or unreadable (range: the path).'),
+  'data-file': language(
+    'error',
+    'A data file is missing, unreadable, not a regular file, over the size limit (`odeLens.data.maxFileSizeMB`), or named by an unsaved document (range: the path).',
+  ),
   'data-malformed': language('error', 'A data file is not a CSV of numbers with ascending times.'),
   'data-outside-workspace': language('error', 'A data file lies outside the workspace.'),
   'invalid-scheme': language(
@@ -146,15 +149,35 @@ export const DIAGNOSTIC_CODES = {
   'unknown-option': language('warning', 'An unknown `@` option key; it is ignored.'),
   'ignored-option': language(
     'hint',
-    'An XPPAUT option ODE Lens ignores (hint), or `dt` overridden by `steps` (warning).',
+    'The XPPAUT options of an `@` line that ODE Lens ignores (one hint per line), or `dt` overridden by `steps` (warning).',
   ),
   'default-loss': language('information', 'No `loss` line: gradients are checked for ½‖x(T)‖².'),
-  'unused-name': language('warning', 'A declared name, function argument or scheme that is never used.'),
+  'unused-name': language(
+    'warning',
+    'A declared name, function argument or scheme that is never used (a hint in a model without loss, data, schemes or tensors: XPPAUT files keep names for animations and other runs).',
+  ),
   'shadowed-name': language('hint', 'A function argument hides a declared name or `t`.'),
   'name-case': language('hint', 'A name used with another case than declared.'),
   unsupported: language(
     'warning',
     'A construct (an XPPAUT one, a function) this release does not support (error, warning or information by how much it matters).',
+  ),
+  'unsupported-markov': language(
+    'error',
+    'A Markov variable (`markov`): a random jump process, which has no gradient to check.',
+  ),
+  'unsupported-dae': language(
+    'error',
+    'An algebraic equation (`0 = …`) or algebraic variable (`solv`): a differential-algebraic system, not an ODE.',
+  ),
+  'unsupported-volterra': language('error', 'A Volterra integral equation (`volterra`, `int{…}`): not an ODE.'),
+  'unsupported-export': language(
+    'error',
+    '`export`: variables exchanged with a C library XPPAUT loads, which ODE Lens cannot run.',
+  ),
+  'unsupported-include': language(
+    'warning',
+    '`#include`: XPPAUT reads another file in; ODE Lens checks the file alone.',
   ),
   'internal-error': language(
     'error',

@@ -92,7 +92,7 @@ function setup(settings: Partial<OdeLensSettings['check']> = {}) {
   const edit = (version: number, text: string): OpenDocument => {
     const known = store.get(URI);
     if (known) scheduler.cancel(known);
-    const st = store.setContent(URI, version, text, hashOf(text));
+    const st = store.setContent(URI, version, text);
     scheduler.changed(st);
     return st;
   };
@@ -183,7 +183,7 @@ describe('check scheduler', () => {
     assert.deepEqual(await s.scheduler.schedule(st, true), {
       state: 'cancelled',
       report: null,
-      message: 'the model has errors',
+      message: "the model has errors: line 4: Undefined name 'nope'",
     });
     s.edit(2, MODEL('rk4'));
     await wait(DEBOUNCE_MS * 2);

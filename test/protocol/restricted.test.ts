@@ -20,14 +20,16 @@ done
 `;
 
 for (const restricted of [false, true]) {
-  test(`data files and CodeLens ${restricted ? 'in Restricted Mode' : 'in a trusted workspace'}`, () => {
+  test(`data files and CodeLens ${restricted ? 'in Restricted Mode' : 'in a trusted workspace'}`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'odelens-restricted-'));
     writeFileSync(join(dir, 'obs.csv'), 't,x\n0.5,0.6\n1,0.4\n');
     const uri = pathToFileURL(join(dir, 'm.ode')).href;
     const store = new DocumentStore(() => {});
     store.setWorkspaceFolders([pathToFileURL(dir).href]);
     store.restricted = restricted;
-    const st = store.setContent(uri, 1, MODEL, 'h');
+    const st = store.setContent(uri, 1, MODEL);
+    // A trusted workspace reads the model's files ahead (off the main thread); Restricted Mode reads none.
+    assert.equal(await store.refreshFiles(st), !restricted);
     const dataFile = st.analysis.diagnostics.filter((d) => d.code === 'data-file');
     const lenses = codeLenses(st);
     if (restricted) {
@@ -36,7 +38,7 @@ for (const restricted of [false, true]) {
       assert.equal(st.restricted, true);
       assert.ok(!lenses.some((l) => l.command?.command), 'no command runs in Restricted Mode');
       // Without its data the model does not analyse; a model without data shows why nothing is checked.
-      const plain = store.setContent(`${uri}.plain`, 1, MODEL.replace(/^data.*\n/m, '').replace('x(obs)', 'x(T)'), 'p');
+      const plain = store.setContent(`${uri}.plain`, 1, MODEL.replace(/^data.*\n/m, '').replace('x(obs)', 'x(T)'));
       assert.deepEqual(
         codeLenses(plain).map((l) => l.command?.title),
         ['Restricted Mode: gradient checks and data files need a trusted workspace'],

@@ -30,6 +30,8 @@ export class LspClient {
   /** The ODE Lens check statuses (odeLens/checkStatus), in arrival order. */
   readonly statuses: CheckStatusParams[] = [];
   readonly stderr: string[] = [];
+  /** The capabilities the server registered dynamically (client/registerCapability), in arrival order. */
+  readonly registrations: { id: string; method: string; registerOptions?: unknown }[] = [];
   private waiters: (() => void)[] = [];
 
   constructor(
@@ -44,7 +46,10 @@ export class LspClient {
     this.conn.onNotification(CheckStatusNotification.type, (p) => this.notify(() => this.statuses.push(p)));
     this.conn.onNotification(() => this.notify(() => {}));
     this.conn.onRequest('window/workDoneProgress/create', () => null);
-    this.conn.onRequest('client/registerCapability', () => null);
+    this.conn.onRequest('client/registerCapability', (p: { registrations: LspClient['registrations'] }) => {
+      this.notify(() => this.registrations.push(...p.registrations));
+      return null;
+    });
     this.conn.onRequest('workspace/semanticTokens/refresh', () => null);
     this.conn.listen();
   }
@@ -129,13 +134,15 @@ export class LspClient {
  */
 export async function startServer(
   settings: unknown = { check: { enabled: false } },
+  /** The workspace folder (default: the repository) and the client's workspace capabilities. */
+  workspace: { root?: string; capabilities?: Record<string, unknown> } = {},
 ): Promise<{ client: LspClient; capabilities: Record<string, unknown> }> {
   assert.ok(existsSync(serverJs), `${serverJs} is missing: run node scripts/build.mjs first`);
   const child = spawn(process.execPath, [serverJs, '--stdio'], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
   const client = new LspClient(child);
   const init = await client.request<{ capabilities: Record<string, unknown> }>('initialize', {
     processId: process.pid,
-    rootUri: pathToFileURL(repoRoot).toString(),
+    rootUri: pathToFileURL(workspace.root ?? repoRoot).toString(),
     capabilities: {
       textDocument: {
         publishDiagnostics: { versionSupport: true },
@@ -148,7 +155,7 @@ export async function startServer(
         foldingRange: { lineFoldingOnly: true },
         synchronization: { didSave: false },
       },
-      workspace: {},
+      workspace: workspace.capabilities ?? {},
     },
     initializationOptions: { settings },
   });

@@ -743,11 +743,12 @@ describe('XPPAUT core', () => {
     assert.deepEqual(
       a.diagnostics.map((d) => [d.range.start.line, d.code, d.severity]),
       [
-        [1, 'unsupported', 'error'],
+        [1, 'unsupported-markov', 'error'],
         [4, 'unsupported', 'error'],
         [5, 'unsupported', 'error'],
         [6, 'unsupported', 'information'],
-        [8, 'unsupported', 'warning'],
+        // An aux line is an output only: information, not a warning.
+        [8, 'unsupported', 'information'],
       ],
     );
     assert.match(a.diagnostics[0].message, /Markov/);

@@ -53,7 +53,11 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
     broken,
     states,
   );
-  reportUnused(ctx, st, program.refusedReads);
+  const readOnlyBy = reportUnused(ctx, st, program.refusedReads, program.ignoredReads);
+  for (const p of params) {
+    const keyword = readOnlyBy.get(p.name.toLowerCase());
+    if (keyword) p.readOnlyBy = keyword;
+  }
   const list = isMap ? mapEquations(equations.list, states) : equations.list;
   return finish(ctx, { ...options, states, params, equations: list, data, loss });
 }

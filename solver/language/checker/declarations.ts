@@ -99,8 +99,8 @@ function declareStatement(ctx: CheckContext, s: Statement): void {
       ctx.report(
         diag(
           'unsupported',
-          'warning',
-          `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored`,
+          'information',
+          `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored (an output only: the check does not need it)`,
           s.range,
         ),
       );
@@ -203,8 +203,9 @@ export function functionArgs(ctx: CheckContext, f: FunctionStmt): void {
         ),
       );
     }
+    // A hint: an argument the body does not read is harmless (XPPAUT files give related functions one argument list).
     if (!read.has(key))
-      ctx.report(diag('unused-name', 'warning', `The argument '${p}' of ${f.name}(…) is never used`, range));
+      ctx.report(diag('unused-name', 'hint', `The argument '${p}' of ${f.name}(…) is never used`, range));
   });
 }
 

@@ -117,10 +117,44 @@ export function checkLoss(
   return loss;
 }
 
-/** Names never read. Aux lines are not checked, but the names they read count as used. */
-export function reportUnused(ctx: CheckContext, st: Statement[], refusedReads: readonly string[] = []): void {
+/**
+ * A model written in XPPAUT's terms only (no loss, data, scheme or tensor): its unused names
+ * are common and harmless (XPPAUT files keep parameters for animations, sets and other runs).
+ */
+function isClassicModel(st: Statement[]): boolean {
+  return !st.some(
+    (s) =>
+      s.kind === 'loss' ||
+      s.kind === 'data' ||
+      s.kind === 'scheme' ||
+      (s.kind === 'state' && s.shape !== undefined) ||
+      (s.kind === 'param' && s.items.some((i) => i.shape !== undefined || i.perStep)),
+  );
+}
+
+/**
+ * Names never read: a warning, or a hint in a classic XPPAUT model. Aux lines are not
+ * checked, but the names they read count as used.
+ */
+export function reportUnused(
+  ctx: CheckContext,
+  st: Statement[],
+  refusedReads: readonly string[] = [],
+  ignoredReads: readonly [string, string][] = [],
+): Map<string, string> {
+  const severity = isClassicModel(st) ? 'hint' : 'warning';
+  const readByModel = new Set(ctx.used);
   for (const s of st) if (s.kind === 'aux') ctx.markNamesUsed(s.expr);
+  const readByAux = new Set([...ctx.used].filter((s) => !readByModel.has(s)));
   for (const n of refusedReads) ctx.markUsed(ctx.symbols.get(n));
+  // The parameters only ignored lines read: their gradient is zero for that reason.
+  const readOnlyBy = new Map<string, string>();
+  for (const [name, keyword] of ignoredReads) {
+    const sym = ctx.symbols.get(name);
+    if (sym?.kind === 'param' && !readByModel.has(sym)) readOnlyBy.set(name, keyword);
+  }
+  for (const sym of readByAux)
+    if (sym.kind === 'param' && !readOnlyBy.has(sym.name.toLowerCase())) readOnlyBy.set(sym.name.toLowerCase(), 'aux');
   for (const sym of ctx.symbols.values()) {
     if (ctx.used.has(sym)) continue;
     let range: Range | undefined;
@@ -144,6 +178,7 @@ export function reportUnused(ctx: CheckContext, st: Statement[], refusedReads: r
         continue;
     }
     const word = KIND_WORD[sym.kind];
-    ctx.report(diag('unused-name', 'warning', `The ${word} '${sym.name}' is never used`, range));
+    ctx.report(diag('unused-name', severity, `The ${word} '${sym.name}' is never used`, range));
   }
+  return readOnlyBy;
 }

@@ -1,0 +1,90 @@
+// XPPAUT's commands as XPPAUT reads them, for the constructs ODE Lens refuses: XPPAUT
+// knows a command by its first letters (`ma` is markov, `so` solve, `ex` export, `v`
+// volterra, …), so a file may spell one so, and the refusal must still name it. And
+// the refusals that have their own code, so a reader (and a filter) can tell a model
+// ODE Lens cannot check from one with an error in it.
+import type { DiagnosticCode } from '../registry/diagnosticCodes';
+import type { Diagnostic } from '../model';
+import { diag } from './ranges';
+
+/**
+ * XPPAUT's first-letter rules (its form_ode.c) by two letters (and `vo`): prefix → the
+ * command's full name. XPPAUT also reads single letters (`v`, `w`, `g`, …); those would
+ * turn a mistyped ODE Lens line into an unrelated construct, so only the spellings that
+ * cannot be anything else are read.
+ */
+const COMMAND_PREFIXES: readonly [string, string][] = [
+  ['ma', 'markov'],
+  ['so', 'solve'],
+  ['au', 'aux'],
+  ['sp', 'special'],
+  ['ex', 'export'],
+  ['on', 'only'],
+  ['ta', 'table'],
+  ['se', 'set'],
+  ['vo', 'volterra'],
+  ['pa', 'par'],
+  ['wi', 'wiener'],
+  ['nu', 'number'],
+  ['op', 'options'],
+  ['bd', 'bdry'],
+  ['bn', 'bdry'],
+  ['gl', 'global'],
+  ['in', 'init'],
+];
+
+/**
+ * The command a line's first word spells in XPPAUT, when it is not a keyword ODE Lens knows
+ * and the line reads as a command (the word is followed by a name, a number or `{`, as in
+ * `ma z 2`, `so y=0`, `ex {x} {y}`). Undefined otherwise.
+ */
+export function xppautCommand(word: string, next: { kind: string; text: string }, known: (w: string) => boolean) {
+  const w = word.toLowerCase();
+  if (known(w)) return undefined;
+  const commandShaped = next.kind === 'ident' || next.kind === 'number' || (next.kind === 'punct' && next.text === '{');
+  if (!commandShaped) return undefined;
+  const full = COMMAND_PREFIXES.find(([prefix]) => w.startsWith(prefix))?.[1];
+  return full !== undefined && known(full) ? full : undefined;
+}
+
+/** The refusals with a code of their own, by the construct's keyword. */
+export const REFUSAL_CODES: ReadonlyMap<string, DiagnosticCode> = new Map<string, DiagnosticCode>([
+  ['markov', 'unsupported-markov'],
+  ['solv', 'unsupported-dae'],
+  ['solve', 'unsupported-dae'],
+  ['0=', 'unsupported-dae'],
+  ['volterra', 'unsupported-volterra'],
+  ['int', 'unsupported-volterra'],
+  ['export', 'unsupported-export'],
+]);
+
+/** Refusal messages: the construct, and why it has no meaning for ODE Lens. */
+export const EXPORT_REFUSAL =
+  '`export` exchanges variables with a C library that XPPAUT loads (its dynamic-library interface); ODE Lens cannot run that code, so the model cannot be checked';
+export const VOLTERRA_REFUSAL =
+  'Volterra integral equations (`volterra`, `int{…}`) are not supported by ODE Lens: it checks ordinary differential equations';
+export const DAE_REFUSAL =
+  'Algebraic equations (`0 = …`, a differential-algebraic system) are not supported by ODE Lens: it checks ordinary differential equations';
+
+/**
+ * `#include file` lines: XPPAUT reads the file in; ODE Lens checks the file alone (a `#`
+ * line is a comment to its parser), so each gets a warning that says so.
+ */
+export function includeDirectives(text: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const lines = text.split(/\r\n|\r|\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(\s*)#include\b(.*)$/.exec(lines[i]);
+    if (!m) continue;
+    const start = m[1].length;
+    out.push(
+      diag(
+        'unsupported-include',
+        'warning',
+        `\`#include\` is not followed by ODE Lens: it checks this file alone; copy the included lines (${m[2].trim() || 'the file'}) here if the model needs them`,
+        { start: { line: i, character: start }, end: { line: i, character: lines[i].trimEnd().length } },
+      ),
+    );
+  }
+  return out;
+}
