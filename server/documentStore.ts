@@ -126,13 +126,15 @@ export class DocumentStore {
     const paths = this.documentPaths(uri);
     const files: FileRequest[] = [];
     // Restricted Mode: data files are not read (the data line gets a diagnostic that says why).
-    if (this.restricted)
+    if (this.restricted) {
+      const documentPath = uri.startsWith('file:') ? fileURLToPath(uri) : undefined;
       return {
-        analysis: this.safeAnalyse(text, { readFile: refuseInRestrictedMode }),
+        analysis: this.safeAnalyse(text, { documentPath, readFile: refuseInRestrictedMode }),
         files,
         filesPending: false,
         hash: contentKey(text, undefined),
       };
+    }
     const context: AnalysisContext | undefined = paths && {
       ...paths,
       files: this.files.view(),
