@@ -236,7 +236,9 @@ export async function main(argv: string[]): Promise<number> {
     );
   else if (refine) out('refinement study: no level fits the size limit\n');
   out(
-    `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`,
+    report.referenceUnavailable
+      ? `continuous reference: n/a, ${report.referenceUnavailable.reason} (see the reference-unavailable finding)`
+      : `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`,
   );
   if (report.verdict) out(`verdict: ${report.verdict.explanation}`);
   for (const f of report.findings) out(loc(file, f));

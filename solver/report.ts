@@ -130,6 +130,20 @@ export interface Finding extends Diagnostic {
   metrics?: ParameterMetrics;
 }
 
+/** Why a check has no continuous reference (solver/check/referenceAvailability.ts). */
+export type ReferenceUnavailableCause = 'events' | 'delays';
+
+/** A model whose continuous reference gradient is not computed: the errors against it are n/a. */
+export interface ReferenceUnavailable {
+  cause: ReferenceUnavailableCause;
+  /** A short clause for tables and hovers: "the model has delays (delay(x, tau))". */
+  reason: string;
+  /** The full explanation, the text of the `reference-unavailable` finding. */
+  message: string;
+  /** The construct's line. */
+  range: Range;
+}
+
 export interface Report {
   version: 1;
   /** The model's `meth` (a built-in or a user-declared scheme). */
@@ -153,6 +167,8 @@ export interface Report {
   /** TensorFlow.js backend that ran the check: tensorflow, wasm or cpu. */
   backend: string;
   loss: number;
+  /** Set when the model has no continuous reference (events, delays): reference rows are empty and errors against it NaN (n/a). */
+  referenceUnavailable?: ReferenceUnavailable;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];

@@ -42,6 +42,7 @@ export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurem
       stageImbalanced: r?.stageImbalanced ?? false,
       oscillating: r?.oscillating ?? false,
       hasReference: !!ref,
+      noReferenceReason: run.referenceUnavailable?.reason,
       referenceError: ref?.referenceError ?? NaN,
       kinks,
       steps,
@@ -60,6 +61,10 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
       message: correctionNote,
       range: findOption(model, 'gradfix')?.valueRange ?? optionsRange(model),
     });
+  }
+  if (run.referenceUnavailable) {
+    const { message, range } = run.referenceUnavailable;
+    findings.push({ code: 'reference-unavailable', severity: 'information', message, range });
   }
   findings.push(...oscillationFindings(run, m.analysis));
   const weaklyStable = weaklyStableFinding(run, m.analysis);

@@ -9,7 +9,7 @@ export function referencePhase(run: CheckRun, cm: CompiledModel, inputs: Paramet
   const t = performance.now();
   const { steps: N, dt: h, t0 } = run.model.options;
   const ref =
-    run.options.reference !== false
+    run.options.reference !== false && !run.referenceUnavailable
       ? continuousReference(
           run.tf,
           cm,

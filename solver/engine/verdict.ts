@@ -15,6 +15,8 @@ export interface VerdictContext {
   stageImbalanced: boolean;
   oscillating: boolean;
   hasReference: boolean;
+  /** Why there is no reference, when the model has none (report.ts: ReferenceUnavailable.reason). */
+  noReferenceReason?: string;
   /** The continuous reference's estimated relative error (NaN without one). */
   referenceError: number;
   /** The model's non-smooth operations (engine/kinks.ts). */
@@ -22,6 +24,10 @@ export interface VerdictContext {
   /** Steps of the checked solve. */
   steps: number;
 }
+
+/** The clause for a check without a reference: the model's reason, when it has one. */
+const noReference = (ctx: VerdictContext) =>
+  ctx.noReferenceReason ? `no continuous reference: ${ctx.noReferenceReason}` : 'no continuous reference was computed';
 
 /** Estimated relative error of the continuous reference above which errors measured against it judge nothing. */
 export const UNCERTAIN_REFERENCE = 0.05;
@@ -92,7 +98,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
           kind: 'converges',
           explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
         }
-      : { kind: 'inconclusive', explanation: 'shared parameter; no reference was computed.' };
+      : { kind: 'inconclusive', explanation: `shared parameter; ${noReference(ctx)}.` };
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
@@ -117,7 +123,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation: `${ctx.zeroWeightCopies} copies have weight 0 under ${ctx.scheme} and get (almost) no gradient; ${correctedClause(p, ctx.recommended ?? ctx.correction)}.`,
     };
   }
-  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: 'no continuous reference was computed.' };
+  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: `${noReference(ctx)}.` };
   if (ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
   if (applied) return { kind: 'corrected', explanation: `${correctedClause(p, ctx.correction)}; ${rawClause(p)}.` };
   return {

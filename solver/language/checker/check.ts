@@ -16,15 +16,19 @@ import type {
   Equation,
   Loss,
   Model,
+  ModelEvent,
   ParamDecl,
   StateDecl,
 } from '../../model';
+import { solveExpressions } from '../../model';
 import { schemeDiagnostics } from '../../schemes/analysis';
 import type { EquationStmt, LossStmt, Program } from '../ast';
 import { diag } from '../ranges';
 import { CheckContext } from './context';
 import { checkInits, checkParams, declareNames, functionArgs } from './declarations';
 import { checkEquations, checkLoss, collectStates, reportUnused } from './equations';
+import { checkEvents } from './events';
+import { checkDelayBounds } from './delays';
 import { ExpressionChecker } from './expressions';
 import { checkOptions, readDataSets, type CheckedOptions } from './options';
 
@@ -45,6 +49,8 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
     st.filter((s): s is EquationStmt => s.kind === 'equation'),
   );
   const states = collectStates(ctx, equations, broken, inits);
+  const events = checkEvents(ctx, exprs, st);
+  checkDelayBounds(ctx, solveExpressions({ equations: equations.list, events }), options.options);
   const loss = checkLoss(
     ctx,
     exprs,
@@ -53,7 +59,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
     states,
   );
   reportUnused(ctx, st, program.refusedReads);
-  return finish(ctx, { ...options, states, params, equations: equations.list, data, loss });
+  return finish(ctx, { ...options, states, params, equations: equations.list, data, loss, events });
 }
 
 interface CheckedParts extends CheckedOptions {
@@ -62,12 +68,13 @@ interface CheckedParts extends CheckedOptions {
   equations: Equation[];
   data: DataDecl[];
   loss: Loss | undefined;
+  events: ModelEvent[];
 }
 
 /** The model when nothing is an error, after the scheme analysis; the diagnostics in text order. */
 function finish(
   ctx: CheckContext,
-  { states, params, equations: eqList, data, schemes, options, optionLines, loss }: CheckedParts,
+  { states, params, equations: eqList, data, schemes, options, optionLines, loss, events }: CheckedParts,
 ): Analysis {
   const sortDiagnostics = (): void => {
     ctx.diagnostics.sort(
@@ -81,6 +88,7 @@ function finish(
   }
   const model: Model = { states, params, equations: eqList, data, schemes, options, optionLines };
   if (loss) model.loss = loss;
+  if (events.length > 0) model.events = events;
   // Static analysis of the scheme (per-step parameters at risk, weak stability…).
   try {
     for (const d of schemeDiagnostics(model)) ctx.report(d);

@@ -1,0 +1,76 @@
+// XPPAUT `delay(x, tau)`: the state x at time t − tau, read from the solve's own history on the fixed
+// grid. Between two grid points the value is interpolated linearly (XPPAUT interpolates its stored
+// steps too); before t0 it is the initial value (XPPAUT's history for a constant initial value); a
+// time after the newest grid point (a delay shorter than the step, read by a later stage) gives the
+// newest grid point. The value is differentiable in the grid states it mixes and, through the
+// interpolation weight, in tau: AD and finite differences see the same piecewise-linear history.
+import type { Tensor, TF } from './tf';
+import type { Env, Fn, Node } from './compileNode';
+import type { Shape } from '../model';
+
+/** The grid states of the solve in progress (the solver records each step, engine/integrate.ts). */
+export class DelayHistory {
+  private t0 = 0;
+  private h = 1;
+  private grid: Tensor[][] = [];
+
+  /** A new solve: the grid starts at t0 with states x0, step h. */
+  begin(x0: Tensor[], t0: number, h: number): void {
+    this.grid = [x0];
+    this.t0 = t0;
+    this.h = h;
+  }
+
+  /** The states of the next grid point (after its events). */
+  record(x: Tensor[]): void {
+    this.grid.push(x);
+  }
+
+  private lastTau?: Tensor;
+  private lastValue = 0;
+
+  /** tau's value; a shared parameter is the same tensor at every evaluation of a solve, so it is read once. */
+  private valueOf(tau: Tensor): number {
+    if (tau !== this.lastTau || tau.isDisposed) {
+      this.lastTau = tau;
+      this.lastValue = tau.dataSync()[0];
+    }
+    return this.lastValue;
+  }
+
+  /** State si at time now − tau; `current` is the state being evaluated (used when no solve is in progress). */
+  read(tf: TF, si: number, now: number, tau: Tensor | number, current: Tensor): Tensor {
+    const grid = this.grid;
+    if (grid.length === 0) return current;
+    const tauValue = typeof tau === 'number' ? tau : this.valueOf(tau);
+    let s = (now - tauValue - this.t0) / this.h;
+    const nearest = Math.round(s);
+    if (Math.abs(s - nearest) < 1e-9) s = nearest; // on a grid point up to rounding of t
+    if (s <= 0) return grid[0][si];
+    const last = grid.length - 1;
+    const n = Math.floor(s);
+    if (n >= last) return grid[last][si];
+    const a = grid[n][si];
+    if (s === n && typeof tau === 'number') return a; // with a tensor tau, w = 0 still carries its gradient
+    const b = grid[n + 1][si];
+    // w = s − n, as a tensor when tau is one (its gradient is −(b − a)/h).
+    const w =
+      typeof tau === 'number' ? tf.scalar(s - n) : tf.sub(tf.scalar((now - this.t0) / this.h - n), tf.div(tau, this.h));
+    return tf.add(a, tf.mul(w, tf.sub(b, a)));
+  }
+}
+
+/** The node of `delay(x, tau)`: state `si` of shape `shape`, `tau` compiled. Not batched (finite differences loop). */
+export function delayNode(tf: TF, history: DelayHistory, si: number, shape: Shape, tau: Node): Node {
+  const lag = tau.constant ? tau.constant.dataSync()[0] : undefined;
+  const tauFn = tau.fn;
+  const fn: Fn = (env: Env) =>
+    history.read(
+      tf,
+      si,
+      env.now ?? 0,
+      lag ?? tauFn(env),
+      env.s[si] ?? tf.zeros(shape.length === 1 ? [shape[0], 1] : shape),
+    );
+  return { shape, fn, usesS: true, usesP: !!tau.usesP };
+}
