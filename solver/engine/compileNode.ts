@@ -9,7 +9,7 @@
 import type { DiagnosticCode, Expr, Model, Range, Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { matrixProduct } from './matrixProduct';
-import { DelayHistory, delayNode } from './delays';
+import { DelayHistory } from './delays';
 import { broadcast, sameShape } from '../ops/shapes';
 import {
   engineFunction,
@@ -581,9 +581,17 @@ export class NodeCompiler {
     const target = e.args[0];
     if (e.callee === 'delay' && target?.kind === 'name' && this.stateIndex.has(target.name)) {
       const si = this.stateIndex.get(target.name)!;
-      this.history ??= new DelayHistory();
+      const history = (this.history ??= new DelayHistory());
       const tau = this.compile(e.args[1], inLoss, final);
-      return delayNode(this.tf, this.history, si, this.model.states[si].shape, tau);
+      const lag = tau.constant ? tau.constant.dataSync()[0] : undefined;
+      const tauFn = tau.fn;
+      // Not batched (finite differences of such models loop over perturbations).
+      return {
+        shape: this.model.states[si].shape,
+        fn: (env) => history.read(this.tf, si, env.now ?? 0, lag ?? tauFn(env), env.s[si]),
+        usesS: true,
+        usesP: !!tau.usesP,
+      };
     }
     const args = e.args.map((a) => this.compile(a, inLoss, final));
     const name = e.callee;

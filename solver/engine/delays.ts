@@ -5,8 +5,6 @@
 // newest grid point. The value is differentiable in the grid states it mixes and, through the
 // interpolation weight, in tau: AD and finite differences see the same piecewise-linear history.
 import type { Tensor, TF } from './tf';
-import type { Env, Fn, Node } from './compileNode';
-import type { Shape } from '../model';
 
 /** The grid states of the solve in progress (the solver records each step, engine/integrate.ts). */
 export class DelayHistory {
@@ -58,19 +56,4 @@ export class DelayHistory {
       typeof tau === 'number' ? tf.scalar(s - n) : tf.sub(tf.scalar((now - this.t0) / this.h - n), tf.div(tau, this.h));
     return tf.add(a, tf.mul(w, tf.sub(b, a)));
   }
-}
-
-/** The node of `delay(x, tau)`: state `si` of shape `shape`, `tau` compiled. Not batched (finite differences loop). */
-export function delayNode(tf: TF, history: DelayHistory, si: number, shape: Shape, tau: Node): Node {
-  const lag = tau.constant ? tau.constant.dataSync()[0] : undefined;
-  const tauFn = tau.fn;
-  const fn: Fn = (env: Env) =>
-    history.read(
-      tf,
-      si,
-      env.now ?? 0,
-      lag ?? tauFn(env),
-      env.s[si] ?? tf.zeros(shape.length === 1 ? [shape[0], 1] : shape),
-    );
-  return { shape, fn, usesS: true, usesP: !!tau.usesP };
 }

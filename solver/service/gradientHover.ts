@@ -31,7 +31,10 @@ function reportHeader(report: Report): string {
       (report.recommendedCorrection && report.gradfix === 'none'
         ? ` · recommended: \`gradfix=${report.recommendedCorrection}\``
         : '') +
-      ` · loss ${fmt(report.loss)} · reference error ${fmt(report.referenceError)}`,
+      ` · loss ${fmt(report.loss)} · ` +
+      (report.referenceUnavailable
+        ? `continuous reference n/a: ${report.referenceUnavailable.reason}`
+        : `reference error ${fmt(report.referenceError)}`),
     ...(report.verdict ? ['', `**Verdict:** ${report.verdict.explanation}`] : []),
   ].join('\n');
 }
