@@ -228,13 +228,13 @@ export function findOption(model: Pick<Model, 'optionLines'>, key: string): Opti
   return found;
 }
 
-/** Every `delay(x, tau)` call in these expressions (the checker's node: args [state name, delay]), in order. */
+/** Every checked `delay(x, tau)` call in these expressions (args: the state's name, the delay), in order. */
 export function delayCalls(exprs: readonly Expr[]): Extract<Expr, { kind: 'call' }>[] {
   const found: Extract<Expr, { kind: 'call' }>[] = [];
   const stack = [...exprs].reverse();
   while (stack.length > 0) {
     const e = stack.pop() as Expr;
-    if (e.kind === 'call' && e.callee === 'delay' && e.args[0]?.kind === 'name') found.push(e);
+    if (e.kind === 'call' && e.callee === 'delay' && e.shape && e.args[0]?.kind === 'name') found.push(e);
     const next =
       e.kind === 'unary'
         ? [e.operand]
