@@ -72,6 +72,11 @@ export interface StateDecl {
   shape: Shape;
   /** Initial value; checked to have the state's shape. Missing init means zeros. */
   init?: Expr;
+  /**
+   * XPPAUT `x(0) = formula of t`: the state's history for t < t0, which `delay(x, tau)` reads (a scalar
+   * expression of `t` and constants); without `init`, the initial value is the formula at t0.
+   */
+  history?: Expr;
   range: Range;
   nameRange: Range;
 }

@@ -181,10 +181,17 @@ function compileLoss(nodes: NodeCompiler, model: Model): CompiledLoss {
 function initialStates(nodes: NodeCompiler, model: Model): Tensor[] {
   const tf = nodes.tf;
   return model.states.map((s) => {
-    if (!s.init) return nodes.keep(tf.zeros(internalShape(s.shape)));
-    const n = nodes.compile(s.init, false, true);
-    const f = nodes.conform(n, s.shape, s.init.range, `the initial value of ${s.name}`);
-    return nodes.keep(tf.tidy(() => tf.reshape(f({ s: [], p: [] }), internalShape(s.shape))));
+    // XPPAUT's history x(0) = formula of t gives the initial value at t0 when no init does.
+    const init = s.init ?? s.history;
+    if (!init) return nodes.keep(tf.zeros(internalShape(s.shape)));
+    const n = nodes.compile(init, false, !s.init && !!s.history ? false : true);
+    const f = nodes.conform(n, s.shape, init.range, `the initial value of ${s.name}`);
+    const t = tf.scalar(model.options.t0);
+    const x0 = nodes.keep(
+      tf.tidy(() => tf.reshape(f({ s: [], p: [], t, now: model.options.t0 }), internalShape(s.shape))),
+    );
+    t.dispose();
+    return x0;
   });
 }
 

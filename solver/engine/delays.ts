@@ -2,15 +2,21 @@
 // grid. Between two grid points the value is interpolated linearly (XPPAUT interpolates its stored
 // steps too); before t0 it is the initial value (XPPAUT's history for a constant initial value); a
 // time after the newest grid point (a delay shorter than the step, read by a later stage) gives the
-// newest grid point. The value is differentiable in the grid states it mixes and, through the
+// newest grid point. A state with XPPAUT's history `x(0) = formula of t` reads the formula before t0.
+// The value is differentiable in the grid states it mixes and, through the
 // interpolation weight, in tau: AD and finite differences see the same piecewise-linear history.
 import type { Tensor, TF } from './tf';
+
+/** A state's value at a time before t0. */
+type Fn1 = (time: number) => Tensor;
 
 /** The grid states of the solve in progress (the solver records each step, engine/integrate.ts). */
 export class DelayHistory {
   private t0 = 0;
   private h = 1;
   private grid: Tensor[][] = [];
+  /** XPPAUT's history x(t) for t < t0 of the states that have one (`x(0) = formula of t`), else the initial value. */
+  past: (Fn1 | undefined)[] = [];
 
   /** A new solve: the grid starts at t0 with states x0, step h. */
   begin(x0: Tensor[], t0: number, h: number): void {
@@ -44,7 +50,7 @@ export class DelayHistory {
     let s = (now - tauValue - this.t0) / this.h;
     const nearest = Math.round(s);
     if (Math.abs(s - nearest) < 1e-9) s = nearest; // on a grid point up to rounding of t
-    if (s <= 0) return grid[0][si];
+    if (s <= 0) return s < 0 ? (this.past[si]?.(now - tauValue) ?? grid[0][si]) : grid[0][si];
     const last = grid.length - 1;
     const n = Math.floor(s);
     if (n >= last) return grid[last][si];

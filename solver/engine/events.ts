@@ -46,6 +46,17 @@ export function compileTimeStepping(nodes: NodeCompiler, model: Model): TimeStep
   });
   const history = nodes.history;
   if (events.length === 0 && !history) return undefined;
+  if (history)
+    history.past = model.states.map((s) => {
+      if (!s.history) return undefined;
+      const f = nodes.conform(
+        nodes.compile(s.history, false, false),
+        s.shape,
+        s.history.range,
+        `the history of ${s.name}`,
+      );
+      return (time: number) => f({ s: [], p: [], t: nodes.tf.scalar(time), now: time });
+    });
   return timeStepping(nodes.tf, events, history);
 }
 

@@ -109,3 +109,42 @@ test('editor features: delay(…) hovers as a function, @ delay= as an option', 
   assert.match(hover(doc, { line: 1, character: 6 })?.markdown ?? '', /delay\(x, tau\)/);
   assert.match(hover(doc, { line: 5, character: 24 })?.markdown ?? '', /maximal delay/);
 });
+
+test("XPPAUT's history x(0) = formula of t: read before t0, and the initial value unless init gives one", async () => {
+  const text = (init: string) => `x'=-delay(x,1)
+x(0)=1-t
+${init}
+@ total=1, dt=0.01, delay=1
+`;
+  // On [0, 1], x' = -(1 - (t - 1)) = t - 2: x(1) = x(0) - 2 + 1/2. With init x=2 the history jumps at 0
+  // (from 1 to 2), and RK4's last stage reads x(0) = 2 with weight h/6: x(1) moves by -(2 - 1)·h/6.
+  for (const [init, x0] of [
+    ['', 1],
+    ['init x=2', 2],
+  ] as const) {
+    const m = modelOf(text(init));
+    assert.ok(m.states[0].history, 'the history is kept');
+    const got = await engineTrajectory(m);
+    assert.ok(Math.abs(got[0][0] - x0) < 1e-6, `x(0) = ${got[0][0]}`);
+    const want = x0 - 1.5 - ((x0 - 1) * 0.01) / 6;
+    assert.ok(Math.abs(got[100][0] - want) < 1e-5, `x(1) = ${got[100][0]}, want ${want}`);
+  }
+  const twice = analyse(`x'=-delay(x,1)
+x(0)=1-t
+x(0)=2-t
+@ delay=1
+`);
+  assert.deepEqual(
+    twice.diagnostics.filter((d) => d.severity === 'error').map((d) => d.code),
+    ['duplicate-declaration'],
+  );
+  const param = analyse(`x'=-delay(x,1)
+par a=1
+x(0)=a-t
+@ delay=1
+`);
+  assert.deepEqual(
+    param.diagnostics.filter((d) => d.severity === 'error').map((d) => d.code),
+    ['not-constant'],
+  );
+});

@@ -14,6 +14,7 @@ import type {
   DataDecl,
   Diagnostic,
   Equation,
+  Expr,
   Loss,
   Model,
   ModelEvent,
@@ -42,13 +43,14 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   // User-function arguments that hide a declared name.
   for (const sym of ctx.symbols.values()) if (sym.kind === 'function') functionArgs(ctx, sym.stmt);
   const params = checkParams(ctx, exprs, st);
-  const inits = checkInits(ctx, exprs, st);
+  const histories = new Map<string, Expr>();
+  const inits = checkInits(ctx, exprs, st, histories);
   const equations = checkEquations(
     ctx,
     exprs,
     st.filter((s): s is EquationStmt => s.kind === 'equation'),
   );
-  const states = collectStates(ctx, equations, broken, inits);
+  const states = collectStates(ctx, equations, broken, inits, histories);
   const events = checkEvents(ctx, exprs, st);
   checkDelayBounds(ctx, solveExpressions({ equations: equations.list, events }), options.options);
   const loss = checkLoss(

@@ -29,6 +29,8 @@ export interface Scope {
   bindings?: Map<string, Expr>;
   /** Set when the expression reads a state or `t` (it cannot be a constant). */
   dynamic: { value: boolean };
+  /** A constant that may read `t`: XPPAUT's history `x(0) = expr of t` of a delayed state. */
+  history?: boolean;
 }
 
 /** Checks expressions against the declared names of one model. */
@@ -162,7 +164,7 @@ export class ExpressionChecker {
 
   /** The time `t`: read by right-hand sides only. */
   private time(range: Range, scope: Scope): Expr {
-    if (scope.ctx === 'const') {
+    if (scope.ctx === 'const' && !scope.history) {
       this.ctx.error('not-constant', 'Initial values must be constant; the time t is not available here', range);
       return { kind: 'name', name: 't', range };
     }
