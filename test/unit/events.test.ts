@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
+import { train } from '../../solver/train/train';
 import { documentSymbols, hover, ServiceDocument } from '../../solver/service/index';
 import { reportHoverMarkdown } from '../../solver/service/gradientHover';
 import { centralDifferences, engineGradient, engineTrajectory, modelOf, rk4Step } from '../support/timeStepping';
@@ -200,4 +201,11 @@ test('editor features on a global line: outline entry, keyword hover, hover on t
   assert.match(hover(doc, { line: 3, character: 2 })?.markdown ?? '', /event/i);
   assert.match(hover(doc, { line: 3, character: 14 })?.markdown ?? '', /\bv\b/); // `v` in {v=vr}: the state
   assert.match(hover(doc, { line: 3, character: 16 })?.markdown ?? '', /vr/); // `vr`: the parameter
+});
+
+test('training with the continuous adjoint is refused for a model with events (it has no reference), with the reason', async () => {
+  await assert.rejects(
+    train(modelOf(IAF(1.5, 0.2)), { gradient: 'adjoint', iterations: 1, backend: 'cpu' }),
+    (e: Error & { code?: string }) => e.code === 'reference-unavailable' && /events/.test(e.message),
+  );
 });
