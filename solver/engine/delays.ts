@@ -7,8 +7,8 @@
 // interpolation weight, in tau: AD and finite differences see the same piecewise-linear history.
 import type { Tensor, TF } from './tf';
 
-/** A state's value at a time before t0. */
-type Fn1 = (time: number) => Tensor;
+/** A state's value at a time before t0 (`at`: that time as a tensor, to differentiate through it). */
+type Fn1 = (time: number, at?: Tensor) => Tensor;
 
 /** The grid states of the solve in progress (the solver records each step, engine/integrate.ts). */
 export class DelayHistory {
@@ -50,7 +50,12 @@ export class DelayHistory {
     let s = (now - tauValue - this.t0) / this.h;
     const nearest = Math.round(s);
     if (Math.abs(s - nearest) < 1e-9) s = nearest; // on a grid point up to rounding of t
-    if (s <= 0) return s < 0 ? (this.past[si]?.(now - tauValue) ?? grid[0][si]) : grid[0][si];
+    if (s <= 0) {
+      const past = s < 0 ? this.past[si] : undefined;
+      if (!past) return grid[0][si];
+      // The formula at t = now − tau, a tensor of tau when tau is one (its time derivative is tau's gradient).
+      return past(now - tauValue, typeof tau === 'number' ? undefined : tf.sub(tf.scalar(now), tau));
+    }
     const last = grid.length - 1;
     const n = Math.floor(s);
     if (n >= last) return grid[last][si];

@@ -55,7 +55,7 @@ export function compileTimeStepping(nodes: NodeCompiler, model: Model): TimeStep
         s.history.range,
         `the history of ${s.name}`,
       );
-      return (time: number) => f({ s: [], p: [], t: nodes.tf.scalar(time), now: time });
+      return (time: number, at?: Tensor) => f({ s: [], p: [], t: at ?? nodes.tf.scalar(time), now: time });
     });
   return timeStepping(nodes.tf, events, history);
 }

@@ -148,3 +148,16 @@ x(0)=a-t
     ['not-constant'],
   );
 });
+
+test('a delay that reads the history formula gets the formula’s time derivative as its gradient in tau', async () => {
+  // On [0, 1] with tau = 3, x' = -(1 - (t - tau)) reads only the history: x(1) = 1 - (1 + tau) + 1/2, so dx(1)/dtau = -1.
+  const m = modelOf(`x'=-delay(x,tau)
+par tau=3
+x(0)=1-t
+loss = x(T)
+@ total=1, dt=0.01, delay=4
+`);
+  const { loss, grad } = await engineGradient(m);
+  assert.ok(Math.abs(loss - (1 - 4 + 0.5)) < 1e-4, `x(1) = ${loss}`);
+  assert.ok(Math.abs(grad[0] + 1) < 1e-4, `dx(1)/dtau = ${grad[0]}`);
+});
