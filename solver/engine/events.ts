@@ -29,8 +29,8 @@ interface CompiledEvent {
 
 /** The model's time stepping, or undefined when it has neither events nor delays (compile after the right-hand sides). */
 export function compileTimeStepping(nodes: NodeCompiler, model: Model): TimeStepping | undefined {
+  const states = new Map(model.states.map((s, i) => [s.name, i]));
   const events = (model.events ?? []).map((ev): CompiledEvent => {
-    const states = new Map(model.states.map((s, i) => [s.name, i]));
     return {
       sign: ev.sign,
       condition: nodes.compile(ev.condition, false, false).fn,

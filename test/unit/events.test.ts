@@ -209,3 +209,23 @@ test('training with the continuous adjoint is refused for a model with events (i
     (e: Error & { code?: string }) => e.code === 'reference-unavailable' && /events/.test(e.message),
   );
 });
+
+test('events on the elements of a large XPPAUT array: the elements stay scalar states, each reset where its own condition crosses', async () => {
+  // 40 uncoupled units (above the size from which complete arrays become tensor states), reset one by one.
+  const text = `u[0..39]'=1+0.05*[j]
+global 1 u[0..39]-1 {u[j]=0}
+@ total=1.5, dt=0.05, meth=euler
+`;
+  const m = modelOf(text);
+  assert.equal(m.states.length, 40);
+  assert.equal(m.events?.length, 40);
+  const got = await engineTrajectory(m);
+  for (let j = 0; j < 40; j += 13) {
+    let u = 0;
+    for (let n = 0; n < 30; n++) {
+      const next = u + 0.05 * (1 + 0.05 * j);
+      u = fires(1, u - 1, next - 1) ? 0 : next;
+      assert.ok(Math.abs(got[n + 1][j] - u) < 1e-5, `u${j} at step ${n + 1}: ${got[n + 1][j]} vs ${u}`);
+    }
+  }
+});
