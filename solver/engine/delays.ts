@@ -45,7 +45,8 @@ export class DelayHistory {
   /** State si at time now − tau; `current` is the state being evaluated (used when no solve is in progress). */
   read(tf: TF, si: number, now: number, tau: Tensor | number, current: Tensor): Tensor {
     const grid = this.grid;
-    if (grid.length === 0) return current;
+    // No solve in progress (none yet, or the last one's tensors are gone): the current state.
+    if (grid.length === 0 || grid[grid.length - 1][si].isDisposed) return current;
     const tauValue = typeof tau === 'number' ? tau : this.valueOf(tau);
     let s = (now - tauValue - this.t0) / this.h;
     const nearest = Math.round(s);
