@@ -72,6 +72,11 @@ export interface StateDecl {
   shape: Shape;
   /** Initial value; checked to have the state's shape. Missing init means zeros. */
   init?: Expr;
+  /**
+   * XPPAUT `x(0) = formula of t`: the state's history for t < t0, which `delay(x, tau)` reads (a scalar
+   * expression of `t` and constants); without `init`, the initial value is the formula at t0.
+   */
+  history?: Expr;
   range: Range;
   nameRange: Range;
 }
@@ -136,6 +141,26 @@ export interface Loss {
   range: Range;
 }
 
+/** A state set by an event: `name=formula` inside a `global` line's braces. */
+export interface EventReset {
+  state: string;
+  value: Expr;
+  range: Range;
+}
+
+/**
+ * XPPAUT `global sign condition {x=…; y=…}`: when the condition crosses zero between two grid points
+ * (sign 1: from below, −1: from above, 0: either way), every formula is evaluated on the states of the
+ * new grid point, then the states are set (engine/events.ts).
+ */
+export interface ModelEvent {
+  sign: -1 | 0 | 1;
+  condition: Expr;
+  resets: EventReset[];
+  /** The whole `global` line. */
+  range: Range;
+}
+
 /** Per-step parameters: one copy per step shared by its stages, or one copy per stage. */
 export type Tie = 'step' | 'stage';
 export const TIE_NAMES: readonly Tie[] = ['step', 'stage'];
@@ -170,6 +195,8 @@ export interface ModelOptions {
   gradfix: GradFix;
   grad: GradEngine;
   tie: Tie;
+  /** XPPAUT `@ delay=`: the largest delay `delay(x, tau)` may read (XPPAUT's default is 0). */
+  maxDelay?: number;
 }
 
 export interface Model {
@@ -177,6 +204,8 @@ export interface Model {
   params: ParamDecl[];
   equations: Equation[];
   loss?: Loss;
+  /** XPPAUT `global` events, in file order (absent: none). */
+  events?: ModelEvent[];
   data: DataDecl[];
   schemes: SchemeDecl[];
   options: ModelOptions;
@@ -227,4 +256,38 @@ export function findOption(model: Pick<Model, 'optionLines'>, key: string): Opti
   let found: OptionSetting | undefined;
   for (const line of model.optionLines) for (const s of line.settings) if (s.key === key) found = s;
   return found;
+}
+
+/** Every checked `delay(x, tau)` call in these expressions (args: the state's name, the delay), in order. */
+export function delayCalls(exprs: readonly Expr[]): Extract<Expr, { kind: 'call' }>[] {
+  const found: Extract<Expr, { kind: 'call' }>[] = [];
+  const stack = [...exprs].reverse();
+  while (stack.length > 0) {
+    const e = stack.pop() as Expr;
+    if (e.kind === 'call' && e.callee === 'delay' && e.shape && e.args[0]?.kind === 'name') found.push(e);
+    const next =
+      e.kind === 'unary'
+        ? [e.operand]
+        : e.kind === 'binary'
+          ? [e.left, e.right]
+          : e.kind === 'call'
+            ? e.args
+            : e.kind === 'vector'
+              ? e.elements
+              : e.kind === 'index'
+                ? [e.target]
+                : e.kind === 'if'
+                  ? [e.cond, e.then, e.else]
+                  : [];
+    for (let i = next.length - 1; i >= 0; i--) stack.push(next[i]);
+  }
+  return found;
+}
+
+/** The expressions evaluated during a solve: right-hand sides, event conditions and resets. */
+export function solveExpressions(model: Pick<Model, 'equations' | 'events'>): Expr[] {
+  return [
+    ...model.equations.map((e) => e.rhs),
+    ...(model.events ?? []).flatMap((ev) => [ev.condition, ...ev.resets.map((r) => r.value)]),
+  ];
 }

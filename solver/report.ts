@@ -162,6 +162,20 @@ export interface CheckedParameters {
   names: string[];
 }
 
+/** Why a check has no continuous reference (solver/check/referenceAvailability.ts). */
+export type ReferenceUnavailableCause = 'map' | 'events' | 'delays';
+
+/** A model whose continuous reference gradient is not computed: the errors against it are n/a. */
+export interface ReferenceUnavailable {
+  cause: ReferenceUnavailableCause;
+  /** A short clause for tables and hovers: "the model has delays (delay(x, tau))". */
+  reason: string;
+  /** The full explanation, the text of the `reference-unavailable` finding. */
+  message: string;
+  /** The construct's line. */
+  range: Range;
+}
+
 export interface Report {
   version: typeof REPORT_VERSION;
   /** The model's `meth` (a built-in or a user-declared scheme). */
@@ -189,8 +203,8 @@ export interface Report {
   loss: number;
   /** Which parameter values were checked. */
   checkedParameters: CheckedParameters;
-  /** Why the check has no continuous reference at all (a map has no flow); its errors are then NaN ("n/a"). */
-  referenceUnavailable?: string;
+  /** Set when the model has no continuous reference (a map, events, delays): reference rows are empty and errors against it NaN (n/a). */
+  referenceUnavailable?: ReferenceUnavailable;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];

@@ -44,7 +44,7 @@ export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurem
       stageImbalanced: r?.stageImbalanced ?? false,
       oscillating: r?.oscillating ?? false,
       hasReference: !!ref,
-      ...(isMapScheme(meth) ? { noReference: MAP_NO_REFERENCE } : {}),
+      noReferenceReason: run.referenceUnavailable?.reason,
       referenceError: ref?.referenceError ?? NaN,
       kinks,
       steps,
@@ -63,6 +63,11 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
       message: correctionNote,
       range: findOption(model, 'gradfix')?.valueRange ?? optionsRange(model),
     });
+  }
+  // A map's map-model note already says it on its line.
+  if (run.referenceUnavailable && run.referenceUnavailable.cause !== 'map') {
+    const { message, range } = run.referenceUnavailable;
+    findings.push({ code: 'reference-unavailable', severity: 'information', message, range });
   }
   findings.push(...oscillationFindings(run, m.analysis));
   const weaklyStable = weaklyStableFinding(run, m.analysis);

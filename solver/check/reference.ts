@@ -10,7 +10,7 @@ export function referencePhase(run: CheckRun, cm: CompiledModel, inputs: Paramet
   const t = performance.now();
   const { steps: N, dt: h, t0 } = run.model.options;
   const ref =
-    run.options.reference !== false && !isMapScheme(run.model.options.meth)
+    run.options.reference !== false && !run.referenceUnavailable
       ? continuousReference(
           run.tf,
           cm,

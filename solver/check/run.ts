@@ -2,7 +2,8 @@
 // backend, the timings, and the pacing between phases (cancellation and the time budget).
 import type { Model, Range } from '../model';
 import { findOption } from '../model';
-import { REPORT_VERSION, type Finding, type Report } from '../report';
+import { REPORT_VERSION, type Finding, type ReferenceUnavailable, type Report } from '../report';
+import { referenceUnavailable } from './referenceAvailability';
 import type { BackendHandle } from '../engine/backend';
 import type { TF } from '../engine/tf';
 import { copiesPerParameter } from '../engine/discrete';
@@ -66,6 +67,8 @@ export interface CheckRun extends Pacing {
   correction: Correction;
   correctionNote?: string;
   recommended?: Correction;
+  /** Set when the model has no continuous reference, with the reason (check/referenceAvailability.ts). */
+  referenceUnavailable?: ReferenceUnavailable;
   timings: Report['timings'];
 }
 
@@ -95,6 +98,7 @@ export function checkRun(
     correction,
     correctionNote: note,
     recommended: recommendedFor(layout, hasPerStep),
+    referenceUnavailable: referenceUnavailable(model),
     timings: { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 },
   };
 }
@@ -123,7 +127,7 @@ export function finishReport(
     },
     backend: run.backend,
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
-    ...(isMapScheme(opt.meth) ? { referenceUnavailable: MAP_NO_REFERENCE } : {}),
+    ...(run.referenceUnavailable ? { referenceUnavailable: run.referenceUnavailable } : {}),
     ...rest,
     findings,
     timings: run.timings,

@@ -7,6 +7,7 @@ import type { Expr, Model, Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { linearCombination, type Term } from './linearCombination';
+import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
 import { sameShape } from '../ops/shapes';
 
@@ -77,6 +78,8 @@ export interface CompiledModel {
   readonly observed: { name: string; times: number[] }[];
   /** Initial states (kept constants; do not dispose). */
   readonly x0: Tensor[];
+  /** Events and delays (engine/events.ts): the steppers call it around every step; undefined: neither. */
+  readonly timeStepping?: TimeStepping;
   dispose(): void;
 }
 
@@ -95,8 +98,10 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
   try {
     const rhs = compileRightHandSides(nodes, model);
     const loss = compileLoss(nodes, model);
-    // After the per-operation compile, which validates every expression and gives the loss.
-    const program = options.fuseScalars === false ? undefined : compileScalarProgram(model);
+    const timeStepping = compileTimeStepping(nodes, model);
+    // After the per-operation compile, which validates every expression and gives the loss. Events and
+    // delays run per operation: their steps read the solve's history, which the fused program does not see.
+    const program = options.fuseScalars === false || timeStepping ? undefined : compileScalarProgram(model);
     const fused = program
       ? fusedRhs(
           tf,
@@ -106,7 +111,10 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         )
       : undefined;
     const x0 = initialStates(nodes, model);
-    return { compiled: assemble(nodes, model, { rhs, loss, fused, x0 }), defaultLoss: loss.defaultLoss };
+    return {
+      compiled: assemble(nodes, model, { rhs, loss, fused, x0, timeStepping }),
+      defaultLoss: loss.defaultLoss,
+    };
   } catch (err) {
     nodes.dispose();
     throw err;
@@ -173,10 +181,17 @@ function compileLoss(nodes: NodeCompiler, model: Model): CompiledLoss {
 function initialStates(nodes: NodeCompiler, model: Model): Tensor[] {
   const tf = nodes.tf;
   return model.states.map((s) => {
-    if (!s.init) return nodes.keep(tf.zeros(internalShape(s.shape)));
-    const n = nodes.compile(s.init, false, true);
-    const f = nodes.conform(n, s.shape, s.init.range, `the initial value of ${s.name}`);
-    return nodes.keep(tf.tidy(() => tf.reshape(f({ s: [], p: [] }), internalShape(s.shape))));
+    // XPPAUT's history x(0) = formula of t gives the initial value at t0 when no init does.
+    const init = s.init ?? s.history;
+    if (!init) return nodes.keep(tf.zeros(internalShape(s.shape)));
+    const n = nodes.compile(init, false, !s.init && !!s.history ? false : true);
+    const f = nodes.conform(n, s.shape, init.range, `the initial value of ${s.name}`);
+    const t = tf.scalar(model.options.t0);
+    const x0 = nodes.keep(
+      tf.tidy(() => tf.reshape(f({ s: [], p: [], t, now: model.options.t0 }), internalShape(s.shape))),
+    );
+    t.dispose();
+    return x0;
   });
 }
 
@@ -186,14 +201,20 @@ interface ModelParts {
   loss: CompiledLoss;
   fused: Fused | undefined;
   x0: Tensor[];
+  timeStepping: TimeStepping | undefined;
 }
 
-function assemble(nodes: NodeCompiler, model: Model, { rhs, loss, fused, x0 }: ModelParts): CompiledModel {
+function assemble(
+  nodes: NodeCompiler,
+  model: Model,
+  { rhs, loss, fused, x0, timeStepping }: ModelParts,
+): CompiledModel {
   const tf = nodes.tf,
     usesTime = nodes.usesTime,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
-  const batchable = (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
+  // Events and delays are not batched: finite differences solve each perturbation on its own.
+  const batchable = !timeStepping && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
   const compiled: CompiledModel = {
     tf,
@@ -202,6 +223,7 @@ function assemble(nodes: NodeCompiler, model: Model, { rhs, loss, fused, x0 }: M
     usesTime,
     observed: nodes.observed,
     x0,
+    timeStepping,
     packed:
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))
@@ -237,12 +259,12 @@ function perOperationRhs(
   };
   return {
     rhs: (s, p, t) => {
-      const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+      const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined, now: t };
       return fns.map((f) => f(env));
     },
     rhsVjp: hasRhsVjp
       ? (s, p, t, cot, withParams) => {
-          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined, now: t };
           const acc: Acc = { s: s.map(() => undefined), p: p.map(() => undefined), wantP: withParams, wantS: true };
           revs.forEach((n, k) => {
             if (!n || !(n.usesS || (withParams && n.usesP))) return;
@@ -253,7 +275,7 @@ function perOperationRhs(
       : undefined,
     rhsLinearize: hasRhsVjp
       ? (s, p, t) => {
-          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined, now: t };
           const linear = revs.map((n) => n && n.rev!(env));
           return {
             back(cot, withParams, withState = true) {
@@ -288,7 +310,7 @@ function batchedModel(
     rhs: fused
       ? fused.batchedRhs
       : (s, p, t) => {
-          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined };
+          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined, now: t };
           // Each f as its state's full batched shape: the steppers' addN needs equal shapes (f = 0 or f(t) alone is not batched).
           return rhs.batched.map((f, k) => {
             const y = f!(env),

@@ -9,6 +9,7 @@
 import type { DiagnosticCode, Expr, Model, Range, Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { matrixProduct } from './matrixProduct';
+import { DelayHistory } from './delays';
 import { broadcast, sameShape } from '../ops/shapes';
 import {
   engineFunction,
@@ -38,6 +39,8 @@ export interface Env {
   p: Tensor[];
   /** Time as a scalar tensor (only when the model uses `t`). */
   t?: Tensor;
+  /** Time as a number (read by `delay(x, tau)`, engine/delays.ts). */
+  now?: number;
   /** `x(obs)`: state `si` at the observation times of data set `data`, [K, ...] internal layout (loss only). */
   o?: (data: string, si: number) => Tensor;
 }
@@ -173,6 +176,8 @@ export class NodeCompiler {
   private readonly matMul: ReturnType<typeof matrixProduct>;
   usesTime = false;
   readonly observed: { name: string; times: number[] }[] = [];
+  /** The history `delay(x, tau)` reads, made when the first delay is compiled. */
+  history?: DelayHistory;
 
   constructor(
     readonly tf: TF,
@@ -573,6 +578,21 @@ export class NodeCompiler {
   }
 
   private call(e: Extract<Expr, { kind: 'call' }>, inLoss: boolean, final: boolean): Node {
+    const target = e.args[0];
+    if (e.callee === 'delay' && target?.kind === 'name' && this.stateIndex.has(target.name)) {
+      const si = this.stateIndex.get(target.name)!;
+      const history = (this.history ??= new DelayHistory());
+      const tau = this.compile(e.args[1], inLoss, final);
+      const lag = tau.constant ? tau.constant.dataSync()[0] : undefined;
+      const tauFn = tau.fn;
+      // Not batched (finite differences of such models loop over perturbations).
+      return {
+        shape: this.model.states[si].shape,
+        fn: (env) => history.read(this.tf, si, env.now ?? 0, lag ?? tauFn(env), env.s[si]),
+        usesS: true,
+        usesP: !!tau.usesP,
+      };
+    }
     const args = e.args.map((a) => this.compile(a, inLoss, final));
     const name = e.callee;
     const op = engineFunction(name, args.length);

@@ -162,6 +162,8 @@ function solveRungeKutta(
   const traj: Tensor[][] = [cm.x0];
   const co = rkCoefficients(tf, scheme.tableau, h);
   const s = scheme.tableau.b.length;
+  const events = cm.timeStepping;
+  events?.begin(cm.x0, t0, h);
   let x = cm.x0;
   for (let n = 0; n < N; n++) {
     let stageParams: (i: number) => Tensor[];
@@ -170,9 +172,10 @@ function solveRungeKutta(
       const p = params(n);
       stageParams = () => p;
     }
-    x = scheme.implicit
+    const next = scheme.implicit
       ? backwardEulerStep(tf, cm, x, stageParams(0), t0 + (n + 1) * h, h)
       : rkStep(tf, cm, co, x, t0 + n * h, stageParams);
+    x = events ? events.afterStep(x, next, t0 + n * h, t0 + (n + 1) * h, stageParams(0)) : next;
     traj.push(x);
   }
   return traj;
@@ -260,19 +263,27 @@ function solveMultistep(
   const s0 = Math.min(startSteps(scheme), N);
   const start = rkCoefficients(tf, scheme.start.tableau, h);
   const startFirstAtNode = scheme.start.tableau.c[0] === 0;
+  const events = cm.timeStepping;
+  events?.begin(cm.x0, t0, h);
+  /** x_m after the step's events (a reset changes x_m before f is evaluated there). */
+  const push = (m: number, x: Tensor[]) =>
+    X.push(events ? events.afterStep(X[m - 1], x, time(m - 1), time(m), params(nodeCopy(m, N))) : x);
   for (let m = 1; m <= N; m++) {
     const ramp = m >= 2 ? scheme.ramp[m - 2] : undefined;
-    if (m <= s0 && ramp) X.push(lmmStep(ramp, m));
+    if (m <= s0 && ramp) push(m, lmmStep(ramp, m));
     else if (m <= s0) {
       const n = m - 1;
       const c = scheme.start.tableau.c;
-      X.push(rkStep(tf, cm, start, X[n], time(n), (i) => blended(n, c[i]), startFirstAtNode ? fAt(n) : undefined));
+      push(
+        m,
+        rkStep(tf, cm, start, X[n], time(n), (i) => blended(n, c[i]), startFirstAtNode ? fAt(n) : undefined),
+      );
     } else if (scheme.predictor) {
       // PECE: predict, evaluate at t_m with θ_m, correct once; f(x_m) is evaluated later, when needed.
       const xp = lmmStep(scheme.predictor, m);
       const fp = cm.rhs(xp, params(nodeCopy(m, N)), time(m));
-      X.push(lmmStep(scheme.method, m, fp));
-    } else X.push(lmmStep(scheme.method, m));
+      push(m, lmmStep(scheme.method, m, fp));
+    } else push(m, lmmStep(scheme.method, m));
   }
   return X;
 }

@@ -15,8 +15,8 @@ export interface VerdictContext {
   stageImbalanced: boolean;
   oscillating: boolean;
   hasReference: boolean;
-  /** Why the model has no continuous reference at all (a map), for the verdicts that would compare with one. */
-  noReference?: string;
+  /** Why there is no reference, when the model has none (report.ts: ReferenceUnavailable.reason). */
+  noReferenceReason?: string;
   /** The continuous reference's estimated relative error (NaN without one). */
   referenceError: number;
   /** The model's non-smooth operations (engine/kinks.ts). */
@@ -24,6 +24,10 @@ export interface VerdictContext {
   /** Steps of the checked solve. */
   steps: number;
 }
+
+/** The clause for a check without a reference: the model's reason, when it has one. */
+const noReference = (ctx: VerdictContext) =>
+  ctx.noReferenceReason ? `no continuous reference: ${ctx.noReferenceReason}` : 'no continuous reference was computed';
 
 /** Estimated relative error of the continuous reference above which errors measured against it judge nothing. */
 export const UNCERTAIN_REFERENCE = 0.05;
@@ -66,7 +70,7 @@ function rawClause(p: ParameterReport): string {
 /** Why no continuous reference judges the gradient, with the finite-difference check that was made. */
 function noReferenceClause(noReference: string, m: ParameterReport['metrics']): string {
   const fd = Number.isFinite(m.gradcheckRelError)
-    ? ` (AD agrees with them: relative error ${f2(m.gradcheckRelError)})`
+    ? `; AD agrees with finite differences (relative error ${f2(m.gradcheckRelError)})`
     : '';
   return `${noReference}${fd}.`;
 }
@@ -95,7 +99,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.`,
     };
   }
-  if (ctx.noReference) return { kind: 'inconclusive', explanation: noReferenceClause(ctx.noReference, m) };
+  if (ctx.noReferenceReason) return { kind: 'inconclusive', explanation: noReferenceClause(noReference(ctx), m) };
   if (!p.perStep) {
     if (ctx.hasReference && ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
     return ctx.hasReference
@@ -103,7 +107,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
           kind: 'converges',
           explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
         }
-      : { kind: 'inconclusive', explanation: 'shared parameter; no reference was computed.' };
+      : { kind: 'inconclusive', explanation: `shared parameter; ${noReference(ctx)}.` };
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {
@@ -128,7 +132,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation: `${ctx.zeroWeightCopies} copies have weight 0 under ${ctx.scheme} and get (almost) no gradient; ${correctedClause(p, ctx.recommended ?? ctx.correction)}.`,
     };
   }
-  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: 'no continuous reference was computed.' };
+  if (!ctx.hasReference) return { kind: 'inconclusive', explanation: `${noReference(ctx)}.` };
   if (ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
   if (applied) return { kind: 'corrected', explanation: `${correctedClause(p, ctx.correction)}; ${rawClause(p)}.` };
   return {

@@ -137,6 +137,24 @@ export interface BrokenStmt {
   range: Range;
 }
 
+/** One `name=formula` of a `global` line. */
+export interface GlobalReset {
+  name: string;
+  nameRange: Range;
+  value: Expr;
+  range: Range;
+}
+/** XPPAUT `global sign condition {name=formula; …}` (the condition may be in braces too). */
+export interface GlobalStmt {
+  kind: 'global';
+  /** As written; the checker accepts 1, −1 and 0. */
+  sign: number;
+  signRange: Range;
+  condition: Expr;
+  resets: GlobalReset[];
+  range: Range;
+}
+
 export interface DoneStmt {
   kind: 'done';
   range: Range;
@@ -184,7 +202,8 @@ export type Statement =
   | BrokenStmt
   | DoneStmt
   | DataStmt
-  | SchemeStmt;
+  | SchemeStmt
+  | GlobalStmt;
 
 export interface Program {
   statements: Statement[];
@@ -208,6 +227,8 @@ export function statementExpressions(s: Statement): Expr[] {
       return [s.expr];
     case 'function':
       return [s.body];
+    case 'global':
+      return [s.condition, ...s.resets.map((r) => r.value)];
     case 'init':
       return s.items.map((i) => i.value);
     case 'number':

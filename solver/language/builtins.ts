@@ -33,7 +33,6 @@ export const LOWERED: ReadonlyMap<string, number> = new Map([...LOWERED_FUNCTION
 
 /** XPPAUT functions that this release cannot express. */
 export const XPP_UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
-  'delay',
   'ran',
   'normal',
   'erf',

@@ -18,7 +18,19 @@ import { diag } from './ranges';
 import { formatNumber } from '../presentation/format';
 
 /** Option keys ODE Lens reads. */
-export const OPTION_KEYS = ['total', 'steps', 'dt', 't0', 'meth', 'start', 'seed', 'gradfix', 'grad', 'tie'] as const;
+export const OPTION_KEYS = [
+  'total',
+  'steps',
+  'dt',
+  't0',
+  'meth',
+  'start',
+  'seed',
+  'gradfix',
+  'grad',
+  'tie',
+  'delay',
+] as const;
 
 /** Other spellings accepted for a key (XPPAUT). Keys are case-insensitive. */
 const KEY_ALIASES: ReadonlyMap<string, string> = new Map([['method', 'meth']]);
@@ -254,6 +266,14 @@ function setTie(state: OptionState, s: OptionSetting): void {
   if (v !== undefined) state.options.tie = v;
 }
 
+/** XPPAUT's maximal delay: `delay(x, tau)` reads at most this far back (a number ≥ 0). */
+function setDelay(state: OptionState, s: OptionSetting): void {
+  const v = numberValue(state, s, 'the maximal delay');
+  if (v === undefined) return;
+  if (!(v >= 0)) invalid(state, s, `delay=${s.value}: the maximal delay must be a number ≥ 0`);
+  else state.options.maxDelay = v;
+}
+
 /** A key ODE Lens does not read: an XPPAUT option it ignores (noted once per line), or an unknown one. */
 function otherKey(state: OptionState, s: OptionSetting): void {
   if (isXppautOption(s.key)) {
@@ -283,6 +303,7 @@ const OPTION_HANDLERS: Readonly<Record<(typeof OPTION_KEYS)[number], (state: Opt
     gradfix: setGradfix,
     grad: setGrad,
     tie: setTie,
+    delay: setDelay,
   };
 
 /**

@@ -25,6 +25,7 @@ import {
   isArrayProblem,
 } from './arrays';
 import { desugarIndexedNames } from './indexedNames';
+import { parseGlobal, type TokenCursor } from './globalLine';
 import type { ArrayOrigin } from './vectorize';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
@@ -79,7 +80,6 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
         ],
       ]),
     ),
-    global: ['error', 'Global flags (`global`, events) are not supported by ODE Lens yet'],
     // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
     ...Object.fromEntries(
       ['bdry', 'bndry', 'b'].map((k) => [
@@ -551,6 +551,7 @@ class Parser {
     } else if (AUX_KEYWORDS.has(lw)) this.aux();
     else if (lw === 'data') this.dataDecl();
     else if (lw === 'scheme') this.schemeDecl();
+    else if (lw === 'global') this.statements.push(parseGlobal(this.cursor()));
     else if (UNSUPPORTED.has(lw)) this.unsupportedLine(first, lw);
     else {
       const second = this.peek(1);
@@ -561,6 +562,17 @@ class Parser {
       );
     }
     return false;
+  }
+
+  /** The token cursor and expression parser, for line readers in their own files (globalLine.ts). */
+  private cursor(): TokenCursor {
+    return {
+      peek: (k) => this.peek(k),
+      next: () => this.next(),
+      isPunct: (t, s) => this.isPunct(t, s),
+      expr: () => this.expr(),
+      fail: (range, message) => this.fail(range, message),
+    };
   }
 
   /** An XPPAUT construct ODE Lens does not run: reported; the names it declares become opaque names. */

@@ -133,7 +133,9 @@ class Vectorizer {
 
   run(): Program | undefined {
     const st = this.program.statements;
-    if (st.some((s) => s.kind === 'state' || s.kind === 'broken' || s.kind === 'opaque')) return undefined;
+    // Events set scalar elements by name (`global … {u5=0}`): such models keep their scalar states.
+    if (st.some((s) => s.kind === 'state' || s.kind === 'broken' || s.kind === 'opaque' || s.kind === 'global'))
+      return undefined;
     if (st.filter((s) => s.kind === 'equation').length < VECTORIZE_FROM_STATES) return undefined;
     for (const s of st) for (const e of statementExpressions(s)) if (!depthAtMost(e, MAX_DEPTH)) return undefined;
     for (const s of st)

@@ -44,7 +44,6 @@ const XPP_OPTION_NAMES: readonly string[] = [
   'atol',
   'newt_tol',
   'newt_iter',
-  'delay',
   'maxdelay',
   'bell',
   'fold',

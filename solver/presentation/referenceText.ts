@@ -8,13 +8,15 @@ export const MAP_NO_REFERENCE =
 
 /** The CLI's line about the reference. */
 export function referenceLine(report: ReportSummary): string {
-  if (report.referenceUnavailable) return `continuous reference: none — ${report.referenceUnavailable}`;
+  const missing = report.referenceUnavailable;
+  if (missing)
+    return `continuous reference: n/a, ${missing.reason} (see the ${missing.cause === 'map' ? 'map-model' : 'reference-unavailable'} note)`;
   return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
 }
 
 /** The hover header's clause about the reference. */
 export function referenceClause(report: ReportSummary): string {
   return report.referenceUnavailable
-    ? 'no continuous reference (a map)'
+    ? `continuous reference n/a: ${report.referenceUnavailable.reason}`
     : `reference error ${formatNumber(report.referenceError)}`;
 }

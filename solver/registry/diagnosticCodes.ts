@@ -179,6 +179,18 @@ export const DIAGNOSTIC_CODES = {
     'warning',
     '`#include`: XPPAUT reads another file in; ODE Lens checks the file alone.',
   ),
+  'invalid-event': language(
+    'error',
+    'A `global` line with a sign other than 1, -1 or 0, a condition that is not a scalar, or an event that sets something other than a state.',
+  ),
+  'ignored-event': language(
+    'information',
+    'An XPPAUT event with no meaning for a fixed-step check (`out_put`, `arret`, `no_interp`); it is ignored.',
+  ),
+  'delay-bound': language(
+    'warning',
+    "`delay(x, tau)` without `@ delay=` (XPPAUT's maximal delay, default 0), or with a constant delay beyond it.",
+  ),
   'internal-error': language(
     'error',
     'The file could not be analysed because of a bug in ODE Lens (the message has the details).',
@@ -279,6 +291,10 @@ export const DIAGNOSTIC_CODES = {
   'gradcheck-unresolved': check(
     'information',
     'Finite differences cannot judge AD for a parameter (extreme sensitivity or float32 rounding).',
+  ),
+  'reference-unavailable': check(
+    'information',
+    'The continuous reference gradient is not computed for this model (events, delays): the cause is named on its line, and the report shows n/a.',
   ),
   'blow-up': check('error', 'The solve or its gradient is not finite (names the step and time, on the equation).'),
   'invalid-options': check('error', 'The options give no solvable step count or step size.'),

@@ -1,5 +1,5 @@
 // Document symbols (the outline: states, params, data, schemes, equations,
-// loss, options) and folding ranges (comment blocks, `\` continued lines, the
+// loss, events, options) and folding ranges (comment blocks, `\` continued lines, the
 // model up to `done`).
 import { FoldingRangeKind, SymbolKind, type DocumentSymbol, type FoldingRange } from 'vscode-languageserver-types';
 import type { Range } from '../model';
@@ -70,6 +70,18 @@ export function documentSymbols(doc: ServiceDocument): DocumentSymbol[] {
         kind: SymbolKind.Event,
         range: around(s.range, s.keywordRange),
         selectionRange: s.keywordRange,
+      });
+    } else if (s.kind === 'global') {
+      const keyword = {
+        start: s.range.start,
+        end: { line: s.range.start.line, character: s.range.start.character + 'global'.length },
+      };
+      out.push({
+        name: 'global',
+        detail: clip(doc.textOf(s.range).slice('global'.length)),
+        kind: SymbolKind.Event,
+        range: around(s.range, keyword),
+        selectionRange: keyword,
       });
     } else if (s.kind === 'options') {
       const line = s.line;

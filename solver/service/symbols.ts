@@ -247,7 +247,6 @@ const NAME_ONLY_LINES = new Set([
   'table',
   'wiener',
   'special',
-  'global',
   'set',
   'bdry',
   'solv',

@@ -87,6 +87,11 @@ export const KEYWORD_DOCS: Record<string, { detail: string; doc: string; snippet
     snippet: 'loss = ${1:0.5 * sum((x(T) - 1)^2)}',
   },
   done: { detail: 'done', doc: 'Ends the model; the rest of the file is ignored (XPPAUT).' },
+  global: {
+    detail: 'global 1 v-1 {v=0}',
+    doc: 'An event (XPPAUT): when the condition crosses zero between two grid points (sign 1: upwards, -1: downwards, 0: either way), the states in braces are set, every formula evaluated first. AD goes through the reset at the grid point where it fires; the continuous reference is n/a for models with events (the adjoint needs a jump condition at the event time).',
+    snippet: 'global ${1:1} ${2:v-1} {${3:v=0}}',
+  },
 };
 
 /** Other keywords explained on hover. */
@@ -113,9 +118,18 @@ export interface FunctionDoc {
   doc: string;
 }
 
+/** XPPAUT functions the checker and the engine read themselves (not entries of the operation table). */
+const XPP_FUNCTION_DOCS: readonly FunctionDoc[] = [
+  {
+    name: 'delay',
+    params: ['x', 'tau'],
+    doc: 'State `x` at time t − tau (XPPAUT; set `@ delay=` to the largest tau): linear interpolation between grid points, the initial value before t0. Differentiable in the history and in tau; the continuous reference is n/a for delay equations.',
+  },
+];
+
 /** Built-in functions (the engine's and those the checker rewrites into them), from the operation table. */
 export function builtinFunctions(): FunctionDoc[] {
-  const out: FunctionDoc[] = [];
+  const out: FunctionDoc[] = [...XPP_FUNCTION_DOCS];
   for (const [name, info] of [...BUILTINS, ...LOWERED_FUNCTIONS]) {
     if (out.some((f) => f.name === name)) continue;
     out.push({ name, params: paramsFromSignature(info.signature) ?? defaultParams(info.arity), doc: info.doc });
@@ -209,6 +223,11 @@ export const OPTION_DOCS: Record<string, OptionDoc> = {
     detail: 'tie=step',
     doc: 'Per-step parameters: one copy per step shared by its stages (`step`) or one copy per stage (`stage`).',
     values: TIE_NAMES,
+  },
+  delay: {
+    key: 'delay',
+    detail: 'delay=10',
+    doc: "XPPAUT's maximal delay: `delay(x, tau)` reads at most this far back (XPPAUT's default 0 stops a delay equation). ODE Lens keeps the whole history on the grid and warns when it is missing.",
   },
 };
 

@@ -6,6 +6,7 @@
 // in t and solved accurately by the reference's RK4) and the total variation
 // Σ_n ‖θ_{n+1} − θ_n‖₁ of each per-step parameter across layers (docs/design.md#training-consequence:
 // raw AD on leapfrog makes it large; a flow has it small).
+import { referenceUnavailable } from '../check/referenceAvailability';
 import type { DiagnosticCode, Model, Shape } from '../model';
 import { TRAINING_CORRECTIONS, type TrainingCorrection } from '../registry/corrections';
 import { initBackend, sizeHint, type BackendPreference } from '../engine/backend';
@@ -129,8 +130,14 @@ function trainSettings(model: Model, options: TrainOptions): TrainSettings {
 }
 
 /** Refuses, before any allocation, what cannot be trained; returns the model's scheme. */
-function refuseUntrainable(model: Model, { iterations, learningRate }: TrainSettings): Scheme {
+function refuseUntrainable(model: Model, { iterations, learningRate, gradient }: TrainSettings): Scheme {
   const { steps: N, dt: h } = model.options;
+  const noReference = gradient === 'adjoint' ? referenceUnavailable(model) : undefined;
+  if (noReference)
+    throw new TrainError(
+      `the continuous adjoint is not available here: ${noReference.reason}; train with ad`,
+      'reference-unavailable',
+    );
   if (!(Number.isInteger(iterations) && iterations >= 0))
     throw new TrainError(`iterations must be a whole number ≥ 0, not ${iterations}`, 'invalid-options');
   if (!(learningRate > 0) || !Number.isFinite(learningRate))

@@ -164,12 +164,18 @@ describe('maps: the check', () => {
 
   test('the report, the verdict and the hover say that there is no continuous reference', async () => {
     const r = await runCheck(model(MAP), { backend: 'cpu' });
-    assert.match(r.referenceUnavailable ?? '', /no continuous reference/);
+    assert.equal(r.referenceUnavailable?.cause, 'map');
+    assert.match(r.referenceUnavailable?.message ?? '', /no continuous reference/);
+    // The map-model note says it on its line: no second finding.
+    assert.ok(!r.findings.some((f) => f.code === 'reference-unavailable'));
     assert.ok(Number.isNaN(r.referenceError));
     assert.equal(r.verdict?.kind, 'inconclusive');
-    assert.match(r.verdict!.explanation, /finite differences only \(AD agrees with them: relative error/);
+    assert.match(
+      r.verdict!.explanation,
+      /no continuous reference: a map has no continuous flow; AD agrees with finite differences \(relative error/,
+    );
     const md = reportHoverMarkdown({ report: r, reportIsCurrent: true });
-    assert.match(md, /no continuous reference \(a map\)/);
+    assert.match(md, /continuous reference n\/a: a map has no continuous flow/);
     assert.doesNotMatch(md, /reference error/);
   });
 
@@ -180,14 +186,14 @@ describe('maps: the check', () => {
     writeFileSync(file, MAP);
     const text = spawnSync(process.execPath, [cli, 'check', file, '--backend', 'cpu'], { encoding: 'utf8' });
     assert.equal(text.status, 0, text.stderr);
-    assert.match(text.stdout, /^continuous reference: none — a map has/m);
+    assert.match(text.stdout, /^continuous reference: n\/a, a map has no continuous flow \(see the map-model note\)/m);
     // α, β and the error against a reference are n/a for every parameter: nothing to compare with.
     for (const p of ['a', 'b', 'c'])
       assert.match(text.stdout, new RegExp(`^${p} +\\[\\] +(shared +- +-|per-step +n/a +n/a) +n/a `, 'm'));
     assert.match(text.stderr, /information: x\(t\+1\) = … makes this model a map.*\[map-model\]/);
     const json = spawnSync(process.execPath, [cli, 'check', file, '--json', '--backend', 'cpu'], { encoding: 'utf8' });
     const report = JSON.parse(json.stdout);
-    assert.match(report.referenceUnavailable, /no continuous reference/);
+    assert.equal(report.referenceUnavailable.cause, 'map');
     assert.equal(report.referenceError, null); // NaN in JSON
     assert.ok(report.diagnostics.some((d: { code: string }) => d.code === 'map-model'));
     const refine = spawnSync(process.execPath, [cli, 'check', file, '--refine', '--backend', 'cpu'], {

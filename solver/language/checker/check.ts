@@ -14,17 +14,22 @@ import type {
   DataDecl,
   Diagnostic,
   Equation,
+  Expr,
   Loss,
   Model,
+  ModelEvent,
   ParamDecl,
   StateDecl,
 } from '../../model';
+import { solveExpressions } from '../../model';
 import { schemeDiagnostics } from '../../schemes/analysis';
 import type { EquationStmt, LossStmt, Program } from '../ast';
 import { diag } from '../ranges';
 import { CheckContext } from './context';
 import { checkInits, checkParams, declareNames, functionArgs } from './declarations';
 import { checkEquations, checkLoss, collectStates, reportUnused } from './equations';
+import { checkEvents } from './events';
+import { checkDelayBounds } from './delays';
 import { ExpressionChecker } from './expressions';
 import { checkOptions, readDataSets, type CheckedOptions } from './options';
 import { mapEquations, mapOptions } from '../maps';
@@ -43,9 +48,12 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   // User-function arguments that hide a declared name.
   for (const sym of ctx.symbols.values()) if (sym.kind === 'function') functionArgs(ctx, sym.stmt);
   const params = checkParams(ctx, exprs, st);
-  const inits = checkInits(ctx, exprs, st);
+  const histories = new Map<string, Expr>();
+  const inits = checkInits(ctx, exprs, st, histories);
   const equations = checkEquations(ctx, exprs, equationStmts);
-  const states = collectStates(ctx, equations, broken, inits);
+  const states = collectStates(ctx, equations, broken, inits, histories);
+  const events = checkEvents(ctx, exprs, st);
+  checkDelayBounds(ctx, solveExpressions({ equations: equations.list, events }), options.options);
   const loss = checkLoss(
     ctx,
     exprs,
@@ -59,7 +67,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
     if (keyword) p.readOnlyBy = keyword;
   }
   const list = isMap ? mapEquations(equations.list, states) : equations.list;
-  return finish(ctx, { ...options, states, params, equations: list, data, loss });
+  return finish(ctx, { ...options, states, params, equations: list, data, loss, events });
 }
 
 interface CheckedParts extends CheckedOptions {
@@ -68,12 +76,13 @@ interface CheckedParts extends CheckedOptions {
   equations: Equation[];
   data: DataDecl[];
   loss: Loss | undefined;
+  events: ModelEvent[];
 }
 
 /** The model when nothing is an error, after the scheme analysis; the diagnostics in text order. */
 function finish(
   ctx: CheckContext,
-  { states, params, equations: eqList, data, schemes, options, optionLines, loss }: CheckedParts,
+  { states, params, equations: eqList, data, schemes, options, optionLines, loss, events }: CheckedParts,
 ): Analysis {
   const sortDiagnostics = (): void => {
     ctx.diagnostics.sort(
@@ -87,6 +96,7 @@ function finish(
   }
   const model: Model = { states, params, equations: eqList, data, schemes, options, optionLines };
   if (loss) model.loss = loss;
+  if (events.length > 0) model.events = events;
   // Static analysis of the scheme (per-step parameters at risk, weak stability…).
   try {
     for (const d of schemeDiagnostics(model)) ctx.report(d);

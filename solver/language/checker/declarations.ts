@@ -265,16 +265,31 @@ export function paramInit(
 }
 
 /** Initial values of the states, by lower-case state name. */
-export function checkInits(ctx: CheckContext, exprs: ExpressionChecker, st: Statement[]): Map<string, Expr> {
+/**
+ * The initial values; `histories` receives XPPAUT's `x(0) = expr of t`, the history t < t0 of a state
+ * that `delay(x, tau)` reads (its initial value too, unless an `init` line gives one).
+ */
+export function checkInits(
+  ctx: CheckContext,
+  exprs: ExpressionChecker,
+  st: Statement[],
+  histories = new Map<string, Expr>(),
+): Map<string, Expr> {
   const inits = new Map<string, Expr>();
   for (const s of st) {
     if (s.kind !== 'init') continue;
-    for (const item of s.items) init(ctx, exprs, item, inits);
+    for (const item of s.items) init(ctx, exprs, item, inits, histories);
   }
   return inits;
 }
 
-export function init(ctx: CheckContext, exprs: ExpressionChecker, item: InitItem, inits: Map<string, Expr>): void {
+export function init(
+  ctx: CheckContext,
+  exprs: ExpressionChecker,
+  item: InitItem,
+  inits: Map<string, Expr>,
+  histories?: Map<string, Expr>,
+): void {
   const sym = ctx.lookup(item.name, item.nameRange);
   if (sym?.kind === 'opaque') return;
   if (!sym || sym.kind !== 'state') {
@@ -285,7 +300,16 @@ export function init(ctx: CheckContext, exprs: ExpressionChecker, item: InitItem
     return;
   }
   const key = sym.name.toLowerCase();
-  const value = exprs.expr(item.value, { ctx: 'const', dynamic: { value: false } });
+  const reads = { value: false };
+  const value = exprs.expr(item.value, { ctx: 'const', dynamic: reads, history: !!histories && item.form === 'x(0)' });
+  if (reads.value && histories) {
+    if (histories.has(key))
+      ctx.error('duplicate-declaration', `State '${sym.name}' already has a history x(0) = … of t`, item.nameRange);
+    else if (value.shape && value.shape.length === 0) histories.set(key, value);
+    else if (value.shape)
+      ctx.error('init-shape', `The history of '${sym.name}' must be a scalar formula of t`, item.value.range);
+    return;
+  }
   if (inits.has(key)) {
     ctx.error('duplicate-declaration', `State '${sym.name}' already has an initial value`, item.nameRange);
     return;

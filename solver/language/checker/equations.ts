@@ -69,6 +69,7 @@ export function collectStates(
   { byState: eqByState }: Equations,
   { brokenEquations }: BrokenLines,
   inits: Map<string, Expr>,
+  histories: Map<string, Expr> = new Map(),
 ): StateDecl[] {
   const states: StateDecl[] = [];
   for (const sym of ctx.symbols.values()) {
@@ -80,6 +81,8 @@ export function collectStates(
     const decl: StateDecl = { name: sym.name, shape: sym.shape, range: sym.range, nameRange: sym.nameRange };
     const init = inits.get(key);
     if (init) decl.init = init;
+    const history = histories.get(key);
+    if (history) decl.history = history;
     states.push(decl);
   }
   return states;

@@ -29,6 +29,8 @@ export interface Scope {
   bindings?: Map<string, Expr>;
   /** Set when the expression reads a state or `t` (it cannot be a constant). */
   dynamic: { value: boolean };
+  /** A constant that may read `t`: XPPAUT's history `x(0) = expr of t` of a delayed state. */
+  history?: boolean;
 }
 
 /** Checks expressions against the declared names of one model. */
@@ -162,7 +164,7 @@ export class ExpressionChecker {
 
   /** The time `t`: read by right-hand sides only. */
   private time(range: Range, scope: Scope): Expr {
-    if (scope.ctx === 'const') {
+    if (scope.ctx === 'const' && !scope.history) {
       this.ctx.error('not-constant', 'Initial values must be constant; the time t is not available here', range);
       return { kind: 'name', name: 't', range };
     }
@@ -406,6 +408,7 @@ export class ExpressionChecker {
     }
 
     if (sym?.kind === 'function') return this.userCall(e, sym, scope, bad);
+    if (key === 'delay' && !sym) return this.delayCall(e, scope, bad);
 
     if (sym?.kind === 'opaque') return bad();
     if (sym) {
@@ -468,6 +471,46 @@ export class ExpressionChecker {
       return bad();
     }
     return { kind: 'stateAtEnd', state: sym.name, range: e.range, shape: sym.shape };
+  }
+
+  /**
+   * XPPAUT `delay(x, tau)`: state x at time t − tau (engine/delays.ts), in right-hand sides only. The
+   * checked node is the call with the state's name and the checked delay; its shape is the state's.
+   */
+  private delayCall(e: Extract<Expr, { kind: 'call' }>, scope: Scope, bad: () => Expr): Expr {
+    if (e.args.length !== 2) {
+      this.ctx.error('bad-arity', `delay(x, tau) takes 2 arguments, found ${e.args.length}`, e.range);
+      return bad();
+    }
+    if (scope.ctx !== 'rhs') {
+      this.ctx.error(
+        'unsupported',
+        `delay(…) reads the history of a state during the solve: use it in equations, not in ${scope.ctx === 'loss' ? 'the loss' : 'a constant'}`,
+        e.calleeRange,
+      );
+      return bad();
+    }
+    const target = this.expr(e.args[0], scope);
+    const state = target.kind === 'name' ? this.ctx.symbols.get(target.name.toLowerCase()) : undefined;
+    const lag = this.expr(e.args[1], scope);
+    if (state?.kind !== 'state' || target.kind !== 'name') {
+      if (target.shape)
+        this.ctx.error('unsupported', 'The first argument of delay(x, tau) must be a state', e.args[0].range);
+      return bad();
+    }
+    if (lag.shape && lag.shape.length !== 0) {
+      this.ctx.error('shape-mismatch', `The delay tau must be a scalar, not ${describeShape(lag.shape)}`, lag.range);
+      return bad();
+    }
+    scope.dynamic.value = true;
+    return {
+      kind: 'call',
+      callee: 'delay',
+      args: [target, lag],
+      range: e.range,
+      calleeRange: e.calleeRange,
+      shape: state.shape,
+    };
   }
 
   /** A built-in: its arity, then the broadcast shape of its arguments (a scalar for a reduction). */

@@ -1,0 +1,45 @@
+// Models whose continuous reference gradient ODE Lens does not compute, and why. The reference
+// (engine/reference.ts) solves the adjoint of a smooth ODE; some models are not one:
+// - maps (`x(t+1)=`, `meth=discrete`): there is no flow at all, only the iterated map (the front end's
+//   map-model note says so on its line);
+// - events (`global`): a reset makes the flow jump, and the gradient of the flow across a jump needs
+//   the adjoint's jump condition at the event time (the saltation matrix, with the sensitivity of the
+//   event time), which a plain adjoint lacks; the discrete network's AD differentiates the reset map
+//   at the grid point where it fires, with no gradient of the firing time;
+// - delays (`delay(x, tau)`): the adjoint of a delay equation runs backward with advanced arguments
+//   p(t + tau), which the reference's ODE adjoint does not have.
+// The check then skips the reference, says so on the construct's line, and the report, hovers and the
+// CLI show n/a with this reason instead of an error figure.
+import { delayCalls, findOption, solveExpressions, type Model } from '../model';
+import { MAP_NO_REFERENCE } from '../presentation/referenceText';
+import { isMapScheme } from '../schemes/registry';
+import type { ReferenceUnavailable } from '../report';
+
+export function referenceUnavailable(model: Model): ReferenceUnavailable | undefined {
+  if (isMapScheme(model.options.meth))
+    return {
+      cause: 'map',
+      reason: 'a map has no continuous flow',
+      message: `No continuous reference: ${MAP_NO_REFERENCE}.`,
+      range: findOption(model, 'meth')?.valueRange ?? model.equations[0].range,
+    };
+  const event = model.events?.[0];
+  if (event)
+    return {
+      cause: 'events',
+      reason: 'the model has events (global)',
+      message:
+        'No continuous reference gradient for a model with events: a reset makes the trajectory jump, and the gradient of the flow across a jump needs a jump condition on the adjoint at the event time (with the sensitivity of the event time) that the plain adjoint does not have. AD and finite differences check the discrete network, which applies the reset at the grid point where the condition crosses; errors against the reference are n/a.',
+      range: event.range,
+    };
+  const delay = delayCalls(solveExpressions(model))[0];
+  if (delay)
+    return {
+      cause: 'delays',
+      reason: 'the model has delays (delay(x, tau))',
+      message:
+        'No continuous reference gradient for a delay equation: its adjoint runs backward with advanced arguments p(t + tau), which the reference solver does not implement. AD and finite differences check the discrete network, whose history is interpolated linearly on the grid; errors against the reference are n/a.',
+      range: delay.range,
+    };
+  return undefined;
+}
