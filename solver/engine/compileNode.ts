@@ -11,7 +11,7 @@ import type { TF, Tensor } from './tf';
 import { matrixProduct } from './matrixProduct';
 import { broadcast, sameShape } from '../ops/shapes';
 import {
-  engineFunction,
+  modelFunction,
   NEGATE,
   OPERATORS,
   POWER_FORMS,
@@ -575,7 +575,7 @@ export class NodeCompiler {
   private call(e: Extract<Expr, { kind: 'call' }>, inLoss: boolean, final: boolean): Node {
     const args = e.args.map((a) => this.compile(a, inLoss, final));
     const name = e.callee;
-    const op = engineFunction(name, args.length);
+    const op = modelFunction(this.model.tables, name, args.length);
     if (!op)
       throw new CompileError(
         `function ${name} is not supported by the engine`,

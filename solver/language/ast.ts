@@ -150,6 +150,25 @@ export interface DataStmt {
   range: Range;
 }
 
+/** XPPAUT `table NAME % npts xlo xhi formula(t)` or `table NAME file.tab`. */
+export interface TableStmt {
+  kind: 'table';
+  name: string;
+  nameRange: Range;
+  source:
+    | { kind: 'formula'; npts: Expr; xlo: Expr; xhi: Expr; formula: Expr }
+    | { kind: 'file'; path: string; pathRange: Range };
+  range: Range;
+}
+
+/** XPPAUT `wiener NAME, …` (abbreviated `w`): one statement per name. */
+export interface WienerStmt {
+  kind: 'wiener';
+  name: string;
+  nameRange: Range;
+  range: Range;
+}
+
 /** One `key=[…]` of a scheme line. */
 export interface SchemeCoeff {
   key: string;
@@ -182,7 +201,9 @@ export type Statement =
   | BrokenStmt
   | DoneStmt
   | DataStmt
-  | SchemeStmt;
+  | SchemeStmt
+  | TableStmt
+  | WienerStmt;
 
 export interface Program {
   statements: Statement[];
@@ -208,6 +229,8 @@ export function statementExpressions(s: Statement): Expr[] {
       return s.items.map((i) => i.value);
     case 'number':
       return s.items.map((i) => i.value);
+    case 'table':
+      return s.source.kind === 'formula' ? [s.source.npts, s.source.xlo, s.source.xhi, s.source.formula] : [];
     case 'param':
       return s.items.flatMap((i) =>
         !i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std],

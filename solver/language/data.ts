@@ -188,3 +188,17 @@ function observations(path: string, rows: string[][], interval: [number, number]
   }
   return { times, columns: header.filter((_, c) => c !== timeCol), values };
 }
+
+/**
+ * The text of another file a model names (a `table` file), found and read as data files are: relative to
+ * the model, inside the workspace only. Returns the text or why it cannot be read.
+ */
+export function readWorkspaceFile(
+  path: string,
+  context: AnalysisContext,
+): { text: string } | { failure: string; code: Diagnostic['code'] } {
+  const located = locate({ path } as DataStmt, context);
+  if (failed(located)) return located;
+  const text = readText(path, context, located);
+  return typeof text === 'string' ? { text } : text;
+}

@@ -25,6 +25,7 @@ import {
   isArrayProblem,
 } from './arrays';
 import { desugarIndexedNames } from './indexedNames';
+import { expandIndexedSums, INDEX_NAME, INDEXED_SUM } from './indexedSums';
 import type { ArrayOrigin } from './vectorize';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
@@ -54,20 +55,9 @@ const COMPARISON_OPS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==',
 /** Recognised constructs that this release does not support: keyword → [severity, message]. */
 const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', string]> = new Map(
   Object.entries({
-    table: ['error', 'Tables (`table`) are not supported by ODE Lens yet'],
     markov: ['error', 'Markov variables (`markov`) are not supported by ODE Lens; the model cannot be simulated'],
     volterra: ['error', 'Volterra integrals are not supported by ODE Lens yet'],
     special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
-    // XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation.
-    ...Object.fromEntries(
-      ['wiener', 'w'].map((k) => [
-        k,
-        [
-          'error',
-          `Wiener (noise) variables (\`${k}\`) are not supported by ODE Lens: gradient checks need a deterministic model`,
-        ],
-      ]),
-    ),
     global: ['error', 'Global flags (`global`, events) are not supported by ODE Lens yet'],
     // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
     ...Object.fromEntries(
@@ -99,9 +89,11 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
 );
 
 /** Unsupported constructs whose second word is the name they declare. */
-const DECLARING_UNSUPPORTED = new Set(['markov', 'table', 'wiener', 'w', 'special', 'volterra', 'solv', 'solve']);
-/** Unsupported constructs that declare a list of names (`wiener w1, w2`). */
-const LIST_DECLARING = new Set(['wiener', 'w']);
+const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'volterra', 'solv', 'solve']);
+/** Unsupported constructs that declare a list of names. */
+const LIST_DECLARING = new Set<string>();
+/** XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation. */
+const WIENER_KEYWORDS = new Set(['wiener', 'w']);
 
 export interface ParseResult {
   program: Program;
@@ -142,6 +134,8 @@ class Parser {
   private readonly arrayOrigins = new Map<Statement, ArrayOrigin>();
   /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
   private inMarkov = false;
+  /** Inside the `of(…)` of an indexed sum, where `i'` is its index. */
+  private inIndexedSum = false;
 
   constructor(private readonly text: string) {
     this.lexer = new Lexer(text);
@@ -159,6 +153,7 @@ class Parser {
       else done = this.arrayLine(toks);
       if (done || last.kind === 'eof') break;
     }
+    expandIndexedSums(this.statements, this.diagnostics);
     desugarIndexedNames(this.statements);
     return {
       program: { statements: this.statements, refusedReads: [...this.refusedReads] },
@@ -345,9 +340,6 @@ class Parser {
       if (lw === 'int' && (this.isPunct(next, '{') || this.isPunct(next, '['))) {
         return 'Volterra integrals (`int{…}`, `int[…]{…}`) are not supported by ODE Lens: it checks ordinary differential equations';
       }
-      if (lw === 'of' && this.isPunct(next, '(') && i > 0 && this.isPunct(toks[i - 1], ')')) {
-        return "XPPAUT's indexed sum `sum(i1,i2)of(… i' …)` is not supported by ODE Lens yet";
-      }
     }
     return undefined;
   }
@@ -512,6 +504,8 @@ class Parser {
     } else if (AUX_KEYWORDS.has(lw)) this.aux();
     else if (lw === 'data') this.dataDecl();
     else if (lw === 'scheme') this.schemeDecl();
+    else if (lw === 'table') this.tableDecl();
+    else if (WIENER_KEYWORDS.has(lw)) this.wienerDecl();
     else if (UNSUPPORTED.has(lw)) this.unsupportedLine(first, lw);
     else {
       const second = this.peek(1);
@@ -839,6 +833,68 @@ class Parser {
     });
   }
 
+  /** `table NAME % npts xlo xhi formula` (the formula of t), or `table NAME file.tab` (a quoted or bare path). */
+  private tableDecl(): void {
+    const kw = this.next();
+    const name = this.expectIdent("after 'table' (table NAME % npts xlo xhi formula, or table NAME file.tab)");
+    const p = this.peek();
+    if (this.isPunct(p, '%')) {
+      this.next();
+      const npts = this.unary();
+      const xlo = this.unary();
+      const xhi = this.unary();
+      const formula = this.expr();
+      this.expectLineEnd('after the formula of the table');
+      this.statements.push({
+        kind: 'table',
+        name: name.text,
+        nameRange: tokenRange(name),
+        source: { kind: 'formula', npts, xlo, xhi, formula },
+        range: this.lineRangeFrom(kw),
+      });
+      return;
+    }
+    if (this.atLineEnd() || this.isPunct(p, '@') || (p.kind === 'ident' && /^(conv|sparse)$/i.test(p.text))) {
+      // Two-variable tables (`@ file`) and the old network forms: reported, the name stays known.
+      if (!this.atLineEnd()) {
+        this.unsupported(kw, 'error', `This form of \`table\` (\`${p.text}\`) is not supported by ODE Lens`);
+        this.statements.push({
+          kind: 'opaque',
+          keyword: 'table',
+          name: name.text,
+          nameRange: tokenRange(name),
+          range: this.wholeLine(kw),
+        });
+        return;
+      }
+      this.fail(tokenRange(p), `Expected '%' or a file name after 'table ${name.text}', found ${describe(p)}`);
+    }
+    // The path: a string, or the raw text of the rest of the line (XPPAUT writes it bare: w.tab).
+    const rest = this.toks.slice(this.pos).filter((t) => t.kind !== 'newline' && t.kind !== 'eof');
+    const last = rest[rest.length - 1];
+    const quoted = rest.length === 1 && p.kind === 'string';
+    const path = quoted ? p.text.slice(1, -1) : this.text.slice(p.offset, last.offset + last.end - last.col);
+    this.pos += rest.length;
+    this.statements.push({
+      kind: 'table',
+      name: name.text,
+      nameRange: tokenRange(name),
+      source: { kind: 'file', path, pathRange: span(tokenRange(p), tokenRange(last)) },
+      range: this.lineRangeFrom(kw),
+    });
+  }
+
+  /** `wiener w1, w2` (or `w w1 w2`): one statement per name. */
+  private wienerDecl(): void {
+    const kw = this.next();
+    const range = this.wholeLine(kw);
+    do {
+      const name = this.expectIdent(`after '${kw.text}' (wiener NAME, …)`);
+      this.statements.push({ kind: 'wiener', name: name.text, nameRange: tokenRange(name), range });
+      if (this.isPunct(this.peek(), ',')) this.next();
+    } while (!this.atLineEnd());
+  }
+
   /** `scheme NAME rk a=[[…]] b=[…] c=[…]` or `scheme NAME lmm alpha=[…] beta=[…]` */
   private schemeDecl(): void {
     const kw = this.next();
@@ -1159,6 +1215,24 @@ class Parser {
     return e;
   }
 
+  /** XPPAUT's `sum(i1, i2)of(expr)` after `sum(i1, i2)`: `i'` is the index inside `of(…)` (expanded by indexedSums.ts). */
+  private indexedSum(sum: Token, bounds: Expr[]): Expr {
+    if (bounds.length !== 2)
+      this.fail(tokenRange(sum), `sum(i1, i2)of(…) takes two bounds, found ${bounds.length}`, 'bad-arity');
+    this.next();
+    this.next();
+    const outer = this.inIndexedSum;
+    this.inIndexedSum = true;
+    try {
+      const body = this.expr();
+      const close = this.expectPunct(')', 'to close sum(…)of(…)');
+      const range = span(tokenRange(sum), tokenRange(close));
+      return { kind: 'call', callee: INDEXED_SUM, args: [...bounds, body], range, calleeRange: tokenRange(sum) };
+    } finally {
+      this.inIndexedSum = outer;
+    }
+  }
+
   /** `if(c)then(a)else(b)` after the `if` name. */
   private conditional(ifTok: Token): Expr {
     const part = (word: string): Expr => {
@@ -1190,6 +1264,10 @@ class Parser {
       this.next();
       return { kind: 'number', value: t.value ?? NaN, range: tokenRange(t) };
     }
+    if (t.kind === 'ident' && this.inIndexedSum && this.isIdent(t, 'i') && this.isPunct(this.peek(1), "'")) {
+      this.next();
+      return { kind: 'name', name: INDEX_NAME, range: span(tokenRange(t), tokenRange(this.next())) };
+    }
     if (t.kind === 'ident') {
       this.next();
       const range = tokenRange(t);
@@ -1207,6 +1285,8 @@ class Parser {
           }
         }
         const close = this.expectPunct(')', `to close the call of ${t.text}`);
+        if (this.isIdent(t, 'sum') && this.isIdent(this.peek(), 'of') && this.isPunct(this.peek(1), '('))
+          return this.indexedSum(t, args);
         return { kind: 'call', callee: t.text, args, range: span(range, tokenRange(close)), calleeRange: range };
       }
       return { kind: 'name', name: t.text, range };

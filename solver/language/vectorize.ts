@@ -34,7 +34,7 @@ import {
   type StateStmt,
   type Statement,
 } from './ast';
-import { BUILTINS, LOWERED } from './builtins';
+import { BUILTINS, LOWERED, NOISE_FUNCTIONS } from './builtins';
 
 /** Where an expanded statement came from: its array line, the base name its left side extends, and j. */
 export interface ArrayOrigin {
@@ -377,6 +377,7 @@ class Vectorizer {
       }
       case 'call': {
         const callee = e0.callee.toLowerCase();
+        if (NOISE_FUNCTIONS.has(callee)) throw new NotVectorizable(); // one realisation per element
         if (
           es.some(
             (e) => (e as typeof e0).callee.toLowerCase() !== callee || (e as typeof e0).args.length !== e0.args.length,

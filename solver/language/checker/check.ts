@@ -27,6 +27,7 @@ import { checkInits, checkParams, declareNames, functionArgs } from './declarati
 import { checkEquations, checkLoss, collectStates, reportUnused } from './equations';
 import { ExpressionChecker } from './expressions';
 import { checkOptions, readDataSets, type CheckedOptions } from './options';
+import { buildTables, modelTables } from './tables';
 
 export function check(program: Program, parseDiagnostics: Diagnostic[], context: AnalysisContext = {}): Analysis {
   const ctx = new CheckContext(context, parseDiagnostics);
@@ -35,6 +36,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const broken = declareNames(ctx, st);
   const options = checkOptions(ctx, exprs, st, broken.broken);
   const data = readDataSets(ctx, options.options);
+  buildTables(ctx, exprs, options.options);
   // User-function arguments that hide a declared name.
   for (const sym of ctx.symbols.values()) if (sym.kind === 'function') functionArgs(ctx, sym.stmt);
   const params = checkParams(ctx, exprs, st);
@@ -81,6 +83,8 @@ function finish(
   }
   const model: Model = { states, params, equations: eqList, data, schemes, options, optionLines };
   if (loss) model.loss = loss;
+  const tables = modelTables(ctx);
+  if (tables.length > 0) model.tables = tables;
   // Static analysis of the scheme (per-step parameters at risk, weak stability…).
   try {
     for (const d of schemeDiagnostics(model)) ctx.report(d);

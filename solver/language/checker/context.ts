@@ -1,8 +1,19 @@
 // The checker's state shared by its phases: the diagnostics so far (deduplicated),
 // the declared names, which of them are read, and the declared schemes.
 import { closest, distance } from 'fastest-levenshtein';
-import type { AnalysisContext, DataDecl, Diagnostic, Expr, Range, Shape } from '../../model';
-import type { AuxStmt, DataStmt, FixedStmt, FunctionStmt, NumberItem, ParamItem, SchemeStmt } from '../ast';
+import type { AnalysisContext, DataDecl, Diagnostic, Expr, Range, Shape, TableDecl } from '../../model';
+import type {
+  AuxStmt,
+  DataStmt,
+  FixedStmt,
+  FunctionStmt,
+  NumberItem,
+  ParamItem,
+  SchemeStmt,
+  TableStmt,
+  WienerStmt,
+} from '../ast';
+import type { NoiseSource } from './noise';
 import { diag, rangeKey } from '../ranges';
 
 export type Sym =
@@ -13,6 +24,10 @@ export type Sym =
   | { kind: 'function'; name: string; stmt: FunctionStmt; busy: boolean }
   | { kind: 'aux'; name: string; stmt: AuxStmt }
   | { kind: 'data'; name: string; stmt: DataStmt; decl?: DataDecl }
+  /** XPPAUT `table`: its samples once read or computed (checker/tables.ts). */
+  | { kind: 'table'; name: string; stmt: TableStmt; decl?: TableDecl }
+  /** XPPAUT `wiener`: white noise, one seeded realisation (checker/noise.ts). */
+  | { kind: 'wiener'; name: string; stmt: WienerStmt; decl?: TableDecl }
   /** Declared by an unsupported construct (already reported): uses are silent errors. */
   | { kind: 'opaque'; name: string; keyword: string };
 
@@ -25,6 +40,8 @@ export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
   function: 'function',
   aux: 'aux',
   data: 'data set',
+  table: 'table',
+  wiener: 'Wiener variable',
   opaque: 'name',
 };
 
@@ -58,6 +75,8 @@ export class CheckContext {
   readonly used = new Set<Sym>();
   /** Declared schemes by lower-case name. */
   readonly schemes = new Map<string, SchemeStmt>();
+  /** The seeded noise of this check, once the options are known (checker/noise.ts). */
+  noise: NoiseSource | undefined;
 
   constructor(
     readonly context: AnalysisContext,

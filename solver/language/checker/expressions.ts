@@ -17,6 +17,8 @@ import { LOWERED_FUNCTIONS, lowerCall } from '../../ops/table';
 import { evalConst } from './constants';
 import { KIND_WORD, type CheckContext, type Sym } from './context';
 import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
+import { noiseSample, wienerRead } from './noise';
+import { isRealisation, tableCall } from './tables';
 
 /** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
 export const MAX_EXPANDED_NODES = 200_000;
@@ -213,6 +215,11 @@ export class ExpressionChecker {
         if (!sym.decl) return { kind: 'name', name: sym.name, range }; // its file is already reported
         return { kind: 'name', name: sym.name, range, shape: [sym.decl.times.length, sym.decl.columns.length] };
       }
+      case 'table':
+        this.ctx.error('undefined-name', `'${sym.name}' is a table; call it as ${sym.name}(x)`, range);
+        return { kind: 'name', name: sym.name, range };
+      case 'wiener':
+        return wienerRead(this.ctx, sym, scope, range);
       case 'opaque':
         return { kind: 'name', name: sym.name, range };
     }
@@ -386,6 +393,7 @@ export class ExpressionChecker {
       range: e.range,
       calleeRange: e.calleeRange,
     });
+    if (isRealisation(this.ctx, e.callee, scope)) return { ...e, shape: [] }; // made by noise.ts, already checked
     const sym = scope.bindings?.has(key) ? undefined : this.ctx.lookup(e.callee, e.calleeRange);
 
     // x(T): the state at the final time; x(obs): at the observation times of a data set.
@@ -402,10 +410,14 @@ export class ExpressionChecker {
         );
         return bad();
       }
-      return this.expr(lowerCall(lowered, e), scope);
+      return this.expr(
+        lowerCall(lowered, e, (kind) => noiseSample(this.ctx, key, kind, scope, e.range)),
+        scope,
+      );
     }
 
     if (sym?.kind === 'function') return this.userCall(e, sym, scope, bad);
+    if (sym?.kind === 'table') return tableCall(this.ctx, sym, e, (a) => this.expr(a, scope), bad);
 
     if (sym?.kind === 'opaque') return bad();
     if (sym) {

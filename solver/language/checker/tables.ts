@@ -1,0 +1,187 @@
+// XPPAUT tables: `table f % npts xlo xhi formula` samples the formula of t at
+// npts even points from xlo to xhi; `table f file.tab` reads XPPAUT's table
+// file (npts, xlo, xhi, then npts values, one a line; tabular.c, load_table).
+// A call f(x) interpolates linearly between the samples and extrapolates with
+// the end segments' slopes, as XPPAUT's lookup does; it is differentiable in x
+// (the slope of x's segment). The samples are constants: a formula that reads a
+// parameter is sampled at the parameter's initial value (an information note
+// says so), as XPPAUT samples it at the parameter's current value.
+import type { Expr, ModelOptions, Range, TableDecl } from '../../model';
+import type { TableStmt } from '../ast';
+import { readWorkspaceFile } from '../data';
+import { diag } from '../ranges';
+import { modelFunction } from '../../ops/table';
+import { evalConst } from './constants';
+import type { CheckContext, Sym } from './context';
+import type { ExpressionChecker, Scope } from './expressions';
+import { declareWiener, NoiseSource } from './noise';
+
+/** Most samples a table may have. */
+export const MAX_TABLE_POINTS = 100_000;
+
+/** Noise and tables: the seeded noise source, each Wiener variable's realisation, then each table's samples. */
+export function buildTables(ctx: CheckContext, exprs: ExpressionChecker, options: ModelOptions): void {
+  ctx.noise = new NoiseSource(options, ctx);
+  for (const sym of ctx.symbols.values()) if (sym.kind === 'wiener') declareWiener(ctx, sym);
+  for (const sym of ctx.symbols.values()) if (sym.kind === 'table') sym.decl = tableSamples(ctx, exprs, sym.stmt);
+}
+
+/** Every table and noise realisation the checked model calls. */
+export function modelTables(ctx: CheckContext): TableDecl[] {
+  const out: TableDecl[] = [];
+  for (const sym of ctx.symbols.values()) if (sym.kind === 'table' && sym.decl) out.push(sym.decl);
+  return [...out, ...(ctx.noise?.tables ?? [])];
+}
+
+function tableSamples(ctx: CheckContext, exprs: ExpressionChecker, s: TableStmt): TableDecl | undefined {
+  const src = s.source;
+  const made = src.kind === 'file' ? fileSamples(ctx, s, src) : formulaSamples(ctx, exprs, s, src);
+  if (!made) return undefined;
+  return { name: s.name, ...made, interpolation: 'linear', origin: 'table', range: s.range };
+}
+
+type Samples = Pick<TableDecl, 'xlo' | 'dx' | 'values'>;
+
+function invalid(ctx: CheckContext, message: string, range: Range): undefined {
+  ctx.error('invalid-table', message, range);
+  return undefined;
+}
+
+/** The names a parse tree reads (lower case), without recursion. */
+function namesRead(e: Expr): Set<string> {
+  const out = new Set<string>();
+  const stack = [e];
+  while (stack.length > 0) {
+    const x = stack.pop() as Expr;
+    if (x.kind === 'name') out.add(x.name.toLowerCase());
+    else if (x.kind === 'call') stack.push(...x.args);
+    else if (x.kind === 'unary') stack.push(x.operand);
+    else if (x.kind === 'binary') stack.push(x.left, x.right);
+    else if (x.kind === 'if') stack.push(x.cond, x.then, x.else);
+    else if (x.kind === 'vector') stack.push(...x.elements);
+    else if (x.kind === 'index') stack.push(x.target);
+  }
+  return out;
+}
+
+/** The formula's samples: t bound to each abscissa, the scalar parameters it reads to their initial values. */
+function formulaSamples(
+  ctx: CheckContext,
+  exprs: ExpressionChecker,
+  s: TableStmt,
+  src: Extract<TableStmt['source'], { kind: 'formula' }>,
+): Samples | undefined {
+  const npts = exprs.constNumber(src.npts, 'The number of points of a table');
+  const xlo = exprs.constNumber(src.xlo, 'The xlo of a table');
+  const xhi = exprs.constNumber(src.xhi, 'The xhi of a table');
+  if (npts === undefined || xlo === undefined || xhi === undefined) return undefined;
+  if (!Number.isInteger(npts) || npts < 2 || npts > MAX_TABLE_POINTS)
+    return invalid(
+      ctx,
+      `A table has a whole number of points from 2 to ${MAX_TABLE_POINTS}, found ${npts}`,
+      src.npts.range,
+    );
+  if (!(xlo < xhi)) return invalid(ctx, `A table's xlo must be below its xhi, found ${xlo} and ${xhi}`, src.xlo.range);
+  const bindings = new Map<string, Expr>();
+  const frozen: string[] = [];
+  for (const name of namesRead(src.formula)) {
+    const sym = ctx.lookup(name, src.formula.range);
+    if (sym?.kind !== 'param' || sym.shape.length > 0 || sym.item.init?.kind !== 'value') continue;
+    const v = exprs.constNumber(sym.item.init.value, `The value of '${sym.name}'`);
+    if (v === undefined) continue;
+    bindings.set(name, { kind: 'number', value: v, range: src.formula.range, shape: [] });
+    frozen.push(`${sym.name} = ${v}`);
+  }
+  if (frozen.length > 0)
+    ctx.report(
+      diag(
+        'table-parameter',
+        'information',
+        `The table '${s.name}' is sampled at ${frozen.join(', ')}: gradients do not flow through its samples`,
+        src.formula.range,
+      ),
+    );
+  const dx = (xhi - xlo) / (npts - 1);
+  const values: number[] = new Array(npts);
+  for (let k = 0; k < npts; k++) {
+    const x = xlo + k * dx;
+    bindings.set('t', { kind: 'number', value: x, range: src.formula.range, shape: [] });
+    const checked = exprs.expr(src.formula, { ctx: 'const', bindings, dynamic: { value: false } });
+    if (!checked.shape) return undefined; // reported
+    const v = checked.shape.length === 0 ? evalConst(checked) : undefined;
+    if (v === undefined || !Number.isFinite(v))
+      return invalid(ctx, `The formula of table '${s.name}' is not a finite number at t = ${x}`, src.formula.range);
+    values[k] = v;
+  }
+  return { xlo, dx, values };
+}
+
+/** XPPAUT's table file: npts, xlo, xhi, then npts values, each the first number of its line. */
+function fileSamples(
+  ctx: CheckContext,
+  s: TableStmt,
+  src: Extract<TableStmt['source'], { kind: 'file' }>,
+): Samples | undefined {
+  const fail = (why: string): undefined => {
+    ctx.error('table-file', `Table '${s.name}': ${why}`, src.pathRange);
+    return undefined;
+  };
+  const read = readWorkspaceFile(src.path, ctx.context);
+  if (!('text' in read)) return fail(read.failure);
+  const lines = read.text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const first = (k: number) => Number((lines[k] ?? '').trim().split(/\s+/)[0]);
+  const head = (lines[0] ?? '').trim();
+  if (/^[is]/i.test(head))
+    return fail(
+      `"${src.path}" asks for ${head[0].toLowerCase() === 'i' ? 'step' : 'cubic spline'} interpolation, which ODE Lens does not support (linear tables only)`,
+    );
+  const npts = first(0);
+  const xlo = first(1);
+  const xhi = first(2);
+  if (!Number.isInteger(npts) || npts < 2 || npts > MAX_TABLE_POINTS)
+    return fail(`"${src.path}" must start with its number of points (2 to ${MAX_TABLE_POINTS}), found '${head}'`);
+  if (!Number.isFinite(xlo) || !Number.isFinite(xhi) || !(xlo < xhi))
+    return fail(`"${src.path}" must give xlo below xhi on its second and third lines`);
+  const values: number[] = [];
+  for (let k = 0; k < npts; k++) {
+    const v = first(3 + k);
+    if (!Number.isFinite(v)) return fail(`"${src.path}" has no number for point ${k + 1} of ${npts} (line ${4 + k})`);
+    values.push(v);
+  }
+  return { xlo, dx: (xhi - xlo) / (npts - 1), values };
+}
+
+/** `f(x)` for a table f: elementwise in x; a constant x gives the constant sample value. */
+export function tableCall(
+  ctx: CheckContext,
+  sym: Extract<Sym, { kind: 'table' }>,
+  e: Extract<Expr, { kind: 'call' }>,
+  check: (a: Expr) => Expr,
+  bad: () => Expr,
+): Expr {
+  if (e.args.length !== 1) {
+    ctx.error('bad-arity', `The table '${sym.name}' takes 1 argument, found ${e.args.length}`, e.range);
+    return bad();
+  }
+  const arg = check(e.args[0]);
+  if (!sym.decl || !arg.shape) return bad();
+  const x = arg.shape.length === 0 ? evalConst(arg) : undefined;
+  const op = modelFunction([sym.decl], sym.decl.name, 1);
+  if (x !== undefined && op?.kind === 'elementwise' && op.arity === 1)
+    return { kind: 'number', value: op.fold(x), range: e.range, shape: [] };
+  return {
+    kind: 'call',
+    callee: sym.decl.name,
+    args: [arg],
+    range: e.range,
+    calleeRange: e.calleeRange,
+    shape: arg.shape,
+  };
+}
+
+/** A checked call of a noise realisation (made by noise.ts): it reads t. */
+export function isRealisation(ctx: CheckContext, callee: string, scope: Scope): boolean {
+  if (!ctx.noise?.table(callee)) return false;
+  scope.dynamic.value = true;
+  return true;
+}
