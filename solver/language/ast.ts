@@ -169,6 +169,16 @@ export interface WienerStmt {
   range: Range;
 }
 
+/** XPPAUT `special NAME = fn(…)`: a network function (conv, sparse, mmult, …) of one index (checker/special.ts). */
+export interface SpecialStmt {
+  kind: 'special';
+  name: string;
+  nameRange: Range;
+  /** The call after `=`, as parsed. */
+  call: Extract<Expr, { kind: 'call' }>;
+  range: Range;
+}
+
 /** One `key=[…]` of a scheme line. */
 export interface SchemeCoeff {
   key: string;
@@ -203,7 +213,8 @@ export type Statement =
   | DataStmt
   | SchemeStmt
   | TableStmt
-  | WienerStmt;
+  | WienerStmt
+  | SpecialStmt;
 
 export interface Program {
   statements: Statement[];

@@ -41,7 +41,6 @@ export const XPP_UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
   'besseli',
   'lgamma',
   'hom_bcs',
-  'shift',
   'del_shft',
   'int',
   'not',

@@ -47,6 +47,13 @@ export function foldNumber(e: Expr): number | undefined {
   }
 }
 
+/** The name `offset` after an element of a pseudo-array (`u0`, 3 → `u3`), or undefined for other names or below 0. */
+export function offsetName(name: string, offset: number): string | undefined {
+  const m = /^(.*?)(\d+)$/.exec(name);
+  const at = m ? Number(m[2]) + Math.trunc(offset) : -1;
+  return m && at >= 0 ? `${m[1]}${at}` : undefined;
+}
+
 /** Replaces a node's contents in place (the statements hold it). */
 function replace(target: Expr, by: Expr): void {
   const t = target as unknown as Record<string, unknown>;
@@ -67,23 +74,17 @@ class Expander {
     const [x, k] = e.args;
     if (e.args.length !== 2) return this.error('bad-arity', `shift(x, k) takes 2 arguments, found ${e.args.length}`, e);
     const by = foldNumber(k);
-    if (by === undefined)
-      return this.error('not-constant', "The shift k of shift(x, k) must be a constant (numbers, [j] and i')", k);
-    const m = x.kind === 'name' ? /^(.*?)(\d+)$/.exec(x.name) : null;
-    if (!m)
+    if (by === undefined) return e; // a table or a number: the checker resolves it (checker/special.ts)
+    if (x.kind !== 'name' || !/\d$/.test(x.name))
       return this.error(
         'unsupported',
         'shift(x, k) is supported on an element of a pseudo-array (a name ending in its number, such as u0)',
         x,
       );
-    const at = Number(m[2]) + Math.trunc(by);
-    if (at < 0)
-      return this.error(
-        'index-out-of-range',
-        `shift(${x.kind === 'name' ? x.name : ''}, ${by}) names an element below 0`,
-        e,
-      );
-    return { kind: 'name', name: `${m[1]}${at}`, range: e.range };
+    const name = offsetName(x.name, by);
+    if (name === undefined)
+      return this.error('index-out-of-range', `shift(${x.name}, ${by}) names an element below 0`, e);
+    return { kind: 'name', name, range: e.range };
   }
 
   /** The terms of an indexed sum, added pairwise. */

@@ -26,6 +26,7 @@ import {
 } from './arrays';
 import { desugarIndexedNames } from './indexedNames';
 import { expandIndexedSums, INDEX_NAME, INDEXED_SUM } from './indexedSums';
+import { isNetworkFunction } from './networkFunctions';
 import type { ArrayOrigin } from './vectorize';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
@@ -57,7 +58,10 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
   Object.entries({
     markov: ['error', 'Markov variables (`markov`) are not supported by ODE Lens; the model cannot be simulated'],
     volterra: ['error', 'Volterra integrals are not supported by ODE Lens yet'],
-    special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
+    special: [
+      'error',
+      'This `special` function is not supported by ODE Lens (it runs conv, sparse, fconv, fsparse, mmult and fmmult)',
+    ],
     global: ['error', 'Global flags (`global`, events) are not supported by ODE Lens yet'],
     // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
     ...Object.fromEntries(
@@ -504,8 +508,9 @@ class Parser {
     } else if (AUX_KEYWORDS.has(lw)) this.aux();
     else if (lw === 'data') this.dataDecl();
     else if (lw === 'scheme') this.schemeDecl();
-    else if (lw === 'table') this.tableDecl();
+    else if (lw === 'table' || lw === 'tabular') this.tableDecl();
     else if (WIENER_KEYWORDS.has(lw)) this.wienerDecl();
+    else if (lw === 'special' && isNetworkFunction(this.peek(3))) this.specialDecl();
     else if (UNSUPPORTED.has(lw)) this.unsupportedLine(first, lw);
     else {
       const second = this.peek(1);
@@ -880,6 +885,23 @@ class Parser {
       name: name.text,
       nameRange: tokenRange(name),
       source: { kind: 'file', path, pathRange: span(tokenRange(p), tokenRange(last)) },
+      range: this.lineRangeFrom(kw),
+    });
+  }
+
+  /** `special NAME = conv(…)` and the other network functions of special.ts. */
+  private specialDecl(): void {
+    const kw = this.next();
+    const name = this.expectIdent("after 'special'");
+    this.expectPunct('=', `after 'special ${name.text}'`);
+    const call = this.expr();
+    this.expectLineEnd('after the special function');
+    if (call.kind !== 'call') this.fail(call.range, 'Expected a network function such as conv(…) after =');
+    this.statements.push({
+      kind: 'special',
+      name: name.text,
+      nameRange: tokenRange(name),
+      call,
       range: this.lineRangeFrom(kw),
     });
   }

@@ -10,6 +10,7 @@ import type {
   NumberItem,
   ParamItem,
   SchemeStmt,
+  SpecialStmt,
   TableStmt,
   WienerStmt,
 } from '../ast';
@@ -28,6 +29,8 @@ export type Sym =
   | { kind: 'table'; name: string; stmt: TableStmt; decl?: TableDecl }
   /** XPPAUT `wiener`: white noise, one seeded realisation (checker/noise.ts). */
   | { kind: 'wiener'; name: string; stmt: WienerStmt; decl?: TableDecl }
+  /** XPPAUT `special k = conv(…)`: its elements written out once each (checker/special.ts). */
+  | { kind: 'special'; name: string; stmt: SpecialStmt; cache: Map<number, Expr> }
   /** Declared by an unsupported construct (already reported): uses are silent errors. */
   | { kind: 'opaque'; name: string; keyword: string };
 
@@ -42,6 +45,7 @@ export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
   data: 'data set',
   table: 'table',
   wiener: 'Wiener variable',
+  special: 'network function',
   opaque: 'name',
 };
 

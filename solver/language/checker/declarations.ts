@@ -96,6 +96,9 @@ function declareStatement(ctx: CheckContext, s: Statement): void {
     case 'wiener':
       ctx.declare({ kind: s.kind, name: s.name, stmt: s } as Sym, s.nameRange);
       break;
+    case 'special':
+      ctx.declare({ kind: 'special', name: s.name, stmt: s, cache: new Map() }, s.nameRange);
+      break;
     case 'scheme':
       declareScheme(ctx, s);
       break;

@@ -19,6 +19,7 @@ import { KIND_WORD, type CheckContext, type Sym } from './context';
 import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 import { noiseSample, wienerRead } from './noise';
 import { isRealisation, tableCall } from './tables';
+import { shiftCall, specialCall } from './special';
 
 /** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
 export const MAX_EXPANDED_NODES = 200_000;
@@ -31,6 +32,8 @@ export interface Scope {
   bindings?: Map<string, Expr>;
   /** Set when the expression reads a state or `t` (it cannot be a constant). */
   dynamic: { value: boolean };
+  /** In a table's formula: a scalar parameter's initial value, which the table is sampled at (checker/tables.ts). */
+  frozenParam?: (sym: Extract<Sym, { kind: 'param' }>, range: Range) => Expr | undefined;
 }
 
 /** Checks expressions against the declared names of one model. */
@@ -185,12 +188,15 @@ export class ExpressionChecker {
     switch (sym.kind) {
       case 'state':
         return this.stateName(sym, written, range, scope);
-      case 'param':
+      case 'param': {
+        const frozen = scope.frozenParam?.(sym, range);
+        if (frozen) return frozen;
         if (scope.ctx === 'const') {
           this.ctx.error('not-constant', `Initial values must be constant; '${sym.name}' is a parameter`, range);
           return { kind: 'name', name: sym.name, range };
         }
         return { kind: 'name', name: sym.name, range, shape: sym.shape };
+      }
       case 'number': {
         const v = this.numberValue(sym);
         return v === undefined ? { kind: 'number', value: 0, range } : { kind: 'number', value: v, range, shape: [] };
@@ -216,7 +222,8 @@ export class ExpressionChecker {
         return { kind: 'name', name: sym.name, range, shape: [sym.decl.times.length, sym.decl.columns.length] };
       }
       case 'table':
-        this.ctx.error('undefined-name', `'${sym.name}' is a table; call it as ${sym.name}(x)`, range);
+      case 'special':
+        this.ctx.error('undefined-name', `'${sym.name}' is a ${KIND_WORD[sym.kind]}; call it as ${sym.name}(x)`, range);
         return { kind: 'name', name: sym.name, range };
       case 'wiener':
         return wienerRead(this.ctx, sym, scope, range);
@@ -418,6 +425,8 @@ export class ExpressionChecker {
 
     if (sym?.kind === 'function') return this.userCall(e, sym, scope, bad);
     if (sym?.kind === 'table') return tableCall(this.ctx, sym, e, (a) => this.expr(a, scope), bad);
+    if (!sym && key === 'shift') return shiftCall(this.ctx, e, (a) => this.expr(a, scope), bad);
+    if (sym?.kind === 'special') return specialCall(this.ctx, this, sym, e, (a) => this.expr(a, scope), bad);
 
     if (sym?.kind === 'opaque') return bad();
     if (sym) {
@@ -548,7 +557,7 @@ export class ExpressionChecker {
     f.params.forEach((p, i) => bindings.set(p.toLowerCase(), args[i]));
     sym.busy = true;
     try {
-      return this.expr(f.body, { ctx: scope.ctx, bindings, dynamic: scope.dynamic });
+      return this.expr(f.body, { ctx: scope.ctx, bindings, dynamic: scope.dynamic, frozenParam: scope.frozenParam });
     } finally {
       sym.busy = false;
     }

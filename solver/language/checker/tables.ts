@@ -47,23 +47,6 @@ function invalid(ctx: CheckContext, message: string, range: Range): undefined {
   return undefined;
 }
 
-/** The names a parse tree reads (lower case), without recursion. */
-function namesRead(e: Expr): Set<string> {
-  const out = new Set<string>();
-  const stack = [e];
-  while (stack.length > 0) {
-    const x = stack.pop() as Expr;
-    if (x.kind === 'name') out.add(x.name.toLowerCase());
-    else if (x.kind === 'call') stack.push(...x.args);
-    else if (x.kind === 'unary') stack.push(x.operand);
-    else if (x.kind === 'binary') stack.push(x.left, x.right);
-    else if (x.kind === 'if') stack.push(x.cond, x.then, x.else);
-    else if (x.kind === 'vector') stack.push(...x.elements);
-    else if (x.kind === 'index') stack.push(x.target);
-  }
-  return out;
-}
-
 /** The formula's samples: t bound to each abscissa, the scalar parameters it reads to their initial values. */
 function formulaSamples(
   ctx: CheckContext,
@@ -83,36 +66,35 @@ function formulaSamples(
     );
   if (!(xlo < xhi)) return invalid(ctx, `A table's xlo must be below its xhi, found ${xlo} and ${xhi}`, src.xlo.range);
   const bindings = new Map<string, Expr>();
-  const frozen: string[] = [];
-  for (const name of namesRead(src.formula)) {
-    const sym = ctx.lookup(name, src.formula.range);
-    if (sym?.kind !== 'param' || sym.shape.length > 0 || sym.item.init?.kind !== 'value') continue;
+  const frozen = new Map<string, string>();
+  const frozenParam: Scope['frozenParam'] = (sym, range) => {
+    if (sym.shape.length > 0 || sym.item.init?.kind !== 'value') return undefined;
     const v = exprs.constNumber(sym.item.init.value, `The value of '${sym.name}'`);
-    if (v === undefined) continue;
-    bindings.set(name, { kind: 'number', value: v, range: src.formula.range, shape: [] });
-    frozen.push(`${sym.name} = ${v}`);
-  }
-  if (frozen.length > 0)
-    ctx.report(
-      diag(
-        'table-parameter',
-        'information',
-        `The table '${s.name}' is sampled at ${frozen.join(', ')}: gradients do not flow through its samples`,
-        src.formula.range,
-      ),
-    );
+    if (v === undefined) return undefined;
+    frozen.set(sym.name, `${sym.name} = ${v}`);
+    return { kind: 'number', value: v, range, shape: [] };
+  };
   const dx = (xhi - xlo) / (npts - 1);
   const values: number[] = new Array(npts);
   for (let k = 0; k < npts; k++) {
     const x = xlo + k * dx;
     bindings.set('t', { kind: 'number', value: x, range: src.formula.range, shape: [] });
-    const checked = exprs.expr(src.formula, { ctx: 'const', bindings, dynamic: { value: false } });
+    const checked = exprs.expr(src.formula, { ctx: 'const', bindings, dynamic: { value: false }, frozenParam });
     if (!checked.shape) return undefined; // reported
     const v = checked.shape.length === 0 ? evalConst(checked) : undefined;
     if (v === undefined || !Number.isFinite(v))
       return invalid(ctx, `The formula of table '${s.name}' is not a finite number at t = ${x}`, src.formula.range);
     values[k] = v;
   }
+  if (frozen.size > 0)
+    ctx.report(
+      diag(
+        'table-parameter',
+        'information',
+        `The table '${s.name}' is sampled at ${[...frozen.values()].join(', ')}: gradients do not flow through its samples`,
+        src.formula.range,
+      ),
+    );
   return { xlo, dx, values };
 }
 
