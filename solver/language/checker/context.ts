@@ -14,7 +14,6 @@ import type {
   TableStmt,
   WienerStmt,
 } from '../ast';
-import type { NoiseSource } from './noise';
 import { diag, rangeKey } from '../ranges';
 
 export type Sym =
@@ -33,6 +32,23 @@ export type Sym =
   | { kind: 'special'; name: string; stmt: SpecialStmt; cache: Map<number, Expr> }
   /** Declared by an unsupported construct (already reported): uses are silent errors. */
   | { kind: 'opaque'; name: string; keyword: string };
+
+export type Context = 'rhs' | 'loss' | 'const';
+
+export interface Scope {
+  ctx: Context;
+  /** Arguments of the user function being expanded (lower-case name → checked argument). */
+  bindings?: Map<string, Expr>;
+  /** Set when the expression reads a state or `t` (it cannot be a constant). */
+  dynamic: { value: boolean };
+  /** In a table's formula: a scalar parameter's initial value, which the table is sampled at (checker/tables.ts). */
+  frozenParam?: (sym: Extract<Sym, { kind: 'param' }>, range: Range) => Expr | undefined;
+}
+
+/** What the checks of a construct need of the expression checker: constant numbers. */
+export interface ConstantEvaluator {
+  constNumber(e: Expr, what: string): number | undefined;
+}
 
 /** How a kind of symbol is named in messages. */
 export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
@@ -79,8 +95,6 @@ export class CheckContext {
   readonly used = new Set<Sym>();
   /** Declared schemes by lower-case name. */
   readonly schemes = new Map<string, SchemeStmt>();
-  /** The seeded noise of this check, once the options are known (checker/noise.ts). */
-  noise: NoiseSource | undefined;
 
   constructor(
     readonly context: AnalysisContext,

@@ -15,26 +15,15 @@ import { diag } from '../ranges';
 import { broadcast, broadcastAll, elementCount as elements, sameShape } from '../../ops/shapes';
 import { LOWERED_FUNCTIONS, lowerCall } from '../../ops/table';
 import { evalConst } from './constants';
-import { KIND_WORD, type CheckContext, type Sym } from './context';
+import { KIND_WORD, type CheckContext, type Context, type Scope, type Sym } from './context';
 import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 import { noiseSample, wienerRead } from './noise';
-import { isRealisation, tableCall } from './tables';
-import { shiftCall, specialCall } from './special';
+import { isRealisation, shiftCall, specialCall, tableCall } from './xppautCalls';
 
 /** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
 export const MAX_EXPANDED_NODES = 200_000;
 
-export type Context = 'rhs' | 'loss' | 'const';
-
-export interface Scope {
-  ctx: Context;
-  /** Arguments of the user function being expanded (lower-case name → checked argument). */
-  bindings?: Map<string, Expr>;
-  /** Set when the expression reads a state or `t` (it cannot be a constant). */
-  dynamic: { value: boolean };
-  /** In a table's formula: a scalar parameter's initial value, which the table is sampled at (checker/tables.ts). */
-  frozenParam?: (sym: Extract<Sym, { kind: 'param' }>, range: Range) => Expr | undefined;
-}
+export type { Context, Scope };
 
 /** Checks expressions against the declared names of one model. */
 export class ExpressionChecker {

@@ -12,8 +12,7 @@
 import { Rng } from '../../engine/random';
 import type { Expr, ModelOptions, Range, TableDecl } from '../../model';
 import { diag } from '../ranges';
-import type { CheckContext, Sym } from './context';
-import type { Scope } from './expressions';
+import type { CheckContext, Scope, Sym } from './context';
 
 /** Where step n's sample starts, before t_n in steps (so t_n itself, rounded to float32, reads sample n). */
 const STEP_GUARD = 1e-3;
@@ -26,6 +25,21 @@ function streamSeed(seed: number, name: string): number {
 }
 
 export type NoiseKind = 'uniform' | 'normal';
+
+/** The seeded noise of each check (a check's context lives as long as its check). */
+const SOURCES = new WeakMap<CheckContext, NoiseSource>();
+
+/** The check's noise source, once the options are known (startNoise). */
+export function noiseOf(ctx: CheckContext): NoiseSource | undefined {
+  return SOURCES.get(ctx);
+}
+
+/** Starts the check's noise from its options (seed, grid). */
+export function startNoise(ctx: CheckContext, options: ModelOptions): NoiseSource {
+  const source = new NoiseSource(options, ctx);
+  SOURCES.set(ctx, source);
+  return source;
+}
 
 /** The seeded noise of one check. */
 export class NoiseSource {
@@ -100,7 +114,8 @@ function readAtTime(decl: TableDecl, range: Range): Expr {
 
 /** The sample of `ran`/`normal` (`kind`) at one call: a draw in a constant, a realisation in a right-hand side. */
 export function noiseSample(ctx: CheckContext, fn: string, kind: NoiseKind, scope: Scope, range: Range): Expr {
-  if (!ctx.noise || scope.ctx === 'loss') {
+  const noise = noiseOf(ctx);
+  if (!noise || scope.ctx === 'loss') {
     ctx.error(
       'not-constant',
       scope.ctx === 'loss'
@@ -110,18 +125,15 @@ export function noiseSample(ctx: CheckContext, fn: string, kind: NoiseKind, scop
     );
     return { kind: 'number', value: Number.NaN, range };
   }
-  if (scope.ctx === 'const') return { kind: 'number', value: ctx.noise.draw(kind), range, shape: [] };
+  if (scope.ctx === 'const') return { kind: 'number', value: noise.draw(kind), range, shape: [] };
   scope.dynamic.value = true;
-  return readAtTime(
-    ctx.noise.realisation(ctx.noise.siteName(fn), fn === 'ran' ? 'ran' : 'normal', kind, 1, range),
-    range,
-  );
+  return readAtTime(noise.realisation(noise.siteName(fn), fn === 'ran' ? 'ran' : 'normal', kind, 1, range), range);
 }
 
 /** A Wiener variable's realisation (made for each declaration, in declaration order). */
 export function declareWiener(ctx: CheckContext, sym: Extract<Sym, { kind: 'wiener' }>): void {
-  if (!ctx.noise) return;
-  sym.decl = ctx.noise.realisation(sym.name, 'wiener', 'normal', 1 / Math.sqrt(ctx.noise.dt), sym.stmt.range);
+  const noise = noiseOf(ctx);
+  if (noise) sym.decl = noise.realisation(sym.name, 'wiener', 'normal', 1 / Math.sqrt(noise.dt), sym.stmt.range);
 }
 
 /** A Wiener variable read in an expression: its realisation at t, in right-hand sides only. */

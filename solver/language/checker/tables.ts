@@ -10,18 +10,17 @@ import type { Expr, ModelOptions, Range, TableDecl } from '../../model';
 import type { TableStmt } from '../ast';
 import { readWorkspaceFile } from '../data';
 import { diag } from '../ranges';
-import { modelFunction } from '../../ops/table';
 import { evalConst } from './constants';
-import type { CheckContext, Sym } from './context';
-import type { ExpressionChecker, Scope } from './expressions';
-import { declareWiener, NoiseSource } from './noise';
+import type { CheckContext, Scope } from './context';
+import type { ExpressionChecker } from './expressions';
+import { declareWiener, noiseOf, startNoise } from './noise';
 
 /** Most samples a table may have. */
 export const MAX_TABLE_POINTS = 100_000;
 
 /** Noise and tables: the seeded noise source, each Wiener variable's realisation, then each table's samples. */
 export function buildTables(ctx: CheckContext, exprs: ExpressionChecker, options: ModelOptions): void {
-  ctx.noise = new NoiseSource(options, ctx);
+  startNoise(ctx, options);
   for (const sym of ctx.symbols.values()) if (sym.kind === 'wiener') declareWiener(ctx, sym);
   for (const sym of ctx.symbols.values()) if (sym.kind === 'table') sym.decl = tableSamples(ctx, exprs, sym.stmt);
 }
@@ -30,7 +29,7 @@ export function buildTables(ctx: CheckContext, exprs: ExpressionChecker, options
 export function modelTables(ctx: CheckContext): TableDecl[] {
   const out: TableDecl[] = [];
   for (const sym of ctx.symbols.values()) if (sym.kind === 'table' && sym.decl) out.push(sym.decl);
-  return [...out, ...(ctx.noise?.tables ?? [])];
+  return [...out, ...(noiseOf(ctx)?.tables ?? [])];
 }
 
 function tableSamples(ctx: CheckContext, exprs: ExpressionChecker, s: TableStmt): TableDecl | undefined {
@@ -131,39 +130,4 @@ function fileSamples(
     values.push(v);
   }
   return { xlo, dx: (xhi - xlo) / (npts - 1), values };
-}
-
-/** `f(x)` for a table f: elementwise in x; a constant x gives the constant sample value. */
-export function tableCall(
-  ctx: CheckContext,
-  sym: Extract<Sym, { kind: 'table' }>,
-  e: Extract<Expr, { kind: 'call' }>,
-  check: (a: Expr) => Expr,
-  bad: () => Expr,
-): Expr {
-  if (e.args.length !== 1) {
-    ctx.error('bad-arity', `The table '${sym.name}' takes 1 argument, found ${e.args.length}`, e.range);
-    return bad();
-  }
-  const arg = check(e.args[0]);
-  if (!sym.decl || !arg.shape) return bad();
-  const x = arg.shape.length === 0 ? evalConst(arg) : undefined;
-  const op = modelFunction([sym.decl], sym.decl.name, 1);
-  if (x !== undefined && op?.kind === 'elementwise' && op.arity === 1)
-    return { kind: 'number', value: op.fold(x), range: e.range, shape: [] };
-  return {
-    kind: 'call',
-    callee: sym.decl.name,
-    args: [arg],
-    range: e.range,
-    calleeRange: e.calleeRange,
-    shape: arg.shape,
-  };
-}
-
-/** A checked call of a noise realisation (made by noise.ts): it reads t. */
-export function isRealisation(ctx: CheckContext, callee: string, scope: Scope): boolean {
-  if (!ctx.noise?.table(callee)) return false;
-  scope.dynamic.value = true;
-  return true;
 }

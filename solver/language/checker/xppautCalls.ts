@@ -1,17 +1,20 @@
-// `special k = conv(…)` and the other network functions: a call k(i) with a
-// constant i (XPPAUT's k([j])) is written out by networkFunctions.ts as its
-// weighted sum and checked like any expression. XPPAUT gives 0 outside
-// 0 … npts − 1.
+// Calls of what XPPAUT's tables, noise and network functions declare, and
+// shift(x, k) with a k known only to the checker: f(x) for a table (a constant
+// x gives the constant sample value), a noise realisation's call (made by
+// noise.ts), `special k = conv(…)` (k(i) with a constant i is written out by
+// networkFunctions.ts as its weighted sum and checked like any expression;
+// XPPAUT gives 0 outside 0 … npts − 1).
 import type { Expr } from '../../model';
 import { networkElement, type NetworkInputs } from '../networkFunctions';
 import { offsetName } from '../indexedSums';
 import { evalConst } from './constants';
-import type { CheckContext, Sym } from './context';
-import type { ExpressionChecker } from './expressions';
+import type { CheckContext, ConstantEvaluator, Scope, Sym } from './context';
+import { modelFunction } from '../../ops/table';
+import { noiseOf } from './noise';
 
 type Special = Extract<Sym, { kind: 'special' }>;
 
-function inputs(ctx: CheckContext, exprs: ExpressionChecker, sym: Special): NetworkInputs {
+function inputs(ctx: CheckContext, exprs: ConstantEvaluator, sym: Special): NetworkInputs {
   const { call } = sym.stmt;
   const fn = call.callee.toLowerCase();
   const fail = (message: string): undefined => {
@@ -52,7 +55,7 @@ function inputs(ctx: CheckContext, exprs: ExpressionChecker, sym: Special): Netw
 /** `k(i)` for a network function k: the written-out sum of element i, checked (and kept for the next call of i). */
 export function specialCall(
   ctx: CheckContext,
-  exprs: ExpressionChecker,
+  exprs: ConstantEvaluator,
   sym: Special,
   e: Extract<Expr, { kind: 'call' }>,
   check: (a: Expr) => Expr,
@@ -118,4 +121,39 @@ export function shiftCall(
     return bad();
   }
   return check({ kind: 'name', name, range: e.range });
+}
+
+/** `f(x)` for a table f: elementwise in x; a constant x gives the constant sample value. */
+export function tableCall(
+  ctx: CheckContext,
+  sym: Extract<Sym, { kind: 'table' }>,
+  e: Extract<Expr, { kind: 'call' }>,
+  check: (a: Expr) => Expr,
+  bad: () => Expr,
+): Expr {
+  if (e.args.length !== 1) {
+    ctx.error('bad-arity', `The table '${sym.name}' takes 1 argument, found ${e.args.length}`, e.range);
+    return bad();
+  }
+  const arg = check(e.args[0]);
+  if (!sym.decl || !arg.shape) return bad();
+  const x = arg.shape.length === 0 ? evalConst(arg) : undefined;
+  const op = modelFunction([sym.decl], sym.decl.name, 1);
+  if (x !== undefined && op?.kind === 'elementwise' && op.arity === 1)
+    return { kind: 'number', value: op.fold(x), range: e.range, shape: [] };
+  return {
+    kind: 'call',
+    callee: sym.decl.name,
+    args: [arg],
+    range: e.range,
+    calleeRange: e.calleeRange,
+    shape: arg.shape,
+  };
+}
+
+/** A checked call of a noise realisation (made by noise.ts): it reads t. */
+export function isRealisation(ctx: CheckContext, callee: string, scope: Scope): boolean {
+  if (!noiseOf(ctx)?.table(callee)) return false;
+  scope.dynamic.value = true;
+  return true;
 }
