@@ -110,7 +110,10 @@ function fileSamples(
   const read = readWorkspaceFile(src.path, ctx.context);
   if (!('text' in read)) return fail(read.failure);
   const lines = read.text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  const first = (k: number) => Number((lines[k] ?? '').trim().split(/\s+/)[0]);
+  const first = (k: number) => {
+    const word = (lines[k] ?? '').trim().split(/\s+/)[0];
+    return word === '' ? Number.NaN : Number(word);
+  };
   const head = (lines[0] ?? '').trim();
   if (/^[is]/i.test(head))
     return fail(
