@@ -794,7 +794,8 @@ export function tableOperation(t: TableSamples, doc: string, signature: string):
     value,
     derivative: (x) => (linear ? slopes[segment(t, x)] : 0),
     smooth: {
-      domain: [[t.xlo, t.xlo + (n - 1) * t.dx]],
+      // The samples' span and one segment past each end (extrapolated).
+      domain: [[t.xlo - t.dx, t.xlo + n * t.dx]],
       // The samples are where the slope (linear) or the value (step) jumps.
       kink: (x) => Math.abs(x - t.xlo - Math.round((x - t.xlo) / t.dx) * t.dx),
     },
