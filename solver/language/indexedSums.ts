@@ -180,8 +180,11 @@ export function expandIndexedSums(statements: Statement[], diagnostics: Diagnost
     switch (e.kind) {
       case 'call':
         if (e.callee === INDEXED_SUM) replace(e, expander.sum(e));
-        else if (e.callee.toLowerCase() === 'shift') replace(e, expander.shift(e));
-        else for (const a of e.args) stack.push(a);
+        else {
+          const shifted = e.callee.toLowerCase() === 'shift' ? expander.shift(e) : e;
+          if (shifted !== e) replace(e, shifted);
+          else for (const a of e.args) stack.push(a); // a shift left to the checker too
+        }
         break;
       case 'unary':
         stack.push(e.operand);

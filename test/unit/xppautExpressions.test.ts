@@ -320,6 +320,20 @@ describe("indexed sums sum(i1,i2)of(… i' …) and shift", () => {
     assert.ok(r.parameters[0].metrics.gradcheckRelError < 1e-2, String(r.parameters[0].metrics.gradcheckRelError));
   });
 
+  test('shift(x0, f([j])) with a table f is resolved by the checker, and x[j] beside a function x(t)', () => {
+    const m = model(
+      lines(
+        'x(t)=mod(t,3)',
+        'table nb % 3 0 2 x(t+1)',
+        "u[0..2]' = shift(u0,nb([j])) - u[j]",
+        'u[0..2](0)=[j]',
+        'loss = u0(T)',
+      ),
+    );
+    const read = m.equations.map((e) => (e.rhs.kind === 'binary' && e.rhs.left.kind === 'name' ? e.rhs.left.name : ''));
+    assert.deepEqual(read, ['u1', 'u2', 'u0']);
+  });
+
   test('diagnostics: nested sums, bounds that are not constants, a shift below 0', () => {
     const a = analyse(
       lines(
