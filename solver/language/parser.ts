@@ -710,6 +710,9 @@ class Parser {
         this.next();
         const value = this.expr();
         init = { kind: 'value', value, range: span(tokenRange(op), value.range) };
+      } else if (!shape && (this.isPunct(op, ',') || op.kind === 'ident' || this.atLineEnd())) {
+        // XPPAUT: a parameter without `=` and a value is set to zero.
+        init = { kind: 'value', value: { kind: 'number', value: 0, range: tokenRange(name) }, range: tokenRange(name) };
       } else {
         this.fail(
           tokenRange(op),

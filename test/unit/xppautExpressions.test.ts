@@ -426,3 +426,18 @@ describe('special: network functions', () => {
     assert.match(hover(doc, { line: 1, character: 8 })?.markdown ?? '', /network function `k\(i\)`/);
   });
 });
+
+test('a parameter without a value is 0, as in XPPAUT (scalars only)', () => {
+  const m = model(lines('par a, b=2 c', "x' = -a*x - b + c", 'loss = x(T)'));
+  assert.deepEqual(
+    m.params.map((p) => [p.name, p.init.kind === 'value' ? evalConst(p.init.value) : NaN]),
+    [
+      ['a', 0],
+      ['b', 2],
+      ['c', 0],
+    ],
+  );
+  assert.deepEqual(codes(errors(analyse(lines('param W[2]', "x' = -x", 'loss = x(T)')).diagnostics)), [
+    [0, 'syntax-error', 'error'],
+  ]);
+});
