@@ -6,8 +6,9 @@
 // whose number is k more. The terms are added as a balanced tree, so a sum of
 // thousands of terms stays shallow for every later pass.
 import type { Diagnostic, Expr } from '../model';
-import { builtinOperation, OPERATORS } from '../ops/table';
-import { statementExpressions, type Statement } from './ast';
+import type { Statement } from './ast';
+import { evalConst } from './checker/constants';
+import { visitStatementExpressions } from './exprWalk';
 import { diag } from './ranges';
 
 /** The callee the parser gives `sum(i1, i2)of(expr)` (arguments i1, i2, expr): not a name anyone can write. */
@@ -20,32 +21,7 @@ const MAX_TERMS = 100_000;
 const MAX_COPY_DEPTH = 1_000;
 
 /** Value of a constant expression of numbers (the bounds, a shift), else undefined. */
-export function foldNumber(e: Expr): number | undefined {
-  switch (e.kind) {
-    case 'number':
-      return e.value;
-    case 'unary': {
-      const v = foldNumber(e.operand);
-      return v === undefined ? undefined : e.op === '-' ? -v : v;
-    }
-    case 'binary': {
-      const a = foldNumber(e.left);
-      const b = foldNumber(e.right);
-      return a === undefined || b === undefined || e.op === '@' ? undefined : OPERATORS[e.op].fold(a, b);
-    }
-    case 'call': {
-      const key = e.callee.toLowerCase();
-      const vs = e.args.map(foldNumber);
-      if (vs.some((v) => v === undefined)) return undefined;
-      const op = builtinOperation(key === 'flr' ? 'floor' : key);
-      if (!op || op.kind !== 'elementwise' || op.arity !== vs.length) return undefined;
-      const [a, b] = vs as number[];
-      return op.arity === 1 ? op.fold(a) : op.fold(a, b);
-    }
-    default:
-      return undefined;
-  }
-}
+const foldNumber = (e: Expr): number | undefined => evalConst(e);
 
 /** The name `offset` after an element of a pseudo-array (`u0`, 3 → `u3`), or undefined for other names or below 0. */
 export function offsetName(name: string, offset: number): string | undefined {
@@ -172,35 +148,12 @@ class Expander {
 /** Expands every indexed sum and every constant shift of the statements in place, reporting what cannot be expanded. */
 export function expandIndexedSums(statements: Statement[], diagnostics: Diagnostic[]): void {
   const expander = new Expander(diagnostics);
-  // An explicit stack: operator chains can be far deeper than the call stack.
-  const stack: Expr[] = [];
-  for (const s of statements) for (const e of statementExpressions(s)) stack.push(e);
-  while (stack.length > 0) {
-    const e = stack.pop() as Expr;
-    switch (e.kind) {
-      case 'call':
-        if (e.callee === INDEXED_SUM) replace(e, expander.sum(e));
-        else {
-          const shifted = e.callee.toLowerCase() === 'shift' ? expander.shift(e) : e;
-          if (shifted !== e) replace(e, shifted);
-          else for (const a of e.args) stack.push(a); // a shift left to the checker too
-        }
-        break;
-      case 'unary':
-        stack.push(e.operand);
-        break;
-      case 'binary':
-        stack.push(e.left, e.right);
-        break;
-      case 'vector':
-        for (const a of e.elements) stack.push(a);
-        break;
-      case 'if':
-        stack.push(e.cond, e.then, e.else);
-        break;
-      case 'index':
-        stack.push(e.target);
-        break;
-    }
-  }
+  visitStatementExpressions(statements, (e) => {
+    if (e.kind !== 'call') return true;
+    const expanded =
+      e.callee === INDEXED_SUM ? expander.sum(e) : e.callee.toLowerCase() === 'shift' ? expander.shift(e) : e;
+    if (expanded === e) return true; // a shift left to the checker too
+    replace(e, expanded);
+    return false;
+  });
 }
