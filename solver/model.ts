@@ -127,6 +127,26 @@ export interface DataDecl {
   pathRange: Range;
 }
 
+/**
+ * A function of one argument given by samples on an even grid: an XPPAUT `table` (linear
+ * interpolation, extrapolated linearly past its ends, as XPPAUT's lookup), or one seeded realisation of
+ * noise (`wiener`, `ran`, `normal`) sampled once per step of the model's grid, a step function of t.
+ * Checked expressions call it by `name` with one argument.
+ */
+export interface TableDecl {
+  /** The callee in checked expressions: the declared name, or an internal one (`ran'1`) for a noise call. */
+  name: string;
+  /** Abscissa of values[0], and the spacing of the samples. */
+  xlo: number;
+  dx: number;
+  values: number[];
+  /** `linear`: XPPAUT's lookup; `step`: values[⌊(x − xlo)/dx⌋], clamped to the ends (its derivative is 0). */
+  interpolation: 'linear' | 'step';
+  /** What declared it: a table, or the noise construct it realises. */
+  origin: 'table' | 'wiener' | 'ran' | 'normal';
+  range: Range;
+}
+
 /** A user-defined scheme: `scheme myrk rk a=[[0,0],[2/3,0]] b=[1/4,3/4] c=[0,2/3]` or `scheme mylmm lmm alpha=[…] beta=[…]`. */
 export type SchemeDecl =
   | { kind: 'rk'; name: string; a: number[][]; b: number[]; c: number[]; range: Range; nameRange: Range }
@@ -210,6 +230,8 @@ export interface Model {
   schemes: SchemeDecl[];
   options: ModelOptions;
   optionLines: OptionLine[];
+  /** Tables and noise realisations the expressions call (absent: none). */
+  tables?: TableDecl[];
 }
 
 /** Why a file a model names was not read (solver/language/workspaceFiles.ts reads them). */

@@ -12,7 +12,7 @@ import { matrixProduct } from './matrixProduct';
 import { DelayHistory } from './delays';
 import { broadcast, sameShape } from '../ops/shapes';
 import {
-  engineFunction,
+  modelFunction,
   NEGATE,
   OPERATORS,
   POWER_FORMS,
@@ -595,7 +595,7 @@ export class NodeCompiler {
     }
     const args = e.args.map((a) => this.compile(a, inLoss, final));
     const name = e.callee;
-    const op = engineFunction(name, args.length);
+    const op = modelFunction(this.model.tables, name, args.length);
     if (!op)
       throw new CompileError(
         `function ${name} is not supported by the engine`,

@@ -18,12 +18,15 @@ const NON_SMOOTH_CALLS: ReadonlySet<string> = new Set([
 const COMPARISONS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==', '!=', '&', '|']);
 
 /** The model's non-smooth operations by name, in first-use order (e.g. ["relu", "if/then/else"]). */
-export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss'>): string[] {
+export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss' | 'tables'>): string[] {
   const found = new Set<string>();
+  // A table's slope jumps at its samples; noise jumps at every step.
+  const tables = new Map((model.tables ?? []).map((t) => [t.name, t.origin === 'table' ? `table ${t.name}` : 'noise']));
   const walk = (e: Expr): void => {
     switch (e.kind) {
       case 'call':
         if (NON_SMOOTH_CALLS.has(e.callee)) found.add(e.callee);
+        else if (tables.has(e.callee)) found.add(tables.get(e.callee) as string);
         e.args.forEach(walk);
         return;
       case 'if':

@@ -9,7 +9,7 @@
 import type { Expr, Model } from '../model';
 import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
-import { engineFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
+import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
 
 type Instr =
   | { op: 'const'; value: number }
@@ -259,7 +259,7 @@ class ProgramBuilder {
       args.push(v);
     }
     const [a, b] = args;
-    const fn = engineFunction(e.callee, args.length);
+    const fn = modelFunction(this.model.tables, e.callee, args.length);
     if (fn?.kind === 'reduce') return fn.fusedAsSum ? this.scalar(this.dot(a.slots)) : undefined;
     if (fn?.arity === 1 && args.length === 1) return this.unary(fn, a);
     if (fn?.arity === 2 && args.length === 2) return this.binaryOp(fn, a, b);

@@ -170,6 +170,35 @@ export interface DataStmt {
   range: Range;
 }
 
+/** XPPAUT `table NAME % npts xlo xhi formula(t)` or `table NAME file.tab`. */
+export interface TableStmt {
+  kind: 'table';
+  name: string;
+  nameRange: Range;
+  source:
+    | { kind: 'formula'; npts: Expr; xlo: Expr; xhi: Expr; formula: Expr }
+    | { kind: 'file'; path: string; pathRange: Range };
+  range: Range;
+}
+
+/** XPPAUT `wiener NAME, …` (abbreviated `w`): one statement per name. */
+export interface WienerStmt {
+  kind: 'wiener';
+  name: string;
+  nameRange: Range;
+  range: Range;
+}
+
+/** XPPAUT `special NAME = fn(…)`: a network function (conv, sparse, mmult, …) of one index (checker/special.ts). */
+export interface SpecialStmt {
+  kind: 'special';
+  name: string;
+  nameRange: Range;
+  /** The call after `=`, as parsed. */
+  call: Extract<Expr, { kind: 'call' }>;
+  range: Range;
+}
+
 /** One `key=[…]` of a scheme line. */
 export interface SchemeCoeff {
   key: string;
@@ -203,7 +232,10 @@ export type Statement =
   | DoneStmt
   | DataStmt
   | SchemeStmt
-  | GlobalStmt;
+  | GlobalStmt
+  | TableStmt
+  | WienerStmt
+  | SpecialStmt;
 
 export interface Program {
   statements: Statement[];
@@ -233,6 +265,8 @@ export function statementExpressions(s: Statement): Expr[] {
       return s.items.map((i) => i.value);
     case 'number':
       return s.items.map((i) => i.value);
+    case 'table':
+      return s.source.kind === 'formula' ? [s.source.npts, s.source.xlo, s.source.xhi, s.source.formula] : [];
     case 'param':
       return s.items.flatMap((i) =>
         !i.init ? [] : i.init.kind === 'value' ? [i.init.value] : [i.init.mean, i.init.std],

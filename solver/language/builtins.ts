@@ -33,8 +33,6 @@ export const LOWERED: ReadonlyMap<string, number> = new Map([...LOWERED_FUNCTION
 
 /** XPPAUT functions that this release cannot express. */
 export const XPP_UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
-  'ran',
-  'normal',
   'erf',
   'erfc',
   'besselj',
@@ -42,11 +40,13 @@ export const XPP_UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
   'besseli',
   'lgamma',
   'hom_bcs',
-  'shift',
   'del_shft',
   'int',
   'not',
 ]);
+
+/** Functions that draw a new sample at each call site (each call is its own realisation, so calls never merge). */
+export const NOISE_FUNCTIONS: ReadonlySet<string> = new Set(['ran', 'normal']);
 
 /** Named constants (XPPAUT has `pi`). A declaration of the same name takes precedence. */
 export const CONSTANTS: ReadonlyMap<string, number> = new Map([['pi', Math.PI]]);

@@ -4,7 +4,8 @@
 // parsing, `u[n]` becomes the name `un` when no `u` is declared and `un` is.
 
 import type { Expr } from '../model';
-import { statementExpressions, type Statement } from './ast';
+import type { Statement } from './ast';
+import { visitStatementExpressions } from './exprWalk';
 
 /** Every name the statements declare, lower case (as the checker compares them). */
 function declaredNames(statements: Statement[]): Set<string> {
@@ -41,43 +42,17 @@ function declaredNames(statements: Statement[]): Set<string> {
 /** Rewrites `u[n]` to the name `un` where XPPAUT's reading is the only one that makes sense. */
 export function desugarIndexedNames(statements: Statement[]): void {
   let names: Set<string> | undefined;
-  // An explicit stack: operator chains can be far deeper than the call stack.
-  const stack: Expr[] = [];
-  for (const s of statements) for (const e of statementExpressions(s)) stack.push(e);
-  while (stack.length > 0) {
-    const e = stack.pop() as Expr;
-    switch (e.kind) {
-      case 'unary':
-        stack.push(e.operand);
-        break;
-      case 'binary':
-        stack.push(e.left, e.right);
-        break;
-      case 'call':
-        for (const a of e.args) stack.push(a);
-        break;
-      case 'vector':
-        for (const a of e.elements) stack.push(a);
-        break;
-      case 'if':
-        stack.push(e.cond, e.then, e.else);
-        break;
-      case 'index': {
-        if (e.target.kind !== 'name' || e.indices.length !== 1) {
-          stack.push(e.target);
-          break;
-        }
-        names ??= declaredNames(statements);
-        const base = e.target.name;
-        const joined = `${base}${e.indices[0]}`;
-        if (names.has(base.toLowerCase()) || !names.has(joined.toLowerCase())) break;
-        const renamed = e as unknown as { kind: string; name: string; target?: Expr; indices?: number[] };
-        renamed.kind = 'name';
-        renamed.name = joined;
-        delete renamed.target;
-        delete renamed.indices;
-        break;
-      }
-    }
-  }
+  visitStatementExpressions(statements, (e) => {
+    if (e.kind !== 'index' || e.target.kind !== 'name' || e.indices.length !== 1) return true;
+    names ??= declaredNames(statements);
+    const base = e.target.name;
+    const joined = `${base}${e.indices[0]}`;
+    if (names.has(base.toLowerCase()) || !names.has(joined.toLowerCase())) return false;
+    const renamed = e as unknown as { kind: string; name: string; target?: Expr; indices?: number[] };
+    renamed.kind = 'name';
+    renamed.name = joined;
+    delete renamed.target;
+    delete renamed.indices;
+    return false;
+  });
 }

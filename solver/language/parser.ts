@@ -26,6 +26,8 @@ import {
 } from './arrays';
 import { desugarIndexedNames } from './indexedNames';
 import { parseGlobal, type TokenCursor } from './globalLine';
+import { expandIndexedSums, INDEX_NAME, INDEXED_SUM } from './indexedSums';
+import { isNetworkFunction } from './networkFunctions';
 import type { ArrayOrigin } from './vectorize';
 import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
@@ -63,23 +65,15 @@ const COMPARISON_OPS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==',
 /** Recognised constructs that this release does not support: keyword → [severity, message]. */
 const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', string]> = new Map(
   Object.entries({
-    table: ['error', 'Tables (`table`) are not supported by ODE Lens yet'],
     markov: [
       'error',
       'Markov variables (`markov`: random jumps between discrete states) are not supported by ODE Lens: a jump process has no gradient to check',
     ],
     volterra: ['error', VOLTERRA_REFUSAL],
-    special: ['error', 'Special functions (`special`) are not supported by ODE Lens yet'],
-    // XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation.
-    ...Object.fromEntries(
-      ['wiener', 'w'].map((k) => [
-        k,
-        [
-          'error',
-          `Wiener (noise) variables (\`${k}\`) are not supported by ODE Lens: gradient checks need a deterministic model`,
-        ],
-      ]),
-    ),
+    special: [
+      'error',
+      'This `special` function is not supported by ODE Lens (it runs conv, sparse, fconv, fsparse, mmult and fmmult)',
+    ],
     // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
     ...Object.fromEntries(
       ['bdry', 'bndry', 'b'].map((k) => [
@@ -126,9 +120,11 @@ function isKeyword(w: string): boolean {
 }
 
 /** Unsupported constructs whose second word is the name they declare. */
-const DECLARING_UNSUPPORTED = new Set(['markov', 'table', 'wiener', 'w', 'special', 'volterra', 'solv', 'solve']);
-/** Unsupported constructs that declare a list of names (`wiener w1, w2`). */
-const LIST_DECLARING = new Set(['wiener', 'w']);
+const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'volterra', 'solv', 'solve']);
+/** Unsupported constructs that declare a list of names. */
+const LIST_DECLARING = new Set<string>();
+/** XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation. */
+const WIENER_KEYWORDS = new Set(['wiener', 'w']);
 
 export interface ParseResult {
   program: Program;
@@ -173,6 +169,8 @@ class Parser {
   private readonly arrayOrigins = new Map<Statement, ArrayOrigin>();
   /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
   private inMarkov = false;
+  /** Inside the `of(…)` of an indexed sum, where `i'` is its index. */
+  private inIndexedSum = false;
 
   constructor(private readonly text: string) {
     this.lexer = new Lexer(text);
@@ -190,6 +188,7 @@ class Parser {
       else done = this.arrayLine(toks);
       if (done || last.kind === 'eof') break;
     }
+    expandIndexedSums(this.statements, this.diagnostics);
     desugarIndexedNames(this.statements);
     return {
       program: {
@@ -384,9 +383,6 @@ class Parser {
       if (lw === 'int' && (this.isPunct(next, '{') || this.isPunct(next, '['))) {
         return VOLTERRA_REFUSAL;
       }
-      if (lw === 'of' && this.isPunct(next, '(') && i > 0 && this.isPunct(toks[i - 1], ')')) {
-        return "XPPAUT's indexed sum `sum(i1,i2)of(… i' …)` is not supported by ODE Lens yet";
-      }
     }
     return undefined;
   }
@@ -552,6 +548,9 @@ class Parser {
     else if (lw === 'data') this.dataDecl();
     else if (lw === 'scheme') this.schemeDecl();
     else if (lw === 'global') this.statements.push(parseGlobal(this.cursor()));
+    else if (lw === 'table' || lw === 'tabular') this.tableDecl();
+    else if (WIENER_KEYWORDS.has(lw)) this.wienerDecl();
+    else if (lw === 'special' && isNetworkFunction(this.peek(3))) this.specialDecl();
     else if (UNSUPPORTED.has(lw)) this.unsupportedLine(first, lw);
     else {
       const second = this.peek(1);
@@ -776,6 +775,9 @@ class Parser {
         this.next();
         const value = this.expr();
         init = { kind: 'value', value, range: span(tokenRange(op), value.range) };
+      } else if (!shape && (this.isPunct(op, ',') || op.kind === 'ident' || this.atLineEnd())) {
+        // XPPAUT: a parameter without `=` and a value is set to zero.
+        init = { kind: 'value', value: { kind: 'number', value: 0, range: tokenRange(name) }, range: tokenRange(name) };
       } else {
         this.fail(
           tokenRange(op),
@@ -902,6 +904,85 @@ class Parser {
       pathRange: tokenRange(p),
       range: this.lineRangeFrom(kw),
     });
+  }
+
+  /** `table NAME % npts xlo xhi formula` (the formula of t), or `table NAME file.tab` (a quoted or bare path). */
+  private tableDecl(): void {
+    const kw = this.next();
+    const name = this.expectIdent("after 'table' (table NAME % npts xlo xhi formula, or table NAME file.tab)");
+    const p = this.peek();
+    if (this.isPunct(p, '%')) {
+      this.next();
+      const npts = this.unary();
+      const xlo = this.unary();
+      const xhi = this.unary();
+      const formula = this.expr();
+      this.expectLineEnd('after the formula of the table');
+      this.statements.push({
+        kind: 'table',
+        name: name.text,
+        nameRange: tokenRange(name),
+        source: { kind: 'formula', npts, xlo, xhi, formula },
+        range: this.lineRangeFrom(kw),
+      });
+      return;
+    }
+    if (this.atLineEnd() || this.isPunct(p, '@') || (p.kind === 'ident' && /^(conv|sparse)$/i.test(p.text))) {
+      // Two-variable tables (`@ file`) and the old network forms: reported, the name stays known.
+      if (!this.atLineEnd()) {
+        this.unsupported(kw, 'error', `This form of \`table\` (\`${p.text}\`) is not supported by ODE Lens`);
+        this.statements.push({
+          kind: 'opaque',
+          keyword: 'table',
+          name: name.text,
+          nameRange: tokenRange(name),
+          range: this.wholeLine(kw),
+        });
+        return;
+      }
+      this.fail(tokenRange(p), `Expected '%' or a file name after 'table ${name.text}', found ${describe(p)}`);
+    }
+    // The path: a string, or the raw text of the rest of the line (XPPAUT writes it bare: w.tab).
+    const rest = this.toks.slice(this.pos).filter((t) => t.kind !== 'newline' && t.kind !== 'eof');
+    const last = rest[rest.length - 1];
+    const quoted = rest.length === 1 && p.kind === 'string';
+    const path = quoted ? p.text.slice(1, -1) : this.text.slice(p.offset, last.offset + last.end - last.col);
+    this.pos += rest.length;
+    this.statements.push({
+      kind: 'table',
+      name: name.text,
+      nameRange: tokenRange(name),
+      source: { kind: 'file', path, pathRange: span(tokenRange(p), tokenRange(last)) },
+      range: this.lineRangeFrom(kw),
+    });
+  }
+
+  /** `special NAME = conv(…)` and the other network functions of special.ts. */
+  private specialDecl(): void {
+    const kw = this.next();
+    const name = this.expectIdent("after 'special'");
+    this.expectPunct('=', `after 'special ${name.text}'`);
+    const call = this.expr();
+    this.expectLineEnd('after the special function');
+    if (call.kind !== 'call') this.fail(call.range, 'Expected a network function such as conv(…) after =');
+    this.statements.push({
+      kind: 'special',
+      name: name.text,
+      nameRange: tokenRange(name),
+      call,
+      range: this.lineRangeFrom(kw),
+    });
+  }
+
+  /** `wiener w1, w2` (or `w w1 w2`): one statement per name. */
+  private wienerDecl(): void {
+    const kw = this.next();
+    const range = this.wholeLine(kw);
+    do {
+      const name = this.expectIdent(`after '${kw.text}' (wiener NAME, …)`);
+      this.statements.push({ kind: 'wiener', name: name.text, nameRange: tokenRange(name), range });
+      if (this.isPunct(this.peek(), ',')) this.next();
+    } while (!this.atLineEnd());
   }
 
   /** `scheme NAME rk a=[[…]] b=[…] c=[…]` or `scheme NAME lmm alpha=[…] beta=[…]` */
@@ -1224,6 +1305,24 @@ class Parser {
     return e;
   }
 
+  /** XPPAUT's `sum(i1, i2)of(expr)` after `sum(i1, i2)`: `i'` is the index inside `of(…)` (expanded by indexedSums.ts). */
+  private indexedSum(sum: Token, bounds: Expr[]): Expr {
+    if (bounds.length !== 2)
+      this.fail(tokenRange(sum), `sum(i1, i2)of(…) takes two bounds, found ${bounds.length}`, 'bad-arity');
+    this.next();
+    this.next();
+    const outer = this.inIndexedSum;
+    this.inIndexedSum = true;
+    try {
+      const body = this.expr();
+      const close = this.expectPunct(')', 'to close sum(…)of(…)');
+      const range = span(tokenRange(sum), tokenRange(close));
+      return { kind: 'call', callee: INDEXED_SUM, args: [...bounds, body], range, calleeRange: tokenRange(sum) };
+    } finally {
+      this.inIndexedSum = outer;
+    }
+  }
+
   /** `if(c)then(a)else(b)` after the `if` name. */
   private conditional(ifTok: Token): Expr {
     const part = (word: string): Expr => {
@@ -1255,6 +1354,10 @@ class Parser {
       this.next();
       return { kind: 'number', value: t.value ?? NaN, range: tokenRange(t) };
     }
+    if (t.kind === 'ident' && this.inIndexedSum && this.isIdent(t, 'i') && this.isPunct(this.peek(1), "'")) {
+      this.next();
+      return { kind: 'name', name: INDEX_NAME, range: span(tokenRange(t), tokenRange(this.next())) };
+    }
     if (t.kind === 'ident') {
       this.next();
       const range = tokenRange(t);
@@ -1272,6 +1375,8 @@ class Parser {
           }
         }
         const close = this.expectPunct(')', `to close the call of ${t.text}`);
+        if (this.isIdent(t, 'sum') && this.isIdent(this.peek(), 'of') && this.isPunct(this.peek(1), '('))
+          return this.indexedSum(t, args);
         return { kind: 'call', callee: t.text, args, range: span(range, tokenRange(close)), calleeRange: range };
       }
       return { kind: 'name', name: t.text, range };

@@ -34,7 +34,8 @@ import {
   type StateStmt,
   type Statement,
 } from './ast';
-import { BUILTINS, LOWERED } from './builtins';
+import { BUILTINS, LOWERED, NOISE_FUNCTIONS } from './builtins';
+import { children } from './exprWalk';
 
 /** Where an expanded statement came from: its array line, the base name its left side extends, and j. */
 export interface ArrayOrigin {
@@ -75,25 +76,6 @@ function depthAtMost(e: Expr, max: number): boolean {
     for (const c of children(x)) stack.push([c, d + 1]);
   }
   return true;
-}
-
-function children(e: Expr): Expr[] {
-  switch (e.kind) {
-    case 'unary':
-      return [e.operand];
-    case 'binary':
-      return [e.left, e.right];
-    case 'call':
-      return e.args;
-    case 'vector':
-      return e.elements;
-    case 'index':
-      return [e.target];
-    case 'if':
-      return [e.cond, e.then, e.else];
-    default:
-      return [];
-  }
 }
 
 /**
@@ -379,6 +361,7 @@ class Vectorizer {
       }
       case 'call': {
         const callee = e0.callee.toLowerCase();
+        if (NOISE_FUNCTIONS.has(callee)) throw new NotVectorizable(); // one realisation per element
         if (
           es.some(
             (e) => (e as typeof e0).callee.toLowerCase() !== callee || (e as typeof e0).args.length !== e0.args.length,

@@ -16,7 +16,7 @@
 //
 // Every lookup is by Map, so names such as `constructor` or `__proto__` are
 // ordinary unknown names.
-import type { BinaryOperator, Expr } from '../model';
+import type { BinaryOperator, Expr, TableDecl } from '../model';
 import type { TF, Tensor } from '../engine/tf';
 
 /** Where a function is differentiable: each argument's sampling interval, and the distance to the nearest kink. */
@@ -663,6 +663,8 @@ interface Builders {
   call: (callee: BuiltinName, arg: Expr) => Expr;
   bin: (o: '+' | '-' | '*' | '/' | '^', left: Expr, right: Expr) => Expr;
   neg: (x: Expr) => Expr;
+  /** One seeded noise sample (uniform on [0, 1) or standard normal) per step of the model's grid, or one draw in a constant. */
+  noise: (kind: 'uniform' | 'normal') => Expr;
 }
 
 /** An XPPAUT function the checker rewrites into built-ins (the engines never see it). */
@@ -731,10 +733,35 @@ export const LOWERED_FUNCTIONS: ReadonlyMap<string, LoweredFunction> = new Map<s
     'ln',
     { arity: 1, doc: 'natural logarithm (same as log)', signature: 'ln(x)', lower: ([x], { call }) => call('log', x) },
   ],
+  // XPPAUT draws a new number at every evaluation; a gradient check needs one fixed realisation, so
+  // each call is a seeded sample per step of the model's grid (x · u_n, m + s · z_n): the gradients
+  // are those of that sample path.
+  [
+    'ran',
+    {
+      arity: 1,
+      doc: 'uniform random number on [0, x) (XPPAUT); one seeded sample per step, so gradients are those of that sample path',
+      signature: 'ran(x)',
+      lower: ([x], { bin, noise }) => bin('*', x, noise('uniform')),
+    },
+  ],
+  [
+    'normal',
+    {
+      arity: 2,
+      doc: 'normal random number with mean m and standard deviation s (XPPAUT); one seeded sample per step, so gradients are those of that sample path',
+      signature: 'normal(m, s)',
+      lower: ([m, sd], { bin, noise }) => bin('+', m, bin('*', sd, noise('normal'))),
+    },
+  ],
 ]);
 
-/** A lowered call's rewrite into built-ins, with every node's range at the call. */
-export function lowerCall(f: LoweredFunction, e: Extract<Expr, { kind: 'call' }>): Expr {
+/** A lowered call's rewrite into built-ins, with every node's range at the call; `noise` makes the samples of ran and normal. */
+export function lowerCall(
+  f: LoweredFunction,
+  e: Extract<Expr, { kind: 'call' }>,
+  noise: Builders['noise'] = () => ({ kind: 'number', value: Number.NaN, range: e.range }),
+): Expr {
   const r = e.range;
   const op = e.calleeRange;
   return f.lower(e.args, {
@@ -742,5 +769,104 @@ export function lowerCall(f: LoweredFunction, e: Extract<Expr, { kind: 'call' }>
     call: (callee, arg) => ({ kind: 'call', callee, args: [arg], range: r, calleeRange: op }),
     bin: (o, left, right) => ({ kind: 'binary', op: o, left, right, range: r, opRange: op }),
     neg: (x) => ({ kind: 'unary', op: '-', operand: x, range: r }),
+    noise,
   });
+}
+
+/** The samples of a table: what its operation needs. */
+export type TableSamples = Pick<TableDecl, 'xlo' | 'dx' | 'values' | 'interpolation'>;
+
+/**
+ * The segment of x and its offset in it: XPPAUT's lookup interpolates in segment ⌊u⌋ (u = (x − xlo)/dx)
+ * and extrapolates with the end segments' slopes, which is the segment index clamped to 0 … n − 2.
+ * A step table takes sample ⌊u⌋ clamped to 0 … n − 1 (u rounded to float32, as TF.js computes it).
+ */
+function segment(t: TableSamples, x: number): number {
+  const u = Math.fround(Math.fround(x - t.xlo) / t.dx);
+  const last = t.interpolation === 'linear' ? t.values.length - 2 : t.values.length - 1;
+  return Math.min(Math.max(Math.floor(u), 0), Math.max(last, 0));
+}
+
+/** The float32 tensors of a table's samples and slopes, made once per backend (kept out of tidy scopes). */
+function tableTensors(t: TableSamples): (tf: TF) => { y: Tensor; slope: Tensor } {
+  const made = new Map<string, { y: Tensor; slope: Tensor }>();
+  const slopes = t.values.map((v, i) => (i + 1 < t.values.length ? (t.values[i + 1] - v) / t.dx : 0));
+  return (tf) => {
+    const key = tf.getBackend();
+    let c = made.get(key);
+    if (!c || c.y.isDisposed || c.slope.isDisposed) {
+      c = { y: tf.keep(tf.tensor1d(t.values)), slope: tf.keep(tf.tensor1d(slopes)) };
+      made.set(key, c);
+    }
+    return c;
+  };
+}
+
+/**
+ * A table as an elementwise function of its argument. Linear: y_i + s_i·(x − x_i) with the slope
+ * s_i = (y_{i+1} − y_i)/dx of x's segment, which is also its derivative (one-sided at the samples,
+ * the segment on the right); step: y_i with derivative 0. The TF.js op is a custom gradient, so the
+ * tape never differentiates the integer index.
+ */
+export function tableOperation(t: TableSamples, doc: string, signature: string): UnaryOp {
+  const tensors = tableTensors(t);
+  const n = t.values.length;
+  const linear = t.interpolation === 'linear';
+  const last = linear ? Math.max(n - 2, 0) : n - 1;
+  const index = (tf: TF, x: Tensor) =>
+    tf.tidy(() => tf.cast(tf.clipByValue(tf.floor(tf.div(tf.sub(x, t.xlo), t.dx)), 0, last), 'int32'));
+  const slopeAt = (tf: TF, x: Tensor) => (linear ? tf.gather(tensors(tf).slope, index(tf, x)) : tf.zerosLike(x));
+  const slopes = t.values.map((v, i) => (i + 1 < n ? (t.values[i + 1] - v) / t.dx : 0));
+  const value = (x: number) => {
+    const i = segment(t, x);
+    return linear ? t.values[i] + slopes[i] * (x - (t.xlo + i * t.dx)) : t.values[i];
+  };
+  return unary({
+    doc,
+    signature,
+    tensor: (tf, x) =>
+      tf.customGrad((xin, save) => {
+        const xv = xin as Tensor;
+        const { y } = tensors(tf);
+        const i = index(tf, xv);
+        const yi = tf.gather(y, i);
+        const slope = slopeAt(tf, xv);
+        const value = linear
+          ? tf.add(yi, tf.mul(slope, tf.sub(xv, tf.add(tf.mul(tf.cast(i, 'float32'), t.dx), t.xlo))))
+          : yi;
+        (save as (ts: Tensor[]) => void)([slope]);
+        return { value, gradFunc: (dy: Tensor, saved: Tensor[]) => tf.mul(dy, saved[0]) };
+      })(x),
+    tensorDerivative: (tf, x) => slopeAt(tf, x),
+    value,
+    derivative: (x) => (linear ? slopes[segment(t, x)] : 0),
+    smooth: {
+      // The samples' span and one segment past each end (extrapolated).
+      domain: [[t.xlo - t.dx, t.xlo + n * t.dx]],
+      // The samples are where the slope (linear) or the value (step) jumps.
+      kink: (x) => Math.abs(x - t.xlo - Math.round((x - t.xlo) / t.dx) * t.dx),
+    },
+  });
+}
+
+/** A table's operation, made once per declaration (a model's compile looks it up at every call). */
+const TABLE_OPS = new WeakMap<TableDecl, UnaryOp>();
+
+/**
+ * The operation for a call in a checked model: one of its tables (by name), else the built-in or
+ * reduction (engineFunction).
+ */
+export function modelFunction(
+  tables: readonly TableDecl[] | undefined,
+  name: string,
+  args: number,
+): Operation | undefined {
+  const table = tables?.find((t) => t.name === name);
+  if (!table) return engineFunction(name, args);
+  let op = TABLE_OPS.get(table);
+  if (!op) {
+    op = tableOperation(table, `table ${table.name}`, `${table.name}(x)`);
+    TABLE_OPS.set(table, op);
+  }
+  return op;
 }

@@ -129,6 +129,22 @@ export const DIAGNOSTIC_CODES = {
   ),
   'data-malformed': language('error', 'A data file is not a CSV of numbers with ascending times.'),
   'data-outside-workspace': language('error', 'A data file lies outside the workspace.'),
+  'table-file': language(
+    'error',
+    "A `table` file is missing, unreadable, outside the workspace or not in XPPAUT's table format (range: the path).",
+  ),
+  'invalid-table': language(
+    'error',
+    'A `table NAME % npts xlo xhi formula` line with fewer than 2 points, xlo ≥ xhi, or a formula that is not a number at every point.',
+  ),
+  'table-parameter': language(
+    'information',
+    "A table's formula reads a parameter: its samples are computed at the parameter's initial value, and gradients do not flow through the table's samples.",
+  ),
+  'noise-realisation': language(
+    'information',
+    'The model has noise (`wiener`, `ran`, `normal`): the check runs one seeded realisation, and its gradients are those of that sample path.',
+  ),
   'invalid-scheme': language(
     'error',
     'A `scheme` line with wrong shapes, unknown or missing coefficients, or an implicit scheme.',

@@ -9,6 +9,7 @@ import { effectiveOptions } from './modelOptions';
 import { copyCount } from '../summary';
 import { schemeMarkdown, schemeSyntax } from './schemeInfo';
 import { keyOf, type Declaration } from './symbols';
+import { xppautDeclarationHover } from './xppautHover';
 import { elementCount } from '../ops/shapes';
 import {
   builtinFunction,
@@ -167,7 +168,7 @@ function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: b
       );
       break;
     case 'opaque':
-      lines.push(`**\`${d.name}\`** · declared by an unsupported construct`);
+      lines.push(xppautDeclarationHover(d.name, d.stmt) ?? `**\`${d.name}\`** · declared by an unsupported construct`);
       break;
   }
   return lines.join('\n') + where;

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BinaryOperator, Expr, Model } from '../../solver/model';
-import { BUILTINS, BUILTIN_NAMES, LOWERED } from '../../solver/language/builtins';
+import { BUILTINS, BUILTIN_NAMES, LOWERED, NOISE_FUNCTIONS } from '../../solver/language/builtins';
 import { analyse } from '../../solver/language';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel, evalConstant, CompileError } from '../../solver/engine/compile';
@@ -258,6 +258,8 @@ test('AD flows through index, if, comparisons and heav', async () => {
 test('XPPAUT functions the checker lowers (cosh, pow, flr, …) evaluate like JS Math', async () => {
   const { tf } = await initBackend(backend);
   for (const [fn, arity] of LOWERED) {
+    // ran and normal draw seeded samples: test/unit/xppautExpressions.test.ts checks them against their samples.
+    if (NOISE_FUNCTIONS.has(fn)) continue;
     const ref = ELEMENTWISE[fn];
     assert.ok(ref, `no JS reference for ${fn}: add one here`);
     const args = [0.7, 1.6].slice(0, arity);

@@ -1,6 +1,6 @@
 // XPPAUT constructs in the front end: pseudo-arrays (`x[1..n]' = … [j] …`,
 // `%[..]` blocks), the constructs refused with one honest diagnostic (maps,
-// DAEs, Volterra integrals, `w`/`wiener`, indexed sums), aux names with dots and
+// DAEs, Volterra integrals), aux names with dots and
 // derived parameters. Models are written for these tests in XPPAUT's words.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -306,26 +306,10 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
     );
   });
 
-  test('noise: w and wiener declare their names', () => {
-    check(lines('w nz', "v' = -v + nz"), [[0, 'error', /Wiener.*`w`/]]);
-    check(lines('wiener w1, w2', "v' = -v + w1 + w2"), [[0, 'error', /Wiener.*`wiener`/]]);
-  });
-
   test('Volterra integrals int{…} in a Volterra equation or an ODE', () => {
     check(lines('u(t) = exp(-t) + int{exp(-t)#u}', "y' = u - y"), [[0, 'error', /Volterra integral/]]);
     check(lines("y' = -y + a int{exp(-(t-t'))*y}", 'par a=1', 'init y=1'), [[0, 'error', /Volterra integral/]]);
     assert.equal(analyse(lines('u(t) = int{exp(-t)#u}')).diagnostics[0].code, 'unsupported-volterra');
-  });
-
-  test("sum(i1,i2)of(…i'…): an error in an equation (its state stays known), information on an aux line", () => {
-    check(lines("x[0..3]' = -x[j] + sum(0,3)of(shift(x0,i'))", 'x[0..3](0)=1'), [[0, 'error', /indexed sum/]]);
-    const a = analyse(lines("x' = -x", "aux s = sum(0,3)of(i')", 'loss = x(T)'));
-    assert.deepEqual(
-      a.diagnostics.map((d) => [d.code, d.severity]),
-      [['unsupported', 'information']],
-    );
-    assert.match(a.diagnostics[0].message, /aux line is ignored/);
-    assert.ok(a.model, 'the ODE still checks');
   });
 
   test('aux names may hold dots (aux P.E.=…): one aux note, nothing else', () => {

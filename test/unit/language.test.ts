@@ -730,12 +730,12 @@ describe('XPPAUT core', () => {
       'markov z 2',
       '{0} {1}',
       '{1} {0}',
-      'table tab foo.tab',
-      'wiener w',
+      'export {x} {x}',
+      'import bar',
       'set fast {a=2}',
       '" an action comment {x=1}',
       'aux out = x^2',
-      "x' = -x + z + tab(x)",
+      "x' = -x + z",
       'loss = x(T)',
     ].join('\n');
     const a = analyse(text);

@@ -18,6 +18,7 @@ import {
   POWER_FORMS,
   REDUCTIONS,
   engineFunction,
+  tableOperation,
   type BinaryOp,
   type Operation,
   type Reduction,
@@ -37,6 +38,10 @@ function entries(): [string, Operation][] {
   for (const [n, op] of Object.entries(OPERATORS)) out.push([`a ${n} b`, op]);
   out.push(['-x', NEGATE]);
   for (const [k, op] of POWER_FORMS) if (op !== 'identity') out.push([`x^${k}`, op]);
+  // A model's tables (XPPAUT `table`) and noise realisations (step functions of t) are made per model.
+  const samples = { xlo: -1.5, dx: 0.5, values: [0.3, -1, 2, 0.5, 0.25, -0.75, 1.5] };
+  out.push(['a linear table', tableOperation({ ...samples, interpolation: 'linear' }, 'table', 'f(x)')]);
+  out.push(['a step table', tableOperation({ ...samples, interpolation: 'step' }, 'noise', 'w(t)')]);
   return out;
 }
 

@@ -33,6 +33,7 @@ import { checkDelayBounds } from './delays';
 import { ExpressionChecker } from './expressions';
 import { checkOptions, readDataSets, type CheckedOptions } from './options';
 import { mapEquations, mapOptions } from '../maps';
+import { buildTables, modelTables } from './tables';
 
 export function check(program: Program, parseDiagnostics: Diagnostic[], context: AnalysisContext = {}): Analysis {
   const ctx = new CheckContext(context, parseDiagnostics);
@@ -45,6 +46,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const isMap = mapOptions(options.options, options.optionLines, equationStmts, mapDiagnostics);
   for (const d of mapDiagnostics) ctx.report(d);
   const data = readDataSets(ctx, options.options);
+  buildTables(ctx, exprs, options.options);
   // User-function arguments that hide a declared name.
   for (const sym of ctx.symbols.values()) if (sym.kind === 'function') functionArgs(ctx, sym.stmt);
   const params = checkParams(ctx, exprs, st);
@@ -97,6 +99,8 @@ function finish(
   const model: Model = { states, params, equations: eqList, data, schemes, options, optionLines };
   if (loss) model.loss = loss;
   if (events.length > 0) model.events = events;
+  const tables = modelTables(ctx);
+  if (tables.length > 0) model.tables = tables;
   // Static analysis of the scheme (per-step parameters at risk, weak stability…).
   try {
     for (const d of schemeDiagnostics(model)) ctx.report(d);

@@ -1,8 +1,19 @@
 // The checker's state shared by its phases: the diagnostics so far (deduplicated),
 // the declared names, which of them are read, and the declared schemes.
 import { closest, distance } from 'fastest-levenshtein';
-import type { AnalysisContext, DataDecl, Diagnostic, Expr, Range, Shape } from '../../model';
-import type { AuxStmt, DataStmt, FixedStmt, FunctionStmt, NumberItem, ParamItem, SchemeStmt } from '../ast';
+import type { AnalysisContext, DataDecl, Diagnostic, Expr, Range, Shape, TableDecl } from '../../model';
+import type {
+  AuxStmt,
+  DataStmt,
+  FixedStmt,
+  FunctionStmt,
+  NumberItem,
+  ParamItem,
+  SchemeStmt,
+  SpecialStmt,
+  TableStmt,
+  WienerStmt,
+} from '../ast';
 import { diag, rangeKey } from '../ranges';
 
 export type Sym =
@@ -13,8 +24,33 @@ export type Sym =
   | { kind: 'function'; name: string; stmt: FunctionStmt; busy: boolean }
   | { kind: 'aux'; name: string; stmt: AuxStmt }
   | { kind: 'data'; name: string; stmt: DataStmt; decl?: DataDecl }
+  /** XPPAUT `table`: its samples once read or computed (checker/tables.ts). */
+  | { kind: 'table'; name: string; stmt: TableStmt; decl?: TableDecl }
+  /** XPPAUT `wiener`: white noise, one seeded realisation (checker/noise.ts). */
+  | { kind: 'wiener'; name: string; stmt: WienerStmt; decl?: TableDecl }
+  /** XPPAUT `special k = conv(…)`: its elements written out once each (checker/special.ts). */
+  | { kind: 'special'; name: string; stmt: SpecialStmt; cache: Map<number, Expr> }
   /** Declared by an unsupported construct (already reported): uses are silent errors. */
   | { kind: 'opaque'; name: string; keyword: string };
+
+export type Context = 'rhs' | 'loss' | 'const';
+
+export interface Scope {
+  ctx: Context;
+  /** Arguments of the user function being expanded (lower-case name → checked argument). */
+  bindings?: Map<string, Expr>;
+  /** Set when the expression reads a state or `t` (it cannot be a constant). */
+  dynamic: { value: boolean };
+  /** A constant that may read `t`: XPPAUT's history `x(0) = expr of t` of a delayed state. */
+  history?: boolean;
+  /** In a table's formula: a scalar parameter's initial value, which the table is sampled at (checker/tables.ts). */
+  frozenParam?: (sym: Extract<Sym, { kind: 'param' }>, range: Range) => Expr | undefined;
+}
+
+/** What the checks of a construct need of the expression checker: constant numbers. */
+export interface ConstantEvaluator {
+  constNumber(e: Expr, what: string): number | undefined;
+}
 
 /** How a kind of symbol is named in messages. */
 export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
@@ -25,6 +61,9 @@ export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
   function: 'function',
   aux: 'aux',
   data: 'data set',
+  table: 'table',
+  wiener: 'Wiener variable',
+  special: 'network function',
   opaque: 'name',
 };
 

@@ -8,7 +8,7 @@ import { isBuiltin, LOWERED } from '../builtins';
 import { SCHEME_ALIASES } from '../options';
 import { diag } from '../ranges';
 import { broadcastsTo, elementCount as elements } from '../../ops/shapes';
-import { KIND_WORD, type CheckContext } from './context';
+import { KIND_WORD, type CheckContext, type Sym } from './context';
 import type { ExpressionChecker } from './expressions';
 import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 
@@ -91,6 +91,13 @@ function declareStatement(ctx: CheckContext, s: Statement): void {
       break;
     case 'data':
       ctx.declare({ kind: 'data', name: s.name, stmt: s }, s.nameRange);
+      break;
+    case 'table':
+    case 'wiener':
+      ctx.declare({ kind: s.kind, name: s.name, stmt: s } as Sym, s.nameRange);
+      break;
+    case 'special':
+      ctx.declare({ kind: 'special', name: s.name, stmt: s, cache: new Map() }, s.nameRange);
       break;
     case 'scheme':
       declareScheme(ctx, s);

@@ -15,23 +15,15 @@ import { diag } from '../ranges';
 import { broadcast, broadcastAll, elementCount as elements, sameShape } from '../../ops/shapes';
 import { LOWERED_FUNCTIONS, lowerCall } from '../../ops/table';
 import { evalConst } from './constants';
-import { KIND_WORD, type CheckContext, type Sym } from './context';
+import { KIND_WORD, type CheckContext, type Context, type Scope, type Sym } from './context';
 import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
+import { noiseSample, wienerRead } from './noise';
+import { isRealisation, shiftCall, specialCall, tableCall } from './xppautCalls';
 
 /** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
 export const MAX_EXPANDED_NODES = 200_000;
 
-export type Context = 'rhs' | 'loss' | 'const';
-
-export interface Scope {
-  ctx: Context;
-  /** Arguments of the user function being expanded (lower-case name → checked argument). */
-  bindings?: Map<string, Expr>;
-  /** Set when the expression reads a state or `t` (it cannot be a constant). */
-  dynamic: { value: boolean };
-  /** A constant that may read `t`: XPPAUT's history `x(0) = expr of t` of a delayed state. */
-  history?: boolean;
-}
+export type { Context, Scope };
 
 /** Checks expressions against the declared names of one model. */
 export class ExpressionChecker {
@@ -185,12 +177,15 @@ export class ExpressionChecker {
     switch (sym.kind) {
       case 'state':
         return this.stateName(sym, written, range, scope);
-      case 'param':
+      case 'param': {
+        const frozen = scope.frozenParam?.(sym, range);
+        if (frozen) return frozen;
         if (scope.ctx === 'const') {
           this.ctx.error('not-constant', `Initial values must be constant; '${sym.name}' is a parameter`, range);
           return { kind: 'name', name: sym.name, range };
         }
         return { kind: 'name', name: sym.name, range, shape: sym.shape };
+      }
       case 'number': {
         const v = this.numberValue(sym);
         return v === undefined ? { kind: 'number', value: 0, range } : { kind: 'number', value: v, range, shape: [] };
@@ -215,6 +210,12 @@ export class ExpressionChecker {
         if (!sym.decl) return { kind: 'name', name: sym.name, range }; // its file is already reported
         return { kind: 'name', name: sym.name, range, shape: [sym.decl.times.length, sym.decl.columns.length] };
       }
+      case 'table':
+      case 'special':
+        this.ctx.error('undefined-name', `'${sym.name}' is a ${KIND_WORD[sym.kind]}; call it as ${sym.name}(x)`, range);
+        return { kind: 'name', name: sym.name, range };
+      case 'wiener':
+        return wienerRead(this.ctx, sym, scope, range);
       case 'opaque':
         return { kind: 'name', name: sym.name, range };
     }
@@ -388,6 +389,7 @@ export class ExpressionChecker {
       range: e.range,
       calleeRange: e.calleeRange,
     });
+    if (isRealisation(this.ctx, e.callee, scope)) return { ...e, shape: [] }; // made by noise.ts, already checked
     const sym = scope.bindings?.has(key) ? undefined : this.ctx.lookup(e.callee, e.calleeRange);
 
     // x(T): the state at the final time; x(obs): at the observation times of a data set.
@@ -404,11 +406,17 @@ export class ExpressionChecker {
         );
         return bad();
       }
-      return this.expr(lowerCall(lowered, e), scope);
+      return this.expr(
+        lowerCall(lowered, e, (kind) => noiseSample(this.ctx, key, kind, scope, e.range)),
+        scope,
+      );
     }
 
     if (sym?.kind === 'function') return this.userCall(e, sym, scope, bad);
     if (key === 'delay' && !sym) return this.delayCall(e, scope, bad);
+    if (sym?.kind === 'table') return tableCall(this.ctx, sym, e, (a) => this.expr(a, scope), bad);
+    if (!sym && key === 'shift') return shiftCall(this.ctx, e, (a) => this.expr(a, scope), bad);
+    if (sym?.kind === 'special') return specialCall(this.ctx, this, sym, e, (a) => this.expr(a, scope), bad);
 
     if (sym?.kind === 'opaque') return bad();
     if (sym) {
@@ -579,7 +587,7 @@ export class ExpressionChecker {
     f.params.forEach((p, i) => bindings.set(p.toLowerCase(), args[i]));
     sym.busy = true;
     try {
-      return this.expr(f.body, { ctx: scope.ctx, bindings, dynamic: scope.dynamic });
+      return this.expr(f.body, { ctx: scope.ctx, bindings, dynamic: scope.dynamic, frozenParam: scope.frozenParam });
     } finally {
       sym.busy = false;
     }
