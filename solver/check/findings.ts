@@ -18,8 +18,6 @@ import {
 } from '../presentation/findingText';
 import type { LayerAnalysis } from './layers';
 import { optionsRange, type CheckRun } from './run';
-import { isMapScheme } from '../schemes/registry';
-import { MAP_NO_REFERENCE } from '../presentation/referenceText';
 
 /** What the findings phase reads: the analysed (and confirmed) parameters, the gradcheck, the reference. */
 export interface Measurements {

@@ -4,7 +4,6 @@ import type { CompiledModel } from '../engine/compile';
 import { continuousReference, type ReferenceResult } from '../engine/reference';
 import type { ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
-import { isMapScheme } from '../schemes/registry';
 
 export function referencePhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInputs): ReferenceResult | undefined {
   const t = performance.now();

@@ -17,8 +17,6 @@ import {
 } from '../engine/layerAnalysis';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import type { CheckOptions } from './options';
-import { isMapScheme } from '../schemes/registry';
-import { MAP_NO_REFERENCE } from '../presentation/referenceText';
 
 /** Between phases: throws CheckCancelled when the caller aborted, CheckTimeout past the time budget. */
 interface Pacing {

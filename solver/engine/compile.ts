@@ -184,7 +184,7 @@ function initialStates(nodes: NodeCompiler, model: Model): Tensor[] {
     // XPPAUT's history x(0) = formula of t gives the initial value at t0 when no init does.
     const init = s.init ?? s.history;
     if (!init) return nodes.keep(tf.zeros(internalShape(s.shape)));
-    const n = nodes.compile(init, false, !s.init && !!s.history ? false : true);
+    const n = nodes.compile(init, false, !(!s.init && s.history));
     const f = nodes.conform(n, s.shape, init.range, `the initial value of ${s.name}`);
     const t = tf.scalar(model.options.t0);
     const x0 = nodes.keep(

@@ -119,7 +119,7 @@ export interface FunctionDoc {
 }
 
 /** XPPAUT functions the checker and the engine read themselves (not entries of the operation table). */
-const XPP_FUNCTION_DOCS: readonly FunctionDoc[] = [
+export const XPP_FUNCTION_DOCS: readonly FunctionDoc[] = [
   {
     name: 'delay',
     params: ['x', 'tau'],

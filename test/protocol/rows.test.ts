@@ -11,7 +11,7 @@ import { ReportNotification, RowsRequest, type ReportParams, type RowsResult } f
 import { runCheck } from '../../solver/check';
 import { analyse } from '../../solver/language/index';
 import type { RowsAnswer } from '../../solver/report';
-import { LspClient, startServer } from '../support/lspClient';
+import { type LspClient, startServer } from '../support/lspClient';
 
 const root = join(__dirname, '..', '..', '..');
 

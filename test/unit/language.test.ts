@@ -744,7 +744,7 @@ describe('XPPAUT core', () => {
       a.diagnostics.map((d) => [d.range.start.line, d.code, d.severity]),
       [
         [1, 'unsupported-markov', 'error'],
-        [4, 'unsupported', 'error'],
+        [4, 'unsupported-export', 'error'],
         [5, 'unsupported', 'error'],
         [6, 'unsupported', 'information'],
         // An aux line is an output only: information, not a warning.
