@@ -17,6 +17,7 @@ import {
   type RunCheckResult,
 } from '../protocol/customMessages';
 import { PlotPanel, type PlotPanelHost } from './plotPanel';
+import { registerPlotSerializer } from './plotSerializer';
 import { CheckStatusBar } from './statusBar';
 
 let client: LanguageClient | undefined;
@@ -91,6 +92,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   client.onNotification(ReportNotification.type, (params) => PlotPanel.instance?.onReport(params));
 
   context.subscriptions.push(
+    registerPlotSerializer(context.extensionUri, host),
     vscode.commands.registerCommand('odeLens.showGradientPlots', (arg?: unknown) => {
       const doc = targetDocument(arg);
       if (!doc) {
