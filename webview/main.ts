@@ -254,7 +254,7 @@ function render(): void {
       : undefined) ??
     targets[0]?.value ??
     '';
-  const { choices, fallback } = spec.components(r, target);
+  const { choices, fallback, title: componentsTitle } = spec.components(r, target);
   const component =
     wanted.target === target && choices.some((c) => c.value === String(wanted.component))
       ? (wanted.component as number)
@@ -263,6 +263,7 @@ function render(): void {
   paramLabel.textContent = spec.targetLabel;
   paramLabel.hidden = paramSelect.hidden = targets.length === 0;
   fillSelect(componentSelect, choices, String(component));
+  componentSelect.title = componentsTitle ?? '';
   componentLabel.hidden = componentSelect.hidden = choices.length === 0;
   renderMetrics(r, target);
   viewNote.textContent = why ?? '';

@@ -35,9 +35,9 @@ export function chartColours(): ChartColours {
   const dark = kind === 'dark' || kind === 'high-contrast';
   const hc = kind.startsWith('high-contrast');
   const pick = (name: string, light: string, darkFallback: string) => cssVar(name, dark ? darkFallback : light);
-  const red = pick('--vscode-charts-red', '#c72e0f', '#f14c4c');
-  const blue = pick('--vscode-charts-blue', '#1a85ff', '#3794ff');
-  const green = pick('--vscode-charts-green', '#388a34', '#89d185');
+  const red = pick('--vscode-charts-red', '#e5534b', '#f14c4c');
+  const blue = pick('--vscode-charts-blue', '#3794ff', '#3794ff');
+  const green = pick('--vscode-charts-green', '#3fb950', '#89d185');
   const yellow = pick('--vscode-charts-yellow', '#bf8803', '#cca700');
   const orange = pick('--vscode-charts-orange', '#d18616', '#d18616');
   const purple = pick('--vscode-charts-purple', '#652d90', '#b180d7');

@@ -33,7 +33,7 @@ export interface ViewSpec {
   targets(r: ReportSummary): Choice[];
   targetLabel: string;
   /** The component select's choices for a target (empty: hidden), and the default. */
-  components(r: ReportSummary, target: string): { choices: Choice[]; fallback: number };
+  components(r: ReportSummary, target: string): { choices: Choice[]; fallback: number; title?: string };
   /** The rows request, or undefined when the view draws from the summary alone. */
   query(r: ReportSummary, s: Selection, buckets: number): RowQuery | undefined;
   chart(r: ReportSummary, s: Selection, rows: RowsAnswer | undefined, c: ChartColours): LineConfig;
@@ -56,6 +56,7 @@ export function componentLabel(p: ParameterSummary, table: RowTableInfo, j: numb
   return `${p.name}[${idx.join(',')}]`;
 }
 
+const total = (p: ParameterSummary) => p.shape.reduce((a, b) => a * b, 1);
 const largest = (norms: number[]) => norms.reduce((best, v, j) => (v > norms[best] ? j : best), 0);
 
 /** The columns with the largest norms, at most `count`, in column order. */
@@ -165,6 +166,9 @@ const layers: ViewSpec = {
         label: `${componentLabel(p, table, j)} · ‖ref‖ ${fmt(norms[j])}`,
       })),
       fallback: largest(norms),
+      title: table.componentIndices
+        ? `The ${table.componentIndices.length} of ${total(p)} components with the largest continuous gradient (the metrics cover all ${total(p)}).`
+        : '',
     };
   },
   query: (_r, s, buckets) => ({ view: 'layers', target: s.target, columns: [s.component ?? 0], buckets }),
@@ -317,7 +321,7 @@ const refinement: ViewSpec = {
   unavailable: (r) =>
     studied(r).length
       ? undefined
-      : "No refinement study in this report: it runs for flagged parameters, or for all with the check's refinement option (odelens check --refine).",
+      : 'No refinement study in this report: a check runs one when asked to (odelens check --refine).',
   targets: (r) => studied(r).map((p) => ({ value: p.name, label: `${p.name} [${p.shape.join('×')}]` })),
   targetLabel: 'Parameter',
   components: () => ({ choices: [], fallback: 0 }),
