@@ -278,13 +278,13 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
 
     // ---- gradient plots webview
     await runCommand(page, 'ODE Lens: Show Gradient Plots');
-    const ink = await waitFor(
+    const { frame: plotFrame, ink } = await waitFor(
       'a drawn chart canvas in a webview frame',
       async () => {
         for (const f of page.frames()) {
           if (f === page.mainFrame()) continue;
           const c = await canvasInk(f).catch(() => []);
-          if (c.some((x) => x.ink > 200)) return c;
+          if (c.some((x) => x.ink > 200)) return { frame: f, ink: c };
         }
         return undefined;
       },
@@ -298,6 +298,25 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
       ink.some((c) => c.w > 50 && c.h > 50 && c.ink > 200),
       `no non-blank chart canvas: ${JSON.stringify(ink)}`,
     );
+    // The dashboard's other views draw too, from the rows the real server answers.
+    for (const view of ['trajectory', 'adjoint', 'layers']) {
+      await plotFrame.click(`#odelens-tab-${view}`);
+      const drawn = await waitFor(
+        `the ${view} view drawn`,
+        async () => {
+          const on = await plotFrame.evaluate(
+            () => (window as unknown as { odeLensPlot?: { view?: string; chart?: unknown } }).odeLensPlot,
+          );
+          if (on?.view !== view || !on.chart) return undefined;
+          const c = await canvasInk(plotFrame);
+          return c.some((x) => x.ink > 200) ? c : undefined;
+        },
+        20_000,
+        250,
+      );
+      step(`dashboard view ${view}: ${JSON.stringify(drawn)}`);
+    }
+    await shot('07b-dashboard-layers');
 
     // ---- spiral-rk4.ode: no warning once its check settles
     const tRk4 = Date.now();
