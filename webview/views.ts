@@ -262,13 +262,8 @@ function stateView(view: 'trajectory' | 'adjoint'): ViewSpec {
       });
       const what = view === 'trajectory' ? 'trajectory x(t)' : 'adjoint p(t) = dL/dx(t)';
       const span = rows?.downsampled ? ` · ${rows.rows} nodes, min and max per pixel` : '';
-      return lineChart(
-        datasets,
-        `${what} of the continuous reference (${r.scheme} model, RK4 reference)${span}`,
-        't',
-        symbol === 'x' ? 'x(t)' : 'p(t)',
-        c,
-      );
+      const nodes = table ? `, ${table.rows} nodes` : '';
+      return lineChart(datasets, `${what} (continuous reference${nodes})${span}`, 't', `${symbol}(t)`, c);
     },
     csv: (r, _s, rows) => rowsCsv(rows, 't', (j) => labelOf(tableOf(r, view), j)),
   };
