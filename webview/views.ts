@@ -5,6 +5,7 @@ import type { ChartConfiguration, ChartDataset } from 'chart.js';
 import type { ParameterSummary, ReportSummary, RowQuery, RowsAnswer, RowTableInfo } from '../protocol/report';
 import { DATASET_LABELS, type DashboardView } from '../protocol/webviewMessages';
 import { formatNumber as fmt } from '../solver/presentation/format';
+import { componentName } from '../solver/presentation/componentName';
 import { type ChartColours, withAlpha } from './theme';
 
 /** Components a state view draws at once when none is picked (the rows request's limit). */
@@ -45,15 +46,8 @@ const tableOf = (r: ReportSummary, view: RowTableInfo['view'], target?: string) 
 
 /** The label of the component in column j (the report may carry only some components: `componentIndices`). */
 export function componentLabel(p: ParameterSummary, table: RowTableInfo, j: number): string {
-  const flat = table.componentIndices?.[j] ?? j;
-  if (p.shape.length <= 1) return `${p.name}[${flat}]`;
-  const idx: number[] = [];
-  let rest = flat;
-  for (let k = p.shape.length - 1; k >= 0; k--) {
-    idx.unshift(rest % p.shape[k]);
-    rest = Math.floor(rest / p.shape[k]);
-  }
-  return `${p.name}[${idx.join(',')}]`;
+  // A parameter's components are never named bare, even a scalar's.
+  return componentName(p.name, p.shape.length ? p.shape : [1], table.componentIndices?.[j] ?? j);
 }
 
 const total = (p: ParameterSummary) => p.shape.reduce((a, b) => a * b, 1);

@@ -3,25 +3,14 @@
 import type { Model } from '../model';
 import type { StatePathRows } from '../report';
 import type { NodeValues, StatePaths } from '../engine/statePath';
+import { componentName } from '../presentation/componentName';
 
 /** Names of the flattened components of the states, in order: `x`, `h[3]`, `W[1,2]`. */
 export function componentLabels(model: Model, count: number): string[] {
   const out: string[] = [];
   for (const s of model.states) {
     const size = s.shape.reduce((a, b) => a * b, 1);
-    for (let flat = 0; flat < size && out.length < count; flat++) {
-      if (s.shape.length === 0) {
-        out.push(s.name);
-        continue;
-      }
-      const idx: number[] = [];
-      let rest = flat;
-      for (let k = s.shape.length - 1; k >= 0; k--) {
-        idx.unshift(rest % s.shape[k]);
-        rest = Math.floor(rest / s.shape[k]);
-      }
-      out.push(`${s.name}[${idx.join(',')}]`);
-    }
+    for (let flat = 0; flat < size && out.length < count; flat++) out.push(componentName(s.name, s.shape, flat));
   }
   return out;
 }
