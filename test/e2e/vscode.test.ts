@@ -299,24 +299,37 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
       `no non-blank chart canvas: ${JSON.stringify(ink)}`,
     );
     // The dashboard's other views draw too, from the rows the real server answers.
-    for (const view of ['trajectory', 'adjoint', 'layers']) {
-      await plotFrame.click(`#odelens-tab-${view}`);
-      const drawn = await waitFor(
+    /** The frame whose dashboard shows `view` drawn (some frame when `frame` is not given, as after a reload). */
+    const viewDrawn = (view: string, frame?: Frame) =>
+      waitFor(
         `the ${view} view drawn`,
         async () => {
-          const on = await plotFrame.evaluate(
-            () => (window as unknown as { odeLensPlot?: { view?: string; chart?: unknown } }).odeLensPlot,
-          );
-          if (on?.view !== view || !on.chart) return undefined;
-          const c = await canvasInk(plotFrame);
-          return c.some((x) => x.ink > 200) ? c : undefined;
+          for (const f of frame ? [frame] : page.frames().filter((x) => x !== page.mainFrame())) {
+            const on = await f
+              .evaluate(() => {
+                const g = (window as unknown as { odeLensPlot?: { view?: string; chart?: unknown } }).odeLensPlot;
+                return g && { view: g.view, chart: !!g.chart };
+              })
+              .catch(() => undefined);
+            if (on?.view !== view || !on.chart) continue;
+            const c = await canvasInk(f);
+            if (c.some((x) => x.ink > 200)) return c;
+          }
+          return undefined;
         },
-        20_000,
+        frame ? 20_000 : 60_000,
         250,
       );
-      step(`dashboard view ${view}: ${JSON.stringify(drawn)}`);
+    for (const view of ['trajectory', 'layers', 'adjoint']) {
+      await plotFrame.click(`#odelens-tab-${view}`);
+      step(`dashboard view ${view}: ${JSON.stringify(await viewDrawn(view, plotFrame))}`);
     }
-    await shot('07b-dashboard-layers');
+    await shot('07b-dashboard-adjoint');
+    // A reload of the window brings the panel back (its serializer) on the view it showed.
+    await runCommand(page, 'Developer: Reload Window');
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    step(`after a window reload, the adjoint view again: ${JSON.stringify(await viewDrawn('adjoint'))}`);
+    await shot('07c-dashboard-reloaded');
 
     // ---- spiral-rk4.ode: no warning once its check settles
     const tRk4 = Date.now();
