@@ -245,7 +245,7 @@ function stateView(view: 'trajectory' | 'adjoint'): ViewSpec {
       const datasets = columnsOf(table, s).map((j, k): ChartDataset<'line', Point[]> => {
         const colour = c.palette[k % c.palette.length];
         return {
-          label: labelOf(table, j),
+          label: symbol === 'x' ? labelOf(table, j) : `p of ${labelOf(table, j)}`,
           data: pointsOf(rows, symbol, j),
           borderColor: colour,
           backgroundColor: colour,
