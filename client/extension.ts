@@ -26,6 +26,7 @@ import { CheckLanguageStatus } from './languageStatus';
 import { installNativeBackend, nativeNodePath } from './nativeBackend';
 import { Training } from './training';
 import { PlotPanel, type PlotPanelHost } from './plotPanel';
+import { registerPlotSerializer } from './plotSerializer';
 import { CheckStatusBar } from './statusBar';
 
 let client: LanguageClient | undefined;
@@ -123,6 +124,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   client.onNotification(ReportNotification.type, (params) => PlotPanel.instance?.onReport(params));
 
   context.subscriptions.push(
+    registerPlotSerializer(context.extensionUri, host),
     vscode.commands.registerCommand('odeLens.showGradientPlots', (arg?: unknown) => {
       const doc = targetDocument(arg);
       if (!doc) {

@@ -1,13 +1,15 @@
-// The "Gradient Plots" webview panel: one panel that shows the report of the active
-// .ode document (raw AD, corrected and reference gradient densities per layer).
-// It passes the report's summary to the page and forwards the page's requests for
-// rows to the server (odeLens/rows): the page never holds more than it draws.
+// The "Gradient Plots" webview panel: one dashboard that shows the report of the active
+// .ode document (per-layer gradients, trajectory, adjoint, sensitivities, refinement study),
+// opened beside the editor. It passes the report's summary to the page, forwards the page's
+// requests for rows to the server (odeLens/rows): the page never holds more than it draws,
+// and saves the charts the page exports (plotExport.ts). A reload brings it back (plotSerializer.ts).
 // Strict CSP, scripts by nonce, resources from dist/ only, typed messages only.
 import * as vscode from 'vscode';
 import { makeNonce, renderWebviewHtml } from '../webview/html';
 import { isWebviewToHost, type HostToWebview } from '../protocol/webviewMessages';
 import type { CheckStatusParams, ReportParams, RowsParams, RowsResult } from '../protocol/customMessages';
 import type { ReportSummary } from '../protocol/report';
+import { saveExport } from './plotExport';
 
 export interface PlotPanelHost {
   /** Asks the server for the document's latest report (its summary). */
@@ -39,15 +41,28 @@ export class PlotPanel implements vscode.Disposable {
       PlotPanel.viewType,
       'Gradient Plots',
       { viewColumn: column, preserveFocus: true },
-      {
-        enableScripts: true,
-        enableForms: false,
-        enableCommandUris: false,
-        localResourceRoots: [dist],
-      },
+      PlotPanel.options(dist),
     );
     PlotPanel.current = new PlotPanel(panel, dist, host, document);
     return PlotPanel.current;
+  }
+
+  /** A panel VS Code restored after a reload (plotSerializer.ts), on the document it showed. */
+  static revive(
+    panel: vscode.WebviewPanel,
+    extensionUri: vscode.Uri,
+    host: PlotPanelHost,
+    document: vscode.TextDocument,
+  ): PlotPanel {
+    const dist = vscode.Uri.joinPath(extensionUri, 'dist');
+    panel.webview.options = PlotPanel.options(dist);
+    PlotPanel.current?.dispose();
+    PlotPanel.current = new PlotPanel(panel, dist, host, document);
+    return PlotPanel.current;
+  }
+
+  private static options(dist: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return { enableScripts: true, enableForms: false, enableCommandUris: false, localResourceRoots: [dist] };
   }
 
   /** The open panel, if any. */
@@ -155,6 +170,9 @@ export class PlotPanel implements vscode.Disposable {
         break;
       case 'rows':
         if (m.uri === this.uri) void this.forwardRows(m.uri, m.requestId, { uri: m.uri, key: m.key, query: m.query });
+        break;
+      case 'export':
+        if (m.uri === this.uri) void saveExport(this.document.uri, m.format, m.fileName, m.data);
         break;
     }
   }

@@ -21,7 +21,30 @@ export type WebviewToHost =
   /** The "Run gradient check" button of the empty state. */
   | { type: 'runCheck'; uri: string }
   /** Rows for a chart: forwarded to the server as odeLens/rows; the answer comes back as `rows` with this id. */
-  | { type: 'rows'; uri: string; requestId: number; key?: string; query: RowQuery };
+  | { type: 'rows'; uri: string; requestId: number; key?: string; query: RowQuery }
+  /** An export button: the host asks where to save (a PNG as a data: URL, a CSV as text). */
+  | { type: 'export'; uri: string; format: ExportFormat; fileName: string; data: string };
+
+export type ExportFormat = 'png' | 'csv';
+
+/** The dashboard's views (tabs), in tab order; a tab's id is `odelens-tab-<id>`. */
+export const DASHBOARD_VIEWS = [
+  { id: 'layers', label: 'Gradients per layer' },
+  { id: 'trajectory', label: 'Trajectory x(t)' },
+  { id: 'adjoint', label: 'Adjoint p(t)' },
+  { id: 'sensitivities', label: 'Sensitivities dL/dθ' },
+  { id: 'refinement', label: 'Refinement study' },
+] as const;
+
+export type DashboardView = (typeof DASHBOARD_VIEWS)[number]['id'];
+
+/** What the page keeps across reloads (vscode.setState; the panel's serializer gets it back): the document, the view, each view's selection. */
+export interface PlotPageState {
+  uri?: string;
+  view?: DashboardView;
+  /** Per view: its target (a parameter, or the state) and component (-1: the largest several). */
+  selections?: Partial<Record<DashboardView, { target?: string; component?: number }>>;
+}
 
 /** Id of the chart's canvas. */
 export const CHART_CANVAS_ID = 'odelens-gradient-chart';
@@ -35,15 +58,21 @@ export const DATASET_LABELS = {
 
 /**
  * The only global the page defines (for tests and debugging):
- * `window.odeLensPlot = { chart, parameter, component, rows }` — the chart.js instance
- * (undefined in the empty state), the parameter and component it draws, and what its
- * rows were: the points in range, whether they were reduced to min and max per bucket, the buckets.
+ * `window.odeLensPlot = { chart, view, parameter, component, rows, draws, theme, csv }` — the chart.js
+ * instance (undefined in the empty state), the view, the parameter (or state) and component it draws
+ * (-1: several), what its rows were (the points in range, whether they were reduced to min and max per
+ * bucket, the buckets), how many times a chart was drawn, the theme it was drawn in, and the CSV the
+ * export button would save.
  */
 export interface OdeLensPlotGlobal {
   chart: unknown;
+  view?: DashboardView;
   parameter: string | undefined;
   component: number | undefined;
   rows?: { rows: number; downsampled: boolean; buckets: number };
+  draws?: number;
+  theme?: string;
+  csv?: () => string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object';
@@ -66,5 +95,7 @@ export function isWebviewToHost(m: unknown): m is WebviewToHost {
       typeof m.query.target === 'string' &&
       Array.isArray(m.query.columns)
     );
+  if (m.type === 'export')
+    return (m.format === 'png' || m.format === 'csv') && typeof m.fileName === 'string' && typeof m.data === 'string';
   return m.type === 'runCheck';
 }

@@ -19,6 +19,7 @@ import { isMapScheme } from './schemes/registry';
 import { confirmationPhase } from './check/confirmation';
 import { assignVerdicts, findingsPhase, type Measurements } from './check/findings';
 import type { CompiledModel } from './engine/compile';
+import { statePathRows } from './check/statePaths';
 
 export {
   type CheckOptions,
@@ -80,7 +81,13 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   const { parameters } = analysis;
   return finishReport(
     run,
-    { loss: ad.loss, referenceError: ref?.referenceError ?? NaN, parameters, verdict: overallVerdict(parameters) },
+    {
+      loss: ad.loss,
+      referenceError: ref?.referenceError ?? NaN,
+      parameters,
+      verdict: overallVerdict(parameters),
+      statePaths: statePathRows(model, ref?.paths),
+    },
     findings,
   );
 }

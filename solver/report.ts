@@ -131,6 +131,16 @@ export interface ParameterReport extends ParameterSummary {
   stages?: number[];
 }
 
+/** x(t) and p(t) at the reference's nodes: one row per node, one column per state component (all states flattened, in order). */
+export interface StatePathRows {
+  times: number[];
+  /** Per column, the component's name: `x`, `h[3]`, `W[1,2]`. */
+  labels: string[];
+  x: number[][];
+  /** Absent when the adjoint solve does not keep p at its nodes (losses with observation jumps). */
+  p?: number[][];
+}
+
 /** Components per layer a report carries for one per-step tensor (plots pick one at a time). */
 export const MAX_REPORTED_COMPONENTS = 256;
 
@@ -144,7 +154,7 @@ export interface Finding extends Diagnostic {
  * A report without its rows: what diagnostics, hovers, the status and the CLI's table present, and what the
  * server sends after a check (its rows stay in the server, solver/rows.ts). A Report is one.
  */
-export interface ReportSummary extends Omit<Report, 'parameters'> {
+export interface ReportSummary extends Omit<Report, 'parameters' | 'statePaths'> {
   parameters: ParameterSummary[];
   /** The tables of rows the report holds and a client may ask for (set by `summarise`). */
   rowTables?: RowTableInfo[];
@@ -209,6 +219,8 @@ export interface Report {
   referenceError: number;
   findings: Finding[];
   parameters: ParameterReport[];
+  /** The state x(t) and the adjoint p(t) of the continuous reference at its grid nodes (absent without a reference). */
+  statePaths?: StatePathRows;
   timings: { totalMs: number; adMs: number; referenceMs: number; finiteDifferenceMs: number };
 }
 
@@ -218,8 +230,8 @@ export interface Report {
  * The views a check's rows serve. `layers`: a per-step parameter's densities per layer (x = layer time;
  * series raw, corrected, reference; one column per component). `sensitivities`: a shared parameter's
  * gradient (x = the component's flat index; series raw AD, corrected, reference; one column).
- * `trajectory` x(t) and `adjoint` p(t) (x = t, one column per state component) are named for the views
- * that draw them: a report holds no such table until the engine records them.
+ * `trajectory` x(t) and `adjoint` p(t) (target `state`; x = t, one column per state component, series `x` or `p`)
+ * come from the continuous reference's nodes (Report.statePaths).
  */
 export type RowView = 'layers' | 'sensitivities' | 'trajectory' | 'adjoint';
 
@@ -234,6 +246,8 @@ export interface RowTableInfo {
   columns: number;
   /** The flat (row-major) index in the tensor of each column; absent: column j is component j. */
   componentIndices?: number[];
+  /** Per column, its name (trajectory, adjoint: `x`, `h[3]`). */
+  columnLabels?: string[];
   /** Per column, the 2-norm of its finite reference values (raw AD where there is no reference): what a view picks by. */
   columnNorms: number[];
   /** The series, in drawing order. */

@@ -1,7 +1,7 @@
 // A check's rows, kept apart from its summary: packed into one Float64Array per series (cheap to hand
 // from the worker to the server, which holds them), and answered a query at a time, downsampled to the
 // resolution the asker draws at. The plots ask for the rows they show; nobody else needs them.
-import type { ParameterReport, Report, RowQuery, RowSeriesData, RowsAnswer, RowTable } from './report';
+import type { ParameterReport, Report, RowQuery, RowSeriesData, RowsAnswer, RowTable, StatePathRows } from './report';
 
 export type { RowQuery, RowSeries, RowSeriesData, RowsAnswer, RowTable, RowTableInfo, RowView } from './report';
 
@@ -84,9 +84,44 @@ function sensitivitiesTable(p: ParameterReport): RowTable {
   };
 }
 
-/** The report's rows as tables: a layers table per per-step parameter, a sensitivities table per other one. */
+/** Target of the trajectory and adjoint tables: every state component, one column each. */
+export const STATE_TARGET = 'state';
+
+/** x(t) or p(t) at the reference's nodes: one series named after it, a column per state component. */
+function pathTable(paths: StatePathRows, view: 'trajectory' | 'adjoint', rowsOf: number[][]): RowTable {
+  const rows = paths.times.length;
+  const columns = paths.labels.length;
+  const values = packMatrix(rowsOf, rows, columns);
+  const name = view === 'trajectory' ? 'x' : 'p';
+  return {
+    info: {
+      view,
+      target: STATE_TARGET,
+      rows,
+      columns,
+      columnLabels: paths.labels,
+      columnNorms: columnNorms(values, rows, columns),
+      series: [name],
+      x: 't',
+    },
+    series: [{ name, x: Float64Array.from(paths.times), values }],
+  };
+}
+
+/**
+ * The report's rows as tables: a layers table per per-step parameter, a sensitivities table per other one,
+ * and the trajectory x(t) and adjoint p(t) when the reference recorded them.
+ */
 export function packRows(report: Report): RowTable[] {
-  return report.parameters.map((p) => (p.perStep && p.layerTimes.length > 0 ? layersTable(p) : sensitivitiesTable(p)));
+  const tables = report.parameters.map((p) =>
+    p.perStep && p.layerTimes.length > 0 ? layersTable(p) : sensitivitiesTable(p),
+  );
+  const paths = report.statePaths;
+  if (paths && paths.times.length > 0) {
+    tables.push(pathTable(paths, 'trajectory', paths.x));
+    if (paths.p) tables.push(pathTable(paths, 'adjoint', paths.p));
+  }
+  return tables;
 }
 
 /** The buffers of the tables, once each (a postMessage transfer list). */

@@ -12,7 +12,7 @@ function parameterSummary(p: ParameterReport): ParameterSummary {
 /** The report's summary and its rows as tables (one pass over the rows). */
 export function splitReport(report: Report): { summary: ReportSummary; tables: RowTable[] } {
   const tables = packRows(report);
-  const { parameters, ...rest } = report;
+  const { parameters, statePaths: _paths, ...rest } = report;
   return {
     summary: { ...rest, parameters: parameters.map(parameterSummary), rowTables: tables.map((t) => t.info) },
     tables,

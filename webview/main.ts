@@ -1,34 +1,39 @@
-// The gradient plots page (runs inside the VS Code webview, bundled to dist/webview.js).
-// Receives { type: 'report' } messages (the report's summary: metrics, verdicts, and the
-// tables of rows it holds) and draws, for one per-step parameter and one component of its
-// flattened tensor, the raw AD density d_n, the corrected density and the continuous
-// reference g(t_n) over the layer times. It asks for those rows ({ type: 'rows' }) at the
-// chart's width: a long run arrives as each pixel's min and max, so an oscillation from
-// layer to layer still shows, and a resize asks again. Posts { type: 'ready' } at load.
+// The dashboard page (runs inside the VS Code webview, bundled to dist/webview.js). Receives
+// { type: 'report' } messages (the report's summary: metrics, verdicts, refinement studies and the
+// tables of rows it holds) and shows one view at a time (webview/views.ts): per-layer gradients, the
+// trajectory x(t), the adjoint p(t), the shared parameters' sensitivities, the refinement study. A view
+// asks for only the rows it draws ({ type: 'rows' }) at the chart's width, and a resize asks again.
+// The chart follows the VS Code theme and is redrawn when it changes; the view and its selections
+// survive reloads (vscode.setState); each chart exports as PNG and its data as CSV (the host saves).
 import {
   Chart,
   Legend,
   LinearScale,
   LineController,
   LineElement,
+  LogarithmicScale,
   PointElement,
   Title,
   Tooltip,
-  type ChartDataset,
 } from 'chart.js';
-import type { ParameterSummary, ReportSummary, RowsAnswer, RowTableInfo } from '../protocol/report';
+import type { ReportSummary, RowsAnswer } from '../protocol/report';
 import {
   CHART_CANVAS_ID,
-  DATASET_LABELS,
+  DASHBOARD_VIEWS,
+  type DashboardView,
+  type ExportFormat,
   isHostToWebview,
   type HostToWebview,
   type OdeLensPlotGlobal,
+  type PlotPageState,
   type WebviewToHost,
 } from '../protocol/webviewMessages';
 import { formatNumber as fmt } from '../solver/presentation/format';
 import { metricColumns } from '../solver/presentation/columns';
+import { chartColours } from './theme';
+import { type Point, type Selection, VIEW_SPECS } from './views';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip, Title);
+Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Legend, Tooltip, Title);
 
 interface VsCodeApi {
   postMessage(message: WebviewToHost): void;
@@ -42,16 +47,10 @@ declare global {
   }
 }
 
-interface SavedState {
-  uri?: string;
-  parameter?: string;
-  component?: number;
-}
+type SavedState = PlotPageState;
 
 const vscode = acquireVsCodeApi();
 const saved: SavedState = (vscode.getState() as SavedState | undefined) ?? {};
-
-const MAX_COMPONENTS_LISTED = 1024;
 
 // ---------------------------------------------------------------- DOM
 
@@ -70,18 +69,45 @@ const app = document.getElementById('app') ?? document.body.appendChild(el('main
 const title = el('h1', { id: 'odelens-title', textContent: 'Gradient plots' });
 const status = el('span', { id: 'odelens-status', className: 'status' });
 const summary = el('p', { id: 'odelens-summary', className: 'summary' });
+const tabs = el('div', { id: 'odelens-tabs', className: 'tabs' });
+tabs.setAttribute('role', 'tablist');
+const tabButtons = new Map<DashboardView, HTMLButtonElement>();
+for (const v of DASHBOARD_VIEWS) {
+  const b = el('button', { id: `odelens-tab-${v.id}`, className: 'tab', textContent: v.label, type: 'button' });
+  b.setAttribute('role', 'tab');
+  b.addEventListener('click', () => showView(v.id));
+  tabButtons.set(v.id, b);
+  tabs.append(b);
+}
+const paramLabel = el('label', { htmlFor: 'odelens-parameter', textContent: 'Parameter' });
 const paramSelect = el('select', { id: 'odelens-parameter' });
+const componentLabel = el('label', { htmlFor: 'odelens-component', textContent: 'Component' });
 const componentSelect = el('select', { id: 'odelens-component' });
+const pngButton = el('button', {
+  id: 'odelens-export-png',
+  className: 'secondary',
+  textContent: 'Save PNG',
+  type: 'button',
+});
+const csvButton = el('button', {
+  id: 'odelens-export-csv',
+  className: 'secondary',
+  textContent: 'Save CSV',
+  type: 'button',
+});
 const controls = el('div', { id: 'odelens-controls', className: 'controls' }, [
-  el('label', { htmlFor: 'odelens-parameter', textContent: 'Per-step parameter' }),
+  paramLabel,
   paramSelect,
-  el('label', { htmlFor: 'odelens-component', textContent: 'Component' }),
+  componentLabel,
   componentSelect,
+  el('span', { className: 'spacer' }),
+  pngButton,
+  csvButton,
 ]);
 const canvas = el('canvas', { id: CHART_CANVAS_ID });
 canvas.setAttribute('role', 'img');
-canvas.setAttribute('aria-label', 'Gradient density per layer: raw AD, corrected and continuous reference');
 const chartBox = el('div', { className: 'chart-container' }, [canvas]);
+const viewNote = el('p', { id: 'odelens-view-note', className: 'empty' });
 const metricsTable = el('table', { id: 'odelens-metrics', className: 'metrics' });
 // The table scrolls sideways inside its own box when the panel is narrower than its columns (a split editor).
 const metricsBox = el('div', { id: 'odelens-metrics-box', className: 'metrics-box' }, [metricsTable]);
@@ -89,7 +115,9 @@ const emptyText = el('p', { id: 'odelens-empty-text' });
 const runButton = el('button', { id: 'odelens-run', textContent: 'Run gradient check' });
 const empty = el('div', { id: 'odelens-empty', className: 'empty' }, [emptyText, runButton]);
 const plot = el('section', { id: 'odelens-plot' }, [
+  tabs,
   controls,
+  viewNote,
   chartBox,
   el('h2', { textContent: 'Metrics' }),
   metricsBox,
@@ -100,101 +128,43 @@ app.append(el('header', {}, [title, status]), summary, empty, plot);
 // ---------------------------------------------------------------- state
 
 let currentUri: string | undefined = saved.uri;
+let fileName: string | undefined;
 let report: ReportSummary | null = null;
 /** Names the rows of `report` (ReportParams.key). */
 let reportKey: string | undefined;
+let view: DashboardView = saved.view ?? 'layers';
+const selections: Partial<Record<DashboardView, Partial<Selection>>> = { ...saved.selections };
 /** The latest rows request; older answers are dropped. */
-let rowsRequest: { id: number; table: RowTableInfo; component: number } | undefined;
+let rowsRequest: { id: number; view: DashboardView; selection: Selection } | undefined;
 let nextRequestId = 1;
 /** The chart width (CSS pixels) the latest rows were asked for at. */
 let drawnWidth = 0;
-type Point = { x: number; y: number | null };
+/** What the chart on show was drawn from: redrawn from it on a theme change, exported as CSV. */
+let drawn: { view: DashboardView; selection: Selection; rows: RowsAnswer | undefined } | undefined;
 let chart: Chart<'line', Point[]> | undefined;
-const globalState: OdeLensPlotGlobal = { chart: undefined, parameter: undefined, component: undefined };
+const globalState: OdeLensPlotGlobal = { chart: undefined, parameter: undefined, component: undefined, draws: 0 };
 window.odeLensPlot = globalState;
 
-/** The parameter and component on show (or asked for: the chart follows when its rows arrive). */
-let selection: { parameter?: string; component?: number } = {};
-
 function persist(): void {
-  vscode.setState({
-    uri: currentUri,
-    parameter: selection.parameter,
-    component: selection.component,
-  } satisfies SavedState);
-}
-
-// ---------------------------------------------------------------- helpers
-
-function cssVar(name: string, fallback: string): string {
-  const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  return v || fallback;
-}
-
-function colours() {
-  return {
-    raw: cssVar('--vscode-charts-red', '#e5534b'),
-    corrected: cssVar('--vscode-charts-blue', '#3794ff'),
-    reference: cssVar('--vscode-charts-green', '#3fb950'),
-    text: cssVar('--vscode-foreground', '#6e7681'),
-    grid: cssVar('--vscode-editorWidget-border', 'rgba(128,128,128,0.25)'),
-  };
-}
-
-/** `#rgb`/`#rrggbb` → rgba with alpha; other colour syntaxes are returned unchanged. */
-function withAlpha(colour: string, alpha: number): string {
-  let m = /^#([0-9a-f]{6})$/i.exec(colour);
-  if (!m) {
-    const s = /^#([0-9a-f])([0-9a-f])([0-9a-f])$/i.exec(colour);
-    if (s) m = ['', s[1] + s[1] + s[2] + s[2] + s[3] + s[3]] as unknown as RegExpExecArray;
-  }
-  if (!m) return colour;
-  const n = parseInt(m[1], 16);
-  return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
-}
-
-/** The per-layer tables of the report's per-step parameters, with the parameter each belongs to. */
-function layerTables(r: ReportSummary | null): { p: ParameterSummary; table: RowTableInfo }[] {
-  if (!r) return [];
-  return (r.rowTables ?? []).flatMap((table) => {
-    const p = r.parameters.find((q) => q.name === table.target);
-    return table.view === 'layers' && table.rows > 0 && p ? [{ p, table }] : [];
-  });
-}
-
-/** The label of the component in column j of the rows (the report may carry only some components: `componentIndices`). */
-function componentLabel(p: ParameterSummary, table: RowTableInfo, j: number): string {
-  const flat = table.componentIndices?.[j] ?? j;
-  if (p.shape.length <= 1) return `${p.name}[${flat}]`;
-  const idx: number[] = [];
-  let rest = flat;
-  for (let k = p.shape.length - 1; k >= 0; k--) {
-    idx.unshift(rest % p.shape[k]);
-    rest = Math.floor(rest / p.shape[k]);
-  }
-  return `${p.name}[${idx.join(',')}]`;
-}
-
-function largest(norms: number[]): number {
-  let best = 0;
-  for (let j = 1; j < norms.length; j++) if (norms[j] > norms[best]) best = j;
-  return best;
+  vscode.setState({ uri: currentUri, view, selections } satisfies SavedState);
 }
 
 // ---------------------------------------------------------------- rendering
+
+function clearChart(): void {
+  chart?.destroy();
+  chart = undefined;
+  drawn = undefined;
+  rowsRequest = undefined;
+  Object.assign(globalState, { chart: undefined, parameter: undefined, component: undefined, rows: undefined });
+}
 
 function showEmpty(message: string, canRun: boolean): void {
   emptyText.textContent = message;
   runButton.hidden = !canRun;
   empty.hidden = false;
   plot.hidden = true;
-  chart?.destroy();
-  chart = undefined;
-  globalState.chart = undefined;
-  globalState.parameter = undefined;
-  globalState.component = undefined;
-  globalState.rows = undefined;
-  rowsRequest = undefined;
+  clearChart();
 }
 
 function renderSummary(r: ReportSummary): void {
@@ -233,129 +203,28 @@ function renderMetrics(r: ReportSummary, selected: string | undefined): void {
   metricsTable.append(body);
 }
 
-function fillParameterSelect(params: ParameterSummary[], selected: string): void {
-  paramSelect.replaceChildren(
-    ...params.map((p) =>
-      el('option', {
-        value: p.name,
-        textContent: `${p.name} [${p.shape.join('×')}]${p.oscillating ? ' ⚠ oscillating' : ''}`,
-        selected: p.name === selected,
-      }),
-    ),
+function fillSelect(select: HTMLSelectElement, choices: { value: string; label: string }[], selected: string): void {
+  select.replaceChildren(
+    ...choices.map((c) => el('option', { value: c.value, textContent: c.label, selected: c.value === selected })),
   );
-}
-
-function fillComponentSelect(p: ParameterSummary, table: RowTableInfo, selected: number): void {
-  const norms = table.columnNorms;
-  let indices = norms.map((_, j) => j);
-  if (indices.length > MAX_COMPONENTS_LISTED) {
-    indices = indices.sort((a, b) => norms[b] - norms[a]).slice(0, MAX_COMPONENTS_LISTED);
-    if (!indices.includes(selected)) indices.push(selected);
-    indices.sort((a, b) => a - b);
-  }
-  componentSelect.replaceChildren(
-    ...indices.map((j) =>
-      el('option', {
-        value: String(j),
-        textContent: `${componentLabel(p, table, j)} · ‖ref‖ ${fmt(norms[j])}`,
-        selected: j === selected,
-      }),
-    ),
-  );
-  const total = p.shape.reduce((a, b) => a * b, 1);
-  componentSelect.title = table.componentIndices
-    ? `The ${table.componentIndices.length} of ${total} components with the largest continuous gradient (the metrics cover all ${total}).`
-    : '';
 }
 
 /** The chart's width in CSS pixels: the resolution rows are asked for at (a min and a max per pixel column). */
 const chartPixels = () => Math.max(64, Math.round(chartBox.clientWidth || 600));
 
-/** Asks the host for one component's rows of a per-layer table; `draw` runs when they arrive. */
-function requestRows(table: RowTableInfo, component: number): void {
-  if (!currentUri) return;
-  const id = nextRequestId++;
-  rowsRequest = { id, table, component };
-  drawnWidth = chartPixels();
-  vscode.postMessage({
-    type: 'rows',
-    uri: currentUri,
-    requestId: id,
-    key: reportKey,
-    query: { view: 'layers', target: table.target, columns: [component], buckets: chartPixels() },
-  });
-}
-
-const DATASET_STYLE = {
-  raw: { label: DATASET_LABELS.raw, width: 1.5, points: true },
-  // `average` sits between layers (t_{n+½}): the rows carry the corrected series' own times.
-  corrected: { label: DATASET_LABELS.corrected, width: 1.5, points: true },
-  reference: { label: DATASET_LABELS.reference, width: 6, points: false },
-} as const;
-
-function draw(p: ParameterSummary, table: RowTableInfo, component: number, rows: RowsAnswer, r: ReportSummary): void {
-  const c = colours();
-  const colour = { raw: c.raw, corrected: c.corrected, reference: withAlpha(c.reference, 0.55) };
-  // Drawn in reverse order: the wide, translucent reference lies under the two AD series.
-  const datasets = (['raw', 'corrected', 'reference'] as const).map((name): ChartDataset<'line', Point[]> => {
-    const s = rows.series.find((q) => q.series === name && q.column === component);
-    const style = DATASET_STYLE[name];
-    return {
-      label: style.label,
-      data: s ? s.x.map((x, n) => ({ x, y: s.y[n] })) : [],
-      borderColor: colour[name],
-      backgroundColor: colour[name],
-      borderWidth: style.width,
-      pointRadius: style.points && !rows.downsampled && rows.rows <= 128 ? 1.5 : 0,
-      spanGaps: false,
-    };
-  });
-  const span = rows.downsampled ? ` · ${rows.rows} layers, min and max per pixel` : '';
-  const titleText = `${componentLabel(p, table, component)}: gradient density per layer (corrected with ${r.correction})${span}`;
-  if (chart) {
-    chart.data.datasets = datasets;
-    if (chart.options.plugins?.title) chart.options.plugins.title.text = titleText;
-    chart.update();
-  } else {
-    chart = new Chart<'line', Point[]>(canvas, {
-      type: 'line',
-      data: { datasets },
-      options: {
-        animation: false,
-        responsive: true,
-        maintainAspectRatio: false,
-        parsing: false,
-        normalized: true,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
-        scales: {
-          x: {
-            type: 'linear',
-            title: { display: true, text: 'layer time t_n', color: c.text },
-            ticks: { color: c.text },
-            grid: { color: c.grid },
-          },
-          y: {
-            type: 'linear',
-            title: { display: true, text: 'dL/dθ density', color: c.text },
-            ticks: { color: c.text },
-            grid: { color: c.grid },
-          },
-        },
-        plugins: {
-          legend: { labels: { color: c.text } },
-          title: { display: true, text: titleText, color: c.text },
-          tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${fmt(ctx.parsed.y ?? undefined)}` } },
-        },
-      },
-    });
+/** The tabs: the one on show selected, those with nothing to draw disabled (their tooltip says why). */
+function renderTabs(r: ReportSummary): void {
+  for (const [id, b] of tabButtons) {
+    const why = VIEW_SPECS[id].unavailable(r);
+    b.disabled = !!why;
+    b.title = why ?? '';
+    b.classList.toggle('selected', id === view);
+    b.setAttribute('aria-selected', String(id === view));
   }
-  globalState.chart = chart;
-  globalState.parameter = p.name;
-  globalState.component = component;
-  globalState.rows = { rows: rows.rows, downsampled: rows.downsampled, buckets: rows.buckets };
 }
 
-function render(preferParameter?: string, preferComponent?: number): void {
+/** Shows the view on show for the report: its selects, then its chart (asking for its rows first). */
+function render(): void {
   const r = report;
   if (!r) {
     summary.textContent = '';
@@ -366,40 +235,78 @@ function render(preferParameter?: string, preferComponent?: number): void {
     return;
   }
   renderSummary(r);
-  const tables = layerTables(r);
-  if (tables.length === 0) {
-    renderMetrics(r, undefined);
-    showEmpty(
-      "This model has no per-step parameters: there is no per-layer gradient to plot. Shared parameters get gradients that converge at the scheme's order; their metrics are below.",
-      false,
-    );
-    plot.hidden = false;
-    controls.hidden = true;
-    chartBox.hidden = true;
-    return;
-  }
-  controls.hidden = false;
-  chartBox.hidden = false;
   empty.hidden = true;
   plot.hidden = false;
-  const { p, table } =
-    tables.find((t) => t.p.name === preferParameter) ?? tables.find((t) => t.p.oscillating) ?? tables[0];
+  // A view with nothing to draw gives way to the first that has something (the saved choice stays for later reports).
+  if (VIEW_SPECS[view].unavailable(r)) {
+    const first = DASHBOARD_VIEWS.find((v) => !VIEW_SPECS[v.id].unavailable(r));
+    if (first) view = first.id;
+  }
+  const spec = VIEW_SPECS[view];
+  const why = spec.unavailable(r);
+  renderTabs(r);
+  const targets = spec.targets(r);
+  const wanted = selections[view] ?? {};
+  const target =
+    targets.find((t) => t.value === wanted.target)?.value ??
+    (view === 'layers'
+      ? targets.find((t) => r.parameters.find((p) => p.name === t.value)?.oscillating)?.value
+      : undefined) ??
+    targets[0]?.value ??
+    '';
+  const { choices, fallback, title: componentsTitle } = spec.components(r, target);
   const component =
-    p.name === preferParameter &&
-    preferComponent !== undefined &&
-    preferComponent >= 0 &&
-    preferComponent < table.columns
-      ? preferComponent
-      : largest(table.columnNorms);
-  fillParameterSelect(
-    tables.map((t) => t.p),
-    p.name,
-  );
-  fillComponentSelect(p, table, component);
-  renderMetrics(r, p.name);
-  requestRows(table, component);
-  selection = { parameter: p.name, component };
+    wanted.target === target && choices.some((c) => c.value === String(wanted.component))
+      ? (wanted.component as number)
+      : fallback;
+  fillSelect(paramSelect, targets, target);
+  paramLabel.textContent = spec.targetLabel;
+  paramLabel.hidden = paramSelect.hidden = targets.length === 0;
+  fillSelect(componentSelect, choices, String(component));
+  componentSelect.title = componentsTitle ?? '';
+  componentLabel.hidden = componentSelect.hidden = choices.length === 0;
+  renderMetrics(r, target);
+  viewNote.textContent = why ?? '';
+  viewNote.hidden = !why;
+  chartBox.hidden = !!why;
+  pngButton.disabled = csvButton.disabled = !!why;
+  if (why) {
+    clearChart();
+    globalState.view = view;
+    return;
+  }
+  const selection: Selection = { target, ...(choices.length ? { component } : {}) };
+  selections[view] = selection;
   persist();
+  const query = spec.query(r, selection, chartPixels());
+  if (!query) {
+    rowsRequest = undefined;
+    draw(view, selection, undefined);
+    return;
+  }
+  if (!currentUri) return;
+  const id = nextRequestId++;
+  rowsRequest = { id, view, selection };
+  drawnWidth = chartPixels();
+  vscode.postMessage({ type: 'rows', uri: currentUri, requestId: id, key: reportKey, query });
+}
+
+function draw(v: DashboardView, selection: Selection, rows: RowsAnswer | undefined): void {
+  if (!report) return;
+  const config = VIEW_SPECS[v].chart(report, selection, rows, chartColours());
+  chart?.destroy();
+  chart = new Chart<'line', Point[]>(canvas, config);
+  canvas.setAttribute('aria-label', String(config.options?.plugins?.title?.text ?? ''));
+  drawn = { view: v, selection, rows };
+  Object.assign(globalState, {
+    chart,
+    view: v,
+    parameter: selection.target,
+    component: selection.component,
+    rows: rows && { rows: rows.rows, downsampled: rows.downsampled, buckets: rows.buckets },
+    draws: (globalState.draws ?? 0) + 1,
+    theme: chartColours().kind,
+  });
 }
 
 /** Rows arrived: draw them if they answer the latest request for the report on show. */
@@ -412,14 +319,69 @@ function onRows(m: Extract<HostToWebview, { type: 'rows' }>): void {
     if (!result.stale) status.textContent = `no rows: ${result.message}`;
     return;
   }
-  const p = report.parameters.find((q) => q.name === request.table.target);
-  if (p) draw(p, request.table, request.component, result.rows, report);
+  draw(request.view, request.selection, result.rows);
+}
+
+function showView(v: DashboardView): void {
+  if (v === view && drawn) return;
+  view = v;
+  persist();
+  render();
+}
+
+// ---------------------------------------------------------------- export
+
+/** The chart as a PNG on the theme's background (the canvas itself is transparent). */
+function chartPng(): string {
+  const out = el('canvas', { width: canvas.width, height: canvas.height });
+  const ctx = out.getContext('2d');
+  if (!ctx) return canvas.toDataURL('image/png');
+  ctx.fillStyle = chartColours().background;
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.drawImage(canvas, 0, 0);
+  return out.toDataURL('image/png');
+}
+
+function currentCsv(): string {
+  return report && drawn ? VIEW_SPECS[drawn.view].csv(report, drawn.selection, drawn.rows) : '';
+}
+globalState.csv = currentCsv;
+
+function exportChart(format: ExportFormat): void {
+  if (!currentUri || !drawn) return;
+  const base = (fileName ?? 'model').replace(/\.ode$/i, '');
+  const part = [
+    drawn.view,
+    drawn.selection.target,
+    drawn.selection.component !== undefined && drawn.selection.component >= 0 ? drawn.selection.component : '',
+  ]
+    .filter((s) => s !== '' && s !== undefined)
+    .join('-')
+    .replace(/[^\w.-]+/g, '_');
+  vscode.postMessage({
+    type: 'export',
+    uri: currentUri,
+    format,
+    fileName: `${base}-${part}.${format}`,
+    data: format === 'png' ? chartPng() : currentCsv(),
+  });
 }
 
 // ---------------------------------------------------------------- events
 
-paramSelect.addEventListener('change', () => render(paramSelect.value, undefined));
-componentSelect.addEventListener('change', () => render(selection.parameter, Number(componentSelect.value)));
+paramSelect.addEventListener('change', () => {
+  selections[view] = { target: paramSelect.value };
+  render();
+});
+componentSelect.addEventListener('change', () => {
+  selections[view] = {
+    target: paramSelect.value || (selections[view]?.target ?? ''),
+    component: Number(componentSelect.value),
+  };
+  render();
+});
+pngButton.addEventListener('click', () => exportChart('png'));
+csvButton.addEventListener('click', () => exportChart('csv'));
 runButton.addEventListener('click', () => {
   if (currentUri) vscode.postMessage({ type: 'runCheck', uri: currentUri });
 });
@@ -444,38 +406,40 @@ function onMessage(m: HostToWebview): void {
     status.className = `status ${m.state}`;
     return;
   }
-  const sameDocument = m.uri === currentUri;
-  const keepParameter = sameDocument ? (selection.parameter ?? saved.parameter) : undefined;
-  const keepComponent = sameDocument ? (selection.component ?? saved.component) : undefined;
-  if (!sameDocument) status.textContent = '';
+  if (m.uri !== currentUri) {
+    // Another document: its own selections start afresh (the view stays).
+    status.textContent = '';
+    for (const k of Object.keys(selections)) delete selections[k as DashboardView];
+  }
   currentUri = m.uri;
+  fileName = m.fileName;
   title.textContent = `Gradient plots${m.fileName ? `: ${m.fileName}` : ''}`;
   report = m.report;
   reportKey = m.key;
-  render(keepParameter, keepComponent);
+  render();
 }
 
 window.addEventListener('message', (event: MessageEvent) => {
   if (isHostToWebview(event.data)) onMessage(event.data);
 });
 
-// Re-colour on theme change (VS Code changes the body class and the CSS variables).
-new MutationObserver(() => {
-  if (!report || !chart) return;
-  chart.destroy();
-  chart = undefined;
-  render(selection.parameter, selection.component);
-}).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+// Re-colour on theme change (VS Code changes the body class and the CSS variables on <html>): redrawn
+// from the rows on show, without asking again.
+const redraw = () => {
+  if (drawn) draw(drawn.view, drawn.selection, drawn.rows);
+};
+new MutationObserver(redraw).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+new MutationObserver(redraw).observe(document.documentElement, { attributes: true, attributeFilter: ['style'] });
 
 // A wider (or narrower) chart asks for its rows again at its new resolution, once the resize settles.
 let resizeTimer: ReturnType<typeof setTimeout> | undefined;
 new ResizeObserver(() => {
   const width = chartPixels();
-  if (!rowsRequest || !globalState.rows?.downsampled || Math.abs(width - drawnWidth) < 32) return;
+  if (!drawn?.rows?.downsampled || Math.abs(width - drawnWidth) < 32) return;
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(() => {
     drawnWidth = width;
-    if (rowsRequest) requestRows(rowsRequest.table, rowsRequest.component);
+    render();
   }, 200);
 }).observe(chartBox);
 

@@ -104,7 +104,7 @@ export function checkRun(
 /** The report of a finished (or refused) check; its total time runs until now. */
 export function finishReport(
   run: CheckRun,
-  rest: Pick<Report, 'loss' | 'referenceError' | 'parameters' | 'verdict'>,
+  rest: Pick<Report, 'loss' | 'referenceError' | 'parameters' | 'verdict' | 'statePaths'>,
   findings: Finding[],
 ): Report {
   const opt = run.model.options;

@@ -50,6 +50,7 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
+import { readNodes, type NodeValues, type StatePaths } from './statePath';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -122,6 +123,8 @@ export interface ReferenceResult {
   gridTimes: number[];
   /** True when a non-finite value appeared. */
   nonFinite: boolean;
+  /** x(t) and p(t) at the grid nodes, for the plots (read back from the solves, not solved again). */
+  paths?: StatePaths;
 }
 
 /** All `copies` copies of a per-step parameter are equal (θ(t) constant); `p.equalCopies` when already known. */
@@ -709,7 +712,8 @@ function referenceWith(
     const q = quadratureError(inp, fineData, g, gK, gH, fineOut.left.size + fineOut.inner.size > 0);
     const referenceError = referenceModelError * q.cancellation + q.simpson;
     if (!Number.isFinite(referenceError)) nonFinite = true;
-    return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation };
+    const paths: StatePaths = { times: gridTimes, x: readNodes(tf, fw.X), ...(fineOut.p ? { p: fineOut.p } : {}) };
+    return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation, paths };
   } finally {
     tf.dispose(owned);
     fw.dispose();
@@ -815,6 +819,8 @@ interface AdjointGradient {
   left: Map<number, Tensor[]>;
   inner: Map<number, InnerJump[]>;
   estimateError: number;
+  /** p at the nodes t0 … T, when the solve keeps them (backwardSmooth). */
+  p?: NodeValues;
 }
 
 /** One RK4 step of the adjoint, with the step coefficients σ/2, σ, σ/6 as scalars kept per σ (they outlive the step's tidy). */
@@ -1123,6 +1129,7 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
   }
   const estimateError = smoothEstimate(tf, cm, K, sSixth, s4At, vAt, pAt);
   // Nodes in increasing time: p and v at t0 … T.
+  const pNodes = readNodes(tf, [...pAt].reverse().concat([pT]));
   const g = grid
     ? gradientOnGrid(
         tf,
@@ -1139,7 +1146,7 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
   // Freed only now: one product can hand out one tensor as both (∂x f)ᵀp and ∂θfᵀp (f = exp(a + u):
   // ∂f/∂a = ∂f/∂u), or as ∂θfᵀp of two parameters.
   tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c, ...gNodes.flat(), ...gMid.flat()]);
-  return { g, left: new Map(), inner: new Map(), estimateError };
+  return { g, left: new Map(), inner: new Map(), estimateError, p: pNodes };
 }
 
 /** What every step of backwardSmooth shares (created once per solve): f linearised at a time, and the scalars H/2, H, H/6, 1/2, H/8. */

@@ -211,13 +211,13 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
 
     // ---- gradient plots webview
     await runCommand(page, 'ODE Lens: Show Gradient Plots');
-    const ink = await waitFor(
+    const { frame: plotFrame, ink } = await waitFor(
       'a drawn chart canvas in a webview frame',
       async () => {
         for (const f of page.frames()) {
           if (f === page.mainFrame()) continue;
           const c = await canvasInk(f).catch(() => []);
-          if (c.some((x) => x.ink > 200)) return c;
+          if (c.some((x) => x.ink > 200)) return { frame: f, ink: c };
         }
         return undefined;
       },
@@ -231,6 +231,38 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
       ink.some((c) => c.w > 50 && c.h > 50 && c.ink > 200),
       `no non-blank chart canvas: ${JSON.stringify(ink)}`,
     );
+    // The dashboard's other views draw too, from the rows the real server answers.
+    /** The frame whose dashboard shows `view` drawn (some frame when `frame` is not given, as after a reload). */
+    const viewDrawn = (view: string, frame?: Frame) =>
+      waitFor(
+        `the ${view} view drawn`,
+        async () => {
+          for (const f of frame ? [frame] : page.frames().filter((x) => x !== page.mainFrame())) {
+            const on = await f
+              .evaluate(() => {
+                const g = (window as unknown as { odeLensPlot?: { view?: string; chart?: unknown } }).odeLensPlot;
+                return g && { view: g.view, chart: !!g.chart };
+              })
+              .catch(() => undefined);
+            if (on?.view !== view || !on.chart) continue;
+            const c = await canvasInk(f);
+            if (c.some((x) => x.ink > 200)) return c;
+          }
+          return undefined;
+        },
+        frame ? 20_000 : 60_000,
+        250,
+      );
+    for (const view of ['trajectory', 'layers', 'adjoint']) {
+      await plotFrame.click(`#odelens-tab-${view}`);
+      step(`dashboard view ${view}: ${JSON.stringify(await viewDrawn(view, plotFrame))}`);
+    }
+    await shot('07b-dashboard-adjoint');
+    // A reload of the window brings the panel back (its serializer) on the view it showed.
+    await runCommand(page, 'Developer: Reload Window');
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    step(`after a window reload, the adjoint view again: ${JSON.stringify(await viewDrawn('adjoint'))}`);
+    await shot('07c-dashboard-reloaded');
 
     // ---- spiral-rk4.ode: no warning once its check settles
     const tRk4 = Date.now();

@@ -96,6 +96,25 @@ describe('report summary and rows over LSP', { timeout: 300_000 }, () => {
       );
     }
 
+    // The trajectory x(t) and adjoint p(t) of the reference solve: x(0) is the init, p(T) = ∂ℓ/∂x(T) = x(T) − target.
+    const ask = (view: 'trajectory' | 'adjoint') =>
+      client.conn.sendRequest(RowsRequest.type, {
+        uri,
+        key: params.key,
+        query: { view, target: 'state', columns: [0, 1], buckets: 4000 },
+      });
+    const labels = params.report.rowTables?.find((t) => t.view === 'trajectory')?.columnLabels;
+    assert.deepEqual(labels, ['x[0]', 'x[1]']);
+    const x = rowsOf(await ask('trajectory'));
+    const p = rowsOf(await ask('adjoint'));
+    assert.equal(x.downsampled, false);
+    const first = (a: RowsAnswer, j: number) => a.series.find((s) => s.column === j)!.y[0]!;
+    const last = (a: RowsAnswer, j: number) => a.series.find((s) => s.column === j)!.y.at(-1)!;
+    assert.deepEqual([first(x, 0), first(x, 1)], [2, 0]);
+    assert.ok(Math.abs(last(p, 0) - (last(x, 0) - 0.5)) < 1e-5, `p0(T) ${last(p, 0)}, x0(T) ${last(x, 0)}`);
+    assert.ok(Math.abs(last(p, 1) - (last(x, 1) + 1)) < 1e-5, `p1(T) ${last(p, 1)}, x1(T) ${last(x, 1)}`);
+    assert.equal(x.series[0].x.at(-1), 1, 'the trajectory runs to T');
+
     const stale = await client.conn.sendRequest(RowsRequest.type, {
       uri,
       key: 'an earlier report',

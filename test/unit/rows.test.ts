@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import type { ParameterReport, Report } from '../../solver/report';
-import { answerRows, MAX_ANSWER_POINTS, packRows, type RowsAnswer } from '../../solver/rows';
+import { answerRows, MAX_ANSWER_POINTS, packRows, STATE_TARGET, type RowsAnswer } from '../../solver/rows';
 import { jsonPieces, writeJson } from '../../solver/jsonStream';
 import { summarise } from '../../solver/summary';
 
@@ -132,6 +132,54 @@ test('a shared parameter is a sensitivities table over its components', () => {
       ['corrected', [0, 1, 2], [1, -2, 3]],
       ['reference', [0, 1, 2], [1.1, -2, 2.9]],
     ],
+  );
+});
+
+test('the state paths are a trajectory and an adjoint table over t, a column per state component', () => {
+  const report = reportWith([]);
+  report.statePaths = {
+    times: [0, 0.5, 1],
+    labels: ['x', 'y'],
+    x: [
+      [1, 0],
+      [0.5, 0.5],
+      [0, 1],
+    ],
+    p: [
+      [3, 4],
+      [2, 2],
+      [1, 0],
+    ],
+  };
+  const tables = packRows(report);
+  assert.deepEqual(
+    tables.map((t) => [t.info.view, t.info.target, t.info.rows, t.info.columns, t.info.columnLabels, t.info.x]),
+    [
+      ['trajectory', STATE_TARGET, 3, 2, ['x', 'y'], 't'],
+      ['adjoint', STATE_TARGET, 3, 2, ['x', 'y'], 't'],
+    ],
+  );
+  assert.deepEqual(tables[1].info.columnNorms, [Math.sqrt(14), Math.sqrt(20)]);
+  const a = answer(answerRows(tables, { view: 'trajectory', target: STATE_TARGET, columns: [1, 0], buckets: 10 }));
+  assert.deepEqual(
+    a.series.map((s) => [s.series, s.column, s.x, s.y]),
+    [
+      ['x', 1, [0, 0.5, 1], [0, 0.5, 1]],
+      ['x', 0, [0, 0.5, 1], [1, 0.5, 0]],
+    ],
+  );
+  // The summary names the tables and carries none of the paths.
+  const summary = summarise(report);
+  assert.equal((summary as { statePaths?: unknown }).statePaths, undefined);
+  assert.deepEqual(
+    summary.rowTables?.map((t) => t.view),
+    ['trajectory', 'adjoint'],
+  );
+  // No adjoint recorded: no adjoint table.
+  delete report.statePaths.p;
+  assert.deepEqual(
+    packRows(report).map((t) => t.info.view),
+    ['trajectory'],
   );
 });
 

@@ -27,12 +27,11 @@ const URI = 'file:///work/examples/spiral.ode';
 const STUB = `
   window.__posted = [];
   window.__cspViolations = [];
-  let state;
-  // Stub of the VS Code webview API (the real host is covered by the e2e suite).
+  // Stub of the VS Code webview API (the real host is covered by the e2e suite); its state survives a reload, as VS Code's does.
   window.acquireVsCodeApi = () => ({
     postMessage: (m) => { window.__posted.push(m); window.__odeLensHost?.(m); },
-    getState: () => state,
-    setState: (s) => { state = s; },
+    getState: () => JSON.parse(sessionStorage.getItem('odelens-state') ?? 'null') ?? undefined,
+    setState: (s) => sessionStorage.setItem('odelens-state', JSON.stringify(s)),
   });
   document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
 `;
@@ -369,7 +368,7 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     assert.equal(drawn.max, Math.max(...column));
   });
 
-  it('shows a clear empty state when no parameter is per-step', async (t) => {
+  it('shows what it can when no parameter is per-step: the layers tab says why it is off', async (t) => {
     if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
     const shared: Report = {
       ...report,
@@ -385,9 +384,216 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
       findings: [],
     };
     await postReport(shared);
-    await page.waitForFunction(() => !(window as unknown as { odeLensPlot: { chart?: unknown } }).odeLensPlot.chart);
-    assert.match((await page.textContent('#odelens-empty-text')) ?? '', /no per-step parameters/);
-    assert.equal(await page.isVisible(`#${CHART_CANVAS_ID}`), false);
+    await page.waitForFunction(
+      () => (window as unknown as { odeLensPlot: { view?: string } }).odeLensPlot.view !== 'layers',
+    );
+    assert.equal(await page.isDisabled('#odelens-tab-layers'), true);
+    assert.match((await page.getAttribute('#odelens-tab-layers', 'title')) ?? '', /no per-step parameters/);
+    // The shared parameters' sensitivities: AD, corrected and reference per component, drawn.
+    await page.click('#odelens-tab-sensitivities');
+    await waitForView('sensitivities');
+    assert.equal(rowRequests.at(-1)?.query.view, 'sensitivities');
+    assert.ok((await ink()).drawn > 1000, JSON.stringify(await ink()));
+    assert.match(
+      (await page.getAttribute(`#${CHART_CANVAS_ID}`, 'aria-label')) ?? '',
+      /finite differences: relative error/,
+    );
+  });
+
+  const waitForView = (view: string) =>
+    page.waitForFunction((v) => {
+      const g = (window as unknown as { odeLensPlot: { view?: string; chart?: unknown } }).odeLensPlot;
+      return g.view === v && !!g.chart;
+    }, view);
+  /** Canvas pixels with ink, and those of a colour (r, g, b within 40). */
+  const ink = (rgb: [number, number, number] = [255, 0, 255]) =>
+    page.evaluate(
+      ({ id, rgb }) => {
+        const c = document.getElementById(id) as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let drawn = 0,
+          colour = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          if (d[i + 3] > 0) drawn++;
+          if (d[i + 3] > 200 && rgb.every((v, k) => Math.abs(d[i + k] - v) < 40)) colour++;
+        }
+        return { drawn, colour };
+      },
+      { id: CHART_CANVAS_ID, rgb },
+    );
+  const draws = () => page.evaluate(() => (window as unknown as { odeLensPlot: { draws: number } }).odeLensPlot.draws);
+
+  it('draws each view of the dashboard, asking for only the rows it shows', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    assert.ok(report.statePaths, 'the engine recorded the trajectory');
+    await postReport(report, 'spiral.ode');
+    await waitForView('layers');
+    for (const view of ['trajectory', 'adjoint', 'refinement', 'layers'] as const) {
+      const asked = rowRequests.length;
+      const disabled = await page.isDisabled(`#odelens-tab-${view}`);
+      if (view === 'refinement' && disabled) {
+        t.diagnostic(
+          `no refinement study in the spiral's report: ${await page.getAttribute('#odelens-tab-refinement', 'title')}`,
+        );
+        continue;
+      }
+      assert.equal(disabled, false, view);
+      await page.click(`#odelens-tab-${view}`);
+      await waitForView(view);
+      const pixels = await ink();
+      assert.ok(pixels.drawn > 1000, `${view}: blank canvas ${JSON.stringify(pixels)}`);
+      const queries = rowRequests.slice(asked).map((q) => q.query);
+      if (view === 'refinement') assert.deepEqual(queries, [], 'the refinement study is drawn from the summary');
+      else {
+        assert.ok(queries.length >= 1 && queries.every((q) => q.view === view), JSON.stringify(queries));
+        assert.ok(queries.every((q) => q.columns.length <= 8));
+      }
+      if (view === 'trajectory') {
+        // Both states of the spiral, by name; x(0) = init.
+        const labels = await page.evaluate(() =>
+          (
+            window as unknown as {
+              odeLensPlot: { chart: { data: { datasets: { label: string; data: { y: number }[] }[] } } };
+            }
+          ).odeLensPlot.chart.data.datasets.map((d) => [d.label, d.data[0]?.y]),
+        );
+        assert.deepEqual(labels, [
+          ['x[0]', 2],
+          ['x[1]', 0],
+        ]);
+      }
+      const selected = await page.getAttribute(`#odelens-tab-${view}`, 'aria-selected');
+      assert.equal(selected, 'true');
+    }
+  });
+
+  it('exports the chart as PNG and its data as CSV: the CSV is the rows it drew', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    await page.click('#odelens-tab-trajectory');
+    await waitForView('trajectory');
+    const exported = async (button: string) => {
+      const before = await page.evaluate(() => (window as unknown as { __posted: unknown[] }).__posted.length);
+      await page.click(button);
+      return page.evaluate(
+        (n) =>
+          (
+            window as unknown as { __posted: { type: string; format: string; fileName: string; data: string }[] }
+          ).__posted
+            .slice(n)
+            .find((m) => m.type === 'export')!,
+        before,
+      );
+    };
+    const csv = await exported('#odelens-export-csv');
+    assert.equal(csv.format, 'csv');
+    assert.match(csv.fileName, /^spiral-trajectory\.csv$/);
+    const q = rowRequests.filter((r) => r.query.view === 'trajectory').at(-1)!;
+    const answer = answerRows(shown!.tables, q.query);
+    assert.notEqual(typeof answer, 'string');
+    const expected = ['series,column,component,t,value'];
+    for (const s of (answer as Exclude<typeof answer, string>).series)
+      s.x.forEach((x, n) => expected.push(`${s.series},${s.column},x[${s.column}],${x},${s.y[n] ?? ''}`));
+    assert.deepEqual(csv.data.trimEnd().split('\n'), expected);
+    const png = await exported('#odelens-export-png');
+    assert.equal(png.format, 'png');
+    const bytes = Buffer.from(png.data.replace(/^data:image\/png;base64,/, ''), 'base64');
+    assert.deepEqual([...bytes.subarray(1, 4)].map((b) => String.fromCharCode(b)).join(''), 'PNG');
+    assert.ok(bytes.length > 2000, `${bytes.length} bytes`);
+  });
+
+  it('follows the theme: a new body class and colours redraw the chart in them', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    await page.click('#odelens-tab-layers');
+    await waitForView('layers');
+    const before = await draws();
+    assert.equal((await ink()).colour, 0, 'no magenta before the theme change');
+    await page.evaluate(() => {
+      document.documentElement.style.setProperty('--vscode-charts-red', '#ff00ff');
+      document.body.className = 'vscode-dark';
+    });
+    await page.waitForFunction(
+      (n) => (window as unknown as { odeLensPlot: { draws: number; theme: string } }).odeLensPlot.draws > n,
+      before,
+    );
+    assert.equal(
+      await page.evaluate(() => (window as unknown as { odeLensPlot: { theme: string } }).odeLensPlot.theme),
+      'dark',
+    );
+    const after = await ink();
+    assert.ok(after.colour > 20, `the raw series is not in the theme's red: ${JSON.stringify(after)}`);
+    // Back to light (high contrast draws wider lines: more ink of the same colour).
+    await page.evaluate(() => {
+      document.body.className = 'vscode-high-contrast';
+    });
+    await page.waitForFunction(
+      () => (window as unknown as { odeLensPlot: { theme: string } }).odeLensPlot.theme === 'high-contrast',
+    );
+    const hc = await ink();
+    assert.ok(hc.colour > after.colour, `high contrast: ${JSON.stringify({ after, hc })}`);
+    await page.evaluate(() => {
+      document.documentElement.style.removeProperty('--vscode-charts-red');
+      document.body.className = '';
+    });
+  });
+
+  it('draws the refinement study on log-log axes with its fitted orders; its CSV is the levels', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    const refined = (await spiralReport(root, { refinement: true })).report;
+    const p = refined.parameters.find((q) => (q.refinement?.levels.length ?? 0) >= 2);
+    assert.ok(p?.refinement, 'runCheck with refinement ran a study');
+    await postReport(refined, 'spiral.ode');
+    await page.click('#odelens-tab-refinement');
+    await waitForView('refinement');
+    await page.selectOption('#odelens-parameter', p.name);
+    await page.waitForFunction(
+      (name) => (window as unknown as { odeLensPlot: { parameter?: string } }).odeLensPlot.parameter === name,
+      p.name,
+    );
+    assert.ok((await ink()).drawn > 1000, JSON.stringify(await ink()));
+    const chart = await page.evaluate(() => {
+      const c = (
+        window as unknown as {
+          odeLensPlot: {
+            chart: {
+              options: { scales: { x: { type: string }; y: { type: string } } };
+              data: { datasets: { label: string }[] };
+            };
+          };
+        }
+      ).odeLensPlot.chart;
+      return { x: c.options.scales.x.type, y: c.options.scales.y.type, labels: c.data.datasets.map((d) => d.label) };
+    });
+    assert.deepEqual([chart.x, chart.y], ['logarithmic', 'logarithmic']);
+    assert.match(chart.labels[0], /^raw AD \(order /);
+    const csv = await page.evaluate(() =>
+      (window as unknown as { odeLensPlot: { csv: () => string } }).odeLensPlot.csv(),
+    );
+    assert.deepEqual(csv.trimEnd().split('\n'), [
+      'parameter,steps,relError,correctedRelError,alpha',
+      ...p.refinement.levels.map((l) => `${p.name},${l.steps},${l.relError},${l.correctedRelError},${l.alpha}`),
+    ]);
+  });
+
+  it('keeps its view and component across a reload of the page', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    await page.click('#odelens-tab-adjoint');
+    await waitForView('adjoint');
+    await page.selectOption('#odelens-component', '1');
+    await page.waitForFunction(
+      () => (window as unknown as { odeLensPlot: { component?: number } }).odeLensPlot.component === 1,
+    );
+    await page.reload();
+    await page.waitForFunction(() =>
+      (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'ready'),
+    );
+    await postReport(report, 'spiral.ode');
+    await waitForView('adjoint');
+    assert.equal(
+      await page.evaluate(() => (window as unknown as { odeLensPlot: { component?: number } }).odeLensPlot.component),
+      1,
+    );
+    assert.equal(await page.inputValue('#odelens-component'), '1');
+    assert.ok((await ink()).drawn > 1000);
   });
 
   it('runs under the strict CSP without violations or page errors, and ignores untyped messages', async (t) => {

@@ -7,12 +7,16 @@ import { runCheck } from '../../solver/check';
 import { analyse } from '../../solver/language/index';
 import type { Model } from '../../solver/model';
 import { REPORT_VERSION, type ParameterReport, type Report } from '../../solver/report';
+import type { CheckOptions } from '../../solver/check';
 
-export async function spiralReport(root: string): Promise<{ report: Report; real: boolean }> {
+export async function spiralReport(
+  root: string,
+  options: CheckOptions = {},
+): Promise<{ report: Report; real: boolean }> {
   const model = analyse(readFileSync(join(root, 'examples', 'spiral.ode'), 'utf8')).model;
   if (!model) throw new Error('examples/spiral.ode does not analyse');
   try {
-    return { report: await runCheck(model, { backend: 'cpu', timeBudgetMs: 60_000 }), real: true };
+    return { report: await runCheck(model, { backend: 'cpu', timeBudgetMs: 60_000, ...options }), real: true };
   } catch (e) {
     console.log(`# runCheck failed (${e instanceof Error ? e.message : String(e)}); using a constructed report`);
     return { report: constructedReport(model), real: false };

@@ -1,0 +1,35 @@
+// The reference solve's state x(t) and adjoint p(t) at its grid nodes, read back once for the plots
+// (the trajectory and adjoint views): the forward and backward solves have them already, so this is
+// one read-back per solve, not another solve.
+import type { TF, Tensor } from './tf';
+
+/** Components per node a path keeps (the first ones, all states flattened in order). */
+export const MAX_PATH_COMPONENTS = 256;
+
+/** x or p at the nodes: (nodes × columns) values, row-major; columns are the states' flattened components in order. */
+export interface NodeValues {
+  columns: number;
+  values: Float32Array;
+}
+
+export interface StatePaths {
+  /** Times of the nodes, ascending. */
+  times: number[];
+  x: NodeValues;
+  /** Absent when the adjoint solve does not keep p at its nodes (losses with observation jumps). */
+  p?: NodeValues;
+}
+
+/** `nodes[k][i]`: state i at node k. One kernel per state and one read-back. */
+export function readNodes(tf: TF, nodes: Tensor[][]): NodeValues {
+  const m = tf.tidy(() => {
+    const perState = (nodes[0] ?? []).map((_s, i) => tf.stack(nodes.map((n) => tf.reshape(n[i], [-1]))));
+    const all = perState.length === 1 ? perState[0] : tf.concat(perState, 1);
+    const columns = Math.min(MAX_PATH_COMPONENTS, all.shape[1] ?? 0);
+    return columns === all.shape[1] ? all : tf.slice(all, [0, 0], [-1, columns]);
+  });
+  const columns = m.shape[1] ?? 0;
+  const values = Float32Array.from(m.dataSync() as Float32Array);
+  m.dispose();
+  return { columns, values };
+}

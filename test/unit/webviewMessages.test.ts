@@ -1,0 +1,15 @@
+// The plot page's messages to the host are checked before the host acts on them: an export names its
+// format, a file name and its data; anything else is dropped.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isWebviewToHost } from '../../protocol/webviewMessages';
+
+test('an export message is accepted only with a known format, a file name and its data', () => {
+  const ok = { type: 'export', uri: 'file:///m.ode', format: 'csv', fileName: 'm-trajectory.csv', data: 'a,b\n' };
+  assert.equal(isWebviewToHost(ok), true);
+  assert.equal(isWebviewToHost({ ...ok, format: 'png', data: 'data:image/png;base64,AAAA' }), true);
+  assert.equal(isWebviewToHost({ ...ok, format: 'svg' }), false);
+  assert.equal(isWebviewToHost({ ...ok, data: 42 }), false);
+  assert.equal(isWebviewToHost({ ...ok, fileName: undefined }), false);
+  assert.equal(isWebviewToHost({ ...ok, uri: undefined }), false);
+});
