@@ -93,10 +93,11 @@ export interface CompileOptions {
 export function compileModel(tf: TF, model: Model, options: CompileOptions = {}): CompileResult {
   const nodes = new NodeCompiler(tf, model);
   try {
-    const rhs = compileRightHandSides(nodes, model);
     const loss = compileLoss(nodes, model);
-    // After the per-operation compile, which validates every expression and gives the loss.
     const program = options.fuseScalars === false ? undefined : compileScalarProgram(model);
+    // The per-operation right-hand sides only when the fused program does not cover them (compiling
+    // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
+    const rhs = program ? FUSED_ONLY : compileRightHandSides(nodes, model);
     const fused = program
       ? fusedRhs(
           tf,
@@ -106,12 +107,18 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         )
       : undefined;
     const x0 = initialStates(nodes, model);
-    return { compiled: assemble(nodes, model, { rhs, loss, fused, x0 }), defaultLoss: loss.defaultLoss };
+    return {
+      compiled: assemble(nodes, model, { rhs, loss, fused, x0, usesTime: nodes.usesTime || !!program?.usesTime }),
+      defaultLoss: loss.defaultLoss,
+    };
   } catch (err) {
     nodes.dispose();
     throw err;
   }
 }
+
+/** No per-operation right-hand sides: the fused program computes f. */
+const FUSED_ONLY: RightHandSides = { fns: [], batched: [], revs: [] };
 
 /** Each state's right-hand side, per operation. */
 interface RightHandSides {
@@ -186,11 +193,12 @@ interface ModelParts {
   loss: CompiledLoss;
   fused: Fused | undefined;
   x0: Tensor[];
+  /** f or the loss reads t. */
+  usesTime: boolean;
 }
 
-function assemble(nodes: NodeCompiler, model: Model, { rhs, loss, fused, x0 }: ModelParts): CompiledModel {
+function assemble(nodes: NodeCompiler, model: Model, { rhs, loss, fused, x0, usesTime }: ModelParts): CompiledModel {
   const tf = nodes.tf,
-    usesTime = nodes.usesTime,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
   const batchable = (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
