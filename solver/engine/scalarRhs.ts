@@ -9,8 +9,19 @@
 import type { Expr, Model } from '../model';
 import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
-import { generateBackward, generateForward, type Backward, type Forward, type Instr } from './scalarCode';
 import { engineFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
+
+type Instr =
+  | { op: 'const'; value: number }
+  | { op: 'state'; index: number }
+  | { op: 'param'; index: number }
+  | { op: 't' }
+  // The operation table's entries (ops/table.ts): their float64 values and TF.js-defined derivatives.
+  | { op: 'unary'; fn: UnaryOp; a: number }
+  | { op: 'binary'; fn: BinaryOp; a: number; b: number }
+  | { op: 'select'; c: number; a: number; b: number }
+  // Σ a_i·b_i (b omitted: Σ a_i) in double, rounded once, as TF.js's cpu matMul and sum accumulate.
+  | { op: 'dot'; a: number[]; b?: number[] };
 
 const f32 = Math.fround;
 
@@ -444,43 +455,8 @@ class ProgramBuilder {
   }
 }
 
-/** A program's generated passes (scalarCode.ts), made on first use. */
-const generated = new WeakMap<ScalarProgram, { forward: Forward; backward: Backward }>();
-function passes(prog: ScalarProgram): { forward: Forward; backward: Backward } {
-  let g = generated.get(prog);
-  if (!g) generated.set(prog, (g = { forward: generateForward(prog.code), backward: generateBackward(prog.code) }));
-  return g;
-}
-
 /** Forward pass: every instruction's value (float32-rounded) at (s, p, t); the states from s[sAt] on (a batch element's, without a view). */
 export function evaluate(
-  prog: ScalarProgram,
-  s: ArrayLike<number>,
-  p: ArrayLike<number>,
-  t: number,
-  vals = new Float64Array(prog.code.length),
-  sAt = 0,
-): Float64Array {
-  passes(prog).forward(s, p, t, vals, sAt);
-  return vals;
-}
-
-/** Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp. */
-export function reverse(
-  prog: ScalarProgram,
-  vals: Float64Array,
-  cot: ArrayLike<number>,
-  vs: Float64Array,
-  vp: Float64Array,
-): void {
-  const adj = new Float64Array(prog.code.length);
-  const outputs = prog.outputs;
-  for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
-  passes(prog).backward(vals, adj, vs, vp);
-}
-
-/** `evaluate` by interpreting the instructions: the definition the generated code is held to. */
-export function interpret(
   prog: ScalarProgram,
   s: ArrayLike<number>,
   p: ArrayLike<number>,
@@ -527,8 +503,8 @@ export function interpret(
   return vals;
 }
 
-/** `reverse` by interpreting the instructions: the definition the generated code is held to. */
-export function interpretReverse(
+/** Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp. */
+export function reverse(
   prog: ScalarProgram,
   vals: Float64Array,
   cot: ArrayLike<number>,

@@ -2,7 +2,7 @@
 // quantities, and static shapes (NumPy broadcasting, ops/shapes.ts). Every
 // node is new: the parse tree is never mutated.
 import { closest, distance } from 'fastest-levenshtein';
-import type { BinaryOperator, Expr, Range, Shape } from '../../model';
+import { leftChain, type BinaryOperator, type Expr, type Range, type Shape } from '../../model';
 import {
   BUILTINS,
   BUILTIN_NAMES,
@@ -68,11 +68,18 @@ export class ExpressionChecker {
         return { kind: 'unary', op: e.op, operand, range: e.range, shape: operand.shape };
       }
       case 'binary': {
-        const left = this.expr(e.left, scope);
-        const right = this.expr(e.right, scope);
-        const node: Expr = { kind: 'binary', op: e.op, left, right, range: e.range, opRange: e.opRange };
-        if (left.shape && right.shape) node.shape = this.binaryShape(e.op, left.shape, right.shape, e.opRange);
-        return node;
+        // A long sum's left operands in a loop (model.ts: leftChain).
+        const { chain, innermost } = leftChain(e);
+        this.expanded += chain.length - 1;
+        let left = this.expr(innermost, scope);
+        for (let i = chain.length - 1; i >= 0; i--) {
+          const b = chain[i];
+          const right = this.expr(b.right, scope);
+          const node: Expr = { kind: 'binary', op: b.op, left, right, range: b.range, opRange: b.opRange };
+          if (left.shape && right.shape) node.shape = this.binaryShape(b.op, left.shape, right.shape, b.opRange);
+          left = node;
+        }
+        return left;
       }
       case 'vector':
         return this.vector(e, scope);
