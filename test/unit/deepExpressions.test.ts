@@ -32,6 +32,10 @@ const LONG: { name: string; text: string }[] = [
     text: `par a=0.5\ninit x=1, y=0.5\nx' = -x${chain('', 3000, (i) => (i % 2 ? ` - 1e-4*y/a` : ` + 1e-4*x*a`))}\ny' = x*a${chain('', 3000, () => '*1.0001')}\n${OPTIONS}`,
   },
   {
+    name: '5,000 fixed quantities, each reading the one before',
+    text: `par p=1\nw0 = p*x\n${Array.from({ length: 4999 }, (_x, i) => `w${i + 1} = w${i}*0.9999`).join('\n')}\ninit x=1\nx' = -w4999\n${OPTIONS}`,
+  },
+  {
     name: '10,000 continuation lines',
     text: `par a=0.5\ninit x=1\nx' = -a*x \\\n${Array.from({ length: 10000 }, () => '  + 1e-5*x \\').join('\n')}\n  + 0\n${OPTIONS}`,
   },
@@ -56,6 +60,10 @@ const DEEP: { name: string; text: string }[] = [
   { name: '5,000 unary minus signs', text: `init x=1\nx' = ${'-'.repeat(5000)}x\n${OPTIONS}` },
   { name: '5,000 powers', text: `init x=1\nx' = -x${'^1'.repeat(5000)}\n${OPTIONS}` },
   { name: '5,000 nested calls', text: `init x=1\nx' = ${'sin('.repeat(5000)}x${')'.repeat(5000)}\n${OPTIONS}` },
+  {
+    name: '5,000 user functions calling one another',
+    text: `par p=1\nf0(u) = p*u\n${Array.from({ length: 4999 }, (_x, i) => `f${i + 1}(u) = f${i}(u)*0.9999`).join('\n')}\ninit x=1\nx' = -f4999(x)\n${OPTIONS}`,
+  },
   { name: '5,000 indices', text: `state v[2]\nv' = -v${'[0]'.repeat(5000)}\n${OPTIONS}` },
 ];
 

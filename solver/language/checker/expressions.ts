@@ -20,6 +20,8 @@ import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 
 /** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
 export const MAX_EXPANDED_NODES = 200_000;
+/** Most user functions expanded inside one another (each expansion nests the checker's walk once more). */
+export const MAX_FUNCTION_NESTING = 200;
 
 export type Context = 'rhs' | 'loss' | 'const';
 
@@ -34,6 +36,8 @@ export interface Scope {
 /** Checks expressions against the declared names of one model. */
 export class ExpressionChecker {
   private expanded = 0;
+  /** User functions being expanded inside one another now. */
+  private nesting = 0;
   private expansionReported = false;
 
   constructor(private readonly ctx: CheckContext) {}
@@ -537,15 +541,25 @@ export class ExpressionChecker {
       );
       return bad();
     }
+    if (this.nesting >= MAX_FUNCTION_NESTING) {
+      this.ctx.error(
+        'too-large',
+        `Functions nested too deeply: this call of '${sym.name}' is more than ${MAX_FUNCTION_NESTING} user functions inside one another`,
+        e.calleeRange,
+      );
+      return bad();
+    }
     const args = e.args.map((a) => this.expr(a, scope));
     if (args.some((a) => !a.shape)) return bad();
     const bindings = new Map<string, Expr>();
     f.params.forEach((p, i) => bindings.set(p.toLowerCase(), args[i]));
     sym.busy = true;
+    this.nesting++;
     try {
       return this.expr(f.body, { ctx: scope.ctx, bindings, dynamic: scope.dynamic });
     } finally {
       sym.busy = false;
+      this.nesting--;
     }
   }
 }
