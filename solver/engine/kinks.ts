@@ -1,7 +1,7 @@
 // The non-smooth operations a model uses (relu, abs, heav, max, min,
 // if/then/else, comparisons, …): finite differences across them do not
 // converge to AD's one-sided derivative, which the gradcheck findings say.
-import { visitExpressions, type Model } from '../model';
+import { visitExpressions, type Expr, type Model } from '../model';
 
 /** Built-ins whose derivative jumps (kinks) or that jump themselves. */
 const NON_SMOOTH_CALLS: ReadonlySet<string> = new Set([
@@ -17,6 +17,15 @@ const NON_SMOOTH_CALLS: ReadonlySet<string> = new Set([
 ]);
 const COMPARISONS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==', '!=', '&', '|']);
 
+/** No state, parameter or time under e (an XPPAUT array's selection `(rows == cols)` compares constants: no kink). */
+function constant(e: Expr): boolean {
+  let reads = false;
+  visitExpressions([e], (x) => {
+    if (x.kind === 'name' || x.kind === 'stateAtEnd' || x.kind === 'stateAtData') reads = true;
+  });
+  return !reads;
+}
+
 /** The model's non-smooth operations by name, in first-use order (e.g. ["relu", "if/then/else"]). */
 export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss'>): string[] {
   const found = new Set<string>();
@@ -25,7 +34,7 @@ export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss'>): s
   visitExpressions(roots, (e) => {
     if (e.kind === 'call' && NON_SMOOTH_CALLS.has(e.callee)) found.add(e.callee);
     else if (e.kind === 'if') found.add('if/then/else');
-    else if (e.kind === 'binary' && COMPARISONS.has(e.op)) found.add(`'${e.op}'`);
+    else if (e.kind === 'binary' && COMPARISONS.has(e.op) && !constant(e)) found.add(`'${e.op}'`);
   });
   return [...found];
 }

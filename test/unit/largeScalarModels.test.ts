@@ -13,6 +13,7 @@ import { initBackend } from '../../solver/engine/backend';
 import type { Model } from '../../solver/model';
 import type { Tensor } from '../../solver/engine/tf';
 import { scalarChainText } from '../../bench/scalarChain';
+import { nonSmoothOperations } from '../../solver/engine/kinks';
 
 function model(text: string): Model {
   const a = analyse(text);
@@ -89,4 +90,12 @@ test('the fused program of large models gives the per-operation f and vector–J
       perOperation.dispose();
     }
   }
+});
+
+test("an array's selection products compare constants: no kink is reported for them", () => {
+  const chainModel = model(scalarChainText(60));
+  assert.ok(chainModel.states.length === 1, 'the 60-state array is one vector state');
+  assert.deepEqual(nonSmoothOperations(chainModel), []);
+  // A comparison that reads a state still counts.
+  assert.deepEqual(nonSmoothOperations(model("init x=1\nx' = -x + (x > 0.5)\n@ total=1, dt=0.1\ndone\n")), ["'>'"]);
 });
