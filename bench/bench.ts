@@ -32,6 +32,7 @@ import type { Model } from '../solver/model';
 import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
 import { benchLspLatency, lspLatencyTable, type LspLatencyRow } from './lspLatency';
+import { benchScalarChains, chainTable, scalarChainChild } from './scalarChain';
 import { TABLE_TITLES, table, type Row } from './results';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
@@ -262,6 +263,8 @@ async function main() {
     const i = args.indexOf(k);
     return i >= 0 ? args[i + 1] : undefined;
   };
+  const chainChild = arg('--scalar-chain');
+  if (chainChild) return scalarChainChild(Number(chainChild)); // one size of the large scalar models, in its own process
   const backends = (arg('--backend') ?? 'auto').split(',') as BackendPreference[];
   const runs = Number(arg('--runs') ?? 11);
   const quick = args.includes('--quick');
@@ -404,6 +407,12 @@ async function main() {
       );
     }
   }
+  // Large scalar models (XPPAUT arrays), each size in its own process: linear growth in time and memory.
+  const scalarChains = only ? [] : benchScalarChains(__filename, quick ? [10, 100, 400] : undefined);
+  if (scalarChains.length)
+    console.log(
+      `\nLarge scalar models (array chain, rk4, 200 steps; cpu; one process each):\n${chainTable(scalarChains)}`,
+    );
   const tables = { targets, schemes, sizes, small };
   for (const key of ['targets', 'schemes', 'sizes', 'small'] as const)
     if (key === 'targets' || tables[key].length) console.log(`\n${TABLE_TITLES[key]}:\n${table(tables[key])}`);
@@ -427,6 +436,7 @@ async function main() {
     targets,
     schemes,
     sizes,
+    scalarChains,
     small,
   };
   const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');

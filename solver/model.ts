@@ -67,6 +67,55 @@ export type Expr =
   /** XPPAUT `if(c)then(a)else(b)`: c is nonzero → a, else b (elementwise, broadcast). */
   | { kind: 'if'; cond: Expr; then: Expr; else: Expr; range: Range; shape?: Shape };
 
+export type BinaryExpr = Extract<Expr, { kind: 'binary' }>;
+
+/**
+ * The binary operations down e's left operands, outermost first (`chain[0]` is e), and the first
+ * left operand that is not one (or that `stop` rejects). A sum `a + b + … + z` is a chain of left
+ * operands as deep as it is long, while the parser bounds every other nesting: walks over the tree
+ * take the chain in a loop, from `innermost` out, so that no recursion grows with an expression's length.
+ */
+export function leftChain(e: BinaryExpr, stop?: (b: BinaryExpr) => boolean): { chain: BinaryExpr[]; innermost: Expr } {
+  const chain: BinaryExpr[] = [e];
+  let innermost: Expr = e.left;
+  while (innermost.kind === 'binary' && !stop?.(innermost)) {
+    chain.push(innermost);
+    innermost = innermost.left;
+  }
+  return { chain, innermost };
+}
+
+/** The operands of e, left to right. */
+export function subexpressions(e: Expr): readonly Expr[] {
+  switch (e.kind) {
+    case 'unary':
+      return [e.operand];
+    case 'binary':
+      return [e.left, e.right];
+    case 'call':
+      return e.args;
+    case 'vector':
+      return e.elements;
+    case 'index':
+      return [e.target];
+    case 'if':
+      return [e.cond, e.then, e.else];
+    default:
+      return [];
+  }
+}
+
+/** Visits every node of the expressions, each before its operands, left to right, with an explicit stack (no recursion). */
+export function visitExpressions(roots: readonly Expr[], visit: (e: Expr) => void): void {
+  const stack = [...roots].reverse();
+  while (stack.length > 0) {
+    const e = stack.pop() as Expr;
+    visit(e);
+    const parts = subexpressions(e);
+    for (let i = parts.length - 1; i >= 0; i--) stack.push(parts[i]);
+  }
+}
+
 export interface StateDecl {
   name: string;
   shape: Shape;

@@ -96,12 +96,13 @@ export interface CompileOptions {
 export function compileModel(tf: TF, model: Model, options: CompileOptions = {}): CompileResult {
   const nodes = new NodeCompiler(tf, model);
   try {
-    const rhs = compileRightHandSides(nodes, model);
     const loss = compileLoss(nodes, model);
     const timeStepping = compileTimeStepping(nodes, model);
-    // After the per-operation compile, which validates every expression and gives the loss. Events and
-    // delays run per operation: their steps read the solve's history, which the fused program does not see.
+    // Events and delays run per operation: their steps read the solve's history, which the fused program does not see.
     const program = options.fuseScalars === false || timeStepping ? undefined : compileScalarProgram(model);
+    // The per-operation right-hand sides only when the fused program does not cover them (compiling
+    // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
+    const rhs = program ? FUSED_ONLY : compileRightHandSides(nodes, model);
     const fused = program
       ? fusedRhs(
           tf,
@@ -112,7 +113,14 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       : undefined;
     const x0 = initialStates(nodes, model);
     return {
-      compiled: assemble(nodes, model, { rhs, loss, fused, x0, timeStepping }),
+      compiled: assemble(nodes, model, {
+        rhs,
+        loss,
+        fused,
+        x0,
+        timeStepping,
+        usesTime: nodes.usesTime || !!program?.usesTime,
+      }),
       defaultLoss: loss.defaultLoss,
     };
   } catch (err) {
@@ -120,6 +128,9 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
     throw err;
   }
 }
+
+/** No per-operation right-hand sides: the fused program computes f. */
+const FUSED_ONLY: RightHandSides = { fns: [], batched: [], revs: [] };
 
 /** Each state's right-hand side, per operation. */
 interface RightHandSides {
@@ -202,15 +213,16 @@ interface ModelParts {
   fused: Fused | undefined;
   x0: Tensor[];
   timeStepping: TimeStepping | undefined;
+  /** f or the loss reads t. */
+  usesTime: boolean;
 }
 
 function assemble(
   nodes: NodeCompiler,
   model: Model,
-  { rhs, loss, fused, x0, timeStepping }: ModelParts,
+  { rhs, loss, fused, x0, timeStepping, usesTime }: ModelParts,
 ): CompiledModel {
   const tf = nodes.tf,
-    usesTime = nodes.usesTime,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
   // Events and delays are not batched: finite differences solve each perturbation on its own.

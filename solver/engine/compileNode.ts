@@ -6,7 +6,15 @@
 // of small models). Scalars are [], matrices [m, n]. When a vector meets a
 // matrix in an elementwise op it is reshaped to a row [1, n], which gives
 // NumPy broadcasting on the logical shapes.
-import type { DiagnosticCode, Expr, Model, Range, Shape } from '../model';
+import {
+  leftChain,
+  type BinaryExpr,
+  type DiagnosticCode,
+  type Expr,
+  type Model,
+  type Range,
+  type Shape,
+} from '../model';
 import type { TF, Tensor } from './tf';
 import { matrixProduct } from './matrixProduct';
 import { DelayHistory } from './delays';
@@ -20,6 +28,9 @@ import {
   type Reduction,
   type UnaryOp,
 } from '../ops/table';
+
+/** Longest chain of operations (a sum of this many terms) the per-operation compile takes: its evaluation nests one call per operation. */
+export const MAX_CHAIN = 4000;
 
 export class CompileError extends Error {
   constructor(
@@ -559,8 +570,27 @@ export class NodeCompiler {
     return { shape: [d.times.length, ...sh], fn: o, bfn: o };
   }
 
-  private binary(e: Extract<Expr, { kind: 'binary' }>, inLoss: boolean, final: boolean): Node {
-    const l = this.compile(e.left, inLoss, final);
+  /**
+   * A chain of binary operations, from its innermost left operand out (model.ts: leftChain): compiling
+   * a long sum recurses only into its right operands. Evaluating the nodes still nests one call per
+   * operation, so a chain longer than MAX_CHAIN is refused with a diagnostic (the fused path, which
+   * runs straight-line code, takes such models).
+   */
+  private binary(e: BinaryExpr, inLoss: boolean, final: boolean): Node {
+    const { chain, innermost } = leftChain(e);
+    if (chain.length > MAX_CHAIN)
+      throw new CompileError(
+        `this expression is a chain of ${chain.length} operations, more than the ${MAX_CHAIN} one TF.js evaluation of it can nest`,
+        e.range,
+        'too-large',
+      );
+    let l = this.compile(innermost, inLoss, final);
+    for (let i = chain.length - 1; i >= 0; i--) l = this.operation(chain[i], l, inLoss, final);
+    return l;
+  }
+
+  /** `e` applied to its compiled left operand `l`. */
+  private operation(e: BinaryExpr, l: Node, inLoss: boolean, final: boolean): Node {
     // x^2 and friends: cheaper kernels and gradients than pow.
     if (e.op === '^' && e.right.kind === 'number') {
       const form = POWER_FORMS.get(e.right.value);

@@ -1,7 +1,7 @@
 // The non-smooth operations a model uses (relu, abs, heav, max, min,
 // if/then/else, comparisons, …): finite differences across them do not
 // converge to AD's one-sided derivative, which the gradcheck findings say.
-import type { Expr, Model } from '../model';
+import { visitExpressions, type Expr, type Model } from '../model';
 
 /** Built-ins whose derivative jumps (kinks) or that jump themselves. */
 const NON_SMOOTH_CALLS: ReadonlySet<string> = new Set([
@@ -17,43 +17,27 @@ const NON_SMOOTH_CALLS: ReadonlySet<string> = new Set([
 ]);
 const COMPARISONS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==', '!=', '&', '|']);
 
+/** No state, parameter or time under e (an XPPAUT array's selection `(rows == cols)` compares constants: no kink). */
+function constant(e: Expr): boolean {
+  let reads = false;
+  visitExpressions([e], (x) => {
+    if (x.kind === 'name' || x.kind === 'stateAtEnd' || x.kind === 'stateAtData') reads = true;
+  });
+  return !reads;
+}
+
 /** The model's non-smooth operations by name, in first-use order (e.g. ["relu", "if/then/else"]). */
 export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss' | 'tables'>): string[] {
   const found = new Set<string>();
   // A table's slope jumps at its samples; noise jumps at every step.
   const tables = new Map((model.tables ?? []).map((t) => [t.name, t.origin === 'table' ? `table ${t.name}` : 'noise']));
-  const walk = (e: Expr): void => {
-    switch (e.kind) {
-      case 'call':
-        if (NON_SMOOTH_CALLS.has(e.callee)) found.add(e.callee);
-        else if (tables.has(e.callee)) found.add(tables.get(e.callee) as string);
-        e.args.forEach(walk);
-        return;
-      case 'if':
-        found.add('if/then/else');
-        walk(e.cond);
-        walk(e.then);
-        walk(e.else);
-        return;
-      case 'binary':
-        if (COMPARISONS.has(e.op)) found.add(`'${e.op}'`);
-        walk(e.left);
-        walk(e.right);
-        return;
-      case 'unary':
-        walk(e.operand);
-        return;
-      case 'vector':
-        e.elements.forEach(walk);
-        return;
-      case 'index':
-        walk(e.target);
-        return;
-      default:
-        return;
-    }
-  };
-  for (const eq of model.equations) walk(eq.rhs);
-  if (model.loss) walk(model.loss.expr);
+  const roots = model.equations.map((eq) => eq.rhs);
+  if (model.loss) roots.push(model.loss.expr);
+  visitExpressions(roots, (e) => {
+    if (e.kind === 'call' && NON_SMOOTH_CALLS.has(e.callee)) found.add(e.callee);
+    else if (e.kind === 'call' && tables.has(e.callee)) found.add(tables.get(e.callee) as string);
+    else if (e.kind === 'if') found.add('if/then/else');
+    else if (e.kind === 'binary' && COMPARISONS.has(e.op) && !constant(e)) found.add(`'${e.op}'`);
+  });
   return [...found];
 }

@@ -42,11 +42,22 @@ export interface ScalarProgram {
 }
 
 /**
- * Most state and parameter elements a fused model may have: each is a scalar slot, and every
- * operation on a tensor unrolls into one instruction per element, so only small models gain
- * (the size of an XPPAUT system written with vectors; a per-step MLP stays with TF.js's kernels).
+ * Most state and parameter elements a fused model with a matrix (a state or parameter of rank 2) may
+ * have: every product unrolls into one instruction per element, so a per-step MLP stays with TF.js's
+ * kernels. Models of scalars and vectors have no such bound (their cost is weighed instead).
  */
 export const MAX_FUSED_ELEMENTS = 32;
+
+/** Most instructions a fused program may have (about 100 bytes each): a larger model uses one kernel per operation. */
+export const MAX_FUSED_INSTRUCTIONS = 500_000;
+
+/**
+ * The per-operation compile's cost per evaluation, in the unit of one fused instruction: a TF.js kernel
+ * costs about 5 µs at these sizes, an instruction about 25 ns; an element of a kernel's result or a
+ * multiply-add of a product about 1/10 of an instruction.
+ */
+const KERNEL_COST = 200,
+  ELEMENT_COST = 0.1;
 
 /** A value during compilation: its shape in the language and its elements' instructions, row-major. */
 interface Val {
@@ -54,43 +65,101 @@ interface Val {
   slots: number[];
 }
 
+/** Thrown while building a program past MAX_FUSED_INSTRUCTIONS. */
+class TooLarge extends Error {}
+
+/** Running sums: a[i] is the sum of sizes before i. */
+const offsets = (sizes: number[]) => {
+  const at: number[] = [];
+  let sum = 0;
+  for (const n of sizes) {
+    at.push(sum);
+    sum += n;
+  }
+  return at;
+};
+
 /**
- * Compiles a small model's right-hand sides (scalars, or vectors and matrices of at most
- * MAX_FUSED_ELEMENTS elements in all) element by element, or returns undefined (a larger
- * model, or an expression outside the fused subset: the model then uses one kernel per operation).
+ * Compiles a model's right-hand sides (scalars and vectors of any size, or matrices in models of at
+ * most MAX_FUSED_ELEMENTS elements) element by element, or returns undefined (an expression outside the
+ * fused subset, or a model the per-operation compile runs faster).
  */
 export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   const stateSizes = model.states.map((s) => elementCount(s.shape)),
     paramSizes = model.params.map((p) => elementCount(p.shape));
   const S = stateSizes.reduce((a, b) => a + b, 0),
     Q = paramSizes.reduce((a, b) => a + b, 0);
+  const all = [...model.states, ...model.params];
   if (
     model.states.length === 0 ||
-    S + Q > MAX_FUSED_ELEMENTS ||
-    [...model.states, ...model.params].some((x) => x.shape.length > 2)
+    all.some((x) => x.shape.length > 2) ||
+    (S + Q > MAX_FUSED_ELEMENTS && all.some((x) => x.shape.length === 2))
   )
     return undefined;
   const program = new ProgramBuilder(model, stateSizes, paramSizes);
+  const equations = new Map(model.equations.map((q) => [q.state, q]));
   const outputs: number[] = [];
-  for (const [i, s] of model.states.entries()) {
-    const eq = model.equations.find((q) => q.state === s.name);
-    if (!eq) {
-      for (let k = 0; k < stateSizes[i]; k++) outputs.push(-1);
-      continue;
+  try {
+    for (const [i, s] of model.states.entries()) {
+      const eq = equations.get(s.name);
+      if (!eq) {
+        for (let k = 0; k < stateSizes[i]; k++) outputs.push(-1);
+        continue;
+      }
+      const v = program.walk(eq.rhs);
+      // f broadcast to its state's shape, as the per-operation compile conforms it.
+      const idx =
+        v && broadcastAll([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
+      if (!v || !idx) return undefined;
+      for (const k of idx) outputs.push(v.slots[k]);
     }
-    const v = program.walk(eq.rhs);
-    // f broadcast to its state's shape, as the per-operation compile conforms it.
-    const idx =
-      v && broadcastAll([v.shape, s.shape])?.join() === s.shape.join() ? broadcastIndex(v.shape, s.shape) : undefined;
-    if (!v || !idx) return undefined;
-    for (const k of idx) outputs.push(v.slots[k]);
+  } catch (e) {
+    if (e instanceof TooLarge) return undefined;
+    throw e;
   }
-  // A model with tensors fuses only when that saves kernels: flattening its parameters and states and
-  // splitting f cost about one kernel per tensor (A @ x + c is two kernels either way). All-scalar
-  // models always fuse: their states are packed into one vector (CompiledModel.packed).
-  const tensors = [...model.states, ...model.params].some((x) => x.shape.length > 0);
-  if (tensors && program.operations <= model.states.length + model.params.length + 1) return undefined;
+  // A model with tensors fuses only when that saves time: flattening its parameters and states and
+  // splitting f cost about one kernel per tensor (A @ x + c is two kernels either way), and a long
+  // vector costs an instruction per element where a kernel handles it at once. All-scalar models
+  // always fuse: their states are packed into one vector (CompiledModel.packed).
+  const tensors = all.some((x) => x.shape.length > 0);
+  if (tensors) {
+    const kernels = program.operations - model.states.length - model.params.length - 1;
+    if (kernels <= 0 || program.cost() >= kernels * KERNEL_COST + program.perOperationWork * ELEMENT_COST)
+      return undefined;
+  }
   return { code: program.code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime: program.usesTime };
+}
+
+type BinaryExpr = Extract<Expr, { kind: 'binary' }>;
+
+/** The constant rows [n,1] and columns [m] of a selection product `(rows == cols) @ x`. */
+interface Selection {
+  rows: number[];
+  cols: number[];
+}
+
+/** The numbers of a literal vector, or undefined. */
+function literal(e: Expr): number[] | undefined {
+  if (e.kind !== 'vector') return undefined;
+  const out: number[] = [];
+  for (const x of e.elements) {
+    if (x.kind !== 'number') return undefined;
+    out.push(x.value);
+  }
+  return out;
+}
+
+function selectionOf(e: BinaryExpr): Selection | undefined {
+  const m = e.left;
+  if (e.op !== '@' || m.kind !== 'binary' || m.op !== '==' || m.left.kind !== 'vector') return undefined;
+  const rows: number[] = [];
+  for (const r of m.left.elements) {
+    const one = literal(r);
+    if (one?.length !== 1) return undefined;
+    rows.push(one[0]);
+  }
+  const cols = literal(m.right);
+  return cols && rows.length > 0 && cols.length > 0 ? { rows, cols } : undefined;
 }
 
 /** Builds the instruction list of a model's expressions, one instruction per element and operation. */
@@ -99,6 +168,12 @@ class ProgramBuilder {
   usesTime = false;
   /** AST operations: about the kernels the per-operation compile launches per evaluation. */
   operations = 0;
+  /** Elements the per-operation compile's kernels produce, and multiply-adds of its products, per evaluation. */
+  perOperationWork = 0;
+  /** Terms of the program's sums and products (each costs a fraction of an instruction). */
+  private dotTerms = 0;
+  private readonly emitted = new Map<string, number>();
+  private readonly fnIds = new Map<object, number>();
   private readonly stateAt: number[];
   private readonly paramAt: number[];
   private readonly states: Map<string, number>;
@@ -109,16 +184,56 @@ class ProgramBuilder {
     private readonly stateSizes: number[],
     private readonly paramSizes: number[],
   ) {
-    const offsets = (sizes: number[]) => sizes.map((_n, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     this.stateAt = offsets(stateSizes);
     this.paramAt = offsets(paramSizes);
     this.states = new Map(model.states.map((s, i) => [s.name, i]));
     this.params = new Map(model.params.map((p, i) => [p.name, i]));
   }
 
+  /**
+   * The instruction's slot: an equal instruction emitted before is reused (a fixed quantity inlined into
+   * every equation, or a state read in several, is computed once per evaluation; same inputs, same value).
+   */
   private emit(ins: Instr): number {
+    const key = this.keyOf(ins);
+    const known = this.emitted.get(key);
+    if (known !== undefined) return known;
+    if (this.code.length >= MAX_FUSED_INSTRUCTIONS) throw new TooLarge();
     this.code.push(ins);
+    this.emitted.set(key, this.code.length - 1);
     return this.code.length - 1;
+  }
+
+  private keyOf(c: Instr): string {
+    switch (c.op) {
+      case 'const':
+        return `c${Object.is(c.value, -0) ? '-0' : c.value}`;
+      case 'state':
+        return `s${c.index}`;
+      case 'param':
+        return `p${c.index}`;
+      case 't':
+        return 't';
+      case 'unary':
+        return `u${this.fnId(c.fn)},${c.a}`;
+      case 'binary':
+        return `b${this.fnId(c.fn)},${c.a},${c.b}`;
+      case 'select':
+        return `?${c.c},${c.a},${c.b}`;
+      case 'dot':
+        return `d${c.a.join()}${c.b ? `;${c.b.join()}` : ''}`;
+    }
+  }
+
+  private fnId(fn: object): number {
+    let id = this.fnIds.get(fn);
+    if (id === undefined) this.fnIds.set(fn, (id = this.fnIds.size));
+    return id;
+  }
+
+  /** The program's cost per evaluation, in instructions. */
+  cost(): number {
+    return this.code.length + this.dotTerms * ELEMENT_COST;
   }
   private scalar(k: number): Val {
     return { shape: [], slots: [k] };
@@ -144,7 +259,9 @@ class ProgramBuilder {
 
   /** Σ a_i·b_i, or Σ a_i without b: one instruction (a scalar). */
   private dot(a: number[], b?: number[]): number {
-    return this.emit({ op: 'dot', a, b });
+    const k = this.emit({ op: 'dot', a, b });
+    if (k === this.code.length - 1) this.dotTerms += a.length;
+    return k;
   }
 
   /** [m,n]@[n] → [m]; [n]@[n,k] → [k]; [m,n]@[n,k] → [m,k]; [n]@[n] → a scalar. */
@@ -167,7 +284,14 @@ class ProgramBuilder {
 
   /** The elements of an expression, or undefined outside the fused subset. */
   walk(e: Expr): Val | undefined {
-    if (e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+')) this.operations++;
+    const operation = e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+');
+    if (operation) this.operations++;
+    const v = this.node(e);
+    if (v && operation && e.kind !== 'binary') this.perOperationWork += v.slots.length;
+    return v;
+  }
+
+  private node(e: Expr): Val | undefined {
     switch (e.kind) {
       case 'number':
         return this.scalar(this.emit({ op: 'const', value: e.value }));
@@ -178,8 +302,10 @@ class ProgramBuilder {
         if (a === undefined) return undefined;
         return e.op === '+' ? a : this.unary(NEGATE, a);
       }
-      case 'binary':
-        return this.binary(e);
+      case 'binary': {
+        const sel = selectionOf(e);
+        return sel ? this.selection(e, sel) : this.binary(e);
+      }
       case 'call':
         return this.call(e);
       case 'vector': {
@@ -234,9 +360,28 @@ class ProgramBuilder {
     return undefined;
   }
 
-  private binary(e: Extract<Expr, { kind: 'binary' }>): Val | undefined {
-    const a = this.walk(e.left);
-    if (a === undefined) return undefined;
+  /**
+   * A chain of binary operations. A long sum is a chain of left operands as deep as it is long (the
+   * parser bounds every other nesting), so the chain is walked in a loop, from its innermost operand out.
+   */
+  private binary(e: BinaryExpr): Val | undefined {
+    const chain: BinaryExpr[] = [e];
+    let inner: Expr = e.left;
+    while (inner.kind === 'binary' && !selectionOf(inner)) {
+      chain.push(inner);
+      inner = inner.left;
+    }
+    this.operations += chain.length - 1; // walk() counted e
+    let a = this.walk(inner);
+    for (let i = chain.length - 1; i >= 0 && a !== undefined; i--) {
+      a = this.operand(chain[i], a);
+      if (a) this.perOperationWork += a.slots.length;
+    }
+    return a;
+  }
+
+  /** `e` applied to its left operand's value `a`. */
+  private operand(e: BinaryExpr, a: Val): Val | undefined {
     if (e.op === '^') {
       // As the compiler: x^1, x^2, x^0.5, x^-1 by their own functions, else pow.
       const form = e.right.kind === 'number' ? POWER_FORMS.get(e.right.value) : undefined;
@@ -247,8 +392,39 @@ class ProgramBuilder {
     }
     const b = this.walk(e.right);
     if (b === undefined) return undefined;
-    if (e.op === '@') return this.matmul(a, b);
+    if (e.op === '@') {
+      this.perOperationWork += a.slots.length * (b.shape.length === 2 ? b.shape[1] : 1);
+      return this.matmul(a, b);
+    }
     return Object.hasOwn(OPERATORS, e.op) ? this.binaryOp(OPERATORS[e.op], a, b) : undefined;
+  }
+
+  /**
+   * `(rows == cols) @ x` with constant rows [n,1] and cols [m]: the 0/1 selection matrix the array
+   * rewriting writes (language/vectorize.ts). Row i of the product is the sum of x's rows c where
+   * rows[i] = cols[c] (usually one: the element itself), so it costs about n instructions, not n·m.
+   */
+  private selection(e: BinaryExpr, sel: Selection): Val | undefined {
+    const x = this.walk(e.right);
+    if (x === undefined || x.shape.length === 0 || x.shape[0] !== sel.cols.length) return undefined;
+    const k = x.shape.length === 2 ? x.shape[1] : 1;
+    this.perOperationWork += sel.rows.length * sel.cols.length * (1 + k);
+    const where = new Map<number, number[]>();
+    sel.cols.forEach((c, j) => {
+      const list = where.get(c);
+      if (list) list.push(j);
+      else where.set(c, [j]);
+    });
+    let zero: number | undefined;
+    const slots: number[] = [];
+    for (const r of sel.rows)
+      for (let col = 0; col < k; col++) {
+        const picked = (where.get(r) ?? []).map((j) => x.slots[j * k + col]);
+        if (picked.length === 1) slots.push(picked[0]);
+        else if (picked.length > 1) slots.push(this.dot(picked));
+        else slots.push((zero ??= this.emit({ op: 'const', value: 0 })));
+      }
+    return { shape: x.shape.length === 2 ? [sel.rows.length, k] : [sel.rows.length], slots };
   }
 
   private call(e: Extract<Expr, { kind: 'call' }>): Val | undefined {
@@ -383,8 +559,12 @@ export function reverse(
   }
 }
 
-const outputsOf = (prog: ScalarProgram, vals: Float64Array): Float32Array =>
-  Float32Array.from(prog.outputs, (k) => (k >= 0 ? vals[k] : 0));
+function outputsOf(prog: ScalarProgram, vals: Float64Array): Float32Array {
+  const outputs = prog.outputs,
+    out = new Float32Array(outputs.length);
+  for (let i = 0; i < outputs.length; i++) out[i] = outputs[i] >= 0 ? vals[outputs[i]] : 0;
+  return out;
+}
 
 /**
  * The fused CompiledModel members: rhs (one differentiable kernel), rhsVjp, rhsLinearize and the
@@ -533,10 +713,9 @@ function productsOf(tf: TF, stateShapes: number[][], paramShapes: number[][]) {
     let at = 0;
     return shapes.map((shape) => {
       const n = elementCount(shape);
-      const t = tf.tensor(
-        Float32Array.from({ length: n }, (_x, k) => a[at + k]),
-        shape,
-      );
+      const part = new Float32Array(n);
+      for (let k = 0; k < n; k++) part[k] = a[at + k];
+      const t = tf.tensor(part, shape);
       at += n;
       return t;
     });

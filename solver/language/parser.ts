@@ -1274,7 +1274,23 @@ class Parser {
   /** `v[i]`, `A[i, j]`: indices are whole-number literals (checked against the shape later). */
   private postfix(): Expr {
     let e = this.primary();
-    while (this.isPunct(this.peek(), '[')) {
+    const depth = this.depth;
+    try {
+      while (this.isPunct(this.peek(), '[')) {
+        // Each index nests the target one level deeper: bounded like parentheses.
+        if (++this.depth > MAX_NESTING)
+          this.fail(tokenRange(this.peek()), `Expression nested too deeply (more than ${MAX_NESTING} levels)`);
+        e = this.indexOf(e);
+      }
+    } finally {
+      this.depth = depth;
+    }
+    return e;
+  }
+
+  /** `target[i, j]` after the target. */
+  private indexOf(e: Expr): Expr {
+    {
       const open = this.next();
       const indices: number[] = [];
       for (;;) {
@@ -1300,9 +1316,8 @@ class Parser {
         break;
       }
       const close = this.expectPunct(']', 'to close the index');
-      e = { kind: 'index', target: e, indices, range: span(e.range, tokenRange(close)) };
+      return { kind: 'index', target: e, indices, range: span(e.range, tokenRange(close)) };
     }
-    return e;
   }
 
   /** XPPAUT's `sum(i1, i2)of(expr)` after `sum(i1, i2)`: `i'` is the index inside `of(…)` (expanded by indexedSums.ts). */

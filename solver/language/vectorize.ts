@@ -23,7 +23,7 @@
 // result is only an optimisation, and index.ts uses it only when it checks
 // without error.
 
-import type { Expr, Range } from '../model';
+import { subexpressions, type Expr, type Range } from '../model';
 import {
   statementExpressions,
   type EquationStmt,
@@ -73,7 +73,7 @@ function depthAtMost(e: Expr, max: number): boolean {
   while (stack.length > 0) {
     const [x, d] = stack.pop() as [Expr, number];
     if (d > max) return false;
-    for (const c of children(x)) stack.push([c, d + 1]);
+    for (const c of subexpressions(x)) stack.push([c, d + 1]);
   }
   return true;
 }
@@ -398,7 +398,7 @@ class Vectorizer {
       if (e.kind === 'index' || e.kind === 'vector' || e.kind === 'stateAtEnd' || e.kind === 'stateAtData')
         return false;
       if (e.kind === 'call' && !this.elementwise(e.callee.toLowerCase(), e.args.length, visiting)) return false;
-      stack.push(...children(e));
+      stack.push(...subexpressions(e));
     }
     visiting.delete(callee);
     return true;

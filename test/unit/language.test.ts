@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { largeModelText } from '../../bench/largeModel';
 import type { Analysis, Diagnostic, Expr, Model, Range } from '../../solver/model';
-import { findOption } from '../../solver/model';
+import { findOption, visitExpressions } from '../../solver/model';
 import { schemeDiagnostics } from '../../solver/schemes/analysis';
 import { repoRoot, xppautSamplesDir } from '../support/repo';
 
@@ -43,31 +43,9 @@ function withLines(...extra: string[]): string {
   return ['state x[2]', 'init x = [1, 0]', "x' = -x", 'loss = sum(x(T))', ...extra].join('\n');
 }
 
+/** Every node of e, each before its operands, without recursion (a 50,000-term sum is a chain that deep). */
 function walk(e: Expr, f: (e: Expr) => void): void {
-  f(e);
-  switch (e.kind) {
-    case 'unary':
-      walk(e.operand, f);
-      break;
-    case 'binary':
-      walk(e.left, f);
-      walk(e.right, f);
-      break;
-    case 'call':
-      e.args.forEach((a) => walk(a, f));
-      break;
-    case 'vector':
-      e.elements.forEach((a) => walk(a, f));
-      break;
-    case 'index':
-      walk(e.target, f);
-      break;
-    case 'if':
-      walk(e.cond, f);
-      walk(e.then, f);
-      walk(e.else, f);
-      break;
-  }
+  visitExpressions([e], f);
 }
 
 function allExprs(m: Model): Expr[] {
@@ -107,7 +85,10 @@ function assertWellFormed(text: string, a: Analysis): void {
   }
   const hasError = a.diagnostics.some((d) => d.severity === 'error');
   assert.equal(a.model === undefined, hasError, 'a model is returned iff there is no error');
-  if (a.model) for (const e of allExprs(a.model)) assert.ok(e.shape, `expression without shape: ${JSON.stringify(e)}`);
+  // The message only on failure: JSON.stringify recurses through the whole (possibly very deep) tree.
+  if (a.model)
+    for (const e of allExprs(a.model))
+      if (!e.shape) assert.fail(`expression without shape: ${JSON.stringify(e.range)}`);
 }
 
 // ---- the examples ------------------------------------------------------------

@@ -1,7 +1,7 @@
 // Constant folding of checked expressions: the values of `number` lines,
 // initialisers and scheme coefficients. Functions and operators fold by their
 // entries in the operation table (ops/table.ts).
-import type { Expr } from '../../model';
+import { leftChain, type BinaryOperator, type Expr } from '../../model';
 import { OPERATORS, builtinOperation } from '../../ops/table';
 
 /** Value of a checked scalar constant expression, or undefined. */
@@ -14,10 +14,17 @@ export function evalConst(e: Expr): number | undefined {
       return v === undefined ? undefined : e.op === '-' ? -v : v;
     }
     case 'binary': {
-      const a = evalConst(e.left);
-      const b = evalConst(e.right);
-      if (a === undefined || b === undefined) return undefined;
-      return e.op === '@' ? undefined : OPERATORS[e.op].fold(a, b);
+      // A long sum's left operands in a loop (model.ts: leftChain).
+      const { chain, innermost } = leftChain(e);
+      let a = evalConst(innermost);
+      for (let i = chain.length - 1; i >= 0 && a !== undefined; i--) {
+        const b = evalConst(chain[i].right);
+        a =
+          b === undefined || chain[i].op === '@'
+            ? undefined
+            : OPERATORS[chain[i].op as Exclude<BinaryOperator, '@'>].fold(a, b);
+      }
+      return a;
     }
     case 'if': {
       const c = evalConst(e.cond);

@@ -1,7 +1,16 @@
 // The checker's state shared by its phases: the diagnostics so far (deduplicated),
 // the declared names, which of them are read, and the declared schemes.
 import { closest, distance } from 'fastest-levenshtein';
-import type { AnalysisContext, DataDecl, Diagnostic, Expr, Range, Shape, TableDecl } from '../../model';
+import {
+  visitExpressions,
+  type AnalysisContext,
+  type DataDecl,
+  type Diagnostic,
+  type Expr,
+  type Range,
+  type Shape,
+  type TableDecl,
+} from '../../model';
 import type {
   AuxStmt,
   DataStmt,
@@ -179,34 +188,9 @@ export class CheckContext {
   }
 
   markNamesUsed(e: Expr): void {
-    switch (e.kind) {
-      case 'name':
-        this.markUsed(this.symbols.get(e.name.toLowerCase()));
-        break;
-      case 'call':
-        this.markUsed(this.symbols.get(e.callee.toLowerCase()));
-        e.args.forEach((a) => this.markNamesUsed(a));
-        break;
-      case 'unary':
-        this.markNamesUsed(e.operand);
-        break;
-      case 'binary':
-        this.markNamesUsed(e.left);
-        this.markNamesUsed(e.right);
-        break;
-      case 'vector':
-        e.elements.forEach((a) => this.markNamesUsed(a));
-        break;
-      case 'index':
-        this.markNamesUsed(e.target);
-        break;
-      case 'if':
-        this.markNamesUsed(e.cond);
-        this.markNamesUsed(e.then);
-        this.markNamesUsed(e.else);
-        break;
-      default:
-        break;
-    }
+    visitExpressions([e], (x) => {
+      if (x.kind === 'name') this.markUsed(this.symbols.get(x.name.toLowerCase()));
+      else if (x.kind === 'call') this.markUsed(this.symbols.get(x.callee.toLowerCase()));
+    });
   }
 }

@@ -2,7 +2,7 @@
 // quantities, functions, data sets, schemes, aux lines), then the parameters'
 // initialisers and the initial values of the states.
 import type { BrokenStmt, SchemeStmt, FunctionStmt, InitItem, ParamItem, Program, StateStmt } from '../ast';
-import type { Expr, Initialiser, ParamDecl, Range, Shape } from '../../model';
+import { visitExpressions, type Expr, type Initialiser, type ParamDecl, type Range, type Shape } from '../../model';
 import { SCHEME_NAMES } from '../../schemes/registry';
 import { isBuiltin, LOWERED } from '../builtins';
 import { SCHEME_ALIASES } from '../options';
@@ -154,38 +154,10 @@ export function declShape(ctx: CheckContext, dims: Shape, range: Range): Shape {
 /** Arguments of a user function: duplicates are errors; hiding a declared name or t, and never reading an argument, are warnings. */
 export function functionArgs(ctx: CheckContext, f: FunctionStmt): void {
   const read = new Set<string>();
-  const collect = (e: Expr): void => {
-    switch (e.kind) {
-      case 'name':
-        read.add(e.name.toLowerCase());
-        break;
-      case 'call':
-        read.add(e.callee.toLowerCase());
-        e.args.forEach(collect);
-        break;
-      case 'unary':
-        collect(e.operand);
-        break;
-      case 'binary':
-        collect(e.left);
-        collect(e.right);
-        break;
-      case 'vector':
-        e.elements.forEach(collect);
-        break;
-      case 'index':
-        collect(e.target);
-        break;
-      case 'if':
-        collect(e.cond);
-        collect(e.then);
-        collect(e.else);
-        break;
-      default:
-        break;
-    }
-  };
-  collect(f.body);
+  visitExpressions([f.body], (e) => {
+    if (e.kind === 'name') read.add(e.name.toLowerCase());
+    else if (e.kind === 'call') read.add(e.callee.toLowerCase());
+  });
   const seen = new Set<string>();
   f.params.forEach((p, i) => {
     const key = p.toLowerCase();

@@ -2,7 +2,7 @@
 // quantities, and static shapes (NumPy broadcasting, ops/shapes.ts). Every
 // node is new: the parse tree is never mutated.
 import { closest, distance } from 'fastest-levenshtein';
-import type { BinaryOperator, Expr, Range, Shape } from '../../model';
+import { leftChain, type BinaryOperator, type Expr, type Range, type Shape } from '../../model';
 import {
   BUILTINS,
   BUILTIN_NAMES,
@@ -22,12 +22,16 @@ import { isRealisation, shiftCall, specialCall, tableCall } from './xppautCalls'
 
 /** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
 export const MAX_EXPANDED_NODES = 200_000;
+/** Most user functions expanded inside one another (each expansion nests the checker's walk once more). */
+export const MAX_FUNCTION_NESTING = 200;
 
 export type { Context, Scope };
 
 /** Checks expressions against the declared names of one model. */
 export class ExpressionChecker {
   private expanded = 0;
+  /** User functions being expanded inside one another now. */
+  private nesting = 0;
   private expansionReported = false;
 
   constructor(private readonly ctx: CheckContext) {}
@@ -62,11 +66,18 @@ export class ExpressionChecker {
         return { kind: 'unary', op: e.op, operand, range: e.range, shape: operand.shape };
       }
       case 'binary': {
-        const left = this.expr(e.left, scope);
-        const right = this.expr(e.right, scope);
-        const node: Expr = { kind: 'binary', op: e.op, left, right, range: e.range, opRange: e.opRange };
-        if (left.shape && right.shape) node.shape = this.binaryShape(e.op, left.shape, right.shape, e.opRange);
-        return node;
+        // A long sum's left operands in a loop (model.ts: leftChain).
+        const { chain, innermost } = leftChain(e);
+        this.expanded += chain.length - 1;
+        let left = this.expr(innermost, scope);
+        for (let i = chain.length - 1; i >= 0; i--) {
+          const b = chain[i];
+          const right = this.expr(b.right, scope);
+          const node: Expr = { kind: 'binary', op: b.op, left, right, range: b.range, opRange: b.opRange };
+          if (left.shape && right.shape) node.shape = this.binaryShape(b.op, left.shape, right.shape, b.opRange);
+          left = node;
+        }
+        return left;
       }
       case 'vector':
         return this.vector(e, scope);
@@ -581,15 +592,25 @@ export class ExpressionChecker {
       );
       return bad();
     }
+    if (this.nesting >= MAX_FUNCTION_NESTING) {
+      this.ctx.error(
+        'too-large',
+        `Functions nested too deeply: this call of '${sym.name}' is more than ${MAX_FUNCTION_NESTING} user functions inside one another`,
+        e.calleeRange,
+      );
+      return bad();
+    }
     const args = e.args.map((a) => this.expr(a, scope));
     if (args.some((a) => !a.shape)) return bad();
     const bindings = new Map<string, Expr>();
     f.params.forEach((p, i) => bindings.set(p.toLowerCase(), args[i]));
     sym.busy = true;
+    this.nesting++;
     try {
       return this.expr(f.body, { ctx: scope.ctx, bindings, dynamic: scope.dynamic, frozenParam: scope.frozenParam });
     } finally {
       sym.busy = false;
+      this.nesting--;
     }
   }
 }

@@ -1,0 +1,173 @@
+// npm run bench:corpus -- [DIR] [--cli dist/cli.js] [--timeout 30] [--tsv out.tsv]
+// Checks every `.ode` file under DIR (default: the XPPAUT samples folder beside
+// the repository, ../shared/xppaut-samples) with the CLI, one process per file
+// (a crash or a runaway file cannot take the bench down), and prints what a
+// user with a folder of real model files would see:
+//   - files, and the share with no error other than an honest refusal
+//     (`unsupported…` codes name the construct ODE Lens does not check);
+//   - the share with a complete gradient check (every parameter has its AD,
+//     continuous-reference and finite-difference gradients);
+//   - crashes (an internal error, output that is not a report, or a signal);
+//   - checks over 10 s (a file stopped at the timeout counts there);
+//   - the median time of one check (the process, as a user waits for it).
+// No file is treated specially: each gets the same command.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+/** What one file's check gave. */
+export interface CorpusRow {
+  file: string;
+  seconds: number;
+  outcome: 'clean' | 'refused' | 'error' | 'crash' | 'timeout';
+  /** Every parameter has AD, reference and finite-difference gradients. */
+  complete: boolean;
+  /** The first error's code and message, for the table. */
+  firstError: string;
+}
+
+interface Diagnostic {
+  code?: string;
+  severity: string;
+  message: string;
+}
+interface Output {
+  diagnostics?: Diagnostic[];
+  findings?: Diagnostic[];
+  parameters?: { reference: number[][]; metrics: { relError: number; gradcheckRelError: number } }[];
+}
+
+/** An honest refusal: a diagnostic that names a construct ODE Lens does not check. */
+const isRefusal = (d: Diagnostic) => d.code === 'unsupported' || (d.code ?? '').startsWith('unsupported-');
+
+/** The CLI's text diagnostics, `file:line:col: severity: message [code]`. */
+function textDiagnostics(stderr: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /:\d+:\d+: (error|warning|information|hint): (.*?)(?: \[([\w-]+)\])?$/.exec(line);
+    if (m) out.push({ severity: m[1], message: m[2], code: m[3] });
+  }
+  return out;
+}
+
+/** The `.ode` files under dir, sorted, at any depth. */
+function odeFiles(dir: string): string[] {
+  const out: string[] = [];
+  const visit = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) visit(p);
+      else if (st.isFile() && name.endsWith('.ode')) out.push(p);
+    }
+  };
+  visit(dir);
+  return out;
+}
+
+/** Classifies the CLI's exit and JSON output (exit 0: clean, 1: findings, 2: front-end errors). */
+export function classify(
+  status: number | null,
+  stdout: string,
+  stderr: string,
+  timedOut: boolean,
+): Omit<CorpusRow, 'file' | 'seconds'> {
+  if (timedOut) return { outcome: 'timeout', complete: false, firstError: 'timed out' };
+  let out: Output;
+  try {
+    // A file with errors in the model language gets its diagnostics as text on stderr (exit 2), no report.
+    out =
+      status === 2 && stdout.trim() === '' ? { diagnostics: textDiagnostics(stderr) } : (JSON.parse(stdout) as Output);
+  } catch {
+    return { outcome: 'crash', complete: false, firstError: `no report (exit ${status})` };
+  }
+  if (status === null || status > 2) return { outcome: 'crash', complete: false, firstError: `exit ${status}` };
+  const errors = [...(out.diagnostics ?? []), ...(out.findings ?? [])].filter((d) => d.severity === 'error');
+  const first = errors[0] ? `${errors[0].code ?? ''}: ${errors[0].message.slice(0, 80)}` : '';
+  const params = out.parameters ?? [];
+  const complete =
+    params.length > 0 &&
+    params.every(
+      (p) =>
+        p.reference.length > 0 && Number.isFinite(p.metrics.relError) && Number.isFinite(p.metrics.gradcheckRelError),
+    );
+  if (errors.some((d) => d.code === 'internal-error')) return { outcome: 'crash', complete, firstError: first };
+  const outcome = errors.length === 0 ? 'clean' : errors.every(isRefusal) ? 'refused' : 'error';
+  return { outcome, complete, firstError: first };
+}
+
+function checkFile(cli: string, file: string, timeoutS: number): Omit<CorpusRow, 'file'> {
+  const started = performance.now();
+  const r = spawnSync(process.execPath, [cli, 'check', file, '--backend', 'cpu', '--json'], {
+    encoding: 'utf8',
+    timeout: timeoutS * 1000,
+    maxBuffer: 1 << 30,
+    killSignal: 'SIGKILL',
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const timedOut = r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+  return { seconds, ...classify(r.status, r.stdout ?? '', r.stderr ?? '', timedOut) };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const percent = (k: number, n: number) => `${n === 0 ? 0 : ((100 * k) / n).toFixed(1)}% (${k})`;
+
+/** The summary lines of a corpus run. */
+export function summary(rows: CorpusRow[]): string[] {
+  const n = rows.length;
+  const count = (f: (r: CorpusRow) => boolean) => rows.filter(f).length;
+  return [
+    `files: ${n}`,
+    `no error other than an honest unsupported-… one: ${percent(
+      count((r) => r.outcome === 'clean' || r.outcome === 'refused'),
+      n,
+    )}`,
+    `complete gradient check: ${percent(
+      count((r) => r.complete),
+      n,
+    )}`,
+    `crashes: ${count((r) => r.outcome === 'crash')}`,
+    `checks over 10 s: ${count((r) => r.seconds > 10 || r.outcome === 'timeout')}`,
+    `median check time: ${median(rows.map((r) => r.seconds)).toFixed(2)} s`,
+  ];
+}
+
+function main(): void {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      cli: { type: 'string' },
+      timeout: { type: 'string', default: '30' },
+      tsv: { type: 'string' },
+    },
+  });
+  const root = resolve(__dirname, '../..');
+  const dir = resolve(positionals[0] ?? join(root, '../shared/xppaut-samples'));
+  const cli = resolve(values.cli ?? join(root, 'dist/cli.js'));
+  if (!existsSync(cli)) throw new Error(`${cli} not found: run npm run build first`);
+  const timeoutS = Number(values.timeout);
+  const rows: CorpusRow[] = [];
+  for (const file of odeFiles(dir)) {
+    const row = { file: relative(dir, file), ...checkFile(cli, file, timeoutS) };
+    rows.push(row);
+    const flag = row.complete ? 'complete' : '';
+    console.log(
+      `${row.seconds.toFixed(2).padStart(6)} s  ${row.outcome.padEnd(8)} ${flag.padEnd(8)} ${row.file}  ${row.firstError}`,
+    );
+  }
+  if (values.tsv)
+    writeFileSync(
+      values.tsv,
+      rows.map((r) => [r.file, r.outcome, r.complete, r.seconds.toFixed(2), r.firstError].join('\t')).join('\n') + '\n',
+    );
+  console.log('');
+  console.log(`corpus: ${dir} (cli ${relative(process.cwd(), cli) || cli}, timeout ${timeoutS} s per file)`);
+  for (const line of summary(rows)) console.log(line);
+}
+
+if (require.main === module) main();
