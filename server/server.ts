@@ -31,7 +31,7 @@ import {
 } from '../protocol/customMessages';
 import { TRAINING_CORRECTIONS } from '../solver/registry/corrections';
 import { RESTRICTED_MESSAGE } from './checkScheduler';
-import { codeLenses } from './codeLenses';
+import { codeLenses, verdictLine } from './codeLenses';
 import { runTraining } from './trainRunner';
 import { CheckRunner } from './checkRunner';
 import { CheckScheduler } from './checkScheduler';
@@ -62,8 +62,13 @@ const scheduler = new CheckScheduler({
     publish,
     status: (st, params) => {
       void connection.sendNotification(CheckStatusNotification.type, { uri: st.uri, version: st.version, ...params });
-      // The lens shows the check's state and verdict.
-      if (codeLensRefresh) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
+      // The lens shows the check's state and verdict: refreshed when its line changes, not on every phase
+      // (each refresh shows VS Code's command-less placeholders until the lenses come back).
+      const line = verdictLine(st);
+      if (codeLensRefresh && lensLines.get(st.uri) !== line) {
+        lensLines.set(st.uri, line);
+        void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => {});
+      }
     },
     // The summary only (a few kB at any size): the rows stay here until a plot asks (RowsRequest).
     report: (st, result) =>
@@ -127,6 +132,8 @@ function watchOpenFiles(): void {
 
 /** The client re-asks for CodeLenses when told (LSP 3.16 workspace/codeLens/refresh). */
 let codeLensRefresh = false;
+/** The verdict line each document's lens last showed. */
+const lensLines = new Map<string, string>();
 
 connection.onInitialize((params: InitializeParams): InitializeResult => {
   codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
@@ -177,6 +184,7 @@ documents.onDidClose((e) => {
   watchOpenFiles();
   features.forget(e.document.uri);
   settings.forget(e.document.uri);
+  lensLines.delete(e.document.uri);
   void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
 });
 

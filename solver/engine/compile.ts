@@ -3,7 +3,7 @@
 // CompiledModel the solvers run: right-hand sides, their hand-written
 // vector–Jacobian products, the loss, the batched forms for finite differences,
 // and the fused scalar program of small models (engine/scalarRhs.ts).
-import type { Expr, Model, Shape } from '../model';
+import { delayCalls, solveExpressions, type Expr, type Model, type Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { linearCombination, type Term } from './linearCombination';
@@ -97,12 +97,14 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
   const nodes = new NodeCompiler(tf, model);
   try {
     const loss = compileLoss(nodes, model);
-    const timeStepping = compileTimeStepping(nodes, model);
     // Events and delays run per operation: their steps read the solve's history, which the fused program does not see.
-    const program = options.fuseScalars === false || timeStepping ? undefined : compileScalarProgram(model);
+    const steppedPerOperation = (model.events?.length ?? 0) > 0 || delayCalls(solveExpressions(model)).length > 0;
+    const program = options.fuseScalars === false || steppedPerOperation ? undefined : compileScalarProgram(model);
     // The per-operation right-hand sides only when the fused program does not cover them (compiling
     // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
     const rhs = program ? FUSED_ONLY : compileRightHandSides(nodes, model);
+    // After the per-operation compile, which records the delay calls' history.
+    const timeStepping = compileTimeStepping(nodes, model);
     const fused = program
       ? fusedRhs(
           tf,

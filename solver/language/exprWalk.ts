@@ -1,27 +1,7 @@
 // Every node of the statements' expressions, without recursion: operator chains can be far deeper
 // than the call stack (a 3,000-term sum).
-import type { Expr } from '../model';
+import { subexpressions, type Expr } from '../model';
 import { statementExpressions, type Statement } from './ast';
-
-/** The direct subexpressions of a node. */
-export function children(e: Expr): Expr[] {
-  switch (e.kind) {
-    case 'unary':
-      return [e.operand];
-    case 'binary':
-      return [e.left, e.right];
-    case 'call':
-      return e.args;
-    case 'vector':
-      return e.elements;
-    case 'if':
-      return [e.cond, e.then, e.else];
-    case 'index':
-      return [e.target];
-    default:
-      return [];
-  }
-}
 
 /** Visits every node of the statements' expressions; `visit` returns false to leave a node's children out. */
 export function visitStatementExpressions(statements: Statement[], visit: (e: Expr) => boolean): void {
@@ -29,6 +9,6 @@ export function visitStatementExpressions(statements: Statement[], visit: (e: Ex
   for (const s of statements) for (const e of statementExpressions(s)) stack.push(e);
   while (stack.length > 0) {
     const e = stack.pop() as Expr;
-    if (visit(e)) stack.push(...children(e));
+    if (visit(e)) stack.push(...subexpressions(e));
   }
 }

@@ -35,7 +35,6 @@ import {
   type Statement,
 } from './ast';
 import { BUILTINS, LOWERED, NOISE_FUNCTIONS } from './builtins';
-import { children } from './exprWalk';
 
 /** Where an expanded statement came from: its array line, the base name its left side extends, and j. */
 export interface ArrayOrigin {

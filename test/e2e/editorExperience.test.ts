@@ -308,8 +308,13 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
       await openFile(page, 'spiral.ode');
       await findings(page, 'some');
       // Lenses with a command are links; the verdict (no command) is plain text.
+      // The innermost element that holds the title: a wrapping span holds the whole row, and a click at its
+      // centre lands on whichever lens is in the middle.
       const lens = (title: string) =>
-        page.locator('.codelens-decoration a, .codelens-decoration span', { hasText: title }).first();
+        page
+          .locator('.codelens-decoration a, .codelens-decoration span', { hasText: title })
+          .filter({ hasNot: page.locator('a, span', { hasText: title }) })
+          .first();
       for (const title of ['Check now', 'Plots', 'Refine', 'Train raw vs corrected', 'Last check'])
         await lens(title).waitFor({ timeout: 20_000 });
       const verdict = await lens('Last check').innerText();
@@ -317,10 +322,12 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
       assert.match(verdict, /oscillat/);
       // A warm check of this model can take well under 100 ms: watch the status item's figures change.
       const before = await statusText(page);
-      await lens('Check now').click();
+      // A lens is a link once VS Code has its command (a refresh shows command-less placeholders meanwhile).
+      const link = (title: string) => page.locator('.codelens-decoration a', { hasText: title }).first();
+      await link('Check now').click({ timeout: 20_000 });
       await waitFor('a new check', async () => (await statusText(page)) !== before, 15_000, 50);
       await findings(page, 'some');
-      await lens('Train raw vs corrected').click();
+      await link('Train raw vs corrected').click({ timeout: 20_000 });
       const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'ODE Lens trained' }).first();
       await toast.waitFor({ timeout: 240_000 });
       const summary = await toast.innerText();
