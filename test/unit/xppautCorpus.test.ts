@@ -1,0 +1,50 @@
+// The corpus bench's classification, on what the real CLI prints: a complete check, a model without a
+// continuous reference (a map: checked, but not complete), a refusal and a language error.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { classify, summary } from '../../bench/xppautCorpus';
+import { repoRoot } from '../support/repo';
+
+const cli = join(repoRoot(), 'dist/cli.js');
+
+function classified(text: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-corpus-'));
+  const file = join(dir, 'm.ode');
+  writeFileSync(file, text);
+  const r = spawnSync(process.execPath, [cli, 'check', file, '--backend', 'cpu', '--json'], { encoding: 'utf8' });
+  return classify(r.status, r.stdout, r.stderr, false);
+}
+
+test('the corpus bench classifies what check --json reports', {
+  skip: !existsSync(cli) && 'dist/cli.js not built',
+}, () => {
+  const decay = classified("par k=0.5\nx' = -k*x\ninit x=1\n@ total=1, dt=0.05, meth=rk4\ndone\n");
+  assert.deepEqual(decay, { outcome: 'clean', complete: true, firstError: '' });
+  const map = classified('par r=2.5\nx(t+1) = r*x*(1-x)\ninit x=0.1\n@ total=20\ndone\n');
+  assert.equal(map.outcome, 'clean');
+  assert.equal(map.complete, false, 'a map has no continuous reference: its check is not complete');
+  const markov = classified("markov z 2\n{0} {1}\n{1} {0}\nx' = -x + z\ninit x=1\ndone\n");
+  assert.equal(markov.outcome, 'refused');
+  assert.match(markov.firstError, /^unsupported-markov: /);
+  const broken = classified("x' = -x +\ndone\n");
+  assert.equal(broken.outcome, 'error');
+  assert.deepEqual(classify(null, '', '', true), { outcome: 'timeout', complete: false, firstError: 'timed out' });
+  const lines = summary([
+    { file: 'a', seconds: 0.2, ...decay },
+    { file: 'b', seconds: 12, ...map },
+    { file: 'c', seconds: 0.4, ...markov },
+    { file: 'd', seconds: 0.1, ...broken },
+  ]);
+  assert.deepEqual(lines, [
+    'files: 4',
+    'no error other than an honest unsupported-… one: 75.0% (3)',
+    'complete gradient check: 25.0% (1)',
+    'crashes: 0',
+    'checks over 10 s: 1',
+    'median check time: 0.30 s',
+  ]);
+});
