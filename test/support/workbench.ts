@@ -3,9 +3,25 @@
 // code-server 4.139 (see the e2e suites).
 import type { Page } from 'playwright-core';
 
+/**
+ * Opens the quick-input picker with a key, as a user does. After a window reload the focus can sit in a
+ * webview (the plots panel), which keeps the key: the title bar's search box opens the same picker, and
+ * `prefix` (`>` for commands) turns it into the one the key would have opened.
+ */
+async function openPicker(page: Page, key: string, prefix: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  await page.keyboard.press(key);
+  try {
+    await input.waitFor({ state: 'visible', timeout: 5_000 });
+  } catch {
+    await page.locator('.command-center').first().click();
+    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    if (prefix) await page.keyboard.type(prefix);
+  }
+}
+
 export async function quickOpen(page: Page, name: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await openPicker(page, 'Control+P', '');
   await page.keyboard.type(name);
   // Enter before the list fills does nothing: wait for the row.
   await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`, { timeout: 20_000 });
@@ -17,8 +33,7 @@ export async function quickOpen(page: Page, name: string): Promise<void> {
 }
 
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await openPicker(page, 'F1', '>');
   await page.keyboard.type(title);
   const short = title.split(': ').pop()!;
   await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${short}"]`, { timeout: 20_000 });
