@@ -24,7 +24,7 @@ import {
   writeUserSettings,
 } from '../support/codeServer';
 import { codeServerBin, killTree, makeScratch, repoRoot, toolsDir, waitFor } from '../support/e2e';
-import { goToLine, problemsText, quickOpen, runCommand, statusText } from '../support/workbench';
+import { goToLine, problemsText, quickOpen, runCommand, showHover, statusText } from '../support/workbench';
 
 const ROOT = repoRoot();
 const CHECK_TIMEOUT = 90_000;
@@ -313,8 +313,7 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
       await findings(page, 'some');
       await page.locator('.monaco-editor .view-lines').first().click();
       await goToLine(page, 7, 3);
-      await page.keyboard.press('Control+K');
-      await page.keyboard.press('Control+I');
+      await showHover(page);
       const link = page.locator('.monaco-hover a', { hasText: 'oscillating-gradient' }).first();
       await link.waitFor({ timeout: 15_000 });
       await link.click();
@@ -470,8 +469,7 @@ describe('Restricted Mode (Workspace Trust on, folder not trusted)', { skip: ski
       await page.keyboard.press('Control+Shift+M');
       await page.locator('.monaco-editor .view-lines').first().click();
       await goToLine(page, 7, 8);
-      await page.keyboard.press('Control+K');
-      await page.keyboard.press('Control+I');
+      await showHover(page);
       await page.locator('.monaco-hover', { hasText: 'W1' }).first().waitFor({ timeout: 15_000 });
       await ed.shot('restricted');
     } catch (e) {

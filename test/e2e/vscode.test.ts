@@ -24,7 +24,7 @@ import {
   writeUserSettings,
 } from '../support/codeServer';
 import { codeServerBin, killTree, makeScratch, repoRoot, toolsDir, waitFor } from '../support/e2e';
-import { goToLine, problemsText, quickOpen, runCommand, statusText } from '../support/workbench';
+import { goToLine, problemsText, quickOpen, runCommand, showHover, statusText } from '../support/workbench';
 
 const ROOT = repoRoot();
 const FIX_TITLE = 'Correct AD gradients with filter121';
@@ -136,8 +136,7 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
     // Hover on the meth=leapfrog squiggle: the picture for the README.
     await page.locator('.monaco-editor .view-lines').first().click();
     await goToLine(page, 12, 30);
-    await page.keyboard.press('Control+K');
-    await page.keyboard.press('Control+I'); // editor.action.showHover
+    await showHover(page);
     await page
       .waitForSelector('.monaco-hover:not(.hidden) .hover-contents, .monaco-hover .hover-row', { timeout: 10_000 })
       .catch(() => {});
@@ -312,8 +311,7 @@ test('VS Code (code-server): warnings, quick fix, save, gradient plot, rk4 clean
       await page.waitForTimeout(2500);
       await page.locator('.editor-group-container').first().locator('.view-lines').click();
       await goToLine(page, 12, 30);
-      await page.keyboard.press('Control+K');
-      await page.keyboard.press('Control+I');
+      await showHover(page);
       await page.waitForTimeout(1200);
       copyFileSync(await shot('09-readme'), join(ROOT, 'docs', 'screenshot.png'));
       step('docs/screenshot.png updated');

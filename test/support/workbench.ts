@@ -72,3 +72,19 @@ export async function statusText(page: Page): Promise<string | undefined> {
   if ((await item.count()) === 0) return undefined;
   return (await item.innerText().catch(() => undefined))?.trim();
 }
+
+/**
+ * Shows the hover at the cursor (Ctrl+K Ctrl+I). When no hover appears (a chord's second key can go astray
+ * on a busy machine), runs the same command from the palette.
+ */
+export async function showHover(page: Page): Promise<void> {
+  await page.keyboard.press('Control+K');
+  await page.keyboard.press('Control+I');
+  const hover = page.locator('.monaco-hover:not(.hidden) .hover-contents, .monaco-hover .hover-row').first();
+  try {
+    await hover.waitFor({ timeout: 5_000 });
+  } catch {
+    await runCommand(page, 'Show or Focus Hover');
+    await hover.waitFor({ timeout: 10_000 }).catch(() => {});
+  }
+}
