@@ -16,6 +16,12 @@ export interface ParameterMetrics {
   relError: number;
   /** Same, after the model's `gradfix` correction (or filter121 if gradfix=none, to show what a fix would give). */
   correctedRelError: number;
+  /**
+   * Relative error against the reference after each correction priced from the same AD gradient (filter121 and
+   * average, or stagesum for per-stage copies; engine/layerAnalysis.ts postProcessingErrors): what switching
+   * `gradfix` would give. Per-step parameters with a reference only.
+   */
+  correctionErrors?: Partial<Record<Exclude<GradFix, 'none'>, number>>;
   /** ‖AD − finite differences‖ / ‖finite differences‖ along random directions (a classic gradcheck of the discrete model). */
   gradcheckRelError: number;
   /** Set when the AD gradient is exactly zero in every component (the loss does not move with this parameter here, e.g. every relu unit it feeds is inactive). */

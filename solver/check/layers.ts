@@ -5,7 +5,7 @@ import { MAX_REPORTED_COMPONENTS, type ParameterMetrics, type ParameterReport } 
 import type { ReferenceResult } from '../engine/reference';
 import type { GradcheckResult } from '../engine/finiteDifferences';
 import { largestColumns, relError, rows } from '../engine/detect';
-import { analyseLayers, type CopyLayout, type LayerResult } from '../engine/layerAnalysis';
+import { analyseLayers, postProcessingErrors, type CopyLayout, type LayerResult } from '../engine/layerAnalysis';
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
 
@@ -44,6 +44,8 @@ export function analysisPhase(
     if (gradcheck && !gradcheck[i].converged) metrics.gradcheckUnresolved = true;
     if (allZero(G[i])) metrics.vanishing = true;
     const r = results[i];
+    const g = ref?.g[i];
+    if (r && g) metrics.correctionErrors = postProcessingErrors(G[i], inputs.sizes[i], layout, g, edges);
     return r
       ? perStepReport(p, metrics, r, inputs.sizes[i], layout, ref?.g[i])
       : sharedReport(p, metrics, G[i], ref?.g[i]);

@@ -272,6 +272,28 @@ export function analyseLayers(
   };
 }
 
+/**
+ * The error against the reference of each correction a check can price from the AD gradient alone, without
+ * another solve or a VJP per step: filter121 and average across steps, or stagesum for per-stage copies (the
+ * only one that applies to them). Remedies quote these figures for the corrections the model does not use yet.
+ */
+export function postProcessingErrors(
+  G: Float32Array,
+  P: number,
+  layout: CopyLayout,
+  g: Float32Array,
+  edges: Edges = ONE_ROW,
+): Partial<Record<Correction, number>> {
+  const { d } = densities(G, P, layout);
+  const priced: Correction[] = layout.perStage ? ['stagesum'] : ['filter121', 'average'];
+  const errors: Partial<Record<Correction, number>> = {};
+  for (const correction of priced) {
+    const c = corrected(d, G, P, layout, correction, undefined, edges);
+    errors[correction] = c.times ? relError(c.values, resample(g, P, layout.times, c.times)) : relError(c.values, g);
+  }
+  return errors;
+}
+
 /** Observed order log_ratio(e_coarse / e_fine); NaN when either error vanishes. */
 /**
  * Relative error at or below which float32 rounding, not the step, sets an AD density's error against the

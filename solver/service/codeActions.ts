@@ -86,15 +86,19 @@ function rawFigure(c: FixContext): string {
   return raw !== undefined && Number.isFinite(raw) ? ` — raw error ${fmt(raw)} now` : '';
 }
 
-function correctionTitle(correction: Correction, c: FixContext): string {
+/** The error the finding's parameter would have after `correction`, when the last check priced it. */
+function correctedFigure(correction: Correction, c: FixContext): number | undefined {
   const m = c.metrics;
-  if (
-    m &&
-    c.doc.report?.correction === correction &&
-    Number.isFinite(m.correctedRelError) &&
-    Number.isFinite(m.relError)
-  )
-    return `${quickFixTitle(correction)} — error ${fmt(m.correctedRelError)} instead of ${fmt(m.relError)}`;
+  if (!m) return undefined;
+  const e = c.doc.report?.correction === correction ? m.correctedRelError : m.correctionErrors?.[correction];
+  return e !== undefined && Number.isFinite(e) ? e : undefined;
+}
+
+function correctionTitle(correction: Correction, c: FixContext): string {
+  const corrected = correctedFigure(correction, c);
+  const raw = c.metrics?.relError;
+  if (corrected !== undefined && raw !== undefined && Number.isFinite(raw))
+    return `${quickFixTitle(correction)} — error ${fmt(corrected)} instead of ${fmt(raw)}`;
   return `${quickFixTitle(correction)}${rawFigure(c)}`;
 }
 

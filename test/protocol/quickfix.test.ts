@@ -116,6 +116,19 @@ describe('code-action service', () => {
       titles.join('\n'),
     );
     assert.ok(titles.includes('Correct AD gradients with average — raw error 1.24 now'), titles.join('\n'));
+    // A correction the check priced from the same gradient quotes its own figure.
+    const priced = { ...finding, metrics: { ...metrics, correctionErrors: { filter121: 2.19e-5, average: 3.1e-3 } } };
+    const pricedTitles = codeActions({ text, model, report: { ...report, findings: [priced] } }, [oscillating]).map(
+      (x) => x.title,
+    );
+    assert.ok(
+      pricedTitles.includes('Correct AD gradients with average — error 0.0031 instead of 1.24'),
+      pricedTitles.join('\n'),
+    );
+    assert.ok(
+      pricedTitles.includes('Correct AD gradients with adjoint121 — raw error 1.24 now'),
+      pricedTitles.join('\n'),
+    );
   });
 
   it("fix-all sets every finding's recommended fix in one edit", () => {

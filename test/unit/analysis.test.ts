@@ -115,6 +115,14 @@ test('leapfrog per-step: report recommends filter121; verdict says oscillating; 
         `${gradfix} ${p.name}: ${p.metrics.correctedRelError}`,
       );
       assert.equal(p.verdict?.kind, 'corrected');
+      // The uncorrected run priced this correction from the same AD gradient: the figure its remedy quotes.
+      const priced = r.parameters.find((q) => q.name === p.name)?.metrics.correctionErrors?.[gradfix];
+      if (gradfix === 'adjoint121') assert.equal(priced, undefined, 'adjoint121 needs a VJP per step: not priced');
+      else
+        assert.ok(
+          priced !== undefined && Math.abs(priced - p.metrics.correctedRelError) <= 1e-4 * p.metrics.correctedRelError,
+          `${gradfix} ${p.name}: priced ${priced}, applied ${p.metrics.correctedRelError}`,
+        );
       if (gradfix === 'average') assert.equal(p.correctedTimes?.[0], 0.5 / 64);
       else assert.equal(p.correctedTimes, undefined);
     }
