@@ -29,16 +29,8 @@ import { join } from 'node:path';
 const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const READY_TIMEOUT_MS = 30 * 60_000; // npm install + code-server's native build on 2 cores
 const WARNING_TIMEOUT_MS = 120_000;
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
+const CHROMIUM = JSON.parse(readFileSync(join(ROOT, 'scripts', 'chromium.json'), 'utf8'));
+const CHROMIUM_ARGS = CHROMIUM.args;
 
 const T0 = Date.now();
 const say = (msg) => console.log(`[ci-start ${Math.round((Date.now() - T0) / 1000)}s] ${msg}`);
@@ -195,7 +187,8 @@ async function stop(run, label) {
 async function seeLeapfrogWarning(url) {
   const require = createRequire(join(ROOT, 'package.json'));
   const { chromium } = require('playwright-core');
-  const executablePath = process.env.ODELENS_CHROMIUM || '/usr/bin/chromium';
+  const executablePath =
+    process.env.ODELENS_CHROMIUM || CHROMIUM.candidates.find((p) => existsSync(p)) || CHROMIUM.candidates[0];
   if (!existsSync(executablePath))
     throw new Error(`Chromium not found at ${executablePath} (apt-get install -y chromium)`);
   const browser = await chromium.launch({

@@ -4,25 +4,10 @@
 import { existsSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import type { BrowserContext } from 'playwright-core';
+import chromiumSetup from '../../scripts/chromium.json';
 
-/** Flags that keep Chromium quiet and offline-friendly on a headless, sandboxless box. */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
-
-const CANDIDATES = [
-  '/usr/bin/chromium',
-  '/usr/bin/chromium-browser',
-  '/usr/bin/google-chrome',
-  '/usr/bin/google-chrome-stable',
-];
+/** Where Chromium can be and its flags: one list for the tests and the CI's npm start check. */
+const { args: CHROMIUM_ARGS, candidates: CANDIDATES } = chromiumSetup;
 
 /** Path of a Chromium binary (ODELENS_CHROMIUM overrides), or undefined when none is installed. */
 export function findChromium(): string | undefined {
