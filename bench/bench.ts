@@ -15,9 +15,10 @@
 // npm run bench runs node with --max-semi-space-size=64: the check worker's young generation
 // (server/checkRunner.ts, WORKER_YOUNG_GENERATION_MB), so the checks here run as in the editor.
 //   node --expose-gc --max-semi-space-size=64 dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid] [--size d,width,N]
-//   [--lsp [--server PATH]]
+//   [--lsp [--server PATH]] [--pytorch [--pairs K]] [--no-pytorch]
 // (--size: only that row of the size grid, e.g. --size 64,256,64; --lsp: only the editor latency over LSP
-// (bench/lspLatency.ts), against dist/server.js or another build's server)
+// (bench/lspLatency.ts), against dist/server.js or another build's server; --pytorch: only the side-by-side
+// rows against the same check in PyTorch (bench/pytorch/), K alternating pairs per row)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +35,7 @@ import { benchLanguageService } from './languageService';
 import { benchLspLatency, lspLatencyTable, type LspLatencyRow } from './lspLatency';
 import { benchScalarChains, chainTable, scalarChainChild } from './scalarChain';
 import { TABLE_TITLES, table, type Row } from './results';
+import { benchPyTorch, pytorchTable, type PyTorchResults } from './pytorch/comparison';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
 import { initialParameters } from '../solver/engine/parameters';
@@ -275,7 +277,7 @@ async function main() {
   const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
   // Editor latency over LSP while checks of N = 1024 … 8192, width 128 finish (first: it starts its own server processes).
   let lspLatency: LspLatencyRow[] | { error: string } | undefined;
-  if (!quick || args.includes('--lsp'))
+  if ((!quick || args.includes('--lsp')) && !args.includes('--pytorch'))
     try {
       lspLatency = await benchLspLatency(arg('--server') ?? join(root, 'dist/server.js'), quick ? [1024] : undefined);
       console.log(
@@ -290,6 +292,26 @@ async function main() {
     writeFileSync(
       file,
       `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency }, null, 2)}\n`,
+    );
+    console.log(`\nwrote ${file}`);
+    return;
+  }
+  const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
+  // ODE Lens's check against the same check in PyTorch, alternating, on the issue's size grid (seeded and independent copies).
+  let pytorch: PyTorchResults | undefined;
+  if (!only && !args.includes('--no-pytorch')) {
+    const pairs = arg('--pairs');
+    pytorch = await benchPyTorch(root, backends[0], spiralText, { quick, pairs: pairs ? Number(pairs) : undefined });
+    if ('rows' in pytorch)
+      console.log(
+        `\n${TABLE_TITLES.pytorch} (PyTorch ${pytorch.torch ?? '?'}, ${pytorch.python}):\n${pytorchTable(pytorch.rows)}`,
+      );
+  }
+  if (args.includes('--pytorch')) {
+    const file = join(root, 'bench/results/partial.json');
+    writeFileSync(
+      file,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, pytorch }, null, 2)}\n`,
     );
     console.log(`\nwrote ${file}`);
     return;
@@ -310,7 +332,6 @@ async function main() {
     schemes: Row[] = [],
     sizes: Row[] = [],
     small: Row[] = [];
-  const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   for (const pref of backends) {
     if (only) {
       const [d, width, steps] = only;
@@ -438,6 +459,7 @@ async function main() {
     sizes,
     scalarChains,
     small,
+    pytorch,
   };
   const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');

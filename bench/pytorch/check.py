@@ -114,8 +114,8 @@ def reference_densities(mod, model):
     dens = {mod.PARAMS[i][0]: [None] * mod.COPIES for i in per_step}
 
     def linearise(j, xs, with_theta):
-        xr = [v.detach().clone().requires_grad_(True) for v in xs]
-        th = [v.detach().clone().requires_grad_(with_theta and i in per_step) for i, v in enumerate(at(j))]
+        xr = [v.detach().requires_grad_(True) for v in xs]
+        th = [v.detach().requires_grad_(True) if with_theta and i in per_step else v for i, v in enumerate(at(j))]
         y = mod.rhs(xr, th, mod._k(times[j]))
         return xr, th, y
 

@@ -18,27 +18,9 @@ import { VERSION } from '../../solver/cli/version';
 import type { Model } from '../../solver/model';
 import { generated } from '../generatedModel';
 import { PyTorchSide, type PyTorchCheck } from './side';
+import type { Copies, PyTorchResults, PyTorchRow } from './rows';
 
-export type Copies = 'seeded' | 'independent';
-
-/** One model, its two checks' medians, and the ratio (median over alternating pairs). */
-export interface PyTorchRow {
-  case: string;
-  copies: Copies;
-  d: number;
-  width: number;
-  steps: number;
-  backend: string;
-  pairs: number;
-  odeLens: { checkMs: number; adMs: number; referenceMs: number; finiteDifferencesMs: number };
-  pytorch: { checkMs: number; adMs: number; referenceMs: number };
-  /** Median over the pairs of ODE Lens check / PyTorch check (target ≤ 0.5). */
-  ratio: number;
-  targetRatio: number;
-  /** Both sides' loss and per-parameter relError (AD densities against the reference): the same check. */
-  loss: { odeLens: number; pytorch: number };
-  relError: Record<string, { odeLens: number; pytorch: number | null }>;
-}
+export { pytorchTable, type PyTorchResults } from './rows';
 
 /** The issue's grid: [case, d, width, N]; pairs per row fall with the cost. */
 export const PYTORCH_GRID: [string, number, number, number][] = [
@@ -97,6 +79,10 @@ async function measureRow(
   // Both warm (the editor keeps a warm worker), then alternating so that the machine's drift falls on both.
   let report = await lens();
   let torch: PyTorchCheck = await side.check();
+  for (let i = 1; i < (model.options.steps >= 1024 ? 1 : 3); i++) {
+    report = await lens();
+    torch = await side.check();
+  }
   const ours: { ms: number; ad: number; ref: number; fd: number }[] = [],
     theirs: PyTorchCheck[] = [];
   for (let i = 0; i < pairs; i++) {
@@ -151,7 +137,7 @@ export async function benchPyTorch(
   pref: BackendPreference,
   spiralText: string,
   o: { quick?: boolean; pairs?: number } = {},
-): Promise<{ rows: PyTorchRow[]; torch?: string; python?: string } | { skipped: string }> {
+): Promise<PyTorchResults> {
   const side = PyTorchSide.start(root);
   if ('skipped' in side) {
     console.log(`PyTorch comparison skipped: ${side.skipped}`);
@@ -176,19 +162,4 @@ export async function benchPyTorch(
     rmSync(dir, { recursive: true, force: true });
   }
   return { rows, torch: versions.torch, python: side.python };
-}
-
-/** Markdown table of the rows. */
-export function pytorchTable(rows: readonly PyTorchRow[]): string {
-  const f = (x: number) => x.toFixed(1);
-  return [
-    '| model | copies | ODE Lens check ms | ODE Lens AD / reference / FD ms | PyTorch check ms | PyTorch fwd+bwd / reference ms | ODE Lens / PyTorch check | relError ODE Lens / PyTorch |',
-    '|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => {
-      const err = Object.entries(r.relError)
-        .map(([k, e]) => `${k} ${e.odeLens.toExponential(1)} / ${e.pytorch === null ? '–' : e.pytorch.toExponential(1)}`)
-        .join(', ');
-      return `| ${r.case} d${r.d} w${r.width} N${r.steps} | ${r.copies} | ${f(r.odeLens.checkMs)} | ${f(r.odeLens.adMs)} / ${f(r.odeLens.referenceMs)} / ${f(r.odeLens.finiteDifferencesMs)} | ${f(r.pytorch.checkMs)} | ${f(r.pytorch.adMs)} / ${f(r.pytorch.referenceMs)} | ${r.ratio.toFixed(2)}${r.ratio <= r.targetRatio ? '' : ' ✗'} | ${err} |`;
-    }),
-  ].join('\n');
 }
