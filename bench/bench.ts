@@ -33,6 +33,7 @@ import type { Model } from '../solver/model';
 import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
 import { benchLspLatency, lspLatencyTable, type LspLatencyRow } from './lspLatency';
+import { benchEditorTimings, editorTimingsLine, type EditorTimings } from './editorTimings';
 import { benchScalarChains, chainTable, scalarChainChild } from './scalarChain';
 import { TABLE_TITLES, table, type Row } from './results';
 import { benchPyTorch, pytorchTable, type PyTorchResults } from './pytorch/comparison';
@@ -275,11 +276,14 @@ async function main() {
   const root = repoRoot();
   const { commit, dirty } = gitState(root); // at the start: the code that runs is the code built now
   const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
-  // Editor latency over LSP while checks of N = 1024 … 8192, width 128 finish (first: it starts its own server processes).
+  // The editor over LSP (first: it starts its own server processes): requests while checks of the spiral's size and
+  // of N = 1024 … 8192, width 128 finish; then, with default settings, the spiral's first check and save → diagnostics.
   let lspLatency: LspLatencyRow[] | { error: string } | undefined;
-  if ((!quick || args.includes('--lsp')) && !args.includes('--pytorch'))
+  let editor: EditorTimings | { error: string } | undefined;
+  if ((!quick || args.includes('--lsp')) && !args.includes('--pytorch')) {
+    const server = arg('--server') ?? join(root, 'dist/server.js');
     try {
-      lspLatency = await benchLspLatency(arg('--server') ?? join(root, 'dist/server.js'), quick ? [1024] : undefined);
+      lspLatency = await benchLspLatency(server, quick ? [[128, 1024]] : undefined);
       console.log(
         `\nEditor latency over LSP (completion and hover while a check finishes):\n${lspLatencyTable(lspLatency)}`,
       );
@@ -287,11 +291,19 @@ async function main() {
       lspLatency = { error: String((e as Error)?.message ?? e) };
       console.log(`LSP latency benchmark failed: ${(e as Error)?.message ?? e}`);
     }
+    try {
+      editor = await benchEditorTimings(server, join(root, 'examples/spiral.ode'));
+      console.log(editorTimingsLine(editor));
+    } catch (e) {
+      editor = { error: String((e as Error)?.message ?? e) };
+      console.log(`editor timings failed: ${(e as Error)?.message ?? e}`);
+    }
+  }
   if (args.includes('--lsp')) {
     const file = join(root, 'bench/results/partial.json');
     writeFileSync(
       file,
-      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency, editor }, null, 2)}\n`,
     );
     console.log(`\nwrote ${file}`);
     return;
@@ -454,6 +466,7 @@ async function main() {
     frontEnd,
     languageService,
     lspLatency,
+    editor,
     targets,
     schemes,
     sizes,

@@ -2,6 +2,7 @@
 // docs/performance.md from the newest full run (bench/performanceDoc.ts).
 import type { LanguageServiceTimings } from './languageService';
 import type { LspLatencyRow } from './lspLatency';
+import type { EditorTimings } from './editorTimings';
 import type { PyTorchResults } from './pytorch/rows';
 
 /** One timed case: the full check against a plain TF.js forward+backward of the same network, interleaved. */
@@ -49,6 +50,8 @@ export interface BenchResults {
   languageService: LanguageServiceTimings | { error: string };
   /** Completion and hover over LSP while checks finish (absent in runs before 2026-12-05). */
   lspLatency?: LspLatencyRow[] | { error: string };
+  /** The spiral's first check after opening and save → diagnostics at default settings (absent before 2026-12-05 03:00). */
+  editor?: EditorTimings | { error: string };
   /** ODE Lens's check against the same check in PyTorch, alternating (absent in runs before 2026-12-05). */
   pytorch?: PyTorchResults;
   targets: Row[];
