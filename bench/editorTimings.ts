@@ -2,7 +2,7 @@
 // stdio against the built server: the first check's diagnostics after opening examples/spiral.ode (a fresh
 // server: worker start, backend, compile), then save → check diagnostics after edits that change the model
 // (each a new seed, so no cached report answers). Times run from the didOpen / didSave notification to
-// the publishDiagnostics that follows the check's `done` status.
+// the publishDiagnostics of the check (the one before its `done` status).
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { DEFAULT_SETTINGS } from '../protocol/settings';
@@ -22,15 +22,17 @@ export interface EditorTimings {
 export async function benchEditorTimings(serverJs: string, file: string, saves = 5): Promise<EditorTimings> {
   const { conn, stop } = startServer(serverJs);
   const uri = pathToFileURL(file).toString();
-  // Resolves at the first publishDiagnostics for the file after a `done` status (a check's outcome).
-  let waiting: { done: boolean; resolve: (t: number) => void; reject: (e: Error) => void } | undefined;
+  // The server publishes a check's diagnostics, then sends its `done` status: a wait ends at the `done`, and its
+  // time is that of the diagnostics just before it.
+  let waiting: { resolve: (t: number) => void; reject: (e: Error) => void } | undefined;
+  let diagnosticsAt = 0;
+  conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string }) => {
+    if (p.uri === uri) diagnosticsAt = performance.now();
+  });
   conn.onNotification('odeLens/checkStatus', (p: { uri: string; state: string; message?: string }) => {
     if (!waiting || p.uri !== uri) return;
-    if (p.state === 'done') waiting.done = true;
+    if (p.state === 'done') waiting.resolve(diagnosticsAt);
     if (p.state === 'failed') waiting.reject(new Error(`the check failed: ${p.message ?? ''}`));
-  });
-  conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string }) => {
-    if (waiting?.done && p.uri === uri) waiting.resolve(performance.now());
   });
   conn.onNotification(() => {});
   conn.onRequest(() => null);
@@ -46,7 +48,6 @@ export async function benchEditorTimings(serverJs: string, file: string, saves =
         f();
       };
       waiting = {
-        done: false,
         resolve: (t) => settle(() => resolve(t - start)),
         reject: (e) => settle(() => reject(e)),
       };
