@@ -37,7 +37,7 @@ const median = (xs: number[]) => {
 };
 
 /** The parameter values of the row: the seeded ones, or every per-step copy of a random parameter drawn on its own. */
-function parameterValues(model: Model, values: Float32Array[], copies: Copies): Float32Array[] {
+export function parameterValues(model: Model, values: Float32Array[], copies: Copies): Float32Array[] {
   if (copies === 'seeded') return values;
   const rng = new Rng(model.options.seed + 1);
   return model.params.map((p, i) =>
