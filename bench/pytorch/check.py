@@ -5,7 +5,8 @@ discrete network (ODEModel), rhs, initial_states, loss_of and the per-step layou
 LAYER_TIMES). One check is
   1. AD through the unrolled solve: loss.backward() of the discrete network, per-copy gradients G_n,
      densities d_n = G_n / (h w_n);
-  2. the continuous reference: theta(t) interpolated linearly through the layer times, classic RK4 on
+  2. the continuous reference: theta(t) interpolated linearly through the layer times (and extrapolated
+     past the last one, as ODE Lens and the exported flow_loss do), classic RK4 on
      a grid of 4N steps forward (x at the nodes), the adjoint p' = -(df/dx)^T p backward by RK4 (x at
      step midpoints by cubic Hermite interpolation; f linearised once per node and midpoint), and the
      density g(t_n) = p^T df/dtheta at every layer time;
@@ -56,12 +57,12 @@ def ad_densities(mod, model):
 
 
 def interpolated(mod, model, times):
-    """theta at each of `times`: per parameter a tensor [len(times), ...] (the copies interpolated linearly)."""
+    """theta at each of `times`: per parameter a tensor [len(times), ...] (the copies interpolated linearly, extrapolated at the ends)."""
     tau = torch.tensor(mod.LAYER_TIMES, dtype=torch.float64)
     t = torch.tensor(times, dtype=torch.float64)
     hi = torch.searchsorted(tau, t, right=True).clamp(1, len(tau) - 1)
     lo = hi - 1
-    w = ((t - tau[lo]) / (tau[hi] - tau[lo])).clamp(0, 1).to(F32)
+    w = ((t - tau[lo]) / (tau[hi] - tau[lo])).to(F32)
     out = []
     for name, _shape, per in mod.PARAMS:
         v = model.theta[name].detach()
@@ -73,9 +74,9 @@ def interpolated(mod, model, times):
     return out
 
 
-def reference_densities(mod, model):
+def reference_densities(mod, model, factor=4):
     """The continuous adjoint's densities g(t_n) = p^T df/dtheta at the layer times, RK4 on 4N steps."""
-    K = 4 * mod.STEPS
+    K = factor * mod.STEPS
     Hs = mod.STEPS * mod.H / K
     times = [mod.T0 + j * Hs / 2 for j in range(2 * K + 1)]  # nodes (even j) and step midpoints (odd j)
     theta = interpolated(mod, model, times)
