@@ -276,6 +276,7 @@ async function main() {
   const root = repoRoot();
   const { commit, dirty } = gitState(root); // at the start: the code that runs is the code built now
   const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
+  const startedAt = performance.now(); // the run's own duration, for whoever runs it next
   // The editor over LSP (first: it starts its own server processes): requests while checks of the spiral's size and
   // of N = 1024 … 8192, width 128 finish; then, with default settings, the spiral's first check and save → diagnostics.
   let lspLatency: LspLatencyRow[] | { error: string } | undefined;
@@ -462,6 +463,7 @@ async function main() {
     node: process.version,
     cpus: cpus().length,
     load: { start: loadAtStart, end: loadavg()[0] },
+    minutes: (performance.now() - startedAt) / 60_000,
     runs,
     frontEnd,
     languageService,

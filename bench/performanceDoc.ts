@@ -39,7 +39,7 @@ export function latestRunSection(file: string, r: BenchResults): string {
     BEGIN,
     `From \`${file}\`: ${r.date.slice(0, 16).replace('T', ' ')} UTC, commit ${r.commit}${r.dirty ? ' with uncommitted changes' : ''}, ` +
       `Node ${r.node}, ${r.cpus} cores${r.load ? ` (load average ${r.load.start.toFixed(1)} at the start, ${r.load.end.toFixed(1)} at the end)` : ''}, ` +
-      `backend ${backends}; medians of ${r.runs} warm runs (fewer for the long cases).`,
+      `backend ${backends}; medians of ${r.runs} warm runs (fewer for the long cases)${r.minutes ? `; the run took ${r.minutes.toFixed(0)} minutes` : ''}.`,
     '',
     `- Front end, ${r.frontEnd.lines}-line model: parse and check ${ms(r.frontEnd.analyseMs)} (target ≤ ${r.frontEnd.targetMs} ms).`,
     'error' in ls

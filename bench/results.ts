@@ -46,6 +46,8 @@ export interface BenchResults {
   runs: number;
   /** One-minute load average of the machine when the run started and ended (absent in runs before 2026-12-04 21:00). */
   load?: { start: number; end: number };
+  /** How long the bench ran (after its build), minutes (absent in runs before 2026-12-05 03:00). */
+  minutes?: number;
   frontEnd: FrontEndTimings;
   languageService: LanguageServiceTimings | { error: string };
   /** Completion and hover over LSP while checks finish (absent in runs before 2026-12-05). */

@@ -33,9 +33,7 @@ export function pytorchTable(rows: readonly PyTorchRow[]): string {
     '|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const err = Object.entries(r.relError)
-        .map(
-          ([k, e]) => `${k} ${e.odeLens.toPrecision(4)} / ${e.pytorch === null ? '–' : e.pytorch.toPrecision(4)}`,
-        )
+        .map(([k, e]) => `${k} ${e.odeLens.toPrecision(4)} / ${e.pytorch === null ? '–' : e.pytorch.toPrecision(4)}`)
         .join(', ');
       return `| ${r.case} d${r.d} w${r.width} N${r.steps} | ${r.copies} | ${f(r.odeLens.checkMs)} | ${f(r.odeLens.adMs)} / ${f(r.odeLens.referenceMs)} / ${f(r.odeLens.finiteDifferencesMs)} | ${f(r.pytorch.checkMs)} | ${f(r.pytorch.adMs)} / ${f(r.pytorch.referenceMs)} | ${r.ratio.toFixed(2)}${r.ratio <= r.targetRatio ? '' : ' ✗'} | ${err} |`;
     }),

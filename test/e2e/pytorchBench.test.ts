@@ -15,7 +15,13 @@ const ROOT = repoRoot();
 
 test('the bench’s PyTorch check agrees with ODE Lens’s on the spiral, seeded and independent copies', async (t) => {
   const { python, tried } = torchPython();
-  if (!prerequisiteOrSkip(t, !!python, `no Python that imports torch (tried ${tried.join(', ')}; apt-get install -y python3-torch)`))
+  if (
+    !prerequisiteOrSkip(
+      t,
+      !!python,
+      `no Python that imports torch (tried ${tried.join(', ')}; apt-get install -y python3-torch)`,
+    )
+  )
     return;
   const spiral = readFileSync(join(ROOT, 'examples/spiral.ode'), 'utf8');
   const result = await benchPyTorch(ROOT, 'cpu', spiral, { quick: true, pairs: 1 });
@@ -27,7 +33,10 @@ test('the bench’s PyTorch check agrees with ODE Lens’s on the spiral, seeded
   const [seeded, independent] = result.rows;
   assert.notEqual(seeded.loss.odeLens, independent.loss.odeLens, 'independent copies are other values');
   for (const row of result.rows) {
-    assert.ok(Math.abs(row.loss.pytorch - row.loss.odeLens) <= 1e-5 * Math.abs(row.loss.odeLens), JSON.stringify(row.loss));
+    assert.ok(
+      Math.abs(row.loss.pytorch - row.loss.odeLens) <= 1e-5 * Math.abs(row.loss.odeLens),
+      JSON.stringify(row.loss),
+    );
     assert.deepEqual(Object.keys(row.relError).sort(), ['W1', 'W2', 'b1']);
     for (const [name, e] of Object.entries(row.relError)) {
       assert.ok(e.pytorch !== null && Number.isFinite(e.odeLens), `${row.copies} ${name}: ${JSON.stringify(e)}`);
