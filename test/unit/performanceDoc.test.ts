@@ -72,7 +72,7 @@ test('the generated section shows the PyTorch rows (or why they were skipped) an
     saveMedianMs: 470,
     saveMaxMs: 480,
   };
-  const shown = latestRunSection('bench/results/x.json', {
+  const shown = latestRunSection('example-run.json', {
     ...base,
     pytorch: { rows: [row], torch: '1.13.0', python: '/usr/bin/python3' },
     editor,
@@ -86,7 +86,7 @@ test('the generated section shows the PyTorch rows (or why they were skipped) an
     shown,
     /first check after opening 800 ms \(target ≤ 1000\); save → check diagnostics median 470 \/ max 480 ms over 3 saves/,
   );
-  const skipped = latestRunSection('bench/results/x.json', {
+  const skipped = latestRunSection('example-run.json', {
     ...base,
     pytorch: { skipped: 'no Python that imports torch' },
   });
