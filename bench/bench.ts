@@ -15,9 +15,10 @@
 // npm run bench runs node with --max-semi-space-size=64: the check worker's young generation
 // (server/checkRunner.ts, WORKER_YOUNG_GENERATION_MB), so the checks here run as in the editor.
 //   node --expose-gc --max-semi-space-size=64 dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid] [--size d,width,N]
-//   [--lsp [--server PATH]]
+//   [--lsp [--server PATH]] [--pytorch [--pairs K]] [--no-pytorch]
 // (--size: only that row of the size grid, e.g. --size 64,256,64; --lsp: only the editor latency over LSP
-// (bench/lspLatency.ts), against dist/server.js or another build's server)
+// (bench/lspLatency.ts), against dist/server.js or another build's server; --pytorch: only the side-by-side
+// rows against the same check in PyTorch (bench/pytorch/), K alternating pairs per row)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,8 +33,10 @@ import type { Model } from '../solver/model';
 import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
 import { benchLspLatency, lspLatencyTable, type LspLatencyRow } from './lspLatency';
+import { benchEditorTimings, editorTimingsLine, type EditorTimings } from './editorTimings';
 import { benchScalarChains, chainTable, scalarChainChild } from './scalarChain';
 import { TABLE_TITLES, table, type Row } from './results';
+import { benchPyTorch, pytorchTable, type PyTorchResults } from './pytorch/comparison';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
 import { initialParameters } from '../solver/engine/parameters';
@@ -273,11 +276,15 @@ async function main() {
   const root = repoRoot();
   const { commit, dirty } = gitState(root); // at the start: the code that runs is the code built now
   const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
-  // Editor latency over LSP while checks of N = 1024 … 8192, width 128 finish (first: it starts its own server processes).
+  const startedAt = performance.now(); // the run's own duration, for whoever runs it next
+  // The editor over LSP (first: it starts its own server processes): requests while checks of the spiral's size and
+  // of N = 1024 … 8192, width 128 finish; then, with default settings, the spiral's first check and save → diagnostics.
   let lspLatency: LspLatencyRow[] | { error: string } | undefined;
-  if (!quick || args.includes('--lsp'))
+  let editor: EditorTimings | { error: string } | undefined;
+  if ((!quick || args.includes('--lsp')) && !args.includes('--pytorch')) {
+    const server = arg('--server') ?? join(root, 'dist/server.js');
     try {
-      lspLatency = await benchLspLatency(arg('--server') ?? join(root, 'dist/server.js'), quick ? [1024] : undefined);
+      lspLatency = await benchLspLatency(server, quick ? [[128, 1024]] : undefined);
       console.log(
         `\nEditor latency over LSP (completion and hover while a check finishes):\n${lspLatencyTable(lspLatency)}`,
       );
@@ -285,11 +292,39 @@ async function main() {
       lspLatency = { error: String((e as Error)?.message ?? e) };
       console.log(`LSP latency benchmark failed: ${(e as Error)?.message ?? e}`);
     }
+    try {
+      editor = await benchEditorTimings(server, join(root, 'examples/spiral.ode'));
+      console.log(editorTimingsLine(editor));
+    } catch (e) {
+      editor = { error: String((e as Error)?.message ?? e) };
+      console.log(`editor timings failed: ${(e as Error)?.message ?? e}`);
+    }
+  }
   if (args.includes('--lsp')) {
     const file = join(root, 'bench/results/partial.json');
     writeFileSync(
       file,
-      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency, editor }, null, 2)}\n`,
+    );
+    console.log(`\nwrote ${file}`);
+    return;
+  }
+  const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
+  // ODE Lens's check against the same check in PyTorch, alternating, on the issue's size grid (seeded and independent copies).
+  let pytorch: PyTorchResults | undefined;
+  if (!only && !args.includes('--no-pytorch')) {
+    const pairs = arg('--pairs');
+    pytorch = await benchPyTorch(root, backends[0], spiralText, { quick, pairs: pairs ? Number(pairs) : undefined });
+    if ('rows' in pytorch)
+      console.log(
+        `\n${TABLE_TITLES.pytorch} (PyTorch ${pytorch.torch ?? '?'}, ${pytorch.python}):\n${pytorchTable(pytorch.rows)}`,
+      );
+  }
+  if (args.includes('--pytorch')) {
+    const file = join(root, 'bench/results/partial.json');
+    writeFileSync(
+      file,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, pytorch }, null, 2)}\n`,
     );
     console.log(`\nwrote ${file}`);
     return;
@@ -310,7 +345,6 @@ async function main() {
     schemes: Row[] = [],
     sizes: Row[] = [],
     small: Row[] = [];
-  const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   for (const pref of backends) {
     if (only) {
       const [d, width, steps] = only;
@@ -429,15 +463,18 @@ async function main() {
     node: process.version,
     cpus: cpus().length,
     load: { start: loadAtStart, end: loadavg()[0] },
+    minutes: (performance.now() - startedAt) / 60_000,
     runs,
     frontEnd,
     languageService,
     lspLatency,
+    editor,
     targets,
     schemes,
     sizes,
     scalarChains,
     small,
+    pytorch,
   };
   const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');

@@ -1,7 +1,7 @@
 // Editor latency while gradient checks finish, measured as an editor sees it: a real LSP client over
 // stdio (the built server, dist/server.js), one completion or hover request after another from the
 // moment a check starts running until a second after its report arrived, for generated leapfrog
-// networks of width 128 with N = 1024, 4096 and 8192 steps. Also the bytes the server sent for that
+// networks of the spiral's size and of width 128 with N = 1024, 4096 and 8192 steps. Also the bytes the server sent for that
 // check: the largest single message and the total. A request that waits behind the main thread
 // (serialising a report, say) shows in the maximum.
 import { spawn } from 'node:child_process';
@@ -26,6 +26,7 @@ export interface LspLatencyRow {
   maxMs: number;
   /** The requests in flight from a second before the report reached the client to a second after: what waits behind a finished check. */
   finishRequests: number;
+  finishP95Ms: number;
   finishMaxMs: number;
   /** The same requests with no check running (the two seconds after the window): the machine's own floor. */
   idleP95Ms: number;
@@ -38,7 +39,7 @@ export interface LspLatencyRow {
 }
 
 /** Counts the bytes of each LSP message on a stream without keeping the bodies (reports were hundreds of MB). */
-class MessageSizes {
+export class MessageSizes {
   readonly messages: { bytes: number; method: string; at: number }[] = [];
   private header = '';
   private remaining = 0;
@@ -80,7 +81,12 @@ const percentile = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : Number.NaN;
 };
 
-async function measureOne(serverJs: string, steps: number, width: number): Promise<LspLatencyRow> {
+/** The built server over stdio with an LSP client on it, counting the bytes of every message it sends. */
+export function startServer(serverJs: string): {
+  conn: MessageConnection;
+  sizes: MessageSizes;
+  stop: () => Promise<void>;
+} {
   const child = spawn(process.execPath, ['--max-semi-space-size=32', serverJs, '--stdio'], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -91,6 +97,16 @@ async function measureOne(serverJs: string, steps: number, width: number): Promi
     new StreamMessageReader(child.stdout!),
     new StreamMessageWriter(child.stdin!),
   );
+  const stop = async () => {
+    await Promise.race([conn.sendRequest('shutdown').catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+    child.kill();
+    conn.dispose();
+  };
+  return { conn, sizes, stop };
+}
+
+async function measureOne(serverJs: string, steps: number, width: number): Promise<LspLatencyRow> {
+  const { conn, sizes, stop } = startServer(serverJs);
   let running: number | undefined;
   let reported: number | undefined;
   let failed: string | undefined;
@@ -156,6 +172,7 @@ async function measureOne(serverJs: string, steps: number, width: number): Promi
       p95Ms: percentile(all, 0.95),
       maxMs: Math.max(...all),
       finishRequests: finish.length,
+      finishP95Ms: percentile(finish, 0.95),
       finishMaxMs: Math.max(...finish),
       idleP95Ms: percentile(idle, 0.95),
       idleMaxMs: Math.max(...idle),
@@ -164,37 +181,42 @@ async function measureOne(serverJs: string, steps: number, width: number): Promi
       totalBytes: window.reduce((a, m) => a + m.bytes, 0),
     };
   } finally {
-    await Promise.race([conn.sendRequest('shutdown').catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
-    child.kill();
-    conn.dispose();
+    await stop();
   }
 }
 
-/** One row per step count; `serverJs` is the built server (another build's, to compare). */
-export async function benchLspLatency(
-  serverJs: string,
-  stepCounts: number[] = [1024, 4096, 8192],
-  width = 128,
-): Promise<LspLatencyRow[]> {
+/** The sizes [width, N] measured: the spiral's, and width 128 from N = 1024 to 8192 (reports of 39–322 MB once). */
+export const LSP_SIZES: [number, number][] = [
+  [16, 64],
+  [128, 1024],
+  [128, 4096],
+  [128, 8192],
+];
+
+/** One row per size; `serverJs` is the built server (another build's, to compare). */
+export async function benchLspLatency(serverJs: string, sizes = LSP_SIZES): Promise<LspLatencyRow[]> {
   const rows: LspLatencyRow[] = [];
-  for (const steps of stepCounts) {
+  for (const [width, steps] of sizes) {
     const row = await measureOne(serverJs, steps, width);
     rows.push(row);
     console.log(
-      `LSP over stdio, width ${width}, N = ${steps}: completion/hover while the check finishes p50 ${row.p50Ms.toFixed(1)} / p95 ${row.p95Ms.toFixed(1)} / max ${row.maxMs.toFixed(1)} ms over ${row.requests} requests; around the finish max ${row.finishMaxMs.toFixed(1)} ms over ${row.finishRequests} (target ≤ 50); idle p95 ${row.idleP95Ms.toFixed(1)} / max ${row.idleMaxMs.toFixed(1)} ms; check ${(row.checkMs / 1000).toFixed(1)} s; largest message ${(row.largestMessageBytes / 1024).toFixed(1)} kB (${row.largestMessage}), ${(row.totalBytes / 1024).toFixed(1)} kB sent in all`,
+      `LSP over stdio, width ${width}, N = ${steps}: completion/hover while the check finishes p50 ${row.p50Ms.toFixed(1)} / p95 ${row.p95Ms.toFixed(1)} / max ${row.maxMs.toFixed(1)} ms over ${row.requests} requests; around the finish p95 ${row.finishP95Ms.toFixed(1)} / max ${row.finishMaxMs.toFixed(1)} ms over ${row.finishRequests} (target ≤ 50); idle p95 ${row.idleP95Ms.toFixed(1)} / max ${row.idleMaxMs.toFixed(1)} ms; check ${(row.checkMs / 1000).toFixed(1)} s; largest message ${(row.largestMessageBytes / 1024).toFixed(1)} kB (${row.largestMessage}), ${(row.totalBytes / 1024).toFixed(1)} kB sent in all`,
     );
   }
   return rows;
 }
 
+/** Rows of runs before the finish's p95 was recorded lack it. */
+const fixed = (x: number | undefined) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(1) : '–');
+
 /** Markdown table of the rows. */
 export function lspLatencyTable(rows: readonly LspLatencyRow[]): string {
   return [
-    '| width | N | check s | requests | p50 ms | p95 ms | max ms | max ms ±1 s of the finish | idle p95 / max ms | largest message kB | notifications kB |',
+    '| width | N | check s | requests | p50 ms | p95 ms | max ms | ±1 s of the finish: p95 / max ms (requests) | idle p95 / max ms | largest message kB | notifications kB |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.width} | ${r.steps} | ${(r.checkMs / 1000).toFixed(1)} | ${r.requests} | ${r.p50Ms.toFixed(1)} | ${r.p95Ms.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${r.finishMaxMs.toFixed(1)} (${r.finishRequests}) | ${r.idleP95Ms.toFixed(1)} / ${r.idleMaxMs.toFixed(1)} | ${(r.largestMessageBytes / 1024).toFixed(1)} (${r.largestMessage}) | ${(r.totalBytes / 1024).toFixed(1)} |`,
+        `| ${r.width} | ${r.steps} | ${(r.checkMs / 1000).toFixed(1)} | ${r.requests} | ${r.p50Ms.toFixed(1)} | ${r.p95Ms.toFixed(1)} | ${r.maxMs.toFixed(1)} | ${fixed(r.finishP95Ms)} / ${r.finishMaxMs.toFixed(1)} (${r.finishRequests}) | ${r.idleP95Ms.toFixed(1)} / ${r.idleMaxMs.toFixed(1)} | ${(r.largestMessageBytes / 1024).toFixed(1)} (${r.largestMessage}) | ${(r.totalBytes / 1024).toFixed(1)} |`,
     ),
   ].join('\n');
 }

@@ -2,6 +2,8 @@
 // docs/performance.md from the newest full run (bench/performanceDoc.ts).
 import type { LanguageServiceTimings } from './languageService';
 import type { LspLatencyRow } from './lspLatency';
+import type { EditorTimings } from './editorTimings';
+import type { PyTorchResults } from './pytorch/rows';
 
 /** One timed case: the full check against a plain TF.js forward+backward of the same network, interleaved. */
 export interface Row {
@@ -44,10 +46,16 @@ export interface BenchResults {
   runs: number;
   /** One-minute load average of the machine when the run started and ended (absent in runs before 2026-12-04 21:00). */
   load?: { start: number; end: number };
+  /** How long the bench ran (after its build), minutes (absent in runs before 2026-12-05 03:00). */
+  minutes?: number;
   frontEnd: FrontEndTimings;
   languageService: LanguageServiceTimings | { error: string };
   /** Completion and hover over LSP while checks finish (absent in runs before 2026-12-05). */
   lspLatency?: LspLatencyRow[] | { error: string };
+  /** The spiral's first check after opening and save → diagnostics at default settings (absent before 2026-12-05 03:00). */
+  editor?: EditorTimings | { error: string };
+  /** ODE Lens's check against the same check in PyTorch, alternating (absent in runs before 2026-12-05). */
+  pytorch?: PyTorchResults;
   targets: Row[];
   schemes: Row[];
   sizes: Row[];
@@ -80,6 +88,8 @@ export const TABLE_TITLES = {
     'Targets (full check; ratio = median over interleaved pairs of full check / one plain TF.js forward+backward of the same network)',
   schemes: "Schemes (spiral network, N = 64, width 16; * = baseline is the engine's own AD pass)",
   sizes: 'Model sizes (leapfrog)',
+  pytorch:
+    'Against PyTorch (the same check: AD through the unrolled solve + RK4 continuous adjoint on 4N steps; the two checks alternate, ratio = median over the pairs; target ≤ 0.5)',
   small:
     'Small models (fused right-hand side; † = baseline is the same model compiled one TF.js kernel per operation, its AD pass)',
 } as const;

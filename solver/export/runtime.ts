@@ -101,10 +101,12 @@ class ODEModel(nn.Module):
                 v = torch.tensor(given, dtype=_F32)
             self.theta[name] = nn.Parameter(v.reshape([COPIES] + shape if per_step else shape))
         self.probes = []
+        self._views = None
 
     def copy(self, n):
         """The parameters of copy n (shared parameters are the same for every copy)."""
-        return [self.theta[name][n] if per_step else self.theta[name] for name, _shape, per_step in PARAMS]
+        views = self._views or [self.theta[name] if per_step else None for name, _shape, per_step in PARAMS]
+        return [v[n] if per_step else self.theta[name] for v, (name, _shape, per_step) in zip(views, PARAMS)]
 
     def forward(self, x0=None):
         """The discrete loss; x0: a list of initial conditions (each a list of state tensors) gives their mean loss."""
@@ -131,9 +133,15 @@ class ODEModel(nn.Module):
             return [yk + probe.e[k][n] for k, yk in enumerate(y)]
 
         x0 = [_conform(torch.as_tensor(x, dtype=_F32), shape) for x, (_name, shape) in zip(x0, STATES)]
-        if SCHEME["kind"] == "rk":
-            return self._solve_rk(x0, f)
-        return self._solve_multistep(x0, f)
+        # The copies as one unbind per solve: indexing each copy would give the backward pass one
+        # full-size gradient per copy to add (time and memory quadratic in the number of copies).
+        self._views = [self.theta[name].unbind(0) if per_step else None for name, _shape, per_step in PARAMS]
+        try:
+            if SCHEME["kind"] == "rk":
+                return self._solve_rk(x0, f)
+            return self._solve_multistep(x0, f)
+        finally:
+            self._views = None
 
     def _rk_step(self, tab, x, t, stage_params, f, k0=None):
         a, b, c = tab["a"], tab["b"], tab["c"]
