@@ -51,6 +51,7 @@ import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
 import { readNodes, type NodeValues, type StatePaths } from './statePath';
+import { batchedAdjoint, batchedAdjointApplies, interpWeights } from './batchedAdjoint';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -134,27 +135,6 @@ export function equalCopies(p: ReferenceInput['params'][number], copies: number)
   const v = p.values;
   for (let n = 1; n < copies; n++) for (let k = 0, o = n * P; k < P; k++) if (v[o + k] !== v[k]) return false;
   return true;
-}
-
-/** Piecewise-linear interpolation weights of copies (through times τ) at time t. */
-function interpWeights(tau: number[], t: number): [number, number, number] {
-  const N = tau.length;
-  if (N === 1) return [0, 0, 0];
-  let i = 0;
-  if (t <= tau[0]) i = 0;
-  else if (t >= tau[N - 1]) i = N - 2;
-  else {
-    let lo = 0,
-      hi = N - 1;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (tau[mid] <= t) lo = mid;
-      else hi = mid;
-    }
-    i = lo;
-  }
-  const w = (t - tau[i]) / (tau[i + 1] - tau[i]);
-  return [i, i + 1, w];
 }
 
 /** The accurate forward solve: nodes, f at nodes, midpoints, and x / θ at any time. */
@@ -683,16 +663,23 @@ function referenceWith(
     owned.push(sTwo);
     const solve: AdjointSolve = { tf, cm, inp, fw, vjp: adjointVjp(tf, cm), terminal, sTwo, factor, divisions };
 
-    // K+1 nodes (coarse: the m·K+1 h-nodes); the general loop only for adjoint jumps or without rhsLinearize.
-    const fineOut =
-      coarse || (terminal.jumps.length === 0 && cm.rhsLinearize)
-        ? backwardSmooth(solve, coarse, onGrid)
-        : backwardWithJumps(solve);
-    const fine = fineOut.g;
-    for (const t of fine) owned.push(t);
-    for (const l of fineOut.left.values()) owned.push(...l);
-
-    const fineData = fine.map((t) => t.dataSync() as Float32Array);
+    // K+1 nodes (coarse: the m·K+1 h-nodes); small states without jumps in batched passes; the general
+    // loop only for adjoint jumps or without rhsLinearize.
+    let fineOut: Omit<AdjointGradient, 'g'>, fineData: Float32Array[];
+    if (!coarse && terminal.jumps.length === 0 && batchedAdjointApplies(cm)) {
+      const b = batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, XM: fw.XM, pT: terminal.pT });
+      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      fineData = b.g;
+    } else {
+      const out =
+        coarse || (terminal.jumps.length === 0 && cm.rhsLinearize)
+          ? backwardSmooth(solve, coarse, onGrid)
+          : backwardWithJumps(solve);
+      for (const t of out.g) owned.push(t);
+      for (const l of out.left.values()) owned.push(...l);
+      fineOut = out;
+      fineData = out.g.map((t) => t.dataSync() as Float32Array);
+    }
     let nonFinite = !Number.isFinite(lossAccurate);
     // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
     const truncation = fineOut.estimateError + fw.forwardError();
@@ -1232,7 +1219,7 @@ function interleaveNodesAndMidpoints(tf: TF, gNodes: Tensor[][], gMid: Tensor[][
 function sharedGradient(
   inp: ReferenceInput,
   d: Float32Array,
-  fineOut: AdjointGradient,
+  fineOut: Pick<AdjointGradient, 'left' | 'inner'>,
   i: number,
   P: number,
   gK: number,
