@@ -3,7 +3,8 @@
 // depends on. The Jacobians ∂x f at every node and midpoint depend on the forward solve alone:
 // they come from d vector–Jacobian products of the batched model over all those points at once
 // (θ(t) interpolated once per point, for every parameter). The recursion for p is then d × d
-// matrix–vector products in plain JS (float64), and g = pᵀ∂θ f at the nodes one more batched vjp.
+// matrix–vector products in plain JS (float64), and g = pᵀ∂θ f at the nodes and midpoints one more
+// batched vjp.
 // A handful of kernels instead of several per step: per-step copies that differ in t (trained
 // weights) no longer pay a linearisation per node.
 import type { TF, Tensor } from './tf';
@@ -66,7 +67,10 @@ export interface BatchedAdjointInput {
 }
 
 export interface BatchedAdjointResult {
-  /** g at the nodes t0 + jH, per parameter [K + 1, P] row-major. */
+  /**
+   * g at the nodes and step midpoints t0 + jH/2, per parameter [2K + 1, P] row-major: θ(t) has kinks at
+   * the layer times, the nodes, so that ∫ g dt by Simpson needs a point inside every step.
+   */
   g: Float32Array[];
   /** Embedded (FSAL) estimate of the adjoint's relative error, as the tensor solve's. */
   estimateError: number;
@@ -105,6 +109,13 @@ function stackPoints(tf: TF, cm: CompiledModel, points: Tensor[][]): Tensor[] {
   );
 }
 
+/** x at the points r0 … r0 + b − 1 of t0 + jH/2 (nodes even, midpoints odd), per point its state list. */
+function pointStates(inp: BatchedAdjointInput, r0: number, b: number): Tensor[][] {
+  const pts: Tensor[][] = [];
+  for (let j = r0; j < r0 + b; j++) pts.push(j % 2 === 0 ? inp.X[j / 2] : inp.XM[(j - 1) / 2]);
+  return pts;
+}
+
 /** Row chunks [r0, r0 + b) of B points, each holding at most BATCH_FLOATS floats at `perPoint` floats a point. */
 function chunks(B: number, perPoint: number): [number, number][] {
   const rows = Math.max(1, Math.floor(BATCH_FLOATS / perPoint));
@@ -125,9 +136,7 @@ function jacobians(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, d: numbe
   const perPoint = inp.params.reduce((a, q) => a + (q.perStep && !q.equalCopies ? q.size : 0), 0) + 2 * d;
   for (const [r0, b] of chunks(B, perPoint)) {
     tf.tidy(() => {
-      const pts: Tensor[][] = [];
-      for (let j = r0; j < r0 + b; j++) pts.push(j % 2 === 0 ? inp.X[j / 2] : inp.XM[(j - 1) / 2]);
-      const xs = stackPoints(tf, cm, pts);
+      const xs = stackPoints(tf, cm, pointStates(inp, r0, b));
       const thetas = thetaAt(
         tf,
         inp,
@@ -168,10 +177,11 @@ function jacobians(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, d: numbe
 /**
  * Backward RK4 with step H from T to t0 on p' = −(∂x f)ᵀp, stages at the node, the midpoint (twice)
  * and the next node, and the FSAL embedded estimate Δ_m = H/6·(s4 − (∂x f)ᵀp at the new node).
- * Returns p at the nodes t0 … T ([K + 1, d]) and the estimate.
+ * Returns p and v = (∂x f)ᵀp at the nodes t0 … T ([K + 1, d] each) and the estimate.
  */
 function recursion(J: Float64Array, pT: Float64Array, K: number, H: number, d: number) {
-  const P = new Float64Array((K + 1) * d);
+  const P = new Float64Array((K + 1) * d),
+    V = new Float64Array((K + 1) * d);
   P.set(pT, K * d);
   const jt = (node: number, v: Float64Array, out: Float64Array) => {
     const o = node * d * d;
@@ -191,6 +201,7 @@ function recursion(J: Float64Array, pT: Float64Array, K: number, H: number, d: n
   let num = 0,
     den = 0;
   jt(2 * K, p, v);
+  V.set(v, K * d);
   for (let m = K; m > 0; m--) {
     const mid = 2 * m - 1,
       lower = 2 * m - 2;
@@ -208,19 +219,36 @@ function recursion(J: Float64Array, pT: Float64Array, K: number, H: number, d: n
       den += p[r] * p[r];
     }
     P.set(p, (m - 1) * d);
+    V.set(v, (m - 1) * d);
   }
-  return { P, estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0 };
+  return { P, V, estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0 };
 }
 
-/** g = pᵀ∂θ f at the nodes, by a batched vjp with θ per node; per parameter [K + 1, P]. */
-function nodeGradients(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, Pn: Float64Array, d: number) {
+/**
+ * p at the 2K + 1 points t0 + jH/2: the nodes, and between them cubic Hermite with p' = −v,
+ * p(m) = (p_j + p_{j+1})/2 + H/8·(v_{j+1} − v_j).
+ */
+function atPoints(P: Float64Array, V: Float64Array, K: number, H: number, d: number): Float64Array {
+  const out = new Float64Array((2 * K + 1) * d);
+  for (let j = 0; j <= K; j++)
+    for (let r = 0; r < d; r++) {
+      out[2 * j * d + r] = P[j * d + r];
+      if (j < K)
+        out[(2 * j + 1) * d + r] =
+          (P[j * d + r] + P[(j + 1) * d + r]) / 2 + (H / 8) * (V[(j + 1) * d + r] - V[j * d + r]);
+    }
+  return out;
+}
+
+/** g = pᵀ∂θ f at the nodes and midpoints, by a batched vjp with θ per point; per parameter [2K + 1, P]. */
+function pointGradients(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, Pn: Float64Array, d: number) {
   const { K, H, t0 } = inp;
-  const B = K + 1;
+  const B = 2 * K + 1;
   const g = inp.params.map((q) => new Float32Array(B * q.size));
   const perPoint = inp.params.reduce((a, q) => a + 2 * q.size, 0) + 2 * d;
   for (const [r0, b] of chunks(B, perPoint)) {
     tf.tidy(() => {
-      const xs = stackPoints(tf, cm, inp.X.slice(r0, r0 + b));
+      const xs = stackPoints(tf, cm, pointStates(inp, r0, b));
       let col = 0;
       const ps = cm.x0.map((x, si) => {
         const n = x.size,
@@ -232,7 +260,7 @@ function nodeGradients(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, Pn: 
       const thetas = thetaAt(
         tf,
         inp,
-        Array.from({ length: b }, (_, k) => t0 + (r0 + k) * H),
+        Array.from({ length: b }, (_, k) => t0 + ((r0 + k) * H) / 2),
         true,
       );
       const { value, grads } = tf.engine().gradients(
@@ -263,8 +291,8 @@ export function batchedAdjoint(tf: TF, cm: CompiledModel, inp: BatchedAdjointInp
     o += t.size;
   }
   const J = jacobians(tf, cm, inp, d);
-  const { P, estimateError } = recursion(J, pT, inp.K, inp.H, d);
-  const g = nodeGradients(tf, cm, inp, P, d);
+  const { P, V, estimateError } = recursion(J, pT, inp.K, inp.H, d);
+  const g = pointGradients(tf, cm, inp, atPoints(P, V, inp.K, inp.H, d), d);
   const columns = Math.min(MAX_PATH_COMPONENTS, d);
   const values = new Float32Array((inp.K + 1) * columns);
   for (let j = 0; j <= inp.K; j++) for (let c = 0; c < columns; c++) values[j * columns + c] = P[j * d + c];

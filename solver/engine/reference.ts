@@ -112,6 +112,8 @@ export interface ReferenceInput {
   params: { perStep: boolean; values: Float32Array; shape: number[]; size: number; equalCopies?: boolean }[];
   /** Layer times of the per-step copies (N of them, or N·s per-stage copies; any order-preserving spacing). */
   layerTimes: number[];
+  /** Solve the adjoint with one linearisation per node even where the batched solve applies (tests compare the two). */
+  perNodeAdjoint?: boolean;
 }
 
 export interface ReferenceResult {
@@ -666,15 +668,18 @@ function referenceWith(
     // K+1 nodes (coarse: the m·K+1 h-nodes); small states without jumps in batched passes; the general
     // loop only for adjoint jumps or without rhsLinearize.
     let fineOut: Omit<AdjointGradient, 'g'>, fineData: Float32Array[];
-    if (!coarse && terminal.jumps.length === 0 && batchedAdjointApplies(cm)) {
+    let gPerStep = factor * divisions; // g-grid points per step H
+    if (!coarse && !inp.perNodeAdjoint && terminal.jumps.length === 0 && batchedAdjointApplies(cm)) {
       const b = batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, XM: fw.XM, pT: terminal.pT });
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
+      gPerStep = 2;
     } else {
-      const out =
-        coarse || (terminal.jumps.length === 0 && cm.rhsLinearize)
-          ? backwardSmooth(solve, coarse, onGrid)
-          : backwardWithJumps(solve);
+      // ∫ g dt by Simpson needs g inside every step when θ(t) has kinks at the nodes (untied copies).
+      const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);
+      const midpoints = coarse || (smooth && kinkedSharedIntegrand(inp));
+      if (midpoints && !coarse) gPerStep = 2;
+      const out = smooth ? backwardSmooth(solve, midpoints, onGrid) : backwardWithJumps(solve);
       for (const t of out.g) owned.push(t);
       for (const l of out.left.values()) owned.push(...l);
       fineOut = out;
@@ -686,9 +691,9 @@ function referenceWith(
     const referenceModelError = truncation + 2 ** -24 * Math.sqrt(K) + lossRounding;
 
     const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
-    // The g grid: the nodes, or in a coarse solve the h- or h/2-nodes.
-    const gK = K * factor * divisions,
-      gH = H / (factor * divisions);
+    // The g grid: the nodes, the nodes and midpoints (batched adjoint), or in a coarse solve the h- or h/2-nodes.
+    const gK = K * gPerStep,
+      gH = H / gPerStep;
     const g = inp.params.map((p, i) =>
       p.perStep
         ? perStepGradient(inp, fineData[i], p.size, gK, gH)
@@ -705,6 +710,13 @@ function referenceWith(
     tf.dispose(owned);
     fw.dispose();
   }
+}
+
+/** A shared parameter's ∫ g dt over a θ(t) with kinks at the layer times (a per-step parameter whose copies differ). */
+function kinkedSharedIntegrand(inp: ReferenceInput): boolean {
+  return (
+    inp.params.some((p) => !p.perStep) && inp.params.some((p) => p.perStep && !equalCopies(p, inp.layerTimes.length))
+  );
 }
 
 type Vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean) => { vx: Tensor[]; vth: Tensor[] };
