@@ -23,7 +23,11 @@
 // f at the nodes is RK4's first stage).
 // Backward: classic RK4 on the adjoint with step H (stages at the node, the
 // midpoint, the next node); a step that contains an observation time is split
-// there and the jump applied. Vector–Jacobian products of f by AD of f only
+// there and the jump applied. Small states without jumps solve it on the usual
+// grid in batched passes (batchedAdjoint.ts: Jacobians at every node and
+// midpoint, a JS recursion, g at all points in one vjp); with untied copies g
+// is also taken at the step midpoints, so that Simpson's rule for ∫ g dt never
+// straddles a kink of θ(t). Vector–Jacobian products of f by AD of f only
 // (no AD through any solver). g is evaluated at every node; at an
 // observation node the right limit g(t⁺) is recorded (the copy at t acts on
 // (t, t + h), after the observation).
