@@ -15,7 +15,7 @@ import { MAX_PATH_COMPONENTS, type NodeValues } from './statePath';
 export const BATCHED_ADJOINT_MAX_STATES = 8;
 
 /** Floats one batched pass may hold (states, adjoints and parameters at its points); more points go in chunks. */
-const BATCH_FLOATS = 1 << 23;
+const BATCH_FLOATS = 1 << 21;
 
 /** What the batched adjoint reads of a reference parameter. */
 export interface PathParameter {
@@ -45,6 +45,24 @@ export function interpWeights(tau: number[], t: number): [number, number, number
   }
   const w = (t - tau[i]) / (tau[i + 1] - tau[i]);
   return [i, i + 1, w];
+}
+
+/** θ at weights (a, b, w) of interpWeights into out[o …]: copy a when w = 0 (a layer time), else (1 − w)·a + w·b. */
+export function interpolateCopies(
+  v: Float32Array,
+  P: number,
+  [a, b, w]: [number, number, number],
+  out: Float32Array,
+  o: number,
+): void {
+  const oa = a * P,
+    ob = b * P;
+  if (w === 0) {
+    out.set(v.subarray(oa, oa + P), o);
+    return;
+  }
+  const u = 1 - w;
+  for (let k = 0; k < P; k++) out[o + k] = u * v[oa + k] + w * v[ob + k];
 }
 
 /** The batched adjoint applies: a batched f without explicit t (one t per batch) and a small state. */
@@ -90,14 +108,7 @@ function thetaAt(tf: TF, inp: BatchedAdjointInput, times: number[], perPoint: bo
     if (constant && !perPoint) return tf.tensor(v.subarray(0, P), [1, ...shape]);
     const out = new Float32Array(b * P);
     if (constant) for (let j = 0; j < b; j++) out.set(v.subarray(0, P), j * P);
-    else
-      times.forEach((t, j) => {
-        const [a, c, w] = interpWeights(inp.layerTimes, t);
-        const oa = a * P,
-          oc = c * P,
-          o = j * P;
-        for (let k = 0; k < P; k++) out[o + k] = (1 - w) * v[oa + k] + w * v[oc + k];
-      });
+    else times.forEach((t, j) => interpolateCopies(v, P, interpWeights(inp.layerTimes, t), out, j * P));
     return tf.tensor(out, [b, ...shape]);
   });
 }

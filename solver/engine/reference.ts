@@ -55,7 +55,7 @@ import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
 import { readNodes, type NodeValues, type StatePaths } from './statePath';
-import { batchedAdjoint, batchedAdjointApplies, interpWeights } from './batchedAdjoint';
+import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -232,10 +232,8 @@ function parameterPath(tf: TF, inp: ReferenceInput, track: <T extends Tensor>(t:
   });
   const interpolated = (i: number, t: number): Float32Array => {
     const p = inp.params[i];
-    const [a, b, w] = interpWeights(inp.layerTimes, t);
-    const P = p.size;
-    const out = new Float32Array(P);
-    for (let k = 0; k < P; k++) out[k] = (1 - w) * p.values[a * P + k] + w * p.values[b * P + k];
+    const out = new Float32Array(p.size);
+    interpolateCopies(p.values, p.size, interpWeights(inp.layerTimes, t), out, 0);
     return out;
   };
   const cache: (Tensor | undefined)[][] = inp.params.map(() => []);
