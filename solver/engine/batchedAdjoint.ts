@@ -75,9 +75,9 @@ export interface BatchedAdjointInput {
   t0: number;
   K: number;
   H: number;
-  /** x at the nodes (K + 1) and at the step midpoints (K), per state. */
+  /** x and f at the nodes (K + 1 each), per state. */
   X: Tensor[][];
-  XM: Tensor[][];
+  F: Tensor[][];
   /** p(T) per state. */
   pT: Tensor[];
   params: PathParameter[];
@@ -113,18 +113,36 @@ function thetaAt(tf: TF, inp: BatchedAdjointInput, times: number[], perPoint: bo
   });
 }
 
-/** Per state, the values at the points (each a list of per-state tensors) stacked [b, ...padded]. */
-function stackPoints(tf: TF, cm: CompiledModel, points: Tensor[][]): Tensor[] {
-  return cm.x0.map((_x, i) =>
-    tf.reshape(tf.stack(points.map((s) => s[i])), [points.length, ...padded(cm.stateShapes[i])]),
-  );
+/**
+ * x at the 2K + 1 points t0 + jH/2, per state [2K + 1, size] row-major: the nodes, and between them cubic
+ * Hermite from x and f at both ends, x(m) = (x_j + x_{j+1})/2 + H/8·(f_j − f_{j+1}) (as the tensor
+ * solves take it). Read once: stacking hundreds of tensors of a few values costs more than the passes.
+ */
+function pointStates(cm: CompiledModel, inp: BatchedAdjointInput): Float32Array[] {
+  const { K, H } = inp;
+  return cm.x0.map((x, si) => {
+    const n = x.size,
+      out = new Float32Array((2 * K + 1) * n);
+    let xa = inp.X[0][si].dataSync(),
+      fa = inp.F[0][si].dataSync();
+    out.set(xa, 0);
+    for (let j = 0; j < K; j++) {
+      const xb = inp.X[j + 1][si].dataSync(),
+        fb = inp.F[j + 1][si].dataSync();
+      for (let r = 0; r < n; r++) out[(2 * j + 1) * n + r] = 0.5 * (xa[r] + xb[r]) + (H / 8) * (fa[r] - fb[r]);
+      out.set(xb, (2 * j + 2) * n);
+      xa = xb;
+      fa = fb;
+    }
+    return out;
+  });
 }
 
-/** x at the points r0 … r0 + b − 1 of t0 + jH/2 (nodes even, midpoints odd), per point its state list. */
-function pointStates(inp: BatchedAdjointInput, r0: number, b: number): Tensor[][] {
-  const pts: Tensor[][] = [];
-  for (let j = r0; j < r0 + b; j++) pts.push(j % 2 === 0 ? inp.X[j / 2] : inp.XM[(j - 1) / 2]);
-  return pts;
+/** Rows r0 … r0 + b − 1 of per-state point values as batched tensors [b, ...padded]. */
+function rowsOf(tf: TF, cm: CompiledModel, values: Float32Array[], r0: number, b: number): Tensor[] {
+  return cm.x0.map((x, si) =>
+    tf.tensor(values[si].subarray(r0 * x.size, (r0 + b) * x.size), [b, ...padded(cm.stateShapes[si])]),
+  );
 }
 
 /** Row chunks [r0, r0 + b) of B points, each holding at most BATCH_FLOATS floats at `perPoint` floats a point. */
@@ -139,7 +157,7 @@ function chunks(B: number, perPoint: number): [number, number][] {
  * ∂x f at the 2K + 1 points t0 + jH/2 (nodes even, midpoints odd): J[(j·d + c)·d + r] = ∂f_c/∂x_r,
  * components numbered over all states in order.
  */
-function jacobians(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, d: number): Float64Array {
+function jacobians(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, xAt: Float32Array[], d: number): Float64Array {
   const { K, H, t0 } = inp;
   const B = 2 * K + 1;
   const J = new Float64Array(B * d * d);
@@ -147,7 +165,7 @@ function jacobians(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, d: numbe
   const perPoint = inp.params.reduce((a, q) => a + (q.perStep && !q.equalCopies ? q.size : 0), 0) + 2 * d;
   for (const [r0, b] of chunks(B, perPoint)) {
     tf.tidy(() => {
-      const xs = stackPoints(tf, cm, pointStates(inp, r0, b));
+      const xs = rowsOf(tf, cm, xAt, r0, b);
       const thetas = thetaAt(
         tf,
         inp,
@@ -252,14 +270,21 @@ function atPoints(P: Float64Array, V: Float64Array, K: number, H: number, d: num
 }
 
 /** g = pᵀ∂θ f at the nodes and midpoints, by a batched vjp with θ per point; per parameter [2K + 1, P]. */
-function pointGradients(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, Pn: Float64Array, d: number) {
+function pointGradients(
+  tf: TF,
+  cm: CompiledModel,
+  inp: BatchedAdjointInput,
+  xAt: Float32Array[],
+  Pn: Float64Array,
+  d: number,
+) {
   const { K, H, t0 } = inp;
   const B = 2 * K + 1;
   const g = inp.params.map((q) => new Float32Array(B * q.size));
   const perPoint = inp.params.reduce((a, q) => a + 2 * q.size, 0) + 2 * d;
   for (const [r0, b] of chunks(B, perPoint)) {
     tf.tidy(() => {
-      const xs = stackPoints(tf, cm, pointStates(inp, r0, b));
+      const xs = rowsOf(tf, cm, xAt, r0, b);
       let col = 0;
       const ps = cm.x0.map((x, si) => {
         const n = x.size,
@@ -301,9 +326,10 @@ export function batchedAdjoint(tf: TF, cm: CompiledModel, inp: BatchedAdjointInp
     pT.set(t.dataSync(), o);
     o += t.size;
   }
-  const J = jacobians(tf, cm, inp, d);
+  const xAt = pointStates(cm, inp);
+  const J = jacobians(tf, cm, inp, xAt, d);
   const { P, V, estimateError } = recursion(J, pT, inp.K, inp.H, d);
-  const g = pointGradients(tf, cm, inp, atPoints(P, V, inp.K, inp.H, d), d);
+  const g = pointGradients(tf, cm, inp, xAt, atPoints(P, V, inp.K, inp.H, d), d);
   const columns = Math.min(MAX_PATH_COMPONENTS, d);
   const values = new Float32Array((inp.K + 1) * columns);
   for (let j = 0; j <= inp.K; j++) for (let c = 0; c < columns; c++) values[j * columns + c] = P[j * d + c];

@@ -149,7 +149,8 @@ interface Forward {
   H: number;
   X: Tensor[][];
   F: Tensor[][];
-  XM: Tensor[][];
+  /** x at the step midpoints (cubic Hermite), made on first use. */
+  XM(): Tensor[][];
   /** x at time τ (node, midpoint, else Hermite; call inside a tidy for the latter). */
   xAt(tau: number): Tensor[];
   /** θ(τ): cached on the h/8 grid, computed directly elsewhere (call inside a tidy). */
@@ -181,7 +182,8 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     const H = (N * h) / K;
     const sSixth = track(tf.scalar(H / 6));
     const { X, F, K4 } = forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
-    const XM = midpoints(tf, cm, X, F, K, H, track);
+    let mids: Tensor[][] | undefined;
+    const XM = (): Tensor[][] => (mids ??= midpoints(tf, cm, X, F, K, H, track));
     const xAt = (tau: number) => hermite(tf, X, F, XM, t0, K, H, tau);
     const observedStates = (): Map<string, Tensor[]> => {
       const out = new Map<string, Tensor[]>();
@@ -201,17 +203,22 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     let forwardEstimate: number | undefined;
     const forwardError = (): number => (forwardEstimate ??= embeddedForwardError());
     const embeddedForwardError = (): number => {
-      // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (one read-back).
-      const sums = tf.tidy(() => {
-        const parts = cm.x0.map((_x, i) => {
-          const d = tf.mul(tf.sub(tf.stack(K4.map((k4) => k4[i])), tf.stack(F.slice(1).map((f) => f[i]))), sSixth);
-          const e = tf.cumsum(tf.reshape(d, [K, -1]), 0);
-          return [tf.sum(tf.square(e)), tf.sum(tf.square(tf.stack(X.slice(1).map((x) => x[i]))))];
-        });
-        return tf.stack([tf.addN(parts.map((q) => q[0])), tf.addN(parts.map((q) => q[1]))]);
+      // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (read once, summed in float64).
+      let num = 0,
+        den = 0;
+      cm.x0.forEach((x, i) => {
+        const E = new Float64Array(x.size);
+        for (let k = 0; k < K; k++) {
+          const k4 = K4[k][i].dataSync(),
+            f = F[k + 1][i].dataSync(),
+            xk = X[k + 1][i].dataSync();
+          for (let c = 0; c < E.length; c++) {
+            E[c] += (H / 6) * (k4[c] - f[c]);
+            num += E[c] * E[c];
+            den += xk[c] * xk[c];
+          }
+        }
       });
-      const [num, den] = sums.dataSync();
-      sums.dispose();
       return den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
     };
     return { K, H, X, F, XM, xAt, thetaAtTime, observedStates, lossOf, forwardError, dispose: () => tf.dispose(owned) };
@@ -356,7 +363,7 @@ function hermite(
   tf: TF,
   X: Tensor[][],
   F: Tensor[][],
-  XM: Tensor[][],
+  XM: () => Tensor[][],
   t0: number,
   K: number,
   H: number,
@@ -367,7 +374,7 @@ function hermite(
   const s = u - k;
   if (Math.abs(s) < 1e-7) return X[k];
   if (Math.abs(s - 1) < 1e-7) return X[k + 1];
-  if (Math.abs(s - 0.5) < 1e-7) return XM[k];
+  if (Math.abs(s - 0.5) < 1e-7) return XM()[k];
   // Cubic Hermite on [k, k+1].
   const s2 = s * s,
     s3 = s2 * s;
@@ -672,7 +679,7 @@ function referenceWith(
     let fineOut: Omit<AdjointGradient, 'g'>, fineData: Float32Array[];
     let gPerStep = factor * divisions; // g-grid points per step H
     if (!coarse && !inp.perNodeAdjoint && terminal.jumps.length === 0 && batchedAdjointApplies(cm)) {
-      const b = batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, XM: fw.XM, pT: terminal.pT });
+      const b = batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, F: fw.F, pT: terminal.pT });
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
       gPerStep = 2;
