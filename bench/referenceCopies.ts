@@ -1,7 +1,10 @@
 // Per-step copies for the reference benches and tests: seeded (all equal, as at initialisation), smooth
 // (a slow drift in t, as training leaves them) or independent (every copy its own draw: the zig-zag case).
-import { sizeOf } from '../solver/engine/compile';
+import { internalShape, sizeOf } from '../solver/engine/compile';
 import { copiesPerParameter } from '../solver/engine/discrete';
+import { copyLayout } from '../solver/engine/layerAnalysis';
+import type { ReferenceInput } from '../solver/engine/reference';
+import { schemeOf } from '../solver/schemes/schemes';
 import { Rng } from '../solver/engine/random';
 import type { Model } from '../solver/model';
 
@@ -27,4 +30,21 @@ export function copiesOf(model: Model, seeded: Float32Array[], kind: CopiesKind)
       }
     return out;
   });
+}
+
+/** The continuous reference's input for the model's grid and the given parameter values. */
+export function referenceInput(model: Model, values: Float32Array[]): ReferenceInput {
+  const { steps: N, dt: h, t0 } = model.options;
+  return {
+    N,
+    h,
+    t0,
+    layerTimes: copyLayout(schemeOf(model), N, h, t0).times,
+    params: model.params.map((p, i) => ({
+      perStep: p.perStep,
+      values: values[i],
+      shape: internalShape(p.shape),
+      size: sizeOf(p.shape),
+    })),
+  };
 }

@@ -6,17 +6,17 @@
 //   esbuild bench/referenceCost.ts --bundle --platform=node --format=cjs --outfile=out/bench/referenceCost.js
 //   node --expose-gc out/bench/referenceCost.js [--runs 5] [--size d,width,N] [--copies seeded,smooth,independent]
 import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
 import { analyse } from '../solver/language/index';
 import { runCheck } from '../solver/check';
 import { initBackend } from '../solver/engine/backend';
-import { compileModel, internalShape, sizeOf } from '../solver/engine/compile';
+import { compileModel } from '../solver/engine/compile';
 import { discreteGradients } from '../solver/engine/discrete';
 import { initialParameters } from '../solver/engine/parameters';
 import { continuousReference } from '../solver/engine/reference';
-import { parameterCopies } from '../solver/schemes/copies';
 import { schemeOf } from '../solver/schemes/schemes';
 import { generated } from './generatedModel';
-import { copiesOf, type CopiesKind } from './referenceCopies';
+import { copiesOf, referenceInput, type CopiesKind } from './referenceCopies';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -44,14 +44,7 @@ export async function referenceCost(d: number, width: number, N: number, kind: C
   const { compiled: cm } = compileModel(tf, model);
   const scheme = schemeOf(model);
   const values = copiesOf(model, initialParameters(tf, model), kind);
-  const pc = parameterCopies(scheme, N, model.options.dt, model.options.t0);
-  const params = model.params.map((p, i) => ({
-    perStep: p.perStep,
-    values: values[i],
-    shape: internalShape(p.shape),
-    size: sizeOf(p.shape),
-  }));
-  const inp = { N, h: model.options.dt, t0: model.options.t0, layerTimes: pc.times, params };
+  const inp = referenceInput(model, values);
   const fwdBwd = () => discreteGradients(tf, cm, scheme, model, values);
   const reference = () => continuousReference(tf, cm, inp);
   const check = () => runCheck(model, { backend: 'cpu', parameterValues: values });
@@ -91,21 +84,19 @@ export async function referenceCost(d: number, width: number, N: number, kind: C
 }
 
 async function main() {
-  const args = process.argv.slice(2);
-  const arg = (k: string) => {
-    const i = args.indexOf(k);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const runs = Number(arg('--runs') ?? 5);
-  const sizes: [number, number, number][] = arg('--size')
-    ? [arg('--size')!.split(',').map(Number) as [number, number, number]]
+  const { values: o } = parseArgs({
+    options: { runs: { type: 'string', default: '5' }, size: { type: 'string' }, copies: { type: 'string' } },
+  });
+  const runs = Number(o.runs);
+  const sizes: [number, number, number][] = o.size
+    ? [o.size.split(',').map(Number) as [number, number, number]]
     : [
         [2, 16, 64],
         [2, 128, 1024],
         [64, 256, 256],
         [2, 128, 4096],
       ];
-  const kinds = (arg('--copies') ?? 'seeded,smooth,independent').split(',') as CopiesKind[];
+  const kinds = (o.copies ?? 'seeded,smooth,independent').split(',') as CopiesKind[];
   console.log(
     `load average at start ${loadavg()
       .map((x) => x.toFixed(2))

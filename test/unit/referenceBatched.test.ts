@@ -8,14 +8,12 @@ import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
 import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
-import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
+import { compileModel } from '../../solver/engine/compile';
 import { accurateLoss, continuousReference, type ReferenceInput } from '../../solver/engine/reference';
 import { BATCHED_ADJOINT_MAX_STATES, batchedAdjointApplies } from '../../solver/engine/batchedAdjoint';
-import { copyLayout } from '../../solver/engine/layerAnalysis';
 import { relError } from '../../solver/engine/detect';
-import { schemeOf } from '../../solver/schemes/schemes';
 import type { Model } from '../../solver/model';
-import { copiesOf, type CopiesKind } from '../../bench/referenceCopies';
+import { copiesOf, referenceInput, type CopiesKind } from '../../bench/referenceCopies';
 
 const N = 32;
 const MODEL = `state x[2]
@@ -35,18 +33,7 @@ async function setup(kind: CopiesKind) {
   const { tf } = await initBackend('cpu');
   const { compiled } = compileModel(tf, model);
   const values = copiesOf(model, initialParameters(tf, model), kind);
-  const inp: ReferenceInput = {
-    N,
-    h: model.options.dt,
-    t0: 0,
-    layerTimes: copyLayout(schemeOf(model), N, model.options.dt, 0).times,
-    params: model.params.map((p, i) => ({
-      perStep: p.perStep,
-      values: values[i],
-      shape: internalShape(p.shape),
-      size: sizeOf(p.shape),
-    })),
-  };
+  const inp = referenceInput(model, values);
   return { tf, compiled, inp };
 }
 
