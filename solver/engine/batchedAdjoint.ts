@@ -1,4 +1,4 @@
-// The continuous reference's adjoint solve for small states (docs/engine.md#continuous-reference):
+// The continuous reference's adjoint solve for small states (docs/engine.md#phases, the continuous reference):
 // the same backward RK4 on p' = −(∂x f)ᵀp as the tensor solve, with its work split by what it
 // depends on. The Jacobians ∂x f at every node and midpoint depend on the forward solve alone:
 // they come from d vector–Jacobian products of the batched model over all those points at once
