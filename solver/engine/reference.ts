@@ -23,7 +23,11 @@
 // f at the nodes is RK4's first stage).
 // Backward: classic RK4 on the adjoint with step H (stages at the node, the
 // midpoint, the next node); a step that contains an observation time is split
-// there and the jump applied. Vector–Jacobian products of f by AD of f only
+// there and the jump applied. Small states without jumps solve it on the usual
+// grid in batched passes (batchedAdjoint.ts: Jacobians at every node and
+// midpoint, a JS recursion, g at all points in one vjp); with untied copies g
+// is also taken at the step midpoints, so that Simpson's rule for ∫ g dt never
+// straddles a kink of θ(t). Vector–Jacobian products of f by AD of f only
 // (no AD through any solver). g is evaluated at every node; at an
 // observation node the right limit g(t⁺) is recorded (the copy at t acts on
 // (t, t + h), after the observation).
@@ -51,6 +55,7 @@ import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
 import { readNodes, type NodeValues, type StatePaths } from './statePath';
+import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -111,6 +116,8 @@ export interface ReferenceInput {
   params: { perStep: boolean; values: Float32Array; shape: number[]; size: number; equalCopies?: boolean }[];
   /** Layer times of the per-step copies (N of them, or N·s per-stage copies; any order-preserving spacing). */
   layerTimes: number[];
+  /** Solve the adjoint with one linearisation per node even where the batched solve applies (tests compare the two). */
+  perNodeAdjoint?: boolean;
 }
 
 export interface ReferenceResult {
@@ -136,34 +143,14 @@ export function equalCopies(p: ReferenceInput['params'][number], copies: number)
   return true;
 }
 
-/** Piecewise-linear interpolation weights of copies (through times τ) at time t. */
-function interpWeights(tau: number[], t: number): [number, number, number] {
-  const N = tau.length;
-  if (N === 1) return [0, 0, 0];
-  let i = 0;
-  if (t <= tau[0]) i = 0;
-  else if (t >= tau[N - 1]) i = N - 2;
-  else {
-    let lo = 0,
-      hi = N - 1;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (tau[mid] <= t) lo = mid;
-      else hi = mid;
-    }
-    i = lo;
-  }
-  const w = (t - tau[i]) / (tau[i + 1] - tau[i]);
-  return [i, i + 1, w];
-}
-
 /** The accurate forward solve: nodes, f at nodes, midpoints, and x / θ at any time. */
 interface Forward {
   K: number;
   H: number;
   X: Tensor[][];
   F: Tensor[][];
-  XM: Tensor[][];
+  /** x at the step midpoints (cubic Hermite), made on first use. */
+  XM(): Tensor[][];
   /** x at time τ (node, midpoint, else Hermite; call inside a tidy for the latter). */
   xAt(tau: number): Tensor[];
   /** θ(τ): cached on the h/8 grid, computed directly elsewhere (call inside a tidy). */
@@ -195,7 +182,8 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     const H = (N * h) / K;
     const sSixth = track(tf.scalar(H / 6));
     const { X, F, K4 } = forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
-    const XM = midpoints(tf, cm, X, F, K, H, track);
+    let mids: Tensor[][] | undefined;
+    const XM = (): Tensor[][] => (mids ??= midpoints(tf, cm, X, F, K, H, track));
     const xAt = (tau: number) => hermite(tf, X, F, XM, t0, K, H, tau);
     const observedStates = (): Map<string, Tensor[]> => {
       const out = new Map<string, Tensor[]>();
@@ -215,17 +203,22 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     let forwardEstimate: number | undefined;
     const forwardError = (): number => (forwardEstimate ??= embeddedForwardError());
     const embeddedForwardError = (): number => {
-      // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (one read-back).
-      const sums = tf.tidy(() => {
-        const parts = cm.x0.map((_x, i) => {
-          const d = tf.mul(tf.sub(tf.stack(K4.map((k4) => k4[i])), tf.stack(F.slice(1).map((f) => f[i]))), sSixth);
-          const e = tf.cumsum(tf.reshape(d, [K, -1]), 0);
-          return [tf.sum(tf.square(e)), tf.sum(tf.square(tf.stack(X.slice(1).map((x) => x[i]))))];
-        });
-        return tf.stack([tf.addN(parts.map((q) => q[0])), tf.addN(parts.map((q) => q[1]))]);
+      // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (read once, summed in float64).
+      let num = 0,
+        den = 0;
+      cm.x0.forEach((x, i) => {
+        const E = new Float64Array(x.size);
+        for (let k = 0; k < K; k++) {
+          const k4 = K4[k][i].dataSync(),
+            f = F[k + 1][i].dataSync(),
+            xk = X[k + 1][i].dataSync();
+          for (let c = 0; c < E.length; c++) {
+            E[c] += (H / 6) * (k4[c] - f[c]);
+            num += E[c] * E[c];
+            den += xk[c] * xk[c];
+          }
+        }
       });
-      const [num, den] = sums.dataSync();
-      sums.dispose();
       return den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
     };
     return { K, H, X, F, XM, xAt, thetaAtTime, observedStates, lossOf, forwardError, dispose: () => tf.dispose(owned) };
@@ -246,10 +239,8 @@ function parameterPath(tf: TF, inp: ReferenceInput, track: <T extends Tensor>(t:
   });
   const interpolated = (i: number, t: number): Float32Array => {
     const p = inp.params[i];
-    const [a, b, w] = interpWeights(inp.layerTimes, t);
-    const P = p.size;
-    const out = new Float32Array(P);
-    for (let k = 0; k < P; k++) out[k] = (1 - w) * p.values[a * P + k] + w * p.values[b * P + k];
+    const out = new Float32Array(p.size);
+    interpolateCopies(p.values, p.size, interpWeights(inp.layerTimes, t), out, 0);
     return out;
   };
   const cache: (Tensor | undefined)[][] = inp.params.map(() => []);
@@ -372,7 +363,7 @@ function hermite(
   tf: TF,
   X: Tensor[][],
   F: Tensor[][],
-  XM: Tensor[][],
+  XM: () => Tensor[][],
   t0: number,
   K: number,
   H: number,
@@ -383,7 +374,7 @@ function hermite(
   const s = u - k;
   if (Math.abs(s) < 1e-7) return X[k];
   if (Math.abs(s - 1) < 1e-7) return X[k + 1];
-  if (Math.abs(s - 0.5) < 1e-7) return XM[k];
+  if (Math.abs(s - 0.5) < 1e-7) return XM()[k];
   // Cubic Hermite on [k, k+1].
   const s2 = s * s,
     s3 = s2 * s;
@@ -683,25 +674,35 @@ function referenceWith(
     owned.push(sTwo);
     const solve: AdjointSolve = { tf, cm, inp, fw, vjp: adjointVjp(tf, cm), terminal, sTwo, factor, divisions };
 
-    // K+1 nodes (coarse: the m·K+1 h-nodes); the general loop only for adjoint jumps or without rhsLinearize.
-    const fineOut =
-      coarse || (terminal.jumps.length === 0 && cm.rhsLinearize)
-        ? backwardSmooth(solve, coarse, onGrid)
-        : backwardWithJumps(solve);
-    const fine = fineOut.g;
-    for (const t of fine) owned.push(t);
-    for (const l of fineOut.left.values()) owned.push(...l);
-
-    const fineData = fine.map((t) => t.dataSync() as Float32Array);
+    // K+1 nodes (coarse: the m·K+1 h-nodes); small states without jumps in batched passes; the general
+    // loop only for adjoint jumps or without rhsLinearize.
+    let fineOut: Omit<AdjointGradient, 'g'>, fineData: Float32Array[];
+    let gPerStep = factor * divisions; // g-grid points per step H
+    if (!coarse && !inp.perNodeAdjoint && terminal.jumps.length === 0 && batchedAdjointApplies(cm)) {
+      const b = batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, F: fw.F, pT: terminal.pT });
+      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      fineData = b.g;
+      gPerStep = 2;
+    } else {
+      // ∫ g dt by Simpson needs g inside every step when θ(t) has kinks at the nodes (untied copies).
+      const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);
+      const midpoints = coarse || (smooth && kinkedSharedIntegrand(inp));
+      if (midpoints && !coarse) gPerStep = 2;
+      const out = smooth ? backwardSmooth(solve, midpoints, onGrid) : backwardWithJumps(solve);
+      for (const t of out.g) owned.push(t);
+      for (const l of out.left.values()) owned.push(...l);
+      fineOut = out;
+      fineData = out.g.map((t) => t.dataSync() as Float32Array);
+    }
     let nonFinite = !Number.isFinite(lossAccurate);
     // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
     const truncation = fineOut.estimateError + fw.forwardError();
     const referenceModelError = truncation + 2 ** -24 * Math.sqrt(K) + lossRounding;
 
     const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
-    // The g grid: the nodes, or in a coarse solve the h- or h/2-nodes.
-    const gK = K * factor * divisions,
-      gH = H / (factor * divisions);
+    // The g grid: the nodes, the nodes and midpoints (batched adjoint), or in a coarse solve the h- or h/2-nodes.
+    const gK = K * gPerStep,
+      gH = H / gPerStep;
     const g = inp.params.map((p, i) =>
       p.perStep
         ? perStepGradient(inp, fineData[i], p.size, gK, gH)
@@ -718,6 +719,13 @@ function referenceWith(
     tf.dispose(owned);
     fw.dispose();
   }
+}
+
+/** A shared parameter's ∫ g dt over a θ(t) with kinks at the layer times (a per-step parameter whose copies differ). */
+function kinkedSharedIntegrand(inp: ReferenceInput): boolean {
+  return (
+    inp.params.some((p) => !p.perStep) && inp.params.some((p) => p.perStep && !equalCopies(p, inp.layerTimes.length))
+  );
 }
 
 type Vjp = (xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withTheta: boolean) => { vx: Tensor[]; vth: Tensor[] };
@@ -1232,7 +1240,7 @@ function interleaveNodesAndMidpoints(tf: TF, gNodes: Tensor[][], gMid: Tensor[][
 function sharedGradient(
   inp: ReferenceInput,
   d: Float32Array,
-  fineOut: AdjointGradient,
+  fineOut: Pick<AdjointGradient, 'left' | 'inner'>,
   i: number,
   P: number,
   gK: number,
