@@ -10,6 +10,7 @@ import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
 import { sameShape } from '../ops/shapes';
+import { fusedMlpRhs, type RhsPath } from './fusedMlp';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
@@ -23,6 +24,8 @@ export interface CompiledModel {
   readonly usesTime: boolean;
   /** Right-hand sides, one per state, in model.states order. */
   rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
+  /** How `rhs` evaluates f: one op per MLP field (engine/fusedMlp), the fused scalar program, or one kernel per operation. */
+  readonly rhsPath: RhsPath;
   /**
    * (∂f/∂s)ᵀ·cot and, with `withParams`, (∂f/∂p)ᵀ·cot by hand-written reverse mode (no
    * gradient tape); undefined when an expression is outside its subset.
@@ -91,6 +94,8 @@ export interface CompileResult {
 export interface CompileOptions {
   /** Small models (scalars, or at most MAX_FUSED_ELEMENTS state and parameter elements): one fused kernel per right-hand side evaluation (engine/scalarRhs.ts); default true. */
   fuseScalars?: boolean;
+  /** One-state models whose field is an MLP, on cpu or wasm: one op per evaluation of f (engine/fusedMlp); default true. */
+  fuseMlp?: boolean;
 }
 
 export function compileModel(tf: TF, model: Model, options: CompileOptions = {}): CompileResult {
@@ -122,6 +127,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         x0,
         timeStepping,
         usesTime: nodes.usesTime || !!program?.usesTime,
+        fuseMlp: !program && !steppedPerOperation && options.fuseMlp !== false,
       }),
       defaultLoss: loss.defaultLoss,
     };
@@ -217,16 +223,19 @@ interface ModelParts {
   timeStepping: TimeStepping | undefined;
   /** f or the loss reads t. */
   usesTime: boolean;
+  /** Try the fused MLP path (engine/fusedMlp) for the per-operation rhs. */
+  fuseMlp: boolean;
 }
 
 function assemble(
   nodes: NodeCompiler,
   model: Model,
-  { rhs, loss, fused, x0, timeStepping, usesTime }: ModelParts,
+  { rhs, loss, fused, x0, timeStepping, usesTime, fuseMlp }: ModelParts,
 ): CompiledModel {
   const tf = nodes.tf,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
+  const mlp = perOperation && fuseMlp ? fusedMlpRhs(tf, model, perOperation.rhs) : undefined;
   // Events and delays are not batched: finite differences solve each perturbation on its own.
   const batchable = !timeStepping && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
@@ -242,7 +251,8 @@ function assemble(
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))
         : undefined,
-    rhs: fused ? fused.rhs : perOperation!.rhs,
+    rhs: fused ? fused.rhs : (mlp ?? perOperation!.rhs),
+    rhsPath: fused ? 'fused scalar program' : mlp ? 'fused MLP' : 'per operation',
     rhsVjp: fused ? fused.rhsVjp : perOperation!.rhsVjp,
     rhsLinearize: fused ? fused.rhsLinearize : perOperation!.rhsLinearize,
     loss(final, o) {

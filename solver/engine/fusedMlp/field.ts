@@ -1,0 +1,128 @@
+// A per-step MLP field f(x) = W_L @ act(… act(W_1 @ x + b_1) …) + b_L evaluated as one TF.js op
+// (tf.customGrad) whose forward and vector–Jacobian product run over the tensors' Float32Array data.
+// One op per evaluation instead of three or four kernels per layer, and one backward call instead of
+// their gradients' eight to ten: a check's forward+backward is bound by that per-kernel overhead.
+// The arithmetic is TF.js cpu's (matrixProduct.ts' loops, activations.ts), so on cpu the values and
+// gradients equal the per-operation compile's bit for bit; on wasm they agree to float32 rounding.
+import type { TF, Tensor } from '../tf';
+import { productValues } from '../matrixProduct';
+import { ACTIVATIONS } from './activations';
+import type { MlpField } from './recognise';
+
+type Data = Float32Array;
+
+/** Values of layer outputs kept for the backward pass: pre-activation z and the layer's input a. */
+interface Trace {
+  inputs: Data[];
+  z: Data[];
+}
+
+function product(a: Data, aShape: number[], b: Data, bShape: number[], tA: boolean, tB: boolean): Data {
+  // The shapes are the field's own ([m, n] @ [n, 1] and the gradients' [m, 1] @ [n, 1]ᵀ, [m, n]ᵀ @ [m, 1]), all taken.
+  return productValues(a, aShape, b, bShape, tA, tB)!.values;
+}
+
+/** f(x) with the layer values the backward pass reads. */
+export function forward(
+  field: MlpField,
+  x: Data,
+  weights: Data[],
+  biases: (Data | undefined)[],
+): { y: Data; trace: Trace } {
+  const inputs: Data[] = [],
+    zs: Data[] = [];
+  let a = x,
+    n = field.size;
+  field.layers.forEach((layer, k) => {
+    const m = layer.out;
+    const z = product(weights[k], [m, n], a, [n, 1], false, false);
+    const b = biases[k];
+    if (b) for (let i = 0; i < m; i++) z[i] = Math.fround(z[i] + b[i]);
+    inputs.push(a);
+    zs.push(z);
+    const act = layer.activation && ACTIVATIONS[layer.activation];
+    if (act) {
+      const y = new Float32Array(m);
+      for (let i = 0; i < m; i++) y[i] = act.value(z[i]);
+      a = y;
+    } else a = z;
+    n = m;
+  });
+  return { y: a, trace: { inputs, z: zs } };
+}
+
+/** (∂f/∂x)ᵀ dy, (∂f/∂W_k)ᵀ dy and (∂f/∂b_k)ᵀ dy, in TF.js's gradient arithmetic. */
+export function backward(
+  field: MlpField,
+  trace: Trace,
+  weights: Data[],
+  dy: Data,
+): { dx: Data; dW: Data[]; db: (Data | undefined)[] } {
+  const L = field.layers.length;
+  const dW: Data[] = new Array(L),
+    db: (Data | undefined)[] = new Array(L);
+  let dz = dy,
+    dx = dy;
+  for (let k = L - 1; k >= 0; k--) {
+    const layer = field.layers[k],
+      m = layer.out,
+      n = k === 0 ? field.size : field.layers[k - 1].out;
+    const input = trace.inputs[k];
+    if (layer.bias !== undefined) db[k] = Float32Array.from(dz);
+    dW[k] = product(dz, [m, 1], input, [n, 1], false, true);
+    const da = product(weights[k], [m, n], dz, [m, 1], true, false);
+    if (k === 0) {
+      dx = da;
+      break;
+    }
+    const below = field.layers[k - 1];
+    const act = below.activation && ACTIVATIONS[below.activation];
+    if (act) {
+      const z = trace.z[k - 1];
+      for (let i = 0; i < n; i++) da[i] = act.back(da[i], z[i], input[i]);
+    }
+    dz = da;
+  }
+  return { dx, dW, db };
+}
+
+/**
+ * f as one differentiable TF.js op on the model's tensors: x [d, 1] and the parameters (internal
+ * shapes, in model.params order); undefined when the shapes are not the field's own (a batched
+ * evaluation), which the caller computes per operation.
+ */
+export function fieldOp(tf: TF, field: MlpField): (x: Tensor, params: Tensor[]) => Tensor | undefined {
+  const d = field.size;
+  return (x, params) => {
+    const W = field.layers.map((l) => params[l.weight]);
+    const B = field.layers.map((l) => (l.bias === undefined ? undefined : params[l.bias]));
+    if (x.shape.length !== 2 || x.shape[0] !== d || x.shape[1] !== 1 || x.dtype !== 'float32') return undefined;
+    let n = d;
+    for (const [k, l] of field.layers.entries()) {
+      const w = W[k].shape,
+        b = B[k]?.shape;
+      if (w.length !== 2 || w[0] !== l.out || w[1] !== n || (b && (b.length !== 2 || b[0] !== l.out || b[1] !== 1)))
+        return undefined;
+      n = l.out;
+    }
+    const inputs = [x, ...W, ...B.filter((b): b is Tensor => !!b)];
+    return tf.customGrad((...args: unknown[]) => {
+      const ts = args.slice(0, inputs.length) as Tensor[];
+      const wData = ts.slice(1, 1 + W.length).map((t) => t.dataSync() as Data);
+      let j = 1 + W.length;
+      const bData = B.map((b) => (b ? (ts[j++].dataSync() as Data) : undefined));
+      const { y, trace } = forward(field, ts[0].dataSync() as Data, wData, bData);
+      return {
+        value: tf.tensor(y, [d, 1]),
+        gradFunc: (dy: Tensor) => {
+          const g = backward(field, trace, wData, dy.dataSync() as Data);
+          return [
+            tf.tensor(g.dx, [d, 1]),
+            ...g.dW.map((v, k) => tf.tensor(v, W[k].shape)),
+            ...g.db.flatMap((v, k) => (v ? [tf.tensor(v, B[k]!.shape)] : [])),
+          ];
+        },
+      };
+    })(...inputs) as Tensor;
+  };
+}
