@@ -24,6 +24,9 @@ interface Case {
 interface MlpRow extends Case {
   backend: string;
   plainMs: number;
+  /** One op per evaluation of f (mlp-stage). */
+  stageMs: number;
+  /** The default: the whole solve as one op (mlp-solve, or what the model compiled to). */
   fusedMs: number;
   fusedPath: string;
   torchMs?: number;
@@ -36,7 +39,7 @@ const median = (xs: number[]) => {
 };
 
 /** A closure running one AD pass of the model, and the path its right-hand side took. */
-function adPass(tf: TF, text: string, fuseMlp: boolean): { run: () => number; path: string } {
+function adPass(tf: TF, text: string, fuseMlp: false | 'stage' | 'solve'): { run: () => number; path: string } {
   const model = analyse(text).model;
   if (!model) throw new Error('generated model does not analyse');
   const { compiled } = compileModel(tf, model, { fuseMlp });
@@ -44,7 +47,7 @@ function adPass(tf: TF, text: string, fuseMlp: boolean): { run: () => number; pa
   const values = initialParameters(tf, model);
   return {
     run: () => discreteGradients(tf, compiled, scheme, model, values).loss,
-    path: compiled.rhsPath ?? 'per-operation',
+    path: compiled.rhsPath,
   };
 }
 
@@ -85,27 +88,30 @@ export async function benchFusedMlp(opts: {
   const rows: MlpRow[] = [];
   for (const c of opts.cases) {
     const text = generated(c.width, c.N, c.meth, c.d);
-    const plain = adPass(tf, text, false),
-      fused = adPass(tf, text, true);
-    for (let i = 0; i < 3; i++) {
-      plain.run();
-      fused.run();
-    }
-    const p: number[] = [],
-      f: number[] = [];
-    for (let i = 0; i < opts.runs; i++) {
-      let t = performance.now();
-      plain.run();
-      p.push(performance.now() - t);
-      t = performance.now();
-      fused.run();
-      f.push(performance.now() - t);
-    }
+    const passes = [adPass(tf, text, false), adPass(tf, text, 'stage'), adPass(tf, text, 'solve')];
+    const fused = passes[2];
+    for (let i = 0; i < 3; i++) for (const pass of passes) pass.run();
+    const ms: number[][] = passes.map(() => []);
+    for (let i = 0; i < opts.runs; i++)
+      passes.forEach((pass, k) => {
+        const t = performance.now();
+        pass.run();
+        ms[k].push(performance.now() - t);
+      });
+    const [p, st, f] = ms;
     const torchMs = python ? torchTimes(python, [c], opts.runs).get(`${c.d},${c.width},${c.N},${c.meth}`) : undefined;
-    const row: MlpRow = { ...c, backend, plainMs: median(p), fusedMs: median(f), fusedPath: fused.path, torchMs };
+    const row: MlpRow = {
+      ...c,
+      backend,
+      plainMs: median(p),
+      stageMs: median(st),
+      fusedMs: median(f),
+      fusedPath: fused.path,
+      torchMs,
+    };
     rows.push(row);
     console.log(
-      `d ${c.d} width ${c.width} N ${c.N} ${c.meth} [${backend}]: fwd+bwd plain ${row.plainMs.toFixed(1)} ms, fused (${row.fusedPath}) ${row.fusedMs.toFixed(1)} ms` +
+      `d ${c.d} width ${c.width} N ${c.N} ${c.meth} [${backend}]: fwd+bwd plain ${row.plainMs.toFixed(1)} ms, one op per stage ${row.stageMs.toFixed(1)} ms, default (${row.fusedPath}) ${row.fusedMs.toFixed(1)} ms` +
         (torchMs === undefined
           ? ''
           : `, PyTorch ${torchMs.toFixed(1)} ms; fused / PyTorch ${(row.fusedMs / torchMs).toFixed(2)}, plain / PyTorch ${(row.plainMs / torchMs).toFixed(2)}`),

@@ -10,7 +10,7 @@ import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
 import { sameShape } from '../ops/shapes';
-import { fusedMlpRhs, type RhsPath } from './fusedMlp';
+import { fusedMlp, type RhsPath } from './fusedMlp';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
@@ -24,8 +24,17 @@ export interface CompiledModel {
   readonly usesTime: boolean;
   /** Right-hand sides, one per state, in model.states order. */
   rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
-  /** How `rhs` evaluates f: one op per MLP field (engine/fusedMlp), the fused scalar program, or one kernel per operation. */
+  /** How discrete solves evaluate f (engine/fusedMlp/index.ts). */
   readonly rhsPath: RhsPath;
+  /**
+   * An MLP field's discrete solve as one op (engine/fusedMlp/solveProgram.ts): `run` is the steppers'
+   * solve on the view it is given; undefined result: solve step by step. `owner` is the `rhs` it
+   * stands for: a view that replaces `rhs` solves step by step.
+   */
+  readonly solveProgram?: {
+    owner: CompiledModel['rhs'];
+    solve(run: (view: CompiledModel) => Tensor[][]): Tensor[][] | undefined;
+  };
   /**
    * (∂f/∂s)ᵀ·cot and, with `withParams`, (∂f/∂p)ᵀ·cot by hand-written reverse mode (no
    * gradient tape); undefined when an expression is outside its subset.
@@ -94,8 +103,11 @@ export interface CompileResult {
 export interface CompileOptions {
   /** Small models (scalars, or at most MAX_FUSED_ELEMENTS state and parameter elements): one fused kernel per right-hand side evaluation (engine/scalarRhs.ts); default true. */
   fuseScalars?: boolean;
-  /** One-state models whose field is an MLP, on cpu or wasm: one op per evaluation of f (engine/fusedMlp); default true. */
-  fuseMlp?: boolean;
+  /**
+   * One-state models whose field is an MLP, on cpu or wasm (engine/fusedMlp): `solve` (the default)
+   * a discrete solve as one op, `stage` one op per evaluation of f, false one kernel per operation.
+   */
+  fuseMlp?: false | 'stage' | 'solve';
 }
 
 export function compileModel(tf: TF, model: Model, options: CompileOptions = {}): CompileResult {
@@ -127,7 +139,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         x0,
         timeStepping,
         usesTime: nodes.usesTime || !!program?.usesTime,
-        fuseMlp: !program && !steppedPerOperation && options.fuseMlp !== false,
+        fuseMlp: program || steppedPerOperation ? false : (options.fuseMlp ?? 'solve'),
       }),
       defaultLoss: loss.defaultLoss,
     };
@@ -223,8 +235,8 @@ interface ModelParts {
   timeStepping: TimeStepping | undefined;
   /** f or the loss reads t. */
   usesTime: boolean;
-  /** Try the fused MLP path (engine/fusedMlp) for the per-operation rhs. */
-  fuseMlp: boolean;
+  /** The fused MLP path to try (engine/fusedMlp) for the per-operation rhs. */
+  fuseMlp: false | 'stage' | 'solve';
 }
 
 function assemble(
@@ -235,7 +247,7 @@ function assemble(
   const tf = nodes.tf,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
-  const mlp = perOperation && fuseMlp ? fusedMlpRhs(tf, model, perOperation.rhs) : undefined;
+  const mlp = perOperation && fuseMlp ? fusedMlp(tf, model, perOperation.rhs, fuseMlp === 'solve') : undefined;
   // Events and delays are not batched: finite differences solve each perturbation on its own.
   const batchable = !timeStepping && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
@@ -251,8 +263,9 @@ function assemble(
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))
         : undefined,
-    rhs: fused ? fused.rhs : (mlp ?? perOperation!.rhs),
-    rhsPath: fused ? 'fused scalar program' : mlp ? 'fused MLP' : 'per operation',
+    rhs: fused ? fused.rhs : (mlp?.rhs ?? perOperation!.rhs),
+    rhsPath: fused ? 'scalar-program' : mlp ? (mlp.solve ? 'mlp-solve' : 'mlp-stage') : 'per-operation',
+    solveProgram: mlp?.solve && { owner: mlp.rhs, solve: (run) => mlp.solve!(compiled, run) },
     rhsVjp: fused ? fused.rhsVjp : perOperation!.rhsVjp,
     rhsLinearize: fused ? fused.rhsLinearize : perOperation!.rhsLinearize,
     loss(final, o) {

@@ -93,6 +93,12 @@ export function solveDiscrete(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
+  // An MLP field's solve as one op (engine/fusedMlp/solveProgram.ts), traced through the code below.
+  const program = cm.solveProgram?.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) && cm.solveProgram;
+  if (program) {
+    const traj = program.solve((view) => solveDiscrete(tf, view, scheme, N, h, t0, params));
+    if (traj) return traj;
+  }
   // The implicit step solves the unpacked states (its Jacobian comes from the model's own reverse mode).
   const packed =
     cm.packed && cm.packed.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) ? cm.packed : undefined;

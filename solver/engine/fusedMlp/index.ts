@@ -1,31 +1,45 @@
-// The fused MLP path: when it applies, and the right-hand side it gives the compiled model.
+// The fused MLP paths: when they apply, and what they give the compiled model.
 import type { Model } from '../../model';
 import type { TF, Tensor } from '../tf';
+import type { CompiledModel } from '../compile';
 import { recogniseMlp } from './recognise';
 import { fieldOp } from './field';
+import { solveAsProgram } from './solveProgram';
 
 export { recogniseMlp, type MlpField } from './recognise';
 
-/** Which right-hand side a compiled model evaluates in its discrete solves (shown in the report). */
-export type RhsPath = 'fused MLP' | 'fused scalar program' | 'per operation';
+/**
+ * How a compiled model's discrete solves evaluate f (shown in the report): the whole solve as one op
+ * (`mlp-solve`), one op per evaluation of an MLP field (`mlp-stage`: solves the program cannot trace,
+ * and every other caller of rhs), the fused scalar program, or one TF.js kernel per operation.
+ */
+export type RhsPath = 'mlp-solve' | 'mlp-stage' | 'scalar-program' | 'per-operation';
+
+type Rhs = CompiledModel['rhs'];
+
+export interface FusedMlp {
+  rhs: Rhs;
+  /** The discrete solve as one op; undefined when only the per-stage op is wanted. */
+  solve?: (cm: CompiledModel, run: (view: CompiledModel) => Tensor[][]) => Tensor[][] | undefined;
+}
 
 /**
  * The rule: a one-state model whose field is an MLP (recogniseMlp) on the cpu or wasm backend (the
- * op reads and writes the tensors' data synchronously; tfjs-node's native kernels keep tf ops).
- * Returns f as one op per evaluation, falling back to `plain` for shapes the op does not take.
+ * ops read and write the tensors' data synchronously; tfjs-node's native kernels keep tf ops). f is
+ * one op per evaluation (`plain` for shapes it does not take: a batched evaluation); with
+ * `wholeSolve`, a discrete solve is one op.
  */
-export function fusedMlpRhs(
-  tf: TF,
-  model: Model,
-  plain: (s: Tensor[], p: Tensor[], t: number) => Tensor[],
-): ((s: Tensor[], p: Tensor[], t: number) => Tensor[]) | undefined {
+export function fusedMlp(tf: TF, model: Model, plain: Rhs, wholeSolve: boolean): FusedMlp | undefined {
   const backend = tf.getBackend();
   if (backend !== 'cpu' && backend !== 'wasm') return undefined;
   const field = recogniseMlp(model);
   if (!field) return undefined;
   const op = fieldOp(tf, field);
-  return (s, p, t) => {
-    const y = op(s[0], p);
-    return y ? [y] : plain(s, p, t);
+  return {
+    rhs: (s, p, t) => {
+      const y = op(s[0], p);
+      return y ? [y] : plain(s, p, t);
+    },
+    solve: wholeSolve ? (cm, run) => solveAsProgram(tf, field, cm, run) : undefined,
   };
 }
