@@ -11,6 +11,7 @@ import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
 import { sameShape } from '../ops/shapes';
 import { fusedMlp, type RhsPath } from './fusedMlp';
+import type { ParamsFor } from './copySources';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
@@ -33,7 +34,7 @@ export interface CompiledModel {
    */
   readonly solveProgram?: {
     owner: CompiledModel['rhs'];
-    solve(run: (view: CompiledModel) => Tensor[][]): Tensor[][] | undefined;
+    solve(params: ParamsFor, run: (view: CompiledModel, params: ParamsFor) => Tensor[][]): Tensor[][] | undefined;
   };
   /**
    * (∂f/∂s)ᵀ·cot and, with `withParams`, (∂f/∂p)ᵀ·cot by hand-written reverse mode (no
@@ -265,7 +266,7 @@ function assemble(
         : undefined,
     rhs: fused ? fused.rhs : (mlp?.rhs ?? perOperation!.rhs),
     rhsPath: fused ? 'scalar-program' : mlp ? (mlp.solve ? 'mlp-solve' : 'mlp-stage') : 'per-operation',
-    solveProgram: mlp?.solve && { owner: mlp.rhs, solve: (run) => mlp.solve!(compiled, run) },
+    solveProgram: mlp?.solve && { owner: mlp.rhs, solve: (params, run) => mlp.solve!(compiled, params, run) },
     rhsVjp: fused ? fused.rhsVjp : perOperation!.rhsVjp,
     rhsLinearize: fused ? fused.rhsLinearize : perOperation!.rhsLinearize,
     loss(final, o) {

@@ -1,26 +1,25 @@
 // The fused MLP paths: when they apply, and what they give the compiled model.
 import type { Model } from '../../model';
 import type { TF, Tensor } from '../tf';
-import type { CompiledModel } from '../compile';
+import type { ParamsFor } from '../copySources';
 import { recogniseMlp } from './recognise';
 import { fieldOp } from './field';
-import { solveAsProgram } from './solveProgram';
+import { solveAsProgram, type Solvable } from './solveProgram';
 
 export { recogniseMlp, type MlpField } from './recognise';
 
-/**
- * How a compiled model's discrete solves evaluate f (shown in the report): the whole solve as one op
- * (`mlp-solve`), one op per evaluation of an MLP field (`mlp-stage`: solves the program cannot trace,
- * and every other caller of rhs), the fused scalar program, or one TF.js kernel per operation.
- */
-export type RhsPath = 'mlp-solve' | 'mlp-stage' | 'scalar-program' | 'per-operation';
+export type { RhsPath } from '../../report';
 
-type Rhs = CompiledModel['rhs'];
+type Rhs = Solvable['rhs'];
 
 export interface FusedMlp {
   rhs: Rhs;
   /** The discrete solve as one op; undefined when only the per-stage op is wanted. */
-  solve?: (cm: CompiledModel, run: (view: CompiledModel) => Tensor[][]) => Tensor[][] | undefined;
+  solve?: <M extends Solvable>(
+    cm: M,
+    params: ParamsFor,
+    run: (view: M, params: ParamsFor) => Tensor[][],
+  ) => Tensor[][] | undefined;
 }
 
 /**
@@ -40,6 +39,6 @@ export function fusedMlp(tf: TF, model: Model, plain: Rhs, wholeSolve: boolean):
       const y = op(s[0], p);
       return y ? [y] : plain(s, p, t);
     },
-    solve: wholeSolve ? (cm, run) => solveAsProgram(tf, field, cm, run) : undefined,
+    solve: wholeSolve ? (cm, params, run) => solveAsProgram(tf, field, cm, params, run) : undefined,
   };
 }

@@ -8,14 +8,16 @@
 // linearCombination.ts) and adjoints are summed in the tape's order, so the values and gradients are
 // the per-stage path's.
 import type { TF, Tensor } from '../tf';
-import type { CompiledModel } from '../compile';
 import type { Term } from '../linearCombination';
 import type { MlpField } from './recognise';
+import { copySources, stackedCopies, type ParamsFor } from '../copySources';
 import { backward, forward } from './field';
 
 type Data = Float32Array;
 
 type Instruction =
+  /** A parameter copy read from its stacked source (engine/copySources.ts) at an element offset. */
+  | { kind: 'copy'; out: number; source: number; offset: number }
   | { kind: 'combine'; out: number; terms: number[]; coefs: number[] }
   | { kind: 'field'; out: number; x: number; params: number[] };
 
@@ -26,6 +28,12 @@ interface Program {
   instructions: Instruction[];
   sizes: number[];
   trajectory: number[];
+}
+
+/** What the tracer replaces in the compiled model it solves (engine/compile.ts: CompiledModel). */
+export interface Solvable {
+  rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
+  readonly combine?: (terms: Term[]) => Tensor;
 }
 
 const ID = Symbol('fusedMlp.value');
@@ -67,6 +75,31 @@ class Tracer {
     return t;
   }
 
+  /** The solve's parameters, with the copies of stacked per-step parameters read from their stacks. */
+  params(params: ParamsFor): ParamsFor {
+    const src = copySources.get(params);
+    const stacks = src?.copies.map((c, j) => (src.perStep[j] ? stackedCopies.get(c) : undefined));
+    if (!src || !stacks?.some((s) => s)) return params;
+    const made = stacks.map(() => new Map<number, Tensor>());
+    return (copy) =>
+      src.copies.map((c, j) => {
+        const st = stacks[j];
+        if (!src.perStep[j] || !st) return src.perStep[j] ? c[copy] : c[0];
+        let t = made[j].get(copy);
+        if (!t) {
+          const s = st.find((x) => copy >= x.first && copy < x.first + x.copies);
+          if (!s) return c[copy];
+          const source = this.idOf(s.tensor),
+            size = s.tensor.size / s.copies;
+          let out: number;
+          [out, t] = this.value(s.tensor.shape.slice(1));
+          this.instructions.push({ kind: 'copy', out, source, offset: (copy - s.first) * size });
+          made[j].set(copy, t);
+        }
+        return t;
+      });
+  }
+
   combine(terms: Term[]): Tensor {
     const ids = terms.map(([v]) => this.idOf(v));
     const [out, t] = this.value(terms[0][0].shape);
@@ -79,18 +112,22 @@ class Tracer {
  * Traces the solve (the steppers' own code on a view whose f and combinations record instructions);
  * undefined when the solve needs anything else (a stepper applying a TF.js op to a placeholder).
  */
-function trace(cm: CompiledModel, solve: (view: CompiledModel) => Tensor[][]): Program | undefined {
+function trace<M extends Solvable>(
+  cm: M,
+  params: ParamsFor,
+  solve: (view: M, params: ParamsFor) => Tensor[][],
+): Program | undefined {
   const tracer = new Tracer();
-  const view: CompiledModel = {
+  const view: M = {
     ...cm,
     rhs: (s, p) => [tracer.field(s[0], p)],
     combine: (terms) => tracer.combine(terms),
     packed: undefined,
     solveProgram: undefined,
     timeStepping: undefined,
-  };
+  } as M;
   try {
-    const X = solve(view);
+    const X = solve(view, tracer.params(params));
     return { ...tracer, trajectory: X.map((xs) => tracer.idOf(xs[0])) };
   } catch {
     return undefined;
@@ -110,7 +147,9 @@ function run(field: MlpField, program: Program, inputs: Data[]): Run {
   });
   const traces = new Map<number, ReturnType<typeof forward>['trace']>();
   for (const ins of program.instructions) {
-    if (ins.kind === 'combine') {
+    if (ins.kind === 'copy')
+      values[ins.out] = values[ins.source].subarray(ins.offset, ins.offset + program.sizes[ins.out]);
+    else if (ins.kind === 'combine') {
       const vs = ins.terms.map((id) => values[id]),
         c = ins.coefs;
       const out = new Float32Array(program.sizes[ins.out]);
@@ -150,7 +189,10 @@ function reverse(field: MlpField, program: Program, run: Run, dy: Data, d: numbe
     const ins = program.instructions[k];
     const g = adj[ins.out];
     if (!g) continue;
-    if (ins.kind === 'combine') {
+    if (ins.kind === 'copy') {
+      const a = (adj[ins.source] ??= new Float32Array(program.sizes[ins.source]));
+      for (let e = 0; e < g.length; e++) a[ins.offset + e] += g[e];
+    } else if (ins.kind === 'combine') {
       ins.terms.forEach((id, j) => {
         const c = ins.coefs[j];
         add(
@@ -175,13 +217,14 @@ function reverse(field: MlpField, program: Program, run: Run, dy: Data, d: numbe
  * The solve x_0..x_N as one op (its states read lazily, as slices of the op's [N+1, d, 1] result, so a
  * loss on x(T) slices once); undefined when the solve cannot be traced.
  */
-export function solveAsProgram(
+export function solveAsProgram<M extends Solvable>(
   tf: TF,
   field: MlpField,
-  cm: CompiledModel,
-  solve: (view: CompiledModel) => Tensor[][],
+  cm: M,
+  params: ParamsFor,
+  solve: (view: M, params: ParamsFor) => Tensor[][],
 ): Tensor[][] | undefined {
-  const program = trace(cm, solve);
+  const program = trace(cm, params, solve);
   if (!program) return undefined;
   const d = field.size,
     steps = program.trajectory.length;
