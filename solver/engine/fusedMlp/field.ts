@@ -2,10 +2,10 @@
 // (tf.customGrad) whose forward and vector–Jacobian product run over the tensors' Float32Array data.
 // One op per evaluation instead of three or four kernels per layer, and one backward call instead of
 // their gradients' eight to ten: a check's forward+backward is bound by that per-kernel overhead.
-// The arithmetic is TF.js cpu's (matrixProduct.ts' loops, activations.ts), so on cpu the values and
-// gradients equal the per-operation compile's bit for bit; on wasm they agree to float32 rounding.
+// The arithmetic is TF.js cpu's (the matrix products' blocks of matrixProduct.ts, activations.ts), so
+// on cpu the values and gradients equal the per-operation compile's bit for bit; on wasm they agree
+// to float32 rounding.
 import type { TF, Tensor } from '../tf';
-import { productValues } from '../matrixProduct';
 import { ACTIVATIONS } from './activations';
 import type { MlpField } from './recognise';
 
@@ -17,9 +17,52 @@ interface Trace {
   z: Data[];
 }
 
-function product(a: Data, aShape: number[], b: Data, bShape: number[], tA: boolean, tB: boolean): Data {
-  // The shapes are the field's own ([m, n] @ [n, 1] and the gradients' [m, 1] @ [n, 1]ᵀ, [m, n]ᵀ @ [m, 1]), all taken.
-  return productValues(a, aShape, b, bShape, tA, tB)!.values;
+/** TF.js cpu's block of shared indices in a matrix product (matrixProduct.ts). */
+const BLOCK = 48;
+
+/** W a for W [m, n]: per row, each block's products summed in double, added to the float32 result (TF.js cpu's BatchMatMul). */
+function matVec(W: Data, m: number, n: number, a: Data): Data {
+  const out = new Float32Array(m);
+  for (let i = 0; i < m; i++) {
+    const row = i * n;
+    let acc = 0;
+    for (let k0 = 0; k0 < n; k0 += BLOCK) {
+      const k1 = Math.min(k0 + BLOCK, n);
+      let s = 0;
+      for (let k = k0; k < k1; k++) s += W[row + k] * a[k];
+      acc = Math.fround(acc + s);
+    }
+    out[i] = acc;
+  }
+  return out;
+}
+
+/** Wᵀ g for W [m, n], in the same block arithmetic (the shared index runs over W's rows). */
+function matTVec(W: Data, m: number, n: number, g: Data): Data {
+  const out = new Float32Array(n);
+  const t = new Float64Array(n);
+  for (let i0 = 0; i0 < m; i0 += BLOCK) {
+    const i1 = Math.min(i0 + BLOCK, m);
+    t.fill(0);
+    for (let i = i0; i < i1; i++) {
+      const gi = g[i],
+        row = i * n;
+      for (let j = 0; j < n; j++) t[j] += W[row + j] * gi;
+    }
+    for (let j = 0; j < n; j++) out[j] += t[j];
+  }
+  return out;
+}
+
+/** g aᵀ [m, n]: one rounded product per element (0 + p, as TF.js sums it). */
+function outer(g: Data, m: number, a: Data, n: number): Data {
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    const gi = g[i],
+      row = i * n;
+    for (let j = 0; j < n; j++) out[row + j] = 0 + gi * a[j];
+  }
+  return out;
 }
 
 /** f(x) with the layer values the backward pass reads. */
@@ -35,7 +78,7 @@ export function forward(
     n = field.size;
   field.layers.forEach((layer, k) => {
     const m = layer.out;
-    const z = product(weights[k], [m, n], a, [n, 1], false, false);
+    const z = matVec(weights[k], m, n, a);
     const b = biases[k];
     if (b) for (let i = 0; i < m; i++) z[i] = Math.fround(z[i] + b[i]);
     inputs.push(a);
@@ -69,8 +112,8 @@ export function backward(
       n = k === 0 ? field.size : field.layers[k - 1].out;
     const input = trace.inputs[k];
     if (layer.bias !== undefined) db[k] = Float32Array.from(dz);
-    dW[k] = product(dz, [m, 1], input, [n, 1], false, true);
-    const da = product(weights[k], [m, n], dz, [m, 1], true, false);
+    dW[k] = outer(dz, m, input, n);
+    const da = matTVec(weights[k], m, n, dz);
     if (k === 0) {
       dx = da;
       break;

@@ -193,12 +193,16 @@ function reverse(field: MlpField, program: Program, run: Run, dy: Data, d: numbe
       const a = (adj[ins.source] ??= new Float32Array(program.sizes[ins.source]));
       for (let e = 0; e < g.length; e++) a[ins.offset + e] += g[e];
     } else if (ins.kind === 'combine') {
+      // Term j's gradient is c_j·g rounded (mul's), summed into the term's adjoint (add's rounding).
       ins.terms.forEach((id, j) => {
-        const c = ins.coefs[j];
-        add(
-          id,
-          Float32Array.from(g, (x) => x * c),
-        );
+        const c = ins.coefs[j],
+          a = adj[id];
+        if (a) for (let e = 0; e < g.length; e++) a[e] += Math.fround(c * g[e]);
+        else {
+          const fresh = new Float32Array(g.length);
+          for (let e = 0; e < g.length; e++) fresh[e] = c * g[e];
+          adj[id] = fresh;
+        }
       });
     } else {
       const { W } = layerData(field, ins.params, run.values);
