@@ -2,9 +2,14 @@
 // per-step MLP models, with the fused MLP path (solver/engine/fusedMlp/) and without it (one TF.js
 // kernel per operation), interleaved in one process, and PyTorch's forward+backward of the same
 // network (bench/torchForwardBackward.py) when a Python with torch is found.
-//   npm run bench:mlp -- [--backend cpu|wasm] [--runs 11] [--case d,width,N[,meth]]... [--no-torch]
-// Default cases: the spiral (d 2, width 16, N 64) and d 2, width 128, N 1024, leapfrog.
+//   npm run bench:mlp -- [--backend cpu|wasm] [--runs 11] [--case d,width,N[,meth]]... [--no-torch] [--json FILE]
+// Default cases: the spiral (d 2, width 16, N 64) and d 2, width 128, N 1024, leapfrog. Other harnesses
+// call benchFusedMlp(options) and get the rows (times are medians over the runs; PyTorch's in its own
+// process, after the interleaved TF.js runs).
 import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
 import { analyse } from '../solver/language/index';
 import { generated } from './generatedModel';
 import { initBackend, type BackendPreference } from '../solver/engine/backend';
@@ -59,7 +64,11 @@ function torchPython(): string | undefined {
 }
 
 function torchTimes(python: string, cases: Case[], runs: number): Map<string, number> {
-  const script = `${__dirname}/../../bench/torchForwardBackward.py`;
+  // Bundled to out/bench/ (npm run bench:mlp) or dist/ (another harness), or run from the repository.
+  const script = [resolve(__dirname, '..'), resolve(__dirname, '../..'), process.cwd()]
+    .map((d) => join(d, 'bench/torchForwardBackward.py'))
+    .find((f) => existsSync(f));
+  if (!script) throw new Error('bench/torchForwardBackward.py not found');
   const r = spawnSync(
     python,
     [script, '--runs', String(runs), ...cases.map((c) => `${c.d},${c.width},${c.N},${c.meth}`)],
@@ -124,12 +133,14 @@ function parseArgs(argv: string[]) {
   const cases: Case[] = [];
   let backend: BackendPreference = 'cpu',
     runs = 11,
-    torch = true;
+    torch = true,
+    json: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--backend') backend = argv[++i] as BackendPreference;
     else if (a === '--runs') runs = Number(argv[++i]);
     else if (a === '--no-torch') torch = false;
+    else if (a === '--json') json = argv[++i];
     else if (a === '--case') {
       const [d, width, N, meth = 'leapfrog'] = argv[++i].split(',');
       cases.push({ d: Number(d), width: Number(width), N: Number(N), meth });
@@ -137,11 +148,20 @@ function parseArgs(argv: string[]) {
   }
   if (cases.length === 0)
     cases.push({ d: 2, width: 16, N: 64, meth: 'leapfrog' }, { d: 2, width: 128, N: 1024, meth: 'leapfrog' });
-  return { backend, runs, cases, torch };
+  return { backend, runs, cases, torch, json };
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const loadBefore = loadavg()[0];
+  const rows = await benchFusedMlp(opts);
+  const load = [loadBefore, loadavg()[0]];
+  console.log(`load average ${load.map((l) => l.toFixed(1)).join(' → ')} on this machine's cores`);
+  if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ load, rows }, null, 2)}\n`);
 }
 
 if (require.main === module)
-  benchFusedMlp(parseArgs(process.argv.slice(2))).catch((e) => {
+  main().catch((e) => {
     console.error(e);
     process.exit(1);
   });
