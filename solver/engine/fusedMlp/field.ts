@@ -6,6 +6,7 @@
 // on cpu the values and gradients equal the per-operation compile's bit for bit; on wasm they agree
 // to float32 rounding.
 import type { TF, Tensor } from '../tf';
+import { productValues } from '../matrixProduct';
 import { ACTIVATIONS } from './activations';
 import type { MlpField } from './recognise';
 
@@ -20,8 +21,15 @@ interface Trace {
 /** TF.js cpu's block of shared indices in a matrix product (matrixProduct.ts). */
 const BLOCK = 48;
 
+/**
+ * From this many weights on, matrixProduct.ts' unrolled loops (eight independent sums at a time) take
+ * the products: below it their dispatch costs more than the plain loops here lose to the adds' latency.
+ */
+const UNROLLED_FROM = 1024;
+
 /** W a for W [m, n]: per row, each block's products summed in double, added to the float32 result (TF.js cpu's BatchMatMul). */
 function matVec(W: Data, m: number, n: number, a: Data): Data {
+  if (m * n >= UNROLLED_FROM) return productValues(W, [m, n], a, [n, 1], false, false)!.values;
   const out = new Float32Array(m);
   for (let i = 0; i < m; i++) {
     const row = i * n;
@@ -39,6 +47,7 @@ function matVec(W: Data, m: number, n: number, a: Data): Data {
 
 /** Wᵀ g for W [m, n], in the same block arithmetic (the shared index runs over W's rows). */
 function matTVec(W: Data, m: number, n: number, g: Data): Data {
+  if (m * n >= UNROLLED_FROM) return productValues(W, [m, n], g, [m, 1], true, false)!.values;
   const out = new Float32Array(n);
   const t = new Float64Array(n);
   for (let i0 = 0; i0 < m; i0 += BLOCK) {
@@ -63,6 +72,15 @@ function outer(g: Data, m: number, a: Data, n: number): Data {
     for (let j = 0; j < n; j++) out[row + j] = 0 + gi * a[j];
   }
   return out;
+}
+
+/** dest += g aᵀ, each product rounded as outer's and then summed (the tape's add of a second gradient). */
+function addOuter(dest: Data, g: Data, m: number, a: Data, n: number): void {
+  for (let i = 0; i < m; i++) {
+    const gi = g[i],
+      row = i * n;
+    for (let j = 0; j < n; j++) dest[row + j] += Math.fround(gi * a[j]);
+  }
 }
 
 /** f(x) with the layer values the backward pass reads. */
@@ -94,15 +112,19 @@ export function forward(
   return { y: a, trace: { inputs, z: zs } };
 }
 
-/** (∂f/∂x)ᵀ dy, (∂f/∂W_k)ᵀ dy and (∂f/∂b_k)ᵀ dy, in TF.js's gradient arithmetic. */
+/**
+ * (∂f/∂x)ᵀ dy, (∂f/∂W_k)ᵀ dy and (∂f/∂b_k)ᵀ dy, in TF.js's gradient arithmetic. A layer's weight and
+ * bias gradients are added into `into` where it gives an array (then left undefined in the result).
+ */
 export function backward(
   field: MlpField,
   trace: Trace,
   weights: Data[],
   dy: Data,
-): { dx: Data; dW: Data[]; db: (Data | undefined)[] } {
+  into?: { W: (Data | undefined)[]; b: (Data | undefined)[] },
+): { dx: Data; dW: (Data | undefined)[]; db: (Data | undefined)[] } {
   const L = field.layers.length;
-  const dW: Data[] = new Array(L),
+  const dW: (Data | undefined)[] = new Array(L),
     db: (Data | undefined)[] = new Array(L);
   let dz = dy,
     dx = dy;
@@ -111,8 +133,14 @@ export function backward(
       m = layer.out,
       n = k === 0 ? field.size : field.layers[k - 1].out;
     const input = trace.inputs[k];
-    if (layer.bias !== undefined) db[k] = Float32Array.from(dz);
-    dW[k] = outer(dz, m, input, n);
+    if (layer.bias !== undefined) {
+      const b = into?.b[k];
+      if (b) for (let i = 0; i < m; i++) b[i] += dz[i];
+      else db[k] = Float32Array.from(dz);
+    }
+    const w = into?.W[k];
+    if (w) addOuter(w, dz, m, input, n);
+    else dW[k] = outer(dz, m, input, n);
     const da = matTVec(weights[k], m, n, dz);
     if (k === 0) {
       dx = da;
@@ -161,7 +189,7 @@ export function fieldOp(tf: TF, field: MlpField): (x: Tensor, params: Tensor[]) 
           const g = backward(field, trace, wData, dy.dataSync() as Data);
           return [
             tf.tensor(g.dx, [d, 1]),
-            ...g.dW.map((v, k) => tf.tensor(v, W[k].shape)),
+            ...g.dW.map((v, k) => tf.tensor(v!, W[k].shape)),
             ...g.db.flatMap((v, k) => (v ? [tf.tensor(v, B[k]!.shape)] : [])),
           ];
         },

@@ -184,15 +184,19 @@ function reverse(field: MlpField, program: Program, run: Run, dy: Data, d: numbe
     if (!a) adj[id] = g;
     else for (let e = 0; e < a.length; e++) a[e] += g[e];
   };
+  // A copy's adjoint is its part of its stack's adjoint: gradients are summed there directly.
+  for (const ins of program.instructions)
+    if (ins.kind === 'copy')
+      adj[ins.out] = (adj[ins.source] ??= new Float32Array(program.sizes[ins.source])).subarray(
+        ins.offset,
+        ins.offset + program.sizes[ins.out],
+      );
   program.trajectory.forEach((id, m) => add(id, dy.slice(m * d, (m + 1) * d)));
   for (let k = program.instructions.length - 1; k >= 0; k--) {
     const ins = program.instructions[k];
     const g = adj[ins.out];
-    if (!g) continue;
-    if (ins.kind === 'copy') {
-      const a = (adj[ins.source] ??= new Float32Array(program.sizes[ins.source]));
-      for (let e = 0; e < g.length; e++) a[ins.offset + e] += g[e];
-    } else if (ins.kind === 'combine') {
+    if (!g || ins.kind === 'copy') continue;
+    if (ins.kind === 'combine') {
       // Term j's gradient is c_j·g rounded (mul's), summed into the term's adjoint (add's rounding).
       ins.terms.forEach((id, j) => {
         const c = ins.coefs[j],
@@ -206,11 +210,17 @@ function reverse(field: MlpField, program: Program, run: Run, dy: Data, d: numbe
       });
     } else {
       const { W } = layerData(field, ins.params, run.values);
-      const r = backward(field, run.traces.get(ins.out)!, W, g);
+      const into = {
+        W: field.layers.map((l) => adj[ins.params[l.weight]]),
+        b: field.layers.map((l) => (l.bias === undefined ? undefined : adj[ins.params[l.bias]])),
+      };
+      const r = backward(field, run.traces.get(ins.out)!, W, g, into);
       add(ins.x, r.dx);
       field.layers.forEach((l, i) => {
-        add(ins.params[l.weight], r.dW[i]);
-        if (l.bias !== undefined) add(ins.params[l.bias], r.db[i]!);
+        const dW = r.dW[i],
+          db = r.db[i];
+        if (dW) add(ins.params[l.weight], dW);
+        if (l.bias !== undefined && db) add(ins.params[l.bias], db);
       });
     }
   }
