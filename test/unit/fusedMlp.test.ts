@@ -177,8 +177,12 @@ test('fused MLP paths agree with the per-operation compile on wasm to float32 ro
   );
 });
 
-test('the report names the path the solve took: the whole solve as one op for the spiral network on cpu', async () => {
+test('the report names the path the solve took: the whole solve as one op for the spiral network on cpu, one op per stage with backward Euler', async () => {
   const text = (await import('node:fs')).readFileSync(`${__dirname}/../../../examples/spiral.ode`, 'utf8');
   const r = await runCheck(model(text), { backend: 'cpu' });
   assert.equal(r.rhsPath, 'mlp-solve');
+  // Backward Euler solves its implicit step with the model's own reverse mode: one op per evaluation of f.
+  const implicit = await adPass('cpu', model(text.replace('meth=leapfrog', 'meth=backeul')), 'solve');
+  assert.equal(implicit.path, 'mlp-stage');
+  assert.ok(Number.isFinite(implicit.loss));
 });

@@ -5,6 +5,16 @@ import type { ParamsFor } from '../copySources';
 import { recogniseMlp } from './recognise';
 import { fieldOp } from './field';
 import { solveAsProgram, type Solvable } from './solveProgram';
+import { schemeOf } from '../../schemes/schemes';
+
+function implicitScheme(model: Model): boolean {
+  try {
+    const scheme = schemeOf(model);
+    return scheme.kind === 'rk' && !!scheme.implicit;
+  } catch {
+    return false; // an unknown scheme: the check refuses it
+  }
+}
 
 export { recogniseMlp, type MlpField } from './recognise';
 
@@ -33,12 +43,14 @@ export function fusedMlp(tf: TF, model: Model, plain: Rhs, wholeSolve: boolean):
   if (backend !== 'cpu' && backend !== 'wasm') return undefined;
   const field = recogniseMlp(model);
   if (!field) return undefined;
+  // The implicit step solves its equation with the model's own reverse mode, step by step.
+  const whole = wholeSolve && !implicitScheme(model);
   const op = fieldOp(tf, field);
   return {
     rhs: (s, p, t) => {
       const y = op(s[0], p);
       return y ? [y] : plain(s, p, t);
     },
-    solve: wholeSolve ? (cm, params, run) => solveAsProgram(tf, field, cm, params, run) : undefined,
+    solve: whole ? (cm, params, run) => solveAsProgram(tf, field, cm, params, run) : undefined,
   };
 }
