@@ -42,7 +42,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const reason = handle.reason ? { backendReason: handle.reason } : {};
   if ('refused' in compiled) return { ...emptyReport(run, NaN, [compiled.refused]), ...reason };
   try {
-    return { ...(await measure(run, compiled.cm)), ...reason };
+    return { ...(await measure(run, compiled.cm)), ...reason, rhsPath: compiled.cm.rhsPath };
   } finally {
     compiled.cm.dispose();
   }

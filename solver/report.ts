@@ -3,6 +3,21 @@
 // recomputes what is in here.
 import type { Diagnostic, GradFix, Range, Shape } from './model';
 
+/**
+ * How a check's discrete solves evaluate the right-hand side f (solver/engine/fusedMlp): the whole
+ * solve of an MLP field as one op (`mlp-solve`), one op per evaluation of an MLP field
+ * (`mlp-stage`), the fused scalar program, or one TF.js kernel per operation.
+ */
+export type RhsPath = 'mlp-solve' | 'mlp-stage' | 'scalar-program' | 'per-operation';
+
+/** RhsPath in words, for the CLI's summary line. */
+export const RHS_PATH_TEXT: Record<RhsPath, string> = {
+  'mlp-solve': 'MLP field, the whole solve as one op',
+  'mlp-stage': 'MLP field, one op per evaluation of f',
+  'scalar-program': 'fused scalar program',
+  'per-operation': 'one TF.js kernel per operation',
+};
+
 /** Ratios in the report (α, β, relative errors) are capped here so they stay finite (JSON has no Infinity): a value at the cap means "at least this". */
 export const RATIO_CAP = 1e6;
 
@@ -216,6 +231,8 @@ export interface Report {
   backend: string;
   /** Why that backend: requested, auto's rule, its decision for this size class (measured now or remembered), or a fallback. */
   backendReason?: string;
+  /** How the discrete solve evaluated f (RhsPath); absent when the check stopped before compiling. */
+  rhsPath?: RhsPath;
   loss: number;
   /** Which parameter values were checked. */
   checkedParameters: CheckedParameters;

@@ -3,7 +3,7 @@
 // the exit status is the worst file's.
 import { runCheck } from '../check';
 import { hasWarnings, withoutSuperseded } from '../findings';
-import type { Report } from '../report';
+import { RHS_PATH_TEXT, type Report } from '../report';
 import type { Diagnostic } from '../model';
 import { formatNumber } from '../presentation/format';
 import { summarise } from '../summary';
@@ -120,7 +120,7 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
   const t = report.timings;
   const ms = (x: number) => String(Math.round(x));
   out(
-    `\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}`,
+    `\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}` : ''}`,
   );
 }
 

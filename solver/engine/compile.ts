@@ -10,6 +10,8 @@ import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
 import { sameShape } from '../ops/shapes';
+import { fusedMlp, type RhsPath } from './fusedMlp';
+import type { ParamsFor } from './copySources';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
@@ -23,6 +25,17 @@ export interface CompiledModel {
   readonly usesTime: boolean;
   /** Right-hand sides, one per state, in model.states order. */
   rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
+  /** How discrete solves evaluate f (engine/fusedMlp/index.ts). */
+  readonly rhsPath: RhsPath;
+  /**
+   * An MLP field's discrete solve as one op (engine/fusedMlp/solveProgram.ts): `run` is the steppers'
+   * solve on the view it is given; undefined result: solve step by step. `owner` is the `rhs` it
+   * stands for: a view that replaces `rhs` solves step by step.
+   */
+  readonly solveProgram?: {
+    owner: CompiledModel['rhs'];
+    solve(params: ParamsFor, run: (view: CompiledModel, params: ParamsFor) => Tensor[][]): Tensor[][] | undefined;
+  };
   /**
    * (∂f/∂s)ᵀ·cot and, with `withParams`, (∂f/∂p)ᵀ·cot by hand-written reverse mode (no
    * gradient tape); undefined when an expression is outside its subset.
@@ -91,6 +104,11 @@ export interface CompileResult {
 export interface CompileOptions {
   /** Small models (scalars, or at most MAX_FUSED_ELEMENTS state and parameter elements): one fused kernel per right-hand side evaluation (engine/scalarRhs.ts); default true. */
   fuseScalars?: boolean;
+  /**
+   * One-state models whose field is an MLP, on cpu or wasm (engine/fusedMlp): `solve` (the default)
+   * a discrete solve as one op, `stage` one op per evaluation of f, false one kernel per operation.
+   */
+  fuseMlp?: false | 'stage' | 'solve';
 }
 
 export function compileModel(tf: TF, model: Model, options: CompileOptions = {}): CompileResult {
@@ -122,6 +140,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         x0,
         timeStepping,
         usesTime: nodes.usesTime || !!program?.usesTime,
+        fuseMlp: program || steppedPerOperation ? false : (options.fuseMlp ?? 'solve'),
       }),
       defaultLoss: loss.defaultLoss,
     };
@@ -217,16 +236,19 @@ interface ModelParts {
   timeStepping: TimeStepping | undefined;
   /** f or the loss reads t. */
   usesTime: boolean;
+  /** The fused MLP path to try (engine/fusedMlp) for the per-operation rhs. */
+  fuseMlp: false | 'stage' | 'solve';
 }
 
 function assemble(
   nodes: NodeCompiler,
   model: Model,
-  { rhs, loss, fused, x0, timeStepping, usesTime }: ModelParts,
+  { rhs, loss, fused, x0, timeStepping, usesTime, fuseMlp }: ModelParts,
 ): CompiledModel {
   const tf = nodes.tf,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
+  const mlp = perOperation && fuseMlp ? fusedMlp(tf, model, perOperation.rhs, fuseMlp === 'solve') : undefined;
   // Events and delays are not batched: finite differences solve each perturbation on its own.
   const batchable = !timeStepping && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
@@ -242,7 +264,9 @@ function assemble(
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))
         : undefined,
-    rhs: fused ? fused.rhs : perOperation!.rhs,
+    rhs: fused ? fused.rhs : (mlp?.rhs ?? perOperation!.rhs),
+    rhsPath: fused ? 'scalar-program' : mlp ? (mlp.solve ? 'mlp-solve' : 'mlp-stage') : 'per-operation',
+    solveProgram: mlp?.solve && { owner: mlp.rhs, solve: (params, run) => mlp.solve!(compiled, params, run) },
     rhsVjp: fused ? fused.rhsVjp : perOperation!.rhsVjp,
     rhsLinearize: fused ? fused.rhsLinearize : perOperation!.rhsLinearize,
     loss(final, o) {

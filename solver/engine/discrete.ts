@@ -3,7 +3,8 @@
 import type { Model } from '../model';
 import type { TF, Tensor } from './tf';
 import { internalShape, sizeOf, type CompiledModel } from './compile';
-import { solveDiscrete } from './integrate';
+import { solveDiscrete, type ParamsFor } from './integrate';
+import { copySources, lazyCopies } from './copySources';
 import { trajectoryLoss } from './observe';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import { copyCount } from '../schemes/copies';
@@ -18,9 +19,11 @@ export function copiesPerParameter(model: Model): number {
 }
 
 /** Parameters for one copy (numbered as in schemes/copies.ts); shared parameters give their one tensor. */
-export function paramsFor(model: Model, copies: Tensor[][]) {
+export function paramsFor(model: Model, copies: Tensor[][]): ParamsFor {
   const per = model.params.map((p) => p.perStep);
-  return (copy: number): Tensor[] => copies.map((c, j) => (per[j] ? c[copy] : c[0]));
+  const params = (copy: number): Tensor[] => copies.map((c, j) => (per[j] ? c[copy] : c[0]));
+  copySources.set(params, { perStep: per, copies });
+  return params;
 }
 
 /** x(T) and data losses of the discrete solve (engine/observe.ts). */
@@ -107,8 +110,9 @@ export function discreteGradients(
     const flat = sources.flat().map((s) => s.tensor);
     const { value, grads } = tf.engine().gradients(
       () => {
+        // Split when first read: a solve that takes the stacks (engine/copySources.ts) reads none.
         const copies = model.params.map((p, i) =>
-          p.perStep ? sources[i].flatMap((s) => unstackCopies(tf, s.tensor)) : [sources[i][0].tensor],
+          p.perStep ? lazyCopies(count, sources[i], (s) => unstackCopies(tf, s)) : [sources[i][0].tensor],
         );
         extra?.begin(copies);
         return discreteLoss(tf, cm, scheme, model, copies);

@@ -15,12 +15,9 @@ import { startSteps } from '../schemes/schemes';
 import type { Term } from './linearCombination';
 import { backwardEulerStep } from './implicitStep';
 
-/**
- * The parameters of every model parameter for one parameter copy (per-step
- * parameters take copy `copy`; shared ones ignore it and must return the
- * same tensor object for every copy, so blends skip them).
- */
-export type ParamsFor = (copy: number) => Tensor[];
+import type { ParamsFor } from './copySources';
+
+export type { ParamsFor } from './copySources';
 
 /** Precomputed scalar coefficients of one tableau for step size h (create inside a tidy): h·a_ij and h·b_i as scalars and numbers. */
 export interface RKCoefficients {
@@ -93,6 +90,12 @@ export function solveDiscrete(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
+  // An MLP field's solve as one op (engine/fusedMlp/solveProgram.ts), traced through the code below.
+  const program = cm.solveProgram?.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) && cm.solveProgram;
+  if (program) {
+    const traj = program.solve(params, (view, p) => solveDiscrete(tf, view, scheme, N, h, t0, p));
+    if (traj) return traj;
+  }
   // The implicit step solves the unpacked states (its Jacobian comes from the model's own reverse mode).
   const packed =
     cm.packed && cm.packed.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) ? cm.packed : undefined;
