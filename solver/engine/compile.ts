@@ -10,6 +10,7 @@ import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
 import { sameShape } from '../ops/shapes';
+import { wholeSolveKernel, type WholeSolve } from './scalarKernel/solve';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
@@ -80,6 +81,11 @@ export interface CompiledModel {
   readonly x0: Tensor[];
   /** Events and delays (engine/events.ts): the steppers call it around every step; undefined: neither. */
   readonly timeStepping?: TimeStepping;
+  /**
+   * Fused models: the whole discrete solve as one op in plain JS with its discrete adjoint
+   * (engine/scalarKernel/), for the schemes it covers; used while `rhs` is its `owner`.
+   */
+  readonly wholeSolve?: WholeSolve;
   dispose(): void;
 }
 
@@ -91,6 +97,8 @@ export interface CompileResult {
 export interface CompileOptions {
   /** Small models (scalars, or at most MAX_FUSED_ELEMENTS state and parameter elements): one fused kernel per right-hand side evaluation (engine/scalarRhs.ts); default true. */
   fuseScalars?: boolean;
+  /** Fused models: discrete solves of explicit Runge–Kutta schemes as one kernel (engine/scalarKernel/); default true. */
+  wholeSolve?: boolean;
 }
 
 export function compileModel(tf: TF, model: Model, options: CompileOptions = {}): CompileResult {
@@ -114,6 +122,16 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         )
       : undefined;
     const x0 = initialStates(nodes, model);
+    const kernel =
+      program && fused && options.wholeSolve !== false
+        ? wholeSolveKernel(
+            nodes.tf,
+            program,
+            fused.rhs,
+            model.states.map((s) => internalShape(s.shape)),
+            flatX0(nodes, x0),
+          )
+        : undefined;
     return {
       compiled: assemble(nodes, model, {
         rhs,
@@ -121,6 +139,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         fused,
         x0,
         timeStepping,
+        wholeSolve: kernel,
         usesTime: nodes.usesTime || !!program?.usesTime,
       }),
       defaultLoss: loss.defaultLoss,
@@ -191,6 +210,12 @@ function compileLoss(nodes: NodeCompiler, model: Model): CompiledLoss {
   return { fn, batched, defaultLoss: true };
 }
 
+/** The initial states' elements as one vector [S] (a kept constant). */
+function flatX0(nodes: NodeCompiler, x0: Tensor[]): Tensor {
+  const tf = nodes.tf;
+  return nodes.keep(tf.tidy(() => tf.concat(x0.map((x) => tf.reshape(x, [x.size])))));
+}
+
 function initialStates(nodes: NodeCompiler, model: Model): Tensor[] {
   const tf = nodes.tf;
   return model.states.map((s) => {
@@ -215,6 +240,7 @@ interface ModelParts {
   fused: Fused | undefined;
   x0: Tensor[];
   timeStepping: TimeStepping | undefined;
+  wholeSolve: WholeSolve | undefined;
   /** f or the loss reads t. */
   usesTime: boolean;
 }
@@ -222,7 +248,7 @@ interface ModelParts {
 function assemble(
   nodes: NodeCompiler,
   model: Model,
-  { rhs, loss, fused, x0, timeStepping, usesTime }: ModelParts,
+  { rhs, loss, fused, x0, timeStepping, wholeSolve, usesTime }: ModelParts,
 ): CompiledModel {
   const tf = nodes.tf,
     lossFn = loss.fn;
@@ -238,6 +264,7 @@ function assemble(
     observed: nodes.observed,
     x0,
     timeStepping,
+    wholeSolve,
     packed:
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))

@@ -503,19 +503,22 @@ export function evaluate(
   return vals;
 }
 
-/** Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp. */
+/**
+ * Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp.
+ * `adj` is scratch of the program's length (cleared here), reused by callers that sweep many evaluations.
+ */
 export function reverse(
   prog: ScalarProgram,
   vals: Float64Array,
   cot: ArrayLike<number>,
   vs: Float64Array,
   vp: Float64Array,
+  adj = new Float64Array(prog.code.length),
 ): void {
   const code = prog.code;
-  const adj = new Float64Array(code.length);
-  prog.outputs.forEach((k, i) => {
-    if (k >= 0) adj[k] += cot[i];
-  });
+  adj.fill(0);
+  const outputs = prog.outputs;
+  for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
   for (let k = code.length - 1; k >= 0; k--) {
     const g = adj[k];
     if (g === 0) continue;
