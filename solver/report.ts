@@ -210,6 +210,8 @@ export interface Report {
   backend: string;
   /** Why that backend: requested, auto's rule, its decision for this size class (measured now or remembered), or a fallback. */
   backendReason?: string;
+  /** How the discrete solves ran: one plain-JS kernel (fused scalar programs, explicit Runge–Kutta) or TF.js kernels, and why. */
+  discreteSolve?: string;
   loss: number;
   /** Which parameter values were checked. */
   checkedParameters: CheckedParameters;

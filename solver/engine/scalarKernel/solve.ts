@@ -192,3 +192,23 @@ function lazySteps(N: number, make: (n: number) => Tensor[]): Tensor[][] {
   for (let n = 0; n <= N; n++) Object.defineProperty(out, n, { enumerable: true, get: () => (cache[n] ??= make(n)) });
   return out;
 }
+
+/**
+ * Which discrete solve a check runs, in a sentence for the report (Report.discreteSolve): the kernel for
+ * fused models under an explicit Runge–Kutta scheme, else TF.js kernels, with the reason.
+ */
+export function discreteSolvePath(
+  cm: { wholeSolve?: WholeSolve; rhs: unknown; timeStepping?: unknown },
+  scheme: Scheme,
+  probed: boolean,
+): string {
+  if (!cm.wholeSolve || cm.wholeSolve.owner !== cm.rhs)
+    return cm.timeStepping
+      ? 'per TF.js kernel: events and delays read the solve’s history step by step'
+      : 'per TF.js kernel: the right-hand side is not a fused scalar program';
+  const why = cm.wholeSolve.unsupported(scheme);
+  if (why) return `per TF.js kernel (one fused kernel per right-hand side evaluation): ${why}`;
+  return probed
+    ? 'one kernel in plain JS for finite differences; AD per TF.js kernel (adjoint121’s step-adjoint probe)'
+    : 'one kernel in plain JS: the fused scalar program’s explicit Runge–Kutta solve and its discrete adjoint';
+}
