@@ -2,23 +2,35 @@
 // per instruction instead of the interpreter's switch, so V8 compiles an evaluation to a run of float
 // operations and calls of the operation table's functions (ops/table.ts: the same `value` and
 // derivative functions the interpreter calls, so the numbers are the interpreter's bit for bit).
-// Long programs are split into functions of at most CHUNK statements (an array's equations run to
-// hundreds of thousands of instructions; one huge function is never optimised).
-import type { ScalarProgram } from '../scalarRhs';
+// Only small programs: measured on chains of n scalar states (cpu time per evaluation, steady state),
+// generated code is 10× faster than the interpreter at 174 instructions (0.2 vs 2.0 µs) and 4–8× slower
+// from about 450 on (3,605 instructions: 215–420 vs 48 µs forward, 630 vs 77 µs reverse): straight-line
+// machine code of that length no longer stays in the instruction cache, the interpreter's loop does.
+// Larger programs run on the interpreter (scalarRhs.ts: evaluate, reverse).
+import { evaluate, reverse, type ScalarProgram } from '../scalarRhs';
 
 /** Forward values of every instruction into v (float32-rounded), states read from s[sAt…]. */
-export type Forward = (s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, v: Float64Array) => void;
+export type Forward = (
+  s: ArrayLike<number>,
+  sAt: number,
+  p: ArrayLike<number>,
+  t: number,
+  v: Float64Array<ArrayBuffer>,
+) => void;
 /** Reverse sweep from the outputs' cotangents: adds into vs and vp; `adj` is scratch of the program's length. */
 export type Reverse = (
-  v: Float64Array,
+  v: Float64Array<ArrayBuffer>,
   cot: ArrayLike<number>,
   vs: Float64Array,
   vp: Float64Array,
-  adj: Float64Array,
+  adj: Float64Array<ArrayBuffer>,
 ) => void;
 
 /** Statements (instructions, or terms of a sum) per generated function. */
-const CHUNK = 4000;
+const CHUNK = 1000;
+
+/** Largest program (statements, a sum counting its terms) compiled to generated code; above it, the interpreter. */
+export const MAX_GENERATED_STATEMENTS = 300;
 
 /** A number as JS source that reads back exactly (String round-trips doubles; −0 and the non-finite spelled out). */
 function literal(x: number): string {
@@ -58,20 +70,20 @@ function forwardStatement(prog: ScalarProgram, k: number, fns: Functions): strin
     case 'const':
       return `v[${k}] = ${literal(Math.fround(c.value))};`;
     case 'state':
-      return `v[${k}] = f32(s[sAt + ${c.index}]);`;
+      return `v[${k}] = Math.fround(s[sAt + ${c.index}]);`;
     case 'param':
-      return `v[${k}] = f32(p[${c.index}]);`;
+      return `v[${k}] = Math.fround(p[${c.index}]);`;
     case 't':
-      return `v[${k}] = f32(t);`;
+      return `v[${k}] = Math.fround(t);`;
     case 'unary':
-      return `v[${k}] = f32(${fns.ref(c.fn.value)}(v[${c.a}]));`;
+      return `v[${k}] = Math.fround(${fns.ref(c.fn.value)}(v[${c.a}]));`;
     case 'binary':
-      return `v[${k}] = f32(${fns.ref(c.fn.value as (...xs: number[]) => number)}(v[${c.a}], v[${c.b}]));`;
+      return `v[${k}] = Math.fround(${fns.ref(c.fn.value as (...xs: number[]) => number)}(v[${c.a}], v[${c.b}]));`;
     case 'select':
-      return `v[${k}] = f32(Math.abs(v[${c.c}]) > 0 ? v[${c.a}] : v[${c.b}]);`;
+      return `v[${k}] = Math.fround(Math.abs(v[${c.c}]) > 0 ? v[${c.a}] : v[${c.b}]);`;
     case 'dot': {
       const terms = c.b ? c.a.map((a, i) => `d += v[${a}] * v[${c.b![i]}];`) : c.a.map((a) => `d += v[${a}];`);
-      return `{ let d = 0; ${terms.join(' ')} v[${k}] = f32(d); }`;
+      return `{ let d = 0; ${terms.join(' ')} v[${k}] = Math.fround(d); }`;
     }
   }
 }
@@ -132,6 +144,20 @@ export interface CompiledProgram {
   reverse: Reverse;
 }
 
+/** The program's passes: generated code for small programs, the interpreter for the rest (see above). */
+export function programPasses(prog: ScalarProgram): CompiledProgram {
+  let size = 0;
+  for (let k = 0; k < prog.code.length; k++) size += weight(prog, k);
+  if (size > MAX_GENERATED_STATEMENTS)
+    return {
+      forward: (s, sAt, p, t, v) => {
+        evaluate(prog, s, p, t, v, sAt);
+      },
+      reverse: (v, cot, vs, vp, adj) => reverse(prog, v, cot, vs, vp, adj),
+    };
+  return compileProgram(prog);
+}
+
 /** The program's forward and reverse passes as generated functions. */
 export function compileProgram(prog: ScalarProgram): CompiledProgram {
   const fns = new Functions();
@@ -140,9 +166,8 @@ export function compileProgram(prog: ScalarProgram): CompiledProgram {
     const lines: string[] = [];
     for (let k = from; k < to; k++) lines.push(forwardStatement(prog, k, fns));
     const body = lines.join('\n');
-    return new Function('F', 'f32', `${fns.header(body)}\nreturn function (s, sAt, p, t, v) {\n${body}\n};`)(
+    return new Function('F', `${fns.header(body)}\nreturn function (s, sAt, p, t, v) {\n${body}\n};`)(
       fns.list,
-      Math.fround,
     ) as Forward;
   });
   const reverseParts = ranges

@@ -6,7 +6,7 @@
 // bit for bit. The adjoint is the reverse sweep of exactly those operations, accumulated in double.
 import type { ButcherTableau } from '../../schemes/schemes';
 import type { ScalarProgram } from '../scalarRhs';
-import { compileProgram, type CompiledProgram } from './codegen';
+import { programPasses, type CompiledProgram } from './codegen';
 
 const f32 = Math.fround;
 
@@ -68,7 +68,7 @@ export class StepWorkspace {
       s = plan.stages,
       L = prog.code.length;
     let run = compiled.get(prog);
-    if (!run) compiled.set(prog, (run = compileProgram(prog)));
+    if (!run) compiled.set(prog, (run = programPasses(prog)));
     this.run = run;
     const arrays = (n: number): Float64Array<ArrayBuffer>[] => Array.from({ length: s }, () => new Float64Array(n));
     this.X = arrays(S);
