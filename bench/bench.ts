@@ -33,6 +33,7 @@ import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
 import { benchLspLatency, lspLatencyTable, type LspLatencyRow } from './lspLatency';
 import { benchScalarChains, chainTable, scalarChainChild } from './scalarChain';
+import { benchScalarKernel, kernelChainChild, kernelChainTable, kernelTable } from './scalarKernel';
 import { TABLE_TITLES, table, type Row } from './results';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
@@ -265,6 +266,11 @@ async function main() {
   };
   const chainChild = arg('--scalar-chain');
   if (chainChild) return scalarChainChild(Number(chainChild)); // one size of the large scalar models, in its own process
+  const kernelChild = arg('--kernel-chain');
+  if (kernelChild) {
+    const [n, path] = kernelChild.split(',');
+    return kernelChainChild(Number(n), path === 'kernel'); // one chain size on one solve path, in its own process
+  }
   const backends = (arg('--backend') ?? 'auto').split(',') as BackendPreference[];
   const runs = Number(arg('--runs') ?? 11);
   const quick = args.includes('--quick');
@@ -275,7 +281,7 @@ async function main() {
   const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
   // Editor latency over LSP while checks of N = 1024 … 8192, width 128 finish (first: it starts its own server processes).
   let lspLatency: LspLatencyRow[] | { error: string } | undefined;
-  if (!quick || args.includes('--lsp'))
+  if ((!quick || args.includes('--lsp')) && !args.includes('--kernel'))
     try {
       lspLatency = await benchLspLatency(arg('--server') ?? join(root, 'dist/server.js'), quick ? [1024] : undefined);
       console.log(
@@ -290,6 +296,20 @@ async function main() {
     writeFileSync(
       file,
       `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency }, null, 2)}\n`,
+    );
+    console.log(`\nwrote ${file}`);
+    return;
+  }
+  // The whole-solve kernel against the per-kernel solve, interleaved in this process (--kernel: only this).
+  const scalarKernel = await benchScalarKernel(root, __filename, quick);
+  console.log(
+    `\nWhole-solve kernel vs per-kernel solve (cpu; load ${scalarKernel.load.start.toFixed(1)} → ${scalarKernel.load.end.toFixed(1)}):\n${kernelTable(scalarKernel.models)}\n\nArray chain, rk4, 200 steps, one process per size and path:\n${kernelChainTable(scalarKernel.chains)}`,
+  );
+  if (args.includes('--kernel')) {
+    const file = join(root, 'bench/results/partial.json');
+    writeFileSync(
+      file,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, scalarKernel }, null, 2)}\n`,
     );
     console.log(`\nwrote ${file}`);
     return;
@@ -437,6 +457,7 @@ async function main() {
     schemes,
     sizes,
     scalarChains,
+    scalarKernel,
     small,
   };
   const file = join(dir, full ? `${date.slice(0, 10)}-${commit}.json` : 'partial.json');
