@@ -11,6 +11,7 @@ import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
 import { sameShape } from '../ops/shapes';
 import { wholeSolveKernel, type WholeSolve } from './scalarKernel/solve';
+import { eventProgram } from './scalarKernel/events';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
@@ -105,9 +106,15 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
   const nodes = new NodeCompiler(tf, model);
   try {
     const loss = compileLoss(nodes, model);
-    // Events and delays run per operation: their steps read the solve's history, which the fused program does not see.
-    const steppedPerOperation = (model.events?.length ?? 0) > 0 || delayCalls(solveExpressions(model)).length > 0;
-    const program = options.fuseScalars === false || steppedPerOperation ? undefined : compileScalarProgram(model);
+    // Delays run per operation: their steps read the solve's history, which the fused program does not see.
+    // Events too on TF.js's kernels; the whole-solve kernel runs them itself (engine/scalarKernel/events.ts).
+    const hasEvents = (model.events?.length ?? 0) > 0;
+    const scalarProgram =
+      options.fuseScalars === false || delayCalls(solveExpressions(model)).length > 0
+        ? undefined
+        : compileScalarProgram(model);
+    const events = hasEvents && scalarProgram && options.wholeSolve !== false ? eventProgram(model) : undefined;
+    const program = hasEvents ? undefined : scalarProgram;
     // The per-operation right-hand sides only when the fused program does not cover them (compiling
     // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
     const rhs = program ? FUSED_ONLY : compileRightHandSides(nodes, model);
@@ -122,16 +129,19 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         )
       : undefined;
     const x0 = initialStates(nodes, model);
-    const kernel =
-      program && fused && options.wholeSolve !== false
-        ? wholeSolveKernel(
+    // The kernel stands for the model's own rhs (fused, or per operation for a model with events).
+    const kernelProgram = options.wholeSolve === false ? undefined : hasEvents ? events && scalarProgram : program;
+    const kernel = kernelProgram
+      ? (owner: unknown) =>
+          wholeSolveKernel(
             nodes.tf,
-            program,
-            fused.rhs,
+            kernelProgram,
+            owner,
             model.states.map((s) => internalShape(s.shape)),
             flatX0(nodes, x0),
+            events,
           )
-        : undefined;
+      : undefined;
     return {
       compiled: assemble(nodes, model, {
         rhs,
@@ -240,7 +250,8 @@ interface ModelParts {
   fused: Fused | undefined;
   x0: Tensor[];
   timeStepping: TimeStepping | undefined;
-  wholeSolve: WholeSolve | undefined;
+  /** The whole-solve kernel, given the rhs it stands for. */
+  wholeSolve: ((owner: unknown) => WholeSolve) | undefined;
   /** f or the loss reads t. */
   usesTime: boolean;
 }
@@ -264,7 +275,7 @@ function assemble(
     observed: nodes.observed,
     x0,
     timeStepping,
-    wholeSolve,
+    wholeSolve: wholeSolve?.(fused ? fused.rhs : perOperation!.rhs),
     packed:
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))

@@ -130,6 +130,39 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   return { code: program.code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime: program.usesTime };
 }
 
+/**
+ * Scalar expressions of the model's states, parameters and t (XPPAUT events' conditions and reset values)
+ * as one program whose outputs are the expressions in order; undefined when one is outside the fused
+ * subset or not a scalar.
+ */
+export function compileScalarExpressions(model: Model, exprs: readonly Expr[]): ScalarProgram | undefined {
+  const stateSizes = model.states.map((s) => elementCount(s.shape)),
+    paramSizes = model.params.map((p) => elementCount(p.shape));
+  if ([...model.states, ...model.params].some((x) => x.shape.length > 2)) return undefined;
+  const program = new ProgramBuilder(model, stateSizes, paramSizes);
+  const outputs: number[] = [];
+  try {
+    for (const e of exprs) {
+      const v = program.walk(e);
+      if (!v || v.slots.length !== 1) return undefined;
+      outputs.push(v.slots[0]);
+    }
+  } catch (e) {
+    if (e instanceof TooLarge) return undefined;
+    throw e;
+  }
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    code: program.code,
+    outputs,
+    states: sum(stateSizes),
+    params: sum(paramSizes),
+    stateSizes,
+    paramSizes,
+    usesTime: program.usesTime,
+  };
+}
+
 type BinaryExpr = Extract<Expr, { kind: 'binary' }>;
 
 /** The constant rows [n,1] and columns [m] of a selection product `(rows == cols) @ x`. */

@@ -142,3 +142,70 @@ test('a check on the kernel reports the same findings and numbers as the per-ker
     assert.ok(Math.abs(p.metrics.gradcheckRelError - q.metrics.gradcheckRelError) <= 1e-3);
   });
 });
+
+// Events: upward, downward and either-way crossings, a reset reading a parameter and other states, two
+// events setting the same state (the later wins), per-step and shared parameters, time in a condition.
+const EVENT_MODELS = [
+  `v'=-v+i
+par i=1.6, vr=0.2
+global 1 v-1 {v=vr}
+loss = v(T)^2
+@ total=5, dt=0.02, meth=rk4
+done`,
+  `x'=y
+y'=-g - c*y
+par g=9.8, c=0.1, e=0.8
+init x=1, y=0
+global -1 x {y=-e*y; x=0}
+loss = x(T)^2 + y(T)^2
+@ total=3, dt=0.01, meth=heun
+done`,
+  `u'=a - u*w
+w'=b*u - w + sin(t)
+param a per-step = 1.2
+par b=0.7, k=0.5
+init u=0.1, w=0.3
+global 0 u-w-0.2 {u=k*u; w=w+0.1}
+global 1 t-1.5 {u=0.5*u+a}
+global 1 u-1.1 {u=0}
+loss = u(T) + w(T)^2
+@ total=4, dt=0.05, meth=midpoint, tie=stage
+done`,
+];
+
+test('events on the kernel equal events on TF.js kernels: trajectories and AD gradients', async () => {
+  const { tf } = await initBackend('cpu');
+  for (const text of EVENT_MODELS) {
+    const m = parse(text);
+    const kernel = compileModel(tf, m).compiled,
+      plain = compileModel(tf, m, { wholeSolve: false }).compiled;
+    try {
+      assert.ok(solvesByKernel(kernel, schemeOf(m)), `the kernel runs the events\n${text}`);
+      assert.ok(!solvesByKernel(plain, schemeOf(m)));
+      const values = initialParameters(tf, m);
+      const k = lossAndGradients(tf, kernel, m, values),
+        p = lossAndGradients(tf, plain, m, values);
+      // The events fire: some state jumps by more than a smooth step could move it.
+      const S = m.states.length;
+      let jumps = 0;
+      for (let n = 1; n + 1 < p.trajectory.length / S; n++)
+        for (let s = 0; s < S; s++) {
+          const d = (i: number) => Math.abs(p.trajectory[i * S + s] - p.trajectory[(i - 1) * S + s]);
+          if (d(n) > 10 * (d(n - 1 || 1) + d(n + 1)) + 1e-3) jumps++;
+        }
+      assert.ok(jumps > 0, `no event fired\n${text}`);
+      assert.ok(
+        norm(k.trajectory.map((x, i) => x - p.trajectory[i])) <= 1e-5 * norm(p.trajectory),
+        `trajectories\n${text}`,
+      );
+      assert.ok(Math.abs(k.loss - p.loss) <= 1e-5 * Math.max(1, Math.abs(p.loss)), `loss ${k.loss} vs ${p.loss}`);
+      p.G.forEach((g, i) => {
+        const diff = norm(g.map((x, j) => x - k.G[i][j]));
+        assert.ok(diff <= 1e-4 * norm(g) + 1e-6, `gradient ${i}: |Δ| ${diff} against ${norm(g)}\n${text}`);
+      });
+    } finally {
+      kernel.dispose();
+      plain.dispose();
+    }
+  }
+});

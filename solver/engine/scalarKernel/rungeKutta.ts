@@ -7,6 +7,7 @@
 import type { ButcherTableau } from '../../schemes/schemes';
 import type { ScalarProgram } from '../scalarRhs';
 import { programPasses, type CompiledProgram } from './codegen';
+import { applyEvents, EventWorkspace, reverseEvents, type EventProgram } from './events';
 
 const f32 = Math.fround;
 
@@ -60,10 +61,14 @@ export class StepWorkspace {
   readonly adj: Float64Array<ArrayBuffer>;
   readonly vs: Float64Array<ArrayBuffer>;
   readonly vp: Float64Array<ArrayBuffer>;
+  /** The model's events, applied after every step. */
+  readonly events?: EventWorkspace;
   constructor(
     readonly prog: ScalarProgram,
     readonly plan: RungeKuttaPlan,
+    events?: EventProgram,
   ) {
+    if (events) this.events = new EventWorkspace(events);
     const S = prog.states,
       s = plan.stages,
       L = prog.code.length;
@@ -135,7 +140,21 @@ export function forwardSolve(
 ): Float32Array {
   const S = ws.prog.states;
   for (let e = 0; e < S; e++) traj[e] = x0[e];
-  for (let n = 0; n < N; n++) forwardStep(ws, n, traj, n * S, params, traj, (n + 1) * S);
+  const { plan, events } = ws;
+  for (let n = 0; n < N; n++) {
+    forwardStep(ws, n, traj, n * S, params, traj, (n + 1) * S);
+    if (events)
+      applyEvents(
+        events,
+        traj,
+        n * S,
+        traj,
+        (n + 1) * S,
+        params(copyOf(plan, n, 0)),
+        plan.t0 + n * plan.h,
+        plan.t0 + (n + 1) * plan.h,
+      );
+  }
   return traj;
 }
 
@@ -161,6 +180,13 @@ export function adjointSolve(
   const scratch = new Float32Array(S);
   for (let n = N - 1; n >= 0; n--) {
     forwardStep(ws, n, traj, n * S, params, scratch, 0);
+    // λ of x_{n+1} after the step's events → λ of the step's own result.
+    if (ws.events) {
+      const first = copyOf(plan, n, 0);
+      const tn = plan.t0 + n * plan.h;
+      const tNext = plan.t0 + (n + 1) * plan.h;
+      reverseEvents(ws.events, traj, n * S, scratch, 0, params(first), tn, tNext, lam, paramGrad(first)); // the stages' values stay in ws
+    }
     for (let i = 0; i < s; i++) lamK[i].fill(0);
     for (const { j, c } of plan.b) {
       const lk = lamK[j];

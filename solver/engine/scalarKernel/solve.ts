@@ -7,6 +7,7 @@ import type { Tensor, TF } from '../tf';
 import type { ScalarProgram } from '../scalarRhs';
 import type { Scheme } from '../../schemes/schemes';
 import { adjointSolve, copyOf, forwardSolve, rungeKuttaPlan, StepWorkspace, type RungeKuttaPlan } from './rungeKutta';
+import type { EventProgram } from './events';
 
 /** Parameters of one copy (engine/integrate.ts's ParamsFor). */
 type ParamsFor = (copy: number) => Tensor[];
@@ -81,6 +82,7 @@ export function wholeSolveKernel(
   owner: unknown,
   stateShapes: number[][],
   x0: Tensor,
+  events?: EventProgram,
 ): WholeSolve {
   const S = prog.states,
     Q = prog.params,
@@ -123,7 +125,7 @@ export function wholeSolveKernel(
           0,
         );
         const at = (copy: number) => flats[groupOf[copy]];
-        const ws = new StepWorkspace(prog, plan);
+        const ws = new StepWorkspace(prog, plan, events);
         const traj = forwardSolve(ws, N, initial(), at);
         return {
           value: tf.tensor2d(traj, [N + 1, S]),
@@ -158,7 +160,7 @@ export function wholeSolveKernel(
       const plan = planOf(scheme, h, t0);
       const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
       const data = inputs.map((t) => t.dataSync());
-      const ws = new StepWorkspace(prog, plan);
+      const ws = new StepWorkspace(prog, plan, events);
       const traj = new Float32Array((N + 1) * S);
       // Row-major [rows, B, S]: row r is step r (every step) or step N.
       const kept = new Float32Array(rows * B * S);
@@ -204,11 +206,11 @@ export function discreteSolvePath(
 ): string {
   if (!cm.wholeSolve || cm.wholeSolve.owner !== cm.rhs)
     return cm.timeStepping
-      ? 'per TF.js kernel: events and delays read the solve’s history step by step'
+      ? 'per TF.js kernel: delays read the solve’s history step by step (or an event outside the fused subset)'
       : 'per TF.js kernel: the right-hand side is not a fused scalar program';
   const why = cm.wholeSolve.unsupported(scheme);
   if (why) return `per TF.js kernel (one fused kernel per right-hand side evaluation): ${why}`;
   return probed
     ? 'one kernel in plain JS for finite differences; AD per TF.js kernel (adjoint121’s step-adjoint probe)'
-    : 'one kernel in plain JS: the fused scalar program’s explicit Runge–Kutta solve and its discrete adjoint';
+    : `one kernel in plain JS: the fused scalar program’s explicit Runge–Kutta solve${cm.timeStepping ? ', its events' : ''} and its discrete adjoint`;
 }
