@@ -45,6 +45,8 @@ export interface KernelRow {
   perKernelCpuMs: number;
   /** perKernel / kernel, wall time. */
   speedup: number;
+  /** The kernel run's phases (wall ms, median run): where the time still goes. */
+  phasesMs: { ad: number; reference: number; finiteDifferences: number };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -73,6 +75,7 @@ export async function benchKernelModel(name: string, text: string, runs: number)
   };
   const first = await time(true);
   await time(false);
+  const phases: KernelRow['phasesMs'][] = [];
   const k: number[] = [],
     kc: number[] = [],
     p: number[] = [],
@@ -81,6 +84,8 @@ export async function benchKernelModel(name: string, text: string, runs: number)
     const a = await time(true),
       b = await time(false);
     k.push(a.ms);
+    const t = a.report.timings;
+    phases.push({ ad: t.adMs, reference: t.referenceMs, finiteDifferences: t.finiteDifferenceMs });
     kc.push(a.cpuMs);
     p.push(b.ms);
     pc.push(b.cpuMs);
@@ -94,6 +99,7 @@ export async function benchKernelModel(name: string, text: string, runs: number)
     perKernelMs: median(p),
     perKernelCpuMs: median(pc),
     speedup: median(p) / median(k),
+    phasesMs: phases[k.indexOf(median(k))],
   };
 }
 
@@ -149,11 +155,16 @@ export function benchKernelChains(bundle: string, sizes = CHAIN_SIZES): KernelCh
 }
 
 export function kernelTable(rows: readonly KernelRow[]): string {
-  const out = ['| model | steps | kernel ms (cpu ms) | per-kernel ms (cpu ms) | speed-up |', '|---|---|---|---|---|'];
-  for (const r of rows)
+  const out = [
+    '| model | steps | solve | kernel ms (cpu ms) | AD / reference / FD ms | per-kernel ms (cpu ms) | speed-up |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const ph = r.phasesMs;
     out.push(
-      `| ${r.model} | ${r.steps} | ${r.kernelMs.toFixed(0)} (${r.kernelCpuMs.toFixed(0)}) | ${r.perKernelMs.toFixed(0)} (${r.perKernelCpuMs.toFixed(0)}) | ${r.speedup.toFixed(1)}× |`,
+      `| ${r.model} | ${r.steps} | ${r.discreteSolve.startsWith('one kernel') ? 'kernel' : 'TF.js'} | ${r.kernelMs.toFixed(0)} (${r.kernelCpuMs.toFixed(0)}) | ${ph.ad.toFixed(0)} / ${ph.reference.toFixed(0)} / ${ph.finiteDifferences.toFixed(0)} | ${r.perKernelMs.toFixed(0)} (${r.perKernelCpuMs.toFixed(0)}) | ${r.speedup.toFixed(1)}× |`,
     );
+  }
   return out.join('\n');
 }
 

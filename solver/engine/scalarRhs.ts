@@ -10,36 +10,12 @@ import type { Expr, Model } from '../model';
 import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
 import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
-
-type Instr =
-  | { op: 'const'; value: number }
-  | { op: 'state'; index: number }
-  | { op: 'param'; index: number }
-  | { op: 't' }
-  // The operation table's entries (ops/table.ts): their float64 values and TF.js-defined derivatives.
-  | { op: 'unary'; fn: UnaryOp; a: number }
-  | { op: 'binary'; fn: BinaryOp; a: number; b: number }
-  | { op: 'select'; c: number; a: number; b: number }
-  // Σ a_i·b_i (b omitted: Σ a_i) in double, rounded once, as TF.js's cpu matMul and sum accumulate.
-  | { op: 'dot'; a: number[]; b?: number[] };
+import type { Instr, ScalarProgram } from './scalarProgram';
+import { interpreterOf } from './programInterpreter';
 
 const f32 = Math.fround;
 
-/**
- * The fused program over element slots: states and parameters flattened in order (row-major),
- * instructions, and per state element the instruction holding its f (−1: f = 0).
- */
-export interface ScalarProgram {
-  code: Instr[];
-  outputs: number[];
-  /** State and parameter elements in all. */
-  states: number;
-  params: number;
-  /** Elements of each state and each parameter, in model order. */
-  stateSizes: number[];
-  paramSizes: number[];
-  usesTime: boolean;
-}
+export type { Instr, ScalarProgram } from './scalarProgram';
 
 /**
  * Most state and parameter elements a fused model with a matrix (a state or parameter of rank 2) may
@@ -497,42 +473,7 @@ export function evaluate(
   vals = new Float64Array(prog.code.length),
   sAt = 0,
 ): Float64Array {
-  const code = prog.code;
-  for (let k = 0; k < code.length; k++) {
-    const c = code[k];
-    let v: number;
-    switch (c.op) {
-      case 'const':
-        v = c.value;
-        break;
-      case 'state':
-        v = s[sAt + c.index];
-        break;
-      case 'param':
-        v = p[c.index];
-        break;
-      case 't':
-        v = t;
-        break;
-      case 'unary':
-        v = c.fn.value(vals[c.a]);
-        break;
-      case 'binary':
-        v = c.fn.value(vals[c.a], vals[c.b]);
-        break;
-      case 'select':
-        v = Math.abs(vals[c.c]) > 0 ? vals[c.a] : vals[c.b];
-        break; // as the compiler: |c| > 0 (NaN → else)
-      case 'dot': {
-        v = 0;
-        const { a, b } = c;
-        if (b) for (let i = 0; i < a.length; i++) v += vals[a[i]] * vals[b[i]];
-        else for (let i = 0; i < a.length; i++) v += vals[a[i]];
-        break;
-      }
-    }
-    vals[k] = f32(v);
-  }
+  interpreterOf(prog).forward(s, sAt, p, t, vals);
   return vals;
 }
 
@@ -548,51 +489,7 @@ export function reverse(
   vp: Float64Array,
   adj = new Float64Array(prog.code.length),
 ): void {
-  const code = prog.code;
-  adj.fill(0);
-  const outputs = prog.outputs;
-  for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
-  for (let k = code.length - 1; k >= 0; k--) {
-    const g = adj[k];
-    if (g === 0) continue;
-    const c = code[k];
-    switch (c.op) {
-      case 'state':
-        vs[c.index] += g;
-        break;
-      case 'param':
-        vp[c.index] += g;
-        break;
-      case 'unary':
-        adj[c.a] += g * c.fn.derivative(vals[c.a], vals[k]);
-        break;
-      case 'binary': {
-        const x = vals[c.a],
-          y = vals[c.b];
-        const da = c.fn.derivativeA(x, y, vals[k]),
-          db = c.fn.derivativeB(x, y, vals[k]);
-        adj[c.a] += g * da;
-        adj[c.b] += g * db;
-        break;
-      }
-      case 'select':
-        if (Math.abs(vals[c.c]) > 0) adj[c.a] += g;
-        else adj[c.b] += g;
-        break;
-      case 'dot': {
-        const { a, b } = c;
-        if (b)
-          for (let i = 0; i < a.length; i++) {
-            adj[a[i]] += g * vals[b[i]];
-            adj[b[i]] += g * vals[a[i]];
-          }
-        else for (let i = 0; i < a.length; i++) adj[a[i]] += g;
-        break;
-      }
-      default:
-        break;
-    }
-  }
+  interpreterOf(prog).reverse(vals, cot, vs, vp, adj);
 }
 
 function outputsOf(prog: ScalarProgram, vals: Float64Array): Float32Array {

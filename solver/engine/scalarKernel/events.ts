@@ -6,7 +6,7 @@
 import type { Expr, Model } from '../../model';
 import { elementCount } from '../../ops/shapes';
 import { compileScalarExpressions, type ScalarProgram } from '../scalarRhs';
-import { programPasses, type CompiledProgram } from './codegen';
+import { interpreterOf, type Interpreter } from '../programInterpreter';
 
 interface KernelEvent {
   sign: -1 | 0 | 1;
@@ -55,7 +55,7 @@ function fires(sign: -1 | 0 | 1, c0: number, c1: number): boolean {
 
 /** Scratch of the events of one solve. */
 export class EventWorkspace {
-  readonly run: CompiledProgram;
+  readonly run: Interpreter;
   readonly before: Float64Array<ArrayBuffer>;
   readonly after: Float64Array<ArrayBuffer>;
   readonly adj: Float64Array<ArrayBuffer>;
@@ -66,7 +66,7 @@ export class EventWorkspace {
   readonly vp: Float64Array;
   constructor(readonly program: EventProgram) {
     const { prog } = program;
-    this.run = programPasses(prog);
+    this.run = interpreterOf(prog);
     this.before = new Float64Array(prog.code.length);
     this.after = new Float64Array(prog.code.length);
     this.adj = new Float64Array(prog.code.length);

@@ -6,7 +6,7 @@
 // bit for bit. The adjoint is the reverse sweep of exactly those operations, accumulated in double.
 import type { ButcherTableau } from '../../schemes/schemes';
 import type { ScalarProgram } from '../scalarRhs';
-import { programPasses, type CompiledProgram } from './codegen';
+import { interpreterOf, type Interpreter } from '../programInterpreter';
 import { applyEvents, EventWorkspace, reverseEvents, type EventProgram } from './events';
 
 const f32 = Math.fround;
@@ -49,11 +49,8 @@ export function rungeKuttaPlan(t: ButcherTableau, h: number, t0: number, perStag
 export const copyOf = (plan: RungeKuttaPlan, n: number, i: number) => (plan.perStage ? n * plan.stages + i : n);
 
 /** Scratch arrays of one step, reused by every step of a solve. */
-/** Generated passes per program (compiled once, shared by every solve of the model). */
-const compiled = new WeakMap<ScalarProgram, CompiledProgram>();
-
 export class StepWorkspace {
-  readonly run: CompiledProgram;
+  readonly run: Interpreter;
   readonly X: Float64Array<ArrayBuffer>[];
   readonly K: Float64Array<ArrayBuffer>[];
   readonly vals: Float64Array<ArrayBuffer>[];
@@ -72,9 +69,7 @@ export class StepWorkspace {
     const S = prog.states,
       s = plan.stages,
       L = prog.code.length;
-    let run = compiled.get(prog);
-    if (!run) compiled.set(prog, (run = programPasses(prog)));
-    this.run = run;
+    this.run = interpreterOf(prog);
     const arrays = (n: number): Float64Array<ArrayBuffer>[] => Array.from({ length: s }, () => new Float64Array(n));
     this.X = arrays(S);
     this.K = arrays(S);
