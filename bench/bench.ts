@@ -291,29 +291,22 @@ async function main() {
       lspLatency = { error: String((e as Error)?.message ?? e) };
       console.log(`LSP latency benchmark failed: ${(e as Error)?.message ?? e}`);
     }
-  if (args.includes('--lsp')) {
+  /** A run of one part only (--lsp, --kernel) goes to bench/results/partial.json. */
+  const writePartial = (part: Record<string, unknown>) => {
     const file = join(root, 'bench/results/partial.json');
     writeFileSync(
       file,
-      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, ...part }, null, 2)}\n`,
     );
     console.log(`\nwrote ${file}`);
-    return;
-  }
+  };
+  if (args.includes('--lsp')) return writePartial({ lspLatency });
   // The whole-solve kernel against the per-kernel solve, interleaved in this process (--kernel: only this).
   const scalarKernel = await benchScalarKernel(root, __filename, quick);
   console.log(
     `\nWhole-solve kernel vs per-kernel solve (cpu; load ${scalarKernel.load.start.toFixed(1)} → ${scalarKernel.load.end.toFixed(1)}):\n${kernelTable(scalarKernel.models)}\n\nArray chain, rk4, 200 steps, one process per size and path:\n${kernelChainTable(scalarKernel.chains)}`,
   );
-  if (args.includes('--kernel')) {
-    const file = join(root, 'bench/results/partial.json');
-    writeFileSync(
-      file,
-      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, scalarKernel }, null, 2)}\n`,
-    );
-    console.log(`\nwrote ${file}`);
-    return;
-  }
+  if (args.includes('--kernel')) return writePartial({ scalarKernel });
   const frontEnd = benchFrontEnd(quick ? 5 : 30);
   let languageService: unknown;
   try {
