@@ -35,6 +35,7 @@ import { benchLanguageService } from './languageService';
 import { benchLspLatency, lspLatencyTable, type LspLatencyRow } from './lspLatency';
 import { benchEditorTimings, editorTimingsLine, type EditorTimings } from './editorTimings';
 import { benchScalarChains, chainTable, scalarChainChild } from './scalarChain';
+import { benchScalarKernel, kernelChainChild, kernelChainTable, kernelTable } from './scalarKernel';
 import { TABLE_TITLES, table, type Row } from './results';
 import { benchPyTorch, pytorchTable, type PyTorchResults } from './pytorch/comparison';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
@@ -268,6 +269,11 @@ async function main() {
   };
   const chainChild = arg('--scalar-chain');
   if (chainChild) return scalarChainChild(Number(chainChild)); // one size of the large scalar models, in its own process
+  const kernelChild = arg('--kernel-chain');
+  if (kernelChild) {
+    const [n, path] = kernelChild.split(',');
+    return kernelChainChild(Number(n), path === 'kernel'); // one chain size on one solve path, in its own process
+  }
   const backends = (arg('--backend') ?? 'auto').split(',') as BackendPreference[];
   const runs = Number(arg('--runs') ?? 11);
   const quick = args.includes('--quick');
@@ -281,7 +287,7 @@ async function main() {
   // of N = 1024 … 8192, width 128 finish; then, with default settings, the spiral's first check and save → diagnostics.
   let lspLatency: LspLatencyRow[] | { error: string } | undefined;
   let editor: EditorTimings | { error: string } | undefined;
-  if ((!quick || args.includes('--lsp')) && !args.includes('--pytorch')) {
+  if ((!quick || args.includes('--lsp')) && !args.includes('--pytorch') && !args.includes('--kernel')) {
     const server = arg('--server') ?? join(root, 'dist/server.js');
     try {
       lspLatency = await benchLspLatency(server, quick ? [[128, 1024]] : undefined);
@@ -300,19 +306,20 @@ async function main() {
       console.log(`editor timings failed: ${(e as Error)?.message ?? e}`);
     }
   }
-  if (args.includes('--lsp')) {
+  /** A run of one part only (--lsp, --pytorch, --kernel) goes to bench/results/partial.json. */
+  const writePartial = (part: Record<string, unknown>) => {
     const file = join(root, 'bench/results/partial.json');
     writeFileSync(
       file,
-      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, lspLatency, editor }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, ...part }, null, 2)}\n`,
     );
     console.log(`\nwrote ${file}`);
-    return;
-  }
+  };
+  if (args.includes('--lsp')) return writePartial({ lspLatency, editor });
   const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   // ODE Lens's check against the same check in PyTorch, alternating, on the issue's size grid (seeded and independent copies).
   let pytorch: PyTorchResults | undefined;
-  if (!only && !args.includes('--no-pytorch')) {
+  if (!only && !args.includes('--no-pytorch') && !args.includes('--kernel')) {
     const pairs = arg('--pairs');
     pytorch = await benchPyTorch(root, backends[0], spiralText, { quick, pairs: pairs ? Number(pairs) : undefined });
     if ('rows' in pytorch)
@@ -320,15 +327,13 @@ async function main() {
         `\n${TABLE_TITLES.pytorch} (PyTorch ${pytorch.torch ?? '?'}, ${pytorch.python}):\n${pytorchTable(pytorch.rows)}`,
       );
   }
-  if (args.includes('--pytorch')) {
-    const file = join(root, 'bench/results/partial.json');
-    writeFileSync(
-      file,
-      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, pytorch }, null, 2)}\n`,
-    );
-    console.log(`\nwrote ${file}`);
-    return;
-  }
+  if (args.includes('--pytorch')) return writePartial({ pytorch });
+  // The whole-solve kernel against the per-kernel solve, interleaved in this process (--kernel: only this).
+  const scalarKernel = await benchScalarKernel(root, __filename, quick);
+  console.log(
+    `\nWhole-solve kernel vs per-kernel solve (cpu; load ${scalarKernel.load.start.toFixed(1)} → ${scalarKernel.load.end.toFixed(1)}):\n${kernelTable(scalarKernel.models)}\n\nArray chain, rk4, 200 steps, one process per size and path:\n${kernelChainTable(scalarKernel.chains)}`,
+  );
+  if (args.includes('--kernel')) return writePartial({ scalarKernel });
   const frontEnd = benchFrontEnd(quick ? 5 : 30);
   let languageService: unknown;
   try {
@@ -473,6 +478,7 @@ async function main() {
     schemes,
     sizes,
     scalarChains,
+    scalarKernel,
     small,
     pytorch,
   };

@@ -20,6 +20,7 @@ import { confirmationPhase } from './check/confirmation';
 import { assignVerdicts, findingsPhase, type Measurements } from './check/findings';
 import type { CompiledModel } from './engine/compile';
 import { statePathRows } from './check/statePaths';
+import { rhsPathOf } from './engine/scalarKernel/solve';
 
 export {
   type CheckOptions,
@@ -41,8 +42,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   // The report says why its backend runs (a rule, a remembered or a fresh measurement, a fallback).
   const reason = handle.reason ? { backendReason: handle.reason } : {};
   if ('refused' in compiled) return { ...emptyReport(run, NaN, [compiled.refused]), ...reason };
+  // The report says how its discrete solves ran (one op for the whole solve, or per evaluation, and why).
+  const probed = run.correction === 'adjoint121' && model.params.some((p) => p.perStep);
+  const solvePath = rhsPathOf(compiled.cm, run.scheme, probed);
   try {
-    return { ...(await measure(run, compiled.cm)), ...reason, rhsPath: compiled.cm.rhsPath };
+    return { ...(await measure(run, compiled.cm)), ...reason, ...solvePath };
   } finally {
     compiled.cm.dispose();
   }

@@ -4,16 +4,19 @@
 import type { Diagnostic, GradFix, Range, Shape } from './model';
 
 /**
- * How a check's discrete solves evaluate the right-hand side f (solver/engine/fusedMlp): the whole
- * solve of an MLP field as one op (`mlp-solve`), one op per evaluation of an MLP field
- * (`mlp-stage`), the fused scalar program, or one TF.js kernel per operation.
+ * How a check's discrete solves evaluate the right-hand side f: the whole solve of an MLP field as one op
+ * (`mlp-solve`, solver/engine/fusedMlp), one op per evaluation of an MLP field (`mlp-stage`), the whole
+ * solve of a fused scalar program as one plain-JS op with its discrete adjoint (`scalar-solve`,
+ * solver/engine/scalarKernel), the fused scalar program one kernel per evaluation (`scalar-program`),
+ * or one TF.js kernel per operation.
  */
-export type RhsPath = 'mlp-solve' | 'mlp-stage' | 'scalar-program' | 'per-operation';
+export type RhsPath = 'mlp-solve' | 'mlp-stage' | 'scalar-solve' | 'scalar-program' | 'per-operation';
 
 /** RhsPath in words, for the CLI's summary line. */
 export const RHS_PATH_TEXT: Record<RhsPath, string> = {
   'mlp-solve': 'MLP field, the whole solve as one op',
   'mlp-stage': 'MLP field, one op per evaluation of f',
+  'scalar-solve': 'fused scalar program, the whole solve and its discrete adjoint as one plain-JS op',
   'scalar-program': 'fused scalar program',
   'per-operation': 'one TF.js kernel per operation',
 };
@@ -233,6 +236,8 @@ export interface Report {
   backendReason?: string;
   /** How the discrete solve evaluated f (RhsPath); absent when the check stopped before compiling. */
   rhsPath?: RhsPath;
+  /** Why the discrete solve is not one op where a whole-solve path exists (a scheme or construct it does not cover). */
+  rhsPathNote?: string;
   loss: number;
   /** Which parameter values were checked. */
   checkedParameters: CheckedParameters;

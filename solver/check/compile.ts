@@ -35,7 +35,7 @@ export function compilePhase(run: CheckRun): Compiled {
   }
   // Without a loss the compiled model checks ½‖x(T)‖²; the front end says so (presentation/findingText.ts).
   try {
-    return { cm: compileModel(run.tf, model).compiled };
+    return { cm: compileModel(run.tf, model, { wholeSolve: run.options.wholeSolve }).compiled };
   } catch (err) {
     if (err instanceof CompileError)
       return { refused: { code: err.code, severity: 'error', message: err.message, range: err.range } };

@@ -30,6 +30,8 @@ export interface CheckOptions {
   reference?: boolean;
   /** Skip the finite-difference gradcheck; default true. */
   gradcheck?: boolean;
+  /** Fused scalar models: discrete solves as one plain-JS kernel (engine/scalarKernel/); default true (false: the per-kernel solve, for comparisons). */
+  wholeSolve?: boolean;
 }
 
 /** Largest step count of a refinement-study level. */

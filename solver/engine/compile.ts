@@ -12,6 +12,8 @@ import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, ty
 import { sameShape } from '../ops/shapes';
 import { fusedMlp, type RhsPath } from './fusedMlp';
 import type { ParamsFor } from './copySources';
+import { wholeSolveKernel, type WholeSolve } from './scalarKernel/solve';
+import { eventProgram } from './scalarKernel/events';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
@@ -93,6 +95,11 @@ export interface CompiledModel {
   readonly x0: Tensor[];
   /** Events and delays (engine/events.ts): the steppers call it around every step; undefined: neither. */
   readonly timeStepping?: TimeStepping;
+  /**
+   * Fused models: the whole discrete solve as one op in plain JS with its discrete adjoint
+   * (engine/scalarKernel/), for the schemes it covers; used while `rhs` is its `owner`.
+   */
+  readonly wholeSolve?: WholeSolve;
   dispose(): void;
 }
 
@@ -109,15 +116,21 @@ export interface CompileOptions {
    * a discrete solve as one op, `stage` one op per evaluation of f, false one kernel per operation.
    */
   fuseMlp?: false | 'stage' | 'solve';
+  /** Fused models: discrete solves of explicit Runge–Kutta schemes as one kernel (engine/scalarKernel/); default true. */
+  wholeSolve?: boolean;
 }
 
 export function compileModel(tf: TF, model: Model, options: CompileOptions = {}): CompileResult {
   const nodes = new NodeCompiler(tf, model);
   try {
     const loss = compileLoss(nodes, model);
-    // Events and delays run per operation: their steps read the solve's history, which the fused program does not see.
-    const steppedPerOperation = (model.events?.length ?? 0) > 0 || delayCalls(solveExpressions(model)).length > 0;
-    const program = options.fuseScalars === false || steppedPerOperation ? undefined : compileScalarProgram(model);
+    // Delays run per operation: their steps read the solve's history, which the fused program does not see.
+    // Events too on TF.js's kernels; the whole-solve kernel runs them itself (engine/scalarKernel/events.ts).
+    const hasEvents = (model.events?.length ?? 0) > 0;
+    const hasDelays = delayCalls(solveExpressions(model)).length > 0;
+    const scalarProgram = options.fuseScalars === false || hasDelays ? undefined : compileScalarProgram(model);
+    const events = hasEvents && scalarProgram && options.wholeSolve !== false ? eventProgram(model) : undefined;
+    const program = hasEvents ? undefined : scalarProgram;
     // The per-operation right-hand sides only when the fused program does not cover them (compiling
     // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
     const rhs = program ? FUSED_ONLY : compileRightHandSides(nodes, model);
@@ -132,6 +145,19 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         )
       : undefined;
     const x0 = initialStates(nodes, model);
+    // The kernel stands for the model's own rhs (fused, or per operation for a model with events).
+    const kernelProgram = options.wholeSolve === false ? undefined : hasEvents ? events && scalarProgram : program;
+    const kernel = kernelProgram
+      ? (owner: unknown) =>
+          wholeSolveKernel(
+            nodes.tf,
+            kernelProgram,
+            owner,
+            model.states.map((s) => internalShape(s.shape)),
+            flatX0(nodes, x0),
+            events,
+          )
+      : undefined;
     return {
       compiled: assemble(nodes, model, {
         rhs,
@@ -139,8 +165,9 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         fused,
         x0,
         timeStepping,
+        wholeSolve: kernel,
         usesTime: nodes.usesTime || !!program?.usesTime,
-        fuseMlp: program || steppedPerOperation ? false : (options.fuseMlp ?? 'solve'),
+        fuseMlp: program || hasEvents || hasDelays ? false : (options.fuseMlp ?? 'solve'),
       }),
       defaultLoss: loss.defaultLoss,
     };
@@ -210,6 +237,12 @@ function compileLoss(nodes: NodeCompiler, model: Model): CompiledLoss {
   return { fn, batched, defaultLoss: true };
 }
 
+/** The initial states' elements as one vector [S] (a kept constant). */
+function flatX0(nodes: NodeCompiler, x0: Tensor[]): Tensor {
+  const tf = nodes.tf;
+  return nodes.keep(tf.tidy(() => tf.concat(x0.map((x) => tf.reshape(x, [x.size])))));
+}
+
 function initialStates(nodes: NodeCompiler, model: Model): Tensor[] {
   const tf = nodes.tf;
   return model.states.map((s) => {
@@ -234,6 +267,8 @@ interface ModelParts {
   fused: Fused | undefined;
   x0: Tensor[];
   timeStepping: TimeStepping | undefined;
+  /** The whole-solve kernel, given the rhs it stands for. */
+  wholeSolve: ((owner: unknown) => WholeSolve) | undefined;
   /** f or the loss reads t. */
   usesTime: boolean;
   /** The fused MLP path to try (engine/fusedMlp) for the per-operation rhs. */
@@ -243,7 +278,7 @@ interface ModelParts {
 function assemble(
   nodes: NodeCompiler,
   model: Model,
-  { rhs, loss, fused, x0, timeStepping, usesTime, fuseMlp }: ModelParts,
+  { rhs, loss, fused, x0, timeStepping, wholeSolve, usesTime, fuseMlp }: ModelParts,
 ): CompiledModel {
   const tf = nodes.tf,
     lossFn = loss.fn;
@@ -260,6 +295,7 @@ function assemble(
     observed: nodes.observed,
     x0,
     timeStepping,
+    wholeSolve: wholeSolve?.(fused ? fused.rhs : perOperation!.rhs),
     packed:
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))

@@ -4,7 +4,7 @@ import type { Model } from '../model';
 import type { TF, Tensor } from './tf';
 import { internalShape, sizeOf, type CompiledModel } from './compile';
 import { Rng, signAt } from './random';
-import { solveDiscrete, solvePackedState } from './integrate';
+import { solveDiscrete, solvePackedState, solvesByKernel } from './integrate';
 import { trajectoryLossBatched } from './observe';
 import { copiesPerParameter, copyTensors, discreteLoss, paramsFor } from './discrete';
 import type { Scheme } from '../schemes/schemes';
@@ -407,6 +407,10 @@ function batchedTrajectory(
 ): Tensor[][] {
   const batched = cm.batched!;
   const { steps: N, dt: h, t0 } = model.options;
+  const byKernel = solvesByKernel(cm, scheme)
+    ? cm.wholeSolve!.solveBatched(scheme, N, h, t0, paramsFor(model, copies), B, cm.observed.length > 0)
+    : undefined;
+  if (byKernel) return byKernel;
   if (cm.packed) {
     // Scalar models: the B solves on packed states [B, S, 1], unpacked to each state's [B, 1, 1].
     const S = cm.x0.length,

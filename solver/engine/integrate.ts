@@ -77,6 +77,11 @@ function rkStep(
   return x.map((xk, k) => accumulate(tf, cm, xk, terms(co.b, co.hb, s, k)));
 }
 
+/** The discrete solve runs as one kernel (engine/scalarKernel/): a fused model's own rhs and a scheme the kernel covers. */
+export function solvesByKernel(cm: CompiledModel, scheme: Scheme): boolean {
+  return !!cm.wholeSolve && cm.wholeSolve.owner === cm.rhs && !cm.wholeSolve.unsupported(scheme);
+}
+
 /**
  * Solves the discrete model over N steps of size h and returns the states
  * x_0..x_N (x_0 = cm.x0). Call inside a tidy (or a gradient scope).
@@ -90,6 +95,7 @@ export function solveDiscrete(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
+  if (solvesByKernel(cm, scheme)) return cm.wholeSolve!.solve(scheme, N, h, t0, params);
   // An MLP field's solve as one op (engine/fusedMlp/solveProgram.ts), traced through the code below.
   const program = cm.solveProgram?.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) && cm.solveProgram;
   if (program) {

@@ -10,36 +10,12 @@ import type { Expr, Model } from '../model';
 import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
 import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
-
-type Instr =
-  | { op: 'const'; value: number }
-  | { op: 'state'; index: number }
-  | { op: 'param'; index: number }
-  | { op: 't' }
-  // The operation table's entries (ops/table.ts): their float64 values and TF.js-defined derivatives.
-  | { op: 'unary'; fn: UnaryOp; a: number }
-  | { op: 'binary'; fn: BinaryOp; a: number; b: number }
-  | { op: 'select'; c: number; a: number; b: number }
-  // Σ a_i·b_i (b omitted: Σ a_i) in double, rounded once, as TF.js's cpu matMul and sum accumulate.
-  | { op: 'dot'; a: number[]; b?: number[] };
+import type { Instr, ScalarProgram } from './scalarProgram';
+import { interpreterOf } from './programInterpreter';
 
 const f32 = Math.fround;
 
-/**
- * The fused program over element slots: states and parameters flattened in order (row-major),
- * instructions, and per state element the instruction holding its f (−1: f = 0).
- */
-export interface ScalarProgram {
-  code: Instr[];
-  outputs: number[];
-  /** State and parameter elements in all. */
-  states: number;
-  params: number;
-  /** Elements of each state and each parameter, in model order. */
-  stateSizes: number[];
-  paramSizes: number[];
-  usesTime: boolean;
-}
+export type { Instr, ScalarProgram } from './scalarProgram';
 
 /**
  * Most state and parameter elements a fused model with a matrix (a state or parameter of rank 2) may
@@ -128,6 +104,39 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
       return undefined;
   }
   return { code: program.code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime: program.usesTime };
+}
+
+/**
+ * Scalar expressions of the model's states, parameters and t (XPPAUT events' conditions and reset values)
+ * as one program whose outputs are the expressions in order; undefined when one is outside the fused
+ * subset or not a scalar.
+ */
+export function compileScalarExpressions(model: Model, exprs: readonly Expr[]): ScalarProgram | undefined {
+  const stateSizes = model.states.map((s) => elementCount(s.shape)),
+    paramSizes = model.params.map((p) => elementCount(p.shape));
+  if ([...model.states, ...model.params].some((x) => x.shape.length > 2)) return undefined;
+  const program = new ProgramBuilder(model, stateSizes, paramSizes);
+  const outputs: number[] = [];
+  try {
+    for (const e of exprs) {
+      const v = program.walk(e);
+      if (!v || v.slots.length !== 1) return undefined;
+      outputs.push(v.slots[0]);
+    }
+  } catch (e) {
+    if (e instanceof TooLarge) return undefined;
+    throw e;
+  }
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    code: program.code,
+    outputs,
+    states: sum(stateSizes),
+    params: sum(paramSizes),
+    stateSizes,
+    paramSizes,
+    usesTime: program.usesTime,
+  };
 }
 
 type BinaryExpr = Extract<Expr, { kind: 'binary' }>;
@@ -464,99 +473,23 @@ export function evaluate(
   vals = new Float64Array(prog.code.length),
   sAt = 0,
 ): Float64Array {
-  const code = prog.code;
-  for (let k = 0; k < code.length; k++) {
-    const c = code[k];
-    let v: number;
-    switch (c.op) {
-      case 'const':
-        v = c.value;
-        break;
-      case 'state':
-        v = s[sAt + c.index];
-        break;
-      case 'param':
-        v = p[c.index];
-        break;
-      case 't':
-        v = t;
-        break;
-      case 'unary':
-        v = c.fn.value(vals[c.a]);
-        break;
-      case 'binary':
-        v = c.fn.value(vals[c.a], vals[c.b]);
-        break;
-      case 'select':
-        v = Math.abs(vals[c.c]) > 0 ? vals[c.a] : vals[c.b];
-        break; // as the compiler: |c| > 0 (NaN → else)
-      case 'dot': {
-        v = 0;
-        const { a, b } = c;
-        if (b) for (let i = 0; i < a.length; i++) v += vals[a[i]] * vals[b[i]];
-        else for (let i = 0; i < a.length; i++) v += vals[a[i]];
-        break;
-      }
-    }
-    vals[k] = f32(v);
-  }
+  interpreterOf(prog).forward(s, sAt, p, t, vals);
   return vals;
 }
 
-/** Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp. */
+/**
+ * Reverse pass from the cotangents of the outputs: adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp.
+ * `adj` is scratch of the program's length (cleared here), reused by callers that sweep many evaluations.
+ */
 export function reverse(
   prog: ScalarProgram,
   vals: Float64Array,
   cot: ArrayLike<number>,
   vs: Float64Array,
   vp: Float64Array,
+  adj = new Float64Array(prog.code.length),
 ): void {
-  const code = prog.code;
-  const adj = new Float64Array(code.length);
-  prog.outputs.forEach((k, i) => {
-    if (k >= 0) adj[k] += cot[i];
-  });
-  for (let k = code.length - 1; k >= 0; k--) {
-    const g = adj[k];
-    if (g === 0) continue;
-    const c = code[k];
-    switch (c.op) {
-      case 'state':
-        vs[c.index] += g;
-        break;
-      case 'param':
-        vp[c.index] += g;
-        break;
-      case 'unary':
-        adj[c.a] += g * c.fn.derivative(vals[c.a], vals[k]);
-        break;
-      case 'binary': {
-        const x = vals[c.a],
-          y = vals[c.b];
-        const da = c.fn.derivativeA(x, y, vals[k]),
-          db = c.fn.derivativeB(x, y, vals[k]);
-        adj[c.a] += g * da;
-        adj[c.b] += g * db;
-        break;
-      }
-      case 'select':
-        if (Math.abs(vals[c.c]) > 0) adj[c.a] += g;
-        else adj[c.b] += g;
-        break;
-      case 'dot': {
-        const { a, b } = c;
-        if (b)
-          for (let i = 0; i < a.length; i++) {
-            adj[a[i]] += g * vals[b[i]];
-            adj[b[i]] += g * vals[a[i]];
-          }
-        else for (let i = 0; i < a.length; i++) adj[a[i]] += g;
-        break;
-      }
-      default:
-        break;
-    }
-  }
+  interpreterOf(prog).reverse(vals, cot, vs, vp, adj);
 }
 
 function outputsOf(prog: ScalarProgram, vals: Float64Array): Float32Array {

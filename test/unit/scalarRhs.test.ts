@@ -310,7 +310,8 @@ test('packed discrete solves of scalar models equal the per-state solve, values 
   for (const meth of ['rk4', 'heun', 'leapfrog', 'ab3', 'milne'] as const) {
     for (const tie of meth === 'heun' ? ['step', 'stage'] : ['step']) {
       const m = parse(threeStates(`steps=24, meth=${meth}, tie=${tie}`));
-      const { compiled: cm } = compileModel(tf, m);
+      // The packed TF.js solve (the whole-solve kernel has its own test: scalarKernel.test.ts).
+      const { compiled: cm } = compileModel(tf, m, { wholeSolve: false });
       try {
         assert.ok(cm.packed, `${meth}: a several-state scalar model is packed`);
         const unpacked = { ...cm, rhs: (s: Tensor[], p: Tensor[], t: number) => cm.rhs(s, p, t) }; // a view: solved per state

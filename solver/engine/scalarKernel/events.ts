@@ -1,0 +1,138 @@
+// XPPAUT `global` events inside the whole-solve kernel: the same rule as engine/events.ts (after the step
+// from t_n to t_{n+1}, each condition at both grid points; every firing event's values taken on the
+// states of t_{n+1}, then set, a later event winning for the same state), on the conditions and reset
+// values compiled as one scalar program. The firing is a discrete choice (no gradient); the adjoint goes
+// through the reset values, as TF.js's where() does.
+import type { Expr, Model } from '../../model';
+import { elementCount } from '../../ops/shapes';
+import { compileScalarExpressions, type ScalarProgram } from '../scalarRhs';
+import { interpreterOf, type Interpreter } from '../programInterpreter';
+
+interface KernelEvent {
+  sign: -1 | 0 | 1;
+  /** Output of the condition. */
+  condition: number;
+  /** State element each reset sets and the output of its value. */
+  resets: { state: number; value: number }[];
+}
+
+export interface EventProgram {
+  prog: ScalarProgram;
+  events: KernelEvent[];
+}
+
+/** The model's events as one program, or undefined (none, a reset of a non-scalar state, or outside the fused subset). */
+export function eventProgram(model: Model): EventProgram | undefined {
+  if (!model.events?.length) return undefined;
+  const at = new Map<string, number>();
+  let offset = 0;
+  for (const s of model.states) {
+    if (s.shape.length === 0) at.set(s.name, offset);
+    offset += elementCount(s.shape);
+  }
+  const exprs: Expr[] = [];
+  const events: KernelEvent[] = [];
+  for (const ev of model.events) {
+    const condition = exprs.push(ev.condition) - 1;
+    const resets: KernelEvent['resets'] = [];
+    for (const r of ev.resets) {
+      const state = at.get(r.state);
+      if (state === undefined) return undefined;
+      resets.push({ state, value: exprs.push(r.value) - 1 });
+    }
+    events.push({ sign: ev.sign, condition, resets });
+  }
+  const prog = compileScalarExpressions(model, exprs);
+  return prog && { prog, events };
+}
+
+/** Whether an event of this sign fires between the condition's values c0 and c1 (NaN never fires, as TF.js's step()). */
+function fires(sign: -1 | 0 | 1, c0: number, c1: number): boolean {
+  if (sign === 1) return c0 < 0 && c1 > 0;
+  if (sign === -1) return c0 > 0 && c1 <= 0;
+  return Math.abs(c0) > 0 && Math.fround(c0 * c1) <= 0;
+}
+
+/** Scratch of the events of one solve. */
+export class EventWorkspace {
+  readonly run: Interpreter;
+  readonly before: Float64Array<ArrayBuffer>;
+  readonly after: Float64Array<ArrayBuffer>;
+  readonly adj: Float64Array<ArrayBuffer>;
+  /** Per state element: the output of the value that sets it in this step, or −1. */
+  readonly winner: Int32Array;
+  readonly cot: Float64Array;
+  readonly vs: Float64Array;
+  readonly vp: Float64Array;
+  constructor(readonly program: EventProgram) {
+    const { prog } = program;
+    this.run = interpreterOf(prog);
+    this.before = new Float64Array(prog.code.length);
+    this.after = new Float64Array(prog.code.length);
+    this.adj = new Float64Array(prog.code.length);
+    this.winner = new Int32Array(prog.states);
+    this.cot = new Float64Array(prog.outputs.length);
+    this.vs = new Float64Array(prog.states);
+    this.vp = new Float64Array(prog.params);
+  }
+}
+
+/**
+ * The events of the step from x (states at x[xAt…], time tPrev) to out (out[outAt…], tNext): out is set
+ * where they fire. Returns whether any fired; `winner` and `after` keep what the reverse sweep needs.
+ */
+export function applyEvents(
+  ew: EventWorkspace,
+  x: ArrayLike<number>,
+  xAt: number,
+  out: Float32Array,
+  outAt: number,
+  p: ArrayLike<number>,
+  tPrev: number,
+  tNext: number,
+): boolean {
+  const { run, before, after, winner } = ew;
+  const outputs = ew.program.prog.outputs;
+  run.forward(x, xAt, p, tPrev, before);
+  run.forward(out, outAt, p, tNext, after);
+  winner.fill(-1);
+  let any = false;
+  for (const ev of ew.program.events) {
+    if (!fires(ev.sign, before[outputs[ev.condition]], after[outputs[ev.condition]])) continue;
+    any = true;
+    for (const r of ev.resets) winner[r.state] = r.value;
+  }
+  if (any) for (let s = 0; s < winner.length; s++) if (winner[s] >= 0) out[outAt + s] = after[outputs[winner[s]]];
+  return any;
+}
+
+/**
+ * The adjoint of applyEvents: `lam`, the cotangent of the states after the events, becomes that of the
+ * states before them (pre, at preAt: overwritten); the reset values' parameter cotangents are added to g.
+ */
+export function reverseEvents(
+  ew: EventWorkspace,
+  x: ArrayLike<number>,
+  xAt: number,
+  pre: Float32Array,
+  preAt: number,
+  p: ArrayLike<number>,
+  tPrev: number,
+  tNext: number,
+  lam: Float64Array,
+  g: Float64Array,
+): void {
+  if (!applyEvents(ew, x, xAt, pre, preAt, p, tPrev, tNext)) return;
+  const { winner, cot, vs, vp } = ew;
+  cot.fill(0);
+  for (let s = 0; s < winner.length; s++)
+    if (winner[s] >= 0) {
+      cot[winner[s]] += lam[s];
+      lam[s] = 0;
+    }
+  vs.fill(0);
+  vp.fill(0);
+  ew.run.reverse(ew.after, cot, vs, vp, ew.adj);
+  for (let s = 0; s < vs.length; s++) lam[s] += vs[s];
+  for (let q = 0; q < vp.length; q++) g[q] += vp[q];
+}

@@ -1,0 +1,223 @@
+// The whole-solve kernel of a fused scalar program, wrapped for the engine: a discrete solve of an
+// explicit Runge–Kutta scheme as one differentiable TF.js op (forward and discrete adjoint in plain JS,
+// scalarKernel/rungeKutta.ts) whose output is the trajectory [N+1, S], so the loss, AD of the copies,
+// finite differences and everything downstream stay as they are. Small models spend nearly all of a
+// check on per-kernel overhead (a few µs per kernel, about ten kernels per stage); here a solve is one.
+import type { RhsPath } from '../../report';
+import type { Tensor, TF } from '../tf';
+import type { ScalarProgram } from '../scalarRhs';
+import type { Scheme } from '../../schemes/schemes';
+import { adjointSolve, copyOf, forwardSolve, rungeKuttaPlan, StepWorkspace, type RungeKuttaPlan } from './rungeKutta';
+import type { EventProgram } from './events';
+
+/** Parameters of one copy (engine/integrate.ts's ParamsFor). */
+type ParamsFor = (copy: number) => Tensor[];
+
+/** Largest batched trajectory kept whole (floats) when a data loss reads every step; past it the per-kernel path runs. */
+const MAX_BATCHED_TRAJECTORY = 32 * 1024 * 1024;
+
+export interface WholeSolve {
+  /** The right-hand side the kernel stands for: a view replacing `rhs` (the step-adjoint probe) is solved per kernel. */
+  readonly owner: unknown;
+  /** Why the kernel does not run this scheme, or undefined when it does. */
+  unsupported(scheme: Scheme): string | undefined;
+  /** x_0..x_N per state (internal shapes), differentiable in the parameter tensors. */
+  solve(scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][];
+  /**
+   * B solves at once (parameters [b, ...shape], b = B or 1), forward only: each state [B, ...shape]
+   * (scalars [B,1,1]). Without `everyStep` only x_N can be read. Undefined when too large to keep.
+   */
+  solveBatched(
+    scheme: Scheme,
+    N: number,
+    h: number,
+    t0: number,
+    params: ParamsFor,
+    B: number,
+    everyStep: boolean,
+  ): Tensor[][] | undefined;
+}
+
+/** Why a scheme has no kernel (explicit Runge–Kutta only). */
+export function kernelUnsupported(scheme: Scheme): string | undefined {
+  if (scheme.kind !== 'rk') return 'multistep schemes run per kernel';
+  if (scheme.implicit) return 'implicit steps run per kernel';
+  return undefined;
+}
+
+/** The copies' distinct parameter tensors and, per copy, the group of copies that read the same ones. */
+function collectCopies(params: ParamsFor, count: number) {
+  const inputs: Tensor[] = [];
+  const index = new Map<Tensor, number>();
+  const groups: number[][] = [];
+  const keys = new Map<string, number>();
+  const groupOf = new Int32Array(Math.max(count, 1));
+  for (let copy = 0; copy < count; copy++) {
+    const ids = params(copy).map((t) => {
+      let k = index.get(t);
+      if (k === undefined) {
+        k = inputs.length;
+        index.set(t, k);
+        inputs.push(t);
+      }
+      return k;
+    });
+    const key = ids.join();
+    let g = keys.get(key);
+    if (g === undefined) {
+      g = groups.length;
+      keys.set(key, g);
+      groups.push(ids);
+    }
+    groupOf[copy] = g;
+  }
+  return { inputs, groups, groupOf };
+}
+
+/** Copies a solve reads: N, or N·s per stage. */
+const copyCount = (plan: RungeKuttaPlan, N: number) => (N === 0 ? 0 : copyOf(plan, N - 1, plan.stages - 1) + 1);
+
+export function wholeSolveKernel(
+  tf: TF,
+  prog: ScalarProgram,
+  owner: unknown,
+  stateShapes: number[][],
+  x0: Tensor,
+  events?: EventProgram,
+): WholeSolve {
+  const S = prog.states,
+    Q = prog.params,
+    sizes = prog.paramSizes;
+  const stateAt: number[] = [];
+  prog.stateSizes.reduce((at, n) => (stateAt.push(at), at + n), 0);
+  let x0Values: Float32Array | undefined;
+  const initial = () => (x0Values ??= Float32Array.from(x0.dataSync()));
+  const planOf = (scheme: Scheme, h: number, t0: number) => {
+    if (scheme.kind !== 'rk') throw new Error('no kernel for this scheme');
+    return rungeKuttaPlan(scheme.tableau, h, t0, scheme.tie === 'stage');
+  };
+
+  /** Each group's flat parameters for batch element b (inputs of b = 1 broadcast). */
+  const flatParams = (groups: number[][], data: ArrayLike<number>[], b: number): Float32Array[] =>
+    groups.map((ids) => {
+      const flat = new Float32Array(Q);
+      let at = 0;
+      ids.forEach((inp, j) => {
+        const d = data[inp],
+          n = sizes[j],
+          from = d.length === n ? 0 : b * n;
+        for (let k = 0; k < n; k++) flat[at + k] = d[from + k];
+        at += n;
+      });
+      return flat;
+    });
+
+  return {
+    owner,
+    unsupported: kernelUnsupported,
+    solve(scheme, N, h, t0, params) {
+      const plan = planOf(scheme, h, t0);
+      const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
+      const trajectory = tf.customGrad((...args) => {
+        const ins = args.slice(0, 1 + inputs.length) as Tensor[]; // customGrad appends its save function
+        const flats = flatParams(
+          groups,
+          ins.slice(1).map((t) => t.dataSync()),
+          0,
+        );
+        const at = (copy: number) => flats[groupOf[copy]];
+        const ws = new StepWorkspace(prog, plan, events);
+        const traj = forwardSolve(ws, N, initial(), at);
+        return {
+          value: tf.tensor2d(traj, [N + 1, S]),
+          gradFunc: (dy: Tensor) => {
+            const grads = groups.map(() => new Float64Array(Q));
+            const lam = adjointSolve(ws, N, traj, dy.dataSync(), at, (copy) => grads[groupOf[copy]]);
+            const perInput = inputs.map((t) => new Float64Array(t.size));
+            groups.forEach((ids, g) => {
+              let off = 0;
+              ids.forEach((inp, j) => {
+                const into = perInput[inp];
+                for (let k = 0; k < sizes[j]; k++) into[k] += grads[g][off + k];
+                off += sizes[j];
+              });
+            });
+            return [
+              tf.tensor(Float32Array.from(lam), ins[0].shape),
+              ...perInput.map((g, i) => tf.tensor(Float32Array.from(g), inputs[i].shape)),
+            ];
+          },
+        };
+      })(x0, ...inputs) as Tensor;
+      return lazySteps(N, (n) =>
+        stateShapes.map((shape, i) =>
+          tf.reshape(tf.slice(trajectory, [n, stateAt[i]], [1, prog.stateSizes[i]]), shape),
+        ),
+      );
+    },
+    solveBatched(scheme, N, h, t0, params, B, everyStep) {
+      const rows = everyStep ? N + 1 : 1;
+      if (rows * B * S > MAX_BATCHED_TRAJECTORY) return undefined;
+      const plan = planOf(scheme, h, t0);
+      const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
+      const data = inputs.map((t) => t.dataSync());
+      const ws = new StepWorkspace(prog, plan, events);
+      const traj = new Float32Array((N + 1) * S);
+      // Row-major [rows, B, S]: row r is step r (every step) or step N.
+      const kept = new Float32Array(rows * B * S);
+      for (let b = 0; b < B; b++) {
+        const flats = flatParams(groups, data, b);
+        forwardSolve(ws, N, initial(), (copy) => flats[groupOf[copy]], traj);
+        for (let r = 0; r < rows; r++) {
+          const n = everyStep ? r : N;
+          kept.set(traj.subarray(n * S, (n + 1) * S), (r * B + b) * S);
+        }
+      }
+      return lazySteps(N, (n) => {
+        if (!everyStep && n !== N) throw new Error(`step ${n} of a batched kernel solve was not kept`);
+        const r = everyStep ? n : 0;
+        return stateShapes.map((shape, i) => {
+          const size = prog.stateSizes[i],
+            out = new Float32Array(B * size);
+          for (let b = 0; b < B; b++)
+            out.set(kept.subarray((r * B + b) * S + stateAt[i], (r * B + b) * S + stateAt[i] + size), b * size);
+          return tf.tensor(out, [B, ...(shape.length === 0 ? [1, 1] : shape)]);
+        });
+      });
+    },
+  };
+}
+
+/** x_0..x_N whose entries are made when first read (a loss on x(T) makes one). */
+function lazySteps(N: number, make: (n: number) => Tensor[]): Tensor[][] {
+  const out: Tensor[][] = new Array(N + 1);
+  const cache: (Tensor[] | undefined)[] = new Array(N + 1);
+  for (let n = 0; n <= N; n++) Object.defineProperty(out, n, { enumerable: true, get: () => (cache[n] ??= make(n)) });
+  return out;
+}
+
+/**
+ * How a check's discrete solves run (Report.rhsPath, with a note when the whole-solve kernel does not cover
+ * them): the kernel for fused models under an explicit Runge–Kutta scheme, else one op per evaluation.
+ */
+export function rhsPathOf(
+  cm: { wholeSolve?: WholeSolve; rhs: unknown; timeStepping?: unknown; rhsPath: RhsPath },
+  scheme: Scheme,
+  probed: boolean,
+): { rhsPath: RhsPath; rhsPathNote?: string } {
+  if (!cm.wholeSolve || cm.wholeSolve.owner !== cm.rhs)
+    return cm.timeStepping && cm.rhsPath === 'per-operation'
+      ? {
+          rhsPath: cm.rhsPath,
+          rhsPathNote: 'delays read the solve’s history step by step (or an event outside the fused subset)',
+        }
+      : { rhsPath: cm.rhsPath };
+  const why = cm.wholeSolve.unsupported(scheme);
+  if (why) return { rhsPath: 'scalar-program', rhsPathNote: why };
+  return probed
+    ? {
+        rhsPath: 'scalar-solve',
+        rhsPathNote: 'finite differences only; AD runs one kernel per evaluation for adjoint121’s step-adjoint probe',
+      }
+    : { rhsPath: 'scalar-solve' };
+}
