@@ -27,6 +27,9 @@ function reportHeader(report: ReportSummary): string {
   return [
     `**ODE Lens gradient check** · scheme \`${report.scheme}\` · ${report.steps} steps (h = ${fmt(report.dt)}) · backend \`${report.backend}\`` +
       (t !== undefined ? ` · check time ${Math.round(t)} ms` : ''),
+    ...(report.checkedParameters?.kind === 'given'
+      ? ['', `Checked at the parameters in \`${report.checkedParameters.source}\`, not the seeded ones.`]
+      : []),
     '',
     `gradfix=\`${report.gradfix}\`${showsCorrection(report) ? ` · corrected with \`${report.correction}\`` : ''}` +
       (report.recommendedCorrection && report.gradfix === 'none'
