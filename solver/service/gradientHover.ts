@@ -117,7 +117,10 @@ export function parameterMetricsMarkdown(name: string, perStep: boolean, ctx: Gr
     if (rep.refinement) parts.push('', refinementTable(rep.refinement, ctx.report));
     parts.push(
       '',
-      `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${Math.round(ctx.report.timings?.totalMs ?? 0)} ms`,
+      `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${Math.round(ctx.report.timings?.totalMs ?? 0)} ms` +
+        (ctx.report.checkedParameters?.kind === 'given'
+          ? ` · at the parameters in \`${ctx.report.checkedParameters.source}\``
+          : ''),
     );
     return parts.join('\n') + staleNote(ctx);
   }
