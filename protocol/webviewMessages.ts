@@ -94,9 +94,9 @@ export interface TrainingViewState {
 
 /** The training view's charts, one canvas each (`odelens-train-<id>`), in page order. */
 export const TRAINING_CHARTS = [
-  { id: 'loss', label: 'discrete loss' },
-  { id: 'flowLoss', label: 'flow loss (the same parameters solved accurately)' },
-  { id: 'totalVariation', label: 'total variation across layers Σₙ‖θₙ₊₁ − θₙ‖₁' },
+  { id: 'loss', label: 'discrete loss', axis: 'discrete loss' },
+  { id: 'flowLoss', label: 'flow loss (the same parameters solved accurately)', axis: 'flow loss' },
+  { id: 'totalVariation', label: 'total variation across layers Σₙ‖θₙ₊₁ − θₙ‖₁', axis: 'total variation' },
 ] as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object';

@@ -14,7 +14,8 @@ type TrainingMessage = Extract<HostToWebview, { type: 'trainStart' | 'trainItera
 const runLabel = (gradient: string) => (gradient === 'ad' ? 'raw AD' : `${gradient} (corrected AD)`);
 const runColour = (gradient: string, c: ChartColours) => (gradient === 'ad' ? c.raw : c.corrected);
 
-function chartConfig(id: ChartId, label: string, gradients: string[], iterations: number, c: ChartColours) {
+function chartConfig(spec: (typeof TRAINING_CHARTS)[number], gradients: string[], iterations: number, c: ChartColours) {
+  const { id, label } = spec;
   const positive = id !== 'totalVariation'; // losses span decades: log axis
   const datasets: ChartDataset<'line', Point[]>[] = gradients.map((g) => ({
     label: runLabel(g),
@@ -41,7 +42,7 @@ function chartConfig(id: ChartId, label: string, gradients: string[], iterations
       parsing: false as const,
       scales: {
         x: { ...axis('iteration', 'linear'), min: 0, max: Math.max(1, iterations - 1) },
-        y: axis(label.split(' (')[0], positive ? 'logarithmic' : 'linear'),
+        y: axis(spec.axis, positive ? 'logarithmic' : 'linear'),
       },
       plugins: {
         legend: { labels: { color: c.text } },
@@ -137,10 +138,7 @@ export function createTrainingView(state: { training?: TrainingViewState }): Tra
     for (const c of TRAINING_CHARTS) {
       let chart = charts.get(c.id);
       if (!chart) {
-        chart = new Chart<'line', Point[]>(
-          canvases.get(c.id)!,
-          chartConfig(c.id, c.label, gradients, iterations, colours),
-        );
+        chart = new Chart<'line', Point[]>(canvases.get(c.id)!, chartConfig(c, gradients, iterations, colours));
         charts.set(c.id, chart);
       }
       gradients.forEach((g, k) => {
