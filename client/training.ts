@@ -14,8 +14,9 @@ import {
 } from '../protocol/customMessages';
 import type { TrainingMessage } from './plotPanel';
 
-/** Enough iterations for the zig-zag of raw AD to show in the total variation, short enough to wait for. */
-const ITERATIONS = 50;
+/** Iterations per run (odeLens.train.iterations): the default shows raw AD's zig-zag in the total variation, short enough to wait for. */
+const iterationsSetting = (document: vscode.TextDocument) =>
+  vscode.workspace.getConfiguration('odeLens', document.uri).get<number>('train.iterations', 50);
 
 /** What the training needs from the rest of the extension. */
 export interface TrainingHost {
@@ -82,7 +83,7 @@ export class Training implements vscode.Disposable {
         () => void this.client.sendRequest(CancelTrainingRequest.type, { uri }),
       );
       try {
-        return await this.client.sendRequest(TrainRequest.type, { uri, iterations: ITERATIONS });
+        return await this.client.sendRequest(TrainRequest.type, { uri, iterations: iterationsSetting(document) });
       } finally {
         cancel.dispose();
         this.listeners.delete(uri);
@@ -97,7 +98,9 @@ export class Training implements vscode.Disposable {
 
   private report(document: vscode.TextDocument, summary: TrainSummary): void {
     const name = vscode.workspace.asRelativePath(document.uri);
-    this.output.appendLine(`${name}: ${ITERATIONS} iterations each${summary.cancelled ? ' (cancelled)' : ''}`);
+    this.output.appendLine(
+      `${name}: ${iterationsSetting(document)} iterations each${summary.cancelled ? ' (cancelled)' : ''}`,
+    );
     for (const l of summary.lines) this.output.appendLine(`  ${l}`);
     if (summary.error) this.output.appendLine(`  stopped: ${summary.error}`);
   }

@@ -103,7 +103,8 @@ async function trainBoth(msg: Extract<ToWorker, { type: 'train' }>): Promise<voi
         iterations: msg.iterations,
         gradient: gradient as TrainGradient,
         signal: controller.signal,
-        flowEvery: Math.max(1, Math.ceil(msg.iterations / 10)),
+        // About 25 points of the flow loss per curve: each costs an accurate solve.
+        flowEvery: Math.max(1, Math.ceil(msg.iterations / 25)),
         onIteration: (r) => post({ type: 'trainProgress', id: msg.id, ...trainIteration(gradient, r) }),
       });
       const saved = savedParameters(msg.fileName, model, result);

@@ -420,7 +420,8 @@ function onMessage(m: HostToWebview): void {
     // Another document: its own selections start afresh (the view stays).
     status.textContent = '';
     for (const k of Object.keys(selections)) delete selections[k as DashboardView];
-    training.clear();
+    // The training shown belongs to the document on show (a page that just loaded has none yet: its training stays).
+    if (currentUri !== undefined) training.clear();
   }
   currentUri = m.uri;
   fileName = m.fileName;
