@@ -185,6 +185,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
       return training.run(doc);
     }),
+    vscode.commands.registerCommand('odeLens.cancelTraining', async (arg?: unknown) => {
+      const doc = targetDocument(arg);
+      return doc ? training.cancel(doc) : false;
+    }),
+    vscode.commands.registerCommand('odeLens.writeTrainedParameters', async (arg?: unknown, gradient?: unknown) => {
+      const doc = targetDocument(arg);
+      if (!doc) return undefined;
+      return training.writeParameters(doc, typeof gradient === 'string' ? gradient : undefined);
+    }),
     vscode.commands.registerCommand('odeLens.checkAtParameters', async (arg?: unknown, file?: unknown) => {
       const doc = targetDocument(arg);
       if (!doc) {

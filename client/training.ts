@@ -40,6 +40,8 @@ export function parametersFile(model: vscode.Uri, gradient: string): vscode.Uri 
 export class Training implements vscode.Disposable {
   private readonly output = vscode.window.createOutputChannel('ODE Lens Training');
   private readonly listeners = new Map<string, (p: TrainProgressParams) => void>();
+  /** Per document: the runs of its last training that learned something (what "write parameters" writes). */
+  private readonly learned = new Map<string, TrainedRun[]>();
 
   constructor(
     private readonly client: LanguageClient,
@@ -89,6 +91,10 @@ export class Training implements vscode.Disposable {
         this.listeners.delete(uri);
       }
     });
+    this.learned.set(
+      uri,
+      (summary.runs ?? []).filter((r) => r.iterations > 0),
+    );
     const outcome = summary.error ? 'failed' : summary.cancelled ? 'cancelled' : 'completed';
     dashboard?.onTraining({ type: 'trainEnd', uri, outcome, lines: summary.lines, message: summary.error });
     this.report(document, summary);
@@ -108,7 +114,7 @@ export class Training implements vscode.Disposable {
   /** The end of a training: its summary, with a button per run that learned something to write its parameters. */
   private async offer(document: vscode.TextDocument, summary: TrainSummary): Promise<void> {
     const name = vscode.workspace.asRelativePath(document.uri);
-    const runs = (summary.runs ?? []).filter((r) => r.iterations > 0);
+    const runs = this.learned.get(document.uri.toString()) ?? [];
     const buttons = new Map(runs.map((r) => [`Write ${runName(r.gradient)} Parameters`, r]));
     const text = summary.error
       ? `ODE Lens: training stopped: ${summary.error}`
@@ -121,29 +127,56 @@ export class Training implements vscode.Disposable {
     if (run) await this.write(document, run);
   }
 
+  /** Stops the document's training (the runs keep what they learned so far). */
+  async cancel(document: vscode.TextDocument): Promise<boolean> {
+    return (await this.client.sendRequest(CancelTrainingRequest.type, { uri: document.uri.toString() })).cancelled;
+  }
+
+  /** Writes what a run of the document's last training learned (`gradient`, or picked), and offers to check at it. */
+  async writeParameters(document: vscode.TextDocument, gradient?: string): Promise<vscode.Uri | undefined> {
+    const runs = this.learned.get(document.uri.toString()) ?? [];
+    if (runs.length === 0) {
+      void vscode.window.showInformationMessage('ODE Lens: train this model first: no run has learned parameters yet.');
+      return undefined;
+    }
+    const run =
+      runs.find((r) => r.gradient === gradient) ??
+      (runs.length === 1
+        ? runs[0]
+        : (
+            await vscode.window.showQuickPick(
+              runs.map((r) => ({ label: runName(r.gradient), description: r.line, run: r })),
+              { placeHolder: 'Write the parameters learned with' },
+            )
+          )?.run);
+    return run && this.write(document, run);
+  }
+
   /** Writes a run's parameters next to the model, then offers to check the model at them. */
-  private async write(document: vscode.TextDocument, run: TrainedRun): Promise<void> {
+  private async write(document: vscode.TextDocument, run: TrainedRun): Promise<vscode.Uri | undefined> {
     const target =
       document.uri.scheme === 'file'
         ? parametersFile(document.uri, run.gradient)
         : await vscode.window.showSaveDialog({ filters: { 'Learned parameters': ['json'] } });
-    if (!target) return;
+    if (!target) return undefined;
     try {
       await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(run.parametersJson));
     } catch (e) {
       void vscode.window.showErrorMessage(
         `ODE Lens: could not write ${target.fsPath}: ${e instanceof Error ? e.message : String(e)}`,
       );
-      return;
+      return undefined;
     }
     const file = vscode.workspace.asRelativePath(target);
     this.output.appendLine(`  ${runName(run.gradient)} parameters written to ${file}`);
     const check = 'Check Model at These Parameters';
-    const picked = await vscode.window.showInformationMessage(
-      `ODE Lens: learned parameters (${runName(run.gradient)}, ${run.iterations} iterations) written to ${file}.`,
-      check,
-    );
-    if (picked === check) await this.host.checkAtParameters(document, target);
+    void vscode.window
+      .showInformationMessage(
+        `ODE Lens: learned parameters (${runName(run.gradient)}, ${run.iterations} iterations) written to ${file}.`,
+        check,
+      )
+      .then((picked) => (picked === check ? this.host.checkAtParameters(document, target) : undefined));
+    return target;
   }
 
   dispose(): void {
