@@ -14,6 +14,12 @@ type TrainingMessage = Extract<HostToWebview, { type: 'trainStart' | 'trainItera
 const runLabel = (gradient: string) => (gradient === 'ad' ? 'raw AD' : `${gradient} (corrected AD)`);
 const runColour = (gradient: string, c: ChartColours) => (gradient === 'ad' ? c.raw : c.corrected);
 
+function logTick(value: number | string): string {
+  const v = Number(value);
+  const mantissa = v / 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6) ? fmt(v) : '';
+}
+
 function chartConfig(spec: (typeof TRAINING_CHARTS)[number], gradients: string[], iterations: number, c: ChartColours) {
   const { id, label } = spec;
   const positive = id !== 'totalVariation'; // losses span decades: log axis
@@ -29,7 +35,8 @@ function chartConfig(spec: (typeof TRAINING_CHARTS)[number], gradients: string[]
   const axis = (text: string, type: 'linear' | 'logarithmic') => ({
     type,
     title: { display: true, text, color: c.text },
-    ticks: { color: c.text },
+    // A log axis labels 1, 2 and 5 of each decade, in the page's number format (its default prints 0.100000).
+    ticks: { color: c.text, ...(type === 'logarithmic' ? { callback: logTick } : {}) },
     grid: { color: c.grid },
   });
   return {
