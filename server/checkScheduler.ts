@@ -106,7 +106,7 @@ export class CheckScheduler {
               refine,
               parameters,
             })
-            .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome)))
+            .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome, !!parameters)))
             .catch((e) => {
               this.o.log(`ODE Lens: check scheduling failed: ${String(e)}`);
               resolve({ state: 'failed', report: null, message: String(e) });
@@ -176,17 +176,23 @@ export class CheckScheduler {
       findings: warningCount(published),
       cached,
       message: cached ? 'cached' : undefined,
-      ...(report.checkedParameters.kind === 'given' ? { parameters: report.checkedParameters.source } : {}),
+      ...(report.checkedParameters?.kind === 'given' ? { parameters: report.checkedParameters.source } : {}),
     });
     this.o.listener.report(st, result);
   }
 
-  private onOutcome(st: OpenDocument, hash: string, settings: OdeLensSettings, outcome: CheckOutcome): RunCheckResult {
+  /** `atGivenParameters`: the check ran at a parameters file's values, so its report is not the content's (not cached). */
+  private onOutcome(
+    st: OpenDocument,
+    hash: string,
+    settings: OdeLensSettings,
+    outcome: CheckOutcome,
+    atGivenParameters: boolean,
+  ): RunCheckResult {
     const current = this.o.store.isCurrent(st, hash);
     switch (outcome.kind) {
       case 'done':
-        if (outcome.result.summary.checkedParameters.kind !== 'given')
-          this.o.cache.set(settings.backend, hash, { ...outcome.result, ms: outcome.ms });
+        if (!atGivenParameters) this.o.cache.set(settings.backend, hash, { ...outcome.result, ms: outcome.ms });
         if (current) {
           st.failure = undefined;
           this.applyReport(st, hash, outcome.result, outcome.ms, false);
