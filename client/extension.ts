@@ -89,12 +89,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (client) await client.sendRequest(CancelCheckRequest.type, { uri });
   };
 
-  const runCheck = async (uri: string, refine = false): Promise<RunCheckResult | undefined> => {
+  const runCheck = async (
+    uri: string,
+    refine = false,
+    parameters?: vscode.Uri,
+  ): Promise<RunCheckResult | undefined> => {
     if (!client) return undefined;
+    const at = parameters ? { parameters: parameters.toString() } : {};
     const result = await progress.foreground(
-      refine ? 'ODE Lens: refinement study' : 'ODE Lens: gradient check',
+      refine
+        ? 'ODE Lens: refinement study'
+        : parameters
+          ? 'ODE Lens: gradient check at learned parameters'
+          : 'ODE Lens: gradient check',
       uri,
-      client.sendRequest(RunCheckRequest.type, { uri, refine }),
+      client.sendRequest(RunCheckRequest.type, { uri, refine, ...at }),
       () => void cancelCheck(uri),
     );
     if (result.state === 'failed')
@@ -111,8 +120,24 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     runCheck: (uri) => void runCheck(uri),
   };
 
+  /** Checks a model at a learned-parameters file's values and says what the check found there. */
+  const checkAtParameters = async (doc: vscode.TextDocument, parameters: vscode.Uri) => {
+    const result = await runCheck(doc.uri.toString(), false, parameters);
+    const report = result?.state === 'done' ? result.report : null;
+    if (!report) return result;
+    const at = report.checkedParameters.kind === 'given' ? report.checkedParameters.source : 'the seeded parameters';
+    const findings = report.findings.filter((f) => f.severity === 'error' || f.severity === 'warning').length;
+    void vscode.window.showInformationMessage(
+      `ODE Lens checked ${vscode.workspace.asRelativePath(doc.uri)} at the parameters in ${at}: ${findings} finding${findings === 1 ? '' : 's'}${report.verdict ? ` — ${report.verdict.explanation}` : ''}`,
+    );
+    return result;
+  };
+
   client = createClient(context);
-  const training = new Training(client);
+  const training = new Training(client, {
+    showDashboard: (doc) => PlotPanel.createOrShow(context.extensionUri, host, doc),
+    checkAtParameters: async (doc, parameters) => void (await checkAtParameters(doc, parameters)),
+  });
   context.subscriptions.push(training);
   // Handlers registered before start() survive restarts of the client.
   client.onNotification(CheckStatusNotification.type, (params) => {
@@ -158,7 +183,36 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         void vscode.window.showInformationMessage('ODE Lens: open an .ode model to train it.');
         return undefined;
       }
-      return training.run(client, doc);
+      return training.run(doc);
+    }),
+    vscode.commands.registerCommand('odeLens.cancelTraining', async (arg?: unknown) => {
+      const doc = targetDocument(arg);
+      return doc ? training.cancel(doc) : false;
+    }),
+    vscode.commands.registerCommand('odeLens.writeTrainedParameters', async (arg?: unknown, gradient?: unknown) => {
+      const doc = targetDocument(arg);
+      if (!doc) return undefined;
+      return training.writeParameters(doc, typeof gradient === 'string' ? gradient : undefined);
+    }),
+    vscode.commands.registerCommand('odeLens.checkAtParameters', async (arg?: unknown, file?: unknown) => {
+      const doc = targetDocument(arg);
+      if (!doc) {
+        void vscode.window.showInformationMessage('ODE Lens: open an .ode model to check it at learned parameters.');
+        return undefined;
+      }
+      const parameters =
+        file instanceof vscode.Uri
+          ? file
+          : typeof file === 'string'
+            ? vscode.Uri.parse(file)
+            : (
+                await vscode.window.showOpenDialog({
+                  defaultUri: vscode.Uri.joinPath(doc.uri, '..'),
+                  filters: { 'Learned parameters': ['json'] },
+                  openLabel: 'Check at These Parameters',
+                })
+              )?.[0];
+      return parameters ? checkAtParameters(doc, parameters) : undefined;
     }),
     vscode.workspace.registerTextDocumentContentProvider(DOCS_SCHEME, new ExplanationPages(context.extensionUri)),
     vscode.commands.registerCommand(EXPLAIN_COMMAND, (code?: unknown) => showExplanation(code)),

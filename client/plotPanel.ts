@@ -1,15 +1,23 @@
 // The "Gradient Plots" webview panel: one dashboard that shows the report of the active
 // .ode document (per-layer gradients, trajectory, adjoint, sensitivities, refinement study),
-// opened beside the editor. It passes the report's summary to the page, forwards the page's
+// opened beside the editor, and the live curves of a training. It passes the report's summary to the page, forwards the page's
 // requests for rows to the server (odeLens/rows): the page never holds more than it draws,
 // and saves the charts the page exports (plotExport.ts). A reload brings it back (plotSerializer.ts).
 // Strict CSP, scripts by nonce, resources from dist/ only, typed messages only.
 import * as vscode from 'vscode';
 import { makeNonce, renderWebviewHtml } from '../webview/html';
 import { isWebviewToHost, type HostToWebview } from '../protocol/webviewMessages';
-import type { CheckStatusParams, ReportParams, RowsParams, RowsResult } from '../protocol/customMessages';
+import type {
+  CheckStatusParams,
+  ReportParams,
+  RowsParams,
+  RowsResult,
+  TrainIteration,
+} from '../protocol/customMessages';
 import type { ReportSummary } from '../protocol/report';
 import { saveExport } from './plotExport';
+
+export type TrainingMessage = Extract<HostToWebview, { type: 'trainStart' | 'trainIterations' | 'trainEnd' }>;
 
 export interface PlotPanelHost {
   /** Asks the server for the document's latest report (its summary). */
@@ -28,6 +36,8 @@ export class PlotPanel implements vscode.Disposable {
   private ready = false;
   private lastReport: HostToWebview | undefined;
   private lastStatus: HostToWebview | undefined;
+  /** The latest training of the document on show, replayed to a (re)loaded page: its start, its iterations, its end. */
+  private training: { start: TrainingMessage; iterations: TrainIteration[]; end?: TrainingMessage } | undefined;
 
   static createOrShow(extensionUri: vscode.Uri, host: PlotPanelHost, document: vscode.TextDocument): PlotPanel {
     const column = vscode.ViewColumn.Beside;
@@ -110,6 +120,7 @@ export class PlotPanel implements vscode.Disposable {
 
   /** Switches the panel to a document and loads its report. */
   show(document: vscode.TextDocument): void {
+    if (document.uri.toString() !== this.uri) this.training = undefined;
     this.document = document;
     this.lastReport = undefined;
     this.lastStatus = undefined;
@@ -150,6 +161,26 @@ export class PlotPanel implements vscode.Disposable {
     this.post({ type: 'status', uri: params.uri, state: params.state, message: params.message });
   }
 
+  /** A training of the document on show started, finished an iteration, or ended (client/training.ts). */
+  onTraining(message: TrainingMessage): void {
+    if (message.uri !== this.uri) return;
+    if (message.type === 'trainStart') this.training = { start: message, iterations: [] };
+    else if (!this.training) return;
+    else if (message.type === 'trainIterations') this.training.iterations.push(...message.iterations);
+    else this.training.end = message;
+    if (this.ready) void this.panel.webview.postMessage(message);
+  }
+
+  /** Brings a (re)loaded page up to date with the training: everything so far, in three messages. */
+  private replayTraining(): void {
+    const t = this.training;
+    if (!t) return;
+    void this.panel.webview.postMessage(t.start);
+    if (t.iterations.length)
+      void this.panel.webview.postMessage({ type: 'trainIterations', uri: t.start.uri, iterations: t.iterations });
+    if (t.end) void this.panel.webview.postMessage(t.end);
+  }
+
   private post(message: HostToWebview): void {
     if (message.type === 'report') this.lastReport = message;
     else this.lastStatus = message;
@@ -164,6 +195,7 @@ export class PlotPanel implements vscode.Disposable {
         if (this.lastReport) void this.panel.webview.postMessage(this.lastReport);
         else void this.refresh();
         if (this.lastStatus) void this.panel.webview.postMessage(this.lastStatus);
+        this.replayTraining();
         break;
       case 'runCheck':
         if (m.uri === this.uri) this.host.runCheck(m.uri);

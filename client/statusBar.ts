@@ -70,8 +70,9 @@ export class CheckStatusBar implements vscode.Disposable {
       case 'done':
         if (s.ms !== undefined) parts.push(`${s.ms} ms`);
         parts.push(`${s.findings ?? 0} finding${s.findings === 1 ? '' : 's'}`);
+        if (s.parameters) parts.push(`at ${s.parameters}`);
         icon = s.findings ? '$(warning)' : '$(check)';
-        tooltip = `ODE Lens: gradient check done${s.cached ? ' (cached result)' : ''} on ${s.backend ?? 'unknown backend'}; findings: the errors and warnings in the Problems panel. Click to show gradient plots.`;
+        tooltip = `ODE Lens: gradient check done${s.cached ? ' (cached result)' : ''} on ${s.backend ?? 'unknown backend'}${s.parameters ? ` at the parameters in ${s.parameters}` : ''}; findings: the errors and warnings in the Problems panel. Click to show gradient plots.`;
         break;
       case 'failed':
         icon = '$(error)';

@@ -18,6 +18,9 @@
 // A finished check sends only its summary (a few kB at any size); the rows stay in the server
 // and a plot asks for what it shows: some components of one table, downsampled to its width.
 //   client → server  request       odeLens/cancelCheck  { uri }  → { cancelled }
+//   client → server  request       odeLens/train        TrainParams → TrainSummary (raw AD, then the correction)
+//   server → client  notification  odeLens/trainProgress TrainProgressParams (one per finished iteration)
+//   client → server  request       odeLens/cancelTraining { uri } → { cancelled }
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { ReportSummary, RowQuery, RowsAnswer } from './report';
 
@@ -45,6 +48,8 @@ export interface CheckStatusParams {
   phase?: string;
   /** Restricted Mode: the workspace is not trusted, so no check runs. */
   restricted?: boolean;
+  /** The check ran at the parameter values of this file (its name), not the seeded ones. */
+  parameters?: string;
 }
 
 export interface ReportParams {
@@ -76,6 +81,8 @@ export interface UriParams {
 export interface RunCheckParams extends UriParams {
   /** Run the refinement study (N, 2N, 4N steps with observed orders) as well. */
   refine?: boolean;
+  /** Check at the parameter values in this file (a file: URI; the format of `odelens train --out`) instead of the seeded ones. */
+  parameters?: string;
 }
 
 export interface RunCheckResult {
@@ -113,24 +120,57 @@ export interface TrainParams extends UriParams {
   iterations?: number;
 }
 
+/** One training run's outcome: its summary line, and what it learned (also when it was stopped early). */
+export interface TrainedRun {
+  gradient: string;
+  /** completed, cancelled, timeout or diverged. */
+  stopped: string;
+  iterations: number;
+  /** "ad: loss 0.84 → 0.012, flow loss 0.013, total variation 3.1 (50 iterations)". */
+  line: string;
+  /** The learned parameters as `odelens train --out` writes them (JSON text, written to a file as is). */
+  parametersJson: string;
+}
+
 export interface TrainSummary {
   /** One line per gradient: raw AD, then the recommended correction. */
   lines: string[];
+  /** The runs that produced parameters, in order (a cancelled run keeps what it learned so far). */
+  runs?: TrainedRun[];
   error?: string;
   cancelled?: boolean;
 }
 
-/** Trains the model with raw and with corrected gradients (a worker of its own); cancel the request to stop. */
+/** Trains the model with raw and with corrected gradients (a worker of its own); cancel it with CancelTrainingRequest. */
 export namespace TrainRequest {
   export const method = 'odeLens/train';
   export const type = new RequestType<TrainParams, TrainSummary, void>(method);
 }
 
-export interface TrainProgressParams {
-  uri: string;
+/** Stops the document's training: the train request then answers with what each run learned so far. */
+export namespace CancelTrainingRequest {
+  export const method = 'odeLens/cancelTraining';
+  export const type = new RequestType<UriParams, { cancelled: boolean }, void>(method);
+}
+
+/** One finished iteration, sent as it finishes: each curve grows by one point (the figures before its update). */
+export interface TrainIteration {
   gradient: string;
   iteration: number;
+  /** Discrete loss. */
+  loss: number;
+  /** Flow loss (the same parameters solved accurately); null on iterations where it is not computed. */
+  flowLoss: number | null;
+  /** Σ over the per-step parameters of Σ_n ‖θ_{n+1} − θ_n‖₁. */
+  totalVariation: number;
+}
+
+export interface TrainProgressParams extends TrainIteration {
+  uri: string;
+  /** Iterations per run. */
   iterations: number;
+  /** The runs, in order (raw `ad` first). */
+  gradients: string[];
 }
 
 export namespace TrainProgressNotification {

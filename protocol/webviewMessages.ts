@@ -3,7 +3,7 @@
 // the report's summary, then asks for the rows each chart shows (`rows`, answered by the
 // server's odeLens/rows: some components of one table, downsampled to the chart's width).
 import type { ReportSummary, RowQuery } from './report';
-import type { CheckState, RowsResult } from './customMessages';
+import type { CheckState, RowsResult, TrainIteration } from './customMessages';
 
 /** Host → webview. */
 export type HostToWebview =
@@ -12,7 +12,13 @@ export type HostToWebview =
   /** Progress of the document's check, for the page header. */
   | { type: 'status'; uri: string; state: CheckState; message?: string }
   /** The answer to the page's `rows` request of the same id. */
-  | { type: 'rows'; uri: string; requestId: number; result: RowsResult };
+  | { type: 'rows'; uri: string; requestId: number; result: RowsResult }
+  /** A training started: its runs (raw `ad` first) of `iterations` each; the training view starts empty curves. */
+  | { type: 'trainStart'; uri: string; gradients: string[]; iterations: number }
+  /** Finished iterations, in order (one as it finishes; all so far when the page is reloaded meanwhile). */
+  | { type: 'trainIterations'; uri: string; iterations: TrainIteration[] }
+  /** The training ended: completed, cancelled or failed (the message says why), with each run's summary line. */
+  | { type: 'trainEnd'; uri: string; outcome: 'completed' | 'cancelled' | 'failed'; lines: string[]; message?: string };
 
 /** Webview → host. */
 export type WebviewToHost =
@@ -73,13 +79,34 @@ export interface OdeLensPlotGlobal {
   draws?: number;
   theme?: string;
   csv?: () => string;
+  /** The training view: the points each curve holds per run, its outcome once ended, how many times its charts were drawn. */
+  training?: TrainingViewState;
 }
+
+export interface TrainingViewState {
+  gradients: string[];
+  iterations: number;
+  /** Per run: iterations drawn. */
+  points: Record<string, number>;
+  outcome?: 'completed' | 'cancelled' | 'failed';
+  draws: number;
+}
+
+/** The training view's charts, one canvas each (`odelens-train-<id>`), in page order. */
+export const TRAINING_CHARTS = [
+  { id: 'loss', label: 'discrete loss', axis: 'discrete loss' },
+  { id: 'flowLoss', label: 'flow loss (the same parameters solved accurately)', axis: 'flow loss' },
+  { id: 'totalVariation', label: 'total variation across layers Σₙ‖θₙ₊₁ − θₙ‖₁', axis: 'total variation' },
+] as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object';
 
 export function isHostToWebview(m: unknown): m is HostToWebview {
   if (!isObject(m) || typeof m.uri !== 'string') return false;
   if (m.type === 'rows') return typeof m.requestId === 'number' && isObject(m.result);
+  if (m.type === 'trainStart') return Array.isArray(m.gradients) && typeof m.iterations === 'number';
+  if (m.type === 'trainIterations') return Array.isArray(m.iterations);
+  if (m.type === 'trainEnd') return typeof m.outcome === 'string' && Array.isArray(m.lines);
   return m.type === 'report' || m.type === 'status';
 }
 

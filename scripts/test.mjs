@@ -51,6 +51,7 @@ const E2E = [
   { suite: 'out/test/e2e/pytorch', codeServer: false },
   { suite: 'out/test/e2e/precommit', codeServer: false },
   { suite: 'out/test/e2e/vscode', codeServer: true },
+  { suite: 'out/test/e2e/training', codeServer: true },
 ];
 const e2eSelected = E2E.filter((e) => files.some((f) => f.startsWith(e.suite)));
 const canInstall =

@@ -20,6 +20,8 @@ export interface CheckRequest {
   context?: DocumentPaths;
   /** Run the refinement study too. */
   refine?: boolean;
+  /** Check at these parameter values (a learned-parameters file's text; `source` names it). */
+  parameters?: { source: string; text: string };
 }
 
 export type CheckOutcome =
@@ -319,6 +321,7 @@ export class CheckRunner {
       timeBudgetMs: job.request.timeBudgetMs,
       context: job.request.context,
       refine: job.request.refine,
+      parameters: job.request.parameters,
     });
     this.opts.onStart?.(job.request);
   }

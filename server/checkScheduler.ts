@@ -7,7 +7,7 @@ import type { Range } from '../solver/model';
 import { findOption } from '../solver/model';
 import type { CheckStatusParams, RunCheckResult } from '../protocol/customMessages';
 import type { OdeLensSettings } from '../protocol/settings';
-import type { CheckOutcome, CheckRunner, CheckRunnerOptions } from './checkRunner';
+import type { CheckOutcome, CheckRequest, CheckRunner, CheckRunnerOptions } from './checkRunner';
 import type { DocumentStore, OpenDocument } from './documentStore';
 import type { CheckResult, ReportCache } from './reportCache';
 import { contentKey } from './modelFiles';
@@ -58,8 +58,17 @@ export class CheckScheduler {
     void this.schedule(st, false);
   }
 
-  /** Schedules a check of the document's current content (debounced, or now when forced). */
-  async schedule(st: OpenDocument, force: boolean, refine = false): Promise<RunCheckResult> {
+  /**
+   * Schedules a check of the document's current content (debounced, or now when forced). `parameters`: check at
+   * the values of a learned-parameters file instead of the seeded ones (now, and not cached: the cache is keyed
+   * by content).
+   */
+  async schedule(
+    st: OpenDocument,
+    force: boolean,
+    refine = false,
+    parameters?: CheckRequest['parameters'],
+  ): Promise<RunCheckResult> {
     const why = checkable(st);
     if (why) return { state: 'cancelled', report: null, message: why };
     const hash = st.hash;
@@ -72,7 +81,7 @@ export class CheckScheduler {
       this.sendStatus(st, { state: 'cancelled', message });
       return { state: 'cancelled', report: null, message };
     }
-    const hit = force ? undefined : this.o.cache.get(settings.backend, hash);
+    const hit = force || parameters ? undefined : this.o.cache.get(settings.backend, hash);
     if (hit) {
       this.clearTimer(st);
       this.applyReport(st, hash, hit, hit.ms, true);
@@ -95,8 +104,9 @@ export class CheckScheduler {
               timeBudgetMs: settings.check.timeBudgetMs,
               context: this.o.store.checkContext(st),
               refine,
+              parameters,
             })
-            .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome)))
+            .then((outcome) => resolve(this.onOutcome(st, hash, settings, outcome, !!parameters)))
             .catch((e) => {
               this.o.log(`ODE Lens: check scheduling failed: ${String(e)}`);
               resolve({ state: 'failed', report: null, message: String(e) });
@@ -133,8 +143,10 @@ export class CheckScheduler {
           if (st && st.hash === contentKey(req.text, req.context?.files))
             this.sendStatus(st, { state: 'running', phase });
         },
-        onLateReport: (req, result, ms) =>
-          this.o.cache.set(req.backend, contentKey(req.text, req.context?.files), { ...result, ms }),
+        onLateReport: (req, result, ms) => {
+          if (!req.parameters)
+            this.o.cache.set(req.backend, contentKey(req.text, req.context?.files), { ...result, ms });
+        },
       });
     }
     return this.runner;
@@ -164,15 +176,23 @@ export class CheckScheduler {
       findings: warningCount(published),
       cached,
       message: cached ? 'cached' : undefined,
+      ...(report.checkedParameters?.kind === 'given' ? { parameters: report.checkedParameters.source } : {}),
     });
     this.o.listener.report(st, result);
   }
 
-  private onOutcome(st: OpenDocument, hash: string, settings: OdeLensSettings, outcome: CheckOutcome): RunCheckResult {
+  /** `atGivenParameters`: the check ran at a parameters file's values, so its report is not the content's (not cached). */
+  private onOutcome(
+    st: OpenDocument,
+    hash: string,
+    settings: OdeLensSettings,
+    outcome: CheckOutcome,
+    atGivenParameters: boolean,
+  ): RunCheckResult {
     const current = this.o.store.isCurrent(st, hash);
     switch (outcome.kind) {
       case 'done':
-        this.o.cache.set(settings.backend, hash, { ...outcome.result, ms: outcome.ms });
+        if (!atGivenParameters) this.o.cache.set(settings.backend, hash, { ...outcome.result, ms: outcome.ms });
         if (current) {
           st.failure = undefined;
           this.applyReport(st, hash, outcome.result, outcome.ms, false);

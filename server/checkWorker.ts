@@ -12,6 +12,9 @@ import type { FromWorker, ToWorker } from '../protocol/workerMessages';
 import { train } from '../solver/train/train';
 import type { TrainGradient } from '../solver/train/gradients';
 import { trainSummaryLine } from '../solver/presentation/trainSummary';
+import { parseParameters, savedParameters, savedParametersText } from '../solver/train/savedParameters';
+import type { TrainedRun, TrainIteration } from '../protocol/customMessages';
+import type { IterationRecord } from '../solver/train/train';
 
 const port = parentPort;
 if (!port) throw new Error('checkWorker.js must run in a worker thread');
@@ -46,8 +49,14 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
       post({ type: 'skipped', id: msg.id, message: modelErrorsMessage(analysis.diagnostics) });
       return;
     }
+    const given = msg.parameters && parseParameters(msg.parameters.text, msg.parameters.source, model);
+    if (typeof given === 'string') {
+      post({ type: 'error', id: msg.id, message: given, ms: performance.now() - t0 });
+      return;
+    }
     const report = await runCheck(model, {
       backend: msg.backend,
+      ...(given ? { parameterValues: given.values, parameterSource: msg.parameters?.source } : {}),
       signal: controller.signal,
       timeBudgetMs: msg.timeBudgetMs,
       onPhase: (phase) => post({ type: 'progress', id: msg.id, phase }),
@@ -69,24 +78,50 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
   }
 }
 
+/** An iteration's figures as the curves draw them: the flow loss null where skipped, the total variation summed over parameters. */
+function trainIteration(gradient: string, r: IterationRecord): TrainIteration {
+  return {
+    gradient,
+    iteration: r.iteration,
+    loss: r.loss,
+    flowLoss: Number.isFinite(r.flowLoss) ? r.flowLoss : null,
+    totalVariation: Object.values(r.totalVariation).reduce((a, b) => a + b, 0),
+  };
+}
+
 async function trainBoth(msg: Extract<ToWorker, { type: 'train' }>): Promise<void> {
   const model = analyse(msg.text, msg.context).model;
-  if (!model) return post({ type: 'trained', id: msg.id, lines: [], error: 'the model has errors' });
-  const lines: string[] = [];
+  if (!model) return post({ type: 'trained', id: msg.id, runs: [], error: 'the model has errors' });
+  const controller = new AbortController();
+  running.set(msg.id, controller);
+  const runs: TrainedRun[] = [];
   try {
     for (const gradient of msg.gradients) {
+      if (controller.signal.aborted) break;
       const result = await train(model, {
         backend: msg.backend,
         iterations: msg.iterations,
         gradient: gradient as TrainGradient,
-        flowEvery: Math.max(1, Math.ceil(msg.iterations / 10)),
-        onIteration: (r) => post({ type: 'trainProgress', id: msg.id, gradient, iteration: r.iteration }),
+        signal: controller.signal,
+        // About 25 points of the flow loss per curve: each costs an accurate solve.
+        flowEvery: Math.max(1, Math.ceil(msg.iterations / 25)),
+        onIteration: (r) => post({ type: 'trainProgress', id: msg.id, ...trainIteration(gradient, r) }),
       });
-      lines.push(trainSummaryLine(result));
+      const saved = savedParameters(msg.fileName, model, result);
+      runs.push({
+        gradient,
+        stopped: result.stopped,
+        iterations: result.iterations,
+        line: trainSummaryLine(result),
+        parametersJson: savedParametersText(saved),
+      });
+      if (result.stopped === 'diverged') break;
     }
-    post({ type: 'trained', id: msg.id, lines });
+    post({ type: 'trained', id: msg.id, runs, cancelled: controller.signal.aborted });
   } catch (e) {
-    post({ type: 'trained', id: msg.id, lines, error: errorMessage(e) });
+    post({ type: 'trained', id: msg.id, runs, error: errorMessage(e) });
+  } finally {
+    running.delete(msg.id);
   }
 }
 

@@ -128,6 +128,9 @@ export const MAX_DIAGNOSTICS = 1000;
 /** Appended to a finding of an earlier version of the text (its check was cancelled before this version's finished). */
 export const PREVIOUS_VERSION_NOTE = ' [from the check of an earlier version: the check of this version was cancelled]';
 
+/** Appended to a finding of a check at a learned-parameters file's values (not the seeded ones). */
+export const givenParametersNote = (source: string) => ` [checked at the parameters in ${source}]`;
+
 /**
  * The diagnostics of a document as published: the front end's (less those a finding supersedes), the check's
  * findings, and a failed check's own diagnostic. `previous`: findings of an earlier version, shown (marked) in
@@ -160,7 +163,12 @@ export function warningCount(ds: readonly LspDiagnostic[]): number {
 export function diagnosticsOf(st: OpenDocument): LspDiagnostic[] {
   const checked = !st.checksDisabled && !st.restricted;
   const current = checked && st.last && st.last.hash === st.hash;
-  const findings = current ? st.last!.report.findings : [];
+  const checkedAt = current ? st.last!.report.checkedParameters : undefined;
+  const findings = !current
+    ? []
+    : checkedAt?.kind === 'given'
+      ? st.last!.report.findings.map((f) => ({ ...f, message: `${f.message}${givenParametersNote(checkedAt.source)}` }))
+      : st.last!.report.findings;
   const previous = checked && !current && st.last && st.cancelledHash === st.hash ? st.last.report.findings : [];
   const failure =
     checked && st.failure && st.failure.hash === st.hash ? toLspDiagnostic(st.failure.diagnostic, true) : undefined;

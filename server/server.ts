@@ -4,6 +4,7 @@
 // cancelled on change, answered from the ReportCache by content hash) and its findings
 // are merged in for that exact content. Code actions and editor features come from the
 // language service (solver/service). Works over IPC (VS Code) and --stdio.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -23,6 +24,7 @@ import {
   ReportNotification,
   RowsRequest,
   CancelCheckRequest,
+  CancelTrainingRequest,
   RunCheckRequest,
   type RunCheckResult,
   TrainProgressNotification,
@@ -32,7 +34,7 @@ import {
 import { TRAINING_CORRECTIONS } from '../solver/registry/corrections';
 import { RESTRICTED_MESSAGE } from './checkScheduler';
 import { codeLenses, verdictLine } from './codeLenses';
-import { runTraining } from './trainRunner';
+import { startTraining, type Training } from './trainRunner';
 import { CheckRunner } from './checkRunner';
 import { CheckScheduler } from './checkScheduler';
 import { CODE_ACTION_KINDS, onCodeAction } from './codeActionHandler';
@@ -219,7 +221,13 @@ connection.onRequest(RowsRequest.type, (params) => rowsOf(store.get(params.uri),
 connection.onRequest(RunCheckRequest.type, async (params): Promise<RunCheckResult> => {
   const st = store.get(params.uri);
   if (!st) return { state: 'cancelled', report: null, message: 'the document is not open' };
-  return scheduler.schedule(st, true, params.refine === true);
+  let parameters: { source: string; text: string } | undefined;
+  if (params.parameters) {
+    const read = await readParameters(params.parameters);
+    if ('message' in read) return { state: 'failed', report: null, message: read.message };
+    parameters = read;
+  }
+  return scheduler.schedule(st, true, params.refine === true, parameters);
 });
 
 connection.onRequest(CancelCheckRequest.type, (params) => {
@@ -233,32 +241,63 @@ connection.onRequest(CancelCheckRequest.type, (params) => {
 
 connection.onCodeLens((params) => codeLenses(store.get(params.textDocument.uri)));
 
+/** A document's name (the last part of its URI's path), as the learned-parameters file records the model. */
+const documentName = (uri: string) =>
+  decodeURIComponent(
+    uri
+      .replace(/[?#].*$/, '')
+      .split(/[/:]/)
+      .pop() || uri,
+  );
+
+/** The text of a learned-parameters file (a file: URI) and its name, or why it cannot be read. */
+async function readParameters(uri: string): Promise<{ source: string; text: string } | { message: string }> {
+  const source = documentName(uri);
+  try {
+    if (!uri.startsWith('file:')) return { message: `cannot read parameters from ${uri}: not a file` };
+    return { source, text: await readFile(fileURLToPath(uri), 'utf8') };
+  } catch (e) {
+    return { message: `cannot read parameters from ${source}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/** The running training of each document (one at a time per document). */
+const trainings = new Map<string, Training>();
+
 connection.onRequest(TrainRequest.type, async (params, token): Promise<TrainSummary> => {
   const st = store.get(params.uri);
   if (!st?.analysis.model) return { lines: [], error: 'the model has errors or is not open' };
   if (st.restricted) return { lines: [], error: RESTRICTED_MESSAGE };
+  if (trainings.has(st.uri)) return { lines: [], error: 'this model is already training' };
   const recommended = st.last?.report.recommendedCorrection;
   const corrected = TRAINING_CORRECTIONS.find((c) => c === recommended) ?? TRAINING_CORRECTIONS[0];
   const iterations = Math.max(1, Math.min(10_000, Math.round(params.iterations ?? 100)));
   const settingsNow = await settings.forDocument(st.uri);
-  return runTraining(
-    join(__dirname, 'checkWorker.js'),
-    {
-      text: st.text,
-      backend: settingsNow.backend,
-      context: store.documentPaths(st.uri),
-      gradients: ['ad', corrected],
-      iterations,
-      onProgress: (gradient, iteration) =>
-        void connection.sendNotification(TrainProgressNotification.type, {
-          uri: st.uri,
-          gradient,
-          iteration,
-          iterations,
-        }),
-    },
-    token,
-  );
+  const gradients = ['ad', corrected];
+  const training = startTraining(join(__dirname, 'checkWorker.js'), {
+    text: st.text,
+    fileName: documentName(st.uri),
+    backend: settingsNow.backend,
+    context: store.documentPaths(st.uri),
+    gradients,
+    iterations,
+    onIteration: (it) =>
+      void connection.sendNotification(TrainProgressNotification.type, { uri: st.uri, iterations, gradients, ...it }),
+  });
+  trainings.set(st.uri, training);
+  const sub = token.onCancellationRequested(() => training.cancel());
+  try {
+    return await training.done;
+  } finally {
+    sub.dispose();
+    trainings.delete(st.uri);
+  }
+});
+
+connection.onRequest(CancelTrainingRequest.type, (params) => {
+  const training = trainings.get(params.uri);
+  training?.cancel();
+  return { cancelled: !!training };
 });
 
 connection.onShutdown(() => scheduler.dispose());

@@ -4,7 +4,8 @@
 // trajectory x(t), the adjoint p(t), the shared parameters' sensitivities, the refinement study. A view
 // asks for only the rows it draws ({ type: 'rows' }) at the chart's width, and a resize asks again.
 // The chart follows the VS Code theme and is redrawn when it changes; the view and its selections
-// survive reloads (vscode.setState); each chart exports as PNG and its data as CSV (the host saves).
+// survive reloads (vscode.setState); each chart exports as PNG and its data as CSV (the host saves). A training
+// ("Train with raw and corrected gradients") shows its live curves above the views (webview/trainingView.ts).
 import {
   Chart,
   Legend,
@@ -31,6 +32,7 @@ import {
 import { formatNumber as fmt } from '../solver/presentation/format';
 import { metricColumns } from '../solver/presentation/columns';
 import { chartColours } from './theme';
+import { createTrainingView } from './trainingView';
 import { type Point, type Selection, VIEW_SPECS } from './views';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Legend, Tooltip, Title);
@@ -123,7 +125,11 @@ const plot = el('section', { id: 'odelens-plot' }, [
   metricsBox,
 ]);
 
-app.append(el('header', {}, [title, status]), summary, empty, plot);
+/** Holds what the tests read (window.odeLensPlot); the training view writes its part into it. */
+const globalState: OdeLensPlotGlobal = { chart: undefined, parameter: undefined, component: undefined, draws: 0 };
+const training = createTrainingView(globalState);
+
+app.append(el('header', {}, [title, status]), summary, training.element, empty, plot);
 
 // ---------------------------------------------------------------- state
 
@@ -142,7 +148,6 @@ let drawnWidth = 0;
 /** What the chart on show was drawn from: redrawn from it on a theme change, exported as CSV. */
 let drawn: { view: DashboardView; selection: Selection; rows: RowsAnswer | undefined } | undefined;
 let chart: Chart<'line', Point[]> | undefined;
-const globalState: OdeLensPlotGlobal = { chart: undefined, parameter: undefined, component: undefined, draws: 0 };
 window.odeLensPlot = globalState;
 
 function persist(): void {
@@ -399,6 +404,11 @@ function onMessage(m: HostToWebview): void {
     onRows(m);
     return;
   }
+  if (m.type === 'trainStart' || m.type === 'trainIterations' || m.type === 'trainEnd') {
+    // The host sends the training of the document on show (the page may not have its report yet).
+    if (currentUri === undefined || m.uri === currentUri) training.onMessage(m);
+    return;
+  }
   if (m.type === 'status') {
     if (m.uri !== currentUri) return;
     status.textContent =
@@ -410,6 +420,8 @@ function onMessage(m: HostToWebview): void {
     // Another document: its own selections start afresh (the view stays).
     status.textContent = '';
     for (const k of Object.keys(selections)) delete selections[k as DashboardView];
+    // The training shown belongs to the document on show (a page that just loaded has none yet: its training stays).
+    if (currentUri !== undefined) training.clear();
   }
   currentUri = m.uri;
   fileName = m.fileName;
@@ -427,6 +439,7 @@ window.addEventListener('message', (event: MessageEvent) => {
 // from the rows on show, without asking again.
 const redraw = () => {
   if (drawn) draw(drawn.view, drawn.selection, drawn.rows);
+  training.redraw();
 };
 new MutationObserver(redraw).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 new MutationObserver(redraw).observe(document.documentElement, { attributes: true, attributeFilter: ['style'] });

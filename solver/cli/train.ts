@@ -7,6 +7,7 @@ import { train, TrainError, defaultGradient, type TrainResult } from '../train/t
 import { CHECK_ONLY_CORRECTIONS, TRAIN_GRADIENTS, type TrainGradient } from '../train/gradients';
 import { BACKEND_NAMES, isBackendName, type BackendName } from '../registry/backends';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../train/optimizers';
+import { savedParameters, savedParametersText } from '../train/savedParameters';
 import { readModel, tokens, type Output } from './common';
 import { USAGE } from './usage';
 
@@ -159,19 +160,8 @@ export async function trainCommand(rest: string[], { out, err }: Output): Promis
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
-  const saved = {
-    file,
-    scheme: model.options.meth,
-    steps: model.options.steps,
-    gradient: result.gradient,
-    optimizer,
-    learningRate: lr,
-    iterations: result.iterations,
-    stopped: result.stopped,
-    final: result.final,
-    parameters: result.parameters,
-  };
-  if (outFile) writeFileSync(outFile, JSON.stringify(saved, null, 2) + '\n');
+  const saved = savedParameters(file, model, result);
+  if (outFile) writeFileSync(outFile, savedParametersText(saved));
   if (json)
     out(
       JSON.stringify({ ...saved, backend: result.backend, message: result.message, history: result.history }, null, 2),

@@ -27,6 +27,9 @@ function reportHeader(report: ReportSummary): string {
   return [
     `**ODE Lens gradient check** · scheme \`${report.scheme}\` · ${report.steps} steps (h = ${fmt(report.dt)}) · backend \`${report.backend}\`` +
       (t !== undefined ? ` · check time ${Math.round(t)} ms` : ''),
+    ...(report.checkedParameters?.kind === 'given'
+      ? ['', `Checked at the parameters in \`${report.checkedParameters.source}\`, not the seeded ones.`]
+      : []),
     '',
     `gradfix=\`${report.gradfix}\`${showsCorrection(report) ? ` · corrected with \`${report.correction}\`` : ''}` +
       (report.recommendedCorrection && report.gradfix === 'none'
@@ -114,7 +117,10 @@ export function parameterMetricsMarkdown(name: string, perStep: boolean, ctx: Gr
     if (rep.refinement) parts.push('', refinementTable(rep.refinement, ctx.report));
     parts.push(
       '',
-      `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${Math.round(ctx.report.timings?.totalMs ?? 0)} ms`,
+      `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${Math.round(ctx.report.timings?.totalMs ?? 0)} ms` +
+        (ctx.report.checkedParameters?.kind === 'given'
+          ? ` · at the parameters in \`${ctx.report.checkedParameters.source}\``
+          : ''),
     );
     return parts.join('\n') + staleNote(ctx);
   }

@@ -2,11 +2,14 @@
 // examples/: the same story as test/e2e/vscode.test.ts, told through the vscode API.
 //   spiral.ode → warnings (oscillating-gradient, weakly-stable-scheme) → quick fix
 //   "Correct AD gradients with filter121" → save → only `, gradfix=filter121` added →
-//   warnings gone → Show Gradient Plots opens its webview → spiral-rk4.ode has no warning.
+//   warnings gone → Show Gradient Plots opens its webview → spiral-rk4.ode has no warning →
+//   training (the story of test/e2e/training.test.ts): Train with Raw and Corrected Gradients runs with the plots
+//   open, Cancel Training stops it with what the raw-AD run learned, Write Learned Parameters writes it next to
+//   the model (the `odelens train --out` JSON), and the check at those parameters names the file in its findings.
 // Steps run in order and share state; the first failure stops the rest (they depend on it).
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { RunCheckResult } from '../../protocol/customMessages';
+import type { RunCheckResult, TrainSummary } from '../../protocol/customMessages';
 
 const EXTENSION_ID = 'odelens.ode-lens';
 const FIX_PREFIX = 'Correct AD gradients with';
@@ -220,6 +223,49 @@ export async function run(): Promise<void> {
         );
         assert.deepEqual(warnings(rk4).map(codeOf), [], `spiral-rk4.ode has warnings:\n${show(warnings(rk4))}`);
         assert.equal(await readBytes(rk4), originalRk4, 'spiral-rk4.ode changed on disk');
+      },
+    },
+    {
+      name: 'training starts, is cancelled, writes the raw-AD parameters and checks the model at them',
+      fn: async () => {
+        // The leapfrog model again (without its fix): raw AD then filter121, far more iterations than it gets.
+        await vscode.workspace.fs.writeFile(spiral, Buffer.from(original));
+        const doc = await vscode.workspace.openTextDocument(spiral);
+        await vscode.window.showTextDocument(doc);
+        await checkNow(spiral);
+        await vscode.workspace.getConfiguration('odeLens').update('train.iterations', 2000, true);
+        const trained = vscode.commands.executeCommand<TrainSummary | undefined>('odeLens.train', spiral.toString());
+        await new Promise((r) => setTimeout(r, 3_000));
+        assert.equal(await vscode.commands.executeCommand('odeLens.cancelTraining', spiral.toString()), true);
+        const summary = await trained;
+        log(`training: ${JSON.stringify(summary?.lines)}`);
+        assert.equal(summary?.cancelled, true);
+        const run = summary?.runs?.[0];
+        assert.ok(
+          run && run.gradient === 'ad' && run.stopped === 'cancelled' && run.iterations > 0,
+          JSON.stringify(run),
+        );
+        const written = await vscode.commands.executeCommand<vscode.Uri | undefined>(
+          'odeLens.writeTrainedParameters',
+          spiral.toString(),
+          'ad',
+        );
+        assert.equal(written?.path.split('/').pop(), 'spiral.ad.params.json');
+        const saved = JSON.parse(await readBytes(written!));
+        assert.equal(saved.gradient, 'ad');
+        assert.equal(saved.iterations, run.iterations);
+        await vscode.commands.executeCommand('odeLens.checkAtParameters', spiral.toString(), written!.toString());
+        const found = await waitFor(
+          'findings that name the parameters file',
+          () => {
+            const w = warnings(spiral).filter((d) =>
+              d.message.includes('[checked at the parameters in spiral.ad.params.json]'),
+            );
+            return w.length > 0 ? w : undefined;
+          },
+          DIAG_TIMEOUT,
+        );
+        log(`at the learned parameters:\n${show(found)}`);
       },
     },
   ]);
