@@ -10,20 +10,17 @@
 // Then a second code-server with Workspace Trust on: Restricted Mode shows syntax diagnostics and runs no check.
 // Prerequisites as test/e2e/vscode.test.ts (scripts/setup-e2e.sh); missing ones skip the suite.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
-import { findChromium, hasPlaywright } from '../support/browser';
+import type { Page } from 'playwright-core';
+import { repoRoot, waitFor } from '../support/e2e';
 import {
-  extensionVsix,
-  installVsix,
-  startCodeServer,
-  workbenchBrowser,
-  writeUserSettings,
-} from '../support/codeServer';
-import { codeServerBin, killTree, makeScratch, repoRoot, toolsDir, waitFor } from '../support/e2e';
+  closeEditorSession,
+  missingEditorPrerequisite,
+  openEditorSession,
+  type EditorSession,
+} from '../support/editorSession';
 import { goToLine, problemsText, quickOpen, runCommand, showHover, statusText } from '../support/workbench';
 
 const ROOT = repoRoot();
@@ -53,16 +50,7 @@ x' = -y
 done
 `;
 
-function missingPrerequisite(): string | undefined {
-  if (!codeServerBin()) return `code-server not installed in ${toolsDir()} (run scripts/setup-e2e.sh)`;
-  if (!findChromium()) return 'Chromium not found (apt-get install -y chromium)';
-  if (!hasPlaywright()) return 'playwright-core not installed (npm install)';
-  if (!existsSync(join(ROOT, 'dist', 'extension.js')) && !process.env.ODELENS_VSIX)
-    return 'dist/extension.js missing (npm run build)';
-  return undefined;
-}
-
-const skipped = missingPrerequisite();
+const skipped = missingEditorPrerequisite();
 if (skipped && process.env.ODELENS_REQUIRE_E2E === '1') throw new Error(skipped);
 if (skipped) console.log(`# editor experience e2e skipped: ${skipped}`);
 
@@ -70,49 +58,12 @@ function step(msg: string): void {
   console.log(`# [editor e2e ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 }
 
-interface Editor {
-  child: ChildProcess;
-  browser: BrowserContext;
-  page: Page;
-  ws: string;
-  shot: (name: string) => Promise<string>;
-}
+type Editor = EditorSession;
 
 /** A code-server with the packaged extension on a fresh copy of the workspace files, and a page on it. */
-async function openEditor(
-  name: string,
-  files: Record<string, string>,
-  settings: Record<string, unknown>,
-  trust = false,
-): Promise<Editor> {
-  const { root: S, env } = makeScratch(name);
-  const ws = join(S, 'workspace');
-  mkdirSync(ws, { recursive: true });
-  for (const [f, text] of Object.entries(files)) writeFileSync(join(ws, f), text);
-  const dirs = { bin: codeServerBin()!, userData: join(S, 'user-data'), extensions: join(S, 'extensions'), env };
-  writeUserSettings(dirs, {
-    'files.autoSave': 'off',
-    'editor.minimap.enabled': false,
-    'editor.hover.delay': 200,
-    ...settings,
-  });
-  installVsix(dirs, extensionVsix(ROOT, step));
-  const server = await startCodeServer(dirs, ws, join(S, 'code-server.log'), { workspaceTrust: trust });
-  const shots = join(S, 'screenshots');
-  mkdirSync(shots, { recursive: true });
-  const { browser, page, shot } = await workbenchBrowser(S, env, shots);
-  await page.goto(`${server.url}/?folder=${encodeURIComponent(ws)}`);
-  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
-  await page.waitForTimeout(1500);
-  step(`${name}: workbench up; screenshots in ${shots}`);
-  return { child: server.child, browser, page, ws, shot };
-}
-
-async function closeEditor(e: Editor | undefined): Promise<void> {
-  if (!e) return;
-  await Promise.race([e.browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
-  await killTree(e.child);
-}
+const openEditor = (name: string, files: Record<string, string>, settings: Record<string, unknown>, trust = false) =>
+  openEditorSession(name, files, { 'editor.hover.delay': 200, ...settings }, step, { workspaceTrust: trust });
+const closeEditor = closeEditorSession;
 
 /** Brings `name` to the front: its tab when it is open (Quick Open can miss after the panel had focus), else Quick Open. */
 async function openFile(page: Page, name: string): Promise<void> {

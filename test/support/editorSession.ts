@@ -34,6 +34,7 @@ export async function openEditorSession(
   files: Record<string, string>,
   settings: Record<string, unknown>,
   log: (msg: string) => void,
+  options: { workspaceTrust?: boolean } = {},
 ): Promise<EditorSession> {
   const { root: S, env } = makeScratch(name);
   const ws = join(S, 'workspace');
@@ -42,7 +43,7 @@ export async function openEditorSession(
   const dirs = { bin: codeServerBin()!, userData: join(S, 'user-data'), extensions: join(S, 'extensions'), env };
   writeUserSettings(dirs, { 'files.autoSave': 'off', 'editor.minimap.enabled': false, ...settings });
   installVsix(dirs, extensionVsix(repoRoot(), log));
-  const server = await startCodeServer(dirs, ws, join(S, 'code-server.log'));
+  const server = await startCodeServer(dirs, ws, join(S, 'code-server.log'), options);
   const shots = join(S, 'screenshots');
   mkdirSync(shots, { recursive: true });
   const { browser, page, shot } = await workbenchBrowser(S, env, shots);
