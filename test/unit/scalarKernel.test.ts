@@ -9,7 +9,7 @@ import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
 import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
-import type { Tensor, TF } from '../../solver/engine/tf';
+import type { TF } from '../../solver/engine/tf';
 import { compileModel, internalShape, sizeOf, type CompiledModel } from '../../solver/engine/compile';
 import { solveDiscrete, solvesByKernel } from '../../solver/engine/integrate';
 import { schemeOf } from '../../solver/schemes/schemes';
