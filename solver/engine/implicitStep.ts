@@ -10,8 +10,8 @@
 import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
 
-/** Newton iterations per step at most; a well-posed step converges in two or three. */
-const MAX_NEWTON_ITERATIONS = 10;
+/** Newton iterations per step at most; a well-posed step converges in two or three, a step across an upstroke in a dozen. */
+const MAX_NEWTON_ITERATIONS = 30;
 /** Stop when the residual is below this, relative to the states (float32 evaluation of f sets the floor). */
 const NEWTON_TOLERANCE = 1e-5;
 /** After the last iteration, a residual above this (relative) means the step has no solution near x_n: NaN. */
@@ -164,14 +164,22 @@ export function newtonSolve(
       for (let j = 0; j < D; j++) s += inverse[i * D + j] * r[j];
       delta[i] = s;
     }
-    // Damped: halve the step while the residual does not fall (or is not finite), at most a few times.
+    // Damped: halve the step while the residual does not fall (or is not finite), at most a few times. When no
+    // halving helps, the full step is taken if its residual is finite: across a fast upstroke (an action potential
+    // in one large step) the residual must grow before Newton reaches the solution, and damping would stall.
     let lambda = 1;
-    let next = y.map((v, i) => v - delta[i]);
-    let rNext = residual(tf, cm, next, x, p, t, h, shapes);
+    const full = y.map((v, i) => v - delta[i]);
+    const rFull = residual(tf, cm, full, x, p, t, h, shapes);
+    let next = full;
+    let rNext = rFull;
     for (let k = 0; k < 4 && !(norm(rNext) < size); k++) {
       lambda /= 2;
       next = y.map((v, i) => v - lambda * delta[i]);
       rNext = residual(tf, cm, next, x, p, t, h, shapes);
+    }
+    if (!(norm(rNext) < size) && Number.isFinite(norm(rFull))) {
+      next = full;
+      rNext = rFull;
     }
     // While the residual falls tenfold per iteration the Jacobian is kept (the chord method); else a new one here.
     if (!(norm(rNext) <= 0.1 * size)) inverse = inverseAt(next);

@@ -38,6 +38,7 @@ import {
   includeDirectives,
   REFUSAL_CODES,
   VOLTERRA_REFUSAL,
+  isXppautDone,
   xppautCommand,
 } from './xppautCommands';
 
@@ -505,7 +506,8 @@ class Parser {
     else if (this.isPunct(second, "'")) this.equation();
     else if (this.isPunct(second, '/') && lw.length > 1 && lw[0] === 'd' && this.isIdent(this.peek(2), 'dt'))
       this.equation();
-    else if (this.isPunct(second, '(')) {
+    else if (this.isPunct(second, '(') && !(second.spaceBefore && isKeyword(lw))) {
+      // XPPAUT reads `b (x'-eps)` (a space before the parenthesis) as the command `b`, `f(x) = …` as a function.
       if (this.isMapLine()) this.mapLine(first);
       else this.parenLine();
     } else if (this.isPunct(second, '=')) this.fixed();
@@ -540,8 +542,17 @@ class Parser {
     else if (PARAM_KEYWORDS.has(lw)) this.paramDecl();
     else if (INIT_KEYWORDS.has(lw)) this.initDecl();
     else if (NUMBER_KEYWORDS.has(lw)) this.numberDecl();
-    else if (DONE_KEYWORDS.has(lw)) {
+    else if (DONE_KEYWORDS.has(lw) || isXppautDone(lw, this.peek(1))) {
       this.next();
+      if (!DONE_KEYWORDS.has(lw))
+        this.diagnostics.push(
+          diag(
+            'xppaut-done',
+            'information',
+            `XPPAUT reads '${first.text}' as \`done\` (a command starting with d ends the file): the lines after it are not read`,
+            tokenRange(first),
+          ),
+        );
       this.statements.push({ kind: 'done', range: tokenRange(first) });
       return true;
     } else if (AUX_KEYWORDS.has(lw)) this.aux();
@@ -818,8 +829,18 @@ class Parser {
         this.isPunct(this.peek(2), ')')
       )
         this.pos += 3;
-      this.expectPunct('=', `after '${name.text}' (init ${name.text} = value)`);
-      const value = this.expr();
+      let value: Expr;
+      if (this.isPunct(this.peek(), '=')) {
+        this.next();
+        value = this.expr();
+      } else if (this.isPunct(this.peek(), ',') || this.peek().kind === 'ident' || this.atLineEnd()) {
+        // XPPAUT: an initial value without `=` and a value is zero.
+        value = { kind: 'number', value: 0, range: tokenRange(name) };
+      } else
+        this.fail(
+          tokenRange(this.peek()),
+          `Expected '=' after '${name.text}' (init ${name.text} = value), found ${describe(this.peek())}`,
+        );
       items.push({
         name: name.text,
         nameRange: tokenRange(name),

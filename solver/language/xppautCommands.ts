@@ -88,3 +88,12 @@ export function includeDirectives(text: string): Diagnostic[] {
   }
   return out;
 }
+
+/**
+ * XPPAUT ends the file at any command whose word starts with `d` (form_ode.c tells a command by its first letter),
+ * so a lone `dobe` or `don` line is its `done`. Only a word alone on its line is read so: `d…` followed by more is
+ * far more likely an ODE Lens line with a typo than the end of the file.
+ */
+export function isXppautDone(word: string, next: { kind: string }): boolean {
+  return word.startsWith('d') && (next.kind === 'newline' || next.kind === 'eof');
+}
