@@ -52,7 +52,7 @@ describe("XPPAUT's default total and dt", () => {
     const a = 0.3;
     const r = await runCheck(model(`par a=${a}\nx'=a\ninit x=1\n`), { backend: 'cpu' });
     const xT = 1 + 20 * a;
-    assert.ok(rel(r.loss, 0.5 * xT * xT) < 1e-5, `${r.loss}`);
+    assert.ok(rel(r.loss, 0.5 * xT * xT) < 1e-4, `${r.loss}`); // float32 sums of 400 steps
     const ga = r.parameters.find((p) => p.name === 'a')!;
     assert.ok(rel(ga.raw[0][0], 20 * xT) < 1e-4, `${ga.raw[0][0]} vs ${20 * xT}`);
     assert.ok(ga.metrics.gradcheckRelError < GRADCHECK_TOLERANCE);
@@ -157,12 +157,12 @@ describe('XPPAUT lines read as XPPAUT reads them', () => {
     const r = await runCheck(m, { backend: 'cpu' });
     // y(1) = 1 from y(0) = 0; x(1) = 1.5 e^{-2} (RK4 at dt 0.05 is accurate to 1e-7 here).
     const want = 0.5 * ((1.5 * Math.exp(-2)) ** 2 + 1);
-    assert.ok(rel(r.loss, want) < 1e-5, `${r.loss} vs ${want}`);
+    assert.ok(rel(r.loss, want) < 1e-4, `${r.loss} vs ${want}`);
     assert.ok(model("x'=-x\ny'=1\ninit y x=2\n").states.length === 2);
     // Outline and hover know the state initialised without a value.
     const doc = new ServiceDocument(text);
-    assert.ok(JSON.stringify(documentSymbols(doc)).includes('"y"'));
-    assert.ok(hover(doc, { line: 3, character: 12 }));
+    assert.ok(JSON.stringify(documentSymbols(doc)).includes('"name":"y\'"'));
+    assert.match(hover(doc, { line: 3, character: 12 })!.markdown, /state `y`/);
   });
 
   test('a boundary line written `b (…)` with primed names is the ignored boundary condition, not a call of b', () => {

@@ -80,7 +80,9 @@ function formulaSamples(
   for (let k = 0; k < npts; k++) {
     const x = xlo + k * dx;
     bindings.set('t', { kind: 'number', value: x, range: src.formula.range, shape: [] });
-    const checked = exprs.expr(src.formula, { ctx: 'const', bindings, dynamic: { value: false }, frozenParam });
+    const checked = exprs.uncounted(() =>
+      exprs.expr(src.formula, { ctx: 'const', bindings, dynamic: { value: false }, frozenParam }),
+    );
     if (!checked.shape) return undefined; // reported
     const v = checked.shape.length === 0 ? evalConst(checked) : undefined;
     if (v === undefined || !Number.isFinite(v))
