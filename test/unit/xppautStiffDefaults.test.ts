@@ -194,3 +194,22 @@ describe('XPPAUT lines read as XPPAUT reads them', () => {
     assert.match(big[0].message, /2 to 4194304, 32 MB of samples, found 8000000/);
   });
 });
+
+describe('a reference that overflows on chaotic dynamics', () => {
+  test('Lorenz over t ∈ [0, 60]: the solve is finite, the reference cannot judge AD (information), no blow-up error', async () => {
+    const r = await runCheck(
+      model(
+        "par s=10, r=28, b=2.6667\nx'=s*(y-x)\ny'=x*(r-z)-y\nz'=x*y-b*z\ninit x=1, y=1, z=20\n@ total=60, dt=0.02\n",
+      ),
+      { backend: 'cpu', gradcheck: false },
+    );
+    assert.ok(Number.isFinite(r.loss));
+    assert.deepEqual(
+      r.findings.filter((f) => f.code === 'blow-up'),
+      [],
+    );
+    const note = r.findings.find((f) => f.code === 'reference-unavailable');
+    assert.equal(note?.severity, 'information');
+    assert.match(note!.message, /cannot judge AD here: its solve stays finite/);
+  });
+});
