@@ -6,11 +6,14 @@ import type { Program } from './ast';
 
 type Statement = Program['statements'][number];
 
-/** True when the file uses no declaration of ODE Lens's own, so XPPAUT's defaults apply to its options. */
+/**
+ * True when the file uses no declaration of ODE Lens's own, so XPPAUT's defaults apply to its options (the tensor
+ * states made from a file's XPPAUT arrays are not written declarations).
+ */
 export function isXppautStyle(statements: readonly Statement[]): boolean {
   return !statements.some(
     (s) =>
-      s.kind === 'state' ||
+      (s.kind === 'state' && !s.fromEquations) ||
       s.kind === 'loss' ||
       s.kind === 'data' ||
       s.kind === 'scheme' ||

@@ -30,6 +30,12 @@ describe("XPPAUT's default total and dt", () => {
     assert.deepEqual([given.total, given.steps], [20, 200]);
   });
 
+  test('an XPPAUT array solved as a tensor state (40 elements) is still an XPPAUT file', () => {
+    const m = model("par k=1\nx[0..39]'=-k*x[j]\ninit x[0..39]=1\n");
+    assert.equal(m.states.length, 1, 'the array is one tensor state');
+    assert.deepEqual([m.options.total, m.options.steps], [20, 400]);
+  });
+
   test("ODE Lens's own models (state, loss, per-step or shaped parameters) keep t ∈ [0, 1] in 64 steps", () => {
     for (const text of [
       "state x\nx'=-x\n",
