@@ -39,6 +39,8 @@ import {
   REFUSAL_CODES,
   VOLTERRA_REFUSAL,
   isXppautDone,
+  PHTOOLS_COMMANDS,
+  PHTOOLS_REFUSAL,
   xppautCommand,
 } from './xppautCommands';
 
@@ -100,6 +102,7 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
     option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
     options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
     export: ['error', EXPORT_REFUSAL],
+    ...Object.fromEntries(PHTOOLS_COMMANDS.map((k) => [k, ['error', PHTOOLS_REFUSAL]])),
     import: ['error', '`import` is not supported by ODE Lens'],
   }) as [string, ['error' | 'warning' | 'information', string]][],
 );
@@ -121,9 +124,9 @@ function isKeyword(w: string): boolean {
 }
 
 /** Unsupported constructs whose second word is the name they declare. */
-const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'volterra', 'solv', 'solve']);
+const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'volterra', 'solv', 'solve', ...PHTOOLS_COMMANDS]);
 /** Unsupported constructs that declare a list of names. */
-const LIST_DECLARING = new Set<string>();
+const LIST_DECLARING = new Set<string>(PHTOOLS_COMMANDS);
 /** XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation. */
 const WIENER_KEYWORDS = new Set(['wiener', 'w']);
 
@@ -883,7 +886,8 @@ class Parser {
   private aux(): void {
     const kw = this.next();
     const first = this.expectIdent(`after '${kw.text}'`);
-    // XPPAUT aux names are output column labels and may hold dots (`aux P.E.=pe`).
+    // XPPAUT aux names are output column labels and may hold dots and parentheses (`aux P.E.=pe`,
+    // `aux Glucose(mM)=G*1000`): XPPAUT takes everything up to the `=`.
     let last = first;
     while (
       !this.atLineEnd() &&
@@ -891,6 +895,8 @@ class Parser {
       !this.peek().spaceBefore &&
       (this.isPunct(this.peek(), '.') ||
         this.isPunct(this.peek(), '..') ||
+        this.isPunct(this.peek(), '(') ||
+        this.isPunct(this.peek(), ')') ||
         this.peek().kind === 'ident' ||
         this.peek().kind === 'number')
     )

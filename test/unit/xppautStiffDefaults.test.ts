@@ -192,6 +192,32 @@ describe('XPPAUT lines read as XPPAUT reads them', () => {
     assert.ok(errors("x'=-x\ndxx 3\n").length > 0);
   });
 
+  test('pHtools commands are refused on their own lines; the names they declare are known; aux labels may hold (…)', () => {
+    const text = [
+      'par k=0.1',
+      'init a=1, ph=7',
+      'mksol buf',
+      "addtosol buf {'Acid',0.01}",
+      'phsol buf ph phrhs',
+      "a'=-k*a",
+      "ph'=phrhs",
+      'aux Acid(mM)=a*1000',
+      '',
+    ].join('\n');
+    const errs = errors(text);
+    assert.deepEqual(
+      errs.map((d) => [d.code, d.range.start.line]),
+      [
+        ['unsupported', 2],
+        ['unsupported', 3],
+        ['unsupported', 4],
+      ],
+    );
+    for (const d of errs) assert.match(d.message, /a command of pHtools, a preprocessor/);
+    const doc = new ServiceDocument(text);
+    assert.match(hover(doc, { line: 5, character: 0 })!.markdown, /state `a`/);
+  });
+
   test('tables are bounded by memory: 2^18 samples (an XPPAUT example size) check, 8M are refused with the bound', () => {
     assert.deepEqual(errors("table w % 262144 0 262143 t/262143\nx'=-w(x)\ninit x=1\n"), []);
     const big = errors("table w % 8000000 0 1 t\nx'=-w(x)\n");
