@@ -11,6 +11,7 @@ import {
   gradcheckUnresolvedMessage,
   oscillatingGradientMessage,
   REFERENCE_BLOW_UP_MESSAGE,
+  REFERENCE_OVERFLOW_MESSAGE,
   stageImbalanceMessage,
   studySentence,
   vanishingGradientMessage,
@@ -80,13 +81,20 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
     );
     if (f) findings.push(f);
   });
+  // A reference whose solve stays finite but whose gradient or error estimate overflows float32 (the adjoint of
+  // chaotic dynamics grows like e^{λT}) cannot judge AD: that is a property of the model over this interval, said
+  // as such, not a blow-up of the solve.
   if (m.ref?.nonFinite)
-    findings.push({
-      code: 'blow-up',
-      severity: 'error',
-      message: REFERENCE_BLOW_UP_MESSAGE,
-      range: optionsRange(model),
-    });
+    findings.push(
+      Number.isFinite(m.ref.lossAccurate)
+        ? {
+            code: 'reference-unavailable',
+            severity: 'information',
+            message: REFERENCE_OVERFLOW_MESSAGE,
+            range: optionsRange(model),
+          }
+        : { code: 'blow-up', severity: 'error', message: REFERENCE_BLOW_UP_MESSAGE, range: optionsRange(model) },
+    );
   return findings;
 }
 

@@ -10,8 +10,8 @@
 import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
 
-/** Newton iterations per step at most; a well-posed step converges in two or three. */
-const MAX_NEWTON_ITERATIONS = 10;
+/** Newton iterations per step at most; a well-posed step converges in two or three, a step across an upstroke in a dozen. */
+const MAX_NEWTON_ITERATIONS = 30;
 /** Stop when the residual is below this, relative to the states (float32 evaluation of f sets the floor). */
 const NEWTON_TOLERANCE = 1e-5;
 /** After the last iteration, a residual above this (relative) means the step has no solution near x_n: NaN. */
@@ -150,37 +150,57 @@ export function newtonSolve(
       D,
     );
   const norm = (r: Float64Array) => r.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  let y: Float64Array = Float64Array.from(x);
-  let r = residual(tf, cm, y, x, p, t, h, shapes);
-  let inverse = inverseAt(y);
-  let iterations = 0;
   const scale = (z: Float64Array) => 1 + norm(z) + norm(x);
-  for (; iterations < MAX_NEWTON_ITERATIONS; iterations++) {
-    const size = norm(r);
-    if (size <= NEWTON_TOLERANCE * scale(y)) break;
-    const delta = new Float64Array(D);
-    for (let i = 0; i < D; i++) {
-      let s = 0;
-      for (let j = 0; j < D; j++) s += inverse[i * D + j] * r[j];
-      delta[i] = s;
+  const solved = (a: { y: Float64Array; r: Float64Array }) => norm(a.r) <= NEWTON_FAILURE * scale(a.y);
+  const fromState = iterate(Float64Array.from(x));
+  // From the previous state Newton may circle a fast upstroke; the explicit Euler predictor x + h f (that is,
+  // x − r(x)) starts it on the other side.
+  const attempt = solved(fromState) ? fromState : iterate(x.map((v, i) => v - fromState.r0[i]));
+  const { y, r, iterations } = attempt;
+  let { inverse } = attempt;
+
+  function iterate(start: Float64Array) {
+    let y = start;
+    let r = residual(tf, cm, y, x, p, t, h, shapes);
+    const r0 = r;
+    let inverse = inverseAt(y);
+    let iterations = 0;
+    for (; iterations < MAX_NEWTON_ITERATIONS; iterations++) {
+      const size = norm(r);
+      if (size <= NEWTON_TOLERANCE * scale(y)) break;
+      const delta = new Float64Array(D);
+      for (let i = 0; i < D; i++) {
+        let s = 0;
+        for (let j = 0; j < D; j++) s += inverse[i * D + j] * r[j];
+        delta[i] = s;
+      }
+      // Damped: halve the step while the residual does not fall (or is not finite), at most a few times. When no
+      // halving helps, the full step is taken if its residual is finite: across a fast upstroke (an action potential
+      // in one large step) the residual must grow before Newton reaches the solution, and damping would stall.
+      let lambda = 1;
+      const full = y.map((v, i) => v - delta[i]);
+      const rFull = residual(tf, cm, full, x, p, t, h, shapes);
+      let next = full;
+      let rNext = rFull;
+      for (let k = 0; k < 4 && !(norm(rNext) < size); k++) {
+        lambda /= 2;
+        next = y.map((v, i) => v - lambda * delta[i]);
+        rNext = residual(tf, cm, next, x, p, t, h, shapes);
+      }
+      if (!(norm(rNext) < size) && Number.isFinite(norm(rFull))) {
+        next = full;
+        rNext = rFull;
+      }
+      // While the residual falls tenfold per iteration the Jacobian is kept (the chord method); else a new one here.
+      if (!(norm(rNext) <= 0.1 * size)) inverse = inverseAt(next);
+      y = next;
+      r = rNext;
     }
-    // Damped: halve the step while the residual does not fall (or is not finite), at most a few times.
-    let lambda = 1;
-    let next = y.map((v, i) => v - delta[i]);
-    let rNext = residual(tf, cm, next, x, p, t, h, shapes);
-    for (let k = 0; k < 4 && !(norm(rNext) < size); k++) {
-      lambda /= 2;
-      next = y.map((v, i) => v - lambda * delta[i]);
-      rNext = residual(tf, cm, next, x, p, t, h, shapes);
-    }
-    // While the residual falls tenfold per iteration the Jacobian is kept (the chord method); else a new one here.
-    if (!(norm(rNext) <= 0.1 * size)) inverse = inverseAt(next);
-    y = next;
-    r = rNext;
+    return { y, r, r0, inverse, iterations };
   }
   // No solution near x_n (dt too large for the implicit equation, e.g. hλ > 1 on a growing mode): the step fails
   // the way an exploding explicit step does, with states that are not finite, so the check reports a blow-up.
-  if (!(norm(r) <= NEWTON_FAILURE * scale(y))) return { y: new Float64Array(D).fill(NaN), iterations };
+  if (!solved({ y, r })) return { y: new Float64Array(D).fill(NaN), iterations };
   // The implicit-function VJP needs M at the solution itself.
   if (withInverse && iterations > 0) inverse = inverseAt(y);
   return withInverse ? { y, inverse, iterations } : { y, iterations };

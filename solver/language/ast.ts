@@ -15,6 +15,8 @@ export interface StateStmt {
   nameRange: Range;
   shape?: ShapeSpec;
   range: Range;
+  /** Made from XPPAUT equations when their arrays are solved as tensor states (vectorize.ts), not written. */
+  fromEquations?: true;
 }
 
 export interface InitItem {

@@ -67,6 +67,9 @@ export const DEFAULT_OPTIONS: Readonly<ModelOptions> = {
   tie: 'step',
 };
 
+/** XPPAUT's defaults (xpp_doc.tex: TOTAL= default 20, DT= default 0.05, T0= default 0), for files in its style. */
+export const XPPAUT_DEFAULT_OPTIONS: Readonly<ModelOptions> = { ...DEFAULT_OPTIONS, total: 20, steps: 400, dt: 0.05 };
+
 /** Upper bound on `steps`: a gradient check of more steps would not finish in any useful time. */
 const MAX_STEPS = 1_000_000;
 
@@ -124,6 +127,8 @@ interface OptionState {
   dt?: { setting: OptionSetting; value: number };
   /** The XPPAUT options of the current `@` line that ODE Lens ignores (one hint per line). */
   ignored: OptionSetting[];
+  /** An XPPAUT model (xppautStyle.ts): without `steps`/`dt` it steps by XPPAUT's dt, with no minimum step count. */
+  xppaut: boolean;
 }
 
 function invalid(state: OptionState, s: OptionSetting, message: string): void {
@@ -341,23 +346,26 @@ function reconcileSteps(state: OptionState): void {
       o.dt = o.total / o.steps;
     }
   } else {
-    // Neither given: XPPAUT's default dt = 0.05, but never fewer than 64 steps, so that
+    // Neither given: XPPAUT's default dt = 0.05. ODE Lens's own models take never fewer than 64 steps, so that
     // `@ total=200` means what it means in XPPAUT and `@ total=1` keeps 64 layers.
-    o.steps = Math.min(MAX_STEPS, Math.max(DEFAULT_OPTIONS.steps, Math.ceil(o.total / XPPAUT_DEFAULT_DT - 1e-9)));
+    const least = state.xppaut ? 1 : DEFAULT_OPTIONS.steps;
+    o.steps = Math.min(MAX_STEPS, Math.max(least, Math.ceil(o.total / XPPAUT_DEFAULT_DT - 1e-9)));
     o.dt = o.total / o.steps;
   }
 }
 
 /**
  * Validates every setting on every option line (in order; the last setting of a key wins)
- * and reconciles `dt` and `steps`.
+ * and reconciles `dt` and `steps`, from XPPAUT's defaults for an XPPAUT model (xppautStyle.ts).
  */
 export function resolveOptions(
   lines: OptionLine[],
   out: Diagnostic[],
   schemes: ReadonlyMap<string, string> = new Map(),
+  xppaut = false,
 ): ModelOptions {
-  const state: OptionState = { options: { ...DEFAULT_OPTIONS }, out, schemes, ignored: [] };
+  const defaults = xppaut ? XPPAUT_DEFAULT_OPTIONS : DEFAULT_OPTIONS;
+  const state: OptionState = { options: { ...defaults }, out, schemes, ignored: [], xppaut };
   for (const line of lines) {
     for (const s of line.settings) {
       const handler = Object.hasOwn(OPTION_HANDLERS, s.key)

@@ -38,6 +38,9 @@ import {
   includeDirectives,
   REFUSAL_CODES,
   VOLTERRA_REFUSAL,
+  isXppautDone,
+  PHTOOLS_COMMANDS,
+  PHTOOLS_REFUSAL,
   xppautCommand,
 } from './xppautCommands';
 
@@ -99,6 +102,7 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
     option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
     options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
     export: ['error', EXPORT_REFUSAL],
+    ...Object.fromEntries(PHTOOLS_COMMANDS.map((k) => [k, ['error', PHTOOLS_REFUSAL]])),
     import: ['error', '`import` is not supported by ODE Lens'],
   }) as [string, ['error' | 'warning' | 'information', string]][],
 );
@@ -120,9 +124,9 @@ function isKeyword(w: string): boolean {
 }
 
 /** Unsupported constructs whose second word is the name they declare. */
-const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'volterra', 'solv', 'solve']);
+const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'volterra', 'solv', 'solve', ...PHTOOLS_COMMANDS]);
 /** Unsupported constructs that declare a list of names. */
-const LIST_DECLARING = new Set<string>();
+const LIST_DECLARING = new Set<string>(PHTOOLS_COMMANDS);
 /** XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation. */
 const WIENER_KEYWORDS = new Set(['wiener', 'w']);
 
@@ -505,7 +509,8 @@ class Parser {
     else if (this.isPunct(second, "'")) this.equation();
     else if (this.isPunct(second, '/') && lw.length > 1 && lw[0] === 'd' && this.isIdent(this.peek(2), 'dt'))
       this.equation();
-    else if (this.isPunct(second, '(')) {
+    else if (this.isPunct(second, '(') && !(second.spaceBefore && isKeyword(lw))) {
+      // XPPAUT reads `b (x'-eps)` (a space before the parenthesis) as the command `b`, `f(x) = …` as a function.
       if (this.isMapLine()) this.mapLine(first);
       else this.parenLine();
     } else if (this.isPunct(second, '=')) this.fixed();
@@ -540,8 +545,17 @@ class Parser {
     else if (PARAM_KEYWORDS.has(lw)) this.paramDecl();
     else if (INIT_KEYWORDS.has(lw)) this.initDecl();
     else if (NUMBER_KEYWORDS.has(lw)) this.numberDecl();
-    else if (DONE_KEYWORDS.has(lw)) {
+    else if (DONE_KEYWORDS.has(lw) || isXppautDone(lw, this.peek(1))) {
       this.next();
+      if (!DONE_KEYWORDS.has(lw))
+        this.diagnostics.push(
+          diag(
+            'xppaut-done',
+            'information',
+            `XPPAUT reads '${first.text}' as \`done\` (a command starting with d ends the file): the lines after it are not read`,
+            tokenRange(first),
+          ),
+        );
       this.statements.push({ kind: 'done', range: tokenRange(first) });
       return true;
     } else if (AUX_KEYWORDS.has(lw)) this.aux();
@@ -818,8 +832,18 @@ class Parser {
         this.isPunct(this.peek(2), ')')
       )
         this.pos += 3;
-      this.expectPunct('=', `after '${name.text}' (init ${name.text} = value)`);
-      const value = this.expr();
+      let value: Expr;
+      if (this.isPunct(this.peek(), '=')) {
+        this.next();
+        value = this.expr();
+      } else if (this.isPunct(this.peek(), ',') || this.peek().kind === 'ident' || this.atLineEnd()) {
+        // XPPAUT: an initial value without `=` and a value is zero.
+        value = { kind: 'number', value: 0, range: tokenRange(name) };
+      } else
+        this.fail(
+          tokenRange(this.peek()),
+          `Expected '=' after '${name.text}' (init ${name.text} = value), found ${describe(this.peek())}`,
+        );
       items.push({
         name: name.text,
         nameRange: tokenRange(name),
@@ -862,7 +886,8 @@ class Parser {
   private aux(): void {
     const kw = this.next();
     const first = this.expectIdent(`after '${kw.text}'`);
-    // XPPAUT aux names are output column labels and may hold dots (`aux P.E.=pe`).
+    // XPPAUT aux names are output column labels and may hold dots and parentheses (`aux P.E.=pe`,
+    // `aux Glucose(mM)=G*1000`): XPPAUT takes everything up to the `=`.
     let last = first;
     while (
       !this.atLineEnd() &&
@@ -870,6 +895,8 @@ class Parser {
       !this.peek().spaceBefore &&
       (this.isPunct(this.peek(), '.') ||
         this.isPunct(this.peek(), '..') ||
+        this.isPunct(this.peek(), '(') ||
+        this.isPunct(this.peek(), ')') ||
         this.peek().kind === 'ident' ||
         this.peek().kind === 'number')
     )

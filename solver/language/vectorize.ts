@@ -195,12 +195,19 @@ class Vectorizer {
               nameRange: s.stateRange,
               shape: { dims: [el.family.size], range: s.stateRange },
               range: s.stateRange,
+              fromEquations: true,
             });
           out.push(this.familyStatement(el.family, s));
           continue;
         }
         if (s.kind === 'equation')
-          states.push({ kind: 'state', name: s.state, nameRange: s.stateRange, range: s.stateRange });
+          states.push({
+            kind: 'state',
+            name: s.state,
+            nameRange: s.stateRange,
+            range: s.stateRange,
+            fromEquations: true,
+          });
       }
       if (s.kind === 'init') {
         const items: InitItem[] = [];

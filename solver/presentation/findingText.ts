@@ -230,3 +230,5 @@ export const nonFiniteMessage = (what: string) =>
   `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;
 
 export const REFERENCE_BLOW_UP_MESSAGE = 'The accurate reference solve (RK4, step dt/2) blows up.';
+export const REFERENCE_OVERFLOW_MESSAGE =
+  'The continuous reference cannot judge AD here: its solve stays finite, but its adjoint or its error estimate is not finite in float32 (a sensitivity that grows like e^{λT}, as on chaotic dynamics over a long interval); AD is still compared with finite differences. A shorter total gives a reference.';

@@ -154,6 +154,10 @@ export const DIAGNOSTIC_CODES = {
     'error',
     '`meth=` names no built-in or declared scheme, or an XPPAUT integrator ODE Lens cannot run.',
   ),
+  'xppaut-done': language(
+    'information',
+    "A lone word starting with d read as `done`, as XPPAUT reads it (the file's remaining lines are not read).",
+  ),
   'scheme-alias': language(
     'information',
     'An XPPAUT method checked as a close but different built-in scheme (adaptive and stiff methods as a fixed-step one).',

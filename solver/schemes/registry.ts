@@ -62,12 +62,12 @@ export type SchemeEntry = OneStepEntry | MultistepEntry;
 const oneStep = (e: Omit<OneStepEntry, 'kind'>): OneStepEntry => ({ kind: 'rk', ...e });
 const multistep = (e: Omit<MultistepEntry, 'kind'>): MultistepEntry => ({ kind: 'lmm', ...e });
 
-/** The note of an adaptive XPPAUT method checked as a fixed-step scheme. */
+/** The note of an adaptive XPPAUT method checked as a fixed-step scheme (XPPAUT's dt is then its output interval). */
 const adaptive = (what: string) =>
   `XPPAUT's ${what}; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (its AD gradients are those of the steps taken, and an adaptive solver's step choice is not differentiated)`;
 /** The note of a stiff XPPAUT method checked as a fixed-step scheme. */
 const stiff = (what: string) =>
-  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (a stiff model needs a dt small enough for an explicit method; meth=backeul checks the implicit backward Euler instead, at a higher cost)`;
+  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the implicit backward Euler (backeul) at dt, stable at any step on a stiff model (first order: XPPAUT's dt is its output interval, and a step that Newton's method cannot solve from the previous state is reported as a blow-up)`;
 
 const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 
@@ -145,13 +145,6 @@ export const SCHEMES = validated({
         name: 'ymp',
         note: "XPPAUT's ymp is a third-order symplectic splitting for x' = v, v' = F(x) systems; ODE Lens checks the fixed-step classical RK4 at dt (a one-step method too, so without a parasitic root)",
       },
-      { name: 'gear', note: stiff('gear is a variable-order backward differentiation (Gear) method') },
-      { name: 'stiff', note: stiff('stiff is an adaptive Rosenbrock method') },
-      {
-        name: 'cvode',
-        note: stiff('cvode is CVODE, a variable-order backward differentiation method with Newton iterations'),
-      },
-      { name: '2rb', note: stiff('2rb is an adaptive Rosenbrock 2(3) method') },
     ],
     description:
       'The classical fourth-order Runge–Kutta method (XPPAUT `rungekutta`): stages at t_n, t_n + h/2 (twice) and t_n + h, weights 1/6, 1/3, 1/3, 1/6.',
@@ -204,6 +197,15 @@ export const SCHEMES = validated({
     implicit: true,
     order: 1,
     stability: 'strong',
+    xppaut: [
+      { name: 'gear', note: stiff('gear is a variable-order backward differentiation (Gear) method') },
+      { name: 'stiff', note: stiff('stiff is an adaptive Rosenbrock method') },
+      {
+        name: 'cvode',
+        note: stiff('cvode is CVODE, a variable-order backward differentiation method with Newton iterations'),
+      },
+      { name: '2rb', note: stiff('2rb is an adaptive Rosenbrock 2(3) method') },
+    ],
     description:
       "Backward (implicit) Euler, XPPAUT's `backeul`: x_{n+1} = x_n + h f(x_{n+1}, θ_n, t_{n+1}), solved by Newton's method at every step. " +
       'A-stable and L-stable: every decaying mode is damped (the amplification 1/(1 − hλ) goes to 0 for stiff modes), and as a one-step method it has no parasitic root, so no period-2 artefact in AD gradients. ' +

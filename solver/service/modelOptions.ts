@@ -3,6 +3,7 @@
 // has errors elsewhere.
 import type { Model, ModelOptions, OptionLine } from '../model';
 import { DEFAULT_OPTIONS, resolveOptions } from '../language/options';
+import { isXppautStyle } from '../language/xppautStyle';
 import type { ServiceDocument } from './document';
 
 const cache = new WeakMap<ServiceDocument, ModelOptions>();
@@ -18,7 +19,7 @@ export function effectiveOptions(doc: ServiceDocument, model?: Model): ModelOpti
   let o = cache.get(doc);
   if (!o) {
     try {
-      o = resolveOptions(optionLines(doc), []);
+      o = resolveOptions(optionLines(doc), [], new Map(), isXppautStyle(doc.statements));
     } catch {
       o = { ...DEFAULT_OPTIONS };
     }

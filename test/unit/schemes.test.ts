@@ -155,8 +155,8 @@ test('describeScheme: every built-in, XPPAUT names, and declared schemes', () =>
   assert.equal(describeScheme('modeuler')?.name, 'heun');
   assert.equal(describeScheme('adams')?.name, 'ab3');
   // Adaptive and stiff XPPAUT methods, and the spellings XPPAUT reads by their first character.
-  assert.equal(describeScheme('gear')?.name, 'rk4');
-  assert.match(describeScheme('gear')!.summary, /^XPPAUT `gear` → rk4/);
+  assert.equal(describeScheme('gear')?.name, 'backeul');
+  assert.match(describeScheme('gear')!.summary, /^XPPAUT `gear` → backeul/);
   assert.equal(describeScheme('8')?.name, 'rk4');
   assert.equal(describeScheme('qualrk4')?.name, 'rk4');
   assert.equal(describeScheme('disc')?.name, 'discrete');

@@ -25,15 +25,15 @@ describe('XPPAUT meth= values', () => {
     modeuler: ['heun', 'exact'],
     rungekutta: ['rk4', 'exact'],
     adams: ['ab3', 'note'],
-    gear: ['rk4', 'note'],
+    gear: ['backeul', 'note'],
     volterra: ['heun', 'note'],
     backeul: ['backeul', 'exact'],
     qualrk: ['rk4', 'note'],
-    stiff: ['rk4', 'note'],
-    cvode: ['rk4', 'note'],
+    stiff: ['backeul', 'note'],
+    cvode: ['backeul', 'note'],
     '5dp': ['rk4', 'note'],
     '83dp': ['rk4', 'note'],
-    '2rb': ['rk4', 'note'],
+    '2rb': ['backeul', 'note'],
     ymp: ['rk4', 'note'],
   };
 
@@ -83,7 +83,7 @@ describe('XPPAUT meth= values', () => {
       ['rung', 'rk4'],
       ['8', 'rk4'],
       ['5', 'rk4'],
-      ['2', 'rk4'],
+      ['2', 'backeul'],
       ['y', 'rk4'],
       ['q', 'rk4'],
       ['qualrk4', 'rk4'],
@@ -91,7 +91,7 @@ describe('XPPAUT meth= values', () => {
       ['d', 'discrete'],
       ['mod', 'heun'],
       ['e', 'euler'],
-      ['c', 'rk4'],
+      ['c', 'backeul'],
     ];
     for (const [value, scheme] of cases) {
       const a = analyse(`${base}@ meth=${value}, total=4`);
@@ -117,11 +117,11 @@ describe('XPPAUT meth= values', () => {
     assert.doesNotMatch(only(`${base}@ meth=lepfrog`, 'unknown-scheme').message, /XPPAUT/);
   });
 
-  test('b and backeul select backward Euler; the stiff notes point to it', () => {
+  test('b and backeul select backward Euler; the stiff methods are checked as it', () => {
     assert.equal(analyse(`${base}@ meth=b`).model?.options.meth, 'backeul');
     assert.match(
       only(`${base}@ meth=cvode`, 'scheme-alias').message,
-      /meth=backeul checks the implicit backward Euler/,
+      /checks a fixed-step discretisation, the implicit backward Euler \(backeul\) at dt/,
     );
   });
 
@@ -132,7 +132,7 @@ describe('XPPAUT meth= values', () => {
     assert.equal(a.model?.options.steps, 6);
     const b = analyse(`${base}@ methods=euler, dtmin=0.001`);
     assert.equal(b.model?.options.meth, 'euler');
-    assert.equal(b.model?.options.dt, 1 / 64);
+    assert.equal(b.model?.options.dt, 0.05); // XPPAUT's default dt: dtmin= does not set it
     assert.equal(only(`${base}@ methods=euler, dtmin=0.001`, 'ignored-option').severity, 'hint');
   });
 });
@@ -159,7 +159,7 @@ describe('XPPAUT method names in the editor', () => {
     assert.match(h8!.markdown, /scheme `rk4`/);
     assert.match(h8!.markdown, /XPPAUT `8` → rk4/);
     const hc = hover(new ServiceDocument(`${base}@ meth=cvode`), { line: methLine, character: 8 });
-    assert.match(hc!.markdown, /XPPAUT `cvode` → rk4/);
+    assert.match(hc!.markdown, /XPPAUT `cvode` → backeul/);
     const hd = hover(new ServiceDocument(`${base}@ meth=discrete`), { line: methLine, character: 8 });
     assert.match(hd!.markdown, /map iteration/);
     assert.match(hd!.markdown, /no continuous reference/);

@@ -36,6 +36,19 @@ export class ExpressionChecker {
 
   constructor(private readonly ctx: CheckContext) {}
 
+  /**
+   * `check` without counting its nodes against the model's size: a table's formula, checked once per sample, gives
+   * numbers, not nodes of the solved model (one sample's formula still counts, so an explosive one is still refused).
+   */
+  uncounted<T>(check: () => T): T {
+    const before = this.expanded;
+    try {
+      return check();
+    } finally {
+      this.expanded = before;
+    }
+  }
+
   /** Returns a new node; `shape` is undefined when the expression has an error (already reported). */
   expr(e: Expr, scope: Scope): Expr {
     if (++this.expanded > MAX_EXPANDED_NODES) {

@@ -4,6 +4,7 @@ import type { DataDecl, Diagnostic, ModelOptions, SchemeDecl } from '../../model
 import type { BrokenStmt, OptionsStmt, Program } from '../ast';
 import { readData } from '../data';
 import { resolveOptions } from '../options';
+import { isXppautStyle } from '../xppautStyle';
 import { diag } from '../ranges';
 import type { CheckContext } from './context';
 import type { ExpressionChecker } from './expressions';
@@ -30,7 +31,7 @@ export function checkOptions(
   for (const [key, stmt] of ctx.schemes) schemeNames.set(key, stmt.name);
   for (const b of broken)
     if (b.declares?.keyword === 'scheme') schemeNames.set(b.declares.name.toLowerCase(), b.declares.name);
-  const options = resolveOptions(optionLines, optionDiags, schemeNames);
+  const options = resolveOptions(optionLines, optionDiags, schemeNames, isXppautStyle(st));
   for (const d of optionDiags) ctx.report(d);
   const schemes: SchemeDecl[] = [];
   for (const stmt of ctx.schemes.values()) {

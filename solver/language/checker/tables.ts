@@ -15,8 +15,14 @@ import type { CheckContext, Scope } from './context';
 import type { ExpressionChecker } from './expressions';
 import { declareWiener, noiseOf, startNoise } from './noise';
 
-/** Most samples a table may have. */
-export const MAX_TABLE_POINTS = 100_000;
+/**
+ * Most samples a table may have: the samples are held as float64 while the model is checked and as float32 in every
+ * solve, and a formula is evaluated once per sample, so the bound is memory (32 MB of float64 samples), not a count
+ * any XPPAUT file is expected to stay under (XPPAUT's own examples tabulate 2^18 weights).
+ */
+export const MAX_TABLE_BYTES = 32 * 2 ** 20;
+export const MAX_TABLE_POINTS = MAX_TABLE_BYTES / Float64Array.BYTES_PER_ELEMENT;
+const TABLE_LIMIT = `2 to ${MAX_TABLE_POINTS}, ${MAX_TABLE_BYTES / 2 ** 20} MB of samples`;
 
 /** Noise and tables: the seeded noise source, each Wiener variable's realisation, then each table's samples. */
 export function buildTables(ctx: CheckContext, exprs: ExpressionChecker, options: ModelOptions): void {
@@ -58,11 +64,7 @@ function formulaSamples(
   const xhi = exprs.constNumber(src.xhi, 'The xhi of a table');
   if (npts === undefined || xlo === undefined || xhi === undefined) return undefined;
   if (!Number.isInteger(npts) || npts < 2 || npts > MAX_TABLE_POINTS)
-    return invalid(
-      ctx,
-      `A table has a whole number of points from 2 to ${MAX_TABLE_POINTS}, found ${npts}`,
-      src.npts.range,
-    );
+    return invalid(ctx, `A table has a whole number of points from ${TABLE_LIMIT}, found ${npts}`, src.npts.range);
   if (!(xlo < xhi)) return invalid(ctx, `A table's xlo must be below its xhi, found ${xlo} and ${xhi}`, src.xlo.range);
   const bindings = new Map<string, Expr>();
   const frozen = new Map<string, string>();
@@ -78,7 +80,9 @@ function formulaSamples(
   for (let k = 0; k < npts; k++) {
     const x = xlo + k * dx;
     bindings.set('t', { kind: 'number', value: x, range: src.formula.range, shape: [] });
-    const checked = exprs.expr(src.formula, { ctx: 'const', bindings, dynamic: { value: false }, frozenParam });
+    const checked = exprs.uncounted(() =>
+      exprs.expr(src.formula, { ctx: 'const', bindings, dynamic: { value: false }, frozenParam }),
+    );
     if (!checked.shape) return undefined; // reported
     const v = checked.shape.length === 0 ? evalConst(checked) : undefined;
     if (v === undefined || !Number.isFinite(v))
@@ -116,7 +120,7 @@ const XPPAUT_TABLE_FILE: FileFormat<Samples> = {
     const xhi = first(2);
     if (!Number.isInteger(npts) || npts < 2 || npts > MAX_TABLE_POINTS)
       return {
-        malformed: `"${written}" must start with its number of points (2 to ${MAX_TABLE_POINTS}), found '${head}'`,
+        malformed: `"${written}" must start with its number of points (${TABLE_LIMIT}), found '${head}'`,
       };
     if (!Number.isFinite(xlo) || !Number.isFinite(xhi) || !(xlo < xhi))
       return { malformed: `"${written}" must give xlo below xhi on its second and third lines` };
