@@ -34,6 +34,7 @@ import { TABLEAUX } from '../solver/schemes/schemes';
 import { benchLanguageService } from './languageService';
 import { benchLspLatency, lspLatencyTable, type LspLatencyRow } from './lspLatency';
 import { benchEditorTimings, editorTimingsLine, type EditorTimings } from './editorTimings';
+import { benchTrainingLatency, trainingLatencyLine, type TrainingLatencyRow } from './trainingLatency';
 import { benchScalarChains, chainTable, scalarChainChild } from './scalarChain';
 import { benchScalarKernel, kernelChainChild, kernelChainTable, kernelTable } from './scalarKernel';
 import { TABLE_TITLES, table, type Row } from './results';
@@ -287,6 +288,7 @@ async function main() {
   // of N = 1024 … 8192, width 128 finish; then, with default settings, the spiral's first check and save → diagnostics.
   let lspLatency: LspLatencyRow[] | { error: string } | undefined;
   let editor: EditorTimings | { error: string } | undefined;
+  let training: TrainingLatencyRow | { error: string } | undefined;
   if ((!quick || args.includes('--lsp')) && !args.includes('--pytorch') && !args.includes('--kernel')) {
     const server = arg('--server') ?? join(root, 'dist/server.js');
     try {
@@ -305,6 +307,13 @@ async function main() {
       editor = { error: String((e as Error)?.message ?? e) };
       console.log(`editor timings failed: ${(e as Error)?.message ?? e}`);
     }
+    try {
+      training = await benchTrainingLatency(server, quick ? { iterations: 3 } : undefined);
+      console.log(trainingLatencyLine(training));
+    } catch (e) {
+      training = { error: String((e as Error)?.message ?? e) };
+      console.log(`training latency failed: ${(e as Error)?.message ?? e}`);
+    }
   }
   /** A run of one part only (--lsp, --pytorch, --kernel) goes to bench/results/partial.json. */
   const writePartial = (part: Record<string, unknown>) => {
@@ -315,7 +324,7 @@ async function main() {
     );
     console.log(`\nwrote ${file}`);
   };
-  if (args.includes('--lsp')) return writePartial({ lspLatency, editor });
+  if (args.includes('--lsp')) return writePartial({ lspLatency, editor, training });
   const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   // ODE Lens's check against the same check in PyTorch, alternating, on the issue's size grid (seeded and independent copies).
   let pytorch: PyTorchResults | undefined;
@@ -474,6 +483,7 @@ async function main() {
     languageService,
     lspLatency,
     editor,
+    training,
     targets,
     schemes,
     sizes,

@@ -74,9 +74,14 @@ export class MessageSizes {
       if (length === 0) this.messages.push({ bytes: 0, method: 'empty', at: performance.now() });
     }
   }
+
+  /** Bytes of the largest message of `method` (0 when none came). */
+  largest(method: string): number {
+    return this.messages.reduce((m, x) => (x.method === method ? Math.max(m, x.bytes) : m), 0);
+  }
 }
 
-const percentile = (xs: number[], p: number) => {
+export const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : Number.NaN;
 };

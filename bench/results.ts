@@ -3,6 +3,7 @@
 import type { LanguageServiceTimings } from './languageService';
 import type { LspLatencyRow } from './lspLatency';
 import type { EditorTimings } from './editorTimings';
+import type { TrainingLatencyRow } from './trainingLatency';
 import type { PyTorchResults } from './pytorch/rows';
 
 /** One timed case: the full check against a plain TF.js forward+backward of the same network, interleaved. */
@@ -54,6 +55,8 @@ export interface BenchResults {
   lspLatency?: LspLatencyRow[] | { error: string };
   /** The spiral's first check after opening and save → diagnostics at default settings (absent before 2026-12-05 03:00). */
   editor?: EditorTimings | { error: string };
+  /** Completion and hover while a training runs (bench/trainingLatency.ts). */
+  training?: TrainingLatencyRow | { error: string };
   /** ODE Lens's check against the same check in PyTorch, alternating (absent in runs before 2026-12-05). */
   pytorch?: PyTorchResults;
   targets: Row[];

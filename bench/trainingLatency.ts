@@ -3,10 +3,9 @@
 // training's first streamed iteration until its answer, on a generated leapfrog network. Also what the training
 // sent: one odeLens/trainProgress per finished iteration (their count and largest size: the figures of one
 // iteration, never the history). `npm run bench:training [-- --server PATH --width W --steps N --iterations K]`.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { percentile, startServer } from './lspLatency';
 import { generated } from './generatedModel';
 
 export interface TrainingLatencyRow {
@@ -25,27 +24,16 @@ export interface TrainingLatencyRow {
   largestProgressBytes: number;
 }
 
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : Number.NaN;
-};
-
 export async function benchTrainingLatency(
   serverJs: string,
   { width = 128, steps = 1024, iterations = 10 } = {},
 ): Promise<TrainingLatencyRow> {
-  const child = spawn(process.execPath, ['--max-semi-space-size=32', serverJs, '--stdio'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  child.stderr!.resume();
-  const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const { conn, sizes, stop } = startServer(serverJs);
   let first: number | undefined;
   let progressMessages = 0;
-  let largestProgressBytes = 0;
-  conn.onNotification('odeLens/trainProgress', (p: unknown) => {
+  conn.onNotification('odeLens/trainProgress', () => {
     first ??= performance.now();
     progressMessages++;
-    largestProgressBytes = Math.max(largestProgressBytes, JSON.stringify(p).length);
   });
   conn.onNotification(() => {});
   conn.onRequest(() => null);
@@ -93,12 +81,10 @@ export async function benchTrainingLatency(
       p95Ms: percentile(waits, 0.95),
       maxMs: Math.max(...waits),
       progressMessages,
-      largestProgressBytes,
+      largestProgressBytes: sizes.largest('odeLens/trainProgress'),
     };
   } finally {
-    await Promise.race([conn.sendRequest('shutdown').catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
-    child.kill();
-    conn.dispose();
+    await stop();
   }
 }
 
@@ -106,7 +92,8 @@ export function trainingLatencyLine(r: TrainingLatencyRow): string {
   return `LSP over stdio while training width ${r.width}, N = ${r.steps} (${r.iterations} iterations of raw AD, then of the correction, ${(r.trainMs / 1000).toFixed(1)} s): completion/hover p50 ${r.p50Ms.toFixed(1)} / p95 ${r.p95Ms.toFixed(1)} / max ${r.maxMs.toFixed(1)} ms over ${r.requests} requests (target p95 ≤ 50); ${r.progressMessages} progress messages, the largest ${r.largestProgressBytes} bytes`;
 }
 
-if (require.main === module) {
+// Run on its own (out/bench/trainingLatency.js), not when bundled into dist/bench.js, whose module is also main.
+if (require.main === module && /trainingLatency\.js$/.test(process.argv[1] ?? '')) {
   const args = process.argv.slice(2);
   const arg = (k: string) => {
     const i = args.indexOf(k);
