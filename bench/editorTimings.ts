@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { DEFAULT_SETTINGS } from '../protocol/settings';
-import { startServer } from './lspLatency';
+import { initializeServer, startServer } from './lspLatency';
 
 export interface EditorTimings {
   file: string;
@@ -34,9 +34,6 @@ export async function benchEditorTimings(serverJs: string, file: string, saves =
     if (p.state === 'done') waiting.resolve(diagnosticsAt);
     if (p.state === 'failed') waiting.reject(new Error(`the check failed: ${p.message ?? ''}`));
   });
-  conn.onNotification(() => {});
-  conn.onRequest(() => null);
-  conn.listen();
   /** ms from just before `send` writes its notifications to the diagnostics of the check they cause. */
   const checked = (send: () => Promise<void>) =>
     new Promise<number>((resolve, reject) => {
@@ -55,8 +52,7 @@ export async function benchEditorTimings(serverJs: string, file: string, saves =
     });
   try {
     // Default settings: no initializationOptions, and no workspace/configuration capability.
-    await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
-    await conn.sendNotification('initialized', {});
+    await initializeServer(conn);
     const text = readFileSync(file, 'utf8');
     const firstCheckMs = await checked(() =>
       conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'ode', version: 1, text } }),

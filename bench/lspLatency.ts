@@ -110,6 +110,23 @@ export function startServer(serverJs: string): {
   return { conn, sizes, stop };
 }
 
+/**
+ * Listens (other notifications ignored, the server's requests answered with null) and initializes the server,
+ * with `settings` as its initialization options or, when undefined, as an editor with default settings does.
+ */
+export async function initializeServer(conn: MessageConnection, settings?: Record<string, unknown>): Promise<void> {
+  conn.onNotification(() => {});
+  conn.onRequest(() => null);
+  conn.listen();
+  await conn.sendRequest('initialize', {
+    processId: process.pid,
+    rootUri: null,
+    capabilities: {},
+    ...(settings ? { initializationOptions: { settings } } : {}),
+  });
+  await conn.sendNotification('initialized', {});
+}
+
 async function measureOne(serverJs: string, steps: number, width: number): Promise<LspLatencyRow> {
   const { conn, sizes, stop } = startServer(serverJs);
   let running: number | undefined;
@@ -122,19 +139,8 @@ async function measureOne(serverJs: string, steps: number, width: number): Promi
   conn.onNotification('odeLens/report', () => {
     reported ??= performance.now();
   });
-  conn.onNotification(() => {});
-  conn.onRequest(() => null);
-  conn.listen();
   try {
-    await conn.sendRequest('initialize', {
-      processId: process.pid,
-      rootUri: null,
-      capabilities: {},
-      initializationOptions: {
-        settings: { check: { enabled: true, debounceMs: 0, timeBudgetMs: 600_000 }, backend: 'cpu' },
-      },
-    });
-    await conn.sendNotification('initialized', {});
+    await initializeServer(conn, { check: { enabled: true, debounceMs: 0, timeBudgetMs: 600_000 }, backend: 'cpu' });
     const text = generated(width, steps);
     const lines = text.split('\n');
     const eq = lines.findIndex((l) => l.startsWith("x' ="));

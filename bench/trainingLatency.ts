@@ -5,7 +5,7 @@
 // iteration, never the history). `npm run bench:training [-- --server PATH --width W --steps N --iterations K]`.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { percentile, startServer } from './lspLatency';
+import { initializeServer, percentile, startServer } from './lspLatency';
 import { generated } from './generatedModel';
 
 export interface TrainingLatencyRow {
@@ -35,18 +35,9 @@ export async function benchTrainingLatency(
     first ??= performance.now();
     progressMessages++;
   });
-  conn.onNotification(() => {});
-  conn.onRequest(() => null);
-  conn.listen();
   try {
     // No background check: what is measured is the training's share of the machine.
-    await conn.sendRequest('initialize', {
-      processId: process.pid,
-      rootUri: null,
-      capabilities: {},
-      initializationOptions: { settings: { check: { enabled: false }, backend: 'cpu' } },
-    });
-    await conn.sendNotification('initialized', {});
+    await initializeServer(conn, { check: { enabled: false }, backend: 'cpu' });
     const text = generated(width, steps);
     const lines = text.split('\n');
     const eq = lines.findIndex((l) => l.startsWith("x' ="));
