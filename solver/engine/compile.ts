@@ -3,6 +3,7 @@
 // CompiledModel the solvers run: right-hand sides, their hand-written
 // vector–Jacobian products, the loss, the batched forms for finite differences,
 // and the fused scalar program of small models (engine/scalarRhs.ts).
+import { isVolterraModel, volterraModel, type VolterraModel } from './volterraModel';
 import { delayCalls, solveExpressions, type Expr, type Model, type Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
@@ -80,6 +81,8 @@ export interface CompiledModel {
   readonly x0: Tensor[];
   /** Events and delays (engine/events.ts): the steppers call it around every step; undefined: neither. */
   readonly timeStepping?: TimeStepping;
+  /** Volterra integrals and integral equations (engine/volterraSolve.ts solves the model); undefined: none. */
+  readonly volterra?: VolterraModel;
   dispose(): void;
 }
 
@@ -98,7 +101,8 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
   try {
     const loss = compileLoss(nodes, model);
     // Events and delays run per operation: their steps read the solve's history, which the fused program does not see.
-    const steppedPerOperation = (model.events?.length ?? 0) > 0 || delayCalls(solveExpressions(model)).length > 0;
+    const steppedPerOperation =
+      (model.events?.length ?? 0) > 0 || delayCalls(solveExpressions(model)).length > 0 || isVolterraModel(model);
     const program = options.fuseScalars === false || steppedPerOperation ? undefined : compileScalarProgram(model);
     // The per-operation right-hand sides only when the fused program does not cover them (compiling
     // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
@@ -121,6 +125,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         fused,
         x0,
         timeStepping,
+        volterra: volterraModel(tf, nodes.volterra, model),
         usesTime: nodes.usesTime || !!program?.usesTime,
       }),
       defaultLoss: loss.defaultLoss,
@@ -215,6 +220,7 @@ interface ModelParts {
   fused: Fused | undefined;
   x0: Tensor[];
   timeStepping: TimeStepping | undefined;
+  volterra: VolterraModel | undefined;
   /** f or the loss reads t. */
   usesTime: boolean;
 }
@@ -222,13 +228,13 @@ interface ModelParts {
 function assemble(
   nodes: NodeCompiler,
   model: Model,
-  { rhs, loss, fused, x0, timeStepping, usesTime }: ModelParts,
+  { rhs, loss, fused, x0, timeStepping, volterra, usesTime }: ModelParts,
 ): CompiledModel {
   const tf = nodes.tf,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
   // Events and delays are not batched: finite differences solve each perturbation on its own.
-  const batchable = !timeStepping && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
+  const batchable = !timeStepping && !volterra && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
   const compiled: CompiledModel = {
     tf,
@@ -238,6 +244,7 @@ function assemble(
     observed: nodes.observed,
     x0,
     timeStepping,
+    volterra,
     packed:
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))

@@ -14,6 +14,7 @@ import { nodeCopy } from '../schemes/copies';
 import { startSteps } from '../schemes/schemes';
 import type { Term } from './linearCombination';
 import { backwardEulerStep } from './implicitStep';
+import { solveVolterra } from './volterraSolve';
 
 /**
  * The parameters of every model parameter for one parameter copy (per-step
@@ -93,6 +94,7 @@ export function solveDiscrete(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
+  if (cm.volterra) return solveVolterra(tf, cm, scheme, N, h, t0, params);
   // The implicit step solves the unpacked states (its Jacobian comes from the model's own reverse mode).
   const packed =
     cm.packed && cm.packed.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) ? cm.packed : undefined;
