@@ -6,9 +6,10 @@
 // here a fixed number of fixed-point corrections from an explicit predictor (Euler for a differential
 // state, linear extrapolation for an integral one) solves it, an unrolled computation that AD
 // differentiates exactly and finite differences see alike. The corrections contract by about
-// h/2·|∂f/∂x| (and w_newest·|∂F/∂u| for an integral equation), so a handful reach the float32 solution
-// at the steps these models use. With one correction the differential part is heun, the scheme the
-// analysis and the report name. At t0, an integral equation's state is F with the integrals at 0, as
+// h/2·|∂f/∂x| (and w_newest·|∂F/∂u| for an integral equation): they stop when a correction changes no
+// state by more than a float32 tolerance (at least MIN_CORRECTIONS, at most MAX_CORRECTIONS, which a
+// step too large for the iteration to contract reaches unconverged). With one correction the
+// differential part is heun, the scheme the analysis and the report name. At t0, an integral equation's state is F with the integrals at 0, as
 // in XPPAUT (an initial value given for it is not used).
 import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
@@ -17,8 +18,10 @@ import type { Scheme } from '../schemes/schemes';
 /** The parameters of a copy (engine/integrate.ts's ParamsFor). */
 type ParamsFor = (copy: number) => Tensor[];
 
-/** Fixed-point corrections of the implicit trapezoid step. */
-export const CORRECTIONS = 4;
+/** Fixed-point corrections of the implicit trapezoid step: at least, at most, and the change that stops them. */
+export const MIN_CORRECTIONS = 2;
+export const MAX_CORRECTIONS = 10;
+const TOLERANCE = 1e-6;
 
 /** The discrete solve x_0..x_N of a Volterra model (call inside a tidy or a gradient scope). */
 export function solveVolterra(
@@ -62,9 +65,13 @@ export function solveVolterra(
       let y = x.map((xi, i) =>
         integralStates[i] ? (before ? tf.sub(tf.mul(two, xi), before[i]) : xi) : tf.add(xi, tf.mul(step, fn[i])),
       );
-      for (let c = 0; c < CORRECTIONS; c++) {
+      let last = values(y);
+      for (let c = 1; c <= MAX_CORRECTIONS; c++) {
         const f = cm.rhs(y, pNext, tNext);
         y = x.map((xi, i) => (integralStates[i] ? f[i] : tf.add(xi, tf.mul(half, tf.add(fn[i], f[i])))));
+        const now = values(y);
+        if (c >= MIN_CORRECTIONS && settled(last, now)) break;
+        last = now;
       }
       const next = events ? events.afterStep(x, y, tn, tNext, pn) : y;
       integrals.record(next, pNext);
@@ -75,4 +82,11 @@ export function solveVolterra(
   } finally {
     integrals.end();
   }
+}
+
+const values = (y: Tensor[]): Float32Array[] => y.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+
+/** No element moved by more than the tolerance (relative to its size, absolute below 1). */
+function settled(before: Float32Array[], after: Float32Array[]): boolean {
+  return after.every((a, i) => a.every((v, k) => Math.abs(v - before[i][k]) <= TOLERANCE * Math.max(1, Math.abs(v))));
 }
