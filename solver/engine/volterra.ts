@@ -54,7 +54,6 @@ export class VolterraIntegrals {
   private h = 1;
   /** Grid points stored: x_0..x_{stored−1}. */
   private stored = 0;
-  private p: Tensor[] = [];
   private tables: Tabulated[] = [];
   /** Per integral: g at the stored points of the window, oldest first ([m]), when it is kept per point. */
   private kept: (Tensor | undefined)[] = [];
@@ -93,7 +92,6 @@ export class VolterraIntegrals {
     const tf = this.tf;
     this.t0 = t0;
     this.h = h;
-    this.p = p;
     this.stored = 0;
     const L = Math.min(N, this.maxPoints) + 1;
     this.tables = this.specs.map((s) => tabulate(tf, s, t0, h, L, p));
@@ -167,7 +165,6 @@ export class VolterraIntegrals {
     this.history = [];
     this.latest = [];
     this.tables = [];
-    this.p = [];
   }
 
   /** w_j · c(lag) for the m stored points of the window, oldest first (lags m..1). */
