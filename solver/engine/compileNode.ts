@@ -196,6 +196,8 @@ export class NodeCompiler {
   history?: DelayHistory;
   /** The integrals `int{…}` read, made when the first one is compiled. */
   volterra?: VolterraIntegrals;
+  /** The integrands compiled so far, by their formula. */
+  private integrands?: Map<string, Node>;
 
   constructor(
     readonly tf: TF,
@@ -664,7 +666,16 @@ export class NodeCompiler {
             'unsupported-volterra',
           );
       });
-    const g = this.compile(integrand, inLoss, final);
+    // The same integrand in several integrals (int{K1#f} + int{K2#f}) is one function, evaluated once per f.
+    const key = JSON.stringify(integrand, (k, v) =>
+      k === 'range' || k === 'opRange' || k === 'calleeRange' ? undefined : v,
+    );
+    this.integrands ??= new Map();
+    let g = this.integrands.get(key);
+    if (!g) {
+      g = this.compile(integrand, inLoss, final);
+      this.integrands.set(key, g);
+    }
     const c = kernel ? this.compile(kernel, inLoss, final) : undefined;
     const volterra = (this.volterra ??= new VolterraIntegrals(this.tf));
     const k = volterra.add({

@@ -63,6 +63,8 @@ export class VolterraIntegrals {
   /** The sums over the stored history for the step being solved, and the integrals at the newest point. */
   private sums: Tensor[] = [];
   private latest: Tensor[] = [];
+  private memoEnv?: Env;
+  private readonly memo = new Map<Fn, Tensor>();
 
   constructor(private readonly tf: TF) {}
 
@@ -81,7 +83,17 @@ export class VolterraIntegrals {
       case 'previous':
         return this.latest[k];
       case 'current': {
-        const g = this.specs[k].integrand({ ...env, tp: env.t ?? tf.scalar(env.now ?? 0) });
+        // One evaluation of each integrand per right-hand side (the env is that evaluation's).
+        if (this.memoEnv !== env) {
+          this.memoEnv = env;
+          this.memo.clear();
+        }
+        const f = this.specs[k].integrand;
+        let g = this.memo.get(f);
+        if (!g) {
+          g = f({ ...env, tp: env.t ?? tf.scalar(env.now ?? 0) });
+          this.memo.set(f, g);
+        }
         return tf.add(this.sums[k], tf.mul(this.newestWeight(k), g));
       }
     }
@@ -121,8 +133,10 @@ export class VolterraIntegrals {
     const needHistory = this.specs.some((s) => s.overHistory);
     if (needHistory)
       this.history = x.map((xi, i) => (this.scalarStates[i] ? this.window(this.history[i], xi) : undefined));
+    const once = new Map<Fn, Tensor>();
     this.specs.forEach((s, k) => {
-      const g = s.integrand(env);
+      const g = once.get(s.integrand) ?? s.integrand(env);
+      once.set(s.integrand, g);
       if (!s.overHistory) this.kept[k] = this.window(this.kept[k], g);
       // The integral at this point, for f at t_n in the next step (XPPAUT's final get_kn).
       if (n > 0) this.latest[k] = tf.add(this.sums[k], tf.mul(this.newestWeight(k), g));
@@ -137,6 +151,7 @@ export class VolterraIntegrals {
     const m = Math.min(n1, this.maxPoints);
     const now = this.t0 + n1 * this.h;
     let env: Env | undefined;
+    const once = new Map<Fn, Tensor>();
     this.sums = this.specs.map((s, k) => {
       const weights = this.historyWeights(k, m);
       let g: Tensor;
@@ -150,7 +165,8 @@ export class VolterraIntegrals {
           tp: tf.tensor1d(times),
           now,
         };
-        g = s.integrand(env);
+        g = once.get(s.integrand) ?? s.integrand(env);
+        once.set(s.integrand, g);
       } else g = this.kept[k]!;
       return tf.sum(tf.mul(weights, g));
     });
@@ -160,6 +176,8 @@ export class VolterraIntegrals {
   /** No solve in progress: integrals read 0 (probes outside a solve). */
   end(): void {
     this.phase = 'idle';
+    this.memoEnv = undefined;
+    this.memo.clear();
     this.sums = [];
     this.kept = [];
     this.history = [];

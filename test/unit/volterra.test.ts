@@ -264,3 +264,27 @@ vo
   const inside = completion(doc, { line: 0, character: 32 }).items.map((i) => i.label);
   assert.ok(inside.includes('a') && inside.includes('u'), inside.slice(0, 30).join(', '));
 });
+
+test('one integrand in two integrals (evaluated once per right-hand side) gives the float64 scheme of both', async () => {
+  const got = await engineTrajectory(
+    modelOf(
+      "u(t) = 1 - int{exp(-t)#u^2} - 0.5*int[.5]{1#u^2}\nx' = -int{exp(-2*t)#u^2}\ninit x=1\n@ total=1, dt=0.02\n",
+    ),
+  );
+  const want = solve64(
+    {
+      integral: [true, false],
+      x0: [0, 1],
+      f: (_t, _x, K) => [1 - K[0] - 0.5 * K[1], -K[2]],
+      integrals: [
+        { mu: 0, kernel: (lag) => Math.exp(-lag), integrand: (_t, _tp, x) => x[0] ** 2 },
+        { mu: 0.5, integrand: (_t, _tp, x) => x[0] ** 2 },
+        { mu: 0, kernel: (lag) => Math.exp(-2 * lag), integrand: (_t, _tp, x) => x[0] ** 2 },
+      ],
+    },
+    [],
+    50,
+    0.02,
+  );
+  for (let n = 0; n <= 50; n++) for (let i = 0; i < 2; i++) near(got[n][i], want[n][i], 2e-5, `step ${n}, state ${i}`);
+});
