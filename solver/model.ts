@@ -151,6 +151,8 @@ export interface Equation {
   state: string;
   rhs: Expr;
   range: Range;
+  /** An integral equation (XPPAUT `u(t) = …`, `volt u = …`): the state is the formula, not its derivative. */
+  volterra?: true;
 }
 
 /**
@@ -266,6 +268,8 @@ export interface ModelOptions {
   tie: Tie;
   /** XPPAUT `@ delay=`: the largest delay `delay(x, tau)` may read (XPPAUT's default is 0). */
   maxDelay?: number;
+  /** XPPAUT `@ vmaxpts=`: the grid points an integral reads back (XPPAUT's default 4000; engine/volterra.ts). */
+  maxPoints?: number;
 }
 
 export interface Model {

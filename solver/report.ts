@@ -197,7 +197,7 @@ export interface CheckedParameters {
 }
 
 /** Why a check has no continuous reference (solver/check/referenceAvailability.ts). */
-export type ReferenceUnavailableCause = 'map' | 'events' | 'delays';
+export type ReferenceUnavailableCause = 'map' | 'events' | 'delays' | 'volterra';
 
 /** A model whose continuous reference gradient is not computed: the errors against it are n/a. */
 export interface ReferenceUnavailable {

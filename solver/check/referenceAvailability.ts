@@ -7,13 +7,22 @@
 //   event time), which a plain adjoint lacks; the discrete network's AD differentiates the reset map
 //   at the grid point where it fires, with no gradient of the firing time;
 // - delays (`delay(x, tau)`): the adjoint of a delay equation runs backward with advanced arguments
-//   p(t + tau), which the reference's ODE adjoint does not have.
+//   p(t + tau), which the reference's ODE adjoint does not have;
+// - Volterra integrals and integral equations (`int{…}`, `u(t) = …`, `volt`): the state at t depends on
+//   its whole past, so the adjoint is itself an integral equation running backward, which the
+//   reference's ODE adjoint does not solve.
 // The check then skips the reference, says so on the construct's line, and the report, hovers and the
 // CLI show n/a with this reason instead of an error figure.
 import { delayCalls, findOption, solveExpressions, type Model } from '../model';
 import { MAP_NO_REFERENCE } from '../presentation/referenceText';
 import { isMapScheme } from '../schemes/registry';
 import type { ReferenceUnavailable } from '../report';
+import { integralCalls } from '../language/volterraSyntax';
+
+/** The first integral, else the first integral equation's line. */
+function volterraLine(model: Model) {
+  return integralCalls(solveExpressions(model))[0]?.range ?? model.equations.find((q) => q.volterra)?.range;
+}
 
 export function referenceUnavailable(model: Model): ReferenceUnavailable | undefined {
   if (isMapScheme(model.options.meth))
@@ -31,6 +40,15 @@ export function referenceUnavailable(model: Model): ReferenceUnavailable | undef
       message:
         'No continuous reference gradient for a model with events: a reset makes the trajectory jump, and the gradient of the flow across a jump needs a jump condition on the adjoint at the event time (with the sensitivity of the event time) that the plain adjoint does not have. AD and finite differences check the discrete network, which applies the reset at the grid point where the condition crosses; errors against the reference are n/a.',
       range: event.range,
+    };
+  const volterra = volterraLine(model);
+  if (volterra)
+    return {
+      cause: 'volterra',
+      reason: 'the model has Volterra integrals (int{…})',
+      message:
+        "No continuous reference gradient for a Volterra model: the state at t depends on its whole past through the integrals, so the adjoint is an integral equation running backward, which the reference solver does not implement. AD and finite differences check the discrete network, XPPAUT's volterra scheme on the grid (product integration over the stored history); errors against the reference are n/a.",
+      range: volterra,
     };
   const delay = delayCalls(solveExpressions(model))[0];
   if (delay)

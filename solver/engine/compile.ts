@@ -3,6 +3,7 @@
 // CompiledModel the solvers run: right-hand sides, their hand-written
 // vector–Jacobian products, the loss, the batched forms for finite differences,
 // and the fused scalar program of small models (engine/scalarRhs.ts).
+import { isVolterraModel, volterraModel, type VolterraModel } from './volterraModel';
 import { delayCalls, solveExpressions, type Expr, type Model, type Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
@@ -100,6 +101,8 @@ export interface CompiledModel {
    * (engine/scalarKernel/), for the schemes it covers; used while `rhs` is its `owner`.
    */
   readonly wholeSolve?: WholeSolve;
+  /** Volterra integrals and integral equations (engine/volterraSolve.ts solves the model); undefined: none. */
+  readonly volterra?: VolterraModel;
   dispose(): void;
 }
 
@@ -128,7 +131,10 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
     // Events too on TF.js's kernels; the whole-solve kernel runs them itself (engine/scalarKernel/events.ts).
     const hasEvents = (model.events?.length ?? 0) > 0;
     const hasDelays = delayCalls(solveExpressions(model)).length > 0;
-    const scalarProgram = options.fuseScalars === false || hasDelays ? undefined : compileScalarProgram(model);
+    // Volterra integrals read the solve's whole history: per operation (engine/volterraSolve.ts).
+    const hasVolterra = isVolterraModel(model);
+    const scalarProgram =
+      options.fuseScalars === false || hasDelays || hasVolterra ? undefined : compileScalarProgram(model);
     const events = hasEvents && scalarProgram && options.wholeSolve !== false ? eventProgram(model) : undefined;
     const program = hasEvents ? undefined : scalarProgram;
     // The per-operation right-hand sides only when the fused program does not cover them (compiling
@@ -166,8 +172,9 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         x0,
         timeStepping,
         wholeSolve: kernel,
+        volterra: volterraModel(tf, nodes.volterra, model),
         usesTime: nodes.usesTime || !!program?.usesTime,
-        fuseMlp: program || hasEvents || hasDelays ? false : (options.fuseMlp ?? 'solve'),
+        fuseMlp: program || hasEvents || hasDelays || hasVolterra ? false : (options.fuseMlp ?? 'solve'),
       }),
       defaultLoss: loss.defaultLoss,
     };
@@ -269,6 +276,7 @@ interface ModelParts {
   timeStepping: TimeStepping | undefined;
   /** The whole-solve kernel, given the rhs it stands for. */
   wholeSolve: ((owner: unknown) => WholeSolve) | undefined;
+  volterra: VolterraModel | undefined;
   /** f or the loss reads t. */
   usesTime: boolean;
   /** The fused MLP path to try (engine/fusedMlp) for the per-operation rhs. */
@@ -278,14 +286,14 @@ interface ModelParts {
 function assemble(
   nodes: NodeCompiler,
   model: Model,
-  { rhs, loss, fused, x0, timeStepping, wholeSolve, usesTime, fuseMlp }: ModelParts,
+  { rhs, loss, fused, x0, timeStepping, wholeSolve, volterra, usesTime, fuseMlp }: ModelParts,
 ): CompiledModel {
   const tf = nodes.tf,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
   const mlp = perOperation && fuseMlp ? fusedMlp(tf, model, perOperation.rhs, fuseMlp === 'solve') : undefined;
   // Events and delays are not batched: finite differences solve each perturbation on its own.
-  const batchable = !timeStepping && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
+  const batchable = !timeStepping && !volterra && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
   const compiled: CompiledModel = {
     tf,
@@ -296,6 +304,7 @@ function assemble(
     x0,
     timeStepping,
     wholeSolve: wholeSolve?.(fused ? fused.rhs : perOperation!.rhs),
+    volterra,
     packed:
       fused && scalarStates
         ? packedModel(tf, model.states.length, () => compiled, fused, nodes.keep(tf.stack(x0)))

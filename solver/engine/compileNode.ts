@@ -8,6 +8,7 @@
 // NumPy broadcasting on the logical shapes.
 import {
   leftChain,
+  visitExpressions,
   type BinaryExpr,
   type DiagnosticCode,
   type Expr,
@@ -18,6 +19,8 @@ import {
 import type { TF, Tensor } from './tf';
 import { matrixProduct } from './matrixProduct';
 import { DelayHistory } from './delays';
+import { VolterraIntegrals } from './volterra';
+import { INTEGRAL, readsTime, T_PRIME } from '../language/volterraSyntax';
 import { broadcast, sameShape } from '../ops/shapes';
 import {
   modelFunction,
@@ -52,6 +55,8 @@ export interface Env {
   t?: Tensor;
   /** Time as a number (read by `delay(x, tau)`, engine/delays.ts). */
   now?: number;
+  /** The time t' inside an integral (engine/volterra.ts): a scalar, or the history's times [m]. */
+  tp?: Tensor;
   /** `x(obs)`: state `si` at the observation times of data set `data`, [K, ...] internal layout (loss only). */
   o?: (data: string, si: number) => Tensor;
 }
@@ -189,6 +194,10 @@ export class NodeCompiler {
   readonly observed: { name: string; times: number[] }[] = [];
   /** The history `delay(x, tau)` reads, made when the first delay is compiled. */
   history?: DelayHistory;
+  /** The integrals `int{…}` read, made when the first one is compiled. */
+  volterra?: VolterraIntegrals;
+  /** The integrands compiled so far, by their formula. */
+  private integrands?: Map<string, Node>;
 
   constructor(
     readonly tf: TF,
@@ -517,6 +526,10 @@ export class NodeCompiler {
         }),
       };
     }
+    if (e.name === T_PRIME) {
+      this.usesTime = true;
+      return { shape: [], fn: (env) => (env.tp ?? env.t) as Tensor };
+    }
     if (e.name === 't') {
       if (final || inLoss) throw new CompileError('`t` is only available in equations', e.range);
       this.usesTime = true;
@@ -609,6 +622,7 @@ export class NodeCompiler {
 
   private call(e: Extract<Expr, { kind: 'call' }>, inLoss: boolean, final: boolean): Node {
     const target = e.args[0];
+    if (e.callee === INTEGRAL) return this.integral(e, inLoss, final);
     if (e.callee === 'delay' && target?.kind === 'name' && this.stateIndex.has(target.name)) {
       const si = this.stateIndex.get(target.name)!;
       const history = (this.history ??= new DelayHistory());
@@ -636,6 +650,42 @@ export class NodeCompiler {
       throw new CompileError(`${name} takes ${op.arity} argument${op.arity === 1 ? '' : 's'}`, e.range, 'wrong-arity');
     if (op.kind === 'reduce') return this.reduce(op, args[0]);
     return op.arity === 1 ? this.unary(op, args[0]) : this.elementwise(op, args[0], args[1], e.range);
+  }
+
+  /** `int{…}` (engine/volterra.ts): not batched, not fused; its value depends on the solve in progress. */
+  private integral(e: Extract<Expr, { kind: 'call' }>, inLoss: boolean, final: boolean): Node {
+    const [mu, integrand, kernel] = e.args;
+    const overHistory = readsTime(integrand);
+    if (overHistory)
+      visitExpressions([integrand], (x) => {
+        const si = x.kind === 'name' ? this.stateIndex.get(x.name) : undefined;
+        if (si !== undefined && this.model.states[si].shape.length > 0)
+          throw new CompileError(
+            `an integrand that reads t or t' is evaluated over the history of scalar states only, and '${x.kind === 'name' ? x.name : ''}' is an array`,
+            x.range,
+            'unsupported-volterra',
+          );
+      });
+    // The same integrand in several integrals (int{K1#f} + int{K2#f}) is one function, evaluated once per f.
+    const key = JSON.stringify(integrand, (k, v) =>
+      k === 'range' || k === 'opRange' || k === 'calleeRange' ? undefined : v,
+    );
+    this.integrands ??= new Map();
+    let g = this.integrands.get(key);
+    if (!g) {
+      g = this.compile(integrand, inLoss, final);
+      this.integrands.set(key, g);
+    }
+    const c = kernel ? this.compile(kernel, inLoss, final) : undefined;
+    const volterra = (this.volterra ??= new VolterraIntegrals(this.tf));
+    const k = volterra.add({
+      mu: mu.kind === 'number' ? mu.value : 0,
+      integrand: g.fn,
+      kernel: c?.fn,
+      kernelUsesP: !!c?.usesP,
+      overHistory,
+    });
+    return { shape: [], fn: (env) => volterra.value(k, env), usesS: true, usesP: !!(g.usesP || c?.usesP) };
   }
 
   compile(e: Expr, inLoss: boolean, final: boolean): Node {

@@ -14,6 +14,7 @@ import { nodeCopy } from '../schemes/copies';
 import { startSteps } from '../schemes/schemes';
 import type { Term } from './linearCombination';
 import { backwardEulerStep } from './implicitStep';
+import { solveVolterra } from './volterraSolve';
 
 import type { ParamsFor } from './copySources';
 
@@ -95,6 +96,7 @@ export function solveDiscrete(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
+  if (cm.volterra) return solveVolterra(tf, cm, scheme, N, h, t0, params);
   if (solvesByKernel(cm, scheme)) return cm.wholeSolve!.solve(scheme, N, h, t0, params);
   // An MLP field's solve as one op (engine/fusedMlp/solveProgram.ts), traced through the code below.
   const program = cm.solveProgram?.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) && cm.solveProgram;

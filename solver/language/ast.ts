@@ -73,6 +73,8 @@ export interface EquationStmt {
   range: Range;
   /** `x(t+1) = …`: the equation of a map (XPPAUT difference equation). */
   map?: true;
+  /** `u(t) = …` or `volt u = …`: an integral equation, u is the formula (language/volterraSyntax.ts). */
+  volterra?: true;
 }
 
 export interface LossStmt {

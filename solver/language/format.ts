@@ -186,7 +186,16 @@ function formatLines(text: string): { lines: PhysicalLine[]; next: (string | und
       const first = body[0].line;
       for (let l = first; l <= end.line; l++) tokenLines.add(l);
       const single = body.every((t) => t.line === first) && end.line === first;
-      if (single && first <= doneLine && statementLines.has(first) && !blocked.has(first) && !arrayLines.has(first)) {
+      // A line with an integral int{K#u} is kept as written: its `#` reads as a comment to any other tool.
+      const integral = body.some((t) => isPunct(t, '#'));
+      if (
+        single &&
+        first <= doneLine &&
+        statementLines.has(first) &&
+        !blocked.has(first) &&
+        !arrayLines.has(first) &&
+        !integral
+      ) {
         const formatted = joinTokens(body, text);
         const lineText = lines[first].text;
         const last = body[body.length - 1];

@@ -63,6 +63,8 @@ const CH_A = 65,
   CH_MINUS = 45;
 
 const PUNCT_CHARS = "+-*/^@()[]{},=~'<>!&|:;.%$?";
+/** `#` as punctuation (inside an integral's braces only; elsewhere it starts a comment). */
+const HASH = '#';
 /** Single-character punctuation, indexed by char code; the value is the interned one-character string. */
 const PUNCT: (string | undefined)[] = new Array(128);
 for (const ch of PUNCT_CHARS) PUNCT[ch.charCodeAt(0)] = ch;
@@ -111,6 +113,29 @@ function identEnd(text: string, n: number, i: number): number {
   i++;
   while (i < n && isIdentPart(text.charCodeAt(i))) i++;
   return i;
+}
+
+/**
+ * Whether the innermost open `{` of the line so far belongs to an XPPAUT Volterra integral
+ * (`int{…}` or `int[mu]{…}`): there `#` separates the kernel from the integrand, not a comment.
+ */
+function insideIntegral(tokens: readonly Token[]): boolean {
+  let depth = 0;
+  for (let k = tokens.length - 1; k >= 0; k--) {
+    const t = tokens[k];
+    if (t.kind !== 'punct') continue;
+    if (t.text === '}') depth++;
+    else if (t.text === '{' && depth > 0) depth--;
+    else if (t.text === '{') {
+      let before = k - 1;
+      // int[mu]{: step back over the `[mu]`.
+      if (tokens[before]?.text === ']') while (before >= 0 && tokens[before].text !== '[') before--;
+      if (tokens[before]?.text === '[') before--;
+      const name = tokens[before];
+      return name?.kind === 'ident' && name.text.toLowerCase() === 'int';
+    }
+  }
+  return false;
 }
 
 function isNumberStart(text: string, n: number, i: number, c: number): boolean {
@@ -237,7 +262,7 @@ export class Lexer {
         line++;
         lineStart = i;
         space = true;
-      } else if (c === CH_HASH) {
+      } else if (c === CH_HASH && !insideIntegral(tokens)) {
         i = commentEnd(text, n, i);
       } else {
         const j = c === CH_BACKSLASH ? continuationBreak(text, n, i) : -1;
@@ -289,7 +314,7 @@ export class Lexer {
       tokens.push(token('string', text.slice(start, end), line, lineStart, start, end, space, undefined, closed));
     } else {
       const two = twoCharPunct(text, start, c);
-      const one = c < 128 ? PUNCT[c] : undefined;
+      const one = c === CH_HASH ? HASH : c < 128 ? PUNCT[c] : undefined;
       if (two !== undefined) end = start + 2;
       else if (one !== undefined) end = start + 1;
       else end = start + invalidWidth(text, n, start, c);

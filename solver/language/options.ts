@@ -30,6 +30,7 @@ export const OPTION_KEYS = [
   'grad',
   'tie',
   'delay',
+  'vmaxpts',
 ] as const;
 
 /** Other spellings accepted for a key (XPPAUT). Keys are case-insensitive. */
@@ -279,6 +280,15 @@ function setDelay(state: OptionState, s: OptionSetting): void {
   else state.options.maxDelay = v;
 }
 
+/** XPPAUT's Volterra history: an integral reads back at most this many grid points (a whole number ≥ 1). */
+function setMaxPoints(state: OptionState, s: OptionSetting): void {
+  const v = numberValue(state, s, 'the number of points of the Volterra history');
+  if (v === undefined) return;
+  if (!(Number.isInteger(v) && v >= 1))
+    invalid(state, s, `vmaxpts=${s.value}: the Volterra history is a whole number ≥ 1 of points`);
+  else state.options.maxPoints = v;
+}
+
 /** A key ODE Lens does not read: an XPPAUT option it ignores (noted once per line), or an unknown one. */
 function otherKey(state: OptionState, s: OptionSetting): void {
   if (isXppautOption(s.key)) {
@@ -309,6 +319,7 @@ const OPTION_HANDLERS: Readonly<Record<(typeof OPTION_KEYS)[number], (state: Opt
     grad: setGrad,
     tie: setTie,
     delay: setDelay,
+    vmaxpts: setMaxPoints,
   };
 
 /**

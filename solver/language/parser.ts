@@ -37,12 +37,12 @@ import {
   EXPORT_REFUSAL,
   includeDirectives,
   REFUSAL_CODES,
-  VOLTERRA_REFUSAL,
   isXppautDone,
   PHTOOLS_COMMANDS,
   PHTOOLS_REFUSAL,
   xppautCommand,
 } from './xppautCommands';
+import { hasIntegral, parseIntegral, T_PRIME } from './volterraSyntax';
 
 /** Deepest expression nesting accepted (guards the recursion of every later pass). */
 const MAX_NESTING = 200;
@@ -72,7 +72,6 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
       'error',
       'Markov variables (`markov`: random jumps between discrete states) are not supported by ODE Lens: a jump process has no gradient to check',
     ],
-    volterra: ['error', VOLTERRA_REFUSAL],
     special: [
       'error',
       'This `special` function is not supported by ODE Lens (it runs conv, sparse, fconv, fsparse, mmult and fmmult)',
@@ -119,12 +118,15 @@ function isKeyword(w: string): boolean {
     NUMBER_KEYWORDS.has(w) ||
     DONE_KEYWORDS.has(w) ||
     AUX_KEYWORDS.has(w) ||
+    VOLTERRA_KEYWORDS.has(w) ||
     UNSUPPORTED.has(w)
   );
 }
 
 /** Unsupported constructs whose second word is the name they declare. */
-const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'volterra', 'solv', 'solve', ...PHTOOLS_COMMANDS]);
+const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'solv', 'solve', ...PHTOOLS_COMMANDS]);
+/** XPPAUT's integral equation `volt u = …` (also `volterra`, and `v` before a name and `=`). */
+const VOLTERRA_KEYWORDS = new Set(['volterra', 'volt']);
 /** Unsupported constructs that declare a list of names. */
 const LIST_DECLARING = new Set<string>(PHTOOLS_COMMANDS);
 /** XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation. */
@@ -175,6 +177,8 @@ class Parser {
   private inMarkov = false;
   /** Inside the `of(…)` of an indexed sum, where `i'` is its index. */
   private inIndexedSum = false;
+  /** Inside an integral's braces, where `t'` is the time of integration. */
+  private inIntegral = false;
 
   constructor(private readonly text: string) {
     this.lexer = new Lexer(text);
@@ -211,10 +215,7 @@ class Parser {
     this.toks = toks;
     this.pos = 0;
     try {
-      const construct = this.unsupportedInside();
-      if (construct) this.refuseLine(construct);
-      else return this.statement();
-      return false;
+      return this.statement();
     } catch (e) {
       if (e instanceof ParseError) {
         this.diagnostics.push(e.diagnostic);
@@ -224,25 +225,6 @@ class Parser {
       }
       throw e;
     }
-  }
-
-  /**
-   * One diagnostic for a line whose construct ODE Lens refuses. An aux line is
-   * only output, so refusing it costs nothing but the column (information); an
-   * equation's state stays declared, so its initial value and uses are not errors.
-   */
-  private refuseLine(construct: string): void {
-    const first = this.toks[0];
-    if (first.kind === 'ident' && AUX_KEYWORDS.has(first.text.toLowerCase())) {
-      this.unsupported(
-        first,
-        'information',
-        `${construct}; the aux line is ignored (an output only: the check does not need it)`,
-      );
-      return;
-    }
-    this.unsupported(first, 'error', construct, construct === VOLTERRA_REFUSAL ? 'unsupported-volterra' : undefined);
-    this.declareRefused();
   }
 
   /** What a refused line declares stays known; an equation's state too, so its initial value is no error. */
@@ -371,24 +353,6 @@ class Parser {
   private lineRangeOf(toks: Token[]): Range {
     const body = toks.filter((t) => t.kind !== 'newline' && t.kind !== 'eof');
     return body.length === 0 ? tokenRange(toks[0]) : span(tokenRange(body[0]), tokenRange(body[body.length - 1]));
-  }
-
-  /**
-   * XPPAUT constructs inside an expression that ODE Lens refuses, found before
-   * parsing so the line gets one honest diagnostic rather than a syntax error.
-   */
-  private unsupportedInside(): string | undefined {
-    const toks = this.toks;
-    for (let i = 0; i < toks.length; i++) {
-      const t = toks[i];
-      if (t.kind !== 'ident') continue;
-      const lw = t.text.toLowerCase();
-      const next = toks[i + 1];
-      if (lw === 'int' && (this.isPunct(next, '{') || this.isPunct(next, '['))) {
-        return VOLTERRA_REFUSAL;
-      }
-    }
-    return undefined;
   }
 
   // ---- token helpers -------------------------------------------------------
@@ -538,6 +502,23 @@ class Parser {
     });
   }
 
+  /** `volt u = …`: an integral equation (u is the formula, which holds integrals or reads u's own past). */
+  private volterraLine(first: Token): void {
+    this.next();
+    const name = this.expectIdent(`after '${first.text}' (it reads ${first.text} u = formula)`);
+    this.expectPunct('=', `after ${first.text} ${name.text}`);
+    const rhs = this.expr();
+    this.expectLineEnd('after the integral equation; expected an operator');
+    this.statements.push({
+      kind: 'equation',
+      state: name.text,
+      stateRange: tokenRange(name),
+      rhs,
+      range: this.lineRangeFrom(first),
+      volterra: true,
+    });
+  }
+
   /** A line starting with a keyword (`state`, `par`, `init`, `done`, …). Returns true at `done`. */
   private keywordLine(first: Token): boolean {
     const lw = xppautCommand(first.text, this.peek(1), isKeyword) ?? first.text.toLowerCase();
@@ -559,6 +540,11 @@ class Parser {
       this.statements.push({ kind: 'done', range: tokenRange(first) });
       return true;
     } else if (AUX_KEYWORDS.has(lw)) this.aux();
+    else if (
+      VOLTERRA_KEYWORDS.has(lw) ||
+      (lw === 'v' && this.peek(1).kind === 'ident' && this.isPunct(this.peek(2), '='))
+    )
+      this.volterraLine(first);
     else if (lw === 'data') this.dataDecl();
     else if (lw === 'scheme') this.schemeDecl();
     else if (lw === 'global') this.statements.push(parseGlobal(this.cursor()));
@@ -1143,6 +1129,18 @@ class Parser {
     const body = this.expr();
     this.expectLineEnd('after the function body; expected an operator');
     void open;
+    // XPPAUT: `u(t) = …` with an integral is an integral equation for u, not a function.
+    if (params.length === 1 && hasIntegral(body)) {
+      this.statements.push({
+        kind: 'equation',
+        state: name.text,
+        stateRange: tokenRange(name),
+        rhs: body,
+        range: this.lineRangeFrom(name),
+        volterra: true,
+      });
+      return;
+    }
     this.statements.push({
       kind: 'function',
       name: name.text,
@@ -1399,6 +1397,26 @@ class Parser {
     if (t.kind === 'ident' && this.inIndexedSum && this.isIdent(t, 'i') && this.isPunct(this.peek(1), "'")) {
       this.next();
       return { kind: 'name', name: INDEX_NAME, range: span(tokenRange(t), tokenRange(this.next())) };
+    }
+    if (
+      t.kind === 'ident' &&
+      this.isIdent(t, 'int') &&
+      (this.isPunct(this.peek(1), '{') || this.isPunct(this.peek(1), '['))
+    ) {
+      this.next();
+      return parseIntegral(this.cursor(), t, (f) => {
+        const outer = this.inIntegral;
+        this.inIntegral = true;
+        try {
+          return f();
+        } finally {
+          this.inIntegral = outer;
+        }
+      });
+    }
+    if (t.kind === 'ident' && this.inIntegral && this.isIdent(t, 't') && this.isPunct(this.peek(1), "'")) {
+      this.next();
+      return { kind: 'name', name: T_PRIME, range: span(tokenRange(t), tokenRange(this.next())) };
     }
     if (t.kind === 'ident') {
       this.next();

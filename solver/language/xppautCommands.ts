@@ -1,8 +1,8 @@
-// XPPAUT's commands as XPPAUT reads them, for the constructs ODE Lens refuses: XPPAUT
-// knows a command by its first letters (`ma` is markov, `so` solve, `ex` export, `v`
-// volterra, …), so a file may spell one so, and the refusal must still name it. And
-// the refusals that have their own code, so a reader (and a filter) can tell a model
-// ODE Lens cannot check from one with an error in it.
+// XPPAUT's commands as XPPAUT reads them, for the constructs ODE Lens refuses and for its
+// integral equations (`vo…`, which ODE Lens checks): XPPAUT knows a command by its first
+// letters (`ma` is markov, `so` solve, `ex` export, `vo` volterra, …), so a file may spell
+// one so, and the refusal must still name it. And the refusals that have their own code,
+// so a reader (and a filter) can tell a model ODE Lens cannot check from one with an error in it.
 import type { DiagnosticCode } from '../registry/diagnosticCodes';
 import type { Diagnostic } from '../model';
 import { diag } from './ranges';
@@ -53,16 +53,12 @@ export const REFUSAL_CODES: ReadonlyMap<string, DiagnosticCode> = new Map<string
   ['solv', 'unsupported-dae'],
   ['solve', 'unsupported-dae'],
   ['0=', 'unsupported-dae'],
-  ['volterra', 'unsupported-volterra'],
-  ['int', 'unsupported-volterra'],
   ['export', 'unsupported-export'],
 ]);
 
 /** Refusal messages: the construct, and why it has no meaning for ODE Lens. */
 export const EXPORT_REFUSAL =
   '`export` exchanges variables with a C library that XPPAUT loads (its dynamic-library interface); ODE Lens cannot run that code, so the model cannot be checked';
-export const VOLTERRA_REFUSAL =
-  'Volterra integral equations (`volterra`, `int{…}`) are not supported by ODE Lens: it checks ordinary differential equations';
 export const DAE_REFUSAL =
   'Algebraic equations (`0 = …`, a differential-algebraic system) are not supported by ODE Lens: it checks ordinary differential equations';
 

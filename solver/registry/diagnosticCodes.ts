@@ -190,7 +190,15 @@ export const DIAGNOSTIC_CODES = {
     'error',
     'An algebraic equation (`0 = …`) or algebraic variable (`solv`): a differential-algebraic system, not an ODE.',
   ),
-  'unsupported-volterra': language('error', 'A Volterra integral equation (`volterra`, `int{…}`): not an ODE.'),
+  'unsupported-volterra': language(
+    'error',
+    'A Volterra integral (`int{…}`) where the solve cannot evaluate it: in the loss or an initial value, with a non-scalar integrand, an integral inside an integral, or a kernel that reads the state.',
+  ),
+  'volterra-kernel': language('error', 'The exponent mu of `int[mu]{…}` is outside [0, 1) (XPPAUT refuses it too).'),
+  'volterra-model': language(
+    'information',
+    "The model has Volterra integrals or integral equations: solved by XPPAUT's volterra scheme (implicit trapezoid with product integration over the stored history), whatever `meth` says; AD and finite differences check it, and it has no continuous reference.",
+  ),
   'unsupported-export': language(
     'error',
     '`export`: variables exchanged with a C library XPPAUT loads, which ODE Lens cannot run.',

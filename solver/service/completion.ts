@@ -56,10 +56,13 @@ function inCommentOrString(prefix: string): boolean {
   for (let i = 0; i < prefix.length; i++) {
     const c = prefix[i];
     if (c === '"') inString = !inString;
-    else if (c === '#' && !inString) return true;
+    else if (c === '#' && !inString && !INSIDE_INTEGRAL.test(prefix.slice(0, i))) return true;
   }
   return inString;
 }
+
+/** An open `int{…` or `int[mu]{…` before a `#`: there it separates the kernel from the integrand (XPPAUT). */
+const INSIDE_INTEGRAL = /\bint(\[[^\]]*\])?\{[^{}]*$/i;
 
 /** Makes an item that replaces the word before the cursor. */
 type ItemMaker = (

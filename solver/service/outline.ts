@@ -57,7 +57,7 @@ export function documentSymbols(doc: ServiceDocument): DocumentSymbol[] {
   for (const s of doc.statements) {
     if (s.kind === 'equation') {
       out.push({
-        name: s.map ? `${s.state}(t+1)` : `${s.state}'`,
+        name: s.map ? `${s.state}(t+1)` : s.volterra ? `${s.state}(t)` : `${s.state}'`,
         detail: clip(doc.textOf(s.rhs.range)),
         kind: SymbolKind.Method,
         range: around(s.range, s.stateRange),

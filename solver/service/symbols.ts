@@ -452,6 +452,11 @@ class LineClassifier {
       this.push(t, 'keyword');
       return;
     }
+    // XPPAUT's integral int{…} / int[mu]{…}.
+    if (k === 'int' && (isPunct(next, '{') || isPunct(next, '['))) {
+      this.push(t, 'keyword');
+      return;
+    }
     if (k === 't' || k === 'pi' || (isFunctionName(k) && isPunct(next, '('))) {
       this.push(t, 'builtin');
       return;

@@ -32,6 +32,7 @@ export const LINE_KEYWORDS = new Set([
   'table',
   'markov',
   'volterra',
+  'volt',
   'special',
   'wiener',
   'global',
@@ -87,6 +88,11 @@ export const KEYWORD_DOCS: Record<string, { detail: string; doc: string; snippet
     snippet: 'loss = ${1:0.5 * sum((x(T) - 1)^2)}',
   },
   done: { detail: 'done', doc: 'Ends the model; the rest of the file is ignored (XPPAUT).' },
+  volt: {
+    detail: 'volt u = exp(-t) + int{exp(-t)#u}',
+    doc: "An integral equation (XPPAUT; also written `u(t) = …` when the formula holds an integral): u is the formula, not its derivative. Integrals `int{K#u}` (K a formula of t, convolved with u), `int{K(t,t',u)}` and `int[mu]{…}` (the kernel times (t − t')^−mu) sum the solve's history; the model is solved by XPPAUT's volterra scheme, and the continuous reference is n/a.",
+    snippet: 'volt ${1:u} = ${2:exp(-t)} + int{${3:exp(-t)}#${1:u}}',
+  },
   global: {
     detail: 'global 1 v-1 {v=0}',
     doc: 'An event (XPPAUT): when the condition crosses zero between two grid points (sign 1: upwards, -1: downwards, 0: either way), the states in braces are set, every formula evaluated first. AD goes through the reset at the grid point where it fires; the continuous reference is n/a for models with events (the adjoint needs a jump condition at the event time).',
@@ -108,6 +114,8 @@ export const OTHER_KEYWORD_DOCS: Record<string, string> = {
   rk: '`rk`: a Runge–Kutta scheme given by its Butcher tableau `a`, `b`, `c`.',
   lmm: '`lmm`: a linear multistep scheme Σ alpha_j x_{n+j} = h Σ beta_j f_{n+j} (oldest first).',
   t: '`t`: the time.',
+  int: "`int{K#u}`: ∫ K(t − t') u(t') dt' from t0 to t (XPPAUT's convolution; K a formula of t tabulated on the grid); `int{K(t,t',u)}` with `t'` the time inside; `int[mu]{…}` the same times (t − t')^−mu, 0 ≤ mu < 1. Product integration (trapezoid weights, or XPPAUT's singular weights) over the last `vmaxpts` grid points; AD goes through the whole history.",
+  volterra: '`volterra u = …` (`volt`): an integral equation, u is the formula.',
   pi: '`pi`: the constant π = 3.14159… (a declaration of the same name takes precedence).',
   T: '`x(T)`: the state at the final time t0 + total (only in a loss).',
 };
@@ -223,6 +231,11 @@ export const OPTION_DOCS: Record<string, OptionDoc> = {
     detail: 'tie=step',
     doc: 'Per-step parameters: one copy per step shared by its stages (`step`) or one copy per stage (`stage`).',
     values: TIE_NAMES,
+  },
+  vmaxpts: {
+    key: 'vmaxpts',
+    detail: 'vmaxpts=4000',
+    doc: "XPPAUT's Volterra history: an integral `int{…}` sums the last vmaxpts grid points (XPPAUT's default 4000), so a kernel that has not decayed by then is cut off, as in XPPAUT.",
   },
   delay: {
     key: 'delay',

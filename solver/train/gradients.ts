@@ -130,9 +130,9 @@ export function adjointGradient(
   return { G, flowLoss: ref.lossAccurate, referenceError: ref.referenceError, nonFinite: ref.nonFinite };
 }
 
-/** The flow loss: copies interpolated in t, solved by the reference's RK4; NaN (n/a) with events or delays, which that solver does not run. */
+/** The flow loss: copies interpolated in t, solved by the reference's RK4; NaN (n/a) with events, delays or integrals, which that solver does not run. */
 export function flowLoss(ctx: TrainContext, values: Float32Array[]): number {
   if (isMapScheme(ctx.model.options.meth)) return NaN; // a map has no flow
-  if (ctx.cm.timeStepping) return NaN;
+  if (ctx.cm.timeStepping || ctx.cm.volterra) return NaN;
   return accurateLoss(ctx.tf, ctx.cm, referenceInput(ctx, values));
 }

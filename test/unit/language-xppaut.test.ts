@@ -306,10 +306,20 @@ describe('XPPAUT constructs refused with one diagnostic on their own line', () =
     );
   });
 
-  test('Volterra integrals int{…} in a Volterra equation or an ODE', () => {
-    check(lines('u(t) = exp(-t) + int{exp(-t)#u}', "y' = u - y"), [[0, 'error', /Volterra integral/]]);
-    check(lines("y' = -y + a int{exp(-(t-t'))*y}", 'par a=1', 'init y=1'), [[0, 'error', /Volterra integral/]]);
-    assert.equal(analyse(lines('u(t) = int{exp(-t)#u}')).diagnostics[0].code, 'unsupported-volterra');
+  test('Volterra integrals int{…} in a Volterra equation or an ODE: checked, with one note', () => {
+    for (const text of [
+      lines('u(t) = exp(-t) + int{exp(-t)#u}', "y' = u - y"),
+      lines("y' = -y + a*int{exp(-(t-t'))*y}", 'par a=1', 'init y=1'),
+    ]) {
+      const a = analyse(text);
+      inRange(text, a);
+      assert.ok(a.model, JSON.stringify(a.diagnostics));
+      assert.deepEqual(
+        a.diagnostics.filter((d) => d.code === 'volterra-model').map((d) => d.range.start.line),
+        [0],
+      );
+    }
+    assert.ok(analyse(lines('u(t) = int[2]{exp(-t)#u}')).diagnostics.some((d) => d.code === 'volterra-kernel'));
   });
 
   test('aux names may hold dots (aux P.E.=…): one aux note, nothing else', () => {

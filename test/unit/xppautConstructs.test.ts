@@ -22,26 +22,11 @@ const CONSTRUCTS: { name: string; lines: string[]; refusal?: { code: string; nam
   { name: 'options file', lines: ['options extra.opt'] },
   { name: 'difference equation', lines: ['z(t+1) = z*(4-z)', 'init z=0.1'] },
   { name: 'prime equation', lines: ["w'=-w"] },
-  {
-    name: 'Volterra (name(t)=int)',
-    lines: ['u(t) = int{exp(-t)#x}'],
-    refusal: { code: 'unsupported-volterra', names: /Volterra/ },
-  },
-  {
-    name: 'volterra keyword',
-    lines: ['volterra u2 = int{exp(-t)#x}'],
-    refusal: { code: 'unsupported-volterra', names: /Volterra/ },
-  },
-  {
-    name: 'volterra abbreviated (volt)',
-    lines: ['volt u3 = int[.5]{1#x}'],
-    refusal: { code: 'unsupported-volterra', names: /Volterra/ },
-  },
-  {
-    name: 'int{} in an equation',
-    lines: ["v' = -v + a*int{exp(-(t-t'))*max(v-1,0)}"],
-    refusal: { code: 'unsupported-volterra', names: /int\{…\}/ },
-  },
+  // Volterra integral equations are checked (test/unit/volterra.test.ts).
+  { name: 'Volterra (name(t)=int)', lines: ['u(t) = int{exp(-t)#x}'] },
+  { name: 'volterra keyword', lines: ['volterra u2 = int{exp(-t)#x}'] },
+  { name: 'volterra abbreviated (volt)', lines: ['volt u3 = int[.5]{1#x}'] },
+  { name: 'int{} in an equation', lines: ["v' = -v + a*int{exp(-(t-t'))*max(v-1,0)}"] },
   {
     name: 'markov',
     lines: ['markov m 2', '{0} {a*x}', '{b} {0}'],

@@ -30,6 +30,7 @@ import { checkInits, checkParams, declareNames, functionArgs } from './declarati
 import { checkEquations, checkLoss, collectStates, reportUnused } from './equations';
 import { checkEvents } from './events';
 import { checkDelayBounds } from './delays';
+import { volterraOptions } from './volterra';
 import { ExpressionChecker } from './expressions';
 import { checkOptions, readDataSets, type CheckedOptions } from './options';
 import { mapEquations, mapOptions } from '../maps';
@@ -56,6 +57,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const states = collectStates(ctx, equations, broken, inits, histories);
   const events = checkEvents(ctx, exprs, st);
   checkDelayBounds(ctx, solveExpressions({ equations: equations.list, events }), options.options);
+  volterraOptions(ctx, equations.list, options);
   const loss = checkLoss(
     ctx,
     exprs,

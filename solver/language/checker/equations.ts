@@ -57,6 +57,7 @@ export function checkEquations(ctx: CheckContext, exprs: ExpressionChecker, equa
       );
     }
     const eq: Equation = { state: sym.name, rhs, range: e.range };
+    if (e.volterra) eq.volterra = true;
     eqByState.set(key, eq);
     eqList.push(eq);
   }

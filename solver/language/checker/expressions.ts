@@ -1,6 +1,8 @@
 // Expressions: name resolution, expansion of user functions and fixed
 // quantities, and static shapes (NumPy broadcasting, ops/shapes.ts). Every
 // node is new: the parse tree is never mutated.
+import { INTEGRAL } from '../volterraSyntax';
+import { integralCall } from './volterra';
 import { closest, distance } from 'fastest-levenshtein';
 import { leftChain, type BinaryOperator, type Expr, type Range, type Shape } from '../../model';
 import {
@@ -438,6 +440,7 @@ export class ExpressionChecker {
 
     if (sym?.kind === 'function') return this.userCall(e, sym, scope, bad);
     if (key === 'delay' && !sym) return this.delayCall(e, scope, bad);
+    if (key === INTEGRAL && !sym) return integralCall(this.ctx, e, scope, (a, s) => this.expr(a, s), bad);
     if (sym?.kind === 'table') return tableCall(this.ctx, sym, e, (a) => this.expr(a, scope), bad);
     if (!sym && key === 'shift') return shiftCall(this.ctx, e, (a) => this.expr(a, scope), bad);
     if (sym?.kind === 'special') return specialCall(this.ctx, this, sym, e, (a) => this.expr(a, scope), bad);
