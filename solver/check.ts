@@ -4,12 +4,14 @@
 // and refinement, findings. It returns the typed Report (solver/report.ts). Between phases it yields and
 // checks for cancellation and the time budget.
 import type { Diagnostic, Model, ParamDecl } from './model';
-import type { Report } from './report';
+import type { Finding, Report } from './report';
 import { initBackend, sizeHint } from './engine/backend';
 import { nonSmoothOperations } from './engine/kinks';
 import { overallVerdict } from './engine/verdict';
 import type { CheckOptions } from './check/options';
-import { checkRun, emptyReport, finishReport, pacing, type CheckRun } from './check/run';
+import { checkRun, emptyReport, finishReport, optionsRange, pacing, type CheckRun } from './check/run';
+import { SolveMemoryExceeded } from './engine/memoryGuard';
+import { solveMemoryMessage } from './presentation/findingText';
 import { compilePhase } from './check/compile';
 import { adPhase, blowUpFinding, lossOnly, parameterInputs } from './check/gradients';
 import { referencePhase } from './check/reference';
@@ -47,6 +49,15 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   const solvePath = rhsPathOf(compiled.cm, run.scheme, probed);
   try {
     return { ...(await measure(run, compiled.cm)), ...reason, ...solvePath };
+  } catch (e) {
+    if (!(e instanceof SolveMemoryExceeded)) throw e;
+    const finding: Finding = {
+      code: 'model-too-large',
+      severity: 'error',
+      message: solveMemoryMessage(e.step, e.steps, e.heapMb, e.limitMb),
+      range: optionsRange(model),
+    };
+    return { ...emptyReport(run, NaN, [finding]), ...reason, ...solvePath };
   } finally {
     compiled.cm.dispose();
   }

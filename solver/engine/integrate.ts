@@ -14,6 +14,7 @@ import { nodeCopy } from '../schemes/copies';
 import { startSteps } from '../schemes/schemes';
 import type { Term } from './linearCombination';
 import { backwardEulerStep } from './implicitStep';
+import { guardSolveMemory } from './memoryGuard';
 import { solveVolterra } from './volterraSolve';
 
 import type { ParamsFor } from './copySources';
@@ -177,6 +178,7 @@ function solveRungeKutta(
   events?.begin(cm.x0, t0, h);
   let x = cm.x0;
   for (let n = 0; n < N; n++) {
+    guardSolveMemory(n, N);
     let stageParams: (i: number) => Tensor[];
     if (scheme.tie === 'stage') stageParams = (i) => params(n * s + i);
     else {
@@ -280,6 +282,7 @@ function solveMultistep(
   const push = (m: number, x: Tensor[]) =>
     X.push(events ? events.afterStep(X[m - 1], x, time(m - 1), time(m), params(nodeCopy(m, N))) : x);
   for (let m = 1; m <= N; m++) {
+    guardSolveMemory(m, N);
     const ramp = m >= 2 ? scheme.ramp[m - 2] : undefined;
     if (m <= s0 && ramp) push(m, lmmStep(ramp, m));
     else if (m <= s0) {

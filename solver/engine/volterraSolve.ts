@@ -14,6 +14,7 @@
 import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
 import type { Scheme } from '../schemes/schemes';
+import { guardSolveMemory } from './memoryGuard';
 
 /** The parameters of a copy (engine/integrate.ts's ParamsFor). */
 type ParamsFor = (copy: number) => Tensor[];
@@ -54,6 +55,7 @@ export function solveVolterra(
     integrals.record(x, p0);
     const traj: Tensor[][] = [x];
     for (let n = 0; n < N; n++) {
+      guardSolveMemory(n, N);
       const tn = t0 + n * h,
         tNext = tn + h;
       const pn = paramsAt(n, 0),

@@ -222,6 +222,10 @@ export const invalidOptionsMessage = (steps: number, dt: number) => `cannot solv
 export const tooLargeMessage = (steps: number, values: number, maxSteps: number, maxValues: number) =>
   `Too large for a background gradient check: ${steps} steps and ${values} parameter values (limits ${maxSteps} steps, ${maxValues} values).`;
 
+/** A solve stopped before it exhausted the heap (engine/memoryGuard.ts). */
+export const solveMemoryMessage = (step: number, steps: number, heapMb: number, limitMb: number) =>
+  `Too large for a gradient check in memory: AD through the unrolled solve keeps every step, and at step ${step} of ${steps} it used ${heapMb} MB of the ${limitMb} MB heap. Fewer steps (a shorter total or a larger dt) make it checkable.`;
+
 export const blowUpMessage = (state: string, step: number, time: number, meth: string, dt: number) =>
   `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}${meth === 'backeul' ? " (for backeul: Newton's method found no solution of the implicit step near the previous state)" : ''}. Reduce dt or check the model's scaling.`;
 

@@ -326,7 +326,10 @@ export const DIAGNOSTIC_CODES = {
   ),
   'blow-up': check('error', 'The solve or its gradient is not finite (names the step and time, on the equation).'),
   'invalid-options': check('error', 'The options give no solvable step count or step size.'),
-  'model-too-large': check('error', 'The model has too many steps or parameter values to check.'),
+  'model-too-large': check(
+    'error',
+    'The model has too many steps or parameter values to check, or AD through its solve outgrows the memory.',
+  ),
   'unsupported-expression': check('error', 'The engine cannot compile an expression (e.g. a tensor of rank above 2).'),
   'unsupported-function': check('error', 'The engine has no implementation of a function.'),
   'wrong-arity': check('error', 'The engine got a function call with the wrong number of arguments.'),
