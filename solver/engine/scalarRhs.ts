@@ -13,8 +13,6 @@ import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type Unar
 import type { Instr, ScalarProgram } from './scalarProgram';
 import { interpreterOf } from './programInterpreter';
 
-const f32 = Math.fround;
-
 export type { Instr, ScalarProgram } from './scalarProgram';
 
 /**

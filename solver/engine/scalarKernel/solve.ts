@@ -89,7 +89,7 @@ export function wholeSolveKernel(
     Q = prog.params,
     sizes = prog.paramSizes;
   const stateAt: number[] = [];
-  prog.stateSizes.reduce((at, n) => (stateAt.push(at), at + n), 0);
+  for (let i = 0, at = 0; i < prog.stateSizes.length; at += prog.stateSizes[i++]) stateAt.push(at);
   let x0Values: Float32Array | undefined;
   const initial = () => (x0Values ??= Float32Array.from(x0.dataSync()));
   const planOf = (scheme: Scheme, h: number, t0: number) => {
