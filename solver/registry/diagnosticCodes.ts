@@ -98,6 +98,10 @@ export const DIAGNOSTIC_CODES = {
     'A name, initial value, loss, scheme or function argument is declared twice.',
   ),
   'duplicate-equation': language('error', 'A state has two equations.'),
+  'no-states': language(
+    'error',
+    'The file declares no differential equation or map: there is nothing to solve or check.',
+  ),
   'missing-equation': language('error', "A state has no equation (range: the state's name)."),
   'unknown-state': language('error', 'An equation or initial value names something that is not a state.'),
   'reserved-name': language('error', 'A declaration uses a keyword or the time `t` as its name.'),

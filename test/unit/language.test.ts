@@ -446,6 +446,18 @@ describe('diagnostics', () => {
     assert.match(d.message, /State 'y' has no equation/);
   });
 
+  test('a file with nothing to solve (empty, comments, parameters only) is one error, not a crash', () => {
+    for (const text of ['', '# a note\n', 'par a=1, b=2\ndone\n']) {
+      const a = analyse(text);
+      assert.equal(a.model, undefined, JSON.stringify(text));
+      const d = only(a, 'no-states');
+      assert.deepEqual(d.range, r(0, 0, 0, 0));
+      assert.ok(!a.diagnostics.some((x) => x.code === 'default-loss'), 'no default-loss note without a state');
+    }
+    // A broken equation has its own error; no second one about the missing states.
+    assert.ok(!analyse("x' = (\n").diagnostics.some((x) => x.code === 'no-states'));
+  });
+
   test('equation for an unknown state, duplicate equation', () => {
     const d = only(analyse("state x\nx' = -x\nz' = 1\nloss = x(T)"), 'unknown-state');
     assert.deepEqual(d.range, r(2, 0, 2, 1));

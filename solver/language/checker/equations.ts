@@ -86,6 +86,14 @@ export function collectStates(
     if (history) decl.history = history;
     states.push(decl);
   }
+  // Only on an otherwise clean file: a refused or broken equation has said why already.
+  if (states.length === 0 && brokenEquations.size === 0 && !ctx.diagnostics.some((d) => d.severity === 'error')) {
+    ctx.error(
+      'no-states',
+      "The file declares no state equation (x' = … or a map's x(t+1) = …): there is nothing to solve or check",
+      { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+    );
+  }
   return states;
 }
 
@@ -113,7 +121,7 @@ export function checkLoss(
     }
     loss = { expr, range: l.range };
   }
-  if (losses.length === 0 && !broken.some((b) => b.isLoss)) {
+  if (losses.length === 0 && states.length > 0 && !broken.some((b) => b.isLoss)) {
     const where = states[0]?.nameRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
     // Valid (a classic XPPAUT model has none): the engine checks the default loss, and says which.
     ctx.report(diag('default-loss', 'information', DEFAULT_LOSS_MESSAGE, where));
