@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { join } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
 import type { Frame, Page } from 'playwright-core';
 import type { DashboardView, ExportFormat } from '../../protocol/webviewMessages';
 import { canvasInk, plotState, viewDrawn } from '../support/dashboard';
@@ -153,22 +154,26 @@ describe('the dashboard in VS Code (code-server)', { skip: skipped, timeout: 900
     assert.deepEqual(pngSize(png), { w: ink.w, h: ink.h }, `${view}: the PNG is not the canvas's size`);
 
     const csvFile = await exportThroughDialog(page, frame, ws, 'csv');
-    const lines = readFileSync(csvFile, 'utf8').trimEnd().split('\n');
-    const header = lines[0].split(',');
-    const data = lines.slice(1);
-    assert.equal(readFileSync(csvFile, 'utf8'), await frame.evaluate(() => window.odeLensPlot?.csv?.() ?? ''));
+    const text = readFileSync(csvFile, 'utf8');
+    assert.equal(text, await frame.evaluate(() => window.odeLensPlot?.csv?.() ?? ''), `${view}: not the page's CSV`);
+    const [header, ...data] = parseCsv(text) as string[][];
+    assert.deepEqual(
+      header.slice(0, 2),
+      view === 'refinement' ? ['parameter', 'steps'] : ['series', 'column'],
+      `${view}: CSV header ${header}`,
+    );
     // One data row per point the chart drew: each row-table point (all datasets), or each refinement level
     // (its raw and corrected series draw one point per level; the error floor line is no data).
     const expected = view === 'refinement' ? points[0] : points.reduce((a, b) => a + b, 0);
     assert.equal(data.length, expected, `${view}: ${data.length} CSV rows for ${expected} drawn points`);
-    const numeric = view === 'refinement' ? header.slice(1) : header.slice(3);
-    for (const row of data) {
-      const cells = row.split(',');
-      for (const name of numeric) {
-        const v = cells[header.indexOf(name)];
-        assert.ok(v === '' || Number.isFinite(Number(v)), `${view}: ${name} = ${v} is not a number in ${row}`);
-      }
-    }
+    // The numbers: x and value of a row table (after series, column, component), every level column.
+    const numeric = header.map((_, k) => k).slice(view === 'refinement' ? 1 : 3);
+    for (const row of data)
+      for (const k of numeric)
+        assert.ok(
+          row[k] === '' || Number.isFinite(Number(row[k])),
+          `${view}: ${header[k]} = ${row[k]} is not a number in ${row.join(',')}`,
+        );
     if (state.rows) assert.ok(state.rows.rows > 0, `${view}: no rows behind the chart`);
     step(`${view}: exported ${png.length} bytes of PNG, CSV header ${header.join(',')} and ${data.length} rows`);
   }
