@@ -8,7 +8,7 @@
 // Prerequisites as test/e2e/vscode.test.ts (scripts/setup-e2e.sh); missing ones skip the suite with the reason
 // (they fail it under ODELENS_REQUIRE_E2E=1).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { join } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -157,6 +157,7 @@ describe('the dashboard in VS Code (code-server)', { skip: skipped, timeout: 900
     const text = readFileSync(csvFile, 'utf8');
     assert.equal(text, await frame.evaluate(() => window.odeLensPlot?.csv?.() ?? ''), `${view}: not the page's CSV`);
     const [header, ...data] = parseCsv(text) as string[][];
+    assert.equal(new Set(header).size, header.length, `${view}: CSV header names repeat: ${header}`);
     assert.deepEqual(
       header.slice(0, 2),
       view === 'refinement' ? ['parameter', 'steps'] : ['series', 'column'],
@@ -222,11 +223,13 @@ describe('the dashboard in VS Code (code-server)', { skip: skipped, timeout: 900
       assert.match(before.body, /\bvscode-dark\b/);
       assert.equal(before.state.theme, 'dark');
 
-      await runCommand(page, 'Preferences: Color Theme');
-      await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 30_000 });
-      await page.keyboard.type('Light Modern');
-      await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="Light Modern"]', { timeout: 30_000 });
-      await page.keyboard.press('Enter');
+      // The light theme, as the Settings editor sets it: in the user settings (code-server watches the file).
+      const settingsFile = join(ed!.ws, '..', 'user-data', 'User', 'settings.json');
+      const settings = JSON.parse(readFileSync(settingsFile, 'utf8'));
+      writeFileSync(
+        settingsFile,
+        JSON.stringify({ ...settings, 'workbench.colorTheme': 'Default Light Modern' }, null, 2),
+      );
       const after = await viewDrawn(
         page,
         'sensitivities',
