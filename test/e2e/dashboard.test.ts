@@ -8,7 +8,7 @@
 // Prerequisites as test/e2e/vscode.test.ts (scripts/setup-e2e.sh); missing ones skip the suite with the reason
 // (they fail it under ODELENS_REQUIRE_E2E=1).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { join } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -223,13 +223,23 @@ describe('the dashboard in VS Code (code-server)', { skip: skipped, timeout: 900
       assert.match(before.body, /\bvscode-dark\b/);
       assert.equal(before.state.theme, 'dark');
 
-      // The light theme, as the Settings editor sets it: in the user settings (code-server watches the file).
-      const settingsFile = join(ed!.ws, '..', 'user-data', 'User', 'settings.json');
-      const settings = JSON.parse(readFileSync(settingsFile, 'utf8'));
-      writeFileSync(
-        settingsFile,
-        JSON.stringify({ ...settings, 'workbench.colorTheme': 'Default Light Modern' }, null, 2),
-      );
+      // The light theme from the palette's "Preferences: Color Theme" (clicked by its row: typing the title also
+      // lists "Browse Color Themes in Marketplace", which Enter may pick), then "Light Modern" in its picker.
+      await runCommand(page, 'View: Focus First Editor Group');
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 30_000 });
+      await page.keyboard.type('Preferences: Color Theme');
+      await page
+        .locator('.quick-input-list .monaco-list-row[aria-label^="Preferences: Color Theme"]')
+        .first()
+        .click({ timeout: 30_000 });
+      await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="Dark Modern"]', { timeout: 30_000 });
+      await page.keyboard.type('Light Modern');
+      await page
+        .locator('.quick-input-list .monaco-list-row[aria-label*="Light Modern"]')
+        .first()
+        .click({ timeout: 30_000 });
       const after = await viewDrawn(
         page,
         'sensitivities',
@@ -246,8 +256,8 @@ describe('the dashboard in VS Code (code-server)', { skip: skipped, timeout: 900
       await shot('theme-light');
 
       // Every other view draws in the light theme too (back on spiral.ode, with its refinement study).
-      await runCommand(page, 'View: Focus First Editor Group');
-      await quickOpen(page, 'spiral.ode');
+      // Its editor tab (Quick Open's first match for "spiral.ode" can be spiral-shared.ode, the recent one).
+      await page.locator('.tabs-container .tab[aria-label^="spiral.ode"]').first().click();
       const spiralFrame = await tabEnabled(page, 'layers');
       for (const view of ['layers', 'trajectory', 'adjoint', 'refinement'] as const) {
         if (view === 'refinement') await tabEnabled(page, 'refinement');
