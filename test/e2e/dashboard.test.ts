@@ -279,6 +279,8 @@ describe('the dashboard in VS Code (code-server)', { skip: skipped, timeout: 900
       await frame.click('#odelens-tab-trajectory');
       await viewDrawn(page, 'trajectory', DRAW_TIMEOUT, frame);
       await runCommand(page, 'Developer: Reload Window');
+      // The old page's frames go first: what is drawn after that is the restored panel's.
+      await waitFor('the window to reload', () => frame.isDetached(), 60_000, 200);
       await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
       const back = await viewDrawn(page, 'trajectory', CHECK_TIMEOUT, undefined, (s) => s.theme === 'light');
       step(`after the reload: trajectory, ${back.ink.ink} pixels drawn`);
