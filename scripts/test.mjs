@@ -52,6 +52,7 @@ const E2E = [
   { suite: 'out/test/e2e/precommit', codeServer: false },
   { suite: 'out/test/e2e/vscode', codeServer: true },
   { suite: 'out/test/e2e/training', codeServer: true },
+  { suite: 'out/test/e2e/dashboard', codeServer: true },
 ];
 const e2eSelected = E2E.filter((e) => files.some((f) => f.startsWith(e.suite)));
 const canInstall =

@@ -299,7 +299,8 @@ const sensitivities: ViewSpec = {
       : '';
     return lineChart(datasets, `dL/d${s.target} per component${fd}`, 'component (flat index)', 'dL/dθ', c);
   },
-  csv: (_r, s, rows) => rowsCsv(rows, 'component', () => s.target),
+  // The x column is the flat index: 'component' already names the column of labels.
+  csv: (_r, s, rows) => rowsCsv(rows, 'flat index', () => s.target),
 };
 
 // ---------------------------------------------------------------- refinement study
