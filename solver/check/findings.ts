@@ -5,7 +5,7 @@ import { findOption } from '../model';
 import type { Finding, ParameterReport } from '../report';
 import type { ReferenceResult } from '../engine/reference';
 import { GRADCHECK_TOLERANCE, MIN_RESOLUTION, type GradcheckResult } from '../engine/finiteDifferences';
-import { verdictFor } from '../engine/verdict';
+import { UNCERTAIN_REFERENCE, verdictFor } from '../engine/verdict';
 import {
   gradcheckMismatchMessage,
   gradcheckUnresolvedMessage,
@@ -14,6 +14,7 @@ import {
   REFERENCE_OVERFLOW_MESSAGE,
   stageImbalanceMessage,
   studySentence,
+  uncertainReferenceMessage,
   vanishingGradientMessage,
   weaklyStableSchemeMessage,
 } from '../presentation/findingText';
@@ -95,6 +96,13 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
           }
         : { code: 'blow-up', severity: 'error', message: REFERENCE_BLOW_UP_MESSAGE, range: optionsRange(model) },
     );
+  else if (m.ref && m.ref.referenceError > UNCERTAIN_REFERENCE)
+    findings.push({
+      code: 'reference-unavailable',
+      severity: 'information',
+      message: uncertainReferenceMessage(m.ref.referenceError),
+      range: optionsRange(model),
+    });
   return findings;
 }
 

@@ -234,5 +234,8 @@ export const nonFiniteMessage = (what: string) =>
   `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;
 
 export const REFERENCE_BLOW_UP_MESSAGE = 'The accurate reference solve (RK4, step dt/2) blows up.';
+/** A finite reference whose own estimated error is too large to judge AD by (engine/verdict.ts's UNCERTAIN_REFERENCE). */
+export const uncertainReferenceMessage = (referenceError: number) =>
+  `The continuous reference cannot judge AD here: its own estimated relative error is ${fmt(referenceError)} (its solves on two step sizes differ by about that much: dynamics too fast for dt, or a sensitivity that grows like e^{λT} over a long interval, as on chaotic dynamics), so errors measured against it mean nothing; AD is still compared with finite differences. A smaller dt or a shorter total gives a reference.`;
 export const REFERENCE_OVERFLOW_MESSAGE =
   'The continuous reference cannot judge AD here: its solve stays finite, but its adjoint or its error estimate is not finite in float32 (a sensitivity that grows like e^{λT}, as on chaotic dynamics over a long interval); AD is still compared with finite differences. A shorter total gives a reference.';

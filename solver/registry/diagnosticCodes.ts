@@ -326,7 +326,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'reference-unavailable': check(
     'information',
-    'The continuous reference gradient is not computed for this model (events, delays): the cause is named on its line, and the report shows n/a.',
+    'The continuous reference gradient is not computed for this model (events, delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
   ),
   'blow-up': check('error', 'The solve or its gradient is not finite (names the step and time, on the equation).'),
   'invalid-options': check('error', 'The options give no solvable step count or step size.'),

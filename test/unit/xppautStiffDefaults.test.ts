@@ -242,6 +242,10 @@ describe('a reference that overflows on chaotic dynamics', () => {
     );
     const note = r.findings.find((f) => f.code === 'reference-unavailable');
     assert.equal(note?.severity, 'information');
-    assert.match(note!.message, /cannot judge AD here: its solve stays finite/);
+    // Its adjoint grows like e^{λT}: either float32 overflows or the reference's own error estimate is large.
+    assert.match(
+      note!.message,
+      /The continuous reference cannot judge AD here: its (solve stays finite|own estimated relative error is)/,
+    );
   });
 });
