@@ -233,7 +233,7 @@ export async function run(): Promise<void> {
         const doc = await vscode.workspace.openTextDocument(spiral);
         await vscode.window.showTextDocument(doc);
         await checkNow(spiral);
-        await vscode.workspace.getConfiguration('odeLens').update('train.iterations', 2000, true);
+        await vscode.workspace.getConfiguration('odeLens').update('train.iterations', 10_000, true);
         const trained = vscode.commands.executeCommand<TrainSummary | undefined>('odeLens.train', spiral.toString());
         await new Promise((r) => setTimeout(r, 3_000));
         assert.equal(await vscode.commands.executeCommand('odeLens.cancelTraining', spiral.toString()), true);
