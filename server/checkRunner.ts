@@ -9,20 +9,10 @@
 import { Worker } from 'node:worker_threads';
 import type { CheckResult } from './reportCache';
 import type { BackendSetting } from '../protocol/settings';
-import type { DocumentPaths, FromWorker, ToWorker } from '../protocol/workerMessages';
+import type { FromWorker, ToWorker } from '../protocol/workerMessages';
 
-export interface CheckRequest {
-  key: string;
-  text: string;
-  backend: BackendSetting;
-  timeBudgetMs: number;
-  /** Where the model file lives, so its `data` files resolve (inside the workspace only). */
-  context?: DocumentPaths;
-  /** Run the refinement study too. */
-  refine?: boolean;
-  /** Check at these parameter values (a learned-parameters file's text; `source` names it). */
-  parameters?: { source: string; text: string };
-}
+/** A check job: the worker's `check` message without its id, under the key of the document it is for. */
+export type CheckRequest = Omit<Extract<ToWorker, { type: 'check' }>, 'type' | 'id'> & { key: string };
 
 export type CheckOutcome =
   | { kind: 'done'; result: CheckResult; ms: number }
@@ -313,16 +303,8 @@ export class CheckRunner {
       });
       this.pump();
     }, job.request.timeBudgetMs + this.opts.budgetGraceMs);
-    this.post({
-      type: 'check',
-      id: job.id,
-      text: job.request.text,
-      backend: job.request.backend,
-      timeBudgetMs: job.request.timeBudgetMs,
-      context: job.request.context,
-      refine: job.request.refine,
-      parameters: job.request.parameters,
-    });
+    const { key: _key, ...check } = job.request;
+    this.post({ type: 'check', id: job.id, ...check });
     this.opts.onStart?.(job.request);
   }
 }
