@@ -45,7 +45,7 @@ export function analysisPhase(
     if (allZero(G[i])) metrics.vanishing = true;
     const r = results[i];
     const g = ref?.g[i];
-    if (r && g) metrics.correctionErrors = postProcessingErrors(G[i], inputs.sizes[i], layout, g, edges);
+    if (r && g) metrics.correctionErrors = postProcessingErrors(G[i], inputs.sizes[i], layout, g, edges, r.d);
     return r
       ? perStepReport(p, metrics, r, inputs.sizes[i], layout, ref?.g[i])
       : sharedReport(p, metrics, G[i], ref?.g[i]);
