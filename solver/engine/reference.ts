@@ -56,6 +56,7 @@ import { relError } from './detect';
 import type { Term } from './linearCombination';
 import { readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
+import { mlpForwardRk4, mlpPassesApply, thetaPath } from './fusedMlp/reference';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -181,7 +182,8 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     const K = factor > 1 ? N / factor : subdivide * (N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N);
     const H = (N * h) / K;
     const sSixth = track(tf.scalar(H / 6));
-    const { X, F, K4 } = forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
+    const { X, F, K4 } =
+      mlpForward(tf, cm, inp, K, H, owned) ?? forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
     let mids: Tensor[][] | undefined;
     const XM = (): Tensor[][] => (mids ??= midpoints(tf, cm, X, F, K, H, track));
     const xAt = (tau: number) => hermite(tf, X, F, XM, t0, K, H, tau);
@@ -226,6 +228,32 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     tf.dispose(owned);
     throw e;
   }
+}
+
+/**
+ * The forward RK4 in plain JS when f is an MLP field evaluated as one op (engine/fusedMlp/reference.ts:
+ * forwardRk4's numbers, without its ops); undefined when the field's passes do not apply.
+ */
+function mlpForward(
+  tf: TF,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  K: number,
+  H: number,
+  owned: Tensor[],
+): { X: Tensor[][]; F: Tensor[][]; K4: Tensor[][] } | undefined {
+  const mlp = cm.mlp;
+  if (!mlp || mlp.owner !== cm.rhs || cm.x0.length !== 1 || !mlpPassesApply(mlp.field, cm.x0[0].shape, inp.params))
+    return undefined;
+  const theta = thetaPath(inp.params, inp.layerTimes, inp.h, inp.t0);
+  const r = mlpForwardRk4(mlp.field, cm.x0[0].dataSync() as Float32Array, K, H, inp.t0, theta);
+  const shape = cm.x0[0].shape;
+  const wrap = (v: Float32Array): Tensor[] => {
+    const t = tf.tensor(v, shape);
+    owned.push(t);
+    return [t];
+  };
+  return { X: [cm.x0, ...r.X.slice(1).map(wrap)], F: r.F.map(wrap), K4: r.K4.map(wrap) };
 }
 
 /** θ(τ): the piecewise-linear interpolant of the per-step copies (constant ones share one tensor), cached on the h/8 grid. */
