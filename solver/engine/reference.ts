@@ -54,9 +54,9 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
-import { readNodes, type NodeValues, type StatePaths } from './statePath';
+import { MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
-import { mlpForwardRk4, mlpPassesApply, thetaPath } from './fusedMlp/reference';
+import { mlpForwardRk4, mlpPassesApply, mlpSmoothAdjoint, thetaPath } from './fusedMlp/reference';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -230,6 +230,12 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
   }
 }
 
+/** f is an MLP field evaluated as one op, on a state and parameters of its own shapes: the plain-JS passes apply. */
+function mlpApplies(cm: CompiledModel, inp: ReferenceInput): boolean {
+  const mlp = cm.mlp;
+  return !!mlp && mlp.owner === cm.rhs && cm.x0.length === 1 && mlpPassesApply(mlp.field, cm.x0[0].shape, inp.params);
+}
+
 /**
  * The forward RK4 in plain JS when f is an MLP field evaluated as one op (engine/fusedMlp/reference.ts:
  * forwardRk4's numbers, without its ops); undefined when the field's passes do not apply.
@@ -243,8 +249,7 @@ function mlpForward(
   owned: Tensor[],
 ): { X: Tensor[][]; F: Tensor[][]; K4: Tensor[][] } | undefined {
   const mlp = cm.mlp;
-  if (!mlp || mlp.owner !== cm.rhs || cm.x0.length !== 1 || !mlpPassesApply(mlp.field, cm.x0[0].shape, inp.params))
-    return undefined;
+  if (!mlp || !mlpApplies(cm, inp)) return undefined;
   const theta = thetaPath(inp.params, inp.layerTimes, inp.h, inp.t0);
   const r = mlpForwardRk4(mlp.field, cm.x0[0].dataSync() as Float32Array, K, H, inp.t0, theta);
   const shape = cm.x0[0].shape;
@@ -711,6 +716,28 @@ function referenceWith(
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
       gPerStep = 2;
+    } else if (
+      !coarse &&
+      !inp.perNodeAdjoint &&
+      terminal.jumps.length === 0 &&
+      cm.rhsLinearize &&
+      mlpApplies(cm, inp)
+    ) {
+      // An MLP field: backwardSmooth's steps in plain JS (fusedMlp/reference.ts).
+      const mid = kinkedSharedIntegrand(inp);
+      const b = mlpSmoothAdjoint(cm.mlp!.field, {
+        ...inp,
+        K,
+        H,
+        X: fw.X.map((x) => x[0].dataSync() as Float32Array),
+        F: fw.F.map((f) => f[0].dataSync() as Float32Array),
+        pT: terminal.pT[0].dataSync() as Float32Array,
+        mid,
+        columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
+      });
+      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      fineData = b.g;
+      if (mid) gPerStep = 2;
     } else {
       // ∫ g dt by Simpson needs g inside every step when θ(t) has kinks at the nodes (untied copies).
       const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);

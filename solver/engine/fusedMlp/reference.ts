@@ -241,3 +241,135 @@ export function mlpPointGradients(
   }
   return g;
 }
+
+export interface MlpAdjointInput {
+  params: MlpPathParameter[];
+  layerTimes: number[];
+  h: number;
+  t0: number;
+  K: number;
+  H: number;
+  /** x and f at the nodes t0 … T (the forward solve's). */
+  X: Data[];
+  F: Data[];
+  /** p(T) = ∂ℓ/∂x(T). */
+  pT: Data;
+  /** g also at the step midpoints (∫ g dt of a shared parameter across kinks of θ(t)). */
+  mid: boolean;
+  /** Components of p kept per node for the plots (statePath.ts' MAX_PATH_COMPONENTS). */
+  columns: number;
+}
+
+/**
+ * The adjoint on the usual grid without jumps (engine/reference.ts backwardSmooth's steps, in plain JS):
+ * backward RK4 on p' = −(∂x f)ᵀp with f linearised once per node and midpoint, g = pᵀ∂θ f at the nodes
+ * (and midpoints), the embedded FSAL estimate. The stage combinations and x, p at the midpoints round
+ * as the tensor solve's ops; the products are field.ts' (the per-operation gradients' arithmetic).
+ * g per parameter: rows in increasing time, nodes (and midpoints between them).
+ */
+export function mlpSmoothAdjoint(
+  field: MlpField,
+  inp: MlpAdjointInput,
+): { g: Data[]; estimateError: number; p: { columns: number; values: Float32Array } } {
+  const f32 = Math.fround;
+  const { K, H, t0, X, F, mid, params } = inp;
+  const d = field.size;
+  const theta = thetaPath(params, inp.layerTimes, inp.h, t0);
+  const eighth = f32(H / 8);
+  /** a + b·0.5 … as midpoints()/smoothStep round it: ((a + b)·½) + ((c − e)·H/8), each op in float32. */
+  const hermiteMid = (a: Data, b: Data, c: Data, e: Data): Data => {
+    const out = new Float32Array(d);
+    for (let r = 0; r < d; r++) out[r] = f32(f32(f32(a[r] + b[r]) * 0.5) + f32(f32(c[r] - e[r]) * eighth));
+    return out;
+  };
+  const lin = (x: Data, t: number) => {
+    const { W, B } = layerData(field, theta(t));
+    const { trace } = forward(field, x, W, B);
+    return { W, trace };
+  };
+  const vx = (L: ReturnType<typeof lin>, p: Data) => inputVjp(field, L.trace, L.W, p);
+  const rows = mid ? 2 * K + 1 : K + 1,
+    step = mid ? 2 : 1;
+  const g = params.map((q) => new Float32Array(rows * q.size));
+  /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp. */
+  const both = (L: ReturnType<typeof lin>, p: Data, j: number): Data => {
+    const into = {
+      W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
+      b: field.layers.map((l) =>
+        l.bias === undefined ? undefined : g[l.bias].subarray(j * params[l.bias].size, (j + 1) * params[l.bias].size),
+      ),
+    };
+    return backward(field, L.trace, L.W, p, into).dx;
+  };
+  const T = t0 + K * H;
+  const Pn: Data[] = new Array(K + 1);
+  Pn[K] = inp.pT;
+  let pA = inp.pT;
+  let vA = both(lin(X[K], T), pA, K * step);
+  // Embedded estimate: E runs over the steps from T down (Δ_m = H/6·(s4 − v at the new node)), against p there.
+  const E = new Float64Array(d);
+  let num = 0,
+    den = 0;
+  const sixth = f32(H / 6);
+  for (let m = K; m > 0; m--) {
+    const tA = t0 + m * H,
+      tB = tA - H,
+      tm = tA - H / 2;
+    const Lm = lin(hermiteMid(X[m - 1], X[m], F[m - 1], F[m]), tm),
+      LB = lin(X[m - 1], tB);
+    const s2 = vx(
+      Lm,
+      combine([
+        [vA, H / 2],
+        [pA, 1],
+      ]),
+    );
+    const s3 = vx(
+      Lm,
+      combine([
+        [s2, H / 2],
+        [pA, 1],
+      ]),
+    );
+    const s4 = vx(
+      LB,
+      combine([
+        [s3, H],
+        [pA, 1],
+      ]),
+    );
+    const pB = combine([
+      [vA, H / 6],
+      [s2, H / 3],
+      [s3, H / 3],
+      [s4, H / 6],
+      [pA, 1],
+    ]);
+    const vB = both(LB, pB, (m - 1) * step);
+    if (mid) {
+      const row = 2 * m - 1;
+      backward(field, Lm.trace, Lm.W, hermiteMid(pA, pB, vA, vB), {
+        W: field.layers.map((l) =>
+          g[l.weight].subarray(row * params[l.weight].size, (row + 1) * params[l.weight].size),
+        ),
+        b: field.layers.map((l) =>
+          l.bias === undefined
+            ? undefined
+            : g[l.bias].subarray(row * params[l.bias].size, (row + 1) * params[l.bias].size),
+        ),
+      });
+    }
+    for (let r = 0; r < d; r++) {
+      E[r] += f32(f32(s4[r] - vB[r]) * sixth);
+      num += E[r] * E[r];
+      den += pB[r] * pB[r];
+    }
+    Pn[m - 1] = pB;
+    pA = pB;
+    vA = vB;
+  }
+  const columns = inp.columns;
+  const values = new Float32Array((K + 1) * columns);
+  for (let j = 0; j <= K; j++) values.set(Pn[j].subarray(0, columns), j * columns);
+  return { g, estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0, p: { columns, values } };
+}
