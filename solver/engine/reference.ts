@@ -56,7 +56,7 @@ import { relError } from './detect';
 import type { Term } from './linearCombination';
 import { MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
-import { mlpForwardRk4, mlpPassesApply, mlpSmoothAdjoint, thetaPath } from './fusedMlp/reference';
+import { mlpForwardRk4, mlpGridGradients, mlpPassesApply, mlpSmoothAdjoint, thetaPath } from './fusedMlp/reference';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -602,6 +602,12 @@ function gradientOnGrid(
     wv[j * (K + 1) + k + 1] = -2 * s3 + 3 * s2;
     wd[j * (K + 1) + k] = (s3 - 2 * s2 + s) * H;
     wd[j * (K + 1) + k + 1] = (s3 - s2) * H;
+  }
+  if (mlpApplies(cm, inp)) {
+    // An MLP field: the points' forward and backward passes in plain JS (fusedMlp/reference.ts).
+    const data = (vals: Tensor[][]) => vals.map((v) => v[0].dataSync() as Float32Array);
+    const g = mlpGridGradients(cm.mlp!.field, inp.params, H, m, data(X), data(F), data(P), data(V));
+    return inp.params.map((q, i) => tf.tensor(g[i], [B, ...padded(q.shape)]));
   }
   const perPoint = inp.params.reduce((a, q) => a + q.size, 0) + 2 * cm.x0.reduce((a, x) => a + x.size, 0);
   const rows = Math.max(1, Math.floor(GRID_GRADIENT_FLOATS / perPoint));

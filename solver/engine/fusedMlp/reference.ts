@@ -72,8 +72,11 @@ export function thetaPath(
   );
   const at = (i: number, t: number): Data => {
     const p = params[i],
-      out = new Float32Array(p.size);
-    interpolateCopies(p.values, p.size, interpWeights(layerTimes, t), out, 0);
+      w = interpWeights(layerTimes, t);
+    // At a layer time θ is that copy itself (interpolateCopies copies it): a view, no copy.
+    if (w[2] === 0) return p.values.subarray(w[0] * p.size, (w[0] + 1) * p.size);
+    const out = new Float32Array(p.size);
+    interpolateCopies(p.values, p.size, w, out, 0);
     return out;
   };
   const cache = new Map<number, Data[]>();
@@ -372,4 +375,56 @@ export function mlpSmoothAdjoint(
   const values = new Float32Array((K + 1) * columns);
   for (let j = 0; j <= K; j++) values.set(Pn[j].subarray(0, columns), j * columns);
   return { g, estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0, p: { columns, values } };
+}
+
+/**
+ * g = pᵀ∂θ f at the m·K + 1 points t0 + j·H/m of a coarse solve with θ constant (tied copies; engine/reference.ts
+ * gradientOnGrid in plain JS): x and p by cubic Hermite between the K + 1 nodes from x, f = x' and p, v = −p'
+ * there, with gradientOnGrid's float32 weights. Per parameter [m·K + 1, P] row-major.
+ */
+export function mlpGridGradients(
+  field: MlpField,
+  params: MlpPathParameter[],
+  H: number,
+  m: number,
+  X: Data[],
+  F: Data[],
+  P: Data[],
+  V: Data[],
+): Data[] {
+  const f32 = Math.fround;
+  const K = X.length - 1,
+    B = m * K + 1,
+    d = field.size;
+  const theta = params.map((q) => q.values.subarray(0, q.size));
+  const { W, B: bias } = layerData(field, theta);
+  const g = params.map((q) => new Float32Array(B * q.size));
+  const x = new Float32Array(d),
+    p = new Float32Array(d);
+  for (let j = 0; j < B; j++) {
+    const k = Math.min(K - 1, Math.floor(j / m)),
+      s = j / m - k,
+      s2 = s * s,
+      s3 = s2 * s;
+    const v0 = f32(2 * s3 - 3 * s2 + 1),
+      v1 = f32(-2 * s3 + 3 * s2),
+      d0 = f32((s3 - 2 * s2 + s) * H),
+      d1 = f32((s3 - s2) * H);
+    for (let r = 0; r < d; r++) {
+      const a = f32(v0 * X[k][r] + v1 * X[k + 1][r]),
+        b = f32(d0 * F[k][r] + d1 * F[k + 1][r]);
+      x[r] = f32(a + b);
+      const ap = f32(v0 * P[k][r] + v1 * P[k + 1][r]),
+        bp = f32(d0 * V[k][r] + d1 * V[k + 1][r]);
+      p[r] = f32(ap - bp);
+    }
+    const { trace } = forward(field, x, W, bias);
+    backward(field, trace, W, p, {
+      W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
+      b: field.layers.map((l) =>
+        l.bias === undefined ? undefined : g[l.bias].subarray(j * params[l.bias].size, (j + 1) * params[l.bias].size),
+      ),
+    });
+  }
+  return g;
 }
