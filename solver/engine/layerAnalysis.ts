@@ -284,11 +284,18 @@ export function postProcessingErrors(
   g: Float32Array,
   edges: Edges = ONE_ROW,
   densitiesOfG?: Float32Array,
+  known: Partial<Record<Correction, number>> = {},
 ): Partial<Record<Correction, number>> {
   const d = densitiesOfG ?? densities(G, P, layout).d;
   const priced: Correction[] = layout.perStage ? ['stagesum'] : ['filter121', 'average'];
   const errors: Partial<Record<Correction, number>> = {};
   for (const correction of priced) {
+    // The analysis applied this correction: its error is that figure (the same sums, in another order).
+    const applied = known[correction];
+    if (applied !== undefined) {
+      errors[correction] = applied;
+      continue;
+    }
     // The common cases in one pass each, without the corrected rows (two arrays of N·P values a parameter).
     if (correction === 'filter121' && edges.first === 1 && edges.last === 1 && layout.count >= 4) {
       errors[correction] = filter121Error(d, layout.count, P, g);

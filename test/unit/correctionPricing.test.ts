@@ -67,4 +67,9 @@ test('postProcessingErrors prices from the densities it is given as from G', () 
   assert.deepEqual(postProcessingErrors(G, P, layout, g, undefined, d), priced);
   assert.equal(priced.filter121, relError(filter121(d, N, P), g));
   assert.ok((priced.average ?? NaN) > 0);
+  // A correction the analysis applied is priced at the figure it measured.
+  assert.deepEqual(postProcessingErrors(G, P, layout, g, undefined, d, { filter121: 0.25 }), {
+    filter121: 0.25,
+    average: priced.average,
+  });
 });
