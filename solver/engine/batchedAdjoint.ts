@@ -11,12 +11,15 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { MAX_PATH_COMPONENTS, type NodeValues } from './statePath';
 import { interpolateCopies, interpWeights } from './copyInterpolation';
-import { mlpJacobians, mlpPassesApply, mlpPointGradients, thetaPath } from './fusedMlp/reference';
+import { mlpJacobians, mlpPassesApply, mlpPointGradients, thetaPath, traceFloats } from './fusedMlp/reference';
 
 export { interpolateCopies, interpWeights };
 
 /** Largest total state size solved this way: d vjps over the points cost d batched passes of f. */
 export const BATCHED_ADJOINT_MAX_STATES = 8;
+
+/** Floats of an MLP field's forward passes kept between its Jacobians and g (32 MB); more points compute them twice. */
+const KEPT_TRACE_FLOATS = 1 << 23;
 
 /** Floats one batched pass may hold (states, adjoints and parameters at its points); more points go in chunks. */
 const BATCH_FLOATS = 1 << 21;
@@ -299,12 +302,14 @@ export function batchedAdjoint(tf: TF, cm: CompiledModel, inp: BatchedAdjointInp
       : undefined;
   const times = Array.from({ length: 2 * inp.K + 1 }, (_, j) => inp.t0 + (j * inp.H) / 2);
   const theta = mlp && thetaPath(inp.params, inp.layerTimes, inp.H, inp.t0, false);
-  const J = mlp && theta ? mlpJacobians(mlp, xAt[0], times, theta) : jacobians(tf, cm, inp, xAt, d);
+  // The points' forward passes serve both passes when they fit in KEPT_TRACE_FLOATS.
+  const traces = mlp && times.length * traceFloats(mlp) <= KEPT_TRACE_FLOATS ? [] : undefined;
+  const J = mlp && theta ? mlpJacobians(mlp, xAt[0], times, theta, traces) : jacobians(tf, cm, inp, xAt, d);
   const { P, V, estimateError } = recursion(J, pT, inp.K, inp.H, d);
   const pAt = atPoints(P, V, inp.K, inp.H, d);
   const g =
     mlp && theta
-      ? mlpPointGradients(mlp, inp.params, xAt[0], Float32Array.from(pAt), times, theta)
+      ? mlpPointGradients(mlp, inp.params, xAt[0], Float32Array.from(pAt), times, theta, traces)
       : pointGradients(tf, cm, inp, xAt, pAt, d);
   const columns = Math.min(MAX_PATH_COMPONENTS, d);
   const values = new Float32Array((inp.K + 1) * columns);

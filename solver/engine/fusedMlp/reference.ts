@@ -13,6 +13,12 @@ import { productValues } from '../matrixProduct';
 import { interpolateCopies, interpWeights } from '../copyInterpolation';
 
 type Data = Float32Array;
+type Trace = ReturnType<typeof forward>['trace'];
+
+/** Values of the forward passes at a point kept for its second pass: each point's layer inputs and outputs. */
+export function traceFloats(field: MlpField): number {
+  return field.layers.reduce((a, l, k) => a + l.out + (k === 0 ? field.size : field.layers[k - 1].out), 0);
+}
 
 /** What the passes read of a reference parameter (engine/reference.ts: ReferenceInput['params']). */
 export interface MlpPathParameter {
@@ -198,7 +204,13 @@ function inputVjp(field: MlpField, trace: ReturnType<typeof forward>['trace'], W
  * ∂x f at B points (states xAt [B, d] row-major, θ at `times`): J[(j·d + c)·d + r] = ∂f_c/∂x_r, as
  * batchedAdjoint.ts' jacobians lays it out.
  */
-export function mlpJacobians(field: MlpField, xAt: Data, times: number[], theta: (t: number) => Data[]): Float64Array {
+export function mlpJacobians(
+  field: MlpField,
+  xAt: Data,
+  times: number[],
+  theta: (t: number) => Data[],
+  keep?: Trace[],
+): Float64Array {
   const d = field.size,
     B = times.length;
   const J = new Float64Array(B * d * d);
@@ -206,6 +218,7 @@ export function mlpJacobians(field: MlpField, xAt: Data, times: number[], theta:
   for (let j = 0; j < B; j++) {
     const { W, B: b } = layerData(field, theta(times[j]));
     const { trace } = forward(field, xAt.subarray(j * d, (j + 1) * d), W, b);
+    if (keep) keep[j] = trace;
     for (let c = 0; c < d; c++) {
       unit.fill(0);
       unit[c] = 1;
@@ -227,13 +240,15 @@ export function mlpPointGradients(
   p: Data,
   times: number[],
   theta: (t: number) => Data[],
+  traces?: Trace[],
 ): Data[] {
   const d = field.size,
     B = times.length;
   const g = params.map((q) => new Float32Array(B * q.size));
   for (let j = 0; j < B; j++) {
     const { W, B: b } = layerData(field, theta(times[j]));
-    const { trace } = forward(field, xAt.subarray(j * d, (j + 1) * d), W, b);
+    // The same point as mlpJacobians': its forward pass when kept.
+    const trace = traces?.[j] ?? forward(field, xAt.subarray(j * d, (j + 1) * d), W, b).trace;
     const into = {
       W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
       b: field.layers.map((l) =>
