@@ -51,15 +51,10 @@ export function analysisPhase(
         !layout.perStage &&
         !r.correctedTimes &&
         (correction === 'filter121' || (correction === 'adjoint121' && !ad.adjointValues[i]));
-      metrics.correctionErrors = postProcessingErrors(
-        G[i],
-        inputs.sizes[i],
-        layout,
-        g,
-        edges,
-        r.d,
-        filtered ? { filter121: r.correctedRelError } : {},
-      );
+      metrics.correctionErrors = postProcessingErrors(G[i], inputs.sizes[i], layout, g, edges, r.d, {
+        ...(filtered ? { filter121: r.correctedRelError } : {}),
+        ...(r.averageRelError !== undefined ? { average: r.averageRelError } : {}),
+      });
     }
     return r
       ? perStepReport(p, metrics, r, inputs.sizes[i], layout, ref?.g[i])

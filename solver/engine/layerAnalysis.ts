@@ -80,6 +80,8 @@ export interface LayerResult {
   kappa?: number;
   oscillating: boolean;
   stageImbalanced: boolean;
+  /** The average correction's error against g, when the one-pass analysis took it (postProcessingErrors' figure). */
+  averageRelError?: number;
   relError: number;
   correctedRelError: number;
   zeroWeightCopies: number;
@@ -225,7 +227,7 @@ export function analyseLayers(
 ): LayerResult {
   if (onePass(layout, gradfix, correction, adjointCorrected, edges)) {
     const { scale, zeroWeightCopies } = densityScales(layout);
-    const r = layerPass(G, layout.count, P, scale, true, g);
+    const r = layerPass(G, layout.count, P, scale, true, g, layout.times);
     const { alpha, beta, oscillating } = r.detector;
     return {
       d: r.d,
@@ -236,6 +238,7 @@ export function analyseLayers(
       stageImbalanced: false,
       relError: r.relError,
       correctedRelError: r.correctedRelError,
+      ...(r.averageRelError !== undefined ? { averageRelError: r.averageRelError } : {}),
       zeroWeightCopies,
     };
   }

@@ -13,6 +13,7 @@ import {
 } from '../../solver/engine/layerAnalysis';
 import { average, filter121 } from '../../solver/engine/corrections';
 import { relError } from '../../solver/engine/detect';
+import { layerPass } from '../../solver/engine/layerPass';
 
 const value = fc.float({ min: -100, max: 100, noNaN: true });
 const cases = fc.record({ N: fc.integer({ min: 4, max: 40 }), P: fc.integer({ min: 1, max: 9 }) }).chain(({ N, P }) =>
@@ -34,7 +35,18 @@ test('filter121Error and averageError equal relError of the corrected rows', () 
       const times = gaps.map((_x, n) => gaps.slice(0, n + 1).reduce((a, b) => a + b, 0));
       assert.equal(filter121Error(df, N, P, gf), relError(filter121(df, N, P, 'linear'), gf));
       const a = average(df, N, P, times);
-      assert.equal(averageError(df, N, P, times, gf), relError(a.values, resample(gf, P, times, a.times)));
+      const priced = relError(a.values, resample(gf, P, times, a.times));
+      assert.equal(averageError(df, N, P, times, gf), priced);
+      // The one-pass analysis takes it too when every average time lies in its own interval (always for even steps).
+      const scale = times.map(() => 1);
+      const pass = layerPass(df, N, P, scale, true, gf, times);
+      if (pass.averageRelError !== undefined) assert.equal(pass.averageRelError, priced);
+      const even = times.map((_t, n) => n * gaps[0]);
+      assert.equal(
+        layerPass(df, N, P, scale, true, gf, even).averageRelError,
+        averageError(df, N, P, even, gf),
+        'equally spaced layer times',
+      );
     }),
     { numRuns: 300 },
   );
