@@ -18,8 +18,8 @@ export { interpolateCopies, interpWeights };
 /** Largest total state size solved this way: d vjps over the points cost d batched passes of f. */
 export const BATCHED_ADJOINT_MAX_STATES = 8;
 
-/** Floats of an MLP field's forward passes kept between its Jacobians and g (32 MB); more points compute them twice. */
-const KEPT_TRACE_FLOATS = 1 << 23;
+/** Floats of an MLP field's forward passes kept between its Jacobians and g (8 MB: the N = 8192 check stays within its memory target); more points compute them twice. */
+const KEPT_TRACE_FLOATS = 1 << 21;
 
 /** Floats one batched pass may hold (states, adjoints and parameters at its points); more points go in chunks. */
 const BATCH_FLOATS = 1 << 21;
