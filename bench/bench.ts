@@ -330,7 +330,17 @@ async function main() {
   let pytorch: PyTorchResults | undefined;
   if (!only && !args.includes('--no-pytorch') && !args.includes('--kernel')) {
     const pairs = arg('--pairs');
-    pytorch = await benchPyTorch(root, backends[0], spiralText, { quick, pairs: pairs ? Number(pairs) : undefined });
+    // --pytorch-case d,width,N (repeatable) and --copies seeded|independent: some rows only.
+    const cases = args.flatMap((a, i) =>
+      a === '--pytorch-case' ? [args[i + 1].split(',').map(Number) as [number, number, number]] : [],
+    );
+    const copies = arg('--copies')?.split(',') as ('seeded' | 'independent')[] | undefined;
+    pytorch = await benchPyTorch(root, backends[0], spiralText, {
+      quick,
+      pairs: pairs ? Number(pairs) : undefined,
+      ...(cases.length ? { only: cases } : {}),
+      ...(copies ? { copies } : {}),
+    });
     if ('rows' in pytorch)
       console.log(
         `\n${TABLE_TITLES.pytorch} (PyTorch ${pytorch.torch ?? '?'}, ${pytorch.python}):\n${pytorchTable(pytorch.rows)}`,

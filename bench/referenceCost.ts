@@ -2,7 +2,8 @@
 // seeded copies (all equal), smooth copies (a drift in t, as training leaves them) and independent
 // random copies (every copy its own draw: the zig-zag case). Per row of the size grid: the engine's
 // AD pass (one forward+backward), the reference alone, the full check, their ratios (medians over
-// interleaved runs), and the reference's certified error.
+// interleaved runs), and the reference's certified error; for MLP fields also the reference on the tensor
+// passes its plain-JS passes replace (engine/fusedMlp/reference.ts), interleaved with it.
 //   esbuild bench/referenceCost.ts --bundle --platform=node --format=cjs --outfile=out/bench/referenceCost.js
 //   node --expose-gc out/bench/referenceCost.js [--runs 5] [--size d,width,N] [--copies seeded,smooth,independent]
 import { loadavg } from 'node:os';
@@ -31,6 +32,8 @@ export interface ReferenceCostRow {
   copies: CopiesKind;
   fwdBwdMs: number;
   referenceMs: number;
+  /** The reference with an MLP field's plain-JS passes off (engine/fusedMlp/reference.ts): the tensor passes, interleaved. */
+  tensorPassesMs: number;
   checkMs: number;
   referenceRatio: number;
   checkRatio: number;
@@ -47,6 +50,7 @@ export async function referenceCost(d: number, width: number, N: number, kind: C
   const inp = referenceInput(model, values);
   const fwdBwd = () => discreteGradients(tf, cm, scheme, model, values);
   const reference = () => continuousReference(tf, cm, inp);
+  const tensorPasses = () => continuousReference(tf, { ...cm, mlp: undefined }, inp);
   const check = () => runCheck(model, { backend: 'cpu', parameterValues: values });
   (globalThis as { gc?: () => void }).gc?.();
   fwdBwd();
@@ -54,6 +58,7 @@ export async function referenceCost(d: number, width: number, N: number, kind: C
   await check();
   const f: number[] = [],
     r: number[] = [],
+    tp: number[] = [],
     c: number[] = [];
   let last = reference();
   for (let i = 0; i < runs; i++) {
@@ -63,6 +68,9 @@ export async function referenceCost(d: number, width: number, N: number, kind: C
     t = performance.now();
     last = reference();
     r.push(performance.now() - t);
+    t = performance.now();
+    tensorPasses();
+    tp.push(performance.now() - t);
     t = performance.now();
     await check();
     c.push(performance.now() - t);
@@ -74,6 +82,7 @@ export async function referenceCost(d: number, width: number, N: number, kind: C
     copies: kind,
     fwdBwdMs: median(f),
     referenceMs: median(r),
+    tensorPassesMs: median(tp),
     checkMs: median(c),
     referenceRatio: median(r.map((x, i) => x / f[i])),
     checkRatio: median(c.map((x, i) => x / f[i])),
@@ -102,7 +111,9 @@ async function main() {
       .map((x) => x.toFixed(2))
       .join(' ')}`,
   );
-  console.log('d\twidth\tN\tcopies\tfwd+bwd ms\treference ms\tcheck ms\tref/fb\tcheck/fb\tref error\tgrid steps');
+  console.log(
+    'd\twidth\tN\tcopies\tfwd+bwd ms\treference ms\ttensor passes ms\tcheck ms\tref/fb\tcheck/fb\tref error\tgrid steps',
+  );
   for (const [d, width, N] of sizes)
     for (const kind of kinds) {
       const x = await referenceCost(d, width, N, kind, runs);
@@ -114,6 +125,7 @@ async function main() {
           kind,
           x.fwdBwdMs.toFixed(1),
           x.referenceMs.toFixed(1),
+          x.tensorPassesMs.toFixed(1),
           x.checkMs.toFixed(1),
           x.referenceRatio.toFixed(2),
           x.checkRatio.toFixed(2),

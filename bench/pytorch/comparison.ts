@@ -136,7 +136,7 @@ export async function benchPyTorch(
   root: string,
   pref: BackendPreference,
   spiralText: string,
-  o: { quick?: boolean; pairs?: number } = {},
+  o: { quick?: boolean; pairs?: number; only?: [number, number, number][]; copies?: Copies[] } = {},
 ): Promise<PyTorchResults> {
   const side = PyTorchSide.start(root);
   if ('skipped' in side) {
@@ -147,10 +147,13 @@ export async function benchPyTorch(
   const rows: PyTorchRow[] = [];
   const versions: { torch?: string } = {};
   try {
-    for (const [name, d, width, steps] of o.quick ? PYTORCH_GRID.slice(0, 1) : PYTORCH_GRID) {
+    const grid = o.quick ? PYTORCH_GRID.slice(0, 1) : PYTORCH_GRID;
+    const wanted = ([, d, width, steps]: (typeof PYTORCH_GRID)[number]) =>
+      !o.only || o.only.some(([d2, w2, n2]) => d === d2 && width === w2 && steps === n2);
+    for (const [name, d, width, steps] of grid.filter(wanted)) {
       const text = name === 'spiral.ode' ? spiralText : generated(width, steps, 'leapfrog', d);
       const pairs = o.pairs ?? (steps >= 4096 ? 2 : steps >= 1024 ? 3 : d >= 64 ? 3 : 7);
-      for (const copies of ['seeded', 'independent'] as const)
+      for (const copies of o.copies ?? (['seeded', 'independent'] as const))
         try {
           rows.push(await measureRow(side, pref, dir, name, text, copies, pairs, versions));
         } catch (e) {

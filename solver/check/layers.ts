@@ -45,7 +45,17 @@ export function analysisPhase(
     if (allZero(G[i])) metrics.vanishing = true;
     const r = results[i];
     const g = ref?.g[i];
-    if (r && g) metrics.correctionErrors = postProcessingErrors(G[i], inputs.sizes[i], layout, g, edges);
+    if (r && g) {
+      // filter121 as the analysis applied it (adjoint121 without its values falls back to it) is priced already.
+      const filtered =
+        !layout.perStage &&
+        !r.correctedTimes &&
+        (correction === 'filter121' || (correction === 'adjoint121' && !ad.adjointValues[i]));
+      metrics.correctionErrors = postProcessingErrors(G[i], inputs.sizes[i], layout, g, edges, r.d, {
+        ...(filtered ? { filter121: r.correctedRelError } : {}),
+        ...(r.averageRelError !== undefined ? { average: r.averageRelError } : {}),
+      });
+    }
     return r
       ? perStepReport(p, metrics, r, inputs.sizes[i], layout, ref?.g[i])
       : sharedReport(p, metrics, G[i], ref?.g[i]);

@@ -10,9 +10,16 @@
 import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { MAX_PATH_COMPONENTS, type NodeValues } from './statePath';
+import { interpolateCopies, interpWeights } from './copyInterpolation';
+import { mlpJacobians, mlpPassesApply, mlpPointGradients, thetaPath, traceFloats } from './fusedMlp/reference';
+
+export { interpolateCopies, interpWeights };
 
 /** Largest total state size solved this way: d vjps over the points cost d batched passes of f. */
 export const BATCHED_ADJOINT_MAX_STATES = 8;
+
+/** Floats of an MLP field's forward passes kept between its Jacobians and g (8 MB: the N = 8192 check stays within its memory target); more points compute them twice. */
+const KEPT_TRACE_FLOATS = 1 << 21;
 
 /** Floats one batched pass may hold (states, adjoints and parameters at its points); more points go in chunks. */
 const BATCH_FLOATS = 1 << 21;
@@ -24,45 +31,6 @@ export interface PathParameter {
   shape: number[];
   size: number;
   equalCopies?: boolean;
-}
-
-/** Piecewise-linear interpolation weights of copies (through times τ) at time t: copies a, b and b's weight. */
-export function interpWeights(tau: number[], t: number): [number, number, number] {
-  const N = tau.length;
-  if (N === 1) return [0, 0, 0];
-  let i = 0;
-  if (t <= tau[0]) i = 0;
-  else if (t >= tau[N - 1]) i = N - 2;
-  else {
-    let lo = 0,
-      hi = N - 1;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (tau[mid] <= t) lo = mid;
-      else hi = mid;
-    }
-    i = lo;
-  }
-  const w = (t - tau[i]) / (tau[i + 1] - tau[i]);
-  return [i, i + 1, w];
-}
-
-/** θ at weights (a, b, w) of interpWeights into out[o …]: copy a when w = 0 (a layer time), else (1 − w)·a + w·b. */
-export function interpolateCopies(
-  v: Float32Array,
-  P: number,
-  [a, b, w]: [number, number, number],
-  out: Float32Array,
-  o: number,
-): void {
-  const oa = a * P,
-    ob = b * P;
-  if (w === 0) {
-    out.set(v.subarray(oa, oa + P), o);
-    return;
-  }
-  const u = 1 - w;
-  for (let k = 0; k < P; k++) out[o + k] = u * v[oa + k] + w * v[ob + k];
 }
 
 /** The batched adjoint applies: a batched f without explicit t (one t per batch) and a small state. */
@@ -327,9 +295,22 @@ export function batchedAdjoint(tf: TF, cm: CompiledModel, inp: BatchedAdjointInp
     o += t.size;
   }
   const xAt = pointStates(cm, inp);
-  const J = jacobians(tf, cm, inp, xAt, d);
+  // An MLP field evaluated as one op: both batched passes in plain JS (fusedMlp/reference.ts).
+  const mlp =
+    cm.mlp && cm.mlp.owner === cm.rhs && cm.x0.length === 1 && mlpPassesApply(cm.mlp.field, cm.x0[0].shape, inp.params)
+      ? cm.mlp.field
+      : undefined;
+  const times = Array.from({ length: 2 * inp.K + 1 }, (_, j) => inp.t0 + (j * inp.H) / 2);
+  const theta = mlp && thetaPath(inp.params, inp.layerTimes, inp.H, inp.t0, false);
+  // The points' forward passes serve both passes when they fit in KEPT_TRACE_FLOATS.
+  const traces = mlp && times.length * traceFloats(mlp) <= KEPT_TRACE_FLOATS ? [] : undefined;
+  const J = mlp && theta ? mlpJacobians(mlp, xAt[0], times, theta, traces) : jacobians(tf, cm, inp, xAt, d);
   const { P, V, estimateError } = recursion(J, pT, inp.K, inp.H, d);
-  const g = pointGradients(tf, cm, inp, xAt, atPoints(P, V, inp.K, inp.H, d), d);
+  const pAt = atPoints(P, V, inp.K, inp.H, d);
+  const g =
+    mlp && theta
+      ? mlpPointGradients(mlp, inp.params, xAt[0], Float32Array.from(pAt), times, theta, traces)
+      : pointGradients(tf, cm, inp, xAt, pAt, d);
   const columns = Math.min(MAX_PATH_COMPONENTS, d);
   const values = new Float32Array((inp.K + 1) * columns);
   for (let j = 0; j <= inp.K; j++) for (let c = 0; c < columns; c++) values[j * columns + c] = P[j * d + c];

@@ -11,7 +11,7 @@ import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
 import { sameShape } from '../ops/shapes';
-import { fusedMlp, type RhsPath } from './fusedMlp';
+import { fusedMlp, type MlpField, type RhsPath } from './fusedMlp';
 import type { ParamsFor } from './copySources';
 import { wholeSolveKernel, type WholeSolve } from './scalarKernel/solve';
 import { eventProgram } from './scalarKernel/events';
@@ -39,6 +39,11 @@ export interface CompiledModel {
     owner: CompiledModel['rhs'];
     solve(params: ParamsFor, run: (view: CompiledModel, params: ParamsFor) => Tensor[][]): Tensor[][] | undefined;
   };
+  /**
+   * The MLP field `owner` (this model's `rhs`) evaluates as one op: the continuous reference's
+   * plain-JS passes (engine/fusedMlp/reference.ts) apply while `rhs` is still `owner`.
+   */
+  readonly mlp?: { owner: CompiledModel['rhs']; field: MlpField };
   /**
    * (∂f/∂s)ᵀ·cot and, with `withParams`, (∂f/∂p)ᵀ·cot by hand-written reverse mode (no
    * gradient tape); undefined when an expression is outside its subset.
@@ -312,6 +317,7 @@ function assemble(
     rhs: fused ? fused.rhs : (mlp?.rhs ?? perOperation!.rhs),
     rhsPath: fused ? 'scalar-program' : mlp ? (mlp.solve ? 'mlp-solve' : 'mlp-stage') : 'per-operation',
     solveProgram: mlp?.solve && { owner: mlp.rhs, solve: (params, run) => mlp.solve!(compiled, params, run) },
+    mlp: mlp && { owner: mlp.rhs, field: mlp.field },
     rhsVjp: fused ? fused.rhsVjp : perOperation!.rhsVjp,
     rhsLinearize: fused ? fused.rhsLinearize : perOperation!.rhsLinearize,
     loss(final, o) {

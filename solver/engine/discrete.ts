@@ -76,6 +76,37 @@ export function unstackCopies(tf: TF, stacked: Tensor): Tensor[] {
   return stacked.shape[0] === 1 ? [tf.reshape(stacked, stacked.shape.slice(1))] : tf.unstack(stacked);
 }
 
+/** Per parameter its sources (first copy index, copies, stacked tensor [copies, ...shape]; shared: the one value). */
+function stackedSources(tf: TF, model: Model, values: Float32Array[]) {
+  const count = copiesPerParameter(model);
+  return model.params.map((p, i) => {
+    const shape = internalShape(p.shape),
+      P = sizeOf(p.shape);
+    if (!p.perStep) return [{ first: 0, copies: 1, tensor: tf.tensor(values[i], shape) }];
+    return copyStacks(count, tf.getBackend()).map(({ first, copies }) => ({
+      first,
+      copies,
+      tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]),
+    }));
+  });
+}
+
+/** The copies of each parameter, split from their stacks when first read: a solve that takes the stacks (engine/copySources.ts) reads none. */
+function splitWhenRead(tf: TF, model: Model, sources: ReturnType<typeof stackedSources>): Tensor[][] {
+  const count = copiesPerParameter(model);
+  return model.params.map((p, i) =>
+    p.perStep ? lazyCopies(count, sources[i], (s) => unstackCopies(tf, s)) : [sources[i][0].tensor],
+  );
+}
+
+/**
+ * The discrete loss at the given values, the copies stacked as discreteGradients takes them (the fused MLP
+ * solve reads the stacks: no tensor per copy). Call inside a tidy.
+ */
+export function stackedLoss(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[]): Tensor {
+  return discreteLoss(tf, cm, scheme, model, splitWhenRead(tf, model, stackedSources(tf, model, values)));
+}
+
 /**
  * Loss and AD gradients (per parameter, in the values' layout) of the discrete solve.
  * The sources are stacked tensors [≤ copiesPerSource copies, ...shape] per parameter, split
@@ -90,30 +121,16 @@ export function discreteGradients(
   extra?: ExtraSources,
 ): { loss: number; G: Float32Array[]; extraGrads: (Float32Array | undefined)[] } {
   let loss = NaN;
-  const count = copiesPerParameter(model);
   // Results leave the tidy through the closure: returning the Float32Arrays
   // from tf.tidy would make it walk every element looking for tensors.
   const G: Float32Array[] = [];
   const extraGrads: (Float32Array | undefined)[] = [];
   tf.tidy(() => {
-    // Per parameter: its sources (first copy index, tensor).
-    const sources = model.params.map((p, i) => {
-      const shape = internalShape(p.shape),
-        P = sizeOf(p.shape);
-      if (!p.perStep) return [{ first: 0, copies: 1, tensor: tf.tensor(values[i], shape) }];
-      return copyStacks(count, tf.getBackend()).map(({ first, copies }) => ({
-        first,
-        copies,
-        tensor: tf.tensor(values[i].subarray(first * P, (first + copies) * P), [copies, ...shape]),
-      }));
-    });
+    const sources = stackedSources(tf, model, values);
     const flat = sources.flat().map((s) => s.tensor);
     const { value, grads } = tf.engine().gradients(
       () => {
-        // Split when first read: a solve that takes the stacks (engine/copySources.ts) reads none.
-        const copies = model.params.map((p, i) =>
-          p.perStep ? lazyCopies(count, sources[i], (s) => unstackCopies(tf, s)) : [sources[i][0].tensor],
-        );
+        const copies = splitWhenRead(tf, model, sources);
         extra?.begin(copies);
         return discreteLoss(tf, cm, scheme, model, copies);
       },

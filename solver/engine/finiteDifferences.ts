@@ -6,7 +6,7 @@ import { internalShape, sizeOf, type CompiledModel } from './compile';
 import { Rng, signAt } from './random';
 import { solveDiscrete, solvePackedState, solvesByKernel } from './integrate';
 import { trajectoryLossBatched } from './observe';
-import { copiesPerParameter, copyTensors, discreteLoss, paramsFor } from './discrete';
+import { copiesPerParameter, paramsFor, stackedLoss } from './discrete';
 import type { Scheme } from '../schemes/schemes';
 
 export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
@@ -299,7 +299,7 @@ function loopLosses(
   for (const moved of [both.subarray(0, n), both.subarray(n)]) {
     const vals = values.map((x, j) => (j === i ? moved : x));
     tf.tidy(() => {
-      out.push(discreteLoss(tf, cm, scheme, model, copyTensors(tf, model, vals)).dataSync()[0]);
+      out.push(stackedLoss(tf, cm, scheme, model, vals).dataSync()[0]);
     });
   }
   return [out[0], out[1]];

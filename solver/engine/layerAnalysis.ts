@@ -17,7 +17,7 @@ import {
   type Edges,
 } from './corrections';
 import { startSteps, type Scheme as AnyScheme } from '../schemes/schemes';
-import { detectOscillation, relError, relErrorPair, DETECTOR } from './detect';
+import { detectOscillation, errorRatio, relError, relErrorPair, DETECTOR } from './detect';
 import { layerPass } from './layerPass';
 
 /** Where the copies of a per-step parameter sit and how they are weighted: the schemes' bookkeeping (schemes/copies.ts). */
@@ -80,6 +80,8 @@ export interface LayerResult {
   kappa?: number;
   oscillating: boolean;
   stageImbalanced: boolean;
+  /** The average correction's error against g, when the one-pass analysis took it (postProcessingErrors' figure). */
+  averageRelError?: number;
   relError: number;
   correctedRelError: number;
   zeroWeightCopies: number;
@@ -225,7 +227,7 @@ export function analyseLayers(
 ): LayerResult {
   if (onePass(layout, gradfix, correction, adjointCorrected, edges)) {
     const { scale, zeroWeightCopies } = densityScales(layout);
-    const r = layerPass(G, layout.count, P, scale, true, g);
+    const r = layerPass(G, layout.count, P, scale, true, g, layout.times);
     const { alpha, beta, oscillating } = r.detector;
     return {
       d: r.d,
@@ -236,6 +238,7 @@ export function analyseLayers(
       stageImbalanced: false,
       relError: r.relError,
       correctedRelError: r.correctedRelError,
+      ...(r.averageRelError !== undefined ? { averageRelError: r.averageRelError } : {}),
       zeroWeightCopies,
     };
   }
@@ -283,15 +286,130 @@ export function postProcessingErrors(
   layout: CopyLayout,
   g: Float32Array,
   edges: Edges = ONE_ROW,
+  densitiesOfG?: Float32Array,
+  known: Partial<Record<Correction, number>> = {},
 ): Partial<Record<Correction, number>> {
-  const { d } = densities(G, P, layout);
+  const d = densitiesOfG ?? densities(G, P, layout).d;
   const priced: Correction[] = layout.perStage ? ['stagesum'] : ['filter121', 'average'];
   const errors: Partial<Record<Correction, number>> = {};
   for (const correction of priced) {
+    // The analysis applied this correction: its error is that figure (the same sums, in another order).
+    const applied = known[correction];
+    if (applied !== undefined) {
+      errors[correction] = applied;
+      continue;
+    }
+    // The common cases in one pass each, without the corrected rows (two arrays of N·P values a parameter).
+    if (correction === 'filter121' && edges.first === 1 && edges.last === 1 && layout.count >= 4) {
+      errors[correction] = filter121Error(d, layout.count, P, g);
+      continue;
+    }
+    if (correction === 'average' && edges.first === 1 && edges.last === 1 && layout.count >= 3) {
+      errors[correction] = averageError(d, layout.count, P, layout.times, g);
+      continue;
+    }
     const c = corrected(d, G, P, layout, correction, undefined, edges);
     errors[correction] = c.times ? relError(c.values, resample(g, P, layout.times, c.times)) : relError(c.values, g);
   }
   return errors;
+}
+
+/** Running sums of relError: ‖a − b‖² and ‖b‖² over even and odd indices apart, in index order (relError's figure exactly). */
+class ErrorSums {
+  n0 = 0;
+  n1 = 0;
+  d0 = 0;
+  d1 = 0;
+  /** Row values v[from …] against g from flat index o on, P values. */
+  row(v: Float32Array, from: number, g: Float32Array, o: number, P: number): void {
+    for (let k = 0; k < P; k++) this.add(o + k, v[from + k], g[o + k]);
+  }
+  add(i: number, a: number, b: number): void {
+    const e = a - b;
+    if (i & 1) {
+      this.n1 += e * e;
+      this.d1 += b * b;
+    } else {
+      this.n0 += e * e;
+      this.d0 += b * b;
+    }
+  }
+  ratio(): number {
+    return errorRatio(this.n0 + this.n1, this.d0 + this.d1);
+  }
+}
+
+/**
+ * relError(filter121(d, N, P, 'linear'), g) without the filtered rows: the same float32 values summed in
+ * relError's order, so the same figure. N ≥ 4.
+ */
+export function filter121Error(d: Float32Array, N: number, P: number, g: Float32Array): number {
+  const f = (o: number) => Math.fround((d[o - P] + 2 * d[o] + d[o + P]) / 4);
+  const ends = new Float32Array(2 * P);
+  for (let k = 0; k < P; k++) {
+    ends[k] = 2 * f(P + k) - f(2 * P + k);
+    ends[P + k] = 2 * f((N - 2) * P + k) - f((N - 3) * P + k);
+  }
+  const s = new ErrorSums();
+  s.row(ends, 0, g, 0, P);
+  let { n0, n1, d0, d1 } = s;
+  for (let i = P, end = (N - 1) * P; i < end; i++) {
+    const b = g[i],
+      e = Math.fround((d[i - P] + 2 * d[i] + d[i + P]) / 4) - b;
+    if (i & 1) {
+      n1 += e * e;
+      d1 += b * b;
+    } else {
+      n0 += e * e;
+      d0 += b * b;
+    }
+  }
+  Object.assign(s, { n0, n1, d0, d1 });
+  s.row(ends, P, g, (N - 1) * P, P);
+  return s.ratio();
+}
+
+/**
+ * relError(average(d, N, P, times).values, resample(g, P, times, average's times)) without either array:
+ * the same float32 values (each row's interpolation weight as resample finds it) summed in relError's
+ * order, so the same figure. N ≥ 3, edges of one row (average's own last row).
+ */
+export function averageError(d: Float32Array, N: number, P: number, times: number[], g: Float32Array): number {
+  const at = new Array<number>(N);
+  for (let n = 0; n < N - 1; n++) at[n] = (times[n] + times[n + 1]) / 2;
+  at[N - 1] = times[N - 1] + (times[N - 1] - times[N - 2]) / 2;
+  let i = 0;
+  let n0 = 0,
+    n1 = 0,
+    d0 = 0,
+    d1 = 0;
+  for (let m = 0; m < N; m++) {
+    const t = at[m];
+    while (i < N - 2 && times[i + 1] <= t) i++;
+    const w = (t - times[i]) / (times[i + 1] - times[i]);
+    const lo = i * P,
+      hi = lo + P,
+      o = m * P;
+    for (let k = 0; k < P; k++) {
+      const a =
+        m < N - 1
+          ? Math.fround((d[o + k] + d[o + P + k]) / 2)
+          : Math.fround(
+              2 * Math.fround((d[o - P + k] + d[o + k]) / 2) - Math.fround((d[o - 2 * P + k] + d[o - P + k]) / 2),
+            );
+      const b = Math.fround((1 - w) * g[lo + k] + w * g[hi + k]),
+        e = a - b,
+        j = o + k;
+      if (j & 1) {
+        n1 += e * e;
+        d1 += b * b;
+      } else {
+        n0 += e * e;
+        d0 += b * b;
+      }
+    }
+  }
+  return errorRatio(n0 + n1, d0 + d1);
 }
 
 /** Observed order log_ratio(e_coarse / e_fine); NaN when either error vanishes. */

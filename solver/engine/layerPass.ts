@@ -14,6 +14,26 @@ export interface LayerPass {
   /** ‖d − g‖/‖g‖ and ‖c − g‖/‖g‖ (NaN without g or c). */
   relError: number;
   correctedRelError: number;
+  /**
+   * With `times`: ‖average(d) − g re-sampled at its times‖/‖…‖, averageError's figure bit for bit
+   * (layerAnalysis.ts; the same values summed in the same order); undefined when the rows' times
+   * do not let the pass take it (an average time outside its own interval).
+   */
+  averageRelError?: number;
+}
+
+/** Per row m of average(d): the interval i_m and weight w_m at which resample reads g (as averageError finds them). */
+function averageWeights(times: readonly number[], N: number): number[] | undefined {
+  if (N < 3) return undefined;
+  const w: number[] = [];
+  let i = 0;
+  for (let m = 0; m < N; m++) {
+    const t = m < N - 1 ? (times[m] + times[m + 1]) / 2 : times[N - 1] + (times[N - 1] - times[N - 2]) / 2;
+    while (i < N - 2 && times[i + 1] <= t) i++;
+    if (i !== Math.min(m, N - 2)) return undefined; // the pass reads g at rows m and m + 1 (the last: N − 2, N − 1)
+    w.push((t - times[i]) / (times[i + 1] - times[i]));
+  }
+  return w;
 }
 
 /**
@@ -27,6 +47,7 @@ export function layerPass(
   scale: ArrayLike<number>,
   filtered: boolean,
   g?: Float32Array,
+  times?: readonly number[],
 ): LayerPass {
   if (filtered && N < 3) throw new RangeError('filter121 in one pass needs at least 3 rows');
   const d = new Float32Array(N * P);
@@ -39,6 +60,12 @@ export function layerPass(
     na = 0,
     nc = 0,
     den = 0;
+  // average(d) against g: row m = n − 1 at row n, ‖·‖² of even and odd flat indices apart (relError's order).
+  const aw = g && times ? averageWeights(times, N) : undefined;
+  let v0 = 0,
+    v1 = 0,
+    u0 = 0,
+    u1 = 0;
   // Row n: d_n; c_{n−1} (needs d_{n−2…n}); the detector's row n−2 (needs d_{n−4…n}); the errors of row n−1.
   for (let n = 0; n < N; n++) {
     const o = n * P,
@@ -73,6 +100,22 @@ export function layerPass(
         nc += ec * ec;
         den += r * r;
       }
+      if (aw) {
+        const w = aw[n - 1],
+          u = 1 - w;
+        for (let k = 0; k < P; k++) {
+          const i = o1 + k,
+            b = Math.fround(u * g[i] + w * g[o + k]),
+            e = Math.fround((d[i] + d[o + k]) / 2) - b;
+          if (i & 1) {
+            v1 += e * e;
+            u1 += b * b;
+          } else {
+            v0 += e * e;
+            u0 += b * b;
+          }
+        }
+      }
       continue;
     }
     for (let k = 0; k < P; k++) d[o + k] = Math.fround(G[o + k] * s);
@@ -89,6 +132,23 @@ export function layerPass(
           nc += ec * ec;
           den += r * r;
         }
+    }
+    if (aw && g && n >= 1) {
+      const w = aw[n - 1],
+        u = 1 - w,
+        o1 = o - P;
+      for (let k = 0; k < P; k++) {
+        const i = o1 + k,
+          b = Math.fround(u * g[i] + w * g[o + k]),
+          e = Math.fround((d[i] + d[o + k]) / 2) - b;
+        if (i & 1) {
+          v1 += e * e;
+          u1 += b * b;
+        } else {
+          v0 += e * e;
+          u0 += b * b;
+        }
+      }
     }
     if (detect) {
       const om = m * P;
@@ -122,8 +182,30 @@ export function layerPass(
       }
     }
   }
+  if (aw && g) {
+    // average's last row: extrapolated from the two before it; g read on the last interval.
+    const w = aw[N - 1],
+      u = 1 - w,
+      o = last;
+    for (let k = 0; k < P; k++) {
+      const i = o + k,
+        a = Math.fround(
+          2 * Math.fround((d[o - P + k] + d[i]) / 2) - Math.fround((d[o - 2 * P + k] + d[o - P + k]) / 2),
+        ),
+        b = Math.fround(u * g[o - P + k] + w * g[i]),
+        e = a - b;
+      if (i & 1) {
+        v1 += e * e;
+        u1 += b * b;
+      } else {
+        v0 += e * e;
+        u0 += b * b;
+      }
+    }
+  }
   const errors = g && c;
   return {
+    ...(aw && g ? { averageRelError: errorRatio(v0 + v1, u0 + u1) } : {}),
     d,
     c,
     detector: detecting ? detectorResult(a1, a2, dd) : { alpha: 0, beta: 0, oscillating: false, applicable: false },

@@ -54,8 +54,9 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
-import { readNodes, type NodeValues, type StatePaths } from './statePath';
+import { MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
+import { mlpForwardRk4, mlpGridGradients, mlpPassesApply, mlpSmoothAdjoint, thetaPath } from './fusedMlp/reference';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -181,7 +182,8 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     const K = factor > 1 ? N / factor : subdivide * (N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N);
     const H = (N * h) / K;
     const sSixth = track(tf.scalar(H / 6));
-    const { X, F, K4 } = forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
+    const { X, F, K4 } =
+      mlpForward(tf, cm, inp, K, H, owned) ?? forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
     let mids: Tensor[][] | undefined;
     const XM = (): Tensor[][] => (mids ??= midpoints(tf, cm, X, F, K, H, track));
     const xAt = (tau: number) => hermite(tf, X, F, XM, t0, K, H, tau);
@@ -226,6 +228,37 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     tf.dispose(owned);
     throw e;
   }
+}
+
+/** f is an MLP field evaluated as one op, on a state and parameters of its own shapes: the plain-JS passes apply. */
+function mlpApplies(cm: CompiledModel, inp: ReferenceInput): boolean {
+  const mlp = cm.mlp;
+  return !!mlp && mlp.owner === cm.rhs && cm.x0.length === 1 && mlpPassesApply(mlp.field, cm.x0[0].shape, inp.params);
+}
+
+/**
+ * The forward RK4 in plain JS when f is an MLP field evaluated as one op (engine/fusedMlp/reference.ts:
+ * forwardRk4's numbers, without its ops); undefined when the field's passes do not apply.
+ */
+function mlpForward(
+  tf: TF,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  K: number,
+  H: number,
+  owned: Tensor[],
+): { X: Tensor[][]; F: Tensor[][]; K4: Tensor[][] } | undefined {
+  const mlp = cm.mlp;
+  if (!mlp || !mlpApplies(cm, inp)) return undefined;
+  const theta = thetaPath(inp.params, inp.layerTimes, inp.h, inp.t0);
+  const r = mlpForwardRk4(mlp.field, cm.x0[0].dataSync() as Float32Array, K, H, inp.t0, theta);
+  const shape = cm.x0[0].shape;
+  const wrap = (v: Float32Array): Tensor[] => {
+    const t = tf.tensor(v, shape);
+    owned.push(t);
+    return [t];
+  };
+  return { X: [cm.x0, ...r.X.slice(1).map(wrap)], F: r.F.map(wrap), K4: r.K4.map(wrap) };
 }
 
 /** θ(τ): the piecewise-linear interpolant of the per-step copies (constant ones share one tensor), cached on the h/8 grid. */
@@ -570,6 +603,12 @@ function gradientOnGrid(
     wd[j * (K + 1) + k] = (s3 - 2 * s2 + s) * H;
     wd[j * (K + 1) + k + 1] = (s3 - s2) * H;
   }
+  if (mlpApplies(cm, inp)) {
+    // An MLP field: the points' forward and backward passes in plain JS (fusedMlp/reference.ts).
+    const data = (vals: Tensor[][]) => vals.map((v) => v[0].dataSync() as Float32Array);
+    const g = mlpGridGradients(cm.mlp!.field, inp.params, H, m, data(X), data(F), data(P), data(V));
+    return inp.params.map((q, i) => tf.tensor(g[i], [B, ...padded(q.shape)]));
+  }
   const perPoint = inp.params.reduce((a, q) => a + q.size, 0) + 2 * cm.x0.reduce((a, x) => a + x.size, 0);
   const rows = Math.max(1, Math.floor(GRID_GRADIENT_FLOATS / perPoint));
   return tf.tidy(() => {
@@ -683,6 +722,28 @@ function referenceWith(
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
       gPerStep = 2;
+    } else if (
+      !coarse &&
+      !inp.perNodeAdjoint &&
+      terminal.jumps.length === 0 &&
+      cm.rhsLinearize &&
+      mlpApplies(cm, inp)
+    ) {
+      // An MLP field: backwardSmooth's steps in plain JS (fusedMlp/reference.ts).
+      const mid = kinkedSharedIntegrand(inp);
+      const b = mlpSmoothAdjoint(cm.mlp!.field, {
+        ...inp,
+        K,
+        H,
+        X: fw.X.map((x) => x[0].dataSync() as Float32Array),
+        F: fw.F.map((f) => f[0].dataSync() as Float32Array),
+        pT: terminal.pT[0].dataSync() as Float32Array,
+        mid,
+        columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
+      });
+      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      fineData = b.g;
+      if (mid) gPerStep = 2;
     } else {
       // ∫ g dt by Simpson needs g inside every step when θ(t) has kinks at the nodes (untied copies).
       const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);

@@ -2,7 +2,7 @@
 import type { Model } from '../../model';
 import type { TF, Tensor } from '../tf';
 import type { ParamsFor } from '../copySources';
-import { recogniseMlp } from './recognise';
+import { recogniseMlp, type MlpField } from './recognise';
 import { fieldOp } from './field';
 import { solveAsProgram, type Solvable } from './solveProgram';
 import { schemeOf } from '../../schemes/schemes';
@@ -24,6 +24,8 @@ type Rhs = Solvable['rhs'];
 
 export interface FusedMlp {
   rhs: Rhs;
+  /** The field `rhs` evaluates (the reference's plain-JS passes read it: engine/fusedMlp/reference.ts). */
+  field: MlpField;
   /** The discrete solve as one op; undefined when only the per-stage op is wanted. */
   solve?: <M extends Solvable>(
     cm: M,
@@ -47,6 +49,7 @@ export function fusedMlp(tf: TF, model: Model, plain: Rhs, wholeSolve: boolean):
   const whole = wholeSolve && !implicitScheme(model);
   const op = fieldOp(tf, field);
   return {
+    field,
     rhs: (s, p, t) => {
       const y = op(s[0], p);
       return y ? [y] : plain(s, p, t);

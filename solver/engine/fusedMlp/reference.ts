@@ -1,0 +1,445 @@
+// The continuous reference's passes for an MLP field in plain JS (engine/reference.ts and
+// batchedAdjoint.ts call them when the field is one): the forward RK4 solve, the Jacobians ∂x f and
+// g = pᵀ∂θ f at the points of the batched adjoint. The tensor solves spend their time in TF.js's
+// per-op bookkeeping (four evaluations of f and four combinations a step, each an op), not in the
+// arithmetic. The forward solve is the tensor solve's own float32 arithmetic (field.ts' evaluation,
+// linearCombination.ts' sums, θ(t) as parameterPath interpolates it), so X, F and the stages are the
+// tensor solve's bit for bit (test/unit/fusedMlpReference.test.ts); the Jacobians and g agree with
+// the batched vjps to float32 rounding.
+import type { MlpField } from './recognise';
+import { backward, forward } from './field';
+import { ACTIVATIONS } from './activations';
+import { productValues } from '../matrixProduct';
+import { interpolateCopies, interpWeights } from '../copyInterpolation';
+
+type Data = Float32Array;
+type Trace = ReturnType<typeof forward>['trace'];
+
+/** Values of the forward passes at a point kept for its second pass: each point's layer inputs and outputs. */
+export function traceFloats(field: MlpField): number {
+  return field.layers.reduce((a, l, k) => a + l.out + (k === 0 ? field.size : field.layers[k - 1].out), 0);
+}
+
+/** What the passes read of a reference parameter (engine/reference.ts: ReferenceInput['params']). */
+export interface MlpPathParameter {
+  perStep: boolean;
+  values: Float32Array;
+  shape: number[];
+  size: number;
+  equalCopies?: boolean;
+}
+
+/**
+ * The field's layers take these parameters as field.ts does (fieldOp's shapes: W [out, in], b [out, 1]),
+ * and the state is [d, 1]: else the tensor solves evaluate f per operation and these passes do not apply.
+ */
+export function mlpPassesApply(field: MlpField, stateShape: number[], params: MlpPathParameter[]): boolean {
+  if (stateShape.length !== 2 || stateShape[0] !== field.size || stateShape[1] !== 1) return false;
+  let n = field.size;
+  for (const l of field.layers) {
+    const w = params[l.weight]?.shape,
+      b = l.bias === undefined ? undefined : params[l.bias]?.shape;
+    if (!w || w.length !== 2 || w[0] !== l.out || w[1] !== n) return false;
+    if (l.bias !== undefined && (!b || b.length !== 2 || b[0] !== l.out || b[1] !== 1)) return false;
+    n = l.out;
+  }
+  return true;
+}
+
+/** Σ c_j v_j with linearCombination.ts' rounding (c_j as float32, each product and partial sum rounded). */
+function combine(terms: [Data, number][]): Data {
+  const f32 = Math.fround;
+  const vs = terms.map(([v]) => v),
+    cs = terms.map(([, c]) => f32(c));
+  const out = new Float32Array(vs[0].length);
+  for (let e = 0; e < out.length; e++) {
+    let acc = f32(cs[0] * vs[0][e]);
+    for (let j = 1; j < vs.length; j++) acc = f32(acc + f32(cs[j] * vs[j][e]));
+    out[e] = acc;
+  }
+  return out;
+}
+
+/**
+ * θ(τ) per parameter as parameterPath (engine/reference.ts) gives it: constants once; per-step copies
+ * interpolated at the h/8 grid's time when τ is on it (cached), else at τ. `onGrid` false: always at τ
+ * (as batchedAdjoint.ts interpolates).
+ */
+export function thetaPath(
+  params: MlpPathParameter[],
+  layerTimes: number[],
+  h: number,
+  t0: number,
+  onGrid = true,
+): (tau: number) => Data[] {
+  const dt8 = h / 8;
+  const constant = params.map((p) =>
+    !p.perStep ? p.values : equalCopies(p, layerTimes.length) ? p.values.subarray(0, p.size) : undefined,
+  );
+  const at = (i: number, t: number): Data => {
+    const p = params[i],
+      w = interpWeights(layerTimes, t);
+    // At a layer time θ is that copy itself (interpolateCopies copies it): a view, no copy.
+    if (w[2] === 0) return p.values.subarray(w[0] * p.size, (w[0] + 1) * p.size);
+    const out = new Float32Array(p.size);
+    interpolateCopies(p.values, p.size, w, out, 0);
+    return out;
+  };
+  const cache = new Map<number, Data[]>();
+  return (tau) => {
+    const j = (tau - t0) / dt8,
+      r = Math.round(j);
+    if (onGrid && Math.abs(j - r) < 1e-6 && r >= 0) {
+      let hit = cache.get(r);
+      if (!hit) {
+        hit = params.map((_p, i) => constant[i] ?? at(i, t0 + r * dt8));
+        cache.set(r, hit);
+      }
+      return hit;
+    }
+    return params.map((_p, i) => constant[i] ?? at(i, tau));
+  };
+}
+
+/** All copies equal (engine/reference.ts equalCopies): θ(t) is then the first copy itself, not an interpolation. */
+function equalCopies(p: MlpPathParameter, copies: number): boolean {
+  if (p.equalCopies !== undefined) return p.equalCopies;
+  const P = p.size,
+    v = p.values;
+  for (let n = 1; n < copies; n++) for (let k = 0, o = n * P; k < P; k++) if (v[o + k] !== v[k]) return false;
+  return true;
+}
+
+function layerData(field: MlpField, theta: Data[]): { W: Data[]; B: (Data | undefined)[] } {
+  return {
+    W: field.layers.map((l) => theta[l.weight]),
+    B: field.layers.map((l) => (l.bias === undefined ? undefined : theta[l.bias])),
+  };
+}
+
+/** f(x) at θ, as fieldOp computes it. */
+export function mlpField(field: MlpField, x: Data, theta: Data[]): Data {
+  const { W, B } = layerData(field, theta);
+  return forward(field, x, W, B).y;
+}
+
+/**
+ * Classic RK4 with step H from x0 (engine/reference.ts forwardRk4's stages and combinations): X[k] at
+ * t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k].
+ */
+export function mlpForwardRk4(
+  field: MlpField,
+  x0: Data,
+  K: number,
+  H: number,
+  t0: number,
+  theta: (tau: number) => Data[],
+): { X: Data[]; F: Data[]; K4: Data[] } {
+  const f = (x: Data, tau: number) => mlpField(field, x, theta(tau));
+  const X: Data[] = [x0],
+    F: Data[] = [],
+    K4: Data[] = [];
+  for (let k = 0; k < K; k++) {
+    const x = X[k],
+      tk = t0 + k * H;
+    const k1 = f(x, tk);
+    const k2 = f(
+      combine([
+        [k1, H / 2],
+        [x, 1],
+      ]),
+      tk + H / 2,
+    );
+    const k3 = f(
+      combine([
+        [k2, H / 2],
+        [x, 1],
+      ]),
+      tk + H / 2,
+    );
+    const k4 = f(
+      combine([
+        [k3, H],
+        [x, 1],
+      ]),
+      tk + H,
+    );
+    X.push(
+      combine([
+        [k1, H / 6],
+        [k2, H / 3],
+        [k3, H / 3],
+        [k4, H / 6],
+        [x, 1],
+      ]),
+    );
+    F.push(k1);
+    K4.push(k4);
+  }
+  F.push(f(X[K], t0 + K * H));
+  return { X, F, K4 };
+}
+
+/** (∂x f)ᵀ dy through the layers (field.ts' backward without the parameters' gradients). */
+function inputVjp(field: MlpField, trace: ReturnType<typeof forward>['trace'], W: Data[], dy: Data): Data {
+  let dz = dy;
+  for (let k = field.layers.length - 1; k >= 0; k--) {
+    const m = field.layers[k].out,
+      n = k === 0 ? field.size : field.layers[k - 1].out;
+    const da = productValues(W[k], [m, n], dz, [m, 1], true, false)!.values;
+    if (k === 0) return da;
+    const below = field.layers[k - 1];
+    const act = below.activation && ACTIVATIONS[below.activation];
+    if (act) {
+      const z = trace.z[k - 1],
+        a = trace.inputs[k];
+      for (let i = 0; i < n; i++) da[i] = act.back(da[i], z[i], a[i]);
+    }
+    dz = da;
+  }
+  return dz;
+}
+
+/**
+ * ∂x f at B points (states xAt [B, d] row-major, θ at `times`): J[(j·d + c)·d + r] = ∂f_c/∂x_r, as
+ * batchedAdjoint.ts' jacobians lays it out.
+ */
+export function mlpJacobians(
+  field: MlpField,
+  xAt: Data,
+  times: number[],
+  theta: (t: number) => Data[],
+  keep?: Trace[],
+): Float64Array {
+  const d = field.size,
+    B = times.length;
+  const J = new Float64Array(B * d * d);
+  const unit = new Float32Array(d);
+  for (let j = 0; j < B; j++) {
+    const { W, B: b } = layerData(field, theta(times[j]));
+    const { trace } = forward(field, xAt.subarray(j * d, (j + 1) * d), W, b);
+    if (keep) keep[j] = trace;
+    for (let c = 0; c < d; c++) {
+      unit.fill(0);
+      unit[c] = 1;
+      const row = inputVjp(field, trace, W, unit);
+      for (let r = 0; r < d; r++) J[(j * d + c) * d + r] = row[r];
+    }
+  }
+  return J;
+}
+
+/**
+ * g = pᵀ∂θ f at B points (states xAt and adjoints p [B, d] row-major, θ at `times`), per parameter
+ * [B, P] row-major; a parameter the field does not read gets zeros.
+ */
+export function mlpPointGradients(
+  field: MlpField,
+  params: MlpPathParameter[],
+  xAt: Data,
+  p: Data,
+  times: number[],
+  theta: (t: number) => Data[],
+  traces?: Trace[],
+): Data[] {
+  const d = field.size,
+    B = times.length;
+  const g = params.map((q) => new Float32Array(B * q.size));
+  for (let j = 0; j < B; j++) {
+    const { W, B: b } = layerData(field, theta(times[j]));
+    // The same point as mlpJacobians': its forward pass when kept.
+    const trace = traces?.[j] ?? forward(field, xAt.subarray(j * d, (j + 1) * d), W, b).trace;
+    const into = {
+      W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
+      b: field.layers.map((l) =>
+        l.bias === undefined ? undefined : g[l.bias].subarray(j * params[l.bias].size, (j + 1) * params[l.bias].size),
+      ),
+    };
+    backward(field, trace, W, p.subarray(j * d, (j + 1) * d), into);
+  }
+  return g;
+}
+
+export interface MlpAdjointInput {
+  params: MlpPathParameter[];
+  layerTimes: number[];
+  h: number;
+  t0: number;
+  K: number;
+  H: number;
+  /** x and f at the nodes t0 … T (the forward solve's). */
+  X: Data[];
+  F: Data[];
+  /** p(T) = ∂ℓ/∂x(T). */
+  pT: Data;
+  /** g also at the step midpoints (∫ g dt of a shared parameter across kinks of θ(t)). */
+  mid: boolean;
+  /** Components of p kept per node for the plots (statePath.ts' MAX_PATH_COMPONENTS). */
+  columns: number;
+}
+
+/**
+ * The adjoint on the usual grid without jumps (engine/reference.ts backwardSmooth's steps, in plain JS):
+ * backward RK4 on p' = −(∂x f)ᵀp with f linearised once per node and midpoint, g = pᵀ∂θ f at the nodes
+ * (and midpoints), the embedded FSAL estimate. The stage combinations and x, p at the midpoints round
+ * as the tensor solve's ops; the products are field.ts' (the per-operation gradients' arithmetic).
+ * g per parameter: rows in increasing time, nodes (and midpoints between them).
+ */
+export function mlpSmoothAdjoint(
+  field: MlpField,
+  inp: MlpAdjointInput,
+): { g: Data[]; estimateError: number; p: { columns: number; values: Float32Array } } {
+  const f32 = Math.fround;
+  const { K, H, t0, X, F, mid, params } = inp;
+  const d = field.size;
+  const theta = thetaPath(params, inp.layerTimes, inp.h, t0);
+  const eighth = f32(H / 8);
+  /** a + b·0.5 … as midpoints()/smoothStep round it: ((a + b)·½) + ((c − e)·H/8), each op in float32. */
+  const hermiteMid = (a: Data, b: Data, c: Data, e: Data): Data => {
+    const out = new Float32Array(d);
+    for (let r = 0; r < d; r++) out[r] = f32(f32(f32(a[r] + b[r]) * 0.5) + f32(f32(c[r] - e[r]) * eighth));
+    return out;
+  };
+  const lin = (x: Data, t: number) => {
+    const { W, B } = layerData(field, theta(t));
+    const { trace } = forward(field, x, W, B);
+    return { W, trace };
+  };
+  const vx = (L: ReturnType<typeof lin>, p: Data) => inputVjp(field, L.trace, L.W, p);
+  const rows = mid ? 2 * K + 1 : K + 1,
+    step = mid ? 2 : 1;
+  const g = params.map((q) => new Float32Array(rows * q.size));
+  /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp. */
+  const both = (L: ReturnType<typeof lin>, p: Data, j: number): Data => {
+    const into = {
+      W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
+      b: field.layers.map((l) =>
+        l.bias === undefined ? undefined : g[l.bias].subarray(j * params[l.bias].size, (j + 1) * params[l.bias].size),
+      ),
+    };
+    return backward(field, L.trace, L.W, p, into).dx;
+  };
+  const T = t0 + K * H;
+  const Pn: Data[] = new Array(K + 1);
+  Pn[K] = inp.pT;
+  let pA = inp.pT;
+  let vA = both(lin(X[K], T), pA, K * step);
+  // Embedded estimate: E runs over the steps from T down (Δ_m = H/6·(s4 − v at the new node)), against p there.
+  const E = new Float64Array(d);
+  let num = 0,
+    den = 0;
+  const sixth = f32(H / 6);
+  for (let m = K; m > 0; m--) {
+    const tA = t0 + m * H,
+      tB = tA - H,
+      tm = tA - H / 2;
+    const Lm = lin(hermiteMid(X[m - 1], X[m], F[m - 1], F[m]), tm),
+      LB = lin(X[m - 1], tB);
+    const s2 = vx(
+      Lm,
+      combine([
+        [vA, H / 2],
+        [pA, 1],
+      ]),
+    );
+    const s3 = vx(
+      Lm,
+      combine([
+        [s2, H / 2],
+        [pA, 1],
+      ]),
+    );
+    const s4 = vx(
+      LB,
+      combine([
+        [s3, H],
+        [pA, 1],
+      ]),
+    );
+    const pB = combine([
+      [vA, H / 6],
+      [s2, H / 3],
+      [s3, H / 3],
+      [s4, H / 6],
+      [pA, 1],
+    ]);
+    const vB = both(LB, pB, (m - 1) * step);
+    if (mid) {
+      const row = 2 * m - 1;
+      backward(field, Lm.trace, Lm.W, hermiteMid(pA, pB, vA, vB), {
+        W: field.layers.map((l) =>
+          g[l.weight].subarray(row * params[l.weight].size, (row + 1) * params[l.weight].size),
+        ),
+        b: field.layers.map((l) =>
+          l.bias === undefined
+            ? undefined
+            : g[l.bias].subarray(row * params[l.bias].size, (row + 1) * params[l.bias].size),
+        ),
+      });
+    }
+    for (let r = 0; r < d; r++) {
+      E[r] += f32(f32(s4[r] - vB[r]) * sixth);
+      num += E[r] * E[r];
+      den += pB[r] * pB[r];
+    }
+    Pn[m - 1] = pB;
+    pA = pB;
+    vA = vB;
+  }
+  const columns = inp.columns;
+  const values = new Float32Array((K + 1) * columns);
+  for (let j = 0; j <= K; j++) values.set(Pn[j].subarray(0, columns), j * columns);
+  return { g, estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0, p: { columns, values } };
+}
+
+/**
+ * g = pᵀ∂θ f at the m·K + 1 points t0 + j·H/m of a coarse solve with θ constant (tied copies; engine/reference.ts
+ * gradientOnGrid in plain JS): x and p by cubic Hermite between the K + 1 nodes from x, f = x' and p, v = −p'
+ * there, with gradientOnGrid's float32 weights. Per parameter [m·K + 1, P] row-major.
+ */
+export function mlpGridGradients(
+  field: MlpField,
+  params: MlpPathParameter[],
+  H: number,
+  m: number,
+  X: Data[],
+  F: Data[],
+  P: Data[],
+  V: Data[],
+): Data[] {
+  const f32 = Math.fround;
+  const K = X.length - 1,
+    B = m * K + 1,
+    d = field.size;
+  const theta = params.map((q) => q.values.subarray(0, q.size));
+  const { W, B: bias } = layerData(field, theta);
+  const g = params.map((q) => new Float32Array(B * q.size));
+  const x = new Float32Array(d),
+    p = new Float32Array(d);
+  for (let j = 0; j < B; j++) {
+    const k = Math.min(K - 1, Math.floor(j / m)),
+      s = j / m - k,
+      s2 = s * s,
+      s3 = s2 * s;
+    const v0 = f32(2 * s3 - 3 * s2 + 1),
+      v1 = f32(-2 * s3 + 3 * s2),
+      d0 = f32((s3 - 2 * s2 + s) * H),
+      d1 = f32((s3 - s2) * H);
+    for (let r = 0; r < d; r++) {
+      const a = f32(v0 * X[k][r] + v1 * X[k + 1][r]),
+        b = f32(d0 * F[k][r] + d1 * F[k + 1][r]);
+      x[r] = f32(a + b);
+      const ap = f32(v0 * P[k][r] + v1 * P[k + 1][r]),
+        bp = f32(d0 * V[k][r] + d1 * V[k + 1][r]);
+      p[r] = f32(ap - bp);
+    }
+    const { trace } = forward(field, x, W, bias);
+    backward(field, trace, W, p, {
+      W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
+      b: field.layers.map((l) =>
+        l.bias === undefined ? undefined : g[l.bias].subarray(j * params[l.bias].size, (j + 1) * params[l.bias].size),
+      ),
+    });
+  }
+  return g;
+}
