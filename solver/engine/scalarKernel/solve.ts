@@ -21,6 +21,8 @@ export interface WholeSolve {
   readonly owner: unknown;
   /** Why the kernel does not run this scheme, or undefined when it does. */
   unsupported(scheme: Scheme): string | undefined;
+  /** The program f runs, for the continuous reference's forward solve in JS (scalarKernel/referenceRk4.ts); undefined with events (the reference solves f alone on TF.js). */
+  readonly program?: ScalarProgram;
   /** x_0..x_N per state (internal shapes), differentiable in the parameter tensors. */
   solve(scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][];
   /**
@@ -115,6 +117,7 @@ export function wholeSolveKernel(
   return {
     owner,
     unsupported: kernelUnsupported,
+    program: events ? undefined : prog,
     solve(scheme, N, h, t0, params) {
       const plan = planOf(scheme, h, t0);
       const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
@@ -189,7 +192,7 @@ export function wholeSolveKernel(
 }
 
 /** x_0..x_N whose entries are made when first read (a loss on x(T) makes one). */
-function lazySteps(N: number, make: (n: number) => Tensor[]): Tensor[][] {
+export function lazySteps(N: number, make: (n: number) => Tensor[]): Tensor[][] {
   const out: Tensor[][] = new Array(N + 1);
   const cache: (Tensor[] | undefined)[] = new Array(N + 1);
   for (let n = 0; n <= N; n++) Object.defineProperty(out, n, { enumerable: true, get: () => (cache[n] ??= make(n)) });
