@@ -59,7 +59,7 @@ import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights
 import type { ScalarProgram } from './scalarProgram';
 import { referenceRk4, type ReferenceNodes } from './scalarKernel/referenceRk4';
 import { lazySteps } from './scalarKernel/solve';
-import { programAdjoint } from './scalarKernel/referenceAdjoint';
+import { programAdjoint, programSmoothAdjoint } from './scalarKernel/referenceAdjoint';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -802,11 +802,28 @@ function referenceWith(
       const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);
       const midpoints = coarse || (smooth && kinkedSharedIntegrand(inp));
       if (midpoints && !coarse) gPerStep = 2;
-      const out = smooth ? backwardSmooth(solve, midpoints, onGrid) : backwardWithJumps(solve);
-      for (const t of out.g) owned.push(t);
-      for (const l of out.left.values()) owned.push(...l);
-      fineOut = out;
-      fineData = out.g.map((t) => t.dataSync() as Float32Array);
+      const prog = smooth && !coarse && fw.nodes && kernelPrograms.get(cm);
+      if (prog && fw.nodes) {
+        const j = programSmoothAdjoint(prog, {
+          t0,
+          K,
+          H,
+          nodes: fw.nodes,
+          pT: readStates(terminal.pT),
+          theta: flatParameterPath(inp),
+          stateSizes: cm.x0.map((x) => x.size),
+          paramSizes: inp.params.map((q) => q.size),
+          mid: midpoints,
+        });
+        fineOut = { left: new Map(), inner: new Map(), estimateError: j.estimateError, p: j.p };
+        fineData = j.g;
+      } else {
+        const out = smooth ? backwardSmooth(solve, midpoints, onGrid) : backwardWithJumps(solve);
+        for (const t of out.g) owned.push(t);
+        for (const l of out.left.values()) owned.push(...l);
+        fineOut = out;
+        fineData = out.g.map((t) => t.dataSync() as Float32Array);
+      }
     }
     let nonFinite = !Number.isFinite(lossAccurate);
     // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.

@@ -111,3 +111,175 @@ export function programAdjoint(prog: ScalarProgram, inp: ProgramAdjointInput): B
   for (let j = 0; j <= K; j++) for (let c = 0; c < columns; c++) values[j * columns + c] = P[j * d + c];
   return { g, estimateError, p: { columns, values } };
 }
+
+export interface SmoothAdjointInput {
+  t0: number;
+  K: number;
+  H: number;
+  nodes: ReferenceNodes;
+  /** p(T), the states' components in order (float32, as the tensors hold it). */
+  pT: Float32Array;
+  /** θ(τ) flat, as the reference's forward solve takes it (valid until the next call). */
+  theta: (tau: number) => ArrayLike<number>;
+  /** Elements of each state tensor, in order (the estimate sums per tensor, as the tensor solve does). */
+  stateSizes: number[];
+  /** Elements of each parameter, in order. */
+  paramSizes: number[];
+  /** g at the step midpoints too (a θ(t) with kinks at the nodes). */
+  mid: boolean;
+}
+
+export interface SmoothAdjointResult {
+  /** Per parameter, g at the nodes t0 … T (with `mid`, interleaved with the midpoints), row-major. */
+  g: Float32Array[];
+  estimateError: number;
+  p: { columns: number; values: Float32Array };
+}
+
+/**
+ * The reference's backward RK4 on the usual grid with one linearisation of f per node and midpoint
+ * (engine/reference.ts's backwardSmooth, without a coarse grid) on the program: x at a midpoint by the
+ * tensor solve's Hermite formula, each vector–Jacobian product rounded to float32, each stage and step
+ * combination as engine/linearCombination.ts rounds it, the midpoint adjoint and the embedded estimate
+ * with TF.js cpu's float32 operations, so the numbers are the tensor solve's bit for bit.
+ */
+export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInput): SmoothAdjointResult {
+  const S = prog.states,
+    Q = prog.params,
+    { K, H, t0, nodes, mid } = inp;
+  const run = interpreterOf(prog);
+  const L = prog.code.length;
+  const valsM = new Float64Array(L),
+    valsB = new Float64Array(L),
+    adj = new Float64Array(L),
+    vs = new Float64Array(S),
+    vp = new Float64Array(Q);
+  const xm = new Float32Array(S);
+  const { X, F } = nodes;
+  const cMid = f32(H / 8);
+  /** f linearised at node j (time t, as the tensor solve computes it) into vals. */
+  const atNode = (j: number, t: number, vals: Float64Array) => run.forward(X, j * S, inp.theta(t), t, vals);
+  /** (∂x f)ᵀcot into out (float32) and, with g, (∂θ f)ᵀcot into g at row `row`. */
+  const back = (vals: Float64Array, cot: Float32Array, out: Float32Array | undefined, g?: Float32Array[], row = 0) => {
+    vs.fill(0);
+    vp.fill(0);
+    run.reverse(vals, cot, vs, vp, adj);
+    if (out) for (let e = 0; e < S; e++) out[e] = vs[e];
+    if (g) {
+      let at = 0;
+      inp.paramSizes.forEach((n, i) => {
+        for (let k = 0; k < n; k++) g[i][row * n + k] = vp[at + k];
+        at += n;
+      });
+    }
+  };
+  const rowsPerStep = mid ? 2 : 1;
+  const g = inp.paramSizes.map((n) => new Float32Array((rowsPerStep * K + 1) * n));
+  // p and v = (∂x f)ᵀp at every node; the last stage of every step (the estimate's).
+  const P = new Float32Array((K + 1) * S),
+    V = new Float32Array((K + 1) * S),
+    S4 = new Float32Array(K * S);
+  P.set(inp.pT, K * S);
+  const pA = new Float32Array(S),
+    vA = new Float32Array(S),
+    stage = new Float32Array(S),
+    s2 = new Float32Array(S),
+    s3 = new Float32Array(S),
+    s4 = new Float32Array(S),
+    pB = new Float32Array(S),
+    vB = new Float32Array(S),
+    pm = new Float32Array(S);
+  atNode(K, t0 + K * H, valsB);
+  back(valsB, inp.pT, vA, g, rowsPerStep * K);
+  V.set(vA, K * S);
+  pA.set(inp.pT);
+  const cHalf = f32(H / 2),
+    cWhole = f32(H),
+    cSixth = f32(H / 6),
+    cThird = f32(H / 3);
+  const plusScaled = (d: Float32Array, c: number) => {
+    for (let e = 0; e < S; e++) stage[e] = f32(f32(c * d[e]) + pA[e]);
+  };
+  for (let m = K; m > 0; m--) {
+    const tA = t0 + m * H,
+      tm = tA - H / 2;
+    // x at the midpoint as the tensor solve's midpoints(): ((x_a + x_b)·½ + (f_a − f_b)·H/8), each op rounded.
+    const a = (m - 1) * S,
+      b = m * S;
+    for (let e = 0; e < S; e++) xm[e] = f32(f32(f32(X[a + e] + X[b + e]) * 0.5) + f32(f32(F[a + e] - F[b + e]) * cMid));
+    run.forward(xm, 0, inp.theta(tm), tm, valsM);
+    atNode(m - 1, tA - H, valsB);
+    plusScaled(vA, cHalf);
+    back(valsM, stage, s2);
+    plusScaled(s2, cHalf);
+    back(valsM, stage, s3);
+    plusScaled(s3, cWhole);
+    back(valsB, stage, s4);
+    for (let e = 0; e < S; e++) {
+      let acc = f32(cSixth * vA[e]);
+      acc = f32(acc + f32(cThird * s2[e]));
+      acc = f32(acc + f32(cThird * s3[e]));
+      acc = f32(acc + f32(cSixth * s4[e]));
+      pB[e] = f32(acc + pA[e]);
+    }
+    back(valsB, pB, vB, g, rowsPerStep * (m - 1));
+    if (mid) {
+      for (let e = 0; e < S; e++) pm[e] = f32(f32(f32(pA[e] + pB[e]) * 0.5) + f32(f32(vA[e] - vB[e]) * cMid));
+      back(valsM, pm, undefined, g, 2 * m - 1);
+    }
+    S4.set(s4, (K - m) * S);
+    P.set(pB, (m - 1) * S);
+    V.set(vB, (m - 1) * S);
+    pA.set(pB);
+    vA.set(vB);
+  }
+  return { g, estimateError: smoothEstimate(inp, S, P, V, S4), p: nodeRows(P, K, S) };
+}
+
+/**
+ * The embedded (FSAL) estimate as the tensor solve computes it with TF.js cpu's float32 kernels, per state
+ * tensor: d_m = (s4 − v at the new node)·H/6 from T downwards, E its running sum (float32 cumsum),
+ * Σ E² and Σ p² (each square rounded, summed in double, rounded once), added over the states in float32.
+ */
+function smoothEstimate(
+  inp: SmoothAdjointInput,
+  S: number,
+  P: Float32Array,
+  V: Float32Array,
+  S4: Float32Array,
+): number {
+  const { K, H } = inp;
+  const cSixth = f32(H / 6);
+  let num = 0,
+    den = 0;
+  let at = 0;
+  for (const n of inp.stateSizes) {
+    const E = new Float32Array(n);
+    let sumE = 0,
+      sumP = 0;
+    for (let r = 0; r < K; r++) {
+      // Row r is step m = K − r, whose new node is m − 1.
+      const node = K - r - 1;
+      for (let c = 0; c < n; c++) {
+        const d = f32(f32(S4[r * S + at + c] - V[node * S + at + c]) * cSixth);
+        E[c] = f32(E[c] + d);
+        sumE += f32(E[c] * E[c]);
+        const p = P[node * S + at + c];
+        sumP += f32(p * p);
+      }
+    }
+    num = f32(num + f32(sumE));
+    den = f32(den + f32(sumP));
+    at += n;
+  }
+  return den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
+}
+
+/** The first MAX_PATH_COMPONENTS components of K + 1 rows of S values. */
+function nodeRows(values: Float32Array, K: number, S: number): { columns: number; values: Float32Array } {
+  const columns = Math.min(MAX_PATH_COMPONENTS, S);
+  if (columns === S) return { columns, values };
+  const out = new Float32Array((K + 1) * columns);
+  for (let k = 0; k <= K; k++) out.set(values.subarray(k * S, k * S + columns), k * columns);
+  return { columns, values: out };
+}
