@@ -802,7 +802,7 @@ function referenceWith(
       const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);
       const midpoints = coarse || (smooth && kinkedSharedIntegrand(inp));
       if (midpoints && !coarse) gPerStep = 2;
-      const prog = smooth && !coarse && fw.nodes && kernelPrograms.get(cm);
+      const prog = smooth && fw.nodes && kernelPrograms.get(cm);
       if (prog && fw.nodes) {
         const j = programSmoothAdjoint(prog, {
           t0,
@@ -814,6 +814,7 @@ function referenceWith(
           stateSizes: cm.x0.map((x) => x.size),
           paramSizes: inp.params.map((q) => q.size),
           mid: midpoints,
+          grid: onGrid ? { m: factor * divisions } : undefined,
         });
         fineOut = { left: new Map(), inner: new Map(), estimateError: j.estimateError, p: j.p };
         fineData = j.g;

@@ -127,6 +127,11 @@ export interface SmoothAdjointInput {
   paramSizes: number[];
   /** g at the step midpoints too (a θ(t) with kinks at the nodes). */
   mid: boolean;
+  /**
+   * A coarse grid whose g is taken at its m points per step from x and p by Hermite (reference.ts's
+   * gradientOnGrid; θ constant, f without t), instead of at the nodes.
+   */
+  grid?: { m: number };
 }
 
 export interface SmoothAdjointResult {
@@ -233,7 +238,76 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
     pA.set(pB);
     vA.set(vB);
   }
-  return { g, estimateError: smoothEstimate(inp, S, P, V, S4), p: nodeRows(P, K, S) };
+  const onGrid = inp.grid && gridGradient(prog, inp, inp.grid.m, P, V);
+  return { g: onGrid ?? g, estimateError: smoothEstimate(inp, S, P, V, S4), p: nodeRows(P, K, S) };
+}
+
+/** TF.js cpu's matMul blocks (backend.blockSize): each block's products summed in double, added to the float32 result. */
+const MATMUL_BLOCK = 48;
+
+/**
+ * Row j of W @ A for a W whose row j holds wk at column k and wk1 at column k + 1 (cubic Hermite between
+ * nodes k and k + 1), column c of A [K + 1, S]: as TF.js cpu's matMul sums it (the zeros add nothing to
+ * finite values).
+ */
+function hermiteRow(wk: number, wk1: number, A: Float32Array, k: number, S: number, c: number): number {
+  const a = wk * A[k * S + c],
+    b = wk1 * A[(k + 1) * S + c];
+  return Math.floor(k / MATMUL_BLOCK) === Math.floor((k + 1) / MATMUL_BLOCK) ? f32(a + b) : f32(f32(a) + b);
+}
+
+/**
+ * g = pᵀ∂θ f at the m·K + 1 points t0 + jH/m of a coarse solve (reference.ts's gradientOnGrid, the same
+ * float32 numbers): x and p by cubic Hermite between the nodes (x' = f, p' = −v), θ constant. Undefined
+ * when a node value is not finite (TF.js's product then spreads NaN through the zeros of its weights).
+ */
+function gridGradient(
+  prog: ScalarProgram,
+  inp: SmoothAdjointInput,
+  m: number,
+  P: Float32Array,
+  V: Float32Array,
+): Float32Array[] | undefined {
+  const S = prog.states,
+    { K, H, t0, nodes } = inp;
+  const { X, F } = nodes;
+  const finite = (a: Float32Array) => a.every(Number.isFinite);
+  if (!finite(X) || !finite(F) || !finite(P) || !finite(V)) return undefined;
+  const run = interpreterOf(prog);
+  const L = prog.code.length;
+  const vals = new Float64Array(L),
+    adj = new Float64Array(L),
+    vs = new Float64Array(S),
+    vp = new Float64Array(prog.params);
+  const x = new Float32Array(S),
+    p = new Float32Array(S);
+  const theta = Float32Array.from(inp.theta(t0));
+  const B = m * K + 1;
+  const g = inp.paramSizes.map((n) => new Float32Array(B * n));
+  for (let j = 0; j < B; j++) {
+    const k = Math.min(K - 1, Math.floor(j / m)),
+      s = j / m - k,
+      s2 = s * s,
+      s3 = s2 * s;
+    const wv0 = f32(2 * s3 - 3 * s2 + 1),
+      wv1 = f32(-2 * s3 + 3 * s2),
+      wd0 = f32((s3 - 2 * s2 + s) * H),
+      wd1 = f32((s3 - s2) * H);
+    for (let c = 0; c < S; c++) {
+      x[c] = f32(hermiteRow(wv0, wv1, X, k, S, c) + hermiteRow(wd0, wd1, F, k, S, c));
+      p[c] = f32(hermiteRow(wv0, wv1, P, k, S, c) - hermiteRow(wd0, wd1, V, k, S, c));
+    }
+    run.forward(x, 0, theta, t0, vals);
+    vs.fill(0);
+    vp.fill(0);
+    run.reverse(vals, p, vs, vp, adj);
+    let at = 0;
+    inp.paramSizes.forEach((n, i) => {
+      for (let q = 0; q < n; q++) g[i][j * n + q] = vp[at + q];
+      at += n;
+    });
+  }
+  return g;
 }
 
 /**
