@@ -335,6 +335,23 @@ function nodeRows(values: Float32Array, K: number): NodeValues {
   return { columns, values: out };
 }
 
+/** Rows of S values (K + 1 nodes) as per-node tensors of the states' shapes (call inside a tidy). */
+function nodeList(tf: TF, cm: CompiledModel, values: Float32Array): Tensor[][] {
+  const S = cm.x0.reduce((a, x) => a + x.size, 0);
+  const rows: Tensor[][] = [];
+  for (let k = 0; k * S < values.length; k++) {
+    let at = k * S;
+    rows.push(
+      cm.x0.map((x) => {
+        const t = tf.tensor(values.slice(at, at + x.size), x.shape);
+        at += x.size;
+        return t;
+      }),
+    );
+  }
+  return rows;
+}
+
 /** The states' elements, in order. */
 function readStates(xs: Tensor[]): Float32Array {
   const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
@@ -817,7 +834,27 @@ function referenceWith(
           grid: onGrid ? { m: factor * divisions } : undefined,
         });
         fineOut = { left: new Map(), inner: new Map(), estimateError: j.estimateError, p: j.p };
-        fineData = j.g;
+        fineData =
+          j.g ??
+          tf
+            .tidy(() =>
+              gradientOnGrid(
+                tf,
+                cm,
+                inp,
+                H,
+                factor * divisions,
+                fw.X,
+                fw.F,
+                nodeList(tf, cm, j.P),
+                nodeList(tf, cm, j.V),
+              ),
+            )
+            .map((t) => {
+              const d = t.dataSync() as Float32Array;
+              t.dispose();
+              return d;
+            });
       } else {
         const out = smooth ? backwardSmooth(solve, midpoints, onGrid) : backwardWithJumps(solve);
         for (const t of out.g) owned.push(t);

@@ -135,8 +135,15 @@ export interface SmoothAdjointInput {
 }
 
 export interface SmoothAdjointResult {
-  /** Per parameter, g at the nodes t0 … T (with `mid`, interleaved with the midpoints), row-major. */
-  g: Float32Array[];
+  /**
+   * Per parameter, g at the nodes t0 … T (with `mid`, interleaved with the midpoints), or on a coarse
+   * grid's points, row-major. Undefined on a coarse grid whose nodes are not all finite: the caller takes
+   * g there from P and V as the tensor solve does (its products spread NaN through their zero weights).
+   */
+  g: Float32Array[] | undefined;
+  /** p and v = (∂x f)ᵀp at the nodes t0 … T, [(K + 1)·S] each. */
+  P: Float32Array;
+  V: Float32Array;
   estimateError: number;
   p: { columns: number; values: Float32Array };
 }
@@ -238,8 +245,13 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
     pA.set(pB);
     vA.set(vB);
   }
-  const onGrid = inp.grid && gridGradient(prog, inp, inp.grid.m, P, V);
-  return { g: onGrid ?? g, estimateError: smoothEstimate(inp, S, P, V, S4), p: nodeRows(P, K, S) };
+  return {
+    g: inp.grid ? gridGradient(prog, inp, inp.grid.m, P, V) : g,
+    P,
+    V,
+    estimateError: smoothEstimate(inp, S, P, V, S4),
+    p: nodeRows(P, K, S),
+  };
 }
 
 /** TF.js cpu's matMul blocks (backend.blockSize): each block's products summed in double, added to the float32 result. */
