@@ -201,7 +201,7 @@ export function wholeSolveKernel(
 
 /**
  * x_0..x_N whose entries are made when first read (a loss on x(T) makes one). A proxy over the array:
- * an accessor per step cost 12 µs a step to define (a quarter of a 20,000-step check's finite differences).
+ * an accessor defined per step was 0.23 s of a 1.1 s check over 20,000 steps (a CPU profile).
  */
 export function lazySteps(N: number, make: (n: number) => Tensor[]): Tensor[][] {
   const cache: Tensor[][] = new Array(N + 1);
