@@ -8,11 +8,15 @@
 //   - the share with a complete gradient check (every parameter has its AD,
 //     continuous-reference and finite-difference gradients);
 //   - crashes (an internal error, output that is not a report, or a signal);
-//   - checks over 10 s (a file stopped at the timeout counts there);
+//   - checks over 10 s (a file stopped at the timeout counts there), and over 1 s (the classic-model target);
 //   - the median time of one check (the process, as a user waits for it).
+// Each file's line and TSV row also give the check's own phases (the report's timings: AD, continuous
+// reference, finite differences, and the whole check inside the process), so that what is left of a
+// slow file's time is start-up or one phase.
 // No file is treated specially: each gets the same command.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -25,7 +29,33 @@ export interface CorpusRow {
   complete: boolean;
   /** The first error's code and message, for the table. */
   firstError: string;
+  /** The report's timings (ms), when the check produced one report. */
+  phases?: Phases;
 }
+
+/** A report's phase timings (Report.timings). */
+export interface Phases {
+  totalMs: number;
+  adMs: number;
+  referenceMs: number;
+  finiteDifferenceMs: number;
+}
+
+/** The phases of a single report's JSON output, if any. */
+export function phasesOf(stdout: string): Phases | undefined {
+  try {
+    const out = JSON.parse(stdout) as { timings?: Phases };
+    return out && !Array.isArray(out) && out.timings ? out.timings : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `check ms (AD / reference / FD ms)` of a row, or '' without a report. */
+export const phasesText = (p: Phases | undefined) =>
+  p
+    ? `check ${p.totalMs.toFixed(0)} ms (AD ${p.adMs.toFixed(0)} / ref ${p.referenceMs.toFixed(0)} / FD ${p.finiteDifferenceMs.toFixed(0)})`
+    : '';
 
 interface Diagnostic {
   code?: string;
@@ -105,7 +135,11 @@ function checkFile(cli: string, file: string, timeoutS: number): Omit<CorpusRow,
   });
   const seconds = (performance.now() - started) / 1000;
   const timedOut = r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
-  return { seconds, ...classify(r.status, r.stdout ?? '', r.stderr ?? '', timedOut) };
+  return {
+    seconds,
+    ...classify(r.status, r.stdout ?? '', r.stderr ?? '', timedOut),
+    phases: timedOut ? undefined : phasesOf(r.stdout ?? ''),
+  };
 }
 
 const median = (xs: number[]) => {
@@ -131,6 +165,7 @@ export function summary(rows: CorpusRow[]): string[] {
     )}`,
     `crashes: ${count((r) => r.outcome === 'crash')}`,
     `checks over 10 s: ${count((r) => r.seconds > 10 || r.outcome === 'timeout')}`,
+    `checks over 1 s: ${count((r) => r.seconds > 1 || r.outcome === 'timeout')}`,
     `median check time: ${median(rows.map((r) => r.seconds)).toFixed(2)} s`,
   ];
 }
@@ -150,21 +185,39 @@ function main(): void {
   if (!existsSync(cli)) throw new Error(`${cli} not found: run npm run build first`);
   const timeoutS = Number(values.timeout);
   const rows: CorpusRow[] = [];
+  const load = loadavg()[0];
   for (const file of odeFiles(dir)) {
     const row = { file: relative(dir, file), ...checkFile(cli, file, timeoutS) };
     rows.push(row);
     const flag = row.complete ? 'complete' : '';
     console.log(
-      `${row.seconds.toFixed(2).padStart(6)} s  ${row.outcome.padEnd(8)} ${flag.padEnd(8)} ${row.file}  ${row.firstError}`,
+      `${row.seconds.toFixed(2).padStart(6)} s  ${row.outcome.padEnd(8)} ${flag.padEnd(8)} ${row.file}  ${phasesText(row.phases)}  ${row.firstError}`,
     );
   }
   if (values.tsv)
     writeFileSync(
       values.tsv,
-      rows.map((r) => [r.file, r.outcome, r.complete, r.seconds.toFixed(2), r.firstError].join('\t')).join('\n') + '\n',
+      rows
+        .map((r) =>
+          [
+            r.file,
+            r.outcome,
+            r.complete,
+            r.seconds.toFixed(2),
+            r.firstError,
+            ...(r.phases
+              ? [r.phases.totalMs, r.phases.adMs, r.phases.referenceMs, r.phases.finiteDifferenceMs].map((x) =>
+                  x.toFixed(0),
+                )
+              : ['', '', '', '']),
+          ].join('\t'),
+        )
+        .join('\n') + '\n',
     );
   console.log('');
-  console.log(`corpus: ${dir} (cli ${relative(process.cwd(), cli) || cli}, timeout ${timeoutS} s per file)`);
+  console.log(
+    `corpus: ${dir} (cli ${relative(process.cwd(), cli) || cli}, timeout ${timeoutS} s per file, load average ${load.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end)`,
+  );
   for (const line of summary(rows)) console.log(line);
 }
 

@@ -176,7 +176,7 @@ function jacobians(tf: TF, cm: CompiledModel, inp: BatchedAdjointInput, xAt: Flo
  * and the next node, and the FSAL embedded estimate Δ_m = H/6·(s4 − (∂x f)ᵀp at the new node).
  * Returns p and v = (∂x f)ᵀp at the nodes t0 … T ([K + 1, d] each) and the estimate.
  */
-function recursion(J: Float64Array, pT: Float64Array, K: number, H: number, d: number) {
+export function recursion(J: Float64Array, pT: Float64Array, K: number, H: number, d: number) {
   const P = new Float64Array((K + 1) * d),
     V = new Float64Array((K + 1) * d);
   P.set(pT, K * d);
@@ -225,7 +225,7 @@ function recursion(J: Float64Array, pT: Float64Array, K: number, H: number, d: n
  * p at the 2K + 1 points t0 + jH/2: the nodes, and between them cubic Hermite with p' = −v,
  * p(m) = (p_j + p_{j+1})/2 + H/8·(v_{j+1} − v_j).
  */
-function atPoints(P: Float64Array, V: Float64Array, K: number, H: number, d: number): Float64Array {
+export function atPoints(P: Float64Array, V: Float64Array, K: number, H: number, d: number): Float64Array {
   const out = new Float64Array((2 * K + 1) * d);
   for (let j = 0; j <= K; j++)
     for (let r = 0; r < d; r++) {

@@ -57,6 +57,10 @@ import type { Term } from './linearCombination';
 import { MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
 import { mlpForwardRk4, mlpGridGradients, mlpPassesApply, mlpSmoothAdjoint, thetaPath } from './fusedMlp/reference';
+import type { ScalarProgram } from './scalarProgram';
+import { referenceRk4, type ReferenceNodes } from './scalarKernel/referenceRk4';
+import { lazySteps } from './scalarKernel/solve';
+import { programAdjoint, programSmoothAdjoint } from './scalarKernel/referenceAdjoint';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -161,6 +165,8 @@ interface Forward {
   lossOf(xT: Tensor[], obs: Map<string, Tensor[]>): Tensor;
   /** Relative error estimate of the forward solve (embedded FSAL estimate, running sum over the nodes; computed once). */
   forwardError(): number;
+  /** The nodes as arrays when the forward solve ran in JS (scalarKernel/referenceRk4.ts). */
+  nodes?: ReferenceNodes;
   dispose(): void;
 }
 
@@ -182,8 +188,12 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     const K = factor > 1 ? N / factor : subdivide * (N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N);
     const H = (N * h) / K;
     const sSixth = track(tf.scalar(H / 6));
+    // An MLP field or a fused scalar program runs the forward RK4 in plain JS; other models on TF.js kernels.
+    const prog = kernelPrograms.get(cm);
+    const nodes = prog && referenceRk4(prog, readStates(cm.x0), K, H, t0, flatParameterPath(inp));
     const { X, F, K4 } =
-      mlpForward(tf, cm, inp, K, H, owned) ?? forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
+      mlpForward(tf, cm, inp, K, H, owned) ??
+      (nodes ? nodeTensors(tf, cm, nodes, K, track) : forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned));
     let mids: Tensor[][] | undefined;
     const XM = (): Tensor[][] => (mids ??= midpoints(tf, cm, X, F, K, H, track));
     const xAt = (tau: number) => hermite(tf, X, F, XM, t0, K, H, tau);
@@ -208,22 +218,39 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (read once, summed in float64).
       let num = 0,
         den = 0;
+      let stateAt = 0;
+      const S = cm.x0.reduce((a, y) => a + y.size, 0);
       cm.x0.forEach((x, i) => {
         const E = new Float64Array(x.size);
         for (let k = 0; k < K; k++) {
-          const k4 = K4[k][i].dataSync(),
-            f = F[k + 1][i].dataSync(),
-            xk = X[k + 1][i].dataSync();
+          // The JS solve's arrays when it ran (the same numbers, without a tensor read per node).
+          const k4 = nodes ? nodes.K4.subarray(k * S + stateAt) : K4[k][i].dataSync(),
+            f = nodes ? nodes.F.subarray((k + 1) * S + stateAt) : F[k + 1][i].dataSync(),
+            xk = nodes ? nodes.X.subarray((k + 1) * S + stateAt) : X[k + 1][i].dataSync();
           for (let c = 0; c < E.length; c++) {
             E[c] += (H / 6) * (k4[c] - f[c]);
             num += E[c] * E[c];
             den += xk[c] * xk[c];
           }
         }
+        stateAt += x.size;
       });
       return den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
     };
-    return { K, H, X, F, XM, xAt, thetaAtTime, observedStates, lossOf, forwardError, dispose: () => tf.dispose(owned) };
+    return {
+      K,
+      H,
+      X,
+      F,
+      XM,
+      xAt,
+      thetaAtTime,
+      observedStates,
+      lossOf,
+      forwardError,
+      nodes,
+      dispose: () => tf.dispose(owned),
+    };
   } catch (e) {
     tf.dispose(owned);
     throw e;
@@ -294,6 +321,99 @@ function parameterPath(tf: TF, inp: ReferenceInput, track: <T extends Tensor>(t:
     return inp.params.map((p, i) => constant[i] ?? tf.tensor(interpolated(i, tau), p.shape));
   };
   return thetaAtTime;
+}
+
+/** θ(τ) flattened in parameter order, with the values parameterPath's tensors hold (the JS forward solve's parameters). */
+function flatParameterPath(inp: ReferenceInput): (tau: number) => Float32Array {
+  const { h, t0 } = inp;
+  const dt8 = h / 8;
+  const Q = inp.params.reduce((a, p) => a + p.size, 0);
+  const constant = inp.params.map((p) =>
+    !p.perStep ? p.values : equalCopies(p, inp.layerTimes.length) ? p.values.subarray(0, p.size) : null,
+  );
+  const fixed = new Float32Array(Q);
+  inp.params.forEach((_p, i) => {
+    const c = constant[i];
+    if (c) fixed.set(c.subarray(0, inp.params[i].size), offsetOf(inp, i));
+  });
+  if (constant.every((c) => c)) return () => fixed;
+  const out = new Float32Array(Q);
+  return (tau) => {
+    // The tensor path's time: a point of its h/8 cache grid is interpolated at that grid time.
+    const j = (tau - t0) / dt8;
+    const r = Math.round(j);
+    const t = Math.abs(j - r) < 1e-6 && r >= 0 ? t0 + r * dt8 : tau;
+    out.set(fixed);
+    inp.params.forEach((p, i) => {
+      if (!constant[i]) interpolateCopies(p.values, p.size, interpWeights(inp.layerTimes, t), out, offsetOf(inp, i));
+    });
+    return out;
+  };
+}
+
+/** Where parameter i starts in the flat parameters. */
+function offsetOf(inp: ReferenceInput, i: number): number {
+  let at = 0;
+  for (let j = 0; j < i; j++) at += inp.params[j].size;
+  return at;
+}
+
+/** The first MAX_PATH_COMPONENTS components of the K + 1 rows of `values` (readNodes of the same nodes). */
+function nodeRows(values: Float32Array, K: number): NodeValues {
+  const S = values.length / (K + 1),
+    columns = Math.min(MAX_PATH_COMPONENTS, S);
+  if (columns === S) return { columns, values: values.slice() };
+  const out = new Float32Array((K + 1) * columns);
+  for (let k = 0; k <= K; k++) out.set(values.subarray(k * S, k * S + columns), k * columns);
+  return { columns, values: out };
+}
+
+/** Rows of S values (K + 1 nodes) as per-node tensors of the states' shapes (call inside a tidy). */
+function nodeList(tf: TF, cm: CompiledModel, values: Float32Array): Tensor[][] {
+  const S = cm.x0.reduce((a, x) => a + x.size, 0);
+  const rows: Tensor[][] = [];
+  for (let k = 0; k * S < values.length; k++) {
+    let at = k * S;
+    rows.push(
+      cm.x0.map((x) => {
+        const t = tf.tensor(values.slice(at, at + x.size), x.shape);
+        at += x.size;
+        return t;
+      }),
+    );
+  }
+  return rows;
+}
+
+/** The states' elements, in order. */
+function readStates(xs: Tensor[]): Float32Array {
+  const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
+  let at = 0;
+  for (const x of xs) {
+    out.set(x.dataSync(), at);
+    at += x.size;
+  }
+  return out;
+}
+
+/** The JS solve's nodes as the per-kernel solve's tensors (x_0 the model's own), each made when first read and owned by the solve. */
+function nodeTensors(
+  tf: TF,
+  cm: CompiledModel,
+  nodes: ReferenceNodes,
+  K: number,
+  track: <T extends Tensor>(t: T) => T,
+) {
+  const at: number[] = [];
+  let S = 0;
+  for (const x of cm.x0) {
+    at.push(S);
+    S += x.size;
+  }
+  const row = (data: Float32Array, n: number) =>
+    cm.x0.map((x, i) => track(tf.tensor(data.slice(n * S + at[i], n * S + at[i] + x.size), x.shape)));
+  const X = lazySteps(K, (n) => (n === 0 ? cm.x0 : row(nodes.X, n)));
+  return { X, F: lazySteps(K, (n) => row(nodes.F, n)), K4: lazySteps(K - 1, (n) => row(nodes.K4, n)) };
 }
 
 /** RK4's constants and f for one forward solve (created once per solve). */
@@ -443,8 +563,15 @@ interface Jump {
  * operation instead of one per state; CompiledModel.packed); data losses keep the state list.
  */
 function referenceModel(cm: CompiledModel): CompiledModel {
-  return cm.packed && cm.packed.owner === cm.rhs && cm.observed.length === 0 ? cm.packed.model() : cm;
+  const view = cm.packed && cm.packed.owner === cm.rhs && cm.observed.length === 0 ? cm.packed.model() : cm;
+  // The forward solve in JS where f is the whole-solve kernel's program (not a view that replaces f).
+  const ws = cm.wholeSolve;
+  if (ws?.program && ws.owner === cm.rhs && !cm.timeStepping) kernelPrograms.set(view, ws.program);
+  return view;
 }
+
+/** Reference models whose forward solve runs in JS (scalarKernel/referenceRk4.ts), with their program. */
+const kernelPrograms = new WeakMap<CompiledModel, ScalarProgram>();
 
 /** g just after (plus) and just before (minus) a jump inside a reference step, per parameter. */
 interface InnerJump {
@@ -718,7 +845,11 @@ function referenceWith(
     let fineOut: Omit<AdjointGradient, 'g'>, fineData: Float32Array[];
     let gPerStep = factor * divisions; // g-grid points per step H
     if (!coarse && !inp.perNodeAdjoint && terminal.jumps.length === 0 && batchedAdjointApplies(cm)) {
-      const b = batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, F: fw.F, pT: terminal.pT });
+      const prog = fw.nodes && kernelPrograms.get(cm);
+      const b =
+        prog && fw.nodes
+          ? programAdjoint(prog, { ...inp, K, H, nodes: fw.nodes, pT: Float64Array.from(readStates(terminal.pT)) })
+          : batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, F: fw.F, pT: terminal.pT });
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
       gPerStep = 2;
@@ -749,11 +880,49 @@ function referenceWith(
       const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);
       const midpoints = coarse || (smooth && kinkedSharedIntegrand(inp));
       if (midpoints && !coarse) gPerStep = 2;
-      const out = smooth ? backwardSmooth(solve, midpoints, onGrid) : backwardWithJumps(solve);
-      for (const t of out.g) owned.push(t);
-      for (const l of out.left.values()) owned.push(...l);
-      fineOut = out;
-      fineData = out.g.map((t) => t.dataSync() as Float32Array);
+      const prog = smooth && fw.nodes && kernelPrograms.get(cm);
+      if (prog && fw.nodes) {
+        const j = programSmoothAdjoint(prog, {
+          t0,
+          K,
+          H,
+          nodes: fw.nodes,
+          pT: readStates(terminal.pT),
+          theta: flatParameterPath(inp),
+          stateSizes: cm.x0.map((x) => x.size),
+          paramSizes: inp.params.map((q) => q.size),
+          mid: midpoints,
+          grid: onGrid ? { m: factor * divisions } : undefined,
+        });
+        fineOut = { left: new Map(), inner: new Map(), estimateError: j.estimateError, p: j.p };
+        fineData =
+          j.g ??
+          tf
+            .tidy(() =>
+              gradientOnGrid(
+                tf,
+                cm,
+                inp,
+                H,
+                factor * divisions,
+                fw.X,
+                fw.F,
+                nodeList(tf, cm, j.P),
+                nodeList(tf, cm, j.V),
+              ),
+            )
+            .map((t) => {
+              const d = t.dataSync() as Float32Array;
+              t.dispose();
+              return d;
+            });
+      } else {
+        const out = smooth ? backwardSmooth(solve, midpoints, onGrid) : backwardWithJumps(solve);
+        for (const t of out.g) owned.push(t);
+        for (const l of out.left.values()) owned.push(...l);
+        fineOut = out;
+        fineData = out.g.map((t) => t.dataSync() as Float32Array);
+      }
     }
     let nonFinite = !Number.isFinite(lossAccurate);
     // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
@@ -774,7 +943,8 @@ function referenceWith(
     const q = quadratureError(inp, fineData, g, gK, gH, fineOut.left.size + fineOut.inner.size > 0);
     const referenceError = referenceModelError * q.cancellation + q.simpson;
     if (!Number.isFinite(referenceError)) nonFinite = true;
-    const paths: StatePaths = { times: gridTimes, x: readNodes(tf, fw.X), ...(fineOut.p ? { p: fineOut.p } : {}) };
+    const x = fw.nodes ? nodeRows(fw.nodes.X, K) : readNodes(tf, fw.X);
+    const paths: StatePaths = { times: gridTimes, x, ...(fineOut.p ? { p: fineOut.p } : {}) };
     return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation, paths };
   } finally {
     tf.dispose(owned);

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { classify, summary } from '../../bench/xppautCorpus';
+import { classify, phasesOf, summary } from '../../bench/xppautCorpus';
 import { repoRoot } from '../support/repo';
 
 const cli = join(repoRoot(), 'dist/cli.js');
@@ -45,6 +45,23 @@ test('the corpus bench classifies what check --json reports', {
     'complete gradient check: 25.0% (1)',
     'crashes: 0',
     'checks over 10 s: 1',
+    'checks over 1 s: 1',
     'median check time: 0.30 s',
   ]);
+});
+
+test('the corpus bench reads a check’s phases from its report, and none from a language error', {
+  skip: !existsSync(cli) && 'dist/cli.js not built',
+}, () => {
+  const run = (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'odelens-corpus-'));
+    const file = join(dir, 'm.ode');
+    writeFileSync(file, text);
+    return spawnSync(process.execPath, [cli, 'check', file, '--backend', 'cpu', '--json'], { encoding: 'utf8' }).stdout;
+  };
+  const p = phasesOf(run("par k=0.5\nx' = -k*x\ninit x=1\n@ total=1, dt=0.05, meth=rk4\ndone\n"));
+  assert.ok(p, 'a report has timings');
+  for (const v of [p.totalMs, p.adMs, p.referenceMs, p.finiteDifferenceMs]) assert.ok(Number.isFinite(v) && v >= 0);
+  assert.ok(p.totalMs >= p.adMs && p.totalMs >= p.referenceMs, 'the phases lie inside the check');
+  assert.equal(phasesOf(run("x' = -x +\ndone\n")), undefined);
 });

@@ -1,0 +1,40 @@
+// The `odelens` command (dist/cli.js, scripts/cliLoader.cjs) runs the CLI bundle with V8's code cache: the
+// first run writes the cache, later runs read it, a cache that does not fit (here: garbage) is rejected and
+// rewritten, and the output is the same every time.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { repoRoot } from '../support/repo';
+
+const cli = join(repoRoot(), 'dist/cli.js');
+
+test('dist/cli.js runs the CLI with a code cache it writes, reads and replaces when rejected', {
+  skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
+}, () => {
+  const cache = mkdtempSync(join(tmpdir(), 'odelens-cli-cache-'));
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-cli-model-'));
+  const model = join(dir, 'decay.ode');
+  writeFileSync(model, "par k=0.5\nx' = -k*x\ninit x=1\n@ total=1, dt=0.05, meth=rk4\ndone\n");
+  const run = () => {
+    const r = spawnSync(process.execPath, [cli, 'check', model, '--backend', 'cpu', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, ODELENS_CACHE_DIR: cache },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { timings?: unknown; parameters: unknown };
+    delete out.timings;
+    return out;
+  };
+  const first = run();
+  const files = readdirSync(cache).filter((f) => f.endsWith('.v8cache'));
+  assert.equal(files.length, 1, 'the first run writes one cache');
+  const written = readFileSync(join(cache, files[0]));
+  assert.ok(written.length > 1000);
+  assert.deepEqual(run(), first, 'a run from the cache gives the same report');
+  writeFileSync(join(cache, files[0]), 'not a code cache');
+  assert.deepEqual(run(), first, 'a rejected cache only costs the compile');
+  assert.ok(readFileSync(join(cache, files[0])).length > 1000, 'and is written afresh');
+});
