@@ -1,7 +1,10 @@
 // Phase 3, the continuous reference: the gradient of the ODE flow the discrete gradients are compared with
-// (engine/reference.ts), unless the caller skipped it or the model is a map (which has no flow).
+// (engine/reference.ts), unless the caller skipped it or the model has none (check/referenceAvailability.ts); for a map
+// (no flow) the map's own adjoint (engine/mapReference.ts).
 import type { CompiledModel } from '../engine/compile';
 import { continuousReference, type ReferenceResult } from '../engine/reference';
+import { mapReference } from '../engine/mapReference';
+import { isMapScheme } from '../schemes/registry';
 import type { ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
 
@@ -10,7 +13,7 @@ export function referencePhase(run: CheckRun, cm: CompiledModel, inputs: Paramet
   const { steps: N, dt: h, t0 } = run.model.options;
   const ref =
     run.options.reference !== false && !run.referenceUnavailable
-      ? continuousReference(
+      ? (isMapScheme(run.model.options.meth) ? mapReference : continuousReference)(
           run.tf,
           cm,
           { N, h, t0, layerTimes: run.layout.times, params: inputs.referenceParams },

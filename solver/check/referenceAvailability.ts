@@ -1,7 +1,8 @@
 // Models whose continuous reference gradient ODE Lens does not compute, and why. The reference
 // (engine/reference.ts) solves the adjoint of a smooth ODE; some models are not one:
-// - maps (`x(t+1)=`, `meth=discrete`): there is no flow at all, only the iterated map (the front end's
-//   map-model note says so on its line);
+// - maps (`x(t+1)=`, `meth=discrete`): there is no flow at all, only the iterated map. The check's reference is
+//   then the map's own adjoint (engine/mapReference.ts; `mapAdjoint`), except for a map with a data loss (its
+//   adjoint jumps at the observations are not implemented); training's continuous adjoint has none;
 // - events (`global`): a reset makes the flow jump, and the gradient of the flow across a jump needs
 //   the adjoint's jump condition at the event time (the saltation matrix, with the sensitivity of the
 //   event time), which a plain adjoint lacks; the discrete network's AD differentiates the reset map
@@ -24,12 +25,22 @@ function volterraLine(model: Model) {
   return integralCalls(solveExpressions(model))[0]?.range ?? model.equations.find((q) => q.volterra)?.range;
 }
 
-export function referenceUnavailable(model: Model): ReferenceUnavailable | undefined {
-  if (isMapScheme(model.options.meth))
+/**
+ * Why the model has no reference, or undefined. With `mapAdjoint` (the gradient check), a map's reference is its
+ * own adjoint unless something below rules it out; without (training's continuous adjoint), a map has none.
+ */
+export function referenceUnavailable(
+  model: Model,
+  { mapAdjoint = false }: { mapAdjoint?: boolean } = {},
+): ReferenceUnavailable | undefined {
+  const map = isMapScheme(model.options.meth);
+  if (map && (!mapAdjoint || model.data.length > 0))
     return {
       cause: 'map',
-      reason: 'a map has no continuous flow',
-      message: `No continuous reference: ${MAP_NO_REFERENCE}.`,
+      reason: mapAdjoint ? 'a map with a data loss' : 'a map has no continuous flow',
+      message: mapAdjoint
+        ? `No reference: ${MAP_NO_REFERENCE}.`
+        : 'No continuous reference: a map has AD and finite-difference gradients but no continuous flow, so no continuous adjoint.',
       range: findOption(model, 'meth')?.valueRange ?? model.equations[0].range,
     };
   const event = model.events?.[0];

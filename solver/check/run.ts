@@ -96,7 +96,7 @@ export function checkRun(
     correction,
     correctionNote: note,
     recommended: recommendedFor(layout, hasPerStep),
-    referenceUnavailable: referenceUnavailable(model),
+    referenceUnavailable: referenceUnavailable(model, { mapAdjoint: true }),
     timings: { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 },
   };
 }

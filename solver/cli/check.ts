@@ -111,7 +111,7 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
     );
   else if (refine)
     out(
-      `refinement study: ${report.referenceUnavailable?.cause === 'map' ? 'none — a map has no step to refine' : 'no level fits the size limit'}\n`,
+      `refinement study: ${report.scheme === 'discrete' ? 'none — a map has no step to refine' : 'no level fits the size limit'}\n`,
     );
   out(referenceLine(report));
   if (report.verdict) out(`verdict: ${report.verdict.explanation}`);

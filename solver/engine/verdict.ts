@@ -105,7 +105,12 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
     return ctx.hasReference
       ? {
           kind: 'converges',
-          explanation: `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
+          explanation:
+            ctx.scheme === 'discrete'
+              ? m.relError > FAR_FROM_FLOW
+                ? `shared parameter: the AD gradient differs from the map's own adjoint by ${f2(m.relError)} (the rounding of a sensitive map grows with its iterations).`
+                : `shared parameter: the AD gradient agrees with the map's own adjoint (error ${f2(m.relError)}).`
+              : `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
         }
       : { kind: 'inconclusive', explanation: `shared parameter; ${noReference(ctx)}.` };
   }

@@ -125,9 +125,13 @@ export function expandElement(
         if (!ok) {
           let k = i + 1;
           while (k < toks.length - 1 && !isPunct(toks[k], ']')) k++;
+          // XPPAUT stops at an index with no closing bracket too ("Perhaps a ] is missing").
+          const unclosed = !toks.slice(i + 1).some((x) => isPunct(x, ']'));
           problem ??= {
             range: span(tokenRange(t), tokenRange(toks[k])),
-            message: 'An XPPAUT index reads [j], [j+n], [j-n] or [j*n] with a whole number n',
+            message: unclosed
+              ? "This XPPAUT index [j… is not closed: a ']' is missing"
+              : 'An XPPAUT index reads [j], [j+n], [j-n] or [j*n] with a whole number n',
           };
           out.push(t);
           continue;

@@ -3,13 +3,14 @@
 // iterates a map `total` times with t advancing by 1 (its step is 1 whatever dt says). The discrete scheme runs as
 // forward Euler with h = 1, so each map equation is rewritten to F − x: x_{n+1} = x_n + (F(x_n) − x_n), the same
 // solve, AD, finite differences and parameter copies as every other one-step scheme. A map has no flow, hence no
-// continuous reference: one information diagnostic says so.
+// continuous reference: its reference is the map's own adjoint (engine/mapReference.ts); one information
+// diagnostic says so.
 import type { Diagnostic, Equation, ModelOptions, OptionLine, Range, StateDecl } from '../model';
 import { findOption } from '../model';
 import { isMapScheme } from '../schemes/registry';
 import type { EquationStmt } from './ast';
 import { diag } from './ranges';
-import { MAP_NO_REFERENCE } from '../presentation/referenceText';
+import { MAP_REFERENCE } from '../presentation/referenceText';
 
 /** Largest number of iterations of a map (as for `steps`). */
 const MAX_ITERATIONS = 1_000_000;
@@ -58,7 +59,7 @@ export function mapOptions(
     diag(
       'map-model',
       'information',
-      `${how}: ${options.steps} iteration${options.steps === 1 ? '' : 's'} (total), t advancing by 1 from t0${dtNote}; ${MAP_NO_REFERENCE}`,
+      `${how}: ${options.steps} iteration${options.steps === 1 ? '' : 's'} (total), t advancing by 1 from t0${dtNote}; ${MAP_REFERENCE}`,
       where,
     ),
   );

@@ -2,15 +2,24 @@
 import type { ReportSummary } from '../report';
 import { formatNumber } from './format';
 
-/** Why a map has no continuous reference (the map-model diagnostic, the report and the verdicts say it alike). */
+/** What a map's gradients are checked against (the map-model diagnostic says it on its line). */
+export const MAP_REFERENCE =
+  "a map has no continuous flow: its reference gradient is the map's own adjoint iterated backward (exact for the map), beside AD and finite differences";
+
+/** Why a map with a data loss has no reference (the report and the verdicts say it alike). */
 export const MAP_NO_REFERENCE =
-  'a map has AD and finite-difference gradients but no continuous flow, so no continuous reference: its gradients are checked against finite differences only';
+  "a map with a data loss has no reference: the map's adjoint does not take the loss's jumps at the observation times; its gradients are checked against finite differences only";
+
+/** True for the scheme that iterates maps; the report's scheme name (no import of the registry here). */
+const isMapReport = (report: ReportSummary) => report.scheme === 'discrete';
 
 /** The CLI's line about the reference. */
 export function referenceLine(report: ReportSummary): string {
   const missing = report.referenceUnavailable;
   if (missing)
     return `continuous reference: n/a, ${missing.reason} (see the ${missing.cause === 'map' ? 'map-model' : 'reference-unavailable'} note)`;
+  if (isMapReport(report))
+    return `reference: the map's own adjoint iterated backward, estimated relative error ${formatNumber(report.referenceError)} (float32 rounding; a map has no flow, so no truncation)`;
   return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
 }
 

@@ -168,7 +168,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'map-model': language(
     'information',
-    'The model is a map (`x(t+1) = …` or `meth=discrete`): iterated `total` times with t advancing by 1; it has AD and finite-difference gradients but no continuous reference.',
+    "The model is a map (`x(t+1) = …` or `meth=discrete`): iterated `total` times with t advancing by 1; it has no continuous flow, so its gradients are checked against the map's own adjoint, iterated backward (its exact gradient; n/a for a map with a data loss), and finite differences.",
   ),
   'unknown-option': language('warning', 'An unknown `@` option key; it is ignored.'),
   'ignored-option': language(

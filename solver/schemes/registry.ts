@@ -34,7 +34,8 @@ interface SchemeFacts {
   remedy?: true;
   /**
    * XPPAUT's `discrete`: every equation is a map x(t+1) = F(x(t)), not a flow. It runs as forward Euler with h = 1
-   * on F(x) − x (the front end rewrites the equations, solver/language/maps.ts), has no continuous reference, and
+   * on F(x) − x (the front end rewrites the equations, solver/language/maps.ts), has no continuous reference (the
+   * check's reference is the map's own adjoint, engine/mapReference.ts), and
    * cannot start a multistep method.
    */
   map?: true;
@@ -217,7 +218,7 @@ export const SCHEMES = validated({
     stability: 'strong',
     map: true,
     description:
-      "XPPAUT's discrete method: every equation is a map x(t+1) = F(x(t), θ_n), iterated `total` times while t advances by 1 (dt is 1). A map has AD and finite-difference gradients but no continuous flow, so no continuous reference.",
+      "XPPAUT's discrete method: every equation is a map x(t+1) = F(x(t), θ_n), iterated `total` times while t advances by 1 (dt is 1). A map has no continuous flow: its gradients are checked against the map's own adjoint, iterated backward, and finite differences.",
   }),
 } satisfies Record<string, SchemeEntry>);
 

@@ -161,3 +161,57 @@ loss = x(T)
   assert.ok(Math.abs(loss - (1 - 4 + 0.5)) < 1e-4, `x(1) = ${loss}`);
   assert.ok(Math.abs(grad[0] + 1) < 1e-4, `dx(1)/dtau = ${grad[0]}`);
 });
+
+/** A ring of three units coupled through delayed neighbours, written with XPPAUT's del_shft or with delay of the element. */
+const RING = (coupling: (j: number) => string) => `par k=0.4, tau=0.3
+${[0, 1, 2].map((j) => `u${j}' = -u${j} + k*sin(${coupling(j)} - u${j})`).join('\n')}
+init u0=0.1, u1=0.5, u2=-0.2
+loss = u0(T)^2 + u1(T)^2 + u2(T)^2
+@ total=2, dt=0.02, delay=1
+done
+`;
+
+test('del_shft(u0, k, tau) is the delay of the element k after u0: the same check as delay(u{k}, tau)', async () => {
+  // In an array line with [j] and inside an indexed sum with i′, the shift is a constant once written out.
+  const viaDelShift = analyse(RING((j) => `sum(1,1)of(del_shft(u0, mod(i'+${j},3), tau))`));
+  const viaDelay = analyse(RING((j) => `delay(u${(j + 1) % 3}, tau)`));
+  assert.deepEqual(
+    viaDelShift.diagnostics.filter((d) => d.severity === 'error'),
+    [],
+  );
+  assert.ok(viaDelShift.model && viaDelay.model);
+  const a = await runCheck(viaDelShift.model, { backend: 'cpu' });
+  const b = await runCheck(viaDelay.model, { backend: 'cpu' });
+  assert.equal(a.loss, b.loss);
+  for (const [i, p] of a.parameters.entries()) {
+    assert.deepEqual(p.raw, b.parameters[i].raw, p.name);
+    assert.ok(
+      p.metrics.gradcheckRelError < 1e-2,
+      `${p.name}: AD against finite differences ${p.metrics.gradcheckRelError}`,
+    );
+  }
+  // A delay: its reference is n/a on the call, as for delay(…).
+  assert.equal(a.referenceUnavailable?.cause, 'delays');
+  // The array form: x[0..2] with [j].
+  const arrayForm = analyse(
+    "par k=0.4, tau=0.3\nu[0..2]' = -u[j] + k*sin(del_shft(u0, mod([j]+1, 3), tau) - u[j])\ninit u0=0.1, u1=0.5, u2=-0.2\nloss = u0(T)^2 + u1(T)^2 + u2(T)^2\n@ total=2, dt=0.02, delay=1\n",
+  );
+  assert.ok(arrayForm.model, JSON.stringify(arrayForm.diagnostics));
+  assert.equal((await runCheck(arrayForm.model, { backend: 'cpu', gradcheck: false })).loss, b.loss);
+});
+
+test('del_shft: a shift that is not a constant is refused on the shift, a wrong arity is an error', () => {
+  const refused = analyse("par k=1\nx0' = -x0 + del_shft(x0, k, 0.1)\nx1' = -x1\n@ delay=1\n");
+  const errs = refused.diagnostics.filter((d) => d.severity === 'error');
+  assert.deepEqual(
+    errs.map((d) => d.code),
+    ['unsupported'],
+  );
+  assert.match(errs[0].message, /del_shft\(x, k, tau\) is supported with a constant shift k/);
+  assert.equal(errs[0].range.start.line, 1);
+  const arity = analyse("x0' = -x0 + del_shft(x0, 1)\nx1' = -x1\n@ delay=1\n");
+  assert.deepEqual(
+    arity.diagnostics.filter((d) => d.severity === 'error').map((d) => d.code),
+    ['bad-arity'],
+  );
+});

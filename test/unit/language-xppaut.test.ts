@@ -202,6 +202,7 @@ describe('XPPAUT arrays: diagnostics', () => {
       ["x[1..20000]' = 1", /at most 10000/],
       ["x' = y[j]", /only has a value on an array line/],
       ["x[0..2]' = x[j/2]", /\[j\], \[j\+n\], \[j-n\] or \[j\*n\]/],
+      ["x[0..2]' = -x[j]+[j", /index \[j… is not closed: a '\]' is missing/],
       ['%', /none is open/],
       ["%[1..2]\nx[j]' = 1", /not closed/],
     ];

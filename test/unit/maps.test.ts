@@ -1,7 +1,8 @@
 // Maps (XPPAUT difference equations, solver/language/maps.ts): `x(t+1) = …` and `meth=discrete` parse, get one
-// information diagnostic that says there is no continuous reference, iterate `total` times with t advancing by 1
-// (against a float64 re-implementation here), have AD gradients equal to the exact discrete gradient and to finite
-// differences, flag nothing for a gradient whose sign alternates, and say "no reference" on every surface.
+// information diagnostic that says what the reference is (the map's own adjoint: a map has no flow), iterate
+// `total` times with t advancing by 1 (against a float64 re-implementation here), have AD gradients and a
+// reference (engine/mapReference.ts) equal to the exact discrete gradient and to finite differences, flag nothing
+// for a gradient whose sign alternates, and say "no reference" on every surface only for a map with a data loss.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -89,7 +90,7 @@ describe('maps: the language', () => {
     assert.equal(notes[0].severity, 'information');
     assert.equal(notes[0].range.start.line, 2);
     assert.match(notes[0].message, /12 iterations \(total\), t advancing by 1 from t0/);
-    assert.match(notes[0].message, /no continuous reference/);
+    assert.match(notes[0].message, /no continuous flow: its reference gradient is the map's own adjoint/);
     assert.deepEqual(
       a.diagnostics.filter((d) => d.severity === 'error' || d.severity === 'warning'),
       [],
@@ -132,7 +133,7 @@ describe('maps: the language', () => {
 });
 
 describe('maps: the check', () => {
-  test('iterates against a float64 re-implementation; AD equals the exact discrete gradient and finite differences', async () => {
+  test('iterates against a float64 re-implementation; AD and the reference equal the exact discrete gradient and finite differences', async () => {
     const ref = reference();
     for (const text of [MAP, DISCRETE]) {
       const r = await runCheck(model(text), { backend: 'cpu' });
@@ -155,46 +156,67 @@ describe('maps: the check', () => {
       );
       for (const p of r.parameters) {
         assert.ok(p.metrics.gradcheckRelError < GRADCHECK_TOLERANCE, `${p.name}: ${p.metrics.gradcheckRelError}`);
-        assert.ok(Number.isNaN(p.metrics.relError), 'no reference: no error against one');
-        assert.deepEqual(p.reference, []);
+        assert.ok(p.metrics.relError < 1e-5, `${p.name}: AD against the map's adjoint ${p.metrics.relError}`);
         assert.equal(p.oscillating, false);
       }
+      // The reference itself against the float64 gradient (not only against AD).
+      const refOf = (name: string) => byName.get(name)!.reference;
+      assert.ok(rel(refOf('a')[0][0], ref.da) < 1e-4, `reference a: ${refOf('a')[0][0]} vs ${ref.da}`);
+      assert.ok(rel(refOf('b')[0][0], ref.db) < 1e-4);
+      refOf('c').forEach((row, n) =>
+        assert.ok(rel(row[0], ref.dc[n]) < 1e-4, `reference c_${n}: ${row[0]} vs ${ref.dc[n]}`),
+      );
+      assert.ok(r.referenceUnavailable === undefined);
+      assert.ok(r.referenceError > 0 && r.referenceError < 1e-5);
     }
   });
 
-  test('the report, the verdict and the hover say that there is no continuous reference', async () => {
-    const r = await runCheck(model(MAP), { backend: 'cpu' });
+  test("a shared parameter's verdict names the map's adjoint, not a scheme's order", async () => {
+    const r = await runCheck(model('par a=0.5\nx(t+1) = a*x + 0.1\ninit x=1\n@ total=20\n'), { backend: 'cpu' });
+    assert.equal(r.parameters[0].verdict?.kind, 'converges');
+    assert.match(r.parameters[0].verdict!.explanation, /agrees with the map's own adjoint \(error/);
+  });
+
+  test('a map with a data loss has no reference, and the report, the verdict and the hover say so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'odelens-map-data-'));
+    writeFileSync(join(dir, 'obs.csv'), 't,x\n3,0.4\n5,0.2\n');
+    const text = 'par a=0.5\ndata obs = "obs.csv"\nx(t+1) = a*x\ninit x=1\nloss = sum((x(obs) - obs)^2)\n@ total=6\n';
+    const a = analyse(text, { documentPath: join(dir, 'm.ode') });
+    assert.ok(a.model, JSON.stringify(a.diagnostics));
+    const r = await runCheck(a.model, { backend: 'cpu' });
     assert.equal(r.referenceUnavailable?.cause, 'map');
-    assert.match(r.referenceUnavailable?.message ?? '', /no continuous reference/);
-    // The map-model note says it on its line: no second finding.
+    assert.match(r.referenceUnavailable?.message ?? '', /a map with a data loss has no reference/);
+    // The map-model note is on its line: no second finding.
     assert.ok(!r.findings.some((f) => f.code === 'reference-unavailable'));
     assert.ok(Number.isNaN(r.referenceError));
     assert.equal(r.verdict?.kind, 'inconclusive');
     assert.match(
       r.verdict!.explanation,
-      /no continuous reference: a map has no continuous flow; AD agrees with finite differences \(relative error/,
+      /no continuous reference: a map with a data loss; AD agrees with finite differences/,
     );
     const md = reportHoverMarkdown({ report: r, reportIsCurrent: true });
-    assert.match(md, /continuous reference n\/a: a map has no continuous flow/);
+    assert.match(md, /continuous reference n\/a: a map with a data loss/);
     assert.doesNotMatch(md, /reference error/);
   });
 
   const cli = join(repoRoot(), 'dist/cli.js');
-  test('the CLI prints n/a and says why, text and JSON', { skip: !existsSync(cli) && 'dist/cli.js not built' }, () => {
+  test("the CLI names the map's adjoint as the reference, text and JSON", {
+    skip: !existsSync(cli) && 'dist/cli.js not built',
+  }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'odelens-map-'));
     const file = join(dir, 'map.ode');
     writeFileSync(file, MAP);
     const text = spawnSync(process.execPath, [cli, 'check', file, '--backend', 'cpu'], { encoding: 'utf8' });
     assert.equal(text.status, 0, text.stderr);
-    assert.match(text.stdout, /^continuous reference: n\/a, a map has no continuous flow \(see the map-model note\)/m);
-    // α, β and the error against a reference are n/a for every parameter: nothing to compare with.
+    assert.match(text.stdout, /^reference: the map's own adjoint iterated backward, estimated relative error /m);
+    // α and β are n/a for a map (no flow to converge to); the error against its adjoint is a number.
     for (const p of ['a', 'b', 'c'])
-      assert.match(text.stdout, new RegExp(`^${p} +\\[\\] +(shared +- +-|per-step +n/a +n/a) +n/a `, 'm'));
+      assert.match(text.stdout, new RegExp(`^${p} +\\[\\] +(shared +- +-|per-step +n/a +n/a) +[0-9.e-]+ `, 'm'));
     assert.match(text.stderr, /information: x\(t\+1\) = … makes this model a map.*\[map-model\]/);
     const json = spawnSync(process.execPath, [cli, 'check', file, '--json', '--backend', 'cpu'], { encoding: 'utf8' });
     const report = JSON.parse(json.stdout);
-    assert.equal(report.referenceUnavailable.cause, 'map');
-    assert.equal(report.referenceError, null); // NaN in JSON
+    assert.equal(report.referenceUnavailable, undefined);
+    assert.ok(report.referenceError > 0);
     assert.ok(report.diagnostics.some((d: { code: string }) => d.code === 'map-model'));
     const refine = spawnSync(process.execPath, [cli, 'check', file, '--refine', '--backend', 'cpu'], {
       encoding: 'utf8',

@@ -1,5 +1,6 @@
-// The corpus bench's classification, on what the real CLI prints: a complete check, a model without a
-// continuous reference (a map: checked, but not complete), a refusal and a language error.
+// The corpus bench's classification, on what the real CLI prints: a complete check (a flow, and a map against its
+// own adjoint), a model without a continuous reference (events: checked, but not complete), a refusal and a
+// language error.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -25,8 +26,10 @@ test('the corpus bench classifies what check --json reports', {
   const decay = classified("par k=0.5\nx' = -k*x\ninit x=1\n@ total=1, dt=0.05, meth=rk4\ndone\n");
   assert.deepEqual(decay, { outcome: 'clean', complete: true, firstError: '' });
   const map = classified('par r=2.5\nx(t+1) = r*x*(1-x)\ninit x=0.1\n@ total=20\ndone\n');
-  assert.equal(map.outcome, 'clean');
-  assert.equal(map.complete, false, 'a map has no continuous reference: its check is not complete');
+  assert.deepEqual(map, { outcome: 'clean', complete: true, firstError: '' }, "a map's reference is its own adjoint");
+  const events = classified("par a=1\nx' = a - x\nglobal 1 x-0.8 {x=0}\ninit x=0\n@ total=3, dt=0.05\ndone\n");
+  assert.equal(events.outcome, 'clean');
+  assert.equal(events.complete, false, 'a model with events has no continuous reference: its check is not complete');
   const markov = classified("markov z 2\n{0} {1}\n{1} {0}\nx' = -x + z\ninit x=1\ndone\n");
   assert.equal(markov.outcome, 'refused');
   assert.match(markov.firstError, /^unsupported-markov: /);
@@ -35,7 +38,7 @@ test('the corpus bench classifies what check --json reports', {
   assert.deepEqual(classify(null, '', '', true), { outcome: 'timeout', complete: false, firstError: 'timed out' });
   const lines = summary([
     { file: 'a', seconds: 0.2, ...decay },
-    { file: 'b', seconds: 12, ...map },
+    { file: 'b', seconds: 12, ...events },
     { file: 'c', seconds: 0.4, ...markov },
     { file: 'd', seconds: 0.1, ...broken },
   ]);

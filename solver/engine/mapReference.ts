@@ -1,0 +1,90 @@
+// The reference gradient of a map (XPPAUT's `x(t+1) = F`, `meth=discrete`; docs/language.md#maps). A map has no
+// flow to approximate: the iterates are the model, and the exact gradient of the loss is the map's own adjoint
+//   p_N = ∂ℓ/∂x_N,  p_n = (∂x F(x_n, θ_n, t_n))ᵀ p_{n+1},  g_n = (∂θ F(x_n, θ_n, t_n))ᵀ p_{n+1},
+// iterated backward. The solve runs a map as forward Euler with h = 1 on f = F − x (language/maps.ts), so with f
+// this is p_n = p_{n+1} + h (∂x f)ᵀ p_{n+1} and g_n = (∂θ f)ᵀ p_{n+1}: g_n is the per-step copy's gradient
+// density (copy n acts on step n), Σ h g_n the shared parameter's gradient. It is computed step by step from
+// vector–Jacobian products of f alone (the model's hand-written reverse mode, else AD of f), never from AD
+// through the solve, so it checks the AD of the whole iteration independently. No truncation error: its error
+// is float32 rounding, modelled as u·√N (u = 2⁻²⁴) as for the continuous reference.
+import type { TF, Tensor } from './tf';
+import type { CompiledModel } from './compile';
+import type { ReferenceInput, ReferenceResult } from './reference';
+
+const ROUNDING = 2 ** -24;
+
+/** (∂x f)ᵀp and (∂θ f)ᵀp at (x, θ, t). */
+function vjp(tf: TF, cm: CompiledModel, xs: Tensor[], th: Tensor[], t: number, ps: Tensor[]) {
+  if (cm.rhsVjp) return cm.rhsVjp(xs, th, t, ps, true);
+  const wrt = [...xs, ...th];
+  const { value, grads } = tf
+    .engine()
+    .gradients(() => tf.addN(cm.rhs(xs, th, t).map((fk, k) => tf.sum(tf.mul(fk, ps[k])))), wrt, undefined, true);
+  value.dispose();
+  const g = grads.map((gr, i) => gr ?? tf.zerosLike(wrt[i]));
+  return { vx: g.slice(0, xs.length), vp: g.slice(xs.length) };
+}
+
+/**
+ * The map's exact gradient by its adjoint. Per-step parameters need one copy per iteration (Euler's layout, copy n
+ * at t_n); data losses (`x(obs)`) are not covered: the caller keeps the reference n/a for them.
+ */
+export function mapReference(
+  tf: TF,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  signalCheck?: () => void,
+): ReferenceResult {
+  const { N, h, t0 } = inp;
+  const times = Array.from({ length: N + 1 }, (_, n) => t0 + n * h);
+  for (const p of inp.params)
+    if (p.perStep && p.values.length !== N * p.size)
+      throw new Error('mapReference: a per-step parameter needs one copy per iteration');
+  const theta = (n: number) =>
+    inp.params.map((p) =>
+      tf.tensor(p.perStep ? p.values.subarray(n * p.size, (n + 1) * p.size) : p.values, p.shape, 'float32'),
+    );
+  const shared = inp.params.every((p) => !p.perStep) ? tf.tidy(() => theta(0)) : undefined;
+  const thetaAt = (n: number) => shared ?? theta(n);
+  const X: Tensor[][] = [cm.x0.map((x) => tf.keep(tf.clone(x)))];
+  const g = inp.params.map((p) => new Float64Array(p.perStep ? N * p.size : p.size));
+  let lossAccurate = NaN;
+  try {
+    for (let n = 0; n < N; n++) {
+      if (n % 256 === 0) signalCheck?.();
+      X.push(
+        tf.tidy(() => {
+          const f = cm.rhs(X[n], thetaAt(n), times[n]);
+          return X[n].map((x, i) => tf.add(x, tf.mul(f[i], h)));
+        }),
+      );
+    }
+    let p = tf.tidy(() => {
+      const { value, grads } = tf.engine().gradients(() => cm.loss(X[N]), X[N], undefined, true);
+      lossAccurate = value.dataSync()[0];
+      return grads.map((gr, i) => gr ?? tf.zerosLike(X[N][i]));
+    });
+    for (let n = N - 1; n >= 0; n--) {
+      if (n % 256 === 0) signalCheck?.();
+      const next = tf.tidy(() => {
+        const r = vjp(tf, cm, X[n], thetaAt(n), times[n], p);
+        r.vp.forEach((v, k) => {
+          const values = v.dataSync();
+          const q = inp.params[k];
+          if (q.perStep) for (let j = 0; j < q.size; j++) g[k][n * q.size + j] += values[j];
+          else for (let j = 0; j < q.size; j++) g[k][j] += h * values[j];
+        });
+        return p.map((pi, i) => tf.add(pi, tf.mul(r.vx[i], h)));
+      });
+      for (const t of p) t.dispose();
+      p = next;
+    }
+    for (const t of p) t.dispose();
+  } finally {
+    for (const xs of X) for (const x of xs) x.dispose();
+    if (shared) for (const t of shared) t.dispose();
+  }
+  const out = g.map((a) => Float32Array.from(a));
+  const nonFinite = !Number.isFinite(lossAccurate) || out.some((a) => a.some((v) => !Number.isFinite(v)));
+  return { g: out, referenceError: ROUNDING * Math.sqrt(N), lossAccurate, gridTimes: times, nonFinite };
+}
