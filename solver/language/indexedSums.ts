@@ -4,9 +4,7 @@
 // their integer parts, and `shift(x, k)` is the variable declared k after x; for
 // the pseudo-array names these are written for (`u0`, `u1`, …) that is the name
 // whose number is k more. The terms are added as a balanced tree, so a sum of
-// thousands of terms stays shallow for every later pass. XPPAUT's `del_shft(x, k, tau)`
-// "returns the value of the variable x shifted by k at the delayed time given by tau":
-// with a constant k it is `delay(shift(x, k), tau)`, the delay of that element.
+// thousands of terms stays shallow for every later pass.
 import type { Diagnostic, Expr } from '../model';
 import type { Statement } from './ast';
 import { evalConst } from './checker/constants';
@@ -63,22 +61,6 @@ class Expander {
     if (name === undefined)
       return this.error('index-out-of-range', `shift(${x.name}, ${by}) names an element below 0`, e);
     return { kind: 'name', name, range: e.range };
-  }
-
-  /** `del_shft(u0, k, tau)` with a constant k: `delay(u{k}, tau)` (the checker checks the delay). */
-  delShift(e: Extract<Expr, { kind: 'call' }>): Expr {
-    if (e.args.length !== 3)
-      return this.error('bad-arity', `del_shft(x, k, tau) takes 3 arguments, found ${e.args.length}`, e);
-    const [x, k, tau] = e.args;
-    if (foldNumber(k) === undefined)
-      return this.error(
-        'unsupported',
-        'del_shft(x, k, tau) is supported with a constant shift k (numbers, [j] and i′): the delay of one element',
-        k,
-      );
-    const element = this.shift({ ...e, callee: 'shift', args: [x, k] });
-    if (element.kind !== 'name') return element; // the shift's own error
-    return { kind: 'call', callee: 'delay', args: [element, tau], range: e.range, calleeRange: e.calleeRange };
   }
 
   /** The terms of an indexed sum, added pairwise. */
@@ -155,8 +137,7 @@ class Expander {
         const args = e.args.map(sub);
         if (!args.every((x) => x)) return undefined;
         const call = { ...e, args: args as Expr[] };
-        const callee = call.callee.toLowerCase();
-        return callee === 'shift' ? this.shift(call) : callee === 'del_shft' ? this.delShift(call) : call;
+        return call.callee.toLowerCase() === 'shift' ? this.shift(call) : call;
       }
       default:
         return { ...e };
@@ -169,15 +150,8 @@ export function expandIndexedSums(statements: Statement[], diagnostics: Diagnost
   const expander = new Expander(diagnostics);
   visitStatementExpressions(statements, (e) => {
     if (e.kind !== 'call') return true;
-    const callee = e.callee.toLowerCase();
     const expanded =
-      e.callee === INDEXED_SUM
-        ? expander.sum(e)
-        : callee === 'shift'
-          ? expander.shift(e)
-          : callee === 'del_shft'
-            ? expander.delShift(e)
-            : e;
+      e.callee === INDEXED_SUM ? expander.sum(e) : e.callee.toLowerCase() === 'shift' ? expander.shift(e) : e;
     if (expanded === e) return true; // a shift left to the checker too
     replace(e, expanded);
     return false;
