@@ -66,6 +66,23 @@ export function layerPass(
     v1 = 0,
     u0 = 0,
     u1 = 0;
+  // average(d)'s row n − 1 (rows n − 1 and n of d, starting at o − P and o) against the same rows of g.
+  const averageRow = (aw: number[], g: Float32Array, n: number, o: number): void => {
+    const w = aw[n - 1],
+      u = 1 - w;
+    for (let k = 0; k < P; k++) {
+      const i = o - P + k,
+        b = Math.fround(u * g[i] + w * g[o + k]),
+        e = Math.fround((d[i] + d[o + k]) / 2) - b;
+      if (i & 1) {
+        v1 += e * e;
+        u1 += b * b;
+      } else {
+        v0 += e * e;
+        u0 += b * b;
+      }
+    }
+  };
   // Row n: d_n; c_{n−1} (needs d_{n−2…n}); the detector's row n−2 (needs d_{n−4…n}); the errors of row n−1.
   for (let n = 0; n < N; n++) {
     const o = n * P,
@@ -100,22 +117,7 @@ export function layerPass(
         nc += ec * ec;
         den += r * r;
       }
-      if (aw) {
-        const w = aw[n - 1],
-          u = 1 - w;
-        for (let k = 0; k < P; k++) {
-          const i = o1 + k,
-            b = Math.fround(u * g[i] + w * g[o + k]),
-            e = Math.fround((d[i] + d[o + k]) / 2) - b;
-          if (i & 1) {
-            v1 += e * e;
-            u1 += b * b;
-          } else {
-            v0 += e * e;
-            u0 += b * b;
-          }
-        }
-      }
+      if (aw) averageRow(aw, g, n, o);
       continue;
     }
     for (let k = 0; k < P; k++) d[o + k] = Math.fround(G[o + k] * s);
@@ -133,23 +135,7 @@ export function layerPass(
           den += r * r;
         }
     }
-    if (aw && g && n >= 1) {
-      const w = aw[n - 1],
-        u = 1 - w,
-        o1 = o - P;
-      for (let k = 0; k < P; k++) {
-        const i = o1 + k,
-          b = Math.fround(u * g[i] + w * g[o + k]),
-          e = Math.fround((d[i] + d[o + k]) / 2) - b;
-        if (i & 1) {
-          v1 += e * e;
-          u1 += b * b;
-        } else {
-          v0 += e * e;
-          u0 += b * b;
-        }
-      }
-    }
+    if (aw && g && n >= 1) averageRow(aw, g, n, o);
     if (detect) {
       const om = m * P;
       for (let k = 0; k < P; k++) {

@@ -54,7 +54,7 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
-import { MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
+import { concatElements, MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
 import { mlpForwardRk4, mlpGridGradients, mlpPassesApply, mlpSmoothAdjoint, thetaPath } from './fusedMlp/reference';
 import type { ScalarProgram } from './scalarProgram';
@@ -190,7 +190,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     const sSixth = track(tf.scalar(H / 6));
     // An MLP field or a fused scalar program runs the forward RK4 in plain JS; other models on TF.js kernels.
     const prog = kernelPrograms.get(cm);
-    const nodes = prog && referenceRk4(prog, readStates(cm.x0), K, H, t0, flatParameterPath(inp));
+    const nodes = prog && referenceRk4(prog, concatElements(cm.x0), K, H, t0, flatParameterPath(inp));
     const { X, F, K4 } =
       mlpForward(tf, cm, inp, K, H, owned) ??
       (nodes ? nodeTensors(tf, cm, nodes, K, track) : forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned));
@@ -383,17 +383,6 @@ function nodeList(tf: TF, cm: CompiledModel, values: Float32Array): Tensor[][] {
     );
   }
   return rows;
-}
-
-/** The states' elements, in order. */
-function readStates(xs: Tensor[]): Float32Array {
-  const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
-  let at = 0;
-  for (const x of xs) {
-    out.set(x.dataSync(), at);
-    at += x.size;
-  }
-  return out;
 }
 
 /** The JS solve's nodes as the per-kernel solve's tensors (x_0 the model's own), each made when first read and owned by the solve. */
@@ -848,7 +837,7 @@ function referenceWith(
       const prog = fw.nodes && kernelPrograms.get(cm);
       const b =
         prog && fw.nodes
-          ? programAdjoint(prog, { ...inp, K, H, nodes: fw.nodes, pT: Float64Array.from(readStates(terminal.pT)) })
+          ? programAdjoint(prog, { ...inp, K, H, nodes: fw.nodes, pT: Float64Array.from(concatElements(terminal.pT)) })
           : batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, F: fw.F, pT: terminal.pT });
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
@@ -887,7 +876,7 @@ function referenceWith(
           K,
           H,
           nodes: fw.nodes,
-          pT: readStates(terminal.pT),
+          pT: concatElements(terminal.pT),
           theta: flatParameterPath(inp),
           stateSizes: cm.x0.map((x) => x.size),
           paramSizes: inp.params.map((q) => q.size),

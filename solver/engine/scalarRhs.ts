@@ -12,6 +12,7 @@ import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
 import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
 import type { Instr, ScalarProgram } from './scalarProgram';
 import { interpreterOf } from './programInterpreter';
+import { concatElements } from './statePath';
 
 export type { Instr, ScalarProgram } from './scalarProgram';
 
@@ -516,12 +517,12 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     },
     rhs: stateRhs(tf, prog, stateShapes, op, flatParams),
     rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) =>
-      products(linearise(read(s), read(p), t)(read(cot)), withParams, true, false),
+      products(linearise(concatElements(s), concatElements(p), t)(concatElements(cot)), withParams, true, false),
     rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
-      const back = linearise(read(s), read(p), t);
+      const back = linearise(concatElements(s), concatElements(p), t);
       return {
         back: (cot: Tensor[], withParams: boolean, withState = true) =>
-          products(back(read(cot)), withParams, withState, false),
+          products(back(concatElements(cot)), withParams, withState, false),
       };
     },
     packedBatchedRhs,
@@ -529,10 +530,10 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     batchedRhs: batchedStateRhs(tf, prog, stateShapes, packedBatchedRhs),
     /** rhsVjp on the packed state: vx is one vector [S]. */
     packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) =>
-      products(linearise(x.dataSync(), read(p), t)(cot.dataSync()), withParams, true, true),
+      products(linearise(x.dataSync(), concatElements(p), t)(cot.dataSync()), withParams, true, true),
     /** rhsLinearize on the packed state. */
     packedLinearize(x: Tensor, p: Tensor[], t: number) {
-      const back = linearise(x.dataSync(), read(p), t);
+      const back = linearise(x.dataSync(), concatElements(p), t);
       return {
         back: (cot: Tensor[], withParams: boolean, withState = true) =>
           products(back(cot[0].dataSync()), withParams, withState, true),
@@ -617,17 +618,6 @@ function batchedStateRhs(
       prog.stateSizes,
     );
   };
-}
-
-/** The elements of several tensors, one after the other. */
-function read(xs: Tensor[]): Float32Array {
-  const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
-  let at = 0;
-  for (const x of xs) {
-    out.set(x.dataSync(), at);
-    at += x.size;
-  }
-  return out;
 }
 
 /** Tensors as one vector of their elements (a reshape of one tensor, a stack of scalars, else a concat). */

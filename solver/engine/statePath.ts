@@ -33,3 +33,14 @@ export function readNodes(tf: TF, nodes: Tensor[][]): NodeValues {
   m.dispose();
   return { columns, values };
 }
+
+/** The elements of several tensors, one after the other (e.g. a model's states as one vector). */
+export function concatElements(xs: Tensor[]): Float32Array {
+  const out = new Float32Array(xs.reduce((a, x) => a + x.size, 0));
+  let at = 0;
+  for (const x of xs) {
+    out.set(x.dataSync(), at);
+    at += x.size;
+  }
+  return out;
+}
