@@ -355,10 +355,11 @@ describe('editor experience in VS Code (code-server)', { skip: skipped, timeout:
     try {
       await resetFile(page, ws, 'spiral.ode', original);
       await findings(page, 'some');
-      // steps=64 → steps=6400: a check long enough to cancel.
+      // steps=64 → steps=64000: a check long enough to cancel (about 10 s; 6,400 steps took 1.6 s, and a
+      // check that ends as the item is clicked changes the item's command under the click).
       await page.locator('.monaco-editor .view-lines').first().click();
       await goToLine(page, 12, 20);
-      await page.keyboard.type('00');
+      await page.keyboard.type('000');
       await waitFor('the check to run', async () => /checking/.test((await statusText(page)) ?? ''), 20_000, 100);
       await page.locator('.statusbar-item[id$="odelens.status" i]').first().click();
       await waitFor('cancelled', async () => /cancelled/.test((await statusText(page)) ?? ''), 10_000, 100);
