@@ -21,6 +21,7 @@ import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { findChromium, hasPlaywright, prerequisiteOrSkip } from '../support/browser';
 import { installVsix, startCodeServer, workbenchBrowser, writeUserSettings } from '../support/codeServer';
 import { codeServerBin, freePort, killTree, makeScratch, onPath, repoRoot, toolsDir, waitFor } from '../support/e2e';
+import { runCommand } from '../support/workbench';
 
 const ROOT = repoRoot();
 const SCREENSHOT_ALT = 'ODE Lens in VS Code';
@@ -226,13 +227,7 @@ test('extension page: the packaged README renders with its screenshot, links and
     await page.goto(`${server.url}/?folder=${encodeURIComponent(ws)}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     await page.waitForTimeout(1000);
-    await page.keyboard.press('F1');
-    await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
-    await page.keyboard.type('Extensions: Show Installed Extensions');
-    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="Show Installed Extensions"]', {
-      timeout: 20_000,
-    });
-    await page.keyboard.press('Enter');
+    await runCommand(page, 'Extensions: Show Installed Extensions');
     const row = page.locator('.extensions-viewlet .monaco-list-row', { hasText: 'ODE Lens' }).first();
     await row.waitFor({ timeout: 30_000 });
     await row.click();

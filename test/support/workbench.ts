@@ -32,11 +32,28 @@ export async function quickOpen(page: Page, name: string): Promise<void> {
   await page.waitForTimeout(300);
 }
 
-export async function runCommand(page: Page, title: string): Promise<void> {
-  await openPicker(page, 'F1', '>');
-  await page.keyboard.type(title);
+/**
+ * Runs a command from the palette. Commands contributed by extensions appear in the palette only once the
+ * workbench has registered them (a fresh window can list "similar commands" for a while): when the row does
+ * not come, the palette is closed and opened again, until `timeoutMs`.
+ */
+export async function runCommand(page: Page, title: string, timeoutMs = 40_000): Promise<void> {
   const short = title.split(': ').pop()!;
-  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${short}"]`, { timeout: 20_000 });
+  const row = `.quick-input-list .monaco-list-row[aria-label*="${short}"]`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await openPicker(page, 'F1', '>');
+    await page.keyboard.type(title);
+    const wait = Math.max(1_000, Math.min(8_000, deadline - Date.now()));
+    const found = await page
+      .waitForSelector(row, { timeout: wait })
+      .then(() => true)
+      .catch(() => false);
+    if (found) break;
+    if (Date.now() >= deadline) throw new Error(`the command palette has no "${title}" after ${timeoutMs} ms`);
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(500);
+  }
   await page.keyboard.press('Enter');
 }
 
