@@ -67,20 +67,23 @@ export function layerPass(
     u0 = 0,
     u1 = 0;
   // average(d)'s row n − 1 (rows n − 1 and n of d, starting at o − P and o) against the same rows of g.
+  // ‖average(d) − g‖² and ‖g‖² over even and odd flat indices apart (relErrorPair's order).
+  const averageTerm = (i: number, e: number, b: number): void => {
+    if (i & 1) {
+      v1 += e * e;
+      u1 += b * b;
+    } else {
+      v0 += e * e;
+      u0 += b * b;
+    }
+  };
   const averageRow = (aw: number[], g: Float32Array, n: number, o: number): void => {
     const w = aw[n - 1],
       u = 1 - w;
     for (let k = 0; k < P; k++) {
       const i = o - P + k,
-        b = Math.fround(u * g[i] + w * g[o + k]),
-        e = Math.fround((d[i] + d[o + k]) / 2) - b;
-      if (i & 1) {
-        v1 += e * e;
-        u1 += b * b;
-      } else {
-        v0 += e * e;
-        u0 += b * b;
-      }
+        b = Math.fround(u * g[i] + w * g[o + k]);
+      averageTerm(i, Math.fround((d[i] + d[o + k]) / 2) - b, b);
     }
   };
   // Row n: d_n; c_{n−1} (needs d_{n−2…n}); the detector's row n−2 (needs d_{n−4…n}); the errors of row n−1.
@@ -178,15 +181,8 @@ export function layerPass(
         a = Math.fround(
           2 * Math.fround((d[o - P + k] + d[i]) / 2) - Math.fround((d[o - 2 * P + k] + d[o - P + k]) / 2),
         ),
-        b = Math.fround(u * g[o - P + k] + w * g[i]),
-        e = a - b;
-      if (i & 1) {
-        v1 += e * e;
-        u1 += b * b;
-      } else {
-        v0 += e * e;
-        u0 += b * b;
-      }
+        b = Math.fround(u * g[o - P + k] + w * g[i]);
+      averageTerm(i, a - b, b);
     }
   }
   const errors = g && c;

@@ -54,6 +54,7 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
+import { gridHermite, hermiteBasis } from './hermite';
 import { concatElements, MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
 import { mlpForwardRk4, mlpGridGradients, mlpPassesApply, mlpSmoothAdjoint, thetaPath } from './fusedMlp/reference';
@@ -518,9 +519,8 @@ function hermite(
   if (Math.abs(s - 1) < 1e-7) return X[k + 1];
   if (Math.abs(s - 0.5) < 1e-7) return XM()[k];
   // Cubic Hermite on [k, k+1].
-  const s2 = s * s,
-    s3 = s2 * s;
-  const c = [2 * s3 - 3 * s2 + 1, (s3 - 2 * s2 + s) * H, -2 * s3 + 3 * s2, (s3 - s2) * H].map((v) => tf.scalar(v));
+  const { v0, d0, v1, d1 } = hermiteBasis(s, H);
+  const c = [v0, d0, v1, d1].map((v) => tf.scalar(v));
   return X[k].map((xa, i) =>
     tf.addN([tf.mul(xa, c[0]), tf.mul(F[k][i], c[1]), tf.mul(X[k + 1][i], c[2]), tf.mul(F[k + 1][i], c[3])]),
   );
@@ -710,14 +710,11 @@ function gradientOnGrid(
   const wv = new Float32Array(B * (K + 1)),
     wd = new Float32Array(B * (K + 1));
   for (let j = 0; j < B; j++) {
-    const k = Math.min(K - 1, Math.floor(j / m)),
-      s = j / m - k,
-      s2 = s * s,
-      s3 = s2 * s;
-    wv[j * (K + 1) + k] = 2 * s3 - 3 * s2 + 1;
-    wv[j * (K + 1) + k + 1] = -2 * s3 + 3 * s2;
-    wd[j * (K + 1) + k] = (s3 - 2 * s2 + s) * H;
-    wd[j * (K + 1) + k + 1] = (s3 - s2) * H;
+    const { k, v0, v1, d0, d1 } = gridHermite(j, m, K, H);
+    wv[j * (K + 1) + k] = v0;
+    wv[j * (K + 1) + k + 1] = v1;
+    wd[j * (K + 1) + k] = d0;
+    wd[j * (K + 1) + k + 1] = d1;
   }
   if (mlpApplies(cm, inp)) {
     // An MLP field: the points' forward and backward passes in plain JS (fusedMlp/reference.ts).

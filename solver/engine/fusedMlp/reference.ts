@@ -11,6 +11,7 @@ import { backward, forward } from './field';
 import { ACTIVATIONS } from './activations';
 import { productValues } from '../matrixProduct';
 import { interpolateCopies, interpWeights } from '../copyInterpolation';
+import { gridHermite } from '../hermite';
 
 type Data = Float32Array;
 type Trace = ReturnType<typeof forward>['trace'];
@@ -417,14 +418,12 @@ export function mlpGridGradients(
   const x = new Float32Array(d),
     p = new Float32Array(d);
   for (let j = 0; j < B; j++) {
-    const k = Math.min(K - 1, Math.floor(j / m)),
-      s = j / m - k,
-      s2 = s * s,
-      s3 = s2 * s;
-    const v0 = f32(2 * s3 - 3 * s2 + 1),
-      v1 = f32(-2 * s3 + 3 * s2),
-      d0 = f32((s3 - 2 * s2 + s) * H),
-      d1 = f32((s3 - s2) * H);
+    const w = gridHermite(j, m, K, H),
+      k = w.k;
+    const v0 = f32(w.v0),
+      v1 = f32(w.v1),
+      d0 = f32(w.d0),
+      d1 = f32(w.d1);
     for (let r = 0; r < d; r++) {
       const a = f32(v0 * X[k][r] + v1 * X[k + 1][r]),
         b = f32(d0 * F[k][r] + d1 * F[k + 1][r]);

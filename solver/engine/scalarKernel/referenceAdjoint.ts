@@ -13,6 +13,7 @@ import {
   type PathParameter,
 } from '../batchedAdjoint';
 import { interpreterOf } from '../programInterpreter';
+import { gridHermite } from '../hermite';
 import type { ScalarProgram } from '../scalarProgram';
 import { MAX_PATH_COMPONENTS } from '../statePath';
 import type { ReferenceNodes } from './referenceRk4';
@@ -297,14 +298,12 @@ function gridGradient(
   const B = m * K + 1;
   const g = inp.paramSizes.map((n) => new Float32Array(B * n));
   for (let j = 0; j < B; j++) {
-    const k = Math.min(K - 1, Math.floor(j / m)),
-      s = j / m - k,
-      s2 = s * s,
-      s3 = s2 * s;
-    const wv0 = f32(2 * s3 - 3 * s2 + 1),
-      wv1 = f32(-2 * s3 + 3 * s2),
-      wd0 = f32((s3 - 2 * s2 + s) * H),
-      wd1 = f32((s3 - s2) * H);
+    const w = gridHermite(j, m, K, H),
+      k = w.k;
+    const wv0 = f32(w.v0),
+      wv1 = f32(w.v1),
+      wd0 = f32(w.d0),
+      wd1 = f32(w.d1);
     for (let c = 0; c < S; c++) {
       x[c] = f32(hermiteRow(wv0, wv1, X, k, S, c) + hermiteRow(wd0, wd1, F, k, S, c));
       p[c] = f32(hermiteRow(wv0, wv1, P, k, S, c) - hermiteRow(wd0, wd1, V, k, S, c));
