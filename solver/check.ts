@@ -80,7 +80,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   if (blowUp) return emptyReport(run, ad.loss, [blowUp]);
   phase('reference');
   await run.phase();
-  const ref = referencePhase(run, cm, inputs);
+  const ref = referencePhase(run, cm, inputs, ad);
   phase('finite differences');
   await run.phase();
   const gradcheck = gradcheckPhase(run, cm, inputs, ad);

@@ -185,7 +185,7 @@ export interface ReportSummary extends Omit<Report, 'parameters' | 'statePaths'>
 }
 
 /** The report format's version: raised whenever a field is added, removed or changes meaning (docs/report.schema.json). */
-export const REPORT_VERSION = 3;
+export const REPORT_VERSION = 4;
 
 /** The parameter values a check measured: the model's seeded initialisation, or values given (odelens check --params). */
 export interface CheckedParameters {
@@ -198,6 +198,21 @@ export interface CheckedParameters {
 
 /** Why a check has no continuous reference (solver/check/referenceAvailability.ts). */
 export type ReferenceUnavailableCause = 'map' | 'events' | 'delays' | 'volterra';
+
+/**
+ * How the reference of a model with Volterra integrals or delays was taken (check/refinedReference.ts): AD of the
+ * same model on refined grids, whose limit is the continuous gradient; absent for the adjoint reference.
+ */
+export interface RefinedReference {
+  /** The scheme of the refined solves (`volterra`, XPPAUT's scheme for integrals; `rk4` for delays). */
+  scheme: string;
+  /** Steps of each refined level (2N, 4N); the reference is the finest. */
+  steps: number[];
+  /** The order of convergence used for the error estimate (observed, or the conservative 1). */
+  order: number;
+  /** True when the order was observed from three levels (the model's own scheme at N was one). */
+  observed: boolean;
+}
 
 /** A model whose continuous reference gradient is not computed: the errors against it are n/a. */
 export interface ReferenceUnavailable {
@@ -243,6 +258,8 @@ export interface Report {
   checkedParameters: CheckedParameters;
   /** Set when the model has no continuous reference (a map, events, delays): reference rows are empty and errors against it NaN (n/a). */
   referenceUnavailable?: ReferenceUnavailable;
+  /** Set when the reference is the limit of refined grids (Volterra integrals, delays) instead of the adjoint. */
+  refinedReference?: RefinedReference;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];

@@ -150,7 +150,8 @@ function refinementLevel(
     run.timings.adMs += performance.now() - t;
     t = performance.now();
     const ref2 =
-      full && run.options.reference !== false
+      // The adjoint reference only: a model without one, or whose reference came from refined grids, has none per level.
+      full && run.options.reference !== false && !run.referenceUnavailable && !run.refinedReference
         ? continuousReference(
             tf,
             cm,

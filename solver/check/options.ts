@@ -26,6 +26,11 @@ export interface CheckOptions {
    * it, flagged parameters still get α at N/2 (N ≥ 32, even; else 2N) (refinedAlpha, refinedSteps).
    */
   refinement?: boolean | number;
+  /**
+   * Largest predicted time of the refined solves that stand for the reference of Volterra and delay models
+   * (check/refinedReference.ts); default REFINED_REFERENCE_BUDGET_MS, and never more than half the time budget.
+   */
+  refinedReferenceBudgetMs?: number;
   /** Skip the continuous reference (errors are then NaN); default true. */
   reference?: boolean;
   /** Skip the finite-difference gradcheck; default true. */

@@ -14,7 +14,7 @@
 //   reference's ODE adjoint does not solve.
 // The check then skips the reference, says so on the construct's line, and the report, hovers and the
 // CLI show n/a with this reason instead of an error figure.
-import { delayCalls, findOption, solveExpressions, type Model } from '../model';
+import { delayCalls, findOption, solveExpressions, type Model, type Range } from '../model';
 import { MAP_NO_REFERENCE } from '../presentation/referenceText';
 import { isMapScheme } from '../schemes/registry';
 import type { ReferenceUnavailable } from '../report';
@@ -31,7 +31,7 @@ function volterraLine(model: Model) {
  */
 export function referenceUnavailable(
   model: Model,
-  { mapAdjoint = false }: { mapAdjoint?: boolean } = {},
+  { mapAdjoint = false, refined = false }: { mapAdjoint?: boolean; refined?: boolean } = {},
 ): ReferenceUnavailable | undefined {
   const map = isMapScheme(model.options.meth);
   if (map && (!mapAdjoint || model.data.length > 0))
@@ -52,6 +52,8 @@ export function referenceUnavailable(
         'No continuous reference gradient for a model with events: a reset makes the trajectory jump, and the gradient of the flow across a jump needs a jump condition on the adjoint at the event time (with the sensitivity of the event time) that the plain adjoint does not have. AD and finite differences check the discrete network, which applies the reset at the grid point where the condition crosses; errors against the reference are n/a.',
       range: event.range,
     };
+  // The gradient check takes the reference of Volterra and delay models from refined grids instead (refinedCause).
+  if (refined && refinedCause(model)) return undefined;
   const volterra = volterraLine(model);
   if (volterra)
     return {
@@ -71,4 +73,29 @@ export function referenceUnavailable(
       range: delay.range,
     };
   return undefined;
+}
+
+/**
+ * Whether the check's reference of this model is the limit of refined grids (check/refinedReference.ts) and for which
+ * construct: Volterra integrals or delays, with shared parameters only (a per-step copy has no limit without
+ * re-sampling θ(t)), and no events or map (those keep their own rule above).
+ */
+export function refinedCause(model: Model): { cause: 'volterra' | 'delays'; range: Range } | undefined {
+  if (isMapScheme(model.options.meth) || model.events?.length || model.params.some((p) => p.perStep)) return undefined;
+  const volterra = volterraLine(model);
+  if (volterra) return { cause: 'volterra', range: volterra };
+  const delay = delayCalls(solveExpressions(model))[0];
+  return delay ? { cause: 'delays', range: delay.range } : undefined;
+}
+
+/** The reference-unavailable record of a refinable model whose refined solves could not be run, with why. */
+export function unrefinedReference(model: Model, why: string): ReferenceUnavailable | undefined {
+  const base = referenceUnavailable(model, { mapAdjoint: true });
+  return (
+    base && {
+      ...base,
+      reason: `${base.reason}; ${why}`,
+      message: `${base.message} The reference from refined grids that stands in for it was not taken: ${why}.`,
+    }
+  );
 }

@@ -2,7 +2,7 @@
 // backend, the timings, and the pacing between phases (cancellation and the time budget).
 import type { Model, Range } from '../model';
 import { findOption } from '../model';
-import { REPORT_VERSION, type Finding, type ReferenceUnavailable, type Report } from '../report';
+import { REPORT_VERSION, type Finding, type RefinedReference, type ReferenceUnavailable, type Report } from '../report';
 import { referenceUnavailable } from './referenceAvailability';
 import type { BackendHandle } from '../engine/backend';
 import type { TF } from '../engine/tf';
@@ -67,6 +67,8 @@ export interface CheckRun extends Pacing {
   recommended?: Correction;
   /** Set when the model has no continuous reference, with the reason (check/referenceAvailability.ts). */
   referenceUnavailable?: ReferenceUnavailable;
+  /** Set when the reference was taken from refined grids (check/refinedReference.ts). */
+  refinedReference?: RefinedReference;
   timings: Report['timings'];
 }
 
@@ -96,7 +98,7 @@ export function checkRun(
     correction,
     correctionNote: note,
     recommended: recommendedFor(layout, hasPerStep),
-    referenceUnavailable: referenceUnavailable(model, { mapAdjoint: true }),
+    referenceUnavailable: referenceUnavailable(model, { mapAdjoint: true, refined: true }),
     timings: { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 },
   };
 }
@@ -126,6 +128,7 @@ export function finishReport(
     backend: run.backend,
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
     ...(run.referenceUnavailable ? { referenceUnavailable: run.referenceUnavailable } : {}),
+    ...(run.refinedReference ? { refinedReference: run.refinedReference } : {}),
     ...rest,
     findings,
     timings: run.timings,

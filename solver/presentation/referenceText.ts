@@ -20,6 +20,9 @@ export function referenceLine(report: ReportSummary): string {
     return `continuous reference: n/a, ${missing.reason} (see the ${missing.cause === 'map' ? 'map-model' : 'reference-unavailable'} note)`;
   if (isMapReport(report))
     return `reference: the map's own adjoint iterated backward, estimated relative error ${formatNumber(report.referenceError)} (float32 rounding; a map has no flow, so no truncation)`;
+  const refined = report.refinedReference;
+  if (refined)
+    return `continuous reference: the limit of refined grids, AD of the model by ${refined.scheme} on ${refined.steps.join(' and ')} steps, estimated relative error ${formatNumber(report.referenceError)} (the last refinement's change over 2^p − 1, order p = ${formatNumber(refined.order)} ${refined.observed ? 'observed from three levels' : 'assumed (the conservative bound)'}, float32 rounding)`;
   return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
 }
 

@@ -107,6 +107,20 @@ test('odelens check --format json: real reports (every example, a refused file) 
   assert.ok(validates(validate, full), JSON.stringify(validate.errors?.slice(0, 5), null, 2));
   const { reference: _dropped, ...halfRows } = full.parameters[0];
   assert.equal(validates(validate, { ...full, parameters: [halfRows] }), false);
+  // Models without the adjoint reference: events (n/a, with the reason) and a delay (the limit of refined grids,
+  // or n/a with why not) validate too.
+  const dir = scratch();
+  writeFileSync(join(dir, 'reset.ode'), "x'=a-x\npar a=2\nglobal 1 x-1 {x=0}\nloss = x(T)^2\n@ total=2, dt=0.05\n");
+  writeFileSync(
+    join(dir, 'lag.ode'),
+    "x'=-a*delay(x,0.5)\npar a=1\ninit x=1\nloss = x(T)^2\n@ total=1, dt=0.05, delay=1\n",
+  );
+  const special = JSON.parse(run('check', join(dir, '*.ode'), '--format', 'json', '--backend', 'cpu').stdout);
+  assert.equal(special.length, 2);
+  assert.ok(validates(validate, special), JSON.stringify(validate.errors?.slice(0, 5), null, 2));
+  const [lag, reset] = special;
+  assert.ok(lag.refinedReference || lag.referenceUnavailable?.cause === 'delays', JSON.stringify(lag).slice(0, 400));
+  assert.equal(reset.referenceUnavailable?.cause, 'events');
   // The schema can fail: a report with an unknown field or a wrong version does not validate.
   assert.equal(validates(validate, { ...one, extra: 1 }), false);
   assert.equal(validates(validate, { ...one, version: 1 }), false);

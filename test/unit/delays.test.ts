@@ -91,14 +91,46 @@ test('AD through the interpolated history, in a and in tau, equals float64 finit
   assert.ok(Math.abs(fd[1]) > 0.01, 'the delay matters to the loss');
 });
 
-test('a check of a delay equation: gradcheck passes, the reference is n/a with the reason on the delay call', async () => {
-  const report = await runCheck(modelOf(LINEAR(0.8, 0.973)), { backend: 'cpu' });
+test('a check of a delay equation: the reference is the limit of refined grids, equal to the continuous gradient', async () => {
+  const [a, tau] = [0.8, 0.973];
+  // A budget that never refuses: the per-operation delay solve's cost is not what this test is about.
+  const report = await runCheck(modelOf(LINEAR(a, tau)), { backend: 'cpu', refinedReferenceBudgetMs: Infinity });
+  assert.equal(report.referenceUnavailable, undefined);
+  assert.deepEqual(report.refinedReference?.steps, [600, 1200]);
+  assert.equal(report.refinedReference?.scheme, 'rk4');
+  // The file's own scheme is rk4: three levels give the observed order. About 1: ∂/∂tau reads the slope of the
+  // linear interpolant at the same offset inside a cell every step (tau fixed), an O(h) error that does not average out.
+  assert.ok(report.refinedReference!.observed);
+  assert.ok(
+    report.refinedReference!.order >= 1 && report.refinedReference!.order < 1.5,
+    `${report.refinedReference!.order}`,
+  );
+  assert.ok(report.referenceError < 5e-3, `${report.referenceError}`);
+  // The continuous gradient, independently: float64 finite differences of the float64 scheme on a 30× finer grid.
+  const L = (q: number[]) => linear64(q, 9000, 3 / 9000)[9000] ** 2;
+  const exact = centralDifferences(L, [a, tau], 1e-6);
+  report.parameters.forEach((p, i) => {
+    const g = p.reference[0][0];
+    const error = Math.abs(g - exact[i]) / Math.abs(exact[i]);
+    // The estimate bounds the truth (it is what the check relies on) without being vacuous.
+    assert.ok(
+      error <= Math.max(report.referenceError, 1e-4),
+      `${p.name}: ${g} against ${exact[i]} (${error} > ${report.referenceError})`,
+    );
+    assert.ok(Number.isFinite(p.metrics.relError) && p.metrics.relError < 0.01, `${p.name}: ${p.metrics.relError}`);
+    assert.ok(p.metrics.gradcheckRelError < 0.01, `${p.name}: ${p.metrics.gradcheckRelError}`);
+  });
+  assert.equal(report.findings.filter((f) => f.code === 'reference-unavailable').length, 0);
+});
+
+test('a delay equation whose refined solves would cost too much keeps the n/a reference, with the reason on the delay call', async () => {
+  const report = await runCheck(modelOf(LINEAR(0.8, 0.973)), { backend: 'cpu', refinedReferenceBudgetMs: 0 });
   assert.equal(report.referenceUnavailable?.cause, 'delays');
+  assert.match(report.referenceUnavailable!.reason, /the refined solves \(2N and 4N steps\) would take about \d/);
   const f = report.findings.find((x) => x.code === 'reference-unavailable');
   assert.equal(f?.range.start.line, 1);
-  assert.match(f!.message, /advanced arguments/);
+  assert.match(f!.message, /advanced arguments.*refined grids/s);
   for (const p of report.parameters) {
-    assert.ok(p.metrics.gradcheckRelError < 0.01, `${p.name}: ${p.metrics.gradcheckRelError}`);
     assert.ok(Number.isNaN(p.metrics.relError));
     assert.match(p.verdict!.explanation, /no continuous reference: the model has delays/);
   }

@@ -232,9 +232,36 @@ for (const [name, text, model64, p] of [
   });
 }
 
-test('a check of a Volterra model: gradcheck passes, the reference is n/a with the reason on the integral', async () => {
-  const report = await runCheck(modelOf(SINGULAR(0.7, 1.3)), { backend: 'cpu' });
+test('a check of a Volterra model: the reference is the limit of refined grids, equal to the continuous gradient', async () => {
+  const text = SINGULAR(0.7, 1.3).replace('total=2, dt=0.02', 'total=1, dt=0.05');
+  // A budget that never refuses: the per-operation Volterra solve's cost is not what this test is about.
+  const report = await runCheck(modelOf(text), { backend: 'cpu', refinedReferenceBudgetMs: Infinity });
+  assert.equal(report.referenceUnavailable, undefined);
+  assert.deepEqual(report.refinedReference, {
+    scheme: 'volterra',
+    steps: [40, 80],
+    order: report.refinedReference?.order,
+    observed: true,
+  });
+  assert.ok(report.refinedReference!.order > 1, `${report.refinedReference!.order}`);
+  assert.ok(report.referenceError < 0.01, `${report.referenceError}`);
+  assert.equal(report.findings.filter((f) => f.code === 'reference-unavailable').length, 0);
+  // The continuous gradient, independently: float64 finite differences of the float64 scheme on a 64× finer grid.
+  const L = (q: number[]) => solve64(SINGULAR64, q, 1280, 1 / 1280)[1280][0] ** 2;
+  const exact = centralDifferences(L, [0.7, 1.3], 1e-6);
+  report.parameters.forEach((q, i) => {
+    const error = Math.abs(q.reference[0][0] - exact[i]) / Math.abs(exact[i]);
+    // The estimate bounds the truth (it is what the check relies on) without being vacuous.
+    assert.ok(error <= Math.max(report.referenceError, 1e-4), `${q.name}: ${q.reference[0][0]} against ${exact[i]}`);
+    assert.ok(Number.isFinite(q.metrics.relError), `${q.name}: an error against the reference`);
+    assert.ok(q.metrics.gradcheckRelError < 0.01, `${q.name}: ${q.metrics.gradcheckRelError}`);
+  });
+});
+
+test('a Volterra model whose refined solves would cost too much: the reference is n/a with the reason on the integral', async () => {
+  const report = await runCheck(modelOf(SINGULAR(0.7, 1.3)), { backend: 'cpu', refinedReferenceBudgetMs: 0 });
   assert.equal(report.referenceUnavailable?.cause, 'volterra');
+  assert.match(report.referenceUnavailable!.reason, /the refined solves \(2N and 4N steps\) would take about \d/);
   const f = report.findings.find((x) => x.code === 'reference-unavailable');
   assert.equal(f?.range.start.line, 0);
   assert.equal(f?.range.start.character, 'u(t) = cos(t) - a*'.length, 'on the integral');

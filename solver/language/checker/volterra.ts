@@ -106,7 +106,7 @@ export function volterraModelNote(equations: readonly Equation[], meth: string |
   return diag(
     'volterra-model',
     'information',
-    `Integrals and integral equations are solved by XPPAUT's volterra scheme${ignored}: the trapezoid rule made implicit (fixed-point corrections to a float32 tolerance), product integration over the stored grid history; AD and finite differences check it, and there is no continuous reference`,
+    `Integrals and integral equations are solved by XPPAUT's volterra scheme${ignored}: the trapezoid rule made implicit (fixed-point corrections to a float32 tolerance), product integration over the stored grid history; AD and finite differences check it, and the continuous reference is the limit of the same scheme on refined grids (2N and 4N steps)`,
     first.range,
   );
 }

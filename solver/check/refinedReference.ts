@@ -1,0 +1,126 @@
+// The reference of a model whose continuous adjoint the reference solver does not run: Volterra integrals (the
+// adjoint is an integral equation running backward) and delays (the adjoint reads p(t + tau)). The continuous
+// gradient is then taken as the limit of the gradients of a convergent one-step discretisation as the step
+// shrinks: the same model solved on 2N and 4N steps of h/2 and h/4, differentiated by AD (docs/design.md#reference).
+// The discretisation is one whose discrete adjoint converges to the continuous one: XPPAUT's volterra scheme
+// (implicit trapezoid with product integration) for integrals, whatever `meth` says, and RK4 for delays, whose
+// history is interpolated on the grid. A weakly stable `meth` (leapfrog) is never used, since its AD gradients
+// do not converge (the zig-zag the check exists to catch). The order of convergence is observed from three
+// levels when the model's own scheme is the refinement scheme (its AD at N is the first level), else assumed 1
+// (the conservative bound); the error of the finest level is |G_4N − G_2N| / (2^p − 1), plus float32 rounding.
+// Only shared parameters: a per-step copy has no limit as the step shrinks without re-sampling θ(t).
+import type { Model } from '../model';
+import type { CompiledModel } from '../engine/compile';
+import type { ReferenceResult } from '../engine/reference';
+import { SolveMemoryExceeded } from '../engine/memoryGuard';
+import { schemeOf, type Scheme } from '../schemes/schemes';
+import { MAX_CHECK_STEPS } from './options';
+import { adGradients, type AdGradients, type ParameterInputs } from './gradients';
+import type { CheckRun } from './run';
+import type { RefinedReference } from '../report';
+
+/** The step counts of the refined levels, as multiples of N. */
+const LEVELS = [2, 4] as const;
+
+/** Largest time the refined solves may take, predicted from the AD phase at N (the check stays well under 10 s). */
+export const REFINED_REFERENCE_BUDGET_MS = 4000;
+
+/** Bounds of the observed order of convergence (a first-order scheme at worst; RK4 at best). */
+const MIN_ORDER = 1,
+  MAX_ORDER = 4;
+
+const ROUNDING = 2 ** -24;
+
+/** The scheme the refined levels run, the `meth` their model carries, and its name in the report. */
+function refinementScheme(model: Model, volterra: boolean): { scheme: Scheme; meth: string; name: string } {
+  // XPPAUT runs integrals by its volterra scheme whatever `meth` says (engine/volterraSolve.ts).
+  if (volterra) return { scheme: schemeOf(model), meth: model.options.meth, name: 'volterra' };
+  const meth = 'rk4';
+  return { scheme: schemeOf({ ...model, options: { ...model.options, meth } }), meth, name: meth };
+}
+
+/** The refined reference, or why there is none (the caller reports it as reference-unavailable). */
+export type RefinedOutcome = { ref: ReferenceResult; refined: RefinedReference } | { unavailable: string };
+
+const allFinite = (g: Float32Array) => g.every(Number.isFinite);
+
+function norm(G: Float32Array[]): number {
+  let s = 0;
+  for (const g of G) for (let k = 0; k < g.length; k++) s += g[k] * g[k];
+  return Math.sqrt(s);
+}
+
+function distance(A: Float32Array[], B: Float32Array[]): number {
+  let s = 0;
+  A.forEach((a, i) => {
+    const b = B[i];
+    for (let k = 0; k < a.length; k++) s += (a[k] - b[k]) ** 2;
+  });
+  return Math.sqrt(s);
+}
+
+/**
+ * AD of the model on 2N and 4N steps. `ad` is the check's own AD at N (the first level when the schemes agree);
+ * `volterra` says the model runs XPPAUT's volterra scheme (its cost grows as N² with the history).
+ */
+export function refinedReference(
+  run: CheckRun,
+  cm: CompiledModel,
+  inputs: ParameterInputs,
+  ad: AdGradients,
+  volterra: boolean,
+): RefinedOutcome {
+  const { tf, model } = run;
+  const { steps: N, dt: h, t0 } = model.options;
+  if (model.params.some((p) => p.perStep))
+    return { unavailable: 'per-step parameters have no limit on refined grids without re-sampling θ(t)' };
+  const finest = LEVELS[LEVELS.length - 1] * N;
+  if (finest > MAX_CHECK_STEPS)
+    return { unavailable: `the refined solves would need ${finest} steps (the limit is ${MAX_CHECK_STEPS})` };
+  // Cost of the levels relative to the AD at N: k times the steps, k² for a history that grows with them.
+  const growth = LEVELS.reduce((s, k) => s + (volterra ? k * k : k), 0);
+  const predicted = run.timings.adMs * growth;
+  const budget = Math.min(
+    run.options.refinedReferenceBudgetMs ?? REFINED_REFERENCE_BUDGET_MS,
+    run.options.timeBudgetMs !== undefined ? run.options.timeBudgetMs / 2 : Infinity,
+  );
+  if (predicted > budget)
+    return {
+      unavailable: `the refined solves (${LEVELS.map((k) => `${k}N`).join(' and ')} steps) would take about ${(predicted / 1000).toFixed(1)} s`,
+    };
+  const { scheme, meth, name } = refinementScheme(model, volterra);
+  const same = volterra || model.options.meth === meth;
+  const levels: AdGradients['G'][] = [];
+  let loss = NaN;
+  try {
+    for (const k of LEVELS) {
+      run.checkpoint();
+      const model2: Model = { ...model, options: { ...model.options, steps: k * N, dt: h / k, meth } };
+      const r = adGradients(tf, cm, scheme, model2, inputs.values);
+      levels.push(r.G);
+      loss = r.loss;
+    }
+  } catch (e) {
+    if (e instanceof SolveMemoryExceeded)
+      return { unavailable: `the refined solves (${finest} steps) would not fit in memory` };
+    throw e;
+  }
+  const [G2, G4] = levels;
+  const scale = norm(G4);
+  const d2 = distance(G4, G2);
+  let order = MIN_ORDER;
+  if (same) {
+    const d1 = distance(G2, ad.G);
+    order = d2 > 0 ? Math.min(MAX_ORDER, Math.max(MIN_ORDER, Math.log2(d1 / d2))) : MAX_ORDER;
+  }
+  const truncation = scale > 0 ? d2 / (2 ** order - 1) / scale : 0;
+  const referenceError = truncation + ROUNDING * Math.sqrt(finest);
+  // A refined solve that overflows (RK4 on a stiff delay model, say) judges nothing; the model's own solve was finite.
+  if (!Number.isFinite(loss) || !Number.isFinite(referenceError) || levels.some((G) => !G.every(allFinite)))
+    return { unavailable: `the refined solves (${finest} steps with ${name}) do not stay finite` };
+  const gridTimes = Array.from({ length: finest + 1 }, (_, n) => t0 + (n * h) / LEVELS[LEVELS.length - 1]);
+  return {
+    ref: { g: G4, referenceError, lossAccurate: loss, gridTimes, nonFinite: false },
+    refined: { scheme: name, steps: LEVELS.map((k) => k * N), order, observed: same },
+  };
+}
