@@ -1,7 +1,7 @@
 // The reference of a model whose continuous adjoint the reference solver does not run: Volterra integrals (the
 // adjoint is an integral equation running backward) and delays (the adjoint reads p(t + tau)). The continuous
 // gradient is then taken as the limit of the gradients of a convergent one-step discretisation as the step
-// shrinks: the same model solved on 2N and 4N steps of h/2 and h/4, differentiated by AD (docs/design.md#reference).
+// shrinks: the same model solved on 2N and 4N steps of h/2 and h/4, differentiated by AD (docs/design.md#reference-gradients).
 // The discretisation is one whose discrete adjoint converges to the continuous one: XPPAUT's volterra scheme
 // (implicit trapezoid with product integration) for integrals, whatever `meth` says, and RK4 for delays, whose
 // history is interpolated on the grid. A weakly stable `meth` (leapfrog) is never used, since its AD gradients

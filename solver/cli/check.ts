@@ -113,7 +113,8 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
     out(
       `refinement study: ${report.scheme === 'discrete' ? 'none — a map has no step to refine' : 'no level fits the size limit'}\n`,
     );
-  out(referenceLine(report));
+  // A report without parameters (a refusal, a blow-up, nothing to differentiate) has no reference to describe.
+  if (report.parameters.length) out(referenceLine(report));
   if (report.verdict) out(`verdict: ${report.verdict.explanation}`);
   for (const f of report.findings) out(loc(file, f));
   if (report.findings.length === 0) out('no findings');

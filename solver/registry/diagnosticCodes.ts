@@ -201,7 +201,7 @@ export const DIAGNOSTIC_CODES = {
   'volterra-kernel': language('error', 'The exponent mu of `int[mu]{…}` is outside [0, 1) (XPPAUT refuses it too).'),
   'volterra-model': language(
     'information',
-    "The model has Volterra integrals or integral equations: solved by XPPAUT's volterra scheme (implicit trapezoid with product integration over the stored history), whatever `meth` says; AD and finite differences check it, and it has no continuous reference.",
+    "The model has Volterra integrals or integral equations: solved by XPPAUT's volterra scheme (implicit trapezoid with product integration over the stored history), whatever `meth` says; AD and finite differences check it, and its continuous reference is the limit of the same scheme on refined grids (2N and 4N steps).",
   ),
   'unsupported-export': language(
     'error',
@@ -326,7 +326,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'reference-unavailable': check(
     'information',
-    'The continuous reference gradient is not computed for this model (events, delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
+    'The continuous reference gradient is not computed for this model (events; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
   ),
   'blow-up': check('error', 'The solve or its gradient is not finite (names the step and time, on the equation).'),
   'invalid-options': check('error', 'The options give no solvable step count or step size.'),
