@@ -43,7 +43,11 @@ export interface CheckOptions {
 export const MAX_STUDY_STEPS = 4096;
 
 /** Size limits of one check (per-step copies count N times; the reference keeps up to 4 interpolated copies). */
-export const MAX_CHECK_STEPS = 100_000;
+// Steps: a check solves a few times (AD, finite differences, the reference); the memory guard (engine/memoryGuard.ts)
+// stops a tape that would not fit, so the step limit only bounds the per-step arrays (trajectory, reference grid).
+export const MAX_CHECK_STEPS = 1_000_000;
+/** Steps of a training run, which solves and differentiates the model once per iteration. */
+export const MAX_TRAIN_STEPS = 100_000;
 export const MAX_CHECK_ELEMENTS = 10_000_000;
 
 /** Largest N for which a flagged oscillation is confirmed by a second step count (N/2, or 2N below MIN_COARSE_CONFIRM_STEPS or for odd N). */

@@ -12,7 +12,7 @@ import { TRAINING_CORRECTIONS, type TrainingCorrection } from '../registry/corre
 import { initBackend, sizeHint, type BackendPreference } from '../engine/backend';
 import { compileModel, CompileError, sizeOf, type CompiledModel } from '../engine/compile';
 import type { TF } from '../engine/tf';
-import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from '../check';
+import { MAX_CHECK_ELEMENTS, MAX_TRAIN_STEPS } from '../check';
 import { initialParameters } from '../engine/parameters';
 import { copiesPerParameter } from '../engine/discrete';
 import { schemeOf, type Scheme } from '../schemes/schemes';
@@ -148,9 +148,9 @@ function refuseUntrainable(model: Model, { iterations, learningRate, gradient }:
     (acc, p) => acc + sizeOf(p.shape) * (p.perStep ? copiesPerParameter(model) : 1),
     0,
   );
-  if (N > MAX_CHECK_STEPS || elements > MAX_CHECK_ELEMENTS) {
+  if (N > MAX_TRAIN_STEPS || elements > MAX_CHECK_ELEMENTS) {
     throw new TrainError(
-      `Too large to train: ${N} steps and ${elements} parameter values (limits ${MAX_CHECK_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`,
+      `Too large to train: ${N} steps and ${elements} parameter values (limits ${MAX_TRAIN_STEPS} steps, ${MAX_CHECK_ELEMENTS} values).`,
       'model-too-large',
     );
   }
