@@ -51,7 +51,7 @@ param tau${o.perStep ? ' per-step' : ''} = ${Math.fround(o.tau)}
 param a${o.perStep ? ' per-step' : ''} = 0.8
 init v=0.2
 ${o.history ? 'u(0)=1-0.5*t' : 'init u=1'}
-${o.event ? 'global 1 u-0.7 {v=0.5*v+b}' : ''}
+${o.event ? 'global -1 u-0.7 {v=0.5*v+b}' : ''}
 loss = u(T)^2 + v(T)^2
 @ total=${o.total}, dt=${o.dt}, meth=${o.meth}, tie=${o.tie}, delay=4
 done
@@ -61,7 +61,8 @@ done
 test('delays on the kernel equal the per-operation delay engine on random models: trajectories, AD gradients, batched finite differences', async () => {
   const { tf } = await initBackend('cpu');
   const before = tf.memory().numTensors;
-  let compared = 0;
+  let compared = 0,
+    fired = 0;
   const agree = (text: string) => {
     const m = parse(text);
     const scheme = schemeOf(m);
@@ -79,6 +80,14 @@ test('delays on the kernel equal the per-operation delay engine on random models
         `trajectories\n${text}`,
       );
       assert.ok(Math.abs(k.loss - p.loss) <= 1e-5 * Math.max(1, Math.abs(p.loss)), `loss ${k.loss} vs ${p.loss}`);
+      // The event fires where u crosses 0.7 downward (XPPAUT's sign −1 rule; row n holds u, v).
+      const u = (n: number) => p.trajectory[2 * n];
+      if (text.includes('global'))
+        for (let n = 0; n + 1 < p.trajectory.length / 2; n++)
+          if (u(n) > 0.7 && u(n + 1) <= 0.7) {
+            fired++;
+            break;
+          }
       p.G.forEach((g, i) => {
         assert.ok(g.every(Number.isFinite), `per-operation gradient ${i} is finite\n${text}`);
         const diff = norm(g.map((x, j) => x - k.G[i][j]));
@@ -107,6 +116,7 @@ test('delays on the kernel equal the per-operation delay engine on random models
     { seed: 41, numRuns: 30 },
   );
   assert.equal(compared, 30);
+  assert.ok(fired >= 3, `events fired in ${fired} models only`);
   assert.equal(tf.memory().numTensors, before, 'no tensors leak');
 });
 
