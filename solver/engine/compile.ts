@@ -15,6 +15,7 @@ import { fusedMlp, type MlpField, type RhsPath } from './fusedMlp';
 import type { ParamsFor } from './copySources';
 import { wholeSolveKernel, type WholeSolve } from './scalarKernel/solve';
 import { eventProgram } from './scalarKernel/events';
+import { pastProgram } from './scalarKernel/delays';
 
 export { CompileError, internalShape, type Env } from './compileNode';
 /** Number of elements of a tensor of this logical shape. */
@@ -71,7 +72,8 @@ export interface CompiledModel {
    * The same model for a batch of B independent solves (finite-difference
    * directions): states and parameters carry a leading batch dimension in the
    * rank-3 layout ([b,1,1] scalars, [b,n,1] vectors, [b,m,n] matrices; b = B or
-   * 1); `loss` gives the B losses. Undefined when an expression cannot be batched.
+   * 1); `loss` gives the B losses. Undefined when an expression cannot be batched. With events or
+   * delays (`timeStepping`) the batched solve is the whole-solve kernel's, and `rhs` throws.
    */
   readonly batched?: {
     rhs(s: Tensor[], p: Tensor[], t: number): Tensor[];
@@ -132,16 +134,19 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
   const nodes = new NodeCompiler(tf, model);
   try {
     const loss = compileLoss(nodes, model);
-    // Delays run per operation: their steps read the solve's history, which the fused program does not see.
-    // Events too on TF.js's kernels; the whole-solve kernel runs them itself (engine/scalarKernel/events.ts).
+    // Events and delays act between steps (the history a delay reads is the solve's own): on TF.js's kernels
+    // they run per operation, and the whole-solve kernel runs them itself (engine/scalarKernel/events.ts,
+    // engine/scalarKernel/delays.ts), so their fused program serves the kernel only.
     const hasEvents = (model.events?.length ?? 0) > 0;
     const hasDelays = delayCalls(solveExpressions(model)).length > 0;
     // Volterra integrals read the solve's whole history: per operation (engine/volterraSolve.ts).
     const hasVolterra = isVolterraModel(model);
-    const scalarProgram =
-      options.fuseScalars === false || hasDelays || hasVolterra ? undefined : compileScalarProgram(model);
-    const events = hasEvents && scalarProgram && options.wholeSolve !== false ? eventProgram(model) : undefined;
-    const program = hasEvents ? undefined : scalarProgram;
+    const scalarProgram = options.fuseScalars === false || hasVolterra ? undefined : compileScalarProgram(model);
+    const kernelWanted = !!scalarProgram && options.wholeSolve !== false;
+    const events = hasEvents && kernelWanted ? eventProgram(model) : undefined;
+    // XPPAUT's history formulas (x(0) = formula of t) read before t0; undefined when one does not compile.
+    const histories = hasDelays && kernelWanted ? pastProgram(model) : {};
+    const program = hasEvents || hasDelays ? undefined : scalarProgram;
     // The per-operation right-hand sides only when the fused program does not cover them (compiling
     // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
     const rhs = program ? FUSED_ONLY : compileRightHandSides(nodes, model);
@@ -156,8 +161,8 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         )
       : undefined;
     const x0 = initialStates(nodes, model);
-    // The kernel stands for the model's own rhs (fused, or per operation for a model with events).
-    const kernelProgram = options.wholeSolve === false ? undefined : hasEvents ? events && scalarProgram : program;
+    // The kernel stands for the model's own rhs (fused, or per operation for a model with events or delays).
+    const kernelProgram = kernelWanted && (!hasEvents || events) && histories ? scalarProgram : undefined;
     const kernel = kernelProgram
       ? (owner: unknown) =>
           wholeSolveKernel(
@@ -167,6 +172,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
             model.states.map((s) => internalShape(s.shape)),
             flatX0(nodes, x0),
             events,
+            histories?.past,
           )
       : undefined;
     return {
@@ -297,8 +303,10 @@ function assemble(
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
   const mlp = perOperation && fuseMlp ? fusedMlp(tf, model, perOperation.rhs, fuseMlp === 'solve') : undefined;
-  // Events and delays are not batched: finite differences solve each perturbation on its own.
+  // Events and delays are batched on the whole-solve kernel alone (it keeps the history and applies the
+  // events); the per-operation batched closures do neither, so elsewhere each perturbation is solved on its own.
   const batchable = !timeStepping && !volterra && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
+  const kernelBatchable = !!timeStepping && !volterra && !!wholeSolve && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
   const compiled: CompiledModel = {
     tf,
@@ -325,7 +333,11 @@ function assemble(
     },
     // Every model: per-kernel overhead bounds the steps of wide networks too (d = 64, width 256: check 6 % faster; milne 33 %).
     combine: linearCombination(tf),
-    batched: batchable ? batchedModel(tf, rhs, loss.batched!, usesTime, fused) : undefined,
+    batched: batchable
+      ? batchedModel(tf, rhs, loss.batched!, usesTime, fused)
+      : kernelBatchable
+        ? { rhs: kernelOnlyRhs, loss: batchedLoss(tf, loss.batched!) }
+        : undefined,
     dispose: () => nodes.dispose(),
   };
   return compiled;
@@ -409,12 +421,22 @@ function batchedModel(
               : tf.broadcastTo(lift(tf, y), want);
           });
         },
-    loss(final, B, o) {
-      const y = lift(tf, lossBatched({ s: final, p: [], o }));
-      return tf.reshape(y.shape[0] === B ? y : tf.broadcastTo(y, [B, 1, 1]), [B]);
-    },
+    loss: batchedLoss(tf, lossBatched),
   };
 }
+
+/** The batched loss [B] of B final states (and observations). */
+function batchedLoss(tf: TF, lossBatched: Fn): NonNullable<CompiledModel['batched']>['loss'] {
+  return (final, B, o) => {
+    const y = lift(tf, lossBatched({ s: final, p: [], o }));
+    return tf.reshape(y.shape[0] === B ? y : tf.broadcastTo(y, [B, 1, 1]), [B]);
+  };
+}
+
+/** The batched rhs of a model with events or delays: its batched solves run on the whole-solve kernel only. */
+const kernelOnlyRhs = (): never => {
+  throw new Error('a model with events or delays solves batches on the whole-solve kernel only');
+};
 
 /** CompiledModel.packed of a fused model with S scalar states; its model() view is made on first use. */
 function packedModel(

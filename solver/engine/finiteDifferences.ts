@@ -263,8 +263,15 @@ export function finiteDifferenceLosses(
     for (const i of wanted) out[i] = loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]);
     return out;
   };
-  // The implicit step (backeul) solves one system per step, not a batch of them.
-  if (mode === 'loop' || !cm.batched || (scheme.kind === 'rk' && scheme.implicit)) return loop();
+  // The implicit step (backeul) solves one system per step, not a batch of them; events and delays batch on
+  // the whole-solve kernel only.
+  if (
+    mode === 'loop' ||
+    !cm.batched ||
+    (scheme.kind === 'rk' && scheme.implicit) ||
+    (cm.timeStepping && !solvesByKernel(cm, scheme))
+  )
+    return loop();
   const out: [number, number][] = [];
   try {
     for (const chunk of batchChunks(model, wanted)) {
@@ -411,6 +418,8 @@ function batchedTrajectory(
     ? cm.wholeSolve!.solveBatched(scheme, N, h, t0, paramsFor(model, copies), B, cm.observed.length > 0)
     : undefined;
   if (byKernel) return byKernel;
+  // Too large a batch for the kernel to keep: the caller ('auto') solves the perturbations one by one.
+  if (cm.timeStepping) throw new Error('the batched trajectory of a model with events or delays is too large to keep');
   if (cm.packed) {
     // Scalar models: the B solves on packed states [B, S, 1], unpacked to each state's [B, 1, 1].
     const S = cm.x0.length,

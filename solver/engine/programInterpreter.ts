@@ -19,16 +19,54 @@ const CONST = 0,
   BINARY = 9,
   SELECT = 10,
   DOT = 11,
-  SUM = 12;
+  SUM = 12,
+  DELAY = 13;
 
 const f32 = Math.fround;
 
-export interface Interpreter {
-  /** Every instruction's float32-rounded value into v, states read from s[sAt…]. */
-  forward(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, v: Float64Array): void;
-  /** Adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp from the outputs' cotangents; `adj` is cleared scratch of the program's length. */
-  reverse(v: Float64Array, cot: ArrayLike<number>, vs: Float64Array, vp: Float64Array, adj: Float64Array): void;
+/** The solve's history that a program's delay instructions read (scalarKernel/delays.ts). */
+export interface DelayReader {
+  /** State element `index` at time now − tau (float32); `constant`: tau is a number without gradient. */
+  read(index: number, now: number, tau: number, constant: boolean): number;
+  /** The adjoint of that read: adds its cotangent g to the history's cotangents and returns tau's. */
+  readBack(index: number, now: number, tau: number, constant: boolean, g: number): number;
 }
+
+export interface Interpreter {
+  /** Every instruction's float32-rounded value into v, states read from s[sAt…]; `delays` for a program with delays. */
+  forward(
+    s: ArrayLike<number>,
+    sAt: number,
+    p: ArrayLike<number>,
+    t: number,
+    v: Float64Array,
+    delays?: DelayReader,
+  ): void;
+  /**
+   * Adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp from the outputs' cotangents; `adj` is cleared scratch
+   * of the program's length. A program with delays passes the forward's reader and t; vt[0], when given,
+   * gets (∂f/∂t)ᵀcot.
+   */
+  reverse(
+    v: Float64Array,
+    cot: ArrayLike<number>,
+    vs: Float64Array,
+    vp: Float64Array,
+    adj: Float64Array,
+    delays?: DelayReader,
+    t?: number,
+    vt?: Float64Array,
+  ): void;
+}
+
+const noHistory: DelayReader = {
+  read() {
+    throw new Error('a program with delays runs inside the whole-solve kernel, which keeps the history');
+  },
+  readBack() {
+    throw new Error('a program with delays runs inside the whole-solve kernel, which keeps the history');
+  },
+};
 
 const built = new WeakMap<ScalarProgram, Interpreter>();
 
@@ -83,6 +121,12 @@ function interpreter(prog: ScalarProgram): Interpreter {
         A[k] = c.a;
         B[k] = c.b;
         break;
+      case 'delay':
+        op[k] = DELAY;
+        A[k] = c.index;
+        B[k] = c.tau;
+        C[k] = c.constant ? 1 : 0;
+        break;
       case 'dot':
         op[k] = c.b ? DOT : SUM;
         A[k] = terms.length; // first term
@@ -96,7 +140,7 @@ function interpreter(prog: ScalarProgram): Interpreter {
     tb = Int32Array.from(termsB);
   const outputs = Int32Array.from(prog.outputs);
   return {
-    forward(s, sAt, p, t, v) {
+    forward(s, sAt, p, t, v, delays = noHistory) {
       for (let k = 0; k < L; k++) {
         switch (op[k]) {
           case CONST:
@@ -144,10 +188,13 @@ function interpreter(prog: ScalarProgram): Interpreter {
             v[k] = f32(d);
             break;
           }
+          case DELAY:
+            v[k] = delays.read(A[k], t, v[B[k]], C[k] === 1);
+            break;
         }
       }
     },
-    reverse(v, cot, vs, vp, adj) {
+    reverse(v, cot, vs, vp, adj, delays = noHistory, t = 0, vt) {
       adj.fill(0);
       for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
       for (let k = L - 1; k >= 0; k--) {
@@ -161,6 +208,12 @@ function interpreter(prog: ScalarProgram): Interpreter {
             break;
           case PARAM:
             vp[a] += g;
+            break;
+          case TIME:
+            if (vt) vt[0] += g;
+            break;
+          case DELAY:
+            adj[b] += delays.readBack(a, t, v[b], C[k] === 1, g);
             break;
           // + − × and negation: the table's derivatives (1, ±1, the other operand, −1) multiplied out exactly.
           case ADD:

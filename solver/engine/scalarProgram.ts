@@ -12,7 +12,11 @@ export type Instr =
   | { op: 'binary'; fn: BinaryOp; a: number; b: number }
   | { op: 'select'; c: number; a: number; b: number }
   // Σ a_i·b_i (b omitted: Σ a_i) in double, rounded once, as TF.js's cpu matMul and sum accumulate.
-  | { op: 'dot'; a: number[]; b?: number[] };
+  | { op: 'dot'; a: number[]; b?: number[] }
+  // XPPAUT's delay(x, tau): state element `index` at t − tau, read from the solve's history (engine/delays.ts's
+  // rule; scalarKernel/delays.ts). `constant`: tau reads no state, parameter or t, so, as in the per-operation
+  // compile, it is a number and has no gradient.
+  | { op: 'delay'; index: number; tau: number; constant: boolean };
 
 /**
  * The fused program over element slots: states and parameters flattened in order (row-major),
@@ -28,4 +32,6 @@ export interface ScalarProgram {
   stateSizes: number[];
   paramSizes: number[];
   usesTime: boolean;
+  /** The program reads `delay(x, tau)`: it runs only inside the whole-solve kernel, which keeps the history. */
+  delays?: boolean;
 }

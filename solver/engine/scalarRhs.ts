@@ -71,7 +71,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
     (S + Q > MAX_FUSED_ELEMENTS && all.some((x) => x.shape.length === 2))
   )
     return undefined;
-  const program = new ProgramBuilder(model, stateSizes, paramSizes);
+  const program = new ProgramBuilder(model, stateSizes, paramSizes, true);
   const equations = new Map(model.equations.map((q) => [q.state, q]));
   const outputs: number[] = [];
   try {
@@ -102,7 +102,16 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
     if (kernels <= 0 || program.cost() >= kernels * KERNEL_COST + program.perOperationWork * ELEMENT_COST)
       return undefined;
   }
-  return { code: program.code, outputs, states: S, params: Q, stateSizes, paramSizes, usesTime: program.usesTime };
+  return {
+    code: program.code,
+    outputs,
+    states: S,
+    params: Q,
+    stateSizes,
+    paramSizes,
+    usesTime: program.usesTime,
+    ...(program.delays ? { delays: true } : {}),
+  };
 }
 
 /**
@@ -187,10 +196,17 @@ class ProgramBuilder {
   private readonly states: Map<string, number>;
   private readonly params: Map<string, number>;
 
+  /** The program reads delays. */
+  delays = false;
+  /** Per slot: its value is a constant (readsNothing). */
+  private readonly constant: boolean[] = [];
+
   constructor(
     private readonly model: Model,
     private readonly stateSizes: number[],
     private readonly paramSizes: number[],
+    /** `delay(x, tau)` compiles (a right-hand side's program; events' programs have no history to read). */
+    private readonly withDelays = false,
   ) {
     this.stateAt = offsets(stateSizes);
     this.paramAt = offsets(paramSizes);
@@ -208,8 +224,28 @@ class ProgramBuilder {
     if (known !== undefined) return known;
     if (this.code.length >= MAX_FUSED_INSTRUCTIONS) throw new TooLarge();
     this.code.push(ins);
+    this.constant.push(this.readsNothing(ins));
     this.emitted.set(key, this.code.length - 1);
     return this.code.length - 1;
+  }
+
+  /** Whether an instruction reads no state, parameter, t or delay (the per-operation compile folds such a value into a constant). */
+  private readsNothing(c: Instr): boolean {
+    const k = this.constant;
+    switch (c.op) {
+      case 'const':
+        return true;
+      case 'unary':
+        return k[c.a];
+      case 'binary':
+        return k[c.a] && k[c.b];
+      case 'select':
+        return k[c.c] && k[c.a] && k[c.b];
+      case 'dot':
+        return c.a.every((x) => k[x]) && (c.b ?? []).every((x) => k[x]);
+      default:
+        return false;
+    }
   }
 
   private keyOf(c: Instr): string {
@@ -230,6 +266,8 @@ class ProgramBuilder {
         return `?${c.c},${c.a},${c.b}`;
       case 'dot':
         return `d${c.a.join()}${c.b ? `;${c.b.join()}` : ''}`;
+      case 'delay':
+        return `D${c.index},${c.tau}`;
     }
   }
 
@@ -436,6 +474,7 @@ class ProgramBuilder {
   }
 
   private call(e: Extract<Expr, { kind: 'call' }>): Val | undefined {
+    if (e.callee === 'delay') return this.delay(e);
     const args: Val[] = [];
     for (const x of e.args) {
       const v = this.walk(x);
@@ -448,6 +487,26 @@ class ProgramBuilder {
     if (fn?.arity === 1 && args.length === 1) return this.unary(fn, a);
     if (fn?.arity === 2 && args.length === 2) return this.binaryOp(fn, a, b);
     return undefined;
+  }
+
+  /**
+   * `delay(x, tau)` of a state x with a scalar tau: one delay instruction per element of x (the whole-solve
+   * kernel reads them from the solve's history, scalarKernel/delays.ts). Not in programs of events.
+   */
+  private delay(e: Extract<Expr, { kind: 'call' }>): Val | undefined {
+    const [target, lag] = e.args;
+    const si = this.withDelays && target?.kind === 'name' && lag ? this.states.get(target.name) : undefined;
+    if (si === undefined) return undefined;
+    const tau = this.walk(lag);
+    if (tau === undefined || tau.slots.length !== 1) return undefined;
+    const constant = this.constant[tau.slots[0]];
+    this.delays = true;
+    return {
+      shape: this.model.states[si].shape.slice(),
+      slots: Array.from({ length: this.stateSizes[si] }, (_x, k) =>
+        this.emit({ op: 'delay', index: this.stateAt[si] + k, tau: tau.slots[0], constant }),
+      ),
+    };
   }
 
   private index(e: Extract<Expr, { kind: 'index' }>): Val | undefined {

@@ -1,6 +1,7 @@
 // A solve whose AD tape outgrows the heap stops with a model-too-large finding that says so, instead of
 // killing the process (engine/memoryGuard.ts). The real CLI runs with a small heap (--max-old-space-size)
-// on a delay equation, which is solved one TF.js kernel per operation and keeps every step on the tape.
+// on a delay equation under a multistep scheme (ab3), which is solved one TF.js kernel per operation (the
+// whole-solve kernel runs explicit Runge–Kutta schemes only) and keeps every step on the tape.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ const MODEL = `# a delay equation over 40,000 steps
 x' = -delay(x, 0.5) + p*x
 par p=0.1
 init x=1
-@ total=2000, dt=0.05, delay=1
+@ total=2000, dt=0.05, delay=1, meth=ab3
 done
 `;
 

@@ -9,13 +9,12 @@ import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
 import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
-import type { TF } from '../../solver/engine/tf';
-import { compileModel, internalShape, sizeOf, type CompiledModel } from '../../solver/engine/compile';
-import { solveDiscrete, solvesByKernel } from '../../solver/engine/integrate';
+import { compileModel } from '../../solver/engine/compile';
+import { solvesByKernel } from '../../solver/engine/integrate';
 import { schemeOf } from '../../solver/schemes/schemes';
-import { copiesPerParameter } from '../../solver/engine/discrete';
 import type { Model } from '../../solver/model';
 import { expressionModel, modelText, smallTensorModel } from '../support/modelGenerators';
+import { lossAndGradients } from '../support/kernelCompare';
 
 const KERNEL_METHODS = ['euler', 'heun', 'midpoint', 'rk4'] as const;
 
@@ -23,42 +22,6 @@ function parse(text: string): Model {
   const a = analyse(text);
   assert.ok(a.model, JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error')));
   return a.model;
-}
-
-/** Loss and AD gradients (one array per copy tensor) of the solve, with a term on every step's first state. */
-function lossAndGradients(tf: TF, cm: CompiledModel, m: Model, values: Float32Array[]) {
-  const scheme = schemeOf(m),
-    N = m.options.steps,
-    count = copiesPerParameter(m);
-  let out: { loss: number; trajectory: number[]; G: Float64Array[] } | undefined;
-  tf.tidy(() => {
-    const copies = m.params.map((p, i) => {
-      const P = sizeOf(p.shape);
-      return Array.from({ length: p.perStep ? count : 1 }, (_, n) =>
-        tf.tensor(values[i].subarray(n * P, (n + 1) * P), internalShape(p.shape)),
-      );
-    });
-    const at = (c: number) => copies.map((cs, i) => (m.params[i].perStep ? cs[c] : cs[0]));
-    const flat = copies.flat();
-    let trajectory: number[] = [];
-    const { value, grads } = tf.engine().gradients(
-      () => {
-        const traj = solveDiscrete(tf, cm, scheme, N, m.options.dt, m.options.t0, at);
-        trajectory = traj.flatMap((xs) => xs.flatMap((x) => Array.from(x.dataSync())));
-        const everyStep = tf.sum(tf.stack(traj.map((xs) => tf.sum(xs[0]))));
-        return tf.add(cm.loss(traj[N]), tf.mul(0.1, everyStep));
-      },
-      flat,
-      undefined,
-      true,
-    );
-    out = {
-      loss: value.dataSync()[0],
-      trajectory,
-      G: grads.map((g, k) => (g ? Float64Array.from(g.dataSync()) : new Float64Array(flat[k].size))),
-    };
-  });
-  return out!;
 }
 
 const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((x, y) => x + y * y, 0));

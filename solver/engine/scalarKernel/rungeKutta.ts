@@ -8,6 +8,7 @@ import type { ButcherTableau } from '../../schemes/schemes';
 import type { ScalarProgram } from '../scalarRhs';
 import { interpreterOf, type Interpreter } from '../programInterpreter';
 import { applyEvents, EventWorkspace, reverseEvents, type EventProgram } from './events';
+import { KernelHistory, type PastProgram } from './delays';
 
 const f32 = Math.fround;
 
@@ -60,12 +61,16 @@ export class StepWorkspace {
   readonly vp: Float64Array<ArrayBuffer>;
   /** The model's events, applied after every step. */
   readonly events?: EventWorkspace;
+  /** The grid history the program's delays read (scalarKernel/delays.ts). */
+  readonly history?: KernelHistory;
   constructor(
     readonly prog: ScalarProgram,
     readonly plan: RungeKuttaPlan,
     events?: EventProgram,
+    past?: PastProgram,
   ) {
     if (events) this.events = new EventWorkspace(events);
+    if (prog.delays) this.history = new KernelHistory(prog.states, plan.t0, plan.h, past);
     const S = prog.states,
       s = plan.stages,
       L = prog.code.length;
@@ -94,7 +99,7 @@ export function forwardStep(
   out: Float32Array,
   outAt: number,
 ): void {
-  const { prog, plan, X, K, vals, run } = ws;
+  const { prog, plan, X, K, vals, run, history } = ws;
   const S = prog.states,
     outputs = prog.outputs;
   const tn = plan.t0 + n * plan.h;
@@ -113,7 +118,7 @@ export function forwardStep(
       at = 0;
     }
     const v = vals[i];
-    run.forward(src, at, params(copyOf(plan, n, i)), tn + plan.c[i] * plan.h, v);
+    run.forward(src, at, params(copyOf(plan, n, i)), tn + plan.c[i] * plan.h, v, history);
     const Ki = K[i];
     for (let e = 0; e < S; e++) Ki[e] = outputs[e] >= 0 ? v[outputs[e]] : 0;
   }
@@ -135,8 +140,10 @@ export function forwardSolve(
 ): Float32Array {
   const S = ws.prog.states;
   for (let e = 0; e < S; e++) traj[e] = x0[e];
-  const { plan, events } = ws;
+  const { plan, events, history } = ws;
+  history?.attach(traj);
   for (let n = 0; n < N; n++) {
+    if (history) history.last = n;
     forwardStep(ws, n, traj, n * S, params, traj, (n + 1) * S);
     if (events)
       applyEvents(
@@ -166,14 +173,18 @@ export function adjointSolve(
   params: (copy: number) => ArrayLike<number>,
   paramGrad: (copy: number) => Float64Array,
 ): Float64Array {
-  const { prog, plan, lamK, vals, vs, vp, adj, run } = ws;
+  const { prog, plan, lamK, vals, vs, vp, adj, run, history } = ws;
   const S = prog.states,
     Q = prog.params,
     s = plan.stages;
+  // With delays, each grid state's cotangent also gathers the later stages that read it (the history's reads).
+  const fromHistory = history ? new Float64Array((N + 1) * S) : undefined;
+  history?.attach(traj, fromHistory);
   const lam = new Float64Array(S);
   for (let e = 0; e < S; e++) lam[e] = dTraj[N * S + e];
   const scratch = new Float32Array(S);
   for (let n = N - 1; n >= 0; n--) {
+    if (history) history.last = n;
     forwardStep(ws, n, traj, n * S, params, scratch, 0);
     // λ of x_{n+1} after the step's events → λ of the step's own result.
     if (ws.events) {
@@ -191,7 +202,7 @@ export function adjointSolve(
     for (let i = s - 1; i >= 0; i--) {
       vs.fill(0);
       vp.fill(0);
-      run.reverse(vals[i], lamK[i], vs, vp, adj);
+      run.reverse(vals[i], lamK[i], vs, vp, adj, history, plan.t0 + n * plan.h + plan.c[i] * plan.h);
       const g = paramGrad(copyOf(plan, n, i));
       for (let q = 0; q < Q; q++) g[q] += vp[q];
       for (let e = 0; e < S; e++) lam[e] += vs[e];
@@ -201,6 +212,7 @@ export function adjointSolve(
       }
     }
     for (let e = 0; e < S; e++) lam[e] += dTraj[n * S + e];
+    if (fromHistory) for (let e = 0; e < S; e++) lam[e] += fromHistory[n * S + e];
   }
   return lam;
 }

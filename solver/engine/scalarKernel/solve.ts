@@ -9,6 +9,7 @@ import type { ScalarProgram } from '../scalarRhs';
 import type { Scheme } from '../../schemes/schemes';
 import { adjointSolve, copyOf, forwardSolve, rungeKuttaPlan, StepWorkspace, type RungeKuttaPlan } from './rungeKutta';
 import type { EventProgram } from './events';
+import type { PastProgram } from './delays';
 
 /** Parameters of one copy (engine/integrate.ts's ParamsFor). */
 type ParamsFor = (copy: number) => Tensor[];
@@ -21,7 +22,7 @@ export interface WholeSolve {
   readonly owner: unknown;
   /** Why the kernel does not run this scheme, or undefined when it does. */
   unsupported(scheme: Scheme): string | undefined;
-  /** The program f runs, for the continuous reference's forward solve in JS (scalarKernel/referenceRk4.ts); undefined with events (the reference solves f alone on TF.js). */
+  /** The program f runs, for the continuous reference's forward solve in JS (scalarKernel/referenceRk4.ts); undefined with events or delays (the reference solves f alone on TF.js). */
   readonly program?: ScalarProgram;
   /** x_0..x_N per state (internal shapes), differentiable in the parameter tensors. */
   solve(scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][];
@@ -94,6 +95,7 @@ export function wholeSolveKernel(
   stateShapes: number[][],
   x0: Tensor,
   events?: EventProgram,
+  past?: PastProgram,
 ): WholeSolve {
   const S = prog.states,
     Q = prog.params,
@@ -125,7 +127,7 @@ export function wholeSolveKernel(
   return {
     owner,
     unsupported: kernelUnsupported,
-    program: events ? undefined : prog,
+    program: events || prog.delays ? undefined : prog,
     solve(scheme, N, h, t0, params) {
       const plan = planOf(scheme, h, t0);
       const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
@@ -137,7 +139,7 @@ export function wholeSolveKernel(
           0,
         );
         const at = (copy: number) => flats[groupOf[copy]];
-        const ws = new StepWorkspace(prog, plan, events);
+        const ws = new StepWorkspace(prog, plan, events, past);
         const traj = forwardSolve(ws, N, initial(), at);
         return {
           value: tf.tensor2d(traj, [N + 1, S]),
@@ -172,7 +174,7 @@ export function wholeSolveKernel(
       const plan = planOf(scheme, h, t0);
       const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
       const data = inputs.map((t) => t.dataSync());
-      const ws = new StepWorkspace(prog, plan, events);
+      const ws = new StepWorkspace(prog, plan, events, past);
       const traj = new Float32Array((N + 1) * S);
       // Row-major [rows, B, S]: row r is step r (every step) or step N.
       const kept = new Float32Array(rows * B * S);
@@ -234,11 +236,12 @@ export function rhsPathOf(
     return cm.timeStepping && cm.rhsPath === 'per-operation'
       ? {
           rhsPath: cm.rhsPath,
-          rhsPathNote: 'delays read the solve’s history step by step (or an event outside the fused subset)',
+          rhsPathNote: 'events or delays outside the fused subset run per operation',
         }
       : { rhsPath: cm.rhsPath };
   const why = cm.wholeSolve.unsupported(scheme);
-  if (why) return { rhsPath: 'scalar-program', rhsPathNote: why };
+  // Events and delays have no fused rhs outside the kernel: their fallback is per operation.
+  if (why) return { rhsPath: cm.timeStepping ? cm.rhsPath : 'scalar-program', rhsPathNote: why };
   return probed
     ? {
         rhsPath: 'scalar-solve',
