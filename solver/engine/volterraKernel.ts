@@ -66,6 +66,9 @@ class Workspace {
   readonly c: Float64Array[];
   readonly mid: Float64Array[];
   readonly newest: Float64Array;
+  /** The weights alone as they multiply c (a middle point's at each lag, the newest's): c's derivatives. */
+  readonly rawMid: Float64Array[];
+  readonly rawNewest: Float64Array;
   /** Scratch: the rhs input [x, I, delays], the integrand input [x, t'], values per evaluation slot. */
   readonly inR: Float64Array;
   readonly inG: Float64Array;
@@ -109,6 +112,8 @@ class Workspace {
     this.c = vp.integrals.map(() => new Float64Array(this.Lt).fill(1));
     this.mid = vp.integrals.map(() => new Float64Array(this.Lt));
     this.newest = new Float64Array(this.K);
+    this.rawMid = vp.integrals.map(() => new Float64Array(this.Lt));
+    this.rawNewest = new Float64Array(this.K);
     this.inR = new Float64Array(this.S + this.K + this.J);
     this.inG = new Float64Array(this.S + 1);
     const Lr = vp.rhs.code.length,
@@ -254,8 +259,13 @@ class Workspace {
     vp.integrals.forEach((I, k) => {
       const c = this.c[k],
         mid = this.mid[k];
-      for (let lag = 1; lag < Lt; lag++) mid[lag] = f32(this.raw(k, middleWeight(I.mu, h, lag)) * c[lag]);
-      this.newest[k] = f32(this.raw(k, newestWeight(I.mu, h)) * c[0]);
+      const rawMid = this.rawMid[k];
+      for (let lag = 1; lag < Lt; lag++) {
+        rawMid[lag] = this.raw(k, middleWeight(I.mu, h, lag));
+        mid[lag] = f32(rawMid[lag] * c[lag]);
+      }
+      this.rawNewest[k] = this.raw(k, newestWeight(I.mu, h));
+      this.newest[k] = f32(this.rawNewest[k] * c[0]);
     });
   }
 
@@ -575,7 +585,7 @@ function adjoint(
       lamSums[k] = l;
       if (l === 0) continue;
       lamG[(n + 1) * D + Ik.g] += ws.newest[k] * l;
-      if (Ik.kernelUsesP) lamC[k][0] += ws.raw(k, newestWeight(Ik.mu, ws.h)) * G[(n + 1) * D + Ik.g] * l;
+      if (Ik.kernelUsesP) lamC[k][0] += ws.rawNewest[k] * G[(n + 1) * D + Ik.g] * l;
     }
     // x_{n+1}'s integrands: every later reader of them has been swept.
     integrandsBack(n + 1, pb, gb);
@@ -616,7 +626,7 @@ function adjoint(
         lamSums[k] += l;
         lamA[Ik.g] += ws.newest[k] * l;
         any = true;
-        if (Ik.kernelUsesP) lamC[k][0] += ws.raw(k, newestWeight(Ik.mu, ws.h)) * ws.valsG[c][outG[Ik.g]] * l;
+        if (Ik.kernelUsesP) lamC[k][0] += ws.rawNewest[k] * ws.valsG[c][outG[Ik.g]] * l;
       }
       if (any) {
         vsG.fill(0);
@@ -715,7 +725,8 @@ function sumsBack(
     if (Ik.kernelUsesP) {
       const lc = lamC[k];
       lc[m] += ws.raw(k, oldestWeight(Ik.mu, h, m)) * G[first * D + Ik.g] * l;
-      for (let i = 1; i < m; i++) lc[m - i] += ws.raw(k, middleWeight(Ik.mu, h, m - i)) * G[(first + i) * D + Ik.g] * l;
+      const rawMid = ws.rawMid[k];
+      for (let i = 1; i < m; i++) lc[m - i] += rawMid[m - i] * G[(first + i) * D + Ik.g] * l;
     }
   }
   if (!anyHistory) return;
@@ -740,7 +751,7 @@ function sumsBack(
       const w = i === 0 ? ws.oldest(k, m) : ws.mid[k][lag];
       cot[Ik.h] += w * l;
       if (Ik.kernelUsesP) {
-        const raw = ws.raw(k, i === 0 ? oldestWeight(Ik.mu, h, m) : middleWeight(Ik.mu, h, lag));
+        const raw = i === 0 ? ws.raw(k, oldestWeight(Ik.mu, h, m)) : ws.rawMid[k][lag];
         lamC[k][lag] += raw * valsH[outH[Ik.h]] * l;
       }
     }
