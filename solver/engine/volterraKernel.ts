@@ -284,7 +284,7 @@ class Workspace {
 interface Forward {
   /** x_0..x_N (float32), row n at n·S. */
   X: Float32Array;
-  /** The integrands at every grid point, row n at n·D. */
+  /** The integrands at every grid point, integrand d's row (contiguous for the history sums) at d·(N+1). */
   G: Float64Array;
   /** The integrals at the end of each step (L_0 = 0), row n at n·K; and each step's history sums, row n at n·K. */
   L: Float64Array;
@@ -359,7 +359,7 @@ function forward(ws: Workspace, x0: ArrayLike<number>, P: (n: number, stage: num
       if (u) X[i] = v[outR[i]];
     });
   }
-  integrandsAt(ws, X, 0, p0, ws.valsG[0], G, 0);
+  integrandsAt(ws, X, 0, p0, ws.valsG[0], G);
   const fn = new Float64Array(S),
     y = new Float32Array(S),
     last = new Float32Array(S),
@@ -398,10 +398,10 @@ function forward(ws: Workspace, x0: ArrayLike<number>, P: (n: number, stage: num
     }
     X.set(y, (n + 1) * S);
     // The integrals at the new point, for f at t_{n+1} in the next step (XPPAUT's final get_kn).
-    integrandsAt(ws, X, n + 1, pb, ws.valsG[0], G, (n + 1) * D);
+    integrandsAt(ws, X, n + 1, pb, ws.valsG[0], G);
     for (let k = 0; k < K; k++) {
       const I_ = vp.integrals[k];
-      L[(n + 1) * K + k] = f32(sums[n * K + k] + f32(ws.newest[k] * G[(n + 1) * D + I_.g]));
+      L[(n + 1) * K + k] = f32(sums[n * K + k] + f32(ws.newest[k] * G[I_.g * (N + 1) + n + 1]));
     }
   }
   return result;
@@ -418,15 +418,14 @@ function largestChange(before: Float32Array, after: Float32Array): number {
   return worst;
 }
 
-/** The integrands at grid point n (t = t' = t_n) into G[at…], the program's values into vals. */
+/** The integrands at grid point n (t = t' = t_n) into G's column n (when given), the program's values into vals. */
 function integrandsAt(
   ws: Workspace,
   X: Float32Array,
   n: number,
   p: ArrayLike<number>,
   vals: Float64Array,
-  G: Float64Array,
-  at: number,
+  G?: Float64Array,
 ): void {
   const { S, D, inG, g, vp } = ws;
   const t = ws.time(n);
@@ -434,7 +433,7 @@ function integrandsAt(
   inG[S] = t;
   g.forward(inG, 0, p, t, vals);
   const out = vp.integrands.outputs;
-  for (let d = 0; d < D; d++) G[at + d] = vals[out[d]];
+  if (G) for (let d = 0; d < D; d++) G[d * (ws.N + 1) + n] = vals[out[d]];
 }
 
 /**
@@ -483,7 +482,7 @@ function historySums(
   sums: Float64Array,
   at: number,
 ): void {
-  const { vp, K, D, M } = ws;
+  const { vp, K, M } = ws;
   const stored = n + 1,
     m = Math.min(stored, M),
     first = stored - m;
@@ -496,8 +495,9 @@ function historySums(
       continue;
     }
     const mid = ws.mid[k];
-    let acc = f32(ws.oldest(k, m) * G[first * D + I.g]);
-    for (let i = 1; i < m; i++) acc += f32(mid[m - i] * G[(first + i) * D + I.g]);
+    const at0 = I.g * (ws.N + 1) + first;
+    let acc = f32(ws.oldest(k, m) * G[at0]);
+    for (let i = 1; i < m; i++) acc += f32(mid[m - i] * G[at0 + i]);
     sums[at + k] = f32(acc);
   }
   if (!anyHistory) return;
@@ -559,11 +559,11 @@ function adjoint(
   /** Cotangents of the integrands at grid point j (t = t' = t_j) → x_j and the parameters. */
   const integrandsBack = (j: number, p: ArrayLike<number>, into: Float64Array) => {
     let any = false;
-    for (let d = 0; d < D; d++) if (lamG[j * D + d] !== 0) any = true;
+    for (let d = 0; d < D; d++) if (lamG[d * (N + 1) + j] !== 0) any = true;
     if (!any) return;
-    integrandsAt(ws, X, j, p, ws.valsG[0], new Float64Array(D), 0);
+    integrandsAt(ws, X, j, p, ws.valsG[0]);
     const cot = new Float64Array(vp.integrands.outputs.length);
-    for (let d = 0; d < D; d++) cot[d] = lamG[j * D + d];
+    for (let d = 0; d < D; d++) cot[d] = lamG[d * (N + 1) + j];
     vsG.fill(0);
     vpar.fill(0);
     g.reverse(ws.valsG[0], cot, vsG, vpar, ws.adjG);
@@ -584,8 +584,8 @@ function adjoint(
       const l = lamNext[k];
       lamSums[k] = l;
       if (l === 0) continue;
-      lamG[(n + 1) * D + Ik.g] += ws.newest[k] * l;
-      if (Ik.kernelUsesP) lamC[k][0] += ws.rawNewest[k] * G[(n + 1) * D + Ik.g] * l;
+      lamG[Ik.g * (N + 1) + n + 1] += ws.newest[k] * l;
+      if (Ik.kernelUsesP) lamC[k][0] += ws.rawNewest[k] * G[Ik.g * (N + 1) + n + 1] * l;
     }
     // x_{n+1}'s integrands: every later reader of them has been swept.
     integrandsBack(n + 1, pb, gb);
@@ -705,7 +705,7 @@ function sumsBack(
   lamG: Float64Array,
   lamC: Float64Array[],
 ): void {
-  const { vp, K, D, M, S, h } = ws;
+  const { vp, K, M, S, h } = ws;
   const { X, G } = fw;
   const stored = n + 1,
     m = Math.min(stored, M),
@@ -720,13 +720,14 @@ function sumsBack(
       continue;
     }
     const mid = ws.mid[k];
-    lamG[first * D + Ik.g] += ws.oldest(k, m) * l;
-    for (let i = 1; i < m; i++) lamG[(first + i) * D + Ik.g] += mid[m - i] * l;
+    const at0 = Ik.g * (ws.N + 1) + first;
+    lamG[at0] += ws.oldest(k, m) * l;
+    for (let i = 1; i < m; i++) lamG[at0 + i] += mid[m - i] * l;
     if (Ik.kernelUsesP) {
       const lc = lamC[k];
-      lc[m] += ws.raw(k, oldestWeight(Ik.mu, h, m)) * G[first * D + Ik.g] * l;
+      lc[m] += ws.raw(k, oldestWeight(Ik.mu, h, m)) * G[at0] * l;
       const rawMid = ws.rawMid[k];
-      for (let i = 1; i < m; i++) lc[m - i] += rawMid[m - i] * G[(first + i) * D + Ik.g] * l;
+      for (let i = 1; i < m; i++) lc[m - i] += rawMid[m - i] * G[at0 + i] * l;
     }
   }
   if (!anyHistory) return;
