@@ -13,6 +13,8 @@ import { copyTensors, discreteGradients, discreteLoss, paramsFor } from '../../s
 import { initialParameters } from '../../solver/engine/parameters';
 import { schemeOf } from '../../solver/schemes/schemes';
 import { runCheck } from '../../solver/check';
+import { volterraFindings } from '../../solver/check/volterra';
+import type { CompiledModel } from '../../solver/engine/compile';
 import type { Model } from '../../solver/model';
 import { modelOf } from '../support/timeStepping';
 
@@ -178,7 +180,35 @@ init x=1
   assert.ok(f, report.findings.map((x) => x.code).join(', '));
   assert.equal(f.severity, 'warning');
   assert.match(f.message, /in 3 of the 3 steps, first at step 1 \(t = 0\.1\)/);
-  // A step that settles has no such finding.
+  // A step that settles has no such finding; the report says the kernel ran the solves.
   const fine = await runCheck(modelOf(text.replace('a=50', 'a=1')), { backend: 'cpu' });
   assert.ok(!fine.findings.some((x) => x.code === 'volterra-not-converged'));
+  assert.equal(fine.rhsPath, 'scalar-solve');
+  assert.match(fine.rhsPathNote ?? '', /volterra/);
+});
+
+test('a near miss of the corrections’ tolerance is information, a step far from settled a warning', () => {
+  const model = modelOf("x' = -x + int{exp(-t)#x}\ninit x=1\n@ total=1, dt=0.1\n");
+  const severity = (change: number) =>
+    volterraFindings(model, {
+      volterra: { unconverged: { step: 3, time: 0.3, change, steps: 2 } },
+    } as unknown as CompiledModel).map((f) => [f.severity, f.range.start.character]);
+  assert.deepEqual(severity(1.8e-6), [['information', "x' = -x + ".length]], 'on the integral');
+  assert.deepEqual(severity(3e-2), [['warning', "x' = -x + ".length]]);
+});
+
+test('a Volterra model outside the kernel (an event, a delay of a state with a history formula) keeps the per-operation solve', async () => {
+  const { tf } = await initBackend('cpu');
+  for (const text of [
+    "x' = 1 + 0.5*int{exp(-t)#x}\nglobal 1 x-1 {x=0}\ninit x=0\n@ total=2, dt=0.05\n",
+    "x' = -x + 0.5*delay(x, 0.2) + int{exp(-t)#x}\nx(0)=1+t\n@ total=1, dt=0.05, delay=1\n",
+  ]) {
+    const model = modelOf(text);
+    const { compiled } = compileModel(tf, model);
+    assert.ok(compiled.volterra && !compiled.volterra.program, text);
+    compiled.dispose();
+    const got = await trajectory(model, true);
+    assert.ok(!got.kernel);
+    assert.ok(got.out.every((xs) => xs.every(Number.isFinite)));
+  }
 });
