@@ -8,9 +8,12 @@
 // differentiates exactly and finite differences see alike. The corrections contract by about
 // h/2·|∂f/∂x| (and w_newest·|∂F/∂u| for an integral equation): they stop when a correction changes no
 // state by more than a float32 tolerance (at least MIN_CORRECTIONS, at most MAX_CORRECTIONS, which a
-// step too large for the iteration to contract reaches unconverged). With one correction the
-// differential part is heun, the scheme the analysis and the report name. At t0, an integral equation's state is F with the integrals at 0, as
-// in XPPAUT (an initial value given for it is not used).
+// step too large for the iteration to contract reaches unconverged: the first such step is kept on
+// the model for the check's volterra-not-converged finding). With one correction the differential part
+// is heun, the scheme the analysis and the report name. At t0, an integral equation's state is F with
+// the integrals at 0, as in XPPAUT (an initial value given for it is not used).
+// A model the fused programs cover runs the same scheme as one plain-JS op (engine/volterraKernel.ts);
+// the per-operation solve below runs the others, and views that replace the model's rhs.
 import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
 import type { Scheme } from '../schemes/schemes';
