@@ -23,6 +23,7 @@ import { assignVerdicts, findingsPhase, type Measurements } from './check/findin
 import type { CompiledModel } from './engine/compile';
 import { statePathRows } from './check/statePaths';
 import { rhsPathOf } from './engine/scalarKernel/solve';
+import { volterraFindings, volterraPath } from './check/volterra';
 
 export {
   type CheckOptions,
@@ -47,9 +48,11 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
   if ('refused' in compiled) return { ...emptyReport(run, NaN, [compiled.refused]), ...reason };
   // The report says how its discrete solves ran (one op for the whole solve, or per evaluation, and why).
   const probed = run.correction === 'adjoint121' && model.params.some((p) => p.perStep);
-  const solvePath = rhsPathOf(compiled.cm, run.scheme, probed);
+  const solvePath = volterraPath(compiled.cm) ?? rhsPathOf(compiled.cm, run.scheme, probed);
   try {
-    return { ...(await measure(run, compiled.cm)), ...reason, ...solvePath };
+    const report = await measure(run, compiled.cm);
+    const volterra = volterraFindings(model, compiled.cm);
+    return { ...report, findings: [...report.findings, ...volterra], ...reason, ...solvePath };
   } catch (e) {
     if (!(e instanceof SolveMemoryExceeded)) throw e;
     const finding: Finding = {

@@ -183,7 +183,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         x0,
         timeStepping,
         wholeSolve: kernel,
-        volterra: volterraModel(tf, nodes.volterra, model),
+        volterra: volterraModel(tf, nodes.volterra, model, options.wholeSolve !== false),
         usesTime: nodes.usesTime || !!program?.usesTime,
         fuseMlp: program || hasEvents || hasDelays || hasVolterra ? false : (options.fuseMlp ?? 'solve'),
       }),
@@ -340,6 +340,8 @@ function assemble(
         : undefined,
     dispose: () => nodes.dispose(),
   };
+  // The Volterra kernel stands for this rhs (engine/volterraSolve.ts); a view that replaces it is solved per operation.
+  if (volterra) volterra.owner = compiled.rhs;
   return compiled;
 }
 

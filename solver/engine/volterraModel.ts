@@ -3,11 +3,19 @@ import type { TF } from './tf';
 import { solveExpressions, type Model } from '../model';
 import { integralCalls } from '../language/volterraSyntax';
 import { DEFAULT_MAX_POINTS, VolterraIntegrals } from './volterra';
+import { volterraProgram, type VolterraProgram } from './volterraProgram';
+import type { Unconverged } from './volterraKernel';
 
 export interface VolterraModel {
   integrals: VolterraIntegrals;
   /** Per state: an integral equation (u = F) rather than a differential one. */
   integralStates: boolean[];
+  /** The fused programs of the whole-solve kernel (engine/volterraKernel.ts); undefined: per operation. */
+  program?: VolterraProgram;
+  /** The rhs the kernel stands for (set by the compile): a view that replaces it is solved per operation. */
+  owner?: unknown;
+  /** The first solve's first step whose corrections did not settle (a finding of the check). */
+  unconverged?: Unconverged;
 }
 
 /** A model with integrals or integral equations. */
@@ -15,15 +23,20 @@ export function isVolterraModel(model: Model): boolean {
   return model.equations.some((q) => q.volterra) || integralCalls(solveExpressions(model)).length > 0;
 }
 
-/** After the right-hand sides are compiled (they register their integrals). */
+/** After the right-hand sides are compiled (they register their integrals); `kernel`: try the whole-solve kernel. */
 export function volterraModel(
   tf: TF,
   compiled: VolterraIntegrals | undefined,
   model: Model,
+  kernel = true,
 ): VolterraModel | undefined {
   if (!isVolterraModel(model)) return undefined;
   const integrals = compiled ?? new VolterraIntegrals(tf);
   integrals.maxPoints = model.options.maxPoints ?? DEFAULT_MAX_POINTS;
   const volterraStates = new Set(model.equations.filter((q) => q.volterra).map((q) => q.state));
-  return { integrals, integralStates: model.states.map((s) => volterraStates.has(s.name)) };
+  return {
+    integrals,
+    integralStates: model.states.map((s) => volterraStates.has(s.name)),
+    program: kernel ? volterraProgram(model) : undefined,
+  };
 }

@@ -8,21 +8,23 @@
 // differentiates exactly and finite differences see alike. The corrections contract by about
 // h/2·|∂f/∂x| (and w_newest·|∂F/∂u| for an integral equation): they stop when a correction changes no
 // state by more than a float32 tolerance (at least MIN_CORRECTIONS, at most MAX_CORRECTIONS, which a
-// step too large for the iteration to contract reaches unconverged). With one correction the
-// differential part is heun, the scheme the analysis and the report name. At t0, an integral equation's state is F with the integrals at 0, as
-// in XPPAUT (an initial value given for it is not used).
+// step too large for the iteration to contract reaches unconverged: the first such step is kept on
+// the model for the check's volterra-not-converged finding). With one correction the differential part
+// is heun, the scheme the analysis and the report name. At t0, an integral equation's state is F with
+// the integrals at 0, as in XPPAUT (an initial value given for it is not used).
+// A model the fused programs cover runs the same scheme as one plain-JS op (engine/volterraKernel.ts);
+// the per-operation solve below runs the others, and views that replace the model's rhs.
 import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
 import type { Scheme } from '../schemes/schemes';
+import type { Unconverged } from './volterraKernel';
 import { guardSolveMemory } from './memoryGuard';
+import { CORRECTION_TOLERANCE, MAX_CORRECTIONS, MIN_CORRECTIONS, solveVolterraKernel } from './volterraKernel';
 
 /** The parameters of a copy (engine/integrate.ts's ParamsFor). */
 type ParamsFor = (copy: number) => Tensor[];
 
-/** Fixed-point corrections of the implicit trapezoid step: at least, at most, and the change that stops them. */
-export const MIN_CORRECTIONS = 2;
-export const MAX_CORRECTIONS = 10;
-const TOLERANCE = 1e-6;
+export { MAX_CORRECTIONS, MIN_CORRECTIONS };
 
 /** The discrete solve x_0..x_N of a Volterra model (call inside a tidy or a gradient scope). */
 export function solveVolterra(
@@ -34,7 +36,14 @@ export function solveVolterra(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
-  const { integrals, integralStates } = cm.volterra!;
+  const vm = cm.volterra!;
+  const { integrals, integralStates } = vm;
+  const remember = (u: Unconverged) => {
+    vm.unconverged ??= u;
+  };
+  // The whole solve as one plain-JS op (engine/volterraKernel.ts, delays included) for the model's own rhs.
+  if (vm.program && vm.owner === cm.rhs)
+    return solveVolterraKernel(tf, vm.program, cm.x0, scheme, N, h, t0, integrals.maxPoints, params, remember);
   // Per-stage copies follow heun's two stages: the first at t_n, the second at t_{n+1}.
   const stages = scheme.kind === 'rk' && scheme.tie === 'stage' ? scheme.tableau.b.length : 0;
   const paramsAt = (n: number, stage: number) =>
@@ -54,6 +63,7 @@ export function solveVolterra(
     events?.begin(x, t0, h);
     integrals.record(x, p0);
     const traj: Tensor[][] = [x];
+    let unconverged: Unconverged | undefined;
     for (let n = 0; n < N; n++) {
       guardSolveMemory(n, N);
       const tn = t0 + n * h,
@@ -67,19 +77,28 @@ export function solveVolterra(
       let y = x.map((xi, i) =>
         integralStates[i] ? (before ? tf.sub(tf.mul(two, xi), before[i]) : xi) : tf.add(xi, tf.mul(step, fn[i])),
       );
-      let last = values(y);
+      let last = values(y),
+        change = 0;
       for (let c = 1; c <= MAX_CORRECTIONS; c++) {
         const f = cm.rhs(y, pNext, tNext);
         y = x.map((xi, i) => (integralStates[i] ? f[i] : tf.add(xi, tf.mul(half, tf.add(fn[i], f[i])))));
         const now = values(y);
-        if (c >= MIN_CORRECTIONS && settled(last, now)) break;
+        if (c >= MIN_CORRECTIONS) {
+          change = largestChange(last, now);
+          if (change <= CORRECTION_TOLERANCE) break;
+        }
         last = now;
+      }
+      if (change > CORRECTION_TOLERANCE) {
+        if (unconverged) unconverged.steps++;
+        else unconverged = { step: n + 1, time: tNext, change, steps: 1 };
       }
       const next = events ? events.afterStep(x, y, tn, tNext, pn) : y;
       integrals.record(next, pNext);
       traj.push(next);
       x = next;
     }
+    if (unconverged) remember(unconverged);
     return traj;
   } finally {
     integrals.end();
@@ -88,7 +107,14 @@ export function solveVolterra(
 
 const values = (y: Tensor[]): Float32Array[] => y.map((v) => Float32Array.from(v.dataSync() as Float32Array));
 
-/** No element moved by more than the tolerance (relative to its size, absolute below 1). */
-function settled(before: Float32Array[], after: Float32Array[]): boolean {
-  return after.every((a, i) => a.every((v, k) => Math.abs(v - before[i][k]) <= TOLERANCE * Math.max(1, Math.abs(v))));
+/** The largest change of an element (relative to its size, absolute below 1); NaN counts as Infinity. */
+function largestChange(before: Float32Array[], after: Float32Array[]): number {
+  let worst = 0;
+  after.forEach((a, i) =>
+    a.forEach((v, k) => {
+      const r = Math.abs(v - before[i][k]) / Math.max(1, Math.abs(v));
+      if (!(r <= worst)) worst = Number.isNaN(r) ? Infinity : r;
+    }),
+  );
+  return worst;
 }

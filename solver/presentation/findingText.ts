@@ -229,6 +229,17 @@ export const solveMemoryMessage = (step: number, steps: number, heapMb: number, 
 export const blowUpMessage = (state: string, step: number, time: number, meth: string, dt: number) =>
   `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}${meth === 'backeul' ? " (for backeul: Newton's method found no solution of the implicit step near the previous state)" : ''}. Reduce dt or check the model's scaling.`;
 
+/** Steps of XPPAUT's volterra scheme whose corrections did not settle (engine/volterraKernel.ts), the first named. */
+export const volterraUnconvergedMessage = (
+  step: number,
+  time: number,
+  change: number,
+  count: number,
+  steps: number,
+  most: number,
+) =>
+  `The implicit step of XPPAUT's volterra scheme did not settle in ${most} fixed-point corrections in ${count} of the ${steps} steps, first at step ${step} (t = ${fmt(time)}), where the last correction still moved a state by ${fmt(change)} (relative above 1; the corrections stop below 1e-6). Such steps are taken as they stand (AD differentiates the corrections taken, and finite differences see the same), so the solve there is not XPPAUT's converged one. A smaller dt makes the corrections contract (by about dt/2·|∂f/∂x|).`;
+
 /** A value that is not finite while the states are, e.g. "The loss is not finite (the states stay finite)." */
 export const nonFiniteMessage = (what: string) =>
   `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;

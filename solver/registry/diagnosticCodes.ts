@@ -329,6 +329,10 @@ export const DIAGNOSTIC_CODES = {
     'The continuous reference gradient is not computed for this model (events; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
   ),
   'blow-up': check('error', 'The solve or its gradient is not finite (names the step and time, on the equation).'),
+  'volterra-not-converged': check(
+    'warning',
+    "A step of XPPAUT's volterra scheme whose fixed-point corrections did not settle in 10 (names the first such step and its time, on the first integral): the step is taken as it stands, and AD differentiates the corrections taken. Information instead when the last correction moved the states by less than 1e-4 (a near miss of the 1e-6 tolerance).",
+  ),
   'invalid-options': check('error', 'The options give no solvable step count or step size.'),
   'model-too-large': check(
     'error',
