@@ -263,8 +263,9 @@ export function finiteDifferenceLosses(
     for (const i of wanted) out[i] = loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]);
     return out;
   };
-  // The implicit step (backeul) solves one system per step, not a batch of them.
-  if (mode === 'loop' || !cm.batched || (scheme.kind === 'rk' && scheme.implicit)) return loop();
+  // The implicit step (backeul) solves one system per step, not a batch of them. Initial values checked as
+  // parameters move the start of each solve, which the batched packed and kernel solves do not read.
+  if (mode === 'loop' || !cm.batched || cm.initialValues || (scheme.kind === 'rk' && scheme.implicit)) return loop();
   const out: [number, number][] = [];
   try {
     for (const chunk of batchChunks(model, wanted)) {

@@ -10,6 +10,7 @@
 import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import type { ReferenceInput, ReferenceResult } from './reference';
+import { concatElements } from './statePath';
 
 const ROUNDING = 2 ** -24;
 
@@ -78,6 +79,13 @@ export function mapReference(
       });
       for (const t of p) t.dispose();
       p = next;
+    }
+    // An initial value checked as a parameter: its gradient is p_0 = ∂ℓ/∂x_0 (no F reads it).
+    if (inp.params.some((q) => q.initialValueAt !== undefined)) {
+      const p0 = concatElements(p);
+      inp.params.forEach((q, k) => {
+        if (q.initialValueAt !== undefined) for (let j = 0; j < q.size; j++) g[k][j] += p0[q.initialValueAt + j];
+      });
     }
     for (const t of p) t.dispose();
   } finally {
