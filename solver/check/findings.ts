@@ -210,7 +210,7 @@ function gradientFinding(
       parameter: name,
       metrics,
       range,
-      message: vanishingGradientMessage(name, kinks, readOnlyBy),
+      message: vanishingGradientMessage(name, kinks, readOnlyBy, p.initialValueOf !== undefined),
     };
   }
   if (metrics.gradcheckUnresolved && g) {

@@ -80,7 +80,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   if (m.vanishing) {
     return {
       kind: 'vanishing',
-      explanation: `the AD gradient is exactly zero in every component: this parameter gets no gradient and does not train${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.`,
+      explanation: `the AD gradient is exactly zero in every component: ${p.initialValueOf !== undefined ? 'the loss does not depend on this initial value' : 'this parameter gets no gradient and does not train'}${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.`,
     };
   }
   if (m.gradcheckUnresolved) {

@@ -201,6 +201,22 @@ done
     assert.ok(p.metrics.gradcheckRelError < GRADCHECK_TOLERANCE, `gradcheck ${p.metrics.gradcheckRelError}`);
   });
 
+  test('an initial value the loss does not read: a vanishing gradient that says so, not "does not train"', async () => {
+    const report = await check(`x' = -x
+y' = -y
+init x=1, y=2
+loss = x(T)^2
+@ total=1, dt=0.05
+done
+`);
+    const y = report.parameters.find((p) => p.name === 'y(0)');
+    assert.ok(y?.metrics.vanishing);
+    const finding = report.findings.find((f) => f.code === 'vanishing-gradient');
+    assert.match(finding?.message ?? '', /the loss does not depend on this initial value/);
+    assert.doesNotMatch(finding?.message ?? '', /train/);
+    assert.match(y.verdict?.explanation ?? '', /the loss does not depend on this initial value/);
+  });
+
   test('a model that declares a parameter checks it, not its initial values', async () => {
     const report = await check(`par k=${K}
 x' = -k*x
