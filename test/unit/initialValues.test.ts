@@ -72,6 +72,13 @@ describe('initial values checked in place of parameters', () => {
     });
   }
 
+  test('the refinement study compares each level with p(t0) too', async () => {
+    const { p } = only(await check(DECAY('rk4'), { refinement: true }));
+    const levels = p.refinement?.levels ?? [];
+    assert.ok(levels.length >= 2, JSON.stringify(p.refinement));
+    for (const l of levels) assert.ok(l.relError < 1e-4, `${l.steps} steps: ${l.relError}`);
+  });
+
   test("backward Euler: AD is its own discrete gradient 2 x0 (1 + kh)^{−2N}, the reference the flow's", async () => {
     const h = 0.05,
       N = Math.round(T / h);
