@@ -24,6 +24,7 @@ import type { CompiledModel } from './engine/compile';
 import { statePathRows } from './check/statePaths';
 import { rhsPathOf } from './engine/scalarKernel/solve';
 import { volterraFindings, volterraPath } from './check/volterra';
+import { withInitialValues } from './check/initialValues';
 
 export {
   type CheckOptions,
@@ -36,8 +37,14 @@ export {
   MIN_COARSE_CONFIRM_STEPS,
 } from './check/options';
 
-export async function runCheck(model: Model, options: CheckOptions = {}): Promise<Report> {
+export async function runCheck(declared: Model, given: CheckOptions = {}): Promise<Report> {
   const started = performance.now();
+  // No parameter declared: the initial values are checked in their place (check/initialValues.ts).
+  const initial = withInitialValues(declared);
+  const model = initial ?? declared;
+  // Values given for the declared (empty) parameter list do not apply to the initial values.
+  const options: CheckOptions =
+    initial && given.parameterValues ? { ...given, parameterValues: undefined, parameterSource: undefined } : given;
   const pace = pacing(options, started);
   pace.checkpoint();
   const handle = await initBackend(options.backend ?? 'auto', sizeHint(model)); // auto: measured per size class
@@ -70,7 +77,7 @@ export async function runCheck(model: Model, options: CheckOptions = {}): Promis
 /** The phases after compiling, on the compiled model (the caller disposes it). */
 async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   const { model } = run;
-  const inputs = parameterInputs(run);
+  const inputs = parameterInputs(run, cm);
   if (model.params.length === 0) {
     // Nothing to differentiate: solve and report the loss only.
     const { loss, findings } = lossOnly(run, cm);

@@ -145,6 +145,11 @@ export interface ParamDecl {
   nameRange: Range;
   /** Read only on lines ODE Lens ignores (their keyword: `bdry`, `aux`, …): nothing checked depends on it. */
   readOnlyBy?: string;
+  /**
+   * The initial value of this state, checked in its place when the model declares no parameter
+   * (solver/check/initialValues.ts): no expression reads it, the solves start from it.
+   */
+  initialValueOf?: string;
 }
 
 export interface Equation {

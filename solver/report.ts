@@ -131,6 +131,11 @@ export interface ParameterSummary {
   verdict?: Verdict;
   /** Per-step parameters in a summary: the number of copies (rows of its per-layer table); a full report has `raw.length`. */
   copies?: number;
+  /**
+   * The state whose initial value this entry is (named `x(0)`): a model that declares no parameter has its initial
+   * values checked instead (docs/design.md#initial-values). Absent for declared parameters.
+   */
+  initialValueOf?: string;
 }
 
 export interface ParameterReport extends ParameterSummary {

@@ -165,6 +165,7 @@ function refinementLevel(
                 values: values2[i],
                 shape: internalShape(p.shape),
                 size: sizes[i],
+                initialValueAt: inputs.referenceParams[i].initialValueAt,
               })),
             },
             run.checkpoint,

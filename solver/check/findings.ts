@@ -1,6 +1,7 @@
 // Phase 7, findings: what the measurements mean for each parameter (its verdict, engine/verdict.ts) and the
 // findings the check reports, in the words of presentation/findingText.ts. To add a measured finding, add it
 // here (its code, severity, range and the parameter and metrics it concerns) and its text there.
+import { initialValuesNote } from './initialValues';
 import { findOption } from '../model';
 import type { Finding, ParameterReport } from '../report';
 import type { ReferenceResult } from '../engine/reference';
@@ -56,6 +57,8 @@ export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurem
 export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   const findings: Finding[] = [];
   const { model, correctionNote } = run;
+  const initialValues = initialValuesNote(model);
+  if (initialValues) findings.push(initialValues);
   if (correctionNote && model.options.gradfix !== 'none') {
     findings.push({
       code: 'correction-substituted',
@@ -207,7 +210,7 @@ function gradientFinding(
       parameter: name,
       metrics,
       range,
-      message: vanishingGradientMessage(name, kinks, readOnlyBy),
+      message: vanishingGradientMessage(name, kinks, readOnlyBy, p.initialValueOf !== undefined),
     };
   }
   if (metrics.gradcheckUnresolved && g) {

@@ -26,9 +26,9 @@ export interface ParameterInputs {
 }
 
 /** The given (or seeded) values, checked against the model's shapes and copy count. */
-export function parameterInputs(run: CheckRun): ParameterInputs {
+export function parameterInputs(run: CheckRun, cm: CompiledModel): ParameterInputs {
   const { tf, model, options, layout } = run;
-  const values = options.parameterValues ?? initialParameters(tf, model);
+  const values = options.parameterValues ?? startingValues(tf, model, cm);
   model.params.forEach((p, i) => {
     const want = (p.perStep ? run.copies : 1) * sizeOf(p.shape);
     if (values[i]?.length !== want)
@@ -37,11 +37,32 @@ export function parameterInputs(run: CheckRun): ParameterInputs {
   const sizes = model.params.map((p) => sizeOf(p.shape));
   // Whether each per-step parameter's copies are all equal (the reference's grid and the refinement's re-sampling ask):
   // by construction for the seeded initialisation, else scanned once.
+  // Each state's offset among all states' elements (an initial value's place in p(t0)).
+  const stateAt = new Map<string, number>();
+  let at = 0;
+  for (const s of model.states) {
+    stateAt.set(s.name, at);
+    at += sizeOf(s.shape);
+  }
   const referenceParams = model.params.map((p, i) => {
     const q = { perStep: p.perStep, values: values[i], shape: internalShape(p.shape), size: sizes[i] };
-    return { ...q, equalCopies: p.perStep && (!options.parameterValues || equalCopies(q, layout.count)) };
+    const initialValueAt = p.initialValueOf !== undefined ? stateAt.get(p.initialValueOf) : undefined;
+    return {
+      ...q,
+      equalCopies: p.perStep && (!options.parameterValues || equalCopies(q, layout.count)),
+      ...(initialValueAt !== undefined ? { initialValueAt } : {}),
+    };
   });
   return { values, sizes, referenceParams };
+}
+
+/** The seeded parameters; a state's initial value checked as a parameter starts at the compiled initial state. */
+function startingValues(tf: TF, model: Model, cm: CompiledModel): Float32Array[] {
+  if (!model.params.some((p) => p.initialValueOf !== undefined)) return initialParameters(tf, model);
+  return model.params.map((p) => {
+    const k = model.states.findIndex((s) => s.name === p.initialValueOf);
+    return Float32Array.from(cm.x0[k].dataSync());
+  });
 }
 
 /** The AD phase's result: the discrete loss, its gradient per parameter, and adjoint121's values per per-step parameter. */

@@ -84,6 +84,7 @@ function sharedReport(
     corrected: row,
     reference: g ? [Array.from(g)] : [],
     oscillating: false,
+    ...(p.initialValueOf !== undefined ? { initialValueOf: p.initialValueOf } : {}),
   };
 }
 

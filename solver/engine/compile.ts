@@ -101,6 +101,12 @@ export interface CompiledModel {
   readonly observed: { name: string; times: number[] }[];
   /** Initial states (kept constants; do not dispose). */
   readonly x0: Tensor[];
+  /**
+   * Per state, the parameter that holds its initial value (a model checked on its initial values,
+   * solver/check/initialValues.ts): solveDiscrete starts from those parameter tensors instead of x0,
+   * so that the solve is differentiable in them. Undefined: the solves start from x0.
+   */
+  readonly initialValues?: readonly number[];
   /** Events and delays (engine/events.ts): the steppers call it around every step; undefined: neither. */
   readonly timeStepping?: TimeStepping;
   /**
@@ -315,6 +321,7 @@ function assemble(
     usesTime,
     observed: nodes.observed,
     x0,
+    initialValues: initialValueParameters(model),
     timeStepping,
     wholeSolve: wholeSolve?.(fused ? fused.rhs : perOperation!.rhs),
     volterra,
@@ -343,6 +350,12 @@ function assemble(
   // The Volterra kernel stands for this rhs (engine/volterraSolve.ts); a view that replaces it is solved per operation.
   if (volterra) volterra.owner = compiled.rhs;
   return compiled;
+}
+
+/** CompiledModel.initialValues: per state the parameter holding its initial value (−1: none), undefined when no parameter does. */
+function initialValueParameters(model: Model): number[] | undefined {
+  if (!model.params.some((p) => p.initialValueOf !== undefined)) return undefined;
+  return model.states.map((s) => model.params.findIndex((p) => p.initialValueOf === s.name));
 }
 
 /** The per-operation rhs and its hand-written vector–Jacobian products (undefined when an expression is outside them). */

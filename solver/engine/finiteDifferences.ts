@@ -264,10 +264,12 @@ export function finiteDifferenceLosses(
     return out;
   };
   // The implicit step (backeul) solves one system per step, not a batch of them; events and delays batch on
-  // the whole-solve kernel only.
+  // the whole-solve kernel only. Initial values checked as parameters move the start of each solve, which the
+  // batched packed and kernel solves do not read.
   if (
     mode === 'loop' ||
     !cm.batched ||
+    cm.initialValues ||
     (scheme.kind === 'rk' && scheme.implicit) ||
     (cm.timeStepping && !solvesByKernel(cm, scheme))
   )

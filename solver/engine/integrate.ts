@@ -97,6 +97,7 @@ export function solveDiscrete(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
+  if (cm.initialValues) return solveDiscrete(tf, startingFromParameters(tf, cm, params(0)), scheme, N, h, t0, params);
   if (cm.volterra) return solveVolterra(tf, cm, scheme, N, h, t0, params);
   if (solvesByKernel(cm, scheme)) return cm.wholeSolve!.solve(scheme, N, h, t0, params);
   // An MLP field's solve as one op (engine/fusedMlp/solveProgram.ts), traced through the code below.
@@ -124,6 +125,37 @@ export function solveDiscrete(
   return scheme.kind === 'rk'
     ? solveRungeKutta(tf, cm, scheme, N, h, t0, params)
     : solveMultistep(tf, cm, scheme, N, h, t0, params);
+}
+
+/**
+ * The model whose solves start from the parameters that hold its initial values (CompiledModel.initialValues),
+ * so that AD through the solve reaches them and perturbed values move the start. A parameter batched for finite
+ * differences ([b, ...], b = B or 1) gives the batched states' start. The packed states and the whole-solve kernel
+ * start there too; a one-op MLP solve would not, so the view has none.
+ */
+function startingFromParameters(tf: TF, cm: CompiledModel, p: Tensor[]): CompiledModel {
+  const at = cm.initialValues!;
+  const x0 = cm.x0.map((x, k) => {
+    const q = at[k] >= 0 ? p[at[k]] : undefined;
+    if (!q) return x;
+    return q.size === x.size
+      ? tf.reshape(q, x.shape)
+      : tf.broadcastTo(tf.reshape(q, [1, ...x.shape.slice(1)]), x.shape);
+  });
+  const ws = cm.wholeSolve;
+  const flat = () => tf.concat(x0.map((x) => tf.reshape(x, [x.size])));
+  return {
+    ...cm,
+    x0,
+    initialValues: undefined,
+    solveProgram: undefined,
+    packed: cm.packed && { ...cm.packed, x0: tf.stack(x0) },
+    wholeSolve: ws && {
+      ...ws,
+      solve: (scheme, N, h, t0, params) => ws.solve(scheme, N, h, t0, params, flat()),
+      solveBatched: () => undefined,
+    },
+  };
 }
 
 /**

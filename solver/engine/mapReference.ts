@@ -10,13 +10,14 @@
 import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import type { ReferenceInput, ReferenceResult } from './reference';
+import { concatElements } from './statePath';
 
 const ROUNDING = 2 ** -24;
 
-/** (∂x f)ᵀp and (∂θ f)ᵀp at (x, θ, t). */
-function vjp(tf: TF, cm: CompiledModel, xs: Tensor[], th: Tensor[], t: number, ps: Tensor[]) {
-  if (cm.rhsVjp) return cm.rhsVjp(xs, th, t, ps, true);
-  const wrt = [...xs, ...th];
+/** (∂x f)ᵀp and, with `withParams`, (∂θ f)ᵀp at (x, θ, t). */
+function vjp(tf: TF, cm: CompiledModel, xs: Tensor[], th: Tensor[], t: number, ps: Tensor[], withParams: boolean) {
+  if (cm.rhsVjp) return cm.rhsVjp(xs, th, t, ps, withParams);
+  const wrt = withParams ? [...xs, ...th] : xs;
   const { value, grads } = tf
     .engine()
     .gradients(() => tf.addN(cm.rhs(xs, th, t).map((fk, k) => tf.sum(tf.mul(fk, ps[k])))), wrt, undefined, true);
@@ -47,6 +48,8 @@ export function mapReference(
   const shared = inp.params.every((p) => !p.perStep) ? tf.tidy(() => theta(0)) : undefined;
   const thetaAt = (n: number) => shared ?? theta(n);
   const X: Tensor[][] = [cm.x0.map((x) => tf.keep(tf.clone(x)))];
+  // Initial values checked as parameters: no F reads them, so (∂θ F)ᵀp is 0 and is not read back every step.
+  const withParams = inp.params.some((q) => q.initialValueAt === undefined);
   const g = inp.params.map((p) => new Float64Array(p.perStep ? N * p.size : p.size));
   let lossAccurate = NaN;
   try {
@@ -67,7 +70,7 @@ export function mapReference(
     for (let n = N - 1; n >= 0; n--) {
       if (n % 256 === 0) signalCheck?.();
       const next = tf.tidy(() => {
-        const r = vjp(tf, cm, X[n], thetaAt(n), times[n], p);
+        const r = vjp(tf, cm, X[n], thetaAt(n), times[n], p, withParams);
         r.vp.forEach((v, k) => {
           const values = v.dataSync();
           const q = inp.params[k];
@@ -78,6 +81,13 @@ export function mapReference(
       });
       for (const t of p) t.dispose();
       p = next;
+    }
+    // An initial value checked as a parameter: its gradient is p_0 = ∂ℓ/∂x_0 (no F reads it).
+    if (inp.params.some((q) => q.initialValueAt !== undefined)) {
+      const p0 = concatElements(p);
+      inp.params.forEach((q, k) => {
+        if (q.initialValueAt !== undefined) for (let j = 0; j < q.size; j++) g[k][j] += p0[q.initialValueAt + j];
+      });
     }
     for (const t of p) t.dispose();
   } finally {

@@ -119,7 +119,15 @@ export interface ReferenceInput {
   h: number;
   t0: number;
   /** Per parameter: per-step flag, JS values (N×P for per-step, P for shared), internal shape. */
-  params: { perStep: boolean; values: Float32Array; shape: number[]; size: number; equalCopies?: boolean }[];
+  params: {
+    perStep: boolean;
+    values: Float32Array;
+    shape: number[];
+    size: number;
+    equalCopies?: boolean;
+    /** A state's initial value checked as a parameter (check/initialValues.ts): the offset of its elements among all states'. */
+    initialValueAt?: number;
+  }[];
   /** Layer times of the per-step copies (N of them, or N·s per-stage copies; any order-preserving spacing). */
   layerTimes: number[];
   /** Solve the adjoint with one linearisation per node even where the batched solve applies (tests compare the two). */
@@ -927,6 +935,13 @@ function referenceWith(
     // ∫ g dt of shared parameters: relative errors of g grow by the cancellation ∫|g| / |∫ g|, and Simpson's
     // rule has an error of its own (Richardson against Simpson on 2·gH).
     const q = quadratureError(inp, fineData, g, gK, gH, fineOut.left.size + fineOut.inner.size > 0);
+    addInitialAdjoint(
+      inp,
+      g,
+      fineOut,
+      terminal.atStart,
+      cm.x0.reduce((a, x) => a + x.size, 0),
+    );
     const referenceError = referenceModelError * q.cancellation + q.simpson;
     if (!Number.isFinite(referenceError)) nonFinite = true;
     const x = fw.nodes ? nodeRows(fw.nodes.X, K) : readNodes(tf, fw.X);
@@ -936,6 +951,29 @@ function referenceWith(
     tf.dispose(owned);
     fw.dispose();
   }
+}
+
+/**
+ * The gradient of an initial value checked as a parameter (ReferenceInput.params' initialValueAt): no f reads it, so
+ * its ∫ g dt is 0 and its whole gradient is p(t0) (plus ∂ℓ/∂x(t0) of observations at t0), where the adjoint sweep
+ * ends. NaN when the solve kept p(t0) for the first MAX_PATH_COMPONENTS elements only and the state lies beyond them.
+ */
+function addInitialAdjoint(
+  inp: ReferenceInput,
+  g: Float32Array[],
+  out: Omit<AdjointGradient, 'g'>,
+  atStart: Float32Array | undefined,
+  S: number,
+): void {
+  const p0 = out.start ?? (out.p ? out.p.values.subarray(0, out.p.columns) : undefined);
+  inp.params.forEach((q, i) => {
+    const at = q.initialValueAt;
+    if (at === undefined) return;
+    for (let k = 0; k < q.size; k++) {
+      const j = at + k;
+      g[i][k] += p0 && j < p0.length && j < S ? p0[j] + (atStart?.[j] ?? 0) : NaN;
+    }
+  });
 }
 
 /** A shared parameter's ∫ g dt over a θ(t) with kinks at the layer times (a per-step parameter whose copies differ). */
@@ -977,6 +1015,8 @@ function adjointVjp(tf: TF, cm: CompiledModel): Vjp {
 interface TerminalAdjoint {
   pT: Tensor[];
   jumps: Jump[];
+  /** ∂ℓ/∂x(t0) of observations at t0, all states' elements (no θ reaches it; an initial value does). */
+  atStart?: Float32Array;
   lossAccurate: number;
   lossRounding: number;
 }
@@ -990,6 +1030,7 @@ function terminalAdjoint(tf: TF, cm: CompiledModel, inp: ReferenceInput, fw: For
   let lossAccurate = NaN,
     lossRounding = 0;
   const jumps: Jump[] = [];
+  let atStart: Float32Array | undefined;
   const pT = tf.tidy(() => {
     const obs = fw.observedStates();
     const obsList = cm.observed.flatMap((d) => (obs.get(d.name) as Tensor[]).map((t, si) => ({ d, si, t })));
@@ -1012,7 +1053,10 @@ function terminalAdjoint(tf: TF, cm: CompiledModel, inp: ReferenceInput, fw: For
     });
     for (const [key, lam] of byTime) {
       const t = t0 + key * tolT;
-      if (t <= t0 + tolT) continue; // x(t0) does not depend on θ
+      if (t <= t0 + tolT) {
+        atStart = concatElements(lam); // x(t0) depends on no θ, only on an initial value
+        continue;
+      }
       for (const l of lam) tf.keep(l);
       jumps.push({ t: Math.min(t, T), lam });
     }
@@ -1021,7 +1065,7 @@ function terminalAdjoint(tf: TF, cm: CompiledModel, inp: ReferenceInput, fw: For
     return p;
   });
   jumps.sort((a, b) => b.t - a.t);
-  return { pT, jumps, lossAccurate, lossRounding };
+  return { pT, jumps, lossAccurate, lossRounding, ...(atStart ? { atStart } : {}) };
 }
 
 /** What the backward solves share: the model, its forward solve, the vjp and the adjoint at T. */
@@ -1046,6 +1090,8 @@ interface AdjointGradient {
   estimateError: number;
   /** p at the nodes t0 … T, when the solve keeps them (backwardSmooth). */
   p?: NodeValues;
+  /** p(t0), all states' elements, when the solve does not keep p at the nodes (backwardWithJumps). */
+  start?: Float32Array;
 }
 
 /** One RK4 step of the adjoint, with the step coefficients σ/2, σ, σ/6 as scalars kept per σ (they outlive the step's tidy). */
@@ -1302,6 +1348,7 @@ function backwardWithJumps(a: AdjointSolve): AdjointGradient {
     return { g: s.vth, Enew: est.estimate(s.vx) };
   });
   const last = end.g;
+  const start = concatElements(p);
   est.record(end.Enew, p, undefined, 0);
   for (let i = 0; i < gs.length; i++) gs[i].push(last[i]);
   if (p !== pT && !end.Enew) tf.dispose(p);
@@ -1310,7 +1357,7 @@ function backwardWithJumps(a: AdjointSolve): AdjointGradient {
   // Stack in increasing time: index j ↔ t0 + j·uH.
   const g = gs.map((list) => tf.tidy(() => tf.stack(list.slice().reverse())));
   tf.dispose(gs.flat()); // after all stacks: two parameters' ∂θfᵀp can be one tensor
-  return { g, left, inner, estimateError };
+  return { g, left, inner, estimateError, start };
 }
 
 /**

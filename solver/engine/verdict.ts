@@ -80,7 +80,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   if (m.vanishing) {
     return {
       kind: 'vanishing',
-      explanation: `the AD gradient is exactly zero in every component: this parameter gets no gradient and does not train${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.`,
+      explanation: `the AD gradient is exactly zero in every component: ${p.initialValueOf !== undefined ? 'the loss does not depend on this initial value' : 'this parameter gets no gradient and does not train'}${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.`,
     };
   }
   if (m.gradcheckUnresolved) {
@@ -102,17 +102,20 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   if (ctx.noReferenceReason) return { kind: 'inconclusive', explanation: noReferenceClause(noReference(ctx), m) };
   if (!p.perStep) {
     if (ctx.hasReference && ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
+    // An initial value acts once, at t0: its gradient is the adjoint there, not a sum over the steps.
+    const what = p.initialValueOf !== undefined ? 'initial value' : 'shared parameter';
+    const gradient = p.initialValueOf !== undefined ? 'AD gradient' : 'summed AD gradient';
     return ctx.hasReference
       ? {
           kind: 'converges',
           explanation:
             ctx.scheme === 'discrete'
               ? m.relError > FAR_FROM_FLOW
-                ? `shared parameter: the AD gradient differs from the map's own adjoint by ${f2(m.relError)} (the rounding of a sensitive map grows with its iterations).`
-                : `shared parameter: the AD gradient agrees with the map's own adjoint (error ${f2(m.relError)}).`
-              : `shared parameter: the summed AD gradient converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
+                ? `${what}: the AD gradient differs from the map's own adjoint by ${f2(m.relError)} (the rounding of a sensitive map grows with its iterations).`
+                : `${what}: the AD gradient agrees with the map's own adjoint (error ${f2(m.relError)}).`
+              : `${what}: the ${gradient} converges at the scheme's order (error ${f2(m.relError)})${farClause(m.relError)}.`,
         }
-      : { kind: 'inconclusive', explanation: `shared parameter; ${noReference(ctx)}.` };
+      : { kind: 'inconclusive', explanation: `${what}; ${noReference(ctx)}.` };
   }
   const applied = ctx.gradfix !== 'none';
   if (ctx.oscillating) {

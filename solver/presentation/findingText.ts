@@ -206,7 +206,12 @@ const IGNORED_BECAUSE: Readonly<Record<string, string>> = {
   set: 'a named set is applied by XPPAUT on request',
 };
 
-export function vanishingGradientMessage(name: string, kinks: Kinks, readOnlyBy?: string): string {
+export function vanishingGradientMessage(
+  name: string,
+  kinks: Kinks,
+  readOnlyBy?: string,
+  initialValue = false,
+): string {
   const cause = readOnlyBy
     ? ` It is read only on \`${readOnlyBy}\` lines, which ODE Lens ignores (${IGNORED_BECAUSE[readOnlyBy] ?? 'they do not enter the checked solve'}), so the solve and the loss do not depend on it.`
     : kinks.includes('relu')
@@ -214,7 +219,11 @@ export function vanishingGradientMessage(name: string, kinks: Kinks, readOnlyBy?
       : kinks.length > 0
         ? ` The non-smooth operations of the model (${kinkList(kinks)}) have zero slope at these values.`
         : ' The loss does not move with it at these values (it may be at a stationary point, or not reach the loss).';
-  return `The AD gradient of ${name} is exactly zero in every component: ${name} gets no gradient and does not train.${cause}`;
+  // An initial value is an input, not a trained parameter: the loss does not depend on it.
+  const effect = initialValue
+    ? 'the loss does not depend on this initial value'
+    : `${name} gets no gradient and does not train`;
+  return `The AD gradient of ${name} is exactly zero in every component: ${effect}.${cause}`;
 }
 
 export const invalidOptionsMessage = (steps: number, dt: number) => `cannot solve with steps=${steps} and dt=${dt}`;

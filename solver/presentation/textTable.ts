@@ -22,7 +22,7 @@ export function metricsTableText(report: ReportSummary): string {
   const rows = report.parameters.map((p) => [
     p.name,
     `[${p.shape.join(',')}]`,
-    p.perStep ? 'per-step' : 'shared',
+    p.perStep ? 'per-step' : p.initialValueOf !== undefined ? 'initial' : 'shared',
     ...cols.map((c) => c.cell(p, report)),
     p.oscillating ? 'OSCILLATES' : '',
   ]);

@@ -324,6 +324,10 @@ export const DIAGNOSTIC_CODES = {
     'information',
     'Finite differences cannot judge AD for a parameter (extreme sensitivity or float32 rounding).',
   ),
+  'initial-values-checked': check(
+    'information',
+    'The model declares no parameter: the check differentiates the loss with respect to the initial values x(0) of its states (on the first initial value).',
+  ),
   'reference-unavailable': check(
     'information',
     'The continuous reference gradient is not computed for this model (events; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',

@@ -4,6 +4,7 @@
 import type { Model, OptionSetting, Position, Range } from '../model';
 import type { EquationStmt, InitStmt, ParamItem } from '../language/ast';
 import { contains, type ServiceDocument } from './document';
+import { initialValueName } from '../check/initialValues';
 import { reportHoverMarkdown, parameterMetricsMarkdown, parameterReport, type GradientContext } from './gradientHover';
 import { effectiveOptions } from './modelOptions';
 import { copyCount } from '../summary';
@@ -104,6 +105,14 @@ function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: b
       lines.push('', init !== undefined ? `init \`${clip(init)}\`` : 'init: zeros (no initial value given)');
       const eq = equationOf(doc, d.key);
       if (eq) lines.push('', `\`${clip(doc.textOf(eq.range))}\``);
+      // A model without parameters has its initial values checked in their place (check/initialValues.ts).
+      const initial = initialValueName(d.name);
+      if (parameterReport(initial, input))
+        lines.push(
+          '',
+          `Its initial value is checked as the parameter \`${initial}\` (the model declares no parameter):`,
+          parameterMetricsMarkdown(initial, false, input),
+        );
       break;
     }
     case 'param': {

@@ -318,13 +318,18 @@ test('no tensors leak across repeated checks (including cancelled ones)', async 
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('a model without parameters is solved and reports its loss', async () => {
+test('a model without parameters is solved, reports its loss and checks its initial value', async () => {
   const m = linear({ steps: 10, meth: 'euler' });
   m.params = [];
   m.equations[0].rhs = bin('*', num(-1), name('x'));
   const r = await runCheck(m, { backend });
-  assert.deepEqual(r.parameters, []);
   assert.ok(Math.abs(r.loss - 0.5 * 0.9 ** 20) < 1e-6, `${r.loss}`);
+  // ½ x_N² with x_N = 0.9^10 x0: d/dx0 = 0.9^20 x0 (x0 = 1).
+  assert.deepEqual(
+    r.parameters.map((p) => p.name),
+    ['x(0)'],
+  );
+  assert.ok(Math.abs(r.parameters[0].raw[0][0] - 0.9 ** 20) < 1e-6, `${r.parameters[0].raw[0][0]}`);
 });
 
 test('several scalar states with shared parameters (Lotka–Volterra)', async () => {

@@ -24,8 +24,8 @@ export interface WholeSolve {
   unsupported(scheme: Scheme): string | undefined;
   /** The program f runs, for the continuous reference's forward solve in JS (scalarKernel/referenceRk4.ts); undefined with events or delays (the reference solves f alone on TF.js). */
   readonly program?: ScalarProgram;
-  /** x_0..x_N per state (internal shapes), differentiable in the parameter tensors. */
-  solve(scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor): Tensor[][];
+  /** x_0..x_N per state (internal shapes), differentiable in the parameter tensors and in `x0` (the flat initial states) when given. */
+  solve(scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor, x0?: Tensor): Tensor[][];
   /**
    * B solves at once (parameters [b, ...shape], b = B or 1), forward only: each state [B, ...shape]
    * (scalars [B,1,1]). Without `everyStep` only x_N can be read. Undefined when too large to keep.
@@ -128,7 +128,7 @@ export function wholeSolveKernel(
     owner,
     unsupported: kernelUnsupported,
     program: events || prog.delays ? undefined : prog,
-    solve(scheme, N, h, t0, params) {
+    solve(scheme, N, h, t0, params, start) {
       const plan = planOf(scheme, h, t0);
       const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
       const trajectory = tf.customGrad((...args) => {
@@ -140,7 +140,7 @@ export function wholeSolveKernel(
         );
         const at = (copy: number) => flats[groupOf[copy]];
         const ws = new StepWorkspace(prog, plan, events, past);
-        const traj = forwardSolve(ws, N, initial(), at);
+        const traj = forwardSolve(ws, N, start ? ins[0].dataSync() : initial(), at);
         return {
           value: tf.tensor2d(traj, [N + 1, S]),
           gradFunc: (dy: Tensor) => {
@@ -161,7 +161,7 @@ export function wholeSolveKernel(
             ];
           },
         };
-      })(x0, ...inputs) as Tensor;
+      })(start ?? x0, ...inputs) as Tensor;
       return lazySteps(N, (n) =>
         stateShapes.map((shape, i) =>
           tf.reshape(tf.slice(trajectory, [n, stateAt[i]], [1, prog.stateSizes[i]]), shape),
