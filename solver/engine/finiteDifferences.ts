@@ -131,12 +131,12 @@ export interface Probe {
 
 /**
  * The combined probe (docs/engine.md, finite differences): the tensors (per-step or with more than one
- * element) whose own step resolves the loss (ε_i·⟨G_i, v_i⟩ at least 10³ rounding units, so not held at the
- * largest step), moved at once, each by C/⟨G_i, v_i⟩ with C the smallest of those changes, so that every
- * tensor moves the loss by the same C (no tensor's error drowns in another's larger change) and no step
- * exceeds the tensor's own. Undefined below two such tensors. A combined difference that agrees with AD to
- * GRADCHECK_TOLERANCE/(M + 1), M members, bounds the error of any one tensor below the tolerance (a tensor
- * off by 4 % moves the sum of M equal parts by more than that); its figure times M + 1 is each member's.
+ * element) whose own step moves the loss by at least COMBINED_MIN_CHANGE rounding units, moved at once, each by
+ * C/⟨G_i, v_i⟩ with C the smallest of those changes ε_i·⟨G_i, v_i⟩, so that every tensor moves the loss by the
+ * same C (no tensor's error drowns in another's larger change) and no step exceeds the tensor's own.
+ * Undefined below two such tensors. A combined difference that agrees with AD to GRADCHECK_TOLERANCE/(M + 1),
+ * M members, bounds the error of any one tensor below the tolerance (a tensor off by 4 % moves the sum of M
+ * equal parts by more than that); its figure times M + 1 is each member's.
  */
 export function combinedProbe(model: Model, eps: number[], predicted: number[], rounding: number): Probe | undefined {
   if (!Number.isFinite(rounding)) return undefined;
@@ -149,7 +149,7 @@ export function combinedProbe(model: Model, eps: number[], predicted: number[], 
         (p.perStep || sizeOf(p.shape) > 1) &&
         Number.isFinite(change) &&
         change > 0 &&
-        change >= RESOLVED_CHANGE * rounding * (1 - 1e-9)
+        change >= COMBINED_MIN_CHANGE * rounding
       );
     });
   if (members.length < 2) return undefined;
@@ -159,6 +159,13 @@ export function combinedProbe(model: Model, eps: number[], predicted: number[], 
 
 /** The loss change, in rounding units of the loss, a step is sized for (finiteDifferenceDirections). */
 const RESOLVED_CHANGE = 1e3;
+
+/**
+ * Fewest rounding units a tensor's own step must move the loss by to join the combined probe: the probe then
+ * moves it by M·C ≥ 200 units, whose rounding (≈ 0.7/(M·C) relative) stays far below GRADCHECK_TOLERANCE/(M + 1).
+ * Long solves hold every step at its largest and still resolve a few hundred units (d 2, width 128, N 8192).
+ */
+const COMBINED_MIN_CHANGE = 100;
 
 /**
  * Fewest rounding units ε·|⟨G, v⟩| must span for a central difference to judge AD: below

@@ -411,7 +411,7 @@ test('tensors whose AD is right are settled by one combined probe, each moving t
       ['combined', 'combined', 'combined'],
     );
     for (const x of r) assert.ok(x.converged && x.relError < 0.01, JSON.stringify(r));
-    // A tensor at its largest step (a gradient too small to reach the resolved change) and scalars stay out of it.
+    // A tensor whose own step moves the loss by only 10 rounding units, and scalars, stay out of it.
     const weak = predicted.map((p, i) => (i === 1 ? (10 * rounding) / eps[i] : p));
     assert.deepEqual(combinedProbe(m, eps, weak, rounding)?.members, [0, 2]);
     const scalars = { ...m, params: m.params.map((p) => ({ ...p, perStep: false, shape: [] })) };
