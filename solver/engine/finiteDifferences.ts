@@ -402,6 +402,7 @@ export function centralLosses(
   };
   // The implicit step (backeul) solves one system per step, not a batch of them.
   if (mode === 'loop' || !cm.batched || (scheme.kind === 'rk' && scheme.implicit)) return loop();
+  if (mode === 'auto' && smallFusedMlp(cm)) return loop();
   const losses: [number, number][] = [],
     realized: number[] = [];
   try {
@@ -426,6 +427,27 @@ export function centralLosses(
     return loop();
   }
   return { losses, realized };
+}
+
+/**
+ * Multiply–adds of one evaluation of f up to which an MLP field solved as one op (engine/fusedMlp/) takes its
+ * perturbed solves one at a time: the batched solve runs a few TF.js kernels a step, whose dispatch outweighs
+ * such a field's arithmetic (d 2, width 128: N 1024 40–70 against 90–120 ms of CPU, N 8192 0.30–0.48 against
+ * 0.52–1.06 s, two solves), while from d 64, width 256 (32,768) its products are the cheaper (145 against 170 ms).
+ */
+const LOOPED_MLP_MACS = 4096;
+
+/** An MLP field whose discrete solve is one op and whose evaluation is small (LOOPED_MLP_MACS). */
+function smallFusedMlp(cm: CompiledModel): boolean {
+  const field = cm.mlp?.owner === cm.rhs && cm.solveProgram?.owner === cm.rhs ? cm.mlp.field : undefined;
+  if (!field) return false;
+  let n = field.size,
+    macs = 0;
+  for (const layer of field.layers) {
+    macs += n * layer.out;
+    n = layer.out;
+  }
+  return macs <= LOOPED_MLP_MACS;
 }
 
 /** One solve per sign (the fallback when an expression cannot be batched). */
