@@ -25,7 +25,7 @@ import { resampleCopies } from './resample';
 import type { CheckRun } from './run';
 
 /** Which second step counts this check solves at. */
-interface ConfirmationPlan {
+export interface ConfirmationPlan {
   /** Parameters with α above its threshold but β not: the second step count decides (docs/design.md#detector). */
   borderline: ParameterReport[];
   /** Levels of the requested refinement study (with reference and errors). */
@@ -36,18 +36,34 @@ interface ConfirmationPlan {
   levels: number;
 }
 
-function confirmationPlan(run: CheckRun, { results, parameters }: LayerAnalysis): ConfirmationPlan {
+/**
+ * β at or below which a borderline α is what uncorrelated copies give, not an oscillation the N/2 level could
+ * confirm (docs/design.md#detector): white noise across the copies has β = 4 (its alternating and lag-2 parts
+ * alike; trained weights' gradients look so), an alternating part of amplitude A over noise of size σ raises it
+ * to 4·√(1 + A²/cσ²), and a smooth part lowers it. At β ≤ 5 (A²/cσ² ≤ 0.56) the N/2 level would need its noise to
+ * shrink by more than half to reach β > 10, α there may grow at most by 1/0.7 (confirmWith), and the
+ * densities' noise comes from the copies themselves, which N/2 re-samples (its smooth part grows there,
+ * lowering β further). The 2N level of a study or of a short or odd N still takes every borderline parameter.
+ */
+export const BORDERLINE_BETA = 5;
+
+export function confirmationPlan(
+  run: Pick<CheckRun, 'model' | 'options'>,
+  { results, parameters }: LayerAnalysis,
+): ConfirmationPlan {
   const N = run.model.options.steps;
   const refinement = run.options.refinement;
   const flagged = parameters.filter((p) => p.oscillating);
   const borderline = parameters.filter((p, i) => !p.oscillating && results[i] && p.metrics.alpha > DETECTOR.alpha);
   const studyLevels =
     refinement === true ? 2 : typeof refinement === 'number' ? Math.max(0, Math.min(4, Math.floor(refinement))) : 0;
-  const confirm = flagged.length + borderline.length > 0;
-  const coarse =
-    confirm && studyLevels === 0 && N >= MIN_COARSE_CONFIRM_STEPS && N % 2 === 0 && N <= MAX_REFINEMENT_STEPS;
+  const halving = studyLevels === 0 && N >= MIN_COARSE_CONFIRM_STEPS && N % 2 === 0 && N <= MAX_REFINEMENT_STEPS;
+  // At N/2 only a borderline β above what noise gives can still be confirmed.
+  const open = halving ? borderline.filter((p) => p.metrics.beta > BORDERLINE_BETA) : borderline;
+  const confirm = flagged.length + open.length > 0;
+  const coarse = confirm && halving;
   const levels = Math.max(studyLevels, confirm && !coarse && N <= MAX_REFINEMENT_STEPS ? 1 : 0);
-  return { borderline, studyLevels, coarse, levels };
+  return { borderline: open, studyLevels, coarse, levels };
 }
 
 /**

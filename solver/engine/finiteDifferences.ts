@@ -41,14 +41,53 @@ export function finiteDifferenceCheck(
       den = fd * fd;
     return !Number.isFinite(num) ? 1e6 : den > 0 ? Math.min(Math.sqrt(num / den), 1e6) : num > 0 ? 1 : 0;
   };
-  const losses = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, mode);
-  const fd = model.params.map((_p, i) => derivative(losses[i], eps[i]));
-  const results: GradcheckResult[] = fd.map((d, i) => ({
-    relError: mismatch(d, predicted[i]),
-    converged: true,
-    step: eps[i],
-    resolution: resolution(i, eps[i]),
-  }));
+  const results: GradcheckResult[] = new Array(model.params.length);
+  const fd: number[] = new Array(model.params.length);
+  // Tensors first along one combined probe (combinedProbe's rule): when it agrees with AD, each of its tensors
+  // is settled by it; when it does not, they are solved one by one below, as the others are.
+  const combined = combinedProbe(model, eps, predicted, rounding);
+  const single = model.params.map((_p, i) => i).filter((i) => !combined?.members.includes(i));
+  const first = centralLosses(tf, cm, scheme, model, values, dirs, mode, [
+    ...(combined ? [combined] : []),
+    ...single.map((i) => ({ members: [i], steps: [eps[i]] })),
+  ]);
+  single.forEach((i, k) => {
+    fd[i] = derivative(first.losses[k + (combined ? 1 : 0)], eps[i]);
+  });
+  if (combined) {
+    const [plus, minus] = first.losses[0];
+    const error = mismatch((plus - minus) / 2, first.realized[0]);
+    const bound = (combined.members.length + 1) * error;
+    if (bound <= GRADCHECK_TOLERANCE)
+      combined.members.forEach((i, k) => {
+        const step = combined.steps[k];
+        results[i] = { relError: bound, converged: true, step, resolution: resolution(i, step), probe: 'combined' };
+      });
+    else {
+      const again = centralLosses(
+        tf,
+        cm,
+        scheme,
+        model,
+        values,
+        dirs,
+        mode,
+        combined.members.map((i) => ({ members: [i], steps: [eps[i]] })),
+      );
+      combined.members.forEach((i, k) => {
+        fd[i] = derivative(again.losses[k], eps[i]);
+      });
+    }
+  }
+  model.params.forEach((_p, i) => {
+    results[i] ??= {
+      relError: mismatch(fd[i], predicted[i]),
+      converged: true,
+      step: eps[i],
+      resolution: resolution(i, eps[i]),
+      probe: 'tensor',
+    };
+  });
   // A mismatch counts only when FD has converged in the step: those tensors again at ε/4, then ε/16. Agreement
   // with AD at any step settles it; a mismatch stands only when all three steps agree with each other (a strongly
   // nonlinear loss can keep two coarse steps close and both off — v3 of the Morris–Lecar sample: 6.9 % and 5.6 %
@@ -66,12 +105,13 @@ export function finiteDifferenceCheck(
       stable[i] &&= mismatch(fd[i], d) <= GRADCHECK_TOLERANCE && resolution(i, finer[i]) >= MIN_RESOLUTION;
       results[i] =
         rel <= GRADCHECK_TOLERANCE || stable[i]
-          ? { relError: rel, converged: true, step: finer[i], resolution: resolution(i, finer[i]) }
+          ? { relError: rel, converged: true, step: finer[i], resolution: resolution(i, finer[i]), probe: 'tensor' }
           : {
               relError: Math.min(results[i].relError, rel),
               converged: false,
               step: finer[i],
               resolution: resolution(i, finer[i]),
+              probe: 'tensor',
             };
       fd[i] = d;
     }
@@ -79,6 +119,53 @@ export function finiteDifferenceCheck(
   }
   return results;
 }
+
+/**
+ * One central difference: the parameter tensors it moves together, each by its own step along its own
+ * direction (θ_i ± steps[k]·v_i for members[k]).
+ */
+export interface Probe {
+  members: number[];
+  steps: number[];
+}
+
+/**
+ * The combined probe (docs/engine.md, finite differences): the tensors (per-step or with more than one
+ * element) whose own step moves the loss by at least COMBINED_MIN_CHANGE rounding units, moved at once, each by
+ * C/⟨G_i, v_i⟩ with C the smallest of those changes ε_i·⟨G_i, v_i⟩, so that every tensor moves the loss by the
+ * same C (no tensor's error drowns in another's larger change) and no step exceeds the tensor's own.
+ * Undefined below two such tensors. A combined difference that agrees with AD to GRADCHECK_TOLERANCE/(M + 1),
+ * M members, bounds the error of any one tensor below the tolerance (a tensor off by 4 % moves the sum of M
+ * equal parts by more than that); its figure times M + 1 is each member's.
+ */
+export function combinedProbe(model: Model, eps: number[], predicted: number[], rounding: number): Probe | undefined {
+  if (!Number.isFinite(rounding)) return undefined;
+  const members = model.params
+    .map((_p, i) => i)
+    .filter((i) => {
+      const p = model.params[i],
+        change = eps[i] * predicted[i];
+      return (
+        (p.perStep || sizeOf(p.shape) > 1) &&
+        Number.isFinite(change) &&
+        change > 0 &&
+        change >= COMBINED_MIN_CHANGE * rounding
+      );
+    });
+  if (members.length < 2) return undefined;
+  const C = Math.min(...members.map((i) => eps[i] * predicted[i]));
+  return { members, steps: members.map((i) => C / predicted[i]) };
+}
+
+/** The loss change, in rounding units of the loss, a step is sized for (finiteDifferenceDirections). */
+const RESOLVED_CHANGE = 1e3;
+
+/**
+ * Fewest rounding units a tensor's own step must move the loss by to join the combined probe: the probe then
+ * moves it by M·C ≥ 200 units, whose rounding (≈ 0.7/(M·C) relative) stays far below GRADCHECK_TOLERANCE/(M + 1).
+ * Long solves hold every step at its largest and still resolve a few hundred units (d 2, width 128, N 8192).
+ */
+const COMBINED_MIN_CHANGE = 100;
 
 /**
  * Fewest rounding units ε·|⟨G, v⟩| must span for a central difference to judge AD: below
@@ -104,6 +191,8 @@ export interface GradcheckResult {
   step: number;
   /** ε·|⟨G, v⟩| at `step` over the loss's modelled rounding 2⁻²⁴·√N·|L| (below MIN_RESOLUTION the change is too small to resolve). */
   resolution: number;
+  /** Settled by the combined probe of several tensors (combinedProbe; relError is then its bound), or the tensor's own. */
+  probe: 'combined' | 'tensor';
 }
 
 /** Bounds of the relative finite-difference step. */
@@ -199,7 +288,8 @@ export function finiteDifferenceDirections(
   // ε·⟨G, v⟩ is 10³ times that keeps rounding at 0.1 % (central differences truncate as ε², so no larger).
   const rounding = 2 ** -24 * Math.sqrt(Math.max(1, model.options.steps)) * Math.abs(loss);
   const eps = scales.map((scale, i) => {
-    const step = Number.isFinite(rounding) && predicted[i] !== 0 ? (1e3 * rounding) / Math.abs(predicted[i]) : 0;
+    const step =
+      Number.isFinite(rounding) && predicted[i] !== 0 ? (RESOLVED_CHANGE * rounding) / Math.abs(predicted[i]) : 0;
     return Math.min(EPS_MAX * scale, Math.max(EPS_MIN * scale, step));
   });
   return { dirs, eps, predicted, rounding };
@@ -207,7 +297,8 @@ export function finiteDifferenceDirections(
 
 /**
  * θ + ε·v and θ − ε·v over `count` values from offset `from` of the tensor, rounded to float32 as the solve
- * sees them, written from out[plus] and out[minus] on (v evaluated once for both).
+ * sees them, written from out[plus] and out[minus] on (v evaluated once for both). Returns ⟨G, (θ₊ − θ₋)/2⟩
+ * over them (G the direction's own gradient): the change AD predicts along the rounded values the solves see.
  */
 export function writeMoved(
   base: Float32Array,
@@ -218,9 +309,11 @@ export function writeMoved(
   out: Float32Array,
   plus: number,
   minus: number,
-): void {
+): number {
   const { bits, g, sign, scale, norm } = d;
-  let k = 0;
+  let k = 0,
+    along0 = 0,
+    along1 = 0;
   // Whole words of 32 signs when aligned (signAt's arithmetic, the word read once): a quarter faster.
   if ((from & 31) === 0) {
     for (; k + 32 <= count; k += 32) {
@@ -228,11 +321,17 @@ export function writeMoved(
         j0 = from + k,
         p0 = plus + k,
         m0 = minus + k;
-      for (let b = 0; b < 32; b++) {
-        const v = Math.fround((sign * ((((word >>> b) & 1) << 1) - 1) + g[j0 + b] * scale) * norm);
-        const x = base[j0 + b];
-        out[p0 + b] = x + step * v;
-        out[m0 + b] = x - step * v;
+      for (let b = 0; b < 32; b += 2) {
+        const v0 = Math.fround((sign * ((((word >>> b) & 1) << 1) - 1) + g[j0 + b] * scale) * norm),
+          v1 = Math.fround((sign * ((((word >>> (b + 1)) & 1) << 1) - 1) + g[j0 + b + 1] * scale) * norm);
+        const x0 = base[j0 + b],
+          x1 = base[j0 + b + 1];
+        out[p0 + b] = x0 + step * v0;
+        out[m0 + b] = x0 - step * v0;
+        out[p0 + b + 1] = x1 + step * v1;
+        out[m0 + b + 1] = x1 - step * v1;
+        along0 += g[j0 + b] * (out[p0 + b] - out[m0 + b]);
+        along1 += g[j0 + b + 1] * (out[p0 + b + 1] - out[m0 + b + 1]);
       }
     }
   }
@@ -241,7 +340,9 @@ export function writeMoved(
       v = directionAt(d, j);
     out[plus + k] = base[j] + step * v;
     out[minus + k] = base[j] - step * v;
+    along0 += g[j] * (out[plus + k] - out[minus + k]);
   }
+  return (along0 + along1) / 2;
 }
 
 /** Losses [L(θ + ε_i v_i), L(θ − ε_i v_i)] per parameter tensor i. */
@@ -256,12 +357,48 @@ export function finiteDifferenceLosses(
   mode: FiniteDifferenceMode = 'auto',
   only?: number[],
 ): [number, number][] {
-  if (mode === 'batched' && !cm.batched) throw new Error('this model cannot be batched');
   const wanted = only ?? model.params.map((_p, i) => i);
+  const { losses } = centralLosses(
+    tf,
+    cm,
+    scheme,
+    model,
+    values,
+    dirs,
+    mode,
+    wanted.map((i) => ({ members: [i], steps: [eps[i]] })),
+  );
+  const out: [number, number][] = [];
+  wanted.forEach((i, k) => {
+    out[i] = losses[k];
+  });
+  return out;
+}
+
+/**
+ * Per probe, the losses [L(θ + u), L(θ − u)] (u its members' steps along their directions) and ⟨G, (θ₊ − θ₋)/2⟩
+ * over the values written (writeMoved).
+ */
+export function centralLosses(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  dirs: Direction[],
+  mode: FiniteDifferenceMode,
+  probes: Probe[],
+): { losses: [number, number][]; realized: number[] } {
+  if (mode === 'batched' && !cm.batched) throw new Error('this model cannot be batched');
   const loop = () => {
-    const out: [number, number][] = [];
-    for (const i of wanted) out[i] = loopLosses(tf, cm, scheme, model, values, i, dirs[i], eps[i]);
-    return out;
+    const losses: [number, number][] = [],
+      realized: number[] = [];
+    for (const probe of probes) {
+      const r = loopLosses(tf, cm, scheme, model, values, dirs, probe);
+      losses.push(r.losses);
+      realized.push(r.realized);
+    }
+    return { losses, realized };
   };
   // The implicit step (backeul) solves one system per step, not a batch of them; events and delays batch on
   // the whole-solve kernel only. Initial values checked as parameters move the start of each solve, which the
@@ -274,12 +411,23 @@ export function finiteDifferenceLosses(
     (cm.timeStepping && !solvesByKernel(cm, scheme))
   )
     return loop();
-  const out: [number, number][] = [];
+  if (mode === 'auto' && smallFusedMlp(cm)) return loop();
+  const losses: [number, number][] = [],
+    realized: number[] = [];
   try {
-    for (const chunk of batchChunks(model, wanted)) {
-      const ls = batchedLosses(tf, cm, scheme, model, values, dirs, eps, chunk);
-      chunk.forEach((i, k) => {
-        out[i] = [ls[2 * k], ls[2 * k + 1]];
+    for (const chunk of batchChunks(model, probes)) {
+      const r = batchedLosses(
+        tf,
+        cm,
+        scheme,
+        model,
+        values,
+        dirs,
+        chunk.map((k) => probes[k]),
+      );
+      chunk.forEach((k, j) => {
+        losses[k] = [r.losses[2 * j], r.losses[2 * j + 1]];
+        realized[k] = r.realized[j];
       });
     }
   } catch (err) {
@@ -287,7 +435,28 @@ export function finiteDifferenceLosses(
     if (mode === 'batched') throw err;
     return loop();
   }
-  return out;
+  return { losses, realized };
+}
+
+/**
+ * Multiply–adds of one evaluation of f up to which an MLP field solved as one op (engine/fusedMlp/) takes its
+ * perturbed solves one at a time: the batched solve runs a few TF.js kernels a step, whose dispatch outweighs
+ * such a field's arithmetic (d 2, width 128: N 1024 40–70 against 90–120 ms of CPU, N 8192 0.30–0.48 against
+ * 0.52–1.06 s, two solves), while from d 64, width 256 (32,768) its products are the cheaper (145 against 170 ms).
+ */
+const LOOPED_MLP_MACS = 4096;
+
+/** An MLP field whose discrete solve is one op and whose evaluation is small (LOOPED_MLP_MACS). */
+function smallFusedMlp(cm: CompiledModel): boolean {
+  const field = cm.mlp?.owner === cm.rhs && cm.solveProgram?.owner === cm.rhs ? cm.mlp.field : undefined;
+  if (!field) return false;
+  let n = field.size,
+    macs = 0;
+  for (const layer of field.layers) {
+    macs += n * layer.out;
+    n = layer.out;
+  }
+  return macs <= LOOPED_MLP_MACS;
 }
 
 /** One solve per sign (the fallback when an expression cannot be batched). */
@@ -297,28 +466,32 @@ function loopLosses(
   scheme: Scheme,
   model: Model,
   values: Float32Array[],
-  i: number,
-  v: Direction,
-  eps: number,
-): [number, number] {
-  const n = values[i].length,
-    both = new Float32Array(2 * n);
-  writeMoved(values[i], v, eps, 0, n, both, 0, n);
+  dirs: Direction[],
+  probe: Probe,
+): { losses: [number, number]; realized: number } {
+  const plus = values.slice(),
+    minus = values.slice();
+  let realized = 0;
+  probe.members.forEach((i, k) => {
+    const n = values[i].length,
+      both = new Float32Array(2 * n);
+    realized += writeMoved(values[i], dirs[i], probe.steps[k], 0, n, both, 0, n);
+    plus[i] = both.subarray(0, n);
+    minus[i] = both.subarray(n);
+  });
   const out: number[] = [];
-  for (const moved of [both.subarray(0, n), both.subarray(n)]) {
-    const vals = values.map((x, j) => (j === i ? moved : x));
+  for (const vals of [plus, minus])
     tf.tidy(() => {
       out.push(stackedLoss(tf, cm, scheme, model, vals).dataSync()[0]);
     });
-  }
-  return [out[0], out[1]];
+  return { losses: [out[0], out[1]], realized };
 }
 
 /** Floats one batched solve may hold (parameters and kept states), ~64 MB. */
 const BATCH_FLOATS = 1 << 24;
 
-/** Parameter tensors grouped so that each group's batched solve stays under BATCH_FLOATS. */
-function batchChunks(model: Model, wanted: number[]): number[][] {
+/** Probes (indices) grouped so that each group's batched solve stays under BATCH_FLOATS. */
+function batchChunks(model: Model, probes: Probe[]): number[][] {
   const count = copiesPerParameter(model);
   const N = model.options.steps;
   // Per batch element: the states at every step and a few stage values each (a rough bound).
@@ -326,17 +499,19 @@ function batchChunks(model: Model, wanted: number[]): number[][] {
   const chunks: number[][] = [];
   let cur: number[] = [],
     elems = 0;
-  for (const i of wanted) {
-    const p = model.params[i];
-    const e = sizeOf(p.shape) * (p.perStep ? count : 1);
+  probes.forEach((probe, k) => {
+    const e = probe.members.reduce((a, i) => {
+      const p = model.params[i];
+      return a + sizeOf(p.shape) * (p.perStep ? count : 1);
+    }, 0);
     if (cur.length > 0 && 2 * (cur.length + 1) * (elems + e + perSolve) > BATCH_FLOATS) {
       chunks.push(cur);
       cur = [];
       elems = 0;
     }
-    cur.push(i);
+    cur.push(k);
     elems += e;
-  }
+  });
   if (cur.length > 0) chunks.push(cur);
   return chunks;
 }
@@ -359,50 +534,61 @@ function paddedShape(shape: number[]): number[] {
 }
 
 /**
- * Per parameter, one tensor per copy: batch B for the tensors in `which` (element 2k is θ + ε v
- * along which[k], 2k+1 is θ − ε v), batch 1 for the rest. The perturbed values live in the
- * reused scratch; call inside a tidy.
+ * Per parameter, one tensor per copy: batch B = 2·probes for the tensors some probe moves (element 2k is
+ * θ + u_k, 2k+1 is θ − u_k), batch 1 for the rest; and per probe ⟨G, (θ₊ − θ₋)/2⟩ (writeMoved). The
+ * perturbed values live in the reused scratch; call inside a tidy.
  */
 function perturbedCopies(
   tf: TF,
   model: Model,
   values: Float32Array[],
   dirs: Direction[],
-  eps: number[],
-  which: number[],
-  B: number,
-): Tensor[][] {
+  probes: Probe[],
+): { copies: Tensor[][]; realized: number[] } {
   const count = copiesPerParameter(model);
+  const B = 2 * probes.length;
+  const moved = model.params.map((_p, j) => probes.some((q) => q.members.includes(j)));
   // Each perturbed tensor's B·copies values, side by side in the reused scratch.
   const offsets: number[] = [];
   let floats = 0;
   model.params.forEach((p, j) => {
     offsets[j] = floats;
-    if (which.includes(j)) floats += (p.perStep ? count : 1) * B * sizeOf(p.shape);
+    if (moved[j]) floats += (p.perStep ? count : 1) * B * sizeOf(p.shape);
   });
   const scratch = perturbedScratch(floats);
-  return model.params.map((p, j) => {
+  const realized = probes.map(() => 0);
+  const copies = model.params.map((p, j) => {
     const c = p.perStep ? count : 1;
     const inner = paddedShape(p.shape);
-    const slot = which.indexOf(j);
     const P = sizeOf(p.shape);
     // One tensor per copy over a view of the data (no unstack: that would copy it all once more).
     const perCopy = (data: Float32Array, batch: number) =>
       Array.from({ length: c }, (_, n) =>
         tf.tensor(data.subarray(n * batch * P, (n + 1) * batch * P), [batch, ...inner]),
       );
-    if (slot < 0) return perCopy(values[j], 1);
+    if (!moved[j]) return perCopy(values[j], 1);
     const base = values[j],
-      v = dirs[j],
-      e = eps[j];
+      v = dirs[j];
+    // Per probe, this tensor's step in it (undefined: the probe leaves it at θ).
+    const steps = probes.map((q) => {
+      const at = q.members.indexOf(j);
+      return at < 0 ? undefined : q.steps[at];
+    });
     const data = scratch.subarray(offsets[j], offsets[j] + c * B * P);
     for (let n = 0; n < c; n++) {
       const src = base.subarray(n * P, (n + 1) * P);
-      for (let b = 0; b < B; b++) if (b !== 2 * slot && b !== 2 * slot + 1) data.set(src, (n * B + b) * P);
-      writeMoved(base, v, e, n * P, P, data, (n * B + 2 * slot) * P, (n * B + 2 * slot + 1) * P);
+      steps.forEach((e, k) => {
+        const plus = (n * B + 2 * k) * P,
+          minus = plus + P;
+        if (e === undefined) {
+          data.set(src, plus);
+          data.set(src, minus);
+        } else realized[k] += writeMoved(base, v, e, n * P, P, data, plus, minus);
+      });
     }
     return perCopy(data, B);
   });
+  return { copies, realized };
 }
 
 /** The B solves' trajectories from the per-copy parameters (packed states for scalar models). Call inside a tidy. */
@@ -448,10 +634,9 @@ function batchedTrajectory(
 }
 
 /**
- * One solve for the 2·|which| perturbed parameter sets: batch element 2k is
- * θ + ε v along tensor which[k], 2k+1 is θ − ε v; tensors outside `which`
- * keep a batch of 1 and broadcast. (Built here, not with broadcasting
- * backend ops: tfjs-cpu's broadcast add/mul is 20× slower on wide models.)
+ * One solve for the 2·|probes| perturbed parameter sets: batch element 2k is θ + u_k, 2k+1 is θ − u_k;
+ * tensors no probe moves keep a batch of 1 and broadcast. (Built here, not with broadcasting backend
+ * ops: tfjs-cpu's broadcast add/mul is 20× slower on wide models.)
  */
 function batchedLosses(
   tf: TF,
@@ -460,17 +645,18 @@ function batchedLosses(
   model: Model,
   values: Float32Array[],
   dirs: Direction[],
-  eps: number[],
-  which: number[],
-): Float32Array {
-  const B = 2 * which.length;
+  probes: Probe[],
+): { losses: Float32Array; realized: number[] } {
+  const B = 2 * probes.length;
+  let realized: number[] = [];
   const y = tf.tidy(() => {
-    const copies = perturbedCopies(tf, model, values, dirs, eps, which, B);
-    const traj = batchedTrajectory(tf, cm, scheme, model, copies, B);
+    const moved = perturbedCopies(tf, model, values, dirs, probes);
+    realized = moved.realized;
+    const traj = batchedTrajectory(tf, cm, scheme, model, moved.copies, B);
     return trajectoryLossBatched(tf, cm, traj, model.options.t0, model.options.dt, B);
   });
   try {
-    return y.dataSync() as Float32Array;
+    return { losses: y.dataSync() as Float32Array, realized };
   } finally {
     y.dispose();
   }

@@ -66,26 +66,6 @@ export function layerPass(
     v1 = 0,
     u0 = 0,
     u1 = 0;
-  // average(d)'s row n − 1 (rows n − 1 and n of d, starting at o − P and o) against the same rows of g.
-  // ‖average(d) − g‖² and ‖g‖² over even and odd flat indices apart (relErrorPair's order).
-  const averageTerm = (i: number, e: number, b: number): void => {
-    if (i & 1) {
-      v1 += e * e;
-      u1 += b * b;
-    } else {
-      v0 += e * e;
-      u0 += b * b;
-    }
-  };
-  const averageRow = (aw: number[], g: Float32Array, n: number, o: number): void => {
-    const w = aw[n - 1],
-      u = 1 - w;
-    for (let k = 0; k < P; k++) {
-      const i = o - P + k,
-        b = Math.fround(u * g[i] + w * g[o + k]);
-      averageTerm(i, Math.fround((d[i] + d[o + k]) / 2) - b, b);
-    }
-  };
   // Row n: d_n; c_{n−1} (needs d_{n−2…n}); the detector's row n−2 (needs d_{n−4…n}); the errors of row n−1.
   for (let n = 0; n < N; n++) {
     const o = n * P,
@@ -120,7 +100,24 @@ export function layerPass(
         nc += ec * ec;
         den += r * r;
       }
-      if (aw) averageRow(aw, g, n, o);
+      if (aw) {
+        // average(d)'s row n − 1 (rows n − 1 and n of d) against the same rows of g, inline: accumulators a
+        // closure shares live in its context, and that cost this pass two thirds of its time on wide networks.
+        const w = aw[n - 1],
+          u = 1 - w;
+        for (let k = 0; k < P; k++) {
+          const i = o1 + k,
+            b = Math.fround(u * g[i] + w * g[o + k]),
+            e = Math.fround((d[i] + d[o + k]) / 2) - b;
+          if (i & 1) {
+            v1 += e * e;
+            u1 += b * b;
+          } else {
+            v0 += e * e;
+            u0 += b * b;
+          }
+        }
+      }
       continue;
     }
     for (let k = 0; k < P; k++) d[o + k] = Math.fround(G[o + k] * s);
@@ -138,7 +135,22 @@ export function layerPass(
           den += r * r;
         }
     }
-    if (aw && g && n >= 1) averageRow(aw, g, n, o);
+    if (aw && g && n >= 1) {
+      const w = aw[n - 1],
+        u = 1 - w;
+      for (let k = 0; k < P; k++) {
+        const i = o - P + k,
+          b = Math.fround(u * g[i] + w * g[o + k]),
+          e = Math.fround((d[i] + d[o + k]) / 2) - b;
+        if (i & 1) {
+          v1 += e * e;
+          u1 += b * b;
+        } else {
+          v0 += e * e;
+          u0 += b * b;
+        }
+      }
+    }
     if (detect) {
       const om = m * P;
       for (let k = 0; k < P; k++) {
@@ -181,8 +193,15 @@ export function layerPass(
         a = Math.fround(
           2 * Math.fround((d[o - P + k] + d[i]) / 2) - Math.fround((d[o - 2 * P + k] + d[o - P + k]) / 2),
         ),
-        b = Math.fround(u * g[o - P + k] + w * g[i]);
-      averageTerm(i, a - b, b);
+        b = Math.fround(u * g[o - P + k] + w * g[i]),
+        e = a - b;
+      if (i & 1) {
+        v1 += e * e;
+        u1 += b * b;
+      } else {
+        v0 += e * e;
+        u0 += b * b;
+      }
     }
   }
   const errors = g && c;

@@ -57,7 +57,15 @@ import type { Term } from './linearCombination';
 import { gridHermite, hermiteBasis } from './hermite';
 import { concatElements, MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
-import { mlpForwardRk4, mlpGridGradients, mlpPassesApply, mlpSmoothAdjoint, thetaPath } from './fusedMlp/reference';
+import {
+  mlpForwardRk4,
+  mlpGridGradients,
+  mlpPassesApply,
+  mlpSmoothAdjoint,
+  thetaPath,
+  traceFloats,
+  type MlpForwardPasses,
+} from './fusedMlp/reference';
 import type { ScalarProgram } from './scalarProgram';
 import { referenceRk4, type ReferenceNodes } from './scalarKernel/referenceRk4';
 import { lazySteps } from './scalarKernel/solve';
@@ -176,6 +184,8 @@ interface Forward {
   forwardError(): number;
   /** The nodes as arrays when the forward solve ran in JS (scalarKernel/referenceRk4.ts). */
   nodes?: ReferenceNodes;
+  /** An MLP field's forward solve in JS: its θ path and the nodes' forward passes, which the adjoint reads again. */
+  mlp?: MlpForwardPasses;
   dispose(): void;
 }
 
@@ -200,8 +210,9 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     // An MLP field or a fused scalar program runs the forward RK4 in plain JS; other models on TF.js kernels.
     const prog = kernelPrograms.get(cm);
     const nodes = prog && referenceRk4(prog, concatElements(cm.x0), K, H, t0, flatParameterPath(inp));
+    const inJs = mlpForward(tf, cm, inp, K, H, owned);
     const { X, F, K4 } =
-      mlpForward(tf, cm, inp, K, H, owned) ??
+      inJs ??
       (nodes ? nodeTensors(tf, cm, nodes, K, track) : forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned));
     let mids: Tensor[][] | undefined;
     const XM = (): Tensor[][] => (mids ??= midpoints(tf, cm, X, F, K, H, track));
@@ -258,6 +269,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       lossOf,
       forwardError,
       nodes,
+      ...(inJs ? { mlp: inJs.passes } : {}),
       dispose: () => tf.dispose(owned),
     };
   } catch (e) {
@@ -283,19 +295,29 @@ function mlpForward(
   K: number,
   H: number,
   owned: Tensor[],
-): { X: Tensor[][]; F: Tensor[][]; K4: Tensor[][] } | undefined {
+): { X: Tensor[][]; F: Tensor[][]; K4: Tensor[][]; passes: MlpForwardPasses } | undefined {
   const mlp = cm.mlp;
   if (!mlp || !mlpApplies(cm, inp)) return undefined;
   const theta = thetaPath(inp.params, inp.layerTimes, inp.h, inp.t0);
-  const r = mlpForwardRk4(mlp.field, cm.x0[0].dataSync() as Float32Array, K, H, inp.t0, theta);
+  // The nodes' forward passes, for the adjoint's linearisation there (up to 8 MB of them).
+  const keep = (K + 1) * traceFloats(mlp.field) <= KEPT_TRACE_FLOATS;
+  const r = mlpForwardRk4(mlp.field, cm.x0[0].dataSync() as Float32Array, K, H, inp.t0, theta, keep);
   const shape = cm.x0[0].shape;
   const wrap = (v: Float32Array): Tensor[] => {
     const t = tf.tensor(v, shape);
     owned.push(t);
     return [t];
   };
-  return { X: [cm.x0, ...r.X.slice(1).map(wrap)], F: r.F.map(wrap), K4: r.K4.map(wrap) };
+  return {
+    X: [cm.x0, ...r.X.slice(1).map(wrap)],
+    F: r.F.map(wrap),
+    K4: r.K4.map(wrap),
+    passes: { theta, nodeTraces: r.traces },
+  };
 }
+
+/** Floats of the nodes' forward passes an MLP field's forward solve keeps for its adjoint. */
+const KEPT_TRACE_FLOATS = 1 << 21;
 
 /** θ(τ): the piecewise-linear interpolant of the per-step copies (constant ones share one tensor), cached on the h/8 grid. */
 function parameterPath(tf: TF, inp: ReferenceInput, track: <T extends Tensor>(t: T) => T): (tau: number) => Tensor[] {
@@ -860,6 +882,7 @@ function referenceWith(
         ...inp,
         K,
         H,
+        ...(fw.mlp ? { passes: fw.mlp } : {}),
         X: fw.X.map((x) => x[0].dataSync() as Float32Array),
         F: fw.F.map((f) => f[0].dataSync() as Float32Array),
         pT: terminal.pT[0].dataSync() as Float32Array,

@@ -9,6 +9,7 @@ import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
 import { initialParameters } from '../../solver/engine/parameters';
 import {
+  combinedProbe,
   directionValues,
   finiteDifferenceCheck,
   finiteDifferenceDirections,
@@ -348,6 +349,9 @@ test('the gradcheck catches wrong AD gradients on random networks: a scaled tens
   const bugs: [string, number, (g: Float32Array) => Float32Array][] = [
     ['b × 1.2', 1, (g) => g.map((v) => v * 1.2)],
     ['W2 with its second half zeroed', 2, (g) => g.map((v, j) => (j >= g.length / 2 ? 0 : v))],
+    // Just over the tolerance, behind the combined probe of the three tensors (it must not hide it).
+    ['W1 × 1.07', 0, (g) => g.map((v) => v * 1.07)],
+    ['W2 / 1.07', 2, (g) => g.map((v) => v / 1.07)],
   ];
   const caught = bugs.map(() => 0),
     judged = bugs.map(() => 0);
@@ -383,4 +387,36 @@ test('the gradcheck catches wrong AD gradients on random networks: a scaled tens
   );
   assert.ok(caught[0] >= 0.95 * judged[0], `scaled: ${caught[0]} of ${judged[0]}`);
   assert.ok(caught[1] >= 0.75 * judged[1], `half zeroed: ${caught[1]} of ${judged[1]}`);
+  assert.ok(caught[2] >= 0.95 * judged[2] && caught[3] >= 0.95 * judged[3], `7 %: ${caught} of ${judged}`);
+});
+
+test('tensors whose AD is right are settled by one combined probe, each moving the loss alike; scalars are not in it', async () => {
+  const { tf } = await initBackend('cpu');
+  const m = spiral({ steps: 24, meth: 'leapfrog' });
+  const { compiled } = compileModel(tf, m);
+  try {
+    const values = initialParameters(tf, m);
+    const scheme = schemeOf(m);
+    const { G, loss } = discreteGradients(tf, compiled, scheme, m, values);
+    const { eps, predicted, rounding } = finiteDifferenceDirections(m, values, G, loss);
+    const probe = combinedProbe(m, eps, predicted, rounding)!;
+    assert.deepEqual(probe.members, [0, 1, 2]);
+    // Every member moves the loss by the same amount, none by a step larger than its own.
+    const changes = probe.members.map((i, k) => probe.steps[k] * predicted[i]);
+    for (const c of changes) assert.ok(Math.abs(c - changes[0]) <= 1e-9 * changes[0], `${changes}`);
+    probe.members.forEach((i, k) => assert.ok(probe.steps[k] <= eps[i] * (1 + 1e-12), `${probe.steps} vs ${eps}`));
+    const r = finiteDifferenceCheck(tf, compiled, scheme, m, values, G, loss);
+    assert.deepEqual(
+      r.map((x) => x.probe),
+      ['combined', 'combined', 'combined'],
+    );
+    for (const x of r) assert.ok(x.converged && x.relError < 0.01, JSON.stringify(r));
+    // A tensor whose own step moves the loss by only 10 rounding units, and scalars, stay out of it.
+    const weak = predicted.map((p, i) => (i === 1 ? (10 * rounding) / eps[i] : p));
+    assert.deepEqual(combinedProbe(m, eps, weak, rounding)?.members, [0, 2]);
+    const scalars = { ...m, params: m.params.map((p) => ({ ...p, perStep: false, shape: [] })) };
+    assert.equal(combinedProbe(scalars, eps, predicted, rounding), undefined);
+  } finally {
+    compiled.dispose();
+  }
 });

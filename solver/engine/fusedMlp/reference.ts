@@ -126,7 +126,8 @@ export function mlpField(field: MlpField, x: Data, theta: Data[]): Data {
 
 /**
  * Classic RK4 with step H from x0 (engine/reference.ts forwardRk4's stages and combinations): X[k] at
- * t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k].
+ * t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k]; with `keepTraces`, the forward
+ * pass of each F[k] (the adjoint linearises f at the nodes again: mlpSmoothAdjoint).
  */
 export function mlpForwardRk4(
   field: MlpField,
@@ -135,15 +136,24 @@ export function mlpForwardRk4(
   H: number,
   t0: number,
   theta: (tau: number) => Data[],
-): { X: Data[]; F: Data[]; K4: Data[] } {
+  keepTraces = false,
+): { X: Data[]; F: Data[]; K4: Data[]; traces?: Trace[] } {
   const f = (x: Data, tau: number) => mlpField(field, x, theta(tau));
+  const traces: Trace[] | undefined = keepTraces ? [] : undefined;
+  const atNode = (x: Data, tau: number): Data => {
+    if (!traces) return f(x, tau);
+    const { W, B } = layerData(field, theta(tau));
+    const r = forward(field, x, W, B);
+    traces.push(r.trace);
+    return r.y;
+  };
   const X: Data[] = [x0],
     F: Data[] = [],
     K4: Data[] = [];
   for (let k = 0; k < K; k++) {
     const x = X[k],
       tk = t0 + k * H;
-    const k1 = f(x, tk);
+    const k1 = atNode(x, tk);
     const k2 = f(
       combine([
         [k1, H / 2],
@@ -177,8 +187,14 @@ export function mlpForwardRk4(
     F.push(k1);
     K4.push(k4);
   }
-  F.push(f(X[K], t0 + K * H));
-  return { X, F, K4 };
+  F.push(atNode(X[K], t0 + K * H));
+  return { X, F, K4, ...(traces ? { traces } : {}) };
+}
+
+/** What an MLP field's forward solve in JS hands its adjoint: the θ path (its cache) and the nodes' forward passes. */
+export interface MlpForwardPasses {
+  theta: (tau: number) => Data[];
+  nodeTraces?: Trace[];
 }
 
 /** (∂x f)ᵀ dy through the layers (field.ts' backward without the parameters' gradients). */
@@ -277,6 +293,8 @@ export interface MlpAdjointInput {
   mid: boolean;
   /** Components of p kept per node for the plots (statePath.ts' MAX_PATH_COMPONENTS). */
   columns: number;
+  /** The forward solve's θ path and node passes on the same grid (mlpForwardRk4): read, not computed again. */
+  passes?: MlpForwardPasses;
 }
 
 /**
@@ -293,7 +311,8 @@ export function mlpSmoothAdjoint(
   const f32 = Math.fround;
   const { K, H, t0, X, F, mid, params } = inp;
   const d = field.size;
-  const theta = thetaPath(params, inp.layerTimes, inp.h, t0);
+  const theta = inp.passes?.theta ?? thetaPath(params, inp.layerTimes, inp.h, t0);
+  const nodeTraces = inp.passes?.nodeTraces;
   const eighth = f32(H / 8);
   /** a + b·0.5 … as midpoints()/smoothStep round it: ((a + b)·½) + ((c − e)·H/8), each op in float32. */
   const hermiteMid = (a: Data, b: Data, c: Data, e: Data): Data => {
@@ -306,6 +325,9 @@ export function mlpSmoothAdjoint(
     const { trace } = forward(field, x, W, B);
     return { W, trace };
   };
+  /** At node k: the forward solve's own pass when kept (the same x and θ: the same values). */
+  const linNode = (k: number) =>
+    nodeTraces?.[k] ? { W: layerData(field, theta(t0 + k * H)).W, trace: nodeTraces[k] } : lin(X[k], t0 + k * H);
   const vx = (L: ReturnType<typeof lin>, p: Data) => inputVjp(field, L.trace, L.W, p);
   const rows = mid ? 2 * K + 1 : K + 1,
     step = mid ? 2 : 1;
@@ -320,22 +342,19 @@ export function mlpSmoothAdjoint(
     };
     return backward(field, L.trace, L.W, p, into).dx;
   };
-  const T = t0 + K * H;
   const Pn: Data[] = new Array(K + 1);
   Pn[K] = inp.pT;
   let pA = inp.pT;
-  let vA = both(lin(X[K], T), pA, K * step);
+  let vA = both(linNode(K), pA, K * step);
   // Embedded estimate: E runs over the steps from T down (Δ_m = H/6·(s4 − v at the new node)), against p there.
   const E = new Float64Array(d);
   let num = 0,
     den = 0;
   const sixth = f32(H / 6);
   for (let m = K; m > 0; m--) {
-    const tA = t0 + m * H,
-      tB = tA - H,
-      tm = tA - H / 2;
+    const tm = t0 + m * H - H / 2;
     const Lm = lin(hermiteMid(X[m - 1], X[m], F[m - 1], F[m]), tm),
-      LB = lin(X[m - 1], tB);
+      LB = linNode(m - 1);
     const s2 = vx(
       Lm,
       combine([
