@@ -157,19 +157,26 @@ done
     assert.ok(p.metrics.gradcheckRelError < 1e-3);
   });
 
-  test('a delay equation (per-operation solve): AD agrees with finite differences; the history before t0 is the initial value', async () => {
-    const report = await check(`x' = -0.5*delay(x, 0.3)
+  for (const [path, wholeSolve] of [
+    ['scalar-solve', true],
+    ['per-operation', false],
+  ] as const)
+    test(`a delay equation (${path}): AD agrees with finite differences; the history before t0 is the initial value`, async () => {
+      const report = await check(
+        `x' = -0.5*delay(x, 0.3)
 init x=1
 loss = x(T)^2
 @ total=2, dt=0.02, delay=1
 done
-`);
-    assert.equal(report.rhsPath, 'per-operation');
-    const { ad, p } = only(report);
-    assert.ok(p.metrics.gradcheckRelError < 1e-3, `gradcheck ${p.metrics.gradcheckRelError}`);
-    // x(T) is linear in x0 (history included): d x(T)² / d x0 = 2 x(T)² / x0 = 2·loss at x0 = 1.
-    assert.ok(rel(ad, 2 * report.loss) < 1e-5, `AD ${ad} vs ${2 * report.loss}`);
-  });
+`,
+        { wholeSolve },
+      );
+      assert.equal(report.rhsPath, path);
+      const { ad, p } = only(report);
+      assert.ok(p.metrics.gradcheckRelError < 1e-3, `gradcheck ${p.metrics.gradcheckRelError}`);
+      // x(T) is linear in x0 (history included): d x(T)² / d x0 = 2 x(T)² / x0 = 2·loss at x0 = 1.
+      assert.ok(rel(ad, 2 * report.loss) < 1e-5, `AD ${ad} vs ${2 * report.loss}`);
+    });
 
   // A timed event: a crossing time that moved with v0 would make the discrete loss jump as it passes a grid point.
   test('events: AD through the resets agrees with finite differences', async () => {
