@@ -1,0 +1,125 @@
+// The check's continuous reference for a model with events (scalarKernel/referenceEvents.ts solves it):
+// events located at their crossing times, the adjoint's jump conditions there, on two reference grids
+// (H = h/2 and h/4, or h and h/2 for long solves) whose difference is the reported error. Only
+// x(T) losses, shared parameters and scalar resets inside the fused subset; check/referenceAvailability.ts
+// says why otherwise.
+import type { Model } from '../model';
+import type { TF } from './tf';
+import type { CompiledModel } from './compile';
+import type { ReferenceInput, ReferenceResult } from './reference';
+import { compileScalarProgram } from './scalarRhs';
+import { eventProgram } from './scalarKernel/events';
+import { concatElements, MAX_PATH_COMPONENTS } from './statePath';
+import { eventAdjoint, eventSolve, type EventSolveInput, type Refusal } from './scalarKernel/referenceEvents';
+
+/** Steps above which the reference grids are h and h/2 instead of h/2 and h/4. */
+const LONG_SOLVE = 50_000;
+
+/** Why the model's events have no reference before solving anything, or undefined when they may have one. */
+export function eventReferenceUnsupported(model: Model): string | undefined {
+  if (model.params.some((p) => p.perStep)) return 'per-step parameters with events';
+  if (model.data.length > 0) return 'a data loss with events';
+  if (!compileScalarProgram(model)) return 'the model is outside the fused scalar subset';
+  if (!eventProgram(model)) return 'an event resets an array state or uses a construct outside the fused scalar subset';
+  return undefined;
+}
+
+export function eventReference(
+  tf: TF,
+  model: Model,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+): { result: ReferenceResult } | Refusal {
+  const rhs = compileScalarProgram(model),
+    events = eventProgram(model);
+  if (!rhs || !events) return { event: 0, reason: eventReferenceUnsupported(model) ?? 'outside the fused subset' };
+  const theta = new Float64Array(rhs.params);
+  let at = 0;
+  for (const q of inp.params) {
+    theta.set(q.values.subarray(0, q.size), at);
+    at += q.size;
+  }
+  const { N, h, t0 } = inp;
+  const base: Omit<EventSolveInput, 'K'> = {
+    rhs,
+    events,
+    x0: concatElements(cm.x0),
+    theta,
+    t0,
+    T: t0 + N * h,
+    margin: h,
+  };
+  const K1 = N > LONG_SOLVE ? N : 2 * N;
+  const solves = [K1, 2 * K1].map((K) => {
+    const inpK = { ...base, K };
+    const fw = eventSolve(inpK);
+    if ('reason' in fw) return fw;
+    const loss = lossGradient(tf, cm, fw.xT);
+    const adj = eventAdjoint(inpK, fw, loss.pT);
+    if ('reason' in adj) return adj;
+    return { K, fw, loss, adj };
+  });
+  const [coarse, fine] = solves;
+  if ('reason' in coarse) return coarse;
+  if ('reason' in fine) return fine;
+  if (coarse.fw.firings.length !== fine.fw.firings.length)
+    return {
+      event: fine.fw.firings[0]?.event ?? 0,
+      reason: `the number of firings changes with the reference step (${coarse.fw.firings.length} against ${fine.fw.firings.length}): a crossing too close to call`,
+    };
+  const norm = (v: Float64Array) => Math.hypot(...v);
+  const diff = norm(fine.adj.g.map((v, k) => v - coarse.adj.g[k]));
+  const scale = norm(fine.adj.g);
+  const apart = scale > 0 ? diff / scale : diff > 0 ? 1 : 0;
+  const referenceError = Math.max(apart / 3, 2 ** -24 * Math.sqrt(fine.K));
+  const perParameter = (flat: Float64Array) => {
+    let o = 0;
+    return inp.params.map((q) => {
+      const out = Float32Array.from(flat.subarray(o, o + q.size));
+      o += q.size;
+      return out;
+    });
+  };
+  const g = perParameter(fine.adj.g);
+  const K = fine.K,
+    S = rhs.states,
+    H = (N * h) / K;
+  const columns = Math.min(MAX_PATH_COMPONENTS, S);
+  const values = new Float32Array((K + 1) * columns);
+  for (let k = 0; k <= K; k++) for (let c = 0; c < columns; c++) values[k * columns + c] = fine.fw.nodes[k * S + c];
+  const nonFinite =
+    !Number.isFinite(fine.loss.loss) || !Number.isFinite(referenceError) || g.some((v) => !v.every(Number.isFinite));
+  return {
+    result: {
+      g,
+      referenceError,
+      lossAccurate: fine.loss.loss,
+      gridTimes: Array.from({ length: K + 1 }, (_v, k) => t0 + k * H),
+      nonFinite,
+      paths: { times: Array.from({ length: K + 1 }, (_v, k) => t0 + k * H), x: { columns, values } },
+      events: { firings: fine.fw.firings.length, fixed: perParameter(fine.adj.gFixed) },
+    },
+  };
+}
+
+/** ℓ(x(T)) and ∂ℓ/∂x(T) by AD of the compiled loss alone. */
+function lossGradient(tf: TF, cm: CompiledModel, xT: Float64Array): { loss: number; pT: Float64Array } {
+  let loss = NaN;
+  const pT = new Float64Array(xT.length);
+  tf.tidy(() => {
+    let at = 0;
+    const xs = cm.x0.map((x) => {
+      const v = tf.tensor(Float32Array.from(xT.subarray(at, at + x.size)), x.shape);
+      at += x.size;
+      return v;
+    });
+    const { value, grads } = tf.engine().gradients(() => cm.loss(xs), xs, undefined, true);
+    loss = value.dataSync()[0];
+    at = 0;
+    grads.forEach((gr, i) => {
+      if (gr) pT.set(gr.dataSync(), at);
+      at += cm.x0[i].size;
+    });
+  });
+  return { loss, pT };
+}
