@@ -1,6 +1,6 @@
 // The check's continuous reference for a model with events (scalarKernel/referenceEvents.ts solves it):
 // events located at their crossing times, the adjoint's jump conditions there, on two reference grids
-// (H = h/2 and h/4, or h and h/2 for long solves) whose difference is the reported error. Only
+// (H = h and h/2, halved again while they disagree) whose difference is the reported error. Only
 // x(T) losses, shared parameters and scalar resets inside the fused subset; check/referenceAvailability.ts
 // says why otherwise.
 import type { Model } from '../model';
@@ -10,10 +10,21 @@ import type { ReferenceInput, ReferenceResult } from './reference';
 import { compileScalarProgram } from './scalarRhs';
 import { eventProgram } from './scalarKernel/events';
 import { concatElements, MAX_PATH_COMPONENTS } from './statePath';
-import { eventAdjoint, eventSolve, type EventSolveInput, type Refusal } from './scalarKernel/referenceEvents';
+import {
+  eventAdjoint,
+  eventSolve,
+  type EventAdjoint,
+  type EventSolve,
+  type EventSolveInput,
+  type Refusal,
+} from './scalarKernel/referenceEvents';
 
-/** Steps above which the reference grids are h and h/2 instead of h/2 and h/4. */
-const LONG_SOLVE = 50_000;
+/** Estimated error (a third of the two solves' difference) above which the step is halved again. */
+const REFINE_ABOVE = 1e-4;
+/** Most reference steps × states a halving may reach (about 10 µs each, forward and adjoint, in plain JS). */
+const MAX_STATE_STEPS = 1 << 19;
+
+const fmt = (x: number) => Number(x.toPrecision(3)).toString();
 
 /** Why the model's events have no reference before solving anything, or undefined when they may have one. */
 export function eventReferenceUnsupported(model: Model): string | undefined {
@@ -49,28 +60,40 @@ export function eventReference(
     T: t0 + N * h,
     margin: h,
   };
-  const K1 = N > LONG_SOLVE ? N : 2 * N;
-  const solves = [K1, 2 * K1].map((K) => {
+  // H = h and h/2 (h/2 and h/4 below 32 steps), halved again while the two solves disagree (their firing counts,
+  // or their gradients by more than REFINE_ABOVE) and the finer one stays within MAX_STATE_STEPS.
+  type Solved = { K: number; fw: EventSolve; loss: { loss: number; pT: Float64Array }; adj: EventAdjoint };
+  const solveAt = (K: number): Solved | Refusal => {
     const inpK = { ...base, K };
     const fw = eventSolve(inpK);
     if ('reason' in fw) return fw;
     const loss = lossGradient(tf, cm, fw.xT);
     const adj = eventAdjoint(inpK, fw, loss.pT);
-    if ('reason' in adj) return adj;
-    return { K, fw, loss, adj };
-  });
-  const [coarse, fine] = solves;
+    return 'reason' in adj ? adj : { K, fw, loss, adj };
+  };
+  const S = rhs.states;
+  let coarse = solveAt(N >= 32 ? N : 2 * N);
   if ('reason' in coarse) return coarse;
-  if ('reason' in fine) return fine;
-  if (coarse.fw.firings.length !== fine.fw.firings.length)
-    return {
-      event: fine.fw.firings[0]?.event ?? 0,
-      reason: `the number of firings changes with the reference step (${coarse.fw.firings.length} against ${fine.fw.firings.length}): a crossing too close to call`,
-    };
-  const norm = (v: Float64Array) => Math.hypot(...v);
-  const diff = norm(fine.adj.g.map((v, k) => v - coarse.adj.g[k]));
-  const scale = norm(fine.adj.g);
-  const apart = scale > 0 ? diff / scale : diff > 0 ? 1 : 0;
+  let fine: Solved, apart: number;
+  for (;;) {
+    const next = solveAt(2 * coarse.K);
+    if ('reason' in next) return next;
+    fine = next;
+    const counts = [coarse.fw.firings.length, fine.fw.firings.length];
+    const norm = (v: Float64Array) => Math.hypot(...v);
+    const diff = norm(fine.adj.g.map((v, k) => v - (coarse as Solved).adj.g[k]));
+    const scale = norm(fine.adj.g);
+    apart = counts[0] !== counts[1] ? Infinity : scale > 0 ? diff / scale : diff > 0 ? 1 : 0;
+    if (!(apart / 3 > REFINE_ABOVE) || 4 * fine.K * S > MAX_STATE_STEPS) {
+      if (counts[0] !== counts[1])
+        return {
+          event: 0,
+          reason: `the number of firings changes with the reference step (${counts[0]} against ${counts[1]} at H = ${fmt(((N * h) / fine.K) * 2)} and ${fmt((N * h) / fine.K)}): a crossing too close to call, or dynamics too fast or too sensitive for the step`,
+        };
+      break;
+    }
+    coarse = fine;
+  }
   const referenceError = Math.max(apart / 3, 2 ** -24 * Math.sqrt(fine.K));
   const perParameter = (flat: Float64Array) => {
     let o = 0;
@@ -82,7 +105,6 @@ export function eventReference(
   };
   const g = perParameter(fine.adj.g);
   const K = fine.K,
-    S = rhs.states,
     H = (N * h) / K;
   const columns = Math.min(MAX_PATH_COMPONENTS, S);
   const values = new Float32Array((K + 1) * columns);

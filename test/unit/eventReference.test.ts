@@ -144,3 +144,25 @@ test('a bouncing ball with a time-dependent field: the reference equals float64 
     near(g[k], (L(up) - L(dn)) / (2 * d), 1e-4, `parameter ${k}`);
   });
 });
+
+test('two events firing at one time, or one within a step of T, are refused with the reason', () => {
+  const twin = `x'=1
+y'=w
+par w=1
+global 1 x-0.83 {x=0}
+global 1 y-0.83 {y=0}
+@ total=1.5, dt=0.1
+done
+`;
+  const model = modelOf(twin);
+  const rhs = compileScalarProgram(model)!,
+    events = eventProgram(model)!;
+  const inp: EventSolveInput = { rhs, events, x0: [0, 0], theta: [1], t0: 0, T: 1.5, K: 30, margin: 0.1 };
+  const r = eventSolve(inp);
+  assert.ok('reason' in r && /two events fire at the same time/.test(r.reason), JSON.stringify(r));
+  // Apart in time they are differentiable: y fires at 0.83/w and 2·0.83/w, x at 0.83.
+  const apart = eventSolve({ ...inp, theta: [1.25] });
+  assert.ok(!('reason' in apart) && apart.firings.length === 3, JSON.stringify(apart));
+  const late = eventSolve({ ...inp, theta: [1.25], T: 0.88, K: 22 });
+  assert.ok('reason' in late && /within one step of the end/.test(late.reason), JSON.stringify(late));
+});

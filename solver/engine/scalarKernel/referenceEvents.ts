@@ -19,8 +19,9 @@
 //
 // Not handled (the caller reports the reference as unavailable with the reason): a grazing crossing
 // (|ġ⁻| tiny against |∂x g|·|f⁻| + |∂t g|), an event within one checked step of t0 or of T (whether it
-// fires inside the interval then changes with the parameters), more than MAX_EVENTS_PER_STEP in one step
-// (Zeno behaviour) or MAX_EVENTS in all.
+// fires inside the interval then changes with the parameters), two events firing at the same time (the
+// order of their resets changes with the parameters), more than MAX_EVENTS_PER_STEP in one step (Zeno
+// behaviour) or MAX_EVENTS in all.
 import { hermiteBasis } from '../hermite';
 import { interpreterOf } from '../programInterpreter';
 import type { ScalarProgram } from '../scalarProgram';
@@ -184,15 +185,25 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
       return xs;
     };
     let first = -1,
-      tStar = Infinity;
+      tStar = Infinity,
+      second = Infinity;
     firing.forEach((on, i) => {
       if (!on) return;
       const root = crossing((tau) => conditions(at(tau), tau)[i], t, tb, c0[i], c1[i]);
       if (root < tStar) {
+        second = tStar;
         tStar = root;
         first = i;
-      }
+      } else second = Math.min(second, root);
     });
+    // Two firings at one time: which reset acts first (or whether both do) changes with the parameters.
+    const tie = 1e-6 * Math.max(1, Math.abs(tStar));
+    const last = out.firings.at(-1);
+    if (second - tStar < tie || (last && last.event !== first && tStar - last.t < tie))
+      return {
+        event: first,
+        reason: `two events fire at the same time (t = ${tStar.toPrecision(4)}), so the order of their resets changes with the parameters`,
+      };
     if (tStar - t0 < inp.margin || T - tStar < inp.margin)
       return {
         event: first,
