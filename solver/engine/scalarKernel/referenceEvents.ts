@@ -1,5 +1,5 @@
 // The continuous reference of a fused scalar model with XPPAUT events (`global sign g {x=R(x)}`), in plain JS
-// (docs/engine.md#events-and-delays). The discrete network applies a reset at the grid point after the
+// (docs/engine.md#events-and-delays-engineeventsts-enginedelaysts). The discrete network applies a reset at the grid point after the
 // condition crosses; the flow applies it at the crossing time t* itself, which moves with the parameters.
 //
 // Forward: classic RK4 on step H; when an event's condition crosses inside a step (XPPAUT's sign tests on the
