@@ -22,7 +22,7 @@ import {
 /** Estimated error (a third of the two solves' difference) above which the step is halved again. */
 const REFINE_ABOVE = 1e-4;
 /** Most reference steps × states a halving may reach (about 10 µs each, forward and adjoint, in plain JS). */
-const MAX_STATE_STEPS = 1 << 19;
+const MAX_STATE_STEPS = 1 << 18;
 
 const fmt = (x: number) => Number(x.toPrecision(3)).toString();
 
@@ -72,7 +72,14 @@ export function eventReference(
     return 'reason' in adj ? adj : { K, fw, loss, adj };
   };
   const S = rhs.states;
+  // A solve that is not finite on H = h is tried on finer steps (the network may be finite where RK4 on H is not).
   let coarse = solveAt(N >= 32 ? N : 2 * N);
+  for (
+    let K = 2 * (N >= 32 ? N : 2 * N);
+    'reason' in coarse && coarse.nonFinite && 2 * K * S <= MAX_STATE_STEPS;
+    K *= 2
+  )
+    coarse = solveAt(K);
   if ('reason' in coarse) return coarse;
   let fine: Solved, apart: number;
   for (;;) {

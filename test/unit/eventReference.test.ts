@@ -6,6 +6,10 @@ import assert from 'node:assert/strict';
 import { compileScalarProgram } from '../../solver/engine/scalarRhs';
 import { eventProgram } from '../../solver/engine/scalarKernel/events';
 import { eventAdjoint, eventSolve, type EventSolveInput } from '../../solver/engine/scalarKernel/referenceEvents';
+import { eventFiringTimeFinding } from '../../solver/check/eventFindings';
+import type { CheckRun } from '../../solver/check/run';
+import type { ReferenceResult } from '../../solver/engine/reference';
+import type { ParameterReport } from '../../solver/report';
 import { modelOf, rk4Step } from '../support/timeStepping';
 
 /** dL/dθ of the continuous solve (and with the firing times held fixed) for a loss gradient p(T), from x0 at θ. */
@@ -165,4 +169,32 @@ done
   assert.ok(!('reason' in apart) && apart.firings.length === 3, JSON.stringify(apart));
   const late = eventSolve({ ...inp, theta: [1.25], T: 0.88, K: 22 });
   assert.ok('reason' in late && /within one step of the end/.test(late.reason), JSON.stringify(late));
+});
+
+test('the event-firing-time finding: quiet near the flow, information when far, a warning only when AD points uphill', () => {
+  const model = modelOf(RAMP);
+  const run = { model } as unknown as CheckRun;
+  const param = (raw: number, reference: number) =>
+    ({ name: 'a', perStep: false, raw: [[raw]], reference: [[reference]], metrics: {} }) as unknown as ParameterReport;
+  const ref = (fixed: number): ReferenceResult => ({
+    g: [Float32Array.of(2)],
+    referenceError: 1e-6,
+    lossAccurate: 1,
+    gridTimes: [],
+    nonFinite: false,
+    events: { firings: 3, fixed: [Float32Array.of(fixed), Float32Array.of(0)] },
+  });
+  assert.equal(eventFiringTimeFinding(run, ref(1.95), [param(1.95, 2)]), undefined, 'AD within 10% of the flow');
+  const far = eventFiringTimeFinding(run, ref(1.25), [param(1.25, 2)]);
+  assert.equal(far?.severity, 'information');
+  assert.equal(far?.range.start.line, model.events![0].range.start.line);
+  assert.match(
+    far!.message,
+    /a: AD differs from the flow's gradient by 0\.375 and from the gradient with the firing times held fixed by 0;/,
+  );
+  const uphill = eventFiringTimeFinding(run, ref(-1), [param(-1, 2)]);
+  assert.equal(uphill?.severity, 'warning');
+  assert.match(uphill!.message, /points uphill/);
+  // A reference too uncertain to judge says nothing.
+  assert.equal(eventFiringTimeFinding(run, { ...ref(-1), referenceError: 0.2 }, [param(-1, 2)]), undefined);
 });

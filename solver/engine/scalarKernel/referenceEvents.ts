@@ -71,7 +71,8 @@ export interface EventSolve {
   nodes: Float32Array;
 }
 
-export type Refusal = { reason: string; event: number };
+/** Why a solve cannot be differentiated; `nonFinite`: its states stopped being finite (a finer step may help). */
+export type Refusal = { reason: string; event: number; nonFinite?: boolean };
 
 /** Evaluations of a program into fresh scratch. */
 function evaluator(prog: ScalarProgram) {
@@ -160,6 +161,12 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
     const tb = k + 1 === K ? T : t0 + (k + 1) * H;
     const dt = tb - t;
     const xb = dt > 0 ? rk4(x, t, dt) : Float64Array.from(x);
+    if (!xb.every(Number.isFinite))
+      return {
+        event: 0,
+        nonFinite: true,
+        reason: `the reference solve is not finite from t = ${t.toPrecision(4)} on (step ${dt.toPrecision(3)})`,
+      };
     const c0 = conditions(x, t),
       c1 = conditions(xb, tb);
     const firing = events.events.map((e, i) => i !== justFired && fires(e.sign, c0[i], c1[i]));
