@@ -3,7 +3,7 @@
 // (H = h and h/2, halved again while they disagree) whose difference is the reported error. Only
 // x(T) losses, shared parameters and scalar resets inside the fused subset; check/referenceAvailability.ts
 // says why otherwise.
-import type { Model } from '../model';
+import { visitExpressions, type Model } from '../model';
 import type { TF } from './tf';
 import type { CompiledModel } from './compile';
 import type { ReferenceInput, ReferenceResult } from './reference';
@@ -25,6 +25,18 @@ const REFINE_ABOVE = 1e-4;
 const MAX_STATE_STEPS = 1 << 18;
 
 const fmt = (x: number) => Number(x.toPrecision(3)).toString();
+
+/** The events whose condition or resets read noise (ran, normal: drawn per grid step, so a firing inside a step would read another draw than the network's). */
+function noisyEvents(model: Model): Set<number> {
+  const noise = new Set((model.tables ?? []).filter((t) => t.origin !== 'table').map((t) => t.name));
+  const out = new Set<number>();
+  (model.events ?? []).forEach((ev, i) =>
+    visitExpressions([ev.condition, ...ev.resets.map((r) => r.value)], (e) => {
+      if (e.kind === 'call' && noise.has(e.callee)) out.add(i);
+    }),
+  );
+  return out;
+}
 
 /** Why the model's events have no reference before solving anything, or undefined when they may have one. */
 export function eventReferenceUnsupported(model: Model): string | undefined {
@@ -81,6 +93,13 @@ export function eventReference(
   )
     coarse = solveAt(K);
   if ('reason' in coarse) return coarse;
+  const noisy = noisyEvents(model);
+  const drawn = coarse.fw.firings.find((f) => noisy.has(f.event));
+  if (drawn)
+    return {
+      event: drawn.event,
+      reason: `an event that reads noise (ran, normal), drawn per grid step, fires (t = ${fmt(drawn.t)})`,
+    };
   let fine: Solved, apart: number;
   for (;;) {
     const next = solveAt(2 * coarse.K);

@@ -253,3 +253,22 @@ global 1 u[0..39]-1 {u[j]=0}
     }
   }
 });
+
+test('a firing event that reads noise has no continuous reference (the draw is per grid step), one that never fires does not matter', async () => {
+  const noisy = (threshold: number) => `x'=a
+par a=1.3
+global 1 x-${threshold} {x=0.1*ran(1)}
+@ total=3, dt=0.05
+done
+`;
+  const fired = await runCheck(modelOf(noisy(0.7)), { backend: 'cpu' });
+  assert.equal(fired.referenceUnavailable?.cause, 'events');
+  assert.match(fired.referenceUnavailable!.reason, /reads noise/);
+  assert.equal(fired.referenceUnavailable?.range.start.line, 2);
+  const never = await runCheck(modelOf(noisy(70)), { backend: 'cpu' });
+  assert.equal(never.referenceUnavailable, undefined);
+  assert.ok(
+    never.parameters.every((p) => p.metrics.relError < 1e-3),
+    JSON.stringify(never.parameters.map((p) => p.metrics)),
+  );
+});
