@@ -16,13 +16,19 @@ export function referencePhase(run: CheckRun, cm: CompiledModel, inputs: Paramet
   const events = run.model.events?.[0];
   if (events && run.options.reference !== false && !run.referenceUnavailable) {
     // Events located at their firing times (engine/eventReference.ts); a firing it cannot differentiate says why.
-    const r = eventReference(run.tf, run.model, cm, {
-      N,
-      h,
-      t0,
-      layerTimes: run.layout.times,
-      params: inputs.referenceParams,
-    });
+    const r = eventReference(
+      run.tf,
+      run.model,
+      cm,
+      {
+        N,
+        h,
+        t0,
+        layerTimes: run.layout.times,
+        params: inputs.referenceParams,
+      },
+      run.checkpoint,
+    );
     if ('reason' in r)
       run.referenceUnavailable = eventsUnavailable(r.reason, run.model.events![r.event]?.range ?? events.range);
     run.timings.referenceMs = performance.now() - t;

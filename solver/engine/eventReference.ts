@@ -52,6 +52,8 @@ export function eventReference(
   model: Model,
   cm: CompiledModel,
   inp: ReferenceInput,
+  /** Called between solves (throws when the check was cancelled). */
+  signalCheck?: () => void,
 ): { result: ReferenceResult } | Refusal {
   const rhs = compileScalarProgram(model),
     events = eventProgram(model);
@@ -76,6 +78,7 @@ export function eventReference(
   // or their gradients by more than REFINE_ABOVE) and the finer one stays within MAX_STATE_STEPS.
   type Solved = { K: number; fw: EventSolve; loss: { loss: number; pT: Float64Array }; adj: EventAdjoint };
   const solveAt = (K: number): Solved | Refusal => {
+    signalCheck?.();
     const inpK = { ...base, K };
     const fw = eventSolve(inpK);
     if ('reason' in fw) return fw;
