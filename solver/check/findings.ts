@@ -20,6 +20,7 @@ import {
   weaklyStableSchemeMessage,
 } from '../presentation/findingText';
 import type { LayerAnalysis } from './layers';
+import { eventFiringTimeFinding, eventGap } from './eventFindings';
 import { optionsRange, type CheckRun } from './run';
 
 /** What the findings phase reads: the analysed (and confirmed) parameters, the gradcheck, the reference. */
@@ -49,6 +50,7 @@ export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurem
       referenceError: ref?.referenceError ?? NaN,
       kinks,
       steps,
+      events: eventGap(run, ref, p),
     });
   });
 }
@@ -88,6 +90,8 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   // A reference whose solve stays finite but whose gradient or error estimate overflows float32 (the adjoint of
   // chaotic dynamics grows like e^{λT}) cannot judge AD: that is a property of the model over this interval, said
   // as such, not a blow-up of the solve.
+  const events = eventFiringTimeFinding(run, m.ref, m.analysis.parameters);
+  if (events) findings.push(events);
   if (m.ref?.nonFinite)
     findings.push(
       Number.isFinite(m.ref.lossAccurate)

@@ -1,13 +1,15 @@
 // Phase 3, the continuous reference: the gradient of the ODE flow the discrete gradients are compared with
 // (engine/reference.ts), unless the caller skipped it or the model has none (check/referenceAvailability.ts); for a map
-// (no flow) the map's own adjoint (engine/mapReference.ts); for Volterra integrals and delays, the limit of refined
-// grids (check/refinedReference.ts).
+// (no flow) the map's own adjoint (engine/mapReference.ts); for events, the adjoint with jump conditions at the
+// located firings (engine/eventReference.ts); for Volterra integrals and delays, the limit of refined grids
+// (check/refinedReference.ts).
 import type { CompiledModel } from '../engine/compile';
 import { continuousReference, type ReferenceResult } from '../engine/reference';
 import { mapReference } from '../engine/mapReference';
+import { eventReference } from '../engine/eventReference';
 import { isMapScheme } from '../schemes/registry';
 import type { AdGradients, ParameterInputs } from './gradients';
-import { refinedCause, unrefinedReference } from './referenceAvailability';
+import { eventsUnavailable, refinedCause, unrefinedReference } from './referenceAvailability';
 import { refinedReference } from './refinedReference';
 import type { CheckRun } from './run';
 
@@ -20,23 +22,28 @@ export function referencePhase(
   const t = performance.now();
   try {
     if (run.options.reference === false || run.referenceUnavailable) return undefined;
-    const refinable = refinedCause(run.model);
+    const { model } = run;
+    const { steps: N, dt: h, t0 } = model.options;
+    const input = { N, h, t0, layerTimes: run.layout.times, params: inputs.referenceParams };
+    const events = model.events?.[0];
+    if (events) {
+      // Events located at their firing times (engine/eventReference.ts); a firing it cannot differentiate says why.
+      const r = eventReference(run.tf, model, cm, input, run.checkpoint);
+      if ('reason' in r)
+        run.referenceUnavailable = eventsUnavailable(r.reason, model.events![r.event]?.range ?? events.range);
+      return 'result' in r ? r.result : undefined;
+    }
+    const refinable = refinedCause(model);
     if (refinable) {
       const outcome = refinedReference(run, cm, inputs, ad, refinable.cause === 'volterra');
       if ('unavailable' in outcome) {
-        run.referenceUnavailable = unrefinedReference(run.model, outcome.unavailable);
+        run.referenceUnavailable = unrefinedReference(model, outcome.unavailable);
         return undefined;
       }
       run.refinedReference = outcome.refined;
       return outcome.ref;
     }
-    const { steps: N, dt: h, t0 } = run.model.options;
-    return (isMapScheme(run.model.options.meth) ? mapReference : continuousReference)(
-      run.tf,
-      cm,
-      { N, h, t0, layerTimes: run.layout.times, params: inputs.referenceParams },
-      run.checkpoint,
-    );
+    return (isMapScheme(model.options.meth) ? mapReference : continuousReference)(run.tf, cm, input, run.checkpoint);
   } finally {
     run.timings.referenceMs = performance.now() - t;
   }

@@ -3,10 +3,11 @@
 // - maps (`x(t+1)=`, `meth=discrete`): there is no flow at all, only the iterated map. The check's reference is
 //   then the map's own adjoint (engine/mapReference.ts; `mapAdjoint`), except for a map with a data loss (its
 //   adjoint jumps at the observations are not implemented); training's continuous adjoint has none;
-// - events (`global`): a reset makes the flow jump, and the gradient of the flow across a jump needs
-//   the adjoint's jump condition at the event time (the saltation matrix, with the sensitivity of the
-//   event time), which a plain adjoint lacks; the discrete network's AD differentiates the reset map
-//   at the grid point where it fires, with no gradient of the firing time;
+// - events (`global`): a reset makes the flow jump; the check's reference (engine/eventReference.ts) locates
+//   each firing inside its step and applies the adjoint's jump condition there, for x(T) losses, shared
+//   parameters and scalar resets in the fused subset (`eventReference`); otherwise, and for training's
+//   continuous adjoint, there is none. A firing it cannot differentiate (grazing, near t0 or T, Zeno) is
+//   reported when the reference is solved (check/reference.ts), with that reason;
 // - delays (`delay(x, tau)`): the adjoint of a delay equation runs backward with advanced arguments
 //   p(t + tau), which the reference's ODE adjoint does not have;
 // - Volterra integrals and integral equations (`int{…}`, `u(t) = …`, `volt`): the state at t depends on
@@ -19,6 +20,7 @@ import { MAP_NO_REFERENCE } from '../presentation/referenceText';
 import { isMapScheme } from '../schemes/registry';
 import type { ReferenceUnavailable } from '../report';
 import { integralCalls } from '../language/volterraSyntax';
+import { eventReferenceUnsupported } from '../engine/eventReference';
 
 /** The first integral, else the first integral equation's line. */
 function volterraLine(model: Model) {
@@ -31,7 +33,11 @@ function volterraLine(model: Model) {
  */
 export function referenceUnavailable(
   model: Model,
-  { mapAdjoint = false, refined = false }: { mapAdjoint?: boolean; refined?: boolean } = {},
+  {
+    mapAdjoint = false,
+    refined = false,
+    eventReference = false,
+  }: { mapAdjoint?: boolean; refined?: boolean; eventReference?: boolean } = {},
 ): ReferenceUnavailable | undefined {
   const map = isMapScheme(model.options.meth);
   if (map && (!mapAdjoint || model.data.length > 0))
@@ -44,14 +50,11 @@ export function referenceUnavailable(
       range: findOption(model, 'meth')?.valueRange ?? model.equations[0].range,
     };
   const event = model.events?.[0];
-  if (event)
-    return {
-      cause: 'events',
-      reason: 'the model has events (global)',
-      message:
-        'No continuous reference gradient for a model with events: a reset makes the trajectory jump, and the gradient of the flow across a jump needs a jump condition on the adjoint at the event time (with the sensitivity of the event time) that the plain adjoint does not have. AD and finite differences check the discrete network, which applies the reset at the grid point where the condition crosses; errors against the reference are n/a.',
-      range: event.range,
-    };
+  if (event) {
+    const why = eventReference && !map ? eventReferenceUnsupported(model) : undefined;
+    if (eventReference && !map && !why) return undefined;
+    return eventsUnavailable(why ?? 'the model has events (global)', event.range);
+  }
   // The gradient check takes the reference of Volterra and delay models from refined grids instead (refinedCause).
   if (refined && refinedCause(model)) return undefined;
   const volterra = volterraLine(model);
@@ -98,4 +101,14 @@ export function unrefinedReference(model: Model, why: string): ReferenceUnavaila
       message: `${base.message} The reference from refined grids that stands in for it was not taken: ${why}.`,
     }
   );
+}
+
+/** No reference for a model with events, for `reason` (a clause: why its firings cannot be differentiated). */
+export function eventsUnavailable(reason: string, range: ReferenceUnavailable['range']): ReferenceUnavailable {
+  return {
+    cause: 'events',
+    reason,
+    message: `No continuous reference gradient for this model with events: ${reason}. Across a reset the flow's gradient needs the adjoint's jump condition at the firing time, with that time's sensitivity. AD and finite differences check the discrete network, which applies the reset at the grid point where the condition crosses; errors against the reference are n/a.`,
+    range,
+  };
 }

@@ -98,7 +98,7 @@ export function checkRun(
     correction,
     correctionNote: note,
     recommended: recommendedFor(layout, hasPerStep),
-    referenceUnavailable: referenceUnavailable(model, { mapAdjoint: true, refined: true }),
+    referenceUnavailable: referenceUnavailable(model, { mapAdjoint: true, refined: true, eventReference: true }),
     timings: { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 },
   };
 }

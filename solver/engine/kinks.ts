@@ -26,9 +26,13 @@ function constant(e: Expr): boolean {
   return !reads;
 }
 
+/** How the kinks name a model's events: the network's loss jumps where a firing moves across a grid point. */
+export const EVENT_JUMPS = 'events on the grid';
+
 /** The model's non-smooth operations by name, in first-use order (e.g. ["relu", "if/then/else"]). */
-export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss' | 'tables'>): string[] {
+export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss' | 'tables' | 'events'>): string[] {
   const found = new Set<string>();
+  if (model.events?.length) found.add(EVENT_JUMPS);
   // A table's slope jumps at its samples; noise jumps at every step.
   const tables = new Map((model.tables ?? []).map((t) => [t.name, t.origin === 'table' ? `table ${t.name}` : 'noise']));
   const roots = model.equations.map((eq) => eq.rhs);

@@ -142,6 +142,14 @@ export interface ReferenceInput {
   perNodeAdjoint?: boolean;
 }
 
+/** What snapping events to the grid does to the gradient, from the reference of a model with events (engine/eventReference.ts). */
+export interface EventGradients {
+  /** Firings of the continuous solve on [t0, T]. */
+  firings: number;
+  /** Per parameter, the flow's gradient with every firing time held fixed (the limit of the grid's AD). */
+  fixed: Float32Array[];
+}
+
 export interface ReferenceResult {
   /** Per parameter: g at each layer time (copies×P) for per-step, ∫g dt (P) for shared. */
   g: Float32Array[];
@@ -154,6 +162,8 @@ export interface ReferenceResult {
   nonFinite: boolean;
   /** x(t) and p(t) at the grid nodes, for the plots (read back from the solves, not solved again). */
   paths?: StatePaths;
+  /** A model with events (engine/eventReference.ts): its firings and the gradient with their times held fixed. */
+  events?: EventGradients;
 }
 
 /** All `copies` copies of a per-step parameter are equal (θ(t) constant); `p.equalCopies` when already known. */

@@ -23,6 +23,8 @@ export interface VerdictContext {
   kinks: readonly string[];
   /** Steps of the checked solve. */
   steps: number;
+  /** A model with events whose reference located firings (check/eventFindings.ts): this parameter's figures. */
+  events?: { firings: number; error: number; fixedError: number; share: number };
 }
 
 /** The clause for a check without a reference: the model's reason, when it has one. */
@@ -33,7 +35,7 @@ const noReference = (ctx: VerdictContext) =>
 export const UNCERTAIN_REFERENCE = 0.05;
 
 /** Relative error against the reference above which a convergent gradient is still far from the flow's at this dt. */
-const FAR_FROM_FLOW = 0.1;
+export const FAR_FROM_FLOW = 0.1;
 
 function farClause(error: number): string {
   return error > FAR_FROM_FLOW
@@ -75,6 +77,20 @@ function noReferenceClause(noReference: string, m: ParameterReport['metrics']): 
   return `${noReference}${fd}.`;
 }
 
+/** A shared parameter of a model whose events fired: AD misses the firing-time term, which does not shrink with dt. */
+function eventVerdict(e: NonNullable<VerdictContext['events']>): Verdict {
+  const figures = `error ${f2(e.error)} against the flow's gradient, ${f2(e.fixedError)} against it with the firing times held fixed`;
+  return e.error > FAR_FROM_FLOW
+    ? {
+        kind: 'inconclusive',
+        explanation: `events snap to the grid: AD has no gradient of the firing time (${figures}); the firing-time term is ${f2(e.share)} of the flow's gradient and does not shrink with dt.`,
+      }
+    : {
+        kind: 'converges',
+        explanation: `shared parameter: the AD gradient is close to the flow's gradient with its ${e.firings} firing${e.firings === 1 ? '' : 's'} (${figures}).`,
+      };
+}
+
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
   if (m.vanishing) {
@@ -102,6 +118,7 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   if (ctx.noReferenceReason) return { kind: 'inconclusive', explanation: noReferenceClause(noReference(ctx), m) };
   if (!p.perStep) {
     if (ctx.hasReference && ctx.referenceError > UNCERTAIN_REFERENCE) return uncertainReference(ctx);
+    if (ctx.hasReference && ctx.events && ctx.events.firings > 0) return eventVerdict(ctx.events);
     // An initial value acts once, at t0: its gradient is the adjoint there, not a sum over the steps.
     const what = p.initialValueOf !== undefined ? 'initial value' : 'shared parameter';
     const gradient = p.initialValueOf !== undefined ? 'AD gradient' : 'summed AD gradient';

@@ -5,6 +5,7 @@
 import type { GradEngine, GradFix } from '../model';
 import type { ParameterMetrics, ParameterSummary, Refinement } from '../report';
 import { DETECTOR } from '../engine/detect';
+import { EVENT_JUMPS } from '../engine/kinks';
 import { OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION } from '../registry/corrections';
 import { STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
 import { formatNumber as fmt, formatRatio, namedRatio } from './format';
@@ -178,9 +179,11 @@ export function gradcheckUnresolvedMessage(s: {
   }
   const unsettled = `they do not settle as the step shrinks from ${fmt(16 * s.step)} to ${fmt(s.step)}, and AD differs by ${s.relError >= 1e6 ? 'more than 10⁶' : fmt(s.relError)} relative.`;
   if (s.kinks.length > 0) {
+    // Events alone: the loss jumps by O(dt) wherever a firing moves across a grid point.
+    const events = s.kinks.every((k) => k === EVENT_JUMPS);
     return (
       `${head}: ${unsettled} The model is not smooth (${kinkList(s.kinks)}): the finite-difference steps cross points where the loss has a kink or a jump, ` +
-      `so their slopes depend on the step, while AD takes the one-sided derivative at the current values. This is not a sign of a wrong gradient; a smooth activation (tanh, sigmoid) makes it checkable.`
+      `so their slopes depend on the step, while AD takes the one-sided derivative at the current values. This is not a sign of a wrong gradient; ${events ? "each reset sits at the grid point after its condition crosses, so the network's loss jumps wherever a firing moves across a grid point, and steps that cross such jumps tend to the flow's gradient, with the firing-time term AD has not." : 'a smooth activation (tanh, sigmoid) makes it checkable.'}`
     );
   }
   return `${head}: ${unsettled} The loss is extremely sensitive to ${s.name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`;
@@ -259,3 +262,18 @@ export const uncertainReferenceMessage = (referenceError: number) =>
   `The continuous reference cannot judge AD here: its own estimated relative error is ${fmt(referenceError)} (its solves on two step sizes differ by about that much: dynamics too fast for dt, or a sensitivity that grows like e^{λT} over a long interval, as on chaotic dynamics), so errors measured against it mean nothing; AD is still compared with finite differences. A smaller dt or a shorter total gives a reference.`;
 export const REFERENCE_OVERFLOW_MESSAGE =
   'The continuous reference cannot judge AD here: its solve stays finite, but its adjoint or its error estimate is not finite in float32 (a sensitivity that grows like e^{λT}, as on chaotic dynamics over a long interval); AD is still compared with finite differences. A shorter total gives a reference.';
+
+/** The `event-firing-time` finding (check/eventFindings.ts): what snapping the events to the grid costs AD. */
+export function eventFiringTimeMessage(a: {
+  firings: number;
+  parameters: { name: string; error: number; fixedError: number; share: number }[];
+  uphill: boolean;
+}): string {
+  const each = a.parameters
+    .map(
+      (p) =>
+        `${p.name}: AD differs from the flow's gradient by ${fmt(p.error)} and from the gradient with the firing times held fixed by ${fmt(p.fixedError)}; the firing-time term is ${fmt(p.share)} of the flow's gradient`,
+    )
+    .join('; ');
+  return `Events snap to the grid: AD has no gradient of the firing time. The continuous reference locates ${a.firings} firing${a.firings === 1 ? '' : 's'} inside their steps and differentiates their times too; the network applies each reset at the next grid point, which does not move with the parameters, so AD misses the firing-time term, as do finite differences of the network with steps too small to move a firing across a grid point (larger ones see the network's loss jump there). As dt → 0 AD tends to the gradient with the firing times held fixed, not to the flow's: this gap does not shrink with dt. ${each}.${a.uphill ? " AD points uphill for the flow's loss (its dot product with the flow's gradient is negative): a gradient step on the network makes the continuous model worse." : ''}`;
+}

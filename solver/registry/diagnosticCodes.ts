@@ -328,9 +328,21 @@ export const DIAGNOSTIC_CODES = {
     'information',
     'The model declares no parameter: the check differentiates the loss with respect to the initial values x(0) of its states (on the first initial value).',
   ),
+  'event-firing-time': explain(
+    check(
+      'information',
+      "Events snap to the grid: AD has no gradient of the firing time, so it differs from the continuous reference by the firing-time term (on the first `global` line; a warning when AD points uphill for the flow's loss).",
+    ),
+    {
+      meaning:
+        "The network applies each reset at the grid point after its condition crosses, a point that does not move with the parameters; the continuous reference locates each firing inside its step and differentiates its time too (the adjoint's jump condition with the saltation matrix). AD and finite differences of the network, which agree, miss the firing-time term: as dt → 0 AD tends to the flow's gradient with the firing times held fixed, and the gap does not shrink. Reported when AD is more than 10% from the flow's gradient for some parameter; information, since the network is differentiated exactly, unless AD's dot product with the flow's gradient is negative (a gradient step on the network makes the continuous model worse): then a warning.",
+      figure:
+        "The number of firings and, per parameter, AD's relative error against the flow's gradient, against the gradient with the firing times held fixed (small: the firing time is the whole difference), and the firing-time term's share of the flow's gradient.",
+    },
+  ),
   'reference-unavailable': check(
     'information',
-    'The continuous reference gradient is not computed for this model (events; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
+    'The continuous reference gradient is not computed for this model (events it cannot differentiate; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
   ),
   'blow-up': check('error', 'The solve or its gradient is not finite (names the step and time, on the equation).'),
   'volterra-not-converged': check(

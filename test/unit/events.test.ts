@@ -1,6 +1,7 @@
 // XPPAUT events (`global sign condition {x=…; y=…}`): parse, diagnostics, the fixed-grid solve against an
 // independent float64 re-implementation, AD through the resets against float64 finite differences of
-// that re-implementation, the report's "no continuous reference" and the editor features.
+// that re-implementation, the check's findings on the firing times (or its "no continuous reference") and the
+// editor features.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
@@ -165,29 +166,48 @@ test('AD through the reset map equals float64 finite differences of the re-imple
   assert.ok(Math.abs(fd[1]) > 0.01, 'the reset value matters to the loss');
 });
 
-test('a check of a model with events: gradcheck passes, the reference is n/a with the reason on the global line', async () => {
-  const text = IAF(1.5, 0.2);
-  const report = await runCheck(modelOf(text), { backend: 'cpu' });
-  assert.equal(report.referenceUnavailable?.cause, 'events');
-  assert.equal(report.referenceUnavailable?.range.start.line, 3);
-  const f = report.findings.find((x) => x.code === 'reference-unavailable');
+test('a check of a model with events: gradcheck passes, the reference locates the firings, and AD misses their times (an information on the global line)', async () => {
+  const report = await runCheck(modelOf(IAF(1.5, 0.2)), { backend: 'cpu' });
+  assert.equal(report.referenceUnavailable, undefined);
+  const f = report.findings.find((x) => x.code === 'event-firing-time');
   assert.equal(f?.severity, 'information');
   assert.equal(f?.range.start.line, 3);
-  assert.match(f!.message, /jump condition/);
+  assert.match(f!.message, /AD has no gradient of the firing time/);
+  assert.match(f!.message, /does not shrink with dt/);
   for (const p of report.parameters) {
     assert.ok(p.metrics.gradcheckRelError < 0.01, `${p.name}: ${p.metrics.gradcheckRelError}`);
-    assert.ok(Number.isNaN(p.metrics.relError), 'no error against a reference that was not computed');
+    assert.ok(p.metrics.relError > 0.1, `${p.name}: AD is far from the flow's gradient (${p.metrics.relError})`);
     assert.equal(p.verdict?.kind, 'inconclusive');
-    assert.match(p.verdict!.explanation, /no continuous reference: the model has events/);
+    assert.match(p.verdict!.explanation, /events snap to the grid/);
   }
   assert.ok(
     !report.findings.some((x) => x.severity === 'warning' || x.severity === 'error'),
     JSON.stringify(report.findings),
   );
-  assert.match(
-    reportHoverMarkdown({ report, reportIsCurrent: true }),
-    /continuous reference n\/a: the model has events/,
-  );
+});
+
+test('an event the reference cannot differentiate (it fires within one step of T): n/a with that reason on its global line', async () => {
+  const text = `v'=-v+i
+par i=1.5, vr=0.2
+global 1 v-1 {v=vr}
+global 1 t-4.996 {v=v*0.5}
+loss = v(T)^2
+@ total=5, dt=0.01, meth=rk4
+done
+`;
+  const report = await runCheck(modelOf(text), { backend: 'cpu' });
+  assert.equal(report.referenceUnavailable?.cause, 'events');
+  assert.equal(report.referenceUnavailable?.range.start.line, 3);
+  assert.match(report.referenceUnavailable!.reason, /within one step of the end/);
+  const f = report.findings.find((x) => x.code === 'reference-unavailable');
+  assert.equal(f?.severity, 'information');
+  assert.equal(f?.range.start.line, 3);
+  assert.match(f!.message, /jump condition/);
+  for (const p of report.parameters) {
+    assert.ok(Number.isNaN(p.metrics.relError), 'no error against a reference that was not computed');
+    assert.match(p.verdict!.explanation, /no continuous reference: an event fires within one step of the end/);
+  }
+  assert.match(reportHoverMarkdown({ report, reportIsCurrent: true }), /continuous reference n\/a: an event fires/);
   // JSON keeps the reason (NaN errors become null).
   assert.equal(JSON.parse(JSON.stringify(report)).referenceUnavailable.cause, 'events');
 });
@@ -232,4 +252,23 @@ global 1 u[0..39]-1 {u[j]=0}
       assert.ok(Math.abs(got[n + 1][j] - u) < 1e-5, `u${j} at step ${n + 1}: ${got[n + 1][j]} vs ${u}`);
     }
   }
+});
+
+test('a firing event that reads noise has no continuous reference (the draw is per grid step), one that never fires does not matter', async () => {
+  const noisy = (threshold: number) => `x'=a
+par a=1.3
+global 1 x-${threshold} {x=0.1*ran(1)}
+@ total=3, dt=0.05
+done
+`;
+  const fired = await runCheck(modelOf(noisy(0.7)), { backend: 'cpu' });
+  assert.equal(fired.referenceUnavailable?.cause, 'events');
+  assert.match(fired.referenceUnavailable!.reason, /reads noise/);
+  assert.equal(fired.referenceUnavailable?.range.start.line, 2);
+  const never = await runCheck(modelOf(noisy(70)), { backend: 'cpu' });
+  assert.equal(never.referenceUnavailable, undefined);
+  assert.ok(
+    never.parameters.every((p) => p.metrics.relError < 1e-3),
+    JSON.stringify(never.parameters.map((p) => p.metrics)),
+  );
 });

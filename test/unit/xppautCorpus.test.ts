@@ -1,6 +1,6 @@
 // The corpus bench's classification, on what the real CLI prints: a complete check (a flow, and a map against its
-// own adjoint), a model without a continuous reference (events: checked, but not complete), a refusal and a
-// language error.
+// own adjoint, and events located at their firing times), a model without a continuous reference (simultaneous
+// firings: checked, but not complete), a refusal and a language error.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -28,8 +28,17 @@ test('the corpus bench classifies what check --json reports', {
   const map = classified('par r=2.5\nx(t+1) = r*x*(1-x)\ninit x=0.1\n@ total=20\ndone\n');
   assert.deepEqual(map, { outcome: 'clean', complete: true, firstError: '' }, "a map's reference is its own adjoint");
   const events = classified("par a=1\nx' = a - x\nglobal 1 x-0.8 {x=0}\ninit x=0\n@ total=3, dt=0.05\ndone\n");
-  assert.equal(events.outcome, 'clean');
-  assert.equal(events.complete, false, 'a model with events has no continuous reference: its check is not complete');
+  assert.deepEqual(
+    events,
+    { outcome: 'clean', complete: true, firstError: '' },
+    'events located at their firing times',
+  );
+  // Two events firing at one time cannot be differentiated: no continuous reference, so not complete.
+  const twin = classified(
+    "par a=1\nx' = a\ny' = a\nglobal 1 x-0.83 {x=0}\nglobal 1 y-0.83 {y=0}\n@ total=2, dt=0.05\ndone\n",
+  );
+  assert.equal(twin.outcome, 'clean');
+  assert.equal(twin.complete, false, 'simultaneous firings have no continuous reference: the check is not complete');
   const markov = classified("markov z 2\n{0} {1}\n{1} {0}\nx' = -x + z\ninit x=1\ndone\n");
   assert.equal(markov.outcome, 'refused');
   assert.match(markov.firstError, /^unsupported-markov: /);
@@ -38,7 +47,7 @@ test('the corpus bench classifies what check --json reports', {
   assert.deepEqual(classify(null, '', '', true), { outcome: 'timeout', complete: false, firstError: 'timed out' });
   const lines = summary([
     { file: 'a', seconds: 0.2, ...decay },
-    { file: 'b', seconds: 12, ...events },
+    { file: 'b', seconds: 12, ...twin },
     { file: 'c', seconds: 0.4, ...markov },
     { file: 'd', seconds: 0.1, ...broken },
   ]);

@@ -1,0 +1,176 @@
+// The check's continuous reference for a model with events (scalarKernel/referenceEvents.ts solves it):
+// events located at their crossing times, the adjoint's jump conditions there, on two reference grids
+// (H = h and h/2, halved again while they disagree) whose difference is the reported error. Only
+// x(T) losses, shared parameters and scalar resets inside the fused subset; check/referenceAvailability.ts
+// says why otherwise.
+import { visitExpressions, type Model } from '../model';
+import type { TF } from './tf';
+import type { CompiledModel } from './compile';
+import type { ReferenceInput, ReferenceResult } from './reference';
+import { compileScalarProgram } from './scalarRhs';
+import { eventProgram } from './scalarKernel/events';
+import { concatElements, MAX_PATH_COMPONENTS } from './statePath';
+import {
+  eventAdjoint,
+  eventSolve,
+  type EventAdjoint,
+  type EventSolve,
+  type EventSolveInput,
+  type Refusal,
+} from './scalarKernel/referenceEvents';
+
+/** Estimated error (a third of the two solves' difference) above which the step is halved again. */
+const REFINE_ABOVE = 1e-4;
+/** Most reference steps × states a halving may reach (about 10 µs each, forward and adjoint, in plain JS). */
+const MAX_STATE_STEPS = 1 << 18;
+
+const fmt = (x: number) => Number(x.toPrecision(3)).toString();
+
+/** The events whose condition or resets read noise (ran, normal: drawn per grid step, so a firing inside a step would read another draw than the network's). */
+function noisyEvents(model: Model): Set<number> {
+  const noise = new Set((model.tables ?? []).filter((t) => t.origin !== 'table').map((t) => t.name));
+  const out = new Set<number>();
+  (model.events ?? []).forEach((ev, i) =>
+    visitExpressions([ev.condition, ...ev.resets.map((r) => r.value)], (e) => {
+      if (e.kind === 'call' && noise.has(e.callee)) out.add(i);
+    }),
+  );
+  return out;
+}
+
+/** Why the model's events have no reference before solving anything, or undefined when they may have one. */
+export function eventReferenceUnsupported(model: Model): string | undefined {
+  if (model.params.some((p) => p.perStep)) return 'per-step parameters with events';
+  if (model.data.length > 0) return 'a data loss with events';
+  if (!compileScalarProgram(model)) return 'the model is outside the fused scalar subset';
+  if (!eventProgram(model)) return 'an event resets an array state or uses a construct outside the fused scalar subset';
+  return undefined;
+}
+
+export function eventReference(
+  tf: TF,
+  model: Model,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  /** Called between solves (throws when the check was cancelled). */
+  signalCheck?: () => void,
+): { result: ReferenceResult } | Refusal {
+  const rhs = compileScalarProgram(model),
+    events = eventProgram(model);
+  if (!rhs || !events) return { event: 0, reason: eventReferenceUnsupported(model) ?? 'outside the fused subset' };
+  const theta = new Float64Array(rhs.params);
+  let at = 0;
+  for (const q of inp.params) {
+    theta.set(q.values.subarray(0, q.size), at);
+    at += q.size;
+  }
+  const { N, h, t0 } = inp;
+  const base: Omit<EventSolveInput, 'K'> = {
+    rhs,
+    events,
+    x0: concatElements(cm.x0),
+    theta,
+    t0,
+    T: t0 + N * h,
+    margin: h,
+  };
+  // H = h and h/2 (h/2 and h/4 below 32 steps), halved again while the two solves disagree (their firing counts,
+  // or their gradients by more than REFINE_ABOVE) and the finer one stays within MAX_STATE_STEPS.
+  type Solved = { K: number; fw: EventSolve; loss: { loss: number; pT: Float64Array }; adj: EventAdjoint };
+  const solveAt = (K: number): Solved | Refusal => {
+    signalCheck?.();
+    const inpK = { ...base, K };
+    const fw = eventSolve(inpK);
+    if ('reason' in fw) return fw;
+    const loss = lossGradient(tf, cm, fw.xT);
+    const adj = eventAdjoint(inpK, fw, loss.pT);
+    return 'reason' in adj ? adj : { K, fw, loss, adj };
+  };
+  const S = rhs.states;
+  // A solve that is not finite on H = h is tried on finer steps (the network may be finite where RK4 on H is not).
+  let coarse = solveAt(N >= 32 ? N : 2 * N);
+  for (
+    let K = 2 * (N >= 32 ? N : 2 * N);
+    'reason' in coarse && coarse.nonFinite && 2 * K * S <= MAX_STATE_STEPS;
+    K *= 2
+  )
+    coarse = solveAt(K);
+  if ('reason' in coarse) return coarse;
+  const noisy = noisyEvents(model);
+  const drawn = coarse.fw.firings.find((f) => noisy.has(f.event));
+  if (drawn)
+    return {
+      event: drawn.event,
+      reason: `an event that reads noise (ran, normal), drawn per grid step, fires (t = ${fmt(drawn.t)})`,
+    };
+  let fine: Solved, apart: number;
+  for (;;) {
+    const next = solveAt(2 * coarse.K);
+    if ('reason' in next) return next;
+    fine = next;
+    const counts = [coarse.fw.firings.length, fine.fw.firings.length];
+    const norm = (v: Float64Array) => Math.hypot(...v);
+    const diff = norm(fine.adj.g.map((v, k) => v - (coarse as Solved).adj.g[k]));
+    const scale = norm(fine.adj.g);
+    apart = counts[0] !== counts[1] ? Infinity : scale > 0 ? diff / scale : diff > 0 ? 1 : 0;
+    if (!(apart / 3 > REFINE_ABOVE) || 4 * fine.K * S > MAX_STATE_STEPS) {
+      if (counts[0] !== counts[1])
+        return {
+          event: 0,
+          reason: `the number of firings changes with the reference step (${counts[0]} against ${counts[1]} at H = ${fmt(((N * h) / fine.K) * 2)} and ${fmt((N * h) / fine.K)}): a crossing too close to call, or dynamics too fast or too sensitive for the step`,
+        };
+      break;
+    }
+    coarse = fine;
+  }
+  const referenceError = Math.max(apart / 3, 2 ** -24 * Math.sqrt(fine.K));
+  const perParameter = (flat: Float64Array) => {
+    let o = 0;
+    return inp.params.map((q) => {
+      const out = Float32Array.from(flat.subarray(o, o + q.size));
+      o += q.size;
+      return out;
+    });
+  };
+  const g = perParameter(fine.adj.g);
+  const K = fine.K,
+    H = (N * h) / K;
+  const columns = Math.min(MAX_PATH_COMPONENTS, S);
+  const values = new Float32Array((K + 1) * columns);
+  for (let k = 0; k <= K; k++) for (let c = 0; c < columns; c++) values[k * columns + c] = fine.fw.nodes[k * S + c];
+  const nonFinite =
+    !Number.isFinite(fine.loss.loss) || !Number.isFinite(referenceError) || g.some((v) => !v.every(Number.isFinite));
+  return {
+    result: {
+      g,
+      referenceError,
+      lossAccurate: fine.loss.loss,
+      gridTimes: Array.from({ length: K + 1 }, (_v, k) => t0 + k * H),
+      nonFinite,
+      paths: { times: Array.from({ length: K + 1 }, (_v, k) => t0 + k * H), x: { columns, values } },
+      events: { firings: fine.fw.firings.length, fixed: perParameter(fine.adj.gFixed) },
+    },
+  };
+}
+
+/** ℓ(x(T)) and ∂ℓ/∂x(T) by AD of the compiled loss alone. */
+function lossGradient(tf: TF, cm: CompiledModel, xT: Float64Array): { loss: number; pT: Float64Array } {
+  let loss = NaN;
+  const pT = new Float64Array(xT.length);
+  tf.tidy(() => {
+    let at = 0;
+    const xs = cm.x0.map((x) => {
+      const v = tf.tensor(Float32Array.from(xT.subarray(at, at + x.size)), x.shape);
+      at += x.size;
+      return v;
+    });
+    const { value, grads } = tf.engine().gradients(() => cm.loss(xs), xs, undefined, true);
+    loss = value.dataSync()[0];
+    at = 0;
+    grads.forEach((gr, i) => {
+      if (gr) pT.set(gr.dataSync(), at);
+      at += cm.x0[i].size;
+    });
+  });
+  return { loss, pT };
+}

@@ -1,0 +1,200 @@
+// The continuous reference of models with events (engine/scalarKernel/referenceEvents.ts): firings located at
+// their crossing times, the adjoint's jump condition (saltation matrix and the firing time's parameter term)
+// against closed forms and against float64 finite differences of an independent event-located solve.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compileScalarProgram } from '../../solver/engine/scalarRhs';
+import { eventProgram } from '../../solver/engine/scalarKernel/events';
+import { eventAdjoint, eventSolve, type EventSolveInput } from '../../solver/engine/scalarKernel/referenceEvents';
+import { eventFiringTimeFinding } from '../../solver/check/eventFindings';
+import type { CheckRun } from '../../solver/check/run';
+import type { ReferenceResult } from '../../solver/engine/reference';
+import type { ParameterReport } from '../../solver/report';
+import { modelOf, rk4Step } from '../support/timeStepping';
+
+/** dL/dθ of the continuous solve (and with the firing times held fixed) for a loss gradient p(T), from x0 at θ. */
+function reference(text: string, K: number, pT: number[], theta: number[], x0: number[]) {
+  const model = modelOf(text);
+  const rhs = compileScalarProgram(model),
+    events = eventProgram(model);
+  assert.ok(rhs && events, 'a fused model with scalar resets');
+  const { t0, total, dt } = model.options;
+  const inp: EventSolveInput = { rhs, events, x0, theta, t0, T: t0 + total, K, margin: dt };
+  const fw = eventSolve(inp);
+  assert.ok(!('reason' in fw), 'reason' in fw ? fw.reason : '');
+  const adj = eventAdjoint(inp, fw, pT);
+  assert.ok(!('reason' in adj), 'reason' in adj ? adj.reason : '');
+  return { fw, g: Array.from(adj.g), fixed: Array.from(adj.gFixed) };
+}
+
+const near = (a: number, b: number, tol: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} against ${b}`);
+
+const RAMP = `# x rises at rate a and is reset to 0 when it crosses c: firings at c/a, 2c/a, …
+x'=a
+par a=1.3, c=0.7
+global 1 x-c {x=0}
+@ total=5, dt=0.1
+done
+`;
+
+test('a ramp reset at a threshold: firing times k·c/a, x(T) and its gradient equal the closed form', () => {
+  const { fw, g, fixed } = reference(RAMP, 100, [1], [1.3, 0.7], [0]);
+  const a = 1.3,
+    c = 0.7,
+    T = 5;
+  const n = Math.floor((a * T) / c);
+  assert.equal(fw.firings.length, n);
+  fw.firings.forEach((f, k) => near(f.t, ((k + 1) * c) / a, 1e-6, `firing ${k}`));
+  near(fw.xT[0], a * T - n * c, 1e-5, 'x(T)');
+  // x(T) = aT − n c: dL/da = T, dL/dc = −n (the firing times move with both).
+  near(g[0], T, 1e-5, 'dL/da');
+  near(g[1], -n, 1e-5, 'dL/dc');
+  // Firing times held fixed (the grid's limit): x(T) = a(T − t_n), so T − n c/a and nothing for c.
+  near(fixed[0], T - (n * c) / a, 1e-5, 'dL/da, firing times fixed');
+  near(fixed[1], 0, 1e-6, 'dL/dc, firing times fixed');
+});
+
+const IAF = `# integrate-and-fire from v = 0: v' = −v + i, reset to vr when v crosses 1
+v'=-v+i
+par i=1.5, vr=0.2
+global 1 v-1 {v=vr}
+@ total=4.2, dt=0.05
+done
+`;
+
+/** x(T) of the integrate-and-fire model in closed form: first firing ln(i/(i−1)), then every ln((i−vr)/(i−1)). */
+function iafClosed([i, vr]: number[], T: number): number {
+  let t = Math.log(i / (i - 1));
+  const period = Math.log((i - vr) / (i - 1));
+  if (T < t) return i * (1 - Math.exp(-T));
+  while (t + period < T) t += period;
+  return i + (vr - i) * Math.exp(-(T - t));
+}
+
+test('integrate-and-fire: the reference equals derivatives of the closed form, and fails it without the saltation term', () => {
+  const p = [1.5, 0.2],
+    T = 4.2;
+  const { fw, g, fixed } = reference(IAF, 168, [1], p, [0]);
+  assert.ok(fw.firings.length >= 3, `${fw.firings.length} firings`);
+  near(fw.xT[0], iafClosed(p, T), 1e-6, 'v(T)');
+  const d = 1e-6;
+  const closed = p.map((_v, k) => {
+    const up = p.slice(),
+      dn = p.slice();
+    up[k] += d;
+    dn[k] -= d;
+    return (iafClosed(up, T) - iafClosed(dn, T)) / (2 * d);
+  });
+  near(g[0], closed[0], 1e-4, 'dv(T)/di');
+  near(g[1], closed[1], 1e-4, 'dv(T)/dvr');
+  // Without the jump condition's firing-time terms the gradient is another one, far from the flow's.
+  assert.ok(Math.abs(fixed[0] - closed[0]) > 0.1 * Math.abs(closed[0]), `fixed ${fixed[0]} vs ${closed[0]}`);
+});
+
+const BALL = `# a ball thrown up from x = 0.1, with drag k, bouncing with restitution r; gravity grows with t
+x'=v
+v'=-gr*(1+0.1*t)-k*v
+par gr=9.8, r=0.8, k=0.3
+global -1 x {v=-r*v}
+init x=0.1, v=3
+@ total=2.3, dt=0.01
+done
+`;
+
+/** The ball in float64: RK4 on dt, each bounce located by bisection on RK4 sub-steps and applied there. */
+function ball64([gr, r, k]: number[], T: number, dt: number): number[] {
+  const f = (t: number, y: number[]) => [y[1], -gr * (1 + 0.1 * t) - k * y[1]];
+  let x = [0.1, 3],
+    t = 0;
+  while (t < T - 1e-12) {
+    const step = Math.min(dt, T - t);
+    const next = rk4Step(f, t, x, step);
+    if (x[0] > 0 && next[0] <= 0) {
+      let a = 0,
+        b = step;
+      for (let k = 0; k < 200 && b - a > 1e-15; k++) {
+        const m = (a + b) / 2;
+        if (rk4Step(f, t, x, m)[0] > 0) a = m;
+        else b = m;
+      }
+      const hit = rk4Step(f, t, x, b);
+      x = [hit[0], -r * hit[1]];
+      t += b;
+      continue;
+    }
+    x = next;
+    t += step;
+  }
+  return x;
+}
+
+test('a bouncing ball with a time-dependent field: the reference equals float64 finite differences of an event-located solve', () => {
+  const p = [9.8, 0.8, 0.3],
+    T = 2.3;
+  // Loss x(T) + 0.5·v(T).
+  const { fw, g } = reference(BALL, 460, [1, 0.5], p, [0.1, 3]);
+  assert.ok(fw.firings.length >= 2, `${fw.firings.length} bounces`);
+  const L = (q: number[]) => {
+    const y = ball64(q, T, 1e-3);
+    return y[0] + 0.5 * y[1];
+  };
+  const d = 1e-5;
+  p.forEach((_v, k) => {
+    const up = p.slice(),
+      dn = p.slice();
+    up[k] += d;
+    dn[k] -= d;
+    near(g[k], (L(up) - L(dn)) / (2 * d), 1e-4, `parameter ${k}`);
+  });
+});
+
+test('two events firing at one time, or one within a step of T, are refused with the reason', () => {
+  const twin = `x'=1
+y'=w
+par w=1
+global 1 x-0.83 {x=0}
+global 1 y-0.83 {y=0}
+@ total=1.5, dt=0.1
+done
+`;
+  const model = modelOf(twin);
+  const rhs = compileScalarProgram(model)!,
+    events = eventProgram(model)!;
+  const inp: EventSolveInput = { rhs, events, x0: [0, 0], theta: [1], t0: 0, T: 1.5, K: 30, margin: 0.1 };
+  const r = eventSolve(inp);
+  assert.ok('reason' in r && /two events fire at the same time/.test(r.reason), JSON.stringify(r));
+  // Apart in time they are differentiable: y fires at 0.83/w and 2·0.83/w, x at 0.83.
+  const apart = eventSolve({ ...inp, theta: [1.25] });
+  assert.ok(!('reason' in apart) && apart.firings.length === 3, JSON.stringify(apart));
+  const late = eventSolve({ ...inp, theta: [1.25], T: 0.88, K: 22 });
+  assert.ok('reason' in late && /within one step of the end/.test(late.reason), JSON.stringify(late));
+});
+
+test('the event-firing-time finding: quiet near the flow, information when far, a warning only when AD points uphill', () => {
+  const model = modelOf(RAMP);
+  const run = { model } as unknown as CheckRun;
+  const param = (raw: number, reference: number) =>
+    ({ name: 'a', perStep: false, raw: [[raw]], reference: [[reference]], metrics: {} }) as unknown as ParameterReport;
+  const ref = (fixed: number): ReferenceResult => ({
+    g: [Float32Array.of(2)],
+    referenceError: 1e-6,
+    lossAccurate: 1,
+    gridTimes: [],
+    nonFinite: false,
+    events: { firings: 3, fixed: [Float32Array.of(fixed), Float32Array.of(0)] },
+  });
+  assert.equal(eventFiringTimeFinding(run, ref(1.95), [param(1.95, 2)]), undefined, 'AD within 10% of the flow');
+  const far = eventFiringTimeFinding(run, ref(1.25), [param(1.25, 2)]);
+  assert.equal(far?.severity, 'information');
+  assert.equal(far?.range.start.line, model.events![0].range.start.line);
+  assert.match(
+    far!.message,
+    /a: AD differs from the flow's gradient by 0\.375 and from the gradient with the firing times held fixed by 0;/,
+  );
+  const uphill = eventFiringTimeFinding(run, ref(-1), [param(-1, 2)]);
+  assert.equal(uphill?.severity, 'warning');
+  assert.match(uphill!.message, /points uphill/);
+  // A reference too uncertain to judge says nothing.
+  assert.equal(eventFiringTimeFinding(run, { ...ref(-1), referenceError: 0.2 }, [param(-1, 2)]), undefined);
+});
