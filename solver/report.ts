@@ -219,6 +219,14 @@ export interface RefinedReference {
   observed: boolean;
 }
 
+/** How the reference of a model with events was taken (engine/eventReference.ts); absent for other references. */
+export interface EventReference {
+  /** Firings of the continuous solve on [t0, T], each located inside its step. */
+  firings: number;
+  /** Steps of the finer of the reference's two RK4 solves (the one reported). */
+  steps: number;
+}
+
 /** A model whose continuous reference gradient is not computed: the errors against it are n/a. */
 export interface ReferenceUnavailable {
   cause: ReferenceUnavailableCause;
@@ -265,6 +273,8 @@ export interface Report {
   referenceUnavailable?: ReferenceUnavailable;
   /** Set when the reference is the limit of refined grids (Volterra integrals, delays) instead of the adjoint. */
   refinedReference?: RefinedReference;
+  /** Set when the reference located the model's events (firings, steps of its solve). */
+  eventReference?: EventReference;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */
   referenceError: number;
   findings: Finding[];

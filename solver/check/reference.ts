@@ -29,9 +29,12 @@ export function referencePhase(
     if (events) {
       // Events located at their firing times (engine/eventReference.ts); a firing it cannot differentiate says why.
       const r = eventReference(run.tf, model, cm, input, run.checkpoint);
-      if ('reason' in r)
+      if ('reason' in r) {
         run.referenceUnavailable = eventsUnavailable(r.reason, model.events![r.event]?.range ?? events.range);
-      return 'result' in r ? r.result : undefined;
+        return undefined;
+      }
+      run.eventReference = { firings: r.result.events?.firings ?? 0, steps: r.result.gridTimes.length - 1 };
+      return r.result;
     }
     const refinable = refinedCause(model);
     if (refinable) {

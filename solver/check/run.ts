@@ -2,7 +2,14 @@
 // backend, the timings, and the pacing between phases (cancellation and the time budget).
 import type { Model, Range } from '../model';
 import { findOption } from '../model';
-import { REPORT_VERSION, type Finding, type RefinedReference, type ReferenceUnavailable, type Report } from '../report';
+import {
+  REPORT_VERSION,
+  type Finding,
+  type EventReference,
+  type RefinedReference,
+  type ReferenceUnavailable,
+  type Report,
+} from '../report';
 import { referenceUnavailable } from './referenceAvailability';
 import type { BackendHandle } from '../engine/backend';
 import type { TF } from '../engine/tf';
@@ -69,6 +76,8 @@ export interface CheckRun extends Pacing {
   referenceUnavailable?: ReferenceUnavailable;
   /** Set when the reference was taken from refined grids (check/refinedReference.ts). */
   refinedReference?: RefinedReference;
+  /** Set when the reference located the model's events (engine/eventReference.ts). */
+  eventReference?: EventReference;
   timings: Report['timings'];
 }
 
@@ -129,6 +138,7 @@ export function finishReport(
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
     ...(run.referenceUnavailable ? { referenceUnavailable: run.referenceUnavailable } : {}),
     ...(run.refinedReference ? { refinedReference: run.refinedReference } : {}),
+    ...(run.eventReference ? { eventReference: run.eventReference } : {}),
     ...rest,
     findings,
     timings: run.timings,

@@ -20,6 +20,9 @@ export function referenceLine(report: ReportSummary): string {
     return `continuous reference: n/a, ${missing.reason} (see the ${missing.cause === 'map' ? 'map-model' : 'reference-unavailable'} note)`;
   if (isMapReport(report))
     return `reference: the map's own adjoint iterated backward, estimated relative error ${formatNumber(report.referenceError)} (float32 rounding; a map has no flow, so no truncation)`;
+  const located = report.eventReference;
+  if (located)
+    return `continuous reference: the flow with its ${located.firings} firing${located.firings === 1 ? '' : 's'} located inside their steps, adjoint by RK4 on ${located.steps} steps with the jump condition (saltation matrix) at each firing, estimated relative error ${formatNumber(report.referenceError)} (a third of the difference to the solve on twice the step, float32 rounding)`;
   const refined = report.refinedReference;
   if (refined)
     return `continuous reference: the limit of refined grids, AD of the model by ${refined.scheme} on ${refined.steps.join(' and ')} steps, estimated relative error ${formatNumber(report.referenceError)} (the last refinement's change over 2^p − 1, order p = ${formatNumber(refined.order)} ${refined.observed ? 'observed from three levels' : 'assumed (the conservative bound)'}, float32 rounding)`;
