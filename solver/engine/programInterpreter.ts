@@ -4,7 +4,13 @@
 // bit for bit. Measured on a 400-state array model (3,605 instructions): 7.5 µs a forward evaluation
 // against 55 µs walking the instruction objects (a switch on strings and a closure call per
 // instruction). Built once per program.
-import { NEGATE, OPERATORS } from '../ops/table';
+//
+// The reverse pass skips every instruction whose adjoint reaches no state (or parameter) that the caller wants
+// except through a derivative that is zero everywhere (heav, sign, floor, comparisons, logic): such
+// contributions are exactly 0 for finite values. A convolution of heav(u) (an XPPAUT lattice's firing rate)
+// then costs nothing in the state products of the continuous reference's adjoint, and nothing at all when no
+// parameter reads it either.
+import { NEGATE, OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
 import type { ScalarProgram } from './scalarProgram';
 
 const CONST = 0,
@@ -23,11 +29,27 @@ const CONST = 0,
 
 const f32 = Math.fround;
 
+/** What a reverse pass accumulates: (∂f/∂s)ᵀcot into vs, (∂f/∂p)ᵀcot into vp, or both. */
+export const WANT_STATES = 1,
+  WANT_PARAMS = 2,
+  WANT_BOTH = 3;
+export type Wanted = typeof WANT_STATES | typeof WANT_PARAMS | typeof WANT_BOTH;
+
 export interface Interpreter {
   /** Every instruction's float32-rounded value into v, states read from s[sAt…]. */
   forward(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, v: Float64Array): void;
-  /** Adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp from the outputs' cotangents; `adj` is cleared scratch of the program's length. */
-  reverse(v: Float64Array, cot: ArrayLike<number>, vs: Float64Array, vp: Float64Array, adj: Float64Array): void;
+  /**
+   * Adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp from the outputs' cotangents; `adj` is cleared scratch of
+   * the program's length. With `want` WANT_STATES (WANT_PARAMS) only vs (vp) is complete: the other may hold part.
+   */
+  reverse(
+    v: Float64Array,
+    cot: ArrayLike<number>,
+    vs: Float64Array,
+    vp: Float64Array,
+    adj: Float64Array,
+    want?: Wanted,
+  ): void;
 }
 
 const built = new WeakMap<ScalarProgram, Interpreter>();
@@ -95,6 +117,7 @@ function interpreter(prog: ScalarProgram): Interpreter {
   const ta = Int32Array.from(terms),
     tb = Int32Array.from(termsB);
   const outputs = Int32Array.from(prog.outputs);
+  const reach = reaches(prog);
   return {
     forward(s, sAt, p, t, v) {
       for (let k = 0; k < L; k++) {
@@ -147,12 +170,12 @@ function interpreter(prog: ScalarProgram): Interpreter {
         }
       }
     },
-    reverse(v, cot, vs, vp, adj) {
+    reverse(v, cot, vs, vp, adj, want = WANT_BOTH) {
       adj.fill(0);
       for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
       for (let k = L - 1; k >= 0; k--) {
         const g = adj[k];
-        if (g === 0) continue;
+        if (g === 0 || (reach[k] & want) === 0) continue;
         const a = A[k],
           b = B[k];
         switch (op[k]) {
@@ -215,4 +238,37 @@ function interpreter(prog: ScalarProgram): Interpreter {
       }
     },
   };
+}
+
+/**
+ * Per instruction, whether its adjoint reaches a state (WANT_STATES) or a parameter (WANT_PARAMS) through
+ * derivatives that are not zero everywhere (bits of a mask, set from the operands in program order).
+ */
+function reaches(prog: ScalarProgram): Uint8Array {
+  const r = new Uint8Array(prog.code.length);
+  const zero = (d: unknown) => d === ZERO_DERIVATIVE;
+  prog.code.forEach((c, k) => {
+    switch (c.op) {
+      case 'state':
+        r[k] = WANT_STATES;
+        break;
+      case 'param':
+        r[k] = WANT_PARAMS;
+        break;
+      case 'unary':
+        r[k] = zero(c.fn.derivative) ? 0 : r[c.a];
+        break;
+      case 'binary':
+        r[k] = (zero(c.fn.derivativeA) ? 0 : r[c.a]) | (zero(c.fn.derivativeB) ? 0 : r[c.b]);
+        break;
+      case 'select':
+        r[k] = r[c.a] | r[c.b];
+        break;
+      case 'dot':
+        for (const i of c.a) r[k] |= r[i];
+        for (const i of c.b ?? []) r[k] |= r[i];
+        break;
+    }
+  });
+  return r;
 }

@@ -12,7 +12,7 @@ import {
   type BatchedAdjointResult,
   type PathParameter,
 } from '../batchedAdjoint';
-import { interpreterOf } from '../programInterpreter';
+import { interpreterOf, WANT_BOTH, WANT_PARAMS, WANT_STATES } from '../programInterpreter';
 import { gridHermite } from '../hermite';
 import type { ScalarProgram } from '../scalarProgram';
 import { MAX_PATH_COMPONENTS } from '../statePath';
@@ -87,7 +87,7 @@ export function programAdjoint(prog: ScalarProgram, inp: ProgramAdjointInput): B
       cot.fill(0);
       cot[c] = 1;
       vs.fill(0);
-      run.reverse(vals, cot, vs, vp, adj);
+      run.reverse(vals, cot, vs, vp, adj, WANT_STATES);
       for (let r = 0; r < d; r++) J[(j * d + c) * d + r] = f32(vs[r]);
     }
   }
@@ -99,7 +99,7 @@ export function programAdjoint(prog: ScalarProgram, inp: ProgramAdjointInput): B
     for (let c = 0; c < d; c++) cot[c] = f32(Pn[j * d + c]);
     vs.fill(0);
     vp.fill(0);
-    run.reverse(vals, cot, vs, vp, adj);
+    run.reverse(vals, cot, vs, vp, adj, WANT_PARAMS);
     let at = 0;
     inp.params.forEach((q, i) => {
       const o = j * q.size;
@@ -176,7 +176,7 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
   const back = (vals: Float64Array, cot: Float32Array, out: Float32Array | undefined, g?: Float32Array[], row = 0) => {
     vs.fill(0);
     vp.fill(0);
-    run.reverse(vals, cot, vs, vp, adj);
+    run.reverse(vals, cot, vs, vp, adj, out ? (g ? WANT_BOTH : WANT_STATES) : WANT_PARAMS);
     if (out) for (let e = 0; e < S; e++) out[e] = vs[e];
     if (g) {
       let at = 0;
@@ -311,7 +311,7 @@ function gridGradient(
     run.forward(x, 0, theta, t0, vals);
     vs.fill(0);
     vp.fill(0);
-    run.reverse(vals, p, vs, vp, adj);
+    run.reverse(vals, p, vs, vp, adj, WANT_PARAMS);
     let at = 0;
     inp.paramSizes.forEach((n, i) => {
       for (let q = 0; q < n; q++) g[i][j * n + q] = vp[at + q];
