@@ -229,6 +229,14 @@ export const solveMemoryMessage = (step: number, steps: number, heapMb: number, 
 export const blowUpMessage = (state: string, step: number, time: number, meth: string, dt: number) =>
   `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}${meth === 'backeul' ? " (for backeul: Newton's method found no solution of the implicit step near the previous state)" : ''}. Reduce dt or check the model's scaling.`;
 
+/** The check of an XPPAUT method that chooses its own steps ran on dt/2^k because the fixed step blew up at dt. */
+export const stepHalvedMessage = (written: string, meth: string, k: number, dt: number, blowUp: string) =>
+  `meth=${written} checked as ${meth} with dt/${2 ** k} = ${fmt(dt / 2 ** k)} (${2 ** k} steps per dt=${fmt(dt)}): at the file's dt the fixed step blows up, where XPPAUT's method would shrink its step (${blowUp.replace(/ Reduce dt or check the model's scaling\.$/, '').replace(/\.$/, '')}).`;
+
+/** Appended to a blow-up when halving the step of an XPPAUT method that chooses its own steps did not help. */
+export const stepHalvingFailedMessage = (halvings: number) =>
+  `It blows up at dt/2 … dt/${2 ** halvings} too (XPPAUT's method chooses its own steps; the check halves a fixed step at most ${halvings} times).`;
+
 /** A value that is not finite while the states are, e.g. "The loss is not finite (the states stay finite)." */
 export const nonFiniteMessage = (what: string) =>
   `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;

@@ -329,6 +329,10 @@ export const DIAGNOSTIC_CODES = {
     'The continuous reference gradient is not computed for this model (events, delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
   ),
   'blow-up': check('error', 'The solve or its gradient is not finite (names the step and time, on the equation).'),
+  'step-halved': check(
+    'information',
+    'An XPPAUT method that chooses its own steps (adaptive or stiff) blew up as a fixed step at dt and was checked at dt/2, dt/4 or dt/8 (on the meth value).',
+  ),
   'invalid-options': check('error', 'The options give no solvable step count or step size.'),
   'model-too-large': check(
     'error',
