@@ -14,6 +14,7 @@ import type { CompiledModel } from './compile';
 import { interpreterOf, WANT_STATES } from './programInterpreter';
 import type { ScalarProgram } from './scalarProgram';
 import { concatElements } from './statePath';
+import { lazySteps } from './scalarKernel/solve';
 
 /** Newton iterations per step at most; a well-posed step converges in two or three, a step across an upstroke in a dozen. */
 const MAX_NEWTON_ITERATIONS = 30;
@@ -332,13 +333,7 @@ export function backwardEulerValues(
       : new Float64Array(D).fill(NaN);
     X.set(y, (n + 1) * D);
   }
-  const traj: Tensor[][] = new Array(N + 1);
-  const cache: (Tensor[] | undefined)[] = new Array(N + 1);
-  cache[0] = cm.x0;
-  for (let n = 0; n <= N; n++)
-    Object.defineProperty(traj, n, {
-      enumerable: true,
-      get: () => (cache[n] ??= tensorsOf(tf, Float64Array.from(X.subarray(n * D, (n + 1) * D)), shapes)),
-    });
-  return traj;
+  return lazySteps(N, (n) =>
+    n === 0 ? cm.x0 : tensorsOf(tf, Float64Array.from(X.subarray(n * D, (n + 1) * D)), shapes),
+  );
 }
