@@ -284,13 +284,16 @@ export function backwardEulerStep(
   // Without a gradient tape (finite differences, the reference's probes) the solution alone is the step.
   const taping = tf.engine().isTapeOn();
   const { y, inverse } = newtonSolve(tf, cm, flatValues(x), p, t1, h, shapes, taping);
-  const yStar = tensorsOf(tf, y, shapes);
-  if (!inverse) return yStar;
-  const f = cm.rhs(yStar, p, t1);
+  if (!inverse) return tensorsOf(tf, y, shapes);
   const flat = (ts: Tensor[]) => tf.concat(ts.map((v) => tf.reshape(v, [-1])));
-  const r = tf.sub(tf.sub(flat(yStar), flat(x)), tf.mul(flat(f), tf.scalar(h)));
+  // A model with several scalar states evaluates f on y* packed into one vector (CompiledModel.packed: the same
+  // op and numbers, without a reshape and a slice per state); else on y* in the states' shapes.
+  const packed = cm.packed && cm.packed.owner === cm.rhs ? cm.packed : undefined;
+  const yFlat = packed ? tf.tensor1d(Float32Array.from(y)) : flat(tensorsOf(tf, y, shapes));
+  const f = packed ? packed.rhs(yFlat, p, t1) : flat(cm.rhs(tensorsOf(tf, y, shapes), p, t1));
+  const r = tf.sub(tf.sub(yFlat, flat(x)), tf.mul(f, tf.scalar(h)));
   const correction = tf.reshape(tf.matMul(tf.tensor2d(Float32Array.from(inverse), [D, D]), tf.reshape(r, [D, 1])), [D]);
-  const out = tf.sub(flat(yStar), correction);
+  const out = tf.sub(yFlat, correction);
   let k = 0;
   return shapes.map((shape) => {
     const size = shape.reduce((a, b) => a * b, 1);
