@@ -152,7 +152,7 @@ function programField(prog: ScalarProgram, pv: Float32Array, t: number): StepFie
       return out;
     },
     jacobian(y) {
-      run.forward(y, 0, pv, t, vals);
+      run.forwardFor(WANT_STATES, y, 0, pv, t, vals);
       const J = new Float64Array(D * D);
       for (let i = 0; i < D; i++) {
         cot.fill(0);

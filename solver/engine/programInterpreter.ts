@@ -39,6 +39,11 @@ export interface Interpreter {
   /** Every instruction's float32-rounded value into v, states read from s[sAt…]. */
   forward(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, v: Float64Array): void;
   /**
+   * The values a reverse pass with `want` reads (and what they are computed from), for a linearisation whose
+   * forward values feed only such passes: the others in v are left as they were.
+   */
+  forwardFor(want: Wanted, s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, v: Float64Array): void;
+  /**
    * Adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp from the outputs' cotangents; `adj` is cleared scratch of
    * the program's length. With `want` WANT_STATES (WANT_PARAMS) only vs (vp) is complete: the other may hold part.
    */
@@ -118,57 +123,123 @@ function interpreter(prog: ScalarProgram): Interpreter {
     tb = Int32Array.from(termsB);
   const outputs = Int32Array.from(prog.outputs);
   const reach = reaches(prog);
-  return {
-    forward(s, sAt, p, t, v) {
-      for (let k = 0; k < L; k++) {
-        switch (op[k]) {
-          case CONST:
-            v[k] = consts[k];
-            break;
-          case STATE:
-            v[k] = f32(s[sAt + A[k]]);
-            break;
-          case PARAM:
-            v[k] = f32(p[A[k]]);
-            break;
-          case TIME:
-            v[k] = f32(t);
-            break;
-          case ADD:
-            v[k] = f32(v[A[k]] + v[B[k]]);
-            break;
-          case SUB:
-            v[k] = f32(v[A[k]] - v[B[k]]);
-            break;
-          case MUL:
-            v[k] = f32(v[A[k]] * v[B[k]]);
-            break;
-          case NEG:
-            v[k] = f32(-v[A[k]]);
-            break;
-          case UNARY:
-            v[k] = f32(fns[k].value(v[A[k]]));
-            break;
-          case BINARY:
-            v[k] = f32(fns[k].value(v[A[k]], v[B[k]]));
-            break;
-          case SELECT:
-            v[k] = f32(Math.abs(v[C[k]]) > 0 ? v[A[k]] : v[B[k]]); // as the compiler: |c| > 0 (NaN → else)
-            break;
-          case DOT: {
-            let d = 0;
-            for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]] * v[tb[i]];
-            v[k] = f32(d);
-            break;
-          }
-          case SUM: {
-            let d = 0;
-            for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]];
-            v[k] = f32(d);
-            break;
-          }
+  /** Every instruction in `order` (ascending), computed into v. */
+  const run = (
+    order: Int32Array,
+    s: ArrayLike<number>,
+    sAt: number,
+    p: ArrayLike<number>,
+    t: number,
+    v: Float64Array,
+  ) => {
+    for (let i = 0, n = order.length; i < n; i++) {
+      const k = order[i];
+      switch (op[k]) {
+        case CONST:
+          v[k] = consts[k];
+          break;
+        case STATE:
+          v[k] = f32(s[sAt + A[k]]);
+          break;
+        case PARAM:
+          v[k] = f32(p[A[k]]);
+          break;
+        case TIME:
+          v[k] = f32(t);
+          break;
+        case ADD:
+          v[k] = f32(v[A[k]] + v[B[k]]);
+          break;
+        case SUB:
+          v[k] = f32(v[A[k]] - v[B[k]]);
+          break;
+        case MUL:
+          v[k] = f32(v[A[k]] * v[B[k]]);
+          break;
+        case NEG:
+          v[k] = f32(-v[A[k]]);
+          break;
+        case UNARY:
+          v[k] = f32(fns[k].value(v[A[k]]));
+          break;
+        case BINARY:
+          v[k] = f32(fns[k].value(v[A[k]], v[B[k]]));
+          break;
+        case SELECT:
+          v[k] = f32(Math.abs(v[C[k]]) > 0 ? v[A[k]] : v[B[k]]); // as the compiler: |c| > 0 (NaN → else)
+          break;
+        case DOT: {
+          let d = 0;
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]] * v[tb[i]];
+          v[k] = f32(d);
+          break;
+        }
+        case SUM: {
+          let d = 0;
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]];
+          v[k] = f32(d);
+          break;
         }
       }
+    }
+  };
+  const everything = Int32Array.from({ length: L }, (_, k) => k);
+  const orders: (Int32Array | undefined)[] = [];
+  /** The instructions whose values a reverse pass with `want` reads, with everything they are computed from. */
+  const readBy = (want: Wanted): Int32Array => {
+    const needed = new Uint8Array(L);
+    for (let k = L - 1; k >= 0; k--) {
+      if ((reach[k] & want) !== 0)
+        switch (op[k]) {
+          case MUL:
+            needed[A[k]] = needed[B[k]] = 1;
+            break;
+          case UNARY:
+            needed[A[k]] = needed[k] = 1;
+            break;
+          case BINARY:
+            needed[A[k]] = needed[B[k]] = needed[k] = 1;
+            break;
+          case SELECT:
+            needed[C[k]] = 1;
+            break;
+          case DOT:
+            for (let i = A[k], end = A[k] + B[k]; i < end; i++) needed[ta[i]] = needed[tb[i]] = 1;
+            break;
+        }
+      if (!needed[k]) continue;
+      switch (op[k]) {
+        case ADD:
+        case SUB:
+        case MUL:
+        case BINARY:
+          needed[A[k]] = needed[B[k]] = 1;
+          break;
+        case NEG:
+        case UNARY:
+          needed[A[k]] = 1;
+          break;
+        case SELECT:
+          needed[A[k]] = needed[B[k]] = needed[C[k]] = 1;
+          break;
+        case DOT:
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) needed[ta[i]] = needed[tb[i]] = 1;
+          break;
+        case SUM:
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) needed[ta[i]] = 1;
+          break;
+      }
+    }
+    const out: number[] = [];
+    for (let k = 0; k < L; k++) if (needed[k]) out.push(k);
+    return Int32Array.from(out);
+  };
+  return {
+    forward(s, sAt, p, t, v) {
+      run(everything, s, sAt, p, t, v);
+    },
+    forwardFor(want, s, sAt, p, t, v) {
+      run((orders[want] ??= readBy(want)), s, sAt, p, t, v);
     },
     reverse(v, cot, vs, vp, adj, want = WANT_BOTH) {
       adj.fill(0);

@@ -82,7 +82,7 @@ export function programAdjoint(prog: ScalarProgram, inp: ProgramAdjointInput): B
   // J[(j·d + c)·d + r] = ∂f_c/∂x_r.
   const J = new Float64Array(B * d * d);
   for (let j = 0; j < B; j++) {
-    run.forward(xAt, j * d, theta(j), t0, vals);
+    run.forwardFor(WANT_STATES, xAt, j * d, theta(j), t0, vals);
     for (let c = 0; c < d; c++) {
       cot.fill(0);
       cot[c] = 1;
@@ -95,7 +95,7 @@ export function programAdjoint(prog: ScalarProgram, inp: ProgramAdjointInput): B
   const Pn = atPoints(P, V, K, H, d);
   const g = inp.params.map((q) => new Float32Array(B * q.size));
   for (let j = 0; j < B; j++) {
-    run.forward(xAt, j * d, theta(j), t0, vals);
+    run.forwardFor(WANT_PARAMS, xAt, j * d, theta(j), t0, vals);
     for (let c = 0; c < d; c++) cot[c] = f32(Pn[j * d + c]);
     vs.fill(0);
     vp.fill(0);
@@ -171,7 +171,9 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
   const { X, F } = nodes;
   const cMid = f32(H / 8);
   /** f linearised at node j (time t, as the tensor solve computes it) into vals. */
-  const atNode = (j: number, t: number, vals: Float64Array) => run.forward(X, j * S, inp.theta(t), t, vals);
+  // Only the values the reverse passes read (the nodes' passes give g too; the midpoints' only with `mid`).
+  const atNode = (j: number, t: number, vals: Float64Array) =>
+    run.forwardFor(WANT_BOTH, X, j * S, inp.theta(t), t, vals);
   /** (∂x f)ᵀcot into out (float32) and, with g, (∂θ f)ᵀcot into g at row `row`. */
   const back = (vals: Float64Array, cot: Float32Array, out: Float32Array | undefined, g?: Float32Array[], row = 0) => {
     vs.fill(0);
@@ -220,7 +222,7 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
     const a = (m - 1) * S,
       b = m * S;
     for (let e = 0; e < S; e++) xm[e] = f32(f32(f32(X[a + e] + X[b + e]) * 0.5) + f32(f32(F[a + e] - F[b + e]) * cMid));
-    run.forward(xm, 0, inp.theta(tm), tm, valsM);
+    run.forwardFor(mid ? WANT_BOTH : WANT_STATES, xm, 0, inp.theta(tm), tm, valsM);
     atNode(m - 1, tA - H, valsB);
     plusScaled(vA, cHalf);
     back(valsM, stage, s2);
@@ -308,7 +310,7 @@ function gridGradient(
       x[c] = f32(hermiteRow(wv0, wv1, X, k, S, c) + hermiteRow(wd0, wd1, F, k, S, c));
       p[c] = f32(hermiteRow(wv0, wv1, P, k, S, c) - hermiteRow(wd0, wd1, V, k, S, c));
     }
-    run.forward(x, 0, theta, t0, vals);
+    run.forwardFor(WANT_PARAMS, x, 0, theta, t0, vals);
     vs.fill(0);
     vp.fill(0);
     run.reverse(vals, p, vs, vp, adj, WANT_PARAMS);
