@@ -3,7 +3,7 @@
 // correction (docs/design.md#corrections), the oscillation detector (docs/design.md#detector)), confirmation
 // and refinement, findings. It returns the typed Report (solver/report.ts). Between phases it yields and
 // checks for cancellation and the time budget.
-import type { Diagnostic, Model, ParamDecl } from './model';
+import { findOption, type Diagnostic, type Model, type ParamDecl } from './model';
 import type { Finding, Report } from './report';
 import { initBackend, sizeHint } from './engine/backend';
 import { nonSmoothOperations } from './engine/kinks';
@@ -25,6 +25,8 @@ import { statePathRows } from './check/statePaths';
 import { rhsPathOf } from './engine/scalarKernel/solve';
 import { volterraFindings, volterraPath } from './check/volterra';
 import { withInitialValues } from './check/initialValues';
+import { MAX_CHECK_STEPS } from './check/options';
+import { stepHalvedMessage, stepHalvingFailedMessage } from './presentation/findingText';
 
 export {
   type CheckOptions,
@@ -37,6 +39,18 @@ export {
   MIN_COARSE_CONFIRM_STEPS,
 } from './check/options';
 
+/** Halvings of dt at most for an XPPAUT method that chooses its own steps (dt/8): each costs a whole check again. */
+export const MAX_STEP_HALVINGS = 3;
+
+/**
+ * XPPAUT's adaptive and stiff methods (qualrk, cvode, gear, …) shrink their step where the dynamics need it; ODE Lens
+ * checks them as one fixed-step unrolled solve at the file's dt. When that solve blows up, the check is run again on
+ * dt/2, dt/4, up to dt/8 (still one fixed-step solve, 2^k steps per dt), and the report says which step it took and
+ * why (finding `step-halved` on the meth value): the first step at which neither the solve nor the reference's
+ * accurate solve (RK4 on half the checked step) blows up, else the first at which the solve stays finite. A solve
+ * that is finite at dt is never halved, whatever the reference does (the discrete model checked is the file's). When
+ * every step blows up, the report at the file's dt is returned and its blow-up says the halvings did not help.
+ */
 export async function runCheck(declared: Model, given: CheckOptions = {}): Promise<Report> {
   const started = performance.now();
   // No parameter declared: the initial values are checked in their place (check/initialValues.ts).
@@ -45,6 +59,52 @@ export async function runCheck(declared: Model, given: CheckOptions = {}): Promi
   // Values given for the declared (empty) parameter list do not apply to the initial values.
   const options: CheckOptions =
     initial && given.parameterValues ? { ...given, parameterValues: undefined, parameterSource: undefined } : given;
+  const report = await checkAt(model, options);
+  if (!halvable(model, options, report)) return report;
+  const { steps, dt, meth } = model.options;
+  const blowUp = report.findings.find((f) => f.code === 'blow-up');
+  const noted = (r: Report, k: number): Report => {
+    const halved: Finding = {
+      code: 'step-halved',
+      severity: 'information',
+      message: stepHalvedMessage(findOption(model, 'meth')?.value ?? meth, meth, k, dt, blowUp?.message ?? ''),
+      range: optionsRange(model),
+    };
+    return { ...r, findings: [halved, ...r.findings] };
+  };
+  let finite: Report | undefined;
+  for (let k = 1; k <= MAX_STEP_HALVINGS && steps * 2 ** k <= MAX_CHECK_STEPS; k++) {
+    const budget =
+      options.timeBudgetMs === undefined ? {} : { timeBudgetMs: options.timeBudgetMs - (performance.now() - started) };
+    const finer = { ...model, options: { ...model.options, steps: steps * 2 ** k, dt: dt / 2 ** k } };
+    const r = await checkAt(finer, { ...options, ...budget });
+    if (!r.findings.some((f) => f.code === 'blow-up')) return noted(r, k);
+    if (!finite && !solveBlewUp(r)) finite = noted(r, k);
+  }
+  if (finite) return finite;
+  return {
+    ...report,
+    findings: report.findings.map((f) =>
+      f.code === 'blow-up' ? { ...f, message: `${f.message} ${stepHalvingFailedMessage(MAX_STEP_HALVINGS)}` } : f,
+    ),
+  };
+}
+
+/** The discrete solve is not finite (not a gradient, not the reference). */
+const solveBlewUp = (r: Report) => !Number.isFinite(r.loss) && r.findings.some((f) => f.code === 'blow-up');
+
+/**
+ * A check that may be run again on a smaller step: its method chooses its own steps in XPPAUT, its solve blew up,
+ * and the checked values do not depend on the step count (given per-step values have one copy per step).
+ */
+function halvable(model: Model, options: CheckOptions, report: Report): boolean {
+  if (!model.options.stepControl || !solveBlewUp(report)) return false;
+  return !(options.parameterValues && model.params.some((p) => p.perStep));
+}
+
+/** One check at the model's own steps and dt. */
+async function checkAt(model: Model, options: CheckOptions): Promise<Report> {
+  const started = performance.now();
   const pace = pacing(options, started);
   pace.checkpoint();
   const handle = await initBackend(options.backend ?? 'auto', sizeHint(model)); // auto: measured per size class

@@ -265,6 +265,8 @@ export interface ModelOptions {
   dt: number;
   /** A built-in SchemeName or the name of a declared `scheme`. */
   meth: string;
+  /** `meth` names an XPPAUT method that chooses its own steps (adaptive or stiff), checked as a fixed-step scheme. */
+  stepControl?: true;
   /** One-step scheme that starts a multistep method (default euler). */
   start: SchemeName;
   seed: number;

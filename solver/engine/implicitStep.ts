@@ -6,9 +6,15 @@
 // y* (r(y*) ≈ 0, one more Newton correction), and its derivatives are those of the implicit-function theorem:
 // ∂y/∂x_n = M⁻¹ and ∂y/∂θ_n = h M⁻¹ ∂f/∂θ, so AD's vector–Jacobian product is the adjoint solve
 // x̄_n = M⁻ᵀ ȳ, θ̄_n = h (∂f/∂θ)ᵀ M⁻ᵀ ȳ. The Jacobian comes from the model's hand-written reverse mode
-// (cm.rhsLinearize, the fused path included) one row per state element, else from TF.js AD.
+// (cm.rhsLinearize, the fused path included) one row per state element, else from TF.js AD. A model whose f is
+// the whole-solve kernel's fused program runs Newton's method on the program's interpreter instead of TF.js
+// kernels (the same float32 values of f and of the Jacobian's rows, without a dozen kernels per evaluation).
 import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
+import { interpreterOf, WANT_STATES } from './programInterpreter';
+import type { ScalarProgram } from './scalarProgram';
+import { concatElements } from './statePath';
+import { lazySteps } from './scalarKernel/solve';
 
 /** Newton iterations per step at most; a well-posed step converges in two or three, a step across an upstroke in a dozen. */
 const MAX_NEWTON_ITERATIONS = 30;
@@ -111,18 +117,64 @@ function inverseOfStepMatrix(J: Float64Array, h: number, D: number): Float64Arra
   return inv;
 }
 
-/** r(y) = y − x − h f(y) on values, with f evaluated by the model. */
-function residual(
-  tf: TF,
-  cm: CompiledModel,
-  y: Float64Array,
-  x: Float64Array,
-  p: Tensor[],
-  t: number,
-  h: number,
-  shapes: number[][],
-) {
-  const f = tidyValues(tf, () => flatValues(cm.rhs(tensorsOf(tf, y, shapes), p, t)));
+/** f and its Jacobian ∂f/∂x (D×D row-major, row i = (∂f/∂x)ᵀ e_i) at a state y of one step, on values. */
+interface StepField {
+  f(y: Float64Array): Float64Array;
+  jacobian(y: Float64Array): Float64Array;
+}
+
+/** The step's f through the model's tensors (the per-operation or fused rhs and its reverse mode). */
+function tensorField(tf: TF, cm: CompiledModel, p: Tensor[], t: number, shapes: number[][], D: number): StepField {
+  return {
+    f: (y) => tidyValues(tf, () => flatValues(cm.rhs(tensorsOf(tf, y, shapes), p, t))),
+    jacobian: (y) => tidyValues(tf, () => jacobian(tf, cm, tensorsOf(tf, y, shapes), p, t, D)),
+  };
+}
+
+/**
+ * The step's f on the fused program's interpreter: the values the fused op and its linearisation give (states
+ * read as float32, f and each Jacobian entry rounded to float32 as their tensors hold them), bit for bit.
+ */
+function programField(prog: ScalarProgram, pv: Float32Array, t: number): StepField {
+  const run = interpreterOf(prog),
+    D = prog.states,
+    outputs = prog.outputs;
+  const vals = new Float64Array(prog.code.length),
+    adj = new Float64Array(prog.code.length),
+    vs = new Float64Array(D),
+    vp = new Float64Array(prog.params),
+    cot = new Float64Array(D);
+  return {
+    f(y) {
+      run.forward(y, 0, pv, t, vals);
+      const out = new Float64Array(D);
+      for (let i = 0; i < D; i++) out[i] = outputs[i] >= 0 ? vals[outputs[i]] : 0;
+      return out;
+    },
+    jacobian(y) {
+      run.forwardFor(WANT_STATES, y, 0, pv, t, vals);
+      const J = new Float64Array(D * D);
+      for (let i = 0; i < D; i++) {
+        cot.fill(0);
+        cot[i] = 1;
+        vs.fill(0);
+        run.reverse(vals, cot, vs, vp, adj, WANT_STATES);
+        for (let r = 0; r < D; r++) J[i * D + r] = Math.fround(vs[r]);
+      }
+      return J;
+    },
+  };
+}
+
+/** The fused program f runs when it is the model's own rhs (engine/scalarKernel/solve.ts's owner), else undefined. */
+function programOf(cm: CompiledModel): ScalarProgram | undefined {
+  const ws = cm.wholeSolve;
+  return ws?.program && ws.owner === cm.rhs ? ws.program : undefined;
+}
+
+/** r(y) = y − x − h f(y) on values. */
+function residual(field: StepField, y: Float64Array, x: Float64Array, h: number) {
+  const f = field.f(y);
   return y.map((v, i) => v - x[i] - h * f[i]);
 }
 
@@ -143,12 +195,21 @@ export function newtonSolve(
 ): { y: Float64Array; inverse?: Float64Array; iterations: number } {
   const D = x.length;
   if (!x.every(Number.isFinite)) return { y: new Float64Array(D).fill(NaN), iterations: 0 }; // an earlier step failed
-  const inverseAt = (y: Float64Array) =>
-    inverseOfStepMatrix(
-      tidyValues(tf, () => jacobian(tf, cm, tensorsOf(tf, y, shapes), p, t, D)),
-      h,
-      D,
-    );
+  const prog = programOf(cm);
+  const field =
+    prog && prog.states === D ? programField(prog, concatElements(p), t) : tensorField(tf, cm, p, t, shapes, D);
+  return newtonWith(field, x, h, withInverse);
+}
+
+/** newtonSolve on a step's field (x finite). */
+function newtonWith(
+  field: StepField,
+  x: Float64Array,
+  h: number,
+  withInverse: boolean,
+): { y: Float64Array; inverse?: Float64Array; iterations: number } {
+  const D = x.length;
+  const inverseAt = (y: Float64Array) => inverseOfStepMatrix(field.jacobian(y), h, D);
   const norm = (r: Float64Array) => r.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   const scale = (z: Float64Array) => 1 + norm(z) + norm(x);
   const solved = (a: { y: Float64Array; r: Float64Array }) => norm(a.r) <= NEWTON_FAILURE * scale(a.y);
@@ -161,7 +222,7 @@ export function newtonSolve(
 
   function iterate(start: Float64Array) {
     let y = start;
-    let r = residual(tf, cm, y, x, p, t, h, shapes);
+    let r = residual(field, y, x, h);
     const r0 = r;
     let inverse = inverseAt(y);
     let iterations = 0;
@@ -179,13 +240,13 @@ export function newtonSolve(
       // in one large step) the residual must grow before Newton reaches the solution, and damping would stall.
       let lambda = 1;
       const full = y.map((v, i) => v - delta[i]);
-      const rFull = residual(tf, cm, full, x, p, t, h, shapes);
+      const rFull = residual(field, full, x, h);
       let next = full;
       let rNext = rFull;
       for (let k = 0; k < 4 && !(norm(rNext) < size); k++) {
         lambda /= 2;
         next = y.map((v, i) => v - lambda * delta[i]);
-        rNext = residual(tf, cm, next, x, p, t, h, shapes);
+        rNext = residual(field, next, x, h);
       }
       if (!(norm(rNext) < size) && Number.isFinite(norm(rFull))) {
         next = full;
@@ -223,13 +284,16 @@ export function backwardEulerStep(
   // Without a gradient tape (finite differences, the reference's probes) the solution alone is the step.
   const taping = tf.engine().isTapeOn();
   const { y, inverse } = newtonSolve(tf, cm, flatValues(x), p, t1, h, shapes, taping);
-  const yStar = tensorsOf(tf, y, shapes);
-  if (!inverse) return yStar;
-  const f = cm.rhs(yStar, p, t1);
+  if (!inverse) return tensorsOf(tf, y, shapes);
   const flat = (ts: Tensor[]) => tf.concat(ts.map((v) => tf.reshape(v, [-1])));
-  const r = tf.sub(tf.sub(flat(yStar), flat(x)), tf.mul(flat(f), tf.scalar(h)));
+  // A model with several scalar states evaluates f on y* packed into one vector (CompiledModel.packed: the same
+  // op and numbers, without a reshape and a slice per state); else on y* in the states' shapes.
+  const packed = cm.packed && cm.packed.owner === cm.rhs ? cm.packed : undefined;
+  const yFlat = packed ? tf.tensor1d(Float32Array.from(y)) : flat(tensorsOf(tf, y, shapes));
+  const f = packed ? packed.rhs(yFlat, p, t1) : flat(cm.rhs(tensorsOf(tf, y, shapes), p, t1));
+  const r = tf.sub(tf.sub(yFlat, flat(x)), tf.mul(f, tf.scalar(h)));
   const correction = tf.reshape(tf.matMul(tf.tensor2d(Float32Array.from(inverse), [D, D]), tf.reshape(r, [D, 1])), [D]);
-  const out = tf.sub(flat(yStar), correction);
+  const out = tf.sub(yFlat, correction);
   let k = 0;
   return shapes.map((shape) => {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -237,4 +301,42 @@ export function backwardEulerStep(
     k += size;
     return part;
   });
+}
+
+/**
+ * Without a gradient tape (finite differences, locating a blow-up), a fused model's backward Euler solve on values
+ * alone: Newton's method on the program's interpreter step after step, each state rounded to float32 as the
+ * per-step tensors hold it (the same numbers as backwardEulerStep's), and x_n made tensors only when read (a loss on
+ * x(T) reads one step). Undefined where the per-step solve runs: a tape, events, or f not the program.
+ */
+export function backwardEulerValues(
+  tf: TF,
+  cm: CompiledModel,
+  N: number,
+  h: number,
+  t0: number,
+  params: (n: number) => Tensor[],
+): Tensor[][] | undefined {
+  const prog = programOf(cm);
+  if (!prog || cm.timeStepping || tf.engine().isTapeOn()) return undefined;
+  const shapes = cm.x0.map((v) => v.shape);
+  const D = prog.states;
+  if (shapes.reduce((a, s) => a + s.reduce((b, c) => b * c, 1), 0) !== D) return undefined;
+  const X = new Float32Array((N + 1) * D);
+  X.set(flatValues(cm.x0));
+  let lastP: Tensor[] | undefined, pv: Float32Array | undefined;
+  const x = new Float64Array(D);
+  for (let n = 0; n < N; n++) {
+    const p = params(n);
+    if (!pv || p.length !== lastP?.length || p.some((q, i) => q !== lastP?.[i])) pv = concatElements(p);
+    lastP = p;
+    for (let i = 0; i < D; i++) x[i] = X[n * D + i];
+    const y = x.every(Number.isFinite)
+      ? newtonWith(programField(prog, pv, t0 + (n + 1) * h), x, h, false).y
+      : new Float64Array(D).fill(NaN);
+    X.set(y, (n + 1) * D);
+  }
+  return lazySteps(N, (n) =>
+    n === 0 ? cm.x0 : tensorsOf(tf, Float64Array.from(X.subarray(n * D, (n + 1) * D)), shapes),
+  );
 }

@@ -13,7 +13,7 @@ import type { ButcherTableau, LinearMultistep, MultistepScheme, RKScheme, Scheme
 import { nodeCopy } from '../schemes/copies';
 import { startSteps } from '../schemes/schemes';
 import type { Term } from './linearCombination';
-import { backwardEulerStep } from './implicitStep';
+import { backwardEulerStep, backwardEulerValues } from './implicitStep';
 import { guardSolveMemory } from './memoryGuard';
 import { solveVolterra } from './volterraSolve';
 
@@ -203,6 +203,10 @@ function solveRungeKutta(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
+  if (scheme.implicit) {
+    const values = backwardEulerValues(tf, cm, N, h, t0, params);
+    if (values) return values;
+  }
   const traj: Tensor[][] = [cm.x0];
   const co = rkCoefficients(tf, scheme.tableau, h);
   const s = scheme.tableau.b.length;

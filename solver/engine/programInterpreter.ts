@@ -4,7 +4,13 @@
 // bit for bit. Measured on a 400-state array model (3,605 instructions): 7.5 µs a forward evaluation
 // against 55 µs walking the instruction objects (a switch on strings and a closure call per
 // instruction). Built once per program.
-import { NEGATE, OPERATORS } from '../ops/table';
+//
+// The reverse pass skips every instruction whose adjoint reaches no state (or parameter) that the caller wants
+// except through a derivative that is zero everywhere (heav, sign, floor, comparisons, logic): such
+// contributions are exactly 0 for finite values. A convolution of heav(u) (an XPPAUT lattice's firing rate)
+// then costs nothing in the state products of the continuous reference's adjoint, and nothing at all when no
+// parameter reads it either.
+import { NEGATE, OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
 import type { ScalarProgram } from './scalarProgram';
 
 const CONST = 0,
@@ -23,6 +29,17 @@ const CONST = 0,
   DELAY = 13;
 
 const f32 = Math.fround;
+
+/**
+ * What a reverse pass accumulates: (∂f/∂s)ᵀcot into vs, (∂f/∂p)ᵀcot into vp, or both; WANT_ALL adds (∂f/∂t)ᵀcot
+ * into vt (a delay's history formula, read before t0).
+ */
+export const WANT_STATES = 1,
+  WANT_PARAMS = 2,
+  WANT_BOTH = 3,
+  WANT_ALL = 7;
+const WANT_TIME = 4;
+export type Wanted = typeof WANT_STATES | typeof WANT_PARAMS | typeof WANT_BOTH | typeof WANT_ALL;
 
 /** The solve's history that a program's delay instructions read (scalarKernel/delays.ts). */
 export interface DelayReader {
@@ -43,9 +60,14 @@ export interface Interpreter {
     delays?: DelayReader,
   ): void;
   /**
-   * Adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp from the outputs' cotangents; `adj` is cleared scratch
-   * of the program's length. A program with delays passes the forward's reader and t; vt[0], when given,
-   * gets (∂f/∂t)ᵀcot.
+   * The values a reverse pass with `want` reads (and what they are computed from), for a linearisation whose
+   * forward values feed only such passes: the others in v are left as they were.
+   */
+  forwardFor(want: Wanted, s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, v: Float64Array): void;
+  /**
+   * Adds (∂f/∂s)ᵀcot into vs and (∂f/∂p)ᵀcot into vp from the outputs' cotangents; `adj` is cleared scratch of
+   * the program's length. With `want` WANT_STATES (WANT_PARAMS) only vs (vp) is complete: the other may hold part.
+   * A program with delays passes the forward's reader and t; with WANT_ALL, vt[0] gets (∂f/∂t)ᵀcot.
    */
   reverse(
     v: Float64Array,
@@ -53,6 +75,7 @@ export interface Interpreter {
     vs: Float64Array,
     vp: Float64Array,
     adj: Float64Array,
+    want?: Wanted,
     delays?: DelayReader,
     t?: number,
     vt?: Float64Array,
@@ -121,12 +144,6 @@ function interpreter(prog: ScalarProgram): Interpreter {
         A[k] = c.a;
         B[k] = c.b;
         break;
-      case 'delay':
-        op[k] = DELAY;
-        A[k] = c.index;
-        B[k] = c.tau;
-        C[k] = c.constant ? 1 : 0;
-        break;
       case 'dot':
         op[k] = c.b ? DOT : SUM;
         A[k] = terms.length; // first term
@@ -134,72 +151,212 @@ function interpreter(prog: ScalarProgram): Interpreter {
         terms.push(...c.a);
         termsB.push(...(c.b ?? c.a.map(() => 0)));
         break;
+      case 'delay':
+        op[k] = DELAY;
+        A[k] = c.index;
+        B[k] = c.tau;
+        C[k] = c.constant ? 1 : 0;
+        break;
     }
   });
   const ta = Int32Array.from(terms),
     tb = Int32Array.from(termsB);
   const outputs = Int32Array.from(prog.outputs);
-  return {
-    forward(s, sAt, p, t, v, delays = noHistory) {
-      for (let k = 0; k < L; k++) {
+  const reach = reaches(prog);
+  /** Every instruction in `order` (ascending), computed into v. */
+  const run = (
+    order: Int32Array,
+    s: ArrayLike<number>,
+    sAt: number,
+    p: ArrayLike<number>,
+    t: number,
+    v: Float64Array,
+  ) => {
+    for (let i = 0, n = order.length; i < n; i++) {
+      const k = order[i];
+      switch (op[k]) {
+        case CONST:
+          v[k] = consts[k];
+          break;
+        case STATE:
+          v[k] = f32(s[sAt + A[k]]);
+          break;
+        case PARAM:
+          v[k] = f32(p[A[k]]);
+          break;
+        case TIME:
+          v[k] = f32(t);
+          break;
+        case ADD:
+          v[k] = f32(v[A[k]] + v[B[k]]);
+          break;
+        case SUB:
+          v[k] = f32(v[A[k]] - v[B[k]]);
+          break;
+        case MUL:
+          v[k] = f32(v[A[k]] * v[B[k]]);
+          break;
+        case NEG:
+          v[k] = f32(-v[A[k]]);
+          break;
+        case UNARY:
+          v[k] = f32(fns[k].value(v[A[k]]));
+          break;
+        case BINARY:
+          v[k] = f32(fns[k].value(v[A[k]], v[B[k]]));
+          break;
+        case SELECT:
+          v[k] = f32(Math.abs(v[C[k]]) > 0 ? v[A[k]] : v[B[k]]); // as the compiler: |c| > 0 (NaN → else)
+          break;
+        case DOT: {
+          let d = 0;
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]] * v[tb[i]];
+          v[k] = f32(d);
+          break;
+        }
+        case SUM: {
+          let d = 0;
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]];
+          v[k] = f32(d);
+          break;
+        }
+        case DELAY:
+          v[k] = noHistory.read(A[k], t, v[B[k]], C[k] === 1);
+          break;
+      }
+    }
+  };
+  /** Every instruction, computed into v, in its own loop (an index list read per instruction made the whole forward pass about a tenth slower). */
+  const runAll = (
+    s: ArrayLike<number>,
+    sAt: number,
+    p: ArrayLike<number>,
+    t: number,
+    v: Float64Array,
+    delays: DelayReader,
+  ) => {
+    for (let k = 0; k < L; k++) {
+      switch (op[k]) {
+        case CONST:
+          v[k] = consts[k];
+          break;
+        case STATE:
+          v[k] = f32(s[sAt + A[k]]);
+          break;
+        case PARAM:
+          v[k] = f32(p[A[k]]);
+          break;
+        case TIME:
+          v[k] = f32(t);
+          break;
+        case ADD:
+          v[k] = f32(v[A[k]] + v[B[k]]);
+          break;
+        case SUB:
+          v[k] = f32(v[A[k]] - v[B[k]]);
+          break;
+        case MUL:
+          v[k] = f32(v[A[k]] * v[B[k]]);
+          break;
+        case NEG:
+          v[k] = f32(-v[A[k]]);
+          break;
+        case UNARY:
+          v[k] = f32(fns[k].value(v[A[k]]));
+          break;
+        case BINARY:
+          v[k] = f32(fns[k].value(v[A[k]], v[B[k]]));
+          break;
+        case SELECT:
+          v[k] = f32(Math.abs(v[C[k]]) > 0 ? v[A[k]] : v[B[k]]); // as the compiler: |c| > 0 (NaN → else)
+          break;
+        case DOT: {
+          let d = 0;
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]] * v[tb[i]];
+          v[k] = f32(d);
+          break;
+        }
+        case SUM: {
+          let d = 0;
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]];
+          v[k] = f32(d);
+          break;
+        }
+        case DELAY:
+          v[k] = delays.read(A[k], t, v[B[k]], C[k] === 1);
+          break;
+      }
+    }
+  };
+  const orders: (Int32Array | undefined)[] = [];
+  /** The instructions whose values a reverse pass with `want` reads, with everything they are computed from. */
+  const readBy = (want: Wanted): Int32Array => {
+    const needed = new Uint8Array(L);
+    for (let k = L - 1; k >= 0; k--) {
+      if ((reach[k] & want) !== 0)
         switch (op[k]) {
-          case CONST:
-            v[k] = consts[k];
-            break;
-          case STATE:
-            v[k] = f32(s[sAt + A[k]]);
-            break;
-          case PARAM:
-            v[k] = f32(p[A[k]]);
-            break;
-          case TIME:
-            v[k] = f32(t);
-            break;
-          case ADD:
-            v[k] = f32(v[A[k]] + v[B[k]]);
-            break;
-          case SUB:
-            v[k] = f32(v[A[k]] - v[B[k]]);
-            break;
           case MUL:
-            v[k] = f32(v[A[k]] * v[B[k]]);
-            break;
-          case NEG:
-            v[k] = f32(-v[A[k]]);
+            needed[A[k]] = needed[B[k]] = 1;
             break;
           case UNARY:
-            v[k] = f32(fns[k].value(v[A[k]]));
+            needed[A[k]] = needed[k] = 1;
             break;
           case BINARY:
-            v[k] = f32(fns[k].value(v[A[k]], v[B[k]]));
+            needed[A[k]] = needed[B[k]] = needed[k] = 1;
             break;
           case SELECT:
-            v[k] = f32(Math.abs(v[C[k]]) > 0 ? v[A[k]] : v[B[k]]); // as the compiler: |c| > 0 (NaN → else)
+            needed[C[k]] = 1;
             break;
-          case DOT: {
-            let d = 0;
-            for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]] * v[tb[i]];
-            v[k] = f32(d);
-            break;
-          }
-          case SUM: {
-            let d = 0;
-            for (let i = A[k], end = A[k] + B[k]; i < end; i++) d += v[ta[i]];
-            v[k] = f32(d);
-            break;
-          }
           case DELAY:
-            v[k] = delays.read(A[k], t, v[B[k]], C[k] === 1);
+            needed[B[k]] = 1;
+            break;
+          case DOT:
+            for (let i = A[k], end = A[k] + B[k]; i < end; i++) needed[ta[i]] = needed[tb[i]] = 1;
             break;
         }
+      if (!needed[k]) continue;
+      switch (op[k]) {
+        case ADD:
+        case SUB:
+        case MUL:
+        case BINARY:
+          needed[A[k]] = needed[B[k]] = 1;
+          break;
+        case NEG:
+        case UNARY:
+          needed[A[k]] = 1;
+          break;
+        case SELECT:
+          needed[A[k]] = needed[B[k]] = needed[C[k]] = 1;
+          break;
+        case DOT:
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) needed[ta[i]] = needed[tb[i]] = 1;
+          break;
+        case SUM:
+          for (let i = A[k], end = A[k] + B[k]; i < end; i++) needed[ta[i]] = 1;
+          break;
+        case DELAY:
+          needed[B[k]] = 1;
+          break;
       }
+    }
+    const out: number[] = [];
+    for (let k = 0; k < L; k++) if (needed[k]) out.push(k);
+    return Int32Array.from(out);
+  };
+  return {
+    forward(s, sAt, p, t, v, delays = noHistory) {
+      runAll(s, sAt, p, t, v, delays);
     },
-    reverse(v, cot, vs, vp, adj, delays = noHistory, t = 0, vt) {
+    forwardFor(want, s, sAt, p, t, v) {
+      run((orders[want] ??= readBy(want)), s, sAt, p, t, v);
+    },
+    reverse(v, cot, vs, vp, adj, want = WANT_BOTH, delays = noHistory, t = 0, vt) {
       adj.fill(0);
       for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
       for (let k = L - 1; k >= 0; k--) {
         const g = adj[k];
-        if (g === 0) continue;
+        if (g === 0 || (reach[k] & want) === 0) continue;
         const a = A[k],
           b = B[k];
         switch (op[k]) {
@@ -268,4 +425,44 @@ function interpreter(prog: ScalarProgram): Interpreter {
       }
     },
   };
+}
+
+/**
+ * Per instruction, whether its adjoint reaches a state (WANT_STATES) or a parameter (WANT_PARAMS) through
+ * derivatives that are not zero everywhere (bits of a mask, set from the operands in program order).
+ */
+function reaches(prog: ScalarProgram): Uint8Array {
+  const r = new Uint8Array(prog.code.length);
+  const zero = (d: unknown) => d === ZERO_DERIVATIVE;
+  prog.code.forEach((c, k) => {
+    switch (c.op) {
+      case 'state':
+        r[k] = WANT_STATES;
+        break;
+      case 'param':
+        r[k] = WANT_PARAMS;
+        break;
+      case 't':
+        r[k] = WANT_TIME;
+        break;
+      // A delay's cotangent goes to the history (states of earlier steps) and, through the weight, to tau.
+      case 'delay':
+        r[k] = WANT_STATES | r[c.tau];
+        break;
+      case 'unary':
+        r[k] = zero(c.fn.derivative) ? 0 : r[c.a];
+        break;
+      case 'binary':
+        r[k] = (zero(c.fn.derivativeA) ? 0 : r[c.a]) | (zero(c.fn.derivativeB) ? 0 : r[c.b]);
+        break;
+      case 'select':
+        r[k] = r[c.a] | r[c.b];
+        break;
+      case 'dot':
+        for (const i of c.a) r[k] |= r[i];
+        for (const i of c.b ?? []) r[k] |= r[i];
+        break;
+    }
+  });
+  return r;
 }

@@ -11,7 +11,7 @@ import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
 import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
 import type { Instr, ScalarProgram } from './scalarProgram';
-import { interpreterOf } from './programInterpreter';
+import { interpreterOf, WANT_BOTH, WANT_PARAMS, WANT_STATES, type Wanted } from './programInterpreter';
 import { concatElements } from './statePath';
 
 export type { Instr, ScalarProgram } from './scalarProgram';
@@ -546,8 +546,9 @@ export function reverse(
   vs: Float64Array,
   vp: Float64Array,
   adj = new Float64Array(prog.code.length),
+  want: Wanted = WANT_BOTH,
 ): void {
-  interpreterOf(prog).reverse(vals, cot, vs, vp, adj);
+  interpreterOf(prog).reverse(vals, cot, vs, vp, adj, want);
 }
 
 function outputsOf(prog: ScalarProgram, vals: Float64Array): Float32Array {
@@ -576,12 +577,17 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     },
     rhs: stateRhs(tf, prog, stateShapes, op, flatParams),
     rhsVjp: (s: Tensor[], p: Tensor[], t: number, cot: Tensor[], withParams: boolean) =>
-      products(linearise(concatElements(s), concatElements(p), t)(concatElements(cot)), withParams, true, false),
+      products(
+        linearise(concatElements(s), concatElements(p), t)(concatElements(cot), wanted(withParams, true)),
+        withParams,
+        true,
+        false,
+      ),
     rhsLinearize(s: Tensor[], p: Tensor[], t: number) {
       const back = linearise(concatElements(s), concatElements(p), t);
       return {
         back: (cot: Tensor[], withParams: boolean, withState = true) =>
-          products(back(concatElements(cot)), withParams, withState, false),
+          products(back(concatElements(cot), wanted(withParams, withState)), withParams, withState, false),
       };
     },
     packedBatchedRhs,
@@ -589,32 +595,41 @@ export function fusedRhs(tf: TF, prog: ScalarProgram, stateShapes: number[][], p
     batchedRhs: batchedStateRhs(tf, prog, stateShapes, packedBatchedRhs),
     /** rhsVjp on the packed state: vx is one vector [S]. */
     packedVjp: (x: Tensor, p: Tensor[], t: number, cot: Tensor, withParams: boolean) =>
-      products(linearise(x.dataSync(), concatElements(p), t)(cot.dataSync()), withParams, true, true),
+      products(
+        linearise(x.dataSync(), concatElements(p), t)(cot.dataSync(), wanted(withParams, true)),
+        withParams,
+        true,
+        true,
+      ),
     /** rhsLinearize on the packed state. */
     packedLinearize(x: Tensor, p: Tensor[], t: number) {
       const back = linearise(x.dataSync(), concatElements(p), t);
       return {
         back: (cot: Tensor[], withParams: boolean, withState = true) =>
-          products(back(cot[0].dataSync()), withParams, withState, true),
+          products(back(cot[0].dataSync(), wanted(withParams, withState)), withParams, withState, true),
       };
     },
   };
 }
 
-/** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot. */
+/** f linearised at (s, p, t): back(cot) gives (∂f/∂s)ᵀcot and (∂f/∂p)ᵀcot (`want`: only those complete). */
 function linearisation(prog: ScalarProgram) {
   const S = prog.states,
     Q = prog.params;
   return (s: ArrayLike<number>, p: ArrayLike<number>, t: number) => {
     const vals = evaluate(prog, s, p, t);
-    return (cot: ArrayLike<number>) => {
+    return (cot: ArrayLike<number>, want: Wanted = WANT_BOTH) => {
       const vs = new Float64Array(S),
         vp = new Float64Array(Q);
-      reverse(prog, vals, cot, vs, vp);
+      reverse(prog, vals, cot, vs, vp, undefined, want);
       return { vs, vp };
     };
   };
 }
+
+/** What a product with or without the parameters' and the states' parts needs of the reverse pass. */
+const wanted = (withParams: boolean, withState: boolean): Wanted =>
+  withParams ? (withState ? WANT_BOTH : WANT_PARAMS) : WANT_STATES;
 
 /**
  * The parameters flattened into one vector [Q]. The same parameter tensors (shared ones, a step's stages)

@@ -11,7 +11,7 @@ import {
 } from '../model';
 import { GRADFIX_NAMES } from '../registry/corrections';
 import { GRAD_ENGINE_NAMES } from '../registry/gradEngines';
-import { ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, XPPAUT_SCHEME_ALIASES } from '../schemes/registry';
+import { ONE_STEP_SCHEME_NAMES, SCHEME_NAMES, XPPAUT_SCHEME_ALIASES, type SchemeAlias } from '../schemes/registry';
 import { spelledXppautMethod, xppautMethodOf, xppautMethodScheme } from '../schemes/xppautMethods';
 import { isXppautOption } from './xppautOptions';
 import { diag } from './ranges';
@@ -37,7 +37,7 @@ export const OPTION_KEYS = [
 const KEY_ALIASES: ReadonlyMap<string, string> = new Map([['method', 'meth']]);
 
 /** XPPAUT scheme names mapped to ours (a note says where the mapping is not exact): the scheme registry's. */
-export const SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: string }> = XPPAUT_SCHEME_ALIASES;
+export const SCHEME_ALIASES: ReadonlyMap<string, SchemeAlias> = XPPAUT_SCHEME_ALIASES;
 
 /** One-step built-in schemes (the only ones that can start a multistep method). */
 export const ONE_STEP_SCHEMES: readonly SchemeName[] = ONE_STEP_SCHEME_NAMES;
@@ -184,12 +184,16 @@ function setMeth(state: OptionState, s: OptionSetting): void {
   const declared = schemes.get(raw);
   const known = [...SCHEME_NAMES, ...schemes.values()];
   const xpp = spelledXppautMethod(raw);
-  const run = (SCHEME_NAMES as readonly string[]).includes(raw)
+  const run: SchemeAlias | undefined = (SCHEME_NAMES as readonly string[]).includes(raw)
     ? { scheme: raw as SchemeName }
     : (SCHEME_ALIASES.get(raw) ?? (xpp ? xppautMethodScheme(xpp) : undefined));
-  if (declared !== undefined) options.meth = declared;
-  else if (run) {
+  if (declared !== undefined) {
+    options.meth = declared;
+    delete options.stepControl;
+  } else if (run) {
     options.meth = run.scheme;
+    if (run.stepControl) options.stepControl = true;
+    else delete options.stepControl;
     if (run.note) out.push(diag('scheme-alias', 'information', `meth=${s.value}: ${run.note}`, s.valueRange));
   } else if (xpp) {
     out.push(

@@ -155,7 +155,9 @@ const ANY2: Smoothness['domain'] = [
 ];
 /** Distance to the nearest integer (the kinks of floor, ceil, mod). */
 const fromInteger = (x: number) => Math.abs(x - Math.round(x));
-const piecewiseConstant = { derivative: () => 0 };
+/** The derivative of the piecewise-constant functions, comparisons and logic: zero everywhere (the fused program's reverse mode skips what only such a derivative connects to a state or parameter). */
+export const ZERO_DERIVATIVE = (): number => 0;
+const piecewiseConstant = { derivative: ZERO_DERIVATIVE };
 /** Smallest distance between two elements (where max and min of all elements switch). */
 const closestPair = (...xs: number[]) =>
   Math.min(Infinity, ...xs.flatMap((x, i) => xs.slice(i + 1).map((y) => Math.abs(x - y))));
@@ -483,8 +485,8 @@ const comparison = (doc: string, tensor: BinaryOp['tensor'], value: BinaryOp['va
     torch: (a, b) => `_f(${a} ${doc.split(' ')[1]} ${b})`,
     tensor,
     value,
-    derivativeA: () => 0,
-    derivativeB: () => 0,
+    derivativeA: ZERO_DERIVATIVE,
+    derivativeB: ZERO_DERIVATIVE,
     smooth: { domain: ANY2, kink: (a, b) => Math.abs(a - b) },
   });
 /** Distance of either operand from 0 (where `&` and `|` jump). */
@@ -596,8 +598,8 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
     torch: (a, b) => `_f((${a} != 0) & (${b} != 0))`,
     tensor: (tf, a, b) => tf.mul(step(tf, tf.abs(a)), step(tf, tf.abs(b))),
     value: (a, b) => (a !== 0 && b !== 0 ? 1 : 0),
-    derivativeA: () => 0,
-    derivativeB: () => 0,
+    derivativeA: ZERO_DERIVATIVE,
+    derivativeB: ZERO_DERIVATIVE,
     smooth: { domain: ANY2, kink: fromZero },
   }),
   '|': binary({
@@ -606,8 +608,8 @@ export const OPERATORS: Readonly<Record<ElementwiseOperator, BinaryOp>> = {
     torch: (a, b) => `_f((${a} != 0) | (${b} != 0))`,
     tensor: (tf, a, b) => step(tf, tf.add(tf.abs(a), tf.abs(b))),
     value: (a, b) => (a !== 0 || b !== 0 ? 1 : 0),
-    derivativeA: () => 0,
-    derivativeB: () => 0,
+    derivativeA: ZERO_DERIVATIVE,
+    derivativeB: ZERO_DERIVATIVE,
     smooth: { domain: ANY2, kink: fromZero },
   }),
 };

@@ -252,6 +252,14 @@ export const volterraUnconvergedMessage = (
 ) =>
   `The implicit step of XPPAUT's volterra scheme did not settle in ${most} fixed-point corrections in ${count} of the ${steps} steps, first at step ${step} (t = ${fmt(time)}), where the last correction still moved a state by ${fmt(change)} (relative above 1; the corrections stop below 1e-6). Such steps are taken as they stand (AD differentiates the corrections taken, and finite differences see the same), so the solve there is not XPPAUT's converged one. A smaller dt makes the corrections contract (by about dt/2·|∂f/∂x|).`;
 
+/** The check of an XPPAUT method that chooses its own steps ran on dt/2^k because the fixed step blew up at dt. */
+export const stepHalvedMessage = (written: string, meth: string, k: number, dt: number, blowUp: string) =>
+  `meth=${written} checked as ${meth} with dt/${2 ** k} = ${fmt(dt / 2 ** k)} (${2 ** k} steps per dt=${fmt(dt)}): at the file's dt the fixed step blows up, where XPPAUT's method would shrink its step (${blowUp.replace(/ Reduce dt or check the model's scaling\.$/, '').replace(/\.$/, '')}).`;
+
+/** Appended to a blow-up when halving the step of an XPPAUT method that chooses its own steps did not help. */
+export const stepHalvingFailedMessage = (halvings: number) =>
+  `It blows up at dt/2 … dt/${2 ** halvings} too (XPPAUT's method chooses its own steps; the check halves a fixed step at most ${halvings} times).`;
+
 /** A value that is not finite while the states are, e.g. "The loss is not finite (the states stay finite)." */
 export const nonFiniteMessage = (what: string) =>
   `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;

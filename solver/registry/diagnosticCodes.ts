@@ -349,6 +349,10 @@ export const DIAGNOSTIC_CODES = {
     'warning',
     "A step of XPPAUT's volterra scheme whose fixed-point corrections did not settle in 10 (names the first such step and its time, on the first integral): the step is taken as it stands, and AD differentiates the corrections taken. Information instead when the last correction moved the states by less than 1e-4 (a near miss of the 1e-6 tolerance).",
   ),
+  'step-halved': check(
+    'information',
+    'An XPPAUT method that chooses its own steps (adaptive or stiff) blew up as a fixed step at dt and was checked at dt/2, dt/4 or dt/8 (on the meth value).',
+  ),
   'invalid-options': check('error', 'The options give no solvable step count or step size.'),
   'model-too-large': check(
     'error',

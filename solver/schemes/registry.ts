@@ -19,6 +19,8 @@ import {
 export interface XppautAlias {
   name: string;
   note?: string;
+  /** XPPAUT chooses this method's steps itself (adaptive or stiff): a fixed step that blows up at dt is halved (check.ts). */
+  stepControl?: true;
 }
 
 interface SchemeFacts {
@@ -65,10 +67,10 @@ const multistep = (e: Omit<MultistepEntry, 'kind'>): MultistepEntry => ({ kind: 
 
 /** The note of an adaptive XPPAUT method checked as a fixed-step scheme (XPPAUT's dt is then its output interval). */
 const adaptive = (what: string) =>
-  `XPPAUT's ${what}; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (its AD gradients are those of the steps taken, and an adaptive solver's step choice is not differentiated)`;
+  `XPPAUT's ${what}; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (its AD gradients are those of the steps taken, and an adaptive solver's step choice is not differentiated; where the fixed step blows up at dt, the check halves it, up to dt/8, as the adaptive method would shrink its step, and says so)`;
 /** The note of a stiff XPPAUT method checked as a fixed-step scheme. */
 const stiff = (what: string) =>
-  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the implicit backward Euler (backeul) at dt, stable at any step on a stiff model (first order: XPPAUT's dt is its output interval, and a step that Newton's method cannot solve from the previous state is reported as a blow-up)`;
+  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the implicit backward Euler (backeul) at dt, stable at any step on a stiff model (first order: XPPAUT's dt is its output interval, and a step that Newton's method cannot solve from the previous state blows up; the check then halves the step, up to dt/8, as XPPAUT's method would shrink its step, and says so)`;
 
 const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 
@@ -139,9 +141,13 @@ export const SCHEMES = validated({
     xppaut: [
       { name: 'rungekutta' },
       { name: 'runge' },
-      { name: 'qualrk', note: adaptive('qualrk is an adaptive, error-controlled Runge–Kutta method') },
-      { name: '5dp', note: adaptive('5dp is the adaptive Dormand–Prince 5(4) method') },
-      { name: '83dp', note: adaptive('83dp is the adaptive Dormand–Prince 8(5,3) method') },
+      {
+        name: 'qualrk',
+        note: adaptive('qualrk is an adaptive, error-controlled Runge–Kutta method'),
+        stepControl: true,
+      },
+      { name: '5dp', note: adaptive('5dp is the adaptive Dormand–Prince 5(4) method'), stepControl: true },
+      { name: '83dp', note: adaptive('83dp is the adaptive Dormand–Prince 8(5,3) method'), stepControl: true },
       {
         name: 'ymp',
         note: "XPPAUT's ymp is a third-order symplectic splitting for x' = v, v' = F(x) systems; ODE Lens checks the fixed-step classical RK4 at dt (a one-step method too, so without a parasitic root)",
@@ -199,13 +205,18 @@ export const SCHEMES = validated({
     order: 1,
     stability: 'strong',
     xppaut: [
-      { name: 'gear', note: stiff('gear is a variable-order backward differentiation (Gear) method') },
-      { name: 'stiff', note: stiff('stiff is an adaptive Rosenbrock method') },
+      {
+        name: 'gear',
+        note: stiff('gear is a variable-order backward differentiation (Gear) method'),
+        stepControl: true,
+      },
+      { name: 'stiff', note: stiff('stiff is an adaptive Rosenbrock method'), stepControl: true },
       {
         name: 'cvode',
         note: stiff('cvode is CVODE, a variable-order backward differentiation method with Newton iterations'),
+        stepControl: true,
       },
-      { name: '2rb', note: stiff('2rb is an adaptive Rosenbrock 2(3) method') },
+      { name: '2rb', note: stiff('2rb is an adaptive Rosenbrock 2(3) method'), stepControl: true },
     ],
     description:
       "Backward (implicit) Euler, XPPAUT's `backeul`: x_{n+1} = x_n + h f(x_{n+1}, θ_n, t_{n+1}), solved by Newton's method at every step. " +
@@ -253,15 +264,22 @@ export function isMapScheme(name: string): boolean {
 }
 
 /** XPPAUT method names mapped to built-in schemes (with a note where the mapping is not exact). */
-export const XPPAUT_SCHEME_ALIASES: ReadonlyMap<string, { scheme: SchemeName; note?: string }> = new Map(
+export const XPPAUT_SCHEME_ALIASES: ReadonlyMap<string, SchemeAlias> = new Map(
   SCHEME_NAMES.flatMap(
     (scheme) =>
-      (SCHEMES[scheme] as SchemeEntry).xppaut?.map((a): [string, { scheme: SchemeName; note?: string }] => [
+      (SCHEMES[scheme] as SchemeEntry).xppaut?.map((a): [string, SchemeAlias] => [
         a.name,
-        a.note ? { scheme, note: a.note } : { scheme },
+        { scheme, ...(a.note ? { note: a.note } : {}), ...(a.stepControl ? { stepControl: true as const } : {}) },
       ]) ?? [],
   ),
 );
+
+/** The built-in scheme an XPPAUT method runs as, the note when the mapping is not exact, and whether XPPAUT chooses its steps. */
+export interface SchemeAlias {
+  scheme: SchemeName;
+  note?: string;
+  stepControl?: true;
+}
 
 /** The strongly stable schemes remedies offer instead of a weakly stable one. */
 export const STRONGLY_STABLE_REMEDIES: readonly SchemeName[] = SCHEME_NAMES.filter(

@@ -3,7 +3,7 @@
 // accepts the documented names and the spellings that are a prefix of one or extend one (`r`, `disc`, `qualrk4`);
 // a word that only shares the first letter is reported with what XPPAUT would make of it, since it is far more
 // often a typo than a choice. Which scheme each method runs as is the scheme registry's (`xppaut` of its entries).
-import { SCHEME_NAMES, XPPAUT_SCHEME_ALIASES, type SchemeName } from './registry';
+import { SCHEME_NAMES, XPPAUT_SCHEME_ALIASES, type SchemeAlias, type SchemeName } from './registry';
 
 /** The documented method names (xpp_doc.tex, `METH=`), in XPPAUT's order of its method keys. */
 export const XPPAUT_METHODS = [
@@ -40,6 +40,6 @@ export function spelledXppautMethod(value: string): XppautMethod | undefined {
 }
 
 /** The built-in scheme a documented XPPAUT method runs as (with a note where the mapping is not exact). */
-export function xppautMethodScheme(m: XppautMethod): { scheme: SchemeName; note?: string } | undefined {
+export function xppautMethodScheme(m: XppautMethod): SchemeAlias | undefined {
   return (SCHEME_NAMES as readonly string[]).includes(m) ? { scheme: m as SchemeName } : XPPAUT_SCHEME_ALIASES.get(m);
 }

@@ -9,7 +9,7 @@
 import type { Model } from '../../model';
 import { elementCount } from '../../ops/shapes';
 import { compileScalarExpressions, type ScalarProgram } from '../scalarRhs';
-import { interpreterOf, type DelayReader, type Interpreter } from '../programInterpreter';
+import { interpreterOf, WANT_ALL, type DelayReader, type Interpreter } from '../programInterpreter';
 
 const f32 = Math.fround;
 /** The history formulas read neither states nor parameters (the language checks it). */
@@ -152,7 +152,7 @@ export class KernelHistory implements DelayReader {
       past.seed.fill(0);
       past.seed[out] = g;
       past.vt[0] = 0;
-      past.run.reverse(past.vals, past.seed, past.vs, past.vp, past.adj, undefined, at, past.vt);
+      past.run.reverse(past.vals, past.seed, past.vs, past.vp, past.adj, WANT_ALL, undefined, at, past.vt);
       return -past.vt[0];
     }
     const n = Math.floor(s),

@@ -12,7 +12,7 @@ import {
   type BatchedAdjointResult,
   type PathParameter,
 } from '../batchedAdjoint';
-import { interpreterOf } from '../programInterpreter';
+import { interpreterOf, WANT_BOTH, WANT_PARAMS, WANT_STATES } from '../programInterpreter';
 import { gridHermite } from '../hermite';
 import type { ScalarProgram } from '../scalarProgram';
 import { MAX_PATH_COMPONENTS } from '../statePath';
@@ -82,12 +82,12 @@ export function programAdjoint(prog: ScalarProgram, inp: ProgramAdjointInput): B
   // J[(j·d + c)·d + r] = ∂f_c/∂x_r.
   const J = new Float64Array(B * d * d);
   for (let j = 0; j < B; j++) {
-    run.forward(xAt, j * d, theta(j), t0, vals);
+    run.forwardFor(WANT_STATES, xAt, j * d, theta(j), t0, vals);
     for (let c = 0; c < d; c++) {
       cot.fill(0);
       cot[c] = 1;
       vs.fill(0);
-      run.reverse(vals, cot, vs, vp, adj);
+      run.reverse(vals, cot, vs, vp, adj, WANT_STATES);
       for (let r = 0; r < d; r++) J[(j * d + c) * d + r] = f32(vs[r]);
     }
   }
@@ -95,11 +95,11 @@ export function programAdjoint(prog: ScalarProgram, inp: ProgramAdjointInput): B
   const Pn = atPoints(P, V, K, H, d);
   const g = inp.params.map((q) => new Float32Array(B * q.size));
   for (let j = 0; j < B; j++) {
-    run.forward(xAt, j * d, theta(j), t0, vals);
+    run.forwardFor(WANT_PARAMS, xAt, j * d, theta(j), t0, vals);
     for (let c = 0; c < d; c++) cot[c] = f32(Pn[j * d + c]);
     vs.fill(0);
     vp.fill(0);
-    run.reverse(vals, cot, vs, vp, adj);
+    run.reverse(vals, cot, vs, vp, adj, WANT_PARAMS);
     let at = 0;
     inp.params.forEach((q, i) => {
       const o = j * q.size;
@@ -171,12 +171,14 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
   const { X, F } = nodes;
   const cMid = f32(H / 8);
   /** f linearised at node j (time t, as the tensor solve computes it) into vals. */
-  const atNode = (j: number, t: number, vals: Float64Array) => run.forward(X, j * S, inp.theta(t), t, vals);
+  // Only the values the reverse passes read (the nodes' passes give g too; the midpoints' only with `mid`).
+  const atNode = (j: number, t: number, vals: Float64Array) =>
+    run.forwardFor(WANT_BOTH, X, j * S, inp.theta(t), t, vals);
   /** (∂x f)ᵀcot into out (float32) and, with g, (∂θ f)ᵀcot into g at row `row`. */
   const back = (vals: Float64Array, cot: Float32Array, out: Float32Array | undefined, g?: Float32Array[], row = 0) => {
     vs.fill(0);
     vp.fill(0);
-    run.reverse(vals, cot, vs, vp, adj);
+    run.reverse(vals, cot, vs, vp, adj, out ? (g ? WANT_BOTH : WANT_STATES) : WANT_PARAMS);
     if (out) for (let e = 0; e < S; e++) out[e] = vs[e];
     if (g) {
       let at = 0;
@@ -220,7 +222,7 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
     const a = (m - 1) * S,
       b = m * S;
     for (let e = 0; e < S; e++) xm[e] = f32(f32(f32(X[a + e] + X[b + e]) * 0.5) + f32(f32(F[a + e] - F[b + e]) * cMid));
-    run.forward(xm, 0, inp.theta(tm), tm, valsM);
+    run.forwardFor(mid ? WANT_BOTH : WANT_STATES, xm, 0, inp.theta(tm), tm, valsM);
     atNode(m - 1, tA - H, valsB);
     plusScaled(vA, cHalf);
     back(valsM, stage, s2);
@@ -308,10 +310,10 @@ function gridGradient(
       x[c] = f32(hermiteRow(wv0, wv1, X, k, S, c) + hermiteRow(wd0, wd1, F, k, S, c));
       p[c] = f32(hermiteRow(wv0, wv1, P, k, S, c) - hermiteRow(wd0, wd1, V, k, S, c));
     }
-    run.forward(x, 0, theta, t0, vals);
+    run.forwardFor(WANT_PARAMS, x, 0, theta, t0, vals);
     vs.fill(0);
     vp.fill(0);
-    run.reverse(vals, p, vs, vp, adj);
+    run.reverse(vals, p, vs, vp, adj, WANT_PARAMS);
     let at = 0;
     inp.paramSizes.forEach((n, i) => {
       for (let q = 0; q < n; q++) g[i][j * n + q] = vp[at + q];

@@ -6,7 +6,7 @@
 // bit for bit. The adjoint is the reverse sweep of exactly those operations, accumulated in double.
 import type { ButcherTableau } from '../../schemes/schemes';
 import type { ScalarProgram } from '../scalarRhs';
-import { interpreterOf, type Interpreter } from '../programInterpreter';
+import { interpreterOf, WANT_BOTH, type Interpreter } from '../programInterpreter';
 import { applyEvents, EventWorkspace, reverseEvents, type EventProgram } from './events';
 import { KernelHistory, type PastProgram } from './delays';
 
@@ -202,7 +202,7 @@ export function adjointSolve(
     for (let i = s - 1; i >= 0; i--) {
       vs.fill(0);
       vp.fill(0);
-      run.reverse(vals[i], lamK[i], vs, vp, adj, history, plan.t0 + n * plan.h + plan.c[i] * plan.h);
+      run.reverse(vals[i], lamK[i], vs, vp, adj, WANT_BOTH, history, plan.t0 + n * plan.h + plan.c[i] * plan.h);
       const g = paramGrad(copyOf(plan, n, i));
       for (let q = 0; q < Q; q++) g[q] += vp[q];
       for (let e = 0; e < S; e++) lam[e] += vs[e];

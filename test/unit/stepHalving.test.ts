@@ -1,0 +1,85 @@
+// XPPAUT methods that choose their own steps (adaptive: qualrk, 5dp, …; stiff: cvode, gear, …) are checked as one
+// fixed-step solve at the file's dt; where that step blows up, the check halves it up to dt/8 and says so
+// (solver/check.ts, finding `step-halved`). A fixed-step method keeps its blow-up. Backward Euler's Newton solve on
+// a fused model runs on the program's interpreter with the tensor path's numbers (engine/implicitStep.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyse } from '../../solver/language/index';
+import { MAX_STEP_HALVINGS, runCheck } from '../../solver/check';
+import type { Model } from '../../solver/model';
+
+function model(text: string): Model {
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  return a.model;
+}
+
+// x' = −a x with a = 30: RK4 at h = 0.1 has hλ = −3, outside its stability interval (|R(−3)| = 1.375, overflow
+// in float32 within 300 steps); at h/2 (hλ = −1.5) it decays.
+const stiffDecay = (meth: string) => `par a=30\nx' = -a*x\ninit x=1\n@ total=50, dt=0.1, meth=${meth}\n`;
+
+test('an adaptive method whose fixed step blows up at dt is checked at dt/2, and the report says so', async () => {
+  const m = model(stiffDecay('qualrk'));
+  assert.equal(m.options.stepControl, true);
+  const r = await runCheck(m, { backend: 'cpu' });
+  assert.equal(r.scheme, 'rk4');
+  assert.equal(r.steps, 1000);
+  assert.ok(Math.abs(r.dt - 0.05) < 1e-12, `dt ${r.dt}`);
+  assert.ok(Number.isFinite(r.loss));
+  assert.ok(!r.findings.some((f) => f.code === 'blow-up'), JSON.stringify(r.findings));
+  const halved = r.findings.find((f) => f.code === 'step-halved');
+  assert.ok(halved, JSON.stringify(r.findings.map((f) => f.code)));
+  assert.equal(halved.severity, 'information');
+  assert.match(halved.message, /^meth=qualrk checked as rk4 with dt\/2 = 0\.05 \(2 steps per dt=0\.1\)/);
+  assert.match(halved.message, /x is not finite at step \d+/);
+});
+
+test('a fixed-step method keeps its blow-up at the file dt', async () => {
+  const m = model(stiffDecay('rk4'));
+  assert.equal(m.options.stepControl, undefined);
+  const r = await runCheck(m, { backend: 'cpu' });
+  assert.equal(r.steps, 500);
+  assert.ok(r.findings.some((f) => f.code === 'blow-up'));
+  assert.ok(!r.findings.some((f) => f.code === 'step-halved'));
+});
+
+test('a blow-up that no halving cures is reported at the file dt and says the halvings did not help', async () => {
+  // x' = x² grows without bound before t = 1 from x = 1: every fixed step blows up.
+  const r = await runCheck(model("par a=1\nx' = a*x^2\ninit x=1\n@ total=2, dt=0.1, meth=5dp\n"), { backend: 'cpu' });
+  assert.equal(r.steps, 20);
+  const f = r.findings.find((x) => x.code === 'blow-up');
+  assert.ok(f);
+  assert.match(f.message, new RegExp(`dt/${2 ** MAX_STEP_HALVINGS} too`));
+});
+
+test('a stiff method whose implicit step has no solution at dt is checked at a smaller step', async () => {
+  // x' = x² + c: backward Euler's y − h(y² + c) = x has no real root when 4h(x + hc) > 1 (h = 0.5, x = 0.5); at
+  // h = 0.25 it has, and the flow stays finite up to t ≈ 1.35.
+  const m = model("par c=0.5\nx' = x^2 + c\ninit x=0.5\n@ total=0.5, dt=0.5, meth=cvode\n");
+  const r = await runCheck(m, { backend: 'cpu' });
+  assert.equal(r.scheme, 'backeul');
+  assert.ok(r.steps > 1 && r.steps <= 2 ** MAX_STEP_HALVINGS, `steps ${r.steps}`);
+  assert.ok(Number.isFinite(r.loss));
+  const halved = r.findings.find((f) => f.code === 'step-halved');
+  assert.ok(halved);
+  assert.match(halved.message, /^meth=cvode checked as backeul with dt\/\d = /);
+  assert.match(halved.message, /Newton's method found no solution/);
+});
+
+test('a declared meth after an XPPAUT one clears the step control', () => {
+  assert.equal(model("x' = -x\n@ meth=gear\n@ meth=heun\n").options.stepControl, undefined);
+  assert.equal(model("x' = -x\n@ meth=heun\n@ meth=gear\n").options.stepControl, true);
+});
+
+test("backward Euler on a fused model: Newton on the program's interpreter (AD, and finite differences on values) gives the tensor path's numbers", async () => {
+  const m = model(
+    "par a=1.5, b=0.4, c=2\nx' = -a*x^3 + b*sin(y) + 0.1*t\ny' = c*(x - y) - y^2\ninit x=1.2, y=-0.3\n@ total=3, dt=0.25, meth=backeul\n",
+  );
+  const js = await runCheck(m, { backend: 'cpu' }),
+    tensors = await runCheck(m, { backend: 'cpu', wholeSolve: false });
+  assert.ok(Object.is(js.loss, tensors.loss), `loss ${js.loss} vs ${tensors.loss}`);
+  js.parameters.forEach((p, i) => {
+    assert.deepEqual(p.raw, tensors.parameters[i].raw, p.name);
+    assert.ok(Object.is(p.metrics.gradcheckRelError, tensors.parameters[i].metrics.gradcheckRelError), p.name);
+  });
+});
