@@ -23,7 +23,7 @@ import type { Scheme } from '../schemes/schemes';
 import { interpreterOf, type Interpreter } from './programInterpreter';
 import type { VolterraProgram } from './volterraProgram';
 import { middleWeight, newestWeight, oldestWeight } from './volterra';
-import { lazySteps } from './scalarKernel/solve';
+import { collectCopies, lazySteps } from './scalarKernel/solve';
 
 const f32 = Math.fround;
 
@@ -296,37 +296,7 @@ interface Forward {
 
 /** The copies' flat parameters, one per distinct list of tensors, and the copy → group map. */
 function parameterGroups(params: ParamsFor, count: number, sizes: number[]) {
-  const inputs: Tensor[] = [];
-  const index = new Map<Tensor, number>();
-  const groups: number[][] = [];
-  const keys = new Map<string, number>();
-  const groupOf = new Int32Array(Math.max(count, 1));
-  let last: Tensor[] | undefined;
-  for (let copy = 0; copy < Math.max(count, 1); copy++) {
-    const ts = params(copy);
-    if (last && ts.length === last.length && ts.every((t, i) => t === (last as Tensor[])[i])) {
-      groupOf[copy] = groupOf[copy - 1];
-      continue;
-    }
-    last = ts;
-    const ids = ts.map((t) => {
-      let k = index.get(t);
-      if (k === undefined) {
-        k = inputs.length;
-        index.set(t, k);
-        inputs.push(t);
-      }
-      return k;
-    });
-    const key = ids.join();
-    let g = keys.get(key);
-    if (g === undefined) {
-      g = groups.length;
-      keys.set(key, g);
-      groups.push(ids);
-    }
-    groupOf[copy] = g;
-  }
+  const { inputs, groups, groupOf } = collectCopies(params, count);
   const flats = (data: ArrayLike<number>[]) =>
     groups.map((ids) => {
       const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0));

@@ -49,14 +49,14 @@ export function kernelUnsupported(scheme: Scheme): string | undefined {
 }
 
 /** The copies' distinct parameter tensors and, per copy, the group of copies that read the same ones. */
-function collectCopies(params: ParamsFor, count: number) {
+export function collectCopies(params: ParamsFor, count: number) {
   const inputs: Tensor[] = [];
   const index = new Map<Tensor, number>();
   const groups: number[][] = [];
   const keys = new Map<string, number>();
   const groupOf = new Int32Array(Math.max(count, 1));
   let last: Tensor[] | undefined;
-  for (let copy = 0; copy < count; copy++) {
+  for (let copy = 0; copy < Math.max(count, 1); copy++) {
     const ts = params(copy);
     // Shared parameters hand every copy the same tensors: the previous copy's group, without a key.
     if (last && ts.length === last.length && ts.every((t, i) => t === (last as Tensor[])[i])) {
