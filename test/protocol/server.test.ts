@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ReportSummary } from '../../solver/report';
+import { REPORT_VERSION, type ReportSummary } from '../../solver/report';
 import {
   GetReportRequest,
   ReportNotification,
@@ -145,7 +145,7 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
   it('answers odeLens/getReport with the report', async () => {
     const report = await client.conn.sendRequest(GetReportRequest.type, { uri });
     assert.ok(report, 'report');
-    assert.equal(report!.version, 3);
+    assert.equal(report!.version, REPORT_VERSION);
     assert.ok(
       report!.parameters.some((p) => p.perStep),
       'per-step parameters',
