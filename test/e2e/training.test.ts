@@ -143,8 +143,16 @@ describe('training in VS Code (code-server)', { skip: skipped, timeout: 600_000 
       // Write the parameters: next to the model, the CLI's JSON.
       await ended.locator('.monaco-button', { hasText: 'Write raw AD Parameters' }).click();
       const file = join(ws, 'spiral.ad.params.json');
-      await waitFor('the parameters file', () => existsSync(file), 20_000);
-      const saved = JSON.parse(readFileSync(file, 'utf8'));
+      // The file appears before its content is written: wait until it is whole JSON.
+      const whole = (): unknown => {
+        try {
+          return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
+        } catch {
+          return undefined;
+        }
+      };
+      await waitFor('the parameters file', () => whole() !== undefined, 20_000);
+      const saved = whole() as ReturnType<typeof JSON.parse>;
       assert.equal(saved.file, 'spiral.ode');
       assert.equal(saved.gradient, 'ad');
       assert.equal(saved.stopped, 'cancelled');
