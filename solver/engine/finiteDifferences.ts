@@ -64,19 +64,8 @@ export function finiteDifferenceCheck(
         results[i] = { relError: bound, converged: true, step, resolution: resolution(i, step), probe: 'combined' };
       });
     else {
-      const again = centralLosses(
-        tf,
-        cm,
-        scheme,
-        model,
-        values,
-        dirs,
-        mode,
-        combined.members.map((i) => ({ members: [i], steps: [eps[i]] })),
-      );
-      combined.members.forEach((i, k) => {
-        fd[i] = derivative(again.losses[k], eps[i]);
-      });
+      const again = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, mode, combined.members);
+      for (const i of combined.members) fd[i] = derivative(again[i], eps[i]);
     }
   }
   model.params.forEach((_p, i) => {
