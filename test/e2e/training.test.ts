@@ -23,9 +23,17 @@ const ROOT = repoRoot();
 const CHECK_TIMEOUT = 90_000;
 /**
  * The setting's maximum, far more than the test waits for, so the training is still running when it is
- * cancelled (a fast machine ran 2,000 spiral iterations before the view's first poll).
+ * cancelled.
  */
 const ITERATIONS = 10_000;
+/**
+ * The spiral on 1024 steps rather than its 64: an iteration takes about 16× longer (about 12 ms on the CPU
+ * backend), so 10,000 of them outlast the test. On 64 steps CI's machine ran all 10,000 before the view's
+ * first poll, and there was nothing left to cancel.
+ */
+const STEPS = 1024;
+const SPIRAL = readFileSync(join(ROOT, 'examples', 'spiral.ode'), 'utf8');
+const MODEL = SPIRAL.replace(/\bsteps=64\b/, `steps=${STEPS}`);
 
 const skipped = missingEditorPrerequisite();
 if (skipped && process.env.ODELENS_REQUIRE_E2E === '1') throw new Error(skipped);
@@ -80,7 +88,7 @@ describe('training in VS Code (code-server)', { skip: skipped, timeout: 600_000 
   before(async () => {
     ed = await openEditorSession(
       'e2e-training',
-      { 'spiral.ode': readFileSync(join(ROOT, 'examples', 'spiral.ode'), 'utf8') },
+      { 'spiral.ode': MODEL },
       { 'odeLens.train.iterations': ITERATIONS },
       step,
     );
@@ -95,6 +103,7 @@ describe('training in VS Code (code-server)', { skip: skipped, timeout: 600_000 
   it('starts, shows live curves, cancels, writes the parameters and checks the model at them', async (t) => {
     const { page, ws, shot } = ed!;
     try {
+      assert.notEqual(MODEL, SPIRAL, 'examples/spiral.ode no longer says steps=64');
       await quickOpen(page, 'spiral.ode');
       await waitFor(
         'the first check',
@@ -108,6 +117,10 @@ describe('training in VS Code (code-server)', { skip: skipped, timeout: 600_000 
 
       // Live curves: the view grows while the run goes on.
       const early = await trainingFrame(page, 3);
+      assert.ok(
+        early.state.points.ad + 3 < ITERATIONS,
+        `the raw AD run had ${early.state.points.ad} of ${ITERATIONS} iterations when the view was first read`,
+      );
       const later = await trainingFrame(page, early.state.points.ad + 3);
       assert.equal(later.state.outcome, undefined, 'still training');
       assert.deepEqual(later.state.gradients, ['ad', 'filter121']);
@@ -160,9 +173,9 @@ describe('training in VS Code (code-server)', { skip: skipped, timeout: 600_000 
       assert.deepEqual(
         saved.parameters.map((p: { name: string; values: number[][] }) => [p.name, p.values.length]),
         [
-          ['W1', 64],
-          ['b1', 64],
-          ['W2', 64],
+          ['W1', STEPS],
+          ['b1', STEPS],
+          ['W2', STEPS],
         ],
       );
 
