@@ -15,6 +15,7 @@ import { stepAdjointProbe, type StepAdjointProbe } from '../engine/stepAdjoint';
 import type { Scheme } from '../schemes/schemes';
 import { blowUpMessage, nonFiniteMessage } from '../presentation/findingText';
 import { optionsRange, type CheckRun } from './run';
+import { workClock } from './work';
 
 /** The values checked, per parameter (model.params order). */
 export interface ParameterInputs {
@@ -74,7 +75,7 @@ export interface AdGradients {
 }
 
 export function adPhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInputs): AdGradients {
-  const t = performance.now();
+  const clock = workClock();
   const { tf, model, scheme, layout, edges } = run;
   const probe = run.correction === 'adjoint121' ? probeFor(tf, cm, model) : undefined;
   try {
@@ -86,7 +87,8 @@ export function adPhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInput
     return { loss, G, adjointValues };
   } finally {
     probe?.probe.dispose();
-    run.timings.adMs = performance.now() - t;
+    run.timings.adMs = clock.wallMs();
+    run.adWorkMs = clock.workMs();
   }
 }
 

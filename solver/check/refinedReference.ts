@@ -16,13 +16,18 @@ import { SolveMemoryExceeded } from '../engine/memoryGuard';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import { MAX_CHECK_STEPS } from './options';
 import { adGradients, type AdGradients, type ParameterInputs } from './gradients';
+import { workClock } from './work';
 import type { CheckRun } from './run';
 import type { RefinedReference } from '../report';
 
 /** The step counts of the refined levels, as multiples of N. */
 const LEVELS = [2, 4] as const;
 
-/** Largest time the refined solves may take, predicted from the AD phase at N (the check stays well under 10 s). */
+/**
+ * Largest time the refined solves may take (the check stays well under 10 s). The 2N solve is started only when
+ * the two levels cannot cost less than this at linear growth from the AD at N; the 4N solve only when its cost,
+ * extrapolated from the measured growth N → 2N, fits in what is left.
+ */
 export const REFINED_REFERENCE_BUDGET_MS = 4000;
 
 /** Bounds of the observed order of convergence (a first-order scheme at worst; RK4 at best). */
@@ -77,28 +82,41 @@ export function refinedReference(
   const finest = LEVELS[LEVELS.length - 1] * N;
   if (finest > MAX_CHECK_STEPS)
     return { unavailable: `the refined solves would need ${finest} steps (the limit is ${MAX_CHECK_STEPS})` };
-  // Cost of the levels relative to the AD at N: k times the steps, k² for a history that grows with them.
-  const growth = LEVELS.reduce((s, k) => s + (volterra ? k * k : k), 0);
-  const predicted = run.timings.adMs * growth;
   const budget = Math.min(
     run.options.refinedReferenceBudgetMs ?? REFINED_REFERENCE_BUDGET_MS,
     run.options.timeBudgetMs !== undefined ? run.options.timeBudgetMs / 2 : Infinity,
   );
-  if (predicted > budget)
-    return {
-      unavailable: `the refined solves (${LEVELS.map((k) => `${k}N`).join(' and ')} steps) would take about ${(predicted / 1000).toFixed(1)} s`,
-    };
+  const levelsText = LEVELS.map((k) => `${k}N`).join(' and ');
+  const tooLong = (seconds: number) => ({
+    unavailable: `the refined solves (${levelsText} steps) would take about ${seconds.toFixed(1)} s`,
+  });
+  // The levels cost at least k times the AD at N each (up to k² for a Volterra history that fills no window).
+  const atLeast = run.adWorkMs * LEVELS.reduce((s, k) => s + k, 0);
+  if (atLeast > budget) return tooLong(atLeast / 1000);
   const { scheme, meth, name } = refinementScheme(model, volterra);
   const same = volterra || model.options.meth === meth;
   const levels: AdGradients['G'][] = [];
   let loss = NaN;
+  // The work of each level measured so far, from the AD at N (multiple 1); `spent` is the refined levels' part.
+  const multiples = [1, ...LEVELS];
+  const works = [run.adWorkMs];
+  let spent = 0;
   try {
-    for (const k of LEVELS) {
+    for (const [i, k] of LEVELS.entries()) {
       run.checkpoint();
+      if (i > 0) {
+        // The growth per doubling as measured (between linear and quadratic), carried to the next level.
+        const perDoubling = Math.min(4, Math.max(2, works[i - 1] > 0 ? works[i] / works[i - 1] : 2));
+        const next = works[i] * perDoubling ** Math.log2(k / multiples[i]);
+        if (spent + next > budget) return tooLong((spent + next) / 1000);
+      }
+      const clock = workClock();
       const model2: Model = { ...model, options: { ...model.options, steps: k * N, dt: h / k, meth } };
       const r = adGradients(tf, cm, scheme, model2, inputs.values);
       levels.push(r.G);
       loss = r.loss;
+      works.push(clock.workMs());
+      spent += works[i + 1];
     }
   } catch (e) {
     if (e instanceof SolveMemoryExceeded)

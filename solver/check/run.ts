@@ -79,6 +79,8 @@ export interface CheckRun extends Pacing {
   /** Set when the reference located the model's events (engine/eventReference.ts). */
   eventReference?: EventReference;
   timings: Report['timings'];
+  /** The AD phase's cost, load-independent (check/work.ts), for predictions (check/refinedReference.ts). */
+  adWorkMs: number;
 }
 
 export function checkRun(
@@ -109,6 +111,7 @@ export function checkRun(
     recommended: recommendedFor(layout, hasPerStep),
     referenceUnavailable: referenceUnavailable(model, { mapAdjoint: true, refined: true, eventReference: true }),
     timings: { totalMs: 0, adMs: 0, referenceMs: 0, finiteDifferenceMs: 0 },
+    adWorkMs: 0,
   };
 }
 
