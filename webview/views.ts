@@ -218,7 +218,9 @@ function stateView(view: 'trajectory' | 'adjoint'): ViewSpec {
         ? undefined
         : view === 'trajectory'
           ? 'This report holds no trajectory: it is recorded by the continuous reference, which did not run.'
-          : 'This report holds no adjoint p(t): it is recorded by the continuous reference when the loss has no data observations.',
+          : r.refinedReference
+            ? 'This report holds no adjoint p(t): its reference is the limit of AD on refined grids, which solves no adjoint.'
+            : 'This report holds no adjoint p(t): it is recorded by the continuous reference when the loss has no data observations.',
     targets: () => [],
     targetLabel: '',
     components(r) {

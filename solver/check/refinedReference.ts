@@ -13,6 +13,10 @@ import type { Model } from '../model';
 import type { CompiledModel } from '../engine/compile';
 import type { ReferenceResult } from '../engine/reference';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
+import { copyTensors, paramsFor } from '../engine/discrete';
+import { solveDiscrete } from '../engine/integrate';
+import { readNodes, type NodeValues, type StatePaths } from '../engine/statePath';
+import type { TF } from '../engine/tf';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import { MAX_CHECK_STEPS } from './options';
 import { adGradients, type AdGradients, type ParameterInputs } from './gradients';
@@ -65,6 +69,30 @@ function distance(A: Float32Array[], B: Float32Array[]): number {
 }
 
 /**
+ * x(t) of the finest level's solve at every `stride`-th node (the model's own grid times), for the trajectory
+ * view: one forward solve, read back once.
+ */
+function refinedPath(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  fine: Model,
+  values: Float32Array[],
+  stride: number,
+): NodeValues {
+  const { steps, dt, t0 } = fine.options;
+  let x: NodeValues = { columns: 0, values: new Float32Array(0) };
+  tf.tidy(() => {
+    const traj = solveDiscrete(tf, cm, scheme, steps, dt, t0, paramsFor(fine, copyTensors(tf, fine, values)));
+    x = readNodes(
+      tf,
+      Array.from({ length: Math.floor(steps / stride) + 1 }, (_, n) => traj[n * stride]),
+    );
+  });
+  return x;
+}
+
+/**
  * AD of the model on 2N and 4N steps. `ad` is the check's own AD at N (the first level when the schemes agree);
  * `volterra` says the model runs XPPAUT's volterra scheme (its cost grows as N² with the history).
  */
@@ -96,6 +124,7 @@ export function refinedReference(
   const { scheme, meth, name } = refinementScheme(model, volterra);
   const same = volterra || model.options.meth === meth;
   const levels: AdGradients['G'][] = [];
+  const fineModel = (k: number): Model => ({ ...model, options: { ...model.options, steps: k * N, dt: h / k, meth } });
   let loss = NaN;
   // The work of each level measured so far, from the AD at N (multiple 1); `spent` is the refined levels' part.
   const multiples = [1, ...LEVELS];
@@ -111,8 +140,7 @@ export function refinedReference(
         if (spent + next > budget) return tooLong((spent + next) / 1000);
       }
       const clock = workClock();
-      const model2: Model = { ...model, options: { ...model.options, steps: k * N, dt: h / k, meth } };
-      const r = adGradients(tf, cm, scheme, model2, inputs.values);
+      const r = adGradients(tf, cm, scheme, fineModel(k), inputs.values);
       levels.push(r.G);
       loss = r.loss;
       works.push(clock.workMs());
@@ -136,9 +164,14 @@ export function refinedReference(
   // A refined solve that overflows (RK4 on a stiff delay model, say) judges nothing; the model's own solve was finite.
   if (!Number.isFinite(loss) || !Number.isFinite(referenceError) || levels.some((G) => !G.every(allFinite)))
     return { unavailable: `the refined solves (${finest} steps with ${name}) do not stay finite` };
-  const gridTimes = Array.from({ length: finest + 1 }, (_, n) => t0 + (n * h) / LEVELS[LEVELS.length - 1]);
+  const k = LEVELS[LEVELS.length - 1];
+  const gridTimes = Array.from({ length: finest + 1 }, (_, n) => t0 + (n * h) / k);
+  const paths: StatePaths = {
+    times: Array.from({ length: N + 1 }, (_, n) => t0 + n * h),
+    x: refinedPath(tf, cm, scheme, fineModel(k), inputs.values, k),
+  };
   return {
-    ref: { g: G4, referenceError, lossAccurate: loss, gridTimes, nonFinite: false },
+    ref: { g: G4, referenceError, lossAccurate: loss, gridTimes, nonFinite: false, paths },
     refined: { scheme: name, steps: LEVELS.map((k) => k * N), order, observed: same },
   };
 }

@@ -121,6 +121,17 @@ test('a check of a delay equation: the reference is the limit of refined grids, 
     assert.ok(p.metrics.gradcheckRelError < 0.01, `${p.name}: ${p.metrics.gradcheckRelError}`);
   });
   assert.equal(report.findings.filter((f) => f.code === 'reference-unavailable').length, 0);
+  // The trajectory view's x(t): the finest level's solve at the model's own 301 grid times, against the float64
+  // scheme on the same fine grid (1200 steps).
+  const path = report.statePaths!;
+  assert.equal(path.times.length, 301);
+  assert.deepEqual(path.labels, ['x']);
+  const fine = linear64([a, tau], 1200, 3 / 1200);
+  path.times.forEach((t, n) => {
+    assert.ok(Math.abs(t - n * 0.01) < 1e-9, `time ${n}: ${t}`);
+    assert.ok(Math.abs(path.x[n][0] - fine[4 * n]) < 1e-5, `x at t = ${t}: ${path.x[n][0]} against ${fine[4 * n]}`);
+  });
+  assert.equal(path.p, undefined, 'AD on refined grids runs no adjoint solve');
 });
 
 test('a delay equation whose refined solves would cost too much keeps the n/a reference, with the reason on the delay call', async () => {
