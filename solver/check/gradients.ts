@@ -15,6 +15,7 @@ import { stepAdjointProbe, type StepAdjointProbe } from '../engine/stepAdjoint';
 import type { Scheme } from '../schemes/schemes';
 import { blowUpMessage, nonFiniteMessage } from '../presentation/findingText';
 import { optionsRange, type CheckRun } from './run';
+import { formatNumber } from '../presentation/format';
 import { workClock } from './work';
 
 /** The values checked, per parameter (model.params order). */
@@ -100,7 +101,15 @@ export function lossOnly(run: CheckRun, cm: CompiledModel): { loss: number; find
   tf.tidy(() => {
     loss = discreteLoss(tf, cm, scheme, model, []).dataSync()[0];
   });
-  if (Number.isFinite(loss)) return { loss, findings: [] };
+  if (Number.isFinite(loss)) {
+    const nothing: Finding = {
+      code: 'nothing-to-check',
+      severity: 'information',
+      message: `Nothing to check: the model has neither a parameter nor a state whose initial value it sets, so there is no gradient to compare; the solve runs (${meth}, ${model.options.steps} steps) and its loss is ${formatNumber(loss, 5)}. Declare a \`par\` (or an initial value) to check its gradient.`,
+      range: model.equations[0]?.range ?? optionsRange(model),
+    };
+    return { loss, findings: [nothing] };
+  }
   const where = locateBlowUp(tf, cm, scheme, model, []);
   const state = where ? model.states[where.state] : undefined;
   const finding: Finding = {

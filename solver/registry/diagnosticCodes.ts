@@ -324,6 +324,10 @@ export const DIAGNOSTIC_CODES = {
     'information',
     'Finite differences cannot judge AD for a parameter (extreme sensitivity or float32 rounding).',
   ),
+  'nothing-to-check': check(
+    'information',
+    "The model has neither a parameter nor a state whose initial value it sets (an integral equation's u(t) is given by its equation): there is nothing to differentiate, so no gradient is checked; the solve runs and its loss is reported (on the first equation).",
+  ),
   'initial-values-checked': check(
     'information',
     'The model declares no parameter: the check differentiates the loss with respect to the initial values x(0) of its states (on the first initial value).',

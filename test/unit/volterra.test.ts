@@ -157,6 +157,18 @@ test('u(t) = 1 + ∫u: the solve is e^t to the trapezoid rule’s accuracy and e
   }
 });
 
+test('an integral equation with no parameter has nothing to check: one note says so, with the loss of its solve', async () => {
+  const report = await runCheck(modelOf('u(t) = 1 + int{1#u}\n@ total=1, dt=0.01\n'), { backend: 'cpu' });
+  assert.deepEqual(report.parameters, []);
+  // The default loss ½ u(T)², u(1) = e to the trapezoid rule's accuracy.
+  near(report.loss, Math.exp(2) / 2, 1e-3, 'loss');
+  const notes = report.findings.filter((f) => f.code === 'nothing-to-check');
+  assert.equal(notes.length, 1, JSON.stringify(report.findings));
+  assert.equal(notes[0].severity, 'information');
+  assert.equal(notes[0].range.start.line, 0);
+  assert.match(notes[0].message, new RegExp(`loss is ${report.loss.toPrecision(5).replace('.', '\\.')}`));
+});
+
 test("x' = −∫e^{−(t−t')}x: the damped oscillation x'' + x' + x = 0, and the float64 scheme", async () => {
   const h = 0.02;
   const got = await engineTrajectory(modelOf("x' = -int{exp(-t)#x}\ninit x=1\n@ total=4, dt=0.02\n"));
