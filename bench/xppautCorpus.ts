@@ -6,7 +6,9 @@
 //   - files, and the share with no error other than an honest refusal
 //     (`unsupported…` codes name the construct ODE Lens does not check);
 //   - the share with a complete gradient check (every parameter has its AD,
-//     continuous-reference and finite-difference gradients);
+//     continuous-reference and finite-difference gradients), of all files and of
+//     those with a gradient to check (a file with no parameter and no initial
+//     value, such as an integral equation, reports `nothing-to-check`);
 //   - crashes (an internal error, output that is not a report, or a signal);
 //   - checks over 10 s (a file stopped at the timeout counts there), and over 1 s (the classic-model target);
 //   - the median time of one check (the process, as a user waits for it).
@@ -27,6 +29,8 @@ export interface CorpusRow {
   outcome: 'clean' | 'refused' | 'error' | 'crash' | 'timeout';
   /** Every parameter has AD, reference and finite-difference gradients. */
   complete: boolean;
+  /** The model has no parameter and no initial value: no gradient exists to check (`nothing-to-check`). */
+  nothingToCheck?: boolean;
   /** The first error's code and message, for the table. */
   firstError: string;
   /** The report's timings (ms), when the check produced one report. */
@@ -122,7 +126,8 @@ export function classify(
     params.every((p) => Number.isFinite(p.metrics.relError) && Number.isFinite(p.metrics.gradcheckRelError));
   if (errors.some((d) => d.code === 'internal-error')) return { outcome: 'crash', complete, firstError: first };
   const outcome = errors.length === 0 ? 'clean' : errors.every(isRefusal) ? 'refused' : 'error';
-  return { outcome, complete, firstError: first };
+  const nothingToCheck = (out.findings ?? []).some((d) => d.code === 'nothing-to-check');
+  return { outcome, complete, firstError: first, ...(nothingToCheck ? { nothingToCheck } : {}) };
 }
 
 function checkFile(cli: string, file: string, timeoutS: number): Omit<CorpusRow, 'file'> {
@@ -162,6 +167,10 @@ export function summary(rows: CorpusRow[]): string[] {
     `complete gradient check: ${percent(
       count((r) => r.complete),
       n,
+    )}`,
+    `complete among the files with a gradient to check (no parameter and no initial value: ${count((r) => !!r.nothingToCheck)} left out): ${percent(
+      count((r) => r.complete),
+      count((r) => !r.nothingToCheck),
     )}`,
     `crashes: ${count((r) => r.outcome === 'crash')}`,
     `checks over 10 s: ${count((r) => r.seconds > 10 || r.outcome === 'timeout')}`,

@@ -45,16 +45,21 @@ test('the corpus bench classifies what check --json reports', {
   const broken = classified("x' = -x +\ndone\n");
   assert.equal(broken.outcome, 'error');
   assert.deepEqual(classify(null, '', '', true), { outcome: 'timeout', complete: false, firstError: 'timed out' });
+  const integral = classified('u(t) = 1 + int{1#u}\n@ total=1, dt=0.05\ndone\n');
+  assert.deepEqual(integral, { outcome: 'clean', complete: false, firstError: '', nothingToCheck: true });
+  assert.equal(decay.nothingToCheck, undefined);
   const lines = summary([
     { file: 'a', seconds: 0.2, ...decay },
     { file: 'b', seconds: 12, ...twin },
     { file: 'c', seconds: 0.4, ...markov },
     { file: 'd', seconds: 0.1, ...broken },
+    { file: 'e', seconds: 0.3, ...integral },
   ]);
   assert.deepEqual(lines, [
-    'files: 4',
-    'no error other than an honest unsupported-… one: 75.0% (3)',
-    'complete gradient check: 25.0% (1)',
+    'files: 5',
+    'no error other than an honest unsupported-… one: 80.0% (4)',
+    'complete gradient check: 20.0% (1)',
+    'complete among the files with a gradient to check (no parameter and no initial value: 1 left out): 25.0% (1)',
     'crashes: 0',
     'checks over 10 s: 1',
     'checks over 1 s: 1',
