@@ -1,19 +1,19 @@
 // Phase 2, discrete solve + AD: the parameter values, the AD gradients through the unrolled solve
 // (engine/discrete.ts) with, for adjoint121, the step-adjoint probe's corrected values, and the blow-up
 // findings when the loss or a gradient is not finite.
-import type { Model } from '../model';
+import type { Model, Range } from '../model';
 import type { Finding } from '../report';
 import type { TF, Tensor } from '../engine/tf';
 import { internalShape, sizeOf, type CompiledModel } from '../engine/compile';
 import { initialParameters } from '../engine/parameters';
-import { solveDiscrete } from '../engine/integrate';
+import { solveDiscrete, type ParamsFor } from '../engine/integrate';
 import { copiesPerParameter, copyTensors, discreteGradients, discreteLoss, paramsFor } from '../engine/discrete';
 import { equalCopies, type ReferenceInput } from '../engine/reference';
 import { adjoint121, type Edges } from '../engine/corrections';
 import type { CopyLayout } from '../engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from '../engine/stepAdjoint';
 import type { Scheme } from '../schemes/schemes';
-import { blowUpMessage, nonFiniteMessage } from '../presentation/findingText';
+import { blowUpMessage, initialRhsMessage, nonFiniteMessage } from '../presentation/findingText';
 import { optionsRange, type CheckRun } from './run';
 import { formatNumber } from '../presentation/format';
 import { workClock } from './work';
@@ -96,7 +96,7 @@ export function adPhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInput
 /** A model without parameters: only its loss, and the blow-up finding when that is not finite. */
 export function lossOnly(run: CheckRun, cm: CompiledModel): { loss: number; findings: Finding[] } {
   const { tf, scheme, model } = run;
-  const { dt: h, t0, meth } = model.options;
+  const { meth } = model.options;
   let loss = NaN;
   tf.tidy(() => {
     loss = discreteLoss(tf, cm, scheme, model, []).dataSync()[0];
@@ -111,13 +111,10 @@ export function lossOnly(run: CheckRun, cm: CompiledModel): { loss: number; find
     return { loss, findings: [nothing] };
   }
   const where = locateBlowUp(tf, cm, scheme, model, []);
-  const state = where ? model.states[where.state] : undefined;
   const finding: Finding = {
     code: 'blow-up',
     severity: 'error',
-    message:
-      where && state ? blowUpMessage(state.name, where.step, t0 + where.step * h, meth, h) : nonFiniteMessage('loss'),
-    range: (state && model.equations.find((e) => e.state === state.name)?.range) ?? optionsRange(model),
+    ...(where ? blowUpAt(model, where) : { message: nonFiniteMessage('loss'), range: optionsRange(model) }),
   };
   return { loss, findings: [finding] };
 }
@@ -131,9 +128,8 @@ export function blowUpFinding(
 ): Finding | undefined {
   const { tf, scheme, model } = run;
   if (!Number.isFinite(ad.loss)) {
-    const { dt: h, t0, meth } = model.options;
     const tensors = copyTensors(tf, model, inputs.values); // only on the failure path
-    let where: { step: number; state: number } | undefined;
+    let where: BlowUp | undefined;
     try {
       where = locateBlowUp(tf, cm, scheme, model, tensors);
     } finally {
@@ -146,14 +142,7 @@ export function blowUpFinding(
         message: nonFiniteMessage('loss'),
         range: model.loss?.range ?? optionsRange(model),
       };
-    const state = model.states[where.state];
-    const eq = model.equations.find((e) => e.state === state.name);
-    return {
-      code: 'blow-up',
-      severity: 'error',
-      message: blowUpMessage(state.name, where.step, t0 + where.step * h, meth, h),
-      range: eq?.range ?? optionsRange(model),
-    };
+    return { code: 'blow-up', severity: 'error', ...blowUpAt(model, where) };
   }
   const i = ad.G.findIndex((g) => !allFinite(g));
   if (i < 0) return undefined;
@@ -165,14 +154,28 @@ export function blowUpFinding(
   };
 }
 
+/** Where a solve stopped being finite: its first step and state, and f's own state when f(x0) is not finite. */
+interface BlowUp {
+  step: number;
+  state: number;
+  initial?: { rhsState: number; start: string };
+}
+
+/** The blow-up finding's message and line for a located blow-up. */
+function blowUpAt(model: Model, where: BlowUp): { message: string; range: Range } {
+  const { dt: h, t0, meth } = model.options;
+  const state = model.states[where.initial?.rhsState ?? where.state];
+  const range = model.equations.find((e) => e.state === state.name)?.range ?? optionsRange(model);
+  return {
+    message: where.initial
+      ? initialRhsMessage(state.name, t0, where.initial.start)
+      : blowUpMessage(state.name, where.step, t0 + where.step * h, meth, h),
+    range,
+  };
+}
+
 /** First step whose state is not finite (re-solves without a tape; only on the failure path). */
-function locateBlowUp(
-  tf: TF,
-  cm: CompiledModel,
-  scheme: Scheme,
-  model: Model,
-  copies: Tensor[][],
-): { step: number; state: number } | undefined {
+function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, copies: Tensor[][]): BlowUp | undefined {
   return tf.tidy(() => {
     const { steps: N, dt: h, t0 } = model.options;
     const at = paramsFor(model, copies);
@@ -180,9 +183,40 @@ function locateBlowUp(
     const sums = tf.stack(traj.map((xs) => tf.stack(xs.map((x) => tf.sum(tf.abs(x)))))).dataSync();
     const S = cm.x0.length;
     for (let n = 0; n < traj.length; n++)
-      for (let k = 0; k < S; k++) if (!Number.isFinite(sums[n * S + k])) return { step: n, state: k };
+      for (let k = 0; k < S; k++)
+        if (!Number.isFinite(sums[n * S + k]))
+          return { step: n, state: k, ...(n === 1 ? initialRhs(tf, cm, model, traj[0], at, t0) : {}) };
     return undefined;
   });
+}
+
+/**
+ * When the first step is not finite, whether f itself is not finite at the initial state (x = 0 in sin(1/x)):
+ * no step size helps there. The start's values as `name = value`, for the message. Volterra models have no
+ * plain f to evaluate.
+ */
+function initialRhs(
+  tf: TF,
+  cm: CompiledModel,
+  model: Model,
+  x0: Tensor[],
+  at: ParamsFor,
+  t0: number,
+): { initial?: { rhsState: number; start: string } } {
+  if (cm.volterra) return {};
+  try {
+    const f = cm.rhs(x0, at(0), t0).map((v) => tf.sum(tf.abs(v)).dataSync()[0]);
+    const rhsState = f.findIndex((v) => !Number.isFinite(v));
+    if (rhsState < 0) return {};
+    const values = x0.map((x) => x.dataSync());
+    const start = model.states
+      .slice(0, 4)
+      .map((st, k) => `${st.name} = ${values[k].length === 1 ? formatNumber(values[k][0]) : '…'}`)
+      .join(', ');
+    return { initial: { rhsState, start: model.states.length > 4 ? `${start}, …` : start } };
+  } catch {
+    return {};
+  }
 }
 
 /** Every value finite: Σ a_k·0 stays 0 exactly then (Inf·0 and NaN·0 are NaN); four sums, twice as fast as a test per value. */

@@ -241,6 +241,10 @@ export const solveMemoryMessage = (step: number, steps: number, heapMb: number, 
 export const blowUpMessage = (state: string, step: number, time: number, meth: string, dt: number) =>
   `The solution blows up: ${state} is not finite at step ${step} (t = ${fmt(time)}) with ${meth}, dt=${fmt(dt)}${meth === 'backeul' ? " (for backeul: Newton's method found no solution of the implicit step near the previous state)" : ''}. Reduce dt or check the model's scaling.`;
 
+/** f itself is not finite at the initial state, so no step size helps. */
+export const initialRhsMessage = (state: string, t0: number, start: string) =>
+  `The right-hand side of ${state} is not finite at the initial state (t = ${fmt(t0)}, ${start}): a division by zero or a function outside its domain there (1/x, log, sqrt, a power). No step size helps; start where the model is defined (\`init\` values, or XPPAUT's default 0 for a state without one).`;
+
 /** Steps of XPPAUT's volterra scheme whose corrections did not settle (engine/volterraKernel.ts), the first named. */
 export const volterraUnconvergedMessage = (
   step: number,

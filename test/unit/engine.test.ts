@@ -235,6 +235,26 @@ test('blow-up is an error naming the step and time', async () => {
   assert.equal(f.range.start.line, 2); // the equation
 });
 
+test("f not finite at the initial state is named as such, on the state whose f it is, with the start's values", async () => {
+  // sin(1/x)·x² at x = 0 is NaN (sin(∞)): no step helps. With and without a parameter (the loss-only path).
+  for (const par of ['par k=1\n', '']) {
+    const k = par ? 'k*' : '';
+    const text = `${par}y'=x\nx'=-y+${k}sin(1/x)*x^2\n@ total=1, dt=0.1, meth=rk4\ndone\n`;
+    const r = await runCheck(analyse(text).model!, { backend });
+    const f = r.findings.find((x) => x.code === 'blow-up');
+    assert.ok(f && f.severity === 'error', JSON.stringify(r.findings));
+    assert.match(f.message, /^The right-hand side of x is not finite at the initial state \(t = 0, y = 0, x = 0\)/);
+    assert.equal(f.range.start.line, par ? 2 : 1, "x's equation");
+  }
+  // A start where f is finite keeps the step's message.
+  const later = await runCheck(analyse("par k=1\nx'=k*x^2\ninit x=1\n@ total=2, dt=0.1, meth=rk4\ndone\n").model!, {
+    backend,
+  });
+  const f = later.findings.find((x) => x.code === 'blow-up');
+  assert.ok(f, JSON.stringify(later.findings));
+  assert.match(f.message, /^The solution blows up: x is not finite at step \d+/);
+});
+
 test('a non-finite AD gradient under a finite loss is an error on its parameter, in any component', async () => {
   // d/da √a is infinite at a = 0: the loss x(T)² = 0 stays finite, its gradient does not (0·∞).
   for (const [decl, bad] of [
