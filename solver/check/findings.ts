@@ -33,7 +33,7 @@ export interface Measurements {
 }
 
 /** Sets each parameter's verdict. Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict. */
-export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurements): void {
+export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks }: Measurements): void {
   const { gradfix, meth, steps } = run.model.options;
   analysis.parameters.forEach((p, i) => {
     const r = analysis.results[i];
@@ -51,6 +51,7 @@ export function assignVerdicts(run: CheckRun, { analysis, ref, kinks }: Measurem
       kinks,
       steps,
       events: eventGap(run, ref, p),
+      gradcheckTooSmall: fdTooSmall(gradcheck?.[i]),
     });
   });
 }
@@ -195,6 +196,9 @@ function weaklyStableFinding(run: CheckRun, analysis: LayerAnalysis): Finding | 
   };
 }
 
+/** Finite differences whose change of the loss is too small to resolve against its rounding. */
+const fdTooSmall = (g: GradcheckResult | undefined) => !!g && g.resolution < MIN_RESOLUTION;
+
 /** A vanishing gradient, or else a gradcheck that cannot judge or disagrees with AD. */
 function gradientFinding(
   p: ParameterReport,
@@ -229,7 +233,7 @@ function gradientFinding(
         relError: metrics.gradcheckRelError,
         step: g.step,
         resolution: g.resolution,
-        tooSmall: g.resolution < MIN_RESOLUTION,
+        tooSmall: fdTooSmall(g),
         kinks,
       }),
     };

@@ -25,6 +25,8 @@ export interface VerdictContext {
   steps: number;
   /** A model with events whose reference located firings (check/eventFindings.ts): this parameter's figures. */
   events?: { firings: number; error: number; fixedError: number; share: number };
+  /** Finite differences could not judge because the loss hardly moves along their probe (below its rounding). */
+  gradcheckTooSmall?: boolean;
 }
 
 /** The clause for a check without a reference: the model's reason, when it has one. */
@@ -99,6 +101,12 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation: `the AD gradient is exactly zero in every component: ${p.initialValueOf !== undefined ? 'the loss does not depend on this initial value' : 'this parameter gets no gradient and does not train'}${ctx.kinks.includes('relu') ? ' (every relu unit it feeds may be inactive)' : ''}.`,
     };
   }
+  if (m.gradcheckUnresolved && ctx.gradcheckTooSmall)
+    return {
+      kind: 'inconclusive',
+      explanation:
+        "finite differences cannot judge the AD gradient here: the loss hardly depends on this parameter (along their probe it changes by less than its float32 rounding can resolve); AD's gradient is tiny, not wrong.",
+    };
   if (m.gradcheckUnresolved) {
     const cause =
       ctx.kinks.length > 0
