@@ -220,7 +220,9 @@ function stateView(view: 'trajectory' | 'adjoint'): ViewSpec {
           ? 'This report holds no trajectory: it is recorded by the continuous reference, which did not run.'
           : r.refinedReference
             ? 'This report holds no adjoint p(t): its reference is the limit of AD on refined grids, which solves no adjoint.'
-            : 'This report holds no adjoint p(t): it is recorded by the continuous reference when the loss has no data observations.',
+            : r.eventReference
+              ? 'This report holds no adjoint p(t): the reference of a model with events jumps p at each firing and keeps no p(t) at its nodes.'
+              : 'This report holds no adjoint p(t): it is recorded by the continuous reference when the loss has no data observations.',
     targets: () => [],
     targetLabel: '',
     components(r) {
