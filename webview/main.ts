@@ -271,7 +271,13 @@ function render(): void {
   componentSelect.title = componentsTitle ?? '';
   componentLabel.hidden = componentSelect.hidden = choices.length === 0;
   renderMetrics(r, target);
-  viewNote.textContent = why ?? '';
+  // Nothing at all to draw because the check stopped (a blow-up, say): the error says why, not the view.
+  const stoppedAt = DASHBOARD_VIEWS.every((v) => VIEW_SPECS[v.id].unavailable(r))
+    ? r.findings.find((f) => f.severity === 'error')
+    : undefined;
+  viewNote.textContent = stoppedAt
+    ? `Nothing to plot: the check stopped at an error. ${stoppedAt.message}`
+    : (why ?? '');
   viewNote.hidden = !why;
   chartBox.hidden = !!why;
   pngButton.disabled = csvButton.disabled = !!why;

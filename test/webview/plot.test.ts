@@ -400,6 +400,24 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     );
   });
 
+  it('says the check stopped, with its error, when a blow-up leaves nothing to plot', async (t) => {
+    if (!prerequisiteOrSkip(t, !skipReason, skipReason ?? '')) return;
+    const message = 'The right-hand side of x is not finite at the initial state (t = 0, x = 0).';
+    const stopped: Report = {
+      ...report,
+      parameters: [],
+      statePaths: undefined,
+      findings: [{ code: 'blow-up', severity: 'error', message, range: report.findings[0].range }],
+    };
+    await postReport(stopped);
+    await page.waitForFunction(() => !(document.getElementById('odelens-view-note') as HTMLElement).hidden);
+    const note = await page.innerText('#odelens-view-note');
+    assert.equal(note, `Nothing to plot: the check stopped at an error. ${message}`);
+    // A report with something to draw keeps the view's own note (none here).
+    await postReport(report);
+    await page.waitForFunction(() => (document.getElementById('odelens-view-note') as HTMLElement).hidden);
+  });
+
   const waitForView = (view: string) =>
     page.waitForFunction((v) => {
       const g = (window as unknown as { odeLensPlot: { view?: string; chart?: unknown } }).odeLensPlot;
