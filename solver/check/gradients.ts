@@ -13,7 +13,12 @@ import { adjoint121, type Edges } from '../engine/corrections';
 import type { CopyLayout } from '../engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from '../engine/stepAdjoint';
 import type { Scheme } from '../schemes/schemes';
-import { blowUpMessage, initialRhsMessage, nonFiniteMessage } from '../presentation/findingText';
+import {
+  blowUpMessage,
+  initialRhsMessage,
+  nonFiniteGradientMessage,
+  nonFiniteMessage,
+} from '../presentation/findingText';
 import { optionsRange, type CheckRun } from './run';
 import { formatNumber } from '../presentation/format';
 import { workClock } from './work';
@@ -149,7 +154,7 @@ export function blowUpFinding(
   return {
     code: 'blow-up',
     severity: 'error',
-    message: nonFiniteMessage(`AD gradient of ${model.params[i].name}`),
+    message: nonFiniteGradientMessage(model.params[i].name, ad.loss, model.options.total),
     range: model.params[i].range,
   };
 }

@@ -268,6 +268,10 @@ export const stepHalvingFailedMessage = (halvings: number) =>
 export const nonFiniteMessage = (what: string) =>
   `The ${what} is not finite${what === 'loss' ? ' (the states stay finite)' : ''}.`;
 
+/** An AD gradient that is not finite under a finite loss: an overflow or a point where f has no derivative. */
+export const nonFiniteGradientMessage = (name: string, loss: number, horizon: number) =>
+  `The AD gradient of ${name} is not finite while the loss is (${fmt(loss)}). Either it overflows float32 — a sensitivity that grows like e^{λT} over a long horizon (chaotic or unstable dynamics; here T = ${fmt(horizon)}), which a shorter total makes checkable — or f has no derivative at a value the solve reaches (sqrt, a power or a division at 0).`;
+
 export const REFERENCE_BLOW_UP_MESSAGE = 'The accurate reference solve (RK4, step dt/2) blows up.';
 /** A finite reference whose own estimated error is too large to judge AD by (engine/verdict.ts's UNCERTAIN_REFERENCE). */
 export const uncertainReferenceMessage = (referenceError: number) =>

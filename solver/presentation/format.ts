@@ -15,7 +15,8 @@ export function formatNumber(x: number | undefined | null, digits = 3): string {
     const [mantissa, exponent] = x.toExponential(Math.max(0, digits - 1)).split('e');
     return `${trimZeros(mantissa)}e${exponent.replace('+', '')}`;
   }
-  return trimZeros(x.toPrecision(digits));
+  // toPrecision writes 8000 as "8.00e+3" when it has fewer digits than the integer part: read it back as a number.
+  return String(Number(x.toPrecision(digits)));
 }
 
 function trimZeros(s: string): string {

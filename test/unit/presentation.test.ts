@@ -52,6 +52,11 @@ test('one number formatter: 3 significant digits, exponents outside [1e-3, 1e4),
   assert.equal(formatNumber(0), '0');
   assert.equal(formatNumber(NaN), 'n/a');
   assert.equal(formatNumber(0.87497, 5), '0.87497');
+  // Four-digit integers at three digits: toPrecision's "8.00e+3" is read back as a number.
+  assert.equal(formatNumber(8000), '8000');
+  assert.equal(formatNumber(1234.5), '1230');
+  assert.equal(formatNumber(-999.96), '-1000');
+  assert.equal(formatNumber(123.456), '123');
   // A capped ratio never reads as a measured value: the large-model run gave "β=1000000".
   assert.equal(formatRatio(RATIO_CAP), '> 1e6');
   assert.equal(namedRatio('β', RATIO_CAP), 'β > 1e6');
