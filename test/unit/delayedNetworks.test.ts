@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
 import type { Diagnostic } from '../../solver/model';
 import { runCheck } from '../../solver/check';
+import { hover, ServiceDocument } from '../../solver/service/index';
 import { centralDifferences, engineGradient, engineTrajectory, modelOf, rk4Step } from '../support/timeStepping';
 
 const lines = (...ls: string[]): string => ls.join('\n');
@@ -216,6 +217,15 @@ describe('del_shft', () => {
       [1, 'not-constant', 'error'],
       [2, 'unsupported', 'error'],
     ]);
+  });
+
+  test('hover names it as a delayed shift', () => {
+    const doc = new ServiceDocument(SHIFTED(0.1, 0.4));
+    const line = SHIFTED(0.1, 0.4).split('\n')[1];
+    assert.match(
+      hover(doc, { line: 1, character: line.indexOf('del_shft') + 2 })?.markdown ?? '',
+      /delay\(x\{k\}, tau\)/,
+    );
   });
 
   test('the solve equals x{k} read tau back on the interpolated history (float64)', async () => {
