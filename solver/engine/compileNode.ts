@@ -198,6 +198,8 @@ export class NodeCompiler {
   volterra?: VolterraIntegrals;
   /** The integrands compiled so far, by their formula. */
   private integrands?: Map<string, Node>;
+  /** The nodes of operations compiled so far, by expression object, per (inLoss, final). */
+  private readonly compiled = new WeakMap<Expr, Node[]>();
 
   constructor(
     readonly tf: TF,
@@ -688,7 +690,21 @@ export class NodeCompiler {
     return { shape: [], fn: (env) => volterra.value(k, env), usesS: true, usesP: !!(g.usesP || c?.usesP) };
   }
 
+  /**
+   * e's node. An operation's node is kept by the expression object (and the flags): the checker hands the same
+   * checked subexpression to every formula that reads it (a network function's element, read by each equation),
+   * which then compiles once; a node is a pure function of its environment, so sharing it is reading it twice.
+   */
   compile(e: Expr, inLoss: boolean, final: boolean): Node {
+    if (e.kind !== 'call' && e.kind !== 'binary' && e.kind !== 'if' && e.kind !== 'unary')
+      return this.compileNew(e, inLoss, final);
+    const slot = (inLoss ? 2 : 0) + (final ? 1 : 0);
+    let known = this.compiled.get(e);
+    if (!known) this.compiled.set(e, (known = []));
+    return (known[slot] ??= this.compileNew(e, inLoss, final));
+  }
+
+  private compileNew(e: Expr, inLoss: boolean, final: boolean): Node {
     switch (e.kind) {
       case 'number':
         return this.constNode(this.tf.scalar(e.value), []);

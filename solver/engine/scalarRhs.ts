@@ -190,6 +190,8 @@ class ProgramBuilder {
   /** Terms of the program's sums and products (each costs a fraction of an instruction). */
   private dotTerms = 0;
   private readonly emitted = new Map<string, number>();
+  /** The values of operations walked so far, by expression object, with what they added to the counts. */
+  private readonly walked = new WeakMap<Expr, { v: Val | undefined; operations: number; work: number }>();
   private readonly fnIds = new Map<object, number>();
   private readonly stateAt: number[];
   private readonly paramAt: number[];
@@ -331,9 +333,20 @@ class ProgramBuilder {
   /** The elements of an expression, or undefined outside the fused subset. */
   walk(e: Expr): Val | undefined {
     const operation = e.kind !== 'number' && e.kind !== 'name' && !(e.kind === 'unary' && e.op === '+');
-    if (operation) this.operations++;
+    if (!operation) return this.node(e);
+    // The same checked subexpression read by several formulas (a network function's element in each equation)
+    // is walked once: its instructions are the same (emit reuses them); its per-operation cost counts each read.
+    const known = this.walked.get(e);
+    if (known) {
+      this.operations += known.operations;
+      this.perOperationWork += known.work;
+      return known.v;
+    }
+    const [ops, work] = [this.operations, this.perOperationWork];
+    this.operations++;
     const v = this.node(e);
-    if (v && operation && e.kind !== 'binary') this.perOperationWork += v.slots.length;
+    if (v && e.kind !== 'binary') this.perOperationWork += v.slots.length;
+    this.walked.set(e, { v, operations: this.operations - ops, work: this.perOperationWork - work });
     return v;
   }
 

@@ -40,7 +40,6 @@ export const XPP_UNSUPPORTED_FUNCTIONS: ReadonlySet<string> = new Set([
   'besseli',
   'lgamma',
   'hom_bcs',
-  'del_shft',
   'int',
   'not',
 ]);

@@ -6,13 +6,14 @@
 // checks like any expression: the states it reads are ordinary states, and AD
 // differentiates it. `root[k]` is the k-th variable after the root (u0 → u{k}).
 import type { Expr, Range } from '../model';
+import { delayedNetworkElement, delayedNetworkName } from './delayedNetworks';
 
-/** The network functions ODE Lens runs, by their lower-case name. */
+/** The network functions ODE Lens runs, by their lower-case name (and delayedNetworks.ts's). */
 const NETWORK_FUNCTIONS: ReadonlySet<string> = new Set(['conv', 'sparse', 'fconv', 'fsparse', 'mmult', 'fmmult']);
 
 /** Whether a token (after `special NAME =`) names a network function ODE Lens runs. */
 export function isNetworkFunction(t: { kind: string; text: string }): boolean {
-  return t.kind === 'ident' && NETWORK_FUNCTIONS.has(t.text.toLowerCase());
+  return t.kind === 'ident' && (NETWORK_FUNCTIONS.has(t.text.toLowerCase()) || !!delayedNetworkName(t.text));
 }
 
 /** How a convolution treats the edges: even (reflect), periodic, or 0 (terms off the ends dropped). */
@@ -57,6 +58,8 @@ export function networkElement(
     range: at,
     calleeRange: at,
   });
+  const delayed = delayedNetworkName(fn);
+  if (delayed) return delayedNetworkElement(delayed, i, at, io);
   const terms: Expr[] = [];
   const conv = fn === 'conv' || fn === 'fconv';
   const edges = conv ? edgeKind(args[0]) : undefined;

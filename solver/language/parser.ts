@@ -35,11 +35,13 @@ import { diag, span, tokenRange } from './ranges';
 import {
   DAE_REFUSAL,
   EXPORT_REFUSAL,
+  IMPORT_REFUSAL,
   includeDirectives,
   REFUSAL_CODES,
   isXppautDone,
   PHTOOLS_COMMANDS,
   PHTOOLS_REFUSAL,
+  specialRefusal,
   xppautCommand,
 } from './xppautCommands';
 import { hasIntegral, parseIntegral, T_PRIME } from './volterraSyntax';
@@ -74,7 +76,7 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
     ],
     special: [
       'error',
-      'This `special` function is not supported by ODE Lens (it runs conv, sparse, fconv, fsparse, mmult and fmmult)',
+      'This `special` function is not supported by ODE Lens (it runs conv, sparse, fconv, fsparse, mmult, fmmult, delmmult, delsparse and findext)',
     ],
     // XPPAUT spells boundary conditions `bdry`, `bndry` or `b`; a fixed-step check solves the initial-value problem.
     ...Object.fromEntries(
@@ -102,7 +104,7 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
     options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
     export: ['error', EXPORT_REFUSAL],
     ...Object.fromEntries(PHTOOLS_COMMANDS.map((k) => [k, ['error', PHTOOLS_REFUSAL]])),
-    import: ['error', '`import` is not supported by ODE Lens'],
+    import: ['error', IMPORT_REFUSAL],
   }) as [string, ['error' | 'warning' | 'information', string]][],
 );
 
@@ -576,9 +578,10 @@ class Parser {
 
   /** An XPPAUT construct ODE Lens does not run: reported; the names it declares become opaque names. */
   private unsupportedLine(first: Token, lw: string): void {
-    const [severity, message] = UNSUPPORTED.get(lw)!;
+    const own = lw === 'special' ? specialRefusal(this.peek(3)) : undefined;
+    const [severity, message] = own ? (['error', own[1]] as const) : UNSUPPORTED.get(lw)!;
     const second = this.peek(1);
-    this.unsupported(first, severity, message, REFUSAL_CODES.get(lw));
+    this.unsupported(first, severity, message, own?.[0] ?? REFUSAL_CODES.get(lw));
     if (DECLARING_UNSUPPORTED.has(lw) && second.kind === 'ident') {
       // The names it declares are known, so later uses are not reported again.
       const declared = LIST_DECLARING.has(lw) ? this.toks.slice(1).filter((t) => t.kind === 'ident') : [second];

@@ -54,9 +54,21 @@ export const REFUSAL_CODES: ReadonlyMap<string, DiagnosticCode> = new Map<string
   ['solve', 'unsupported-dae'],
   ['0=', 'unsupported-dae'],
   ['export', 'unsupported-export'],
+  ['import', 'unsupported-import'],
 ]);
 
 /** Refusal messages: the construct, and why it has no meaning for ODE Lens. */
+export const GILLESPIE_REFUSAL =
+  "`gill(…)` runs Gillespie's stochastic simulation of reactions (XPPAUT's `special … = gill`): the states jump by whole reactions at random times, a jump process with no gradient to check, so ODE Lens cannot check the model";
+export const IMPORT_REFUSAL =
+  '`import` computes right-hand sides in a C library that XPPAUT loads (its shared-object interface, `special … = import(…)`); ODE Lens cannot run that code, so the model cannot be checked';
+/** The refusal of a `special NAME = FUN(…)` line that has one of its own, by FUN as XPPAUT reads it (its first letters). */
+export function specialRefusal(fn: { kind: string; text: string }): [DiagnosticCode, string] | undefined {
+  const f = fn.kind === 'ident' ? fn.text.toLowerCase() : '';
+  if (f.startsWith('gill')) return ['unsupported-gillespie', GILLESPIE_REFUSAL];
+  if (f.startsWith('impo')) return ['unsupported-import', IMPORT_REFUSAL];
+  return undefined;
+}
 export const EXPORT_REFUSAL =
   '`export` exchanges variables with a C library that XPPAUT loads (its dynamic-library interface); ODE Lens cannot run that code, so the model cannot be checked';
 export const DAE_REFUSAL =

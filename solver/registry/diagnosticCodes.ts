@@ -207,6 +207,14 @@ export const DIAGNOSTIC_CODES = {
     'error',
     '`export`: variables exchanged with a C library XPPAUT loads, which ODE Lens cannot run.',
   ),
+  'unsupported-gillespie': language(
+    'error',
+    "`special … = gill(…)`: XPPAUT's Gillespie simulation of reactions, a random jump process with no gradient to check.",
+  ),
+  'unsupported-import': language(
+    'error',
+    '`special … = import(…)` (or `import`): right-hand sides computed by a C library XPPAUT loads, which ODE Lens cannot run.',
+  ),
   'unsupported-include': language(
     'warning',
     '`#include`: XPPAUT reads another file in; ODE Lens checks the file alone.',

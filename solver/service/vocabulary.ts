@@ -133,6 +133,11 @@ export const XPP_FUNCTION_DOCS: readonly FunctionDoc[] = [
     params: ['x', 'tau'],
     doc: 'State `x` at time t − tau (XPPAUT; set `@ delay=` to the largest tau): linear interpolation between grid points, the initial value before t0. Differentiable in the history and in tau; the continuous reference is n/a for delay equations.',
   },
+  {
+    name: 'del_shft',
+    params: ['x', 'k', 'tau'],
+    doc: "The variable k after `x` (as `shift(x, k)`, k a constant) at time t − tau: XPPAUT's delayed shift, `delay(x{k}, tau)`.",
+  },
 ];
 
 /** Built-in functions (the engine's and those the checker rewrites into them), from the operation table. */

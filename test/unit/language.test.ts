@@ -738,7 +738,7 @@ describe('XPPAUT core', () => {
       [
         [1, 'unsupported-markov', 'error'],
         [4, 'unsupported-export', 'error'],
-        [5, 'unsupported', 'error'],
+        [5, 'unsupported-import', 'error'],
         [6, 'unsupported', 'information'],
         // An aux line is an output only: information, not a warning.
         [8, 'unsupported', 'information'],

@@ -1,7 +1,7 @@
 // Every construct of XPPAUT's ODE file format (its documentation's list of directives,
 // functions and options), in a synthetic file written for this test: none is an
 // "unrecognised line" or a syntax error; the constructs that have no meaning for a
-// gradient check (Markov variables, DAEs, Volterra equations, `export`, `#include`)
+// gradient check (Markov variables, DAEs, `export`, `special … = gill`/`import`, `#include`)
 // get one diagnostic of their own code on their own line, naming the construct and
 // why, also when XPPAUT's abbreviation spells them; the other lines keep their
 // diagnostics; hover, outline and completion keep working on the file.
@@ -58,6 +58,17 @@ const CONSTRUCTS: { name: string; lines: string[]; refusal?: { code: string; nam
   { name: 'solv', lines: ['solv s=-.56715'], refusal: { code: 'unsupported-dae', names: /Algebraic variables/ } },
   { name: 'solve', lines: ['solve s2=-.5'], refusal: { code: 'unsupported-dae', names: /Algebraic variables/ } },
   { name: 'special', lines: ['special k=conv(even,101,21,h,x)'] },
+  { name: 'special delayed', lines: ['special k2=delmmult(1,1,h,h,x)', 'special mx=findext(1,1,1,x)'] },
+  {
+    name: 'special gill',
+    lines: ['special z=gill(0,r{1-4})'],
+    refusal: { code: 'unsupported-gillespie', names: /Gillespie's stochastic simulation of reactions/ },
+  },
+  {
+    name: 'special import',
+    lines: ['special vp=import(ML.SO,ML,2,x,h)'],
+    refusal: { code: 'unsupported-import', names: /`import` computes right-hand sides in a C library/ },
+  },
   { name: 'only', lines: ['only x,y'] },
   { name: 'set', lines: ['set hopf {a=.3,x=1.2}'] },
   { name: '@ options', lines: ['@ maxstor=100000, xp=x, yp=y, xlo=-2, bound=1000, nmesh=40, xp2=y'] },

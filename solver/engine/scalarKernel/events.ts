@@ -19,6 +19,8 @@ interface KernelEvent {
 export interface EventProgram {
   prog: ScalarProgram;
   events: KernelEvent[];
+  /** The conditions alone, output e of event e: each step evaluates them; the reset values only when one fires. */
+  conditions: ScalarProgram;
 }
 
 /** The model's events as one program, or undefined (none, a reset of a non-scalar state, or outside the fused subset). */
@@ -43,7 +45,13 @@ export function eventProgram(model: Model): EventProgram | undefined {
     events.push({ sign: ev.sign, condition, resets });
   }
   const prog = compileScalarExpressions(model, exprs);
-  return prog && { prog, events };
+  const conditions =
+    prog &&
+    compileScalarExpressions(
+      model,
+      events.map((ev) => exprs[ev.condition]),
+    );
+  return prog && conditions && { prog, events, conditions };
 }
 
 /** Whether an event of this sign fires between the condition's values c0 and c1 (NaN never fires, as TF.js's step()). */
@@ -56,7 +64,11 @@ function fires(sign: -1 | 0 | 1, c0: number, c1: number): boolean {
 /** Scratch of the events of one solve. */
 export class EventWorkspace {
   readonly run: Interpreter;
+  readonly runConditions: Interpreter;
+  /** The conditions' values at t_n and t_{n+1}. */
   readonly before: Float64Array<ArrayBuffer>;
+  readonly conditionsAfter: Float64Array<ArrayBuffer>;
+  /** The whole program's values at t_{n+1} (a step where an event fires: the reverse sweep reads them). */
   readonly after: Float64Array<ArrayBuffer>;
   readonly adj: Float64Array<ArrayBuffer>;
   /** Per state element: the output of the value that sets it in this step, or −1. */
@@ -67,7 +79,9 @@ export class EventWorkspace {
   constructor(readonly program: EventProgram) {
     const { prog } = program;
     this.run = interpreterOf(prog);
-    this.before = new Float64Array(prog.code.length);
+    this.runConditions = interpreterOf(program.conditions);
+    this.before = new Float64Array(program.conditions.code.length);
+    this.conditionsAfter = new Float64Array(program.conditions.code.length);
     this.after = new Float64Array(prog.code.length);
     this.adj = new Float64Array(prog.code.length);
     this.winner = new Int32Array(prog.states);
@@ -91,19 +105,24 @@ export function applyEvents(
   tPrev: number,
   tNext: number,
 ): boolean {
-  const { run, before, after, winner } = ew;
+  const { run, runConditions, before, conditionsAfter, after, winner } = ew;
+  const { events, conditions } = ew.program;
   const outputs = ew.program.prog.outputs;
-  run.forward(x, xAt, p, tPrev, before);
-  run.forward(out, outAt, p, tNext, after);
+  runConditions.forward(x, xAt, p, tPrev, before);
+  runConditions.forward(out, outAt, p, tNext, conditionsAfter);
   winner.fill(-1);
   let any = false;
-  for (const ev of ew.program.events) {
-    if (!fires(ev.sign, before[outputs[ev.condition]], after[outputs[ev.condition]])) continue;
+  events.forEach((ev, e) => {
+    const c = conditions.outputs[e];
+    if (!fires(ev.sign, before[c], conditionsAfter[c])) return;
     any = true;
     for (const r of ev.resets) winner[r.state] = r.value;
-  }
-  if (any) for (let s = 0; s < winner.length; s++) if (winner[s] >= 0) out[outAt + s] = after[outputs[winner[s]]];
-  return any;
+  });
+  if (!any) return false;
+  // The values on the states of t_{n+1}, before any is set.
+  run.forward(out, outAt, p, tNext, after);
+  for (let s = 0; s < winner.length; s++) if (winner[s] >= 0) out[outAt + s] = after[outputs[winner[s]]];
+  return true;
 }
 
 /**

@@ -20,7 +20,7 @@ import { evalConst } from './constants';
 import { KIND_WORD, type CheckContext, type Context, type Scope, type Sym } from './context';
 import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 import { noiseSample, wienerRead } from './noise';
-import { isRealisation, shiftCall, specialCall, tableCall } from './xppautCalls';
+import { isRealisation, delayShiftCall, shiftCall, specialCall, tableCall } from './xppautCalls';
 
 /** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
 export const MAX_EXPANDED_NODES = 200_000;
@@ -443,6 +443,14 @@ export class ExpressionChecker {
     if (key === INTEGRAL && !sym) return integralCall(this.ctx, e, scope, (a, s) => this.expr(a, s), bad);
     if (sym?.kind === 'table') return tableCall(this.ctx, sym, e, (a) => this.expr(a, scope), bad);
     if (!sym && key === 'shift') return shiftCall(this.ctx, e, (a) => this.expr(a, scope), bad);
+    if (!sym && key === 'del_shft')
+      return delayShiftCall(
+        this.ctx,
+        e,
+        (a) => this.expr(a, scope),
+        (call) => this.delayCall(call, scope, bad),
+        bad,
+      );
     if (sym?.kind === 'special') return specialCall(this.ctx, this, sym, e, (a) => this.expr(a, scope), bad);
 
     if (sym?.kind === 'opaque') return bad();

@@ -14,11 +14,18 @@ import { noiseOf } from './noise';
 
 type Special = Extract<Sym, { kind: 'special' }>;
 
+/** The messages already reported per special. */
+const failures = new WeakMap<Special, Set<string>>();
+
 function inputs(ctx: CheckContext, exprs: ConstantEvaluator, sym: Special): NetworkInputs {
   const { call } = sym.stmt;
   const fn = call.callee.toLowerCase();
   const fail = (message: string): undefined => {
-    ctx.error('unsupported', `special ${sym.name}: ${message}`, sym.stmt.range);
+    // Each element k(i) is built on its own: a problem of the whole special is reported once.
+    const reported = failures.get(sym) ?? new Set<string>();
+    failures.set(sym, reported);
+    if (!reported.has(message)) ctx.error('unsupported', `special ${sym.name}: ${message}`, sym.stmt.range);
+    reported.add(message);
     return undefined;
   };
   const arg = (k: number): Expr | undefined => call.args[k] ?? fail(`${fn}(…) needs at least ${k + 1} arguments`);
@@ -121,6 +128,52 @@ export function shiftCall(
     return bad();
   }
   return check({ kind: 'name', name, range: e.range });
+}
+
+/**
+ * XPPAUT's `del_shft(x, k, tau)`: the variable k after x (as shift(x, k)) at time t − tau (its
+ * parserslow2.c: do_delay_shift), so `delay(x{k}, tau)` once k is a constant, read through the
+ * delay machinery like any delay.
+ */
+export function delayShiftCall(
+  ctx: CheckContext,
+  e: Extract<Expr, { kind: 'call' }>,
+  check: (a: Expr) => Expr,
+  delay: (call: Extract<Expr, { kind: 'call' }>) => Expr,
+  bad: () => Expr,
+): Expr {
+  const [x, k, tau] = e.args;
+  if (e.args.length !== 3) {
+    ctx.error('bad-arity', `del_shft(x, k, tau) takes 3 arguments, found ${e.args.length}`, e.range);
+    return bad();
+  }
+  const by = check(k);
+  const v = by.shape?.length === 0 ? evalConst(by) : undefined;
+  if (v === undefined) {
+    if (by.shape)
+      ctx.error(
+        'not-constant',
+        'The shift k of del_shft(x, k, tau) must be a constant (it picks the variable the delay reads)',
+        k.range,
+      );
+    return bad();
+  }
+  const name = x.kind === 'name' ? offsetName(x.name, v) : undefined;
+  if (name === undefined) {
+    ctx.error(
+      'unsupported',
+      'del_shft(x, k, tau) needs an element of a pseudo-array (such as u0) and an element at or above 0',
+      e.range,
+    );
+    return bad();
+  }
+  return delay({
+    kind: 'call',
+    callee: 'delay',
+    args: [{ kind: 'name', name, range: x.range }, tau],
+    range: e.range,
+    calleeRange: e.calleeRange,
+  });
 }
 
 /** `f(x)` for a table f: elementwise in x; a constant x gives the constant sample value. */
