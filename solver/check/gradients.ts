@@ -13,7 +13,8 @@ import { adjoint121, type Edges } from '../engine/corrections';
 import type { CopyLayout } from '../engine/layerAnalysis';
 import { stepAdjointProbe, type StepAdjointProbe } from '../engine/stepAdjoint';
 import type { Scheme } from '../schemes/schemes';
-import { blowUpMessage, nonFiniteMessage } from '../presentation/findingText';
+import { blowUpMessage, newtonFailureMessage, nonFiniteMessage } from '../presentation/findingText';
+import { NEWTON_TOLERANCE, newtonFailure } from '../engine/implicitStep';
 import { optionsRange, type CheckRun } from './run';
 
 /** The values checked, per parameter (model.params order). */
@@ -93,19 +94,18 @@ export function adPhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInput
 /** A model without parameters: only its loss, and the blow-up finding when that is not finite. */
 export function lossOnly(run: CheckRun, cm: CompiledModel): { loss: number; findings: Finding[] } {
   const { tf, scheme, model } = run;
-  const { dt: h, t0, meth } = model.options;
   let loss = NaN;
   tf.tidy(() => {
     loss = discreteLoss(tf, cm, scheme, model, []).dataSync()[0];
   });
   if (Number.isFinite(loss)) return { loss, findings: [] };
-  const where = locateBlowUp(tf, cm, scheme, model, []);
+  const located = locateBlowUp(tf, cm, scheme, model, []);
+  const where = located && stepFailure(cm, model, located);
   const state = where ? model.states[where.state] : undefined;
   const finding: Finding = {
     code: 'blow-up',
     severity: 'error',
-    message:
-      where && state ? blowUpMessage(state.name, where.step, t0 + where.step * h, meth, h) : nonFiniteMessage('loss'),
+    message: where && state ? where.message : nonFiniteMessage('loss'),
     range: (state && model.equations.find((e) => e.state === state.name)?.range) ?? optionsRange(model),
   };
   return { loss, findings: [finding] };
@@ -120,7 +120,6 @@ export function blowUpFinding(
 ): Finding | undefined {
   const { tf, scheme, model } = run;
   if (!Number.isFinite(ad.loss)) {
-    const { dt: h, t0, meth } = model.options;
     const tensors = copyTensors(tf, model, inputs.values); // only on the failure path
     let where: { step: number; state: number } | undefined;
     try {
@@ -135,12 +134,13 @@ export function blowUpFinding(
         message: nonFiniteMessage('loss'),
         range: model.loss?.range ?? optionsRange(model),
       };
-    const state = model.states[where.state];
+    const failure = stepFailure(cm, model, where);
+    const state = model.states[failure.state];
     const eq = model.equations.find((e) => e.state === state.name);
     return {
       code: 'blow-up',
       severity: 'error',
-      message: blowUpMessage(state.name, where.step, t0 + where.step * h, meth, h),
+      message: failure.message,
       range: eq?.range ?? optionsRange(model),
     };
   }
@@ -152,6 +152,38 @@ export function blowUpFinding(
     message: nonFiniteMessage(`AD gradient of ${model.params[i].name}`),
     range: model.params[i].range,
   };
+}
+
+/**
+ * Why the solve is not finite from `where.step` on (just located by a solve without a tape): a backward Euler step
+ * that Newton's method did not solve says so, on the state whose equation kept the largest residual; else the first
+ * state that is not finite blew up.
+ */
+function stepFailure(
+  cm: CompiledModel,
+  model: Model,
+  where: { step: number; state: number },
+): { state: number; message: string } {
+  const { dt: h, t0, meth } = model.options;
+  const time = t0 + where.step * h;
+  const failed = newtonFailure(cm);
+  if (meth === 'backeul' && failed && Math.abs(failed.t - time) <= 1e-9 * Math.max(1, Math.abs(time))) {
+    let k = 0,
+      rest = failed.element;
+    while (k < cm.x0.length - 1 && rest >= cm.x0[k].size) rest -= cm.x0[k++].size;
+    const name = cm.x0[k].size > 1 ? `${model.states[k].name}[${rest}]` : model.states[k].name;
+    const message = newtonFailureMessage(
+      name,
+      where.step,
+      time,
+      h,
+      failed.residual,
+      failed.iterations,
+      NEWTON_TOLERANCE,
+    );
+    return { state: k, message };
+  }
+  return { state: where.state, message: blowUpMessage(model.states[where.state].name, where.step, time, meth, h) };
 }
 
 /** First step whose state is not finite (re-solves without a tape; only on the failure path). */

@@ -24,7 +24,7 @@ import { densePattern, factorStepMatrix, type JacobianPattern, programPattern, t
 /** Newton iterations per step at most; a well-posed step converges in two or three, a step across an upstroke in a dozen. */
 const MAX_NEWTON_ITERATIONS = 30;
 /** Stop when the residual is below this, relative to the states (float32 evaluation of f sets the floor). */
-const NEWTON_TOLERANCE = 1e-5;
+export const NEWTON_TOLERANCE = 1e-5;
 /** After the last iteration, a residual above this (relative) means the step has no solution near x_n: NaN. */
 const NEWTON_FAILURE = 1e-3;
 
@@ -152,18 +152,19 @@ function programOf(cm: CompiledModel): ScalarProgram | undefined {
 /** r(y) = y − x − h f(y) on values. */
 function residual(field: StepField, y: Float64Array, x: Float64Array, h: number) {
   const f = field.f(y);
-  return y.map((v, i) => v - x[i] - h * f[i]);
+  for (let i = 0; i < f.length; i++) f[i] = y[i] - x[i] - h * f[i];
+  return f;
 }
 
-/** A step Newton's method did not solve: its largest residual (relative to the states) from each start. */
+/** A step Newton's method did not solve: where, and the residual it kept. */
 export interface NewtonFailure {
   /** The step's end time t_{n+1}. */
   t: number;
+  /** Iterations taken, from x_n and then from the explicit Euler predictor. */
   iterations: number;
-  /** max |r_i| / (1 + max|y| + max|x_n|) after the iterations from x_n and from the explicit Euler predictor. */
-  fromState: number;
-  fromPredictor: number;
-  /** The state element of the largest residual (of the better start). */
+  /** The smallest max |r_i| / (1 + max|y| + max|x_n|) met from either start; NaN when f was not finite at x_n. */
+  residual: number;
+  /** The state element of that residual's largest entry. */
   element: number;
 }
 
@@ -202,8 +203,17 @@ function newtonSolve(
 export function newtonWith(field: StepField, x: Float64Array, h: number, withMatrix: boolean): NewtonResult {
   const D = x.length;
   const factorAt = (y: Float64Array) => factorStepMatrix(field.pattern, field.jacobian(y), h);
-  const norm = (r: Float64Array) => r.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  const scale = (z: Float64Array) => 1 + norm(z) + norm(x);
+  const norm = (r: Float64Array) => {
+    let m = 0;
+    for (let i = 0; i < r.length; i++) {
+      const a = Math.abs(r[i]);
+      if (a > m) m = a;
+      else if (Number.isNaN(a)) return NaN; // a residual that is not finite is never small
+    }
+    return m;
+  };
+  const normX = norm(x);
+  const scale = (z: Float64Array) => 1 + norm(z) + normX;
   const relative = (a: { y: Float64Array; r: Float64Array }) => norm(a.r) / scale(a.y);
   const solved = (a: { y: Float64Array; r: Float64Array }) => relative(a) <= NEWTON_FAILURE;
   const fromState = iterate(Float64Array.from(x));
@@ -220,9 +230,12 @@ export function newtonWith(field: StepField, x: Float64Array, h: number, withMat
     const r0 = r;
     let matrix = factorAt(y);
     let iterations = 0;
+    // The smallest residual met (a failure's diagnostic: how close Newton came).
+    let least = { y, r };
     for (; iterations < MAX_NEWTON_ITERATIONS; iterations++) {
       const size = norm(r);
       if (size <= NEWTON_TOLERANCE * scale(y)) break;
+      if (Number.isNaN(size)) break; // f is not finite here: no further iterate can be computed
       const delta = matrix.solve(r);
       // Damped: halve the step while the residual does not fall (or is not finite), at most a few times. When no
       // halving helps, the full step is taken if its residual is finite: across a fast upstroke (an action potential
@@ -245,21 +258,24 @@ export function newtonWith(field: StepField, x: Float64Array, h: number, withMat
       if (!(norm(rNext) <= 0.1 * size)) matrix = factorAt(next);
       y = next;
       r = rNext;
+      if (relative({ y, r }) < relative(least)) least = { y, r };
     }
-    return { y, r, r0, matrix, iterations };
+    return { y, r, r0, matrix, iterations, least };
   }
   // No solution near x_n (dt too large for the implicit equation, e.g. hλ > 1 on a growing mode): the step fails
   // the way an exploding explicit step does, with states that are not finite, so the check reports a blow-up.
   if (!solved({ y, r })) {
-    const worst = fromPredictor && !(relative(fromPredictor) < relative(fromState)) ? fromState : attempt;
+    const best =
+      fromPredictor && relative(fromPredictor.least) < relative(fromState.least)
+        ? fromPredictor.least
+        : fromState.least;
     let element = 0;
-    worst.r.forEach((v, i) => {
-      if (!(Math.abs(v) <= Math.abs(worst.r[element]))) element = i;
+    best.r.forEach((v, i) => {
+      if (Math.abs(v) > Math.abs(best.r[element]) || Number.isNaN(v)) element = i;
     });
     const failure = {
-      iterations: MAX_NEWTON_ITERATIONS,
-      fromState: relative(fromState),
-      fromPredictor: fromPredictor ? relative(fromPredictor) : relative(fromState),
+      iterations: fromState.iterations + (fromPredictor?.iterations ?? 0),
+      residual: relative(best),
       element,
     };
     return { y: new Float64Array(D).fill(NaN), iterations, failure };
