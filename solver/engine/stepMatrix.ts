@@ -24,8 +24,16 @@ export interface JacobianPattern {
 /** Bits of the per-instruction state sets at most (D/32 words each); a larger program's Jacobian is taken as dense. */
 const MAX_PATTERN_WORDS = 1 << 23;
 
+const densePatterns = new Map<number, JacobianPattern>();
+
 /** Every row all columns: the tensor path (its Jacobian rows come from AD one at a time) and programs too large. */
 export function densePattern(D: number): JacobianPattern {
+  let p = densePatterns.get(D);
+  if (!p) densePatterns.set(D, (p = makeDensePattern(D)));
+  return p;
+}
+
+function makeDensePattern(D: number): JacobianPattern {
   const rowStart = new Int32Array(D + 1).map((_, i) => i * D);
   const cols = new Int32Array(D * D).map((_, k) => k % D);
   return { D, rowStart, cols, groups: Array.from({ length: D }, (_, i) => Int32Array.of(i)), dense: true };
