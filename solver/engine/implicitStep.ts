@@ -114,11 +114,7 @@ function programField(prog: ScalarProgram, pv: Float32Array, t: number): StepFie
     D = prog.states,
     outputs = prog.outputs,
     pattern = programPattern(prog);
-  const vals = new Float64Array(prog.code.length),
-    adj = new Float64Array(prog.code.length),
-    vs = new Float64Array(D),
-    vp = new Float64Array(prog.params),
-    cot = new Float64Array(D);
+  const { vals, adj, vs, vp, cot } = scratchOf(prog);
   return {
     pattern,
     f(y) {
@@ -141,6 +137,33 @@ function programField(prog: ScalarProgram, pv: Float32Array, t: number): StepFie
       return J;
     },
   };
+}
+
+/** The interpreter's buffers of one program, shared by its steps' fields (a step's solve is synchronous; the
+ * reverse pass leaves `adj` cleared). */
+interface Scratch {
+  vals: Float64Array;
+  adj: Float64Array;
+  vs: Float64Array;
+  vp: Float64Array;
+  cot: Float64Array;
+}
+const scratches = new WeakMap<ScalarProgram, Scratch>();
+
+function scratchOf(prog: ScalarProgram): Scratch {
+  let s = scratches.get(prog);
+  if (!s)
+    scratches.set(
+      prog,
+      (s = {
+        vals: new Float64Array(prog.code.length),
+        adj: new Float64Array(prog.code.length),
+        vs: new Float64Array(prog.states),
+        vp: new Float64Array(prog.params),
+        cot: new Float64Array(prog.states),
+      }),
+    );
+  return s;
 }
 
 /** The fused program f runs when it is the model's own rhs (engine/scalarKernel/solve.ts's owner), else undefined. */
