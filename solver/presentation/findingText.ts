@@ -271,7 +271,7 @@ export const volterraUnconvergedMessage = (
 
 /** The check of an XPPAUT method that chooses its own steps ran on dt/2^k because the fixed step blew up at dt. */
 export const stepHalvedMessage = (written: string, meth: string, k: number, dt: number, blowUp: string) =>
-  `meth=${written} checked as ${meth} with dt/${2 ** k} = ${fmt(dt / 2 ** k)} (${2 ** k} steps per dt=${fmt(dt)}): at the file's dt the fixed step blows up, where XPPAUT's method would shrink its step (${blowUp.replace(/ Reduce dt or check the model's scaling\.$/, '').replace(/\.$/, '')}).`;
+  `meth=${written} checked as ${meth} with dt/${2 ** k} = ${fmt(dt / 2 ** k)} (${2 ** k} steps per dt=${fmt(dt)}): at the file's dt the fixed step fails, where XPPAUT's method would shrink its step (${blowUp.replace(/ Reduce dt or check the model's scaling\.$/, '').replace(/\.$/, '')}).`;
 
 /** Appended to a blow-up when halving the step of an XPPAUT method that chooses its own steps did not help. */
 export const stepHalvingFailedMessage = (halvings: number) =>
