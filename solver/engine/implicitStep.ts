@@ -285,8 +285,9 @@ export function newtonWith(field: StepField, x: Float64Array, h: number, withMat
     }
     return { y, r, r0, matrix, iterations, least };
   }
-  // No solution near x_n (dt too large for the implicit equation, e.g. hλ > 1 on a growing mode): the step fails
-  // the way an exploding explicit step does, with states that are not finite, so the check reports a blow-up.
+  // No solution within reach of x_n (dt too large for the implicit equation, e.g. hλ > 1 on a growing mode, or a root
+  // across a fast transient): the solve stops with states that are not finite, and the failure (the smallest residual
+  // met, and where) is what the check's finding reports (newtonFailure).
   if (!solved({ y, r })) {
     const best =
       fromPredictor && relative(fromPredictor.least) < relative(fromState.least)
