@@ -16,9 +16,11 @@ import type { Scheme } from '../schemes/schemes';
 import {
   blowUpMessage,
   initialRhsMessage,
+  newtonFailureMessage,
   nonFiniteGradientMessage,
   nonFiniteMessage,
 } from '../presentation/findingText';
+import { NEWTON_TOLERANCE, newtonFailure } from '../engine/implicitStep';
 import { optionsRange, type CheckRun } from './run';
 import { formatNumber } from '../presentation/format';
 import { workClock } from './work';
@@ -119,7 +121,7 @@ export function lossOnly(run: CheckRun, cm: CompiledModel): { loss: number; find
   const finding: Finding = {
     code: 'blow-up',
     severity: 'error',
-    ...(where ? blowUpAt(model, where) : { message: nonFiniteMessage('loss'), range: optionsRange(model) }),
+    ...(where ? blowUpAt(cm, model, where) : { message: nonFiniteMessage('loss'), range: optionsRange(model) }),
   };
   return { loss, findings: [finding] };
 }
@@ -147,7 +149,7 @@ export function blowUpFinding(
         message: nonFiniteMessage('loss'),
         range: model.loss?.range ?? optionsRange(model),
       };
-    return { code: 'blow-up', severity: 'error', ...blowUpAt(model, where) };
+    return { code: 'blow-up', severity: 'error', ...blowUpAt(cm, model, where) };
   }
   const i = ad.G.findIndex((g) => !allFinite(g));
   if (i < 0) return undefined;
@@ -166,17 +168,32 @@ interface BlowUp {
   initial?: { rhsState: number; start: string };
 }
 
-/** The blow-up finding's message and line for a located blow-up. */
-function blowUpAt(model: Model, where: BlowUp): { message: string; range: Range } {
+/**
+ * The blow-up finding's message and line for a located blow-up: f not finite at the initial state; a backward
+ * Euler step that Newton's method did not solve (on the state whose equation kept the largest residual); else the
+ * first state that is not finite blew up.
+ */
+function blowUpAt(cm: CompiledModel, model: Model, where: BlowUp): { message: string; range: Range } {
   const { dt: h, t0, meth } = model.options;
-  const state = model.states[where.initial?.rhsState ?? where.state];
-  const range = model.equations.find((e) => e.state === state.name)?.range ?? optionsRange(model);
-  return {
-    message: where.initial
-      ? initialRhsMessage(state.name, t0, where.initial.start)
-      : blowUpMessage(state.name, where.step, t0 + where.step * h, meth, h),
-    range,
-  };
+  const time = t0 + where.step * h;
+  const at = (k: number, message: string) => ({
+    message,
+    range: model.equations.find((e) => e.state === model.states[k].name)?.range ?? optionsRange(model),
+  });
+  if (where.initial)
+    return at(
+      where.initial.rhsState,
+      initialRhsMessage(model.states[where.initial.rhsState].name, t0, where.initial.start),
+    );
+  const failed = newtonFailure(cm);
+  if (meth === 'backeul' && failed && Math.abs(failed.t - time) <= 1e-9 * Math.max(1, Math.abs(time))) {
+    let k = 0,
+      rest = failed.element;
+    while (k < cm.x0.length - 1 && rest >= cm.x0[k].size) rest -= cm.x0[k++].size;
+    const name = cm.x0[k].size > 1 ? `${model.states[k].name}[${rest}]` : model.states[k].name;
+    return at(k, newtonFailureMessage(name, where.step, time, h, failed.residual, failed.iterations, NEWTON_TOLERANCE));
+  }
+  return at(where.state, blowUpMessage(model.states[where.state].name, where.step, time, meth, h));
 }
 
 /** First step whose state is not finite (re-solves without a tape; only on the failure path). */

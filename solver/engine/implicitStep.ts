@@ -5,21 +5,26 @@
 // y = y* − M⁻¹ r(y*) with r(y) = y − x_n − h f(y, θ_n, t_{n+1}) and M = I − h ∂f/∂x(y*) held constant. Its value is
 // y* (r(y*) ≈ 0, one more Newton correction), and its derivatives are those of the implicit-function theorem:
 // ∂y/∂x_n = M⁻¹ and ∂y/∂θ_n = h M⁻¹ ∂f/∂θ, so AD's vector–Jacobian product is the adjoint solve
-// x̄_n = M⁻ᵀ ȳ, θ̄_n = h (∂f/∂θ)ᵀ M⁻ᵀ ȳ. The Jacobian comes from the model's hand-written reverse mode
-// (cm.rhsLinearize, the fused path included) one row per state element, else from TF.js AD. A model whose f is
-// the whole-solve kernel's fused program runs Newton's method on the program's interpreter instead of TF.js
-// kernels (the same float32 values of f and of the Jacobian's rows, without a dozen kernels per evaluation).
+// x̄_n = M⁻ᵀ ȳ, θ̄_n = h (∂f/∂θ)ᵀ M⁻ᵀ ȳ: M⁻¹ and M⁻ᵀ are solves with M's LU factors (engine/stepMatrix.ts), the
+// transposed one in the VJP reusing the step's factorisation. The Jacobian comes from the model's hand-written
+// reverse mode (cm.rhsLinearize, the fused path included) one row per state element, else from TF.js AD: dense. A
+// model whose f is the whole-solve kernel's fused program runs Newton's method on the program's interpreter instead
+// of TF.js kernels (the same float32 values of f and of the Jacobian's entries, without a dozen kernels per
+// evaluation), on the Jacobian's sparsity: one reverse pass per group of rows that read disjoint states, and band
+// factors of M in reverse Cuthill–McKee order (a reaction–diffusion array: a few passes and O(D) work a step
+// instead of D passes and D³).
 import type { Tensor, TF } from './tf';
 import type { CompiledModel } from './compile';
 import { interpreterOf, WANT_STATES } from './programInterpreter';
 import type { ScalarProgram } from './scalarProgram';
 import { concatElements } from './statePath';
 import { lazySteps } from './scalarKernel/solve';
+import { densePattern, factorStepMatrix, type JacobianPattern, programPattern, type StepMatrix } from './stepMatrix';
 
 /** Newton iterations per step at most; a well-posed step converges in two or three, a step across an upstroke in a dozen. */
 const MAX_NEWTON_ITERATIONS = 30;
 /** Stop when the residual is below this, relative to the states (float32 evaluation of f sets the floor). */
-const NEWTON_TOLERANCE = 1e-5;
+export const NEWTON_TOLERANCE = 1e-5;
 /** After the last iteration, a residual above this (relative) means the step has no solution near x_n: NaN. */
 const NEWTON_FAILURE = 1e-3;
 
@@ -82,50 +87,17 @@ function jacobian(tf: TF, cm: CompiledModel, y: Tensor[], p: Tensor[], t: number
   return J;
 }
 
-/** M = I − h J, inverted by Gauss–Jordan elimination with partial pivoting (D is the model's state size); NaN when singular. */
-function inverseOfStepMatrix(J: Float64Array, h: number, D: number): Float64Array {
-  const a = new Float64Array(D * D);
-  const inv = new Float64Array(D * D);
-  for (let i = 0; i < D; i++) {
-    for (let j = 0; j < D; j++) a[i * D + j] = (i === j ? 1 : 0) - h * J[i * D + j];
-    inv[i * D + i] = 1;
-  }
-  for (let c = 0; c < D; c++) {
-    let piv = c;
-    for (let r = c + 1; r < D; r++) if (Math.abs(a[r * D + c]) > Math.abs(a[piv * D + c])) piv = r;
-    // Singular (or not finite): NaN, so that the step fails as a blow-up instead of throwing.
-    if (!(Math.abs(a[piv * D + c]) > 0)) return inv.fill(NaN);
-    if (piv !== c)
-      for (let j = 0; j < D; j++) {
-        [a[c * D + j], a[piv * D + j]] = [a[piv * D + j], a[c * D + j]];
-        [inv[c * D + j], inv[piv * D + j]] = [inv[piv * D + j], inv[c * D + j]];
-      }
-    const d = a[c * D + c];
-    for (let j = 0; j < D; j++) {
-      a[c * D + j] /= d;
-      inv[c * D + j] /= d;
-    }
-    for (let r = 0; r < D; r++) {
-      if (r === c || a[r * D + c] === 0) continue;
-      const m = a[r * D + c];
-      for (let j = 0; j < D; j++) {
-        a[r * D + j] -= m * a[c * D + j];
-        inv[r * D + j] -= m * inv[c * D + j];
-      }
-    }
-  }
-  return inv;
-}
-
-/** f and its Jacobian ∂f/∂x (D×D row-major, row i = (∂f/∂x)ᵀ e_i) at a state y of one step, on values. */
-interface StepField {
+/** f and its Jacobian ∂f/∂x (the entries of `pattern`, row by row) at a state y of one step, on values. */
+export interface StepField {
+  pattern: JacobianPattern;
   f(y: Float64Array): Float64Array;
   jacobian(y: Float64Array): Float64Array;
 }
 
-/** The step's f through the model's tensors (the per-operation or fused rhs and its reverse mode). */
+/** The step's f through the model's tensors (the per-operation or fused rhs and its reverse mode): dense rows. */
 function tensorField(tf: TF, cm: CompiledModel, p: Tensor[], t: number, shapes: number[][], D: number): StepField {
   return {
+    pattern: densePattern(D),
     f: (y) => tidyValues(tf, () => flatValues(cm.rhs(tensorsOf(tf, y, shapes), p, t))),
     jacobian: (y) => tidyValues(tf, () => jacobian(tf, cm, tensorsOf(tf, y, shapes), p, t, D)),
   };
@@ -133,18 +105,18 @@ function tensorField(tf: TF, cm: CompiledModel, p: Tensor[], t: number, shapes: 
 
 /**
  * The step's f on the fused program's interpreter: the values the fused op and its linearisation give (states
- * read as float32, f and each Jacobian entry rounded to float32 as their tensors hold them), bit for bit.
+ * read as float32, f and each Jacobian entry rounded to float32 as their tensors hold them), bit for bit. The
+ * Jacobian takes one reverse pass per group of rows that read disjoint states (stepMatrix.ts): each entry gets
+ * exactly the contributions of its own row's pass.
  */
 function programField(prog: ScalarProgram, pv: Float32Array, t: number): StepField {
   const run = interpreterOf(prog),
     D = prog.states,
-    outputs = prog.outputs;
-  const vals = new Float64Array(prog.code.length),
-    adj = new Float64Array(prog.code.length),
-    vs = new Float64Array(D),
-    vp = new Float64Array(prog.params),
-    cot = new Float64Array(D);
+    outputs = prog.outputs,
+    pattern = programPattern(prog);
+  const { vals, adj, vs, vp, cot } = scratchOf(prog);
   return {
+    pattern,
     f(y) {
       run.forward(y, 0, pv, t, vals);
       const out = new Float64Array(D);
@@ -153,17 +125,45 @@ function programField(prog: ScalarProgram, pv: Float32Array, t: number): StepFie
     },
     jacobian(y) {
       run.forwardFor(WANT_STATES, y, 0, pv, t, vals);
-      const J = new Float64Array(D * D);
-      for (let i = 0; i < D; i++) {
+      const { rowStart, cols } = pattern;
+      const J = new Float64Array(cols.length);
+      for (const group of pattern.groups) {
         cot.fill(0);
-        cot[i] = 1;
+        for (const i of group) cot[i] = 1;
         vs.fill(0);
         run.reverse(vals, cot, vs, vp, adj, WANT_STATES);
-        for (let r = 0; r < D; r++) J[i * D + r] = Math.fround(vs[r]);
+        for (const i of group) for (let k = rowStart[i]; k < rowStart[i + 1]; k++) J[k] = Math.fround(vs[cols[k]]);
       }
       return J;
     },
   };
+}
+
+/** The interpreter's buffers of one program, shared by its steps' fields (a step's solve is synchronous; the
+ * reverse pass leaves `adj` cleared). */
+interface Scratch {
+  vals: Float64Array;
+  adj: Float64Array;
+  vs: Float64Array;
+  vp: Float64Array;
+  cot: Float64Array;
+}
+const scratches = new WeakMap<ScalarProgram, Scratch>();
+
+function scratchOf(prog: ScalarProgram): Scratch {
+  let s = scratches.get(prog);
+  if (!s)
+    scratches.set(
+      prog,
+      (s = {
+        vals: new Float64Array(prog.code.length),
+        adj: new Float64Array(prog.code.length),
+        vs: new Float64Array(prog.states),
+        vp: new Float64Array(prog.params),
+        cot: new Float64Array(prog.states),
+      }),
+    );
+  return s;
 }
 
 /** The fused program f runs when it is the model's own rhs (engine/scalarKernel/solve.ts's owner), else undefined. */
@@ -175,15 +175,36 @@ function programOf(cm: CompiledModel): ScalarProgram | undefined {
 /** r(y) = y − x − h f(y) on values. */
 function residual(field: StepField, y: Float64Array, x: Float64Array, h: number) {
   const f = field.f(y);
-  return y.map((v, i) => v - x[i] - h * f[i]);
+  for (let i = 0; i < f.length; i++) f[i] = y[i] - x[i] - h * f[i];
+  return f;
+}
+
+/** A step Newton's method did not solve: where, and the residual it kept. */
+export interface NewtonFailure {
+  /** The step's end time t_{n+1}. */
+  t: number;
+  /** Iterations taken, from x_n and then from the explicit Euler predictor. */
+  iterations: number;
+  /** The smallest max |r_i| / (1 + max|y| + max|x_n|) met from either start; NaN when f was not finite at x_n. */
+  residual: number;
+  /** The state element of that residual's largest entry. */
+  element: number;
+}
+
+/** The solve's result: y* (NaN where Newton's method failed), M factored at y* when asked, and why it failed. */
+export interface NewtonResult {
+  y: Float64Array;
+  matrix?: StepMatrix;
+  iterations: number;
+  failure?: Omit<NewtonFailure, 't'>;
 }
 
 /**
- * y* by Newton's method from y = x, and M⁻¹ there when `withInverse` (the AD path needs it). The iterations keep the
- * Jacobian of their first point while the residual falls fast (the chord method: one Jacobian per step on a linear
- * or mildly nonlinear f), take a new one when it does not, and halve a step that does not reduce the residual.
+ * y* by Newton's method from y = x, and M factored there when `withMatrix` (the AD path needs it). The iterations keep
+ * the factorisation of their first point while the residual falls fast (the chord method: one Jacobian per step on a
+ * linear or mildly nonlinear f), take a new one when it does not, and halve a step that does not reduce the residual.
  */
-export function newtonSolve(
+function newtonSolve(
   tf: TF,
   cm: CompiledModel,
   x: Float64Array,
@@ -191,50 +212,54 @@ export function newtonSolve(
   t: number,
   h: number,
   shapes: number[][],
-  withInverse = true,
-): { y: Float64Array; inverse?: Float64Array; iterations: number } {
+  withMatrix = true,
+): NewtonResult {
   const D = x.length;
   if (!x.every(Number.isFinite)) return { y: new Float64Array(D).fill(NaN), iterations: 0 }; // an earlier step failed
   const prog = programOf(cm);
   const field =
     prog && prog.states === D ? programField(prog, concatElements(p), t) : tensorField(tf, cm, p, t, shapes, D);
-  return newtonWith(field, x, h, withInverse);
+  return newtonWith(field, x, h, withMatrix);
 }
 
-/** newtonSolve on a step's field (x finite). */
-function newtonWith(
-  field: StepField,
-  x: Float64Array,
-  h: number,
-  withInverse: boolean,
-): { y: Float64Array; inverse?: Float64Array; iterations: number } {
+/** newtonSolve on a step's field (x finite); exported for the tests. */
+export function newtonWith(field: StepField, x: Float64Array, h: number, withMatrix: boolean): NewtonResult {
   const D = x.length;
-  const inverseAt = (y: Float64Array) => inverseOfStepMatrix(field.jacobian(y), h, D);
-  const norm = (r: Float64Array) => r.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  const scale = (z: Float64Array) => 1 + norm(z) + norm(x);
-  const solved = (a: { y: Float64Array; r: Float64Array }) => norm(a.r) <= NEWTON_FAILURE * scale(a.y);
+  const factorAt = (y: Float64Array) => factorStepMatrix(field.pattern, field.jacobian(y), h);
+  const norm = (r: Float64Array) => {
+    let m = 0;
+    for (let i = 0; i < r.length; i++) {
+      const a = Math.abs(r[i]);
+      if (a > m) m = a;
+      else if (Number.isNaN(a)) return NaN; // a residual that is not finite is never small
+    }
+    return m;
+  };
+  const normX = norm(x);
+  const scale = (z: Float64Array) => 1 + norm(z) + normX;
+  const relative = (a: { y: Float64Array; r: Float64Array }) => norm(a.r) / scale(a.y);
+  const solved = (a: { y: Float64Array; r: Float64Array }) => relative(a) <= NEWTON_FAILURE;
   const fromState = iterate(Float64Array.from(x));
   // From the previous state Newton may circle a fast upstroke; the explicit Euler predictor x + h f (that is,
   // x − r(x)) starts it on the other side.
-  const attempt = solved(fromState) ? fromState : iterate(x.map((v, i) => v - fromState.r0[i]));
+  const fromPredictor = solved(fromState) ? undefined : iterate(x.map((v, i) => v - fromState.r0[i]));
+  const attempt = fromPredictor ?? fromState;
   const { y, r, iterations } = attempt;
-  let { inverse } = attempt;
+  let { matrix } = attempt;
 
   function iterate(start: Float64Array) {
     let y = start;
     let r = residual(field, y, x, h);
     const r0 = r;
-    let inverse = inverseAt(y);
+    let matrix = factorAt(y);
     let iterations = 0;
+    // The smallest residual met (a failure's diagnostic: how close Newton came).
+    let least = { y, r };
     for (; iterations < MAX_NEWTON_ITERATIONS; iterations++) {
       const size = norm(r);
       if (size <= NEWTON_TOLERANCE * scale(y)) break;
-      const delta = new Float64Array(D);
-      for (let i = 0; i < D; i++) {
-        let s = 0;
-        for (let j = 0; j < D; j++) s += inverse[i * D + j] * r[j];
-        delta[i] = s;
-      }
+      if (Number.isNaN(size)) break; // f is not finite here: no further iterate can be computed
+      const delta = matrix.solve(r);
       // Damped: halve the step while the residual does not fall (or is not finite), at most a few times. When no
       // halving helps, the full step is taken if its residual is finite: across a fast upstroke (an action potential
       // in one large step) the residual must grow before Newton reaches the solution, and damping would stall.
@@ -252,24 +277,73 @@ function newtonWith(
         next = full;
         rNext = rFull;
       }
-      // While the residual falls tenfold per iteration the Jacobian is kept (the chord method); else a new one here.
-      if (!(norm(rNext) <= 0.1 * size)) inverse = inverseAt(next);
+      // While the residual falls tenfold per iteration the factorisation is kept (the chord method); else a new one.
+      if (!(norm(rNext) <= 0.1 * size)) matrix = factorAt(next);
       y = next;
       r = rNext;
+      if (relative({ y, r }) < relative(least)) least = { y, r };
     }
-    return { y, r, r0, inverse, iterations };
+    return { y, r, r0, matrix, iterations, least };
   }
-  // No solution near x_n (dt too large for the implicit equation, e.g. hλ > 1 on a growing mode): the step fails
-  // the way an exploding explicit step does, with states that are not finite, so the check reports a blow-up.
-  if (!solved({ y, r })) return { y: new Float64Array(D).fill(NaN), iterations };
+  // No solution within reach of x_n (dt too large for the implicit equation, e.g. hλ > 1 on a growing mode, or a root
+  // across a fast transient): the solve stops with states that are not finite, and the failure (the smallest residual
+  // met, and where) is what the check's finding reports (newtonFailure).
+  if (!solved({ y, r })) {
+    const best =
+      fromPredictor && relative(fromPredictor.least) < relative(fromState.least)
+        ? fromPredictor.least
+        : fromState.least;
+    let element = 0;
+    best.r.forEach((v, i) => {
+      if (Math.abs(v) > Math.abs(best.r[element]) || Number.isNaN(v)) element = i;
+    });
+    const failure = {
+      iterations: fromState.iterations + (fromPredictor?.iterations ?? 0),
+      residual: relative(best),
+      element,
+    };
+    return { y: new Float64Array(D).fill(NaN), iterations, failure };
+  }
   // The implicit-function VJP needs M at the solution itself.
-  if (withInverse && iterations > 0) inverse = inverseAt(y);
-  return withInverse ? { y, inverse, iterations } : { y, iterations };
+  if (withMatrix && iterations > 0) matrix = factorAt(y);
+  return withMatrix ? { y, matrix, iterations } : { y, iterations };
+}
+
+/** The first step Newton's method could not solve in the model's latest backward Euler solve (cleared by each solve). */
+const failures = new WeakMap<CompiledModel, NewtonFailure>();
+
+/** Where the latest backward Euler solve of cm first failed to converge, if it did (a blow-up finding's cause). */
+export function newtonFailure(cm: CompiledModel): NewtonFailure | undefined {
+  return failures.get(cm);
+}
+
+function noteFailure(cm: CompiledModel, result: NewtonResult, t: number) {
+  if (result.failure && !failures.has(cm)) failures.set(cm, { ...result.failure, t });
+}
+
+/** Forget the previous solve's failure: a solve starts (its first step). */
+function startSolve(cm: CompiledModel) {
+  failures.delete(cm);
+}
+
+/**
+ * x ↦ M⁻¹x with M factored: its vector–Jacobian product is M⁻ᵀ ȳ, the transposed solve with the same factors.
+ */
+function solveWith(tf: TF, matrix: StepMatrix, D: number): (r: Tensor) => Tensor {
+  const values = (t: Tensor) => Float64Array.from(t.dataSync() as Float32Array);
+  return tf.customGrad((...args: unknown[]) => {
+    const r = args[0] as Tensor;
+    return {
+      value: tf.tensor1d(Float32Array.from(matrix.solve(values(r)))),
+      gradFunc: (dy: Tensor) => tf.tensor1d(Float32Array.from(matrix.solveTransposed(values(tf.reshape(dy, [D]))))),
+    };
+  }) as (r: Tensor) => Tensor;
 }
 
 /**
  * One backward Euler step from x (the states at t_n) with the parameters p of step n, to t1 = t_n + h; AD of the
- * result is the implicit-function VJP (file comment). Call inside a tidy or a gradient scope.
+ * result is the implicit-function VJP (file comment). Call inside a tidy or a gradient scope. `first`: the solve's
+ * first step (a new solve's failures are its own).
  */
 export function backwardEulerStep(
   tf: TF,
@@ -278,13 +352,17 @@ export function backwardEulerStep(
   p: Tensor[],
   t1: number,
   h: number,
+  first = false,
 ): Tensor[] {
+  if (first) startSolve(cm);
   const shapes = x.map((v) => v.shape);
   const D = shapes.reduce((acc, s) => acc + s.reduce((a, b) => a * b, 1), 0);
   // Without a gradient tape (finite differences, the reference's probes) the solution alone is the step.
   const taping = tf.engine().isTapeOn();
-  const { y, inverse } = newtonSolve(tf, cm, flatValues(x), p, t1, h, shapes, taping);
-  if (!inverse) return tensorsOf(tf, y, shapes);
+  const result = newtonSolve(tf, cm, flatValues(x), p, t1, h, shapes, taping);
+  noteFailure(cm, result, t1);
+  const { y, matrix } = result;
+  if (!matrix) return tensorsOf(tf, y, shapes);
   const flat = (ts: Tensor[]) => tf.concat(ts.map((v) => tf.reshape(v, [-1])));
   // A model with several scalar states evaluates f on y* packed into one vector (CompiledModel.packed: the same
   // op and numbers, without a reshape and a slice per state); else on y* in the states' shapes.
@@ -292,8 +370,7 @@ export function backwardEulerStep(
   const yFlat = packed ? tf.tensor1d(Float32Array.from(y)) : flat(tensorsOf(tf, y, shapes));
   const f = packed ? packed.rhs(yFlat, p, t1) : flat(cm.rhs(tensorsOf(tf, y, shapes), p, t1));
   const r = tf.sub(tf.sub(yFlat, flat(x)), tf.mul(f, tf.scalar(h)));
-  const correction = tf.reshape(tf.matMul(tf.tensor2d(Float32Array.from(inverse), [D, D]), tf.reshape(r, [D, 1])), [D]);
-  const out = tf.sub(yFlat, correction);
+  const out = tf.sub(yFlat, solveWith(tf, matrix, D)(r));
   let k = 0;
   return shapes.map((shape) => {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -326,15 +403,19 @@ export function backwardEulerValues(
   X.set(flatValues(cm.x0));
   let lastP: Tensor[] | undefined, pv: Float32Array | undefined;
   const x = new Float64Array(D);
+  startSolve(cm);
   for (let n = 0; n < N; n++) {
     const p = params(n);
     if (!pv || p.length !== lastP?.length || p.some((q, i) => q !== lastP?.[i])) pv = concatElements(p);
     lastP = p;
     for (let i = 0; i < D; i++) x[i] = X[n * D + i];
-    const y = x.every(Number.isFinite)
-      ? newtonWith(programField(prog, pv, t0 + (n + 1) * h), x, h, false).y
-      : new Float64Array(D).fill(NaN);
-    X.set(y, (n + 1) * D);
+    if (!x.every(Number.isFinite)) {
+      X.fill(NaN, (n + 1) * D);
+      break;
+    }
+    const result = newtonWith(programField(prog, pv, t0 + (n + 1) * h), x, h, false);
+    noteFailure(cm, result, t0 + (n + 1) * h);
+    X.set(result.y, (n + 1) * D);
   }
   return lazySteps(N, (n) =>
     n === 0 ? cm.x0 : tensorsOf(tf, Float64Array.from(X.subarray(n * D, (n + 1) * D)), shapes),

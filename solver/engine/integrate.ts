@@ -222,7 +222,7 @@ function solveRungeKutta(
       stageParams = () => p;
     }
     const next = scheme.implicit
-      ? backwardEulerStep(tf, cm, x, stageParams(0), t0 + (n + 1) * h, h)
+      ? backwardEulerStep(tf, cm, x, stageParams(0), t0 + (n + 1) * h, h, n === 0)
       : rkStep(tf, cm, co, x, t0 + n * h, stageParams);
     x = events ? events.afterStep(x, next, t0 + n * h, t0 + (n + 1) * h, stageParams(0)) : next;
     traj.push(x);

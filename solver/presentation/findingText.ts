@@ -245,6 +245,23 @@ export const blowUpMessage = (state: string, step: number, time: number, meth: s
 export const initialRhsMessage = (state: string, t0: number, start: string) =>
   `The right-hand side of ${state} is not finite at the initial state (t = ${fmt(t0)}, ${start}): a division by zero or a function outside its domain there (1/x, log, sqrt, a power). No step size helps; start where the model is defined (\`init\` values, or XPPAUT's default 0 for a state without one).`;
 
+/**
+ * A backward Euler step whose implicit equation Newton's method did not solve (engine/implicitStep.ts): the solve
+ * stops there with states that are not finite, but nothing overflowed. `residual`: the smallest residual met from
+ * the previous state and from the explicit Euler predictor, relative to the states (NaN: f is not finite at x_n);
+ * `equation`: the state whose equation held its largest entry.
+ */
+export const newtonFailureMessage = (
+  equation: string,
+  step: number,
+  time: number,
+  dt: number,
+  residual: number,
+  iterations: number,
+  tolerance: number,
+) =>
+  `Newton's method does not converge at step ${step} (t = ${fmt(time)}) with backeul, dt=${fmt(dt)}: ${Number.isFinite(residual) ? `in ${iterations} iterations from the previous state and from the explicit Euler predictor, the residual of the implicit equation y = x_n + h f(y) never falls below ${fmt(residual)} relative to the states (the tolerance is ${fmt(tolerance)}; largest in ${equation}'s equation)` : `f is not finite at the previous state (in ${equation}'s equation)`}, so the solve stops there; the states did not blow up. The step's solution, if there is one, is out of Newton's reach from x_n (on a stiff model, typically a fast transient that one step of dt jumps across). Reduce dt or check the model's scaling.`;
+
 /** Steps of XPPAUT's volterra scheme whose corrections did not settle (engine/volterraKernel.ts), the first named. */
 export const volterraUnconvergedMessage = (
   step: number,
@@ -258,11 +275,11 @@ export const volterraUnconvergedMessage = (
 
 /** The check of an XPPAUT method that chooses its own steps ran on dt/2^k because the fixed step blew up at dt. */
 export const stepHalvedMessage = (written: string, meth: string, k: number, dt: number, blowUp: string) =>
-  `meth=${written} checked as ${meth} with dt/${2 ** k} = ${fmt(dt / 2 ** k)} (${2 ** k} steps per dt=${fmt(dt)}): at the file's dt the fixed step blows up, where XPPAUT's method would shrink its step (${blowUp.replace(/ Reduce dt or check the model's scaling\.$/, '').replace(/\.$/, '')}).`;
+  `meth=${written} checked as ${meth} with dt/${2 ** k} = ${fmt(dt / 2 ** k)} (${2 ** k} steps per dt=${fmt(dt)}): at the file's dt the fixed step fails, where XPPAUT's method would shrink its step (${blowUp.replace(/ Reduce dt or check the model's scaling\.$/, '').replace(/\.$/, '')}).`;
 
 /** Appended to a blow-up when halving the step of an XPPAUT method that chooses its own steps did not help. */
 export const stepHalvingFailedMessage = (halvings: number) =>
-  `It blows up at dt/2 … dt/${2 ** halvings} too (XPPAUT's method chooses its own steps; the check halves a fixed step at most ${halvings} times).`;
+  `The solve fails at dt/2 … dt/${2 ** halvings} too (XPPAUT's method chooses its own steps; the check halves a fixed step at most ${halvings} times).`;
 
 /** A value that is not finite while the states are, e.g. "The loss is not finite (the states stay finite)." */
 export const nonFiniteMessage = (what: string) =>

@@ -356,7 +356,10 @@ export const DIAGNOSTIC_CODES = {
     'information',
     'The continuous reference gradient is not computed for this model (events it cannot differentiate; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
   ),
-  'blow-up': check('error', 'The solve or its gradient is not finite (names the step and time, on the equation).'),
+  'blow-up': check(
+    'error',
+    "The solve or its gradient is not finite (names the step and time, on the equation), or a backward Euler step's implicit equation is one Newton's method does not solve (names the residual it reached, on the equation that kept it).",
+  ),
   'volterra-not-converged': check(
     'warning',
     "A step of XPPAUT's volterra scheme whose fixed-point corrections did not settle in 10 (names the first such step and its time, on the first integral): the step is taken as it stands, and AD differentiates the corrections taken. Information instead when the last correction moved the states by less than 1e-4 (a near miss of the 1e-6 tolerance).",

@@ -157,12 +157,19 @@ describe('backward Euler: language and editor', () => {
   });
 });
 
-test('a step whose implicit equation has no solution near x_n is reported as a blow-up that names Newton', async () => {
-  // x' = x^2 from x = 1 with h = 0.5: y − 0.5 y² = 1 has no real root.
-  const r = await runCheck(model("par a=1\nx' = a*x^2\ninit x=1\nloss = x(T)\n@ total=1, steps=2, meth=backeul\n"), {
-    backend: 'cpu',
-  });
+test('a step whose implicit equation has no solution near x_n is reported as Newton not converging, on its equation', async () => {
+  // y' = y^2 from y = 1 with h = 0.5: y − 0.5 y² = 1 has no real root; x' = -x has one (x = 1/1.5).
+  const m = model(
+    "par a=1\nx' = -x\ny' = a*y^2\ninit x=1, y=1\nloss = x(T) + y(T)\n@ total=1, steps=2, meth=backeul\n",
+  );
+  const r = await runCheck(m, { backend: 'cpu' });
   const f = r.findings.find((x) => x.code === 'blow-up');
   assert.ok(f, JSON.stringify(r.findings));
-  assert.match(f.message, /at step 1 .*Newton's method found no solution of the implicit step/);
+  assert.match(
+    f.message,
+    /^Newton's method does not converge at step 1 \(t = 0\.5\) with backeul, dt=0\.5: .* residual .* never falls below [0-9.]+ relative to the states \(the tolerance is 1e-5; largest in y's equation\)/,
+  );
+  assert.doesNotMatch(f.message, /blows up/);
+  // On y's equation, not the first state's.
+  assert.deepEqual(f.range, m.equations.find((e) => e.state === 'y')?.range);
 });
