@@ -196,6 +196,8 @@ interface Forward {
   nodes?: ReferenceNodes;
   /** An MLP field's forward solve in JS: its θ path and the nodes' forward passes, which the adjoint reads again. */
   mlp?: MlpForwardPasses;
+  /** An MLP field's forward solve in JS: x, f and the last stage at the nodes as arrays (X, F and K4 are made from them when read). */
+  mlpNodes?: { X: Float32Array[]; F: Float32Array[]; K4: Float32Array[] };
   dispose(): void;
 }
 
@@ -254,9 +256,10 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
         const E = new Float64Array(x.size);
         for (let k = 0; k < K; k++) {
           // The JS solve's arrays when it ran (the same numbers, without a tensor read per node).
-          const k4 = nodes ? nodes.K4.subarray(k * S + stateAt) : K4[k][i].dataSync(),
-            f = nodes ? nodes.F.subarray((k + 1) * S + stateAt) : F[k + 1][i].dataSync(),
-            xk = nodes ? nodes.X.subarray((k + 1) * S + stateAt) : X[k + 1][i].dataSync();
+          const mn = inJs?.arrays;
+          const k4 = nodes ? nodes.K4.subarray(k * S + stateAt) : mn ? mn.K4[k] : K4[k][i].dataSync(),
+            f = nodes ? nodes.F.subarray((k + 1) * S + stateAt) : mn ? mn.F[k + 1] : F[k + 1][i].dataSync(),
+            xk = nodes ? nodes.X.subarray((k + 1) * S + stateAt) : mn ? mn.X[k + 1] : X[k + 1][i].dataSync();
           for (let c = 0; c < E.length; c++) {
             E[c] += (H / 6) * (k4[c] - f[c]);
             num += E[c] * E[c];
@@ -279,7 +282,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       lossOf,
       forwardError,
       nodes,
-      ...(inJs ? { mlp: inJs.passes } : {}),
+      ...(inJs ? { mlp: inJs.passes, mlpNodes: inJs.arrays } : {}),
       dispose: () => tf.dispose(owned),
     };
   } catch (e) {
@@ -305,7 +308,15 @@ function mlpForward(
   K: number,
   H: number,
   owned: Tensor[],
-): { X: Tensor[][]; F: Tensor[][]; K4: Tensor[][]; passes: MlpForwardPasses } | undefined {
+):
+  | {
+      X: Tensor[][];
+      F: Tensor[][];
+      K4: Tensor[][];
+      passes: MlpForwardPasses;
+      arrays: { X: Float32Array[]; F: Float32Array[]; K4: Float32Array[] };
+    }
+  | undefined {
   const mlp = cm.mlp;
   if (!mlp || !mlpApplies(cm, inp)) return undefined;
   const theta = thetaPath(inp.params, inp.layerTimes, inp.h, inp.t0);
@@ -313,16 +324,19 @@ function mlpForward(
   const keep = (K + 1) * traceFloats(mlp.field) <= KEPT_TRACE_FLOATS;
   const r = mlpForwardRk4(mlp.field, cm.x0[0].dataSync() as Float32Array, K, H, inp.t0, theta, keep);
   const shape = cm.x0[0].shape;
+  // A tensor per node only where one is read (the JS passes read the arrays): 3K tensors cost more than the solve's steps.
   const wrap = (v: Float32Array): Tensor[] => {
-    const t = tf.tensor(v, shape);
+    // Kept: a node may first be read inside a caller's tidy, and the solve owns it.
+    const t = tf.keep(tf.tensor(v, shape));
     owned.push(t);
     return [t];
   };
   return {
-    X: [cm.x0, ...r.X.slice(1).map(wrap)],
-    F: r.F.map(wrap),
-    K4: r.K4.map(wrap),
+    X: lazySteps(K, (n) => (n === 0 ? cm.x0 : wrap(r.X[n]))),
+    F: lazySteps(K, (n) => wrap(r.F[n])),
+    K4: lazySteps(K - 1, (n) => wrap(r.K4[n])),
     passes: { theta, nodeTraces: r.traces },
+    arrays: { X: r.X, F: r.F, K4: r.K4 },
   };
 }
 
@@ -407,6 +421,14 @@ function nodeRows(values: Float32Array, K: number): NodeValues {
   const out = new Float32Array((K + 1) * columns);
   for (let k = 0; k <= K; k++) out.set(values.subarray(k * S, k * S + columns), k * columns);
   return { columns, values: out };
+}
+
+/** The first MAX_PATH_COMPONENTS components of each node's array (readNodes of the same nodes). */
+function arrayRows(nodes: Float32Array[]): NodeValues {
+  const columns = Math.min(MAX_PATH_COMPONENTS, nodes[0].length);
+  const values = new Float32Array(nodes.length * columns);
+  nodes.forEach((x, k) => values.set(x.subarray(0, columns), k * columns));
+  return { columns, values };
 }
 
 /** Rows of S values (K + 1 nodes) as per-node tensors of the states' shapes (call inside a tidy). */
@@ -881,7 +903,15 @@ function referenceWith(
       const b =
         prog && fw.nodes
           ? programAdjoint(prog, { ...inp, K, H, nodes: fw.nodes, pT: Float64Array.from(concatElements(terminal.pT)) })
-          : batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, F: fw.F, pT: terminal.pT });
+          : batchedAdjoint(tf, cm, {
+              ...inp,
+              K,
+              H,
+              X: fw.X,
+              F: fw.F,
+              pT: terminal.pT,
+              ...(fw.mlp && fw.mlpNodes ? { mlp: { X: fw.mlpNodes.X, F: fw.mlpNodes.F, theta: fw.mlp.theta } } : {}),
+            });
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
       gPerStep = 2;
@@ -899,8 +929,8 @@ function referenceWith(
         K,
         H,
         ...(fw.mlp ? { passes: fw.mlp } : {}),
-        X: fw.X.map((x) => x[0].dataSync() as Float32Array),
-        F: fw.F.map((f) => f[0].dataSync() as Float32Array),
+        X: fw.mlpNodes?.X ?? fw.X.map((x) => x[0].dataSync() as Float32Array),
+        F: fw.mlpNodes?.F ?? fw.F.map((f) => f[0].dataSync() as Float32Array),
         pT: terminal.pT[0].dataSync() as Float32Array,
         mid,
         columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
@@ -983,7 +1013,7 @@ function referenceWith(
     );
     const referenceError = referenceModelError * q.cancellation + q.simpson;
     if (!Number.isFinite(referenceError)) nonFinite = true;
-    const x = fw.nodes ? nodeRows(fw.nodes.X, K) : readNodes(tf, fw.X);
+    const x = fw.nodes ? nodeRows(fw.nodes.X, K) : fw.mlpNodes ? arrayRows(fw.mlpNodes.X) : readNodes(tf, fw.X);
     const paths: StatePaths = { times: gridTimes, x, ...(fineOut.p ? { p: fineOut.p } : {}) };
     return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation, paths };
   } finally {
@@ -1585,7 +1615,9 @@ function perStepGradient(inp: ReferenceInput, d: Float32Array, P: number, gK: nu
   const at = inp.layerTimes.map((tn) => {
     const x = (tn - t0) / gH;
     const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
-    return { j0, w: Math.min(1, Math.max(0, x - j0)) };
+    // Below 1e-9 a layer time is on the row (batchedAdjoint.ts gradientRows computes only the rows read).
+    const w = Math.min(1, Math.max(0, x - j0));
+    return { j0, w: w < 1e-9 ? 0 : w };
   });
   // Layer times on consecutive g-grid nodes (leapfrog, Euler): the rows themselves.
   if (at.every((a, n) => a.j0 === at[0].j0 + n && a.w < 1e-9))

@@ -248,7 +248,7 @@ export function mlpJacobians(
 
 /**
  * g = pᵀ∂θ f at B points (states xAt and adjoints p [B, d] row-major, θ at `times`), per parameter
- * [B, P] row-major; a parameter the field does not read gets zeros.
+ * [B, P] row-major; a parameter the field does not read gets zeros. `rows`: only those points (the others 0).
  */
 export function mlpPointGradients(
   field: MlpField,
@@ -258,11 +258,12 @@ export function mlpPointGradients(
   times: number[],
   theta: (t: number) => Data[],
   traces?: Trace[],
+  rows?: number[],
 ): Data[] {
   const d = field.size,
     B = times.length;
   const g = params.map((q) => new Float32Array(B * q.size));
-  for (let j = 0; j < B; j++) {
+  for (const j of rows ?? times.keys()) {
     const { W, B: b } = layerData(field, theta(times[j]));
     // The same point as mlpJacobians': its forward pass when kept.
     const trace = traces?.[j] ?? forward(field, xAt.subarray(j * d, (j + 1) * d), W, b).trace;
