@@ -938,6 +938,27 @@ function referenceWith(
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
       if (mid) gPerStep = 2;
+    } else if (onGrid && terminal.jumps.length === 0 && cm.rhsLinearize && mlpApplies(cm, inp)) {
+      // An MLP field on a coarse grid: backwardSmooth's steps in plain JS as well (no g at the nodes: p and v
+      // there feed gradientOnGrid's Hermite points), instead of an op per stage.
+      const field = cm.mlp!.field;
+      const X = fw.mlpNodes?.X ?? fw.X.map((x) => x[0].dataSync() as Float32Array),
+        F = fw.mlpNodes?.F ?? fw.F.map((f) => f[0].dataSync() as Float32Array);
+      const b = mlpSmoothAdjoint(field, {
+        ...inp,
+        K,
+        H,
+        ...(fw.mlp ? { passes: fw.mlp } : {}),
+        X,
+        F,
+        pT: terminal.pT[0].dataSync() as Float32Array,
+        mid: false,
+        grid: true,
+        columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
+      });
+      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      const { P, V } = b.nodes!;
+      fineData = mlpGridGradients(field, inp.params, H, factor * divisions, X, F, P, V);
     } else {
       // ∫ g dt by Simpson needs g inside every step when θ(t) has kinks at the nodes (untied copies).
       const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);

@@ -296,6 +296,8 @@ export interface MlpAdjointInput {
   columns: number;
   /** The forward solve's θ path and node passes on the same grid (mlpForwardRk4): read, not computed again. */
   passes?: MlpForwardPasses;
+  /** A coarse solve (θ constant): no g at the nodes; p and v = (∂x f)ᵀp at every node returned for mlpGridGradients. */
+  grid?: boolean;
 }
 
 /**
@@ -308,9 +310,15 @@ export interface MlpAdjointInput {
 export function mlpSmoothAdjoint(
   field: MlpField,
   inp: MlpAdjointInput,
-): { g: Data[]; estimateError: number; p: { columns: number; values: Float32Array } } {
+): {
+  g: Data[];
+  estimateError: number;
+  p: { columns: number; values: Float32Array };
+  /** With `grid`: p and v at the nodes t0 … T. */
+  nodes?: { P: Data[]; V: Data[] };
+} {
   const f32 = Math.fround;
-  const { K, H, t0, X, F, mid, params } = inp;
+  const { K, H, t0, X, F, mid, params, grid } = inp;
   const d = field.size;
   const theta = inp.passes?.theta ?? thetaPath(params, inp.layerTimes, inp.h, t0);
   const nodeTraces = inp.passes?.nodeTraces;
@@ -330,11 +338,12 @@ export function mlpSmoothAdjoint(
   const linNode = (k: number) =>
     nodeTraces?.[k] ? { W: layerData(field, theta(t0 + k * H)).W, trace: nodeTraces[k] } : lin(X[k], t0 + k * H);
   const vx = (L: ReturnType<typeof lin>, p: Data) => inputVjp(field, L.trace, L.W, p);
-  const rows = mid ? 2 * K + 1 : K + 1,
+  const rows = grid ? 0 : mid ? 2 * K + 1 : K + 1,
     step = mid ? 2 : 1;
   const g = params.map((q) => new Float32Array(rows * q.size));
-  /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp. */
+  /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp; on a coarse grid (∂x f)ᵀp alone. */
   const both = (L: ReturnType<typeof lin>, p: Data, j: number): Data => {
+    if (grid) return vx(L, p);
     const into = {
       W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
       b: field.layers.map((l) =>
@@ -343,10 +352,12 @@ export function mlpSmoothAdjoint(
     };
     return backward(field, L.trace, L.W, p, into).dx;
   };
-  const Pn: Data[] = new Array(K + 1);
+  const Pn: Data[] = new Array(K + 1),
+    Vn: Data[] = new Array(K + 1);
   Pn[K] = inp.pT;
   let pA = inp.pT;
   let vA = both(linNode(K), pA, K * step);
+  Vn[K] = vA;
   // Embedded estimate: E runs over the steps from T down (Δ_m = H/6·(s4 − v at the new node)), against p there.
   const E = new Float64Array(d);
   let num = 0,
@@ -404,13 +415,19 @@ export function mlpSmoothAdjoint(
       den += pB[r] * pB[r];
     }
     Pn[m - 1] = pB;
+    Vn[m - 1] = vB;
     pA = pB;
     vA = vB;
   }
   const columns = inp.columns;
   const values = new Float32Array((K + 1) * columns);
   for (let j = 0; j <= K; j++) values.set(Pn[j].subarray(0, columns), j * columns);
-  return { g, estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0, p: { columns, values } };
+  return {
+    g,
+    estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0,
+    p: { columns, values },
+    ...(grid ? { nodes: { P: Pn, V: Vn } } : {}),
+  };
 }
 
 /**
