@@ -244,22 +244,34 @@ export function atPoints(P: Float64Array, V: Float64Array, K: number, H: number,
 }
 
 /**
- * The rows of the 2K + 1 points t0 + jH/2 whose g the reference reads: every row when a parameter is
+ * Which of the gK + 1 rows t0 + j·gH of g the reference reads: undefined (every row) when a parameter is
  * shared (∫ g dt by Simpson), else the rows at the layer times (engine/reference.ts perStepGradient: the
- * row at or below each, and the one above when the time lies between them). Ascending.
+ * row at or below each, and the one above when the time lies between them).
  */
-export function gradientRows(inp: Pick<BatchedAdjointInput, 't0' | 'K' | 'H' | 'params' | 'layerTimes'>): number[] {
-  const B = 2 * inp.K + 1;
-  if (inp.params.some((q) => !q.perStep)) return Array.from({ length: B }, (_, j) => j);
-  const wanted = new Uint8Array(B);
-  for (const tn of inp.layerTimes) {
-    const x = (tn - inp.t0) / (inp.H / 2);
-    const j0 = Math.max(0, Math.min(B - 2, Math.floor(x + 1e-9)));
+export function layerRows(
+  t0: number,
+  gK: number,
+  gH: number,
+  params: { perStep: boolean }[],
+  layerTimes: number[],
+): Uint8Array | undefined {
+  if (params.some((q) => !q.perStep)) return undefined;
+  const wanted = new Uint8Array(gK + 1);
+  for (const tn of layerTimes) {
+    const x = (tn - t0) / gH;
+    const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
     wanted[j0] = 1;
     if (x - j0 >= 1e-9) wanted[j0 + 1] = 1;
   }
+  return wanted;
+}
+
+/** The rows of the 2K + 1 points t0 + jH/2 whose g the reference reads (layerRows), ascending. */
+export function gradientRows(inp: Pick<BatchedAdjointInput, 't0' | 'K' | 'H' | 'params' | 'layerTimes'>): number[] {
+  const B = 2 * inp.K + 1;
+  const wanted = layerRows(inp.t0, 2 * inp.K, inp.H / 2, inp.params, inp.layerTimes);
   const rows: number[] = [];
-  for (let j = 0; j < B; j++) if (wanted[j]) rows.push(j);
+  for (let j = 0; j < B; j++) if (!wanted || wanted[j]) rows.push(j);
   return rows;
 }
 

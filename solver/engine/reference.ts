@@ -56,7 +56,7 @@ import { relError } from './detect';
 import type { Term } from './linearCombination';
 import { gridHermite, hermiteBasis } from './hermite';
 import { concatElements, MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
-import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
+import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights, layerRows } from './batchedAdjoint';
 import {
   mlpForwardRk4,
   mlpGridGradients,
@@ -934,6 +934,8 @@ function referenceWith(
         pT: terminal.pT[0].dataSync() as Float32Array,
         mid,
         columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
+        // g only where the per-step parameters read it (on half the step, every other node).
+        ...(mid ? {} : { rows: layerRows(t0, K, H, inp.params, inp.layerTimes) }),
       });
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;

@@ -298,6 +298,8 @@ export interface MlpAdjointInput {
   passes?: MlpForwardPasses;
   /** A coarse solve (θ constant): no g at the nodes; p and v = (∂x f)ᵀp at every node returned for mlpGridGradients. */
   grid?: boolean;
+  /** g only at the rows marked (the others 0): the layer times of per-step parameters (batchedAdjoint.ts layerRows). */
+  rows?: Uint8Array;
 }
 
 /**
@@ -343,7 +345,7 @@ export function mlpSmoothAdjoint(
   const g = params.map((q) => new Float32Array(rows * q.size));
   /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp; on a coarse grid (∂x f)ᵀp alone. */
   const both = (L: ReturnType<typeof lin>, p: Data, j: number): Data => {
-    if (grid) return vx(L, p);
+    if (grid || (inp.rows && !inp.rows[j])) return vx(L, p);
     const into = {
       W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
       b: field.layers.map((l) =>
