@@ -710,7 +710,18 @@ export function continuousReference(
   // the embedded third-order estimate goes as H³ where RK4's error goes as H⁴, and before the asymptotic
   // regime it falls short (at 4e-4 by 3×). Each halving costs as much again as the solve before it.
   let fine = referenceWith(tf, cm, inp, 1, 1, signalCheck);
-  const perNode = inp.params.reduce((a, q) => a + q.size, 0) + 8 * cm.x0.reduce((a, x) => a + x.size, 0);
+  const paramFloats = inp.params.reduce((a, q) => a + q.size, 0),
+    stateFloats = 8 * cm.x0.reduce((a, x) => a + x.size, 0);
+  // What a solve of `steps` steps keeps: g at every node, or for an MLP field's JS passes with per-step
+  // parameters only, g at the rows their layer times read (the other rows' pages are never written).
+  const keptFloats = (steps: number): number => {
+    const rows =
+      inp.params.every((q) => q.perStep) && mlpApplies(cm, inp)
+        ? (layerRows(inp.t0, steps, (inp.N * inp.h) / steps, inp.params, inp.layerTimes)?.reduce((a, r) => a + r, 0) ??
+          steps + 1)
+        : steps + 1;
+    return rows * paramFloats + (steps + 1) * stateFloats;
+  };
   // Copies that differ make θ(t) turn at every layer time: inside a step f then moves with t faster than
   // with x, and RK4's error there is its quadrature in t (Simpson's, as for x' = f(t)), which the embedded
   // estimate cannot see (k4 and f at the new node are then the same value). So such a solve is always
@@ -724,7 +735,7 @@ export function continuousReference(
       subdivide === 2
         ? untied || fine.referenceError > REFERENCE_TARGET
         : fine.referenceError > REFERENCE_USABLE && steps <= MAX_REFERENCE_STEPS;
-    if (!wanted || (steps + 1) * perNode > SUBDIVIDE_FLOATS) break;
+    if (!wanted || keptFloats(steps) > SUBDIVIDE_FLOATS) break;
     const finer = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
     if (finer.nonFinite) break;
     const apart = Math.max(...finer.g.map((g, i) => relError(g, fine.g[i])));
