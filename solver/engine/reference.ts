@@ -1658,7 +1658,9 @@ function perStepGradient(inp: ReferenceInput, d: Float32Array, P: number, gK: nu
     return d.subarray(at[0].j0 * P, (at[0].j0 + at.length) * P);
   const out = new Float32Array(inp.layerTimes.length * P);
   at.forEach(({ j0, w }, n) => {
-    for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
+    // On a row (every other node on half the step): the row itself.
+    if (w === 0) out.set(d.subarray(j0 * P, (j0 + 1) * P), n * P);
+    else for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
   });
   return out;
 }
