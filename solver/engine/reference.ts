@@ -45,8 +45,9 @@
 // ∂ℓ/∂x(T) (lossGradientRounding: large near the loss's minimum): referenceError
 // is their sum; for ∫ g dt of shared parameters it grows by the cancellation
 // ‖∫|g|‖/‖∫g‖, and Simpson's own error is added. When that error exceeds
-// REFERENCE_TARGET on the usual grid, the step is halved (again while the
-// error stays above REFERENCE_USABLE and the halvings pay off), and the
+// REFERENCE_TARGET on the usual grid, or the per-step copies differ (RK4's
+// error in t, which this estimate cannot see), the step is halved (again while
+// the error stays above REFERENCE_USABLE and the halvings pay off), and the
 // reported error is at least a third of the last two solves' difference.
 // (Replaced a second backward solve at 2H: a third of the reference's
 // cost, for an estimate of the coarse solve's error.)
