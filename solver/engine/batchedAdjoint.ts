@@ -50,12 +50,15 @@ export interface BatchedAdjointInput {
   pT: Tensor[];
   params: PathParameter[];
   layerTimes: number[];
+  /** An MLP field's forward solve in JS (fusedMlp/reference.ts): x and f at the nodes as arrays, and its θ path (cached at the stage times, which are the midpoints here). */
+  mlp?: { X: Float32Array[]; F: Float32Array[]; theta: (tau: number) => Float32Array[] };
 }
 
 export interface BatchedAdjointResult {
   /**
    * g at the nodes and step midpoints t0 + jH/2, per parameter [2K + 1, P] row-major: θ(t) has kinks at
-   * the layer times, the nodes, so that ∫ g dt by Simpson needs a point inside every step.
+   * the layer times, the nodes, so that ∫ g dt by Simpson needs a point inside every step. Only the rows
+   * of gradientRows are computed (the others 0).
    */
   g: Float32Array[];
   /** Embedded (FSAL) estimate of the adjoint's relative error, as the tensor solve's. */
@@ -88,15 +91,18 @@ function thetaAt(tf: TF, inp: BatchedAdjointInput, times: number[], perPoint: bo
  */
 function pointStates(cm: CompiledModel, inp: BatchedAdjointInput): Float32Array[] {
   const { K, H } = inp;
+  const mlp = inp.mlp;
   return cm.x0.map((x, si) => {
     const n = x.size,
       out = new Float32Array((2 * K + 1) * n);
-    let xa = inp.X[0][si].dataSync(),
-      fa = inp.F[0][si].dataSync();
+    const node = (j: number) => (mlp ? mlp.X[j] : inp.X[j][si].dataSync()),
+      slope = (j: number) => (mlp ? mlp.F[j] : inp.F[j][si].dataSync());
+    let xa = node(0),
+      fa = slope(0);
     out.set(xa, 0);
     for (let j = 0; j < K; j++) {
-      const xb = inp.X[j + 1][si].dataSync(),
-        fb = inp.F[j + 1][si].dataSync();
+      const xb = node(j + 1),
+        fb = slope(j + 1);
       for (let r = 0; r < n; r++) out[(2 * j + 1) * n + r] = 0.5 * (xa[r] + xb[r]) + (H / 8) * (fa[r] - fb[r]);
       out.set(xb, (2 * j + 2) * n);
       xa = xb;
@@ -237,7 +243,39 @@ export function atPoints(P: Float64Array, V: Float64Array, K: number, H: number,
   return out;
 }
 
-/** g = pᵀ∂θ f at the nodes and midpoints, by a batched vjp with θ per point; per parameter [2K + 1, P]. */
+/**
+ * Which of the gK + 1 rows t0 + j·gH of g the reference reads: undefined (every row) when a parameter is
+ * shared (∫ g dt by Simpson), else the rows at the layer times (engine/reference.ts perStepGradient: the
+ * row at or below each, and the one above when the time lies between them).
+ */
+export function layerRows(
+  t0: number,
+  gK: number,
+  gH: number,
+  params: { perStep: boolean }[],
+  layerTimes: number[],
+): Uint8Array | undefined {
+  if (params.some((q) => !q.perStep)) return undefined;
+  const wanted = new Uint8Array(gK + 1);
+  for (const tn of layerTimes) {
+    const x = (tn - t0) / gH;
+    const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
+    wanted[j0] = 1;
+    if (x - j0 >= 1e-9) wanted[j0 + 1] = 1;
+  }
+  return wanted;
+}
+
+/** The rows of the 2K + 1 points t0 + jH/2 whose g the reference reads (layerRows), ascending. */
+export function gradientRows(inp: Pick<BatchedAdjointInput, 't0' | 'K' | 'H' | 'params' | 'layerTimes'>): number[] {
+  const B = 2 * inp.K + 1;
+  const wanted = layerRows(inp.t0, 2 * inp.K, inp.H / 2, inp.params, inp.layerTimes);
+  const rows: number[] = [];
+  for (let j = 0; j < B; j++) if (!wanted || wanted[j]) rows.push(j);
+  return rows;
+}
+
+/** g = pᵀ∂θ f at the given rows of the nodes and midpoints, by a batched vjp with θ per point; per parameter [2K + 1, P] (other rows 0). */
 function pointGradients(
   tf: TF,
   cm: CompiledModel,
@@ -245,26 +283,35 @@ function pointGradients(
   xAt: Float32Array[],
   Pn: Float64Array,
   d: number,
+  rows: number[],
 ) {
   const { K, H, t0 } = inp;
   const B = 2 * K + 1;
   const g = inp.params.map((q) => new Float32Array(B * q.size));
   const perPoint = inp.params.reduce((a, q) => a + 2 * q.size, 0) + 2 * d;
-  for (const [r0, b] of chunks(B, perPoint)) {
+  for (const [r0, b] of chunks(rows.length, perPoint)) {
+    const at = rows.slice(r0, r0 + b);
     tf.tidy(() => {
-      const xs = rowsOf(tf, cm, xAt, r0, b);
+      const xs = cm.x0.map((x, si) => {
+        const n = x.size,
+          v = new Float32Array(b * n);
+        at.forEach((j, k) => v.set(xAt[si].subarray(j * n, (j + 1) * n), k * n));
+        return tf.tensor(v, [b, ...padded(cm.stateShapes[si])]);
+      });
       let col = 0;
       const ps = cm.x0.map((x, si) => {
         const n = x.size,
           v = new Float32Array(b * n);
-        for (let k = 0; k < b; k++) for (let r = 0; r < n; r++) v[k * n + r] = Pn[(r0 + k) * d + col + r];
+        at.forEach((j, k) => {
+          for (let r = 0; r < n; r++) v[k * n + r] = Pn[j * d + col + r];
+        });
         col += n;
         return tf.tensor(v, [b, ...padded(cm.stateShapes[si])]);
       });
       const thetas = thetaAt(
         tf,
         inp,
-        Array.from({ length: b }, (_, k) => t0 + ((r0 + k) * H) / 2),
+        at.map((j) => t0 + (j * H) / 2),
         true,
       );
       const { value, grads } = tf.engine().gradients(
@@ -278,7 +325,10 @@ function pointGradients(
       );
       value.dispose();
       grads.forEach((gr, i) => {
-        if (gr) g[i].set(gr.dataSync() as Float32Array, r0 * inp.params[i].size);
+        if (!gr) return;
+        const v = gr.dataSync() as Float32Array,
+          P = inp.params[i].size;
+        at.forEach((j, k) => g[i].set(v.subarray(k * P, (k + 1) * P), j * P));
       });
     });
   }
@@ -301,16 +351,19 @@ export function batchedAdjoint(tf: TF, cm: CompiledModel, inp: BatchedAdjointInp
       ? cm.mlp.field
       : undefined;
   const times = Array.from({ length: 2 * inp.K + 1 }, (_, j) => inp.t0 + (j * inp.H) / 2);
-  const theta = mlp && thetaPath(inp.params, inp.layerTimes, inp.H, inp.t0, false);
+  // The forward solve's θ path when it ran in JS: the midpoints here are its stages' times, already interpolated.
+  const theta = mlp && (inp.mlp?.theta ?? thetaPath(inp.params, inp.layerTimes, inp.H, inp.t0, false));
   // The points' forward passes serve both passes when they fit in KEPT_TRACE_FLOATS.
   const traces = mlp && times.length * traceFloats(mlp) <= KEPT_TRACE_FLOATS ? [] : undefined;
   const J = mlp && theta ? mlpJacobians(mlp, xAt[0], times, theta, traces) : jacobians(tf, cm, inp, xAt, d);
   const { P, V, estimateError } = recursion(J, pT, inp.K, inp.H, d);
   const pAt = atPoints(P, V, inp.K, inp.H, d);
+  // Per-step parameters alone read g at their layer times only: a quarter of the points on half the step.
+  const rows = gradientRows(inp);
   const g =
     mlp && theta
-      ? mlpPointGradients(mlp, inp.params, xAt[0], Float32Array.from(pAt), times, theta, traces)
-      : pointGradients(tf, cm, inp, xAt, pAt, d);
+      ? mlpPointGradients(mlp, inp.params, xAt[0], Float32Array.from(pAt), times, theta, traces, rows)
+      : pointGradients(tf, cm, inp, xAt, pAt, d, rows);
   const columns = Math.min(MAX_PATH_COMPONENTS, d);
   const values = new Float32Array((inp.K + 1) * columns);
   for (let j = 0; j <= inp.K; j++) for (let c = 0; c < columns; c++) values[j * columns + c] = P[j * d + c];

@@ -45,8 +45,9 @@
 // ∂ℓ/∂x(T) (lossGradientRounding: large near the loss's minimum): referenceError
 // is their sum; for ∫ g dt of shared parameters it grows by the cancellation
 // ‖∫|g|‖/‖∫g‖, and Simpson's own error is added. When that error exceeds
-// REFERENCE_TARGET on the usual grid, the step is halved (again while the
-// error stays above REFERENCE_USABLE and the halvings pay off), and the
+// REFERENCE_TARGET on the usual grid, or the per-step copies differ (RK4's
+// error in t, which this estimate cannot see), the step is halved (again while
+// the error stays above REFERENCE_USABLE and the halvings pay off), and the
 // reported error is at least a third of the last two solves' difference.
 // (Replaced a second backward solve at 2H: a third of the reference's
 // cost, for an estimate of the coarse solve's error.)
@@ -56,7 +57,7 @@ import { relError } from './detect';
 import type { Term } from './linearCombination';
 import { gridHermite, hermiteBasis } from './hermite';
 import { concatElements, MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
-import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights } from './batchedAdjoint';
+import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights, layerRows } from './batchedAdjoint';
 import {
   mlpForwardRk4,
   mlpGridGradients,
@@ -196,6 +197,8 @@ interface Forward {
   nodes?: ReferenceNodes;
   /** An MLP field's forward solve in JS: its θ path and the nodes' forward passes, which the adjoint reads again. */
   mlp?: MlpForwardPasses;
+  /** An MLP field's forward solve in JS: x, f and the last stage at the nodes as arrays (X, F and K4 are made from them when read). */
+  mlpNodes?: { X: Float32Array[]; F: Float32Array[]; K4: Float32Array[] };
   dispose(): void;
 }
 
@@ -254,9 +257,10 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
         const E = new Float64Array(x.size);
         for (let k = 0; k < K; k++) {
           // The JS solve's arrays when it ran (the same numbers, without a tensor read per node).
-          const k4 = nodes ? nodes.K4.subarray(k * S + stateAt) : K4[k][i].dataSync(),
-            f = nodes ? nodes.F.subarray((k + 1) * S + stateAt) : F[k + 1][i].dataSync(),
-            xk = nodes ? nodes.X.subarray((k + 1) * S + stateAt) : X[k + 1][i].dataSync();
+          const mn = inJs?.arrays;
+          const k4 = nodes ? nodes.K4.subarray(k * S + stateAt) : mn ? mn.K4[k] : K4[k][i].dataSync(),
+            f = nodes ? nodes.F.subarray((k + 1) * S + stateAt) : mn ? mn.F[k + 1] : F[k + 1][i].dataSync(),
+            xk = nodes ? nodes.X.subarray((k + 1) * S + stateAt) : mn ? mn.X[k + 1] : X[k + 1][i].dataSync();
           for (let c = 0; c < E.length; c++) {
             E[c] += (H / 6) * (k4[c] - f[c]);
             num += E[c] * E[c];
@@ -279,7 +283,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       lossOf,
       forwardError,
       nodes,
-      ...(inJs ? { mlp: inJs.passes } : {}),
+      ...(inJs ? { mlp: inJs.passes, mlpNodes: inJs.arrays } : {}),
       dispose: () => tf.dispose(owned),
     };
   } catch (e) {
@@ -305,7 +309,15 @@ function mlpForward(
   K: number,
   H: number,
   owned: Tensor[],
-): { X: Tensor[][]; F: Tensor[][]; K4: Tensor[][]; passes: MlpForwardPasses } | undefined {
+):
+  | {
+      X: Tensor[][];
+      F: Tensor[][];
+      K4: Tensor[][];
+      passes: MlpForwardPasses;
+      arrays: { X: Float32Array[]; F: Float32Array[]; K4: Float32Array[] };
+    }
+  | undefined {
   const mlp = cm.mlp;
   if (!mlp || !mlpApplies(cm, inp)) return undefined;
   const theta = thetaPath(inp.params, inp.layerTimes, inp.h, inp.t0);
@@ -313,16 +325,19 @@ function mlpForward(
   const keep = (K + 1) * traceFloats(mlp.field) <= KEPT_TRACE_FLOATS;
   const r = mlpForwardRk4(mlp.field, cm.x0[0].dataSync() as Float32Array, K, H, inp.t0, theta, keep);
   const shape = cm.x0[0].shape;
+  // A tensor per node only where one is read (the JS passes read the arrays): 3K tensors cost more than the solve's steps.
   const wrap = (v: Float32Array): Tensor[] => {
-    const t = tf.tensor(v, shape);
+    // Kept: a node may first be read inside a caller's tidy, and the solve owns it.
+    const t = tf.keep(tf.tensor(v, shape));
     owned.push(t);
     return [t];
   };
   return {
-    X: [cm.x0, ...r.X.slice(1).map(wrap)],
-    F: r.F.map(wrap),
-    K4: r.K4.map(wrap),
+    X: lazySteps(K, (n) => (n === 0 ? cm.x0 : wrap(r.X[n]))),
+    F: lazySteps(K, (n) => wrap(r.F[n])),
+    K4: lazySteps(K - 1, (n) => wrap(r.K4[n])),
     passes: { theta, nodeTraces: r.traces },
+    arrays: { X: r.X, F: r.F, K4: r.K4 },
   };
 }
 
@@ -407,6 +422,14 @@ function nodeRows(values: Float32Array, K: number): NodeValues {
   const out = new Float32Array((K + 1) * columns);
   for (let k = 0; k <= K; k++) out.set(values.subarray(k * S, k * S + columns), k * columns);
   return { columns, values: out };
+}
+
+/** The first MAX_PATH_COMPONENTS components of each node's array (readNodes of the same nodes). */
+function arrayRows(nodes: Float32Array[]): NodeValues {
+  const columns = Math.min(MAX_PATH_COMPONENTS, nodes[0].length);
+  const values = new Float32Array(nodes.length * columns);
+  nodes.forEach((x, k) => values.set(x.subarray(0, columns), k * columns));
+  return { columns, values };
 }
 
 /** Rows of S values (K + 1 nodes) as per-node tensors of the states' shapes (call inside a tidy). */
@@ -688,15 +711,32 @@ export function continuousReference(
   // the embedded third-order estimate goes as H³ where RK4's error goes as H⁴, and before the asymptotic
   // regime it falls short (at 4e-4 by 3×). Each halving costs as much again as the solve before it.
   let fine = referenceWith(tf, cm, inp, 1, 1, signalCheck);
-  const perNode = inp.params.reduce((a, q) => a + q.size, 0) + 8 * cm.x0.reduce((a, x) => a + x.size, 0);
+  const paramFloats = inp.params.reduce((a, q) => a + q.size, 0),
+    stateFloats = 8 * cm.x0.reduce((a, x) => a + x.size, 0);
+  // What a solve of `steps` steps keeps: g at every node, or for an MLP field's JS passes with per-step
+  // parameters only, g at the rows their layer times read (the other rows' pages are never written).
+  const keptFloats = (steps: number): number => {
+    const rows =
+      inp.params.every((q) => q.perStep) && mlpApplies(cm, inp)
+        ? (layerRows(inp.t0, steps, (inp.N * inp.h) / steps, inp.params, inp.layerTimes)?.reduce((a, r) => a + r, 0) ??
+          steps + 1)
+        : steps + 1;
+    return rows * paramFloats + (steps + 1) * stateFloats;
+  };
+  // Copies that differ make θ(t) turn at every layer time: inside a step f then moves with t faster than
+  // with x, and RK4's error there is its quadrature in t (Simpson's, as for x' = f(t)), which the embedded
+  // estimate cannot see (k4 and f at the new node are then the same value). So such a solve is always
+  // checked against one on half the step (independent copies, N = 1024: measured 2.2e-4 where the
+  // estimate said 4.8e-6).
+  const untied = inp.params.some((q) => q.perStep && !q.equalCopies);
   let lastApart = Infinity;
   for (let subdivide = 2; ; subdivide *= 2) {
     const steps = 2 * (fine.gridTimes.length - 1);
     const wanted =
       subdivide === 2
-        ? fine.referenceError > REFERENCE_TARGET
+        ? untied || fine.referenceError > REFERENCE_TARGET
         : fine.referenceError > REFERENCE_USABLE && steps <= MAX_REFERENCE_STEPS;
-    if (!wanted || (steps + 1) * perNode > SUBDIVIDE_FLOATS) break;
+    if (!wanted || keptFloats(steps) > SUBDIVIDE_FLOATS) break;
     const finer = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
     if (finer.nonFinite) break;
     const apart = Math.max(...finer.g.map((g, i) => relError(g, fine.g[i])));
@@ -875,7 +915,15 @@ function referenceWith(
       const b =
         prog && fw.nodes
           ? programAdjoint(prog, { ...inp, K, H, nodes: fw.nodes, pT: Float64Array.from(concatElements(terminal.pT)) })
-          : batchedAdjoint(tf, cm, { ...inp, K, H, X: fw.X, F: fw.F, pT: terminal.pT });
+          : batchedAdjoint(tf, cm, {
+              ...inp,
+              K,
+              H,
+              X: fw.X,
+              F: fw.F,
+              pT: terminal.pT,
+              ...(fw.mlp && fw.mlpNodes ? { mlp: { X: fw.mlpNodes.X, F: fw.mlpNodes.F, theta: fw.mlp.theta } } : {}),
+            });
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
       gPerStep = 2;
@@ -893,15 +941,38 @@ function referenceWith(
         K,
         H,
         ...(fw.mlp ? { passes: fw.mlp } : {}),
-        X: fw.X.map((x) => x[0].dataSync() as Float32Array),
-        F: fw.F.map((f) => f[0].dataSync() as Float32Array),
+        X: fw.mlpNodes?.X ?? fw.X.map((x) => x[0].dataSync() as Float32Array),
+        F: fw.mlpNodes?.F ?? fw.F.map((f) => f[0].dataSync() as Float32Array),
         pT: terminal.pT[0].dataSync() as Float32Array,
         mid,
         columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
+        // g only where the per-step parameters read it (on half the step, every other node).
+        ...(mid ? {} : { rows: layerRows(t0, K, H, inp.params, inp.layerTimes) }),
       });
       fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
       fineData = b.g;
       if (mid) gPerStep = 2;
+    } else if (onGrid && terminal.jumps.length === 0 && cm.rhsLinearize && mlpApplies(cm, inp)) {
+      // An MLP field on a coarse grid: backwardSmooth's steps in plain JS as well (no g at the nodes: p and v
+      // there feed gradientOnGrid's Hermite points), instead of an op per stage.
+      const field = cm.mlp!.field;
+      const X = fw.mlpNodes?.X ?? fw.X.map((x) => x[0].dataSync() as Float32Array),
+        F = fw.mlpNodes?.F ?? fw.F.map((f) => f[0].dataSync() as Float32Array);
+      const b = mlpSmoothAdjoint(field, {
+        ...inp,
+        K,
+        H,
+        ...(fw.mlp ? { passes: fw.mlp } : {}),
+        X,
+        F,
+        pT: terminal.pT[0].dataSync() as Float32Array,
+        mid: false,
+        grid: true,
+        columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
+      });
+      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      const { P, V } = b.nodes!;
+      fineData = mlpGridGradients(field, inp.params, H, factor * divisions, X, F, P, V);
     } else {
       // ∫ g dt by Simpson needs g inside every step when θ(t) has kinks at the nodes (untied copies).
       const smooth = coarse || (terminal.jumps.length === 0 && !!cm.rhsLinearize);
@@ -977,7 +1048,7 @@ function referenceWith(
     );
     const referenceError = referenceModelError * q.cancellation + q.simpson;
     if (!Number.isFinite(referenceError)) nonFinite = true;
-    const x = fw.nodes ? nodeRows(fw.nodes.X, K) : readNodes(tf, fw.X);
+    const x = fw.nodes ? nodeRows(fw.nodes.X, K) : fw.mlpNodes ? arrayRows(fw.mlpNodes.X) : readNodes(tf, fw.X);
     const paths: StatePaths = { times: gridTimes, x, ...(fineOut.p ? { p: fineOut.p } : {}) };
     return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation, paths };
   } finally {
@@ -1579,14 +1650,18 @@ function perStepGradient(inp: ReferenceInput, d: Float32Array, P: number, gK: nu
   const at = inp.layerTimes.map((tn) => {
     const x = (tn - t0) / gH;
     const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
-    return { j0, w: Math.min(1, Math.max(0, x - j0)) };
+    // Below 1e-9 a layer time is on the row (batchedAdjoint.ts gradientRows computes only the rows read).
+    const w = Math.min(1, Math.max(0, x - j0));
+    return { j0, w: w < 1e-9 ? 0 : w };
   });
   // Layer times on consecutive g-grid nodes (leapfrog, Euler): the rows themselves.
   if (at.every((a, n) => a.j0 === at[0].j0 + n && a.w < 1e-9))
     return d.subarray(at[0].j0 * P, (at[0].j0 + at.length) * P);
   const out = new Float32Array(inp.layerTimes.length * P);
   at.forEach(({ j0, w }, n) => {
-    for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
+    // On a row (every other node on half the step): the row itself.
+    if (w === 0) out.set(d.subarray(j0 * P, (j0 + 1) * P), n * P);
+    else for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
   });
   return out;
 }

@@ -188,7 +188,8 @@ test('the seeded initialisation ties every per-step copy (runCheck takes its cop
 test('coarse reference: untied copies (kinks of θ(t) inside a coarse step) keep step h', async () => {
   const N = 64;
   const { auto } = await compare(spiral({ steps: N }), N, true);
-  assert.equal(auto.gridTimes.length, N + 1);
+  // Never coarser than h (untied copies are then checked on h/2 as well: referenceError.test.ts).
+  assert.ok(auto.gridTimes.length >= N + 1, `${auto.gridTimes.length - 1} steps`);
 });
 
 test('rhsLinearize: repeated products equal rhsVjp (state only, with parameters, parameters only)', async () => {

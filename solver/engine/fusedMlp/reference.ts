@@ -248,7 +248,7 @@ export function mlpJacobians(
 
 /**
  * g = pᵀ∂θ f at B points (states xAt and adjoints p [B, d] row-major, θ at `times`), per parameter
- * [B, P] row-major; a parameter the field does not read gets zeros.
+ * [B, P] row-major; a parameter the field does not read gets zeros. `rows`: only those points (the others 0).
  */
 export function mlpPointGradients(
   field: MlpField,
@@ -258,11 +258,12 @@ export function mlpPointGradients(
   times: number[],
   theta: (t: number) => Data[],
   traces?: Trace[],
+  rows?: number[],
 ): Data[] {
   const d = field.size,
     B = times.length;
   const g = params.map((q) => new Float32Array(B * q.size));
-  for (let j = 0; j < B; j++) {
+  for (const j of rows ?? times.keys()) {
     const { W, B: b } = layerData(field, theta(times[j]));
     // The same point as mlpJacobians': its forward pass when kept.
     const trace = traces?.[j] ?? forward(field, xAt.subarray(j * d, (j + 1) * d), W, b).trace;
@@ -295,6 +296,10 @@ export interface MlpAdjointInput {
   columns: number;
   /** The forward solve's θ path and node passes on the same grid (mlpForwardRk4): read, not computed again. */
   passes?: MlpForwardPasses;
+  /** A coarse solve (θ constant): no g at the nodes; p and v = (∂x f)ᵀp at every node returned for mlpGridGradients. */
+  grid?: boolean;
+  /** g only at the rows marked (the others 0): the layer times of per-step parameters (batchedAdjoint.ts layerRows). */
+  rows?: Uint8Array;
 }
 
 /**
@@ -307,9 +312,15 @@ export interface MlpAdjointInput {
 export function mlpSmoothAdjoint(
   field: MlpField,
   inp: MlpAdjointInput,
-): { g: Data[]; estimateError: number; p: { columns: number; values: Float32Array } } {
+): {
+  g: Data[];
+  estimateError: number;
+  p: { columns: number; values: Float32Array };
+  /** With `grid`: p and v at the nodes t0 … T. */
+  nodes?: { P: Data[]; V: Data[] };
+} {
   const f32 = Math.fround;
-  const { K, H, t0, X, F, mid, params } = inp;
+  const { K, H, t0, X, F, mid, params, grid } = inp;
   const d = field.size;
   const theta = inp.passes?.theta ?? thetaPath(params, inp.layerTimes, inp.h, t0);
   const nodeTraces = inp.passes?.nodeTraces;
@@ -329,11 +340,12 @@ export function mlpSmoothAdjoint(
   const linNode = (k: number) =>
     nodeTraces?.[k] ? { W: layerData(field, theta(t0 + k * H)).W, trace: nodeTraces[k] } : lin(X[k], t0 + k * H);
   const vx = (L: ReturnType<typeof lin>, p: Data) => inputVjp(field, L.trace, L.W, p);
-  const rows = mid ? 2 * K + 1 : K + 1,
+  const rows = grid ? 0 : mid ? 2 * K + 1 : K + 1,
     step = mid ? 2 : 1;
   const g = params.map((q) => new Float32Array(rows * q.size));
-  /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp. */
+  /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp; on a coarse grid (∂x f)ᵀp alone. */
   const both = (L: ReturnType<typeof lin>, p: Data, j: number): Data => {
+    if (grid || (inp.rows && !inp.rows[j])) return vx(L, p);
     const into = {
       W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
       b: field.layers.map((l) =>
@@ -342,10 +354,12 @@ export function mlpSmoothAdjoint(
     };
     return backward(field, L.trace, L.W, p, into).dx;
   };
-  const Pn: Data[] = new Array(K + 1);
+  const Pn: Data[] = new Array(K + 1),
+    Vn: Data[] = new Array(K + 1);
   Pn[K] = inp.pT;
   let pA = inp.pT;
   let vA = both(linNode(K), pA, K * step);
+  Vn[K] = vA;
   // Embedded estimate: E runs over the steps from T down (Δ_m = H/6·(s4 − v at the new node)), against p there.
   const E = new Float64Array(d);
   let num = 0,
@@ -403,13 +417,19 @@ export function mlpSmoothAdjoint(
       den += pB[r] * pB[r];
     }
     Pn[m - 1] = pB;
+    Vn[m - 1] = vB;
     pA = pB;
     vA = vB;
   }
   const columns = inp.columns;
   const values = new Float32Array((K + 1) * columns);
   for (let j = 0; j <= K; j++) values.set(Pn[j].subarray(0, columns), j * columns);
-  return { g, estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0, p: { columns, values } };
+  return {
+    g,
+    estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0,
+    p: { columns, values },
+    ...(grid ? { nodes: { P: Pn, V: Vn } } : {}),
+  };
 }
 
 /**
