@@ -10,6 +10,11 @@
 // contributions are exactly 0 for finite values. A convolution of heav(u) (an XPPAUT lattice's firing rate)
 // then costs nothing in the state products of the continuous reference's adjoint, and nothing at all when no
 // parameter reads it either.
+//
+// A loop instruction (a long indexed sum or network function, scalarProgram.ts) runs its body one instruction at
+// a time over all its iterations, in rows of K values of shared scratch, and adds the terms as their written-out
+// tree does; its reverse pass recomputes the rows from the program's values before sweeping them back, so the
+// values array stays one slot per instruction for every caller.
 import { NEGATE, OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
 import type { LoopInstr, ScalarProgram } from './scalarProgram';
 
