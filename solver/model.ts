@@ -53,7 +53,21 @@ export type Expr =
   /** A state, a parameter, or the time `t`. */
   | { kind: 'name'; name: string; range: Range; shape?: Shape }
   | { kind: 'unary'; op: '-' | '+'; operand: Expr; range: Range; shape?: Shape }
-  | { kind: 'binary'; op: BinaryOperator; left: Expr; right: Expr; range: Range; opRange: Range; shape?: Shape }
+  | {
+      kind: 'binary';
+      op: BinaryOperator;
+      left: Expr;
+      right: Expr;
+      range: Range;
+      opRange: Range;
+      shape?: Shape;
+      /**
+       * The root of an expanded indexed sum or network function (language/indexedSums.ts, networkFunctions.ts):
+       * `terms` terms added as a balanced tree of `+` (balancedSum's order). The fused program runs such a sum
+       * of same-shaped terms as one loop instruction (engine/scalarRhs.ts).
+       */
+      terms?: number;
+    }
   /** Built-in function call: tanh sin cos exp log sigmoid relu sum (and more as the language grows). */
   | { kind: 'call'; callee: string; args: Expr[]; range: Range; calleeRange: Range; shape?: Shape }
   /** `[a, b]`; nested vectors make matrices. */
@@ -68,6 +82,12 @@ export type Expr =
   | { kind: 'if'; cond: Expr; then: Expr; else: Expr; range: Range; shape?: Shape };
 
 export type BinaryExpr = Extract<Expr, { kind: 'binary' }>;
+
+/**
+ * Fewest terms a marked sum (`terms` above) needs for the fused program to run it as a loop instruction;
+ * smaller ones are written out term by term.
+ */
+export const LOOP_FROM_TERMS = 16;
 
 /**
  * The binary operations down e's left operands, outermost first (`chain[0]` is e), and the first

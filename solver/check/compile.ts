@@ -2,8 +2,8 @@
 // the model into TF.js functions (engine/compile.ts). Each refusal is a finding, not an exception.
 import type { Finding } from '../report';
 import { compileModel, CompileError, sizeOf, type CompiledModel } from '../engine/compile';
-import { invalidOptionsMessage, tooLargeMessage } from '../presentation/findingText';
-import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS } from './options';
+import { invalidOptionsMessage, solveWorkMessage, tooLargeMessage } from '../presentation/findingText';
+import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS, MAX_SOLVE_WORK } from './options';
 import { optionsRange, type CheckRun } from './run';
 
 type Compiled = { cm: CompiledModel } | { refused: Finding };
@@ -35,7 +35,21 @@ export function compilePhase(run: CheckRun): Compiled {
   }
   // Without a loss the compiled model checks ½‖x(T)‖²; the front end says so (presentation/findingText.ts).
   try {
-    return { cm: compileModel(run.tf, model, { wholeSolve: run.options.wholeSolve }).compiled };
+    const { compiled, fusedWork } = compileModel(run.tf, model, { wholeSolve: run.options.wholeSolve });
+    // A fused program's cost is known before any solve: its operations per evaluation times the evaluations.
+    const evaluations = N * (run.scheme.kind === 'rk' ? run.scheme.tableau.b.length : 1);
+    if (fusedWork !== undefined && fusedWork * evaluations > MAX_SOLVE_WORK) {
+      compiled.dispose();
+      return {
+        refused: {
+          code: 'model-too-large',
+          severity: 'error',
+          message: solveWorkMessage(fusedWork, evaluations, N, MAX_SOLVE_WORK),
+          range: optionsRange(model),
+        },
+      };
+    }
+    return { cm: compiled };
   } catch (err) {
     if (err instanceof CompileError)
       return { refused: { code: err.code, severity: 'error', message: err.message, range: err.range } };

@@ -49,6 +49,13 @@ export const MAX_CHECK_STEPS = 1_000_000;
 /** Steps of a training run, which solves and differentiates the model once per iteration. */
 export const MAX_TRAIN_STEPS = 100_000;
 export const MAX_CHECK_ELEMENTS = 10_000_000;
+/**
+ * Most operations of the fused program one discrete solve may run (evaluations of f × operations each,
+ * engine/scalarProgram.ts: evaluationWork). A check solves a few dozen times (AD and its adjoint, the batched
+ * finite differences, the reference and its adjoint); the largest XPPAUT networks that check in a few
+ * seconds run 1.6·10⁸ per solve (docs/performance.md#loop-instruction-2026-12-06-issue-15).
+ */
+export const MAX_SOLVE_WORK = 400_000_000;
 
 /** Largest N for which a flagged oscillation is confirmed by a second step count (N/2, or 2N below MIN_COARSE_CONFIRM_STEPS or for odd N). */
 export const MAX_REFINEMENT_STEPS = 512;

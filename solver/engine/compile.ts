@@ -7,6 +7,7 @@ import { isVolterraModel, volterraModel, type VolterraModel } from './volterraMo
 import { delayCalls, solveExpressions, type Expr, type Model, type Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
+import { evaluationWork } from './scalarProgram';
 import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
 import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
@@ -122,6 +123,8 @@ export interface CompiledModel {
 export interface CompileResult {
   compiled: CompiledModel;
   defaultLoss: boolean;
+  /** Operations per evaluation of f when a fused program runs it (scalarProgram.ts: evaluationWork). */
+  fusedWork?: number;
 }
 
 export interface CompileOptions {
@@ -194,6 +197,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         fuseMlp: program || hasEvents || hasDelays || hasVolterra ? false : (options.fuseMlp ?? 'solve'),
       }),
       defaultLoss: loss.defaultLoss,
+      ...(scalarProgram ? { fusedWork: evaluationWork(scalarProgram) } : {}),
     };
   } catch (err) {
     nodes.dispose();

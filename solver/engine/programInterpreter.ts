@@ -10,8 +10,13 @@
 // contributions are exactly 0 for finite values. A convolution of heav(u) (an XPPAUT lattice's firing rate)
 // then costs nothing in the state products of the continuous reference's adjoint, and nothing at all when no
 // parameter reads it either.
+//
+// A loop instruction (a long indexed sum or network function, scalarProgram.ts) runs its body one instruction at
+// a time over all its iterations, in rows of K values of shared scratch, and adds the terms as their written-out
+// tree does; its reverse pass recomputes the rows from the program's values before sweeping them back, so the
+// values array stays one slot per instruction for every caller.
 import { NEGATE, OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
-import type { ScalarProgram } from './scalarProgram';
+import type { LoopInstr, ScalarProgram } from './scalarProgram';
 
 const CONST = 0,
   STATE = 1,
@@ -26,7 +31,228 @@ const CONST = 0,
   SELECT = 10,
   DOT = 11,
   SUM = 12,
-  DELAY = 13;
+  DELAY = 13,
+  LOOP = 14,
+  // A loop body's operand reads (scalarProgram.ts's LoopInstr).
+  GATHER = 15,
+  OUTER = 16;
+
+type Fn = { value: (...x: number[]) => number } & Record<string, unknown>;
+type Derivatives = {
+  derivative: (x: number, y: number) => number;
+  derivativeA: (x: number, y: number, z: number) => number;
+  derivativeB: (x: number, y: number, z: number) => number;
+};
+
+/**
+ * A loop instruction as typed arrays: body row b holds iteration k's value at b·K + k, so each body
+ * instruction is one dispatch and a tight loop over the K iterations.
+ */
+interface Loop {
+  K: number;
+  T: number;
+  /** The row holding the term. */
+  term: number;
+  op: Int32Array;
+  /** Operand rows (a, b, c); a gather's first slot in `slots`; an outer read's slot. */
+  A: Int32Array;
+  B: Int32Array;
+  C: Int32Array;
+  fns: Fn[];
+  slots: Int32Array;
+  /** Per row, what its adjoint reaches (as `reaches`). */
+  reach: Uint8Array;
+  /** The program slots the body reads. */
+  inputs: Int32Array;
+  /**
+   * The term is x_k·y_k with x and y each gathered or shared (a network function's weights times its
+   * variables): the slots of x (K) then of y (K), so neither the rows nor their recomputation are needed.
+   */
+  products?: Int32Array;
+  /** With products: the x_k are numbers (a weight table), these (float32, as `const` loads them); y's slots follow. */
+  weights?: Float64Array;
+}
+
+/** The body's rows of every iteration into w, from the program's values v. */
+function loopRows(l: Loop, v: Float64Array, w: Float64Array): void {
+  const K = l.K,
+    T = l.T,
+    ops = l.op,
+    As = l.A,
+    Bs = l.B,
+    slots = l.slots;
+  for (let b = 0; b < T; b++) {
+    const o = b * K,
+      a = As[b] * K,
+      c = Bs[b] * K;
+    switch (ops[b]) {
+      case GATHER: {
+        const g = As[b];
+        for (let k = 0; k < K; k++) w[o + k] = v[slots[g + k]];
+        break;
+      }
+      case OUTER:
+        w.fill(v[As[b]], o, o + K);
+        break;
+      case ADD:
+        for (let k = 0; k < K; k++) w[o + k] = f32(w[a + k] + w[c + k]);
+        break;
+      case SUB:
+        for (let k = 0; k < K; k++) w[o + k] = f32(w[a + k] - w[c + k]);
+        break;
+      case MUL:
+        for (let k = 0; k < K; k++) w[o + k] = f32(w[a + k] * w[c + k]);
+        break;
+      case NEG:
+        for (let k = 0; k < K; k++) w[o + k] = f32(-w[a + k]);
+        break;
+      case UNARY: {
+        const fn = l.fns[b];
+        for (let k = 0; k < K; k++) w[o + k] = f32(fn.value(w[a + k]));
+        break;
+      }
+      case BINARY: {
+        const fn = l.fns[b];
+        for (let k = 0; k < K; k++) w[o + k] = f32(fn.value(w[a + k], w[c + k]));
+        break;
+      }
+      case SELECT: {
+        const q = l.C[b] * K;
+        for (let k = 0; k < K; k++) w[o + k] = f32(Math.abs(w[q + k]) > 0 ? w[a + k] : w[c + k]);
+        break;
+      }
+    }
+  }
+}
+
+/** The loop's sum: its terms (into red) added pairwise level by level, as balancedSum's tree adds them. */
+function loopValue(l: Loop, v: Float64Array, w: Float64Array, red: Float64Array): number {
+  let n = l.K;
+  const ps = l.products,
+    ws = l.weights;
+  if (ws && ps) {
+    for (let k = 0; k < n; k++) red[k] = f32(ws[k] * v[ps[n + k]]);
+  } else if (ps) {
+    for (let k = 0; k < n; k++) red[k] = f32(v[ps[k]] * v[ps[n + k]]);
+  } else {
+    loopRows(l, v, w);
+    const last = l.term * n;
+    for (let k = 0; k < n; k++) red[k] = w[last + k];
+  }
+  while (n > 1) {
+    const half = n >> 1;
+    for (let i = 0; i < half; i++) red[i] = f32(red[2 * i] + red[2 * i + 1]);
+    if (n & 1) red[half] = red[n - 1];
+    n = half + (n & 1);
+  }
+  return red[0];
+}
+
+/** The loop's adjoint g (every term's, through the tree of sums) swept back through the body into adj. */
+function loopBack(
+  l: Loop,
+  v: Float64Array,
+  g: number,
+  adj: Float64Array,
+  want: number,
+  w: Float64Array,
+  wa: Float64Array,
+): void {
+  const K = l.K,
+    ops = l.op,
+    As = l.A,
+    Bs = l.B,
+    slots = l.slots,
+    reach = l.reach;
+  const ps = l.products,
+    ws = l.weights;
+  if (ws && ps) {
+    for (let k = 0; k < K; k++) adj[ps[K + k]] += g * ws[k]; // a number's adjoint reaches nothing
+    return;
+  }
+  if (ps) {
+    for (let k = 0; k < K; k++) {
+      const a = ps[k],
+        b = ps[K + k];
+      const x = v[a],
+        y = v[b];
+      adj[a] += g * y;
+      adj[b] += g * x;
+    }
+    return;
+  }
+  loopRows(l, v, w);
+  wa.fill(0, 0, l.T * K);
+  wa.fill(g, l.term * K, (l.term + 1) * K);
+  for (let b = l.T - 1; b >= 0; b--) {
+    if ((reach[b] & want) === 0) continue;
+    const o = b * K,
+      a = As[b] * K,
+      c = Bs[b] * K;
+    switch (ops[b]) {
+      case GATHER: {
+        const at = As[b];
+        for (let k = 0; k < K; k++) adj[slots[at + k]] += wa[o + k];
+        break;
+      }
+      case OUTER: {
+        let sum = 0;
+        for (let k = 0; k < K; k++) sum += wa[o + k];
+        adj[As[b]] += sum;
+        break;
+      }
+      case ADD:
+        for (let k = 0; k < K; k++) {
+          wa[a + k] += wa[o + k];
+          wa[c + k] += wa[o + k];
+        }
+        break;
+      case SUB:
+        for (let k = 0; k < K; k++) {
+          wa[a + k] += wa[o + k];
+          wa[c + k] += -wa[o + k];
+        }
+        break;
+      case MUL:
+        for (let k = 0; k < K; k++) {
+          const x = w[a + k],
+            y = w[c + k],
+            gk = wa[o + k];
+          wa[a + k] += gk * y;
+          wa[c + k] += gk * x;
+        }
+        break;
+      case NEG:
+        for (let k = 0; k < K; k++) wa[a + k] += -wa[o + k];
+        break;
+      case UNARY: {
+        const fn = l.fns[b] as unknown as Derivatives;
+        for (let k = 0; k < K; k++) wa[a + k] += wa[o + k] * fn.derivative(w[a + k], w[o + k]);
+        break;
+      }
+      case BINARY: {
+        const fn = l.fns[b] as unknown as Derivatives;
+        for (let k = 0; k < K; k++) {
+          const x = w[a + k],
+            y = w[c + k],
+            gk = wa[o + k];
+          const da = fn.derivativeA(x, y, w[o + k]),
+            db = fn.derivativeB(x, y, w[o + k]);
+          wa[a + k] += gk * da;
+          wa[c + k] += gk * db;
+        }
+        break;
+      }
+      case SELECT: {
+        const q = l.C[b] * K;
+        for (let k = 0; k < K; k++)
+          if (Math.abs(w[q + k]) > 0) wa[a + k] += wa[o + k];
+          else wa[c + k] += wa[o + k];
+        break;
+      }
+    }
+  }
+}
 
 const f32 = Math.fround;
 
@@ -107,9 +333,11 @@ function interpreter(prog: ScalarProgram): Interpreter {
     B = new Int32Array(L),
     C = new Int32Array(L),
     consts = new Float64Array(L);
-  const fns: ({ value: (...x: number[]) => number } & Record<string, unknown>)[] = new Array(L);
+  const fns: Fn[] = new Array(L);
   const terms: number[] = [],
     termsB: number[] = [];
+  const reach = reaches(prog);
+  const loops: Loop[] = [];
   prog.code.forEach((c, k) => {
     switch (c.op) {
       case 'const':
@@ -157,12 +385,26 @@ function interpreter(prog: ScalarProgram): Interpreter {
         B[k] = c.tau;
         C[k] = c.constant ? 1 : 0;
         break;
+      case 'loop':
+        op[k] = LOOP;
+        A[k] = loops.length;
+        loops.push(compileLoop(c.count, c.body, c.term, reach, (i) => prog.code[i]));
+        break;
     }
   });
   const ta = Int32Array.from(terms),
     tb = Int32Array.from(termsB);
   const outputs = Int32Array.from(prog.outputs);
-  const reach = reaches(prog);
+  // Scratch shared by every loop: the body's rows, their adjoints, and the terms being added.
+  let rowsAt = 0,
+    termsAt = 0;
+  for (const l of loops) {
+    rowsAt = Math.max(rowsAt, l.T * l.K);
+    termsAt = Math.max(termsAt, l.K);
+  }
+  const w = new Float64Array(rowsAt),
+    wa = new Float64Array(rowsAt),
+    red = new Float64Array(termsAt);
   /** Every instruction in `order` (ascending), computed into v. */
   const run = (
     order: Int32Array,
@@ -222,6 +464,9 @@ function interpreter(prog: ScalarProgram): Interpreter {
         }
         case DELAY:
           v[k] = noHistory.read(A[k], t, v[B[k]], C[k] === 1);
+          break;
+        case LOOP:
+          v[k] = loopValue(loops[A[k]], v, w, red);
           break;
       }
     }
@@ -285,6 +530,9 @@ function interpreter(prog: ScalarProgram): Interpreter {
         case DELAY:
           v[k] = delays.read(A[k], t, v[B[k]], C[k] === 1);
           break;
+        case LOOP:
+          v[k] = loopValue(loops[A[k]], v, w, red);
+          break;
       }
     }
   };
@@ -313,6 +561,9 @@ function interpreter(prog: ScalarProgram): Interpreter {
           case DOT:
             for (let i = A[k], end = A[k] + B[k]; i < end; i++) needed[ta[i]] = needed[tb[i]] = 1;
             break;
+          case LOOP: // its reverse pass recomputes the body from every slot it reads
+            for (const i of loops[A[k]].inputs) needed[i] = 1;
+            break;
         }
       if (!needed[k]) continue;
       switch (op[k]) {
@@ -337,6 +588,9 @@ function interpreter(prog: ScalarProgram): Interpreter {
           break;
         case DELAY:
           needed[B[k]] = 1;
+          break;
+        case LOOP:
+          for (const i of loops[A[k]].inputs) needed[i] = 1;
           break;
       }
     }
@@ -421,6 +675,9 @@ function interpreter(prog: ScalarProgram): Interpreter {
           case SUM:
             for (let i = a, end = a + b; i < end; i++) adj[ta[i]] += g;
             break;
+          case LOOP:
+            loopBack(loops[a], v, g, adj, want, w, wa);
+            break;
         }
       }
     },
@@ -433,7 +690,6 @@ function interpreter(prog: ScalarProgram): Interpreter {
  */
 function reaches(prog: ScalarProgram): Uint8Array {
   const r = new Uint8Array(prog.code.length);
-  const zero = (d: unknown) => d === ZERO_DERIVATIVE;
   prog.code.forEach((c, k) => {
     switch (c.op) {
       case 'state':
@@ -462,7 +718,119 @@ function reaches(prog: ScalarProgram): Uint8Array {
         for (const i of c.a) r[k] |= r[i];
         for (const i of c.b ?? []) r[k] |= r[i];
         break;
+      case 'loop':
+        r[k] = bodyReach(c.body, r)[c.term];
+        break;
     }
   });
   return r;
+}
+
+const zero = (d: unknown) => d === ZERO_DERIVATIVE;
+
+/** Per body row of a loop, what its adjoint reaches (as `reaches`), from the program's reach r. */
+function bodyReach(body: readonly LoopInstr[], r: Uint8Array): Uint8Array {
+  const rows = new Uint8Array(body.length);
+  body.forEach((c, b) => {
+    switch (c.op) {
+      case 'gather':
+        for (const i of c.slots) rows[b] |= r[i];
+        break;
+      case 'outer':
+        rows[b] = r[c.slot];
+        break;
+      case 'unary':
+        rows[b] = zero(c.fn.derivative) ? 0 : rows[c.a];
+        break;
+      case 'binary':
+        rows[b] = (zero(c.fn.derivativeA) ? 0 : rows[c.a]) | (zero(c.fn.derivativeB) ? 0 : rows[c.b]);
+        break;
+      case 'select':
+        rows[b] = rows[c.a] | rows[c.b];
+        break;
+    }
+  });
+  return rows;
+}
+
+/** A loop instruction's typed arrays (the program's reach r gives each row's). */
+function compileLoop(
+  K: number,
+  body: readonly LoopInstr[],
+  term: number,
+  r: Uint8Array,
+  instr: (slot: number) => ScalarProgram['code'][number],
+): Loop {
+  const T = body.length;
+  const l: Loop = {
+    K,
+    T,
+    term,
+    op: new Int32Array(T),
+    A: new Int32Array(T),
+    B: new Int32Array(T),
+    C: new Int32Array(T),
+    fns: new Array(T),
+    slots: new Int32Array(0),
+    reach: bodyReach(body, r),
+    inputs: new Int32Array(0),
+  };
+  const slots: number[] = [];
+  const inputs = new Set<number>();
+  body.forEach((c, b) => {
+    switch (c.op) {
+      case 'gather':
+        l.op[b] = GATHER;
+        l.A[b] = slots.length;
+        for (const i of c.slots) {
+          slots.push(i);
+          inputs.add(i);
+        }
+        break;
+      case 'outer':
+        l.op[b] = OUTER;
+        l.A[b] = c.slot;
+        inputs.add(c.slot);
+        break;
+      case 'unary':
+        l.op[b] = c.fn === NEGATE ? NEG : UNARY;
+        l.A[b] = c.a;
+        l.fns[b] = c.fn as unknown as Fn;
+        break;
+      case 'binary':
+        l.op[b] =
+          c.fn === OPERATORS['+'] ? ADD : c.fn === OPERATORS['-'] ? SUB : c.fn === OPERATORS['*'] ? MUL : BINARY;
+        l.A[b] = c.a;
+        l.B[b] = c.b;
+        l.fns[b] = c.fn as unknown as Fn;
+        break;
+      case 'select':
+        l.op[b] = SELECT;
+        l.C[b] = c.c;
+        l.A[b] = c.a;
+        l.B[b] = c.b;
+        break;
+    }
+  });
+  l.slots = Int32Array.from(slots);
+  l.inputs = Int32Array.from(inputs);
+  const read = (b: number) => l.op[b] === GATHER || l.op[b] === OUTER;
+  if (T === 3 && l.op[term] === MUL && read(l.A[term]) && read(l.B[term])) {
+    const ps = new Int32Array(2 * K);
+    [l.A[term], l.B[term]].forEach((b, half) => {
+      for (let k = 0; k < K; k++) ps[half * K + k] = l.op[b] === GATHER ? l.slots[l.A[b] + k] : l.A[b];
+    });
+    // Numbers first: x_k·y_k = y_k·x_k in floating point too.
+    const number = (k: number) => instr(ps[k]).op === 'const';
+    const xs = Array.from({ length: K }, (_x, k) => number(k)).every(Boolean),
+      ys = Array.from({ length: K }, (_x, k) => number(K + k)).every(Boolean);
+    if (ys && !xs) ps.set([...ps.subarray(K), ...ps.subarray(0, K)]);
+    l.products = ps;
+    if (xs || ys)
+      l.weights = Float64Array.from({ length: K }, (_x, k) => {
+        const c = instr(ps[k]);
+        return c.op === 'const' ? f32(c.value) : Number.NaN;
+      });
+  }
+  return l;
 }

@@ -16,7 +16,25 @@ export type Instr =
   // XPPAUT's delay(x, tau): state element `index` at t − tau, read from the solve's history (engine/delays.ts's
   // rule; scalarKernel/delays.ts). `constant`: tau reads no state, parameter or t, so, as in the per-operation
   // compile, it is a number and has no gradient.
-  | { op: 'delay'; index: number; tau: number; constant: boolean };
+  | { op: 'delay'; index: number; tau: number; constant: boolean }
+  // Σ_k term_k for k < count, each term the body run with iteration k's operands, added as the balanced tree
+  // of float32 sums that an expanded indexed sum or network function is (language/networkFunctions.ts's
+  // balancedSum): the same numbers as the expanded terms, from one instruction whose size does not grow with count.
+  // `term`: the body row holding the term.
+  | { op: 'loop'; count: number; body: LoopInstr[]; term: number };
+
+/**
+ * One instruction of a loop's body, computed for every iteration k; operands are earlier body positions.
+ * The body's last instruction is the term.
+ */
+export type LoopInstr =
+  // Iteration k reads the program's slot slots[k] (a state element, a constant, a value computed before).
+  | { op: 'gather'; slots: number[] }
+  // Every iteration reads the program's slot `slot` (a value that does not vary with k, computed once).
+  | { op: 'outer'; slot: number }
+  | { op: 'unary'; fn: UnaryOp; a: number }
+  | { op: 'binary'; fn: BinaryOp; a: number; b: number }
+  | { op: 'select'; c: number; a: number; b: number };
 
 /**
  * The fused program over element slots: states and parameters flattened in order (row-major),
@@ -34,4 +52,16 @@ export interface ScalarProgram {
   usesTime: boolean;
   /** The program reads `delay(x, tau)`: it runs only inside the whole-solve kernel, which keeps the history. */
   delays?: boolean;
+}
+
+/**
+ * Operations one evaluation of the program runs, about: an instruction each, a loop's body once per term
+ * (with the term's addition), a product's or sum's terms a tenth each.
+ */
+export function evaluationWork(prog: ScalarProgram): number {
+  let work = prog.code.length;
+  for (const c of prog.code)
+    if (c.op === 'loop') work += c.count * (c.body.length + 1);
+    else if (c.op === 'dot') work += c.a.length / 10;
+  return work;
 }

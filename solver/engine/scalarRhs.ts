@@ -6,15 +6,16 @@
 // tf.customGrad, so the unrolled solve is still differentiated by TF.js's tape.
 // Small models spend nearly all their time on per-kernel overhead (~5 µs
 // each), so this is where their checks get fast.
-import type { Expr, Model } from '../model';
+import { LOOP_FROM_TERMS, type Expr, type Model } from '../model';
 import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
 import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
-import type { Instr, ScalarProgram } from './scalarProgram';
+import type { Instr, LoopInstr, ScalarProgram } from './scalarProgram';
 import { interpreterOf, WANT_BOTH, WANT_PARAMS, WANT_STATES, type Wanted } from './programInterpreter';
 import { concatElements } from './statePath';
 
 export type { Instr, ScalarProgram } from './scalarProgram';
+export { LOOP_FROM_TERMS } from '../model';
 
 /**
  * Most state and parameter elements a fused model with a matrix (a state or parameter of rank 2) may
@@ -179,6 +180,105 @@ function selectionOf(e: BinaryExpr): Selection | undefined {
   return cols && rows.length > 0 && cols.length > 0 ? { rows, cols } : undefined;
 }
 
+/** A loop body operand: a program slot read by every iteration, or a body row. */
+type Side = { outer: number } | { row: number };
+
+const fnIds = new WeakMap<object, number>();
+let nextFnId = 0;
+/** A function's identity in keys (tables' operations are distinct objects). */
+const fnKey = (fn: object): number => {
+  let id = fnIds.get(fn);
+  if (id === undefined) fnIds.set(fn, (id = nextFnId++));
+  return id;
+};
+
+const bodyKey = (c: LoopInstr): string => {
+  switch (c.op) {
+    case 'gather':
+      return `g${c.slots.join()}`;
+    case 'outer':
+      return `o${c.slot}`;
+    case 'unary':
+      return `u${fnKey(c.fn)},${c.a}`;
+    case 'binary':
+      return `b${fnKey(c.fn)},${c.a},${c.b}`;
+    case 'select':
+      return `?${c.c},${c.a},${c.b}`;
+  }
+};
+
+/** A loop's body under construction: equal body instructions are emitted once. */
+class LoopBody {
+  readonly code: LoopInstr[] = [];
+  private readonly known = new Map<string, number>();
+  add(c: LoopInstr): number {
+    const key = bodyKey(c);
+    const at = this.known.get(key);
+    if (at !== undefined) return at;
+    this.code.push(c);
+    this.known.set(key, this.code.length - 1);
+    return this.code.length - 1;
+  }
+  gather(slots: number[]): number {
+    return this.add({ op: 'gather', slots });
+  }
+  /** The body without the rows the term does not read (a gather replaced by a gather of computed elements), and the term's row. */
+  compact(term: number): { code: LoopInstr[]; term: number } {
+    const live = new Uint8Array(this.code.length);
+    live[term] = 1;
+    for (let b = term; b >= 0; b--) {
+      if (!live[b]) continue;
+      const c = this.code[b];
+      if (c.op === 'unary') live[c.a] = 1;
+      else if (c.op === 'binary') live[c.a] = live[c.b] = 1;
+      else if (c.op === 'select') live[c.c] = live[c.a] = live[c.b] = 1;
+    }
+    const at = new Int32Array(this.code.length);
+    const code: LoopInstr[] = [];
+    this.code.forEach((c, b) => {
+      if (!live[b]) return;
+      at[b] = code.length;
+      if (c.op === 'unary') code.push({ ...c, a: at[c.a] });
+      else if (c.op === 'binary') code.push({ ...c, a: at[c.a], b: at[c.b] });
+      else if (c.op === 'select') code.push({ ...c, c: at[c.c], a: at[c.a], b: at[c.b] });
+      else code.push(c);
+    });
+    return { code, term: at[term] };
+  }
+  /** The operand as a body row (a slot every iteration reads becomes an `outer` row). */
+  row(s: Side): number {
+    return 'row' in s ? s.row : this.add({ op: 'outer', slot: s.outer });
+  }
+}
+
+/**
+ * The K terms of a sum written as balancedSum's tree (adjacent pairs added level by level, an odd last one
+ * carried up), read from its root; undefined when the tree is not that shape.
+ */
+function pairwiseTerms(root: Expr, K: number): Expr[] | undefined {
+  const sizes = [K];
+  while (sizes[sizes.length - 1] > 1) {
+    const n = sizes[sizes.length - 1];
+    sizes.push((n >> 1) + (n & 1));
+  }
+  let level: Expr[] = [root];
+  for (let l = sizes.length - 2; l >= 0; l--) {
+    const n = sizes[l],
+      half = n >> 1;
+    const below: Expr[] = new Array(n);
+    for (let p = 0; p < level.length; p++) {
+      const node = level[p];
+      if (p < half) {
+        if (node.kind !== 'binary' || node.op !== '+') return undefined;
+        below[2 * p] = node.left;
+        below[2 * p + 1] = node.right;
+      } else below[n - 1] = node;
+    }
+    level = below;
+  }
+  return level;
+}
+
 /** Builds the instruction list of a model's expressions, one instruction per element and operation. */
 class ProgramBuilder {
   readonly code: Instr[] = [];
@@ -245,6 +345,8 @@ class ProgramBuilder {
         return k[c.c] && k[c.a] && k[c.b];
       case 'dot':
         return c.a.every((x) => k[x]) && (c.b ?? []).every((x) => k[x]);
+      case 'loop':
+        return c.body.every((b) => (b.op === 'gather' ? b.slots.every((x) => k[x]) : b.op !== 'outer' || k[b.slot]));
       default:
         return false;
     }
@@ -270,6 +372,8 @@ class ProgramBuilder {
         return `d${c.a.join()}${c.b ? `;${c.b.join()}` : ''}`;
       case 'delay':
         return `D${c.index},${c.tau}`;
+      case 'loop':
+        return `L${c.count},${c.term};${c.body.map(bodyKey).join(';')}`;
     }
   }
 
@@ -281,7 +385,175 @@ class ProgramBuilder {
 
   /** The program's cost per evaluation, in instructions. */
   cost(): number {
-    return this.code.length + this.dotTerms * ELEMENT_COST;
+    return this.code.length + this.dotTerms * ELEMENT_COST + this.loopWork;
+  }
+  /** Body instructions the loops run per evaluation (each about an instruction, as the terms written out). */
+  private loopWork = 0;
+
+  /**
+   * A marked sum of K same-shaped scalar terms (model.ts's `terms`) as one loop instruction: the terms are
+   * walked side by side; what every term shares is computed once before the loop, what varies with the term
+   * is read per iteration (gathered), and the rest is the body. Undefined when the terms differ in shape
+   * (the sum is then written out).
+   */
+  private loopSum(e: BinaryExpr, K: number): number | undefined {
+    if (K < LOOP_FROM_TERMS) return undefined;
+    const terms = pairwiseTerms(e, K);
+    if (!terms) return undefined;
+    const body = new LoopBody();
+    const term = this.side(terms, body);
+    if (!term) return undefined;
+    const live = body.compact(body.row(term));
+    // Terms that are elements computed in the program (w·u_m with one weight w): their written-out tree, whose
+    // partial sums equal instructions share between the sums that add the same elements.
+    const only = live.code[live.term];
+    if (live.code.length === 1 && only.op === 'gather') return this.pairwise(only.slots);
+    const k = this.emit({ op: 'loop', count: K, body: live.code, term: live.term });
+    if (k === this.code.length - 1) this.loopWork += K * (live.code.length + 1);
+    return k;
+  }
+
+  /** The slots added as balancedSum's tree adds its terms. */
+  private pairwise(slots: number[]): number {
+    let level = slots;
+    while (level.length > 1) {
+      const next: number[] = [];
+      for (let k = 0; k + 1 < level.length; k += 2)
+        next.push(this.emit({ op: 'binary', fn: OPERATORS['+'], a: level[k], b: level[k + 1] }));
+      if (level.length % 2 === 1) next.push(level[level.length - 1]);
+      level = next;
+    }
+    return level[0];
+  }
+
+  /**
+   * Unary fn on a side-by-side operand: computed once when it does not vary; of gathered elements, once per
+   * element in the program (heav(u_m) read by every sum of a lattice is computed once, not once per term),
+   * and gathered; else a body instruction.
+   */
+  private apply1(fn: UnaryOp, a: Side, body: LoopBody): Side {
+    if ('outer' in a) return { outer: this.emit({ op: 'unary', fn, a: a.outer }) };
+    const read = body.code[a.row];
+    if (read.op === 'gather') return { row: body.gather(read.slots.map((k) => this.emit({ op: 'unary', fn, a: k }))) };
+    return { row: body.add({ op: 'unary', fn, a: a.row }) };
+  }
+  /**
+   * Binary fn on side-by-side operands: as apply1, a gathered element with a number or a parameter (the same
+   * in every sum: `w·u_m` with one weight) is computed once per element in the program and gathered.
+   */
+  private apply2(fn: BinaryOp, a: Side, b: Side, body: LoopBody): Side {
+    if ('outer' in a && 'outer' in b) return { outer: this.emit({ op: 'binary', fn, a: a.outer, b: b.outer }) };
+    const shared = (x: Side) => 'outer' in x && (this.constant[x.outer] || this.code[x.outer].op === 'param');
+    const gathered = (x: Side) => ('row' in x ? body.code[x.row] : undefined);
+    const ga = gathered(a),
+      gb = gathered(b);
+    if (ga?.op === 'gather' && shared(b) && 'outer' in b)
+      return { row: body.gather(ga.slots.map((k) => this.emit({ op: 'binary', fn, a: k, b: b.outer }))) };
+    if (gb?.op === 'gather' && shared(a) && 'outer' in a)
+      return { row: body.gather(gb.slots.map((k) => this.emit({ op: 'binary', fn, a: a.outer, b: k }))) };
+    return { row: body.add({ op: 'binary', fn, a: body.row(a), b: body.row(b) }) };
+  }
+
+  /** The K terms' subexpressions at one position, walked side by side (scalars only); undefined: they differ. */
+  private side(xs: Expr[], body: LoopBody): Side | undefined {
+    const e = xs[0];
+    if (!xs.every((x) => x.kind === e.kind && x.shape?.length === 0)) return undefined;
+    switch (e.kind) {
+      case 'number': {
+        const values = (xs as (typeof e)[]).map((x) => x.value);
+        if (values.every((v) => Object.is(v, e.value))) return { outer: this.emit({ op: 'const', value: e.value }) };
+        return { row: body.gather(values.map((value) => this.emit({ op: 'const', value }))) };
+      }
+      case 'name': {
+        const slots: number[] = [];
+        for (const x of xs as (typeof e)[]) {
+          const v = this.name(x.name);
+          if (!v || v.slots.length !== 1) return undefined;
+          slots.push(v.slots[0]);
+        }
+        return slots.every((k) => k === slots[0]) ? { outer: slots[0] } : { row: body.gather(slots) };
+      }
+      case 'unary': {
+        const us = xs as (typeof e)[];
+        if (!us.every((x) => x.op === e.op)) return undefined;
+        const a = this.side(
+          us.map((x) => x.operand),
+          body,
+        );
+        return a && (e.op === '+' ? a : this.apply1(NEGATE, a, body));
+      }
+      case 'binary': {
+        const bs = xs as (typeof e)[];
+        if (e.op === '@' || !bs.every((x) => x.op === e.op && x.terms === undefined)) return undefined;
+        const a = this.side(
+          bs.map((x) => x.left),
+          body,
+        );
+        if (!a) return undefined;
+        if (e.op === '^') {
+          // As `operand`: x^1, x^2, x^0.5, x^-1 by their own functions, so every term must take the same form.
+          const form = e.right.kind === 'number' ? POWER_FORMS.get(e.right.value) : undefined;
+          const r0 = e.right;
+          const same = bs.every(
+            (x) => x.right.kind === 'number' && r0.kind === 'number' && Object.is(x.right.value, r0.value),
+          );
+          if (form && !same) return undefined;
+          if (!form && bs.some((x) => x.right.kind === 'number' && POWER_FORMS.has(x.right.value))) return undefined;
+          if (form === 'identity') return a;
+          if (form) return this.apply1(form, a, body);
+        }
+        if (!Object.hasOwn(OPERATORS, e.op)) return undefined;
+        const b = this.side(
+          bs.map((x) => x.right),
+          body,
+        );
+        return b && this.apply2(OPERATORS[e.op], a, b, body);
+      }
+      case 'call': {
+        const cs = xs as (typeof e)[];
+        if (e.callee === 'delay' || !cs.every((x) => x.callee === e.callee && x.args.length === e.args.length))
+          return undefined;
+        const fn = modelFunction(this.model.tables, e.callee, e.args.length);
+        if (!fn || fn.kind === 'reduce' || fn.arity !== e.args.length) return undefined;
+        const args: Side[] = [];
+        for (let i = 0; i < e.args.length; i++) {
+          const a = this.side(
+            cs.map((x) => x.args[i]),
+            body,
+          );
+          if (!a) return undefined;
+          args.push(a);
+        }
+        if (fn.arity === 1) return this.apply1(fn, args[0], body);
+        if (fn.arity === 2) return this.apply2(fn, args[0], args[1], body);
+        return undefined;
+      }
+      case 'if': {
+        const is = xs as (typeof e)[];
+        const c = this.side(
+          is.map((x) => x.cond),
+          body,
+        );
+        const a =
+          c &&
+          this.side(
+            is.map((x) => x.then),
+            body,
+          );
+        const b =
+          a &&
+          this.side(
+            is.map((x) => x.else),
+            body,
+          );
+        if (!c || !a || !b) return undefined;
+        if ('outer' in c && 'outer' in a && 'outer' in b)
+          return { outer: this.emit({ op: 'select', c: c.outer, a: a.outer, b: b.outer }) };
+        return { row: body.add({ op: 'select', c: body.row(c), a: body.row(a), b: body.row(b) }) };
+      }
+      default:
+        return undefined;
+    }
   }
   private scalar(k: number): Val {
     return { shape: [], slots: [k] };
@@ -363,7 +635,9 @@ class ProgramBuilder {
       }
       case 'binary': {
         const sel = selectionOf(e);
-        return sel ? this.selection(e, sel) : this.binary(e);
+        if (sel) return this.selection(e, sel);
+        const loop = e.terms !== undefined ? this.loopSum(e, e.terms) : undefined;
+        return loop !== undefined ? this.scalar(loop) : this.binary(e);
       }
       case 'call':
         return this.call(e);
@@ -426,7 +700,7 @@ class ProgramBuilder {
   private binary(e: BinaryExpr): Val | undefined {
     const chain: BinaryExpr[] = [e];
     let inner: Expr = e.left;
-    while (inner.kind === 'binary' && !selectionOf(inner)) {
+    while (inner.kind === 'binary' && !selectionOf(inner) && inner.terms === undefined) {
       chain.push(inner);
       inner = inner.left;
     }

@@ -4,7 +4,8 @@
 // their integer parts, and `shift(x, k)` is the variable declared k after x; for
 // the pseudo-array names these are written for (`u0`, `u1`, …) that is the name
 // whose number is k more. The terms are added as a balanced tree, so a sum of
-// thousands of terms stays shallow for every later pass.
+// thousands of terms stays shallow for every later pass; its root keeps the
+// number of terms (model.ts: `terms`), which the fused program runs as a loop.
 import type { Diagnostic, Expr } from '../model';
 import type { Statement } from './ast';
 import { evalConst } from './checker/constants';
@@ -81,6 +82,7 @@ class Expander {
       terms.push(term);
     }
     if (terms.length === 0) return { kind: 'number', value: 0, range: e.range };
+    const count = terms.length;
     while (terms.length > 1) {
       const next: Expr[] = [];
       for (let k = 0; k + 1 < terms.length; k += 2)
@@ -95,7 +97,9 @@ class Expander {
       if (terms.length % 2 === 1) next.push(terms[terms.length - 1]);
       terms.splice(0, terms.length, ...next);
     }
-    return terms[0];
+    const root = terms[0];
+    if (count > 1 && root.kind === 'binary') root.terms = count;
+    return root;
   }
 
   /** A copy of `e` with i' = i, its shifts resolved; undefined after reporting a nested sum or a too deep body. */

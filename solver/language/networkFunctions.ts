@@ -5,8 +5,16 @@
 // constant i is written out as that sum of products, which the checker then
 // checks like any expression: the states it reads are ordinary states, and AD
 // differentiates it. `root[k]` is the k-th variable after the root (u0 → u{k}).
+// The sum's root carries its term count (model.ts: `terms`): the fused program
+// runs it as one loop instruction instead of term by term (engine/scalarRhs.ts).
 import type { Expr, Range } from '../model';
 import { delayedNetworkElement, delayedNetworkName } from './delayedNetworks';
+
+/**
+ * Most terms one network function may have over all its elements (n·m for mmult, npts·(2·ncon + 1) for conv,
+ * npts·ncon for sparse): each is written out as an expression before the engine runs it as a loop.
+ */
+export const MAX_NETWORK_TERMS = 100_000;
 
 /** The network functions ODE Lens runs, by their lower-case name (and delayedNetworks.ts's). */
 const NETWORK_FUNCTIONS: ReadonlySet<string> = new Set(['conv', 'sparse', 'fconv', 'fsparse', 'mmult', 'fmmult']);
@@ -65,9 +73,14 @@ export function networkElement(
   const edges = conv ? edgeKind(args[0]) : undefined;
   if (conv && !edges) return io.fail('The first argument of conv/fconv is the edge type: even, periodic or 0');
   const at0 = conv ? 1 : 0;
+  const tooMany = (terms: number, what: string) =>
+    io.fail(
+      `${fn}(…) has ${terms.toLocaleString('en-US')} terms (${what}), more than the ${MAX_NETWORK_TERMS.toLocaleString('en-US')} ODE Lens writes out`,
+    );
   if (fn === 'mmult' || fn === 'fmmult') {
     const [n, m, w] = [io.num(0), io.num(1), io.samples(2)];
     if (n === undefined || m === undefined || !w) return undefined;
+    if (n * m > MAX_NETWORK_TERMS) return tooMany(n * m, `n·m = ${n}·${m}`);
     if (i >= m) return num(0);
     if (w.length < n * m) return io.fail(`The weight table has ${w.length} samples, fewer than n·m = ${n * m}`);
     for (let k = 0; k < n; k++) {
@@ -83,6 +96,9 @@ export function networkElement(
   } else {
     const [npts, ncon, w] = [io.num(at0), io.num(at0 + 1), io.samples(at0 + 2)];
     if (npts === undefined || ncon === undefined || !w) return undefined;
+    const count = npts * (conv ? 2 * ncon + 1 : ncon);
+    if (count > MAX_NETWORK_TERMS)
+      return tooMany(count, conv ? `npts·(2·ncon + 1) = ${npts}·${2 * ncon + 1}` : `npts·ncon = ${npts}·${ncon}`);
     if (i >= npts) return num(0);
     // The root after the weights (conv) or after the weights and indices (sparse); then root2 and f.
     const root = conv ? at0 + 3 : at0 + 4;
@@ -116,7 +132,7 @@ export function networkElement(
   return balancedSum(terms, at);
 }
 
-/** Sum of the terms as a balanced tree of `+` (0 without terms). */
+/** Sum of the terms as a balanced tree of `+` (0 without terms); its root says how many terms it adds. */
 export function balancedSum(terms: Expr[], at: Range): Expr {
   if (terms.length === 0) return { kind: 'number', value: 0, range: at };
   let level = terms;
@@ -127,7 +143,9 @@ export function balancedSum(terms: Expr[], at: Range): Expr {
     if (level.length % 2 === 1) next.push(level[level.length - 1]);
     level = next;
   }
-  return level[0];
+  const root = level[0];
+  if (terms.length > 1 && root.kind === 'binary') root.terms = terms.length;
+  return root;
 }
 
 /** XPPAUT reads the type's first letter: E(ven), P(eriodic), 0 or Z(ero). */

@@ -23,7 +23,7 @@
 // result is only an optimisation, and index.ts uses it only when it checks
 // without error.
 
-import { subexpressions, type Expr, type Range } from '../model';
+import { LOOP_FROM_TERMS, subexpressions, type Expr, type Range } from '../model';
 import {
   statementExpressions,
   type EquationStmt,
@@ -77,6 +77,17 @@ function depthAtMost(e: Expr, max: number): boolean {
   return true;
 }
 
+/** Whether e holds a sum of at least LOOP_FROM_TERMS terms marked by the expansion (model.ts: `terms`). */
+function hasLoopSum(e: Expr): boolean {
+  const stack: Expr[] = [e];
+  while (stack.length > 0) {
+    const x = stack.pop() as Expr;
+    if (x.kind === 'binary' && (x.terms ?? 0) >= LOOP_FROM_TERMS) return true;
+    stack.push(...subexpressions(x));
+  }
+  return false;
+}
+
 /**
  * The 0/1 matrix M[i][c] = (rows[i] == cols[c]), written as a comparison that broadcasts a
  * column against a row: rows + cols numbers rather than rows × cols (the engine folds it once).
@@ -119,6 +130,10 @@ class Vectorizer {
       return undefined;
     if (st.filter((s) => s.kind === 'equation').length < VECTORIZE_FROM_STATES) return undefined;
     for (const s of st) for (const e of statementExpressions(s)) if (!depthAtMost(e, MAX_DEPTH)) return undefined;
+    // A long indexed sum in a right-hand side keeps the model scalar: the fused program runs it as one loop
+    // instruction per sum, where the vector form writes every term out for every element.
+    for (const s of st)
+      if ((s.kind === 'equation' || s.kind === 'fixed') && statementExpressions(s).some(hasLoopSum)) return undefined;
     for (const s of st)
       if (s.kind === 'function')
         this.functions.set(s.name.toLowerCase(), { params: s.params.map((p) => p.toLowerCase()), body: s.body });

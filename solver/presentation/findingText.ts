@@ -234,6 +234,15 @@ export const invalidOptionsMessage = (steps: number, dt: number) => `cannot solv
 export const tooLargeMessage = (steps: number, values: number, maxSteps: number, maxValues: number) =>
   `Too large for a background gradient check: ${steps} steps and ${values} parameter values (limits ${maxSteps} steps, ${maxValues} values).`;
 
+/** A fused model whose solves would run more than MAX_SOLVE_WORK operations each (check/compile.ts). */
+export const solveWorkMessage = (perEvaluation: number, evaluations: number, steps: number, limit: number) =>
+  `Too costly for a gradient check: one evaluation of the right-hand side runs about ${Math.round(perEvaluation).toLocaleString('en-US')} operations (every term of its sums), and a solve of ${steps} steps evaluates it ${evaluations.toLocaleString('en-US')} times: ${sci(perEvaluation * evaluations)} operations per solve, where a check solves a few dozen times (limit ${sci(limit)} per solve). Fewer steps (a shorter total or a larger dt) or smaller sums make it checkable.`;
+
+const sci = (x: number) => {
+  const e = Math.floor(Math.log10(x));
+  return `${(x / 10 ** e).toFixed(1)}·10^${e}`;
+};
+
 /** A solve stopped before it exhausted the heap (engine/memoryGuard.ts). */
 export const solveMemoryMessage = (step: number, steps: number, heapMb: number, limitMb: number) =>
   `Too large for a gradient check in memory: AD through the unrolled solve keeps every step, and at step ${step} of ${steps} it used ${heapMb} MB of the ${limitMb} MB heap. Fewer steps (a shorter total or a larger dt) make it checkable.`;

@@ -118,7 +118,10 @@ export const DIAGNOSTIC_CODES = {
   'index-out-of-range': language('error', 'An index past the end of its dimension, or too many indices.'),
   'init-shape': language('error', 'An initial value does not fit its state or parameter.'),
   'invalid-shape': language('error', 'A declared shape is not 1–2 dimensions of whole numbers ≥ 1, or is too large.'),
-  'too-large': language('error', 'An operation result or the expanded model is too large to check.'),
+  'too-large': language(
+    'error',
+    'An operation result or the expanded model is too large to check (more than 400,000 expression nodes after expanding functions and fixed quantities).',
+  ),
   'invalid-initialiser': language('error', 'A `~ normal(mean, std)` initialiser with a negative standard deviation.'),
   'not-constant': language(
     'error',
@@ -371,7 +374,7 @@ export const DIAGNOSTIC_CODES = {
   'invalid-options': check('error', 'The options give no solvable step count or step size.'),
   'model-too-large': check(
     'error',
-    'The model has too many steps or parameter values to check, or AD through its solve outgrows the memory.',
+    "The model has too many steps or parameter values to check, AD through its solve outgrows the memory, or its fused program's solves would run more than `MAX_SOLVE_WORK` operations each (the message gives the operations per evaluation of f, the evaluations per solve and their product).",
   ),
   'unsupported-expression': check('error', 'The engine cannot compile an expression (e.g. a tensor of rank above 2).'),
   'unsupported-function': check('error', 'The engine has no implementation of a function.'),

@@ -22,8 +22,11 @@ import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 import { noiseSample, wienerRead } from './noise';
 import { isRealisation, delayShiftCall, shiftCall, specialCall, tableCall } from './xppautCalls';
 
-/** Largest number of expression nodes produced by expanding user functions and fixed quantities. */
-export const MAX_EXPANDED_NODES = 200_000;
+/**
+ * Largest number of expression nodes produced by expanding user functions and fixed quantities (a network of
+ * 100 oscillators coupled through fmmult(100, 100, …) and a two-argument function is about 300,000).
+ */
+export const MAX_EXPANDED_NODES = 400_000;
 /** Most user functions expanded inside one another (each expansion nests the checker's walk once more). */
 export const MAX_FUNCTION_NESTING = 200;
 
@@ -89,6 +92,7 @@ export class ExpressionChecker {
           const b = chain[i];
           const right = this.expr(b.right, scope);
           const node: Expr = { kind: 'binary', op: b.op, left, right, range: b.range, opRange: b.opRange };
+          if (b.terms !== undefined) node.terms = b.terms;
           if (left.shape && right.shape) node.shape = this.binaryShape(b.op, left.shape, right.shape, b.opRange);
           left = node;
         }

@@ -1,0 +1,94 @@
+// Bundle with esbuild (platform node) and run: node loopSums.js FILE.ode…
+// One evaluation of a model's fused program (engine/scalarRhs.ts) and one full reverse pass, with the sums of
+// its indexed sums and network functions as loop instructions and written out term by term (the same model
+// with the sums' term counts removed, which is what the program was before loops). CPU time of the process
+// (process.cpuUsage, so that other jobs on the machine count less than in wall time), the best of three
+// alternating rounds of 0.7 s each. Prints per file: instructions written out and with loops, forward µs
+// (written out, loops, ratio), reverse µs (written out, loops, ratio).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { analyse } from '../solver/language';
+import { compileScalarProgram } from '../solver/engine/scalarRhs';
+import { interpreterOf, WANT_BOTH } from '../solver/engine/programInterpreter';
+import type { Model } from '../solver/model';
+
+/** The model with its sums unmarked: the fused program writes every term out. */
+function writtenOut(m: Model): Model {
+  const copy = structuredClone(m);
+  const stack: unknown[] = [copy];
+  const seen = new Set<object>();
+  while (stack.length > 0) {
+    const x = stack.pop();
+    if (!x || typeof x !== 'object' || seen.has(x)) continue;
+    seen.add(x);
+    if ((x as { kind?: string }).kind === 'binary') delete (x as { terms?: number }).terms;
+    for (const v of Object.values(x)) stack.push(v);
+  }
+  return copy;
+}
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Best forward and reverse CPU ms per call over rounds of `ms` each. */
+function measure(m: Model, best: { fw: number; rv: number; size: number }, ms: number) {
+  const p = compileScalarProgram(m);
+  if (!p) throw new Error('the model has no fused program');
+  const it = interpreterOf(p);
+  const s = Float64Array.from({ length: p.states }, (_x, i) => Math.fround(Math.sin(i))),
+    q = new Float64Array(p.params).fill(0.3),
+    cot = Float64Array.from({ length: p.states }, (_x, i) => Math.cos(i));
+  const v = new Float64Array(p.code.length),
+    adj = new Float64Array(p.code.length),
+    vs = new Float64Array(p.states),
+    vp = new Float64Array(p.params);
+  let t0 = cpuMs(),
+    n = 0;
+  while (cpuMs() - t0 < ms) {
+    it.forward(s, 0, q, 0, v);
+    n++;
+  }
+  best.fw = Math.min(best.fw, (cpuMs() - t0) / n);
+  t0 = cpuMs();
+  n = 0;
+  while (cpuMs() - t0 < ms) {
+    it.reverse(v, cot, vs, vp, adj, WANT_BOTH);
+    n++;
+  }
+  best.rv = Math.min(best.rv, (cpuMs() - t0) / n);
+  best.size = p.code.length;
+}
+
+console.log(
+  'file\tinstructions written out\twith loops\tforward µs written out\tloops\tratio\treverse µs written out\tloops\tratio',
+);
+for (const file of process.argv.slice(2)) {
+  const a = analyse(readFileSync(file, 'utf8'), { documentPath: resolve(file) });
+  if (!a.model) {
+    console.log(`${file}\tno model`);
+    continue;
+  }
+  const flat = { fw: Infinity, rv: Infinity, size: 0 },
+    loops = { fw: Infinity, rv: Infinity, size: 0 };
+  const plain = writtenOut(a.model);
+  for (let round = 0; round < 3; round++) {
+    measure(plain, flat, 700);
+    measure(a.model, loops, 700);
+  }
+  const us = (x: number) => (x * 1000).toFixed(0);
+  console.log(
+    [
+      file,
+      flat.size,
+      loops.size,
+      us(flat.fw),
+      us(loops.fw),
+      (flat.fw / loops.fw).toFixed(2),
+      us(flat.rv),
+      us(loops.rv),
+      (flat.rv / loops.rv).toFixed(2),
+    ].join('\t'),
+  );
+}
