@@ -11,21 +11,7 @@ import { analyse } from '../solver/language';
 import { compileScalarProgram } from '../solver/engine/scalarRhs';
 import { interpreterOf, WANT_BOTH } from '../solver/engine/programInterpreter';
 import type { Model } from '../solver/model';
-
-/** The model with its sums unmarked: the fused program writes every term out. */
-function writtenOut(m: Model): Model {
-  const copy = structuredClone(m);
-  const stack: unknown[] = [copy];
-  const seen = new Set<object>();
-  while (stack.length > 0) {
-    const x = stack.pop();
-    if (!x || typeof x !== 'object' || seen.has(x)) continue;
-    seen.add(x);
-    if ((x as { kind?: string }).kind === 'binary') delete (x as { terms?: number }).terms;
-    for (const v of Object.values(x)) stack.push(v);
-  }
-  return copy;
-}
+import { writtenOut } from '../test/support/writtenOut';
 
 const cpuMs = () => {
   const u = process.cpuUsage();

@@ -14,6 +14,7 @@
 // tournament of if(b > a)then(index of b)else(index of a), which keeps XPPAUT's first index among equal
 // values; its gradient is that of the element it selects (piecewise), the index's is zero.
 import type { Expr, Range } from '../model';
+import { balancedSum } from './balancedSum';
 
 /** What these read of a special's arguments (networkFunctions.ts's NetworkInputs gives it). */
 export interface DelayedNetworkInputs {
@@ -78,7 +79,7 @@ export function delayedNetworkElement(fn: string, i: number, at: Range, io: Dela
     };
     terms.push({ kind: 'binary', op: '*', left: num(w[k], at), right: read, range: at, opRange: at });
   }
-  return sum(terms, at);
+  return balancedSum(terms, at, { countTerms: false });
 }
 
 /** findext's value i (XPPAUT computes 4; the ones its type leaves out are u0 and index 0, as in simplenet.c). */
@@ -130,17 +131,4 @@ function num(value: number, at: Range): Expr {
 
 function name(n: string, at: Range): Expr {
   return { kind: 'name', name: n, range: at };
-}
-
-/** The terms' sum as a balanced tree of `+` (0 without terms). */
-function sum(terms: Expr[], at: Range): Expr {
-  let level = terms.length > 0 ? terms : [num(0, at)];
-  while (level.length > 1) {
-    const next: Expr[] = [];
-    for (let k = 0; k + 1 < level.length; k += 2)
-      next.push({ kind: 'binary', op: '+', left: level[k], right: level[k + 1], range: at, opRange: at });
-    if (level.length % 2 === 1) next.push(level[level.length - 1]);
-    level = next;
-  }
-  return level[0];
 }

@@ -8,6 +8,7 @@
 // The sum's root carries its term count (model.ts: `terms`): the fused program
 // runs it as one loop instruction instead of term by term (engine/scalarRhs.ts).
 import type { Expr, Range } from '../model';
+import { balancedSum } from './balancedSum';
 import { delayedNetworkElement, delayedNetworkName } from './delayedNetworks';
 
 /**
@@ -130,22 +131,6 @@ export function networkElement(
     }
   }
   return balancedSum(terms, at);
-}
-
-/** Sum of the terms as a balanced tree of `+` (0 without terms); its root says how many terms it adds. */
-export function balancedSum(terms: Expr[], at: Range): Expr {
-  if (terms.length === 0) return { kind: 'number', value: 0, range: at };
-  let level = terms;
-  while (level.length > 1) {
-    const next: Expr[] = [];
-    for (let k = 0; k + 1 < level.length; k += 2)
-      next.push({ kind: 'binary', op: '+', left: level[k], right: level[k + 1], range: at, opRange: at });
-    if (level.length % 2 === 1) next.push(level[level.length - 1]);
-    level = next;
-  }
-  const root = level[0];
-  if (terms.length > 1 && root.kind === 'binary') root.terms = terms.length;
-  return root;
 }
 
 /** XPPAUT reads the type's first letter: E(ven), P(eriodic), 0 or Z(ero). */

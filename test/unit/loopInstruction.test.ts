@@ -16,26 +16,12 @@ import { initialParameters } from '../../solver/engine/parameters';
 import { schemeOf } from '../../solver/schemes/schemes';
 import type { Model } from '../../solver/model';
 import { lossAndGradients } from '../support/kernelCompare';
+import { writtenOut } from '../support/writtenOut';
 
 function parse(text: string): Model {
   const a = analyse(text);
   assert.ok(a.model, `${JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error'))}\n${text}`);
   return a.model;
-}
-
-/** The model with its sums unmarked: the fused program then writes every term out (the form before loops). */
-function writtenOut(m: Model): Model {
-  const copy = structuredClone(m);
-  const seen = new Set<object>();
-  const stack: unknown[] = [copy];
-  while (stack.length > 0) {
-    const x = stack.pop();
-    if (!x || typeof x !== 'object' || seen.has(x)) continue;
-    seen.add(x);
-    if ((x as { kind?: string }).kind === 'binary') delete (x as { terms?: number }).terms;
-    for (const v of Object.values(x)) stack.push(v);
-  }
-  return copy;
 }
 
 const loops = (m: Model) => compileScalarProgram(m)?.code.filter((c) => c.op === 'loop').length ?? 0;
