@@ -202,7 +202,8 @@ export interface CheckedParameters {
 }
 
 /** Why a check has no continuous reference (solver/check/referenceAvailability.ts). */
-export type ReferenceUnavailableCause = 'map' | 'events' | 'delays' | 'volterra';
+/** Why there is no reference: the model's construct, or (`unstable`) the reference's explicit solve blew up. */
+export type ReferenceUnavailableCause = 'map' | 'events' | 'delays' | 'volterra' | 'unstable';
 
 /**
  * How the reference of a model with Volterra integrals or delays was taken (check/refinedReference.ts): AD of the

@@ -11,7 +11,6 @@ import {
   gradcheckMismatchMessage,
   gradcheckUnresolvedMessage,
   oscillatingGradientMessage,
-  REFERENCE_BLOW_UP_MESSAGE,
   REFERENCE_OVERFLOW_MESSAGE,
   stageImbalanceMessage,
   studySentence,
@@ -90,20 +89,16 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   });
   // A reference whose solve stays finite but whose gradient or error estimate overflows float32 (the adjoint of
   // chaotic dynamics grows like e^{λT}) cannot judge AD: that is a property of the model over this interval, said
-  // as such, not a blow-up of the solve.
+  // as such, not a blow-up of the solve (a reference solve that blows up is no reference: check/reference.ts).
   const events = eventFiringTimeFinding(run, m.ref, m.analysis.parameters);
   if (events) findings.push(events);
   if (m.ref?.nonFinite)
-    findings.push(
-      Number.isFinite(m.ref.lossAccurate)
-        ? {
-            code: 'reference-unavailable',
-            severity: 'information',
-            message: REFERENCE_OVERFLOW_MESSAGE,
-            range: optionsRange(model),
-          }
-        : { code: 'blow-up', severity: 'error', message: REFERENCE_BLOW_UP_MESSAGE, range: optionsRange(model) },
-    );
+    findings.push({
+      code: 'reference-unavailable',
+      severity: 'information',
+      message: REFERENCE_OVERFLOW_MESSAGE,
+      range: optionsRange(model),
+    });
   else if (m.ref && m.ref.referenceError > UNCERTAIN_REFERENCE)
     findings.push({
       code: 'reference-unavailable',

@@ -11,7 +11,8 @@ import { isMapScheme } from '../schemes/registry';
 import type { AdGradients, ParameterInputs } from './gradients';
 import { eventsUnavailable, refinedCause, unrefinedReference } from './referenceAvailability';
 import { refinedReference } from './refinedReference';
-import type { CheckRun } from './run';
+import { optionsRange, type CheckRun } from './run';
+import { REFERENCE_BLOW_UP_MESSAGE } from '../presentation/findingText';
 
 export function referencePhase(
   run: CheckRun,
@@ -46,7 +47,23 @@ export function referencePhase(
       run.refinedReference = outcome.refined;
       return outcome.ref;
     }
-    return (isMapScheme(model.options.meth) ? mapReference : continuousReference)(run.tf, cm, input, run.checkpoint);
+    const ref = (isMapScheme(model.options.meth) ? mapReference : continuousReference)(
+      run.tf,
+      cm,
+      input,
+      run.checkpoint,
+    );
+    // Its explicit solve blew up where the model's own did not (that stops the check before): no reference.
+    if (ref.nonFinite && !Number.isFinite(ref.lossAccurate)) {
+      run.referenceUnavailable = {
+        cause: 'unstable',
+        reason: "its accurate solve (explicit RK4 on a finer step) blows up while the model's own solve stays finite",
+        message: REFERENCE_BLOW_UP_MESSAGE,
+        range: optionsRange(model),
+      };
+      return undefined;
+    }
+    return ref;
   } finally {
     run.timings.referenceMs = performance.now() - t;
   }

@@ -192,6 +192,10 @@ export function overallVerdict(parameters: ParameterReport[]): Verdict | undefin
   const judged = parameters.filter((p) => p.verdict);
   if (judged.length === 0) return undefined;
   const worst = judged.reduce((a, b) => (RANK[b.verdict!.kind] > RANK[a.verdict!.kind] ? b : a));
-  const same = judged.filter((p) => p.verdict!.kind === worst.verdict!.kind).map((p) => p.name);
-  return { kind: worst.verdict!.kind, explanation: `${same.join(', ')}: ${worst.verdict!.explanation}` };
+  const kind = judged.filter((p) => p.verdict!.kind === worst.verdict!.kind);
+  // The figures in an explanation are its parameter's own: the names it is given for are those it reads alike for.
+  const alike = kind.filter((p) => p.verdict!.explanation === worst.verdict!.explanation).map((p) => p.name);
+  const others = kind.filter((p) => p.verdict!.explanation !== worst.verdict!.explanation).map((p) => p.name);
+  const likewise = others.length > 0 ? ` Likewise ${others.join(', ')}, each with its own figures.` : '';
+  return { kind: worst.verdict!.kind, explanation: `${alike.join(', ')}: ${worst.verdict!.explanation}${likewise}` };
 }

@@ -298,7 +298,9 @@ export const nonFiniteMessage = (what: string) =>
 export const nonFiniteGradientMessage = (name: string, loss: number, horizon: number) =>
   `The AD gradient of ${name} is not finite while the loss is (${fmt(loss)}). Either it overflows float32 — a sensitivity that grows like e^{λT} over a long horizon (chaotic or unstable dynamics; here T = ${fmt(horizon)}), which a shorter total makes checkable — or f has no derivative at a value the solve reaches (sqrt, a power or a division at 0).`;
 
-export const REFERENCE_BLOW_UP_MESSAGE = 'The accurate reference solve (RK4, step dt/2) blows up.';
+/** The reference's explicit RK4 blows up where the model's own solve stays finite: a limit of the reference, not the model. */
+export const REFERENCE_BLOW_UP_MESSAGE =
+  "No continuous reference: its accurate solve (explicit RK4 on a finer step) blows up, while the model's own solve stays finite. On a stiff model (diffusion on a fine lattice, fast kinetics) an explicit scheme needs a far smaller step than an implicit one like the model's; AD is still compared with finite differences.";
 /** A finite reference whose own estimated error is too large to judge AD by (engine/verdict.ts's UNCERTAIN_REFERENCE). */
 export const uncertainReferenceMessage = (referenceError: number) =>
   `The continuous reference cannot judge AD here: its own estimated relative error is ${fmt(referenceError)} (its solves on two step sizes differ by about that much: dynamics too fast for dt, or a sensitivity that grows like e^{λT} over a long interval, as on chaotic dynamics), so errors measured against it mean nothing; AD is still compared with finite differences. A smaller dt or a shorter total gives a reference.`;

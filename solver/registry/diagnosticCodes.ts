@@ -357,7 +357,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'reference-unavailable': check(
     'information',
-    'The continuous reference gradient is not computed for this model (events it cannot differentiate; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
+    'The continuous reference gradient is not computed for this model (events it cannot differentiate; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays; an accurate solve, by explicit RK4, that blows up on a stiff model whose own solve stays finite), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
   ),
   'blow-up': check(
     'error',

@@ -10,7 +10,7 @@ import { initBackend } from '../../solver/engine/backend';
 import { average, filter121, stagesum, stageImbalance, adjoint121 } from '../../solver/engine/corrections';
 import type { Model } from '../../solver/model';
 import type { ParameterReport } from '../../solver/report';
-import { verdictFor, UNCERTAIN_REFERENCE } from '../../solver/engine/verdict';
+import { overallVerdict, verdictFor, UNCERTAIN_REFERENCE } from '../../solver/engine/verdict';
 import { REFERENCE_USABLE } from '../../solver/engine/reference';
 import { relError } from '../../solver/engine/detect';
 import { gradfixEdit, quickFixTitle } from '../../solver/service/codeActions';
@@ -316,4 +316,24 @@ done
   );
   assert.equal(small.parameters[0].components, undefined);
   assert.equal(small.parameters[0].raw[0].length, 32);
+});
+
+test('the overall verdict names only the parameters its figures belong to; the others of its kind follow as likewise', () => {
+  const p = (name: string, kind: 'inconclusive' | 'converges', explanation: string) =>
+    ({ name, verdict: { kind, explanation } }) as unknown as ParameterReport;
+  const v = overallVerdict([
+    p('a', 'inconclusive', 'no reference; AD agrees with finite differences (relative error 0.002).'),
+    p('b', 'converges', 'converges (error 1e-4).'),
+    p('c', 'inconclusive', 'no reference; AD agrees with finite differences (relative error 0.041).'),
+    p('d', 'inconclusive', 'no reference; AD agrees with finite differences (relative error 0.002).'),
+  ]);
+  assert.equal(v?.kind, 'inconclusive');
+  assert.equal(
+    v?.explanation,
+    'a, d: no reference; AD agrees with finite differences (relative error 0.002). Likewise c, each with its own figures.',
+  );
+  assert.equal(
+    overallVerdict([p('b', 'converges', 'converges (error 1e-4).')])?.explanation,
+    'b: converges (error 1e-4).',
+  );
 });

@@ -173,3 +173,20 @@ test('a step whose implicit equation has no solution near x_n is reported as New
   // On y's equation, not the first state's.
   assert.deepEqual(f.range, m.equations.find((e) => e.state === 'y')?.range);
 });
+
+test("a stiff model whose reference (explicit RK4) blows up has no reference, said as such: information, n/a errors, the verdict's reason", async () => {
+  // x' = −k (x − c) with k·dt = 10: backward Euler is stable at any step; RK4 on dt/2 amplifies x − c by
+  // |R(−5)| ≈ 13.7 a step, past float32 in 40 steps. x(T) → c, so the loss is ½ and its gradient in c about 1.
+  const m = analyse("par k=100, c=1\nx'=-k*(x-c)\ninit x=0\n@ meth=backeul, dt=0.1, total=2\ndone\n").model!;
+  const r = await runCheck(m, { backend: 'cpu' });
+  assert.equal(r.referenceUnavailable?.cause, 'unstable');
+  assert.ok(!r.findings.some((f) => f.severity === 'error'), JSON.stringify(r.findings));
+  const note = r.findings.filter((f) => f.code === 'reference-unavailable');
+  assert.equal(note.length, 1);
+  assert.equal(note[0].severity, 'information');
+  assert.match(note[0].message, /explicit RK4 on a finer step\) blows up, while the model's own solve stays finite/);
+  const c = r.parameters.find((p) => p.name === 'c')!;
+  assert.ok(Number.isNaN(c.metrics.relError), `${c.metrics.relError}`);
+  assert.ok(c.metrics.gradcheckRelError < GRADCHECK_TOLERANCE, `${c.metrics.gradcheckRelError}`);
+  assert.match(c.verdict?.explanation ?? '', /^no continuous reference: its accurate solve/);
+});
