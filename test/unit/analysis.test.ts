@@ -257,7 +257,11 @@ done
   const md = reportHoverMarkdown({ report: r, reportIsCurrent: true });
   assert.match(md, /recommended: `gradfix=stagesum`/);
   assert.match(md, / κ \|/);
-  assert.match(md, /\*\*Verdict:\*\* W1, W2: per-stage copies split the gradient unevenly/);
+  // The verdict names the parameter its figures are for; the other of its kind follows as likewise.
+  assert.match(
+    md,
+    /\*\*Verdict:\*\* W1: per-stage copies split the gradient unevenly.* Likewise W2, each with its own figures\./,
+  );
 
   const fixed = analyse(text(', gradfix=stagesum'));
   const c = await runCheck(fixed.model!, { backend });
