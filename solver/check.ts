@@ -78,7 +78,7 @@ export async function runCheck(declared: Model, given: CheckOptions = {}): Promi
       options.timeBudgetMs === undefined ? {} : { timeBudgetMs: options.timeBudgetMs - (performance.now() - started) };
     const finer = { ...model, options: { ...model.options, steps: steps * 2 ** k, dt: dt / 2 ** k } };
     const r = await checkAt(finer, { ...options, ...budget });
-    if (!r.findings.some((f) => f.code === 'blow-up')) return noted(r, k);
+    if (!r.findings.some((f) => f.code === 'blow-up') && !referenceBlewUp(r)) return noted(r, k);
     if (!finite && !solveBlewUp(r)) finite = noted(r, k);
   }
   if (finite) return finite;
@@ -89,6 +89,9 @@ export async function runCheck(declared: Model, given: CheckOptions = {}): Promi
     ),
   };
 }
+
+/** The reference's accurate solve (explicit RK4) blew up where the checked solve did not (check/reference.ts). */
+const referenceBlewUp = (r: Report) => r.referenceUnavailable?.cause === 'unstable';
 
 /** The discrete solve is not finite (not a gradient, not the reference). */
 const solveBlewUp = (r: Report) => !Number.isFinite(r.loss) && r.findings.some((f) => f.code === 'blow-up');
