@@ -203,6 +203,18 @@ const layers: ViewSpec = {
 
 // ---------------------------------------------------------------- trajectory x(t) and adjoint p(t)
 
+/** Why a report has no x(t) or p(t) to draw: the reference did not run, or the kind it was keeps no p(t). */
+function missingPath(r: ReportSummary, view: 'trajectory' | 'adjoint'): string {
+  if (view === 'trajectory')
+    return 'This report holds no trajectory: it is recorded by the continuous reference, which did not run.';
+  const why = r.refinedReference
+    ? 'its reference is the limit of AD on refined grids, which solves no adjoint'
+    : r.eventReference
+      ? 'the reference of a model with events jumps p at each firing and keeps no p(t) at its nodes'
+      : 'it is recorded by the continuous reference when the loss has no data observations';
+  return `This report holds no adjoint p(t): ${why}.`;
+}
+
 function stateView(view: 'trajectory' | 'adjoint'): ViewSpec {
   const symbol = view === 'trajectory' ? 'x' : 'p';
   const labelOf = (table: RowTableInfo | undefined, j: number) => table?.columnLabels?.[j] ?? `component ${j}`;
@@ -213,16 +225,7 @@ function stateView(view: 'trajectory' | 'adjoint'): ViewSpec {
         ? [s.component]
         : largestColumns(table.columnNorms, MAX_DRAWN_COMPONENTS);
   return {
-    unavailable: (r) =>
-      tableOf(r, view)
-        ? undefined
-        : view === 'trajectory'
-          ? 'This report holds no trajectory: it is recorded by the continuous reference, which did not run.'
-          : r.refinedReference
-            ? 'This report holds no adjoint p(t): its reference is the limit of AD on refined grids, which solves no adjoint.'
-            : r.eventReference
-              ? 'This report holds no adjoint p(t): the reference of a model with events jumps p at each firing and keeps no p(t) at its nodes.'
-              : 'This report holds no adjoint p(t): it is recorded by the continuous reference when the loss has no data observations.',
+    unavailable: (r) => (tableOf(r, view) ? undefined : missingPath(r, view)),
     targets: () => [],
     targetLabel: '',
     components(r) {
