@@ -13,3 +13,23 @@ export function gridHermite(j: number, m: number, K: number, H: number) {
   const k = Math.min(K - 1, Math.floor(j / m));
   return { k, ...hermiteBasis(j / m - k, H) };
 }
+
+/**
+ * The cubic Hermite value at point w from the values xk, xk1 and slopes fk, fk1 at the ends of its step: values +
+ * slopes, or values − slopes for the adjoint p, which runs backward (p' = −v). Each pair is summed in double and
+ * rounded to float32, the weights too: the reference's tensor path and its plain-JS passes (fused scalar programs,
+ * MLP fields) take their grid points from here, so they round alike.
+ */
+export function hermiteValue(
+  w: { v0: number; v1: number; d0: number; d1: number },
+  xk: number,
+  xk1: number,
+  fk: number,
+  fk1: number,
+  sign: 1 | -1,
+): number {
+  const f32 = Math.fround;
+  const value = f32(f32(w.v0) * xk + f32(w.v1) * xk1),
+    slope = f32(f32(w.d0) * fk + f32(w.d1) * fk1);
+  return f32(sign > 0 ? value + slope : value - slope);
+}

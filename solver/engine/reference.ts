@@ -55,7 +55,7 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { relError } from './detect';
 import type { Term } from './linearCombination';
-import { gridHermite, hermiteBasis } from './hermite';
+import { gridHermite, hermiteBasis, hermiteValue } from './hermite';
 import { concatElements, MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
 import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights, layerRows } from './batchedAdjoint';
 import {
@@ -786,16 +786,6 @@ function gradientOnGrid(
   const K = X.length - 1,
     B = m * K + 1;
   const padded = (shape: number[]) => (shape.length === 0 ? [1, 1] : shape.length === 1 ? [shape[0], 1] : shape);
-  // Hermite weights: row j (an h-node), columns the reference nodes; values and (H-scaled) slopes.
-  const wv = new Float32Array(B * (K + 1)),
-    wd = new Float32Array(B * (K + 1));
-  for (let j = 0; j < B; j++) {
-    const { k, v0, v1, d0, d1 } = gridHermite(j, m, K, H);
-    wv[j * (K + 1) + k] = v0;
-    wv[j * (K + 1) + k + 1] = v1;
-    wd[j * (K + 1) + k] = d0;
-    wd[j * (K + 1) + k + 1] = d1;
-  }
   if (mlpApplies(cm, inp)) {
     // An MLP field: the points' forward and backward passes in plain JS (fusedMlp/reference.ts).
     const data = (vals: Tensor[][]) => vals.map((v) => v[0].dataSync() as Float32Array);
@@ -804,26 +794,39 @@ function gradientOnGrid(
   }
   const perPoint = inp.params.reduce((a, q) => a + q.size, 0) + 2 * cm.x0.reduce((a, x) => a + x.size, 0);
   const rows = Math.max(1, Math.floor(GRID_GRADIENT_FLOATS / perPoint));
+  // Each state's nodes read once, [K + 1, size] row-major: a point's Hermite combination reads two rows of each.
+  const nodes = (vals: Tensor[][]) =>
+    cm.x0.map((_x, i) => {
+      let data: Float32Array = new Float32Array(0);
+      tf.tidy(() => {
+        data = tf.stack(vals.map((v) => tf.reshape(v[i], [-1]))).dataSync() as Float32Array;
+      });
+      return data;
+    });
+  const Xn = nodes(X),
+    Fn = nodes(F),
+    Pn = nodes(P),
+    Vn = nodes(V);
+  const weights = Array.from({ length: B }, (_, j) => gridHermite(j, m, K, H));
+  /** Points r0 … r0 + b − 1 of one state by cubic Hermite (hermite.ts). */
+  const interpolate = (vals: Float32Array, slopes: Float32Array, i: number, r0: number, b: number, sign: 1 | -1) => {
+    const size = cm.x0[i].size,
+      out = new Float32Array(b * size);
+    for (let r = 0; r < b; r++) {
+      const w = weights[r0 + r];
+      for (let e = 0, a = w.k * size, c = a + size; e < size; e++, a++, c++)
+        out[r * size + e] = hermiteValue(w, vals[a], vals[c], slopes[a], slopes[c], sign);
+    }
+    return tf.tensor(out, [b, ...padded(cm.stateShapes[i])]);
+  };
   return tf.tidy(() => {
-    const nodes = (vals: Tensor[][]) => cm.x0.map((_x, i) => tf.reshape(tf.stack(vals.map((v) => v[i])), [K + 1, -1]));
-    const Xn = nodes(X),
-      Fn = nodes(F),
-      Pn = nodes(P),
-      Vn = nodes(V);
     const chunks: Tensor[][] = [];
     for (let r0 = 0; r0 < B; r0 += rows) {
       const b = Math.min(rows, B - r0);
       chunks.push(
         tf.tidy(() => {
-          const Wv = tf.tensor2d(wv.subarray(r0 * (K + 1), (r0 + b) * (K + 1)), [b, K + 1]),
-            Wd = tf.tensor2d(wd.subarray(r0 * (K + 1), (r0 + b) * (K + 1)), [b, K + 1]);
-          const hermite = (vals: Tensor[], slopes: Tensor[], i: number, sign: 1 | -1): Tensor => {
-            const a = tf.matMul(Wv, vals[i]),
-              d = tf.matMul(Wd, slopes[i]);
-            return tf.reshape(sign > 0 ? tf.add(a, d) : tf.sub(a, d), [b, ...padded(cm.stateShapes[i])]);
-          };
-          const xs = cm.x0.map((_x, i) => hermite(Xn, Fn, i, 1));
-          const ps = cm.x0.map((_x, i) => hermite(Pn, Vn, i, -1));
+          const xs = cm.x0.map((_x, i) => interpolate(Xn[i], Fn[i], i, r0, b, 1));
+          const ps = cm.x0.map((_x, i) => interpolate(Pn[i], Vn[i], i, r0, b, -1));
           // θ is constant: one copy per point, so that the vjp keeps them apart (repeated here: tfjs-cpu's tile is slow).
           const thetas = inp.params.map((q) => {
             const one = q.values.subarray(0, q.size),

@@ -11,7 +11,7 @@ import { backward, forward } from './field';
 import { ACTIVATIONS } from './activations';
 import { productValues } from '../matrixProduct';
 import { interpolateCopies, interpWeights } from '../copyInterpolation';
-import { gridHermite } from '../hermite';
+import { gridHermite, hermiteValue } from '../hermite';
 
 type Data = Float32Array;
 type Trace = ReturnType<typeof forward>['trace'];
@@ -447,7 +447,6 @@ export function mlpGridGradients(
   P: Data[],
   V: Data[],
 ): Data[] {
-  const f32 = Math.fround;
   const K = X.length - 1,
     B = m * K + 1,
     d = field.size;
@@ -459,17 +458,9 @@ export function mlpGridGradients(
   for (let j = 0; j < B; j++) {
     const w = gridHermite(j, m, K, H),
       k = w.k;
-    const v0 = f32(w.v0),
-      v1 = f32(w.v1),
-      d0 = f32(w.d0),
-      d1 = f32(w.d1);
     for (let r = 0; r < d; r++) {
-      const a = f32(v0 * X[k][r] + v1 * X[k + 1][r]),
-        b = f32(d0 * F[k][r] + d1 * F[k + 1][r]);
-      x[r] = f32(a + b);
-      const ap = f32(v0 * P[k][r] + v1 * P[k + 1][r]),
-        bp = f32(d0 * V[k][r] + d1 * V[k + 1][r]);
-      p[r] = f32(ap - bp);
+      x[r] = hermiteValue(w, X[k][r], X[k + 1][r], F[k][r], F[k + 1][r], 1);
+      p[r] = hermiteValue(w, P[k][r], P[k + 1][r], V[k][r], V[k + 1][r], -1);
     }
     const { trace } = forward(field, x, W, bias);
     backward(field, trace, W, p, {

@@ -13,7 +13,7 @@ import {
   type PathParameter,
 } from '../batchedAdjoint';
 import { interpreterOf, WANT_BOTH, WANT_PARAMS, WANT_STATES } from '../programInterpreter';
-import { gridHermite } from '../hermite';
+import { gridHermite, hermiteValue } from '../hermite';
 import type { ScalarProgram } from '../scalarProgram';
 import { MAX_PATH_COMPONENTS } from '../statePath';
 import type { ReferenceNodes } from './referenceRk4';
@@ -257,20 +257,6 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
   };
 }
 
-/** TF.js cpu's matMul blocks (backend.blockSize): each block's products summed in double, added to the float32 result. */
-const MATMUL_BLOCK = 48;
-
-/**
- * Row j of W @ A for a W whose row j holds wk at column k and wk1 at column k + 1 (cubic Hermite between
- * nodes k and k + 1), column c of A [K + 1, S]: as TF.js cpu's matMul sums it (the zeros add nothing to
- * finite values).
- */
-function hermiteRow(wk: number, wk1: number, A: Float32Array, k: number, S: number, c: number): number {
-  const a = wk * A[k * S + c],
-    b = wk1 * A[(k + 1) * S + c];
-  return Math.floor(k / MATMUL_BLOCK) === Math.floor((k + 1) / MATMUL_BLOCK) ? f32(a + b) : f32(f32(a) + b);
-}
-
 /**
  * g = pᵀ∂θ f at the m·K + 1 points t0 + jH/m of a coarse solve (reference.ts's gradientOnGrid, the same
  * float32 numbers): x and p by cubic Hermite between the nodes (x' = f, p' = −v), θ constant. Undefined
@@ -300,15 +286,10 @@ function gridGradient(
   const B = m * K + 1;
   const g = inp.paramSizes.map((n) => new Float32Array(B * n));
   for (let j = 0; j < B; j++) {
-    const w = gridHermite(j, m, K, H),
-      k = w.k;
-    const wv0 = f32(w.v0),
-      wv1 = f32(w.v1),
-      wd0 = f32(w.d0),
-      wd1 = f32(w.d1);
-    for (let c = 0; c < S; c++) {
-      x[c] = f32(hermiteRow(wv0, wv1, X, k, S, c) + hermiteRow(wd0, wd1, F, k, S, c));
-      p[c] = f32(hermiteRow(wv0, wv1, P, k, S, c) - hermiteRow(wd0, wd1, V, k, S, c));
+    const w = gridHermite(j, m, K, H);
+    for (let c = 0, a = w.k * S, b = a + S; c < S; c++, a++, b++) {
+      x[c] = hermiteValue(w, X[a], X[b], F[a], F[b], 1);
+      p[c] = hermiteValue(w, P[a], P[b], V[a], V[b], -1);
     }
     run.forwardFor(WANT_PARAMS, x, 0, theta, t0, vals);
     vs.fill(0);
