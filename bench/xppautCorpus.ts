@@ -10,6 +10,9 @@
 //     those with a gradient to check (a file with no parameter and no initial
 //     value, such as an integral equation, reports `nothing-to-check`);
 //   - crashes (an internal error, output that is not a report, or a signal);
+//   - the files without errors that still get a warning, with their codes ("classic models stay quiet": a
+//     file that simulates fine gets no warning from ODE Lens's own expectations; a warning there is a finding
+//     about its gradients, to be read);
 //   - checks over 10 s (a file stopped at the timeout counts there), and over 1 s (the classic-model target);
 //   - the median time of one check (the process, as a user waits for it).
 // Each file's line and TSV row also give the check's own phases (the report's timings: AD, continuous
@@ -33,6 +36,8 @@ export interface CorpusRow {
   nothingToCheck?: boolean;
   /** The first error's code and message, for the table. */
   firstError: string;
+  /** The codes of its warnings (diagnostics and findings), once each. */
+  warnings?: string[];
   /** The report's timings (ms), when the check produced one report. */
   phases?: Phases;
 }
@@ -127,7 +132,15 @@ export function classify(
   if (errors.some((d) => d.code === 'internal-error')) return { outcome: 'crash', complete, firstError: first };
   const outcome = errors.length === 0 ? 'clean' : errors.every(isRefusal) ? 'refused' : 'error';
   const nothingToCheck = (out.findings ?? []).some((d) => d.code === 'nothing-to-check');
-  return { outcome, complete, firstError: first, ...(nothingToCheck ? { nothingToCheck } : {}) };
+  const warned = [...(out.diagnostics ?? []), ...(out.findings ?? [])].filter((d) => d.severity === 'warning');
+  const warnings = [...new Set(warned.map((d) => d.code ?? 'uncoded'))];
+  return {
+    outcome,
+    complete,
+    firstError: first,
+    ...(nothingToCheck ? { nothingToCheck } : {}),
+    ...(warnings.length ? { warnings } : {}),
+  };
 }
 
 function checkFile(cli: string, file: string, timeoutS: number): Omit<CorpusRow, 'file'> {
@@ -154,6 +167,15 @@ const median = (xs: number[]) => {
 };
 const percent = (k: number, n: number) => `${n === 0 ? 0 : ((100 * k) / n).toFixed(1)}% (${k})`;
 
+/** How many rows have a warning, and each code's count: `3 (gradcheck-mismatch 2, stiff 1)`. */
+function warnedText(rows: CorpusRow[]): string {
+  const codes = new Map<string, number>();
+  for (const r of rows) for (const c of r.warnings ?? []) codes.set(c, (codes.get(c) ?? 0) + 1);
+  const warned = rows.filter((r) => r.warnings?.length).length;
+  const list = [...codes].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([c, k]) => `${c} ${k}`);
+  return warned === 0 ? '0' : `${warned} (${list.join(', ')})`;
+}
+
 /** The summary lines of a corpus run. */
 export function summary(rows: CorpusRow[]): string[] {
   const n = rows.length;
@@ -172,6 +194,7 @@ export function summary(rows: CorpusRow[]): string[] {
       count((r) => r.complete),
       count((r) => !r.nothingToCheck),
     )}`,
+    `files without errors that get a warning: ${warnedText(rows.filter((r) => r.outcome === 'clean'))}`,
     `crashes: ${count((r) => r.outcome === 'crash')}`,
     `checks over 10 s: ${count((r) => r.seconds > 10 || r.outcome === 'timeout')}`,
     `checks over 1 s: ${count((r) => r.seconds > 1 || r.outcome === 'timeout')}`,
@@ -200,7 +223,7 @@ function main(): void {
     rows.push(row);
     const flag = row.complete ? 'complete' : '';
     console.log(
-      `${row.seconds.toFixed(2).padStart(6)} s  ${row.outcome.padEnd(8)} ${flag.padEnd(8)} ${row.file}  ${phasesText(row.phases)}  ${row.firstError}`,
+      `${row.seconds.toFixed(2).padStart(6)} s  ${row.outcome.padEnd(8)} ${flag.padEnd(8)} ${row.file}  ${phasesText(row.phases)}  ${row.firstError}${row.warnings ? `  warnings: ${row.warnings.join(', ')}` : ''}`,
     );
   }
   if (values.tsv)
@@ -219,6 +242,7 @@ function main(): void {
                   x.toFixed(0),
                 )
               : ['', '', '', '']),
+            (r.warnings ?? []).join(','),
           ].join('\t'),
         )
         .join('\n') + '\n',

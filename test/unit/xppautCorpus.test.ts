@@ -48,22 +48,33 @@ test('the corpus bench classifies what check --json reports', {
   const integral = classified('u(t) = 1 + int{1#u}\n@ total=1, dt=0.05\ndone\n');
   assert.deepEqual(integral, { outcome: 'clean', complete: false, firstError: '', nothingToCheck: true });
   assert.equal(decay.nothingToCheck, undefined);
+  // A leapfrog network with one copy per step: its AD gradient oscillates, a warning about the gradient.
+  const leapfrog = classified(
+    "state x\ninit x = 1\nparam a per-step = 0.5\nx' = -a*x\nloss = 0.5*x(T)^2\n@ total=1, steps=64, meth=leapfrog\ndone\n",
+  );
+  assert.equal(leapfrog.outcome, 'clean');
+  assert.ok(leapfrog.warnings?.includes('oscillating-gradient'), `warnings: ${leapfrog.warnings}`);
+  assert.equal(new Set(leapfrog.warnings).size, leapfrog.warnings?.length, 'each code once');
   const lines = summary([
     { file: 'a', seconds: 0.2, ...decay },
     { file: 'b', seconds: 12, ...twin },
     { file: 'c', seconds: 0.4, ...markov },
     { file: 'd', seconds: 0.1, ...broken },
     { file: 'e', seconds: 0.3, ...integral },
+    { file: 'f', seconds: 0.2, ...leapfrog, warnings: ['weakly-stable-scheme', 'oscillating-gradient'] },
+    { file: 'g', seconds: 0.2, ...decay, warnings: ['oscillating-gradient'] },
+    { file: 'h', seconds: 0.2, ...broken, warnings: ['stiff'] },
   ]);
   assert.deepEqual(lines, [
-    'files: 5',
-    'no error other than an honest unsupported-… one: 80.0% (4)',
-    'complete gradient check: 20.0% (1)',
-    'complete among the files with a gradient to check (no parameter and no initial value: 1 left out): 25.0% (1)',
+    'files: 8',
+    'no error other than an honest unsupported-… one: 75.0% (6)',
+    `complete gradient check: ${leapfrog.complete ? '37.5% (3)' : '25.0% (2)'}`,
+    `complete among the files with a gradient to check (no parameter and no initial value: 1 left out): ${leapfrog.complete ? '42.9% (3)' : '28.6% (2)'}`,
+    'files without errors that get a warning: 2 (oscillating-gradient 2, weakly-stable-scheme 1)',
     'crashes: 0',
     'checks over 10 s: 1',
     'checks over 1 s: 1',
-    'median check time: 0.30 s',
+    'median check time: 0.20 s',
   ]);
 });
 
