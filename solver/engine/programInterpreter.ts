@@ -17,6 +17,7 @@
 // values array stays one slot per instruction for every caller.
 import { NEGATE, OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
 import type { LoopInstr, ScalarProgram } from './scalarProgram';
+import { generatedForward } from './programCodegen';
 
 const CONST = 0,
   STATE = 1,
@@ -276,6 +277,8 @@ export interface DelayReader {
 }
 
 export interface Interpreter {
+  /** The forward pass runs as written-out JS (programCodegen.ts), not through the dispatch loop. */
+  readonly writtenOut: boolean;
   /** Every instruction's float32-rounded value into v, states read from s[sAt…]; `delays` for a program with delays. */
   forward(
     s: ArrayLike<number>,
@@ -322,11 +325,16 @@ const built = new WeakMap<ScalarProgram, Interpreter>();
 /** The program's interpreter (made on first use, kept while the program lives). */
 export function interpreterOf(prog: ScalarProgram): Interpreter {
   let it = built.get(prog);
-  if (!it) built.set(prog, (it = interpreter(prog)));
+  if (!it) built.set(prog, (it = interpreter(prog, true)));
   return it;
 }
 
-function interpreter(prog: ScalarProgram): Interpreter {
+/** The interpreter without the written-out forward pass (programCodegen.ts): what that pass is held to. */
+export function dispatchingInterpreter(prog: ScalarProgram): Interpreter {
+  return interpreter(prog, false);
+}
+
+function interpreter(prog: ScalarProgram, writeOut: boolean): Interpreter {
   const L = prog.code.length;
   const op = new Int32Array(L),
     A = new Int32Array(L),
@@ -598,9 +606,29 @@ function interpreter(prog: ScalarProgram): Interpreter {
     for (let k = 0; k < L; k++) if (needed[k]) out.push(k);
     return Int32Array.from(out);
   };
+  // The forward pass written out as JS (programCodegen.ts): the same numbers without the dispatch.
+  const written =
+    writeOut &&
+    generatedForward(
+      {
+        L,
+        op,
+        A,
+        B,
+        C,
+        consts,
+        ta,
+        tb,
+        values: Array.from(fns, (fn) => fn?.value),
+        loop: (i, v) => loopValue(loops[i], v, w, red),
+      },
+      { CONST, STATE, PARAM, TIME, ADD, SUB, MUL, NEG, UNARY, BINARY, SELECT, DOT, SUM, DELAY, LOOP },
+    );
+  const forward = written || runAll;
   return {
+    writtenOut: !!written,
     forward(s, sAt, p, t, v, delays = noHistory) {
-      runAll(s, sAt, p, t, v, delays);
+      forward(s, sAt, p, t, v, delays);
     },
     forwardFor(want, s, sAt, p, t, v) {
       run((orders[want] ??= readBy(want)), s, sAt, p, t, v);
