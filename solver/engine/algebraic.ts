@@ -1,5 +1,5 @@
-// A differential-algebraic system's algebraic solve (XPPAUT `0 = g` with `solv z=guess`; docs/engine.md#algebraic-
-// variables): at every evaluation of f, z is solved from g(x, z, p, t) = 0 by Newton's method, started from the z of
+// A differential-algebraic system's algebraic solve (XPPAUT `0 = g` with `solv z=guess`; docs/engine.md, "Algebraic
+// variables"): at every evaluation of f, z is solved from g(x, z, p, t) = 0 by Newton's method, started from the z of
 // the previous evaluation (the declared guesses at the first, and again after a failure), as XPPAUT does. The fused
 // program's interpreter (programInterpreter.ts) runs it before f: g and its Jacobian ∂g/∂z come from the program's
 // own forward and reverse passes (one reverse pass per algebraic variable), ∂g/∂z is factored by the dense LU of
