@@ -29,6 +29,11 @@ export interface AlgebraicFailure {
 
 const failures = new WeakMap<ScalarProgram, AlgebraicFailure>();
 
+/** Keeps the program's first failure since the last `clearAlgebraicFailure`. */
+export function noteAlgebraicFailure(prog: ScalarProgram, failure: AlgebraicFailure): void {
+  if (!failures.has(prog)) failures.set(prog, failure);
+}
+
 /** The first failure since the last `clearAlgebraicFailure` (a blow-up finding's cause). */
 export function algebraicFailure(prog: ScalarProgram): AlgebraicFailure | undefined {
   return failures.get(prog);
@@ -47,16 +52,15 @@ export interface AlgebraicField {
 }
 
 /**
- * z solving g = 0 from `start` (overwritten with the solution, or NaN on failure, recorded for the program). The
- * field's values are left at the solution's (the caller's last `residual` run is at the returned z).
+ * z solving g = 0 from its value on entry (overwritten with the solution, or NaN on failure, whose cause is
+ * returned). The field's values are left at the returned z's (its last `residual` run).
  */
 export function solveAlgebraic(
-  prog: ScalarProgram,
   field: AlgebraicField,
   z: Float64Array,
   t: number,
   scratch: { r: Float64Array; J: Float64Array },
-): boolean {
+): AlgebraicFailure | undefined {
   const m = z.length,
     { r, J } = scratch;
   let iterations = 0,
@@ -91,17 +95,17 @@ export function solveAlgebraic(
     least = Math.min(least, last);
     if (last <= ALGEBRAIC_TOLERANCE) {
       field.residual(z, r);
-      return true;
+      return undefined;
     }
   }
   if (iterations === MAX_ALGEBRAIC_ITERATIONS && least <= ALGEBRAIC_FAILURE) {
     field.residual(z, r);
-    if (r.every(Number.isFinite)) return true;
+    if (r.every(Number.isFinite)) return undefined;
   }
   let equation = 0;
   for (let j = 0; j < m; j++) if (!(Math.abs(r[j]) <= Math.abs(r[equation]))) equation = j;
-  if (!failures.has(prog)) failures.set(prog, { t, equation, residual: Math.abs(r[equation]), reason, iterations });
+  const failure = { t, equation, residual: Math.abs(r[equation]), reason, iterations };
   z.fill(Number.NaN);
   field.residual(z, r);
-  return false;
+  return failure;
 }

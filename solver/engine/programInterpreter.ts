@@ -17,7 +17,7 @@
 // values array stays one slot per instruction for every caller.
 import { NEGATE, OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
 import type { LoopInstr, ScalarProgram } from './scalarProgram';
-import { type AlgebraicField, solveAlgebraic } from './algebraic';
+import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
 
 const CONST = 0,
@@ -745,11 +745,14 @@ function interpreter(prog: ScalarProgram): Interpreter {
       jacobian: (J) => jacobianAt(v, J),
     };
     const z = zLast.every(Number.isFinite) ? Float64Array.from(zLast) : Float64Array.from(alg.guesses);
+    let failure = solveAlgebraic(field, z, t, algScratch);
     // From the previous solution Newton may miss a root the declared guesses reach (after a jump of an event).
-    if (!solveAlgebraic(prog, field, z, t, algScratch) && zLast.some((x, j) => x !== alg.guesses[j])) {
+    if (failure && zLast.some((x, j) => x !== alg.guesses[j])) {
       z.set(alg.guesses);
-      solveAlgebraic(prog, field, z, t, algScratch);
+      const again = solveAlgebraic(field, z, t, algScratch);
+      failure = again && { ...again, iterations: again.iterations + failure.iterations };
     }
+    if (failure) noteAlgebraicFailure(prog, failure);
     zLast.set(z);
   };
   return {
