@@ -5,15 +5,11 @@
 // own forward and reverse passes (one reverse pass per algebraic variable), ∂g/∂z is factored by the dense LU of
 // backward Euler's step matrix (stepMatrix.ts). Reverse passes go through z by the implicit-function theorem:
 // z̄ = (∂f/∂z)ᵀ f̄, λ = (∂g/∂z)⁻ᵀ z̄, and −λ swept back through g gives the states', parameters' and t's share.
-import { denseLu, type StepMatrix } from './stepMatrix';
+import { denseLu, MAX_NEWTON_ITERATIONS, NEWTON_FAILURE, NEWTON_TOLERANCE, type StepMatrix } from './stepMatrix';
 import type { ScalarProgram } from './scalarProgram';
 
-/** Newton iterations per evaluation at most; warm-started from the previous z, one or two suffice. */
-export const MAX_ALGEBRAIC_ITERATIONS = 30;
-/** Converged when a Newton step moves z by at most this, relative to 1 + max|z| (float32 evaluation sets the floor). */
-export const ALGEBRAIC_TOLERANCE = 1e-5;
-/** After the last iteration, a step still above this (relative) means g = 0 has no solution near the guess. */
-const ALGEBRAIC_FAILURE = 1e-3;
+// Newton's limits are backward Euler's (stepMatrix.ts), on the step's size relative to 1 + max|z|: warm-started
+// from the previous z, one or two iterations suffice.
 
 /** An evaluation whose algebraic equations Newton's method did not solve. */
 export interface AlgebraicFailure {
@@ -67,7 +63,7 @@ export function solveAlgebraic(
     last = Number.POSITIVE_INFINITY,
     least = Number.POSITIVE_INFINITY;
   let reason: AlgebraicFailure['reason'] = 'no-convergence';
-  for (; iterations < MAX_ALGEBRAIC_ITERATIONS; iterations++) {
+  for (; iterations < MAX_NEWTON_ITERATIONS; iterations++) {
     field.residual(z, r);
     if (!r.every(Number.isFinite)) {
       reason = 'not-finite';
@@ -93,12 +89,12 @@ export function solveAlgebraic(
       break;
     }
     least = Math.min(least, last);
-    if (last <= ALGEBRAIC_TOLERANCE) {
+    if (last <= NEWTON_TOLERANCE) {
       field.residual(z, r);
       return undefined;
     }
   }
-  if (iterations === MAX_ALGEBRAIC_ITERATIONS && least <= ALGEBRAIC_FAILURE) {
+  if (iterations === MAX_NEWTON_ITERATIONS && least <= NEWTON_FAILURE) {
     field.residual(z, r);
     if (r.every(Number.isFinite)) return undefined;
   }

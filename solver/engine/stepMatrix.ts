@@ -8,6 +8,17 @@
 import { OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
 import type { ScalarProgram } from './scalarProgram';
 
+/**
+ * Newton's method's limits, for backward Euler's steps (engine/implicitStep.ts: on the residual) and a DAE's
+ * algebraic solve (engine/algebraic.ts: on the step). At most this many iterations: a well-posed step converges in two
+ * or three, a step across an upstroke in a dozen.
+ */
+export const MAX_NEWTON_ITERATIONS = 30;
+/** Converged below this, relative to the solution (float32 evaluation of f sets the floor). */
+export const NEWTON_TOLERANCE = 1e-5;
+/** After the last iteration, above this (relative) there is no solution within Newton's reach: NaN. */
+export const NEWTON_FAILURE = 1e-3;
+
 /** ∂f/∂x's structure: row i's columns cols[rowStart[i] … rowStart[i+1]) (sorted, the diagonal always among them). */
 export interface JacobianPattern {
   D: number;
