@@ -11,6 +11,8 @@ import type { Model } from '../../solver/model';
 import { GRADCHECK_TOLERANCE } from '../../solver/engine/finiteDifferences';
 import { completion, documentSymbols, hover, ServiceDocument } from '../../solver/service/index';
 import { simulate } from '../support/simulate';
+import { compileScalarProgram } from '../../solver/engine/scalarRhs';
+import { interpreterOf, WANT_ALL } from '../../solver/engine/programInterpreter';
 
 const lines = (...ls: string[]): string => ls.join('\n');
 
@@ -209,6 +211,48 @@ describe('DAEs: the solve', () => {
       assert.ok(Math.abs(traj.states.v[n][0] - v) < 2e-6, `v at step ${n}`);
     });
   });
+});
+
+test('DAEs: the interpreter’s reverse pass through z is the implicit-function theorem’s, in x, p and t', () => {
+  // z2 + z2³ = x2, z1 = sin(x1) + p·z2 (two coupled equations); f = (z1·z2 + t, −z2).
+  const prog = compileScalarProgram(
+    model(
+      lines(
+        'par p=0.7',
+        "x1' = z1*z2 + t",
+        "x2' = -z2",
+        '0 = z1 - sin(x1) - p*z2',
+        '0 = z2 + z2^3 - x2',
+        'solv z1',
+        'solv z2',
+      ),
+    ),
+  );
+  assert.ok(prog?.algebraic);
+  const run = interpreterOf(prog);
+  const vals = new Float64Array(prog.code.length),
+    adj = new Float64Array(prog.code.length);
+  for (const [x1, x2, p, t, c1, c2] of [
+    [0.4, 1.3, 0.7, 0.25, 1, 0],
+    [-1.1, 0.2, -0.3, 2, 0.5, -2],
+    [2.0, -3.5, 1.5, 0, -1, 1],
+  ]) {
+    run.forward([x1, x2], 0, [p], t, vals);
+    const z2 = cubicRoot(x2, 1, 0),
+      z1 = Math.sin(x1) + p * z2;
+    const f = prog.outputs.map((o) => vals[o]);
+    assert.ok(Math.abs(f[0] - (z1 * z2 + t)) < 1e-5 * (1 + Math.abs(z1 * z2 + t)), `f1 ${f[0]}`);
+    assert.ok(Math.abs(f[1] + z2) < 1e-5 * (1 + Math.abs(z2)), `f2 ${f[1]}`);
+    const vs = new Float64Array(2),
+      vp = new Float64Array(1),
+      vt = new Float64Array(1);
+    run.reverse(vals, [c1, c2], vs, vp, adj, WANT_ALL, undefined, t, vt);
+    const dz2 = 1 / (1 + 3 * z2 * z2);
+    const want = [c1 * z2 * Math.cos(x1), (c1 * (z2 * p + z1) - c2) * dz2, c1 * z2 * z2, c1];
+    [vs[0], vs[1], vp[0], vt[0]].forEach((got, i) =>
+      assert.ok(Math.abs(got - want[i]) < 1e-5 * (1 + Math.abs(want[i])), `component ${i}: ${got} vs ${want[i]}`),
+    );
+  }
 });
 
 describe('DAEs: the gradients', () => {
