@@ -299,6 +299,25 @@ export interface ModelOptions {
   maxPoints?: number;
 }
 
+/** XPPAUT `solv name=guess`: an algebraic variable of a DAE (engine/algebraic.ts solves for it). */
+export interface AlgebraicVariable {
+  name: string;
+  /** Newton's first guess, at the first evaluation of f (XPPAUT's default 0). */
+  guess: number;
+  range: Range;
+  nameRange: Range;
+}
+
+/**
+ * A semi-explicit index-1 DAE's algebraic part (XPPAUT `0 = g` lines with `solv`): at every evaluation of f the
+ * variables z are solved from g(x, z, p, t) = 0 by Newton's method, and f, the events and the rest read them.
+ */
+export interface AlgebraicPart {
+  variables: AlgebraicVariable[];
+  /** The `0 = g` right-hand sides, as many as variables. */
+  equations: { rhs: Expr; range: Range }[];
+}
+
 export interface Model {
   states: StateDecl[];
   params: ParamDecl[];
@@ -312,6 +331,8 @@ export interface Model {
   optionLines: OptionLine[];
   /** Tables and noise realisations the expressions call (absent: none). */
   tables?: TableDecl[];
+  /** A differential-algebraic system's algebraic variables and equations (absent: an ODE). */
+  algebraic?: AlgebraicPart;
 }
 
 /** Why a file a model names was not read (solver/language/workspaceFiles.ts reads them). */
@@ -387,9 +408,10 @@ export function delayCalls(exprs: readonly Expr[]): Extract<Expr, { kind: 'call'
 }
 
 /** The expressions evaluated during a solve: right-hand sides, event conditions and resets. */
-export function solveExpressions(model: Pick<Model, 'equations' | 'events'>): Expr[] {
+export function solveExpressions(model: Pick<Model, 'equations' | 'events' | 'algebraic'>): Expr[] {
   return [
     ...model.equations.map((e) => e.rhs),
+    ...(model.algebraic?.equations ?? []).map((e) => e.rhs),
     ...(model.events ?? []).flatMap((ev) => [ev.condition, ...ev.resets.map((r) => r.value)]),
   ];
 }

@@ -17,10 +17,12 @@ import {
   blowUpMessage,
   initialRhsMessage,
   newtonFailureMessage,
+  algebraicFailureMessage,
   nonFiniteGradientMessage,
   nonFiniteMessage,
 } from '../presentation/findingText';
 import { NEWTON_TOLERANCE, newtonFailure } from '../engine/implicitStep';
+import { algebraicFailure, clearAlgebraicFailure } from '../engine/algebraic';
 import { optionsRange, type CheckRun } from './run';
 import { formatNumber } from '../presentation/format';
 import { workClock } from './work';
@@ -185,6 +187,20 @@ function blowUpAt(cm: CompiledModel, model: Model, where: BlowUp): { message: st
       where.initial.rhsState,
       initialRhsMessage(model.states[where.initial.rhsState].name, t0, where.initial.start),
     );
+  // A DAE's algebraic equations Newton's method did not solve within the step (at one of its stages): on that `0 =` line.
+  const program = cm.wholeSolve?.program;
+  const unsolved = program && model.algebraic ? algebraicFailure(program) : undefined;
+  if (
+    unsolved &&
+    unsolved.t > time - h - 1e-9 * Math.max(1, Math.abs(time)) &&
+    unsolved.t <= time + 1e-9 * Math.max(1, Math.abs(time))
+  ) {
+    const names = model.algebraic?.variables.map((v) => v.name) ?? [];
+    return {
+      message: algebraicFailureMessage(names, where.step, unsolved, meth, h),
+      range: model.algebraic?.equations[unsolved.equation]?.range ?? optionsRange(model),
+    };
+  }
   const failed = newtonFailure(cm);
   if (meth === 'backeul' && failed && Math.abs(failed.t - time) <= 1e-9 * Math.max(1, Math.abs(time))) {
     let k = 0,
@@ -201,6 +217,8 @@ function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, c
   return tf.tidy(() => {
     const { steps: N, dt: h, t0 } = model.options;
     const at = paramsFor(model, copies);
+    // A DAE's first Newton failure of this solve names the step (blowUpAt).
+    if (cm.wholeSolve?.program) clearAlgebraicFailure(cm.wholeSolve.program);
     const traj = solveDiscrete(tf, cm, scheme, N, h, t0, at);
     const sums = tf.stack(traj.map((xs) => tf.stack(xs.map((x) => tf.sum(tf.abs(x)))))).dataSync();
     const S = cm.x0.length;

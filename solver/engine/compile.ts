@@ -10,7 +10,17 @@ import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { evaluationWork } from './scalarProgram';
 import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
-import { CompileError, NodeCompiler, internalShape, lift, type Acc, type Env, type Fn, type Node } from './compileNode';
+import {
+  CompileError,
+  DAE_OUTSIDE_FUSED,
+  NodeCompiler,
+  internalShape,
+  lift,
+  type Acc,
+  type Env,
+  type Fn,
+  type Node,
+} from './compileNode';
 import { sameShape } from '../ops/shapes';
 import { fusedMlp, type MlpField, type RhsPath } from './fusedMlp';
 import type { ParamsFor } from './copySources';
@@ -155,7 +165,14 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
     const events = hasEvents && kernelWanted ? eventProgram(model) : undefined;
     // XPPAUT's history formulas (x(0) = formula of t) read before t0; undefined when one does not compile.
     const histories = hasDelays && kernelWanted ? pastProgram(model) : {};
-    const program = hasEvents || hasDelays ? undefined : scalarProgram;
+    // A DAE's algebraic variables are solved by the fused program alone (engine/algebraic.ts): it is f also with events.
+    if (model.algebraic && (!scalarProgram || hasDelays))
+      throw new CompileError(
+        `The model's algebraic variables (${model.algebraic.variables.map((v) => v.name).join(', ')}) are solved by Newton's method inside the fused program of scalar models, which does not run this model (${hasDelays ? 'it reads delays' : DAE_OUTSIDE_FUSED})`,
+        model.algebraic.equations[0].range,
+        'unsupported-dae',
+      );
+    const program = (hasEvents || hasDelays) && !model.algebraic ? undefined : scalarProgram;
     // The per-operation right-hand sides only when the fused program does not cover them (compiling
     // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
     const rhs = program ? FUSED_ONLY : compileRightHandSides(nodes, model);

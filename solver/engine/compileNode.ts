@@ -35,6 +35,10 @@ import {
 /** Longest chain of operations (a sum of this many terms) the per-operation compile takes: its evaluation nests one call per operation. */
 export const MAX_CHAIN = 4000;
 
+/** Where the fused program, and so a DAE's algebraic solve, does not run (engine/scalarRhs.ts). */
+export const DAE_OUTSIDE_FUSED =
+  'it runs models of scalars and small vectors without Volterra integrals, and event conditions and resets that read no algebraic variable';
+
 export class CompileError extends Error {
   constructor(
     message: string,
@@ -550,6 +554,13 @@ export class NodeCompiler {
       const m = data.columns.length;
       return this.constNode(tf.tensor2d(data.values.flat(), [data.values.length, m]), [data.values.length, m]);
     }
+    const z = model.algebraic?.variables.find((v) => v.name === e.name);
+    if (z)
+      throw new CompileError(
+        `the algebraic variable ${e.name} is solved (by Newton's method at every evaluation of f) only by the fused program of scalar models, which does not run this model (${DAE_OUTSIDE_FUSED})`,
+        e.range,
+        'unsupported-dae',
+      );
     throw new CompileError(`unknown name ${e.name}`, e.range, 'undefined-name');
   }
 

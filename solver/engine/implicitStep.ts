@@ -19,14 +19,18 @@ import { interpreterOf, WANT_STATES } from './programInterpreter';
 import type { ScalarProgram } from './scalarProgram';
 import { concatElements } from './statePath';
 import { lazySteps } from './scalarKernel/solve';
-import { densePattern, factorStepMatrix, type JacobianPattern, programPattern, type StepMatrix } from './stepMatrix';
+import {
+  densePattern,
+  factorStepMatrix,
+  MAX_NEWTON_ITERATIONS,
+  NEWTON_FAILURE,
+  NEWTON_TOLERANCE,
+  type JacobianPattern,
+  programPattern,
+  type StepMatrix,
+} from './stepMatrix';
 
-/** Newton iterations per step at most; a well-posed step converges in two or three, a step across an upstroke in a dozen. */
-const MAX_NEWTON_ITERATIONS = 30;
-/** Stop when the residual is below this, relative to the states (float32 evaluation of f sets the floor). */
-export const NEWTON_TOLERANCE = 1e-5;
-/** After the last iteration, a residual above this (relative) means the step has no solution near x_n: NaN. */
-const NEWTON_FAILURE = 1e-3;
+export { NEWTON_TOLERANCE } from './stepMatrix';
 
 /** The flat float64 values of a list of tensors. */
 function flatValues(ts: Tensor[]): Float64Array {

@@ -18,6 +18,8 @@
 import { NEGATE, OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
 import type { LoopInstr, ScalarProgram } from './scalarProgram';
 import { generatedForward } from './programCodegen';
+import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
+import { denseLu } from './stepMatrix';
 
 const CONST = 0,
   STATE = 1,
@@ -36,7 +38,9 @@ const CONST = 0,
   LOOP = 14,
   // A loop body's operand reads (scalarProgram.ts's LoopInstr).
   GATHER = 15,
-  OUTER = 16;
+  OUTER = 16,
+  // A DAE's algebraic variable (scalarProgram.ts; solved by engine/algebraic.ts before the rest of the program).
+  ALG = 17;
 
 type Fn = { value: (...x: number[]) => number } & Record<string, unknown>;
 type Derivatives = {
@@ -265,7 +269,9 @@ export const WANT_STATES = 1,
   WANT_PARAMS = 2,
   WANT_BOTH = 3,
   WANT_ALL = 7;
-const WANT_TIME = 4;
+const WANT_TIME = 4,
+  // A Jacobian pass of a DAE's algebraic equations: what reaches its algebraic variables.
+  WANT_ALGEBRAIC = 8;
 export type Wanted = typeof WANT_STATES | typeof WANT_PARAMS | typeof WANT_BOTH | typeof WANT_ALL;
 
 /** The solve's history that a program's delay instructions read (scalarKernel/delays.ts). */
@@ -363,6 +369,10 @@ function interpreter(prog: ScalarProgram, writeOut: boolean): Interpreter {
       case 't':
         op[k] = TIME;
         break;
+      case 'alg':
+        op[k] = ALG;
+        A[k] = c.index;
+        break;
       case 'unary':
         op[k] = c.fn === NEGATE ? NEG : UNARY;
         A[k] = c.a;
@@ -413,6 +423,17 @@ function interpreter(prog: ScalarProgram, writeOut: boolean): Interpreter {
   const w = new Float64Array(rowsAt),
     wa = new Float64Array(rowsAt),
     red = new Float64Array(termsAt);
+  // A DAE: the algebraic variables the instructions read now, and the last solution (the next solve's start).
+  const alg = prog.algebraic,
+    m = alg?.residuals.length ?? 0;
+  const zNow = new Float64Array(m),
+    zLast = Float64Array.from(alg?.guesses ?? []),
+    zBar = new Float64Array(m),
+    zJunk = new Float64Array(m),
+    algScratch = { r: new Float64Array(m), J: new Float64Array(m * m) },
+    adjJ = new Float64Array(alg ? L : 0),
+    junkS = new Float64Array(alg ? prog.states : 0),
+    junkP = new Float64Array(alg ? prog.params : 0);
   /** Every instruction in `order` (ascending), computed into v. */
   const run = (
     order: Int32Array,
@@ -436,6 +457,9 @@ function interpreter(prog: ScalarProgram, writeOut: boolean): Interpreter {
           break;
         case TIME:
           v[k] = f32(t);
+          break;
+        case ALG:
+          v[k] = f32(zNow[A[k]]);
           break;
         case ADD:
           v[k] = f32(v[A[k]] + v[B[k]]);
@@ -501,6 +525,9 @@ function interpreter(prog: ScalarProgram, writeOut: boolean): Interpreter {
           break;
         case TIME:
           v[k] = f32(t);
+          break;
+        case ALG:
+          v[k] = f32(zNow[A[k]]);
           break;
         case ADD:
           v[k] = f32(v[A[k]] + v[B[k]]);
@@ -625,89 +652,161 @@ function interpreter(prog: ScalarProgram, writeOut: boolean): Interpreter {
       { CONST, STATE, PARAM, TIME, ADD, SUB, MUL, NEG, UNARY, BINARY, SELECT, DOT, SUM, DELAY, LOOP },
     );
   const forward = written || runAll;
+  /** The reverse pass from the adjoints seeded in adj; an algebraic variable's adjoint goes into vz. */
+  const sweep = (
+    v: Float64Array,
+    vs: Float64Array,
+    vp: Float64Array,
+    adj: Float64Array,
+    want: number,
+    delays: DelayReader,
+    t: number,
+    vt: Float64Array | undefined,
+    vz: Float64Array,
+  ) => {
+    for (let k = L - 1; k >= 0; k--) {
+      const g = adj[k];
+      if (g === 0 || (reach[k] & want) === 0) continue;
+      const a = A[k],
+        b = B[k];
+      switch (op[k]) {
+        case STATE:
+          vs[a] += g;
+          break;
+        case PARAM:
+          vp[a] += g;
+          break;
+        case TIME:
+          if (vt) vt[0] += g;
+          break;
+        case ALG:
+          vz[a] += g;
+          break;
+        case DELAY:
+          adj[b] += delays.readBack(a, t, v[b], C[k] === 1, g);
+          break;
+        // + − × and negation: the table's derivatives (1, ±1, the other operand, −1) multiplied out exactly.
+        case ADD:
+          adj[a] += g;
+          adj[b] += g;
+          break;
+        case SUB:
+          adj[a] += g;
+          adj[b] += -g;
+          break;
+        case MUL: {
+          const x = v[a],
+            y = v[b];
+          adj[a] += g * y;
+          adj[b] += g * x;
+          break;
+        }
+        case NEG:
+          adj[a] += -g;
+          break;
+        case UNARY:
+          adj[a] += g * (fns[k] as unknown as { derivative: (x: number, y: number) => number }).derivative(v[a], v[k]);
+          break;
+        case BINARY: {
+          const fn = fns[k] as unknown as {
+            derivativeA: (x: number, y: number, z: number) => number;
+            derivativeB: (x: number, y: number, z: number) => number;
+          };
+          const x = v[a],
+            y = v[b];
+          const da = fn.derivativeA(x, y, v[k]),
+            db = fn.derivativeB(x, y, v[k]);
+          adj[a] += g * da;
+          adj[b] += g * db;
+          break;
+        }
+        case SELECT:
+          if (Math.abs(v[C[k]]) > 0) adj[a] += g;
+          else adj[b] += g;
+          break;
+        case DOT:
+          for (let i = a, end = a + b; i < end; i++) {
+            adj[ta[i]] += g * v[tb[i]];
+            adj[tb[i]] += g * v[ta[i]];
+          }
+          break;
+        case SUM:
+          for (let i = a, end = a + b; i < end; i++) adj[ta[i]] += g;
+          break;
+        case LOOP:
+          loopBack(loops[a], v, g, adj, want, w, wa);
+          break;
+      }
+    }
+  };
+  /** ∂g/∂z at the values v, row j by a reverse pass from g_j (m×m row-major into J). */
+  const jacobianAt = (v: Float64Array, J: Float64Array) => {
+    const residuals = alg?.residuals ?? [];
+    for (let j = 0; j < m; j++) {
+      adjJ.fill(0);
+      adjJ[residuals[j]] = 1;
+      zJunk.fill(0);
+      sweep(v, junkS, junkP, adjJ, WANT_ALGEBRAIC, noHistory, 0, undefined, zJunk);
+      for (let i = 0; i < m; i++) J[j * m + i] = zJunk[i];
+    }
+  };
+  /** The whole program at (s, p, t): for a DAE, z solved first from the previous solution (engine/algebraic.ts). */
+  const forwardAll = (
+    s: ArrayLike<number>,
+    sAt: number,
+    p: ArrayLike<number>,
+    t: number,
+    v: Float64Array,
+    delays: DelayReader,
+  ) => {
+    if (!alg) {
+      forward(s, sAt, p, t, v, delays);
+      return;
+    }
+    const field: AlgebraicField = {
+      residual(z, r) {
+        zNow.set(z);
+        runAll(s, sAt, p, t, v, delays);
+        for (let j = 0; j < m; j++) r[j] = v[alg.residuals[j]];
+      },
+      jacobian: (J) => jacobianAt(v, J),
+    };
+    const z = zLast.every(Number.isFinite) ? Float64Array.from(zLast) : Float64Array.from(alg.guesses);
+    let failure = solveAlgebraic(field, z, t, algScratch);
+    // From the previous solution Newton may miss a root the declared guesses reach (after a jump of an event).
+    if (failure && zLast.some((x, j) => x !== alg.guesses[j])) {
+      z.set(alg.guesses);
+      const again = solveAlgebraic(field, z, t, algScratch);
+      failure = again && { ...again, iterations: again.iterations + failure.iterations };
+    }
+    if (failure) noteAlgebraicFailure(prog, failure);
+    zLast.set(z);
+  };
   return {
     writtenOut: !!written,
     forward(s, sAt, p, t, v, delays = noHistory) {
-      forward(s, sAt, p, t, v, delays);
+      forwardAll(s, sAt, p, t, v, delays);
     },
     forwardFor(want, s, sAt, p, t, v) {
-      run((orders[want] ??= readBy(want)), s, sAt, p, t, v);
+      if (alg) forwardAll(s, sAt, p, t, v, noHistory);
+      else run((orders[want] ??= readBy(want)), s, sAt, p, t, v);
     },
     reverse(v, cot, vs, vp, adj, want = WANT_BOTH, delays = noHistory, t = 0, vt) {
       adj.fill(0);
       for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
-      for (let k = L - 1; k >= 0; k--) {
-        const g = adj[k];
-        if (g === 0 || (reach[k] & want) === 0) continue;
-        const a = A[k],
-          b = B[k];
-        switch (op[k]) {
-          case STATE:
-            vs[a] += g;
-            break;
-          case PARAM:
-            vp[a] += g;
-            break;
-          case TIME:
-            if (vt) vt[0] += g;
-            break;
-          case DELAY:
-            adj[b] += delays.readBack(a, t, v[b], C[k] === 1, g);
-            break;
-          // + − × and negation: the table's derivatives (1, ±1, the other operand, −1) multiplied out exactly.
-          case ADD:
-            adj[a] += g;
-            adj[b] += g;
-            break;
-          case SUB:
-            adj[a] += g;
-            adj[b] += -g;
-            break;
-          case MUL: {
-            const x = v[a],
-              y = v[b];
-            adj[a] += g * y;
-            adj[b] += g * x;
-            break;
-          }
-          case NEG:
-            adj[a] += -g;
-            break;
-          case UNARY:
-            adj[a] +=
-              g * (fns[k] as unknown as { derivative: (x: number, y: number) => number }).derivative(v[a], v[k]);
-            break;
-          case BINARY: {
-            const fn = fns[k] as unknown as {
-              derivativeA: (x: number, y: number, z: number) => number;
-              derivativeB: (x: number, y: number, z: number) => number;
-            };
-            const x = v[a],
-              y = v[b];
-            const da = fn.derivativeA(x, y, v[k]),
-              db = fn.derivativeB(x, y, v[k]);
-            adj[a] += g * da;
-            adj[b] += g * db;
-            break;
-          }
-          case SELECT:
-            if (Math.abs(v[C[k]]) > 0) adj[a] += g;
-            else adj[b] += g;
-            break;
-          case DOT:
-            for (let i = a, end = a + b; i < end; i++) {
-              adj[ta[i]] += g * v[tb[i]];
-              adj[tb[i]] += g * v[ta[i]];
-            }
-            break;
-          case SUM:
-            for (let i = a, end = a + b; i < end; i++) adj[ta[i]] += g;
-            break;
-          case LOOP:
-            loopBack(loops[a], v, g, adj, want, w, wa);
-            break;
-        }
+      if (!alg) {
+        sweep(v, vs, vp, adj, want, delays, t, vt, zBar);
+        return;
       }
+      // Through z by the implicit-function theorem: λ = (∂g/∂z)⁻ᵀ z̄, then −λ swept back through g.
+      zBar.fill(0);
+      sweep(v, vs, vp, adj, want, delays, t, vt, zBar);
+      if (zBar.every((x) => x === 0)) return;
+      jacobianAt(v, algScratch.J);
+      const lambda = denseLu(Float64Array.from(algScratch.J), m).solveTransposed(zBar);
+      adj.fill(0);
+      for (let j = 0; j < m; j++) adj[alg.residuals[j]] += -lambda[j];
+      sweep(v, vs, vp, adj, want, delays, t, vt, zJunk);
     },
   };
 }
@@ -728,6 +827,10 @@ function reaches(prog: ScalarProgram): Uint8Array {
         break;
       case 't':
         r[k] = WANT_TIME;
+        break;
+      // z depends on whatever g reads: conservatively everything, and a Jacobian pass of g wants it.
+      case 'alg':
+        r[k] = WANT_ALL | WANT_ALGEBRAIC;
         break;
       // A delay's cotangent goes to the history (states of earlier steps) and, through the weight, to tau.
       case 'delay':

@@ -7,6 +7,8 @@ export type Instr =
   | { op: 'state'; index: number }
   | { op: 'param'; index: number }
   | { op: 't' }
+  // A DAE's algebraic variable z_index, solved from the program's residuals (ScalarProgram.algebraic) before f.
+  | { op: 'alg'; index: number }
   // The operation table's entries (ops/table.ts): their float64 values and TF.js-defined derivatives.
   | { op: 'unary'; fn: UnaryOp; a: number }
   | { op: 'binary'; fn: BinaryOp; a: number; b: number }
@@ -52,6 +54,12 @@ export interface ScalarProgram {
   usesTime: boolean;
   /** The program reads `delay(x, tau)`: it runs only inside the whole-solve kernel, which keeps the history. */
   delays?: boolean;
+  /**
+   * A DAE (XPPAUT `0 = g` with `solv z=guess`): the slots of g's entries, one per algebraic variable, and the
+   * variables' first guesses. Every evaluation first solves g(x, z, p, t) = 0 for z by Newton's method
+   * (engine/algebraic.ts), then computes f with that z; reverse passes go through z by the implicit-function theorem.
+   */
+  algebraic?: { residuals: number[]; guesses: number[]; names: string[] };
 }
 
 /**

@@ -75,7 +75,13 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   const program = new ProgramBuilder(model, stateSizes, paramSizes, true);
   const equations = new Map(model.equations.map((q) => [q.state, q]));
   const outputs: number[] = [];
+  const residuals: number[] = [];
   try {
+    for (const g of model.algebraic?.equations ?? []) {
+      const v = program.walk(g.rhs);
+      if (!v || v.slots.length !== 1) return undefined;
+      residuals.push(v.slots[0]);
+    }
     for (const [i, s] of model.states.entries()) {
       const eq = equations.get(s.name);
       if (!eq) {
@@ -93,12 +99,14 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
     if (e instanceof TooLarge) return undefined;
     throw e;
   }
+  // A DAE's Newton solve has no history to differentiate a delay read through (compile.ts refuses the model).
+  if (program.delays && model.algebraic) return undefined;
   // A model with tensors fuses only when that saves time: flattening its parameters and states and
   // splitting f cost about one kernel per tensor (A @ x + c is two kernels either way), and a long
   // vector costs an instruction per element where a kernel handles it at once. All-scalar models
   // always fuse: their states are packed into one vector (CompiledModel.packed).
   const tensors = all.some((x) => x.shape.length > 0);
-  if (tensors) {
+  if (tensors && !model.algebraic) {
     const kernels = program.operations - model.states.length - model.params.length - 1;
     if (kernels <= 0 || program.cost() >= kernels * KERNEL_COST + program.perOperationWork * ELEMENT_COST)
       return undefined;
@@ -112,6 +120,15 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
     paramSizes,
     usesTime: program.usesTime,
     ...(program.delays ? { delays: true } : {}),
+    ...(model.algebraic
+      ? {
+          algebraic: {
+            residuals,
+            guesses: model.algebraic.variables.map((v) => v.guess),
+            names: model.algebraic.variables.map((v) => v.name),
+          },
+        }
+      : {}),
   };
 }
 
@@ -314,7 +331,10 @@ class ProgramBuilder {
     this.paramAt = offsets(paramSizes);
     this.states = new Map(model.states.map((s, i) => [s.name, i]));
     this.params = new Map(model.params.map((p, i) => [p.name, i]));
+    // A DAE's algebraic variables are solved by the right-hand side's program only (events' programs have none).
+    this.algebraic = new Map(withDelays ? (model.algebraic?.variables ?? []).map((v, i) => [v.name, i]) : []);
   }
+  private readonly algebraic: Map<string, number>;
 
   /**
    * The instruction's slot: an equal instruction emitted before is reused (a fixed quantity inlined into
@@ -362,6 +382,8 @@ class ProgramBuilder {
         return `p${c.index}`;
       case 't':
         return 't';
+      case 'alg':
+        return `z${c.index}`;
       case 'unary':
         return `u${this.fnId(c.fn)},${c.a}`;
       case 'binary':
@@ -690,6 +712,8 @@ class ProgramBuilder {
       return this.scalar(this.emit({ op: 't' }));
     }
     if (name === 'pi') return this.scalar(this.emit({ op: 'const', value: Math.PI }));
+    const zi = this.algebraic.get(name);
+    if (zi !== undefined) return this.scalar(this.emit({ op: 'alg', index: zi }));
     return undefined;
   }
 

@@ -8,6 +8,17 @@
 import { OPERATORS, ZERO_DERIVATIVE } from '../ops/table';
 import type { ScalarProgram } from './scalarProgram';
 
+/**
+ * Newton's method's limits, for backward Euler's steps (engine/implicitStep.ts: on the residual) and a DAE's
+ * algebraic solve (engine/algebraic.ts: on the step). At most this many iterations: a well-posed step converges in two
+ * or three, a step across an upstroke in a dozen.
+ */
+export const MAX_NEWTON_ITERATIONS = 30;
+/** Converged below this, relative to the solution (float32 evaluation of f sets the floor). */
+export const NEWTON_TOLERANCE = 1e-5;
+/** After the last iteration, above this (relative) there is no solution within Newton's reach: NaN. */
+export const NEWTON_FAILURE = 1e-3;
+
 /** ∂f/∂x's structure: row i's columns cols[rowStart[i] … rowStart[i+1]) (sorted, the diagonal always among them). */
 export interface JacobianPattern {
   D: number;
@@ -56,7 +67,8 @@ export function programPattern(prog: ScalarProgram): JacobianPattern {
 function stateReads(prog: ScalarProgram): Int32Array[] | undefined {
   const D = prog.states,
     W = (D + 31) >>> 5;
-  if (prog.delays || prog.code.length * W > MAX_PATTERN_WORDS) return undefined;
+  // Through a DAE's algebraic variables a state's f may read any state its `0 =` equations read: dense.
+  if (prog.delays || prog.algebraic || prog.code.length * W > MAX_PATTERN_WORDS) return undefined;
   const bits = new Uint32Array(prog.code.length * W);
   const or = (k: number, a: number) => {
     for (let w = 0; w < W; w++) bits[k * W + w] |= bits[a * W + w];
@@ -218,7 +230,7 @@ export function factorStepMatrix(pattern: JacobianPattern, values: Float64Array,
 
 const nans = (D: number) => new Float64Array(D).fill(NaN);
 
-/** Row-major dense LU with partial pivoting. */
+/** Row-major dense LU with partial pivoting (of M = I − hJ). */
 function denseFactors(pattern: JacobianPattern, values: Float64Array, h: number): StepMatrix {
   const { D, rowStart, cols } = pattern;
   const a = new Float64Array(D * D);
@@ -226,6 +238,13 @@ function denseFactors(pattern: JacobianPattern, values: Float64Array, h: number)
     a[i * D + i] = 1;
     for (let k = rowStart[i]; k < rowStart[i + 1]; k++) a[i * D + cols[k]] -= h * values[k];
   }
+  return denseLu(a, D);
+}
+
+/**
+ * The dense D×D matrix a (row-major, overwritten by its factors) factored: also a DAE's ∂g/∂z (engine/algebraic.ts).
+ */
+export function denseLu(a: Float64Array, D: number): StepMatrix {
   const piv = new Int32Array(D);
   let singular = false;
   for (let c = 0; c < D && !singular; c++) {

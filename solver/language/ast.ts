@@ -118,6 +118,25 @@ export interface AuxStmt {
   range: Range;
 }
 
+/**
+ * XPPAUT `0 = expr`: an algebraic equation of a differential-algebraic system, solved (with the others) for the
+ * algebraic variables that `solv` declares.
+ */
+export interface AlgebraicStmt {
+  kind: 'algebraic';
+  rhs: Expr;
+  range: Range;
+}
+
+/** XPPAUT `solv name=guess` (also `solve`): an algebraic variable and the first guess of its Newton solve (default 0). */
+export interface SolveStmt {
+  kind: 'solve';
+  name: string;
+  nameRange: Range;
+  guess?: Expr;
+  range: Range;
+}
+
 /** A recognised but unsupported construct that declares a name (`markov z 2`, `table f …`, `wiener w`). */
 export interface OpaqueStmt {
   kind: 'opaque';
@@ -239,7 +258,9 @@ export type Statement =
   | GlobalStmt
   | TableStmt
   | WienerStmt
-  | SpecialStmt;
+  | SpecialStmt
+  | AlgebraicStmt
+  | SolveStmt;
 
 export interface Program {
   statements: Statement[];
@@ -256,7 +277,10 @@ export interface Program {
 export function statementExpressions(s: Statement): Expr[] {
   switch (s.kind) {
     case 'equation':
+    case 'algebraic':
       return [s.rhs];
+    case 'solve':
+      return s.guess ? [s.guess] : [];
     case 'fixed':
     case 'aux':
     case 'loss':

@@ -397,6 +397,8 @@ export function resolveOptions(
 /** XPPAUT's default step size. */
 const XPPAUT_DEFAULT_DT = 0.05;
 
+const NEWTON_OPTIONS: ReadonlySet<string> = new Set(['newt_tol', 'newt_iter', 'jac_eps']);
+
 /** One hint for the XPPAUT options of a line that ODE Lens ignores, from the first to the last of them. */
 function noteIgnored(state: OptionState): void {
   const ignored = state.ignored.splice(0);
@@ -406,8 +408,14 @@ function noteIgnored(state: OptionState): void {
     ignored.length === 1
       ? `The XPPAUT option '${keys[0]}' is ignored by ODE Lens (it sets XPPAUT's plots, numerics or AUTO, not the checked solve)`
       : `The XPPAUT options ${listOf(keys.map((k) => `'${k}'`))} are ignored by ODE Lens (they set XPPAUT's plots, numerics or AUTO, not the checked solve)`;
+  // XPPAUT's Newton settings (its DAE solve and implicit steps): ODE Lens's Newton solves have their own stopping rule.
+  const newton = keys.filter((k) => NEWTON_OPTIONS.has(k));
+  const why =
+    newton.length > 0
+      ? `; ${listOf(newton.map((k) => `'${k}'`))} tune${newton.length === 1 ? 's' : ''} XPPAUT's Newton iterations (a DAE's algebraic variables, implicit steps), which ODE Lens runs on the exact Jacobian to float32 rounding, so that finite differences and AD see the same solution`
+      : '';
   state.out.push(
-    diag('ignored-option', 'hint', message, {
+    diag('ignored-option', 'hint', message + why, {
       start: ignored[0].range.start,
       end: ignored[ignored.length - 1].range.end,
     }),

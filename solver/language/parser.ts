@@ -33,7 +33,6 @@ import { Lexer, type Token } from './lexer';
 import { normalizeKey } from './options';
 import { diag, span, tokenRange } from './ranges';
 import {
-  DAE_REFUSAL,
   EXPORT_REFUSAL,
   IMPORT_REFUSAL,
   includeDirectives,
@@ -62,6 +61,8 @@ const INIT_KEYWORDS = new Set(['init', 'i']);
 const NUMBER_KEYWORDS = new Set(['number', 'num', 'n']);
 const AUX_KEYWORDS = new Set(['aux', 'a']);
 const DONE_KEYWORDS = new Set(['done', 'd']);
+/** XPPAUT's algebraic variable of a DAE (it reads any word starting with `so`: xppautCommands.ts). */
+const SOLVE_KEYWORDS = new Set(['solv', 'solve']);
 
 const OR_OPS: ReadonlySet<string> = new Set(['|']);
 const AND_OPS: ReadonlySet<string> = new Set(['&']);
@@ -89,16 +90,6 @@ const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', str
       ]),
     ),
     set: ['information', 'Named parameter sets (`set`) are ignored by ODE Lens'],
-    // XPPAUT matches `solv`, `solve` (any word starting with `so`) for the algebraic variable of a DAE.
-    ...Object.fromEntries(
-      ['solv', 'solve'].map((k) => [
-        k,
-        [
-          'error',
-          `Algebraic variables (\`${k}\`, with \`0 = …\`: a differential-algebraic system) are not supported by ODE Lens: it checks ordinary differential equations`,
-        ],
-      ]),
-    ),
     only: ['information', 'Output selection (`only`) is ignored by ODE Lens'],
     option: ['warning', 'Option files (`option`) are ignored by ODE Lens; use `@` lines'],
     options: ['warning', 'Option files (`options`) are ignored by ODE Lens; use `@` lines'],
@@ -120,13 +111,14 @@ function isKeyword(w: string): boolean {
     NUMBER_KEYWORDS.has(w) ||
     DONE_KEYWORDS.has(w) ||
     AUX_KEYWORDS.has(w) ||
+    SOLVE_KEYWORDS.has(w) ||
     VOLTERRA_KEYWORDS.has(w) ||
     UNSUPPORTED.has(w)
   );
 }
 
 /** Unsupported constructs whose second word is the name they declare. */
-const DECLARING_UNSUPPORTED = new Set(['markov', 'special', 'solv', 'solve', ...PHTOOLS_COMMANDS]);
+const DECLARING_UNSUPPORTED = new Set(['markov', 'special', ...PHTOOLS_COMMANDS]);
 /** XPPAUT's integral equation `volt u = …` (also `volterra`, and `v` before a name and `=`). */
 const VOLTERRA_KEYWORDS = new Set(['volterra', 'volt']);
 /** Unsupported constructs that declare a list of names. */
@@ -424,7 +416,7 @@ class Parser {
       return false;
     }
     if (first.kind === 'number' && first.value === 0 && this.isPunct(this.peek(1), '=')) {
-      this.unsupported(first, 'error', DAE_REFUSAL, 'unsupported-dae');
+      this.algebraicLine(first);
       return false;
     }
     if (first.kind !== 'ident') this.unexpectedLineStart(first);
@@ -542,6 +534,7 @@ class Parser {
       this.statements.push({ kind: 'done', range: tokenRange(first) });
       return true;
     } else if (AUX_KEYWORDS.has(lw)) this.aux();
+    else if (SOLVE_KEYWORDS.has(lw)) this.solveDecl();
     else if (
       VOLTERRA_KEYWORDS.has(lw) ||
       (lw === 'v' && this.peek(1).kind === 'ident' && this.isPunct(this.peek(2), '='))
@@ -870,6 +863,33 @@ class Parser {
     }
     this.expectLineEnd('after the numbers');
     this.statements.push({ kind: 'number', items, range: this.lineRangeFrom(kw) });
+  }
+
+  /** `0 = expr`: an algebraic equation of a DAE (the `solv` lines name its unknowns). */
+  private algebraicLine(first: Token): void {
+    this.pos += 2; // 0 =
+    const rhs = this.expr();
+    this.expectLineEnd('after the algebraic equation (it reads 0 = expression); expected an operator');
+    this.statements.push({ kind: 'algebraic', rhs, range: this.lineRangeFrom(first) });
+  }
+
+  /** `solv name=guess` or `solv name`: an algebraic variable of a DAE, with its first Newton guess (default 0). */
+  private solveDecl(): void {
+    const kw = this.next();
+    const name = this.expectIdent(`after '${kw.text}' (it reads ${kw.text} name=guess)`);
+    let guess: Expr | undefined;
+    if (this.isPunct(this.peek(), '=')) {
+      this.next();
+      guess = this.expr();
+    }
+    this.expectLineEnd(`after the algebraic variable ${name.text} (it reads ${kw.text} ${name.text}=guess)`);
+    this.statements.push({
+      kind: 'solve',
+      name: name.text,
+      nameRange: tokenRange(name),
+      ...(guess ? { guess } : {}),
+      range: this.lineRangeFrom(kw),
+    });
   }
 
   private aux(): void {

@@ -50,9 +50,6 @@ export function xppautCommand(word: string, next: { kind: string; text: string }
 /** The refusals with a code of their own, by the construct's keyword. */
 export const REFUSAL_CODES: ReadonlyMap<string, DiagnosticCode> = new Map<string, DiagnosticCode>([
   ['markov', 'unsupported-markov'],
-  ['solv', 'unsupported-dae'],
-  ['solve', 'unsupported-dae'],
-  ['0=', 'unsupported-dae'],
   ['export', 'unsupported-export'],
   ['import', 'unsupported-import'],
 ]);
@@ -71,9 +68,6 @@ export function specialRefusal(fn: { kind: string; text: string }): [DiagnosticC
 }
 export const EXPORT_REFUSAL =
   '`export` exchanges variables with a C library that XPPAUT loads (its dynamic-library interface); ODE Lens cannot run that code, so the model cannot be checked';
-export const DAE_REFUSAL =
-  'Algebraic equations (`0 = …`, a differential-algebraic system) are not supported by ODE Lens: it checks ordinary differential equations';
-
 /**
  * `#include file` lines: XPPAUT reads the file in; ODE Lens checks the file alone (a `#`
  * line is a comment to its parser), so each gets a warning that says so.

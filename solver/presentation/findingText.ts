@@ -271,6 +271,25 @@ export const newtonFailureMessage = (
 ) =>
   `Newton's method does not converge at step ${step} (t = ${fmt(time)}) with backeul, dt=${fmt(dt)}: ${Number.isFinite(residual) ? `in ${iterations} iterations from the previous state and from the explicit Euler predictor, the residual of the implicit equation y = x_n + h f(y) never falls below ${fmt(residual)} relative to the states (the tolerance is ${fmt(tolerance)}; largest in ${equation}'s equation)` : `f is not finite at the previous state (in ${equation}'s equation)`}, so the solve stops there; the states did not blow up. The step's solution, if there is one, is out of Newton's reach from x_n (on a stiff model, typically a fast transient that one step of dt jumps across). Reduce dt or check the model's scaling.`;
 
+/**
+ * A DAE's algebraic equations that Newton's method did not solve at an evaluation of f (engine/algebraic.ts): z is
+ * not finite from there, so the states are not either.
+ */
+export const algebraicFailureMessage = (
+  names: readonly string[],
+  step: number,
+  failure: { t: number; reason: 'singular' | 'not-finite' | 'no-convergence'; residual: number; iterations: number },
+  meth: string,
+  dt: number,
+) =>
+  `Newton's method does not solve this algebraic equation for ${names.join(', ')} at step ${step} (t = ${fmt(failure.t)}) with ${meth}, dt=${fmt(dt)}: ${
+    failure.reason === 'singular'
+      ? `∂g/∂(${names.join(', ')}) is singular there after ${failure.iterations} iterations (the residual is ${fmt(failure.residual)}): a fold of the algebraic equations, where their solution branch turns back and the DAE has no continuation in time (XPPAUT stops or jumps to another branch there)`
+      : failure.reason === 'not-finite'
+        ? 'the equations are not finite at the iterate (a division by zero or a function outside its domain)'
+        : `in ${failure.iterations} iterations from the previous solution and from the declared guesses, the residual never falls below ${fmt(failure.residual)}`
+  }, so the solve stops there. Check the \`solv\` guesses and the equations near that time.`;
+
 /** Steps of XPPAUT's volterra scheme whose corrections did not settle (engine/volterraKernel.ts), the first named. */
 export const volterraUnconvergedMessage = (
   step: number,

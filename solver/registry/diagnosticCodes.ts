@@ -193,9 +193,9 @@ export const DIAGNOSTIC_CODES = {
     'error',
     'A Markov variable (`markov`): a random jump process, which has no gradient to check.',
   ),
-  'unsupported-dae': language(
+  'dae-equations': language(
     'error',
-    'An algebraic equation (`0 = …`) or algebraic variable (`solv`): a differential-algebraic system, not an ODE.',
+    'A differential-algebraic system whose `0 = …` equations do not match its algebraic variables (`solv name=guess`): their counts differ, or a variable appears in no equation.',
   ),
   'unsupported-volterra': language(
     'error',
@@ -377,6 +377,10 @@ export const DIAGNOSTIC_CODES = {
     "The model has too many steps or parameter values to check, AD through its solve outgrows the memory, or its fused program's solves would run more than `MAX_SOLVE_WORK` operations each (the message gives the operations per evaluation of f, the evaluations per solve and their product).",
   ),
   'unsupported-expression': check('error', 'The engine cannot compile an expression (e.g. a tensor of rank above 2).'),
+  'unsupported-dae': check(
+    'error',
+    'A differential-algebraic system the engine cannot solve: its algebraic variables are read where the fused program (the only home of their Newton solve) does not run.',
+  ),
   'unsupported-function': check('error', 'The engine has no implementation of a function.'),
   'wrong-arity': check('error', 'The engine got a function call with the wrong number of arguments.'),
   'data-out-of-range': check('error', 'A data set has no observations, or one outside the solved interval.'),

@@ -28,6 +28,7 @@ const KIND: Record<DeclKind, CompletionItemKind> = {
   aux: CompletionItemKind.Property,
   data: CompletionItemKind.Struct,
   scheme: CompletionItemKind.Class,
+  algebraic: CompletionItemKind.Variable,
   opaque: CompletionItemKind.Variable,
   argument: CompletionItemKind.Variable,
 };

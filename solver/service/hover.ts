@@ -1,8 +1,8 @@
 // Hover: what a name is (kind, shape, per-step copies, value or initialiser),
 // documentation for built-in functions, keywords, options and schemes, and on
 // `meth` / `gradfix` / parameters the figures of the last gradient check.
-import type { Model, OptionSetting, Position, Range } from '../model';
-import type { EquationStmt, InitStmt, ParamItem } from '../language/ast';
+import { visitExpressions, type Model, type OptionSetting, type Position, type Range } from '../model';
+import type { AlgebraicStmt, EquationStmt, InitStmt, ParamItem } from '../language/ast';
 import { contains, type ServiceDocument } from './document';
 import { initialValueName } from '../check/initialValues';
 import { reportHoverMarkdown, parameterMetricsMarkdown, parameterReport, type GradientContext } from './gradientHover';
@@ -93,6 +93,20 @@ function equationOf(doc: ServiceDocument, key: string): EquationStmt | undefined
   return undefined;
 }
 
+/** The `0 = …` lines that read an algebraic variable. */
+function algebraicEquationsOf(doc: ServiceDocument, key: string): AlgebraicStmt[] {
+  const out: AlgebraicStmt[] = [];
+  for (const s of doc.statements)
+    if (s.kind === 'algebraic') {
+      let reads = false;
+      visitExpressions([s.rhs], (e) => {
+        if (e.kind === 'name' && keyOf(e.name) === key) reads = true;
+      });
+      if (reads) out.push(s);
+    }
+  return out;
+}
+
 function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: boolean, input: HoverInput): string {
   const lines: string[] = [];
   const where = onDeclaration ? '' : `\n\nDeclared on line ${d.nameRange.start.line + 1}.`;
@@ -142,6 +156,16 @@ function declarationHover(doc: ServiceDocument, d: Declaration, onDeclaration: b
       const e = d.stmt && 'expr' in d.stmt ? (d.stmt as { expr: { range: Range } }).expr : undefined;
       const what = d.kind === 'fixed' ? 'fixed quantity' : 'aux (output column, not simulated)';
       lines.push(`**${what} \`${d.name}\`**${e ? ` = \`${clip(doc.textOf(e.range))}\`` : ''}`);
+      break;
+    }
+    case 'algebraic': {
+      const s = d.stmt?.kind === 'solve' ? d.stmt : undefined;
+      lines.push(
+        `**algebraic variable \`${d.name}\`** · guess \`${s?.guess ? clip(doc.textOf(s.guess.range)) : '0'}\``,
+        '',
+        "Solved from the `0 = …` equations by Newton's method at every evaluation of f, from the previous solution; gradients go through it by the implicit-function theorem.",
+      );
+      for (const g of algebraicEquationsOf(doc, d.key)) lines.push('', `\`${clip(doc.textOf(g.range))}\``);
       break;
     }
     case 'function': {

@@ -15,6 +15,7 @@ const SYMBOL_KIND: Record<DeclKind, SymbolKind> = {
   aux: SymbolKind.Property,
   data: SymbolKind.Array,
   scheme: SymbolKind.Class,
+  algebraic: SymbolKind.Variable,
   opaque: SymbolKind.Variable,
   argument: SymbolKind.Variable,
 };

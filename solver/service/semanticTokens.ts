@@ -35,6 +35,7 @@ const DECL_TYPE: Record<DeclKind, [TokenType, number]> = {
   aux: ['variable', 0],
   data: ['variable', M_READONLY],
   scheme: ['type', 0],
+  algebraic: ['variable', 0],
   opaque: ['variable', 0],
   argument: ['parameter', 0],
 };

@@ -21,6 +21,8 @@ export type DeclKind =
   | 'aux'
   | 'data'
   | 'scheme'
+  /** XPPAUT `solv name=guess`: a DAE's algebraic variable. */
+  | 'algebraic'
   | 'opaque'
   | 'argument';
 
@@ -166,6 +168,9 @@ function declareFrom(s: Statement, add: Declare): void {
       break;
     case 'function':
       declareFunction(s, add);
+      break;
+    case 'solve':
+      add({ name: s.name, kind: 'algebraic', nameRange: s.nameRange, range: s.range, shape: [], stmt: s });
       break;
     case 'broken':
       if (s.declares)

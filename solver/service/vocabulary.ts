@@ -39,6 +39,7 @@ export const LINE_KEYWORDS = new Set([
   'bdry',
   'set',
   'solv',
+  'solve',
   'option',
   'options',
   'export',
@@ -92,6 +93,11 @@ export const KEYWORD_DOCS: Record<string, { detail: string; doc: string; snippet
     detail: 'volt u = exp(-t) + int{exp(-t)#u}',
     doc: "An integral equation (XPPAUT; also written `u(t) = …` when the formula holds an integral): u is the formula, not its derivative. Integrals `int{K#u}` (K a formula of t, convolved with u), `int{K(t,t',u)}` and `int[mu]{…}` (the kernel times (t − t')^−mu) sum the solve's history; the model is solved by XPPAUT's volterra scheme, and the continuous reference is n/a.",
     snippet: 'volt ${1:u} = ${2:exp(-t)} + int{${3:exp(-t)}#${1:u}}',
+  },
+  solv: {
+    detail: 'solv y=guess',
+    doc: "An algebraic variable of a differential-algebraic system (XPPAUT; also `solve`), with the `0 = …` equations (as many as such variables): at every evaluation of f, y is solved from them by Newton's method, from the previous solution (the guess, default 0, at the first); f, the `0 =` lines and events read it, and gradients go through it by the implicit-function theorem.",
+    snippet: 'solv ${1:y}=${2:0}',
   },
   global: {
     detail: 'global 1 v-1 {v=0}',

@@ -1,7 +1,7 @@
 // Every construct of XPPAUT's ODE file format (its documentation's list of directives,
 // functions and options), in a synthetic file written for this test: none is an
 // "unrecognised line" or a syntax error; the constructs that have no meaning for a
-// gradient check (Markov variables, DAEs, `export`, `special … = gill`/`import`, `#include`)
+// gradient check (Markov variables, `export`, `special … = gill`/`import`, `#include`)
 // get one diagnostic of their own code on their own line, naming the construct and
 // why, also when XPPAUT's abbreviation spells them; the other lines keep their
 // diagnostics; hover, outline and completion keep working on the file.
@@ -50,13 +50,10 @@ const CONSTRUCTS: { name: string; lines: string[]; refusal?: { code: string; nam
   { name: 'name(0)=', lines: ['v(0)=1'] },
   { name: 'bdry', lines: ["bdry x'-y-1"] },
   { name: 'bndry', lines: ['bndry y'] },
-  {
-    name: 'algebraic condition (0=)',
-    lines: ['0= s+exp(s)-x'],
-    refusal: { code: 'unsupported-dae', names: /Algebraic equations \(`0 = …`/ },
-  },
-  { name: 'solv', lines: ['solv s=-.56715'], refusal: { code: 'unsupported-dae', names: /Algebraic variables/ } },
-  { name: 'solve', lines: ['solve s2=-.5'], refusal: { code: 'unsupported-dae', names: /Algebraic variables/ } },
+  // DAEs are checked (test/unit/dae.test.ts): an algebraic equation with its variable, in XPPAUT's spellings.
+  { name: 'algebraic equation (0=) with solv', lines: ['0= s+exp(s)-x', 'solv s=-.56715'] },
+  { name: 'solve', lines: ['0 = s2 + y', 'solve s2=-.5'] },
+  { name: 'solve abbreviated (so)', lines: ['0 = s3 - x*y', 'so s3=0'] },
   { name: 'special', lines: ['special k=conv(even,101,21,h,x)'] },
   { name: 'special delayed', lines: ['special k2=delmmult(1,1,h,h,x)', 'special mx=findext(1,1,1,x)'] },
   {

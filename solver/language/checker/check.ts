@@ -9,6 +9,7 @@
 // check() is the pipeline of the phases below, in this order (each reports into
 // the shared CheckContext; the order fixes which of two diagnostics comes first).
 import type {
+  AlgebraicPart,
   Analysis,
   AnalysisContext,
   DataDecl,
@@ -29,6 +30,7 @@ import { CheckContext } from './context';
 import { checkInits, checkParams, declareNames, functionArgs } from './declarations';
 import { checkEquations, checkLoss, collectStates, reportUnused } from './equations';
 import { checkEvents } from './events';
+import { checkAlgebraic } from './algebraic';
 import { checkDelayBounds } from './delays';
 import { volterraOptions } from './volterra';
 import { ExpressionChecker } from './expressions';
@@ -56,7 +58,8 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const equations = checkEquations(ctx, exprs, equationStmts);
   const states = collectStates(ctx, equations, broken, inits, histories);
   const events = checkEvents(ctx, exprs, st);
-  checkDelayBounds(ctx, solveExpressions({ equations: equations.list, events }), options.options);
+  const algebraic = checkAlgebraic(ctx, exprs, st);
+  checkDelayBounds(ctx, solveExpressions({ equations: equations.list, events, algebraic }), options.options);
   volterraOptions(ctx, equations.list, options);
   const loss = checkLoss(
     ctx,
@@ -71,7 +74,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
     if (keyword) p.readOnlyBy = keyword;
   }
   const list = isMap ? mapEquations(equations.list, states) : equations.list;
-  return finish(ctx, { ...options, states, params, equations: list, data, loss, events });
+  return finish(ctx, { ...options, states, params, equations: list, data, loss, events, algebraic });
 }
 
 interface CheckedParts extends CheckedOptions {
@@ -81,12 +84,13 @@ interface CheckedParts extends CheckedOptions {
   data: DataDecl[];
   loss: Loss | undefined;
   events: ModelEvent[];
+  algebraic: AlgebraicPart | undefined;
 }
 
 /** The model when nothing is an error, after the scheme analysis; the diagnostics in text order. */
 function finish(
   ctx: CheckContext,
-  { states, params, equations: eqList, data, schemes, options, optionLines, loss, events }: CheckedParts,
+  { states, params, equations: eqList, data, schemes, options, optionLines, loss, events, algebraic }: CheckedParts,
 ): Analysis {
   const sortDiagnostics = (): void => {
     ctx.diagnostics.sort(
@@ -101,6 +105,7 @@ function finish(
   const model: Model = { states, params, equations: eqList, data, schemes, options, optionLines };
   if (loss) model.loss = loss;
   if (events.length > 0) model.events = events;
+  if (algebraic) model.algebraic = algebraic;
   const tables = modelTables(ctx);
   if (tables.length > 0) model.tables = tables;
   // Static analysis of the scheme (per-step parameters at risk, weak stability…).

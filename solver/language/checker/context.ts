@@ -19,6 +19,7 @@ import type {
   NumberItem,
   ParamItem,
   SchemeStmt,
+  SolveStmt,
   SpecialStmt,
   TableStmt,
   WienerStmt,
@@ -40,6 +41,8 @@ export type Sym =
   /** XPPAUT `special k = conv(…)`: its elements written out once each (checker/special.ts). */
   | { kind: 'special'; name: string; stmt: SpecialStmt; cache: Map<number, Expr> }
   /** Declared by an unsupported construct (already reported): uses are silent errors. */
+  /** XPPAUT `solv name=guess`: an algebraic variable of a DAE (checker/algebraic.ts). */
+  | { kind: 'algebraic'; name: string; stmt: SolveStmt }
   | { kind: 'opaque'; name: string; keyword: string };
 
 export type Context = 'rhs' | 'loss' | 'const';
@@ -73,6 +76,7 @@ export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
   table: 'table',
   wiener: 'Wiener variable',
   special: 'network function',
+  algebraic: 'algebraic variable',
   opaque: 'name',
 };
 

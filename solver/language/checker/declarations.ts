@@ -102,6 +102,9 @@ function declareStatement(ctx: CheckContext, s: Statement): void {
     case 'scheme':
       declareScheme(ctx, s);
       break;
+    case 'solve':
+      ctx.declare({ kind: 'algebraic', name: s.name, stmt: s }, s.nameRange);
+      break;
     case 'aux':
       ctx.report(
         diag(

@@ -246,9 +246,29 @@ export class ExpressionChecker {
         return { kind: 'name', name: sym.name, range };
       case 'wiener':
         return wienerRead(this.ctx, sym, scope, range);
+      case 'algebraic':
+        return this.algebraicName(sym, range, scope);
       case 'opaque':
         return { kind: 'name', name: sym.name, range };
     }
+  }
+
+  /** A DAE's algebraic variable: read where f is evaluated (right-hand sides, `0 =` equations, events), as a state is. */
+  private algebraicName(sym: Extract<Sym, { kind: 'algebraic' }>, range: Range, scope: Scope): Expr {
+    if (scope.ctx === 'const') {
+      this.ctx.error('not-constant', `Initial values must be constant; '${sym.name}' is an algebraic variable`, range);
+      return { kind: 'name', name: sym.name, range };
+    }
+    if (scope.ctx === 'loss') {
+      this.ctx.error(
+        'state-in-loss',
+        `The loss reads states at the final time, and '${sym.name}' is an algebraic variable (solved from the \`0 = …\` equations at each evaluation of f): write the loss in the states`,
+        range,
+      );
+      return { kind: 'name', name: sym.name, range };
+    }
+    scope.dynamic.value = true;
+    return { kind: 'name', name: sym.name, range, shape: [] };
   }
 
   /** A state: read by right-hand sides; the loss reads it at the final time, x(T). */
