@@ -23,7 +23,7 @@ import {
 import { NEWTON_TOLERANCE, newtonFailure } from '../engine/implicitStep';
 import { optionsRange, type CheckRun } from './run';
 import { formatNumber } from '../presentation/format';
-import { workClock } from './work';
+import { workClock } from '../engine/work';
 
 /** The values checked, per parameter (model.params order). */
 export interface ParameterInputs {

@@ -31,6 +31,11 @@ export interface CheckOptions {
    * (check/refinedReference.ts); default REFINED_REFERENCE_BUDGET_MS, and never more than half the time budget.
    */
   refinedReferenceBudgetMs?: number;
+  /**
+   * Largest time of the reference's solves on a stable step when its RK4 blows up on the usual grid of a stiff model
+   * (engine/reference.ts: stableReference); default STIFF_REFERENCE_BUDGET_MS, and never more than half the time left.
+   */
+  stiffReferenceBudgetMs?: number;
   /** Skip the continuous reference (errors are then NaN); default true. */
   reference?: boolean;
   /** Skip the finite-difference gradcheck; default true. */

@@ -299,8 +299,34 @@ export const nonFiniteGradientMessage = (name: string, loss: number, horizon: nu
   `The AD gradient of ${name} is not finite while the loss is (${fmt(loss)}). Either it overflows float32 — a sensitivity that grows like e^{λT} over a long horizon (chaotic or unstable dynamics; here T = ${fmt(horizon)}), which a shorter total makes checkable — or f has no derivative at a value the solve reaches (sqrt, a power or a division at 0).`;
 
 /** The reference's explicit RK4 blows up where the model's own solve stays finite: a limit of the reference, not the model. */
-export const REFERENCE_BLOW_UP_MESSAGE =
-  "No continuous reference: its accurate solve (explicit RK4 on a finer step) blows up, while the model's own solve stays finite. On a stiff model (diffusion on a fine lattice, fast kinetics) an explicit scheme needs a far smaller step than an implicit one like the model's; AD is still compared with finite differences.";
+/**
+ * The reference-unavailable note of a reference whose RK4 blows up (check/reference.ts), with the stable step it
+ * would need when one was estimated: refused for its predicted time or memory, or still blowing up when solved.
+ */
+export function referenceBlowUpMessage(stable?: {
+  spectralRadius: number;
+  usualSteps: number;
+  steps: number;
+  seconds: number;
+  budgetSeconds: number;
+  refused: 'time' | 'memory' | 'unstable';
+}): string {
+  const head =
+    "No continuous reference: its accurate solve (explicit RK4 on a finer step) blows up, while the model's own solve stays finite.";
+  const tail = 'AD is still compared with finite differences.';
+  if (!stable)
+    return `${head} On a stiff model (diffusion on a fine lattice, fast kinetics) an explicit scheme needs a far smaller step than an implicit one like the model's; ${tail}`;
+  const rho = Number.isFinite(stable.spectralRadius)
+    ? `the spectral radius of ∂f/∂x at the initial state is about ${fmt(stable.spectralRadius)}, so RK4 is stable only for a step below about 2.8/${fmt(stable.spectralRadius)} (the reference's ${stable.usualSteps} steps were too few)`
+    : `the spectral radius of ∂f/∂x could not be estimated (the reference's ${stable.usualSteps} steps were too few)`;
+  const why =
+    stable.refused === 'time'
+      ? `a stable grid of ${stable.steps} steps would take about ${fmt(stable.seconds)} s, over the reference's budget of ${fmt(stable.budgetSeconds)} s for a stiff model`
+      : stable.refused === 'memory'
+        ? `a stable grid of ${stable.steps} steps (about ${fmt(stable.seconds)} s) would not fit in the reference's memory`
+        : `its solve still blows up on ${stable.steps} steps (${fmt(stable.seconds)} s spent)`;
+  return `${head} The model is stiff: ${rho}; ${why}. ${tail}`;
+}
 /** A finite reference whose own estimated error is too large to judge AD by (engine/verdict.ts's UNCERTAIN_REFERENCE). */
 export const uncertainReferenceMessage = (referenceError: number) =>
   `The continuous reference cannot judge AD here: its own estimated relative error is ${fmt(referenceError)} (its solves on two step sizes differ by about that much: dynamics too fast for dt, or a sensitivity that grows like e^{λT} over a long interval, as on chaotic dynamics), so errors measured against it mean nothing; AD is still compared with finite differences. A smaller dt or a shorter total gives a reference.`;
