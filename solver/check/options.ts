@@ -38,6 +38,11 @@ export interface CheckOptions {
   stiffReferenceBudgetMs?: number;
   /** Skip the continuous reference (errors are then NaN); default true. */
   reference?: boolean;
+  /**
+   * Time the finite differences' passes at finer steps may bring them to (engine/finiteDifferences.ts); default
+   * FD_BUDGET_FACTOR × the AD solve's measured cost, at least FD_MIN_BUDGET_MS.
+   */
+  finiteDifferenceBudgetMs?: number;
   /** Skip the finite-difference gradcheck; default true. */
   gradcheck?: boolean;
   /** Fused scalar models: discrete solves as one plain-JS kernel (engine/scalarKernel/); default true (false: the per-kernel solve, for comparisons). */
