@@ -100,6 +100,7 @@ function stiffFigures(s: StiffReference) {
   return {
     spectralRadius: s.spectralRadius,
     usualSteps: s.usualSteps,
+    stiffAtStart: s.stiffAtStart,
     steps: s.steps,
     seconds: s.ms / 1000,
     budgetSeconds: s.budgetMs / 1000,

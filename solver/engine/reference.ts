@@ -182,6 +182,8 @@ export interface StiffReference {
   spectralRadius: number;
   /** Steps of the usual grid, whose solve blew up. */
   usualSteps: number;
+  /** The usual grid's step is outside RK4's stability for ρ (else the blow-up grew along the solution, not at its start). */
+  stiffAtStart: boolean;
   /** Steps of the stable grid: solved when `solved`, else the first one refused or still unstable. */
   steps: number;
   /** Measured time of the stable solves when `solved`; else the predicted time of the refused one (from the usual grid's cost per step). */
@@ -828,6 +830,7 @@ function stableReference(
   const stiff = (steps: number, ms: number, refused?: StiffReference['refused']): StiffReference => ({
     spectralRadius,
     usualSteps,
+    stiffAtStart: estimated > 1,
     steps,
     ms,
     budgetMs,

@@ -332,6 +332,7 @@ export const nonFiniteGradientMessage = (name: string, loss: number, horizon: nu
 export function referenceBlowUpMessage(stable?: {
   spectralRadius: number;
   usualSteps: number;
+  stiffAtStart: boolean;
   steps: number;
   seconds: number;
   budgetSeconds: number;
@@ -342,16 +343,19 @@ export function referenceBlowUpMessage(stable?: {
   const tail = 'AD is still compared with finite differences.';
   if (!stable)
     return `${head} On a stiff model (diffusion on a fine lattice, fast kinetics) an explicit scheme needs a far smaller step than an implicit one like the model's; ${tail}`;
-  const rho = Number.isFinite(stable.spectralRadius)
-    ? `the spectral radius of ∂f/∂x at the initial state is about ${fmt(stable.spectralRadius)}, so RK4 is stable only for a step below about 2.8/${fmt(stable.spectralRadius)} (the reference's ${stable.usualSteps} steps were too few)`
-    : `the spectral radius of ∂f/∂x could not be estimated (the reference's ${stable.usualSteps} steps were too few)`;
+  const rho = !Number.isFinite(stable.spectralRadius)
+    ? `the spectral radius of ∂f/∂x could not be estimated (the reference's ${stable.usualSteps} steps were too few)`
+    : !stable.stiffAtStart
+      ? `the spectral radius of ∂f/∂x at the initial state is about ${fmt(stable.spectralRadius)}, for which the reference's ${stable.usualSteps} steps are stable: the growth comes later along the solution (a faster mode there, or a solution that itself grows without bound)`
+      : `the spectral radius of ∂f/∂x at the initial state is about ${fmt(stable.spectralRadius)}, so RK4 is stable only for a step below about 2.8/${fmt(stable.spectralRadius)} (the reference's ${stable.usualSteps} steps were too few)`;
+  const grid = stable.stiffAtStart ? 'a stable grid' : 'a finer grid';
   const why =
     stable.refused === 'time'
-      ? `a stable grid of ${stable.steps} steps would take about ${fmt(stable.seconds)} s, over the reference's budget of ${fmt(stable.budgetSeconds)} s for a stiff model`
+      ? `${grid} of ${stable.steps} steps would take about ${fmt(stable.seconds)} s, over the reference's budget of ${fmt(stable.budgetSeconds)} s for a stiff model`
       : stable.refused === 'memory'
-        ? `a stable grid of ${stable.steps} steps (about ${fmt(stable.seconds)} s) would not fit in the reference's memory`
+        ? `${grid} of ${stable.steps} steps (about ${fmt(stable.seconds)} s) would not fit in the reference's memory`
         : `its solve still blows up on ${stable.steps} steps (${fmt(stable.seconds)} s spent)`;
-  return `${head} The model is stiff: ${rho}; ${why}. ${tail}`;
+  return `${head} ${stable.stiffAtStart ? 'The model is stiff' : 'Finer steps were tried'}: ${rho}; ${why}. ${tail}`;
 }
 /** A finite reference whose own estimated error is too large to judge AD by (engine/verdict.ts's UNCERTAIN_REFERENCE). */
 export const uncertainReferenceMessage = (referenceError: number) =>

@@ -10,6 +10,7 @@ import { initBackend } from '../../solver/engine/backend';
 import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
 import { initialParameters } from '../../solver/engine/parameters';
 import { continuousReference, type ReferenceInput } from '../../solver/engine/reference';
+import { referenceBlowUpMessage } from '../../solver/presentation/findingText';
 
 /** Lattice size and parameters: diffusion d between neighbours (no flux at the ends), decay a, source s. */
 const M = 20;
@@ -141,4 +142,19 @@ test('over its budget the stiff reference is not solved, and the check says so w
   assert.equal(solved.referenceUnavailable, undefined);
   assert.ok(solved.stiffReference && solved.stiffReference.steps > solved.stiffReference.usualSteps);
   assert.ok(Number.isFinite(solved.referenceError) && solved.referenceError < 1e-2, `${solved.referenceError}`);
+});
+
+test('a reference that still blows up where the usual step was stable at the start is not called stiff', () => {
+  const figures = { spectralRadius: 2, usualSteps: 100, steps: 400, seconds: 0.3, budgetSeconds: 4 };
+  const grows = referenceBlowUpMessage({ ...figures, stiffAtStart: false, refused: 'unstable' });
+  assert.match(
+    grows,
+    /Finer steps were tried: .* the growth comes later along the solution .* still blows up on 400 steps/,
+  );
+  assert.doesNotMatch(grows, /stiff/);
+  const stiff = referenceBlowUpMessage({ ...figures, stiffAtStart: true, refused: 'memory' });
+  assert.match(
+    stiff,
+    /The model is stiff: .* a stable grid of 400 steps \(about 0\.3 s\) would not fit in the reference's memory/,
+  );
 });
