@@ -197,8 +197,8 @@ function budgetStopped(
     steps.length > 1 ? `steps ${steps.slice(0, -1).join(', ')} and ${steps[steps.length - 1]}` : `step ${steps[0]}`;
   return (
     `at ${at} AD differs from them by ${relative(relError)} relative, and the finer steps that would show whether they settle were not taken: ` +
-    `finite differences had spent ${fmt(b.spentMs / 1000)} s, and the next ${b.solves} perturbed solves would take about ${fmt(b.nextMs / 1000)} s more, ` +
-    `over their time budget of ${fmt(b.budgetMs / 1000)} s (${FD_BUDGET_FACTOR}× the AD solve's cost, at least ${FD_MIN_BUDGET_MS / 1000} s).`
+    `finite differences had used ${fmt(b.spentMs / 1000)} s of CPU time, and the next ${b.solves} perturbed solves would take about ${fmt(b.nextMs / 1000)} s more, ` +
+    `over their time budget of ${fmt(b.budgetMs / 1000)} s (${FD_BUDGET_FACTOR}× the AD solve's CPU time, at least ${FD_MIN_BUDGET_MS / 1000} s).`
   );
 }
 

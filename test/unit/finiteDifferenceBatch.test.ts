@@ -453,7 +453,7 @@ test('finite differences that do not settle stop at their time budget, and the f
   const note = r.findings.find((f) => f.code === 'gradcheck-unresolved');
   assert.match(
     note?.message ?? '',
-    /at step [0-9.e-]+ AD differs from them by [0-9.e]+ relative, and the finer steps that would show whether they settle were not taken: finite differences had spent [0-9.e-]+ s, and the next 2 perturbed solves would take about [0-9.e-]+ s more, over their time budget of 0 s/,
+    /at step [0-9.e-]+ AD differs from them by [0-9.e]+ relative, and the finer steps that would show whether they settle were not taken: finite differences had used [0-9.e-]+ s of CPU time, and the next 2 perturbed solves would take about [0-9.e-]+ s more, over their time budget of 0 s/,
   );
   assert.doesNotMatch(note?.message ?? '', /do not settle as the step shrinks/);
   assert.match(r.parameters[0].verdict?.explanation ?? '', /time budget stopped the finer steps/);
