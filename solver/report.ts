@@ -220,6 +220,18 @@ export interface RefinedReference {
   observed: boolean;
 }
 
+/**
+ * How the reference of a stiff model was taken (engine/reference.ts: stableReference): its RK4 blew up on the usual
+ * grid and was solved again on a step at which it is stable; absent otherwise (a refused one is reference-unavailable).
+ */
+export interface StiffReferenceSteps {
+  /** Spectral radius of ∂f/∂x estimated at x(t0) (NaN when it could not be estimated). */
+  spectralRadius: number;
+  /** Steps of the usual grid that blew up, and of the stable grid solved. */
+  usualSteps: number;
+  steps: number;
+}
+
 /** How the reference of a model with events was taken (engine/eventReference.ts); absent for other references. */
 export interface EventReference {
   /** Firings of the continuous solve on [t0, T], each located inside its step. */
@@ -274,6 +286,8 @@ export interface Report {
   referenceUnavailable?: ReferenceUnavailable;
   /** Set when the reference is the limit of refined grids (Volterra integrals, delays) instead of the adjoint. */
   refinedReference?: RefinedReference;
+  /** Set when the reference of a stiff model was solved on a step of its own at which RK4 is stable. */
+  stiffReference?: StiffReferenceSteps;
   /** Set when the reference located the model's events (firings, steps of its solve). */
   eventReference?: EventReference;
   /** Estimated relative error of the continuous reference itself (embedded third-order estimate of its truncation plus modelled float32 rounding). */

@@ -23,6 +23,7 @@ import type { LayerAnalysis } from './layers';
 import { MAX_CHECK_ELEMENTS, MAX_REFINEMENT_STEPS, MAX_STUDY_STEPS, MIN_COARSE_CONFIRM_STEPS } from './options';
 import { resampleCopies } from './resample';
 import type { CheckRun } from './run';
+import { stiffBudgetMs } from './reference';
 
 /** Which second step counts this check solves at. */
 export interface ConfirmationPlan {
@@ -183,6 +184,7 @@ function refinementLevel(
                 size: sizes[i],
                 initialValueAt: inputs.referenceParams[i].initialValueAt,
               })),
+              stiffBudgetMs: stiffBudgetMs(run),
             },
             run.checkpoint,
           )

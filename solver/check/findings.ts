@@ -51,6 +51,7 @@ export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks 
       steps,
       events: eventGap(run, ref, p),
       gradcheckTooSmall: fdTooSmall(gradcheck?.[i]),
+      gradcheckStopped: !!gradcheck?.[i]?.budget,
     });
   });
 }
@@ -230,6 +231,7 @@ function gradientFinding(
         resolution: g.resolution,
         tooSmall: fdTooSmall(g),
         kinks,
+        ...(g.budget ? { budget: g.budget } : {}),
       }),
     };
   }

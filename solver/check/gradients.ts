@@ -25,7 +25,7 @@ import { NEWTON_TOLERANCE, newtonFailure } from '../engine/implicitStep';
 import { algebraicFailure, clearAlgebraicFailure } from '../engine/algebraic';
 import { optionsRange, type CheckRun } from './run';
 import { formatNumber } from '../presentation/format';
-import { workClock } from './work';
+import { workClock } from '../engine/work';
 
 /** The values checked, per parameter (model.params order). */
 export interface ParameterInputs {

@@ -31,8 +31,18 @@ export interface CheckOptions {
    * (check/refinedReference.ts); default REFINED_REFERENCE_BUDGET_MS, and never more than half the time budget.
    */
   refinedReferenceBudgetMs?: number;
+  /**
+   * Largest time of the reference's solves on a stable step when its RK4 blows up on the usual grid of a stiff model
+   * (engine/reference.ts: stableReference); default STIFF_REFERENCE_BUDGET_MS, and never more than half the time left.
+   */
+  stiffReferenceBudgetMs?: number;
   /** Skip the continuous reference (errors are then NaN); default true. */
   reference?: boolean;
+  /**
+   * Time the finite differences' passes at finer steps may bring them to (engine/finiteDifferences.ts); default
+   * FD_BUDGET_FACTOR × the AD solve's measured cost, at least FD_MIN_BUDGET_MS.
+   */
+  finiteDifferenceBudgetMs?: number;
   /** Skip the finite-difference gradcheck; default true. */
   gradcheck?: boolean;
   /** Fused scalar models: discrete solves as one plain-JS kernel (engine/scalarKernel/); default true (false: the per-kernel solve, for comparisons). */

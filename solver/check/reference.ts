@@ -4,7 +4,12 @@
 // located firings (engine/eventReference.ts); for Volterra integrals and delays, the limit of refined grids
 // (check/refinedReference.ts).
 import type { CompiledModel } from '../engine/compile';
-import { continuousReference, type ReferenceResult } from '../engine/reference';
+import {
+  continuousReference,
+  STIFF_REFERENCE_BUDGET_MS,
+  type ReferenceResult,
+  type StiffReference,
+} from '../engine/reference';
 import { mapReference } from '../engine/mapReference';
 import { eventReference } from '../engine/eventReference';
 import { isMapScheme } from '../schemes/registry';
@@ -12,7 +17,7 @@ import type { AdGradients, ParameterInputs } from './gradients';
 import { eventsUnavailable, refinedCause, unrefinedReference } from './referenceAvailability';
 import { refinedReference } from './refinedReference';
 import { optionsRange, type CheckRun } from './run';
-import { REFERENCE_BLOW_UP_MESSAGE } from '../presentation/findingText';
+import { referenceBlowUpMessage } from '../presentation/findingText';
 
 export function referencePhase(
   run: CheckRun,
@@ -25,7 +30,14 @@ export function referencePhase(
     if (run.options.reference === false || run.referenceUnavailable) return undefined;
     const { model } = run;
     const { steps: N, dt: h, t0 } = model.options;
-    const input = { N, h, t0, layerTimes: run.layout.times, params: inputs.referenceParams };
+    const input = {
+      N,
+      h,
+      t0,
+      layerTimes: run.layout.times,
+      params: inputs.referenceParams,
+      stiffBudgetMs: stiffBudgetMs(run),
+    };
     const events = model.events?.[0];
     if (events) {
       // Events located at their firing times (engine/eventReference.ts); a firing it cannot differentiate says why.
@@ -53,18 +65,45 @@ export function referencePhase(
       input,
       run.checkpoint,
     );
-    // Its explicit solve blew up where the model's own did not (that stops the check before): no reference.
+    // Its explicit solve blew up where the model's own did not (that stops the check before), and no stable step
+    // of its own fitted the budget: no reference.
     if (ref.nonFinite && !Number.isFinite(ref.lossAccurate)) {
       run.referenceUnavailable = {
         cause: 'unstable',
         reason: "its accurate solve (explicit RK4 on a finer step) blows up while the model's own solve stays finite",
-        message: REFERENCE_BLOW_UP_MESSAGE,
+        message: referenceBlowUpMessage(ref.stiff && stiffFigures(ref.stiff)),
         range: optionsRange(model),
       };
       return undefined;
     }
+    if (ref.stiff?.solved)
+      run.stiffReference = {
+        spectralRadius: ref.stiff.spectralRadius,
+        usualSteps: ref.stiff.usualSteps,
+        steps: ref.stiff.steps,
+      };
     return ref;
   } finally {
     run.timings.referenceMs = performance.now() - t;
   }
+}
+
+/** The time the reference of a stiff model may spend on a stable step: its own budget, at most half the time left. */
+export function stiffBudgetMs(run: CheckRun): number {
+  const { timeBudgetMs, stiffReferenceBudgetMs } = run.options;
+  const left = timeBudgetMs !== undefined ? (timeBudgetMs - (performance.now() - run.started)) / 2 : Infinity;
+  return Math.max(0, Math.min(stiffReferenceBudgetMs ?? STIFF_REFERENCE_BUDGET_MS, left));
+}
+
+/** The figures of a stable step that was not solved, for the reference-unavailable note. */
+function stiffFigures(s: StiffReference) {
+  return {
+    spectralRadius: s.spectralRadius,
+    usualSteps: s.usualSteps,
+    stiffAtStart: s.stiffAtStart,
+    steps: s.steps,
+    seconds: s.ms / 1000,
+    budgetSeconds: s.budgetMs / 1000,
+    refused: s.refused ?? 'unstable',
+  };
 }

@@ -20,7 +20,7 @@ import type { TF } from '../engine/tf';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import { MAX_CHECK_STEPS } from './options';
 import { adGradients, type AdGradients, type ParameterInputs } from './gradients';
-import { workClock } from './work';
+import { workClock } from '../engine/work';
 import type { CheckRun } from './run';
 import type { RefinedReference } from '../report';
 

@@ -7,6 +7,7 @@ import {
   type Finding,
   type EventReference,
   type RefinedReference,
+  type StiffReferenceSteps,
   type ReferenceUnavailable,
   type Report,
 } from '../report';
@@ -76,6 +77,8 @@ export interface CheckRun extends Pacing {
   referenceUnavailable?: ReferenceUnavailable;
   /** Set when the reference was taken from refined grids (check/refinedReference.ts). */
   refinedReference?: RefinedReference;
+  /** Set when the reference of a stiff model was solved on a stable step (engine/reference.ts: stableReference). */
+  stiffReference?: StiffReferenceSteps;
   /** Set when the reference located the model's events (engine/eventReference.ts). */
   eventReference?: EventReference;
   timings: Report['timings'];
@@ -141,6 +144,7 @@ export function finishReport(
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
     ...(run.referenceUnavailable ? { referenceUnavailable: run.referenceUnavailable } : {}),
     ...(run.refinedReference ? { refinedReference: run.refinedReference } : {}),
+    ...(run.stiffReference ? { stiffReference: run.stiffReference } : {}),
     ...(run.eventReference ? { eventReference: run.eventReference } : {}),
     ...rest,
     findings,

@@ -8,6 +8,7 @@ import { solveDiscrete, solvePackedState, solvesByKernel } from './integrate';
 import { trajectoryLossBatched } from './observe';
 import { copiesPerParameter, paramsFor, stackedLoss } from './discrete';
 import type { Scheme } from '../schemes/schemes';
+import { workClock } from './work';
 
 export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
 
@@ -21,6 +22,9 @@ export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
  * per unit-rms component. Returns |fd − ⟨G, v⟩| / |fd| per tensor. The 2·P
  * perturbed solves run as one batched solve when the model allows it
  * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
+ * `budgetMs`: the time the passes at finer steps may bring the whole to (the first pass is always taken); a pass
+ * is started only when its time, predicted from the passes so far per solve, fits, and the tensors it would have
+ * refined say so (GradcheckResult.budget).
  */
 export function finiteDifferenceCheck(
   tf: TF,
@@ -31,7 +35,10 @@ export function finiteDifferenceCheck(
   G: Float32Array[],
   loss: number,
   mode: FiniteDifferenceMode = 'auto',
+  budgetMs = Infinity,
 ): GradcheckResult[] {
+  const clock = workClock();
+  let solves = 0;
   const { dirs, eps, predicted, rounding } = finiteDifferenceDirections(model, values, G, loss);
   // The predicted change ε·|⟨G, v⟩| in units of the loss's float32 rounding.
   const resolution = (i: number, step: number) => (rounding > 0 ? Math.abs(step * predicted[i]) / rounding : Infinity);
@@ -47,10 +54,9 @@ export function finiteDifferenceCheck(
   // is settled by it; when it does not, they are solved one by one below, as the others are.
   const combined = combinedProbe(model, eps, predicted, rounding);
   const single = model.params.map((_p, i) => i).filter((i) => !combined?.members.includes(i));
-  const first = centralLosses(tf, cm, scheme, model, values, dirs, mode, [
-    ...(combined ? [combined] : []),
-    ...single.map((i) => ({ members: [i], steps: [eps[i]] })),
-  ]);
+  const firstProbes = [...(combined ? [combined] : []), ...single.map((i) => ({ members: [i], steps: [eps[i]] }))];
+  const first = centralLosses(tf, cm, scheme, model, values, dirs, mode, firstProbes);
+  solves += 2 * firstProbes.length;
   single.forEach((i, k) => {
     fd[i] = derivative(first.losses[k + (combined ? 1 : 0)], eps[i]);
   });
@@ -65,6 +71,7 @@ export function finiteDifferenceCheck(
       });
     else {
       const again = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, mode, combined.members);
+      solves += 2 * combined.members.length;
       for (const i of combined.members) fd[i] = derivative(again[i], eps[i]);
     }
   }
@@ -81,13 +88,33 @@ export function finiteDifferenceCheck(
   // with AD at any step settles it; a mismatch stands only when all three steps agree with each other (a strongly
   // nonlinear loss can keep two coarse steps close and both off — v3 of the Morris–Lecar sample: 6.9 % and 5.6 %
   // at ε and ε/4, 0.3 % at ε/16 — and on a chaotic loss two steps can agree by chance); else FD cannot judge AD.
+  // A tensor FD already cannot resolve at its step (below MIN_RESOLUTION) is not refined: a finer step moves the loss
+  // less against the same rounding, so it can neither settle nor show agreement beyond chance. The passes stop
+  // where the next one's time, predicted per solve from those so far, would exceed the budget.
   const stable = fd.map(() => true);
+  const taken = fd.map((_d, i) => [results[i].step]);
   let failed = results.map((r, i) => (r.relError > GRADCHECK_TOLERANCE ? i : -1)).filter((i) => i >= 0);
   for (const factor of REFINED_STEPS) {
+    for (const i of failed)
+      if (results[i].resolution < MIN_RESOLUTION) results[i] = { ...results[i], converged: false };
+    failed = failed.filter((i) => results[i].resolution >= MIN_RESOLUTION);
     if (failed.length === 0) break;
+    const spentMs = clock.workMs();
+    const nextMs = (spentMs / Math.max(1, solves)) * 2 * failed.length;
+    if (spentMs + nextMs > budgetMs) {
+      for (const i of failed)
+        results[i] = {
+          ...results[i],
+          converged: false,
+          budget: { steps: taken[i], spentMs, nextMs, budgetMs, solves: 2 * failed.length },
+        };
+      break;
+    }
     const finer = eps.map((e) => e / factor);
     const again = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, finer, mode, failed);
+    solves += 2 * failed.length;
     for (const i of failed) {
+      taken[i].push(finer[i]);
       const d = derivative(again[i], finer[i]);
       const rel = mismatch(d, predicted[i]);
       // Agreement of two steps proves nothing when rounding alone could move them (both 0, say).
@@ -165,6 +192,14 @@ export const MIN_RESOLUTION = 10;
 /** The finer steps (ε divided by these) at which a tensor above the tolerance is checked again. */
 const REFINED_STEPS = [4, 16] as const;
 
+/**
+ * The time budget of the passes at finer steps (finiteDifferenceCheck's `budgetMs`, check/finiteDifferences.ts): this
+ * many times the AD solve's measured cost (forward and adjoint: about three perturbed solves), and at least
+ * FD_MIN_BUDGET_MS, so that a cheap model always takes every pass. The first pass (2 solves per probe) always runs.
+ */
+export const FD_BUDGET_FACTOR = 1.5;
+export const FD_MIN_BUDGET_MS = 4000;
+
 /** Relative gradcheck mismatch above which AD and finite differences disagree. */
 export const GRADCHECK_TOLERANCE = 0.05;
 
@@ -182,6 +217,11 @@ export interface GradcheckResult {
   resolution: number;
   /** Settled by the combined probe of several tensors (combinedProbe; relError is then its bound), or the tensor's own. */
   probe: 'combined' | 'tensor';
+  /**
+   * Set when the finer steps that could settle this tensor were not taken for the time budget: the steps taken, the
+   * work spent so far, the predicted work of the next pass (`solves` perturbed solves) and the budget, in ms.
+   */
+  budget?: { steps: number[]; spentMs: number; nextMs: number; budgetMs: number; solves: number };
 }
 
 /** Bounds of the relative finite-difference step. */

@@ -71,6 +71,7 @@ import type { ScalarProgram } from './scalarProgram';
 import { referenceRk4, type ReferenceNodes } from './scalarKernel/referenceRk4';
 import { lazySteps } from './scalarKernel/solve';
 import { programAdjoint, programSmoothAdjoint } from './scalarKernel/referenceAdjoint';
+import { workClock } from './work';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -141,6 +142,8 @@ export interface ReferenceInput {
   layerTimes: number[];
   /** Solve the adjoint with one linearisation per node even where the batched solve applies (tests compare the two). */
   perNodeAdjoint?: boolean;
+  /** Time the solves on a stable step of a stiff model may take (default STIFF_REFERENCE_BUDGET_MS). */
+  stiffBudgetMs?: number;
 }
 
 /** What snapping events to the grid does to the gradient, from the reference of a model with events (engine/eventReference.ts). */
@@ -165,6 +168,30 @@ export interface ReferenceResult {
   paths?: StatePaths;
   /** A model with events (engine/eventReference.ts): its firings and the gradient with their times held fixed. */
   events?: EventGradients;
+  /** Set when the usual grid's RK4 blew up on a stiff model: the stable step it needed, and whether it was solved. */
+  stiff?: StiffReference;
+}
+
+/**
+ * The reference of a stiff model (diffusion on a fine lattice, fast kinetics), whose explicit RK4 blows up on the
+ * usual grid: RK4 is stable for H·ρ ≲ 2.79 (ρ the spectral radius of ∂f/∂x, the same for the adjoint), so the
+ * reference is solved again on the step that makes it stable, when that fits the time and memory budgets.
+ */
+export interface StiffReference {
+  /** ρ estimated by power iteration on vector–Jacobian products at x(t0) (NaN when it could not be estimated). */
+  spectralRadius: number;
+  /** Steps of the usual grid, whose solve blew up. */
+  usualSteps: number;
+  /** The usual grid's step is outside RK4's stability for ρ (else the blow-up grew along the solution, not at its start). */
+  stiffAtStart: boolean;
+  /** Steps of the stable grid: solved when `solved`, else the first one refused or still unstable. */
+  steps: number;
+  /** Measured time of the stable solves when `solved`; else the predicted time of the refused one (from the usual grid's cost per step). */
+  ms: number;
+  budgetMs: number;
+  solved: boolean;
+  /** Why it was not solved: over the time budget, over the memory budget, or still blowing up after MAX_STIFF_ATTEMPTS grids. */
+  refused?: 'time' | 'memory' | 'unstable';
 }
 
 /** All `copies` copies of a per-step parameter are equal (θ(t) constant); `p.equalCopies` when already known. */
@@ -710,7 +737,9 @@ export function continuousReference(
   // in H, so the finer solve's error is at most a third of their difference (a fifteenth for RK4 proper);
   // the embedded third-order estimate goes as H³ where RK4's error goes as H⁴, and before the asymptotic
   // regime it falls short (at 4e-4 by 3×). Each halving costs as much again as the solve before it.
+  const usualClock = workClock();
   let fine = referenceWith(tf, cm, inp, 1, 1, signalCheck);
+  const usualMs = usualClock.workMs();
   const paramFloats = inp.params.reduce((a, q) => a + q.size, 0),
     stateFloats = 8 * cm.x0.reduce((a, x) => a + x.size, 0);
   // What a solve of `steps` steps keeps: g at every node, or for an MLP field's JS passes with per-step
@@ -729,23 +758,146 @@ export function continuousReference(
   // checked against one on half the step (independent copies, N = 1024: measured 2.2e-4 where the
   // estimate said 4.8e-6).
   const untied = inp.params.some((q) => q.perStep && !q.equalCopies);
+  // RK4 blew up on the usual grid: a stiff model gets the step that makes RK4 stable, within its budget.
+  let base = 1;
+  let stiff: StiffReference | undefined;
+  const budgetMs = inp.stiffBudgetMs ?? STIFF_REFERENCE_BUDGET_MS;
+  const usualSteps = fine.gridTimes.length - 1;
+  const perStepMs = usualMs / usualSteps;
+  if (!Number.isFinite(fine.lossAccurate)) {
+    const stable = stableReference(tf, cm, inp, usualSteps, perStepMs, budgetMs, keptFloats, signalCheck);
+    stiff = stable.stiff;
+    if (!stable.result) return { ...withoutTruncation(fine), stiff };
+    fine = stable.result;
+    base = stable.subdivide;
+  }
+  let spentMs = stiff?.ms ?? 0;
   let lastApart = Infinity;
-  for (let subdivide = 2; ; subdivide *= 2) {
+  for (let subdivide = 2 * base; ; subdivide *= 2) {
     const steps = 2 * (fine.gridTimes.length - 1);
     const wanted =
-      subdivide === 2
+      subdivide === 2 * base
         ? untied || fine.referenceError > REFERENCE_TARGET
         : fine.referenceError > REFERENCE_USABLE && steps <= MAX_REFERENCE_STEPS;
     if (!wanted || keptFloats(steps) > SUBDIVIDE_FLOATS) break;
+    // A stiff model's halvings stay within its budget too (each costs twice the solve before it).
+    if (stiff && spentMs + perStepMs * steps > budgetMs) break;
+    const clock = workClock();
     const finer = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
+    spentMs += clock.workMs();
     if (finer.nonFinite) break;
     const apart = Math.max(...finer.g.map((g, i) => relError(g, fine.g[i])));
     fine = { ...finer, referenceError: Math.max(finer.referenceError, apart / 3) };
     if (!(apart <= lastApart / 2)) break;
     lastApart = apart;
   }
-  const { truncation: _t, ...r } = fine;
-  return r;
+  // A stiff model's figures name the grid finally taken (halvings included) and the time of all its stable solves.
+  const taken = stiff && { ...stiff, steps: fine.gridTimes.length - 1, ms: spentMs };
+  return { ...withoutTruncation(fine), ...(taken ? { stiff: taken } : {}) };
+}
+
+const withoutTruncation = ({ truncation: _t, ...r }: ReferenceResult & { truncation: number }): ReferenceResult => r;
+
+/** Default time the solves on a stable step of a stiff model may take (the check stays well under 10 s). */
+export const STIFF_REFERENCE_BUDGET_MS = 4000;
+/** H·ρ of the stable grid: inside RK4's stability interval (−2.79, 0) and its imaginary range (±2.83), with room for ρ's estimate from below. */
+const STABLE_H_RHO = 2.4;
+/** Grids tried on a stiff model: the estimated stable step, then halved while it still blows up. */
+const MAX_STIFF_ATTEMPTS = 3;
+/** Power iterations of the spectral radius estimate. */
+const POWER_ITERATIONS = 40;
+
+/**
+ * The reference on the step at which RK4 is stable, H ≤ STABLE_H_RHO/ρ (ρ estimated at x(t0)), halved while it still
+ * blows up (ρ grows along the solution, or the estimate fell short); each solve only when its time, predicted from the
+ * usual grid's measured cost per step, fits what is left of the budget, and its nodes fit in memory.
+ */
+function stableReference(
+  tf: TF,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  usualSteps: number,
+  perStepMs: number,
+  budgetMs: number,
+  keptFloats: (steps: number) => number,
+  signalCheck?: () => void,
+): { stiff: StiffReference; result?: ReferenceResult & { truncation: number }; subdivide: number } {
+  const spectralRadius = spectralRadiusAtStart(tf, cm, inp);
+  const T = inp.N * inp.h;
+  const estimated = Math.ceil(((T / usualSteps) * spectralRadius) / STABLE_H_RHO);
+  let subdivide = Number.isFinite(estimated) ? Math.max(2, estimated) : 2;
+  let spent = 0;
+  const stiff = (steps: number, ms: number, refused?: StiffReference['refused']): StiffReference => ({
+    spectralRadius,
+    usualSteps,
+    stiffAtStart: estimated > 1,
+    steps,
+    ms,
+    budgetMs,
+    solved: !refused,
+    ...(refused ? { refused } : {}),
+  });
+  for (let attempt = 0; attempt < MAX_STIFF_ATTEMPTS; attempt++, subdivide *= 2) {
+    const steps = subdivide * usualSteps;
+    const predicted = spent + perStepMs * steps;
+    if (predicted > budgetMs) return { stiff: stiff(steps, predicted, 'time'), subdivide };
+    if (keptFloats(steps) > SUBDIVIDE_FLOATS) return { stiff: stiff(steps, predicted, 'memory'), subdivide };
+    signalCheck?.();
+    const clock = workClock();
+    const r = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
+    spent += clock.workMs();
+    if (!r.nonFinite) return { stiff: stiff(steps, spent), result: r, subdivide };
+    if (Number.isFinite(r.lossAccurate)) return { stiff: stiff(steps, spent, 'unstable'), subdivide };
+  }
+  return { stiff: stiff(subdivide * usualSteps, spent, 'unstable'), subdivide };
+}
+
+function euclidean(v: Float32Array): number {
+  let s = 0;
+  for (const x of v) s += x * x;
+  return Math.sqrt(s);
+}
+
+/**
+ * The spectral radius of ∂f/∂x at (x(t0), θ(t0), t0), by power iteration on vector–Jacobian products (the eigenvalues
+ * of (∂f/∂x)ᵀ are those of ∂f/∂x): the largest ‖Jᵀv‖/‖v‖ over the last half of the iterations, which approaches ρ
+ * from below for a dominant real eigenvalue (a stiff decaying mode). NaN when a product is not finite.
+ */
+function spectralRadiusAtStart(tf: TF, cm: CompiledModel, inp: ReferenceInput): number {
+  const owned: Tensor[] = [];
+  const track = <T extends Tensor>(t: T): T => {
+    owned.push(t);
+    return t;
+  };
+  try {
+    const theta = parameterPath(tf, inp, track)(inp.t0);
+    const vjp = adjointVjp(tf, cm);
+    const sizes = cm.x0.map((x) => x.size);
+    const D = sizes.reduce((a, b) => a + b, 0);
+    // A fixed start with every component (a deterministic stand-in for a random vector).
+    let v = Float32Array.from({ length: D }, (_, i) => 1 + 0.5 * Math.sin(1.7 * i + 0.3));
+    let best = 0;
+    for (let k = 0; k < POWER_ITERATIONS; k++) {
+      const vNorm = euclidean(v);
+      const w = tf.tidy(() => {
+        let at = 0;
+        const ps = cm.x0.map((x, i) => {
+          const part = v.subarray(at, at + sizes[i]);
+          at += sizes[i];
+          return tf.tensor(part, x.shape);
+        });
+        return concatElements(vjp(cm.x0, theta, inp.t0, ps, false).vx);
+      });
+      const wNorm = euclidean(w);
+      if (!Number.isFinite(wNorm)) return NaN;
+      if (wNorm === 0) return best;
+      if (k >= POWER_ITERATIONS / 2) best = Math.max(best, wNorm / vNorm);
+      v = Float32Array.from(w, (x) => x / wNorm);
+    }
+    return best;
+  } finally {
+    tf.dispose(owned);
+  }
 }
 
 /** Reported error above which the usual grid is solved again on half the step. */

@@ -27,6 +27,8 @@ export interface VerdictContext {
   events?: { firings: number; error: number; fixedError: number; share: number };
   /** Finite differences could not judge because the loss hardly moves along their probe (below its rounding). */
   gradcheckTooSmall?: boolean;
+  /** Finite differences disagreed with AD at their first step(s) and their time budget stopped the finer ones. */
+  gradcheckStopped?: boolean;
 }
 
 /** The clause for a check without a reference: the model's reason, when it has one. */
@@ -106,6 +108,12 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       kind: 'inconclusive',
       explanation:
         "finite differences cannot judge the AD gradient here: the loss hardly depends on this parameter (along their probe it changes by less than its float32 rounding can resolve); AD's gradient is tiny, not wrong.",
+    };
+  if (m.gradcheckUnresolved && ctx.gradcheckStopped)
+    return {
+      kind: 'inconclusive',
+      explanation:
+        'finite differences cannot judge the AD gradient here: they disagree with AD at the steps taken, and their time budget stopped the finer steps that would show whether they settle.',
     };
   if (m.gradcheckUnresolved) {
     const cause =

@@ -6,6 +6,7 @@ import type { GradEngine, GradFix } from '../model';
 import type { ParameterMetrics, ParameterSummary, Refinement } from '../report';
 import { DETECTOR } from '../engine/detect';
 import { EVENT_JUMPS } from '../engine/kinks';
+import { FD_BUDGET_FACTOR, FD_MIN_BUDGET_MS } from '../engine/finiteDifferences';
 import { OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION } from '../registry/corrections';
 import { STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
 import { formatNumber as fmt, formatRatio, namedRatio } from './format';
@@ -169,24 +170,49 @@ export function gradcheckUnresolvedMessage(s: {
   resolution: number;
   tooSmall: boolean;
   kinks: Kinks;
+  /** The finer steps were not taken for the time budget (GradcheckResult.budget). */
+  budget?: { steps: number[]; spentMs: number; nextMs: number; budgetMs: number; solves: number };
 }): string {
   const head = `Finite differences cannot check the AD gradient of ${s.name}`;
+  if (s.budget) return `${head}: ${budgetStopped(s.budget, s.relError)} ${unresolvedCause(s.name, s.kinks)}`;
   if (s.tooSmall) {
     return (
       `${head}: along their probe direction the loss changes by only ${fmt(s.resolution)}× its float32 rounding at step ${fmt(s.step)}, too little to resolve. ` +
       `The loss hardly depends on ${s.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`
     );
   }
-  const unsettled = `they do not settle as the step shrinks from ${fmt(16 * s.step)} to ${fmt(s.step)}, and AD differs by ${s.relError >= 1e6 ? 'more than 10⁶' : fmt(s.relError)} relative.`;
-  if (s.kinks.length > 0) {
+  const unsettled = `they do not settle as the step shrinks from ${fmt(16 * s.step)} to ${fmt(s.step)}, and AD differs by ${relative(s.relError)} relative.`;
+  return `${head}: ${unsettled} ${unresolvedCause(s.name, s.kinks)}`;
+}
+
+const relative = (e: number) => (e >= 1e6 ? 'more than 10⁶' : fmt(e));
+
+/** What finite differences measured before their time budget stopped the finer steps, with the figures. */
+function budgetStopped(
+  b: NonNullable<Parameters<typeof gradcheckUnresolvedMessage>[0]['budget']>,
+  relError: number,
+): string {
+  const steps = b.steps.map((x) => fmt(x));
+  const at =
+    steps.length > 1 ? `steps ${steps.slice(0, -1).join(', ')} and ${steps[steps.length - 1]}` : `step ${steps[0]}`;
+  return (
+    `at ${at} AD differs from them by ${relative(relError)} relative, and the finer steps that would show whether they settle were not taken: ` +
+    `finite differences had used ${fmt(b.spentMs / 1000)} s of CPU time, and the next ${b.solves} perturbed solves would take about ${fmt(b.nextMs / 1000)} s more, ` +
+    `over their time budget of ${fmt(b.budgetMs / 1000)} s (${FD_BUDGET_FACTOR}× the AD solve's CPU time, at least ${FD_MIN_BUDGET_MS / 1000} s).`
+  );
+}
+
+/** Why finite differences may not settle on this model: its kinks or jumps, else extreme sensitivity. */
+function unresolvedCause(name: string, kinks: Kinks): string {
+  if (kinks.length > 0) {
     // Events alone: the loss jumps by O(dt) wherever a firing moves across a grid point.
-    const events = s.kinks.every((k) => k === EVENT_JUMPS);
+    const events = kinks.every((k) => k === EVENT_JUMPS);
     return (
-      `${head}: ${unsettled} The model is not smooth (${kinkList(s.kinks)}): the finite-difference steps cross points where the loss has a kink or a jump, ` +
+      `The model is not smooth (${kinkList(kinks)}): the finite-difference steps cross points where the loss has a kink or a jump, ` +
       `so their slopes depend on the step, while AD takes the one-sided derivative at the current values. This is not a sign of a wrong gradient; ${events ? "each reset sits at the grid point after its condition crosses, so the network's loss jumps wherever a firing moves across a grid point, and steps that cross such jumps tend to the flow's gradient, with the firing-time term AD has not." : 'a smooth activation (tanh, sigmoid) makes it checkable.'}`
     );
   }
-  return `${head}: ${unsettled} The loss is extremely sensitive to ${s.name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`;
+  return `The loss is extremely sensitive to ${name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`;
 }
 
 export function gradcheckMismatchMessage(name: string, relError: number, kinks: Kinks): string {
@@ -318,8 +344,38 @@ export const nonFiniteGradientMessage = (name: string, loss: number, horizon: nu
   `The AD gradient of ${name} is not finite while the loss is (${fmt(loss)}). Either it overflows float32 — a sensitivity that grows like e^{λT} over a long horizon (chaotic or unstable dynamics; here T = ${fmt(horizon)}), which a shorter total makes checkable — or f has no derivative at a value the solve reaches (sqrt, a power or a division at 0).`;
 
 /** The reference's explicit RK4 blows up where the model's own solve stays finite: a limit of the reference, not the model. */
-export const REFERENCE_BLOW_UP_MESSAGE =
-  "No continuous reference: its accurate solve (explicit RK4 on a finer step) blows up, while the model's own solve stays finite. On a stiff model (diffusion on a fine lattice, fast kinetics) an explicit scheme needs a far smaller step than an implicit one like the model's; AD is still compared with finite differences.";
+/**
+ * The reference-unavailable note of a reference whose RK4 blows up (check/reference.ts), with the stable step it
+ * would need when one was estimated: refused for its predicted time or memory, or still blowing up when solved.
+ */
+export function referenceBlowUpMessage(stable?: {
+  spectralRadius: number;
+  usualSteps: number;
+  stiffAtStart: boolean;
+  steps: number;
+  seconds: number;
+  budgetSeconds: number;
+  refused: 'time' | 'memory' | 'unstable';
+}): string {
+  const head =
+    "No continuous reference: its accurate solve (explicit RK4 on a finer step) blows up, while the model's own solve stays finite.";
+  const tail = 'AD is still compared with finite differences.';
+  if (!stable)
+    return `${head} On a stiff model (diffusion on a fine lattice, fast kinetics) an explicit scheme needs a far smaller step than an implicit one like the model's; ${tail}`;
+  const rho = !Number.isFinite(stable.spectralRadius)
+    ? `the spectral radius of ∂f/∂x could not be estimated (the reference's ${stable.usualSteps} steps were too few)`
+    : !stable.stiffAtStart
+      ? `the spectral radius of ∂f/∂x at the initial state is about ${fmt(stable.spectralRadius)}, for which the reference's ${stable.usualSteps} steps are stable: the growth comes later along the solution (a faster mode there, or a solution that itself grows without bound)`
+      : `the spectral radius of ∂f/∂x at the initial state is about ${fmt(stable.spectralRadius)}, so RK4 is stable only for a step below about 2.8/${fmt(stable.spectralRadius)} (the reference's ${stable.usualSteps} steps were too few)`;
+  const grid = stable.stiffAtStart ? 'a stable grid' : 'a finer grid';
+  const why =
+    stable.refused === 'time'
+      ? `${grid} of ${stable.steps} steps would take about ${fmt(stable.seconds)} s, over the reference's budget of ${fmt(stable.budgetSeconds)} s for a stiff model`
+      : stable.refused === 'memory'
+        ? `${grid} of ${stable.steps} steps (about ${fmt(stable.seconds)} s) would not fit in the reference's memory`
+        : `its solve still blows up on ${stable.steps} steps (${fmt(stable.seconds)} s spent)`;
+  return `${head} ${stable.stiffAtStart ? 'The model is stiff' : 'Finer steps were tried'}: ${rho}; ${why}. ${tail}`;
+}
 /** A finite reference whose own estimated error is too large to judge AD by (engine/verdict.ts's UNCERTAIN_REFERENCE). */
 export const uncertainReferenceMessage = (referenceError: number) =>
   `The continuous reference cannot judge AD here: its own estimated relative error is ${fmt(referenceError)} (its solves on two step sizes differ by about that much: dynamics too fast for dt, or a sensitivity that grows like e^{λT} over a long interval, as on chaotic dynamics), so errors measured against it mean nothing; AD is still compared with finite differences. A smaller dt or a shorter total gives a reference.`;

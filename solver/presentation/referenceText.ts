@@ -26,6 +26,9 @@ export function referenceLine(report: ReportSummary): string {
   const refined = report.refinedReference;
   if (refined)
     return `continuous reference: the limit of refined grids, AD of the model by ${refined.scheme} on ${refined.steps.join(' and ')} steps, estimated relative error ${formatNumber(report.referenceError)} (the last refinement's change over 2^p − 1, order p = ${formatNumber(refined.order)} ${refined.observed ? 'observed from three levels' : 'assumed (the conservative bound)'}, float32 rounding)`;
+  const stiff = report.stiffReference;
+  if (stiff)
+    return `continuous reference: adjoint by RK4 on a stable step of its own, ${stiff.steps} steps (a stiff model: the usual ${stiff.usualSteps} steps blew up; spectral radius of ∂f/∂x about ${formatNumber(stiff.spectralRadius)} at x(t0)), estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding, quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
   return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
 }
 

@@ -333,7 +333,7 @@ export const DIAGNOSTIC_CODES = {
   'gradcheck-mismatch': check('warning', 'AD disagrees with finite differences of the discrete model.'),
   'gradcheck-unresolved': check(
     'information',
-    'Finite differences cannot judge AD for a parameter (extreme sensitivity or float32 rounding).',
+    "Finite differences cannot judge AD for a parameter (extreme sensitivity or float32 rounding), or their time budget (1.5× the AD solve's cost, at least 4 s) stopped the finer steps that would show whether they settle: the note then gives the steps taken, AD's difference there, the time spent, the next pass's predicted time and the budget.",
   ),
   'nothing-to-check': check(
     'information',
@@ -357,7 +357,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'reference-unavailable': check(
     'information',
-    'The continuous reference gradient is not computed for this model (events it cannot differentiate; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays; an accurate solve, by explicit RK4, that blows up on a stiff model whose own solve stays finite), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
+    'The continuous reference gradient is not computed for this model (events it cannot differentiate; Volterra integrals or delays whose refined solves would take more than about 4 s, not fit in memory, or not stay finite; per-step parameters with integrals or delays; an accurate solve, by explicit RK4, that blows up on a stiff model whose own solve stays finite, when the stable step it needs — estimated from the spectral radius of ∂f/∂x, given in the note with the steps, their predicted time and the budget of 4 s — does not fit its time or memory budget, or still blows up), or cannot judge AD (it overflows float32, or its own estimated error is above 5%): the cause is named on its line.',
   ),
   'blow-up': check(
     'error',

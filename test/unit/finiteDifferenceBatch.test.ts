@@ -14,6 +14,7 @@ import {
   finiteDifferenceCheck,
   finiteDifferenceDirections,
   finiteDifferenceLosses,
+  MIN_RESOLUTION,
   writeMoved,
 } from '../../solver/engine/finiteDifferences';
 import { discreteGradients } from '../../solver/engine/discrete';
@@ -419,6 +420,58 @@ test('tensors whose AD is right are settled by one combined probe, each moving t
     assert.deepEqual(combinedProbe(m, eps, weak, rounding)?.members, [0, 2]);
     const scalars = { ...m, params: m.params.map((p) => ({ ...p, perStep: false, shape: [] })) };
     assert.equal(combinedProbe(scalars, eps, predicted, rounding), undefined);
+  } finally {
+    compiled.dispose();
+  }
+});
+
+test('finite differences that do not settle stop at their time budget, and the finding says so with the figures', async () => {
+  // relu(sin(2000·a·t)) at the stage times: a kink every ~1e-4 in a, finer than the steps, so no two steps agree.
+  const m = parse(
+    "state x\ninit x = 1\nparam a = 1\nx' = relu(sin(2000*a*t)) - x\nloss = x(T)^2\n@ total=1, steps=50, meth=rk4\ndone\n",
+  );
+  const { tf } = await initBackend('cpu');
+  const { compiled } = compileModel(tf, m);
+  try {
+    const values = initialParameters(tf, m);
+    const { G, loss } = discreteGradients(tf, compiled, schemeOf(m), m, values);
+    const [free] = finiteDifferenceCheck(tf, compiled, schemeOf(m), m, values, G, loss);
+    // Without a budget: every step, and no settling.
+    assert.ok(!free.converged && free.budget === undefined, JSON.stringify(free));
+    // With none to spare: the first pass only; the tensor is unresolved with what was measured and predicted.
+    const [stopped] = finiteDifferenceCheck(tf, compiled, schemeOf(m), m, values, G, loss, 'auto', 0);
+    assert.equal(stopped.converged, false);
+    assert.ok(stopped.budget, JSON.stringify(stopped));
+    assert.deepEqual(stopped.budget.steps, [stopped.step]);
+    assert.equal(stopped.step, 16 * free.step);
+    assert.equal(stopped.budget.solves, 2);
+    assert.ok(stopped.budget.spentMs > 0 && stopped.budget.nextMs > 0 && stopped.budget.budgetMs === 0);
+  } finally {
+    compiled.dispose();
+  }
+  const r = await runCheck(m, { backend: 'cpu', reference: false, finiteDifferenceBudgetMs: 0 });
+  const note = r.findings.find((f) => f.code === 'gradcheck-unresolved');
+  assert.match(
+    note?.message ?? '',
+    /at step [0-9.e-]+ AD differs from them by [0-9.e]+ relative, and the finer steps that would show whether they settle were not taken: finite differences had used [0-9.e-]+ s of CPU time, and the next 2 perturbed solves would take about [0-9.e-]+ s more, over their time budget of 0 s/,
+  );
+  assert.doesNotMatch(note?.message ?? '', /do not settle as the step shrinks/);
+  assert.match(r.parameters[0].verdict?.explanation ?? '', /time budget stopped the finer steps/);
+});
+
+test('a tensor finite differences cannot resolve at their step is not refined: finer steps resolve less', async () => {
+  const m = parse(`x' = -x + 1e-9*a\nx(0) = 1\npar a = 0.5\nloss = x(T)^2\n@ total=1, steps=32`);
+  const { tf } = await initBackend('cpu');
+  const { compiled } = compileModel(tf, m);
+  try {
+    const values = initialParameters(tf, m);
+    const { G, loss } = discreteGradients(tf, compiled, schemeOf(m), m, values);
+    const { eps } = finiteDifferenceDirections(m, values, G, loss);
+    const [r] = finiteDifferenceCheck(tf, compiled, schemeOf(m), m, values, G, loss);
+    assert.equal(r.converged, false);
+    assert.ok(r.resolution < MIN_RESOLUTION, JSON.stringify(r));
+    // Reported at the step taken, the first.
+    assert.equal(r.step, eps[0]);
   } finally {
     compiled.dispose();
   }
