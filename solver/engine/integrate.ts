@@ -13,7 +13,7 @@ import type { ButcherTableau, LinearMultistep, MultistepScheme, RKScheme, Scheme
 import { nodeCopy } from '../schemes/copies';
 import { startSteps } from '../schemes/schemes';
 import type { Term } from './linearCombination';
-import { backwardEulerStep, backwardEulerValues } from './implicitStep';
+import { backwardEulerStep, failureRecorder } from './implicitStep';
 import { guardSolveMemory } from './memoryGuard';
 import { solveVolterra } from './volterraSolve';
 
@@ -99,7 +99,7 @@ export function solveDiscrete(
 ): Tensor[][] {
   if (cm.initialValues) return solveDiscrete(tf, startingFromParameters(tf, cm, params(0)), scheme, N, h, t0, params);
   if (cm.volterra) return solveVolterra(tf, cm, scheme, N, h, t0, params);
-  if (solvesByKernel(cm, scheme)) return cm.wholeSolve!.solve(scheme, N, h, t0, params);
+  if (solvesByKernel(cm, scheme)) return cm.wholeSolve!.solve(scheme, N, h, t0, params, undefined, failureRecorder(cm));
   // An MLP field's solve as one op (engine/fusedMlp/solveProgram.ts), traced through the code below.
   const program = cm.solveProgram?.owner === cm.rhs && !(scheme.kind === 'rk' && scheme.implicit) && cm.solveProgram;
   if (program) {
@@ -152,7 +152,7 @@ function startingFromParameters(tf: TF, cm: CompiledModel, p: Tensor[]): Compile
     packed: cm.packed && { ...cm.packed, x0: tf.stack(x0) },
     wholeSolve: ws && {
       ...ws,
-      solve: (scheme, N, h, t0, params) => ws.solve(scheme, N, h, t0, params, flat()),
+      solve: (scheme, N, h, t0, params, _x0, failed) => ws.solve(scheme, N, h, t0, params, flat(), failed),
       solveBatched: () => undefined,
     },
   };
@@ -203,10 +203,6 @@ function solveRungeKutta(
   t0: number,
   params: ParamsFor,
 ): Tensor[][] {
-  if (scheme.implicit) {
-    const values = backwardEulerValues(tf, cm, N, h, t0, params);
-    if (values) return values;
-  }
   const traj: Tensor[][] = [cm.x0];
   const co = rkCoefficients(tf, scheme.tableau, h);
   const s = scheme.tableau.b.length;

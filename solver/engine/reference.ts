@@ -69,7 +69,7 @@ import {
 } from './fusedMlp/reference';
 import type { ScalarProgram } from './scalarProgram';
 import { referenceRk4, type ReferenceNodes } from './scalarKernel/referenceRk4';
-import { lazySteps } from './scalarKernel/solve';
+import { lazySteps } from './lazySteps';
 import { programAdjoint, programSmoothAdjoint } from './scalarKernel/referenceAdjoint';
 import { workClock } from './work';
 

@@ -23,7 +23,8 @@ import type { Scheme } from '../schemes/schemes';
 import { interpreterOf, type Interpreter } from './programInterpreter';
 import type { VolterraProgram } from './volterraProgram';
 import { middleWeight, newestWeight, oldestWeight } from './volterra';
-import { collectCopies, lazySteps } from './scalarKernel/solve';
+import { collectCopies } from './scalarKernel/solve';
+import { lazySteps } from './lazySteps';
 
 const f32 = Math.fround;
 

@@ -12,7 +12,7 @@ import {
   patternOfRows,
   programPattern,
 } from '../../solver/engine/stepMatrix';
-import { newtonWith, type StepField } from '../../solver/engine/implicitStep';
+import { newtonWith, type StepField } from '../../solver/engine/newtonStep';
 import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
 import { compileModel } from '../../solver/engine/compile';

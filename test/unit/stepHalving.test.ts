@@ -71,15 +71,22 @@ test('a declared meth after an XPPAUT one clears the step control', () => {
   assert.equal(model("x' = -x\n@ meth=heun\n@ meth=gear\n").options.stepControl, true);
 });
 
-test("backward Euler on a fused model: Newton on the program's interpreter (AD, and finite differences on values) gives the tensor path's numbers", async () => {
+test("backward Euler on a fused model: the whole-solve kernel gives the tensor path's solve and AD, to float32 rounding", async () => {
   const m = model(
     "par a=1.5, b=0.4, c=2\nx' = -a*x^3 + b*sin(y) + 0.1*t\ny' = c*(x - y) - y^2\ninit x=1.2, y=-0.3\n@ total=3, dt=0.25, meth=backeul\n",
   );
   const js = await runCheck(m, { backend: 'cpu' }),
     tensors = await runCheck(m, { backend: 'cpu', wholeSolve: false });
-  assert.ok(Object.is(js.loss, tensors.loss), `loss ${js.loss} vs ${tensors.loss}`);
+  assert.equal(js.rhsPath, 'scalar-solve');
+  // The last correction takes the chord method's factors where the tensor path takes M at the solution.
+  assert.ok(Math.abs(js.loss - tensors.loss) <= 1e-6 * Math.abs(tensors.loss), `loss ${js.loss} vs ${tensors.loss}`);
+  // The kernel's discrete adjoint sums in double where the tape sums float32 tensors.
   js.parameters.forEach((p, i) => {
-    assert.deepEqual(p.raw, tensors.parameters[i].raw, p.name);
-    assert.ok(Object.is(p.metrics.gradcheckRelError, tensors.parameters[i].metrics.gradcheckRelError), p.name);
+    const other = tensors.parameters[i].raw.flat(),
+      scale = Math.max(...other.map(Math.abs));
+    p.raw
+      .flat()
+      .forEach((g, k) => assert.ok(Math.abs(g - other[k]) <= 1e-5 * scale, `${p.name}[${k}]: ${g} vs ${other[k]}`));
+    assert.ok(Math.abs(p.metrics.gradcheckRelError - tensors.parameters[i].metrics.gradcheckRelError) < 1e-3, p.name);
   });
 });

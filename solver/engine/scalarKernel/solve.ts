@@ -1,6 +1,7 @@
 // The whole-solve kernel of a fused scalar program, wrapped for the engine: a discrete solve of an
-// explicit Runge–Kutta scheme as one differentiable TF.js op (forward and discrete adjoint in plain JS,
-// scalarKernel/rungeKutta.ts) whose output is the trajectory [N+1, S], so the loss, AD of the copies,
+// explicit Runge–Kutta scheme (scalarKernel/rungeKutta.ts) or of backward Euler (Newton's method per step,
+// engine/implicitStep.ts) as one differentiable TF.js op (forward and discrete adjoint in plain JS)
+// whose output is the trajectory [N+1, S], so the loss, AD of the copies,
 // finite differences and everything downstream stay as they are. Small models spend nearly all of a
 // check on per-kernel overhead (a few µs per kernel, about ten kernels per stage); here a solve is one.
 import type { RhsPath } from '../../report';
@@ -10,6 +11,8 @@ import type { Scheme } from '../../schemes/schemes';
 import { adjointSolve, copyOf, forwardSolve, rungeKuttaPlan, StepWorkspace, type RungeKuttaPlan } from './rungeKutta';
 import type { EventProgram } from './events';
 import type { PastProgram } from './delays';
+import { lazySteps } from '../lazySteps';
+import { backwardEulerAdjoint, backwardEulerForward, type NewtonFailure } from '../newtonStep';
 
 /** Parameters of one copy (engine/integrate.ts's ParamsFor). */
 type ParamsFor = (copy: number) => Tensor[];
@@ -24,8 +27,19 @@ export interface WholeSolve {
   unsupported(scheme: Scheme): string | undefined;
   /** The program f runs, for the continuous reference's forward solve in JS (scalarKernel/referenceRk4.ts); undefined with events or delays (the reference solves f alone on TF.js). */
   readonly program?: ScalarProgram;
-  /** x_0..x_N per state (internal shapes), differentiable in the parameter tensors and in `x0` (the flat initial states) when given. */
-  solve(scheme: Scheme, N: number, h: number, t0: number, params: ParamsFor, x0?: Tensor): Tensor[][];
+  /**
+   * x_0..x_N per state (internal shapes), differentiable in the parameter tensors and in `x0` (the flat initial
+   * states) when given. Backward Euler tells `failed` where Newton's method first could not solve a step.
+   */
+  solve(
+    scheme: Scheme,
+    N: number,
+    h: number,
+    t0: number,
+    params: ParamsFor,
+    x0?: Tensor,
+    failed?: (failure: NewtonFailure) => void,
+  ): Tensor[][];
   /**
    * B solves at once (parameters [b, ...shape], b = B or 1), forward only: each state [B, ...shape]
    * (scalars [B,1,1]). Without `everyStep` only x_N can be read. Undefined when too large to keep.
@@ -41,12 +55,15 @@ export interface WholeSolve {
   ): Tensor[][] | undefined;
 }
 
-/** Why a scheme has no kernel (explicit Runge–Kutta only). */
-export function kernelUnsupported(scheme: Scheme): string | undefined {
+/** Why a scheme has no kernel (explicit Runge–Kutta, and backward Euler without events or delays). */
+export function kernelUnsupported(scheme: Scheme, timeStepping = false): string | undefined {
   if (scheme.kind !== 'rk') return 'multistep schemes run per kernel';
-  if (scheme.implicit) return 'implicit steps run per kernel';
+  if (scheme.implicit && timeStepping) return 'implicit steps with events or delays run per kernel';
   return undefined;
 }
+
+/** Backward Euler (XPPAUT's backeul): one implicit stage, solved by Newton's method. */
+const isImplicit = (scheme: Scheme) => scheme.kind === 'rk' && !!scheme.implicit;
 
 /** The copies' distinct parameter tensors and, per copy, the group of copies that read the same ones. */
 export function collectCopies(params: ParamsFor, count: number) {
@@ -88,6 +105,18 @@ export function collectCopies(params: ParamsFor, count: number) {
 /** Copies a solve reads: N, or N·s per stage. */
 const copyCount = (plan: RungeKuttaPlan, N: number) => (N === 0 ? 0 : copyOf(plan, N - 1, plan.stages - 1) + 1);
 
+/** How one forward solve and its adjoint run: a Runge–Kutta plan's stages, or backward Euler's Newton steps. */
+interface Stepper {
+  copies: number;
+  forward(x0: ArrayLike<number>, at: (copy: number) => Float32Array, into?: Float32Array<ArrayBuffer>): Float32Array;
+  adjoint(
+    traj: Float32Array,
+    dy: ArrayLike<number>,
+    at: (copy: number) => Float32Array,
+    grads: (copy: number) => Float64Array,
+  ): Float64Array;
+}
+
 export function wholeSolveKernel(
   tf: TF,
   prog: ScalarProgram,
@@ -104,9 +133,27 @@ export function wholeSolveKernel(
   for (let i = 0, at = 0; i < prog.stateSizes.length; at += prog.stateSizes[i++]) stateAt.push(at);
   let x0Values: Float32Array | undefined;
   const initial = () => (x0Values ??= Float32Array.from(x0.dataSync()));
-  const planOf = (scheme: Scheme, h: number, t0: number) => {
+  const stepperOf = (
+    scheme: Scheme,
+    N: number,
+    h: number,
+    t0: number,
+    failed: (failure: NewtonFailure) => void = () => {},
+  ): Stepper => {
     if (scheme.kind !== 'rk') throw new Error('no kernel for this scheme');
-    return rungeKuttaPlan(scheme.tableau, h, t0, scheme.tie === 'stage');
+    if (isImplicit(scheme))
+      return {
+        copies: N,
+        forward: (x0, at, into) => backwardEulerForward(prog, N, h, t0, x0, at, failed, into),
+        adjoint: (traj, dy, at, grads) => backwardEulerAdjoint(prog, N, h, t0, traj, dy, at, grads),
+      };
+    const plan = rungeKuttaPlan(scheme.tableau, h, t0, scheme.tie === 'stage');
+    const ws = new StepWorkspace(prog, plan, events, past);
+    return {
+      copies: copyCount(plan, N),
+      forward: (x0, at, into) => forwardSolve(ws, N, x0, at, into),
+      adjoint: (traj, dy, at, grads) => adjointSolve(ws, N, traj, dy, at, grads),
+    };
   };
 
   /** Each group's flat parameters for batch element b (inputs of b = 1 broadcast). */
@@ -126,11 +173,11 @@ export function wholeSolveKernel(
 
   return {
     owner,
-    unsupported: kernelUnsupported,
+    unsupported: (scheme) => kernelUnsupported(scheme, !!events || !!past),
     program: events || prog.delays ? undefined : prog,
-    solve(scheme, N, h, t0, params, start) {
-      const plan = planOf(scheme, h, t0);
-      const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
+    solve(scheme, N, h, t0, params, start, failed) {
+      const stepper = stepperOf(scheme, N, h, t0, failed);
+      const { inputs, groups, groupOf } = collectCopies(params, stepper.copies);
       const trajectory = tf.customGrad((...args) => {
         const ins = args.slice(0, 1 + inputs.length) as Tensor[]; // customGrad appends its save function
         const flats = flatParams(
@@ -139,13 +186,12 @@ export function wholeSolveKernel(
           0,
         );
         const at = (copy: number) => flats[groupOf[copy]];
-        const ws = new StepWorkspace(prog, plan, events, past);
-        const traj = forwardSolve(ws, N, start ? ins[0].dataSync() : initial(), at);
+        const traj = stepper.forward(start ? ins[0].dataSync() : initial(), at);
         return {
           value: tf.tensor2d(traj, [N + 1, S]),
           gradFunc: (dy: Tensor) => {
             const grads = groups.map(() => new Float64Array(Q));
-            const lam = adjointSolve(ws, N, traj, dy.dataSync(), at, (copy) => grads[groupOf[copy]]);
+            const lam = stepper.adjoint(traj, dy.dataSync(), at, (copy) => grads[groupOf[copy]]);
             const perInput = inputs.map((t) => new Float64Array(t.size));
             groups.forEach((ids, g) => {
               let off = 0;
@@ -171,16 +217,15 @@ export function wholeSolveKernel(
     solveBatched(scheme, N, h, t0, params, B, everyStep) {
       const rows = everyStep ? N + 1 : 1;
       if (rows * B * S > MAX_BATCHED_TRAJECTORY) return undefined;
-      const plan = planOf(scheme, h, t0);
-      const { inputs, groups, groupOf } = collectCopies(params, copyCount(plan, N));
+      const stepper = stepperOf(scheme, N, h, t0);
+      const { inputs, groups, groupOf } = collectCopies(params, stepper.copies);
       const data = inputs.map((t) => t.dataSync());
-      const ws = new StepWorkspace(prog, plan, events, past);
       const traj = new Float32Array((N + 1) * S);
       // Row-major [rows, B, S]: row r is step r (every step) or step N.
       const kept = new Float32Array(rows * B * S);
       for (let b = 0; b < B; b++) {
         const flats = flatParams(groups, data, b);
-        forwardSolve(ws, N, initial(), (copy) => flats[groupOf[copy]], traj);
+        stepper.forward(initial(), (copy) => flats[groupOf[copy]], traj);
         for (let r = 0; r < rows; r++) {
           const n = everyStep ? r : N;
           kept.set(traj.subarray(n * S, (n + 1) * S), (r * B + b) * S);
@@ -199,28 +244,6 @@ export function wholeSolveKernel(
       });
     },
   };
-}
-
-/**
- * x_0..x_N whose entries are made when first read (a loss on x(T) makes one). A proxy over the array:
- * an accessor defined per step was 0.23 s of a 1.1 s check over 20,000 steps (a CPU profile).
- */
-export function lazySteps(N: number, make: (n: number) => Tensor[]): Tensor[][] {
-  const cache: Tensor[][] = new Array(N + 1);
-  const step = (key: string | symbol): number => {
-    if (typeof key !== 'string') return -1;
-    const n = Number(key);
-    return Number.isInteger(n) && n >= 0 && n <= N && String(n) === key ? n : -1;
-  };
-  return new Proxy(cache, {
-    get(target, key, receiver) {
-      const n = step(key);
-      if (n < 0) return Reflect.get(target, key, receiver);
-      target[n] ??= make(n);
-      return target[n];
-    },
-    has: (target, key) => step(key) >= 0 || Reflect.has(target, key),
-  });
 }
 
 /**
