@@ -12,6 +12,7 @@ import { ACTIVATIONS } from './activations';
 import { productValues } from '../matrixProduct';
 import { interpolateCopies, interpWeights } from '../copyInterpolation';
 import { gridHermite } from '../hermite';
+import { pairQuadratureDifference } from '../timeQuadrature';
 
 type Data = Float32Array;
 type Trace = ReturnType<typeof forward>['trace'];
@@ -300,6 +301,8 @@ export interface MlpAdjointInput {
   grid?: boolean;
   /** g only at the rows marked (the others 0): the layer times of per-step parameters (batchedAdjoint.ts layerRows). */
   rows?: Uint8Array;
+  /** The grid is half the usual step: also the adjoint's pair quadrature difference in t (timeQuadrature.ts). */
+  pairs?: boolean;
 }
 
 /**
@@ -318,6 +321,8 @@ export function mlpSmoothAdjoint(
   p: { columns: number; values: Float32Array };
   /** With `grid`: p and v at the nodes t0 … T. */
   nodes?: { P: Data[]; V: Data[] };
+  /** With `pairs`: the pair quadrature difference in t, undivided. */
+  pairDifference?: number;
 } {
   const f32 = Math.fround;
   const { K, H, t0, X, F, mid, params, grid } = inp;
@@ -429,6 +434,18 @@ export function mlpSmoothAdjoint(
     estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0,
     p: { columns, values },
     ...(grid ? { nodes: { P: Pn, V: Vn } } : {}),
+    ...(inp.pairs
+      ? {
+          pairDifference: pairQuadratureDifference(
+            (k) => Pn[k],
+            (k) => Vn[k],
+            K,
+            H,
+            d,
+            true,
+          ),
+        }
+      : {}),
   };
 }
 
