@@ -26,7 +26,7 @@ export function referenceLine(report: ReportSummary): string {
   const refined = report.refinedReference;
   if (refined)
     return `continuous reference: the limit of refined grids, AD of the model by ${refined.scheme} on ${refined.steps.join(' and ')} steps, estimated relative error ${formatNumber(report.referenceError)} (the last refinement's change over 2^p − 1, order p = ${formatNumber(refined.order)} ${refined.observed ? 'observed from three levels' : 'assumed (the conservative bound)'}, float32 rounding)`;
-  return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
+  return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; when the step was halved, at least a third of the difference to the solve before it, or with per-step copies that differ RK4's error in t from pairs of steps against Simpson's rule on twice their step)`;
 }
 
 /** The hover header's clause about the reference. */
