@@ -78,12 +78,24 @@ export function thetaPath(
   const constant = params.map((p) =>
     !p.perStep ? p.values : equalCopies(p, layerTimes.length) ? p.values.subarray(0, p.size) : undefined,
   );
+  // The cached values live in slabs of at least SLAB_FLOATS: one buffer per slab, not per point and parameter
+  // (tens of thousands of small buffers at N = 8192, each tracked by the garbage collector).
+  let slab = new Float32Array(0),
+    used = 0;
+  const take = (n: number): Data => {
+    if (used + n > slab.length) {
+      slab = new Float32Array(Math.max(n, SLAB_FLOATS));
+      used = 0;
+    }
+    used += n;
+    return slab.subarray(used - n, used);
+  };
   const at = (i: number, t: number): Data => {
     const p = params[i],
       w = interpWeights(layerTimes, t);
     // At a layer time θ is that copy itself (interpolateCopies copies it): a view, no copy.
     if (w[2] === 0) return p.values.subarray(w[0] * p.size, (w[0] + 1) * p.size);
-    const out = new Float32Array(p.size);
+    const out = take(p.size);
     interpolateCopies(p.values, p.size, w, out, 0);
     return out;
   };
@@ -102,6 +114,9 @@ export function thetaPath(
     return params.map((_p, i) => constant[i] ?? at(i, tau));
   };
 }
+
+/** Floats of one slab of thetaPath's cached values (1 MB). */
+const SLAB_FLOATS = 1 << 18;
 
 /** All copies equal (engine/reference.ts equalCopies): θ(t) is then the first copy itself, not an interpolation. */
 function equalCopies(p: MlpPathParameter, copies: number): boolean {
