@@ -7,7 +7,7 @@
 // tensor solve's bit for bit (test/unit/fusedMlpReference.test.ts); the Jacobians and g agree with
 // the batched vjps to float32 rounding.
 import type { MlpField } from './recognise';
-import { backward, forward } from './field';
+import { backward, forward, forwardValue } from './field';
 import { ACTIVATIONS } from './activations';
 import { productValues } from '../matrixProduct';
 import { interpolateCopies, interpWeights } from '../copyInterpolation';
@@ -154,7 +154,12 @@ export function mlpForwardRk4(
   theta: (tau: number) => Data[],
   keepTraces = false,
 ): { X: Data[]; F: Data[]; K4: Data[]; traces?: Trace[] } {
-  const f = (x: Data, tau: number) => mlpField(field, x, theta(tau));
+  // The stages' layer values in buffers of their own, reused from stage to stage (no trace is kept of them).
+  const scratch: Data[] = [];
+  const f = (x: Data, tau: number) => {
+    const { W, B } = layerData(field, theta(tau));
+    return forwardValue(field, x, W, B, scratch);
+  };
   const traces: Trace[] | undefined = keepTraces ? [] : undefined;
   const atNode = (x: Data, tau: number): Data => {
     if (!traces) return f(x, tau);
