@@ -11,6 +11,7 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { MAX_PATH_COMPONENTS, type NodeValues } from './statePath';
 import { interpolateCopies, interpWeights } from './copyInterpolation';
+import { pairQuadratureDifference } from './timeQuadrature';
 import { mlpJacobians, mlpPassesApply, mlpPointGradients, thetaPath, traceFloats } from './fusedMlp/reference';
 
 export { interpolateCopies, interpWeights };
@@ -52,6 +53,8 @@ export interface BatchedAdjointInput {
   layerTimes: number[];
   /** An MLP field's forward solve in JS (fusedMlp/reference.ts): x and f at the nodes as arrays, and its θ path (cached at the stage times, which are the midpoints here). */
   mlp?: { X: Float32Array[]; F: Float32Array[]; theta: (tau: number) => Float32Array[] };
+  /** The grid is half the usual step: also the pairs' quadrature difference in t (timeQuadrature.ts). */
+  pairs?: boolean;
 }
 
 export interface BatchedAdjointResult {
@@ -64,6 +67,8 @@ export interface BatchedAdjointResult {
   /** Embedded (FSAL) estimate of the adjoint's relative error, as the tensor solve's. */
   estimateError: number;
   p: NodeValues;
+  /** With `pairs`: the adjoint's pair quadrature difference in t, undivided (timeQuadrature.ts). */
+  pairDifference?: number;
 }
 
 const padded = (shape: number[]) => (shape.length === 0 ? [1, 1] : shape.length === 1 ? [shape[0], 1] : shape);
@@ -367,5 +372,28 @@ export function batchedAdjoint(tf: TF, cm: CompiledModel, inp: BatchedAdjointInp
   const columns = Math.min(MAX_PATH_COMPONENTS, d);
   const values = new Float32Array((inp.K + 1) * columns);
   for (let j = 0; j <= inp.K; j++) for (let c = 0; c < columns; c++) values[j * columns + c] = P[j * d + c];
-  return { g, estimateError, p: { columns, values } };
+  return {
+    g,
+    estimateError,
+    p: { columns, values },
+    ...(inp.pairs ? { pairDifference: adjointPairs(P, V, inp.K, inp.H, d) } : {}),
+  };
+}
+
+/** The adjoint's pair quadrature difference in t from p and v = (∂x f)ᵀp at the nodes ([K + 1, d] each). */
+export function adjointPairs(
+  P: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> },
+  V: typeof P,
+  K: number,
+  H: number,
+  d: number,
+): number {
+  return pairQuadratureDifference(
+    (k) => P.subarray(k * d, (k + 1) * d),
+    (k) => V.subarray(k * d, (k + 1) * d),
+    K,
+    H,
+    d,
+    true,
+  );
 }

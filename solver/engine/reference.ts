@@ -48,7 +48,11 @@
 // REFERENCE_TARGET on the usual grid, or the per-step copies differ (RK4's
 // error in t, which this estimate cannot see), the step is halved (again while
 // the error stays above REFERENCE_USABLE and the halvings pay off), and the
-// reported error is at least a third of the last two solves' difference.
+// reported error is at least a third of the last two solves' difference. Copies
+// that differ go to half the step at once where its solves keep their nodes as
+// arrays: each pair of its steps spans one usual step, and the pair against
+// Simpson's rule on the usual step through the same nodes gives RK4's error in t
+// (timeQuadrature.ts) without solving the usual grid.
 // (Replaced a second backward solve at 2H: a third of the reference's
 // cost, for an estimate of the coarse solve's error.)
 import type { TF, Tensor } from './tf';
@@ -57,7 +61,14 @@ import { relError } from './detect';
 import type { Term } from './linearCombination';
 import { gridHermite, hermiteBasis, hermiteValue } from './hermite';
 import { concatElements, MAX_PATH_COMPONENTS, readNodes, type NodeValues, type StatePaths } from './statePath';
-import { batchedAdjoint, batchedAdjointApplies, interpolateCopies, interpWeights, layerRows } from './batchedAdjoint';
+import {
+  adjointPairs,
+  batchedAdjoint,
+  batchedAdjointApplies,
+  interpolateCopies,
+  interpWeights,
+  layerRows,
+} from './batchedAdjoint';
 import {
   mlpForwardRk4,
   mlpGridGradients,
@@ -72,6 +83,7 @@ import { referenceRk4, type ReferenceNodes } from './scalarKernel/referenceRk4';
 import { lazySteps } from './lazySteps';
 import { programAdjoint, programSmoothAdjoint } from './scalarKernel/referenceAdjoint';
 import { workClock } from './work';
+import { pairQuadratureDifference } from './timeQuadrature';
 
 /**
  * Σ c·v over the terms: one kernel through cm.combine (fused small models), else `wide()`, arranged for
@@ -220,6 +232,8 @@ interface Forward {
   lossOf(xT: Tensor[], obs: Map<string, Tensor[]>): Tensor;
   /** Relative error estimate of the forward solve (embedded FSAL estimate, running sum over the nodes; computed once). */
   forwardError(): number;
+  /** On half the usual step: the pairs' quadrature difference in t (timeQuadrature.ts), undivided. */
+  pairDifference(): number;
   /** The nodes as arrays when the forward solve ran in JS (scalarKernel/referenceRk4.ts). */
   nodes?: ReferenceNodes;
   /** An MLP field's forward solve in JS: its θ path and the nodes' forward passes, which the adjoint reads again. */
@@ -239,12 +253,9 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
   };
   try {
     const thetaAtTime = parameterPath(tf, inp, track);
-    const onHGrid =
-      !inp.params.some((p) => p.perStep) ||
-      inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
     // coarse (factor > 1, continuousReference decides): H = factor·h, layer times inside the steps;
     // else the usual grid, `subdivide` times finer when its error is too large.
-    const K = factor > 1 ? N / factor : subdivide * (N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N);
+    const K = factor > 1 ? N / factor : subdivide * usualSteps(inp);
     const H = (N * h) / K;
     const sSixth = track(tf.scalar(H / 6));
     // An MLP field or a fused scalar program runs the forward RK4 in plain JS; other models on TF.js kernels.
@@ -298,6 +309,21 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       });
       return den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0;
     };
+    const S = cm.x0.reduce((a, x) => a + x.size, 0);
+    const pairDifference = (): number => {
+      const mn = inJs?.arrays;
+      const row = (k: number, a: Float32Array | undefined, list: Float32Array[] | undefined, t: Tensor[][]) =>
+        a ? a.subarray(k * S, (k + 1) * S) : list ? list[k] : concatElements(t[k]);
+      // Tensor nodes: read once per node, states in order (the arrays' rows).
+      return pairQuadratureDifference(
+        (k) => row(k, nodes?.X, mn?.X, X),
+        (k) => row(k, nodes?.F, mn?.F, F),
+        K,
+        H,
+        S,
+        false,
+      );
+    };
     return {
       K,
       H,
@@ -309,6 +335,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       observedStates,
       lossOf,
       forwardError,
+      pairDifference,
       nodes,
       ...(inJs ? { mlp: inJs.passes, mlpNodes: inJs.arrays } : {}),
       dispose: () => tf.dispose(owned),
@@ -317,6 +344,15 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     tf.dispose(owned);
     throw e;
   }
+}
+
+/** Steps of the usual grid: N (H = h) when N ≥ 32, N is even and every layer time lies on the h-grid, else 2N. */
+function usualSteps(inp: ReferenceInput): number {
+  const { N, h, t0 } = inp;
+  const onHGrid =
+    !inp.params.some((p) => p.perStep) ||
+    inp.layerTimes.every((tn) => Math.abs((tn - t0) / h - Math.round((tn - t0) / h)) < 1e-6);
+  return N >= 32 && N % 2 === 0 && onHGrid ? N : 2 * N;
 }
 
 /** f is an MLP field evaluated as one op, on a state and parameters of its own shapes: the plain-JS passes apply. */
@@ -737,9 +773,6 @@ export function continuousReference(
   // in H, so the finer solve's error is at most a third of their difference (a fifteenth for RK4 proper);
   // the embedded third-order estimate goes as H³ where RK4's error goes as H⁴, and before the asymptotic
   // regime it falls short (at 4e-4 by 3×). Each halving costs as much again as the solve before it.
-  const usualClock = workClock();
-  let fine = referenceWith(tf, cm, inp, 1, 1, signalCheck);
-  const usualMs = usualClock.workMs();
   const paramFloats = inp.params.reduce((a, q) => a + q.size, 0),
     stateFloats = 8 * cm.x0.reduce((a, x) => a + x.size, 0);
   // What a solve of `steps` steps keeps: g at every node, or for an MLP field's JS passes with per-step
@@ -758,14 +791,25 @@ export function continuousReference(
   // checked against one on half the step (independent copies, N = 1024: measured 2.2e-4 where the
   // estimate said 4.8e-6).
   const untied = inp.params.some((q) => q.perStep && !q.equalCopies);
+  // Where the solves keep their nodes as arrays, half the step is solved at once and its error in t taken
+  // from its own pairs of steps, which span the usual grid's steps (timeQuadrature.ts: on independent
+  // copies within 3% of the third of the two solves' difference it replaces, without the usual grid's solve).
+  const usualClock = workClock();
+  const half =
+    untied && keptFloats(2 * usualSteps(inp)) <= SUBDIVIDE_FLOATS
+      ? referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, 2, true)
+      : undefined;
+  const direct = half && !half.nonFinite && half.timeError !== undefined;
+  let fine = direct ? half : referenceWith(tf, cm, inp, 1, 1, signalCheck);
+  const usualMs = usualClock.workMs();
   // RK4 blew up on the usual grid: a stiff model gets the step that makes RK4 stable, within its budget.
   let base = 1;
   let stiff: StiffReference | undefined;
   const budgetMs = inp.stiffBudgetMs ?? STIFF_REFERENCE_BUDGET_MS;
-  const usualSteps = fine.gridTimes.length - 1;
-  const perStepMs = usualMs / usualSteps;
+  const solvedSteps = fine.gridTimes.length - 1;
+  const perStepMs = usualMs / solvedSteps;
   if (!Number.isFinite(fine.lossAccurate)) {
-    const stable = stableReference(tf, cm, inp, usualSteps, perStepMs, budgetMs, keptFloats, signalCheck);
+    const stable = stableReference(tf, cm, inp, solvedSteps, perStepMs, budgetMs, keptFloats, signalCheck);
     stiff = stable.stiff;
     if (!stable.result) return { ...withoutTruncation(fine), stiff };
     fine = stable.result;
@@ -773,17 +817,20 @@ export function continuousReference(
   }
   let spentMs = stiff?.ms ?? 0;
   let lastApart = Infinity;
-  for (let subdivide = 2 * base; ; subdivide *= 2) {
+  // The first halving (the usual grid's, or a stable grid's) is asked for on REFERENCE_TARGET; a direct half-step
+  // solve has had it.
+  const first = direct ? 0 : 2 * base;
+  for (let subdivide = direct ? 4 : 2 * base; ; subdivide *= 2) {
     const steps = 2 * (fine.gridTimes.length - 1);
     const wanted =
-      subdivide === 2 * base
+      subdivide === first
         ? untied || fine.referenceError > REFERENCE_TARGET
         : fine.referenceError > REFERENCE_USABLE && steps <= MAX_REFERENCE_STEPS;
     if (!wanted || keptFloats(steps) > SUBDIVIDE_FLOATS) break;
     // A stiff model's halvings stay within its budget too (each costs twice the solve before it).
     if (stiff && spentMs + perStepMs * steps > budgetMs) break;
     const clock = workClock();
-    const finer = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
+    const finer = subdivide === 2 && half ? half : referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
     spentMs += clock.workMs();
     if (finer.nonFinite) break;
     const apart = Math.max(...finer.g.map((g, i) => relError(g, fine.g[i])));
@@ -796,7 +843,11 @@ export function continuousReference(
   return { ...withoutTruncation(fine), ...(taken ? { stiff: taken } : {}) };
 }
 
-const withoutTruncation = ({ truncation: _t, ...r }: ReferenceResult & { truncation: number }): ReferenceResult => r;
+const withoutTruncation = ({
+  truncation: _t,
+  timeError: _e,
+  ...r
+}: ReferenceResult & { truncation: number; timeError?: number }): ReferenceResult => r;
 
 /** Default time the solves on a stable step of a stiff model may take (the check stays well under 10 s). */
 export const STIFF_REFERENCE_BUDGET_MS = 4000;
@@ -899,6 +950,13 @@ function spectralRadiusAtStart(tf: TF, cm: CompiledModel, inp: ReferenceInput): 
     tf.dispose(owned);
   }
 }
+
+/**
+ * What the pairs' quadrature difference in t is divided by to bound the finer solve's error: 15 where Simpson's
+ * error goes as its step⁵ (16 − 1); 3, as for two solves' difference (continuousReference), because θ(t)
+ * turns on the usual step itself, before that regime.
+ */
+const PAIR_DIVISOR = 3;
 
 /** Reported error above which the usual grid is solved again on half the step. */
 export const REFERENCE_TARGET = 1e-5;
@@ -1038,7 +1096,8 @@ function referenceWith(
   signalCheck?: () => void,
   forward?: Forward,
   subdivide = 1,
-): ReferenceResult & { truncation: number } {
+  pairs = false,
+): ReferenceResult & { truncation: number; timeError?: number } {
   const { t0 } = inp;
   const coarse = factor > 1;
   const onGrid = coarse && gridGradientApplies(cm, divisions);
@@ -1069,7 +1128,14 @@ function referenceWith(
       const prog = fw.nodes && kernelPrograms.get(cm);
       const b =
         prog && fw.nodes
-          ? programAdjoint(prog, { ...inp, K, H, nodes: fw.nodes, pT: Float64Array.from(concatElements(terminal.pT)) })
+          ? programAdjoint(prog, {
+              ...inp,
+              K,
+              H,
+              nodes: fw.nodes,
+              pT: Float64Array.from(concatElements(terminal.pT)),
+              pairs,
+            })
           : batchedAdjoint(tf, cm, {
               ...inp,
               K,
@@ -1078,8 +1144,15 @@ function referenceWith(
               F: fw.F,
               pT: terminal.pT,
               ...(fw.mlp && fw.mlpNodes ? { mlp: { X: fw.mlpNodes.X, F: fw.mlpNodes.F, theta: fw.mlp.theta } } : {}),
+              pairs,
             });
-      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      fineOut = {
+        left: new Map(),
+        inner: new Map(),
+        estimateError: b.estimateError,
+        p: b.p,
+        pairDifference: b.pairDifference,
+      };
       fineData = b.g;
       gPerStep = 2;
     } else if (
@@ -1103,8 +1176,15 @@ function referenceWith(
         columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
         // g only where the per-step parameters read it (on half the step, every other node).
         ...(mid ? {} : { rows: layerRows(t0, K, H, inp.params, inp.layerTimes) }),
+        pairs,
       });
-      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      fineOut = {
+        left: new Map(),
+        inner: new Map(),
+        estimateError: b.estimateError,
+        p: b.p,
+        pairDifference: b.pairDifference,
+      };
       fineData = b.g;
       if (mid) gPerStep = 2;
     } else if (onGrid && terminal.jumps.length === 0 && cm.rhsLinearize && mlpApplies(cm, inp)) {
@@ -1147,7 +1227,14 @@ function referenceWith(
           mid: midpoints,
           grid: onGrid ? { m: factor * divisions } : undefined,
         });
-        fineOut = { left: new Map(), inner: new Map(), estimateError: j.estimateError, p: j.p };
+        const S = cm.x0.reduce((a, x) => a + x.size, 0);
+        fineOut = {
+          left: new Map(),
+          inner: new Map(),
+          estimateError: j.estimateError,
+          p: j.p,
+          ...(pairs ? { pairDifference: adjointPairs(j.P, j.V, K, H, S) } : {}),
+        };
         fineData =
           j.g ??
           tf
@@ -1170,7 +1257,7 @@ function referenceWith(
               return d;
             });
       } else {
-        const out = smooth ? backwardSmooth(solve, midpoints, onGrid) : backwardWithJumps(solve);
+        const out = smooth ? backwardSmooth(solve, midpoints, onGrid, pairs) : backwardWithJumps(solve);
         for (const t of out.g) owned.push(t);
         for (const l of out.left.values()) owned.push(...l);
         fineOut = out;
@@ -1178,8 +1265,14 @@ function referenceWith(
       }
     }
     let nonFinite = !Number.isFinite(lossAccurate);
-    // Truncation (adjoint, forward) plus modelled float32 rounding: see the header.
-    const truncation = fineOut.estimateError + fw.forwardError();
+    // On half the usual step: RK4's error in t from the pairs of steps (timeQuadrature.ts), forward and adjoint.
+    const forwardPairs = pairs ? fw.pairDifference() : undefined;
+    const timeError =
+      forwardPairs !== undefined && fineOut.pairDifference !== undefined
+        ? (forwardPairs + fineOut.pairDifference) / PAIR_DIVISOR
+        : undefined;
+    // Truncation (adjoint, forward, in t) plus modelled float32 rounding: see the header.
+    const truncation = fineOut.estimateError + fw.forwardError() + (timeError ?? 0);
     const referenceModelError = truncation + 2 ** -24 * Math.sqrt(K) + lossRounding;
 
     const gridTimes = Array.from({ length: K + 1 }, (_, j) => t0 + j * H);
@@ -1205,7 +1298,16 @@ function referenceWith(
     if (!Number.isFinite(referenceError)) nonFinite = true;
     const x = fw.nodes ? nodeRows(fw.nodes.X, K) : fw.mlpNodes ? arrayRows(fw.mlpNodes.X) : readNodes(tf, fw.X);
     const paths: StatePaths = { times: gridTimes, x, ...(fineOut.p ? { p: fineOut.p } : {}) };
-    return { g, referenceError, lossAccurate, gridTimes, nonFinite, truncation, paths };
+    return {
+      g,
+      referenceError,
+      lossAccurate,
+      gridTimes,
+      nonFinite,
+      truncation,
+      paths,
+      ...(timeError !== undefined ? { timeError } : {}),
+    };
   } finally {
     tf.dispose(owned);
     fw.dispose();
@@ -1351,6 +1453,8 @@ interface AdjointGradient {
   p?: NodeValues;
   /** p(t0), all states' elements, when the solve does not keep p at the nodes (backwardWithJumps). */
   start?: Float32Array;
+  /** On half the usual step: the adjoint's pair quadrature difference in t (timeQuadrature.ts), undivided. */
+  pairDifference?: number;
 }
 
 /** One RK4 step of the adjoint, with the step coefficients σ/2, σ, σ/6 as scalars kept per σ (they outlive the step's tidy). */
@@ -1626,7 +1730,7 @@ function backwardWithJumps(a: AdjointSolve): AdjointGradient {
  * solve), by cubic Hermite p (p' = −(∂x f)ᵀp at both ends) at the midpoints:
  * stacked t0 + j·H/2 then.
  */
-function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGradient {
+function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean, pairs = false): AdjointGradient {
   const { tf, cm, inp, fw, factor, divisions } = a;
   const { pT } = a.terminal;
   const { K, H, xAt, thetaAtTime } = fw;
@@ -1661,6 +1765,21 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
   const estimateError = smoothEstimate(tf, cm, K, sSixth, s4At, vAt, pAt);
   // Nodes in increasing time: p and v at t0 … T.
   const pNodes = readNodes(tf, [...pAt].reverse().concat([pT]));
+  let pairDifference: number | undefined;
+  if (pairs) {
+    const S = cm.x0.reduce((n, x) => n + x.size, 0);
+    const P = new Float32Array((K + 1) * S),
+      V = new Float32Array((K + 1) * S);
+    [...pAt]
+      .reverse()
+      .concat([pT])
+      .forEach((q, k) => P.set(concatElements(q), k * S));
+    [...vAt]
+      .reverse()
+      .concat([top.vx])
+      .forEach((q, k) => V.set(concatElements(q), k * S));
+    pairDifference = adjointPairs(P, V, K, H, S);
+  }
   const g = grid
     ? gradientOnGrid(
         tf,
@@ -1677,7 +1796,14 @@ function backwardSmooth(a: AdjointSolve, mid: boolean, grid: boolean): AdjointGr
   // Freed only now: one product can hand out one tensor as both (∂x f)ᵀp and ∂θfᵀp (f = exp(a + u):
   // ∂f/∂a = ∂f/∂u), or as ∂θfᵀp of two parameters.
   tf.dispose([...top.vx, ...s4At.flat(), ...vAt.flat(), ...pAt.flat(), ...c, ...gNodes.flat(), ...gMid.flat()]);
-  return { g, left: new Map(), inner: new Map(), estimateError, p: pNodes };
+  return {
+    g,
+    left: new Map(),
+    inner: new Map(),
+    estimateError,
+    p: pNodes,
+    ...(pairDifference !== undefined ? { pairDifference } : {}),
+  };
 }
 
 /** What every step of backwardSmooth shares (created once per solve): f linearised at a time, and the scalars H/2, H, H/6, 1/2, H/8. */
@@ -1893,3 +2019,17 @@ function quadratureError(
 
 /** Caps the cancellation factor (an integral that vanishes exactly has no finite relative error). */
 const RATIO_LIMIT = 1e6;
+
+/**
+ * The reference on half the usual step with RK4's error in t estimated from its own pairs of steps
+ * (timeQuadrature.ts) where its solves keep their nodes as arrays; `timeError` is that part of the
+ * reported error (undefined where it is not estimated).
+ */
+export function referenceOnHalfStep(
+  tf: TF,
+  model: CompiledModel,
+  inp: ReferenceInput,
+  signalCheck?: () => void,
+): ReferenceResult & { truncation: number; timeError?: number } {
+  return referenceWith(tf, referenceModel(model), inp, 1, 1, signalCheck, undefined, 2, true);
+}

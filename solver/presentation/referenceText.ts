@@ -29,7 +29,7 @@ export function referenceLine(report: ReportSummary): string {
   const stiff = report.stiffReference;
   if (stiff)
     return `continuous reference: adjoint by RK4 on a stable step of its own, ${stiff.steps} steps (a stiff model: the usual ${stiff.usualSteps} steps blew up; spectral radius of ∂f/∂x about ${formatNumber(stiff.spectralRadius)} at x(t0)), estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding, quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
-  return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; at least a third of the difference to a solve on half the step when one was needed)`;
+  return `continuous reference: adjoint by RK4, estimated relative error ${formatNumber(report.referenceError)} (embedded RK3 estimate, float32 rounding including that of ∂ℓ/∂x(T), quadrature of shared parameters; when the step was halved, at least a third of the difference to the solve before it, or with per-step copies that differ RK4's error in t from pairs of steps against Simpson's rule on twice their step)`;
 }
 
 /** The hover header's clause about the reference. */

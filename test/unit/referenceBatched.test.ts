@@ -52,8 +52,11 @@ for (const kind of ['seeded', 'smooth', 'independent'] as CopiesKind[]) {
         const e = relError(r.g[i], perNode.g[i]);
         assert.ok(e < 1e-5, `${kind}: parameter ${i} apart by ${e} from the per-node adjoint`);
       }
+      // Up to the solves' own float32 rounding (2⁻²⁴·√K, K steps): RK4's error in t, estimated from each solve's
+      // nodes (engine/timeQuadrature.ts), sees the per-node solve's float32 rounding where the batched one sums in float64.
+      const rounding = 2 ** -24 * Math.sqrt(r.gridTimes.length - 1);
       assert.ok(
-        Math.abs(r.referenceError - perNode.referenceError) <= 0.01 * perNode.referenceError,
+        Math.abs(r.referenceError - perNode.referenceError) <= 0.01 * perNode.referenceError + rounding,
         `the same estimate: ${r.referenceError} vs ${perNode.referenceError}`,
       );
       const fine = continuousReference(tf, compiled, finer(inp, 8));

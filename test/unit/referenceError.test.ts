@@ -12,6 +12,7 @@ import {
   continuousReference,
   REFERENCE_TARGET,
   referenceOn,
+  referenceOnHalfStep,
   type ReferenceInput,
   type ReferenceResult,
 } from '../../solver/engine/reference';
@@ -132,6 +133,35 @@ test('independent per-step copies at large N: the error of RK4 in t, which the e
       assert.ok(
         apart(r) <= r.referenceError + fine.referenceError,
         `state ${d}: measured ${apart(r)}, reported ${r.referenceError} (+ ${fine.referenceError})`,
+      );
+    } finally {
+      compiled.dispose();
+    }
+  }
+});
+
+test('independent per-step copies: half the step solved at once, its error in t from its own pairs of steps bounds an 8× finer solve', async () => {
+  // Without the usual grid's solve: each pair of steps spans one usual step (θ linear over it), and the pair
+  // against Simpson's rule on the usual step gives RK4's error in t. Without that part the estimate falls short.
+  for (const d of [2, 10]) {
+    const model = analyse(generated(32, 256, 'leapfrog', d)).model!;
+    const { tf } = await initBackend('cpu');
+    const { compiled } = compileModel(tf, model);
+    try {
+      const inp = referenceInput(model, copiesOf(model, initialParameters(tf, model), 'independent'));
+      const fine = continuousReference(tf, compiled, { ...inp, N: 8 * inp.N, h: inp.h / 8 });
+      const half = referenceOnHalfStep(tf, compiled, inp);
+      const r = continuousReference(tf, compiled, inp);
+      assert.equal(r.gridTimes.length, half.gridTimes.length, `state ${d}: the check's reference is on half the step`);
+      assert.ok(half.timeError !== undefined, `state ${d}: RK4's error in t estimated`);
+      const actual = Math.max(...half.g.map((g, i) => relError(g, fine.g[i])));
+      assert.ok(
+        actual > half.referenceError - half.timeError,
+        `the case (state ${d}): measured ${actual}, reported ${half.referenceError} of which in t ${half.timeError}`,
+      );
+      assert.ok(
+        actual <= half.referenceError + fine.referenceError,
+        `state ${d}: measured ${actual}, reported ${half.referenceError} (+ ${fine.referenceError})`,
       );
     } finally {
       compiled.dispose();

@@ -30,7 +30,11 @@ const UNROLLED_FROM = 1024;
 /** W a for W [m, n]: per row, each block's products summed in double, added to the float32 result (TF.js cpu's BatchMatMul). */
 function matVec(W: Data, m: number, n: number, a: Data): Data {
   if (m * n >= UNROLLED_FROM) return productValues(W, [m, n], a, [n, 1], false, false)!.values;
-  const out = new Float32Array(m);
+  return matVecInto(W, m, n, a, new Float32Array(m));
+}
+
+/** matVec's plain loops (fewer than UNROLLED_FROM weights) into `out`. */
+function matVecInto(W: Data, m: number, n: number, a: Data, out: Data): Data {
   for (let i = 0; i < m; i++) {
     const row = i * n;
     let acc = 0;
@@ -110,6 +114,41 @@ export function forward(
     n = m;
   });
   return { y: a, trace: { inputs, z: zs } };
+}
+
+/**
+ * f(x) alone, forward's arithmetic, its small layers' values in `scratch` (reused from call to call: a solve's
+ * stages make tens of thousands of them, each a buffer of its own otherwise); the result is a new array.
+ */
+export function forwardValue(
+  field: MlpField,
+  x: Data,
+  weights: Data[],
+  biases: (Data | undefined)[],
+  scratch: Data[],
+): Data {
+  let a = x,
+    n = field.size;
+  field.layers.forEach((layer, k) => {
+    const m = layer.out,
+      last = k === field.layers.length - 1;
+    const small = m * n < UNROLLED_FROM && !last;
+    if (small && !(scratch[2 * k]?.length === m)) {
+      scratch[2 * k] = new Float32Array(m);
+      scratch[2 * k + 1] = new Float32Array(m);
+    }
+    const z = small ? matVecInto(weights[k], m, n, a, scratch[2 * k]) : matVec(weights[k], m, n, a);
+    const b = biases[k];
+    if (b) for (let i = 0; i < m; i++) z[i] = Math.fround(z[i] + b[i]);
+    const act = layer.activation && ACTIVATIONS[layer.activation];
+    if (act) {
+      const y = small ? scratch[2 * k + 1] : new Float32Array(m);
+      for (let i = 0; i < m; i++) y[i] = act.value(z[i]);
+      a = y;
+    } else a = z;
+    n = m;
+  });
+  return a;
 }
 
 /**

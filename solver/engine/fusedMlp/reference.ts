@@ -7,11 +7,12 @@
 // tensor solve's bit for bit (test/unit/fusedMlpReference.test.ts); the Jacobians and g agree with
 // the batched vjps to float32 rounding.
 import type { MlpField } from './recognise';
-import { backward, forward } from './field';
+import { backward, forward, forwardValue } from './field';
 import { ACTIVATIONS } from './activations';
 import { productValues } from '../matrixProduct';
 import { interpolateCopies, interpWeights } from '../copyInterpolation';
 import { gridHermite, hermiteValue } from '../hermite';
+import { pairQuadratureDifference } from '../timeQuadrature';
 
 type Data = Float32Array;
 type Trace = ReturnType<typeof forward>['trace'];
@@ -77,12 +78,24 @@ export function thetaPath(
   const constant = params.map((p) =>
     !p.perStep ? p.values : equalCopies(p, layerTimes.length) ? p.values.subarray(0, p.size) : undefined,
   );
+  // The cached values live in slabs of at least SLAB_FLOATS: one buffer per slab, not per point and parameter
+  // (tens of thousands of small buffers at N = 8192, each tracked by the garbage collector).
+  let slab = new Float32Array(0),
+    used = 0;
+  const take = (n: number): Data => {
+    if (used + n > slab.length) {
+      slab = new Float32Array(Math.max(n, SLAB_FLOATS));
+      used = 0;
+    }
+    used += n;
+    return slab.subarray(used - n, used);
+  };
   const at = (i: number, t: number): Data => {
     const p = params[i],
       w = interpWeights(layerTimes, t);
     // At a layer time θ is that copy itself (interpolateCopies copies it): a view, no copy.
     if (w[2] === 0) return p.values.subarray(w[0] * p.size, (w[0] + 1) * p.size);
-    const out = new Float32Array(p.size);
+    const out = take(p.size);
     interpolateCopies(p.values, p.size, w, out, 0);
     return out;
   };
@@ -101,6 +114,9 @@ export function thetaPath(
     return params.map((_p, i) => constant[i] ?? at(i, tau));
   };
 }
+
+/** Floats of one slab of thetaPath's cached values (1 MB). */
+const SLAB_FLOATS = 1 << 18;
 
 /** All copies equal (engine/reference.ts equalCopies): θ(t) is then the first copy itself, not an interpolation. */
 function equalCopies(p: MlpPathParameter, copies: number): boolean {
@@ -138,7 +154,12 @@ export function mlpForwardRk4(
   theta: (tau: number) => Data[],
   keepTraces = false,
 ): { X: Data[]; F: Data[]; K4: Data[]; traces?: Trace[] } {
-  const f = (x: Data, tau: number) => mlpField(field, x, theta(tau));
+  // The stages' layer values in buffers of their own, reused from stage to stage (no trace is kept of them).
+  const scratch: Data[] = [];
+  const f = (x: Data, tau: number) => {
+    const { W, B } = layerData(field, theta(tau));
+    return forwardValue(field, x, W, B, scratch);
+  };
   const traces: Trace[] | undefined = keepTraces ? [] : undefined;
   const atNode = (x: Data, tau: number): Data => {
     if (!traces) return f(x, tau);
@@ -300,6 +321,8 @@ export interface MlpAdjointInput {
   grid?: boolean;
   /** g only at the rows marked (the others 0): the layer times of per-step parameters (batchedAdjoint.ts layerRows). */
   rows?: Uint8Array;
+  /** The grid is half the usual step: also the adjoint's pair quadrature difference in t (timeQuadrature.ts). */
+  pairs?: boolean;
 }
 
 /**
@@ -318,6 +341,8 @@ export function mlpSmoothAdjoint(
   p: { columns: number; values: Float32Array };
   /** With `grid`: p and v at the nodes t0 … T. */
   nodes?: { P: Data[]; V: Data[] };
+  /** With `pairs`: the pair quadrature difference in t, undivided. */
+  pairDifference?: number;
 } {
   const f32 = Math.fround;
   const { K, H, t0, X, F, mid, params, grid } = inp;
@@ -429,6 +454,18 @@ export function mlpSmoothAdjoint(
     estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0,
     p: { columns, values },
     ...(grid ? { nodes: { P: Pn, V: Vn } } : {}),
+    ...(inp.pairs
+      ? {
+          pairDifference: pairQuadratureDifference(
+            (k) => Pn[k],
+            (k) => Vn[k],
+            K,
+            H,
+            d,
+            true,
+          ),
+        }
+      : {}),
   };
 }
 

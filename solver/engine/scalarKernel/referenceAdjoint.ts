@@ -5,6 +5,7 @@
 // and parameters at the same float32 values, each product rounded to float32 as the passes' tensors
 // hold it); the recursion for p is batchedAdjoint's own.
 import {
+  adjointPairs,
   atPoints,
   interpolateCopies,
   interpWeights,
@@ -29,6 +30,8 @@ export interface ProgramAdjointInput {
   pT: Float64Array;
   params: PathParameter[];
   layerTimes: number[];
+  /** The grid is half the usual step: also the adjoint's pair quadrature difference in t (timeQuadrature.ts). */
+  pairs?: boolean;
 }
 
 /** x at the 2K + 1 points t0 + jH/2: the nodes, and between them x(m) = (x_j + x_{j+1})/2 + H/8·(f_j − f_{j+1}) (batchedAdjoint's pointStates). */
@@ -110,7 +113,12 @@ export function programAdjoint(prog: ScalarProgram, inp: ProgramAdjointInput): B
   const columns = Math.min(MAX_PATH_COMPONENTS, d);
   const values = new Float32Array((K + 1) * columns);
   for (let j = 0; j <= K; j++) for (let c = 0; c < columns; c++) values[j * columns + c] = P[j * d + c];
-  return { g, estimateError, p: { columns, values } };
+  return {
+    g,
+    estimateError,
+    p: { columns, values },
+    ...(inp.pairs ? { pairDifference: adjointPairs(P, V, K, H, d) } : {}),
+  };
 }
 
 export interface SmoothAdjointInput {
