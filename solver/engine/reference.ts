@@ -1086,6 +1086,21 @@ export function referenceOn(
   return referenceWith(tf, referenceModel(model), inp, factor, factor > 1 ? tiedGridDivisions(inp) : 1, signalCheck);
 }
 
+/** A plain-JS adjoint pass's part of the result: no jumps, its error estimate, p, and its pairs' quadrature in t. */
+function passOut(b: {
+  estimateError: number;
+  p: AdjointGradient['p'];
+  pairDifference?: number;
+}): Omit<AdjointGradient, 'g'> {
+  return {
+    left: new Map(),
+    inner: new Map(),
+    estimateError: b.estimateError,
+    p: b.p,
+    ...(b.pairDifference !== undefined ? { pairDifference: b.pairDifference } : {}),
+  };
+}
+
 /** referenceOn with the model already chosen and `divisions` (points of the g grid per h: 1, or 2 for layer times at odd h/2-nodes) already known; disposes `forward`. */
 function referenceWith(
   tf: TF,
@@ -1146,13 +1161,7 @@ function referenceWith(
               ...(fw.mlp && fw.mlpNodes ? { mlp: { X: fw.mlpNodes.X, F: fw.mlpNodes.F, theta: fw.mlp.theta } } : {}),
               pairs,
             });
-      fineOut = {
-        left: new Map(),
-        inner: new Map(),
-        estimateError: b.estimateError,
-        p: b.p,
-        pairDifference: b.pairDifference,
-      };
+      fineOut = passOut(b);
       fineData = b.g;
       gPerStep = 2;
     } else if (
@@ -1178,13 +1187,7 @@ function referenceWith(
         ...(mid ? {} : { rows: layerRows(t0, K, H, inp.params, inp.layerTimes) }),
         pairs,
       });
-      fineOut = {
-        left: new Map(),
-        inner: new Map(),
-        estimateError: b.estimateError,
-        p: b.p,
-        pairDifference: b.pairDifference,
-      };
+      fineOut = passOut(b);
       fineData = b.g;
       if (mid) gPerStep = 2;
     } else if (onGrid && terminal.jumps.length === 0 && cm.rhsLinearize && mlpApplies(cm, inp)) {
@@ -1205,7 +1208,7 @@ function referenceWith(
         grid: true,
         columns: Math.min(MAX_PATH_COMPONENTS, cm.x0[0].size),
       });
-      fineOut = { left: new Map(), inner: new Map(), estimateError: b.estimateError, p: b.p };
+      fineOut = passOut(b);
       const { P, V } = b.nodes!;
       fineData = mlpGridGradients(field, inp.params, H, factor * divisions, X, F, P, V);
     } else {
@@ -1228,13 +1231,7 @@ function referenceWith(
           grid: onGrid ? { m: factor * divisions } : undefined,
         });
         const S = cm.x0.reduce((a, x) => a + x.size, 0);
-        fineOut = {
-          left: new Map(),
-          inner: new Map(),
-          estimateError: j.estimateError,
-          p: j.p,
-          ...(pairs ? { pairDifference: adjointPairs(j.P, j.V, K, H, S) } : {}),
-        };
+        fineOut = passOut({ ...j, pairDifference: pairs ? adjointPairs(j.P, j.V, K, H, S) : undefined });
         fineData =
           j.g ??
           tf
