@@ -206,11 +206,15 @@ export interface CheckedParameters {
 export type ReferenceUnavailableCause = 'map' | 'events' | 'delays' | 'volterra' | 'unstable';
 
 /**
- * How the reference of a model with Volterra integrals or delays was taken (check/refinedReference.ts): AD of the
- * same model on refined grids, whose limit is the continuous gradient; absent for the adjoint reference.
+ * How the reference of a model with Volterra integrals or delays, or of a stiff model whose explicit RK4 blows up, was
+ * taken (check/refinedReference.ts): AD of the same model on refined grids, whose limit is the continuous gradient;
+ * absent for the adjoint reference.
  */
 export interface RefinedReference {
-  /** The scheme of the refined solves (`volterra`, XPPAUT's scheme for integrals; `rk4` for delays). */
+  /**
+   * The scheme of the refined solves (`volterra`, XPPAUT's scheme for integrals; `rk4` for delays; a stiff model's own
+   * implicit scheme, `backeul`, when explicit RK4 blows up).
+   */
   scheme: string;
   /** Steps of each refined level (2N, 4N); the reference is the finest. */
   steps: number[];

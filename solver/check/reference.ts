@@ -51,7 +51,7 @@ export function referencePhase(
     }
     const refinable = refinedCause(model);
     if (refinable) {
-      const outcome = refinedReference(run, cm, inputs, ad, refinable.cause === 'volterra');
+      const outcome = refinedReference(run, cm, inputs, ad, refinable.cause);
       if ('unavailable' in outcome) {
         run.referenceUnavailable = unrefinedReference(model, outcome.unavailable);
         return undefined;
@@ -66,12 +66,19 @@ export function referencePhase(
       run.checkpoint,
     );
     // Its explicit solve blew up where the model's own did not (that stops the check before), and no stable step
-    // of its own fitted the budget: no reference.
+    // of its own fitted the budget. A model checked by an implicit scheme (stable at any step) gets the limit of that
+    // scheme's refined grids instead; else no reference.
     if (ref.nonFinite && !Number.isFinite(ref.lossAccurate)) {
+      const implicit = run.scheme.kind === 'rk' && !!run.scheme.implicit && !model.params.some((p) => p.perStep);
+      const refined = implicit ? refinedReference(run, cm, inputs, ad, 'stiff') : undefined;
+      if (refined && 'ref' in refined) {
+        run.refinedReference = refined.refined;
+        return refined.ref;
+      }
       run.referenceUnavailable = {
         cause: 'unstable',
         reason: "its accurate solve (explicit RK4 on a finer step) blows up while the model's own solve stays finite",
-        message: referenceBlowUpMessage(ref.stiff && stiffFigures(ref.stiff)),
+        message: referenceBlowUpMessage(ref.stiff && stiffFigures(ref.stiff), refined?.unavailable),
         range: optionsRange(model),
       };
       return undefined;

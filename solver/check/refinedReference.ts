@@ -1,10 +1,11 @@
 // The reference of a model whose continuous adjoint the reference solver does not run: Volterra integrals (the
-// adjoint is an integral equation running backward) and delays (the adjoint reads p(t + tau)). The continuous
+// adjoint is an integral equation running backward) and delays (the adjoint reads p(t + tau)); and of a stiff model
+// whose explicit RK4 reference blows up and has no stable step within its budget (check/reference.ts). The continuous
 // gradient is then taken as the limit of the gradients of a convergent one-step discretisation as the step
 // shrinks: the same model solved on 2N and 4N steps of h/2 and h/4, differentiated by AD (docs/design.md#reference-gradients).
 // The discretisation is one whose discrete adjoint converges to the continuous one: XPPAUT's volterra scheme
-// (implicit trapezoid with product integration) for integrals, whatever `meth` says, and RK4 for delays, whose
-// history is interpolated on the grid. A weakly stable `meth` (leapfrog) is never used, since its AD gradients
+// (implicit trapezoid with product integration) for integrals, whatever `meth` says, RK4 for delays, whose
+// history is interpolated on the grid, and a stiff model's own implicit scheme (backward Euler, stable at any step). A weakly stable `meth` (leapfrog) is never used, since its AD gradients
 // do not converge (the zig-zag the check exists to catch). The order of convergence is observed from three
 // levels when the model's own scheme is the refinement scheme (its AD at N is the first level), else assumed 1
 // (the conservative bound); the error of the finest level is |G_4N − G_2N| / (2^p − 1), plus float32 rounding.
@@ -40,10 +41,15 @@ const MIN_ORDER = 1,
 
 const ROUNDING = 2 ** -24;
 
+/** Why a model's reference is the limit of refined grids. */
+export type Refinable = 'volterra' | 'delays' | 'stiff';
+
 /** The scheme the refined levels run, the `meth` their model carries, and its name in the report. */
-function refinementScheme(model: Model, volterra: boolean): { scheme: Scheme; meth: string; name: string } {
+function refinementScheme(model: Model, kind: Refinable): { scheme: Scheme; meth: string; name: string } {
   // XPPAUT runs integrals by its volterra scheme whatever `meth` says (engine/volterraSolve.ts).
-  if (volterra) return { scheme: schemeOf(model), meth: model.options.meth, name: 'volterra' };
+  if (kind === 'volterra') return { scheme: schemeOf(model), meth: model.options.meth, name: 'volterra' };
+  // A stiff model's own implicit scheme: an explicit one would need the step that already failed the budget.
+  if (kind === 'stiff') return { scheme: schemeOf(model), meth: model.options.meth, name: model.options.meth };
   const meth = 'rk4';
   return { scheme: schemeOf({ ...model, options: { ...model.options, meth } }), meth, name: meth };
 }
@@ -94,15 +100,16 @@ function refinedPath(
 
 /**
  * AD of the model on 2N and 4N steps. `ad` is the check's own AD at N (the first level when the schemes agree);
- * `volterra` says the model runs XPPAUT's volterra scheme (its cost grows as N² with the history).
+ * `kind`: why (`volterra`: XPPAUT's volterra scheme, whose cost grows as N² with the history).
  */
 export function refinedReference(
   run: CheckRun,
   cm: CompiledModel,
   inputs: ParameterInputs,
   ad: AdGradients,
-  volterra: boolean,
+  kind: Refinable,
 ): RefinedOutcome {
+  const volterra = kind === 'volterra';
   const { tf, model } = run;
   const { steps: N, dt: h, t0 } = model.options;
   if (model.params.some((p) => p.perStep))
@@ -121,7 +128,7 @@ export function refinedReference(
   // The levels cost at least k times the AD at N each (up to k² for a Volterra history that fills no window).
   const atLeast = run.adWorkMs * LEVELS.reduce((s, k) => s + k, 0);
   if (atLeast > budget) return tooLong(atLeast / 1000);
-  const { scheme, meth, name } = refinementScheme(model, volterra);
+  const { scheme, meth, name } = refinementScheme(model, kind);
   const same = volterra || model.options.meth === meth;
   const levels: AdGradients['G'][] = [];
   const fineModel = (k: number): Model => ({ ...model, options: { ...model.options, steps: k * N, dt: h / k, meth } });

@@ -348,18 +348,22 @@ export const nonFiniteGradientMessage = (name: string, loss: number, horizon: nu
  * The reference-unavailable note of a reference whose RK4 blows up (check/reference.ts), with the stable step it
  * would need when one was estimated: refused for its predicted time or memory, or still blowing up when solved.
  */
-export function referenceBlowUpMessage(stable?: {
-  spectralRadius: number;
-  usualSteps: number;
-  stiffAtStart: boolean;
-  steps: number;
-  seconds: number;
-  budgetSeconds: number;
-  refused: 'time' | 'memory' | 'unstable';
-}): string {
+export function referenceBlowUpMessage(
+  stable?: {
+    spectralRadius: number;
+    usualSteps: number;
+    stiffAtStart: boolean;
+    steps: number;
+    seconds: number;
+    budgetSeconds: number;
+    refused: 'time' | 'memory' | 'unstable';
+  },
+  /** Why the limit of the model's own implicit scheme on refined grids was not taken either, when it was tried. */
+  refined?: string,
+): string {
   const head =
     "No continuous reference: its accurate solve (explicit RK4 on a finer step) blows up, while the model's own solve stays finite.";
-  const tail = 'AD is still compared with finite differences.';
+  const tail = `${refined ? `The limit of the model's implicit scheme on refined grids was not taken either: ${refined}. ` : ''}AD is still compared with finite differences.`;
   if (!stable)
     return `${head} On a stiff model (diffusion on a fine lattice, fast kinetics) an explicit scheme needs a far smaller step than an implicit one like the model's; ${tail}`;
   const rho = !Number.isFinite(stable.spectralRadius)

@@ -174,7 +174,7 @@ test('a step whose implicit equation has no solution near x_n is reported as New
   assert.deepEqual(f.range, m.equations.find((e) => e.state === 'y')?.range);
 });
 
-test("a stiff model whose reference (explicit RK4) blows up has no reference over its budget, said as such: information, n/a errors, the verdict's reason", async () => {
+test("a stiff model whose reference (explicit RK4) blows up: a stable step of its own, else backward Euler's refined limit, else no reference, said as such", async () => {
   // x' = −k (x − c) with k·dt = 10: backward Euler is stable at any step; RK4 on dt/2 amplifies x − c by
   // |R(−5)| ≈ 13.7 a step, past float32 in 40 steps. x(T) → c, so the loss is ½ and its gradient in c about 1.
   const m = analyse("par k=100, c=1\nx'=-k*(x-c)\ninit x=0\n@ meth=backeul, dt=0.1, total=2\ndone\n").model!;
@@ -185,13 +185,29 @@ test("a stiff model whose reference (explicit RK4) blows up has no reference ove
     solved.stiffReference && solved.stiffReference.steps >= (2 * 100) / 2.8,
     JSON.stringify(solved.stiffReference),
   );
-  const r = await runCheck(m, { backend: 'cpu', stiffReferenceBudgetMs: 0 });
+  // No time for the stable step: the limit of backward Euler itself on refined grids (2N, 4N), stable at any step.
+  const refined = await runCheck(m, { backend: 'cpu', stiffReferenceBudgetMs: 0 });
+  assert.equal(refined.referenceUnavailable, undefined);
+  assert.deepEqual(refined.refinedReference && [refined.refinedReference.scheme, refined.refinedReference.steps], [
+    'backeul',
+    [40, 80],
+  ]);
+  const cRefined = refined.parameters.find((p) => p.name === 'c')!;
+  // x(T) = c(1 − e^{−kT}) on the flow and c(1 − 11^{−20}) on the network: both gradients are 1 to float32.
+  assert.ok(cRefined.metrics.relError < 1e-4, `${cRefined.metrics.relError}`);
+  assert.ok(refined.referenceError < 1e-3, `${refined.referenceError}`);
+  // Neither fits its budget: n/a, with both reasons.
+  const r = await runCheck(m, { backend: 'cpu', stiffReferenceBudgetMs: 0, refinedReferenceBudgetMs: 0 });
   assert.equal(r.referenceUnavailable?.cause, 'unstable');
   assert.ok(!r.findings.some((f) => f.severity === 'error'), JSON.stringify(r.findings));
   const note = r.findings.filter((f) => f.code === 'reference-unavailable');
   assert.equal(note.length, 1);
   assert.equal(note[0].severity, 'information');
   assert.match(note[0].message, /explicit RK4 on a finer step\) blows up, while the model's own solve stays finite/);
+  assert.match(
+    note[0].message,
+    /The limit of the model's implicit scheme on refined grids was not taken either: the refined solves/,
+  );
   const c = r.parameters.find((p) => p.name === 'c')!;
   assert.ok(Number.isNaN(c.metrics.relError), `${c.metrics.relError}`);
   assert.ok(c.metrics.gradcheckRelError < GRADCHECK_TOLERANCE, `${c.metrics.gradcheckRelError}`);
