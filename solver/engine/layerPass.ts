@@ -66,8 +66,8 @@ export function layerPass(
     const f = filtered && n >= 2; // c_{n−1} is an interior row (1 ≤ n − 1 ≤ N − 2)
     if (detect && f && g) {
       // The bulk of the rows: everything at once.
-      bulkRow(G, d, g, o, P, s, acc);
-      if (aw) averageRow(d, g, o, P, aw[n - 1], acc);
+      if (aw) averagedBulkRow(G, d, g, o, P, s, aw[n - 1], acc);
+      else bulkRow(G, d, g, o, P, s, acc);
       continue;
     }
     for (let k = 0; k < P; k++) d[o + k] = Math.fround(G[o + k] * s);
@@ -184,6 +184,73 @@ function bulkRow(
   acc[NA] = na;
   acc[NC] = nc;
   acc[DEN] = den;
+}
+
+/** bulkRow and averageRow's sums in one loop (one read of the rows they share), weight w. */
+function averagedBulkRow(
+  G: Float32Array,
+  d: Float32Array,
+  g: Float32Array,
+  o: number,
+  P: number,
+  s: number,
+  w: number,
+  acc: Float64Array,
+): void {
+  const o1 = o - P,
+    o2 = o1 - P,
+    o3 = o2 - P,
+    o4 = o3 - P,
+    u = 1 - w;
+  let a1 = acc[A1],
+    a2 = acc[A2],
+    dd = acc[DD],
+    na = acc[NA],
+    nc = acc[NC],
+    den = acc[DEN],
+    v0 = acc[V0],
+    v1 = acc[V1],
+    u0 = acc[U0],
+    u1 = acc[U1];
+  for (let k = 0; k < P; k++) {
+    const dn = Math.fround(G[o + k] * s);
+    d[o + k] = dn;
+    const d1 = d[o1 + k],
+      d2 = d[o2 + k],
+      d3 = d[o3 + k],
+      d4 = d[o4 + k];
+    const cm = Math.fround((d2 + 2 * d1 + dn) / 4);
+    const x1 = (-d3 + 2 * d2 - d1) / 4,
+      x2 = (-d4 + 2 * d2 - dn) / 4;
+    a1 += x1 * x1;
+    a2 += x2 * x2;
+    dd += d2 * d2;
+    const r = g[o1 + k],
+      ea = d1 - r,
+      ec = cm - r;
+    na += ea * ea;
+    nc += ec * ec;
+    den += r * r;
+    const b = Math.fround(u * r + w * g[o + k]),
+      e = Math.fround((d1 + dn) / 2) - b;
+    if ((o1 + k) & 1) {
+      v1 += e * e;
+      u1 += b * b;
+    } else {
+      v0 += e * e;
+      u0 += b * b;
+    }
+  }
+  acc[A1] = a1;
+  acc[A2] = a2;
+  acc[DD] = dd;
+  acc[NA] = na;
+  acc[NC] = nc;
+  acc[DEN] = den;
+  acc[V0] = v0;
+  acc[V1] = v1;
+  acc[U0] = u0;
+  acc[U1] = u1;
 }
 
 /** average(d)'s row n − 1 (rows n − 1 and n of d, at offset o for row n) against the same rows of g, weight w. */
