@@ -112,7 +112,7 @@ function perStepReport(
     metrics,
     layerTimes: layout.times,
     raw: rows(r.d, count, P, columns),
-    corrected: rows(r.corrected, count, P, columns),
+    corrected: r.correctedRows(columns),
     reference: g ? rows(g, count, P, columns) : [],
     ...(columns ? { components: columns } : {}),
     oscillating: r.oscillating || r.stageImbalanced,

@@ -17,8 +17,8 @@ import {
   type Edges,
 } from './corrections';
 import { startSteps, type Scheme as AnyScheme } from '../schemes/schemes';
-import { detectOscillation, errorRatio, relError, relErrorPair, DETECTOR } from './detect';
-import { layerPass } from './layerPass';
+import { detectOscillation, errorRatio, relError, relErrorPair, rows, DETECTOR } from './detect';
+import { filter121Rows, layerPass } from './layerPass';
 
 /** Where the copies of a per-step parameter sit and how they are weighted: the schemes' bookkeeping (schemes/copies.ts). */
 export type CopyLayout = ParameterCopies;
@@ -73,7 +73,8 @@ export function effectiveCorrection(
 
 export interface LayerResult {
   d: Float32Array;
-  corrected: Float32Array;
+  /** The corrected rows at `columns` (all without): rows of the correction, kept whole only where it is not filter121's one pass. */
+  correctedRows: (columns?: number[]) => number[][];
   correctedTimes?: number[];
   alpha: number;
   beta: number;
@@ -231,7 +232,7 @@ export function analyseLayers(
     const { alpha, beta, oscillating } = r.detector;
     return {
       d: r.d,
-      corrected: r.c!,
+      correctedRows: (columns) => filter121Rows(r.d, layout.count, P, columns),
       alpha,
       beta,
       oscillating,
@@ -262,7 +263,7 @@ export function analyseLayers(
   }
   return {
     d,
-    corrected: c.values,
+    correctedRows: (columns) => rows(c.values, layout.count, P, columns),
     correctedTimes: c.times,
     alpha: det.alpha,
     beta: det.beta,
