@@ -404,18 +404,22 @@ function noteIgnored(state: OptionState): void {
   const ignored = state.ignored.splice(0);
   if (ignored.length === 0) return;
   const keys = ignored.map((s) => s.key);
-  const message =
-    ignored.length === 1
-      ? `The XPPAUT option '${keys[0]}' is ignored by ODE Lens (it sets XPPAUT's plots, numerics or AUTO, not the checked solve)`
-      : `The XPPAUT options ${listOf(keys.map((k) => `'${k}'`))} are ignored by ODE Lens (they set XPPAUT's plots, numerics or AUTO, not the checked solve)`;
+  const quoted = (ks: string[]) => listOf(ks.map((k) => `'${k}'`));
+  const named = (ks: string[]) =>
+    ks.length === 1 ? `The XPPAUT option ${quoted(ks)} is ignored` : `The XPPAUT options ${quoted(ks)} are ignored`;
   // XPPAUT's Newton settings (its DAE solve and implicit steps): ODE Lens's Newton solves have their own stopping rule.
-  const newton = keys.filter((k) => NEWTON_OPTIONS.has(k));
-  const why =
-    newton.length > 0
-      ? `; ${listOf(newton.map((k) => `'${k}'`))} tune${newton.length === 1 ? 's' : ''} XPPAUT's Newton iterations (a DAE's algebraic variables, implicit steps), which ODE Lens runs on the exact Jacobian to float32 rounding, so that finite differences and AD see the same solution`
-      : '';
+  const newton = keys.filter((k) => NEWTON_OPTIONS.has(k)),
+    other = keys.filter((k) => !NEWTON_OPTIONS.has(k));
+  const otherWhy = `${other.length === 1 ? 'it sets' : 'they set'} XPPAUT's plots, numerics or AUTO, not the checked solve`;
+  const newtonWhy = `${newton.length === 1 ? 'it tunes' : 'they tune'} XPPAUT's Newton iterations (a DAE's algebraic variables, implicit steps), which ODE Lens runs on the exact Jacobian to float32 rounding, so that finite differences and AD see the same solution`;
+  const message =
+    newton.length === 0
+      ? `${named(other)} by ODE Lens (${otherWhy})`
+      : other.length === 0
+        ? `${named(newton)} by ODE Lens: ${newtonWhy}`
+        : `${named(other)} by ODE Lens (${otherWhy}), and so ${newton.length === 1 ? 'is' : 'are'} ${quoted(newton)}: ${newtonWhy}`;
   state.out.push(
-    diag('ignored-option', 'hint', message + why, {
+    diag('ignored-option', 'hint', message, {
       start: ignored[0].range.start,
       end: ignored[ignored.length - 1].range.end,
     }),

@@ -132,7 +132,17 @@ test('DAEs: XPPAUT’s Newton options are ignored with the reason', () => {
     .diagnostics.filter((d) => d.code === 'ignored-option')
     .map((d) => d.message);
   assert.equal(hints.length, 1, JSON.stringify(hints));
-  assert.match(hints[0], /'newt_tol', 'jac_eps' tune XPPAUT's Newton iterations/);
+  assert.equal(
+    hints[0],
+    "The XPPAUT option 'xp' is ignored by ODE Lens (it sets XPPAUT's plots, numerics or AUTO, not the checked solve), and so are 'newt_tol', 'jac_eps': they tune XPPAUT's Newton iterations (a DAE's algebraic variables, implicit steps), which ODE Lens runs on the exact Jacobian to float32 rounding, so that finite differences and AD see the same solution",
+  );
+  const alone = analyse(lines("x' = -y", '0 = y - x', 'solv y', '@ newt_iter=50'))
+    .diagnostics.filter((d) => d.code === 'ignored-option')
+    .map((d) => d.message);
+  assert.match(
+    alone[0] ?? '',
+    /^The XPPAUT option 'newt_iter' is ignored by ODE Lens: it tunes XPPAUT's Newton iterations/,
+  );
 });
 
 describe('DAEs: the solve', () => {
