@@ -139,9 +139,14 @@ describe('XPPAUT arrays: parse', () => {
         ['x1', [1, 1]],
       ],
     );
-    // The aux line is one warning, not one per element.
+    // The aux line is one note, not one per element, and says why the check can leave it out.
     const aux = a.diagnostics.filter((d) => d.code === 'unsupported');
     assert.equal(aux.length, 1, JSON.stringify(aux));
+    assert.equal(aux[0].severity, 'information');
+    assert.match(
+      aux[0].message,
+      /^Auxiliary output 'e0' is for XPPAUT's plots and data: the gradient check does not need it/,
+    );
     assert.match(aux[0].message, /e0.*1 more element of this array line/);
   });
 

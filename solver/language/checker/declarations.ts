@@ -110,7 +110,7 @@ function declareStatement(ctx: CheckContext, s: Statement): void {
         diag(
           'unsupported',
           'information',
-          `Auxiliary output '${s.name}' is not computed by ODE Lens yet; the line is ignored (an output only: the check does not need it)`,
+          `Auxiliary output '${s.name}' is for XPPAUT's plots and data: the gradient check does not need it, so ODE Lens ignores the line`,
           s.range,
         ),
       );
