@@ -164,7 +164,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   const analysis = isMapScheme(model.options.meth)
     ? mapAnalysis(layers)
     : await confirmationPhase(run, cm, inputs, layers, ref);
-  const measurements: Measurements = { analysis, gradcheck, ref, kinks: nonSmoothOperations(model) };
+  const measurements: Measurements = { analysis, gradcheck, ref, kinks: nonSmoothOperations(model), loss: ad.loss };
   assignVerdicts(run, measurements);
   const findings = findingsPhase(run, measurements);
   const { parameters } = analysis;

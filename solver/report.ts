@@ -59,6 +59,13 @@ export interface ParameterMetrics {
    * ‖d_{n,i} − stagesum interpolant‖ / ‖interpolant‖ on interior steps; > 0.3 is flagged.
    */
   kappa?: number;
+  /**
+   * α and β of the parameter's own copies across layers (the values checked, not their gradient), set when the
+   * detector flags them: the period-2 pattern that training on an oscillating AD gradient leaves in a per-step
+   * parameter (docs/design.md#training-consequence).
+   */
+  copiesAlpha?: number;
+  copiesBeta?: number;
 }
 
 /** One level of a refinement study: the same θ(t) re-solved with more steps. */

@@ -17,6 +17,7 @@ import {
   uncertainReferenceMessage,
   vanishingGradientMessage,
   weaklyStableSchemeMessage,
+  zigzagCopiesMessage,
 } from '../presentation/findingText';
 import type { LayerAnalysis } from './layers';
 import { eventFiringTimeFinding, eventGap } from './eventFindings';
@@ -29,6 +30,8 @@ export interface Measurements {
   ref: ReferenceResult | undefined;
   /** The model's non-smooth operations (engine/kinks.ts). */
   kinks: string[];
+  /** The discrete loss the AD phase solved. */
+  loss: number;
 }
 
 /** Sets each parameter's verdict. Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict. */
@@ -76,6 +79,7 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
     findings.push({ code: 'reference-unavailable', severity: 'information', message, range });
   }
   findings.push(...oscillationFindings(run, m.analysis));
+  findings.push(...zigzagFindings(run, m));
   const weaklyStable = weaklyStableFinding(run, m.analysis);
   if (weaklyStable) findings.push(weaklyStable);
   m.analysis.parameters.forEach((p, i) => {
@@ -163,6 +167,30 @@ function oscillationFindings(run: CheckRun, analysis: LayerAnalysis): Finding[] 
     }
   }
   return findings;
+}
+
+/** Per-step parameters whose copies themselves zig-zag (check/layers.ts): trained on oscillating gradients. */
+function zigzagFindings(run: CheckRun, m: Measurements): Finding[] {
+  return m.analysis.parameters.flatMap((p): Finding[] =>
+    p.metrics.copiesAlpha === undefined
+      ? []
+      : [
+          {
+            code: 'zigzag-copies',
+            severity: 'warning',
+            parameter: p.name,
+            metrics: p.metrics,
+            range: p.range,
+            message: zigzagCopiesMessage({
+              name: p.name,
+              metrics: p.metrics,
+              loss: m.loss,
+              flowLoss: m.ref?.lossAccurate ?? NaN,
+              correction: run.correction,
+            }),
+          },
+        ],
+  );
 }
 
 /** A weakly stable scheme with oscillating parameters: one finding, on the options, with the worst parameter's figures. */

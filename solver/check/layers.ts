@@ -4,7 +4,7 @@ import type { ParamDecl } from '../model';
 import { MAX_REPORTED_COMPONENTS, type ParameterMetrics, type ParameterReport } from '../report';
 import type { ReferenceResult } from '../engine/reference';
 import type { GradcheckResult } from '../engine/finiteDifferences';
-import { largestColumns, relError, rows } from '../engine/detect';
+import { detectOscillation, largestColumns, relError, rows } from '../engine/detect';
 import { analyseLayers, postProcessingErrors, type CopyLayout, type LayerResult } from '../engine/layerAnalysis';
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
@@ -56,11 +56,24 @@ export function analysisPhase(
         ...(r.averageRelError !== undefined ? { average: r.averageRelError } : {}),
       });
     }
+    if (r && !layout.perStage) zigzagCopies(metrics, inputs.values[i], inputs.sizes[i]);
     return r
       ? perStepReport(p, metrics, r, inputs.sizes[i], layout, ref?.g[i])
       : sharedReport(p, metrics, G[i], ref?.g[i]);
   });
   return { results, parameters };
+}
+
+/**
+ * The detector on the copies themselves, one row per step: seeded copies are equal (α = 0), independent random ones
+ * are white noise (β ≈ 4, under the threshold); a period-2 pattern in the values is what raw AD under a weakly
+ * stable scheme trains into them (docs/design.md#training-consequence).
+ */
+function zigzagCopies(metrics: ParameterMetrics, values: Float32Array, P: number): void {
+  const z = detectOscillation(values, values.length / P, P);
+  if (!z.oscillating) return;
+  metrics.copiesAlpha = z.alpha;
+  metrics.copiesBeta = z.beta;
 }
 
 /** A shared parameter: one row, its error against the reference's ∫g dt (no correction applies). */

@@ -110,6 +110,37 @@ export function oscillatingGradientMessage(o: OscillationText): string {
   );
 }
 
+/** A corrected error at least this large: the correction leaves the gradient about as far from the flow's as raw AD. */
+const ZIGZAG_UNCORRECTED = 0.5;
+
+/**
+ * A per-step parameter whose copies themselves zig-zag (metrics.copiesAlpha): "The copies of b1 themselves zig-zag
+ * … the same copies solved accurately give loss 0.889 …".
+ */
+export function zigzagCopiesMessage(z: {
+  name: string;
+  metrics: ParameterMetrics;
+  loss: number;
+  /** The reference's accurate solve of the interpolated copies (NaN without a reference). */
+  flowLoss: number;
+  correction: Correction;
+}): string {
+  const m = z.metrics;
+  const flow = Number.isFinite(z.flowLoss)
+    ? ` They fit the discrete network (loss ${fmt(z.loss)}) and not the ODE flow: the same copies solved accurately give loss ${fmt(z.flowLoss)}.`
+    : '';
+  // Said only when measured: at such values the corrected gradient stays as far from the flow's as the raw one.
+  const uncorrectable =
+    Number.isFinite(m.correctedRelError) && m.correctedRelError >= ZIGZAG_UNCORRECTED
+      ? ` At these values correcting the gradient does not recover the flow's (${z.correction}'s error here: ${fmt(m.correctedRelError)}).`
+      : '';
+  return (
+    `The copies of ${z.name} themselves zig-zag from layer to layer (${namedRatio('α', m.copiesAlpha ?? NaN)}, ${namedRatio('β', m.copiesBeta ?? NaN)} of the values, not of the gradient): ` +
+    `the pattern that training on raw AD gradients under a weakly stable scheme leaves.${flow}${uncorrectable} ` +
+    `Retrain from smooth copies with gradfix=${z.correction}.`
+  );
+}
+
 export function stageImbalanceMessage(s: {
   name: string;
   metrics: ParameterMetrics;

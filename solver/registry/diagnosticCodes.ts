@@ -303,6 +303,29 @@ export const DIAGNOSTIC_CODES = {
       remedies: OSCILLATION_REMEDIES,
     },
   ),
+  'zigzag-copies': explain(
+    check(
+      'warning',
+      "A per-step parameter's copies themselves zig-zag from layer to layer (on its declaration): trained on oscillating AD gradients.",
+    ),
+    {
+      meaning:
+        'The values checked, not their gradient, alternate from layer to layer: the pattern that gradient descent with raw AD under a weakly stable scheme trains into per-step copies. Such parameters fit the discrete network but describe no ODE flow: the oscillation is in the parameters, not only in their gradient, and a correction of the gradient need not bring them back (the message says so when the check measured the corrected error at these values).',
+      figure:
+        "α and β of the copies (the detector's figures, on the values), the discrete loss, and the flow loss: the loss of the same copies, interpolated in t, solved accurately (the continuous reference's solve). A flow loss far above the discrete one says the copies serve the scheme's parasitic mode.",
+      remedies: [
+        {
+          fix: 'retrain with `gradfix=filter121` from smooth copies',
+          tradeOff:
+            'Train with Raw and Corrected Gradients (or `odelens train --gradient filter121`) from the seeded copies: corrected gradients keep the copies smooth, so the discrete and the flow loss fall together. The zig-zag values are not worth keeping.',
+        },
+        {
+          fix: '`meth=heun` or `meth=rk4` (steps unchanged)',
+          tradeOff: 'A strongly stable scheme has no parasitic mode to train; its parameters are trained again.',
+        },
+      ],
+    },
+  ),
   'weakly-stable-scheme': explain(
     check(
       'warning',

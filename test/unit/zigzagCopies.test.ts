@@ -1,0 +1,65 @@
+// The zigzag-copies finding (docs/design.md#training-consequence): copies trained on raw AD under leapfrog
+// zig-zag from layer to layer themselves, and the check says so on each parameter with the discrete and the flow
+// loss; copies trained with filter121, seeded copies and independent random copies (white noise, β ≈ 4) get no
+// such finding.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCheck } from '../../solver/check';
+import type { Report } from '../../solver/report';
+import { train } from '../../solver/train/train';
+import { DETECTOR } from '../../solver/engine/detect';
+import { Rng } from '../../solver/engine/random';
+import { initialParameters } from '../../solver/engine/parameters';
+import { initBackend } from '../../solver/engine/backend';
+import { formatNumber } from '../../solver/presentation/format';
+import { spiral } from './engineFixtures';
+
+const backend = 'cpu' as const;
+const zigzag = (r: Report) => r.findings.filter((f) => f.code === 'zigzag-copies');
+
+test('copies trained on raw AD under leapfrog get zigzag-copies with the flow loss; filter121-trained ones do not', async () => {
+  // SGD, lr 0.2, 200 iterations, leapfrog N = 64 (train.test.ts: raw total variation ≈ 200, flow loss ≫ discrete).
+  const opts = { iterations: 200, optimizer: 'sgd' as const, learningRate: 0.2, backend, flowEvery: 200 };
+  const raw = await train(spiral({ steps: 64 }), { ...opts, gradient: 'ad' });
+  const fixed = await train(spiral({ steps: 64 }), { ...opts, gradient: 'filter121' });
+
+  const atRaw = await runCheck(spiral({ steps: 64 }), { backend, parameterValues: raw.values, gradcheck: false });
+  const found = zigzag(atRaw);
+  assert.ok(found.length >= 1, `no zigzag-copies at raw-trained values: ${atRaw.findings.map((f) => f.code)}`);
+  for (const f of found) {
+    const m = f.metrics!;
+    assert.equal(f.severity, 'warning');
+    assert.ok(m.copiesAlpha! > DETECTOR.alpha && m.copiesBeta! > DETECTOR.beta, JSON.stringify(m));
+    // The flow loss is the reference's accurate solve of the same copies: training's own flow loss (its own
+    // accurate solve) agrees with it, and both are far above the discrete loss.
+    const flow = Number(/solved accurately give loss ([^ .]+(?:\.\d+)?(?:e-?\d+)?)/.exec(f.message)?.[1]);
+    assert.ok(Math.abs(flow - raw.final.flowLoss) <= 0.01 * raw.final.flowLoss, `${flow} vs ${raw.final.flowLoss}`);
+    assert.ok(f.message.includes(`loss ${formatNumber(atRaw.loss)}`), f.message);
+    assert.ok(flow > 10 * atRaw.loss, f.message);
+  }
+
+  const atFixed = await runCheck(spiral({ steps: 64 }), { backend, parameterValues: fixed.values, gradcheck: false });
+  assert.deepEqual(
+    zigzag(atFixed).map((f) => f.message),
+    [],
+    'filter121-trained copies are smooth',
+  );
+  const seeded = await runCheck(spiral({ steps: 64 }), { backend, gradcheck: false });
+  assert.deepEqual(zigzag(seeded), [], 'seeded copies are equal');
+});
+
+test('independent random copies (white noise across layers) are not taken for a zig-zag', async () => {
+  const m = spiral({ steps: 64 });
+  const { tf } = await initBackend(backend);
+  const rng = new Rng(3);
+  const values = initialParameters(tf, m).map((v) => v.map((x) => x * (1 + 0.5 * rng.normal())));
+  const r = await runCheck(m, { backend, parameterValues: values, gradcheck: false });
+  assert.deepEqual(zigzag(r), []);
+  // The same copies with a period-2 pattern added are.
+  const alternating = values.map((v, i) => {
+    const P = v.length / 64;
+    return v.map((x, k) => x + (Math.floor(k / P) % 2 ? 0.3 : -0.3) * (i + 1));
+  });
+  const z = await runCheck(m, { backend, parameterValues: alternating, gradcheck: false });
+  assert.equal(zigzag(z).length, 3, z.findings.map((f) => f.code).join(', '));
+});
