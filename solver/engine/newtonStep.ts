@@ -202,11 +202,13 @@ export function newtonWith(field: StepField, x: Float64Array, h: number, withMat
     let least = { y, r };
     let delta = PSEUDO_TIME_START;
     let iterations = 0;
+    // ∂f/∂x at y, kept while a rejected step leaves y where it is.
+    let J = field.jacobian(y);
     for (; iterations < MAX_PSEUDO_TIME_STEPS; iterations++) {
       if (relative({ y, r }) <= NEWTON_FAILURE) break; // near a root: Newton's method from here, below
       // I/δ + M = c (I − (h/c) J) with c = 1 + 1/δ: the step matrix's factorisation at a smaller h.
       const c = 1 + 1 / delta;
-      const s = factorStepMatrix(field.pattern, field.jacobian(y), h / c).solve(r);
+      const s = factorStepMatrix(field.pattern, J, h / c).solve(r);
       let error = 0;
       for (let i = 0; i < s.length; i++) {
         s[i] /= c;
@@ -221,9 +223,10 @@ export function newtonWith(field: StepField, x: Float64Array, h: number, withMat
       y = next;
       r = rNext;
       if (relative({ y, r }) < relative(least)) least = { y, r };
+      if (!(relative({ y, r }) <= NEWTON_FAILURE)) J = field.jacobian(y);
     }
     const r0 = fromState.r0;
-    if (!solved({ y, r })) return { y, r, r0, matrix: factorAt(y), iterations, least, atSolution: true };
+    if (!solved({ y, r })) return { y, r, r0, matrix: undefined, iterations, least, atSolution: true }; // a failure
     // Newton's iterations finish the root (converged where the pseudo-time steps, controlled by their error, creep);
     // where they do not improve on it, the continuation's own point, within the failure bound, is the step.
     const polished = iterate(y);
