@@ -100,7 +100,8 @@ function programOf(cm: CompiledModel): ScalarProgram | undefined {
 /**
  * y* by Newton's method from y = x, and M factored there when `withMatrix` (the AD path needs it). The iterations keep
  * the factorisation of their first point while the residual falls fast (the chord method: one Jacobian per step on a
- * linear or mildly nonlinear f), take a new one when it does not, and halve a step that does not reduce the residual.
+ * linear or mildly nonlinear f), take a new one when it does not, and halve a step that does not reduce the residual;
+ * from the explicit Euler predictor, then by pseudo-transient continuation, when they do not converge (newtonWith).
  */
 function newtonSolve(
   tf: TF,

@@ -1,6 +1,6 @@
 // Newton's method for one backward Euler step, x_{n+1} = x_n + h f(x_{n+1}, θ_n, t_{n+1}), on values: the step's
 // field (f and ∂f/∂x on the Jacobian's sparsity), the damped Newton iteration with the step matrix M = I − h ∂f/∂x
-// factored (engine/stepMatrix.ts), and a fused program's whole solve with its discrete adjoint, which the
+// factored (engine/stepMatrix.ts) and, where it fails, pseudo-transient continuation, and a fused program's whole solve with its discrete adjoint, which the
 // whole-solve kernel runs (scalarKernel/solve.ts). engine/implicitStep.ts puts it under the model's tensors.
 import { interpreterOf, WANT_PARAMS, WANT_STATES } from './programInterpreter';
 import type { ScalarProgram } from './scalarProgram';
@@ -84,6 +84,12 @@ function scratchOf(prog: ScalarProgram): Scratch {
   return s;
 }
 
+/** Pseudo-transient continuation's first pseudo-time step, its budget (steps tried, rejected ones included) and its
+ * error per step relative to 1 + |y_i| (newtonWith). */
+const PSEUDO_TIME_START = 0.01;
+const MAX_PSEUDO_TIME_STEPS = 150;
+const PSEUDO_TIME_ERROR = 0.5;
+
 /** r(y) = y − x − h f(y) on values. */
 function residual(field: StepField, y: Float64Array, x: Float64Array, h: number) {
   const f = field.f(y);
@@ -95,9 +101,9 @@ function residual(field: StepField, y: Float64Array, x: Float64Array, h: number)
 export interface NewtonFailure {
   /** The step's end time t_{n+1}. */
   t: number;
-  /** Iterations taken, from x_n and then from the explicit Euler predictor. */
+  /** Iterations taken, from x_n, then from the explicit Euler predictor, then along the pseudo-transient path. */
   iterations: number;
-  /** The smallest max |r_i| / (1 + max|y| + max|x_n|) met from either start; NaN when f was not finite at x_n. */
+  /** The smallest max |r_i| / (1 + max|y| + max|x_n|) met on any of them; NaN when f was not finite at x_n. */
   residual: number;
   /** The state element of that residual's largest entry. */
   element: number;
@@ -135,7 +141,12 @@ export function newtonWith(field: StepField, x: Float64Array, h: number, withMat
   // From the previous state Newton may circle a fast upstroke; the explicit Euler predictor x + h f (that is,
   // x − r(x)) starts it on the other side.
   const fromPredictor = solved(fromState) ? undefined : iterate(x.map((v, i) => v - fromState.r0[i]));
-  const attempt = fromPredictor ?? fromState;
+  // Neither reached a root: the root may lie across a fold of the step's equation, where the residual must grow on
+  // the way (a relaxation oscillator's spike, its upper branch orders of magnitude from x_n), which no line search
+  // on ‖r‖ crosses and which continuation in h cannot follow (the branch through x_n turns back at a smaller h).
+  const continued =
+    fromPredictor && !solved(fromPredictor) && Number.isFinite(norm(fromState.r0)) ? pseudoTransient() : undefined;
+  const attempt = continued ?? fromPredictor ?? fromState;
   const { y, r, iterations } = attempt;
   let { matrix } = attempt;
 
@@ -177,20 +188,67 @@ export function newtonWith(field: StepField, x: Float64Array, h: number, withMat
     }
     return { y, r, r0, matrix, iterations, least };
   }
+
+  /**
+   * Pseudo-transient continuation: the flow dy/dτ = −r(y) from y = x_n, by backward Euler in the pseudo-time τ,
+   * (I/δ + M(y)) s = r(y), y ← y − s, whose steady states are the step's roots. It follows f across the fold (the
+   * residual grows and falls again), settles on a root where M is stable, and becomes Newton's method as δ grows.
+   * δ is controlled by the difference from the explicit step δ r (the pseudo-time error): the path, not only the
+   * residual, must be followed, else a large δ leaps over a growing mode to the far side, as Newton does.
+   */
+  function pseudoTransient() {
+    let y = Float64Array.from(x);
+    let r = residual(field, y, x, h);
+    let least = { y, r };
+    let delta = PSEUDO_TIME_START;
+    let iterations = 0;
+    // ∂f/∂x at y, kept while a rejected step leaves y where it is.
+    let J = field.jacobian(y);
+    for (; iterations < MAX_PSEUDO_TIME_STEPS; iterations++) {
+      if (relative({ y, r }) <= NEWTON_FAILURE) break; // near a root: Newton's method from here, below
+      // I/δ + M = c (I − (h/c) J) with c = 1 + 1/δ: the step matrix's factorisation at a smaller h.
+      const c = 1 + 1 / delta;
+      const s = factorStepMatrix(field.pattern, J, h / c).solve(r);
+      let error = 0;
+      for (let i = 0; i < s.length; i++) {
+        s[i] /= c;
+        error = Math.max(error, Math.abs(s[i] - delta * r[i]) / (1 + Math.abs(y[i]))); // NaN stays NaN
+      }
+      const next = y.map((v, i) => v - s[i]);
+      const rNext = error <= PSEUDO_TIME_ERROR ? residual(field, next, x, h) : undefined;
+      // A singular matrix or an f that is not finite at the new point: a much smaller δ.
+      const grow = Number.isNaN(error) ? 0.25 : Math.min(4, Math.max(0.25, 0.9 * Math.sqrt(PSEUDO_TIME_ERROR / error)));
+      delta *= rNext && Number.isNaN(norm(rNext)) ? 0.25 : grow;
+      if (!rNext || Number.isNaN(norm(rNext))) continue;
+      y = next;
+      r = rNext;
+      if (relative({ y, r }) < relative(least)) least = { y, r };
+      if (!(relative({ y, r }) <= NEWTON_FAILURE)) J = field.jacobian(y);
+    }
+    const r0 = fromState.r0;
+    if (!solved({ y, r })) return { y, r, r0, matrix: undefined, iterations, least, atSolution: true }; // a failure
+    // Newton's iterations finish the root (converged where the pseudo-time steps, controlled by their error, creep);
+    // where they do not improve on it, the continuation's own point, within the failure bound, is the step.
+    const polished = iterate(y);
+    if (relative(polished) <= relative({ y, r }))
+      return { ...polished, r0, iterations: iterations + polished.iterations, atSolution: false };
+    // The chord factorisation of the kernel's last correction, and the VJP's: M itself at the solution.
+    return { y, r, r0, matrix: factorAt(y), iterations: iterations + polished.iterations, least, atSolution: true };
+  }
   // No solution within reach of x_n (dt too large for the implicit equation, e.g. hλ > 1 on a growing mode, or a root
   // across a fast transient): the solve stops with states that are not finite, and the failure (the smallest residual
   // met, and where) is what the check's finding reports (newtonFailure).
   if (!solved({ y, r })) {
-    const best =
-      fromPredictor && relative(fromPredictor.least) < relative(fromState.least)
-        ? fromPredictor.least
-        : fromState.least;
+    const best = [fromPredictor, continued].reduce(
+      (b, a) => (a && relative(a.least) < relative(b) ? a.least : b),
+      fromState.least,
+    );
     let element = 0;
     best.r.forEach((v, i) => {
       if (Math.abs(v) > Math.abs(best.r[element]) || Number.isNaN(v)) element = i;
     });
     const failure = {
-      iterations: fromState.iterations + (fromPredictor?.iterations ?? 0),
+      iterations: fromState.iterations + (fromPredictor?.iterations ?? 0) + (continued?.iterations ?? 0),
       residual: relative(best),
       element,
     };
@@ -198,7 +256,7 @@ export function newtonWith(field: StepField, x: Float64Array, h: number, withMat
   }
   // The implicit-function VJP needs M at the solution itself.
   const chord = matrix;
-  if (withMatrix && iterations > 0) matrix = factorAt(y);
+  if (withMatrix && iterations > 0 && !continued?.atSolution) matrix = factorAt(y);
   return withMatrix ? { y, matrix, chord, iterations } : { y, chord, iterations };
 }
 

@@ -314,7 +314,8 @@ export const initialRhsMessage = (state: string, t0: number, start: string) =>
 /**
  * A backward Euler step whose implicit equation Newton's method did not solve (engine/implicitStep.ts): the solve
  * stops there with states that are not finite, but nothing overflowed. `residual`: the smallest residual met from
- * the previous state and from the explicit Euler predictor, relative to the states (NaN: f is not finite at x_n);
+ * the previous state, from the explicit Euler predictor and along pseudo-transient continuation, relative to the
+ * states (NaN: f is not finite at x_n);
  * `equation`: the state whose equation held its largest entry.
  */
 export const newtonFailureMessage = (
@@ -326,7 +327,7 @@ export const newtonFailureMessage = (
   iterations: number,
   tolerance: number,
 ) =>
-  `Newton's method does not converge at step ${step} (t = ${fmt(time)}) with backeul, dt=${fmt(dt)}: ${Number.isFinite(residual) ? `in ${iterations} iterations from the previous state and from the explicit Euler predictor, the residual of the implicit equation y = x_n + h f(y) never falls below ${fmt(residual)} relative to the states (the tolerance is ${fmt(tolerance)}; largest in ${equation}'s equation)` : `f is not finite at the previous state (in ${equation}'s equation)`}, so the solve stops there; the states did not blow up. The step's solution, if there is one, is out of Newton's reach from x_n (on a stiff model, typically a fast transient that one step of dt jumps across). Reduce dt or check the model's scaling.`;
+  `Newton's method does not converge at step ${step} (t = ${fmt(time)}) with backeul, dt=${fmt(dt)}: ${Number.isFinite(residual) ? `in ${iterations} iterations (from the previous state, from the explicit Euler predictor, then by pseudo-transient continuation), the residual of the implicit equation y = x_n + h f(y) never falls below ${fmt(residual)} relative to the states (the tolerance is ${fmt(tolerance)}; largest in ${equation}'s equation)` : `f is not finite at the previous state (in ${equation}'s equation)`}, so the solve stops there; the states did not blow up. The step's equation has no root within reach of x_n (on a stiff model, typically a fast transient that one step of dt jumps across, or no root at all). Reduce dt or check the model's scaling.`;
 
 /**
  * A DAE's algebraic equations that Newton's method did not solve at an evaluation of f (engine/algebraic.ts): z is

@@ -174,6 +174,57 @@ test('a step whose implicit equation has no solution near x_n is reported as New
   assert.deepEqual(f.range, m.equations.find((e) => e.state === 'y')?.range);
 });
 
+test('a step whose only root lies across a fold of its equation is solved (pseudo-transient continuation), as a float64 backward Euler solves it', async () => {
+  // x' = x² + c − x³/K from x = 0.5 with h = 0.5: y − h f(y) = x has no root near x (x² + c alone has none,
+  // 4h(x + hc) > 1) and one at y ≈ 48, where the cubic turns the growth back. On the way the residual has a hump
+  // below zero and then a dip (Newton's method circles the hump, and no line search on |r| passes it).
+  const c = 0.5,
+    K = 50,
+    h = 0.5,
+    steps = 2;
+  const m = model(
+    `par c=${c}, K=${K}\nx' = x^2 + c - x^3/K\ninit x=0.5\nloss = x(T)\n@ total=${steps * h}, dt=${h}, meth=backeul\n`,
+  );
+  // Float64: each step's real roots by a scan and bisection (one at each step, so any solver must find it); x_N and
+  // dx_N/dc, dx_N/dK by the implicit-function theorem, dx_{n+1} = (dx_n + h ∂f/∂θ) / (1 − h ∂f/∂x) at x_{n+1}.
+  const f = (y: number) => y * y + c - (y * y * y) / K;
+  let x = 0.5,
+    dc = 0,
+    dK = 0;
+  for (let n = 0; n < steps; n++) {
+    const r = (y: number) => y - x - h * f(y);
+    const roots: number[] = [];
+    for (let a = -4 * K; a < 4 * K; a += 0.01) {
+      if (Math.sign(r(a)) === Math.sign(r(a + 0.01))) continue;
+      let [lo, hi] = [a, a + 0.01];
+      for (let k = 0; k < 60; k++) {
+        const mid = (lo + hi) / 2;
+        if (Math.sign(r(mid)) === Math.sign(r(lo))) lo = mid;
+        else hi = mid;
+      }
+      roots.push((lo + hi) / 2);
+    }
+    assert.equal(roots.length, 1, `step ${n + 1}: roots ${roots}`);
+    const y = roots[0],
+      q = 1 / (1 - h * (2 * y - (3 * y * y) / K));
+    dc = (dc + h) * q;
+    dK = (dK + (h * y * y * y) / (K * K)) * q;
+    x = y;
+  }
+  assert.ok(x > 40, `x_1 ${x}: across the fold`);
+  // The whole-solve kernel and the per-step tensor path (the same Newton solve, under the model's tensors).
+  for (const wholeSolve of [true, false]) {
+    const r = await runCheck(m, { backend: 'cpu', reference: false, wholeSolve });
+    assert.equal(r.rhsPath === 'scalar-solve', wholeSolve, r.rhsPath);
+    assert.ok(!r.findings.some((f) => f.code === 'blow-up'), JSON.stringify(r.findings));
+    assert.ok(rel(r.loss, x) < 1e-6, `${r.loss} vs ${x}`);
+    const byName = new Map(r.parameters.map((p) => [p.name, p]));
+    assert.ok(rel(byName.get('c')!.raw[0][0], dc) < 1e-4, `c: ${byName.get('c')!.raw[0][0]} vs ${dc}`);
+    assert.ok(rel(byName.get('K')!.raw[0][0], dK) < 1e-4, `K: ${byName.get('K')!.raw[0][0]} vs ${dK}`);
+    for (const p of r.parameters) assert.ok(p.metrics.gradcheckRelError < GRADCHECK_TOLERANCE, p.name);
+  }
+});
+
 test("a stiff model whose reference (explicit RK4) blows up: a stable step of its own, else backward Euler's refined limit, else no reference, said as such", async () => {
   // x' = −k (x − c) with k·dt = 10: backward Euler is stable at any step; RK4 on dt/2 amplifies x − c by
   // |R(−5)| ≈ 13.7 a step, past float32 in 40 steps. x(T) → c, so the loss is ½ and its gradient in c about 1.
