@@ -8,7 +8,9 @@
 //   - the share with a complete gradient check (every parameter has its AD,
 //     continuous-reference and finite-difference gradients), of all files and of
 //     those with a gradient to check (a file with no parameter and no initial
-//     value, such as an integral equation, reports `nothing-to-check`);
+//     value, such as an integral equation, reports `nothing-to-check`), and the
+//     stricter share where finite differences also judged AD for every parameter
+//     (a `gradcheck-unresolved` parameter has FD gradients that do not settle);
 //   - crashes (an internal error, output that is not a report, or a signal);
 //   - the files without errors that still get a warning, with their codes ("classic models stay quiet": a
 //     file that simulates fine gets no warning from ODE Lens's own expectations; a warning there is a finding
@@ -32,6 +34,8 @@ export interface CorpusRow {
   outcome: 'clean' | 'refused' | 'error' | 'crash' | 'timeout';
   /** Every parameter has AD, reference and finite-difference gradients. */
   complete: boolean;
+  /** Parameters of a complete check whose finite differences could not judge AD (`gradcheckUnresolved`). */
+  unresolved?: number;
   /** The model has no parameter and no initial value: no gradient exists to check (`nothing-to-check`). */
   nothingToCheck?: boolean;
   /** The first error's code and message, for the table. */
@@ -75,7 +79,9 @@ interface Output {
   diagnostics?: Diagnostic[];
   findings?: Diagnostic[];
   // The summary (check --json): a parameter's error against the reference is null (n/a) without one.
-  parameters?: { metrics: { relError: number | null; gradcheckRelError: number | null } }[];
+  parameters?: {
+    metrics: { relError: number | null; gradcheckRelError: number | null; gradcheckUnresolved?: boolean };
+  }[];
 }
 
 /** An honest refusal: a diagnostic that names a construct ODE Lens does not check. */
@@ -132,11 +138,13 @@ export function classify(
   if (errors.some((d) => d.code === 'internal-error')) return { outcome: 'crash', complete, firstError: first };
   const outcome = errors.length === 0 ? 'clean' : errors.every(isRefusal) ? 'refused' : 'error';
   const nothingToCheck = (out.findings ?? []).some((d) => d.code === 'nothing-to-check');
+  const unresolved = complete ? params.filter((p) => p.metrics.gradcheckUnresolved).length : 0;
   const warned = [...(out.diagnostics ?? []), ...(out.findings ?? [])].filter((d) => d.severity === 'warning');
   const warnings = [...new Set(warned.map((d) => d.code ?? 'uncoded'))];
   return {
     outcome,
     complete,
+    ...(unresolved ? { unresolved } : {}),
     firstError: first,
     ...(nothingToCheck ? { nothingToCheck } : {}),
     ...(warnings.length ? { warnings } : {}),
@@ -194,6 +202,10 @@ export function summary(rows: CorpusRow[]): string[] {
       count((r) => r.complete),
       count((r) => !r.nothingToCheck),
     )}`,
+    `complete, and finite differences judged AD for every parameter (none unresolved): ${percent(
+      count((r) => r.complete && !r.unresolved),
+      n,
+    )}`,
     `files without errors that get a warning: ${warnedText(rows.filter((r) => r.outcome === 'clean'))}`,
     `crashes: ${count((r) => r.outcome === 'crash')}`,
     `checks over 10 s: ${count((r) => r.seconds > 10 || r.outcome === 'timeout')}`,
@@ -221,7 +233,7 @@ function main(): void {
   for (const file of odeFiles(dir)) {
     const row = { file: relative(dir, file), ...checkFile(cli, file, timeoutS) };
     rows.push(row);
-    const flag = row.complete ? 'complete' : '';
+    const flag = row.complete ? (row.unresolved ? `complete, ${row.unresolved} FD unresolved` : 'complete') : '';
     console.log(
       `${row.seconds.toFixed(2).padStart(6)} s  ${row.outcome.padEnd(8)} ${flag.padEnd(8)} ${row.file}  ${phasesText(row.phases)}  ${row.firstError}${row.warnings ? `  warnings: ${row.warnings.join(', ')}` : ''}`,
     );

@@ -70,7 +70,7 @@ const adaptive = (what: string) =>
   `XPPAUT's ${what}; ODE Lens checks a fixed-step discretisation, the classical RK4 at dt (its AD gradients are those of the steps taken, and an adaptive solver's step choice is not differentiated; where the fixed step blows up at dt, the check halves it, up to dt/8, as the adaptive method would shrink its step, and says so)`;
 /** The note of a stiff XPPAUT method checked as a fixed-step scheme. */
 const stiff = (what: string) =>
-  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the implicit backward Euler (backeul) at dt, stable at any step on a stiff model (first order: XPPAUT's dt is its output interval, and a step that Newton's method cannot solve from the previous state stops the solve; the check then halves the step, up to dt/8, as XPPAUT's method would shrink its step, and says so)`;
+  `XPPAUT's ${what} for stiff systems; ODE Lens checks a fixed-step discretisation, the implicit backward Euler (backeul) at dt, stable at any step on a stiff model (first order: XPPAUT's dt is its output interval, and a step whose root Newton's method cannot reach, from the previous state or along the pseudo-time flow, stops the solve; the check then halves the step, up to dt/8, as XPPAUT's method would shrink its step, and says so)`;
 
 const AB2: LinearMultistep = { alpha: [0, -1, 1], beta: [-1 / 2, 3 / 2, 0] };
 

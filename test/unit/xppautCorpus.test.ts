@@ -55,6 +55,13 @@ test('the corpus bench classifies what check --json reports', {
   assert.equal(leapfrog.outcome, 'clean');
   assert.ok(leapfrog.warnings?.includes('oscillating-gradient'), `warnings: ${leapfrog.warnings}`);
   assert.equal(new Set(leapfrog.warnings).size, leapfrog.warnings?.length, 'each code once');
+  // Lorenz over 20 time units: every gradient is computed, but finite differences do not settle (chaos).
+  const lorenz = classified(
+    "par s=10, r=28, b=2.667\nx' = s*(y-x)\ny' = x*(r-z)-y\nz' = x*y-b*z\ninit x=1, y=1, z=1\n@ total=20, dt=0.01, meth=rk4\ndone\n",
+  );
+  assert.equal(lorenz.complete, true);
+  assert.equal(lorenz.unresolved, 3, 'finite differences judge none of s, r, b');
+  assert.equal(decay.unresolved, undefined);
   const lines = summary([
     { file: 'a', seconds: 0.2, ...decay },
     { file: 'b', seconds: 12, ...twin },
@@ -64,12 +71,14 @@ test('the corpus bench classifies what check --json reports', {
     { file: 'f', seconds: 0.2, ...leapfrog, warnings: ['weakly-stable-scheme', 'oscillating-gradient'] },
     { file: 'g', seconds: 0.2, ...decay, warnings: ['oscillating-gradient'] },
     { file: 'h', seconds: 0.2, ...broken, warnings: ['stiff'] },
+    { file: 'i', seconds: 0.5, ...lorenz },
   ]);
   assert.deepEqual(lines, [
-    'files: 8',
-    'no error other than an honest unsupported-… one: 75.0% (6)',
-    `complete gradient check: ${leapfrog.complete ? '37.5% (3)' : '25.0% (2)'}`,
-    `complete among the files with a gradient to check (no parameter and no initial value: 1 left out): ${leapfrog.complete ? '42.9% (3)' : '28.6% (2)'}`,
+    'files: 9',
+    'no error other than an honest unsupported-… one: 77.8% (7)',
+    `complete gradient check: ${leapfrog.complete ? '44.4% (4)' : '33.3% (3)'}`,
+    `complete among the files with a gradient to check (no parameter and no initial value: 1 left out): ${leapfrog.complete ? '50.0% (4)' : '37.5% (3)'}`,
+    `complete, and finite differences judged AD for every parameter (none unresolved): ${leapfrog.complete ? '33.3% (3)' : '22.2% (2)'}`,
     'files without errors that get a warning: 2 (oscillating-gradient 2, weakly-stable-scheme 1)',
     'crashes: 0',
     'checks over 10 s: 1',
