@@ -14,6 +14,7 @@ import { copyLayout } from '../../solver/engine/layerAnalysis';
 import { schemeOf } from '../../solver/schemes/schemes';
 import { relError } from '../../solver/engine/detect';
 import { Rng } from '../../solver/engine/random';
+import { thetaPath } from '../../solver/engine/fusedMlp/reference';
 
 const network = fc.record({
   d: fc.integer({ min: 1, max: 10 }),
@@ -106,5 +107,36 @@ test('the reference of an MLP field in plain JS equals the tensor solve: forward
       }
     }),
     { numRuns: 40 },
+  );
+});
+
+test('θ(t) filled a layer interval at a time equals θ(t) point by point, bit for bit, in either order', () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        N: fc.integer({ min: 2, max: 12 }),
+        // Layer times on the h-grid (leapfrog, Euler) or at step midpoints (per-stage copies).
+        offset: fc.constantFrom(0, 0.5),
+        stride: fc.constantFrom(1, 2, 4),
+        backward: fc.boolean(),
+        seed: fc.nat({ max: 99 }),
+      }),
+      ({ N, offset, stride, backward, seed }) => {
+        const h = 0.1,
+          t0 = 0.3,
+          rng = new Rng(seed);
+        const layerTimes = Array.from({ length: N }, (_, n) => t0 + (n + offset) * h);
+        const params = [
+          { perStep: true, values: rng.normals(N * 5, 0, 1), shape: [5, 1], size: 5 },
+          { perStep: false, values: rng.normals(3, 0, 1), shape: [3, 1], size: 3 },
+        ];
+        const points = Array.from({ length: (8 * N) / stride + 1 }, (_, j) => t0 + (j * stride * h) / 8);
+        if (backward) points.reverse();
+        const filled = thetaPath(params, layerTimes, h, t0, true, stride),
+          single = thetaPath(params, layerTimes, h, t0);
+        for (const t of points) assert.deepEqual(filled(t), single(t), `θ(${t})`);
+      },
+    ),
+    { numRuns: 60 },
   );
 });

@@ -117,6 +117,16 @@ export function forward(
 }
 
 /**
+ * forward's trace without the last layer's product: what a backward pass reads (every layer's input, the
+ * hidden layers' z; the last layer has no activation), for a linearisation whose f(x) is not wanted.
+ */
+export function linearise(field: MlpField, x: Data, weights: Data[], biases: (Data | undefined)[]): Trace {
+  const hidden = { ...field, layers: field.layers.slice(0, -1) };
+  const { y, trace } = forward(hidden, x, weights, biases);
+  return { inputs: [...trace.inputs, y], z: [...trace.z, new Float32Array(0)] };
+}
+
+/**
  * f(x) alone, forward's arithmetic, its small layers' values in `scratch` (reused from call to call: a solve's
  * stages make tens of thousands of them, each a buffer of its own otherwise); the result is a new array.
  */
