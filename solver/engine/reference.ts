@@ -392,6 +392,7 @@ function mlpForward(
     inp.t0,
     true,
     Math.abs(stride - Math.round(stride)) < 1e-9 ? Math.round(stride) : 0,
+    THETA_KEPT_POINTS,
   );
   // The nodes' forward passes, for the adjoint's linearisation there (up to 8 MB of them).
   const keep = (K + 1) * traceFloats(mlp.field) <= KEPT_TRACE_FLOATS;
@@ -412,6 +413,13 @@ function mlpForward(
     arrays: { X: r.X, F: r.F, K4: r.K4 },
   };
 }
+
+/**
+ * θ(t) points an MLP field's solves keep interpolated, their buffers reused: the adjoint interpolates again
+ * rather than keep every point of the forward solve (100 MB of fresh pages at d 64, width 256, N 256, which
+ * the garbage collector answers with full collections for external memory).
+ */
+const THETA_KEPT_POINTS = 16;
 
 /** Floats of the nodes' forward passes an MLP field's forward solve keeps for its adjoint. */
 const KEPT_TRACE_FLOATS = 1 << 21;

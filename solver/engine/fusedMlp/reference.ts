@@ -67,7 +67,8 @@ function combine(terms: [Data, number][]): Data {
  * interpolated at the h/8 grid's time when τ is on it (cached), else at τ. `onGrid` false: always at τ
  * (as batchedAdjoint.ts interpolates). `stride` (in h/8): a solve's points are that far apart, and a
  * miss fills every such point between the same two copies at once (one pass over them instead of one per
- * point).
+ * point). `keep` > 0: at most that many points stay cached, the oldest one's buffers reused for the next (its
+ * callers use a point's values before asking for more than a few others).
  */
 export function thetaPath(
   params: MlpPathParameter[],
@@ -76,6 +77,7 @@ export function thetaPath(
   t0: number,
   onGrid = true,
   stride = 0,
+  keep = 0,
 ): (tau: number) => Data[] {
   const dt8 = h / 8;
   const constant = params.map((p) =>
@@ -85,14 +87,21 @@ export function thetaPath(
   // (tens of thousands of small buffers at N = 8192, each tracked by the garbage collector).
   let slab = new Float32Array(0),
     used = 0;
+  // With `keep`: the buffers of points no longer cached, per parameter.
+  const free: Data[][] = params.map(() => []),
+    mine = new WeakSet<Data>();
   const take = (i: number): Data => {
     const n = params[i].size;
+    const reused = free[i].pop();
+    if (reused) return reused;
     if (used + n > slab.length) {
       slab = new Float32Array(Math.max(n, SLAB_FLOATS));
       used = 0;
     }
     used += n;
-    return slab.subarray(used - n, used);
+    const out = slab.subarray(used - n, used);
+    mine.add(out);
+    return out;
   };
   const at = (i: number, t: number): Data => {
     const p = params[i],
@@ -104,6 +113,17 @@ export function thetaPath(
     return out;
   };
   const cache = new Map<number, Data[]>();
+  const store = (r: number, theta: Data[]) => {
+    cache.set(r, theta);
+    if (keep > 0 && cache.size > keep) {
+      // The oldest point (a Map keeps insertion order) gives its buffers back; a copy's own view stays its.
+      const [oldest, values] = cache.entries().next().value as [number, Data[]];
+      cache.delete(oldest);
+      values.forEach((v, i) => {
+        if (mine.has(v)) free[i].push(v);
+      });
+    }
+  };
   /**
    * Grid points r + k·stride between the same two copies as r (a solve's nodes and midpoints inside one
    * layer interval), not cached yet: filled in one pass over the two copies, each point's values as `at`
@@ -123,7 +143,7 @@ export function thetaPath(
       }
     if (rs.length <= 1) {
       const hit = params.map((_p, i) => constant[i] ?? at(i, t0 + r * dt8));
-      cache.set(r, hit);
+      store(r, hit);
       return hit;
     }
     const rows = rs.map(() => params.map((_p, i) => constant[i] as Data));
@@ -135,8 +155,13 @@ export function thetaPath(
         rows[k][i] = o;
       });
     });
-    rs.forEach((q, k) => cache.set(q, rows[k]));
-    return rows[rs.indexOf(r)];
+    // The point asked for stored last: a bounded cache gives the others back first.
+    const self = rs.indexOf(r);
+    rs.forEach((q, k) => {
+      if (k !== self) store(q, rows[k]);
+    });
+    store(r, rows[self]);
+    return rows[self];
   };
   return (tau) => {
     const j = (tau - t0) / dt8,
@@ -436,6 +461,9 @@ export function mlpSmoothAdjoint(
     for (let j = 0; j < rows; j++) if (inp.rows[j]) slots[j] = stored++;
   }
   const g = params.map((q) => new Float32Array(stored * q.size));
+  // Each row of g receives one node's products: written, not added to its zeros, unless two layers share a parameter.
+  const used = field.layers.flatMap((l) => (l.bias === undefined ? [l.weight] : [l.weight, l.bias]));
+  const ownParameters = new Set(used).size === used.length;
   /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp; on a coarse grid (∂x f)ᵀp alone. */
   const both = (L: ReturnType<typeof lin>, p: Data, j: number): Data => {
     if (grid || (inp.rows && !inp.rows[j])) return vx(L, p);
@@ -445,6 +473,7 @@ export function mlpSmoothAdjoint(
       b: field.layers.map((l) =>
         l.bias === undefined ? undefined : g[l.bias].subarray(at * params[l.bias].size, (at + 1) * params[l.bias].size),
       ),
+      zeros: ownParameters,
     };
     return backward(field, L.trace, L.W, p, into).dx;
   };
