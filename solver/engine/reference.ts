@@ -383,7 +383,17 @@ function mlpForward(
   | undefined {
   const mlp = cm.mlp;
   if (!mlp || !mlpApplies(cm, inp)) return undefined;
-  const theta = thetaPath(inp.params, inp.layerTimes, inp.h, inp.t0);
+  // The solve's nodes and midpoints are H/2 apart: on the h/8 grid when H/2 is a multiple of h/8.
+  const stride = (4 * H) / inp.h;
+  const theta = thetaPath(
+    inp.params,
+    inp.layerTimes,
+    inp.h,
+    inp.t0,
+    true,
+    Math.abs(stride - Math.round(stride)) < 1e-9 ? Math.round(stride) : 0,
+    THETA_KEPT_POINTS,
+  );
   // The nodes' forward passes, for the adjoint's linearisation there (up to 8 MB of them).
   const keep = (K + 1) * traceFloats(mlp.field) <= KEPT_TRACE_FLOATS;
   const r = mlpForwardRk4(mlp.field, cm.x0[0].dataSync() as Float32Array, K, H, inp.t0, theta, keep);
@@ -403,6 +413,13 @@ function mlpForward(
     arrays: { X: r.X, F: r.F, K4: r.K4 },
   };
 }
+
+/**
+ * θ(t) points an MLP field's solves keep interpolated, their buffers reused: the adjoint interpolates again
+ * rather than keep every point of the forward solve (100 MB of fresh pages at d 64, width 256, N 256, which
+ * the garbage collector answers with full collections for external memory).
+ */
+const THETA_KEPT_POINTS = 16;
 
 /** Floats of the nodes' forward passes an MLP field's forward solve keeps for its adjoint. */
 const KEPT_TRACE_FLOATS = 1 << 21;
@@ -1138,6 +1155,8 @@ function referenceWith(
     // K+1 nodes (coarse: the m·K+1 h-nodes); small states without jumps in batched passes; the general
     // loop only for adjoint jumps or without rhsLinearize.
     let fineOut: Omit<AdjointGradient, 'g'>, fineData: Float32Array[];
+    // Where fineData holds only some rows of the g grid: a row's place there (mlpSmoothAdjoint's `slots`).
+    let slots: Int32Array | undefined;
     let gPerStep = factor * divisions; // g-grid points per step H
     if (!coarse && !inp.perNodeAdjoint && terminal.jumps.length === 0 && batchedAdjointApplies(cm)) {
       const prog = fw.nodes && kernelPrograms.get(cm);
@@ -1189,6 +1208,7 @@ function referenceWith(
       });
       fineOut = passOut(b);
       fineData = b.g;
+      slots = b.slots;
       if (mid) gPerStep = 2;
     } else if (onGrid && terminal.jumps.length === 0 && cm.rhsLinearize && mlpApplies(cm, inp)) {
       // An MLP field on a coarse grid: backwardSmooth's steps in plain JS as well (no g at the nodes: p and v
@@ -1278,7 +1298,7 @@ function referenceWith(
       gH = H / gPerStep;
     const g = inp.params.map((p, i) =>
       p.perStep
-        ? perStepGradient(inp, fineData[i], p.size, gK, gH)
+        ? perStepGradient(inp, fineData[i], p.size, gK, gH, slots)
         : sharedGradient(inp, fineData[i], fineOut, i, p.size, gK, gH),
     );
     // ∫ g dt of shared parameters: relative errors of g grow by the cancellation ∫|g| / |∫ g|, and Simpson's
@@ -1923,23 +1943,33 @@ function sharedGradient(
 }
 
 /** g of a per-step parameter at its layer times, from g on the grid (`d`, P elements per node). */
-function perStepGradient(inp: ReferenceInput, d: Float32Array, P: number, gK: number, gH: number): Float32Array {
+function perStepGradient(
+  inp: ReferenceInput,
+  d: Float32Array,
+  P: number,
+  gK: number,
+  gH: number,
+  slots?: Int32Array,
+): Float32Array {
   const { t0 } = inp;
+  // Row j's place in d: itself, or where only the rows read are stored, its slot (mlpSmoothAdjoint).
+  const place = (j: number) => (slots ? slots[j] : j);
   const at = inp.layerTimes.map((tn) => {
     const x = (tn - t0) / gH;
     const j0 = Math.max(0, Math.min(gK - 1, Math.floor(x + 1e-9)));
     // Below 1e-9 a layer time is on the row (batchedAdjoint.ts gradientRows computes only the rows read).
     const w = Math.min(1, Math.max(0, x - j0));
-    return { j0, w: w < 1e-9 ? 0 : w };
+    return { j0: place(j0), j1: place(j0 + 1), w: w < 1e-9 ? 0 : w };
   });
-  // Layer times on consecutive g-grid nodes (leapfrog, Euler): the rows themselves.
+  // Layer times on consecutive rows of d (g-grid nodes for leapfrog and Euler; on half the step, the rows
+  // stored alone): the rows themselves.
   if (at.every((a, n) => a.j0 === at[0].j0 + n && a.w < 1e-9))
     return d.subarray(at[0].j0 * P, (at[0].j0 + at.length) * P);
   const out = new Float32Array(inp.layerTimes.length * P);
-  at.forEach(({ j0, w }, n) => {
+  at.forEach(({ j0, j1, w }, n) => {
     // On a row (every other node on half the step): the row itself.
     if (w === 0) out.set(d.subarray(j0 * P, (j0 + 1) * P), n * P);
-    else for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[(j0 + 1) * P + k];
+    else for (let k = 0; k < P; k++) out[n * P + k] = (1 - w) * d[j0 * P + k] + w * d[j1 * P + k];
   });
   return out;
 }

@@ -14,6 +14,7 @@ import { copyLayout } from '../../solver/engine/layerAnalysis';
 import { schemeOf } from '../../solver/schemes/schemes';
 import { relError } from '../../solver/engine/detect';
 import { Rng } from '../../solver/engine/random';
+import { thetaPath } from '../../solver/engine/fusedMlp/reference';
 
 const network = fc.record({
   d: fc.integer({ min: 1, max: 10 }),
@@ -106,5 +107,48 @@ test('the reference of an MLP field in plain JS equals the tensor solve: forward
       }
     }),
     { numRuns: 40 },
+  );
+});
+
+test('θ(t) filled a layer interval at a time, few points kept, equals θ(t) point by point, bit for bit, in either order', () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        N: fc.integer({ min: 2, max: 12 }),
+        // Layer times on the h-grid (leapfrog, Euler) or at step midpoints (per-stage copies).
+        offset: fc.constantFrom(0, 0.5),
+        stride: fc.constantFrom(1, 2, 4),
+        // Points kept (0: all); asked again after their buffers went to others, they are interpolated again.
+        keep: fc.constantFrom(0, 3, 4, 16),
+        backward: fc.boolean(),
+        seed: fc.nat({ max: 99 }),
+      }),
+      ({ N, offset, stride, keep, backward, seed }) => {
+        const h = 0.1,
+          t0 = 0.3,
+          rng = new Rng(seed);
+        const layerTimes = Array.from({ length: N }, (_, n) => t0 + (n + offset) * h);
+        const params = [
+          { perStep: true, values: rng.normals(N * 5, 0, 1), shape: [5, 1], size: 5 },
+          { perStep: false, values: rng.normals(3, 0, 1), shape: [3, 1], size: 3 },
+        ];
+        const points = Array.from({ length: (8 * N) / stride + 1 }, (_, j) => t0 + (j * stride * h) / 8);
+        // A solve's order: each point, then the next, then back over them (the adjoint), then forward again.
+        const order = [...points, ...[...points].reverse(), ...points];
+        if (backward) order.reverse();
+        const filled = thetaPath(params, layerTimes, h, t0, true, stride, keep),
+          single = thetaPath(params, layerTimes, h, t0);
+        for (const t of order) assert.deepEqual(filled(t), single(t), `θ(${t})`);
+        // The values handed out stay as they were while the next points of a step are asked for (what the
+        // solves hold: a stage's θ while the step's next point is interpolated), their buffers not reused.
+        if (keep === 16) {
+          const got = filled(points[1]),
+            held = got.map((v) => v.slice());
+          for (const t of points.slice(2, 6)) filled(t);
+          assert.deepEqual(got, held);
+        }
+      },
+    ),
+    { numRuns: 60 },
   );
 });

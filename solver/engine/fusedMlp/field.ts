@@ -87,6 +87,18 @@ function addOuter(dest: Data, g: Data, m: number, a: Data, n: number): void {
   }
 }
 
+/**
+ * addOuter into zeros: 0 + each rounded product, written without reading dest first (fresh pages are then
+ * faulted in once, for the write, instead of once to read zeros and again to write).
+ */
+function setOuter(dest: Data, g: Data, m: number, a: Data, n: number): void {
+  for (let i = 0; i < m; i++) {
+    const gi = g[i],
+      row = i * n;
+    for (let j = 0; j < n; j++) dest[row + j] = 0 + Math.fround(gi * a[j]);
+  }
+}
+
 /** f(x) with the layer values the backward pass reads. */
 export function forward(
   field: MlpField,
@@ -114,6 +126,16 @@ export function forward(
     n = m;
   });
   return { y: a, trace: { inputs, z: zs } };
+}
+
+/**
+ * forward's trace without the last layer's product: what a backward pass reads (every layer's input, the
+ * hidden layers' z; the last layer has no activation), for a linearisation whose f(x) is not wanted.
+ */
+export function linearise(field: MlpField, x: Data, weights: Data[], biases: (Data | undefined)[]): Trace {
+  const hidden = { ...field, layers: field.layers.slice(0, -1) };
+  const { y, trace } = forward(hidden, x, weights, biases);
+  return { inputs: [...trace.inputs, y], z: [...trace.z, new Float32Array(0)] };
 }
 
 /**
@@ -153,14 +175,15 @@ export function forwardValue(
 
 /**
  * (∂f/∂x)ᵀ dy, (∂f/∂W_k)ᵀ dy and (∂f/∂b_k)ᵀ dy, in TF.js's gradient arithmetic. A layer's weight and
- * bias gradients are added into `into` where it gives an array (then left undefined in the result).
+ * bias gradients are added into `into` where it gives an array (then left undefined in the result);
+ * `into.zeros`: its arrays hold zeros, and the sums are written without reading them (the same values).
  */
 export function backward(
   field: MlpField,
   trace: Trace,
   weights: Data[],
   dy: Data,
-  into?: { W: (Data | undefined)[]; b: (Data | undefined)[] },
+  into?: { W: (Data | undefined)[]; b: (Data | undefined)[]; zeros?: boolean },
 ): { dx: Data; dW: (Data | undefined)[]; db: (Data | undefined)[] } {
   const L = field.layers.length;
   const dW: (Data | undefined)[] = new Array(L),
@@ -174,11 +197,13 @@ export function backward(
     const input = trace.inputs[k];
     if (layer.bias !== undefined) {
       const b = into?.b[k];
-      if (b) for (let i = 0; i < m; i++) b[i] += dz[i];
+      if (b && into?.zeros) for (let i = 0; i < m; i++) b[i] = 0 + dz[i];
+      else if (b) for (let i = 0; i < m; i++) b[i] += dz[i];
       else db[k] = Float32Array.from(dz);
     }
     const w = into?.W[k];
-    if (w) addOuter(w, dz, m, input, n);
+    if (w && into?.zeros) setOuter(w, dz, m, input, n);
+    else if (w) addOuter(w, dz, m, input, n);
     else dW[k] = outer(dz, m, input, n);
     const da = matTVec(weights[k], m, n, dz);
     if (k === 0) {

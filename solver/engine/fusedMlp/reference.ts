@@ -7,7 +7,7 @@
 // tensor solve's bit for bit (test/unit/fusedMlpReference.test.ts); the Jacobians and g agree with
 // the batched vjps to float32 rounding.
 import type { MlpField } from './recognise';
-import { backward, forward, forwardValue } from './field';
+import { backward, forward, forwardValue, linearise } from './field';
 import { ACTIVATIONS } from './activations';
 import { productValues } from '../matrixProduct';
 import { interpolateCopies, interpWeights } from '../copyInterpolation';
@@ -65,7 +65,10 @@ function combine(terms: [Data, number][]): Data {
 /**
  * θ(τ) per parameter as parameterPath (engine/reference.ts) gives it: constants once; per-step copies
  * interpolated at the h/8 grid's time when τ is on it (cached), else at τ. `onGrid` false: always at τ
- * (as batchedAdjoint.ts interpolates).
+ * (as batchedAdjoint.ts interpolates). `stride` (in h/8): a solve's points are that far apart, and a
+ * miss fills every such point between the same two copies at once (one pass over them instead of one per
+ * point). `keep` > 0: at most that many points stay cached, the oldest one's buffers reused for the next (its
+ * callers use a point's values before asking for more than a few others).
  */
 export function thetaPath(
   params: MlpPathParameter[],
@@ -73,6 +76,8 @@ export function thetaPath(
   h: number,
   t0: number,
   onGrid = true,
+  stride = 0,
+  keep = 0,
 ): (tau: number) => Data[] {
   const dt8 = h / 8;
   const constant = params.map((p) =>
@@ -82,37 +87,115 @@ export function thetaPath(
   // (tens of thousands of small buffers at N = 8192, each tracked by the garbage collector).
   let slab = new Float32Array(0),
     used = 0;
-  const take = (n: number): Data => {
+  // With `keep`: the buffers of points no longer cached, per parameter.
+  const free: Data[][] = params.map(() => []),
+    mine = new WeakSet<Data>();
+  const take = (i: number): Data => {
+    const n = params[i].size;
+    const reused = free[i].pop();
+    if (reused) return reused;
     if (used + n > slab.length) {
       slab = new Float32Array(Math.max(n, SLAB_FLOATS));
       used = 0;
     }
     used += n;
-    return slab.subarray(used - n, used);
+    const out = slab.subarray(used - n, used);
+    mine.add(out);
+    return out;
   };
   const at = (i: number, t: number): Data => {
     const p = params[i],
       w = interpWeights(layerTimes, t);
     // At a layer time θ is that copy itself (interpolateCopies copies it): a view, no copy.
     if (w[2] === 0) return p.values.subarray(w[0] * p.size, (w[0] + 1) * p.size);
-    const out = take(p.size);
+    const out = take(i);
     interpolateCopies(p.values, p.size, w, out, 0);
     return out;
   };
   const cache = new Map<number, Data[]>();
+  const store = (r: number, theta: Data[]) => {
+    cache.set(r, theta);
+    if (keep > 0 && cache.size > keep) {
+      // The oldest point (a Map keeps insertion order) gives its buffers back; a copy's own view stays its.
+      const [oldest, values] = cache.entries().next().value as [number, Data[]];
+      cache.delete(oldest);
+      values.forEach((v, i) => {
+        if (mine.has(v)) free[i].push(v);
+      });
+    }
+  };
+  /**
+   * Grid points r + k·stride between the same two copies as r (a solve's nodes and midpoints inside one
+   * layer interval), not cached yet: filled in one pass over the two copies, each point's values as `at`
+   * computes them.
+   */
+  const fill = (r: number): Data[] => {
+    const base = interpWeights(layerTimes, t0 + r * dt8);
+    const rs: number[] = [],
+      ws: number[] = [];
+    if (stride > 0 && base[2] > 0 && base[2] < 1)
+      for (let q = r - stride * Math.floor(8 / stride); q <= r + 8; q += stride) {
+        const w = interpWeights(layerTimes, t0 + q * dt8);
+        if (q >= 0 && w[0] === base[0] && w[2] > 0 && w[2] < 1 && (q === r || !cache.has(q))) {
+          rs.push(q);
+          ws.push(w[2]);
+        }
+      }
+    if (rs.length <= 1) {
+      const hit = params.map((_p, i) => constant[i] ?? at(i, t0 + r * dt8));
+      store(r, hit);
+      return hit;
+    }
+    const rows = rs.map(() => params.map((_p, i) => constant[i] as Data));
+    params.forEach((p, i) => {
+      if (constant[i]) return;
+      const outs = rs.map(() => take(i));
+      interpolateMany(p.values, p.size, base[0], base[1], ws, outs);
+      outs.forEach((o, k) => {
+        rows[k][i] = o;
+      });
+    });
+    // The point asked for stored last: a bounded cache gives the others back first.
+    const self = rs.indexOf(r);
+    rs.forEach((q, k) => {
+      if (k !== self) store(q, rows[k]);
+    });
+    store(r, rows[self]);
+    return rows[self];
+  };
   return (tau) => {
     const j = (tau - t0) / dt8,
       r = Math.round(j);
-    if (onGrid && Math.abs(j - r) < 1e-6 && r >= 0) {
-      let hit = cache.get(r);
-      if (!hit) {
-        hit = params.map((_p, i) => constant[i] ?? at(i, t0 + r * dt8));
-        cache.set(r, hit);
-      }
-      return hit;
-    }
+    if (onGrid && Math.abs(j - r) < 1e-6 && r >= 0) return cache.get(r) ?? fill(r);
     return params.map((_p, i) => constant[i] ?? at(i, tau));
   };
+}
+
+/**
+ * interpolateCopies at several weights between the same copies a and b: out_j = (1 − w_j)·a + w_j·b, each
+ * value the same double expression rounded once, in one pass over a and b (they stream from memory).
+ */
+function interpolateMany(v: Data, P: number, a: number, b: number, ws: number[], outs: Data[]): void {
+  const oa = a * P,
+    ob = b * P;
+  if (ws.length === 3) {
+    const [w0, w1, w2] = ws,
+      [u0, u1, u2] = ws.map((w) => 1 - w),
+      [o0, o1, o2] = outs;
+    for (let k = 0; k < P; k++) {
+      const x = v[oa + k],
+        y = v[ob + k];
+      o0[k] = u0 * x + w0 * y;
+      o1[k] = u1 * x + w1 * y;
+      o2[k] = u2 * x + w2 * y;
+    }
+    return;
+  }
+  ws.forEach((w, j) => {
+    const u = 1 - w,
+      out = outs[j];
+    for (let k = 0; k < P; k++) out[k] = u * v[oa + k] + w * v[ob + k];
+  });
 }
 
 /** Floats of one slab of thetaPath's cached values (1 MB). */
@@ -341,6 +424,8 @@ export function mlpSmoothAdjoint(
   p: { columns: number; values: Float32Array };
   /** With `grid`: p and v at the nodes t0 … T. */
   nodes?: { P: Data[]; V: Data[] };
+  /** With `rows` (and no `mid`): g holds the marked rows alone, in order; a row's place there (−1 unmarked). */
+  slots?: Int32Array;
   /** With `pairs`: the pair quadrature difference in t, undivided. */
   pairDifference?: number;
 } {
@@ -358,8 +443,8 @@ export function mlpSmoothAdjoint(
   };
   const lin = (x: Data, t: number) => {
     const { W, B } = layerData(field, theta(t));
-    const { trace } = forward(field, x, W, B);
-    return { W, trace };
+    // The vjps there read the layers' inputs and hidden z, not f itself: its last product is left out.
+    return { W, trace: linearise(field, x, W, B) };
   };
   /** At node k: the forward solve's own pass when kept (the same x and θ: the same values). */
   const linNode = (k: number) =>
@@ -367,15 +452,28 @@ export function mlpSmoothAdjoint(
   const vx = (L: ReturnType<typeof lin>, p: Data) => inputVjp(field, L.trace, L.W, p);
   const rows = grid ? 0 : mid ? 2 * K + 1 : K + 1,
     step = mid ? 2 : 1;
-  const g = params.map((q) => new Float32Array(rows * q.size));
+  // The marked rows alone are stored (on half the step every other node): the output's size, not twice it.
+  let slots: Int32Array | undefined;
+  let stored = rows;
+  if (inp.rows && !grid && !mid) {
+    slots = new Int32Array(rows).fill(-1);
+    stored = 0;
+    for (let j = 0; j < rows; j++) if (inp.rows[j]) slots[j] = stored++;
+  }
+  const g = params.map((q) => new Float32Array(stored * q.size));
+  // Each row of g receives one node's products: written, not added to its zeros, unless two layers share a parameter.
+  const used = field.layers.flatMap((l) => (l.bias === undefined ? [l.weight] : [l.weight, l.bias]));
+  const ownParameters = new Set(used).size === used.length;
   /** g = ∂θfᵀp at row j (into g), and (∂x f)ᵀp; on a coarse grid (∂x f)ᵀp alone. */
   const both = (L: ReturnType<typeof lin>, p: Data, j: number): Data => {
     if (grid || (inp.rows && !inp.rows[j])) return vx(L, p);
+    const at = slots ? slots[j] : j;
     const into = {
-      W: field.layers.map((l) => g[l.weight].subarray(j * params[l.weight].size, (j + 1) * params[l.weight].size)),
+      W: field.layers.map((l) => g[l.weight].subarray(at * params[l.weight].size, (at + 1) * params[l.weight].size)),
       b: field.layers.map((l) =>
-        l.bias === undefined ? undefined : g[l.bias].subarray(j * params[l.bias].size, (j + 1) * params[l.bias].size),
+        l.bias === undefined ? undefined : g[l.bias].subarray(at * params[l.bias].size, (at + 1) * params[l.bias].size),
       ),
+      zeros: ownParameters,
     };
     return backward(field, L.trace, L.W, p, into).dx;
   };
@@ -454,6 +552,7 @@ export function mlpSmoothAdjoint(
     estimateError: den > 0 ? Math.sqrt(num / den) : num > 0 ? 1 : 0,
     p: { columns, values },
     ...(grid ? { nodes: { P: Pn, V: Vn } } : {}),
+    ...(slots ? { slots } : {}),
     ...(inp.pairs
       ? {
           pairDifference: pairQuadratureDifference(
