@@ -24,7 +24,7 @@ import { interpreterOf, type Interpreter } from './programInterpreter';
 import type { VolterraProgram } from './volterraProgram';
 import { middleWeight, newestWeight, oldestWeight } from './volterra';
 import { collectCopies } from './scalarKernel/solve';
-import { lazySteps } from './lazySteps';
+import { lazySteps, rowStates } from './lazySteps';
 
 const f32 = Math.fround;
 
@@ -784,5 +784,14 @@ export function solveVolterraKernel(
       },
     };
   })(flatX0, ...inputs) as Tensor;
-  return lazySteps(N, (n) => x0.map((x, i) => tf.reshape(tf.slice(trajectory, [n, i], [1, 1]), x.shape)));
+  return lazySteps(N, (n) =>
+    rowStates(
+      tf,
+      trajectory,
+      n,
+      x0.map((_x, i) => i),
+      x0.map(() => 1),
+      x0.map((x) => x.shape),
+    ),
+  );
 }

@@ -11,6 +11,7 @@ import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
 import { solvesByKernel } from '../../solver/engine/integrate';
+import { discreteGradients } from '../../solver/engine/discrete';
 import { schemeOf } from '../../solver/schemes/schemes';
 import type { Model } from '../../solver/model';
 import { expressionModel, modelText, smallTensorModel } from '../support/modelGenerators';
@@ -169,6 +170,47 @@ test('events on the kernel equal events on TF.js kernels: trajectories and AD gr
     } finally {
       kernel.dispose();
       plain.dispose();
+    }
+  }
+});
+
+// The loss reads each state of x(T) from the kernel's trajectory [N+1, S]. A slice's gradient is its input's shape
+// of zeros around it, so slicing every state from the whole trajectory made AD build and add S tensors of
+// (N+1)·S floats (a 101-state map over 16,000 steps spent a quarter of its check there); the states are sliced
+// from their row, which leaves one tensor of the trajectory's size in the backward pass.
+test('AD through the whole-solve kernel builds one trajectory-sized gradient, not one per state read', async () => {
+  const { tf } = await initBackend('cpu');
+  for (const S of [2, 7, 30]) {
+    const m = parse(`par a=0.3, b=0.1
+x[0..${S - 1}]' = -a*x[j] + b*sin(x[j]) + 0.01*[j]
+init x[0..${S - 1}]=0.5
+@ total=4, dt=0.02, meth=heun
+done`);
+    const { compiled: cm } = compileModel(tf, m);
+    try {
+      assert.ok(solvesByKernel(cm, schemeOf(m)), 'the kernel runs the solve');
+      assert.equal(m.states.length, S, 'one state per element');
+      const N = m.options.steps,
+        trajectorySize = (N + 1) * S;
+      const values = initialParameters(tf, m);
+      let G: Float32Array[] = [];
+      const profile = await tf.profile(() => {
+        G = discreteGradients(tf, cm, schemeOf(m), m, values).G;
+      });
+      assert.ok(
+        G.some((g) => g.some((x) => x !== 0)),
+        'the parameters get a gradient',
+      );
+      const big = profile.kernels.filter((k) =>
+        k.outputShapes.some((shape) => shape.reduce((x, y) => x * y, 1) >= trajectorySize),
+      );
+      // The solve's output (and customGrad's identity of it), and the gradient of the row that holds x(T).
+      assert.ok(
+        big.length <= 3,
+        `${S} states: ${big.length} kernels made trajectory-sized tensors (${big.map((k) => k.name).join(', ')})`,
+      );
+    } finally {
+      cm.dispose();
     }
   }
 });

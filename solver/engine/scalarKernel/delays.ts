@@ -114,8 +114,23 @@ export class KernelHistory implements DelayReader {
     return this.past ? this.past.outputOf[index] : -1;
   }
 
+  /** The last read's time and tau, and where t − tau fell (a network reads one tau for many elements in a row). */
+  private memoNow = Number.NaN;
+  private memoTau = Number.NaN;
+  private memoConstant = false;
+  private memoS = 0;
+  private memoW = 0;
+
   read(index: number, now: number, tau: number, constant: boolean): number {
-    const s = this.position(now, tau),
+    if (now !== this.memoNow || tau !== this.memoTau || constant !== this.memoConstant) {
+      this.memoNow = now;
+      this.memoTau = tau;
+      this.memoConstant = constant;
+      this.memoS = this.position(now, tau);
+      const n = Math.floor(this.memoS);
+      this.memoW = this.memoS > 0 ? this.weight(this.memoS, n, now, tau, constant) : 0;
+    }
+    const s = this.memoS,
       S = this.S,
       traj = this.traj;
     if (s <= 0) {
@@ -131,7 +146,7 @@ export class KernelHistory implements DelayReader {
     const a = traj[n * S + index];
     if (s === n && constant) return a;
     const b = traj[(n + 1) * S + index];
-    return f32(a + f32(this.weight(s, n, now, tau, constant) * f32(b - a)));
+    return f32(a + f32(this.memoW * f32(b - a)));
   }
 
   readBack(index: number, now: number, tau: number, constant: boolean, g: number): number {

@@ -11,7 +11,7 @@ import type { Scheme } from '../../schemes/schemes';
 import { adjointSolve, copyOf, forwardSolve, rungeKuttaPlan, StepWorkspace, type RungeKuttaPlan } from './rungeKutta';
 import type { EventProgram } from './events';
 import type { PastProgram } from './delays';
-import { lazySteps } from '../lazySteps';
+import { lazySteps, rowStates } from '../lazySteps';
 import { backwardEulerAdjoint, backwardEulerForward, type NewtonFailure } from '../newtonStep';
 
 /** Parameters of one copy (engine/integrate.ts's ParamsFor). */
@@ -208,11 +208,7 @@ export function wholeSolveKernel(
           },
         };
       })(start ?? x0, ...inputs) as Tensor;
-      return lazySteps(N, (n) =>
-        stateShapes.map((shape, i) =>
-          tf.reshape(tf.slice(trajectory, [n, stateAt[i]], [1, prog.stateSizes[i]]), shape),
-        ),
-      );
+      return lazySteps(N, (n) => rowStates(tf, trajectory, n, stateAt, prog.stateSizes, stateShapes));
     },
     solveBatched(scheme, N, h, t0, params, B, everyStep) {
       const rows = everyStep ? N + 1 : 1;
