@@ -265,6 +265,71 @@ function crossing(c: (t: number) => number, a: number, b: number, ca: number, cb
   return (a + b) / 2;
 }
 
+type Evaluator = ReturnType<typeof evaluator>;
+
+/**
+ * The condition's rate of change at a firing, ġ⁻ = ∂x g·f⁻ + ∂t g, with ∂x g, ∂θ g and f⁻; or the grazing refusal
+ * when |ġ⁻| is tiny against |∂x g|·|f⁻| + |∂t g|. `around(o)`: ∂t of event output o at the firing (x⁻, t*).
+ */
+function firingRate(
+  inp: EventSolveInput,
+  f: Evaluator,
+  ev: Evaluator,
+  fi: Firing,
+):
+  | { fMinus: Float64Array; gx: Float64Array; gth: Float64Array; gdot: number; around: (o: number) => number }
+  | Refusal {
+  const { rhs, events, theta } = inp;
+  const S = rhs.states;
+  const t = fi.t;
+  f.forward(fi.before, theta, t);
+  const fMinus = Float64Array.from({ length: S }, (_v, e) => f.out(e));
+  ev.forward(fi.before, theta, t);
+  const cond = events.events[fi.event].condition;
+  const gx = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vs);
+  const gth = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vp);
+  // ∂t by central differences of the float32 program (exact for conditions and resets linear in t).
+  const dtau = 2 ** -10 * Math.max(1, Math.abs(t));
+  const around = (o: number) => {
+    ev.forward(fi.before, theta, t + dtau);
+    const up = ev.out(o);
+    ev.forward(fi.before, theta, t - dtau);
+    return (up - ev.out(o)) / (2 * dtau);
+  };
+  const gt = around(cond);
+  let gdot = gt,
+    scale = Math.abs(gt),
+    gxNorm = 0,
+    fNorm = 0;
+  for (let e = 0; e < S; e++) {
+    gdot += gx[e] * fMinus[e];
+    gxNorm += gx[e] * gx[e];
+    fNorm += fMinus[e] * fMinus[e];
+  }
+  scale += Math.sqrt(gxNorm * fNorm);
+  if (!(Math.abs(gdot) > GRAZING * scale))
+    return {
+      event: fi.event,
+      reason: `the trajectory grazes the event's condition at t = ${t.toPrecision(4)} (its rate of change there is about zero), so the firing time has no finite sensitivity`,
+    };
+  return { fMinus, gx, gth, gdot, around };
+}
+
+/**
+ * Why eventAdjoint would refuse this forward solve, without its backward sweep: the grazing firing it meets
+ * first (from the last firing back), or undefined. The only refusal of the sweep, which depends on the forward
+ * solve alone: the caller compares the firing counts of two steps before it pays for any adjoint.
+ */
+export function adjointRefusal(inp: EventSolveInput, fw: EventSolve): Refusal | undefined {
+  const f = evaluator(inp.rhs),
+    ev = evaluator(inp.events.prog);
+  for (let i = fw.firings.length - 1; i >= 0; i--) {
+    const rate = firingRate(inp, f, ev, fw.firings[i]);
+    if ('reason' in rate) return rate;
+  }
+  return undefined;
+}
+
 export interface EventAdjoint {
   /** dL/dθ of the flow with events, flat in program parameter order. */
   g: Float64Array;
@@ -350,36 +415,10 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
   function jump(fi: Firing): Refusal | undefined {
     const spec = events.events[fi.event];
     const t = fi.t;
-    const fMinus = rhsAt(fi.before, t),
-      fPlus = rhsAt(fi.after, t);
-    ev.forward(fi.before, theta, t);
-    const cond = spec.condition;
-    const gx = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vs);
-    const gth = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vp);
-    // ∂t by central differences of the float32 program (exact for conditions and resets linear in t).
-    const dtau = 2 ** -10 * Math.max(1, Math.abs(t));
-    const around = (o: number) => {
-      ev.forward(fi.before, theta, t + dtau);
-      const up = ev.out(o);
-      ev.forward(fi.before, theta, t - dtau);
-      return (up - ev.out(o)) / (2 * dtau);
-    };
-    const gt = around(cond);
-    let gdot = gt,
-      scale = Math.abs(gt),
-      gxNorm = 0,
-      fNorm = 0;
-    for (let e = 0; e < S; e++) {
-      gdot += gx[e] * fMinus[e];
-      gxNorm += gx[e] * gx[e];
-      fNorm += fMinus[e] * fMinus[e];
-    }
-    scale += Math.sqrt(gxNorm * fNorm);
-    if (!(Math.abs(gdot) > GRAZING * scale))
-      return {
-        event: fi.event,
-        reason: `the trajectory grazes the event's condition at t = ${t.toPrecision(4)} (its rate of change there is about zero), so the firing time has no finite sensitivity`,
-      };
+    const fPlus = rhsAt(fi.after, t);
+    const rate = firingRate(inp, f, ev, fi);
+    if ('reason' in rate) return rate;
+    const { fMinus, gx, gth, gdot, around } = rate;
     // w = f⁺ − ∂x R·f⁻ − ∂t R, row by row (a state no reset sets has R = x: w = f⁺ − f⁻).
     const w = new Float64Array(S);
     for (let e = 0; e < S; e++) w[e] = fPlus[e] - fMinus[e];
