@@ -208,10 +208,13 @@ export function wholeSolveKernel(
           },
         };
       })(start ?? x0, ...inputs) as Tensor;
-      return lazySteps(N, (n) =>
-        stateShapes.map((shape, i) =>
-          tf.reshape(tf.slice(trajectory, [n, stateAt[i]], [1, prog.stateSizes[i]]), shape),
-        ),
+      return lazySteps(
+        N,
+        (n) =>
+          stateShapes.map((shape, i) =>
+            tf.reshape(tf.slice(trajectory, [n, stateAt[i]], [1, prog.stateSizes[i]]), shape),
+          ),
+        trajectory,
       );
     },
     solveBatched(scheme, N, h, t0, params, B, everyStep) {
