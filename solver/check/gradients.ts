@@ -238,11 +238,12 @@ function locateBlowUp(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, c
  */
 function stateSums(tf: TF, cm: CompiledModel, traj: Tensor[][]): Float32Array {
   const whole = wholeTrajectory(traj);
-  if (!whole) return tf.stack(traj.map((xs) => tf.stack(xs.map((x) => tf.sum(tf.abs(x)))))).dataSync() as Float32Array;
-  const d = whole.dataSync();
   const sizes = cm.x0.map((x) => x.size),
     width = sizes.reduce((a, b) => a + b, 0),
     S = sizes.length;
+  if (!whole || whole.shape[0] !== traj.length || whole.shape[1] !== width)
+    return tf.stack(traj.map((xs) => tf.stack(xs.map((x) => tf.sum(tf.abs(x)))))).dataSync() as Float32Array;
+  const d = whole.dataSync();
   const sums = new Float32Array(traj.length * S);
   for (let n = 0; n < traj.length; n++)
     for (let k = 0, at = n * width; k < S; at += sizes[k++]) {
