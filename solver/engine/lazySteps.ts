@@ -1,10 +1,14 @@
 import type { TF, Tensor } from './tf';
 
+/** The key of a solve's whole trajectory, when it has one (wholeTrajectory). */
+const WHOLE = Symbol('whole trajectory');
+
 /**
  * x_0..x_N whose entries are made when first read (a loss on x(T) makes one). A proxy over the array:
- * an accessor defined per step was 0.23 s of a 1.1 s check over 20,000 steps (a CPU profile).
+ * an accessor defined per step was 0.23 s of a 1.1 s check over 20,000 steps (a CPU profile). `whole`: the
+ * same values as one [N + 1, S] tensor (row n: the states of step n, flat in order), for a reader of every step.
  */
-export function lazySteps(N: number, make: (n: number) => Tensor[]): Tensor[][] {
+export function lazySteps(N: number, make: (n: number) => Tensor[], whole?: Tensor): Tensor[][] {
   const cache: Tensor[][] = new Array(N + 1);
   const step = (key: string | symbol): number => {
     if (typeof key !== 'string') return -1;
@@ -13,6 +17,7 @@ export function lazySteps(N: number, make: (n: number) => Tensor[]): Tensor[][] 
   };
   return new Proxy(cache, {
     get(target, key, receiver) {
+      if (key === WHOLE) return whole;
       const n = step(key);
       if (n < 0) return Reflect.get(target, key, receiver);
       target[n] ??= make(n);
@@ -40,4 +45,9 @@ export function rowStates(
   if (shapes.length === 1) return [tf.reshape(tf.slice(trajectory, [n, at[0]], [1, sizes[0]]), shapes[0])];
   const row = tf.slice(trajectory, [n, 0], [1, S]);
   return shapes.map((shape, i) => tf.reshape(tf.slice(row, [0, at[i]], [1, sizes[i]]), shape));
+}
+
+/** A lazy trajectory's values as one [N + 1, S] tensor, when its solve made one (one read instead of a slice per step). */
+export function wholeTrajectory(steps: Tensor[][]): Tensor | undefined {
+  return (steps as unknown as Record<symbol, Tensor | undefined>)[WHOLE];
 }

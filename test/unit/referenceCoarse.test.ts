@@ -20,6 +20,8 @@ import { schemeByName } from '../../solver/schemes/schemes';
 import { parameterCopies } from '../../solver/schemes/copies';
 import type { Model } from '../../solver/model';
 import { bin, call, end, num, spiral } from './engineFixtures';
+import { analyse } from '../../solver/language/index';
+import { referenceInput } from '../../bench/referenceCopies';
 
 const backend = 'cpu' as const;
 
@@ -164,6 +166,40 @@ test('coarse reference: g at more points than one batched vjp may hold comes in 
   assert.equal(auto.gridTimes.length, N / 8 + 1, 'tied copies take H = 8h');
   for (let i = 0; i < fine.g.length; i++)
     assert.ok(rel(coarse8!.g[i], fine.g[i]) < 1e-5, `parameter ${i}: ${rel(coarse8!.g[i], fine.g[i])}`);
+});
+
+test('coarse reference: a coarse solve whose nodes are not finite is no reference (no g at all, not the finite part of one)', async () => {
+  // A decay rate that puts H = 8h far outside RK4's stability (a·8h = 8): x overflows within the coarse solve's
+  // 32 steps, while its first points are still finite; the loss reads y, so p stays finite. The usual grid
+  // (a·h = 1) is stable.
+  const text = [
+    'state x, y',
+    'init x = 1',
+    'init y = 1',
+    'param a per-step = 100',
+    "x' = -a*x",
+    "y' = -y",
+    'loss = y(T)^2',
+    '@ total=2.56, steps=256, meth=euler',
+  ].join('\n');
+  const model = analyse(text).model!;
+  const { tf } = await initBackend(backend);
+  const { compiled: cm } = compileModel(tf, model);
+  try {
+    assert.ok(cm.wholeSolve?.program, 'the case runs on the JS reference');
+    const inp = referenceInput(model, initialParameters(tf, model));
+    const coarse = referenceOn(tf, cm, inp, 8);
+    assert.equal(coarse.nonFinite, true);
+    assert.ok(
+      coarse.g.every((g) => g.every((v) => !Number.isFinite(v))),
+      'no g value from a blown-up coarse solve',
+    );
+    const auto = continuousReference(tf, cm, inp);
+    assert.equal(auto.nonFinite, false, 'the usual grid is the reference');
+    assert.ok(auto.gridTimes.length >= 257, `${auto.gridTimes.length - 1} steps`);
+  } finally {
+    cm.dispose();
+  }
 });
 
 test('the seeded initialisation ties every per-step copy (runCheck takes its copies as equal without a scan)', async () => {

@@ -7,6 +7,13 @@ import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
 import { MAX_STEP_HALVINGS, runCheck } from '../../solver/check';
 import type { Model } from '../../solver/model';
+import { initBackend } from '../../solver/engine/backend';
+import { compileModel } from '../../solver/engine/compile';
+import { copyTensors, paramsFor } from '../../solver/engine/discrete';
+import { solveDiscrete } from '../../solver/engine/integrate';
+import { wholeTrajectory } from '../../solver/engine/lazySteps';
+import { initialParameters } from '../../solver/engine/parameters';
+import { schemeOf } from '../../solver/schemes/schemes';
 
 function model(text: string): Model {
   const a = analyse(text);
@@ -41,6 +48,34 @@ test('a fixed-step method keeps its blow-up at the file dt', async () => {
   assert.equal(r.steps, 500);
   assert.ok(r.findings.some((f) => f.code === 'blow-up'));
   assert.ok(!r.findings.some((f) => f.code === 'step-halved'));
+});
+
+test("the blow-up is located on the fused solve's whole trajectory, read once: the steps as the per-step tensors hold them", async () => {
+  const m = model(stiffDecay('rk4'));
+  const { tf } = await initBackend('cpu');
+  const { compiled: cm } = compileModel(tf, m);
+  const { steps: N, dt: h, t0 } = m.options;
+  let first = -1;
+  try {
+    tf.tidy(() => {
+      const copies = copyTensors(tf, m, initialParameters(tf, m));
+      const traj = solveDiscrete(tf, cm, schemeOf(m), N, h, t0, paramsFor(m, copies));
+      const whole = wholeTrajectory(traj);
+      assert.ok(whole, 'the fused solve keeps its whole trajectory');
+      const rows = whole.dataSync();
+      for (let n = 0; n <= N; n++) {
+        const x = traj[n][0].dataSync()[0];
+        assert.ok(Object.is(rows[n], x), `step ${n}: ${rows[n]} against ${x}`);
+        if (first < 0 && !Number.isFinite(x)) first = n;
+      }
+    });
+  } finally {
+    cm.dispose();
+  }
+  assert.ok(first > 0, 'the case blows up');
+  const r = await runCheck(m, { backend: 'cpu' });
+  const f = r.findings.find((x) => x.code === 'blow-up');
+  assert.match(f?.message ?? '', new RegExp(`x is not finite at step ${first}\\b`));
 });
 
 test('a blow-up that no halving cures is reported at the file dt and says the halvings did not help', async () => {

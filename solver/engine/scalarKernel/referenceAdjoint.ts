@@ -146,8 +146,8 @@ export interface SmoothAdjointInput {
 export interface SmoothAdjointResult {
   /**
    * Per parameter, g at the nodes t0 … T (with `mid`, interleaved with the midpoints), or on a coarse
-   * grid's points, row-major. Undefined on a coarse grid whose nodes are not all finite: the caller takes
-   * g there from P and V as the tensor solve does (its products spread NaN through their zero weights).
+   * grid's points, row-major. Undefined on a coarse grid whose nodes are not all finite: that solve is no
+   * reference (the caller reports it non-finite and falls back to the usual grid).
    */
   g: Float32Array[] | undefined;
   /** p and v = (∂x f)ᵀp at the nodes t0 … T, [(K + 1)·S] each. */
@@ -268,7 +268,7 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
 /**
  * g = pᵀ∂θ f at the m·K + 1 points t0 + jH/m of a coarse solve (reference.ts's gradientOnGrid, the same
  * float32 numbers): x and p by cubic Hermite between the nodes (x' = f, p' = −v), θ constant. Undefined
- * when a node value is not finite (TF.js's product then spreads NaN through the zeros of its weights).
+ * when a node value is not finite (no reference on that grid).
  */
 function gridGradient(
   prog: ScalarProgram,

@@ -157,6 +157,8 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
   /** An event that just fired, with its condition still at about zero: it cannot fire again at once. */
   let justFired = -1;
   let inStep = 0;
+  /** The conditions at (x, t) when the last step ended there without a firing (its c1): not evaluated again. */
+  let atStart: number[] | undefined;
   for (let k = 0; k < K; ) {
     const tb = k + 1 === K ? T : t0 + (k + 1) * H;
     const dt = tb - t;
@@ -167,8 +169,9 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
         nonFinite: true,
         reason: `the reference solve is not finite from t = ${t.toPrecision(4)} on (step ${dt.toPrecision(3)})`,
       };
-    const c0 = conditions(x, t),
+    const c0 = atStart ?? conditions(x, t),
       c1 = conditions(xb, tb);
+    atStart = undefined;
     const firing = events.events.map((e, i) => i !== justFired && fires(e.sign, c0[i], c1[i]));
     justFired = -1;
     if (!firing.some(Boolean) || dt <= 0) {
@@ -181,6 +184,7 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
       k++;
       inStep = 0;
       out.nodes.set(x, k * S);
+      atStart = c1;
       continue;
     }
     // The earliest crossing on the Hermite interpolant of the step.
@@ -265,6 +269,71 @@ function crossing(c: (t: number) => number, a: number, b: number, ca: number, cb
   return (a + b) / 2;
 }
 
+type Evaluator = ReturnType<typeof evaluator>;
+
+/**
+ * The condition's rate of change at a firing, ġ⁻ = ∂x g·f⁻ + ∂t g, with ∂x g, ∂θ g and f⁻; or the grazing refusal
+ * when |ġ⁻| is tiny against |∂x g|·|f⁻| + |∂t g|. `around(o)`: ∂t of event output o at the firing (x⁻, t*).
+ */
+function firingRate(
+  inp: EventSolveInput,
+  f: Evaluator,
+  ev: Evaluator,
+  fi: Firing,
+):
+  | { fMinus: Float64Array; gx: Float64Array; gth: Float64Array; gdot: number; around: (o: number) => number }
+  | Refusal {
+  const { rhs, events, theta } = inp;
+  const S = rhs.states;
+  const t = fi.t;
+  f.forward(fi.before, theta, t);
+  const fMinus = Float64Array.from({ length: S }, (_v, e) => f.out(e));
+  ev.forward(fi.before, theta, t);
+  const cond = events.events[fi.event].condition;
+  const gx = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vs);
+  const gth = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vp);
+  // ∂t by central differences of the float32 program (exact for conditions and resets linear in t).
+  const dtau = 2 ** -10 * Math.max(1, Math.abs(t));
+  const around = (o: number) => {
+    ev.forward(fi.before, theta, t + dtau);
+    const up = ev.out(o);
+    ev.forward(fi.before, theta, t - dtau);
+    return (up - ev.out(o)) / (2 * dtau);
+  };
+  const gt = around(cond);
+  let gdot = gt,
+    scale = Math.abs(gt),
+    gxNorm = 0,
+    fNorm = 0;
+  for (let e = 0; e < S; e++) {
+    gdot += gx[e] * fMinus[e];
+    gxNorm += gx[e] * gx[e];
+    fNorm += fMinus[e] * fMinus[e];
+  }
+  scale += Math.sqrt(gxNorm * fNorm);
+  if (!(Math.abs(gdot) > GRAZING * scale))
+    return {
+      event: fi.event,
+      reason: `the trajectory grazes the event's condition at t = ${t.toPrecision(4)} (its rate of change there is about zero), so the firing time has no finite sensitivity`,
+    };
+  return { fMinus, gx, gth, gdot, around };
+}
+
+/**
+ * Why eventAdjoint would refuse this forward solve, without its backward sweep: the grazing firing it meets
+ * first (from the last firing back), or undefined. The only refusal of the sweep, which depends on the forward
+ * solve alone: the caller compares the firing counts of two steps before it pays for any adjoint.
+ */
+export function adjointRefusal(inp: EventSolveInput, fw: EventSolve): Refusal | undefined {
+  const f = evaluator(inp.rhs),
+    ev = evaluator(inp.events.prog);
+  for (let i = fw.firings.length - 1; i >= 0; i--) {
+    const rate = firingRate(inp, f, ev, fw.firings[i]);
+    if ('reason' in rate) return rate;
+  }
+  return undefined;
+}
+
 export interface EventAdjoint {
   /** dL/dθ of the flow with events, flat in program parameter order. */
   g: Float64Array;
@@ -291,10 +360,13 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
     q = Float64Array.from(pT);
   const g = new Float64Array(Q),
     gq = new Float64Array(Q);
-  /** dy = (−(∂x f)ᵀy, −(∂θ f)ᵀy) at x, t for y = p and y = q, stacked. */
-  const F = (x: ArrayLike<number>, t: number, y: Float64Array): Float64Array => {
-    f.forward(x, theta, t);
-    const d = new Float64Array(2 * (S + Q));
+  /**
+   * dy = (−(∂x f)ᵀy, −(∂θ f)ᵀy) at x, t for y = p and y = q, stacked, into d. `x` null: at the point f was last
+   * evaluated at (its values are still the evaluator's). Scratch reused per step: the allocations and repeated
+   * evaluations were a third of the sweep (a CPU profile).
+   */
+  const F = (x: ArrayLike<number> | null, t: number, y: Float64Array, d: Float64Array): Float64Array => {
+    if (x) f.forward(x, theta, t);
     for (let side = 0; side < 2; side++) {
       const { vs, vp } = f.reverse((o) => y[side * S + o]);
       const at = side * (S + Q);
@@ -303,8 +375,22 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
     }
     return d;
   };
+  const fAt = (x: ArrayLike<number>, t: number, out: Float64Array) => {
+    f.forward(x, theta, t);
+    for (let e = 0; e < S; e++) out[e] = f.out(e);
+    return out;
+  };
   const xm = new Float64Array(S);
-  const y = new Float64Array(2 * S);
+  const y = new Float64Array(2 * S),
+    yStage = new Float64Array(2 * S);
+  const fa = new Float64Array(S),
+    fb = new Float64Array(S);
+  const [s1, s2, s3, s4] = [0, 1, 2, 3].map(() => new Float64Array(2 * (S + Q)));
+  const stageOf = (s: Float64Array, c: number) => {
+    for (let side = 0; side < 2; side++)
+      for (let e = 0; e < S; e++) yStage[side * S + e] = y[side * S + e] - c * s[side * (S + Q) + e];
+    return yStage;
+  };
   let firing = fw.firings.length - 1;
   for (let i = fw.ta.length - 1; i >= 0; i--) {
     while (firing >= 0 && fw.firings[firing].subStep === i) {
@@ -318,23 +404,17 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
     if (!(dt > 0)) continue;
     const xa = fw.xa[i],
       xb = fw.xb[i];
-    const fa = rhsAt(xa, ta),
-      fb = rhsAt(xb, tb);
+    fAt(xa, ta, fa);
+    fAt(xb, tb, fb); // f's values are now xb's: the first stage's
     const b = hermiteBasis(0.5, dt);
     for (let e = 0; e < S; e++) xm[e] = b.v0 * xa[e] + b.v1 * xb[e] + b.d0 * fa[e] + b.d1 * fb[e];
     // RK4 backward from tb to ta on (p, q) with the parameter integrals alongside.
     y.set(p, 0);
     y.set(q, S);
-    const s1 = F(xb, tb, y);
-    const yStage = new Float64Array(2 * S);
-    const stageOf = (s: Float64Array, c: number) => {
-      for (let side = 0; side < 2; side++)
-        for (let e = 0; e < S; e++) yStage[side * S + e] = y[side * S + e] - c * s[side * (S + Q) + e];
-      return yStage;
-    };
-    const s2 = F(xm, ta + dt / 2, stageOf(s1, dt / 2));
-    const s3 = F(xm, ta + dt / 2, stageOf(s2, dt / 2));
-    const s4 = F(xa, ta, stageOf(s3, dt));
+    F(null, tb, y, s1);
+    F(xm, ta + dt / 2, stageOf(s1, dt / 2), s2);
+    F(null, ta + dt / 2, stageOf(s2, dt / 2), s3);
+    F(xa, ta, stageOf(s3, dt), s4);
     const step = (j: number) => (dt / 6) * (s1[j] + 2 * s2[j] + 2 * s3[j] + s4[j]);
     for (let e = 0; e < S; e++) {
       p[e] -= step(e);
@@ -350,36 +430,10 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
   function jump(fi: Firing): Refusal | undefined {
     const spec = events.events[fi.event];
     const t = fi.t;
-    const fMinus = rhsAt(fi.before, t),
-      fPlus = rhsAt(fi.after, t);
-    ev.forward(fi.before, theta, t);
-    const cond = spec.condition;
-    const gx = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vs);
-    const gth = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vp);
-    // ∂t by central differences of the float32 program (exact for conditions and resets linear in t).
-    const dtau = 2 ** -10 * Math.max(1, Math.abs(t));
-    const around = (o: number) => {
-      ev.forward(fi.before, theta, t + dtau);
-      const up = ev.out(o);
-      ev.forward(fi.before, theta, t - dtau);
-      return (up - ev.out(o)) / (2 * dtau);
-    };
-    const gt = around(cond);
-    let gdot = gt,
-      scale = Math.abs(gt),
-      gxNorm = 0,
-      fNorm = 0;
-    for (let e = 0; e < S; e++) {
-      gdot += gx[e] * fMinus[e];
-      gxNorm += gx[e] * gx[e];
-      fNorm += fMinus[e] * fMinus[e];
-    }
-    scale += Math.sqrt(gxNorm * fNorm);
-    if (!(Math.abs(gdot) > GRAZING * scale))
-      return {
-        event: fi.event,
-        reason: `the trajectory grazes the event's condition at t = ${t.toPrecision(4)} (its rate of change there is about zero), so the firing time has no finite sensitivity`,
-      };
+    const fPlus = rhsAt(fi.after, t);
+    const rate = firingRate(inp, f, ev, fi);
+    if ('reason' in rate) return rate;
+    const { fMinus, gx, gth, gdot, around } = rate;
     // w = f⁺ − ∂x R·f⁻ − ∂t R, row by row (a state no reset sets has R = x: w = f⁺ − f⁻).
     const w = new Float64Array(S);
     for (let e = 0; e < S; e++) w[e] = fPlus[e] - fMinus[e];

@@ -208,7 +208,7 @@ export function wholeSolveKernel(
           },
         };
       })(start ?? x0, ...inputs) as Tensor;
-      return lazySteps(N, (n) => rowStates(tf, trajectory, n, stateAt, prog.stateSizes, stateShapes));
+      return lazySteps(N, (n) => rowStates(tf, trajectory, n, stateAt, prog.stateSizes, stateShapes), trajectory);
     },
     solveBatched(scheme, N, h, t0, params, B, everyStep) {
       const rows = everyStep ? N + 1 : 1;
