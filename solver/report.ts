@@ -66,7 +66,16 @@ export interface ParameterMetrics {
    */
   copiesAlpha?: number;
   copiesBeta?: number;
+  /**
+   * ‖corrected gradient‖ / ‖reference‖ of a per-step parameter, set when the corrected error is at least
+   * CORRECTED_NORM_ERROR: a corrected gradient that nearly vanishes against the flow's marks a stationary point of
+   * training with the correction, where the flow's gradient is the discretisation error of the loss.
+   */
+  correctedNormRatio?: number;
 }
+
+/** The corrected error from which a report says how large the corrected gradient is against the reference's. */
+export const CORRECTED_NORM_ERROR = 0.5;
 
 /** One level of a refinement study: the same θ(t) re-solved with more steps. */
 export interface RefinementLevel {

@@ -1,7 +1,7 @@
 // Phase 5, layer analysis: per per-step parameter the densities, the correction, the detector and the errors
 // against the reference (engine/layerAnalysis.ts); per parameter its metrics and the rows the report carries.
 import type { ParamDecl } from '../model';
-import { MAX_REPORTED_COMPONENTS, type ParameterMetrics, type ParameterReport } from '../report';
+import { CORRECTED_NORM_ERROR, MAX_REPORTED_COMPONENTS, type ParameterMetrics, type ParameterReport } from '../report';
 import type { ReferenceResult } from '../engine/reference';
 import type { GradcheckResult } from '../engine/finiteDifferences';
 import { detectOscillation, largestColumns, relError, rows } from '../engine/detect';
@@ -76,6 +76,13 @@ function zigzagCopies(metrics: ParameterMetrics, values: Float32Array, P: number
   metrics.copiesBeta = z.beta;
 }
 
+/** The 2-norm of rows of values. */
+function norm(rows: ArrayLike<number>[]): number {
+  let s = 0;
+  for (const row of rows) for (let k = 0; k < row.length; k++) s += row[k] * row[k];
+  return Math.sqrt(s);
+}
+
 /** A shared parameter: one row, its error against the reference's ∫g dt (no correction applies). */
 function sharedReport(
   p: ParamDecl,
@@ -115,6 +122,8 @@ function perStepReport(
   if (r.kappa !== undefined) metrics.kappa = r.kappa;
   metrics.relError = r.relError;
   metrics.correctedRelError = r.correctedRelError;
+  if (g && r.correctedRelError >= CORRECTED_NORM_ERROR)
+    metrics.correctedNormRatio = norm(r.correctedRows()) / norm([g]);
   const count = layout.count;
   const columns = largestColumns(g ? g : r.d, count, P, MAX_REPORTED_COMPONENTS);
   return {

@@ -26,12 +26,16 @@ export function weaklyStableRemedy(s: {
   grad: GradEngine;
   recommended?: Correction;
   correctedError?: number;
+  /** The measured ‖corrected‖ / ‖reference‖ (ParameterMetrics.correctedNormRatio). */
+  correctedNormRatio?: number;
 }): string {
   if (OSCILLATION_CORRECTIONS.includes(s.gradfix)) return `gradfix=${s.gradfix} corrects this.`;
   if (s.grad === 'adjoint') return 'grad=adjoint computes gradients from the continuous adjoint instead.';
   const fix = s.recommended ?? RECOMMENDED_CORRECTION;
   const measured =
-    s.correctedError !== undefined && Number.isFinite(s.correctedError) ? ` (error ${fmt(s.correctedError)})` : '';
+    s.correctedError !== undefined && Number.isFinite(s.correctedError)
+      ? ` (error ${fmt(s.correctedError)}${s.correctedNormRatio !== undefined && s.correctedNormRatio < STATIONARY_NORM ? ', where its gradient nearly vanishes: training with it has come to rest' : ''})`
+      : '';
   return `Set gradfix=${fix}${measured}, use grad=adjoint, or switch to a strongly stable scheme (${STRONGLY_STABLE_SCHEMES.join(', ')}).`;
 }
 
@@ -93,13 +97,27 @@ export interface OscillationText {
   study: string;
 }
 
+/** A corrected gradient below this fraction of the reference's nearly vanishes: the values are a stationary point. */
+const STATIONARY_NORM = 0.25;
+
+/**
+ * What a large corrected error means where the corrected gradient nearly vanishes against the flow's (as at the end
+ * of training with the correction): not the oscillation, but the network's own distance from the flow; else ''.
+ */
+export function stationaryClause(m: ParameterMetrics): string {
+  const r = m.correctedNormRatio;
+  if (r === undefined || !(r < STATIONARY_NORM)) return '';
+  return `, a gradient that nearly vanishes here (${fmt(r)} of the flow's): training with it has come to rest at these values, and what remains is the flow's own gradient there, which measures how far the network is from the flow (its discretisation error), not the oscillation; a refinement study (Refine, or --refine) shows how it changes with more steps`;
+}
+
 export function oscillatingGradientMessage(o: OscillationText): string {
   const m = o.metrics;
   const known = Number.isFinite(m.relError);
+  const stationary = known ? stationaryClause(m) : '';
   const fix =
     o.gradfix !== 'none'
-      ? `even after ${o.correction}${known ? ` (corrected error ${fmt(m.correctedRelError)})` : ''}`
-      : `${o.correction} would ${known ? `give ${fmt(m.correctedRelError)}` : 'remove it'}`;
+      ? `even after ${o.correction}${known ? ` (corrected error ${fmt(m.correctedRelError)}${stationary})` : ''}`
+      : `${o.correction} would ${known ? `give ${fmt(m.correctedRelError)}${stationary}` : 'remove it'}`;
   const refined =
     m.refinedAlpha !== undefined
       ? ` With ${m.refinedSteps ?? 2 * o.steps} steps ${namedRatio('α', m.refinedAlpha)}${o.decays ? ' (scales with h: an O(h) effect that vanishes)' : ' (does not vanish as h → 0)'}.`
@@ -182,6 +200,7 @@ export function weaklyStableSchemeMessage(s: {
           grad: s.grad,
           recommended: s.recommended,
           correctedError: m.correctedRelError,
+          correctedNormRatio: m.correctedNormRatio,
         });
   return (
     `${s.meth} is weakly stable (${root}): AD adjoints oscillate with period 2 and this does not vanish as h → 0. ` +

@@ -299,7 +299,7 @@ export const DIAGNOSTIC_CODES = {
       meaning:
         "The gradient automatic differentiation gives each layer's copy of this parameter alternates in sign around the gradient of the ODE flow. An optimiser that follows it trains the zig-zag, not the flow: the learned parameters describe no ODE. The related location is the scheme option that causes it.",
       figure:
-        'α = ‖alternating part‖ / ‖gradient‖ (flagged above 0.1) and β = alternating part against smooth curvature (above 10), then the relative error of the raw gradient against the continuous reference and the error the correction would leave. The quick fixes carry these figures in their titles.',
+        'α = ‖alternating part‖ / ‖gradient‖ (flagged above 0.1) and β = alternating part against smooth curvature (above 10), then the relative error of the raw gradient against the continuous reference and the error the correction would leave. Where the corrected gradient is under a quarter of the flow gradient (as where training with the correction has come to rest), the message says so: a large corrected error there is how far the network is from the flow, not the oscillation, and a refinement study shows it fall with more steps if the correction converges. The quick fixes carry these figures in their titles.',
       remedies: OSCILLATION_REMEDIES,
     },
   ),

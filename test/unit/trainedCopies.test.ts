@@ -1,11 +1,12 @@
-// The zigzag-copies finding (docs/design.md#training-consequence): copies trained on raw AD under leapfrog
-// zig-zag from layer to layer themselves, and the check says so on each parameter with the discrete and the flow
-// loss; copies trained with filter121, seeded copies and independent random copies (white noise, β ≈ 4) get no
-// such finding.
+// The check at trained copies (docs/design.md#training-consequence). Copies trained on raw AD under leapfrog
+// zig-zag from layer to layer themselves: the zigzag-copies finding says so on each parameter with the discrete and
+// the flow loss; copies trained with filter121, seeded copies and independent random copies (white noise, β ≈ 4)
+// get no such finding. Where training has come to rest, the corrected gradient nearly vanishes against the flow's,
+// and the oscillation finding says that its large corrected error is the network's distance from the flow.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCheck } from '../../solver/check';
-import type { Report } from '../../solver/report';
+import { CORRECTED_NORM_ERROR, type Report } from '../../solver/report';
 import { train } from '../../solver/train/train';
 import { DETECTOR } from '../../solver/engine/detect';
 import { Rng } from '../../solver/engine/random';
@@ -21,7 +22,13 @@ test('copies trained on raw AD under leapfrog get zigzag-copies with the flow lo
   // SGD, lr 0.2, 200 iterations, leapfrog N = 64 (train.test.ts: raw total variation ≈ 200, flow loss ≫ discrete).
   const opts = { iterations: 200, optimizer: 'sgd' as const, learningRate: 0.2, backend, flowEvery: 200 };
   const raw = await train(spiral({ steps: 64 }), { ...opts, gradient: 'ad' });
-  const fixed = await train(spiral({ steps: 64 }), { ...opts, gradient: 'filter121' });
+  // Adam to rest (discrete loss ≈ 2e-10 with `odelens train --optimizer adam --lr 0.01`), where SGD is still moving.
+  const fixed = await train(spiral({ steps: 64 }), {
+    ...opts,
+    optimizer: 'adam',
+    learningRate: 0.01,
+    gradient: 'filter121',
+  });
 
   const atRaw = await runCheck(spiral({ steps: 64 }), { backend, parameterValues: raw.values, gradcheck: false });
   const found = zigzag(atRaw);
@@ -44,8 +51,19 @@ test('copies trained on raw AD under leapfrog get zigzag-copies with the flow lo
     [],
     'filter121-trained copies are smooth',
   );
+  // Training with filter121 came to rest: the corrected gradient is small against the flow's, so its corrected
+  // error is large although the correction converges (the refinement study's order), and the finding says why.
+  for (const p of atFixed.parameters) {
+    const m = p.metrics;
+    assert.ok(m.correctedRelError >= CORRECTED_NORM_ERROR, `${p.name}: ${m.correctedRelError}`);
+    assert.ok(m.correctedNormRatio! < 0.25, `${p.name}: ‖corrected‖/‖reference‖ ${m.correctedNormRatio}`);
+    const f = atFixed.findings.find((d) => d.code === 'oscillating-gradient' && d.parameter === p.name);
+    assert.match(f?.message ?? '', /nearly vanishes here \([^)]+ of the flow's\): training with it has come to rest/);
+  }
   const seeded = await runCheck(spiral({ steps: 64 }), { backend, gradcheck: false });
   assert.deepEqual(zigzag(seeded), [], 'seeded copies are equal');
+  for (const p of seeded.parameters) assert.equal(p.metrics.correctedNormRatio, undefined, 'filter121 corrects it');
+  assert.ok(!seeded.findings.some((f) => /nearly vanishes/.test(f.message)));
 });
 
 test('independent random copies (white noise across layers) are not taken for a zig-zag', async () => {
