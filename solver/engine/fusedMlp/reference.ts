@@ -166,7 +166,17 @@ export function thetaPath(
   return (tau) => {
     const j = (tau - t0) / dt8,
       r = Math.round(j);
-    if (onGrid && Math.abs(j - r) < 1e-6 && r >= 0) return cache.get(r) ?? fill(r);
+    if (onGrid && Math.abs(j - r) < 1e-6 && r >= 0) {
+      const hit = cache.get(r);
+      if (!hit) return fill(r);
+      // A bounded cache drops the least recently asked point: one handed out again is the newest, so the next
+      // fills (at most one layer interval's points) do not give its buffers to others while a step still holds it.
+      if (keep > 0) {
+        cache.delete(r);
+        cache.set(r, hit);
+      }
+      return hit;
+    }
     return params.map((_p, i) => constant[i] ?? at(i, tau));
   };
 }
