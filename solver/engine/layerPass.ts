@@ -121,7 +121,7 @@ export function layerPass(
 
 // The pass's sums in `acc`: the detector's ‖a¹‖², ‖a²‖², ‖d‖²; ‖d − g‖², ‖c − g‖², ‖g‖²; average's
 // ‖e‖² and ‖b‖² at even and odd flat indices.
-const A1 = 0,
+export const A1 = 0,
   A2 = 1,
   DD = 2,
   NA = 3,
@@ -186,8 +186,13 @@ function bulkRow(
   acc[DEN] = den;
 }
 
-/** bulkRow and averageRow's sums in one loop (one read of the rows they share), weight w. */
-function averagedBulkRow(
+/**
+ * bulkRow and averageRow's sums in one loop (one read of the rows they share), weight w. Two columns a turn, so
+ * that average's sums at even and odd flat indices need no test per value; the detector's sums in units of 1/16
+ * (its differences without their /4, the partial sums scaled by 16 on the way in and out: powers of two, so
+ * every sum is the one the plain loop gives, term by term in the same order; test/unit/layerPass.test.ts).
+ */
+export function averagedBulkRow(
   G: Float32Array,
   d: Float32Array,
   g: Float32Array,
@@ -201,56 +206,97 @@ function averagedBulkRow(
     o2 = o1 - P,
     o3 = o2 - P,
     o4 = o3 - P,
-    u = 1 - w;
-  let a1 = acc[A1],
-    a2 = acc[A2],
+    u = 1 - w,
+    odd = (o1 & 1) === 1;
+  let a1 = acc[A1] * 16,
+    a2 = acc[A2] * 16,
     dd = acc[DD],
     na = acc[NA],
     nc = acc[NC],
     den = acc[DEN],
-    v0 = acc[V0],
-    v1 = acc[V1],
-    u0 = acc[U0],
-    u1 = acc[U1];
-  for (let k = 0; k < P; k++) {
+    // Column k's average sums (flat index o1 + k) and column k + 1's.
+    va = odd ? acc[V1] : acc[V0],
+    vb = odd ? acc[V0] : acc[V1],
+    ua = odd ? acc[U1] : acc[U0],
+    ub = odd ? acc[U0] : acc[U1];
+  let k = 0;
+  for (; k + 1 < P; k += 2) {
+    const j = o + k,
+      j1 = o1 + k,
+      j2 = o2 + k;
+    // Column k.
+    const dn = Math.fround(G[j] * s);
+    d[j] = dn;
+    const d1 = d[j1],
+      d2 = d[j2],
+      x1 = 2 * d2 - d[o3 + k] - d1,
+      x2 = 2 * d2 - d[o4 + k] - dn,
+      r = g[j1],
+      ea = d1 - r,
+      ec = Math.fround((d2 + 2 * d1 + dn) / 4) - r,
+      b = Math.fround(u * r + w * g[j]),
+      e = Math.fround((d1 + dn) / 2) - b;
+    a1 += x1 * x1;
+    a2 += x2 * x2;
+    dd += d2 * d2;
+    na += ea * ea;
+    nc += ec * ec;
+    den += r * r;
+    va += e * e;
+    ua += b * b;
+    // Column k + 1.
+    const dn_ = Math.fround(G[j + 1] * s);
+    d[j + 1] = dn_;
+    const d1_ = d[j1 + 1],
+      d2_ = d[j2 + 1],
+      x1_ = 2 * d2_ - d[o3 + k + 1] - d1_,
+      x2_ = 2 * d2_ - d[o4 + k + 1] - dn_,
+      r_ = g[j1 + 1],
+      ea_ = d1_ - r_,
+      ec_ = Math.fround((d2_ + 2 * d1_ + dn_) / 4) - r_,
+      b_ = Math.fround(u * r_ + w * g[j + 1]),
+      e_ = Math.fround((d1_ + dn_) / 2) - b_;
+    a1 += x1_ * x1_;
+    a2 += x2_ * x2_;
+    dd += d2_ * d2_;
+    na += ea_ * ea_;
+    nc += ec_ * ec_;
+    den += r_ * r_;
+    vb += e_ * e_;
+    ub += b_ * b_;
+  }
+  if (k < P) {
+    // An odd P's last column: column k's parity.
     const dn = Math.fround(G[o + k] * s);
     d[o + k] = dn;
     const d1 = d[o1 + k],
       d2 = d[o2 + k],
-      d3 = d[o3 + k],
-      d4 = d[o4 + k];
-    const cm = Math.fround((d2 + 2 * d1 + dn) / 4);
-    const x1 = (-d3 + 2 * d2 - d1) / 4,
-      x2 = (-d4 + 2 * d2 - dn) / 4;
+      x1 = 2 * d2 - d[o3 + k] - d1,
+      x2 = 2 * d2 - d[o4 + k] - dn,
+      r = g[o1 + k],
+      ea = d1 - r,
+      ec = Math.fround((d2 + 2 * d1 + dn) / 4) - r,
+      b = Math.fround(u * r + w * g[o + k]),
+      e = Math.fround((d1 + dn) / 2) - b;
     a1 += x1 * x1;
     a2 += x2 * x2;
     dd += d2 * d2;
-    const r = g[o1 + k],
-      ea = d1 - r,
-      ec = cm - r;
     na += ea * ea;
     nc += ec * ec;
     den += r * r;
-    const b = Math.fround(u * r + w * g[o + k]),
-      e = Math.fround((d1 + dn) / 2) - b;
-    if ((o1 + k) & 1) {
-      v1 += e * e;
-      u1 += b * b;
-    } else {
-      v0 += e * e;
-      u0 += b * b;
-    }
+    va += e * e;
+    ua += b * b;
   }
-  acc[A1] = a1;
-  acc[A2] = a2;
+  acc[A1] = a1 / 16;
+  acc[A2] = a2 / 16;
   acc[DD] = dd;
   acc[NA] = na;
   acc[NC] = nc;
   acc[DEN] = den;
-  acc[V0] = v0;
-  acc[V1] = v1;
-  acc[U0] = u0;
-  acc[U1] = u1;
+  acc[odd ? V1 : V0] = va;
+  acc[odd ? V0 : V1] = vb;
+  acc[odd ? U1 : U0] = ua;
+  acc[odd ? U0 : U1] = ub;
 }
 
 /** average(d)'s row n − 1 (rows n − 1 and n of d, at offset o for row n) against the same rows of g, weight w. */
