@@ -355,17 +355,12 @@ export function writeMoved(
           v1 = Math.fround((sign * ((((word >>> (b + 1)) & 1) << 1) - 1) + g[j0 + b + 1] * scale) * norm);
         const x0 = base[j0 + b],
           x1 = base[j0 + b + 1];
-        // The float32 values written, kept rather than read back.
-        const p = Math.fround(x0 + step * v0),
-          m = Math.fround(x0 - step * v0),
-          p1 = Math.fround(x1 + step * v1),
-          m1 = Math.fround(x1 - step * v1);
-        out[p0 + b] = p;
-        out[m0 + b] = m;
-        out[p0 + b + 1] = p1;
-        out[m0 + b + 1] = m1;
-        along0 += g[j0 + b] * (p - m);
-        along1 += g[j0 + b + 1] * (p1 - m1);
+        out[p0 + b] = x0 + step * v0;
+        out[m0 + b] = x0 - step * v0;
+        out[p0 + b + 1] = x1 + step * v1;
+        out[m0 + b + 1] = x1 - step * v1;
+        along0 += g[j0 + b] * (out[p0 + b] - out[m0 + b]);
+        along1 += g[j0 + b + 1] * (out[p0 + b + 1] - out[m0 + b + 1]);
       }
     }
   }
