@@ -116,7 +116,7 @@ export function thetaPath(
   const store = (r: number, theta: Data[]) => {
     cache.set(r, theta);
     if (keep > 0 && cache.size > keep) {
-      // The oldest point (a Map keeps insertion order) gives its buffers back; a copy's own view stays its.
+      // The least recently asked point (first in the Map's order) gives its buffers back; a copy's own view stays its.
       const [oldest, values] = cache.entries().next().value as [number, Data[]];
       cache.delete(oldest);
       values.forEach((v, i) => {
@@ -166,7 +166,17 @@ export function thetaPath(
   return (tau) => {
     const j = (tau - t0) / dt8,
       r = Math.round(j);
-    if (onGrid && Math.abs(j - r) < 1e-6 && r >= 0) return cache.get(r) ?? fill(r);
+    if (onGrid && Math.abs(j - r) < 1e-6 && r >= 0) {
+      const hit = cache.get(r);
+      if (!hit) return fill(r);
+      // A bounded cache gives back its least recently asked point, never the one just handed out (a solve
+      // holds a stage's θ while the step's next points are interpolated).
+      if (keep > 0) {
+        cache.delete(r);
+        cache.set(r, hit);
+      }
+      return hit;
+    }
     return params.map((_p, i) => constant[i] ?? at(i, tau));
   };
 }
