@@ -51,7 +51,7 @@ export function analysisPhase(
         !layout.perStage &&
         !r.correctedTimes &&
         (correction === 'filter121' || (correction === 'adjoint121' && !ad.adjointValues[i]));
-      metrics.correctionErrors = postProcessingErrors(G[i], inputs.sizes[i], layout, g, edges, r.d, {
+      metrics.correctionErrors = postProcessingErrors(G[i], inputs.sizes[i], layout, g, edges, () => r.d, {
         ...(filtered ? { filter121: r.correctedRelError } : {}),
         ...(r.averageRelError !== undefined ? { average: r.averageRelError } : {}),
       });
@@ -133,7 +133,7 @@ function perStepReport(
     range: p.range,
     metrics,
     layerTimes: layout.times,
-    raw: rows(r.d, count, P, columns),
+    raw: r.rawRows(columns),
     corrected: r.correctedRows(columns),
     reference: g ? rows(g, count, P, columns) : [],
     ...(columns ? { components: columns } : {}),

@@ -24,7 +24,8 @@ function cap(x: number): number {
  */
 export function detectOscillation(d: ArrayLike<number>, N: number, P: number): DetectorResult {
   if (N < DETECTOR.minSteps || P === 0) return { alpha: 0, beta: 0, oscillating: false, applicable: false };
-  // Sums split by the parity of k: each chain of dependent adds is half as long (the loop's bound).
+  // Sums split by the parity of k: each chain of dependent adds is half as long (the loop's bound). The
+  // differences without their /4, the sums divided by 16 at the end: a power of two, so the same figures.
   let a1 = 0,
     a2 = 0,
     dd = 0,
@@ -37,10 +38,10 @@ export function detectOscillation(d: ArrayLike<number>, N: number, P: number): D
     for (; k + 1 < P; k += 2) {
       const c = d[o + k],
         c2 = d[o + k + 1];
-      const x1 = (-d[o - P + k] + 2 * c - d[o + P + k]) / 4,
-        y1 = (-d[o - P + k + 1] + 2 * c2 - d[o + P + k + 1]) / 4;
-      const x2 = (-d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k]) / 4,
-        y2 = (-d[o - 2 * P + k + 1] + 2 * c2 - d[o + 2 * P + k + 1]) / 4;
+      const x1 = -d[o - P + k] + 2 * c - d[o + P + k],
+        y1 = -d[o - P + k + 1] + 2 * c2 - d[o + P + k + 1];
+      const x2 = -d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k],
+        y2 = -d[o - 2 * P + k + 1] + 2 * c2 - d[o + 2 * P + k + 1];
       a1 += x1 * x1;
       b1 += y1 * y1;
       a2 += x2 * x2;
@@ -50,14 +51,14 @@ export function detectOscillation(d: ArrayLike<number>, N: number, P: number): D
     }
     if (k < P) {
       const c = d[o + k];
-      const x1 = (-d[o - P + k] + 2 * c - d[o + P + k]) / 4,
-        x2 = (-d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k]) / 4;
+      const x1 = -d[o - P + k] + 2 * c - d[o + P + k],
+        x2 = -d[o - 2 * P + k] + 2 * c - d[o + 2 * P + k];
       a1 += x1 * x1;
       a2 += x2 * x2;
       dd += c * c;
     }
   }
-  return detectorResult(a1 + b1, a2 + b2, dd + ee);
+  return detectorResult((a1 + b1) / 16, (a2 + b2) / 16, dd + ee);
 }
 
 /** α, β and the flag from the sums ‖a¹‖², ‖a²‖², ‖d‖² over the interior rows. */

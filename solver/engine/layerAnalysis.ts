@@ -18,7 +18,7 @@ import {
 } from './corrections';
 import { startSteps, type Scheme as AnyScheme } from '../schemes/schemes';
 import { detectOscillation, errorRatio, relError, relErrorPair, rows, DETECTOR } from './detect';
-import { filter121Rows, layerPass } from './layerPass';
+import { densityArray, densityColumns, filter121Rows, layerPass } from './layerPass';
 
 /** Where the copies of a per-step parameter sit and how they are weighted: the schemes' bookkeeping (schemes/copies.ts). */
 export type CopyLayout = ParameterCopies;
@@ -72,7 +72,10 @@ export function effectiveCorrection(
 }
 
 export interface LayerResult {
-  d: Float32Array;
+  /** The densities d = G/(h w), all N·P of them (the one-pass analysis computes them again when asked). */
+  readonly d: Float32Array;
+  /** d's rows at `columns` (all without). */
+  rawRows: (columns?: number[]) => number[][];
   /** The corrected rows at `columns` (all without): rows of the correction, kept whole only where it is not filter121's one pass. */
   correctedRows: (columns?: number[]) => number[][];
   correctedTimes?: number[];
@@ -228,11 +231,23 @@ export function analyseLayers(
 ): LayerResult {
   if (onePass(layout, gradfix, correction, adjointCorrected, edges)) {
     const { scale, zeroWeightCopies } = densityScales(layout);
-    const r = layerPass(G, layout.count, P, scale, true, g, layout.times);
+    const N = layout.count;
+    const r = layerPass(G, N, P, scale, true, g, layout.times);
     const { alpha, beta, oscillating } = r.detector;
+    // d whole only when asked for (without a reference, or a correction the pass did not price); the report's rows
+    // from its few columns.
+    let whole: Float32Array | undefined;
+    const density = () => (whole ??= densityArray(G, N, P, scale));
     return {
-      d: r.d,
-      correctedRows: (columns) => filter121Rows(r.d, layout.count, P, columns),
+      get d() {
+        return density();
+      },
+      rawRows: (columns) =>
+        columns ? rows(densityColumns(G, N, P, scale, columns), N, columns.length) : rows(density(), N, P),
+      correctedRows: (columns) =>
+        columns
+          ? filter121Rows(densityColumns(G, N, P, scale, columns), N, columns.length)
+          : filter121Rows(density(), N, P),
       alpha,
       beta,
       oscillating,
@@ -263,6 +278,7 @@ export function analyseLayers(
   }
   return {
     d,
+    rawRows: (columns) => rows(d, layout.count, P, columns),
     correctedRows: (columns) => rows(c.values, layout.count, P, columns),
     correctedTimes: c.times,
     alpha: det.alpha,
@@ -287,10 +303,13 @@ export function postProcessingErrors(
   layout: CopyLayout,
   g: Float32Array,
   edges: Edges = ONE_ROW,
-  densitiesOfG?: Float32Array,
+  densitiesOfG?: Float32Array | (() => Float32Array),
   known: Partial<Record<Correction, number>> = {},
 ): Partial<Record<Correction, number>> {
-  const d = densitiesOfG ?? densities(G, P, layout).d;
+  // d only for a correction the analysis did not price already.
+  let dOnce: Float32Array | undefined;
+  const density = () =>
+    (dOnce ??= typeof densitiesOfG === 'function' ? densitiesOfG() : (densitiesOfG ?? densities(G, P, layout).d));
   const priced: Correction[] = layout.perStage ? ['stagesum'] : ['filter121', 'average'];
   const errors: Partial<Record<Correction, number>> = {};
   for (const correction of priced) {
@@ -302,14 +321,14 @@ export function postProcessingErrors(
     }
     // The common cases in one pass each, without the corrected rows (two arrays of N·P values a parameter).
     if (correction === 'filter121' && edges.first === 1 && edges.last === 1 && layout.count >= 4) {
-      errors[correction] = filter121Error(d, layout.count, P, g);
+      errors[correction] = filter121Error(density(), layout.count, P, g);
       continue;
     }
     if (correction === 'average' && edges.first === 1 && edges.last === 1 && layout.count >= 3) {
-      errors[correction] = averageError(d, layout.count, P, layout.times, g);
+      errors[correction] = averageError(density(), layout.count, P, layout.times, g);
       continue;
     }
-    const c = corrected(d, G, P, layout, correction, undefined, edges);
+    const c = corrected(density(), G, P, layout, correction, undefined, edges);
     errors[correction] = c.times ? relError(c.values, resample(g, P, layout.times, c.times)) : relError(c.values, g);
   }
   return errors;

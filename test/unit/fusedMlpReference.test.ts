@@ -149,6 +149,6 @@ test('θ(t) filled a layer interval at a time, few points kept, equals θ(t) poi
         }
       },
     ),
-    { numRuns: 60 },
+    { numRuns: 300 },
   );
 });

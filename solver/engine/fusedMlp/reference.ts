@@ -116,7 +116,7 @@ export function thetaPath(
   const store = (r: number, theta: Data[]) => {
     cache.set(r, theta);
     if (keep > 0 && cache.size > keep) {
-      // The oldest point (a Map keeps insertion order) gives its buffers back; a copy's own view stays its.
+      // The least recently asked point (first in the Map's order) gives its buffers back; a copy's own view stays its.
       const [oldest, values] = cache.entries().next().value as [number, Data[]];
       cache.delete(oldest);
       values.forEach((v, i) => {
