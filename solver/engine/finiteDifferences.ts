@@ -19,7 +19,7 @@ export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
  * direction (errors in any component) and the AD gradient's own direction
  * (scaled gradients), weighing alike in ⟨G, v⟩. Step:
  * float32-aware (see finiteDifferenceDirections), 1e-3 to 3e-2 × max(rms θ, 1)
- * per unit-rms component. Returns |fd − ⟨G, v⟩| / |fd| per tensor. The 2·P
+ * per unit-rms component (× rms θ for a tensor under 1e-3 whose loss such steps resolve). Returns |fd − ⟨G, v⟩| / |fd| per tensor. The 2·P
  * perturbed solves run as one batched solve when the model allows it
  * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
  * `budgetMs`: the time the passes at finer steps may bring the whole to (the first pass is always taken); a pass
@@ -302,7 +302,7 @@ export function finiteDifferenceDirections(
     const along = along0 + along1,
       gg = gg0 + gg1,
       gNorm = Math.sqrt(gg);
-    scales.push(Math.max(Math.sqrt((tt0 + tt1) / Math.max(1, n)), 1));
+    scales.push(Math.sqrt((tt0 + tt1) / Math.max(1, n)));
     // r on G's side, so that r and G/‖G‖ never cancel. The two parts weigh alike in ⟨G, v⟩ (‖G‖ against
     // |⟨r, G⟩| ≈ ‖G‖): with G/rms(G) instead, the G part outweighed r by √n and an AD gradient with half
     // its components zeroed went unnoticed in 58 of 100 random networks.
@@ -316,9 +316,12 @@ export function finiteDifferenceDirections(
   // Float32-aware: the loss carries rounding ≈ 2⁻²⁴·√N·|L| (N steps); the smallest step whose predicted change
   // ε·⟨G, v⟩ is 10³ times that keeps rounding at 0.1 % (central differences truncate as ε², so no larger).
   const rounding = 2 ** -24 * Math.sqrt(Math.max(1, model.options.steps)) * Math.abs(loss);
-  const eps = scales.map((scale, i) => {
+  const eps = scales.map((rms, i) => {
     const step =
       Number.isFinite(rounding) && predicted[i] !== 0 ? (RESOLVED_CHANGE * rounding) / Math.abs(predicted[i]) : 0;
+    // Steps scale with θ above 1, else with 1; but a tensor smaller than the smallest of those steps (a rate of
+    // 8e-6) would be moved by many times its own size: its steps scale with θ itself while they resolve the loss.
+    const scale = rms > 0 && rms < EPS_MIN && step <= EPS_MAX * rms ? rms : Math.max(rms, 1);
     return Math.min(EPS_MAX * scale, Math.max(EPS_MIN * scale, step));
   });
   return { dirs, eps, predicted, rounding };
