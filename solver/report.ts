@@ -67,8 +67,8 @@ export interface ParameterMetrics {
   copiesAlpha?: number;
   copiesBeta?: number;
   /**
-   * ‖corrected gradient‖ / ‖reference‖ of a per-step parameter, set when the corrected error is at least
-   * CORRECTED_NORM_ERROR: a corrected gradient that nearly vanishes against the flow's marks a stationary point of
+   * ‖corrected gradient‖ / ‖reference‖ of a per-step parameter whose AD gradient oscillates, set when the corrected
+   * error is at least CORRECTED_NORM_ERROR (the findings that quote it are the oscillation's): a corrected gradient that nearly vanishes against the flow's marks a stationary point of
    * training with the correction, where the flow's gradient is the discretisation error of the loss.
    */
   correctedNormRatio?: number;

@@ -122,7 +122,7 @@ function perStepReport(
   if (r.kappa !== undefined) metrics.kappa = r.kappa;
   metrics.relError = r.relError;
   metrics.correctedRelError = r.correctedRelError;
-  if (g && r.correctedRelError >= CORRECTED_NORM_ERROR)
+  if (g && r.oscillating && r.correctedRelError >= CORRECTED_NORM_ERROR)
     metrics.correctedNormRatio = norm(r.correctedRows()) / norm([g]);
   const count = layout.count;
   const columns = largestColumns(g ? g : r.d, count, P, MAX_REPORTED_COMPONENTS);
