@@ -35,7 +35,7 @@ export interface Measurements {
 }
 
 /** Sets each parameter's verdict. Zero-weight copies are flagged statically by the front end (schemes/analysis.ts); here they shape the verdict. */
-export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks }: Measurements): void {
+export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks, loss }: Measurements): void {
   const { gradfix, meth, steps } = run.model.options;
   analysis.parameters.forEach((p, i) => {
     const r = analysis.results[i];
@@ -55,6 +55,7 @@ export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks 
       events: eventGap(run, ref, p),
       gradcheckTooSmall: fdTooSmall(gradcheck?.[i]),
       gradcheckStopped: !!gradcheck?.[i]?.budget,
+      zeroLoss: loss === 0,
     });
   });
 }
@@ -89,6 +90,7 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
       m.kinks,
       model.params.find((q) => q.name === p.name)?.readOnlyBy,
       !model.loss,
+      m.loss === 0,
     );
     if (f) findings.push(f);
   });
@@ -230,6 +232,7 @@ function gradientFinding(
   kinks: string[],
   readOnlyBy: string | undefined,
   defaultLoss: boolean,
+  zeroLoss: boolean,
 ): Finding | undefined {
   const { name, metrics, range } = p;
   if (metrics.vanishing) {
@@ -238,11 +241,11 @@ function gradientFinding(
     // without a loss (a classic simulation) is checked for ODE Lens's default loss, not for training.
     return {
       code: 'vanishing-gradient',
-      severity: kinks.length > 0 && !readOnlyBy && !defaultLoss ? 'warning' : 'information',
+      severity: kinks.length > 0 && !readOnlyBy && !defaultLoss && !zeroLoss ? 'warning' : 'information',
       parameter: name,
       metrics,
       range,
-      message: vanishingGradientMessage(name, kinks, readOnlyBy, p.initialValueOf !== undefined),
+      message: vanishingGradientMessage(name, kinks, readOnlyBy, p.initialValueOf !== undefined, zeroLoss),
     };
   }
   if (metrics.gradcheckUnresolved && g) {

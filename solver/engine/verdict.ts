@@ -7,6 +7,8 @@ import { formatNumber, namedRatio } from '../presentation/format';
 import { GRADCHECK_TOLERANCE } from './finiteDifferences';
 
 export interface VerdictContext {
+  /** The discrete loss is exactly 0: every gradient vanishes because the network reaches its target. */
+  zeroLoss?: boolean;
   gradfix: GradFix;
   correction: Exclude<GradFix, 'none'>;
   recommended?: Exclude<GradFix, 'none'>;
@@ -97,6 +99,12 @@ function eventVerdict(e: NonNullable<VerdictContext['events']>): Verdict {
 
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
+  if (m.vanishing && ctx.zeroLoss && p.initialValueOf === undefined)
+    return {
+      kind: 'vanishing',
+      explanation:
+        'the AD gradient is exactly zero in every component because the loss is exactly 0 here: the network reaches its target, so no gradient is left to check.',
+    };
   if (m.vanishing) {
     return {
       kind: 'vanishing',

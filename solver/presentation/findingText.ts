@@ -285,12 +285,19 @@ const IGNORED_BECAUSE: Readonly<Record<string, string>> = {
   set: 'a named set is applied by XPPAUT on request',
 };
 
+/** The vanishing-gradient note of a loss that is exactly 0: the network reaches its target, not a dead parameter. */
+export const ZERO_LOSS_CAUSE =
+  'The loss is exactly 0 at these values (the network reaches its target exactly in float32), so every gradient of it vanishes: a network at its minimum, not a parameter that cannot train.';
+
 export function vanishingGradientMessage(
   name: string,
   kinks: Kinks,
   readOnlyBy?: string,
   initialValue = false,
+  zeroLoss = false,
 ): string {
+  if (zeroLoss && !readOnlyBy)
+    return `The AD gradient of ${name} is exactly zero in every component. ${ZERO_LOSS_CAUSE}`;
   const cause = readOnlyBy
     ? ` It is read only on \`${readOnlyBy}\` lines, which ODE Lens ignores (${IGNORED_BECAUSE[readOnlyBy] ?? 'they do not enter the checked solve'}), so the solve and the loss do not depend on it.`
     : kinks.includes('relu')

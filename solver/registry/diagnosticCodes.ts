@@ -351,7 +351,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'vanishing-gradient': check(
     'information',
-    'The AD gradient of a parameter is exactly zero (warning when kinks such as relu explain it).',
+    'The AD gradient of a parameter is exactly zero (warning when kinks such as relu explain it; information, saying so, when the loss itself is exactly 0 and the network reaches its target).',
   ),
   'gradcheck-mismatch': check('warning', 'AD disagrees with finite differences of the discrete model.'),
   'gradcheck-unresolved': check(

@@ -81,3 +81,22 @@ test('independent random copies (white noise across layers) are not taken for a 
   const z = await runCheck(m, { backend, parameterValues: alternating, gradcheck: false });
   assert.equal(zigzag(z).length, 3, z.findings.map((f) => f.code).join(', '));
 });
+
+test('a loss that is exactly 0 (the network reaches its target): the zero gradient is said to be the minimum, not a dead parameter', async () => {
+  const { analyse } = await import('../../solver/language/index');
+  const at = async (init: number) => {
+    const a = analyse(`par k=1\nx' = k*x\ninit x=${init}\nloss = 0.5*x(T)^2\n@ total=1, dt=0.05, meth=rk4\ndone\n`);
+    assert.ok(a.model, JSON.stringify(a.diagnostics));
+    return runCheck(a.model, { backend });
+  };
+  const zero = await at(0);
+  assert.equal(zero.loss, 0);
+  const f = zero.findings.find((d) => d.code === 'vanishing-gradient' && d.parameter === 'k');
+  assert.match(f?.message ?? '', /The loss is exactly 0 at these values/);
+  assert.equal(f?.severity, 'information');
+  assert.match(zero.parameters[0].verdict?.explanation ?? '', /because the loss is exactly 0 here/);
+  // Away from it the same model has a gradient, and no such note.
+  const moving = await at(0.5);
+  assert.ok(moving.loss > 0);
+  assert.ok(!moving.findings.some((d) => /loss is exactly 0/.test(d.message)));
+});
