@@ -1,6 +1,6 @@
 // npm run bench:corpus -- [DIR] [--cli dist/cli.js] [--timeout 30] [--tsv out.tsv]
-// Checks every `.ode` file under DIR (default: the XPPAUT samples folder beside
-// the repository, ../shared/xppaut-samples) with the CLI, one process per file
+// Checks every `.ode` file under DIR (default: a folder of XPPAUT sample models kept
+// beside the repository, when one is there) with the CLI, one process per file
 // (a crash or a runaway file cannot take the bench down), and prints what a
 // user with a folder of real model files would see:
 //   - files, and the share with no error other than an honest refusal
