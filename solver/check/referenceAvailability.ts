@@ -2,7 +2,8 @@
 // (engine/reference.ts) solves the adjoint of a smooth ODE; some models are not one:
 // - maps (`x(t+1)=`, `meth=discrete`): there is no flow at all, only the iterated map. The check's reference is
 //   then the map's own adjoint (engine/mapReference.ts; `mapAdjoint`), except for a map with a data loss (its
-//   adjoint jumps at the observations are not implemented); training's continuous adjoint has none;
+//   adjoint jumps at the observations are not implemented) or with events (its adjoint does not step back through
+//   the resets); training's continuous adjoint has none;
 // - events (`global`): a reset makes the flow jump; the check's reference (engine/eventReference.ts) locates
 //   each firing inside its step and applies the adjoint's jump condition there, for x(T) losses, shared
 //   parameters and scalar resets in the fused subset (`eventReference`); otherwise, and for training's
@@ -16,7 +17,7 @@
 // The check then skips the reference, says so on the construct's line, and the report, hovers and the
 // CLI show n/a with this reason instead of an error figure.
 import { delayCalls, findOption, solveExpressions, type Model, type Range } from '../model';
-import { MAP_NO_REFERENCE } from '../presentation/referenceText';
+import { MAP_EVENTS_NO_REFERENCE, MAP_NO_REFERENCE } from '../presentation/referenceText';
 import { isMapScheme } from '../schemes/registry';
 import type { ReferenceUnavailable } from '../report';
 import { integralCalls } from '../language/volterraSyntax';
@@ -50,9 +51,16 @@ export function referenceUnavailable(
       range: findOption(model, 'meth')?.valueRange ?? model.equations[0].range,
     };
   const event = model.events?.[0];
+  if (event && map)
+    return {
+      cause: 'events',
+      reason: MAP_EVENTS_NO_REFERENCE,
+      message: `No reference for this map: ${MAP_EVENTS_NO_REFERENCE}. AD and finite differences check the iterated map, which applies each reset at the iteration where its condition crosses; errors against the reference are n/a.`,
+      range: event.range,
+    };
   if (event) {
-    const why = eventReference && !map ? eventReferenceUnsupported(model) : undefined;
-    if (eventReference && !map && !why) return undefined;
+    const why = eventReference ? eventReferenceUnsupported(model) : undefined;
+    if (eventReference && !why) return undefined;
     return eventsUnavailable(why ?? 'the model has events (global)', event.range);
   }
   // The gradient check takes the reference of Volterra and delay models from refined grids instead (refinedCause).

@@ -10,6 +10,10 @@ export const MAP_REFERENCE =
 export const MAP_NO_REFERENCE =
   "a map with a data loss has no reference: the map's adjoint does not take the loss's jumps at the observation times; its gradients are checked against finite differences only";
 
+/** Why a map with events has no reference (the reason clause; the message adds what AD and FD check). */
+export const MAP_EVENTS_NO_REFERENCE =
+  "a map with events (global): the map's own adjoint, its reference, does not step back through the resets";
+
 /** True for the scheme that iterates maps; the report's scheme name (no import of the registry here). */
 const isMapReport = (report: ReportSummary) => report.scheme === 'discrete';
 
@@ -17,7 +21,7 @@ const isMapReport = (report: ReportSummary) => report.scheme === 'discrete';
 export function referenceLine(report: ReportSummary): string {
   const missing = report.referenceUnavailable;
   if (missing)
-    return `continuous reference: n/a, ${missing.reason} (see the ${missing.cause === 'map' ? 'map-model' : 'reference-unavailable'} note)`;
+    return `${isMapReport(report) ? 'reference' : 'continuous reference'}: n/a, ${missing.reason} (see the ${missing.cause === 'map' ? 'map-model' : 'reference-unavailable'} note)`;
   if (isMapReport(report))
     return `reference: the map's own adjoint iterated backward, estimated relative error ${formatNumber(report.referenceError)} (float32 rounding; a map has no flow, so no truncation)`;
   const located = report.eventReference;

@@ -17,6 +17,7 @@ import { GRADCHECK_TOLERANCE } from '../../solver/engine/finiteDifferences';
 import { completion, documentSymbols, hover, ServiceDocument } from '../../solver/service/index';
 import { reportHoverMarkdown } from '../../solver/service/gradientHover';
 import { repoRoot } from '../support/repo';
+import { referenceLine } from '../../solver/presentation/referenceText';
 
 const A = 0.9,
   B = -0.8,
@@ -197,6 +198,20 @@ describe('maps: the check', () => {
     const md = reportHoverMarkdown({ report: r, reportIsCurrent: true });
     assert.match(md, /continuous reference n\/a: a map with a data loss/);
     assert.doesNotMatch(md, /reference error/);
+  });
+
+  test('a map with events has no reference, and says that of a map, not of a flow', async () => {
+    // x climbs by 1 a step and is reset to 0 when it crosses 2.5: the reset is part of the iterated map.
+    const text = 'par a=0.5\nx(t+1) = x + a + 0.5\ninit x=0\nglobal 1 x-2.5 {x=0}\n@ total=10\n';
+    const r = await runCheck(model(text), { backend: 'cpu' });
+    assert.equal(r.referenceUnavailable?.cause, 'events');
+    assert.equal(r.referenceUnavailable?.range.start.line, 3);
+    assert.match(r.referenceUnavailable?.reason ?? '', /^a map with events \(global\): the map's own adjoint/);
+    assert.match(r.referenceUnavailable?.message ?? '', /applies each reset at the iteration where its condition/);
+    // Nothing about flows, firing times or the saltation jump: a map has none.
+    assert.doesNotMatch(r.referenceUnavailable?.message ?? '', /flow|firing time/);
+    assert.match(referenceLine(r), /^reference: n\/a, a map with events/);
+    assert.ok(r.findings.some((f) => f.code === 'reference-unavailable'));
   });
 
   const cli = join(repoRoot(), 'dist/cli.js');
