@@ -217,10 +217,18 @@ function fillSelect(select: HTMLSelectElement, choices: { value: string; label: 
 /** The chart's width in CSS pixels: the resolution rows are asked for at (a min and a max per pixel column). */
 const chartPixels = () => Math.max(64, Math.round(chartBox.clientWidth || 600));
 
+/** The error the check stopped at when no view has anything to draw (a blow-up, a refusal), else undefined. */
+const stoppedAt = (r: ReportSummary) =>
+  DASHBOARD_VIEWS.every((v) => VIEW_SPECS[v.id].unavailable(r))
+    ? r.findings.find((f) => f.severity === 'error')
+    : undefined;
+
 /** The tabs: the one on show selected, those with nothing to draw disabled (their tooltip says why). */
 function renderTabs(r: ReportSummary): void {
+  // A stopped check has no parameters at all: each view's own reason ("no shared parameters") would mislead.
+  const stopped = stoppedAt(r);
   for (const [id, b] of tabButtons) {
-    const why = VIEW_SPECS[id].unavailable(r);
+    const why = stopped ? `The check stopped at an error: ${stopped.message}` : VIEW_SPECS[id].unavailable(r);
     b.disabled = !!why;
     b.title = why ?? '';
     b.classList.toggle('selected', id === view);
@@ -272,12 +280,8 @@ function render(): void {
   componentLabel.hidden = componentSelect.hidden = choices.length === 0;
   renderMetrics(r, target);
   // Nothing at all to draw because the check stopped (a blow-up, say): the error says why, not the view.
-  const stoppedAt = DASHBOARD_VIEWS.every((v) => VIEW_SPECS[v.id].unavailable(r))
-    ? r.findings.find((f) => f.severity === 'error')
-    : undefined;
-  viewNote.textContent = stoppedAt
-    ? `Nothing to plot: the check stopped at an error. ${stoppedAt.message}`
-    : (why ?? '');
+  const stopped = stoppedAt(r);
+  viewNote.textContent = stopped ? `Nothing to plot: the check stopped at an error. ${stopped.message}` : (why ?? '');
   viewNote.hidden = !why;
   chartBox.hidden = !!why;
   pngButton.disabled = csvButton.disabled = !!why;

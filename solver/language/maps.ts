@@ -10,7 +10,7 @@ import { findOption } from '../model';
 import { isMapScheme } from '../schemes/registry';
 import type { EquationStmt } from './ast';
 import { diag } from './ranges';
-import { MAP_REFERENCE } from '../presentation/referenceText';
+import { MAP_EVENTS_REFERENCE, MAP_REFERENCE } from '../presentation/referenceText';
 
 /** Largest number of iterations of a map (as for `steps`). */
 const MAX_ITERATIONS = 1_000_000;
@@ -24,6 +24,7 @@ export function mapOptions(
   optionLines: OptionLine[],
   equations: EquationStmt[],
   out: Diagnostic[],
+  hasEvents = false,
 ): boolean {
   const mapLine = equations.find((e) => e.map);
   const meth = findOption({ optionLines }, 'meth');
@@ -59,7 +60,7 @@ export function mapOptions(
     diag(
       'map-model',
       'information',
-      `${how}: ${options.steps} iteration${options.steps === 1 ? '' : 's'} (total), t advancing by 1 from t0${dtNote}; ${MAP_REFERENCE}`,
+      `${how}: ${options.steps} iteration${options.steps === 1 ? '' : 's'} (total), t advancing by 1 from t0${dtNote}; ${hasEvents ? MAP_EVENTS_REFERENCE : MAP_REFERENCE}`,
       where,
     ),
   );

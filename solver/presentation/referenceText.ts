@@ -6,6 +6,10 @@ import { formatNumber } from './format';
 export const MAP_REFERENCE =
   "a map has no continuous flow: its reference gradient is the map's own adjoint iterated backward (exact for the map), beside AD and finite differences";
 
+/** What the map-model note says of a map with events instead of MAP_REFERENCE. */
+export const MAP_EVENTS_REFERENCE =
+  "a map has no continuous flow, and its reference, the map's own adjoint iterated backward, does not step back through the resets of its events: AD and finite differences check it";
+
 /** Why a map with a data loss has no reference (the report and the verdicts say it alike). */
 export const MAP_NO_REFERENCE =
   "a map with a data loss has no reference: the map's adjoint does not take the loss's jumps at the observation times; its gradients are checked against finite differences only";

@@ -212,6 +212,9 @@ describe('maps: the check', () => {
     assert.doesNotMatch(r.referenceUnavailable?.message ?? '', /flow|firing time/);
     assert.match(referenceLine(r), /^reference: n\/a, a map with events/);
     assert.ok(r.findings.some((f) => f.code === 'reference-unavailable'));
+    // The map-model note does not promise the map's adjoint as the reference either.
+    const note = analyse(text).diagnostics.find((d) => d.code === 'map-model');
+    assert.match(note?.message ?? '', /does not step back through the resets of its events/);
   });
 
   const cli = join(repoRoot(), 'dist/cli.js');

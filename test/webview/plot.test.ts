@@ -413,6 +413,12 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     await page.waitForFunction(() => !(document.getElementById('odelens-view-note') as HTMLElement).hidden);
     const note = await page.innerText('#odelens-view-note');
     assert.equal(note, `Nothing to plot: the check stopped at an error. ${message}`);
+    // Every tab's tooltip names the error too, not a view's own reason ("no shared parameters").
+    for (const tab of ['sensitivities', 'layers'])
+      assert.equal(
+        await page.getAttribute(`#odelens-tab-${tab}`, 'title'),
+        `The check stopped at an error: ${message}`,
+      );
     // A report with something to draw keeps the view's own note (none here).
     await postReport(report);
     await page.waitForFunction(() => (document.getElementById('odelens-view-note') as HTMLElement).hidden);

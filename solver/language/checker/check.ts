@@ -46,7 +46,8 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const options = checkOptions(ctx, exprs, st, broken.broken);
   const equationStmts = st.filter((s): s is EquationStmt => s.kind === 'equation');
   const mapDiagnostics: Diagnostic[] = [];
-  const isMap = mapOptions(options.options, options.optionLines, equationStmts, mapDiagnostics);
+  const hasEvents = st.some((s) => s.kind === 'global');
+  const isMap = mapOptions(options.options, options.optionLines, equationStmts, mapDiagnostics, hasEvents);
   for (const d of mapDiagnostics) ctx.report(d);
   const data = readDataSets(ctx, options.options);
   buildTables(ctx, exprs, options.options);
