@@ -56,6 +56,7 @@ export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks,
       gradcheckTooSmall: fdTooSmall(gradcheck?.[i]),
       gradcheckStopped: !!gradcheck?.[i]?.budget,
       zeroLoss: loss === 0,
+      defaultLoss: !run.model.loss,
     });
   });
 }
@@ -245,7 +246,13 @@ function gradientFinding(
       parameter: name,
       metrics,
       range,
-      message: vanishingGradientMessage(name, kinks, readOnlyBy, p.initialValueOf !== undefined, zeroLoss),
+      message: vanishingGradientMessage(
+        name,
+        kinks,
+        readOnlyBy,
+        p.initialValueOf !== undefined,
+        zeroLoss && (defaultLoss ? 'default' : 'declared'),
+      ),
     };
   }
   if (metrics.gradcheckUnresolved && g) {

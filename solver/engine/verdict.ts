@@ -9,6 +9,8 @@ import { GRADCHECK_TOLERANCE } from './finiteDifferences';
 export interface VerdictContext {
   /** The discrete loss is exactly 0: every gradient vanishes because the network reaches its target. */
   zeroLoss?: boolean;
+  /** The model declares no loss: the check's is ODE Lens's default ½‖x(T)‖². */
+  defaultLoss?: boolean;
   gradfix: GradFix;
   correction: Exclude<GradFix, 'none'>;
   recommended?: Exclude<GradFix, 'none'>;
@@ -102,8 +104,9 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   if (m.vanishing && ctx.zeroLoss && p.initialValueOf === undefined)
     return {
       kind: 'vanishing',
-      explanation:
-        'the AD gradient is exactly zero in every component because the loss is exactly 0 here: the network reaches its target, so no gradient is left to check.',
+      explanation: ctx.defaultLoss
+        ? 'the AD gradient is exactly zero in every component because the default loss ½‖x(T)‖² is exactly 0 here (every state ends at 0), so no gradient is left to check; a loss of your own would be.'
+        : 'the AD gradient is exactly zero in every component because the loss is exactly 0 here: the network reaches its target, so no gradient is left to check.',
     };
   if (m.vanishing) {
     return {

@@ -289,15 +289,22 @@ const IGNORED_BECAUSE: Readonly<Record<string, string>> = {
 export const ZERO_LOSS_CAUSE =
   'The loss is exactly 0 at these values (the network reaches its target exactly in float32), so every gradient of it vanishes: a network at its minimum, not a parameter that cannot train.';
 
+/**
+ * The same for ODE Lens's default loss ½‖x(T)‖²: a model without a loss line whose states all end at 0 (it starts
+ * at an equilibrium at the origin, say) has nothing to train towards; its own loss would be checked.
+ */
+export const ZERO_DEFAULT_LOSS_CAUSE =
+  'The default loss ½‖x(T)‖² is exactly 0 at these values (every state ends at 0, as when the solution starts at an equilibrium at the origin), so every gradient of it vanishes. A `loss = …` line of your own checks the gradients you care about.';
+
 export function vanishingGradientMessage(
   name: string,
   kinks: Kinks,
   readOnlyBy?: string,
   initialValue = false,
-  zeroLoss = false,
+  zeroLoss: 'default' | 'declared' | false = false,
 ): string {
   if (zeroLoss && !readOnlyBy)
-    return `The AD gradient of ${name} is exactly zero in every component. ${ZERO_LOSS_CAUSE}`;
+    return `The AD gradient of ${name} is exactly zero in every component. ${zeroLoss === 'default' ? ZERO_DEFAULT_LOSS_CAUSE : ZERO_LOSS_CAUSE}`;
   const cause = readOnlyBy
     ? ` It is read only on \`${readOnlyBy}\` lines, which ODE Lens ignores (${IGNORED_BECAUSE[readOnlyBy] ?? 'they do not enter the checked solve'}), so the solve and the loss do not depend on it.`
     : kinks.includes('relu')

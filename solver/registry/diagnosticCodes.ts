@@ -171,7 +171,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'map-model': language(
     'information',
-    "The model is a map (`x(t+1) = …` or `meth=discrete`): iterated `total` times with t advancing by 1; it has no continuous flow, so its gradients are checked against the map's own adjoint, iterated backward (its exact gradient; n/a for a map with a data loss), and finite differences.",
+    "The model is a map (`x(t+1) = …` or `meth=discrete`): iterated `total` times with t advancing by 1; it has no continuous flow, so its gradients are checked against the map's own adjoint, iterated backward (its exact gradient; n/a for a map with a data loss or with events, whose resets its adjoint does not step back through), and finite differences.",
   ),
   'unknown-option': language('warning', 'An unknown `@` option key; it is ignored.'),
   'ignored-option': language(
@@ -351,7 +351,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'vanishing-gradient': check(
     'information',
-    'The AD gradient of a parameter is exactly zero (warning when kinks such as relu explain it; information, saying so, when the loss itself is exactly 0 and the network reaches its target).',
+    'The AD gradient of a parameter is exactly zero (warning when kinks such as relu explain it; information, saying so, when the loss itself is exactly 0: the network reaches its target, or the default loss ½‖x(T)‖² of a model without a loss line is 0 because every state ends at 0).',
   ),
   'gradcheck-mismatch': check('warning', 'AD disagrees with finite differences of the discrete model.'),
   'gradcheck-unresolved': check(

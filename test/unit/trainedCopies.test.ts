@@ -100,3 +100,17 @@ test('a loss that is exactly 0 (the network reaches its target): the zero gradie
   assert.ok(moving.loss > 0);
   assert.ok(!moving.findings.some((d) => /loss is exactly 0/.test(d.message)));
 });
+
+test("ODE Lens's default loss exactly 0 (a classic model at rest at the origin): the note says so and asks for a loss, not of a network at its target", async () => {
+  const { analyse } = await import('../../solver/language/index');
+  // No loss line: the check's loss is ½‖x(T)‖², 0 for a solution that stays at the origin.
+  const a = analyse("par k=1\nx' = k*x - x^3\ninit x=0\n@ total=1, dt=0.05, meth=rk4\ndone\n");
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  const r = await runCheck(a.model, { backend });
+  assert.equal(r.loss, 0);
+  const f = r.findings.find((d) => d.code === 'vanishing-gradient' && d.parameter === 'k');
+  assert.match(f?.message ?? '', /The default loss ½‖x\(T\)‖² is exactly 0 at these values/);
+  assert.match(f?.message ?? '', /A `loss = …` line of your own/);
+  assert.doesNotMatch(f?.message ?? '', /network/);
+  assert.match(r.parameters[0].verdict?.explanation ?? '', /the default loss ½‖x\(T\)‖² is exactly 0 here/);
+});
