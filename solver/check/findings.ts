@@ -55,6 +55,8 @@ export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks,
       events: eventGap(run, ref, p),
       gradcheckTooSmall: fdTooSmall(gradcheck?.[i]),
       gradcheckStopped: !!gradcheck?.[i]?.budget,
+      gradcheckFiringsMoved: gradcheck?.[i]?.firings?.kept === false,
+      gradcheckFiringsKept: gradcheck?.[i]?.firings?.kept === true,
       zeroLoss: loss === 0,
     });
   });
@@ -263,6 +265,7 @@ function gradientFinding(
         tooSmall: fdTooSmall(g),
         kinks,
         ...(g.budget ? { budget: g.budget } : {}),
+        ...(g.firings ? { firings: g.firings } : {}),
       }),
     };
   }
@@ -273,7 +276,7 @@ function gradientFinding(
       parameter: name,
       metrics,
       range,
-      message: gradcheckMismatchMessage(name, metrics.gradcheckRelError, kinks),
+      message: gradcheckMismatchMessage(name, metrics.gradcheckRelError, kinks, g?.firings?.kept === true),
     };
   }
   return undefined;

@@ -5,6 +5,7 @@ import type { ParameterReport, Verdict } from '../report';
 import { studyClause, studySpan } from '../presentation/findingText';
 import { formatNumber, namedRatio } from '../presentation/format';
 import { GRADCHECK_TOLERANCE } from './finiteDifferences';
+import { EVENT_JUMPS } from './kinks';
 
 export interface VerdictContext {
   /** The discrete loss is exactly 0: every gradient vanishes because the network reaches its target. */
@@ -31,6 +32,10 @@ export interface VerdictContext {
   gradcheckTooSmall?: boolean;
   /** Finite differences disagreed with AD at their first step(s) and their time budget stopped the finer ones. */
   gradcheckStopped?: boolean;
+  /** Every finite-difference step moved a firing across a grid point (GradcheckResult.firings): none was compared with AD. */
+  gradcheckFiringsMoved?: boolean;
+  /** The steps finite differences judged by kept every firing at its grid step. */
+  gradcheckFiringsKept?: boolean;
 }
 
 /** The clause for a check without a reference: the model's reason, when it has one. */
@@ -117,6 +122,12 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation:
         "finite differences cannot judge the AD gradient here: the loss hardly depends on this parameter (along their probe it changes by less than its float32 rounding can resolve); AD's gradient is tiny, not wrong.",
     };
+  if (m.gradcheckUnresolved && ctx.gradcheckFiringsMoved)
+    return {
+      kind: 'inconclusive',
+      explanation:
+        "finite differences cannot judge the AD gradient here: every step they took moved a firing across a grid point, so they see the network's jumps, not the slope AD takes with the firing steps held fixed.",
+    };
   if (m.gradcheckUnresolved && ctx.gradcheckStopped)
     return {
       kind: 'inconclusive',
@@ -134,9 +145,14 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
     };
   }
   if (m.gradcheckRelError > GRADCHECK_TOLERANCE) {
+    // As the warning hedges: on a non-smooth model, steps that agree with each other can all cross the same kink.
+    const kinks = ctx.gradcheckFiringsKept ? ctx.kinks.filter((k) => k !== EVENT_JUMPS) : ctx.kinks;
     return {
       kind: 'gradcheck-mismatch',
-      explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.`,
+      explanation:
+        kinks.length > 0
+          ? `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}) at three steps that agree with each other; the model is not smooth (${kinks.join(', ')}), so either the discrete gradient is wrong or the steps cross a kink, where finite differences differ from AD's one-sided derivative.`
+          : `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.`,
     };
   }
   if (ctx.noReferenceReason) return { kind: 'inconclusive', explanation: noReferenceClause(noReference(ctx), m) };

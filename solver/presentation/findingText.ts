@@ -6,7 +6,7 @@ import type { GradEngine, GradFix } from '../model';
 import type { ParameterMetrics, ParameterSummary, Refinement } from '../report';
 import { DETECTOR } from '../engine/detect';
 import { EVENT_JUMPS } from '../engine/kinks';
-import { FD_BUDGET_FACTOR, FD_MIN_BUDGET_MS } from '../engine/finiteDifferences';
+import { FD_BUDGET_FACTOR, FD_MIN_BUDGET_MS, MIN_RESOLUTION, type GradcheckFirings } from '../engine/finiteDifferences';
 import { OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION } from '../registry/corrections';
 import { STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
 import { formatNumber as fmt, formatRatio, namedRatio } from './format';
@@ -222,8 +222,11 @@ export function gradcheckUnresolvedMessage(s: {
   kinks: Kinks;
   /** The finer steps were not taken for the time budget (GradcheckResult.budget). */
   budget?: { steps: number[]; spentMs: number; nextMs: number; budgetMs: number; solves: number };
+  /** Where the solves record firings (GradcheckResult.firings). */
+  firings?: GradcheckFirings;
 }): string {
   const head = `Finite differences cannot check the AD gradient of ${s.name}`;
+  if (s.firings && !s.firings.kept && !s.tooSmall) return `${head}: ${firingsMoved(s.firings, s.budget)}`;
   if (s.budget) return `${head}: ${budgetStopped(s.budget, s.relError)} ${unresolvedCause(s.name, s.kinks)}`;
   if (s.tooSmall) {
     return (
@@ -237,18 +240,42 @@ export function gradcheckUnresolvedMessage(s: {
 
 const relative = (e: number) => (e >= 1e6 ? 'more than 10⁶' : fmt(e));
 
+type FdBudget = NonNullable<Parameters<typeof gradcheckUnresolvedMessage>[0]['budget']>;
+
 /** What finite differences measured before their time budget stopped the finer steps, with the figures. */
-function budgetStopped(
-  b: NonNullable<Parameters<typeof gradcheckUnresolvedMessage>[0]['budget']>,
-  relError: number,
-): string {
+function budgetStopped(b: FdBudget, relError: number): string {
   const steps = b.steps.map((x) => fmt(x));
   const at =
     steps.length > 1 ? `steps ${steps.slice(0, -1).join(', ')} and ${steps[steps.length - 1]}` : `step ${steps[0]}`;
+  return `at ${at} AD differs from them by ${relative(relError)} relative, and the finer steps that would show whether they settle were not taken: ${budgetSpent(b)}`;
+}
+
+/** The time budget's figures when it stopped the finer steps. */
+function budgetSpent(b: FdBudget): string {
   return (
-    `at ${at} AD differs from them by ${relative(relError)} relative, and the finer steps that would show whether they settle were not taken: ` +
     `finite differences had used ${fmt(b.spentMs / 1000)} s of CPU time, and the next ${b.solves} perturbed solves would take about ${fmt(b.nextMs / 1000)} s more, ` +
     `over their time budget of ${fmt(b.budgetMs / 1000)} s (${FD_BUDGET_FACTOR}× the AD solve's CPU time, at least ${FD_MIN_BUDGET_MS / 1000} s).`
+  );
+}
+
+/**
+ * Every step finite differences took moved a firing of an event across a grid point (GradcheckResult.firings),
+ * so none was compared with AD; and why no finer step was taken.
+ */
+function firingsMoved(f: Extract<GradcheckFirings, { kept: false }>, budget: FdBudget | undefined): string {
+  const first = fmt(f.steps[0]),
+    last = fmt(f.steps[f.steps.length - 1]);
+  const at = f.steps.length > 1 ? `every step from ${first} down to ${last}` : `its step ${first}`;
+  const stop =
+    f.stop === 'budget' && budget
+      ? `the finer steps were not taken: ${budgetSpent(budget)}`
+      : f.stop === 'finest'
+        ? `${last} is the finest step they take (${Math.round(f.steps[0] / f.steps[f.steps.length - 1])} times finer than the first), so a firing that moves even there sits within rounding of its grid point.`
+        : `a finer step would move the loss by less than ${MIN_RESOLUTION} times its float32 rounding, too little to resolve.`;
+  return (
+    `at ${at}, a perturbed solve fired at other steps than the unperturbed one: a firing moved across a grid point, where the network's loss jumps ` +
+    `(each reset sits at the grid point after its condition crosses). So finite differences see the network's jumps, not its slope, and none was compared with AD, ` +
+    `the derivative with the firing steps held fixed; ${stop} This is not a sign of a wrong gradient.`
   );
 }
 
@@ -265,11 +292,19 @@ function unresolvedCause(name: string, kinks: Kinks): string {
   return `The loss is extremely sensitive to ${name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`;
 }
 
-export function gradcheckMismatchMessage(name: string, relError: number, kinks: Kinks): string {
+/**
+ * `firingsKept`: the steps compared kept every firing at its grid step (GradcheckResult.firings), so the events'
+ * jumps do not explain the disagreement.
+ */
+export function gradcheckMismatchMessage(name: string, relError: number, kinks: Kinks, firingsKept = false): string {
+  const others = firingsKept ? kinks.filter((k) => k !== EVENT_JUMPS) : kinks;
+  const kept = firingsKept
+    ? ", at steps whose perturbed solves fired at the unperturbed one's steps (the events' jumps do not explain it)"
+    : '';
   return (
-    `AD gradient of ${name} disagrees with finite differences of the discrete loss (relative difference ${formatRatio(relError)})` +
-    (kinks.length > 0
-      ? `; the model is not smooth (${kinkList(kinks)}), and finite differences that cross a kink differ from AD's one-sided derivative.`
+    `AD gradient of ${name} disagrees with finite differences of the discrete loss (relative difference ${formatRatio(relError)})${kept}` +
+    (others.length > 0
+      ? `; the model is not smooth (${kinkList(others)}), and finite differences that cross a kink differ from AD's one-sided derivative.`
       : '.')
   );
 }
