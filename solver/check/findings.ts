@@ -5,7 +5,7 @@ import { initialValuesNote } from './initialValues';
 import { findOption } from '../model';
 import type { Finding, ParameterReport } from '../report';
 import type { ReferenceResult } from '../engine/reference';
-import { GRADCHECK_TOLERANCE, MIN_RESOLUTION, type GradcheckResult } from '../engine/finiteDifferences';
+import { firingsKept, GRADCHECK_TOLERANCE, MIN_RESOLUTION, type GradcheckResult } from '../engine/finiteDifferences';
 import { UNCERTAIN_REFERENCE, verdictFor } from '../engine/verdict';
 import {
   gradcheckMismatchMessage,
@@ -55,8 +55,7 @@ export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks,
       events: eventGap(run, ref, p),
       gradcheckTooSmall: fdTooSmall(gradcheck?.[i]),
       gradcheckStopped: !!gradcheck?.[i]?.budget,
-      gradcheckFiringsMoved: gradcheck?.[i]?.firings?.kept === false,
-      gradcheckFiringsKept: gradcheck?.[i]?.firings?.kept === true,
+      ...(gradcheck?.[i]?.firings ? { gradcheckFirings: gradcheck[i].firings } : {}),
       zeroLoss: loss === 0,
     });
   });
@@ -276,7 +275,7 @@ function gradientFinding(
       parameter: name,
       metrics,
       range,
-      message: gradcheckMismatchMessage(name, metrics.gradcheckRelError, kinks, g?.firings?.kept === true),
+      message: gradcheckMismatchMessage(name, metrics.gradcheckRelError, kinks, firingsKept(g?.firings)),
     };
   }
   return undefined;

@@ -54,11 +54,10 @@ export function finiteDifferenceCheck(
   const base = baseFirings(tf, cm, scheme, model, values);
   if (base) solves++;
   const keeps = (f: ProbeFirings) => !base || f.every((x) => !x || sameFirings(x, base));
-  const kept = base ? ({ kept: true } as const) : undefined;
   const P = model.params.length;
   const results: GradcheckResult[] = new Array(P);
   const fd: number[] = new Array(P);
-  const moved: boolean[] = new Array(P).fill(false);
+  const crossed: boolean[] = new Array(P).fill(false);
   // Tensors first along one combined probe (combinedProbe's rule): when it agrees with AD, each of its tensors
   // is settled by it; when it does not, they are solved one by one below, as the others are.
   const combined = combinedProbe(model, eps, predicted, rounding);
@@ -68,7 +67,7 @@ export function finiteDifferenceCheck(
   solves += 2 * firstProbes.length;
   single.forEach((i, k) => {
     fd[i] = derivative(first.losses[k + (combined ? 1 : 0)], eps[i]);
-    moved[i] = !keeps(first.firings[k + (combined ? 1 : 0)]);
+    crossed[i] = !keeps(first.firings[k + (combined ? 1 : 0)]);
   });
   if (combined) {
     const [plus, minus] = first.losses[0];
@@ -83,7 +82,7 @@ export function finiteDifferenceCheck(
           step,
           resolution: resolution(i, step),
           probe: 'combined',
-          ...(kept ? { firings: kept } : {}),
+          ...(base ? { firings: { steps: [step], moved: 0 } } : {}),
         };
       });
     else {
@@ -91,33 +90,39 @@ export function finiteDifferenceCheck(
       solves += 2 * combined.members.length;
       for (const i of combined.members) {
         fd[i] = derivative(again.losses[i], eps[i]);
-        moved[i] = !keeps(again.firings[i]);
+        crossed[i] = !keeps(again.firings[i]);
       }
     }
   }
-  // Per tensor: the steps taken and the quotients at those that kept the firings (only these are compared with
-  // AD), and whether those agree with each other.
+  // Per tensor: the steps taken, how many of them (the largest) moved a firing, the quotients at those that kept
+  // the firings (only these are compared with AD), and whether those agree with each other.
   const taken: number[][] = fd.map(() => []);
+  const moved = fd.map(() => 0);
   const compared: number[][] = fd.map(() => []);
   const stable = fd.map(() => true);
   /** Judges tensor i's quotient d at `step`; returns whether a finer step could still settle it. */
-  const judge = (i: number, step: number, d: number, crossed: boolean): boolean => {
+  const judge = (i: number, step: number, d: number, crossedHere: boolean): boolean => {
+    if (crossedHere && compared[i].length > 0) {
+      // A finer step moves a firing that coarser ones kept (a grazing firing): the ladder ends at the last kept one.
+      if (results[i].relError > GRADCHECK_TOLERANCE) results[i] = { ...results[i], converged: false };
+      return false;
+    }
     taken[i].push(step);
+    if (crossedHere) moved[i]++;
     const res = resolution(i, step),
       rel = mismatch(d, predicted[i]);
-    if (crossed) {
-      // After steps that kept the firings, a finer one that moves them is a grazing firing: the ladder ends there.
-      if (compared[i].length > 0) {
-        if (results[i].relError > GRADCHECK_TOLERANCE) results[i] = { ...results[i], converged: false };
-        return false;
-      }
-      const firings = { kept: false, steps: taken[i].slice(), stop: 'resolution' } as const;
-      results[i] = { relError: rel, converged: false, step, resolution: res, probe: 'tensor', firings };
+    const at = {
+      step,
+      resolution: res,
+      probe: 'tensor',
+      ...(base ? { firings: { steps: taken[i].slice(), moved: moved[i] } } : {}),
+    } as const;
+    if (crossedHere) {
+      results[i] = { relError: rel, converged: false, ...at };
       return true;
     }
     const prev = compared[i].at(-1);
     compared[i].push(d);
-    const at = { step, resolution: res, probe: 'tensor', ...(kept ? { firings: kept } : {}) } as const;
     if (prev === undefined) {
       results[i] = { relError: rel, converged: true, ...at };
       return rel > GRADCHECK_TOLERANCE;
@@ -130,30 +135,26 @@ export function finiteDifferenceCheck(
         : { relError: Math.min(results[i].relError, rel), converged: false, ...at };
     return rel > GRADCHECK_TOLERANCE && compared[i].length < COMPARED_STEPS;
   };
-  let failed = model.params.map((_p, i) => i).filter((i) => !results[i] && judge(i, eps[i], fd[i], moved[i]));
+  let failed = model.params.map((_p, i) => i).filter((i) => !results[i] && judge(i, eps[i], fd[i], crossed[i]));
   // A mismatch counts only when FD has converged in the step: those tensors again at ε/4, then ε/16. Agreement
   // with AD at any step settles it; a mismatch stands only when all three steps agree with each other (a strongly
   // nonlinear loss can keep two coarse steps close and both off — v3 of the Morris–Lecar sample: 6.9 % and 5.6 %
   // at ε and ε/4, 0.3 % at ε/16 — and on a chaotic loss two steps can agree by chance); else FD cannot judge AD.
   // A tensor FD already cannot resolve at its step (below MIN_RESOLUTION) is not refined: a finer step moves the loss
   // less against the same rounding, so it can neither settle nor show agreement beyond chance. Steps that moved a
-  // firing do not count among the three: the ladder goes on by fourths while the next step still resolves the loss
-  // (up to FINEST_STEP). The passes stop where the next one's time, predicted per solve from those so far, would
-  // exceed the budget.
+  // firing do not count among the three: past them the ladder goes on by fourths while the next step still resolves
+  // the loss (up to FINEST_STEP). The passes stop where the next one's time, predicted per solve from those so far,
+  // would exceed the budget.
   const last = (i: number) => taken[i][taken[i].length - 1];
   const finest = (i: number) => last(i) / 4 < eps[i] / FINEST_STEP;
   for (;;) {
     failed = failed.filter((i) => {
       const r = results[i];
-      if (r.firings?.kept === false) {
-        if (finest(i)) results[i] = { ...r, firings: { ...r.firings, stop: 'finest' } };
-        return !finest(i) && resolution(i, last(i) / 4) >= MIN_RESOLUTION;
-      }
-      if (r.resolution < MIN_RESOLUTION || finest(i)) {
-        results[i] = { ...r, converged: false };
-        return false;
-      }
-      return true;
+      const unresolved = moved[i] > 0 ? resolution(i, last(i) / 4) < MIN_RESOLUTION : r.resolution < MIN_RESOLUTION;
+      const stop = finest(i) ? 'finest' : unresolved ? 'resolution' : undefined;
+      if (!stop) return true;
+      results[i] = { ...r, converged: false, ...(r.firings ? { firings: { ...r.firings, stop } } : {}) };
+      return false;
     });
     if (failed.length === 0) break;
     const spentMs = clock.workMs();
@@ -165,7 +166,7 @@ export function finiteDifferenceCheck(
           ...r,
           converged: false,
           budget: { steps: taken[i], spentMs, nextMs, budgetMs, solves: 2 * failed.length },
-          ...(r.firings?.kept === false ? { firings: { ...r.firings, stop: 'budget' } } : {}),
+          ...(r.firings ? { firings: { ...r.firings, stop: 'budget' } } : {}),
         };
       }
       break;
@@ -285,18 +286,27 @@ export interface GradcheckResult {
    * work spent so far, the predicted work of the next pass (`solves` perturbed solves) and the budget, in ms.
    */
   budget?: { steps: number[]; spentMs: number; nextMs: number; budgetMs: number; solves: number };
-  /**
-   * Where the solves record their firings (events on the whole-solve kernel): `kept` when the perturbed solves at
-   * `step` fired at the unperturbed one's steps. Not kept: every step taken (`steps`, largest first) moved a firing
-   * across a grid point, so no quotient was compared with AD; `stop` says why no finer step was taken (the next one
-   * would resolve the loss too little, the ladder's finest step, or the time budget).
-   */
+  /** Where the solves record their firings (events on the whole-solve kernel): which steps moved one. */
   firings?: GradcheckFirings;
 }
 
-export type GradcheckFirings =
-  | { kept: true }
-  | { kept: false; steps: number[]; stop: 'resolution' | 'finest' | 'budget' };
+/**
+ * The steps a tensor's finite differences took, largest first up to the one reported, of which the first `moved`
+ * moved a firing across a grid point (a perturbed solve fired at other steps than the unperturbed one): those
+ * quotients were not compared with AD. `moved === steps.length`: none was. `stop`: why the ladder took no finer
+ * step before it settled (the next one would resolve the loss too little, the ladder's finest step, or the time budget).
+ */
+export interface GradcheckFirings {
+  steps: number[];
+  moved: number;
+  stop?: 'resolution' | 'finest' | 'budget';
+}
+
+/** Finite differences judged AD at steps that kept every firing (the events' jumps were not crossed). */
+export const firingsKept = (f: GradcheckFirings | undefined) => !!f && f.moved < f.steps.length;
+
+/** Every step finite differences took moved a firing: none was compared with AD. */
+export const firingsMoved = (f: GradcheckFirings | undefined) => !!f && f.moved > 0 && f.moved === f.steps.length;
 
 /** Bounds of the relative finite-difference step. */
 const EPS_MIN = 1e-3,

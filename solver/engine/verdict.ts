@@ -4,7 +4,7 @@ import type { GradFix } from '../model';
 import type { ParameterReport, Verdict } from '../report';
 import { studyClause, studySpan } from '../presentation/findingText';
 import { formatNumber, namedRatio } from '../presentation/format';
-import { GRADCHECK_TOLERANCE } from './finiteDifferences';
+import { firingsKept, firingsMoved, GRADCHECK_TOLERANCE, type GradcheckFirings } from './finiteDifferences';
 import { EVENT_JUMPS } from './kinks';
 
 export interface VerdictContext {
@@ -32,10 +32,8 @@ export interface VerdictContext {
   gradcheckTooSmall?: boolean;
   /** Finite differences disagreed with AD at their first step(s) and their time budget stopped the finer ones. */
   gradcheckStopped?: boolean;
-  /** Every finite-difference step moved a firing across a grid point (GradcheckResult.firings): none was compared with AD. */
-  gradcheckFiringsMoved?: boolean;
-  /** The steps finite differences judged by kept every firing at its grid step. */
-  gradcheckFiringsKept?: boolean;
+  /** Where the solves record firings: the steps finite differences took and how many moved a firing (GradcheckResult.firings). */
+  gradcheckFirings?: GradcheckFirings;
 }
 
 /** The clause for a check without a reference: the model's reason, when it has one. */
@@ -122,7 +120,8 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation:
         "finite differences cannot judge the AD gradient here: the loss hardly depends on this parameter (along their probe it changes by less than its float32 rounding can resolve); AD's gradient is tiny, not wrong.",
     };
-  if (m.gradcheckUnresolved && ctx.gradcheckFiringsMoved)
+  const firings = ctx.gradcheckFirings;
+  if (m.gradcheckUnresolved && firingsMoved(firings))
     return {
       kind: 'inconclusive',
       explanation:
@@ -134,10 +133,18 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation:
         'finite differences cannot judge the AD gradient here: they disagree with AD at the steps taken, and their time budget stopped the finer steps that would show whether they settle.',
     };
+  // Steps that kept every firing were judged: the events' jumps are not what they cross.
+  const kinks = firingsKept(firings) ? ctx.kinks.filter((k) => k !== EVENT_JUMPS) : ctx.kinks;
+  if (m.gradcheckUnresolved && firings && firings.moved > 0 && firings.stop === 'resolution')
+    return {
+      kind: 'inconclusive',
+      explanation:
+        'finite differences cannot judge the AD gradient here: their larger steps moved a firing across a grid point, and too few of the finer steps resolve the loss to show whether they settle.',
+    };
   if (m.gradcheckUnresolved) {
     const cause =
-      ctx.kinks.length > 0
-        ? `the finite-difference steps cross the kinks of ${ctx.kinks.join(', ')}`
+      kinks.length > 0
+        ? `the finite-difference steps cross the kinks of ${kinks.join(', ')}`
         : 'extreme sensitivity, e.g. chaotic dynamics over this horizon';
     return {
       kind: 'inconclusive',
@@ -146,7 +153,6 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   }
   if (m.gradcheckRelError > GRADCHECK_TOLERANCE) {
     // As the warning hedges: on a non-smooth model, steps that agree with each other can all cross the same kink.
-    const kinks = ctx.gradcheckFiringsKept ? ctx.kinks.filter((k) => k !== EVENT_JUMPS) : ctx.kinks;
     return {
       kind: 'gradcheck-mismatch',
       explanation:

@@ -91,8 +91,13 @@ test('a firing the usual steps move across its grid point: the ladder goes on to
   const { results, eps: at, G } = await gradcheck(i);
   assert.ok(Math.abs(at[0] / eps - 1) < 1e-3, `the step is the one the margin was set for (${at[0]} vs ${eps})`);
   const r = results[0];
-  assert.deepEqual(r.firings, { kept: true });
-  assert.ok(r.step < at[0] / 16, `steps down to ε/16 moved the firing, so a finer one judged (step ${r.step})`);
+  // ε, ε/4 and ε/16 moved the firing; ε/64 kept it and agrees.
+  assert.deepEqual(
+    r.firings?.steps,
+    [1, 4, 16, 64].map((f) => at[0] / f),
+  );
+  assert.equal(r.firings?.moved, 3);
+  assert.equal(r.step, at[0] / 64);
   assert.ok(r.converged && r.relError < GRADCHECK_TOLERANCE, JSON.stringify(r));
   // The held-firing derivative in float64: AD is that derivative, and the network fires at k.
   assert.deepEqual(network64(i, VR).fired, [k]);
@@ -103,7 +108,7 @@ test('a firing the usual steps move across its grid point: the ladder goes on to
   const across = (network64(i + eps, VR).loss - network64(i - eps, VR).loss) / (2 * eps);
   assert.ok(Math.abs(across - held) > 0.5 * Math.abs(held), `the usual step crosses a jump (${across} vs ${held})`);
   // vr does not move the firing: checked at its first step.
-  assert.deepEqual(results[1].firings, { kept: true });
+  assert.deepEqual(results[1].firings, { steps: [at[1]], moved: 0 });
   assert.equal(results[1].step, at[1]);
   assert.ok(results[1].relError < GRADCHECK_TOLERANCE);
   // The loop path records the firings as the batched one does.
@@ -128,11 +133,11 @@ test('a firing every resolvable step moves: unresolved, with the firing-moved re
   const { results } = await gradcheck(i);
   const r = results[0];
   assert.equal(r.converged, false);
-  assert.ok(r.firings && !r.firings.kept, JSON.stringify(r));
+  assert.ok(r.firings && r.firings.moved === r.firings.steps.length, JSON.stringify(r));
   assert.equal(r.firings.stop, 'resolution');
   assert.ok(r.firings.steps.length >= 3, `the ladder went on past the usual steps (${r.firings.steps})`);
   assert.ok(r.resolution >= MIN_RESOLUTION && r.resolution / 4 < MIN_RESOLUTION, `${r.resolution}`);
-  assert.deepEqual(results[1].firings, { kept: true });
+  assert.deepEqual(results[1].firings?.moved, 0);
 
   const report = await runCheck(modelOf(neuron(i)), { backend: 'cpu' });
   const p = report.parameters.find((x) => x.name === 'i')!;
@@ -150,7 +155,7 @@ test('a firing far from its grid points is unaffected: checked at the first step
   const { i } = await rateWithMargin((w) => 0.5 * DT * (1 / w - 1));
   const { results, eps } = await gradcheck(i);
   results.forEach((r, k) => {
-    assert.deepEqual(r.firings, { kept: true });
+    assert.deepEqual(r.firings, { steps: [eps[k]], moved: 0 });
     assert.equal(r.step, eps[k]);
     assert.ok(r.converged && r.relError < 1e-2, JSON.stringify(r));
   });
