@@ -25,7 +25,8 @@ export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
  * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
  * `budgetMs`: the time the passes at finer steps may bring the whole to (the first pass is always taken); a pass
  * is started only when its time, predicted from the passes so far per solve, fits, and the tensors it would have
- * refined say so (GradcheckResult.budget).
+ * refined say so (GradcheckResult.budget). With events on the whole-solve kernel a quotient counts only when its
+ * perturbed solves fire at the unperturbed one's steps (GradcheckResult.firings; docs/engine.md, finite differences).
  */
 export function finiteDifferenceCheck(
   tf: TF,
