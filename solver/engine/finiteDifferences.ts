@@ -201,8 +201,11 @@ function baseFirings(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, va
 /** Quotients a mismatch must stand at, agreeing with each other, before it counts (steps that moved a firing aside). */
 const COMPARED_STEPS = 3;
 
-/** The finest step of the ladder, ε over this: a firing moved even there sits within rounding of its grid point. */
-const FINEST_STEP = 4 ** 6;
+/**
+ * The finest step of the ladder, ε over this: a firing moved even there sits almost on its grid point, or the firing
+ * times are chaotic (XPPAUT's lorknead: every step down to ε/4096 moved one), and each finer pass costs two solves.
+ */
+const FINEST_STEP = 4 ** 5;
 
 /**
  * One central difference: the parameter tensors it moves together, each by its own step along its own

@@ -234,7 +234,7 @@ export function gradcheckUnresolvedMessage(s: {
 }): string {
   const head = `Finite differences cannot check the AD gradient of ${s.name}`;
   const f = s.firings;
-  if (f && firingsMoved(f) && !s.tooSmall) return `${head}: ${movedEverywhere(f, s.budget)}`;
+  if (f && firingsMoved(f) && !s.tooSmall) return `${head}: ${movedEverywhere(s.name, f, s.budget)}`;
   // Quotients that kept every firing were judged: the events' jumps are not what keeps them from settling.
   const kinks = firingsKept(f) ? s.kinks.filter((k) => k !== EVENT_JUMPS) : s.kinks;
   const moved = !!f && f.moved > 0;
@@ -298,14 +298,14 @@ function movedFirst(f: GradcheckFirings): string {
  * Every step finite differences took moved a firing of an event across a grid point (GradcheckResult.firings),
  * so none was compared with AD; and why no finer step was taken.
  */
-function movedEverywhere(f: GradcheckFirings, budget: FdBudget | undefined): string {
+function movedEverywhere(name: string, f: GradcheckFirings, budget: FdBudget | undefined): string {
   const first = f.steps[0],
     last = f.steps[f.steps.length - 1];
   const stop =
     f.stop === 'budget' && budget
       ? `the finer steps were not taken: ${budgetSpent(budget)}`
       : f.stop === 'finest'
-        ? `${fmt(last)} is the finest step they take (${Math.round(first / last)} times finer than the first), so a firing that moves even there sits within rounding of its grid point.`
+        ? `${fmt(last)} is the finest step they take (${Math.round(first / last)} times finer than the first): a firing that moves even there sits almost on its grid point, or the firing times are extremely sensitive to ${name} (chaotic dynamics).`
         : `a finer step would move the loss by less than ${MIN_RESOLUTION} times its float32 rounding, too little to resolve.`;
   return (
     `at ${f.steps.length > 1 ? stepRange(f.steps) : `its step ${fmt(first)}`}, a perturbed solve fired at other steps than the unperturbed one: a firing moved across a grid point, where the network's loss jumps ` +
