@@ -19,6 +19,10 @@ import {
 } from '../../solver/engine/finiteDifferences';
 import { schemeOf } from '../../solver/schemes/schemes';
 import { runCheck } from '../../solver/check';
+import { verdictFor, type VerdictContext } from '../../solver/engine/verdict';
+import { EVENT_JUMPS } from '../../solver/engine/kinks';
+import { gradcheckMismatchMessage } from '../../solver/presentation/findingText';
+import type { ParameterReport } from '../../solver/report';
 import { engineTrajectory, modelOf, rk4Step } from '../support/timeStepping';
 
 const DT = 0.01,
@@ -166,4 +170,43 @@ test('solves per operation record no firings: finite differences judge as before
   const { i } = await rateWithMargin((w) => (w * probe.eps[0]) / 32);
   const { results } = await gradcheck(i, { wholeSolve: false });
   for (const r of results) assert.equal(r.firings, undefined);
+});
+
+test('a mismatch on a non-smooth model: the verdict hedges as the warning does, and events that kept their firings are no excuse', () => {
+  const p = {
+    name: 'k',
+    shape: [],
+    perStep: false,
+    metrics: { relError: 0.01, correctedRelError: 0.01, gradcheckRelError: 0.2 },
+  } as unknown as ParameterReport;
+  const ctx = (kinks: string[], moved?: number): VerdictContext => ({
+    gradfix: 'none',
+    correction: 'filter121',
+    scheme: 'rk4',
+    zeroWeightCopies: 0,
+    stageImbalanced: false,
+    oscillating: false,
+    hasReference: true,
+    referenceError: 1e-4,
+    kinks,
+    steps: 64,
+    ...(moved !== undefined ? { gradcheckFirings: { steps: [1e-3, 2.5e-4, 6.25e-5, 1.5625e-5], moved } } : {}),
+  });
+  const smooth = verdictFor(p, ctx([]));
+  assert.equal(smooth.kind, 'gradcheck-mismatch');
+  assert.match(smooth.explanation, /the discrete gradient itself is wrong/);
+  // Per operation (no firings recorded), events are a kink finite differences may cross: no certainty either way.
+  const events = verdictFor(p, ctx([EVENT_JUMPS]));
+  assert.doesNotMatch(events.explanation, /itself is wrong/);
+  assert.match(
+    events.explanation,
+    /not smooth \(events on the grid\), so either the discrete gradient is wrong or the steps cross a kink/,
+  );
+  assert.match(gradcheckMismatchMessage('k', 0.2, [EVENT_JUMPS]), /not smooth \(events on the grid\)/);
+  // Steps that kept every firing: the events are no cause, the other kinks still are.
+  assert.match(verdictFor(p, ctx([EVENT_JUMPS], 1)).explanation, /the discrete gradient itself is wrong/);
+  assert.match(verdictFor(p, ctx([EVENT_JUMPS, 'abs'], 1)).explanation, /not smooth \(abs\)/);
+  const kept = gradcheckMismatchMessage('k', 0.2, [EVENT_JUMPS], true);
+  assert.match(kept, /the events' jumps do not explain it\.$/);
+  assert.doesNotMatch(kept, /not smooth/);
 });
