@@ -5,7 +5,7 @@ import { initialValuesNote } from './initialValues';
 import { findOption } from '../model';
 import type { Finding, ParameterReport } from '../report';
 import type { ReferenceResult } from '../engine/reference';
-import { GRADCHECK_TOLERANCE, MIN_RESOLUTION, type GradcheckResult } from '../engine/finiteDifferences';
+import { firingsKept, GRADCHECK_TOLERANCE, MIN_RESOLUTION, type GradcheckResult } from '../engine/finiteDifferences';
 import { UNCERTAIN_REFERENCE, verdictFor } from '../engine/verdict';
 import {
   gradcheckMismatchMessage,
@@ -55,6 +55,7 @@ export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks,
       events: eventGap(run, ref, p),
       gradcheckTooSmall: fdTooSmall(gradcheck?.[i]),
       gradcheckStopped: !!gradcheck?.[i]?.budget,
+      ...(gradcheck?.[i]?.firings ? { gradcheckFirings: gradcheck[i].firings } : {}),
       zeroLoss: loss === 0,
       defaultLoss: !run.model.loss,
     });
@@ -270,6 +271,7 @@ function gradientFinding(
         tooSmall: fdTooSmall(g),
         kinks,
         ...(g.budget ? { budget: g.budget } : {}),
+        ...(g.firings ? { firings: g.firings } : {}),
       }),
     };
   }
@@ -280,7 +282,7 @@ function gradientFinding(
       parameter: name,
       metrics,
       range,
-      message: gradcheckMismatchMessage(name, metrics.gradcheckRelError, kinks),
+      message: gradcheckMismatchMessage(name, metrics.gradcheckRelError, kinks, firingsKept(g?.firings)),
     };
   }
   return undefined;

@@ -9,6 +9,7 @@ import { trajectoryLossBatched } from './observe';
 import { copiesPerParameter, paramsFor, stackedLoss } from './discrete';
 import type { Scheme } from '../schemes/schemes';
 import { workClock } from './work';
+import { sameFirings, type Firings } from './scalarKernel/events';
 
 export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
 
@@ -24,7 +25,8 @@ export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
  * (`mode`: 'auto' picks batched when possible; 'loop' and 'batched' force one).
  * `budgetMs`: the time the passes at finer steps may bring the whole to (the first pass is always taken); a pass
  * is started only when its time, predicted from the passes so far per solve, fits, and the tensors it would have
- * refined say so (GradcheckResult.budget).
+ * refined say so (GradcheckResult.budget). With events on the whole-solve kernel a quotient counts only when its
+ * perturbed solves fire at the unperturbed one's steps (GradcheckResult.firings; docs/engine.md, finite differences).
  */
 export function finiteDifferenceCheck(
   tf: TF,
@@ -48,8 +50,15 @@ export function finiteDifferenceCheck(
       den = fd * fd;
     return !Number.isFinite(num) ? 1e6 : den > 0 ? Math.min(Math.sqrt(num / den), 1e6) : num > 0 ? 1 : 0;
   };
-  const results: GradcheckResult[] = new Array(model.params.length);
-  const fd: number[] = new Array(model.params.length);
+  // AD holds each firing at its grid step; a probe whose + or − solve fires elsewhere crossed a jump of the
+  // network's loss, and its quotient is no check of AD (firings recorded on the whole-solve kernel only).
+  const base = baseFirings(tf, cm, scheme, model, values);
+  if (base) solves++;
+  const keeps = (f: ProbeFirings) => !base || f.every((x) => !x || sameFirings(x, base));
+  const P = model.params.length;
+  const results: GradcheckResult[] = new Array(P);
+  const fd: number[] = new Array(P);
+  const crossed: boolean[] = new Array(P).fill(false);
   // Tensors first along one combined probe (combinedProbe's rule): when it agrees with AD, each of its tensors
   // is settled by it; when it does not, they are solved one by one below, as the others are.
   const combined = combinedProbe(model, eps, predicted, rounding);
@@ -59,82 +68,144 @@ export function finiteDifferenceCheck(
   solves += 2 * firstProbes.length;
   single.forEach((i, k) => {
     fd[i] = derivative(first.losses[k + (combined ? 1 : 0)], eps[i]);
+    crossed[i] = !keeps(first.firings[k + (combined ? 1 : 0)]);
   });
   if (combined) {
     const [plus, minus] = first.losses[0];
     const error = mismatch((plus - minus) / 2, first.realized[0]);
     const bound = (combined.members.length + 1) * error;
-    if (bound <= GRADCHECK_TOLERANCE)
+    if (bound <= GRADCHECK_TOLERANCE && keeps(first.firings[0]))
       combined.members.forEach((i, k) => {
         const step = combined.steps[k];
-        results[i] = { relError: bound, converged: true, step, resolution: resolution(i, step), probe: 'combined' };
+        results[i] = {
+          relError: bound,
+          converged: true,
+          step,
+          resolution: resolution(i, step),
+          probe: 'combined',
+          ...(base ? { firings: { steps: [step], moved: 0 } } : {}),
+        };
       });
     else {
-      const again = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, eps, mode, combined.members);
+      const again = tensorLosses(tf, cm, scheme, model, values, dirs, eps, mode, combined.members);
       solves += 2 * combined.members.length;
-      for (const i of combined.members) fd[i] = derivative(again[i], eps[i]);
+      for (const i of combined.members) {
+        fd[i] = derivative(again.losses[i], eps[i]);
+        crossed[i] = !keeps(again.firings[i]);
+      }
     }
   }
-  model.params.forEach((_p, i) => {
-    results[i] ??= {
-      relError: mismatch(fd[i], predicted[i]),
-      converged: true,
-      step: eps[i],
-      resolution: resolution(i, eps[i]),
+  // Per tensor: the steps taken, how many of them (the largest) moved a firing, the quotients at those that kept
+  // the firings (only these are compared with AD), and whether those agree with each other.
+  const taken: number[][] = fd.map(() => []);
+  const moved = fd.map(() => 0);
+  const compared: number[][] = fd.map(() => []);
+  const stable = fd.map(() => true);
+  /** Judges tensor i's quotient d at `step`; returns whether a finer step could still settle it. */
+  const judge = (i: number, step: number, d: number, crossedHere: boolean): boolean => {
+    if (crossedHere && compared[i].length > 0) {
+      // A finer step moves a firing that coarser ones kept (a grazing firing): the ladder ends at the last kept one.
+      if (results[i].relError > GRADCHECK_TOLERANCE) results[i] = { ...results[i], converged: false };
+      return false;
+    }
+    taken[i].push(step);
+    if (crossedHere) moved[i]++;
+    const res = resolution(i, step),
+      rel = mismatch(d, predicted[i]);
+    const at = {
+      step,
+      resolution: res,
       probe: 'tensor',
-    };
-  });
+      ...(base ? { firings: { steps: taken[i].slice(), moved: moved[i] } } : {}),
+    } as const;
+    if (crossedHere) {
+      results[i] = { relError: rel, converged: false, ...at };
+      return true;
+    }
+    const prev = compared[i].at(-1);
+    compared[i].push(d);
+    if (prev === undefined) {
+      results[i] = { relError: rel, converged: true, ...at };
+      return rel > GRADCHECK_TOLERANCE;
+    }
+    // Agreement of two steps proves nothing when rounding alone could move them (both 0, say).
+    stable[i] &&= mismatch(prev, d) <= GRADCHECK_TOLERANCE && res >= MIN_RESOLUTION;
+    results[i] =
+      rel <= GRADCHECK_TOLERANCE || stable[i]
+        ? { relError: rel, converged: true, ...at }
+        : { relError: Math.min(results[i].relError, rel), converged: false, ...at };
+    return rel > GRADCHECK_TOLERANCE && compared[i].length < COMPARED_STEPS;
+  };
+  let failed = model.params.map((_p, i) => i).filter((i) => !results[i] && judge(i, eps[i], fd[i], crossed[i]));
   // A mismatch counts only when FD has converged in the step: those tensors again at ε/4, then ε/16. Agreement
   // with AD at any step settles it; a mismatch stands only when all three steps agree with each other (a strongly
   // nonlinear loss can keep two coarse steps close and both off — v3 of the Morris–Lecar sample: 6.9 % and 5.6 %
   // at ε and ε/4, 0.3 % at ε/16 — and on a chaotic loss two steps can agree by chance); else FD cannot judge AD.
   // A tensor FD already cannot resolve at its step (below MIN_RESOLUTION) is not refined: a finer step moves the loss
-  // less against the same rounding, so it can neither settle nor show agreement beyond chance. The passes stop
-  // where the next one's time, predicted per solve from those so far, would exceed the budget.
-  const stable = fd.map(() => true);
-  const taken = fd.map((_d, i) => [results[i].step]);
-  let failed = results.map((r, i) => (r.relError > GRADCHECK_TOLERANCE ? i : -1)).filter((i) => i >= 0);
-  for (const factor of REFINED_STEPS) {
-    for (const i of failed)
-      if (results[i].resolution < MIN_RESOLUTION) results[i] = { ...results[i], converged: false };
-    failed = failed.filter((i) => results[i].resolution >= MIN_RESOLUTION);
+  // less against the same rounding, so it can neither settle nor show agreement beyond chance. Steps that moved a
+  // firing do not count among the three: past them the ladder goes on by fourths while the next step still resolves
+  // the loss (up to FINEST_STEP). The passes stop where the next one's time, predicted per solve from those so far,
+  // would exceed the budget.
+  const last = (i: number) => taken[i][taken[i].length - 1];
+  const finest = (i: number) => last(i) / 4 < eps[i] / FINEST_STEP;
+  for (;;) {
+    failed = failed.filter((i) => {
+      const r = results[i];
+      const unresolved = moved[i] > 0 ? resolution(i, last(i) / 4) < MIN_RESOLUTION : r.resolution < MIN_RESOLUTION;
+      const stop = finest(i) ? 'finest' : unresolved ? 'resolution' : undefined;
+      if (!stop) return true;
+      results[i] = { ...r, converged: false, ...(r.firings ? { firings: { ...r.firings, stop } } : {}) };
+      return false;
+    });
     if (failed.length === 0) break;
     const spentMs = clock.workMs();
     const nextMs = (spentMs / Math.max(1, solves)) * 2 * failed.length;
     if (spentMs + nextMs > budgetMs) {
-      for (const i of failed)
+      for (const i of failed) {
+        const r = results[i];
         results[i] = {
-          ...results[i],
+          ...r,
           converged: false,
           budget: { steps: taken[i], spentMs, nextMs, budgetMs, solves: 2 * failed.length },
+          ...(r.firings ? { firings: { ...r.firings, stop: 'budget' } } : {}),
         };
+      }
       break;
     }
-    const finer = eps.map((e) => e / factor);
-    const again = finiteDifferenceLosses(tf, cm, scheme, model, values, dirs, finer, mode, failed);
+    const finer = eps.slice();
+    for (const i of failed) finer[i] = last(i) / 4;
+    const again = tensorLosses(tf, cm, scheme, model, values, dirs, finer, mode, failed);
     solves += 2 * failed.length;
-    for (const i of failed) {
-      taken[i].push(finer[i]);
-      const d = derivative(again[i], finer[i]);
-      const rel = mismatch(d, predicted[i]);
-      // Agreement of two steps proves nothing when rounding alone could move them (both 0, say).
-      stable[i] &&= mismatch(fd[i], d) <= GRADCHECK_TOLERANCE && resolution(i, finer[i]) >= MIN_RESOLUTION;
-      results[i] =
-        rel <= GRADCHECK_TOLERANCE || stable[i]
-          ? { relError: rel, converged: true, step: finer[i], resolution: resolution(i, finer[i]), probe: 'tensor' }
-          : {
-              relError: Math.min(results[i].relError, rel),
-              converged: false,
-              step: finer[i],
-              resolution: resolution(i, finer[i]),
-              probe: 'tensor',
-            };
-      fd[i] = d;
-    }
-    failed = failed.filter((i) => results[i].relError > GRADCHECK_TOLERANCE);
+    failed = failed.filter((i) => judge(i, finer[i], derivative(again.losses[i], finer[i]), !keeps(again.firings[i])));
   }
   return results;
 }
+
+/** The + and − solves' firings of one probe (undefined where the solve does not record them). */
+type ProbeFirings = [Firings | undefined, Firings | undefined];
+
+/**
+ * The unperturbed solve's firings, for models whose firings the solves record (events on the whole-solve kernel);
+ * else undefined. One solve, the same as the AD solve's forward.
+ */
+function baseFirings(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[]) {
+  const ws = cm.wholeSolve;
+  if (!ws?.events || !solvesByKernel(cm, scheme)) return undefined;
+  ws.takeFirings();
+  tf.tidy(() => {
+    stackedLoss(tf, cm, scheme, model, values).dataSync();
+  });
+  return ws.takeFirings();
+}
+
+/** Quotients a mismatch must stand at, agreeing with each other, before it counts (steps that moved a firing aside). */
+const COMPARED_STEPS = 3;
+
+/**
+ * The finest step of the ladder, ε over this: a firing moved even there sits almost on its grid point, or the firing
+ * times are chaotic (XPPAUT's lorknead: every step down to ε/4096 moved one), and each finer pass costs two solves.
+ */
+const FINEST_STEP = 4 ** 5;
 
 /**
  * One central difference: the parameter tensors it moves together, each by its own step along its own
@@ -189,9 +260,6 @@ const COMBINED_MIN_CHANGE = 100;
  */
 export const MIN_RESOLUTION = 10;
 
-/** The finer steps (ε divided by these) at which a tensor above the tolerance is checked again. */
-const REFINED_STEPS = [4, 16] as const;
-
 /**
  * The time budget of the passes at finer steps (finiteDifferenceCheck's `budgetMs`, check/finiteDifferences.ts): this
  * many times the AD solve's measured cost (forward and adjoint: about three perturbed solves), and at least
@@ -222,7 +290,27 @@ export interface GradcheckResult {
    * work spent so far, the predicted work of the next pass (`solves` perturbed solves) and the budget, in ms.
    */
   budget?: { steps: number[]; spentMs: number; nextMs: number; budgetMs: number; solves: number };
+  /** Where the solves record their firings (events on the whole-solve kernel): which steps moved one. */
+  firings?: GradcheckFirings;
 }
+
+/**
+ * The steps a tensor's finite differences took, largest first up to the one reported, of which the first `moved`
+ * moved a firing across a grid point (a perturbed solve fired at other steps than the unperturbed one): those
+ * quotients were not compared with AD. `moved === steps.length`: none was. `stop`: why the ladder took no finer
+ * step before it settled (the next one would resolve the loss too little, the ladder's finest step, or the time budget).
+ */
+export interface GradcheckFirings {
+  steps: number[];
+  moved: number;
+  stop?: 'resolution' | 'finest' | 'budget';
+}
+
+/** Finite differences judged AD at steps that kept every firing (the events' jumps were not crossed). */
+export const firingsKept = (f: GradcheckFirings | undefined) => !!f && f.moved < f.steps.length;
+
+/** Every step finite differences took moved a firing: none was compared with AD. */
+export const firingsMoved = (f: GradcheckFirings | undefined) => !!f && f.moved > 0 && f.moved === f.steps.length;
 
 /** Bounds of the relative finite-difference step. */
 const EPS_MIN = 1e-3,
@@ -389,8 +477,23 @@ export function finiteDifferenceLosses(
   mode: FiniteDifferenceMode = 'auto',
   only?: number[],
 ): [number, number][] {
+  return tensorLosses(tf, cm, scheme, model, values, dirs, eps, mode, only).losses;
+}
+
+/** finiteDifferenceLosses with each tensor's + and − solves' firings. */
+function tensorLosses(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  dirs: Direction[],
+  eps: number[],
+  mode: FiniteDifferenceMode = 'auto',
+  only?: number[],
+): { losses: [number, number][]; firings: ProbeFirings[] } {
   const wanted = only ?? model.params.map((_p, i) => i);
-  const { losses } = centralLosses(
+  const central = centralLosses(
     tf,
     cm,
     scheme,
@@ -400,16 +503,18 @@ export function finiteDifferenceLosses(
     mode,
     wanted.map((i) => ({ members: [i], steps: [eps[i]] })),
   );
-  const out: [number, number][] = [];
+  const losses: [number, number][] = [],
+    firings: ProbeFirings[] = [];
   wanted.forEach((i, k) => {
-    out[i] = losses[k];
+    losses[i] = central.losses[k];
+    firings[i] = central.firings[k];
   });
-  return out;
+  return { losses, firings };
 }
 
 /**
- * Per probe, the losses [L(θ + u), L(θ − u)] (u its members' steps along their directions) and ⟨G, (θ₊ − θ₋)/2⟩
- * over the values written (writeMoved).
+ * Per probe, the losses [L(θ + u), L(θ − u)] (u its members' steps along their directions), ⟨G, (θ₊ − θ₋)/2⟩
+ * over the values written (writeMoved), and the two solves' firings (undefined where not recorded).
  */
 export function centralLosses(
   tf: TF,
@@ -420,17 +525,19 @@ export function centralLosses(
   dirs: Direction[],
   mode: FiniteDifferenceMode,
   probes: Probe[],
-): { losses: [number, number][]; realized: number[] } {
+): { losses: [number, number][]; realized: number[]; firings: ProbeFirings[] } {
   if (mode === 'batched' && !cm.batched) throw new Error('this model cannot be batched');
   const loop = () => {
     const losses: [number, number][] = [],
-      realized: number[] = [];
+      realized: number[] = [],
+      firings: ProbeFirings[] = [];
     for (const probe of probes) {
       const r = loopLosses(tf, cm, scheme, model, values, dirs, probe);
       losses.push(r.losses);
       realized.push(r.realized);
+      firings.push(r.firings);
     }
-    return { losses, realized };
+    return { losses, realized, firings };
   };
   // The implicit step (backeul) solves one system per step, not a batch of them; events and delays batch on
   // the whole-solve kernel only. Initial values checked as parameters move the start of each solve, which the
@@ -445,7 +552,8 @@ export function centralLosses(
     return loop();
   if (mode === 'auto' && smallFusedMlp(cm)) return loop();
   const losses: [number, number][] = [],
-    realized: number[] = [];
+    realized: number[] = [],
+    firings: ProbeFirings[] = [];
   try {
     for (const chunk of batchChunks(model, probes)) {
       const r = batchedLosses(
@@ -460,6 +568,7 @@ export function centralLosses(
       chunk.forEach((k, j) => {
         losses[k] = [r.losses[2 * j], r.losses[2 * j + 1]];
         realized[k] = r.realized[j];
+        firings[k] = [r.firings[2 * j], r.firings[2 * j + 1]];
       });
     }
   } catch (err) {
@@ -467,7 +576,7 @@ export function centralLosses(
     if (mode === 'batched') throw err;
     return loop();
   }
-  return { losses, realized };
+  return { losses, realized, firings };
 }
 
 /**
@@ -500,7 +609,7 @@ function loopLosses(
   values: Float32Array[],
   dirs: Direction[],
   probe: Probe,
-): { losses: [number, number]; realized: number } {
+): { losses: [number, number]; realized: number; firings: ProbeFirings } {
   const plus = values.slice(),
     minus = values.slice();
   let realized = 0;
@@ -511,12 +620,16 @@ function loopLosses(
     plus[i] = both.subarray(0, n);
     minus[i] = both.subarray(n);
   });
-  const out: number[] = [];
+  const out: number[] = [],
+    firings: (Firings | undefined)[] = [];
+  // A solve that is not the kernel's records nothing: forget what an earlier one left.
+  cm.wholeSolve?.takeFirings();
   for (const vals of [plus, minus])
     tf.tidy(() => {
       out.push(stackedLoss(tf, cm, scheme, model, vals).dataSync()[0]);
+      firings.push(cm.wholeSolve?.takeFirings());
     });
-  return { losses: [out[0], out[1]], realized };
+  return { losses: [out[0], out[1]], realized, firings: [firings[0], firings[1]] };
 }
 
 /** Floats one batched solve may hold (parameters and kept states), ~64 MB. */
@@ -623,7 +736,10 @@ function perturbedCopies(
   return { copies, realized };
 }
 
-/** The B solves' trajectories from the per-copy parameters (packed states for scalar models). Call inside a tidy. */
+/**
+ * The B solves' trajectories from the per-copy parameters (packed states for scalar models), and on the kernel
+ * each solve's firings into `firings`. Call inside a tidy.
+ */
 function batchedTrajectory(
   tf: TF,
   cm: CompiledModel,
@@ -631,11 +747,12 @@ function batchedTrajectory(
   model: Model,
   copies: Tensor[][],
   B: number,
+  firings: Firings[],
 ): Tensor[][] {
   const batched = cm.batched!;
   const { steps: N, dt: h, t0 } = model.options;
   const byKernel = solvesByKernel(cm, scheme)
-    ? cm.wholeSolve!.solveBatched(scheme, N, h, t0, paramsFor(model, copies), B, cm.observed.length > 0)
+    ? cm.wholeSolve!.solveBatched(scheme, N, h, t0, paramsFor(model, copies), B, cm.observed.length > 0, firings)
     : undefined;
   if (byKernel) return byKernel;
   // Too large a batch for the kernel to keep: the caller ('auto') solves the perturbations one by one.
@@ -678,17 +795,18 @@ function batchedLosses(
   values: Float32Array[],
   dirs: Direction[],
   probes: Probe[],
-): { losses: Float32Array; realized: number[] } {
+): { losses: Float32Array; realized: number[]; firings: (Firings | undefined)[] } {
   const B = 2 * probes.length;
   let realized: number[] = [];
+  const firings: Firings[] = [];
   const y = tf.tidy(() => {
     const moved = perturbedCopies(tf, model, values, dirs, probes);
     realized = moved.realized;
-    const traj = batchedTrajectory(tf, cm, scheme, model, moved.copies, B);
+    const traj = batchedTrajectory(tf, cm, scheme, model, moved.copies, B, firings);
     return trajectoryLossBatched(tf, cm, traj, model.options.t0, model.options.dt, B);
   });
   try {
-    return { losses: y.dataSync() as Float32Array, realized };
+    return { losses: y.dataSync() as Float32Array, realized, firings };
   } finally {
     y.dispose();
   }

@@ -4,7 +4,8 @@ import type { GradFix } from '../model';
 import type { ParameterReport, Verdict } from '../report';
 import { studyClause, studySpan } from '../presentation/findingText';
 import { formatNumber, namedRatio } from '../presentation/format';
-import { GRADCHECK_TOLERANCE } from './finiteDifferences';
+import { firingsKept, firingsMoved, GRADCHECK_TOLERANCE, type GradcheckFirings } from './finiteDifferences';
+import { EVENT_JUMPS } from './kinks';
 
 export interface VerdictContext {
   /** The discrete loss is exactly 0: every gradient vanishes because the network reaches its target. */
@@ -33,6 +34,8 @@ export interface VerdictContext {
   gradcheckTooSmall?: boolean;
   /** Finite differences disagreed with AD at their first step(s) and their time budget stopped the finer ones. */
   gradcheckStopped?: boolean;
+  /** Where the solves record firings: the steps finite differences took and how many moved a firing (GradcheckResult.firings). */
+  gradcheckFirings?: GradcheckFirings;
 }
 
 /** The clause for a check without a reference: the model's reason, when it has one. */
@@ -120,16 +123,31 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
       explanation:
         "finite differences cannot judge the AD gradient here: the loss hardly depends on this parameter (along their probe it changes by less than its float32 rounding can resolve); AD's gradient is tiny, not wrong.",
     };
+  const firings = ctx.gradcheckFirings;
+  if (m.gradcheckUnresolved && firingsMoved(firings))
+    return {
+      kind: 'inconclusive',
+      explanation:
+        "finite differences cannot judge the AD gradient here: every step they took moved a firing across a grid point, so they see the network's jumps, not the slope AD takes with the firing steps held fixed.",
+    };
   if (m.gradcheckUnresolved && ctx.gradcheckStopped)
     return {
       kind: 'inconclusive',
       explanation:
         'finite differences cannot judge the AD gradient here: they disagree with AD at the steps taken, and their time budget stopped the finer steps that would show whether they settle.',
     };
+  // Steps that kept every firing were judged: the events' jumps are not what they cross.
+  const kinks = firingsKept(firings) ? ctx.kinks.filter((k) => k !== EVENT_JUMPS) : ctx.kinks;
+  if (m.gradcheckUnresolved && firings && firings.moved > 0 && firings.stop === 'resolution')
+    return {
+      kind: 'inconclusive',
+      explanation:
+        'finite differences cannot judge the AD gradient here: their larger steps moved a firing across a grid point, and too few of the finer steps resolve the loss to show whether they settle.',
+    };
   if (m.gradcheckUnresolved) {
     const cause =
-      ctx.kinks.length > 0
-        ? `the finite-difference steps cross the kinks of ${ctx.kinks.join(', ')}`
+      kinks.length > 0
+        ? `the finite-difference steps cross the kinks of ${kinks.join(', ')}`
         : 'extreme sensitivity, e.g. chaotic dynamics over this horizon';
     return {
       kind: 'inconclusive',
@@ -137,9 +155,13 @@ export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
     };
   }
   if (m.gradcheckRelError > GRADCHECK_TOLERANCE) {
+    // As the warning hedges: on a non-smooth model, steps that agree with each other can all cross the same kink.
     return {
       kind: 'gradcheck-mismatch',
-      explanation: `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.`,
+      explanation:
+        kinks.length > 0
+          ? `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}) at three steps that agree with each other; the model is not smooth (${kinks.join(', ')}), so either the discrete gradient is wrong or the steps cross a kink, where finite differences differ from AD's one-sided derivative.`
+          : `AD disagrees with finite differences of the discrete loss (${f2(m.gradcheckRelError)}): the discrete gradient itself is wrong, before any question of convergence.`,
     };
   }
   if (ctx.noReferenceReason) return { kind: 'inconclusive', explanation: noReferenceClause(noReference(ctx), m) };

@@ -6,7 +6,14 @@ import type { GradEngine, GradFix } from '../model';
 import type { ParameterMetrics, ParameterSummary, Refinement } from '../report';
 import { DETECTOR } from '../engine/detect';
 import { EVENT_JUMPS } from '../engine/kinks';
-import { FD_BUDGET_FACTOR, FD_MIN_BUDGET_MS } from '../engine/finiteDifferences';
+import {
+  FD_BUDGET_FACTOR,
+  FD_MIN_BUDGET_MS,
+  firingsKept,
+  firingsMoved,
+  MIN_RESOLUTION,
+  type GradcheckFirings,
+} from '../engine/finiteDifferences';
 import { OSCILLATION_CORRECTIONS, RECOMMENDED_CORRECTION } from '../registry/corrections';
 import { STRONGLY_STABLE_REMEDIES } from '../schemes/registry';
 import { formatNumber as fmt, formatRatio, namedRatio } from './format';
@@ -222,33 +229,88 @@ export function gradcheckUnresolvedMessage(s: {
   kinks: Kinks;
   /** The finer steps were not taken for the time budget (GradcheckResult.budget). */
   budget?: { steps: number[]; spentMs: number; nextMs: number; budgetMs: number; solves: number };
+  /** Where the solves record firings (GradcheckResult.firings). */
+  firings?: GradcheckFirings;
 }): string {
   const head = `Finite differences cannot check the AD gradient of ${s.name}`;
-  if (s.budget) return `${head}: ${budgetStopped(s.budget, s.relError)} ${unresolvedCause(s.name, s.kinks)}`;
+  const f = s.firings;
+  if (f && firingsMoved(f) && !s.tooSmall) return `${head}: ${movedEverywhere(s.name, f, s.budget)}`;
+  // Quotients that kept every firing were judged: the events' jumps are not what keeps them from settling.
+  const kinks = firingsKept(f) ? s.kinks.filter((k) => k !== EVENT_JUMPS) : s.kinks;
+  const moved = !!f && f.moved > 0;
+  const before = moved ? `${movedFirst(f)}; ` : '';
+  if (s.budget) {
+    const compared = { ...s.budget, steps: s.budget.steps.slice(f?.moved ?? 0) };
+    return `${head}: ${before}${budgetStopped(compared, s.relError, moved)} ${unresolvedCause(s.name, kinks)}`;
+  }
   if (s.tooSmall) {
     return (
       `${head}: along their probe direction the loss changes by only ${fmt(s.resolution)}× its float32 rounding at step ${fmt(s.step)}, too little to resolve. ` +
       `The loss hardly depends on ${s.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`
     );
   }
-  const unsettled = `they do not settle as the step shrinks from ${fmt(16 * s.step)} to ${fmt(s.step)}, and AD differs by ${relative(s.relError)} relative.`;
-  return `${head}: ${unsettled} ${unresolvedCause(s.name, s.kinks)}`;
+  // The ladder of three compared steps, or fewer where a finer step would not resolve the loss (after moved firings).
+  const compared = f ? f.steps.slice(f.moved) : [16 * s.step, s.step];
+  // Too few resolvable steps kept the firings: that, not the model, is why they cannot judge.
+  if (f?.stop === 'resolution' && compared.length < 3)
+    return `${head}: ${before}at ${stepList(compared, moved)} AD differs from them by ${relative(s.relError)} relative, and a finer step would move the loss by less than ${MIN_RESOLUTION} times its float32 rounding, too little to show whether they settle.`;
+  const unsettled = `${moved ? 'at the finer steps that kept every firing, ' : ''}they do not settle as the step shrinks from ${fmt(compared[0])} to ${fmt(s.step)}, and AD differs by ${relative(s.relError)} relative.`;
+  return `${head}: ${before}${unsettled} ${unresolvedCause(s.name, kinks)}`;
+}
+
+/** "step a" or "steps a, b and c"; `finer`: "the finer step(s) …, which kept every firing,". */
+function stepList(steps: number[], finer = false): string {
+  const x = steps.map((v) => fmt(v));
+  const list = x.length > 1 ? `steps ${x.slice(0, -1).join(', ')} and ${x[x.length - 1]}` : `step ${x[0]}`;
+  return finer ? `the finer ${list}, which kept every firing,` : list;
+}
+
+/** "step a" or "every step from a down to b". */
+function stepRange(steps: number[]): string {
+  return steps.length > 1
+    ? `every step from ${fmt(steps[0])} down to ${fmt(steps[steps.length - 1])}`
+    : `step ${fmt(steps[0])}`;
 }
 
 const relative = (e: number) => (e >= 1e6 ? 'more than 10⁶' : fmt(e));
 
+type FdBudget = NonNullable<Parameters<typeof gradcheckUnresolvedMessage>[0]['budget']>;
+
 /** What finite differences measured before their time budget stopped the finer steps, with the figures. */
-function budgetStopped(
-  b: NonNullable<Parameters<typeof gradcheckUnresolvedMessage>[0]['budget']>,
-  relError: number,
-): string {
-  const steps = b.steps.map((x) => fmt(x));
-  const at =
-    steps.length > 1 ? `steps ${steps.slice(0, -1).join(', ')} and ${steps[steps.length - 1]}` : `step ${steps[0]}`;
+function budgetStopped(b: FdBudget, relError: number, finer = false): string {
+  return `at ${stepList(b.steps, finer)} AD differs from them by ${relative(relError)} relative, and the finer steps that would show whether they settle were not taken: ${budgetSpent(b)}`;
+}
+
+/** The time budget's figures when it stopped the finer steps. */
+function budgetSpent(b: FdBudget): string {
   return (
-    `at ${at} AD differs from them by ${relative(relError)} relative, and the finer steps that would show whether they settle were not taken: ` +
     `finite differences had used ${fmt(b.spentMs / 1000)} s of CPU time, and the next ${b.solves} perturbed solves would take about ${fmt(b.nextMs / 1000)} s more, ` +
     `over their time budget of ${fmt(b.budgetMs / 1000)} s (${FD_BUDGET_FACTOR}× the AD solve's CPU time, at least ${FD_MIN_BUDGET_MS / 1000} s).`
+  );
+}
+
+/** The larger steps that moved a firing across a grid point (GradcheckResult.firings), not compared with AD. */
+function movedFirst(f: GradcheckFirings): string {
+  return `at ${stepRange(f.steps.slice(0, f.moved))} a perturbed solve fired at other steps than the unperturbed one (a firing moved across a grid point, where the network's loss jumps), so ${f.moved > 1 ? 'those quotients were' : 'that quotient was'} not compared with AD`;
+}
+
+/**
+ * Every step finite differences took moved a firing of an event across a grid point (GradcheckResult.firings),
+ * so none was compared with AD; and why no finer step was taken.
+ */
+function movedEverywhere(name: string, f: GradcheckFirings, budget: FdBudget | undefined): string {
+  const first = f.steps[0],
+    last = f.steps[f.steps.length - 1];
+  const stop =
+    f.stop === 'budget' && budget
+      ? `the finer steps were not taken: ${budgetSpent(budget)}`
+      : f.stop === 'finest'
+        ? `${fmt(last)} is the finest step they take (${Math.round(first / last)} times finer than the first): a firing that moves even there sits almost on its grid point, or the firing times are extremely sensitive to ${name} (chaotic dynamics).`
+        : `a finer step would move the loss by less than ${MIN_RESOLUTION} times its float32 rounding, too little to resolve.`;
+  return (
+    `at ${f.steps.length > 1 ? stepRange(f.steps) : `its step ${fmt(first)}`}, a perturbed solve fired at other steps than the unperturbed one: a firing moved across a grid point, where the network's loss jumps ` +
+    `(each reset sits at the grid point after its condition crosses). So finite differences see the network's jumps, not its slope, and none was compared with AD, ` +
+    `the derivative with the firing steps held fixed; ${stop} This is not a sign of a wrong gradient.`
   );
 }
 
@@ -265,11 +327,19 @@ function unresolvedCause(name: string, kinks: Kinks): string {
   return `The loss is extremely sensitive to ${name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`;
 }
 
-export function gradcheckMismatchMessage(name: string, relError: number, kinks: Kinks): string {
+/**
+ * `firingsKept`: the steps compared kept every firing at its grid step (GradcheckResult.firings), so the events'
+ * jumps do not explain the disagreement.
+ */
+export function gradcheckMismatchMessage(name: string, relError: number, kinks: Kinks, firingsKept = false): string {
+  const others = firingsKept ? kinks.filter((k) => k !== EVENT_JUMPS) : kinks;
+  const kept = firingsKept
+    ? ", at steps whose perturbed solves fired at the unperturbed one's steps (the events' jumps do not explain it)"
+    : '';
   return (
-    `AD gradient of ${name} disagrees with finite differences of the discrete loss (relative difference ${formatRatio(relError)})` +
-    (kinks.length > 0
-      ? `; the model is not smooth (${kinkList(kinks)}), and finite differences that cross a kink differ from AD's one-sided derivative.`
+    `AD gradient of ${name} disagrees with finite differences of the discrete loss (relative difference ${formatRatio(relError)})${kept}` +
+    (others.length > 0
+      ? `; the model is not smooth (${kinkList(others)}), and finite differences that cross a kink differ from AD's one-sided derivative.`
       : '.')
   );
 }

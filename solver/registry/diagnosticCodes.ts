@@ -353,10 +353,13 @@ export const DIAGNOSTIC_CODES = {
     'information',
     'The AD gradient of a parameter is exactly zero (warning when kinks such as relu explain it; information, saying so, when the loss itself is exactly 0: the network reaches its target, or the default loss ½‖x(T)‖² of a model without a loss line is 0 because every state ends at 0).',
   ),
-  'gradcheck-mismatch': check('warning', 'AD disagrees with finite differences of the discrete model.'),
+  'gradcheck-mismatch': check(
+    'warning',
+    "AD disagrees with finite differences of the discrete model, at three steps that agree with each other. On a non-smooth model the warning and the verdict say the steps may cross a kink; with events on the whole-solve kernel only steps whose perturbed solves fire at the unperturbed one's steps count, so the events' jumps are not named as a cause.",
+  ),
   'gradcheck-unresolved': check(
     'information',
-    "Finite differences cannot judge AD for a parameter (extreme sensitivity or float32 rounding), or their time budget (1.5× the AD solve's cost, at least 4 s) stopped the finer steps that would show whether they settle: the note then gives the steps taken, AD's difference there, the time spent, the next pass's predicted time and the budget.",
+    "Finite differences cannot judge AD for a parameter (extreme sensitivity or float32 rounding), or their time budget (1.5× the AD solve's cost, at least 4 s) stopped the finer steps that would show whether they settle: the note then gives the steps taken, AD's difference there, the time spent, the next pass's predicted time and the budget. With events (on the whole-solve kernel), a step whose perturbed solve fires at other steps than the unperturbed one moved a firing across a grid point, where the network's loss jumps, and is not compared with AD (the derivative with the firing steps held fixed); when every step down to the finest the loss resolves did so, the note says that finite differences see the network's jumps, not its slope, with the steps taken.",
   ),
   'nothing-to-check': check(
     'information',

@@ -61,8 +61,22 @@ function fires(sign: -1 | 0 | 1, c0: number, c1: number): boolean {
   return Math.abs(c0) > 0 && Math.fround(c0 * c1) <= 0;
 }
 
+/**
+ * Which events fired at which steps of one solve: how many firings, and an order-dependent hash of their
+ * (step, event) pairs. Two solves with equal signatures fired alike (up to a 2⁻³² collision); finite
+ * differences compare them (engine/finiteDifferences.ts), since AD holds the firing steps fixed.
+ */
+export interface Firings {
+  count: number;
+  hash: number;
+}
+
+export const sameFirings = (a: Firings, b: Firings) => a.count === b.count && a.hash === b.hash;
+
 /** Scratch of the events of one solve. */
 export class EventWorkspace {
+  /** The firings of the forward solve in progress (applyEvents given its step; reset by forwardSolve). */
+  readonly firings: Firings = { count: 0, hash: 0 };
   readonly run: Interpreter;
   readonly runConditions: Interpreter;
   /** The conditions' values at t_n and t_{n+1}. */
@@ -94,6 +108,7 @@ export class EventWorkspace {
 /**
  * The events of the step from x (states at x[xAt…], time tPrev) to out (out[outAt…], tNext): out is set
  * where they fire. Returns whether any fired; `winner` and `after` keep what the reverse sweep needs.
+ * `step` (the forward solve's n) adds the firings to ew.firings; the reverse sweep's recomputation omits it.
  */
 export function applyEvents(
   ew: EventWorkspace,
@@ -104,6 +119,7 @@ export function applyEvents(
   p: ArrayLike<number>,
   tPrev: number,
   tNext: number,
+  step?: number,
 ): boolean {
   const { run, runConditions, before, conditionsAfter, after, winner } = ew;
   const { events, conditions } = ew.program;
@@ -116,6 +132,7 @@ export function applyEvents(
     const c = conditions.outputs[e];
     if (!fires(ev.sign, before[c], conditionsAfter[c])) return;
     any = true;
+    if (step !== undefined) record(ew.firings, step * events.length + e);
     for (const r of ev.resets) winner[r.state] = r.value;
   });
   if (!any) return false;
@@ -123,6 +140,14 @@ export function applyEvents(
   run.forward(out, outAt, p, tNext, after);
   for (let s = 0; s < winner.length; s++) if (winner[s] >= 0) out[outAt + s] = after[outputs[winner[s]]];
   return true;
+}
+
+/** Adds firing `key` (step·events + event) to a signature: a multiply–xorshift mix, in firing order. */
+function record(f: Firings, key: number): void {
+  let h = Math.imul(f.hash ^ key, 0x9e3779b1);
+  h ^= h >>> 15;
+  f.hash = Math.imul(h, 0x85ebca6b) >>> 0;
+  f.count++;
 }
 
 /**

@@ -130,7 +130,7 @@ export function forwardStep(
   }
 }
 
-/** x_0..x_N (row n at n·S) of the solve from x0. */
+/** x_0..x_N (row n at n·S) of the solve from x0; with events, ws.events.firings holds where they fired. */
 export function forwardSolve(
   ws: StepWorkspace,
   N: number,
@@ -142,6 +142,10 @@ export function forwardSolve(
   for (let e = 0; e < S; e++) traj[e] = x0[e];
   const { plan, events, history } = ws;
   history?.attach(traj);
+  if (events) {
+    events.firings.count = 0;
+    events.firings.hash = 0;
+  }
   for (let n = 0; n < N; n++) {
     if (history) history.last = n;
     forwardStep(ws, n, traj, n * S, params, traj, (n + 1) * S);
@@ -155,6 +159,7 @@ export function forwardSolve(
         params(copyOf(plan, n, 0)),
         plan.t0 + n * plan.h,
         plan.t0 + (n + 1) * plan.h,
+        n,
       );
   }
   return traj;

@@ -9,7 +9,7 @@ import type { Tensor, TF } from '../tf';
 import type { ScalarProgram } from '../scalarRhs';
 import type { Scheme } from '../../schemes/schemes';
 import { adjointSolve, copyOf, forwardSolve, rungeKuttaPlan, StepWorkspace, type RungeKuttaPlan } from './rungeKutta';
-import type { EventProgram } from './events';
+import type { EventProgram, Firings } from './events';
 import type { PastProgram } from './delays';
 import { lazySteps, rowStates } from '../lazySteps';
 import { backwardEulerAdjoint, backwardEulerForward, type NewtonFailure } from '../newtonStep';
@@ -25,6 +25,13 @@ export interface WholeSolve {
   readonly owner: unknown;
   /** Why the kernel does not run this scheme, or undefined when it does. */
   unsupported(scheme: Scheme): string | undefined;
+  /** The model has events: its solves record where they fired (Firings). */
+  readonly events: boolean;
+  /**
+   * The firings of the latest `solve` since the last call (then forgotten), or undefined: no events, or no solve
+   * of this kernel since (a solve per operation records none).
+   */
+  takeFirings(): Firings | undefined;
   /** The program f runs, for the continuous reference's forward solve in JS (scalarKernel/referenceRk4.ts); undefined with events or delays (the reference solves f alone on TF.js). */
   readonly program?: ScalarProgram;
   /**
@@ -43,6 +50,7 @@ export interface WholeSolve {
   /**
    * B solves at once (parameters [b, ...shape], b = B or 1), forward only: each state [B, ...shape]
    * (scalars [B,1,1]). Without `everyStep` only x_N can be read. Undefined when too large to keep.
+   * With events, `firings[b]` is set to solve b's firings.
    */
   solveBatched(
     scheme: Scheme,
@@ -52,6 +60,7 @@ export interface WholeSolve {
     params: ParamsFor,
     B: number,
     everyStep: boolean,
+    firings?: Firings[],
   ): Tensor[][] | undefined;
 }
 
@@ -108,6 +117,8 @@ const copyCount = (plan: RungeKuttaPlan, N: number) => (N === 0 ? 0 : copyOf(pla
 /** How one forward solve and its adjoint run: a Runge–Kutta plan's stages, or backward Euler's Newton steps. */
 interface Stepper {
   copies: number;
+  /** The last forward's firings (undefined without events). */
+  firings(): Firings | undefined;
   forward(x0: ArrayLike<number>, at: (copy: number) => Float32Array, into?: Float32Array<ArrayBuffer>): Float32Array;
   adjoint(
     traj: Float32Array,
@@ -144,6 +155,7 @@ export function wholeSolveKernel(
     if (isImplicit(scheme))
       return {
         copies: N,
+        firings: () => undefined,
         forward: (x0, at, into) => backwardEulerForward(prog, N, h, t0, x0, at, failed, into),
         adjoint: (traj, dy, at, grads) => backwardEulerAdjoint(prog, N, h, t0, traj, dy, at, grads),
       };
@@ -151,6 +163,7 @@ export function wholeSolveKernel(
     const ws = new StepWorkspace(prog, plan, events, past);
     return {
       copies: copyCount(plan, N),
+      firings: () => ws.events && { ...ws.events.firings },
       forward: (x0, at, into) => forwardSolve(ws, N, x0, at, into),
       adjoint: (traj, dy, at, grads) => adjointSolve(ws, N, traj, dy, at, grads),
     };
@@ -171,8 +184,15 @@ export function wholeSolveKernel(
       return flat;
     });
 
+  let lastFirings: Firings | undefined;
   return {
     owner,
+    events: !!events,
+    takeFirings() {
+      const f = lastFirings;
+      lastFirings = undefined;
+      return f;
+    },
     unsupported: (scheme) => kernelUnsupported(scheme, !!events || !!past),
     program: events || prog.delays ? undefined : prog,
     solve(scheme, N, h, t0, params, start, failed) {
@@ -187,6 +207,7 @@ export function wholeSolveKernel(
         );
         const at = (copy: number) => flats[groupOf[copy]];
         const traj = stepper.forward(start ? ins[0].dataSync() : initial(), at);
+        lastFirings = stepper.firings();
         return {
           value: tf.tensor2d(traj, [N + 1, S]),
           gradFunc: (dy: Tensor) => {
@@ -210,7 +231,7 @@ export function wholeSolveKernel(
       })(start ?? x0, ...inputs) as Tensor;
       return lazySteps(N, (n) => rowStates(tf, trajectory, n, stateAt, prog.stateSizes, stateShapes), trajectory);
     },
-    solveBatched(scheme, N, h, t0, params, B, everyStep) {
+    solveBatched(scheme, N, h, t0, params, B, everyStep, firings) {
       const rows = everyStep ? N + 1 : 1;
       if (rows * B * S > MAX_BATCHED_TRAJECTORY) return undefined;
       const stepper = stepperOf(scheme, N, h, t0);
@@ -222,6 +243,8 @@ export function wholeSolveKernel(
       for (let b = 0; b < B; b++) {
         const flats = flatParams(groups, data, b);
         stepper.forward(initial(), (copy) => flats[groupOf[copy]], traj);
+        const fired = firings && stepper.firings();
+        if (fired) firings[b] = fired;
         for (let r = 0; r < rows; r++) {
           const n = everyStep ? r : N;
           kept.set(traj.subarray(n * S, (n + 1) * S), (r * B + b) * S);
