@@ -820,7 +820,7 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
   // forward pass is written out, the sweeps of the reference's adjoint and of AD are the rest of a short program's time.
   const reverses: (ReversePass | null)[] = [];
   const writtenReverse = (want: number): ReversePass | null =>
-    written && !alg ? (reverses[want] ??= generatedReverse(arrays, opcodes, reach, want) ?? null) : null;
+    written && !alg ? (reverses[want] ??= generatedReverse(arrays, opcodes, reach, want, outputs) ?? null) : null;
   /** The reverse pass from the adjoints seeded in adj; an algebraic variable's adjoint goes into vz. */
   const sweep = (
     v: Float64Array,
@@ -970,12 +970,15 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
       else run(order, s, sAt, p, t, v);
     },
     reverse(v, cot, vs, vp, adj, want = WANT_BOTH, delays = noHistory, t = 0, vt) {
+      const r = writtenReverse(want);
+      if (r) {
+        r(v, cot, vs, vp, adj, vt);
+        return;
+      }
       adj.fill(0);
       for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
       if (!alg) {
-        const r = writtenReverse(want);
-        if (r) r(v, vs, vp, adj, vt);
-        else sweep(v, vs, vp, adj, want, delays, t, vt, zBar);
+        sweep(v, vs, vp, adj, want, delays, t, vt, zBar);
         return;
       }
       // Through z by the implicit-function theorem: λ = (∂g/∂z)⁻ᵀ z̄, then −λ swept back through g.
