@@ -87,11 +87,41 @@ function sensitivitiesTable(p: ParameterReport): RowTable {
 /** Target of the trajectory and adjoint tables: every state component, one column each. */
 export const STATE_TARGET = 'state';
 
+/** Node values as the reference keeps them: `columns` per node, row-major (engine/statePath.ts's NodeValues). */
+export interface PathSource {
+  columns: number;
+  values: Float32Array;
+}
+
+/**
+ * The node arrays a StatePathRows was made from (check/statePaths.ts), so that its tables are packed from them
+ * without its rows, which are built only when something reads them (200,001 rows of x and of p on ml1.ode: about
+ * 70 ms of a check to build and pack again).
+ */
+export const pathSources = new WeakMap<StatePathRows, { x: PathSource; p?: PathSource }>();
+
+/** packMatrix of the rows check/statePaths.ts's rowsOf makes from `source`, without making them. */
+function packSource(source: PathSource, count: number, columns: number): Float64Array {
+  const out = new Float64Array(count * columns).fill(Number.NaN);
+  const { columns: width, values } = source;
+  for (let n = 0; n < count; n++) {
+    const at = n * width,
+      length = Math.min(width, values.length - at);
+    for (let j = 0; j < columns && j < length; j++) out[n * columns + j] = values[at + j];
+  }
+  return out;
+}
+
 /** x(t) or p(t) at the reference's nodes: one series named after it, a column per state component. */
-function pathTable(paths: StatePathRows, view: 'trajectory' | 'adjoint', rowsOf: number[][]): RowTable {
+function pathTable(
+  paths: StatePathRows,
+  view: 'trajectory' | 'adjoint',
+  rowsOf: () => number[][],
+  source?: PathSource,
+): RowTable {
   const rows = paths.times.length;
   const columns = paths.labels.length;
-  const values = packMatrix(rowsOf, rows, columns);
+  const values = source ? packSource(source, rows, columns) : packMatrix(rowsOf(), rows, columns);
   const name = view === 'trajectory' ? 'x' : 'p';
   return {
     info: {
@@ -118,8 +148,9 @@ export function packRows(report: Report): RowTable[] {
   );
   const paths = report.statePaths;
   if (paths && paths.times.length > 0) {
-    tables.push(pathTable(paths, 'trajectory', paths.x));
-    if (paths.p) tables.push(pathTable(paths, 'adjoint', paths.p));
+    const sources = pathSources.get(paths);
+    tables.push(pathTable(paths, 'trajectory', () => paths.x, sources?.x));
+    if (sources ? sources.p : paths.p) tables.push(pathTable(paths, 'adjoint', () => paths.p ?? [], sources?.p));
   }
   return tables;
 }

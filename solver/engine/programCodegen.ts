@@ -16,6 +16,8 @@ export interface ProgramArrays {
   consts: Float64Array;
   /** Per instruction, the table function's value (unary, binary). */
   values: (((...x: number[]) => number) | undefined)[];
+  /** Per instruction, the table function itself (its derivatives, for the reverse pass). */
+  fns: unknown[];
   /** Dot and sum terms: slots of x (ta) and y (tb). */
   ta: Int32Array;
   tb: Int32Array;
@@ -147,4 +149,109 @@ export function generatedForward(g: ProgramArrays, o: Opcodes): ForwardPass | un
   if (body.length > MAX_WRITTEN_CHARS) return undefined;
   const make = new Function('f32', 'F', 'ta', 'tb', 'loop', `return function(s,sAt,p,t,v,delays){\n${body}\n};`);
   return make(Math.fround, g.values, ta, tb, g.loop) as ForwardPass;
+}
+
+/**
+ * The reverse pass for one `want` (programInterpreter.ts's reverse) of a program without delays, loops or algebraic
+ * variables: the outputs' cotangents `cot` swept back into vs, vp and vt (added); `adj` is scratch of the program's
+ * length.
+ */
+export type ReversePass = (
+  v: Float64Array,
+  cot: ArrayLike<number>,
+  vs: Float64Array,
+  vp: Float64Array,
+  adj: Float64Array,
+  vt?: Float64Array,
+) => void;
+
+/**
+ * The interpreter's reverse pass written out for the instructions whose adjoint reaches `want` (`reach[k] & want`):
+ * the outputs seeded from 0 in order, then the same additions in the same order (instructions from last to first, an
+ * instruction whose adjoint is exactly 0 skipped, each derivative the table function's, multiplied by the adjoint in
+ * double), so the same cotangents bit for bit. Each instruction's adjoint is a local variable (no scratch to clear,
+ * none read back from memory) unless a sum or dot product is too long to write out, whose terms then add into `adj`.
+ * Undefined for a program with delays, loops or algebraic variables, and past MAX_WRITTEN_CHARS (as the forward pass,
+ * and for the same reason: a long written-out function runs unoptimised for its first thousand evaluations).
+ */
+export function generatedReverse(
+  g: ProgramArrays,
+  o: Opcodes & { ALG: number },
+  reach: Uint8Array,
+  want: number,
+  outputs: ArrayLike<number>,
+): ReversePass | undefined {
+  const { L, op, A, B, C, ta, tb } = g;
+  if (L * 10 > MAX_WRITTEN_CHARS) return undefined;
+  let inMemory = false;
+  for (let k = 0; k < L; k++) if ((op[k] === o.DOT || op[k] === o.SUM) && B[k] > INLINE_TERMS) inMemory = true;
+  const at = (k: number) => (inMemory ? `adj[${k}]` : `a${k}`);
+  const lines: string[] = [];
+  if (inMemory) lines.push('adj.fill(0);');
+  else lines.push(`let ${Array.from({ length: L }, (_x, k) => `a${k}=0`).join(',')};`);
+  for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) lines.push(`${at(outputs[i])}+=cot[${i}];`);
+  for (let k = L - 1; k >= 0; k--) {
+    if ((reach[k] & want) === 0) continue;
+    const a = A[k],
+      b = B[k];
+    let body: string;
+    switch (op[k]) {
+      case o.CONST:
+        continue;
+      case o.STATE:
+        body = `vs[${a}]+=g;`;
+        break;
+      case o.PARAM:
+        body = `vp[${a}]+=g;`;
+        break;
+      case o.TIME:
+        body = 'if(vt)vt[0]+=g;';
+        break;
+      case o.ADD:
+        body = `${at(a)}+=g;${at(b)}+=g;`;
+        break;
+      case o.SUB:
+        body = `${at(a)}+=g;${at(b)}+=-g;`;
+        break;
+      case o.MUL:
+        body = `const x=v[${a}],y=v[${b}];${at(a)}+=g*y;${at(b)}+=g*x;`;
+        break;
+      case o.NEG:
+        body = `${at(a)}+=-g;`;
+        break;
+      case o.UNARY:
+        body = `${at(a)}+=g*F[${k}].derivative(v[${a}],v[${k}]);`;
+        break;
+      case o.BINARY:
+        body =
+          `const x=v[${a}],y=v[${b}];const da=F[${k}].derivativeA(x,y,v[${k}]),db=F[${k}].derivativeB(x,y,v[${k}]);` +
+          `${at(a)}+=g*da;${at(b)}+=g*db;`;
+        break;
+      case o.SELECT:
+        body = `if(Math.abs(v[${C[k]}])>0)${at(a)}+=g;else ${at(b)}+=g;`;
+        break;
+      case o.DOT:
+        body =
+          b > INLINE_TERMS
+            ? `for(let i=${a};i<${a + b};i++){adj[ta[i]]+=g*v[tb[i]];adj[tb[i]]+=g*v[ta[i]];}`
+            : Array.from(
+                { length: b },
+                (_x, i) => `${at(ta[a + i])}+=g*v[${tb[a + i]}];${at(tb[a + i])}+=g*v[${ta[a + i]}];`,
+              ).join('');
+        break;
+      case o.SUM:
+        body =
+          b > INLINE_TERMS
+            ? `for(let i=${a};i<${a + b};i++)adj[ta[i]]+=g;`
+            : Array.from({ length: b }, (_x, i) => `${at(ta[a + i])}+=g;`).join('');
+        break;
+      default: // delays, loops and algebraic variables keep the interpreter's sweep
+        return undefined;
+    }
+    lines.push(`{const g=${at(k)};if(g!==0){${body}}}`);
+  }
+  const text = lines.join('\n');
+  if (text.length > MAX_WRITTEN_CHARS) return undefined;
+  const make = new Function('F', 'ta', 'tb', `return function(v,cot,vs,vp,adj,vt){\n${text}\n};`);
+  return make(g.fns, ta, tb) as ReversePass;
 }

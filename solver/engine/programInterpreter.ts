@@ -17,7 +17,7 @@
 // values array stays one slot per instruction for every caller.
 import { FUNCTIONS, NEGATE, OPERATORS, ZERO_DERIVATIVE, type BinaryOp, type UnaryOp } from '../ops/table';
 import type { LoopInstr, ScalarProgram } from './scalarProgram';
-import { generatedForward } from './programCodegen';
+import { generatedForward, generatedReverse, type ProgramArrays, type ReversePass } from './programCodegen';
 import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
 
@@ -342,6 +342,8 @@ export interface Interpreter {
   readonly writtenOut: boolean;
   /** The dispatch loop runs the instructions in runs of one opcode (groupedForward), not in program order. */
   readonly grouped: boolean;
+  /** The reverse pass with `want` runs as written-out JS (programCodegen.ts's generatedReverse), not the sweep loop. */
+  reverseWrittenOut(want: Wanted): boolean;
   /** Every instruction's float32-rounded value into v, states read from s[sAt…]; `delays` for a program with delays. */
   forward(
     s: ArrayLike<number>,
@@ -798,24 +800,27 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
     return Int32Array.from(out);
   };
   // The forward pass written out as JS (programCodegen.ts): the same numbers without the dispatch.
-  const written =
-    writeOut &&
-    generatedForward(
-      {
-        L,
-        op,
-        A,
-        B,
-        C,
-        consts,
-        ta,
-        tb,
-        values: Array.from(fns, (fn) => fn?.value),
-        loop: (i, v) => loopValue(loops[i], v, w, red),
-      },
-      { CONST, STATE, PARAM, TIME, ADD, SUB, MUL, NEG, UNARY, BINARY, SELECT, DOT, SUM, DELAY, LOOP },
-    );
+  const arrays: ProgramArrays = {
+    L,
+    op,
+    A,
+    B,
+    C,
+    consts,
+    ta,
+    tb,
+    values: Array.from(fns, (fn) => fn?.value),
+    fns,
+    loop: (i, v) => loopValue(loops[i], v, w, red),
+  };
+  const opcodes = { CONST, STATE, PARAM, TIME, ADD, SUB, MUL, NEG, UNARY, BINARY, SELECT, DOT, SUM, DELAY, LOOP, ALG };
+  const written = writeOut && generatedForward(arrays, opcodes);
   const forward = written || runAll;
+  // The reverse pass written out too, per `want` on first use (the same additions in the same order): where the
+  // forward pass is written out, the sweeps of the reference's adjoint and of AD are the rest of a short program's time.
+  const reverses: (ReversePass | null)[] = [];
+  const writtenReverse = (want: number): ReversePass | null =>
+    written && !alg ? (reverses[want] ??= generatedReverse(arrays, opcodes, reach, want, outputs) ?? null) : null;
   /** The reverse pass from the adjoints seeded in adj; an algebraic variable's adjoint goes into vz. */
   const sweep = (
     v: Float64Array,
@@ -948,6 +953,7 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
   };
   return {
     writtenOut: !!written,
+    reverseWrittenOut: (want) => !!writtenReverse(want),
     grouped: !!runGrouped,
     forward(s, sAt, p, t, v, delays = noHistory) {
       forwardAll(s, sAt, p, t, v, delays);
@@ -964,6 +970,11 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
       else run(order, s, sAt, p, t, v);
     },
     reverse(v, cot, vs, vp, adj, want = WANT_BOTH, delays = noHistory, t = 0, vt) {
+      const r = writtenReverse(want);
+      if (r) {
+        r(v, cot, vs, vp, adj, vt);
+        return;
+      }
       adj.fill(0);
       for (let i = 0; i < outputs.length; i++) if (outputs[i] >= 0) adj[outputs[i]] += cot[i];
       if (!alg) {

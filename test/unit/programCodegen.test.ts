@@ -1,13 +1,24 @@
 // The fused program's forward pass written out as JS (engine/programCodegen.ts) gives the interpreter's values bit
 // for bit, on programs with every kind of instruction (table functions, comparisons and selects, short and long sums,
 // loop instructions, delays), at random states and parameters including zeros of both signs, infinities and NaN; a
-// long program keeps the interpreter.
+// long program keeps the interpreter. The reverse pass written out (generatedReverse) gives the sweep's cotangents
+// bit for bit for every `want`, on the programs without delays or loops (adjoints in locals, and in memory where a
+// sum is too long to write out).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { compileScalarProgram } from '../../solver/engine/scalarRhs';
-import { dispatchingInterpreter, interpreterOf, type DelayReader } from '../../solver/engine/programInterpreter';
+import {
+  dispatchingInterpreter,
+  interpreterOf,
+  WANT_ALL,
+  WANT_BOTH,
+  WANT_PARAMS,
+  WANT_STATES,
+  type DelayReader,
+  type Wanted,
+} from '../../solver/engine/programInterpreter';
 
 const MODELS: Record<string, string> = {
   'comparisons, logic, piecewise functions and table functions': `par a=0.7, b=-0.4, c=1.3
@@ -85,6 +96,66 @@ for (const [name, text] of Object.entries(MODELS)) {
         },
       ),
       { numRuns: 60, seed: 11 },
+    );
+  });
+}
+
+const WRITTEN_REVERSE = [
+  'comparisons, logic, piecewise functions and table functions',
+  'a matrix product',
+  'time and a table function of it',
+  'sums and a dot product of many terms',
+];
+MODELS['time and a table function of it'] = `par a=0.7, w=2
+x' = -a*x + sin(w*t)*y + heav(t - 0.5)*x*x
+y' = x*exp(-t) - y/(1 + t*t) + max(x, y)
+init x=0.3, y=-0.2
+@ total=1, dt=0.1`;
+MODELS['sums and a dot product of many terms'] = `state x[36]
+param b ~ normal(0, 0.1)
+init x = 0.1
+x' = -b*x + 0.01*sum(x) - 0.02*sum(x*x)
+loss = 0.5*sum(x(T)^2)
+@ total=1, steps=10, meth=rk4`;
+
+for (const name of WRITTEN_REVERSE) {
+  test(`the written-out reverse pass equals the interpreter's sweep, bit for bit: ${name}`, () => {
+    const prog = compileScalarProgram(analyse(MODELS[name]).model!);
+    assert.ok(prog, 'the model compiles to a fused program');
+    const written = interpreterOf(prog),
+      dispatching = dispatchingInterpreter(prog);
+    const L = prog.code.length,
+      S = prog.states,
+      Q = prog.params;
+    const wants: Wanted[] = [WANT_STATES, WANT_PARAMS, WANT_BOTH, WANT_ALL];
+    for (const want of wants) {
+      assert.ok(written.reverseWrittenOut(want), `want ${want}: the reverse pass is written out`);
+      assert.ok(!dispatching.reverseWrittenOut(want));
+    }
+    fc.assert(
+      fc.property(
+        fc.array(value, { minLength: S, maxLength: S }),
+        fc.array(value, { minLength: Q, maxLength: Q }),
+        fc.array(value, { minLength: S, maxLength: S }),
+        fc.double({ min: 0, max: 2, noNaN: true }),
+        fc.constantFrom(...wants),
+        (s, p, cot, t, want) => {
+          const v = new Float64Array(L);
+          dispatching.forward(Float32Array.from(s), 0, Float32Array.from(p), t, v);
+          const out = [written, dispatching].map((run) => {
+            // Nonzero starts: the passes add into vs, vp and vt.
+            const vs = new Float64Array(S).fill(0.25),
+              vp = new Float64Array(Q).fill(-0.5),
+              vt = new Float64Array(1).fill(1),
+              adj = new Float64Array(L).fill(7);
+            run.reverse(v, cot, vs, vp, adj, want, undefined, t, vt);
+            return [...vs, ...vp, ...vt]; // adj is scratch: the written-out pass keeps the adjoints in locals
+          });
+          for (let i = 0; i < out[0].length; i++)
+            if (!Object.is(out[0][i], out[1][i])) assert.fail(`want ${want}, value ${i}: ${out[0][i]} ≠ ${out[1][i]}`);
+        },
+      ),
+      { numRuns: 80, seed: 5 },
     );
   });
 }

@@ -13,6 +13,8 @@ import type { ParameterReport, Report } from '../../solver/report';
 import { answerRows, MAX_ANSWER_POINTS, packRows, STATE_TARGET, type RowsAnswer } from '../../solver/rows';
 import { jsonPieces, writeJson } from '../../solver/jsonStream';
 import { summarise } from '../../solver/summary';
+import { analyse } from '../../solver/language/index';
+import { statePathRows } from '../../solver/check/statePaths';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -236,4 +238,37 @@ test('odelens check --json writes the summary; --rows all adds the rows', {
   });
   assert.equal(noJson.status, 2);
   assert.match(noJson.stderr, /--rows all needs --json/);
+});
+
+test("the engine's state paths pack from the reference's node arrays, as their rows would, without building the rows", () => {
+  const model = analyse(`state x[3]
+param a ~ normal(0, 1)
+init x = 0.1
+x' = -a*x
+loss = sum(x(T)^2)
+@ total=1, steps=4`).model!;
+  // Four columns for three components (a label each, the fourth dropped) and values ending inside the last node.
+  const node = (n: number, c: number) => (n % 2 === 0 ? 0.5 : -1) * (n + c / 10);
+  const x = { columns: 4, values: Float32Array.from({ length: 4 * 4 + 2 }, (_v, i) => node(i >> 2, i & 3)) };
+  const p = { columns: 4, values: Float32Array.from({ length: 5 * 4 }, (_v, i) => Math.fround(1 / (i + 0.3))) };
+  const times = [0, 0.25, 0.5, 0.75, 1];
+  for (const withP of [true, false]) {
+    const report = reportWith([]);
+    report.statePaths = statePathRows(model, { times, x, ...(withP ? { p } : {}) });
+    const packed = packRows(report);
+    const xs = Object.getOwnPropertyDescriptor(report.statePaths, 'x');
+    assert.ok(xs?.get, 'packing left the rows unbuilt');
+    // The same report with its rows read (as JSON would): the rows' own packing.
+    const plain = reportWith([]);
+    plain.statePaths = JSON.parse(JSON.stringify(report.statePaths));
+    assert.ok(Array.isArray(plain.statePaths?.x) && plain.statePaths.x.length === 5);
+    assert.equal(plain.statePaths?.p !== undefined, withP);
+    const fromRows = packRows(plain);
+    assert.equal(packed.length, fromRows.length);
+    packed.forEach((t, i) => {
+      assert.deepEqual(t.info, fromRows[i].info);
+      assert.deepEqual(t.series, fromRows[i].series);
+    });
+    assert.ok(Number.isNaN(packed[0].series[0].values[4 * 3 + 2]), 'the last node, cut short, ends in NaN');
+  }
 });

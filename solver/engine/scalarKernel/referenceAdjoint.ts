@@ -183,18 +183,22 @@ export function programSmoothAdjoint(prog: ScalarProgram, inp: SmoothAdjointInpu
   const atNode = (j: number, t: number, vals: Float64Array) =>
     run.forwardFor(WANT_BOTH, X, j * S, inp.theta(t), t, vals);
   /** (∂x f)ᵀcot into out (float32) and, with g, (∂θ f)ᵀcot into g at row `row`. */
+  const sizes = inp.paramSizes,
+    nParams = sizes.length;
   const back = (vals: Float64Array, cot: Float32Array, out: Float32Array | undefined, g?: Float32Array[], row = 0) => {
     vs.fill(0);
     vp.fill(0);
     run.reverse(vals, cot, vs, vp, adj, out ? (g ? WANT_BOTH : WANT_STATES) : WANT_PARAMS);
     if (out) for (let e = 0; e < S; e++) out[e] = vs[e];
-    if (g) {
-      let at = 0;
-      inp.paramSizes.forEach((n, i) => {
-        for (let k = 0; k < n; k++) g[i][row * n + k] = vp[at + k];
+    // A plain loop over the parameters: a closure per call was a tenth of ml1.ode's adjoint (1.5 million calls).
+    if (g)
+      for (let i = 0, at = 0; i < nParams; i++) {
+        const n = sizes[i],
+          gi = g[i],
+          o = row * n;
+        for (let k = 0; k < n; k++) gi[o + k] = vp[at + k];
         at += n;
-      });
-    }
+      }
   };
   const rowsPerStep = mid ? 2 : 1;
   const g = inp.paramSizes.map((n) => new Float32Array((rowsPerStep * K + 1) * n));

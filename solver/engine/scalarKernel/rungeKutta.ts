@@ -57,6 +57,8 @@ export class StepWorkspace {
   readonly vals: Float64Array<ArrayBuffer>[];
   readonly lamK: Float64Array<ArrayBuffer>[];
   readonly adj: Float64Array<ArrayBuffer>;
+  /** The step's combination before it is stored (float32 values, exact in double). */
+  readonly sum: Float64Array<ArrayBuffer>;
   readonly vs: Float64Array<ArrayBuffer>;
   readonly vp: Float64Array<ArrayBuffer>;
   /** The model's events, applied after every step. */
@@ -81,6 +83,7 @@ export class StepWorkspace {
     this.vals = arrays(L);
     this.lamK = arrays(S);
     this.adj = new Float64Array(L);
+    this.sum = new Float64Array(S);
     this.vs = new Float64Array(S);
     this.vp = new Float64Array(prog.params);
   }
@@ -99,7 +102,7 @@ export function forwardStep(
   out: Float32Array,
   outAt: number,
 ): void {
-  const { prog, plan, X, K, vals, run, history } = ws;
+  const { prog, plan, X, K, vals, run, history, sum } = ws;
   const S = prog.states,
     outputs = prog.outputs;
   const tn = plan.t0 + n * plan.h;
@@ -108,13 +111,8 @@ export function forwardStep(
     let src: ArrayLike<number> = x,
       at = xAt;
     if (terms.length > 0) {
-      const Xi = X[i];
-      for (let e = 0; e < S; e++) {
-        let acc = x[xAt + e];
-        for (let q = 0; q < terms.length; q++) acc = f32(acc + f32(terms[q].c * K[terms[q].j][e]));
-        Xi[e] = acc;
-      }
-      src = Xi;
+      combine(x, xAt, terms, K, X[i], S);
+      src = X[i];
       at = 0;
     }
     const v = vals[i];
@@ -122,11 +120,21 @@ export function forwardStep(
     const Ki = K[i];
     for (let e = 0; e < S; e++) Ki[e] = outputs[e] >= 0 ? v[outputs[e]] : 0;
   }
-  const b = plan.b;
-  for (let e = 0; e < S; e++) {
-    let acc = x[xAt + e];
-    for (let q = 0; q < b.length; q++) acc = f32(acc + f32(b[q].c * K[b[q].j][e]));
-    out[outAt + e] = acc;
+  combine(x, xAt, plan.b, K, sum, S);
+  for (let e = 0; e < S; e++) out[outAt + e] = sum[e];
+}
+
+/**
+ * into[e] = x[xAt + e] + Σ_q c_q·K_{j_q}[e], each product and each partial sum rounded to float32 in the terms'
+ * order (engine/linearCombination.ts's rounding), one term at a time over every element: each element sees the
+ * same operations as a loop over the terms per element, with the term's coefficient and stage read once.
+ */
+function combine(x: ArrayLike<number>, xAt: number, terms: Term[], K: Float64Array[], into: Float64Array, S: number) {
+  for (let e = 0; e < S; e++) into[e] = x[xAt + e];
+  for (let q = 0; q < terms.length; q++) {
+    const c = terms[q].c,
+      Kj = K[terms[q].j];
+    for (let e = 0; e < S; e++) into[e] = f32(into[e] + f32(c * Kj[e]));
   }
 }
 

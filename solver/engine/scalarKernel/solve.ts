@@ -6,6 +6,7 @@
 // check on per-kernel overhead (a few µs per kernel, about ten kernels per stage); here a solve is one.
 import type { RhsPath } from '../../report';
 import type { Tensor, TF } from '../tf';
+import { copySources } from '../copySources';
 import type { ScalarProgram } from '../scalarRhs';
 import type { Scheme } from '../../schemes/schemes';
 import { adjointSolve, copyOf, forwardSolve, rungeKuttaPlan, StepWorkspace, type RungeKuttaPlan } from './rungeKutta';
@@ -81,6 +82,9 @@ export function collectCopies(params: ParamsFor, count: number) {
   const groups: number[][] = [];
   const keys = new Map<string, number>();
   const groupOf = new Int32Array(Math.max(count, 1));
+  // Parameters that are all shared (discrete.ts's paramsFor says so) hand every copy copy 0's tensors: one group,
+  // what the loop below finds copy by copy (ml1.ode: 100,000 copies, about 50 ms a check).
+  if (copySources.get(params)?.perStep.every((per) => !per) === true) count = Math.min(count, 1);
   let last: Tensor[] | undefined;
   for (let copy = 0; copy < Math.max(count, 1); copy++) {
     const ts = params(copy);
