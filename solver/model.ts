@@ -394,6 +394,11 @@ export interface AnalysisContext {
   onFileRead?: (file: { written: string; resolved: string; root: string; format: string }) => void;
   /** Largest file read, in bytes (default: DEFAULT_MAX_FILE_MB). */
   maxFileBytes?: number;
+  /**
+   * Sums whose terms separate are rewritten into sums shared by the equations (language/separableSums.ts);
+   * default true. false keeps every sum as expanded (tests and benches compare the two).
+   */
+  separateSums?: boolean;
 }
 
 /** What the front end returns: a model whenever there is no error. */

@@ -16,7 +16,7 @@
 // tree does; its reverse pass recomputes the rows from the program's values before sweeping them back, so the
 // values array stays one slot per instruction for every caller.
 import { FUNCTIONS, NEGATE, OPERATORS, ZERO_DERIVATIVE, type BinaryOp, type UnaryOp } from '../ops/table';
-import type { LoopInstr, ScalarProgram } from './scalarProgram';
+import { isProductsLoop, type LoopInstr, type ScalarProgram } from './scalarProgram';
 import { generatedForward } from './programCodegen';
 import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
@@ -1117,8 +1117,7 @@ function compileLoop(
   });
   l.slots = Int32Array.from(slots);
   l.inputs = Int32Array.from(inputs);
-  const read = (b: number) => l.op[b] === GATHER || l.op[b] === OUTER;
-  if (T === 3 && l.op[term] === MUL && read(l.A[term]) && read(l.B[term])) {
+  if (isProductsLoop(body, term)) {
     const ps = new Int32Array(2 * K);
     [l.A[term], l.B[term]].forEach((b, half) => {
       for (let k = 0; k < K; k++) ps[half * K + k] = l.op[b] === GATHER ? l.slots[l.A[b] + k] : l.A[b];

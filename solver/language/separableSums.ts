@@ -41,8 +41,8 @@ interface Candidate {
 
 const leaf = (e: Expr) => e.kind === 'number' || e.kind === 'name';
 
-/** Rewrites the separable sums of the model's right-hand sides in place (see above). */
-export function separateSums(model: Model): void {
+/** Rewrites the separable sums of the model's right-hand sides in place (see above); returns how many. */
+export function separateSums(model: Model): number {
   const own = new Set([...model.states.map((s) => s.name), ...(model.algebraic?.variables ?? []).map((v) => v.name)]);
   const roots = new Set<Extract<Expr, { kind: 'binary' }>>();
   visitExpressions(
@@ -51,7 +51,7 @@ export function separateSums(model: Model): void {
       if (e.kind === 'binary' && (e.terms ?? 0) >= LOOP_FROM_TERMS) roots.add(e);
     },
   );
-  if (roots.size < 2) return; // a sum left is worth separating only when another equation's sum leaves it too
+  if (roots.size < 2) return 0; // a sum left is worth separating only when another equation's sum leaves it too
   const separator = new Separator(own);
   const candidates: Candidate[] = [];
   for (const root of roots) {
@@ -64,10 +64,13 @@ export function separateSums(model: Model): void {
     for (const core of new Set(c.groups.filter((g) => g.a).map((g) => g.core)))
       users.set(core, (users.get(core) ?? 0) + 1);
   const sums = new Map<string, Expr>();
+  let rewritten = 0;
   for (const c of candidates) {
     if (!c.groups.every((g) => !g.a || (users.get(g.core) ?? 0) >= 2)) continue;
     replace(c.root, separator.rebuild(c, sums));
+    rewritten++;
   }
+  return rewritten;
 }
 
 /** Replaces a node's contents in place (every expression that holds it reads the new value). */
@@ -93,7 +96,14 @@ class Separator {
     const pairs = this.form(terms, 0);
     if (!pairs) return undefined;
     const groups = new Map<string, Candidate['groups'][number]>();
-    for (const p of pairs) {
+    for (const pair of pairs) {
+      // Σ_i c·b = K·c·b, and weights alone (numbers that vary with i) are summed here.
+      const numbers = pair.a?.every((x) => x.kind === 'number');
+      const p: Pair = !pair.a
+        ? { ...pair, c: pair.c * K }
+        : numbers
+          ? { c: pair.c * pair.a.reduce((s, x) => s + (x.kind === 'number' ? x.value : 0), 0), b: pair.b }
+          : pair;
       const key = p.a ? this.listKey(p.a) : '';
       let g = groups.get(key);
       if (!g) {
@@ -109,23 +119,21 @@ class Separator {
     return { root, K, groups: [...groups.values()] };
   }
 
-  /** The separated sum: Σ over groups of (Σ c·b) times the group's sum of a_i (K when a = 1). */
+  /** The separated sum: Σ over groups of (Σ c·b) times the group's sum of a_i (1 without a: c holds the sum). */
   rebuild(c: Candidate, sums: Map<string, Expr>): Expr {
     const at = new Build(c.root.range, c.root.opRange);
     const parts: { c: number; factors: Expr[] }[] = [];
     for (const g of c.groups) {
       const single = g.shared.length === 1 ? g.shared[0] : undefined;
-      const scale = g.a ? 1 : c.K;
       let sum: Expr | undefined;
       if (g.a) {
         sum = sums.get(g.key);
         if (!sum) sums.set(g.key, (sum = at.balanced(g.a)));
       }
-      if (single)
-        parts.push({ c: single.c * scale, factors: [...(single.b ? [single.b] : []), ...(sum ? [sum] : [])] });
+      if (single) parts.push({ c: single.c, factors: [...(single.b ? [single.b] : []), ...(sum ? [sum] : [])] });
       else {
         const b = at.combine(g.shared.map((s) => ({ c: s.c, factors: s.b ? [s.b] : [] })));
-        parts.push({ c: scale, factors: [b, ...(sum ? [sum] : [])] });
+        parts.push({ c: 1, factors: [b, ...(sum ? [sum] : [])] });
       }
     }
     return at.combine(parts);

@@ -125,6 +125,6 @@ function finish(
   sortDiagnostics();
   if (hasError()) return { diagnostics: ctx.diagnostics };
   // After every diagnostic: the rewrite changes how sums are computed, not what the file says.
-  separateSums(model);
+  if (ctx.context.separateSums !== false) separateSums(model);
   return { model, diagnostics: ctx.diagnostics };
 }
