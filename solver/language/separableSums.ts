@@ -4,7 +4,8 @@
 //
 //   Σ_i w_i·sin(P_i + Q) = cos Q · Σ_i w_i·sin P_i + sin Q · Σ_i w_i·cos P_i
 //
-// (cos likewise, exp(P + Q) = exp P · exp Q, and factors that do not vary with i pulled out of the sum), with
+// (cos likewise, and factors that do not vary with i pulled out of the sum; not exp: exp P · exp Q overflows
+// float32 where exp(P + Q) need not, as for phases that grow with t), with
 // P_i what varies with the term (shift(x0, i'), i', a table read at i', and numbers and parameters) and Q what
 // does not (x[j], parameters, numbers). The sums left read no state that every term reads: a Kuramoto network's
 // `sum(0, 99)of(h(shift(x0, i') - x[j]))` in each of its 100 equations becomes four sums over sin x_i, cos x_i,
@@ -22,8 +23,8 @@ import { balancedTerms, LOOP_FROM_TERMS, visitExpressions, type Expr, type Model
 const MAX_PAIRS = 16;
 /** Deepest position the side-by-side walk visits (deeper terms are left as they are). */
 const MAX_DEPTH = 200;
-/** The functions of a sum that separate: sin and cos by angle addition, exp as a product. */
-const SEPARATING = new Set(['sin', 'cos', 'exp']);
+/** The functions of a sum that separate, by angle addition. */
+const SEPARATING = new Set(['sin', 'cos']);
 
 /** c · a_i · b: a number, the terms' factor that varies with i (none: 1), and a factor they share (none: 1). */
 interface Pair {
@@ -340,7 +341,6 @@ class Separator {
               );
         const shared = at.combine(Q.map((q) => ({ c: q.c, factors: q.b ? [q.b] : [] })));
         const of = (g: string, x: Expr) => at.call(g, x);
-        if (fn === 'exp') return [{ c: 1, a: varying.map((x) => of('exp', x)), b: of('exp', shared) }];
         const sinP = varying.map((x) => of('sin', x)),
           cosP = varying.map((x) => of('cos', x));
         const sinQ = of('sin', shared),
