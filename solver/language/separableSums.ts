@@ -339,7 +339,10 @@ class Separator {
             : xs.map((_x, i) =>
                 at.combine(P.map((p) => ({ c: p.c, factors: [p.a?.[i] as Expr, ...(p.b ? [p.b] : [])] }))),
               );
-        const shared = at.combine(Q.map((q) => ({ c: q.c, factors: q.b ? [q.b] : [] })));
+        // Q = −Q' with every part negative (−2·x_j): sin Q = −sin Q', cos Q = cos Q', and sin(2·x_j) is then the
+        // same value as the sums' own sin(2·x_i) at i = j (the fused program computes it once).
+        const s = Q.every((q) => q.c < 0) ? -1 : 1;
+        const shared = at.combine(Q.map((q) => ({ c: s * q.c, factors: q.b ? [q.b] : [] })));
         const of = (g: string, x: Expr) => at.call(g, x);
         const sinP = varying.map((x) => of('sin', x)),
           cosP = varying.map((x) => of('cos', x));
@@ -348,11 +351,11 @@ class Separator {
         return fn === 'sin'
           ? [
               { c: 1, a: sinP, b: cosQ },
-              { c: 1, a: cosP, b: sinQ },
+              { c: s, a: cosP, b: sinQ },
             ]
           : [
               { c: 1, a: cosP, b: cosQ },
-              { c: -1, a: sinP, b: sinQ },
+              { c: -s, a: sinP, b: sinQ },
             ];
       }
       default:
