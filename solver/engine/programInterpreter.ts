@@ -16,7 +16,7 @@
 // tree does; its reverse pass recomputes the rows from the program's values before sweeping them back, so the
 // values array stays one slot per instruction for every caller.
 import { FUNCTIONS, NEGATE, OPERATORS, ZERO_DERIVATIVE, type BinaryOp, type UnaryOp } from '../ops/table';
-import { isProductsLoop, type LoopInstr, type ScalarProgram } from './scalarProgram';
+import type { LoopInstr, ScalarProgram } from './scalarProgram';
 import { generatedForward } from './programCodegen';
 import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
@@ -413,6 +413,9 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
   const terms: number[] = [],
     termsB: number[] = [];
   const reach = reaches(prog);
+  // Per dot product, what each side's adjoints reach: a constant side (a weight row) takes none of them.
+  const dotA = new Uint8Array(L),
+    dotB = new Uint8Array(L);
   const loops: Loop[] = [];
   prog.code.forEach((c, k) => {
     switch (c.op) {
@@ -454,6 +457,8 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
         break;
       case 'dot':
         op[k] = c.b ? DOT : SUM;
+        for (const i of c.a) dotA[k] |= reach[i];
+        for (const i of c.b ?? []) dotB[k] |= reach[i];
         A[k] = terms.length; // first term
         B[k] = c.a.length;
         terms.push(...c.a);
@@ -888,12 +893,18 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
           if (Math.abs(v[C[k]]) > 0) adj[a] += g;
           else adj[b] += g;
           break;
-        case DOT:
-          for (let i = a, end = a + b; i < end; i++) {
-            adj[ta[i]] += g * v[tb[i]];
-            adj[tb[i]] += g * v[ta[i]];
-          }
+        case DOT: {
+          const ra = (dotA[k] & want) !== 0,
+            rb = (dotB[k] & want) !== 0;
+          if (ra && rb)
+            for (let i = a, end = a + b; i < end; i++) {
+              adj[ta[i]] += g * v[tb[i]];
+              adj[tb[i]] += g * v[ta[i]];
+            }
+          else if (rb) for (let i = a, end = a + b; i < end; i++) adj[tb[i]] += g * v[ta[i]];
+          else if (ra) for (let i = a, end = a + b; i < end; i++) adj[ta[i]] += g * v[tb[i]];
           break;
+        }
         case SUM:
           for (let i = a, end = a + b; i < end; i++) adj[ta[i]] += g;
           break;
@@ -1117,7 +1128,8 @@ function compileLoop(
   });
   l.slots = Int32Array.from(slots);
   l.inputs = Int32Array.from(inputs);
-  if (isProductsLoop(body, term)) {
+  const read = (b: number) => l.op[b] === GATHER || l.op[b] === OUTER;
+  if (T === 3 && l.op[term] === MUL && read(l.A[term]) && read(l.B[term])) {
     const ps = new Int32Array(2 * K);
     [l.A[term], l.B[term]].forEach((b, half) => {
       for (let k = 0; k < K; k++) ps[half * K + k] = l.op[b] === GATHER ? l.slots[l.A[b] + k] : l.A[b];

@@ -1,6 +1,6 @@
 // The fused scalar program's data (engine/scalarRhs.ts compiles it; engine/programInterpreter.ts and
 // engine/scalarKernel/ run it): a flat instruction list over element slots.
-import { OPERATORS, type BinaryOp, type UnaryOp } from '../ops/table';
+import type { BinaryOp, UnaryOp } from '../ops/table';
 
 export type Instr =
   | { op: 'const'; value: number }
@@ -63,34 +63,13 @@ export interface ScalarProgram {
 }
 
 /**
- * Whether a loop's term is x_k·y_k with x and y each read from the program (gathered or the same for every k): a
- * weight table times the variables (a network function's, or a separated sum's: language/separableSums.ts). The
- * interpreter runs it as multiply-adds over the slots (programInterpreter.ts), without the body's rows.
- */
-export function isProductsLoop(body: readonly LoopInstr[], term: number): boolean {
-  const t = body[term];
-  const read = (b: number) => body[b].op === 'gather' || body[b].op === 'outer';
-  return body.length === 3 && t.op === 'binary' && t.fn === OPERATORS['*'] && read(t.a) && read(t.b);
-}
-
-/**
- * Operations of a loop instruction per evaluation: its body once per term with the term's addition, or for a
- * products loop a multiply-add per term, about half an instruction (measured: 2.5 ns a term against 3.7 ns an
- * instruction, a 100-oscillator network with a weight table).
- */
-export function loopWork(c: Extract<Instr, { op: 'loop' }>): number {
-  return isProductsLoop(c.body, c.term) ? c.count / 2 : c.count * (c.body.length + 1);
-}
-
-/**
  * Operations one evaluation of the program runs, about: an instruction each, a loop's body once per term
- * (with the term's addition; a products loop's multiply-adds half an instruction each), a product's or sum's
- * terms a tenth each.
+ * (with the term's addition), a product's or sum's terms a tenth each.
  */
 export function evaluationWork(prog: ScalarProgram): number {
   let work = prog.code.length;
   for (const c of prog.code)
-    if (c.op === 'loop') work += loopWork(c);
+    if (c.op === 'loop') work += c.count * (c.body.length + 1);
     else if (c.op === 'dot') work += c.a.length / 10;
   return work;
 }

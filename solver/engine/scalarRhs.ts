@@ -10,7 +10,7 @@ import { balancedTerms, LOOP_FROM_TERMS, type Expr, type Model } from '../model'
 import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
 import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
-import { loopWork, type Instr, type LoopInstr, type ScalarProgram } from './scalarProgram';
+import type { Instr, LoopInstr, ScalarProgram } from './scalarProgram';
 import { interpreterOf, WANT_BOTH, WANT_PARAMS, WANT_STATES, type Wanted } from './programInterpreter';
 import { concatElements } from './statePath';
 
@@ -379,10 +379,10 @@ class ProgramBuilder {
 
   /** The program's cost per evaluation, in instructions. */
   cost(): number {
-    return this.code.length + this.dotTerms * ELEMENT_COST + this.loopOperations;
+    return this.code.length + this.dotTerms * ELEMENT_COST + this.loopWork;
   }
-  /** Operations the loops run per evaluation (scalarProgram.ts: loopWork). */
-  private loopOperations = 0;
+  /** Body instructions the loops run per evaluation (each about an instruction, as the terms written out). */
+  private loopWork = 0;
 
   /**
    * A marked sum of K same-shaped scalar terms (model.ts's `terms`) as one loop instruction: the terms are
@@ -402,9 +402,8 @@ class ProgramBuilder {
     // partial sums equal instructions share between the sums that add the same elements.
     const only = live.code[live.term];
     if (live.code.length === 1 && only.op === 'gather') return this.pairwise(only.slots);
-    const loop: Instr = { op: 'loop', count: K, body: live.code, term: live.term };
-    const k = this.emit(loop);
-    if (k === this.code.length - 1) this.loopOperations += loopWork(loop);
+    const k = this.emit({ op: 'loop', count: K, body: live.code, term: live.term });
+    if (k === this.code.length - 1) this.loopWork += K * (live.code.length + 1);
     return k;
   }
 

@@ -12,7 +12,8 @@
 // sin 2x_i, cos 2x_i that are the same in every equation, which the fused program computes once for all of them
 // (engine/scalarRhs.ts: equal instructions are emitted once), so the right-hand side costs O(N), not O(N²).
 // With weights that vary with both i and j (a weight table read at [j]·n + i', fmmult's), the sums left are a
-// constant matrix times the vector sin x_i: the fused program's products loop (multiply-adds, no sine per term).
+// constant matrix times the vector sin x_i, written as each equation's row `@` that vector (the fused program's
+// dot: multiply-adds, no sine per term).
 //
 // The rewrite is exact algebra; in float32 (the fused program rounds every operation as TF.js does) it changes
 // the rounding, not the function (docs/language.md). It applies to a sum only when every sum it leaves is also
@@ -127,9 +128,19 @@ class Separator {
     for (const g of c.groups) {
       const single = g.shared.length === 1 ? g.shared[0] : undefined;
       let sum: Expr | undefined;
-      if (g.a) {
-        sum = sums.get(g.key);
-        if (!sum) sums.set(g.key, (sum = at.balanced(g.a)));
+      const weights = g.a && weightsOf(g.a);
+      if (g.a && weights) {
+        // Weights that vary with the term (and with the equation: a weight table read at [j]·n + i'): the
+        // equation's row of a constant matrix times the vector every equation shares, as a product `@` (the
+        // fused program's dot: multiply-adds in double, rounded once, as TF.js's matMul).
+        const key = `vector:${g.core}`;
+        let v = sums.get(key);
+        if (!v) sums.set(key, (v = at.vector(g.a.map((x) => (x.kind === 'binary' ? x.right : x)))));
+        sum = at.bin('@', at.vector(weights.map((w) => at.num(w))), v);
+      } else if (g.a) {
+        const key = `sum:${g.key}`;
+        sum = sums.get(key);
+        if (!sum) sums.set(key, (sum = at.balanced(g.a)));
       }
       if (single) parts.push({ c: single.c, factors: [...(single.b ? [single.b] : []), ...(sum ? [sum] : [])] });
       else {
@@ -364,6 +375,16 @@ class Separator {
   }
 }
 
+/** The numbers w_i of terms w_i·X_i (Build.productList puts them on the left), or undefined. */
+function weightsOf(a: Expr[]): number[] | undefined {
+  const w: number[] = [];
+  for (const x of a) {
+    if (x.kind !== 'binary' || x.op !== '*' || x.left.kind !== 'number') return undefined;
+    w.push(x.left.value);
+  }
+  return w;
+}
+
 const negate = (ps: Pair[]): Pair[] => ps.map((p) => ({ ...p, c: -p.c }));
 const cap = (ps: Pair[]): Pair[] | undefined => (ps.length > MAX_PAIRS ? undefined : ps);
 
@@ -376,8 +397,12 @@ class Build {
   num(value: number): Expr {
     return { kind: 'number', value, range: this.range, shape: [] };
   }
-  bin(op: '+' | '-' | '*' | '/', left: Expr, right: Expr): Expr {
+  bin(op: '+' | '-' | '*' | '/' | '@', left: Expr, right: Expr): Expr {
     return { kind: 'binary', op, left, right, range: this.range, opRange: this.opRange, shape: [] };
+  }
+  /** A vector of scalars. */
+  vector(elements: Expr[]): Expr {
+    return { kind: 'vector', elements, range: this.range, shape: [elements.length] };
   }
   call(callee: string, arg: Expr): Expr {
     return { kind: 'call', callee, args: [arg], range: this.range, calleeRange: this.opRange, shape: [] };
