@@ -18,7 +18,7 @@
 // The rewrite is exact algebra; in float32 (the fused program rounds every operation as TF.js does) it changes
 // the rounding, not the function (docs/language.md). It applies to a sum only when every sum it leaves is also
 // left by another equation's sum (so it is computed once for several), and leaves every other sum as expanded.
-import { balancedTerms, LOOP_FROM_TERMS, visitExpressions, type Expr, type Model, type Range } from '../model';
+import { balancedTerms, LOOP_FROM_TERMS, subexpressions, type Expr, type Model, type Range } from '../model';
 
 /** Most pairs (c · a_i · b) one term may separate into. */
 const MAX_PAIRS = 16;
@@ -46,13 +46,17 @@ const leaf = (e: Expr) => e.kind === 'number' || e.kind === 'name';
 /** Rewrites the separable sums of the model's right-hand sides in place (see above); returns how many. */
 export function separateSums(model: Model): number {
   const own = new Set([...model.states.map((s) => s.name), ...(model.algebraic?.variables ?? []).map((v) => v.name)]);
+  // The sums' roots (not inside another sum: the walk stops at a root, so it does not visit every term).
   const roots = new Set<Extract<Expr, { kind: 'binary' }>>();
-  visitExpressions(
-    model.equations.map((q) => q.rhs),
-    (e) => {
-      if (e.kind === 'binary' && (e.terms ?? 0) >= LOOP_FROM_TERMS) roots.add(e);
-    },
-  );
+  const stack = model.equations.map((q) => q.rhs);
+  const seen = new Set<Expr>();
+  while (stack.length > 0) {
+    const e = stack.pop() as Expr;
+    if (seen.has(e)) continue;
+    seen.add(e);
+    if (e.kind === 'binary' && (e.terms ?? 0) >= LOOP_FROM_TERMS) roots.add(e);
+    else stack.push(...subexpressions(e));
+  }
   if (roots.size < 2) return 0; // a sum left is worth separating only when another equation's sum leaves it too
   const separator = new Separator(own);
   const candidates: Candidate[] = [];
@@ -83,9 +87,13 @@ function replace(target: Expr, by: Expr): void {
 }
 
 class Separator {
-  private readonly keys = new WeakMap<Expr, string>();
+  private readonly ids = new WeakMap<Expr, number>();
+  private readonly interned = new Map<string, number>();
   private readonly readsOwn = new WeakMap<Expr, boolean>();
-  private unique = 0;
+  /** The next id. */
+  private next = 0;
+  /** Lists built from what varies (sin P_i, cos P_i), by function and the list's key: the same for every equation. */
+  private readonly lists = new Map<string, Expr[]>();
 
   constructor(private readonly own: ReadonlySet<string>) {}
 
@@ -151,42 +159,47 @@ class Separator {
     return at.combine(parts);
   }
 
-  /** A structural key: equal keys, equal expressions (a node the walk does not know gets a key of its own). */
-  private key(e: Expr, depth = 0): string {
-    const known = this.keys.get(e);
+  /**
+   * A structural id: equal ids, equal expressions (hash-consed from the children's ids, so a term's id costs one
+   * short string; a node the walk does not know, or one nested deeper than MAX_DEPTH, gets an id of its own).
+   */
+  private key(e: Expr, depth = 0): number {
+    const known = this.ids.get(e);
     if (known !== undefined) return known;
     const k = (x: Expr) => this.key(x, depth + 1);
-    let key: string;
-    if (depth > MAX_DEPTH) key = `?${this.unique++}`;
-    else
+    let sig: string | undefined;
+    if (depth <= MAX_DEPTH)
       switch (e.kind) {
         case 'number':
-          key = `#${Object.is(e.value, -0) ? '-0' : e.value}`;
+          sig = `#${Object.is(e.value, -0) ? '-0' : e.value}`;
           break;
         case 'name':
-          key = `$${e.name}`;
+          sig = `$${e.name}`;
           break;
         case 'unary':
-          key = `(${e.op}${k(e.operand)})`;
+          sig = `u${e.op}${k(e.operand)}`;
           break;
         case 'binary':
-          key = `(${k(e.left)}${e.op}${k(e.right)})`;
+          sig = `b${e.op}${k(e.left)},${k(e.right)}`;
           break;
         case 'call':
-          key = `${e.callee}(${e.args.map(k).join(',')})`;
+          sig = `c${e.callee}(${e.args.map(k).join(',')})`;
           break;
         case 'if':
-          key = `if(${k(e.cond)},${k(e.then)},${k(e.else)})`;
+          sig = `i${k(e.cond)},${k(e.then)},${k(e.else)}`;
           break;
-        default:
-          key = `?${this.unique++}`;
       }
-    this.keys.set(e, key);
-    return key;
+    let id = sig === undefined ? undefined : this.interned.get(sig);
+    if (id === undefined) {
+      id = this.next++;
+      if (sig !== undefined) this.interned.set(sig, id);
+    }
+    this.ids.set(e, id);
+    return id;
   }
 
   private listKey(xs: Expr[]): string {
-    return xs.map((x) => this.key(x)).join(';');
+    return xs.map((x) => this.key(x)).join(',');
   }
 
   private same(xs: Expr[]): boolean {
@@ -194,14 +207,14 @@ class Separator {
     return xs.every((x) => this.key(x) === k);
   }
 
-  /** Whether e reads a state (or an algebraic variable). */
-  private reads(e: Expr): boolean {
+  /** Whether e reads a state (or an algebraic variable); true past MAX_DEPTH (nothing is pulled out of it). */
+  private reads(e: Expr, depth = 0): boolean {
     const known = this.readsOwn.get(e);
     if (known !== undefined) return known;
-    let found = false;
-    visitExpressions([e], (x) => {
-      if (x.kind === 'name' && this.own.has(x.name)) found = true;
-    });
+    const found =
+      depth > MAX_DEPTH ||
+      (e.kind === 'name' && this.own.has(e.name)) ||
+      subexpressions(e).some((x) => this.reads(x, depth + 1));
     this.readsOwn.set(e, found);
     return found;
   }
@@ -355,8 +368,14 @@ class Separator {
         const s = Q.every((q) => q.c < 0) ? -1 : 1;
         const shared = at.combine(Q.map((q) => ({ c: s * q.c, factors: q.b ? [q.b] : [] })));
         const of = (g: string, x: Expr) => at.call(g, x);
-        const sinP = varying.map((x) => of('sin', x)),
-          cosP = varying.map((x) => of('cos', x));
+        const list = (g: string) => {
+          const key = `${g}:${this.listKey(varying)}`;
+          let l = this.lists.get(key);
+          if (!l) this.lists.set(key, (l = varying.map((x) => of(g, x))));
+          return l;
+        };
+        const sinP = list('sin'),
+          cosP = list('cos');
         const sinQ = of('sin', shared),
           cosQ = of('cos', shared);
         return fn === 'sin'
