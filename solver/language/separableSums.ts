@@ -150,7 +150,13 @@ class Separator {
         sum = sums.get(key);
         if (!sum) sums.set(key, (sum = at.balanced(g.a)));
       }
-      if (single) parts.push({ c: single.c, factors: [...(single.b ? [single.b] : []), ...(sum ? [sum] : [])] });
+      if (single && sum && Math.abs(single.c) !== 1) {
+        // |c|·S shared too: the equations' numbers are the same when the weights are (1/N, a table of one value).
+        const key = `scaled:${Math.abs(single.c)}:${g.key}`;
+        let scaled = sums.get(key);
+        if (!scaled) sums.set(key, (scaled = at.bin('*', at.num(Math.abs(single.c)), sum)));
+        parts.push({ c: Math.sign(single.c), factors: [...(single.b ? [single.b] : []), scaled] });
+      } else if (single) parts.push({ c: single.c, factors: [...(single.b ? [single.b] : []), ...(sum ? [sum] : [])] });
       else {
         const b = at.combine(g.shared.map((s) => ({ c: s.c, factors: s.b ? [s.b] : [] })));
         parts.push({ c: 1, factors: [b, ...(sum ? [sum] : [])] });
@@ -438,7 +444,10 @@ class Build {
   /** Σ c·Π factors, written with - for negative c (0 without parts). */
   combine(parts: { c: number; factors: Expr[] }[]): Expr {
     let sum: Expr | undefined;
-    for (const { c, factors } of parts) {
+    // A positive part first: a − x_j, not (−x_j) + a.
+    const first = parts.findIndex((p) => p.c > 0);
+    const ordered = first > 0 ? [parts[first], ...parts.slice(0, first), ...parts.slice(first + 1)] : parts;
+    for (const { c, factors } of ordered) {
       if (c === 0) continue;
       const m = Math.abs(c);
       let term: Expr | undefined = m === 1 ? undefined : this.num(m);
