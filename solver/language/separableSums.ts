@@ -400,14 +400,17 @@ class Separator {
   }
 }
 
-/** The numbers w_i of terms w_i·X_i (Build.productList puts them on the left), or undefined. */
+/**
+ * The numbers w_i of terms w_i·X_i (Build.productList puts them on the left), or undefined; also when they are all
+ * the same (the sum of w·X_i is then the same in every equation).
+ */
 function weightsOf(a: Expr[]): number[] | undefined {
   const w: number[] = [];
   for (const x of a) {
     if (x.kind !== 'binary' || x.op !== '*' || x.left.kind !== 'number') return undefined;
     w.push(x.left.value);
   }
-  return w;
+  return w.every((v) => Object.is(v, w[0])) ? undefined : w;
 }
 
 const negate = (ps: Pair[]): Pair[] => ps.map((p) => ({ ...p, c: -p.c }));
