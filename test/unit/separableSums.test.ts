@@ -89,6 +89,16 @@ done`,
     shared: true,
   },
   {
+    name: 'what varies times a factor of the equation, one weight',
+    text: `par a=.5, b=.2, k=1
+x[0..${n - 1}]'=k*sum(0,${n - 1})of(2*shift(x0,i')*sin(x[j]+a)+b)/${n}
+@ total=1, dt=0.1
+done`,
+    f: (x: number[], [a, b, k]: number[], j: number) =>
+      (k * x.reduce((s, xi) => s + 2 * xi * Math.sin(x[j] + a) + b, 0)) / n,
+    shared: true,
+  },
+  {
     name: 'a product of separated cos and sin, a parameter in what varies',
     text: `par a=.5, b=.2, k=1
 x[0..${n - 1}]'=-x[j]+k*sum(0,${n - 1})of(cos(b*shift(x0,i')-x[j]+a)*sin(2*(shift(x0,i')-x[j]))-x[j])/${n}
@@ -121,6 +131,8 @@ test('a separated Kuramoto network computes the sum as written (float64, to floa
     const written = work(parse(net.text, false));
     assert.ok(work(m) < written / 4, `${net.name}: ${work(m)} operations per evaluation against ${written} as written`);
     if (net.shared) {
+      // One weight: the sums are shared, not an equation's row of equal weights times a vector.
+      assert.ok(!compileScalarProgram(m)?.code.some((c) => c.op === 'dot'), `${net.name}: a dot product`);
       const large = work(parse(networks(4 * n).find((x) => x.name === net.name)?.text ?? ''));
       assert.ok(large < 5 * work(m), `${net.name}: ${work(m)} operations for ${n} oscillators, ${large} for ${4 * n}`);
     }
