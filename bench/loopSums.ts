@@ -1,10 +1,12 @@
-// Bundle with esbuild (platform node) and run: node loopSums.js FILE.ode…
+// Bundle with esbuild (platform node) and run: node loopSums.js [--separated] FILE.ode…
 // One evaluation of a model's fused program (engine/scalarRhs.ts) and one full reverse pass, with the sums of
 // its indexed sums and network functions as loop instructions and written out term by term (the same model
 // with the sums' term counts removed, which is what the program was before loops). CPU time of the process
 // (process.cpuUsage, so that other jobs on the machine count less than in wall time), the best of three
 // alternating rounds of 0.7 s each. Prints per file: instructions written out and with loops, forward µs
 // (written out, loops, ratio), reverse µs (written out, loops, ratio).
+// --separated: the sums as written (loops, language/separableSums.ts off) against the model as checked (its
+// separable sums separated), in the same columns.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { analyse } from '../solver/language';
@@ -47,18 +49,22 @@ function measure(m: Model, best: { fw: number; rv: number; size: number }, ms: n
   best.size = p.code.length;
 }
 
+const separated = process.argv.includes('--separated');
+const [before, after] = separated ? ['as written', 'separated'] : ['written out', 'loops'];
 console.log(
-  'file\tinstructions written out\twith loops\tforward µs written out\tloops\tratio\treverse µs written out\tloops\tratio',
+  `file\tinstructions ${before}\t${after}\tforward µs ${before}\t${after}\tratio\treverse µs ${before}\t${after}\tratio`,
 );
-for (const file of process.argv.slice(2)) {
-  const a = analyse(readFileSync(file, 'utf8'), { documentPath: resolve(file) });
-  if (!a.model) {
+for (const file of process.argv.slice(2).filter((x) => x !== '--separated')) {
+  const text = readFileSync(file, 'utf8');
+  const a = analyse(text, { documentPath: resolve(file) });
+  const asWritten = separated ? analyse(text, { documentPath: resolve(file), separateSums: false }).model : a.model;
+  if (!a.model || !asWritten) {
     console.log(`${file}\tno model`);
     continue;
   }
   const flat = { fw: Infinity, rv: Infinity, size: 0 },
     loops = { fw: Infinity, rv: Infinity, size: 0 };
-  const plain = writtenOut(a.model);
+  const plain = separated ? asWritten : writtenOut(a.model);
   for (let round = 0; round < 3; round++) {
     measure(plain, flat, 700);
     measure(a.model, loops, 700);

@@ -152,7 +152,9 @@ export class DocumentStore {
 
   private safeAnalyse(text: string, paths: AnalysisContext | undefined): AnalysedDocument {
     try {
-      return analyseDocument(text, paths);
+      // The editor's analysis serves diagnostics and the language service; the check worker analyses the text
+      // again for its solves, with separable sums separated (language/separableSums.ts), which editing need not wait for.
+      return analyseDocument(text, { ...paths, separateSums: false });
     } catch (e) {
       this.log(`ODE Lens: analyse failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       return {

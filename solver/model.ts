@@ -105,6 +105,34 @@ export function leftChain(e: BinaryExpr, stop?: (b: BinaryExpr) => boolean): { c
   return { chain, innermost };
 }
 
+/**
+ * The K terms of a sum written as balancedSum's tree (adjacent pairs added level by level, an odd last one
+ * carried up), read from its root; undefined when the tree is not that shape.
+ */
+export function balancedTerms(root: Expr, K: number): Expr[] | undefined {
+  const sizes = [K];
+  while (sizes[sizes.length - 1] > 1) {
+    const n = sizes[sizes.length - 1];
+    sizes.push((n >> 1) + (n & 1));
+  }
+  let level: Expr[] = [root];
+  for (let l = sizes.length - 2; l >= 0; l--) {
+    const n = sizes[l],
+      half = n >> 1;
+    const below: Expr[] = new Array(n);
+    for (let p = 0; p < level.length; p++) {
+      const node = level[p];
+      if (p < half) {
+        if (node.kind !== 'binary' || node.op !== '+') return undefined;
+        below[2 * p] = node.left;
+        below[2 * p + 1] = node.right;
+      } else below[n - 1] = node;
+    }
+    level = below;
+  }
+  return level;
+}
+
 /** The operands of e, left to right. */
 export function subexpressions(e: Expr): readonly Expr[] {
   switch (e.kind) {
@@ -366,6 +394,11 @@ export interface AnalysisContext {
   onFileRead?: (file: { written: string; resolved: string; root: string; format: string }) => void;
   /** Largest file read, in bytes (default: DEFAULT_MAX_FILE_MB). */
   maxFileBytes?: number;
+  /**
+   * Sums whose terms separate are rewritten into sums shared by the equations (language/separableSums.ts);
+   * default true. false keeps every sum as expanded (tests and benches compare the two).
+   */
+  separateSums?: boolean;
 }
 
 /** What the front end returns: a model whenever there is no error. */

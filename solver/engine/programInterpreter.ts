@@ -415,6 +415,9 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
   const terms: number[] = [],
     termsB: number[] = [];
   const reach = reaches(prog);
+  // Per dot product, what each side's adjoints reach: a constant side (a weight row) takes none of them.
+  const dotA = new Uint8Array(L),
+    dotB = new Uint8Array(L);
   const loops: Loop[] = [];
   prog.code.forEach((c, k) => {
     switch (c.op) {
@@ -456,6 +459,8 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
         break;
       case 'dot':
         op[k] = c.b ? DOT : SUM;
+        for (const i of c.a) dotA[k] |= reach[i];
+        for (const i of c.b ?? []) dotB[k] |= reach[i];
         A[k] = terms.length; // first term
         B[k] = c.a.length;
         terms.push(...c.a);
@@ -893,12 +898,18 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
           if (Math.abs(v[C[k]]) > 0) adj[a] += g;
           else adj[b] += g;
           break;
-        case DOT:
-          for (let i = a, end = a + b; i < end; i++) {
-            adj[ta[i]] += g * v[tb[i]];
-            adj[tb[i]] += g * v[ta[i]];
-          }
+        case DOT: {
+          const ra = (dotA[k] & want) !== 0,
+            rb = (dotB[k] & want) !== 0;
+          if (ra && rb)
+            for (let i = a, end = a + b; i < end; i++) {
+              adj[ta[i]] += g * v[tb[i]];
+              adj[tb[i]] += g * v[ta[i]];
+            }
+          else if (rb) for (let i = a, end = a + b; i < end; i++) adj[tb[i]] += g * v[ta[i]];
+          else if (ra) for (let i = a, end = a + b; i < end; i++) adj[ta[i]] += g * v[tb[i]];
           break;
+        }
         case SUM:
           for (let i = a, end = a + b; i < end; i++) adj[ta[i]] += g;
           break;

@@ -6,7 +6,7 @@
 // tf.customGrad, so the unrolled solve is still differentiated by TF.js's tape.
 // Small models spend nearly all their time on per-kernel overhead (~5 µs
 // each), so this is where their checks get fast.
-import { LOOP_FROM_TERMS, type Expr, type Model } from '../model';
+import { balancedTerms, LOOP_FROM_TERMS, type Expr, type Model } from '../model';
 import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
 import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
@@ -268,34 +268,6 @@ class LoopBody {
   }
 }
 
-/**
- * The K terms of a sum written as balancedSum's tree (adjacent pairs added level by level, an odd last one
- * carried up), read from its root; undefined when the tree is not that shape.
- */
-function pairwiseTerms(root: Expr, K: number): Expr[] | undefined {
-  const sizes = [K];
-  while (sizes[sizes.length - 1] > 1) {
-    const n = sizes[sizes.length - 1];
-    sizes.push((n >> 1) + (n & 1));
-  }
-  let level: Expr[] = [root];
-  for (let l = sizes.length - 2; l >= 0; l--) {
-    const n = sizes[l],
-      half = n >> 1;
-    const below: Expr[] = new Array(n);
-    for (let p = 0; p < level.length; p++) {
-      const node = level[p];
-      if (p < half) {
-        if (node.kind !== 'binary' || node.op !== '+') return undefined;
-        below[2 * p] = node.left;
-        below[2 * p + 1] = node.right;
-      } else below[n - 1] = node;
-    }
-    level = below;
-  }
-  return level;
-}
-
 /** Builds the instruction list of a model's expressions, one instruction per element and operation. */
 class ProgramBuilder {
   readonly code: Instr[] = [];
@@ -420,7 +392,7 @@ class ProgramBuilder {
    */
   private loopSum(e: BinaryExpr, K: number): number | undefined {
     if (K < LOOP_FROM_TERMS) return undefined;
-    const terms = pairwiseTerms(e, K);
+    const terms = balancedTerms(e, K);
     if (!terms) return undefined;
     const body = new LoopBody();
     const term = this.side(terms, body);

@@ -27,8 +27,9 @@ x' = a*(x > y) + sign(z)*b + tanh(x)*c - abs(y)^1.5 + max(x, z)/(1 + y*y)
 y' = floor(3*z)*a + (x > 0.1 & y < 0)*c + sin(y)*b + exp(-x*x) + atan2(y, z) - mod(x, 0.3)
 z' = if(x > y) then(a*x) else(b*z) + heav(c - z)*x*y + sqrt(abs(z)) + ln(1 + x*x) - (-0)*y
 @ total=1, dt=0.1`,
+  // tanh of the difference: a sine's sum would be separated into sums without a loop (language/separableSums.ts)
   'sums of few and of many terms, and loop instructions': `par k=0.4, w=0.2
-u[0..39]' = -u[j] + k*sum(0,39)of(sin(shift(u0,i') - u[j]))/40 + w*sum(0,3)of(shift(u0,i'))
+u[0..39]' = -u[j] + k*sum(0,39)of(tanh(shift(u0,i') - u[j]))/40 + w*sum(0,3)of(shift(u0,i'))
 init u[0..39]=0.1
 @ total=1, dt=0.1`,
   'a sum of many terms': `state x[40]

@@ -13,8 +13,11 @@ function parse(text: string): Model {
   return a.model;
 }
 
-/** A Kuramoto network of n oscillators: every state reads a sum over all the others. */
-const kuramoto = (n: number) => `h(phi)=sin(phi+a)-sin(a)+b*sin(2*phi)
+/**
+ * A network of n oscillators: every state reads a sum over all the others, through a coupling that does not
+ * separate (tanh: a sine's sums would be computed once for all states, language/separableSums.ts).
+ */
+const kuramoto = (n: number) => `h(phi)=tanh(phi+a)-tanh(a)+b*sin(2*phi)
 par a=.5, b=.2, k=1
 x[0..${n - 1}]'=0.01*[j]+k*sum(0,${n - 1})of(h(shift(x0,i')-x[j]))/${n}
 @ total=1, dt=0.1

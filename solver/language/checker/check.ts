@@ -37,6 +37,7 @@ import { ExpressionChecker } from './expressions';
 import { checkOptions, readDataSets, type CheckedOptions } from './options';
 import { mapEquations, mapOptions } from '../maps';
 import { buildTables, modelTables } from './tables';
+import { separateSums } from '../separableSums';
 
 export function check(program: Program, parseDiagnostics: Diagnostic[], context: AnalysisContext = {}): Analysis {
   const ctx = new CheckContext(context, parseDiagnostics);
@@ -124,5 +125,7 @@ function finish(
   }
   sortDiagnostics();
   if (hasError()) return { diagnostics: ctx.diagnostics };
+  // After every diagnostic: the rewrite changes how sums are computed, not what the file says.
+  if (ctx.context.separateSums !== false) separateSums(model);
   return { model, diagnostics: ctx.diagnostics };
 }
