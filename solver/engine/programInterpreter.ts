@@ -823,9 +823,14 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
   const forward = written || runAll;
   // The reverse pass written out too, per `want` on first use (the same additions in the same order): where the
   // forward pass is written out, the sweeps of the reference's adjoint and of AD are the rest of a short program's time.
-  const reverses: (ReversePass | null)[] = [];
-  const writtenReverse = (want: number): ReversePass | null =>
-    written && !alg ? (reverses[want] ??= generatedReverse(arrays, opcodes, reach, want, outputs) ?? null) : null;
+  // A program that cannot be written out (delays, loops) is remembered as null: `??=` would try again every pass.
+  const reverses: (ReversePass | null | undefined)[] = [];
+  const writtenReverse = (want: number): ReversePass | null => {
+    if (!written || alg) return null;
+    const known = reverses[want];
+    if (known !== undefined) return known;
+    return (reverses[want] = generatedReverse(arrays, opcodes, reach, want, outputs) ?? null);
+  };
   /** The reverse pass from the adjoints seeded in adj; an algebraic variable's adjoint goes into vz. */
   const sweep = (
     v: Float64Array,
