@@ -466,19 +466,8 @@ export function writeMoved(
 }
 
 /** Losses [L(θ + ε_i v_i), L(θ − ε_i v_i)] per parameter tensor i. */
-export function finiteDifferenceLosses(
-  tf: TF,
-  cm: CompiledModel,
-  scheme: Scheme,
-  model: Model,
-  values: Float32Array[],
-  dirs: Direction[],
-  eps: number[],
-  mode: FiniteDifferenceMode = 'auto',
-  only?: number[],
-): [number, number][] {
-  return tensorLosses(tf, cm, scheme, model, values, dirs, eps, mode, only).losses;
-}
+export const finiteDifferenceLosses = (...args: Parameters<typeof tensorLosses>): [number, number][] =>
+  tensorLosses(...args).losses;
 
 /** finiteDifferenceLosses with each tensor's + and − solves' firings. */
 function tensorLosses(
