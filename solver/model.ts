@@ -193,6 +193,8 @@ export interface ParamDecl {
   nameRange: Range;
   /** Read only on lines ODE Lens ignores (their keyword: `bdry`, `aux`, …): nothing checked depends on it. */
   readOnlyBy?: string;
+  /** Read only in the formula of this table, sampled once at the parameter's value: no gradient reaches it. */
+  sampledBy?: string;
   /**
    * The initial value of this state, checked in its place when the model declares no parameter
    * (solver/check/initialValues.ts): no expression reads it, the solves start from it.

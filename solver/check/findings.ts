@@ -16,6 +16,7 @@ import {
   studySentence,
   uncertainReferenceMessage,
   vanishingGradientMessage,
+  type ReadOnlyBy,
   weaklyStableSchemeMessage,
   zigzagCopiesMessage,
 } from '../presentation/findingText';
@@ -86,11 +87,12 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   const weaklyStable = weaklyStableFinding(run, m.analysis);
   if (weaklyStable) findings.push(weaklyStable);
   m.analysis.parameters.forEach((p, i) => {
+    const decl = model.params.find((q) => q.name === p.name);
     const f = gradientFinding(
       p,
       m.gradcheck?.[i],
       m.kinks,
-      model.params.find((q) => q.name === p.name)?.readOnlyBy,
+      decl?.readOnlyBy ? { lines: decl.readOnlyBy } : decl?.sampledBy ? { table: decl.sampledBy } : undefined,
       !model.loss,
       m.loss === 0,
     );
@@ -232,7 +234,7 @@ function gradientFinding(
   p: ParameterReport,
   g: GradcheckResult | undefined,
   kinks: string[],
-  readOnlyBy: string | undefined,
+  readOnlyBy: ReadOnlyBy | undefined,
   defaultLoss: boolean,
   zeroLoss: boolean,
 ): Finding | undefined {

@@ -344,7 +344,6 @@ export function gradcheckMismatchMessage(name: string, relError: number, kinks: 
   );
 }
 
-/** `readOnlyBy`: the keyword of the ignored lines that alone read the parameter (`bdry`, `aux`, …). */
 /** Why an ignored line does not enter the checked solve, by its keyword. */
 const IGNORED_BECAUSE: Readonly<Record<string, string>> = {
   bdry: 'it checks the initial-value problem',
@@ -366,17 +365,22 @@ export const ZERO_LOSS_CAUSE =
 export const ZERO_DEFAULT_LOSS_CAUSE =
   'The default loss ½‖x(T)‖² is exactly 0 at these values (every state ends at 0, as when the solution starts at an equilibrium at the origin), so every gradient of it vanishes. A `loss = …` line of your own checks the gradients you care about.';
 
+/** What alone reads a parameter the checked solve does not: ignored lines (their keyword), or a table's formula. */
+export type ReadOnlyBy = { lines: string } | { table: string };
+
 export function vanishingGradientMessage(
   name: string,
   kinks: Kinks,
-  readOnlyBy?: string,
+  readOnlyBy?: ReadOnlyBy,
   initialValue = false,
   zeroLoss: 'default' | 'declared' | false = false,
 ): string {
   if (zeroLoss && !readOnlyBy)
     return `The AD gradient of ${name} is exactly zero in every component. ${zeroLoss === 'default' ? ZERO_DEFAULT_LOSS_CAUSE : ZERO_LOSS_CAUSE}`;
   const cause = readOnlyBy
-    ? ` It is read only on \`${readOnlyBy}\` lines, which ODE Lens ignores (${IGNORED_BECAUSE[readOnlyBy] ?? 'they do not enter the checked solve'}), so the solve and the loss do not depend on it.`
+    ? 'table' in readOnlyBy
+      ? ` It is read only in the formula of table '${readOnlyBy.table}', which is sampled once at its value: the samples carry no gradient, so the solve and the loss do not depend on it.`
+      : ` It is read only on \`${readOnlyBy.lines}\` lines, which ODE Lens ignores (${IGNORED_BECAUSE[readOnlyBy.lines] ?? 'they do not enter the checked solve'}), so the solve and the loss do not depend on it.`
     : kinks.includes('relu')
       ? ' Every relu unit it feeds may be inactive (its input below 0 throughout the solve: dead units); start the biases higher or use a smooth activation.'
       : kinks.length > 0

@@ -351,7 +351,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'vanishing-gradient': check(
     'information',
-    'The AD gradient of a parameter is exactly zero (warning when kinks such as relu explain it; information, saying so, when the loss itself is exactly 0: the network reaches its target, or the default loss ½‖x(T)‖² of a model without a loss line is 0 because every state ends at 0).',
+    'The AD gradient of a parameter is exactly zero (warning when kinks such as relu explain it; information, saying so, when the loss itself is exactly 0: the network reaches its target, or the default loss ½‖x(T)‖² of a model without a loss line is 0 because every state ends at 0; or when only ignored lines (`aux`, `bdry`) or the formula of a table, sampled once, read it).',
   ),
   'gradcheck-mismatch': check(
     'warning',

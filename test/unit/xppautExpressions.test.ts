@@ -198,6 +198,29 @@ describe('tables', () => {
       assert.ok(p.metrics.gradcheckRelError < 1e-2, `${p.name}: ${p.metrics.gradcheckRelError}`);
   });
 
+  test("a parameter read only by a table's formula: its zero gradient is said to come from the samples, not from kinks; not unused", async () => {
+    // sig shapes the table through abs (a kink), k is read by the equation too; only sig is sampled alone.
+    const text = lines(
+      'par sig=3, k=0.4',
+      'table w % 21 -10 10 exp(-abs(t)/sig) + k',
+      "x' = -x + k*w(x)",
+      'init x=1',
+      'loss = x(T)^2',
+      '@ total=1, dt=0.05, meth=rk4',
+    );
+    const a = analyse(text);
+    assert.ok(a.model, JSON.stringify(a.diagnostics));
+    assert.ok(!a.diagnostics.some((d) => d.code === 'unused-name'), JSON.stringify(a.diagnostics));
+    assert.equal(a.model.params.find((p) => p.name === 'sig')?.sampledBy, 'w');
+    assert.equal(a.model.params.find((p) => p.name === 'k')?.sampledBy, undefined);
+    const r = await runCheck(a.model, { backend: 'cpu' });
+    const f = r.findings.find((d) => d.code === 'vanishing-gradient' && d.parameter === 'sig');
+    assert.match(f?.message ?? '', /read only in the formula of table 'w', which is sampled once at its value/);
+    assert.doesNotMatch(f?.message ?? '', /non-smooth/);
+    assert.equal(f?.severity, 'information');
+    assert.ok(!r.findings.some((d) => d.code === 'vanishing-gradient' && d.parameter === 'k'));
+  });
+
   test('hover on a table names its interpolation; hover on its call too', () => {
     const doc = new ServiceDocument(lines('table g % 5 -1 1 t^3', "x' = g(x)", 'loss = x(T)'));
     assert.match(hover(doc, { line: 0, character: 6 })?.markdown ?? '', /table `g\(x\)`.*\n\nLinear interpolation/);

@@ -74,6 +74,9 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   for (const p of params) {
     const keyword = readOnlyBy.get(p.name.toLowerCase());
     if (keyword) p.readOnlyBy = keyword;
+    const sym = ctx.symbols.get(p.name.toLowerCase());
+    const table = sym && !ctx.used.has(sym) ? ctx.sampledBy.get(sym) : undefined;
+    if (table && !keyword) p.sampledBy = table;
   }
   const list = isMap ? mapEquations(equations.list, states) : equations.list;
   return finish(ctx, { ...options, states, params, equations: list, data, loss, events, algebraic });

@@ -108,6 +108,8 @@ export class CheckContext {
   readonly symbols = new Map<string, Sym>();
   /** Symbols read somewhere (for the unused-name warning). */
   readonly used = new Set<Sym>();
+  /** Parameters read by table formulas (sampled once at their values), with the first such table's name. */
+  readonly sampledBy = new Map<Sym, string>();
   /** Declared schemes by lower-case name. */
   readonly schemes = new Map<string, SchemeStmt>();
 

@@ -168,7 +168,7 @@ export function reportUnused(
   for (const sym of readByAux)
     if (sym.kind === 'param' && !readOnlyBy.has(sym.name.toLowerCase())) readOnlyBy.set(sym.name.toLowerCase(), 'aux');
   for (const sym of ctx.symbols.values()) {
-    if (ctx.used.has(sym)) continue;
+    if (ctx.used.has(sym) || ctx.sampledBy.has(sym)) continue;
     let range: Range | undefined;
     switch (sym.kind) {
       case 'param':

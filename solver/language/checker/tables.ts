@@ -77,6 +77,8 @@ function formulaSamples(
   };
   const dx = (xhi - xlo) / (npts - 1);
   const values: number[] = new Array(npts);
+  // A parameter the formula reads is sampled, not read by the solve: not marked used by it (sampledBy instead).
+  const usedBefore = new Set(ctx.used);
   for (let k = 0; k < npts; k++) {
     const x = xlo + k * dx;
     bindings.set('t', { kind: 'number', value: x, range: src.formula.range, shape: [] });
@@ -88,6 +90,12 @@ function formulaSamples(
     if (v === undefined || !Number.isFinite(v))
       return invalid(ctx, `The formula of table '${s.name}' is not a finite number at t = ${x}`, src.formula.range);
     values[k] = v;
+  }
+  for (const name of frozen.keys()) {
+    const sym = ctx.symbols.get(name.toLowerCase());
+    if (!sym || usedBefore.has(sym)) continue;
+    ctx.used.delete(sym);
+    if (!ctx.sampledBy.has(sym)) ctx.sampledBy.set(sym, s.name);
   }
   if (frozen.size > 0)
     ctx.report(
