@@ -3,6 +3,13 @@
 import { subexpressions, type Expr } from '../model';
 import { statementExpressions, type Statement } from './ast';
 
+/** Replaces a node's contents in place: every expression that holds it reads the new value. */
+export function replaceExpr(target: Expr, by: Expr): void {
+  const t = target as unknown as Record<string, unknown>;
+  for (const k of Object.keys(t)) delete t[k];
+  Object.assign(t, by);
+}
+
 /** Visits every node of the statements' expressions; `visit` returns false to leave a node's children out. */
 export function visitStatementExpressions(statements: Statement[], visit: (e: Expr) => boolean): void {
   const stack: Expr[] = [];

@@ -9,7 +9,7 @@
 import type { Diagnostic, Expr } from '../model';
 import type { Statement } from './ast';
 import { evalConst } from './checker/constants';
-import { visitStatementExpressions } from './exprWalk';
+import { replaceExpr, visitStatementExpressions } from './exprWalk';
 import { diag } from './ranges';
 
 /** The callee the parser gives `sum(i1, i2)of(expr)` (arguments i1, i2, expr): not a name anyone can write. */
@@ -29,13 +29,6 @@ export function offsetName(name: string, offset: number): string | undefined {
   const m = /^(.*?)(\d+)$/.exec(name);
   const at = m ? Number(m[2]) + Math.trunc(offset) : -1;
   return m && at >= 0 ? `${m[1]}${at}` : undefined;
-}
-
-/** Replaces a node's contents in place (the statements hold it). */
-function replace(target: Expr, by: Expr): void {
-  const t = target as unknown as Record<string, unknown>;
-  for (const k of Object.keys(t)) delete t[k];
-  Object.assign(t, by);
 }
 
 class Expander {
@@ -157,7 +150,7 @@ export function expandIndexedSums(statements: Statement[], diagnostics: Diagnost
     const expanded =
       e.callee === INDEXED_SUM ? expander.sum(e) : e.callee.toLowerCase() === 'shift' ? expander.shift(e) : e;
     if (expanded === e) return true; // a shift left to the checker too
-    replace(e, expanded);
+    replaceExpr(e, expanded);
     return false;
   });
 }

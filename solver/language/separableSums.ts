@@ -19,6 +19,8 @@
 // the rounding, not the function (docs/language.md). It applies to a sum only when every sum it leaves is also
 // left by another equation's sum (so it is computed once for several), and leaves every other sum as expanded.
 import { balancedTerms, LOOP_FROM_TERMS, subexpressions, type Expr, type Model, type Range } from '../model';
+import { balancedSum } from './balancedSum';
+import { replaceExpr } from './exprWalk';
 
 /** Most pairs (c · a_i · b) one term may separate into. */
 const MAX_PAIRS = 16;
@@ -73,17 +75,10 @@ export function separateSums(model: Model): number {
   let rewritten = 0;
   for (const c of candidates) {
     if (!c.groups.every((g) => !g.a || (users.get(g.core) ?? 0) >= 2)) continue;
-    replace(c.root, separator.rebuild(c, sums));
+    replaceExpr(c.root, separator.rebuild(c, sums));
     rewritten++;
   }
   return rewritten;
-}
-
-/** Replaces a node's contents in place (every expression that holds it reads the new value). */
-function replace(target: Expr, by: Expr): void {
-  const t = target as unknown as Record<string, unknown>;
-  for (const k of Object.keys(t)) delete t[k];
-  Object.assign(t, by);
 }
 
 class Separator {
@@ -463,15 +458,6 @@ class Build {
   }
   /** The terms added as balancedSum's tree, its root marked with their count (model.ts: `terms`). */
   balanced(terms: Expr[]): Expr {
-    let level = terms;
-    while (level.length > 1) {
-      const next: Expr[] = [];
-      for (let k = 0; k + 1 < level.length; k += 2) next.push(this.bin('+', level[k], level[k + 1]));
-      if (level.length % 2 === 1) next.push(level[level.length - 1]);
-      level = next;
-    }
-    const root = level[0];
-    if (terms.length > 1 && root.kind === 'binary') root.terms = terms.length;
-    return root;
+    return balancedSum(terms, this.range, { shape: [], opRange: this.opRange });
   }
 }
