@@ -252,11 +252,14 @@ export interface StiffReferenceSteps {
   steps: number;
 }
 
-/** How the reference of a model with events was taken (engine/eventReference.ts); absent for other references. */
+/**
+ * How the reference of a model with events was taken (engine/eventReference.ts), or of a map with events
+ * (engine/mapReference.ts: its adjoint stepped back through the resets); absent for other references.
+ */
 export interface EventReference {
-  /** Firings of the continuous solve on [t0, T], each located inside its step. */
+  /** Firings of the continuous solve on [t0, T], each located inside its step; a map's firings, at their iterations. */
   firings: number;
-  /** Steps of the finer of the reference's two RK4 solves (the one reported). */
+  /** Steps of the finer of the reference's two RK4 solves (the one reported); a map's iterations. */
   steps: number;
 }
 

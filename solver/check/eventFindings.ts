@@ -13,7 +13,7 @@ import type { Finding, ParameterReport } from '../report';
 import type { ReferenceResult } from '../engine/reference';
 import { relError } from '../engine/detect';
 import { FAR_FROM_FLOW, UNCERTAIN_REFERENCE } from '../engine/verdict';
-import { eventFiringTimeMessage } from '../presentation/findingText';
+import { eventFiringTimeMessage, mapEventEdgeMessage } from '../presentation/findingText';
 import type { CheckRun } from './run';
 
 /** One parameter's figures: AD against the flow's gradient, against it with fixed firing times, and that term's share. */
@@ -75,4 +75,29 @@ export function eventFiringTimeFinding(
       uphill: dot < 0,
     }),
   };
+}
+
+/**
+ * A map's event conditions exactly on the edge of their firing test, moving with parameters they read (the map's
+ * reference found them, engine/mapReference.ts): the loss jumps in those on one side. One `map-event-edge` per
+ * `global` line (its first such iteration), on that line.
+ */
+export function mapEventEdgeFindings(run: CheckRun): Finding[] {
+  const out: Finding[] = [];
+  // One per `global` line: XPPAUT's `w[0..99]` line is one event per element, all with its condition.
+  const lines = new Set<string>();
+  for (const edge of run.mapEventEdges ?? []) {
+    const event = run.model.events?.[edge.event];
+    const line = event && JSON.stringify(event.range);
+    if (!event || !line || lines.has(line)) continue;
+    lines.add(line);
+    out.push({
+      code: 'map-event-edge',
+      severity: 'information',
+      parameter: run.model.params[edge.params[0]]?.name,
+      range: event.range,
+      message: mapEventEdgeMessage({ t: edge.t, parameters: edge.params.map((i) => run.model.params[i].name) }),
+    });
+  }
+  return out;
 }

@@ -21,7 +21,7 @@ import {
   zigzagCopiesMessage,
 } from '../presentation/findingText';
 import type { LayerAnalysis } from './layers';
-import { eventFiringTimeFinding, eventGap } from './eventFindings';
+import { eventFiringTimeFinding, eventGap, mapEventEdgeFindings } from './eventFindings';
 import { optionsRange, type CheckRun } from './run';
 
 /** What the findings phase reads: the analysed (and confirmed) parameters, the gradcheck, the reference. */
@@ -103,6 +103,7 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   // as such, not a blow-up of the solve (a reference solve that blows up is no reference: check/reference.ts).
   const events = eventFiringTimeFinding(run, m.ref, m.analysis.parameters);
   if (events) findings.push(events);
+  findings.push(...mapEventEdgeFindings(run));
   if (m.ref?.nonFinite)
     findings.push({
       code: 'reference-unavailable',

@@ -1,6 +1,6 @@
 // Phase 3, the continuous reference: the gradient of the ODE flow the discrete gradients are compared with
 // (engine/reference.ts), unless the caller skipped it or the model has none (check/referenceAvailability.ts); for a map
-// (no flow) the map's own adjoint (engine/mapReference.ts); for events, the adjoint with jump conditions at the
+// (no flow) the map's own adjoint (engine/mapReference.ts), with events stepped back through their resets; for events, the adjoint with jump conditions at the
 // located firings (engine/eventReference.ts); for Volterra integrals and delays, the limit of refined grids
 // (check/refinedReference.ts).
 import type { CompiledModel } from '../engine/compile';
@@ -10,11 +10,11 @@ import {
   type ReferenceResult,
   type StiffReference,
 } from '../engine/reference';
-import { mapReference } from '../engine/mapReference';
+import { mapEventsReference, mapReference } from '../engine/mapReference';
 import { eventReference } from '../engine/eventReference';
 import { isMapScheme } from '../schemes/registry';
 import type { AdGradients, ParameterInputs } from './gradients';
-import { eventsUnavailable, refinedCause, unrefinedReference } from './referenceAvailability';
+import { eventsUnavailable, mapEventsUnavailable, refinedCause, unrefinedReference } from './referenceAvailability';
 import { refinedReference } from './refinedReference';
 import { optionsRange, type CheckRun } from './run';
 import { referenceBlowUpMessage } from '../presentation/findingText';
@@ -39,6 +39,17 @@ export function referencePhase(
       stiffBudgetMs: stiffBudgetMs(run),
     };
     const events = model.events?.[0];
+    if (events && isMapScheme(model.options.meth)) {
+      // The map's adjoint through the resets at the network's firing iterations (engine/mapReference.ts).
+      const r = mapEventsReference(run.tf, model, cm, input, run.checkpoint);
+      if ('reason' in r) {
+        run.referenceUnavailable = mapEventsUnavailable(r.reason, model.events![r.event]?.range ?? events.range);
+        return undefined;
+      }
+      run.eventReference = { firings: r.firings.firings, steps: N };
+      run.mapEventEdges = r.firings.edges;
+      return r.result;
+    }
     if (events) {
       // Events located at their firing times (engine/eventReference.ts); a firing it cannot differentiate says why.
       const r = eventReference(run.tf, model, cm, input, run.checkpoint);

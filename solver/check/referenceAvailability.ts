@@ -2,8 +2,10 @@
 // (engine/reference.ts) solves the adjoint of a smooth ODE; some models are not one:
 // - maps (`x(t+1)=`, `meth=discrete`): there is no flow at all, only the iterated map. The check's reference is
 //   then the map's own adjoint (engine/mapReference.ts; `mapAdjoint`), except for a map with a data loss (its
-//   adjoint jumps at the observations are not implemented) or with events (its adjoint does not step back through
-//   the resets); training's continuous adjoint has none;
+//   adjoint jumps at the observations are not implemented); a map with events steps back through the resets at the
+//   network's firing iterations (engine/mapReference.ts: mapEventsReference) when the fused programs run it, and a
+//   condition exactly on the edge of its test that moves with the states refuses it when solved; training's
+//   continuous adjoint has none;
 // - events (`global`): a reset makes the flow jump; the check's reference (engine/eventReference.ts) locates
 //   each firing inside its step and applies the adjoint's jump condition there, for x(T) losses, shared
 //   parameters and scalar resets in the fused subset (`eventReference`); otherwise, and for training's
@@ -22,6 +24,7 @@ import { isMapScheme } from '../schemes/registry';
 import type { ReferenceUnavailable } from '../report';
 import { integralCalls } from '../language/volterraSyntax';
 import { eventReferenceUnsupported } from '../engine/eventReference';
+import { mapEventsUnsupported } from '../engine/mapReference';
 
 /** The first integral, else the first integral equation's line. */
 function volterraLine(model: Model) {
@@ -51,13 +54,10 @@ export function referenceUnavailable(
       range: findOption(model, 'meth')?.valueRange ?? model.equations[0].range,
     };
   const event = model.events?.[0];
-  if (event && map)
-    return {
-      cause: 'events',
-      reason: MAP_EVENTS_NO_REFERENCE,
-      message: `No reference for this map: ${MAP_EVENTS_NO_REFERENCE}. AD and finite differences check the iterated map, which applies each reset at the iteration where its condition crosses; errors against the reference are n/a.`,
-      range: event.range,
-    };
+  if (event && map) {
+    const why = mapEventsUnsupported(model);
+    return why ? mapEventsUnavailable(why, event.range) : undefined;
+  }
   if (event) {
     const why = eventReference ? eventReferenceUnsupported(model) : undefined;
     if (eventReference && !why) return undefined;
@@ -117,6 +117,16 @@ export function eventsUnavailable(reason: string, range: ReferenceUnavailable['r
     cause: 'events',
     reason,
     message: `No continuous reference gradient for this model with events: ${reason}. Across a reset the flow's gradient needs the adjoint's jump condition at the firing time, with that time's sensitivity. AD and finite differences check the discrete network, which applies the reset at the grid point where the condition crosses; errors against the reference are n/a.`,
+    range,
+  };
+}
+
+/** No reference for a map with events, for `reason` (a clause: why its adjoint cannot step back through the resets). */
+export function mapEventsUnavailable(reason: string, range: ReferenceUnavailable['range']): ReferenceUnavailable {
+  return {
+    cause: 'events',
+    reason,
+    message: `No reference for this map: ${reason}. ${MAP_EVENTS_NO_REFERENCE}; errors against the reference are n/a.`,
     range,
   };
 }

@@ -1,5 +1,6 @@
 // The state every phase of one check shares: the model with its scheme, copy layout and correction, the
 // backend, the timings, and the pacing between phases (cancellation and the time budget).
+import type { MapFirings } from '../engine/mapReference';
 import type { Model, Range } from '../model';
 import { findOption } from '../model';
 import {
@@ -79,8 +80,10 @@ export interface CheckRun extends Pacing {
   refinedReference?: RefinedReference;
   /** Set when the reference of a stiff model was solved on a stable step (engine/reference.ts: stableReference). */
   stiffReference?: StiffReferenceSteps;
-  /** Set when the reference located the model's events (engine/eventReference.ts). */
+  /** Set when the reference located the model's events (engine/eventReference.ts), or stepped back through a map's. */
   eventReference?: EventReference;
+  /** A map's event conditions exactly on the edge of their test, moving with parameters they read (engine/mapReference.ts). */
+  mapEventEdges?: MapFirings['edges'];
   timings: Report['timings'];
   /** The AD phase's cost, load-independent (check/work.ts), for predictions (check/refinedReference.ts). */
   adWorkMs: number;

@@ -175,7 +175,7 @@ export function eventReference(
 }
 
 /** ℓ(x(T)) and ∂ℓ/∂x(T) by AD of the compiled loss alone. */
-function lossGradient(tf: TF, cm: CompiledModel, xT: Float64Array): { loss: number; pT: Float64Array } {
+export function lossGradient(tf: TF, cm: CompiledModel, xT: Float64Array): { loss: number; pT: Float64Array } {
   let loss = NaN;
   const pT = new Float64Array(xT.length);
   tf.tidy(() => {

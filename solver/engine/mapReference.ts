@@ -11,6 +11,11 @@ import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import type { ReferenceInput, ReferenceResult } from './reference';
 import { concatElements } from './statePath';
+import type { Model } from '../model';
+import { compileScalarProgram } from './scalarRhs';
+import { eventProgram } from './scalarKernel/events';
+import { lossGradient } from './eventReference';
+import { mapAdjoint, mapSolve, type MapRefusal, type MapSolveInput } from './scalarKernel/referenceMap';
 
 const ROUNDING = 2 ** -24;
 
@@ -97,4 +102,74 @@ export function mapReference(
   const out = g.map((a) => Float32Array.from(a));
   const nonFinite = !Number.isFinite(lossAccurate) || out.some((a) => a.some((v) => !Number.isFinite(v)));
   return { g: out, referenceError: ROUNDING * Math.sqrt(N), lossAccurate, gridTimes: times, nonFinite };
+}
+
+/** Why a map's events have no reference before solving anything (the fused programs run it), or undefined. */
+export function mapEventsUnsupported(model: Model): string | undefined {
+  const rhs = compileScalarProgram(model);
+  if (!rhs || rhs.algebraic) return 'a map with events outside the fused scalar subset';
+  if (rhs.delays) return 'a map with events and delays';
+  if (!eventProgram(model))
+    return 'a map whose events reset an array state or use a construct outside the fused scalar subset';
+  return undefined;
+}
+
+/** A map's firings seen by its reference: how many, and the conditions that sit on the edge of their test. */
+export interface MapFirings {
+  firings: number;
+  /** Conditions exactly 0 on the edge of their test, moving with the parameters they read (by index): one-sided there. */
+  edges: { event: number; t: number; params: number[] }[];
+}
+
+/**
+ * The reference of a map with events (scalarKernel/referenceMap.ts): the map's adjoint stepped back through the
+ * resets at the network's firing iterations, from the programs of f and of the events alone (not AD through the
+ * solve), in float64 on the network's float32 iterates; or why not.
+ */
+export function mapEventsReference(
+  tf: TF,
+  model: Model,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  signalCheck?: () => void,
+): { result: ReferenceResult; firings: MapFirings } | MapRefusal {
+  const why = mapEventsUnsupported(model);
+  const rhs = compileScalarProgram(model),
+    events = eventProgram(model);
+  if (why || !rhs || !events) return { event: 0, reason: why ?? 'a map with events outside the fused scalar subset' };
+  const { N, h, t0 } = inp;
+  const solveInput: MapSolveInput = {
+    rhs,
+    events,
+    x0: concatElements(cm.x0),
+    params: inp.params,
+    N,
+    h,
+    t0,
+    initialStatesMove: inp.params.some((q) => q.initialValueAt !== undefined),
+  };
+  signalCheck?.();
+  const fw = mapSolve(solveInput);
+
+  if ('reason' in fw) return fw;
+  signalCheck?.();
+  const S = rhs.states;
+  const { loss, pT } = lossGradient(tf, cm, Float64Array.from(fw.traj.subarray(N * S, (N + 1) * S)));
+  const { g, p0 } = mapAdjoint(solveInput, fw, pT);
+  // An initial value checked as a parameter: its gradient is p_0 = ∂ℓ/∂x_0 (no program reads it).
+  inp.params.forEach((q, k) => {
+    if (q.initialValueAt !== undefined) for (let j = 0; j < q.size; j++) g[k][j] += p0[q.initialValueAt + j];
+  });
+  const out = g.map((a) => Float32Array.from(a));
+  const nonFinite = !Number.isFinite(loss) || out.some((a) => a.some((v) => !Number.isFinite(v)));
+  return {
+    result: {
+      g: out,
+      referenceError: ROUNDING * Math.sqrt(N),
+      lossAccurate: loss,
+      gridTimes: Array.from({ length: N + 1 }, (_, n) => t0 + n * h),
+      nonFinite,
+    },
+    firings: { firings: fw.firingSteps.length, edges: fw.edges },
+  };
 }

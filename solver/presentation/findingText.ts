@@ -539,3 +539,10 @@ export function eventFiringTimeMessage(a: {
     .join('; ');
   return `Events snap to the grid: AD has no gradient of the firing time. The continuous reference locates ${a.firings} firing${a.firings === 1 ? '' : 's'} inside their steps and differentiates their times too; the network applies each reset at the next grid point, which does not move with the parameters, so AD misses the firing-time term, as do finite differences of the network with steps too small to move a firing across a grid point (larger ones see the network's loss jump there). As dt → 0 AD tends to the gradient with the firing times held fixed, not to the flow's: this gap does not shrink with dt. ${each}.${a.uphill ? " AD points uphill for the flow's loss (its dot product with the flow's gradient is negative): a gradient step on the network makes the continuous model worse." : ''}`;
 }
+
+/** The `map-event-edge` finding (check/eventFindings.ts): a map's condition on the edge of its test, moving with parameters it reads. */
+export function mapEventEdgeMessage(a: { t: number; parameters: string[] }): string {
+  const names = a.parameters.join(', ');
+  const one = a.parameters.length === 1;
+  return `This event's condition is exactly 0 at t = ${fmt(a.t)}, on the edge of its firing test, and moves with ${names}: a change of ${one ? 'it' : 'them'} on one side makes the map fire there or not, so the loss jumps. The gradient${one ? '' : 's'} of ${names} from AD and from the map's reference (its adjoint with the firing iterations held fixed) ${one ? 'is' : 'are'} the slope on the side the map took; the other parameters' are the loss's own. Finite differences whose probes cross the jump are set aside.`;
+}

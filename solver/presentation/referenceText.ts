@@ -8,15 +8,15 @@ export const MAP_REFERENCE =
 
 /** What the map-model note says of a map with events instead of MAP_REFERENCE. */
 export const MAP_EVENTS_REFERENCE =
-  "a map has no continuous flow, and its reference, the map's own adjoint iterated backward, does not step back through the resets of its events: AD and finite differences check it";
+  "a map has no continuous flow: its reference gradient is the map's own adjoint iterated backward, stepping back through each reset at the iteration where the map fired it (exact for the map with its firing iterations held fixed, as AD holds them), beside AD and finite differences";
 
 /** Why a map with a data loss has no reference (the report and the verdicts say it alike). */
 export const MAP_NO_REFERENCE =
   "a map with a data loss has no reference: the map's adjoint does not take the loss's jumps at the observation times; its gradients are checked against finite differences only";
 
-/** Why a map with events has no reference (the reason clause; the message adds what AD and FD check). */
+/** What a map with events has instead of a reference when its adjoint is refused (the message after the reason). */
 export const MAP_EVENTS_NO_REFERENCE =
-  "a map with events (global): the map's own adjoint, its reference, does not step back through the resets";
+  'AD and finite differences check the iterated map, which applies each reset at the iteration where its condition crosses';
 
 /** True for the scheme that iterates maps; the report's scheme name (no import of the registry here). */
 const isMapReport = (report: ReportSummary) => report.scheme === 'discrete';
@@ -26,8 +26,15 @@ export function referenceLine(report: ReportSummary): string {
   const missing = report.referenceUnavailable;
   if (missing)
     return `${isMapReport(report) ? 'reference' : 'continuous reference'}: n/a, ${missing.reason} (see the ${missing.cause === 'map' ? 'map-model' : 'reference-unavailable'} note)`;
-  if (isMapReport(report))
-    return `reference: the map's own adjoint iterated backward, estimated relative error ${formatNumber(report.referenceError)} (float32 rounding; a map has no flow, so no truncation)`;
+  if (isMapReport(report)) {
+    const fired = report.eventReference;
+    const resets = !fired
+      ? ''
+      : fired.firings === 0
+        ? ' (its events never fire here: no reset to step back through)'
+        : ` through the resets of its ${fired.firings} firing${fired.firings === 1 ? '' : 's'} (held at their iterations)`;
+    return `reference: the map's own adjoint iterated backward${resets}, estimated relative error ${formatNumber(report.referenceError)} (float32 rounding; a map has no flow, so no truncation)`;
+  }
   const located = report.eventReference;
   if (located)
     return `continuous reference: the flow with its ${located.firings} firing${located.firings === 1 ? '' : 's'} located inside their steps, adjoint by RK4 on ${located.steps} steps with the jump condition (saltation matrix) at each firing, estimated relative error ${formatNumber(report.referenceError)} (a third of the difference to the solve on twice the step, float32 rounding)`;

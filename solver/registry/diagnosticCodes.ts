@@ -171,7 +171,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'map-model': language(
     'information',
-    "The model is a map (`x(t+1) = …` or `meth=discrete`): iterated `total` times with t advancing by 1; it has no continuous flow, so its gradients are checked against the map's own adjoint, iterated backward (its exact gradient; n/a for a map with a data loss or with events, whose resets its adjoint does not step back through), and finite differences.",
+    "The model is a map (`x(t+1) = …` or `meth=discrete`): iterated `total` times with t advancing by 1; it has no continuous flow, so its gradients are checked against the map's own adjoint, iterated backward and through the resets of its events at the iterations where they fire (its exact gradient with those iterations held fixed; n/a for a map with a data loss, or with events outside the fused scalar subset or whose condition sits exactly on 0 on the edge of its test while moving with the states), and finite differences.",
   ),
   'unknown-option': language('warning', 'An unknown `@` option key; it is ignored.'),
   'ignored-option': language(
@@ -379,6 +379,17 @@ export const DIAGNOSTIC_CODES = {
         "The network applies each reset at the grid point after its condition crosses, a point that does not move with the parameters; the continuous reference locates each firing inside its step and differentiates its time too (the adjoint's jump condition with the saltation matrix). AD and finite differences of the network, which agree, miss the firing-time term: as dt → 0 AD tends to the flow's gradient with the firing times held fixed, and the gap does not shrink. Reported when AD is more than 10% from the flow's gradient for some parameter; information, since the network is differentiated exactly, unless AD's dot product with the flow's gradient is negative (a gradient step on the network makes the continuous model worse): then a warning.",
       figure:
         "The number of firings and, per parameter, AD's relative error against the flow's gradient, against the gradient with the firing times held fixed (small: the firing time is the whole difference), and the firing-time term's share of the flow's gradient.",
+    },
+  ),
+  'map-event-edge': explain(
+    check(
+      'information',
+      "A map's event condition sits exactly on 0 at an iteration, on the edge of its firing test, and moves with parameters it reads (not with the states): the loss jumps in those parameters on one side, and AD and the map's reference give its slope on the side the map took (on the `global` line).",
+    ),
+    {
+      meaning:
+        "A map fires a reset at the iteration where its condition crosses; the map's reference, like AD, holds those iterations fixed, which is the loss's derivative wherever they do not move with the parameters. A condition exactly 0 where its test would change outcome if it moved off 0 (XPPAUT's `global 0 t-t0 {…}` at t = t0: sign 0 needs a nonzero value before the step) moves the firing with the parameters it reads: a change of one of them on one side fires (or stops) the reset there and the loss jumps. The gradients in those parameters are one-sided; the others are the loss's own. Finite differences whose probes cross the jump are set aside. A condition on the edge that moves with the states (hence with every parameter) leaves the map with no reference instead (`reference-unavailable`).",
+      figure: 'The event, the time of the iteration and the parameters the condition moves with.',
     },
   ),
   'reference-unavailable': check(

@@ -2,7 +2,8 @@
 // information diagnostic that says what the reference is (the map's own adjoint: a map has no flow), iterate
 // `total` times with t advancing by 1 (against a float64 re-implementation here), have AD gradients and a
 // reference (engine/mapReference.ts) equal to the exact discrete gradient and to finite differences, flag nothing
-// for a gradient whose sign alternates, and say "no reference" on every surface only for a map with a data loss.
+// for a gradient whose sign alternates, and say "no reference" on every surface only for a map with a data loss
+// (maps with events: test/unit/mapEvents.test.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -200,21 +201,23 @@ describe('maps: the check', () => {
     assert.doesNotMatch(md, /reference error/);
   });
 
-  test('a map with events has no reference, and says that of a map, not of a flow', async () => {
+  test('a map with events has a reference stepped back through its resets, said of a map, not of a flow', async () => {
     // x climbs by 1 a step and is reset to 0 when it crosses 2.5: the reset is part of the iterated map.
     const text = 'par a=0.5\nx(t+1) = x + a + 0.5\ninit x=0\nglobal 1 x-2.5 {x=0}\n@ total=10\n';
     const r = await runCheck(model(text), { backend: 'cpu' });
-    assert.equal(r.referenceUnavailable?.cause, 'events');
-    assert.equal(r.referenceUnavailable?.range.start.line, 3);
-    assert.match(r.referenceUnavailable?.reason ?? '', /^a map with events \(global\): the map's own adjoint/);
-    assert.match(r.referenceUnavailable?.message ?? '', /applies each reset at the iteration where its condition/);
-    // Nothing about flows, firing times or the saltation jump: a map has none.
-    assert.doesNotMatch(r.referenceUnavailable?.message ?? '', /flow|firing time/);
-    assert.match(referenceLine(r), /^reference: n\/a, a map with events/);
-    assert.ok(r.findings.some((f) => f.code === 'reference-unavailable'));
-    // The map-model note does not promise the map's adjoint as the reference either.
+    assert.equal(r.referenceUnavailable, undefined, r.referenceUnavailable?.message);
+    // Firings at t = 3, 6, 9 (x = 3 after each third step); the reference is AD's target.
+    assert.deepEqual(r.eventReference, { firings: 3, steps: 10 });
+    assert.match(
+      referenceLine(r),
+      /^reference: the map's own adjoint iterated backward through the resets of its 3 firings/,
+    );
+    assert.doesNotMatch(referenceLine(r), /located|saltation/);
+    assert.ok(r.parameters[0].metrics.relError < 1e-6);
+    assert.ok(!r.findings.some((f) => f.code === 'reference-unavailable'));
+    // The map-model note promises the map's adjoint through the resets.
     const note = analyse(text).diagnostics.find((d) => d.code === 'map-model');
-    assert.match(note?.message ?? '', /does not step back through the resets of its events/);
+    assert.match(note?.message ?? '', /stepping back through each reset at the iteration where the map fired it/);
   });
 
   const cli = join(repoRoot(), 'dist/cli.js');
