@@ -7,13 +7,17 @@
 // vector–Jacobian products of f alone (the model's hand-written reverse mode, else AD of f), never from AD
 // through the solve, so it checks the AD of the whole iteration independently. No truncation error: its error
 // is float32 rounding, modelled as u·√N (u = 2⁻²⁴) as for the continuous reference.
+// A map with events (`global`) steps back through each reset at the iteration where the map fired it
+// (mapEventsReference: p ← (∂x R)ᵀp on the states it sets, g_n += (∂θ R)ᵀp), in plain JS on the fused programs of
+// f and of the events (scalarKernel/referenceMap.ts): a JS loop, not a TF.js scope per step, at 16,000 iterations.
 import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import type { ReferenceInput, ReferenceResult } from './reference';
 import { concatElements } from './statePath';
 import type { Model } from '../model';
 import { compileScalarProgram } from './scalarRhs';
-import { eventProgram } from './scalarKernel/events';
+import { eventProgram, type EventProgram } from './scalarKernel/events';
+import type { ScalarProgram } from './scalarProgram';
 import { lossGradient } from './eventReference';
 import { mapAdjoint, mapSolve, type MapRefusal, type MapSolveInput } from './scalarKernel/referenceMap';
 
@@ -104,14 +108,21 @@ export function mapReference(
   return { g: out, referenceError: ROUNDING * Math.sqrt(N), lossAccurate, gridTimes: times, nonFinite };
 }
 
+/** The fused programs of a map's f and events, or why its events have no reference (before solving anything). */
+function mapEventPrograms(model: Model): { rhs: ScalarProgram; events: EventProgram } | { reason: string } {
+  const rhs = compileScalarProgram(model);
+  if (!rhs || rhs.algebraic) return { reason: 'a map with events outside the fused scalar subset' };
+  if (rhs.delays) return { reason: 'a map with events and delays' };
+  const events = eventProgram(model);
+  if (!events)
+    return { reason: 'a map whose events reset an array state or use a construct outside the fused scalar subset' };
+  return { rhs, events };
+}
+
 /** Why a map's events have no reference before solving anything (the fused programs run it), or undefined. */
 export function mapEventsUnsupported(model: Model): string | undefined {
-  const rhs = compileScalarProgram(model);
-  if (!rhs || rhs.algebraic) return 'a map with events outside the fused scalar subset';
-  if (rhs.delays) return 'a map with events and delays';
-  if (!eventProgram(model))
-    return 'a map whose events reset an array state or use a construct outside the fused scalar subset';
-  return undefined;
+  const programs = mapEventPrograms(model);
+  return 'reason' in programs ? programs.reason : undefined;
 }
 
 /** A map's firings seen by its reference: how many, and the conditions that sit on the edge of their test. */
@@ -133,10 +144,9 @@ export function mapEventsReference(
   inp: ReferenceInput,
   signalCheck?: () => void,
 ): { result: ReferenceResult; firings: MapFirings } | MapRefusal {
-  const why = mapEventsUnsupported(model);
-  const rhs = compileScalarProgram(model),
-    events = eventProgram(model);
-  if (why || !rhs || !events) return { event: 0, reason: why ?? 'a map with events outside the fused scalar subset' };
+  const programs = mapEventPrograms(model);
+  if ('reason' in programs) return { event: 0, ...programs };
+  const { rhs, events } = programs;
   const { N, h, t0 } = inp;
   const solveInput: MapSolveInput = {
     rhs,
@@ -147,12 +157,10 @@ export function mapEventsReference(
     h,
     t0,
     initialStatesMove: inp.params.some((q) => q.initialValueAt !== undefined),
+    signalCheck,
   };
-  signalCheck?.();
   const fw = mapSolve(solveInput);
-
   if ('reason' in fw) return fw;
-  signalCheck?.();
   const S = rhs.states;
   const { loss, pT } = lossGradient(tf, cm, Float64Array.from(fw.traj.subarray(N * S, (N + 1) * S)));
   const { g, p0 } = mapAdjoint(solveInput, fw, pT);

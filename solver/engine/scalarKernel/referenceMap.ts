@@ -45,7 +45,12 @@ export interface MapSolveInput {
   t0: number;
   /** States that move with the parameters at t0 (initial values checked as parameters). */
   initialStatesMove: boolean;
+  /** Called every SIGNAL_EVERY iterations (throws when the check was cancelled). */
+  signalCheck?: () => void;
 }
+
+/** Iterations between calls of signalCheck. */
+const SIGNAL_EVERY = 1024;
 
 /** A condition exactly on the edge of its test that moves with parameters it reads (not with the states). */
 export interface MapEdge {
@@ -158,6 +163,7 @@ export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
     edges: MapEdge[] = [];
   const winner = new Int32Array(S);
   for (let n = 0; n < N; n++) {
+    if (n % SIGNAL_EVERY === 0) inp.signalCheck?.();
     const theta = ws.theta(n);
     ws.mapStep(traj, n, theta);
     const tn = t0 + n * h,
@@ -270,6 +276,7 @@ export function mapAdjoint(
   };
   let f = fw.firingSteps.length - 1;
   for (let n = N - 1; n >= 0; n--) {
+    if (n % SIGNAL_EVERY === 0) inp.signalCheck?.();
     const theta = ws.theta(n);
     ws.mapStep(fw.traj, n, theta);
     if (f >= 0 && fw.firingSteps[f] === n) {
