@@ -389,7 +389,7 @@ export const DIAGNOSTIC_CODES = {
     {
       meaning:
         "A map fires a reset at the iteration where its condition crosses; the map's reference, like AD, holds those iterations fixed, which is the loss's derivative wherever they do not move with the parameters. A condition exactly 0 where its test would change outcome if it moved off 0 (XPPAUT's `global 0 t-t0 {…}` at t = t0: sign 0 needs a nonzero value before the step) moves the firing with the parameters it reads: a change of one of them on one side fires (or stops) the reset there and the loss jumps. The gradients in those parameters are one-sided; the others are the loss's own. Finite differences whose probes cross the jump are set aside. A condition on the edge that moves with the states (hence with every parameter) leaves the map with no reference instead (`reference-unavailable`).",
-      figure: 'The event, the time of the iteration and the parameters the condition moves with.',
+      figure: 'The time of the iteration and the parameters the condition moves with.',
     },
   ),
   'reference-unavailable': check(
