@@ -198,18 +198,22 @@ export class KernelHistory implements DelayReader {
     }
   }
 
+  /** A read at or before t0: the initial value, or the history formula. */
+  private readBeforeStart(index: number, now: number, tau: number, constant: boolean, s: number): number {
+    const out = s < 0 ? this.pastOutput(index) : -1;
+    if (out < 0) return this.traj[index];
+    const past = this.past!;
+    past.run.forward(NOTHING, 0, NOTHING, KernelHistory.pastTime(now, tau, constant), past.vals);
+    return past.vals[past.outputs[out]];
+  }
+
   read(index: number, now: number, tau: number, constant: boolean, key = -1): number {
     const i = this.locate(now, tau, constant, key);
     const s = this.atS[i],
       S = this.S,
       traj = this.traj;
-    if (s <= 0) {
-      const out = s < 0 ? this.pastOutput(index) : -1;
-      if (out < 0) return traj[index];
-      const past = this.past!;
-      past.run.forward(NOTHING, 0, NOTHING, KernelHistory.pastTime(now, tau, constant), past.vals);
-      return past.vals[past.outputs[out]];
-    }
+    // The rare case in a method of its own: this one stays small enough to be inlined where it is called.
+    if (s <= 0) return this.readBeforeStart(index, now, tau, constant, s);
     const n = this.atN[i],
       last = this.last;
     if (n >= last) return traj[last * S + index];
@@ -219,28 +223,31 @@ export class KernelHistory implements DelayReader {
     return f32(a + f32(this.atW[i] * f32(b - a)));
   }
 
+  /** readBack at or before t0: the initial value's cotangent, or tau's through the history formula. */
+  private backBeforeStart(index: number, now: number, tau: number, constant: boolean, g: number, s: number): number {
+    const out = s < 0 ? this.pastOutput(index) : -1;
+    if (out < 0) {
+      this.cot[index] += g;
+      return 0;
+    }
+    if (constant) return 0;
+    // d/dtau of the formula at t − tau: minus its time derivative.
+    const past = this.past!;
+    const at = KernelHistory.pastTime(now, tau, constant);
+    past.run.forward(NOTHING, 0, NOTHING, at, past.vals);
+    past.seed.fill(0);
+    past.seed[out] = g;
+    past.vt[0] = 0;
+    past.run.reverse(past.vals, past.seed, past.vs, past.vp, past.adj, WANT_ALL, undefined, at, past.vt);
+    return -past.vt[0];
+  }
+
   readBack(index: number, now: number, tau: number, constant: boolean, g: number, key = -1): number {
     const i = this.locate(now, tau, constant, key);
     const s = this.atS[i],
       S = this.S,
       cot = this.cot;
-    if (s <= 0) {
-      const out = s < 0 ? this.pastOutput(index) : -1;
-      if (out < 0) {
-        cot[index] += g;
-        return 0;
-      }
-      if (constant) return 0;
-      // d/dtau of the formula at t − tau: minus its time derivative.
-      const past = this.past!;
-      const at = KernelHistory.pastTime(now, tau, constant);
-      past.run.forward(NOTHING, 0, NOTHING, at, past.vals);
-      past.seed.fill(0);
-      past.seed[out] = g;
-      past.vt[0] = 0;
-      past.run.reverse(past.vals, past.seed, past.vs, past.vp, past.adj, WANT_ALL, undefined, at, past.vt);
-      return -past.vt[0];
-    }
+    if (s <= 0) return this.backBeforeStart(index, now, tau, constant, g, s);
     const n = this.atN[i],
       last = this.last;
     if (n >= last) {
