@@ -30,7 +30,8 @@ const LEVELS = [2, 4] as const;
 
 /**
  * Largest time the refined solves may take (the check stays well under 10 s). The 2N solve is started only when
- * the two levels cannot cost less than this at linear growth from the AD at N; the 4N solve only when its cost,
+ * the two levels cannot cost less than this at linear growth from the AD at N (per evaluation of the right-hand
+ * side: RK4's levels of an euler model cost four times as much per step); the 4N solve only when its cost,
  * extrapolated from the measured growth N → 2N, fits in what is left.
  */
 export const REFINED_REFERENCE_BUDGET_MS = 4000;
@@ -52,6 +53,11 @@ function refinementScheme(model: Model, kind: Refinable): { scheme: Scheme; meth
   if (kind === 'stiff') return { scheme: schemeOf(model), meth: model.options.meth, name: model.options.meth };
   const meth = 'rk4';
   return { scheme: schemeOf({ ...model, options: { ...model.options, meth } }), meth, name: meth };
+}
+
+/** Right-hand side evaluations a step of the scheme costs (an implicit scheme's Newton iterations not counted). */
+function evaluationsPerStep(scheme: Scheme): number {
+  return scheme.kind === 'rk' ? scheme.tableau.b.length : scheme.predictor ? 2 : 1;
 }
 
 /** The refined reference, or why there is none (the caller reports it as reference-unavailable). */
@@ -125,17 +131,20 @@ export function refinedReference(
   const tooLong = (seconds: number) => ({
     unavailable: `the refined solves (${levelsText} steps) would take about ${seconds.toFixed(1)} s`,
   });
-  // The levels cost at least k times the AD at N each (up to k² for a Volterra history that fills no window).
-  const atLeast = run.adWorkMs * LEVELS.reduce((s, k) => s + k, 0);
-  if (atLeast > budget) return tooLong(atLeast / 1000);
   const { scheme, meth, name } = refinementScheme(model, kind);
+  // The AD at N as if it had run the refinement's scheme: RK4's four evaluations a step against euler's one (a delay
+  // model's levels, 6000 euler steps of XPPAUT's sine-circle: 32× its AD, not 6×).
+  const atN = run.adWorkMs * (evaluationsPerStep(scheme) / evaluationsPerStep(schemeOf(model)));
+  // The levels cost at least k times that each (up to k² for a Volterra history that fills no window).
+  const atLeast = atN * LEVELS.reduce((s, k) => s + k, 0);
+  if (atLeast > budget) return tooLong(atLeast / 1000);
   const same = volterra || model.options.meth === meth;
   const levels: AdGradients['G'][] = [];
   const fineModel = (k: number): Model => ({ ...model, options: { ...model.options, steps: k * N, dt: h / k, meth } });
   let loss = NaN;
   // The work of each level measured so far, from the AD at N (multiple 1); `spent` is the refined levels' part.
   const multiples = [1, ...LEVELS];
-  const works = [run.adWorkMs];
+  const works = [atN];
   let spent = 0;
   try {
     for (const [i, k] of LEVELS.entries()) {

@@ -46,7 +46,7 @@ export interface Opcodes {
 
 /** The history a delay instruction reads (programInterpreter.ts's DelayReader). */
 interface HistoryRead {
-  read(index: number, now: number, tau: number, constant: boolean): number;
+  read(index: number, now: number, tau: number, constant: boolean, key?: number): number;
 }
 
 export type ForwardPass = (
@@ -136,7 +136,7 @@ export function generatedForward(g: ProgramArrays, o: Opcodes): ForwardPass | un
         break;
       }
       case o.DELAY:
-        lines.push(`v[${k}]=delays.read(${a},t,v[${b}],${C[k] === 1});`);
+        lines.push(`v[${k}]=delays.read(${a},t,v[${b}],${C[k] === 1},${b});`);
         break;
       case o.LOOP: // its body runs over all iterations in the interpreter's rows
         lines.push(`v[${k}]=loop(${a},v);`);

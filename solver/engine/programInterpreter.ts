@@ -331,10 +331,28 @@ export type Wanted = typeof WANT_STATES | typeof WANT_PARAMS | typeof WANT_BOTH 
 
 /** The solve's history that a program's delay instructions read (scalarKernel/delays.ts). */
 export interface DelayReader {
-  /** State element `index` at time now − tau (float32); `constant`: tau is a number without gradient. */
-  read(index: number, now: number, tau: number, constant: boolean): number;
+  /**
+   * State element `index` at time now − tau (float32); `constant`: tau is a number without gradient. `key`: tau's
+   * slot in the program, so that the reads of one tau locate now − tau once.
+   */
+  read(index: number, now: number, tau: number, constant: boolean, key?: number): number;
   /** The adjoint of that read: adds its cotangent g to the history's cotangents and returns tau's. */
-  readBack(index: number, now: number, tau: number, constant: boolean, g: number): number;
+  readBack(index: number, now: number, tau: number, constant: boolean, g: number, key?: number): number;
+  /**
+   * The reads of one tau, as `read` computes each: v[into[r]] = state index[r] at now − tau for r in [from, to),
+   * located once (a network's delayed reads of one lag, which the grouped forward pass runs together).
+   */
+  readRun?(
+    index: Int32Array,
+    into: Int32Array,
+    from: number,
+    to: number,
+    v: Float64Array,
+    now: number,
+    tau: number,
+    constant: boolean,
+    key: number,
+  ): void;
 }
 
 export interface Interpreter {
@@ -726,7 +744,7 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
           break;
         }
         case DELAY:
-          v[k] = delays.read(A[k], t, v[B[k]], C[k] === 1);
+          v[k] = delays.read(A[k], t, v[B[k]], C[k] === 1, B[k]);
           break;
         case LOOP:
           v[k] = loopValue(loops[A[k]], v, w, red);
@@ -862,7 +880,7 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
           vz[a] += g;
           break;
         case DELAY:
-          adj[b] += delays.readBack(a, t, v[b], C[k] === 1, g);
+          adj[b] += delays.readBack(a, t, v[b], C[k] === 1, g, b);
           break;
         // + − × and negation: the table's derivatives (1, ±1, the other operand, −1) multiplied out exactly.
         case ADD:
@@ -1378,7 +1396,17 @@ function groupedForward(
           }
           break;
         case DELAY:
-          for (; i < end; i++) v[O[i]] = delays.read(PA[i], t, v[PB[i]], PC[i] === 1);
+          if (delays.readRun)
+            // Reads of one tau follow each other (the order's key): each such run located once.
+            while (i < end) {
+              const tau = PB[i],
+                kind = PC[i];
+              let j = i + 1;
+              while (j < end && PB[j] === tau && PC[j] === kind) j++;
+              delays.readRun(PA, O, i, j, v, t, v[tau], kind === 1, tau);
+              i = j;
+            }
+          else for (; i < end; i++) v[O[i]] = delays.read(PA[i], t, v[PB[i]], PC[i] === 1, PB[i]);
           break;
         case LOOP:
           for (; i < end; i++) v[O[i]] = loopValueOf(PA[i], v);

@@ -165,6 +165,8 @@ export function compileScalarExpressions(model: Model, exprs: readonly Expr[]): 
   };
 }
 
+const f32 = Math.fround;
+
 type BinaryExpr = Extract<Expr, { kind: 'binary' }>;
 
 /** The constant rows [n,1] and columns [m] of a selection product `(rows == cols) @ x`. */
@@ -313,6 +315,8 @@ class ProgramBuilder {
    * every equation, or a state read in several, is computed once per evaluation; same inputs, same value).
    */
   private emit(ins: Instr): number {
+    const folded = this.folded(ins);
+    if (folded !== undefined) ins = { op: 'const', value: folded };
     const key = this.keyOf(ins);
     const known = this.emitted.get(key);
     if (known !== undefined) return known;
@@ -321,6 +325,35 @@ class ProgramBuilder {
     this.constant.push(this.readsNothing(ins));
     this.emitted.set(key, this.code.length - 1);
     return this.code.length - 1;
+  }
+
+  /**
+   * The value of a function of numbers, as every evaluation would compute it (the interpreter's float32 rounding
+   * of the operands and the result, the table's function), or undefined. Emitted as a number, `abs(-3)` and `abs(3)`
+   * are the same instruction, so `tau*abs(i')` and the delayed reads of an indexed sum at ±i are emitted once.
+   */
+  private folded(c: Instr): number | undefined {
+    const num = (k: number) => {
+      const x = this.code[k];
+      return x.op === 'const' ? f32(x.value) : undefined;
+    };
+    if (c.op === 'unary') {
+      const a = num(c.a);
+      return a === undefined ? undefined : f32(c.fn.value(a));
+    }
+    if (c.op === 'binary') {
+      const a = num(c.a),
+        b = num(c.b);
+      return a === undefined || b === undefined ? undefined : f32(c.fn.value(a, b));
+    }
+    if (c.op === 'select') {
+      const q = num(c.c),
+        a = num(c.a),
+        b = num(c.b);
+      // As the interpreter: |c| > 0 takes a (NaN takes b).
+      return q === undefined || a === undefined || b === undefined ? undefined : Math.abs(q) > 0 ? a : b;
+    }
+    return undefined;
   }
 
   /** Whether an instruction reads no state, parameter, t or delay (the per-operation compile folds such a value into a constant). */

@@ -114,63 +114,141 @@ export class KernelHistory implements DelayReader {
     return this.past ? this.past.outputOf[index] : -1;
   }
 
-  /** The last read's time and tau, and where t − tau fell (a network reads one tau for many elements in a row). */
-  private memoNow = Number.NaN;
-  private memoTau = Number.NaN;
-  private memoConstant = false;
-  private memoS = 0;
-  private memoW = 0;
+  /**
+   * Where now − tau fell, per tau's slot in the program (`key`): the time, tau and kind it was located for, the grid
+   * position s, its cell n and the weight w. A network's reads of one tau share it (forward, in runs of one tau), and so
+   * do their adjoints (the sweep, in program order, meets the taus interleaved), and the adjoint of a step finds the
+   * places its forward recomputation located. Only t0 and h, fixed for the history, enter the position.
+   */
+  private atNow = new Float64Array(0);
+  private atTau = new Float64Array(0);
+  private atKind = new Uint8Array(0);
+  private atS = new Float64Array(0);
+  private atN = new Float64Array(0);
+  private atW = new Float64Array(0);
+  /** Locates now − tau (for the program slot `key` of tau; −1: none) and returns the slot of the arrays holding it. */
+  private locate(now: number, tau: number, constant: boolean, key: number): number {
+    // Slot 0 is the key-less one; keyed positions from 1 on.
+    const i = key + 1;
+    if (i >= this.atNow.length) this.grow(i + 1);
+    const kind = constant ? 2 : 1;
+    if (this.atNow[i] === now && this.atTau[i] === tau && this.atKind[i] === kind) return i;
+    const s = this.position(now, tau),
+      n = Math.floor(s);
+    this.atNow[i] = now;
+    this.atTau[i] = tau;
+    this.atKind[i] = kind;
+    this.atS[i] = s;
+    this.atN[i] = n;
+    this.atW[i] = s > 0 ? this.weight(s, n, now, tau, constant) : 0;
+    return i;
+  }
 
-  read(index: number, now: number, tau: number, constant: boolean): number {
-    if (now !== this.memoNow || tau !== this.memoTau || constant !== this.memoConstant) {
-      this.memoNow = now;
-      this.memoTau = tau;
-      this.memoConstant = constant;
-      this.memoS = this.position(now, tau);
-      const n = Math.floor(this.memoS);
-      this.memoW = this.memoS > 0 ? this.weight(this.memoS, n, now, tau, constant) : 0;
+  private grow(size: number): void {
+    const more = <T extends Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(Math.max(size, 2 * a.length));
+      b.set(a);
+      return b;
+    };
+    const f64 = (n: number) => new Float64Array(n);
+    this.atNow = more(this.atNow, f64);
+    this.atTau = more(this.atTau, f64);
+    this.atKind = more(this.atKind, (n) => new Uint8Array(n));
+    this.atS = more(this.atS, f64);
+    this.atN = more(this.atN, f64);
+    this.atW = more(this.atW, f64);
+  }
+
+  readRun(
+    index: Int32Array,
+    into: Int32Array,
+    from: number,
+    to: number,
+    v: Float64Array,
+    now: number,
+    tau: number,
+    constant: boolean,
+    key: number,
+  ): void {
+    const i = this.locate(now, tau, constant, key);
+    const s = this.atS[i],
+      n = this.atN[i],
+      last = this.last;
+    // Before t0 (the history formula, the initial value) as each read does.
+    if (s <= 0) {
+      for (let r = from; r < to; r++) v[into[r]] = this.read(index[r], now, tau, constant, key);
+      return;
     }
-    const s = this.memoS,
+    const S = this.S,
+      traj = this.traj;
+    if (n >= last) {
+      const at = last * S;
+      for (let r = from; r < to; r++) v[into[r]] = traj[at + index[r]];
+      return;
+    }
+    const at = n * S;
+    if (s === n && constant) {
+      for (let r = from; r < to; r++) v[into[r]] = traj[at + index[r]];
+      return;
+    }
+    const w = this.atW[i];
+    for (let r = from; r < to; r++) {
+      const a = traj[at + index[r]];
+      v[into[r]] = f32(a + f32(w * f32(traj[at + S + index[r]] - a)));
+    }
+  }
+
+  /** A read at or before t0: the initial value, or the history formula. */
+  private readBeforeStart(index: number, now: number, tau: number, constant: boolean, s: number): number {
+    const out = s < 0 ? this.pastOutput(index) : -1;
+    if (out < 0) return this.traj[index];
+    const past = this.past!;
+    past.run.forward(NOTHING, 0, NOTHING, KernelHistory.pastTime(now, tau, constant), past.vals);
+    return past.vals[past.outputs[out]];
+  }
+
+  read(index: number, now: number, tau: number, constant: boolean, key = -1): number {
+    const i = this.locate(now, tau, constant, key);
+    const s = this.atS[i],
       S = this.S,
       traj = this.traj;
-    if (s <= 0) {
-      const out = s < 0 ? this.pastOutput(index) : -1;
-      if (out < 0) return traj[index];
-      const past = this.past!;
-      past.run.forward(NOTHING, 0, NOTHING, KernelHistory.pastTime(now, tau, constant), past.vals);
-      return past.vals[past.outputs[out]];
-    }
-    const n = Math.floor(s),
+    // The rare case in a method of its own: this one stays small enough to be inlined where it is called.
+    if (s <= 0) return this.readBeforeStart(index, now, tau, constant, s);
+    const n = this.atN[i],
       last = this.last;
     if (n >= last) return traj[last * S + index];
     const a = traj[n * S + index];
     if (s === n && constant) return a;
     const b = traj[(n + 1) * S + index];
-    return f32(a + f32(this.memoW * f32(b - a)));
+    return f32(a + f32(this.atW[i] * f32(b - a)));
   }
 
-  readBack(index: number, now: number, tau: number, constant: boolean, g: number): number {
-    const s = this.position(now, tau),
+  /** readBack at or before t0: the initial value's cotangent, or tau's through the history formula. */
+  private backBeforeStart(index: number, now: number, tau: number, constant: boolean, g: number, s: number): number {
+    const out = s < 0 ? this.pastOutput(index) : -1;
+    if (out < 0) {
+      this.cot[index] += g;
+      return 0;
+    }
+    if (constant) return 0;
+    // d/dtau of the formula at t − tau: minus its time derivative.
+    const past = this.past!;
+    const at = KernelHistory.pastTime(now, tau, constant);
+    past.run.forward(NOTHING, 0, NOTHING, at, past.vals);
+    past.seed.fill(0);
+    past.seed[out] = g;
+    past.vt[0] = 0;
+    past.run.reverse(past.vals, past.seed, past.vs, past.vp, past.adj, WANT_ALL, undefined, at, past.vt);
+    return -past.vt[0];
+  }
+
+  readBack(index: number, now: number, tau: number, constant: boolean, g: number, key = -1): number {
+    const i = this.locate(now, tau, constant, key);
+    const s = this.atS[i],
       S = this.S,
       cot = this.cot;
-    if (s <= 0) {
-      const out = s < 0 ? this.pastOutput(index) : -1;
-      if (out < 0) {
-        cot[index] += g;
-        return 0;
-      }
-      if (constant) return 0;
-      // d/dtau of the formula at t − tau: minus its time derivative.
-      const past = this.past!;
-      const at = KernelHistory.pastTime(now, tau, constant);
-      past.run.forward(NOTHING, 0, NOTHING, at, past.vals);
-      past.seed.fill(0);
-      past.seed[out] = g;
-      past.vt[0] = 0;
-      past.run.reverse(past.vals, past.seed, past.vs, past.vp, past.adj, WANT_ALL, undefined, at, past.vt);
-      return -past.vt[0];
-    }
-    const n = Math.floor(s),
+    if (s <= 0) return this.backBeforeStart(index, now, tau, constant, g, s);
+    const n = this.atN[i],
       last = this.last;
     if (n >= last) {
       cot[last * S + index] += g;
@@ -180,7 +258,7 @@ export class KernelHistory implements DelayReader {
       cot[n * S + index] += g;
       return 0;
     }
-    const w = this.weight(s, n, now, tau, constant);
+    const w = this.atW[i];
     cot[n * S + index] += g * (1 - w);
     cot[(n + 1) * S + index] += g * w;
     if (constant) return 0;
