@@ -21,12 +21,15 @@ import { isMapScheme } from './schemes/registry';
 import { confirmationPhase } from './check/confirmation';
 import { assignVerdicts, findingsPhase, type Measurements } from './check/findings';
 import type { CompiledModel } from './engine/compile';
+import type { ReferenceResult } from './engine/reference';
+import type { GradcheckResult } from './engine/finiteDifferences';
 import { statePathRows } from './check/statePaths';
 import { rhsPathOf } from './engine/scalarKernel/solve';
 import { volterraFindings, volterraPath } from './check/volterra';
 import { withInitialValues } from './check/initialValues';
 import { MAX_CHECK_STEPS } from './check/options';
 import { stepHalvedMessage, stepHalvingFailedMessage } from './presentation/findingText';
+import { referenceElsewhere, startSecondThread } from './check/thread';
 
 export {
   type CheckOptions,
@@ -110,6 +113,8 @@ async function checkAt(model: Model, options: CheckOptions): Promise<Report> {
   const started = performance.now();
   const pace = pacing(options, started);
   pace.checkpoint();
+  // Its startup (the bundle and TF.js) runs while this thread compiles and runs AD.
+  startSecondThread(options);
   const handle = await initBackend(options.backend ?? 'auto', sizeHint(model)); // auto: measured per size class
   const run = checkRun(handle, model, options, started, pace);
   const compiled = compilePhase(run);
@@ -152,12 +157,28 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   const ad = adPhase(run, cm, inputs);
   const blowUp = blowUpFinding(run, cm, inputs, ad);
   if (blowUp) return emptyReport(run, ad.loss, [blowUp]);
-  phase('reference');
-  await run.phase();
-  const ref = referencePhase(run, cm, inputs, ad);
-  phase('finite differences');
-  await run.phase();
-  const gradcheck = gradcheckPhase(run, cm, inputs, ad);
+  // Given AD, the reference and the finite differences are independent: the reference may run on the second thread
+  // meanwhile (check/thread.ts), else before them here, as always.
+  const elsewhere = referenceElsewhere(run, inputs, ad);
+  let ref: ReferenceResult | undefined;
+  let gradcheck: GradcheckResult[] | undefined;
+  try {
+    if (!elsewhere) {
+      phase('reference');
+      await run.phase();
+      ref = referencePhase(run, cm, inputs, ad);
+    }
+    phase('finite differences');
+    await run.phase();
+    gradcheck = gradcheckPhase(run, cm, inputs, ad);
+    if (elsewhere) {
+      phase('reference');
+      await run.phase();
+      ref = await elsewhere.result(() => referencePhase(run, cm, inputs, ad));
+    }
+  } finally {
+    elsewhere?.abandon();
+  }
   phase('analysis');
   await run.phase();
   const layers = analysisPhase(run, inputs, ad, ref, gradcheck);
