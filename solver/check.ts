@@ -13,7 +13,7 @@ import { checkRun, emptyReport, finishReport, optionsRange, pacing, type CheckRu
 import { SolveMemoryExceeded } from './engine/memoryGuard';
 import { solveMemoryMessage } from './presentation/findingText';
 import { compilePhase } from './check/compile';
-import { adPhase, blowUpFinding, lossOnly, parameterInputs } from './check/gradients';
+import { adPhase, blowUpFinding, lossOnly, parameterInputs, type AdGradients } from './check/gradients';
 import { referencePhase } from './check/reference';
 import { gradcheckPhase } from './check/finiteDifferences';
 import { analysisPhase, mapAnalysis } from './check/layers';
@@ -27,6 +27,7 @@ import { statePathRows } from './check/statePaths';
 import { rhsPathOf } from './engine/scalarKernel/solve';
 import { volterraFindings, volterraPath } from './check/volterra';
 import { withInitialValues } from './check/initialValues';
+import { refinedCause } from './check/referenceAvailability';
 import { MAX_CHECK_STEPS } from './check/options';
 import { stepHalvedMessage, stepHalvingFailedMessage } from './presentation/findingText';
 import { referenceElsewhere, startSecondThread } from './check/thread';
@@ -154,19 +155,25 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   const phase = run.options.onPhase ?? (() => {});
   phase('solve');
   await run.phase();
-  const ad = adPhase(run, cm, inputs);
-  const blowUp = blowUpFinding(run, cm, inputs, ad);
-  if (blowUp) return emptyReport(run, ad.loss, [blowUp]);
-  // Given AD, the reference and the finite differences are independent: the reference may run on the second thread
-  // meanwhile (check/thread.ts), else before them here, as always.
-  const elsewhere = referenceElsewhere(run, inputs, ad);
+  // The reference and the finite differences are independent given AD, and the reference reads AD only for refined
+  // grids: it may run on the second thread (check/thread.ts) beside AD and the finite differences (from AD on, for
+  // refined grids), else here between them, as always.
+  const refined = !!refinedCause(model);
+  let elsewhere = refined ? undefined : referenceElsewhere(run, inputs);
   let ref: ReferenceResult | undefined;
   let gradcheck: GradcheckResult[] | undefined;
+  let ad: AdGradients;
   try {
+    ad = adPhase(run, cm, inputs);
+    const blowUp = blowUpFinding(run, cm, inputs, ad);
+    if (blowUp) return emptyReport(run, ad.loss, [blowUp]);
+    const adResult = () => ad;
+    if (elsewhere && !elsewhere.worthIt(run)) elsewhere = undefined;
+    if (refined) elsewhere = referenceElsewhere(run, inputs, ad);
     if (!elsewhere) {
       phase('reference');
       await run.phase();
-      ref = referencePhase(run, cm, inputs, ad);
+      ref = referencePhase(run, cm, inputs, adResult);
     }
     phase('finite differences');
     await run.phase();
@@ -174,7 +181,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
     if (elsewhere) {
       phase('reference');
       await run.phase();
-      ref = await elsewhere.result(() => referencePhase(run, cm, inputs, ad));
+      ref = await elsewhere.result(() => referencePhase(run, cm, inputs, adResult));
     }
   } finally {
     elsewhere?.abandon();

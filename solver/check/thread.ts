@@ -12,7 +12,7 @@
 // leaving it early) terminates the helper when it holds the job, as the reference does not stop between its
 // solves; the next check starts another.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Model } from '../model';
 import type { ReferenceResult } from '../engine/reference';
@@ -57,8 +57,8 @@ export interface ReferenceJob {
   /** When the check started, ms since the epoch (the time budget counts from it). */
   startedAt: number;
   inputs: ParameterInputs;
-  ad: AdGradients;
-  adWorkMs: number;
+  /** AD's result, when the job is posted after AD (a refined reference reads it); else the job runs beside AD. */
+  ad?: { result: AdGradients; workMs: number };
 }
 
 /** What the reference phase sets on the check besides its result. */
@@ -153,7 +153,7 @@ export function secondThreadCounts(): Readonly<typeof counts> & { alive: boolean
 }
 
 function bundlePath(options: CheckOptions): string | undefined {
-  if (options.threadScript) return options.threadScript;
+  if (options.threadScript) return resolve(options.threadScript);
   if (typeof __dirname !== 'string') return undefined;
   const beside = join(__dirname, THREAD_BUNDLE);
   return existsSync(beside) ? beside : undefined;
@@ -182,24 +182,32 @@ export function startSecondThread(options: CheckOptions): void {
 
 /** The reference of one check, run by the helper or, when the helper has not started it, by the caller. */
 export interface ReferenceElsewhere {
+  /**
+   * After AD, for a job posted before it: false when AD was cheap (a small check) and this thread took the job back
+   * (the helper had not started it); the check then runs its reference itself, as one thread does.
+   */
+  worthIt(run: CheckRun): boolean;
   /** The reference's result; `local` runs it on this thread (the caller's phase, with its timing). */
   result(local: () => ReferenceResult | undefined): Promise<ReferenceResult | undefined>;
   /** The check ends without the result (a blow-up, an error, a cancellation): the helper drops or stops the job. */
   abandon(): void;
 }
 
+const small = (run: CheckRun) => run.adWorkMs < (run.options.threadMinAdMs ?? THREAD_MIN_AD_MS);
+
 /**
- * Hands the check's reference to the helper, after AD; undefined when it stays on this thread (one thread asked
- * for, no reference to run, a small check, a native backend with threads of its own, no helper).
+ * Hands the check's reference to the helper: before AD (`ad` undefined) when the reference does not read it, else
+ * after AD. Undefined when it stays on this thread (one thread asked for, no reference to run, a small check, a native
+ * backend with threads of its own, no helper).
  */
 export function referenceElsewhere(
   run: CheckRun,
   inputs: ParameterInputs,
-  ad: AdGradients,
+  ad?: AdGradients,
 ): ReferenceElsewhere | undefined {
   const { options } = run;
-  if (!threaded(options) || run.referenceUnavailable) return undefined;
-  if (run.backend === 'tensorflow' || run.adWorkMs < (options.threadMinAdMs ?? THREAD_MIN_AD_MS)) return undefined;
+  if (!threaded(options) || run.referenceUnavailable || run.backend === 'tensorflow') return undefined;
+  if (ad && small(run)) return undefined;
   const h = helper;
   if (!h || h.gone) return undefined;
   const claim = new Int32Array(new SharedArrayBuffer(4));
@@ -213,8 +221,7 @@ export function referenceElsewhere(
     backend: run.backend,
     startedAt: performance.timeOrigin + run.started,
     inputs,
-    ad,
-    adWorkMs: run.adWorkMs,
+    ...(ad ? { ad: { result: ad, workMs: run.adWorkMs } } : {}),
   };
   let answer: Promise<Answer>;
   try {
@@ -241,13 +248,18 @@ export function referenceElsewhere(
     settled = true;
     signal?.removeEventListener('abort', stop);
   };
+  const takeBack = () => {
+    if (Atomics.compareExchange(claim, 0, UNCLAIMED, BY_CALLER) !== UNCLAIMED) return false;
+    settle();
+    return true;
+  };
   return {
+    worthIt(r) {
+      return !small(r) || !takeBack();
+    },
     async result(local) {
       // The helper has not started it: this thread runs it now rather than wait.
-      if (Atomics.compareExchange(claim, 0, UNCLAIMED, BY_CALLER) === UNCLAIMED) {
-        settle();
-        return local();
-      }
+      if (takeBack()) return local();
       const a = await answer;
       settle();
       run.checkpoint();

@@ -24,13 +24,17 @@ async function reference(job: ReferenceJob): Promise<void> {
     // The time budget counts from the check's start, on this thread's clock.
     const started = job.startedAt - performance.timeOrigin;
     const run = checkRun(handle, job.model, job.options, started, pacing(job.options, started));
-    run.adWorkMs = job.adWorkMs;
+    if (job.ad) run.adWorkMs = job.ad.workMs;
     const compiled = compilePhase(run);
     // The check's thread compiled the same model: a refusal here cannot happen, but is not this thread's to report.
     if ('refused' in compiled)
       return post({ type: 'declined', id: job.id, reason: `the model did not compile: ${compiled.refused.message}` });
     try {
-      const ref = referencePhase(run, compiled.cm, job.inputs, job.ad);
+      const ad = job.ad?.result;
+      const ref = referencePhase(run, compiled.cm, job.inputs, () => {
+        if (!ad) throw new AdNotGiven();
+        return ad;
+      });
       const { referenceUnavailable, refinedReference, stiffReference, eventReference } = run;
       post({
         type: 'reference',
@@ -43,12 +47,20 @@ async function reference(job: ReferenceJob): Promise<void> {
       compiled.cm.dispose();
     }
   } catch (e) {
+    // A reference that turned to refined grids (a stiff model's implicit scheme) reads AD: the check runs it.
+    if (e instanceof AdNotGiven) return post({ type: 'declined', id: job.id, reason: e.message });
     const memory =
       e instanceof SolveMemoryExceeded
         ? { step: e.step, steps: e.steps, heapMb: e.heapMb, limitMb: e.limitMb }
         : undefined;
     const error = e instanceof Error ? e : new Error(String(e));
     post({ type: 'failed', id: job.id, name: error.name, message: error.message, ...(memory ? { memory } : {}) });
+  }
+}
+
+class AdNotGiven extends Error {
+  constructor() {
+    super("the reference needs AD's result, which the job was posted without");
   }
 }
 
