@@ -95,7 +95,6 @@ class Helper {
 
   constructor(readonly script: string) {
     this.worker = new Worker(script);
-    this.worker.unref();
     this.worker.on('message', (m: FromHelper) => {
       if (m.type === 'ready') {
         this.ready = true;
@@ -107,6 +106,8 @@ class Helper {
     });
     this.worker.on('error', (e) => this.lose(`the check's second thread failed: ${e.message}`));
     this.worker.on('exit', (code) => this.lose(`the check's second thread exited (${code})`));
+    // Idle, it does not keep the process alive (after the listeners: adding a 'message' listener refs it again).
+    this.worker.unref();
   }
 
   ask(job: ReferenceJob): Promise<Answer> {
