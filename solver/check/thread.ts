@@ -13,7 +13,7 @@
 // solves; the next check starts another.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { isMainThread, resourceLimits, Worker } from 'node:worker_threads';
 import type { Model } from '../model';
 import type { ReferenceResult } from '../engine/reference';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
@@ -94,7 +94,8 @@ class Helper {
   private readonly waiting = new Map<number, (a: Answer) => void>();
 
   constructor(readonly script: string) {
-    this.worker = new Worker(script);
+    // Started from a worker (the editor's check worker), it gets that worker's heap limits (its young generation).
+    this.worker = new Worker(script, isMainThread ? {} : { resourceLimits });
     this.worker.on('message', (m: FromHelper) => {
       if (m.type === 'ready') {
         this.ready = true;
