@@ -114,14 +114,14 @@ async function checkAt(model: Model, options: CheckOptions): Promise<Report> {
   const started = performance.now();
   const pace = pacing(options, started);
   pace.checkpoint();
-  // Its startup (the bundle and TF.js) runs while this thread compiles and runs AD.
-  startSecondThread(options);
   const handle = await initBackend(options.backend ?? 'auto', sizeHint(model)); // auto: measured per size class
   const run = checkRun(handle, model, options, started, pace);
   const compiled = compilePhase(run);
   // The report says why its backend runs (a rule, a remembered or a fresh measurement, a fallback).
   const reason = handle.reason ? { backendReason: handle.reason } : {};
   if ('refused' in compiled) return { ...emptyReport(run, NaN, [compiled.refused]), ...reason };
+  // Its startup (the bundle and TF.js) runs while this thread runs AD.
+  startSecondThread(options, model, compiled.solveWork);
   // The report says how its discrete solves ran (one op for the whole solve, or per evaluation, and why).
   const probed = run.correction === 'adjoint121' && model.params.some((p) => p.perStep);
   const solvePath = volterraPath(compiled.cm) ?? rhsPathOf(compiled.cm, run.scheme, probed);

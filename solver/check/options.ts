@@ -55,6 +55,8 @@ export interface CheckOptions {
   threadScript?: string;
   /** AD cheaper than this keeps the reference on the calling thread (default check/thread.ts's THREAD_MIN_AD_MS). */
   threadMinAdMs?: number;
+  /** A fused solve of fewer operations does not start the second thread (default check/thread.ts's THREAD_MIN_SOLVE_WORK). */
+  threadMinSolveWork?: number;
   /** Fused scalar models: discrete solves as one plain-JS kernel (engine/scalarKernel/); default true (false: the per-kernel solve, for comparisons). */
   wholeSolve?: boolean;
 }

@@ -34,6 +34,14 @@ export const DEFAULT_CHECK_THREADS = 2;
  */
 export const THREAD_MIN_AD_MS = 25;
 
+/**
+ * A fused model whose discrete solve runs fewer operations than this does not start the helper: its whole check
+ * takes well under 100 ms (XPPAUT's small samples: 10⁴–10⁵ operations, 6–80 ms in a warm process), less than the
+ * helper takes to load, and a process exits only once its helper has loaded (about 50 ms more for such a check
+ * in the CLI).
+ */
+export const THREAD_MIN_SOLVE_WORK = 200_000;
+
 /** The job's claim word: nobody has started it, the helper has, the caller has. */
 export const UNCLAIMED = 0,
   BY_HELPER = 1,
@@ -42,7 +50,7 @@ export const UNCLAIMED = 0,
 /** What a check sends its helper: the options it may read (no signal, no callbacks, no parameter values). */
 export type ThreadOptions = Omit<
   CheckOptions,
-  'signal' | 'onPhase' | 'parameterValues' | 'threads' | 'threadScript' | 'threadMinAdMs'
+  'signal' | 'onPhase' | 'parameterValues' | 'threads' | 'threadScript' | 'threadMinAdMs' | 'threadMinSolveWork'
 >;
 
 export interface ReferenceJob {
@@ -166,9 +174,13 @@ function threaded(options: CheckOptions): boolean {
   return (options.threads ?? DEFAULT_CHECK_THREADS) >= 2 && options.reference !== false;
 }
 
-/** Starts the helper (when the check may use it and none runs), so that it has loaded by the time AD is done. */
-export function startSecondThread(options: CheckOptions): void {
-  if (!threaded(options)) return;
+/**
+ * Starts the helper (when the check may use it and none runs), so that it has loaded by the time AD is done; not for a
+ * model without parameters (no reference) or a small fused one (`solveWork`, THREAD_MIN_SOLVE_WORK).
+ */
+export function startSecondThread(options: CheckOptions, model: Model, solveWork?: number): void {
+  if (!threaded(options) || model.params.length === 0) return;
+  if (solveWork !== undefined && solveWork < (options.threadMinSolveWork ?? THREAD_MIN_SOLVE_WORK)) return;
   const script = bundlePath(options);
   if (!script || (failedStarts.get(script) ?? 0) >= MAX_FAILED_STARTS) return;
   if (helper && !helper.gone && helper.script === script) return;
@@ -213,7 +225,8 @@ export function referenceElsewhere(
   const h = helper;
   if (!h || h.gone) return undefined;
   const claim = new Int32Array(new SharedArrayBuffer(4));
-  const { signal, onPhase, parameterValues, threads, threadScript, threadMinAdMs, ...rest } = options;
+  const { signal, onPhase, parameterValues, threads, threadScript, threadMinAdMs, threadMinSolveWork, ...rest } =
+    options;
   const job: ReferenceJob = {
     type: 'reference',
     id: nextId++,

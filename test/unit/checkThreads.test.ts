@@ -15,8 +15,14 @@ import { modelOf } from '../support/timeStepping';
 import { spiral } from './engineFixtures';
 
 const BUNDLE = join(repoRoot(), 'dist', 'checkThread.js');
-// Every check hands its reference over, however cheap its AD.
-const THREADED: CheckOptions = { backend: 'cpu', threads: 2, threadScript: BUNDLE, threadMinAdMs: 0 };
+// Every check starts the helper and hands its reference over, however small.
+const THREADED: CheckOptions = {
+  backend: 'cpu',
+  threads: 2,
+  threadScript: BUNDLE,
+  threadMinAdMs: 0,
+  threadMinSolveWork: 0,
+};
 
 const FHN = `# FitzHugh-Nagumo
 v'=v-v^3/3-w+i
@@ -150,4 +156,15 @@ test('a second thread that dies in the reference, or never starts, leaves the ch
   const broken = fakeHelper('', "throw new Error('no bundle');");
   for (let i = 0; i < 3; i++)
     assert.deepStrictEqual(untimed(await runCheck(modelOf(FHN), { ...THREADED, threadScript: broken })), one);
+});
+
+test('a small fused model does not start the second thread', async () => {
+  const script = fakeHelper("parentPort.postMessage({ type: 'skipped', id: job.id });");
+  const small = { backend: 'cpu', threads: 2, threadScript: script } as const;
+  const started = secondThreadCounts().started;
+  // 40 evaluations of a few operations, far below THREAD_MIN_SOLVE_WORK.
+  await runCheck(modelOf(FHN.replace('total=40, dt=0.02', 'total=1, dt=0.1')), small);
+  assert.equal(secondThreadCounts().started, started);
+  await runCheck(modelOf(FHN.replace('total=40, dt=0.02', 'total=1, dt=0.1')), { ...small, threadMinSolveWork: 0 });
+  assert.equal(secondThreadCounts().started, started + 1);
 });
