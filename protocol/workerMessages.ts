@@ -15,6 +15,8 @@ export type ToWorker =
       text: string;
       backend: BackendSetting;
       timeBudgetMs: number;
+      /** 1: every phase of the check on the worker's thread; 2 (default): the reference on a second one. */
+      threads?: number;
       context?: DocumentPaths;
       /** Run the refinement study too. */
       refine?: boolean;

@@ -30,6 +30,8 @@ const entries = [
   { in: 'client/extension.ts', out: 'extension' },
   { in: 'server/server.ts', out: 'server' },
   { in: 'server/checkWorker.ts', out: 'checkWorker' },
+  // A check's second thread (solver/check/thread.ts), started by the CLI and by the check worker alike.
+  { in: 'solver/check/threadMain.ts', out: 'checkThread' },
   // The CLI (package.json `bin`) and the benchmark are not run by the installed extension.
   // dist/cli.js is scripts/cliLoader.cjs, which runs this bundle with V8's code cache.
   { in: 'solver/cli.ts', out: 'cliMain', banner: '#!/usr/bin/env node', dev: true },

@@ -102,6 +102,7 @@ export class CheckScheduler {
               text,
               backend: settings.backend,
               timeBudgetMs: settings.check.timeBudgetMs,
+              threads: settings.check.threads,
               context: this.o.store.checkContext(st),
               refine,
               parameters,

@@ -59,6 +59,7 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
       ...(given ? { parameterValues: given.values, parameterSource: msg.parameters?.source } : {}),
       signal: controller.signal,
       timeBudgetMs: msg.timeBudgetMs,
+      ...(msg.threads !== undefined ? { threads: msg.threads } : {}),
       onPhase: (phase) => post({ type: 'progress', id: msg.id, phase }),
       ...(msg.refine ? { refinement: true } : {}),
     });

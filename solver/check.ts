@@ -13,7 +13,7 @@ import { checkRun, emptyReport, finishReport, optionsRange, pacing, type CheckRu
 import { SolveMemoryExceeded } from './engine/memoryGuard';
 import { solveMemoryMessage } from './presentation/findingText';
 import { compilePhase } from './check/compile';
-import { adPhase, blowUpFinding, lossOnly, parameterInputs } from './check/gradients';
+import { adPhase, blowUpFinding, lossOnly, parameterInputs, type AdGradients } from './check/gradients';
 import { referencePhase } from './check/reference';
 import { gradcheckPhase } from './check/finiteDifferences';
 import { analysisPhase, mapAnalysis } from './check/layers';
@@ -21,12 +21,16 @@ import { isMapScheme } from './schemes/registry';
 import { confirmationPhase } from './check/confirmation';
 import { assignVerdicts, findingsPhase, type Measurements } from './check/findings';
 import type { CompiledModel } from './engine/compile';
+import type { ReferenceResult } from './engine/reference';
+import type { GradcheckResult } from './engine/finiteDifferences';
 import { statePathRows } from './check/statePaths';
 import { rhsPathOf } from './engine/scalarKernel/solve';
 import { volterraFindings, volterraPath } from './check/volterra';
 import { withInitialValues } from './check/initialValues';
+import { refinedCause } from './check/referenceAvailability';
 import { MAX_CHECK_STEPS } from './check/options';
 import { stepHalvedMessage, stepHalvingFailedMessage } from './presentation/findingText';
+import { referenceElsewhere, startSecondThread } from './check/thread';
 
 export {
   type CheckOptions,
@@ -116,6 +120,8 @@ async function checkAt(model: Model, options: CheckOptions): Promise<Report> {
   // The report says why its backend runs (a rule, a remembered or a fresh measurement, a fallback).
   const reason = handle.reason ? { backendReason: handle.reason } : {};
   if ('refused' in compiled) return { ...emptyReport(run, NaN, [compiled.refused]), ...reason };
+  // Its startup (the bundle and TF.js) runs while this thread runs AD.
+  startSecondThread(options, model, compiled.solveWork);
   // The report says how its discrete solves ran (one op for the whole solve, or per evaluation, and why).
   const probed = run.correction === 'adjoint121' && model.params.some((p) => p.perStep);
   const solvePath = volterraPath(compiled.cm) ?? rhsPathOf(compiled.cm, run.scheme, probed);
@@ -149,15 +155,37 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   const phase = run.options.onPhase ?? (() => {});
   phase('solve');
   await run.phase();
-  const ad = adPhase(run, cm, inputs);
-  const blowUp = blowUpFinding(run, cm, inputs, ad);
-  if (blowUp) return emptyReport(run, ad.loss, [blowUp]);
-  phase('reference');
-  await run.phase();
-  const ref = referencePhase(run, cm, inputs, ad);
-  phase('finite differences');
-  await run.phase();
-  const gradcheck = gradcheckPhase(run, cm, inputs, ad);
+  // The reference and the finite differences are independent given AD, and the reference reads AD only for refined
+  // grids: it may run on the second thread (check/thread.ts) beside AD and the finite differences (from AD on, for
+  // refined grids), else here between them, as always.
+  const refined = !!refinedCause(model);
+  let elsewhere = refined ? undefined : referenceElsewhere(run, inputs);
+  let ref: ReferenceResult | undefined;
+  let gradcheck: GradcheckResult[] | undefined;
+  let ad: AdGradients;
+  try {
+    ad = adPhase(run, cm, inputs);
+    const blowUp = blowUpFinding(run, cm, inputs, ad);
+    if (blowUp) return emptyReport(run, ad.loss, [blowUp]);
+    const adResult = () => ad;
+    if (elsewhere && !elsewhere.worthIt(run)) elsewhere = undefined;
+    if (refined) elsewhere = referenceElsewhere(run, inputs, ad);
+    if (!elsewhere) {
+      phase('reference');
+      await run.phase();
+      ref = referencePhase(run, cm, inputs, adResult);
+    }
+    phase('finite differences');
+    await run.phase();
+    gradcheck = gradcheckPhase(run, cm, inputs, ad);
+    if (elsewhere) {
+      phase('reference');
+      await run.phase();
+      ref = await elsewhere.result(() => referencePhase(run, cm, inputs, adResult));
+    }
+  } finally {
+    elsewhere?.abandon();
+  }
   phase('analysis');
   await run.phase();
   const layers = analysisPhase(run, inputs, ad, ref, gradcheck);

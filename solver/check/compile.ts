@@ -6,7 +6,8 @@ import { invalidOptionsMessage, solveWorkMessage, tooLargeMessage } from '../pre
 import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS, MAX_SOLVE_WORK } from './options';
 import { optionsRange, type CheckRun } from './run';
 
-type Compiled = { cm: CompiledModel } | { refused: Finding };
+/** `solveWork`: a fused program's operations per discrete solve (evaluations × operations each), when fused. */
+type Compiled = { cm: CompiledModel; solveWork?: number } | { refused: Finding };
 
 /** The compiled model, or the finding that says why there is none. The caller disposes `cm`. */
 export function compilePhase(run: CheckRun): Compiled {
@@ -49,7 +50,7 @@ export function compilePhase(run: CheckRun): Compiled {
         },
       };
     }
-    return { cm: compiled };
+    return { cm: compiled, ...(fusedWork !== undefined ? { solveWork: fusedWork * evaluations } : {}) };
   } catch (err) {
     if (err instanceof CompileError)
       return { refused: { code: err.code, severity: 'error', message: err.message, range: err.range } };

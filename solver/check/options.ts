@@ -45,6 +45,18 @@ export interface CheckOptions {
   finiteDifferenceBudgetMs?: number;
   /** Skip the finite-difference gradcheck; default true. */
   gradcheck?: boolean;
+  /**
+   * Threads the check may use: 2 (the default, DEFAULT_CHECK_THREADS) runs the continuous reference on a second
+   * thread beside the finite differences when AD took at least THREAD_MIN_AD_MS (check/thread.ts); 1 runs every
+   * phase on the calling thread. The report is the same either way.
+   */
+  threads?: number;
+  /** The second thread's bundle (default: check/thread.ts's THREAD_BUNDLE beside the running bundle). */
+  threadScript?: string;
+  /** AD cheaper than this keeps the reference on the calling thread (default check/thread.ts's THREAD_MIN_AD_MS). */
+  threadMinAdMs?: number;
+  /** A fused solve of fewer operations does not start the second thread (default check/thread.ts's THREAD_MIN_SOLVE_WORK). */
+  threadMinSolveWork?: number;
   /** Fused scalar models: discrete solves as one plain-JS kernel (engine/scalarKernel/); default true (false: the per-kernel solve, for comparisons). */
   wholeSolve?: boolean;
 }

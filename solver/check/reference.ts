@@ -19,11 +19,15 @@ import { refinedReference } from './refinedReference';
 import { optionsRange, type CheckRun } from './run';
 import { referenceBlowUpMessage } from '../presentation/findingText';
 
+/**
+ * `ad` gives AD's result, which only the refined references read (a second thread may run this phase before AD
+ * is done: check/thread.ts).
+ */
 export function referencePhase(
   run: CheckRun,
   cm: CompiledModel,
   inputs: ParameterInputs,
-  ad: AdGradients,
+  ad: () => AdGradients,
 ): ReferenceResult | undefined {
   const t = performance.now();
   try {
@@ -62,7 +66,7 @@ export function referencePhase(
     }
     const refinable = refinedCause(model);
     if (refinable) {
-      const outcome = refinedReference(run, cm, inputs, ad, refinable.cause);
+      const outcome = refinedReference(run, cm, inputs, ad(), refinable.cause);
       if ('unavailable' in outcome) {
         run.referenceUnavailable = unrefinedReference(model, outcome.unavailable);
         return undefined;
@@ -81,7 +85,7 @@ export function referencePhase(
     // scheme's refined grids instead; else no reference.
     if (ref.nonFinite && !Number.isFinite(ref.lossAccurate)) {
       const implicit = run.scheme.kind === 'rk' && !!run.scheme.implicit && !model.params.some((p) => p.perStep);
-      const refined = implicit ? refinedReference(run, cm, inputs, ad, 'stiff') : undefined;
+      const refined = implicit ? refinedReference(run, cm, inputs, ad(), 'stiff') : undefined;
       if (refined && 'ref' in refined) {
         run.refinedReference = refined.refined;
         return refined.ref;

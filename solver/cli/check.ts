@@ -19,6 +19,7 @@ import { loadParameters } from './params';
 import { sarifLog, type CheckedFile } from './sarif';
 import { summaryLine, totalLine } from './summary';
 import { USAGE } from './usage';
+import { DEFAULT_CHECK_THREADS } from '../check/thread';
 
 /** The refinement study of each parameter (computed by the engine): one row per level, then the orders from N to the last level. */
 function refinementTable(report: Report): string | undefined {
@@ -46,6 +47,7 @@ const CHECK_OPTIONS = {
   params: { type: 'string' },
   rows: { type: 'string' },
   workspace: { type: 'string' },
+  threads: { type: 'string' },
 } as const;
 
 interface CheckArguments {
@@ -58,6 +60,8 @@ interface CheckArguments {
   paramsFile?: string;
   /** The folder data files must lie in (the editor's workspace folder). */
   workspace?: string;
+  /** --threads: 1 runs every phase on one thread (solver/check/thread.ts). */
+  threads: number;
 }
 
 /** The arguments of `odelens check`, or the message that refuses them. */
@@ -68,6 +72,7 @@ function checkArguments(args: string[]): CheckArguments | string {
   let backend: BackendName = 'auto';
   let paramsFile: string | undefined;
   let workspace: string | undefined;
+  let threads = DEFAULT_CHECK_THREADS;
   const patterns: string[] = [];
   for (const t of tokens(args, CHECK_OPTIONS)) {
     if (t.kind === 'positional') patterns.push(t.value);
@@ -83,6 +88,9 @@ function checkArguments(args: string[]): CheckArguments | string {
     } else if (t.kind === 'option' && t.name === 'workspace') {
       if (!t.value) return 'odelens: --workspace needs a folder';
       workspace = t.value;
+    } else if (t.kind === 'option' && t.name === 'threads') {
+      if (t.value !== '1' && t.value !== '2') return 'odelens: --threads must be 1 or 2';
+      threads = Number(t.value);
     } else if (t.kind === 'option' && t.name === 'rows') {
       if (t.value !== 'all' && t.value !== 'none') return `odelens: --rows must be 'all' or 'none'`;
       rows = t.value === 'all';
@@ -92,7 +100,7 @@ function checkArguments(args: string[]): CheckArguments | string {
   }
   if (patterns.length === 0) return `odelens: missing FILE\n\n${USAGE}`;
   if (rows && format !== 'json') return 'odelens: --rows all needs --json (or --format json)';
-  return { patterns, format, rows, refine, backend, paramsFile, workspace };
+  return { patterns, format, rows, refine, backend, paramsFile, workspace, threads };
 }
 
 /** The findings and tables of one checked file, as `odelens check` has always printed them. */
@@ -144,6 +152,7 @@ async function checkFile(file: string, a: CheckArguments, io: Output): Promise<C
   }
   const report = await runCheck(analysis.model, {
     backend: a.backend,
+    threads: a.threads,
     ...(a.refine ? { refinement: true } : {}),
     ...(parameterValues ? { parameterValues, parameterSource: a.paramsFile } : {}),
   });

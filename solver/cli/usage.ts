@@ -6,7 +6,7 @@ import { FORMATS } from './formats';
 
 export const USAGE = `Usage: odelens check FILE|GLOB... [--format ${FORMATS.join('|')}] [--json [--rows all]] [--refine]
                           [--params params.json] [--backend ${BACKEND_NAMES.join('|')}]
-                          [--workspace DIR]
+                          [--workspace DIR] [--threads 1|2]
        odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
                           [--gradient ${TRAIN_GRADIENTS.join('|')}] [--every K]
                           [--out params.json] [--json] [--backend NAME] [--workspace DIR]
@@ -37,6 +37,10 @@ Options of check:
   --workspace DIR     the folder the model's data files must lie in, as the
                       editor's workspace folder (default: the model's folder)
   --backend NAME      TensorFlow.js backend: ${BACKEND_NAMES.map((n) => (n === 'auto' ? 'auto (default)' : n)).join(', ')}
+  --threads N         2 (default): the continuous reference runs on a second
+                      thread beside the finite differences (checks whose AD
+                      takes 25 ms or more); 1: every phase on one thread.
+                      The report is the same
   --version           print the version
   -h, --help          show this help
 

@@ -41,6 +41,7 @@ const INTENDED = [
   'extension/dist/extension.js',
   'extension/dist/server.js',
   'extension/dist/checkWorker.js',
+  'extension/dist/checkThread.js',
   'extension/dist/webview.js',
   'extension/dist/webview.css',
   'extension/dist/tfjs-backend-wasm.wasm',

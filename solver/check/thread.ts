@@ -1,0 +1,307 @@
+// The check's second thread: the continuous reference (check/reference.ts) runs on a worker thread while the
+// finite differences (check/finiteDifferences.ts) run on the calling one. Given AD's result the two are
+// independent; on two cores their wall times overlap (docs/engine.md#threads).
+//
+// One helper thread per process, started when a check starts (its startup — loading the bundle and TF.js — runs
+// while the model compiles and AD runs) and kept for the next checks. After AD the check posts the model, its
+// options, the parameter values and AD's result; the helper compiles the model again and runs the same reference
+// phase on the same backend, so the report is the one a single thread makes. The job is claimed by whoever starts
+// it first (a shared word, compare-and-exchange): when the caller's finite differences are done and the helper has
+// not started it (still loading, or busy), the caller runs the reference itself. So a small check never waits for
+// the helper, and a lost helper (failed to start, died) costs its time and no result. Cancelling a check (or
+// leaving it early) terminates the helper when it holds the job, as the reference does not stop between its
+// solves; the next check starts another.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { isMainThread, resourceLimits, Worker } from 'node:worker_threads';
+import type { Model } from '../model';
+import type { ReferenceResult } from '../engine/reference';
+import { SolveMemoryExceeded } from '../engine/memoryGuard';
+import type { AdGradients, ParameterInputs } from './gradients';
+import type { CheckOptions } from './options';
+import type { CheckRun } from './run';
+
+/** The helper's bundle, beside the running one (scripts/build.mjs builds it from check/threadMain.ts). */
+export const THREAD_BUNDLE = 'checkThread.js';
+
+/** Threads a check uses unless told otherwise (the CLI's --threads, the editor's odeLens.checkThreads). */
+export const DEFAULT_CHECK_THREADS = 2;
+
+/**
+ * AD (one discrete solve and its adjoint) cheaper than this: the reference stays on the calling thread. Such a
+ * check takes about 100 ms in all, and its reference a few tens of ms, which posting the model and compiling it
+ * again would mostly spend.
+ */
+export const THREAD_MIN_AD_MS = 25;
+
+/**
+ * A fused model whose discrete solve runs fewer operations than this does not start the helper: its whole check
+ * takes well under 100 ms (XPPAUT's small samples: 10⁴–10⁵ operations, 6–80 ms in a warm process), less than the
+ * helper takes to load, and a process exits only once its helper has loaded (about 50 ms more for such a check
+ * in the CLI).
+ */
+export const THREAD_MIN_SOLVE_WORK = 200_000;
+
+/** The job's claim word: nobody has started it, the helper has, the caller has. */
+export const UNCLAIMED = 0,
+  BY_HELPER = 1,
+  BY_CALLER = 2;
+
+/** What a check sends its helper: the options it may read (no signal, no callbacks, no parameter values). */
+export type ThreadOptions = Omit<
+  CheckOptions,
+  'signal' | 'onPhase' | 'parameterValues' | 'threads' | 'threadScript' | 'threadMinAdMs' | 'threadMinSolveWork'
+>;
+
+export interface ReferenceJob {
+  type: 'reference';
+  id: number;
+  /** One Int32 on a SharedArrayBuffer: UNCLAIMED, BY_HELPER or BY_CALLER. */
+  claim: Int32Array;
+  model: Model;
+  options: ThreadOptions;
+  /** The backend the check runs on: the helper runs the same one, or declines the job. */
+  backend: CheckRun['backend'];
+  /** When the check started, ms since the epoch (the time budget counts from it). */
+  startedAt: number;
+  inputs: ParameterInputs;
+  /** AD's result, when the job is posted after AD (a refined reference reads it); else the job runs beside AD. */
+  ad?: { result: AdGradients; workMs: number };
+}
+
+/** What the reference phase sets on the check besides its result. */
+export type ReferenceFields = Pick<
+  CheckRun,
+  'referenceUnavailable' | 'refinedReference' | 'stiffReference' | 'eventReference'
+>;
+
+export type FromHelper =
+  | { type: 'ready' }
+  | { type: 'skipped'; id: number }
+  /** The helper cannot run the check's backend (the caller runs the reference). */
+  | { type: 'declined'; id: number; reason: string }
+  | { type: 'reference'; id: number; ref: ReferenceResult | undefined; fields: ReferenceFields; ms: number }
+  | {
+      type: 'failed';
+      id: number;
+      name: string;
+      message: string;
+      memory?: { step: number; steps: number; heapMb: number; limitMb: number };
+    };
+
+/** The helper's answer to one job, or `lost` when it went away (failed to start, died, was terminated). */
+type Answer = Exclude<FromHelper, { type: 'ready' }> | { type: 'lost'; reason: string };
+
+/** Helpers that exited before ever starting (a broken bundle): after this many the process stays single-threaded. */
+const MAX_FAILED_STARTS = 2;
+
+class Helper {
+  readonly worker: Worker;
+  ready = false;
+  gone = false;
+  private readonly waiting = new Map<number, (a: Answer) => void>();
+
+  constructor(readonly script: string) {
+    // Started from a worker (the editor's check worker), it gets that worker's heap limits (its young generation).
+    this.worker = new Worker(script, isMainThread ? {} : { resourceLimits });
+    this.worker.on('message', (m: FromHelper) => {
+      if (m.type === 'ready') {
+        this.ready = true;
+        failedStarts.delete(script);
+        return;
+      }
+      if (m.type === 'reference') counts.answered++;
+      this.answer(m.id, m);
+    });
+    this.worker.on('error', (e) => this.lose(`the check's second thread failed: ${e.message}`));
+    this.worker.on('exit', (code) => this.lose(`the check's second thread exited (${code})`));
+    // Idle, it does not keep the process alive (after the listeners: adding a 'message' listener refs it again).
+    this.worker.unref();
+  }
+
+  ask(job: ReferenceJob): Promise<Answer> {
+    return new Promise((resolve) => {
+      if (this.gone) return resolve({ type: 'lost', reason: "the check's second thread is gone" });
+      this.waiting.set(job.id, resolve);
+      this.worker.ref(); // an answer is awaited: the process must not exit without it
+      this.worker.postMessage(job);
+    });
+  }
+
+  private answer(id: number, a: Answer): void {
+    const resolve = this.waiting.get(id);
+    this.waiting.delete(id);
+    if (this.waiting.size === 0 && !this.gone) this.worker.unref();
+    resolve?.(a);
+  }
+
+  private lose(reason: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    if (!this.ready) failedStarts.set(this.script, (failedStarts.get(this.script) ?? 0) + 1);
+    if (helper === this) helper = undefined;
+    for (const id of [...this.waiting.keys()]) this.answer(id, { type: 'lost', reason });
+  }
+
+  /** Stops the thread now (it may be in the middle of a solve). */
+  terminate(reason: string): void {
+    this.lose(reason);
+    void this.worker.terminate();
+  }
+}
+
+let helper: Helper | undefined;
+/** Per bundle, its helpers that exited before they were ready. */
+const failedStarts = new Map<string, number>();
+let nextId = 1;
+/** In this process: helpers started, jobs handed to them, references they ran, helpers stopped in a job (tests read them). */
+const counts = { started: 0, jobs: 0, answered: 0, terminated: 0 };
+
+export function secondThreadCounts(): Readonly<typeof counts> & { alive: boolean; ready: boolean } {
+  const alive = !!helper && !helper.gone;
+  return { ...counts, alive, ready: alive && !!helper?.ready };
+}
+
+function bundlePath(options: CheckOptions): string | undefined {
+  if (options.threadScript) return resolve(options.threadScript);
+  if (typeof __dirname !== 'string') return undefined;
+  const beside = join(__dirname, THREAD_BUNDLE);
+  return existsSync(beside) ? beside : undefined;
+}
+
+/** Whether the options let a check use its second thread. */
+function threaded(options: CheckOptions): boolean {
+  return (options.threads ?? DEFAULT_CHECK_THREADS) >= 2 && options.reference !== false;
+}
+
+/**
+ * Starts the helper (when the check may use it and none runs), so that it has loaded by the time AD is done; not for a
+ * model without parameters (no reference) or a small fused one (`solveWork`, THREAD_MIN_SOLVE_WORK).
+ */
+export function startSecondThread(options: CheckOptions, model: Model, solveWork?: number): void {
+  if (!threaded(options) || model.params.length === 0) return;
+  if (solveWork !== undefined && solveWork < (options.threadMinSolveWork ?? THREAD_MIN_SOLVE_WORK)) return;
+  const script = bundlePath(options);
+  if (!script || (failedStarts.get(script) ?? 0) >= MAX_FAILED_STARTS) return;
+  if (helper && !helper.gone && helper.script === script) return;
+  helper?.terminate('another bundle was asked for');
+  try {
+    helper = new Helper(script);
+    counts.started++;
+  } catch {
+    failedStarts.set(script, (failedStarts.get(script) ?? 0) + 1);
+    helper = undefined;
+  }
+}
+
+/** The reference of one check, run by the helper or, when the helper has not started it, by the caller. */
+export interface ReferenceElsewhere {
+  /**
+   * After AD, for a job posted before it: false when AD was cheap (a small check) and this thread took the job back
+   * (the helper had not started it); the check then runs its reference itself, as one thread does.
+   */
+  worthIt(run: CheckRun): boolean;
+  /** The reference's result; `local` runs it on this thread (the caller's phase, with its timing). */
+  result(local: () => ReferenceResult | undefined): Promise<ReferenceResult | undefined>;
+  /** The check ends without the result (a blow-up, an error, a cancellation): the helper drops or stops the job. */
+  abandon(): void;
+}
+
+const small = (run: CheckRun) => run.adWorkMs < (run.options.threadMinAdMs ?? THREAD_MIN_AD_MS);
+
+/**
+ * Hands the check's reference to the helper: before AD (`ad` undefined) when the reference does not read it, else
+ * after AD. Undefined when it stays on this thread (one thread asked for, no reference to run, a small check, a native
+ * backend with threads of its own, no helper).
+ */
+export function referenceElsewhere(
+  run: CheckRun,
+  inputs: ParameterInputs,
+  ad?: AdGradients,
+): ReferenceElsewhere | undefined {
+  const { options } = run;
+  if (!threaded(options) || run.referenceUnavailable || run.backend === 'tensorflow') return undefined;
+  if (ad && small(run)) return undefined;
+  const h = helper;
+  if (!h || h.gone) return undefined;
+  const claim = new Int32Array(new SharedArrayBuffer(4));
+  const { signal, onPhase, parameterValues, threads, threadScript, threadMinAdMs, threadMinSolveWork, ...rest } =
+    options;
+  const job: ReferenceJob = {
+    type: 'reference',
+    id: nextId++,
+    claim,
+    model: run.model,
+    options: rest,
+    backend: run.backend,
+    startedAt: performance.timeOrigin + run.started,
+    inputs,
+    ...(ad ? { ad: { result: ad, workMs: run.adWorkMs } } : {}),
+  };
+  let answer: Promise<Answer>;
+  try {
+    answer = h.ask(job);
+  } catch {
+    // The model or its values could not be posted: this thread runs the reference.
+    return undefined;
+  }
+  counts.jobs++;
+  let answered = false;
+  void answer.then(() => {
+    answered = true;
+  });
+  // A cancelled check stops its reference at once (an idle helper stays).
+  const stop = () => {
+    if (Atomics.compareExchange(claim, 0, UNCLAIMED, BY_CALLER) === BY_HELPER && !answered) {
+      counts.terminated++;
+      h.terminate('the check was cancelled');
+    }
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+  let settled = false;
+  const settle = () => {
+    settled = true;
+    signal?.removeEventListener('abort', stop);
+  };
+  const takeBack = () => {
+    if (Atomics.compareExchange(claim, 0, UNCLAIMED, BY_CALLER) !== UNCLAIMED) return false;
+    settle();
+    return true;
+  };
+  return {
+    worthIt(r) {
+      return !small(r) || !takeBack();
+    },
+    async result(local) {
+      // The helper has not started it: this thread runs it now rather than wait.
+      if (takeBack()) return local();
+      const a = await answer;
+      settle();
+      run.checkpoint();
+      switch (a.type) {
+        case 'reference':
+          Object.assign(run, a.fields);
+          run.timings.referenceMs = a.ms;
+          return a.ref;
+        case 'failed':
+          throw rebuiltError(a);
+        default:
+          // Skipped, declined or lost: this thread runs it (the same phase gives the same result or error).
+          return local();
+      }
+    },
+    abandon() {
+      if (settled) return;
+      settle();
+      stop();
+    },
+  };
+}
+
+/** The helper's error as the caller's phase would have thrown it (the check reports it the same way). */
+function rebuiltError(a: Extract<FromHelper, { type: 'failed' }>): Error {
+  if (a.memory) return new SolveMemoryExceeded(a.memory.step, a.memory.steps, a.memory.heapMb, a.memory.limitMb);
+  const e = new Error(a.message);
+  e.name = a.name;
+  return e;
+}
