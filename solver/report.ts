@@ -319,7 +319,17 @@ export interface Report {
   parameters: ParameterReport[];
   /** The state x(t) and the adjoint p(t) of the continuous reference at its grid nodes (absent without a reference). */
   statePaths?: StatePathRows;
-  timings: { totalMs: number; adMs: number; referenceMs: number; finiteDifferenceMs: number };
+  /**
+   * Wall time of each phase. With `referenceConcurrent` the reference ran on the check's second thread beside AD and
+   * finite differences (check/thread.ts), so the phases overlap and their sum exceeds the total.
+   */
+  timings: {
+    totalMs: number;
+    adMs: number;
+    referenceMs: number;
+    finiteDifferenceMs: number;
+    referenceConcurrent?: true;
+  };
 }
 
 // ---------------------------------------------------------------- rows (solver/rows.ts packs and answers them)

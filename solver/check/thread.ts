@@ -282,6 +282,7 @@ export function referenceElsewhere(
         case 'reference':
           Object.assign(run, a.fields);
           run.timings.referenceMs = a.ms;
+          run.timings.referenceConcurrent = true;
           return a.ref;
         case 'failed':
           throw rebuiltError(a);

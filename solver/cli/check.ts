@@ -129,7 +129,7 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
   const t = report.timings;
   const ms = (x: number) => String(Math.round(x));
   out(
-    `\n${ms(t.totalMs)} ms total (AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
+    `\n${ms(t.totalMs)} ms total (${t.referenceConcurrent ? `AD ${ms(t.adMs)}, finite differences ${ms(t.finiteDifferenceMs)}; reference ${ms(t.referenceMs)} on a second thread, overlapping them` : `AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}`}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
   );
 }
 

@@ -90,6 +90,9 @@ for (const [what, model, extra] of MODELS)
     assert.ok(one.parameters.length > 0 && Number.isFinite(one.referenceError));
     assert.deepStrictEqual(untimed(two), untimed(one));
     assert.ok(two.timings.referenceMs > 0);
+    // The timings say the reference overlapped the other phases (their sum may exceed the total), and only then.
+    assert.equal(two.timings.referenceConcurrent, true);
+    assert.equal(one.timings.referenceConcurrent, undefined);
   });
 
 test('cancelling a check stops its second thread too, and the next check starts another', async () => {
