@@ -6,6 +6,7 @@ import type { ParameterSummary, ReportSummary, RowQuery, RowsAnswer, RowTableInf
 import { DATASET_LABELS, type DashboardView } from '../protocol/webviewMessages';
 import { formatNumber as fmt } from '../solver/presentation/format';
 import { componentName } from '../solver/presentation/componentName';
+import { isMapScheme } from '../solver/schemes/registry';
 import { type ChartColours, withAlpha } from './theme';
 
 /** Components a state view draws at once when none is picked (the rows request's limit). */
@@ -204,14 +205,20 @@ const layers: ViewSpec = {
 // ---------------------------------------------------------------- trajectory x(t) and adjoint p(t)
 
 /** Why a report has no x(t) or p(t) to draw: the reference did not run, or the kind it was keeps no p(t). */
-function missingPath(r: ReportSummary, view: 'trajectory' | 'adjoint'): string {
+export function missingPath(r: ReportSummary, view: 'trajectory' | 'adjoint'): string {
+  // A map's reference ran (its own adjoint, engine/mapReference.ts) but records neither path.
+  const mapReference = isMapScheme(r.scheme) && !r.referenceUnavailable;
   if (view === 'trajectory')
-    return 'This report holds no trajectory: it is recorded by the continuous reference, which did not run.';
-  const why = r.refinedReference
-    ? 'its reference is the limit of AD on refined grids, which solves no adjoint'
-    : r.eventReference
-      ? 'the reference of a model with events jumps p at each firing and keeps no p(t) at its nodes'
-      : 'it is recorded by the continuous reference when the loss has no data observations';
+    return mapReference
+      ? "This report holds no trajectory: it is recorded by the continuous reference, and a map's reference (its own adjoint, iterated backward) records none."
+      : 'This report holds no trajectory: it is recorded by the continuous reference, which did not run.';
+  const why = mapReference
+    ? "a map's reference, its own adjoint iterated backward, keeps no p at its iterations"
+    : r.refinedReference
+      ? 'its reference is the limit of AD on refined grids, which solves no adjoint'
+      : r.eventReference
+        ? 'the reference of a model with events jumps p at each firing and keeps no p(t) at its nodes'
+        : 'it is recorded by the continuous reference when the loss has no data observations';
   return `This report holds no adjoint p(t): ${why}.`;
 }
 
