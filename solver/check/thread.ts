@@ -70,10 +70,19 @@ export interface ReferenceJob {
 }
 
 /** What the reference phase sets on the check besides its result. */
-export type ReferenceFields = Pick<
-  CheckRun,
-  'referenceUnavailable' | 'refinedReference' | 'stiffReference' | 'eventReference'
->;
+/** What the reference phase (check/reference.ts) sets on the check besides its result: the helper sends these back. */
+export const REFERENCE_FIELDS = [
+  'referenceUnavailable',
+  'refinedReference',
+  'stiffReference',
+  'eventReference',
+  'mapEventEdges',
+] as const satisfies readonly (keyof CheckRun)[];
+export type ReferenceFields = Pick<CheckRun, (typeof REFERENCE_FIELDS)[number]>;
+
+/** The reference phase's fields of a check, as the helper posts them. */
+export const referenceFields = (run: CheckRun): ReferenceFields =>
+  Object.fromEntries(REFERENCE_FIELDS.map((k) => [k, run[k]])) as ReferenceFields;
 
 export type FromHelper =
   | { type: 'ready' }

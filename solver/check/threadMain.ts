@@ -7,7 +7,7 @@ import { SolveMemoryExceeded } from '../engine/memoryGuard';
 import { compilePhase } from './compile';
 import { referencePhase } from './reference';
 import { checkRun, pacing } from './run';
-import { BY_HELPER, UNCLAIMED, type FromHelper, type ReferenceJob } from './thread';
+import { BY_HELPER, UNCLAIMED, referenceFields, type FromHelper, type ReferenceJob } from './thread';
 
 const port = parentPort;
 if (!port) throw new Error("checkThread.js runs as a check's second thread (node:worker_threads)");
@@ -35,12 +35,11 @@ async function reference(job: ReferenceJob): Promise<void> {
         if (!ad) throw new AdNotGiven();
         return ad;
       });
-      const { referenceUnavailable, refinedReference, stiffReference, eventReference } = run;
       post({
         type: 'reference',
         id: job.id,
         ref,
-        fields: { referenceUnavailable, refinedReference, stiffReference, eventReference },
+        fields: referenceFields(run),
         ms: run.timings.referenceMs,
       });
     } finally {

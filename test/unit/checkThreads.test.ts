@@ -1,5 +1,5 @@
 // The check's second thread (solver/check/thread.ts): the continuous reference run on a worker thread gives the report
-// one thread gives (a fused scalar model, a TF.js network, events, a delay's refined reference), a cancelled check
+// one thread gives (a fused scalar model, a TF.js network, events, a delay's refined reference, a map's event edge), a cancelled check
 // stops the helper too, and a helper that fails or dies gives the same diagnostic or report as no helper.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,6 +48,17 @@ loss = x(T)^2
 done
 `;
 
+// A map whose event sits on the edge of its test at t = t0 and moves with t0: the reference phase sets the check's
+// map-event-edge finding, which must come back from the helper too.
+const MAP_EDGE = `x(t+1) = a*x*(1-x) + b
+par a=2.8, b=0.01, t0=0
+init x=0.3
+global 0 t-t0 {x=0.5}
+loss = x(T)^2
+@ total=200
+done
+`;
+
 const until = async (ok: () => boolean, ms = 20_000) => {
   const end = Date.now() + ms;
   while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -72,6 +83,7 @@ const MODELS: [string, () => Model, CheckOptions?][] = [
   ['a TF.js network (per-step parameters)', () => spiral({ steps: 128, width: 16 })],
   ['a model with events', () => modelOf(IAF)],
   ['a delay equation (refined reference from AD at N)', () => modelOf(DELAY), { refinedReferenceBudgetMs: Infinity }],
+  ['a map with an event on the edge of its test (map-event-edge)', () => modelOf(MAP_EDGE)],
 ];
 
 for (const [what, model, extra] of MODELS)
@@ -89,6 +101,7 @@ for (const [what, model, extra] of MODELS)
     assert.ok(two, 'the helper never ran the reference');
     assert.ok(one.parameters.length > 0 && Number.isFinite(one.referenceError));
     assert.deepStrictEqual(untimed(two), untimed(one));
+    if (what.includes('map-event-edge')) assert.ok(two.findings.some((f) => f.code === 'map-event-edge'));
     assert.ok(two.timings.referenceMs > 0);
     // The timings say the reference overlapped the other phases (their sum may exceed the total), and only then.
     assert.equal(two.timings.referenceConcurrent, true);
