@@ -121,7 +121,7 @@ async function checkAt(model: Model, options: CheckOptions): Promise<Report> {
   const reason = handle.reason ? { backendReason: handle.reason } : {};
   if ('refused' in compiled) return { ...emptyReport(run, NaN, [compiled.refused]), ...reason };
   // Its startup (the bundle and TF.js) runs while this thread runs AD.
-  startSecondThread(options, model, compiled.solveWork);
+  run.secondThread = startSecondThread(options, model, compiled.solveWork);
   // The report says how its discrete solves ran (one op for the whole solve, or per evaluation, and why).
   const probed = run.correction === 'adjoint121' && model.params.some((p) => p.perStep);
   const solvePath = volterraPath(compiled.cm) ?? rhsPathOf(compiled.cm, run.scheme, probed);

@@ -57,6 +57,11 @@ export interface CheckOptions {
   threadMinAdMs?: number;
   /** A fused solve of fewer operations does not start the second thread (default check/thread.ts's THREAD_MIN_SOLVE_WORK). */
   threadMinSolveWork?: number;
+  /**
+   * TF.js tensor models use the second thread too (default false: two TF.js cpu backends in one process slowed each
+   * other's AD up to 4× through V8's parallel garbage collection on 2 cores; check/thread.ts).
+   */
+  threadTensorModels?: boolean;
   /** Fused scalar models: discrete solves as one plain-JS kernel (engine/scalarKernel/); default true (false: the per-kernel solve, for comparisons). */
   wholeSolve?: boolean;
 }

@@ -85,6 +85,8 @@ export interface CheckRun extends Pacing {
   /** A map's event conditions exactly on the edge of their test, moving with parameters they read (engine/mapReference.ts). */
   mapEventEdges?: MapFirings['edges'];
   timings: Report['timings'];
+  /** The check may hand its reference to the second thread (check/thread.ts: startSecondThread decided). */
+  secondThread?: boolean;
   /** The AD phase's cost, load-independent (check/work.ts), for predictions (check/refinedReference.ts). */
   adWorkMs: number;
 }

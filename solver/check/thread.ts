@@ -184,15 +184,26 @@ function threaded(options: CheckOptions): boolean {
 }
 
 /**
- * Starts the helper (when the check may use it and none runs), so that it has loaded by the time AD is done; not for a
- * model without parameters (no reference) or a small fused one (`solveWork`, THREAD_MIN_SOLVE_WORK).
+ * Whether a check may use the second thread: not for a model without parameters (no reference), a small fused one
+ * (`solveWork`, THREAD_MIN_SOLVE_WORK), or a TF.js tensor model (no `solveWork`) unless `threadTensorModels`: with
+ * both threads in TF.js's cpu backend, V8's parallel garbage collection of the two heaps competes for 2 cores (the
+ * bench's d64 w256 N256 network: AD 50 → 220 ms, the check 483 → 544 ms; with --single-threaded-gc 504 → 446 ms).
  */
-export function startSecondThread(options: CheckOptions, model: Model, solveWork?: number): void {
-  if (!threaded(options) || model.params.length === 0) return;
-  if (solveWork !== undefined && solveWork < (options.threadMinSolveWork ?? THREAD_MIN_SOLVE_WORK)) return;
+function mayUseSecondThread(options: CheckOptions, model: Model, solveWork?: number): boolean {
+  if (!threaded(options) || model.params.length === 0) return false;
+  if (solveWork === undefined) return options.threadTensorModels === true;
+  return solveWork >= (options.threadMinSolveWork ?? THREAD_MIN_SOLVE_WORK);
+}
+
+/**
+ * Starts the helper (when the check may use it and none runs), so that it has loaded by the time AD is done.
+ * Returns whether the check may hand its reference over (mayUseSecondThread).
+ */
+export function startSecondThread(options: CheckOptions, model: Model, solveWork?: number): boolean {
+  if (!mayUseSecondThread(options, model, solveWork)) return false;
   const script = bundlePath(options);
-  if (!script || (failedStarts.get(script) ?? 0) >= MAX_FAILED_STARTS) return;
-  if (helper && !helper.gone && helper.script === script) return;
+  if (!script || (failedStarts.get(script) ?? 0) >= MAX_FAILED_STARTS) return true;
+  if (helper && !helper.gone && helper.script === script) return true;
   helper?.terminate('another bundle was asked for');
   try {
     helper = new Helper(script);
@@ -201,6 +212,7 @@ export function startSecondThread(options: CheckOptions, model: Model, solveWork
     failedStarts.set(script, (failedStarts.get(script) ?? 0) + 1);
     helper = undefined;
   }
+  return true;
 }
 
 /** The reference of one check, run by the helper or, when the helper has not started it, by the caller. */
@@ -229,13 +241,22 @@ export function referenceElsewhere(
   ad?: AdGradients,
 ): ReferenceElsewhere | undefined {
   const { options } = run;
-  if (!threaded(options) || run.referenceUnavailable || run.backend === 'tensorflow') return undefined;
+  if (!run.secondThread || run.referenceUnavailable || run.backend === 'tensorflow') return undefined;
   if (ad && small(run)) return undefined;
   const h = helper;
   if (!h || h.gone) return undefined;
   const claim = new Int32Array(new SharedArrayBuffer(4));
-  const { signal, onPhase, parameterValues, threads, threadScript, threadMinAdMs, threadMinSolveWork, ...rest } =
-    options;
+  const {
+    signal,
+    onPhase,
+    parameterValues,
+    threads,
+    threadScript,
+    threadMinAdMs,
+    threadMinSolveWork,
+    threadTensorModels,
+    ...rest
+  } = options;
   const job: ReferenceJob = {
     type: 'reference',
     id: nextId++,

@@ -22,6 +22,7 @@ const THREADED: CheckOptions = {
   threadScript: BUNDLE,
   threadMinAdMs: 0,
   threadMinSolveWork: 0,
+  threadTensorModels: true,
 };
 
 const FHN = `# FitzHugh-Nagumo
@@ -112,8 +113,10 @@ test('cancelling a check stops its second thread too, and the next check starts 
   await warmHelper();
   const before = secondThreadCounts();
   const controller = new AbortController();
-  // A long reference and no finite differences: the abort comes while the helper is in the reference.
-  const long = FHN.replace('total=40, dt=0.02', 'total=400, dt=0.005');
+  // A long reference and no finite differences: the abort comes while the helper is in the reference. Euler's AD
+  // evaluates f once a step, the RK4 reference at least eight times (its step and the halved one), so AD ends
+  // well before the reference does, however loaded the machine.
+  const long = FHN.replace('total=40, dt=0.02, meth=rk4', 'total=400, dt=0.005, meth=euler');
   const started = Date.now();
   await assert.rejects(
     runCheck(modelOf(long), {
@@ -183,4 +186,16 @@ test('a small fused model does not start the second thread', async () => {
   assert.equal(secondThreadCounts().started, started);
   await runCheck(modelOf(FHN.replace('total=40, dt=0.02', 'total=1, dt=0.1')), { ...small, threadMinSolveWork: 0 });
   assert.equal(secondThreadCounts().started, started + 1);
+});
+
+test('a TF.js tensor model keeps its reference on the check thread unless threadTensorModels is set', async () => {
+  await warmHelper();
+  const tensor = { backend: 'cpu', threads: 2, threadScript: BUNDLE, threadMinAdMs: 0 } as const;
+  // The helper is loaded (warmHelper's fused model started it): the default still posts no job for a TF.js model.
+  const jobs = secondThreadCounts().jobs;
+  const r = await runCheck(spiral({ steps: 128, width: 16 }), tensor);
+  assert.equal(secondThreadCounts().jobs, jobs);
+  assert.equal(r.timings.referenceConcurrent, undefined);
+  await runCheck(spiral({ steps: 128, width: 16 }), { ...tensor, threadTensorModels: true });
+  assert.equal(secondThreadCounts().jobs, jobs + 1);
 });
