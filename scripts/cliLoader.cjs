@@ -24,10 +24,13 @@ function cacheDirectory() {
 }
 
 const source = fs.readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
-// One cache per bundle location and Node version: a rebuild replaces it, other checkouts keep theirs.
+// One cache per bundle location, Node version and bundle content: a rebuild replaces it, other checkouts keep theirs.
+// The content is in the key because V8 checks a cache against the source's length only: a rebuild of the same
+// length (one constant edited) would run the old bundle's compiled functions.
 const key = require('node:crypto')
   .createHash('sha1')
-  .update(`${bundle}\0${process.version}`)
+  .update(`${bundle}\0${process.version}\0`)
+  .update(source)
   .digest('hex')
   .slice(0, 12);
 const cacheFile = path.join(cacheDirectory(), `cli-${key}.v8cache`);

@@ -1,9 +1,9 @@
 // The `odelens` command (dist/cli.js, scripts/cliLoader.cjs) runs the CLI bundle with V8's code cache: the
 // first run writes the cache, later runs read it, a cache that does not fit (here: garbage) is rejected and
-// rewritten, and the output is the same every time.
+// rewritten, and the output is the same every time; a rebuilt bundle never runs the old one's compiled code.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -37,4 +37,29 @@ test('dist/cli.js runs the CLI with a code cache it writes, reads and replaces w
   writeFileSync(join(cache, files[0]), 'not a code cache');
   assert.deepEqual(run(), first, 'a rejected cache only costs the compile');
   assert.ok(readFileSync(join(cache, files[0])).length > 1000, 'and is written afresh');
+});
+
+test('a rebuilt bundle of the same length does not run the old bundle\'s cached code', {
+  skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
+}, () => {
+  // V8 checks a code cache against the source's length only: the loader's key must change with the content.
+  const cache = mkdtempSync(join(tmpdir(), 'odelens-cli-cache-'));
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-cli-copy-'));
+  copyFileSync(cli, join(dir, 'cli.js'));
+  const bundle = join(dir, 'cliMain.js');
+  const original = readFileSync(join(repoRoot(), 'dist/cliMain.js'), 'utf8');
+  const version = (JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  assert.ok(original.includes(`"${version}"`), 'the bundle holds the package version');
+  writeFileSync(bundle, original);
+  const run = () =>
+    spawnSync(process.execPath, [join(dir, 'cli.js'), '--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, ODELENS_CACHE_DIR: cache },
+    }).stdout.trim();
+  assert.equal(run(), `odelens ${version}`);
+  assert.equal(run(), `odelens ${version}`, 'from the cache');
+  const other = version.replace(/^\d/, (d) => String((Number(d) + 1) % 10));
+  writeFileSync(bundle, original.replace(`"${version}"`, `"${other}"`));
+  assert.equal(readFileSync(bundle, 'utf8').length, original.length);
+  assert.equal(run(), `odelens ${other}`, 'the edited bundle runs, not the cached one');
 });
