@@ -12,6 +12,7 @@ import {
 } from '../engine/reference';
 import { mapEventsReference, mapReference } from '../engine/mapReference';
 import { eventReference } from '../engine/eventReference';
+import { unperturbedFirings } from '../engine/finiteDifferences';
 import { isMapScheme } from '../schemes/registry';
 import type { AdGradients, ParameterInputs } from './gradients';
 import { eventsUnavailable, mapEventsUnavailable, refinedCause, unrefinedReference } from './referenceAvailability';
@@ -56,7 +57,9 @@ export function referencePhase(
     }
     if (events) {
       // Events located at their firing times (engine/eventReference.ts); a firing it cannot differentiate says why.
-      const r = eventReference(run.tf, model, cm, input, run.checkpoint);
+      const r = eventReference(run.tf, model, cm, input, run.checkpoint, () =>
+        unperturbedFirings(run.tf, cm, run.scheme, model, inputs.values),
+      );
       if ('reason' in r) {
         run.referenceUnavailable = eventsUnavailable(r.reason, model.events![r.event]?.range ?? events.range);
         return undefined;

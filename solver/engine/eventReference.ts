@@ -8,7 +8,7 @@ import type { TF } from './tf';
 import type { CompiledModel } from './compile';
 import type { ReferenceInput, ReferenceResult } from './reference';
 import { compileScalarProgram } from './scalarRhs';
-import { eventProgram } from './scalarKernel/events';
+import { eventProgram, type Firings } from './scalarKernel/events';
 import { concatElements, MAX_PATH_COMPONENTS } from './statePath';
 import {
   adjointRefusal,
@@ -17,6 +17,7 @@ import {
   type EventAdjoint,
   type EventSolve,
   type EventSolveInput,
+  type Firing,
   type Refusal,
 } from './scalarKernel/referenceEvents';
 
@@ -55,6 +56,8 @@ export function eventReference(
   inp: ReferenceInput,
   /** Called between solves (throws when the check was cancelled). */
   signalCheck?: () => void,
+  /** The network's own firings at the checked values (one discrete solve), read only for a firing near t0 or T. */
+  networkFirings?: () => Firings | undefined,
 ): { result: ReferenceResult } | Refusal {
   const rhs = compileScalarProgram(model),
     events = eventProgram(model);
@@ -73,7 +76,6 @@ export function eventReference(
     theta,
     t0,
     T: t0 + N * h,
-    margin: h,
   };
   // H = h and h/2 (h/2 and h/4 below 32 steps), halved again while the two solves disagree (their firing counts,
   // or their gradients by more than REFINE_ABOVE) and the finer one stays within MAX_STATE_STEPS. A step's adjoint
@@ -142,6 +144,8 @@ export function eventReference(
     }
     coarse = fine;
   }
+  const edge = edgeRefusal(fine.fw.firings, t0, h, N, events.events.length, networkFirings);
+  if (edge) return edge;
   // The loop leaves with counts that agree, hence with the fine step's adjoint.
   const { loss, adj } = fineAdjoint!;
   const referenceError = Math.max(apart / 3, 2 ** -24 * Math.sqrt(fine.K));
@@ -171,6 +175,43 @@ export function eventReference(
       paths: { times: Array.from({ length: K + 1 }, (_v, k) => t0 + k * H), x: { columns, values } },
       events: { firings: fine.fw.firings.length, fixed: perParameter(adj.gFixed) },
     },
+  };
+}
+
+/**
+ * A firing within one step h of t0 or T: whether the network fires it inside the interval is then a matter of its
+ * own step. The network fires an event in step n, (t_n, t_{n+1}], when its condition crosses there, and its firings
+ * drift by a step or so from the flow's along a long solve; so the flow's gradient judges AD when the network fires
+ * as often as the flow and fires the flow's first (last) firing's event in the first (last) step too. Undefined when
+ * no firing is that close or the network agrees; else why there is no reference.
+ */
+function edgeRefusal(
+  firings: Firing[],
+  t0: number,
+  h: number,
+  N: number,
+  events: number,
+  networkFirings: (() => Firings | undefined) | undefined,
+): Refusal | undefined {
+  const T = t0 + N * h;
+  const first = firings[0],
+    last = firings.at(-1);
+  const atStart = first && first.t - t0 < h ? first : undefined;
+  const atEnd = last && T - last.t < h ? last : undefined;
+  const edge = atStart ?? atEnd;
+  if (!edge) return undefined;
+  const where = `an event fires within one step of ${atStart ? 'the start' : 'the end'} (t = ${edge.t.toPrecision(4)})`;
+  const network = networkFirings?.();
+  if (!network)
+    return { event: edge.event, reason: `${where}, so whether it fires inside the interval changes with the parameters` };
+  const agrees =
+    network.count === firings.length &&
+    (!atStart || network.first === atStart.event) &&
+    (!atEnd || network.last === (N - 1) * events + atEnd.event);
+  if (agrees) return undefined;
+  return {
+    event: edge.event,
+    reason: `${where} and the network does not fire it in that step (${network.count} firings against the flow's ${firings.length}), so whether it fires inside the interval changes with the parameters`,
   };
 }
 

@@ -52,7 +52,7 @@ export function finiteDifferenceCheck(
   };
   // AD holds each firing at its grid step; a probe whose + or − solve fires elsewhere crossed a jump of the
   // network's loss, and its quotient is no check of AD (firings recorded on the whole-solve kernel only).
-  const base = baseFirings(tf, cm, scheme, model, values);
+  const base = unperturbedFirings(tf, cm, scheme, model, values);
   if (base) solves++;
   const keeps = (f: ProbeFirings) => !base || f.every((x) => !x || sameFirings(x, base));
   const P = model.params.length;
@@ -186,9 +186,10 @@ type ProbeFirings = [Firings | undefined, Firings | undefined];
 
 /**
  * The unperturbed solve's firings, for models whose firings the solves record (events on the whole-solve kernel);
- * else undefined. One solve, the same as the AD solve's forward.
+ * else undefined. One solve, the same as the AD solve's forward (finite differences compare their probes' firings
+ * with it; the continuous reference, its firings near the ends of the interval).
  */
-function baseFirings(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[]) {
+export function unperturbedFirings(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[]) {
   const ws = cm.wholeSolve;
   if (!ws?.events || !solvesByKernel(cm, scheme)) return undefined;
   ws.takeFirings();

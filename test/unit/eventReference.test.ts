@@ -24,7 +24,7 @@ function reference(text: string, K: number, pT: number[], theta: number[], x0: n
     events = eventProgram(model);
   assert.ok(rhs && events, 'a fused model with scalar resets');
   const { t0, total, dt } = model.options;
-  const inp: EventSolveInput = { rhs, events, x0, theta, t0, T: t0 + total, K, margin: dt };
+  const inp: EventSolveInput = { rhs, events, x0, theta, t0, T: t0 + total, K };
   const fw = eventSolve(inp);
   assert.ok(!('reason' in fw), 'reason' in fw ? fw.reason : '');
   const adj = eventAdjoint(inp, fw, pT);
@@ -154,7 +154,7 @@ test('a bouncing ball with a time-dependent field: the reference equals float64 
   });
 });
 
-test('two events firing at one time, or one within a step of T, are refused with the reason', () => {
+test('two events firing at one time are refused with the reason; one within a step of T is solved', () => {
   const twin = `x'=1
 y'=w
 par w=1
@@ -166,14 +166,16 @@ done
   const model = modelOf(twin);
   const rhs = compileScalarProgram(model)!,
     events = eventProgram(model)!;
-  const inp: EventSolveInput = { rhs, events, x0: [0, 0], theta: [1], t0: 0, T: 1.5, K: 30, margin: 0.1 };
+  const inp: EventSolveInput = { rhs, events, x0: [0, 0], theta: [1], t0: 0, T: 1.5, K: 30 };
   const r = eventSolve(inp);
   assert.ok('reason' in r && /two events fire at the same time/.test(r.reason), JSON.stringify(r));
   // Apart in time they are differentiable: y fires at 0.83/w and 2·0.83/w, x at 0.83.
   const apart = eventSolve({ ...inp, theta: [1.25] });
   assert.ok(!('reason' in apart) && apart.firings.length === 3, JSON.stringify(apart));
+  // Near T the solve itself differentiates the firing; whether the network fires it too is the caller's question
+  // (engine/eventReference.ts compares their firings: events.test.ts).
   const late = eventSolve({ ...inp, theta: [1.25], T: 0.88, K: 22 });
-  assert.ok('reason' in late && /within one step of the end/.test(late.reason), JSON.stringify(late));
+  assert.ok(!('reason' in late) && late.firings.length === 2, JSON.stringify(late));
 });
 
 test('the event-firing-time finding: quiet near the flow, information when far, a warning only when AD points uphill', () => {

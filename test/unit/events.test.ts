@@ -186,7 +186,37 @@ test('a check of a model with events: gradcheck passes, the reference locates th
   );
 });
 
-test('an event the reference cannot differentiate (it fires within one step of T): n/a with that reason on its global line', async () => {
+test('an event within one step of T that the network does not fire: no reference, with that reason on its global line', async () => {
+  // The flow crosses v = 148 at t = ln 148 ≈ 4.997, inside the last step; Euler's v_N = 1.01^500 ≈ 144.8 never does.
+  const text = `v'=a*v
+par a=1
+global 1 v-148 {v=v*0.5}
+init v=1
+loss = v(T)^2
+@ total=5, dt=0.01, meth=euler
+done
+`;
+  const report = await runCheck(modelOf(text), { backend: 'cpu' });
+  assert.equal(report.referenceUnavailable?.cause, 'events');
+  assert.equal(report.referenceUnavailable?.range.start.line, 2);
+  assert.match(
+    report.referenceUnavailable!.reason,
+    /within one step of the end \(t = 4\.99\d\) and the network does not fire it in that step \(0 firings against the flow's 1\)/,
+  );
+  const f = report.findings.find((x) => x.code === 'reference-unavailable');
+  assert.equal(f?.severity, 'information');
+  assert.equal(f?.range.start.line, 2);
+  assert.match(f!.message, /jump condition/);
+  for (const p of report.parameters) {
+    assert.ok(Number.isNaN(p.metrics.relError), 'no error against a reference that was not computed');
+    assert.match(p.verdict!.explanation, /no continuous reference: an event fires within one step of the end/);
+  }
+  assert.match(reportHoverMarkdown({ report, reportIsCurrent: true }), /continuous reference n\/a: an event fires/);
+  // JSON keeps the reason (NaN errors become null).
+  assert.equal(JSON.parse(JSON.stringify(report)).referenceUnavailable.cause, 'events');
+});
+
+test('an event within one step of T that the network fires in the same step: the flow\'s gradient judges AD', async () => {
   const text = `v'=-v+i
 par i=1.5, vr=0.2
 global 1 v-1 {v=vr}
@@ -196,20 +226,14 @@ loss = v(T)^2
 done
 `;
   const report = await runCheck(modelOf(text), { backend: 'cpu' });
-  assert.equal(report.referenceUnavailable?.cause, 'events');
-  assert.equal(report.referenceUnavailable?.range.start.line, 3);
-  assert.match(report.referenceUnavailable!.reason, /within one step of the end/);
-  const f = report.findings.find((x) => x.code === 'reference-unavailable');
-  assert.equal(f?.severity, 'information');
-  assert.equal(f?.range.start.line, 3);
-  assert.match(f!.message, /jump condition/);
-  for (const p of report.parameters) {
-    assert.ok(Number.isNaN(p.metrics.relError), 'no error against a reference that was not computed');
-    assert.match(p.verdict!.explanation, /no continuous reference: an event fires within one step of the end/);
-  }
-  assert.match(reportHoverMarkdown({ report, reportIsCurrent: true }), /continuous reference n\/a: an event fires/);
-  // JSON keeps the reason (NaN errors become null).
-  assert.equal(JSON.parse(JSON.stringify(report)).referenceUnavailable.cause, 'events');
+  assert.equal(report.referenceUnavailable, undefined, JSON.stringify(report.referenceUnavailable));
+  const firings = report.eventReference?.firings ?? 0;
+  assert.ok(firings >= 2, `the late firing and the threshold's (${firings})`);
+  for (const p of report.parameters) assert.ok(Number.isFinite(p.metrics.relError), p.name);
+  // The same model checked on a grid whose last step ends before the late firing (T = 4.99): it is not fired at all,
+  // so the firing near T is what moves the loss; its flow gradient differs from the shorter one's.
+  const shorter = await runCheck(modelOf(text.replace('total=5', 'total=4.99')), { backend: 'cpu' });
+  assert.equal(shorter.eventReference?.firings, firings - 1);
 });
 
 test('editor features on a global line: outline entry, keyword hover, hover on the reset target', () => {

@@ -69,14 +69,20 @@ function fires(sign: -1 | 0 | 1, c0: number, c1: number): boolean {
 export interface Firings {
   count: number;
   hash: number;
+  /** The first and the latest firing's (step, event) key, step·events + event; −1 without firings. */
+  first: number;
+  last: number;
 }
+
+/** No firings yet. */
+export const noFirings = (): Firings => ({ count: 0, hash: 0, first: -1, last: -1 });
 
 export const sameFirings = (a: Firings, b: Firings) => a.count === b.count && a.hash === b.hash;
 
 /** Scratch of the events of one solve. */
 export class EventWorkspace {
   /** The firings of the forward solve in progress (applyEvents given its step; reset by forwardSolve). */
-  readonly firings: Firings = { count: 0, hash: 0 };
+  readonly firings: Firings = noFirings();
   readonly run: Interpreter;
   readonly runConditions: Interpreter;
   /** The conditions' values at t_n and t_{n+1}. */
@@ -147,7 +153,8 @@ function record(f: Firings, key: number): void {
   let h = Math.imul(f.hash ^ key, 0x9e3779b1);
   h ^= h >>> 15;
   f.hash = Math.imul(h, 0x85ebca6b) >>> 0;
-  f.count++;
+  if (f.count++ === 0) f.first = key;
+  f.last = key;
 }
 
 /**

@@ -18,8 +18,7 @@
 // not move with θ. Their difference is what snapping the events to the grid costs AD.
 //
 // Not handled (the caller reports the reference as unavailable with the reason): a grazing crossing
-// (|ġ⁻| tiny against |∂x g|·|f⁻| + |∂t g|), an event within one checked step of t0 or of T (whether it
-// fires inside the interval then changes with the parameters), two events firing at the same time (the
+// (|ġ⁻| tiny against |∂x g|·|f⁻| + |∂t g|), two events firing at the same time (the
 // order of their resets changes with the parameters), more than MAX_EVENTS_PER_STEP in one step (Zeno
 // behaviour) or MAX_EVENTS in all.
 import { hermiteBasis } from '../hermite';
@@ -44,8 +43,6 @@ export interface EventSolveInput {
   T: number;
   /** Reference steps. */
   K: number;
-  /** Events closer than this to t0 or T are not handled (one step of the checked grid). */
-  margin: number;
 }
 
 /** One firing of the continuous solve. */
@@ -214,11 +211,6 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
       return {
         event: first,
         reason: `two events fire at the same time (t = ${tStar.toPrecision(4)}), so the order of their resets changes with the parameters`,
-      };
-    if (tStar - t0 < inp.margin || T - tStar < inp.margin)
-      return {
-        event: first,
-        reason: `an event fires within one step of ${tStar - t0 < inp.margin ? 'the start' : 'the end'} (t = ${tStar.toPrecision(4)}), so whether it fires inside the interval changes with the parameters`,
       };
     if (++inStep > MAX_EVENTS_PER_STEP || out.firings.length >= MAX_EVENTS)
       return {

@@ -7,7 +7,7 @@
 import type { ButcherTableau } from '../../schemes/schemes';
 import type { ScalarProgram } from '../scalarRhs';
 import { interpreterOf, WANT_BOTH, type Interpreter } from '../programInterpreter';
-import { applyEvents, EventWorkspace, reverseEvents, type EventProgram } from './events';
+import { applyEvents, EventWorkspace, noFirings, reverseEvents, type EventProgram } from './events';
 import { KernelHistory, type PastProgram } from './delays';
 
 const f32 = Math.fround;
@@ -151,8 +151,7 @@ export function forwardSolve(
   const { plan, events, history } = ws;
   history?.attach(traj);
   if (events) {
-    events.firings.count = 0;
-    events.firings.hash = 0;
+    Object.assign(events.firings, noFirings());
   }
   for (let n = 0; n < N; n++) {
     if (history) history.last = n;
