@@ -39,7 +39,7 @@ test('dist/cli.js runs the CLI with a code cache it writes, reads and replaces w
   assert.ok(readFileSync(join(cache, files[0])).length > 1000, 'and is written afresh');
 });
 
-test('a rebuilt bundle of the same length does not run the old bundle\'s cached code', {
+test("a rebuilt bundle of the same length does not run the old bundle's cached code", {
   skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
 }, () => {
   // V8 checks a code cache against the source's length only: the loader's key must change with the content.

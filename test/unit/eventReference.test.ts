@@ -11,7 +11,7 @@ import type { CheckRun } from '../../solver/check/run';
 import type { ReferenceResult } from '../../solver/engine/reference';
 import type { ParameterReport } from '../../solver/report';
 import { modelOf, rk4Step } from '../support/timeStepping';
-import { eventReference } from '../../solver/engine/eventReference';
+import { eventReference, halveAgain } from '../../solver/engine/eventReference';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel, type CompiledModel } from '../../solver/engine/compile';
 import { initialParameters } from '../../solver/engine/parameters';
@@ -23,7 +23,7 @@ function reference(text: string, K: number, pT: number[], theta: number[], x0: n
   const rhs = compileScalarProgram(model),
     events = eventProgram(model);
   assert.ok(rhs && events, 'a fused model with scalar resets');
-  const { t0, total, dt } = model.options;
+  const { t0, total } = model.options;
   const inp: EventSolveInput = { rhs, events, x0, theta, t0, T: t0 + total, K };
   const fw = eventSolve(inp);
   assert.ok(!('reason' in fw), 'reason' in fw ? fw.reason : '');
@@ -248,4 +248,29 @@ done
   } finally {
     cm.dispose();
   }
+});
+
+test('the event reference halves its step again while its two solves disagree, and past its usual size only for a near miss', () => {
+  const at = { counts: [10, 10], apart: 1e-2, stateSteps: 1000, spentMs: 0, levelMs: 10, budgetMs: 4000 };
+  assert.equal(halveAgain(at), true, 'gradients apart, small solves');
+  assert.equal(halveAgain({ ...at, apart: 1e-4 }), false, 'gradients close: done');
+  assert.equal(halveAgain({ ...at, counts: [10, 12], apart: Infinity }), true, 'counts apart, small solves');
+  const big = { ...at, stateSteps: 1 << 17 };
+  assert.equal(
+    halveAgain({ ...big, counts: [10, 12], apart: Infinity }),
+    false,
+    'counts far apart past the usual size',
+  );
+  assert.equal(halveAgain({ ...big, counts: [826, 827], apart: Infinity }), true, 'one firing apart: a near miss');
+  assert.equal(
+    halveAgain({ ...big, counts: [826, 827], apart: Infinity, spentMs: 3000, levelMs: 600 }),
+    false,
+    'over the budget',
+  );
+  assert.equal(
+    halveAgain({ ...big, counts: [826, 827], apart: Infinity, stateSteps: 1 << 22 }),
+    false,
+    'past the near-miss size',
+  );
+  assert.equal(halveAgain({ ...big, apart: 1e-2 }), false, 'counts agree past the usual size: the finer solve stands');
 });

@@ -216,7 +216,7 @@ done
   assert.equal(JSON.parse(JSON.stringify(report)).referenceUnavailable.cause, 'events');
 });
 
-test('an event within one step of T that the network fires in the same step: the flow\'s gradient judges AD', async () => {
+test("an event within one step of T that the network fires in the same step: the flow's gradient judges AD", async () => {
   const text = `v'=-v+i
 par i=1.5, vr=0.2
 global 1 v-1 {v=vr}
