@@ -5,11 +5,15 @@
 // the states, the parameters, t and the Markov variables).
 import type { Expr, MarkovChain, ModelOptions, Range } from '../../model';
 import type { InitItem } from '../ast';
-import type { CheckContext, Scope, Sym } from './context';
-import type { ExpressionChecker } from './expressions';
+import type { CheckContext, ConstantEvaluator, Scope, Sym } from './context';
 import { gridTable } from './noise';
 
 type MarkovSym = Extract<Sym, { kind: 'markov' }>;
+
+/** What this file needs of the expression checker (which imports markovRead from here). */
+interface ExpressionChecker extends ConstantEvaluator {
+  expr(e: Expr, scope: Scope): Expr;
+}
 
 /** Each Markov variable's path, before anything reads it (its values are set from its initial state later). */
 export function declareMarkovPaths(ctx: CheckContext, options: ModelOptions): void {
