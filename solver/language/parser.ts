@@ -1041,6 +1041,12 @@ class Parser {
     const table: MarkovTable = { entries: [], broken: false };
     this.markov = table; // a broken `markov` line still owns its rows
     const name = this.expectIdent(`after '${kw.text}' (markov NAME NSTATES)`);
+    if (this.arrayLines.has(kw.line))
+      this.fail(
+        this.wholeLine(kw),
+        'An array of Markov variables (`markov z[i1..i2] n`, one table with [j] in it) is not supported: declare each Markov variable on its own `markov` line with its own table',
+        'unsupported-markov',
+      );
     const n = this.peek();
     const states = n.kind === 'number' ? (n.value ?? Number.NaN) : Number.NaN;
     if (!Number.isInteger(states) || states < 1 || states > MAX_MARKOV_STATES)

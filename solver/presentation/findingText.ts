@@ -557,5 +557,5 @@ export function markovRealisationMessage(a: {
   seed: number;
   steps: number;
 }): string {
-  return `Markov variable ${a.name} (${a.states} states): the check runs one realisation of its chain, seeded by @ seed=${a.seed} and drawn along a solve at the checked parameter values, with ${a.jumps} jump${a.jumps === 1 ? '' : 's'} in ${a.steps} steps; it is then held fixed as an input of t, so the gradients (AD, the continuous reference and finite differences alike) are those of this sample path with its jump times held where they are. How the transition rates move the jumps is not part of AD's gradient.`;
+  return `Markov variable ${a.name} (${a.states} states): the check runs one realisation of its chain, seeded by @ seed=${a.seed} and drawn along a solve at the checked parameter values: ${a.jumps} jump${a.jumps === 1 ? '' : 's'} in ${a.steps} steps. The path is then held fixed as an input of t, so AD, the continuous reference and finite differences are all of this sample path with its jump times held where they are: for fixed coins a jump changes only where a coin equals a cumulative rate, so almost everywhere this is the realised loss's derivative. How the transition rates move the jumps is not part of AD's gradient.`;
 }

@@ -113,6 +113,12 @@ describe('parsing', () => {
     assert.match(errors(events.diagnostics)[0].message, /jumps of z: .* events/);
     const delay = analyse(lines('markov z 2', '{0} {a}', '{b} {0}', "y' = delay(x, 0.2) - y", '@ delay=1', ...BODY));
     assert.deepEqual(codes(errors(delay.diagnostics)), [[0, 'unsupported-markov', 'error']]);
+    // XPPAUT's array of Markov variables (one table with [j] in it): refused once, its rows read and dropped.
+    const array = analyse(
+      lines('markov z[1..2] 2', '{0} {a*[j]}', '{b} {0}', 'par a=1, b=2', "x' = -x + z1 + z2", 'loss = x(T)'),
+    );
+    assert.deepEqual(codes(errors(array.diagnostics)), [[0, 'unsupported-markov', 'error']]);
+    assert.match(errors(array.diagnostics)[0].message, /array of Markov variables .* not supported/);
   });
 });
 
