@@ -122,7 +122,10 @@ async function checkAt(declared: Model, options: CheckOptions): Promise<Report> 
   const pace = pacing(options, started);
   pace.checkpoint();
   const handle = await initBackend(options.backend ?? 'auto', sizeHint(declared)); // auto: measured per size class
-  if (!declared.markov?.length) return checkRealised(declared, options, handle, started, pace);
+  // Steps the compile phase refuses are not realised first (it reports them).
+  const { steps, dt } = declared.options;
+  const solvable = steps >= 1 && steps <= MAX_CHECK_STEPS && dt > 0 && Number.isFinite(dt);
+  if (!declared.markov?.length || !solvable) return checkRealised(declared, options, handle, started, pace);
   const values = options.parameterValues ?? initialParameters(handle.tf, declared);
   const { model, jumps } = realiseMarkov(handle.tf, declared, values);
   const report = await checkRealised(model, options, handle, started, pace);

@@ -69,16 +69,15 @@ function programs(model: Model): { f: ScalarProgram; rates: ScalarProgram; entri
 /**
  * Each Markov variable's path, drawn once along a float64 solve of the model at these parameter values (engine
  * layout, as CheckOptions.parameterValues; a per-step parameter reads its step's first copy), on the model's grid with
- * its own explicit Runge–Kutta scheme (classic RK4 for a multistep or implicit one). The model is returned as it is
- * when it has no Markov variable or the realisation cannot follow it (markovUnsupported says why; the checker
- * refuses such models first).
+ * its own explicit Runge–Kutta scheme (classic RK4 for a multistep or implicit one). Throws for a model the
+ * realisation cannot follow (markovUnsupported; the checker refuses such models first).
  */
 export function realiseMarkov(tf: TF, model: Model, values: readonly Float32Array[]): MarkovRealisation {
   const chains = model.markov ?? [];
-  if (chains.length === 0 || markovUnsupported(model)) return { model, jumps: chains.map(() => 0) };
+  if (chains.length === 0) return { model, jumps: [] };
   const { model: running, paths } = live(model);
-  const progs = programs(running);
-  if (!progs) return { model, jumps: chains.map(() => 0) };
+  const progs = markovUnsupported(model) ? undefined : programs(running);
+  if (!progs) throw new Error(`the Markov variables of this model cannot be realised: it has ${markovUnsupported(model)}`);
   const { steps: N, dt: h, t0, seed } = model.options;
   const tableau = explicitTableau(model);
   const stages = tableau.b.length;
