@@ -77,7 +77,8 @@ export function realiseMarkov(tf: TF, model: Model, values: readonly Float32Arra
   if (chains.length === 0) return { model, jumps: [] };
   const { model: running, paths } = live(model);
   const progs = markovUnsupported(model) ? undefined : programs(running);
-  if (!progs) throw new Error(`the Markov variables of this model cannot be realised: it has ${markovUnsupported(model)}`);
+  if (!progs)
+    throw new Error(`the Markov variables of this model cannot be realised: it has ${markovUnsupported(model)}`);
   const { steps: N, dt: h, t0, seed } = model.options;
   const tableau = explicitTableau(model);
   const stages = tableau.b.length;
