@@ -13,6 +13,7 @@ import { initialParameters } from '../../solver/engine/parameters';
 import { markovCoins, realiseMarkov } from '../../solver/engine/markov';
 import { train } from '../../solver/train/train';
 import { completion, hover, ServiceDocument } from '../../solver/service/index';
+import { ExportError, pythonExpression } from '../../solver/export/pythonExpression';
 
 const lines = (...ls: string[]): string => ls.join('\n');
 const errors = (ds: Diagnostic[]) => ds.filter((d) => d.severity === 'error');
@@ -325,6 +326,17 @@ describe('gradients of the sample path', () => {
     const path = pathOf((await realised(m)).model, 'z');
     assert.ok(Math.abs(report.loss - frozenLoss(path, 0.01, 'euler', 1.5, 0.8)) < 1e-5 * report.loss);
   });
+});
+
+test('export to PyTorch refuses a Markov variable by name (a module has no realisation of its chain)', () => {
+  const m = model(CHANNEL(0.01));
+  const rhs = m.equations[0].rhs;
+  assert.throws(
+    () => pythonExpression(rhs, { model: m, states: 'rhs' }),
+    (e: unknown) =>
+      e instanceof ExportError &&
+      /^the Markov variable z \(one realisation of its chain, drawn by a check\) cannot be exported$/.test(e.message),
+  );
 });
 
 describe('the editor', () => {
