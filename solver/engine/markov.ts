@@ -37,21 +37,21 @@ export function markovUnsupported(model: Model): string | undefined {
   if (model.events?.length) return 'events (`global`)';
   if (model.algebraic) return 'a DAE (`0 = …` with `solv`)';
   if (isMapScheme(model.options.meth)) return 'a map';
-  if (isVolterraModel(model)) return 'integral equations';
+  if (isVolterraModel(model)) return 'Volterra integrals';
   if (delayCalls(solveExpressions(model)).length > 0) return 'delays';
   if (!programs(live(model).model)) return 'right-hand sides outside the element-by-element subset of the fused solve';
   return undefined;
 }
 
-/** The model with each Markov path's samples in a fresh array that the realisation fills step by step. */
+/** The model with each Markov path's samples in a fresh array (paths[c] for chain c) that the realisation fills. */
 function live(model: Model): { model: Model; paths: number[][] } {
+  const chain = new Map((model.markov ?? []).map((m, c) => [m.name, c]));
   const paths: number[][] = [];
-  const names = new Set((model.markov ?? []).map((m) => m.name));
   const tables = (model.tables ?? []).map((t): TableDecl => {
-    if (t.origin !== 'markov' || !names.has(t.name)) return t;
-    const values = t.values.slice();
-    paths[[...names].indexOf(t.name)] = values;
-    return { ...t, values };
+    const c = t.origin === 'markov' ? chain.get(t.name) : undefined;
+    if (c === undefined) return t;
+    paths[c] = t.values.slice();
+    return { ...t, values: paths[c] };
   });
   return { model: { ...model, tables }, paths };
 }

@@ -195,7 +195,7 @@ export const DIAGNOSTIC_CODES = {
   ),
   'unsupported-markov': language(
     'error',
-    'An array of Markov variables (`markov z[1..n] …`), or a Markov variable in a model whose solve its realisation cannot follow: with events (`global`), delays, integral equations, a DAE or a map, or right-hand sides the fused solve cannot write out element by element (tensors of rank 3 or more).',
+    'An array of Markov variables (`markov z[1..n] …`), or a Markov variable in a model whose solve its realisation cannot follow: with events (`global`), delays, Volterra integrals, a DAE or a map, or right-hand sides the fused solve cannot write out element by element (tensors of rank 3 or more).',
   ),
   'dae-equations': language(
     'error',
