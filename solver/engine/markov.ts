@@ -57,13 +57,13 @@ function live(model: Model): { model: Model; paths: number[][] } {
 }
 
 /** f and the off-diagonal rates (row-major, in each chain's order) as float64-evaluable programs. */
-function programs(model: Model): { f: ScalarProgram; rates: ScalarProgram; entries: Expr[][] } | undefined {
-  const entries = (model.markov ?? []).map((m) => m.rates.flat().filter((r): r is Expr => r !== undefined));
+function programs(model: Model): { f: ScalarProgram; rates: ScalarProgram } | undefined {
+  const entries = (model.markov ?? []).flatMap((m) => m.rates.flat().filter((r): r is Expr => r !== undefined));
   const f = compileScalarProgram(model, true);
-  const rates = compileScalarExpressions(model, entries.flat());
+  const rates = compileScalarExpressions(model, entries);
   if (!f || !rates || f.delays || f.algebraic) return undefined;
   const runnable = (p: ScalarProgram) => p.code.every((c) => c.op !== 'delay' && c.op !== 'alg');
-  return runnable(f) && runnable(rates) ? { f, rates, entries } : undefined;
+  return runnable(f) && runnable(rates) ? { f, rates } : undefined;
 }
 
 /**

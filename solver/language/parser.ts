@@ -124,7 +124,7 @@ const LIST_DECLARING = new Set<string>(PHTOOLS_COMMANDS);
 /** XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation. */
 const WIENER_KEYWORDS = new Set(['wiener', 'w']);
 /** Most states of a Markov variable (XPPAUT's `add_markov` holds 50). */
-export const MAX_MARKOV_STATES = 50;
+const MAX_MARKOV_STATES = 50;
 
 /** A `markov` line whose transition table is being read from the `{…}` lines after it. */
 interface MarkovTable {
