@@ -31,6 +31,9 @@ import { refinedCause } from './check/referenceAvailability';
 import { MAX_CHECK_STEPS } from './check/options';
 import { stepHalvedMessage, stepHalvingFailedMessage } from './presentation/findingText';
 import { referenceElsewhere, startSecondThread } from './check/thread';
+import { initialParameters } from './engine/parameters';
+import { realiseMarkov } from './engine/markov';
+import { markovFindings } from './check/markov';
 
 export {
   type CheckOptions,
@@ -109,12 +112,34 @@ function halvable(model: Model, options: CheckOptions, report: Report): boolean 
   return !(options.parameterValues && model.params.some((p) => p.perStep));
 }
 
-/** One check at the model's own steps and dt. */
-async function checkAt(model: Model, options: CheckOptions): Promise<Report> {
+/**
+ * One check at the model's own steps and dt. A model with Markov variables is checked on one realisation of its
+ * chains, drawn here at the checked parameter values and held fixed (engine/markov.ts): every phase, and the second
+ * thread, get the realised model.
+ */
+async function checkAt(declared: Model, options: CheckOptions): Promise<Report> {
   const started = performance.now();
   const pace = pacing(options, started);
   pace.checkpoint();
-  const handle = await initBackend(options.backend ?? 'auto', sizeHint(model)); // auto: measured per size class
+  const handle = await initBackend(options.backend ?? 'auto', sizeHint(declared)); // auto: measured per size class
+  // Steps the compile phase refuses are not realised first (it reports them).
+  const { steps, dt } = declared.options;
+  const solvable = steps >= 1 && steps <= MAX_CHECK_STEPS && dt > 0 && Number.isFinite(dt);
+  if (!declared.markov?.length || !solvable) return checkRealised(declared, options, handle, started, pace);
+  const values = options.parameterValues ?? initialParameters(handle.tf, declared);
+  const { model, jumps } = realiseMarkov(handle.tf, declared, values);
+  const report = await checkRealised(model, options, handle, started, pace);
+  return { ...report, findings: [...markovFindings(model, jumps), ...report.findings] };
+}
+
+/** The check of a model whose Markov variables (if any) are realised. */
+async function checkRealised(
+  model: Model,
+  options: CheckOptions,
+  handle: Awaited<ReturnType<typeof initBackend>>,
+  started: number,
+  pace: ReturnType<typeof pacing>,
+): Promise<Report> {
   const run = checkRun(handle, model, options, started, pace);
   const compiled = compilePhase(run);
   // The report says why its backend runs (a rule, a remembered or a fresh measurement, a fallback).

@@ -196,6 +196,11 @@ export interface ParamDecl {
   /** Read only in the formula of this table, sampled once at the parameter's value: no gradient reaches it. */
   sampledBy?: string;
   /**
+   * Read only by the transition rates of this Markov variable, whose path a check draws once and holds fixed
+   * (engine/markov.ts): the pathwise gradient does not reach it.
+   */
+  ratesOf?: string;
+  /**
    * The initial value of this state, checked in its place when the model declares no parameter
    * (solver/check/initialValues.ts): no expression reads it, the solves start from it.
    */
@@ -248,9 +253,29 @@ export interface TableDecl {
   values: number[];
   /** `linear`: XPPAUT's lookup; `step`: values[⌊(x − xlo)/dx⌋], clamped to the ends (its derivative is 0). */
   interpolation: 'linear' | 'step';
-  /** What declared it: a table, or the noise construct it realises. */
-  origin: 'table' | 'wiener' | 'ran' | 'normal';
+  /** What declared it: a table, the noise construct it realises, or a Markov variable (its chain's path). */
+  origin: 'table' | 'wiener' | 'ran' | 'normal' | 'markov';
   range: Range;
+}
+
+/**
+ * XPPAUT `markov NAME NSTATES`: a variable that jumps between the states 0 … NSTATES − 1. Before each step,
+ * with the variable in state i, one uniform coin u and the rates r_ij at the step's start: the new state is the
+ * first j ≠ i with u ≤ Σ_{k ≤ j, k ≠ i} r_ik·dt, else i (XPPAUT's markov.c). Expressions read its path, the table
+ * `name` (a step function of t, sample n on [t_n, t_{n+1})), which a check draws once and then holds fixed
+ * (engine/markov.ts); until then it holds the initial state.
+ */
+export interface MarkovChain {
+  /** The declared name, also the callee of its path's table. */
+  name: string;
+  states: number;
+  /** `init NAME=…` (0 by default). XPPAUT leaves a variable that starts between its states where it is. */
+  initial: number;
+  /** rates[i][j]: the rate from state i to state j, a scalar expression like a right-hand side; undefined on the diagonal. */
+  rates: (Expr | undefined)[][];
+  /** The `markov` line. */
+  range: Range;
+  nameRange: Range;
 }
 
 /** A user-defined scheme: `scheme myrk rk a=[[0,0],[2/3,0]] b=[1/4,3/4] c=[0,2/3]` or `scheme mylmm lmm alpha=[…] beta=[…]`. */
@@ -359,8 +384,10 @@ export interface Model {
   schemes: SchemeDecl[];
   options: ModelOptions;
   optionLines: OptionLine[];
-  /** Tables and noise realisations the expressions call (absent: none). */
+  /** Tables, noise realisations and Markov paths the expressions call (absent: none). */
   tables?: TableDecl[];
+  /** XPPAUT Markov variables, in declaration order (absent: none); each reads as its table of the same name. */
+  markov?: MarkovChain[];
   /** A differential-algebraic system's algebraic variables and equations (absent: an ODE). */
   algebraic?: AlgebraicPart;
 }
@@ -443,10 +470,11 @@ export function delayCalls(exprs: readonly Expr[]): Extract<Expr, { kind: 'call'
 }
 
 /** The expressions evaluated during a solve: right-hand sides, event conditions and resets. */
-export function solveExpressions(model: Pick<Model, 'equations' | 'events' | 'algebraic'>): Expr[] {
+export function solveExpressions(model: Pick<Model, 'equations' | 'events' | 'algebraic' | 'markov'>): Expr[] {
   return [
     ...model.equations.map((e) => e.rhs),
     ...(model.algebraic?.equations ?? []).map((e) => e.rhs),
     ...(model.events ?? []).flatMap((ev) => [ev.condition, ...ev.resets.map((r) => r.value)]),
+    ...(model.markov ?? []).flatMap((m) => m.rates.flat().filter((r): r is Expr => r !== undefined)),
   ];
 }

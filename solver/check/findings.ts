@@ -92,7 +92,13 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
       p,
       m.gradcheck?.[i],
       m.kinks,
-      decl?.readOnlyBy ? { lines: decl.readOnlyBy } : decl?.sampledBy ? { table: decl.sampledBy } : undefined,
+      decl?.readOnlyBy
+        ? { lines: decl.readOnlyBy }
+        : decl?.sampledBy
+          ? { table: decl.sampledBy }
+          : decl?.ratesOf
+            ? { markov: decl.ratesOf }
+            : undefined,
       !model.loss,
       m.loss === 0,
     );

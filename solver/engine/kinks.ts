@@ -33,8 +33,13 @@ export const EVENT_JUMPS = 'events on the grid';
 export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss' | 'tables' | 'events'>): string[] {
   const found = new Set<string>();
   if (model.events?.length) found.add(EVENT_JUMPS);
-  // A table's slope jumps at its samples; noise jumps at every step.
-  const tables = new Map((model.tables ?? []).map((t) => [t.name, t.origin === 'table' ? `table ${t.name}` : 'noise']));
+  // A table's slope jumps at its samples; noise jumps at every step. A Markov path is a fixed input of t whose
+  // jumps do not move with the parameters (engine/markov.ts): the loss is smooth in them across it.
+  const tables = new Map(
+    (model.tables ?? [])
+      .filter((t) => t.origin !== 'markov')
+      .map((t) => [t.name, t.origin === 'table' ? `table ${t.name}` : 'noise']),
+  );
   const roots = model.equations.map((eq) => eq.rhs);
   if (model.loss) roots.push(model.loss.expr);
   visitExpressions(roots, (e) => {

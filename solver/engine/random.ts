@@ -63,3 +63,10 @@ export class Rng {
 export function signAt(bits: Uint32Array, k: number): number {
   return (((bits[k >>> 5] >>> (k & 31)) & 1) << 1) - 1;
 }
+
+/** A seed for one named stream: the model's seed mixed with the name's characters (also a Markov chain's coins). */
+export function streamSeed(seed: number, name: string): number {
+  let h = Math.imul(Math.floor(seed) >>> 0, 0x9e3779b1) >>> 0;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}

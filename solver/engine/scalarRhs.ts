@@ -58,9 +58,10 @@ const offsets = (sizes: number[]) => {
 /**
  * Compiles a model's right-hand sides (scalars and vectors of any size, or matrices in models of at
  * most MAX_FUSED_ELEMENTS elements) element by element, or returns undefined (an expression outside the
- * fused subset, or a model the per-operation compile runs faster).
+ * fused subset, or a model the per-operation compile runs faster). `always`: whatever the per-operation
+ * compile would cost (a Markov chain's realisation steps through the program one step at a time).
  */
-export function compileScalarProgram(model: Model): ScalarProgram | undefined {
+export function compileScalarProgram(model: Model, always = false): ScalarProgram | undefined {
   const stateSizes = model.states.map((s) => elementCount(s.shape)),
     paramSizes = model.params.map((p) => elementCount(p.shape));
   const S = stateSizes.reduce((a, b) => a + b, 0),
@@ -69,7 +70,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   if (
     model.states.length === 0 ||
     all.some((x) => x.shape.length > 2) ||
-    (S + Q > MAX_FUSED_ELEMENTS && all.some((x) => x.shape.length === 2))
+    (!always && S + Q > MAX_FUSED_ELEMENTS && all.some((x) => x.shape.length === 2))
   )
     return undefined;
   const program = new ProgramBuilder(model, stateSizes, paramSizes, true);
@@ -106,7 +107,7 @@ export function compileScalarProgram(model: Model): ScalarProgram | undefined {
   // vector costs an instruction per element where a kernel handles it at once. All-scalar models
   // always fuse: their states are packed into one vector (CompiledModel.packed).
   const tensors = all.some((x) => x.shape.length > 0);
-  if (tensors && !model.algebraic) {
+  if (tensors && !model.algebraic && !always) {
     const kernels = program.operations - model.states.length - model.params.length - 1;
     if (kernels <= 0 || program.cost() >= kernels * KERNEL_COST + program.perOperationWork * ELEMENT_COST)
       return undefined;

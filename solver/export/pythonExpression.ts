@@ -36,6 +36,24 @@ function spelled(op: Operation | undefined, what: string, range: Range, args: st
 }
 
 /** The Python expression of e. */
+/** What a call that is no engine function reads: a table, a noise realisation, a Markov path, or an unknown function. */
+function calleeWord(model: Model, callee: string): string {
+  const t = model.tables?.find((d) => d.name === callee);
+  switch (t?.origin) {
+    case 'table':
+      return `the table ${callee}`;
+    case 'wiener':
+      return `the Wiener variable ${callee} (one seeded realisation of noise)`;
+    case 'ran':
+    case 'normal':
+      return `${t.origin}(…) (one seeded realisation of noise)`;
+    case 'markov':
+      return `the Markov variable ${callee} (one realisation of its chain, drawn by a check)`;
+    default:
+      return `the function ${callee}`;
+  }
+}
+
 export function pythonExpression(e: Expr, scope: ExpressionScope): string {
   const go = (x: Expr) => pythonExpression(x, scope);
   const { model } = scope;
@@ -75,7 +93,7 @@ export function pythonExpression(e: Expr, scope: ExpressionScope): string {
       return `torch.stack([${e.elements.map(go).join(', ')}])`;
     case 'call': {
       const op = engineFunction(e.callee, e.args.length);
-      if (!op) throw new ExportError(`the function ${e.callee} cannot be exported`, e.calleeRange);
+      if (!op) throw new ExportError(`${calleeWord(model, e.callee)} cannot be exported`, e.calleeRange);
       return spelled(op, `the function ${e.callee}`, e.calleeRange, e.args.map(go));
     }
     case 'binary': {

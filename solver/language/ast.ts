@@ -137,7 +137,7 @@ export interface SolveStmt {
   range: Range;
 }
 
-/** A recognised but unsupported construct that declares a name (`markov z 2`, `table f …`, `wiener w`). */
+/** A recognised but unsupported construct that declares a name (`special k = gill …`, a pHtools command). */
 export interface OpaqueStmt {
   kind: 'opaque';
   keyword: string;
@@ -212,6 +212,23 @@ export interface WienerStmt {
   range: Range;
 }
 
+/**
+ * XPPAUT `markov NAME NSTATES` and its transition table on the lines after it: NSTATES rows of NSTATES `{formula}`
+ * entries, one row a line or one entry a line. `rows[i][j]` is the rate from state i to state j (the diagonal is
+ * read and ignored, as XPPAUT does); a table with the wrong number of entries is reported by the parser and kept
+ * with the rows it has.
+ */
+export interface MarkovStmt {
+  kind: 'markov';
+  name: string;
+  nameRange: Range;
+  /** The number of states (states are 0 … states − 1). */
+  states: number;
+  rows: Expr[][];
+  /** The `markov` line. */
+  range: Range;
+}
+
 /** XPPAUT `special NAME = fn(…)`: a network function (conv, sparse, mmult, …) of one index (checker/special.ts). */
 export interface SpecialStmt {
   kind: 'special';
@@ -258,6 +275,7 @@ export type Statement =
   | GlobalStmt
   | TableStmt
   | WienerStmt
+  | MarkovStmt
   | SpecialStmt
   | AlgebraicStmt
   | SolveStmt;
@@ -293,6 +311,8 @@ export function statementExpressions(s: Statement): Expr[] {
       return s.items.map((i) => i.value);
     case 'number':
       return s.items.map((i) => i.value);
+    case 'markov':
+      return s.rows.flat();
     case 'table':
       return s.source.kind === 'formula' ? [s.source.npts, s.source.xlo, s.source.xhi, s.source.formula] : [];
     case 'param':

@@ -8,6 +8,7 @@
 import type { BinaryOperator, Diagnostic, Expr, OptionLine, OptionSetting, Range } from '../model';
 import type {
   InitItem,
+  MarkovStmt,
   NumberItem,
   ParamInitSyntax,
   ParamItem,
@@ -71,10 +72,6 @@ const COMPARISON_OPS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==',
 /** Recognised constructs that this release does not support: keyword → [severity, message]. */
 const UNSUPPORTED: ReadonlyMap<string, ['error' | 'warning' | 'information', string]> = new Map(
   Object.entries({
-    markov: [
-      'error',
-      'Markov variables (`markov`: random jumps between discrete states) are not supported by ODE Lens: a jump process has no gradient to check',
-    ],
     special: [
       'error',
       'This `special` function is not supported by ODE Lens (it runs conv, sparse, fconv, fsparse, mmult, fmmult, delmmult, delsparse and findext)',
@@ -106,6 +103,7 @@ function isKeyword(w: string): boolean {
     w === 'data' ||
     w === 'scheme' ||
     w === 'loss' ||
+    w === 'markov' ||
     PARAM_KEYWORDS.has(w) ||
     INIT_KEYWORDS.has(w) ||
     NUMBER_KEYWORDS.has(w) ||
@@ -118,13 +116,24 @@ function isKeyword(w: string): boolean {
 }
 
 /** Unsupported constructs whose second word is the name they declare. */
-const DECLARING_UNSUPPORTED = new Set(['markov', 'special', ...PHTOOLS_COMMANDS]);
+const DECLARING_UNSUPPORTED = new Set(['special', ...PHTOOLS_COMMANDS]);
 /** XPPAUT's integral equation `volt u = …` (also `volterra`, and `v` before a name and `=`). */
 const VOLTERRA_KEYWORDS = new Set(['volterra', 'volt']);
 /** Unsupported constructs that declare a list of names. */
 const LIST_DECLARING = new Set<string>(PHTOOLS_COMMANDS);
 /** XPPAUT reads any command word starting with `w` as `wiener`; `w` alone is the usual abbreviation. */
 const WIENER_KEYWORDS = new Set(['wiener', 'w']);
+/** Most states of a Markov variable (XPPAUT's `add_markov` holds 50). */
+const MAX_MARKOV_STATES = 50;
+
+/** A `markov` line whose transition table is being read from the `{…}` lines after it. */
+interface MarkovTable {
+  /** Undefined when the `markov` line itself was broken (its rows are read and dropped). */
+  stmt?: MarkovStmt;
+  entries: Expr[];
+  /** A row line was broken (already reported): the entry count is not judged. */
+  broken: boolean;
+}
 
 export interface ParseResult {
   program: Program;
@@ -167,8 +176,8 @@ class Parser {
   /** Names on ignored (information) lines → the keyword of the first such line. */
   private readonly ignoredReads = new Map<string, string>();
   private readonly arrayOrigins = new Map<Statement, ArrayOrigin>();
-  /** Set after a `markov` line: the `{…}` lines that follow belong to it. */
-  private inMarkov = false;
+  /** After a `markov` line: its transition table, read from the `{…}` lines that follow. */
+  private markov: MarkovTable | undefined;
   /** Inside the `of(…)` of an indexed sum, where `i'` is its index. */
   private inIndexedSum = false;
   /** Inside an integral's braces, where `t'` is the time of integration. */
@@ -190,6 +199,7 @@ class Parser {
       else done = this.arrayLine(toks);
       if (done || last.kind === 'eof') break;
     }
+    this.endMarkovTable();
     expandIndexedSums(this.statements, this.diagnostics);
     desugarIndexedNames(this.statements);
     return {
@@ -404,11 +414,14 @@ class Parser {
   private statement(): boolean {
     const first = this.peek();
     if (first.kind === 'newline') return false;
-    const wasMarkov = this.inMarkov;
-    this.inMarkov = false;
+    if (this.markov && this.isPunct(first, '{')) {
+      this.markovRow(this.markov);
+      return false;
+    }
+    this.endMarkovTable();
 
     if (first.kind === 'punct') {
-      this.punctuationLine(first, wasMarkov);
+      this.punctuationLine(first);
       return false;
     }
     if (first.kind === 'string') {
@@ -431,17 +444,17 @@ class Parser {
     );
   }
 
-  /** A line starting with punctuation: options `@ …`, a `markov` line's transition rows, a derived parameter `!d = …`. */
-  private punctuationLine(first: Token, wasMarkov: boolean): void {
+  /** A line starting with punctuation: options `@ …`, a derived parameter `!d = …`. */
+  private punctuationLine(first: Token): void {
     switch (first.text) {
       case '@':
         this.optionsLine();
         return;
       case '{':
-        if (wasMarkov) {
-          this.inMarkov = true;
-          return;
-        } // transition rows of a `markov` line
+        this.fail(
+          tokenRange(first),
+          'A line of {formula} entries is a row of a Markov transition table: it belongs right after its `markov NAME NSTATES` line or the rows before it',
+        );
         break;
       case '!':
         // XPPAUT derived parameter `!d = 1/(h*h)`: a quantity computed from the parameters, which is
@@ -545,6 +558,7 @@ class Parser {
     else if (lw === 'global') this.statements.push(parseGlobal(this.cursor()));
     else if (lw === 'table' || lw === 'tabular') this.tableDecl();
     else if (WIENER_KEYWORDS.has(lw)) this.wienerDecl();
+    else if (lw === 'markov') this.markovDecl();
     else if (lw === 'special' && isNetworkFunction(this.peek(3))) this.specialDecl();
     else if (UNSUPPORTED.has(lw)) this.unsupportedLine(first, lw);
     else {
@@ -587,7 +601,6 @@ class Parser {
           range: this.wholeLine(first),
         });
     }
-    if (lw === 'markov') this.inMarkov = true;
   }
 
   /** `x(t+1) = …`: an XPPAUT map (difference equation). */
@@ -652,6 +665,7 @@ class Parser {
       (lw === 'state' ||
         lw === 'data' ||
         lw === 'scheme' ||
+        lw === 'markov' ||
         PARAM_KEYWORDS.has(lw) ||
         NUMBER_KEYWORDS.has(lw) ||
         AUX_KEYWORDS.has(lw))
@@ -1019,6 +1033,98 @@ class Parser {
       this.statements.push({ kind: 'wiener', name: name.text, nameRange: tokenRange(name), range });
       if (this.isPunct(this.peek(), ',')) this.next();
     } while (!this.atLineEnd());
+  }
+
+  /** `markov z 2`: a Markov variable with 2 states; its transition table is on the lines after it (markovRow). */
+  private markovDecl(): void {
+    const kw = this.next();
+    const table: MarkovTable = { entries: [], broken: false };
+    this.markov = table; // a broken `markov` line still owns its rows
+    const name = this.expectIdent(`after '${kw.text}' (markov NAME NSTATES)`);
+    if (this.arrayLines.has(kw.line))
+      this.fail(
+        this.wholeLine(kw),
+        'An array of Markov variables (`markov z[i1..i2] n`, one table with [j] in it) is not supported: declare each Markov variable on its own `markov` line with its own table',
+        'unsupported-markov',
+      );
+    const n = this.peek();
+    const states = n.kind === 'number' ? (n.value ?? Number.NaN) : Number.NaN;
+    if (!Number.isInteger(states) || states < 1 || states > MAX_MARKOV_STATES)
+      this.fail(
+        tokenRange(n),
+        `Expected the number of states of ${name.text} after it, a whole number from 1 to ${MAX_MARKOV_STATES}, found ${describe(n)}`,
+      );
+    this.next();
+    this.expectLineEnd(`after markov ${name.text} ${n.text}`);
+    const stmt: MarkovStmt = {
+      kind: 'markov',
+      name: name.text,
+      nameRange: tokenRange(name),
+      states,
+      rows: [],
+      range: this.lineRangeFrom(kw),
+    };
+    this.statements.push(stmt);
+    table.stmt = stmt;
+  }
+
+  /**
+   * One line of a Markov variable's transition table: a whole row (NSTATES `{formula}` entries, the layout of
+   * XPPAUT's documentation) or a single entry (entries in row order, one a line). A row may not start inside
+   * another row, so the two layouts are never confused.
+   */
+  private markovRow(table: MarkovTable): void {
+    const first = this.peek();
+    const entries: Expr[] = [];
+    try {
+      while (!this.atLineEnd()) {
+        this.expectPunct('{', 'before the next entry of the transition table ({formula})');
+        entries.push(this.expr());
+        this.expectPunct('}', 'to close the entry of the transition table');
+      }
+      const stmt = table.stmt;
+      if (!stmt) return;
+      const n = stmt.states;
+      const have = table.entries.length;
+      const line = this.lineRangeFrom(first);
+      if (have + entries.length > n * n)
+        this.fail(
+          line,
+          `The transition table of markov ${stmt.name} is complete (${n} rows of ${n} {formula} entries): this line is one too many`,
+          'invalid-markov',
+        );
+      if (entries.length !== 1 && !(entries.length === n && have % n === 0))
+        this.fail(
+          line,
+          `A line of the transition table of markov ${stmt.name} holds one row (${n} {formula} entries) or one entry; this one has ${entries.length}${entries.length === n ? ' and starts inside a row' : ''}`,
+          'invalid-markov',
+        );
+      table.entries.push(...entries);
+    } catch (e) {
+      table.broken = true;
+      throw e;
+    }
+  }
+
+  /** At the first line after a transition table: its rows, or the diagnostic for a table of the wrong size. */
+  private endMarkovTable(): void {
+    const table = this.markov;
+    this.markov = undefined;
+    const stmt = table?.stmt;
+    if (!stmt || table.broken) return;
+    const n = stmt.states;
+    if (table.entries.length === n * n) {
+      for (let i = 0; i < n; i++) stmt.rows.push(table.entries.slice(i * n, (i + 1) * n));
+      return;
+    }
+    this.diagnostics.push(
+      diag(
+        'invalid-markov',
+        'error',
+        `markov ${stmt.name} ${n} needs its transition table on the lines after it: ${n} rows of ${n} {formula} entries (the rate from state i to state j in row i, column j; one row a line, or one entry a line), ${n * n} entries in all; it has ${table.entries.length}`,
+        stmt.range,
+      ),
+    );
   }
 
   /** `scheme NAME rk a=[[…]] b=[…] c=[…]` or `scheme NAME lmm alpha=[…] beta=[…]` */

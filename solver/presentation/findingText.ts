@@ -366,7 +366,7 @@ export const ZERO_DEFAULT_LOSS_CAUSE =
   'The default loss ½‖x(T)‖² is exactly 0 at these values (every state ends at 0, as when the solution starts at an equilibrium at the origin), so every gradient of it vanishes. A `loss = …` line of your own checks the gradients you care about.';
 
 /** What alone reads a parameter the checked solve does not: ignored lines (their keyword), or a table's formula. */
-export type ReadOnlyBy = { lines: string } | { table: string };
+export type ReadOnlyBy = { lines: string } | { table: string } | { markov: string };
 
 export function vanishingGradientMessage(
   name: string,
@@ -380,7 +380,9 @@ export function vanishingGradientMessage(
   const cause = readOnlyBy
     ? 'table' in readOnlyBy
       ? ` It is read only in the formula of table '${readOnlyBy.table}', which is sampled once at its value: the samples carry no gradient, so the solve and the loss do not depend on it.`
-      : ` It is read only on \`${readOnlyBy.lines}\` lines, which ODE Lens ignores (${IGNORED_BECAUSE[readOnlyBy.lines] ?? 'they do not enter the checked solve'}), so the solve and the loss do not depend on it.`
+      : 'markov' in readOnlyBy
+        ? ` It is read only by the transition rates of Markov variable ${readOnlyBy.markov}, whose path the check draws once and holds fixed: along that path the solve and the loss do not depend on it, and how it moves the jumps is not part of AD's gradient.`
+        : ` It is read only on \`${readOnlyBy.lines}\` lines, which ODE Lens ignores (${IGNORED_BECAUSE[readOnlyBy.lines] ?? 'they do not enter the checked solve'}), so the solve and the loss do not depend on it.`
     : kinks.includes('relu')
       ? ' Every relu unit it feeds may be inactive (its input below 0 throughout the solve: dead units); start the biases higher or use a smooth activation.'
       : kinks.length > 0
@@ -545,4 +547,15 @@ export function mapEventEdgeMessage(a: { t: number; parameters: string[] }): str
   const names = a.parameters.join(', ');
   const one = a.parameters.length === 1;
   return `This event's condition is exactly 0 at t = ${fmt(a.t)}, on the edge of its firing test, and moves with ${names}: a change of ${one ? 'it' : 'them'} on one side makes the map fire there or not, so the loss jumps. The gradient${one ? '' : 's'} of ${names} from AD and from the map's reference (its adjoint with the firing iterations held fixed) ${one ? 'is' : 'are'} the slope on the side the map took; the other parameters' are the loss's own. Finite differences whose probes cross the jump are set aside.`;
+}
+
+/** The `markov-realisation` finding (engine/markov.ts): the one path of a Markov variable that the check holds fixed. */
+export function markovRealisationMessage(a: {
+  name: string;
+  states: number;
+  jumps: number;
+  seed: number;
+  steps: number;
+}): string {
+  return `Markov variable ${a.name} (${a.states} states): the check runs one realisation of its chain, seeded by @ seed=${a.seed} and drawn along a solve at the checked parameter values: ${a.jumps} jump${a.jumps === 1 ? '' : 's'} in ${a.steps} steps. The path is then held fixed as an input of t, so AD, the continuous reference and finite differences are all of this sample path with its jump times held where they are: for fixed coins a jump changes only where a coin equals a cumulative rate, so almost everywhere this is the realised loss's derivative. How the transition rates move the jumps is not part of AD's gradient.`;
 }

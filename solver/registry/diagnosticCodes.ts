@@ -189,9 +189,13 @@ export const DIAGNOSTIC_CODES = {
     'warning',
     'A construct (an XPPAUT one, a function) this release does not support (error, warning or information by how much it matters).',
   ),
+  'invalid-markov': language(
+    'error',
+    'A `markov NAME NSTATES` line without a whole number of states from 1 to 50, or whose transition table (NSTATES rows of NSTATES `{formula}` entries on the lines after it) has the wrong number of entries, a transition rate that is not a scalar formula, or an initial value (`init NAME=…`) that is not one of its states.',
+  ),
   'unsupported-markov': language(
     'error',
-    'A Markov variable (`markov`): a random jump process, which has no gradient to check.',
+    'An array of Markov variables (`markov z[1..n] …`), or a Markov variable in a model whose solve its realisation cannot follow: with events (`global`), delays, Volterra integrals, a DAE or a map, or right-hand sides the fused solve cannot write out element by element (tensors of rank 3 or more).',
   ),
   'dae-equations': language(
     'error',
@@ -403,6 +407,10 @@ export const DIAGNOSTIC_CODES = {
   'volterra-not-converged': check(
     'warning',
     "A step of XPPAUT's volterra scheme whose fixed-point corrections did not settle in 10 (names the first such step and its time, on the first integral): the step is taken as it stands, and AD differentiates the corrections taken. Information instead when the last correction moved the states by less than 1e-4 (a near miss of the 1e-6 tolerance).",
+  ),
+  'markov-realisation': check(
+    'information',
+    'The model has Markov variables (`markov`): the check draws one seeded realisation of each chain along a solve at the checked parameter values and holds it fixed, so the gradients are those of that sample path with its jump times held where they are; how the rates move the jumps is not part of them (on each `markov` line, with its jump count).',
   ),
   'step-halved': check(
     'information',

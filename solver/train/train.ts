@@ -6,6 +6,7 @@
 // in t and solved accurately by the reference's RK4) and the total variation
 // Σ_n ‖θ_{n+1} − θ_n‖₁ of each per-step parameter across layers (docs/design.md#training-consequence:
 // raw AD on leapfrog makes it large; a flow has it small).
+import { realiseMarkov } from '../engine/markov';
 import { referenceUnavailable } from '../check/referenceAvailability';
 import type { DiagnosticCode, Model, Shape } from '../model';
 import { TRAINING_CORRECTIONS, type TrainingCorrection } from '../registry/corrections';
@@ -269,12 +270,16 @@ function learnedParameters(ctx: TrainContext, values: Float32Array[]): LearnedPa
   });
 }
 
-export async function train(model: Model, options: TrainOptions = {}): Promise<TrainResult> {
+export async function train(declared: Model, options: TrainOptions = {}): Promise<TrainResult> {
   const started = performance.now();
-  const settings = trainSettings(model, options);
+  const settings = trainSettings(declared, options);
   const { iterations, optimizer, learningRate, gradient } = settings;
-  const scheme = refuseUntrainable(model, settings);
-  const { tf, backend } = await initBackend(options.backend ?? 'auto', sizeHint(model));
+  const scheme = refuseUntrainable(declared, settings);
+  const { tf, backend } = await initBackend(options.backend ?? 'auto', sizeHint(declared));
+  // Markov variables: the path a check at the starting values draws, held fixed through training (engine/markov.ts).
+  const model = declared.markov?.length
+    ? realiseMarkov(tf, declared, options.initial ?? initialParameters(tf, declared)).model
+    : declared;
   const cm = compileForTraining(tf, model);
   const deadline = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : Infinity;
   const stopReason = (): TrainResult['stopped'] | undefined =>

@@ -1,5 +1,6 @@
 // The check's second thread (solver/check/thread.ts): the continuous reference run on a worker thread gives the report
-// one thread gives (a fused scalar model, a TF.js network, events, a delay's refined reference, a map's event edge), a cancelled check
+// one thread gives (a fused scalar model, a TF.js network, events, a delay's refined reference, a map's event edge, a
+// Markov variable's realised path), a cancelled check
 // stops the helper too, and a helper that fails or dies gives the same diagnostic or report as no helper.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,6 +61,18 @@ loss = x(T)^2
 done
 `;
 
+// A Markov variable: the helper must get the realised path, not the declared one (which holds the initial state).
+const MARKOV = `par k=1.5, g=0.8, a=2, b=1
+markov z 2
+{0} {a*exp(x)}
+{b} {0}
+x' = -k*x + g*z
+init x=0.2
+loss = (x(T) - 0.3)^2
+@ total=4, dt=0.01, seed=3
+done
+`;
+
 const until = async (ok: () => boolean, ms = 20_000) => {
   const end = Date.now() + ms;
   while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -85,6 +98,7 @@ const MODELS: [string, () => Model, CheckOptions?][] = [
   ['a model with events', () => modelOf(IAF)],
   ['a delay equation (refined reference from AD at N)', () => modelOf(DELAY), { refinedReferenceBudgetMs: Infinity }],
   ['a map with an event on the edge of its test (map-event-edge)', () => modelOf(MAP_EDGE)],
+  ['a model with a Markov variable (its realised path)', () => modelOf(MARKOV)],
 ];
 
 for (const [what, model, extra] of MODELS)

@@ -665,11 +665,14 @@ describe('TextMate grammar', () => {
     assert.ok(!re.test('foo('));
   });
 
-  test('data and scheme lines have their own rules and are not marked unsupported', () => {
+  test('data, scheme and markov lines have their own rules and are not marked unsupported', () => {
     const unsupported = js(repo.unsupported.match ?? '');
     assert.ok(!unsupported.test('data obs = "a.csv"'));
     assert.ok(!unsupported.test('scheme s rk a=[[0]] b=[1] c=[0]'));
-    assert.ok(unsupported.test('markov z 2'));
+    assert.ok(unsupported.test('export {x} {y}'));
+    // A Markov variable is declared like a Wiener variable.
+    assert.ok(!unsupported.test('markov z 2'));
+    assert.ok(js(repo.declaration.begin ?? '').test('markov z 2'));
     const data = js(repo.data.match ?? '').exec('data obs = "a.csv"');
     assert.deepEqual(data?.slice(1), ['data', 'obs', '=', '"a.csv"']);
     const scheme = js(repo.scheme.begin ?? '').exec('scheme myab LMM alpha=[0, -1, 1]');

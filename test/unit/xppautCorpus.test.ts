@@ -39,9 +39,9 @@ test('the corpus bench classifies what check --json reports', {
   );
   assert.equal(twin.outcome, 'clean');
   assert.equal(twin.complete, false, 'simultaneous firings have no continuous reference: the check is not complete');
-  const markov = classified("markov z 2\n{0} {1}\n{1} {0}\nx' = -x + z\ninit x=1\ndone\n");
-  assert.equal(markov.outcome, 'refused');
-  assert.match(markov.firstError, /^unsupported-markov: /);
+  const refused = classified("export {x} {x}\nx' = -x\ninit x=1\ndone\n");
+  assert.equal(refused.outcome, 'refused');
+  assert.match(refused.firstError, /^unsupported-export: /);
   const broken = classified("x' = -x +\ndone\n");
   assert.equal(broken.outcome, 'error');
   assert.deepEqual(classify(null, '', '', true), { outcome: 'timeout', complete: false, firstError: 'timed out' });
@@ -65,7 +65,7 @@ test('the corpus bench classifies what check --json reports', {
   const lines = summary([
     { file: 'a', seconds: 0.2, ...decay },
     { file: 'b', seconds: 12, ...twin },
-    { file: 'c', seconds: 0.4, ...markov },
+    { file: 'c', seconds: 0.4, ...refused },
     { file: 'd', seconds: 0.1, ...broken },
     { file: 'e', seconds: 0.3, ...integral },
     { file: 'f', seconds: 0.2, ...leapfrog, warnings: ['weakly-stable-scheme', 'oscillating-gradient'] },

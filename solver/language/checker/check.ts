@@ -18,11 +18,12 @@ import type {
   Expr,
   Loss,
   Model,
+  MarkovChain,
   ModelEvent,
   ParamDecl,
   StateDecl,
 } from '../../model';
-import { solveExpressions } from '../../model';
+import { solveExpressions, visitExpressions } from '../../model';
 import { schemeDiagnostics } from '../../schemes/analysis';
 import type { EquationStmt, LossStmt, Program } from '../ast';
 import { diag } from '../ranges';
@@ -38,6 +39,8 @@ import { checkOptions, readDataSets, type CheckedOptions } from './options';
 import { mapEquations, mapOptions } from '../maps';
 import { buildTables, modelTables } from './tables';
 import { separateSums } from '../separableSums';
+import { checkMarkov } from './markov';
+import { markovUnsupported } from '../../engine/markov';
 
 export function check(program: Program, parseDiagnostics: Diagnostic[], context: AnalysisContext = {}): Analysis {
   const ctx = new CheckContext(context, parseDiagnostics);
@@ -61,6 +64,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const states = collectStates(ctx, equations, broken, inits, histories);
   const events = checkEvents(ctx, exprs, st);
   const algebraic = checkAlgebraic(ctx, exprs, st);
+  const markov = checkMarkov(ctx, exprs);
   checkDelayBounds(ctx, solveExpressions({ equations: equations.list, events, algebraic }), options.options);
   volterraOptions(ctx, equations.list, options);
   const loss = checkLoss(
@@ -79,7 +83,7 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
     if (table && !keyword) p.sampledBy = table;
   }
   const list = isMap ? mapEquations(equations.list, states) : equations.list;
-  return finish(ctx, { ...options, states, params, equations: list, data, loss, events, algebraic });
+  return finish(ctx, { ...options, states, params, equations: list, data, loss, events, algebraic, markov });
 }
 
 interface CheckedParts extends CheckedOptions {
@@ -90,12 +94,41 @@ interface CheckedParts extends CheckedOptions {
   loss: Loss | undefined;
   events: ModelEvent[];
   algebraic: AlgebraicPart | undefined;
+  markov: MarkovChain[];
+}
+
+/** The parameters that only Markov transition rates read (ParamDecl.ratesOf): the pathwise gradient misses them. */
+function markRatesOnly(model: Model): void {
+  const read = (exprs: Expr[]) => {
+    const names = new Set<string>();
+    visitExpressions(exprs, (e) => {
+      if (e.kind === 'name') names.add(e.name);
+    });
+    return names;
+  };
+  const solved = read([...solveExpressions({ ...model, markov: undefined }), ...(model.loss ? [model.loss.expr] : [])]);
+  for (const m of model.markov ?? []) {
+    const rates = read(m.rates.flat().filter((r): r is Expr => r !== undefined));
+    for (const p of model.params) if (!p.ratesOf && rates.has(p.name) && !solved.has(p.name)) p.ratesOf = m.name;
+  }
 }
 
 /** The model when nothing is an error, after the scheme analysis; the diagnostics in text order. */
 function finish(
   ctx: CheckContext,
-  { states, params, equations: eqList, data, schemes, options, optionLines, loss, events, algebraic }: CheckedParts,
+  {
+    states,
+    params,
+    equations: eqList,
+    data,
+    schemes,
+    options,
+    optionLines,
+    loss,
+    events,
+    algebraic,
+    markov,
+  }: CheckedParts,
 ): Analysis {
   const sortDiagnostics = (): void => {
     ctx.diagnostics.sort(
@@ -113,6 +146,18 @@ function finish(
   if (algebraic) model.algebraic = algebraic;
   const tables = modelTables(ctx);
   if (tables.length > 0) model.tables = tables;
+  if (markov.length > 0) {
+    model.markov = markov;
+    markRatesOnly(model);
+    const why = markovUnsupported(model);
+    if (why)
+      for (const m of markov)
+        ctx.error(
+          'unsupported-markov',
+          `The check cannot draw the jumps of ${m.name}: it realises a Markov variable along a plain solve of the equations, and this model has ${why}`,
+          m.range,
+        );
+  }
   // Static analysis of the scheme (per-step parameters at risk, weak stability…).
   try {
     for (const d of schemeDiagnostics(model)) ctx.report(d);

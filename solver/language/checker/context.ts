@@ -23,6 +23,7 @@ import type {
   SpecialStmt,
   TableStmt,
   WienerStmt,
+  MarkovStmt,
 } from '../ast';
 import { diag, rangeKey } from '../ranges';
 
@@ -38,6 +39,8 @@ export type Sym =
   | { kind: 'table'; name: string; stmt: TableStmt; decl?: TableDecl }
   /** XPPAUT `wiener`: white noise, one seeded realisation (checker/noise.ts). */
   | { kind: 'wiener'; name: string; stmt: WienerStmt; decl?: TableDecl }
+  /** XPPAUT `markov`: a jump process between states 0 … n − 1, read through its path (checker/markov.ts). */
+  | { kind: 'markov'; name: string; stmt: MarkovStmt; decl?: TableDecl; initial: number; initRange?: Range }
   /** XPPAUT `special k = conv(…)`: its elements written out once each (checker/special.ts). */
   | { kind: 'special'; name: string; stmt: SpecialStmt; cache: Map<number, Expr> }
   /** Declared by an unsupported construct (already reported): uses are silent errors. */
@@ -75,6 +78,7 @@ export const KIND_WORD: Readonly<Record<Sym['kind'], string>> = {
   data: 'data set',
   table: 'table',
   wiener: 'Wiener variable',
+  markov: 'Markov variable',
   special: 'network function',
   algebraic: 'algebraic variable',
   opaque: 'name',

@@ -10,6 +10,7 @@ import { diag } from '../ranges';
 import { broadcastsTo, elementCount as elements } from '../../ops/shapes';
 import { KIND_WORD, type CheckContext, type Sym } from './context';
 import type { ExpressionChecker } from './expressions';
+import { markovInit } from './markov';
 import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 
 type Statement = Program['statements'][number];
@@ -95,6 +96,9 @@ function declareStatement(ctx: CheckContext, s: Statement): void {
     case 'table':
     case 'wiener':
       ctx.declare({ kind: s.kind, name: s.name, stmt: s } as Sym, s.nameRange);
+      break;
+    case 'markov':
+      ctx.declare({ kind: 'markov', name: s.name, stmt: s, initial: 0 }, s.nameRange);
       break;
     case 'special':
       ctx.declare({ kind: 'special', name: s.name, stmt: s, cache: new Map() }, s.nameRange);
@@ -274,6 +278,10 @@ export function init(
 ): void {
   const sym = ctx.lookup(item.name, item.nameRange);
   if (sym?.kind === 'opaque') return;
+  if (sym?.kind === 'markov') {
+    markovInit(ctx, exprs, sym, item);
+    return;
+  }
   if (!sym || sym.kind !== 'state') {
     const what = sym
       ? `'${item.name}' is a ${KIND_WORD[sym.kind]}, not a state`

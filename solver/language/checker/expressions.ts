@@ -20,6 +20,7 @@ import { evalConst } from './constants';
 import { KIND_WORD, type CheckContext, type Context, type Scope, type Sym } from './context';
 import { describeShape, formatShape, MAX_ELEMENTS } from './shapes';
 import { noiseSample, wienerRead } from './noise';
+import { markovRead } from './markov';
 import { isRealisation, delayShiftCall, shiftCall, specialCall, tableCall } from './xppautCalls';
 
 /**
@@ -246,6 +247,8 @@ export class ExpressionChecker {
         return { kind: 'name', name: sym.name, range };
       case 'wiener':
         return wienerRead(this.ctx, sym, scope, range);
+      case 'markov':
+        return markovRead(this.ctx, sym, scope, range);
       case 'algebraic':
         return this.algebraicName(sym, range, scope);
       case 'opaque':

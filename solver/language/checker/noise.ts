@@ -9,7 +9,7 @@
 // `@ seed=` and its name, so the CLI and the editor run the same path and an
 // edit elsewhere does not redraw it. In a constant (an initial value, a
 // number, a table's samples) ran and normal draw one number.
-import { Rng } from '../../engine/random';
+import { Rng, streamSeed } from '../../engine/random';
 import type { Expr, ModelOptions, Range, TableDecl } from '../../model';
 import { diag } from '../ranges';
 import type { CheckContext, Scope, Sym } from './context';
@@ -17,11 +17,16 @@ import type { CheckContext, Scope, Sym } from './context';
 /** Where step n's sample starts, before t_n in steps (so t_n itself, rounded to float32, reads sample n). */
 const STEP_GUARD = 1e-3;
 
-/** A seed for one named stream: the model's seed mixed with the name's characters. */
-function streamSeed(seed: number, name: string): number {
-  let h = Math.imul(Math.floor(seed) >>> 0, 0x9e3779b1) >>> 0;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
+/** A step function of t on the model's grid: values[n] on [t_n, t_{n+1}) (a noise realisation, a Markov path). */
+export function gridTable(
+  options: Pick<ModelOptions, 't0' | 'dt'>,
+  name: string,
+  origin: TableDecl['origin'],
+  values: number[],
+  range: Range,
+): TableDecl {
+  const { t0, dt } = options;
+  return { name, xlo: t0 - STEP_GUARD * dt, dx: dt, values, interpolation: 'step', origin, range };
 }
 
 export type NoiseKind = 'uniform' | 'normal';
@@ -74,10 +79,10 @@ export class NoiseSource {
 
   /** A new realisation: `scale` times a uniform or standard normal sample per step. */
   realisation(name: string, origin: TableDecl['origin'], kind: NoiseKind, scale: number, range: Range): TableDecl {
-    const { t0, dt, steps, seed } = this.options;
+    const { dt, steps, seed } = this.options;
     const rng = new Rng(streamSeed(seed, name.toLowerCase()));
     const values = Array.from({ length: steps }, () => scale * (kind === 'uniform' ? rng.uniform() : rng.normal()));
-    const decl: TableDecl = { name, xlo: t0 - STEP_GUARD * dt, dx: dt, values, interpolation: 'step', origin, range };
+    const decl = gridTable(this.options, name, origin, values, range);
     this.tables.push(decl);
     this.byName.set(name, decl);
     if (!this.noted) {

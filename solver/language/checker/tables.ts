@@ -14,6 +14,7 @@ import { evalConst } from './constants';
 import type { CheckContext, Scope } from './context';
 import type { ExpressionChecker } from './expressions';
 import { declareWiener, noiseOf, startNoise } from './noise';
+import { declareMarkovPaths } from './markov';
 
 /**
  * Most samples a table may have: the samples are held as float64 while the model is checked and as float32 in every
@@ -24,17 +25,22 @@ export const MAX_TABLE_BYTES = 32 * 2 ** 20;
 export const MAX_TABLE_POINTS = MAX_TABLE_BYTES / Float64Array.BYTES_PER_ELEMENT;
 const TABLE_LIMIT = `2 to ${MAX_TABLE_POINTS}, ${MAX_TABLE_BYTES / 2 ** 20} MB of samples`;
 
-/** Noise and tables: the seeded noise source, each Wiener variable's realisation, then each table's samples. */
+/**
+ * Noise, Markov paths and tables: the seeded noise source, each Wiener variable's realisation, each Markov
+ * variable's path, then each table's samples.
+ */
 export function buildTables(ctx: CheckContext, exprs: ExpressionChecker, options: ModelOptions): void {
   startNoise(ctx, options);
   for (const sym of ctx.symbols.values()) if (sym.kind === 'wiener') declareWiener(ctx, sym);
+  declareMarkovPaths(ctx, options);
   for (const sym of ctx.symbols.values()) if (sym.kind === 'table') sym.decl = tableSamples(ctx, exprs, sym.stmt);
 }
 
 /** Every table and noise realisation the checked model calls. */
 export function modelTables(ctx: CheckContext): TableDecl[] {
   const out: TableDecl[] = [];
-  for (const sym of ctx.symbols.values()) if (sym.kind === 'table' && sym.decl) out.push(sym.decl);
+  for (const sym of ctx.symbols.values())
+    if ((sym.kind === 'table' || sym.kind === 'markov') && sym.decl) out.push(sym.decl);
   return [...out, ...(noiseOf(ctx)?.tables ?? [])];
 }
 
