@@ -30,7 +30,7 @@ import { withInitialValues } from './check/initialValues';
 import { refinedCause } from './check/referenceAvailability';
 import { MAX_CHECK_STEPS } from './check/options';
 import { stepHalvedMessage, stepHalvingFailedMessage } from './presentation/findingText';
-import { referenceElsewhere, startSecondThread } from './check/thread';
+import { referenceElsewhere, releaseSecondThread, startSecondThread } from './check/thread';
 
 export {
   type CheckOptions,
@@ -157,7 +157,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   await run.phase();
   // The reference and the finite differences are independent given AD, and the reference reads AD only for refined
   // grids: it may run on the second thread (check/thread.ts) beside AD and the finite differences (from AD on, for
-  // refined grids), else here between them, as always.
+  // refined grids), else here between them, as always. The second thread then takes part of the finite differences.
   const refined = !!refinedCause(model);
   let elsewhere = refined ? undefined : referenceElsewhere(run, inputs);
   let ref: ReferenceResult | undefined;
@@ -177,7 +177,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
     }
     phase('finite differences');
     await run.phase();
-    gradcheck = gradcheckPhase(run, cm, inputs, ad);
+    gradcheck = await gradcheckPhase(run, cm, inputs, ad);
     if (elsewhere) {
       phase('reference');
       await run.phase();
@@ -185,6 +185,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
     }
   } finally {
     elsewhere?.abandon();
+    releaseSecondThread(run);
   }
   phase('analysis');
   await run.phase();
