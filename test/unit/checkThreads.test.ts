@@ -85,6 +85,18 @@ loss = sum(x(T)^2)
 done
 `;
 
+// The same with a matrix: TF.js's kernels per operation, whose finite differences batch their solves.
+const NET_TFJS = `state x[3]
+init x = [1, -0.5, 0.2]
+param W[3,3] ~ normal(0, 0.5)
+param b[3] ~ normal(0, 0.5)
+par k=0.8, c=0.3
+x' = k*tanh(W @ x + b) - c*x
+loss = sum(x(T)^2)
+@ total=2, dt=0.01, meth=rk4, seed=1
+done
+`;
+
 const until = async (ok: () => boolean, ms = 20_000) => {
   const end = Date.now() + ms;
   while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -229,6 +241,7 @@ test('a TF.js tensor model keeps its reference on the check thread unless thread
 for (const [what, text] of [
   ['a chaotic model whose finite differences take every finer step', LORENZ],
   ['a model with a combined probe and scalar parameters', NET],
+  ['a TF.js model (threadTensorModels) with a combined probe and scalar parameters', NET_TFJS],
 ] as const)
   test(`${what}: finite differences shared with the second thread give the one-thread report`, async () => {
     await warmHelper();
