@@ -8,12 +8,13 @@ import {
   FD_MIN_BUDGET_MS,
   finiteDifferenceWork,
   localMeter,
+  SHARED_METER_WORDS,
   sharedMeter,
   type GradcheckResult,
 } from '../engine/finiteDifferences';
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
-import { finiteDifferencesElsewhere } from './thread';
+import { finiteDifferencesElsewhere, mayShareFiniteDifferences } from './thread';
 
 export async function gradcheckPhase(
   run: CheckRun,
@@ -44,10 +45,14 @@ async function sharedGradcheck(
   // Which units there are is known before any solve (the directions and the combined probe).
   const work = finiteDifferenceWork(tf, cm, scheme, model, values, ad.G, ad.loss, 'auto');
   const all = work.units.map((_u, k) => k);
-  const elsewhere = finiteDifferencesElsewhere(run, values, ad, work.units, budgetMs);
-  if (!elsewhere) return work.settle(all, budgetMs, meter) as GradcheckResult[];
+  if (!mayShareFiniteDifferences(run, work.units)) return work.settle(all, budgetMs, meter) as GradcheckResult[];
+  // The helper takes the unperturbed solve's firings from this thread (one solve fewer there; models with events).
+  const words = new Int32Array(new SharedArrayBuffer(4 * SHARED_METER_WORDS));
+  const shared = sharedMeter(words);
+  const unperturbed = work.unperturbed(shared);
+  const elsewhere = finiteDifferencesElsewhere(run, values, ad, work.units, budgetMs, words, unperturbed);
+  if (!elsewhere) return work.settle(all, budgetMs, shared) as GradcheckResult[];
   try {
-    const shared = sharedMeter(elsewhere.meter);
     const results: (GradcheckResult | undefined)[] = new Array(model.params.length);
     const settle = (k: number) => {
       const r = work.settle([k], budgetMs, shared);

@@ -26,7 +26,8 @@ import { isMainThread, resourceLimits, Worker } from 'node:worker_threads';
 import type { Model } from '../model';
 import type { ReferenceResult } from '../engine/reference';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
-import { SHARED_METER_WORDS, type GradcheckResult } from '../engine/finiteDifferences';
+import type { GradcheckResult } from '../engine/finiteDifferences';
+import type { Firings } from '../engine/scalarKernel/events';
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckOptions } from './options';
 import type { CheckRun } from './run';
@@ -89,6 +90,8 @@ export interface FiniteDifferenceJob {
   claims: Int32Array;
   /** The shared meter's words (engine/finiteDifferences.ts: sharedMeter): the time budget counts both threads' work. */
   meter: Int32Array;
+  /** The unperturbed solve's firings, solved by the check's thread (FiniteDifferenceWork.unperturbed). */
+  unperturbed: { firings?: Firings };
   /** The units as the check's thread made them: the helper runs none when its own differ. */
   units: number[][];
   /**
@@ -404,8 +407,6 @@ function threadOptions(options: CheckOptions): ThreadOptions {
 
 /** A check's finite differences shared with the helper: the check's thread claims units, the helper the rest. */
 export interface FiniteDifferencesElsewhere {
-  /** The shared meter's words (engine/finiteDifferences.ts: sharedMeter). */
-  meter: Int32Array;
   /** Claims unit k for this thread; false when the helper has it. */
   claim(unit: number): boolean;
   /**
@@ -418,9 +419,19 @@ export interface FiniteDifferencesElsewhere {
 }
 
 /**
- * Posts the check's finite differences (their `units`, FiniteDifferenceWork.units) to the helper after AD. Undefined
- * when they stay on this thread: for the checks whose reference would (referenceElsewhere's rules: one thread asked
- * for, a small check, a native backend, no helper), and below two units.
+ * Whether a check may share its finite differences (their `units`, FiniteDifferenceWork.units) with the helper: not
+ * those whose reference stays on this thread (referenceElsewhere's rules: one thread asked for, a small check, a
+ * native backend, no helper), nor below two units.
+ */
+export function mayShareFiniteDifferences(run: CheckRun, units: number[][]): boolean {
+  if (!run.secondThread || run.backend === 'tensorflow' || small(run) || units.length < 2) return false;
+  return !!helper && !helper.gone;
+}
+
+/**
+ * Posts the check's finite differences to the helper after AD (mayShareFiniteDifferences said it may), with the
+ * shared meter's words and the unperturbed solve's firings. Undefined when the helper is gone or the job could not
+ * be posted: they stay on this thread.
  */
 export function finiteDifferencesElsewhere(
   run: CheckRun,
@@ -428,21 +439,22 @@ export function finiteDifferencesElsewhere(
   ad: AdGradients,
   units: number[][],
   budgetMs: number,
+  meter: Int32Array,
+  unperturbed: { firings?: Firings },
 ): FiniteDifferencesElsewhere | undefined {
   const { options } = run;
-  if (!run.secondThread || run.backend === 'tensorflow' || small(run) || units.length < 2) return undefined;
   const h = helper;
   if (!h || h.gone) return undefined;
   // The helper has started the reference (it runs this job after it): its compiled model serves.
   const kept =
     run.helperModel && Atomics.load(run.helperModel.claim, 0) === BY_HELPER ? run.helperModel.job : undefined;
   const claims = new Int32Array(new SharedArrayBuffer(4 * units.length));
-  const meter = new Int32Array(new SharedArrayBuffer(4 * SHARED_METER_WORDS));
   const job: FiniteDifferenceJob = {
     type: 'finite differences',
     id: nextId++,
     claims,
     meter,
+    unperturbed,
     units,
     source: kept !== undefined ? { compiledFor: kept } : { model: run.model, options: threadOptions(options) },
     backend: run.backend,
@@ -481,7 +493,6 @@ export function finiteDifferencesElsewhere(
     options.signal?.removeEventListener('abort', stop);
   };
   return {
-    meter,
     claim: (k) => Atomics.compareExchange(claims, k, UNCLAIMED, BY_CALLER) === UNCLAIMED,
     async helperResults() {
       if (!helperHolds()) {

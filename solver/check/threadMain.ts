@@ -123,7 +123,17 @@ async function finiteDifferences(job: FiniteDifferenceJob): Promise<void> {
       c = made;
     }
     const { run, cm } = c;
-    const work = finiteDifferenceWork(run.tf, cm, run.scheme, run.model, job.values, job.G, job.loss, 'auto');
+    const work = finiteDifferenceWork(
+      run.tf,
+      cm,
+      run.scheme,
+      run.model,
+      job.values,
+      job.G,
+      job.loss,
+      'auto',
+      job.unperturbed,
+    );
     const meter = sharedMeter(job.meter);
     // Both threads derive the units alike from the same values; should they not, the check's thread runs them all.
     if (!sameUnits(work.units, job.units))

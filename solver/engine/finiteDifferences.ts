@@ -106,6 +106,11 @@ export function sharedMeter(words: Int32Array): FiniteDifferenceMeter {
 export interface FiniteDifferenceWork {
   units: number[][];
   settle(units: number[], budgetMs: number, meter: FiniteDifferenceMeter): (GradcheckResult | undefined)[];
+  /**
+   * The unperturbed solve's firings (baseFirings), solved at the first call (counted on `meter`) unless given to
+   * finiteDifferenceWork: another thread's work on the same check takes them from this one.
+   */
+  unperturbed(meter: FiniteDifferenceMeter): { firings?: Firings };
 }
 
 export function finiteDifferenceWork(
@@ -117,6 +122,7 @@ export function finiteDifferenceWork(
   G: Float32Array[],
   loss: number,
   mode: FiniteDifferenceMode,
+  unperturbed?: { firings?: Firings },
 ): FiniteDifferenceWork {
   const { dirs, eps, predicted, rounding } = finiteDifferenceDirections(model, values, G, loss);
   // The predicted change ε·|⟨G, v⟩| in units of the loss's float32 rounding.
@@ -130,9 +136,15 @@ export function finiteDifferenceWork(
   // AD holds each firing at its grid step; a probe whose + or − solve fires elsewhere crossed a jump of the
   // network's loss, and its quotient is no check of AD (firings recorded on the whole-solve kernel only). Solved at
   // the first units settled, so that the units are known before any solve.
-  let base: Firings | undefined;
-  let baseSolved = false;
+  let base: Firings | undefined = unperturbed?.firings;
+  let baseSolved = !!unperturbed;
   const keeps = (f: ProbeFirings) => !base || f.every((x) => !x || sameFirings(x, base!));
+  const solveBase = (meter: FiniteDifferenceMeter) => {
+    if (baseSolved) return;
+    base = baseFirings(tf, cm, scheme, model, values);
+    baseSolved = true;
+    if (base) meter.solved(1);
+  };
   const P = model.params.length;
   // Tensors first along one combined probe (combinedProbe's rule): when it agrees with AD, each of its tensors
   // is settled by it; when it does not, they are solved one by one below, as the others are.
@@ -145,11 +157,7 @@ export function finiteDifferenceWork(
       .map((i) => [i]),
   ];
   const settle = (chosen: number[], budgetMs: number, meter: FiniteDifferenceMeter) => {
-    if (!baseSolved) {
-      base = baseFirings(tf, cm, scheme, model, values);
-      baseSolved = true;
-      if (base) meter.solved(1);
-    }
+    solveBase(meter);
     const results: (GradcheckResult | undefined)[] = new Array(P);
     const fd: number[] = new Array(P);
     const crossed: boolean[] = new Array(P).fill(false);
@@ -279,7 +287,14 @@ export function finiteDifferenceWork(
     }
     return results;
   };
-  return { units, settle };
+  return {
+    units,
+    settle,
+    unperturbed: (meter) => {
+      solveBase(meter);
+      return base ? { firings: base } : {};
+    },
+  };
 }
 
 /** The + and − solves' firings of one probe (undefined where the solve does not record them). */

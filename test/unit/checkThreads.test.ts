@@ -97,6 +97,19 @@ loss = sum(x(T)^2)
 done
 `;
 
+// A map with events: the check's thread solves the unperturbed firings and the helper takes them from its job. Every
+// step of t0 (the last unit: the helper's first) moves the firing at t = t0, which only those firings show.
+const MAP_EVENTS = `x(t+1) = a*x*(1-x) + b + c*y
+y(t+1) = 0.5*y + d*x + 0.5*t0
+par a=2.8, b=0.01, c=0.05, d=0.1, t0=0
+init x=0.3, y=0
+global 1 x-0.7 {x=0.2}
+global 0 t-t0 {y=0.5}
+loss = x(T)^2 + y(T)^2
+@ total=100000
+done
+`;
+
 const until = async (ok: () => boolean, ms = 20_000) => {
   const end = Date.now() + ms;
   while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -242,6 +255,7 @@ for (const [what, text] of [
   ['a chaotic model whose finite differences take every finer step', LORENZ],
   ['a model with a combined probe and scalar parameters', NET],
   ['a TF.js model (threadTensorModels) with a combined probe and scalar parameters', NET_TFJS],
+  ['a map with events', MAP_EVENTS],
 ] as const)
   test(`${what}: finite differences shared with the second thread give the one-thread report`, async () => {
     await warmHelper();
