@@ -26,13 +26,14 @@ export async function gradcheckPhase(
   const t = performance.now();
   const budgetMs = run.options.finiteDifferenceBudgetMs ?? Math.max(FD_MIN_BUDGET_MS, FD_BUDGET_FACTOR * run.adWorkMs);
   try {
-    return await sharedGradcheck(run, cm, inputs, ad, budgetMs);
+    return await gradcheck(run, cm, inputs, ad, budgetMs);
   } finally {
     run.timings.finiteDifferenceMs = performance.now() - t;
   }
 }
 
-async function sharedGradcheck(
+/** Every tensor's result: on this thread, or its units shared with the second thread when the check may. */
+async function gradcheck(
   run: CheckRun,
   cm: CompiledModel,
   inputs: ParameterInputs,

@@ -96,7 +96,7 @@ export interface FiniteDifferenceJob {
   units: number[][];
   /**
    * The model to compile, or the reference job the helper has run for this check, whose compiled model it kept
-   * (a model of large arrays takes a tenth of a second to post and a few to compile again).
+   * (a model of large arrays takes a tenth of a second to post and a few tenths to compile again).
    */
   source: { model: Model; options: ThreadOptions } | { compiledFor: number };
   backend: CheckRun['backend'];
