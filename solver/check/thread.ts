@@ -95,10 +95,11 @@ export interface FiniteDifferenceJob {
   /** The units as the check's thread made them: the helper runs none when its own differ. */
   units: number[][];
   /**
-   * The model to compile, or the reference job the helper has run for this check, whose compiled model it kept
-   * (a model of large arrays takes a tenth of a second to post and a few tenths to compile again).
+   * The reference job posted for this check, whose compiled model the helper keeps when it ran it (a model of large
+   * arrays takes a tenth of a second to post and a few tenths to compile again), and the model to compile otherwise:
+   * left out when the helper has started that reference.
    */
-  source: { model: Model; options: ThreadOptions } | { compiledFor: number };
+  source: { compiledFor?: number; model?: { model: Model; options: ThreadOptions } };
   backend: CheckRun['backend'];
   startedAt: number;
   values: Float32Array[];
@@ -445,9 +446,9 @@ export function finiteDifferencesElsewhere(
   const { options } = run;
   const h = helper;
   if (!h || h.gone) return undefined;
-  // The helper has started the reference (it runs this job after it): its compiled model serves.
-  const kept =
-    run.helperModel && Atomics.load(run.helperModel.claim, 0) === BY_HELPER ? run.helperModel.job : undefined;
+  // When the helper has started the reference (it runs this job after it) its compiled model serves: no model is posted.
+  // Otherwise the model goes along, and the kept one still serves if the helper runs that reference first.
+  const started = !!run.helperModel && Atomics.load(run.helperModel.claim, 0) === BY_HELPER;
   const claims = new Int32Array(new SharedArrayBuffer(4 * units.length));
   const job: FiniteDifferenceJob = {
     type: 'finite differences',
@@ -456,7 +457,10 @@ export function finiteDifferencesElsewhere(
     meter,
     unperturbed,
     units,
-    source: kept !== undefined ? { compiledFor: kept } : { model: run.model, options: threadOptions(options) },
+    source: {
+      ...(run.helperModel ? { compiledFor: run.helperModel.job } : {}),
+      ...(started ? {} : { model: { model: run.model, options: threadOptions(options) } }),
+    },
     backend: run.backend,
     startedAt: performance.timeOrigin + run.started,
     values,

@@ -106,7 +106,7 @@ const sameUnits = (a: number[][], b: number[][]) =>
 
 async function finiteDifferences(job: FiniteDifferenceJob): Promise<void> {
   const { source } = job;
-  const reuse = 'compiledFor' in source && kept?.job === source.compiledFor ? kept.compiled : undefined;
+  const reuse = kept && kept.job === source.compiledFor ? kept.compiled : undefined;
   if (!reuse) drop();
   kept = undefined;
   let c: Compiled | undefined = reuse;
@@ -116,9 +116,8 @@ async function finiteDifferences(job: FiniteDifferenceJob): Promise<void> {
     if (!unclaimed()) return post({ type: 'finite differences', id: job.id, units: [] });
     if (!c) {
       // The reference whose model was to serve did not keep it (it declined or failed): the check's thread runs them.
-      if ('compiledFor' in source)
-        return post({ type: 'declined', id: job.id, reason: 'the compiled model was not kept' });
-      const made = await compiled({ ...job, ...source });
+      if (!source.model) return post({ type: 'declined', id: job.id, reason: 'the compiled model was not kept' });
+      const made = await compiled({ ...job, ...source.model });
       if ('declined' in made) return post({ type: 'declined', id: job.id, reason: made.declined });
       c = made;
     }
