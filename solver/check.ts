@@ -30,7 +30,7 @@ import { withInitialValues } from './check/initialValues';
 import { refinedCause } from './check/referenceAvailability';
 import { MAX_CHECK_STEPS } from './check/options';
 import { stepHalvedMessage, stepHalvingFailedMessage } from './presentation/findingText';
-import { referenceElsewhere, startSecondThread } from './check/thread';
+import { referenceElsewhere, releaseSecondThread, startSecondThread } from './check/thread';
 import { initialParameters } from './engine/parameters';
 import { realiseMarkov } from './engine/markov';
 import { markovFindings } from './check/markov';
@@ -182,7 +182,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   await run.phase();
   // The reference and the finite differences are independent given AD, and the reference reads AD only for refined
   // grids: it may run on the second thread (check/thread.ts) beside AD and the finite differences (from AD on, for
-  // refined grids), else here between them, as always.
+  // refined grids), else here between them, as always. The second thread then takes part of the finite differences.
   const refined = !!refinedCause(model);
   let elsewhere = refined ? undefined : referenceElsewhere(run, inputs);
   let ref: ReferenceResult | undefined;
@@ -202,7 +202,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
     }
     phase('finite differences');
     await run.phase();
-    gradcheck = gradcheckPhase(run, cm, inputs, ad);
+    gradcheck = await gradcheckPhase(run, cm, inputs, ad);
     if (elsewhere) {
       phase('reference');
       await run.phase();
@@ -210,6 +210,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
     }
   } finally {
     elsewhere?.abandon();
+    releaseSecondThread(run);
   }
   phase('analysis');
   await run.phase();

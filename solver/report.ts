@@ -322,6 +322,8 @@ export interface Report {
   /**
    * Wall time of each phase. With `referenceConcurrent` the reference ran on the check's second thread beside AD and
    * finite differences (check/thread.ts), so the phases overlap and their sum exceeds the total.
+   * `finiteDifferencesOnSecondThread`: the parameters whose finite differences the second thread computed (absent when
+   * none); `finiteDifferenceMs` is then the check thread's wall time of the phase, waiting for them included.
    */
   timings: {
     totalMs: number;
@@ -329,6 +331,7 @@ export interface Report {
     referenceMs: number;
     finiteDifferenceMs: number;
     referenceConcurrent?: true;
+    finiteDifferencesOnSecondThread?: number;
   };
 }
 

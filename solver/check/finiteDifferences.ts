@@ -1,37 +1,82 @@
 // Phase 4, finite differences (gradcheck): the AD gradients against central differences of the same
 // discrete loss (engine/finiteDifferences.ts), unless the caller skipped it; its passes at finer steps within a time
-// budget proportional to the AD solve's measured cost (FD_BUDGET_FACTOR, at least FD_MIN_BUDGET_MS).
+// budget proportional to the AD solve's measured cost (FD_BUDGET_FACTOR, at least FD_MIN_BUDGET_MS). With the
+// check's second thread their units are shared with it (check/thread.ts): this thread claims them from the first.
 import type { CompiledModel } from '../engine/compile';
 import {
   FD_BUDGET_FACTOR,
   FD_MIN_BUDGET_MS,
-  finiteDifferenceCheck,
+  finiteDifferenceWork,
+  localMeter,
+  SHARED_METER_WORDS,
+  sharedMeter,
   type GradcheckResult,
 } from '../engine/finiteDifferences';
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
+import { finiteDifferencesElsewhere, mayShareFiniteDifferences } from './thread';
 
-export function gradcheckPhase(
+export async function gradcheckPhase(
   run: CheckRun,
   cm: CompiledModel,
   inputs: ParameterInputs,
   ad: AdGradients,
-): GradcheckResult[] | undefined {
+): Promise<GradcheckResult[] | undefined> {
+  if (run.options.gradcheck === false) return undefined;
   const t = performance.now();
-  const gradcheck =
-    run.options.gradcheck !== false
-      ? finiteDifferenceCheck(
-          run.tf,
-          cm,
-          run.scheme,
-          run.model,
-          inputs.values,
-          ad.G,
-          ad.loss,
-          'auto',
-          run.options.finiteDifferenceBudgetMs ?? Math.max(FD_MIN_BUDGET_MS, FD_BUDGET_FACTOR * run.adWorkMs),
-        )
-      : undefined;
-  run.timings.finiteDifferenceMs = performance.now() - t;
-  return gradcheck;
+  const budgetMs = run.options.finiteDifferenceBudgetMs ?? Math.max(FD_MIN_BUDGET_MS, FD_BUDGET_FACTOR * run.adWorkMs);
+  try {
+    return await gradcheck(run, cm, inputs, ad, budgetMs);
+  } finally {
+    run.timings.finiteDifferenceMs = performance.now() - t;
+  }
+}
+
+/** Every tensor's result: on this thread, or its units shared with the second thread when the check may. */
+async function gradcheck(
+  run: CheckRun,
+  cm: CompiledModel,
+  inputs: ParameterInputs,
+  ad: AdGradients,
+  budgetMs: number,
+): Promise<GradcheckResult[]> {
+  const { tf, scheme, model } = run;
+  const { values } = inputs;
+  const meter = localMeter();
+  // Which units there are is known before any solve (the directions and the combined probe).
+  const work = finiteDifferenceWork(tf, cm, scheme, model, values, ad.G, ad.loss, 'auto');
+  const all = work.units.map((_u, k) => k);
+  if (!mayShareFiniteDifferences(run, work.units)) return work.settle(all, budgetMs, meter) as GradcheckResult[];
+  // The helper takes the unperturbed solve's firings from this thread (one solve fewer there; models with events).
+  const words = new Int32Array(new SharedArrayBuffer(4 * SHARED_METER_WORDS));
+  const shared = sharedMeter(words);
+  const unperturbed = work.unperturbed(shared);
+  const elsewhere = finiteDifferencesElsewhere(run, values, ad, work.units, budgetMs, words, unperturbed);
+  if (!elsewhere) return work.settle(all, budgetMs, shared) as GradcheckResult[];
+  try {
+    const results: (GradcheckResult | undefined)[] = new Array(model.params.length);
+    const settle = (k: number) => {
+      const r = work.settle([k], budgetMs, shared);
+      for (const i of work.units[k]) results[i] = r[i];
+    };
+    for (const k of all) {
+      if (!elsewhere.claim(k)) continue;
+      settle(k);
+      // A cancellation reaches the helper between units.
+      await run.phase();
+    }
+    const theirs = await elsewhere.helperResults();
+    let onHelper = 0;
+    for (const { unit, results: r } of theirs)
+      work.units[unit].forEach((i, j) => {
+        results[i] = r[j];
+        onHelper++;
+      });
+    // Units the helper claimed and did not deliver (it was lost, failed or declined).
+    for (const k of all) if (work.units[k].some((i) => !results[i])) settle(k);
+    if (onHelper > 0) run.timings.finiteDifferencesOnSecondThread = onHelper;
+    return results as GradcheckResult[];
+  } finally {
+    elsewhere.abandon();
+  }
 }

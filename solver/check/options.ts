@@ -47,8 +47,9 @@ export interface CheckOptions {
   gradcheck?: boolean;
   /**
    * Threads the check may use: 2 (the default, DEFAULT_CHECK_THREADS) runs the continuous reference on a second
-   * thread beside the finite differences when AD took at least THREAD_MIN_AD_MS (check/thread.ts); 1 runs every
-   * phase on the calling thread. The report is the same either way.
+   * thread beside the finite differences, and then part of the finite differences there, when AD took at least
+   * THREAD_MIN_AD_MS (check/thread.ts); 1 runs every phase on the calling thread. The report is the same either way
+   * (but where the finite differences' time budget decides, a time-based decision).
    */
   threads?: number;
   /** The second thread's bundle (default: check/thread.ts's THREAD_BUNDLE beside the running bundle). */

@@ -87,6 +87,11 @@ export interface CheckRun extends Pacing {
   timings: Report['timings'];
   /** The check may hand its reference to the second thread (check/thread.ts: startSecondThread decided). */
   secondThread?: boolean;
+  /**
+   * The reference job posted to the second thread, whose compiled model it keeps for this check's finite differences
+   * when it runs the job (`claim` says whether it has), check/thread.ts.
+   */
+  helperModel?: { job: number; claim: Int32Array };
   /** The AD phase's cost, load-independent (check/work.ts), for predictions (check/refinedReference.ts). */
   adWorkMs: number;
 }

@@ -1,6 +1,8 @@
 // The check's second thread: the continuous reference (check/reference.ts) runs on a worker thread while the
 // finite differences (check/finiteDifferences.ts) run on the calling one. Given AD's result the two are
-// independent; on two cores their wall times overlap (docs/engine.md#threads).
+// independent; on two cores their wall times overlap (docs/engine.md#threads). The finite differences are shared
+// too: after its reference (or without one) the helper takes units of them (engine/finiteDifferences.ts:
+// FiniteDifferenceWork) that the check's thread has not claimed.
 //
 // One helper thread per process, started when a check starts (its startup — loading the bundle and TF.js — runs
 // while the model compiles and AD runs) and kept for the next checks. After AD the check posts the model, its
@@ -11,12 +13,21 @@
 // the helper, and a lost helper (failed to start, died) costs its time and no result. Cancelling a check (or
 // leaving it early) terminates the helper when it holds the job, as the reference does not stop between its
 // solves; the next check starts another.
+//
+// The finite differences' units (the combined probe's tensors, then one tensor each) have one claim word each: the
+// check's thread claims them from the first, the helper from the last, each unit run whole by whoever claimed it, so
+// the results are those of one thread (the time budget aside: it counts the work of both). The check's thread waits
+// only for units the helper has claimed; a lost helper's units it runs itself. The helper keeps the model it compiled
+// for the reference until the check's finite differences or its end (`release`), as compiling a large array model
+// again costs a few hundred ms.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMainThread, resourceLimits, Worker } from 'node:worker_threads';
 import type { Model } from '../model';
 import type { ReferenceResult } from '../engine/reference';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
+import type { GradcheckResult } from '../engine/finiteDifferences';
+import type { Firings } from '../engine/scalarKernel/events';
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckOptions } from './options';
 import type { CheckRun } from './run';
@@ -67,6 +78,48 @@ export interface ReferenceJob {
   inputs: ParameterInputs;
   /** AD's result, when the job is posted after AD (a refined reference reads it); else the job runs beside AD. */
   ad?: { result: AdGradients; workMs: number };
+  /** The check's finite differences may follow: the helper keeps its compiled model for them (until `release`). */
+  keep: boolean;
+}
+
+/** A share of a check's finite differences: the units (FiniteDifferenceWork.units) the check's thread has not claimed. */
+export interface FiniteDifferenceJob {
+  type: 'finite differences';
+  id: number;
+  /** One Int32 per unit on a SharedArrayBuffer: UNCLAIMED, BY_HELPER or BY_CALLER. */
+  claims: Int32Array;
+  /** The shared meter's words (engine/finiteDifferences.ts: sharedMeter): the time budget counts both threads' work. */
+  meter: Int32Array;
+  /** The unperturbed solve's firings, solved by the check's thread (FiniteDifferenceWork.unperturbed). */
+  unperturbed: { firings?: Firings };
+  /** The units as the check's thread made them: the helper runs none when its own differ. */
+  units: number[][];
+  /**
+   * The reference job posted for this check, whose compiled model the helper keeps when it ran it (a model of large
+   * arrays takes a tenth of a second to post and a few tenths to compile again), and the model to compile otherwise:
+   * left out when the helper has started that reference.
+   */
+  source: { compiledFor?: number; model?: { model: Model; options: ThreadOptions } };
+  backend: CheckRun['backend'];
+  startedAt: number;
+  values: Float32Array[];
+  G: Float32Array[];
+  loss: number;
+  budgetMs: number;
+}
+
+/** The check has ended: the helper drops the model it kept for the reference job `job`. */
+export interface ReleaseMessage {
+  type: 'release';
+  job: number;
+}
+
+export type ToHelper = ReferenceJob | FiniteDifferenceJob | ReleaseMessage;
+
+/** The results of one unit the helper ran: per tensor of the unit, in its order. */
+export interface UnitResults {
+  unit: number;
+  results: GradcheckResult[];
 }
 
 /** What the reference phase sets on the check besides its result. */
@@ -90,6 +143,7 @@ export type FromHelper =
   /** The helper cannot run the check's backend (the caller runs the reference). */
   | { type: 'declined'; id: number; reason: string }
   | { type: 'reference'; id: number; ref: ReferenceResult | undefined; fields: ReferenceFields; ms: number }
+  | { type: 'finite differences'; id: number; units: UnitResults[] }
   | {
       type: 'failed';
       id: number;
@@ -120,6 +174,7 @@ class Helper {
         return;
       }
       if (m.type === 'reference') counts.answered++;
+      if (m.type === 'finite differences') counts.finiteDifferenceUnits += m.units.length;
       this.answer(m.id, m);
     });
     this.worker.on('error', (e) => this.lose(`the check's second thread failed: ${e.message}`));
@@ -128,13 +183,18 @@ class Helper {
     this.worker.unref();
   }
 
-  ask(job: ReferenceJob): Promise<Answer> {
+  ask(job: ReferenceJob | FiniteDifferenceJob): Promise<Answer> {
     return new Promise((resolve) => {
       if (this.gone) return resolve({ type: 'lost', reason: "the check's second thread is gone" });
       this.waiting.set(job.id, resolve);
       this.worker.ref(); // an answer is awaited: the process must not exit without it
       this.worker.postMessage(job);
     });
+  }
+
+  /** A message that expects no answer. */
+  tell(m: ReleaseMessage): void {
+    if (!this.gone) this.worker.postMessage(m);
   }
 
   private answer(id: number, a: Answer): void {
@@ -163,8 +223,18 @@ let helper: Helper | undefined;
 /** Per bundle, its helpers that exited before they were ready. */
 const failedStarts = new Map<string, number>();
 let nextId = 1;
-/** In this process: helpers started, jobs handed to them, references they ran, helpers stopped in a job (tests read them). */
-const counts = { started: 0, jobs: 0, answered: 0, terminated: 0 };
+/**
+ * In this process: helpers started, reference jobs handed to them, references they ran, helpers stopped in a job,
+ * finite-difference jobs handed to them and units of those they ran (tests read them).
+ */
+const counts = {
+  started: 0,
+  jobs: 0,
+  answered: 0,
+  terminated: 0,
+  finiteDifferenceJobs: 0,
+  finiteDifferenceUnits: 0,
+};
 
 export function secondThreadCounts(): Readonly<typeof counts> & { alive: boolean; ready: boolean } {
   const alive = !!helper && !helper.gone;
@@ -246,27 +316,17 @@ export function referenceElsewhere(
   const h = helper;
   if (!h || h.gone) return undefined;
   const claim = new Int32Array(new SharedArrayBuffer(4));
-  const {
-    signal,
-    onPhase,
-    parameterValues,
-    threads,
-    threadScript,
-    threadMinAdMs,
-    threadMinSolveWork,
-    threadTensorModels,
-    ...rest
-  } = options;
   const job: ReferenceJob = {
     type: 'reference',
     id: nextId++,
     claim,
     model: run.model,
-    options: rest,
+    options: threadOptions(options),
     backend: run.backend,
     startedAt: performance.timeOrigin + run.started,
     inputs,
     ...(ad ? { ad: { result: ad, workMs: run.adWorkMs } } : {}),
+    keep: options.gradcheck !== false,
   };
   let answer: Promise<Answer>;
   try {
@@ -276,6 +336,7 @@ export function referenceElsewhere(
     return undefined;
   }
   counts.jobs++;
+  if (job.keep) run.helperModel = { job: job.id, claim };
   let answered = false;
   void answer.then(() => {
     answered = true;
@@ -287,11 +348,11 @@ export function referenceElsewhere(
       h.terminate('the check was cancelled');
     }
   };
-  signal?.addEventListener('abort', stop, { once: true });
+  options.signal?.addEventListener('abort', stop, { once: true });
   let settled = false;
   const settle = () => {
     settled = true;
-    signal?.removeEventListener('abort', stop);
+    options.signal?.removeEventListener('abort', stop);
   };
   const takeBack = () => {
     if (Atomics.compareExchange(claim, 0, UNCLAIMED, BY_CALLER) !== UNCLAIMED) return false;
@@ -327,6 +388,139 @@ export function referenceElsewhere(
       stop();
     },
   };
+}
+
+/** The options a check sends its helper (ThreadOptions). */
+function threadOptions(options: CheckOptions): ThreadOptions {
+  const {
+    signal,
+    onPhase,
+    parameterValues,
+    threads,
+    threadScript,
+    threadMinAdMs,
+    threadMinSolveWork,
+    threadTensorModels,
+    ...rest
+  } = options;
+  return rest;
+}
+
+/** A check's finite differences shared with the helper: the check's thread claims units, the helper the rest. */
+export interface FiniteDifferencesElsewhere {
+  /** Claims unit k for this thread; false when the helper has it. */
+  claim(unit: number): boolean;
+  /**
+   * Once this thread has tried to claim every unit: the results of the units the helper ran, awaited only when it
+   * holds any. A unit it could not deliver (it was lost, failed or declined) is missing: this thread runs it.
+   */
+  helperResults(): Promise<UnitResults[]>;
+  /** The check ends without them (an error, a cancellation): the helper stops when it holds a unit. */
+  abandon(): void;
+}
+
+/**
+ * Whether a check may share its finite differences (their `units`, FiniteDifferenceWork.units) with the helper: not
+ * those whose reference stays on this thread (referenceElsewhere's rules: one thread asked for, a small check, a
+ * native backend, no helper), nor below two units.
+ */
+export function mayShareFiniteDifferences(run: CheckRun, units: number[][]): boolean {
+  if (!run.secondThread || run.backend === 'tensorflow' || small(run) || units.length < 2) return false;
+  return !!helper && !helper.gone;
+}
+
+/**
+ * Posts the check's finite differences to the helper after AD (mayShareFiniteDifferences said it may), with the
+ * shared meter's words and the unperturbed solve's firings. Undefined when the helper is gone or the job could not
+ * be posted: they stay on this thread.
+ */
+export function finiteDifferencesElsewhere(
+  run: CheckRun,
+  values: Float32Array[],
+  ad: AdGradients,
+  units: number[][],
+  budgetMs: number,
+  meter: Int32Array,
+  unperturbed: { firings?: Firings },
+): FiniteDifferencesElsewhere | undefined {
+  const { options } = run;
+  const h = helper;
+  if (!h || h.gone) return undefined;
+  // When the helper has started the reference (it runs this job after it) its compiled model serves: no model is posted.
+  // Otherwise the model goes along, and the kept one still serves if the helper runs that reference first.
+  const started = !!run.helperModel && Atomics.load(run.helperModel.claim, 0) === BY_HELPER;
+  const claims = new Int32Array(new SharedArrayBuffer(4 * units.length));
+  const job: FiniteDifferenceJob = {
+    type: 'finite differences',
+    id: nextId++,
+    claims,
+    meter,
+    unperturbed,
+    units,
+    source: {
+      ...(run.helperModel ? { compiledFor: run.helperModel.job } : {}),
+      ...(started ? {} : { model: { model: run.model, options: threadOptions(options) } }),
+    },
+    backend: run.backend,
+    startedAt: performance.timeOrigin + run.started,
+    values,
+    G: ad.G,
+    loss: ad.loss,
+    budgetMs,
+  };
+  let answer: Promise<Answer>;
+  try {
+    answer = h.ask(job);
+  } catch {
+    return undefined;
+  }
+  // The helper drops the kept model after this job.
+  run.helperModel = undefined;
+  counts.finiteDifferenceJobs++;
+  let answered = false;
+  void answer.then(() => {
+    answered = true;
+  });
+  const helperHolds = () => units.some((_u, k) => Atomics.load(claims, k) === BY_HELPER);
+  // Whatever is unclaimed becomes this thread's (the helper starts nothing more); a unit the helper is in stops it.
+  const stop = () => {
+    for (let k = 0; k < units.length; k++) Atomics.compareExchange(claims, k, UNCLAIMED, BY_CALLER);
+    if (helperHolds() && !answered) {
+      counts.terminated++;
+      h.terminate('the check was cancelled');
+    }
+  };
+  options.signal?.addEventListener('abort', stop, { once: true });
+  let settled = false;
+  const settle = () => {
+    settled = true;
+    options.signal?.removeEventListener('abort', stop);
+  };
+  return {
+    claim: (k) => Atomics.compareExchange(claims, k, UNCLAIMED, BY_CALLER) === UNCLAIMED,
+    async helperResults() {
+      if (!helperHolds()) {
+        settle();
+        return [];
+      }
+      const a = await answer;
+      settle();
+      run.checkpoint();
+      return a.type === 'finite differences' ? a.units : [];
+    },
+    abandon() {
+      if (settled) return;
+      settle();
+      stop();
+    },
+  };
+}
+
+/** The check has ended: the helper drops the model it kept for the check's finite differences, if it still holds it. */
+export function releaseSecondThread(run: CheckRun): void {
+  if (!run.helperModel) return;
+  helper?.tell({ type: 'release', job: run.helperModel.job });
+  run.helperModel = undefined;
 }
 
 /** The helper's error as the caller's phase would have thrown it (the check reports it the same way). */

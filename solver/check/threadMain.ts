@@ -1,37 +1,84 @@
 // The check's second thread (dist/checkThread.js, started by check/thread.ts): runs the continuous reference of the
 // checks that hand it theirs, one at a time, each on the check's own backend, and posts back its result, what the
 // phase set on the check, and its wall time; an error comes back by name and message, to be thrown by the check.
+// Then it runs the units of the check's finite differences that the check's thread has not claimed, on the model it
+// compiled for the reference when it kept it, and posts back their results.
 import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
+import type { CompiledModel } from '../engine/compile';
+import { finiteDifferenceWork, sharedMeter } from '../engine/finiteDifferences';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
 import { compilePhase } from './compile';
 import { referencePhase } from './reference';
-import { checkRun, pacing } from './run';
-import { BY_HELPER, UNCLAIMED, referenceFields, type FromHelper, type ReferenceJob } from './thread';
+import { checkRun, pacing, type CheckRun } from './run';
+import {
+  BY_HELPER,
+  UNCLAIMED,
+  referenceFields,
+  type FiniteDifferenceJob,
+  type FromHelper,
+  type ReferenceJob,
+  type ToHelper,
+  type UnitResults,
+} from './thread';
 
 const port = parentPort;
 if (!port) throw new Error("checkThread.js runs as a check's second thread (node:worker_threads)");
 const post = (m: FromHelper, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 
+/** A check's model as this thread compiled it, with its run. */
+interface Compiled {
+  run: CheckRun;
+  cm: CompiledModel;
+}
+
+/** The model compiled for a reference job, kept for the same check's finite differences (ReferenceJob.keep). */
+let kept: { job: number; compiled: Compiled } | undefined;
+
+function drop(): void {
+  kept?.compiled.cm.dispose();
+  kept = undefined;
+}
+
+/** A job's model compiled on the job's backend, or why this thread declines it. */
+async function compiled(
+  job: Pick<ReferenceJob, 'backend' | 'startedAt' | 'model' | 'options'>,
+): Promise<Compiled | { declined: string }> {
+  const handle = await initBackend(job.backend);
+  if (handle.backend !== job.backend) return { declined: `backend ${job.backend} is not available here` };
+  // The time budget counts from the check's start, on this thread's clock.
+  const started = job.startedAt - performance.timeOrigin;
+  const run = checkRun(handle, job.model, job.options, started, pacing(job.options, started));
+  const c = compilePhase(run);
+  // The check's thread compiled the same model: a refusal here cannot happen, but is not this thread's to report.
+  if ('refused' in c) return { declined: `the model did not compile: ${c.refused.message}` };
+  return { run, cm: c.cm };
+}
+
+/** The error as the check's thread rebuilds it (check/thread.ts: rebuiltError). */
+function failed(id: number, e: unknown): FromHelper {
+  const memory =
+    e instanceof SolveMemoryExceeded
+      ? { step: e.step, steps: e.steps, heapMb: e.heapMb, limitMb: e.limitMb }
+      : undefined;
+  const error = e instanceof Error ? e : new Error(String(e));
+  return { type: 'failed', id, name: error.name, message: error.message, ...(memory ? { memory } : {}) };
+}
+
 async function reference(job: ReferenceJob): Promise<void> {
+  drop();
   // The check's thread may have run it already (this thread was busy or still loading).
   if (Atomics.compareExchange(job.claim, 0, UNCLAIMED, BY_HELPER) !== UNCLAIMED)
     return post({ type: 'skipped', id: job.id });
   try {
-    const handle = await initBackend(job.backend);
-    if (handle.backend !== job.backend)
-      return post({ type: 'declined', id: job.id, reason: `backend ${job.backend} is not available here` });
-    // The time budget counts from the check's start, on this thread's clock.
-    const started = job.startedAt - performance.timeOrigin;
-    const run = checkRun(handle, job.model, job.options, started, pacing(job.options, started));
+    const c = await compiled(job);
+    if ('declined' in c) return post({ type: 'declined', id: job.id, reason: c.declined });
+    const { run, cm } = c;
     if (job.ad) run.adWorkMs = job.ad.workMs;
-    const compiled = compilePhase(run);
-    // The check's thread compiled the same model: a refusal here cannot happen, but is not this thread's to report.
-    if ('refused' in compiled)
-      return post({ type: 'declined', id: job.id, reason: `the model did not compile: ${compiled.refused.message}` });
+    let keep = false;
     try {
       const ad = job.ad?.result;
-      const ref = referencePhase(run, compiled.cm, job.inputs, () => {
+      const ref = referencePhase(run, cm, job.inputs, () => {
         if (!ad) throw new AdNotGiven();
         return ad;
       });
@@ -42,18 +89,66 @@ async function reference(job: ReferenceJob): Promise<void> {
         fields: referenceFields(run),
         ms: run.timings.referenceMs,
       });
+      keep = job.keep;
     } finally {
-      compiled.cm.dispose();
+      if (keep) kept = { job: job.id, compiled: c };
+      else cm.dispose();
     }
   } catch (e) {
     // A reference that turned to refined grids (a stiff model's implicit scheme) reads AD: the check runs it.
     if (e instanceof AdNotGiven) return post({ type: 'declined', id: job.id, reason: e.message });
-    const memory =
-      e instanceof SolveMemoryExceeded
-        ? { step: e.step, steps: e.steps, heapMb: e.heapMb, limitMb: e.limitMb }
-        : undefined;
-    const error = e instanceof Error ? e : new Error(String(e));
-    post({ type: 'failed', id: job.id, name: error.name, message: error.message, ...(memory ? { memory } : {}) });
+    post(failed(job.id, e));
+  }
+}
+
+const sameUnits = (a: number[][], b: number[][]) =>
+  a.length === b.length && a.every((u, k) => u.length === b[k].length && u.every((i, j) => i === b[k][j]));
+
+async function finiteDifferences(job: FiniteDifferenceJob): Promise<void> {
+  const { source } = job;
+  const reuse = kept && kept.job === source.compiledFor ? kept.compiled : undefined;
+  if (!reuse) drop();
+  kept = undefined;
+  let c: Compiled | undefined = reuse;
+  try {
+    const unclaimed = () => job.units.some((_u, k) => Atomics.load(job.claims, k) === UNCLAIMED);
+    // The check's thread may have claimed them all (this thread was in the reference).
+    if (!unclaimed()) return post({ type: 'finite differences', id: job.id, units: [] });
+    if (!c) {
+      // The reference whose model was to serve did not keep it (it declined or failed): the check's thread runs them.
+      if (!source.model) return post({ type: 'declined', id: job.id, reason: 'the compiled model was not kept' });
+      const made = await compiled({ ...job, ...source.model });
+      if ('declined' in made) return post({ type: 'declined', id: job.id, reason: made.declined });
+      c = made;
+    }
+    const { run, cm } = c;
+    const work = finiteDifferenceWork(
+      run.tf,
+      cm,
+      run.scheme,
+      run.model,
+      job.values,
+      job.G,
+      job.loss,
+      'auto',
+      job.unperturbed,
+    );
+    const meter = sharedMeter(job.meter);
+    // Both threads derive the units alike from the same values; should they not, the check's thread runs them all.
+    if (!sameUnits(work.units, job.units))
+      return post({ type: 'declined', id: job.id, reason: 'the units of finite differences differ on this thread' });
+    const ran: UnitResults[] = [];
+    for (let k = job.units.length - 1; k >= 0; k--) {
+      if (Atomics.compareExchange(job.claims, k, UNCLAIMED, BY_HELPER) !== UNCLAIMED) continue;
+      const results = work.settle([k], job.budgetMs, meter);
+      ran.push({ unit: k, results: job.units[k].map((i) => results[i]!) });
+    }
+    post({ type: 'finite differences', id: job.id, units: ran });
+  } catch (e) {
+    // The check's thread runs the units again and meets the same error as one thread would.
+    post(failed(job.id, e));
+  } finally {
+    c?.cm.dispose();
   }
 }
 
@@ -65,7 +160,12 @@ class AdNotGiven extends Error {
 
 // One job at a time, in the order they came.
 let chain: Promise<void> = Promise.resolve();
-port.on('message', (job: ReferenceJob) => {
-  if (job?.type === 'reference') chain = chain.then(() => reference(job));
+port.on('message', (m: ToHelper) => {
+  if (m?.type === 'reference') chain = chain.then(() => reference(m));
+  else if (m?.type === 'finite differences') chain = chain.then(() => finiteDifferences(m));
+  else if (m?.type === 'release')
+    chain = chain.then(() => {
+      if (kept?.job === m.job) drop();
+    });
 });
 post({ type: 'ready' });

@@ -128,8 +128,10 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
   if (report.findings.length === 0) out('no findings');
   const t = report.timings;
   const ms = (x: number) => String(Math.round(x));
+  const shared = t.finiteDifferencesOnSecondThread;
+  const fd = `finite differences ${ms(t.finiteDifferenceMs)}${shared ? ` (${shared} of ${report.parameters.length} parameters on a second thread)` : ''}`;
   out(
-    `\n${ms(t.totalMs)} ms total (${t.referenceConcurrent ? `AD ${ms(t.adMs)}, finite differences ${ms(t.finiteDifferenceMs)}; reference ${ms(t.referenceMs)} on a second thread, overlapping them` : `AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, finite differences ${ms(t.finiteDifferenceMs)}`}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
+    `\n${ms(t.totalMs)} ms total (${t.referenceConcurrent ? `AD ${ms(t.adMs)}, ${fd}; reference ${ms(t.referenceMs)} on a second thread, overlapping them` : `AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, ${fd}`}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
   );
 }
 

@@ -39,8 +39,91 @@ export function finiteDifferenceCheck(
   mode: FiniteDifferenceMode = 'auto',
   budgetMs = Infinity,
 ): GradcheckResult[] {
+  const meter = localMeter();
+  const work = finiteDifferenceWork(tf, cm, scheme, model, values, G, loss, mode);
+  return work.settle(
+    work.units.map((_u, k) => k),
+    budgetMs,
+    meter,
+  ) as GradcheckResult[];
+}
+
+/**
+ * What the time budget of finite differences is measured in: their work so far (engine/work.ts) and their solves,
+ * over every thread that shares them (check/thread.ts splits one check's finite differences between two).
+ */
+export interface FiniteDifferenceMeter {
+  spentMs(): number;
+  solves(): number;
+  solved(count: number): void;
+}
+
+/** The work of this thread from now on. */
+export function localMeter(): FiniteDifferenceMeter {
   const clock = workClock();
   let solves = 0;
+  return {
+    spentMs: () => clock.workMs(),
+    solves: () => solves,
+    solved: (count) => {
+      solves += count;
+    },
+  };
+}
+
+/** Words of a shared meter: work in μs and solves, summed over the threads that share it. */
+export const SHARED_METER_WORDS = 2;
+
+/**
+ * The work of every thread holding `words` (Int32 on a SharedArrayBuffer, SHARED_METER_WORDS of them), this one's
+ * counted from now on: each thread adds its own work in μs when the meter is read (2³¹ μs: 35 minutes).
+ */
+export function sharedMeter(words: Int32Array): FiniteDifferenceMeter {
+  const clock = workClock();
+  let reportedUs = 0;
+  return {
+    spentMs: () => {
+      const us = Math.round(clock.workMs() * 1000);
+      Atomics.add(words, 0, us - reportedUs);
+      reportedUs = us;
+      return Atomics.load(words, 0) / 1000;
+    },
+    solves: () => Atomics.load(words, 1),
+    solved: (count) => {
+      Atomics.add(words, 1, count);
+    },
+  };
+}
+
+/**
+ * A check's finite differences as units of work that can run on different threads: unit 0 is the combined probe's
+ * members when there is one (combinedProbe: they are settled together, or solved one by one when it fails), each
+ * other unit one tensor (no solve runs before the first `settle`). `settle` runs units to the end of their ladders
+ * and returns their tensors' results; a tensor's result depends on its unit's own solves only, so any split of the
+ * units gives the results of one call with all of them, except where the time budget (measured by `meter`, per
+ * solve) stops a ladder.
+ */
+export interface FiniteDifferenceWork {
+  units: number[][];
+  settle(units: number[], budgetMs: number, meter: FiniteDifferenceMeter): (GradcheckResult | undefined)[];
+  /**
+   * The unperturbed solve's firings (unperturbedFirings), solved at the first call (counted on `meter`) unless given to
+   * finiteDifferenceWork: another thread's work on the same check takes them from this one.
+   */
+  unperturbed(meter: FiniteDifferenceMeter): { firings?: Firings };
+}
+
+export function finiteDifferenceWork(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  G: Float32Array[],
+  loss: number,
+  mode: FiniteDifferenceMode,
+  unperturbed?: { firings?: Firings },
+): FiniteDifferenceWork {
   const { dirs, eps, predicted, rounding } = finiteDifferenceDirections(model, values, G, loss);
   // The predicted change ε·|⟨G, v⟩| in units of the loss's float32 rounding.
   const resolution = (i: number, step: number) => (rounding > 0 ? Math.abs(step * predicted[i]) / rounding : Infinity);
@@ -51,134 +134,167 @@ export function finiteDifferenceCheck(
     return !Number.isFinite(num) ? 1e6 : den > 0 ? Math.min(Math.sqrt(num / den), 1e6) : num > 0 ? 1 : 0;
   };
   // AD holds each firing at its grid step; a probe whose + or − solve fires elsewhere crossed a jump of the
-  // network's loss, and its quotient is no check of AD (firings recorded on the whole-solve kernel only).
-  const base = unperturbedFirings(tf, cm, scheme, model, values);
-  if (base) solves++;
-  const keeps = (f: ProbeFirings) => !base || f.every((x) => !x || sameFirings(x, base));
+  // network's loss, and its quotient is no check of AD (firings recorded on the whole-solve kernel only). Solved at
+  // the first units settled, so that the units are known before any solve.
+  let base: Firings | undefined = unperturbed?.firings;
+  let baseSolved = !!unperturbed;
+  const keeps = (f: ProbeFirings) => !base || f.every((x) => !x || sameFirings(x, base!));
+  const solveBase = (meter: FiniteDifferenceMeter) => {
+    if (baseSolved) return;
+    base = unperturbedFirings(tf, cm, scheme, model, values);
+    baseSolved = true;
+    if (base) meter.solved(1);
+  };
   const P = model.params.length;
-  const results: GradcheckResult[] = new Array(P);
-  const fd: number[] = new Array(P);
-  const crossed: boolean[] = new Array(P).fill(false);
   // Tensors first along one combined probe (combinedProbe's rule): when it agrees with AD, each of its tensors
   // is settled by it; when it does not, they are solved one by one below, as the others are.
   const combined = combinedProbe(model, eps, predicted, rounding);
-  const single = model.params.map((_p, i) => i).filter((i) => !combined?.members.includes(i));
-  const firstProbes = [...(combined ? [combined] : []), ...single.map((i) => ({ members: [i], steps: [eps[i]] }))];
-  const first = centralLosses(tf, cm, scheme, model, values, dirs, mode, firstProbes);
-  solves += 2 * firstProbes.length;
-  single.forEach((i, k) => {
-    fd[i] = derivative(first.losses[k + (combined ? 1 : 0)], eps[i]);
-    crossed[i] = !keeps(first.firings[k + (combined ? 1 : 0)]);
-  });
-  if (combined) {
-    const [plus, minus] = first.losses[0];
-    const error = mismatch((plus - minus) / 2, first.realized[0]);
-    const bound = (combined.members.length + 1) * error;
-    if (bound <= GRADCHECK_TOLERANCE && keeps(first.firings[0]))
-      combined.members.forEach((i, k) => {
-        const step = combined.steps[k];
-        results[i] = {
-          relError: bound,
-          converged: true,
-          step,
-          resolution: resolution(i, step),
-          probe: 'combined',
-          ...(base ? { firings: { steps: [step], moved: 0 } } : {}),
-        };
-      });
-    else {
-      const again = tensorLosses(tf, cm, scheme, model, values, dirs, eps, mode, combined.members);
-      solves += 2 * combined.members.length;
-      for (const i of combined.members) {
-        fd[i] = derivative(again.losses[i], eps[i]);
-        crossed[i] = !keeps(again.firings[i]);
-      }
-    }
-  }
-  // Per tensor: the steps taken, how many of them (the largest) moved a firing, the quotients at those that kept
-  // the firings (only these are compared with AD), and whether those agree with each other.
-  const taken: number[][] = fd.map(() => []);
-  const moved = fd.map(() => 0);
-  const compared: number[][] = fd.map(() => []);
-  const stable = fd.map(() => true);
-  /** Judges tensor i's quotient d at `step`; returns whether a finer step could still settle it. */
-  const judge = (i: number, step: number, d: number, crossedHere: boolean): boolean => {
-    if (crossedHere && compared[i].length > 0) {
-      // A finer step moves a firing that coarser ones kept (a grazing firing): the ladder ends at the last kept one.
-      if (results[i].relError > GRADCHECK_TOLERANCE) results[i] = { ...results[i], converged: false };
-      return false;
-    }
-    taken[i].push(step);
-    if (crossedHere) moved[i]++;
-    const res = resolution(i, step),
-      rel = mismatch(d, predicted[i]);
-    const at = {
-      step,
-      resolution: res,
-      probe: 'tensor',
-      ...(base ? { firings: { steps: taken[i].slice(), moved: moved[i] } } : {}),
-    } as const;
-    if (crossedHere) {
-      results[i] = { relError: rel, converged: false, ...at };
-      return true;
-    }
-    const prev = compared[i].at(-1);
-    compared[i].push(d);
-    if (prev === undefined) {
-      results[i] = { relError: rel, converged: true, ...at };
-      return rel > GRADCHECK_TOLERANCE;
-    }
-    // Agreement of two steps proves nothing when rounding alone could move them (both 0, say).
-    stable[i] &&= mismatch(prev, d) <= GRADCHECK_TOLERANCE && res >= MIN_RESOLUTION;
-    results[i] =
-      rel <= GRADCHECK_TOLERANCE || stable[i]
-        ? { relError: rel, converged: true, ...at }
-        : { relError: Math.min(results[i].relError, rel), converged: false, ...at };
-    return rel > GRADCHECK_TOLERANCE && compared[i].length < COMPARED_STEPS;
-  };
-  let failed = model.params.map((_p, i) => i).filter((i) => !results[i] && judge(i, eps[i], fd[i], crossed[i]));
-  // A mismatch counts only when FD has converged in the step: those tensors again at ε/4, then ε/16. Agreement
-  // with AD at any step settles it; a mismatch stands only when all three steps agree with each other (a strongly
-  // nonlinear loss can keep two coarse steps close and both off — v3 of the Morris–Lecar sample: 6.9 % and 5.6 %
-  // at ε and ε/4, 0.3 % at ε/16 — and on a chaotic loss two steps can agree by chance); else FD cannot judge AD.
-  // A tensor FD already cannot resolve at its step (below MIN_RESOLUTION) is not refined: a finer step moves the loss
-  // less against the same rounding, so it can neither settle nor show agreement beyond chance. Steps that moved a
-  // firing do not count among the three: past them the ladder goes on by fourths while the next step still resolves
-  // the loss (up to FINEST_STEP). The passes stop where the next one's time, predicted per solve from those so far,
-  // would exceed the budget.
-  const last = (i: number) => taken[i][taken[i].length - 1];
-  const finest = (i: number) => last(i) / 4 < eps[i] / FINEST_STEP;
-  for (;;) {
-    failed = failed.filter((i) => {
-      const r = results[i];
-      const unresolved = moved[i] > 0 ? resolution(i, last(i) / 4) < MIN_RESOLUTION : r.resolution < MIN_RESOLUTION;
-      const stop = finest(i) ? 'finest' : unresolved ? 'resolution' : undefined;
-      if (!stop) return true;
-      results[i] = { ...r, converged: false, ...(r.firings ? { firings: { ...r.firings, stop } } : {}) };
-      return false;
+  const units = [
+    ...(combined ? [combined.members] : []),
+    ...model.params
+      .map((_p, i) => i)
+      .filter((i) => !combined?.members.includes(i))
+      .map((i) => [i]),
+  ];
+  const settle = (chosen: number[], budgetMs: number, meter: FiniteDifferenceMeter) => {
+    solveBase(meter);
+    const results: (GradcheckResult | undefined)[] = new Array(P);
+    const fd: number[] = new Array(P);
+    const crossed: boolean[] = new Array(P).fill(false);
+    const withCombined = combined && chosen.includes(0) ? combined : undefined;
+    const single = chosen.filter((k) => !(combined && k === 0)).map((k) => units[k][0]);
+    const tensors = chosen.flatMap((k) => units[k]).sort((a, b) => a - b);
+    const firstProbes = [
+      ...(withCombined ? [withCombined] : []),
+      ...single.map((i) => ({ members: [i], steps: [eps[i]] })),
+    ];
+    const first = centralLosses(tf, cm, scheme, model, values, dirs, mode, firstProbes);
+    meter.solved(2 * firstProbes.length);
+    single.forEach((i, k) => {
+      fd[i] = derivative(first.losses[k + (withCombined ? 1 : 0)], eps[i]);
+      crossed[i] = !keeps(first.firings[k + (withCombined ? 1 : 0)]);
     });
-    if (failed.length === 0) break;
-    const spentMs = clock.workMs();
-    const nextMs = (spentMs / Math.max(1, solves)) * 2 * failed.length;
-    if (spentMs + nextMs > budgetMs) {
-      for (const i of failed) {
-        const r = results[i];
-        results[i] = {
-          ...r,
-          converged: false,
-          budget: { steps: taken[i], spentMs, nextMs, budgetMs, solves: 2 * failed.length },
-          ...(r.firings ? { firings: { ...r.firings, stop: 'budget' } } : {}),
-        };
+    if (withCombined) {
+      const [plus, minus] = first.losses[0];
+      const error = mismatch((plus - minus) / 2, first.realized[0]);
+      const bound = (withCombined.members.length + 1) * error;
+      if (bound <= GRADCHECK_TOLERANCE && keeps(first.firings[0]))
+        withCombined.members.forEach((i, k) => {
+          const step = withCombined.steps[k];
+          results[i] = {
+            relError: bound,
+            converged: true,
+            step,
+            resolution: resolution(i, step),
+            probe: 'combined',
+            ...(base ? { firings: { steps: [step], moved: 0 } } : {}),
+          };
+        });
+      else {
+        const again = tensorLosses(tf, cm, scheme, model, values, dirs, eps, mode, withCombined.members);
+        meter.solved(2 * withCombined.members.length);
+        for (const i of withCombined.members) {
+          fd[i] = derivative(again.losses[i], eps[i]);
+          crossed[i] = !keeps(again.firings[i]);
+        }
       }
-      break;
     }
-    const finer = eps.slice();
-    for (const i of failed) finer[i] = last(i) / 4;
-    const again = tensorLosses(tf, cm, scheme, model, values, dirs, finer, mode, failed);
-    solves += 2 * failed.length;
-    failed = failed.filter((i) => judge(i, finer[i], derivative(again.losses[i], finer[i]), !keeps(again.firings[i])));
-  }
-  return results;
+    // Per tensor: the steps taken, how many of them (the largest) moved a firing, the quotients at those that kept
+    // the firings (only these are compared with AD), and whether those agree with each other.
+    const taken: number[][] = Array.from({ length: P }, () => []);
+    const moved: number[] = new Array(P).fill(0);
+    const compared: number[][] = Array.from({ length: P }, () => []);
+    const stable: boolean[] = new Array(P).fill(true);
+    /** Judges tensor i's quotient d at `step`; returns whether a finer step could still settle it. */
+    const judge = (i: number, step: number, d: number, crossedHere: boolean): boolean => {
+      if (crossedHere && compared[i].length > 0) {
+        // A finer step moves a firing that coarser ones kept (a grazing firing): the ladder ends at the last kept one.
+        const r = results[i]!;
+        if (r.relError > GRADCHECK_TOLERANCE) results[i] = { ...r, converged: false };
+        return false;
+      }
+      taken[i].push(step);
+      if (crossedHere) moved[i]++;
+      const res = resolution(i, step),
+        rel = mismatch(d, predicted[i]);
+      const at = {
+        step,
+        resolution: res,
+        probe: 'tensor',
+        ...(base ? { firings: { steps: taken[i].slice(), moved: moved[i] } } : {}),
+      } as const;
+      if (crossedHere) {
+        results[i] = { relError: rel, converged: false, ...at };
+        return true;
+      }
+      const prev = compared[i].at(-1);
+      compared[i].push(d);
+      if (prev === undefined) {
+        results[i] = { relError: rel, converged: true, ...at };
+        return rel > GRADCHECK_TOLERANCE;
+      }
+      // Agreement of two steps proves nothing when rounding alone could move them (both 0, say).
+      stable[i] &&= mismatch(prev, d) <= GRADCHECK_TOLERANCE && res >= MIN_RESOLUTION;
+      results[i] =
+        rel <= GRADCHECK_TOLERANCE || stable[i]
+          ? { relError: rel, converged: true, ...at }
+          : { relError: Math.min(results[i]!.relError, rel), converged: false, ...at };
+      return rel > GRADCHECK_TOLERANCE && compared[i].length < COMPARED_STEPS;
+    };
+    let failed = tensors.filter((i) => !results[i] && judge(i, eps[i], fd[i], crossed[i]));
+    // A mismatch counts only when FD has converged in the step: those tensors again at ε/4, then ε/16. Agreement
+    // with AD at any step settles it; a mismatch stands only when all three steps agree with each other (a strongly
+    // nonlinear loss can keep two coarse steps close and both off — v3 of the Morris–Lecar sample: 6.9 % and 5.6 %
+    // at ε and ε/4, 0.3 % at ε/16 — and on a chaotic loss two steps can agree by chance); else FD cannot judge AD.
+    // A tensor FD already cannot resolve at its step (below MIN_RESOLUTION) is not refined: a finer step moves the loss
+    // less against the same rounding, so it can neither settle nor show agreement beyond chance. Steps that moved a
+    // firing do not count among the three: past them the ladder goes on by fourths while the next step still resolves
+    // the loss (up to FINEST_STEP). The passes stop where the next one's time, predicted per solve from those so far,
+    // would exceed the budget.
+    const last = (i: number) => taken[i][taken[i].length - 1];
+    const finest = (i: number) => last(i) / 4 < eps[i] / FINEST_STEP;
+    for (;;) {
+      failed = failed.filter((i) => {
+        const r = results[i]!;
+        const unresolved = moved[i] > 0 ? resolution(i, last(i) / 4) < MIN_RESOLUTION : r.resolution < MIN_RESOLUTION;
+        const stop = finest(i) ? 'finest' : unresolved ? 'resolution' : undefined;
+        if (!stop) return true;
+        results[i] = { ...r, converged: false, ...(r.firings ? { firings: { ...r.firings, stop } } : {}) };
+        return false;
+      });
+      if (failed.length === 0) break;
+      const spentMs = meter.spentMs();
+      const nextMs = (spentMs / Math.max(1, meter.solves())) * 2 * failed.length;
+      if (spentMs + nextMs > budgetMs) {
+        for (const i of failed) {
+          const r = results[i]!;
+          results[i] = {
+            ...r,
+            converged: false,
+            budget: { steps: taken[i], spentMs, nextMs, budgetMs, solves: 2 * failed.length },
+            ...(r.firings ? { firings: { ...r.firings, stop: 'budget' } } : {}),
+          };
+        }
+        break;
+      }
+      const finer = eps.slice();
+      for (const i of failed) finer[i] = last(i) / 4;
+      const again = tensorLosses(tf, cm, scheme, model, values, dirs, finer, mode, failed);
+      meter.solved(2 * failed.length);
+      failed = failed.filter((i) =>
+        judge(i, finer[i], derivative(again.losses[i], finer[i]), !keeps(again.firings[i])),
+      );
+    }
+    return results;
+  };
+  return {
+    units,
+    settle,
+    unperturbed: (meter) => {
+      solveBase(meter);
+      return base ? { firings: base } : {};
+    },
+  };
 }
 
 /** The + and − solves' firings of one probe (undefined where the solve does not record them). */

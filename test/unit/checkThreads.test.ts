@@ -1,7 +1,8 @@
 // The check's second thread (solver/check/thread.ts): the continuous reference run on a worker thread gives the report
 // one thread gives (a fused scalar model, a TF.js network, events, a delay's refined reference, a map's event edge, a
-// Markov variable's realised path), a cancelled check
-// stops the helper too, and a helper that fails or dies gives the same diagnostic or report as no helper.
+// Markov variable's realised path), a cancelled check stops the helper too, and a helper that fails or dies gives the
+// same diagnostic or report as no helper. The finite differences shared between the threads give the one-thread report
+// too, whatever the helper does with its share.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -70,6 +71,55 @@ x' = -k*x + g*z
 init x=0.2
 loss = (x(T) - 0.3)^2
 @ total=4, dt=0.01, seed=3
+done
+`;
+
+// Lorenz over many Lyapunov times: finite differences do not settle, so every tensor's ladder runs to ε/16 (three
+// passes), and each unit of the finite differences takes some tens of ms.
+const LORENZ = `x'=s*(y-x)
+y'=x*(r-z)-y
+z'=x*y-b*z
+par s=10, r=28, b=2.667
+init x=1, y=1, z=20
+loss = x(T)^2 + y(T)^2 + z(T)^2
+@ total=30, dt=0.001, meth=rk4
+done
+`;
+
+// Two vectors settled together by the combined probe (one unit) and two scalars (a unit each).
+const NET = `state x[2]
+init x = [1, -0.5]
+param a[2] ~ normal(0, 0.5)
+param b[2] ~ normal(0, 0.5)
+par k=0.8, c=0.3
+x' = k*tanh(a*[x[1], x[0]] + b) - c*x
+loss = sum(x(T)^2)
+@ total=20, dt=0.0005, meth=rk4, seed=1
+done
+`;
+
+// The same with a matrix: TF.js's kernels per operation, whose finite differences batch their solves.
+const NET_TFJS = `state x[3]
+init x = [1, -0.5, 0.2]
+param W[3,3] ~ normal(0, 0.5)
+param b[3] ~ normal(0, 0.5)
+par k=0.8, c=0.3
+x' = k*tanh(W @ x + b) - c*x
+loss = sum(x(T)^2)
+@ total=2, dt=0.01, meth=rk4, seed=1
+done
+`;
+
+// A map with events: the check's thread solves the unperturbed firings and the helper takes them from its job. Every
+// step of t0 (the last unit: the helper's first) moves the firing at t = t0, which only those firings show.
+const MAP_EVENTS = `x(t+1) = a*x*(1-x) + b + c*y
+y(t+1) = 0.5*y + d*x + 0.5*t0
+par a=2.8, b=0.01, c=0.05, d=0.1, t0=0
+init x=0.3, y=0
+global 1 x-0.7 {x=0.2}
+global 0 t-t0 {y=0.5}
+loss = x(T)^2 + y(T)^2
+@ total=100000
 done
 `;
 
@@ -153,7 +203,7 @@ test('cancelling a check stops its second thread too, and the next check starts 
   assert.deepStrictEqual(untimed(report), untimed(await runCheck(modelOf(FHN), { backend: 'cpu', threads: 1 })));
 });
 
-/** A stand-in helper: says it is ready, then claims each job and does `onJob` (JS source, `job` in scope). */
+/** A stand-in helper: says it is ready, then claims each reference job and does `onJob` (JS source, `job` in scope). */
 function fakeHelper(onJob: string, atLoad = ''): string {
   const dir = mkdtempSync(join(tmpdir(), 'odelens-thread-'));
   const file = join(dir, 'checkThread.js');
@@ -162,6 +212,7 @@ function fakeHelper(onJob: string, atLoad = ''): string {
     `const { parentPort } = require('node:worker_threads');
 ${atLoad}
 parentPort.on('message', (job) => {
+  if (job.type !== 'reference') return;
   if (Atomics.compareExchange(job.claim, 0, 0, 1) !== 0) return parentPort.postMessage({ type: 'skipped', id: job.id });
   ${onJob}
 });
@@ -212,4 +263,94 @@ test('a TF.js tensor model keeps its reference on the check thread unless thread
   assert.equal(r.timings.referenceConcurrent, undefined);
   await runCheck(spiral({ steps: 128, width: 16 }), { ...tensor, threadTensorModels: true });
   assert.equal(secondThreadCounts().jobs, jobs + 1);
+});
+
+for (const [what, text] of [
+  ['a chaotic model whose finite differences take every finer step', LORENZ],
+  ['a model with a combined probe and scalar parameters', NET],
+  ['a TF.js model (threadTensorModels) with a combined probe and scalar parameters', NET_TFJS],
+  ['a map with events', MAP_EVENTS],
+] as const)
+  test(`${what}: finite differences shared with the second thread give the one-thread report`, async () => {
+    await warmHelper();
+    const one = await runCheck(modelOf(text), { backend: 'cpu', threads: 1 });
+    assert.equal(one.timings.finiteDifferencesOnSecondThread, undefined);
+    // The helper takes units only when it has finished the reference before the check's thread has claimed them all
+    // (a busy machine): a few tries until it ran some.
+    let two: Report | undefined;
+    for (let i = 0; i < 5 && !two; i++) {
+      const units = secondThreadCounts().finiteDifferenceUnits;
+      const r = await runCheck(modelOf(text), THREADED);
+      if (secondThreadCounts().finiteDifferenceUnits > units) two = r;
+    }
+    assert.ok(two, 'the helper never ran a unit of the finite differences');
+    assert.ok((two.timings.finiteDifferencesOnSecondThread ?? 0) > 0);
+    assert.ok(one.parameters.every((p) => Number.isFinite(p.metrics.gradcheckRelError)));
+    if (text === LORENZ) assert.ok(one.parameters.every((p) => p.metrics.gradcheckUnresolved));
+    assert.deepStrictEqual(untimed(two), untimed(one));
+  });
+
+/** A stand-in helper that leaves references alone (the check's thread runs them) and does `onJob` with a finite-difference job. */
+function finiteDifferenceHelper(onJob: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-thread-'));
+  const file = join(dir, 'checkThread.js');
+  writeFileSync(
+    file,
+    `const { parentPort } = require('node:worker_threads');
+const claimAll = (job) => { for (let k = 0; k < job.units.length; k++) Atomics.compareExchange(job.claims, k, 0, 1); };
+parentPort.on('message', (job) => {
+  if (job.type !== 'finite differences') return;
+  ${onJob}
+});
+parentPort.postMessage({ type: 'ready' });
+`,
+  );
+  return file;
+}
+
+test('a second thread that never takes its share of the finite differences, dies in it or fails leaves it to the check thread: the same report', async () => {
+  const one = untimed(await runCheck(modelOf(LORENZ), { backend: 'cpu', threads: 1 }));
+  for (const onJob of [
+    '',
+    'claimAll(job); process.exit(5);',
+    "claimAll(job); parentPort.postMessage({ type: 'failed', id: job.id, name: 'Error', message: 'lost' });",
+  ]) {
+    const script = finiteDifferenceHelper(onJob);
+    // Warmed by a check without finite differences (the helper's reaction to them is under test).
+    await warmHelper({ ...THREADED, threadScript: script, gradcheck: false });
+    const jobs = secondThreadCounts().finiteDifferenceJobs;
+    const two = await runCheck(modelOf(LORENZ), { ...THREADED, threadScript: script });
+    assert.equal(secondThreadCounts().finiteDifferenceJobs, jobs + 1, `${onJob}: the job went to the helper`);
+    assert.equal(two.timings.finiteDifferencesOnSecondThread, undefined);
+    assert.deepStrictEqual(untimed(two), one, onJob);
+  }
+});
+
+test('cancelling a check in the middle of shared finite differences stops the second thread', async () => {
+  // The helper claims every unit it can and never answers: the check's thread waits for it until the abort.
+  const script = finiteDifferenceHelper('claimAll(job);');
+  await warmHelper({ ...THREADED, threadScript: script, gradcheck: false });
+  const before = secondThreadCounts();
+  const controller = new AbortController();
+  const started = Date.now();
+  await assert.rejects(
+    runCheck(modelOf(LORENZ), {
+      ...THREADED,
+      threadScript: script,
+      signal: controller.signal,
+      onPhase: (phase) => {
+        if (phase === 'finite differences') setTimeout(() => controller.abort(), 100);
+      },
+    }),
+    (e: Error) => e.name === 'CheckCancelled',
+  );
+  const after = secondThreadCounts();
+  assert.equal(after.finiteDifferenceJobs, before.finiteDifferenceJobs + 1);
+  assert.equal(after.terminated, before.terminated + 1, 'the helper was stopped');
+  assert.equal(after.alive, false);
+  assert.ok(Date.now() - started < 60_000);
+  // The next check starts another helper, and its report is the one-thread report.
+  const report = await runCheck(modelOf(NET), THREADED);
+  assert.equal(secondThreadCounts().started, after.started + 1);
+  assert.deepStrictEqual(untimed(report), untimed(await runCheck(modelOf(NET), { backend: 'cpu', threads: 1 })));
 });
