@@ -122,7 +122,6 @@ export interface UnitResults {
   results: GradcheckResult[];
 }
 
-/** What the reference phase sets on the check besides its result. */
 /** What the reference phase (check/reference.ts) sets on the check besides its result: the helper sends these back. */
 export const REFERENCE_FIELDS = [
   'referenceUnavailable',
