@@ -143,6 +143,12 @@ export function eventReference(
   )
     coarse = solveAt(K);
   if ('reason' in coarse) return coarse;
+  // The network's firings, solved once, and only for a firing near t0 or T.
+  let network: Firings | undefined | null = null;
+  const firingsOfNetwork = () => (network === null ? (network = networkFirings?.()) : network);
+  // A firing near t0 or T the network does not fire too refuses the reference before any finer solve.
+  const early = edgeRefusal(coarse.fw.firings, t0, h, N, events.events.length, firingsOfNetwork);
+  if (early) return early;
   const noisy = noisyEvents(model);
   const drawn = coarse.fw.firings.find((f) => noisy.has(f.event));
   if (drawn)
@@ -189,7 +195,7 @@ export function eventReference(
     }
     coarse = fine;
   }
-  const edge = edgeRefusal(fine.fw.firings, t0, h, N, events.events.length, networkFirings);
+  const edge = edgeRefusal(fine.fw.firings, t0, h, N, events.events.length, firingsOfNetwork);
   if (edge) return edge;
   // The loop leaves with counts that agree, hence with the fine step's adjoint.
   const { loss, adj } = fineAdjoint!;
