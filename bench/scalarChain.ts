@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { analyse } from '../solver/language/index';
 import { runCheck } from '../solver/check';
+import { peakRssMiB } from './peakMemory';
 
 export const CHAIN_SIZES = [10, 25, 50, 100, 200, 400];
 
@@ -41,15 +42,14 @@ export async function scalarChainChild(n: number): Promise<void> {
   const t = performance.now();
   await runCheck(model, { backend: 'cpu' });
   const checkMs = performance.now() - t;
-  const row: ChainRow = { states: n, checkMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const row: ChainRow = { states: n, checkMs, peakRssMiB: peakRssMiB() };
   console.log(JSON.stringify(row));
 }
 
 /** Every size, each in a child process running this bench bundle with --scalar-chain n. */
 export function benchScalarChains(bundle: string, sizes = CHAIN_SIZES): ChainRow[] {
   return sizes.map((n) => {
-    // Node's default heap settings, as the CLI and the server run: the bench's larger young generation
-    // (--max-semi-space-size=64) holds about 300 MiB resident whatever the model, and would hide its growth.
+    // Node's default heap settings, as the CLI and the server run.
     const out = execFileSync(process.execPath, [bundle, '--scalar-chain', String(n)], {
       encoding: 'utf8',
     });

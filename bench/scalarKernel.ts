@@ -5,6 +5,7 @@
 // Wall time moves with the machine's load; the CPU time of the process (user + system, all threads)
 // moves less, so both are recorded, with the load average.
 import { execFileSync } from 'node:child_process';
+import { peakRssMiB } from './peakMemory';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
@@ -126,7 +127,7 @@ export async function kernelChainChild(n: number, wholeSolve: boolean): Promise<
   const row = {
     ms: performance.now() - t,
     cpuMs: (c.user + c.system) / 1000,
-    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    peakRssMiB: peakRssMiB(),
   };
   console.log(JSON.stringify(row));
 }
