@@ -336,23 +336,13 @@ export function referenceElsewhere(
   }
   counts.jobs++;
   if (job.keep) run.helperModel = { job: job.id, claim };
-  let answered = false;
-  void answer.then(() => {
-    answered = true;
-  });
   // A cancelled check stops its reference at once (an idle helper stays).
-  const stop = () => {
-    if (Atomics.compareExchange(claim, 0, UNCLAIMED, BY_CALLER) === BY_HELPER && !answered) {
-      counts.terminated++;
-      h.terminate('the check was cancelled');
-    }
-  };
-  options.signal?.addEventListener('abort', stop, { once: true });
-  let settled = false;
-  const settle = () => {
-    settled = true;
-    options.signal?.removeEventListener('abort', stop);
-  };
+  const { settle, abandon } = watchJob(
+    h,
+    answer,
+    options.signal,
+    () => Atomics.compareExchange(claim, 0, UNCLAIMED, BY_CALLER) === BY_HELPER,
+  );
   const takeBack = () => {
     if (Atomics.compareExchange(claim, 0, UNCLAIMED, BY_CALLER) !== UNCLAIMED) return false;
     settle();
@@ -381,11 +371,7 @@ export function referenceElsewhere(
           return local();
       }
     },
-    abandon() {
-      if (settled) return;
-      settle();
-      stop();
-    },
+    abandon,
   };
 }
 
@@ -476,25 +462,12 @@ export function finiteDifferencesElsewhere(
   // The helper drops the kept model after this job.
   run.helperModel = undefined;
   counts.finiteDifferenceJobs++;
-  let answered = false;
-  void answer.then(() => {
-    answered = true;
-  });
   const helperHolds = () => units.some((_u, k) => Atomics.load(claims, k) === BY_HELPER);
   // Whatever is unclaimed becomes this thread's (the helper starts nothing more); a unit the helper is in stops it.
-  const stop = () => {
+  const { settle, abandon } = watchJob(h, answer, options.signal, () => {
     for (let k = 0; k < units.length; k++) Atomics.compareExchange(claims, k, UNCLAIMED, BY_CALLER);
-    if (helperHolds() && !answered) {
-      counts.terminated++;
-      h.terminate('the check was cancelled');
-    }
-  };
-  options.signal?.addEventListener('abort', stop, { once: true });
-  let settled = false;
-  const settle = () => {
-    settled = true;
-    options.signal?.removeEventListener('abort', stop);
-  };
+    return helperHolds();
+  });
   return {
     claim: (k) => Atomics.compareExchange(claims, k, UNCLAIMED, BY_CALLER) === UNCLAIMED,
     async helperResults() {
@@ -507,6 +480,39 @@ export function finiteDifferencesElsewhere(
       run.checkpoint();
       return a.type === 'finite differences' ? a.units : [];
     },
+    abandon,
+  };
+}
+
+/**
+ * A posted job's end: `release` claims for this thread what the helper has not started and says whether the helper
+ * still holds part of the job; a cancelled check (or one that leaves it) then terminates the helper unless it has
+ * answered. `settle` once the answer is in hand or the job taken back.
+ */
+function watchJob(
+  h: Helper,
+  answer: Promise<Answer>,
+  signal: AbortSignal | undefined,
+  release: () => boolean,
+): { settle: () => void; abandon: () => void } {
+  let answered = false;
+  void answer.then(() => {
+    answered = true;
+  });
+  const stop = () => {
+    if (release() && !answered) {
+      counts.terminated++;
+      h.terminate('the check was cancelled');
+    }
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+  let settled = false;
+  const settle = () => {
+    settled = true;
+    signal?.removeEventListener('abort', stop);
+  };
+  return {
+    settle,
     abandon() {
       if (settled) return;
       settle();
