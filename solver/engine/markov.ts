@@ -2,7 +2,7 @@
 // coins the realised loss is piecewise smooth in the parameters: a jump decision changes only where a coin equals a
 // cumulative rate exactly, so almost everywhere its derivative is the pathwise one with the jumps held where they
 // are, and the Markov path acts as a known piecewise-constant input. A check (and training) therefore draws each
-// chain once, along a float64 solve of the model at the checked parameter values, and hands the rest of the check
+// chain once, along a solve of the model at the checked parameter values, and hands the rest of the check
 // the path as a step function of t on the grid (the Markov variable's table, as a noise realisation is): AD, finite
 // differences, the continuous reference and the fused paths read it like any table. The rule is XPPAUT's
 // (markov.c, update_markov and new_state): at the start of every step, before it is integrated, each chain in
@@ -16,6 +16,7 @@ import { evalConstant, sizeOf } from './compile';
 import { Rng, streamSeed } from './random';
 import { compileScalarExpressions, compileScalarProgram } from './scalarRhs';
 import type { ScalarProgram } from './scalarProgram';
+import { interpreterOf } from './programInterpreter';
 import { isVolterraModel } from './volterraModel';
 import { isMapScheme } from '../schemes/registry';
 import { schemeOf, TABLEAUX, type ButcherTableau } from '../schemes/schemes';
@@ -56,7 +57,7 @@ function live(model: Model): { model: Model; paths: number[][] } {
   return { model: { ...model, tables }, paths };
 }
 
-/** f and the off-diagonal rates (row-major, in each chain's order) as float64-evaluable programs. */
+/** f and the off-diagonal rates (row-major, in each chain's order) as fused programs the interpreter runs. */
 function programs(model: Model): { f: ScalarProgram; rates: ScalarProgram } | undefined {
   const entries = (model.markov ?? []).flatMap((m) => m.rates.flat().filter((r): r is Expr => r !== undefined));
   const f = compileScalarProgram(model, true);
@@ -67,8 +68,9 @@ function programs(model: Model): { f: ScalarProgram; rates: ScalarProgram } | un
 }
 
 /**
- * Each Markov variable's path, drawn once along a float64 solve of the model at these parameter values (engine
- * layout, as CheckOptions.parameterValues; a per-step parameter reads its step's first copy), on the model's grid with
+ * Each Markov variable's path, drawn once along a solve of the model at these parameter values (engine layout, as
+ * CheckOptions.parameterValues; a per-step parameter reads its step's first copy): the fused program's values, as the
+ * interpreter computes them for the network, stepped in float64 on the model's grid with
  * its own explicit Runge–Kutta scheme (classic RK4 for a multistep or implicit one). Throws for a model the
  * realisation cannot follow (markovUnsupported; the checker refuses such models first).
  */
@@ -98,7 +100,7 @@ export function realiseMarkov(tf: TF, model: Model, values: readonly Float32Arra
     const t = t0 + n * h;
     parametersAt(model, values, sizes, n, N, p);
     // The rates at the step's start read every chain's old value (paths[c][n] holds it until the decision).
-    run64(progs.rates, x, p, t, rv);
+    interpreterOf(progs.rates).forward(x, 0, p, t, rv);
     let at = 0;
     const next = state.slice();
     chains.forEach((chain, c) => {
@@ -178,7 +180,7 @@ function parametersAt(
   });
 }
 
-/** One explicit Runge–Kutta step of x' = f(x, p, t) in float64, in place. */
+/** One explicit Runge–Kutta step of x' = f(x, p, t), accumulated in float64, in place. */
 function rkStep(
   f: ScalarProgram,
   tab: ButcherTableau,
@@ -197,7 +199,7 @@ function rkStep(
       for (let j = 0; j < i; j++) if (tab.a[i][j] !== 0) acc += h * tab.a[i][j] * k[j][e];
       y[e] = acc;
     }
-    run64(f, y, p, t + tab.c[i] * h, v);
+    interpreterOf(f).forward(y, 0, p, t + tab.c[i] * h, v);
     for (let e = 0; e < S; e++) k[i][e] = f.outputs[e] >= 0 ? v[f.outputs[e]] : 0;
   }
   for (let e = 0; e < S; e++) {
@@ -205,81 +207,4 @@ function rkStep(
     for (let i = 0; i < tab.b.length; i++) acc += tab.b[i] * k[i][e];
     x[e] += h * acc;
   }
-}
-
-/** Every instruction's float64 value at (s, p, t): the fused program without its float32 rounding. */
-export function run64(
-  prog: ScalarProgram,
-  s: ArrayLike<number>,
-  p: ArrayLike<number>,
-  t: number,
-  v: Float64Array,
-): void {
-  const code = prog.code;
-  for (let i = 0; i < code.length; i++) {
-    const c = code[i];
-    switch (c.op) {
-      case 'const':
-        v[i] = c.value;
-        break;
-      case 'state':
-        v[i] = s[c.index];
-        break;
-      case 'param':
-        v[i] = p[c.index];
-        break;
-      case 't':
-        v[i] = t;
-        break;
-      case 'unary':
-        v[i] = c.fn.value(v[c.a]);
-        break;
-      case 'binary':
-        v[i] = c.fn.value(v[c.a], v[c.b]);
-        break;
-      case 'select':
-        v[i] = Math.abs(v[c.c]) > 0 ? v[c.a] : v[c.b];
-        break;
-      case 'dot': {
-        let acc = 0;
-        for (let e = 0; e < c.a.length; e++) acc += c.b ? v[c.a[e]] * v[c.b[e]] : v[c.a[e]];
-        v[i] = acc;
-        break;
-      }
-      case 'loop':
-        v[i] = loop64(c, v);
-        break;
-      default:
-        throw new Error(`the Markov realisation cannot run the instruction '${c.op}'`);
-    }
-  }
-}
-
-/** A loop instruction's sum of terms in float64 (its body run for each iteration). */
-function loop64(c: Extract<ScalarProgram['code'][number], { op: 'loop' }>, v: Float64Array): number {
-  const w = new Float64Array(c.body.length);
-  let sum = 0;
-  for (let k = 0; k < c.count; k++) {
-    c.body.forEach((b, r) => {
-      switch (b.op) {
-        case 'gather':
-          w[r] = v[b.slots[k]];
-          break;
-        case 'outer':
-          w[r] = v[b.slot];
-          break;
-        case 'unary':
-          w[r] = b.fn.value(w[b.a]);
-          break;
-        case 'binary':
-          w[r] = b.fn.value(w[b.a], w[b.b]);
-          break;
-        case 'select':
-          w[r] = Math.abs(w[b.c]) > 0 ? w[b.a] : w[b.b];
-          break;
-      }
-    });
-    sum += w[c.term];
-  }
-  return sum;
 }
