@@ -14,6 +14,13 @@ import { markovCoins, realiseMarkov } from '../../solver/engine/markov';
 import { train } from '../../solver/train/train';
 import { completion, hover, ServiceDocument } from '../../solver/service/index';
 import { ExportError, pythonExpression } from '../../solver/export/pythonExpression';
+import { rk4Step } from '../support/timeStepping';
+
+/** One float64 step of the scalar x' = f(x, t) by Euler or classic RK4 (timeStepping.ts's rk4Step). */
+function scalarStep(meth: string, f: (x: number, t: number) => number, x: number, t: number, h: number): number {
+  if (meth === 'euler') return x + h * f(x, t);
+  return rk4Step((tt, [xx]) => [f(xx, tt)], t, [x], h)[0];
+}
 
 const lines = (...ls: string[]): string => ls.join('\n');
 const errors = (ds: Diagnostic[]) => ds.filter((d) => d.severity === 'error');
@@ -177,14 +184,7 @@ function byHand(meth: 'rk4' | 'euler', N: number, h: number, seed: number) {
     paths[0].push(z[0]);
     paths[1].push(z[1]);
     const f = (xx: number, tt: number) => -k * xx + z[0] - 0.5 * z[1] + Math.sin(tt);
-    if (meth === 'euler') x += h * f(x, t);
-    else {
-      const k1 = f(x, t);
-      const k2 = f(x + (h / 2) * k1, t + h / 2);
-      const k3 = f(x + (h / 2) * k2, t + h / 2);
-      const k4 = f(x + h * k3, t + h);
-      x += (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4);
-    }
+    x = scalarStep(meth, f, x, t, h);
   }
   return paths;
 }
@@ -249,14 +249,7 @@ function frozenLoss(path: number[], dt: number, meth: string, k: number, g: numb
   let x = 0.2;
   for (let n = 0; n < N; n++) {
     const t = n * dt;
-    if (meth === 'euler') x += dt * f(x, t);
-    else {
-      const k1 = f(x, t);
-      const k2 = f(x + (dt / 2) * k1, t + dt / 2);
-      const k3 = f(x + (dt / 2) * k2, t + dt / 2);
-      const k4 = f(x + dt * k3, t + dt);
-      x += (dt / 6) * (k1 + 2 * k2 + 2 * k3 + k4);
-    }
+    x = scalarStep(meth, f, x, t, dt);
   }
   return (x - 0.3) ** 2;
 }
