@@ -17,6 +17,7 @@ import { Rng, streamSeed } from './random';
 import { compileScalarExpressions, compileScalarProgram } from './scalarRhs';
 import type { ScalarProgram } from './scalarProgram';
 import { interpreterOf } from './programInterpreter';
+import { forwardStep, rungeKuttaPlan, StepWorkspace } from './scalarKernel/rungeKutta';
 import { isVolterraModel } from './volterraModel';
 import { isMapScheme } from '../schemes/registry';
 import { schemeOf, TABLEAUX, type ButcherTableau } from '../schemes/schemes';
@@ -69,8 +70,8 @@ function programs(model: Model): { f: ScalarProgram; rates: ScalarProgram } | un
 
 /**
  * Each Markov variable's path, drawn once along a solve of the model at these parameter values (engine layout, as
- * CheckOptions.parameterValues; a per-step parameter reads its step's first copy): the fused program's values, as the
- * interpreter computes them for the network, stepped in float64 on the model's grid with
+ * CheckOptions.parameterValues; a per-step parameter reads its step's first copy): the network's own step of the fused
+ * program (scalarKernel/rungeKutta.ts) on the model's grid with
  * its own explicit Runge–Kutta scheme (classic RK4 for a multistep or implicit one). Throws for a model the
  * realisation cannot follow (markovUnsupported; the checker refuses such models first).
  */
@@ -82,15 +83,13 @@ export function realiseMarkov(tf: TF, model: Model, values: readonly Float32Arra
   if (!progs)
     throw new Error(`the Markov variables of this model cannot be realised: it has ${markovUnsupported(model)}`);
   const { steps: N, dt: h, t0, seed } = model.options;
-  const tableau = explicitTableau(model);
-  const stages = tableau.b.length;
+  // The network's own step (scalarKernel/rungeKutta.ts), so the chain reads the states the discrete solve computes.
+  const step = new StepWorkspace(progs.f, rungeKuttaPlan(explicitTableau(model), h, t0, false));
   const sizes = model.params.map((p) => sizeOf(p.shape));
   const S = progs.f.states;
   const p = new Float64Array(progs.f.params);
-  const x = initialStates(tf, model, values, S);
-  const k = Array.from({ length: stages }, () => new Float64Array(S));
-  const y = new Float64Array(S);
-  const fv = new Float64Array(progs.f.code.length);
+  const x = Float32Array.from(initialStates(tf, model, values, S));
+  const rates = interpreterOf(progs.rates);
   const rv = new Float64Array(progs.rates.code.length);
   const coins = chains.map((c) => markovCoins(seed, c.name));
   const state = chains.map((c) => c.initial);
@@ -100,7 +99,7 @@ export function realiseMarkov(tf: TF, model: Model, values: readonly Float32Arra
     const t = t0 + n * h;
     parametersAt(model, values, sizes, n, N, p);
     // The rates at the step's start read every chain's old value (paths[c][n] holds it until the decision).
-    interpreterOf(progs.rates).forward(x, 0, p, t, rv);
+    rates.forward(x, 0, p, t, rv);
     let at = 0;
     const next = state.slice();
     chains.forEach((chain, c) => {
@@ -127,7 +126,7 @@ export function realiseMarkov(tf: TF, model: Model, values: readonly Float32Arra
       paths[c][n] = state[c];
       if (n + 1 < N) paths[c][n + 1] = state[c];
     });
-    rkStep(progs.f, tableau, x, p, t, h, k, y, fv);
+    forwardStep(step, n, x, 0, () => p, x, 0);
   }
   return { model: running, jumps };
 }
@@ -178,33 +177,4 @@ function parametersAt(
     for (let e = 0; e < size; e++) p[at + e] = v?.[copy * size + e] ?? 0;
     at += size;
   });
-}
-
-/** One explicit Runge–Kutta step of x' = f(x, p, t), accumulated in float64, in place. */
-function rkStep(
-  f: ScalarProgram,
-  tab: ButcherTableau,
-  x: Float64Array,
-  p: Float64Array,
-  t: number,
-  h: number,
-  k: Float64Array[],
-  y: Float64Array,
-  v: Float64Array,
-): void {
-  const S = x.length;
-  for (let i = 0; i < tab.b.length; i++) {
-    for (let e = 0; e < S; e++) {
-      let acc = x[e];
-      for (let j = 0; j < i; j++) if (tab.a[i][j] !== 0) acc += h * tab.a[i][j] * k[j][e];
-      y[e] = acc;
-    }
-    interpreterOf(f).forward(y, 0, p, t + tab.c[i] * h, v);
-    for (let e = 0; e < S; e++) k[i][e] = f.outputs[e] >= 0 ? v[f.outputs[e]] : 0;
-  }
-  for (let e = 0; e < S; e++) {
-    let acc = 0;
-    for (let i = 0; i < tab.b.length; i++) acc += tab.b[i] * k[i][e];
-    x[e] += h * acc;
-  }
 }
