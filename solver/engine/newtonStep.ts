@@ -30,15 +30,13 @@ export interface StepField {
 export function programField(prog: ScalarProgram, pv: Float32Array, t: number): StepField {
   const run = interpreterOf(prog),
     D = prog.states,
-    outputs = prog.outputs,
     pattern = programPattern(prog);
   const { vals, adj, vs, vp, cot } = scratchOf(prog);
   return {
     pattern,
     f(y) {
-      run.forward(y, 0, pv, t, vals);
       const out = new Float64Array(D);
-      for (let i = 0; i < D; i++) out[i] = outputs[i] >= 0 ? vals[outputs[i]] : 0;
+      run.outputs(y, 0, pv, t, out);
       return out;
     },
     jacobian(y) {

@@ -78,77 +78,129 @@ function literal(x: number): string {
   return String(x);
 }
 
-/** The forward pass as generated code, or undefined when the program is too long to be worth it. */
-export function generatedForward(g: ProgramArrays, o: Opcodes): ForwardPass | undefined {
+/**
+ * The instructions as lines of JS, each value written to `slot(k)` (declared by `define(k)`), or undefined when an
+ * instruction cannot be written with such slots: loops read the value array itself, and so does a long sum or dot
+ * product (its term lists index it) unless `arrayIndexed`.
+ */
+function forwardLines(
+  g: ProgramArrays,
+  o: Opcodes,
+  slot: (k: number) => string,
+  define: (k: number) => string,
+  arrayIndexed: boolean,
+): string[] | undefined {
   const { L, op, A, B, C, consts, ta, tb } = g;
   // Every line is at least 10 characters: a longer program is not written.
   if (L * 10 > MAX_WRITTEN_CHARS) return undefined;
   const lines: string[] = [];
   for (let k = 0; k < L; k++) {
     const a = A[k],
-      b = B[k];
+      b = B[k],
+      set = define(k);
     switch (op[k]) {
       case o.CONST:
-        lines.push(`v[${k}]=${literal(consts[k])};`);
+        lines.push(`${set}=${literal(consts[k])};`);
         break;
       case o.STATE:
-        lines.push(`v[${k}]=f32(s[sAt+${a}]);`);
+        lines.push(`${set}=f32(s[sAt+${a}]);`);
         break;
       case o.PARAM:
-        lines.push(`v[${k}]=f32(p[${a}]);`);
+        lines.push(`${set}=f32(p[${a}]);`);
         break;
       case o.TIME:
-        lines.push(`v[${k}]=f32(t);`);
+        lines.push(`${set}=f32(t);`);
         break;
       case o.ADD:
-        lines.push(`v[${k}]=f32(v[${a}]+v[${b}]);`);
+        lines.push(`${set}=f32(${slot(a)}+${slot(b)});`);
         break;
       case o.SUB:
-        lines.push(`v[${k}]=f32(v[${a}]-v[${b}]);`);
+        lines.push(`${set}=f32(${slot(a)}-${slot(b)});`);
         break;
       case o.MUL:
-        lines.push(`v[${k}]=f32(v[${a}]*v[${b}]);`);
+        lines.push(`${set}=f32(${slot(a)}*${slot(b)});`);
         break;
       case o.NEG:
-        lines.push(`v[${k}]=f32(-v[${a}]);`);
+        lines.push(`${set}=f32(-${slot(a)});`);
         break;
       case o.UNARY:
-        lines.push(`v[${k}]=f32(F[${k}](v[${a}]));`);
+        lines.push(`${set}=f32(F[${k}](${slot(a)}));`);
         break;
       case o.BINARY:
-        lines.push(`v[${k}]=f32(F[${k}](v[${a}],v[${b}]));`);
+        lines.push(`${set}=f32(F[${k}](${slot(a)},${slot(b)}));`);
         break;
-      case o.SELECT:
-        lines.push(`v[${k}]=f32(Math.abs(v[${C[k]}])>0?v[${a}]:v[${b}]);`); // as the compiler: |c| > 0 (NaN → else)
+      case o.SELECT: // as the compiler: |c| > 0 (NaN → else)
+        lines.push(`${set}=f32(Math.abs(${slot(C[k])})>0?${slot(a)}:${slot(b)});`);
         break;
       case o.DOT:
       case o.SUM: {
         const dot = op[k] === o.DOT;
         if (b > INLINE_TERMS) {
+          if (!arrayIndexed) return undefined;
           const term = dot ? 'v[ta[i]]*v[tb[i]]' : 'v[ta[i]]';
-          lines.push(`{let d=0;for(let i=${a};i<${a + b};i++)d+=${term};v[${k}]=f32(d);}`);
+          lines.push(`{let d=0;for(let i=${a};i<${a + b};i++)d+=${term};${set}=f32(d);}`);
           break;
         }
         // 0 + first term, as the interpreter's running sum starts (−0 + 0 is +0).
         const terms = ['0'];
-        for (let i = a; i < a + b; i++) terms.push(dot ? `v[${ta[i]}]*v[${tb[i]}]` : `v[${ta[i]}]`);
-        lines.push(`v[${k}]=f32(${terms.join('+')});`);
+        for (let i = a; i < a + b; i++) terms.push(dot ? `${slot(ta[i])}*${slot(tb[i])}` : slot(ta[i]));
+        lines.push(`${set}=f32(${terms.join('+')});`);
         break;
       }
       case o.DELAY:
-        lines.push(`v[${k}]=delays.read(${a},t,v[${b}],${C[k] === 1},${b});`);
+        lines.push(`${set}=delays.read(${a},t,${slot(b)},${C[k] === 1},${b});`);
         break;
       case o.LOOP: // its body runs over all iterations in the interpreter's rows
-        lines.push(`v[${k}]=loop(${a},v);`);
+        if (!arrayIndexed) return undefined;
+        lines.push(`${set}=loop(${a},v);`);
         break;
       default:
         return undefined;
     }
   }
+  return lines;
+}
+
+/** The forward pass as generated code, or undefined when the program is too long to be worth it. */
+export function generatedForward(g: ProgramArrays, o: Opcodes): ForwardPass | undefined {
+  const inArray = (k: number) => `v[${k}]`;
+  const body = forwardLines(g, o, inArray, inArray, true)?.join('\n');
+  if (body === undefined || body.length > MAX_WRITTEN_CHARS) return undefined;
+  const make = new Function('f32', 'F', 'ta', 'tb', 'loop', `return function(s,sAt,p,t,v,delays){\n${body}\n};`);
+  return make(Math.fround, g.values, g.ta, g.tb, g.loop) as ForwardPass;
+}
+
+/** f alone (programInterpreter.ts's Interpreter.outputs): out[e] the value of output e, 0 where it has none. */
+export type OutputsPass = (
+  s: ArrayLike<number>,
+  sAt: number,
+  p: ArrayLike<number>,
+  t: number,
+  out: Float64Array,
+  delays: HistoryRead,
+) => void;
+
+/**
+ * The forward pass for f alone, each value a local of the function instead of a slot of the value array: a solve that
+ * reads only f (a forward solve's stages, finite differences' probes, the reference's RK4) then keeps its values in
+ * registers (about 1.7× faster on a classic model of 50 instructions: 146 → 87 ns an evaluation). The same
+ * operations as generatedForward, so the same values bit for bit. Undefined where generatedForward is, and for
+ * programs with loops or long sums.
+ */
+export function generatedOutputs(g: ProgramArrays, o: Opcodes, outputs: ArrayLike<number>): OutputsPass | undefined {
+  const lines = forwardLines(
+    g,
+    o,
+    (k) => `v${k}`,
+    (k) => `const v${k}`,
+    false,
+  );
+  if (!lines) return undefined;
+  for (let e = 0; e < outputs.length; e++) lines.push(`out[${e}]=${outputs[e] >= 0 ? `v${outputs[e]}` : '0'};`);
   const body = lines.join('\n');
   if (body.length > MAX_WRITTEN_CHARS) return undefined;
-  const make = new Function('f32', 'F', 'ta', 'tb', 'loop', `return function(s,sAt,p,t,v,delays){\n${body}\n};`);
-  return make(Math.fround, g.values, ta, tb, g.loop) as ForwardPass;
+  const make = new Function('f32', 'F', `return function(s,sAt,p,t,out,delays){\n${body}\n};`);
+  return make(Math.fround, g.values) as OutputsPass;
 }
 
 /**

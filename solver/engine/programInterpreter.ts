@@ -17,7 +17,13 @@
 // values array stays one slot per instruction for every caller.
 import { FUNCTIONS, NEGATE, OPERATORS, ZERO_DERIVATIVE, type BinaryOp, type UnaryOp } from '../ops/table';
 import type { LoopInstr, ScalarProgram } from './scalarProgram';
-import { generatedForward, generatedReverse, type ProgramArrays, type ReversePass } from './programCodegen';
+import {
+  generatedForward,
+  generatedOutputs,
+  generatedReverse,
+  type ProgramArrays,
+  type ReversePass,
+} from './programCodegen';
 import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
 
@@ -358,6 +364,8 @@ export interface DelayReader {
 export interface Interpreter {
   /** The forward pass runs as written-out JS (programCodegen.ts), not through the dispatch loop. */
   readonly writtenOut: boolean;
+  /** `outputs` runs as written-out JS with locals (programCodegen.ts's generatedOutputs), not through `forward`. */
+  readonly outputsWrittenOut: boolean;
   /** The dispatch loop runs the instructions in runs of one opcode (groupedForward), not in program order. */
   readonly grouped: boolean;
   /** The reverse pass with `want` runs as written-out JS (programCodegen.ts's generatedReverse), not the sweep loop. */
@@ -369,6 +377,18 @@ export interface Interpreter {
     p: ArrayLike<number>,
     t: number,
     v: Float64Array,
+    delays?: DelayReader,
+  ): void;
+  /**
+   * f alone: out[e] the value of output e (0 where it has none), as `forward` computes it, without the other values
+   * (written out with locals where the program allows, programCodegen.ts's generatedOutputs).
+   */
+  outputs(
+    s: ArrayLike<number>,
+    sAt: number,
+    p: ArrayLike<number>,
+    t: number,
+    out: Float64Array,
     delays?: DelayReader,
   ): void;
   /**
@@ -839,6 +859,8 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
   const opcodes = { CONST, STATE, PARAM, TIME, ADD, SUB, MUL, NEG, UNARY, BINARY, SELECT, DOT, SUM, DELAY, LOOP, ALG };
   const written = writeOut && generatedForward(arrays, opcodes);
   const forward = written || runAll;
+  const writtenOutputs = written && !alg ? generatedOutputs(arrays, opcodes, outputs) : undefined;
+  const outputValues = new Float64Array(L);
   // The reverse pass written out too, per `want` on first use (the same additions in the same order): where the
   // forward pass is written out, the sweeps of the reference's adjoint and of AD are the rest of a short program's time.
   // A program that cannot be written out (delays, loops) is remembered as null: `??=` would try again every pass.
@@ -987,10 +1009,19 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
   };
   return {
     writtenOut: !!written,
+    outputsWrittenOut: !!writtenOutputs,
     reverseWrittenOut: (want) => !!writtenReverse(want),
     grouped: !!runGrouped,
     forward(s, sAt, p, t, v, delays = noHistory) {
       forwardAll(s, sAt, p, t, v, delays);
+    },
+    outputs(s, sAt, p, t, out, delays = noHistory) {
+      if (writtenOutputs) {
+        writtenOutputs(s, sAt, p, t, out, delays);
+        return;
+      }
+      forwardAll(s, sAt, p, t, outputValues, delays);
+      for (let e = 0; e < outputs.length; e++) out[e] = outputs[e] >= 0 ? outputValues[outputs[e]] : 0;
     },
     forwardFor(want, s, sAt, p, t, v) {
       if (alg) {

@@ -101,6 +101,47 @@ for (const [name, text] of Object.entries(MODELS)) {
   });
 }
 
+/** Short programs without loop instructions or long sums: f alone is written out with locals. */
+const OUTPUTS_WITH_LOCALS = new Set(['comparisons, logic, piecewise functions and table functions', 'a matrix product', 'delays']);
+
+for (const [name, text] of Object.entries(MODELS)) {
+  test(`f alone (outputs, values in locals where written out) equals the interpreter's f, bit for bit: ${name}`, () => {
+    const a = analyse(text);
+    assert.ok(a.model);
+    const prog = compileScalarProgram(a.model);
+    assert.ok(prog, 'the model compiles to a fused program');
+    const written = interpreterOf(prog),
+      dispatching = dispatchingInterpreter(prog);
+    assert.equal(written.outputsWrittenOut, OUTPUTS_WITH_LOCALS.has(name));
+    assert.equal(dispatching.outputsWrittenOut, false);
+    const S = prog.states,
+      L = prog.code.length;
+    fc.assert(
+      fc.property(
+        fc.array(value, { minLength: S, maxLength: S }),
+        fc.array(value, { minLength: prog.params, maxLength: prog.params }),
+        fc.double({ min: 0, max: 2, noNaN: true }),
+        (s, p, t) => {
+          const sf = Float32Array.from(s),
+            pf = Float32Array.from(p);
+          // States at an offset, as a solve reads its row of the trajectory.
+          const row = new Float32Array(2 * S);
+          row.set(sf, S);
+          const out = new Float64Array(S).fill(99),
+            v = new Float64Array(L);
+          written.outputs(row, S, pf, t, out, history);
+          dispatching.forward(sf, 0, pf, t, v, history);
+          for (let e = 0; e < S; e++) {
+            const expected = prog.outputs[e] >= 0 ? v[prog.outputs[e]] : 0;
+            if (!Object.is(out[e], expected)) assert.fail(`output ${e}: ${out[e]} ≠ ${expected}`);
+          }
+        },
+      ),
+      { numRuns: 60, seed: 12 },
+    );
+  });
+}
+
 const WRITTEN_REVERSE = [
   'comparisons, logic, piecewise functions and table functions',
   'a matrix product',

@@ -30,9 +30,8 @@ export function referenceRk4(
   theta: (tau: number) => ArrayLike<number>,
 ): ReferenceNodes {
   const S = prog.states,
-    outputs = prog.outputs,
     run = interpreterOf(prog);
-  const vals = new Float64Array(prog.code.length);
+  const fAt = new Float64Array(S);
   const X = new Float32Array((K + 1) * S),
     F = new Float32Array((K + 1) * S),
     K4 = new Float32Array(K * S);
@@ -41,8 +40,8 @@ export function referenceRk4(
     k3 = new Float32Array(S),
     stage = new Float32Array(S);
   const f = (x: ArrayLike<number>, xAt: number, p: ArrayLike<number>, t: number, out: Float32Array, outAt: number) => {
-    run.forward(x, xAt, p, t, vals);
-    for (let e = 0; e < S; e++) out[outAt + e] = outputs[e] >= 0 ? vals[outputs[e]] : 0;
+    run.outputs(x, xAt, p, t, fAt);
+    for (let e = 0; e < S; e++) out[outAt + e] = fAt[e];
   };
   // The combinations' float32 coefficients, as linearCombination takes them.
   const cHalf = f32(H / 2),

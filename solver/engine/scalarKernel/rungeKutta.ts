@@ -90,8 +90,9 @@ export class StepWorkspace {
 }
 
 /**
- * Step n from x (the states at x[xAt…]) into out[outAt…]; the stages' values stay in `ws` for a
- * reverse sweep. `params(copy)` gives a copy's flat parameters.
+ * Step n from x (the states at x[xAt…]) into out[outAt…]; with `keepStages`, every value of the stages stays in `ws`
+ * for a reverse sweep, else only their f (the interpreter's `outputs`: a solve without a sweep computes no more).
+ * `params(copy)` gives a copy's flat parameters.
  */
 export function forwardStep(
   ws: StepWorkspace,
@@ -101,6 +102,7 @@ export function forwardStep(
   params: (copy: number) => ArrayLike<number>,
   out: Float32Array,
   outAt: number,
+  keepStages = false,
 ): void {
   const { prog, plan, X, K, vals, run, history, sum } = ws;
   const S = prog.states,
@@ -115,9 +117,14 @@ export function forwardStep(
       src = X[i];
       at = 0;
     }
+    const Ki = K[i],
+      t = tn + plan.c[i] * plan.h;
+    if (!keepStages) {
+      run.outputs(src, at, params(copyOf(plan, n, i)), t, Ki, history);
+      continue;
+    }
     const v = vals[i];
-    run.forward(src, at, params(copyOf(plan, n, i)), tn + plan.c[i] * plan.h, v, history);
-    const Ki = K[i];
+    run.forward(src, at, params(copyOf(plan, n, i)), t, v, history);
     for (let e = 0; e < S; e++) Ki[e] = outputs[e] >= 0 ? v[outputs[e]] : 0;
   }
   combine(x, xAt, plan.b, K, sum, S);
@@ -197,7 +204,7 @@ export function adjointSolve(
   const scratch = new Float32Array(S);
   for (let n = N - 1; n >= 0; n--) {
     if (history) history.last = n;
-    forwardStep(ws, n, traj, n * S, params, scratch, 0);
+    forwardStep(ws, n, traj, n * S, params, scratch, 0, true);
     // λ of x_{n+1} after the step's events → λ of the step's own result.
     if (ws.events) {
       const first = copyOf(plan, n, 0);
