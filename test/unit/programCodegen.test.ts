@@ -102,7 +102,11 @@ for (const [name, text] of Object.entries(MODELS)) {
 }
 
 /** Short programs without loop instructions or long sums: f alone is written out with locals. */
-const OUTPUTS_WITH_LOCALS = new Set(['comparisons, logic, piecewise functions and table functions', 'a matrix product', 'delays']);
+const OUTPUTS_WITH_LOCALS = new Set([
+  'comparisons, logic, piecewise functions and table functions',
+  'a matrix product',
+  'delays',
+]);
 
 for (const [name, text] of Object.entries(MODELS)) {
   test(`f alone (outputs, values in locals where written out) equals the interpreter's f, bit for bit: ${name}`, () => {
