@@ -51,6 +51,7 @@ export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks,
       hasReference: !!ref,
       noReferenceReason: run.referenceUnavailable?.reason,
       referenceError: ref?.referenceError ?? NaN,
+      referenceUnrefinable: !!ref?.unrefinable,
       kinks,
       steps,
       events: eventGap(run, ref, p),
@@ -121,7 +122,7 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
     findings.push({
       code: 'reference-unavailable',
       severity: 'information',
-      message: uncertainReferenceMessage(m.ref.referenceError),
+      message: uncertainReferenceMessage(m.ref.referenceError, !!m.ref.unrefinable),
       range: optionsRange(model),
     });
   return findings;

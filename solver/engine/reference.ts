@@ -55,6 +55,7 @@
 // (timeQuadrature.ts) without solving the usual grid.
 // (Replaced a second backward solve at 2H: a third of the reference's
 // cost, for an estimate of the coarse solve's error.)
+import { UNCERTAIN_REFERENCE } from './verdict';
 import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import { relError } from './detect';
@@ -182,6 +183,8 @@ export interface ReferenceResult {
   events?: EventGradients;
   /** Set when the usual grid's RK4 blew up on a stiff model: the stable step it needed, and whether it was solved. */
   stiff?: StiffReference;
+  /** Its solve's own estimate was too large for a finer step to make it judge AD (UNREFINABLE_FACTOR): none was taken. */
+  unrefinable?: true;
 }
 
 /**
@@ -835,7 +838,16 @@ export function continuousReference(
   // The first halving (the usual grid's, or a stable grid's) is asked for on REFERENCE_TARGET; a direct half-step
   // solve has had it.
   const first = direct ? 0 : 2 * base;
-  for (let subdivide = direct ? 4 : 2 * base; ; subdivide *= 2) {
+  const start = direct ? 4 : 2 * base;
+  for (let subdivide = start; ; subdivide *= 2) {
+    // Asked of the first solve only (later ones have been compared with the solve before them), and only where one
+    // halving is all the grid allows: two can make such a reference usable (van der Pol, μ = 7, on 1,250 steps of
+    // 0.08: 0.73 → 2.3 → 0.034).
+    const oneHalving = 4 * (fine.gridTimes.length - 1) > MAX_REFERENCE_STEPS;
+    if (subdivide === start && oneHalving && fine.referenceError > UNREFINABLE_FACTOR * UNCERTAIN_REFERENCE) {
+      fine = { ...fine, unrefinable: true };
+      break;
+    }
     const steps = 2 * (fine.gridTimes.length - 1);
     const wanted =
       subdivide === first
@@ -977,6 +989,14 @@ const PAIR_DIVISOR = 3;
 export const REFERENCE_TARGET = 1e-5;
 /** Reported error above which the step is halved again (while that pays off), up to MAX_REFERENCE_STEPS. */
 export const REFERENCE_USABLE = 1e-3;
+/**
+ * A first solve whose own estimated error is above this many times UNCERTAIN_REFERENCE (where the reference judges AD)
+ * is not halved when the grid allows one halving only: the reference could not come under it by that. The embedded estimate is third order, so a halving divides it by
+ * about 8 in its asymptotic regime; on XPPAUT's examples no reference whose first estimate was above 0.1 became
+ * usable by halving (fhn_noise 0.085 → 0.049 the closest; hhred, before its asymptotic regime, 5.6 → 0.25 → 0.12),
+ * and ml1's halving on 200,000 steps was two thirds of its reference's time and ended at 1.37.
+ */
+const UNREFINABLE_FACTOR = 8;
 /** Most steps a further halving of the reference may take (the first halving is bounded by memory only). */
 const MAX_REFERENCE_STEPS = 8192;
 /** Floats a refined reference may keep at its nodes (g for every parameter value, states and stages). */

@@ -2,7 +2,7 @@
 // the figures the check measured (docs/design.md#what-goes-wrong).
 import type { GradFix } from '../model';
 import type { ParameterReport, Verdict } from '../report';
-import { studyClause, studySpan } from '../presentation/findingText';
+import { referenceErrorSource, studyClause, studySpan } from '../presentation/findingText';
 import { formatNumber, namedRatio } from '../presentation/format';
 import { firingsKept, firingsMoved, GRADCHECK_TOLERANCE, type GradcheckFirings } from './finiteDifferences';
 import { EVENT_JUMPS } from './kinks';
@@ -24,6 +24,8 @@ export interface VerdictContext {
   noReferenceReason?: string;
   /** The continuous reference's estimated relative error (NaN without one). */
   referenceError: number;
+  /** That error is its one solve's estimate, too large for a finer step to help (engine/reference.ts: unrefinable). */
+  referenceUnrefinable?: boolean;
   /** The model's non-smooth operations (engine/kinks.ts). */
   kinks: readonly string[];
   /** Steps of the checked solve. */
@@ -57,7 +59,7 @@ function farClause(error: number): string {
 function uncertainReference(ctx: VerdictContext): Verdict {
   return {
     kind: 'inconclusive',
-    explanation: `the continuous reference is uncertain itself (estimated relative error ${f2(ctx.referenceError)}: its solves on two step sizes differ by about that much: dynamics too fast for dt, or too sensitive over this horizon), so errors measured against it judge nothing; a smaller dt or a shorter total makes it checkable.`,
+    explanation: `the continuous reference is uncertain itself (estimated relative error ${f2(ctx.referenceError)}: ${referenceErrorSource(!!ctx.referenceUnrefinable)}: dynamics too fast for dt, or too sensitive over this horizon), so errors measured against it judge nothing; a smaller dt or a shorter total makes it checkable.`,
   };
 }
 

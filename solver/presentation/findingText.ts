@@ -521,9 +521,18 @@ export function referenceBlowUpMessage(
         : `its solve still blows up on ${stable.steps} steps (${fmt(stable.seconds)} s spent)`;
   return `${head} ${stable.stiffAtStart ? 'The model is stiff' : 'Finer steps were tried'}: ${rho}; ${why}. ${tail}`;
 }
+/**
+ * Where a reference's estimated error comes from: its solves on two step sizes, or (`unrefinable`, engine/reference.ts)
+ * its one solve's truncation estimate, too large for a solve on half the step to bring under 5 %.
+ */
+export const referenceErrorSource = (unrefinable: boolean) =>
+  unrefinable
+    ? 'the truncation estimate of its solve, too large for a solve on half the step to bring under 5 %'
+    : 'its solves on two step sizes differ by about that much';
+
 /** A finite reference whose own estimated error is too large to judge AD by (engine/verdict.ts's UNCERTAIN_REFERENCE). */
-export const uncertainReferenceMessage = (referenceError: number) =>
-  `The continuous reference cannot judge AD here: its own estimated relative error is ${fmt(referenceError)} (its solves on two step sizes differ by about that much: dynamics too fast for dt, or a sensitivity that grows like e^{λT} over a long interval, as on chaotic dynamics), so errors measured against it mean nothing; AD is still compared with finite differences. A smaller dt or a shorter total gives a reference.`;
+export const uncertainReferenceMessage = (referenceError: number, unrefinable: boolean) =>
+  `The continuous reference cannot judge AD here: its own estimated relative error is ${fmt(referenceError)} (${referenceErrorSource(unrefinable)}: dynamics too fast for dt, or a sensitivity that grows like e^{λT} over a long interval, as on chaotic dynamics), so errors measured against it mean nothing; AD is still compared with finite differences. A smaller dt or a shorter total gives a reference.`;
 export const REFERENCE_OVERFLOW_MESSAGE =
   'The continuous reference cannot judge AD here: its solve stays finite, but its adjoint or its error estimate is not finite in float32 (a sensitivity that grows like e^{λT}, as on chaotic dynamics over a long interval); AD is still compared with finite differences. A shorter total gives a reference.';
 

@@ -168,3 +168,49 @@ test('independent per-step copies: half the step solved at once, its error in t 
     }
   }
 });
+
+/** The usual grid's reference and the error-controlled one of a model file's text. */
+async function referencesOf(text: string): Promise<{ usual: ReferenceResult; controlled: ReferenceResult }> {
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  const m = a.model;
+  const { tf } = await initBackend('cpu');
+  const { compiled } = compileModel(tf, m);
+  try {
+    const values = initialParameters(tf, m);
+    const N = m.options.steps;
+    const inp = {
+      N,
+      h: m.options.dt,
+      t0: m.options.t0,
+      layerTimes: copyLayout(schemeOf(m), N, m.options.dt, m.options.t0).times,
+      params: m.params.map((p, i) => ({
+        perStep: p.perStep,
+        values: values[i],
+        shape: internalShape(p.shape),
+        size: sizeOf(p.shape),
+      })),
+    };
+    return { usual: referenceOn(tf, compiled, inp, 1), controlled: continuousReference(tf, compiled, inp) };
+  } finally {
+    compiled.dispose();
+  }
+}
+
+const relaxation = (total: number) =>
+  `par mu=7\nx' = y\ny' = mu*(1-x*x)*y - x\ninit x=2, y=0\n@ total=${total}, dt=0.08, meth=rk4\ndone`;
+
+test('a first solve whose own estimate is far above 5 % is not halved where the grid allows one halving only; where it allows two, it is', async () => {
+  // 5,000 steps: a second halving would pass MAX_REFERENCE_STEPS, and one cannot bring an estimate of 0.67 under 5 %.
+  const long = await referencesOf(relaxation(400));
+  assert.ok(long.usual.referenceError > 0.4, `the case: the usual grid's estimate is ${long.usual.referenceError}`);
+  assert.equal(long.controlled.unrefinable, true);
+  assert.equal(long.controlled.gridTimes.length, long.usual.gridTimes.length, 'no finer solve');
+  assert.equal(long.controlled.referenceError, long.usual.referenceError);
+  // 1,250 steps, the same dynamics: two halvings make the reference usable, and are taken.
+  const short = await referencesOf(relaxation(100));
+  assert.ok(short.usual.referenceError > 0.4, `the case: the usual grid's estimate is ${short.usual.referenceError}`);
+  assert.equal(short.controlled.unrefinable, undefined);
+  assert.equal(short.controlled.gridTimes.length - 1, 4 * (short.usual.gridTimes.length - 1), 'halved twice');
+  assert.ok(short.controlled.referenceError < 0.05, `usable: ${short.controlled.referenceError}`);
+});
