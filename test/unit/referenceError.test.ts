@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
 import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
-import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
+import { compileModel, type CompiledModel } from '../../solver/engine/compile';
+import type { TF } from '../../solver/engine/tf';
 import {
   continuousReference,
   REFERENCE_TARGET,
@@ -16,9 +17,7 @@ import {
   type ReferenceInput,
   type ReferenceResult,
 } from '../../solver/engine/reference';
-import { copyLayout } from '../../solver/engine/layerAnalysis';
 import { relError } from '../../solver/engine/detect';
-import { schemeOf } from '../../solver/schemes/schemes';
 import { generated } from '../../bench/generatedModel';
 import { copiesOf, referenceInput } from '../../bench/referenceCopies';
 
@@ -32,33 +31,27 @@ interface Net {
   meth: string;
 }
 
-async function reference(o: Net, N: number, usualGrid = false): Promise<ReferenceResult & { truncation?: number }> {
-  const text =
-    `state x[${o.d}]\ninit x = 0.7\nparam W1[${o.width},${o.d}] ~ normal(0, 0.6)\nparam b[${o.width}] ~ normal(0, 0.3)\nparam W2[${o.d},${o.width}] ~ normal(0, 0.6)\n` +
-    `x' = W2 @ ${o.act}(W1 @ x + b)\nloss = 0.5 * sum((x(T) - 0.3)^2)\n@ total=${o.total}, steps=${N}, meth=${o.meth}, seed=${o.seed}\ndone`;
+/** f on the compiled model of a file's text, with the reference's input at its initial parameter values. */
+async function onModel<T>(text: string, f: (tf: TF, compiled: CompiledModel, inp: ReferenceInput) => T): Promise<T> {
   const a = analyse(text);
   assert.ok(a.model, JSON.stringify(a.diagnostics));
   const m = a.model;
   const { tf } = await initBackend('cpu');
   const { compiled } = compileModel(tf, m);
   try {
-    const values = initialParameters(tf, m);
-    const inp = {
-      N,
-      h: m.options.dt,
-      t0: 0,
-      layerTimes: copyLayout(schemeOf(m), N, m.options.dt, 0).times,
-      params: m.params.map((p, i) => ({
-        perStep: p.perStep,
-        values: values[i],
-        shape: internalShape(p.shape),
-        size: sizeOf(p.shape),
-      })),
-    };
-    return usualGrid ? referenceOn(tf, compiled, inp, 1) : continuousReference(tf, compiled, inp);
+    return f(tf, compiled, referenceInput(m, initialParameters(tf, m)));
   } finally {
     compiled.dispose();
   }
+}
+
+async function reference(o: Net, N: number, usualGrid = false): Promise<ReferenceResult & { truncation?: number }> {
+  const text =
+    `state x[${o.d}]\ninit x = 0.7\nparam W1[${o.width},${o.d}] ~ normal(0, 0.6)\nparam b[${o.width}] ~ normal(0, 0.3)\nparam W2[${o.d},${o.width}] ~ normal(0, 0.6)\n` +
+    `x' = W2 @ ${o.act}(W1 @ x + b)\nloss = 0.5 * sum((x(T) - 0.3)^2)\n@ total=${o.total}, steps=${N}, meth=${o.meth}, seed=${o.seed}\ndone`;
+  return onModel(text, (tf, compiled, inp) =>
+    usualGrid ? referenceOn(tf, compiled, inp, 1) : continuousReference(tf, compiled, inp),
+  );
 }
 
 async function measured(o: Net, usualGrid = false) {
@@ -170,32 +163,11 @@ test('independent per-step copies: half the step solved at once, its error in t 
 });
 
 /** The usual grid's reference and the error-controlled one of a model file's text. */
-async function referencesOf(text: string): Promise<{ usual: ReferenceResult; controlled: ReferenceResult }> {
-  const a = analyse(text);
-  assert.ok(a.model, JSON.stringify(a.diagnostics));
-  const m = a.model;
-  const { tf } = await initBackend('cpu');
-  const { compiled } = compileModel(tf, m);
-  try {
-    const values = initialParameters(tf, m);
-    const N = m.options.steps;
-    const inp = {
-      N,
-      h: m.options.dt,
-      t0: m.options.t0,
-      layerTimes: copyLayout(schemeOf(m), N, m.options.dt, m.options.t0).times,
-      params: m.params.map((p, i) => ({
-        perStep: p.perStep,
-        values: values[i],
-        shape: internalShape(p.shape),
-        size: sizeOf(p.shape),
-      })),
-    };
-    return { usual: referenceOn(tf, compiled, inp, 1), controlled: continuousReference(tf, compiled, inp) };
-  } finally {
-    compiled.dispose();
-  }
-}
+const referencesOf = (text: string) =>
+  onModel(text, (tf, compiled, inp) => ({
+    usual: referenceOn(tf, compiled, inp, 1),
+    controlled: continuousReference(tf, compiled, inp),
+  }));
 
 const relaxation = (total: number) =>
   `par mu=7\nx' = y\ny' = mu*(1-x*x)*y - x\ninit x=2, y=0\n@ total=${total}, dt=0.08, meth=rk4\ndone`;
