@@ -237,8 +237,8 @@ interface Forward {
   /** The nodes as arrays when the forward solve ran in JS (scalarKernel/referenceRk4.ts). */
   nodes?: ReferenceNodes;
   /**
-   * Set when the solve blew up: its first node that is not finite, where it stopped (the arrays are NaN after it, the
-   * tensor solve's X ends there). No reference is made from it: no adjoint, no estimates (referenceWith).
+   * Set when the solve blew up: its first node that is not finite, where it stopped (a fused program's arrays are NaN
+   * after it, the other solves' nodes end there). No reference is made from it: no adjoint, no estimates (referenceWith).
    */
   blownAt?: number;
   /** An MLP field's forward solve in JS: its θ path and the nodes' forward passes, which the adjoint reads again. */
@@ -297,7 +297,7 @@ function forwardSolve(
     const lossOf = (xT: Tensor[], obs: Map<string, Tensor[]>): Tensor =>
       cm.observed.length === 0 ? cm.loss(xT) : cm.loss(xT, (data, si) => (obs.get(data) as Tensor[])[si]);
     let forwardEstimate: number | undefined;
-    const blownAt = nodes ? nodes.blownAt : tensorNodes?.blownAt;
+    const blownAt = nodes ? nodes.blownAt : (inJs ?? tensorNodes)?.blownAt;
     const forwardError = (): number => (blownAt !== undefined ? NaN : (forwardEstimate ??= embeddedForwardError()));
     const embeddedForwardError = (): number => {
       // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (read once, summed in float64).
@@ -409,6 +409,7 @@ function mlpForward(
       K4: Tensor[][];
       passes: MlpForwardPasses;
       arrays: { X: Float32Array[]; F: Float32Array[]; K4: Float32Array[] };
+      blownAt?: number;
     }
   | undefined {
   const mlp = cm.mlp;
@@ -441,6 +442,7 @@ function mlpForward(
     K4: lazySteps(K - 1, (n) => wrap(r.K4[n])),
     passes: { theta, nodeTraces: r.traces },
     arrays: { X: r.X, F: r.F, K4: r.K4 },
+    ...(r.blownAt !== undefined ? { blownAt: r.blownAt } : {}),
   };
 }
 
@@ -1396,9 +1398,9 @@ function blownReference(tf: TF, inp: ReferenceInput, fw: Forward): ReferenceResu
   const gridTimes = Array.from({ length: K + 1 }, (_, j) => inp.t0 + j * H);
   let x: NodeValues;
   if (fw.nodes) x = nodeRows(fw.nodes.X, K);
-  else if (fw.mlpNodes) x = arrayRows(fw.mlpNodes.X);
   else {
-    const solved = readNodes(tf, fw.X);
+    // The nodes up to the blow-up, NaN after it.
+    const solved = fw.mlpNodes ? arrayRows(fw.mlpNodes.X) : readNodes(tf, fw.X);
     const values = new Float32Array((K + 1) * solved.columns).fill(NaN);
     values.set(solved.values);
     x = { columns: solved.columns, values };

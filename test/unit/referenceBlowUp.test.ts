@@ -183,3 +183,62 @@ test('on TF.js the blown-up usual grid evaluates f on few non-finite states, and
     cm.dispose();
   }
 });
+
+test("an MLP field's reference in JS stops where the tensor solve does, with the same blow-up", async () => {
+  // x' = W1·(W0·x) with W1·W0 = −400·I: H·ρ = 12.5 on the usual grid (32 steps of 1/32).
+  const text = [
+    'state x[2]',
+    'init x = 0.5',
+    'param W0[3,2] ~ normal(0, 1)',
+    'param W1[2,3] ~ normal(0, 1)',
+    "x' = W1 @ (W0 @ x)",
+    'loss = 0.5 * sum(x(T)^2)',
+    '@ total=1, steps=32, meth=rk4',
+  ].join('\n');
+  const model = analyse(text).model;
+  assert.ok(model, text);
+  const { tf } = await initBackend('cpu');
+  const { compiled: cm } = compileModel(tf, model);
+  try {
+    assert.ok(cm.mlp, 'the field is recognised');
+    // W0 = [I; 0], W1 = [−400·I, 0]: row-major [3,2] and [2,3].
+    const values = [Float32Array.of(1, 0, 0, 1, 0, 0), Float32Array.of(-400, 0, 0, 0, -400, 0)];
+    const { steps: N, dt: h } = model.options;
+    const inp: ReferenceInput = {
+      N,
+      h,
+      t0: 0,
+      layerTimes: Array.from({ length: N }, (_, n) => n * h),
+      params: model.params.map((p, i) => ({
+        perStep: p.perStep,
+        values: values[i],
+        shape: internalShape(p.shape),
+        size: sizeOf(p.shape),
+      })),
+      stiffBudgetMs: 0,
+    };
+    const js = continuousReference(tf, cm, inp),
+      ops = continuousReference(tf, { ...cm, mlp: undefined }, inp);
+    for (const r of [js, ops]) {
+      assert.equal(r.nonFinite, true);
+      assert.ok(Number.isNaN(r.lossAccurate));
+      assert.equal(r.stiff?.refused, 'time');
+    }
+    // RK4's factor per step on x' = −400x at H = 1/32: |1 + z + z²/2 + z³/6 + z⁴/24| at z = −12.5.
+    const z = -12.5,
+      growth = Math.abs(1 + z + z ** 2 / 2 + z ** 3 / 6 + z ** 4 / 24);
+    const blownAt = Math.ceil(Math.log(FLOAT32_MAX / 0.5) / Math.log(growth));
+    const x = js.paths!.x;
+    const finiteRows = Array.from({ length: N + 1 }, (_, k) =>
+      x.values.subarray(k * x.columns, (k + 1) * x.columns).every(Number.isFinite),
+    ).filter(Boolean).length;
+    assert.ok(
+      Math.abs(finiteRows - blownAt) <= 1,
+      `${finiteRows} finite nodes, float64 overflows float32 at ${blownAt}`,
+    );
+    assert.ok(x.values.subarray((finiteRows + 1) * x.columns).every(Number.isNaN), 'nothing solved after the blow-up');
+    assert.deepEqual(js.paths?.x, ops.paths?.x, 'x at the nodes');
+  } finally {
+    cm.dispose();
+  }
+});
