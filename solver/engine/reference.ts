@@ -239,6 +239,11 @@ interface Forward {
   pairDifference(): number;
   /** The nodes as arrays when the forward solve ran in JS (scalarKernel/referenceRk4.ts). */
   nodes?: ReferenceNodes;
+  /**
+   * Set when the solve blew up: its first node that is not finite, where it stopped (a fused program's arrays are NaN
+   * after it, the other solves' nodes end there). No reference is made from it: no adjoint, no estimates (referenceWith).
+   */
+  blownAt?: number;
   /** An MLP field's forward solve in JS: its θ path and the nodes' forward passes, which the adjoint reads again. */
   mlp?: MlpForwardPasses;
   /** An MLP field's forward solve in JS: x, f and the last stage at the nodes as arrays (X, F and K4 are made from them when read). */
@@ -246,7 +251,15 @@ interface Forward {
   dispose(): void;
 }
 
-function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1, subdivide = 1): Forward {
+/** `stepLimit`: solve only the first steps of the grid (a probe of its cost; Forward.K is then the steps solved). */
+function forwardSolve(
+  tf: TF,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  factor = 1,
+  subdivide = 1,
+  stepLimit = Infinity,
+): Forward {
   const { N, h, t0 } = inp;
   const owned: Tensor[] = [];
   const track = <T extends Tensor>(t: T): T => {
@@ -258,16 +271,16 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     const thetaAtTime = parameterPath(tf, inp, track);
     // coarse (factor > 1, continuousReference decides): H = factor·h, layer times inside the steps;
     // else the usual grid, `subdivide` times finer when its error is too large.
-    const K = factor > 1 ? N / factor : subdivide * usualSteps(inp);
-    const H = (N * h) / K;
+    const grid = factor > 1 ? N / factor : subdivide * usualSteps(inp);
+    const H = (N * h) / grid;
+    const K = Math.min(grid, stepLimit);
     const sSixth = track(tf.scalar(H / 6));
     // An MLP field or a fused scalar program runs the forward RK4 in plain JS; other models on TF.js kernels.
     const prog = kernelPrograms.get(cm);
     const nodes = prog && referenceRk4(prog, concatElements(cm.x0), K, H, t0, flatParameterPath(inp));
     const inJs = mlpForward(tf, cm, inp, K, H, owned);
-    const { X, F, K4 } =
-      inJs ??
-      (nodes ? nodeTensors(tf, cm, nodes, K, track) : forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned));
+    const tensorNodes = inJs || nodes ? undefined : forwardRk4(tf, cm, t0, K, H, sSixth, thetaAtTime, track, owned);
+    const { X, F, K4 } = inJs ?? tensorNodes ?? nodeTensors(tf, cm, nodes!, K, track);
     let mids: Tensor[][] | undefined;
     const XM = (): Tensor[][] => (mids ??= midpoints(tf, cm, X, F, K, H, track));
     const xAt = (tau: number) => hermite(tf, X, F, XM, t0, K, H, tau);
@@ -287,7 +300,8 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
     const lossOf = (xT: Tensor[], obs: Map<string, Tensor[]>): Tensor =>
       cm.observed.length === 0 ? cm.loss(xT) : cm.loss(xT, (data, si) => (obs.get(data) as Tensor[])[si]);
     let forwardEstimate: number | undefined;
-    const forwardError = (): number => (forwardEstimate ??= embeddedForwardError());
+    const blownAt = nodes ? nodes.blownAt : (inJs ?? tensorNodes)?.blownAt;
+    const forwardError = (): number => (blownAt !== undefined ? NaN : (forwardEstimate ??= embeddedForwardError()));
     const embeddedForwardError = (): number => {
       // Δ_k = H/6·(k4_k − f(x_{k+1})); E_k = Σ_{j≤k} Δ_j against x_{k+1}, all states (read once, summed in float64).
       let num = 0,
@@ -355,6 +369,7 @@ function forwardSolve(tf: TF, cm: CompiledModel, inp: ReferenceInput, factor = 1
       forwardError,
       pairDifference,
       nodes,
+      ...(blownAt !== undefined ? { blownAt } : {}),
       ...(inJs ? { mlp: inJs.passes, mlpNodes: inJs.arrays } : {}),
       dispose: () => tf.dispose(owned),
     };
@@ -397,6 +412,7 @@ function mlpForward(
       K4: Tensor[][];
       passes: MlpForwardPasses;
       arrays: { X: Float32Array[]; F: Float32Array[]; K4: Float32Array[] };
+      blownAt?: number;
     }
   | undefined {
   const mlp = cm.mlp;
@@ -429,6 +445,7 @@ function mlpForward(
     K4: lazySteps(K - 1, (n) => wrap(r.K4[n])),
     passes: { theta, nodeTraces: r.traces },
     arrays: { X: r.X, F: r.F, K4: r.K4 },
+    ...(r.blownAt !== undefined ? { blownAt: r.blownAt } : {}),
   };
 }
 
@@ -579,7 +596,12 @@ function forwardStep(r: Rk4Stepper, x: Tensor[], tk: number): { next: Tensor[]; 
   });
 }
 
-/** Classic RK4 with step H from x0: X[k] at t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k]. */
+/**
+ * Classic RK4 with step H from x0: X[k] at t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k].
+ * The nodes are read at k = 1, 2, 4, 8, … and K (a read per step would cost a synchronisation per step): at the first
+ * read that is not finite the solve stops, within twice the steps of its blow-up, and X ends at its first node that
+ * is not finite (`blownAt`), as scalarKernel/referenceRk4.ts stops.
+ */
 function forwardRk4(
   tf: TF,
   cm: CompiledModel,
@@ -603,12 +625,23 @@ function forwardRk4(
   const X: Tensor[][] = [cm.x0];
   const F: Tensor[][] = [];
   const K4: Tensor[][] = [];
+  let finiteUpTo = 0;
   for (let k = 0; k < K; k++) {
     const res = forwardStep(stepper, X[k], t0 + k * H);
     for (const t of [...res.next, ...res.k1, ...res.k4]) owned.push(t);
     X.push(res.next);
     F.push(res.k1);
     K4.push(res.k4);
+    const n = k + 1;
+    if ((n & (n - 1)) === 0 || n === K) {
+      if (!finiteNode(X[n])) {
+        // A value that is not finite stays so in every later step: the first such node is after the last read.
+        let blownAt = n;
+        while (blownAt > finiteUpTo + 1 && !finiteNode(X[blownAt - 1])) blownAt--;
+        return { X: X.slice(0, blownAt + 1), F, K4, blownAt };
+      }
+      finiteUpTo = n;
+    }
   }
   const fEnd = tf.tidy(() => cm.rhs(X[K], thetaAtTime(t0 + K * H), t0 + K * H).map(ownedCopy));
   for (const t of fEnd) owned.push(t);
@@ -677,6 +710,7 @@ function hermite(
 export function accurateLoss(tf: TF, cm: CompiledModel, inp: ReferenceInput): number {
   const fw = forwardSolve(tf, referenceModel(cm), inp);
   try {
+    if (fw.blownAt !== undefined) return NaN;
     let v = NaN;
     tf.tidy(() => {
       v = fw.lossOf(fw.X[fw.K], fw.observedStates()).dataSync()[0];
@@ -825,13 +859,17 @@ export function continuousReference(
   let stiff: StiffReference | undefined;
   const budgetMs = inp.stiffBudgetMs ?? STIFF_REFERENCE_BUDGET_MS;
   const solvedSteps = fine.gridTimes.length - 1;
-  const perStepMs = usualMs / solvedSteps;
+  // A step's cost, for a stiff model's budget: the usual grid's, unless its solve stopped at a blow-up within a few
+  // steps; then the stable grid's (stableReference: probed, then measured on the grid solved).
+  const blown = fine.blownAt !== undefined;
+  let perStepMs = blown ? NaN : usualMs / solvedSteps;
   if (!Number.isFinite(fine.lossAccurate)) {
     const stable = stableReference(tf, cm, inp, solvedSteps, perStepMs, budgetMs, keptFloats, signalCheck);
     stiff = stable.stiff;
     if (!stable.result) return { ...withoutTruncation(fine), stiff };
     fine = stable.result;
     base = stable.subdivide;
+    if (blown) perStepMs = stable.perStepMs;
   }
   let spentMs = stiff?.ms ?? 0;
   let lastApart = Infinity;
@@ -873,8 +911,9 @@ export function continuousReference(
 const withoutTruncation = ({
   truncation: _t,
   timeError: _e,
+  blownAt: _b,
   ...r
-}: ReferenceResult & { truncation: number; timeError?: number }): ReferenceResult => r;
+}: ReferenceResult & { truncation: number; timeError?: number; blownAt?: number }): ReferenceResult => r;
 
 /** Default time the solves on a stable step of a stiff model may take (the check stays well under 10 s). */
 export const STIFF_REFERENCE_BUDGET_MS = 4000;
@@ -884,11 +923,21 @@ const STABLE_H_RHO = 2.4;
 const MAX_STIFF_ATTEMPTS = 3;
 /** Power iterations of the spectral radius estimate. */
 const POWER_ITERATIONS = 40;
+/** Steps of the forward solve that times a stable grid when the usual grid's solve gave no cost per step. */
+const PROBE_STEPS = 64;
+/**
+ * A reference solve's time over its forward solve's (the adjoint, the estimates and g besides): measured 2.6 on a
+ * 202-state diffusion lattice, 3.7 to 6 on a 4-state Hodgkin–Huxley model (XPPAUT's schnak.ode and hhred.ode).
+ */
+const REFERENCE_PER_FORWARD = 4;
 
 /**
  * The reference on the step at which RK4 is stable, H ≤ STABLE_H_RHO/ρ (ρ estimated at x(t0)), halved while it still
- * blows up (ρ grows along the solution, or the estimate fell short); each solve only when its time, predicted from the
- * usual grid's measured cost per step, fits what is left of the budget, and its nodes fit in memory.
+ * blows up (ρ grows along the solution, or the estimate fell short); each solve only when its time, predicted from a
+ * cost per step, fits what is left of the budget, and its nodes fit in memory. The cost per step is the usual grid's
+ * when its solve ran through (`perStepMs`), else (NaN: it stopped at its blow-up, after steps too few and too cold to
+ * time) the first PROBE_STEPS forward steps of the stable grid's, times REFERENCE_PER_FORWARD. Returns the solved
+ * grid's own cost per step, for the halvings after it.
  */
 function stableReference(
   tf: TF,
@@ -899,11 +948,17 @@ function stableReference(
   budgetMs: number,
   keptFloats: (steps: number) => number,
   signalCheck?: () => void,
-): { stiff: StiffReference; result?: ReferenceResult & { truncation: number }; subdivide: number } {
+): {
+  stiff: StiffReference;
+  result?: ReferenceResult & { truncation: number };
+  subdivide: number;
+  perStepMs: number;
+} {
   const spectralRadius = spectralRadiusAtStart(tf, cm, inp);
   const T = inp.N * inp.h;
   const estimated = Math.ceil(((T / usualSteps) * spectralRadius) / STABLE_H_RHO);
   let subdivide = Number.isFinite(estimated) ? Math.max(2, estimated) : 2;
+  if (!Number.isFinite(perStepMs)) perStepMs = probeStepMs(tf, cm, inp, subdivide);
   let spent = 0;
   const stiff = (steps: number, ms: number, refused?: StiffReference['refused']): StiffReference => ({
     spectralRadius,
@@ -918,16 +973,35 @@ function stableReference(
   for (let attempt = 0; attempt < MAX_STIFF_ATTEMPTS; attempt++, subdivide *= 2) {
     const steps = subdivide * usualSteps;
     const predicted = spent + perStepMs * steps;
-    if (predicted > budgetMs) return { stiff: stiff(steps, predicted, 'time'), subdivide };
-    if (keptFloats(steps) > SUBDIVIDE_FLOATS) return { stiff: stiff(steps, predicted, 'memory'), subdivide };
+    if (predicted > budgetMs) return { stiff: stiff(steps, predicted, 'time'), subdivide, perStepMs };
+    if (keptFloats(steps) > SUBDIVIDE_FLOATS) return { stiff: stiff(steps, predicted, 'memory'), subdivide, perStepMs };
     signalCheck?.();
     const clock = workClock();
     const r = referenceWith(tf, cm, inp, 1, 1, signalCheck, undefined, subdivide);
-    spent += clock.workMs();
-    if (!r.nonFinite) return { stiff: stiff(steps, spent), result: r, subdivide };
-    if (Number.isFinite(r.lossAccurate)) return { stiff: stiff(steps, spent, 'unstable'), subdivide };
+    const ms = clock.workMs();
+    spent += ms;
+    if (!r.nonFinite) return { stiff: stiff(steps, spent), result: r, subdivide, perStepMs: ms / steps };
+    if (Number.isFinite(r.lossAccurate)) return { stiff: stiff(steps, spent, 'unstable'), subdivide, perStepMs };
   }
-  return { stiff: stiff(subdivide * usualSteps, spent, 'unstable'), subdivide };
+  return { stiff: stiff(subdivide * usualSteps, spent, 'unstable'), subdivide, perStepMs };
+}
+
+/** The cost of a reference step on `subdivide` times the usual grid: PROBE_STEPS of its forward solve, timed. */
+function probeStepMs(tf: TF, cm: CompiledModel, inp: ReferenceInput, subdivide: number): number {
+  const clock = workClock();
+  const fw = forwardSolve(tf, cm, inp, 1, subdivide, PROBE_STEPS);
+  const ms = clock.workMs();
+  const steps = fw.blownAt ?? fw.K;
+  fw.dispose();
+  return (ms / steps) * REFERENCE_PER_FORWARD;
+}
+
+/** Every state's values at a node are finite. */
+function finiteNode(x: Tensor[]): boolean {
+  return x.every((t) => {
+    for (const v of t.dataSync() as Float32Array) if (!Number.isFinite(v)) return false;
+    return true;
+  });
 }
 
 function euclidean(v: Float32Array): number {
@@ -1147,7 +1221,7 @@ function referenceWith(
   forward?: Forward,
   subdivide = 1,
   pairs = false,
-): ReferenceResult & { truncation: number; timeError?: number } {
+): ReferenceResult & { truncation: number; timeError?: number; blownAt?: number } {
   const { t0 } = inp;
   const coarse = factor > 1;
   const onGrid = coarse && gridGradientApplies(cm, divisions);
@@ -1161,6 +1235,7 @@ function referenceWith(
   const fw = forward ?? forwardSolve(tf, cm, inp, factor, subdivide);
   try {
     signalCheck?.();
+    if (fw.blownAt !== undefined) return { ...blownReference(tf, inp, fw), blownAt: fw.blownAt };
     const { K, H } = fw;
     const terminal = terminalAdjoint(tf, cm, inp, fw);
     const { lossAccurate, lossRounding } = terminal;
@@ -1331,6 +1406,34 @@ function referenceWith(
     tf.dispose(owned);
     fw.dispose();
   }
+}
+
+/**
+ * The outcome of a forward solve that blew up (Forward.blownAt): no loss, gradient or error estimate (NaN, and
+ * `nonFinite`, which the callers read as a blow-up: a stable step for a stiff model, else no reference), and x at
+ * the nodes it solved (NaN after them).
+ */
+function blownReference(tf: TF, inp: ReferenceInput, fw: Forward): ReferenceResult & { truncation: number } {
+  const { K, H } = fw;
+  const gridTimes = Array.from({ length: K + 1 }, (_, j) => inp.t0 + j * H);
+  let x: NodeValues;
+  if (fw.nodes) x = nodeRows(fw.nodes.X, K);
+  else {
+    // The nodes up to the blow-up, NaN after it.
+    const solved = fw.mlpNodes ? arrayRows(fw.mlpNodes.X) : readNodes(tf, fw.X);
+    const values = new Float32Array((K + 1) * solved.columns).fill(NaN);
+    values.set(solved.values);
+    x = { columns: solved.columns, values };
+  }
+  return {
+    g: inp.params.map((p) => new Float32Array(p.perStep ? inp.layerTimes.length * p.size : p.size).fill(NaN)),
+    referenceError: NaN,
+    lossAccurate: NaN,
+    gridTimes,
+    nonFinite: true,
+    truncation: NaN,
+    paths: { times: gridTimes, x },
+  };
 }
 
 /**

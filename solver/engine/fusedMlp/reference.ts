@@ -236,7 +236,8 @@ export function mlpField(field: MlpField, x: Data, theta: Data[]): Data {
 /**
  * Classic RK4 with step H from x0 (engine/reference.ts forwardRk4's stages and combinations): X[k] at
  * t0 + kH, F[k] = f(X[k]) (K + 1 of each), and each step's last stage K4[k]; with `keepTraces`, the forward
- * pass of each F[k] (the adjoint linearises f at the nodes again: mlpSmoothAdjoint).
+ * pass of each F[k] (the adjoint linearises f at the nodes again: mlpSmoothAdjoint). At its first node that is not
+ * finite (`blownAt`) it stops, as engine/scalarKernel/referenceRk4.ts does: X ends there, F and K4 a step before.
  */
 export function mlpForwardRk4(
   field: MlpField,
@@ -246,7 +247,7 @@ export function mlpForwardRk4(
   t0: number,
   theta: (tau: number) => Data[],
   keepTraces = false,
-): { X: Data[]; F: Data[]; K4: Data[]; traces?: Trace[] } {
+): { X: Data[]; F: Data[]; K4: Data[]; traces?: Trace[]; blownAt?: number } {
   // The stages' layer values in buffers of their own, reused from stage to stage (no trace is kept of them).
   const scratch: Data[] = [];
   const f = (x: Data, tau: number) => {
@@ -300,6 +301,7 @@ export function mlpForwardRk4(
     );
     F.push(k1);
     K4.push(k4);
+    if (!X[k + 1].every(Number.isFinite)) return { X, F, K4, blownAt: k + 1, ...(traces ? { traces } : {}) };
   }
   F.push(atNode(X[K], t0 + K * H));
   return { X, F, K4, ...(traces ? { traces } : {}) };

@@ -15,6 +15,11 @@ export interface ReferenceNodes {
   X: Float32Array;
   F: Float32Array;
   K4: Float32Array;
+  /**
+   * The first node with a value that is not finite, when the solve blew up: it stopped there (a value that is not
+   * finite stays so in every later step), and the nodes after it, f from it on and the stages from its step on are NaN.
+   */
+  blownAt?: number;
 }
 
 /**
@@ -70,7 +75,20 @@ export function referenceRk4(
       acc = f32(acc + f32(cSixth * K4[at + e]));
       X[at + S + e] = f32(acc + X[at + e]);
     }
+    if (!finiteRow(X, at + S, S)) {
+      // A stiff model's RK4 overflows float32 within a few steps of a grid too coarse for it: the rest is NaN work.
+      F.fill(NaN, at + S);
+      K4.fill(NaN, at + S);
+      X.fill(NaN, at + 2 * S);
+      return { X, F, K4, blownAt: k + 1 };
+    }
   }
   f(X, K * S, theta(t0 + K * H), t0 + K * H, F, K * S);
   return { X, F, K4 };
+}
+
+/** x[at … at + n) are all finite. */
+function finiteRow(x: Float32Array, at: number, n: number): boolean {
+  for (let e = at; e < at + n; e++) if (!Number.isFinite(x[e])) return false;
+  return true;
 }
