@@ -281,6 +281,7 @@ function gradientFinding(
         tooSmall: fdTooSmall(g),
         kinks,
         ...(g.budget ? { budget: g.budget } : {}),
+        ...(g.scatter ? { scatter: g.scatter } : {}),
         ...(g.firings ? { firings: g.firings } : {}),
       }),
     };

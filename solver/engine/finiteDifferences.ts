@@ -234,18 +234,28 @@ export function finiteDifferenceWork(
         return rel > GRADCHECK_TOLERANCE;
       }
       // Agreement of two steps proves nothing when rounding alone could move them (both 0, say).
-      stable[i] &&= mismatch(prev, d) <= GRADCHECK_TOLERANCE && res >= MIN_RESOLUTION;
+      const spread = mismatch(prev, d);
+      stable[i] &&= spread <= GRADCHECK_TOLERANCE && res >= MIN_RESOLUTION;
+      // Two compared quotients that scatter away from AD: a third step cannot settle them (scatters).
+      const scattered =
+        compared[i].length === 2 && rel > GRADCHECK_TOLERANCE && scatters(prev, d, predicted[i], spread);
       results[i] =
         rel <= GRADCHECK_TOLERANCE || stable[i]
           ? { relError: rel, converged: true, ...at }
-          : { relError: Math.min(results[i]!.relError, rel), converged: false, ...at };
-      return rel > GRADCHECK_TOLERANCE && compared[i].length < COMPARED_STEPS;
+          : {
+              relError: Math.min(results[i]!.relError, rel),
+              converged: false,
+              ...at,
+              ...(scattered ? { scatter: { steps: taken[i].slice(moved[i]), spread } } : {}),
+            };
+      return rel > GRADCHECK_TOLERANCE && compared[i].length < COMPARED_STEPS && !scattered;
     };
     let failed = tensors.filter((i) => !results[i] && judge(i, eps[i], fd[i], crossed[i]));
     // A mismatch counts only when FD has converged in the step: those tensors again at ε/4, then ε/16. Agreement
     // with AD at any step settles it; a mismatch stands only when all three steps agree with each other (a strongly
     // nonlinear loss can keep two coarse steps close and both off — v3 of the Morris–Lecar sample: 6.9 % and 5.6 %
     // at ε and ε/4, 0.3 % at ε/16 — and on a chaotic loss two steps can agree by chance); else FD cannot judge AD.
+    // Two quotients that scatter away from AD (scatters) end the ladder at the second step: no third can settle them.
     // A tensor FD already cannot resolve at its step (below MIN_RESOLUTION) is not refined: a finer step moves the loss
     // less against the same rounding, so it can neither settle nor show agreement beyond chance. Steps that moved a
     // firing do not count among the three: past them the ladder goes on by fourths while the next step still resolves
@@ -319,6 +329,34 @@ export function unperturbedFirings(tf: TF, cm: CompiledModel, scheme: Scheme, mo
 const COMPARED_STEPS = 3;
 
 /**
+ * Relative difference mismatch(coarser, finer) of two compared quotients above which they scatter (20 times
+ * GRADCHECK_TOLERANCE): they differ by more than the coarser one's own size. A strongly nonlinear loss whose two
+ * coarse steps straddle a bend keeps them close (v3 of the Morris–Lecar sample: 6.9 % and 5.6 % off, 1.2 % apart).
+ */
+export const SCATTER_SPREAD = 1;
+
+/**
+ * Whether the compared quotients `coarser` (at step 4h) and `finer` (at h) of a tensor whose AD derivative is `ad`
+ * scatter so that the third step (h/4) cannot settle them, `spread` being mismatch(coarser, finer). A central
+ * difference of a smooth loss truncates as h², so each quarter step brings it 16 times closer to the derivative; for
+ * the third quotient to agree with AD to GRADCHECK_TOLERANCE τ, the finer one must lie within 16·τ/(1 − τ) ≈ 0.84·|AD|
+ * of it. All three signs of quotients ruled by sensitivity (chaos, kinks finer than the steps) rather than truncation:
+ * - they scatter: spread above SCATTER_SPREAD (a bend both coarse steps straddle keeps them close);
+ * - the finer is no closer to AD, by more than τ of the coarser's distance (truncation brings it 16 times closer;
+ *   distances of 10¹⁸ that differ by 10⁴ are alike);
+ * - the finer lies beyond that reach of AD, so even a truncation regime from h on leaves the third off.
+ * A quotient that is NaN (a perturbed solve that failed) is no evidence: the ladder goes on.
+ */
+export function scatters(coarser: number, finer: number, ad: number, spread: number): boolean {
+  const away = Math.abs(finer - ad);
+  return (
+    spread > SCATTER_SPREAD &&
+    away >= (1 - GRADCHECK_TOLERANCE) * Math.abs(coarser - ad) &&
+    away > ((16 * GRADCHECK_TOLERANCE) / (1 - GRADCHECK_TOLERANCE)) * Math.abs(ad)
+  );
+}
+
+/**
  * The finest step of the ladder, ε over this: a firing moved even there sits almost on its grid point, or the firing
  * times are chaotic (XPPAUT's lorknead: every step down to ε/4096 moved one), and each finer pass costs two solves.
  */
@@ -390,9 +428,9 @@ export const GRADCHECK_TOLERANCE = 0.05;
 
 /**
  * One tensor's gradcheck: the relative mismatch at the step used, and whether the
- * finite difference had converged in the step (false: FD from 16·step down to step
- * do not agree with each other, or resolve too little of the loss's rounding, so FD
- * cannot judge AD).
+ * finite difference had converged in the step (false: FD from 16·step down to step,
+ * or from 4·step when they scatter, do not agree with each other, or resolve too little
+ * of the loss's rounding, so FD cannot judge AD).
  */
 export interface GradcheckResult {
   relError: number;
@@ -407,6 +445,11 @@ export interface GradcheckResult {
    * work spent so far, the predicted work of the next pass (`solves` perturbed solves) and the budget, in ms.
    */
   budget?: { steps: number[]; spentMs: number; nextMs: number; budgetMs: number; solves: number };
+  /**
+   * Set when the ladder ended at its second compared step because the two quotients scatter away from AD (scatters):
+   * the steps compared, largest first, and the quotients' relative difference.
+   */
+  scatter?: { steps: number[]; spread: number };
   /** Where the solves record their firings (events on the whole-solve kernel): which steps moved one. */
   firings?: GradcheckFirings;
 }

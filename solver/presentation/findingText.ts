@@ -11,6 +11,7 @@ import {
   FD_MIN_BUDGET_MS,
   firingsKept,
   firingsMoved,
+  GRADCHECK_TOLERANCE,
   MIN_RESOLUTION,
   type GradcheckFirings,
 } from '../engine/finiteDifferences';
@@ -229,6 +230,8 @@ export function gradcheckUnresolvedMessage(s: {
   kinks: Kinks;
   /** The finer steps were not taken for the time budget (GradcheckResult.budget). */
   budget?: { steps: number[]; spentMs: number; nextMs: number; budgetMs: number; solves: number };
+  /** The ladder ended at its second compared step: the quotients scatter away from AD (GradcheckResult.scatter). */
+  scatter?: { steps: number[]; spread: number };
   /** Where the solves record firings (GradcheckResult.firings). */
   firings?: GradcheckFirings;
 }): string {
@@ -249,13 +252,19 @@ export function gradcheckUnresolvedMessage(s: {
       `The loss hardly depends on ${s.name} here (AD's gradient is tiny); this is not a sign of a wrong gradient.`
     );
   }
-  // The ladder of three compared steps, or fewer where a finer step would not resolve the loss (after moved firings).
-  const compared = f ? f.steps.slice(f.moved) : [16 * s.step, s.step];
+  // The ladder of three compared steps, or fewer where the quotients scatter or a finer step would not resolve the
+  // loss (after moved firings).
+  const compared = s.scatter?.steps ?? (f ? f.steps.slice(f.moved) : [16 * s.step, s.step]);
   // Too few resolvable steps kept the firings: that, not the model, is why they cannot judge.
   if (f?.stop === 'resolution' && compared.length < 3)
     return `${head}: ${before}at ${stepList(compared, moved)} AD differs from them by ${relative(s.relError)} relative, and a finer step would move the loss by less than ${MIN_RESOLUTION} times its float32 rounding, too little to show whether they settle.`;
-  const unsettled = `${moved ? 'at the finer steps that kept every firing, ' : ''}they do not settle as the step shrinks from ${fmt(compared[0])} to ${fmt(s.step)}, and AD differs by ${relative(s.relError)} relative.`;
+  const unsettled = `${moved ? 'at the finer steps that kept every firing, ' : ''}they do not settle as the step shrinks from ${fmt(compared[0])} to ${fmt(s.step)}, and AD differs by ${relative(s.relError)} relative.${s.scatter ? ` ${scattered(s.scatter.spread)}` : ''}`;
   return `${head}: ${before}${unsettled} ${unresolvedCause(s.name, kinks)}`;
+}
+
+/** Why the ladder ended at two compared steps (GradcheckResult.scatter; engine/finiteDifferences.ts, scatters). */
+function scattered(spread: number): string {
+  return `The two quotients differ by ${relative(spread)} relative to the coarser one, and the finer one is no closer to AD and too far from it for a step 4 times finer to come within ${GRADCHECK_TOLERANCE * 100} % (a smooth loss's central difference comes 16 times closer per such step), so none was taken.`;
 }
 
 /** "step a" or "steps a, b and c"; `finer`: "the finer step(s) …, which kept every firing,". */

@@ -74,8 +74,8 @@ loss = (x(T) - 0.3)^2
 done
 `;
 
-// Lorenz over many Lyapunov times: finite differences do not settle, so every tensor's ladder runs to ε/16 (three
-// passes), and each unit of the finite differences takes some tens of ms.
+// Lorenz over many Lyapunov times: finite differences do not settle, so every tensor's ladder runs past its first step
+// (to ε/4, where its quotients scatter), and each unit of the finite differences takes some tens of ms.
 const LORENZ = `x'=s*(y-x)
 y'=x*(r-z)-y
 z'=x*y-b*z
@@ -293,7 +293,7 @@ test('a TF.js tensor model keeps its reference on the check thread unless thread
 });
 
 for (const [what, text] of [
-  ['a chaotic model whose finite differences take every finer step', LORENZ],
+  ['a chaotic model whose finite differences take a finer step', LORENZ],
   ['a model with a combined probe and scalar parameters', NET],
   ['a TF.js model (threadTensorModels) with a combined probe and scalar parameters', NET_TFJS],
   ['a map with events', MAP_EVENTS],

@@ -217,6 +217,29 @@ test('gradcheck-unresolved names the cause that applies: kinks, or sensitivity',
   assert.match(smooth, /\(chaotic or unstable dynamics\); a shorter total makes it checkable/);
 });
 
+test('gradcheck-unresolved after quotients that scatter names the two steps compared and their spread', () => {
+  const base = { name: 'k', relError: 341, step: 2.5e-4, resolution: 1e5, tooSmall: false, kinks: [] };
+  const scatter = { steps: [1e-3, 2.5e-4], spread: 231 };
+  const plain = gradcheckUnresolvedMessage({ ...base, scatter });
+  assert.match(plain, /do not settle as the step shrinks from 0\.001 to 2\.5e-4, and AD differs by 341 relative\./);
+  assert.match(
+    plain,
+    /The two quotients differ by 231 relative to the coarser one, .* within 5 % .*, so none was taken\./,
+  );
+  // Without the scatter the ladder took three steps: ε = 16·step.
+  assert.match(gradcheckUnresolvedMessage(base), /from 0\.004 to 2\.5e-4/);
+  // After a step that moved a firing, the compared steps are the finer two.
+  const moved = gradcheckUnresolvedMessage({
+    ...base,
+    scatter,
+    firings: { steps: [4e-3, 1e-3, 2.5e-4], moved: 1 },
+  });
+  assert.match(
+    moved,
+    /at the finer steps that kept every firing, they do not settle as the step shrinks from 0\.001 to 2\.5e-4/,
+  );
+});
+
 test('a relu model whose finite differences do not settle: the kinks are named as the cause', async () => {
   // relu(sin(2000·a·t)) at the stage times: the discrete loss has a kink every ~1e-4 in a, finer than the FD steps.
   const report = await runCheck(
