@@ -203,18 +203,17 @@ class Helper {
     resolve?.(a);
   }
 
-  /** `stopped`: terminated by this process, which says nothing about whether the bundle starts. */
-  private lose(reason: string, stopped = false): void {
+  private lose(reason: string): void {
     if (this.gone) return;
     this.gone = true;
-    if (!this.ready && !stopped) failedStarts.set(this.script, (failedStarts.get(this.script) ?? 0) + 1);
+    if (!this.ready) failedStarts.set(this.script, (failedStarts.get(this.script) ?? 0) + 1);
     if (helper === this) helper = undefined;
     for (const id of [...this.waiting.keys()]) this.answer(id, { type: 'lost', reason });
   }
 
   /** Stops the thread now (it may be in the middle of a solve). */
   terminate(reason: string): void {
-    this.lose(reason, true);
+    this.lose(reason);
     void this.worker.terminate();
   }
 }
@@ -271,29 +270,9 @@ function mayUseSecondThread(options: CheckOptions, model: Model, solveWork?: num
  */
 export function startSecondThread(options: CheckOptions, model: Model, solveWork?: number): boolean {
   if (!mayUseSecondThread(options, model, solveWork)) return false;
-  startHelper(options);
-  return true;
-}
-
-/**
- * Starts the helper before any model is read, for a process that is about to check files (the CLI): its startup
- * then overlaps reading, analysing and compiling them as well as AD, and a check whose reference it takes gets it
- * that much sooner. A check that does not use it leaves it idle; `stopSecondThread` ends it.
- */
-export function prestartSecondThread(options: CheckOptions): void {
-  if (threaded(options)) startHelper(options);
-}
-
-/** Ends the helper (the CLI, done with its files): the process then exits without waiting for a helper still loading. */
-export function stopSecondThread(): void {
-  helper?.terminate('the process is done with its checks');
-  helper = undefined;
-}
-
-function startHelper(options: CheckOptions): void {
   const script = bundlePath(options);
-  if (!script || (failedStarts.get(script) ?? 0) >= MAX_FAILED_STARTS) return;
-  if (helper && !helper.gone && helper.script === script) return;
+  if (!script || (failedStarts.get(script) ?? 0) >= MAX_FAILED_STARTS) return true;
+  if (helper && !helper.gone && helper.script === script) return true;
   helper?.terminate('another bundle was asked for');
   try {
     helper = new Helper(script);
@@ -302,6 +281,7 @@ function startHelper(options: CheckOptions): void {
     failedStarts.set(script, (failedStarts.get(script) ?? 0) + 1);
     helper = undefined;
   }
+  return true;
 }
 
 /** The reference of one check, run by the helper or, when the helper has not started it, by the caller. */

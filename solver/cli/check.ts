@@ -2,7 +2,6 @@
 // checks each model and reports in the chosen format; a summary line per file and a total (text);
 // the exit status is the worst file's.
 import { runCheck } from '../check';
-import { prestartSecondThread, stopSecondThread } from '../check/thread';
 import { hasWarnings, withoutSuperseded } from '../findings';
 import { RHS_PATH_TEXT, type Report } from '../report';
 import type { Diagnostic } from '../model';
@@ -175,15 +174,9 @@ export async function checkCommand(args: string[], io: Output): Promise<number> 
   const { files, unmatched, single } = expandFiles(parsed.patterns);
   for (const p of unmatched) err(`odelens: no file matches ${p}`);
   const checked: CheckedFile[] = [];
-  // The second thread loads while the files are read and compiled (check/thread.ts).
-  if (files.length > 0) prestartSecondThread({ threads: parsed.threads });
-  try {
-    for (const file of files) {
-      if (parsed.format === 'text' && checked.length > 0) out('');
-      checked.push(await checkFile(file, parsed, io));
-    }
-  } finally {
-    stopSecondThread();
+  for (const file of files) {
+    if (parsed.format === 'text' && checked.length > 0) out('');
+    checked.push(await checkFile(file, parsed, io));
   }
   const worst = Math.max(unmatched.length > 0 ? 2 : 0, ...checked.map((c) => c.status));
   if (parsed.format === 'json') {

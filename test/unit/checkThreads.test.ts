@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCheck, type CheckOptions } from '../../solver/check';
-import { prestartSecondThread, secondThreadCounts, stopSecondThread } from '../../solver/check/thread';
+import { secondThreadCounts } from '../../solver/check/thread';
 import type { Model } from '../../solver/model';
 import type { Report } from '../../solver/report';
 import { repoRoot } from '../support/repo';
@@ -240,33 +240,6 @@ test('a second thread that dies in the reference, or never starts, leaves the ch
   const broken = fakeHelper('', "throw new Error('no bundle');");
   for (let i = 0; i < 3; i++)
     assert.deepStrictEqual(untimed(await runCheck(modelOf(FHN), { ...THREADED, threadScript: broken })), one);
-});
-
-test("a helper started before any model is read (the CLI's) is the one the check hands its reference to, and stopping it while it loads is no failed start", async () => {
-  stopSecondThread();
-  const one = untimed(await runCheck(modelOf(FHN), { backend: 'cpu', threads: 1 }));
-  prestartSecondThread({ threads: 1, threadScript: BUNDLE });
-  assert.equal(secondThreadCounts().alive, false, 'one thread asked for: no helper');
-  // More stops before the helper is ready than MAX_FAILED_STARTS: a bundle that fails to start that often is given up.
-  for (let i = 0; i < 3; i++) {
-    const started = secondThreadCounts().started;
-    prestartSecondThread(THREADED);
-    assert.equal(secondThreadCounts().started, started + 1);
-    stopSecondThread();
-    assert.equal(secondThreadCounts().alive, false);
-  }
-  prestartSecondThread(THREADED);
-  assert.equal(secondThreadCounts().alive, true, 'the bundle is still started after those stops');
-  // Loaded before the check starts, as where reading and compiling the model take longer than the helper's startup.
-  await until(() => secondThreadCounts().ready);
-  const { started, jobs, answered } = secondThreadCounts();
-  const report = untimed(await runCheck(modelOf(FHN), THREADED));
-  const after = secondThreadCounts();
-  assert.equal(after.started, started, 'the check used the helper already started');
-  assert.equal(after.jobs, jobs + 1);
-  assert.equal(after.answered, answered + 1, 'and that helper ran its reference');
-  assert.deepStrictEqual(report, one);
-  stopSecondThread();
 });
 
 test('a small fused model does not start the second thread', async () => {
