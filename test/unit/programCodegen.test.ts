@@ -136,7 +136,7 @@ for (const [name, text] of Object.entries(MODELS)) {
           written.outputs(row, S, pf, t, out, history);
           dispatching.forward(sf, 0, pf, t, v, history);
           for (let e = 0; e < S; e++) {
-            const expected = prog.outputs[e] >= 0 ? v[prog.outputs[e]] : 0;
+            const expected: number = prog.outputs[e] >= 0 ? v[prog.outputs[e]] : 0;
             if (!Object.is(out[e], expected)) assert.fail(`output ${e}: ${out[e]} ≠ ${expected}`);
           }
         },

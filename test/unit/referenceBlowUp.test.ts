@@ -5,95 +5,38 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
-import type { Model } from '../../solver/model';
 import { initBackend } from '../../solver/engine/backend';
-import { type CompiledModel, compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
+import { type CompiledModel, compileModel } from '../../solver/engine/compile';
 import { initialParameters } from '../../solver/engine/parameters';
 import { continuousReference, type ReferenceInput } from '../../solver/engine/reference';
 import { referenceRk4 } from '../../solver/engine/scalarKernel/referenceRk4';
 import type { Tensor } from '../../solver/engine/tf';
-import { rk4Step } from '../support/timeStepping';
+import { type Lattice, latticeModel, lossGradient, sensitivities } from '../support/diffusionLattice';
+import { referenceInput } from '../../bench/referenceCopies';
 
-/** A diffusion lattice of M sites (no flux at the ends) with decay a and source s: ρ(∂f/∂x) ≈ 4d + a. */
-const M = 12;
-const D = 30,
-  A = 1,
-  S = 0.2;
-const SOURCE = `par d=${D}, a=${A}, s=${S}
-u0'=d*(u1-u0)-a*u0+s
-u[1..${M - 2}]'=d*(u[j+1]-2*u[j]+u[j-1])-a*u[j]+s
-u${M - 1}'=d*(u${M - 2}-u${M - 1})-a*u${M - 1}+s
-init u0=3
-@ meth=backeul, dt=0.1, total=3
-done
-`;
+/** ρ(∂f/∂x) ≈ 4d + a = 121: RK4 on the usual grid blows up. */
+const LATTICE: Lattice = { m: 12, d: 30, a: 1, s: 0.2, u0: 3, total: 3 };
+const M = LATTICE.m;
 
 /** The largest finite float32. */
 const FLOAT32_MAX = 3.4028234663852886e38;
 
-function lattice(): Model {
-  const r = analyse(SOURCE);
-  assert.ok(r.model, JSON.stringify(r.diagnostics.filter((d) => d.severity === 'error')));
-  return r.model;
-}
-
-/** The lattice's f in float64, with its derivatives in (d, a, s) carried along: y = (u, ∂u/∂d, ∂u/∂a, ∂u/∂s). */
-function sensitivityField(_t: number, y: number[]): number[] {
-  const out = new Array<number>(4 * M);
-  const lap = (o: number, j: number) =>
-    (j > 0 ? y[o + j - 1] - y[o + j] : 0) + (j < M - 1 ? y[o + j + 1] - y[o + j] : 0);
-  for (let j = 0; j < M; j++) {
-    out[j] = D * lap(0, j) - A * y[j] + S;
-    out[M + j] = D * lap(M, j) - A * y[M + j] + lap(0, j);
-    out[2 * M + j] = D * lap(2 * M, j) - A * y[2 * M + j] - y[j];
-    out[3 * M + j] = D * lap(3 * M, j) - A * y[3 * M + j] + 1;
-  }
-  return out;
-}
-
 /** u at the K + 1 nodes of float64 RK4 with step H from the model's initial state. */
 function float64Nodes(K: number, H: number): number[][] {
-  let y = new Array<number>(4 * M).fill(0);
-  y[0] = 3;
-  const nodes = [y.slice(0, M)];
-  for (let k = 0; k < K; k++) {
-    y = rk4Step(sensitivityField, k * H, y, H);
-    nodes.push(y.slice(0, M));
-  }
+  const nodes: number[][] = [];
+  sensitivities(LATTICE, K, H, (y) => nodes.push(y.slice(0, M)));
   return nodes;
 }
 
-/** d/dθ of the default loss ½‖u(T)‖² (Σ u_j(T)·∂u_j/∂θ) for θ = (d, a, s), by float64 RK4 with K steps. */
-function float64Gradient(K: number, H: number): number[] {
-  let y = new Array<number>(4 * M).fill(0);
-  y[0] = 3;
-  for (let k = 0; k < K; k++) y = rk4Step(sensitivityField, k * H, y, H);
-  return [1, 2, 3].map((p) => {
-    let g = 0;
-    for (let j = 0; j < M; j++) g += y[j] * y[p * M + j];
-    return g;
-  });
-}
+/** d/dθ of the default loss ½‖u(T)‖² for θ = (d, a, s), by float64 RK4 with K steps. */
+const float64Gradient = (K: number, H: number) => lossGradient(LATTICE, sensitivities(LATTICE, K, H));
 
 async function compiled() {
-  const model = lattice();
+  const model = latticeModel(LATTICE);
   const { tf } = await initBackend('cpu');
   const values = initialParameters(tf, model);
   const { compiled: cm } = compileModel(tf, model);
-  const { steps: N, dt: h } = model.options;
-  const inp: ReferenceInput = {
-    N,
-    h,
-    t0: 0,
-    layerTimes: Array.from({ length: N }, (_, n) => n * h),
-    params: model.params.map((p, i) => ({
-      perStep: p.perStep,
-      values: values[i],
-      shape: internalShape(p.shape),
-      size: sizeOf(p.shape),
-    })),
-  };
-  return { tf, cm, inp, values };
+  return { tf, cm, inp: referenceInput(model, values), values };
 }
 
 test("the fused program's reference RK4 stops at its first node that is not finite, its nodes before it float64 RK4's", async () => {
@@ -203,20 +146,8 @@ test("an MLP field's reference in JS stops where the tensor solve does, with the
     assert.ok(cm.mlp, 'the field is recognised');
     // W0 = [I; 0], W1 = [−400·I, 0]: row-major [3,2] and [2,3].
     const values = [Float32Array.of(1, 0, 0, 1, 0, 0), Float32Array.of(-400, 0, 0, 0, -400, 0)];
-    const { steps: N, dt: h } = model.options;
-    const inp: ReferenceInput = {
-      N,
-      h,
-      t0: 0,
-      layerTimes: Array.from({ length: N }, (_, n) => n * h),
-      params: model.params.map((p, i) => ({
-        perStep: p.perStep,
-        values: values[i],
-        shape: internalShape(p.shape),
-        size: sizeOf(p.shape),
-      })),
-      stiffBudgetMs: 0,
-    };
+    const N = model.options.steps;
+    const inp: ReferenceInput = { ...referenceInput(model, values), stiffBudgetMs: 0 };
     const js = continuousReference(tf, cm, inp),
       ops = continuousReference(tf, { ...cm, mlp: undefined }, inp);
     for (const r of [js, ops]) {

@@ -3,72 +3,26 @@
 // agrees with the float64 gradient of the flow to its reported error; over its budget it stays n/a, with the figures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyse } from '../../solver/language/index';
 import { runCheck } from '../../solver/check';
-import type { Model } from '../../solver/model';
 import { initBackend } from '../../solver/engine/backend';
-import { compileModel, internalShape, sizeOf } from '../../solver/engine/compile';
+import { compileModel } from '../../solver/engine/compile';
 import { initialParameters } from '../../solver/engine/parameters';
 import { continuousReference, type ReferenceInput } from '../../solver/engine/reference';
 import { referenceBlowUpMessage } from '../../solver/presentation/findingText';
-
-/** Lattice size and parameters: diffusion d between neighbours (no flux at the ends), decay a, source s. */
-const M = 20;
-const D = 25,
-  A = 1,
-  S = 0.1;
+import { type Lattice, latticeModel, lossGradient, sensitivities } from '../support/diffusionLattice';
+import { referenceInput } from '../../bench/referenceCopies';
 
 // ρ(∂f/∂x) ≈ 4d + a = 101: RK4 on the usual grid (h/2 = 0.05, H·ρ ≈ 5) blows up; backward Euler at dt = 0.1 does not.
-const SOURCE = `par d=${D}, a=${A}, s=${S}
-u0'=d*(u1-u0)-a*u0+s
-u[1..${M - 2}]'=d*(u[j+1]-2*u[j]+u[j-1])-a*u[j]+s
-u${M - 1}'=d*(u${M - 2}-u${M - 1})-a*u${M - 1}+s
-init u0=5
-@ meth=backeul, dt=0.1, total=2
-done
-`;
-
-function lattice(): Model {
-  const r = analyse(SOURCE);
-  assert.ok(r.model, JSON.stringify(r.diagnostics.filter((d) => d.severity === 'error')));
-  return r.model;
-}
+const LATTICE: Lattice = { m: 20, d: 25, a: 1, s: 0.1, u0: 5, total: 2 };
+const lattice = () => latticeModel(LATTICE);
 
 /**
  * d/dθ of ½‖u(T)‖² for θ = (d, a, s) in float64, by the forward sensitivities S_θ' = A S_θ + ∂f/∂θ solved with RK4
  * on a step 50 times below RK4's stability limit (the exact flow to 1e-12 here).
  */
 function exactGradient(T: number): number[] {
-  const f = (y: Float64Array): Float64Array => {
-    const out = new Float64Array(4 * M);
-    const lap = (v: Float64Array, o: number, j: number) =>
-      (j > 0 ? v[o + j - 1] - v[o + j] : 0) + (j < M - 1 ? v[o + j + 1] - v[o + j] : 0);
-    for (let j = 0; j < M; j++) {
-      const u = y[j];
-      out[j] = D * lap(y, 0, j) - A * u + S;
-      out[M + j] = D * lap(y, M, j) - A * y[M + j] + lap(y, 0, j); // ∂/∂d
-      out[2 * M + j] = D * lap(y, 2 * M, j) - A * y[2 * M + j] - u; // ∂/∂a
-      out[3 * M + j] = D * lap(y, 3 * M, j) - A * y[3 * M + j] + 1; // ∂/∂s
-    }
-    return out;
-  };
-  let y = new Float64Array(4 * M);
-  y[0] = 5;
-  const K = 10000,
-    H = T / K;
-  const axpy = (x: Float64Array, k: Float64Array, c: number) => x.map((v, i) => v + c * k[i]);
-  for (let n = 0; n < K; n++) {
-    const k1 = f(y),
-      k2 = f(axpy(y, k1, H / 2)),
-      k3 = f(axpy(y, k2, H / 2)),
-      k4 = f(axpy(y, k3, H));
-    y = y.map((v, i) => v + (H / 6) * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i]));
-  }
-  return [1, 2, 3].map((p) => {
-    let g = 0;
-    for (let j = 0; j < M; j++) g += y[j] * y[p * M + j];
-    return g;
-  });
+  const K = 10000;
+  return lossGradient(LATTICE, sensitivities(LATTICE, K, T / K));
 }
 
 async function reference(budgetMs?: number) {
@@ -77,18 +31,8 @@ async function reference(budgetMs?: number) {
   const values = initialParameters(tf, model);
   const { compiled: cm } = compileModel(tf, model);
   try {
-    const { steps: N, dt: h } = model.options;
     const inp: ReferenceInput = {
-      N,
-      h,
-      t0: 0,
-      layerTimes: Array.from({ length: N }, (_, n) => n * h),
-      params: model.params.map((p, i) => ({
-        perStep: p.perStep,
-        values: values[i],
-        shape: internalShape(p.shape),
-        size: sizeOf(p.shape),
-      })),
+      ...referenceInput(model, values),
       ...(budgetMs !== undefined ? { stiffBudgetMs: budgetMs } : {}),
     };
     return continuousReference(tf, cm, inp);
@@ -104,7 +48,8 @@ test('a stiff diffusion lattice: the reference on its own stable step agrees wit
   assert.ok(stiff?.solved, JSON.stringify(stiff));
   // ρ ≤ 4d + a by Gershgorin; the power iteration finds most of it.
   assert.ok(
-    stiff.spectralRadius > 0.8 * (4 * D + A) && stiff.spectralRadius <= 4 * D + A + 1e-3,
+    stiff.spectralRadius > 0.8 * (4 * LATTICE.d + LATTICE.a) &&
+      stiff.spectralRadius <= 4 * LATTICE.d + LATTICE.a + 1e-3,
     `${stiff.spectralRadius}`,
   );
   assert.ok(stiff.steps > stiff.usualSteps, JSON.stringify(stiff));
