@@ -61,11 +61,14 @@ function optionHover(doc: ServiceDocument, o: OptionSetting, p: Position, input:
   else if (onValue && VALUE_DOCS[o.value.toLowerCase()])
     parts.push(`**${key}=\`${o.value}\`**\n\n${VALUE_DOCS[o.value.toLowerCase()]}`);
   else {
+    // The setting as this file writes it (the vocabulary's example, `d.detail`, is for completion: shown here it
+    // read as the file's value).
     const d = OPTION_DOCS[key];
+    const written = o.value ? `**@ ${key}=\`${o.value}\`**` : `**@ ${key}**`;
     parts.push(
       d
-        ? `**@ ${key}** · \`${d.detail}\`\n\n${d.doc}${d.values ? `\n\nValues: ${d.values.map((v) => `\`${v}\``).join(', ')}` : ''}`
-        : `**@ ${key}**`,
+        ? `${written}\n\n${d.doc}${d.values ? `\n\nValues: ${d.values.map((v) => `\`${v}\``).join(', ')}` : ''}`
+        : written,
     );
   }
   // Round-1 behaviour: meth and gradfix show the last check's raw vs corrected errors.
@@ -231,7 +234,7 @@ export function hover(doc: ServiceDocument, p: Position, input: HoverInput = {})
     case 'optionKey':
     case 'optionValue': {
       const d = OPTION_DOCS[ref.key];
-      return d ? { markdown: `**@ ${d.key}** · \`${d.detail}\`\n\n${d.doc}`, range } : undefined;
+      return d ? { markdown: `**@ ${d.key}** · e.g. \`${d.detail}\`\n\n${d.doc}`, range } : undefined;
     }
     case 'unresolved':
       if (ref.text === 'T') return { markdown: OTHER_KEYWORD_DOCS.T, range };

@@ -153,6 +153,14 @@ test('editor features: delay(…) hovers as a function, @ delay= as an option', 
   assert.match(hover(doc, { line: 5, character: 24 })?.markdown ?? '', /maximal delay/);
 });
 
+test("an option's hover shows the file's setting, not the vocabulary's example", () => {
+  const doc = new ServiceDocument("x' = -x\ninit x=1\n@ dt=.25, total=300\n");
+  const md = hover(doc, { line: 2, character: 3 })?.markdown ?? '';
+  assert.match(md, /\*\*@ dt=`\.25`\*\*/);
+  assert.match(md, /Step size h/);
+  assert.doesNotMatch(md, /dt=0\.01/, 'the completion example is not the file value');
+});
+
 test("XPPAUT's history x(0) = formula of t: read before t0, and the initial value unless init gives one", async () => {
   const text = (init: string) => `x'=-delay(x,1)
 x(0)=1-t
