@@ -876,16 +876,12 @@ export function continuousReference(
   // The first halving (the usual grid's, or a stable grid's) is asked for on REFERENCE_TARGET; a direct half-step
   // solve has had it.
   const first = direct ? 0 : 2 * base;
-  const start = direct ? 4 : 2 * base;
-  for (let subdivide = start; ; subdivide *= 2) {
-    // Asked of the first solve only (later ones have been compared with the solve before them), and only where one
-    // halving is all the grid allows: two can make such a reference usable (van der Pol, μ = 7, on 1,250 steps of
-    // 0.08: 0.73 → 2.3 → 0.034).
-    const oneHalving = 4 * (fine.gridTimes.length - 1) > MAX_REFERENCE_STEPS;
-    if (subdivide === start && oneHalving && fine.referenceError > UNREFINABLE_FACTOR * UNCERTAIN_REFERENCE) {
-      fine = { ...fine, unrefinable: true };
-      break;
-    }
+  // Only where one halving is all the grid allows: two can make such a reference usable (van der Pol, μ = 7, on 1,250
+  // steps of 0.08: 0.73 → 2.3 → 0.034).
+  const oneHalving = 4 * (fine.gridTimes.length - 1) > MAX_REFERENCE_STEPS;
+  if (oneHalving && fine.referenceError > UNREFINABLE_FACTOR * UNCERTAIN_REFERENCE)
+    fine = { ...fine, unrefinable: true };
+  for (let subdivide = direct ? 4 : 2 * base; !fine.unrefinable; subdivide *= 2) {
     const steps = 2 * (fine.gridTimes.length - 1);
     const wanted =
       subdivide === first
@@ -1065,10 +1061,10 @@ export const REFERENCE_TARGET = 1e-5;
 export const REFERENCE_USABLE = 1e-3;
 /**
  * A first solve whose own estimated error is above this many times UNCERTAIN_REFERENCE (where the reference judges AD)
- * is not halved when the grid allows one halving only: the reference could not come under it by that. The embedded estimate is third order, so a halving divides it by
- * about 8 in its asymptotic regime; on XPPAUT's examples no reference whose first estimate was above 0.1 became
- * usable by halving (fhn_noise 0.085 → 0.049 the closest; hhred, before its asymptotic regime, 5.6 → 0.25 → 0.12),
- * and ml1's halving on 200,000 steps was two thirds of its reference's time and ended at 1.37.
+ * is not halved when the grid allows one halving only: that halving could not bring it under. The embedded estimate
+ * is third order, so a halving divides it by about 8 in its asymptotic regime; on XPPAUT's examples no reference
+ * whose first estimate was above 0.1 became usable by one halving (fhn_noise 0.085 → 0.049 the closest), and ml1's
+ * halving on 200,000 steps was two thirds of its reference's time and ended at 1.37.
  */
 const UNREFINABLE_FACTOR = 8;
 /** Most steps a further halving of the reference may take (the first halving is bounded by memory only). */
