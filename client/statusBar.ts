@@ -1,6 +1,7 @@
 // The status bar item: backend and last check state of the active .ode document.
-// "ODE Lens: cpu · 120 ms · 2 findings" (the server counts the errors and warnings it
-// published, so the number matches the Problems panel); "not checked: <why>" when no
+// "ODE Lens: cpu · 120 ms · 2 findings" (the time is the report's check time, the number the plots'
+// header and `odelens check` show; the server counts the errors and warnings it published, so the
+// number matches the Problems panel); "not checked: <why>" when no
 // check runs for the text; a spinner and the phase while a check runs (click → cancel it);
 // otherwise click → plots.
 import * as vscode from 'vscode';
@@ -72,7 +73,7 @@ export class CheckStatusBar implements vscode.Disposable {
         parts.push(`${s.findings ?? 0} finding${s.findings === 1 ? '' : 's'}`);
         if (s.parameters) parts.push(`at ${s.parameters}`);
         icon = s.findings ? '$(warning)' : '$(check)';
-        tooltip = `ODE Lens: gradient check done${s.cached ? ' (cached result)' : ''} on ${s.backend ?? 'unknown backend'}${s.parameters ? ` at the parameters in ${s.parameters}` : ''}; findings: the errors and warnings in the Problems panel. Click to show gradient plots.`;
+        tooltip = `ODE Lens: gradient check done${s.cached ? ' (cached result)' : ''} on ${s.backend ?? 'unknown backend'}${s.parameters ? ` at the parameters in ${s.parameters}` : ''}${s.ms !== undefined ? ` in ${s.ms} ms (the check from the parsed model to its report, as the plots' header and odelens check show it)` : ''}; findings: the errors and warnings in the Problems panel. Click to show gradient plots.`;
         break;
       case 'failed':
         icon = '$(error)';

@@ -36,7 +36,10 @@ export interface CheckStatusParams {
   version?: number;
   /** Backend that ran the check (tensorflow, wasm or cpu), when known. */
   backend?: string;
-  /** Wall-clock time of the check in the worker (done), or of the attempt (failed). */
+  /**
+   * Done: the check's time, whole ms, from its report (checkTimeMs of timings.totalMs: the number the plots' header,
+   * the hovers and `odelens check` show). Failed: the wall-clock time of the attempt in the worker.
+   */
   ms?: number;
   /** Human-readable detail: why it failed, or "cached". */
   message?: string;

@@ -44,7 +44,7 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'warm'; backend?: string; ms: number; message?: string }
   /** The report's summary, and its rows packed (their buffers are transferred, not copied: the main thread never parses rows). */
-  | { type: 'result'; id: number; summary: ReportSummary; tables: RowTable[]; ms: number }
+  | { type: 'result'; id: number; summary: ReportSummary; tables: RowTable[] }
   /** The running check entered a phase (solve, reference, finite differences, analysis). */
   | { type: 'progress'; id: number; phase: string }
   | { type: 'cancelled'; id: number; ms: number }

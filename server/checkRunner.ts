@@ -15,7 +15,7 @@ import type { FromWorker, ToWorker } from '../protocol/workerMessages';
 export type CheckRequest = Omit<Extract<ToWorker, { type: 'check' }>, 'type' | 'id'> & { key: string };
 
 export type CheckOutcome =
-  | { kind: 'done'; result: CheckResult; ms: number }
+  | { kind: 'done'; result: CheckResult }
   | { kind: 'failed'; reason: 'error' | 'timeout' | 'crash'; message: string; ms: number }
   | { kind: 'skipped'; message: string }
   | { kind: 'cancelled' };
@@ -36,7 +36,7 @@ export interface CheckRunnerOptions {
   /** A running job entered a phase of the check. */
   onProgress?: (request: CheckRequest, phase: string) => void;
   /** A job that had been cancelled still finished: its report is valid for its text (cache it). */
-  onLateReport?: (request: CheckRequest, result: CheckResult, ms: number) => void;
+  onLateReport?: (request: CheckRequest, result: CheckResult) => void;
 }
 
 interface Job {
@@ -247,8 +247,8 @@ export class CheckRunner {
     this.busy = undefined;
     if (m.type === 'result') {
       const result = { summary: m.summary, tables: m.tables };
-      if (job.settled) this.opts.onLateReport?.(job.request, result, m.ms);
-      this.settle(job, { kind: 'done', result, ms: m.ms });
+      if (job.settled) this.opts.onLateReport?.(job.request, result);
+      this.settle(job, { kind: 'done', result });
     } else if (m.type === 'error') {
       this.settle(job, {
         kind: 'failed',

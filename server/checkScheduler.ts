@@ -5,6 +5,7 @@
 // outcome is recorded on the document and handed to the listener, which publishes it.
 import type { Range } from '../solver/model';
 import { findOption } from '../solver/model';
+import { checkTimeMs } from '../solver/presentation/format';
 import type { CheckStatusParams, RunCheckResult } from '../protocol/customMessages';
 import type { OdeLensSettings } from '../protocol/settings';
 import type { CheckOutcome, CheckRequest, CheckRunner, CheckRunnerOptions } from './checkRunner';
@@ -84,7 +85,7 @@ export class CheckScheduler {
     const hit = force || parameters ? undefined : this.o.cache.get(settings.backend, hash);
     if (hit) {
       this.clearTimer(st);
-      this.applyReport(st, hash, hit, hit.ms, true);
+      this.applyReport(st, hash, hit, true);
       return { state: 'done', report: hit.summary };
     }
     this.clearTimer(st);
@@ -144,9 +145,8 @@ export class CheckScheduler {
           if (st && st.hash === contentKey(req.text, req.context?.files))
             this.sendStatus(st, { state: 'running', phase });
         },
-        onLateReport: (req, result, ms) => {
-          if (!req.parameters)
-            this.o.cache.set(req.backend, contentKey(req.text, req.context?.files), { ...result, ms });
+        onLateReport: (req, result) => {
+          if (!req.parameters) this.o.cache.set(req.backend, contentKey(req.text, req.context?.files), result);
         },
       });
     }
@@ -166,14 +166,14 @@ export class CheckScheduler {
     t.resolve({ state: 'cancelled', report: null, message: 'superseded' });
   }
 
-  private applyReport(st: OpenDocument, hash: string, result: CheckResult, ms: number, cached: boolean): void {
+  private applyReport(st: OpenDocument, hash: string, result: CheckResult, cached: boolean): void {
     const report = result.summary;
     st.last = { hash, version: st.version, report, tables: result.tables };
     const published = this.o.listener.publish(st);
     this.sendStatus(st, {
       state: 'done',
       backend: report.backend,
-      ms: Math.round(ms),
+      ms: checkTimeMs(report.timings),
       findings: warningCount(published),
       cached,
       message: cached ? 'cached' : undefined,
@@ -193,10 +193,10 @@ export class CheckScheduler {
     const current = this.o.store.isCurrent(st, hash);
     switch (outcome.kind) {
       case 'done':
-        if (!atGivenParameters) this.o.cache.set(settings.backend, hash, { ...outcome.result, ms: outcome.ms });
+        if (!atGivenParameters) this.o.cache.set(settings.backend, hash, outcome.result);
         if (current) {
           st.failure = undefined;
-          this.applyReport(st, hash, outcome.result, outcome.ms, false);
+          this.applyReport(st, hash, outcome.result, false);
         }
         return { state: 'done', report: outcome.result.summary };
       case 'failed': {

@@ -2,7 +2,7 @@
 // check's one-line verdict. The commands are the VS Code client's (odeLens.*), with the document's URI.
 import type { CodeLens } from 'vscode-languageserver/node';
 import { findOption } from '../solver/model';
-import { formatNumber as fmt } from '../solver/presentation/format';
+import { checkTimeMs } from '../solver/presentation/format';
 import type { OpenDocument } from './documentStore';
 import { RESTRICTED_MESSAGE } from './checkScheduler';
 
@@ -26,7 +26,7 @@ export function verdictLine(st: OpenDocument): string {
   // One line: the verdict's first clause (the figures of the rest are in the hover and the plots).
   const clause = verdict.split(/;\s|(?<=\.)\s/)[0].replace(/\.$/, '');
   const line = clause.length > 140 ? `${clause.slice(0, 139)}…` : clause;
-  return `Last check${earlier}: ${line} · ${r.backend}, ${fmt(r.timings.totalMs / 1000, 2)} s`;
+  return `Last check${earlier}: ${line} · ${r.backend}, ${checkTimeMs(r.timings)} ms`;
 }
 
 export function codeLenses(st: OpenDocument | undefined): CodeLens[] {

@@ -15,11 +15,6 @@ export interface CheckResult {
   tables: RowTable[];
 }
 
-export interface CachedReport extends CheckResult {
-  /** How long the check took, for the status shown with a cached result. */
-  ms: number;
-}
-
 export interface ReportCacheLimits {
   maxEntries: number;
   /** Bound on the floats of all cached reports; a larger single report is not cached. */
@@ -32,10 +27,10 @@ export const DEFAULT_CACHE_LIMITS: ReportCacheLimits = { maxEntries: 64, maxValu
 export const hashOf = (text: string) => createHash('sha1').update(text).digest('hex');
 
 export class ReportCache {
-  private readonly lru: LRUCache<string, CachedReport>;
+  private readonly lru: LRUCache<string, CheckResult>;
 
   constructor(limits: ReportCacheLimits = DEFAULT_CACHE_LIMITS) {
-    this.lru = new LRUCache<string, CachedReport>({
+    this.lru = new LRUCache<string, CheckResult>({
       max: limits.maxEntries,
       maxSize: limits.maxValues,
       // lru-cache needs a positive size; a report without gradient rows counts as one value.
@@ -44,11 +39,11 @@ export class ReportCache {
   }
 
   /** The report for a text's hash under a backend setting; marks it most recently used. */
-  get(backend: string, hash: string): CachedReport | undefined {
+  get(backend: string, hash: string): CheckResult | undefined {
     return this.lru.get(cacheKey(backend, hash));
   }
 
-  set(backend: string, hash: string, value: CachedReport): void {
+  set(backend: string, hash: string, value: CheckResult): void {
     this.lru.set(cacheKey(backend, hash), value);
   }
 

@@ -66,8 +66,11 @@ export async function runCheck(declared: Model, given: CheckOptions = {}): Promi
   // Values given for the declared (empty) parameter list do not apply to the initial values.
   const options: CheckOptions =
     initial && given.parameterValues ? { ...given, parameterValues: undefined, parameterSource: undefined } : given;
+  // The check's time (timings.totalMs) runs from here to the report it returns: a halved check's includes the solves
+  // that blew up. The phases' times are those of the returned attempt.
+  const timed = (r: Report): Report => ({ ...r, timings: { ...r.timings, totalMs: performance.now() - started } });
   const report = await checkAt(model, options);
-  if (!halvable(model, options, report)) return report;
+  if (!halvable(model, options, report)) return timed(report);
   const { steps, dt, meth } = model.options;
   const blowUp = report.findings.find((f) => f.code === 'blow-up');
   const noted = (r: Report, k: number): Report => {
@@ -85,16 +88,16 @@ export async function runCheck(declared: Model, given: CheckOptions = {}): Promi
       options.timeBudgetMs === undefined ? {} : { timeBudgetMs: options.timeBudgetMs - (performance.now() - started) };
     const finer = { ...model, options: { ...model.options, steps: steps * 2 ** k, dt: dt / 2 ** k } };
     const r = await checkAt(finer, { ...options, ...budget });
-    if (!r.findings.some((f) => f.code === 'blow-up') && !referenceBlewUp(r)) return noted(r, k);
+    if (!r.findings.some((f) => f.code === 'blow-up') && !referenceBlewUp(r)) return timed(noted(r, k));
     if (!finite && !solveBlewUp(r)) finite = noted(r, k);
   }
-  if (finite) return finite;
-  return {
+  if (finite) return timed(finite);
+  return timed({
     ...report,
     findings: report.findings.map((f) =>
       f.code === 'blow-up' ? { ...f, message: `${f.message} ${stepHalvingFailedMessage(MAX_STEP_HALVINGS)}` } : f,
     ),
-  };
+  });
 }
 
 /** The reference's accurate solve (explicit RK4) blew up where the checked solve did not (check/reference.ts). */

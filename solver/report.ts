@@ -320,6 +320,8 @@ export interface Report {
   /** The state x(t) and the adjoint p(t) of the continuous reference at its grid nodes (absent without a reference). */
   statePaths?: StatePathRows;
   /**
+   * `totalMs`: the check's time, from the parsed model to this report (runCheck; the solves of step halvings
+   * included), the one number every view shows (presentation/format.ts checkTimeMs).
    * Wall time of each phase. With `referenceConcurrent` the reference ran on the check's second thread beside AD and
    * finite differences (check/thread.ts), so the phases overlap and their sum exceeds the total.
    * `finiteDifferencesOnSecondThread`: the parameters whose finite differences the second thread computed (absent when

@@ -29,7 +29,7 @@ import {
   type PlotPageState,
   type WebviewToHost,
 } from '../protocol/webviewMessages';
-import { formatNumber as fmt } from '../solver/presentation/format';
+import { checkTimeMs, formatNumber as fmt } from '../solver/presentation/format';
 import { metricColumns } from '../solver/presentation/columns';
 import { chartColours } from './theme';
 import { createTrainingView } from './trainingView';
@@ -176,7 +176,7 @@ function renderSummary(r: ReportSummary): void {
   // The finding count is the status bar's (it counts the editor's diagnostics too); the page gives the verdict.
   const corrected = r.gradfix !== 'none' || r.recommendedCorrection ? `, corrected with ${r.correction}` : '';
   summary.textContent =
-    `scheme ${r.scheme} · ${r.steps} steps (h = ${fmt(r.dt)}) · backend ${r.backend} · check ${Math.round(r.timings.totalMs)} ms · gradfix=${r.gradfix}${corrected}` +
+    `scheme ${r.scheme} · ${r.steps} steps (h = ${fmt(r.dt)}) · backend ${r.backend} · check ${checkTimeMs(r.timings)} ms · gradfix=${r.gradfix}${corrected}` +
     (r.verdict ? ` · verdict: ${r.verdict.explanation}` : '');
   summary.title = r.backendReason ? `backend ${r.backend}: ${r.backendReason}` : '';
 }

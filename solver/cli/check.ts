@@ -5,7 +5,7 @@ import { runCheck } from '../check';
 import { hasWarnings, withoutSuperseded } from '../findings';
 import { RHS_PATH_TEXT, type Report } from '../report';
 import type { Diagnostic } from '../model';
-import { formatNumber } from '../presentation/format';
+import { checkTimeMs, formatNumber } from '../presentation/format';
 import { summarise } from '../summary';
 import { writeJson } from '../jsonStream';
 import { refinementColumns, refinementSummary } from '../presentation/columns';
@@ -131,7 +131,7 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
   const shared = t.finiteDifferencesOnSecondThread;
   const fd = `finite differences ${ms(t.finiteDifferenceMs)}${shared ? ` (${shared} of ${report.parameters.length} parameters on a second thread)` : ''}`;
   out(
-    `\n${ms(t.totalMs)} ms total (${t.referenceConcurrent ? `AD ${ms(t.adMs)}, ${fd}; reference ${ms(t.referenceMs)} on a second thread, overlapping them` : `AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, ${fd}`}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
+    `\n${checkTimeMs(t)} ms total (${t.referenceConcurrent ? `AD ${ms(t.adMs)}, ${fd}; reference ${ms(t.referenceMs)} on a second thread, overlapping them` : `AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, ${fd}`}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
   );
 }
 

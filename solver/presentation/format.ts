@@ -37,3 +37,12 @@ export function namedRatio(symbol: string, x: number | undefined): string {
 export function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
+
+/**
+ * The check's time as every view shows it (the status bar, the plots' header, the hovers, the lens, `odelens check`):
+ * the report's total — the check from the parsed model to its report, step halvings included; parsing the model
+ * is not — in whole milliseconds.
+ */
+export function checkTimeMs(timings: { totalMs: number }): number {
+  return Math.round(timings.totalMs);
+}

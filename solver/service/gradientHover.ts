@@ -1,7 +1,7 @@
 // The gradient-check figures shown in hovers (moved from the round-1 server
 // hover): the report lives in the server, so the service takes it as an input.
 import type { ParameterSummary, Refinement, ReportSummary } from '../report';
-import { formatNumber } from '../presentation/format';
+import { checkTimeMs, formatNumber } from '../presentation/format';
 import {
   metricColumns,
   refinementColumns,
@@ -23,10 +23,9 @@ export interface GradientContext {
 const fmt = formatNumber;
 
 function reportHeader(report: ReportSummary): string {
-  const t = report.timings?.totalMs;
   return [
     `**ODE Lens gradient check** · scheme \`${report.scheme}\` · ${report.steps} steps (h = ${fmt(report.dt)}) · backend \`${report.backend}\`` +
-      (t !== undefined ? ` · check time ${Math.round(t)} ms` : ''),
+      ` · check time ${checkTimeMs(report.timings)} ms`,
     ...(report.checkedParameters?.kind === 'given'
       ? ['', `Checked at the parameters in \`${report.checkedParameters.source}\`, not the seeded ones.`]
       : []),
@@ -117,7 +116,7 @@ export function parameterMetricsMarkdown(name: string, perStep: boolean, ctx: Gr
     if (rep.refinement) parts.push('', refinementTable(rep.refinement, ctx.report));
     parts.push(
       '',
-      `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${Math.round(ctx.report.timings?.totalMs ?? 0)} ms` +
+      `scheme \`${ctx.report.scheme}\` · backend \`${ctx.report.backend}\` · check time ${checkTimeMs(ctx.report.timings)} ms` +
         (ctx.report.checkedParameters?.kind === 'given'
           ? ` · at the parameters in \`${ctx.report.checkedParameters.source}\``
           : ''),

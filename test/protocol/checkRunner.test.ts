@@ -27,12 +27,12 @@ parentPort.on('message', (m) => {
   if (kind === 'ok') {
     timers.set(m.id, setTimeout(() => {
       timers.delete(m.id);
-      parentPort.postMessage({ type: 'result', id: m.id, ms: Number(arg), summary: { version: 1, text: m.text, backend: m.backend }, tables: [] });
+      parentPort.postMessage({ type: 'result', id: m.id, summary: { version: 1, text: m.text, backend: m.backend }, tables: [] });
     }, Number(arg)));
   } else if (kind === 'spin') {
     const end = Date.now() + Number(arg);
     while (Date.now() < end) {} // ignores cancel and the budget
-    parentPort.postMessage({ type: 'result', id: m.id, ms: Number(arg), summary: { version: 1, text: m.text }, tables: [] });
+    parentPort.postMessage({ type: 'result', id: m.id, summary: { version: 1, text: m.text }, tables: [] });
   } else if (kind === 'crash') {
     throw new Error('boom');
   } else if (kind === 'exit') {

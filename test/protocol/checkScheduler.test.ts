@@ -3,7 +3,7 @@
 // scheduler tells the listener is what the server sends the client.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RunCheckResult } from '../../protocol/customMessages';
+import type { CheckStatusParams, RunCheckResult } from '../../protocol/customMessages';
 import { DEFAULT_SETTINGS, type OdeLensSettings } from '../../protocol/settings';
 import type { ReportSummary } from '../../solver/report';
 import type { CheckOutcome, CheckRequest, CheckRunnerOptions } from '../../server/checkRunner';
@@ -16,10 +16,11 @@ const MODEL = (meth: string) =>
 const URI = 'untitled:model.ode';
 const DEBOUNCE_MS = 30;
 
-const fakeResult = (backend: string, findings = 0): CheckResult => ({
+const fakeResult = (backend: string, findings = 0, totalMs = 7.3): CheckResult => ({
   summary: {
     backend,
     parameters: [],
+    timings: { totalMs, adMs: 1, referenceMs: 1, finiteDifferenceMs: 1 },
     findings: Array.from({ length: findings }, () => ({ code: 'oscillating-gradient' })),
   } as unknown as ReportSummary,
   tables: [],
@@ -54,7 +55,7 @@ class FakeRunner implements Runner {
   }
   async dispose(): Promise<void> {}
   finish(job: Job, outcome: CheckOutcome): void {
-    if (job.done && outcome.kind === 'done') this.hooks.onLateReport?.(job.request, outcome.result, outcome.ms);
+    if (job.done && outcome.kind === 'done') this.hooks.onLateReport?.(job.request, outcome.result);
     this.settle(job, outcome);
   }
   private settle(job: Job, outcome: CheckOutcome): void {
@@ -66,6 +67,7 @@ class FakeRunner implements Runner {
 
 function setup(settings: Partial<OdeLensSettings['check']> = {}) {
   const events: string[] = [];
+  const statuses: Omit<CheckStatusParams, 'uri' | 'version'>[] = [];
   const store = new DocumentStore(() => {});
   const cache = new ReportCache();
   let runner: FakeRunner | undefined;
@@ -82,8 +84,10 @@ function setup(settings: Partial<OdeLensSettings['check']> = {}) {
         events.push('publish');
         return [];
       },
-      status: (_, p) =>
-        events.push(`status ${p.state}${p.cached ? ' cached' : ''}${p.message && !p.cached ? `: ${p.message}` : ''}`),
+      status: (_, p) => {
+        statuses.push(p);
+        events.push(`status ${p.state}${p.cached ? ' cached' : ''}${p.message && !p.cached ? `: ${p.message}` : ''}`);
+      },
       report: (st, r) => events.push(`report v${st.version} ${r.summary.backend}`),
     },
     log: () => {},
@@ -96,7 +100,16 @@ function setup(settings: Partial<OdeLensSettings['check']> = {}) {
     scheduler.changed(st);
     return st;
   };
-  return { events, store, cache, scheduler, edit, runner: () => runner!, runnerMade: () => runner !== undefined };
+  return {
+    events,
+    statuses,
+    store,
+    cache,
+    scheduler,
+    edit,
+    runner: () => runner!,
+    runnerMade: () => runner !== undefined,
+  };
 }
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -111,7 +124,7 @@ describe('check scheduler', () => {
     const jobs = s.runner().jobs;
     assert.equal(jobs.length, 1);
     assert.equal(jobs[0].request.text, MODEL('leapfrog'));
-    s.runner().finish(jobs[0], { kind: 'done', result: fakeResult('cpu', 2), ms: 12.4 });
+    s.runner().finish(jobs[0], { kind: 'done', result: fakeResult('cpu', 2) });
     await wait(0);
     assert.deepEqual(s.events, [
       'status queued',
@@ -130,7 +143,7 @@ describe('check scheduler', () => {
     const s = setup();
     const first = s.edit(1, MODEL('leapfrog'));
     await wait(DEBOUNCE_MS * 2);
-    s.runner().finish(s.runner().jobs[0], { kind: 'done', result: fakeResult('cpu'), ms: 5 });
+    s.runner().finish(s.runner().jobs[0], { kind: 'done', result: fakeResult('cpu') });
     await wait(0);
     s.edit(2, MODEL('rk4'));
     s.edit(3, MODEL('leapfrog'));
@@ -142,8 +155,28 @@ describe('check scheduler', () => {
     const forced = s.scheduler.schedule(first, true);
     await wait(5);
     assert.equal(s.runner().jobs.length, 2);
-    s.runner().finish(s.runner().jobs[1], { kind: 'done', result: fakeResult('wasm'), ms: 5 });
+    s.runner().finish(s.runner().jobs[1], { kind: 'done', result: fakeResult('wasm') });
     assert.equal(((await forced) as RunCheckResult).report?.backend, 'wasm');
+  });
+
+  it("gives the report's check time, fresh and cached (not the worker's own timer)", async () => {
+    const s = setup();
+    const totalMs = 41.6;
+    s.edit(1, MODEL('rk4'));
+    await wait(DEBOUNCE_MS * 2);
+    s.runner().finish(s.runner().jobs[0], { kind: 'done', result: fakeResult('cpu', 0, totalMs) });
+    await wait(0);
+    s.edit(2, MODEL('heun'));
+    s.edit(3, MODEL('rk4'));
+    await wait(DEBOUNCE_MS * 2);
+    const done = s.statuses.filter((p) => p.state === 'done');
+    assert.deepEqual(
+      done.map((p) => [p.ms, !!p.cached]),
+      [
+        [Math.round(totalMs), false],
+        [Math.round(totalMs), true],
+      ],
+    );
   });
 
   it('cancels the check of content that changed; its late report is cached, not shown', async () => {
@@ -154,7 +187,7 @@ describe('check scheduler', () => {
     s.edit(2, MODEL('heun'));
     assert.ok(old.done, 'the running check was cancelled');
     assert.ok(s.events.includes('status cancelled'));
-    s.runner().finish(old, { kind: 'done', result: fakeResult('late'), ms: 5 });
+    s.runner().finish(old, { kind: 'done', result: fakeResult('late') });
     assert.equal(st.last, undefined, 'a report of old content does not become the current one');
     assert.equal(s.cache.get('auto', hashOf(MODEL('leapfrog')))?.summary.backend, 'late');
   });
@@ -206,10 +239,10 @@ describe('report cache', () => {
 
   it('forgets the least recently used report beyond its count', () => {
     const cache = new ReportCache({ maxEntries: 2, maxValues: 1000 });
-    cache.set('cpu', 'a', { ...withValues(1), ms: 1 });
-    cache.set('cpu', 'b', { ...withValues(1), ms: 1 });
+    cache.set('cpu', 'a', { ...withValues(1) });
+    cache.set('cpu', 'b', { ...withValues(1) });
     assert.ok(cache.get('cpu', 'a')); // a is now the most recent
-    cache.set('cpu', 'c', { ...withValues(1), ms: 1 });
+    cache.set('cpu', 'c', { ...withValues(1) });
     assert.ok(cache.get('cpu', 'a'));
     assert.equal(cache.get('cpu', 'b'), undefined);
     assert.equal(cache.get('wasm', 'a'), undefined, 'keyed by backend too');
@@ -217,11 +250,11 @@ describe('report cache', () => {
 
   it('is bounded by the floats the reports hold; a report larger than the bound is not kept', () => {
     const cache = new ReportCache({ maxEntries: 10, maxValues: 100 });
-    cache.set('cpu', 'a', { ...withValues(60), ms: 1 });
-    cache.set('cpu', 'b', { ...withValues(60), ms: 1 });
+    cache.set('cpu', 'a', { ...withValues(60) });
+    cache.set('cpu', 'b', { ...withValues(60) });
     assert.equal(cache.get('cpu', 'a'), undefined);
     assert.ok(cache.get('cpu', 'b'));
-    cache.set('cpu', 'b', { ...withValues(101), ms: 1 });
+    cache.set('cpu', 'b', { ...withValues(101) });
     assert.equal(cache.get('cpu', 'b'), undefined, 'the larger report replaced nothing and the old one is gone');
     assert.equal(cache.size, 0);
   });

@@ -1,9 +1,11 @@
 // The check status the server sends (the editor's status bar item) agrees with the
 // diagnostics it publishes: its finding count is the number of ODE Lens errors and
 // warnings in the Problems panel, a model without a loss is checked (and noted as
-// information, not warned about), and when no check runs the status says why.
+// information, not warned about), and when no check runs the status says why. Its time is
+// its report's: the number the plots' header, the hovers, the lens and `odelens check` show.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { GetReportRequest } from '../../protocol/customMessages';
 import { startServer, type LspClient } from '../support/lspClient';
 
 const CHECK_TIMEOUT = 120_000;
@@ -82,6 +84,39 @@ describe('check status vs published diagnostics', { timeout: 300_000 }, () => {
       JSON.stringify(diags),
     );
     assert.equal(status.findings, 0);
+  });
+
+  it("shows its report's check time, as the lens and the hover on meth do, fresh and from the cache", {
+    timeout: CHECK_TIMEOUT + 10_000,
+  }, async () => {
+    const uri = 'untitled:timed.ode';
+    // Text of its own: the cache answers a text seen before.
+    const text = XPPAUT_NO_LOSS.replace('a=1', 'a=0.5');
+    await client.open(uri, text);
+    const status = await done(uri, 1);
+    const report = await client.conn.sendRequest(GetReportRequest.type, { uri });
+    assert.ok(report && !status.cached);
+    // The report's total in whole ms (not the worker's own timer, which also counts reading the model).
+    const ms = Math.round(report.timings.totalMs);
+    assert.equal(status.ms, ms, `status ${status.ms} ms vs report ${report.timings.totalMs} ms`);
+    const lenses = await client.request<{ command: { title: string } }[]>('textDocument/codeLens', {
+      textDocument: { uri },
+    });
+    const verdict = lenses.find((l) => l.command.title.startsWith('Last check'));
+    assert.ok(verdict?.command.title.endsWith(`, ${ms} ms`), verdict?.command.title);
+    const lines = text.split('\n');
+    const line = lines.findIndex((l) => l.startsWith('@'));
+    const hover = await client.request<{ contents: { value: string } }>('textDocument/hover', {
+      textDocument: { uri },
+      position: { line, character: lines[line].indexOf('meth') + 1 },
+    });
+    assert.match(hover.contents.value, new RegExp(` · check time ${ms} ms\\b`));
+    // The same text in a second document: answered from the cache, with the same time.
+    const copy = 'untitled:timed-copy.ode';
+    await client.open(copy, text);
+    const cached = await done(copy, 1);
+    assert.ok(cached.cached);
+    assert.equal(cached.ms, ms);
   });
 
   it('says why no check runs for a model with errors, from the first version on', async () => {

@@ -187,6 +187,9 @@ describe('gradient plots webview in Chromium', { timeout: 180_000 }, () => {
     // Metrics table: one row per parameter.
     assert.equal(await page.locator('#odelens-metrics tbody tr').count(), report.parameters.length);
     assert.match((await page.textContent('#odelens-metrics')) ?? '', /gradcheck/);
+    // The header's check time: the report's in whole ms, the number the status bar shows (test/protocol/status.test.ts).
+    const header = (await page.textContent('#odelens-summary')) ?? '';
+    assert.ok(header.includes(` · check ${Math.round(report.timings.totalMs)} ms · `), header);
     if (process.env.ODELENS_SCREENSHOT) await page.screenshot({ path: process.env.ODELENS_SCREENSHOT, fullPage: true });
   });
 
