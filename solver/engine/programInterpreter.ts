@@ -1021,7 +1021,7 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true): Inte
         return;
       }
       forwardAll(s, sAt, p, t, outputValues, delays);
-      for (let e = 0; e < outputs.length; e++) out[e] = outputs[e] >= 0 ? outputValues[outputs[e]] : 0;
+      for (let e = 0; e < outputs.length; e++) out[e] = outputValue(outputValues, outputs[e]);
     },
     forwardFor(want, s, sAt, p, t, v) {
       if (alg) {
@@ -1445,4 +1445,13 @@ function groupedForward(
       }
     }
   };
+}
+
+/**
+ * f of one state element from a forward pass's values `v`: `slot` is the element's output slot
+ * (ScalarProgram.outputs), −1 where f = 0. One Float64Array and a number at every call, so the steppers'
+ * loops stay monomorphic and V8 inlines it.
+ */
+export function outputValue(v: Float64Array, slot: number): number {
+  return slot >= 0 ? v[slot] : 0;
 }

@@ -11,7 +11,7 @@ import type { TF, Tensor } from './tf';
 import { broadcastAll, broadcastIndex, elementCount } from '../ops/shapes';
 import { modelFunction, NEGATE, OPERATORS, POWER_FORMS, type BinaryOp, type UnaryOp } from '../ops/table';
 import type { Instr, LoopInstr, ScalarProgram } from './scalarProgram';
-import { interpreterOf, WANT_BOTH, WANT_PARAMS, WANT_STATES, type Wanted } from './programInterpreter';
+import { interpreterOf, outputValue, WANT_BOTH, WANT_PARAMS, WANT_STATES, type Wanted } from './programInterpreter';
 import { concatElements } from './statePath';
 
 export type { Instr, ScalarProgram } from './scalarProgram';
@@ -871,7 +871,7 @@ export function reverse(
 function outputsOf(prog: ScalarProgram, vals: Float64Array): Float32Array {
   const outputs = prog.outputs,
     out = new Float32Array(outputs.length);
-  for (let i = 0; i < outputs.length; i++) out[i] = outputs[i] >= 0 ? vals[outputs[i]] : 0;
+  for (let i = 0; i < outputs.length; i++) out[i] = outputValue(vals, outputs[i]);
   return out;
 }
 
@@ -1076,7 +1076,7 @@ function batchedProgram(tf: TF, prog: ScalarProgram): (x: Tensor, p: Tensor[], t
       const out = new Float32Array(B * S);
       for (let b = 0; b < B; b++) {
         forward(b);
-        for (let i = 0; i < S; i++) out[b * S + i] = prog.outputs[i] >= 0 ? vals[prog.outputs[i]] : 0;
+        for (let i = 0; i < S; i++) out[b * S + i] = outputValue(vals, prog.outputs[i]);
       }
       return {
         value: tf.tensor3d(out, [B, S, 1]),

@@ -22,7 +22,7 @@
 // order of their resets changes with the parameters), more than MAX_EVENTS_PER_STEP in one step (Zeno
 // behaviour) or MAX_EVENTS in all.
 import { hermiteBasis } from '../hermite';
-import { interpreterOf } from '../programInterpreter';
+import { interpreterOf, outputValue } from '../programInterpreter';
 import type { ScalarProgram } from '../scalarProgram';
 import type { EventProgram } from './events';
 
@@ -83,7 +83,7 @@ function evaluator(prog: ScalarProgram) {
     run,
     vals,
     /** Output o at (x, θ, t) after `forward`. */
-    out: (o: number) => (prog.outputs[o] >= 0 ? vals[prog.outputs[o]] : 0),
+    out: (o: number) => outputValue(vals, prog.outputs[o]),
     forward: (x: ArrayLike<number>, theta: ArrayLike<number>, t: number) => run.forward(x, 0, theta, t, vals),
     /** (∂ outputs/∂x)ᵀc and (∂/∂θ)ᵀc at the last forward point, into vs and vp. */
     reverse: (c: (o: number) => number) => {

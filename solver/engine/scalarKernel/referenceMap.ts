@@ -18,7 +18,7 @@
 // If it moves only with parameters it reads itself (kohonen.ode's `t-t0` at t = t0), the loss jumps in those
 // parameters on one side: the map's adjoint, like AD, is the derivative on the side the network took, and the
 // edge is returned for the check to say so.
-import { interpreterOf, WANT_BOTH } from '../programInterpreter';
+import { interpreterOf, outputValue, WANT_BOTH } from '../programInterpreter';
 import type { ScalarProgram } from '../scalarProgram';
 import type { EventProgram } from './events';
 
@@ -143,8 +143,7 @@ class MapWorkspace {
       c = f32(h),
       at = n * S;
     this.runF.forward(traj, at, theta, t0 + n * h, this.vals);
-    for (let e = 0; e < S; e++)
-      this.step[e] = f32(traj[at + e] + f32(c * (outputs[e] >= 0 ? this.vals[outputs[e]] : 0)));
+    for (let e = 0; e < S; e++) this.step[e] = f32(traj[at + e] + f32(c * outputValue(this.vals, outputs[e])));
   }
 }
 

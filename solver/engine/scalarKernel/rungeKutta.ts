@@ -6,7 +6,7 @@
 // bit for bit. The adjoint is the reverse sweep of exactly those operations, accumulated in double.
 import type { ButcherTableau } from '../../schemes/schemes';
 import type { ScalarProgram } from '../scalarRhs';
-import { interpreterOf, WANT_BOTH, type Interpreter } from '../programInterpreter';
+import { interpreterOf, outputValue, WANT_BOTH, type Interpreter } from '../programInterpreter';
 import { applyEvents, EventWorkspace, noFirings, reverseEvents, type EventProgram } from './events';
 import { KernelHistory, type PastProgram } from './delays';
 
@@ -125,7 +125,7 @@ export function forwardStep(
     }
     const v = vals[i];
     run.forward(src, at, params(copyOf(plan, n, i)), t, v, history);
-    for (let e = 0; e < S; e++) Ki[e] = outputs[e] >= 0 ? v[outputs[e]] : 0;
+    for (let e = 0; e < S; e++) Ki[e] = outputValue(v, outputs[e]);
   }
   combine(x, xAt, plan.b, K, sum, S);
   for (let e = 0; e < S; e++) out[outAt + e] = sum[e];
