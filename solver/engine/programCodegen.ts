@@ -67,6 +67,10 @@ export type ForwardPass = (
  * interpreter.
  */
 export const MAX_WRITTEN_CHARS = 12_000;
+/** Whether a program of L instructions may be written out (every line is at least 10 characters). */
+export function mayWriteOut(L: number): boolean {
+  return L * 10 <= MAX_WRITTEN_CHARS;
+}
 /** A sum or dot product with more terms than this stays one loop over its term lists. */
 const INLINE_TERMS = 32;
 
@@ -91,8 +95,7 @@ function forwardLines(
   arrayIndexed: boolean,
 ): string[] | undefined {
   const { L, op, A, B, C, consts, ta, tb } = g;
-  // Every line is at least 10 characters: a longer program is not written.
-  if (L * 10 > MAX_WRITTEN_CHARS) return undefined;
+  if (!mayWriteOut(L)) return undefined;
   const lines: string[] = [];
   for (let k = 0; k < L; k++) {
     const a = A[k],
@@ -234,7 +237,7 @@ export function generatedReverse(
   outputs: ArrayLike<number>,
 ): ReversePass | undefined {
   const { L, op, A, B, C, ta, tb } = g;
-  if (L * 10 > MAX_WRITTEN_CHARS) return undefined;
+  if (!mayWriteOut(L)) return undefined;
   let inMemory = false;
   for (let k = 0; k < L; k++) if ((op[k] === o.DOT || op[k] === o.SUM) && B[k] > INLINE_TERMS) inMemory = true;
   const at = (k: number) => (inMemory ? `adj[${k}]` : `a${k}`);

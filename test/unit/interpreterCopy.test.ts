@@ -1,0 +1,125 @@
+// A long program's interpreter is a copy compiled for it alone (engine/programInterpreter.ts: interpreterCopy), so
+// that V8 optimises its loops for that program's arrays even after other programs' interpreters exist. The copy is
+// the module's interpreter compiled again: its forward pass, f alone, the pruned forward pass and every reverse pass
+// give the module interpreter's numbers bit for bit, on programs with table functions, selects, long sums, loop
+// instructions and delays, at random states and parameters including zeros of both signs, infinities and NaN. A short
+// program keeps the module's interpreter (its passes are written out instead).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { analyse } from '../../solver/language/index';
+import { compileScalarProgram } from '../../solver/engine/scalarRhs';
+import {
+  dispatchingInterpreter,
+  interpreterOf,
+  WANT_ALL,
+  WANT_BOTH,
+  WANT_PARAMS,
+  WANT_STATES,
+  type DelayReader,
+  type Wanted,
+} from '../../solver/engine/programInterpreter';
+
+const LONG: Record<string, string> = {
+  'a reaction–diffusion lattice with table functions and selects': `par a=0.3, d=0.05, c=0.2
+u0' = -a*u0 + d*(u1 - u0)
+u[1..298]' = -a*u[j] + d*(u[j+1] - 2*u[j] + u[j-1]) + c*tanh(u[j])*u[j-1] + if(u[j] > 0.1) then(exp(-u[j]*u[j])) else(abs(u[j])^1.5)
+u299' = -a*u299 + d*(u298 - u299)
+init u[0..299]=0.2
+@ total=1, dt=0.1`,
+  'a network with long sums and loop instructions': `par k=0.4, w=0.2
+u[0..159]' = -u[j] + k*sum(0,159)of(tanh(shift(u0,i') - u[j]))/160 + w*sum(0,3)of(shift(u0,i')) + sin(u[j])
+init u[0..159]=0.1
+@ total=1, dt=0.1`,
+  'a delayed ring': `par k=0.2, tau=0.3
+x[0..199]' = 1 + k*sin(delay(x[j], tau) - x[j]) + k*cos(delay(x[j], 0.1))
+init x[0..199]=0.5
+@ total=1, dt=0.05, delay=1`,
+};
+
+/** A history that answers every read with a number made from its arguments (the same for both interpreters). */
+const history: DelayReader = {
+  read: (index, now, tau, constant) => Math.fround(Math.sin(index + 3 * now - 7 * tau) + (constant ? 0.5 : 0)),
+  readBack: (index, now, tau, _constant, g) => g * Math.cos(index + now + tau),
+};
+
+const special = fc.constantFrom(0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-40, -3e38);
+const value = fc.oneof(
+  { weight: 12, arbitrary: fc.double({ min: -4, max: 4, noNaN: true }) },
+  { weight: 1, arbitrary: special },
+);
+
+function same(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
+  assert.equal(a.length, b.length);
+  for (let k = 0; k < a.length; k++) if (!Object.is(a[k], b[k])) assert.fail(`${what}[${k}]: ${a[k]} ≠ ${b[k]}`);
+}
+
+for (const [name, text] of Object.entries(LONG)) {
+  test(`a long program's own copy of the interpreter gives the module interpreter's numbers: ${name}`, () => {
+    const a = analyse(text);
+    assert.ok(a.model, JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error')));
+    const prog = compileScalarProgram(a.model);
+    assert.ok(prog, 'the model compiles to a fused program');
+    const copy = interpreterOf(prog),
+      module = dispatchingInterpreter(prog);
+    assert.equal(copy.ownCopy, true, `${prog.code.length} instructions: a copy of its own`);
+    assert.equal(module.ownCopy, false);
+    assert.equal(copy.writtenOut, false);
+    assert.equal(interpreterOf(prog), copy, 'made once per program');
+    const S = prog.states,
+      P = prog.params,
+      L = prog.code.length;
+    const wants: Wanted[] = [WANT_STATES, WANT_PARAMS, WANT_BOTH, ...(prog.delays ? [] : [WANT_ALL as Wanted])];
+    fc.assert(
+      fc.property(
+        fc.array(value, { minLength: S, maxLength: S }),
+        fc.array(value, { minLength: P, maxLength: P }),
+        fc.array(fc.double({ min: -2, max: 2, noNaN: true }), { minLength: S, maxLength: S }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (s, p, cot, t) => {
+          const sf = Float32Array.from(s),
+            pf = Float32Array.from(p);
+          const v1 = new Float64Array(L).fill(7),
+            v2 = new Float64Array(L).fill(-7);
+          copy.forward(sf, 0, pf, t, v1, history);
+          module.forward(sf, 0, pf, t, v2, history);
+          same(v1, v2, 'value');
+          const o1 = new Float64Array(S),
+            o2 = new Float64Array(S);
+          copy.outputs(sf, 0, pf, t, o1, history);
+          module.outputs(sf, 0, pf, t, o2, history);
+          same(o1, o2, 'f');
+          for (const want of wants) {
+            const r = [copy, module].map((it, i) => {
+              const v = i === 0 ? v1 : v2;
+              if (!prog.delays) it.forwardFor(want, sf, 0, pf, t, v);
+              const vs = new Float64Array(S),
+                vp = new Float64Array(P),
+                vt = new Float64Array(1);
+              it.reverse(v, cot, vs, vp, new Float64Array(L), want, history, t, vt);
+              return { vs, vp, vt };
+            });
+            same(r[0].vs, r[1].vs, `∂/∂s (want ${want})`);
+            same(r[0].vp, r[1].vp, `∂/∂p (want ${want})`);
+            same(r[0].vt, r[1].vt, `∂/∂t (want ${want})`);
+          }
+        },
+      ),
+      { numRuns: 25, seed: 5 },
+    );
+  });
+}
+
+test('a short program keeps the module interpreter, its passes written out', () => {
+  const a = analyse(`par a=0.3
+x' = -a*x + tanh(y)
+y' = x - y
+init x=0.5, y=0.1
+@ total=1, dt=0.1`);
+  assert.ok(a.model);
+  const prog = compileScalarProgram(a.model);
+  assert.ok(prog);
+  const it = interpreterOf(prog);
+  assert.equal(it.ownCopy, false);
+  assert.equal(it.writtenOut, true);
+});
