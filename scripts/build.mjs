@@ -23,8 +23,6 @@ const nodeCommon = {
   minify: production,
   external: nodeExternals,
   logLevel: 'warning',
-  // solver/engine/programInterpreter.ts compiles a copy of its interpreter per long program with direct eval, on purpose.
-  logOverride: { 'direct-eval': 'silent' },
   absWorkingDir: root,
 };
 

@@ -445,16 +445,127 @@ export function interpreterOf(prog: ScalarProgram): Interpreter {
  * as constants) only while its function has made one closure; once a process has built a second program's
  * interpreter (a check's event or noise program, the language server's next check), every program's loops load
  * their arrays anew at each instruction: cgl.ode's forward pass 3.0 → 6.2 ns an instruction, a second check of it in
- * one process 1.7 times the first. Each copy is a function of its own (eval of the same source, told apart by a
- * comment so that V8 does not reuse the compiled one), so each program's loops get the constants again. Direct eval,
- * so that the copy sees this module's scope as the bundle names it.
+ * one process 1.7 times the first. Each copy is a function of its own (new Function of the same source, told apart by
+ * a comment so that V8 does not reuse the compiled one), so each program's loops get the constants again. The copy
+ * reads this module's bindings from `moduleBindings` (a direct eval would see them itself, but one anywhere in the
+ * bundle slows V8's compiles of all of it: cgl's single check 1.8 → 2.3 s of CPU), and its `case` labels are the
+ * opcodes' numbers, so that its switches stay jump tables.
  */
 function interpreterCopy(): typeof interpreter {
-  const source = `(() => { const groupedForward = (${groupedForward}); return (${interpreter}); })()\n// copy ${++copies}`;
-  // biome-ignore lint/security/noGlobalEval: the copy must close over this module's scope (above)
-  return eval(source);
+  // A minifier may write a constant's value where it is read: that binding is then read nowhere.
+  const bindings = moduleBindings().filter(([name]) => /^[A-Za-z_$][\w$]*$/.test(name));
+  // The copy's own groupedForward, under the name the copied interpreter calls it by.
+  const [grouped] = bound(() => groupedForward);
+  let source = `(() => { const ${grouped} = (${groupedForward}); return (${interpreter}); })()`;
+  for (const [name, value] of bindings)
+    if (typeof value === 'number') source = source.replace(new RegExp(`\\bcase ${name}:`, 'g'), `case ${value}:`);
+  const make = new Function(
+    'bindings',
+    `'use strict';\nconst ${bindings.map(([name], i) => `${name} = bindings[${i}][1]`).join(', ')};\nreturn ${source};\n// copy ${++copies}`,
+  );
+  return make(bindings);
 }
 let copies = 0;
+
+/** A binding as the running code names it, and its value. */
+function bound(read: () => unknown): [string, unknown] {
+  return [read.toString().replace(/^\(\)\s*=>\s*/, ''), read()];
+}
+
+/**
+ * Every binding of this module and its imports that `interpreter` and groupedForward may read, each named as the
+ * running code names it (the bundler may rename them: `() => f32` reads back as the bundle wrote it).
+ * test/unit/interpreterCopy.test.ts holds it to the module's declarations and imports.
+ */
+function moduleBindings(): [string, unknown][] {
+  return [
+    // opcodes
+    bound(() => CONST),
+    bound(() => STATE),
+    bound(() => PARAM),
+    bound(() => TIME),
+    bound(() => ADD),
+    bound(() => SUB),
+    bound(() => MUL),
+    bound(() => NEG),
+    bound(() => UNARY),
+    bound(() => BINARY),
+    bound(() => SELECT),
+    bound(() => DOT),
+    bound(() => SUM),
+    bound(() => DELAY),
+    bound(() => LOOP),
+    bound(() => GATHER),
+    bound(() => OUTER),
+    bound(() => ALG),
+    bound(() => SIN),
+    bound(() => COS),
+    bound(() => EXP),
+    bound(() => ABS),
+    bound(() => TANH),
+    bound(() => LOG),
+    bound(() => SQRT),
+    bound(() => MIN),
+    bound(() => MAX),
+    bound(() => DIV),
+    bound(() => POW),
+    bound(() => LT),
+    bound(() => GT),
+    bound(() => LE),
+    bound(() => GE),
+    bound(() => WANT_STATES),
+    bound(() => WANT_PARAMS),
+    bound(() => WANT_BOTH),
+    bound(() => WANT_ALL),
+    bound(() => WANT_TIME),
+    bound(() => WANT_ALGEBRAIC),
+    // the table's functions and the module's helpers
+    bound(() => unaryOf),
+    bound(() => binaryOf),
+    bound(() => sinV),
+    bound(() => cosV),
+    bound(() => expV),
+    bound(() => absV),
+    bound(() => tanhV),
+    bound(() => logV),
+    bound(() => sqrtV),
+    bound(() => minV),
+    bound(() => maxV),
+    bound(() => divV),
+    bound(() => powV),
+    bound(() => ltV),
+    bound(() => gtV),
+    bound(() => leV),
+    bound(() => geV),
+    bound(() => OWN_OPCODE),
+    bound(() => f32),
+    bound(() => noHistory),
+    bound(() => built),
+    bound(() => zero),
+    bound(() => loopRows),
+    bound(() => loopValue),
+    bound(() => loopBack),
+    bound(() => reaches),
+    bound(() => bodyReach),
+    bound(() => compileLoop),
+    bound(() => outputValue),
+    bound(() => interpreterOf),
+    bound(() => dispatchingInterpreter),
+    bound(() => inOrderInterpreter),
+    // imports
+    bound(() => FUNCTIONS),
+    bound(() => NEGATE),
+    bound(() => OPERATORS),
+    bound(() => ZERO_DERIVATIVE),
+    bound(() => generatedForward),
+    bound(() => generatedOutputs),
+    bound(() => generatedReverse),
+    bound(() => mayWriteOut),
+    bound(() => noteAlgebraicFailure),
+    bound(() => solveAlgebraic),
+    bound(() => denseLu),
+  ];
+}
 
 /** The interpreter without the written-out forward pass (programCodegen.ts): what that pass is held to. */
 export function dispatchingInterpreter(prog: ScalarProgram): Interpreter {

@@ -7,6 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../support/repo';
 import { analyse } from '../../solver/language/index';
 import { compileScalarProgram } from '../../solver/engine/scalarRhs';
 import {
@@ -122,4 +125,34 @@ init x=0.5, y=0.1
   const it = interpreterOf(prog);
   assert.equal(it.ownCopy, false);
   assert.equal(it.writtenOut, true);
+});
+
+test("the copy is given every binding of the interpreter's module (moduleBindings lists them all)", () => {
+  const source = readFileSync(join(repoRoot(), 'solver/engine/programInterpreter.ts'), 'utf8');
+  const lines = source.split('\n');
+  const declared = new Set<string>();
+  let continued = false;
+  for (const line of lines) {
+    const declaration =
+      /^(?:export )?(?:const|let) (\w+)\b/.exec(line) ?? (continued ? /^ {2}(\w+) = /.exec(line) : null);
+    const fn = /^(?:export )?function (\w+)/.exec(line);
+    if (declaration) declared.add(declaration[1]);
+    if (fn) declared.add(fn[1]);
+    // A declaration list goes on after a line ending in a comma (comments between its declarators included).
+    if (declaration || (continued && /^ {2}\/\//.test(line))) continued = /,$/.test(line) || /^ {2}\/\//.test(line);
+    else if (!/^ {2}/.test(line)) continued = false;
+    else if (continued && !/,$/.test(line)) continued = false;
+  }
+  for (const block of source.matchAll(/^import \{([^}]*)\} from/gm))
+    for (const part of block[1].split(','))
+      if (part.trim() && !part.trim().startsWith('type ')) declared.add(part.trim());
+  const bound = new Set([...source.matchAll(/bound\(\(\) => (\w+)\)/g)].map((m) => m[1]));
+  // The copied functions themselves, and the copy's own machinery, which the copy does not read.
+  const own = ['interpreter', 'groupedForward', 'interpreterCopy', 'moduleBindings', 'bound', 'copies'];
+  for (const name of own) assert.ok(declared.has(name), `${name} is declared`);
+  const missing = [...declared].filter((n) => !bound.has(n) && !own.includes(n));
+  assert.deepEqual(missing, [], 'module bindings the copy is not given');
+  const unknown = [...bound].filter((n) => !declared.has(n));
+  assert.deepEqual(unknown, [], 'bindings that are not the module’s');
+  assert.ok(declared.has('CONST') && declared.has('GE') && declared.has('WANT_ALGEBRAIC') && declared.has('denseLu'));
 });
