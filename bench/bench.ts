@@ -15,10 +15,11 @@
 // npm run bench runs node with --max-semi-space-size=64: the check worker's young generation
 // (server/checkRunner.ts, WORKER_YOUNG_GENERATION_MB), so the checks here run as in the editor.
 //   node --expose-gc --max-semi-space-size=64 dist/bench.js [--backend cpu|wasm|tensorflow|auto] [--runs 11] [--quick] [--no-grid] [--size d,width,N]
-//   [--lsp [--server PATH]] [--pytorch [--pairs K]] [--no-pytorch]
+//   [--lsp [--server PATH]] [--pytorch [--pairs K]] [--no-pytorch] [--repeated]
 // (--size: only that row of the size grid, e.g. --size 64,256,64; --lsp: only the editor latency over LSP
 // (bench/lspLatency.ts), against dist/server.js or another build's server; --pytorch: only the side-by-side
-// rows against the same check in PyTorch (bench/pytorch/), K alternating pairs per row)
+// rows against the same check in PyTorch (bench/pytorch/), K alternating pairs per row; --repeated: only one model's
+// checks repeated in one process (bench/repeatedChecks.ts))
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,7 +38,8 @@ import { benchEditorTimings, editorTimingsLine, type EditorTimings } from './edi
 import { benchTrainingLatency, trainingLatencyLine, type TrainingLatencyRow } from './trainingLatency';
 import { benchScalarChains, chainTable, scalarChainChild } from './scalarChain';
 import { benchScalarKernel, kernelChainChild, kernelChainTable, kernelTable } from './scalarKernel';
-import { TABLE_TITLES, table, type Row } from './results';
+import { benchRepeatedChecks, repeatedChecksChild } from './repeatedChecks';
+import { repeatedChecksLine, TABLE_TITLES, table, type RepeatedChecksRow, type Row } from './results';
 import { benchPyTorch, pytorchTable, type PyTorchResults } from './pytorch/comparison';
 import { adGradient, type TrainContext } from '../solver/train/gradients';
 import { compileModel } from '../solver/engine/compile';
@@ -275,6 +277,7 @@ async function main() {
     const [n, path] = kernelChild.split(',');
     return kernelChainChild(Number(n), path === 'kernel'); // one chain size on one solve path, in its own process
   }
+  if (args.includes('--repeated-child')) return repeatedChecksChild(); // repeated checks of one model, in a fresh process
   const backends = (arg('--backend') ?? 'auto').split(',') as BackendPreference[];
   const runs = Number(arg('--runs') ?? 11);
   const quick = args.includes('--quick');
@@ -284,6 +287,27 @@ async function main() {
   const { commit, dirty } = gitState(root); // at the start: the code that runs is the code built now
   const loadAtStart = loadavg()[0]; // other work on the machine moves every absolute time
   const startedAt = performance.now(); // the run's own duration, for whoever runs it next
+  /** A run of one part only (--lsp, --pytorch, --kernel, --repeated) goes to bench/results/partial.json. */
+  const writePartial = (part: Record<string, unknown>) => {
+    const file = join(root, 'bench/results/partial.json');
+    writeFileSync(
+      file,
+      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, ...part }, null, 2)}\n`,
+    );
+    console.log(`\nwrote ${file}`);
+  };
+  // One model checked again and again in one process, another between (its own child process; --repeated: only this).
+  const repeated = () => {
+    try {
+      const row = benchRepeatedChecks(__filename);
+      console.log(`\nRepeated checks in one process: ${repeatedChecksLine(row)}`);
+      return row;
+    } catch (e) {
+      console.log(`repeated checks failed: ${(e as Error)?.message ?? e}`);
+      return { error: String((e as Error)?.message ?? e) };
+    }
+  };
+  if (args.includes('--repeated')) return writePartial({ repeatedChecks: repeated() });
   // The editor over LSP (first: it starts its own server processes): requests while checks of the spiral's size and
   // of N = 1024 … 8192, width 128 finish; then, with default settings, the spiral's first check and save → diagnostics.
   let lspLatency: LspLatencyRow[] | { error: string } | undefined;
@@ -315,15 +339,6 @@ async function main() {
       console.log(`training latency failed: ${(e as Error)?.message ?? e}`);
     }
   }
-  /** A run of one part only (--lsp, --pytorch, --kernel) goes to bench/results/partial.json. */
-  const writePartial = (part: Record<string, unknown>) => {
-    const file = join(root, 'bench/results/partial.json');
-    writeFileSync(
-      file,
-      `${JSON.stringify({ date: new Date().toISOString(), commit, dirty, args, ...part }, null, 2)}\n`,
-    );
-    console.log(`\nwrote ${file}`);
-  };
   if (args.includes('--lsp')) return writePartial({ lspLatency, editor, training });
   const spiralText = readFileSync(join(root, 'examples/spiral.ode'), 'utf8');
   // ODE Lens's check against the same check in PyTorch, alternating, on the issue's size grid (seeded and independent copies).
@@ -471,6 +486,7 @@ async function main() {
     console.log(
       `\nLarge scalar models (array chain, rk4, 200 steps; cpu; one process each):\n${chainTable(scalarChains)}`,
     );
+  const repeatedChecks: RepeatedChecksRow | { error: string } | undefined = only ? undefined : repeated();
   const tables = { targets, schemes, sizes, small };
   for (const key of ['targets', 'schemes', 'sizes', 'small'] as const)
     if (key === 'targets' || tables[key].length) console.log(`\n${TABLE_TITLES[key]}:\n${table(tables[key])}`);
@@ -499,6 +515,7 @@ async function main() {
     sizes,
     scalarChains,
     scalarKernel,
+    repeatedChecks,
     small,
     pytorch,
   };

@@ -2,7 +2,7 @@
 // (`npm run bench:doc` writes it; test/unit/performanceDoc.test.ts fails when the page and the file differ).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TABLE_TITLES, table, type BenchResults } from './results';
+import { repeatedChecksLine, TABLE_TITLES, table, type BenchResults } from './results';
 import { lspLatencyTable } from './lspLatency';
 import { editorTimingsLine } from './editorTimings';
 import { trainingLatencyLine } from './trainingLatency';
@@ -76,6 +76,13 @@ export function latestRunSection(file: string, r: BenchResults): string {
       'error' in r.training
         ? `Editor latency while training: failed (${r.training.error}).`
         : `Editor latency while training: ${trainingLatencyLine(r.training)}.`,
+    );
+  if (r.repeatedChecks)
+    lines.push(
+      '',
+      'error' in r.repeatedChecks
+        ? `Repeated checks in one process: failed (${r.repeatedChecks.error}).`
+        : `Repeated checks in one process: ${repeatedChecksLine(r.repeatedChecks)}.`,
     );
   lines.push(END);
   return lines.join('\n');

@@ -35,6 +35,36 @@ export interface FrontEndTimings {
   targetMs: number;
 }
 
+/**
+ * One model checked again and again in one process, another long model checked between (bench/repeatedChecks.ts):
+ * whether the later checks cost what the first does.
+ */
+export interface RepeatedChecksRow {
+  /** The repeated model, its fused program's instruction count and whether its interpreter is a copy of its own. */
+  model: string;
+  states: number;
+  steps: number;
+  instructions: number;
+  ownCopy: boolean;
+  /** The model checked between repetitions. */
+  between: string;
+  /** Each check of the repeated model, in order: its report's timings.totalMs, and the process's CPU ms. */
+  checksMs: number[];
+  checksCpuMs: number[];
+  /** The checks of the model between, in order. */
+  betweenMs: number[];
+  firstMs: number;
+  /** Median of the checks after the first. */
+  laterMs: number;
+  /** laterMs / firstMs (target ≤ 1.0). */
+  ratio: number;
+  /** The same from CPU time. */
+  cpuRatio: number;
+  targetRatio: number;
+  /** One-minute load average of the machine at the start and end (read by the parent around the child). */
+  load: { start: number; end: number };
+}
+
 /** A results file. `full`: the whole bench (not --quick, --no-grid or --size). */
 export interface BenchResults {
   date: string;
@@ -57,6 +87,8 @@ export interface BenchResults {
   editor?: EditorTimings | { error: string };
   /** Completion and hover while a training runs (bench/trainingLatency.ts). */
   training?: TrainingLatencyRow | { error: string };
+  /** One model's checks repeated in one process (absent in runs before 2026-12-06 21:00). */
+  repeatedChecks?: RepeatedChecksRow | { error: string };
   /** ODE Lens's check against the same check in PyTorch, alternating (absent in runs before 2026-12-05). */
   pytorch?: PyTorchResults;
   targets: Row[];
@@ -96,3 +128,17 @@ export const TABLE_TITLES = {
   small:
     'Small models (fused right-hand side; † = baseline is the same model compiled one TF.js kernel per operation, its AD pass)',
 } as const;
+
+/** One line: the first check, the later ones' median and their ratio (✗ above the target), each check, the load. */
+export function repeatedChecksLine(r: RepeatedChecksRow): string {
+  const ms = (xs: readonly number[]) => xs.map((x) => x.toFixed(0)).join(', ');
+  const interpreter = r.ownCopy ? 'an interpreter copy of its own' : 'the shared interpreter';
+  return (
+    `${r.model} (${r.states} states, ${r.instructions} instructions, ${interpreter}; rk4, ${r.steps} steps) checked ` +
+    `${r.checksMs.length} times in one process on one thread, ${r.between} checked between: first ` +
+    `${r.firstMs.toFixed(0)} ms, later median ${r.laterMs.toFixed(0)} ms, later / first ${r.ratio.toFixed(2)}` +
+    `${r.ratio <= r.targetRatio ? '' : ' ✗'} (target ≤ ${r.targetRatio}; CPU time ${r.cpuRatio.toFixed(2)}); each check ` +
+    `${ms(r.checksMs)} ms (CPU ${ms(r.checksCpuMs)}), between ${ms(r.betweenMs)} ms; load average ` +
+    `${r.load.start.toFixed(1)} at the start, ${r.load.end.toFixed(1)} at the end`
+  );
+}

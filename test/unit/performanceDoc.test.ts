@@ -92,3 +92,59 @@ test('the generated section shows the PyTorch rows (or why they were skipped) an
   });
   assert.match(skipped, /Against PyTorch: skipped \(no Python that imports torch\)\./);
 });
+
+test('the generated section shows the repeated-checks row of a run that has it, and marks a ratio above its target', () => {
+  const base = {
+    date: '2026-12-06T21:00:00.000Z',
+    commit: 'abc1234',
+    dirty: false,
+    full: true,
+    args: [],
+    node: 'v20',
+    cpus: 2,
+    runs: 11,
+    frontEnd: { lines: 10, analyseMs: 1, lexMs: 1, ratio: 1, targetMs: 20 },
+    languageService: { error: 'not measured' },
+    targets: [],
+    schemes: [],
+    sizes: [],
+    small: [],
+  };
+  assert.doesNotMatch(latestRunSection('example-run.json', base), /Repeated checks/);
+  const row = (checksMs: number[], ownCopy: boolean) => {
+    const later = checksMs.slice(1).sort((a, b) => a - b);
+    const laterMs = (later[1] + later[2]) / 2; // four later checks
+    return {
+      model: 'Brusselator ring, 128 cells',
+      states: 256,
+      steps: 1200,
+      instructions: 2960,
+      ownCopy,
+      between: 'an array chain of 200 states',
+      checksMs,
+      checksCpuMs: checksMs.map((x) => x - 10),
+      betweenMs: [300, 200, 210, 190],
+      firstMs: checksMs[0],
+      laterMs,
+      ratio: laterMs / checksMs[0],
+      cpuRatio: (laterMs - 10) / (checksMs[0] - 10),
+      targetRatio: 1.1,
+      load: { start: 1.2, end: 1.5 },
+    };
+  };
+  const shared = latestRunSection('example-run.json', {
+    ...base,
+    repeatedChecks: row([1600, 2200, 2100, 2190, 2000], false),
+  });
+  assert.match(
+    shared,
+    /Repeated checks in one process: Brusselator ring, 128 cells \(256 states, 2960 instructions, the shared interpreter; rk4, 1200 steps\) checked 5 times in one process on one thread, an array chain of 200 states checked between: first 1600 ms, later median 2145 ms, later \/ first 1\.34 ✗ \(target ≤ 1\.1; CPU time 1\.34\); each check 1600, 2200, 2100, 2190, 2000 ms \(CPU 1590, 2190, 2090, 2180, 1990\), between 300, 200, 210, 190 ms; load average 1\.2 at the start, 1\.5 at the end\.\n<!-- latest-run:end -->$/,
+  );
+  const own = latestRunSection('example-run.json', {
+    ...base,
+    repeatedChecks: row([1600, 1400, 1440, 1340, 1430], true),
+  });
+  assert.match(own, /an interpreter copy of its own; .* later median 1415 ms, later \/ first 0\.88 \(target ≤ 1\.1;/);
+  const failed = latestRunSection('example-run.json', { ...base, repeatedChecks: { error: 'child exited 1' } });
+  assert.match(failed, /Repeated checks in one process: failed \(child exited 1\)\./);
+});
