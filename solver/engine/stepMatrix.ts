@@ -230,6 +230,13 @@ export function factorStepMatrix(pattern: JacobianPattern, values: Float64Array,
 
 const nans = (D: number) => new Float64Array(D).fill(NaN);
 
+/** Entries i and j of x exchanged (a pivot's row swap, applied to a solve's right-hand side). */
+function swapEntries(x: Float64Array, i: number, j: number): void {
+  const w = x[i];
+  x[i] = x[j];
+  x[j] = w;
+}
+
 /** Row-major dense LU with partial pivoting (of M = I − hJ). */
 function denseFactors(pattern: JacobianPattern, values: Float64Array, h: number): StepMatrix {
   const { D, rowStart, cols } = pattern;
@@ -277,11 +284,7 @@ export function denseLu(a: Float64Array, D: number): StepMatrix {
       const x = Float64Array.from(r);
       for (let c = 0; c < D; c++) {
         const p = piv[c];
-        if (p !== c) {
-          const w = x[c];
-          x[c] = x[p];
-          x[p] = w;
-        }
+        if (p !== c) swapEntries(x, c, p);
         const xc = x[c];
         if (xc !== 0) for (let i = c + 1; i < D; i++) x[i] -= a[i * D + c] * xc;
       }
@@ -306,11 +309,7 @@ export function denseLu(a: Float64Array, D: number): StepMatrix {
         for (let i = c + 1; i < D; i++) s -= a[i * D + c] * z[i];
         z[c] = s;
         const p = piv[c];
-        if (p !== c) {
-          const w = z[c];
-          z[c] = z[p];
-          z[p] = w;
-        }
+        if (p !== c) swapEntries(z, c, p);
       }
       return z;
     },
@@ -373,11 +372,7 @@ class BandFactors implements StepMatrix {
     for (let i = 0; i < D; i++) x[position[i]] = r[i];
     for (let c = 0; c < D; c++) {
       const p = piv[c];
-      if (p !== c) {
-        const w = x[c];
-        x[c] = x[p];
-        x[p] = w;
-      }
+      if (p !== c) swapEntries(x, c, p);
       const xc = x[c];
       if (xc !== 0)
         for (let i = c + 1, last = Math.min(c + kl, D - 1), at = c * ld + up + 1; i <= last; i++, at++)
@@ -410,11 +405,7 @@ class BandFactors implements StepMatrix {
         s -= ab[at] * z[i];
       z[c] = s;
       const p = piv[c];
-      if (p !== c) {
-        const w = z[c];
-        z[c] = z[p];
-        z[p] = w;
-      }
+      if (p !== c) swapEntries(z, c, p);
     }
     const out = new Float64Array(D);
     for (let k = 0; k < D; k++) out[perm[k]] = z[k];

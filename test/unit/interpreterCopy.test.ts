@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../support/repo';
 import { analyse } from '../../solver/language/index';
+import { madeUpHistory, programValue } from '../support/programInputs';
 import { compileScalarProgram } from '../../solver/engine/scalarRhs';
 import {
   dispatchingInterpreter,
@@ -19,7 +20,6 @@ import {
   WANT_BOTH,
   WANT_PARAMS,
   WANT_STATES,
-  type DelayReader,
   type Wanted,
 } from '../../solver/engine/programInterpreter';
 
@@ -40,17 +40,7 @@ init x[0..199]=0.5
 @ total=1, dt=0.05, delay=1`,
 };
 
-/** A history that answers every read with a number made from its arguments (the same for both interpreters). */
-const history: DelayReader = {
-  read: (index, now, tau, constant) => Math.fround(Math.sin(index + 3 * now - 7 * tau) + (constant ? 0.5 : 0)),
-  readBack: (index, now, tau, _constant, g) => g * Math.cos(index + now + tau),
-};
-
-const special = fc.constantFrom(0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-40, -3e38);
-const value = fc.oneof(
-  { weight: 12, arbitrary: fc.double({ min: -4, max: 4, noNaN: true }) },
-  { weight: 1, arbitrary: special },
-);
+const value = programValue(12);
 
 function same(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
   assert.equal(a.length, b.length);
@@ -84,13 +74,13 @@ for (const [name, text] of Object.entries(LONG)) {
             pf = Float32Array.from(p);
           const v1 = new Float64Array(L).fill(7),
             v2 = new Float64Array(L).fill(-7);
-          copy.forward(sf, 0, pf, t, v1, history);
-          module.forward(sf, 0, pf, t, v2, history);
+          copy.forward(sf, 0, pf, t, v1, madeUpHistory);
+          module.forward(sf, 0, pf, t, v2, madeUpHistory);
           same(v1, v2, 'value');
           const o1 = new Float64Array(S),
             o2 = new Float64Array(S);
-          copy.outputs(sf, 0, pf, t, o1, history);
-          module.outputs(sf, 0, pf, t, o2, history);
+          copy.outputs(sf, 0, pf, t, o1, madeUpHistory);
+          module.outputs(sf, 0, pf, t, o2, madeUpHistory);
           same(o1, o2, 'f');
           for (const want of wants) {
             const r = [copy, module].map((it, i) => {
@@ -99,7 +89,7 @@ for (const [name, text] of Object.entries(LONG)) {
               const vs = new Float64Array(S),
                 vp = new Float64Array(P),
                 vt = new Float64Array(1);
-              it.reverse(v, cot, vs, vp, new Float64Array(L), want, history, t, vt);
+              it.reverse(v, cot, vs, vp, new Float64Array(L), want, madeUpHistory, t, vt);
               return { vs, vp, vt };
             });
             same(r[0].vs, r[1].vs, `∂/∂s (want ${want})`);

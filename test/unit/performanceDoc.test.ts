@@ -9,6 +9,28 @@ import { repoRoot } from '../support/repo';
 
 const root = repoRoot();
 
+/** A full run's results with nothing measured but the front end, at `date` (untyped, as a results file reads). */
+function emptyRun(date: string) {
+  return JSON.parse(
+    JSON.stringify({
+      date,
+      commit: 'abc1234',
+      dirty: false,
+      full: true,
+      args: [],
+      node: 'v20',
+      cpus: 2,
+      runs: 11,
+      frontEnd: { lines: 10, analyseMs: 1, lexMs: 1, ratio: 1, targetMs: 20 },
+      languageService: { error: 'not measured' },
+      targets: [],
+      schemes: [],
+      sizes: [],
+      small: [],
+    }),
+  );
+}
+
 test('docs/performance.md shows the newest full bench run', (t) => {
   const run = newestFullRun(root);
   if (!run) {
@@ -31,24 +53,7 @@ test('the generated section replaces only what lies between its markers', () => 
 });
 
 test('the generated section shows the PyTorch rows (or why they were skipped) and the editor timings', () => {
-  const base = JSON.parse(
-    JSON.stringify({
-      date: '2026-12-05T03:00:00.000Z',
-      commit: 'abc1234',
-      dirty: false,
-      full: true,
-      args: [],
-      node: 'v20',
-      cpus: 2,
-      runs: 11,
-      frontEnd: { lines: 10, analyseMs: 1, lexMs: 1, ratio: 1, targetMs: 20 },
-      languageService: { error: 'not measured' },
-      targets: [],
-      schemes: [],
-      sizes: [],
-      small: [],
-    }),
-  );
+  const base = emptyRun('2026-12-05T03:00:00.000Z');
   const row = {
     case: 'spiral.ode',
     copies: 'independent',
@@ -94,22 +99,7 @@ test('the generated section shows the PyTorch rows (or why they were skipped) an
 });
 
 test('the generated section shows the repeated-checks row of a run that has it, and marks a ratio above its target', () => {
-  const base = {
-    date: '2026-12-06T21:00:00.000Z',
-    commit: 'abc1234',
-    dirty: false,
-    full: true,
-    args: [],
-    node: 'v20',
-    cpus: 2,
-    runs: 11,
-    frontEnd: { lines: 10, analyseMs: 1, lexMs: 1, ratio: 1, targetMs: 20 },
-    languageService: { error: 'not measured' },
-    targets: [],
-    schemes: [],
-    sizes: [],
-    small: [],
-  };
+  const base = emptyRun('2026-12-06T21:00:00.000Z');
   assert.doesNotMatch(latestRunSection('example-run.json', base), /Repeated checks/);
   const row = (checksMs: number[], ownCopy: boolean) => {
     const later = checksMs.slice(1).sort((a, b) => a - b);

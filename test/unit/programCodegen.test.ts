@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
+import { madeUpHistory, programValue } from '../support/programInputs';
 import { compileScalarProgram } from '../../solver/engine/scalarRhs';
 import {
   dispatchingInterpreter,
@@ -16,7 +17,6 @@ import {
   WANT_BOTH,
   WANT_PARAMS,
   WANT_STATES,
-  type DelayReader,
   type Wanted,
 } from '../../solver/engine/programInterpreter';
 
@@ -57,17 +57,7 @@ init u[0..299]=0.2
 @ total=1, dt=0.1`,
 };
 
-/** A history that answers every read with a number made from its arguments (the same for both passes). */
-const history: DelayReader = {
-  read: (index, now, tau, constant) => Math.fround(Math.sin(index + 3 * now - 7 * tau) + (constant ? 0.5 : 0)),
-  readBack: () => 0,
-};
-
-const special = fc.constantFrom(0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-40, -3e38);
-const value = fc.oneof(
-  { weight: 8, arbitrary: fc.double({ min: -4, max: 4, noNaN: true }) },
-  { weight: 1, arbitrary: special },
-);
+const value = programValue(8);
 
 for (const [name, text] of Object.entries(MODELS)) {
   test(`the written-out forward pass equals the interpreter's, bit for bit: ${name}`, () => {
@@ -90,8 +80,8 @@ for (const [name, text] of Object.entries(MODELS)) {
             v2 = new Float64Array(L).fill(-99);
           const sf = Float32Array.from(s),
             pf = Float32Array.from(p);
-          written.forward(sf, 0, pf, t, v1, history);
-          dispatching.forward(sf, 0, pf, t, v2, history);
+          written.forward(sf, 0, pf, t, v1, madeUpHistory);
+          dispatching.forward(sf, 0, pf, t, v2, madeUpHistory);
           for (let k = 0; k < L; k++)
             if (!Object.is(v1[k], v2[k])) assert.fail(`instruction ${k} (${prog.code[k].op}): ${v1[k]} ≠ ${v2[k]}`);
         },
@@ -133,8 +123,8 @@ for (const [name, text] of Object.entries(MODELS)) {
           row.set(sf, S);
           const out = new Float64Array(S).fill(99),
             v = new Float64Array(L);
-          written.outputs(row, S, pf, t, out, history);
-          dispatching.forward(sf, 0, pf, t, v, history);
+          written.outputs(row, S, pf, t, out, madeUpHistory);
+          dispatching.forward(sf, 0, pf, t, v, madeUpHistory);
           for (let e = 0; e < S; e++) {
             const expected: number = prog.outputs[e] >= 0 ? v[prog.outputs[e]] : 0;
             if (!Object.is(out[e], expected)) assert.fail(`output ${e}: ${out[e]} ≠ ${expected}`);
