@@ -100,6 +100,9 @@ function readsState(ctx: CheckContext, kernel: Expr): string | undefined {
 
 /** One information diagnostic on the first Volterra line: how the model is solved and checked. */
 export function volterraModelNote(equations: readonly Equation[], meth: string | undefined): Diagnostic | undefined {
+  // One walk over every right-hand side first (a subexpression shared by many equations visited once): most
+  // models have no integral, and a walk per equation re-walks what they share.
+  if (!equations.some((q) => q.volterra) && integralCalls(equations.map((q) => q.rhs)).length === 0) return undefined;
   const first = equations.find((q) => q.volterra || integralCalls([q.rhs]).length > 0);
   if (!first) return undefined;
   const ignored = meth && meth !== 'volterra' ? ` (meth=${meth} is not used, as in XPPAUT)` : '';
