@@ -21,7 +21,7 @@
 // for the reference until the check's finite differences or its end (`release`), as compiling a large array model
 // again costs a few hundred ms.
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { isMainThread, resourceLimits, Worker } from 'node:worker_threads';
 import type { Model } from '../model';
 import type { ReferenceResult } from '../engine/reference';
@@ -34,6 +34,8 @@ import type { CheckRun } from './run';
 
 /** The helper's bundle, beside the running one (scripts/build.mjs builds it from check/threadMain.ts). */
 export const THREAD_BUNDLE = 'checkThread.js';
+/** The CLI's loader (scripts/cliLoader.cjs, built as dist/cli.js), which also starts the thread's bundle. */
+const CODE_CACHE_LOADER = 'cli.js';
 
 /** Threads a check uses unless told otherwise (the CLI's --threads, the editor's odeLens.checkThreads). */
 export const DEFAULT_CHECK_THREADS = 2;
@@ -165,7 +167,13 @@ class Helper {
 
   constructor(readonly script: string) {
     // Started from a worker (the editor's check worker), it gets that worker's heap limits (its young generation).
-    this.worker = new Worker(script, isMainThread ? {} : { resourceLimits });
+    const limits = isMainThread ? {} : { resourceLimits };
+    // Beside the CLI's loader (dist/cli.js), the loader runs the bundle with V8's code cache: the thread is ready
+    // about 35 ms sooner, and a check's reference on it starts that much earlier.
+    const loader = join(dirname(script), CODE_CACHE_LOADER);
+    this.worker = existsSync(loader)
+      ? new Worker(loader, { ...limits, workerData: { threadBundle: script } })
+      : new Worker(script, limits);
     this.worker.on('message', (m: FromHelper) => {
       if (m.type === 'ready') {
         this.ready = true;

@@ -63,3 +63,37 @@ test("a rebuilt bundle of the same length does not run the old bundle's cached c
   assert.equal(readFileSync(bundle, 'utf8').length, original.length);
   assert.equal(run(), `odelens ${other}`, 'the edited bundle runs, not the cached one');
 });
+
+test("the check's second thread starts through the loader with a code cache of its own, and checks as without it", {
+  skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
+}, () => {
+  const cache = mkdtempSync(join(tmpdir(), 'odelens-thread-cache-'));
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-thread-model-'));
+  const model = join(dir, 'lattice.ode');
+  // Long enough that the reference runs on the second thread (the report says so: referenceConcurrent).
+  writeFileSync(
+    model,
+    "par a=1.05, d=0.5\nu0' = -u0 + d*(u1 - u0)\nu[1..98]' = -u[j] + a*tanh(u[j-1]) + d*(u[j+1] - 2*u[j] + u[j-1])\nu99' = -u99 + d*(u98 - u99)\ninit u[0..99]=0.5\n@ total=100, dt=0.05\ndone\n",
+  );
+  const run = (threads: number) => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'check', model, '--backend', 'cpu', '--json', '--threads', String(threads)],
+      { encoding: 'utf8', env: { ...process.env, ODELENS_CACHE_DIR: cache } },
+    );
+    assert.ok(r.status === 0 || r.status === 1, r.stderr);
+    const out = JSON.parse(r.stdout) as { timings: { referenceConcurrent?: boolean } };
+    const concurrent = !!out.timings.referenceConcurrent;
+    delete (out as { timings?: unknown }).timings;
+    return { out, concurrent };
+  };
+  const first = run(2);
+  assert.ok(first.concurrent, 'the reference ran on the second thread');
+  const threadCaches = () => readdirSync(cache).filter((f) => f.startsWith('thread-') && f.endsWith('.v8cache'));
+  assert.equal(threadCaches().length, 1, "the thread wrote its bundle's cache");
+  assert.ok(readFileSync(join(cache, threadCaches()[0])).length > 1000);
+  const second = run(2);
+  assert.ok(second.concurrent);
+  assert.deepEqual(second.out, first.out, 'a thread from the cache gives the same report');
+  assert.deepEqual(run(1).out, first.out, 'as one thread does');
+});
