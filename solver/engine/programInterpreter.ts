@@ -458,7 +458,8 @@ function interpreterCopy(): typeof interpreter {
   const [grouped] = bound(() => groupedForward);
   let source = `(() => { const ${grouped} = (${groupedForward}); return (${interpreter}); })()`;
   for (const [name, value] of bindings)
-    if (typeof value === 'number') source = source.replace(new RegExp(`\\bcase ${name}:`, 'g'), `case ${value}:`);
+    if (typeof value === 'number')
+      source = source.replace(new RegExp(`\\bcase ${name.replace(/\$/g, '\\$')}:`, 'g'), `case ${value}:`);
   const make = new Function(
     'bindings',
     `'use strict';\nconst ${bindings.map(([name], i) => `${name} = bindings[${i}][1]`).join(', ')};\nreturn ${source};\n// copy ${++copies}`,
