@@ -62,6 +62,20 @@ const offsets = (sizes: number[]) => {
  * compile would cost (a Markov chain's realisation steps through the program one step at a time).
  */
 export function compileScalarProgram(model: Model, always = false): ScalarProgram | undefined {
+  // A check asks for one model's program several times (its size class, its events' programs, its compile): the
+  // first answer is kept while the model lives (a model is not changed once analysed), and so is the program's
+  // interpreter with it (programInterpreter.ts's interpreterOf).
+  const memo = compiledPrograms[always ? 1 : 0];
+  const known = memo.get(model);
+  if (known !== undefined) return known ?? undefined;
+  const program = buildScalarProgram(model, always);
+  memo.set(model, program ?? null);
+  return program;
+}
+
+const compiledPrograms = [new WeakMap<Model, ScalarProgram | null>(), new WeakMap<Model, ScalarProgram | null>()];
+
+function buildScalarProgram(model: Model, always: boolean): ScalarProgram | undefined {
   const stateSizes = model.states.map((s) => elementCount(s.shape)),
     paramSizes = model.params.map((p) => elementCount(p.shape));
   const S = stateSizes.reduce((a, b) => a + b, 0),

@@ -146,3 +146,20 @@ test("the copy is given every binding of the interpreter's module (moduleBinding
   assert.deepEqual(unknown, [], 'bindings that are not the module’s');
   assert.ok(declared.has('CONST') && declared.has('GE') && declared.has('WANT_ALGEBRAIC') && declared.has('denseLu'));
 });
+
+test("a model's program is compiled once, so a check's several asks share one program and one interpreter copy", () => {
+  const a = analyse(LONG['a reaction–diffusion lattice with table functions and selects']);
+  assert.ok(a.model);
+  const prog = compileScalarProgram(a.model);
+  assert.ok(prog);
+  assert.equal(compileScalarProgram(a.model), prog, 'the same program for the same model');
+  assert.equal(interpreterOf(compileScalarProgram(a.model)!), interpreterOf(prog));
+  // `always` compiles whatever the per-operation compile would cost: a program of its own, also kept.
+  const always = compileScalarProgram(a.model, true);
+  assert.ok(always);
+  assert.equal(compileScalarProgram(a.model, true), always);
+  // Another analysis of the same text is another model, and gets its own program.
+  const again = analyse(LONG['a reaction–diffusion lattice with table functions and selects']);
+  assert.ok(again.model);
+  assert.notEqual(compileScalarProgram(again.model), prog);
+});
