@@ -13,7 +13,7 @@ const os = require('node:os');
 const vm = require('node:vm');
 const Module = require('node:module');
 
-const { isMainThread, workerData } = require('node:worker_threads');
+const { isMainThread, threadId, workerData } = require('node:worker_threads');
 
 // Started as a check's second thread (solver/check/thread.ts, beside the CLI's bundles), it runs that thread's bundle.
 const asThread = !isMainThread && typeof workerData?.threadBundle === 'string';
@@ -51,7 +51,7 @@ const writeCache = () => {
   try {
     const data = script.createCachedData();
     fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
-    const tmp = `${cacheFile}.${process.pid}.${require('node:worker_threads').threadId}`;
+    const tmp = `${cacheFile}.${process.pid}.${threadId}`;
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, cacheFile);
   } catch {

@@ -452,6 +452,15 @@ export function interpreterOf(prog: ScalarProgram): Interpreter {
  * opcodes' numbers, so that its switches stay jump tables.
  */
 function interpreterCopy(): typeof interpreter {
+  copySource ??= interpreterCopySource();
+  const make = new Function('bindings', `${copySource.body}\n// copy ${++copies}`);
+  return make(copySource.bindings);
+}
+let copies = 0;
+/** The copies' source and the bindings it reads: the same for every copy, so made once. */
+let copySource: { body: string; bindings: [string, unknown][] } | undefined;
+
+function interpreterCopySource(): { body: string; bindings: [string, unknown][] } {
   // A minifier may write a constant's value where it is read: that binding is then read nowhere.
   const bindings = moduleBindings().filter(([name]) => /^[A-Za-z_$][\w$]*$/.test(name));
   // The copy's own groupedForward, under the name the copied interpreter calls it by.
@@ -460,13 +469,9 @@ function interpreterCopy(): typeof interpreter {
   for (const [name, value] of bindings)
     if (typeof value === 'number')
       source = source.replace(new RegExp(`\\bcase ${name.replace(/\$/g, '\\$')}:`, 'g'), `case ${value}:`);
-  const make = new Function(
-    'bindings',
-    `'use strict';\nconst ${bindings.map(([name], i) => `${name} = bindings[${i}][1]`).join(', ')};\nreturn ${source};\n// copy ${++copies}`,
-  );
-  return make(bindings);
+  const declared = bindings.map(([name], i) => `${name} = bindings[${i}][1]`).join(', ');
+  return { body: `'use strict';\nconst ${declared};\nreturn ${source};`, bindings };
 }
-let copies = 0;
 
 /** A binding as the running code names it, and its value. */
 function bound(read: () => unknown): [string, unknown] {

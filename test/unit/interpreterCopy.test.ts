@@ -138,7 +138,16 @@ test("the copy is given every binding of the interpreter's module (moduleBinding
       if (part.trim() && !part.trim().startsWith('type ')) declared.add(part.trim());
   const bound = new Set([...source.matchAll(/bound\(\(\) => (\w+)\)/g)].map((m) => m[1]));
   // The copied functions themselves, and the copy's own machinery, which the copy does not read.
-  const own = ['interpreter', 'groupedForward', 'interpreterCopy', 'moduleBindings', 'bound', 'copies'];
+  const own = [
+    'interpreter',
+    'groupedForward',
+    'interpreterCopy',
+    'interpreterCopySource',
+    'copySource',
+    'moduleBindings',
+    'bound',
+    'copies',
+  ];
   for (const name of own) assert.ok(declared.has(name), `${name} is declared`);
   const missing = [...declared].filter((n) => !bound.has(n) && !own.includes(n));
   assert.deepEqual(missing, [], 'module bindings the copy is not given');
