@@ -27,6 +27,14 @@ import {
 } from './programCodegen';
 import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
+import { wasmForward } from './programWasm';
+
+/** A program WebAssembly can run (programWasm.ts): no delays, loops or algebraic variables. */
+function compilable(prog: ScalarProgram): boolean {
+  return (
+    typeof WebAssembly === 'object' && prog.code.every((c) => c.op !== 'delay' && c.op !== 'loop' && c.op !== 'alg')
+  );
+}
 
 const CONST = 0,
   STATE = 1,
@@ -367,6 +375,8 @@ export interface Interpreter {
   readonly writtenOut: boolean;
   /** Its loops are a copy compiled for this program alone (interpreterCopy). */
   readonly ownCopy: boolean;
+  /** Its forward pass (and f alone) runs as WebAssembly (programWasm.ts); the reverse pass is the sweep. */
+  readonly compiled: boolean;
   /** `outputs` runs as written-out JS with locals (programCodegen.ts's generatedOutputs), not through `forward`. */
   readonly outputsWrittenOut: boolean;
   /** The dispatch loop runs the instructions in runs of one opcode (groupedForward), not in program order. */
@@ -434,7 +444,9 @@ export function interpreterOf(prog: ScalarProgram): Interpreter {
   if (!it)
     built.set(
       prog,
-      (it = mayWriteOut(prog.code.length) ? interpreter(prog, true) : interpreterCopy()(prog, true, true, true)),
+      (it = mayWriteOut(prog.code.length)
+        ? interpreter(prog, true)
+        : interpreterCopy()(prog, true, !compilable(prog), true, compilable(prog))),
     );
   return it;
 }
@@ -558,6 +570,7 @@ function moduleBindings(): [string, unknown][] {
     bound(() => interpreterOf),
     bound(() => dispatchingInterpreter),
     bound(() => inOrderInterpreter),
+    bound(() => compilable),
     // imports
     bound(() => FUNCTIONS),
     bound(() => NEGATE),
@@ -570,6 +583,7 @@ function moduleBindings(): [string, unknown][] {
     bound(() => noteAlgebraicFailure),
     bound(() => solveAlgebraic),
     bound(() => denseLu),
+    bound(() => wasmForward),
   ];
 }
 
@@ -583,7 +597,13 @@ export function inOrderInterpreter(prog: ScalarProgram): Interpreter {
   return interpreter(prog, false, false);
 }
 
-function interpreter(prog: ScalarProgram, writeOut: boolean, group = true, ownCopy = false): Interpreter {
+function interpreter(
+  prog: ScalarProgram,
+  writeOut: boolean,
+  group = true,
+  ownCopy = false,
+  compile = false,
+): Interpreter {
   const L = prog.code.length;
   const op = new Int32Array(L),
     A = new Int32Array(L),
@@ -999,6 +1019,9 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true, ownCo
   };
   const opcodes = { CONST, STATE, PARAM, TIME, ADD, SUB, MUL, NEG, UNARY, BINARY, SELECT, DOT, SUM, DELAY, LOOP, ALG };
   const written = writeOut && generatedForward(arrays, opcodes);
+  const compiled = compile
+    ? wasmForward(arrays, opcodes, { states: prog.states, params: prog.params, outputs })
+    : undefined;
   const forward = written || runAll;
   const writtenOutputs = written && !alg ? generatedOutputs(arrays, opcodes, outputs) : undefined;
   const outputValues = new Float64Array(L);
@@ -1151,13 +1174,19 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true, ownCo
   return {
     writtenOut: !!written,
     ownCopy,
+    compiled: !!compiled,
     outputsWrittenOut: !!writtenOutputs,
     reverseWrittenOut: (want) => !!writtenReverse(want),
     grouped: !!runGrouped,
     forward(s, sAt, p, t, v, delays = noHistory) {
-      forwardAll(s, sAt, p, t, v, delays);
+      if (compiled) compiled.forward(s, sAt, p, t, v);
+      else forwardAll(s, sAt, p, t, v, delays);
     },
     outputs(s, sAt, p, t, out, delays = noHistory) {
+      if (compiled) {
+        compiled.outputs(s, sAt, p, t, out);
+        return;
+      }
       if (writtenOutputs) {
         writtenOutputs(s, sAt, p, t, out, delays);
         return;
@@ -1166,6 +1195,10 @@ function interpreter(prog: ScalarProgram, writeOut: boolean, group = true, ownCo
       for (let e = 0; e < outputs.length; e++) out[e] = outputValue(outputValues, outputs[e]);
     },
     forwardFor(want, s, sAt, p, t, v) {
+      if (compiled) {
+        compiled.forward(s, sAt, p, t, v);
+        return;
+      }
       if (alg) {
         forwardAll(s, sAt, p, t, v, noHistory);
         return;

@@ -1,0 +1,272 @@
+// A long fused scalar program's forward pass compiled to WebAssembly: straight-line code on a linear memory, one
+// float64 slot per instruction, with the interpreter's numbers bit for bit. The interpreter (programInterpreter.ts)
+// reads an opcode and its operands from typed arrays for every instruction of every evaluation (2.3 ns an instruction
+// on cgl.ode's 3,976); JavaScript written out the same way (programCodegen.ts) runs unoptimised for its first
+// thousand evaluations when it is long, so long programs kept the interpreter. WebAssembly is compiled before its
+// first evaluation (2 ns an instruction) and optimised in the background within tens of milliseconds (0.8 ns).
+// Every operation written is one IEEE 754 fixes in double precision (+ − × ÷, √, |x|, negation, min, max,
+// comparisons), each value rounded to float32 after its instruction as the interpreter's f32 (f32.demote_f64 rounds to
+// nearest, ties to even, as Math.fround does), sums added in the same order; any other table function is called from
+// the module (an import), so its value is the table's own JavaScript. Only numbers and slot indices are written, never
+// text from the model.
+//
+// The reverse pass stays the interpreter's sweep: written out the same way (an adjoint skipped where it is exactly 0,
+// a branch per instruction), V8's optimising compiler took 0.4–0.55 s of CPU over cgl's, in the background but on the
+// cores the check's two threads use, and the check as a whole ran slower.
+import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
+import { Bytes, F64, moduleBytes, OP, SECTION } from './wasmBinary';
+import type { ProgramArrays } from './programCodegen';
+
+/** The interpreter's opcodes this compiler knows (programInterpreter.ts); a program with any other keeps the interpreter. */
+export interface WasmOpcodes {
+  CONST: number;
+  STATE: number;
+  PARAM: number;
+  TIME: number;
+  ADD: number;
+  SUB: number;
+  MUL: number;
+  NEG: number;
+  UNARY: number;
+  BINARY: number;
+  SELECT: number;
+  DOT: number;
+  SUM: number;
+}
+
+/** The compiled forward pass, on the caller's arrays (programInterpreter.ts's Interpreter.forward and .outputs). */
+export interface WasmForward {
+  /** Every instruction's value into v. */
+  forward(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, v: Float64Array): void;
+  /** out[e] the value of output e (0 where it has none). */
+  outputs(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, out: Float64Array): void;
+}
+
+// Function types: an imported unary or binary value, and the pass itself (t) → ().
+const T_UNARY = 0,
+  T_BINARY = 1,
+  T_FORWARD = 2;
+
+/** A table function's value as WebAssembly: its operands pushed (ZERO: the constant 0), then these opcodes. */
+interface Native {
+  operands: readonly number[];
+  ops: readonly number[];
+}
+const ZERO = -1;
+const table = (name: string) => FUNCTIONS.get(name as never) as Operation;
+const operation = (op: number): Native => ({ operands: [0, 1], ops: [op] });
+/** A comparison's 1 or 0 (a NaN operand compares false, as in JavaScript). */
+const comparison = (op: number): Native => ({ operands: [0, 1], ops: [op, OP.f64ConvertI32U] });
+/** The table functions whose value is one IEEE operation, or a fixed few, as the table computes it (x^-1 is `^`'s). */
+const NATIVE = new Map<unknown, Native>([
+  [POWER_FORMS.get(2), { operands: [0, 0], ops: [OP.f64Mul] }], // x * x
+  [table('abs'), { operands: [0], ops: [OP.f64Abs] }],
+  [table('sqrt'), { operands: [0], ops: [OP.f64Sqrt] }],
+  // Math.min and Math.max: NaN when either is, and −0 below +0, as f64.min and f64.max.
+  [table('min'), operation(OP.f64Min)],
+  [table('max'), operation(OP.f64Max)],
+  [OPERATORS['/'], operation(OP.f64Div)],
+  [OPERATORS['<'], comparison(OP.f64Lt)],
+  [OPERATORS['>'], comparison(OP.f64Gt)],
+  [OPERATORS['<='], comparison(OP.f64Le)],
+  [OPERATORS['>='], comparison(OP.f64Ge)],
+  [OPERATORS['=='], comparison(OP.f64Eq)],
+  [OPERATORS['!='], comparison(OP.f64Ne)],
+  [table('heav'), { operands: [0, ZERO], ops: [OP.f64Ge, OP.f64ConvertI32U] }], // x >= 0 ? 1 : 0
+]);
+
+/** Whether the forward pass writes this table function as WebAssembly (else it calls the table's value). */
+export function nativeInWasm(fn: unknown): boolean {
+  return NATIVE.has(fn);
+}
+
+/**
+ * The program's forward pass as WebAssembly, or undefined when an instruction has another opcode (delays, loops,
+ * algebraic variables) or the engine has no WebAssembly.
+ */
+export function wasmForward(
+  g: ProgramArrays,
+  o: WasmOpcodes,
+  shape: { states: number; params: number; outputs: Int32Array },
+): WasmForward | undefined {
+  if (typeof WebAssembly !== 'object') return undefined;
+  const { L, op, A, B, C, consts, ta, tb, fns } = g;
+  const known = new Set([
+    o.CONST,
+    o.STATE,
+    o.PARAM,
+    o.TIME,
+    o.ADD,
+    o.SUB,
+    o.MUL,
+    o.NEG,
+    o.UNARY,
+    o.BINARY,
+    o.SELECT,
+    o.DOT,
+    o.SUM,
+  ]);
+  for (let k = 0; k < L; k++) if (!known.has(op[k])) return undefined;
+  const { states: D, params: P, outputs } = shape;
+  const E = outputs.length;
+  // Memory, in float64 slots: the values, then the states and the parameters read.
+  const V = 0,
+    S = L,
+    PR = S + D;
+  const pages = Math.max(1, Math.ceil(((PR + P) * 8) / 65536));
+  // Each table function called, once, with its type.
+  const imports: Imports = [];
+  const importIndex = new Map<unknown, number>();
+  const imported = (fn: unknown, type: number): number => {
+    let i = importIndex.get(fn);
+    if (i === undefined) {
+      importIndex.set(fn, (i = imports.length));
+      imports.push({ fn: fn as (...x: number[]) => number, type });
+    }
+    return i;
+  };
+  const c = new Bytes();
+  const load = (slot: number) =>
+    c
+      .byte(OP.i32Const)
+      .s32(0)
+      .byte(OP.f64Load)
+      .u32(3)
+      .u32(slot * 8);
+  const round = () => c.byte(OP.f32DemoteF64).byte(OP.f64PromoteF32);
+  c.u32(0); // no locals besides t
+  for (let k = 0; k < L; k++) {
+    const a = A[k],
+      b = B[k];
+    c.byte(OP.i32Const).s32(0);
+    switch (op[k]) {
+      case o.CONST:
+        c.byte(OP.f64Const).f64(consts[k]);
+        break;
+      case o.STATE:
+        load(S + a);
+        round();
+        break;
+      case o.PARAM:
+        load(PR + a);
+        round();
+        break;
+      case o.TIME:
+        c.byte(OP.localGet).u32(0);
+        round();
+        break;
+      case o.ADD:
+      case o.SUB:
+      case o.MUL:
+        load(a);
+        load(b);
+        c.byte(op[k] === o.ADD ? OP.f64Add : op[k] === o.SUB ? OP.f64Sub : OP.f64Mul);
+        round();
+        break;
+      case o.NEG:
+        load(a);
+        c.byte(OP.f64Neg);
+        round();
+        break;
+      case o.UNARY:
+      case o.BINARY: {
+        const native = NATIVE.get(fns[k]);
+        if (native) {
+          for (const i of native.operands) {
+            if (i === ZERO) c.byte(OP.f64Const).f64(0);
+            else load(i === 0 ? a : b);
+          }
+          c.bytes(native.ops);
+        } else {
+          load(a);
+          if (op[k] === o.BINARY) load(b);
+          const value = (fns[k] as { value: (...x: number[]) => number }).value;
+          c.byte(OP.call).u32(imported(value, op[k] === o.BINARY ? T_BINARY : T_UNARY));
+        }
+        round();
+        break;
+      }
+      case o.SELECT: // as the compiler: |c| > 0 (NaN → else)
+        load(a);
+        load(b);
+        load(C[k]);
+        c.byte(OP.f64Abs).byte(OP.f64Const).f64(0).byte(OP.f64Gt).byte(OP.select);
+        round();
+        break;
+      case o.DOT:
+      case o.SUM:
+        // 0 + the first term + …, as the interpreter's running sum.
+        c.byte(OP.f64Const).f64(0);
+        for (let i = a; i < a + b; i++) {
+          load(ta[i]);
+          if (op[k] === o.DOT) {
+            load(tb[i]);
+            c.byte(OP.f64Mul);
+          }
+          c.byte(OP.f64Add);
+        }
+        round();
+        break;
+    }
+    c.byte(OP.f64Store)
+      .u32(3)
+      .u32((V + k) * 8);
+  }
+  c.byte(OP.end);
+
+  const { run, memory } = instantiate(c, imports, pages);
+  const forward = run as (t: number) => void;
+  const mem = new Float64Array(memory.buffer);
+  const values = mem.subarray(V, V + L),
+    stateIn = mem.subarray(S, S + D),
+    paramIn = mem.subarray(PR, PR + P);
+  /** Copies `from[at…]` into `into`: one typed-array copy where it can (float32 to float64 is exact). */
+  const copyIn = (into: Float64Array, from: ArrayLike<number>, at: number) => {
+    const n = into.length;
+    if (ArrayBuffer.isView(from))
+      into.set(at === 0 && from.length === n ? from : (from as Float64Array).subarray(at, at + n));
+    else for (let i = 0; i < n; i++) into[i] = from[at + i];
+  };
+  return {
+    forward(s, sAt, p, t, v) {
+      copyIn(stateIn, s, sAt);
+      copyIn(paramIn, p, 0);
+      forward(t);
+      v.set(values);
+    },
+    outputs(s, sAt, p, t, out) {
+      copyIn(stateIn, s, sAt);
+      copyIn(paramIn, p, 0);
+      forward(t);
+      for (let e = 0; e < E; e++) out[e] = outputs[e] >= 0 ? mem[V + outputs[e]] : 0;
+    },
+  };
+}
+
+/** Imported table functions, as a module calls them (index i is import "f" "i"). */
+type Imports = { fn: (...x: number[]) => number; type: number }[];
+
+/** A module of the one function (t) → () with `body`, calling `imports`, on a memory of its own (`pages` of 64 KiB). */
+function instantiate(body: Bytes, imports: Imports, pages: number): { run: unknown; memory: WebAssembly.Memory } {
+  const types = new Bytes().u32(3);
+  types.byte(0x60).vector([F64]).vector([F64]); // T_UNARY
+  types.byte(0x60).vector([F64, F64]).vector([F64]); // T_BINARY
+  types.byte(0x60).vector([F64]).vector([]); // T_FORWARD
+  const importSection = new Bytes().u32(imports.length);
+  imports.forEach((f, i) => importSection.name('f').name(String(i)).byte(0x00).u32(f.type));
+  const exportSection = new Bytes().u32(2);
+  exportSection.name('run').byte(0x00).u32(imports.length); // after the imported functions
+  exportSection.name('memory').byte(0x02).u32(0);
+  const bytes = moduleBytes([
+    [SECTION.type, types],
+    [SECTION.import, importSection],
+    [SECTION.function, new Bytes().u32(1).u32(T_FORWARD)],
+    [SECTION.memory, new Bytes().u32(1).byte(0x00).u32(pages)],
+    [SECTION.export, exportSection],
+    [SECTION.code, new Bytes().u32(1).vector(body)],
+  ]);
+  const importObject = { f: Object.fromEntries(imports.map((f, i) => [String(i), f.fn])) };
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), importObject);
+  const ex = instance.exports as { run: unknown; memory: WebAssembly.Memory };
+  return { run: ex.run, memory: ex.memory };
+}

@@ -1,0 +1,118 @@
+// A long program's forward pass runs as WebAssembly (engine/programWasm.ts) with the dispatching interpreter's
+// numbers bit for bit: every value, and f alone, on programs that use each table function the module writes as
+// WebAssembly itself (x², |x|, √x, ÷, min, max, the comparisons, heav) and some it calls (tanh, exp, sin, pow),
+// selects and long sums, at random states and parameters including zeros of both signs, the infinities, NaN and a
+// subnormal. Programs with delays or loop instructions keep the interpreter; the reverse pass is the interpreter's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { analyse } from '../../solver/language/index';
+import { programValue } from '../support/programInputs';
+import { compileScalarProgram } from '../../solver/engine/scalarRhs';
+import { dispatchingInterpreter, interpreterOf } from '../../solver/engine/programInterpreter';
+import { nativeInWasm } from '../../solver/engine/programWasm';
+import { FUNCTIONS, OPERATORS, POWER_FORMS } from '../../solver/ops/table';
+import type { ScalarProgram } from '../../solver/engine/scalarProgram';
+
+/** 1,200 instructions or more, so that the program is too long to be written out as JavaScript. */
+const COMPILED: Record<string, string> = {
+  'the functions written as WebAssembly': `par a=0.3, b=-0.2
+u[0..149]' = min(u[j], a) + max(b, u[j]) * u[j]^2 + 1/(u[j] - a) + sqrt(abs(u[j])) + u[j]^-1.5 + heav(u[j] - b) + (u[j] < a) - (u[j] >= b) + (u[j] == a) + (u[j] != b) + (u[j] > 0) * (u[j] <= 1)
+init u[0..149]=0.2
+@ total=1, dt=0.1`,
+  'called table functions, selects and long sums': `par k=0.4, w=0.2
+u0' = -u0 + w*u1
+u[1..198]' = -k*u[j] + w*(u[j+1] - 2*u[j] + u[j-1]) + tanh(u[j])*exp(-u[j]) + if(u[j] > 0.1) then(sin(u[j])) else(abs(u[j])^1.5) + sum(0,39)of(shift(u0,i'))/40
+u199' = -u199 + w*u198
+init u[0..199]=0.1
+@ total=1, dt=0.1`,
+};
+
+const value = programValue(10);
+
+function same(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
+  assert.equal(a.length, b.length);
+  for (let k = 0; k < a.length; k++) if (!Object.is(a[k], b[k])) assert.fail(`${what}[${k}]: ${a[k]} ≠ ${b[k]}`);
+}
+
+function programOf(text: string): ScalarProgram {
+  const a = analyse(text);
+  assert.ok(a.model, JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error')));
+  const prog = compileScalarProgram(a.model);
+  assert.ok(prog, 'the model compiles to a fused program');
+  return prog;
+}
+
+for (const [name, text] of Object.entries(COMPILED)) {
+  test(`a long program's WebAssembly forward pass gives the interpreter's numbers: ${name}`, () => {
+    const prog = programOf(text);
+    const compiled = interpreterOf(prog),
+      dispatching = dispatchingInterpreter(prog);
+    assert.equal(compiled.compiled, true, `${prog.code.length} instructions: compiled`);
+    assert.equal(dispatching.compiled, false);
+    const S = prog.states,
+      P = prog.params,
+      L = prog.code.length;
+    fc.assert(
+      fc.property(
+        fc.array(value, { minLength: S, maxLength: S }),
+        fc.array(value, { minLength: P, maxLength: P }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.nat(3),
+        (s, p, t, offset) => {
+          // States read at an offset in a longer float32 row, as a solve's trajectory gives them.
+          const sf = new Float32Array(S + offset);
+          sf.set(s, offset);
+          const pf = Float32Array.from(p);
+          const v1 = new Float64Array(L).fill(7),
+            v2 = new Float64Array(L).fill(-7);
+          compiled.forward(sf, offset, pf, t, v1);
+          dispatching.forward(sf, offset, pf, t, v2);
+          same(v1, v2, 'value');
+          const o1 = new Float64Array(S),
+            o2 = new Float64Array(S);
+          // f from float64 states too (a stage's combination).
+          const s64 = Float64Array.from(sf);
+          compiled.outputs(s64, offset, pf, t, o1);
+          dispatching.outputs(s64, offset, pf, t, o2);
+          same(o1, o2, 'f');
+        },
+      ),
+      { numRuns: 40, seed: 11 },
+    );
+  });
+}
+
+test('the functions the module writes itself are the ones the first program uses', () => {
+  const written = [
+    POWER_FORMS.get(2),
+    FUNCTIONS.get('abs'),
+    FUNCTIONS.get('sqrt'),
+    FUNCTIONS.get('min'),
+    FUNCTIONS.get('max'),
+    FUNCTIONS.get('heav'),
+    ...(['/', '<', '>', '<=', '>=', '==', '!='] as const).map((o) => OPERATORS[o]),
+  ];
+  for (const fn of written) assert.ok(nativeInWasm(fn));
+  const used = new Set(programOf(COMPILED['the functions written as WebAssembly']).code.map((c) => 'fn' in c && c.fn));
+  for (const fn of written) assert.ok(used.has(fn as never), `${(fn as { doc?: string }).doc} is exercised`);
+  assert.equal(nativeInWasm(FUNCTIONS.get('tanh')), false);
+});
+
+test('programs with delays or loop instructions keep the interpreter', () => {
+  for (const text of [
+    `par k=0.2
+x[0..299]' = 1 + k*sin(delay(x[j], 0.3) - x[j])
+init x[0..299]=0.5
+@ total=1, dt=0.05, delay=1`,
+    `par k=0.4
+u[0..199]' = -u[j] + k*sum(0,199)of(tanh(shift(u0,i') - u[j]))/200 + sin(u[j]) + k*u[j]^2
+init u[0..199]=0.1
+@ total=1, dt=0.1`,
+  ]) {
+    const prog = programOf(text);
+    const it = interpreterOf(prog);
+    assert.equal(it.ownCopy, true, `${prog.code.length} instructions: long`);
+    assert.equal(it.compiled, false);
+  }
+});
