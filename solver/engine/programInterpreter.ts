@@ -28,6 +28,7 @@ import {
 import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
 import { wasmForward } from './programWasm';
+import { wasmReverse } from './reverseWasm';
 
 /** A program WebAssembly can run (programWasm.ts): no delays, loops or algebraic variables. */
 function compilable(prog: ScalarProgram): boolean {
@@ -375,7 +376,7 @@ export interface Interpreter {
   readonly writtenOut: boolean;
   /** Its loops are a copy compiled for this program alone (interpreterCopy). */
   readonly ownCopy: boolean;
-  /** Its forward pass (and f alone) runs as WebAssembly (programWasm.ts); the reverse pass is the sweep. */
+  /** Its forward pass, f alone and its reverse pass run as WebAssembly (programWasm.ts, reverseWasm.ts). */
   readonly compiled: boolean;
   /** `outputs` runs as written-out JS with locals (programCodegen.ts's generatedOutputs), not through `forward`. */
   readonly outputsWrittenOut: boolean;
@@ -584,6 +585,7 @@ function moduleBindings(): [string, unknown][] {
     bound(() => solveAlgebraic),
     bound(() => denseLu),
     bound(() => wasmForward),
+    bound(() => wasmReverse),
   ];
 }
 
@@ -1022,6 +1024,9 @@ function interpreter(
   const compiled = compile
     ? wasmForward(arrays, opcodes, { states: prog.states, params: prog.params, outputs })
     : undefined;
+  const compiledReverse = compile
+    ? wasmReverse(arrays, opcodes, { states: prog.states, params: prog.params, outputs, reach, dotA, dotB })
+    : undefined;
   const forward = written || runAll;
   const writtenOutputs = written && !alg ? generatedOutputs(arrays, opcodes, outputs) : undefined;
   const outputValues = new Float64Array(L);
@@ -1210,6 +1215,10 @@ function interpreter(
       else run(order, s, sAt, p, t, v);
     },
     reverse(v, cot, vs, vp, adj, want = WANT_BOTH, delays = noHistory, t = 0, vt) {
+      if (compiledReverse) {
+        compiledReverse(v, cot, vs, vp, want, vt);
+        return;
+      }
       const r = writtenReverse(want);
       if (r) {
         r(v, cot, vs, vp, adj, vt);

@@ -9,12 +9,9 @@
 // nearest, ties to even, as Math.fround does), sums added in the same order; any other table function is called from
 // the module (an import), so its value is the table's own JavaScript. Only numbers and slot indices are written, never
 // text from the model.
-//
-// The reverse pass stays the interpreter's sweep: written out the same way (an adjoint skipped where it is exactly 0,
-// a branch per instruction), V8's optimising compiler took 0.4–0.55 s of CPU over cgl's, in the background but on the
-// cores the check's two threads use, and the check as a whole ran slower.
+// Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
-import { Bytes, F64, moduleBytes, OP, SECTION } from './wasmBinary';
+import { Bytes, F64, ImportList, instantiate, OP } from './wasmBinary';
 import type { ProgramArrays } from './programCodegen';
 
 /** The interpreter's opcodes this compiler knows (programInterpreter.ts); a program with any other keeps the interpreter. */
@@ -115,16 +112,7 @@ export function wasmForward(
     PR = S + D;
   const pages = Math.max(1, Math.ceil(((PR + P) * 8) / 65536));
   // Each table function called, once, with its type.
-  const imports: Imports = [];
-  const importIndex = new Map<unknown, number>();
-  const imported = (fn: unknown, type: number): number => {
-    let i = importIndex.get(fn);
-    if (i === undefined) {
-      importIndex.set(fn, (i = imports.length));
-      imports.push({ fn: fn as (...x: number[]) => number, type });
-    }
-    return i;
-  };
+  const imports = new ImportList();
   const c = new Bytes();
   const load = (slot: number) =>
     c
@@ -181,7 +169,7 @@ export function wasmForward(
           load(a);
           if (op[k] === o.BINARY) load(b);
           const value = (fns[k] as { value: (...x: number[]) => number }).value;
-          c.byte(OP.call).u32(imported(value, op[k] === o.BINARY ? T_BINARY : T_UNARY));
+          c.byte(OP.call).u32(imports.at(value, op[k] === o.BINARY ? T_BINARY : T_UNARY));
         }
         round();
         break;
@@ -214,7 +202,17 @@ export function wasmForward(
   }
   c.byte(OP.end);
 
-  const { run, memory } = instantiate(c, imports, pages);
+  const { run, memory } = instantiate({
+    types: [
+      [[F64], [F64]], // T_UNARY
+      [[F64, F64], [F64]], // T_BINARY
+      [[F64], []], // T_FORWARD
+    ],
+    imports: imports.list,
+    type: T_FORWARD,
+    body: c,
+    pages,
+  });
   const forward = run as (t: number) => void;
   const mem = new Float64Array(memory.buffer);
   const values = mem.subarray(V, V + L),
@@ -241,32 +239,4 @@ export function wasmForward(
       for (let e = 0; e < E; e++) out[e] = outputs[e] >= 0 ? mem[V + outputs[e]] : 0;
     },
   };
-}
-
-/** Imported table functions, as a module calls them (index i is import "f" "i"). */
-type Imports = { fn: (...x: number[]) => number; type: number }[];
-
-/** A module of the one function (t) → () with `body`, calling `imports`, on a memory of its own (`pages` of 64 KiB). */
-function instantiate(body: Bytes, imports: Imports, pages: number): { run: unknown; memory: WebAssembly.Memory } {
-  const types = new Bytes().u32(3);
-  types.byte(0x60).vector([F64]).vector([F64]); // T_UNARY
-  types.byte(0x60).vector([F64, F64]).vector([F64]); // T_BINARY
-  types.byte(0x60).vector([F64]).vector([]); // T_FORWARD
-  const importSection = new Bytes().u32(imports.length);
-  imports.forEach((f, i) => importSection.name('f').name(String(i)).byte(0x00).u32(f.type));
-  const exportSection = new Bytes().u32(2);
-  exportSection.name('run').byte(0x00).u32(imports.length); // after the imported functions
-  exportSection.name('memory').byte(0x02).u32(0);
-  const bytes = moduleBytes([
-    [SECTION.type, types],
-    [SECTION.import, importSection],
-    [SECTION.function, new Bytes().u32(1).u32(T_FORWARD)],
-    [SECTION.memory, new Bytes().u32(1).byte(0x00).u32(pages)],
-    [SECTION.export, exportSection],
-    [SECTION.code, new Bytes().u32(1).vector(body)],
-  ]);
-  const importObject = { f: Object.fromEntries(imports.map((f, i) => [String(i), f.fn])) };
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), importObject);
-  const ex = instance.exports as { run: unknown; memory: WebAssembly.Memory };
-  return { run: ex.run, memory: ex.memory };
 }

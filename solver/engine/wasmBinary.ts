@@ -1,6 +1,6 @@
 // The few pieces of the WebAssembly binary format (https://webassembly.github.io/spec/core/binary/) that
-// programWasm.ts writes: LEB128 integers, float64 immediates, vectors and sections. No text format, no validation
-// beyond what WebAssembly.Module does when it compiles the bytes.
+// programWasm.ts and reverseWasm.ts write: LEB128 integers, float64 immediates, vectors and sections. No text
+// format, no validation beyond what WebAssembly.Module does when it compiles the bytes.
 
 /** A growing byte buffer. */
 export class Bytes {
@@ -80,25 +80,45 @@ export const F64 = 0x7c,
   I32 = 0x7f;
 
 /** Section ids. */
-export const SECTION = { type: 1, import: 2, function: 3, memory: 5, export: 7, code: 10 } as const;
+export const SECTION = {
+  type: 1,
+  import: 2,
+  function: 3,
+  table: 4,
+  memory: 5,
+  export: 7,
+  element: 9,
+  code: 10,
+} as const;
 
-/** The opcodes programWasm.ts emits. */
+/** The opcodes programWasm.ts and reverseWasm.ts emit. */
 export const OP = {
   block: 0x02,
+  loop: 0x03,
   if: 0x04,
   else: 0x05,
   end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  brTable: 0x0e,
   call: 0x10,
+  callIndirect: 0x11,
   select: 0x1b,
   localGet: 0x20,
   localSet: 0x21,
   localTee: 0x22,
+  i32Load: 0x28,
   f64Load: 0x2b,
   f64Store: 0x39,
   i32Const: 0x41,
   f64Const: 0x44,
   i32Eqz: 0x45,
+  i32Eq: 0x46,
+  i32GeS: 0x4e,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
   i32And: 0x71,
+  i32ShrU: 0x76,
   f64Eq: 0x61,
   f64Ne: 0x62,
   f64Lt: 0x63,
@@ -117,8 +137,6 @@ export const OP = {
   f32DemoteF64: 0xb6,
   f64ConvertI32U: 0xb8,
   f64PromoteF32: 0xbb,
-  /** Prefix of memory.fill (0xfc 11). */
-  misc: 0xfc,
 } as const;
 
 /** The empty block type (an `if` without a result). */
@@ -129,4 +147,77 @@ export function moduleBytes(sections: [number, Bytes][]): Uint8Array<ArrayBuffer
   const out = new Bytes().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   for (const [id, body] of sections) out.byte(id).vector(body);
   return new Uint8Array(out.view());
+}
+
+/** A function the module imports (a table function's value or derivative), with its type's index. */
+export interface Imported {
+  fn: (...x: number[]) => number;
+  type: number;
+}
+
+/** The functions a module imports, each once, in the order first asked for. */
+export class ImportList {
+  readonly list: Imported[] = [];
+  private readonly index = new Map<unknown, number>();
+
+  /** The import index of fn (a new one on first use). */
+  at(fn: unknown, type: number): number {
+    let i = this.index.get(fn);
+    if (i === undefined) {
+      this.index.set(fn, (i = this.list.length));
+      this.list.push({ fn: fn as Imported['fn'], type });
+    }
+    return i;
+  }
+
+  /** a and b at consecutive indices (the first returned): a pair of derivatives a call_indirect finds as i, i + 1. */
+  pair(a: unknown, b: unknown, type: number): number {
+    const i = this.at(a, type);
+    if (this.at(b, type) === i + 1) return i;
+    const at = this.list.length;
+    this.list.push({ fn: a as Imported['fn'], type }, { fn: b as Imported['fn'], type });
+    return at;
+  }
+}
+
+/**
+ * A module of one exported function `run` (of type `type`, with `body`) on a memory of its own (`pages` of 64 KiB,
+ * exported as `memory`), importing `imports` as functions 0 … n − 1 (module "f", names "0" …), and, with `table`, a
+ * table holding them in that order for call_indirect. `types`: each function type's parameters and results.
+ */
+export function instantiate(spec: {
+  types: [number[], number[]][];
+  imports: Imported[];
+  type: number;
+  body: Bytes;
+  pages: number;
+  table?: boolean;
+}): { run: unknown; memory: WebAssembly.Memory } {
+  const { imports } = spec,
+    n = imports.length;
+  const types = new Bytes().u32(spec.types.length);
+  for (const [params, results] of spec.types) types.byte(0x60).vector(params).vector(results);
+  const importSection = new Bytes().u32(n);
+  imports.forEach((f, i) => importSection.name('f').name(String(i)).byte(0x00).u32(f.type));
+  const exportSection = new Bytes().u32(2);
+  exportSection.name('run').byte(0x00).u32(n); // after the imported functions
+  exportSection.name('memory').byte(0x02).u32(0);
+  const sections: [number, Bytes][] = [
+    [SECTION.type, types],
+    [SECTION.import, importSection],
+    [SECTION.function, new Bytes().u32(1).u32(spec.type)],
+  ];
+  if (spec.table) sections.push([SECTION.table, new Bytes().u32(1).byte(0x70).byte(0x00).u32(Math.max(1, n))]);
+  sections.push([SECTION.memory, new Bytes().u32(1).byte(0x00).u32(spec.pages)], [SECTION.export, exportSection]);
+  if (spec.table) {
+    // One active segment at offset 0: the imported functions in order.
+    const elements = new Bytes().u32(1).byte(0x00).byte(OP.i32Const).s32(0).byte(OP.end).u32(n);
+    for (let i = 0; i < n; i++) elements.u32(i);
+    sections.push([SECTION.element, elements]);
+  }
+  sections.push([SECTION.code, new Bytes().u32(1).vector(spec.body)]);
+  const importObject = { f: Object.fromEntries(imports.map((f, i) => [String(i), f.fn])) };
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(sections)), importObject);
+  const ex = instance.exports as { run: unknown; memory: WebAssembly.Memory };
+  return { run: ex.run, memory: ex.memory };
 }

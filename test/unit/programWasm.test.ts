@@ -1,15 +1,25 @@
-// A long program's forward pass runs as WebAssembly (engine/programWasm.ts) with the dispatching interpreter's
-// numbers bit for bit: every value, and f alone, on programs that use each table function the module writes as
-// WebAssembly itself (x², |x|, √x, ÷, min, max, the comparisons, heav) and some it calls (tanh, exp, sin, pow),
-// selects and long sums, at random states and parameters including zeros of both signs, the infinities, NaN and a
-// subnormal. Programs with delays or loop instructions keep the interpreter; the reverse pass is the interpreter's.
+// A long program's forward pass (engine/programWasm.ts) and reverse pass (engine/reverseWasm.ts) run as WebAssembly
+// with the dispatching interpreter's numbers bit for bit: every value, f alone, and every reverse pass (states,
+// parameters, both, with time), on programs that use each table function the modules write as WebAssembly themselves
+// (x², |x|, √x, ÷, min, max, the comparisons, heav; the derivatives of x², exp, tanh and ÷) and some they call (sin,
+// pow, abs's and min's derivatives, …), selects, dot products and sums, at random states, parameters and
+// cotangents including zeros of both signs, the infinities, NaN and a subnormal. Programs with delays or loop
+// instructions keep the interpreter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { programValue } from '../support/programInputs';
 import { compileScalarProgram } from '../../solver/engine/scalarRhs';
-import { dispatchingInterpreter, interpreterOf } from '../../solver/engine/programInterpreter';
+import {
+  dispatchingInterpreter,
+  interpreterOf,
+  WANT_ALL,
+  WANT_BOTH,
+  WANT_PARAMS,
+  WANT_STATES,
+  type Wanted,
+} from '../../solver/engine/programInterpreter';
 import { nativeInWasm } from '../../solver/engine/programWasm';
 import { FUNCTIONS, OPERATORS, POWER_FORMS } from '../../solver/ops/table';
 import type { ScalarProgram } from '../../solver/engine/scalarProgram';
@@ -22,10 +32,19 @@ init u[0..149]=0.2
 @ total=1, dt=0.1`,
   'called table functions, selects and long sums': `par k=0.4, w=0.2
 u0' = -u0 + w*u1
-u[1..198]' = -k*u[j] + w*(u[j+1] - 2*u[j] + u[j-1]) + tanh(u[j])*exp(-u[j]) + if(u[j] > 0.1) then(sin(u[j])) else(abs(u[j])^1.5) + sum(0,39)of(shift(u0,i'))/40
+u[1..198]' = -k*u[j] + w*(u[j+1] - 2*u[j] + u[j-1]) + tanh(u[j])*exp(-u[j]) + if(u[j] > 0.1) then(sin(u[j])) else(abs(u[j])^1.5) + sum(0,39)of(shift(u0,i'))/40 + sum(0,3)of(shift(u0,i')*w^i')
 u199' = -u199 + w*u198
 init u[0..199]=0.1
 @ total=1, dt=0.1`,
+  // Products of a weight matrix and the state: dot products whose sides reach parameters and states apart.
+  'an MLP field of dot products': `state x[30]
+init x = 0.1
+param W1[30,30] ~ normal(0, 0.3)
+param b1[30] = 0
+param W2[30,30] ~ normal(0, 0.3)
+x' = W2 @ tanh(W1 @ x + b1) - 0.1*x + sum(x)/30
+@ total=1, steps=10, meth=rk4, seed=3
+done`,
 };
 
 const value = programValue(10);
@@ -38,13 +57,14 @@ function same(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
 function programOf(text: string): ScalarProgram {
   const a = analyse(text);
   assert.ok(a.model, JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error')));
-  const prog = compileScalarProgram(a.model);
+  // A matrix model is fused whatever its size (the engine keeps larger ones on TF.js's kernels).
+  const prog = compileScalarProgram(a.model, true);
   assert.ok(prog, 'the model compiles to a fused program');
   return prog;
 }
 
 for (const [name, text] of Object.entries(COMPILED)) {
-  test(`a long program's WebAssembly forward pass gives the interpreter's numbers: ${name}`, () => {
+  test(`a long program's WebAssembly passes give the interpreter's numbers: ${name}`, () => {
     const prog = programOf(text);
     const compiled = interpreterOf(prog),
       dispatching = dispatchingInterpreter(prog);
@@ -59,7 +79,8 @@ for (const [name, text] of Object.entries(COMPILED)) {
         fc.array(value, { minLength: P, maxLength: P }),
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.nat(3),
-        (s, p, t, offset) => {
+        fc.array(value, { minLength: S, maxLength: S }),
+        (s, p, t, offset, cot) => {
           // States read at an offset in a longer float32 row, as a solve's trajectory gives them.
           const sf = new Float32Array(S + offset);
           sf.set(s, offset);
@@ -76,6 +97,20 @@ for (const [name, text] of Object.entries(COMPILED)) {
           compiled.outputs(s64, offset, pf, t, o1);
           dispatching.outputs(s64, offset, pf, t, o2);
           same(o1, o2, 'f');
+          // Every reverse pass, added into adjoints that start from values of their own (they accumulate).
+          for (const want of [WANT_STATES, WANT_PARAMS, WANT_BOTH, WANT_ALL] as Wanted[]) {
+            const r = [compiled, dispatching].map((it) => {
+              const vs = Float64Array.from(sf.subarray(offset), (x) => x / 3),
+                vp = Float64Array.from(pf, (x) => -x),
+                vt = Float64Array.of(0.25);
+              it.forwardFor(want, sf, offset, pf, t, v1);
+              it.reverse(v1, cot, vs, vp, new Float64Array(L), want, undefined, t, vt);
+              return { vs, vp, vt };
+            });
+            same(r[0].vs, r[1].vs, `∂/∂s (want ${want})`);
+            same(r[0].vp, r[1].vp, `∂/∂p (want ${want})`);
+            same(r[0].vt, r[1].vt, `∂/∂t (want ${want})`);
+          }
         },
       ),
       { numRuns: 40, seed: 11 },

@@ -1,0 +1,494 @@
+// A long fused scalar program's reverse pass as a WebAssembly loop: the interpreter's sweep (programInterpreter.ts),
+// instruction by instruction from last to first over the program's operands laid out in the module's memory, with
+// the sweep's numbers bit for bit (the same additions in the same order, an adjoint that is exactly 0 skipped, each
+// derivative the operation table's: written as WebAssembly where the table's is one IEEE formula, else called).
+// Written out as straight-line code instead (as the forward pass, programWasm.ts), one branch per instruction, V8's
+// optimising compiler took 0.4–0.55 s of CPU over cgl.ode's 3,976 instructions, on the cores the check's two threads
+// use; this loop is one small function, optimised in milliseconds. Programs with delays, loops or algebraic
+// variables keep the interpreter's sweep.
+import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
+import { Bytes, F64, I32, ImportList, instantiate, OP, VOID_BLOCK } from './wasmBinary';
+import type { ProgramArrays } from './programCodegen';
+import type { WasmOpcodes } from './programWasm';
+
+/** The compiled reverse pass (programInterpreter.ts's Interpreter.reverse, without delays). */
+export type WasmReverse = (
+  v: Float64Array,
+  cot: ArrayLike<number>,
+  vs: Float64Array,
+  vp: Float64Array,
+  want: number,
+  vt: Float64Array | undefined,
+) => void;
+
+// The loop's own opcodes (dense, for its br_table): the interpreter's, with the table functions whose derivatives
+// are written as WebAssembly told apart.
+const R = {
+  SKIP: 0,
+  STATE: 1,
+  PARAM: 2,
+  TIME: 3,
+  ADD: 4,
+  SUB: 5,
+  MUL: 6,
+  NEG: 7,
+  UNARY: 8, // derivative(x, y) called
+  BINARY: 9, // derivativeA(a, b, y), derivativeB(a, b, y) called
+  SELECT: 10,
+  DOT: 11,
+  SUM: 12,
+  SQUARE: 13, // x²: 2 * x
+  EXP: 14, // y
+  TANH: 15, // 1 - y * y
+  DIV: 16, // 1 / b, -a / (b * b)
+} as const;
+const CASES = 17;
+
+const table = (name: string) => FUNCTIONS.get(name as never) as Operation;
+const OWN = new Map<unknown, number>([
+  [POWER_FORMS.get(2), R.SQUARE],
+  [table('exp'), R.EXP],
+  [table('tanh'), R.TANH],
+  [OPERATORS['/'], R.DIV],
+]);
+
+// Function types: a unary derivative (x, y) → f64, a binary one (a, b, y) → f64, the sweep (want) → ().
+const T_UNARY = 0,
+  T_BINARY = 1,
+  T_SWEEP = 2;
+
+/** Bytes per instruction in the code: op | reach << 8 | dotA << 16 | dotB << 24, then a·8, b·8, c·8 or a function. */
+const WORDS = 16;
+
+/**
+ * The program's reverse pass as a WebAssembly loop, or undefined when an instruction has another opcode (delays,
+ * loops, algebraic variables) or the engine has no WebAssembly.
+ */
+export function wasmReverse(
+  g: ProgramArrays,
+  o: WasmOpcodes,
+  shape: {
+    states: number;
+    params: number;
+    outputs: Int32Array;
+    reach: Uint8Array;
+    dotA: Uint8Array;
+    dotB: Uint8Array;
+  },
+): WasmReverse | undefined {
+  if (typeof WebAssembly !== 'object') return undefined;
+  const { L, op, A, B, C, ta, tb, fns } = g;
+  const { states: D, params: P, outputs, reach, dotA, dotB } = shape;
+  const E = outputs.length;
+  const T = ta.length;
+  // Memory (bytes): values, adjoints, the states' and parameters' adjoints, t's, then the code and the terms.
+  const V = 0,
+    ADJ = 8 * L,
+    VS = 16 * L,
+    VP = VS + 8 * D,
+    VT = VP + 8 * P,
+    CODE = VT + 8,
+    TERMS = CODE + WORDS * L,
+    SIZE = TERMS + 8 * T;
+  // Derivatives called: a table of imported functions (unary ones, then binary ones' A and B side by side).
+  const called = new ImportList();
+  const code = new Int32Array(4 * L);
+  for (let k = 0; k < L; k++) {
+    let r: number;
+    let fourth = 8 * C[k];
+    switch (op[k]) {
+      case o.STATE:
+        r = R.STATE;
+        break;
+      case o.PARAM:
+        r = R.PARAM;
+        break;
+      case o.TIME:
+        r = R.TIME;
+        break;
+      case o.ADD:
+        r = R.ADD;
+        break;
+      case o.SUB:
+        r = R.SUB;
+        break;
+      case o.MUL:
+        r = R.MUL;
+        break;
+      case o.NEG:
+        r = R.NEG;
+        break;
+      case o.UNARY:
+        r = OWN.get(fns[k]) ?? R.UNARY;
+        if (r === R.UNARY) fourth = called.at((fns[k] as { derivative: unknown }).derivative, T_UNARY);
+        break;
+      case o.BINARY: {
+        r = OWN.get(fns[k]) ?? R.BINARY;
+        const fn = fns[k] as { derivativeA: unknown; derivativeB: unknown };
+        if (r === R.BINARY) fourth = called.pair(fn.derivativeA, fn.derivativeB, T_BINARY);
+        break;
+      }
+      case o.SELECT:
+        r = R.SELECT;
+        break;
+      case o.DOT:
+        r = R.DOT;
+        break;
+      case o.SUM:
+        r = R.SUM;
+        break;
+      case o.CONST:
+        r = R.SKIP;
+        break;
+      default:
+        return undefined;
+    }
+    code[4 * k] = r | (reach[k] << 8) | (dotA[k] << 16) | (dotB[k] << 24);
+    code[4 * k + 1] = 8 * A[k];
+    code[4 * k + 2] = 8 * B[k]; // a sum's term count as bytes of its pairs of slots
+    code[4 * k + 3] = fourth;
+  }
+  const termSlots = new Int32Array(2 * T);
+  for (let i = 0; i < T; i++) {
+    termSlots[2 * i] = 8 * ta[i];
+    termSlots[2 * i + 1] = 8 * tb[i];
+  }
+
+  const c = sweepBody({ V, ADJ, VS, VP, VT, CODE, TERMS, L });
+  const pages = Math.max(1, Math.ceil(SIZE / 65536));
+  const { run, memory } = instantiate({
+    types: [
+      [[F64, F64], [F64]], // T_UNARY
+      [[F64, F64, F64], [F64]], // T_BINARY
+      [[I32], []], // T_SWEEP
+    ],
+    imports: called.list,
+    type: T_SWEEP,
+    body: c,
+    pages,
+    table: true,
+  });
+  const sweep = run as (want: number) => void;
+  const bytes = new Uint8Array(memory.buffer);
+  bytes.set(new Uint8Array(code.buffer), CODE);
+  bytes.set(new Uint8Array(termSlots.buffer), TERMS);
+  const mem = new Float64Array(memory.buffer);
+  const values = mem.subarray(V / 8, V / 8 + L),
+    stateAdjoint = mem.subarray(VS / 8, VS / 8 + D),
+    paramAdjoint = mem.subarray(VP / 8, VP / 8 + P);
+  const adjAt = ADJ / 8;
+  return (v, cot, vs, vp, want, vt) => {
+    values.set(v.length === L ? v : v.subarray(0, L));
+    // The adjoints cleared, the outputs' cotangents seeded in order (as the sweep).
+    mem.fill(0, adjAt, adjAt + L);
+    for (let e = 0; e < E; e++) if (outputs[e] >= 0) mem[adjAt + outputs[e]] += cot[e];
+    stateAdjoint.set(vs.length === D ? vs : vs.subarray(0, D));
+    paramAdjoint.set(vp.length === P ? vp : vp.subarray(0, P));
+    mem[VT / 8] = vt ? vt[0] : 0;
+    sweep(want);
+    vs.set(stateAdjoint);
+    vp.set(paramAdjoint);
+    if (vt) vt[0] = mem[VT / 8];
+  };
+}
+
+interface Layout {
+  V: number;
+  ADJ: number;
+  VS: number;
+  VP: number;
+  VT: number;
+  CODE: number;
+  TERMS: number;
+  L: number;
+}
+
+/** The sweep (want: i32) → (): from instruction L − 1 down to 0. */
+function sweepBody(m: Layout): Bytes {
+  const c = new Bytes();
+  // Locals after the parameter want (0): i32 k, kc, w0, a, b, i, end, ra, rb; f64 g, x, y, da, db.
+  const WANT = 0,
+    K = 1, // 8·k (the instruction's value and adjoint)
+    KC = 2, // 16·k (its code)
+    W0 = 3,
+    A = 4,
+    B = 5,
+    I = 6,
+    END = 7,
+    RA = 8,
+    RB = 9,
+    G = 10,
+    X = 11,
+    Y = 12,
+    DA = 13,
+    DB = 14;
+  c.u32(2).u32(9).byte(I32).u32(5).byte(F64);
+  const get = (l: number) => c.byte(OP.localGet).u32(l);
+  const set = (l: number) => c.byte(OP.localSet).u32(l);
+  const i32 = (n: number) => c.byte(OP.i32Const).s32(n);
+  const f64 = (x: number) => c.byte(OP.f64Const).f64(x);
+  /** f64 at memory[base + local]. */
+  const loadAt = (local: number, base: number) => {
+    get(local);
+    c.byte(OP.f64Load).u32(3).u32(base);
+  };
+  const loadI32 = (local: number, offset: number) => {
+    get(local);
+    c.byte(OP.i32Load).u32(2).u32(offset);
+  };
+  /** memory[base + local] += push(). */
+  const addTo = (local: number, base: number, push: () => void) => {
+    get(local);
+    loadAt(local, base);
+    push();
+    c.byte(OP.f64Add).byte(OP.f64Store).u32(3).u32(base);
+  };
+  const times = (l: number) => () => {
+    get(G);
+    get(l);
+    c.byte(OP.f64Mul);
+  };
+  const plainG = () => get(G);
+  const minusG = () => {
+    get(G);
+    c.byte(OP.f64Neg);
+  };
+  // k from L − 1: kc and k as byte offsets.
+  i32(16 * (m.L - 1));
+  set(KC);
+  i32(8 * (m.L - 1));
+  set(K);
+  c.byte(OP.block).byte(VOID_BLOCK); // $done
+  if (m.L > 0) {
+    c.byte(OP.loop).byte(VOID_BLOCK); // $loop
+    c.byte(OP.block).byte(VOID_BLOCK); // $next
+    // g = adj[k]; skip where it is exactly 0 (NaN is not) or reaches nothing wanted.
+    loadAt(K, m.ADJ);
+    c.byte(OP.localTee).u32(G);
+    f64(0);
+    c.byte(OP.f64Eq).byte(OP.brIf).u32(0);
+    loadI32(KC, m.CODE);
+    c.byte(OP.localTee).u32(W0);
+    i32(8);
+    c.byte(OP.i32ShrU);
+    get(WANT);
+    c.byte(OP.i32And).byte(OP.i32Eqz).byte(OP.brIf).u32(0);
+    loadI32(KC, m.CODE + 4);
+    set(A);
+    loadI32(KC, m.CODE + 8);
+    set(B);
+    for (let i = 0; i < CASES; i++) c.byte(OP.block).byte(VOID_BLOCK);
+    get(W0);
+    i32(0xff);
+    c.byte(OP.i32And).byte(OP.brTable).u32(CASES);
+    for (let i = 0; i < CASES; i++) c.u32(i);
+    c.u32(CASES); // default: $next
+    for (let r = 0; r < CASES; r++) {
+      c.byte(OP.end); // the block whose end is case r
+      caseBody(r);
+      // On to $next: past the blocks of the cases after this one.
+      c.byte(OP.br).u32(CASES - 1 - r);
+    }
+    c.byte(OP.end); // $next
+    // k -= 1 while k ≥ 0.
+    get(KC);
+    i32(16);
+    c.byte(OP.i32Sub);
+    set(KC);
+    get(K);
+    i32(8);
+    c.byte(OP.i32Sub);
+    c.byte(OP.localTee).u32(K);
+    i32(0);
+    c.byte(OP.i32GeS).byte(OP.brIf).u32(0);
+    c.byte(OP.end); // $loop
+  }
+  c.byte(OP.end); // $done
+  c.byte(OP.end);
+  return c;
+
+  function caseBody(r: number) {
+    switch (r) {
+      case R.SKIP:
+        return;
+      case R.STATE:
+        addTo(A, m.VS, plainG);
+        return;
+      case R.PARAM:
+        addTo(A, m.VP, plainG);
+        return;
+      case R.TIME:
+        i32(0);
+        i32(0);
+        c.byte(OP.f64Load).u32(3).u32(m.VT);
+        get(G);
+        c.byte(OP.f64Add).byte(OP.f64Store).u32(3).u32(m.VT);
+        return;
+      case R.ADD:
+        addTo(A, m.ADJ, plainG);
+        addTo(B, m.ADJ, plainG);
+        return;
+      case R.SUB:
+        addTo(A, m.ADJ, plainG);
+        addTo(B, m.ADJ, minusG);
+        return;
+      case R.MUL:
+        loadAt(A, m.V);
+        set(X);
+        loadAt(B, m.V);
+        set(Y);
+        addTo(A, m.ADJ, times(Y));
+        addTo(B, m.ADJ, times(X));
+        return;
+      case R.NEG:
+        addTo(A, m.ADJ, minusG);
+        return;
+      case R.UNARY:
+        addTo(A, m.ADJ, () => {
+          get(G);
+          loadAt(A, m.V);
+          loadAt(K, m.V);
+          loadI32(KC, m.CODE + 12);
+          c.byte(OP.callIndirect).u32(T_UNARY).byte(0x00);
+          c.byte(OP.f64Mul);
+        });
+        return;
+      case R.SQUARE: // 2 * x
+        addTo(A, m.ADJ, () => {
+          get(G);
+          f64(2);
+          loadAt(A, m.V);
+          c.byte(OP.f64Mul).byte(OP.f64Mul);
+        });
+        return;
+      case R.EXP: // y
+        addTo(A, m.ADJ, () => {
+          get(G);
+          loadAt(K, m.V);
+          c.byte(OP.f64Mul);
+        });
+        return;
+      case R.TANH: // 1 - y * y
+        addTo(A, m.ADJ, () => {
+          get(G);
+          f64(1);
+          loadAt(K, m.V);
+          loadAt(K, m.V);
+          c.byte(OP.f64Mul).byte(OP.f64Sub).byte(OP.f64Mul);
+        });
+        return;
+      case R.BINARY:
+      case R.DIV:
+        loadAt(A, m.V);
+        set(X);
+        loadAt(B, m.V);
+        set(Y);
+        if (r === R.DIV) {
+          // 1 / b and -a / (b * b)
+          f64(1);
+          get(Y);
+          c.byte(OP.f64Div);
+          set(DA);
+          get(X);
+          c.byte(OP.f64Neg);
+          get(Y);
+          get(Y);
+          c.byte(OP.f64Mul).byte(OP.f64Div);
+          set(DB);
+        } else {
+          for (const [side, into] of [
+            [0, DA],
+            [1, DB],
+          ]) {
+            get(X);
+            get(Y);
+            loadAt(K, m.V);
+            loadI32(KC, m.CODE + 12);
+            if (side === 1) {
+              i32(1);
+              c.byte(OP.i32Add);
+            }
+            c.byte(OP.callIndirect).u32(T_BINARY).byte(0x00);
+            set(into);
+          }
+        }
+        addTo(A, m.ADJ, times(DA));
+        addTo(B, m.ADJ, times(DB));
+        return;
+      case R.SELECT: // as the compiler: |c| > 0 (NaN → else)
+        loadI32(KC, m.CODE + 12);
+        set(I);
+        loadAt(I, m.V);
+        c.byte(OP.f64Abs);
+        f64(0);
+        c.byte(OP.f64Gt).byte(OP.if).byte(VOID_BLOCK);
+        addTo(A, m.ADJ, plainG);
+        c.byte(OP.else);
+        addTo(B, m.ADJ, plainG);
+        c.byte(OP.end);
+        return;
+      case R.DOT:
+      case R.SUM: {
+        // Terms i = a … a + b (byte offsets of the pairs of slots).
+        get(A);
+        set(I);
+        get(A);
+        get(B);
+        c.byte(OP.i32Add);
+        set(END);
+        if (r === R.DOT) {
+          // What each side's adjoints reach: a constant side (a weight row) takes none.
+          get(W0);
+          i32(16);
+          c.byte(OP.i32ShrU);
+          get(WANT);
+          c.byte(OP.i32And);
+          i32(0xff);
+          c.byte(OP.i32And);
+          set(RA);
+          get(W0);
+          i32(24);
+          c.byte(OP.i32ShrU);
+          get(WANT);
+          c.byte(OP.i32And);
+          set(RB);
+        }
+        c.byte(OP.block).byte(VOID_BLOCK).byte(OP.loop).byte(VOID_BLOCK);
+        get(I);
+        get(END);
+        c.byte(OP.i32Eq).byte(OP.brIf).u32(1);
+        // x's slot and y's slot of term i.
+        loadI32(I, m.TERMS);
+        set(A); // A and B hold the term's slots now (the instruction's own are no longer needed)
+        loadI32(I, m.TERMS + 4);
+        set(B);
+        if (r === R.SUM) addTo(A, m.ADJ, plainG);
+        else {
+          get(RA);
+          c.byte(OP.if).byte(VOID_BLOCK);
+          addTo(A, m.ADJ, () => {
+            get(G);
+            loadAt(B, m.V);
+            c.byte(OP.f64Mul);
+          });
+          c.byte(OP.end);
+          get(RB);
+          c.byte(OP.if).byte(VOID_BLOCK);
+          addTo(B, m.ADJ, () => {
+            get(G);
+            loadAt(A, m.V);
+            c.byte(OP.f64Mul);
+          });
+          c.byte(OP.end);
+        }
+        get(I);
+        i32(8);
+        c.byte(OP.i32Add);
+        set(I);
+        c.byte(OP.br).u32(0);
+        c.byte(OP.end).byte(OP.end);
+        return;
+      }
+    }
+  }
+}
