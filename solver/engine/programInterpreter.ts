@@ -28,13 +28,12 @@ import {
 import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
 import { wasmForward } from './programWasm';
+import { webAssembly } from './wasmBinary';
 import { wasmReverse } from './reverseWasm';
 
 /** A program WebAssembly can run (programWasm.ts): no delays, loops or algebraic variables. */
 function compilable(prog: ScalarProgram): boolean {
-  return (
-    typeof WebAssembly === 'object' && prog.code.every((c) => c.op !== 'delay' && c.op !== 'loop' && c.op !== 'alg')
-  );
+  return !!webAssembly && prog.code.every((c) => c.op !== 'delay' && c.op !== 'loop' && c.op !== 'alg');
 }
 
 const CONST = 0,
@@ -586,6 +585,7 @@ function moduleBindings(): [string, unknown][] {
     bound(() => denseLu),
     bound(() => wasmForward),
     bound(() => wasmReverse),
+    bound(() => webAssembly),
   ];
 }
 

@@ -11,7 +11,7 @@
 // text from the model.
 // Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
-import { Bytes, F64, ImportList, instantiate, OP } from './wasmBinary';
+import { Bytes, F64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
 import type { ProgramArrays } from './programCodegen';
 
 /** The interpreter's opcodes this compiler knows (programInterpreter.ts); a program with any other keeps the interpreter. */
@@ -86,7 +86,7 @@ export function wasmForward(
   o: WasmOpcodes,
   shape: { states: number; params: number; outputs: Int32Array },
 ): WasmForward | undefined {
-  if (typeof WebAssembly !== 'object') return undefined;
+  if (!webAssembly) return undefined;
   const { L, op, A, B, C, consts, ta, tb, fns } = g;
   const known = new Set([
     o.CONST,

@@ -7,7 +7,7 @@
 // use; this loop is one small function, optimised in milliseconds. Programs with delays, loops or algebraic
 // variables keep the interpreter's sweep.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
-import { Bytes, F64, I32, ImportList, instantiate, OP, VOID_BLOCK } from './wasmBinary';
+import { Bytes, F64, I32, ImportList, instantiate, OP, VOID_BLOCK, webAssembly } from './wasmBinary';
 import type { ProgramArrays } from './programCodegen';
 import type { WasmOpcodes } from './programWasm';
 
@@ -76,7 +76,7 @@ export function wasmReverse(
     dotB: Uint8Array;
   },
 ): WasmReverse | undefined {
-  if (typeof WebAssembly !== 'object') return undefined;
+  if (!webAssembly) return undefined;
   const { L, op, A, B, C, ta, tb, fns } = g;
   const { states: D, params: P, outputs, reach, dotA, dotB } = shape;
   const E = outputs.length;

@@ -72,6 +72,18 @@ export class Bytes {
   }
 }
 
+/** What the engine uses of the WebAssembly API (the solver's TypeScript library has no such global declared). */
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+/** A module's memory, as its exports give it. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+/** The engine's WebAssembly, where it runs has one. */
+export const webAssembly = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+
 const f64Scratch = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64Scratch.buffer);
 
@@ -192,7 +204,7 @@ export function instantiate(spec: {
   body: Bytes;
   pages: number;
   table?: boolean;
-}): { run: unknown; memory: WebAssembly.Memory } {
+}): { run: unknown; memory: WasmMemory } {
   const { imports } = spec,
     n = imports.length;
   const types = new Bytes().u32(spec.types.length);
@@ -217,7 +229,8 @@ export function instantiate(spec: {
   }
   sections.push([SECTION.code, new Bytes().u32(1).vector(spec.body)]);
   const importObject = { f: Object.fromEntries(imports.map((f, i) => [String(i), f.fn])) };
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(sections)), importObject);
-  const ex = instance.exports as { run: unknown; memory: WebAssembly.Memory };
+  const api = webAssembly as WebAssemblyApi;
+  const instance = new api.Instance(new api.Module(moduleBytes(sections)), importObject);
+  const ex = instance.exports as { run: unknown; memory: WasmMemory };
   return { run: ex.run, memory: ex.memory };
 }
