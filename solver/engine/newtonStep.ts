@@ -2,7 +2,7 @@
 // field (f and ∂f/∂x on the Jacobian's sparsity), the damped Newton iteration with the step matrix M = I − h ∂f/∂x
 // factored (engine/stepMatrix.ts) and, where it fails, pseudo-transient continuation, and a fused program's whole solve with its discrete adjoint, which the
 // whole-solve kernel runs (scalarKernel/solve.ts). engine/implicitStep.ts puts it under the model's tensors.
-import { interpreterOf, WANT_PARAMS, WANT_STATES } from './programInterpreter';
+import { type Interpreter, interpreterOf, WANT_PARAMS, WANT_STATES } from './programInterpreter';
 import type { ScalarProgram } from './scalarProgram';
 import {
   factorStepMatrix,
@@ -25,13 +25,17 @@ export interface StepField {
  * The step's f on the fused program's interpreter: the values the fused op and its linearisation give (states
  * read as float32, f and each Jacobian entry rounded to float32 as their tensors hold them), bit for bit. The
  * Jacobian takes one reverse pass per group of rows that read disjoint states (stepMatrix.ts): each entry gets
- * exactly the contributions of its own row's pass.
+ * exactly the contributions of its own row's pass. Where the reverse pass is the interpreter's sweep, a group's
+ * pass visits only the group's cone (Interpreter.cone): on a lattice a group's rows read a few instructions each,
+ * and the whole sweep would visit all of the program's once per group.
  */
 export function programField(prog: ScalarProgram, pv: Float32Array, t: number): StepField {
   const run = interpreterOf(prog),
     D = prog.states,
     pattern = programPattern(prog);
-  const { vals, adj, vs, vp, cot } = scratchOf(prog);
+  const scratch = scratchOf(prog),
+    { vals, adj, vs, vp, cot } = scratch;
+  const cones = run.reverseWrittenOut(WANT_STATES) || prog.algebraic ? undefined : conesOf(scratch, run, prog, pattern);
   return {
     pattern,
     f(y) {
@@ -43,11 +47,13 @@ export function programField(prog: ScalarProgram, pv: Float32Array, t: number): 
       run.forwardFor(WANT_STATES, y, 0, pv, t, vals);
       const { rowStart, cols } = pattern;
       const J = new Float64Array(cols.length);
-      for (const group of pattern.groups) {
+      for (let g = 0; g < pattern.groups.length; g++) {
+        const group = pattern.groups[g];
         cot.fill(0);
         for (const i of group) cot[i] = 1;
         vs.fill(0);
-        run.reverse(vals, cot, vs, vp, adj, WANT_STATES);
+        if (cones) run.reverseOn(cones[g], vals, cot, vs, vp, adj, WANT_STATES);
+        else run.reverse(vals, cot, vs, vp, adj, WANT_STATES);
         for (const i of group) for (let k = rowStart[i]; k < rowStart[i + 1]; k++) J[k] = Math.fround(vs[cols[k]]);
       }
       return J;
@@ -55,14 +61,15 @@ export function programField(prog: ScalarProgram, pv: Float32Array, t: number): 
   };
 }
 
-/** The interpreter's buffers of one program, shared by its steps' fields (a step's solve is synchronous; the
- * reverse pass leaves `adj` cleared). */
+/** The interpreter's buffers of one program, shared by its steps' fields (a step's solve is synchronous), and the
+ * cones of its Jacobian's groups. */
 interface Scratch {
   vals: Float64Array;
   adj: Float64Array;
   vs: Float64Array;
   vp: Float64Array;
   cot: Float64Array;
+  cones?: { pattern: JacobianPattern; cones: Int32Array[] };
 }
 const scratches = new WeakMap<ScalarProgram, Scratch>();
 
@@ -80,6 +87,21 @@ function scratchOf(prog: ScalarProgram): Scratch {
       }),
     );
   return s;
+}
+
+/** Per group of the pattern's rows, the cone of its outputs for WANT_STATES (made on first use). */
+function conesOf(scratch: Scratch, run: Interpreter, prog: ScalarProgram, pattern: JacobianPattern): Int32Array[] {
+  if (scratch.cones?.pattern !== pattern)
+    scratch.cones = {
+      pattern,
+      cones: pattern.groups.map((group) =>
+        run.cone(
+          Array.from(group, (i) => prog.outputs[i]),
+          WANT_STATES,
+        ),
+      ),
+    };
+  return scratch.cones.cones;
 }
 
 /** Pseudo-transient continuation's first pseudo-time step, its budget (steps tried, rejected ones included) and its
