@@ -988,6 +988,18 @@ test('a subexpression shared by several parents is visited once, and its delay c
   assert.equal(delayCalls(callsByCallee([twice])).length, 1);
 });
 
+test('the delay bound and the Volterra note find their calls however the checker built them', () => {
+  const codes = (lines: string[]) => analyse(lines.join('\n')).diagnostics.map((d) => d.code);
+  const delayBound = (lines: string[]) => codes(lines).filter((c) => c === 'delay-bound').length;
+  assert.equal(delayBound(['f(u) = delay(u, 1)', "x' = -f(x)", 'init x=1']), 1, 'through a user function');
+  assert.equal(delayBound(["x' = -x", 'global 1 x-0.5 {x=delay(x, 0.1)+1}', 'init x=1']), 1, 'in a reset');
+  assert.equal(delayBound(["x0' = -del_shft(x0, 1, 0.5)", "x1' = -x1", 'init x0=1, x1=2']), 1, 'del_shft');
+  assert.equal(delayBound(["x' = -delay(x, 1)", 'init x=1', '@ delay=2']), 0, 'within the maximal delay');
+  assert.ok(codes(["x' = -x + int{exp(-t)#x}", 'init x=1']).includes('volterra-model'));
+  const plain = codes(["x' = -x", 'init x=1']);
+  assert.ok(!plain.includes('delay-bound') && !plain.includes('volterra-model'));
+});
+
 test("a model's solve calls are walked once and are those of its solve expressions", () => {
   const text = [
     'par a=0.5, k=2',

@@ -65,8 +65,10 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const events = checkEvents(ctx, exprs, st);
   const algebraic = checkAlgebraic(ctx, exprs, st);
   const markov = checkMarkov(ctx, exprs);
-  // One walk finds the calls both phases look for (most models have neither delays nor integrals).
-  const calls = callsByCallee(solveExpressions({ equations: equations.list, events, algebraic }));
+  // One walk finds the calls both phases look for, when the checker built one (most models have neither).
+  const calls = ctx.readsHistory
+    ? callsByCallee(solveExpressions({ equations: equations.list, events, algebraic }))
+    : callsByCallee([]);
   checkDelayBounds(ctx, calls, options.options);
   volterraOptions(ctx, equations.list, calls, options);
   const loss = checkLoss(

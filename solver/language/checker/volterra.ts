@@ -76,6 +76,7 @@ export function integralCall(
     }
   const args = [{ ...mu, shape: [] }, checkedIntegrand];
   if (checkedKernel) args.push(checkedKernel);
+  ctx.readsHistory = true;
   return { kind: 'call', callee: INTEGRAL, args, range: e.range, calleeRange: e.calleeRange, shape: [] };
 }
 
