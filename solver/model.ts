@@ -451,13 +451,39 @@ export function findOption(model: Pick<Model, 'optionLines'>, key: string): Opti
   return found;
 }
 
-/** Every checked `delay(x, tau)` call in these expressions (args: the state's name, the delay), in order. */
-export function delayCalls(exprs: readonly Expr[]): Extract<Expr, { kind: 'call' }>[] {
-  const found: Extract<Expr, { kind: 'call' }>[] = [];
+export type CallExpr = Extract<Expr, { kind: 'call' }>;
+
+/** The checked calls (those with a shape) in some expressions, by callee, each list in visiting order. */
+export type CallsByCallee = ReadonlyMap<string, readonly CallExpr[]>;
+
+/** One walk over the expressions answers every callee's question (delays, integrals). */
+export function callsByCallee(exprs: readonly Expr[]): CallsByCallee {
+  const found = new Map<string, CallExpr[]>();
   visitExpressions(exprs, (e) => {
-    if (e.kind === 'call' && e.callee === 'delay' && e.shape && e.args[0]?.kind === 'name') found.push(e);
+    if (e.kind !== 'call' || !e.shape) return;
+    const list = found.get(e.callee);
+    if (list) list.push(e);
+    else found.set(e.callee, [e]);
   });
   return found;
+}
+
+const modelCalls = new WeakMap<object, CallsByCallee>();
+
+/**
+ * The calls in the model's solve expressions (solveExpressions), by callee. A check asks for a model's delays and
+ * integrals from its analysis, compile, reference and Markov support, on both threads: one walk per model, kept
+ * while the model lives (a model is not changed once analysed).
+ */
+export function solveCalls(model: Pick<Model, 'equations' | 'events' | 'algebraic' | 'markov'>): CallsByCallee {
+  let calls = modelCalls.get(model);
+  if (!calls) modelCalls.set(model, (calls = callsByCallee(solveExpressions(model))));
+  return calls;
+}
+
+/** Every checked `delay(x, tau)` call (args: the state's name, the delay), in order. */
+export function delayCalls(calls: CallsByCallee): CallExpr[] {
+  return (calls.get('delay') ?? []).filter((e) => e.args[0]?.kind === 'name');
 }
 
 /** The expressions evaluated during a solve: right-hand sides, event conditions and resets. */

@@ -18,7 +18,7 @@
 //   reference's ODE adjoint does not solve.
 // The check then skips the reference, says so on the construct's line, and the report, hovers and the
 // CLI show n/a with this reason instead of an error figure.
-import { delayCalls, findOption, solveExpressions, type Model, type Range } from '../model';
+import { delayCalls, findOption, solveCalls, type Model, type Range } from '../model';
 import { MAP_EVENTS_NO_REFERENCE, MAP_NO_REFERENCE } from '../presentation/referenceText';
 import { isMapScheme } from '../schemes/registry';
 import type { ReferenceUnavailable } from '../report';
@@ -28,7 +28,7 @@ import { mapEventsUnsupported } from '../engine/mapReference';
 
 /** The first integral, else the first integral equation's line. */
 function volterraLine(model: Model) {
-  return integralCalls(solveExpressions(model))[0]?.range ?? model.equations.find((q) => q.volterra)?.range;
+  return integralCalls(solveCalls(model))[0]?.range ?? model.equations.find((q) => q.volterra)?.range;
 }
 
 /**
@@ -74,7 +74,7 @@ export function referenceUnavailable(
         "No continuous reference gradient for a Volterra model: the state at t depends on its whole past through the integrals, so the adjoint is an integral equation running backward, which the reference solver does not implement. AD and finite differences check the discrete network, XPPAUT's volterra scheme on the grid (product integration over the stored history); errors against the reference are n/a.",
       range: volterra,
     };
-  const delay = delayCalls(solveExpressions(model))[0];
+  const delay = delayCalls(solveCalls(model))[0];
   if (delay)
     return {
       cause: 'delays',
@@ -95,7 +95,7 @@ export function refinedCause(model: Model): { cause: 'volterra' | 'delays'; rang
   if (isMapScheme(model.options.meth) || model.events?.length || model.params.some((p) => p.perStep)) return undefined;
   const volterra = volterraLine(model);
   if (volterra) return { cause: 'volterra', range: volterra };
-  const delay = delayCalls(solveExpressions(model))[0];
+  const delay = delayCalls(solveCalls(model))[0];
   return delay ? { cause: 'delays', range: delay.range } : undefined;
 }
 

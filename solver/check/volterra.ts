@@ -1,7 +1,7 @@
 // The Volterra solve's findings: a step whose fixed-point corrections did not settle (engine/volterraSolve.ts
 // and engine/volterraKernel.ts record the first of the check's solves), on the model's first integral.
 import type { Model } from '../model';
-import { solveExpressions } from '../model';
+import { solveCalls } from '../model';
 import type { Finding, Report } from '../report';
 import type { CompiledModel } from '../engine/compile';
 import { MAX_CORRECTIONS } from '../engine/volterraKernel';
@@ -16,9 +16,7 @@ export function volterraFindings(model: Model, cm: CompiledModel): Finding[] {
   const u = cm.volterra?.unconverged;
   if (!u) return [];
   const range =
-    integralCalls(solveExpressions(model))[0]?.range ??
-    model.equations.find((q) => q.volterra)?.range ??
-    optionsRange(model);
+    integralCalls(solveCalls(model))[0]?.range ?? model.equations.find((q) => q.volterra)?.range ?? optionsRange(model);
   return [
     {
       code: 'volterra-not-converged',

@@ -4,7 +4,7 @@
 // vector–Jacobian products, the loss, the batched forms for finite differences,
 // and the fused scalar program of small models (engine/scalarRhs.ts).
 import { isVolterraModel, volterraModel, type VolterraModel } from './volterraModel';
-import { delayCalls, solveExpressions, type Expr, type Model, type Shape } from '../model';
+import { delayCalls, solveCalls, type Expr, type Model, type Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { evaluationWork } from './scalarProgram';
@@ -157,7 +157,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
     // they run per operation, and the whole-solve kernel runs them itself (engine/scalarKernel/events.ts,
     // engine/scalarKernel/delays.ts), so their fused program serves the kernel only.
     const hasEvents = (model.events?.length ?? 0) > 0;
-    const hasDelays = delayCalls(solveExpressions(model)).length > 0;
+    const hasDelays = delayCalls(solveCalls(model)).length > 0;
     // Volterra integrals read the solve's whole history: per operation (engine/volterraSolve.ts).
     const hasVolterra = isVolterraModel(model);
     const scalarProgram = options.fuseScalars === false || hasVolterra ? undefined : compileScalarProgram(model);

@@ -10,7 +10,7 @@
 // (states, t, and the old values of every Markov variable); the first j with u ≤ sum is the new state, else it
 // stays. The value is then held through the step's stages. Each chain's coins are its own stream, seeded from
 // `@ seed=` and its name, so the editor, the CLI and training draw the same path at the same parameter values.
-import { delayCalls, solveExpressions, type Expr, type Model, type TableDecl } from '../model';
+import { delayCalls, solveCalls, type Expr, type Model, type TableDecl } from '../model';
 import type { TF } from './tf';
 import { evalConstant, sizeOf } from './compile';
 import { Rng, streamSeed } from './random';
@@ -40,7 +40,7 @@ export function markovUnsupported(model: Model): string | undefined {
   if (model.algebraic) return 'a DAE (`0 = …` with `solv`)';
   if (isMapScheme(model.options.meth)) return 'a map';
   if (isVolterraModel(model)) return 'Volterra integrals';
-  if (delayCalls(solveExpressions(model)).length > 0) return 'delays';
+  if (delayCalls(solveCalls(model)).length > 0) return 'delays';
   if (!programs(live(model).model)) return 'right-hand sides outside the element-by-element subset of the fused solve';
   return undefined;
 }

@@ -1,6 +1,6 @@
 // Which models the Volterra solve (engine/volterraSolve.ts) runs, and what it needs of the compile.
 import type { TF } from './tf';
-import { solveExpressions, type Model } from '../model';
+import { solveCalls, type Model } from '../model';
 import { integralCalls } from '../language/volterraSyntax';
 import { DEFAULT_MAX_POINTS, VolterraIntegrals } from './volterra';
 import { volterraProgram, type VolterraProgram } from './volterraProgram';
@@ -20,7 +20,7 @@ export interface VolterraModel {
 
 /** A model with integrals or integral equations. */
 export function isVolterraModel(model: Model): boolean {
-  return model.equations.some((q) => q.volterra) || integralCalls(solveExpressions(model)).length > 0;
+  return model.equations.some((q) => q.volterra) || integralCalls(solveCalls(model)).length > 0;
 }
 
 /** After the right-hand sides are compiled (they register their integrals); `kernel`: try the whole-solve kernel. */

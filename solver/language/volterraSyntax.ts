@@ -6,7 +6,7 @@
 // the formula, not its derivative); `x' = …int{…}…` is an integro-differential equation.
 // The parser hands over its token cursor; the checker (checker/volterra.ts) checks the parts and
 // the engine (engine/volterra.ts) solves them.
-import type { Expr } from '../model';
+import type { CallExpr, CallsByCallee, Expr } from '../model';
 import { visitExpressions } from '../model';
 import type { TokenCursor } from './globalLine';
 import type { Token } from './lexer';
@@ -63,13 +63,9 @@ export function hasIntegral(e: Expr): boolean {
   return found;
 }
 
-/** Every integral in these expressions, in order. */
-export function integralCalls(exprs: readonly Expr[]): Extract<Expr, { kind: 'call' }>[] {
-  const found: Extract<Expr, { kind: 'call' }>[] = [];
-  visitExpressions(exprs, (x) => {
-    if (x.kind === 'call' && x.callee === INTEGRAL && x.shape) found.push(x);
-  });
-  return found;
+/** Every checked integral, in order (callsByCallee or solveCalls in model.ts). */
+export function integralCalls(calls: CallsByCallee): readonly CallExpr[] {
+  return calls.get(INTEGRAL) ?? [];
 }
 
 /** Whether the expression reads the time t or t' (an integrand that must be evaluated over the history). */

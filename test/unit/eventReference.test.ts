@@ -43,6 +43,18 @@ global 1 x-c {x=0}
 done
 `;
 
+test("a model's event program is built once: the reference's availability, the compile and the event reference share it", () => {
+  const model = modelOf(RAMP);
+  const events = eventProgram(model);
+  assert.ok(events);
+  assert.equal(eventProgram(model), events);
+  // Another analysis of the same text is another model, with its own program of the same code.
+  const again = eventProgram(modelOf(RAMP));
+  assert.ok(again);
+  assert.notEqual(again, events);
+  assert.deepEqual(again.prog.code, events.prog.code);
+});
+
 test('a ramp reset at a threshold: firing times k·c/a, x(T) and its gradient equal the closed form', () => {
   const { fw, g, fixed } = reference(RAMP, 100, [1], [1.3, 0.7], [0]);
   const a = 1.3,

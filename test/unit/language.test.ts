@@ -7,7 +7,15 @@ import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { largeModelText } from '../../bench/largeModel';
 import type { Analysis, Diagnostic, Expr, Model, Range } from '../../solver/model';
-import { delayCalls, findOption, visitExpressions } from '../../solver/model';
+import {
+  callsByCallee,
+  delayCalls,
+  findOption,
+  solveCalls,
+  solveExpressions,
+  visitExpressions,
+} from '../../solver/model';
+import { integralCalls } from '../../solver/language/volterraSyntax';
 import { schemeDiagnostics } from '../../solver/schemes/analysis';
 import { repoRoot, xppautSamplesDir } from '../support/repo';
 
@@ -977,5 +985,45 @@ test('a subexpression shared by several parents is visited once, and its delay c
   const seen: Expr[] = [];
   visitExpressions([twice, twice], (e) => seen.push(e));
   assert.equal(seen.length, 4, 'the sum, the call and its two arguments');
-  assert.equal(delayCalls([twice]).length, 1);
+  assert.equal(delayCalls(callsByCallee([twice])).length, 1);
+});
+
+test('the delay bound and the Volterra note find their calls however the checker built them', () => {
+  const codes = (lines: string[]) => analyse(lines.join('\n')).diagnostics.map((d) => d.code);
+  const delayBound = (lines: string[]) => codes(lines).filter((c) => c === 'delay-bound').length;
+  assert.equal(delayBound(['f(u) = delay(u, 1)', "x' = -f(x)", 'init x=1']), 1, 'through a user function');
+  assert.equal(delayBound(["x' = -x", 'global 1 x-0.5 {x=delay(x, 0.1)+1}', 'init x=1']), 1, 'in a reset');
+  assert.equal(delayBound(["x0' = -del_shft(x0, 1, 0.5)", "x1' = -x1", 'init x0=1, x1=2']), 1, 'del_shft');
+  assert.equal(delayBound(["x' = -delay(x, 1)", 'init x=1', '@ delay=2']), 0, 'within the maximal delay');
+  assert.ok(codes(["x' = -x + int{exp(-t)#x}", 'init x=1']).includes('volterra-model'));
+  const plain = codes(["x' = -x", 'init x=1']);
+  assert.ok(!plain.includes('delay-bound') && !plain.includes('volterra-model'));
+});
+
+test("a model's solve calls are walked once and are those of its solve expressions", () => {
+  const text = [
+    'par a=0.5, k=2',
+    "x' = -x + a*delay(y, 1) + int{exp(-t)#x}",
+    "y' = -y + delay(x, 0.5)",
+    'global 1 x-1 {y=delay(x, 0.2)}',
+    'init x=0.1, y=0.2',
+    '@ total=2, dt=0.1, delay=2',
+  ].join('\n');
+  const m = analyse(text).model;
+  assert.ok(m);
+  const calls = solveCalls(m);
+  assert.equal(solveCalls(m), calls, 'kept for the model');
+  // Independently: every call node of the right-hand sides, events and resets, found by a walk of each.
+  const found: Expr[] = [];
+  visitExpressions(solveExpressions(m), (e) => {
+    if (e.kind === 'call') found.push(e);
+  });
+  const delays = found.filter((e) => e.kind === 'call' && e.callee === 'delay');
+  assert.equal(delays.length, 3);
+  assert.deepEqual(delayCalls(calls), delays);
+  assert.deepEqual(
+    integralCalls(calls),
+    found.filter((e) => e.kind === 'call' && e.callee === 'int'),
+  );
+  assert.equal(integralCalls(calls).length, 1);
 });

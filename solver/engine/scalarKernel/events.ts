@@ -25,6 +25,18 @@ export interface EventProgram {
 
 /** The model's events as one program, or undefined (none, a reset of a non-scalar state, or outside the fused subset). */
 export function eventProgram(model: Model): EventProgram | undefined {
+  // Asked for by the reference's availability, the compile and the event reference: built once while the model
+  // lives (a model is not changed once analysed), as compileScalarProgram's, so its interpreters are shared too.
+  const known = eventPrograms.get(model);
+  if (known !== undefined) return known ?? undefined;
+  const program = buildEventProgram(model);
+  eventPrograms.set(model, program ?? null);
+  return program;
+}
+
+const eventPrograms = new WeakMap<Model, EventProgram | null>();
+
+function buildEventProgram(model: Model): EventProgram | undefined {
   if (!model.events?.length) return undefined;
   const at = new Map<string, number>();
   let offset = 0;

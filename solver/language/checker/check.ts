@@ -23,7 +23,7 @@ import type {
   ParamDecl,
   StateDecl,
 } from '../../model';
-import { solveExpressions, visitExpressions } from '../../model';
+import { callsByCallee, solveExpressions, visitExpressions } from '../../model';
 import { schemeDiagnostics } from '../../schemes/analysis';
 import type { EquationStmt, LossStmt, Program } from '../ast';
 import { diag } from '../ranges';
@@ -65,8 +65,12 @@ export function check(program: Program, parseDiagnostics: Diagnostic[], context:
   const events = checkEvents(ctx, exprs, st);
   const algebraic = checkAlgebraic(ctx, exprs, st);
   const markov = checkMarkov(ctx, exprs);
-  checkDelayBounds(ctx, solveExpressions({ equations: equations.list, events, algebraic }), options.options);
-  volterraOptions(ctx, equations.list, options);
+  // One walk finds the calls both phases look for, when the checker built one (most models have neither).
+  const calls = ctx.readsHistory
+    ? callsByCallee(solveExpressions({ equations: equations.list, events, algebraic }))
+    : callsByCallee([]);
+  checkDelayBounds(ctx, calls, options.options);
+  volterraOptions(ctx, equations.list, calls, options);
   const loss = checkLoss(
     ctx,
     exprs,

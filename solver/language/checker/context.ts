@@ -116,6 +116,11 @@ export class CheckContext {
   readonly sampledBy = new Map<Sym, string>();
   /** Declared schemes by lower-case name. */
   readonly schemes = new Map<string, SchemeStmt>();
+  /**
+   * A checked `delay(x, tau)` or integral was built (both read the solve's history): only then do the phases that
+   * look for those calls walk the checked expressions.
+   */
+  readsHistory = false;
 
   constructor(
     readonly context: AnalysisContext,

@@ -1,12 +1,13 @@
 // XPPAUT needs the maximal delay (`@ delay=`, default 0) to store the history `delay(x, tau)` reads; a
 // model that uses delays without it would stop in XPPAUT. ODE Lens keeps the whole history on the
 // grid, so it only warns, on the call.
-import { delayCalls, type Expr, type ModelOptions } from '../../model';
+import { delayCalls, type CallsByCallee, type ModelOptions } from '../../model';
 import { diag } from '../ranges';
 import type { CheckContext } from './context';
 
-export function checkDelayBounds(ctx: CheckContext, exprs: Expr[], options: ModelOptions): void {
-  for (const call of delayCalls(exprs)) {
+/** `calls`: those of the right-hand sides, events and algebraic equations (callsByCallee). */
+export function checkDelayBounds(ctx: CheckContext, calls: CallsByCallee, options: ModelOptions): void {
+  for (const call of delayCalls(calls)) {
     const lag = call.args[1];
     const bound = options.maxDelay;
     if (bound === undefined)

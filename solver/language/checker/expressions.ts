@@ -573,6 +573,7 @@ export class ExpressionChecker {
       return bad();
     }
     scope.dynamic.value = true;
+    this.ctx.readsHistory = true;
     return {
       kind: 'call',
       callee: 'delay',

@@ -3,6 +3,8 @@
 // the convolution kernel K of int{K#u} a formula of t and the parameters (XPPAUT tabulates it once
 // on the grid), and integrals only where the solve evaluates them: the equations and what they read.
 import {
+  callsByCallee,
+  type CallsByCallee,
   type Diagnostic,
   type Equation,
   type Expr,
@@ -74,6 +76,7 @@ export function integralCall(
     }
   const args = [{ ...mu, shape: [] }, checkedIntegrand];
   if (checkedKernel) args.push(checkedKernel);
+  ctx.readsHistory = true;
   return { kind: 'call', callee: INTEGRAL, args, range: e.range, calleeRange: e.calleeRange, shape: [] };
 }
 
@@ -98,12 +101,17 @@ function readsState(ctx: CheckContext, kernel: Expr): string | undefined {
     : `The kernel K of int{K#u} is a formula of t and the parameters (XPPAUT tabulates K(t − t') once on the grid); it cannot read '${state}': put it after the #`;
 }
 
-/** One information diagnostic on the first Volterra line: how the model is solved and checked. */
-export function volterraModelNote(equations: readonly Equation[], meth: string | undefined): Diagnostic | undefined {
-  // One walk over every right-hand side first (a subexpression shared by many equations visited once): most
-  // models have no integral, and a walk per equation re-walks what they share.
-  if (!equations.some((q) => q.volterra) && integralCalls(equations.map((q) => q.rhs)).length === 0) return undefined;
-  const first = equations.find((q) => q.volterra || integralCalls([q.rhs]).length > 0);
+/**
+ * One information diagnostic on the first Volterra line: how the model is solved and checked. `calls`: those of
+ * every solve expression (the equations' among them), which tell at once that most models have no integral.
+ */
+export function volterraModelNote(
+  equations: readonly Equation[],
+  calls: CallsByCallee,
+  meth: string | undefined,
+): Diagnostic | undefined {
+  if (!equations.some((q) => q.volterra) && integralCalls(calls).length === 0) return undefined;
+  const first = equations.find((q) => q.volterra || integralCalls(callsByCallee([q.rhs])).length > 0);
   if (!first) return undefined;
   const ignored = meth && meth !== 'volterra' ? ` (meth=${meth} is not used, as in XPPAUT)` : '';
   return diag(
@@ -118,10 +126,11 @@ export function volterraModelNote(equations: readonly Equation[], meth: string |
 export function volterraOptions(
   ctx: CheckContext,
   equations: readonly Equation[],
+  calls: CallsByCallee,
   options: { options: ModelOptions; optionLines: OptionLine[] },
 ): void {
   const meth = findOption(options, 'meth')?.value;
-  const note = volterraModelNote(equations, meth?.toLowerCase());
+  const note = volterraModelNote(equations, calls, meth?.toLowerCase());
   if (!note) return;
   ctx.report(note);
   options.options.meth = 'heun';
