@@ -98,6 +98,7 @@ export async function repeatedChecksChild(): Promise<void> {
     steps,
     instructions: prog?.code.length ?? 0,
     ownCopy: prog ? interpreterOf(prog).ownCopy : false,
+    compiled: prog ? interpreterOf(prog).compiled : false,
     between: `an array chain of ${CHAIN_STATES} states`,
     checksMs,
     checksCpuMs,

@@ -40,12 +40,16 @@ export interface FrontEndTimings {
  * whether the later checks cost what the first does.
  */
 export interface RepeatedChecksRow {
-  /** The repeated model, its fused program's instruction count and whether its interpreter is a copy of its own. */
+  /**
+   * The repeated model, its fused program's instruction count, whether its interpreter is a copy of its own and
+   * whether its passes run as WebAssembly (absent in rows measured before they could).
+   */
   model: string;
   states: number;
   steps: number;
   instructions: number;
   ownCopy: boolean;
+  compiled?: boolean;
   /** The model checked between repetitions. */
   between: string;
   /** Each check of the repeated model, in order: its report's timings.totalMs, and the process's CPU ms. */
@@ -132,7 +136,11 @@ export const TABLE_TITLES = {
 /** One line: the first check, the later ones' median and their ratio (✗ above the target), each check, the load. */
 export function repeatedChecksLine(r: RepeatedChecksRow): string {
   const ms = (xs: readonly number[]) => xs.map((x) => x.toFixed(0)).join(', ');
-  const interpreter = r.ownCopy ? 'an interpreter copy of its own' : 'the shared interpreter';
+  const interpreter = r.compiled
+    ? 'its passes as WebAssembly'
+    : r.ownCopy
+      ? 'an interpreter copy of its own'
+      : 'the shared interpreter';
   return (
     `${r.model} (${r.states} states, ${r.instructions} instructions, ${interpreter}; rk4, ${r.steps} steps) checked ` +
     `${r.checksMs.length} times in one process on one thread, ${r.between} checked between: first ` +

@@ -135,6 +135,11 @@ test('the generated section shows the repeated-checks row of a run that has it, 
     repeatedChecks: row([1600, 1400, 1440, 1340, 1430], true),
   });
   assert.match(own, /an interpreter copy of its own; .* later median 1415 ms, later \/ first 0\.88 \(target ≤ 1\.1;/);
+  const compiled = latestRunSection('example-run.json', {
+    ...base,
+    repeatedChecks: { ...row([900, 700, 720, 690, 710], true), compiled: true },
+  });
+  assert.match(compiled, /2960 instructions, its passes as WebAssembly; rk4, 1200 steps\) .* later \/ first 0\.78 \(/);
   const failed = latestRunSection('example-run.json', { ...base, repeatedChecks: { error: 'child exited 1' } });
   assert.match(failed, /Repeated checks in one process: failed \(child exited 1\)\./);
 });
