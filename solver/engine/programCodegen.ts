@@ -63,8 +63,8 @@ export type ForwardPass = (
  * run often enough, and there it is far slower than the interpreter, whose own code is optimised once for every
  * program: measured on a 4,000-instruction lattice (cgl.ode), about 0.7 ms an evaluation for the first thousand
  * evaluations against 35 µs, and 2.5× faster only after. Small programs (a classic model's few dozen
- * instructions) reach the optimised code within a few milliseconds and then run 2–2.5× faster; long ones keep the
- * interpreter.
+ * instructions) reach the optimised code within a few milliseconds and then run 2–2.5× faster; long ones run as
+ * WebAssembly (programWasm.ts) or keep the interpreter.
  */
 export const MAX_WRITTEN_CHARS = 12_000;
 /** Whether a program of L instructions may be written out (every line is at least 10 characters). */
