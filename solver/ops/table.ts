@@ -790,14 +790,13 @@ function segment(t: TableSamples, x: number): number {
 }
 
 /** The float32 tensors of a table's samples and slopes, made once per backend (kept out of tidy scopes). */
-function tableTensors(t: TableSamples): (tf: TF) => { y: Tensor; slope: Tensor } {
+function tableTensors(t: TableSamples, slopes: () => number[]): (tf: TF) => { y: Tensor; slope: Tensor } {
   const made = new Map<string, { y: Tensor; slope: Tensor }>();
-  const slopes = t.values.map((v, i) => (i + 1 < t.values.length ? (t.values[i + 1] - v) / t.dx : 0));
   return (tf) => {
     const key = tf.getBackend();
     let c = made.get(key);
     if (!c || c.y.isDisposed || c.slope.isDisposed) {
-      c = { y: tf.keep(tf.tensor1d(t.values)), slope: tf.keep(tf.tensor1d(slopes)) };
+      c = { y: tf.keep(tf.tensor1d(t.values)), slope: tf.keep(tf.tensor1d(slopes())) };
       made.set(key, c);
     }
     return c;
@@ -811,17 +810,19 @@ function tableTensors(t: TableSamples): (tf: TF) => { y: Tensor; slope: Tensor }
  * tape never differentiates the integer index.
  */
 export function tableOperation(t: TableSamples, doc: string, signature: string): UnaryOp {
-  const tensors = tableTensors(t);
   const n = t.values.length;
+  // Made when first read: a step table's values (a noise realisation's, one per step) never read them.
+  let slopeValues: number[] | undefined;
+  const slopesOf = () => (slopeValues ??= t.values.map((v, i) => (i + 1 < n ? (t.values[i + 1] - v) / t.dx : 0)));
+  const tensors = tableTensors(t, slopesOf);
   const linear = t.interpolation === 'linear';
   const last = linear ? Math.max(n - 2, 0) : n - 1;
   const index = (tf: TF, x: Tensor) =>
     tf.tidy(() => tf.cast(tf.clipByValue(tf.floor(tf.div(tf.sub(x, t.xlo), t.dx)), 0, last), 'int32'));
   const slopeAt = (tf: TF, x: Tensor) => (linear ? tf.gather(tensors(tf).slope, index(tf, x)) : tf.zerosLike(x));
-  const slopes = t.values.map((v, i) => (i + 1 < n ? (t.values[i + 1] - v) / t.dx : 0));
   const value = (x: number) => {
     const i = segment(t, x);
-    return linear ? t.values[i] + slopes[i] * (x - (t.xlo + i * t.dx)) : t.values[i];
+    return linear ? t.values[i] + slopesOf()[i] * (x - (t.xlo + i * t.dx)) : t.values[i];
   };
   return unary({
     doc,
@@ -841,7 +842,7 @@ export function tableOperation(t: TableSamples, doc: string, signature: string):
       })(x),
     tensorDerivative: (tf, x) => slopeAt(tf, x),
     value,
-    derivative: (x) => (linear ? slopes[segment(t, x)] : 0),
+    derivative: (x) => (linear ? slopesOf()[segment(t, x)] : 0),
     smooth: {
       // The samples' span and one segment past each end (extrapolated).
       domain: [[t.xlo - t.dx, t.xlo + n * t.dx]],
