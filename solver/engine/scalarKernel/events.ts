@@ -26,6 +26,18 @@ export interface EventProgram {
 /** The model's events as one program, or undefined (none, a reset of a non-scalar state, or outside the fused subset). */
 export function eventProgram(model: Model): EventProgram | undefined {
   if (!model.events?.length) return undefined;
+  // Asked for by the compile, the reference's availability and the map's reference: the first answer is kept while
+  // the model lives (a model is not changed once analysed), as compileScalarProgram keeps f's.
+  const known = eventPrograms.get(model);
+  if (known !== undefined) return known ?? undefined;
+  const program = buildEventProgram(model, model.events);
+  eventPrograms.set(model, program ?? null);
+  return program;
+}
+
+const eventPrograms = new WeakMap<Model, EventProgram | null>();
+
+function buildEventProgram(model: Model, modelEvents: NonNullable<Model['events']>): EventProgram | undefined {
   const at = new Map<string, number>();
   let offset = 0;
   for (const s of model.states) {
@@ -34,7 +46,7 @@ export function eventProgram(model: Model): EventProgram | undefined {
   }
   const exprs: Expr[] = [];
   const events: KernelEvent[] = [];
-  for (const ev of model.events) {
+  for (const ev of modelEvents) {
     const condition = exprs.push(ev.condition) - 1;
     const resets: KernelEvent['resets'] = [];
     for (const r of ev.resets) {
