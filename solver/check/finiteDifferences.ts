@@ -44,7 +44,7 @@ async function gradcheck(
   const { values } = inputs;
   const meter = localMeter();
   // Which units there are is known before any solve (the directions and the combined probe).
-  const work = finiteDifferenceWork(tf, cm, scheme, model, values, ad.G, ad.loss, 'auto');
+  const work = finiteDifferenceWork(tf, cm, scheme, model, values, ad.G, ad.loss, 'auto', ad.unperturbed);
   const all = work.units.map((_u, k) => k);
   if (!mayShareFiniteDifferences(run, work.units)) return work.settle(all, budgetMs, meter) as GradcheckResult[];
   // The helper takes the unperturbed solve's firings from this thread (one solve fewer there; models with events).

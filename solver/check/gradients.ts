@@ -27,6 +27,8 @@ import { algebraicFailure, clearAlgebraicFailure } from '../engine/algebraic';
 import { optionsRange, type CheckRun } from './run';
 import { formatNumber } from '../presentation/format';
 import { workClock } from '../engine/work';
+import { firingsOf } from '../engine/finiteDifferences';
+import type { Firings } from '../engine/scalarKernel/events';
 
 /** The values checked, per parameter (model.params order). */
 export interface ParameterInputs {
@@ -83,6 +85,8 @@ export interface AdGradients {
   G: Float32Array[];
   /** adjoint121 only (else empty): the corrected values of each per-step parameter, undefined for shared ones. */
   adjointValues: (Float32Array | undefined)[];
+  /** The firings of AD's forward solve, the unperturbed one of finite differences (finiteDifferenceWork's `unperturbed`). */
+  unperturbed?: { firings?: Firings };
 }
 
 export function adPhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInputs): AdGradients {
@@ -90,12 +94,19 @@ export function adPhase(run: CheckRun, cm: CompiledModel, inputs: ParameterInput
   const { tf, model, scheme, layout, edges } = run;
   const probe = run.correction === 'adjoint121' ? probeFor(tf, cm, model) : undefined;
   try {
-    const { loss, G, nu } = adGradients(tf, cm, scheme, model, inputs.values, probe);
+    // Without a probe, AD's solve is finite differences' unperturbed one (the same model on the same values), except
+    // in a DAE: its Newton solves start from the previous evaluation's algebraic values, so that finite differences'
+    // numbers depend on the solves before theirs, the unperturbed one among them.
+    const unperturbed = !probe && !model.algebraic;
+    const { result, firings } = unperturbed
+      ? firingsOf(cm, scheme, () => adGradients(tf, cm, scheme, model, inputs.values))
+      : { result: adGradients(tf, cm, scheme, model, inputs.values, probe), firings: undefined };
+    const { loss, G, nu } = result;
     const adjointValues =
       probe && nu && Number.isFinite(loss)
         ? adjointCorrections(model, layout, inputs.sizes, probe.probe, nu, edges)
         : [];
-    return { loss, G, adjointValues };
+    return { loss, G, adjointValues, ...(unperturbed ? { unperturbed: { firings } } : {}) };
   } finally {
     probe?.probe.dispose();
     run.timings.adMs = clock.wallMs();

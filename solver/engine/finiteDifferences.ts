@@ -316,13 +316,24 @@ type ProbeFirings = [Firings | undefined, Firings | undefined];
  * with it; the continuous reference, its firings near the ends of the interval).
  */
 export function unperturbedFirings(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[]) {
+  return firingsOf(cm, scheme, () => {
+    tf.tidy(() => {
+      stackedLoss(tf, cm, scheme, model, values).dataSync();
+    });
+  }).firings;
+}
+
+/**
+ * `solve()` (solves on the parameter values) and the firings of its latest solve on the whole-solve kernel
+ * (unperturbedFirings' answer when `solve` is the AD solve, whose forward is that solve: check/gradients.ts's adPhase
+ * hands them to finiteDifferenceWork, which then solves it no more).
+ */
+export function firingsOf<T>(cm: CompiledModel, scheme: Scheme, solve: () => T): { result: T; firings?: Firings } {
   const ws = cm.wholeSolve;
-  if (!ws?.events || !solvesByKernel(cm, scheme)) return undefined;
+  if (!ws?.events || !solvesByKernel(cm, scheme)) return { result: solve() };
   ws.takeFirings();
-  tf.tidy(() => {
-    stackedLoss(tf, cm, scheme, model, values).dataSync();
-  });
-  return ws.takeFirings();
+  const result = solve();
+  return { result, firings: ws.takeFirings() };
 }
 
 /** Quotients a mismatch must stand at, agreeing with each other, before it counts (steps that moved a firing aside). */

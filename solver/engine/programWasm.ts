@@ -39,6 +39,9 @@ export interface WasmForward {
   outputs(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, out: Float64Array): void;
 }
 
+/** Rows at least this long are copied through a subarray view (its allocation costs about as much as 1,000 elements' loop). */
+const SUBARRAY_COPY = 1024;
+
 // Function types: an imported unary or binary value, and the pass itself (t) → ().
 const T_UNARY = 0,
   T_BINARY = 1,
@@ -218,10 +221,13 @@ export function wasmForward(
   const values = mem.subarray(V, V + L),
     stateIn = mem.subarray(S, S + D),
     paramIn = mem.subarray(PR, PR + P);
-  /** Copies `from[at…]` into `into`: one typed-array copy where it can (float32 to float64 is exact). */
+  /**
+   * Copies `from[at…]` into `into` (float32 to float64 is exact): one typed-array copy of a whole array; a row of a
+   * trajectory (every step of a solve) element by element below SUBARRAY_COPY, since its view would be allocated.
+   */
   const copyIn = (into: Float64Array, from: ArrayLike<number>, at: number) => {
     const n = into.length;
-    if (ArrayBuffer.isView(from))
+    if (ArrayBuffer.isView(from) && ((at === 0 && from.length === n) || n >= SUBARRAY_COPY))
       into.set(at === 0 && from.length === n ? from : (from as Float64Array).subarray(at, at + n));
     else for (let i = 0; i < n; i++) into[i] = from[at + i];
   };

@@ -6,7 +6,7 @@
 // optimising compiler took 0.4–0.55 s of CPU over cgl.ode's 3,976 instructions, on the cores the check's two threads
 // use; this loop is one small function, optimised in milliseconds. Programs with delays, loops or algebraic
 // variables keep the interpreter's sweep.
-import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
+import { FUNCTIONS, OPERATORS, POWER_FORMS, ZERO_DERIVATIVE, type Operation } from '../ops/table';
 import { Bytes, F64, I32, ImportList, instantiate, OP, VOID_BLOCK, webAssembly } from './wasmBinary';
 import type { ProgramArrays } from './programCodegen';
 import type { WasmOpcodes } from './programWasm';
@@ -41,21 +41,48 @@ const R = {
   EXP: 14, // y
   TANH: 15, // 1 - y * y
   DIV: 16, // 1 / b, -a / (b * b)
+  ABS: 17, // x > 0 ? 1 : -1
+  SIN: 18, // Math.cos(x)
+  COS: 19, // -Math.sin(x)
+  MIN: 20, // a <= b ? 1 : 0, a <= b ? 0 : 1
+  MAX: 21, // a >= b ? 1 : 0, a >= b ? 0 : 1
+  ZERO: 22, // a piecewise constant unary function: 0
+  ZERO2: 23, // a comparison: 0 and 0
 } as const;
-const CASES = 17;
+const CASES = 24;
 
+// Derivatives written here as the table writes them (ops/table.ts): a derivative called from WebAssembly is a JS call
+// whose arguments and result are boxed (kohonen.ode: 500 a step, a third of its reverse pass and most of its garbage),
+// while Math.sin and Math.cos imported themselves are called directly.
 const table = (name: string) => FUNCTIONS.get(name as never) as Operation;
 const OWN = new Map<unknown, number>([
   [POWER_FORMS.get(2), R.SQUARE],
   [table('exp'), R.EXP],
   [table('tanh'), R.TANH],
   [OPERATORS['/'], R.DIV],
+  [table('abs'), R.ABS],
+  [table('sin'), R.SIN],
+  [table('cos'), R.COS],
+  [table('min'), R.MIN],
+  [table('max'), R.MAX],
 ]);
 
-// Function types: a unary derivative (x, y) → f64, a binary one (a, b, y) → f64, the sweep (want) → ().
+/** The opcode of a table function whose derivative is written here, or undefined (the table's is called). */
+function own(fn: unknown): number | undefined {
+  const r = OWN.get(fn);
+  if (r !== undefined) return r;
+  const f = fn as { derivative?: unknown; derivativeA?: unknown; derivativeB?: unknown };
+  if (f.derivative === ZERO_DERIVATIVE) return R.ZERO;
+  if (f.derivativeA === ZERO_DERIVATIVE && f.derivativeB === ZERO_DERIVATIVE) return R.ZERO2;
+  return undefined;
+}
+
+// Function types: a unary derivative (x, y) → f64, a binary one (a, b, y) → f64, the sweep (want) → (), Math.sin and
+// Math.cos (x) → f64.
 const T_UNARY = 0,
   T_BINARY = 1,
-  T_SWEEP = 2;
+  T_SWEEP = 2,
+  T_MATH = 3;
 
 /** Bytes per instruction in the code: op | reach << 8 | dotA << 16 | dotB << 24, then a·8, b·8, c·8 or a function. */
 const WORDS = 16;
@@ -92,6 +119,8 @@ export function wasmReverse(
     SIZE = TERMS + 8 * T;
   // Derivatives called: a table of imported functions (unary ones, then binary ones' A and B side by side).
   const called = new ImportList();
+  // Imported first, so that their function indices are known to the sweep.
+  const math = { sin: called.at(Math.sin, T_MATH), cos: called.at(Math.cos, T_MATH) };
   const code = new Int32Array(4 * L);
   for (let k = 0; k < L; k++) {
     let r: number;
@@ -119,11 +148,11 @@ export function wasmReverse(
         r = R.NEG;
         break;
       case o.UNARY:
-        r = OWN.get(fns[k]) ?? R.UNARY;
+        r = own(fns[k]) ?? R.UNARY;
         if (r === R.UNARY) fourth = called.at((fns[k] as { derivative: unknown }).derivative, T_UNARY);
         break;
       case o.BINARY: {
-        r = OWN.get(fns[k]) ?? R.BINARY;
+        r = own(fns[k]) ?? R.BINARY;
         const fn = fns[k] as { derivativeA: unknown; derivativeB: unknown };
         if (r === R.BINARY) fourth = called.pair(fn.derivativeA, fn.derivativeB, T_BINARY);
         break;
@@ -154,13 +183,14 @@ export function wasmReverse(
     termSlots[2 * i + 1] = 8 * tb[i];
   }
 
-  const c = sweepBody({ V, ADJ, VS, VP, VT, CODE, TERMS, L });
+  const c = sweepBody({ V, ADJ, VS, VP, VT, CODE, TERMS, L }, math);
   const pages = Math.max(1, Math.ceil(SIZE / 65536));
   const { run, memory } = instantiate({
     types: [
       [[F64, F64], [F64]], // T_UNARY
       [[F64, F64, F64], [F64]], // T_BINARY
       [[I32], []], // T_SWEEP
+      [[F64], [F64]], // T_MATH
     ],
     imports: called.list,
     type: T_SWEEP,
@@ -204,7 +234,7 @@ interface Layout {
 }
 
 /** The sweep (want: i32) → (): from instruction L − 1 down to 0. */
-function sweepBody(m: Layout): Bytes {
+function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
   const c = new Bytes();
   // Locals after the parameter want (0): i32 k, kc, w0, a, b, i, end, ra, rb; f64 g, x, y, da, db.
   const WANT = 0,
@@ -353,6 +383,33 @@ function sweepBody(m: Layout): Bytes {
           c.byte(OP.f64Mul);
         });
         return;
+      case R.ABS: // x > 0 ? 1 : -1 (NaN: −1)
+        addTo(A, m.ADJ, () => {
+          get(G);
+          f64(1);
+          f64(-1);
+          loadAt(A, m.V);
+          f64(0);
+          c.byte(OP.f64Gt).byte(OP.select).byte(OP.f64Mul);
+        });
+        return;
+      case R.SIN: // Math.cos(x)
+      case R.COS: // -Math.sin(x)
+        addTo(A, m.ADJ, () => {
+          get(G);
+          loadAt(A, m.V);
+          c.byte(OP.call).u32(r === R.SIN ? math.cos : math.sin);
+          if (r === R.COS) c.byte(OP.f64Neg);
+          c.byte(OP.f64Mul);
+        });
+        return;
+      case R.ZERO:
+        addTo(A, m.ADJ, () => {
+          get(G);
+          f64(0);
+          c.byte(OP.f64Mul);
+        });
+        return;
       case R.SQUARE: // 2 * x
         addTo(A, m.ADJ, () => {
           get(G);
@@ -379,11 +436,32 @@ function sweepBody(m: Layout): Bytes {
         return;
       case R.BINARY:
       case R.DIV:
+      case R.MIN:
+      case R.MAX:
+      case R.ZERO2:
         loadAt(A, m.V);
         set(X);
         loadAt(B, m.V);
         set(Y);
-        if (r === R.DIV) {
+        if (r === R.MIN || r === R.MAX) {
+          // a <= b (min) or a >= b (max), false for NaN: 1 and 0, else 0 and 1.
+          for (const [one, zero, into] of [
+            [1, 0, DA],
+            [0, 1, DB],
+          ]) {
+            f64(one);
+            f64(zero);
+            get(X);
+            get(Y);
+            c.byte(r === R.MIN ? OP.f64Le : OP.f64Ge).byte(OP.select);
+            set(into);
+          }
+        } else if (r === R.ZERO2) {
+          f64(0);
+          set(DA);
+          f64(0);
+          set(DB);
+        } else if (r === R.DIV) {
           // 1 / b and -a / (b * b)
           f64(1);
           get(Y);

@@ -789,17 +789,14 @@ function segment(t: TableSamples, x: number): number {
   return Math.min(Math.max(Math.floor(u), 0), Math.max(last, 0));
 }
 
-/**
- * The float32 tensors of a table's samples and of its slopes (a linear table's; a step table has none), made once
- * per backend (kept out of tidy scopes).
- */
-function tableTensors(t: TableSamples, slopes: number[]): (tf: TF) => { y: Tensor; slope: Tensor } {
+/** The float32 tensors of a table's samples and slopes, made once per backend (kept out of tidy scopes). */
+function tableTensors(t: TableSamples, slopes: () => number[]): (tf: TF) => { y: Tensor; slope: Tensor } {
   const made = new Map<string, { y: Tensor; slope: Tensor }>();
   return (tf) => {
     const key = tf.getBackend();
     let c = made.get(key);
     if (!c || c.y.isDisposed || c.slope.isDisposed) {
-      c = { y: tf.keep(tf.tensor1d(t.values)), slope: tf.keep(tf.tensor1d(slopes)) };
+      c = { y: tf.keep(tf.tensor1d(t.values)), slope: tf.keep(tf.tensor1d(slopes())) };
       made.set(key, c);
     }
     return c;
@@ -814,17 +811,18 @@ function tableTensors(t: TableSamples, slopes: number[]): (tf: TF) => { y: Tenso
  */
 export function tableOperation(t: TableSamples, doc: string, signature: string): UnaryOp {
   const n = t.values.length;
+  // Made when first read: a step table's values (a noise realisation's, one per step) never read them.
+  let slopeValues: number[] | undefined;
+  const slopesOf = () => (slopeValues ??= t.values.map((v, i) => (i + 1 < n ? (t.values[i + 1] - v) / t.dx : 0)));
+  const tensors = tableTensors(t, slopesOf);
   const linear = t.interpolation === 'linear';
-  // A step table reads no slope: none are computed (a noise table has a sample per grid step, kohonen.ode 101 of 16,000).
-  const slopes = linear ? t.values.map((v, i) => (i + 1 < n ? (t.values[i + 1] - v) / t.dx : 0)) : [];
-  const tensors = tableTensors(t, slopes);
   const last = linear ? Math.max(n - 2, 0) : n - 1;
   const index = (tf: TF, x: Tensor) =>
     tf.tidy(() => tf.cast(tf.clipByValue(tf.floor(tf.div(tf.sub(x, t.xlo), t.dx)), 0, last), 'int32'));
   const slopeAt = (tf: TF, x: Tensor) => (linear ? tf.gather(tensors(tf).slope, index(tf, x)) : tf.zerosLike(x));
   const value = (x: number) => {
     const i = segment(t, x);
-    return linear ? t.values[i] + slopes[i] * (x - (t.xlo + i * t.dx)) : t.values[i];
+    return linear ? t.values[i] + slopesOf()[i] * (x - (t.xlo + i * t.dx)) : t.values[i];
   };
   return unary({
     doc,
@@ -844,7 +842,7 @@ export function tableOperation(t: TableSamples, doc: string, signature: string):
       })(x),
     tensorDerivative: (tf, x) => slopeAt(tf, x),
     value,
-    derivative: (x) => (linear ? slopes[segment(t, x)] : 0),
+    derivative: (x) => (linear ? slopesOf()[segment(t, x)] : 0),
     smooth: {
       // The samples' span and one segment past each end (extrapolated).
       domain: [[t.xlo - t.dx, t.xlo + n * t.dx]],

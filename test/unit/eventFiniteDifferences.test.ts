@@ -13,9 +13,11 @@ import { initialParameters } from '../../solver/engine/parameters';
 import {
   finiteDifferenceCheck,
   finiteDifferenceDirections,
+  firingsOf,
   GRADCHECK_TOLERANCE,
   MIN_RESOLUTION,
   type FiniteDifferenceMode,
+  unperturbedFirings,
 } from '../../solver/engine/finiteDifferences';
 import { schemeOf } from '../../solver/schemes/schemes';
 import { runCheck } from '../../solver/check';
@@ -209,4 +211,25 @@ test('a mismatch on a non-smooth model: the verdict hedges as the warning does, 
   const kept = gradcheckMismatchMessage('k', 0.2, [EVENT_JUMPS], true);
   assert.match(kept, /\(the events' jumps do not explain it\)\.$/);
   assert.doesNotMatch(kept, /not smooth/);
+});
+
+test("AD's solve records the unperturbed solve's firings: finite differences take them instead of solving again", async () => {
+  const model = modelOf(neuron(1.5));
+  const { tf } = await initBackend('cpu');
+  const { compiled } = compileModel(tf, model);
+  try {
+    const scheme = schemeOf(model);
+    const values = initialParameters(tf, model);
+    const ad = firingsOf(compiled, scheme, () => discreteGradients(tf, compiled, scheme, model, values));
+    const solved = unperturbedFirings(tf, compiled, scheme, model, values);
+    assert.deepEqual(ad.firings, solved);
+    // One firing, at the grid step the float64 network fires at (the key of step n's event 0 is n − 1: the step from t_{n−1}).
+    const { fired } = network64(1.5, VR);
+    assert.equal(fired.length, 1);
+    assert.equal(ad.firings?.count, 1);
+    assert.equal(ad.firings?.first, fired[0] - 1);
+    assert.ok(Number.isFinite(ad.result.loss));
+  } finally {
+    compiled.dispose();
+  }
 });

@@ -1,10 +1,10 @@
 // A long program's forward pass (engine/programWasm.ts) and reverse pass (engine/reverseWasm.ts) run as WebAssembly
 // with the dispatching interpreter's numbers bit for bit: every value, f alone, and every reverse pass (states,
 // parameters, both, with time), on programs that use each table function the modules write as WebAssembly themselves
-// (x², |x|, √x, ÷, min, max, the comparisons, heav; the derivatives of x², exp, tanh and ÷) and some they call (sin,
-// pow, abs's and min's derivatives, …), selects, dot products and sums, at random states, parameters and
-// cotangents including zeros of both signs, the infinities, NaN and a subnormal. Programs with delays or loop
-// instructions keep the interpreter.
+// (x², |x|, √x, ÷, min, max, the comparisons, heav; the derivatives of x², exp, tanh, ÷, |x|, sin, cos, min, max, the
+// comparisons and of piecewise constant functions) and some they call (sin, cos, pow's derivatives, …), selects, dot
+// products and sums, at random states, parameters and cotangents including zeros of both signs, the infinities, NaN
+// and a subnormal. Programs with delays or loop instructions keep the interpreter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -32,7 +32,7 @@ init u[0..149]=0.2
 @ total=1, dt=0.1`,
   'called table functions, selects and long sums': `par k=0.4, w=0.2
 u0' = -u0 + w*u1
-u[1..198]' = -k*u[j] + w*(u[j+1] - 2*u[j] + u[j-1]) + tanh(u[j])*exp(-u[j]) + if(u[j] > 0.1) then(sin(u[j])) else(abs(u[j])^1.5) + sum(0,39)of(shift(u0,i'))/40 + sum(0,3)of(shift(u0,i')*w^i')
+u[1..198]' = -k*u[j] + w*(u[j+1] - 2*u[j] + u[j-1]) + tanh(u[j])*exp(-u[j]) + if(u[j] > 0.1) then(sin(u[j])) else(abs(u[j])^1.5) + cos(u[j])*flr(2*u[j]) + sum(0,39)of(shift(u0,i'))/40 + sum(0,3)of(shift(u0,i')*w^i')
 u199' = -u199 + w*u198
 init u[0..199]=0.1
 @ total=1, dt=0.1`,

@@ -37,7 +37,8 @@ export function eventProgram(model: Model): EventProgram | undefined {
 const eventPrograms = new WeakMap<Model, EventProgram | null>();
 
 function buildEventProgram(model: Model): EventProgram | undefined {
-  if (!model.events?.length) return undefined;
+  const modelEvents = model.events;
+  if (!modelEvents?.length) return undefined;
   const at = new Map<string, number>();
   let offset = 0;
   for (const s of model.states) {
@@ -46,7 +47,7 @@ function buildEventProgram(model: Model): EventProgram | undefined {
   }
   const exprs: Expr[] = [];
   const events: KernelEvent[] = [];
-  for (const ev of model.events) {
+  for (const ev of modelEvents) {
     const condition = exprs.push(ev.condition) - 1;
     const resets: KernelEvent['resets'] = [];
     for (const r of ev.resets) {
@@ -97,9 +98,15 @@ export class EventWorkspace {
   readonly firings: Firings = noFirings();
   readonly run: Interpreter;
   readonly runConditions: Interpreter;
-  /** The conditions' values at t_n and t_{n+1}. */
-  readonly before: Float64Array<ArrayBuffer>;
-  readonly conditionsAfter: Float64Array<ArrayBuffer>;
+  /** The conditions' values at t_n and t_{n+1} (the two arrays trade places when the next step reuses them). */
+  before: Float64Array<ArrayBuffer>;
+  conditionsAfter: Float64Array<ArrayBuffer>;
+  /**
+   * The forward solve's step whose `conditionsAfter` are the conditions at the states it ended with (none fired) on
+   * the parameter copy `afterParams`, or −1: step n + 1 reads them as its conditions at t_{n+1}.
+   */
+  afterStep = -1;
+  afterParams: ArrayLike<number> | undefined;
   /** The whole program's values at t_{n+1} (a step where an event fires: the reverse sweep reads them). */
   readonly after: Float64Array<ArrayBuffer>;
   readonly adj: Float64Array<ArrayBuffer>;
@@ -139,20 +146,31 @@ export function applyEvents(
   tNext: number,
   step?: number,
 ): boolean {
-  const { run, runConditions, before, conditionsAfter, after, winner } = ew;
+  const { run, runConditions, after, winner } = ew;
   const { events, conditions } = ew.program;
   const outputs = ew.program.prog.outputs;
-  runConditions.forward(x, xAt, p, tPrev, before);
+  // In a forward solve, x is the previous step's out: when nothing fired there and both steps read the same parameter
+  // copy (one array of the solve: the same values), its conditions at t_n are that step's at t_{n+1}, as computed.
+  if (step !== undefined && step > 0 && ew.afterStep === step - 1 && ew.afterParams === p) {
+    const last = ew.conditionsAfter;
+    ew.conditionsAfter = ew.before;
+    ew.before = last;
+  } else runConditions.forward(x, xAt, p, tPrev, ew.before);
+  const { before, conditionsAfter } = ew;
   runConditions.forward(out, outAt, p, tNext, conditionsAfter);
-  winner.fill(-1);
+  // `winner` is read only after a step where one fired: cleared at the first firing.
   let any = false;
-  events.forEach((ev, e) => {
-    const c = conditions.outputs[e];
-    if (!fires(ev.sign, before[c], conditionsAfter[c])) return;
+  for (let e = 0; e < events.length; e++) {
+    const ev = events[e],
+      c = conditions.outputs[e];
+    if (!fires(ev.sign, before[c], conditionsAfter[c])) continue;
+    if (!any) winner.fill(-1);
     any = true;
     if (step !== undefined) record(ew.firings, step * events.length + e);
     for (const r of ev.resets) winner[r.state] = r.value;
-  });
+  }
+  ew.afterStep = step !== undefined && !any ? step : -1;
+  ew.afterParams = p;
   if (!any) return false;
   // The values on the states of t_{n+1}, before any is set.
   run.forward(out, outAt, p, tNext, after);

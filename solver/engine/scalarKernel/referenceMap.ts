@@ -95,8 +95,8 @@ function edgeOf(sign: -1 | 0 | 1, c0: number, c1: number): number {
   return out;
 }
 
-/** θ_n flat in program order: the per-step copies' n-th, the shared values. */
-function parametersAt(params: MapParameter[], Q: number): (n: number) => Float32Array {
+/** θ_n flat in program order: the per-step copies' n-th, the shared values (one array, rewritten); `varies`: θ_n changes with n. */
+function parametersAt(params: MapParameter[], Q: number): ((n: number) => Float32Array) & { varies: boolean } {
   const out = new Float32Array(Q);
   const varying: { at: number; q: MapParameter }[] = [];
   let at = 0;
@@ -105,10 +105,13 @@ function parametersAt(params: MapParameter[], Q: number): (n: number) => Float32
     if (q.perStep && !q.equalCopies) varying.push({ at, q });
     at += q.size;
   }
-  return (n) => {
-    for (const { at, q } of varying) out.set(q.values.subarray(n * q.size, (n + 1) * q.size), at);
+  const atIteration = (n: number) => {
+    // Element by element: a subarray view per parameter and iteration would be allocated.
+    for (const { at, q } of varying)
+      for (let k = 0, from = n * q.size; k < q.size; k++) out[at + k] = q.values[from + k];
     return out;
   };
+  return Object.assign(atIteration, { varies: varying.length > 0 });
 }
 
 /** Scratch for evaluating the programs. */
@@ -121,7 +124,7 @@ class MapWorkspace {
   readonly cBefore: Float64Array;
   readonly cAfter: Float64Array;
   readonly step: Float32Array;
-  readonly theta: (n: number) => Float32Array;
+  readonly theta: ReturnType<typeof parametersAt>;
   constructor(readonly inp: MapSolveInput) {
     const { rhs, events } = inp;
     this.runF = interpreterOf(rhs);
@@ -161,19 +164,26 @@ export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
     firingEvents: number[] = [],
     edges: MapEdge[] = [];
   const winner = new Int32Array(S);
+  let cBefore = ws.cBefore,
+    cAfter = ws.cAfter;
+  // The conditions at x_n, t_n are the previous iteration's at x̃_n, t_n when nothing fired there and θ does not vary.
+  let reuse = false;
   for (let n = 0; n < N; n++) {
     if (n % SIGNAL_EVERY === 0) inp.signalCheck?.();
     const theta = ws.theta(n);
     ws.mapStep(traj, n, theta);
     const tn = t0 + n * h,
       tNext = t0 + (n + 1) * h;
-    ws.runC.forward(traj, n * S, theta, tn, ws.cBefore);
-    ws.runC.forward(ws.step, 0, theta, tNext, ws.cAfter);
-    winner.fill(-1);
+    if (reuse) {
+      const last = cAfter;
+      cAfter = cBefore;
+      cBefore = last;
+    } else ws.runC.forward(traj, n * S, theta, tn, cBefore);
+    ws.runC.forward(ws.step, 0, theta, tNext, cAfter);
     let any = false;
     for (let e = 0; e < evs.length; e++) {
-      const c0 = ws.cBefore[cOut[e]],
-        c1 = ws.cAfter[cOut[e]];
+      const c0 = cBefore[cOut[e]],
+        c1 = cAfter[cOut[e]];
       const edge = edgeOf(evs[e].sign, c0, c1);
       if (edge) {
         const moved = edgeMoves(ws, traj, n, e, edge, n === 0 && !inp.initialStatesMove);
@@ -187,6 +197,8 @@ export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
           edges.push({ event: e, t: edge & 1 ? tn : tNext, params: moved });
       }
       if (!fires(evs[e].sign, c0, c1)) continue;
+      // `winner` is read only at an iteration where one fired: cleared at its first firing.
+      if (!any) winner.fill(-1);
       any = true;
       firingSteps.push(n);
       firingEvents.push(e);
@@ -198,6 +210,7 @@ export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
       ws.runE.forward(ws.step, 0, theta, tNext, ws.eVals);
       for (let s = 0; s < S; s++) traj[out + s] = winner[s] >= 0 ? ws.eVals[eOut[winner[s]]] : ws.step[s];
     } else traj.set(ws.step, out);
+    reuse = !any && !ws.theta.varies;
   }
   return { traj, firingSteps, firingEvents, edges };
 }
