@@ -316,6 +316,8 @@ type ProbeFirings = [Firings | undefined, Firings | undefined];
  * with it; the continuous reference, its firings near the ends of the interval).
  */
 export function unperturbedFirings(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[]) {
+  // Nothing to record, nothing to solve (firingsOf would still run the solve).
+  if (!cm.wholeSolve?.events || !solvesByKernel(cm, scheme)) return undefined;
   return firingsOf(cm, scheme, () => {
     tf.tidy(() => {
       stackedLoss(tf, cm, scheme, model, values).dataSync();

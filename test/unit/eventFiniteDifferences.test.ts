@@ -233,3 +233,40 @@ test("AD's solve records the unperturbed solve's firings: finite differences tak
     compiled.dispose();
   }
 });
+
+test('a model without events solves nothing for the unperturbed firings (its finite differences solve only their probes)', async () => {
+  // A DAE among them: its Newton solves start from the previous evaluation's values, so an extra solve would move
+  // its finite differences' numbers too.
+  const model = modelOf(`x'=-a*x + 0.5*z
+0 = z + z^3 - x
+solv z=0
+par a=1
+x(0)=1
+@ total=1, dt=0.05, meth=rk4
+done
+`);
+  const { tf } = await initBackend('cpu');
+  const { compiled } = compileModel(tf, model);
+  try {
+    const scheme = schemeOf(model);
+    const values = initialParameters(tf, model);
+    const solved = await tf.profile(() => {
+      assert.equal(unperturbedFirings(tf, compiled, scheme, model, values), undefined);
+    });
+    assert.equal(solved.kernels.length, 0, `kernels run: ${solved.kernelNames.join(', ')}`);
+    // The same call on the event model solves once (the profile sees that solve's kernels).
+    const events = modelOf(neuron(1.5));
+    const withEvents = compileModel(tf, events).compiled;
+    try {
+      const values2 = initialParameters(tf, events);
+      const eventSolve = await tf.profile(() => {
+        unperturbedFirings(tf, withEvents, schemeOf(events), events, values2);
+      });
+      assert.ok(eventSolve.kernels.length > 0);
+    } finally {
+      withEvents.dispose();
+    }
+  } finally {
+    compiled.dispose();
+  }
+});
