@@ -12,24 +12,7 @@
 // Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
-import type { ProgramArrays } from './programCodegen';
-
-/** The interpreter's opcodes this compiler knows (programInterpreter.ts); a program with any other keeps the interpreter. */
-export interface WasmOpcodes {
-  CONST: number;
-  STATE: number;
-  PARAM: number;
-  TIME: number;
-  ADD: number;
-  SUB: number;
-  MUL: number;
-  NEG: number;
-  UNARY: number;
-  BINARY: number;
-  SELECT: number;
-  DOT: number;
-  SUM: number;
-}
+import type { Opcodes, ProgramArrays } from './programCodegen';
 
 /** The compiled forward pass, on the caller's arrays (programInterpreter.ts's Interpreter.forward and .outputs). */
 export interface WasmForward {
@@ -86,7 +69,7 @@ export function nativeInWasm(fn: unknown): boolean {
  */
 export function wasmForward(
   g: ProgramArrays,
-  o: WasmOpcodes,
+  o: Opcodes,
   shape: { states: number; params: number; outputs: Int32Array },
 ): WasmForward | undefined {
   if (!webAssembly) return undefined;

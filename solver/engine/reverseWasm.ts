@@ -8,8 +8,7 @@
 // variables keep the interpreter's sweep.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, ZERO_DERIVATIVE, type Operation } from '../ops/table';
 import { Bytes, F64, I32, ImportList, instantiate, OP, VOID_BLOCK, webAssembly } from './wasmBinary';
-import type { ProgramArrays } from './programCodegen';
-import type { WasmOpcodes } from './programWasm';
+import type { Opcodes, ProgramArrays } from './programCodegen';
 
 /** The compiled reverse pass (programInterpreter.ts's Interpreter.reverse, without delays). */
 export type WasmReverse = (
@@ -93,7 +92,7 @@ const WORDS = 16;
  */
 export function wasmReverse(
   g: ProgramArrays,
-  o: WasmOpcodes,
+  o: Opcodes,
   shape: {
     states: number;
     params: number;

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../support/repo';
 import { analyse } from '../../solver/language/index';
-import { madeUpHistory, programValue } from '../support/programInputs';
+import { madeUpHistory, programValue, sameBits, sameReverse } from '../support/programInputs';
 import { compileScalarProgram } from '../../solver/engine/scalarRhs';
 import {
   dispatchingInterpreter,
@@ -42,11 +42,6 @@ init x[0..199]=0.5
 
 const value = programValue(12);
 
-function same(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
-  assert.equal(a.length, b.length);
-  for (let k = 0; k < a.length; k++) if (!Object.is(a[k], b[k])) assert.fail(`${what}[${k}]: ${a[k]} ≠ ${b[k]}`);
-}
-
 for (const [name, text] of Object.entries(LONG)) {
   test(`a long program's own copy of the interpreter gives the module interpreter's numbers: ${name}`, () => {
     const a = analyse(text);
@@ -76,26 +71,15 @@ for (const [name, text] of Object.entries(LONG)) {
             v2 = new Float64Array(L).fill(-7);
           copy.forward(sf, 0, pf, t, v1, madeUpHistory);
           module.forward(sf, 0, pf, t, v2, madeUpHistory);
-          same(v1, v2, 'value');
+          sameBits(v1, v2, 'value');
           const o1 = new Float64Array(S),
             o2 = new Float64Array(S);
           copy.outputs(sf, 0, pf, t, o1, madeUpHistory);
           module.outputs(sf, 0, pf, t, o2, madeUpHistory);
-          same(o1, o2, 'f');
-          for (const want of wants) {
-            const r = [copy, module].map((it, i) => {
-              const v = i === 0 ? v1 : v2;
-              if (!prog.delays) it.forwardFor(want, sf, 0, pf, t, v);
-              const vs = new Float64Array(S),
-                vp = new Float64Array(P),
-                vt = new Float64Array(1);
-              it.reverse(v, cot, vs, vp, new Float64Array(L), want, madeUpHistory, t, vt);
-              return { vs, vp, vt };
-            });
-            same(r[0].vs, r[1].vs, `∂/∂s (want ${want})`);
-            same(r[0].vp, r[1].vp, `∂/∂p (want ${want})`);
-            same(r[0].vt, r[1].vt, `∂/∂t (want ${want})`);
-          }
+          sameBits(o1, o2, 'f');
+          const start = { vs: new Float64Array(S), vp: new Float64Array(P), vt: 0 };
+          for (const want of wants)
+            sameReverse([copy, module], [v1, v2], want, { s: sf, sAt: 0, p: pf, t, cot, delays: !!prog.delays }, start);
         },
       ),
       { numRuns: 25, seed: 5 },

@@ -13,6 +13,7 @@ import { compileScalarProgram } from '../../solver/engine/scalarRhs';
 import { interpreterOf, WANT_STATES } from '../../solver/engine/programInterpreter';
 import { programPattern } from '../../solver/engine/stepMatrix';
 import { backwardEulerAdjoint, programField } from '../../solver/engine/newtonStep';
+import { Rng } from '../../solver/engine/random';
 
 const LATTICES: Record<string, string> = {
   'a Schnakenberg lattice with selects and table functions': `f(u,v)=-u+v*u^2
@@ -44,16 +45,10 @@ init z=0
 @ total=1, dt=0.1, meth=backeul`,
 };
 
-/** A seeded uniform generator in [0, 1) (mulberry32). */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A seeded uniform generator in [0, 1) (the engine's own). */
+function random(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.uniform();
 }
 
 for (const [name, text] of Object.entries(LATTICES))

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
-import { programValue } from '../support/programInputs';
+import { programValue, sameBits, sameReverse } from '../support/programInputs';
 import { compileScalarProgram } from '../../solver/engine/scalarRhs';
 import {
   dispatchingInterpreter,
@@ -49,11 +49,6 @@ done`,
 
 const value = programValue(10);
 
-function same(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
-  assert.equal(a.length, b.length);
-  for (let k = 0; k < a.length; k++) if (!Object.is(a[k], b[k])) assert.fail(`${what}[${k}]: ${a[k]} ≠ ${b[k]}`);
-}
-
 function programOf(text: string): ScalarProgram {
   const a = analyse(text);
   assert.ok(a.model, JSON.stringify(a.diagnostics.filter((d) => d.severity === 'error')));
@@ -89,28 +84,28 @@ for (const [name, text] of Object.entries(COMPILED)) {
             v2 = new Float64Array(L).fill(-7);
           compiled.forward(sf, offset, pf, t, v1);
           dispatching.forward(sf, offset, pf, t, v2);
-          same(v1, v2, 'value');
+          sameBits(v1, v2, 'value');
           const o1 = new Float64Array(S),
             o2 = new Float64Array(S);
           // f from float64 states too (a stage's combination).
           const s64 = Float64Array.from(sf);
           compiled.outputs(s64, offset, pf, t, o1);
           dispatching.outputs(s64, offset, pf, t, o2);
-          same(o1, o2, 'f');
+          sameBits(o1, o2, 'f');
           // Every reverse pass, added into adjoints that start from values of their own (they accumulate).
-          for (const want of [WANT_STATES, WANT_PARAMS, WANT_BOTH, WANT_ALL] as Wanted[]) {
-            const r = [compiled, dispatching].map((it) => {
-              const vs = Float64Array.from(sf.subarray(offset), (x) => x / 3),
-                vp = Float64Array.from(pf, (x) => -x),
-                vt = Float64Array.of(0.25);
-              it.forwardFor(want, sf, offset, pf, t, v1);
-              it.reverse(v1, cot, vs, vp, new Float64Array(L), want, undefined, t, vt);
-              return { vs, vp, vt };
-            });
-            same(r[0].vs, r[1].vs, `∂/∂s (want ${want})`);
-            same(r[0].vp, r[1].vp, `∂/∂p (want ${want})`);
-            same(r[0].vt, r[1].vt, `∂/∂t (want ${want})`);
-          }
+          const start = {
+            vs: Float64Array.from(sf.subarray(offset), (x) => x / 3),
+            vp: Float64Array.from(pf, (x) => -x),
+            vt: 0.25,
+          };
+          for (const want of [WANT_STATES, WANT_PARAMS, WANT_BOTH, WANT_ALL] as Wanted[])
+            sameReverse(
+              [compiled, dispatching],
+              [v1, v2],
+              want,
+              { s: sf, sAt: offset, p: pf, t, cot, delays: false },
+              start,
+            );
         },
       ),
       { numRuns: 40, seed: 11 },

@@ -18,17 +18,12 @@ import { runCheck } from '../../solver/check';
 import { compileModel } from '../../solver/engine/compile';
 import { initBackend } from '../../solver/engine/backend';
 import type { Model } from '../../solver/model';
+import { Rng } from '../../solver/engine/random';
 
-/** A seeded uniform generator in [0, 1) (mulberry32). */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A seeded uniform generator in [0, 1) (the engine's own). */
+function random(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.uniform();
 }
 
 /** A random permutation of 0 … D−1. */
