@@ -4,9 +4,15 @@
 // (x², |x|, √x, ÷, min, max, the comparisons, heav; the derivatives of x², exp, tanh, ÷, |x|, sin, cos, min, max, the
 // comparisons and of piecewise constant functions) and some they call (sin, cos, pow's derivatives, …), selects, dot
 // products and sums, at random states, parameters and cotangents including zeros of both signs, the infinities, NaN
-// and a subnormal. Programs with delays or loop instructions keep the interpreter.
+// and a subnormal; a whole check's report is the same as without WebAssembly (node --jitless has none). Programs with
+// delays or loop instructions keep the interpreter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../support/repo';
 import fc from 'fast-check';
 import { analyse } from '../../solver/language/index';
 import { programValue, sameBits, sameReverse } from '../support/programInputs';
@@ -145,4 +151,31 @@ init u[0..199]=0.1
     assert.equal(it.ownCopy, true, `${prog.code.length} instructions: long`);
     assert.equal(it.compiled, false);
   }
+});
+
+const cli = join(repoRoot(), 'dist/cli.js');
+
+test('a whole check reports the same numbers with WebAssembly as with the interpreter (node --jitless has none)', {
+  skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
+}, () => {
+  const text = COMPILED['called table functions, selects and long sums'];
+  assert.equal(interpreterOf(programOf(text)).compiled, true, 'the model runs as WebAssembly where it can');
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-wasm-'));
+  const model = join(dir, 'lattice.ode');
+  writeFileSync(model, text);
+  const report = (flags: string[]) => {
+    const r = spawnSync(process.execPath, [...flags, cli, 'check', model, '--backend', 'cpu', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, ODELENS_CACHE_DIR: dir },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { timings?: unknown; parameters: { metrics: Record<string, number> }[] };
+    delete out.timings;
+    return out;
+  };
+  const compiled = report([]);
+  const interpreted = report(['--jitless']);
+  // Every figure of the report: losses, the AD gradients' errors against the reference and finite differences.
+  assert.ok(compiled.parameters.length > 0 && Number.isFinite(compiled.parameters[0].metrics.relError));
+  assert.deepEqual(interpreted, compiled);
 });
