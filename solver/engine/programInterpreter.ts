@@ -31,9 +31,13 @@ import { wasmForward } from './programWasm';
 import { webAssembly } from './wasmBinary';
 import { wasmReverse } from './reverseWasm';
 
-/** A program WebAssembly can run (programWasm.ts): no delays, loops or algebraic variables. */
-function compilable(prog: ScalarProgram): boolean {
-  return !!webAssembly && prog.code.every((c) => c.op !== 'delay' && c.op !== 'loop' && c.op !== 'alg');
+/**
+ * A long program's interpreter, a copy of its own: its passes as WebAssembly where WebAssembly can run it (no delays,
+ * loops or algebraic variables: programWasm.ts, reverseWasm.ts), else its loops grouped by opcode.
+ */
+function longProgramInterpreter(prog: ScalarProgram): Interpreter {
+  const compilable = !!webAssembly && prog.code.every((c) => c.op !== 'delay' && c.op !== 'loop' && c.op !== 'alg');
+  return interpreterCopy()(prog, true, !compilable, true, compilable);
 }
 
 const CONST = 0,
@@ -461,12 +465,7 @@ const built = new WeakMap<ScalarProgram, Interpreter>();
 export function interpreterOf(prog: ScalarProgram): Interpreter {
   let it = built.get(prog);
   if (!it)
-    built.set(
-      prog,
-      (it = mayWriteOut(prog.code.length)
-        ? interpreter(prog, true)
-        : interpreterCopy()(prog, true, !compilable(prog), true, compilable(prog))),
-    );
+    built.set(prog, (it = mayWriteOut(prog.code.length) ? interpreter(prog, true) : longProgramInterpreter(prog)));
   return it;
 }
 
@@ -589,7 +588,7 @@ function moduleBindings(): [string, unknown][] {
     bound(() => interpreterOf),
     bound(() => dispatchingInterpreter),
     bound(() => inOrderInterpreter),
-    bound(() => compilable),
+    bound(() => longProgramInterpreter),
     // imports
     bound(() => FUNCTIONS),
     bound(() => NEGATE),
@@ -1040,9 +1039,7 @@ function interpreter(
   };
   const opcodes = { CONST, STATE, PARAM, TIME, ADD, SUB, MUL, NEG, UNARY, BINARY, SELECT, DOT, SUM, DELAY, LOOP, ALG };
   const written = writeOut && generatedForward(arrays, opcodes);
-  const compiled = compile
-    ? wasmForward(arrays, opcodes, { states: prog.states, params: prog.params, outputs })
-    : undefined;
+  const compiled = compile ? wasmForward(arrays, opcodes, { states: prog.states, params: prog.params }) : undefined;
   const compiledReverse = compile
     ? wasmReverse(arrays, opcodes, { states: prog.states, params: prog.params, outputs, reach, dotA, dotB })
     : undefined;
@@ -1344,12 +1341,17 @@ function interpreter(
     reverseWrittenOut: (want) => !!writtenReverse(want),
     grouped: !!runGrouped,
     forward(s, sAt, p, t, v, delays = noHistory) {
-      if (compiled) compiled.forward(s, sAt, p, t, v);
-      else forwardAll(s, sAt, p, t, v, delays);
+      if (!compiled) {
+        forwardAll(s, sAt, p, t, v, delays);
+        return;
+      }
+      compiled.evaluate(s, sAt, p, t);
+      v.set(compiled.values);
     },
     outputs(s, sAt, p, t, out, delays = noHistory) {
       if (compiled) {
-        compiled.outputs(s, sAt, p, t, out);
+        compiled.evaluate(s, sAt, p, t);
+        for (let e = 0; e < outputs.length; e++) out[e] = outputValue(compiled.values, outputs[e]);
         return;
       }
       if (writtenOutputs) {
@@ -1361,7 +1363,8 @@ function interpreter(
     },
     forwardFor(want, s, sAt, p, t, v) {
       if (compiled) {
-        compiled.forward(s, sAt, p, t, v);
+        compiled.evaluate(s, sAt, p, t);
+        v.set(compiled.values);
         return;
       }
       if (alg) {

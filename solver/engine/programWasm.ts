@@ -14,12 +14,12 @@ import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table'
 import { Bytes, F64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
 import type { Opcodes, ProgramArrays } from './programCodegen';
 
-/** The compiled forward pass, on the caller's arrays (programInterpreter.ts's Interpreter.forward and .outputs). */
+/** The compiled forward pass (programInterpreter.ts's Interpreter.forward and .outputs read its values). */
 export interface WasmForward {
-  /** Every instruction's value into v. */
-  forward(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, v: Float64Array): void;
-  /** out[e] the value of output e (0 where it has none). */
-  outputs(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, out: Float64Array): void;
+  /** Every instruction's value into `values`, states read from s[sAt…]. */
+  evaluate(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number): void;
+  /** The values of the last evaluation, one per instruction (a view of the module's memory). */
+  readonly values: Float64Array;
 }
 
 /** Rows at least this long are copied through a subarray view (its allocation costs about as much as 1,000 elements' loop). */
@@ -70,28 +70,11 @@ export function nativeInWasm(fn: unknown): boolean {
 export function wasmForward(
   g: ProgramArrays,
   o: Opcodes,
-  shape: { states: number; params: number; outputs: Int32Array },
+  shape: { states: number; params: number },
 ): WasmForward | undefined {
   if (!webAssembly) return undefined;
   const { L, op, A, B, C, consts, ta, tb, fns } = g;
-  const known = new Set([
-    o.CONST,
-    o.STATE,
-    o.PARAM,
-    o.TIME,
-    o.ADD,
-    o.SUB,
-    o.MUL,
-    o.NEG,
-    o.UNARY,
-    o.BINARY,
-    o.SELECT,
-    o.DOT,
-    o.SUM,
-  ]);
-  for (let k = 0; k < L; k++) if (!known.has(op[k])) return undefined;
-  const { states: D, params: P, outputs } = shape;
-  const E = outputs.length;
+  const { states: D, params: P } = shape;
   // Memory, in float64 slots: the values, then the states and the parameters read.
   const V = 0,
     S = L,
@@ -181,6 +164,8 @@ export function wasmForward(
         }
         round();
         break;
+      default: // delays, loops, algebraic variables (programInterpreter.ts keeps such programs interpreted)
+        return undefined;
     }
     c.byte(OP.f64Store)
       .u32(3)
@@ -215,17 +200,11 @@ export function wasmForward(
     else for (let i = 0; i < n; i++) into[i] = from[at + i];
   };
   return {
-    forward(s, sAt, p, t, v) {
+    values,
+    evaluate(s, sAt, p, t) {
       copyIn(stateIn, s, sAt);
       copyIn(paramIn, p, 0);
       forward(t);
-      v.set(values);
-    },
-    outputs(s, sAt, p, t, out) {
-      copyIn(stateIn, s, sAt);
-      copyIn(paramIn, p, 0);
-      forward(t);
-      for (let e = 0; e < E; e++) out[e] = outputs[e] >= 0 ? mem[V + outputs[e]] : 0;
     },
   };
 }

@@ -45,10 +45,8 @@ const R = {
   COS: 19, // -Math.sin(x)
   MIN: 20, // a <= b ? 1 : 0, a <= b ? 0 : 1
   MAX: 21, // a >= b ? 1 : 0, a >= b ? 0 : 1
-  ZERO: 22, // a piecewise constant unary function: 0
-  ZERO2: 23, // a comparison: 0 and 0
 } as const;
-const CASES = 24;
+const CASES = 22;
 
 // Derivatives written here as the table writes them (ops/table.ts): a derivative called from WebAssembly is a JS call
 // whose arguments and result are boxed (kohonen.ode: 500 a step, a third of its reverse pass and most of its garbage),
@@ -71,8 +69,10 @@ function own(fn: unknown): number | undefined {
   const r = OWN.get(fn);
   if (r !== undefined) return r;
   const f = fn as { derivative?: unknown; derivativeA?: unknown; derivativeB?: unknown };
-  if (f.derivative === ZERO_DERIVATIVE) return R.ZERO;
-  if (f.derivativeA === ZERO_DERIVATIVE && f.derivativeB === ZERO_DERIVATIVE) return R.ZERO2;
+  // Derivatives zero everywhere (piecewise constant functions, comparisons): such an instruction's adjoint reaches
+  // nothing (the interpreter's `reaches`), so the loop skips it before its case; nothing to write or import.
+  if (f.derivative === ZERO_DERIVATIVE) return R.SKIP;
+  if (f.derivativeA === ZERO_DERIVATIVE && f.derivativeB === ZERO_DERIVATIVE) return R.SKIP;
   return undefined;
 }
 
@@ -402,13 +402,6 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
           c.byte(OP.f64Mul);
         });
         return;
-      case R.ZERO:
-        addTo(A, m.ADJ, () => {
-          get(G);
-          f64(0);
-          c.byte(OP.f64Mul);
-        });
-        return;
       case R.SQUARE: // 2 * x
         addTo(A, m.ADJ, () => {
           get(G);
@@ -437,7 +430,6 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
       case R.DIV:
       case R.MIN:
       case R.MAX:
-      case R.ZERO2:
         loadAt(A, m.V);
         set(X);
         loadAt(B, m.V);
@@ -455,11 +447,6 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
             c.byte(r === R.MIN ? OP.f64Le : OP.f64Ge).byte(OP.select);
             set(into);
           }
-        } else if (r === R.ZERO2) {
-          f64(0);
-          set(DA);
-          f64(0);
-          set(DB);
         } else if (r === R.DIV) {
           // 1 / b and -a / (b * b)
           f64(1);
