@@ -258,7 +258,11 @@ export interface TableDecl {
   /** Abscissa of values[0], and the spacing of the samples. */
   xlo: number;
   dx: number;
-  values: number[];
+  /**
+   * A noise realisation's samples are a Float64Array: a model posted to the check's second thread copies them as one
+   * block (kohonen.ode's 101 realisations of 16,000 steps took 0.1–0.2 s to post as arrays of numbers).
+   */
+  values: number[] | Float64Array;
   /** `linear`: XPPAUT's lookup; `step`: values[⌊(x − xlo)/dx⌋], clamped to the ends (its derivative is 0). */
   interpolation: 'linear' | 'step';
   /** What declared it: a table, the noise construct it realises, or a Markov variable (its chain's path). */

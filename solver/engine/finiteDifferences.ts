@@ -145,6 +145,48 @@ export function finiteDifferenceWork(
     baseSolved = true;
     if (base) meter.solved(1);
   };
+  // A parameter that nothing checked reads (only lines ODE Lens ignores, a table's samples, or the rates of a Markov
+  // path drawn once: readOnlyBy, sampledBy, ratesOf) moves no value of any solve: its + and − solves would be the
+  // unperturbed solve bit for bit, so its probes take AD's loss and the unperturbed firings without solving, and its
+  // quotient is (loss − loss)/2ε as theirs would be (sine-circle.ode's sig: 2 of its 10 solves of 6,000 steps).
+  const unread = model.params.map((p) => !!(p.readOnlyBy || p.sampledBy || p.ratesOf));
+  const moves = (probe: Probe) => !probe.members.every((i) => unread[i]);
+  /** centralLosses of the probes, solving only those that move a value (counted on `meter`). */
+  const probeLosses = (probes: Probe[], meter: FiniteDifferenceMeter) => {
+    const solving = probes.filter(moves);
+    const solved = solving.length > 0 ? centralLosses(tf, cm, scheme, model, values, dirs, mode, solving) : undefined;
+    meter.solved(2 * solving.length);
+    const losses: [number, number][] = [],
+      realized: number[] = [],
+      firings: ProbeFirings[] = [];
+    let k = 0;
+    for (const probe of probes) {
+      if (moves(probe)) {
+        losses.push(solved!.losses[k]);
+        realized.push(solved!.realized[k]);
+        firings.push(solved!.firings[k++]);
+        continue;
+      }
+      losses.push([loss, loss]);
+      realized.push(realizedAlong(values, dirs, probe));
+      firings.push([base, base]);
+    }
+    return { losses, realized, firings };
+  };
+  /** Per tensor i of `only`, its losses and firings at steps[i]. */
+  const tensorwise = (steps: number[], only: number[], meter: FiniteDifferenceMeter) => {
+    const r = probeLosses(
+      only.map((i) => ({ members: [i], steps: [steps[i]] })),
+      meter,
+    );
+    const losses: [number, number][] = [],
+      firings: ProbeFirings[] = [];
+    only.forEach((i, k) => {
+      losses[i] = r.losses[k];
+      firings[i] = r.firings[k];
+    });
+    return { losses, firings };
+  };
   const P = model.params.length;
   // Tensors first along one combined probe (combinedProbe's rule): when it agrees with AD, each of its tensors
   // is settled by it; when it does not, they are solved one by one below, as the others are.
@@ -168,8 +210,7 @@ export function finiteDifferenceWork(
       ...(withCombined ? [withCombined] : []),
       ...single.map((i) => ({ members: [i], steps: [eps[i]] })),
     ];
-    const first = centralLosses(tf, cm, scheme, model, values, dirs, mode, firstProbes);
-    meter.solved(2 * firstProbes.length);
+    const first = probeLosses(firstProbes, meter);
     single.forEach((i, k) => {
       fd[i] = derivative(first.losses[k + (withCombined ? 1 : 0)], eps[i]);
       crossed[i] = !keeps(first.firings[k + (withCombined ? 1 : 0)]);
@@ -191,8 +232,7 @@ export function finiteDifferenceWork(
           };
         });
       else {
-        const again = tensorLosses(tf, cm, scheme, model, values, dirs, eps, mode, withCombined.members);
-        meter.solved(2 * withCombined.members.length);
+        const again = tensorwise(eps, withCombined.members, meter);
         for (const i of withCombined.members) {
           fd[i] = derivative(again.losses[i], eps[i]);
           crossed[i] = !keeps(again.firings[i]);
@@ -289,8 +329,7 @@ export function finiteDifferenceWork(
       }
       const finer = eps.slice();
       for (const i of failed) finer[i] = last(i) / 4;
-      const again = tensorLosses(tf, cm, scheme, model, values, dirs, finer, mode, failed);
-      meter.solved(2 * failed.length);
+      const again = tensorwise(finer, failed, meter);
       failed = failed.filter((i) =>
         judge(i, finer[i], derivative(again.losses[i], finer[i]), !keeps(again.firings[i])),
       );
@@ -763,6 +802,16 @@ function smallFusedMlp(cm: CompiledModel): boolean {
     n = layer.out;
   }
   return macs <= LOOPED_MLP_MACS;
+}
+
+/** ⟨G, (θ₊ − θ₋)/2⟩ of a probe's values as its solves would see them (loopLosses's `realized`), without solving. */
+function realizedAlong(values: Float32Array[], dirs: Direction[], probe: Probe): number {
+  let realized = 0;
+  probe.members.forEach((i, k) => {
+    const n = values[i].length;
+    realized += writeMoved(values[i], dirs[i], probe.steps[k], 0, n, new Float32Array(2 * n), 0, n);
+  });
+  return realized;
 }
 
 /** One solve per sign (the fallback when an expression cannot be batched). */

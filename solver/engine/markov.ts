@@ -52,7 +52,7 @@ function live(model: Model): { model: Model; paths: number[][] } {
   const tables = (model.tables ?? []).map((t): TableDecl => {
     const c = t.origin === 'markov' ? chain.get(t.name) : undefined;
     if (c === undefined) return t;
-    paths[c] = t.values.slice();
+    paths[c] = Array.from(t.values);
     return { ...t, values: paths[c] };
   });
   return { model: { ...model, tables }, paths };

@@ -11,7 +11,7 @@
 // text from the model.
 // Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
-import { Bytes, F64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
+import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
 import type { Opcodes, ProgramArrays } from './programCodegen';
 
 /** The compiled forward pass (programInterpreter.ts's Interpreter.forward and .outputs read its values). */
@@ -58,6 +58,26 @@ const NATIVE = new Map<unknown, Native>([
   [table('heav'), { operands: [0, ZERO], ops: [OP.f64Ge, OP.f64ConvertI32U] }], // x >= 0 ? 1 : 0
 ]);
 
+/**
+ * The built-in functions whose value depends on their argument alone (a model's table or noise realisation is left
+ * out: a Markov path's samples are filled while a realisation runs). A call of one of them goes through a memo.
+ */
+const PURE = new Set<unknown>([...FUNCTIONS.values(), ...POWER_FORMS.values()]);
+
+// A memo per pure function called: MEMO_SLOTS slots of (the argument's bits, the value), direct-mapped by a
+// multiplicative hash of the bits. A lattice's arguments often repeat (kohonen.ode's cos and exp of an index
+// difference: 200 distinct arguments in 16,000 steps), and a slot read is a few instructions where a call of
+// Math.cos from WebAssembly is ~10 ns. The value returned is the function's own for those very bits, so the numbers
+// do not change; every slot starts as (+0, f(+0)).
+const MEMO_BITS = 12,
+  MEMO_SLOTS = 1 << MEMO_BITS,
+  MEMO_BYTES = 16 * MEMO_SLOTS;
+const FIBONACCI_HASH = BigInt.asIntN(64, 0x9e3779b97f4a7c15n);
+// The pass's locals after its parameter t: an argument's bits, its slot's address, the argument.
+const BITS = 1,
+  SLOT = 2,
+  ARG = 3;
+
 /** Whether the forward pass writes this table function as WebAssembly (else it calls the table's value). */
 export function nativeInWasm(fn: unknown): boolean {
   return NATIVE.has(fn);
@@ -79,9 +99,15 @@ export function wasmForward(
   const V = 0,
     S = L,
     PR = S + D;
-  const pages = Math.max(1, Math.ceil(((PR + P) * 8) / 65536));
-  // Each table function called, once, with its type.
+  // Each table function called, once, with its type; the pure ones' memos after the parameters.
   const imports = new ImportList();
+  const memoBase = Math.ceil(((PR + P) * 8) / 16) * 16;
+  const memos = new Map<(x: number) => number, number>();
+  const memoAt = (fn: (x: number) => number) => {
+    let m = memos.get(fn);
+    if (m === undefined) memos.set(fn, (m = memoBase + memos.size * MEMO_BYTES));
+    return m;
+  };
   const c = new Bytes();
   const load = (slot: number) =>
     c
@@ -91,7 +117,7 @@ export function wasmForward(
       .u32(3)
       .u32(slot * 8);
   const round = () => c.byte(OP.f32DemoteF64).byte(OP.f64PromoteF32);
-  c.u32(0); // no locals besides t
+  c.u32(3).u32(1).byte(I64).u32(1).byte(I32).u32(1).byte(F64);
   for (let k = 0; k < L; k++) {
     const a = A[k],
       b = B[k];
@@ -134,6 +160,10 @@ export function wasmForward(
             else load(i === 0 ? a : b);
           }
           c.bytes(native.ops);
+        } else if (op[k] === o.UNARY && PURE.has(fns[k])) {
+          const value = (fns[k] as { value: (x: number) => number }).value;
+          load(a);
+          memoCall(c, imports.at(value, T_UNARY), memoAt(value));
         } else {
           load(a);
           if (op[k] === o.BINARY) load(b);
@@ -173,6 +203,7 @@ export function wasmForward(
   }
   c.byte(OP.end);
 
+  const pages = Math.max(1, Math.ceil((memoBase + memos.size * MEMO_BYTES) / 65536));
   const { run, memory } = instantiate({
     types: [
       [[F64], [F64]], // T_UNARY
@@ -186,6 +217,10 @@ export function wasmForward(
   });
   const forward = run as (t: number) => void;
   const mem = new Float64Array(memory.buffer);
+  for (const [fn, at] of memos) {
+    const zero = fn(0);
+    for (let i = 0; i < MEMO_SLOTS; i++) mem[at / 8 + 2 * i + 1] = zero;
+  }
   const values = mem.subarray(V, V + L),
     stateIn = mem.subarray(S, S + D),
     paramIn = mem.subarray(PR, PR + P);
@@ -207,4 +242,24 @@ export function wasmForward(
       forward(t);
     },
   };
+}
+
+/** The argument on the stack → fn's value, from its memo (at `memo`) when the argument's bits are there. */
+function memoCall(c: Bytes, fn: number, memo: number): void {
+  c.byte(OP.localTee).u32(ARG).byte(OP.i64ReinterpretF64).byte(OP.localTee).u32(BITS);
+  c.byte(OP.i64Const).s64(FIBONACCI_HASH).byte(OP.i64Mul);
+  c.byte(OP.i64Const)
+    .s64(BigInt(64 - MEMO_BITS))
+    .byte(OP.i64ShrU)
+    .byte(OP.i32WrapI64);
+  c.byte(OP.i32Const).s32(4).byte(OP.i32Shl).byte(OP.i32Const).s32(memo).byte(OP.i32Add).byte(OP.localTee).u32(SLOT);
+  c.byte(OP.i64Load).u32(3).u32(0).byte(OP.localGet).u32(BITS).byte(OP.i64Eq);
+  c.byte(OP.if).byte(F64);
+  c.byte(OP.localGet).u32(SLOT).byte(OP.f64Load).u32(3).u32(8);
+  c.byte(OP.else);
+  c.byte(OP.localGet).u32(SLOT).byte(OP.localGet).u32(BITS).byte(OP.i64Store).u32(3).u32(0);
+  c.byte(OP.localGet).u32(ARG).byte(OP.call).u32(fn).byte(OP.localSet).u32(ARG);
+  c.byte(OP.localGet).u32(SLOT).byte(OP.localGet).u32(ARG).byte(OP.f64Store).u32(3).u32(8);
+  c.byte(OP.localGet).u32(ARG);
+  c.byte(OP.end);
 }

@@ -51,6 +51,17 @@ export class Bytes {
     }
   }
 
+  /** Signed LEB128 of a 64-bit integer (i64.const's immediate). */
+  s64(n: bigint): this {
+    for (;;) {
+      const b = Number(n & 0x7fn);
+      n >>= 7n;
+      const done = (n === 0n && (b & 0x40) === 0) || (n === -1n && (b & 0x40) !== 0);
+      this.byte(done ? b : b | 0x80);
+      if (done) return this;
+    }
+  }
+
   /** A float64 immediate, little-endian: every bit of x (−0 and NaN included). */
   f64(x: number): this {
     f64Scratch[0] = x;
@@ -89,6 +100,7 @@ const f64Bytes = new Uint8Array(f64Scratch.buffer);
 
 /** Value types. */
 export const F64 = 0x7c,
+  I64 = 0x7e,
   I32 = 0x7f;
 
 /** Section ids. */
@@ -120,9 +132,12 @@ export const OP = {
   localSet: 0x21,
   localTee: 0x22,
   i32Load: 0x28,
+  i64Load: 0x29,
   f64Load: 0x2b,
+  i64Store: 0x37,
   f64Store: 0x39,
   i32Const: 0x41,
+  i64Const: 0x42,
   f64Const: 0x44,
   i32Eqz: 0x45,
   i32Eq: 0x46,
@@ -130,7 +145,13 @@ export const OP = {
   i32Add: 0x6a,
   i32Sub: 0x6b,
   i32And: 0x71,
+  i32Shl: 0x74,
   i32ShrU: 0x76,
+  i64Eq: 0x51,
+  i64Mul: 0x7e,
+  i64ShrU: 0x88,
+  i32WrapI64: 0xa7,
+  i64ReinterpretF64: 0xbd,
   f64Eq: 0x61,
   f64Ne: 0x62,
   f64Lt: 0x63,

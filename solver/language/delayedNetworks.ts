@@ -21,7 +21,7 @@ export interface DelayedNetworkInputs {
   /** A constant argument, or undefined after a reported error. */
   num: (k: number) => number | undefined;
   /** A table argument's raw samples, or undefined after a reported error. */
-  samples: (k: number) => readonly number[] | undefined;
+  samples: (k: number) => ArrayLike<number> | undefined;
   /** The name of variable `offset` after the root named by argument k, or undefined after a reported error. */
   variable: (k: number, offset: number) => string | undefined;
   /** Reports a problem on the special's line. */
@@ -59,7 +59,9 @@ export function delayedNetworkElement(fn: string, i: number, at: Range, io: Dela
   ] as const)
     if (table && table.length < need)
       return io.fail(`The ${what} table has ${table.length} samples, fewer than the ${need} ${fn}(…) reads`);
-  const negative = tau.slice(0, need).findIndex((d) => !(d >= 0));
+  const negative = Array.from(tau)
+    .slice(0, need)
+    .findIndex((d) => !(d >= 0));
   if (negative >= 0) return io.fail(`The delay table's sample ${negative} is ${tau[negative]}: a delay must be ≥ 0`);
   if (i >= rows) return num(0, at);
   const root = sparse ? 5 : 4;

@@ -33,7 +33,7 @@ export interface NetworkInputs {
   /** A constant argument (npts, ncon, n, m), or undefined after a reported error. */
   num: (k: number) => number | undefined;
   /** A table argument's raw samples, or undefined after a reported error. */
-  samples: (k: number) => readonly number[] | undefined;
+  samples: (k: number) => ArrayLike<number> | undefined;
   /** The name of variable `offset` after the root named by argument k, or undefined after a reported error. */
   variable: (k: number, offset: number) => string | undefined;
   /** The name of argument k (a function name for fconv/fsparse/fmmult). */

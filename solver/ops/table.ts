@@ -790,13 +790,16 @@ function segment(t: TableSamples, x: number): number {
 }
 
 /** The float32 tensors of a table's samples and slopes, made once per backend (kept out of tidy scopes). */
-function tableTensors(t: TableSamples, slopes: () => number[]): (tf: TF) => { y: Tensor; slope: Tensor } {
+function tableTensors(t: TableSamples, slopes: () => Float64Array): (tf: TF) => { y: Tensor; slope: Tensor } {
   const made = new Map<string, { y: Tensor; slope: Tensor }>();
   return (tf) => {
     const key = tf.getBackend();
     let c = made.get(key);
     if (!c || c.y.isDisposed || c.slope.isDisposed) {
-      c = { y: tf.keep(tf.tensor1d(t.values)), slope: tf.keep(tf.tensor1d(slopes())) };
+      c = {
+        y: tf.keep(tf.tensor1d(Float32Array.from(t.values))),
+        slope: tf.keep(tf.tensor1d(Float32Array.from(slopes()))),
+      };
       made.set(key, c);
     }
     return c;
@@ -812,8 +815,9 @@ function tableTensors(t: TableSamples, slopes: () => number[]): (tf: TF) => { y:
 export function tableOperation(t: TableSamples, doc: string, signature: string): UnaryOp {
   const n = t.values.length;
   // Made when first read: a step table's values (a noise realisation's, one per step) never read them.
-  let slopeValues: number[] | undefined;
-  const slopesOf = () => (slopeValues ??= t.values.map((v, i) => (i + 1 < n ? (t.values[i + 1] - v) / t.dx : 0)));
+  let slopeValues: Float64Array | undefined;
+  const slopesOf = () =>
+    (slopeValues ??= Float64Array.from(t.values, (v, i) => (i + 1 < n ? (t.values[i + 1] - v) / t.dx : 0)));
   const tensors = tableTensors(t, slopesOf);
   const linear = t.interpolation === 'linear';
   const last = linear ? Math.max(n - 2, 0) : n - 1;

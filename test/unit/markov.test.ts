@@ -242,7 +242,7 @@ const CHANNEL = (dt: number, meth = 'euler') =>
   );
 
 /** The discrete loss of the frozen path in float64 (sample n on [t_n, t_{n+1}), as a check reads it). */
-function frozenLoss(path: number[], dt: number, meth: string, k: number, g: number): number {
+function frozenLoss(path: ArrayLike<number>, dt: number, meth: string, k: number, g: number): number {
   const N = path.length;
   const z = (t: number) => path[Math.min(Math.floor(t / dt + 1e-3), N - 1)];
   const f = (x: number, t: number) => -k * x + g * z(t);

@@ -119,6 +119,37 @@ for (const [name, text] of Object.entries(COMPILED)) {
   });
 }
 
+test("a long program's calls of pure functions through their memo give the interpreter's numbers", () => {
+  // Arguments that repeat within an evaluation and across evaluations (states from a pool of 48 numbers, ±0, ±∞, NaN
+  // and a subnormal among them): calls hit their slots, and the 200 states' arguments of each function, thousands over
+  // the runs, also land on slots another argument filled.
+  const prog = programOf(`par a=0.3
+u[0..199]' = sin(u[j]) + exp(-u[j])*tanh(u[j] + a) + cos(2*u[j]) + ln(abs(u[j]) + 1) + atan(u[j])^-1 + sin(u[j]*a)
+init u[0..199]=0.1
+@ total=1, dt=0.1`);
+  const compiled = interpreterOf(prog),
+    dispatching = dispatchingInterpreter(prog);
+  assert.equal(compiled.compiled, true);
+  const pool = fc.sample(value, { numRuns: 42, seed: 5 }).concat([0, -0, Infinity, -Infinity, Number.NaN, 5e-324]);
+  const S = prog.states,
+    L = prog.code.length;
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...pool), { minLength: S, maxLength: S }), (s) => {
+      const sf = Float32Array.from(s),
+        pf = Float32Array.of(0.3);
+      const v1 = new Float64Array(L),
+        v2 = new Float64Array(L);
+      // Twice: the second evaluation finds every argument in its slot unless another took it since.
+      for (let k = 0; k < 2; k++) {
+        compiled.forward(sf, 0, pf, 0, v1);
+        dispatching.forward(sf, 0, pf, 0, v2);
+        sameBits(v1, v2, `value (evaluation ${k + 1})`);
+      }
+    }),
+    { numRuns: 60, seed: 12 },
+  );
+});
+
 test('the functions the module writes itself are the ones the first program uses', () => {
   const written = [
     POWER_FORMS.get(2),

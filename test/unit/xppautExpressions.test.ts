@@ -251,7 +251,7 @@ describe('noise', () => {
     assert.equal(w.dx, 0.02);
     // Wiener: z/√dt per step with z standard normal; ran: uniform on [0, 1); normal: standard normal.
     const long = model(lines('w n1', "x' = n1 + ran(1) + normal(0, 1)", 'loss = x(T)', '@ total=100, dt=0.01'));
-    const mean = (xs: number[]) => xs.reduce((p, q) => p + q, 0) / xs.length;
+    const mean = (xs: ArrayLike<number>) => Array.from(xs).reduce((p, q) => p + q, 0) / xs.length;
     const zs = realisations(long, 'wiener')[0].values.map((v) => v * Math.sqrt(0.01));
     assert.ok(Math.abs(mean(zs)) < 0.05 && Math.abs(mean(zs.map((z) => z * z)) - 1) < 0.05, 'wiener z ~ N(0, 1)');
     const us = realisations(long, 'ran')[0].values;
@@ -279,7 +279,7 @@ describe('noise', () => {
       const [u] = realisations(m, 'ran');
       const [z] = realisations(m, 'normal');
       // Sample n on [t_n, t_{n+1}); a stage at t_{n+1} reads sample n + 1 (the last one past the end).
-      const at = (xs: number[], t: number) => xs[Math.min(Math.floor(t / 0.02 + 1e-3), xs.length - 1)];
+      const at = (xs: ArrayLike<number>, t: number) => xs[Math.min(Math.floor(t / 0.02 + 1e-3), xs.length - 1)];
       const want = solve(
         ([x], t) => [-x + 0.3 * at(w.values, t) + 0.2 * at(u.values, t) + 0.1 + 0.05 * at(z.values, t)],
         [0.5],
