@@ -21,6 +21,12 @@ export interface EventProgram {
   events: KernelEvent[];
   /** The conditions alone, output e of event e: each step evaluates them; the reset values only when one fires. */
   conditions: ScalarProgram;
+  /**
+   * The distinct (sign, condition output) pairs, and per event its pair's index: events that share a condition
+   * (an array's resets, `global 0 t-t0 {w[0..99]=…}`: 100 events of one condition) are tested once a step.
+   */
+  triggers: { sign: -1 | 0 | 1; output: number }[];
+  triggerOf: Int32Array;
 }
 
 /** The model's events as one program, or undefined (none, a reset of a non-scalar state, or outside the fused subset). */
@@ -64,7 +70,17 @@ function buildEventProgram(model: Model): EventProgram | undefined {
       model,
       events.map((ev) => exprs[ev.condition]),
     );
-  return prog && conditions && { prog, events, conditions };
+  if (!prog || !conditions) return undefined;
+  const triggers: EventProgram['triggers'] = [];
+  const byKey = new Map<string, number>();
+  const triggerOf = Int32Array.from(events, (ev, e) => {
+    const output = conditions.outputs[e],
+      key = `${ev.sign} ${output}`;
+    let k = byKey.get(key);
+    if (k === undefined) byKey.set(key, (k = triggers.push({ sign: ev.sign, output }) - 1));
+    return k;
+  });
+  return { prog, events, conditions, triggers, triggerOf };
 }
 
 /** Whether an event of this sign fires between the condition's values c0 and c1 (NaN never fires, as TF.js's step()). */
@@ -115,6 +131,8 @@ export class EventWorkspace {
   readonly cot: Float64Array;
   readonly vs: Float64Array;
   readonly vp: Float64Array;
+  /** Per trigger, whether it fired in this step. */
+  readonly fired: Uint8Array;
   constructor(readonly program: EventProgram) {
     const { prog } = program;
     this.run = interpreterOf(prog);
@@ -127,6 +145,7 @@ export class EventWorkspace {
     this.cot = new Float64Array(prog.outputs.length);
     this.vs = new Float64Array(prog.states);
     this.vp = new Float64Array(prog.params);
+    this.fired = new Uint8Array(program.triggers.length);
   }
 }
 
@@ -146,8 +165,8 @@ export function applyEvents(
   tNext: number,
   step?: number,
 ): boolean {
-  const { run, runConditions, after, winner } = ew;
-  const { events, conditions } = ew.program;
+  const { run, runConditions, after, winner, fired } = ew;
+  const { events, triggers, triggerOf } = ew.program;
   const outputs = ew.program.prog.outputs;
   // In a forward solve, x is the previous step's out: when nothing fired there and both steps read the same parameter
   // copy (one array of the solve: the same values), its conditions at t_n are that step's at t_{n+1}, as computed.
@@ -158,20 +177,23 @@ export function applyEvents(
   } else runConditions.forward(x, xAt, p, tPrev, ew.before);
   const { before, conditionsAfter } = ew;
   runConditions.forward(out, outAt, p, tNext, conditionsAfter);
-  // `winner` is read only after a step where one fired: cleared at the first firing.
   let any = false;
-  for (let e = 0; e < events.length; e++) {
-    const ev = events[e],
-      c = conditions.outputs[e];
-    if (!fires(ev.sign, before[c], conditionsAfter[c])) continue;
-    if (!any) winner.fill(-1);
-    any = true;
-    if (step !== undefined) record(ew.firings, step * events.length + e);
-    for (const r of ev.resets) winner[r.state] = r.value;
+  for (let k = 0; k < triggers.length; k++) {
+    const c = triggers[k].output,
+      f = fires(triggers[k].sign, before[c], conditionsAfter[c]);
+    fired[k] = f ? 1 : 0;
+    any ||= f;
   }
   ew.afterStep = step !== undefined && !any ? step : -1;
   ew.afterParams = p;
   if (!any) return false;
+  // The firing events in their order (a later one wins a state); `winner` is read only after a step where one fired.
+  winner.fill(-1);
+  for (let e = 0; e < events.length; e++) {
+    if (fired[triggerOf[e]] === 0) continue;
+    if (step !== undefined) record(ew.firings, step * events.length + e);
+    for (const r of events[e].resets) winner[r.state] = r.value;
+  }
   // The values on the states of t_{n+1}, before any is set.
   run.forward(out, outAt, p, tNext, after);
   for (let s = 0; s < winner.length; s++) if (winner[s] >= 0) out[outAt + s] = after[outputs[winner[s]]];

@@ -181,7 +181,14 @@ export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
     } else ws.runC.forward(traj, n * S, theta, tn, cBefore);
     ws.runC.forward(ws.step, 0, theta, tNext, cAfter);
     let any = false;
-    for (let e = 0; e < evs.length; e++) {
+    // Events of one trigger (sign and condition) test alike: when no trigger is on an edge or fires, no event is.
+    let quiet = true;
+    for (const { sign, output } of events.triggers)
+      if (edgeOf(sign, cBefore[output], cAfter[output]) || fires(sign, cBefore[output], cAfter[output])) {
+        quiet = false;
+        break;
+      }
+    for (let e = 0; e < (quiet ? 0 : evs.length); e++) {
       const c0 = cBefore[cOut[e]],
         c1 = cAfter[cOut[e]];
       const edge = edgeOf(evs[e].sign, c0, c1);

@@ -57,8 +57,6 @@ export class StepWorkspace {
   readonly vals: Float64Array<ArrayBuffer>[];
   readonly lamK: Float64Array<ArrayBuffer>[];
   readonly adj: Float64Array<ArrayBuffer>;
-  /** The step's combination before it is stored (float32 values, exact in double). */
-  readonly sum: Float64Array<ArrayBuffer>;
   readonly vs: Float64Array<ArrayBuffer>;
   readonly vp: Float64Array<ArrayBuffer>;
   /** The model's events, applied after every step. */
@@ -83,7 +81,6 @@ export class StepWorkspace {
     this.vals = arrays(L);
     this.lamK = arrays(S);
     this.adj = new Float64Array(L);
-    this.sum = new Float64Array(S);
     this.vs = new Float64Array(S);
     this.vp = new Float64Array(prog.params);
   }
@@ -104,7 +101,7 @@ export function forwardStep(
   outAt: number,
   keepStages = false,
 ): void {
-  const { prog, plan, X, K, vals, run, history, sum } = ws;
+  const { prog, plan, X, K, vals, run, history } = ws;
   const S = prog.states,
     outputs = prog.outputs;
   const tn = plan.t0 + n * plan.h;
@@ -113,7 +110,7 @@ export function forwardStep(
     let src: ArrayLike<number> = x,
       at = xAt;
     if (terms.length > 0) {
-      combine(x, xAt, terms, K, X[i], S);
+      combine(x, xAt, terms, K, X[i], 0, S);
       src = X[i];
       at = 0;
     }
@@ -127,8 +124,8 @@ export function forwardStep(
     run.forward(src, at, params(copyOf(plan, n, i)), t, v, history);
     for (let e = 0; e < S; e++) Ki[e] = outputValue(v, outputs[e]);
   }
-  combine(x, xAt, plan.b, K, sum, S);
-  for (let e = 0; e < S; e++) out[outAt + e] = sum[e];
+  // Straight into out: every partial sum is a float32 already, which out holds exactly.
+  combine(x, xAt, plan.b, K, out, outAt, S);
 }
 
 /**
@@ -136,12 +133,20 @@ export function forwardStep(
  * order (engine/linearCombination.ts's rounding), one term at a time over every element: each element sees the
  * same operations as a loop over the terms per element, with the term's coefficient and stage read once.
  */
-function combine(x: ArrayLike<number>, xAt: number, terms: Term[], K: Float64Array[], into: Float64Array, S: number) {
-  for (let e = 0; e < S; e++) into[e] = x[xAt + e];
+function combine(
+  x: ArrayLike<number>,
+  xAt: number,
+  terms: Term[],
+  K: Float64Array[],
+  into: Float64Array | Float32Array,
+  intoAt: number,
+  S: number,
+) {
+  for (let e = 0; e < S; e++) into[intoAt + e] = x[xAt + e];
   for (let q = 0; q < terms.length; q++) {
     const c = terms[q].c,
       Kj = K[terms[q].j];
-    for (let e = 0; e < S; e++) into[e] = f32(into[e] + f32(c * Kj[e]));
+    for (let e = 0; e < S; e++) into[intoAt + e] = f32(into[intoAt + e] + f32(c * Kj[e]));
   }
 }
 
