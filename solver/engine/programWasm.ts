@@ -13,6 +13,7 @@
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
 import type { Opcodes, ProgramArrays } from './programCodegen';
+import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
 
 /** The compiled forward pass (programInterpreter.ts's Interpreter.forward and .outputs read its values). */
 export interface WasmForward {
@@ -64,23 +65,12 @@ const NATIVE = new Map<unknown, Native>([
  */
 const PURE = new Set<unknown>([...FUNCTIONS.values(), ...POWER_FORMS.values()]);
 
-// A memo per pure function called: MEMO_SLOTS slots of (the argument's bits, the value), direct-mapped by a
-// multiplicative hash of the bits. A lattice's arguments often repeat (kohonen.ode's cos and exp of an index
-// difference: 200 distinct arguments in 16,000 steps), and a slot read is a few instructions where a call of
-// Math.cos from WebAssembly is ~10 ns. The value returned is the function's own for those very bits, so the numbers
-// do not change; every slot starts as (+0, f(+0)).
-const MEMO_BITS = 12,
-  MEMO_SLOTS = 1 << MEMO_BITS,
-  MEMO_BYTES = 16 * MEMO_SLOTS;
-const FIBONACCI_HASH = BigInt.asIntN(64, 0x9e3779b97f4a7c15n);
 // The pass's locals after its parameter t: an argument's bits, its slot's address, the argument; then a ring of
 // RING values: value k also stays in local RECENT + k % RING, and an operand computed within the last RING
 // instructions is read from there, not loaded from memory just after its store (kohonen.ode's pass 3.2 → 2.2 µs;
 // cgl's and schnak's, whose operands are mostly older, unchanged). A small ring keeps the locals' live ranges short:
 // one local per instruction made the optimising compiler's code three times slower on cgl.
-const BITS = 1,
-  SLOT = 2,
-  ARG = 3,
+const MEMO_LOCALS = { bits: 1, slot: 2, arg: 3 },
   RECENT = 4,
   RING = 16;
 
@@ -172,7 +162,7 @@ export function wasmForward(
         } else if (op[k] === o.UNARY && PURE.has(fns[k])) {
           const value = (fns[k] as { value: (x: number) => number }).value;
           load(a);
-          memoCall(c, imports.at(value, T_UNARY), memoAt(value));
+          memoCall(c, imports.at(value, T_UNARY), memoAt(value), MEMO_LOCALS);
         } else {
           load(a);
           if (op[k] === o.BINARY) load(b);
@@ -228,10 +218,7 @@ export function wasmForward(
   });
   const forward = run as (t: number) => void;
   const mem = new Float64Array(memory.buffer);
-  for (const [fn, at] of memos) {
-    const zero = fn(0);
-    for (let i = 0; i < MEMO_SLOTS; i++) mem[at / 8 + 2 * i + 1] = zero;
-  }
+  for (const [fn, at] of memos) fillMemo(memory, at, fn);
   const values = mem.subarray(V, V + L),
     stateIn = mem.subarray(S, S + D),
     paramIn = mem.subarray(PR, PR + P);
@@ -253,24 +240,4 @@ export function wasmForward(
       forward(t);
     },
   };
-}
-
-/** The argument on the stack → fn's value, from its memo (at `memo`) when the argument's bits are there. */
-function memoCall(c: Bytes, fn: number, memo: number): void {
-  c.byte(OP.localTee).u32(ARG).byte(OP.i64ReinterpretF64).byte(OP.localTee).u32(BITS);
-  c.byte(OP.i64Const).s64(FIBONACCI_HASH).byte(OP.i64Mul);
-  c.byte(OP.i64Const)
-    .s64(BigInt(64 - MEMO_BITS))
-    .byte(OP.i64ShrU)
-    .byte(OP.i32WrapI64);
-  c.byte(OP.i32Const).s32(4).byte(OP.i32Shl).byte(OP.i32Const).s32(memo).byte(OP.i32Add).byte(OP.localTee).u32(SLOT);
-  c.byte(OP.i64Load).u32(3).u32(0).byte(OP.localGet).u32(BITS).byte(OP.i64Eq);
-  c.byte(OP.if).byte(F64);
-  c.byte(OP.localGet).u32(SLOT).byte(OP.f64Load).u32(3).u32(8);
-  c.byte(OP.else);
-  c.byte(OP.localGet).u32(SLOT).byte(OP.localGet).u32(BITS).byte(OP.i64Store).u32(3).u32(0);
-  c.byte(OP.localGet).u32(ARG).byte(OP.call).u32(fn).byte(OP.localSet).u32(ARG);
-  c.byte(OP.localGet).u32(SLOT).byte(OP.localGet).u32(ARG).byte(OP.f64Store).u32(3).u32(8);
-  c.byte(OP.localGet).u32(ARG);
-  c.byte(OP.end);
 }

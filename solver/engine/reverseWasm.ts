@@ -7,7 +7,8 @@
 // use; this loop is one small function, optimised in milliseconds. Programs with delays, loops or algebraic
 // variables keep the interpreter's sweep.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, ZERO_DERIVATIVE, type Operation } from '../ops/table';
-import { Bytes, F64, I32, ImportList, instantiate, OP, VOID_BLOCK, webAssembly } from './wasmBinary';
+import { Bytes, F64, I32, I64, ImportList, instantiate, OP, VOID_BLOCK, webAssembly } from './wasmBinary';
+import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
 import type { Opcodes, ProgramArrays } from './programCodegen';
 
 /** The compiled reverse pass (programInterpreter.ts's Interpreter.reverse, without delays). */
@@ -50,7 +51,7 @@ const CASES = 22;
 
 // Derivatives written here as the table writes them (ops/table.ts): a derivative called from WebAssembly is a JS call
 // whose arguments and result are boxed (kohonen.ode: 500 a step, a third of its reverse pass and most of its garbage),
-// while Math.sin and Math.cos imported themselves are called directly.
+// while Math.sin and Math.cos imported themselves are called directly, through their memos (wasmMemo.ts).
 const table = (name: string) => FUNCTIONS.get(name as never) as Operation;
 const OWN = new Map<unknown, number>([
   [POWER_FORMS.get(2), R.SQUARE],
@@ -115,7 +116,10 @@ export function wasmReverse(
     VT = VP + 8 * P,
     CODE = VT + 8,
     TERMS = CODE + WORDS * L,
-    SIZE = TERMS + 8 * T;
+    // The memos of Math.sin and Math.cos (wasmMemo.ts), 16-byte aligned.
+    SIN_MEMO = Math.ceil((TERMS + 8 * T) / 16) * 16,
+    COS_MEMO = SIN_MEMO + MEMO_BYTES,
+    SIZE = COS_MEMO + MEMO_BYTES;
   // Derivatives called: a table of imported functions (unary ones, then binary ones' A and B side by side).
   const called = new ImportList();
   // Imported first, so that their function indices are known to the sweep.
@@ -182,7 +186,7 @@ export function wasmReverse(
     termSlots[2 * i + 1] = 8 * tb[i];
   }
 
-  const c = sweepBody({ V, ADJ, VS, VP, VT, CODE, TERMS, L }, math);
+  const c = sweepBody({ V, ADJ, VS, VP, VT, CODE, TERMS, L, SIN_MEMO, COS_MEMO }, math);
   const pages = Math.max(1, Math.ceil(SIZE / 65536));
   const { run, memory } = instantiate({
     types: [
@@ -198,6 +202,8 @@ export function wasmReverse(
     table: true,
   });
   const sweep = run as (want: number) => void;
+  fillMemo(memory, SIN_MEMO, Math.sin);
+  fillMemo(memory, COS_MEMO, Math.cos);
   const bytes = new Uint8Array(memory.buffer);
   bytes.set(new Uint8Array(code.buffer), CODE);
   bytes.set(new Uint8Array(termSlots.buffer), TERMS);
@@ -230,6 +236,8 @@ interface Layout {
   CODE: number;
   TERMS: number;
   L: number;
+  SIN_MEMO: number;
+  COS_MEMO: number;
 }
 
 /** The sweep (want: i32) → (): from instruction L − 1 down to 0. */
@@ -251,7 +259,9 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
     Y = 12,
     DA = 13,
     DB = 14;
-  c.u32(2).u32(9).byte(I32).u32(5).byte(F64);
+  // Then a memoised call's scratch (wasmMemo.ts): i64 bits, i32 slot, f64 arg.
+  const MEMO_LOCALS = { bits: 15, slot: 16, arg: 17 };
+  c.u32(5).u32(9).byte(I32).u32(5).byte(F64).u32(1).byte(I64).u32(1).byte(I32).u32(1).byte(F64);
   const get = (l: number) => c.byte(OP.localGet).u32(l);
   const set = (l: number) => c.byte(OP.localSet).u32(l);
   const i32 = (n: number) => c.byte(OP.i32Const).s32(n);
@@ -397,7 +407,8 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
         addTo(A, m.ADJ, () => {
           get(G);
           loadAt(A, m.V);
-          c.byte(OP.call).u32(r === R.SIN ? math.cos : math.sin);
+          if (r === R.SIN) memoCall(c, math.cos, m.COS_MEMO, MEMO_LOCALS);
+          else memoCall(c, math.sin, m.SIN_MEMO, MEMO_LOCALS);
           if (r === R.COS) c.byte(OP.f64Neg);
           c.byte(OP.f64Mul);
         });

@@ -119,12 +119,12 @@ for (const [name, text] of Object.entries(COMPILED)) {
   });
 }
 
-test("a long program's calls of pure functions through their memo give the interpreter's numbers", () => {
+test("a long program's calls of pure functions through their memos give the interpreter's numbers", () => {
   // Arguments that repeat within an evaluation and across evaluations (states from a pool of 48 numbers, ±0, ±∞, NaN
   // and a subnormal among them): calls hit their slots, and the 200 states' arguments of each function, thousands over
   // the runs, also land on slots another argument filled.
   const prog = programOf(`par a=0.3
-u[0..199]' = sin(u[j]) + exp(-u[j])*tanh(u[j] + a) + cos(2*u[j]) + ln(abs(u[j]) + 1) + atan(u[j])^-1 + sin(u[j]*a)
+u[0..199]' = sin(u[j]) + exp(-u[j])*tanh(u[j] + a) + cos(2*u[j]) + ln(abs(u[j]) + 1) + atan(u[j] + 2)^-1 + sin(u[j]*a)
 init u[0..199]=0.1
 @ total=1, dt=0.1`);
   const compiled = interpreterOf(prog),
@@ -139,11 +139,15 @@ init u[0..199]=0.1
         pf = Float32Array.of(0.3);
       const v1 = new Float64Array(L),
         v2 = new Float64Array(L);
-      // Twice: the second evaluation finds every argument in its slot unless another took it since.
+      // Twice: the second evaluation finds every argument in its slot unless another took it since; so do the
+      // reverse passes' derivatives of sin and cos (their own memos of Math.cos and Math.sin).
       for (let k = 0; k < 2; k++) {
         compiled.forward(sf, 0, pf, 0, v1);
         dispatching.forward(sf, 0, pf, 0, v2);
         sameBits(v1, v2, `value (evaluation ${k + 1})`);
+        const start = { vs: new Float64Array(S), vp: new Float64Array(1), vt: 0 };
+        const at = { s: sf, sAt: 0, p: pf, t: 0, cot: new Float64Array(S).fill(1), delays: false };
+        sameReverse([compiled, dispatching], [v1, v2], WANT_BOTH, at, start);
       }
     }),
     { numRuns: 60, seed: 12 },
