@@ -16,7 +16,7 @@ import type { ReferenceResult } from '../engine/reference';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
 import { copyTensors, paramsFor } from '../engine/discrete';
 import { solveDiscrete } from '../engine/integrate';
-import { readNodes, type NodeValues, type StatePaths } from '../engine/statePath';
+import { everyStride, type NodeValues, type StatePaths } from '../engine/statePath';
 import type { TF } from '../engine/tf';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import { MAX_CHECK_STEPS } from './options';
@@ -96,10 +96,7 @@ function refinedPath(
   let x: NodeValues = { columns: 0, values: new Float32Array(0) };
   tf.tidy(() => {
     const traj = solveDiscrete(tf, cm, scheme, steps, dt, t0, paramsFor(fine, copyTensors(tf, fine, values)));
-    x = readNodes(
-      tf,
-      Array.from({ length: Math.floor(steps / stride) + 1 }, (_, n) => traj[n * stride]),
-    );
+    x = everyStride(tf, traj, stride);
   });
   return x;
 }
