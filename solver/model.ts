@@ -259,8 +259,9 @@ export interface TableDecl {
   xlo: number;
   dx: number;
   /**
-   * A noise realisation's samples are a Float64Array: a model posted to the check's second thread copies them as one
-   * block (kohonen.ode's 101 realisations of 16,000 steps took 0.1–0.2 s to post as arrays of numbers).
+   * A noise realisation's samples are a Float64Array on shared memory (language/checker/noise.ts): a model posted to
+   * the check's second thread shares them (kohonen.ode's 101 realisations of 16,000 steps took 0.1–0.2 s to post as
+   * arrays of numbers).
    */
   values: number[] | Float64Array;
   /** `linear`: XPPAUT's lookup; `step`: values[⌊(x − xlo)/dx⌋], clamped to the ends (its derivative is 0). */

@@ -334,8 +334,9 @@ export function adGradients(
   model: Model,
   values: Float32Array[],
   probe?: CopyProbe,
+  seen?: (traj: Tensor[][]) => void,
 ): { loss: number; G: Float32Array[]; nu?: Float32Array } {
-  if (!probe) return discreteGradients(tf, cm, scheme, model, values);
+  if (!probe) return discreteGradients(tf, cm, scheme, model, values, undefined, seen);
   const first = model.params.findIndex((p) => p.perStep);
   const probes = probe.probe.probes;
   const { loss, G, extraGrads } = discreteGradients(tf, probe.probe.cm, scheme, model, values, {

@@ -14,10 +14,8 @@ import type { Model } from '../model';
 import type { CompiledModel } from '../engine/compile';
 import type { ReferenceResult } from '../engine/reference';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
-import { copyTensors, paramsFor } from '../engine/discrete';
-import { solveDiscrete } from '../engine/integrate';
 import { everyStride, type NodeValues, type StatePaths } from '../engine/statePath';
-import type { TF } from '../engine/tf';
+import type { Tensor } from '../engine/tf';
 import { schemeOf, type Scheme } from '../schemes/schemes';
 import { MAX_CHECK_STEPS } from './options';
 import { adGradients, type AdGradients, type ParameterInputs } from './gradients';
@@ -81,27 +79,6 @@ function distance(A: Float32Array[], B: Float32Array[]): number {
 }
 
 /**
- * x(t) of the finest level's solve at every `stride`-th node (the model's own grid times), for the trajectory
- * view: one forward solve, read back once.
- */
-function refinedPath(
-  tf: TF,
-  cm: CompiledModel,
-  scheme: Scheme,
-  fine: Model,
-  values: Float32Array[],
-  stride: number,
-): NodeValues {
-  const { steps, dt, t0 } = fine.options;
-  let x: NodeValues = { columns: 0, values: new Float32Array(0) };
-  tf.tidy(() => {
-    const traj = solveDiscrete(tf, cm, scheme, steps, dt, t0, paramsFor(fine, copyTensors(tf, fine, values)));
-    x = everyStride(tf, traj, stride);
-  });
-  return x;
-}
-
-/**
  * AD of the model on 2N and 4N steps. `ad` is the check's own AD at N (the first level when the schemes agree);
  * `kind`: why (`volterra`: XPPAUT's volterra scheme, whose cost grows as N² with the history).
  */
@@ -139,6 +116,7 @@ export function refinedReference(
   const levels: AdGradients['G'][] = [];
   const fineModel = (k: number): Model => ({ ...model, options: { ...model.options, steps: k * N, dt: h / k, meth } });
   let loss = NaN;
+  let path: NodeValues = { columns: 0, values: new Float32Array(0) };
   // The work of each level measured so far, from the AD at N (multiple 1); `spent` is the refined levels' part.
   const multiples = [1, ...LEVELS];
   const works = [atN];
@@ -153,7 +131,9 @@ export function refinedReference(
         if (spent + next > budget) return tooLong((spent + next) / 1000);
       }
       const clock = workClock();
-      const r = adGradients(tf, cm, scheme, fineModel(k), inputs.values);
+      // The finest solve's path at the model's own grid times, for the trajectory view.
+      const seen = i === LEVELS.length - 1 ? (traj: Tensor[][]) => (path = everyStride(tf, traj, k)) : undefined;
+      const r = adGradients(tf, cm, scheme, fineModel(k), inputs.values, undefined, seen);
       levels.push(r.G);
       loss = r.loss;
       works.push(clock.workMs());
@@ -181,7 +161,7 @@ export function refinedReference(
   const gridTimes = Array.from({ length: finest + 1 }, (_, n) => t0 + (n * h) / k);
   const paths: StatePaths = {
     times: Array.from({ length: N + 1 }, (_, n) => t0 + n * h),
-    x: refinedPath(tf, cm, scheme, fineModel(k), inputs.values, k),
+    x: path,
   };
   return {
     ref: { g: G4, referenceError, lossAccurate: loss, gridTimes, nonFinite: false, paths },

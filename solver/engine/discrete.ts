@@ -27,9 +27,17 @@ export function paramsFor(model: Model, copies: Tensor[][]): ParamsFor {
 }
 
 /** x(T) and data losses of the discrete solve (engine/observe.ts). */
-export function discreteLoss(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, copies: Tensor[][]): Tensor {
+export function discreteLoss(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  copies: Tensor[][],
+  seen?: (traj: Tensor[][]) => void,
+): Tensor {
   const { steps: N, dt: h, t0 } = model.options;
   const traj = solveDiscrete(tf, cm, scheme, N, h, t0, paramsFor(model, copies));
+  seen?.(traj);
   return trajectoryLoss(tf, cm, traj, t0, h);
 }
 
@@ -110,7 +118,7 @@ export function stackedLoss(tf: TF, cm: CompiledModel, scheme: Scheme, model: Mo
 /**
  * Loss and AD gradients (per parameter, in the values' layout) of the discrete solve.
  * The sources are stacked tensors [≤ copiesPerSource copies, ...shape] per parameter, split
- * inside the scope (unstack kernels, and stacks in the backward).
+ * inside the scope (unstack kernels, and stacks in the backward). `seen` reads the solve's trajectory.
  */
 export function discreteGradients(
   tf: TF,
@@ -119,6 +127,7 @@ export function discreteGradients(
   model: Model,
   values: Float32Array[],
   extra?: ExtraSources,
+  seen?: (traj: Tensor[][]) => void,
 ): { loss: number; G: Float32Array[]; extraGrads: (Float32Array | undefined)[] } {
   let loss = NaN;
   // Results leave the tidy through the closure: returning the Float32Arrays
@@ -132,7 +141,7 @@ export function discreteGradients(
       () => {
         const copies = splitWhenRead(tf, model, sources);
         extra?.begin(copies);
-        return discreteLoss(tf, cm, scheme, model, copies);
+        return discreteLoss(tf, cm, scheme, model, copies, seen);
       },
       [...flat, ...(extra?.sources ?? [])],
       undefined,

@@ -82,8 +82,10 @@ export class NoiseSource {
     const { dt, steps, seed } = this.options;
     const rng = new Rng(streamSeed(seed, name.toLowerCase()));
     // A loop, not Array.from({ length }): that reads each index of the length object, 4× slower on kohonen.ode's
-    // 101 sites × 16,000 steps (the analysis runs on every edit).
-    const values = new Float64Array(Number.isInteger(steps) && steps > 0 && steps < 2 ** 32 ? steps : 0);
+    // 101 sites × 16,000 steps (the analysis runs on every edit). On shared memory: a model posted to the check's
+    // second thread shares its realisations instead of copying them (kohonen's 13 MB; they are never written again).
+    const n = Number.isInteger(steps) && steps > 0 && steps < 2 ** 32 ? steps : 0;
+    const values = new Float64Array(new SharedArrayBuffer(8 * n));
     for (let n = 0; n < steps; n++) values[n] = scale * (kind === 'uniform' ? rng.uniform() : rng.normal());
     const decl = gridTable(this.options, name, origin, values, range);
     this.tables.push(decl);
