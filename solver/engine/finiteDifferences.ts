@@ -174,19 +174,8 @@ export function finiteDifferenceWork(
     return { losses, realized, firings };
   };
   /** Per tensor i of `only`, its losses and firings at steps[i]. */
-  const tensorwise = (steps: number[], only: number[], meter: FiniteDifferenceMeter) => {
-    const r = probeLosses(
-      only.map((i) => ({ members: [i], steps: [steps[i]] })),
-      meter,
-    );
-    const losses: [number, number][] = [],
-      firings: ProbeFirings[] = [];
-    only.forEach((i, k) => {
-      losses[i] = r.losses[k];
-      firings[i] = r.firings[k];
-    });
-    return { losses, firings };
-  };
+  const tensorwise = (steps: number[], only: number[], meter: FiniteDifferenceMeter) =>
+    byTensor(only, probeLosses(singleProbes(only, steps), meter));
   const P = model.params.length;
   // Tensors first along one combined probe (combinedProbe's rule): when it agrees with AD, each of its tensors
   // is settled by it; when it does not, they are solved one by one below, as the others are.
@@ -206,10 +195,7 @@ export function finiteDifferenceWork(
     const withCombined = combined && chosen.includes(0) ? combined : undefined;
     const single = chosen.filter((k) => !(combined && k === 0)).map((k) => units[k][0]);
     const tensors = chosen.flatMap((k) => units[k]).sort((a, b) => a - b);
-    const firstProbes = [
-      ...(withCombined ? [withCombined] : []),
-      ...single.map((i) => ({ members: [i], steps: [eps[i]] })),
-    ];
+    const firstProbes = [...(withCombined ? [withCombined] : []), ...singleProbes(single, eps)];
     const first = probeLosses(firstProbes, meter);
     single.forEach((i, k) => {
       fd[i] = derivative(first.losses[k + (withCombined ? 1 : 0)], eps[i]);
@@ -697,21 +683,23 @@ function tensorLosses(
   only?: number[],
 ): { losses: [number, number][]; firings: ProbeFirings[] } {
   const wanted = only ?? model.params.map((_p, i) => i);
-  const central = centralLosses(
-    tf,
-    cm,
-    scheme,
-    model,
-    values,
-    dirs,
-    mode,
-    wanted.map((i) => ({ members: [i], steps: [eps[i]] })),
-  );
+  return byTensor(wanted, centralLosses(tf, cm, scheme, model, values, dirs, mode, singleProbes(wanted, eps)));
+}
+
+/** A probe of each tensor of `only` alone, at its step. */
+const singleProbes = (only: number[], steps: number[]): Probe[] =>
+  only.map((i) => ({ members: [i], steps: [steps[i]] }));
+
+/** The results of singleProbes(only, …), indexed by tensor: probe k's are tensor only[k]'s. */
+function byTensor(
+  only: number[],
+  r: { losses: [number, number][]; firings: ProbeFirings[] },
+): { losses: [number, number][]; firings: ProbeFirings[] } {
   const losses: [number, number][] = [],
     firings: ProbeFirings[] = [];
-  wanted.forEach((i, k) => {
-    losses[i] = central.losses[k];
-    firings[i] = central.firings[k];
+  only.forEach((i, k) => {
+    losses[i] = r.losses[k];
+    firings[i] = r.firings[k];
   });
   return { losses, firings };
 }
