@@ -32,11 +32,11 @@ import { webAssembly } from './wasmBinary';
 import { wasmReverse } from './reverseWasm';
 
 /**
- * A long program's interpreter, a copy of its own: its passes as WebAssembly where WebAssembly can run it (no delays,
- * loops or algebraic variables: programWasm.ts, reverseWasm.ts), else its loops grouped by opcode.
+ * A long program's interpreter, a copy of its own: its passes as WebAssembly where WebAssembly can run it (no loops
+ * or algebraic variables: programWasm.ts; reverseWasm.ts without delays), else its loops grouped by opcode.
  */
 function longProgramInterpreter(prog: ScalarProgram): Interpreter {
-  const compilable = !!webAssembly && prog.code.every((c) => c.op !== 'delay' && c.op !== 'loop' && c.op !== 'alg');
+  const compilable = !!webAssembly && prog.code.every((c) => c.op !== 'loop' && c.op !== 'alg');
   return interpreterCopy()(prog, true, !compilable, true, compilable);
 }
 
@@ -372,6 +372,11 @@ export interface DelayReader {
     constant: boolean,
     key: number,
   ): void;
+  /**
+   * For a WebAssembly pass: locates now − tau once and copies what its reads need into `into` from `at`
+   * (scalarKernel/delays.ts's KernelHistory.rows); without it, each of the pass's reads asks `read`.
+   */
+  rows?(now: number, tau: number, constant: boolean, key: number, into: Float64Array, at: number): number;
 }
 
 export interface Interpreter {
@@ -1345,12 +1350,12 @@ function interpreter(
         forwardAll(s, sAt, p, t, v, delays);
         return;
       }
-      compiled.evaluate(s, sAt, p, t);
+      compiled.evaluate(s, sAt, p, t, delays);
       v.set(compiled.values);
     },
     outputs(s, sAt, p, t, out, delays = noHistory) {
       if (compiled) {
-        compiled.evaluate(s, sAt, p, t);
+        compiled.evaluate(s, sAt, p, t, delays);
         for (let e = 0; e < outputs.length; e++) out[e] = outputValue(compiled.values, outputs[e]);
         return;
       }

@@ -7,18 +7,21 @@
 // Every operation written is one IEEE 754 fixes in double precision (+ − × ÷, √, |x|, negation, min, max,
 // comparisons), each value rounded to float32 after its instruction as the interpreter's f32 (f32.demote_f64 rounds to
 // nearest, ties to even, as Math.fround does), sums added in the same order; any other table function is called from
-// the module (an import), so its value is the table's own JavaScript. Only numbers and slot indices are written, never
-// text from the model.
-// Its reverse pass is reverseWasm.ts's loop.
+// the module (an import), so its value is the table's own JavaScript, except sin, whose WebAssembly (wasmSin.ts) gives
+// Math.sin's bits. A delay's reads take the rows the history copies in for its tau (KernelHistory.rows). Only numbers
+// and slot indices are written, never text from the model.
+// Its reverse pass is reverseWasm.ts's loop (the interpreter's sweep for a program with delays).
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
 import type { Opcodes, ProgramArrays } from './programCodegen';
+import type { DelayReader } from './programInterpreter';
+import { wasmSin } from './wasmSin';
 import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
 
 /** The compiled forward pass (programInterpreter.ts's Interpreter.forward and .outputs read its values). */
 export interface WasmForward {
-  /** Every instruction's value into `values`, states read from s[sAt…]. */
-  evaluate(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number): void;
+  /** Every instruction's value into `values`, states read from s[sAt…]; `delays`: the history delays read. */
+  evaluate(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, delays?: DelayReader): void;
   /** The values of the last evaluation, one per instruction (a view of the module's memory). */
   readonly values: Float64Array;
 }
@@ -26,10 +29,15 @@ export interface WasmForward {
 /** Rows at least this long are copied through a subarray view (its allocation costs about as much as 1,000 elements' loop). */
 const SUBARRAY_COPY = 1024;
 
-// Function types: an imported unary or binary value, and the pass itself (t) → ().
+// Function types: an imported unary or binary value, the pass itself (t) → (), a delay's history located (lag, tau, t,
+// constant) → mode, and one delayed read asked of the history (state, tau, t, constant, key) → value.
 const T_UNARY = 0,
   T_BINARY = 1,
-  T_FORWARD = 2;
+  T_FORWARD = 2,
+  T_LOCATE = 3,
+  T_READ = 4;
+/** Distinct taus a pass reads at most (a local and 2·states + 1 slots each). */
+const MAX_LAGS = 256;
 
 /** A table function's value as WebAssembly: its operands pushed (ZERO: the constant 0), then these opcodes. */
 interface Native {
@@ -72,7 +80,11 @@ const PURE = new Set<unknown>([...FUNCTIONS.values(), ...POWER_FORMS.values()]);
 // one local per instruction made the optimising compiler's code three times slower on cgl.
 const MEMO_LOCALS = { bits: 1, slot: 2, arg: 3 },
   RECENT = 4,
-  RING = 16;
+  RING = 16,
+  // Then one i32 per tau: how its reads find their value (history.rows's mode).
+  LAG_MODES = RECENT + RING;
+
+const SIN = table('sin');
 
 /** Whether the forward pass writes this table function as WebAssembly (else it calls the table's value). */
 export function nativeInWasm(fn: unknown): boolean {
@@ -80,8 +92,8 @@ export function nativeInWasm(fn: unknown): boolean {
 }
 
 /**
- * The program's forward pass as WebAssembly, or undefined when an instruction has another opcode (delays, loops,
- * algebraic variables) or the engine has no WebAssembly.
+ * The program's forward pass as WebAssembly, or undefined when an instruction has another opcode (loops, algebraic
+ * variables), it reads more than MAX_LAGS taus, or the engine has no WebAssembly.
  */
 export function wasmForward(
   g: ProgramArrays,
@@ -95,15 +107,34 @@ export function wasmForward(
   const V = 0,
     S = L,
     PR = S + D;
-  // Each table function called, once, with its type; the pure ones' memos after the parameters.
+  // Delays: per tau's slot (in order of first read), the rows its reads mix (history.rows) and the weight, after the
+  // parameters; its mode (which rows) in a local of the pass.
+  const lags = new Map<number, number>();
+  for (let k = 0; k < L; k++) if (op[k] === o.DELAY && !lags.has(B[k])) lags.set(B[k], lags.size);
+  if (lags.size > MAX_LAGS) return undefined;
+  const ROWS = PR + P,
+    LAG = 2 * D + 1;
+  const rowsAt = (lag: number) => ROWS + lag * LAG;
+  // Each table function called, once, with its type; the pure ones' memos after the rows.
   const imports = new ImportList();
-  const memoBase = Math.ceil(((PR + P) * 8) / 16) * 16;
+  const memoBase = Math.ceil(((ROWS + lags.size * LAG) * 8) / 16) * 16;
   const memos = new Map<(x: number) => number, number>();
   const memoAt = (fn: (x: number) => number) => {
     let m = memos.get(fn);
     if (m === undefined) memos.set(fn, (m = memoBase + memos.size * MEMO_BYTES));
     return m;
   };
+  // The history the evaluation in progress reads, and the memory its rows are copied into.
+  let history: DelayReader | undefined;
+  let mem = new Float64Array(0);
+  const lagKey = [...lags.keys()],
+    locate = (lag: number, tau: number, t: number, constant: number) =>
+      history?.rows ? history.rows(t, tau, constant === 1, lagKey[lag], mem, rowsAt(lag)) : 2,
+    readOne = (index: number, tau: number, t: number, constant: number, key: number) => {
+      if (!history)
+        throw new Error('a program with delays runs inside the whole-solve kernel, which keeps the history');
+      return history.read(index, t, tau, constant === 1, key);
+    };
   const c = new Bytes();
   let k = 0;
   const load = (slot: number) =>
@@ -116,7 +147,8 @@ export function wasmForward(
           .u32(3)
           .u32(slot * 8);
   const round = () => c.byte(OP.f32DemoteF64).byte(OP.f64PromoteF32);
-  c.u32(4).u32(1).byte(I64).u32(1).byte(I32).u32(1).byte(F64).u32(RING).byte(F64);
+  c.u32(5).u32(1).byte(I64).u32(1).byte(I32).u32(1).byte(F64).u32(RING).byte(F64).u32(lags.size).byte(I32);
+  const located = new Set<number>();
   for (; k < L; k++) {
     const a = A[k],
       b = B[k];
@@ -159,6 +191,9 @@ export function wasmForward(
             else load(i === 0 ? a : b);
           }
           c.bytes(native.ops);
+        } else if (fns[k] === SIN) {
+          load(a);
+          c.byte(OP.call).u32(imports.at(wasmSin(), T_UNARY));
         } else if (op[k] === o.UNARY && PURE.has(fns[k])) {
           const value = (fns[k] as { value: (x: number) => number }).value;
           load(a);
@@ -193,7 +228,47 @@ export function wasmForward(
         }
         round();
         break;
-      default: // delays, loops, algebraic variables (programInterpreter.ts keeps such programs interpreted)
+      case o.DELAY: {
+        // State a at t − tau (tau: slot b), as the history's read gives it: located at the first read of its tau.
+        const lag = lags.get(b)!,
+          mode = LAG_MODES + lag,
+          at = rowsAt(lag) * 8;
+        if (!located.has(b)) {
+          located.add(b);
+          c.byte(OP.i32Const).s32(lag);
+          load(b);
+          c.byte(OP.localGet).u32(0).byte(OP.i32Const).s32(C[k]);
+          c.byte(OP.call).u32(imports.at(locate, T_LOCATE)).byte(OP.localSet).u32(mode);
+        }
+        const row = (e: number) =>
+          c
+            .byte(OP.i32Const)
+            .s32(0)
+            .byte(OP.f64Load)
+            .u32(3)
+            .u32(at + e * 8);
+        c.byte(OP.localGet).u32(mode).byte(OP.i32Eqz).byte(OP.if).byte(F64);
+        row(a);
+        c.byte(OP.else).byte(OP.localGet).u32(mode).byte(OP.i32Const).s32(1).byte(OP.i32Eq).byte(OP.if).byte(F64);
+        // f32(x + f32(w · f32(y − x))), x and y the two rows' values
+        row(a);
+        row(2 * D);
+        row(D + a);
+        row(a);
+        c.byte(OP.f64Sub);
+        round();
+        c.byte(OP.f64Mul);
+        round();
+        c.byte(OP.f64Add);
+        round();
+        c.byte(OP.else).byte(OP.i32Const).s32(a);
+        load(b);
+        c.byte(OP.localGet).u32(0).byte(OP.i32Const).s32(C[k]).byte(OP.i32Const).s32(b);
+        c.byte(OP.call).u32(imports.at(readOne, T_READ));
+        c.byte(OP.end).byte(OP.end);
+        break;
+      }
+      default: // loops, algebraic variables (programInterpreter.ts keeps such programs interpreted)
         return undefined;
     }
     c.byte(OP.localTee)
@@ -210,6 +285,8 @@ export function wasmForward(
       [[F64], [F64]], // T_UNARY
       [[F64, F64], [F64]], // T_BINARY
       [[F64], []], // T_FORWARD
+      [[I32, F64, F64, I32], [I32]], // T_LOCATE
+      [[I32, F64, F64, I32, I32], [F64]], // T_READ
     ],
     imports: imports.list,
     type: T_FORWARD,
@@ -217,7 +294,7 @@ export function wasmForward(
     pages,
   });
   const forward = run as (t: number) => void;
-  const mem = new Float64Array(memory.buffer);
+  mem = new Float64Array(memory.buffer);
   for (const [fn, at] of memos) fillMemo(memory, at, fn);
   const values = mem.subarray(V, V + L),
     stateIn = mem.subarray(S, S + D),
@@ -234,7 +311,8 @@ export function wasmForward(
   };
   return {
     values,
-    evaluate(s, sAt, p, t) {
+    evaluate(s, sAt, p, t, delays) {
+      history = delays;
       copyIn(stateIn, s, sAt);
       copyIn(paramIn, p, 0);
       forward(t);

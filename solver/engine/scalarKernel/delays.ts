@@ -198,6 +198,30 @@ export class KernelHistory implements DelayReader {
     }
   }
 
+  /**
+   * For a WebAssembly pass (programWasm.ts): where now − tau falls, as `read` locates it, with what its reads need
+   * copied into `into` from `at`: one row's states (mode 0: the newest row, or a grid point of a constant tau), or
+   * row n's and row n + 1's followed by the weight (mode 1: each read interpolates); mode 2: at or before t0 (each
+   * read asks `read`).
+   */
+  rows(now: number, tau: number, constant: boolean, key: number, into: Float64Array, at: number): number {
+    const i = this.locate(now, tau, constant, key);
+    const s = this.atS[i];
+    if (s <= 0) return 2;
+    const n = this.atN[i],
+      last = this.last,
+      S = this.S;
+    const one = n >= last || (s === n && constant);
+    const from = (n >= last ? last : n) * S,
+      count = one ? S : 2 * S;
+    const traj = this.traj;
+    if (traj instanceof Float32Array) into.set(traj.subarray(from, from + count), at);
+    else for (let e = 0; e < count; e++) into[at + e] = traj[from + e];
+    if (one) return 0;
+    into[at + 2 * S] = this.atW[i];
+    return 1;
+  }
+
   /** A read at or before t0: the initial value, or the history formula. */
   private readBeforeStart(index: number, now: number, tau: number, constant: boolean, s: number): number {
     const out = s < 0 ? this.pastOutput(index) : -1;
