@@ -27,7 +27,7 @@ import {
 } from './programCodegen';
 import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './algebraic';
 import { denseLu } from './stepMatrix';
-import { wasmForward } from './programWasm';
+import { type DelayHistory, wasmForward } from './programWasm';
 import { webAssembly } from './wasmBinary';
 import { wasmReverse } from './reverseWasm';
 
@@ -349,12 +349,7 @@ const WANT_TIME = 4,
 export type Wanted = typeof WANT_STATES | typeof WANT_PARAMS | typeof WANT_BOTH | typeof WANT_ALL;
 
 /** The solve's history that a program's delay instructions read (scalarKernel/delays.ts). */
-export interface DelayReader {
-  /**
-   * State element `index` at time now − tau (float32); `constant`: tau is a number without gradient. `key`: tau's
-   * slot in the program, so that the reads of one tau locate now − tau once.
-   */
-  read(index: number, now: number, tau: number, constant: boolean, key?: number): number;
+export interface DelayReader extends DelayHistory {
   /** The adjoint of that read: adds its cotangent g to the history's cotangents and returns tau's. */
   readBack(index: number, now: number, tau: number, constant: boolean, g: number, key?: number): number;
   /**
@@ -372,11 +367,6 @@ export interface DelayReader {
     constant: boolean,
     key: number,
   ): void;
-  /**
-   * For a WebAssembly pass: locates now − tau once and copies what its reads need into `into` from `at`
-   * (scalarKernel/delays.ts's KernelHistory.rows); without it, each of the pass's reads asks `read`.
-   */
-  rows?(now: number, tau: number, constant: boolean, key: number, into: Float64Array, at: number): number;
 }
 
 export interface Interpreter {

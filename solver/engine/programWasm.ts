@@ -14,14 +14,27 @@
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
 import type { Opcodes, ProgramArrays } from './programCodegen';
-import type { DelayReader } from './programInterpreter';
 import { wasmSin } from './wasmSin';
 import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
+
+/** What a pass's delayed reads ask of the solve's history (programInterpreter.ts's DelayReader has more). */
+export interface DelayHistory {
+  /**
+   * State element `index` at time now − tau (float32); `constant`: tau is a number without gradient. `key`: tau's
+   * slot in the program, so that the reads of one tau locate now − tau once.
+   */
+  read(index: number, now: number, tau: number, constant: boolean, key?: number): number;
+  /**
+   * For a WebAssembly pass: locates now − tau once and copies what its reads need into `into` from `at`
+   * (scalarKernel/delays.ts's KernelHistory.rows); without it, each of the pass's reads asks `read`.
+   */
+  rows?(now: number, tau: number, constant: boolean, key: number, into: Float64Array, at: number): number;
+}
 
 /** The compiled forward pass (programInterpreter.ts's Interpreter.forward and .outputs read its values). */
 export interface WasmForward {
   /** Every instruction's value into `values`, states read from s[sAt…]; `delays`: the history delays read. */
-  evaluate(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, delays?: DelayReader): void;
+  evaluate(s: ArrayLike<number>, sAt: number, p: ArrayLike<number>, t: number, delays?: DelayHistory): void;
   /** The values of the last evaluation, one per instruction (a view of the module's memory). */
   readonly values: Float64Array;
 }
@@ -125,7 +138,7 @@ export function wasmForward(
     return m;
   };
   // The history the evaluation in progress reads, and the memory its rows are copied into.
-  let history: DelayReader | undefined;
+  let history: DelayHistory | undefined;
   let mem = new Float64Array(0);
   const lagKey = [...lags.keys()],
     locate = (lag: number, tau: number, t: number, constant: number) =>
