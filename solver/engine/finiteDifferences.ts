@@ -168,7 +168,7 @@ export function finiteDifferenceWork(
         continue;
       }
       losses.push([loss, loss]);
-      realized.push(realizedAlong(values, dirs, probe));
+      realized.push(movedValues(values, dirs, probe).realized);
       firings.push([base, base]);
     }
     return { losses, realized, firings };
@@ -792,14 +792,23 @@ function smallFusedMlp(cm: CompiledModel): boolean {
   return macs <= LOOPED_MLP_MACS;
 }
 
-/** ⟨G, (θ₊ − θ₋)/2⟩ of a probe's values as its solves would see them (loopLosses's `realized`), without solving. */
-function realizedAlong(values: Float32Array[], dirs: Direction[], probe: Probe): number {
+/** A probe's + and − values (the tensors it moves replaced) and ⟨G, (θ₊ − θ₋)/2⟩ over them (writeMoved). */
+function movedValues(
+  values: Float32Array[],
+  dirs: Direction[],
+  probe: Probe,
+): { plus: Float32Array[]; minus: Float32Array[]; realized: number } {
+  const plus = values.slice(),
+    minus = values.slice();
   let realized = 0;
   probe.members.forEach((i, k) => {
-    const n = values[i].length;
-    realized += writeMoved(values[i], dirs[i], probe.steps[k], 0, n, new Float32Array(2 * n), 0, n);
+    const n = values[i].length,
+      both = new Float32Array(2 * n);
+    realized += writeMoved(values[i], dirs[i], probe.steps[k], 0, n, both, 0, n);
+    plus[i] = both.subarray(0, n);
+    minus[i] = both.subarray(n);
   });
-  return realized;
+  return { plus, minus, realized };
 }
 
 /** One solve per sign (the fallback when an expression cannot be batched). */
@@ -812,16 +821,7 @@ function loopLosses(
   dirs: Direction[],
   probe: Probe,
 ): { losses: [number, number]; realized: number; firings: ProbeFirings } {
-  const plus = values.slice(),
-    minus = values.slice();
-  let realized = 0;
-  probe.members.forEach((i, k) => {
-    const n = values[i].length,
-      both = new Float32Array(2 * n);
-    realized += writeMoved(values[i], dirs[i], probe.steps[k], 0, n, both, 0, n);
-    plus[i] = both.subarray(0, n);
-    minus[i] = both.subarray(n);
-  });
+  const { plus, minus, realized } = movedValues(values, dirs, probe);
   const out: number[] = [],
     firings: (Firings | undefined)[] = [];
   // A solve that is not the kernel's records nothing: forget what an earlier one left.

@@ -159,6 +159,16 @@ export class KernelHistory implements DelayReader {
     this.atW = more(this.atW, f64);
   }
 
+  /**
+   * After t0 (atS[i] > 0): the grid row a read of located slot i takes as it is (the newest row for a time inside the
+   * step in progress, or a grid point of a constant tau), or −1 when it interpolates rows atN[i] and atN[i] + 1.
+   */
+  private rowAlone(i: number, constant: boolean): number {
+    const n = this.atN[i];
+    if (n >= this.last) return this.last;
+    return this.atS[i] === n && constant ? n : -1;
+  }
+
   readRun(
     index: Int32Array,
     into: Int32Array,
@@ -171,26 +181,20 @@ export class KernelHistory implements DelayReader {
     key: number,
   ): void {
     const i = this.locate(now, tau, constant, key);
-    const s = this.atS[i],
-      n = this.atN[i],
-      last = this.last;
     // Before t0 (the history formula, the initial value) as each read does.
-    if (s <= 0) {
+    if (this.atS[i] <= 0) {
       for (let r = from; r < to; r++) v[into[r]] = this.read(index[r], now, tau, constant, key);
       return;
     }
     const S = this.S,
-      traj = this.traj;
-    if (n >= last) {
-      const at = last * S;
+      traj = this.traj,
+      row = this.rowAlone(i, constant);
+    if (row >= 0) {
+      const at = row * S;
       for (let r = from; r < to; r++) v[into[r]] = traj[at + index[r]];
       return;
     }
-    const at = n * S;
-    if (s === n && constant) {
-      for (let r = from; r < to; r++) v[into[r]] = traj[at + index[r]];
-      return;
-    }
+    const at = this.atN[i] * S;
     const w = this.atW[i];
     for (let r = from; r < to; r++) {
       const a = traj[at + index[r]];
@@ -206,13 +210,11 @@ export class KernelHistory implements DelayReader {
    */
   rows(now: number, tau: number, constant: boolean, key: number, into: Float64Array, at: number): number {
     const i = this.locate(now, tau, constant, key);
-    const s = this.atS[i];
-    if (s <= 0) return 2;
-    const n = this.atN[i],
-      last = this.last,
-      S = this.S;
-    const one = n >= last || (s === n && constant);
-    const from = (n >= last ? last : n) * S,
+    if (this.atS[i] <= 0) return 2;
+    const S = this.S,
+      row = this.rowAlone(i, constant),
+      one = row >= 0;
+    const from = (one ? row : this.atN[i]) * S,
       count = one ? S : 2 * S;
     const traj = this.traj;
     if (traj instanceof Float32Array) into.set(traj.subarray(from, from + count), at);
@@ -238,11 +240,10 @@ export class KernelHistory implements DelayReader {
       traj = this.traj;
     // The rare case in a method of its own: this one stays small enough to be inlined where it is called.
     if (s <= 0) return this.readBeforeStart(index, now, tau, constant, s);
-    const n = this.atN[i],
-      last = this.last;
-    if (n >= last) return traj[last * S + index];
+    const row = this.rowAlone(i, constant);
+    if (row >= 0) return traj[row * S + index];
+    const n = this.atN[i];
     const a = traj[n * S + index];
-    if (s === n && constant) return a;
     const b = traj[(n + 1) * S + index];
     return f32(a + f32(this.atW[i] * f32(b - a)));
   }
@@ -272,17 +273,13 @@ export class KernelHistory implements DelayReader {
       S = this.S,
       cot = this.cot;
     if (s <= 0) return this.backBeforeStart(index, now, tau, constant, g, s);
+    const row = this.rowAlone(i, constant);
+    if (row >= 0) {
+      cot[row * S + index] += g;
+      return 0;
+    }
     const n = this.atN[i],
-      last = this.last;
-    if (n >= last) {
-      cot[last * S + index] += g;
-      return 0;
-    }
-    if (s === n && constant) {
-      cot[n * S + index] += g;
-      return 0;
-    }
-    const w = this.atW[i];
+      w = this.atW[i];
     cot[n * S + index] += g * (1 - w);
     cot[(n + 1) * S + index] += g * w;
     if (constant) return 0;
