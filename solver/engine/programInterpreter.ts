@@ -29,7 +29,7 @@ import { type AlgebraicField, noteAlgebraicFailure, solveAlgebraic } from './alg
 import { denseLu } from './stepMatrix';
 import { type DelayHistory, wasmForward } from './programWasm';
 import { webAssembly } from './wasmBinary';
-import { wasmReverse } from './reverseWasm';
+import { type DelayCotangents, wasmReverse } from './reverseWasm';
 
 /**
  * A long program's interpreter, a copy of its own: its passes as WebAssembly where WebAssembly can run it (no loops
@@ -348,8 +348,11 @@ const WANT_TIME = 4,
   WANT_ALGEBRAIC = 8;
 export type Wanted = typeof WANT_STATES | typeof WANT_PARAMS | typeof WANT_BOTH | typeof WANT_ALL;
 
-/** The solve's history that a program's delay instructions read (scalarKernel/delays.ts). */
-export interface DelayReader extends DelayHistory {
+/**
+ * The solve's history that a program's delay instructions read (scalarKernel/delays.ts); a WebAssembly reverse
+ * pass asks it for its reads' rows (DelayCotangents).
+ */
+export interface DelayReader extends DelayHistory, Partial<DelayCotangents> {
   /** The adjoint of that read: adds its cotangent g to the history's cotangents and returns tau's. */
   readBack(index: number, now: number, tau: number, constant: boolean, g: number, key?: number): number;
   /**
@@ -1373,10 +1376,8 @@ function interpreter(
       else run(order, s, sAt, p, t, v);
     },
     reverse(v, cot, vs, vp, adj, want = WANT_BOTH, delays = noHistory, t = 0, vt) {
-      if (compiledReverse) {
-        compiledReverse(v, cot, vs, vp, want, vt);
-        return;
-      }
+      // With delays, false where the history cannot give the pass its rows (delays.ts: backRows).
+      if (compiledReverse?.(v, cot, vs, vp, want, vt, delays, t)) return;
       const r = writtenReverse(want);
       if (r) {
         r(v, cot, vs, vp, adj, vt);

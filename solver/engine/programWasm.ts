@@ -10,7 +10,7 @@
 // the module (an import), so its value is the table's own JavaScript, except sin, whose WebAssembly (wasmSin.ts) gives
 // Math.sin's bits. A delay's reads take the rows the history copies in for its tau (KernelHistory.rows). Only numbers
 // and slot indices are written, never text from the model.
-// Its reverse pass is reverseWasm.ts's loop (the interpreter's sweep for a program with delays).
+// Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
 import type { Opcodes, ProgramArrays } from './programCodegen';

@@ -4,14 +4,19 @@
 // derivative the operation table's: written as WebAssembly where the table's is one IEEE formula, else called).
 // Written out as straight-line code instead (as the forward pass, programWasm.ts), one branch per instruction, V8's
 // optimising compiler took 0.4–0.55 s of CPU over cgl.ode's 3,976 instructions, on the cores the check's two threads
-// use; this loop is one small function, optimised in milliseconds. Programs with delays, loops or algebraic
-// variables keep the interpreter's sweep.
+// use; this loop is one small function, optimised in milliseconds. A delayed read's adjoint goes to a window of the
+// history's rows copied into the module's memory (delayWindow); programs with loops or algebraic variables keep the
+// interpreter's sweep.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, ZERO_DERIVATIVE, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, VOID_BLOCK, webAssembly } from './wasmBinary';
 import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
 import type { Opcodes, ProgramArrays } from './programCodegen';
+import { wasmCos, wasmSin } from './wasmSin';
 
-/** The compiled reverse pass (programInterpreter.ts's Interpreter.reverse, without delays). */
+/**
+ * The compiled reverse pass (programInterpreter.ts's Interpreter.reverse); a program with delays passes the history
+ * and t. False when it did not run: the interpreter's sweep is to run instead (DelayCotangents.backRows).
+ */
 export type WasmReverse = (
   v: Float64Array,
   cot: ArrayLike<number>,
@@ -19,7 +24,25 @@ export type WasmReverse = (
   vp: Float64Array,
   want: number,
   vt: Float64Array | undefined,
-) => void;
+  delays?: Partial<DelayCotangents>,
+  t?: number,
+) => boolean;
+
+/**
+ * What a reverse pass's delayed reads need of the solve's history (scalarKernel/delays.ts's KernelHistory, whose
+ * readBack the interpreter's sweep calls per read): the pass adds the reads' cotangents to a window of the grid's rows
+ * in its memory, in the sweep's order, and the window goes back to the history's rows after it.
+ */
+export interface DelayCotangents {
+  /**
+   * Where the reads of tau at now add their cotangents, as readBack: out[0] the grid row, out[1] the next row it
+   * interpolates (−1: the first alone), out[2] the weight. False where a read would take the history formula's
+   * adjoint (before t0): the pass then runs the interpreter's sweep.
+   */
+  backRows(now: number, tau: number, constant: boolean, key: number, out: Float64Array): boolean;
+  /** The grid (row n at n·S), the cotangents of its rows, and h as float32 (tau's adjoint is −g·(b − a)/h). */
+  readonly grid: { trajectory: ArrayLike<number>; cotangents: Float64Array; h32: number };
+}
 
 // The loop's own opcodes (dense, for its br_table): the interpreter's, with the table functions whose derivatives
 // are written as WebAssembly told apart.
@@ -46,12 +69,14 @@ const R = {
   COS: 19, // -Math.sin(x)
   MIN: 20, // a <= b ? 1 : 0, a <= b ? 0 : 1
   MAX: 21, // a >= b ? 1 : 0, a >= b ? 0 : 1
+  DELAY: 22, // the rows of its tau's record; tau's adjoint unless constant
 } as const;
-const CASES = 22;
+const CASES = 23;
 
 // Derivatives written here as the table writes them (ops/table.ts): a derivative called from WebAssembly is a JS call
 // whose arguments and result are boxed (kohonen.ode: 500 a step, a third of its reverse pass and most of its garbage),
-// while Math.sin and Math.cos imported themselves are called directly, through their memos (wasmMemo.ts).
+// while sin and cos are WebAssembly with Math.sin's and Math.cos's bits (wasmSin.ts), called through their memos
+// (wasmMemo.ts).
 const table = (name: string) => FUNCTIONS.get(name as never) as Operation;
 const OWN = new Map<unknown, number>([
   [POWER_FORMS.get(2), R.SQUARE],
@@ -84,12 +109,22 @@ const T_UNARY = 0,
   T_SWEEP = 2,
   T_MATH = 3;
 
-/** Bytes per instruction in the code: op | reach << 8 | dotA << 16 | dotB << 24, then a·8, b·8, c·8 or a function. */
+/**
+ * Bytes per instruction in the code: op | reach << 8 | dotA << 16 | dotB << 24 (a delay: | constant << 16), then
+ * a·8, b·8, c·8, a function, or a delay's record.
+ */
 const WORDS = 16;
+/**
+ * A delay's tau, per pass: the mode (0: one row, 1: two interpolated), the window addresses of its rows'
+ * cotangents, of its rows' states (tau's adjoint), and the weight (bytes 0, 4, 8, 12, 16, 24).
+ */
+const RECORD = 32;
+/** The window a pass with delays copies in, at most (bytes): beyond it the interpreter's sweep runs. */
+const MAX_WINDOW = 64 << 20;
 
 /**
- * The program's reverse pass as a WebAssembly loop, or undefined when an instruction has another opcode (delays,
- * loops, algebraic variables) or the engine has no WebAssembly.
+ * The program's reverse pass as a WebAssembly loop, or undefined when an instruction has another opcode (loops,
+ * algebraic variables), its delays' window would exceed MAX_WINDOW, or the engine has no WebAssembly.
  */
 export function wasmReverse(
   g: ProgramArrays,
@@ -108,6 +143,18 @@ export function wasmReverse(
   const { states: D, params: P, outputs, reach, dotA, dotB } = shape;
   const E = outputs.length;
   const T = ta.length;
+  // Delays: per tau's slot (in order of first read) a record; each pass copies in the rows its reads add into
+  // (at most two a tau, shared where taus meet) and, for a tau with an adjoint, the two rows' states.
+  const lags = new Map<number, number>();
+  const lagConstant: boolean[] = [];
+  for (let k = 0; k < L; k++)
+    if (op[k] === o.DELAY && !lags.has(B[k])) {
+      lags.set(B[k], lags.size);
+      lagConstant.push(C[k] === 1);
+    }
+  const lagSlots = [...lags.keys()];
+  const windowBytes = lags.size * 4 * D * 8;
+  if (windowBytes > MAX_WINDOW) return undefined;
   // Memory (bytes): values, adjoints, the states' and parameters' adjoints, t's, then the code and the terms.
   const V = 0,
     ADJ = 8 * L,
@@ -119,11 +166,16 @@ export function wasmReverse(
     // The memos of Math.sin and Math.cos (wasmMemo.ts), 16-byte aligned.
     SIN_MEMO = Math.ceil((TERMS + 8 * T) / 16) * 16,
     COS_MEMO = SIN_MEMO + MEMO_BYTES,
-    SIZE = COS_MEMO + MEMO_BYTES;
+    // Then h as float32, the taus' records, the rows' cotangents (2 a tau) and states (2 a tau).
+    H32 = COS_MEMO + MEMO_BYTES,
+    RECORDS = H32 + 8,
+    COT_ROWS = RECORDS + RECORD * lags.size,
+    STATE_ROWS = COT_ROWS + 2 * lags.size * D * 8,
+    SIZE = STATE_ROWS + 2 * lags.size * D * 8;
   // Derivatives called: a table of imported functions (unary ones, then binary ones' A and B side by side).
   const called = new ImportList();
   // Imported first, so that their function indices are known to the sweep.
-  const math = { sin: called.at(Math.sin, T_MATH), cos: called.at(Math.cos, T_MATH) };
+  const math = { sin: called.at(wasmSin(), T_MATH), cos: called.at(wasmCos(), T_MATH) };
   const code = new Int32Array(4 * L);
   for (let k = 0; k < L; k++) {
     let r: number;
@@ -172,10 +224,15 @@ export function wasmReverse(
       case o.CONST:
         r = R.SKIP;
         break;
+      case o.DELAY:
+        r = R.DELAY;
+        fourth = RECORDS + RECORD * lags.get(B[k])!;
+        break;
       default:
         return undefined;
     }
-    code[4 * k] = r | (reach[k] << 8) | (dotA[k] << 16) | (dotB[k] << 24);
+    code[4 * k] =
+      r | (reach[k] << 8) | (r === R.DELAY ? (C[k] === 1 ? 1 : 0) << 16 : (dotA[k] << 16) | (dotB[k] << 24));
     code[4 * k + 1] = 8 * A[k];
     code[4 * k + 2] = 8 * B[k]; // a sum's term count as bytes of its pairs of slots
     code[4 * k + 3] = fourth;
@@ -186,7 +243,7 @@ export function wasmReverse(
     termSlots[2 * i + 1] = 8 * tb[i];
   }
 
-  const c = sweepBody({ V, ADJ, VS, VP, VT, CODE, TERMS, L, SIN_MEMO, COS_MEMO }, math);
+  const c = sweepBody({ V, ADJ, VS, VP, VT, CODE, TERMS, L, SIN_MEMO, COS_MEMO, H32 }, math);
   const pages = Math.max(1, Math.ceil(SIZE / 65536));
   const { run, memory } = instantiate({
     types: [
@@ -212,7 +269,10 @@ export function wasmReverse(
     stateAdjoint = mem.subarray(VS / 8, VS / 8 + D),
     paramAdjoint = mem.subarray(VP / 8, VP / 8 + P);
   const adjAt = ADJ / 8;
-  return (v, cot, vs, vp, want, vt) => {
+  const window =
+    lags.size > 0 ? delayWindow(memory, lagSlots, lagConstant, D, { RECORDS, COT_ROWS, STATE_ROWS, H32 }) : undefined;
+  return (v, cot, vs, vp, want, vt, delays, t = 0) => {
+    if (window && !window.open(v, delays, t)) return false;
     values.set(v.length === L ? v : v.subarray(0, L));
     // The adjoints cleared, the outputs' cotangents seeded in order (as the sweep).
     mem.fill(0, adjAt, adjAt + L);
@@ -221,9 +281,80 @@ export function wasmReverse(
     paramAdjoint.set(vp.length === P ? vp : vp.subarray(0, P));
     mem[VT / 8] = vt ? vt[0] : 0;
     sweep(want);
+    window?.close();
     vs.set(stateAdjoint);
     vp.set(paramAdjoint);
     if (vt) vt[0] = mem[VT / 8];
+    return true;
+  };
+}
+
+/**
+ * A pass's window on the history: `open` locates each tau (its reads' rows, as readBack), writes its record and copies
+ * the distinct rows' cotangents in (and the rows' states for a tau with an adjoint); `close` copies the cotangents back.
+ */
+function delayWindow(
+  memory: { buffer: ArrayBuffer },
+  lagSlots: number[],
+  lagConstant: boolean[],
+  D: number,
+  at: { RECORDS: number; COT_ROWS: number; STATE_ROWS: number; H32: number },
+) {
+  const mem = new Float64Array(memory.buffer),
+    words = new Int32Array(memory.buffer);
+  const out = new Float64Array(3),
+    located = new Float64Array(3 * lagSlots.length);
+  // The window's rows: grid row → its place this pass.
+  const placeOf = new Map<number, number>();
+  const rows: number[] = [];
+  let cotangents: Float64Array = new Float64Array(0);
+  /** The window address of row's cotangents (copied in at its first use this pass). */
+  const place = (row: number) => {
+    let p = placeOf.get(row);
+    if (p === undefined) {
+      placeOf.set(row, (p = rows.length));
+      rows.push(row);
+      mem.set(cotangents.subarray(row * D, row * D + D), at.COT_ROWS / 8 + p * D);
+    }
+    return at.COT_ROWS + p * D * 8;
+  };
+  return {
+    open(v: Float64Array, delays: Partial<DelayCotangents> | undefined, t: number): boolean {
+      if (!delays?.backRows || !delays.grid) return false;
+      // Every tau located before anything is copied: a pass that falls back to the sweep leaves no trace.
+      for (let l = 0; l < lagSlots.length; l++) {
+        if (!delays.backRows(t, v[lagSlots[l]], lagConstant[l], lagSlots[l], out)) return false;
+        located.set(out, 3 * l);
+      }
+      const { trajectory, cotangents: cot, h32 } = delays.grid;
+      cotangents = cot;
+      placeOf.clear();
+      rows.length = 0;
+      mem[at.H32 / 8] = h32;
+      for (let l = 0; l < lagSlots.length; l++) {
+        const first = located[3 * l],
+          second = located[3 * l + 1],
+          record = (at.RECORDS + RECORD * l) / 4;
+        words[record + 1] = place(first);
+        if (second < 0) {
+          words[record] = 0;
+          continue;
+        }
+        words[record] = 1;
+        words[record + 2] = place(second);
+        mem[record / 2 + 3] = located[3 * l + 2];
+        if (lagConstant[l]) continue;
+        const states = at.STATE_ROWS + 2 * l * D * 8;
+        words[record + 3] = states;
+        words[record + 4] = states + D * 8;
+        for (let e = 0; e < 2 * D; e++) mem[states / 8 + e] = trajectory[first * D + e];
+      }
+      return true;
+    },
+    close(): void {
+      for (let p = 0; p < rows.length; p++)
+        cotangents.set(mem.subarray(at.COT_ROWS / 8 + p * D, at.COT_ROWS / 8 + (p + 1) * D), rows[p] * D);
+    },
   };
 }
 
@@ -238,6 +369,7 @@ interface Layout {
   L: number;
   SIN_MEMO: number;
   COS_MEMO: number;
+  H32: number;
 }
 
 /** The sweep (want: i32) → (): from instruction L − 1 down to 0. */
@@ -286,6 +418,21 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
     get(G);
     get(l);
     c.byte(OP.f64Mul);
+  };
+  /** memory[row + a] += push() (a delay's row in the window, local row its address). */
+  const addToRow = (row: number, push: () => void) => {
+    get(row);
+    get(A);
+    c.byte(OP.i32Add).byte(OP.localTee).u32(RB);
+    get(RB);
+    c.byte(OP.f64Load).u32(3).u32(0);
+    push();
+    c.byte(OP.f64Add).byte(OP.f64Store).u32(3).u32(0);
+  };
+  /** The i32 at byte `offset` of the record whose address is in local I. */
+  const recordWord = (offset: number) => {
+    get(I);
+    c.byte(OP.i32Load).u32(2).u32(offset);
   };
   const plainG = () => get(G);
   const minusG = () => {
@@ -489,6 +636,52 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
         }
         addTo(A, m.ADJ, times(DA));
         addTo(B, m.ADJ, times(DB));
+        return;
+      case R.DELAY: // scalarKernel/delays.ts's readBack, its additions in its order
+        loadI32(KC, m.CODE + 12);
+        set(I);
+        recordWord(4);
+        set(END);
+        recordWord(0);
+        c.byte(OP.i32Eqz).byte(OP.if).byte(VOID_BLOCK);
+        addToRow(END, plainG);
+        c.byte(OP.else);
+        get(I);
+        c.byte(OP.f64Load).u32(3).u32(24);
+        set(X);
+        recordWord(8);
+        set(RA);
+        addToRow(END, () => {
+          get(G);
+          f64(1);
+          get(X);
+          c.byte(OP.f64Sub).byte(OP.f64Mul);
+        });
+        addToRow(RA, times(X));
+        c.byte(OP.end);
+        // tau's: 0 from one row or a constant tau, else −g·(b − a)/h
+        addTo(B, m.ADJ, () => {
+          get(W0);
+          i32(16);
+          c.byte(OP.i32ShrU);
+          i32(1);
+          c.byte(OP.i32And);
+          recordWord(0);
+          c.byte(OP.i32Eqz).byte(OP.i32Or).byte(OP.if).byte(F64);
+          f64(0);
+          c.byte(OP.else);
+          get(G);
+          c.byte(OP.f64Neg);
+          for (const offset of [16, 12]) {
+            recordWord(offset);
+            get(A);
+            c.byte(OP.i32Add).byte(OP.f64Load).u32(3).u32(0);
+          }
+          c.byte(OP.f64Sub).byte(OP.f64Mul);
+          i32(0);
+          c.byte(OP.f64Load).u32(3).u32(m.H32);
+          c.byte(OP.f64Div).byte(OP.end);
+        });
         return;
       case R.SELECT: // as the compiler: |c| > 0 (NaN → else)
         loadI32(KC, m.CODE + 12);

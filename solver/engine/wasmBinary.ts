@@ -150,6 +150,7 @@ export const OP = {
   i32Add: 0x6a,
   i32Sub: 0x6b,
   i32And: 0x71,
+  i32Or: 0x72,
   i32Shl: 0x74,
   i32ShrS: 0x75,
   i32ShrU: 0x76,

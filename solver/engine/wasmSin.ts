@@ -1,8 +1,9 @@
 // sin(x) as a WebAssembly function with V8's Math.sin's bits: V8 computes it by fdlibm (its __kernel_sin, __kernel_cos
 // and __ieee754_rem_pio2), which is written here operation for operation for |x| < 2^19·π/2; larger arguments, NaN
 // and the infinities call the imported Math.sin. WebAssembly's f64 operations are IEEE 754's, without contraction,
-// as V8's compiled fdlibm is. A call of Math.sin from WebAssembly is 10–20 ns; this is a few nanoseconds.
-// test/unit/wasmSin.test.ts holds it to Math.sin on millions of arguments.
+// as V8's compiled fdlibm is. A call of Math.sin from WebAssembly is 10–20 ns; this is a few nanoseconds. Math.cos
+// likewise (fdlibm's cos is the same reduction and kernels, a quadrant on). test/unit/wasmSin.test.ts holds both to
+// V8's on millions of arguments.
 import { Bytes, F64, I32, instantiate, OP } from './wasmBinary';
 
 // fdlibm's constants, as the doubles its decimal literals round to.
@@ -44,24 +45,38 @@ const X = 0,
   T2 = 14,
   QX = 15;
 
-let sinFunction: ((x: number) => number) | undefined;
+const built = new Map<typeof Math.sin, (x: number) => number>();
+/** Math.sin or Math.cos (fdlibm's cos is sin a quadrant on) as a WebAssembly function of its own module. */
+function trigonometric(fn: typeof Math.sin): (x: number) => number {
+  let f = built.get(fn);
+  if (!f)
+    built.set(
+      fn,
+      (f = instantiate({
+        types: [[[F64], [F64]]],
+        imports: [{ fn, type: 0 }],
+        type: 0,
+        body: sinBody(0, fn === Math.cos ? 1 : 0),
+        pages: 1,
+      }).run as (x: number) => number),
+    );
+  return f;
+}
+
 /**
  * Math.sin as a WebAssembly function, one module for every program: a pass imports it (programWasm.ts) and calls it
  * with no JavaScript between.
  */
-export function wasmSin(): (x: number) => number {
-  sinFunction ??= instantiate({
-    types: [[[F64], [F64]]],
-    imports: [{ fn: Math.sin, type: 0 }],
-    type: 0,
-    body: sinBody(0),
-    pages: 1,
-  }).run as (x: number) => number;
-  return sinFunction;
-}
+export const wasmSin = (): ((x: number) => number) => trigonometric(Math.sin);
+/** Math.cos likewise (the reverse pass's derivative of sin, reverseWasm.ts). */
+export const wasmCos = (): ((x: number) => number) => trigonometric(Math.cos);
 
-/** The body of a function (f64) → f64 computing Math.sin; `mathSin`: the index of the imported Math.sin. */
-function sinBody(mathSin: number): Bytes {
+/**
+ * The body of a function (f64) → f64 computing Math.sin (`quadrant` 0) or Math.cos (1): fdlibm's cos reduces x as sin
+ * does and takes the kernel of the next quadrant, and __kernel_cos(x, 0) itself for |x| ≤ π/4. `mathFn`: the index of
+ * the imported Math.sin or Math.cos (large arguments, NaN, the infinities).
+ */
+function sinBody(mathFn: number, quadrant: 0 | 1): Bytes {
   const c = new Bytes();
   c.u32(2).u32(5).byte(I32).u32(10).byte(F64);
   const get = (l: number) => c.byte(OP.localGet).u32(l);
@@ -128,8 +143,8 @@ function sinBody(mathSin: number): Bytes {
     op(OP.f64Mul, OP.f64Sub, OP.f64Sub);
     op(OP.end);
   };
-  /** __kernel_cos(x, y) of locals (xl, yl), pushed. */
-  const kernelCos = (xl: number, yl: number) => {
+  /** __kernel_cos(x, y) of locals (xl, yl; undefined: y = 0), pushed. */
+  const kernelCos = (xl: number, yl?: number) => {
     const halfZ = () => {
       f64(0.5);
       get(Z);
@@ -141,7 +156,8 @@ function sinBody(mathSin: number): Bytes {
       get(R);
       op(OP.f64Mul);
       get(xl);
-      get(yl);
+      if (yl === undefined) f64(0);
+      else get(yl);
       op(OP.f64Mul, OP.f64Sub);
     };
     tiny(xl);
@@ -202,40 +218,45 @@ function sinBody(mathSin: number): Bytes {
   i32(0x7fffffff);
   op(OP.i32And);
   set(IX);
-  // |x| ≤ π/4: __kernel_sin(x, 0, 0) = x + v*(S1 + z*r), x itself below 2^-27.
+  // |x| ≤ π/4: sin's __kernel_sin(x, 0, 0) = x + v*(S1 + z*r), x itself below 2^-27; cos's __kernel_cos(x, 0).
   get(IX);
   i32(0x3fe921fb);
   op(OP.i32LeS, OP.if, 0x40);
-  get(IX);
-  i32(0x3e400000);
-  op(OP.i32LtS, OP.if, 0x40);
-  get(X);
-  ret();
+  if (quadrant === 1) {
+    kernelCos(X);
+    ret();
+  } else {
+    get(IX);
+    i32(0x3e400000);
+    op(OP.i32LtS, OP.if, 0x40);
+    get(X);
+    ret();
+    op(OP.end);
+    get(X);
+    get(X);
+    op(OP.f64Mul);
+    set(Z);
+    get(Z);
+    get(X);
+    op(OP.f64Mul);
+    set(V);
+    horner([S6, S5, S4, S3, S2]);
+    set(R);
+    get(X);
+    get(V);
+    f64(S1);
+    get(Z);
+    get(R);
+    op(OP.f64Mul, OP.f64Add, OP.f64Mul, OP.f64Add);
+    ret();
+  }
   op(OP.end);
-  get(X);
-  get(X);
-  op(OP.f64Mul);
-  set(Z);
-  get(Z);
-  get(X);
-  op(OP.f64Mul);
-  set(V);
-  horner([S6, S5, S4, S3, S2]);
-  set(R);
-  get(X);
-  get(V);
-  f64(S1);
-  get(Z);
-  get(R);
-  op(OP.f64Mul, OP.f64Add, OP.f64Mul, OP.f64Add);
-  ret();
-  op(OP.end);
-  // Beyond the medium range, NaN and the infinities: Math.sin itself.
+  // Beyond the medium range, NaN and the infinities: Math.sin (Math.cos) itself.
   get(IX);
   i32(0x413921fb);
   op(OP.i32GtS, OP.if, 0x40);
   get(X);
-  c.byte(OP.call).u32(mathSin);
+  c.byte(OP.call).u32(mathFn);
   ret();
   op(OP.end);
   // __ieee754_rem_pio2: n and y0 + y1 = x − n·π/2.
@@ -396,7 +417,13 @@ function sinBody(mathSin: number): Bytes {
     op(OP.end);
   }
   op(OP.end);
-  // sin by n mod 4: sin, cos, −sin, −cos of y0 + y1.
+  // sin by n mod 4: sin, cos, −sin, −cos of y0 + y1 (cos: n + 1).
+  if (quadrant === 1) {
+    get(N);
+    i32(1);
+    op(OP.i32Add);
+    set(N);
+  }
   get(N);
   i32(1);
   op(OP.i32And, OP.if, F64);

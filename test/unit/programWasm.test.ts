@@ -6,7 +6,8 @@
 // derivatives, …), selects, dot products and sums, at random states, parameters and cotangents including zeros of
 // both signs, the infinities, NaN and a subnormal; a whole check's report is the same as without WebAssembly (node
 // --jitless has none). Delayed reads run in WebAssembly too, on the solve's history (each tau located once an
-// evaluation, the rows its reads mix copied in); programs with loop instructions keep the interpreter.
+// evaluation, the rows its reads mix copied in), and so do their adjoints (the rows' cotangents in a window, tau's
+// through the weight); programs with loop instructions keep the interpreter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -173,9 +174,10 @@ test('the functions the module writes itself are the ones the first program uses
   assert.equal(nativeInWasm(FUNCTIONS.get('tanh')), false);
 });
 
-// A delayed lattice: taus that are parameters, a number, 0, and a history formula before t0.
+// A delayed lattice: taus that are parameters, numbers, 0, and a history formula before t0; 0.15 reads a grid row
+// that tau = 0.13 interpolates (their adjoints meet on it).
 const DELAYED = `par k=0.2, tau=0.13
-x[0..199]' = 1 + k*sin(delay(x[j], tau*(1 + mod([j], 3))) - x[j]) + 0.1*delay(x[j], 0.2) + 0.01*delay(x[j], 0)
+x[0..199]' = 1 + k*sin(delay(x[j], tau*(1 + mod([j], 3))) - x[j]) + 0.1*delay(x[j], 0.2) + 0.01*delay(x[j], 0) + 0.05*delay(x[j], 0.15)
 init x[0..199]=0.5
 x0(0)=cos(t)
 @ total=2, dt=0.05, delay=1`;
@@ -196,19 +198,48 @@ test("a long program's delayed reads in WebAssembly give the interpreter's numbe
     N = 40;
   const rng = new Rng(23);
   const traj = Float32Array.from({ length: (N + 1) * S }, () => 4 * rng.uniform() - 2);
+  // The history's cotangents as a sweep finds them (earlier passes' additions), some exactly 0 of either sign.
+  const gathered = Float64Array.from({ length: (N + 1) * S }, (_x, i) =>
+    i % 7 === 0 ? (i % 2 ? -0 : 0) : rng.uniform() - 0.5,
+  );
+  let inWasm = 0;
   for (const p of [Float32Array.of(0.2, 0.13), Float32Array.of(-0.3, 0.05), Float32Array.of(0.2, 0)])
     for (const n of [0, 1, 2, 5, 17, 39])
       for (const frac of [0, 0.25, 0.5, 1]) {
         const t = (n + frac) * h;
+        const what = `step ${n} + ${frac}, k and tau ${p.join(', ')}`;
         const v = [new Float64Array(L), new Float64Array(L)];
-        [compiled, dispatching].forEach((it, i) => {
+        const histories = [compiled, dispatching].map((it, i) => {
           const history = new KernelHistory(S, 0, h, past);
-          history.attach(traj);
+          history.attach(traj, Float64Array.from(gathered));
           history.last = n;
           it.forward(traj, n * S, p, t, v[i], history);
+          return history;
         });
-        sameBits(v[0], v[1], `values at step ${n} + ${frac}, k and tau ${p.join(', ')}`);
+        sameBits(v[0], v[1], `values at ${what}`);
+        // The reverse pass: the rows' cotangents (reads of several taus meet on a row) and tau's adjoint.
+        const { grid } = histories[0];
+        Object.defineProperty(histories[0], 'grid', {
+          get: () => {
+            inWasm++;
+            return grid;
+          },
+        });
+        const cot = Float64Array.from({ length: prog.outputs.length }, (_x, e) =>
+          e % 5 === 0 ? 0 : rng.uniform() - 0.5,
+        );
+        const adjoints = [compiled, dispatching].map((it, i) => {
+          const vs = new Float64Array(S),
+            vp = new Float64Array(prog.params);
+          it.reverse(v[i], cot, vs, vp, new Float64Array(L), WANT_BOTH, histories[i], t);
+          return { vs, vp, gathered: histories[i].grid.cotangents };
+        });
+        sameBits(adjoints[0].vs, adjoints[1].vs, `states' adjoints at ${what}`);
+        sameBits(adjoints[0].vp, adjoints[1].vp, `parameters' adjoints at ${what}`);
+        sameBits(adjoints[0].gathered, adjoints[1].gathered, `the history's cotangents at ${what}`);
       }
+  // Passes at or before t0 read x0's history formula: those run the interpreter's sweep; every later one runs here.
+  assert.ok(inWasm >= 3 * 5 * 4, `${inWasm} reverse passes in WebAssembly`);
 });
 
 test('programs with loop instructions keep the interpreter', () => {

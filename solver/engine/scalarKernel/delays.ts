@@ -248,6 +248,31 @@ export class KernelHistory implements DelayReader {
     return f32(a + f32(this.atW[i] * f32(b - a)));
   }
 
+  /**
+   * For a WebAssembly reverse pass (reverseWasm.ts): the rows readBack adds the cotangents of tau's reads to (out[0],
+   * and out[1] with the weight out[2] when they interpolate, else −1); false before t0 with a history formula, whose
+   * adjoint the pass leaves to readBack.
+   */
+  backRows(now: number, tau: number, constant: boolean, key: number, out: Float64Array): boolean {
+    const i = this.locate(now, tau, constant, key);
+    const s = this.atS[i];
+    if (s <= 0) {
+      if (s < 0 && this.past) return false;
+      out[0] = 0;
+      out[1] = -1;
+      return true;
+    }
+    const row = this.rowAlone(i, constant);
+    out[0] = row >= 0 ? row : this.atN[i];
+    out[1] = row >= 0 ? -1 : this.atN[i] + 1;
+    out[2] = this.atW[i];
+    return true;
+  }
+
+  get grid(): { trajectory: ArrayLike<number>; cotangents: Float64Array; h32: number } {
+    return { trajectory: this.traj, cotangents: this.cot, h32: this.hf };
+  }
+
   /** readBack at or before t0: the initial value's cotangent, or tau's through the history formula. */
   private backBeforeStart(index: number, now: number, tau: number, constant: boolean, g: number, s: number): number {
     const out = s < 0 ? this.pastOutput(index) : -1;
