@@ -30,7 +30,7 @@ import { withInitialValues } from './check/initialValues';
 import { refinedCause } from './check/referenceAvailability';
 import { MAX_CHECK_STEPS } from './check/options';
 import { stepHalvedMessage, stepHalvingFailedMessage } from './presentation/findingText';
-import { referenceElsewhere, releaseSecondThread, startSecondThread } from './check/thread';
+import { compileElsewhere, referenceElsewhere, releaseSecondThread, startSecondThread } from './check/thread';
 import { initialParameters } from './engine/parameters';
 import { realiseMarkov } from './engine/markov';
 import { markovFindings } from './check/markov';
@@ -187,6 +187,8 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   // grids: it may run on the second thread (check/thread.ts) beside AD and the finite differences (from AD on, for
   // refined grids), else here between them, as always. The second thread then takes part of the finite differences.
   const refined = !!refinedCause(model);
+  // A reference that reads AD is handed over after it: the helper compiles the model meanwhile.
+  if (refined) compileElsewhere(run);
   let elsewhere = refined ? undefined : referenceElsewhere(run, inputs);
   let ref: ReferenceResult | undefined;
   let gradcheck: GradcheckResult[] | undefined;

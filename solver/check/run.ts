@@ -88,10 +88,10 @@ export interface CheckRun extends Pacing {
   /** The check may hand its reference to the second thread (check/thread.ts: startSecondThread decided). */
   secondThread?: boolean;
   /**
-   * The reference job posted to the second thread, whose compiled model it keeps for this check's finite differences
-   * when it runs the job (`claim` says whether it has), check/thread.ts.
+   * The check's model on the second thread (check/thread.ts), kept for its finite differences: `posted` to compile
+   * before AD, or compiled by the reference job whose `claim` says whether the helper has started it.
    */
-  helperModel?: { job: number; claim: Int32Array };
+  helperModel?: { check: number; posted: boolean; claim?: Int32Array };
   /** The AD phase's cost, load-independent (check/work.ts), for predictions (check/refinedReference.ts). */
   adWorkMs: number;
 }

@@ -18,8 +18,10 @@
 // check's thread claims them from the first, the helper from the last, each unit run whole by whoever claimed it, so
 // the results are those of one thread (the time budget aside: it counts the work of both). The check's thread waits
 // only for units the helper has claimed; a lost helper's units it runs itself. The helper keeps the model it compiled
-// for the reference until the check's finite differences or its end (`release`), as compiling a large array model
-// again costs a few hundred ms.
+// for the check (its reference's, or a compile job's) until the check's finite differences or its end (`release`), as
+// compiling a large array model again costs a few hundred ms. A check whose reference follows AD (refined grids) posts
+// its model before AD (`compileElsewhere`): the helper, idle until then, compiles it while AD runs, not after it
+// beside the check's own finite differences (sine-circle.ode: 0.3–0.4 s of compiling after AD).
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { isMainThread, resourceLimits, Worker } from 'node:worker_threads';
@@ -66,12 +68,26 @@ export type ThreadOptions = Omit<
   'signal' | 'onPhase' | 'parameterValues' | 'threads' | 'threadScript' | 'threadMinAdMs' | 'threadMinSolveWork'
 >;
 
+/** A check's model to compile and keep for the check's later jobs (posted before AD; nothing is answered). */
+export interface CompileJob {
+  type: 'compile';
+  /** The check (its jobs carry the same number): the helper keeps one check's model. */
+  check: number;
+  model: Model;
+  options: ThreadOptions;
+  backend: CheckRun['backend'];
+  startedAt: number;
+}
+
 export interface ReferenceJob {
   type: 'reference';
   id: number;
+  /** The check it is part of: the helper's model kept for it serves (CompileJob), else `model` is compiled. */
+  check: number;
   /** One Int32 on a SharedArrayBuffer: UNCLAIMED, BY_HELPER or BY_CALLER. */
   claim: Int32Array;
-  model: Model;
+  /** Left out when the check's model was posted to compile (the helper declines the job if it has none). */
+  model?: Model;
   options: ThreadOptions;
   /** The backend the check runs on: the helper runs the same one, or declines the job. */
   backend: CheckRun['backend'];
@@ -97,11 +113,11 @@ export interface FiniteDifferenceJob {
   /** The units as the check's thread made them: the helper runs none when its own differ. */
   units: number[][];
   /**
-   * The reference job posted for this check, whose compiled model the helper keeps when it ran it (a model of large
+   * The check, whose compiled model the helper keeps when it ran its reference or a compile job (a model of large
    * arrays takes a tenth of a second to post and a few tenths to compile again), and the model to compile otherwise:
-   * left out when the helper has started that reference.
+   * left out when the helper has it or will have it before this job.
    */
-  source: { compiledFor?: number; model?: { model: Model; options: ThreadOptions } };
+  source: { check: number; model?: { model: Model; options: ThreadOptions } };
   backend: CheckRun['backend'];
   startedAt: number;
   values: Float32Array[];
@@ -110,13 +126,13 @@ export interface FiniteDifferenceJob {
   budgetMs: number;
 }
 
-/** The check has ended: the helper drops the model it kept for the reference job `job`. */
+/** The check has ended: the helper drops the model it kept for it. */
 export interface ReleaseMessage {
   type: 'release';
-  job: number;
+  check: number;
 }
 
-export type ToHelper = ReferenceJob | FiniteDifferenceJob | ReleaseMessage;
+export type ToHelper = CompileJob | ReferenceJob | FiniteDifferenceJob | ReleaseMessage;
 
 /** The results of one unit the helper ran: per tensor of the unit, in its order. */
 export interface UnitResults {
@@ -200,7 +216,7 @@ class Helper {
   }
 
   /** A message that expects no answer. */
-  tell(m: ReleaseMessage): void {
+  tell(m: CompileJob | ReleaseMessage): void {
     if (!this.gone) this.worker.postMessage(m);
   }
 
@@ -231,15 +247,18 @@ let helper: Helper | undefined;
 const failedStarts = new Map<string, number>();
 let nextId = 1;
 /**
- * In this process: helpers started, reference jobs handed to them, references they ran, helpers stopped in a job,
- * finite-difference jobs handed to them and units of those they ran (tests read them).
+ * In this process: helpers started, models posted to compile before AD, reference jobs handed to them, references
+ * they ran, helpers stopped in a job, finite-difference jobs handed to them (those without a model: the helper had
+ * the check's) and units of those they ran (tests read them).
  */
 const counts = {
   started: 0,
+  compileJobs: 0,
   jobs: 0,
   answered: 0,
   terminated: 0,
   finiteDifferenceJobs: 0,
+  finiteDifferenceJobsOnKeptModel: 0,
   finiteDifferenceUnits: 0,
 };
 
@@ -308,6 +327,32 @@ export interface ReferenceElsewhere {
 const small = (run: CheckRun) => run.adWorkMs < (run.options.threadMinAdMs ?? THREAD_MIN_AD_MS);
 
 /**
+ * Posts the check's model to the helper to compile and keep, for a check whose reference is handed over after AD:
+ * its reference job and its finite differences then find the model compiled. Nothing when the check stays on this
+ * thread (one thread asked for, a native backend, no helper).
+ */
+export function compileElsewhere(run: CheckRun): void {
+  const h = helper;
+  if (!run.secondThread || run.backend === 'tensorflow' || !h || h.gone) return;
+  const check = nextId++;
+  try {
+    h.tell({
+      type: 'compile',
+      check,
+      model: run.model,
+      options: threadOptions(run.options),
+      backend: run.backend,
+      startedAt: performance.timeOrigin + run.started,
+    });
+  } catch {
+    // The model could not be posted: the later jobs carry it.
+    return;
+  }
+  counts.compileJobs++;
+  run.helperModel = { check, posted: true };
+}
+
+/**
  * Hands the check's reference to the helper: before AD (`ad` undefined) when the reference does not read it, else
  * after AD. Undefined when it stays on this thread (one thread asked for, no reference to run, a small check, a native
  * backend with threads of its own, no helper).
@@ -323,11 +368,13 @@ export function referenceElsewhere(
   const h = helper;
   if (!h || h.gone) return undefined;
   const claim = new Int32Array(new SharedArrayBuffer(4));
+  const posted = run.helperModel?.posted === true;
   const job: ReferenceJob = {
     type: 'reference',
     id: nextId++,
+    check: run.helperModel?.check ?? nextId++,
     claim,
-    model: run.model,
+    ...(posted ? {} : { model: run.model }),
     options: threadOptions(options),
     backend: run.backend,
     startedAt: performance.timeOrigin + run.started,
@@ -343,7 +390,7 @@ export function referenceElsewhere(
     return undefined;
   }
   counts.jobs++;
-  if (job.keep) run.helperModel = { job: job.id, claim };
+  if (job.keep) run.helperModel = { check: job.check, posted, claim };
   // A cancelled check stops its reference at once (an idle helper stays).
   const { settle, abandon } = watchJob(
     h,
@@ -439,9 +486,11 @@ export function finiteDifferencesElsewhere(
   const { options } = run;
   const h = helper;
   if (!h || h.gone) return undefined;
-  // When the helper has started the reference (it runs this job after it) its compiled model serves: no model is posted.
-  // Otherwise the model goes along, and the kept one still serves if the helper runs that reference first.
-  const started = !!run.helperModel && Atomics.load(run.helperModel.claim, 0) === BY_HELPER;
+  // When the model was posted to compile, or the helper has started the reference (it runs this job after either), its
+  // compiled model serves: no model is posted. Otherwise the model goes along, and the kept one still serves if the
+  // helper runs that reference first.
+  const kept = run.helperModel;
+  const started = !!kept && (kept.posted || (!!kept.claim && Atomics.load(kept.claim, 0) === BY_HELPER));
   const claims = new Int32Array(new SharedArrayBuffer(4 * units.length));
   const job: FiniteDifferenceJob = {
     type: 'finite differences',
@@ -451,7 +500,7 @@ export function finiteDifferencesElsewhere(
     unperturbed,
     units,
     source: {
-      ...(run.helperModel ? { compiledFor: run.helperModel.job } : {}),
+      check: kept?.check ?? nextId++,
       ...(started ? {} : { model: { model: run.model, options: threadOptions(options) } }),
     },
     backend: run.backend,
@@ -470,6 +519,7 @@ export function finiteDifferencesElsewhere(
   // The helper drops the kept model after this job.
   run.helperModel = undefined;
   counts.finiteDifferenceJobs++;
+  if (started) counts.finiteDifferenceJobsOnKeptModel++;
   const helperHolds = () => units.some((_u, k) => Atomics.load(claims, k) === BY_HELPER);
   // Whatever is unclaimed becomes this thread's (the helper starts nothing more); a unit the helper is in stops it.
   const { settle, abandon } = watchJob(h, answer, options.signal, () => {
@@ -532,7 +582,7 @@ function watchJob(
 /** The check has ended: the helper drops the model it kept for the check's finite differences, if it still holds it. */
 export function releaseSecondThread(run: CheckRun): void {
   if (!run.helperModel) return;
-  helper?.tell({ type: 'release', job: run.helperModel.job });
+  helper?.tell({ type: 'release', check: run.helperModel.check });
   run.helperModel = undefined;
 }
 

@@ -2,7 +2,8 @@
 // checks that hand it theirs, one at a time, each on the check's own backend, and posts back its result, what the
 // phase set on the check, and its wall time; an error comes back by name and message, to be thrown by the check.
 // Then it runs the units of the check's finite differences that the check's thread has not claimed, on the model it
-// compiled for the reference when it kept it, and posts back their results.
+// compiled for the check when it kept it (for its reference, or a compile job posted before AD), and posts back their
+// results.
 import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
 import type { CompiledModel } from '../engine/compile';
@@ -15,6 +16,7 @@ import {
   BY_HELPER,
   UNCLAIMED,
   referenceFields,
+  type CompileJob,
   type FiniteDifferenceJob,
   type FromHelper,
   type ReferenceJob,
@@ -32,17 +34,28 @@ interface Compiled {
   cm: CompiledModel;
 }
 
-/** The model compiled for a reference job, kept for the same check's finite differences (ReferenceJob.keep). */
-let kept: { job: number; compiled: Compiled } | undefined;
+/** One check's model, compiled for its compile job or its reference (ReferenceJob.keep), kept for its later jobs. */
+let kept: { check: number; compiled: Compiled } | undefined;
 
 function drop(): void {
   kept?.compiled.cm.dispose();
   kept = undefined;
 }
 
+/** The model kept for `check`, taken out of `kept` (the job keeps it again when it should); else any other is dropped. */
+function takeKept(check: number): Compiled | undefined {
+  if (kept?.check !== check) {
+    drop();
+    return undefined;
+  }
+  const c = kept.compiled;
+  kept = undefined;
+  return c;
+}
+
 /** A job's model compiled on the job's backend, or why this thread declines it. */
 async function compiled(
-  job: Pick<ReferenceJob, 'backend' | 'startedAt' | 'model' | 'options'>,
+  job: Pick<CompileJob, 'backend' | 'startedAt' | 'model' | 'options'>,
 ): Promise<Compiled | { declined: string }> {
   const handle = await initBackend(job.backend);
   if (handle.backend !== job.backend) return { declined: `backend ${job.backend} is not available here` };
@@ -65,13 +78,28 @@ function failed(id: number, e: unknown): FromHelper {
   return { type: 'failed', id, name: error.name, message: error.message, ...(memory ? { memory } : {}) };
 }
 
-async function reference(job: ReferenceJob): Promise<void> {
+/** A compile job: the model compiled now (while the check runs AD) and kept for the check's reference and finite differences. */
+async function compile(job: CompileJob): Promise<void> {
   drop();
-  // The check's thread may have run it already (this thread was busy or still loading).
-  if (Atomics.compareExchange(job.claim, 0, UNCLAIMED, BY_HELPER) !== UNCLAIMED)
-    return post({ type: 'skipped', id: job.id });
   try {
     const c = await compiled(job);
+    // Declined or failed: the later jobs find no model and are declined; the check's thread runs them.
+    if (!('declined' in c)) kept = { check: job.check, compiled: c };
+  } catch {
+    // As declined.
+  }
+}
+
+async function reference(job: ReferenceJob): Promise<void> {
+  // The check's thread may have run it already (this thread was busy or still loading).
+  if (Atomics.compareExchange(job.claim, 0, UNCLAIMED, BY_HELPER) !== UNCLAIMED) {
+    if (kept?.check !== job.check) drop();
+    return post({ type: 'skipped', id: job.id });
+  }
+  try {
+    const c =
+      takeKept(job.check) ??
+      (job.model ? await compiled({ ...job, model: job.model }) : { declined: "the check's compiled model is gone" });
     if ('declined' in c) return post({ type: 'declined', id: job.id, reason: c.declined });
     const { run, cm } = c;
     if (job.ad) run.adWorkMs = job.ad.workMs;
@@ -91,7 +119,7 @@ async function reference(job: ReferenceJob): Promise<void> {
       });
       keep = job.keep;
     } finally {
-      if (keep) kept = { job: job.id, compiled: c };
+      if (keep) kept = { check: job.check, compiled: c };
       else cm.dispose();
     }
   } catch (e) {
@@ -106,10 +134,7 @@ const sameUnits = (a: number[][], b: number[][]) =>
 
 async function finiteDifferences(job: FiniteDifferenceJob): Promise<void> {
   const { source } = job;
-  const reuse = kept && kept.job === source.compiledFor ? kept.compiled : undefined;
-  if (!reuse) drop();
-  kept = undefined;
-  let c: Compiled | undefined = reuse;
+  let c = takeKept(source.check);
   try {
     const unclaimed = () => job.units.some((_u, k) => Atomics.load(job.claims, k) === UNCLAIMED);
     // The check's thread may have claimed them all (this thread was in the reference).
@@ -161,11 +186,12 @@ class AdNotGiven extends Error {
 // One job at a time, in the order they came.
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (m: ToHelper) => {
-  if (m?.type === 'reference') chain = chain.then(() => reference(m));
+  if (m?.type === 'compile') chain = chain.then(() => compile(m));
+  else if (m?.type === 'reference') chain = chain.then(() => reference(m));
   else if (m?.type === 'finite differences') chain = chain.then(() => finiteDifferences(m));
   else if (m?.type === 'release')
     chain = chain.then(() => {
-      if (kept?.job === m.job) drop();
+      if (kept?.check === m.check) drop();
     });
 });
 post({ type: 'ready' });
