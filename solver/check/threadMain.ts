@@ -81,6 +81,8 @@ function failed(id: number, e: unknown): FromHelper {
 /** A compile job: the model compiled now (while the check runs AD) and kept for the check's reference and finite differences. */
 async function compile(job: CompileJob): Promise<void> {
   drop();
+  // The check ended before its turn came (a new edit cancelled it): nothing of it will follow.
+  if (ended.has(job.check)) return;
   try {
     const c = await compiled(job);
     // Declined or failed: the later jobs find no model and are declined; the check's thread runs them.
@@ -183,15 +185,21 @@ class AdNotGiven extends Error {
   }
 }
 
+/** Checks whose release came while their jobs still waited in the chain. */
+const ended = new Set<number>();
+
 // One job at a time, in the order they came.
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (m: ToHelper) => {
   if (m?.type === 'compile') chain = chain.then(() => compile(m));
   else if (m?.type === 'reference') chain = chain.then(() => reference(m));
   else if (m?.type === 'finite differences') chain = chain.then(() => finiteDifferences(m));
-  else if (m?.type === 'release')
+  else if (m?.type === 'release') {
+    ended.add(m.check);
     chain = chain.then(() => {
+      ended.delete(m.check);
       if (kept?.check === m.check) drop();
     });
+  }
 });
 post({ type: 'ready' });
