@@ -77,12 +77,9 @@ export function referencePhase(
       run.refinedReference = outcome.refined;
       return outcome.ref;
     }
-    const ref = (isMapScheme(model.options.meth) ? mapReference : continuousReference)(
-      run.tf,
-      cm,
-      input,
-      run.checkpoint,
-    );
+    const ref = isMapScheme(model.options.meth)
+      ? mapReference(run.tf, model, cm, input, run.checkpoint)
+      : continuousReference(run.tf, cm, input, run.checkpoint);
     // Its explicit solve blew up where the model's own did not (that stops the check before), and no stable step
     // of its own fitted the budget. A model checked by an implicit scheme (stable at any step) gets the limit of that
     // scheme's refined grids instead; else no reference.

@@ -7,9 +7,11 @@
 // vector–Jacobian products of f alone (the model's hand-written reverse mode, else AD of f), never from AD
 // through the solve, so it checks the AD of the whole iteration independently. No truncation error: its error
 // is float32 rounding, modelled as u·√N (u = 2⁻²⁴) as for the continuous reference.
-// A map with events (`global`) steps back through each reset at the iteration where the map fired it
-// (mapEventsReference: p ← (∂x R)ᵀp on the states it sets, g_n += (∂θ R)ᵀp), in plain JS on the fused programs of
-// f and of the events (scalarKernel/referenceMap.ts): a JS loop, not a TF.js scope per step, at 16,000 iterations.
+// Where f is a fused program (fusedMapReference) the iterates and the adjoint are a JS loop over it
+// (scalarKernel/referenceMap.ts), the adjoint in float64: a TF.js scope per iteration cost 80 µs (nochaos.ode's 30,000
+// iterations: 2.4 s against AD's 60 ms); TF.js's per-step path (mapReference) stays for the others. A map with events
+// (`global`) steps back through each reset at the iteration where the map fired it (mapEventsReference:
+// p ← (∂x R)ᵀp on the states it sets, g_n += (∂θ R)ᵀp), on the fused programs only.
 import type { TF, Tensor } from './tf';
 import type { CompiledModel } from './compile';
 import type { ReferenceInput, ReferenceResult } from './reference';
@@ -36,10 +38,28 @@ function vjp(tf: TF, cm: CompiledModel, xs: Tensor[], th: Tensor[], t: number, p
 }
 
 /**
- * The map's exact gradient by its adjoint. Per-step parameters need one copy per iteration (Euler's layout, copy n
- * at t_n); data losses (`x(obs)`) are not covered: the caller keeps the reference n/a for them.
+ * The map's exact gradient by its adjoint: on its fused program when it has one (fusedMapReference), else by TF.js
+ * per step. Per-step parameters need one copy per iteration (Euler's layout, copy n at t_n); data losses (`x(obs)`)
+ * are not covered: the caller keeps the reference n/a for them.
  */
 export function mapReference(
+  tf: TF,
+  model: Model,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  signalCheck?: () => void,
+): ReferenceResult {
+  const rhs = fusedRhs(model);
+  if (rhs) {
+    const fused = fusedMapReference(tf, cm, inp, { rhs }, signalCheck);
+    // Without events nothing fires, so nothing is refused.
+    if ('result' in fused) return fused.result;
+  }
+  return stepwiseMapReference(tf, cm, inp, signalCheck);
+}
+
+/** The map's adjoint by TF.js, one scope per iteration (f's hand-written reverse mode, else TF.js's AD of f). */
+export function stepwiseMapReference(
   tf: TF,
   cm: CompiledModel,
   inp: ReferenceInput,
@@ -108,11 +128,21 @@ export function mapReference(
   return { g: out, referenceError: ROUNDING * Math.sqrt(N), lossAccurate, gridTimes: times, nonFinite };
 }
 
+/** A map's f as the fused program its reference runs (not with algebraic variables or delays), or undefined. */
+function fusedRhs(model: Model): ScalarProgram | undefined {
+  const rhs = compileScalarProgram(model);
+  return rhs && !rhs.algebraic && !rhs.delays ? rhs : undefined;
+}
+
 /** The fused programs of a map's f and events, or why its events have no reference (before solving anything). */
 function mapEventPrograms(model: Model): { rhs: ScalarProgram; events: EventProgram } | { reason: string } {
-  const rhs = compileScalarProgram(model);
-  if (!rhs || rhs.algebraic) return { reason: 'a map with events outside the fused scalar subset' };
-  if (rhs.delays) return { reason: 'a map with events and delays' };
+  const rhs = fusedRhs(model);
+  if (!rhs)
+    return {
+      reason: compileScalarProgram(model)?.delays
+        ? 'a map with events and delays'
+        : 'a map with events outside the fused scalar subset',
+    };
   const events = eventProgram(model);
   if (!events)
     return { reason: 'a map whose events reset an array state or use a construct outside the fused scalar subset' };
@@ -146,7 +176,20 @@ export function mapEventsReference(
 ): { result: ReferenceResult; firings: MapFirings } | MapRefusal {
   const programs = mapEventPrograms(model);
   if ('reason' in programs) return { event: 0, ...programs };
-  const { rhs, events } = programs;
+  return fusedMapReference(tf, cm, inp, programs, signalCheck);
+}
+
+/**
+ * The map's adjoint on the fused programs of f and of its events (scalarKernel/referenceMap.ts), from those programs
+ * alone (not AD through the solve), in float64 on the network's float32 iterates; or why not (an event's edge).
+ */
+function fusedMapReference(
+  tf: TF,
+  cm: CompiledModel,
+  inp: ReferenceInput,
+  { rhs, events }: { rhs: ScalarProgram; events?: EventProgram },
+  signalCheck?: () => void,
+): { result: ReferenceResult; firings: MapFirings } | MapRefusal {
   const { N, h, t0 } = inp;
   const solveInput: MapSolveInput = {
     rhs,

@@ -4,9 +4,9 @@
 // derivative the operation table's: written as WebAssembly where the table's is one IEEE formula, else called).
 // Written out as straight-line code instead (as the forward pass, programWasm.ts), one branch per instruction, V8's
 // optimising compiler took 0.4–0.55 s of CPU over cgl.ode's 3,976 instructions, on the cores the check's two threads
-// use; this loop is one small function, optimised in milliseconds. A delayed read's adjoint goes to a window of the
-// history's rows copied into the module's memory (delayWindow); programs with loops or algebraic variables keep the
-// interpreter's sweep.
+// use; this loop is one small function, optimised in milliseconds. A delayed read's cotangent is kept in the module's
+// memory and added to the history's rows after the pass, in the sweep's order (delayedReads); programs with loops or
+// algebraic variables keep the interpreter's sweep.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, ZERO_DERIVATIVE, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, VOID_BLOCK, webAssembly } from './wasmBinary';
 import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
@@ -30,8 +30,8 @@ export type WasmReverse = (
 
 /**
  * What a reverse pass's delayed reads need of the solve's history (scalarKernel/delays.ts's KernelHistory, whose
- * readBack the interpreter's sweep calls per read): the pass adds the reads' cotangents to a window of the grid's rows
- * in its memory, in the sweep's order, and the window goes back to the history's rows after it.
+ * readBack the interpreter's sweep calls per read): where each tau's reads fall, and the grid, whose rows' cotangents
+ * get the reads' after the pass.
  */
 export interface DelayCotangents {
   /**
@@ -69,7 +69,7 @@ const R = {
   COS: 19, // -Math.sin(x)
   MIN: 20, // a <= b ? 1 : 0, a <= b ? 0 : 1
   MAX: 21, // a >= b ? 1 : 0, a >= b ? 0 : 1
-  DELAY: 22, // the rows of its tau's record; tau's adjoint unless constant
+  DELAY: 22, // g kept for the history's rows; tau's adjoint where it interpolates
 } as const;
 const CASES = 23;
 
@@ -109,22 +109,17 @@ const T_UNARY = 0,
   T_SWEEP = 2,
   T_MATH = 3;
 
-/**
- * Bytes per instruction in the code: op | reach << 8 | dotA << 16 | dotB << 24 (a delay: | constant << 16), then
- * a·8, b·8, c·8, a function, or a delay's record.
- */
+/** Bytes per instruction in the code: op | reach << 8 | dotA << 16 | dotB << 24, then a·8, b·8, c·8, a function or a delayed read's record. */
 const WORDS = 16;
 /**
- * A delay's tau, per pass: the mode (0: one row, 1: two interpolated), the window addresses of its rows'
- * cotangents, of its rows' states (tau's adjoint), and the weight (bytes 0, 4, 8, 12, 16, 24).
+ * A delayed read, per pass: its cotangent g as the pass found it (0 where the sweep skips it), the difference of the
+ * two rows' states it interpolates, and whether tau's adjoint −g·(b − a)/h is taken (bytes 0, 8, 16).
  */
-const RECORD = 32;
-/** The window a pass with delays copies in, at most (bytes): beyond it the interpreter's sweep runs. */
-const MAX_WINDOW = 64 << 20;
+const READ = 24;
 
 /**
  * The program's reverse pass as a WebAssembly loop, or undefined when an instruction has another opcode (loops,
- * algebraic variables), its delays' window would exceed MAX_WINDOW, or the engine has no WebAssembly.
+ * algebraic variables) or the engine has no WebAssembly.
  */
 export function wasmReverse(
   g: ProgramArrays,
@@ -143,18 +138,9 @@ export function wasmReverse(
   const { states: D, params: P, outputs, reach, dotA, dotB } = shape;
   const E = outputs.length;
   const T = ta.length;
-  // Delays: per tau's slot (in order of first read) a record; each pass copies in the rows its reads add into
-  // (at most two a tau, shared where taus meet) and, for a tau with an adjoint, the two rows' states.
-  const lags = new Map<number, number>();
-  const lagConstant: boolean[] = [];
-  for (let k = 0; k < L; k++)
-    if (op[k] === o.DELAY && !lags.has(B[k])) {
-      lags.set(B[k], lags.size);
-      lagConstant.push(C[k] === 1);
-    }
-  const lagSlots = [...lags.keys()];
-  const windowBytes = lags.size * 4 * D * 8;
-  if (windowBytes > MAX_WINDOW) return undefined;
+  // Delayed reads: a record each, in program order.
+  const reads: number[] = [];
+  for (let k = 0; k < L; k++) if (op[k] === o.DELAY) reads.push(k);
   // Memory (bytes): values, adjoints, the states' and parameters' adjoints, t's, then the code and the terms.
   const V = 0,
     ADJ = 8 * L,
@@ -166,17 +152,16 @@ export function wasmReverse(
     // The memos of Math.sin and Math.cos (wasmMemo.ts), 16-byte aligned.
     SIN_MEMO = Math.ceil((TERMS + 8 * T) / 16) * 16,
     COS_MEMO = SIN_MEMO + MEMO_BYTES,
-    // Then h as float32, the taus' records, the rows' cotangents (2 a tau) and states (2 a tau).
+    // Then h as float32 and the delayed reads' records.
     H32 = COS_MEMO + MEMO_BYTES,
-    RECORDS = H32 + 8,
-    COT_ROWS = RECORDS + RECORD * lags.size,
-    STATE_ROWS = COT_ROWS + 2 * lags.size * D * 8,
-    SIZE = STATE_ROWS + 2 * lags.size * D * 8;
+    READS = H32 + 8,
+    SIZE = READS + READ * reads.length;
   // Derivatives called: a table of imported functions (unary ones, then binary ones' A and B side by side).
   const called = new ImportList();
   // Imported first, so that their function indices are known to the sweep.
   const math = { sin: called.at(wasmSin(), T_MATH), cos: called.at(wasmCos(), T_MATH) };
   const code = new Int32Array(4 * L);
+  let read = 0;
   for (let k = 0; k < L; k++) {
     let r: number;
     let fourth = 8 * C[k];
@@ -226,13 +211,12 @@ export function wasmReverse(
         break;
       case o.DELAY:
         r = R.DELAY;
-        fourth = RECORDS + RECORD * lags.get(B[k])!;
+        fourth = READS + READ * read++;
         break;
       default:
         return undefined;
     }
-    code[4 * k] =
-      r | (reach[k] << 8) | (r === R.DELAY ? (C[k] === 1 ? 1 : 0) << 16 : (dotA[k] << 16) | (dotB[k] << 24));
+    code[4 * k] = r | (reach[k] << 8) | (dotA[k] << 16) | (dotB[k] << 24);
     code[4 * k + 1] = 8 * A[k];
     code[4 * k + 2] = 8 * B[k]; // a sum's term count as bytes of its pairs of slots
     code[4 * k + 3] = fourth;
@@ -269,10 +253,9 @@ export function wasmReverse(
     stateAdjoint = mem.subarray(VS / 8, VS / 8 + D),
     paramAdjoint = mem.subarray(VP / 8, VP / 8 + P);
   const adjAt = ADJ / 8;
-  const window =
-    lags.size > 0 ? delayWindow(memory, lagSlots, lagConstant, D, { RECORDS, COT_ROWS, STATE_ROWS, H32 }) : undefined;
+  const delayed = reads.length > 0 ? delayedReads(memory, g, reads, D, { READS, H32 }) : undefined;
   return (v, cot, vs, vp, want, vt, delays, t = 0) => {
-    if (window && !window.open(v, delays, t)) return false;
+    if (delayed && !delayed.before(v, delays, t)) return false;
     values.set(v.length === L ? v : v.subarray(0, L));
     // The adjoints cleared, the outputs' cotangents seeded in order (as the sweep).
     mem.fill(0, adjAt, adjAt + L);
@@ -281,7 +264,7 @@ export function wasmReverse(
     paramAdjoint.set(vp.length === P ? vp : vp.subarray(0, P));
     mem[VT / 8] = vt ? vt[0] : 0;
     sweep(want);
-    window?.close();
+    delayed?.after();
     vs.set(stateAdjoint);
     vp.set(paramAdjoint);
     if (vt) vt[0] = mem[VT / 8];
@@ -290,70 +273,76 @@ export function wasmReverse(
 }
 
 /**
- * A pass's window on the history: `open` locates each tau (its reads' rows, as readBack), writes its record and copies
- * the distinct rows' cotangents in (and the rows' states for a tau with an adjoint); `close` copies the cotangents back.
+ * A pass's delayed reads. `before` locates each tau (as readBack: the rows its reads add into, and the weight) and
+ * writes each read's record: its cotangent cleared, and for an interpolated read of a tau with an adjoint the
+ * difference of its two rows' states; `after` adds each read's cotangent to those rows as readBack does, in the
+ * sweep's order (descending), skipping those the sweep skipped. O(reads) a pass, as the sweep's readBack calls.
  */
-function delayWindow(
+function delayedReads(
   memory: { buffer: ArrayBuffer },
-  lagSlots: number[],
-  lagConstant: boolean[],
+  g: ProgramArrays,
+  reads: number[],
   D: number,
-  at: { RECORDS: number; COT_ROWS: number; STATE_ROWS: number; H32: number },
+  at: { READS: number; H32: number },
 ) {
+  const { A, B, C } = g;
   const mem = new Float64Array(memory.buffer),
     words = new Int32Array(memory.buffer);
-  const out = new Float64Array(3),
-    located = new Float64Array(3 * lagSlots.length);
-  // The window's rows: grid row → its place this pass.
-  const placeOf = new Map<number, number>();
-  const rows: number[] = [];
-  let cotangents: Float64Array = new Float64Array(0);
-  /** The window address of row's cotangents (copied in at its first use this pass). */
-  const place = (row: number) => {
-    let p = placeOf.get(row);
-    if (p === undefined) {
-      placeOf.set(row, (p = rows.length));
-      rows.push(row);
-      mem.set(cotangents.subarray(row * D, row * D + D), at.COT_ROWS / 8 + p * D);
+  // Per tau's slot (in order of first read): where its reads fall this pass (first row, second row or −1, weight).
+  const lagOf = new Map<number, number>();
+  const lagConstant: boolean[] = [];
+  for (const k of reads)
+    if (!lagOf.has(B[k])) {
+      lagOf.set(B[k], lagOf.size);
+      lagConstant.push(C[k] === 1);
     }
-    return at.COT_ROWS + p * D * 8;
-  };
+  const lagSlots = [...lagOf.keys()];
+  const readLag = Int32Array.from(reads, (k) => lagOf.get(B[k])!),
+    readState = Int32Array.from(reads, (k) => A[k]);
+  const out = new Float64Array(3),
+    first = new Float64Array(lagSlots.length),
+    second = new Float64Array(lagSlots.length),
+    weight = new Float64Array(lagSlots.length);
+  let cotangents: Float64Array = new Float64Array(0);
   return {
-    open(v: Float64Array, delays: Partial<DelayCotangents> | undefined, t: number): boolean {
+    before(v: Float64Array, delays: Partial<DelayCotangents> | undefined, t: number): boolean {
       if (!delays?.backRows || !delays.grid) return false;
-      // Every tau located before anything is copied: a pass that falls back to the sweep leaves no trace.
       for (let l = 0; l < lagSlots.length; l++) {
         if (!delays.backRows(t, v[lagSlots[l]], lagConstant[l], lagSlots[l], out)) return false;
-        located.set(out, 3 * l);
+        first[l] = out[0];
+        second[l] = out[1];
+        weight[l] = out[2];
       }
       const { trajectory, cotangents: cot, h32 } = delays.grid;
       cotangents = cot;
-      placeOf.clear();
-      rows.length = 0;
       mem[at.H32 / 8] = h32;
-      for (let l = 0; l < lagSlots.length; l++) {
-        const first = located[3 * l],
-          second = located[3 * l + 1],
-          record = (at.RECORDS + RECORD * l) / 4;
-        words[record + 1] = place(first);
-        if (second < 0) {
-          words[record] = 0;
-          continue;
+      for (let r = 0; r < reads.length; r++) {
+        const l = readLag[r],
+          record = (at.READS + READ * r) / 8;
+        mem[record] = 0;
+        const tau = second[l] >= 0 && !lagConstant[l];
+        words[2 * record + 4] = tau ? 1 : 0;
+        if (tau) {
+          const a = readState[r];
+          mem[record + 1] = trajectory[second[l] * D + a] - trajectory[first[l] * D + a];
         }
-        words[record] = 1;
-        words[record + 2] = place(second);
-        mem[record / 2 + 3] = located[3 * l + 2];
-        if (lagConstant[l]) continue;
-        const states = at.STATE_ROWS + 2 * l * D * 8;
-        words[record + 3] = states;
-        words[record + 4] = states + D * 8;
-        for (let e = 0; e < 2 * D; e++) mem[states / 8 + e] = trajectory[first * D + e];
       }
       return true;
     },
-    close(): void {
-      for (let p = 0; p < rows.length; p++)
-        cotangents.set(mem.subarray(at.COT_ROWS / 8 + p * D, at.COT_ROWS / 8 + (p + 1) * D), rows[p] * D);
+    after(): void {
+      const cot = cotangents;
+      for (let r = reads.length - 1; r >= 0; r--) {
+        const gr = mem[(at.READS + READ * r) / 8];
+        if (gr === 0) continue;
+        const l = readLag[r],
+          a = readState[r];
+        if (second[l] < 0) cot[first[l] * D + a] += gr;
+        else {
+          const w = weight[l];
+          cot[first[l] * D + a] += gr * (1 - w);
+          cot[second[l] * D + a] += gr * w;
+        }
+      }
     },
   };
 }
@@ -418,21 +407,6 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
     get(G);
     get(l);
     c.byte(OP.f64Mul);
-  };
-  /** memory[row + a] += push() (a delay's row in the window, local row its address). */
-  const addToRow = (row: number, push: () => void) => {
-    get(row);
-    get(A);
-    c.byte(OP.i32Add).byte(OP.localTee).u32(RB);
-    get(RB);
-    c.byte(OP.f64Load).u32(3).u32(0);
-    push();
-    c.byte(OP.f64Add).byte(OP.f64Store).u32(3).u32(0);
-  };
-  /** The i32 at byte `offset` of the record whose address is in local I. */
-  const recordWord = (offset: number) => {
-    get(I);
-    c.byte(OP.i32Load).u32(2).u32(offset);
   };
   const plainG = () => get(G);
   const minusG = () => {
@@ -637,50 +611,24 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
         addTo(A, m.ADJ, times(DA));
         addTo(B, m.ADJ, times(DB));
         return;
-      case R.DELAY: // scalarKernel/delays.ts's readBack, its additions in its order
+      case R.DELAY: // scalarKernel/delays.ts's readBack: g kept for the rows (delayedReads), tau's adjoint here
         loadI32(KC, m.CODE + 12);
-        set(I);
-        recordWord(4);
-        set(END);
-        recordWord(0);
-        c.byte(OP.i32Eqz).byte(OP.if).byte(VOID_BLOCK);
-        addToRow(END, plainG);
-        c.byte(OP.else);
-        get(I);
-        c.byte(OP.f64Load).u32(3).u32(24);
-        set(X);
-        recordWord(8);
-        set(RA);
-        addToRow(END, () => {
-          get(G);
-          f64(1);
-          get(X);
-          c.byte(OP.f64Sub).byte(OP.f64Mul);
-        });
-        addToRow(RA, times(X));
-        c.byte(OP.end);
-        // tau's: 0 from one row or a constant tau, else −g·(b − a)/h
+        c.byte(OP.localTee).u32(I);
+        get(G);
+        c.byte(OP.f64Store).u32(3).u32(0);
+        // tau's: −g·(b − a)/h where the read interpolates a tau with an adjoint, else 0
         addTo(B, m.ADJ, () => {
-          get(W0);
-          i32(16);
-          c.byte(OP.i32ShrU);
-          i32(1);
-          c.byte(OP.i32And);
-          recordWord(0);
-          c.byte(OP.i32Eqz).byte(OP.i32Or).byte(OP.if).byte(F64);
-          f64(0);
-          c.byte(OP.else);
+          get(I);
+          c.byte(OP.i32Load).u32(2).u32(16).byte(OP.if).byte(F64);
           get(G);
           c.byte(OP.f64Neg);
-          for (const offset of [16, 12]) {
-            recordWord(offset);
-            get(A);
-            c.byte(OP.i32Add).byte(OP.f64Load).u32(3).u32(0);
-          }
-          c.byte(OP.f64Sub).byte(OP.f64Mul);
+          get(I);
+          c.byte(OP.f64Load).u32(3).u32(8).byte(OP.f64Mul);
           i32(0);
           c.byte(OP.f64Load).u32(3).u32(m.H32);
-          c.byte(OP.f64Div).byte(OP.end);
+          c.byte(OP.f64Div).byte(OP.else);
+          f64(0);
+          c.byte(OP.end);
         });
         return;
       case R.SELECT: // as the compiler: |c| > 0 (NaN → else)

@@ -1,5 +1,5 @@
-// The reference gradient of a map with events (engine/mapReference.ts: mapEventsReference), in plain JS over the
-// fused programs of f and of the events. The discrete network (engine/events.ts, scalarKernel/events.ts) takes
+// The reference gradient of a map (engine/mapReference.ts: fusedMapReference), in plain JS over the fused programs of
+// f and of its events, when it has any. The discrete network (engine/events.ts, scalarKernel/events.ts) takes
 // the step x̃_{n+1} = x_n + h·f(x_n, θ_n, t_n), then tests each event's condition at (x_n, t_n) and (x̃_{n+1}, t_{n+1})
 // and, where it fires, sets each reset state to R(x̃_{n+1}, θ_n, t_{n+1}) (every value taken before any is set, a
 // later line winning for the same state). A firing is a discrete choice: with the firing iterations held fixed
@@ -35,7 +35,8 @@ export interface MapParameter {
 
 export interface MapSolveInput {
   rhs: ScalarProgram;
-  events: EventProgram;
+  /** The map's events (none: the iterates are x̃ alone). */
+  events?: EventProgram;
   /** Initial states, flat in program order. */
   x0: ArrayLike<number>;
   /** In the program's parameter order (model.params). */
@@ -114,28 +115,36 @@ function parametersAt(params: MapParameter[], Q: number): ((n: number) => Float3
   return Object.assign(atIteration, { varies: varying.length > 0 });
 }
 
-/** Scratch for evaluating the programs. */
-class MapWorkspace {
-  readonly runF;
+/** The events' programs and scratch. */
+class EventWorkspace {
   readonly runE;
   readonly runC;
-  readonly vals: Float64Array;
   readonly eVals: Float64Array;
-  readonly cBefore: Float64Array;
-  readonly cAfter: Float64Array;
-  readonly step: Float32Array;
-  readonly theta: ReturnType<typeof parametersAt>;
-  constructor(readonly inp: MapSolveInput) {
-    const { rhs, events } = inp;
-    this.runF = interpreterOf(rhs);
+  cBefore: Float64Array;
+  cAfter: Float64Array;
+  constructor(readonly events: EventProgram) {
     this.runE = interpreterOf(events.prog);
     this.runC = interpreterOf(events.conditions);
-    this.vals = new Float64Array(rhs.code.length);
     this.eVals = new Float64Array(events.prog.code.length);
     this.cBefore = new Float64Array(events.conditions.code.length);
     this.cAfter = new Float64Array(events.conditions.code.length);
+  }
+}
+
+/** Scratch for evaluating the programs. */
+class MapWorkspace {
+  readonly runF;
+  readonly vals: Float64Array;
+  readonly step: Float32Array;
+  readonly theta: ReturnType<typeof parametersAt>;
+  readonly ev?: EventWorkspace;
+  constructor(readonly inp: MapSolveInput) {
+    const { rhs, events } = inp;
+    this.runF = interpreterOf(rhs);
+    this.vals = new Float64Array(rhs.code.length);
     this.step = new Float32Array(rhs.states);
     this.theta = parametersAt(inp.params, rhs.params);
+    if (events) this.ev = new EventWorkspace(events);
   }
 
   /** x̃ = x + h·f(x, θ_n, t_n) into `step` (x at traj[n·S…]); f's values stay in `vals`. */
@@ -153,33 +162,51 @@ class MapWorkspace {
 /** The map's iterates with the network's firings, or why its derivative cannot be taken there. */
 export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
   const ws = new MapWorkspace(inp);
-  const { rhs, events, N, h, t0 } = inp;
-  const S = rhs.states,
-    evs = events.events,
-    cOut = events.conditions.outputs,
-    eOut = events.prog.outputs;
+  const { rhs, N } = inp;
+  const S = rhs.states;
   const traj = new Float32Array((N + 1) * S);
   for (let e = 0; e < S; e++) traj[e] = inp.x0[e];
-  const firingSteps: number[] = [],
-    firingEvents: number[] = [],
-    edges: MapEdge[] = [];
-  const winner = new Int32Array(S);
-  let cBefore = ws.cBefore,
-    cAfter = ws.cAfter;
-  // The conditions at x_n, t_n are the previous iteration's at x̃_n, t_n when nothing fired there and θ does not vary.
-  let reuse = false;
+  const fired: Omit<MapSolve, 'traj'> = { firingSteps: [], firingEvents: [], edges: [] };
+  const events = ws.ev && eventStepper(ws, ws.ev, traj, fired);
   for (let n = 0; n < N; n++) {
     if (n % SIGNAL_EVERY === 0) inp.signalCheck?.();
     const theta = ws.theta(n);
     ws.mapStep(traj, n, theta);
+    if (!events) {
+      traj.set(ws.step, (n + 1) * S);
+      continue;
+    }
+    const refused = events(n, theta);
+    if (refused) return refused;
+  }
+  return { traj, ...fired };
+}
+
+/**
+ * The events' part of an iteration of mapSolve: tests the conditions at (x_n, t_n) and (x̃_{n+1}, t_{n+1}), records
+ * the firings and edges, and writes x_{n+1} (the resets on x̃); or why the derivative cannot be taken there.
+ */
+function eventStepper(ws: MapWorkspace, ev: EventWorkspace, traj: Float32Array, fired: Omit<MapSolve, 'traj'>) {
+  const { rhs, h, t0 } = ws.inp;
+  const { events } = ev;
+  const S = rhs.states,
+    evs = events.events,
+    cOut = events.conditions.outputs,
+    eOut = events.prog.outputs;
+  const { firingSteps, firingEvents, edges } = fired;
+  const winner = new Int32Array(S);
+  // The conditions at x_n, t_n are the previous iteration's at x̃_n, t_n when nothing fired there and θ does not vary.
+  let reuse = false;
+  return (n: number, theta: Float32Array): MapRefusal | undefined => {
     const tn = t0 + n * h,
       tNext = t0 + (n + 1) * h;
     if (reuse) {
-      const last = cAfter;
-      cAfter = cBefore;
-      cBefore = last;
-    } else ws.runC.forward(traj, n * S, theta, tn, cBefore);
-    ws.runC.forward(ws.step, 0, theta, tNext, cAfter);
+      const last = ev.cAfter;
+      ev.cAfter = ev.cBefore;
+      ev.cBefore = last;
+    } else ev.runC.forward(traj, n * S, theta, tn, ev.cBefore);
+    const { cBefore, cAfter } = ev;
+    ev.runC.forward(ws.step, 0, theta, tNext, cAfter);
     let any = false;
     // Events of one trigger (sign and condition) test alike: when no trigger is on an edge or fires, no event is.
     let quiet = true;
@@ -193,7 +220,7 @@ export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
         c1 = cAfter[cOut[e]];
       const edge = edgeOf(evs[e].sign, c0, c1);
       if (edge) {
-        const moved = edgeMoves(ws, traj, n, e, edge, n === 0 && !inp.initialStatesMove);
+        const moved = edgeMoves(ws, ev, traj, n, e, edge, n === 0 && !ws.inp.initialStatesMove);
         if (moved === 'states')
           return {
             event: e,
@@ -214,26 +241,27 @@ export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
     const out = (n + 1) * S;
     if (any) {
       // Every reset's value on x̃ at t_{n+1}, before any is set.
-      ws.runE.forward(ws.step, 0, theta, tNext, ws.eVals);
-      for (let s = 0; s < S; s++) traj[out + s] = winner[s] >= 0 ? ws.eVals[eOut[winner[s]]] : ws.step[s];
+      ev.runE.forward(ws.step, 0, theta, tNext, ev.eVals);
+      for (let s = 0; s < S; s++) traj[out + s] = winner[s] >= 0 ? ev.eVals[eOut[winner[s]]] : ws.step[s];
     } else traj.set(ws.step, out);
     reuse = !any && !ws.theta.varies;
-  }
-  return { traj, firingSteps, firingEvents, edges };
+    return undefined;
+  };
 }
 
 /** What an edge's condition value moves with: 'states', else the parameters it reads (maybe none: it reads only t). */
 function edgeMoves(
   ws: MapWorkspace,
+  ev: EventWorkspace,
   traj: Float32Array,
   n: number,
   e: number,
   edge: number,
   statesFixed: boolean,
 ): 'states' | number[] {
-  const { rhs, events, h, t0, params } = ws.inp;
+  const { rhs, h, t0, params } = ws.inp;
   const S = rhs.states,
-    prog = events.conditions;
+    prog = ev.events.conditions;
   const vals = new Float64Array(prog.code.length),
     adj = new Float64Array(prog.code.length),
     vs = new Float64Array(S),
@@ -244,11 +272,11 @@ function edgeMoves(
   const moved = new Set<number>();
   for (const end of [1, 2]) {
     if (!(edge & end)) continue;
-    if (end === 1) ws.runC.forward(traj, n * S, theta, t0 + n * h, vals);
-    else ws.runC.forward(ws.step, 0, theta, t0 + (n + 1) * h, vals);
+    if (end === 1) ev.runC.forward(traj, n * S, theta, t0 + n * h, vals);
+    else ev.runC.forward(ws.step, 0, theta, t0 + (n + 1) * h, vals);
     vs.fill(0);
     vp.fill(0);
-    ws.runC.reverse(vals, cot, vs, vp, adj, WANT_BOTH);
+    ev.runC.reverse(vals, cot, vs, vp, adj, WANT_BOTH);
     // x_0 stays put unless initial values are checked; every later state moves with the parameters.
     if (!(end === 1 && statesFixed) && vs.some((v) => v !== 0)) return 'states';
     let at = 0;
@@ -270,15 +298,16 @@ export function mapAdjoint(
   pN: ArrayLike<number>,
 ): { g: Float64Array[]; p0: Float64Array } {
   const ws = new MapWorkspace(inp);
-  const { rhs, events, params, N, h, t0 } = inp;
+  const { rhs, params, N, h, t0 } = inp;
+  const ev = ws.ev;
   const S = rhs.states,
     Q = rhs.params,
-    evs = events.events,
-    eOut = events.prog.outputs;
+    evs = ev?.events.events ?? [],
+    eOut = ev?.events.prog.outputs ?? [];
   const g = params.map((q) => new Float64Array(q.perStep ? N * q.size : q.size));
   const p = Float64Array.from(pN);
   const adjF = new Float64Array(rhs.code.length),
-    adjE = new Float64Array(events.prog.code.length),
+    adjE = new Float64Array(ev?.events.prog.code.length ?? 0),
     vs = new Float64Array(S),
     vp = new Float64Array(Q),
     cotE = new Float64Array(eOut.length);
@@ -298,14 +327,14 @@ export function mapAdjoint(
     if (n % SIGNAL_EVERY === 0) inp.signalCheck?.();
     const theta = ws.theta(n);
     ws.mapStep(fw.traj, n, theta);
-    if (f >= 0 && fw.firingSteps[f] === n) {
+    if (ev && f >= 0 && fw.firingSteps[f] === n) {
       winner.fill(-1);
       // The firings of step n in forward order: a later one wins a state.
       let first = f;
       while (first > 0 && fw.firingSteps[first - 1] === n) first--;
       for (let k = first; k <= f; k++) for (const r of evs[fw.firingEvents[k]].resets) winner[r.state] = r.value;
       f = first - 1;
-      ws.runE.forward(ws.step, 0, theta, t0 + (n + 1) * h, ws.eVals);
+      ev.runE.forward(ws.step, 0, theta, t0 + (n + 1) * h, ev.eVals);
       cotE.fill(0);
       for (let s = 0; s < S; s++)
         if (winner[s] >= 0) {
@@ -314,7 +343,7 @@ export function mapAdjoint(
         }
       vs.fill(0);
       vp.fill(0);
-      ws.runE.reverse(ws.eVals, cotE, vs, vp, adjE, WANT_BOTH);
+      ev.runE.reverse(ev.eVals, cotE, vs, vp, adjE, WANT_BOTH);
       for (let s = 0; s < S; s++) p[s] += vs[s];
       addParams(n);
     }
