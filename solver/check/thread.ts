@@ -490,7 +490,7 @@ export function finiteDifferencesElsewhere(
   // compiled model serves: no model is posted. Otherwise the model goes along, and the kept one still serves if the
   // helper runs that reference first.
   const kept = run.helperModel;
-  const started = !!kept && (kept.posted || (!!kept.claim && Atomics.load(kept.claim, 0) === BY_HELPER));
+  const helperHasModel = !!kept && (kept.posted || (!!kept.claim && Atomics.load(kept.claim, 0) === BY_HELPER));
   const claims = new Int32Array(new SharedArrayBuffer(4 * units.length));
   const job: FiniteDifferenceJob = {
     type: 'finite differences',
@@ -501,7 +501,7 @@ export function finiteDifferencesElsewhere(
     units,
     source: {
       check: kept?.check ?? nextId++,
-      ...(started ? {} : { model: { model: run.model, options: threadOptions(options) } }),
+      ...(helperHasModel ? {} : { model: { model: run.model, options: threadOptions(options) } }),
     },
     backend: run.backend,
     startedAt: performance.timeOrigin + run.started,
@@ -519,7 +519,7 @@ export function finiteDifferencesElsewhere(
   // The helper drops the kept model after this job.
   run.helperModel = undefined;
   counts.finiteDifferenceJobs++;
-  if (started) counts.finiteDifferenceJobsOnKeptModel++;
+  if (helperHasModel) counts.finiteDifferenceJobsOnKeptModel++;
   const helperHolds = () => units.some((_u, k) => Atomics.load(claims, k) === BY_HELPER);
   // Whatever is unclaimed becomes this thread's (the helper starts nothing more); a unit the helper is in stops it.
   const { settle, abandon } = watchJob(h, answer, options.signal, () => {

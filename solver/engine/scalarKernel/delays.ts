@@ -91,6 +91,7 @@ export class KernelHistory implements DelayReader {
     this.traj = traj;
     this.last = 0;
     if (cot) this.cot = cot;
+    this.grid = { trajectory: this.traj, cotangents: this.cot, h32: this.hf };
   }
 
   /** Grid position of now − tau, snapped to a grid point up to rounding of t (engine/delays.ts). */
@@ -269,9 +270,12 @@ export class KernelHistory implements DelayReader {
     return true;
   }
 
-  get grid(): { trajectory: ArrayLike<number>; cotangents: Float64Array; h32: number } {
-    return { trajectory: this.traj, cotangents: this.cot, h32: this.hf };
-  }
+  /** The attached grid, its cotangents and h as float32, as a WebAssembly reverse pass reads them (reverseWasm.ts). */
+  grid: { trajectory: ArrayLike<number>; cotangents: Float64Array; h32: number } = {
+    trajectory: this.traj,
+    cotangents: this.cot,
+    h32: 0,
+  };
 
   /** readBack at or before t0: the initial value's cotangent, or tau's through the history formula. */
   private backBeforeStart(index: number, now: number, tau: number, constant: boolean, g: number, s: number): number {

@@ -116,7 +116,7 @@ function parametersAt(params: MapParameter[], Q: number): ((n: number) => Float3
 }
 
 /** The events' programs and scratch. */
-class EventWorkspace {
+class MapEventWorkspace {
   readonly runE;
   readonly runC;
   readonly eVals: Float64Array;
@@ -137,14 +137,14 @@ class MapWorkspace {
   readonly vals: Float64Array;
   readonly step: Float32Array;
   readonly theta: ReturnType<typeof parametersAt>;
-  readonly ev?: EventWorkspace;
+  readonly ev?: MapEventWorkspace;
   constructor(readonly inp: MapSolveInput) {
     const { rhs, events } = inp;
     this.runF = interpreterOf(rhs);
     this.vals = new Float64Array(rhs.code.length);
     this.step = new Float32Array(rhs.states);
     this.theta = parametersAt(inp.params, rhs.params);
-    if (events) this.ev = new EventWorkspace(events);
+    if (events) this.ev = new MapEventWorkspace(events);
   }
 
   /** x̃ = x + h·f(x, θ_n, t_n) into `step` (x at traj[n·S…]); f's values stay in `vals`. */
@@ -186,7 +186,7 @@ export function mapSolve(inp: MapSolveInput): MapSolve | MapRefusal {
  * The events' part of an iteration of mapSolve: tests the conditions at (x_n, t_n) and (x̃_{n+1}, t_{n+1}), records
  * the firings and edges, and writes x_{n+1} (the resets on x̃); or why the derivative cannot be taken there.
  */
-function eventStepper(ws: MapWorkspace, ev: EventWorkspace, traj: Float32Array, fired: Omit<MapSolve, 'traj'>) {
+function eventStepper(ws: MapWorkspace, ev: MapEventWorkspace, traj: Float32Array, fired: Omit<MapSolve, 'traj'>) {
   const { rhs, h, t0 } = ws.inp;
   const { events } = ev;
   const S = rhs.states,
@@ -252,7 +252,7 @@ function eventStepper(ws: MapWorkspace, ev: EventWorkspace, traj: Float32Array, 
 /** What an edge's condition value moves with: 'states', else the parameters it reads (maybe none: it reads only t). */
 function edgeMoves(
   ws: MapWorkspace,
-  ev: EventWorkspace,
+  ev: MapEventWorkspace,
   traj: Float32Array,
   n: number,
   e: number,
