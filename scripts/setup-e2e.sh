@@ -112,7 +112,8 @@ else
   fi
   log "apt-get update; apt-get install -y ${missing[*]}"
   apt_get "${SUDO[@]}" update -qq
-  apt_get "${SUDO[@]}" install -y -qq "${missing[@]}"
+  # The downloaded .debs are not kept: once installed they only fill the disk (140 MB here).
+  apt_get "${SUDO[@]}" install -y -qq -o APT::Keep-Downloaded-Packages=false "${missing[@]}"
   log "installed ${missing[*]} in $(elapsed "$T")"
   SUMMARY+=("apt: installed ${missing[*]} ($(elapsed "$T"))")
 fi
@@ -124,6 +125,11 @@ fi
 
 mkdir -p "$TOOLS/bin"
 TOOLS="$(cd "$TOOLS" && pwd)"
+# Node's and code-server's tarballs (about 170 MB) are not needed once unpacked: they go to a
+# private npm cache that is removed at the end, not to the user's.
+NPM_CACHE="$(mktemp -d "$TOOLS/.npm-cache-XXXXXX")"
+trap 'rm -rf "$NPM_CACHE"' EXIT
+export npm_config_cache="$NPM_CACHE"
 
 # ---------------------------------------------------------------- Node 24
 T=$(date +%s)
