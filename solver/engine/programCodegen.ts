@@ -23,6 +23,17 @@ export interface ProgramArrays {
   tb: Int32Array;
   /** A loop instruction's value (its index among the program's loops), as the interpreter computes it. */
   loop: (index: number, v: Float64Array) => number;
+  /** A loop whose term is a product x_k·y_k of slots read (programInterpreter.ts's Loop.products), else undefined. */
+  loopProducts: (index: number) => LoopProducts | undefined;
+}
+
+/**
+ * A loop's terms x_k·y_k (K of them), added pairwise level by level: `slots` holds x's slots (K) then y's (K);
+ * with `weights`, the x_k are these numbers (float32 values) instead.
+ */
+export interface LoopProducts {
+  slots: Int32Array;
+  weights?: Float64Array;
 }
 
 /** The interpreter's opcodes; a program with any other keeps the interpreter. */

@@ -32,12 +32,14 @@ import { webAssembly } from './wasmBinary';
 import { type DelayCotangents, wasmReverse } from './reverseWasm';
 
 /**
- * A long program's interpreter, a copy of its own: its passes as WebAssembly where WebAssembly can run it (no loops
- * or algebraic variables: programWasm.ts; reverseWasm.ts without delays), else its loops grouped by opcode.
+ * A long program's interpreter, a copy of its own: its forward pass as WebAssembly where WebAssembly can run it (no
+ * algebraic variables: programWasm.ts), its reverse pass too without loops (reverseWasm.ts), else its instructions
+ * grouped by opcode.
  */
 function longProgramInterpreter(prog: ScalarProgram): Interpreter {
-  const compilable = !!webAssembly && prog.code.every((c) => c.op !== 'loop' && c.op !== 'alg');
-  return interpreterCopy()(prog, true, !compilable, true, compilable);
+  const compilable = !!webAssembly && prog.code.every((c) => c.op !== 'alg');
+  const loops = prog.code.some((c) => c.op === 'loop');
+  return interpreterCopy()(prog, true, !compilable || loops, true, compilable);
 }
 
 const CONST = 0,
@@ -377,8 +379,10 @@ export interface Interpreter {
   readonly writtenOut: boolean;
   /** Its loops are a copy compiled for this program alone (interpreterCopy). */
   readonly ownCopy: boolean;
-  /** Its forward pass, f alone and its reverse pass run as WebAssembly (programWasm.ts, reverseWasm.ts). */
+  /** Its forward pass and f alone run as WebAssembly (programWasm.ts). */
   readonly compiled: boolean;
+  /** Its reverse pass runs as WebAssembly (reverseWasm.ts), not the sweep (a loop that is not products keeps it). */
+  readonly reverseCompiled: boolean;
   /** `outputs` runs as written-out JS with locals (programCodegen.ts's generatedOutputs), not through `forward`. */
   readonly outputsWrittenOut: boolean;
   /** The dispatch loop runs the instructions in runs of one opcode (groupedForward), not in program order. */
@@ -1034,6 +1038,10 @@ function interpreter(
     values: Array.from(fns, (fn) => fn?.value),
     fns,
     loop: (i, v) => loopValue(loops[i], v, w, red),
+    loopProducts: (i) => {
+      const l = loops[i];
+      return l.products ? { slots: l.products, weights: l.weights } : undefined;
+    },
   };
   const opcodes = { CONST, STATE, PARAM, TIME, ADD, SUB, MUL, NEG, UNARY, BINARY, SELECT, DOT, SUM, DELAY, LOOP, ALG };
   const written = writeOut && generatedForward(arrays, opcodes);
@@ -1335,6 +1343,7 @@ function interpreter(
     writtenOut: !!written,
     ownCopy,
     compiled: !!compiled,
+    reverseCompiled: !!compiledReverse,
     outputsWrittenOut: !!writtenOutputs,
     reverseWrittenOut: (want) => !!writtenReverse(want),
     grouped: !!runGrouped,

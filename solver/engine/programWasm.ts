@@ -8,8 +8,10 @@
 // comparisons), each value rounded to float32 after its instruction as the interpreter's f32 (f32.demote_f64 rounds to
 // nearest, ties to even, as Math.fround does), sums added in the same order; any other table function is called from
 // the module (an import), so its value is the table's own JavaScript, except sin, whose WebAssembly (wasmSin.ts) gives
-// Math.sin's bits. A delay's reads take the rows the history copies in for its tau (KernelHistory.rows). Only numbers
-// and slot indices are written, never text from the model.
+// Math.sin's bits. A delay's reads take the rows the history copies in for its tau (KernelHistory.rows). A loop whose
+// terms are products (a convolution: weights times states) is written out term by term and its sum pair by pair, in
+// float32 arithmetic, with loopValue's bits; other loops are the interpreter's, called. Only numbers and slot indices
+// are written, never text from the model.
 // Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
@@ -43,12 +45,14 @@ export interface WasmForward {
 const SUBARRAY_COPY = 1024;
 
 // Function types: an imported unary or binary value, the pass itself (t) → (), a delay's history located (lag, tau, t,
-// constant) → mode, and one delayed read asked of the history (state, tau, t, constant, key) → value.
+// constant) → mode, one delayed read asked of the history (state, tau, t, constant, key) → value, and a loop the
+// interpreter computes (its index) → value.
 const T_UNARY = 0,
   T_BINARY = 1,
   T_FORWARD = 2,
   T_LOCATE = 3,
-  T_READ = 4;
+  T_READ = 4,
+  T_LOOP = 5;
 /** Distinct taus a pass reads at most (a local and 2·states + 1 slots each). */
 const MAX_LAGS = 256;
 
@@ -105,7 +109,7 @@ export function nativeInWasm(fn: unknown): boolean {
 }
 
 /**
- * The program's forward pass as WebAssembly, or undefined when an instruction has another opcode (loops, algebraic
+ * The program's forward pass as WebAssembly, or undefined when an instruction has another opcode (algebraic
  * variables), it reads more than MAX_LAGS taus, or the engine has no WebAssembly.
  */
 export function wasmForward(
@@ -130,7 +134,15 @@ export function wasmForward(
   const rowsAt = (lag: number) => ROWS + lag * LAG;
   // Each table function called, once, with its type; the pure ones' memos after the rows.
   const imports = new ImportList();
-  const memoBase = Math.ceil(((ROWS + lags.size * LAG) * 8) / 16) * 16;
+  // A product loop's terms and partial sums (float32) in a scratch after the rows.
+  const RED = (ROWS + lags.size * LAG) * 8;
+  let maxK = 0;
+  for (let k = 0; k < L; k++) {
+    const p = op[k] === o.LOOP ? g.loopProducts(A[k]) : undefined;
+    if (p) maxK = Math.max(maxK, p.slots.length / 2);
+  }
+  const top = RED + 4 * maxK;
+  const memoBase = Math.ceil(top / 16) * 16;
   const memos = new Map<(x: number) => number, number>();
   const memoAt = (fn: (x: number) => number) => {
     let m = memos.get(fn);
@@ -147,7 +159,9 @@ export function wasmForward(
       if (!history)
         throw new Error('a program with delays runs inside the whole-solve kernel, which keeps the history');
       return history.read(index, t, tau, constant === 1, key);
-    };
+    },
+    // A loop left to the interpreter reads the values so far, which every instruction has stored.
+    loopValue = (index: number) => g.loop(index, mem.subarray(V, V + L));
   const c = new Bytes();
   let k = 0;
   const load = (slot: number) =>
@@ -281,7 +295,63 @@ export function wasmForward(
         c.byte(OP.end).byte(OP.end);
         break;
       }
-      default: // loops, algebraic variables (programInterpreter.ts keeps such programs interpreted)
+      case o.LOOP: {
+        // A product loop as loopValue computes it: the terms f32(x_k·y_k) into the scratch, then added pairwise level
+        // by level in place, an odd last one carried up (written out: as wasm loops they took 1.4× as long on
+        // amari.ode). Other loops are the interpreter's, called.
+        const p = g.loopProducts(a);
+        if (!p || p.slots.length === 0) {
+          c.byte(OP.i32Const).s32(a).byte(OP.call).u32(imports.at(loopValue, T_LOOP));
+          break;
+        }
+        const { slots, weights } = p;
+        const K = slots.length / 2;
+        // In float32 arithmetic: x_k, y_k and the partial sums are floats, and rounding a float64 sum or product of
+        // two floats to float32 gives float32's own (53 ≥ 2·24 + 2: double rounding is innocuous for + and ×).
+        const float = (slot: number) => {
+          load(slot);
+          c.byte(OP.f32DemoteF64);
+        };
+        for (let i = 0; i < K; i++) {
+          c.byte(OP.i32Const).s32(0);
+          if (weights) c.byte(OP.f64Const).f64(weights[i]).byte(OP.f32DemoteF64);
+          else float(slots[i]);
+          float(slots[K + i]);
+          c.byte(OP.f32Mul)
+            .byte(OP.f32Store)
+            .u32(2)
+            .u32(RED + 4 * i);
+        }
+        const at = (i: number) =>
+          c
+            .byte(OP.i32Const)
+            .s32(0)
+            .byte(OP.f32Load)
+            .u32(2)
+            .u32(RED + 4 * i);
+        for (let n = K; n > 1; n = (n >> 1) + (n & 1)) {
+          for (let i = 0; i < n >> 1; i++) {
+            c.byte(OP.i32Const).s32(0);
+            at(2 * i);
+            at(2 * i + 1);
+            c.byte(OP.f32Add)
+              .byte(OP.f32Store)
+              .u32(2)
+              .u32(RED + 4 * i);
+          }
+          if (n & 1) {
+            c.byte(OP.i32Const).s32(0);
+            at(n - 1);
+            c.byte(OP.f32Store)
+              .u32(2)
+              .u32(RED + 4 * (n >> 1));
+          }
+        }
+        at(0);
+        c.byte(OP.f64PromoteF32);
+        break;
+      }
+      default: // algebraic variables (programInterpreter.ts keeps such programs interpreted)
         return undefined;
     }
     c.byte(OP.localTee)
@@ -300,6 +370,7 @@ export function wasmForward(
       [[F64], []], // T_FORWARD
       [[I32, F64, F64, I32], [I32]], // T_LOCATE
       [[I32, F64, F64, I32, I32], [F64]], // T_READ
+      [[I32], [F64]], // T_LOOP
     ],
     imports: imports.list,
     type: T_FORWARD,

@@ -5,8 +5,9 @@
 // Written out as straight-line code instead (as the forward pass, programWasm.ts), one branch per instruction, V8's
 // optimising compiler took 0.4–0.55 s of CPU over cgl.ode's 3,976 instructions, on the cores the check's two threads
 // use; this loop is one small function, optimised in milliseconds. A delayed read's cotangent is kept in the module's
-// memory and added to the history's rows after the pass, in the sweep's order (delayedReads); programs with loops or
-// algebraic variables keep the interpreter's sweep.
+// memory and added to the history's rows after the pass, in the sweep's order (delayedReads). A loop whose terms are
+// products (a convolution's weights times states) is its term pairs, as loopBack adds them; programs with other loops
+// or algebraic variables keep the interpreter's sweep.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, ZERO_DERIVATIVE, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, VOID_BLOCK, webAssembly } from './wasmBinary';
 import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
@@ -70,8 +71,9 @@ const R = {
   MIN: 20, // a <= b ? 1 : 0, a <= b ? 0 : 1
   MAX: 21, // a >= b ? 1 : 0, a >= b ? 0 : 1
   DELAY: 22, // g kept for the history's rows; tau's adjoint where it interpolates
+  PRODUCTS: 23, // a loop's terms x_k·y_k: adj[x_k] += g·y_k, adj[y_k] += g·x_k, or with weights adj[y_k] += g·w_k
 } as const;
-const CASES = 23;
+const CASES = 24;
 
 // Derivatives written here as the table writes them (ops/table.ts): a derivative called from WebAssembly is a JS call
 // whose arguments and result are boxed (kohonen.ode: 500 a step, a third of its reverse pass and most of its garbage),
@@ -118,8 +120,8 @@ const WORDS = 16;
 const READ = 24;
 
 /**
- * The program's reverse pass as a WebAssembly loop, or undefined when an instruction has another opcode (loops,
- * algebraic variables) or the engine has no WebAssembly.
+ * The program's reverse pass as a WebAssembly loop, or undefined when an instruction has another opcode (loops that
+ * are not products, algebraic variables) or the engine has no WebAssembly.
  */
 export function wasmReverse(
   g: ProgramArrays,
@@ -137,7 +139,18 @@ export function wasmReverse(
   const { L, op, A, B, C, ta, tb, fns } = g;
   const { states: D, params: P, outputs, reach, dotA, dotB } = shape;
   const E = outputs.length;
-  const T = ta.length;
+  // Product loops' terms after the dot products' (pairs of byte offsets, x's then y's), their weights apart.
+  const loopTerms: { at: number; slots: Int32Array; weights?: Float64Array }[] = [];
+  let T = ta.length,
+    W = 0;
+  for (let k = 0; k < L; k++) {
+    if (op[k] !== o.LOOP) continue;
+    const products = g.loopProducts(A[k]);
+    if (!products) return undefined;
+    loopTerms[k] = { at: T, ...products };
+    T += products.slots.length / 2;
+    if (products.weights) W += products.weights.length;
+  }
   // Delayed reads: a record each, in program order.
   const reads: number[] = [];
   for (let k = 0; k < L; k++) if (op[k] === o.DELAY) reads.push(k);
@@ -149,8 +162,9 @@ export function wasmReverse(
     VT = VP + 8 * P,
     CODE = VT + 8,
     TERMS = CODE + WORDS * L,
+    WEIGHTS = TERMS + 8 * T,
     // The memos of Math.sin and Math.cos (wasmMemo.ts), 16-byte aligned.
-    SIN_MEMO = Math.ceil((TERMS + 8 * T) / 16) * 16,
+    SIN_MEMO = Math.ceil((WEIGHTS + 8 * W) / 16) * 16,
     COS_MEMO = SIN_MEMO + MEMO_BYTES,
     // Then h as float32 and the delayed reads' records.
     H32 = COS_MEMO + MEMO_BYTES,
@@ -206,6 +220,10 @@ export function wasmReverse(
       case o.SUM:
         r = R.SUM;
         break;
+      case o.LOOP: // as a dot product's terms (a·8 the first pair, b·8 their bytes); c: whether x_k are weights
+        r = R.PRODUCTS;
+        fourth = loopTerms[k].weights ? 1 : 0;
+        break;
       case o.CONST:
         r = R.SKIP;
         break;
@@ -217,14 +235,30 @@ export function wasmReverse(
         return undefined;
     }
     code[4 * k] = r | (reach[k] << 8) | (dotA[k] << 16) | (dotB[k] << 24);
-    code[4 * k + 1] = 8 * A[k];
-    code[4 * k + 2] = 8 * B[k]; // a sum's term count as bytes of its pairs of slots
+    const loop = loopTerms[k];
+    code[4 * k + 1] = 8 * (loop ? loop.at : A[k]);
+    code[4 * k + 2] = 8 * (loop ? loop.slots.length / 2 : B[k]); // a sum's term count as bytes of its pairs of slots
     code[4 * k + 3] = fourth;
   }
   const termSlots = new Int32Array(2 * T);
-  for (let i = 0; i < T; i++) {
+  for (let i = 0; i < ta.length; i++) {
     termSlots[2 * i] = 8 * ta[i];
     termSlots[2 * i + 1] = 8 * tb[i];
+  }
+  // A weight's pair holds its byte address (the values start at 0, where x's slot would be read).
+  const weights = new Float64Array(W);
+  let w = 0;
+  for (const loop of loopTerms) {
+    if (!loop) continue;
+    const K = loop.slots.length / 2;
+    for (let i = 0; i < K; i++) {
+      termSlots[2 * (loop.at + i)] = loop.weights ? WEIGHTS + 8 * (w + i) : 8 * loop.slots[i];
+      termSlots[2 * (loop.at + i) + 1] = 8 * loop.slots[K + i];
+    }
+    if (loop.weights) {
+      weights.set(loop.weights, w);
+      w += K;
+    }
   }
 
   const c = sweepBody({ V, ADJ, VS, VP, VT, CODE, TERMS, L, SIN_MEMO, COS_MEMO, H32 }, math);
@@ -248,6 +282,7 @@ export function wasmReverse(
   const bytes = new Uint8Array(memory.buffer);
   bytes.set(new Uint8Array(code.buffer), CODE);
   bytes.set(new Uint8Array(termSlots.buffer), TERMS);
+  bytes.set(new Uint8Array(weights.buffer), WEIGHTS);
   const mem = new Float64Array(memory.buffer);
   const values = mem.subarray(V / 8, V / 8 + L),
     stateAdjoint = mem.subarray(VS / 8, VS / 8 + D),
@@ -643,6 +678,41 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
         addTo(B, m.ADJ, plainG);
         c.byte(OP.end);
         return;
+      case R.PRODUCTS: {
+        // loopBack's order: per term, x's adjoint then y's, each from the values (a weight's takes none).
+        get(A);
+        set(I);
+        get(A);
+        get(B);
+        c.byte(OP.i32Add);
+        set(END);
+        loadI32(KC, m.CODE + 12);
+        set(RA);
+        c.byte(OP.block).byte(VOID_BLOCK).byte(OP.loop).byte(VOID_BLOCK);
+        get(I);
+        get(END);
+        c.byte(OP.i32Eq).byte(OP.brIf).u32(1);
+        loadI32(I, m.TERMS);
+        set(A);
+        loadI32(I, m.TERMS + 4);
+        set(B);
+        loadAt(A, m.V);
+        set(X);
+        loadAt(B, m.V);
+        set(Y);
+        get(RA);
+        c.byte(OP.i32Eqz).byte(OP.if).byte(VOID_BLOCK);
+        addTo(A, m.ADJ, times(Y));
+        c.byte(OP.end);
+        addTo(B, m.ADJ, times(X));
+        get(I);
+        i32(8);
+        c.byte(OP.i32Add);
+        set(I);
+        c.byte(OP.br).u32(0);
+        c.byte(OP.end).byte(OP.end);
+        return;
+      }
       case R.DOT:
       case R.SUM: {
         // Terms i = a … a + b (byte offsets of the pairs of slots).
