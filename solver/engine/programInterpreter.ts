@@ -16,7 +16,7 @@
 // tree does; its reverse pass recomputes the rows from the program's values before sweeping them back, so the
 // values array stays one slot per instruction for every caller.
 import { FUNCTIONS, NEGATE, OPERATORS, ZERO_DERIVATIVE, type BinaryOp, type UnaryOp } from '../ops/table';
-import type { LoopInstr, ScalarProgram } from './scalarProgram';
+import { evaluationWork, instructionWork, type LoopInstr, type ScalarProgram } from './scalarProgram';
 import {
   generatedForward,
   generatedOutputs,
@@ -606,6 +606,8 @@ function moduleBindings(): [string, unknown][] {
     bound(() => wasmForward),
     bound(() => wasmReverse),
     bound(() => webAssembly),
+    bound(() => evaluationWork),
+    bound(() => instructionWork),
   ];
 }
 
@@ -964,6 +966,14 @@ function interpreter(
     );
   const runAll = runGrouped || runInOrder;
   const orders: (Int32Array | undefined)[] = [];
+  /** What computing these instructions takes (scalarProgram.ts's evaluationWork). */
+  const work = (order: ArrayLike<number>) => {
+    let n = 0;
+    for (let i = 0; i < order.length; i++) n += instructionWork(prog.code[order[i]]);
+    return n;
+  };
+  const orderWork: (number | undefined)[] = [];
+  const totalWork = evaluationWork(prog);
   /** The instructions whose values a reverse pass with `want` reads, with everything they are computed from. */
   const readBy = (want: Wanted): Int32Array => {
     const needed = new Uint8Array(L);
@@ -1369,16 +1379,19 @@ function interpreter(
       for (let e = 0; e < outputs.length; e++) out[e] = outputValue(outputValues, outputs[e]);
     },
     forwardFor(want, s, sAt, p, t, v) {
-      if (compiled) {
-        compiled.evaluate(s, sAt, p, t);
-        v.set(compiled.values);
-        return;
-      }
       if (alg) {
         forwardAll(s, sAt, p, t, v, noHistory);
         return;
       }
       const order = (orders[want] ??= readBy(want));
+      // WebAssembly computes every value at about a third of the interpreter's cost each: it pays unless the pass
+      // reads a small part of the program's work (amari.ode's states' adjoint reads none of its convolutions, whose
+      // inputs are heav's, derivative 0: 1/20 of the work).
+      if (compiled && 3 * (orderWork[want] ??= work(order)) > totalWork) {
+        compiled.evaluate(s, sAt, p, t);
+        v.set(compiled.values);
+        return;
+      }
       // The written-out pass computes every value 2–2.5× faster than the interpreter: it pays when the reverse
       // pass reads most of them (the reference's adjoint, WANT_BOTH at every node).
       if (written && 2 * order.length > L) written(s, sAt, p, t, v, noHistory);

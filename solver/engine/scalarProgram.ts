@@ -67,9 +67,12 @@ export interface ScalarProgram {
  * (with the term's addition), a product's or sum's terms a tenth each.
  */
 export function evaluationWork(prog: ScalarProgram): number {
-  let work = prog.code.length;
-  for (const c of prog.code)
-    if (c.op === 'loop') work += c.count * (c.body.length + 1);
-    else if (c.op === 'dot') work += c.a.length / 10;
+  let work = 0;
+  for (const c of prog.code) work += instructionWork(c);
   return work;
+}
+
+/** One instruction's share of evaluationWork. */
+export function instructionWork(c: Instr): number {
+  return c.op === 'loop' ? 1 + c.count * (c.body.length + 1) : c.op === 'dot' ? 1 + c.a.length / 10 : 1;
 }

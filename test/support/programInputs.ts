@@ -39,7 +39,11 @@ export function sameReverse(
 ): void {
   const r = pair.map((it, i) => {
     const v = values[i];
-    if (!at.delays) it.forwardFor(want, at.s, at.sAt, at.p, at.t, v);
+    // NaN where forwardFor computes nothing: a value the reverse pass reads must be one it computed.
+    if (!at.delays) {
+      v.fill(Number.NaN);
+      it.forwardFor(want, at.s, at.sAt, at.p, at.t, v);
+    }
     const vs = Float64Array.from(start.vs),
       vp = Float64Array.from(start.vp),
       vt = Float64Array.of(start.vt);

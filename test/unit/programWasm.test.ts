@@ -66,6 +66,15 @@ par se=4, k=0.3
 u[0..199]' = -u[j] + tanh(ke([j])) + k*sum(0,16)of(tanh(shift(u0,i') - u[j]))/17
 init u[0..199]=0.1
 @ total=1, dt=0.1`,
+  // A convolution of heav(u), whose derivative is 0: a pass for the states' adjoint reads none of the loops, so
+  // forwardFor computes what it reads in the interpreter rather than the whole program in WebAssembly.
+  'a convolution no adjoint reads': `table w % 101 -50 50 (exp(-abs(t)/10) - 0.5*exp(-abs(t)/20))*0.1
+par h=.15
+fu[0..199]=heav(u[j])
+special z=conv(even,200,50,w,fu0)
+u[0..199]'=-u[j]-h+z([j])
+init u[0..199]=0.1
+@ total=1, dt=0.1`,
   // Products of a weight matrix and the state: dot products whose sides reach parameters and states apart.
   'an MLP field of dot products': `state x[30]
 init x = 0.1
