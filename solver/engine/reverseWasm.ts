@@ -502,6 +502,35 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
   c.byte(OP.end);
   return c;
 
+  /**
+   * Terms i of the pairs of slots from a to a + b (byte offsets): `before` once, then `term` per term with A and B
+   * holding its x's and y's slot (the instruction's own are no longer needed).
+   */
+  function overTerms(before: () => void, term: () => void) {
+    get(A);
+    set(I);
+    get(A);
+    get(B);
+    c.byte(OP.i32Add);
+    set(END);
+    before();
+    c.byte(OP.block).byte(VOID_BLOCK).byte(OP.loop).byte(VOID_BLOCK);
+    get(I);
+    get(END);
+    c.byte(OP.i32Eq).byte(OP.brIf).u32(1);
+    loadI32(I, m.TERMS);
+    set(A);
+    loadI32(I, m.TERMS + 4);
+    set(B);
+    term();
+    get(I);
+    i32(8);
+    c.byte(OP.i32Add);
+    set(I);
+    c.byte(OP.br).u32(0);
+    c.byte(OP.end).byte(OP.end);
+  }
+
   function caseBody(r: number) {
     switch (r) {
       case R.SKIP:
@@ -678,103 +707,71 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
         addTo(B, m.ADJ, plainG);
         c.byte(OP.end);
         return;
-      case R.PRODUCTS: {
+      case R.PRODUCTS:
         // loopBack's order: per term, x's adjoint then y's, each from the values (a weight's takes none).
-        get(A);
-        set(I);
-        get(A);
-        get(B);
-        c.byte(OP.i32Add);
-        set(END);
-        loadI32(KC, m.CODE + 12);
-        set(RA);
-        c.byte(OP.block).byte(VOID_BLOCK).byte(OP.loop).byte(VOID_BLOCK);
-        get(I);
-        get(END);
-        c.byte(OP.i32Eq).byte(OP.brIf).u32(1);
-        loadI32(I, m.TERMS);
-        set(A);
-        loadI32(I, m.TERMS + 4);
-        set(B);
-        loadAt(A, m.V);
-        set(X);
-        loadAt(B, m.V);
-        set(Y);
-        get(RA);
-        c.byte(OP.i32Eqz).byte(OP.if).byte(VOID_BLOCK);
-        addTo(A, m.ADJ, times(Y));
-        c.byte(OP.end);
-        addTo(B, m.ADJ, times(X));
-        get(I);
-        i32(8);
-        c.byte(OP.i32Add);
-        set(I);
-        c.byte(OP.br).u32(0);
-        c.byte(OP.end).byte(OP.end);
-        return;
-      }
-      case R.DOT:
-      case R.SUM: {
-        // Terms i = a … a + b (byte offsets of the pairs of slots).
-        get(A);
-        set(I);
-        get(A);
-        get(B);
-        c.byte(OP.i32Add);
-        set(END);
-        if (r === R.DOT) {
-          // What each side's adjoints reach: a constant side (a weight row) takes none.
-          get(W0);
-          i32(16);
-          c.byte(OP.i32ShrU);
-          get(WANT);
-          c.byte(OP.i32And);
-          i32(0xff);
-          c.byte(OP.i32And);
-          set(RA);
-          get(W0);
-          i32(24);
-          c.byte(OP.i32ShrU);
-          get(WANT);
-          c.byte(OP.i32And);
-          set(RB);
-        }
-        c.byte(OP.block).byte(VOID_BLOCK).byte(OP.loop).byte(VOID_BLOCK);
-        get(I);
-        get(END);
-        c.byte(OP.i32Eq).byte(OP.brIf).u32(1);
-        // x's slot and y's slot of term i.
-        loadI32(I, m.TERMS);
-        set(A); // A and B hold the term's slots now (the instruction's own are no longer needed)
-        loadI32(I, m.TERMS + 4);
-        set(B);
-        if (r === R.SUM) addTo(A, m.ADJ, plainG);
-        else {
-          get(RA);
-          c.byte(OP.if).byte(VOID_BLOCK);
-          addTo(A, m.ADJ, () => {
-            get(G);
-            loadAt(B, m.V);
-            c.byte(OP.f64Mul);
-          });
-          c.byte(OP.end);
-          get(RB);
-          c.byte(OP.if).byte(VOID_BLOCK);
-          addTo(B, m.ADJ, () => {
-            get(G);
+        overTerms(
+          () => {
+            loadI32(KC, m.CODE + 12);
+            set(RA);
+          },
+          () => {
             loadAt(A, m.V);
-            c.byte(OP.f64Mul);
-          });
-          c.byte(OP.end);
-        }
-        get(I);
-        i32(8);
-        c.byte(OP.i32Add);
-        set(I);
-        c.byte(OP.br).u32(0);
-        c.byte(OP.end).byte(OP.end);
+            set(X);
+            loadAt(B, m.V);
+            set(Y);
+            get(RA);
+            c.byte(OP.i32Eqz).byte(OP.if).byte(VOID_BLOCK);
+            addTo(A, m.ADJ, times(Y));
+            c.byte(OP.end);
+            addTo(B, m.ADJ, times(X));
+          },
+        );
         return;
-      }
+      case R.DOT:
+      case R.SUM:
+        overTerms(
+          () => {
+            if (r !== R.DOT) return;
+            // What each side's adjoints reach: a constant side (a weight row) takes none.
+            get(W0);
+            i32(16);
+            c.byte(OP.i32ShrU);
+            get(WANT);
+            c.byte(OP.i32And);
+            i32(0xff);
+            c.byte(OP.i32And);
+            set(RA);
+            get(W0);
+            i32(24);
+            c.byte(OP.i32ShrU);
+            get(WANT);
+            c.byte(OP.i32And);
+            set(RB);
+          },
+          () => {
+            if (r === R.SUM) {
+              addTo(A, m.ADJ, plainG);
+              return;
+            }
+            get(RA);
+            c.byte(OP.if).byte(VOID_BLOCK);
+            addTo(A, m.ADJ, () => {
+              get(G);
+              loadAt(B, m.V);
+              c.byte(OP.f64Mul);
+            });
+            c.byte(OP.end);
+            get(RB);
+            c.byte(OP.if).byte(VOID_BLOCK);
+            addTo(B, m.ADJ, () => {
+              get(G);
+              loadAt(A, m.V);
+              c.byte(OP.f64Mul);
+            });
+            c.byte(OP.end);
+          },
+        );
+        return;
     }
   }
 }
