@@ -733,42 +733,39 @@ function sweepBody(m: Layout, math: { sin: number; cos: number }): Bytes {
           () => {
             if (r !== R.DOT) return;
             // What each side's adjoints reach: a constant side (a weight row) takes none.
-            get(W0);
-            i32(16);
-            c.byte(OP.i32ShrU);
-            get(WANT);
-            c.byte(OP.i32And);
-            i32(0xff);
-            c.byte(OP.i32And);
-            set(RA);
-            get(W0);
-            i32(24);
-            c.byte(OP.i32ShrU);
-            get(WANT);
-            c.byte(OP.i32And);
-            set(RB);
+            for (const [byte, into] of [
+              [2, RA],
+              [3, RB],
+            ]) {
+              get(W0);
+              i32(8 * byte);
+              c.byte(OP.i32ShrU);
+              i32(0xff);
+              c.byte(OP.i32And);
+              get(WANT);
+              c.byte(OP.i32And);
+              set(into);
+            }
           },
           () => {
             if (r === R.SUM) {
               addTo(A, m.ADJ, plainG);
               return;
             }
-            get(RA);
-            c.byte(OP.if).byte(VOID_BLOCK);
-            addTo(A, m.ADJ, () => {
-              get(G);
-              loadAt(B, m.V);
-              c.byte(OP.f64Mul);
-            });
-            c.byte(OP.end);
-            get(RB);
-            c.byte(OP.if).byte(VOID_BLOCK);
-            addTo(B, m.ADJ, () => {
-              get(G);
-              loadAt(A, m.V);
-              c.byte(OP.f64Mul);
-            });
-            c.byte(OP.end);
+            // Each side where its flag is set: adj[side] += g · the other side's value.
+            for (const [flag, side, other] of [
+              [RA, A, B],
+              [RB, B, A],
+            ]) {
+              get(flag);
+              c.byte(OP.if).byte(VOID_BLOCK);
+              addTo(side, m.ADJ, () => {
+                get(G);
+                loadAt(other, m.V);
+                c.byte(OP.f64Mul);
+              });
+              c.byte(OP.end);
+            }
           },
         );
         return;
