@@ -38,8 +38,7 @@ import { type DelayCotangents, wasmReverse } from './reverseWasm';
  */
 function longProgramInterpreter(prog: ScalarProgram): Interpreter {
   const compilable = !!webAssembly && prog.code.every((c) => c.op !== 'alg');
-  const loops = prog.code.some((c) => c.op === 'loop');
-  return interpreterCopy()(prog, true, !compilable || loops, true, compilable);
+  return interpreterCopy()(prog, true, !compilable, true, compilable);
 }
 
 const CONST = 0,
@@ -973,7 +972,7 @@ function interpreter(
     return n;
   };
   const orderWork: (number | undefined)[] = [];
-  const totalWork = evaluationWork(prog);
+  let totalWork: number | undefined;
   /** The instructions whose values a reverse pass with `want` reads, with everything they are computed from. */
   const readBy = (want: Wanted): Int32Array => {
     const needed = new Uint8Array(L);
@@ -1387,7 +1386,7 @@ function interpreter(
       // WebAssembly computes every value at about a third of the interpreter's cost each: it pays unless the pass
       // reads a small part of the program's work (amari.ode's states' adjoint reads none of its convolutions, whose
       // inputs are heav's, derivative 0: 1/20 of the work).
-      if (compiled && 3 * (orderWork[want] ??= work(order)) > totalWork) {
+      if (compiled && 3 * (orderWork[want] ??= work(order)) > (totalWork ??= evaluationWork(prog))) {
         compiled.evaluate(s, sAt, p, t);
         v.set(compiled.values);
         return;

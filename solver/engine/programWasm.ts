@@ -151,7 +151,8 @@ export function wasmForward(
   };
   // The history the evaluation in progress reads, and the memory its rows are copied into.
   let history: DelayHistory | undefined;
-  let mem = new Float64Array(0);
+  let mem = new Float64Array(0),
+    values = mem;
   const lagKey = [...lags.keys()],
     locate = (lag: number, tau: number, t: number, constant: number) =>
       history?.rows ? history.rows(t, tau, constant === 1, lagKey[lag], mem, rowsAt(lag)) : 2,
@@ -161,7 +162,7 @@ export function wasmForward(
       return history.read(index, t, tau, constant === 1, key);
     },
     // A loop left to the interpreter reads the values so far, which every instruction has stored.
-    loopValue = (index: number) => g.loop(index, mem.subarray(V, V + L));
+    loopValue = (index: number) => g.loop(index, values);
   const c = new Bytes();
   let k = 0;
   const load = (slot: number) =>
@@ -380,8 +381,8 @@ export function wasmForward(
   const forward = run as (t: number) => void;
   mem = new Float64Array(memory.buffer);
   for (const [fn, at] of memos) fillMemo(memory, at, fn);
-  const values = mem.subarray(V, V + L),
-    stateIn = mem.subarray(S, S + D),
+  values = mem.subarray(V, V + L);
+  const stateIn = mem.subarray(S, S + D),
     paramIn = mem.subarray(PR, PR + P);
   /**
    * Copies `from[at…]` into `into` (float32 to float64 is exact): one typed-array copy of a whole array; a row of a
