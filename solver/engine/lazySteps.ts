@@ -47,6 +47,15 @@ export function rowStates(
   return shapes.map((shape, i) => tf.reshape(tf.slice(row, [0, at[i]], [1, sizes[i]]), shape));
 }
 
+/**
+ * Gives steps (an array of x_0..x_N) a whole trajectory made on first read and kept: for a solve whose steps are
+ * slices of something larger (a packed state), what wholeTrajectory's readers would otherwise slice per step and state.
+ */
+export function attachWholeTrajectory(steps: Tensor[][], make: () => Tensor): void {
+  let whole: Tensor | undefined;
+  Object.defineProperty(steps, WHOLE, { get: () => (whole ??= make()) });
+}
+
 /** A lazy trajectory's values as one [N + 1, S] tensor, when its solve made one (one read instead of a slice per step). */
 export function wholeTrajectory(steps: Tensor[][]): Tensor | undefined {
   return (steps as unknown as Record<symbol, Tensor | undefined>)[WHOLE];

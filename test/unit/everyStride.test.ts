@@ -1,7 +1,7 @@
 // A solve's path at every stride-th step (engine/statePath.ts's everyStride, the refined reference's trajectory view)
 // read from the whole-solve kernel's one trajectory tensor: the same values as reading each node's states (readNodes),
-// with the columns cut at MAX_PATH_COMPONENTS (a trajectory made here); a solve without a whole trajectory (TF.js's kernels per operation) is
-// read per node.
+// with the columns cut at MAX_PATH_COMPONENTS (a trajectory made here); a packed solve's whole trajectory is its packed
+// states stacked; a solve without one (TF.js's kernels per operation) is read per node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyse } from '../../solver/language/index';
@@ -34,8 +34,14 @@ test("every stride-th step's states from the whole trajectory are readNodes' val
   const { tf } = await initBackend('cpu');
   const m = model(LATTICE);
   for (const stride of [1, 3, 4]) {
-    for (const whole of [true, false]) {
-      const { compiled } = compileModel(tf, m, whole ? {} : { wholeSolve: false });
+    // The whole-solve kernel's trajectory; a packed solve's (its scalar states as one tensor a step: the rows are
+    // those tensors stacked); one kernel per operation, read per node.
+    for (const [how, options, whole] of [
+      ['the fused solve keeps its trajectory', {}, true],
+      ['the packed solve stacks its steps', { wholeSolve: false }, true],
+      ['per operation', { wholeSolve: false, fuseScalars: false }, false],
+    ] as const) {
+      const { compiled } = compileModel(tf, m, options);
       try {
         tf.tidy(() => {
           const { steps: N, dt: h, t0 } = m.options;
@@ -48,11 +54,7 @@ test("every stride-th step's states from the whole trajectory are readNodes' val
             t0,
             paramsFor(m, copyTensors(tf, m, initialParameters(tf, m))),
           );
-          assert.equal(
-            !!wholeTrajectory(traj),
-            whole,
-            whole ? 'the fused solve keeps its trajectory' : 'per operation',
-          );
+          assert.equal(!!wholeTrajectory(traj), whole, how);
           const fast = everyStride(tf, traj, stride);
           const nodes = Array.from({ length: Math.floor(N / stride) + 1 }, (_, n) => traj[n * stride]);
           const slow = readNodes(tf, nodes);
