@@ -17,7 +17,10 @@ const NON_SMOOTH_CALLS: ReadonlySet<string> = new Set([
 ]);
 const COMPARISONS: ReadonlySet<string> = new Set(['<', '>', '<=', '>=', '==', '!=', '&', '|']);
 
-/** No state, parameter or time under e (an XPPAUT array's selection `(rows == cols)` compares constants: no kink). */
+/**
+ * No state, parameter or time under e: its value never moves, so neither does a kink in it (an XPPAUT array's
+ * selection `(rows == cols)` compares constants; an indexed sum's `abs(i')` or `w(i')` reads its index, a number).
+ */
 function constant(e: Expr): boolean {
   let reads = false;
   visitExpressions([e], (x) => {
@@ -43,9 +46,9 @@ export function nonSmoothOperations(model: Pick<Model, 'equations' | 'loss' | 't
   const roots = model.equations.map((eq) => eq.rhs);
   if (model.loss) roots.push(model.loss.expr);
   visitExpressions(roots, (e) => {
-    if (e.kind === 'call' && NON_SMOOTH_CALLS.has(e.callee)) found.add(e.callee);
-    else if (e.kind === 'call' && tables.has(e.callee)) found.add(tables.get(e.callee) as string);
-    else if (e.kind === 'if') found.add('if/then/else');
+    if (e.kind === 'call' && NON_SMOOTH_CALLS.has(e.callee) && !constant(e)) found.add(e.callee);
+    else if (e.kind === 'call' && tables.has(e.callee) && !constant(e)) found.add(tables.get(e.callee) as string);
+    else if (e.kind === 'if' && !constant(e.cond)) found.add('if/then/else');
     else if (e.kind === 'binary' && COMPARISONS.has(e.op) && !constant(e)) found.add(`'${e.op}'`);
   });
   return [...found];

@@ -99,3 +99,18 @@ test("an array's selection products compare constants: no kink is reported for t
   // A comparison that reads a state still counts.
   assert.deepEqual(nonSmoothOperations(model("init x=1\nx' = -x + (x > 0.5)\n@ total=1, dt=0.1\ndone\n")), ["'>'"]);
 });
+
+test("an indexed sum's abs, mod and table of its index read numbers: no kink; the same calls on a state are kinks", () => {
+  // XPPAUT's sine-circle.ode reads its sum's index as tau*abs(i'), w(i') and mod(i'+[j], n).
+  const table = 'table w % 5 -2 2 exp(-t*t)\n';
+  const indexOnly = model(
+    `${table}par tau=0.1\nx[0..4]' = sum(-2,2)of(w(i')*sin(delay(x[0], tau*abs(i')) + mod(i'+[j], 5) - x[j]))\ninit x[0..4]=0.1\n@ total=1, dt=0.1, delay=2\ndone\n`,
+  );
+  assert.deepEqual(nonSmoothOperations(indexOnly), []);
+  const onState = model(
+    `${table}init x=1\nx' = -abs(x) + w(x) + mod(x, 2) + if(1 > 0)then(x)else(-x)\n@ total=1, dt=0.1\ndone\n`,
+  );
+  assert.deepEqual(nonSmoothOperations(onState), ['abs', 'table w', 'mod']);
+  const onParameter = model("par a=1\ninit x=1\nx' = -x + if(a > 0)then(x)else(0)\n@ total=1, dt=0.1\ndone\n");
+  assert.deepEqual(nonSmoothOperations(onParameter), ['if/then/else', "'>'"]);
+});
