@@ -7,6 +7,7 @@ import { findOption, type Diagnostic, type Model, type ParamDecl } from './model
 import type { Finding, Report } from './report';
 import { initBackend, sizeHint } from './engine/backend';
 import { nonSmoothOperations } from './engine/kinks';
+import { earlySolves } from './engine/earlySolves';
 import { overallVerdict } from './engine/verdict';
 import type { CheckOptions } from './check/options';
 import { checkRun, emptyReport, finishReport, optionsRange, pacing, type CheckRun } from './check/run';
@@ -15,6 +16,7 @@ import { solveMemoryMessage } from './presentation/findingText';
 import { compilePhase } from './check/compile';
 import { adPhase, blowUpFinding, lossOnly, parameterInputs, type AdGradients } from './check/gradients';
 import { referencePhase } from './check/reference';
+import { refinedAdLimitMs } from './check/refinedReference';
 import { gradcheckPhase } from './check/finiteDifferences';
 import { analysisPhase, mapAnalysis } from './check/layers';
 import { isMapScheme } from './schemes/registry';
@@ -186,9 +188,15 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   // The reference and the finite differences are independent given AD, and the reference reads AD only for refined
   // grids: it may run on the second thread (check/thread.ts) beside AD and the finite differences (from AD on, for
   // refined grids), else here between them, as always. The second thread then takes part of the finite differences.
-  const refined = !!refinedCause(model);
+  const refined = refinedCause(model);
   // A reference that reads AD is handed over after it: the helper compiles the model meanwhile.
-  if (refined) compileElsewhere(run);
+  if (refined) {
+    // Once AD has run too long for the refined reference to follow it, the helper would be idle until the finite
+    // differences: it takes the perturbed solves they will likely need.
+    const solves = earlySolves(model, inputs.values, !!cm.wholeSolve?.events);
+    const afterMs = refinedAdLimitMs(run, refined.cause);
+    compileElsewhere(run, solves && { solves, values: inputs.values, afterMs });
+  }
   let elsewhere = refined ? undefined : referenceElsewhere(run, inputs);
   let ref: ReferenceResult | undefined;
   let gradcheck: GradcheckResult[] | undefined;

@@ -326,6 +326,8 @@ export interface Report {
    * finite differences (check/thread.ts), so the phases overlap and their sum exceeds the total.
    * `finiteDifferencesOnSecondThread`: the parameters whose finite differences the second thread computed (absent when
    * none); `finiteDifferenceMs` is then the check thread's wall time of the phase, waiting for them included.
+   * `finiteDifferencesEarly`: the perturbed solves of finite differences the second thread took while AD ran
+   * (engine/earlySolves.ts; absent when none).
    */
   timings: {
     totalMs: number;
@@ -334,6 +336,7 @@ export interface Report {
     finiteDifferenceMs: number;
     referenceConcurrent?: true;
     finiteDifferencesOnSecondThread?: number;
+    finiteDifferencesEarly?: number;
   };
 }
 

@@ -12,9 +12,13 @@ import {
   sharedMeter,
   type GradcheckResult,
 } from '../engine/finiteDifferences';
+import { earlySolvesTaken } from '../engine/earlySolves';
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckRun } from './run';
 import { finiteDifferencesElsewhere, mayShareFiniteDifferences } from './thread';
+
+/** Least time the check's thread waits for a perturbed solve the second thread is in (engine/earlySolves.ts). */
+const EARLY_WAIT_MIN_MS = 100;
 
 export async function gradcheckPhase(
   run: CheckRun,
@@ -29,6 +33,8 @@ export async function gradcheckPhase(
     return await gradcheck(run, cm, inputs, ad, budgetMs);
   } finally {
     run.timings.finiteDifferenceMs = performance.now() - t;
+    const early = run.earlySolves && earlySolvesTaken(run.earlySolves);
+    if (early) run.timings.finiteDifferencesEarly = early;
   }
 }
 
@@ -44,7 +50,9 @@ async function gradcheck(
   const { values } = inputs;
   const meter = localMeter();
   // Which units there are is known before any solve (the directions and the combined probe).
-  const work = finiteDifferenceWork(tf, cm, scheme, model, values, ad.G, ad.loss, 'auto', ad.unperturbed);
+  // A pair of perturbed solves costs about AD's forward and adjoint or less: twice that bounds a wait for one.
+  const early = run.earlySolves && { solves: run.earlySolves, waitMs: Math.max(EARLY_WAIT_MIN_MS, 2 * run.adWorkMs) };
+  const work = finiteDifferenceWork(tf, cm, scheme, model, values, ad.G, ad.loss, 'auto', ad.unperturbed, early);
   const all = work.units.map((_u, k) => k);
   if (!mayShareFiniteDifferences(run, work.units)) return work.settle(all, budgetMs, meter) as GradcheckResult[];
   // The helper takes the unperturbed solve's firings from this thread (one solve fewer there; models with events).

@@ -58,6 +58,30 @@ function evaluationsPerStep(scheme: Scheme): number {
   return scheme.kind === 'rk' ? scheme.tableau.b.length : scheme.predictor ? 2 : 1;
 }
 
+/**
+ * The refined levels' budget and their cost per ms of the check's AD at N (the AD as if run on their scheme, times
+ * the levels' multiples: each costs at least k times that, up to k² for a Volterra history that fills no window).
+ */
+function levelsCost(run: CheckRun, kind: Refinable): { budget: number; schemeRatio: number; perAdMs: number } {
+  const budget = Math.min(
+    run.options.refinedReferenceBudgetMs ?? REFINED_REFERENCE_BUDGET_MS,
+    run.options.timeBudgetMs !== undefined ? run.options.timeBudgetMs / 2 : Infinity,
+  );
+  // RK4's four evaluations a step against euler's one (a delay model's levels, 6000 euler steps of XPPAUT's
+  // sine-circle: 32× its AD, not 6×).
+  const schemeRatio = evaluationsPerStep(refinementScheme(run.model, kind).scheme) / evaluationsPerStep(run.scheme);
+  return { budget, schemeRatio, perAdMs: schemeRatio * LEVELS.reduce((s, k) => s + k, 0) };
+}
+
+/**
+ * The AD work (ms) past which the refined levels would not fit their budget (refinedReference's first test, made
+ * before AD): a check whose AD takes longer has no refined reference to run after it.
+ */
+export function refinedAdLimitMs(run: CheckRun, kind: Refinable): number {
+  const { budget, perAdMs } = levelsCost(run, kind);
+  return budget / perAdMs;
+}
+
 /** The refined reference, or why there is none (the caller reports it as reference-unavailable). */
 export type RefinedOutcome = { ref: ReferenceResult; refined: RefinedReference } | { unavailable: string };
 
@@ -97,20 +121,15 @@ export function refinedReference(
   const finest = LEVELS[LEVELS.length - 1] * N;
   if (finest > MAX_CHECK_STEPS)
     return { unavailable: `the refined solves would need ${finest} steps (the limit is ${MAX_CHECK_STEPS})` };
-  const budget = Math.min(
-    run.options.refinedReferenceBudgetMs ?? REFINED_REFERENCE_BUDGET_MS,
-    run.options.timeBudgetMs !== undefined ? run.options.timeBudgetMs / 2 : Infinity,
-  );
+  const { budget, schemeRatio, perAdMs } = levelsCost(run, kind);
   const levelsText = LEVELS.map((k) => `${k}N`).join(' and ');
   const tooLong = (seconds: number) => ({
     unavailable: `the refined solves (${levelsText} steps) would take about ${seconds.toFixed(1)} s`,
   });
   const { scheme, meth, name } = refinementScheme(model, kind);
-  // The AD at N as if it had run the refinement's scheme: RK4's four evaluations a step against euler's one (a delay
-  // model's levels, 6000 euler steps of XPPAUT's sine-circle: 32× its AD, not 6×).
-  const atN = run.adWorkMs * (evaluationsPerStep(scheme) / evaluationsPerStep(schemeOf(model)));
-  // The levels cost at least k times that each (up to k² for a Volterra history that fills no window).
-  const atLeast = atN * LEVELS.reduce((s, k) => s + k, 0);
+  // The AD at N as if it had run the refinement's scheme.
+  const atN = run.adWorkMs * schemeRatio;
+  const atLeast = run.adWorkMs * perAdMs;
   if (atLeast > budget) return tooLong(atLeast / 1000);
   const same = volterra || model.options.meth === meth;
   const levels: AdGradients['G'][] = [];

@@ -1,5 +1,6 @@
 // The state every phase of one check shares: the model with its scheme, copy layout and correction, the
 // backend, the timings, and the pacing between phases (cancellation and the time budget).
+import type { EarlySolves } from '../engine/earlySolves';
 import type { MapFirings } from '../engine/mapReference';
 import type { Model, Range } from '../model';
 import { findOption } from '../model';
@@ -92,6 +93,8 @@ export interface CheckRun extends Pacing {
    * before AD, or compiled by the reference job whose `claim` says whether the helper has started it.
    */
   helperModel?: { check: number; posted: boolean; claim?: Int32Array };
+  /** The perturbed solves the second thread takes while AD runs (check/thread.ts: compileElsewhere). */
+  earlySolves?: EarlySolves;
   /** The AD phase's cost, load-independent (check/work.ts), for predictions (check/refinedReference.ts). */
   adWorkMs: number;
 }

@@ -29,6 +29,7 @@ import type { Model } from '../model';
 import type { ReferenceResult } from '../engine/reference';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
 import type { GradcheckResult } from '../engine/finiteDifferences';
+import type { EarlySolves } from '../engine/earlySolves';
 import type { Firings } from '../engine/scalarKernel/events';
 import type { AdGradients, ParameterInputs } from './gradients';
 import type { CheckOptions } from './options';
@@ -77,6 +78,13 @@ export interface CompileJob {
   options: ThreadOptions;
   backend: CheckRun['backend'];
   startedAt: number;
+  /**
+   * Perturbed solves to take at these parameter values (engine/earlySolves.ts) from `afterMs` past the job's posting
+   * (when AD has run so long that no reference will follow it) until another job comes.
+   */
+  early?: { solves: EarlySolves; values: Float32Array[]; afterMs: number };
+  /** When the job was posted (as `startedAt`): AD starts then. */
+  postedAt: number;
 }
 
 export interface ReferenceJob {
@@ -124,6 +132,8 @@ export interface FiniteDifferenceJob {
   G: Float32Array[];
   loss: number;
   budgetMs: number;
+  /** The perturbed solves the helper took before AD (CompileJob.early): the units find theirs there. */
+  early?: EarlySolves;
 }
 
 /** The check has ended: the helper drops the model it kept for it. */
@@ -328,10 +338,11 @@ const small = (run: CheckRun) => run.adWorkMs < (run.options.threadMinAdMs ?? TH
 
 /**
  * Posts the check's model to the helper to compile and keep, for a check whose reference is handed over after AD:
- * its reference job and its finite differences then find the model compiled. Nothing when the check stays on this
- * thread (one thread asked for, a native backend, no helper).
+ * its reference job and its finite differences then find the model compiled. Until then the helper takes the `early`
+ * perturbed solves, which the check's finite differences find in `run.earlySolves`. Nothing when the check stays on
+ * this thread (one thread asked for, a native backend, no helper).
  */
-export function compileElsewhere(run: CheckRun): void {
+export function compileElsewhere(run: CheckRun, early?: CompileJob['early']): void {
   const h = helper;
   if (!run.secondThread || run.backend === 'tensorflow' || !h || h.gone) return;
   const check = nextId++;
@@ -343,6 +354,8 @@ export function compileElsewhere(run: CheckRun): void {
       options: threadOptions(run.options),
       backend: run.backend,
       startedAt: performance.timeOrigin + run.started,
+      postedAt: performance.timeOrigin + performance.now(),
+      ...(early ? { early } : {}),
     });
   } catch {
     // The model could not be posted: the later jobs carry it.
@@ -350,6 +363,7 @@ export function compileElsewhere(run: CheckRun): void {
   }
   counts.compileJobs++;
   run.helperModel = { check, posted: true };
+  if (early) run.earlySolves = early.solves;
 }
 
 /**
@@ -509,6 +523,7 @@ export function finiteDifferencesElsewhere(
     G: ad.G,
     loss: ad.loss,
     budgetMs,
+    ...(run.earlySolves ? { early: run.earlySolves } : {}),
   };
   let answer: Promise<Answer>;
   try {

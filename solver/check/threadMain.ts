@@ -7,7 +7,8 @@
 import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
 import type { CompiledModel } from '../engine/compile';
-import { finiteDifferenceWork, sharedMeter } from '../engine/finiteDifferences';
+import { finiteDifferenceWork, scalarProbeLosses, sharedMeter } from '../engine/finiteDifferences';
+import { solveEarly } from '../engine/earlySolves';
 import { SolveMemoryExceeded } from '../engine/memoryGuard';
 import { compilePhase } from './compile';
 import { referencePhase } from './reference';
@@ -86,9 +87,21 @@ async function compile(job: CompileJob): Promise<void> {
   try {
     const c = await compiled(job);
     // Declined or failed: the later jobs find no model and are declined; the check's thread runs them.
-    if (!('declined' in c)) kept = { check: job.check, compiled: c };
+    if ('declined' in c) return;
+    kept = { check: job.check, compiled: c };
+    const { early } = job;
+    if (!early) return;
+    const { run, cm } = c;
+    // From when AD has run too long for a reference to follow it, until the check's next job comes (its reference or
+    // finite differences, after AD) or it ends.
+    await nextJobOr(early.afterMs - (performance.timeOrigin + performance.now() - job.postedAt));
+    await solveEarly(
+      early.solves,
+      (param, step) => scalarProbeLosses(run.tf, cm, run.scheme, run.model, early.values, param, step),
+      () => queued > 0 || ended.has(job.check),
+    );
   } catch {
-    // As declined.
+    // As declined; the check's thread solves what was not solved here.
   }
 }
 
@@ -159,6 +172,8 @@ async function finiteDifferences(job: FiniteDifferenceJob): Promise<void> {
       job.loss,
       'auto',
       job.unperturbed,
+      // This thread's early solves ended before this job began: none is in progress to wait for.
+      job.early && { solves: job.early, waitMs: 0 },
     );
     const meter = sharedMeter(job.meter);
     // Both threads derive the units alike from the same values; should they not, the check's thread runs them all.
@@ -188,15 +203,41 @@ class AdNotGiven extends Error {
 /** Checks whose release came while their jobs still waited in the chain. */
 const ended = new Set<number>();
 
+/** Jobs that came and have not started: a compile job's early solves stop for them. */
+let queued = 0;
+/** Ends a compile job's wait for its early solves (nextJobOr) when another job comes. */
+let wake: (() => void) | undefined;
+
+/** Resolves after `ms`, or sooner when a job comes. */
+function nextJobOr(ms: number): Promise<void> {
+  if (ms <= 0 || queued > 0) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      wake = undefined;
+      resolve();
+    }
+    wake = done;
+  });
+}
 // One job at a time, in the order they came.
 let chain: Promise<void> = Promise.resolve();
+const enqueue = (job: () => Promise<void> | void) => {
+  queued++;
+  wake?.();
+  chain = chain.then(() => {
+    queued--;
+    return job();
+  });
+};
 port.on('message', (m: ToHelper) => {
-  if (m?.type === 'compile') chain = chain.then(() => compile(m));
-  else if (m?.type === 'reference') chain = chain.then(() => reference(m));
-  else if (m?.type === 'finite differences') chain = chain.then(() => finiteDifferences(m));
+  if (m?.type === 'compile') enqueue(() => compile(m));
+  else if (m?.type === 'reference') enqueue(() => reference(m));
+  else if (m?.type === 'finite differences') enqueue(() => finiteDifferences(m));
   else if (m?.type === 'release') {
     ended.add(m.check);
-    chain = chain.then(() => {
+    enqueue(() => {
       ended.delete(m.check);
       if (kept?.check === m.check) drop();
     });

@@ -129,7 +129,12 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
   const t = report.timings;
   const ms = (x: number) => String(Math.round(x));
   const shared = t.finiteDifferencesOnSecondThread;
-  const fd = `finite differences ${ms(t.finiteDifferenceMs)}${shared ? ` (${shared} of ${report.parameters.length} parameters on a second thread)` : ''}`;
+  const early = t.finiteDifferencesEarly;
+  const where = [
+    ...(shared ? [`${shared} of ${report.parameters.length} parameters on a second thread`] : []),
+    ...(early ? [`${early} perturbed solves done ${shared ? 'by it' : 'on a second thread'} during AD`] : []),
+  ];
+  const fd = `finite differences ${ms(t.finiteDifferenceMs)}${where.length ? ` (${where.join('; ')})` : ''}`;
   out(
     `\n${checkTimeMs(t)} ms total (${t.referenceConcurrent ? `AD ${ms(t.adMs)}, ${fd}; reference ${ms(t.referenceMs)} on a second thread, overlapping them` : `AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, ${fd}`}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
   );

@@ -10,6 +10,8 @@ import { copiesPerParameter, paramsFor, stackedLoss } from './discrete';
 import type { Scheme } from '../schemes/schemes';
 import { workClock } from './work';
 import { sameFirings, type Firings } from './scalarKernel/events';
+import { stepWithin, unreadParameter } from './finiteDifferenceSteps';
+import { takeEarly, type EarlySolves } from './earlySolves';
 
 export type FiniteDifferenceMode = 'auto' | 'loop' | 'batched';
 
@@ -56,17 +58,24 @@ export interface FiniteDifferenceMeter {
   spentMs(): number;
   solves(): number;
   solved(count: number): void;
+  /** Solves another thread took before this meter started (engine/earlySolves.ts), with their work. */
+  solvedEarlier(count: number, ms: number): void;
 }
 
 /** The work of this thread from now on. */
 export function localMeter(): FiniteDifferenceMeter {
   const clock = workClock();
-  let solves = 0;
+  let solves = 0,
+    earlierMs = 0;
   return {
-    spentMs: () => clock.workMs(),
+    spentMs: () => clock.workMs() + earlierMs,
     solves: () => solves,
     solved: (count) => {
       solves += count;
+    },
+    solvedEarlier: (count, ms) => {
+      solves += count;
+      earlierMs += ms;
     },
   };
 }
@@ -90,6 +99,10 @@ export function sharedMeter(words: Int32Array): FiniteDifferenceMeter {
     },
     solves: () => Atomics.load(words, 1),
     solved: (count) => {
+      Atomics.add(words, 1, count);
+    },
+    solvedEarlier: (count, ms) => {
+      Atomics.add(words, 0, Math.round(ms * 1000));
       Atomics.add(words, 1, count);
     },
   };
@@ -123,6 +136,7 @@ export function finiteDifferenceWork(
   loss: number,
   mode: FiniteDifferenceMode,
   unperturbed?: { firings?: Firings },
+  early?: { solves: EarlySolves; waitMs: number },
 ): FiniteDifferenceWork {
   const { dirs, eps, predicted, rounding } = finiteDifferenceDirections(model, values, G, loss);
   // The predicted change ε·|⟨G, v⟩| in units of the loss's float32 rounding.
@@ -145,22 +159,46 @@ export function finiteDifferenceWork(
     baseSolved = true;
     if (base) meter.solved(1);
   };
-  // A parameter that nothing checked reads (only lines ODE Lens ignores, a table's samples, or the rates of a Markov
-  // path drawn once: readOnlyBy, sampledBy, ratesOf) moves no value of any solve: its + and − solves would be the
-  // unperturbed solve bit for bit, so its probes take AD's loss and the unperturbed firings without solving, and its
-  // quotient is (loss − loss)/2ε as theirs would be (sine-circle.ode's sig: 2 of its 10 solves of 6,000 steps).
-  const unread = model.params.map((p) => !!(p.readOnlyBy || p.sampledBy || p.ratesOf));
+  // An unread parameter's + and − solves would be the unperturbed solve bit for bit, so its probes take AD's loss and
+  // the unperturbed firings without solving, and its quotient is (loss − loss)/2ε as theirs would be (sine-circle.ode's
+  // sig: 2 of its 10 solves of 6,000 steps).
+  const unread = model.params.map(unreadParameter);
   const moves = (probe: Probe) => !probe.members.every((i) => unread[i]);
-  /** centralLosses of the probes, solving only those that move a value (counted on `meter`). */
+  // A slot the second thread did not finish within waitMs: it is lost or stalled, and no other slot is waited for.
+  let waitMs = early?.waitMs ?? 0;
+  /** A probe of one scalar parameter as `early` holds it, found by its perturbed values (takeEarly). */
+  const earlierLosses = (table: EarlySolves, probe: Probe) => {
+    const i = probe.members[0];
+    if (probe.members.length !== 1 || values[i].length !== 1) return undefined;
+    const moved = new Float32Array(2);
+    const realized = writeMoved(values[i], dirs[i], probe.steps[0], 0, 1, moved, 0, 1);
+    const r = takeEarly(table, i, moved[0], moved[1], waitMs);
+    if (r === 'stalled') waitMs = 0;
+    return r === 'stalled' ? undefined : r && { ...r, realized };
+  };
+  /**
+   * centralLosses of the probes, solving only those that move a value and that the second thread did not solve
+   * before AD (`early`, found by their perturbed values: the same losses). Counted on `meter`.
+   */
   const probeLosses = (probes: Probe[], meter: FiniteDifferenceMeter) => {
-    const solving = probes.filter(moves);
+    const taken = probes.map((probe) => (early && moves(probe) ? earlierLosses(early.solves, probe) : undefined));
+    const solving = probes.filter((probe, k) => moves(probe) && !taken[k]);
     const solved = solving.length > 0 ? centralLosses(tf, cm, scheme, model, values, dirs, mode, solving) : undefined;
     meter.solved(2 * solving.length);
     const losses: [number, number][] = [],
       realized: number[] = [],
       firings: ProbeFirings[] = [];
     let k = 0;
-    for (const probe of probes) {
+    for (const [j, probe] of probes.entries()) {
+      const earlier = taken[j];
+      if (earlier) {
+        meter.solvedEarlier(2, earlier.ms);
+        losses.push(earlier.losses);
+        realized.push(earlier.realized);
+        // Early solves are taken only where the solves record no firings (earlySolves).
+        firings.push([undefined, undefined]);
+        continue;
+      }
       if (moves(probe)) {
         losses.push(solved!.losses[k]);
         realized.push(solved!.realized[k]);
@@ -513,10 +551,6 @@ export const firingsKept = (f: GradcheckFirings | undefined) => !!f && f.moved <
 /** Every step finite differences took moved a firing: none was compared with AD. */
 export const firingsMoved = (f: GradcheckFirings | undefined) => !!f && f.moved > 0 && f.moved === f.steps.length;
 
-/** Bounds of the relative finite-difference step. */
-const EPS_MIN = 1e-3,
-  EPS_MAX = 3e-2;
-
 /**
  * One tensor's probe direction v_k = fround((sign·r_k + g_k·scale)·norm), r_k the seeded random
  * sign k. Evaluated where the perturbed values are written, never stored: on 2 million values a
@@ -605,14 +639,12 @@ export function finiteDifferenceDirections(
   // Float32-aware: the loss carries rounding ≈ 2⁻²⁴·√N·|L| (N steps); the smallest step whose predicted change
   // ε·⟨G, v⟩ is 10³ times that keeps rounding at 0.1 % (central differences truncate as ε², so no larger).
   const rounding = 2 ** -24 * Math.sqrt(Math.max(1, model.options.steps)) * Math.abs(loss);
-  const eps = scales.map((rms, i) => {
-    const step =
-      Number.isFinite(rounding) && predicted[i] !== 0 ? (RESOLVED_CHANGE * rounding) / Math.abs(predicted[i]) : 0;
-    // Steps scale with θ above 1, else with 1; but a tensor smaller than the smallest of those steps (a rate of
-    // 8e-6) would be moved by many times its own size: its steps scale with θ itself while they resolve the loss.
-    const scale = rms > 0 && rms < EPS_MIN && step <= EPS_MAX * rms ? rms : Math.max(rms, 1);
-    return Math.min(EPS_MAX * scale, Math.max(EPS_MIN * scale, step));
-  });
+  const eps = scales.map((rms, i) =>
+    stepWithin(
+      rms,
+      Number.isFinite(rounding) && predicted[i] !== 0 ? (RESOLVED_CHANGE * rounding) / Math.abs(predicted[i]) : 0,
+    ),
+  );
   return { dirs, eps, predicted, rounding };
 }
 
@@ -684,6 +716,25 @@ function tensorLosses(
 ): { losses: [number, number][]; firings: ProbeFirings[] } {
   const wanted = only ?? model.params.map((_p, i) => i);
   return byTensor(wanted, centralLosses(tf, cm, scheme, model, values, dirs, mode, singleProbes(wanted, eps)));
+}
+
+/**
+ * [L(θ + step), L(θ − step)] for scalar parameter `param` alone, solved as the ladder's own probe of it is solved
+ * (centralLosses), so that a probe with the same perturbed values has the same losses (engine/earlySolves.ts).
+ */
+export function scalarProbeLosses(
+  tf: TF,
+  cm: CompiledModel,
+  scheme: Scheme,
+  model: Model,
+  values: Float32Array[],
+  param: number,
+  step: number,
+): [number, number] {
+  // Direction +1: one set sign, no gradient part.
+  const up: Direction = { bits: Uint32Array.of(1), g: Float32Array.of(0), sign: 1, scale: 0, norm: 1 };
+  const dirs = values.map(() => up);
+  return centralLosses(tf, cm, scheme, model, values, dirs, 'auto', [{ members: [param], steps: [step] }]).losses[0];
 }
 
 /** A probe of each tensor of `only` alone, at its step. */

@@ -3,7 +3,7 @@
 // Markov variable's realised path), a cancelled check stops the helper too, and a helper that fails or dies gives the
 // same diagnostic or report as no helper. The finite differences shared between the threads give the one-thread report
 // too, whatever the helper does with its share, and so do those of a check whose model the helper compiled while AD
-// ran (its reference follows AD).
+// ran (its reference follows AD), whose perturbed solves the helper takes while AD runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import type { Model } from '../../solver/model';
 import type { Report } from '../../solver/report';
 import { repoRoot } from '../support/repo';
 import { modelOf } from '../support/timeStepping';
+import { lorenzText } from '../support/chaotic';
 import { spiral } from './engineFixtures';
 
 const BUNDLE = join(repoRoot(), 'dist', 'checkThread.js');
@@ -75,17 +76,8 @@ loss = (x(T) - 0.3)^2
 done
 `;
 
-// Lorenz over many Lyapunov times: finite differences do not settle, so every tensor's ladder runs past its first step
-// (to ε/4, where its quotients scatter), and each unit of the finite differences takes some tens of ms.
-const LORENZ = `x'=s*(y-x)
-y'=x*(r-z)-y
-z'=x*y-b*z
-par s=10, r=28, b=2.667
-init x=1, y=1, z=20
-loss = x(T)^2 + y(T)^2 + z(T)^2
-@ total=30, dt=0.001, meth=rk4
-done
-`;
+// Lorenz over many Lyapunov times (test/support/chaotic.ts): each unit of its finite differences takes some tens of ms.
+const LORENZ = lorenzText(30, 0.001);
 
 // Delayed and chaotic (Mackey–Glass over many cycles): a refined reference, handed over after AD, so the model is posted
 // to compile before AD; finite differences that do not settle, three units of tens of ms each. Checked with no time
@@ -313,6 +305,56 @@ for (const [what, text] of [
     if (text === LORENZ) assert.ok(one.parameters.every((p) => p.metrics.gradcheckUnresolved));
     assert.deepStrictEqual(unestimated(two), unestimated(one));
   });
+
+// Mackey–Glass over more cycles: AD takes long enough for the helper, done compiling, to solve perturbed solves
+// meanwhile (engine/earlySolves.ts).
+const MACKEY_LONG = MACKEY.replace('total=400', 'total=1500');
+
+test('a delay model: the second thread takes perturbed solves while AD runs, and the report is the one-thread report', async () => {
+  await warmHelper();
+  const extra: CheckOptions = { refinedReferenceBudgetMs: 0 };
+  const one = await runCheck(modelOf(MACKEY_LONG), { backend: 'cpu', threads: 1, ...extra });
+  assert.equal(one.timings.finiteDifferencesEarly, undefined);
+  // The helper solves some only when it has compiled before AD ends (a busy machine): a few tries until it did.
+  let two: Report | undefined;
+  for (let i = 0; i < 5 && !two; i++) {
+    const r = await runCheck(modelOf(MACKEY_LONG), { ...THREADED, ...extra });
+    if ((r.timings.finiteDifferencesEarly ?? 0) > 0) two = r;
+  }
+  assert.ok(two, 'the helper never took a perturbed solve while AD ran');
+  // Two per slot: its + and − solves.
+  assert.equal(two.timings.finiteDifferencesEarly! % 2, 0);
+  assert.deepStrictEqual(unestimated(two), unestimated(one));
+  // With time for its refined reference, the helper is to run that reference after AD: it takes no perturbed solve
+  // meanwhile (only an AD slow enough to leave the reference out would let it start).
+  const refined = await runCheck(modelOf(MACKEY_LONG), THREADED);
+  if (refined.refinedReference) assert.equal(refined.timings.finiteDifferencesEarly, undefined);
+  else assert.fail(`the refined reference was not taken: ${JSON.stringify(refined.referenceUnavailable)}`);
+});
+
+test('a second thread that dies in a perturbed solve taken while AD ran: the check thread waits once, then solves it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-thread-'));
+  const script = join(dir, 'checkThread.js');
+  writeFileSync(
+    script,
+    `const { parentPort } = require('node:worker_threads');
+parentPort.on('message', (job) => {
+  if (job.type !== 'compile' || !job.early) return;
+  Atomics.store(job.early.solves.states, 0, 1); // its first slot, started and never finished
+  process.exit(3);
+});
+parentPort.postMessage({ type: 'ready' });
+`,
+  );
+  const extra: CheckOptions = { refinedReferenceBudgetMs: 0 };
+  const one = await runCheck(modelOf(MACKEY), { backend: 'cpu', threads: 1, ...extra });
+  await warmHelper({ ...THREADED, threadScript: script, gradcheck: false });
+  const before = secondThreadCounts();
+  const two = await runCheck(modelOf(MACKEY), { ...THREADED, threadScript: script, ...extra });
+  assert.equal(secondThreadCounts().compileJobs, before.compileJobs + 1, 'the model and its slots went to the helper');
+  assert.equal(two.timings.finiteDifferencesEarly, undefined);
+  assert.deepStrictEqual(unestimated(two), unestimated(one));
+});
 
 /** A stand-in helper that leaves references alone (the check's thread runs them) and does `onJob` with a finite-difference job. */
 function finiteDifferenceHelper(onJob: string): string {
