@@ -21,7 +21,9 @@
 // for the check (its reference's, or a compile job's) until the check's finite differences or its end (`release`), as
 // compiling a large array model again costs a few hundred ms. A check whose reference follows AD (refined grids) posts
 // its model before AD (`compileElsewhere`): the helper, idle until then, compiles it while AD runs, not after it
-// beside the check's own finite differences (sine-circle.ode: 0.3–0.4 s of compiling after AD).
+// beside the check's own finite differences (sine-circle.ode: 0.3–0.4 s of compiling after AD). Once AD has run too long
+// for that reference to follow it, the helper also takes the finite differences' first perturbed solves
+// (engine/earlySolves.ts) until the check's next job comes.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { isMainThread, resourceLimits, Worker } from 'node:worker_threads';

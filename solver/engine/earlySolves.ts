@@ -1,11 +1,12 @@
 // Perturbed solves taken before AD (docs/engine.md#threads). A check whose reference reads AD (refined grids: delay
-// models) leaves its second thread idle while AD runs. That thread then solves the central differences of the
-// scalar parameters at the first step their ladder takes when AD's gradient puts ε at its floor (stepWithin with
-// nothing to resolve). Only the first: every ladder takes it, while its finer steps follow only a first that disagrees
-// with AD, and a slot the helper is in when the check's reference comes delays that reference. The ladder finds them by their perturbed values: a probe whose θ₊ and θ₋ are a slot's
-// takes the slot's losses instead of solving, so its results are its own solves' bit for bit, and a guess that missed
-// costs only the idle thread's time. Solves that record firings (events on the whole-solve kernel) are not taken:
-// the ladder compares them with the unperturbed solve's, which needs AD's forward solve first.
+// models) and whose AD runs past the refined levels' limit (their budget over their cost per ms of AD) has no reference
+// to run after AD: its second thread would be idle until the finite differences. It solves meanwhile each scalar
+// parameter's first central difference, at the step its ladder takes when AD's gradient puts ε at its floor
+// (stepWithin with nothing to resolve): every ladder takes that step, its finer ones only after a first that disagrees
+// with AD. The ladder finds them by their perturbed values: a probe whose θ₊ and θ₋ are a slot's takes the slot's
+// losses instead of solving, so its results are its own solves' bit for bit, and a guess that missed costs the idle
+// thread's time. Solves that record firings (events on the whole-solve kernel) are not taken: the ladder compares
+// them with the unperturbed solve's, which AD's forward solve gives.
 import type { Model } from '../model';
 import { stepWithin, unreadParameter } from './finiteDifferenceSteps';
 import { workClock } from './work';
