@@ -6,7 +6,10 @@ import { invalidOptionsMessage, solveWorkMessage, tooLargeMessage } from '../pre
 import { MAX_CHECK_ELEMENTS, MAX_CHECK_STEPS, MAX_SOLVE_WORK } from './options';
 import { optionsRange, type CheckRun } from './run';
 
-/** `solveWork`: a fused program's operations per discrete solve (evaluations × operations each), when fused. */
+/**
+ * `solveWork`: a fused program's operations per discrete solve (evaluations × operations each), when fused; a Volterra
+ * model's on its plain-JS kernel, its right-hand side and integrands once a step (without the sums over its history).
+ */
 type Compiled = { cm: CompiledModel; solveWork?: number } | { refused: Finding };
 
 /** The compiled model, or the finding that says why there is none. The caller disposes `cm`. */
@@ -36,7 +39,7 @@ export function compilePhase(run: CheckRun): Compiled {
   }
   // Without a loss the compiled model checks ½‖x(T)‖²; the front end says so (presentation/findingText.ts).
   try {
-    const { compiled, fusedWork } = compileModel(run.tf, model, { wholeSolve: run.options.wholeSolve });
+    const { compiled, fusedWork, volterraWork } = compileModel(run.tf, model, { wholeSolve: run.options.wholeSolve });
     // A fused program's cost is known before any solve: its operations per evaluation times the evaluations.
     const evaluations = N * (run.scheme.kind === 'rk' ? run.scheme.tableau.b.length : 1);
     if (fusedWork !== undefined && fusedWork * evaluations > MAX_SOLVE_WORK) {
@@ -50,7 +53,8 @@ export function compilePhase(run: CheckRun): Compiled {
         },
       };
     }
-    return { cm: compiled, ...(fusedWork !== undefined ? { solveWork: fusedWork * evaluations } : {}) };
+    const solveWork = fusedWork !== undefined ? fusedWork * evaluations : volterraWork && volterraWork * N;
+    return { cm: compiled, ...(solveWork !== undefined ? { solveWork } : {}) };
   } catch (err) {
     if (err instanceof CompileError)
       return { refused: { code: err.code, severity: 'error', message: err.message, range: err.range } };

@@ -135,6 +135,11 @@ export interface CompileResult {
   defaultLoss: boolean;
   /** Operations per evaluation of f when a fused program runs it (scalarProgram.ts: evaluationWork). */
   fusedWork?: number;
+  /**
+   * A Volterra model on its whole-solve kernel (engine/volterraKernel.ts): operations per step of its right-hand side
+   * and integrands at the step's own time (the sums over its history come on top).
+   */
+  volterraWork?: number;
 }
 
 export interface CompileOptions {
@@ -201,6 +206,8 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
             histories?.past,
           )
       : undefined;
+    const volterra = volterraModel(tf, nodes.volterra, model, options.wholeSolve !== false);
+    const volterraProgram = volterra?.program;
     return {
       compiled: assemble(nodes, model, {
         rhs,
@@ -209,12 +216,15 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         x0,
         timeStepping,
         wholeSolve: kernel,
-        volterra: volterraModel(tf, nodes.volterra, model, options.wholeSolve !== false),
+        volterra,
         usesTime: nodes.usesTime || !!program?.usesTime,
         fuseMlp: program || hasEvents || hasDelays || hasVolterra ? false : (options.fuseMlp ?? 'solve'),
       }),
       defaultLoss: loss.defaultLoss,
       ...(scalarProgram ? { fusedWork: evaluationWork(scalarProgram) } : {}),
+      ...(volterraProgram
+        ? { volterraWork: evaluationWork(volterraProgram.rhs) + evaluationWork(volterraProgram.integrands) }
+        : {}),
     };
   } catch (err) {
     nodes.dispose();

@@ -53,6 +53,17 @@ loss = x(T)^2
 done
 `;
 
+// An integral equation and a differential one (XPPAUT's volterra scheme, solved on its plain-JS kernel): its reference
+// is the limit of refined grids, which reads AD.
+const VOLTERRA = `u(t)=sin(t)+a*cos(t)-.5*t*exp(-t)-.5*exp(-t)+int{(t-t')*exp(t'-t)*u}
+v'=-b*v+u
+par a=0.5, b=1
+init v=0.2
+loss = u(T)^2 + v(T)^2
+@ total=10, dt=0.05
+done
+`;
+
 // A map whose event sits on the edge of its test at t = t0 and moves with t0: the reference phase sets the check's
 // map-event-edge finding, which must come back from the helper too.
 const MAP_EDGE = `x(t+1) = a*x*(1-x) + b
@@ -157,6 +168,11 @@ const MODELS: [string, () => Model, CheckOptions?][] = [
   ['a delay equation (refined reference from AD at N)', () => modelOf(DELAY), { refinedReferenceBudgetMs: Infinity }],
   ['a map with an event on the edge of its test (map-event-edge)', () => modelOf(MAP_EDGE)],
   ['a model with a Markov variable (its realised path)', () => modelOf(MARKOV)],
+  [
+    'a Volterra integral equation on its plain-JS kernel (refined reference from AD at N)',
+    () => modelOf(VOLTERRA),
+    { refinedReferenceBudgetMs: Infinity },
+  ],
 ];
 
 for (const [what, model, extra] of MODELS)
@@ -180,6 +196,20 @@ for (const [what, model, extra] of MODELS)
     assert.equal(two.timings.referenceConcurrent, true);
     assert.equal(one.timings.referenceConcurrent, undefined);
   });
+
+test('a Volterra model on its plain-JS kernel uses the second thread by default: it is no TF.js tensor model', async () => {
+  await warmHelper();
+  const { threadTensorModels: _t, ...defaults } = THREADED;
+  const options: CheckOptions = { ...defaults, refinedReferenceBudgetMs: Infinity };
+  // The helper runs the reference unless the check's thread took it back first (a busy machine): a few tries.
+  let concurrent = false;
+  for (let i = 0; i < 5 && !concurrent; i++)
+    concurrent = (await runCheck(modelOf(VOLTERRA), options)).timings.referenceConcurrent === true;
+  assert.ok(concurrent, 'the Volterra check never ran its reference on the second thread');
+  // A TF.js tensor model, the same options: its reference stays on the check's thread.
+  const tensor = await runCheck(spiral({ steps: 128, width: 16 }), options);
+  assert.equal(tensor.timings.referenceConcurrent, undefined);
+});
 
 test('cancelling a check stops its second thread too, and the next check starts another', async () => {
   await warmHelper();
