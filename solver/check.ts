@@ -24,7 +24,7 @@ import { confirmationPhase } from './check/confirmation';
 import { assignVerdicts, findingsPhase, type Measurements } from './check/findings';
 import type { CompiledModel } from './engine/compile';
 import type { ReferenceResult } from './engine/reference';
-import type { GradcheckResult } from './engine/finiteDifferences';
+import { solvesRecordFirings, type GradcheckResult } from './engine/finiteDifferences';
 import { statePathRows } from './check/statePaths';
 import { rhsPathOf } from './engine/scalarKernel/solve';
 import { volterraFindings, volterraPath } from './check/volterra';
@@ -193,9 +193,10 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   if (refined) {
     // Once AD has run too long for the refined reference to follow it, the helper would be idle until the finite
     // differences: it takes the perturbed solves they will likely need.
-    const solves = earlySolves(model, inputs.values, !!cm.wholeSolve?.events);
-    const afterMs = refinedAdLimitMs(run, refined.cause);
-    compileElsewhere(run, solves && { solves, values: inputs.values, afterMs });
+    compileElsewhere(run, () => {
+      const solves = earlySolves(model, inputs.values, solvesRecordFirings(cm, run.scheme));
+      return solves && { solves, values: inputs.values, afterMs: refinedAdLimitMs(run, refined.cause) };
+    });
   }
   let elsewhere = refined ? undefined : referenceElsewhere(run, inputs);
   let ref: ReferenceResult | undefined;

@@ -340,14 +340,16 @@ const small = (run: CheckRun) => run.adWorkMs < (run.options.threadMinAdMs ?? TH
 
 /**
  * Posts the check's model to the helper to compile and keep, for a check whose reference is handed over after AD:
- * its reference job and its finite differences then find the model compiled. Until then the helper takes the `early`
- * perturbed solves, which the check's finite differences find in `run.earlySolves`. Nothing when the check stays on
+ * its reference job and its finite differences then find the model compiled. Until then the helper takes the early
+ * perturbed solves `earlyFor` makes (only when the job is posted), which the check's finite differences find in
+ * `run.earlySolves`. Nothing when the check stays on
  * this thread (one thread asked for, a native backend, no helper).
  */
-export function compileElsewhere(run: CheckRun, early?: CompileJob['early']): void {
+export function compileElsewhere(run: CheckRun, earlyFor?: () => CompileJob['early']): void {
   const h = helper;
   if (!run.secondThread || run.backend === 'tensorflow' || !h || h.gone) return;
   const check = nextId++;
+  const early = earlyFor?.();
   try {
     h.tell({
       type: 'compile',

@@ -380,13 +380,17 @@ type ProbeFirings = [Firings | undefined, Firings | undefined];
  */
 export function unperturbedFirings(tf: TF, cm: CompiledModel, scheme: Scheme, model: Model, values: Float32Array[]) {
   // Nothing to record, nothing to solve (firingsOf would still run the solve).
-  if (!cm.wholeSolve?.events || !solvesByKernel(cm, scheme)) return undefined;
+  if (!solvesRecordFirings(cm, scheme)) return undefined;
   return firingsOf(cm, scheme, () => {
     tf.tidy(() => {
       stackedLoss(tf, cm, scheme, model, values).dataSync();
     });
   }).firings;
 }
+
+/** Whether the model's solves record their events' firings (events on the whole-solve kernel). */
+export const solvesRecordFirings = (cm: CompiledModel, scheme: Scheme): boolean =>
+  !!cm.wholeSolve?.events && solvesByKernel(cm, scheme);
 
 /**
  * `solve()` (solves on the parameter values) and the firings of its latest solve on the whole-solve kernel
