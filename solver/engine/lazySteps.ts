@@ -2,6 +2,8 @@ import type { TF, Tensor } from './tf';
 
 /** The key of a solve's whole trajectory, when it has one (wholeTrajectory). */
 const WHOLE = Symbol('whole trajectory');
+/** The key of the whole trajectory a solve made as it ran (not one made on first read). */
+const MADE = Symbol('whole trajectory made by the solve');
 
 /**
  * x_0..x_N whose entries are made when first read (a loss on x(T) makes one). A proxy over the array:
@@ -17,7 +19,7 @@ export function lazySteps(N: number, make: (n: number) => Tensor[], whole?: Tens
   };
   return new Proxy(cache, {
     get(target, key, receiver) {
-      if (key === WHOLE) return whole;
+      if (key === WHOLE || key === MADE) return whole;
       const n = step(key);
       if (n < 0) return Reflect.get(target, key, receiver);
       target[n] ??= make(n);
@@ -59,4 +61,27 @@ export function attachWholeTrajectory(steps: Tensor[][], make: () => Tensor): vo
 /** A lazy trajectory's values as one [N + 1, S] tensor, when its solve made one (one read instead of a slice per step). */
 export function wholeTrajectory(steps: Tensor[][]): Tensor | undefined {
   return (steps as unknown as Record<symbol, Tensor | undefined>)[WHOLE];
+}
+
+/** The key of a batched solve's final rows (row-major [B, S]). */
+const FINAL_ROWS = Symbol('final rows of a batched solve');
+
+/** Gives a batched solve's steps its final rows, all states flat (row-major [B, S]). */
+export function withFinalRows(steps: Tensor[][], rows: Float32Array): Tensor[][] {
+  Object.defineProperty(steps, FINAL_ROWS, { value: rows });
+  return steps;
+}
+
+/** A batched solve's final rows, when it kept them as one array (withFinalRows). */
+export function finalRows(steps: Tensor[][]): Float32Array | undefined {
+  return (steps as unknown as Record<symbol, Float32Array | undefined>)[FINAL_ROWS];
+}
+
+/**
+ * Row n of a trajectory whose solve made its whole [N + 1, S] tensor, all states flat as [1, S] (one slice); undefined
+ * where the whole would first have to be made (a stack of every step).
+ */
+export function madeRow(tf: TF, steps: Tensor[][], n: number): Tensor | undefined {
+  const whole = (steps as unknown as Record<symbol, Tensor | undefined>)[MADE];
+  return whole && tf.slice(whole, [n, 0], [1, whole.shape[1] as number]);
 }

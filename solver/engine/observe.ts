@@ -11,6 +11,7 @@
 // schemes the tool is about. Times outside [t0, T] are refused by the
 // compiler (`data-out-of-range`).
 import type { TF, Tensor } from './tf';
+import { finalRows, madeRow } from './lazySteps';
 import type { CompiledModel } from './compile';
 
 /** Step index n and weight w of each observation time on the grid t0 + n h (n = 0..N). */
@@ -78,8 +79,13 @@ function observer(
  * state). Call inside a tidy or a gradient scope.
  */
 export function trajectoryLoss(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: number, h: number): Tensor {
+  if (cm.observed.length === 0) {
+    // The default loss reads x(T) as one row: per state, a slice, a square and a sum, and their gradients, were
+    // about 80 ms of kohonen.ode's AD (101 states).
+    const row = cm.lossOfRow && madeRow(tf, traj, traj.length - 1);
+    return row ? cm.lossOfRow!(row) : cm.loss(traj[traj.length - 1]);
+  }
   const final = traj[traj.length - 1];
-  if (cm.observed.length === 0) return cm.loss(final);
   const at = observer(tf, cm, traj.length - 1, t0, h, 0, (si, n) => tf.reshape(traj[n][si], [-1]));
   // Internal layout of the logical [K] (scalar state) is the column [K, 1]; [K, n] stays.
   return cm.loss(final, (data, si) => {
@@ -104,7 +110,10 @@ export function trajectoryLossBatched(
   const batched = cm.batched;
   if (!batched) throw new Error('the model cannot be batched');
   const final = traj[traj.length - 1];
-  if (cm.observed.length === 0) return batched.loss(final, B);
+  if (cm.observed.length === 0) {
+    const rows = cm.lossOfRows && finalRows(traj);
+    return rows ? tf.tensor1d(cm.lossOfRows!(rows, B)) : batched.loss(final, B);
+  }
   const at = observer(tf, cm, traj.length - 1, t0, h, 1, (si, n) =>
     tf.reshape(tf.broadcastTo(traj[n][si], [B, ...traj[n][si].shape.slice(-2)]), [B, -1]),
   );

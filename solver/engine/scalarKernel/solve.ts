@@ -12,7 +12,7 @@ import type { Scheme } from '../../schemes/schemes';
 import { adjointSolve, copyOf, forwardSolve, rungeKuttaPlan, StepWorkspace, type RungeKuttaPlan } from './rungeKutta';
 import type { EventProgram, Firings } from './events';
 import type { PastProgram } from './delays';
-import { lazySteps, rowStates } from '../lazySteps';
+import { lazySteps, rowStates, withFinalRows } from '../lazySteps';
 import { backwardEulerAdjoint, backwardEulerForward, type NewtonFailure } from '../newtonStep';
 
 /** Parameters of one copy (engine/integrate.ts's ParamsFor). */
@@ -254,7 +254,7 @@ export function wholeSolveKernel(
           kept.set(traj.subarray(n * S, (n + 1) * S), (r * B + b) * S);
         }
       }
-      return lazySteps(N, (n) => {
+      const steps = lazySteps(N, (n) => {
         if (!everyStep && n !== N) throw new Error(`step ${n} of a batched kernel solve was not kept`);
         const r = everyStep ? n : 0;
         return stateShapes.map((shape, i) => {
@@ -265,6 +265,7 @@ export function wholeSolveKernel(
           return tf.tensor(out, [B, ...(shape.length === 0 ? [1, 1] : shape)]);
         });
       });
+      return withFinalRows(steps, kept.subarray((rows - 1) * B * S));
     },
   };
 }

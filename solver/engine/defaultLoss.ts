@@ -1,0 +1,66 @@
+// The loss a model without a `loss =` line is checked on: ½‖x(T)‖², half the sum of squares of every state element at
+// the final time. Per state it is a square and a sum, added over the states; on a whole-solve kernel's trajectory the
+// same value is one op on x(T)'s row, since per state a slice, a square, a sum and their gradients were about 80 ms
+// of kohonen.ode's AD (101 states).
+import { elementCount } from '../ops/shapes';
+import { lift, type Fn } from './compileNode';
+import type { TF, Tensor } from './tf';
+
+export interface DefaultLoss {
+  fn: Fn;
+  batched: Fn;
+  /**
+   * The loss of x(T)'s elements flat in a row [1, S], states in order: `fn`'s float32 value and gradient bit for bit
+   * on the cpu backend (per state a sum in double, the states' sums added in float32, as its Sum and AddN kernels);
+   * undefined on other backends.
+   */
+  ofRow?: (row: Tensor) => Tensor;
+  /** `batched`'s B losses of B final rows (row-major [B, S]), likewise. */
+  ofRows?: (rows: Float32Array, B: number) => Float32Array;
+}
+
+export function defaultLoss(tf: TF, half: Tensor, stateShapes: readonly (readonly number[])[]): DefaultLoss {
+  let fn: Fn = (env) => tf.mul(half, tf.addN(env.s.map((x) => tf.sum(tf.square(x)))));
+  if (stateShapes.length === 1) fn = (env) => tf.mul(half, tf.sum(tf.square(env.s[0])));
+  const sq = (x: Tensor) => tf.sum(tf.square(lift(tf, x)), [1, 2], true);
+  const batched: Fn = (env) => tf.mul(half, env.s.length === 1 ? sq(env.s[0]) : tf.addN(env.s.map(sq)));
+  const sizes = stateShapes.map((shape) => elementCount(shape as number[]));
+  if (tf.getBackend() !== 'cpu') return { fn, batched };
+  const S = sizes.reduce((a, b) => a + b, 0);
+  const ofRows = (rows: Float32Array, B: number) => {
+    const out = new Float32Array(B);
+    for (let b = 0; b < B; b++) out[b] = halfSquares(rows, b * S, sizes);
+    return out;
+  };
+  return { fn, batched, ofRow: rowLoss(tf, sizes), ofRows };
+}
+
+/** ½ Σ x² of the states laid out from `at` (`sizes` elements each), as the cpu backend's ops give it. */
+function halfSquares(x: ArrayLike<number>, at: number, sizes: readonly number[]): number {
+  let total = 0;
+  for (let i = 0; i < sizes.length; at += sizes[i++]) {
+    let sum = 0;
+    for (let j = at; j < at + sizes[i]; j++) sum += Math.fround(x[j] * x[j]);
+    total = i === 0 ? Math.fround(sum) : Math.fround(total + Math.fround(sum));
+  }
+  return Math.fround(0.5 * total);
+}
+
+function rowLoss(tf: TF, sizes: readonly number[]): (row: Tensor) => Tensor {
+  return tf.customGrad((...args) => {
+    const row = args[0] as Tensor;
+    const x = row.dataSync();
+    return {
+      value: tf.scalar(halfSquares(x, 0, sizes)),
+      // Square's gradient dy·(2x) after Mul's dy·½; the sums' and AddN's pass dy on.
+      gradFunc: (dy: Tensor) => {
+        const g = Math.fround(dy.dataSync()[0] * 0.5);
+        const out = new Float32Array(x.length);
+        // Several states' gradients are added into the row's (their slices' zeros), which turns −0 into +0.
+        const zero = sizes.length > 1 ? 0 : -0;
+        for (let j = 0; j < x.length; j++) out[j] = Math.fround(g * Math.fround(x[j] * 2)) + zero;
+        return tf.tensor(out, row.shape);
+      },
+    };
+  }) as (row: Tensor) => Tensor;
+}
