@@ -2,7 +2,7 @@
 // findings the check reports, in the words of presentation/findingText.ts. To add a measured finding, add it
 // here (its code, severity, range and the parameter and metrics it concerns) and its text there.
 import { initialValuesNote } from './initialValues';
-import { findOption } from '../model';
+import { findOption, type Model } from '../model';
 import type { Finding, ParameterReport } from '../report';
 import type { ReferenceResult } from '../engine/reference';
 import { firingsKept, GRADCHECK_TOLERANCE, MIN_RESOLUTION, type GradcheckResult } from '../engine/finiteDifferences';
@@ -60,6 +60,7 @@ export function assignVerdicts(run: CheckRun, { analysis, gradcheck, ref, kinks,
       ...(gradcheck?.[i]?.firings ? { gradcheckFirings: gradcheck[i].firings } : {}),
       zeroLoss: loss === 0,
       defaultLoss: !run.model.loss,
+      readOnlyElsewhere: !!readOnlyBy(run.model, p.name),
     });
   });
 }
@@ -88,21 +89,7 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   const weaklyStable = weaklyStableFinding(run, m.analysis);
   if (weaklyStable) findings.push(weaklyStable);
   m.analysis.parameters.forEach((p, i) => {
-    const decl = model.params.find((q) => q.name === p.name);
-    const f = gradientFinding(
-      p,
-      m.gradcheck?.[i],
-      m.kinks,
-      decl?.readOnlyBy
-        ? { lines: decl.readOnlyBy }
-        : decl?.sampledBy
-          ? { table: decl.sampledBy }
-          : decl?.ratesOf
-            ? { markov: decl.ratesOf }
-            : undefined,
-      !model.loss,
-      m.loss === 0,
-    );
+    const f = gradientFinding(p, m.gradcheck?.[i], m.kinks, readOnlyBy(model, p.name), !model.loss, m.loss === 0);
     if (f) findings.push(f);
   });
   // A reference whose solve stays finite but whose gradient or error estimate overflows float32 (the adjoint of
@@ -236,6 +223,18 @@ function weaklyStableFinding(run: CheckRun, analysis: LayerAnalysis): Finding | 
 
 /** Finite differences whose change of the loss is too small to resolve against its rounding. */
 const fdTooSmall = (g: GradcheckResult | undefined) => !!g && g.resolution < MIN_RESOLUTION;
+
+/** Where a parameter is read when the checked solve does not read it, if so. */
+function readOnlyBy(model: Model, name: string): ReadOnlyBy | undefined {
+  const decl = model.params.find((q) => q.name === name);
+  return decl?.readOnlyBy
+    ? { lines: decl.readOnlyBy }
+    : decl?.sampledBy
+      ? { table: decl.sampledBy }
+      : decl?.ratesOf
+        ? { markov: decl.ratesOf }
+        : undefined;
+}
 
 /** A vanishing gradient, or else a gradcheck that cannot judge or disagrees with AD. */
 function gradientFinding(

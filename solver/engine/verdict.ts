@@ -12,6 +12,11 @@ export interface VerdictContext {
   zeroLoss?: boolean;
   /** The model declares no loss: the check's is ODE Lens's default ½‖x(T)‖². */
   defaultLoss?: boolean;
+  /**
+   * The parameter is read only where the checked solve does not read it (ignored lines, a sampled table, a Markov
+   * chain's rates): its gradient is zero whatever the loss.
+   */
+  readOnlyElsewhere?: boolean;
   gradfix: GradFix;
   correction: Exclude<GradFix, 'none'>;
   recommended?: Exclude<GradFix, 'none'>;
@@ -106,7 +111,7 @@ function eventVerdict(e: NonNullable<VerdictContext['events']>): Verdict {
 
 export function verdictFor(p: ParameterReport, ctx: VerdictContext): Verdict {
   const m = p.metrics;
-  if (m.vanishing && ctx.zeroLoss && p.initialValueOf === undefined)
+  if (m.vanishing && ctx.zeroLoss && !ctx.readOnlyElsewhere && p.initialValueOf === undefined)
     return {
       kind: 'vanishing',
       explanation: ctx.defaultLoss

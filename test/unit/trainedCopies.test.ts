@@ -114,3 +114,17 @@ test("ODE Lens's default loss exactly 0 (a classic model at rest at the origin):
   assert.doesNotMatch(f?.message ?? '', /network/);
   assert.match(r.parameters[0].verdict?.explanation ?? '', /the default loss ½‖x\(T\)‖² is exactly 0 here/);
 });
+
+test('a default loss of 0 and a parameter read only on ignored lines: the verdict gives the reason the note gives (no loss would help)', async () => {
+  const { analyse } = await import('../../solver/language/index');
+  // XPPAUT's dumbbvp.ode: a is read only on a boundary-condition line, and the solution stays at the origin.
+  const a = analyse("x'=y\ny'=x\nb x-y'\nb y-a\npar a=1\n@ total=1\ndone\n");
+  assert.ok(a.model, JSON.stringify(a.diagnostics));
+  const r = await runCheck(a.model, { backend });
+  assert.equal(r.loss, 0);
+  const f = r.findings.find((d) => d.code === 'vanishing-gradient' && d.parameter === 'a');
+  assert.match(f?.message ?? '', /read only on `b` lines/);
+  const verdict = r.parameters[0].verdict?.explanation ?? '';
+  assert.match(verdict, /gets no gradient/);
+  assert.doesNotMatch(verdict, /loss of your own/);
+});
