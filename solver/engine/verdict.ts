@@ -241,9 +241,22 @@ export function overallVerdict(parameters: ParameterReport[]): Verdict | undefin
   if (judged.length === 0) return undefined;
   const worst = judged.reduce((a, b) => (RANK[b.verdict!.kind] > RANK[a.verdict!.kind] ? b : a));
   const kind = judged.filter((p) => p.verdict!.kind === worst.verdict!.kind);
-  // The figures in an explanation are its parameter's own: the names it is given for are those it reads alike for.
-  const alike = kind.filter((p) => p.verdict!.explanation === worst.verdict!.explanation).map((p) => p.name);
-  const others = kind.filter((p) => p.verdict!.explanation !== worst.verdict!.explanation).map((p) => p.name);
-  const likewise = others.length > 0 ? ` Likewise ${others.join(', ')}, each with its own figures.` : '';
-  return { kind: worst.verdict!.kind, explanation: `${alike.join(', ')}: ${worst.verdict!.explanation}${likewise}` };
+  // The figures in an explanation are its parameter's own: the names it is given for are those it reads alike for,
+  // then those it reads alike for but for their figures; a parameter of the kind for another reason has its own.
+  const reasons = new Map<string, ParameterReport[]>();
+  for (const p of [worst, ...kind.filter((q) => q !== worst)]) {
+    const reason = p.verdict!.explanation.replace(FIGURE, '#');
+    reasons.set(reason, [...(reasons.get(reason) ?? []), p]);
+  }
+  const parts = [...reasons.values()].map((group) => {
+    const first = group[0].verdict!.explanation;
+    const alike = group.filter((p) => p.verdict!.explanation === first).map((p) => p.name);
+    const others = group.filter((p) => p.verdict!.explanation !== first).map((p) => p.name);
+    const likewise = others.length > 0 ? ` Likewise ${others.join(', ')}, each with its own figures.` : '';
+    return `${alike.join(', ')}: ${first}${likewise}`;
+  });
+  return { kind: worst.verdict!.kind, explanation: parts.join(' ') };
 }
+
+/** A number in an explanation (a figure of its parameter's own). */
+const FIGURE = /[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?/g;

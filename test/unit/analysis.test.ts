@@ -340,4 +340,14 @@ test('the overall verdict names only the parameters its figures belong to; the o
     overallVerdict([p('b', 'converges', 'converges (error 1e-4).')])?.explanation,
     'b: converges (error 1e-4).',
   );
+  // Of the same kind for another reason (XPPAUT's delta.ode: w's finite differences crossed firings): its own words.
+  const other = overallVerdict([
+    p('b', 'inconclusive', 'no reference: two events fire at t = 6.283; AD agrees with finite differences (5.1e-4).'),
+    p('phi', 'inconclusive', 'no reference: two events fire at t = 6.283; AD agrees with finite differences (0.0302).'),
+    p('w', 'inconclusive', 'finite differences cannot judge the AD gradient here: every step moved a firing.'),
+  ]);
+  assert.equal(
+    other?.explanation,
+    'b: no reference: two events fire at t = 6.283; AD agrees with finite differences (5.1e-4). Likewise phi, each with its own figures. w: finite differences cannot judge the AD gradient here: every step moved a firing.',
+  );
 });
