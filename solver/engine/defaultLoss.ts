@@ -12,7 +12,7 @@ export interface DefaultLoss {
   /**
    * The loss of x(T)'s elements flat in a row [1, S], states in order: `fn`'s float32 value and gradient bit for bit
    * on the cpu backend (per state a sum in double, the states' sums added in float32, as its Sum and AddN kernels);
-   * undefined on other backends.
+   * undefined on other backends. (Read through slices of a row, the per-state gradients' padding adds +0 to a −0.)
    */
   ofRow?: (row: Tensor) => Tensor;
   /** `batched`'s B losses of B final rows (row-major [B, S]), likewise. */
@@ -56,9 +56,7 @@ function rowLoss(tf: TF, sizes: readonly number[]): (row: Tensor) => Tensor {
       gradFunc: (dy: Tensor) => {
         const g = Math.fround(dy.dataSync()[0] * 0.5);
         const out = new Float32Array(x.length);
-        // Several states' gradients are added into the row's (their slices' zeros), which turns −0 into +0.
-        const zero = sizes.length > 1 ? 0 : -0;
-        for (let j = 0; j < x.length; j++) out[j] = Math.fround(g * Math.fround(x[j] * 2)) + zero;
+        for (let j = 0; j < x.length; j++) out[j] = g * Math.fround(x[j] * 2);
         return tf.tensor(out, row.shape);
       },
     };

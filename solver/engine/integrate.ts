@@ -15,7 +15,7 @@ import { startSteps } from '../schemes/schemes';
 import type { Term } from './linearCombination';
 import { backwardEulerStep, failureRecorder } from './implicitStep';
 import { guardSolveMemory } from './memoryGuard';
-import { attachWholeTrajectory } from './lazySteps';
+import { attachPackedSteps, attachWholeTrajectory } from './lazySteps';
 import { solveVolterra } from './volterraSolve';
 
 import type { ParamsFor } from './copySources';
@@ -194,7 +194,10 @@ export function solvePackedState(
   }
   // Scalar states packed as [S]: the rows of the whole trajectory [N + 1, S] are the packed states themselves (a
   // blown-up leapfrog solve of 200 states over 2,000 steps summed 400,000 unpacked slices: 4.3 s).
-  if (x0.rank === 1) attachWholeTrajectory(out, () => tf.stack(inner.map((x) => x[0])));
+  if (x0.rank === 1) {
+    attachWholeTrajectory(out, () => tf.stack(inner.map((x) => x[0])));
+    attachPackedSteps(out, (n) => inner[n][0]);
+  }
   return out;
 }
 

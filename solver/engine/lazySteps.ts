@@ -77,11 +77,22 @@ export function finalRows(steps: Tensor[][]): Float32Array | undefined {
   return (steps as unknown as Record<symbol, Float32Array | undefined>)[FINAL_ROWS];
 }
 
+/** The key of a packed solve's steps, each all states flat as one vector [S]. */
+const PACKED = Symbol('packed steps');
+
+/** Gives a packed solve's steps (unpacked per state when read) the packed vector [S] of each step. */
+export function attachPackedSteps(steps: Tensor[][], packed: (n: number) => Tensor): void {
+  Object.defineProperty(steps, PACKED, { value: packed });
+}
+
 /**
- * Row n of a trajectory whose solve made its whole [N + 1, S] tensor, all states flat as [1, S] (one slice); undefined
- * where the whole would first have to be made (a stack of every step).
+ * Row n of a trajectory as [1, S], all states flat: one slice of the whole trajectory its solve made, or its packed
+ * state; undefined where it would first have to be made (a stack of every step, or a concat of the states).
  */
 export function madeRow(tf: TF, steps: Tensor[][], n: number): Tensor | undefined {
-  const whole = (steps as unknown as Record<symbol, Tensor | undefined>)[MADE];
-  return whole && tf.slice(whole, [n, 0], [1, whole.shape[1] as number]);
+  const keys = steps as unknown as Record<symbol, unknown>;
+  const whole = keys[MADE] as Tensor | undefined;
+  if (whole) return tf.slice(whole, [n, 0], [1, whole.shape[1] as number]);
+  const packed = keys[PACKED] as ((n: number) => Tensor) | undefined;
+  return packed && tf.reshape(packed(n), [1, -1]);
 }

@@ -11,6 +11,8 @@ import { trajectoryLossBatched } from '../../solver/engine/observe';
 import { schemeOf } from '../../solver/schemes/schemes';
 import { initialParameters } from '../../solver/engine/parameters';
 import { analyse } from '../../solver/language/index';
+import { continuousReference } from '../../solver/engine/reference';
+import { parameterCopies } from '../../solver/schemes/copies';
 
 const shapes = fc.array(
   fc.oneof(
@@ -42,19 +44,17 @@ test('the default loss on the final row equals the per-state ops on cpu: value a
         const S = sizes.reduce((a, b) => a + b, 0);
         const flat = Float32Array.from(xs.slice(0, S));
         tf.tidy(() => {
-          const row = tf.tensor2d(flat, [1, S]);
-          const states = (r: typeof row) => {
-            let at = 0;
-            return ss.map((shape, i) =>
-              tf.reshape(tf.slice(r, [0, (at += sizes[i]) - sizes[i]], [1, sizes[i]]), shape),
-            );
-          };
-          const perState = (r: typeof row) => tf.mul(loss.fn({ s: states(r), p: [] }) as never, dy);
-          const onRow = (r: typeof row) => tf.mul(loss.ofRow!(r), dy);
-          const a = tf.valueAndGrad(perState)(row),
-            b = tf.valueAndGrad(onRow)(row);
+          let at = 0;
+          const states = ss.map((shape, i) => tf.tensor(flat.subarray(at, (at += sizes[i])), shape));
+          const perState = (...xs: typeof states) => tf.mul(loss.fn({ s: xs, p: [] }) as never, dy);
+          const onRow = (...xs: typeof states) =>
+            tf.mul(loss.ofRow!(tf.reshape(tf.concat(xs.map((x) => tf.reshape(x, [-1]))), [1, S])), dy);
+          const a = tf.valueAndGrads(perState)(states),
+            b = tf.valueAndGrads(onRow)(states);
           assert.deepEqual(b.value.dataSync(), a.value.dataSync(), `value of ${JSON.stringify(ss)}`);
-          assert.deepEqual(b.grad.dataSync(), a.grad.dataSync(), `gradient of ${JSON.stringify(ss)}`);
+          b.grads.forEach((g, i) =>
+            assert.deepEqual(g.dataSync(), a.grads[i].dataSync(), `gradient of state ${i} of ${JSON.stringify(ss)}`),
+          );
         });
       },
     ),
@@ -88,7 +88,7 @@ test('the default loss on the final row equals the per-state ops on cpu: value a
   half.dispose();
 });
 
-test('a check of a many-state model on the whole-solve kernel takes the loss from the final row, with the per-state value', async () => {
+test('solves of a many-state model take the default loss from the final row, with the per-state value and gradient', async () => {
   const { tf } = await initBackend('cpu');
   const text = [
     'par k=0.3',
@@ -104,22 +104,65 @@ test('a check of a many-state model on the whole-solve kernel takes the loss fro
     plain = compileModel(tf, m, { wholeSolve: false }).compiled;
   try {
     assert.ok(kernel.lossOfRow && kernel.wholeSolve, 'the kernel model has the row loss');
-    let rows = 0;
-    const lossOfRow = kernel.lossOfRow;
-    const counted = {
-      ...kernel,
-      lossOfRow: (row: Parameters<typeof lossOfRow>[0]) => {
-        rows++;
-        return lossOfRow(row);
-      },
-    };
     const copies = copyTensors(tf, m, initialParameters(tf, m));
     const scheme = schemeOf(m);
-    const [onRow, perState] = [counted, plain].map((cm) =>
-      tf.tidy(() => discreteLoss(tf, cm, scheme, m, copies).dataSync()[0]),
-    );
-    assert.equal(rows, 1, 'the kernel solve reads its loss from the row');
-    assert.equal(onRow, perState);
+    /** The loss and its gradient in k through the solve, with the number of losses read from a row. */
+    const lossAndGradient = (cm: typeof kernel) => {
+      let rows = 0;
+      const lossOfRow = cm.lossOfRow;
+      const counted = {
+        ...cm,
+        lossOfRow:
+          lossOfRow &&
+          ((row: Parameters<typeof lossOfRow>[0]) => {
+            rows++;
+            return lossOfRow(row);
+          }),
+      };
+      const { value, grads } = tf.tidy(() =>
+        tf.valueAndGrads((k: (typeof copies)[0][0]) => discreteLoss(tf, counted, scheme, m, [[k]]))([copies[0][0]]),
+      );
+      return { rows, loss: value.dataSync()[0], gradient: grads[0].dataSync()[0] };
+    };
+    // The kernel's solve (its whole trajectory) and the packed per-kernel solve (its packed states) read it from a row;
+    // each gives the loss and gradient it gives with the per-state ops (the two solves' adjoints add in other orders).
+    const perState = lossAndGradient({ ...plain, lossOfRow: undefined });
+    for (const [cm, path] of [
+      [kernel, 'whole-solve kernel'],
+      [plain, 'packed solve'],
+    ] as const) {
+      const r = lossAndGradient(cm),
+        own = lossAndGradient({ ...cm, lossOfRow: undefined });
+      assert.equal(r.rows, 1, `the ${path} reads its loss from the row`);
+      assert.equal(own.rows, 0);
+      assert.equal(r.loss, perState.loss, path);
+      assert.equal(r.gradient, own.gradient, path);
+    }
+    // The continuous reference's loss and adjoint at T take it from x(T)'s row too: the same reference.
+    const inp = {
+      N: m.options.steps,
+      h: m.options.dt,
+      t0: m.options.t0,
+      layerTimes: parameterCopies(scheme, m.options.steps, m.options.dt, m.options.t0).times,
+      params: m.params.map((q, i) => ({ perStep: q.perStep, values: initialParameters(tf, m)[i], shape: [], size: 1 })),
+    };
+    let referenceRows = 0;
+    const referenceLossOfRow = kernel.lossOfRow;
+    const counting = (row: Parameters<typeof referenceLossOfRow>[0]) => {
+      referenceRows++;
+      return referenceLossOfRow(row);
+    };
+    // The reference solves the packed model (one state [S]): its view carries the loss it reads.
+    const withRowLoss = (lossOfRow: typeof counting | undefined) => ({
+      ...kernel,
+      lossOfRow,
+      packed: kernel.packed && { ...kernel.packed, model: () => ({ ...kernel.packed!.model(), lossOfRow }) },
+    });
+    const ref = continuousReference(tf, withRowLoss(counting), inp),
+      refPerState = continuousReference(tf, withRowLoss(undefined), inp);
+    assert.ok(referenceRows >= 1, 'the reference reads its loss from the row');
+    assert.equal(ref.lossAccurate, refPerState.lossAccurate);
+    assert.deepEqual(ref.g[0], refPerState.g[0]);
     // A batched solve of the same parameters (finite differences' path) reads its loss from its final rows too.
     let batches = 0;
     const lossOfRows = kernel.lossOfRows!;
@@ -136,7 +179,7 @@ test('a check of a many-state model on the whole-solve kernel takes the loss fro
       return trajectoryLossBatched(tf, countedRows, traj, t0, dt, 2).dataSync();
     });
     assert.equal(batches, 1, 'the batched kernel solve reads its losses from its final rows');
-    assert.deepEqual(Array.from(batchedLoss), [perState, perState]);
+    assert.deepEqual(Array.from(batchedLoss), [perState.loss, perState.loss]);
   } finally {
     kernel.dispose();
     plain.dispose();
