@@ -74,6 +74,9 @@ function observer(
   };
 }
 
+/** The model's state elements, all states together (the width of a row its default loss reads). */
+const stateElements = (cm: CompiledModel) => cm.x0.reduce((a, x) => a + x.size, 0);
+
 /**
  * The loss of a discrete trajectory x_0..x_N (internal layout, one entry per
  * state). Call inside a tidy or a gradient scope.
@@ -83,7 +86,7 @@ export function trajectoryLoss(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: 
     // The default loss reads x(T) as one row: per state, a slice, a square and a sum, and their gradients, were
     // about 80 ms of kohonen.ode's AD (101 states).
     const row = cm.lossOfRow && madeRow(tf, traj, traj.length - 1);
-    return row ? cm.lossOfRow!(row) : cm.loss(traj[traj.length - 1]);
+    return row && row.size === stateElements(cm) ? cm.lossOfRow!(row) : cm.loss(traj[traj.length - 1]);
   }
   const final = traj[traj.length - 1];
   const at = observer(tf, cm, traj.length - 1, t0, h, 0, (si, n) => tf.reshape(traj[n][si], [-1]));
@@ -112,7 +115,9 @@ export function trajectoryLossBatched(
   const final = traj[traj.length - 1];
   if (cm.observed.length === 0) {
     const rows = cm.lossOfRows && finalRows(traj);
-    return rows ? tf.tensor1d(cm.lossOfRows!(rows, B)) : batched.loss(final, B);
+    return rows && rows.length === B * stateElements(cm)
+      ? tf.tensor1d(cm.lossOfRows!(rows, B))
+      : batched.loss(final, B);
   }
   const at = observer(tf, cm, traj.length - 1, t0, h, 1, (si, n) =>
     tf.reshape(tf.broadcastTo(traj[n][si], [B, ...traj[n][si].shape.slice(-2)]), [B, -1]),
