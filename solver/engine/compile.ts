@@ -10,7 +10,7 @@ import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { evaluationWork } from './scalarProgram';
 import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
-import { defaultLoss } from './defaultLoss';
+import { defaultLoss, type RowLoss } from './defaultLoss';
 import {
   CompileError,
   DAE_OUTSIDE_FUSED,
@@ -74,10 +74,8 @@ export interface CompiledModel {
   ): { back(cot: Tensor[], withParams: boolean, withState?: boolean): { vx: Tensor[]; vp: Tensor[] } };
   /** Scalar loss of the final states. */
   loss(final: Tensor[], o?: Env['o']): Tensor;
-  /** The default loss of x(T)'s elements flat in one row [1, S], as `loss` gives it (engine/defaultLoss.ts); undefined with a declared loss or off cpu. */
-  readonly lossOfRow?: (row: Tensor) => Tensor;
-  /** Likewise `batched.loss`'s B losses of B final rows (row-major [B, S]). */
-  readonly lossOfRows?: (rows: Float32Array, B: number) => Float32Array;
+  /** `loss` and `batched.loss` on x(T)'s rows (engine/defaultLoss.ts); undefined with a declared loss or off cpu. */
+  readonly rowLoss?: RowLoss;
   /**
    * Σ c_j v_j of equal-shape tensors in one kernel with TF.js's float32 results (engine/linearCombination.ts):
    * the steppers' combinations cost one kernel instead of a multiply per coefficient and an add; undefined:
@@ -274,8 +272,7 @@ interface CompiledLoss {
   fn: Fn;
   batched: Fn | undefined;
   defaultLoss: boolean;
-  ofRow?: (row: Tensor) => Tensor;
-  ofRows?: (rows: Float32Array, B: number) => Float32Array;
+  rows?: RowLoss;
 }
 
 function compileLoss(nodes: NodeCompiler, model: Model): CompiledLoss {
@@ -291,12 +288,12 @@ function compileLoss(nodes: NodeCompiler, model: Model): CompiledLoss {
     return { fn: ln.fn, batched: ln.bfn, defaultLoss: false };
   }
   // No loss: ½‖x(T)‖² over all states, so that gradients can still be checked.
-  const { fn, batched, ofRow, ofRows } = defaultLoss(
+  const { fn, batched, rows } = defaultLoss(
     tf,
     nodes.keep(tf.scalar(0.5)),
     model.states.map((s) => internalShape(s.shape)),
   );
-  return { fn, batched, defaultLoss: true, ofRow, ofRows };
+  return { fn, batched, defaultLoss: true, rows };
 }
 
 /** The initial states' elements as one vector [S] (a kept constant). */
@@ -376,8 +373,7 @@ function assemble(
     loss(final, o) {
       return lossFn({ s: final, p: [], o });
     },
-    lossOfRow: loss.ofRow,
-    lossOfRows: loss.ofRows,
+    rowLoss: loss.rows,
     // Every model: per-kernel overhead bounds the steps of wide networks too (d = 64, width 256: check 6 % faster; milne 33 %).
     combine: linearCombination(tf),
     batched: batchable

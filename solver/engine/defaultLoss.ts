@@ -7,18 +7,26 @@ import { elementCount } from '../ops/shapes';
 import { lift, type Fn } from './compileNode';
 import type { TF, Tensor } from './tf';
 
+/**
+ * The default loss of x(T)'s elements flat in rows, states in order, with the per-state ops' float32 values on the cpu
+ * backend (per state a sum in double, the states' sums added in float32, as its Sum and AddN kernels).
+ */
+export interface RowLoss {
+  /**
+   * Of one row [1, S], differentiable, with the per-state ops' gradient bit for bit. (Where the per-state ops read
+   * x(T) as slices of a row, the slices' gradients add zeros around each state's, which turns a −0 into +0; this
+   * keeps the −0 of the state's own gradient.)
+   */
+  one(row: Tensor): Tensor;
+  /** The batched loss's B values of B rows (row-major [B, S]), in plain JS. */
+  batch(rows: Float32Array, B: number): Float32Array;
+}
+
 export interface DefaultLoss {
   fn: Fn;
   batched: Fn;
-  /**
-   * The loss of x(T)'s elements flat in a row [1, S], states in order: `fn`'s float32 value and gradient bit for bit
-   * on the cpu backend (per state a sum in double, the states' sums added in float32, as its Sum and AddN kernels);
-   * undefined on other backends. (Where the per-state ops read x(T) as slices of a row, the slices' gradients add
-   * zeros around each state's, which turns a −0 into +0; this keeps the −0 of the state's own gradient.)
-   */
-  ofRow?: (row: Tensor) => Tensor;
-  /** `batched`'s B losses of B final rows (row-major [B, S]), likewise. */
-  ofRows?: (rows: Float32Array, B: number) => Float32Array;
+  /** The same loss on rows; undefined off the cpu backend. */
+  rows?: RowLoss;
 }
 
 export function defaultLoss(tf: TF, half: Tensor, stateShapes: readonly (readonly number[])[]): DefaultLoss {
@@ -29,12 +37,12 @@ export function defaultLoss(tf: TF, half: Tensor, stateShapes: readonly (readonl
   const sizes = stateShapes.map((shape) => elementCount(shape as number[]));
   if (tf.getBackend() !== 'cpu') return { fn, batched };
   const S = sizes.reduce((a, b) => a + b, 0);
-  const ofRows = (rows: Float32Array, B: number) => {
+  const batch = (rows: Float32Array, B: number) => {
     const out = new Float32Array(B);
     for (let b = 0; b < B; b++) out[b] = halfSquares(rows, b * S, sizes);
     return out;
   };
-  return { fn, batched, ofRow: rowLoss(tf, sizes), ofRows };
+  return { fn, batched, rows: { one: rowLoss(tf, sizes), batch } };
 }
 
 /** ½ Σ x² of the states laid out from `at` (`sizes` elements each), as the cpu backend's ops give it. */

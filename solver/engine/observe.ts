@@ -85,8 +85,8 @@ export function trajectoryLoss(tf: TF, cm: CompiledModel, traj: Tensor[][], t0: 
   if (cm.observed.length === 0) {
     // The default loss reads x(T) as one row: per state, a slice, a square and a sum, and their gradients, were
     // about 80 ms of kohonen.ode's AD (101 states).
-    const row = cm.lossOfRow && madeRow(tf, traj, traj.length - 1);
-    return row && row.size === stateElements(cm) ? cm.lossOfRow!(row) : cm.loss(traj[traj.length - 1]);
+    const row = cm.rowLoss && madeRow(tf, traj, traj.length - 1);
+    return row && row.size === stateElements(cm) ? cm.rowLoss!.one(row) : cm.loss(traj[traj.length - 1]);
   }
   const final = traj[traj.length - 1];
   const at = observer(tf, cm, traj.length - 1, t0, h, 0, (si, n) => tf.reshape(traj[n][si], [-1]));
@@ -114,9 +114,9 @@ export function trajectoryLossBatched(
   if (!batched) throw new Error('the model cannot be batched');
   const final = traj[traj.length - 1];
   if (cm.observed.length === 0) {
-    const rows = cm.lossOfRows && finalRows(traj);
+    const rows = cm.rowLoss && finalRows(traj);
     return rows && rows.length === B * stateElements(cm)
-      ? tf.tensor1d(cm.lossOfRows!(rows, B))
+      ? tf.tensor1d(cm.rowLoss!.batch(rows, B))
       : batched.loss(final, B);
   }
   const at = observer(tf, cm, traj.length - 1, t0, h, 1, (si, n) =>

@@ -302,8 +302,8 @@ function forwardSolve(
     const lossOf = (xT: Tensor[], obs: Map<string, Tensor[]>): Tensor =>
       cm.observed.length > 0
         ? cm.loss(xT, (data, si) => (obs.get(data) as Tensor[])[si])
-        : cm.lossOfRow
-          ? cm.lossOfRow(tf.reshape(xT.length === 1 ? xT[0] : tf.concat(xT.map((x) => tf.reshape(x, [-1]))), [1, -1]))
+        : cm.rowLoss
+          ? cm.rowLoss.one(tf.reshape(xT.length === 1 ? xT[0] : tf.concat(xT.map((x) => tf.reshape(x, [-1]))), [1, -1]))
           : cm.loss(xT);
     let forwardEstimate: number | undefined;
     const blownAt = nodes ? nodes.blownAt : (inJs ?? tensorNodes)?.blownAt;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { initBackend } from '../../solver/engine/backend';
-import { defaultLoss } from '../../solver/engine/defaultLoss';
+import { defaultLoss, type RowLoss } from '../../solver/engine/defaultLoss';
 import { compileModel } from '../../solver/engine/compile';
 import { copyTensors, discreteLoss, paramsFor } from '../../solver/engine/discrete';
 import { trajectoryLossBatched } from '../../solver/engine/observe';
@@ -39,7 +39,7 @@ test('the default loss on the final row equals the per-state ops on cpu: value a
       ),
       ([ss, xs, dy]) => {
         const loss = defaultLoss(tf, half, ss);
-        assert.ok(loss.ofRow, 'cpu has the row form');
+        assert.ok(loss.rows, 'cpu has the row form');
         const sizes = ss.map((s) => s.reduce((x, y) => x * y, 1));
         const S = sizes.reduce((a, b) => a + b, 0);
         const flat = Float32Array.from(xs.slice(0, S));
@@ -48,7 +48,7 @@ test('the default loss on the final row equals the per-state ops on cpu: value a
           const states = ss.map((shape, i) => tf.tensor(flat.subarray(at, (at += sizes[i])), shape));
           const perState = (...xs: typeof states) => tf.mul(loss.fn({ s: xs, p: [] }) as never, dy);
           const onRow = (...xs: typeof states) =>
-            tf.mul(loss.ofRow!(tf.reshape(tf.concat(xs.map((x) => tf.reshape(x, [-1]))), [1, S])), dy);
+            tf.mul(loss.rows!.one(tf.reshape(tf.concat(xs.map((x) => tf.reshape(x, [-1]))), [1, S])), dy);
           const a = tf.valueAndGrads(perState)(states),
             b = tf.valueAndGrads(onRow)(states);
           assert.deepEqual(b.value.dataSync(), a.value.dataSync(), `value of ${JSON.stringify(ss)}`);
@@ -67,7 +67,7 @@ test('the default loss on the final row equals the per-state ops on cpu: value a
       fc.integer({ min: 1, max: 4 }),
       fc.array(value, { minLength: 4 * 60, maxLength: 4 * 60 }),
       (ss, B, xs) => {
-        const { batched, ofRows } = defaultLoss(tf, half, ss);
+        const { batched, rows: onRows } = defaultLoss(tf, half, ss);
         const sizes = ss.map((s) => s.reduce((x, y) => x * y, 1));
         const S = sizes.reduce((a, b) => a + b, 0);
         const rows = Float32Array.from(xs.slice(0, B * S));
@@ -80,7 +80,7 @@ test('the default loss on the final row equals the per-state ops on cpu: value a
           });
           return tf.reshape(batched({ s: states, p: [] }) as never, [B]).dataSync();
         });
-        assert.deepEqual(ofRows!(rows, B), perState, `batched losses of ${JSON.stringify(ss)}`);
+        assert.deepEqual(onRows!.batch(rows, B), perState, `batched losses of ${JSON.stringify(ss)}`);
       },
     ),
     { numRuns: 200 },
@@ -103,36 +103,43 @@ test('solves of a many-state model take the default loss from the final row, wit
   const kernel = compileModel(tf, m).compiled,
     plain = compileModel(tf, m, { wholeSolve: false }).compiled;
   try {
-    assert.ok(kernel.lossOfRow && kernel.wholeSolve, 'the kernel model has the row loss');
+    assert.ok(kernel.rowLoss && kernel.wholeSolve, 'the kernel model has the row loss');
     const copies = copyTensors(tf, m, initialParameters(tf, m));
     const scheme = schemeOf(m);
-    /** The loss and its gradient in k through the solve, with the number of losses read from a row. */
-    const lossAndGradient = (cm: typeof kernel) => {
-      let rows = 0;
-      const lossOfRow = cm.lossOfRow;
-      const counted = {
-        ...cm,
-        lossOfRow:
-          lossOfRow &&
-          ((row: Parameters<typeof lossOfRow>[0]) => {
-            rows++;
-            return lossOfRow(row);
-          }),
+    /** A row loss that counts its calls (undefined: the per-state ops). */
+    const counting = (rowLoss: RowLoss | undefined) => {
+      const calls = { one: 0, batch: 0 };
+      const counted = rowLoss && {
+        one: (row: Parameters<RowLoss['one']>[0]) => {
+          calls.one++;
+          return rowLoss.one(row);
+        },
+        batch: (rows: Float32Array, B: number) => {
+          calls.batch++;
+          return rowLoss.batch(rows, B);
+        },
       };
+      return { counted, calls };
+    };
+    /** The loss and its gradient in k through the solve, with the number of losses read from a row. */
+    const lossAndGradient = (cm: typeof kernel, rowLoss: RowLoss | undefined) => {
+      const { counted, calls } = counting(rowLoss);
       const { value, grads } = tf.tidy(() =>
-        tf.valueAndGrads((k: (typeof copies)[0][0]) => discreteLoss(tf, counted, scheme, m, [[k]]))([copies[0][0]]),
+        tf.valueAndGrads((k: (typeof copies)[0][0]) => discreteLoss(tf, { ...cm, rowLoss: counted }, scheme, m, [[k]]))(
+          [copies[0][0]],
+        ),
       );
-      return { rows, loss: value.dataSync()[0], gradient: grads[0].dataSync()[0] };
+      return { rows: calls.one, loss: value.dataSync()[0], gradient: grads[0].dataSync()[0] };
     };
     // The kernel's solve (its whole trajectory) and the packed per-kernel solve (its packed states) read it from a row;
     // each gives the loss and gradient it gives with the per-state ops (the two solves' adjoints add in other orders).
-    const perState = lossAndGradient({ ...plain, lossOfRow: undefined });
+    const perState = lossAndGradient(plain, undefined);
     for (const [cm, path] of [
       [kernel, 'whole-solve kernel'],
       [plain, 'packed solve'],
     ] as const) {
-      const r = lossAndGradient(cm),
-        own = lossAndGradient({ ...cm, lossOfRow: undefined });
+      const r = lossAndGradient(cm, cm.rowLoss),
+        own = lossAndGradient(cm, undefined);
       assert.equal(r.rows, 1, `the ${path} reads its loss from the row`);
       assert.equal(own.rows, 0);
       assert.equal(r.loss, perState.loss, path);
@@ -146,39 +153,26 @@ test('solves of a many-state model take the default loss from the final row, wit
       layerTimes: parameterCopies(scheme, m.options.steps, m.options.dt, m.options.t0).times,
       params: m.params.map((q, i) => ({ perStep: q.perStep, values: initialParameters(tf, m)[i], shape: [], size: 1 })),
     };
-    let referenceRows = 0;
-    const referenceLossOfRow = kernel.lossOfRow;
-    const counting = (row: Parameters<typeof referenceLossOfRow>[0]) => {
-      referenceRows++;
-      return referenceLossOfRow(row);
-    };
     // The reference solves the packed model (one state [S]): its view carries the loss it reads.
-    const withRowLoss = (lossOfRow: typeof counting | undefined) => ({
+    const withRowLoss = (rowLoss: RowLoss | undefined) => ({
       ...kernel,
-      lossOfRow,
-      packed: kernel.packed && { ...kernel.packed, model: () => ({ ...kernel.packed!.model(), lossOfRow }) },
+      rowLoss,
+      packed: kernel.packed && { ...kernel.packed, model: () => ({ ...kernel.packed!.model(), rowLoss }) },
     });
-    const ref = continuousReference(tf, withRowLoss(counting), inp),
+    const inReference = counting(kernel.rowLoss);
+    const ref = continuousReference(tf, withRowLoss(inReference.counted), inp),
       refPerState = continuousReference(tf, withRowLoss(undefined), inp);
-    assert.ok(referenceRows >= 1, 'the reference reads its loss from the row');
+    assert.ok(inReference.calls.one >= 1, 'the reference reads its loss from the row');
     assert.equal(ref.lossAccurate, refPerState.lossAccurate);
     assert.deepEqual(ref.g[0], refPerState.g[0]);
     // A batched solve of the same parameters (finite differences' path) reads its loss from its final rows too.
-    let batches = 0;
-    const lossOfRows = kernel.lossOfRows!;
-    const countedRows = {
-      ...kernel,
-      lossOfRows: (r: Float32Array, B: number) => {
-        batches++;
-        return lossOfRows(r, B);
-      },
-    };
+    const inBatch = counting(kernel.rowLoss);
     const { steps, dt, t0 } = m.options;
     const batchedLoss = tf.tidy(() => {
       const traj = kernel.wholeSolve!.solveBatched(scheme, steps, dt, t0, paramsFor(m, copies), 2, false)!;
-      return trajectoryLossBatched(tf, countedRows, traj, t0, dt, 2).dataSync();
+      return trajectoryLossBatched(tf, { ...kernel, rowLoss: inBatch.counted }, traj, t0, dt, 2).dataSync();
     });
-    assert.equal(batches, 1, 'the batched kernel solve reads its losses from its final rows');
+    assert.equal(inBatch.calls.batch, 1, 'the batched kernel solve reads its losses from its final rows');
     assert.deepEqual(Array.from(batchedLoss), [perState.loss, perState.loss]);
   } finally {
     kernel.dispose();

@@ -101,14 +101,22 @@ test('a loss that is exactly 0 (the network reaches its target): the zero gradie
   assert.ok(!moving.findings.some((d) => /loss is exactly 0/.test(d.message)));
 });
 
-test("ODE Lens's default loss exactly 0 (a classic model at rest at the origin): the note says so and asks for a loss, not of a network at its target", async () => {
+/** The check of a model without a loss line whose solution ends at the origin, and its parameter's vanishing note. */
+async function zeroDefaultLoss(text: string, parameter: string) {
   const { analyse } = await import('../../solver/language/index');
-  // No loss line: the check's loss is ½‖x(T)‖², 0 for a solution that stays at the origin.
-  const a = analyse("par k=1\nx' = k*x - x^3\ninit x=0\n@ total=1, dt=0.05, meth=rk4\ndone\n");
+  const a = analyse(text);
   assert.ok(a.model, JSON.stringify(a.diagnostics));
   const r = await runCheck(a.model, { backend });
   assert.equal(r.loss, 0);
-  const f = r.findings.find((d) => d.code === 'vanishing-gradient' && d.parameter === 'k');
+  return { r, f: r.findings.find((d) => d.code === 'vanishing-gradient' && d.parameter === parameter) };
+}
+
+test("ODE Lens's default loss exactly 0 (a classic model at rest at the origin): the note says so and asks for a loss, not of a network at its target", async () => {
+  // No loss line: the check's loss is ½‖x(T)‖², 0 for a solution that stays at the origin.
+  const { r, f } = await zeroDefaultLoss(
+    "par k=1\nx' = k*x - x^3\ninit x=0\n@ total=1, dt=0.05, meth=rk4\ndone\n",
+    'k',
+  );
   assert.match(f?.message ?? '', /The default loss ½‖x\(T\)‖² is exactly 0 at these values/);
   assert.match(f?.message ?? '', /A `loss = …` line of your own/);
   assert.doesNotMatch(f?.message ?? '', /network/);
@@ -116,13 +124,8 @@ test("ODE Lens's default loss exactly 0 (a classic model at rest at the origin):
 });
 
 test('a default loss of 0 and a parameter read only on ignored lines: the verdict gives the reason the note gives (no loss would help)', async () => {
-  const { analyse } = await import('../../solver/language/index');
   // XPPAUT's dumbbvp.ode: a is read only on a boundary-condition line, and the solution stays at the origin.
-  const a = analyse("x'=y\ny'=x\nb x-y'\nb y-a\npar a=1\n@ total=1\ndone\n");
-  assert.ok(a.model, JSON.stringify(a.diagnostics));
-  const r = await runCheck(a.model, { backend });
-  assert.equal(r.loss, 0);
-  const f = r.findings.find((d) => d.code === 'vanishing-gradient' && d.parameter === 'a');
+  const { r, f } = await zeroDefaultLoss("x'=y\ny'=x\nb x-y'\nb y-a\npar a=1\n@ total=1\ndone\n", 'a');
   assert.match(f?.message ?? '', /read only on `b` lines/);
   const verdict = r.parameters[0].verdict?.explanation ?? '';
   assert.match(verdict, /gets no gradient/);
