@@ -7,8 +7,8 @@
 // Every operation written is one IEEE 754 fixes in double precision (+ − × ÷, √, |x|, negation, min, max,
 // comparisons), each value rounded to float32 after its instruction as the interpreter's f32 (f32.demote_f64 rounds to
 // nearest, ties to even, as Math.fround does), sums added in the same order; any other table function is called from
-// the module (an import), so its value is the table's own JavaScript, except sin, whose WebAssembly (wasmSin.ts) gives
-// Math.sin's bits. A delay's reads take the rows the history copies in for its tau (KernelHistory.rows). A loop whose
+// the module (an import), so its value is the table's own JavaScript, except sin, whose WebAssembly (wasmSinFloat32.ts)
+// gives Math.sin's float32. A delay's reads take the rows the history copies in for its tau (KernelHistory.rows). A loop whose
 // terms are products (a convolution: weights times states) is written out term by term and its sum pair by pair, in
 // float32 arithmetic, with loopValue's bits; other loops are the interpreter's, called. Only numbers and slot indices
 // are written, never text from the model.
@@ -16,7 +16,7 @@
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
 import type { Opcodes, ProgramArrays } from './programCodegen';
-import { wasmSin } from './wasmSin';
+import { wasmSinFloat32 } from './wasmSinFloat32';
 import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
 
 /** What a pass's delayed reads ask of the solve's history (programInterpreter.ts's DelayReader has more). */
@@ -220,8 +220,9 @@ export function wasmForward(
           }
           c.bytes(native.ops);
         } else if (fns[k] === SIN) {
+          // Rounded to float32 already (the round below leaves it as it is).
           load(a);
-          c.byte(OP.call).u32(imports.at(wasmSin(), T_UNARY));
+          c.byte(OP.call).u32(imports.at(wasmSinFloat32(), T_UNARY));
         } else if (op[k] === o.UNARY && PURE.has(fns[k])) {
           const value = (fns[k] as { value: (x: number) => number }).value;
           load(a);

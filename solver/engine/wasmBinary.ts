@@ -100,6 +100,7 @@ const f64Bytes = new Uint8Array(f64Scratch.buffer);
 
 /** Value types. */
 export const F64 = 0x7c,
+  F32 = 0x7d,
   I64 = 0x7e,
   I32 = 0x7f;
 
@@ -115,7 +116,7 @@ export const SECTION = {
   code: 10,
 } as const;
 
-/** The opcodes programWasm.ts and reverseWasm.ts emit. */
+/** The opcodes programWasm.ts, reverseWasm.ts and the sin modules emit. */
 export const OP = {
   block: 0x02,
   loop: 0x03,
@@ -166,6 +167,7 @@ export const OP = {
   f64ConvertI32S: 0xb7,
   i64ReinterpretF64: 0xbd,
   f64ReinterpretI64: 0xbf,
+  f32Eq: 0x5b,
   f64Eq: 0x61,
   f64Ne: 0x62,
   f64Lt: 0x63,
@@ -176,6 +178,7 @@ export const OP = {
   f64Neg: 0x9a,
   f32Add: 0x92,
   f32Mul: 0x94,
+  f64Nearest: 0x9e,
   f64Sqrt: 0x9f,
   f64Add: 0xa0,
   f64Sub: 0xa1,
