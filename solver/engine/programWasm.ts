@@ -7,16 +7,18 @@
 // Every operation written is one IEEE 754 fixes in double precision (+ − × ÷, √, |x|, negation, min, max,
 // comparisons), each value rounded to float32 after its instruction as the interpreter's f32 (f32.demote_f64 rounds to
 // nearest, ties to even, as Math.fround does), sums added in the same order; any other table function is called from
-// the module (an import), so its value is the table's own JavaScript, except sin, whose WebAssembly (wasmSinFloat32.ts)
-// gives Math.sin's float32. A delay's reads take the rows the history copies in for its tau (KernelHistory.rows). A loop whose
-// terms are products (a convolution: weights times states) is written out term by term and its sum pair by pair, in
+// the module (an import), so its value is the table's own JavaScript, except sin: the pass evaluates its program depth
+// by depth in sines (sineBatches.ts), each depth's sines as one batch, two to a SIMD instruction, with Math.sin's
+// float32 (wasmSinFloat32.ts; sine-circle.ode's 2,100 sines a step: its 8 perturbed solves 1.38 → 0.96 s). A delay's
+// reads take the rows the history copies in for its tau (KernelHistory.rows). A loop whose terms are products (a convolution: weights times states) is written out term by term and its sum pair by pair, in
 // float32 arithmetic, with loopValue's bits; other loops are the interpreter's, called. Only numbers and slot indices
 // are written, never text from the model.
 // Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
+import { type OrderedInstruction, passOrder } from './sineBatches';
 import type { Opcodes, ProgramArrays } from './programCodegen';
-import { wasmSinFloat32 } from './wasmSinFloat32';
+import { fillSinTable, SIN_TABLE_BYTES, sinBatchBody, wasmSinFloat32 } from './wasmSinFloat32';
 import { fillMemo, MEMO_BYTES, memoCall } from './wasmMemo';
 
 /** What a pass's delayed reads ask of the solve's history (programInterpreter.ts's DelayReader has more). */
@@ -52,7 +54,8 @@ const T_UNARY = 0,
   T_FORWARD = 2,
   T_LOCATE = 3,
   T_READ = 4,
-  T_LOOP = 5;
+  T_LOOP = 5,
+  T_BATCH = 6;
 /** Distinct taus a pass reads at most (a local and 2·states + 1 slots each). */
 const MAX_LAGS = 256;
 
@@ -103,6 +106,45 @@ const MEMO_LOCALS = { bits: 1, slot: 2, arg: 3 },
 
 const SIN = table('sin');
 
+/** What the pass's order (sineBatches.ts) needs of instruction k: whether it is a sine, and what it reads. */
+function ordered(g: ProgramArrays, o: Opcodes, k: number): OrderedInstruction {
+  const { op, A, B, C, ta, tb, fns } = g;
+  const reads = (operands: number[]): OrderedInstruction => ({ sine: false, operands });
+  switch (op[k]) {
+    case o.ADD:
+    case o.SUB:
+    case o.MUL:
+      return reads([A[k], B[k]]);
+    case o.NEG:
+      return reads([A[k]]);
+    case o.UNARY:
+      return { sine: fns[k] === SIN, operands: [A[k]] };
+    case o.BINARY:
+      return reads([A[k], B[k]]);
+    case o.SELECT:
+      return reads([A[k], B[k], C[k]]);
+    case o.DOT:
+    case o.SUM: {
+      const operands: number[] = [];
+      for (let i = A[k]; i < A[k] + B[k]; i++) {
+        operands.push(ta[i]);
+        if (op[k] === o.DOT) operands.push(tb[i]);
+      }
+      return reads(operands);
+    }
+    case o.DELAY:
+      return reads([B[k]]);
+    case o.LOOP: {
+      const products = g.loopProducts(A[k]);
+      if (products && products.slots.length > 0) return reads([...products.slots]);
+      // The interpreter's loop reads the values so far.
+      return { sine: false, operands: 'all' };
+    }
+    default: // constants, states, parameters, t
+      return reads([]);
+  }
+}
+
 /** Whether the forward pass writes this table function as WebAssembly (else it calls the table's value). */
 export function nativeInWasm(fn: unknown): boolean {
   return NATIVE.has(fn);
@@ -142,7 +184,12 @@ export function wasmForward(
     if (p) maxK = Math.max(maxK, p.slots.length / 2);
   }
   const top = RED + 4 * maxK;
-  const memoBase = Math.ceil(top / 16) * 16;
+  // The sines in batches by depth (sineBatches.ts): sin's table, then each batch's (argument, result) byte offsets.
+  const { order, batches } = passOrder(L, (k) => ordered(g, o, k));
+  const sines = batches.reduce((n, b) => n + b.sines.length + (b.sines.length & 1), 0);
+  const tableAt = Math.ceil(top / 16) * 16,
+    listAt = tableAt + (sines > 0 ? SIN_TABLE_BYTES : 0);
+  const memoBase = Math.ceil((listAt + 8 * sines) / 16) * 16;
   const memos = new Map<(x: number) => number, number>();
   const memoAt = (fn: (x: number) => number) => {
     let m = memos.get(fn);
@@ -164,10 +211,13 @@ export function wasmForward(
     // A loop left to the interpreter reads the values so far, which every instruction has stored.
     loopValue = (index: number) => g.loop(index, values);
   const c = new Bytes();
-  let k = 0;
+  // Position p evaluates order[p] (k); a value evaluated at position q stays in local RECENT + q % RING until q + RING.
+  let p = 0,
+    k = 0;
+  const at = new Int32Array(L).fill(-RING);
   const load = (slot: number) =>
-    slot < L && k - slot < RING
-      ? c.byte(OP.localGet).u32(RECENT + (slot % RING))
+    slot < L && p - at[slot] < RING
+      ? c.byte(OP.localGet).u32(RECENT + (at[slot] % RING))
       : c
           .byte(OP.i32Const)
           .s32(0)
@@ -177,7 +227,35 @@ export function wasmForward(
   const round = () => c.byte(OP.f32DemoteF64).byte(OP.f64PromoteF32);
   c.u32(5).u32(1).byte(I64).u32(1).byte(I32).u32(1).byte(F64).u32(RING).byte(F64).u32(lags.size).byte(I32);
   const located = new Set<number>();
-  for (; k < L; k++) {
+  // Each batch's pairs in the list; its call's function index (after the imports) is set once they are all known.
+  const list = new Int32Array(2 * sines),
+    batchCalls: number[] = [];
+  let listed = 0;
+  const batchAt = (sinesOf: number[]) => {
+    const from = listAt + 8 * listed;
+    for (const s of sinesOf) {
+      list[2 * listed] = A[s] * 8;
+      list[2 * listed++ + 1] = (V + s) * 8;
+    }
+    if (sinesOf.length & 1) {
+      list[2 * listed] = list[2 * listed - 2];
+      list[2 * listed + 1] = list[2 * listed - 1];
+      listed++;
+    }
+    c.byte(OP.i32Const)
+      .s32(from)
+      .byte(OP.i32Const)
+      .s32(listAt + 8 * listed)
+      .byte(OP.call);
+    batchCalls.push(c.length);
+    c.u32Fixed(0);
+  };
+  const scalarSin = sines > 0 ? imports.at(wasmSinFloat32(), T_UNARY) : -1;
+  let batch = 0;
+  for (; p <= order.length; p++) {
+    while (batch < batches.length && batches[batch].at === p) batchAt(batches[batch++].sines);
+    if (p === order.length) break;
+    k = order[p];
     const a = A[k],
       b = B[k];
     c.byte(OP.i32Const).s32(0);
@@ -219,10 +297,6 @@ export function wasmForward(
             else load(i === 0 ? a : b);
           }
           c.bytes(native.ops);
-        } else if (fns[k] === SIN) {
-          // Rounded to float32 already (the round below leaves it as it is).
-          load(a);
-          c.byte(OP.call).u32(imports.at(wasmSinFloat32(), T_UNARY));
         } else if (op[k] === o.UNARY && PURE.has(fns[k])) {
           const value = (fns[k] as { value: (x: number) => number }).value;
           load(a);
@@ -357,12 +431,14 @@ export function wasmForward(
         return undefined;
     }
     c.byte(OP.localTee)
-      .u32(RECENT + (k % RING))
+      .u32(RECENT + (p % RING))
       .byte(OP.f64Store)
       .u32(3)
       .u32((V + k) * 8);
+    at[k] = p;
   }
   c.byte(OP.end);
+  for (const call of batchCalls) c.setU32Fixed(call, imports.list.length + 1);
 
   const pages = Math.max(1, Math.ceil((memoBase + memos.size * MEMO_BYTES) / 65536));
   const { run, memory } = instantiate({
@@ -373,15 +449,21 @@ export function wasmForward(
       [[I32, F64, F64, I32], [I32]], // T_LOCATE
       [[I32, F64, F64, I32, I32], [F64]], // T_READ
       [[I32], [F64]], // T_LOOP
+      [[I32, I32], []], // T_BATCH
     ],
     imports: imports.list,
     type: T_FORWARD,
     body: c,
     pages,
+    helpers: sines > 0 ? [{ type: T_BATCH, body: sinBatchBody(tableAt, scalarSin) }] : [],
   });
   const forward = run as (t: number) => void;
   mem = new Float64Array(memory.buffer);
-  for (const [fn, at] of memos) fillMemo(memory, at, fn);
+  for (const [fn, memo] of memos) fillMemo(memory, memo, fn);
+  if (sines > 0) {
+    fillSinTable(memory, tableAt);
+    new Int32Array(memory.buffer, listAt, 2 * sines).set(list);
+  }
   values = mem.subarray(V, V + L);
   const stateIn = mem.subarray(S, S + D),
     paramIn = mem.subarray(PR, PR + P);

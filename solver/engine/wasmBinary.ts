@@ -68,6 +68,23 @@ export class Bytes {
     return this.bytes(f64Bytes);
   }
 
+  /** An unsigned LEB128 in 5 bytes (redundant continuation bits), to be set later with setU32Fixed. */
+  u32Fixed(n: number): this {
+    for (let i = 0; i < 4; i++) this.byte(((n >>> (7 * i)) & 0x7f) | 0x80);
+    return this.byte((n >>> 28) & 0x0f);
+  }
+
+  /** Rewrites the u32Fixed written at byte `at`. */
+  setU32Fixed(at: number, n: number): void {
+    for (let i = 0; i < 4; i++) this.buf[at + i] = ((n >>> (7 * i)) & 0x7f) | 0x80;
+    this.buf[at + 4] = (n >>> 28) & 0x0f;
+  }
+
+  /** A SIMD instruction (SIMD's opcodes). */
+  simd(op: number): this {
+    return this.byte(0xfd).u32(op);
+  }
+
   /** A name or a vector of bytes: its length, then its bytes. */
   vector(bs: Bytes | ArrayLike<number>): this {
     const data = bs instanceof Bytes ? bs.view() : bs;
@@ -101,6 +118,7 @@ const f64Bytes = new Uint8Array(f64Scratch.buffer);
 /** Value types. */
 export const F64 = 0x7c,
   F32 = 0x7d,
+  V128 = 0x7b,
   I64 = 0x7e,
   I32 = 0x7f;
 
@@ -191,6 +209,31 @@ export const OP = {
   f64PromoteF32: 0xbb,
 } as const;
 
+/** 128-bit SIMD's opcodes (each after the prefix 0xfd, as a LEB128 u32: `Bytes.simd`). */
+export const SIMD = {
+  v128Load: 0x00,
+  i8x16Shuffle: 0x0d,
+  i32x4Splat: 0x11,
+  f64x2Splat: 0x14,
+  i32x4ExtractLane: 0x1b,
+  f64x2ExtractLane: 0x21,
+  f64x2ReplaceLane: 0x22,
+  f32x4Eq: 0x41,
+  f64x2Lt: 0x49,
+  v128And: 0x4e,
+  f32x4DemoteF64x2Zero: 0x5e,
+  f64x2PromoteLowF32x4: 0x5f,
+  f64x2Nearest: 0x94,
+  i32x4AllTrue: 0xa3,
+  i32x4Shl: 0xab,
+  i64x2AllTrue: 0xc3,
+  f64x2Abs: 0xec,
+  f64x2Add: 0xf0,
+  f64x2Sub: 0xf1,
+  f64x2Mul: 0xf2,
+  i32x4TruncSatF64x2SZero: 0xfc,
+} as const;
+
 /** The empty block type (an `if` without a result). */
 export const VOID_BLOCK = 0x40;
 
@@ -236,6 +279,7 @@ export class ImportList {
  * A module of one exported function `run` (of type `type`, with `body`) on a memory of its own (`pages` of 64 KiB,
  * exported as `memory`), importing `imports` as functions 0 … n − 1 (module "f", names "0" …), and, with `table`, a
  * table holding them in that order for call_indirect. `types`: each function type's parameters and results.
+ * `helpers`: functions of the module that `run` calls, at indices n + 1, n + 2, …
  */
 export function instantiate(spec: {
   types: [number[], number[]][];
@@ -244,7 +288,9 @@ export function instantiate(spec: {
   body: Bytes;
   pages: number;
   table?: boolean;
+  helpers?: { type: number; body: Bytes }[];
 }): { run: unknown; memory: WasmMemory } {
+  const helpers = spec.helpers ?? [];
   const { imports } = spec,
     n = imports.length;
   const types = new Bytes().u32(spec.types.length);
@@ -257,7 +303,7 @@ export function instantiate(spec: {
   const sections: [number, Bytes][] = [
     [SECTION.type, types],
     [SECTION.import, importSection],
-    [SECTION.function, new Bytes().u32(1).u32(spec.type)],
+    [SECTION.function, helpers.reduce((b, h) => b.u32(h.type), new Bytes().u32(1 + helpers.length).u32(spec.type))],
   ];
   if (spec.table) sections.push([SECTION.table, new Bytes().u32(1).byte(0x70).byte(0x00).u32(Math.max(1, n))]);
   sections.push([SECTION.memory, new Bytes().u32(1).byte(0x00).u32(spec.pages)], [SECTION.export, exportSection]);
@@ -267,7 +313,10 @@ export function instantiate(spec: {
     for (let i = 0; i < n; i++) elements.u32(i);
     sections.push([SECTION.element, elements]);
   }
-  sections.push([SECTION.code, new Bytes().u32(1).vector(spec.body)]);
+  sections.push([
+    SECTION.code,
+    helpers.reduce((b, h) => b.vector(h.body), new Bytes().u32(1 + helpers.length).vector(spec.body)),
+  ]);
   const importObject = { f: Object.fromEntries(imports.map((f, i) => [String(i), f.fn])) };
   const api = webAssembly as WebAssemblyApi;
   const instance = new api.Instance(new api.Module(moduleBytes(sections)), importObject);

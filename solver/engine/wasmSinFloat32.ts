@@ -1,6 +1,6 @@
-// Math.fround(Math.sin(x)) as a WebAssembly function: what a forward pass keeps of sin, since every value it computes is
-// rounded to float32 (programWasm.ts). fdlibm (wasmSin.ts) gives every bit of Math.sin; float32 keeps 24 of them, so a
-// short evaluation decides the float32 whenever it lies far enough from a rounding boundary:
+// Math.fround(Math.sin(x)) in WebAssembly: what a forward pass keeps of sin, since every value it computes is rounded to
+// float32 (programWasm.ts). fdlibm (wasmSin.ts) gives every bit of Math.sin; float32 keeps 24 of them, so a short
+// evaluation decides the float32 whenever it lies far enough from a rounding boundary:
 //   x = m·π/512 + d with m the nearest integer, |d| ≤ π/1024 (π/512 in two parts, the first short enough that m times
 //   it, and x minus that, are exact for |m| < 2^20), and sin x = s·cos d + c·sin d, s and c the sine and cosine of
 //   (m mod 1024)·π/512 from a table, cos d − 1 and sin d their Taylor polynomials to d⁴ and d⁵.
@@ -8,10 +8,14 @@
 // evaluation's roundings within 1.2·10⁻¹⁶. Math.sin is within 2.2·10⁻¹⁶ of it (fdlibm: under one ulp). ERROR is over
 // three times the sum: when y − ERROR and y + ERROR round to the same float32, every number between does, Math.sin(x)
 // among them, and that float32 is the answer. Otherwise fdlibm's sin is called and rounded: ±0 and |sin x| below about
-// 10⁻⁸, |x| ≥ 4096, NaN and the infinities, and about one argument in 10⁷ otherwise. On sine-circle.ode's 12.6 million
-// sines a solve this is 2.2 ns a call less than fdlibm's. test/unit/wasmSinFloat32.test.ts holds it to
-// Math.fround(Math.sin(x)) on millions of arguments and on the float32 arguments whose sine lies nearest a boundary.
-import { Bytes, F32, F64, I32, instantiate, OP, VOID_BLOCK } from './wasmBinary';
+// 10⁻⁸, |x| ≥ 4096, NaN and the infinities, and about one argument in 10⁷ otherwise.
+// Two forms: a function of its own module (wasmSinFloat32), 3.7 ns a sine beyond its call where fdlibm's takes 5.1; and
+// a pass's batch (sinBatchBody, the sines of one depth, sineBatches.ts), two sines to a SIMD instruction, 3.6 ns a sine
+// in all where the call costs 6.5 (2 million float32 arguments in ±20, from a WebAssembly loop).
+// test/unit/wasmSinFloat32.test.ts holds the function to Math.fround(Math.sin(x)) on millions of arguments and on the
+// float32 arguments whose sine lies nearest a boundary; test/unit/programWasm.test.ts holds the batches to the
+// interpreter's Math.sin.
+import { Bytes, F32, F64, I32, instantiate, OP, SIMD, V128, VOID_BLOCK } from './wasmBinary';
 import { wasmSin } from './wasmSin';
 
 /** Table entries: (sin, cos) of mπ/512, m = 0 … 1023. */
@@ -45,14 +49,18 @@ export function wasmSinFloat32(): (x: number) => number {
       body: body(0),
       pages: 1,
     });
-    fillTable(new Float64Array(memory.buffer, 0, 2 * ENTRIES));
+    fillSinTable(memory, 0);
     built = run as (x: number) => number;
   }
   return built;
 }
 
-/** sin and cos of mπ/512, interleaved: the first octant's evaluated, the rest by the cofunctions and quarter turns. */
-function fillTable(t: Float64Array): void {
+/** Bytes of the table (sin, cos of mπ/512, interleaved) in a module's memory. */
+export const SIN_TABLE_BYTES = ENTRIES * 16;
+
+/** The table at byte `at` of `memory`: the first octant's values evaluated, the rest by the cofunctions and quarter turns. */
+export function fillSinTable(memory: { buffer: ArrayBuffer }, at: number): void {
+  const t = new Float64Array(memory.buffer, at, 2 * ENTRIES);
   const quarter = ENTRIES / 4,
     eighth = ENTRIES / 8;
   for (let m = 0; m < ENTRIES; m++) {
@@ -141,5 +149,160 @@ function body(fdlibm: number): Bytes {
   ops(OP.call);
   c.u32(fdlibm);
   ops(OP.f32DemoteF64, OP.f64PromoteF32, OP.end);
+  return c;
+}
+
+/**
+ * A pass's sines in a batch, two at a time in SIMD lanes: a function (from, end) of the pass's module over the list of
+ * (argument's byte offset, result's byte offset) pairs of i32 at bytes [from, end), an even number of pairs, each
+ * result Math.fround(Math.sin(argument)) as the scalar function gives it. A pair whose lanes the short evaluation does
+ * not decide (or with an argument beyond LIMIT) calls `scalar`, the index of the imported wasmSinFloat32, per lane.
+ * `tableAt`: the table's byte offset in the pass's memory (fillSinTable).
+ */
+export function sinBatchBody(tableAt: number, scalar: number): Bytes {
+  const c = new Bytes();
+  // Locals after (from, end): i32 a0, r0, a1, r1, e0, e1; v128 x, m, d, z, y, low.
+  const FROM = 0,
+    END = 1,
+    A0 = 2,
+    R0 = 3,
+    A1 = 4,
+    R1 = 5,
+    E0 = 6,
+    E1 = 7,
+    VX = 8,
+    VM = 9,
+    VD = 10,
+    VZ = 11,
+    VY = 12,
+    VLOW = 13;
+  c.u32(2).u32(6).byte(I32).u32(6).byte(V128);
+  const get = (i: number) => c.byte(OP.localGet).u32(i);
+  const set = (i: number) => c.byte(OP.localSet).u32(i);
+  const splat = (v: number) => c.byte(OP.f64Const).f64(v).simd(SIMD.f64x2Splat);
+  const ops = (...o: number[]) => c.bytes(o);
+  const simd = (...o: number[]) => {
+    for (const x of o) c.simd(x);
+  };
+  const word = (offset: number, into: number) => {
+    get(FROM);
+    c.byte(OP.i32Load).u32(2).u32(offset);
+    set(into);
+  };
+  const lane = (v: number, i: number) => {
+    get(v);
+    c.simd(SIMD.f64x2ExtractLane).byte(i);
+  };
+  ops(OP.block, VOID_BLOCK, OP.loop, VOID_BLOCK);
+  get(FROM);
+  get(END);
+  ops(OP.i32GeS, OP.brIf);
+  c.u32(1);
+  word(0, A0);
+  word(4, R0);
+  word(8, A1);
+  word(12, R1);
+  get(A0);
+  c.byte(OP.f64Load).u32(3).u32(0).simd(SIMD.f64x2Splat);
+  get(A1);
+  c.byte(OP.f64Load).u32(3).u32(0).simd(SIMD.f64x2ReplaceLane).byte(1);
+  set(VX);
+  // m = nearest(x·512/π), d = (x − m·P1) − m·P2, z = d²
+  get(VX);
+  splat(SCALE);
+  simd(SIMD.f64x2Mul, SIMD.f64x2Nearest);
+  set(VM);
+  get(VX);
+  get(VM);
+  splat(P1);
+  simd(SIMD.f64x2Mul, SIMD.f64x2Sub);
+  get(VM);
+  splat(P2);
+  simd(SIMD.f64x2Mul, SIMD.f64x2Sub);
+  set(VD);
+  get(VD);
+  get(VD);
+  simd(SIMD.f64x2Mul);
+  set(VZ);
+  // The entries' byte offsets, (m mod 1024)·16, lane by lane.
+  get(VM);
+  c.simd(SIMD.i32x4TruncSatF64x2SZero)
+    .byte(OP.i32Const)
+    .s32(ENTRIES - 1)
+    .simd(SIMD.i32x4Splat)
+    .simd(SIMD.v128And);
+  c.byte(OP.i32Const).s32(4).simd(SIMD.i32x4Shl);
+  c.byte(OP.localTee).u32(VY).simd(SIMD.i32x4ExtractLane).byte(0);
+  set(E0);
+  get(VY);
+  c.simd(SIMD.i32x4ExtractLane).byte(1);
+  set(E1);
+  // s and c of each lane's entry: the two entries loaded whole, their first (second) halves shuffled together.
+  const halves = (half: number) => {
+    get(E0);
+    c.simd(SIMD.v128Load).u32(4).u32(tableAt);
+    get(E1);
+    c.simd(SIMD.v128Load).u32(4).u32(tableAt).simd(SIMD.i8x16Shuffle);
+    for (let k = 0; k < 8; k++) c.byte(half * 8 + k);
+    for (let k = 0; k < 8; k++) c.byte(16 + half * 8 + k);
+  };
+  // y = s + (s·(cos d − 1) + c·sin d), as the scalar function
+  halves(0);
+  halves(0);
+  get(VZ);
+  get(VZ);
+  splat(1 / 24);
+  simd(SIMD.f64x2Mul);
+  splat(-0.5);
+  simd(SIMD.f64x2Add, SIMD.f64x2Mul, SIMD.f64x2Mul);
+  halves(1);
+  get(VD);
+  get(VD);
+  get(VZ);
+  simd(SIMD.f64x2Mul);
+  splat(-1 / 6);
+  get(VZ);
+  splat(1 / 120);
+  simd(SIMD.f64x2Mul, SIMD.f64x2Add, SIMD.f64x2Mul, SIMD.f64x2Add);
+  simd(SIMD.f64x2Mul, SIMD.f64x2Add, SIMD.f64x2Add);
+  set(VY);
+  get(VY);
+  splat(ERROR);
+  simd(SIMD.f64x2Sub, SIMD.f32x4DemoteF64x2Zero);
+  set(VLOW);
+  // Both lanes within LIMIT, and each lane's y ± ERROR one float32 (lanes 2 and 3 of both are 0).
+  get(VX);
+  simd(SIMD.f64x2Abs);
+  splat(LIMIT);
+  simd(SIMD.f64x2Lt, SIMD.i64x2AllTrue);
+  get(VLOW);
+  get(VY);
+  splat(ERROR);
+  simd(SIMD.f64x2Add, SIMD.f32x4DemoteF64x2Zero, SIMD.f32x4Eq, SIMD.i32x4AllTrue);
+  ops(OP.i32And, OP.if, VOID_BLOCK);
+  get(VLOW);
+  c.simd(SIMD.f64x2PromoteLowF32x4);
+  set(VY);
+  get(R0);
+  lane(VY, 0);
+  c.byte(OP.f64Store).u32(3).u32(0);
+  get(R1);
+  lane(VY, 1);
+  c.byte(OP.f64Store).u32(3).u32(0);
+  ops(OP.else);
+  get(R0);
+  lane(VX, 0);
+  c.byte(OP.call).u32(scalar).byte(OP.f64Store).u32(3).u32(0);
+  get(R1);
+  lane(VX, 1);
+  c.byte(OP.call).u32(scalar).byte(OP.f64Store).u32(3).u32(0);
+  ops(OP.end);
+  get(FROM);
+  c.byte(OP.i32Const).s32(16);
+  ops(OP.i32Add);
+  set(FROM);
+  ops(OP.br);
+  c.u32(0);
+  ops(OP.end, OP.end, OP.end);
   return c;
 }

@@ -75,6 +75,14 @@ special z=conv(even,200,50,w,fu0)
 u[0..199]'=-u[j]-h+z([j])
 init u[0..199]=0.1
 @ total=1, dt=0.1`,
+  // Sines at depths 1 to 3, evaluated a depth at a time in batches of an even and an odd number (sineBatches.ts),
+  // arguments beyond the table's range among them (b·u), beside a model table's lookups, whose order is kept.
+  'sines at several depths, in batches': `table tw % 11 -5 5 t*t - t
+par a=0.7, b=3000
+u[0..148]' = sin(u[j]) + sin(a*u[j] + sin(b*u[j])) - sin(sin(sin(u[j] + a))) + if(u[j] > 0) then(sin(u[j]*b)) else(tw(sin(u[j])*4)) + tw(u[j])
+v' = sin(v) + tw(sin(sin(v)))
+init u[0..148]=0.2
+@ total=1, dt=0.1`,
   // Products of a weight matrix and the state: dot products whose sides reach parameters and states apart.
   'an MLP field of dot products': `state x[30]
 init x = 0.1
