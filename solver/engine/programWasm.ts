@@ -15,7 +15,7 @@
 // are written, never text from the model.
 // Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
-import { Bytes, F64, I32, I64, ImportList, instantiate, OP, webAssembly } from './wasmBinary';
+import { Bytes, F64, I32, I64, ImportList, instantiate, OP, simdSupported, webAssembly } from './wasmBinary';
 import { type OrderedInstruction, passOrder } from './sineBatches';
 import type { Opcodes, ProgramArrays } from './programCodegen';
 import { fillSinTable, SIN_TABLE_BYTES, sinBatchBody, wasmSinFloat32 } from './wasmSinFloat32';
@@ -187,6 +187,8 @@ export function wasmForward(
   // The sines in batches by depth (sineBatches.ts): sin's table, then each batch's (argument, result) byte offsets.
   const { order, batches } = passOrder(L, (k) => ordered(g, o, k));
   const sines = batches.reduce((n, b) => n + b.sines.length + (b.sines.length & 1), 0);
+  // Without SIMD the interpreter runs the program.
+  if (sines > 0 && !simdSupported()) return undefined;
   const tableAt = Math.ceil(top / 16) * 16,
     listAt = tableAt + (sines > 0 ? SIN_TABLE_BYTES : 0);
   const memoBase = Math.ceil((listAt + 8 * sines) / 16) * 16;

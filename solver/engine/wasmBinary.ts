@@ -234,6 +234,27 @@ export const SIMD = {
   i32x4TruncSatF64x2SZero: 0xfc,
 } as const;
 
+let simd: boolean | undefined;
+/** Whether this WebAssembly compiles 128-bit SIMD (a module of one function that makes a v128 and drops it). */
+export function simdSupported(): boolean {
+  if (simd === undefined) {
+    const body = new Bytes().u32(0).simd(0x0c).bytes(new Uint8Array(16)).byte(0x1a).byte(OP.end);
+    try {
+      new (webAssembly as WebAssemblyApi).Module(
+        moduleBytes([
+          [SECTION.type, new Bytes().u32(1).byte(0x60).u32(0).u32(0)],
+          [SECTION.function, new Bytes().u32(1).u32(0)],
+          [SECTION.code, new Bytes().u32(1).vector(body)],
+        ]),
+      );
+      simd = true;
+    } catch {
+      simd = false;
+    }
+  }
+  return simd;
+}
+
 /** The empty block type (an `if` without a result). */
 export const VOID_BLOCK = 0x40;
 
