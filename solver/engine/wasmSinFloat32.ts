@@ -75,66 +75,126 @@ export function fillSinTable(memory: { buffer: ArrayBuffer }, at: number): void 
   }
 }
 
+/** The arithmetic the short evaluation is written in: float64, or two float64 lanes of a v128. */
+interface Lanes {
+  num(v: number): void;
+  mul(): void;
+  add(): void;
+  sub(): void;
+  nearest(): void;
+}
+
+const float64 = (c: Bytes): Lanes => ({
+  num: (v) => c.byte(OP.f64Const).f64(v),
+  mul: () => c.byte(OP.f64Mul),
+  add: () => c.byte(OP.f64Add),
+  sub: () => c.byte(OP.f64Sub),
+  nearest: () => c.byte(OP.f64Nearest),
+});
+
+const float64x2 = (c: Bytes): Lanes => ({
+  num: (v) => c.byte(OP.f64Const).f64(v).simd(SIMD.f64x2Splat),
+  mul: () => c.simd(SIMD.f64x2Mul),
+  add: () => c.simd(SIMD.f64x2Add),
+  sub: () => c.simd(SIMD.f64x2Sub),
+  nearest: () => c.simd(SIMD.f64x2Nearest),
+});
+
+/**
+ * The header's y of local `x`, pushed: m, d and z = d² into their locals, then `entries` (the table's offsets from m),
+ * then s and c from `sine` and `cosine` (each pushes its lanes' table values).
+ */
+function shortSine(
+  c: Bytes,
+  a: Lanes,
+  l: { x: number; m: number; d: number; z: number },
+  entries: () => void,
+  sine: () => void,
+  cosine: () => void,
+): void {
+  const get = (i: number) => c.byte(OP.localGet).u32(i);
+  const set = (i: number) => c.byte(OP.localSet).u32(i);
+  // m = nearest(x·512/π), d = (x − m·P1) − m·P2, z = d²
+  get(l.x);
+  a.num(SCALE);
+  a.mul();
+  a.nearest();
+  set(l.m);
+  get(l.x);
+  get(l.m);
+  a.num(P1);
+  a.mul();
+  a.sub();
+  get(l.m);
+  a.num(P2);
+  a.mul();
+  a.sub();
+  set(l.d);
+  get(l.d);
+  get(l.d);
+  a.mul();
+  set(l.z);
+  entries();
+  // y = s + (s·(cos d − 1) + c·sin d), cos d − 1 = z·(−1/2 + z/24), sin d = d + d·z·(−1/6 + z/120)
+  sine();
+  sine();
+  get(l.z);
+  get(l.z);
+  a.num(1 / 24);
+  a.mul();
+  a.num(-0.5);
+  a.add();
+  a.mul();
+  a.mul();
+  cosine();
+  get(l.d);
+  get(l.d);
+  get(l.z);
+  a.mul();
+  a.num(-1 / 6);
+  get(l.z);
+  a.num(1 / 120);
+  a.mul();
+  a.add();
+  a.mul();
+  a.add();
+  a.mul();
+  a.add();
+  a.add();
+}
+
 /** (x) → Math.fround(Math.sin(x)); `fdlibm`: the imported sin's index. */
 function body(fdlibm: number): Bytes {
   const c = new Bytes();
   c.u32(3).u32(4).byte(F64).u32(1).byte(I32).u32(1).byte(F32);
   const get = (i: number) => c.byte(OP.localGet).u32(i);
-  const set = (i: number) => c.byte(OP.localSet).u32(i);
   const num = (v: number) => c.byte(OP.f64Const).f64(v);
   const ops = (...o: number[]) => c.bytes(o);
   get(X);
   ops(OP.f64Abs);
   num(LIMIT);
   ops(OP.f64Lt, OP.if, VOID_BLOCK);
-  // m = nearest(x·512/π), d = (x − m·P1) − m·P2, the entry at (m mod 1024)·16
-  get(X);
-  num(SCALE);
-  ops(OP.f64Mul, OP.f64Nearest);
-  set(M);
-  get(X);
-  get(M);
-  num(P1);
-  ops(OP.f64Mul, OP.f64Sub);
-  get(M);
-  num(P2);
-  ops(OP.f64Mul, OP.f64Sub);
-  set(D);
-  get(M);
-  ops(OP.i32TruncF64S, OP.i32Const);
-  c.s32(ENTRIES - 1);
-  ops(OP.i32And, OP.i32Const);
-  c.s32(4);
-  ops(OP.i32Shl);
-  set(ENTRY);
-  get(D);
-  get(D);
-  ops(OP.f64Mul);
-  set(Z);
-  const entry = (offset: number) => {
+  const entry = (offset: number) => () => {
     get(ENTRY);
     c.byte(OP.f64Load).u32(3).u32(offset);
   };
-  // y = s + (s·(cos d − 1) + c·sin d), cos d − 1 = z·(−1/2 + z/24), sin d = d + d·z·(−1/6 + z/120)
-  entry(0);
-  entry(0);
-  get(Z);
-  get(Z);
-  num(1 / 24);
-  ops(OP.f64Mul);
-  num(-0.5);
-  ops(OP.f64Add, OP.f64Mul, OP.f64Mul);
-  entry(8);
-  get(D);
-  get(D);
-  get(Z);
-  ops(OP.f64Mul);
-  num(-1 / 6);
-  get(Z);
-  num(1 / 120);
-  ops(OP.f64Mul, OP.f64Add, OP.f64Mul, OP.f64Add);
-  ops(OP.f64Mul, OP.f64Add, OP.f64Add);
-  set(Y);
+  shortSine(
+    c,
+    float64(c),
+    { x: X, m: M, d: D, z: Z },
+    () => {
+      // The entry at (m mod 1024)·16
+      get(M);
+      c.byte(OP.i32TruncF64S)
+        .byte(OP.i32Const)
+        .s32(ENTRIES - 1)
+        .byte(OP.i32And);
+      c.byte(OP.i32Const).s32(4).byte(OP.i32Shl).byte(OP.localSet).u32(ENTRY);
+    },
+    entry(0),
+    entry(8),
+  );
+  c.byte(OP.localSet).u32(Y);
   // Decided when y ± ERROR round to one float32.
   get(Y);
   num(ERROR);
@@ -179,7 +239,7 @@ export function sinBatchBody(tableAt: number, scalar: number): Bytes {
   c.u32(2).u32(6).byte(I32).u32(6).byte(V128);
   const get = (i: number) => c.byte(OP.localGet).u32(i);
   const set = (i: number) => c.byte(OP.localSet).u32(i);
-  const splat = (v: number) => c.byte(OP.f64Const).f64(v).simd(SIMD.f64x2Splat);
+  const lanes = float64x2(c);
   const ops = (...o: number[]) => c.bytes(o);
   const simd = (...o: number[]) => {
     for (const x of o) c.simd(x);
@@ -207,38 +267,8 @@ export function sinBatchBody(tableAt: number, scalar: number): Bytes {
   get(A1);
   c.byte(OP.f64Load).u32(3).u32(0).simd(SIMD.f64x2ReplaceLane).byte(1);
   set(VX);
-  // m = nearest(x·512/π), d = (x − m·P1) − m·P2, z = d²
-  get(VX);
-  splat(SCALE);
-  simd(SIMD.f64x2Mul, SIMD.f64x2Nearest);
-  set(VM);
-  get(VX);
-  get(VM);
-  splat(P1);
-  simd(SIMD.f64x2Mul, SIMD.f64x2Sub);
-  get(VM);
-  splat(P2);
-  simd(SIMD.f64x2Mul, SIMD.f64x2Sub);
-  set(VD);
-  get(VD);
-  get(VD);
-  simd(SIMD.f64x2Mul);
-  set(VZ);
-  // The entries' byte offsets, (m mod 1024)·16, lane by lane.
-  get(VM);
-  c.simd(SIMD.i32x4TruncSatF64x2SZero)
-    .byte(OP.i32Const)
-    .s32(ENTRIES - 1)
-    .simd(SIMD.i32x4Splat)
-    .simd(SIMD.v128And);
-  c.byte(OP.i32Const).s32(4).simd(SIMD.i32x4Shl);
-  c.byte(OP.localTee).u32(VY).simd(SIMD.i32x4ExtractLane).byte(0);
-  set(E0);
-  get(VY);
-  c.simd(SIMD.i32x4ExtractLane).byte(1);
-  set(E1);
-  // s and c of each lane's entry: the two entries loaded whole, their first (second) halves shuffled together.
-  const halves = (half: number) => {
+  // s (c) of each lane's entry: the two entries loaded whole, their first (second) halves shuffled together.
+  const halves = (half: number) => () => {
     get(E0);
     c.simd(SIMD.v128Load).u32(4).u32(tableAt);
     get(E1);
@@ -246,38 +276,40 @@ export function sinBatchBody(tableAt: number, scalar: number): Bytes {
     for (let k = 0; k < 8; k++) c.byte(half * 8 + k);
     for (let k = 0; k < 8; k++) c.byte(16 + half * 8 + k);
   };
-  // y = s + (s·(cos d − 1) + c·sin d), as the scalar function
-  halves(0);
-  halves(0);
-  get(VZ);
-  get(VZ);
-  splat(1 / 24);
-  simd(SIMD.f64x2Mul);
-  splat(-0.5);
-  simd(SIMD.f64x2Add, SIMD.f64x2Mul, SIMD.f64x2Mul);
-  halves(1);
-  get(VD);
-  get(VD);
-  get(VZ);
-  simd(SIMD.f64x2Mul);
-  splat(-1 / 6);
-  get(VZ);
-  splat(1 / 120);
-  simd(SIMD.f64x2Mul, SIMD.f64x2Add, SIMD.f64x2Mul, SIMD.f64x2Add);
-  simd(SIMD.f64x2Mul, SIMD.f64x2Add, SIMD.f64x2Add);
+  shortSine(
+    c,
+    lanes,
+    { x: VX, m: VM, d: VD, z: VZ },
+    () => {
+      // The entries' byte offsets, (m mod 1024)·16, lane by lane.
+      get(VM);
+      c.simd(SIMD.i32x4TruncSatF64x2SZero)
+        .byte(OP.i32Const)
+        .s32(ENTRIES - 1)
+        .simd(SIMD.i32x4Splat);
+      c.simd(SIMD.v128And).byte(OP.i32Const).s32(4).simd(SIMD.i32x4Shl);
+      c.byte(OP.localTee).u32(VY).simd(SIMD.i32x4ExtractLane).byte(0);
+      set(E0);
+      get(VY);
+      c.simd(SIMD.i32x4ExtractLane).byte(1);
+      set(E1);
+    },
+    halves(0),
+    halves(1),
+  );
   set(VY);
   get(VY);
-  splat(ERROR);
+  lanes.num(ERROR);
   simd(SIMD.f64x2Sub, SIMD.f32x4DemoteF64x2Zero);
   set(VLOW);
   // Both lanes within LIMIT, and each lane's y ± ERROR one float32 (lanes 2 and 3 of both are 0).
   get(VX);
   simd(SIMD.f64x2Abs);
-  splat(LIMIT);
+  lanes.num(LIMIT);
   simd(SIMD.f64x2Lt, SIMD.i64x2AllTrue);
   get(VLOW);
   get(VY);
-  splat(ERROR);
+  lanes.num(ERROR);
   simd(SIMD.f64x2Add, SIMD.f32x4DemoteF64x2Zero, SIMD.f32x4Eq, SIMD.i32x4AllTrue);
   ops(OP.i32And, OP.if, VOID_BLOCK);
   get(VLOW);
