@@ -9,10 +9,11 @@
 // nearest, ties to even, as Math.fround does), sums added in the same order; any other table function is called from
 // the module (an import), so its value is the table's own JavaScript, except sin: the pass evaluates its program depth
 // by depth in sines (sineBatches.ts), each depth's sines as one batch, two to a SIMD instruction, with Math.sin's
-// float32 (wasmSinFloat32.ts; sine-circle.ode's 2,100 sines a step: its 8 perturbed solves 1.38 → 0.96 s). A delay's
-// reads take the rows the history copies in for its tau (KernelHistory.rows). A loop whose terms are products (a convolution: weights times states) is written out term by term and its sum pair by pair, in
-// float32 arithmetic, with loopValue's bits; other loops are the interpreter's, called. Only numbers and slot indices
-// are written, never text from the model.
+// float32 (wasmSinFloat32.ts; sine-circle.ode, 2,100 sines a step: its 8 perturbed solves 1.54–1.58 → 0.98–1.06 s). A
+// delay's reads take the rows the history copies in for its tau (KernelHistory.rows). A loop whose terms are products (a
+// convolution: weights times states) is written out term by term and its sum pair by pair, in float32 arithmetic,
+// with loopValue's bits; other loops are the interpreter's, called. Only numbers and slot indices are written, never
+// text from the model.
 // Its reverse pass is reverseWasm.ts's loop.
 import { FUNCTIONS, OPERATORS, POWER_FORMS, type Operation } from '../ops/table';
 import { Bytes, F64, I32, I64, ImportList, instantiate, OP, simdSupported, webAssembly } from './wasmBinary';
@@ -236,7 +237,7 @@ export function wasmForward(
   const batchAt = (sinesOf: number[]) => {
     const from = listAt + 8 * listed;
     for (const s of sinesOf) {
-      list[2 * listed] = A[s] * 8;
+      list[2 * listed] = (V + A[s]) * 8;
       list[2 * listed++ + 1] = (V + s) * 8;
     }
     if (sinesOf.length & 1) {
