@@ -48,16 +48,12 @@ function same(x: number): void {
 
 test('sin rounded to float32 as WebAssembly gives Math.fround(Math.sin(x)) on random arguments', () => {
   const rng = new Rng(23);
-  let checked = 0;
-  for (const scale of [1e-12, 1e-6, 1e-3, 0.01, 0.1, 0.785, 1, 3.2, 10, 40, 100, 1000, 4096, 5000, 1e5, 1e9]) {
+  for (const scale of [1e-12, 1e-6, 1e-3, 0.01, 0.1, 0.785, 1, 3.2, 10, 40, 100, 1000, 4096, 5000, 1e5, 1e9])
     for (let i = 0; i < 100000; i++) {
       const x = (2 * rng.uniform() - 1) * scale;
       same(Math.fround(x));
       same(x);
-      checked += 2;
     }
-  }
-  assert.equal(checked, 3200000);
 });
 
 test('sin rounded to float32 as WebAssembly: at its table points, its limit and the special values', () => {
