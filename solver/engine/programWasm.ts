@@ -215,8 +215,7 @@ export function wasmForward(
     loopValue = (index: number) => g.loop(index, values);
   const c = new Bytes();
   // Position p evaluates order[p] (k); a value evaluated at position q stays in local RECENT + q % RING until q + RING.
-  let p = 0,
-    k = 0;
+  let p = 0;
   const at = new Int32Array(L).fill(-RING);
   const load = (slot: number) =>
     slot < L && p - at[slot] < RING
@@ -258,7 +257,7 @@ export function wasmForward(
   for (; p <= order.length; p++) {
     while (batch < batches.length && batches[batch].at === p) batchAt(batches[batch++].sines);
     if (p === order.length) break;
-    k = order[p];
+    const k = order[p];
     const a = A[k],
       b = B[k];
     c.byte(OP.i32Const).s32(0);

@@ -21,7 +21,8 @@ export interface PassOrder {
 }
 
 export function passOrder(L: number, instruction: (k: number) => OrderedInstruction): PassOrder {
-  const depth = new Int32Array(L);
+  const depth = new Int32Array(L),
+    isSine = new Uint8Array(L);
   let deepest = 0;
   for (let k = 0; k < L; k++) {
     const { sine, operands } = instruction(k);
@@ -30,11 +31,12 @@ export function passOrder(L: number, instruction: (k: number) => OrderedInstruct
     else for (const slot of operands) if (slot < L) d = Math.max(d, depth[slot]);
     if (sine) d++;
     depth[k] = d;
+    isSine[k] = sine ? 1 : 0;
     deepest = Math.max(deepest, d);
   }
   const sines: number[][] = Array.from({ length: deepest + 1 }, () => []),
     others: number[][] = Array.from({ length: deepest + 1 }, () => []);
-  for (let k = 0; k < L; k++) (instruction(k).sine ? sines : others)[depth[k]].push(k);
+  for (let k = 0; k < L; k++) (isSine[k] ? sines : others)[depth[k]].push(k);
   const order: number[] = [],
     batches: PassOrder['batches'] = [];
   for (let d = 0; d <= deepest; d++) {

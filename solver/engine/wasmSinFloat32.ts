@@ -58,21 +58,26 @@ export function wasmSinFloat32(): (x: number) => number {
 /** Bytes of the table (sin, cos of mπ/512, interleaved) in a module's memory. */
 export const SIN_TABLE_BYTES = ENTRIES * 16;
 
-/** The table at byte `at` of `memory`: the first octant's values evaluated, the rest by the cofunctions and quarter turns. */
+let table: Float64Array | undefined;
+
+/** The table at byte `at` of `memory`: the first octant's values evaluated (once), the rest by the cofunctions and quarter turns. */
 export function fillSinTable(memory: { buffer: ArrayBuffer }, at: number): void {
-  const t = new Float64Array(memory.buffer, at, 2 * ENTRIES);
-  const quarter = ENTRIES / 4,
-    eighth = ENTRIES / 8;
-  for (let m = 0; m < ENTRIES; m++) {
-    const k = m % quarter;
-    const angle = ((k <= eighth ? k : quarter - k) * Math.PI) / (ENTRIES / 2);
-    let s = k <= eighth ? Math.sin(angle) : Math.cos(angle);
-    let c = k <= eighth ? Math.cos(angle) : Math.sin(angle);
-    // Each quarter turn: (s, c) → (c, −s).
-    for (let q = 0; q < Math.floor(m / quarter); q++) [s, c] = [c, -s];
-    t[2 * m] = s;
-    t[2 * m + 1] = c;
+  if (!table) {
+    table = new Float64Array(2 * ENTRIES);
+    const quarter = ENTRIES / 4,
+      eighth = ENTRIES / 8;
+    for (let m = 0; m < ENTRIES; m++) {
+      const k = m % quarter;
+      const angle = ((k <= eighth ? k : quarter - k) * Math.PI) / (ENTRIES / 2);
+      let s = k <= eighth ? Math.sin(angle) : Math.cos(angle);
+      let c = k <= eighth ? Math.cos(angle) : Math.sin(angle);
+      // Each quarter turn: (s, c) → (c, −s).
+      for (let q = 0; q < Math.floor(m / quarter); q++) [s, c] = [c, -s];
+      table[2 * m] = s;
+      table[2 * m + 1] = c;
+    }
   }
+  new Float64Array(memory.buffer, at, 2 * ENTRIES).set(table);
 }
 
 /** The arithmetic the short evaluation is written in: float64, or two float64 lanes of a v128. */
