@@ -7,8 +7,8 @@
 // That y is within 3.2·10⁻¹⁶ of sin x: the table's values within 2·10⁻¹⁶ each, the truncations within 2·10⁻¹⁸, the
 // evaluation's roundings within 1.2·10⁻¹⁶. Math.sin is within 2.2·10⁻¹⁶ of it (fdlibm: under one ulp). ERROR is over
 // three times the sum: when y − ERROR and y + ERROR round to the same float32, every number between does, Math.sin(x)
-// among them, and that float32 is the answer. Otherwise fdlibm's sin is called and rounded: ±0 and |sin x| below about
-// 10⁻⁸, |x| ≥ 4096, NaN and the infinities, and about one argument in 10⁷ otherwise.
+// among them, and that float32 is the answer. Otherwise fdlibm's sin is called and rounded: ±0 (which a batch returns
+// as it is), |sin x| below about 10⁻⁸, |x| ≥ 4096, NaN and the infinities, and about one argument in 10⁷ otherwise.
 // Two forms: a function of its own module (wasmSinFloat32), 3.7 ns a sine beyond its call where fdlibm's takes 5.1; and
 // a pass's batch (sinBatchBody, the sines of one depth, sineBatches.ts), two sines to a SIMD instruction, 3.6 ns a sine
 // in all where the call costs 6.5 (2 million float32 arguments in ±20, from a WebAssembly loop).
@@ -303,8 +303,23 @@ export function sinBatchBody(tableAt: number, scalar: number): Bytes {
     halves(1),
   );
   set(VY);
+  // A lane whose argument is ±0 (sin(a − a), say) is its argument, decided with no margin: the short evaluation gives
+  // +0 for −0, and the margin would send every such pair to the scalar calls.
+  get(VX);
+  lanes.num(0);
+  c.simd(SIMD.f64x2Eq);
+  set(VZ);
+  get(VX);
   get(VY);
+  get(VZ);
+  c.simd(SIMD.v128Bitselect);
+  set(VY);
   lanes.num(ERROR);
+  get(VZ);
+  c.simd(SIMD.v128AndNot);
+  set(VD);
+  get(VY);
+  get(VD);
   simd(SIMD.f64x2Sub, SIMD.f32x4DemoteF64x2Zero);
   set(VLOW);
   // Both lanes within LIMIT, and each lane's y ± ERROR one float32 (lanes 2 and 3 of both are 0).
@@ -314,7 +329,7 @@ export function sinBatchBody(tableAt: number, scalar: number): Bytes {
   simd(SIMD.f64x2Lt, SIMD.i64x2AllTrue);
   get(VLOW);
   get(VY);
-  lanes.num(ERROR);
+  get(VD);
   simd(SIMD.f64x2Add, SIMD.f32x4DemoteF64x2Zero, SIMD.f32x4Eq, SIMD.i32x4AllTrue);
   ops(OP.i32And, OP.if, VOID_BLOCK);
   get(VLOW);
