@@ -4,7 +4,7 @@
 // vector–Jacobian products, the loss, the batched forms for finite differences,
 // and the fused scalar program of small models (engine/scalarRhs.ts).
 import { isVolterraModel, volterraModel, type VolterraModel } from './volterraModel';
-import { delayCalls, solveCalls, type Expr, type Model, type Shape } from '../model';
+import { callsByCallee, delayCalls, solveCalls, type Expr, type Model, type Shape } from '../model';
 import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { evaluationWork } from './scalarProgram';
@@ -25,7 +25,8 @@ import {
 import { sameShape } from '../ops/shapes';
 import { fusedMlp, type MlpField, type RhsPath } from './fusedMlp';
 import type { ParamsFor } from './copySources';
-import { wholeSolveKernel, type WholeSolve } from './scalarKernel/solve';
+import { kernelUnsupported, wholeSolveKernel, type WholeSolve } from './scalarKernel/solve';
+import { schemeOf } from '../schemes/schemes';
 import { eventProgram } from './scalarKernel/events';
 import { pastProgram } from './scalarKernel/delays';
 
@@ -181,10 +182,18 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         'unsupported-dae',
       );
     const program = (hasEvents || hasDelays) && !model.algebraic ? undefined : scalarProgram;
-    // The per-operation right-hand sides only when the fused program does not cover them (compiling
-    // them folds constants with TF.js kernels: an array's selection matrices cost seconds at 400 states).
-    const rhs = program ? FUSED_ONLY : compileRightHandSides(nodes, model);
-    // After the per-operation compile, which records the delay calls' history.
+    // The kernel stands for the model's own rhs (fused, or per operation for a model with events or delays).
+    const kernelProgram = kernelWanted && (!hasEvents || events) && histories ? scalarProgram : undefined;
+    // The per-operation right-hand sides only when the fused program does not cover them (compiling them folds
+    // constants with TF.js kernels: an array's selection matrices cost seconds at 400 states). A model with events
+    // or delays whose kernel runs its own scheme compiles them when something first asks for them: sine-circle.ode's
+    // 2,100 terms took 0.1 s on each of the check's threads, and no solve of its check runs them.
+    const rhs = once(() => (program ? FUSED_ONLY : compileRightHandSides(nodes, model)));
+    if (!program && kernelProgram && !kernelUnsupported(schemeOf(model), true)) {
+      // The history their delays read, which their compile would make: the time stepping keeps it.
+      if (readsStateDelays(model)) nodes.delayHistory();
+    } else rhs();
+    // After the per-operation compile, which makes the delays' history.
     const timeStepping = compileTimeStepping(nodes, model);
     const fused = program
       ? fusedRhs(
@@ -195,8 +204,6 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         )
       : undefined;
     const x0 = initialStates(nodes, model);
-    // The kernel stands for the model's own rhs (fused, or per operation for a model with events or delays).
-    const kernelProgram = kernelWanted && (!hasEvents || events) && histories ? scalarProgram : undefined;
     const kernel = kernelProgram
       ? (owner: unknown) =>
           wholeSolveKernel(
@@ -220,7 +227,10 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
         timeStepping,
         wholeSolve: kernel,
         volterra,
-        usesTime: nodes.usesTime || !!program?.usesTime,
+        usesTime: () => {
+          rhs();
+          return nodes.usesTime || !!program?.usesTime;
+        },
         fuseMlp: program || hasEvents || hasDelays || hasVolterra ? false : (options.fuseMlp ?? 'solve'),
       }),
       defaultLoss: loss.defaultLoss,
@@ -237,6 +247,20 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
 
 /** No per-operation right-hand sides: the fused program computes f. */
 const FUSED_ONLY: RightHandSides = { fns: [], batched: [], revs: [] };
+
+/** `make()`'s value, made on the first call. */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
+/** Whether a right-hand side reads a state's delay (compiling it makes the delays' history, compileNode.ts). */
+function readsStateDelays(model: Model): boolean {
+  const states = new Set(model.states.map((s) => s.name));
+  return delayCalls(callsByCallee(model.equations.map((e) => e.rhs))).some(
+    (c) => c.args[0].kind === 'name' && states.has(c.args[0].name),
+  );
+}
 
 /** Each state's right-hand side, per operation. */
 interface RightHandSides {
@@ -321,7 +345,8 @@ function initialStates(nodes: NodeCompiler, model: Model): Tensor[] {
 
 type Fused = ReturnType<typeof fusedRhs>;
 interface ModelParts {
-  rhs: RightHandSides;
+  /** The per-operation right-hand sides, compiled on the first call. */
+  rhs: () => RightHandSides;
   loss: CompiledLoss;
   fused: Fused | undefined;
   x0: Tensor[];
@@ -329,8 +354,8 @@ interface ModelParts {
   /** The whole-solve kernel, given the rhs it stands for. */
   wholeSolve: ((owner: unknown) => WholeSolve) | undefined;
   volterra: VolterraModel | undefined;
-  /** f or the loss reads t. */
-  usesTime: boolean;
+  /** f or the loss reads t (f's compile is made first). */
+  usesTime: () => boolean;
   /** The fused MLP path to try (engine/fusedMlp) for the per-operation rhs. */
   fuseMlp: false | 'stage' | 'solve';
 }
@@ -343,17 +368,21 @@ function assemble(
   const tf = nodes.tf,
     lossFn = loss.fn;
   const perOperation = fused ? undefined : perOperationRhs(tf, rhs, usesTime);
+  // The reverse modes of the per-operation rhs are known once it is compiled: read on the compiled model's first ask.
+  const reverse = () => (fused ? fused : perOperation!.reverse());
   const mlp = perOperation && fuseMlp ? fusedMlp(tf, model, perOperation.rhs, fuseMlp === 'solve') : undefined;
   // Events and delays are batched on the whole-solve kernel alone (it keeps the history and applies the
   // events); the per-operation batched closures do neither, so elsewhere each perturbation is solved on its own.
-  const batchable = !timeStepping && !volterra && (!!fused || rhs.batched.every((f) => f)) && !!loss.batched;
+  const batchable = !timeStepping && !volterra && (!!fused || rhs().batched.every((f) => f)) && !!loss.batched;
   const kernelBatchable = !!timeStepping && !volterra && !!wholeSolve && !!loss.batched;
   const scalarStates = model.states.length > 1 && model.states.every((s) => s.shape.length === 0);
   const compiled: CompiledModel = {
     tf,
     stateShapes: model.states.map((s) => s.shape),
     paramShapes: model.params.map((p) => p.shape),
-    usesTime,
+    get usesTime() {
+      return usesTime();
+    },
     observed: nodes.observed,
     x0,
     initialValues: initialValueParameters(model),
@@ -368,8 +397,12 @@ function assemble(
     rhsPath: fused ? 'scalar-program' : mlp ? (mlp.solve ? 'mlp-solve' : 'mlp-stage') : 'per-operation',
     solveProgram: mlp?.solve && { owner: mlp.rhs, solve: (params, run) => mlp.solve!(compiled, params, run) },
     mlp: mlp && { owner: mlp.rhs, field: mlp.field },
-    rhsVjp: fused ? fused.rhsVjp : perOperation!.rhsVjp,
-    rhsLinearize: fused ? fused.rhsLinearize : perOperation!.rhsLinearize,
+    get rhsVjp() {
+      return reverse().rhsVjp;
+    },
+    get rhsLinearize() {
+      return reverse().rhsLinearize;
+    },
     loss(final, o) {
       return lossFn({ s: final, p: [], o });
     },
@@ -394,12 +427,31 @@ function initialValueParameters(model: Model): number[] | undefined {
   return model.states.map((s) => model.params.findIndex((p) => p.initialValueOf === s.name));
 }
 
-/** The per-operation rhs and its hand-written vector–Jacobian products (undefined when an expression is outside them). */
+/**
+ * The per-operation rhs, compiled on its first call, and `reverse()`: its hand-written vector–Jacobian products
+ * (undefined when an expression is outside them).
+ */
 function perOperationRhs(
   tf: TF,
-  { fns, revs }: RightHandSides,
+  parts: () => RightHandSides,
+  usesTime: () => boolean,
+): Pick<CompiledModel, 'rhs'> & { reverse: () => Pick<CompiledModel, 'rhsVjp' | 'rhsLinearize'> } {
+  return {
+    rhs: (s, p, t) => {
+      const { fns } = parts();
+      const env: Env = { s, p, t: usesTime() ? tf.scalar(t) : undefined, now: t };
+      return fns.map((f) => f(env));
+    },
+    reverse: once(() => reverseModes(tf, parts().revs, usesTime())),
+  };
+}
+
+/** The per-operation rhs's vector–Jacobian products from its reverse modes `revs`. */
+function reverseModes(
+  tf: TF,
+  revs: RightHandSides['revs'],
   usesTime: boolean,
-): Pick<CompiledModel, 'rhs' | 'rhsVjp' | 'rhsLinearize'> {
+): Pick<CompiledModel, 'rhsVjp' | 'rhsLinearize'> {
   const hasRhsVjp = revs.every((n) => n !== undefined);
   /** The accumulated products, zeros where nothing reached; a result may be an input itself (f = x + c passes the cotangent through): callers own results, so copy those. */
   const products = (acc: Acc, s: Tensor[], p: Tensor[], cot: Tensor[], withState: boolean, withParams: boolean) => {
@@ -410,10 +462,6 @@ function perOperationRhs(
     };
   };
   return {
-    rhs: (s, p, t) => {
-      const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined, now: t };
-      return fns.map((f) => f(env));
-    },
     rhsVjp: hasRhsVjp
       ? (s, p, t, cot, withParams) => {
           const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined, now: t };
@@ -453,18 +501,19 @@ function perOperationRhs(
 /** CompiledModel.batched: the fused batched rhs, or the per-operation batched closures. */
 function batchedModel(
   tf: TF,
-  rhs: RightHandSides,
+  rhs: () => RightHandSides,
   lossBatched: Fn,
-  usesTime: boolean,
+  usesTime: () => boolean,
   fused: Fused | undefined,
 ): NonNullable<CompiledModel['batched']> {
   return {
     rhs: fused
       ? fused.batchedRhs
       : (s, p, t) => {
-          const env: Env = { s, p, t: usesTime ? tf.scalar(t) : undefined, now: t };
+          const { batched } = rhs();
+          const env: Env = { s, p, t: usesTime() ? tf.scalar(t) : undefined, now: t };
           // Each f as its state's full batched shape: the steppers' addN needs equal shapes (f = 0 or f(t) alone is not batched).
-          return rhs.batched.map((f, k) => {
+          return batched.map((f, k) => {
             const y = f!(env),
               want = s[k].shape;
             return y.shape.length === want.length && y.shape.every((d, i) => d === want[i])

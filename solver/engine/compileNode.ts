@@ -214,6 +214,11 @@ export class NodeCompiler {
     this.matMul = matrixProduct(tf);
   }
 
+  /** The history `delay(x, tau)` reads, made on the first ask (the first delay compiled, or compile.ts). */
+  delayHistory(): DelayHistory {
+    return (this.history ??= new DelayHistory());
+  }
+
   keep(t: Tensor): Tensor {
     this.tf.keep(t);
     this.kept.push(t);
@@ -638,7 +643,7 @@ export class NodeCompiler {
     if (e.callee === INTEGRAL) return this.integral(e, inLoss, final);
     if (e.callee === 'delay' && target?.kind === 'name' && this.stateIndex.has(target.name)) {
       const si = this.stateIndex.get(target.name)!;
-      const history = (this.history ??= new DelayHistory());
+      const history = this.delayHistory();
       const tau = this.compile(e.args[1], inLoss, final);
       const lag = tau.constant ? tau.constant.dataSync()[0] : undefined;
       const tauFn = tau.fn;

@@ -12,6 +12,7 @@ import { runCheck } from '../../solver/check';
 import { initialParameters } from '../../solver/engine/parameters';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
+import { NodeCompiler } from '../../solver/engine/compileNode';
 import { solvesByKernel } from '../../solver/engine/integrate';
 import { discreteGradients } from '../../solver/engine/discrete';
 import { finiteDifferenceDirections, finiteDifferenceLosses } from '../../solver/engine/finiteDifferences';
@@ -183,4 +184,78 @@ test('a multistep scheme keeps the per-operation delay engine and says so', asyn
   assert.equal(report.rhsPath, 'per-operation');
   assert.match(report.rhsPathNote ?? '', /multistep/);
   for (const p of report.parameters) assert.ok(p.metrics.gradcheckRelError < 0.01, `${p.name}`);
+});
+
+test('a model with delays or events on the kernel compiles its per-operation right-hand sides when first asked: the same f, reverse modes and time flag', async () => {
+  const { tf } = await initBackend('cpu');
+  const models = [
+    // Delays, and a right-hand side that reads t: no reverse mode through the delay.
+    `u' = -a*delay(u, tau) + 0.3*sin(t)*v
+v' = u - 0.5*v + 0.25
+param a = 0.8
+param tau = 0.4
+init u=1, v=0.2
+loss = u(T)^2
+@ total=2, dt=0.05, meth=rk4
+done
+`,
+    // Events alone: the right-hand sides have their vector–Jacobian products.
+    `u' = -a*u + 1.5
+param a = 0.8
+init u=0
+global 1 u-0.5 {u=0.1}
+loss = u(T)^2
+@ total=2, dt=0.05, meth=heun
+done
+`,
+  ];
+  // The right-hand sides compiled per operation: NodeCompiler's compile of an equation's own expression.
+  const compile = NodeCompiler.prototype.compile;
+  let rhsCompiles = 0;
+  let rhsExprs = new Set<unknown>();
+  NodeCompiler.prototype.compile = function (this: NodeCompiler, e, inLoss, final) {
+    if (rhsExprs.has(e)) rhsCompiles++;
+    return compile.call(this, e, inLoss, final);
+  };
+  try {
+    for (const text of models) {
+      const m = parse(text);
+      rhsExprs = new Set(m.equations.map((q) => q.rhs));
+      const base = tf.memory().numTensors;
+      rhsCompiles = 0;
+      const kernel = compileModel(tf, m).compiled;
+      assert.equal(rhsCompiles, 0, "the kernel's model compiles no right-hand side per operation");
+      const plain = compileModel(tf, m, { wholeSolve: false }).compiled;
+      assert.equal(rhsCompiles, m.states.length, 'the per-operation model compiles them at once');
+      try {
+        assert.ok(solvesByKernel(kernel, schemeOf(m)), `the kernel runs the model\n${text}`);
+        assert.equal(kernel.usesTime, plain.usesTime, 'usesTime');
+        assert.equal(kernel.usesTime, text.includes('sin(t)'));
+        assert.equal(rhsCompiles, 2 * m.states.length, "asked for usesTime, the kernel's model compiled them, once");
+        assert.equal(!!kernel.rhsVjp, !!plain.rhsVjp, 'reverse modes');
+        assert.equal(!!kernel.rhsVjp, !text.includes('delay'));
+        tf.tidy(() => {
+          const s = m.states.map((_x, i) => tf.scalar(0.3 + 0.2 * i)),
+            p = m.params.map((_x, i) => tf.scalar(0.7 - 0.1 * i));
+          const values = (cm: typeof kernel) => cm.rhs(s, p, 0.35).map((y) => Array.from(y.dataSync()));
+          assert.deepStrictEqual(values(kernel), values(plain), 'f');
+          if (kernel.rhsVjp && plain.rhsVjp) {
+            const cot = s.map(() => tf.scalar(1.25));
+            const grads = (cm: typeof kernel) => {
+              const { vx, vp } = cm.rhsVjp!(s, p, 0.35, cot, true);
+              return [...vx, ...vp].map((g) => Array.from(g.dataSync()));
+            };
+            assert.deepStrictEqual(grads(kernel), grads(plain), 'vector–Jacobian products');
+          }
+        });
+        assert.equal(rhsCompiles, 2 * m.states.length);
+      } finally {
+        kernel.dispose();
+        plain.dispose();
+      }
+      assert.equal(tf.memory().numTensors, base, 'no tensors leak');
+    }
+  } finally {
+    NodeCompiler.prototype.compile = compile;
+  }
 });
