@@ -193,7 +193,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       // The history their delays read, which their compile would make: the time stepping keeps it.
       if (readsStateDelays(model)) nodes.delayHistory();
     } else rhs();
-    // After the per-operation compile, which makes the delays' history.
+    // After the delays' history is made (by the per-operation compile, or just above).
     const timeStepping = compileTimeStepping(nodes, model);
     const fused = program
       ? fusedRhs(
