@@ -2,7 +2,7 @@
 // `--production --outdir=DIR` (scripts/package.mjs) builds only what the extension runs, minified
 // and without source maps, into DIR: the .vsix ships no maps, so its bundles point at none.
 import * as esbuild from 'esbuild';
-import { chmodSync, cpSync, mkdirSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -14,8 +14,26 @@ const distDir = outdirArg ? resolve(outdirArg.slice('--outdir='.length)) : join(
 // tfjs-node is optional (its install downloads libtensorflow); it is required at run time when present.
 const nodeExternals = ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'playwright-core', 'electron'];
 
+// esbuild writes code in ASCII (its default charset escapes the rest) but keeps comments as they are: a source comment
+// with θ or → makes a whole bundle a two-byte string in V8. Each such character of a written bundle becomes '?', one
+// per UTF-16 unit, so that the source maps' columns still hold; dist/cli.js then reads the CLI's bundles as latin1.
+const asciiComments = {
+  name: 'ascii-comments',
+  setup(build) {
+    build.onEnd((result) => {
+      for (const file of Object.keys(result.metafile?.outputs ?? {}).filter((f) => f.endsWith('.js'))) {
+        const path = join(root, file),
+          text = readFileSync(path, 'utf8');
+        if (/[\u0080-\uffff]/.test(text)) writeFileSync(path, text.replace(/[\u0080-\uffff]/g, '?'));
+      }
+    });
+  },
+};
+
 const nodeCommon = {
   bundle: true,
+  metafile: true,
+  plugins: [asciiComments],
   platform: 'node',
   target: 'node20',
   format: 'cjs',
@@ -63,6 +81,8 @@ const builds = [
     entryPoints: { webview: 'webview/main.ts' },
     outdir: distDir,
     absWorkingDir: root,
+    metafile: true,
+    plugins: [asciiComments],
     logLevel: 'warning',
   },
   !production && {

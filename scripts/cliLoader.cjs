@@ -29,17 +29,24 @@ function cacheDirectory() {
   return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'odelens');
 }
 
-const source = fs.readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
-// One cache per bundle location, Node version and bundle content: a rebuild replaces it, other checkouts keep theirs.
-// The content is in the key because V8 checks a cache against the source's length only: a rebuild of the same
-// length (one constant edited) would run the old bundle's compiled functions.
-const key = require('node:crypto')
-  .createHash('sha1')
-  .update(`${bundle}\0${process.version}\0`)
-  .update(source)
-  .digest('hex')
-  .slice(0, 12);
-const cacheFile = path.join(cacheDirectory(), `${asThread ? 'thread' : 'cli'}-${key}.v8cache`);
+const bytes = fs.readFileSync(bundle);
+// The build writes its bundles in ASCII (scripts/build.mjs): read as latin1 they are one-byte strings, decoded in a
+// fifth of UTF-8's time (2 against 11 ms for the CLI's 3.4 MB) and half its memory. Any other text is UTF-8.
+const ascii = typeof require('node:buffer').isAscii === 'function' && require('node:buffer').isAscii(bytes);
+const source = bytes.toString(ascii ? 'latin1' : 'utf8').replace(/^#!.*/, '');
+// One cache per bundle location, named `kind-location-content`: a rebuild (or another Node) replaces the location's
+// cache when it writes its own, other checkouts keep theirs. The content (with Node's version) is in the name because
+// V8 checks a cache against the source's length only: a rebuild of the same length (one constant edited) would run
+// the old bundle's compiled functions. Hashed as bytes (2 ms, not 6).
+const crypto = require('node:crypto');
+const hash = (...parts) => {
+  const h = crypto.createHash('sha1');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
+const kind = asThread ? 'thread' : 'cli';
+const location = `${kind}-${hash(bundle).slice(0, 8)}-`;
+const cacheFile = path.join(cacheDirectory(), `${location}${hash(`${process.version}\0`, bytes).slice(0, 12)}.v8cache`);
 let cached;
 try {
   cached = fs.readFileSync(cacheFile);
@@ -54,6 +61,9 @@ const writeCache = () => {
     const tmp = `${cacheFile}.${process.pid}.${threadId}`;
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, cacheFile);
+    for (const f of fs.readdirSync(path.dirname(cacheFile)))
+      if (f.startsWith(location) && f.endsWith('.v8cache') && f !== path.basename(cacheFile))
+        fs.rmSync(path.join(path.dirname(cacheFile), f), { force: true });
   } catch {
     // no cache: the next run compiles again
   }

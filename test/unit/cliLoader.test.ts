@@ -1,8 +1,11 @@
 // The `odelens` command (dist/cli.js, scripts/cliLoader.cjs) runs the CLI bundle with V8's code cache: the
 // first run writes the cache, later runs read it, a cache that does not fit (here: garbage) is rejected and
 // rewritten, and the output is the same every time; a rebuilt bundle never runs the old one's compiled code.
+// A location keeps one cache: a rebuilt bundle's replaces the old one. The build writes the bundles in ASCII,
+// which the loader reads as one-byte strings; any other bundle as UTF-8.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { isAscii } from 'node:buffer';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +65,8 @@ test("a rebuilt bundle of the same length does not run the old bundle's cached c
   writeFileSync(bundle, original.replace(`"${version}"`, `"${other}"`));
   assert.equal(readFileSync(bundle, 'utf8').length, original.length);
   assert.equal(run(), `odelens ${other}`, 'the edited bundle runs, not the cached one');
+  const caches = readdirSync(cache).filter((f) => f.endsWith('.v8cache'));
+  assert.equal(caches.length, 1, `the edited bundle's cache replaced the old one: ${caches.join(', ')}`);
 });
 
 test("the check's second thread starts through the loader with a code cache of its own, and checks as without it", {
@@ -96,4 +101,22 @@ test("the check's second thread starts through the loader with a code cache of i
   assert.ok(second.concurrent);
   assert.deepEqual(second.out, first.out, 'a thread from the cache gives the same report');
   assert.deepEqual(run(1).out, first.out, 'as one thread does');
+});
+
+test('the built bundles are ASCII, and the loader reads a bundle that is not as UTF-8', {
+  skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
+}, () => {
+  // The sources' comments hold θ, → and the like, which esbuild keeps; the build replaces them.
+  for (const bundle of ['cliMain.js', 'checkThread.js', 'server.js', 'checkWorker.js'])
+    assert.ok(isAscii(readFileSync(join(repoRoot(), 'dist', bundle))), `dist/${bundle} is ASCII`);
+  const cache = mkdtempSync(join(tmpdir(), 'odelens-cli-cache-'));
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-cli-utf8-'));
+  copyFileSync(cli, join(dir, 'cli.js'));
+  writeFileSync(join(dir, 'cliMain.js'), "// θ\nprocess.stdout.write('ε → θ ≤ 1');\n");
+  const r = spawnSync(process.execPath, [join(dir, 'cli.js')], {
+    encoding: 'utf8',
+    env: { ...process.env, ODELENS_CACHE_DIR: cache },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'ε → θ ≤ 1');
 });
