@@ -14,9 +14,12 @@ const distDir = outdirArg ? resolve(outdirArg.slice('--outdir='.length)) : join(
 // tfjs-node is optional (its install downloads libtensorflow); it is required at run time when present.
 const nodeExternals = ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'playwright-core', 'electron'];
 
-// esbuild writes code in ASCII (its default charset escapes the rest) but keeps comments as they are: a source comment
-// with θ or → makes a whole bundle a two-byte string in V8. Each such character of a written bundle becomes '?', one
-// per UTF-16 unit, so that the source maps' columns still hold; dist/cli.js then reads the CLI's bundles as latin1.
+// esbuild writes code in ASCII (its default charset escapes strings and identifiers) but keeps comments as they are: a
+// source comment with θ or → makes a whole bundle a two-byte string in V8. In each written bundle, a line that is a
+// comment (`//`, `/*`, or a block comment's ` * ` line) has such characters replaced with '?', one per UTF-16 unit so
+// that the source maps' columns hold; a regular expression can hold them too, so other lines are left as they are,
+// and the loader (dist/cli.js) reads a bundle that is then all ASCII as latin1, any other as UTF-8.
+const COMMENT_LINE = /^[ \t]*(?:\/\/|\/\*(?:(?!\*\/).)*(?:\*\/[ \t]*)?$|\*(?:[ \t]|\/|$))/;
 const asciiComments = {
   name: 'ascii-comments',
   setup(build) {
@@ -24,7 +27,12 @@ const asciiComments = {
       for (const file of Object.keys(result.metafile?.outputs ?? {}).filter((f) => f.endsWith('.js'))) {
         const path = join(root, file),
           text = readFileSync(path, 'utf8');
-        if (/[\u0080-\uffff]/.test(text)) writeFileSync(path, text.replace(/[\u0080-\uffff]/g, '?'));
+        if (!/[\u0080-\uffff]/.test(text)) continue;
+        const lines = text.split('\n');
+        for (let i = 0; i < lines.length; i++)
+          if (/[\u0080-\uffff]/.test(lines[i]) && COMMENT_LINE.test(lines[i]))
+            lines[i] = lines[i].replace(/[\u0080-\uffff]/g, '?');
+        writeFileSync(path, lines.join('\n'));
       }
     });
   },

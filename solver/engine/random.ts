@@ -52,6 +52,19 @@ export class Rng {
     this.state = s;
     return out;
   }
+  /**
+   * `out.length` draws of uniform(), each times `scale`, into `out`: the stream continues after them. One loop on
+   * the state, not a call a draw (a noise realisation of 16,000 steps, made while a model is analysed, in its cold
+   * code: kohonen.ode's 101 of them).
+   */
+  uniforms(out: Float64Array, scale: number): void {
+    let s = this.state;
+    for (let i = 0; i < out.length; i++) {
+      s = (s + 0x6d2b79f5) >>> 0;
+      out[i] = scale * mix(s);
+    }
+    this.state = s;
+  }
   normals(n: number, mean = 0, std = 1): Float32Array {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = mean + std * this.normal();

@@ -399,6 +399,22 @@ test('backends: wasm agrees with cpu; tensorflow falls back when tfjs-node is ab
   assert.equal(back.backend, 'cpu');
 });
 
+test('Rng.uniforms: the draws of uniform() times the scale, and the stream continues after them', () => {
+  for (const [seed, n, scale] of [
+    [7, 1000, 1],
+    [123, 17, -2.5],
+    [0, 0, 3],
+  ]) {
+    const a = new Rng(seed),
+      b = new Rng(seed);
+    const out = new Float64Array(n);
+    a.uniforms(out, scale);
+    for (let i = 0; i < n; i++) assert.equal(out[i], scale * b.uniform(), `draw ${i} of seed ${seed}`);
+    assert.equal(a.uniform(), b.uniform());
+    assert.equal(a.normal(), b.normal());
+  }
+});
+
 test('Rng.signs: bit j of each draw gives sign j (32 per draw), balanced, and the stream continues after it', () => {
   const a = new Rng(7),
     b = new Rng(7);

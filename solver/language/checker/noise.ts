@@ -86,7 +86,8 @@ export class NoiseSource {
     // second thread shares its realisations instead of copying them (kohonen's 13 MB; they are never written again).
     const n = Number.isInteger(steps) && steps > 0 && steps < 2 ** 32 ? steps : 0;
     const values = new Float64Array(new SharedArrayBuffer(8 * n));
-    for (let n = 0; n < steps; n++) values[n] = scale * (kind === 'uniform' ? rng.uniform() : rng.normal());
+    if (kind === 'uniform') rng.uniforms(values, scale);
+    else for (let n = 0; n < steps; n++) values[n] = scale * rng.normal();
     const decl = gridTable(this.options, name, origin, values, range);
     this.tables.push(decl);
     this.byName.set(name, decl);
