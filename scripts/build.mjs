@@ -15,10 +15,11 @@ const distDir = outdirArg ? resolve(outdirArg.slice('--outdir='.length)) : join(
 const nodeExternals = ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'playwright-core', 'electron'];
 
 // esbuild writes code in ASCII (its default charset escapes strings and identifiers) but keeps comments as they are: a
-// source comment with θ or → makes a whole bundle a two-byte string in V8. In each written bundle, a line that is a
-// comment (`//`, `/*`, or a block comment's ` * ` line) has such characters replaced with '?', one per UTF-16 unit so
-// that the source maps' columns hold; a regular expression can hold them too, so other lines are left as they are,
-// and the loader (dist/cli.js) reads a bundle that is then all ASCII as latin1, any other as UTF-8.
+// source comment with θ or → makes a whole bundle a two-byte string in V8. In each bundle written to dist/, a line that
+// is a comment (`//`, `/*`, or a block comment's ` * ` line) has such characters replaced with '?', one per UTF-16 unit
+// so that the source maps' columns hold; a regular expression can hold them too, so other lines are left as they are.
+// The loader (dist/cli.js) reads a bundle that is then all ASCII as latin1, any other as UTF-8. The tests' bundles
+// are not loaded so, and are hundreds of megabytes to read again: they keep their comments.
 const COMMENT_LINE = /^[ \t]*(?:\/\/|\/\*(?:(?!\*\/).)*(?:\*\/[ \t]*)?$|\*(?:[ \t]|\/|$))/;
 const asciiComments = {
   name: 'ascii-comments',
@@ -38,10 +39,11 @@ const asciiComments = {
   },
 };
 
+/** What a bundle of dist/ adds to its options: its outputs listed, then rewritten in ASCII. */
+const inAscii = { metafile: true, plugins: [asciiComments] };
+
 const nodeCommon = {
   bundle: true,
-  metafile: true,
-  plugins: [asciiComments],
   platform: 'node',
   target: 'node20',
   format: 'cjs',
@@ -75,6 +77,7 @@ function listTests(dir) {
 const builds = [
   ...entries.map((e) => ({
     ...nodeCommon,
+    ...inAscii,
     entryPoints: { [e.out]: e.in },
     outdir: distDir,
     banner: e.banner ? { js: e.banner } : undefined,
@@ -89,8 +92,7 @@ const builds = [
     entryPoints: { webview: 'webview/main.ts' },
     outdir: distDir,
     absWorkingDir: root,
-    metafile: true,
-    plugins: [asciiComments],
+    ...inAscii,
     logLevel: 'warning',
   },
   !production && {

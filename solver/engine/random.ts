@@ -9,6 +9,9 @@ function mixBits(s: number): number {
 
 const mix = (s: number): number => mixBits(s) / 4294967296;
 
+/** mulberry32's counter step: each draw advances the state by it. */
+const STEP = 0x6d2b79f5;
+
 export class Rng {
   private state: number;
   private spare: number | undefined;
@@ -20,7 +23,7 @@ export class Rng {
   }
   /** Uniform on [0, 1). */
   uniform(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    this.state = (this.state + STEP) >>> 0;
     return mix(this.state);
   }
   /** Standard normal (Box–Muller, both values used). */
@@ -46,7 +49,7 @@ export class Rng {
     const out = new Uint32Array(Math.ceil(n / 32));
     let s = this.state;
     for (let i = 0; i < out.length; i++) {
-      s = (s + 0x6d2b79f5) >>> 0;
+      s = (s + STEP) >>> 0;
       out[i] = mixBits(s);
     }
     this.state = s;
@@ -60,7 +63,7 @@ export class Rng {
   uniforms(out: Float64Array, scale: number): void {
     let s = this.state;
     for (let i = 0; i < out.length; i++) {
-      s = (s + 0x6d2b79f5) >>> 0;
+      s = (s + STEP) >>> 0;
       out[i] = scale * mix(s);
     }
     this.state = s;
