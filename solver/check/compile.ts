@@ -8,7 +8,7 @@ import { optionsRange, type CheckRun } from './run';
 
 /**
  * `solveWork`: a fused program's operations per discrete solve (evaluations × operations each), when fused; a Volterra
- * model's on its plain-JS kernel, its right-hand side and integrands once a step (without the sums over its history).
+ * model's on its plain-JS kernel, its right-hand side and integrands once a step and the sums over its history.
  */
 type Compiled = { cm: CompiledModel; solveWork?: number } | { refused: Finding };
 
@@ -53,7 +53,7 @@ export function compilePhase(run: CheckRun): Compiled {
         },
       };
     }
-    const solveWork = fusedWork !== undefined ? fusedWork * evaluations : volterraWork && volterraWork * N;
+    const solveWork = fusedWork !== undefined ? fusedWork * evaluations : volterraWork;
     return { cm: compiled, ...(solveWork !== undefined ? { solveWork } : {}) };
   } catch (err) {
     if (err instanceof CompileError)

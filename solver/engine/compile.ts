@@ -8,6 +8,7 @@ import { callsByCallee, delayCalls, solveCalls, type Expr, type Model, type Shap
 import type { TF, Tensor } from './tf';
 import { compileScalarProgram, fusedRhs } from './scalarRhs';
 import { evaluationWork } from './scalarProgram';
+import { volterraSolveWork } from './volterraProgram';
 import { linearCombination, type Term } from './linearCombination';
 import { compileTimeStepping, type TimeStepping } from './events';
 import { defaultLoss, type RowLoss } from './defaultLoss';
@@ -140,8 +141,8 @@ export interface CompileResult {
   /** Operations per evaluation of f when a fused program runs it (scalarProgram.ts: evaluationWork). */
   fusedWork?: number;
   /**
-   * A Volterra model on its whole-solve kernel (engine/volterraKernel.ts): operations per step of its right-hand side
-   * and integrands at the step's own time (the sums over its history come on top).
+   * A Volterra model on its whole-solve kernel (engine/volterraKernel.ts): operations of one discrete solve, the sums
+   * over its history included (engine/volterraProgram.ts: volterraSolveWork).
    */
   volterraWork?: number;
 }
@@ -236,7 +237,7 @@ export function compileModel(tf: TF, model: Model, options: CompileOptions = {})
       defaultLoss: loss.defaultLoss,
       ...(scalarProgram ? { fusedWork: evaluationWork(scalarProgram) } : {}),
       ...(volterraProgram
-        ? { volterraWork: evaluationWork(volterraProgram.rhs) + evaluationWork(volterraProgram.integrands) }
+        ? { volterraWork: volterraSolveWork(volterraProgram, model.options.steps, volterra.integrals.maxPoints) }
         : {}),
     };
   } catch (err) {

@@ -9,6 +9,7 @@ import type { Expr, Model, StateDecl } from '../model';
 import { leftChain, visitExpressions } from '../model';
 import { INTEGRAL, readsTime, T_PRIME } from '../language/volterraSyntax';
 import { compileScalarExpressions, type ScalarProgram } from './scalarRhs';
+import { evaluationWork } from './scalarProgram';
 
 /** One integral of the model, in the order the rhs program reads them. */
 export interface IntegralPlan {
@@ -215,4 +216,22 @@ export function volterraProgram(model: Model): VolterraProgram | undefined {
     integrals,
     integralStates: model.states.map((s) => volterraStates.has(s.name)),
   };
+}
+
+/**
+ * Operations of one discrete solve of N steps, about, as evaluationWork counts them (check/compile.ts starts the
+ * second thread by it): f and the integrands once a step, and the sums over the history, a term per integral and
+ * stored point within the last `maxPoints` (XPPAUT's vmaxpts), each a tenth of an operation as a product's terms are;
+ * an integrand of t and t' is evaluated again at each point. The sums grow like N² up to vmaxpts.
+ */
+export function volterraSolveWork(vp: VolterraProgram, N: number, maxPoints: number): number {
+  const perStep = evaluationWork(vp.rhs) + evaluationWork(vp.integrands);
+  // Step n sums over min(n + 1, M) stored points.
+  const M = Math.min(N, maxPoints);
+  const points = (M * (M + 1)) / 2 + (N - M) * M;
+  const overHistory = vp.integrals.filter((I) => I.overHistory).length;
+  const plain = vp.integrals.length - overHistory;
+  // At each point an integrand over the history copies the stored state in and evaluates its program (once for all).
+  const evaluated = overHistory > 0 && vp.history ? evaluationWork(vp.history) + (vp.S + overHistory) / 10 : 0;
+  return perStep * N + points * (plain / 10 + evaluated);
 }

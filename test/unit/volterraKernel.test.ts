@@ -13,6 +13,7 @@ import { copyTensors, discreteGradients, discreteLoss, paramsFor } from '../../s
 import { initialParameters } from '../../solver/engine/parameters';
 import { schemeOf } from '../../solver/schemes/schemes';
 import { runCheck } from '../../solver/check';
+import { THREAD_MIN_SOLVE_WORK } from '../../solver/check/thread';
 import { volterraFindings } from '../../solver/check/volterra';
 import type { CompiledModel } from '../../solver/engine/compile';
 import type { Model } from '../../solver/model';
@@ -211,4 +212,28 @@ test('a Volterra model outside the kernel (an event, a delay of a state with a h
     assert.ok(!got.kernel);
     assert.ok(got.out.every((xs) => xs.every(Number.isFinite)));
   }
+});
+
+test("a Volterra solve's work counts its history sums: they grow like N² up to vmaxpts and start the second thread", async () => {
+  const { tf } = await initBackend('cpu');
+  // Two convolutions over a long history and few operations a step (as XPPAUT's mlvolt.ode): the sums dominate.
+  const text = (total: number, maxPoints?: number) =>
+    'f1=k*(v^2-v^3-w)\nv(t)=exp(-kk*t)+int[.5]{exp(-a*t)#f1}+int{exp(-2*a*t)#w}\n' +
+    "w'=b*(v-c-d*w)\npar a=.1,d=.5,c=.2,b=.2,k=2,kk=5\ninit w=.5\nloss = v(T)^2\n" +
+    `@ dt=.05, total=${total}${maxPoints ? `, vmaxpts=${maxPoints}` : ''}\n`;
+  const work = (total: number, maxPoints?: number) => {
+    const { compiled, volterraWork } = compileModel(tf, modelOf(text(total, maxPoints)));
+    compiled.dispose();
+    assert.ok(volterraWork !== undefined, 'the model runs on the kernel');
+    return volterraWork;
+  };
+  // N = 2,000 steps: past the second thread's threshold, where the steps with a history of one point stay below it.
+  const long = work(100);
+  assert.ok(long > THREAD_MIN_SOLVE_WORK, `${long}`);
+  assert.ok(work(100, 1) < THREAD_MIN_SOLVE_WORK / 2, `${work(100, 1)}`);
+  // Doubling N about quadruples the work while N stays within vmaxpts; past it, the sums grow linearly.
+  const ratio = work(100) / work(50);
+  assert.ok(ratio > 3.5 && ratio < 4.1, `ratio ${ratio}`);
+  const windowed = work(100, 100) / work(50, 100);
+  assert.ok(windowed > 1.9 && windowed < 2.2, `windowed ratio ${windowed}`);
 });
