@@ -57,11 +57,12 @@ export interface Firing {
 }
 
 export interface EventSolve {
-  /** Sub-steps: start and end times, x and f at both ends (S each, row per sub-step). */
-  ta: number[];
-  tb: number[];
-  xa: Float64Array[];
-  xb: Float64Array[];
+  /** Sub-steps: start and end times, and x at both ends (flat, row i at i·S; `subSteps` rows are filled). */
+  subSteps: number;
+  ta: Float64Array;
+  tb: Float64Array;
+  xa: Float64Array;
+  xb: Float64Array;
   firings: Firing[];
   xT: Float64Array;
   /** x at the reference nodes t0 + kH (after any event there), [(K + 1)·S]. */
@@ -79,19 +80,29 @@ function evaluator(prog: ScalarProgram) {
     vs = new Float64Array(prog.states),
     vp = new Float64Array(prog.params),
     cot = new Float64Array(prog.outputs.length);
+  const reversed = () => {
+    vs.fill(0);
+    vp.fill(0);
+    run.reverse(vals, cot, vs, vp, adj);
+    return { vs, vp };
+  };
   return {
     run,
     vals,
     /** Output o at (x, θ, t) after `forward`. */
     out: (o: number) => outputValue(vals, prog.outputs[o]),
-    forward: (x: ArrayLike<number>, theta: ArrayLike<number>, t: number) => run.forward(x, 0, theta, t, vals),
+    /** At x[xAt…] (a sub-step's row), θ and t. */
+    forward: (x: ArrayLike<number>, theta: ArrayLike<number>, t: number, xAt = 0) =>
+      run.forward(x, xAt, theta, t, vals),
     /** (∂ outputs/∂x)ᵀc and (∂/∂θ)ᵀc at the last forward point, into vs and vp. */
     reverse: (c: (o: number) => number) => {
       for (let o = 0; o < cot.length; o++) cot[o] = c(o);
-      vs.fill(0);
-      vp.fill(0);
-      run.reverse(vals, cot, vs, vp, adj);
-      return { vs, vp };
+      return reversed();
+    },
+    /** The same with the cotangents y[at…] (no closure: the adjoint's sweep calls it eight times a step). */
+    reverseFrom: (y: Float64Array, at: number) => {
+      for (let o = 0; o < cot.length; o++) cot[o] = y[at + o];
+      return reversed();
     },
   };
 }
@@ -106,7 +117,8 @@ function fires(sign: -1 | 0 | 1, c0: number, c1: number): boolean {
 /** The forward solve with events located inside the steps, or why it cannot be. */
 export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
   const { rhs, events, theta, t0, T, K } = inp;
-  const S = rhs.states;
+  const S = rhs.states,
+    E = events.events.length;
   const H = (T - t0) / K;
   const f = evaluator(rhs);
   const ev = evaluator(events.prog);
@@ -115,16 +127,18 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
     for (let e = 0; e < S; e++) out[e] = f.out(e);
     return out;
   };
-  const conditions = (x: ArrayLike<number>, t: number) => {
+  const conditions = (x: ArrayLike<number>, t: number, out: Float64Array) => {
     ev.forward(x, theta, t);
-    return events.events.map((e) => ev.out(e.condition));
+    for (let i = 0; i < E; i++) out[i] = ev.out(events.events[i].condition);
+    return out;
   };
   const k1 = new Float64Array(S),
     k2 = new Float64Array(S),
     k3 = new Float64Array(S),
     k4 = new Float64Array(S),
     stage = new Float64Array(S);
-  const rk4 = (x: Float64Array, t: number, dt: number): Float64Array => {
+  /** One RK4 step from (x, t) into `out`. */
+  const rk4 = (x: Float64Array, t: number, dt: number, out: Float64Array): Float64Array => {
     rhsAt(x, t, k1);
     for (let e = 0; e < S; e++) stage[e] = x[e] + (dt / 2) * k1[e];
     rhsAt(stage, t + dt / 2, k2);
@@ -132,56 +146,87 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
     rhsAt(stage, t + dt / 2, k3);
     for (let e = 0; e < S; e++) stage[e] = x[e] + dt * k3[e];
     rhsAt(stage, t + dt, k4);
-    const out = new Float64Array(S);
     for (let e = 0; e < S; e++) out[e] = x[e] + (dt / 6) * (k1[e] + 2 * k2[e] + 2 * k3[e] + k4[e]);
     return out;
   };
   const fa = new Float64Array(S),
     fb = new Float64Array(S),
     xs = new Float64Array(S);
+  // The sub-steps in flat rows (K of them, and one more per firing): per-step arrays were most of the solve's garbage.
+  // Room for a firing every 64 steps before the rows are copied into longer ones.
+  let capacity = K + 16 + (K >> 6);
   const out: EventSolve = {
-    ta: [],
-    tb: [],
-    xa: [],
-    xb: [],
+    subSteps: 0,
+    ta: new Float64Array(capacity),
+    tb: new Float64Array(capacity),
+    xa: new Float64Array(capacity * S),
+    xb: new Float64Array(capacity * S),
     firings: [],
     xT: new Float64Array(S),
     nodes: new Float32Array((K + 1) * S),
   };
-  let x: Float64Array = Float64Array.from(inp.x0);
+  const grow = <A extends Float64Array>(a: A, n: number): A => {
+    const b = new Float64Array(n) as A;
+    b.set(a);
+    return b;
+  };
+  const record = (ta: number, tb: number, xa: Float64Array, xb: Float64Array) => {
+    if (out.subSteps === capacity) {
+      // Firings add a sub-step each, usually a few against K.
+      capacity += Math.max(64, capacity >> 3);
+      out.ta = grow(out.ta, capacity);
+      out.tb = grow(out.tb, capacity);
+      out.xa = grow(out.xa, capacity * S);
+      out.xb = grow(out.xb, capacity * S);
+    }
+    const i = out.subSteps++;
+    out.ta[i] = ta;
+    out.tb[i] = tb;
+    // Loops: TypedArray.set costs more than S copies for a few states.
+    for (let e = 0; e < S; e++) {
+      out.xa[i * S + e] = xa[e];
+      out.xb[i * S + e] = xb[e];
+    }
+  };
+  let x = Float64Array.from(inp.x0);
+  let xb = new Float64Array(S);
   let t = t0;
   out.nodes.set(x, 0);
   /** An event that just fired, with its condition still at about zero: it cannot fire again at once. */
   let justFired = -1;
   let inStep = 0;
-  /** The conditions at (x, t) when the last step ended there without a firing (its c1): not evaluated again. */
-  let atStart: number[] | undefined;
+  // The conditions at the step's ends; c0 is the last step's c1 when it ended without a firing (not evaluated again).
+  let c0 = new Float64Array(E),
+    c1 = new Float64Array(E);
+  let atStart = false;
   for (let k = 0; k < K; ) {
     const tb = k + 1 === K ? T : t0 + (k + 1) * H;
     const dt = tb - t;
-    const xb = dt > 0 ? rk4(x, t, dt) : Float64Array.from(x);
-    if (!xb.every(Number.isFinite))
-      return {
-        event: 0,
-        nonFinite: true,
-        reason: `the reference solve is not finite from t = ${t.toPrecision(4)} on (step ${dt.toPrecision(3)})`,
-      };
-    const c0 = atStart ?? conditions(x, t),
-      c1 = conditions(xb, tb);
-    atStart = undefined;
-    const firing = events.events.map((e, i) => i !== justFired && fires(e.sign, c0[i], c1[i]));
+    if (dt > 0) rk4(x, t, dt, xb);
+    else xb.set(x);
+    for (let e = 0; e < S; e++)
+      if (!Number.isFinite(xb[e]))
+        return {
+          event: 0,
+          nonFinite: true,
+          reason: `the reference solve is not finite from t = ${t.toPrecision(4)} on (step ${dt.toPrecision(3)})`,
+        };
+    if (!atStart) conditions(x, t, c0);
+    conditions(xb, tb, c1);
+    atStart = false;
+    let anyFiring = false;
+    for (let i = 0; i < E; i++) if (i !== justFired && fires(events.events[i].sign, c0[i], c1[i])) anyFiring = true;
+    const fired = justFired;
     justFired = -1;
-    if (!firing.some(Boolean) || dt <= 0) {
-      out.ta.push(t);
-      out.tb.push(tb);
-      out.xa.push(x);
-      out.xb.push(xb);
-      x = xb;
+    if (!anyFiring || dt <= 0) {
+      record(t, tb, x, xb);
+      [x, xb] = [xb, x];
       t = tb;
       k++;
       inStep = 0;
-      out.nodes.set(x, k * S);
-      atStart = c1;
+      for (let e = 0; e < S; e++) out.nodes[k * S + e] = x[e];
+      [c0, c1] = [c1, c0];
+      atStart = true;
       continue;
     }
     // The earliest crossing on the Hermite interpolant of the step.
@@ -192,18 +237,22 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
       for (let e = 0; e < S; e++) xs[e] = b.v0 * x[e] + b.v1 * xb[e] + b.d0 * fa[e] + b.d1 * fb[e];
       return xs;
     };
+    const condition = (tau: number, i: number) => {
+      ev.forward(at(tau), theta, tau);
+      return ev.out(events.events[i].condition);
+    };
     let first = -1,
       tStar = Infinity,
       second = Infinity;
-    firing.forEach((on, i) => {
-      if (!on) return;
-      const root = crossing((tau) => conditions(at(tau), tau)[i], t, tb, c0[i], c1[i]);
+    for (let i = 0; i < E; i++) {
+      if (i === fired || !fires(events.events[i].sign, c0[i], c1[i])) continue;
+      const root = crossing((tau) => condition(tau, i), t, tb, c0[i], c1[i]);
       if (root < tStar) {
         second = tStar;
         tStar = root;
         first = i;
       } else second = Math.min(second, root);
-    });
+    }
     // Two firings at one time: which reset acts first (or whether both do) changes with the parameters.
     const tie = 1e-6 * Math.max(1, Math.abs(tStar));
     const last = out.firings.at(-1);
@@ -220,16 +269,13 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
             ? `more than ${MAX_EVENTS_PER_STEP} events in one step near t = ${tStar.toPrecision(4)} (Zeno behaviour)`
             : `more than ${MAX_EVENTS} events`,
       };
-    const before = tStar > t ? rk4(x, t, tStar - t) : Float64Array.from(x);
-    out.ta.push(t);
-    out.tb.push(tStar);
-    out.xa.push(x);
-    out.xb.push(before);
+    const before = tStar > t ? rk4(x, t, tStar - t, new Float64Array(S)) : Float64Array.from(x);
+    record(t, tStar, x, before);
     ev.forward(before, theta, tStar);
     const after = Float64Array.from(before);
     for (const r of events.events[first].resets) after[r.state] = ev.out(r.value);
-    out.firings.push({ event: first, t: tStar, before, after, subStep: out.ta.length - 1 });
-    x = after;
+    out.firings.push({ event: first, t: tStar, before, after, subStep: out.subSteps - 1 });
+    x = Float64Array.from(after);
     t = tStar;
     justFired = first;
   }
@@ -341,6 +387,13 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
   const { rhs, events, theta } = inp;
   const S = rhs.states,
     Q = rhs.params;
+  // fAt evaluates f at a sub-step's start, fEnd at its end and midpoint; the jumps have their own evaluator. A DAE's
+  // evaluations start Newton's method from the last one's z (engine/algebraic.ts), so its points are evaluated in the
+  // order they always were (start, end, midpoint, start again), none reused: its z are the same, and so are the
+  // finite differences that follow on the same interpreter.
+  const warmStarted = !!rhs.algebraic;
+  let fAt = evaluator(rhs),
+    fEnd = evaluator(rhs);
   const f = evaluator(rhs);
   const ev = evaluator(events.prog);
   const rhsAt = (x: ArrayLike<number>, t: number) => {
@@ -353,29 +406,26 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
   const g = new Float64Array(Q),
     gq = new Float64Array(Q);
   /**
-   * dy = (−(∂x f)ᵀy, −(∂θ f)ᵀy) at x, t for y = p and y = q, stacked, into d. `x` null: at the point f was last
-   * evaluated at (its values are still the evaluator's). Scratch reused per step: the allocations and repeated
-   * evaluations were a third of the sweep (a CPU profile).
+   * dy = (−(∂x f)ᵀy, −(∂θ f)ᵀy) for y = p and y = q, stacked, into d, at the point `at` was last evaluated at.
+   * Scratch reused per step: the allocations and repeated evaluations were a third of the sweep (a CPU profile).
    */
-  const F = (x: ArrayLike<number> | null, t: number, y: Float64Array, d: Float64Array): Float64Array => {
-    if (x) f.forward(x, theta, t);
+  const F = (at: Evaluator, y: Float64Array, d: Float64Array): Float64Array => {
     for (let side = 0; side < 2; side++) {
-      const { vs, vp } = f.reverse((o) => y[side * S + o]);
-      const at = side * (S + Q);
-      for (let e = 0; e < S; e++) d[at + e] = -vs[e];
-      for (let r = 0; r < Q; r++) d[at + S + r] = -vp[r];
+      const { vs, vp } = at.reverseFrom(y, side * S);
+      const row = side * (S + Q);
+      for (let e = 0; e < S; e++) d[row + e] = -vs[e];
+      for (let r = 0; r < Q; r++) d[row + S + r] = -vp[r];
     }
     return d;
   };
-  const fAt = (x: ArrayLike<number>, t: number, out: Float64Array) => {
-    f.forward(x, theta, t);
-    for (let e = 0; e < S; e++) out[e] = f.out(e);
-    return out;
+  const evaluate = (at: Evaluator, x: ArrayLike<number>, xAt: number, t: number, out?: Float64Array) => {
+    at.forward(x, theta, t, xAt);
+    if (out) for (let e = 0; e < S; e++) out[e] = at.out(e);
   };
   const xm = new Float64Array(S);
   const y = new Float64Array(2 * S),
     yStage = new Float64Array(2 * S);
-  const fa = new Float64Array(S),
+  let fa = new Float64Array(S),
     fb = new Float64Array(S);
   const [s1, s2, s3, s4] = [0, 1, 2, 3].map(() => new Float64Array(2 * (S + Q)));
   const stageOf = (s: Float64Array, c: number) => {
@@ -383,8 +433,17 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
       for (let e = 0; e < S; e++) yStage[side * S + e] = y[side * S + e] - c * s[side * (S + Q) + e];
     return yStage;
   };
+  const { xa: XA, xb: XB } = fw;
+  /** The sub-step after i (swept just before it) started where i ends: f there is fAt's, from that sub-step. */
+  let nextStartsAt = -1;
+  const endsWhereNextStarts = (i: number) => {
+    const j = nextStartsAt;
+    if (j < 0 || fw.ta[j] !== fw.tb[i]) return false;
+    for (let e = 0; e < S; e++) if (XA[j * S + e] !== XB[i * S + e]) return false;
+    return true;
+  };
   let firing = fw.firings.length - 1;
-  for (let i = fw.ta.length - 1; i >= 0; i--) {
+  for (let i = fw.subSteps - 1; i >= 0; i--) {
     while (firing >= 0 && fw.firings[firing].subStep === i) {
       const r = jump(fw.firings[firing]);
       if (r) return r;
@@ -394,19 +453,32 @@ export function eventAdjoint(inp: EventSolveInput, fw: EventSolve, pT: ArrayLike
       tb = fw.tb[i],
       dt = tb - ta;
     if (!(dt > 0)) continue;
-    const xa = fw.xa[i],
-      xb = fw.xb[i];
-    fAt(xa, ta, fa);
-    fAt(xb, tb, fb); // f's values are now xb's: the first stage's
+    const row = i * S;
+    if (warmStarted) {
+      evaluate(fAt, XA, row, ta, fa);
+      evaluate(fEnd, XB, row, tb, fb);
+    } else {
+      if (endsWhereNextStarts(i)) {
+        // The same point, evaluated alike: its values and f serve as this sub-step's end.
+        [fEnd, fAt] = [fAt, fEnd];
+        [fb, fa] = [fa, fb];
+      } else evaluate(fEnd, XB, row, tb, fb);
+      evaluate(fAt, XA, row, ta, fa);
+      nextStartsAt = i;
+    }
     const b = hermiteBasis(0.5, dt);
-    for (let e = 0; e < S; e++) xm[e] = b.v0 * xa[e] + b.v1 * xb[e] + b.d0 * fa[e] + b.d1 * fb[e];
+    for (let e = 0; e < S; e++) xm[e] = b.v0 * XA[row + e] + b.v1 * XB[row + e] + b.d0 * fa[e] + b.d1 * fb[e];
     // RK4 backward from tb to ta on (p, q) with the parameter integrals alongside.
-    y.set(p, 0);
-    y.set(q, S);
-    F(null, tb, y, s1);
-    F(xm, ta + dt / 2, stageOf(s1, dt / 2), s2);
-    F(null, ta + dt / 2, stageOf(s2, dt / 2), s3);
-    F(xa, ta, stageOf(s3, dt), s4);
+    for (let e = 0; e < S; e++) {
+      y[e] = p[e];
+      y[S + e] = q[e];
+    }
+    F(fEnd, y, s1);
+    evaluate(fEnd, xm, 0, ta + dt / 2);
+    F(fEnd, stageOf(s1, dt / 2), s2);
+    F(fEnd, stageOf(s2, dt / 2), s3);
+    if (warmStarted) evaluate(fAt, XA, row, ta);
+    F(fAt, stageOf(s3, dt), s4);
     const step = (j: number) => (dt / 6) * (s1[j] + 2 * s2[j] + 2 * s3[j] + s4[j]);
     for (let e = 0; e < S; e++) {
       p[e] -= step(e);
