@@ -669,7 +669,7 @@ function adjoint(
  * y[at + i] += w[m − i]·l for 0 < i < m: the history sums' adjoint onto their points, each term alone (as the plain
  * loop adds it), four to an iteration (about a fifth faster: the loop was most of a long Volterra adjoint).
  */
-function axpyReversed(y: Float64Array, at: number, w: Float64Array, m: number, l: number): void {
+export function axpyReversed(y: Float64Array, at: number, w: Float64Array, m: number, l: number): void {
   let i = 1;
   for (; i + 3 < m; i += 4) {
     const k = m - i,
@@ -683,7 +683,7 @@ function axpyReversed(y: Float64Array, at: number, w: Float64Array, m: number, l
 }
 
 /** c[m − i] += r[m − i]·g[at + i]·l for 0 < i < m (a kernel's weights' adjoint), each term alone, four to an iteration. */
-function weightsBack(c: Float64Array, r: Float64Array, g: Float64Array, at: number, m: number, l: number): void {
+export function weightsBack(c: Float64Array, r: Float64Array, g: Float64Array, at: number, m: number, l: number): void {
   let i = 1;
   for (; i + 3 < m; i += 4) {
     const k = m - i,

@@ -6,6 +6,7 @@
 // do not settle is reported with its step and time, by both paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { initBackend } from '../../solver/engine/backend';
 import { compileModel } from '../../solver/engine/compile';
 import { solveDiscrete } from '../../solver/engine/integrate';
@@ -16,6 +17,7 @@ import { runCheck } from '../../solver/check';
 import { THREAD_MIN_SOLVE_WORK } from '../../solver/check/thread';
 import { volterraFindings } from '../../solver/check/volterra';
 import type { CompiledModel } from '../../solver/engine/compile';
+import { axpyReversed, weightsBack } from '../../solver/engine/volterraKernel';
 import type { Model } from '../../solver/model';
 import { modelOf } from '../support/timeStepping';
 
@@ -236,4 +238,37 @@ test("a Volterra solve's work counts its history sums: they grow like N² up to 
   assert.ok(ratio > 3.5 && ratio < 4.1, `ratio ${ratio}`);
   const windowed = work(100, 100) / work(50, 100);
   assert.ok(windowed > 1.9 && windowed < 2.2, `windowed ratio ${windowed}`);
+});
+
+test("the adjoint's history loops, four terms to an iteration, equal the plain loops bit for bit", () => {
+  const doubles = (n: number) =>
+    fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: n, maxLength: n });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 40 }).chain((m) =>
+        fc.record({
+          m: fc.constant(m),
+          at: fc.integer({ min: 0, max: 5 }),
+          l: fc.double({ min: -10, max: 10, noNaN: true }),
+          y: doubles(m + 6),
+          w: doubles(m + 1),
+          g: doubles(m + 6),
+        }),
+      ),
+      ({ m, at, l, y, w, g }) => {
+        const W = Float64Array.from(w),
+          G = Float64Array.from(g);
+        const got = Float64Array.from(y),
+          want = Float64Array.from(y);
+        axpyReversed(got, at, W, m, l);
+        for (let i = 1; i < m; i++) want[at + i] += W[m - i] * l;
+        assert.deepEqual(got, want);
+        const gotC = Float64Array.from(y),
+          wantC = Float64Array.from(y);
+        weightsBack(gotC, W, G, at, m, l);
+        for (let i = 1; i < m; i++) wantC[m - i] += W[m - i] * G[at + i] * l;
+        assert.deepEqual(gotC, wantC);
+      },
+    ),
+  );
 });
