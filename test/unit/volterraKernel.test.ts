@@ -17,7 +17,7 @@ import { runCheck } from '../../solver/check';
 import { THREAD_MIN_SOLVE_WORK } from '../../solver/check/thread';
 import { volterraFindings } from '../../solver/check/volterra';
 import type { CompiledModel } from '../../solver/engine/compile';
-import { axpyReversed, weightsBack } from '../../solver/engine/volterraKernel';
+import { axpyReversed, historySum, weightsBack } from '../../solver/engine/volterraKernel';
 import type { Model } from '../../solver/model';
 import { modelOf } from '../support/timeStepping';
 
@@ -240,7 +240,7 @@ test("a Volterra solve's work counts its history sums: they grow like N² up to 
   assert.ok(windowed > 1.9 && windowed < 2.2, `windowed ratio ${windowed}`);
 });
 
-test("the adjoint's history loops, four terms to an iteration, equal the plain loops bit for bit", () => {
+test("the history sums and their adjoint's loops, four terms to an iteration, equal the plain loops bit for bit", () => {
   const doubles = (n: number) =>
     fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: n, maxLength: n });
   fc.assert(
@@ -268,6 +268,9 @@ test("the adjoint's history loops, four terms to an iteration, equal the plain l
         weightsBack(gotC, W, G, at, m, l);
         for (let i = 1; i < m; i++) wantC[m - i] += W[m - i] * G[at + i] * l;
         assert.deepEqual(gotC, wantC);
+        let sum = l;
+        for (let i = 1; i < m; i++) sum += Math.fround(W[m - i] * G[at + i]);
+        assert.equal(historySum(l, W, G, at, m), sum);
       },
     ),
   );
