@@ -31,9 +31,18 @@ export interface DelayHistory {
   read(index: number, now: number, tau: number, constant: boolean, key?: number): number;
   /**
    * For a WebAssembly pass: locates now − tau once and copies what its reads need into `into` from `at`
-   * (scalarKernel/delays.ts's KernelHistory.rows); without it, each of the pass's reads asks `read`.
+   * (scalarKernel/delays.ts's KernelHistory.rows); without it, each of the pass's reads asks `read`. `only`: the state
+   * elements this tau's reads take, when they are few against the rows (the rest is not copied).
    */
-  rows?(now: number, tau: number, constant: boolean, key: number, into: Float64Array, at: number): number;
+  rows?(
+    now: number,
+    tau: number,
+    constant: boolean,
+    key: number,
+    into: Float64Array,
+    at: number,
+    only?: Int32Array,
+  ): number;
 }
 
 /** The compiled forward pass (programInterpreter.ts's Interpreter.forward and .outputs read its values). */
@@ -203,9 +212,14 @@ export function wasmForward(
   let history: DelayHistory | undefined;
   let mem = new Float64Array(0),
     values = mem;
+  // The elements each tau's reads take, when under a quarter of the states: a network whose delays differ per
+  // connection (tstdelsp.ode: 250 taus, one read each, over 50 states) copied both rows of every tau.
+  const lagReads = [...lags.keys()].map(() => new Set<number>());
+  for (let k = 0; k < L; k++) if (op[k] === o.DELAY) lagReads[lags.get(B[k])!].add(A[k]);
+  const only = lagReads.map((r) => (4 * r.size < D ? Int32Array.from(r) : undefined));
   const lagKey = [...lags.keys()],
     locate = (lag: number, tau: number, t: number, constant: number) =>
-      history?.rows ? history.rows(t, tau, constant === 1, lagKey[lag], mem, rowsAt(lag)) : 2,
+      history?.rows ? history.rows(t, tau, constant === 1, lagKey[lag], mem, rowsAt(lag), only[lag]) : 2,
     readOne = (index: number, tau: number, t: number, constant: number, key: number) => {
       if (!history)
         throw new Error('a program with delays runs inside the whole-solve kernel, which keeps the history');

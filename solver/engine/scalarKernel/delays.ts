@@ -207,9 +207,17 @@ export class KernelHistory implements DelayReader {
    * For a WebAssembly pass (programWasm.ts): where now − tau falls, as `read` locates it, with what its reads need
    * copied into `into` from `at`: one row's states (mode 0: the newest row, or a grid point of a constant tau), or
    * row n's and row n + 1's followed by the weight (mode 1: each read interpolates); mode 2: at or before t0 (each
-   * read asks `read`).
+   * read asks `read`). `only`: copies just these state elements of the rows (those the tau's reads take).
    */
-  rows(now: number, tau: number, constant: boolean, key: number, into: Float64Array, at: number): number {
+  rows(
+    now: number,
+    tau: number,
+    constant: boolean,
+    key: number,
+    into: Float64Array,
+    at: number,
+    only?: Int32Array,
+  ): number {
     const i = this.locate(now, tau, constant, key);
     if (this.atS[i] <= 0) return 2;
     const S = this.S,
@@ -218,7 +226,13 @@ export class KernelHistory implements DelayReader {
     const from = (one ? row : this.atN[i]) * S,
       count = one ? S : 2 * S;
     const traj = this.traj;
-    if (traj instanceof Float32Array) into.set(traj.subarray(from, from + count), at);
+    if (only)
+      for (let r = 0; r < only.length; r++) {
+        const e = only[r];
+        into[at + e] = traj[from + e];
+        if (!one) into[at + S + e] = traj[from + S + e];
+      }
+    else if (traj instanceof Float32Array) into.set(traj.subarray(from, from + count), at);
     else for (let e = 0; e < count; e++) into[at + e] = traj[from + e];
     if (one) return 0;
     into[at + 2 * S] = this.atW[i];
