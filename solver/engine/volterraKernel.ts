@@ -662,7 +662,6 @@ function adjoint(
   return lamX0;
 }
 
-/** The adjoint of historySums for step n: λ of the sums onto the stored integrands, states (t, t') and kernel. */
 /**
  * acc + Σ f32(w[m − i]·g[at + i]) for 0 < i < m, added one at a time in i's order (the sums' float32 arithmetic), four
  * to a loop iteration: the additions stay one chain, the loop's own work shrinks (about 15 % a term).
@@ -712,6 +711,7 @@ export function weightsBack(c: Float64Array, r: Float64Array, g: Float64Array, a
   for (; i < m; i++) c[m - i] += r[m - i] * g[at + i] * l;
 }
 
+/** The adjoint of historySums for step n: λ of the sums onto the stored integrands, states (t, t') and kernel. */
 function sumsBack(
   ws: Workspace,
   fw: Forward,

@@ -165,8 +165,8 @@ export function eventSolve(inp: EventSolveInput): EventSolve | Refusal {
     xT: new Float64Array(S),
     nodes: new Float32Array((K + 1) * S),
   };
-  const grow = <A extends Float64Array>(a: A, n: number): A => {
-    const b = new Float64Array(n) as A;
+  const grow = (a: Float64Array, n: number) => {
+    const b = new Float64Array(n);
     b.set(a);
     return b;
   };
