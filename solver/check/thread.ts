@@ -218,13 +218,14 @@ class Helper {
     this.worker.unref();
   }
 
+  /** Throws, as `tell` does, when the job cannot be posted (a value structured clone refuses): the caller keeps it. */
   ask(job: ReferenceJob | FiniteDifferenceJob): Promise<Answer> {
-    return new Promise((resolve) => {
-      if (this.gone) return resolve({ type: 'lost', reason: "the check's second thread is gone" });
-      this.waiting.set(job.id, resolve);
-      this.worker.ref(); // an answer is awaited: the process must not exit without it
-      this.worker.postMessage(job);
-    });
+    if (this.gone) return Promise.resolve({ type: 'lost', reason: "the check's second thread is gone" });
+    // Posted first, outside a promise's executor, which would turn the throw into a rejection nobody awaits yet. Its
+    // answer comes as a later message event, after `waiting` has it.
+    this.worker.postMessage(job);
+    this.worker.ref(); // an answer is awaited: the process must not exit without it
+    return new Promise((resolve) => this.waiting.set(job.id, resolve));
   }
 
   /** A message that expects no answer. */

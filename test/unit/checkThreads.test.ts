@@ -280,6 +280,18 @@ test('a second thread that dies in the reference, or never starts, leaves the ch
     assert.deepStrictEqual(untimed(await runCheck(modelOf(FHN), { ...THREADED, threadScript: broken })), one);
 });
 
+test('a job that cannot be posted to the second thread (a value structured clone refuses) stays on the check thread: the same report', async () => {
+  const one = untimed(await runCheck(modelOf(FHN), { backend: 'cpu', threads: 1 }));
+  await warmHelper();
+  const jobs = secondThreadCounts().jobs;
+  // A function among the model's fields: every job that carries the model fails to post.
+  const unpostable = Object.assign(modelOf(FHN), { note: () => 'not cloneable' });
+  assert.deepStrictEqual(untimed(await runCheck(unpostable, THREADED)), one);
+  assert.equal(secondThreadCounts().jobs, jobs, 'no job reached the helper');
+  // The helper still serves the next check.
+  assert.deepStrictEqual(untimed(await runCheck(modelOf(FHN), THREADED)), one);
+});
+
 test('a small fused model does not start the second thread', async () => {
   const script = fakeHelper("parentPort.postMessage({ type: 'skipped', id: job.id });");
   const small = { backend: 'cpu', threads: 2, threadScript: script } as const;
