@@ -492,7 +492,7 @@ export const nonFiniteMessage = (what: string) =>
 
 /** An AD gradient that is not finite under a finite loss: an overflow or a point where f has no derivative. */
 export const nonFiniteGradientMessage = (name: string, loss: number, horizon: number) =>
-  `The AD gradient of ${name} is not finite while the loss is (${fmt(loss)}). Either it overflows float32 — a sensitivity that grows like e^{λT} over a long horizon (chaotic or unstable dynamics; here T = ${fmt(horizon)}), which a shorter total makes checkable — or f has no derivative at a value the solve reaches (sqrt, a power or a division at 0).`;
+  `The AD gradient of ${name} is not finite while the loss is finite (${fmt(loss)}). Either it overflows float32 — a sensitivity that grows like e^{λT} over a long horizon (chaotic or unstable dynamics; here T = ${fmt(horizon)}), which a shorter total makes checkable — or f has no derivative at a value the solve reaches (sqrt, a power or a division at 0).`;
 
 /** The reference's explicit RK4 blows up where the model's own solve stays finite: a limit of the reference, not the model. */
 /**
