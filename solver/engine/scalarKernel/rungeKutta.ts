@@ -133,8 +133,9 @@ export function forwardStep(
  * order (engine/linearCombination.ts's rounding). Element by element, the partial sum in a local: the same
  * operations as a loop over the terms per element; the usual tableaus' one to four terms written out (cgl.ode's
  * RK4 on 256 states: about half the time of a term-by-term pass over the elements, which rewrote `into` per term).
+ * Exported for test/unit/rungeKuttaCombine.test.ts.
  */
-function combine(
+export function combine(
   x: ArrayLike<number>,
   xAt: number,
   terms: Term[],
