@@ -328,8 +328,10 @@ function firingRate(
   const fMinus = Float64Array.from({ length: S }, (_v, e) => f.out(e));
   ev.forward(fi.before, theta, t);
   const cond = events.events[fi.event].condition;
-  const gx = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vs);
-  const gth = Float64Array.from(ev.reverse((o) => (o === cond ? 1 : 0)).vp);
+  // One reverse pass gives both (its buffers are the evaluator's: copied before the next pass).
+  const seeded = ev.reverse((o) => (o === cond ? 1 : 0));
+  const gx = Float64Array.from(seeded.vs),
+    gth = Float64Array.from(seeded.vp);
   // ∂t by central differences of the float32 program (exact for conditions and resets linear in t).
   const dtau = 2 ** -10 * Math.max(1, Math.abs(t));
   const around = (o: number) => {
