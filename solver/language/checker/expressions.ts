@@ -70,7 +70,9 @@ export class ExpressionChecker {
     }
     switch (e.kind) {
       case 'number':
-        return { kind: 'number', value: e.value, range: e.range, shape: [] };
+        // A number the checker made (a lowered call's constant, a draw of noise) is checked already: kept as it is, so
+        // that a table's samples can draw its value again in place (tables.ts).
+        return e.shape ? e : { kind: 'number', value: e.value, range: e.range, shape: [] };
       case 'name':
         return this.name(e.name, e.range, scope);
       case 'stateAtEnd':

@@ -52,6 +52,11 @@ export class NoiseSource {
   readonly tables: TableDecl[] = [];
   private readonly byName = new Map<string, TableDecl>();
   private readonly constants: Rng;
+  /**
+   * While set, each draw for a constant is recorded here (its node and kind) in the order drawn: a table's formula,
+   * checked once, draws its numbers again for each further sample in that order (tables.ts).
+   */
+  recording?: { node: Extract<Expr, { kind: 'number' }>; kind: NoiseKind }[];
   private sites = 0;
   private noted = false;
 
@@ -136,7 +141,11 @@ export function noiseSample(ctx: CheckContext, fn: string, kind: NoiseKind, scop
     );
     return { kind: 'number', value: Number.NaN, range };
   }
-  if (scope.ctx === 'const') return { kind: 'number', value: noise.draw(kind), range, shape: [] };
+  if (scope.ctx === 'const') {
+    const node = { kind: 'number' as const, value: noise.draw(kind), range, shape: [] };
+    noise.recording?.push({ node, kind });
+    return node;
+  }
   scope.dynamic.value = true;
   return readAtTime(noise.realisation(noise.siteName(fn), fn === 'ran' ? 'ran' : 'normal', kind, 1, range), range);
 }
