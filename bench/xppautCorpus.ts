@@ -16,16 +16,19 @@
 //     file that simulates fine gets no warning from ODE Lens's own expectations; a warning there is a finding
 //     about its gradients, to be read);
 //   - checks over 10 s (a file stopped at the timeout counts there), and over 1 s (the classic-model target);
-//   - the median time of one check (the process, as a user waits for it).
+//   - the median time of one check (the process, as a user waits for it);
+//   - the editor's analysis of each file (what the language server runs on every edit, before any check), timed in
+//     this process once warm: its median and the slowest files.
 // Each file's line and TSV row also give the check's own phases (the report's timings: AD, continuous
 // reference, finite differences, and the whole check inside the process), so that what is left of a
 // slow file's time is start-up or one phase.
 // No file is treated specially: each gets the same command.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { analyseDocument } from '../solver/language/index';
 
 /** What one file's check gave. */
 export interface CorpusRow {
@@ -44,6 +47,8 @@ export interface CorpusRow {
   warnings?: string[];
   /** The report's timings (ms), when the check produced one report. */
   phases?: Phases;
+  /** The editor's analysis of the file (ms): the least of a few in this process. */
+  analysisMs?: number;
 }
 
 /** A report's phase timings (Report.timings). */
@@ -211,7 +216,33 @@ export function summary(rows: CorpusRow[]): string[] {
     `checks over 10 s: ${count((r) => r.seconds > 10 || r.outcome === 'timeout')}`,
     `checks over 1 s: ${count((r) => r.seconds > 1 || r.outcome === 'timeout')}`,
     `median check time: ${median(rows.map((r) => r.seconds)).toFixed(2)} s`,
+    ...analysisLines(rows),
   ];
+}
+
+/** How long the editor's analysis takes, when the rows have it: the median and the slowest files. */
+function analysisLines(rows: CorpusRow[]): string[] {
+  const timed = rows.filter((r) => r.analysisMs !== undefined) as (CorpusRow & { analysisMs: number })[];
+  if (timed.length === 0) return [];
+  const slowest = [...timed].sort((a, b) => b.analysisMs - a.analysisMs).slice(0, 3);
+  return [
+    `editor analysis (on every edit; warm, the least of ${ANALYSIS_RUNS}): median ${median(timed.map((r) => r.analysisMs)).toFixed(1)} ms, slowest ${slowest.map((r) => `${r.file} ${r.analysisMs.toFixed(0)} ms`).join(', ')}`,
+  ];
+}
+
+/** Analyses a file is timed over (the first warms the code). */
+const ANALYSIS_RUNS = 3;
+
+/** The language server's analysis of a file (no separable-sum rewrite, as documentStore.ts runs it): the least time. */
+function analysisMs(file: string, workspaceRoot: string): number {
+  const text = readFileSync(file, 'utf8');
+  let least = Infinity;
+  for (let k = 0; k < ANALYSIS_RUNS; k++) {
+    const started = performance.now();
+    analyseDocument(text, { documentPath: file, workspaceRoot, separateSums: false });
+    least = Math.min(least, performance.now() - started);
+  }
+  return least;
 }
 
 function main(): void {
@@ -231,11 +262,11 @@ function main(): void {
   const rows: CorpusRow[] = [];
   const load = loadavg()[0];
   for (const file of odeFiles(dir)) {
-    const row = { file: relative(dir, file), ...checkFile(cli, file, timeoutS) };
+    const row = { file: relative(dir, file), ...checkFile(cli, file, timeoutS), analysisMs: analysisMs(file, dir) };
     rows.push(row);
     const flag = row.complete ? (row.unresolved ? `complete, ${row.unresolved} FD unresolved` : 'complete') : '';
     console.log(
-      `${row.seconds.toFixed(2).padStart(6)} s  ${row.outcome.padEnd(8)} ${flag.padEnd(8)} ${row.file}  ${phasesText(row.phases)}  ${row.firstError}${row.warnings ? `  warnings: ${row.warnings.join(', ')}` : ''}`,
+      `${row.seconds.toFixed(2).padStart(6)} s  ${row.outcome.padEnd(8)} ${flag.padEnd(8)} ${row.file}  ${phasesText(row.phases)}  analysis ${row.analysisMs.toFixed(1)} ms  ${row.firstError}${row.warnings ? `  warnings: ${row.warnings.join(', ')}` : ''}`,
     );
   }
   if (values.tsv)
@@ -255,6 +286,7 @@ function main(): void {
                 )
               : ['', '', '', '']),
             (r.warnings ?? []).join(','),
+            r.analysisMs?.toFixed(1) ?? '',
           ].join('\t'),
         )
         .join('\n') + '\n',

@@ -102,3 +102,21 @@ test('the corpus bench reads a check’s phases from its report, and none from a
   assert.ok(p.totalMs >= p.adMs && p.totalMs >= p.referenceMs, 'the phases lie inside the check');
   assert.equal(phasesOf(run("x' = -x +\ndone\n")), undefined);
 });
+
+test('the corpus bench summarises the editor’s analysis times when its rows have them: the median and the slowest', () => {
+  const row = (file: string, analysisMs?: number) => ({
+    file,
+    seconds: 0.2,
+    outcome: 'clean' as const,
+    complete: true,
+    firstError: '',
+    ...(analysisMs === undefined ? {} : { analysisMs }),
+  });
+  const timed = summary([row('a', 4), row('b', 120.4), row('c', 9), row('d', 31.6), row('e', 2)]);
+  assert.equal(
+    timed.at(-1),
+    'editor analysis (on every edit; warm, the least of 3): median 9.0 ms, slowest b 120 ms, d 32 ms, c 9 ms',
+  );
+  // Rows without the time (a summary of older runs) get no such line.
+  assert.ok(summary([row('a'), row('b')]).every((l) => !l.startsWith('editor analysis')));
+});

@@ -94,7 +94,7 @@ function formulaSamples(
   };
   // Where the check only substitutes t, the formula is checked once, t bound to one node whose value each sample sets,
   // and each sample is that tree's evaluation: the same operations on the same numbers as a check per sample
-  // (mlcpu.ode's 262,144 weights, analysed on every edit: 110 → 33 ms). A constant's noise (ran, normal) is drawn
+  // (mlcpu.ode's 262,144 weights, analysed on every edit: 140 → 36 ms). A constant's noise (ran, normal) is drawn
   // again for each sample, in the order the check drew it, so the samples take the same numbers from the stream.
   const noise = noiseOf(ctx);
   const shared = { kind: 'number' as const, value: xlo, range: src.formula.range, shape: [] };
