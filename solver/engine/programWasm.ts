@@ -34,16 +34,19 @@ export interface DelayHistory {
    * (scalarKernel/delays.ts's KernelHistory.rows); without it, each of the pass's reads asks `read`. `only`: the state
    * elements this tau's reads take, when they are few against the rows (the rest is not copied).
    */
-  rows?(
-    now: number,
-    tau: number,
-    constant: boolean,
-    key: number,
-    into: Float64Array,
-    at: number,
-    only?: Int32Array,
-  ): number;
+  rows?: CopyRows;
 }
+
+/** DelayHistory.rows: the mode (0, 1 or 2) of the rows copied for tau's reads at now. */
+export type CopyRows = (
+  now: number,
+  tau: number,
+  constant: boolean,
+  key: number,
+  into: Float64Array,
+  at: number,
+  only?: Int32Array,
+) => number;
 
 /** The compiled forward pass (programInterpreter.ts's Interpreter.forward and .outputs read its values). */
 export interface WasmForward {

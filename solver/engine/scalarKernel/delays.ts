@@ -10,6 +10,7 @@ import type { Model } from '../../model';
 import { elementCount } from '../../ops/shapes';
 import { compileScalarExpressions, type ScalarProgram } from '../scalarRhs';
 import { interpreterOf, WANT_ALL, type DelayReader, type Interpreter } from '../programInterpreter';
+import type { CopyRows } from '../programWasm';
 
 const f32 = Math.fround;
 /** The history formulas read neither states nor parameters (the language checks it). */
@@ -209,15 +210,7 @@ export class KernelHistory implements DelayReader {
    * row n's and row n + 1's followed by the weight (mode 1: each read interpolates); mode 2: at or before t0 (each
    * read asks `read`). `only`: copies just these state elements of the rows (those the tau's reads take).
    */
-  rows(
-    now: number,
-    tau: number,
-    constant: boolean,
-    key: number,
-    into: Float64Array,
-    at: number,
-    only?: Int32Array,
-  ): number {
+  rows: CopyRows = (now, tau, constant, key, into, at, only) => {
     const i = this.locate(now, tau, constant, key);
     if (this.atS[i] <= 0) return 2;
     const S = this.S,
@@ -237,7 +230,7 @@ export class KernelHistory implements DelayReader {
     if (one) return 0;
     into[at + 2 * S] = this.atW[i];
     return 1;
-  }
+  };
 
   /** A read at or before t0: the initial value, or the history formula. */
   private readBeforeStart(index: number, now: number, tau: number, constant: boolean, s: number): number {

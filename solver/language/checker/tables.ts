@@ -6,7 +6,7 @@
 // (the slope of x's segment). The samples are constants: a formula that reads a
 // parameter is sampled at the parameter's initial value (an information note
 // says so), as XPPAUT samples it at the parameter's current value.
-import type { Expr, ModelOptions, Range, TableDecl } from '../../model';
+import { subexpressions, type Expr, type ModelOptions, type Range, type TableDecl } from '../../model';
 import type { TableStmt } from '../ast';
 import { readWorkspaceFile, type FileFormat } from '../workspaceFiles';
 import { diag } from '../ranges';
@@ -146,24 +146,15 @@ function formulaSamples(
  * can fold a constant argument while it is checked (a table's sample at a constant x), which would fix the first t.
  */
 function substitutesT(ctx: CheckContext, e: Expr): boolean {
-  switch (e.kind) {
-    case 'number':
-    case 'name':
-      return true;
-    case 'unary':
-      return substitutesT(ctx, e.operand);
-    case 'binary':
-      return substitutesT(ctx, e.left) && substitutesT(ctx, e.right);
-    case 'if':
-      return substitutesT(ctx, e.cond) && substitutesT(ctx, e.then) && substitutesT(ctx, e.else);
-    case 'call': {
-      const key = e.callee.toLowerCase();
-      return !ctx.symbols.has(key) && (isBuiltin(key) || LOWERED.has(key)) && e.args.every((a) => substitutesT(ctx, a));
-    }
-    default:
-      return false;
-  }
+  if (e.kind === 'call') {
+    const key = e.callee.toLowerCase();
+    if (ctx.symbols.has(key) || !(isBuiltin(key) || LOWERED.has(key))) return false;
+  } else if (!SUBSTITUTED_KINDS.has(e.kind)) return false;
+  return subexpressions(e).every((x) => substitutesT(ctx, x));
 }
+
+/** The nodes other than calls whose check only substitutes t into them (vectors and indexing are not). */
+const SUBSTITUTED_KINDS: ReadonlySet<Expr['kind']> = new Set(['number', 'name', 'unary', 'binary', 'if']);
 
 /** XPPAUT's table file: npts, xlo, xhi, then npts values, each the first number of its line. */
 const XPPAUT_TABLE_FILE: FileFormat<Samples> = {
