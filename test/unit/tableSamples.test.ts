@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyse } from '../../solver/language/index';
 
-const BASE = ['par sig=3, amp=2', "x'=-x+w(t)+v(t)", 'init x=1', '@ total=1, seed=7'];
+const BASE = ['par sig=3, amp=2', "x'=-x+w(t)+v(t)", 'init x=1', '@ total=1, seed=7', 'table h2 % 11 -5 5 t^2'];
 
 /** The samples of tables w and v, and the diagnostics (code and message). */
 function tables(lines: string[]) {
@@ -27,6 +27,8 @@ const FORMULAS: [string, string][] = [
   ['mod(t, 3) + heav(t - 2) + cosh(t/10) + max(t, 1)', 'mod(u, 3) + heav(u - 2) + cosh(u/10) + max(u, 1)'],
   ['ran(1)/256', 'ran(1)/256 + 0*u'],
   ['normal(t, 0.5) + ran(2)*t', 'normal(u, 0.5) + ran(2)*u'],
+  // Another table's check folds its sample at a constant argument: checked per sample on both sides.
+  ['h2(t)*2', 'h2(u)*2'],
 ];
 
 describe('computed table samples', () => {
