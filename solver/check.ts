@@ -192,8 +192,9 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
   // A reference that reads AD is handed over after it: the helper compiles the model meanwhile.
   if (refined) {
     // Once AD has run too long for the refined reference to follow it, the helper would be idle until the finite
-    // differences: it takes the perturbed solves they will likely need.
+    // differences: it takes the perturbed solves they will likely need (none when they are off).
     compileElsewhere(run, () => {
+      if (run.options.gradcheck === false) return undefined;
       const solves = earlySolves(model, inputs.values, solvesRecordFirings(cm, run.scheme));
       return solves && { solves, values: inputs.values, afterMs: refinedAdLimitMs(run, refined.cause) };
     });

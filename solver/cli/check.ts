@@ -48,6 +48,7 @@ const CHECK_OPTIONS = {
   rows: { type: 'string' },
   workspace: { type: 'string' },
   threads: { type: 'string' },
+  'no-gradcheck': { type: 'boolean' },
 } as const;
 
 interface CheckArguments {
@@ -62,6 +63,8 @@ interface CheckArguments {
   workspace?: string;
   /** --threads: 1 runs every phase on one thread (solver/check/thread.ts). */
   threads: number;
+  /** --no-gradcheck: no finite differences (AD is judged against the continuous reference alone). */
+  gradcheck: boolean;
 }
 
 /** The arguments of `odelens check`, or the message that refuses them. */
@@ -73,6 +76,7 @@ function checkArguments(args: string[]): CheckArguments | string {
   let paramsFile: string | undefined;
   let workspace: string | undefined;
   let threads = DEFAULT_CHECK_THREADS;
+  let gradcheck = true;
   const patterns: string[] = [];
   for (const t of tokens(args, CHECK_OPTIONS)) {
     if (t.kind === 'positional') patterns.push(t.value);
@@ -96,15 +100,23 @@ function checkArguments(args: string[]): CheckArguments | string {
       rows = t.value === 'all';
     } else if (t.kind === 'option' && t.name === 'json' && t.value === undefined) format = 'json';
     else if (t.kind === 'option' && t.name === 'refine' && t.value === undefined) refine = true;
+    else if (t.kind === 'option' && t.name === 'no-gradcheck' && t.value === undefined) gradcheck = false;
     else return `odelens: unknown option '${args[t.index]}'\n\n${USAGE}`;
   }
   if (patterns.length === 0) return `odelens: missing FILE\n\n${USAGE}`;
   if (rows && format !== 'json') return 'odelens: --rows all needs --json (or --format json)';
-  return { patterns, format, rows, refine, backend, paramsFile, workspace, threads };
+  return { patterns, format, rows, refine, backend, paramsFile, workspace, threads, gradcheck };
 }
 
 /** The findings and tables of one checked file, as `odelens check` has always printed them. */
-function printText(file: string, report: Report, frontWarnings: Diagnostic[], refine: boolean, { out, err }: Output) {
+function printText(
+  file: string,
+  report: Report,
+  frontWarnings: Diagnostic[],
+  a: Pick<CheckArguments, 'refine' | 'gradcheck'>,
+  { out, err }: Output,
+) {
+  const { refine } = a;
   for (const d of frontWarnings) err(loc(file, d));
   out(
     `${file}: ${report.scheme}, ${report.steps} steps of dt=${formatNumber(report.dt)}, gradfix=${report.gradfix}, loss ${formatNumber(report.loss, 5)}`,
@@ -134,7 +146,9 @@ function printText(file: string, report: Report, frontWarnings: Diagnostic[], re
     ...(shared ? [`${shared} of ${report.parameters.length} parameters on a second thread`] : []),
     ...(early ? [`${early} perturbed solves done ${shared ? 'by it' : 'on a second thread'} during AD`] : []),
   ];
-  const fd = `finite differences ${ms(t.finiteDifferenceMs)}${where.length ? ` (${where.join('; ')})` : ''}`;
+  const fd = a.gradcheck
+    ? `finite differences ${ms(t.finiteDifferenceMs)}${where.length ? ` (${where.join('; ')})` : ''}`
+    : 'finite differences off (--no-gradcheck)';
   out(
     `\n${checkTimeMs(t)} ms total (${t.referenceConcurrent ? `AD ${ms(t.adMs)}, ${fd}; reference ${ms(t.referenceMs)} on a second thread, overlapping them` : `AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, ${fd}`}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
   );
@@ -160,12 +174,13 @@ async function checkFile(file: string, a: CheckArguments, io: Output): Promise<C
   const report = await runCheck(analysis.model, {
     backend: a.backend,
     threads: a.threads,
+    ...(a.gradcheck ? {} : { gradcheck: false }),
     ...(a.refine ? { refinement: true } : {}),
     ...(parameterValues ? { parameterValues, parameterSource: a.paramsFile } : {}),
   });
   const frontWarnings = withoutSuperseded(analysis.diagnostics, report.findings);
   const failing = hasWarnings(report.findings) || hasWarnings(frontWarnings);
-  if (a.format === 'text') printText(file, report, frontWarnings, a.refine, io);
+  if (a.format === 'text') printText(file, report, frontWarnings, a, io);
   return { file, status: failing ? 1 : 0, report, diagnostics: frontWarnings, text: read.text };
 }
 

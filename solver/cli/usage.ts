@@ -6,7 +6,7 @@ import { FORMATS } from './formats';
 
 export const USAGE = `Usage: odelens check FILE|GLOB... [--format ${FORMATS.join('|')}] [--json [--rows all]] [--refine]
                           [--params params.json] [--backend ${BACKEND_NAMES.join('|')}]
-                          [--workspace DIR] [--threads 1|2]
+                          [--workspace DIR] [--threads 1|2] [--no-gradcheck]
        odelens train FILE [--iterations K] [--lr X] [--optimizer adam|sgd]
                           [--gradient ${TRAIN_GRADIENTS.join('|')}] [--every K]
                           [--out params.json] [--json] [--backend NAME] [--workspace DIR]
@@ -41,6 +41,10 @@ Options of check:
                       thread beside the finite differences (checks whose AD
                       takes 25 ms or more); 1: every phase on one thread.
                       The report is the same
+  --no-gradcheck      no finite differences: AD is judged against the
+                      continuous reference alone (the gradcheck column is
+                      n/a). They are often the largest part of a long
+                      model's check, and on chaotic ones cannot settle
   --version           print the version
   -h, --help          show this help
 

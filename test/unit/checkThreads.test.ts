@@ -6,7 +6,7 @@
 // ran (its reference follows AD), whose perturbed solves the helper takes while AD runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCheck, type CheckOptions } from '../../solver/check';
@@ -396,6 +396,31 @@ parentPort.postMessage({ type: 'ready' });
   assert.equal(secondThreadCounts().compileJobs, before.compileJobs + 1, 'the model and its slots went to the helper');
   assert.equal(two.timings.finiteDifferencesEarly, undefined);
   assert.deepStrictEqual(unestimated(two), unestimated(one));
+});
+
+test('a check without finite differences posts no perturbed solves to the second thread', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'odelens-thread-'));
+  const script = join(dir, 'checkThread.js');
+  const marks = join(dir, 'early');
+  // Notes each compile job's early solves and declines every job (the check's thread runs them all).
+  writeFileSync(
+    script,
+    `const { parentPort } = require('node:worker_threads');
+const { appendFileSync } = require('node:fs');
+parentPort.on('message', (job) => {
+  if (job.type === 'compile') appendFileSync(${JSON.stringify(marks)}, job.early ? 'early\\n' : 'none\\n');
+});
+parentPort.postMessage({ type: 'ready' });
+`,
+  );
+  const extra: CheckOptions = { refinedReferenceBudgetMs: 0, threadScript: script };
+  await warmHelper({ ...THREADED, ...extra, gradcheck: false });
+  const posted = () => (existsSync(marks) ? readFileSync(marks, 'utf8').trim().split('\n') : []);
+  const off = await runCheck(modelOf(MACKEY), { ...THREADED, ...extra, gradcheck: false });
+  assert.ok(off.parameters.every((p) => !Number.isFinite(p.metrics.gradcheckRelError)));
+  assert.deepEqual(posted(), ['none'], 'the model went to compile, without perturbed solves');
+  await runCheck(modelOf(MACKEY), { ...THREADED, ...extra });
+  assert.deepEqual(posted(), ['none', 'early'], 'with finite differences, their early solves went along');
 });
 
 /** A stand-in helper that leaves references alone (the check's thread runs them) and does `onJob` with a finite-difference job. */

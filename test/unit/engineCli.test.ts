@@ -158,6 +158,35 @@ test("odelens check --refine: the per-level table from the engine's refinement s
   assert.doesNotMatch(run('check', 'examples/spiral-rk4.ode', '--backend', 'cpu').stdout, /refinement study/);
 });
 
+test('odelens check --no-gradcheck: no finite differences, the same AD and reference figures', {
+  skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
+}, () => {
+  assert.match(run('--help').stdout, /--no-gradcheck/);
+  type Json = { parameters: { name: string; metrics: { relError: number; gradcheckRelError: number | null } }[] };
+  const json = (...flags: string[]) => {
+    const r = run('check', 'examples/spiral-rk4.ode', '--json', '--backend', 'cpu', '--threads', '1', ...flags);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as Json & { timings: { finiteDifferenceMs: number } };
+  };
+  const full = json();
+  const off = json('--no-gradcheck');
+  assert.ok(full.timings.finiteDifferenceMs > 0);
+  assert.equal(off.timings.finiteDifferenceMs, 0);
+  assert.deepEqual(
+    off.parameters.map((p) => p.name),
+    full.parameters.map((p) => p.name),
+  );
+  full.parameters.forEach((p, i) => {
+    assert.equal(typeof p.metrics.gradcheckRelError, 'number', `${p.name} is checked by finite differences`);
+    assert.equal(off.parameters[i].metrics.gradcheckRelError, null, `${p.name}: no finite differences`);
+    assert.equal(off.parameters[i].metrics.relError, p.metrics.relError, `${p.name}: AD against the reference`);
+  });
+  const text = run('check', 'examples/spiral-rk4.ode', '--backend', 'cpu', '--no-gradcheck');
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /ms total \(AD \d+, reference \d+, finite differences off \(--no-gradcheck\)\)/);
+  assert.equal(run('check', 'examples/spiral-rk4.ode', '--no-gradcheck=1').status, 2);
+});
+
 test('odelens check refuses bad flags by name, with exit 2', {
   skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
 }, () => {
