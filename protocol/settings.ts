@@ -10,15 +10,18 @@ export const BACKEND_SETTINGS: readonly BackendSetting[] = BACKEND_NAMES;
 
 /** The `odeLens` settings section as the server uses it (see package.json). */
 export interface OdeLensSettings {
-  /** threads: 2 runs a check's continuous reference on a second thread beside its finite differences, 1 does not. */
-  check: { enabled: boolean; debounceMs: number; timeBudgetMs: number; threads: number };
+  /**
+   * threads: 2 runs a check's continuous reference on a second thread beside its finite differences, 1 does not.
+   * finiteDifferences: false checks AD against the continuous reference alone.
+   */
+  check: { enabled: boolean; debounceMs: number; timeBudgetMs: number; threads: number; finiteDifferences: boolean };
   backend: BackendSetting;
   /** Files a model names (`data`, `table`): the largest read, in MB. */
   data: { maxFileSizeMB: number };
 }
 
 export const DEFAULT_SETTINGS: OdeLensSettings = {
-  check: { enabled: true, debounceMs: 400, timeBudgetMs: 20000, threads: 2 },
+  check: { enabled: true, debounceMs: 400, timeBudgetMs: 20000, threads: 2, finiteDifferences: true },
   backend: 'auto',
   data: { maxFileSizeMB: 10 },
 };
@@ -37,6 +40,10 @@ export function normaliseSettings(raw: unknown): OdeLensSettings {
       debounceMs: num(check.debounceMs, DEFAULT_SETTINGS.check.debounceMs, 0, 60_000),
       timeBudgetMs: num(check.timeBudgetMs, DEFAULT_SETTINGS.check.timeBudgetMs, 100, 3_600_000),
       threads: check.threads === 1 || check.threads === 2 ? check.threads : DEFAULT_SETTINGS.check.threads,
+      finiteDifferences:
+        typeof check.finiteDifferences === 'boolean'
+          ? check.finiteDifferences
+          : DEFAULT_SETTINGS.check.finiteDifferences,
     },
     backend,
     data: { maxFileSizeMB: num(data.maxFileSizeMB, DEFAULT_SETTINGS.data.maxFileSizeMB, 0.001, 100_000) },

@@ -17,6 +17,8 @@ export type ToWorker =
       timeBudgetMs: number;
       /** 1: every phase of the check on the worker's thread; 2 (default): the reference on a second one. */
       threads?: number;
+      /** false: no finite differences (odeLens.check.finiteDifferences). */
+      finiteDifferences?: boolean;
       context?: DocumentPaths;
       /** Run the refinement study too. */
       refine?: boolean;

@@ -10,7 +10,7 @@ import type { CheckStatusParams, RunCheckResult } from '../protocol/customMessag
 import type { OdeLensSettings } from '../protocol/settings';
 import type { CheckOutcome, CheckRequest, CheckRunner, CheckRunnerOptions } from './checkRunner';
 import type { DocumentStore, OpenDocument } from './documentStore';
-import type { CheckResult, ReportCache } from './reportCache';
+import { reportVariant, type CheckResult, type ReportCache } from './reportCache';
 import { contentKey } from './modelFiles';
 import { modelErrorsMessage } from '../solver/language/index';
 import { warningCount } from './diagnostics';
@@ -82,7 +82,8 @@ export class CheckScheduler {
       this.sendStatus(st, { state: 'cancelled', message });
       return { state: 'cancelled', report: null, message };
     }
-    const hit = force || parameters ? undefined : this.o.cache.get(settings.backend, hash);
+    const variant = reportVariant(settings.backend, settings.check.finiteDifferences);
+    const hit = force || parameters ? undefined : this.o.cache.get(variant, hash);
     if (hit) {
       this.clearTimer(st);
       this.applyReport(st, hash, hit, true);
@@ -104,6 +105,7 @@ export class CheckScheduler {
               backend: settings.backend,
               timeBudgetMs: settings.check.timeBudgetMs,
               threads: settings.check.threads,
+              ...(settings.check.finiteDifferences ? {} : { finiteDifferences: false }),
               context: this.o.store.checkContext(st),
               refine,
               parameters,
@@ -146,7 +148,12 @@ export class CheckScheduler {
             this.sendStatus(st, { state: 'running', phase });
         },
         onLateReport: (req, result) => {
-          if (!req.parameters) this.o.cache.set(req.backend, contentKey(req.text, req.context?.files), result);
+          if (!req.parameters)
+            this.o.cache.set(
+              reportVariant(req.backend, req.finiteDifferences !== false),
+              contentKey(req.text, req.context?.files),
+              result,
+            );
         },
       });
     }
@@ -193,7 +200,8 @@ export class CheckScheduler {
     const current = this.o.store.isCurrent(st, hash);
     switch (outcome.kind) {
       case 'done':
-        if (!atGivenParameters) this.o.cache.set(settings.backend, hash, outcome.result);
+        if (!atGivenParameters)
+          this.o.cache.set(reportVariant(settings.backend, settings.check.finiteDifferences), hash, outcome.result);
         if (current) {
           st.failure = undefined;
           this.applyReport(st, hash, outcome.result, false);

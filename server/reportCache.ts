@@ -1,6 +1,6 @@
 // Check results by content: a check's report depends only on the model text and the
-// backend setting, so a text seen before (an undo, a reopened file) gets its report
-// at once. A result is the report's summary (what diagnostics, hovers and the status
+// settings that change what it computes (the backend, finite differences on or off), so a
+// text seen before (an undo, a reopened file) gets its report at once. A result is the report's summary (what diagnostics, hovers and the status
 // present) and its rows packed in typed arrays (what the plots ask for, solver/rows.ts).
 // Least recently used, bounded by count and by the number of values the rows hold
 // (a width-128, N=1024 model's report holds millions).
@@ -38,13 +38,13 @@ export class ReportCache {
     });
   }
 
-  /** The report for a text's hash under a backend setting; marks it most recently used. */
-  get(backend: string, hash: string): CheckResult | undefined {
-    return this.lru.get(cacheKey(backend, hash));
+  /** The report for a text's hash under a variant of the settings (reportVariant); marks it most recently used. */
+  get(variant: string, hash: string): CheckResult | undefined {
+    return this.lru.get(cacheKey(variant, hash));
   }
 
-  set(backend: string, hash: string, value: CheckResult): void {
-    this.lru.set(cacheKey(backend, hash), value);
+  set(variant: string, hash: string, value: CheckResult): void {
+    this.lru.set(cacheKey(variant, hash), value);
   }
 
   get size(): number {
@@ -52,4 +52,8 @@ export class ReportCache {
   }
 }
 
-const cacheKey = (backend: string, hash: string) => `${backend}:${hash}`;
+/** What besides the text a report depends on: the backend setting, and whether finite differences ran. */
+export const reportVariant = (backend: string, finiteDifferences: boolean) =>
+  finiteDifferences ? backend : `${backend}+no-finite-differences`;
+
+const cacheKey = (variant: string, hash: string) => `${variant}:${hash}`;

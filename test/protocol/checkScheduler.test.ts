@@ -9,7 +9,7 @@ import type { ReportSummary } from '../../solver/report';
 import type { CheckOutcome, CheckRequest, CheckRunnerOptions } from '../../server/checkRunner';
 import { CheckScheduler, type Runner } from '../../server/checkScheduler';
 import { DocumentStore, type OpenDocument } from '../../server/documentStore';
-import { hashOf, ReportCache, type CheckResult } from '../../server/reportCache';
+import { hashOf, ReportCache, reportVariant, type CheckResult } from '../../server/reportCache';
 
 const MODEL = (meth: string) =>
   `state x[2]\ninit x = [1, 0]\nparam W[2,2] per-step ~ normal(0, 0.3)\nx' = W @ x\nloss = 0.5 * sum(x(T)^2)\n@ total=1, steps=8, meth=${meth}\ndone\n`;
@@ -207,6 +207,28 @@ describe('check scheduler', () => {
     const line = MODEL('leapfrog').split('\n')[st.failure!.diagnostic.range.start.line];
     const r = st.failure!.diagnostic.range;
     assert.equal(line.slice(r.start.character, r.end.character), 'meth=leapfrog');
+  });
+
+  it('with odeLens.check.finiteDifferences off: the worker is told, and a report with them is not taken for one without', async () => {
+    const s = setup({ finiteDifferences: false });
+    const hash = hashOf(MODEL('leapfrog'));
+    s.cache.set(reportVariant('auto', true), hash, fakeResult('with finite differences'));
+    const st = s.edit(1, MODEL('leapfrog'));
+    await wait(DEBOUNCE_MS * 2);
+    const [job] = s.runner().jobs;
+    assert.ok(job, 'checked, not answered from the report with finite differences');
+    assert.equal(job.request.finiteDifferences, false);
+    s.runner().finish(job, { kind: 'done', result: fakeResult('without') });
+    await wait(0);
+    assert.equal(st.last?.report.backend, 'without');
+    assert.equal(s.cache.get(reportVariant('auto', false), hash)?.summary.backend, 'without');
+    assert.equal(s.cache.get(reportVariant('auto', true), hash)?.summary.backend, 'with finite differences');
+    // The default asks for them (the request leaves the field out).
+    const on = setup();
+    on.edit(1, MODEL('heun'));
+    await wait(DEBOUNCE_MS * 2);
+    assert.equal(on.runner().jobs[0].request.finiteDifferences, undefined);
+    on.runner().finish(on.runner().jobs[0], { kind: 'cancelled' });
   });
 
   it('does not check a model with errors, or when checks are off (unless forced)', async () => {

@@ -415,6 +415,29 @@ describe('language server over --stdio', { timeout: 300_000 }, () => {
     });
   });
 
+  it('odeLens.check.finiteDifferences off checks the open model again without them; on again, its report with them returns', {
+    timeout: 2 * CHECK_TIMEOUT,
+  }, async () => {
+    const settings = (finiteDifferences: boolean) =>
+      client.conn.sendNotification('workspace/didChangeConfiguration', {
+        settings: { odeLens: { check: { debounceMs: 50, timeBudgetMs: 100_000, finiteDifferences }, backend: 'cpu' } },
+      });
+    const gradchecked = (r: ReportSummary) =>
+      r.parameters.length > 0 && r.parameters.every((p) => Number.isFinite(p.metrics.gradcheckRelError));
+    const unchecked = (r: ReportSummary) =>
+      r.parameters.length > 0 && r.parameters.every((p) => p.metrics.gradcheckRelError == null);
+    const since = (n: number, ok: (r: ReportSummary) => boolean) => () =>
+      client.reports.slice(n).find((r) => r.uri === uri && ok(r.report));
+    const before = client.reports.length;
+    await settings(false);
+    const off = await client.until('a report without finite differences', since(before, unchecked));
+    assert.equal(off.report.timings.finiteDifferenceMs, 0);
+    const again = client.reports.length;
+    await settings(true);
+    const on = await client.until('the report with finite differences', since(again, gradchecked));
+    assert.ok(on.report.timings.finiteDifferenceMs > 0);
+  });
+
   it('a syntax error gets an error diagnostic and the server keeps serving', { timeout: 30_000 }, async () => {
     const bad = pathToFileURL(join(root, 'examples', 'broken-syntax.ode')).toString();
     await client.conn.sendNotification('textDocument/didOpen', {
