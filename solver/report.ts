@@ -307,6 +307,11 @@ export interface Report {
   checkedParameters: CheckedParameters;
   /** Set when the model has no continuous reference (a map, events, delays): reference rows are empty and errors against it NaN (n/a). */
   referenceUnavailable?: ReferenceUnavailable;
+  /**
+   * Set when the check ran no finite differences (CheckOptions.gradcheck false: the CLI's --no-gradcheck, the setting
+   * odeLens.check.finiteDifferences): every gradcheck figure is NaN and the views leave the gradcheck column out.
+   */
+  finiteDifferencesOff?: true;
   /** Set when the reference is the limit of refined grids (Volterra integrals, delays) instead of the adjoint. */
   refinedReference?: RefinedReference;
   /** Set when the reference of a stiff model was solved on a step of its own at which RK4 is stable. */

@@ -156,6 +156,7 @@ export function finishReport(
     backend: run.backend,
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
     ...(run.referenceUnavailable ? { referenceUnavailable: run.referenceUnavailable } : {}),
+    ...(run.options.gradcheck === false ? { finiteDifferencesOff: true as const } : {}),
     ...(run.refinedReference ? { refinedReference: run.refinedReference } : {}),
     ...(run.stiffReference ? { stiffReference: run.stiffReference } : {}),
     ...(run.eventReference ? { eventReference: run.eventReference } : {}),

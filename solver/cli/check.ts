@@ -109,14 +109,7 @@ function checkArguments(args: string[]): CheckArguments | string {
 }
 
 /** The findings and tables of one checked file, as `odelens check` has always printed them. */
-function printText(
-  file: string,
-  report: Report,
-  frontWarnings: Diagnostic[],
-  a: Pick<CheckArguments, 'refine' | 'gradcheck'>,
-  { out, err }: Output,
-) {
-  const { refine } = a;
+function printText(file: string, report: Report, frontWarnings: Diagnostic[], refine: boolean, { out, err }: Output) {
   for (const d of frontWarnings) err(loc(file, d));
   out(
     `${file}: ${report.scheme}, ${report.steps} steps of dt=${formatNumber(report.dt)}, gradfix=${report.gradfix}, loss ${formatNumber(report.loss, 5)}`,
@@ -146,9 +139,9 @@ function printText(
     ...(shared ? [`${shared} of ${report.parameters.length} parameters on a second thread`] : []),
     ...(early ? [`${early} perturbed solves done ${shared ? 'by it' : 'on a second thread'} during AD`] : []),
   ];
-  const fd = a.gradcheck
-    ? `finite differences ${ms(t.finiteDifferenceMs)}${where.length ? ` (${where.join('; ')})` : ''}`
-    : 'finite differences off (--no-gradcheck)';
+  const fd = report.finiteDifferencesOff
+    ? 'finite differences off (--no-gradcheck)'
+    : `finite differences ${ms(t.finiteDifferenceMs)}${where.length ? ` (${where.join('; ')})` : ''}`;
   out(
     `\n${checkTimeMs(t)} ms total (${t.referenceConcurrent ? `AD ${ms(t.adMs)}, ${fd}; reference ${ms(t.referenceMs)} on a second thread, overlapping them` : `AD ${ms(t.adMs)}, reference ${ms(t.referenceMs)}, ${fd}`}) on ${report.backend}${report.backendReason ? ` (${report.backendReason})` : ''}${report.rhsPath ? `; f: ${RHS_PATH_TEXT[report.rhsPath]}${report.rhsPathNote ? ` (${report.rhsPathNote})` : ''}` : ''}`,
   );
@@ -180,7 +173,7 @@ async function checkFile(file: string, a: CheckArguments, io: Output): Promise<C
   });
   const frontWarnings = withoutSuperseded(analysis.diagnostics, report.findings);
   const failing = hasWarnings(report.findings) || hasWarnings(frontWarnings);
-  if (a.format === 'text') printText(file, report, frontWarnings, a, io);
+  if (a.format === 'text') printText(file, report, frontWarnings, a.refine, io);
   return { file, status: failing ? 1 : 0, report, diagnostics: frontWarnings, text: read.text };
 }
 

@@ -42,9 +42,9 @@ Options of check:
                       takes 25 ms or more); 1: every phase on one thread.
                       The report is the same
   --no-gradcheck      no finite differences: AD is judged against the
-                      continuous reference alone (the gradcheck column is
-                      n/a). They are often the largest part of a long
-                      model's check, and on chaotic ones cannot settle
+                      continuous reference alone (no gradcheck column). They
+                      are often the largest part of a long model's check, and
+                      on chaotic ones cannot settle
   --version           print the version
   -h, --help          show this help
 

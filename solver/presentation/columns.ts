@@ -70,7 +70,7 @@ export const METRIC_COLUMNS: readonly MetricColumn[] = [
   {
     id: 'gradcheck',
     label: () => 'gradcheck',
-    shown: () => true,
+    shown: (r) => !r.finiteDifferencesOff,
     description: () =>
       'gradcheck: relative difference of AD and finite differences of the discrete loss ("unresolved": finite differences cannot judge it)',
     cell: (p) => (p.metrics.gradcheckUnresolved ? 'unresolved' : formatRatio(p.metrics.gradcheckRelError)),

@@ -107,6 +107,10 @@ test('odelens check --format json: real reports (every example, a refused file) 
   assert.ok(validates(validate, full), JSON.stringify(validate.errors?.slice(0, 5), null, 2));
   const { reference: _dropped, ...halfRows } = full.parameters[0];
   assert.equal(validates(validate, { ...full, parameters: [halfRows] }), false);
+  // A report without finite differences says so, and validates.
+  const off = JSON.parse(run('check', 'examples/spiral.ode', '--json', '--no-gradcheck', '--backend', 'cpu').stdout);
+  assert.equal(off.finiteDifferencesOff, true);
+  assert.ok(validates(validate, off), JSON.stringify(validate.errors?.slice(0, 5), null, 2));
   // Models whose reference is not the plain adjoint validate too: events (located firings) and a delay (the
   // limit of refined grids).
   const dir = scratch();

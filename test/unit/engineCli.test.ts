@@ -162,7 +162,10 @@ test('odelens check --no-gradcheck: no finite differences, the same AD and refer
   skip: !existsSync(cli) && 'dist/cli.js not built (node scripts/build.mjs)',
 }, () => {
   assert.match(run('--help').stdout, /--no-gradcheck/);
-  type Json = { parameters: { name: string; metrics: { relError: number; gradcheckRelError: number | null } }[] };
+  type Json = {
+    finiteDifferencesOff?: boolean;
+    parameters: { name: string; metrics: { relError: number; gradcheckRelError: number | null } }[];
+  };
   const json = (...flags: string[]) => {
     const r = run('check', 'examples/spiral-rk4.ode', '--json', '--backend', 'cpu', '--threads', '1', ...flags);
     assert.equal(r.status, 0, r.stderr);
@@ -172,6 +175,8 @@ test('odelens check --no-gradcheck: no finite differences, the same AD and refer
   const off = json('--no-gradcheck');
   assert.ok(full.timings.finiteDifferenceMs > 0);
   assert.equal(off.timings.finiteDifferenceMs, 0);
+  assert.equal(off.finiteDifferencesOff, true);
+  assert.equal(full.finiteDifferencesOff, undefined);
   assert.deepEqual(
     off.parameters.map((p) => p.name),
     full.parameters.map((p) => p.name),
@@ -184,6 +189,11 @@ test('odelens check --no-gradcheck: no finite differences, the same AD and refer
   const text = run('check', 'examples/spiral-rk4.ode', '--backend', 'cpu', '--no-gradcheck');
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /ms total \(AD \d+, reference \d+, finite differences off \(--no-gradcheck\)\)/);
+  assert.match(text.stdout, /\nparameter .*raw error\n/, 'the table without its gradcheck column');
+  assert.match(
+    run('check', 'examples/spiral-rk4.ode', '--backend', 'cpu').stdout,
+    /\nparameter .*raw error +gradcheck\n/,
+  );
   assert.equal(run('check', 'examples/spiral-rk4.ode', '--no-gradcheck=1').status, 2);
 });
 
