@@ -23,6 +23,7 @@ import {
 import type { LayerAnalysis } from './layers';
 import { eventFiringTimeFinding, eventGap, mapEventEdgeFindings } from './eventFindings';
 import { optionsRange, type CheckRun } from './run';
+import { FINITE_DIFFERENCES_OFF } from '../presentation/referenceText';
 
 /** What the findings phase reads: the analysed (and confirmed) parameters, the gradcheck, the reference. */
 export interface Measurements {
@@ -82,7 +83,9 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   // A map's map-model note already says it on its line.
   if (run.referenceUnavailable && run.referenceUnavailable.cause !== 'map') {
     const { message, range } = run.referenceUnavailable;
-    findings.push({ code: 'reference-unavailable', severity: 'information', message, range });
+    // Its message names finite differences as what checks AD then: not so when they are off.
+    const off = run.options.gradcheck === false ? ` ${FINITE_DIFFERENCES_OFF}` : '';
+    findings.push({ code: 'reference-unavailable', severity: 'information', message: message + off, range });
   }
   findings.push(...oscillationFindings(run, m.analysis));
   findings.push(...zigzagFindings(run, m));

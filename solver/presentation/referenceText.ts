@@ -18,6 +18,10 @@ export const MAP_NO_REFERENCE =
 export const MAP_EVENTS_NO_REFERENCE =
   'AD and finite differences check the iterated map, which applies each reset at the iteration where its condition crosses';
 
+/** Said after a missing reference's message when the check ran no finite differences (they would have judged AD). */
+export const FINITE_DIFFERENCES_OFF =
+  "Finite differences are off for this check (the setting odeLens.check.finiteDifferences, or odelens check --no-gradcheck): nothing in it judges AD's gradient.";
+
 /** True for the scheme that iterates maps; the report's scheme name (no import of the registry here). */
 const isMapReport = (report: ReportSummary) => report.scheme === 'discrete';
 

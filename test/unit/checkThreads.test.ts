@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCheck, type CheckOptions } from '../../solver/check';
 import { secondThreadCounts } from '../../solver/check/thread';
+import { FINITE_DIFFERENCES_OFF } from '../../solver/presentation/referenceText';
 import type { Model } from '../../solver/model';
 import type { Report } from '../../solver/report';
 import { repoRoot } from '../support/repo';
@@ -419,8 +420,12 @@ parentPort.postMessage({ type: 'ready' });
   const off = await runCheck(modelOf(MACKEY), { ...THREADED, ...extra, gradcheck: false });
   assert.ok(off.parameters.every((p) => !Number.isFinite(p.metrics.gradcheckRelError)));
   assert.deepEqual(posted(), ['none'], 'the model went to compile, without perturbed solves');
-  await runCheck(modelOf(MACKEY), { ...THREADED, ...extra });
+  // Without the refined reference (no budget for it), the note on the missing reference says nothing judges AD.
+  const note = (r: Report) => r.findings.find((f) => f.code === 'reference-unavailable')?.message ?? '';
+  assert.ok(note(off).endsWith(FINITE_DIFFERENCES_OFF), note(off));
+  const on = await runCheck(modelOf(MACKEY), { ...THREADED, ...extra });
   assert.deepEqual(posted(), ['none', 'early'], 'with finite differences, their early solves went along');
+  assert.ok(note(on).length > 0 && !note(on).includes(FINITE_DIFFERENCES_OFF), note(on));
 });
 
 /** A stand-in helper that leaves references alone (the check's thread runs them) and does `onJob` with a finite-difference job. */
