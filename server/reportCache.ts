@@ -1,7 +1,8 @@
 // Check results by content: a check's report depends only on the model text and the
-// settings that change what it computes (the backend, finite differences on or off), so a
-// text seen before (an undo, a reopened file) gets its report at once. A result is the report's summary (what diagnostics, hovers and the status
-// present) and its rows packed in typed arrays (what the plots ask for, solver/rows.ts).
+// settings that change what it computes (the backend, finite differences on or off), so
+// a text seen before (an undo, a reopened file) gets its report at once. A result is the
+// report's summary (what diagnostics, hovers and the status present) and its rows packed
+// in typed arrays (what the plots ask for, solver/rows.ts).
 // Least recently used, bounded by count and by the number of values the rows hold
 // (a width-128, N=1024 model's report holds millions).
 import { createHash } from 'node:crypto';

@@ -10,7 +10,15 @@ import { nonSmoothOperations } from './engine/kinks';
 import { earlySolves } from './engine/earlySolves';
 import { overallVerdict } from './engine/verdict';
 import type { CheckOptions } from './check/options';
-import { checkRun, emptyReport, finishReport, optionsRange, pacing, type CheckRun } from './check/run';
+import {
+  checkRun,
+  emptyReport,
+  finishReport,
+  finiteDifferencesOff,
+  optionsRange,
+  pacing,
+  type CheckRun,
+} from './check/run';
 import { SolveMemoryExceeded } from './engine/memoryGuard';
 import { solveMemoryMessage } from './presentation/findingText';
 import { compilePhase } from './check/compile';
@@ -194,7 +202,7 @@ async function measure(run: CheckRun, cm: CompiledModel): Promise<Report> {
     // Once AD has run too long for the refined reference to follow it, the helper would be idle until the finite
     // differences: it takes the perturbed solves they will likely need (none when they are off).
     compileElsewhere(run, () => {
-      if (run.options.gradcheck === false) return undefined;
+      if (finiteDifferencesOff(run)) return undefined;
       const solves = earlySolves(model, inputs.values, solvesRecordFirings(cm, run.scheme));
       return solves && { solves, values: inputs.values, afterMs: refinedAdLimitMs(run, refined.cause) };
     });

@@ -22,7 +22,7 @@ import {
 } from '../presentation/findingText';
 import type { LayerAnalysis } from './layers';
 import { eventFiringTimeFinding, eventGap, mapEventEdgeFindings } from './eventFindings';
-import { optionsRange, type CheckRun } from './run';
+import { finiteDifferencesOff, optionsRange, type CheckRun } from './run';
 import { FINITE_DIFFERENCES_OFF } from '../presentation/referenceText';
 
 /** What the findings phase reads: the analysed (and confirmed) parameters, the gradcheck, the reference. */
@@ -84,7 +84,7 @@ export function findingsPhase(run: CheckRun, m: Measurements): Finding[] {
   if (run.referenceUnavailable && run.referenceUnavailable.cause !== 'map') {
     const { message, range } = run.referenceUnavailable;
     // Its message names finite differences as what checks AD then: not so when they are off.
-    const off = run.options.gradcheck === false ? ` ${FINITE_DIFFERENCES_OFF}` : '';
+    const off = finiteDifferencesOff(run) ? ` ${FINITE_DIFFERENCES_OFF}` : '';
     findings.push({ code: 'reference-unavailable', severity: 'information', message: message + off, range });
   }
   findings.push(...oscillationFindings(run, m.analysis));

@@ -14,7 +14,7 @@ import {
 } from '../engine/finiteDifferences';
 import { earlySolvesTaken } from '../engine/earlySolves';
 import type { AdGradients, ParameterInputs } from './gradients';
-import type { CheckRun } from './run';
+import { finiteDifferencesOff, type CheckRun } from './run';
 import { finiteDifferencesElsewhere, mayShareFiniteDifferences } from './thread';
 
 /** Least time the check's thread waits for a perturbed solve the second thread is in (engine/earlySolves.ts). */
@@ -26,7 +26,7 @@ export async function gradcheckPhase(
   inputs: ParameterInputs,
   ad: AdGradients,
 ): Promise<GradcheckResult[] | undefined> {
-  if (run.options.gradcheck === false) return undefined;
+  if (finiteDifferencesOff(run)) return undefined;
   const t = performance.now();
   const budgetMs = run.options.finiteDifferenceBudgetMs ?? Math.max(FD_MIN_BUDGET_MS, FD_BUDGET_FACTOR * run.adWorkMs);
   try {

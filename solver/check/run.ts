@@ -99,6 +99,9 @@ export interface CheckRun extends Pacing {
   adWorkMs: number;
 }
 
+/** The check runs no finite differences (CheckOptions.gradcheck false: the CLI's --no-gradcheck, the editor's setting). */
+export const finiteDifferencesOff = (run: Pick<CheckRun, 'options'>): boolean => run.options.gradcheck === false;
+
 export function checkRun(
   handle: Pick<BackendHandle, 'tf' | 'backend'>,
   model: Model,
@@ -156,7 +159,7 @@ export function finishReport(
     backend: run.backend,
     ...(run.recommended ? { recommendedCorrection: run.recommended } : {}),
     ...(run.referenceUnavailable ? { referenceUnavailable: run.referenceUnavailable } : {}),
-    ...(run.options.gradcheck === false ? { finiteDifferencesOff: true as const } : {}),
+    ...(finiteDifferencesOff(run) ? { finiteDifferencesOff: true as const } : {}),
     ...(run.refinedReference ? { refinedReference: run.refinedReference } : {}),
     ...(run.stiffReference ? { stiffReference: run.stiffReference } : {}),
     ...(run.eventReference ? { eventReference: run.eventReference } : {}),
