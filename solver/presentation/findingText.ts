@@ -334,7 +334,7 @@ function unresolvedCause(name: string, kinks: Kinks): string {
       `so their slopes depend on the step, while AD takes the one-sided derivative at the current values. This is not a sign of a wrong gradient; ${events ? "each reset sits at the grid point after its condition crosses, so the network's loss jumps wherever a firing moves across a grid point, and steps that cross such jumps tend to the flow's gradient, with the firing-time term AD has not." : 'a smooth activation (tanh, sigmoid) makes it checkable.'}`
     );
   }
-  return `The loss is extremely sensitive to ${name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable.`;
+  return `The loss is extremely sensitive to ${name} over this horizon (chaotic or unstable dynamics); a shorter total makes it checkable, and turning finite differences off (the setting odeLens.check.finiteDifferences, odelens check --no-gradcheck) saves their perturbed solves.`;
 }
 
 /**

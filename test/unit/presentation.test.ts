@@ -215,6 +215,10 @@ test('gradcheck-unresolved names the cause that applies: kinks, or sensitivity',
   assert.doesNotMatch(kinked, /shorter total|chaotic/);
   const smooth = gradcheckUnresolvedMessage({ ...base, kinks: [] });
   assert.match(smooth, /\(chaotic or unstable dynamics\); a shorter total makes it checkable/);
+  assert.match(
+    smooth,
+    /turning finite differences off \(the setting odeLens\.check\.finiteDifferences, odelens check --no-gradcheck\)/,
+  );
 });
 
 test('gradcheck-unresolved after quotients that scatter names the two steps compared and their spread', () => {
