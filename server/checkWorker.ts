@@ -60,7 +60,7 @@ async function check(msg: Extract<ToWorker, { type: 'check' }>): Promise<void> {
       signal: controller.signal,
       timeBudgetMs: msg.timeBudgetMs,
       ...(msg.threads !== undefined ? { threads: msg.threads } : {}),
-      ...(msg.finiteDifferences === false ? { gradcheck: false } : {}),
+      gradcheck: msg.finiteDifferences !== false,
       onPhase: (phase) => post({ type: 'progress', id: msg.id, phase }),
       ...(msg.refine ? { refinement: true } : {}),
     });

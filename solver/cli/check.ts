@@ -167,7 +167,7 @@ async function checkFile(file: string, a: CheckArguments, io: Output): Promise<C
   const report = await runCheck(analysis.model, {
     backend: a.backend,
     threads: a.threads,
-    ...(a.gradcheck ? {} : { gradcheck: false }),
+    gradcheck: a.gradcheck,
     ...(a.refine ? { refinement: true } : {}),
     ...(parameterValues ? { parameterValues, parameterSource: a.paramsFile } : {}),
   });
