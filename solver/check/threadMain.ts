@@ -208,11 +208,14 @@ let queued = 0;
 /** Ends a compile job's wait for its early solves (nextJobOr) when another job comes. */
 let wake: (() => void) | undefined;
 
-/** Resolves after `ms`, or sooner when a job comes. */
+/** Longest wait a timer takes: Node runs a longer one (or Infinity, a check with no limit for its AD) after 1 ms. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+/** Resolves after `ms`, or sooner when a job comes; a wait beyond any timer ends only with the next job. */
 function nextJobOr(ms: number): Promise<void> {
   if (ms <= 0 || queued > 0) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
+    const timer = ms <= LONGEST_TIMER_MS ? setTimeout(done, ms) : undefined;
     function done() {
       clearTimeout(timer);
       wake = undefined;

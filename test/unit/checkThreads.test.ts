@@ -375,6 +375,16 @@ test('a delay model: the second thread takes perturbed solves while AD runs, and
   else assert.fail(`the refined reference was not taken: ${JSON.stringify(refined.referenceUnavailable)}`);
 });
 
+test('a delay model whose refined reference has no time limit: the second thread waits for it, taking no perturbed solve while AD runs', async () => {
+  await warmHelper();
+  // No limit for AD (an infinite budget) is a wait no timer can hold: it ends with the reference's job, not after 1 ms.
+  for (let i = 0; i < 3; i++) {
+    const r = await runCheck(modelOf(MACKEY_LONG), { ...THREADED, refinedReferenceBudgetMs: Infinity });
+    assert.equal(r.timings.finiteDifferencesEarly, undefined, `run ${i + 1}`);
+    assert.ok(r.refinedReference, 'the refined reference was taken');
+  }
+});
+
 test('a second thread that dies in a perturbed solve taken while AD ran: the check thread waits once, then solves it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'odelens-thread-'));
   const script = join(dir, 'checkThread.js');
